@@ -1,0 +1,45 @@
+"""Vote fractions: the share of each label among a pair's judgments."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from accord.datasets import SoftLabels, encode
+
+
+class VoteFraction:
+    """Vote fractions with a posterior standard deviation.
+
+    ``P(class k) = n_k / n`` for a pair with ``n`` judgments, ``n_k`` of them for class ``k`` (ties are a class of
+    their own: a pair judged A, B, tie gets 1/3 each). The uncertainty is the standard deviation of the top class's
+    probability under the Dirichlet(n_1 + 1/2, ..., n_K + 1/2) posterior (Jeffreys prior): with ``a = n_top + 1/2``
+    and ``a0 = n + K/2``, ``sd = sqrt(a (a0 - a) / (a0^2 (a0 + 1)))``. One vote gives a large uncertainty, ten
+    unanimous votes a small one.
+    """
+
+    method = "vote-fraction"
+
+    def __init__(self, prior: float = 0.5) -> None:
+        self.prior = prior
+
+    def fit(self, judgments: pd.DataFrame) -> "VoteFraction":
+        encoded = encode(judgments)
+        counts = encoded.vote_counts()
+        n = counts.sum(axis=1)
+        probs = counts / n[:, None]
+        top = counts.max(axis=1)
+        a = top + self.prior
+        a0 = n + self.prior * encoded.n_classes
+        sd = np.sqrt(a * (a0 - a) / (a0**2 * (a0 + 1.0)))
+        index = encoded.item_index
+        self.soft_labels_ = SoftLabels(
+            probs=pd.DataFrame(probs, index=index, columns=list(encoded.classes)),
+            uncertainty=pd.Series(sd, index=index, name="uncertainty"),
+            n_judgments=pd.Series(n.astype(np.int64), index=index, name="n_judgments"),
+            method=self.method,
+        )
+        return self
+
+    def fit_predict(self, judgments: pd.DataFrame) -> pd.Series:
+        return self.fit(judgments).soft_labels_.hard()

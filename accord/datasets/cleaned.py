@@ -1,0 +1,164 @@
+"""The cleaned preference dataset: the file that carries soft labels from aggregation to a reward-model trainer.
+
+Columns (Hugging Face preference layout plus accord's soft label and weight):
+
+==============  ==========================================================================================
+``pair_id``     the pair's id in the judgments table
+``prompt``      the prompt (empty string when the source has none)
+``chosen``      the response more likely preferred (side with the larger posterior probability)
+``rejected``    the other response
+``p_chosen``    P(chosen strictly better than rejected)
+``p_tie``       P(tie); 0 where the data has no ties
+``uncertainty`` posterior standard deviation of the soft label (NaN when the method has none)
+``weight``      training weight in [0, 1]: ``1 - 2 * uncertainty`` (the largest possible standard deviation of
+                a probability is 0.5), 1 where the method gives no uncertainty
+``n_judgments`` number of judgments behind the pair
+==============  ==========================================================================================
+
+Optional columns written when known: ``chosen_id``, ``rejected_id`` (response ids), ``chosen_side`` (``"A"`` or
+``"B"``), per-group probabilities ``p_chosen_<group>`` and disagreement shares.
+
+Provenance (method, package version, source, time) lives in the Parquet schema metadata under the key ``accord``;
+for JSONL, which has no metadata, in a sidecar ``<file>.meta.json``. Files load with ``pandas.read_parquet`` /
+``pandas.read_json(lines=True)`` and with ``datasets.load_dataset("parquet", data_files=...)``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from accord.datasets.errors import AccordError, ValidationError
+from accord.datasets.io import atomic_path
+
+CLEANED_COLUMNS: tuple[str, ...] = (
+    "pair_id",
+    "prompt",
+    "chosen",
+    "rejected",
+    "p_chosen",
+    "p_tie",
+    "uncertainty",
+    "weight",
+    "n_judgments",
+)
+METADATA_KEY = b"accord"
+FORMATS = ("parquet", "jsonl")
+
+
+def weight_from_uncertainty(uncertainty: pd.Series | np.ndarray) -> np.ndarray:
+    """Training weight ``1 - 2 * sd`` clipped to [0, 1]; 1 where the uncertainty is unknown (NaN)."""
+    sd = np.asarray(uncertainty, dtype=float)
+    weight = np.clip(1.0 - 2.0 * sd, 0.0, 1.0)
+    return np.where(np.isnan(sd), 1.0, weight)
+
+
+def infer_format(path: str | os.PathLike, fmt: str | None = None) -> str:
+    if fmt is not None:
+        if fmt not in FORMATS:
+            raise AccordError(f"unknown cleaned-dataset format '{fmt}' (use one of {FORMATS})")
+        return fmt
+    suffix = Path(path).suffix.lower()
+    if suffix in (".parquet", ".pq"):
+        return "parquet"
+    if suffix in (".jsonl", ".json", ".ndjson"):
+        return "jsonl"
+    raise AccordError(f"file {path}: cannot tell the format from the suffix '{suffix}' (use .parquet or .jsonl)")
+
+
+def check_cleaned(frame: pd.DataFrame, source: str | None = None) -> None:
+    """Raise :class:`ValidationError` when ``frame`` is not a cleaned preference dataset."""
+    for column in CLEANED_COLUMNS:
+        if column not in frame.columns:
+            raise ValidationError("missing required column of the cleaned dataset", source=source, column=column)
+    if len(frame) == 0:
+        raise ValidationError("the cleaned dataset is empty", source=source)
+    for column in ("p_chosen", "p_tie", "weight"):
+        values = pd.to_numeric(frame[column], errors="coerce").to_numpy(dtype=float)
+        bad = ~np.isfinite(values) | (values < 0) | (values > 1)
+        if bad.any():
+            row = int(np.flatnonzero(bad)[0])
+            raise ValidationError(
+                "must be a probability in [0, 1]", source=source, column=column, row=row, value=frame[column].iloc[row]
+            )
+    for column in ("chosen", "rejected"):
+        missing = frame[column].isna()
+        if missing.any():
+            row = int(np.flatnonzero(missing.to_numpy())[0])
+            raise ValidationError("missing response text", source=source, column=column, row=row)
+
+
+def write_cleaned(
+    frame: pd.DataFrame,
+    path: str | os.PathLike,
+    *,
+    provenance: dict[str, Any] | None = None,
+    fmt: str | None = None,
+) -> Path:
+    """Write a cleaned preference dataset atomically (Parquet by default from the suffix, or JSONL)."""
+    check_cleaned(frame)
+    fmt = infer_format(path, fmt)
+    target = Path(path)
+    meta = _provenance(provenance)
+    frame = frame.reset_index(drop=True)
+    if fmt == "parquet":
+        table = pa.Table.from_pandas(frame, preserve_index=False)
+        metadata = dict(table.schema.metadata or {})
+        metadata[METADATA_KEY] = json.dumps(meta).encode()
+        table = table.replace_schema_metadata(metadata)
+        with atomic_path(target) as tmp:
+            pq.write_table(table, tmp)
+    else:
+        sidecar = Path(str(target) + ".meta.json")
+        with atomic_path(sidecar) as tmp:
+            tmp.write_text(json.dumps(meta, indent=2))
+        with atomic_path(target) as tmp:
+            frame.to_json(tmp, orient="records", lines=True, force_ascii=False)
+    return target
+
+
+def read_cleaned(path: str | os.PathLike, fmt: str | None = None) -> pd.DataFrame:
+    """Read a cleaned preference dataset; its provenance is in ``frame.attrs["provenance"]``."""
+    target = Path(path)
+    if not target.exists():
+        raise AccordError(f"file {target}: not found")
+    fmt = infer_format(target, fmt)
+    try:
+        if fmt == "parquet":
+            table = pq.read_table(target)
+            raw = (table.schema.metadata or {}).get(METADATA_KEY)
+            meta = json.loads(raw) if raw else {}
+            frame = table.to_pandas()
+        else:
+            frame = pd.read_json(target, lines=True, dtype={"pair_id": str, "prompt": str, "chosen": str,
+                                                             "rejected": str})
+            sidecar = Path(str(target) + ".meta.json")
+            meta = json.loads(sidecar.read_text()) if sidecar.exists() else {}
+    except (OSError, ValueError, pa.ArrowException) as err:
+        raise AccordError(f"file {target}: cannot read as {fmt}: {str(err).splitlines()[0]}") from err
+    check_cleaned(frame, source=str(target))
+    frame.attrs["provenance"] = meta
+    return frame
+
+
+def _provenance(extra: dict[str, Any] | None) -> dict[str, Any]:
+    from importlib import metadata
+
+    try:
+        version = metadata.version("accord")
+    except metadata.PackageNotFoundError:
+        version = "unknown"
+    meta: dict[str, Any] = {
+        "package": "accord",
+        "version": version,
+        "written_at": pd.Timestamp.now(tz="UTC").isoformat(),
+    }
+    meta.update(extra or {})
+    return json.loads(json.dumps(meta, default=str))

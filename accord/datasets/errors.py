@@ -1,0 +1,56 @@
+"""The package's error type.
+
+Every problem with a user's input surfaces as :class:`AccordError` (or a subclass) whose message is one line
+naming where the problem is (file, column, row) and the offending value. The command line prints that line and
+exits with status 2.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class AccordError(ValueError):
+    """A problem with the user's input or settings, reported in one line."""
+
+
+class ValidationError(AccordError):
+    """The judgments table (or a file that should hold one) breaks the schema."""
+
+    def __init__(
+        self,
+        problem: str,
+        *,
+        source: str | None = None,
+        column: str | None = None,
+        row: Any = None,
+        value: Any = None,
+    ) -> None:
+        parts = []
+        if source:
+            parts.append(f"file {source}")
+        if column is not None:
+            parts.append(f"column '{column}'")
+        if row is not None:
+            parts.append(f"row {row}")
+        where = ", ".join(parts)
+        message = f"{where}: {problem}" if where else problem
+        if value is not None:
+            message += f" (value: {_short_repr(value)})"
+        super().__init__(message.replace("\n", " "))
+        self.problem = problem
+        self.source = source
+        self.column = column
+        self.row = row
+        self.value = value
+
+
+class FitError(AccordError):
+    """A model fit diverged, produced NaN, or did not converge when convergence was required."""
+
+
+def _short_repr(value: Any, limit: int = 80) -> str:
+    if hasattr(value, "item") and getattr(value, "ndim", None) == 0:
+        value = value.item()  # numpy scalars: show 2, not np.int64(2)
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."

@@ -1,0 +1,402 @@
+"""The judgments table: one row per judgment, its schema, validation at the boundary, and integer encoding.
+
+Columns
+-------
+Required (accord's names; crowd-kit's ``task``/``worker``/``label`` are accepted as input and renamed):
+
+``pair_id``
+    The compared pair (for classification data: the item).
+``annotator``
+    Who gave the judgment (a human rater or an AI judge).
+``label``
+    One of three *forms*, fixed for the whole table:
+
+    - ``"preference"``: ``"A"`` (response A better), ``"B"`` or ``"tie"``;
+    - ``"graded"``: an integer strength on a declared symmetric scale ``-scale..scale``; negative means A better,
+      0 is a tie (declare it with ``scale=``);
+    - ``"categorical"``: any K class labels (crowdsourced classification; crowd-kit's convention).
+
+Optional: ``prompt``, ``response_a``, ``response_b``, ``response_a_id``, ``response_b_id`` (one response may appear in
+many pairs), annotator covariates ``annotator_*`` (e.g. ``annotator_group``, ``annotator_is_ai``), item covariates
+``item_*`` (e.g. ``item_topic``), and ``gold`` (the pair's true label, where known, in the same form as ``label``).
+
+:func:`validate` checks a table and returns a clean copy whose ``attrs["accord"]`` records the form (and scale);
+:func:`encode` turns it into integer codes for the models; :func:`to_crowdkit` / :func:`from_crowdkit` convert
+between accord's and crowd-kit's column conventions.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+
+from accord.datasets.errors import ValidationError
+
+PREFERENCE_LABELS: tuple[str, ...] = ("A", "B", "tie")
+REQUIRED_COLUMNS: tuple[str, ...] = ("pair_id", "annotator", "label")
+CROWDKIT_COLUMNS: dict[str, str] = {"task": "pair_id", "worker": "annotator"}
+DUPLICATE_POLICIES: tuple[str, ...] = ("error", "first", "last", "keep")
+
+Form = Literal["preference", "graded", "categorical"]
+FORMS: tuple[str, ...] = ("preference", "graded", "categorical")
+
+
+@dataclass(frozen=True)
+class Encoded:
+    """Integer codes of a validated judgments table, the input every model works on.
+
+    ``items[j]``, ``workers[j]`` and ``labels[j]`` are the pair, annotator and class codes of judgment ``j``;
+    ``item_index`` / ``worker_index`` map codes back to ids, ``classes[k]`` to the label value.
+    """
+
+    items: np.ndarray
+    workers: np.ndarray
+    labels: np.ndarray
+    item_index: pd.Index
+    worker_index: pd.Index
+    classes: tuple[Any, ...]
+    form: str
+    scale: int | None = None
+
+    @property
+    def n_items(self) -> int:
+        return len(self.item_index)
+
+    @property
+    def n_workers(self) -> int:
+        return len(self.worker_index)
+
+    @property
+    def n_classes(self) -> int:
+        return len(self.classes)
+
+    @property
+    def n_judgments(self) -> int:
+        return len(self.labels)
+
+    def vote_counts(self) -> np.ndarray:
+        """``[n_items, n_classes]`` array: how many judgments gave each class to each item."""
+        flat = self.items * self.n_classes + self.labels
+        counts = np.bincount(flat, minlength=self.n_items * self.n_classes)
+        return counts.reshape(self.n_items, self.n_classes).astype(np.float64)
+
+
+def table_info(judgments: pd.DataFrame) -> dict[str, Any]:
+    """The form and scale recorded by :func:`validate` (validating again when they are missing)."""
+    info = judgments.attrs.get("accord")
+    if info is None:
+        info = validate(judgments).attrs["accord"]
+    return info
+
+
+def validate(
+    judgments: pd.DataFrame,
+    *,
+    form: Form | None = None,
+    scale: int | None = None,
+    classes: list[Any] | None = None,
+    duplicates: str = "error",
+    source: str | None = None,
+) -> pd.DataFrame:
+    """Check a judgments table and return a validated copy (never modifies the input).
+
+    Parameters
+    ----------
+    judgments
+        The table, with accord's or crowd-kit's column names.
+    form
+        ``"preference"``, ``"graded"`` or ``"categorical"``. Inferred when omitted: ``"graded"`` when ``scale`` is
+        given; with crowd-kit names, ``"preference"`` when every label is A/B/tie and ``"categorical"`` otherwise;
+        with accord names, ``"preference"``.
+    scale
+        For graded labels, the largest strength: labels must be integers in ``-scale..scale``.
+    classes
+        For categorical labels, the allowed label set (optional; inferred from the data when omitted).
+    duplicates
+        What to do when one annotator judged one pair more than once: ``"error"`` (default), keep the
+        ``"first"`` or ``"last"`` judgment, or ``"keep"`` them all.
+    source
+        Where the table came from (a file name), used in error messages.
+
+    Raises
+    ------
+    ValidationError
+        One line naming the file, column, row and value: missing required column, empty table, missing pair or
+        annotator id, label outside the declared set or scale, mixed label forms, a duplicated judgment, or a pair
+        whose two sides are the same response.
+    """
+    if not isinstance(judgments, pd.DataFrame):
+        raise ValidationError(f"expected a pandas DataFrame, got {type(judgments).__name__}", source=source)
+    if duplicates not in DUPLICATE_POLICIES:
+        raise ValidationError(f"duplicates must be one of {DUPLICATE_POLICIES}", value=duplicates)
+    if form is not None and form not in FORMS:
+        raise ValidationError(f"form must be one of {FORMS}", value=form)
+
+    table = judgments.copy()
+    crowdkit_names = "task" in table.columns or "worker" in table.columns
+    if crowdkit_names:
+        clash = [c for c in CROWDKIT_COLUMNS.values() if c in table.columns]
+        if clash:
+            raise ValidationError(
+                "both crowd-kit (task/worker) and accord (pair_id/annotator) column names are present",
+                source=source,
+                column=clash[0],
+            )
+        table = table.rename(columns=CROWDKIT_COLUMNS)
+    for column in REQUIRED_COLUMNS:
+        if column not in table.columns:
+            raise ValidationError("missing required column", source=source, column=column)
+    if len(table) == 0:
+        raise ValidationError("the judgments table is empty", source=source)
+    table = table.reset_index(drop=True)
+
+    for column in ("pair_id", "annotator"):
+        _check_ids(table[column], column, source)
+
+    if form is None:
+        if scale is not None:
+            form = "graded"
+        elif crowdkit_names:
+            present = table["label"].dropna()
+            is_preference = present.map(lambda v: isinstance(v, str)).all() and present.isin(PREFERENCE_LABELS).all()
+            form = "preference" if is_preference else "categorical"
+        else:
+            form = "preference"
+    if form == "graded" and scale is None:
+        raise ValidationError("graded labels need a declared scale (e.g. scale=3 for -3..3)", column="label")
+    if form != "graded" and scale is not None:
+        raise ValidationError(f"scale is only meaningful for graded labels, not for form '{form}'", value=scale)
+
+    _check_labels(table["label"], "label", form, scale, classes, source)
+    if "gold" in table.columns:
+        _check_labels(table["gold"], "gold", form, scale, classes, source, allow_missing=True)
+    if form == "graded":
+        table["label"] = table["label"].astype("int64")
+
+    table = _apply_duplicate_policy(table, duplicates, source)
+    _check_distinct_sides(table, source)
+
+    info: dict[str, Any] = {"form": form, "scale": scale}
+    if form == "categorical" and classes is not None:
+        info["classes"] = list(classes)
+    table.attrs["accord"] = info
+    return table
+
+
+def encode(judgments: pd.DataFrame) -> Encoded:
+    """Integer codes for a judgments table (validated first when it was not)."""
+    if "accord" not in judgments.attrs:
+        judgments = validate(judgments)
+    info = judgments.attrs["accord"]
+    form = info["form"]
+    item_codes, item_index = pd.factorize(judgments["pair_id"], sort=False)
+    worker_codes, worker_index = pd.factorize(judgments["annotator"], sort=False)
+    labels = judgments["label"]
+    if form == "preference":
+        classes: tuple[Any, ...] = ("A", "B", "tie") if (labels == "tie").any() else ("A", "B")
+        if "gold" in judgments.columns and (judgments["gold"] == "tie").any():
+            classes = ("A", "B", "tie")
+    elif form == "graded":
+        scale = int(info["scale"])
+        classes = tuple(range(-scale, scale + 1))
+    else:
+        observed = pd.unique(labels)
+        if "gold" in judgments.columns:
+            observed = pd.unique(np.concatenate([observed, judgments["gold"].dropna().to_numpy()]))
+        declared = info.get("classes")
+        classes = tuple(declared) if declared is not None else tuple(_sorted_labels(observed))
+    class_codes = pd.Index(classes).get_indexer(labels)
+    return Encoded(
+        items=item_codes.astype(np.int64),
+        workers=worker_codes.astype(np.int64),
+        labels=class_codes.astype(np.int64),
+        item_index=pd.Index(item_index, name="pair_id"),
+        worker_index=pd.Index(worker_index, name="annotator"),
+        classes=classes,
+        form=form,
+        scale=info.get("scale"),
+    )
+
+
+def gold_labels(judgments: pd.DataFrame) -> pd.Series:
+    """The gold label of each pair that has one, indexed by ``pair_id`` (empty when the table has no gold)."""
+    if "gold" not in judgments.columns:
+        return pd.Series(dtype=object, name="gold")
+    known = judgments.loc[judgments["gold"].notna(), ["pair_id", "gold"]]
+    return known.drop_duplicates("pair_id").set_index("pair_id")["gold"]
+
+
+def to_crowdkit(judgments: pd.DataFrame) -> pd.DataFrame:
+    """The table in crowd-kit's convention: columns ``task``, ``worker``, ``label`` (other columns kept)."""
+    table = validate(judgments) if "accord" not in judgments.attrs else judgments
+    out = table.rename(columns={v: k for k, v in CROWDKIT_COLUMNS.items()})
+    out.attrs = {}
+    return out
+
+
+def from_crowdkit(frame: pd.DataFrame, **validate_kwargs: Any) -> pd.DataFrame:
+    """A crowd-kit style frame (``task``, ``worker``, ``label``) as a validated accord judgments table."""
+    if "task" not in frame.columns or "worker" not in frame.columns:
+        missing = "task" if "task" not in frame.columns else "worker"
+        raise ValidationError("missing required crowd-kit column", column=missing)
+    return validate(frame, **validate_kwargs)
+
+
+def annotator_columns(judgments: pd.DataFrame) -> list[str]:
+    """Names of the annotator covariate columns (``annotator_*``)."""
+    return [c for c in judgments.columns if c.startswith("annotator_")]
+
+
+def item_columns(judgments: pd.DataFrame) -> list[str]:
+    """Names of the item covariate columns (``item_*``)."""
+    return [c for c in judgments.columns if c.startswith("item_")]
+
+
+# -- checks -------------------------------------------------------------------------------------------------
+
+
+def _first_bad(mask: pd.Series | np.ndarray) -> int:
+    return int(np.flatnonzero(np.asarray(mask))[0])
+
+
+def _check_ids(values: pd.Series, column: str, source: str | None) -> None:
+    missing = values.isna()
+    if values.dtype == object or pd.api.types.is_string_dtype(values):
+        missing |= values.astype(str).str.strip().eq("") & values.notna()
+    if missing.any():
+        row = _first_bad(missing)
+        raise ValidationError("missing id", source=source, column=column, row=row, value=values.iloc[row])
+    if pd.api.types.is_float_dtype(values):
+        bad = ~np.isfinite(values.to_numpy())
+        if bad.any():
+            row = _first_bad(bad)
+            raise ValidationError("id is not finite", source=source, column=column, row=row, value=values.iloc[row])
+
+
+def _is_integral(value: Any) -> bool:
+    if isinstance(value, (bool, np.bool_)):
+        return False
+    if isinstance(value, (int, np.integer)):
+        return True
+    return False
+
+
+def _check_labels(
+    values: pd.Series,
+    column: str,
+    form: str,
+    scale: int | None,
+    classes: list[Any] | None,
+    source: str | None,
+    allow_missing: bool = False,
+) -> None:
+    present = values.notna()
+    if not allow_missing and not present.all():
+        row = _first_bad(~present)
+        raise ValidationError("missing label", source=source, column=column, row=row, value=values.iloc[row])
+    is_str = values.map(lambda v: isinstance(v, str))
+    if form == "preference":
+        bad = present & ~(is_str & values.isin(PREFERENCE_LABELS))
+        if bad.any():
+            row = _first_bad(bad)
+            value = values.iloc[row]
+            mixed = is_str.any() and (present & ~is_str).any()
+            problem = (
+                "mixed label forms (strings and numbers in one column)"
+                if mixed
+                else "label outside the declared set {'A', 'B', 'tie'}"
+            )
+            raise ValidationError(problem, source=source, column=column, row=row, value=value)
+    elif form == "graded":
+        assert scale is not None
+        if isinstance(scale, bool) or not isinstance(scale, (int, np.integer)) or scale < 1:
+            raise ValidationError("scale must be a positive integer", column=column, value=scale)
+        if pd.api.types.is_integer_dtype(values.dtype):
+            integral = present
+        else:
+            integral = values.map(_is_integral)
+        if (present & is_str).any() and (present & ~is_str).any():
+            row = _first_bad(present & is_str)
+            raise ValidationError(
+                "mixed label forms (strings and numbers in one column)",
+                source=source, column=column, row=row, value=values.iloc[row],
+            )
+        bad = present & ~integral
+        if bad.any():
+            row = _first_bad(bad)
+            raise ValidationError(
+                f"graded label is not an integer on the scale -{scale}..{scale}",
+                source=source, column=column, row=row, value=values.iloc[row],
+            )
+        numeric = pd.to_numeric(values.where(present), errors="coerce")
+        out = present & ((numeric < -scale) | (numeric > scale))
+        if out.any():
+            row = _first_bad(out)
+            raise ValidationError(
+                f"label outside the declared scale -{scale}..{scale}",
+                source=source, column=column, row=row, value=values.iloc[row],
+            )
+    else:
+        if classes is not None:
+            bad = present & ~values.isin(list(classes))
+            if bad.any():
+                row = _first_bad(bad)
+                raise ValidationError(
+                    f"label outside the declared classes {list(classes)}",
+                    source=source, column=column, row=row, value=values.iloc[row],
+                )
+        if (present & is_str).any() and (present & ~is_str).any():
+            row = _first_bad(present & ~is_str)
+            raise ValidationError(
+                "mixed label forms (strings and numbers in one column)",
+                source=source, column=column, row=row, value=values.iloc[row],
+            )
+        if pd.api.types.is_float_dtype(values.dtype):
+            bad = present & ~np.isfinite(values.to_numpy(dtype=float, na_value=0.0))
+            if bad.any():
+                row = _first_bad(bad)
+                raise ValidationError("label is not finite", source=source, column=column, row=row,
+                                      value=values.iloc[row])
+
+
+def _apply_duplicate_policy(table: pd.DataFrame, policy: str, source: str | None) -> pd.DataFrame:
+    if policy == "keep":
+        return table
+    repeated = table.duplicated(["pair_id", "annotator"], keep=False)
+    if not repeated.any():
+        return table
+    if policy == "error":
+        row = int(np.flatnonzero(table.duplicated(["pair_id", "annotator"], keep="first").to_numpy())[0])
+        raise ValidationError(
+            "annotator judged this pair more than once (pass duplicates='first', 'last' or 'keep' to allow it)",
+            source=source,
+            column="annotator",
+            row=row,
+            value=(table["pair_id"].iloc[row], table["annotator"].iloc[row]),
+        )
+    keep = table.drop_duplicates(["pair_id", "annotator"], keep=policy)
+    return keep.reset_index(drop=True)
+
+
+def _check_distinct_sides(table: pd.DataFrame, source: str | None) -> None:
+    for left, right in (("response_a_id", "response_b_id"), ("response_a", "response_b")):
+        if left in table.columns and right in table.columns:
+            a, b = table[left], table[right]
+            same = a.notna() & b.notna() & (a == b)
+            if same.any():
+                row = _first_bad(same)
+                raise ValidationError(
+                    "both sides of the pair are the same response",
+                    source=source, column=right, row=row, value=b.iloc[row],
+                )
+            return  # ids decide when present; texts only when there are no ids
+
+
+def _sorted_labels(values: np.ndarray) -> list[Any]:
+    try:
+        return sorted(values.tolist())
+    except TypeError:
+        return sorted(values.tolist(), key=str)

@@ -1,0 +1,97 @@
+"""``SoftLabels``: the one result type every aggregator returns.
+
+Per pair (or item): the probability of each class (for preference data ``P(A > B)``, ``P(B > A)`` and, where ties
+exist, ``P(tie)``), an uncertainty when the method has one, the number of judgments, and the method's name.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from accord.datasets.errors import AccordError
+
+
+@dataclass(frozen=True)
+class SoftLabels:
+    """Soft labels of one aggregation method.
+
+    Attributes
+    ----------
+    probs
+        Index ``pair_id``; one column per class (``"A"``, ``"B"`` and, with ties, ``"tie"``); rows sum to 1.
+    uncertainty
+        Posterior standard deviation of the probability of each pair's most likely class; NaN when the method gives
+        no uncertainty (majority vote).
+    n_judgments
+        Number of judgments behind each pair.
+    method
+        The method's name (``"majority"``, ``"vote-fraction"``, ``"dawid-skene"``, ...).
+    interval
+        Optional ``lower`` / ``upper`` columns: a credible interval of the same probability as ``uncertainty``.
+    extra
+        Optional further per-pair columns (e.g. per-group probabilities), carried into the cleaned dataset.
+    """
+
+    probs: pd.DataFrame
+    uncertainty: pd.Series
+    n_judgments: pd.Series
+    method: str
+    interval: pd.DataFrame | None = None
+    extra: pd.DataFrame | None = field(default=None)
+
+    def __post_init__(self) -> None:
+        values = self.probs.to_numpy(dtype=float)
+        if values.ndim != 2 or values.shape[1] < 2:
+            raise AccordError("SoftLabels.probs needs one column per class (at least two)")
+        if not np.isfinite(values).all() or (values < -1e-9).any() or (values > 1 + 1e-9).any():
+            raise AccordError(f"SoftLabels from '{self.method}': probabilities outside [0, 1] or not finite")
+        if not np.allclose(values.sum(axis=1), 1.0, atol=1e-6):
+            raise AccordError(f"SoftLabels from '{self.method}': class probabilities do not sum to 1")
+        for name in ("uncertainty", "n_judgments"):
+            if not getattr(self, name).index.equals(self.probs.index):
+                raise AccordError(f"SoftLabels.{name} is not indexed like probs")
+
+    @property
+    def classes(self) -> list:
+        return list(self.probs.columns)
+
+    @property
+    def pair_ids(self) -> pd.Index:
+        return self.probs.index
+
+    @property
+    def p_a(self) -> pd.Series:
+        """P(A > B) per pair (preference data)."""
+        return self.probs["A"].rename("p_a")
+
+    @property
+    def p_tie(self) -> pd.Series:
+        """P(tie) per pair; zero where the data has no ties."""
+        if "tie" in self.probs.columns:
+            return self.probs["tie"].rename("p_tie")
+        return pd.Series(0.0, index=self.probs.index, name="p_tie")
+
+    def hard(self) -> pd.Series:
+        """The most likely class per pair."""
+        return self.probs.idxmax(axis=1).rename("label")
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row per pair: ``p_<class>`` columns, ``uncertainty``, interval, ``n_judgments``, ``method``."""
+        out = self.probs.add_prefix("p_")
+        out["uncertainty"] = self.uncertainty
+        if self.interval is not None:
+            out = out.join(self.interval)
+        out["n_judgments"] = self.n_judgments
+        if self.extra is not None:
+            out = out.join(self.extra)
+        out["method"] = self.method
+        return out
+
+    def __len__(self) -> int:
+        return len(self.probs)
+
+    def __repr__(self) -> str:
+        return f"SoftLabels(method={self.method!r}, pairs={len(self)}, classes={self.classes})"

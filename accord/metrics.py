@@ -1,0 +1,110 @@
+"""Accuracy, negative log-likelihood, Brier score and expected calibration error (a leaf: imports no other accord module).
+
+Probabilities come as a DataFrame (index = pair or item id, one column per class) and gold labels as a Series on
+the same ids; only ids present in both are scored. Tie handling in :func:`accuracy` is explicit: gold ties are
+either excluded (the default: pairwise accuracy is about which side is better) or counted as ordinary classes.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+
+EPS = 1e-12
+
+
+def _align(probs: pd.DataFrame, gold: pd.Series) -> tuple[pd.DataFrame, pd.Series]:
+    gold = gold.dropna()
+    common = probs.index.intersection(gold.index)
+    if len(common) == 0:
+        raise ValueError("no ids in common between the probabilities and the gold labels")
+    return probs.loc[common], gold.loc[common]
+
+
+def _gold_codes(probs: pd.DataFrame, gold: pd.Series) -> np.ndarray:
+    codes = pd.Index(probs.columns).get_indexer(gold.to_numpy())
+    if (codes < 0).any():
+        unknown = gold.to_numpy()[codes < 0][0]
+        raise ValueError(f"gold label {unknown!r} is not one of the classes {list(probs.columns)}")
+    return codes
+
+
+def accuracy(
+    predicted: pd.Series | pd.DataFrame,
+    gold: pd.Series,
+    *,
+    ties: Literal["exclude", "count"] = "exclude",
+) -> float:
+    """Share of items whose predicted label equals gold.
+
+    ``predicted`` is a Series of labels or a DataFrame of class probabilities (its argmax is taken; on exact ties
+    between classes the first column wins). With ``ties="exclude"`` items whose gold is ``"tie"`` are left out.
+    """
+    if isinstance(predicted, pd.DataFrame):
+        predicted = predicted.idxmax(axis=1)
+    gold = gold.dropna()
+    if ties == "exclude":
+        gold = gold[gold.astype(str) != "tie"]
+    common = predicted.index.intersection(gold.index)
+    if len(common) == 0:
+        raise ValueError("no ids in common between the predictions and the gold labels")
+    return float((predicted.loc[common].to_numpy() == gold.loc[common].to_numpy()).mean())
+
+
+def nll(probs: pd.DataFrame, gold: pd.Series) -> float:
+    """Mean negative log probability of the gold class (probabilities clipped at 1e-12)."""
+    probs, gold = _align(probs, gold)
+    p = probs.to_numpy(dtype=float)[np.arange(len(gold)), _gold_codes(probs, gold)]
+    return float(-np.log(np.clip(p, EPS, 1.0)).mean())
+
+
+def brier(probs: pd.DataFrame, gold: pd.Series) -> float:
+    """Mean over items of the squared distance between the probability vector and the one-hot gold."""
+    probs, gold = _align(probs, gold)
+    onehot = np.zeros(probs.shape)
+    onehot[np.arange(len(gold)), _gold_codes(probs, gold)] = 1.0
+    return float(((probs.to_numpy(dtype=float) - onehot) ** 2).sum(axis=1).mean())
+
+
+def calibration_error(predicted: np.ndarray, outcome: np.ndarray, n_bins: int = 10) -> float:
+    """Expected calibration error of probabilities ``predicted`` against outcomes in [0, 1].
+
+    Equal-width bins on the predicted probability; ``sum_b (n_b / n) |mean(predicted_b) - mean(outcome_b)|``.
+    ``outcome`` may be 0/1 events or, on synthetic data, true probabilities.
+    """
+    predicted = np.asarray(predicted, dtype=float)
+    outcome = np.asarray(outcome, dtype=float)
+    if predicted.shape != outcome.shape or predicted.ndim != 1:
+        raise ValueError("predicted and outcome must be 1-d arrays of equal length")
+    if len(predicted) == 0:
+        raise ValueError("no predictions to score")
+    bins = np.minimum((predicted * n_bins).astype(np.int64), n_bins - 1)
+    count = np.bincount(bins, minlength=n_bins)
+    gap = np.abs(
+        np.bincount(bins, weights=predicted, minlength=n_bins) - np.bincount(bins, weights=outcome, minlength=n_bins)
+    )
+    return float(gap.sum() / count.sum())
+
+
+def ece(probs: pd.DataFrame, gold: pd.Series, n_bins: int = 10) -> float:
+    """Top-label expected calibration error: confidence of the most likely class against whether it was right."""
+    probs, gold = _align(probs, gold)
+    values = probs.to_numpy(dtype=float)
+    top = values.argmax(axis=1)
+    confidence = values[np.arange(len(top)), top]
+    correct = (top == _gold_codes(probs, gold)).astype(float)
+    return calibration_error(confidence, correct, n_bins)
+
+
+def score(probs: pd.DataFrame, gold: pd.Series, n_bins: int = 10) -> dict[str, float]:
+    """Accuracy (gold ties excluded), NLL, Brier and ECE in one dict, plus the number of scored items."""
+    probs_aligned, gold_aligned = _align(probs, gold)
+    return {
+        "accuracy": accuracy(probs_aligned, gold_aligned),
+        "nll": nll(probs_aligned, gold_aligned),
+        "brier": brier(probs_aligned, gold_aligned),
+        "ece": ece(probs_aligned, gold_aligned, n_bins),
+        "n": float(len(gold_aligned)),
+    }

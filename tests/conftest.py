@@ -1,0 +1,38 @@
+"""Shared test helpers: where the real data lives, and small judgment tables."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATA = REPO_ROOT.parent / "shared" / "datasets"
+
+
+def shared_data_or_skip(*parts: str) -> Path:
+    """Path into ../shared/datasets, skipping the test (with the reason) when that folder is absent."""
+    path = SHARED_DATA.joinpath(*parts)
+    if not path.exists():
+        pytest.skip(f"real data not found at {path} (the shared datasets folder is absent)")
+    return path
+
+
+@pytest.fixture
+def small_preferences() -> pd.DataFrame:
+    """Three pairs with text, four annotators, one tie."""
+    return pd.DataFrame(
+        {
+            "pair_id": ["p1", "p1", "p1", "p2", "p2", "p3", "p3", "p3"],
+            "annotator": ["w1", "w2", "w3", "w1", "w4", "w2", "w3", "w4"],
+            "label": ["A", "A", "B", "B", "B", "tie", "A", "tie"],
+            "prompt": ["q1"] * 3 + ["q2"] * 2 + ["q3"] * 3,
+            "response_a": ["a1"] * 3 + ["a2"] * 2 + ["a3"] * 3,
+            "response_b": ["b1"] * 3 + ["b2"] * 2 + ["b3"] * 3,
+        }
+    )

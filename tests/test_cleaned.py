@@ -1,0 +1,129 @@
+"""The cleaned preference dataset: building, atomic writing, reading with pandas and Hugging Face datasets."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+
+from accord.aggregate import VoteFraction, build_cleaned
+from accord.datasets import AccordError, ValidationError, read_cleaned, write_cleaned
+from accord.datasets.cleaned import CLEANED_COLUMNS
+
+
+@pytest.fixture
+def cleaned(small_preferences) -> pd.DataFrame:
+    soft = VoteFraction().fit(small_preferences).soft_labels_
+    return build_cleaned(soft, small_preferences)
+
+
+def test_chosen_is_the_more_likely_side(cleaned):
+    rows = cleaned.set_index("pair_id")
+    assert rows.loc["p1", "chosen"] == "a1" and rows.loc["p1", "rejected"] == "b1"
+    assert rows.loc["p2", "chosen"] == "b2" and rows.loc["p2", "chosen_side"] == "B"
+    assert rows.loc["p2", "p_chosen"] == pytest.approx(1.0)
+    assert rows.loc["p3", "p_tie"] == pytest.approx(2 / 3)
+    assert set(CLEANED_COLUMNS) <= set(cleaned.columns)
+    assert ((cleaned["weight"] >= 0) & (cleaned["weight"] <= 1)).all()
+
+
+def test_drop_ties(small_preferences):
+    soft = VoteFraction().fit(small_preferences).soft_labels_
+    kept = build_cleaned(soft, small_preferences, drop_ties=True)
+    assert kept["pair_id"].tolist() == ["p1", "p2"]
+
+
+@pytest.mark.parametrize("suffix", ["parquet", "jsonl"])
+def test_round_trip_with_provenance(cleaned, tmp_path, suffix):
+    path = tmp_path / f"clean.{suffix}"
+    write_cleaned(cleaned, path, provenance={"method": "vote-fraction", "source": "unit"})
+    back = read_cleaned(path)
+    pd.testing.assert_frame_equal(back[list(CLEANED_COLUMNS)], cleaned[list(CLEANED_COLUMNS)], check_dtype=False)
+    assert back.attrs["provenance"]["method"] == "vote-fraction"
+    assert back.attrs["provenance"]["package"] == "accord"
+    assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".partial")] == []
+
+
+def test_parquet_metadata_is_in_the_file(cleaned, tmp_path):
+    path = tmp_path / "clean.parquet"
+    write_cleaned(cleaned, path, provenance={"method": "m"})
+    meta = json.loads(pq.read_schema(path).metadata[b"accord"])
+    assert meta["method"] == "m" and "version" in meta
+
+
+def test_loads_with_hugging_face_datasets(cleaned, tmp_path):
+    datasets = pytest.importorskip("datasets")
+    path = tmp_path / "clean.parquet"
+    write_cleaned(cleaned, path)
+    loaded = datasets.load_dataset("parquet", data_files=str(path), split="train",
+                                   cache_dir=str(tmp_path / "hf-cache"))
+    assert loaded.num_rows == len(cleaned)
+    assert {"prompt", "chosen", "rejected", "p_chosen", "weight"} <= set(loaded.column_names)
+
+
+def test_bad_frame_writes_nothing(cleaned, tmp_path):
+    path = tmp_path / "clean.parquet"
+    with pytest.raises(ValidationError, match="column 'p_chosen', row 0"):
+        write_cleaned(cleaned.assign(p_chosen=1.5), path)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_failed_write_keeps_the_old_file(cleaned, tmp_path, monkeypatch):
+    path = tmp_path / "clean.parquet"
+    write_cleaned(cleaned, path)
+    before = path.read_bytes()
+
+    def explode(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(pq, "write_table", explode)
+    with pytest.raises(OSError):
+        write_cleaned(cleaned.iloc[:1], path)
+    assert path.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["clean.parquet"]
+
+
+def test_killed_writer_leaves_old_file_or_none(cleaned, tmp_path):
+    """SIGKILL in the middle of a write: the target is either absent or a complete file."""
+    path = tmp_path / "clean.parquet"
+    script = f"""
+import os, signal, pandas as pd, pyarrow.parquet as pq
+from accord.datasets import write_cleaned
+frame = pd.read_pickle({str(tmp_path / 'frame.pkl')!r})
+real = pq.write_table
+def write_then_die(table, where, **kw):
+    real(table, where, **kw)
+    os.kill(os.getpid(), signal.SIGKILL)
+pq.write_table = write_then_die
+write_cleaned(frame, {str(path)!r})
+"""
+    cleaned.to_pickle(tmp_path / "frame.pkl")
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True)
+    assert result.returncode == -9
+    assert not path.exists()
+
+
+def test_read_rejects_a_file_without_the_columns(tmp_path):
+    path = tmp_path / "other.parquet"
+    pd.DataFrame({"prompt": ["x"], "chosen": ["a"]}).to_parquet(path)
+    with pytest.raises(ValidationError, match=f"file {path}, column 'pair_id'"):
+        read_cleaned(path)
+
+
+def test_read_truncated_file(cleaned, tmp_path):
+    path = tmp_path / "clean.parquet"
+    write_cleaned(cleaned, path)
+    path.write_bytes(path.read_bytes()[:100])
+    with pytest.raises(AccordError, match=f"file {path}: cannot read as parquet"):
+        read_cleaned(path)
+
+
+def test_unknown_suffix(cleaned, tmp_path):
+    with pytest.raises(AccordError, match="cannot tell the format"):
+        write_cleaned(cleaned, tmp_path / "x.csv")
+    assert not os.listdir(tmp_path)

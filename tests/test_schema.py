@@ -1,0 +1,171 @@
+"""The judgments table: validation errors name column, row and value; encoding and crowd-kit conversion."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from accord.datasets import ValidationError, encode, from_crowdkit, gold_labels, to_crowdkit, validate
+
+
+def test_valid_table_records_form_and_does_not_modify_input(small_preferences):
+    before = small_preferences.copy()
+    table = validate(small_preferences)
+    assert table.attrs["accord"] == {"form": "preference", "scale": None}
+    pd.testing.assert_frame_equal(small_preferences, before)
+
+
+@pytest.mark.parametrize("column", ["pair_id", "annotator", "label"])
+def test_missing_required_column(small_preferences, column):
+    with pytest.raises(ValidationError, match=f"column '{column}': missing required column"):
+        validate(small_preferences.drop(columns=column), source="x.csv")
+
+
+def test_error_names_file_column_row_and_value(small_preferences):
+    bad = small_preferences.copy()
+    bad.loc[4, "label"] = "C"
+    with pytest.raises(ValidationError) as err:
+        validate(bad, source="judgments.csv")
+    message = str(err.value)
+    assert message == ("file judgments.csv, column 'label', row 4: label outside the declared set "
+                       "{'A', 'B', 'tie'} (value: 'C')")
+    assert "\n" not in message
+
+
+def test_lowercase_label_is_not_coerced(small_preferences):
+    bad = small_preferences.copy()
+    bad.loc[0, "label"] = "a"
+    with pytest.raises(ValidationError, match="row 0"):
+        validate(bad)
+
+
+@pytest.mark.parametrize("column", ["pair_id", "annotator"])
+@pytest.mark.parametrize("missing", [None, np.nan, "", "  "])
+def test_missing_ids(small_preferences, column, missing):
+    bad = small_preferences.copy().astype({column: object})
+    bad.loc[2, column] = missing
+    with pytest.raises(ValidationError, match=f"column '{column}', row 2: missing id"):
+        validate(bad)
+
+
+def test_missing_label(small_preferences):
+    bad = small_preferences.copy()
+    bad.loc[3, "label"] = None
+    with pytest.raises(ValidationError, match="row 3: missing label"):
+        validate(bad)
+
+
+def test_duplicate_judgment_is_an_error_by_default(small_preferences):
+    bad = pd.concat([small_preferences, small_preferences.iloc[[1]]], ignore_index=True)
+    with pytest.raises(ValidationError, match="row 8: annotator judged this pair more than once"):
+        validate(bad)
+
+
+@pytest.mark.parametrize("policy,expected", [("first", "A"), ("last", "B")])
+def test_duplicate_policies(small_preferences, policy, expected):
+    extra = small_preferences.iloc[[1]].assign(label="B")
+    table = validate(pd.concat([small_preferences, extra], ignore_index=True), duplicates=policy)
+    assert len(table) == len(small_preferences)
+    row = table[(table.pair_id == "p1") & (table.annotator == "w2")]
+    assert row["label"].tolist() == [expected]
+
+
+def test_duplicate_policy_keep_keeps_both(small_preferences):
+    doubled = pd.concat([small_preferences, small_preferences.iloc[[1]]], ignore_index=True)
+    assert len(validate(doubled, duplicates="keep")) == len(doubled)
+
+
+def test_same_response_on_both_sides(small_preferences):
+    bad = small_preferences.copy()
+    bad.loc[5, "response_b"] = bad.loc[5, "response_a"]
+    with pytest.raises(ValidationError, match="column 'response_b', row 5: both sides of the pair are the same"):
+        validate(bad)
+
+
+def test_same_response_id_on_both_sides(small_preferences):
+    bad = small_preferences.assign(response_a_id="r1", response_b_id="r2")
+    bad.loc[6, "response_b_id"] = "r1"
+    with pytest.raises(ValidationError, match="column 'response_b_id', row 6"):
+        validate(bad)
+
+
+def test_empty_table():
+    with pytest.raises(ValidationError, match="the judgments table is empty"):
+        validate(pd.DataFrame({"pair_id": [], "annotator": [], "label": []}))
+
+
+def test_mixed_label_forms(small_preferences):
+    bad = small_preferences.astype({"label": object})
+    bad.loc[2, "label"] = 1
+    with pytest.raises(ValidationError, match="mixed label forms"):
+        validate(bad)
+
+
+def test_graded_scale():
+    table = pd.DataFrame({"pair_id": [1, 1, 2], "annotator": ["a", "b", "a"], "label": [-3, 2, 0]})
+    valid = validate(table, scale=3)
+    assert valid.attrs["accord"] == {"form": "graded", "scale": 3}
+    assert encode(valid).classes == tuple(range(-3, 4))
+    with pytest.raises(ValidationError, match=r"row 0: label outside the declared scale -1..1 \(value: -3\)"):
+        validate(table, scale=1)
+    with pytest.raises(ValidationError, match="need a declared scale"):
+        validate(table, form="graded")
+    with pytest.raises(ValidationError, match="not an integer"):
+        validate(table.assign(label=[-1.5, 0.0, 1.0]), scale=3)
+
+
+def test_crowdkit_round_trip():
+    ck = pd.DataFrame({"task": ["t1", "t1", "t2"], "worker": ["w1", "w2", "w1"], "label": [0, 1, 2]})
+    table = from_crowdkit(ck)
+    assert table.attrs["accord"]["form"] == "categorical"
+    assert list(table.columns[:3]) == ["pair_id", "annotator", "label"]
+    back = to_crowdkit(table)
+    pd.testing.assert_frame_equal(back[["task", "worker", "label"]], ck)
+
+
+def test_crowdkit_preference_labels_are_recognised():
+    ck = pd.DataFrame({"task": ["t1", "t2"], "worker": ["w1", "w1"], "label": ["A", "tie"]})
+    assert from_crowdkit(ck).attrs["accord"]["form"] == "preference"
+
+
+def test_gold_labels_one_per_pair(small_preferences):
+    table = small_preferences.assign(gold=small_preferences["pair_id"].map({"p1": "A", "p2": "B", "p3": None}))
+    gold = gold_labels(validate(table))
+    assert gold.to_dict() == {"p1": "A", "p2": "B"}
+
+
+def test_gold_is_checked_too(small_preferences):
+    with pytest.raises(ValidationError, match="column 'gold'"):
+        validate(small_preferences.assign(gold="C"))
+
+
+labels = st.sampled_from(["A", "B", "tie"])
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 20), st.integers(0, 8), labels), min_size=1, max_size=80, unique_by=lambda t: t[:2]))
+def test_encode_round_trips_any_table(rows):
+    table = pd.DataFrame(rows, columns=["pair_id", "annotator", "label"])
+    encoded = encode(validate(table))
+    assert encoded.n_judgments == len(table)
+    assert (encoded.item_index[encoded.items] == table["pair_id"]).all()
+    assert (encoded.worker_index[encoded.workers] == table["annotator"]).all()
+    assert [encoded.classes[k] for k in encoded.labels] == table["label"].tolist()
+    counts = encoded.vote_counts()
+    assert counts.sum() == len(table)
+    assert counts.shape == (table["pair_id"].nunique(), len(encoded.classes))
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.one_of(st.text(max_size=3), st.integers(), st.floats(), st.none()), min_size=1, max_size=30))
+def test_arbitrary_labels_give_a_one_line_error_or_a_valid_table(values):
+    table = pd.DataFrame({"pair_id": range(len(values)), "annotator": "w", "label": pd.Series(values, dtype=object)})
+    try:
+        valid = validate(table)
+    except ValidationError as err:
+        assert "\n" not in str(err) and "column 'label'" in str(err)
+    else:
+        assert set(valid["label"]) <= {"A", "B", "tie"}
