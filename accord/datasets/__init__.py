@@ -6,6 +6,21 @@ This package imports nothing else of accord: the types that cross stage boundari
 from accord.datasets.cleaned import CLEANED_COLUMNS, read_cleaned, weight_from_uncertainty, write_cleaned
 from accord.datasets.errors import AccordError, FitError, ValidationError
 from accord.datasets.io import atomic_path
+from accord.datasets.loaders import (
+    describe,
+    list_datasets,
+    load,
+    load_helpsteer2_preference,
+    load_helpsteer3_preference,
+    load_multipref,
+    load_pandalm,
+    load_snow2008,
+    load_summarize_from_feedback,
+    load_ukpconvarg1,
+    load_vldb17,
+    read_judgments,
+    read_table,
+)
 from accord.datasets.schema import (
     PREFERENCE_LABELS,
     Encoded,
@@ -29,6 +44,19 @@ __all__ = [
     "SoftLabels",
     "ValidationError",
     "annotator_columns",
+    "describe",
+    "list_datasets",
+    "load",
+    "load_helpsteer2_preference",
+    "load_helpsteer3_preference",
+    "load_multipref",
+    "load_pandalm",
+    "load_snow2008",
+    "load_summarize_from_feedback",
+    "load_ukpconvarg1",
+    "load_vldb17",
+    "read_judgments",
+    "read_table",
     "atomic_path",
     "encode",
     "from_crowdkit",

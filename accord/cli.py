@@ -1,0 +1,251 @@
+"""The ``accord`` command line: the one place that wires datasets, models, aggregation and reward together.
+
+Errors in the user's input print as one line (``accord: error: ...``) and exit with status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from accord.datasets import AccordError
+
+EXIT_USAGE = 2
+
+
+# -- shared helpers -----------------------------------------------------------------------------------------
+
+
+def _mapping(text: str | None) -> dict[str, str] | None:
+    """Parse ``src=dst,src2=dst2`` column mappings."""
+    if not text:
+        return None
+    mapping = {}
+    for part in text.split(","):
+        if "=" not in part:
+            raise AccordError(f"--columns: expected source=target pairs separated by commas, got '{part}'")
+        source, target = part.split("=", 1)
+        mapping[source.strip()] = target.strip()
+    return mapping
+
+
+def _read_input(args: argparse.Namespace) -> pd.DataFrame:
+    from accord.datasets.loaders import load, read_judgments
+
+    if args.dataset:
+        return load(args.dataset, data_dir=args.data_dir)
+    if not args.input:
+        raise AccordError("give --input FILE or --dataset NAME")
+    judgments = read_judgments(
+        args.input, columns=_mapping(args.columns), form=args.form, scale=args.scale, duplicates=args.duplicates
+    )
+    if args.gold:
+        judgments = _attach_gold(judgments, Path(args.gold), _mapping(args.columns))
+    return judgments
+
+
+GOLD_ID_COLUMNS = ("pair_id", "task", "question", "item")
+GOLD_VALUE_COLUMNS = ("gold", "truth", "true_label", "label")
+
+
+def _attach_gold(judgments: pd.DataFrame, path: Path, mapping: dict[str, str] | None) -> pd.DataFrame:
+    from accord.datasets import validate
+    from accord.datasets.loaders import read_table
+
+    gold = read_table(path)
+    if mapping:
+        gold = gold.rename(columns={k: v for k, v in mapping.items() if v in ("pair_id", "task")})
+    id_column = next((c for c in GOLD_ID_COLUMNS if c in gold.columns), None)
+    value_column = next((c for c in GOLD_VALUE_COLUMNS if c in gold.columns), None)
+    if id_column is None or value_column is None:
+        raise AccordError(
+            f"file {path}: a gold file needs an id column ({', '.join(GOLD_ID_COLUMNS)}) and a gold column "
+            f"({', '.join(GOLD_VALUE_COLUMNS)}); found {list(gold.columns)}"
+        )
+    lookup = gold.drop_duplicates(id_column).set_index(id_column)[value_column]
+    info = judgments.attrs["accord"]
+    with_gold = judgments.assign(gold=judgments["pair_id"].map(lookup))
+    return validate(with_gold, form=info["form"], scale=info["scale"], duplicates="keep", source=str(path))
+
+
+def _summary(soft_labels: Any, judgments: pd.DataFrame) -> dict[str, float]:
+    from accord import metrics
+    from accord.datasets import gold_labels
+
+    gold = gold_labels(judgments)
+    if gold.empty:
+        return {}
+    return metrics.score(soft_labels.probs, gold)
+
+
+def _print_table(frame: pd.DataFrame) -> None:
+    with pd.option_context("display.width", 160, "display.max_columns", 20, "display.precision", 3):
+        print(frame.to_string())
+
+
+# -- commands -----------------------------------------------------------------------------------------------
+
+
+def cmd_aggregate(args: argparse.Namespace) -> int:
+    from accord.aggregate import build_cleaned, fit_method
+    from accord.datasets import atomic_path, table_info, write_cleaned
+
+    judgments = _read_input(args)
+    settings: dict[str, Any] = {}
+    if args.method not in ("majority", "vote-fraction"):
+        settings = {"seed": args.seed, "progress": not args.quiet}
+        if args.inference:
+            settings["inference"] = args.inference
+    started = time.perf_counter()
+    estimator = fit_method(args.method, judgments, **settings)
+    soft = estimator.soft_labels_
+    elapsed = time.perf_counter() - started
+    provenance = {"method": args.method, "source": args.dataset or str(args.input), "n_judgments": len(judgments)}
+    can_clean = table_info(judgments)["form"] == "preference" and {"response_a", "response_b"} <= set(judgments)
+    output = Path(args.output)
+    if can_clean:
+        cleaned = build_cleaned(soft, judgments, drop_ties=args.drop_ties)
+        write_cleaned(cleaned, output, provenance=provenance)
+        written = f"cleaned preference dataset, {len(cleaned)} pairs"
+    else:
+        frame = soft.to_frame().reset_index()
+        with atomic_path(output) as tmp:
+            if output.suffix.lower() in (".csv", ".tsv"):
+                frame.to_csv(tmp, index=False, sep="\t" if output.suffix.lower() == ".tsv" else ",")
+            elif output.suffix.lower() in (".jsonl", ".json"):
+                frame.to_json(tmp, orient="records", lines=True)
+            else:
+                frame.to_parquet(tmp, index=False)
+        written = f"soft labels, {len(frame)} items"
+    print(f"method: {args.method}  judgments: {len(judgments):,}  pairs: {len(soft):,}  fit: {elapsed:.2f}s")
+    scores = _summary(soft, judgments)
+    if scores:
+        print(
+            f"against gold ({int(scores['n']):,} items): accuracy {scores['accuracy']:.3f}  "
+            f"NLL {scores['nll']:.3f}  Brier {scores['brier']:.3f}  ECE {scores['ece']:.3f}"
+        )
+    print(f"wrote {output} ({written})")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from tqdm.auto import tqdm
+
+    from accord import metrics
+    from accord.aggregate import available_methods, build_cleaned, fit_method
+    from accord.datasets import write_cleaned
+    from accord.datasets.synthetic import make_synthetic
+
+    out_dir = Path(args.output_dir)
+    data = make_synthetic(n_pairs=args.n_pairs, n_annotators=args.n_annotators, judgments_per_pair=3, seed=args.seed)
+    judgments = data.judgments
+    print(f"synthetic data: {len(judgments):,} judgments, {judgments['pair_id'].nunique():,} pairs, "
+          f"{judgments['annotator'].nunique():,} annotators (seed {args.seed})")
+    wanted = ["majority", "vote-fraction", "dawid-skene", "hierarchical-dawid-skene"]
+    methods = [m for m in wanted if m in available_methods()]
+    truth = data.true_label
+    rows, fitted = [], {}
+    for name in tqdm(methods, desc="fitting", disable=args.quiet):
+        settings = {} if name in ("majority", "vote-fraction") else {"seed": args.seed}
+        started = time.perf_counter()
+        soft = fit_method(name, judgments, **settings).soft_labels_
+        elapsed = time.perf_counter() - started
+        fitted[name] = soft
+        scores = metrics.score(soft.probs, truth)
+        common = soft.probs.index.intersection(data.true_p_a.index)
+        ece_true = metrics.calibration_error(soft.p_a.loc[common].to_numpy(), data.true_p_a.loc[common].to_numpy())
+        rows.append({"method": name, "accuracy": scores["accuracy"], "NLL": scores["nll"], "ECE": scores["ece"],
+                     "ECE vs true P(A>B)": ece_true, "seconds": elapsed})
+    table = pd.DataFrame(rows).set_index("method")
+    best = methods[-1]
+    cleaned = build_cleaned(fitted[best], judgments)
+    path = write_cleaned(cleaned, out_dir / "cleaned.parquet", provenance={"method": best, "source": "synthetic"})
+    print()
+    _print_table(table)
+    print(f"\nwrote {path} ({len(cleaned):,} pairs, soft labels from {best})")
+    return 0
+
+
+def cmd_datasets(args: argparse.Namespace) -> int:
+    from accord.datasets.loaders import describe, list_datasets
+
+    if args.datasets_command == "list":
+        _print_table(list_datasets().set_index("name")[["form", "description"]])
+    else:
+        info = describe(args.name, data_dir=args.data_dir)
+        width = max(len(k) for k in info)
+        for key, value in info.items():
+            print(f"{key:<{width}}  {value}")
+    return 0
+
+
+# -- parser -------------------------------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="accord", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    demo = sub.add_parser("demo", help="synthetic data -> rater models -> cleaned dataset -> summary table")
+    demo.add_argument("--output-dir", default="accord-demo", help="where the cleaned dataset goes")
+    demo.add_argument("--n-pairs", type=int, default=3000)
+    demo.add_argument("--n-annotators", type=int, default=200)
+    demo.add_argument("--seed", type=int, default=0)
+    demo.add_argument("--quiet", action="store_true", help="no progress bars")
+    demo.set_defaults(func=cmd_demo)
+
+    agg = sub.add_parser("aggregate", help="fit an aggregation method and write soft labels or a cleaned dataset")
+    source = agg.add_mutually_exclusive_group()
+    source.add_argument("--input", help="judgments file: CSV, TSV, JSONL or Parquet")
+    source.add_argument("--dataset", help="a named dataset (see `accord datasets list`)")
+    agg.add_argument("--data-dir", help="folder holding named datasets (default: $ACCORD_DATA_DIR)")
+    agg.add_argument("--columns", help="rename input columns: source=target,... (targets: pair_id, annotator, label)")
+    agg.add_argument("--form", choices=["preference", "graded", "categorical"], help="label form (default: inferred)")
+    agg.add_argument("--scale", type=int, help="graded labels: the scale's largest strength")
+    agg.add_argument("--duplicates", default="error", choices=["error", "first", "last", "keep"])
+    agg.add_argument("--gold", help="file with gold labels per pair (id column and gold/truth column)")
+    agg.add_argument("--method", default="vote-fraction", help="majority, vote-fraction, dawid-skene, ...")
+    agg.add_argument("--inference", help="model inference: vb, map, meanfield, lowrank, nuts")
+    agg.add_argument("--drop-ties", action="store_true", help="leave out pairs whose most likely outcome is a tie")
+    agg.add_argument("--seed", type=int, default=0)
+    agg.add_argument("--output", required=True, help="output file (.parquet or .jsonl; .csv for soft labels)")
+    agg.add_argument("--quiet", action="store_true")
+    agg.set_defaults(func=cmd_aggregate)
+
+    ds = sub.add_parser("datasets", help="list or describe the named datasets")
+    ds_sub = ds.add_subparsers(dest="datasets_command", required=True)
+    ds_sub.add_parser("list", help="the named datasets")
+    describe = ds_sub.add_parser("describe", help="counts and label distribution of one dataset")
+    describe.add_argument("name")
+    describe.add_argument("--data-dir")
+    ds.set_defaults(func=cmd_datasets)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    torch_threads = os.environ.get("ACCORD_NUM_THREADS")
+    if torch_threads:
+        import torch
+
+        torch.set_num_threads(int(torch_threads))
+    try:
+        return int(args.func(args) or 0)
+    except AccordError as err:
+        print(f"accord: error: {err}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("accord: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,50 @@
+"""Loaders that turn public annotation data sets, and a user's own files, into validated judgments tables.
+
+=====================================  ================================================================
+function                               reads
+=====================================  ================================================================
+:func:`read_judgments`                 a user's CSV/TSV/JSONL/JSON/Parquet file (columns renamed, validated)
+:func:`read_table`                     any such file as a raw DataFrame, with one-line errors
+:func:`load_ukpconvarg1`               UKPConvArg1, full XML (every worker) or the Strict CSV (gold only)
+:func:`load_pandalm`                   the PandaLM human test set, optionally with two AI judges
+:func:`load_snow2008`                  Snow et al. 2008 RTE / TEMP / WSD (categorical, expert gold)
+:func:`load_vldb17`                    VLDB 2017 truth-inference sets: product, sentiment, duck
+:func:`load_multipref`                 ``allenai/multipref`` from a local file or DataFrame
+:func:`load_helpsteer2_preference`     ``nvidia/HelpSteer2`` preference subset (individual ratings)
+:func:`load_helpsteer3_preference`     ``nvidia/HelpSteer3`` preference subset (individual ratings)
+:func:`load_summarize_from_feedback`   ``openai/summarize_from_feedback`` comparisons
+:func:`load`                           a named set from a local folder, downloading it when needed
+:func:`list_datasets`, :func:`describe`  what the named sets are, and their counts
+:func:`fetch`                          download a named set into the cache (sha256-verified)
+=====================================  ================================================================
+"""
+
+from accord.datasets.loaders.generic import read_judgments, read_table
+from accord.datasets.loaders.hub import (
+    load_helpsteer2_preference,
+    load_helpsteer3_preference,
+    load_multipref,
+    load_summarize_from_feedback,
+)
+from accord.datasets.loaders.pandalm import load_pandalm
+from accord.datasets.loaders.registry import describe, fetch, list_datasets, load
+from accord.datasets.loaders.snow import load_snow2008
+from accord.datasets.loaders.ukp import load_ukpconvarg1
+from accord.datasets.loaders.vldb import load_vldb17
+
+__all__ = [
+    "describe",
+    "fetch",
+    "list_datasets",
+    "load",
+    "load_helpsteer2_preference",
+    "load_helpsteer3_preference",
+    "load_multipref",
+    "load_pandalm",
+    "load_snow2008",
+    "load_summarize_from_feedback",
+    "load_ukpconvarg1",
+    "load_vldb17",
+    "read_judgments",
+    "read_table",
+]

@@ -1,0 +1,363 @@
+"""Reading judgments from any tabular file, and the helpers every source loader shares.
+
+:func:`read_judgments` is the entry point for a user's own data: a CSV, TSV, JSON Lines, JSON or Parquet file (the
+format comes from the suffix; ``.gz``/``.bz2``/``.xz``/``.zst`` compression is understood), with columns renamed
+onto accord's names and the result checked by :func:`accord.datasets.schema.validate`.
+
+Every way a file can fail to be read (missing, empty, truncated, wrong encoding, not the format its suffix claims)
+becomes a :class:`~accord.datasets.errors.ValidationError` whose single line names the file, instead of a traceback
+from deep inside pandas or pyarrow.
+
+The module also holds what the source loaders (:mod:`.ukp`, :mod:`.pandalm`, ...) share: where a local copy of a
+public data set is looked for (:func:`find_source_folder`), and stable content hashes for ids
+(:func:`content_ids`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import zlib
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+import accord
+from accord.datasets.errors import AccordError, ValidationError
+from accord.datasets.schema import CROWDKIT_COLUMNS, Form, validate
+
+#: Environment variable naming a folder that holds the public data sets (one sub-folder per source).
+ENV_DATA_DIR = "ACCORD_DATA_DIR"
+#: Environment variable overriding the download cache (default ``~/.cache/accord``).
+ENV_CACHE_DIR = "ACCORD_CACHE_DIR"
+
+_SUFFIX_FORMATS: dict[str, str] = {
+    ".csv": "csv",
+    ".tsv": "tsv",
+    ".tab": "tsv",
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+    ".json": "json",
+    ".parquet": "parquet",
+    ".pq": "parquet",
+}
+_COMPRESSION_SUFFIXES: frozenset[str] = frozenset({".gz", ".bz2", ".xz", ".zst", ".zip"})
+FORMATS: tuple[str, ...] = ("csv", "tsv", "jsonl", "json", "parquet")
+
+# Where a (source) id column may be called, so CSV readers keep ids as text: "007" must not become 7.
+_ID_COLUMNS: tuple[str, ...] = ("pair_id", "annotator", *CROWDKIT_COLUMNS.keys())
+
+
+# -- reading files ------------------------------------------------------------------------------------------
+
+
+def infer_format(path: str | os.PathLike) -> str:
+    """The table format of ``path`` from its suffix (a compression suffix such as ``.gz`` is looked through)."""
+    suffixes = [s.lower() for s in Path(path).suffixes]
+    while suffixes and suffixes[-1] in _COMPRESSION_SUFFIXES:
+        suffixes.pop()
+    suffix = suffixes[-1] if suffixes else ""
+    fmt = _SUFFIX_FORMATS.get(suffix)
+    if fmt is None:
+        known = ", ".join(sorted(_SUFFIX_FORMATS))
+        raise ValidationError(f"cannot tell the format from the suffix '{suffix}' (use one of {known})",
+                              source=str(path))
+    return fmt
+
+
+def read_table(path: str | os.PathLike, *, fmt: str | None = None, **read_kwargs: Any) -> pd.DataFrame:
+    """Read a CSV/TSV/JSON Lines/JSON/Parquet file into a DataFrame, turning every read failure into one line.
+
+    Parameters
+    ----------
+    path
+        The file. Its format comes from the suffix unless ``fmt`` is given.
+    fmt
+        One of ``"csv"``, ``"tsv"``, ``"jsonl"``, ``"json"``, ``"parquet"``.
+    **read_kwargs
+        Passed to the pandas reader (``pd.read_csv``, ``pd.read_json``, ``pd.read_parquet``), e.g. ``encoding=``.
+
+    Raises
+    ------
+    ValidationError
+        The file is missing, empty, not valid text in its encoding, truncated or corrupt, or not the format its
+        suffix claims. The message names the file and, where known, the line.
+    """
+    source = str(path)
+    file = Path(path)
+    if fmt is None:
+        fmt = infer_format(file)
+    elif fmt not in FORMATS:
+        raise ValidationError(f"unknown format '{fmt}' (use one of {FORMATS})", source=source)
+    if not file.exists():
+        raise ValidationError("no such file", source=source)
+    if file.is_dir():
+        raise ValidationError("is a folder, not a file", source=source)
+    if file.stat().st_size == 0:
+        raise ValidationError("the file is empty (0 bytes)", source=source)
+    try:
+        table = _read(file, fmt, read_kwargs)
+    except ValidationError:
+        raise
+    except UnicodeDecodeError as exc:
+        encoding = read_kwargs.get("encoding", "utf-8")
+        raise ValidationError(
+            f"not valid {encoding} text{_decode_error_place(file, encoding, exc)} (pass encoding=... with the "
+            f"file's real encoding, e.g. encoding='latin-1')",
+            source=source,
+        ) from None
+    except pd.errors.EmptyDataError:
+        raise ValidationError("the file has no columns (empty or only blank lines)", source=source) from None
+    except pd.errors.ParserError as exc:
+        raise ValidationError(f"cannot parse as {fmt.upper()}: {first_line(exc)}", source=source) from None
+    except EOFError as exc:
+        raise ValidationError(f"the compressed file is truncated: {first_line(exc)}", source=source) from None
+    except PermissionError as exc:
+        raise ValidationError(f"cannot read: {exc.strerror}", source=source) from None
+    except (pa.ArrowException, OSError, zlib.error) as exc:
+        # Truncated or corrupt binary/compressed data: expected, so reported without the reader's traceback.
+        # pyarrow repeats the path in its message; it is already at the start of ours.
+        detail = first_line(exc).replace(f" '{file}'", "")
+        kind = "a readable Parquet file (truncated or corrupt?)" if fmt == "parquet" else "readable (corrupt data?)"
+        raise ValidationError(f"not {kind}: {detail}", source=source) from None
+    except Exception as exc:  # anything else is still one line naming the file (cause kept for debugging)
+        kind = {"parquet": "a readable Parquet file (truncated or corrupt?)"}.get(fmt, f"readable {fmt.upper()}")
+        raise ValidationError(f"not {kind}: {type(exc).__name__}: {first_line(exc)}", source=source) from exc
+    if table.shape[1] == 0:
+        raise ValidationError("the file holds no records (only blank lines?)", source=source)
+    return table
+
+
+def _decode_error_place(file: Path, encoding: str, exc: UnicodeDecodeError) -> str:
+    """Where the first undecodable byte is, as ``": line N, byte 0xXX"``.
+
+    Readers decode in chunks, so the exception's offset is relative to a chunk; for an uncompressed file the
+    whole file is decoded once more (only on this error path) to name the true line.
+    """
+    bad_byte = exc.object[exc.start] if exc.start < len(exc.object) else None
+    if Path(file).suffixes and Path(file).suffixes[-1].lower() in _COMPRESSION_SUFFIXES:
+        return f": byte {bad_byte:#04x}" if bad_byte is not None else ""
+    data = Path(file).read_bytes()
+    try:
+        data.decode(encoding)
+    except UnicodeDecodeError as full:
+        line = data.count(b"\n", 0, full.start) + 1
+        return f": line {line}, byte {data[full.start]:#04x}"
+    except LookupError:
+        pass
+    return f": byte {bad_byte:#04x}" if bad_byte is not None else ""
+
+
+def _read(file: Path, fmt: str, read_kwargs: dict[str, Any]) -> pd.DataFrame:
+    if fmt in ("csv", "tsv"):
+        kwargs = {"sep": "," if fmt == "csv" else "\t", **read_kwargs}
+        return pd.read_csv(file, **kwargs)
+    if fmt == "parquet":
+        return pd.read_parquet(file, **read_kwargs)
+    if fmt == "jsonl":
+        return _read_json_lines(file, read_kwargs)
+    # ".json": a JSON array of records; files named .json that hold JSON Lines are common, so fall back to them.
+    try:
+        return pd.read_json(file, **read_kwargs)
+    except ValueError as exc:
+        if "Trailing data" not in str(exc):
+            raise ValidationError(f"not valid JSON: {first_line(exc)}", source=str(file)) from None
+        return _read_json_lines(file, read_kwargs)
+
+
+def _read_json_lines(file: Path, read_kwargs: dict[str, Any]) -> pd.DataFrame:
+    try:
+        return pd.read_json(file, lines=True, **read_kwargs)
+    except UnicodeDecodeError:
+        raise
+    except ValueError:
+        # pandas does not say which line is broken; find it (only on this error path) so the message can.
+        line_no, problem = _first_bad_json_line(file, read_kwargs.get("encoding", "utf-8"),
+                                                read_kwargs.get("compression", "infer"))
+        raise ValidationError(f"line {line_no}: invalid JSON ({problem}); is the file truncated?",
+                              source=str(file)) from None
+
+
+def _first_bad_json_line(file: Path, encoding: str, compression: Any) -> tuple[int, str]:
+    from pandas.io.common import get_handle
+
+    with get_handle(file, "r", encoding=encoding, compression=compression) as handle:
+        for number, line in enumerate(handle.handle, start=1):
+            if not line.strip():
+                continue
+            try:
+                value = json.loads(line)
+            except json.JSONDecodeError as exc:
+                return number, exc.msg
+            if not isinstance(value, dict):
+                return number, f"expected an object, got {type(value).__name__}"
+    return 0, "unreadable JSON Lines"
+
+
+def first_line(exc: BaseException) -> str:
+    """The first line of an exception's message (messages of pandas and pyarrow can span many lines)."""
+    text = str(exc).strip() or type(exc).__name__
+    return text.splitlines()[0]
+
+
+def read_judgments(
+    path: str | os.PathLike,
+    *,
+    columns: dict[str, str] | None = None,
+    form: Form | None = None,
+    scale: int | None = None,
+    duplicates: str = "error",
+    **read_kwargs: Any,
+) -> pd.DataFrame:
+    """Read a judgments table from a file and validate it.
+
+    Parameters
+    ----------
+    path
+        A ``.csv``, ``.tsv``, ``.jsonl``/``.ndjson``, ``.json`` or ``.parquet`` file (optionally compressed,
+        e.g. ``.csv.gz``).
+    columns
+        Renames ``{name in the file: accord name}``, e.g. ``{"item": "pair_id", "rater": "annotator",
+        "choice": "label"}``. Columns not named keep their names.
+    form, scale, duplicates
+        As in :func:`accord.datasets.schema.validate` (``form`` defaults to ``"preference"``, or ``"graded"`` when
+        ``scale`` is given).
+    **read_kwargs
+        Passed to the pandas reader, e.g. ``encoding="latin-1"`` or ``sep=";"``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The validated table (``attrs["accord"]`` records form and scale).
+
+    Raises
+    ------
+    ValidationError
+        One line naming the file (and column, row, value where they apply): unreadable, empty, truncated or
+        wrongly encoded file, a renamed column that is not in the file, a missing required column, a label off
+        the declared set or scale, a repeated judgment.
+
+    Examples
+    --------
+    >>> table = read_judgments("ratings.csv", columns={"item": "pair_id", "rater": "annotator"})  # doctest: +SKIP
+    """
+    source = str(path)
+    if columns is not None and not isinstance(columns, dict):
+        raise ValidationError("columns must be a dict {name in the file: accord name}", source=source)
+    fmt = infer_format(path)
+    if fmt in ("csv", "tsv") and "dtype" not in read_kwargs:
+        renamed_ids = {src for src, dst in (columns or {}).items() if dst in _ID_COLUMNS}
+        # Ids are read as text so "007" stays "007"; only columns the file really has are named, which the
+        # C parser requires (checked for real after reading).
+        read_kwargs["dtype"] = {name: str for name in (*_ID_COLUMNS, *renamed_ids)}
+        header = _csv_header(path, fmt, read_kwargs)
+        read_kwargs["dtype"] = {k: v for k, v in read_kwargs["dtype"].items() if k in header}
+    table = read_table(path, fmt=fmt, **read_kwargs)
+    if columns:
+        missing = [src for src in columns if src not in table.columns]
+        if missing:
+            present = ", ".join(map(str, table.columns))
+            raise ValidationError(f"the column mapping names a column the file does not have (it has: {present})",
+                                  source=source, column=missing[0])
+        targets = list(columns.values())
+        clash = [t for t in targets if targets.count(t) > 1 or (t in table.columns and t not in columns)]
+        if clash:
+            raise ValidationError("two columns would get the same name after renaming", source=source,
+                                  column=clash[0])
+        table = table.rename(columns=columns)
+    return validate(table, form=form, scale=scale, duplicates=duplicates, source=source)
+
+
+def _csv_header(path: str | os.PathLike, fmt: str, read_kwargs: dict[str, Any]) -> set[str]:
+    """Column names of a CSV/TSV file (empty when the header cannot be read; the full read then reports why)."""
+    kwargs = {k: v for k, v in read_kwargs.items() if k not in ("dtype", "nrows")}
+    kwargs.setdefault("sep", "," if fmt == "csv" else "\t")
+    try:
+        return {str(c) for c in pd.read_csv(path, nrows=0, **kwargs).columns}
+    except Exception:  # noqa: BLE001 - read_table reports the real problem with the file
+        return set()
+
+
+# -- frames or files ----------------------------------------------------------------------------------------
+
+
+def frame_or_file(source: pd.DataFrame | str | os.PathLike, **read_kwargs: Any) -> tuple[pd.DataFrame, str]:
+    """A DataFrame as given (copied), or the table read from a file; with a name for error messages."""
+    if isinstance(source, pd.DataFrame):
+        return source.copy(), "<DataFrame>"
+    if isinstance(source, (str, os.PathLike)):
+        return read_table(source, **read_kwargs), str(source)
+    raise AccordError(f"expected a file path or a pandas DataFrame, got {type(source).__name__}")
+
+
+def require_columns(frame: pd.DataFrame, needed: Iterable[str], source: str, what: str) -> None:
+    """Raise a one-line :class:`ValidationError` naming the first column of ``needed`` that ``frame`` lacks."""
+    for column in needed:
+        if column not in frame.columns:
+            raise ValidationError(f"missing column of the {what} schema", source=source, column=column)
+
+
+# -- ids ----------------------------------------------------------------------------------------------------
+
+_HEX_DIGITS = np.frombuffer(b"0123456789abcdef", dtype="S1")
+
+
+def content_ids(frame: pd.DataFrame, columns: Sequence[str], prefix: str, *, unique: bool = True) -> pd.Series:
+    """A stable id per row from the content of ``columns`` (vectorized 64-bit hash, as 16 hex digits).
+
+    pandas' hash uses a fixed key, so the same texts give the same id in every session and on every machine.
+    With ``unique`` (for sources whose rows are distinct pairs), rows whose content is identical get ``#2``,
+    ``#3``... appended; without it, equal content shares one id (rows that are judgments of the same pair).
+    """
+    hashed = pd.util.hash_pandas_object(frame[list(columns)].astype(str), index=False).to_numpy(np.uint64)
+    # Hex digits without a per-row Python loop: split each hash into 16 nibbles and look them up.
+    shifts = np.arange(60, -4, -4, dtype=np.uint64)
+    nibbles = ((hashed[:, None] >> shifts) & np.uint64(0xF)).astype(np.intp)
+    digits = np.ascontiguousarray(_HEX_DIGITS[nibbles]).view("S16").ravel().astype(str)
+    ids = prefix + pd.Series(digits, index=frame.index, dtype=object)
+    if not unique:
+        return ids
+    repeat = ids.groupby(ids).cumcount()
+    return ids.where(repeat == 0, ids + "#" + (repeat + 1).astype(str))
+
+
+# -- where the public data sets live ------------------------------------------------------------------------
+
+
+def repository_datasets_dir() -> Path:
+    """The development copy of the public data: ``<repository root>/../shared/datasets``."""
+    repo_root = Path(accord.__file__).resolve().parent.parent
+    return repo_root.parent / "shared" / "datasets"
+
+
+def default_cache_dir() -> Path:
+    """Where downloads go: ``$ACCORD_CACHE_DIR``, else ``~/.cache/accord``."""
+    env = os.environ.get(ENV_CACHE_DIR)
+    return Path(env).expanduser() if env else Path.home() / ".cache" / "accord"
+
+
+def data_dir_candidates() -> list[Path]:
+    """Folders searched for a local copy, in order: ``$ACCORD_DATA_DIR``, the repository's shared data, the cache."""
+    candidates: list[Path] = []
+    env = os.environ.get(ENV_DATA_DIR)
+    if env:
+        candidates.append(Path(env).expanduser())
+    candidates.append(repository_datasets_dir())
+    candidates.append(default_cache_dir())
+    return candidates
+
+
+def find_source_folder(folder: str, registry_name: str) -> Path:
+    """The first of :func:`data_dir_candidates` that holds ``folder``; a one-line :class:`AccordError` otherwise."""
+    for base in data_dir_candidates():
+        if (base / folder).is_dir():
+            return base / folder
+    searched = ", ".join(str(p) for p in data_dir_candidates())
+    raise AccordError(
+        f"no local copy of '{folder}' (searched {searched}): pass path=..., set {ENV_DATA_DIR} to a folder that "
+        f"holds {folder}/, or run accord.datasets.loaders.load('{registry_name}') to download it"
+    )

@@ -1,0 +1,125 @@
+"""PandaLM human test set (WeOpenML/PandaLM, ``data/``): 999 pairs of LLM responses, three human raters each.
+
+``testset-v1.json`` holds, per item ``idx``, an instruction (and optional input), two responses from two of five 7B
+models (``cmp_key`` names them, ``"bloom-7b_llama-7b"``), and the verdicts of the same three human annotators
+(``annotator1..3``: ``0`` tie, ``1`` response 1 better, ``2`` response 2 better). Two AI judges rated the same
+items: ``gpt-3.5-turbo-testset-v1.json`` (``gpt_result``: the strings ``"1"``, ``"2"``, ``"Tie"`` and, for 25
+items, ``"garbage"``: an unparseable verdict) and ``pandalm-7b-testset-v1.json`` (``pandalm_result``: 0/1/2).
+
+The loader returns one judgment per (item, rater): 2,997 human judgments, plus 999 by ``pandalm-7b`` and 974 by
+``gpt-3.5-turbo`` (its 25 ``"garbage"`` verdicts are not judgments and are dropped) when AI judges are included.
+``annotator_is_ai`` and ``annotator_kind`` (``"human"``/``"ai"``) tell them apart; the judges' explanations are in
+``reason``.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from accord.datasets.errors import AccordError, ValidationError
+from accord.datasets.loaders.generic import find_source_folder, read_table, require_columns
+from accord.datasets.schema import validate
+
+FOLDER = "pandalm"
+HUMAN_FILE = "testset-v1.json"
+HUMAN_ANNOTATORS: tuple[str, ...] = ("annotator1", "annotator2", "annotator3")
+#: AI judge name -> (file, verdict column, explanation column).
+AI_JUDGES: dict[str, tuple[str, str, str]] = {
+    "gpt-3.5-turbo": ("gpt-3.5-turbo-testset-v1.json", "gpt_result", "gpt_reason"),
+    "pandalm-7b": ("pandalm-7b-testset-v1.json", "pandalm_result", "pandalm_reason"),
+}
+# Verdicts as text (the GPT file stores strings, the others integers): 0/"Tie" tie, 1 response 1, 2 response 2.
+_VERDICTS: dict[str, str] = {"0": "tie", "1": "A", "2": "B", "tie": "tie"}
+# Verdicts the GPT judge could not give; they are dropped rather than treated as errors.
+_NON_VERDICTS: frozenset[str] = frozenset({"garbage"})
+
+
+def load_pandalm(path: str | os.PathLike | None = None, *, include_ai_judges: bool = True) -> pd.DataFrame:
+    """Load the PandaLM human test set as a validated preference judgments table.
+
+    Parameters
+    ----------
+    path
+        The folder holding ``testset-v1.json`` (and the two AI-judge files). ``None`` looks for ``pandalm/`` in
+        ``$ACCORD_DATA_DIR``, the repository's ``../shared/datasets`` and the download cache.
+    include_ai_judges
+        Add the verdicts of ``gpt-3.5-turbo`` and ``pandalm-7b`` as two more annotators (``annotator_is_ai``).
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``pair_id`` (the source ``idx``), ``annotator``, ``label`` (A/B/tie), ``prompt`` (instruction, then the
+        input after a blank line when there is one), ``response_a``/``response_b``, ``annotator_is_ai``,
+        ``annotator_kind``, ``item_motivation_app``, ``item_model_a``/``item_model_b`` and ``reason`` (AI only).
+    """
+    folder = find_source_folder(FOLDER, "pandalm") if path is None else Path(path)
+    items = _read_json(folder / HUMAN_FILE)
+    source = str(folder / HUMAN_FILE)
+    require_columns(items, ("idx", "instruction", "input", "response1", "response2", *HUMAN_ANNOTATORS),
+                    source, "PandaLM test set")
+    if items["idx"].duplicated().any():
+        row = int(np.flatnonzero(items["idx"].duplicated().to_numpy())[0])
+        raise ValidationError("repeated item", source=source, column="idx", row=row, value=items["idx"].iloc[row])
+
+    humans = items.melt(id_vars=["idx"], value_vars=list(HUMAN_ANNOTATORS), var_name="annotator", value_name="raw")
+    humans["annotator_is_ai"] = False
+    humans["reason"] = pd.NA
+    parts = [humans]
+    if include_ai_judges:
+        for judge, (file_name, verdict, reason) in AI_JUDGES.items():
+            judged = _read_json(folder / file_name)
+            require_columns(judged, ("idx", verdict), str(folder / file_name), f"PandaLM {judge} file")
+            part = judged[["idx", verdict]].rename(columns={verdict: "raw"})
+            part["reason"] = judged[reason] if reason in judged.columns else pd.NA
+            part["annotator"] = judge
+            part["annotator_is_ai"] = True
+            unknown = ~part["idx"].isin(items["idx"])
+            if unknown.any():
+                row = int(np.flatnonzero(unknown.to_numpy())[0])
+                raise ValidationError("item not in the human test set", source=str(folder / file_name),
+                                      column="idx", row=row, value=part["idx"].iloc[row])
+            parts.append(part)
+    judgments = pd.concat(parts, ignore_index=True)
+
+    verdict_text = judgments["raw"].astype(str).str.strip().str.lower()
+    keep = ~verdict_text.isin(_NON_VERDICTS)
+    judgments, verdict_text = judgments[keep], verdict_text[keep]
+    judgments["label"] = verdict_text.map(_VERDICTS)
+    bad = judgments["label"].isna()
+    if bad.any():
+        row = int(np.flatnonzero(bad.to_numpy())[0])
+        raise ValidationError("verdict is not 0/1/2 or Tie", source=str(folder), column="annotator",
+                              row=row, value=(judgments["annotator"].iloc[row], judgments["raw"].iloc[row]))
+
+    has_input = items["input"].fillna("").astype(str).str.strip() != ""
+    prompt = items["instruction"].astype(str).where(~has_input, items["instruction"] + "\n\n" + items["input"])
+    models = items["cmp_key"].str.split("_", n=1, expand=True).reindex(columns=[0, 1]) if "cmp_key" in items \
+        else pd.DataFrame({0: pd.NA, 1: pd.NA}, index=items.index)
+    item_columns = pd.DataFrame(
+        {
+            "idx": items["idx"],
+            "prompt": prompt,
+            "response_a": items["response1"],
+            "response_b": items["response2"],
+            "item_motivation_app": items.get("motivation_app"),
+            "item_model_a": models[0],
+            "item_model_b": models[1],
+        }
+    )
+    table = judgments.merge(item_columns, on="idx", how="left", validate="many_to_one")
+    table = table.rename(columns={"idx": "pair_id"})
+    table["annotator_kind"] = np.where(table["annotator_is_ai"], "ai", "human")
+    ordered = ["pair_id", "annotator", "label", "prompt", "response_a", "response_b", "annotator_is_ai",
+               "annotator_kind", "item_motivation_app", "item_model_a", "item_model_b", "reason"]
+    table = table[ordered].sort_values(["pair_id", "annotator_is_ai"], kind="stable", ignore_index=True)
+    return validate(table, form="preference", source=str(folder))
+
+
+def _read_json(file: Path) -> pd.DataFrame:
+    if not file.exists():
+        raise AccordError(f"file {file}: not found (the PandaLM folder must hold {HUMAN_FILE} and the AI-judge files)")
+    return read_table(file, fmt="json", dtype=False)

@@ -1,0 +1,103 @@
+"""Three sets of the truth-inference benchmark of Zheng et al. (VLDB 2017).
+
+From ``crowd_truth_inference/datasets.zip`` of ``zhydhkcws/zhydhkcws.github.io``; each set is a folder with
+``answer.csv`` (question, worker, answer) and ``truth.csv`` (question, truth). The header names differ between sets
+(``d_sentiment`` calls the question ``id`` in one file and ``q`` in the other), so columns are taken by position.
+
+================================  =======  =======  ========  ===========================================
+folder (short alias)              items    workers  answers   task
+================================  =======  =======  ========  ===========================================
+``d_jn-product`` (product)        8,315    176      24,945    are two product records the same product?
+``d_sentiment`` (sentiment)       1,000    85       20,000    is a tweet's sentiment positive?
+``d_Duck Identification`` (duck)  108      39       4,212     is there a duck in the picture (Bluebirds)?
+================================  =======  =======  ========  ===========================================
+
+All answers are binary (0/1) and every item has a truth. ``d_jn-product`` also ships ``Copy of answer.csv``
+(the same 24,945 rows plus 16 more: a stray editing copy); it is ignored. ``d_sentiment`` also ships a
+qualification test (``quali.csv``/``quali_truth.csv``), not loaded.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from accord.datasets.errors import AccordError, ValidationError
+from accord.datasets.loaders.generic import find_source_folder, read_table
+from accord.datasets.schema import validate
+
+FOLDER = "vldb17"
+SETS: tuple[str, ...] = ("d_jn-product", "d_sentiment", "d_Duck Identification")
+ALIASES: dict[str, str] = {
+    "product": "d_jn-product",
+    "d_product": "d_jn-product",
+    "jn-product": "d_jn-product",
+    "sentiment": "d_sentiment",
+    "possent": "d_sentiment",
+    "d_possent": "d_sentiment",
+    "duck": "d_Duck Identification",
+    "duck identification": "d_Duck Identification",
+    "bluebirds": "d_Duck Identification",
+}
+CLASSES: tuple[int, ...] = (0, 1)
+
+
+def resolve_name(name: str) -> str:
+    """The folder name of a set given its folder name (any case) or a short alias."""
+    by_lower = {s.lower(): s for s in SETS}
+    key = str(name).strip().lower()
+    if key in by_lower:
+        return by_lower[key]
+    if key in ALIASES:
+        return ALIASES[key]
+    raise AccordError(f"unknown VLDB 2017 set {name!r}: use one of {list(SETS)} or {sorted(set(ALIASES))}")
+
+
+def load_vldb17(name: str, path: str | os.PathLike | None = None) -> pd.DataFrame:
+    """Load one VLDB 2017 benchmark set as a validated categorical judgments table with ``gold``.
+
+    Parameters
+    ----------
+    name
+        ``"d_jn-product"``, ``"d_sentiment"``, ``"d_Duck Identification"`` or the aliases ``"product"``,
+        ``"sentiment"``, ``"duck"``.
+    path
+        The ``vldb17`` folder (holding one sub-folder per set) or the set's own folder. ``None`` looks for
+        ``vldb17/`` in ``$ACCORD_DATA_DIR``, the repository's ``../shared/datasets`` and the download cache.
+    """
+    folder_name = resolve_name(name)
+    short = {v: k for k, v in ALIASES.items() if k in ("product", "sentiment", "duck")}[folder_name]
+    base = find_source_folder(FOLDER, f"vldb17-{short}") if path is None else Path(path)
+    folder = base / folder_name if (base / folder_name).is_dir() else base
+    answers = _read_pairs(folder / "answer.csv", 3, ("pair_id", "annotator", "label"))
+    truth = _read_pairs(folder / "truth.csv", 2, ("pair_id", "gold"))
+    source = str(folder / "answer.csv")
+
+    repeated = truth["pair_id"].duplicated()
+    if repeated.any():
+        row = int(np.flatnonzero(repeated.to_numpy())[0])
+        raise ValidationError("item has two truths", source=str(folder / "truth.csv"), column="question", row=row,
+                              value=truth["pair_id"].iloc[row])
+    table = answers.merge(truth, on="pair_id", how="left", validate="many_to_one")
+    return validate(table, form="categorical", classes=list(CLASSES), source=source)
+
+
+def _read_pairs(file: Path, width: int, names: tuple[str, ...]) -> pd.DataFrame:
+    if not file.exists():
+        raise AccordError(f"file {file}: not found (a VLDB 2017 set folder holds answer.csv and truth.csv)")
+    raw = read_table(file, fmt="csv", dtype=str, keep_default_na=False)
+    if raw.shape[1] != width:
+        raise ValidationError(f"expected {width} columns, found {raw.shape[1]}", source=str(file))
+    table = raw.set_axis(list(names), axis=1)
+    label_column = names[-1]
+    values = pd.to_numeric(table[label_column], errors="coerce")
+    bad = ~values.isin(CLASSES)
+    if bad.any():
+        row = int(np.flatnonzero(bad.to_numpy())[0])
+        raise ValidationError(f"label outside the classes {list(CLASSES)}", source=str(file),
+                              column=str(raw.columns[-1]), row=row, value=table[label_column].iloc[row])
+    table[label_column] = values.astype("int64")
+    return table

@@ -1,0 +1,105 @@
+"""The command line: one-line errors with exit status 2 and no output file; aggregate on real data."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+
+from accord.cli import main
+from accord.datasets import read_cleaned
+from conftest import shared_data_or_skip
+
+GOOD = pd.DataFrame(
+    {
+        "pair_id": ["p1", "p1", "p2", "p2"],
+        "annotator": ["w1", "w2", "w1", "w2"],
+        "label": ["A", "B", "tie", "B"],
+        "prompt": ["q1", "q1", "q2", "q2"],
+        "response_a": ["a1", "a1", "a2", "a2"],
+        "response_b": ["b1", "b1", "b2", "b2"],
+    }
+)
+
+BAD_INPUTS = {
+    "missing column": (GOOD.drop(columns="annotator"), "column 'annotator': missing required column"),
+    "label off the set": (GOOD.assign(label=["A", "B", "C", "B"]), "column 'label', row 2: label outside"),
+    "missing annotator": (GOOD.assign(annotator=["w1", None, "w1", "w2"]), "column 'annotator', row 1: missing id"),
+    "missing pair id": (GOOD.assign(pair_id=["p1", "p1", None, "p2"]), "column 'pair_id', row 2: missing id"),
+    "duplicate judgment": (GOOD.assign(annotator=["w1", "w1", "w1", "w2"]), "row 1: annotator judged this pair"),
+    "same response twice": (GOOD.assign(response_b=["a1", "a1", "b2", "b2"]), "both sides of the pair are the same"),
+    "empty table": (GOOD.iloc[:0], "empty"),
+    "mixed label forms": (GOOD.assign(label=["A", "1", "B", "A"]), "column 'label', row 1"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_INPUTS))
+def test_bad_input_gives_one_line_exit_2_and_no_output(case, tmp_path, capsys):
+    frame, expected = BAD_INPUTS[case]
+    source = tmp_path / "judgments.csv"
+    frame.to_csv(source, index=False)
+    output = tmp_path / "out" / "clean.parquet"
+    status = main(["aggregate", "--input", str(source), "--method", "vote-fraction", "--output", str(output)])
+    err = capsys.readouterr().err
+    assert status == 2
+    assert err.count("\n") == 1 and err.startswith("accord: error: ")
+    assert expected in err
+    assert str(source) in err or case == "empty table"
+    assert not output.exists()
+    assert not (output.parent.exists() and any(output.parent.iterdir()))
+
+
+def test_console_script_exit_status(tmp_path):
+    exe = shutil.which("accord")
+    command = [exe] if exe else [sys.executable, "-m", "accord.cli"]
+    missing = tmp_path / "nope.csv"
+    result = subprocess.run([*command, "aggregate", "--input", str(missing), "--output", str(tmp_path / "o.parquet")],
+                            capture_output=True, text=True)
+    assert result.returncode == 2
+    assert result.stderr.strip().count("\n") == 0 and str(missing) in result.stderr
+
+
+def test_aggregate_writes_a_cleaned_dataset(tmp_path, capsys):
+    source = tmp_path / "judgments.jsonl"
+    GOOD.to_json(source, orient="records", lines=True)
+    output = tmp_path / "clean.jsonl"
+    assert main(["aggregate", "--input", str(source), "--method", "majority", "--output", str(output)]) == 0
+    cleaned = read_cleaned(output)
+    assert cleaned.attrs["provenance"]["method"] == "majority"
+    assert len(cleaned) == 2
+
+
+def test_majority_on_d_product_reports_published_accuracy(tmp_path, capsys):
+    folder = shared_data_or_skip("vldb17", "d_jn-product")
+    output = tmp_path / "soft.csv"
+    status = main(["aggregate", "--input", str(folder / "answer.csv"), "--columns", "question=task,answer=label",
+                   "--gold", str(folder / "truth.csv"), "--method", "majority", "--output", str(output)])
+    assert status == 0
+    assert "accuracy 0.897" in capsys.readouterr().out
+    assert len(pd.read_csv(output)) == 8315
+
+
+def test_majority_on_ukpconvarg1_writes_a_loadable_cleaned_dataset(tmp_path, capsys):
+    data_dir = shared_data_or_skip()
+    output = tmp_path / "ukp.parquet"
+    assert main(["aggregate", "--dataset", "ukpconvarg1", "--data-dir", str(data_dir), "--method", "majority",
+                 "--output", str(output)]) == 0
+    frame = pd.read_parquet(output)
+    assert len(frame) == 16927
+    assert {"prompt", "chosen", "rejected", "p_chosen", "p_tie", "weight"} <= set(frame.columns)
+    datasets = pytest.importorskip("datasets")
+    loaded = datasets.load_dataset("parquet", data_files=str(output), split="train", cache_dir=str(tmp_path / "hf"))
+    assert loaded.num_rows == 16927
+
+
+def test_datasets_list_and_describe(capsys):
+    assert main(["datasets", "list"]) == 0
+    out = capsys.readouterr().out
+    assert "ukpconvarg1" in out and "pandalm" in out
+    data_dir = shared_data_or_skip()
+    assert main(["datasets", "describe", "snow2008-rte", "--data-dir", str(data_dir)]) == 0
+    out = capsys.readouterr().out
+    assert "8000" in out.replace(",", "") and "164" in out
