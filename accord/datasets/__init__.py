@@ -34,6 +34,7 @@ from accord.datasets.schema import (
     validate,
 )
 from accord.datasets.softlabels import SoftLabels
+from accord.datasets.synthetic import SyntheticData, make_synthetic
 
 __all__ = [
     "AccordError",
@@ -42,6 +43,7 @@ __all__ = [
     "FitError",
     "PREFERENCE_LABELS",
     "SoftLabels",
+    "SyntheticData",
     "ValidationError",
     "annotator_columns",
     "describe",
@@ -55,6 +57,7 @@ __all__ = [
     "load_summarize_from_feedback",
     "load_ukpconvarg1",
     "load_vldb17",
+    "make_synthetic",
     "read_judgments",
     "read_table",
     "atomic_path",

@@ -276,6 +276,13 @@ def _check_ids(values: pd.Series, column: str, source: str | None) -> None:
             raise ValidationError("id is not finite", source=source, column=column, row=row, value=values.iloc[row])
 
 
+def _string_mask(values: pd.Series) -> pd.Series:
+    """Which entries are strings (cheap for numeric columns, which hold none)."""
+    if pd.api.types.is_numeric_dtype(values.dtype) or pd.api.types.is_bool_dtype(values.dtype):
+        return pd.Series(False, index=values.index)
+    return values.map(lambda v: isinstance(v, str))
+
+
 def _is_integral(value: Any) -> bool:
     if isinstance(value, (bool, np.bool_)):
         return False
@@ -297,10 +304,11 @@ def _check_labels(
     if not allow_missing and not present.all():
         row = _first_bad(~present)
         raise ValidationError("missing label", source=source, column=column, row=row, value=values.iloc[row])
-    is_str = values.map(lambda v: isinstance(v, str))
     if form == "preference":
-        bad = present & ~(is_str & values.isin(PREFERENCE_LABELS))
+        # isin matches exact values only: the number 1 or the string "a" never pass for a label
+        bad = present & ~values.isin(PREFERENCE_LABELS)
         if bad.any():
+            is_str = _string_mask(values)
             row = _first_bad(bad)
             value = values.iloc[row]
             mixed = is_str.any() and (present & ~is_str).any()
@@ -310,7 +318,9 @@ def _check_labels(
                 else "label outside the declared set {'A', 'B', 'tie'}"
             )
             raise ValidationError(problem, source=source, column=column, row=row, value=value)
-    elif form == "graded":
+        return
+    is_str = _string_mask(values)
+    if form == "graded":
         assert scale is not None
         if isinstance(scale, bool) or not isinstance(scale, (int, np.integer)) or scale < 1:
             raise ValidationError("scale must be a positive integer", column=column, value=scale)
