@@ -12,7 +12,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from accord.datasets import AccordError
@@ -159,10 +158,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
         elapsed = time.perf_counter() - started
         fitted[name] = soft
         scores = metrics.score(soft.probs, truth)
-        common = soft.probs.index.intersection(data.true_p_a.index)
-        ece_true = metrics.calibration_error(soft.p_a.loc[common].to_numpy(), data.true_p_a.loc[common].to_numpy())
-        rows.append({"method": name, "accuracy": scores["accuracy"], "NLL": scores["nll"], "ECE": scores["ece"],
-                     "ECE vs true P(A>B)": ece_true, "seconds": elapsed})
+        rows.append({"method": name, "accuracy": scores["accuracy"], "NLL": scores["nll"], "Brier": scores["brier"],
+                     "ECE": scores["ece"], "seconds": elapsed})
     table = pd.DataFrame(rows).set_index("method")
     best = methods[-1]
     cleaned = build_cleaned(fitted[best], judgments)
@@ -183,6 +180,28 @@ def cmd_datasets(args: argparse.Namespace) -> int:
         width = max(len(k) for k in info)
         for key, value in info.items():
             print(f"{key:<{width}}  {value}")
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from accord.aggregate import fit_method
+    from accord.aggregate.report import write_report
+
+    judgments = _read_input(args)
+    if args.limit_pairs:
+        keep = judgments["pair_id"].drop_duplicates().iloc[: args.limit_pairs]
+        judgments = judgments[judgments["pair_id"].isin(keep)].reset_index(drop=True)
+    settings = {"seed": args.seed, "progress": not args.quiet}
+    models = [fit_method(name.strip(), judgments, **settings) for name in args.methods.split(",") if name.strip()]
+    if args.group:
+        if args.group not in judgments.columns:
+            raise AccordError(f"column '{args.group}': --group names a column the judgments do not have")
+        from accord.models.context import ContextPreference
+
+        grouped = judgments[judgments[args.group].notna()].reset_index(drop=True)
+        models.append(ContextPreference(group=args.group, seed=args.seed, progress=not args.quiet).fit(grouped))
+    folder = write_report(args.output_dir, judgments, *models, title=args.title)
+    print(f"wrote {folder / 'report.html'} with figures and CSV tables")
     return 0
 
 
@@ -219,6 +238,30 @@ def build_parser() -> argparse.ArgumentParser:
     agg.add_argument("--quiet", action="store_true")
     agg.set_defaults(func=cmd_aggregate)
 
+    report = sub.add_parser("report", help="the rater report: HTML page with figures, and CSV tables")
+    report_source = report.add_mutually_exclusive_group()
+    report_source.add_argument("--input", help="judgments file: CSV, TSV, JSONL or Parquet")
+    report_source.add_argument("--dataset", help="a named dataset (see `accord datasets list`)")
+    report.add_argument("--data-dir")
+    report.add_argument("--columns", help="rename input columns: source=target,...")
+    report.add_argument("--form", choices=["preference", "graded", "categorical"])
+    report.add_argument("--scale", type=int)
+    report.add_argument("--duplicates", default="error", choices=["error", "first", "last", "keep"])
+    report.add_argument("--gold", help="file with gold labels per pair")
+    report.add_argument("--methods", default="dawid-skene", help="comma-separated rater models to fit")
+    report.add_argument("--group", help="annotator column whose groups may genuinely disagree (e.g. annotator_stance)")
+    report.add_argument("--limit-pairs", type=int, help="use only the first N pairs (a quick look)")
+    report.add_argument("--title", default="accord rater report")
+    report.add_argument("--seed", type=int, default=0)
+    report.add_argument("--output-dir", required=True)
+    report.add_argument("--quiet", action="store_true")
+    report.set_defaults(func=cmd_report)
+
+    for name, text in (("train", "train a reward model on a cleaned dataset (python -m accord.reward train -h)"),
+                       ("evaluate", "accuracy, NLL, Brier and ECE of a saved reward model"),
+                       ("score", "rewards, uncertainty and conservative rewards of responses or pairs")):
+        sub.add_parser(name, help=text)  # listed for --help; main() hands these to accord.reward's own parser
+
     ds = sub.add_parser("datasets", help="list or describe the named datasets")
     ds_sub = ds.add_subparsers(dest="datasets_command", required=True)
     ds_sub.add_parser("list", help="the named datasets")
@@ -229,7 +272,16 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+REWARD_COMMANDS = ("train", "evaluate", "score")
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in REWARD_COMMANDS:
+        # the reward trainer has its own parser (every RewardConfig field is a flag); hand it the whole line
+        from accord.reward.__main__ import main as reward_main
+
+        return reward_main(argv)
     parser = build_parser()
     args = parser.parse_args(argv)
     torch_threads = os.environ.get("ACCORD_NUM_THREADS")

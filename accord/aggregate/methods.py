@@ -19,6 +19,8 @@ METHODS: dict[str, tuple[str, str, dict[str, Any]]] = {
     "glad": ("accord.models.glad", "GLAD", {}),
     "bradley-terry": ("accord.models.bradley_terry", "CrowdBradleyTerry", {}),
     "ordinal": ("accord.models.ordinal", "OrdinalPreference", {}),
+    "context": ("accord.models.context", "ContextPreference", {}),
+    "rater-types": ("accord.models.rater_types", "RaterTypes", {}),
 }
 
 

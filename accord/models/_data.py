@@ -1,0 +1,102 @@
+"""Judgments as dense padded tensors, the layout Pyro's enumeration needs.
+
+A flat judgments plate that indexes an enumerated label does not broadcast; the models instead see an
+``[n_items, max_judgments]`` grid of annotator and label codes with a mask, built here without Python loops.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from accord.datasets import AccordError, Encoded, encode
+
+
+@dataclass(frozen=True)
+class PaddedJudgments:
+    """``workers[i, m]`` and ``labels[i, m]`` of the m-th judgment of item ``i``; ``mask`` marks real entries.
+
+    ``flat_position[j]`` gives, for judgment ``j`` of the original table, its ``(i, m)`` cell as ``i * M + m``, so
+    per-judgment quantities computed on the grid can be read back in the table's order.
+    """
+
+    workers: torch.Tensor
+    labels: torch.Tensor
+    mask: torch.Tensor
+    flat_position: np.ndarray
+    n_items: int
+    n_workers: int
+    n_classes: int
+
+    @property
+    def max_judgments(self) -> int:
+        return int(self.labels.shape[1])
+
+    def to(self, device: torch.device | str) -> "PaddedJudgments":
+        return PaddedJudgments(
+            self.workers.to(device), self.labels.to(device), self.mask.to(device), self.flat_position,
+            self.n_items, self.n_workers, self.n_classes,
+        )
+
+
+def pad_judgments(encoded: Encoded) -> PaddedJudgments:
+    """Lay the judgments of each item side by side in one row of a padded grid."""
+    order = np.argsort(encoded.items, kind="stable")
+    items = encoded.items[order]
+    counts = np.bincount(items, minlength=encoded.n_items)
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    slot = np.arange(len(items)) - starts[items]
+    width = max(int(counts.max()), 1)
+    workers = np.zeros((encoded.n_items, width), dtype=np.int64)
+    labels = np.zeros((encoded.n_items, width), dtype=np.int64)
+    mask = np.zeros((encoded.n_items, width), dtype=bool)
+    workers[items, slot] = encoded.workers[order]
+    labels[items, slot] = encoded.labels[order]
+    mask[items, slot] = True
+    flat_position = np.empty(len(items), dtype=np.int64)
+    flat_position[order] = items * width + slot
+    return PaddedJudgments(
+        workers=torch.from_numpy(workers),
+        labels=torch.from_numpy(labels),
+        mask=torch.from_numpy(mask),
+        flat_position=flat_position,
+        n_items=encoded.n_items,
+        n_workers=encoded.n_workers,
+        n_classes=encoded.n_classes,
+    )
+
+
+def encode_with_classes(judgments: pd.DataFrame, classes: tuple[Any, ...] | list[Any] | None) -> Encoded:
+    """:func:`accord.datasets.encode`, with the label codes laid on a given class tuple (a superset of the table's).
+
+    Held-out evaluation needs it: a training fold may lack a class (e.g. no tie) that its test fold has.
+    """
+    encoded = encode(judgments)
+    if classes is None or tuple(encoded.classes) == tuple(classes):
+        return encoded
+    classes = tuple(classes)
+    codes = pd.Index(list(classes)).get_indexer(list(encoded.classes))
+    if (codes < 0).any():
+        missing = [c for c, code in zip(encoded.classes, codes) if code < 0]
+        raise AccordError(f"classes {missing} of the judgments are not among the declared classes {list(classes)}")
+    return replace(encoded, labels=codes[encoded.labels].astype(np.int64), classes=classes)
+
+
+def shared_classes(*tables: pd.DataFrame) -> tuple[Any, ...]:
+    """The class tuple :func:`encode` gives the union of several judgments tables of one form."""
+    attrs = next((t.attrs for t in tables if "accord" in t.attrs), None)
+    joined = pd.concat(tables, ignore_index=True)
+    if attrs is not None:
+        joined.attrs = dict(attrs)
+    return tuple(encode(joined).classes)
+
+
+def with_attrs(table: pd.DataFrame, like: pd.DataFrame) -> pd.DataFrame:
+    """``table`` carrying ``like``'s validation record (so it is not validated again)."""
+    table = table.reset_index(drop=True)
+    table.attrs = dict(like.attrs)
+    return table

@@ -1,0 +1,155 @@
+"""Compare fitted rater models: ArviZ's PSIS-LOO comparison and held-out judgment log-likelihood by k-fold."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+
+import arviz as az
+import numpy as np
+import pandas as pd
+
+from accord.datasets import AccordError, encode, validate
+from accord.models._data import with_attrs
+from accord.models.base import RaterModel
+
+COLUMNS: tuple[str, ...] = (
+    "loo_rank", "elpd_loo", "p_loo", "elpd_diff", "loo_se", "loo_dse", "weight", "loo_warning",
+    "heldout_loglik", "heldout_se", "heldout_diff", "heldout_dse", "n_judgments",
+)
+
+
+def compare(
+    models: Sequence[RaterModel],
+    judgments: pd.DataFrame,
+    *,
+    k: int = 5,
+    seed: int = 0,
+    names: Sequence[str] | None = None,
+) -> pd.DataFrame:
+    """Rank rater models on one judgments table, one row per model.
+
+    Two views, both in nats per judgment-level prediction:
+
+    - **PSIS-LOO** (``az.compare`` with ``ic="loo"`` on each model's :meth:`~RaterModel.to_arviz`): ``elpd_loo``
+      (sum over judgments), ``p_loo``, ``elpd_diff`` to the best, ``loo_se`` / ``loo_dse``, stacking ``weight``,
+      ``loo_warning`` (Pareto k too high) and ``loo_rank``. A model with a single draw (MAP) gets NaN here: LOO needs
+      posterior draws. Models that are not fitted yet are fitted on ``judgments``; fitted ones are used as they are
+      (they must have been fitted on this table).
+    - **k-fold held-out judgment log-likelihood**: the judgments are split at random into ``k`` folds (``seed``);
+      each model is refitted (same settings) on ``k - 1`` folds and scores ``log p(y_n | training folds)`` of each
+      held-out judgment. ``heldout_loglik`` is the mean per judgment, ``heldout_se`` its standard error,
+      ``heldout_diff`` / ``heldout_dse`` the mean paired difference to the best model and its standard error
+      (the same judgments are scored for every model, so the paired error is the one to read).
+
+    Parameters
+    ----------
+    models
+        Rater models (fitted or not).
+    judgments
+        The judgments table.
+    k
+        Number of folds (``k < 2`` skips the held-out part).
+    seed
+        Seed of the fold assignment.
+    names
+        Row labels; default ``"<method>:<inference>"`` (numbered when repeated).
+    """
+    if len(models) == 0:
+        raise AccordError("compare needs at least one model")
+    table = judgments if "accord" in judgments.attrs else validate(judgments)
+    encoded = encode(table)
+    labels = _names(models, names)
+
+    fitted: list[RaterModel] = []
+    for model in models:
+        if hasattr(model, "soft_labels_") and model.encoded_.n_judgments == encoded.n_judgments:
+            fitted.append(model)
+        else:
+            fitted.append(model.clone().fit(table))
+
+    out = pd.DataFrame(index=pd.Index(labels, name="model"), columns=list(COLUMNS), dtype=float)
+    out["loo_warning"] = out["loo_warning"].astype(object)
+    out["n_judgments"] = encoded.n_judgments
+    _loo_part(out, fitted, labels)
+    if k >= 2:
+        _heldout_part(out, fitted, labels, table, k, seed)
+    return out.sort_values(["loo_rank", "heldout_loglik"], ascending=[True, False], na_position="last")
+
+
+def _names(models: Sequence[RaterModel], names: Sequence[str] | None) -> list[str]:
+    if names is not None:
+        if len(names) != len(models) or len(set(names)) != len(names):
+            raise AccordError("names must be unique, one per model")
+        return list(names)
+    raw = [f"{m.method}:{m.inference}" for m in models]
+    seen: dict[str, int] = {}
+    labels = []
+    for name in raw:
+        seen[name] = seen.get(name, 0) + 1
+        labels.append(name if raw.count(name) == 1 else f"{name}#{seen[name]}")
+    return labels
+
+
+def _loo_part(out: pd.DataFrame, fitted: list[RaterModel], labels: list[str]) -> None:
+    idatas = {}
+    for name, model in zip(labels, fitted):
+        idata = model.to_arviz()
+        if idata.posterior.sizes.get("draw", 1) * idata.posterior.sizes.get("chain", 1) > 1:
+            idatas[name] = idata
+    if not idatas:
+        return
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        if len(idatas) == 1:
+            name, idata = next(iter(idatas.items()))
+            loo = az.loo(idata, pointwise=True)
+            out.loc[name, ["loo_rank", "elpd_loo", "p_loo", "elpd_diff", "loo_se", "loo_dse", "weight"]] = [
+                0, loo.elpd_loo, loo.p_loo, 0.0, loo.se, 0.0, 1.0,
+            ]
+            out.loc[name, "loo_warning"] = bool(loo.warning)
+            return
+        table = az.compare(idatas, ic="loo")
+    for name, row in table.iterrows():
+        out.loc[name, "loo_rank"] = row["rank"]
+        out.loc[name, "elpd_loo"] = row["elpd_loo"]
+        out.loc[name, "p_loo"] = row["p_loo"]
+        out.loc[name, "elpd_diff"] = row["elpd_diff"]
+        out.loc[name, "loo_se"] = row["se"]
+        out.loc[name, "loo_dse"] = row["dse"]
+        out.loc[name, "weight"] = row["weight"]
+        out.loc[name, "loo_warning"] = bool(row["warning"])
+
+
+def _heldout_part(
+    out: pd.DataFrame, fitted: list[RaterModel], labels: list[str], table: pd.DataFrame, k: int, seed: int
+) -> None:
+    n = len(table)
+    if n < k:
+        raise AccordError(f"{n} judgments cannot be split into {k} folds")
+    fold = np.random.default_rng(seed).permutation(n) % k
+    scores = np.zeros((len(fitted), n))
+    for f in range(k):
+        train = with_attrs(table.iloc[np.flatnonzero(fold != f)], table)
+        test_rows = np.flatnonzero(fold == f)
+        test = with_attrs(table.iloc[test_rows], table)
+        for m, model in enumerate(fitted):
+            if not np.isfinite(scores[m, 0]) and f > 0:
+                continue
+            try:
+                values = np.asarray(model._heldout_loglik(train, test), dtype=float)
+            except NotImplementedError:
+                scores[m] = np.nan
+                continue
+            if values.shape != (len(test_rows),):
+                raise AccordError(f"{labels[m]}: held-out log-likelihood has shape {values.shape}, "
+                                  f"expected ({len(test_rows)},)")
+            scores[m, test_rows] = values
+    means = scores.mean(1)
+    best = int(np.nanargmax(means)) if np.isfinite(means).any() else 0
+    for m, name in enumerate(labels):
+        diff = scores[m] - scores[best]
+        out.loc[name, "heldout_loglik"] = means[m]
+        out.loc[name, "heldout_se"] = scores[m].std(ddof=1) / np.sqrt(n)
+        out.loc[name, "heldout_diff"] = diff.mean()
+        out.loc[name, "heldout_dse"] = diff.std(ddof=1) / np.sqrt(n)

@@ -1,0 +1,535 @@
+"""Latent rater types: a finite mixture of preference models, for disagreement nobody labelled a group for.
+
+When no covariate says who prefers what, raters who share a taste can still be found from their votes alone:
+:class:`RaterTypes` assumes each annotator belongs to one of ``T`` latent types, each type with its own preference
+on every pair, and learns the types, each annotator's (soft) type and each type's ``P(A > B)`` per pair. The number
+of types is chosen by held-out likelihood.
+
+Model
+-----
+Annotator ``j`` has a latent type ``t_j ~ Categorical(omega)``, ``omega ~ Dirichlet(2, ..., 2)``. Type ``t`` prefers A
+on pair ``i`` with log-odds ``eta_it = mu_i + d_it``: the population's ``mu_i ~ N(0, s_mu)`` plus the type's
+deviation ``d_it ~ N(0, s_d)`` (hierarchical: a small type shrinks toward the population). Each judgment is the
+annotator's own draw from their type's clean distribution ``pi_it`` (Bernoulli, or Rao-Kupper with ties: see
+:func:`accord.models.context.preference_probs`), reported honestly with probability ``h_j = sigma(a_j)``,
+``a_j ~ StudentT_3(m_a, s_a)``, else replaced by a label from a population spam distribution ``s``:
+
+.. math::
+
+    p(y_{j\\cdot}) = \\sum_t \\omega_t \\prod_{n \\in j} \\big(h_j\\,\\pi_{i_n t}(y_n) + (1 - h_j)\\,s(y_n)\\big).
+
+The type is summed out exactly: per annotator the judgments' log-likelihoods under each type are added up
+(``index_add`` over a flat ``judgments`` axis, no Python loop) and combined by ``logsumexp`` in a named
+``annotators`` plate; this is the same marginal that ``TraceEnum_ELBO`` would compute for an enumerated
+``t_j``, without padding every annotator's judgments to a common length. The posterior type probabilities
+(responsibilities) are the exact conditional ``p(t_j | y, theta)``.
+
+This is the mixture-of-annotator-models idea of Venanzi et al. (community-based Bayesian aggregation, WWW 2014)
+applied to preferences, close to the latent-class preference models of the recommender literature and to the
+"jury learning" view of pluralistic labels (Gordon et al., CHI 2022).
+
+Label switching: types are exchangeable, so the fit starts from a spectral clustering of the annotators' votes
+(residuals from the pair means, truncated SVD, k-means++), the warm start that keeps SVI off the symmetric
+point; types are then ordered by share, largest first.
+
+Choosing ``T``: each candidate is fitted on 80% of every annotator's judgments and scored on the other 20% by
+``log sum_t p(t_j | training votes) p(y_n | t)``; the smallest ``T`` whose mean held-out log-likelihood is within
+one standard error (of the paired difference) of the best is kept.
+
+Example
+-------
+>>> model = RaterTypes(n_types="auto").fit(judgments)     # doctest: +SKIP
+>>> model.selection_        # held-out log-likelihood per candidate number of types
+>>> model.annotators_       # reliability, type, type probability
+>>> model.types_            # share and size of each type
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyro
+import pyro.distributions as dist
+import torch
+from pyro import poutine
+from pyro.infer import Trace_ELBO
+from pyro.infer.autoguide import AutoDelta, AutoLowRankMultivariateNormal, AutoNormal, init_to_median, init_to_value
+
+from accord.datasets import AccordError, Encoded, validate
+from accord.models.base import RaterModel
+from accord.models.context import RATER_DF, GroupProbabilities, _FixedPoint, posterior_draws, preference_probs
+from accord.models.inference import run_svi
+
+TYPES_INFERENCE: tuple[str, ...] = ("map", "meanfield", "lowrank")
+_TYPE_HYPER: tuple[str, ...] = ("pair_scale", "type_scale", "honest_mean", "honest_sd")
+
+
+class RaterTypes(RaterModel):
+    """Finite mixture of rater types (see the module docstring for the maths).
+
+    Parameters
+    ----------
+    n_types
+        Number of types, or ``"auto"`` to choose among ``candidates`` by held-out likelihood.
+    candidates
+        Numbers of types tried when ``n_types="auto"``.
+    holdout
+        Share of each annotator's judgments held out for the choice (annotators with fewer than 5 keep all).
+    posterior_steps
+        SVI steps of the posterior stage for ``meanfield``/``lowrank`` (after the MAP stage).
+    **kwargs
+        :class:`~accord.models.base.RaterModel` settings; ``inference`` in ``map`` (default: the type posterior is
+        exact given the parameters, which are point estimates), ``meanfield``, ``lowrank``.
+
+    Fitted attributes: ``n_types_``, ``selection_`` (with ``"auto"``), ``annotators_``, ``types_``,
+    ``soft_labels_`` (population aggregate by type share), :meth:`group_probabilities` (per-type soft labels).
+    """
+
+    method = "rater-types"
+    supported_inference = TYPES_INFERENCE
+
+    def __init__(
+        self,
+        *,
+        n_types: int | str = "auto",
+        candidates: Sequence[int] = (1, 2, 3, 4),
+        holdout: float = 0.2,
+        posterior_steps: int = 400,
+        inference: str = "map",
+        max_steps: int = 1000,
+        learning_rate: float = 0.05,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(inference=inference, max_steps=max_steps, learning_rate=learning_rate, **kwargs)
+        self.n_types = n_types
+        self.candidates = tuple(candidates)
+        self.holdout = holdout
+        self.posterior_steps = posterior_steps
+
+    # -- fitting ------------------------------------------------------------------------------------------
+
+    def fit(self, judgments: pd.DataFrame) -> "RaterTypes":
+        table = judgments if "accord" in judgments.attrs else validate(judgments)
+        if table.attrs["accord"]["form"] != "preference":
+            raise AccordError("RaterTypes needs preference judgments (labels A/B/tie)")
+        if self.n_types == "auto":
+            self.selection_ = select_n_types(self, table)
+            chosen = int(self.selection_.loc[self.selection_["chosen"], "n_types"].iloc[0])
+        else:
+            chosen = int(self.n_types)
+            if chosen < 1:
+                raise AccordError("n_types must be at least 1")
+        self.n_types_ = chosen
+        return super().fit(table)  # type: ignore[return-value]
+
+    def _fit(self, encoded: Encoded) -> None:
+        device = self._torch_device
+        T = self.n_types_
+        data = _TypesData(
+            items=torch.as_tensor(encoded.items, device=device),
+            workers=torch.as_tensor(encoded.workers, device=device),
+            labels=torch.as_tensor(encoded.labels, device=device),
+            n_items=encoded.n_items,
+            n_workers=encoded.n_workers,
+            n_classes=encoded.n_classes,
+            n_types=T,
+        )
+        self.data_ = data
+        init = self._warm_start(data)
+        hyper = {k: v for k, v in init.items() if k in _TYPE_HYPER}
+        stage1 = poutine.condition(self._model, data=hyper)
+        map_guide = AutoDelta(stage1, init_loc_fn=init_to_value(values=init, fallback=init_to_median))
+        self.svi_ = run_svi(
+            stage1, map_guide, Trace_ELBO(), data,
+            max_steps=self.max_steps, learning_rate=self.learning_rate, tol=self.tol, patience=self.patience,
+            progress=self.progress, description=f"{type(self).__name__} (MAP)",
+        )
+        with torch.no_grad():
+            point = {**hyper, **{k: v.detach().clone() for k, v in map_guide.median(data).items()}}
+        guide: Any = _FixedPoint(point)
+        if self.inference != "map":
+            pyro.clear_param_store()
+            init_fn = init_to_value(values=point, fallback=init_to_median)
+            guide_cls = AutoLowRankMultivariateNormal if self.inference == "lowrank" else AutoNormal
+            guide = guide_cls(self._model, init_loc_fn=init_fn, init_scale=0.05)
+            self.svi_posterior_ = run_svi(
+                self._model, guide, Trace_ELBO(), data,
+                max_steps=self.posterior_steps, learning_rate=self.learning_rate / 2, tol=self.tol,
+                patience=self.patience, progress=self.progress, description=type(self).__name__,
+            )
+        n_draws = 1 if self.inference == "map" else self.num_samples
+        draws = [self._derive({**hyper, **sites}) for sites in posterior_draws(guide, n_draws, data)]
+        self.draws_ = self._order_types(draws)
+        self._summarise(data)
+
+    def _model(self, data: "_TypesData") -> None:
+        T, K = data.n_types, data.n_classes
+        zero, one = torch.zeros((), device=data.labels.device), torch.ones((), device=data.labels.device)
+        sites: dict[str, torch.Tensor] = {}
+
+        def sample(name: str, prior: dist.Distribution) -> None:
+            sites[name] = pyro.sample(name, prior)
+
+        sample("pair_scale", dist.LogNormal(math.log(2.0) * one, 0.5))
+        sample("honest_mean", dist.Normal(1.5 * one, 1.5))
+        sample("honest_sd", dist.LogNormal(zero, 0.5))
+        sample("spam_logits", dist.Normal(torch.zeros(K - 1, device=one.device), 1.0).to_event(1))
+        if K == 3:
+            sample("tie_base", dist.Normal(zero, 1.5))
+        if T > 1:
+            sample("type_scale", dist.LogNormal(zero, 0.5))
+            sample("type_weights", dist.Dirichlet(torch.full((T,), 2.0, device=one.device)))
+        with pyro.plate("pairs", data.n_items):
+            sample("mu_z", dist.Normal(zero, one))
+            if T > 1:
+                sample("type_z", dist.Normal(zero, one).expand([data.n_items, T]).to_event(1))
+        annotators = pyro.plate("annotators", data.n_workers)
+        with annotators:
+            sample("honest_z", dist.StudentT(RATER_DF, zero, one))
+        p = self._derive(sites)
+        log_by_type = self._judgment_loglik(p, data)  # [N, T]
+        per_annotator = log_by_type.new_zeros(data.n_workers, T).index_add(0, data.workers, log_by_type)
+        with annotators:
+            pyro.factor("types", torch.logsumexp(torch.log(p["weights"]) + per_annotator, dim=-1))
+
+    def _derive(self, sites: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        p = dict(sites)
+        T = self.n_types_
+        p["mu"] = sites["pair_scale"] * sites["mu_z"]
+        if T > 1:
+            p["eta"] = p["mu"][:, None] + sites["type_scale"] * sites["type_z"]
+            p["weights"] = sites["type_weights"]
+        else:
+            p["eta"] = p["mu"][:, None]
+            p["weights"] = torch.ones(1, device=p["mu"].device)
+        p["honest"] = sites["honest_mean"] + sites["honest_sd"] * sites["honest_z"]
+        return p
+
+    def _clean(self, p: dict[str, torch.Tensor]) -> torch.Tensor:
+        """``[n_items, T, K]``: each type's clean label distribution."""
+        theta = None
+        if "tie_base" in p:
+            theta = torch.nn.functional.softplus(p["tie_base"]).expand_as(p["eta"])
+        return preference_probs(p["eta"], theta)
+
+    def _spam(self, p: dict[str, torch.Tensor]) -> torch.Tensor:
+        return torch.softmax(torch.cat([p["spam_logits"], p["spam_logits"].new_zeros(1)]), -1)
+
+    def _judgment_loglik(self, p: dict[str, torch.Tensor], data: "_TypesData") -> torch.Tensor:
+        """``[N, T]``: log P(y_n | the annotator is of type t)."""
+        clean = self._clean(p)[data.items]  # [N, T, K]
+        y = data.labels
+        honest = torch.sigmoid(p["honest"][data.workers])[:, None]
+        chosen = clean.gather(-1, y[:, None, None].expand(-1, clean.shape[1], 1)).squeeze(-1)
+        return torch.log((honest * chosen + (1.0 - honest) * self._spam(p)[y][:, None]).clamp_min(1e-9))
+
+    # -- warm start ---------------------------------------------------------------------------------------
+
+    def _warm_start(self, data: "_TypesData") -> dict[str, torch.Tensor]:
+        labels = data.labels.cpu().numpy()
+        items = data.items.cpu().numpy()
+        workers = data.workers.cpu().numpy()
+        T, K = data.n_types, data.n_classes
+        f32 = dict(dtype=torch.float32, device=data.labels.device)
+        clusters = spectral_types(items, workers, labels, data.n_items, data.n_workers, T, self.seed)
+
+        def logodds(mask: np.ndarray) -> np.ndarray:
+            a = np.bincount(items[mask & (labels == 0)], minlength=data.n_items)
+            b = np.bincount(items[mask & (labels == 1)], minlength=data.n_items)
+            return np.clip(1.5 * np.log((a + 0.5) / (b + 0.5)), -4.0, 4.0)
+
+        mu = logodds(np.ones(len(labels), dtype=bool))
+        pair_scale = max(float(mu.std()), 0.5)
+        init = {
+            "pair_scale": torch.tensor(pair_scale, **f32),
+            "honest_mean": torch.tensor(2.0, **f32),
+            "honest_sd": torch.tensor(1.0, **f32),
+            "spam_logits": torch.zeros(K - 1, **f32),
+            "mu_z": torch.as_tensor(mu / pair_scale, **f32),
+            "honest_z": torch.zeros(data.n_workers, **f32),
+        }
+        if K == 3:
+            tie_rate = float(np.clip((labels == 2).mean(), 0.02, 0.9))
+            theta = -math.log((1.0 - tie_rate) / 2.0 / (1.0 - (1.0 - tie_rate) / 2.0))
+            init["tie_base"] = torch.tensor(math.log(math.expm1(max(theta, 1e-3))), **f32)
+        if T > 1:
+            member = clusters[workers]
+            deviation = np.stack([logodds(member == t) - mu for t in range(T)], axis=1)
+            share = np.bincount(clusters, minlength=T) + 1.0
+            init["type_scale"] = torch.tensor(1.0, **f32)
+            init["type_z"] = torch.as_tensor(deviation, **f32)
+            init["type_weights"] = torch.as_tensor(share / share.sum(), **f32)
+        return init
+
+    # -- results ------------------------------------------------------------------------------------------
+
+    def _order_types(self, draws: list[dict[str, torch.Tensor]]) -> list[dict[str, torch.Tensor]]:
+        """Relabel types by share, largest first (types are exchangeable; a fixed order makes names stable)."""
+        if self.n_types_ == 1:
+            return draws
+        order = torch.argsort(torch.stack([d["weights"] for d in draws]).mean(0), descending=True)
+        out = []
+        for d in draws:
+            d = dict(d)
+            d["eta"] = d["eta"][:, order]
+            d["weights"] = d["weights"][order]
+            out.append(d)
+        return out
+
+    @property
+    def type_names_(self) -> list[str]:
+        return [f"type{t + 1}" for t in range(self.n_types_)]
+
+    def _responsibilities(self, p: dict[str, torch.Tensor], data: "_TypesData") -> tuple[torch.Tensor, torch.Tensor]:
+        """``(log_by_type [N, T], log posterior type probabilities [W, T])``."""
+        log_by_type = self._judgment_loglik(p, data)
+        per = log_by_type.new_zeros(data.n_workers, data.n_types).index_add(0, data.workers, log_by_type)
+        joint = torch.log(p["weights"]) + per
+        return log_by_type, joint - torch.logsumexp(joint, -1, keepdim=True)
+
+    def _summarise(self, data: "_TypesData") -> None:
+        S, T, K = len(self.draws_), data.n_types, data.n_classes
+        W, N, n_items = data.n_workers, data.n_judgments, data.n_items
+        workers = data.workers
+        clean = np.empty((S, n_items, T, K), dtype=np.float32)
+        resp = np.zeros((W, T))
+        loglik = np.empty((S, N), dtype=np.float32)
+        reliability = np.empty((S, W))
+        weights = np.empty((S, T))
+        observed = np.zeros((n_items, T, K))
+        counts = np.zeros((n_items, T))
+        items_np = data.items.cpu().numpy()
+        with torch.no_grad():
+            for s, p in enumerate(self.draws_):
+                log_by_type, log_resp = self._responsibilities(p, data)
+                r = log_resp.exp()
+                resp += r.cpu().numpy() / S
+                # leave-one-judgment-out conditional: log p(y_n | the annotator's other votes, theta)
+                joint = torch.log(p["weights"]) + log_by_type.new_zeros(W, T).index_add(0, workers, log_by_type)
+                without = joint[workers] - log_by_type
+                loglik[s] = (torch.logsumexp(without + log_by_type, -1) - torch.logsumexp(without, -1)).cpu().numpy()
+                pi = self._clean(p)
+                clean[s] = pi.cpu().numpy()
+                h = torch.sigmoid(p["honest"])
+                reliability[s] = h.cpu().numpy()
+                weights[s] = p["weights"].cpu().numpy()
+                # what the pair's raters of each type report: responsibility-weighted honesty, typical where none
+                r_n = r[workers].cpu().numpy()  # [N, T]
+                h_n = h[workers].cpu().numpy()
+                mass = np.zeros((n_items, T))
+                honest_mass = np.zeros((n_items, T))
+                np.add.at(mass, items_np, r_n)
+                np.add.at(honest_mass, items_np, r_n * h_n[:, None])
+                typical = float(torch.sigmoid(p["honest_mean"]))
+                h_bar = np.where(mass > 0, honest_mass / np.maximum(mass, 1e-12), typical)
+                spam = self._spam(p).cpu().numpy()
+                observed += (h_bar[..., None] * clean[s] + (1.0 - h_bar[..., None]) * spam) / S
+                counts += mass / S
+        share = resp.mean(0)
+        self._clean_draws = clean
+        self._observed_mean = observed
+        self._counts = counts
+        self._share = share
+        self.responsibilities_ = pd.DataFrame(resp, index=self.encoded_.worker_index, columns=self.type_names_)
+        self._item_prob_draws = np.einsum("sitk,t->sik", clean.astype(np.float64), share)
+        self._loglik_draws = loglik[None]
+        n_judgments = np.bincount(workers.cpu().numpy(), minlength=W)
+        table = pd.DataFrame(index=self.encoded_.worker_index)
+        table["reliability"] = reliability.mean(0)
+        table["reliability_lower"] = np.quantile(reliability, 0.05, axis=0)
+        table["reliability_upper"] = np.quantile(reliability, 0.95, axis=0)
+        table["type"] = np.asarray(self.type_names_, dtype=object)[resp.argmax(1)]
+        table["type_probability"] = resp.max(1)
+        table["n_judgments"] = n_judgments
+        self.annotators_ = table
+        population = np.einsum("itk,t->ik", clean.mean(0), share)
+        rows = []
+        for t, name in enumerate(self.type_names_):
+            members = table["type"] == name
+            p_type = clean.mean(0)[:, t, 0]
+            rows.append(
+                {
+                    "type": name,
+                    "share": float(share[t]),
+                    "weight": float(weights[:, t].mean()),
+                    "n_annotators": int(members.sum()),
+                    "n_judgments": int(table.loc[members, "n_judgments"].sum()),
+                    "mean_reliability": float(table.loc[members, "reliability"].mean()) if members.any() else np.nan,
+                    "agreement_with_population": float(((p_type > 0.5) == (population[:, 0] > 0.5)).mean()),
+                    "mean_abs_difference": float(np.abs(p_type - population[:, 0]).mean()),
+                }
+            )
+        self.types_ = pd.DataFrame(rows)
+        self._posterior = {
+            "reliability": (reliability[None], ["annotator"]),
+            "type_weights": (weights[None], ["type"]),
+            "type_probability": (np.broadcast_to(resp, (S, W, T))[None].copy(), ["annotator", "type"]),
+        }
+
+    def _extra_coords(self) -> dict[str, Any]:
+        return {"type": self.type_names_}
+
+    def group_probabilities(self) -> GroupProbabilities:
+        """Per-type clean label distributions (see :class:`~accord.models.context.GroupProbabilities`)."""
+        self._check_fitted()
+        return GroupProbabilities(
+            clean=self._clean_draws,
+            observed=self._observed_mean,
+            groups=self.type_names_,
+            share=self._share,
+            counts=self._counts,
+            item_index=self.encoded_.item_index,
+            classes=self.encoded_.classes,
+            kind="type",
+            consensus=self._clean_draws.mean(0),
+            genuine_within=True,
+        )
+
+    def log_predictive(self, judgments: pd.DataFrame) -> np.ndarray:
+        """Log-probability of each judgment of ``judgments`` given the fit: ``log sum_t p(t_j | fit) p(y | t)``.
+
+        Annotators not seen in training get the type shares as their type probabilities and the population's
+        typical honesty; unseen pairs get the population's prior (log-odds 0).
+        """
+        self._check_fitted()
+        table = judgments if "accord" in judgments.attrs else validate(judgments)
+        encoded, data = self.encoded_, self.data_
+        labels = pd.Index(list(encoded.classes)).get_indexer(table["label"])
+        if (labels < 0).any():
+            raise AccordError("held-out labels include a class the model was not fitted on (e.g. ties)")
+        item = encoded.item_index.get_indexer(table["pair_id"])
+        worker = encoded.worker_index.get_indexer(table["annotator"])
+        device = self._torch_device
+        y = torch.as_tensor(labels, device=device)
+        out = []
+        with torch.no_grad():
+            for p in self.draws_:
+                _, log_resp = self._responsibilities(p, data)
+                pi = self._clean(p)
+                prior_pi = self._clean({**p, "eta": torch.zeros_like(p["eta"][:1])})[0]
+                known_item = torch.as_tensor(item >= 0, device=device)
+                probs = torch.where(known_item[:, None, None], pi[torch.as_tensor(np.maximum(item, 0))], prior_pi)
+                known_worker = torch.as_tensor(worker >= 0, device=device)
+                w_idx = torch.as_tensor(np.maximum(worker, 0), device=device)
+                h = torch.where(known_worker, torch.sigmoid(p["honest"][w_idx]), torch.sigmoid(p["honest_mean"]))
+                log_r = torch.where(known_worker[:, None], log_resp[w_idx], torch.log(p["weights"])[None, :])
+                chosen = probs.gather(-1, y[:, None, None].expand(-1, probs.shape[1], 1)).squeeze(-1)
+                mixed = h[:, None] * chosen + (1 - h[:, None]) * self._spam(p)[y][:, None]
+                per_type = torch.log(mixed.clamp_min(1e-9))
+                out.append(torch.logsumexp(log_r + per_type, -1).cpu().numpy())
+        stacked = np.stack(out).astype(np.float64)
+        peak = stacked.max(0)
+        return peak + np.log(np.exp(stacked - peak).mean(0))
+
+    def _heldout_loglik(self, train: pd.DataFrame, test: pd.DataFrame) -> np.ndarray:
+        return self.clone().fit(train).log_predictive(test)  # type: ignore[attr-defined]
+
+
+class _TypesData:
+    """Flat judgment tensors and sizes for :class:`RaterTypes`."""
+
+    def __init__(self, *, items: torch.Tensor, workers: torch.Tensor, labels: torch.Tensor, n_items: int,
+                 n_workers: int, n_classes: int, n_types: int) -> None:
+        self.items, self.workers, self.labels = items, workers, labels
+        self.n_items, self.n_workers, self.n_classes, self.n_types = n_items, n_workers, n_classes, n_types
+
+    @property
+    def n_judgments(self) -> int:
+        return int(self.labels.shape[0])
+
+
+def spectral_types(
+    items: np.ndarray, workers: np.ndarray, labels: np.ndarray, n_items: int, n_workers: int, n_types: int, seed: int
+) -> np.ndarray:
+    """A first type for every annotator: k-means++ on the top singular vectors of their residual votes.
+
+    Votes are coded +1 (A), -1 (B), 0 (tie) and centred by the pair's mean vote, so what remains is how an
+    annotator departs from the crowd; annotators who depart the same way share a type.
+    """
+    if n_types == 1:
+        return np.zeros(n_workers, dtype=np.int64)
+    from scipy.sparse import csr_matrix
+    from scipy.sparse.linalg import svds
+
+    vote = np.where(labels == 0, 1.0, np.where(labels == 1, -1.0, 0.0))
+    per_pair = np.maximum(np.bincount(items, minlength=n_items), 1)
+    pair_mean = np.bincount(items, weights=vote, minlength=n_items) / per_pair
+    matrix = csr_matrix((vote - pair_mean[items], (workers, items)), shape=(n_workers, n_items))
+    k = max(1, min(n_types, min(matrix.shape) - 1))
+    u, sv, _ = svds(matrix, k=k, random_state=seed)
+    embedding = u * sv
+    norms = np.linalg.norm(embedding, axis=1, keepdims=True)
+    embedding = embedding / np.maximum(norms, 1e-12)
+    return _kmeans(embedding, n_types, seed)
+
+
+def _kmeans(points: np.ndarray, k: int, seed: int, restarts: int = 8, iterations: int = 50) -> np.ndarray:
+    """Plain k-means with k-means++ seeding (Arthur and Vassilvitskii, SODA 2007); best of ``restarts``."""
+    rng = np.random.default_rng(seed)
+    best, best_cost = np.zeros(len(points), dtype=np.int64), np.inf
+    for _ in range(restarts):
+        centres = [points[rng.integers(len(points))]]
+        for _ in range(1, k):
+            d2 = np.min(((points[:, None, :] - np.asarray(centres)[None]) ** 2).sum(-1), axis=1)
+            total = d2.sum()
+            pick = rng.choice(len(points), p=d2 / total) if total > 0 else rng.integers(len(points))
+            centres.append(points[pick])
+        centre = np.asarray(centres)
+        for _ in range(iterations):
+            assign = ((points[:, None, :] - centre[None]) ** 2).sum(-1).argmin(1)
+            moved = np.stack([points[assign == c].mean(0) if (assign == c).any() else centre[c] for c in range(k)])
+            if np.allclose(moved, centre):
+                break
+            centre = moved
+        cost = ((points - centre[assign]) ** 2).sum()
+        if cost < best_cost:
+            best, best_cost = assign, cost
+    return best
+
+
+def holdout_split(table: pd.DataFrame, share: float, seed: int, minimum: int = 5) -> np.ndarray:
+    """Boolean mask of held-out rows: ``share`` of the judgments of each annotator with at least ``minimum``."""
+    rng = np.random.default_rng(seed)
+    codes, _ = pd.factorize(table["annotator"])
+    counts = np.bincount(codes)
+    order = rng.permutation(len(table))
+    rank = np.empty(len(table), dtype=np.int64)
+    # position of each row among its annotator's rows, in random order: vectorised by a stable sort on annotator
+    shuffled_codes = codes[order]
+    sort = np.argsort(shuffled_codes, kind="stable")
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    rank[order[sort]] = np.arange(len(table)) - starts[shuffled_codes[sort]]
+    held = rank < np.floor(share * counts[codes])
+    return held & (counts[codes] >= minimum)
+
+
+def select_n_types(model: RaterTypes, table: pd.DataFrame) -> pd.DataFrame:
+    """Held-out log-likelihood of every candidate number of types; the chosen one is flagged (see module doc)."""
+    held = holdout_split(table, model.holdout, model.seed)
+    train = validate(table[~held].reset_index(drop=True))
+    test = table[held].reset_index(drop=True)
+    test.attrs = dict(table.attrs)
+    if len(test) == 0:
+        raise AccordError("no annotator has enough judgments to hold some out for choosing the number of types")
+    scores = {}
+    for t in model.candidates:
+        scores[t] = model.clone(n_types=t).fit(train).log_predictive(test)
+    means = {t: float(v.mean()) for t, v in scores.items()}
+    best = max(means, key=means.get)  # type: ignore[arg-type]
+    rows = []
+    for t, values in scores.items():
+        diff = values - scores[best]
+        se = float(diff.std(ddof=1) / math.sqrt(len(diff))) if t != best else 0.0
+        rows.append({"n_types": t, "heldout_loglik": means[t], "heldout_loglik_sum": float(values.sum()),
+                     "difference_to_best": means[t] - means[best], "se_difference": se})
+    out = pd.DataFrame(rows)
+    within = out["difference_to_best"] >= -out["se_difference"]
+    out["chosen"] = out["n_types"] == out.loc[within, "n_types"].min()
+    return out
+
+
+__all__ = ["RaterTypes", "holdout_split", "select_n_types", "spectral_types"]

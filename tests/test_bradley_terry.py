@@ -1,0 +1,320 @@
+"""Crowd Bradley-Terry: recovery on synthetic data with known utilities and annotators, the estimator API, ArviZ,
+held-out scoring, errors, and the ranking of UKPConvArg1 against the corpus' own per-argument scores."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import arviz as az
+import numpy as np
+import pandas as pd
+import pytest
+from scipy.stats import spearmanr
+
+import torch
+from conftest import shared_data_or_skip
+
+from accord.datasets import AccordError, FitError, ValidationError, validate
+from accord.models.bradley_terry import CrowdBradleyTerry, ordinal_log_probs
+
+
+@dataclass
+class Truth:
+    utility: pd.Series
+    sharpness: pd.Series
+    bias: pd.Series
+    kind: pd.Series
+    nu: float
+
+
+def simulate(
+    *,
+    n_responses: int = 200,
+    n_annotators: int = 60,
+    n_pairs: int = 2000,
+    per_pair: int = 3,
+    nu: float = 0.6,
+    adversarial: float = 0.1,
+    biased: float = 0.15,
+    honest_sharpness: tuple[float, float] = (1.2, 0.4),
+    seed: int = 0,
+    ids: bool = True,
+) -> tuple[pd.DataFrame, Truth]:
+    """Judgments from the Davidson crowd model: true utilities ``u ~ N(0, 1)``; honest annotators with log-normal
+    sharpness (median ``honest_sharpness[0]``), adversarial ones with negative sharpness, position-biased ones with
+    ``b = +-1.5``; each pair judged by ``per_pair`` distinct annotators."""
+    rng = np.random.default_rng(seed)
+    u = rng.normal(0.0, 1.0, n_responses)
+    s = rng.lognormal(math.log(honest_sharpness[0]), honest_sharpness[1], n_annotators)
+    b = rng.normal(0.0, 0.1, n_annotators)
+    kind = np.full(n_annotators, "honest", dtype=object)
+    order = rng.permutation(n_annotators)
+    n_adv, n_bias = int(round(adversarial * n_annotators)), int(round(biased * n_annotators))
+    adv, bia = order[:n_adv], order[n_adv:n_adv + n_bias]
+    s[adv] = -rng.uniform(0.7, 1.5, n_adv)
+    kind[adv] = "adversarial"
+    b[bia] = rng.choice([-1.5, 1.5], n_bias)
+    kind[bia] = "biased"
+
+    side_a = rng.integers(0, n_responses, n_pairs)
+    side_b = (side_a + rng.integers(1, n_responses, n_pairs)) % n_responses
+    pair = np.repeat(np.arange(n_pairs), per_pair)
+    # distinct annotators per pair: the first `per_pair` of a random permutation per pair
+    ann = np.argsort(rng.random((n_pairs, n_annotators)), axis=1)[:, :per_pair].ravel()
+    d = s[ann] * (u[side_a[pair]] - u[side_b[pair]]) + b[ann]
+    logits = np.stack([d / 2, -d / 2, np.full_like(d, math.log(nu))], axis=1)
+    p = np.exp(logits - logits.max(axis=1, keepdims=True))
+    p /= p.sum(axis=1, keepdims=True)
+    y = (rng.random(len(d))[:, None] > np.cumsum(p, axis=1)).sum(axis=1)
+    table = pd.DataFrame({
+        "pair_id": [f"p{i}" for i in pair],
+        "annotator": [f"w{j}" for j in ann],
+        "label": np.array(["A", "B", "tie"])[np.minimum(y, 2)],
+    })
+    if ids:
+        table["response_a_id"] = [f"r{i}" for i in side_a[pair]]
+        table["response_b_id"] = [f"r{i}" for i in side_b[pair]]
+    responses = [f"r{i}" for i in range(n_responses)]
+    annotators = [f"w{j}" for j in range(n_annotators)]
+    truth = Truth(
+        pd.Series(u, index=responses), pd.Series(s, index=annotators), pd.Series(b, index=annotators),
+        pd.Series(kind, index=annotators), nu,
+    )
+    return table, truth
+
+
+@pytest.fixture(scope="module")
+def crowd() -> tuple[pd.DataFrame, Truth]:
+    return simulate()
+
+
+@pytest.fixture(scope="module")
+def fitted(crowd: tuple[pd.DataFrame, Truth]) -> CrowdBradleyTerry:
+    table, _ = crowd
+    return CrowdBradleyTerry(inference="meanfield", seed=0).fit(table)
+
+
+# -- recovery -------------------------------------------------------------------------------------------------
+
+
+def test_utilities_recovered(fitted: CrowdBradleyTerry, crowd: tuple[pd.DataFrame, Truth]) -> None:
+    _, truth = crowd
+    estimate = fitted.ranking_["utility"].reindex(truth.utility.index)
+    assert estimate.notna().all()
+    assert spearmanr(estimate, truth.utility)[0] >= 0.9
+
+
+def test_adversarial_and_honest_signs(fitted: CrowdBradleyTerry, crowd: tuple[pd.DataFrame, Truth]) -> None:
+    _, truth = crowd
+    table = fitted.annotators_.reindex(truth.kind.index)
+    adversarial = truth.kind == "adversarial"
+    assert adversarial.sum() >= 5
+    assert (table.loc[adversarial, "reliability"] < 0).all()
+    assert (table.loc[adversarial, "p_adversarial"] > 0.9).all()
+    assert (table.loc[~adversarial, "reliability"] > 0).all()
+    # relative sharpness orders the annotators like the truth
+    assert spearmanr(table["reliability"], truth.sharpness)[0] >= 0.85
+
+
+def test_position_bias_recovered(fitted: CrowdBradleyTerry, crowd: tuple[pd.DataFrame, Truth]) -> None:
+    _, truth = crowd
+    table = fitted.annotators_.reindex(truth.bias.index)
+    assert np.corrcoef(table["bias"], truth.bias)[0, 1] >= 0.8
+    biased = truth.kind == "biased"
+    assert (np.sign(table.loc[biased, "bias"]) == np.sign(truth.bias[biased])).all()
+
+
+def test_davidson_tie_parameter_recovered(fitted: CrowdBradleyTerry, crowd: tuple[pd.DataFrame, Truth]) -> None:
+    _, truth = crowd
+    nu = fitted.population_.loc["nu"]
+    assert abs(nu["mean"] - truth.nu) < 0.1
+    assert nu["lower"] < nu["mean"] < nu["upper"]
+
+
+def test_predict_proba_for_pairs_never_compared(fitted: CrowdBradleyTerry,
+                                                crowd: tuple[pd.DataFrame, Truth]) -> None:
+    table, truth = crowd
+    seen = set(zip(table["response_a_id"], table["response_b_id"]))
+    seen |= {(b, a) for a, b in seen}
+    rng = np.random.default_rng(1)
+    candidates = [(f"r{i}", f"r{j}") for i, j in rng.integers(0, len(truth.utility), (400, 2)) if i != j]
+    unseen = [p for p in candidates if p not in seen][:200]
+    assert len(unseen) >= 100
+    out = fitted.predict_proba(unseen)
+    assert list(out.columns) == ["response_a_id", "response_b_id", "A", "B", "tie", "sd"]
+    np.testing.assert_allclose(out[["A", "B", "tie"]].sum(axis=1), 1.0, atol=1e-6)
+    # consistent with the utilities: P(A > B) orders pairs like the true utility gap ...
+    gap = truth.utility[out["response_a_id"]].to_numpy() - truth.utility[out["response_b_id"]].to_numpy()
+    assert spearmanr(out["A"] - out["B"], gap)[0] >= 0.9
+    # ... and agrees with the fitted ranking's direction
+    fitted_gap = (fitted.ranking_["utility"][out["response_a_id"]].to_numpy()
+                  - fitted.ranking_["utility"][out["response_b_id"]].to_numpy())
+    assert (np.sign(out["A"] - out["B"]) == np.sign(fitted_gap)).mean() >= 0.98
+    # swapping the sides swaps A and B
+    swapped = fitted.predict_proba(out[["response_b_id", "response_a_id"]].set_axis(
+        ["response_a_id", "response_b_id"], axis=1))
+    np.testing.assert_allclose(swapped["A"], out["B"], atol=1e-6)
+    with pytest.raises(AccordError, match="not seen"):
+        fitted.predict_proba([("r0", "no-such-response")])
+
+
+def test_utility_intervals_cover_truth_at_nominal_rate() -> None:
+    # data drawn from the model itself (no adversarial mixture), so that the truth on the reported scale is
+    # mu_s * u with mu_s the annotators' mean sharpness. Only differences of utilities are identified (their
+    # common location comes from the prior), so truth and estimates are centred.
+    table, truth = simulate(n_responses=150, n_annotators=40, n_pairs=1500, adversarial=0.0, biased=0.0,
+                            honest_sharpness=(1.5, 0.25), seed=5)
+    model = CrowdBradleyTerry(inference="meanfield", seed=0).fit(table)
+    target = (truth.utility - truth.utility.mean()) * truth.sharpness.mean()
+    ranking = model.ranking_.reindex(target.index)
+    shift = ranking["utility"].mean()
+    covered = ((ranking["lower"] - shift <= target) & (target <= ranking["upper"] - shift)).mean()
+    # measured 0.82 here (0.77-0.89 over seeds 5-7; NUTS 0.87 on the worst seed, so most of the shortfall is
+    # the posterior's own attenuation on one data set, not the mean-field approximation)
+    assert 0.75 <= covered <= 0.99, covered
+
+
+# -- API -------------------------------------------------------------------------------------------------------
+
+
+def test_soft_labels_ranking_annotators(fitted: CrowdBradleyTerry, crowd: tuple[pd.DataFrame, Truth]) -> None:
+    table, _ = crowd
+    soft = fitted.soft_labels_
+    assert soft.classes == ["A", "B", "tie"]
+    assert len(soft) == table["pair_id"].nunique()
+    assert soft.uncertainty.notna().all() and (soft.uncertainty > 0).all()
+    assert {"lower", "upper"} <= set(soft.to_frame().columns)
+    # P(u_A > u_B) agrees in direction with the soft label
+    p_better = soft.extra["p_a_better"]
+    agree = np.sign(p_better - 0.5) == np.sign(soft.probs["A"] - soft.probs["B"])
+    assert agree[(p_better - 0.5).abs() > 0.05].all()
+    ranking = fitted.ranking_
+    assert list(ranking.columns) == ["utility", "sd", "lower", "upper", "rank", "n_judgments"]
+    assert ranking["rank"].is_monotonic_increasing and ranking["rank"].iloc[0] == 1
+    assert (ranking["lower"] <= ranking["utility"]).all() and (ranking["utility"] <= ranking["upper"]).all()
+    annotators = fitted.annotators_
+    for column in ("reliability", "reliability_lower", "reliability_upper", "bias", "bias_lower", "bias_upper",
+                   "p_adversarial", "tie_offset", "n_judgments"):
+        assert column in annotators.columns
+    assert annotators["n_judgments"].sum() == len(table)
+
+
+@pytest.mark.filterwarnings("ignore:Estimated shape parameter of Pareto", "ignore:For one or more samples")
+def test_to_arviz_supports_loo_and_waic(fitted: CrowdBradleyTerry, crowd: tuple[pd.DataFrame, Truth]) -> None:
+    table, _ = crowd
+    idata = fitted.to_arviz()
+    assert idata.log_likelihood["y"].shape == (1, fitted.num_samples, len(table))
+    assert idata.posterior["utility"].dims == ("chain", "draw", "response")
+    assert idata.posterior["sharpness"].dims == ("chain", "draw", "annotator")
+    assert "r0" in idata.posterior["utility"].coords["response"].values
+    loo = az.loo(idata)
+    assert np.isfinite(loo.elpd_loo) and loo.elpd_loo < 0
+    assert np.isfinite(az.waic(idata).elpd_waic)
+
+
+def test_heldout_loglik_beats_uniform() -> None:
+    table, _ = simulate(n_responses=80, n_annotators=30, n_pairs=700, seed=8)
+    table = validate(table)
+    rng = np.random.default_rng(0)
+    test_rows = rng.random(len(table)) < 0.2
+    train, test = table[~test_rows], table[test_rows]
+    model = CrowdBradleyTerry(inference="meanfield", seed=0)
+    scores = model._heldout_loglik(train, test)
+    assert scores.shape == (int(test_rows.sum()),) and np.isfinite(scores).all()
+    assert scores.mean() > math.log(1 / 3) + 0.1
+
+
+def test_map_without_response_ids_and_new_pairs() -> None:
+    table, _ = simulate(n_responses=60, n_annotators=20, n_pairs=300, ids=False, seed=2)
+    model = CrowdBradleyTerry(inference="map", max_steps=300).fit(table)
+    assert model.layout_.mode == "pair"
+    assert np.isnan(model.soft_labels_.uncertainty).all()  # a point estimate has no uncertainty
+    assert "p0/A" in model.ranking_.index and "p0/B" in model.ranking_.index
+    # the soft label follows the clear majorities
+    votes = table.groupby("pair_id")["label"].agg(lambda v: (v == "A").sum() - (v == "B").sum())
+    clear = votes[votes.abs() >= 3]
+    predicted = model.soft_labels_.probs.loc[clear.index]
+    assert (np.sign(predicted["A"] - predicted["B"]) == np.sign(clear)).all()
+    same_pair = model.predict_proba([("p0/A", "p0/B")])
+    np.testing.assert_allclose(same_pair["A"].iloc[0], model.soft_labels_.probs.loc["p0", "A"], atol=1e-6)
+
+
+def test_probit_rao_kupper_and_settings() -> None:
+    rng = np.random.default_rng(4)
+    n_resp, n_pairs = 80, 1200
+    u = rng.normal(0, 1, n_resp)
+    a = rng.integers(0, n_resp, n_pairs)
+    b = (a + rng.integers(1, n_resp, n_pairs)) % n_resp
+    pair = np.repeat(np.arange(n_pairs), 3)
+    eta = 0.4
+    # Glenn-David: P(A) = Phi(d - eta), P(B) = Phi(-d - eta): ordered categories (A, tie, B) with cut-points
+    # (-eta, eta) and predictor d
+    logp = ordinal_log_probs(torch.tensor([[-eta, eta]]).expand(len(pair), 2),
+                             torch.tensor(u[a[pair]] - u[b[pair]], dtype=torch.float32), "probit")
+    y = torch.distributions.Categorical(logits=logp).sample().numpy()
+    table = pd.DataFrame({
+        "pair_id": pair, "annotator": rng.integers(0, 25, len(pair)),
+        "label": np.array(["A", "tie", "B"])[y],
+        "response_a_id": a[pair], "response_b_id": b[pair],
+    }).drop_duplicates(["pair_id", "annotator"])
+    model = CrowdBradleyTerry(link="probit", ties="rao-kupper", annotator_ties=False, inference="meanfield").fit(table)
+    estimate = model.ranking_["utility"].reindex(range(n_resp))
+    assert spearmanr(estimate, u)[0] >= 0.9
+    # eta is on the typical annotator's probit scale: it is invariant to the scale split
+    assert abs(model.population_.loc["eta", "mean"] - eta) < 0.1
+    assert "tie_offset" not in model.annotators_.columns
+    with pytest.raises(AccordError, match="probit"):
+        CrowdBradleyTerry(link="probit", ties="davidson")
+    with pytest.raises(AccordError, match="inference"):
+        CrowdBradleyTerry(inference="vb").fit(table)
+    assert CrowdBradleyTerry(ties="rao-kupper").clone().ties == "rao-kupper"
+
+
+def test_nuts_small() -> None:
+    table, truth = simulate(n_responses=25, n_annotators=8, n_pairs=150, seed=3)
+    model = CrowdBradleyTerry(inference="nuts", num_samples=40, num_warmup=40, seed=0).fit(table)
+    idata = model.to_arviz()
+    assert idata.posterior["utility"].shape == (1, 40, 25)
+    assert "diverging" in idata.sample_stats
+    assert spearmanr(model.ranking_["utility"].reindex(truth.utility.index), truth.utility)[0] >= 0.7
+
+
+def test_errors_on_nan_and_divergence(crowd: tuple[pd.DataFrame, Truth]) -> None:
+    table, _ = crowd
+    broken = table.copy()
+    broken.loc[3, "label"] = np.nan
+    with pytest.raises(ValidationError, match="label"):
+        CrowdBradleyTerry().fit(broken)
+    small = table.iloc[:300]
+    with pytest.raises(FitError):
+        CrowdBradleyTerry(inference="map", learning_rate=1e6, max_steps=50).fit(small)
+    with pytest.raises(AccordError, match="categorical"):
+        CrowdBradleyTerry().fit(validate(pd.DataFrame(
+            {"task": ["t1", "t1"], "worker": ["w1", "w2"], "label": ["cat", "dog"]})))
+
+
+# -- real data ----------------------------------------------------------------------------------------------------
+
+
+def test_ukpconvarg1_ranking_matches_corpus_scores() -> None:
+    root = shared_data_or_skip("ukp-convarg1")
+    from accord.datasets.loaders.ukp import load_ukpconvarg1
+
+    judgments = load_ukpconvarg1(root)
+    model = CrowdBradleyTerry(inference="meanfield", seed=0).fit(judgments)
+    scores = []
+    for file in sorted((root / "UKPConvArg1-Ranking-CSV").glob("*.csv")):
+        frame = pd.read_csv(file, sep="\t", usecols=[0, 1], names=["response_id", "score"], skiprows=1,
+                            dtype={"response_id": str})
+        frame["debate"] = file.stem
+        scores.append(frame)
+    corpus = pd.concat(scores, ignore_index=True)
+    corpus["utility"] = model.ranking_["utility"].reindex(corpus["response_id"]).to_numpy()
+    assert corpus["utility"].notna().all() and len(corpus) == 1052
+    # the corpus' score is higher for *less* convincing arguments (e.g. "jesus loves plastic water bottles, and
+    # you cant argue with that logic" has the top score of its debate), so convincingness is its negation
+    per_debate = corpus.groupby("debate").apply(lambda g: spearmanr(-g["score"], g["utility"])[0])
+    assert len(per_debate) == 32
+    assert per_debate.mean() > 0.85, per_debate.describe()  # measured 0.91 (MAP and mean-field)
+    assert per_debate.min() > 0.6

@@ -1,0 +1,382 @@
+"""MACE and GLAD: recovery on synthetic data, agreement of the closed-form VB with SVI, label switching, accuracy
+and calibration on real gold sets against crowd-kit's figures, ArviZ export, NUTS, held-out prediction, errors."""
+
+from __future__ import annotations
+
+import doctest
+import math
+import warnings
+from pathlib import Path
+
+import arviz as az
+import numpy as np
+import pandas as pd
+import pyro
+import pyro.distributions as dist
+import pytest
+import torch
+from pyro.infer import TraceEnum_ELBO
+
+import accord.models.glad as glad_module
+import accord.models.mace as mace_module
+from accord import metrics
+from accord.datasets import AccordError, FitError, gold_labels, validate
+from accord.models._data import pad_judgments
+from accord.models.glad import GLAD
+from accord.models.inference import run_svi
+from accord.models.mace import MACE, mace_conjugate_guide, mace_vb, vote_fractions
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+DATA = REPO_ROOT.parent / "shared" / "datasets"
+
+# crowd-kit 1.4.2 on the same tables (scratch run, this machine): accuracy and gold NLL of fit_predict_proba.
+# MACE on Duck varies with its random restarts (.806 with random_state=0); .852 is the published re-measurement.
+CROWDKIT = {
+    ("mace", "rte"): {"accuracy": 0.925, "nll": 0.4267},
+    ("mace", "duck"): {"accuracy": 0.852, "nll": 2.6061},
+    ("glad", "rte"): {"accuracy": 0.925, "nll": 0.3349},
+    ("glad", "duck"): {"accuracy": 0.722, "nll": 3.2725},
+}
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_torch_thread():
+    """These fits move small tensors: one intra-op thread is fastest, and on a shared 2-core machine two threads
+    per op made this file 8x slower (12 min instead of 1.5). Restored afterwards for other test modules."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
+# -- synthetic data ---------------------------------------------------------------------------------------------
+
+
+def _table(items: np.ndarray, workers: np.ndarray, labels: np.ndarray, truth: np.ndarray) -> pd.DataFrame:
+    frame = pd.DataFrame(
+        {
+            "pair_id": [f"i{i:04d}" for i in items],
+            "annotator": [f"w{w:03d}" for w in workers],
+            "label": [f"c{y}" for y in labels],
+            "gold": [f"c{t}" for t in truth[items]],
+        }
+    )
+    return validate(frame, form="categorical")
+
+
+def _assignments(rng: np.random.Generator, n_items: int, n_workers: int, per_item: int) -> tuple[np.ndarray, ...]:
+    """Each item judged by ``per_item`` distinct annotators, vectorised (random keys, top per_item per row)."""
+    chosen = np.argsort(rng.random((n_items, n_workers)), axis=1)[:, :per_item]
+    items = np.repeat(np.arange(n_items), per_item)
+    return items, chosen.reshape(-1)
+
+
+def mace_data(seed: int = 0, n_workers: int = 40, n_items: int = 300, per_item: int = 5, k: int = 3,
+              spam_share: float = 0.3) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+    """MACE's own generative story: spammers (s in [0.7, 1]) and trying annotators (s in [0, 0.3])."""
+    rng = np.random.default_rng(seed)
+    is_spammer = rng.random(n_workers) < spam_share
+    spam = np.where(is_spammer, rng.uniform(0.7, 1.0, n_workers), rng.uniform(0.0, 0.3, n_workers))
+    spam_labels = rng.dirichlet(np.full(k, 0.7), n_workers)  # skewed: a spammer favours some labels
+    truth = rng.choice(k, n_items, p=np.linspace(2, 1, k) / np.linspace(2, 1, k).sum())
+    items, workers = _assignments(rng, n_items, n_workers, per_item)
+    spams = rng.random(len(items)) < spam[workers]
+    noise = (rng.random(len(items))[:, None] > np.cumsum(spam_labels[workers], axis=1)).sum(axis=1)
+    labels = np.where(spams, np.minimum(noise, k - 1), truth[items])
+    return _table(items, workers, labels, truth), spam, is_spammer
+
+
+def glad_data(seed: int = 0, n_workers: int = 30, n_items: int = 400, per_item: int = 10, k: int = 2,
+              ability_mean: float = 1.5) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+    """GLAD's generative story: ability alpha ~ N(mean, 1), inverse difficulty beta ~ LogNormal(0, 0.8)."""
+    rng = np.random.default_rng(seed)
+    ability = rng.normal(ability_mean, 1.0, n_workers)
+    beta = rng.lognormal(0.0, 0.8, n_items)
+    truth = rng.integers(0, k, n_items)
+    items, workers = _assignments(rng, n_items, n_workers, per_item)
+    right = rng.random(len(items)) < 1.0 / (1.0 + np.exp(-ability[workers] * beta[items]))
+    wrong = (truth[items] + rng.integers(1, max(k, 2), len(items))) % k
+    labels = np.where(right, truth[items], wrong)
+    return _table(items, workers, labels, truth), ability, 1.0 / beta
+
+
+def auc(score: np.ndarray, positive: np.ndarray) -> float:
+    """Probability that a random positive scores above a random negative (ties count half)."""
+    pos, neg = score[positive][:, None], score[~positive][None, :]
+    return float((pos > neg).mean() + 0.5 * (pos == neg).mean())
+
+
+def codes(frame: pd.DataFrame, prefix: str) -> np.ndarray:
+    return np.array([int(str(v)[len(prefix):]) for v in frame.index])
+
+
+# -- MACE ---------------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("inference", ["meanfield", "vb"])
+def test_mace_detects_spammers_on_synthetic_data(inference: str) -> None:
+    judgments, spam, is_spammer = mace_data(seed=1, n_workers=30, n_items=240)
+    model = MACE(inference=inference, seed=0).fit(judgments)
+    table = model.annotators_
+    order = codes(table, "w")
+    assert auc(table["spam"].to_numpy(), is_spammer[order]) >= 0.9
+    assert (table["reliability"] - (1 - table["spam"])).abs().max() < 1e-6
+    assert (table["spam_lower"] <= table["spam"]).all() and (table["spam"] <= table["spam_upper"]).all()
+    assert np.corrcoef(table["spam"], spam[order])[0, 1] > 0.8
+    # soft labels beat the majority vote on accuracy
+    gold = gold_labels(judgments)
+    counts = judgments.groupby(["pair_id", "label"]).size().unstack(fill_value=0)
+    assert metrics.accuracy(model.soft_labels_.probs, gold) >= metrics.accuracy(counts, gold)
+    assert {f"spam_label_c{k}" for k in range(3)} <= set(table.columns)
+    assert table["bias"].isna().all()  # position bias is defined for preference data only
+
+
+def test_mace_vb_matches_svi_in_the_same_family() -> None:
+    """Closed-form VB against SVI with the Beta/Dirichlet/categorical guide, started one VB step in.
+
+    Stated tolerance: posterior means of the spam probabilities within 0.04, spam-label distributions within 0.05,
+    item posteriors within 0.03 and class-prior concentrations within 5%. Posterior sds are *not* equal: the Pyro
+    model sums each judgment's spam indicator out, VB keeps a factor for it, and VB's intervals come out narrower
+    (the sd ratio SVI / VB is checked to lie in [1, 2]; NUTS agrees with SVI, see MACE's docstring).
+    """
+    judgments, _, _ = mace_data(seed=2, n_workers=15, n_items=120, per_item=4)
+    fitted = MACE(inference="vb", tol=1e-8, max_steps=5000).fit(judgments)
+    vb, encoded = fitted.vb_, fitted.encoded_
+    pyro.clear_param_store()
+    pyro.set_rng_seed(0)
+    model = MACE()
+    model.encoded_ = encoded
+    guide = mace_conjugate_guide(model, init=mace_vb(encoded, vote_fractions(encoded), max_iter=1))
+    loss = TraceEnum_ELBO(max_plate_nesting=2, num_particles=16, vectorize_particles=True)
+    run_svi(model._model, guide, loss, pad_judgments(encoded), None, max_steps=300, learning_rate=0.1, tol=0.0,
+            patience=10**9, final_lr_fraction=0.01)
+    store = pyro.get_param_store()
+    a, b = store["q_spam_count"].detach().double(), store["q_trust_count"].detach().double()
+    svi_mean, svi_sd = a / (a + b), dist.Beta(a, b).stddev
+    vb_mean, vb_sd = vb.spam_count / (vb.spam_count + vb.trust_count), dist.Beta(vb.spam_count, vb.trust_count).stddev
+    assert float((svi_mean - vb_mean).abs().max()) < 0.04
+    ratio = svi_sd / vb_sd
+    assert 1.0 <= float(ratio.median()) <= 2.0
+    labels = store["q_spam_label_count"].detach().double()
+    vb_labels = vb.spam_label_count / vb.spam_label_count.sum(-1, keepdim=True)
+    assert float((labels / labels.sum(-1, keepdim=True) - vb_labels).abs().max()) < 0.05
+    assert float((store["q_item_probs"].detach().double() - vb.item_probs).abs().max()) < 0.03
+    class_counts = store["q_class_count"].detach().double()
+    assert float(((class_counts - vb.class_count) / vb.class_count).abs().max()) < 0.05
+
+
+@pytest.mark.parametrize("model_class", [MACE, GLAD])
+def test_post_fit_posteriors_match_pyro_enumeration(model_class: type) -> None:
+    """The block-wise item posteriors (from ``_log_emission``) equal what Pyro's enumeration gives from the model
+    itself at the same parameters, so the likelihood is specified once."""
+    judgments = mace_data(seed=3, n_workers=12, n_items=60, per_item=4)[0]
+    model = model_class(inference="map", max_steps=60).fit(judgments)
+    point = {name: value[0] for name, value in model._draws.items()}
+    if "beta" in point:
+        point["beta"] = point["beta"][:, None]  # back to the item plate's shape
+
+    def fixed(data, batch_size=None):  # noqa: ANN001, ANN202 - a guide: the fitted point as Delta sites
+        if "class_prior" in point:
+            pyro.sample("class_prior", dist.Delta(point["class_prior"]).to_event(1))
+        with pyro.plate("annotator", data.n_workers, dim=-1):
+            for name in ("spam", "spam_labels", "ability"):
+                if name in point:
+                    pyro.sample(name, dist.Delta(point[name]).to_event(point[name].dim() - 1))
+        if "beta" in point:
+            with pyro.plate("item", data.n_items, dim=-2):
+                pyro.sample("beta", dist.Delta(point["beta"]))
+
+    data = pad_judgments(model.encoded_)
+    marginals = TraceEnum_ELBO(max_plate_nesting=2).compute_marginals(model._model, fixed, data)
+    pyro_probs = marginals["true_class"].probs.reshape(data.n_items, -1).detach().numpy()
+    assert np.allclose(pyro_probs, model.soft_labels_.probs.to_numpy(), atol=1e-4)
+
+
+# -- GLAD ---------------------------------------------------------------------------------------------------------
+
+
+def test_glad_recovers_ability_and_difficulty() -> None:
+    judgments, ability, difficulty = glad_data(seed=4)
+    model = GLAD(seed=0).fit(judgments)
+    table = model.annotators_
+    true_ability = ability[codes(table, "w")]
+    estimated = pd.Series(table["reliability"].to_numpy())
+    assert estimated.corr(pd.Series(true_ability), method="spearman") >= 0.9
+    assert ((table["reliability_lower"] <= table["reliability"]) & (table["reliability"] <= table["reliability_upper"])).all()
+    adversarial = true_ability < 0
+    if adversarial.any():
+        assert (table["reliability"].to_numpy()[adversarial] < 0.3).all()
+    items = model.item_difficulty_
+    true_difficulty = difficulty[codes(items, "i")]
+    assert pd.Series(items["difficulty"].to_numpy()).corr(pd.Series(true_difficulty), method="spearman") >= 0.4
+    hard = true_difficulty > np.quantile(true_difficulty, 0.8)
+    assert auc(items["difficulty"].to_numpy(), hard) >= 0.75
+    assert (items["difficulty_lower"] <= items["difficulty_upper"]).all()
+    gold = gold_labels(judgments)
+    assert metrics.accuracy(model.soft_labels_.probs, gold) >= 0.9
+
+
+def test_glad_vote_start_guards_against_label_switching() -> None:
+    """With a symmetric ability prior, (alpha, labels) and (-alpha, flipped labels) fit equally well: a random start
+    lands on the flipped mode for some seeds; the vote-fraction start never does."""
+    judgments, _, _ = glad_data(seed=5, n_workers=12, n_items=150, per_item=6, ability_mean=2.0)
+    gold = gold_labels(judgments)
+    settings = dict(inference="map", ability_prior=(0.0, 2.0), max_steps=300)
+    naive = [metrics.accuracy(GLAD(init="random", seed=s, **settings).fit(judgments).soft_labels_.probs, gold)
+             for s in (0, 1)]
+    vote = [metrics.accuracy(GLAD(init="vote", seed=s, **settings).fit(judgments).soft_labels_.probs, gold)
+            for s in (0, 1)]
+    assert min(naive) < 0.2  # the random start flipped (nearly) every label
+    assert min(vote) > 0.85
+
+
+# -- real gold sets -----------------------------------------------------------------------------------------------
+
+
+def _real(name: str) -> pd.DataFrame:
+    if name == "rte":
+        folder = DATA / "snow2008"
+        if not (folder / "rte.standardized.tsv").exists():
+            pytest.skip(f"real data not found at {folder} (the shared datasets folder is absent)")
+        try:
+            from accord.datasets.loaders.snow import load_snow2008
+        except ImportError:  # the loader is written in parallel; read the columns minimally
+            raw = pd.read_csv(folder / "rte.standardized.tsv", sep="\t", dtype={"orig_id": str})
+            table = raw.rename(columns={"orig_id": "pair_id", "!amt_worker_ids": "annotator", "response": "label"})
+            return validate(table[["pair_id", "annotator", "label", "gold"]], form="categorical")
+        return load_snow2008("rte", path=folder)
+    folder = DATA / "vldb17"
+    if not (folder / "d_Duck Identification" / "answer.csv").exists():
+        pytest.skip(f"real data not found at {folder} (the shared datasets folder is absent)")
+    try:
+        from accord.datasets.loaders.vldb import load_vldb17
+    except ImportError:
+        answers = pd.read_csv(folder / "d_Duck Identification" / "answer.csv", dtype=str)
+        truth = pd.read_csv(folder / "d_Duck Identification" / "truth.csv", dtype=str)
+        table = answers.set_axis(["pair_id", "annotator", "label"], axis=1).merge(
+            truth.set_axis(["pair_id", "gold"], axis=1), on="pair_id")
+        return validate(table.astype({"label": int, "gold": int}), form="categorical")
+    return load_vldb17("duck", path=folder)
+
+
+@pytest.mark.parametrize("method", ["mace", "glad"])
+@pytest.mark.parametrize("name", ["rte", "duck"])
+def test_real_sets_match_crowdkit_accuracy_and_beat_its_nll(method: str, name: str) -> None:
+    judgments = _real(name)
+    model = (MACE if method == "mace" else GLAD)(seed=0).fit(judgments)
+    scores = metrics.score(model.soft_labels_.probs, gold_labels(judgments))
+    reference = CROWDKIT[(method, name)]
+    assert scores["accuracy"] >= reference["accuracy"] - 0.005, scores
+    assert scores["nll"] < reference["nll"], scores
+
+
+# -- ArviZ, NUTS, held-out prediction -----------------------------------------------------------------------------
+
+
+def test_to_arviz_and_loo_for_both_models() -> None:
+    judgments, _, _ = mace_data(seed=6, n_workers=15, n_items=100, per_item=4)
+    fits = {
+        "mace": MACE(num_samples=100, seed=0).fit(judgments),
+        "glad": GLAD(num_samples=100, max_steps=400, seed=0).fit(judgments),
+    }
+    datasets = {}
+    for name, model in fits.items():
+        idata = model.to_arviz()
+        loglik = idata.log_likelihood["y"]
+        assert loglik.dims == ("chain", "draw", "judgment")
+        assert loglik.shape == (1, 100, len(judgments))
+        assert np.isfinite(loglik.values).all() and (loglik.values <= 0).all()
+        assert "annotator" in idata.posterior.dims and "theta_dim_0" not in idata.posterior.dims
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            loo = az.loo(idata)
+        assert math.isfinite(float(loo.elpd_loo))
+        datasets[name] = idata
+    assert set(fits["mace"].to_arviz().posterior.data_vars) == {"spam", "spam_labels", "class_prior"}
+    assert {"ability", "beta", "difficulty"} <= set(fits["glad"].to_arviz().posterior.data_vars)
+    assert fits["glad"].to_arviz().posterior["beta"].dims == ("chain", "draw", "pair_id")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        comparison = az.compare(datasets)
+    assert list(comparison.index) and set(comparison.index) == {"mace", "glad"}
+
+
+@pytest.mark.parametrize("model_class", [MACE, GLAD])
+def test_nuts_on_small_data(model_class: type) -> None:
+    judgments, _, _ = mace_data(seed=7, n_workers=5, n_items=20, per_item=3, k=2)
+    model = model_class(inference="nuts", num_samples=30, num_warmup=30, num_chains=2, seed=0).fit(judgments)
+    idata = model.to_arviz()
+    assert idata.posterior.sizes["chain"] == 2 and idata.posterior.sizes["draw"] == 30
+    assert "diverging" in idata.sample_stats
+    site = "spam" if model_class is MACE else "ability"
+    assert np.isfinite(az.rhat(idata, var_names=[site])[site].values).all()
+    assert model.soft_labels_.uncertainty.notna().all()
+
+
+@pytest.mark.parametrize("model_class", [MACE, GLAD])
+def test_heldout_loglik_scores_every_test_judgment(model_class: type) -> None:
+    judgments, _, _ = mace_data(seed=8, n_workers=15, n_items=120, per_item=4, k=3)
+    rng = np.random.default_rng(0)
+    test_rows = rng.random(len(judgments)) < 0.2
+    train, test = judgments[~test_rows], judgments[test_rows].copy()
+    # an unseen annotator and an unseen item: both must still be scored
+    extra = pd.DataFrame({"pair_id": ["new-item", "i0000"], "annotator": ["w000", "new-rater"],
+                          "label": ["c0", "c1"], "gold": ["c0", judgments["gold"].iloc[0]]})
+    test = validate(pd.concat([test, extra], ignore_index=True), form="categorical")
+    model = model_class(inference="map", max_steps=200, seed=0)
+    loglik = model._heldout_loglik(train, test)
+    assert loglik.shape == (len(test),) and np.isfinite(loglik).all() and (loglik <= 0).all()
+    assert loglik.mean() > math.log(1 / 3)  # better than guessing among three classes
+
+
+# -- settings and failure modes -----------------------------------------------------------------------------------
+
+
+def test_fit_error_when_the_fit_goes_nan(monkeypatch: pytest.MonkeyPatch) -> None:
+    judgments, _, _ = mace_data(seed=9, n_workers=6, n_items=20, per_item=3)
+
+    def poisoned(ability, beta, true, n_classes):  # noqa: ANN001, ANN202
+        return torch.full((*torch.broadcast_shapes(true.shape, (ability * beta).shape), n_classes), float("nan"))
+
+    monkeypatch.setattr(glad_module, "glad_label_logits", poisoned)
+    with pytest.raises(FitError):
+        GLAD(inference="map", max_steps=20).fit(judgments)
+    encoded = MACE(inference="vb").fit(judgments).encoded_
+    start = vote_fractions(encoded)
+    start[0, 0] = np.nan
+    with pytest.raises(FitError):
+        mace_vb(encoded, start)
+
+
+def test_settings_are_checked() -> None:
+    judgments, _, _ = mace_data(seed=10, n_workers=5, n_items=10, per_item=3)
+    with pytest.raises(AccordError):
+        GLAD(inference="vb").fit(judgments)
+    with pytest.raises(AccordError):
+        MACE(class_prior="flat").fit(judgments)
+    with pytest.raises(AccordError):
+        MACE(init="random").fit(judgments)
+    with pytest.raises(AccordError):
+        GLAD(inference="lowrank", batch_size=4).fit(judgments)
+    bad = judgments.copy()
+    bad.attrs = {}  # not validated yet: fit validates it
+    bad.loc[0, "label"] = np.nan
+    with pytest.raises(AccordError, match="missing label"):
+        MACE(inference="vb").fit(bad)
+
+
+def test_minibatch_lowrank_and_settings_round_trip() -> None:
+    judgments, _, is_spammer = mace_data(seed=11, n_workers=20, n_items=150, per_item=4)
+    gold = gold_labels(judgments)
+    glad = GLAD(batch_size=50, max_steps=200, seed=0).fit(judgments)
+    assert metrics.accuracy(glad.soft_labels_.probs, gold) > 0.8
+    mace = MACE(inference="lowrank", max_steps=200, seed=0).fit(judgments)
+    assert auc(mace.annotators_["spam"].to_numpy(), is_spammer[codes(mace.annotators_, "w")]) >= 0.85
+    clone = mace.clone()
+    assert clone.get_params() == mace.get_params() and not hasattr(clone, "soft_labels_")
+
+
+def test_docstring_examples_run() -> None:
+    for module in (mace_module, glad_module):
+        result = doctest.testmod(module, optionflags=doctest.NORMALIZE_WHITESPACE)
+        assert result.failed == 0 and result.attempted > 0

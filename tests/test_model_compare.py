@@ -1,0 +1,74 @@
+"""accord.models.compare: ArviZ LOO comparison plus k-fold held-out judgment log-likelihood."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from accord.datasets import AccordError
+from accord.datasets.synthetic import make_synthetic
+from accord.models.compare import COLUMNS, compare
+from accord.models.dawid_skene import DawidSkene
+from accord.models.hierarchical_dawid_skene import HierarchicalDawidSkene
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def judgments() -> pd.DataFrame:
+    data = make_synthetic(150, 30, 4, annotator_mix={"reliable": 0.6, "spammer": 0.4}, tie_rate=0.0,
+                          with_text=False, activity_skew=1.5, seed=5)
+    return data.judgments
+
+
+def test_compare_ranks_models(judgments):
+    fitted_vb = DawidSkene().fit(judgments)
+    models = [fitted_vb, DawidSkene(inference="gibbs", num_samples=100, num_warmup=50),
+              DawidSkene(inference="map", max_steps=200)]
+    table = compare(models, judgments, k=3, seed=0)
+    assert list(table.columns) == list(COLUMNS)
+    assert set(table.index) == {"dawid-skene:vb", "dawid-skene:gibbs", "dawid-skene:map"}
+    assert (table.n_judgments == len(judgments)).all()
+    # LOO needs posterior draws: the MAP row has none, the others are ranked 0 and 1
+    assert np.isnan(table.loc["dawid-skene:map", "elpd_loo"])
+    assert sorted(table.loo_rank.dropna().tolist()) == [0.0, 1.0]
+    assert np.isclose(table.weight.dropna().sum(), 1.0)
+    # held-out: every model scored, per judgment, with a standard error; the best has a zero difference
+    assert table.heldout_loglik.notna().all() and (table.heldout_loglik < 0).all()
+    assert (table.heldout_se > 0).all()
+    assert np.isclose(table.heldout_diff.max(), 0.0) and (table.heldout_diff <= 1e-12).all()
+    # the fitted model was used as it is, not refitted
+    assert fitted_vb.soft_labels_ is not None
+    # a point estimate is overconfident on held-out judgments: the Bayesian fits predict them better
+    assert table.loc["dawid-skene:vb", "heldout_loglik"] > table.loc["dawid-skene:map", "heldout_loglik"]
+
+
+def test_compare_with_hierarchical_model_and_names(judgments):
+    table = compare(
+        [DawidSkene(), HierarchicalDawidSkene(max_steps=200, num_samples=50)], judgments, k=2,
+        names=["ds", "hds"],
+    )
+    assert set(table.index) == {"ds", "hds"}
+    assert table[["elpd_loo", "heldout_loglik", "heldout_se"]].notna().all().all()
+
+
+def test_compare_reproducible_folds(judgments):
+    first = compare([DawidSkene()], judgments, k=3, seed=1)
+    second = compare([DawidSkene()], judgments, k=3, seed=1)
+    assert np.isclose(first.heldout_loglik.iloc[0], second.heldout_loglik.iloc[0])
+    assert first.loo_rank.iloc[0] == 0
+
+
+def test_compare_errors(judgments):
+    with pytest.raises(AccordError, match="at least one model"):
+        compare([], judgments)
+    with pytest.raises(AccordError, match="names"):
+        compare([DawidSkene(), DawidSkene()], judgments, names=["same", "same"])

@@ -1,0 +1,70 @@
+"""Latent rater types: the number of types is found by held-out likelihood and annotators are typed correctly."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from scipy.optimize import linear_sum_assignment
+
+from accord.aggregate.pluralistic import pluralistic_soft_labels
+from accord.models.rater_types import RaterTypes, holdout_split
+
+torch.set_num_threads(1)
+
+
+def typed_judgments(n_types: int, *, n_pairs: int = 400, n_annotators: int = 90, per_pair: int = 10, seed: int = 0):
+    """Judgments from ``n_types`` rater types: type 1 holds the population's preference, every further type
+    reverses it on its own random 40% of the pairs; each judgment is the rater's own draw from their type's
+    preference, reported honestly with probability ~0.95 and otherwise at random."""
+    rng = np.random.default_rng(seed)
+    mu = rng.normal(0.0, 3.0, n_pairs)
+    eta = np.repeat(mu[:, None], n_types, axis=1)
+    for t in range(1, n_types):
+        reversed_ = rng.random(n_pairs) < 0.4
+        eta[reversed_, t] = -mu[reversed_]
+    kind = np.arange(n_annotators) % n_types
+    honest = 1.0 / (1.0 + np.exp(-rng.normal(3.0, 0.7, n_annotators)))
+    pairs = np.repeat(np.arange(n_pairs), per_pair)
+    raters = np.concatenate([rng.choice(n_annotators, per_pair, replace=False) for _ in range(n_pairs)])
+    own = rng.random(len(pairs)) < 1.0 / (1.0 + np.exp(-eta[pairs, kind[raters]]))
+    said_a = np.where(rng.random(len(pairs)) < honest[raters], own, rng.random(len(pairs)) < 0.5)
+    table = pd.DataFrame(
+        {
+            "pair_id": [f"p{i}" for i in pairs],
+            "annotator": [f"w{j}" for j in raters],
+            "label": np.where(said_a, "A", "B"),
+        }
+    )
+    truth = pd.Series(kind, index=[f"w{j}" for j in range(n_annotators)])
+    return table, truth
+
+
+def assignment_accuracy(model: RaterTypes, truth: pd.Series, minimum: int = 20) -> float:
+    table = model.annotators_[model.annotators_["n_judgments"] >= minimum]
+    counts = pd.crosstab(table["type"], truth.loc[table.index])
+    rows, cols = linear_sum_assignment(-counts.to_numpy())  # types are exchangeable: best matching
+    return counts.to_numpy()[rows, cols].sum() / counts.to_numpy().sum()
+
+
+@pytest.mark.parametrize("n_types", [2, 3])
+def test_number_of_types_and_assignments_are_recovered(n_types):
+    table, truth = typed_judgments(n_types, seed=n_types)
+    model = RaterTypes(n_types="auto", candidates=(1, 2, 3, 4), seed=0).fit(table)
+    chosen = model.selection_.loc[model.selection_["chosen"], "n_types"].item()
+    assert chosen == n_types == model.n_types_
+    assert assignment_accuracy(model, truth) >= 0.9
+    assert len(model.types_) == n_types and model.types_["share"].is_monotonic_decreasing
+    labels = pluralistic_soft_labels(model, "equal")
+    assert {f"p_a_type{t + 1}" for t in range(n_types)} <= set(labels.extra.columns)
+    assert labels.extra["disagreement"].between(0, 1).all()
+    idata = model.to_arviz()
+    assert idata.log_likelihood["y"].shape[-1] == len(table)
+
+
+def test_holdout_split_keeps_every_annotator_in_training():
+    table, _ = typed_judgments(2, n_pairs=60, n_annotators=20, per_pair=4, seed=5)
+    held = holdout_split(table, 0.2, seed=0)
+    assert 0.1 < held.mean() < 0.25
+    assert set(table.loc[~held, "annotator"]) == set(table["annotator"])
