@@ -74,6 +74,18 @@ def _attach_gold(judgments: pd.DataFrame, path: Path, mapping: dict[str, str] | 
     return validate(with_gold, form=info["form"], scale=info["scale"], duplicates="keep", source=str(path))
 
 
+def _require_texts(judgments: pd.DataFrame, source: str) -> None:
+    """A cleaned dataset needs both response texts of every pair: name the input row that lacks one."""
+    from accord.datasets import ValidationError
+
+    for column in ("response_a", "response_b"):
+        missing = judgments[column].isna().to_numpy()
+        if missing.any():
+            row = int(missing.nonzero()[0][0])
+            raise ValidationError("missing response text (a cleaned dataset needs both responses of every pair)",
+                                  source=source, column=column, row=row)
+
+
 def _summary(soft_labels: Any, judgments: pd.DataFrame) -> dict[str, float]:
     from accord import metrics
     from accord.datasets import gold_labels
@@ -110,6 +122,7 @@ def cmd_aggregate(args: argparse.Namespace) -> int:
     can_clean = table_info(judgments)["form"] == "preference" and {"response_a", "response_b"} <= set(judgments)
     output = Path(args.output)
     if can_clean:
+        _require_texts(judgments, args.dataset or str(args.input))
         cleaned = build_cleaned(soft, judgments, drop_ties=args.drop_ties)
         write_cleaned(cleaned, output, provenance=provenance)
         written = f"cleaned preference dataset, {len(cleaned)} pairs"

@@ -153,6 +153,8 @@ def validate(
         raise ValidationError("the judgments table is empty", source=source)
     table = table.reset_index(drop=True)
 
+    for column in ("pair_id", "annotator", "label", *(["gold"] if "gold" in table.columns else [])):
+        _check_hashable(table[column], column, source)
     for column in ("pair_id", "annotator"):
         _check_ids(table[column], column, source)
 
@@ -262,6 +264,25 @@ def _first_bad(mask: pd.Series | np.ndarray) -> int:
     return int(np.flatnonzero(np.asarray(mask))[0])
 
 
+def _check_hashable(values: pd.Series, column: str, source: str | None) -> None:
+    """Ids and labels must be single values: JSON inputs can hold lists or objects, which pandas cannot group."""
+    if values.dtype != object:
+        return
+    bad = values.map(lambda v: isinstance(v, (list, dict, set, np.ndarray)) or not _hashable(v))
+    if bad.any():
+        row = _first_bad(bad)
+        raise ValidationError("must be a single value (text or number), not a list or object", source=source,
+                              column=column, row=row, value=values.iloc[row])
+
+
+def _hashable(value: Any) -> bool:
+    try:
+        hash(value)
+    except TypeError:
+        return False
+    return True
+
+
 def _check_ids(values: pd.Series, column: str, source: str | None) -> None:
     missing = values.isna()
     if values.dtype == object or pd.api.types.is_string_dtype(values):
@@ -269,8 +290,11 @@ def _check_ids(values: pd.Series, column: str, source: str | None) -> None:
     if missing.any():
         row = _first_bad(missing)
         raise ValidationError("missing id", source=source, column=column, row=row, value=values.iloc[row])
-    if pd.api.types.is_float_dtype(values):
-        bad = ~np.isfinite(values.to_numpy())
+    if pd.api.types.is_float_dtype(values) or values.dtype == object:
+        if values.dtype == object:  # e.g. JSON's Infinity among text ids
+            bad = values.map(lambda v: isinstance(v, (float, np.floating)) and not np.isfinite(v)).to_numpy()
+        else:
+            bad = ~np.isfinite(values.to_numpy())
         if bad.any():
             row = _first_bad(bad)
             raise ValidationError("id is not finite", source=source, column=column, row=row, value=values.iloc[row])
@@ -395,7 +419,8 @@ def _check_distinct_sides(table: pd.DataFrame, source: str | None) -> None:
     for left, right in (("response_a_id", "response_b_id"), ("response_a", "response_b")):
         if left in table.columns and right in table.columns:
             a, b = table[left], table[right]
-            same = a.notna() & b.notna() & (a == b)
+            # element-wise on objects: cells of different types (text and a number) compare unequal, never raise
+            same = pd.Series([_same(x, y) for x, y in zip(a, b)], index=table.index, dtype=bool)
             if same.any():
                 row = _first_bad(same)
                 raise ValidationError(
@@ -403,6 +428,16 @@ def _check_distinct_sides(table: pd.DataFrame, source: str | None) -> None:
                     source=source, column=right, row=row, value=b.iloc[row],
                 )
             return  # ids decide when present; texts only when there are no ids
+
+
+def _same(x: Any, y: Any) -> bool:
+    """Two cells hold the same (present) value; cells of different types never do."""
+    if type(x) is not type(y) or x is None or x is pd.NA:
+        return False
+    try:
+        return bool(x == y)
+    except (TypeError, ValueError):  # e.g. arrays, whose == is element-wise
+        return False
 
 
 def _sorted_labels(values: np.ndarray) -> list[Any]:

@@ -256,6 +256,9 @@ def read_judgments(
         read_kwargs["dtype"] = {name: str for name in (*_ID_COLUMNS, *renamed_ids)}
         header = _csv_header(path, fmt, read_kwargs)
         read_kwargs["dtype"] = {k: v for k, v in read_kwargs["dtype"].items() if k in header}
+    if fmt in ("json", "jsonl"):
+        # JSON has types of its own: pandas' dtype guessing would turn the id "007" into 7 and the label "2" into 2
+        read_kwargs.setdefault("dtype", False)
     table = read_table(path, fmt=fmt, **read_kwargs)
     if columns:
         missing = [src for src in columns if src not in table.columns]

@@ -237,7 +237,11 @@ def load_helpsteer3_preference(
     require_columns(frame, ("context", "response1", "response2", "individual_preference"), name,
                     "HelpSteer3 preference")
     frame = frame.reset_index(drop=True)
-    frame["_prompt"] = frame["context"].map(_render_context)  # per pair, not per judgment
+    try:
+        frame["_prompt"] = frame["context"].map(_render_context)  # per pair, not per judgment
+    except (TypeError, ValueError, SyntaxError) as exc:
+        raise ValidationError(f"cannot read the chat context ({type(exc).__name__}: {first_line(exc)})",
+                              source=name, column="context") from None
     frame["_pair_id"] = content_ids(frame, ["_prompt", "response1", "response2"], "hs3-")
     records = _explode_records(frame, "individual_preference", name)
     require_columns(records, ("score",), name, "HelpSteer3 individual_preference entry")
@@ -510,7 +514,9 @@ def _normalize_dicts(values: pd.Series, name: str, column: str) -> pd.DataFrame:
 
 def _drop_identical_sides(table: pd.DataFrame, name: str) -> pd.DataFrame:
     """Drop (with a warning) judgments of a pair whose two responses are the same text, which the schema forbids."""
-    same = (table["response_a"] == table["response_b"]).fillna(False).to_numpy(dtype=bool)
+    # element-wise on objects: a cell that is not text (a number, a list) compares unequal instead of raising
+    same = np.fromiter((isinstance(a, str) and a == b for a, b in zip(table["response_a"], table["response_b"])),
+                       dtype=bool, count=len(table))
     if same.any():
         pairs = table.loc[same, "pair_id"].nunique()
         warnings.warn(f"{name}: dropped {int(same.sum())} judgment(s) of {pairs} pair(s) whose two responses are "
