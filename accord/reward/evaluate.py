@@ -1,0 +1,254 @@
+"""Evaluating and using a trained reward model: ``evaluate`` (``accord evaluate``) and ``score`` (``accord score``).
+
+The model's probability that ``chosen`` beats ``rejected`` is ``sigmoid(d)`` with ``d = r_chosen - r_rejected`` (the
+variance-scaled difference of :func:`accord.reward.losses.pairwise_logit` when the model has an uncertainty head).
+:func:`pairwise_metrics` scores it three ways:
+
+* against the **hard label** (the side with the larger soft probability; pairs whose soft label is a tie are
+  counted apart, ``n_ties``): pairwise ``accuracy``, ``nll``, ``brier``, ``ece`` (:mod:`accord.metrics`);
+* against the **soft label** ``y = p_chosen + p_tie / 2``: ``soft_nll`` (cross-entropy, its floor is the label's
+  entropy), ``soft_brier`` = mean ``(p - y)^2``, ``soft_ece`` = ECE with ``y`` as the outcome;
+* against **held-out votes** when the data has ``votes_chosen`` / ``votes_rejected`` (and ``votes_tie``) counts:
+  every non-tie vote is one Bernoulli outcome: ``votes_accuracy`` (share of votes the model agrees with),
+  ``votes_nll``, ``votes_brier`` (per vote), ``votes_ece`` (per pair, outcome = the pair's vote share);
+  tie votes are left out and counted (``n_tie_votes``).
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from accord import metrics
+from accord.datasets.errors import AccordError
+from accord.reward.data import VOTE_COLUMNS, Encoded, PairCollator, PairEncoder, TokenizedPairs, load_pairs
+from accord.reward.losses import pairwise_logit
+from accord.reward.model import RewardModel
+
+
+def _device(device: str | torch.device | None) -> torch.device:
+    if device is not None:
+        return torch.device(device)
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+@torch.no_grad()
+def predict_pairs(model: RewardModel, pairs: TokenizedPairs, *, pad_token_id: int, batch_size: int = 32,
+                  packing: bool | None = None, device: str | torch.device | None = None,
+                  limit: int | None = None) -> dict[str, np.ndarray]:
+    """Rewards (and variances) of both sides of every pair, in the pairs' order (the first ``limit`` pairs)."""
+    device = _device(device) if device is not None else next(model.parameters()).device
+    packing = True if packing is None else packing
+    collator = PairCollator(pad_token_id, packing=packing, pooling=model.pooling)
+    n = len(pairs) if limit is None else min(limit, len(pairs))
+    order = np.argsort(-pairs.lengths[:n], kind="stable")  # similar lengths together: less padding
+    chosen = np.zeros(n, dtype=np.float64)
+    rejected = np.zeros(n, dtype=np.float64)
+    var_c = np.full(n, np.nan)
+    var_r = np.full(n, np.nan)
+    was_training = model.training
+    model.eval()
+    for start in range(0, n, batch_size):
+        idx = order[start:start + batch_size]
+        batch = collator(pairs, idx)
+        out = model(**{k: v.to(device) for k, v in batch.items() if isinstance(v, torch.Tensor)})
+        k = len(idx)
+        reward = out.reward.float().cpu().numpy()
+        chosen[idx], rejected[idx] = reward[:k], reward[k:]
+        if out.log_var is not None:
+            var = out.log_var.float().exp().cpu().numpy()
+            var_c[idx], var_r[idx] = var[:k], var[k:]
+    model.train(was_training)
+    return {"reward_chosen": chosen, "reward_rejected": rejected, "var_chosen": var_c, "var_rejected": var_r}
+
+
+@torch.no_grad()
+def predict_responses(model: RewardModel, encoded: Encoded, *, pad_token_id: int, batch_size: int = 64,
+                      packing: bool | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Reward and variance (NaN without an uncertainty head) of every sequence in ``encoded``."""
+    device = next(model.parameters()).device
+    packing = True if packing is None else packing
+    collator = PairCollator(pad_token_id, packing=packing, pooling=model.pooling)
+    n = len(encoded.ids)
+    order = np.argsort(-np.array([len(ids) for ids in encoded.ids]), kind="stable")
+    reward = np.zeros(n, dtype=np.float64)
+    variance = np.full(n, np.nan)
+    was_training = model.training
+    model.eval()
+    for start in range(0, n, batch_size):
+        idx = order[start:start + batch_size]
+        types = None if encoded.type_ids is None else [encoded.type_ids[i] for i in idx]
+        batch = collator.sequences([encoded.ids[i] for i in idx], types)
+        out = model(**{k: v.to(device) for k, v in batch.items() if isinstance(v, torch.Tensor)})
+        reward[idx] = out.reward.float().cpu().numpy()
+        if out.log_var is not None:
+            variance[idx] = out.log_var.float().exp().cpu().numpy()
+    model.train(was_training)
+    return reward, variance
+
+
+def pair_logits(predictions: dict[str, np.ndarray]) -> np.ndarray:
+    """``d`` per pair from :func:`predict_pairs`' output (variance-scaled when the model has variances)."""
+    var_c, var_r = predictions["var_chosen"], predictions["var_rejected"]
+    has_var = not np.isnan(var_c).all()
+    d = pairwise_logit(
+        torch.as_tensor(predictions["reward_chosen"]),
+        torch.as_tensor(predictions["reward_rejected"]),
+        torch.as_tensor(var_c) if has_var else None,
+        torch.as_tensor(var_r) if has_var else None,
+    )
+    return d.double().numpy()
+
+
+def pairwise_metrics(d: np.ndarray, p_chosen: np.ndarray, p_tie: np.ndarray | None = None,
+                     votes: pd.DataFrame | None = None, n_bins: int = 10) -> dict[str, float]:
+    """Metrics of ``P(chosen > rejected) = sigmoid(d)`` against hard labels, soft labels and votes (module doc)."""
+    d = np.asarray(d, dtype=float)
+    p_chosen = np.asarray(p_chosen, dtype=float)
+    p_tie = np.zeros_like(p_chosen) if p_tie is None else np.asarray(p_tie, dtype=float)
+    p_rejected = np.clip(1.0 - p_chosen - p_tie, 0.0, 1.0)
+    prob = 1.0 / (1.0 + np.exp(-d))
+    tie = (np.abs(p_chosen - p_rejected) < 1e-9) | (p_tie > np.maximum(p_chosen, p_rejected))
+    gold = pd.Series(np.where(tie, "tie", np.where(p_chosen > p_rejected, "chosen", "rejected")))
+    out: dict[str, float] = {"n_pairs": float(len(d)), "n_ties": float(tie.sum())}
+    if (~tie).any():
+        probs = pd.DataFrame({"chosen": prob, "rejected": 1.0 - prob})
+        keep = ~tie
+        hard = metrics.score(probs[keep], gold[keep], n_bins=n_bins)
+        # a pair the model scores exactly even is half right, not right by the column order of argmax
+        right = np.where(gold[keep] == "chosen", d[keep] > 0, d[keep] < 0) + 0.5 * (d[keep] == 0)
+        out.update(accuracy=float(right.mean()), nll=hard["nll"], brier=hard["brier"], ece=hard["ece"])
+    y = p_chosen + 0.5 * p_tie
+    p = np.clip(prob, metrics.EPS, 1 - metrics.EPS)
+    out["soft_nll"] = float(-(y * np.log(p) + (1 - y) * np.log(1 - p)).mean())
+    out["soft_brier"] = float(((prob - y) ** 2).mean())
+    out["soft_ece"] = metrics.calibration_error(prob, y, n_bins)
+    if votes is not None and all(c in votes.columns for c in VOTE_COLUMNS[:2]):
+        n_c = votes["votes_chosen"].to_numpy(dtype=float)
+        n_r = votes["votes_rejected"].to_numpy(dtype=float)
+        n_t = votes["votes_tie"].to_numpy(dtype=float) if "votes_tie" in votes.columns else np.zeros_like(n_c)
+        total = n_c + n_r
+        if total.sum() > 0:
+            has = total > 0
+            out["n_votes"] = float(total.sum())
+            out["n_tie_votes"] = float(np.nansum(n_t))
+            out["votes_accuracy"] = float((n_c * (prob > 0.5) + n_r * (prob < 0.5) + 0.5 * total * (prob == 0.5)).sum()
+                                          / total.sum())
+            out["votes_nll"] = float(-(n_c * np.log(p) + n_r * np.log(1 - p)).sum() / total.sum())
+            out["votes_brier"] = float((n_c * (1 - prob) ** 2 + n_r * prob**2).sum() / total.sum())
+            out["votes_ece"] = metrics.calibration_error(prob[has], n_c[has] / total[has], n_bins)
+    return out
+
+
+def load_model(model_dir: str | Path, device: str | torch.device | None = None) -> tuple[RewardModel, Any]:
+    """A saved reward model and its tokenizer, on ``device`` (default: a GPU when there is one)."""
+    from transformers import AutoTokenizer
+
+    model_dir = Path(model_dir)
+    model = RewardModel.from_pretrained(model_dir).to(_device(device))
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    if tokenizer.pad_token_id is None:
+        tokenizer.pad_token = tokenizer.eos_token or tokenizer.unk_token
+    return model, tokenizer
+
+
+def _encoder(model: RewardModel, tokenizer: Any, max_length: int | None) -> PairEncoder:
+    meta = model.meta
+    return PairEncoder(tokenizer, max_length or int(meta.get("max_length", 512)), model.is_decoder,
+                       meta.get("use_chat_template"))
+
+
+def evaluate(model_dir: str | Path, data: Any, *, batch_size: int = 32, max_length: int | None = None,
+             device: str | torch.device | None = None, n_bins: int = 10,
+             model: RewardModel | None = None, tokenizer: Any = None) -> dict[str, float]:
+    """Score a saved reward model on preference pairs (a cleaned dataset or any layout :func:`load_pairs` reads).
+
+    Returns the metrics of :func:`pairwise_metrics`, plus the truncation counts. Vote columns in ``data``
+    (``votes_chosen``, ``votes_rejected``, ``votes_tie``) add the metrics against held-out votes.
+    """
+    if model is None:
+        model, tokenizer = load_model(model_dir, device)
+    frame = load_pairs(data)
+    pairs = _encoder(model, tokenizer, max_length).encode_pairs(frame)
+    pred = predict_pairs(model, pairs, pad_token_id=tokenizer.pad_token_id, batch_size=batch_size)
+    result = pairwise_metrics(pair_logits(pred), frame["p_chosen"].to_numpy(), frame["p_tie"].to_numpy(),
+                              votes=frame if VOTE_COLUMNS[0] in frame.columns else None, n_bins=n_bins)
+    result.update({k: float(v) for k, v in pairs.truncation.items()})
+    return result
+
+
+def score(model_dir: str | Path, data: Any, *, k: float = 1.0, batch_size: int = 32, max_length: int | None = None,
+          device: str | torch.device | None = None) -> pd.DataFrame:
+    """Rewards of new responses or pairs from a saved reward model.
+
+    ``data``: a frame (or a file :func:`load_pairs` / pandas reads) with a ``response`` column (and optionally
+    ``prompt``), or with ``chosen`` and ``rejected`` columns. Per response it returns ``reward``, ``reward_sd`` (the
+    uncertainty head's standard deviation, NaN without one), ``reward_normalised`` (``(reward - mean) / sd`` of the
+    training-set rewards in ``reward_stats.json``) and ``conservative_reward = reward - k * reward_sd`` (``reward``
+    itself without an uncertainty head), to use against reward hacking; pairs get these per side (suffixes
+    ``_chosen``, ``_rejected``) and ``p_chosen``, the model's probability that ``chosen`` is better.
+    """
+    model, tokenizer = load_model(model_dir, device)
+    frame = _read_frame(data)
+    encoder = _encoder(model, tokenizer, max_length)
+    stats = model.stats or {}
+    mean, sd = float(stats.get("mean", 0.0)), float(stats.get("sd", 1.0)) or 1.0
+    if "response" in frame.columns:
+        prompts = list(frame["prompt"].fillna("")) if "prompt" in frame.columns else [""] * len(frame)
+        encoded = encoder.encode(prompts, list(frame["response"].fillna("")))
+        reward, variance = predict_responses(model, encoded, pad_token_id=tokenizer.pad_token_id,
+                                             batch_size=batch_size)
+        return frame.copy().assign(**_side_columns(reward, variance, k, mean, sd, ""))
+    pairs_frame = load_pairs(frame)
+    pairs = encoder.encode_pairs(pairs_frame)
+    pred = predict_pairs(model, pairs, pad_token_id=tokenizer.pad_token_id, batch_size=batch_size)
+    out = frame.copy()
+    out = out.assign(**_side_columns(pred["reward_chosen"], pred["var_chosen"], k, mean, sd, "_chosen"))
+    out = out.assign(**_side_columns(pred["reward_rejected"], pred["var_rejected"], k, mean, sd, "_rejected"))
+    out["p_chosen_model"] = 1.0 / (1.0 + np.exp(-pair_logits(pred)))
+    return out
+
+
+def _side_columns(reward: np.ndarray, var: np.ndarray, k: float, mean: float, sd: float,
+                  suffix: str) -> dict[str, np.ndarray]:
+    reward_sd = np.sqrt(var)
+    conservative = reward - k * np.nan_to_num(reward_sd, nan=0.0)
+    return {
+        f"reward{suffix}": reward,
+        f"reward_sd{suffix}": reward_sd,
+        f"reward_normalised{suffix}": (reward - mean) / sd,
+        f"conservative_reward{suffix}": conservative,
+    }
+
+
+def _read_frame(data: Any) -> pd.DataFrame:
+    if isinstance(data, pd.DataFrame):
+        return data.reset_index(drop=True)
+    path = Path(data)
+    if not path.exists():
+        raise AccordError(f"file {path}: not found")
+    suffix = path.suffix.lower()
+    try:
+        if suffix in (".parquet", ".pq"):
+            return pd.read_parquet(path)
+        if suffix in (".jsonl", ".ndjson"):
+            return pd.read_json(path, lines=True, dtype=False)
+        if suffix == ".json":
+            return pd.read_json(path, dtype=False)
+        if suffix in (".csv", ".tsv"):
+            return pd.read_csv(path, sep="\t" if suffix == ".tsv" else ",")
+    except (OSError, ValueError) as err:
+        raise AccordError(f"file {path}: cannot read: {str(err).splitlines()[0]}") from err
+    raise AccordError(f"file {path}: unknown suffix '{suffix}' (use .parquet, .jsonl, .json or .csv)")
+
+
+def reward_stats(rewards: np.ndarray) -> dict[str, float]:
+    """Mean and standard deviation (``sd``, at least 1e-6) of rewards, for ``reward_stats.json``."""
+    rewards = np.asarray(rewards, dtype=float)
+    sd = float(rewards.std()) if len(rewards) > 1 else 1.0
+    return {"mean": float(rewards.mean()), "sd": max(sd, 1e-6) if math.isfinite(sd) else 1.0, "n": float(len(rewards))}

@@ -1,0 +1,189 @@
+"""Pairwise reward-model losses, one function each.
+
+Every loss is a function of the reward difference ``d = r_chosen - r_rejected`` (a log-odds: the model's probability
+that ``chosen`` beats ``rejected`` is ``sigmoid(d)``; with an uncertainty head ``d`` is the variance-scaled difference
+of :func:`pairwise_logit`) and returns one loss **per pair**, unreduced. The trainer sums them and divides by the
+number of pairs in the optimisation step, so every loss below is a mean over pairs.
+
+Soft labels come from the cleaned dataset: ``p_chosen = P(chosen strictly better)``, ``p_tie = P(tie)`` and
+``p_rejected = 1 - p_chosen - p_tie``. Losses without a tie outcome use the tie-split target
+``y = p_chosen + p_tie / 2`` (:func:`tie_split_target`).
+
+Weights (the cleaned dataset's ``weight`` column, ``1 - 2 * sd`` of the soft label) are normalised to mean 1 over the
+optimisation step (:func:`normalise_weights`), so scaling every weight by a constant changes nothing: the effective
+learning rate stays the one in the config.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import torch
+import torch.nn.functional as F
+
+from accord.datasets.errors import AccordError
+
+
+def normalise_weights(weight: torch.Tensor, mean: torch.Tensor | float | None = None) -> torch.Tensor:
+    """Weights divided by their mean, ``w_i / mean_j w_j``, so that they average 1.
+
+    ``mean`` is the mean over the whole optimisation step (all micro-batches and ranks) when the trainer knows it;
+    by default the mean over ``weight`` itself. A step whose weights are all zero gets zero weights (no update)
+    instead of a division by zero.
+    """
+    weight = weight.float()
+    if mean is None:
+        mean = weight.mean()
+    mean = torch.as_tensor(mean, dtype=weight.dtype, device=weight.device)
+    return torch.where(mean > 0, weight / mean.clamp_min(torch.finfo(weight.dtype).tiny), torch.zeros_like(weight))
+
+
+def tie_split_target(p_chosen: torch.Tensor, p_tie: torch.Tensor | None = None) -> torch.Tensor:
+    """Binary target ``y = p_chosen + p_tie / 2``: a tie counts half a win for each side."""
+    if p_tie is None:
+        return p_chosen.float()
+    return (p_chosen + 0.5 * p_tie).float()
+
+
+def bradley_terry_loss(d: torch.Tensor) -> torch.Tensor:
+    """Hard Bradley-Terry (TRL's loss): ``-log sigmoid(d)``.
+
+    Treats every pair as a certain win of ``chosen``. Minimised by ``d -> +inf``: nothing stops the model from
+    becoming over-confident on pairs the raters disagreed about.
+    """
+    return -F.logsigmoid(d.float())
+
+
+def label_smoothing_loss(d: torch.Tensor, epsilon: float = 0.1) -> torch.Tensor:
+    """Label-smoothed Bradley-Terry: ``-(1 - eps) log sigmoid(d) - eps log sigmoid(-d)``.
+
+    The same constant target ``1 - eps`` for every pair; minimised at ``d = log((1 - eps) / eps)``.
+    """
+    if not 0.0 <= epsilon < 0.5:
+        raise AccordError(f"label smoothing must be in [0, 0.5), got {epsilon}")
+    d = d.float()
+    return -(1.0 - epsilon) * F.logsigmoid(d) - epsilon * F.logsigmoid(-d)
+
+
+def soft_bce_loss(d: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Soft binary cross-entropy against the label's probability: ``-(y log sigmoid(d) + (1 - y) log sigmoid(-d))``.
+
+    ``y`` is the per-pair target (:func:`tie_split_target` of the soft label). Minimised at ``d = logit(y)``: the
+    model is asked to reproduce the raters' disagreement, not to exceed it.
+    """
+    d = d.float()
+    target = target.float()
+    return -(target * F.logsigmoid(d) + (1.0 - target) * F.logsigmoid(-d))
+
+
+def weighted_soft_bce_loss(
+    d: torch.Tensor,
+    target: torch.Tensor,
+    weight: torch.Tensor,
+    weight_mean: torch.Tensor | float | None = None,
+) -> torch.Tensor:
+    """Uncertainty-weighted soft BCE (accord's default): ``(w_i / mean w) * soft_bce(d_i, y_i)``.
+
+    ``w_i`` is the training weight of the pair's soft label (``1 - 2 sd``, so a label the aggregation is unsure
+    about counts less); :func:`normalise_weights` makes the weights average 1 over the optimisation step
+    (``weight_mean``), so the weights reallocate the gradient between pairs without changing its overall scale.
+    """
+    return normalise_weights(weight, weight_mean) * soft_bce_loss(d, target)
+
+
+def davidson_loss(d: torch.Tensor, p_chosen: torch.Tensor, p_tie: torch.Tensor, nu: float = 1.0) -> torch.Tensor:
+    """Tie-aware Davidson (1970) loss: cross-entropy of the three outcomes against ``(p_chosen, p_tie, p_rejected)``.
+
+    With strengths ``pi = exp(r)`` and tie parameter ``nu > 0``, Davidson's model is
+
+        P(c > r) = pi_c / Z,   P(tie) = nu sqrt(pi_c pi_r) / Z,   P(r > c) = pi_r / Z,
+        Z = pi_c + pi_r + nu sqrt(pi_c pi_r).
+
+    Dividing by ``sqrt(pi_c pi_r)`` it depends on ``d`` only: ``Z' = exp(d/2) + exp(-d/2) + nu`` and
+    ``log P(c > r) = d/2 - log Z'``, ``log P(tie) = log nu - log Z'``, ``log P(r > c) = -d/2 - log Z'``. The loss is
+    ``-(p_c log P(c > r) + p_t log P(tie) + p_r log P(r > c))`` with ``p_r = 1 - p_c - p_t``. With ``nu -> 0`` and no
+    ties it is the soft BCE.
+    """
+    if nu <= 0:
+        raise AccordError(f"the Davidson tie parameter nu must be positive, got {nu}")
+    d = d.float()
+    p_chosen = p_chosen.float()
+    p_tie = p_tie.float()
+    p_rejected = (1.0 - p_chosen - p_tie).clamp_min(0.0)
+    log_nu = math.log(nu)
+    half = 0.5 * d
+    log_z = torch.logsumexp(torch.stack([half, -half, torch.full_like(d, log_nu)]), dim=0)
+    return -(p_chosen * (half - log_z) + p_tie * (log_nu - log_z) + p_rejected * (-half - log_z))
+
+
+def margin_loss(d: torch.Tensor, margin: torch.Tensor | float) -> torch.Tensor:
+    """Bradley-Terry with a margin (Llama 2's reward loss, TRL's ``margin`` column): ``-log sigmoid(d - m)``.
+
+    ``m`` is the pair's margin from the data (a ``margin`` column) or the config's constant; the loss keeps pushing
+    until the chosen response leads by more than ``m``.
+    """
+    return -F.logsigmoid(d.float() - torch.as_tensor(margin, dtype=torch.float32, device=d.device))
+
+
+def pairwise_logit(
+    mean_chosen: torch.Tensor,
+    mean_rejected: torch.Tensor,
+    var_chosen: torch.Tensor | None = None,
+    var_rejected: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """Log-odds that chosen beats rejected, integrating over the rewards' uncertainty when the model has it.
+
+    Without an uncertainty head: ``d = r_c - r_r``. With one, each reward is ``r ~ N(mu, var)`` and the pairwise
+    likelihood is the logistic analogue of the probit ``Phi((mu_c - mu_r) / sqrt(1 + var_c + var_r))``:
+
+        P(c > r) = E[sigmoid(r_c - r_r)] ~= sigmoid((mu_c - mu_r) / sqrt(1 + pi (var_c + var_r) / 8))
+
+    (MacKay's probit approximation of the logistic-normal integral), which keeps ``d`` on the same log-odds scale
+    as the model without the head. The variance can only pull the probability towards 1/2, so a response the model
+    is unsure about makes it less confident about every pair it is in.
+    """
+    d = mean_chosen.float() - mean_rejected.float()
+    if var_chosen is None or var_rejected is None:
+        return d
+    return d / torch.sqrt(1.0 + (math.pi / 8.0) * (var_chosen.float() + var_rejected.float()))
+
+
+#: The losses by name (``RewardConfig.loss``); :data:`WEIGHTED_LOSSES` are the ones that read the pair weights.
+LOSSES: dict[str, Callable[..., torch.Tensor]] = {
+    "bradley_terry": bradley_terry_loss,
+    "label_smoothing": label_smoothing_loss,
+    "soft_bce": soft_bce_loss,
+    "weighted_soft_bce": weighted_soft_bce_loss,
+    "davidson": davidson_loss,
+    "margin": margin_loss,
+}
+WEIGHTED_LOSSES = frozenset({"weighted_soft_bce"})
+
+
+def pair_losses(
+    name: str,
+    d: torch.Tensor,
+    *,
+    p_chosen: torch.Tensor,
+    p_tie: torch.Tensor,
+    weight: torch.Tensor,
+    margin: torch.Tensor,
+    weight_mean: torch.Tensor | float | None = None,
+    label_smoothing: float = 0.1,
+    davidson_nu: float = 1.0,
+) -> torch.Tensor:
+    """Per-pair losses of the loss called ``name`` (a key of :data:`LOSSES`), given the batch's label fields."""
+    if name == "bradley_terry":
+        return bradley_terry_loss(d)
+    if name == "label_smoothing":
+        return label_smoothing_loss(d, label_smoothing)
+    if name == "soft_bce":
+        return soft_bce_loss(d, tie_split_target(p_chosen, p_tie))
+    if name == "weighted_soft_bce":
+        return weighted_soft_bce_loss(d, tie_split_target(p_chosen, p_tie), weight, weight_mean)
+    if name == "davidson":
+        return davidson_loss(d, p_chosen, p_tie, davidson_nu)
+    if name == "margin":
+        return margin_loss(d, margin)
+    raise AccordError(f"unknown loss '{name}' (use one of {sorted(LOSSES)})")

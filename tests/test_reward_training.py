@@ -1,0 +1,279 @@
+"""Training tests of accord.reward on tiny random backbones: learning, weight and accumulation invariance, exact resume
+after SIGKILL, two-process DDP, LoRA, scoring and the command line."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from accord.datasets import write_cleaned
+from accord.reward import RewardConfig, RewardModel, RewardTrainer, evaluate, score, train
+from accord.reward.__main__ import main as cli_main
+from accord.reward.tiny import build_tiny_backbone
+
+torch.set_num_threads(1)
+
+WORKER = Path(__file__).parent / "fixtures" / "reward" / "train_worker.py"
+GOOD = "good helpful correct clear kind".split()
+BAD = "bad harmful wrong rude vague".split()
+NEUTRAL = "the a answer question cat dog sat on mat water".split()
+SUBPROCESS_ENV = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false"}
+
+
+def synthetic_pairs(n: int, seed: int = 0) -> pd.DataFrame:
+    """Chosen responses use 'good' words, rejected ones 'bad' words; soft labels and weights vary."""
+    rng = np.random.default_rng(seed)
+
+    def text(words: list[str]) -> str:
+        return " ".join(rng.choice(words + NEUTRAL, int(rng.integers(3, 16))))
+
+    uncertainty = rng.uniform(0.0, 0.3, n)
+    return pd.DataFrame({
+        "pair_id": [f"s{seed}-{i}" for i in range(n)],
+        "prompt": [text(NEUTRAL) for _ in range(n)],
+        "chosen": [text(GOOD) for _ in range(n)],
+        "rejected": [text(BAD) for _ in range(n)],
+        "p_chosen": rng.uniform(0.6, 1.0, n),
+        "p_tie": 0.0,
+        "uncertainty": uncertainty,
+        "weight": 1.0 - 2.0 * uncertainty,
+        "n_judgments": 5,
+    })
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory):
+    root = tmp_path_factory.mktemp("reward-train")
+    words = [" ".join(GOOD + BAD + NEUTRAL)]
+    llama = build_tiny_backbone(root / "llama", "llama", texts=words, seed=1, attention_dropout=0.1)
+    bert = build_tiny_backbone(root / "bert", "bert", texts=words, seed=1)
+    data = write_cleaned(synthetic_pairs(64), root / "train.parquet")
+    return {"root": root, "llama": str(llama), "bert": str(bert), "data": str(data)}
+
+
+def final_weights(directory: str | Path) -> dict[str, torch.Tensor]:
+    directory = Path(directory)
+    weights = load_file(str(directory / "model.safetensors"))
+    weights.update({f"head.{k}": v for k, v in load_file(str(directory / "reward_head.safetensors")).items()})
+    return weights
+
+
+def trained_state(trainer: RewardTrainer) -> dict[str, torch.Tensor]:
+    return {k: v.detach().clone() for k, v in trainer.unwrapped().state_dict().items()}
+
+
+def config(workspace, name: str, **overrides) -> RewardConfig:
+    values = dict(model=workspace["llama"], train_path=workspace["data"], output_dir=str(workspace["root"] / name),
+                  batch_size=8, max_steps=4, learning_rate=2e-3, save_steps=None, logging_steps=1, progress=False,
+                  stats_max_pairs=16)
+    values.update(overrides)
+    return RewardConfig(**values)
+
+
+def test_training_learns_and_writes_its_outputs(workspace):
+    cfg = config(workspace, "learn", model=workspace["bert"], max_steps=None, num_epochs=4, eval_path=workspace["data"],
+                 logging_steps=4)
+    result = train(cfg)
+    assert result.global_step == 4 * 8 and result.eval_metrics["accuracy"] >= 0.9
+    out = Path(cfg.output_dir)
+    records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    losses = [r["loss"] for r in records if "loss" in r]
+    assert losses[-1] < losses[0]
+    assert {"step", "loss", "accuracy", "lr", "tokens_per_s"} <= set(records[0])
+    stats = json.loads((out / "reward_stats.json").read_text())
+    assert stats["sd"] > 0 and stats["n"] == 2 * 16
+    # evaluate() on the saved folder reproduces the trainer's final evaluation
+    metrics = evaluate(out, workspace["data"])
+    assert metrics["accuracy"] == pytest.approx(result.eval_metrics["accuracy"])
+    assert metrics["soft_nll"] == pytest.approx(result.eval_metrics["soft_nll"], rel=1e-5)
+
+
+def test_every_loss_trains(workspace):
+    frame = synthetic_pairs(16, seed=3)
+    frame["p_tie"] = 0.1 * (1 - frame["p_chosen"])
+    for loss in ("bradley_terry", "label_smoothing", "soft_bce", "weighted_soft_bce", "davidson", "margin"):
+        trainer = RewardTrainer(config(workspace, f"loss-{loss}", loss=loss, max_steps=1), train_pairs=frame)
+        result = trainer.train()
+        assert np.isfinite(result.train_loss), loss
+    shared = RewardTrainer(config(workspace, "shared", share_prompt=True, max_steps=1), train_pairs=frame).train()
+    plain = RewardTrainer(config(workspace, "unshared", max_steps=1), train_pairs=frame).train()
+    assert shared.train_loss == pytest.approx(plain.train_loss, abs=1e-5) and shared.tokens < plain.tokens
+
+
+def test_weight_scale_does_not_change_training(workspace):
+    frame = synthetic_pairs(32, seed=5)
+    scaled = frame.assign(weight=frame["weight"] / 4)
+    states = []
+    for name, data in (("w1", frame), ("w4", scaled)):
+        trainer = RewardTrainer(config(workspace, name, max_steps=3), train_pairs=data)
+        trainer.train()
+        states.append(trained_state(trainer))
+    for key in states[0]:
+        assert torch.allclose(states[0][key], states[1][key], atol=1e-6), key
+
+
+def test_gradient_accumulation_matches_one_large_batch(workspace):
+    frame = synthetic_pairs(32, seed=6)
+    common = dict(max_steps=2, group_by_length=False, adam_epsilon=1.0)  # large eps: updates linear in the gradient
+    big = RewardTrainer(config(workspace, "big", batch_size=8, **common), train_pairs=frame)
+    small = RewardTrainer(config(workspace, "small", batch_size=4, gradient_accumulation_steps=2, **common),
+                          train_pairs=frame)
+    big.train()
+    small.train()
+    a, b = trained_state(big), trained_state(small)
+    for key in a:
+        assert torch.allclose(a[key], b[key], atol=1e-6), key
+
+
+def test_gradient_checkpointing_does_not_change_training(workspace):
+    frame = synthetic_pairs(16, seed=8)
+    states = []
+    for name, checkpointing in (("gc-off", False), ("gc-on", True)):
+        trainer = RewardTrainer(config(workspace, name, max_steps=2, adam_epsilon=1.0,
+                                       gradient_checkpointing=checkpointing), train_pairs=frame)
+        backbone = trainer.unwrapped().backbone
+        active = getattr(backbone, "is_activation_checkpointing", None)
+        assert (active if active is not None else backbone.is_gradient_checkpointing) == checkpointing
+        trainer.train()
+        states.append(trained_state(trainer))
+    for key in states[0]:
+        assert torch.allclose(states[0][key], states[1][key], atol=1e-6), key
+
+
+def _worker(config_path: Path, *extra: str) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, str(WORKER), str(config_path), *extra], env=SUBPROCESS_ENV,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+
+def _finish(process: subprocess.Popen, timeout: float = 180) -> None:
+    _, err = process.communicate(timeout=timeout)
+    assert process.returncode == 0, err.decode()[-2000:]
+
+
+def test_sigkill_then_resume_equals_an_uninterrupted_run(workspace):
+    root = workspace["root"]
+    # dropout on (attention_dropout 0.1): the resumed run must also restore the RNG states
+    common = dict(max_steps=8, save_steps=2, save_total_limit=3, disable_dropout=False, logging_steps=1)
+    straight = config(workspace, "straight", **common)
+    killed = config(workspace, "killed", resume_from="latest", **common)
+    straight.save(root / "straight.json")
+    killed.save(root / "killed.json")
+    marker = root / "killed.marker"
+
+    runs = [_worker(root / "straight.json"),
+            _worker(root / "killed.json", "--hang-after", "5", "--marker", str(marker))]
+    victim = runs[1]
+    deadline = time.time() + 180
+    while not marker.exists():
+        assert victim.poll() is None, victim.stderr.read().decode()[-2000:]
+        assert time.time() < deadline, "the training process never reached step 5"
+        time.sleep(0.1)
+    os.kill(victim.pid, signal.SIGKILL)  # mid-run: step 5 is done, its weights are not saved anywhere
+    victim.wait()
+    assert victim.returncode == -signal.SIGKILL
+    out = Path(killed.output_dir)
+    assert not (out / "model.safetensors").exists()
+    assert sorted(p.name for p in (out / "checkpoints").iterdir()) == ["step-0000002", "step-0000004"]
+
+    _finish(_worker(root / "killed.json"))  # resume_from="latest": continues from step 4
+    _finish(runs[0])
+    a, b = final_weights(straight.output_dir), final_weights(killed.output_dir)
+    assert a.keys() == b.keys()
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+    steps = [json.loads(line)["step"] for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert steps == list(range(1, 9))  # the killed run's step-5 line was dropped on resume, nothing is doubled
+
+
+def test_two_process_ddp_ranks_hold_identical_weights(workspace):
+    root = workspace["root"]
+    common = dict(max_steps=3, batch_size=4, adam_epsilon=1.0, save_steps=2)
+    cfg = config(workspace, "ddp", **common)
+    cfg.save(root / "ddp.json")
+    dump = root / "ddp-dump"
+    dump.mkdir()
+    command = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
+               "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port",
+               str(29500 + os.getpid() % 1000), str(WORKER), str(root / "ddp.json"), "--dump-dir", str(dump)]
+    env = {**SUBPROCESS_ENV, "CUDA_VISIBLE_DEVICES": ""}
+    done = subprocess.run(command, env=env, capture_output=True, timeout=300)
+    assert done.returncode == 0, done.stderr.decode()[-3000:]
+    rank0, rank1 = torch.load(dump / "rank0.pt"), torch.load(dump / "rank1.pt")
+    for key in rank0:
+        assert torch.equal(rank0[key], rank1[key]), key
+    # both processes' RNG states are in the checkpoint
+    assert {"random_states_0.pkl", "random_states_1.pkl"} <= {
+        p.name for p in (Path(cfg.output_dir) / "checkpoints" / "step-0000002").iterdir()}
+    # two processes x batch 4 is one process x batch 4 x accumulation 2
+    single = RewardTrainer(config(workspace, "ddp-single", gradient_accumulation_steps=2, **common))
+    single.train()
+    expected = trained_state(single)
+    for key in rank0:
+        assert torch.allclose(rank0[key], expected[key], atol=1e-6), key
+
+
+def test_lora_model_is_saved_merged(workspace):
+    pytest.importorskip("peft")
+    cfg = config(workspace, "lora", lora=True, lora_r=4, lora_alpha=8, max_steps=2, learning_rate=1e-2)
+    trainer = RewardTrainer(cfg)
+    trained = [n for n, p in trainer.unwrapped().named_parameters() if p.requires_grad]
+    assert any("lora_" in n for n in trained) and any(n.startswith("head.") for n in trained)
+    assert not any("lora_" not in n and not n.startswith("head.") for n in trained)  # the backbone is frozen
+    trainer.train()
+    loaded = RewardModel.from_pretrained(cfg.output_dir)
+    assert not hasattr(loaded.backbone, "peft_config")
+    before = RewardModel.from_backbone(workspace["llama"])
+    changed = any(not torch.equal(p, before.backbone.state_dict()[k]) for k, p in loaded.backbone.state_dict().items())
+    assert changed  # the adapters were merged into the saved weights
+
+
+def test_score_reports_uncertainty_and_conservative_reward(workspace):
+    cfg = config(workspace, "uncertain", uncertainty_head=True, max_steps=3)
+    train(cfg)
+    responses = pd.DataFrame({"prompt": ["the question", ""], "response": ["good clear answer", "bad rude"]})
+    scored = score(cfg.output_dir, responses, k=2.0)
+    assert (scored["reward_sd"] > 0).all()
+    assert np.allclose(scored["conservative_reward"], scored["reward"] - 2.0 * scored["reward_sd"])
+    stats = json.loads((Path(cfg.output_dir) / "reward_stats.json").read_text())
+    assert np.allclose(scored["reward_normalised"], (scored["reward"] - stats["mean"]) / stats["sd"])
+    pairs = score(cfg.output_dir, synthetic_pairs(3, seed=9))
+    same = score(cfg.output_dir, pd.DataFrame({"prompt": pairs["prompt"], "response": pairs["chosen"]}))
+    assert np.allclose(same["reward"], pairs["reward_chosen"], atol=1e-5)  # both layouts score a response alike
+    p = 1 / (1 + np.exp(-(pairs["reward_chosen"] - pairs["reward_rejected"]) /
+                        np.sqrt(1 + np.pi / 8 * (pairs["reward_sd_chosen"] ** 2 + pairs["reward_sd_rejected"] ** 2))))
+    assert np.allclose(pairs["p_chosen_model"], p, atol=1e-6)
+
+
+def test_command_line_trains_evaluates_scores_and_reports_errors(workspace, capsys, tmp_path):
+    out = tmp_path / "cli-rm"
+    code = cli_main(["--model", workspace["bert"], "--train-path", workspace["data"], "--output-dir", str(out),
+                     "--max-steps", "2", "--batch-size", "8", "--no-progress", "--save-steps", "1",
+                     "--stats-max-pairs", "8"])
+    assert code == 0 and (out / "reward_head.safetensors").exists()
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["global_step"] == 2
+    assert cli_main(["evaluate", str(out), workspace["data"], "--out", str(tmp_path / "m.json")]) == 0
+    assert "accuracy" in json.loads((tmp_path / "m.json").read_text())
+    capsys.readouterr()
+    responses = tmp_path / "responses.jsonl"
+    pd.DataFrame({"response": ["good answer", "bad answer"]}).to_json(responses, orient="records", lines=True)
+    assert cli_main(["score", str(out), str(responses), "--out", str(tmp_path / "scored.csv")]) == 0
+    assert list(pd.read_csv(tmp_path / "scored.csv").columns)[:2] == ["response", "reward"]
+    capsys.readouterr()
+    # input problems: one line on stderr, exit status 2
+    code = cli_main(["--model", workspace["bert"], "--train-path", str(tmp_path / "missing.parquet"),
+                     "--output-dir", str(tmp_path / "x")])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and err == f"error: file {tmp_path / 'missing.parquet'}: not found"
+    assert cli_main(["--model", workspace["bert"], "--train-path", workspace["data"], "--loss", "hinge"]) == 2
+    assert "unknown loss" in capsys.readouterr().err
