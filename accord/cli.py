@@ -224,7 +224,7 @@ def _demo_reward_models(data: Any, cleaned: dict[str, pd.DataFrame], best: str, 
         if name == "majority":  # hard labels: drop pairs the vote could not decide
             frame = frame[frame["p_chosen"] > 0.5]
         config = RewardConfig(model=backbone, output_dir=str(out_dir / f"reward-{name}"), loss=loss,
-                              max_steps=args.reward_steps, batch_size=16, max_length=96, learning_rate=1e-4,
+                              max_steps=args.reward_steps, batch_size=16, max_length=64, learning_rate=1e-4,
                               warmup_ratio=0.1, seed=args.seed, save_steps=None, progress=not args.quiet)
         print(f"training a reward model on {name} labels ({loss}, {len(frame):,} pairs, {args.reward_steps} steps)")
         result = train(config, train_pairs=frame)
@@ -280,7 +280,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--n-pairs", type=int, default=3000)
     demo.add_argument("--n-annotators", type=int, default=200)
     demo.add_argument("--seed", type=int, default=0)
-    demo.add_argument("--reward-steps", type=int, default=120,
+    demo.add_argument("--reward-steps", type=int, default=50,
                       help="training steps of each demo reward model (0 skips the reward stage)")
     demo.add_argument("--backbone", default="all-MiniLM-L6-v2", help="reward-model backbone (local path or name)")
     demo.add_argument("--quiet", action="store_true", help="no progress bars")
