@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import torch
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -23,16 +24,28 @@ def shared_data_or_skip(*parts: str) -> Path:
     return path
 
 
+SMALL_PREFERENCES = pd.DataFrame(
+    {
+        "pair_id": ["p1", "p1", "p1", "p2", "p2", "p3", "p3", "p3"],
+        "annotator": ["w1", "w2", "w3", "w1", "w4", "w2", "w3", "w4"],
+        "label": ["A", "A", "B", "B", "B", "tie", "A", "tie"],
+        "prompt": ["q1"] * 3 + ["q2"] * 2 + ["q3"] * 3,
+        "response_a": ["a1"] * 3 + ["a2"] * 2 + ["a3"] * 3,
+        "response_b": ["b1"] * 3 + ["b2"] * 2 + ["b3"] * 3,
+    }
+)
+
+
 @pytest.fixture
 def small_preferences() -> pd.DataFrame:
-    """Three pairs with text, four annotators, one tie."""
-    return pd.DataFrame(
-        {
-            "pair_id": ["p1", "p1", "p1", "p2", "p2", "p3", "p3", "p3"],
-            "annotator": ["w1", "w2", "w3", "w1", "w4", "w2", "w3", "w4"],
-            "label": ["A", "A", "B", "B", "B", "tie", "A", "tie"],
-            "prompt": ["q1"] * 3 + ["q2"] * 2 + ["q3"] * 3,
-            "response_a": ["a1"] * 3 + ["a2"] * 2 + ["a3"] * 3,
-            "response_b": ["b1"] * 3 + ["b2"] * 2 + ["b3"] * 3,
-        }
-    )
+    """Three pairs with text, four annotators, one tie (a fresh copy per test)."""
+    return SMALL_PREFERENCES.copy()
+
+
+@pytest.fixture
+def one_torch_thread():
+    """Run a test on one torch thread: small Pyro steps are slower when threads oversubscribe the cores."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

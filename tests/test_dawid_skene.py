@@ -21,12 +21,7 @@ from accord.models.hierarchical_dawid_skene import HierarchicalDawidSkene
 BINARY_MIX = {"reliable": 0.7, "spammer": 0.12, "position_biased": 0.1, "adversarial": 0.08}
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

@@ -45,7 +45,7 @@ from accord.datasets.loaders import (
     read_judgments,
 )
 from accord.models.dawid_skene import DawidSkene
-from conftest import SHARED_DATA
+from conftest import SHARED_DATA, SMALL_PREFERENCES
 
 FUZZ = settings(
     max_examples=25,
@@ -132,16 +132,7 @@ def check_soft(soft: Any, table: pd.DataFrame, n_classes: int | None = None) -> 
 
 # -- writing tables in every format ------------------------------------------------------------------------
 
-GOOD = pd.DataFrame(
-    {
-        "pair_id": ["p1", "p1", "p1", "p2", "p2", "p3", "p3", "p3"],
-        "annotator": ["w1", "w2", "w3", "w1", "w4", "w2", "w3", "w4"],
-        "label": ["A", "A", "B", "B", "B", "tie", "A", "tie"],
-        "prompt": ["q1"] * 3 + ["q2"] * 2 + ["q3"] * 3,
-        "response_a": ["a1"] * 3 + ["a2"] * 2 + ["a3"] * 3,
-        "response_b": ["b1"] * 3 + ["b2"] * 2 + ["b3"] * 3,
-    }
-)
+GOOD = SMALL_PREFERENCES
 
 WRITERS: dict[str, Callable[[pd.DataFrame, Path], None]] = {
     "csv": lambda f, p: f.to_csv(p, index=False),

@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-import torch
 
 from accord.datasets import AccordError
 from accord.datasets.synthetic import make_synthetic
@@ -14,12 +13,7 @@ from accord.models.dawid_skene import DawidSkene
 from accord.models.hierarchical_dawid_skene import HierarchicalDawidSkene
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
