@@ -48,16 +48,24 @@ print(f"{len(judgments):,} judgments, {judgments.pair_id.nunique():,} pairs, {ju
 judgments["label"].value_counts(normalize=True).round(3)
 
 # %% [markdown]
-# How many judgments does each worker give? A long tail of workers with one to five judgments is why we pool.
+# How many judgments does each worker give? Both axes are logarithmic: look for the tall bars at one to five
+# judgments (most workers) and the thin tail of a few busy workers. That long tail is why we pool.
 
 # %%
 per_worker = judgments.groupby("annotator").size()
 fig, ax = plt.subplots(figsize=(6, 3.5))
-ax.hist(per_worker, bins=np.arange(1, per_worker.max() + 2) - 0.5 if per_worker.max() < 60 else 50)
-ax.set_xlabel("judgments per worker")
-ax.set_ylabel("number of workers")
-ax.set_title("UKPConvArg1: workload per worker")
+edges = np.unique(np.round(np.geomspace(1, per_worker.max() + 1, 25)))  # [1, 2), [2, 3), ...: whole counts
+ax.hist(per_worker, bins=edges, edgecolor="white")
+ax.set_xscale("log")
+ax.set_yscale("log")
+ticks = [t for t in (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000) if t <= per_worker.max()]
+ax.set_xticks(ticks, [str(t) for t in ticks])
+ax.minorticks_off()
+ax.set_xlabel("judgments per worker (log scale)")
+ax.set_ylabel("number of workers (log scale)")
+ax.set_title(f"UKPConvArg1{'' if FULL else ' (subset)'}: workload per worker, median {per_worker.median():.0f}")
 fig.tight_layout()
+fig.savefig(OUTPUT / "01_workload.png", dpi=120, bbox_inches="tight")
 
 # %% [markdown]
 # ## Fit three models
@@ -90,15 +98,45 @@ gibbs = DawidSkene(inference="gibbs", num_samples=300, num_warmup=200, num_chain
 idata_gibbs = gibbs.to_arviz()
 az.summary(idata_gibbs, var_names=["pi"], kind="diagnostics")
 
-# %%
-axes = az.plot_trace(idata_gibbs, var_names=["pi"], figsize=(9, 3.5))
-plt.gcf().suptitle("Gibbs trace of the class prior (two chains)")
-plt.gcf().tight_layout()
+# %% [markdown]
+# The trace plot shows the class prior `pi` (the share of pairs whose true label is A, B or a tie). Look for the
+# two chains (solid and dotted) giving the same density on the left and, on the right, flat, well-mixed traces
+# with no trend or stuck stretches.
 
 # %%
-axes = az.plot_rank(idata_gibbs, var_names=["pi"], figsize=(9, 3))
-plt.gcf().suptitle("Rank plots: uniform bars mean the chains mix")
-plt.gcf().tight_layout()
+axes = az.plot_trace(idata_gibbs, var_names=["pi"], figsize=(11, 3.5), legend=True)
+fig = axes[0, 0].figure
+axes[0, 0].set_title("posterior density of pi")
+axes[0, 0].set_xlabel("class prior pi (share of pairs)")
+axes[0, 0].set_ylabel("density")
+axes[0, 1].set_title("trace of pi")
+axes[0, 1].set_xlabel("draw (after warm-up)")
+axes[0, 1].set_ylabel("class prior pi")
+for ax in axes[0]:  # move arviz's legends (class colours, chain line styles) off the data
+    legend = ax.get_legend()
+    if legend is not None:
+        ax.legend(legend.legend_handles, [t.get_text() for t in legend.get_texts()],
+                  title=legend.get_title().get_text().replace("true_class", "class"), loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=8)
+fig.suptitle("DawidSkene Gibbs sampler: class prior pi, two chains")
+fig.tight_layout()
+fig.savefig(OUTPUT / "01_trace.png", dpi=120, bbox_inches="tight")
+
+# %% [markdown]
+# Rank plots: each chain's draws ranked among all draws. Look for roughly flat bars around the dashed line in every
+# chain; a chain whose bars slope or pile up at one end has not mixed with the others.
+
+# %%
+axes = az.plot_rank(idata_gibbs, var_names=["pi"], figsize=(10, 3))
+fig = np.ravel(axes)[0].figure
+pi = idata_gibbs.posterior["pi"]
+for ax, cls in zip(np.ravel(axes), pi.coords[pi.dims[-1]].values):
+    ax.set_title(f"pi[{cls}]", fontsize=11)
+    ax.set_xlabel("rank of the draw among all chains", fontsize=9)
+    ax.set_ylabel("chain", fontsize=9)
+    ax.tick_params(labelsize=8)
+fig.suptitle("Rank plots of the class prior: flat bars mean the chains mix")
+fig.tight_layout()
+fig.savefig(OUTPUT / "01_rank.png", dpi=120, bbox_inches="tight")
 
 # %% [markdown]
 # ## Posterior predictive check of the vote distribution
@@ -119,15 +157,26 @@ for _ in range(20):  # 20 replicated data sets, vectorised over judgments
     p = confusion[enc.workers, z[enc.items]]
     y = (rng.random(len(p))[:, None] > np.cumsum(p, axis=1)).sum(axis=1)
     simulated.append(np.bincount(enc.items, weights=(y == 0), minlength=enc.n_items) / np.bincount(enc.items))
-fig, ax = plt.subplots(figsize=(6, 3.5))
-bins = np.linspace(0, 1, 12)
-ax.hist(np.concatenate(simulated), bins=bins, density=True, alpha=0.5, label="replicated (HDS)")
-ax.hist(observed_a, bins=bins, density=True, histtype="step", linewidth=2, color="black", label="observed")
-ax.set_xlabel('share of "A" votes in a pair')
-ax.set_ylabel("density")
+bins = np.linspace(-0.1, 1.1, 7)  # centred on 0, 0.2, ..., 1 (most pairs have five judgments)
+centres = (bins[:-1] + bins[1:]) / 2
+replicated = np.array([np.histogram(s, bins=bins)[0] / len(s) for s in simulated])
+fig, ax = plt.subplots(figsize=(6.5, 3.5))
+ax.bar(centres - 0.04, replicated.mean(axis=0), width=0.08, alpha=0.7,
+       yerr=[replicated.mean(axis=0) - replicated.min(axis=0), replicated.max(axis=0) - replicated.mean(axis=0)],
+       capsize=2, label=f"replicated by HDS (mean, range of {len(simulated)})")
+ax.bar(centres + 0.04, np.histogram(observed_a, bins=bins)[0] / len(observed_a), width=0.08, color="black",
+       label="observed")
+ax.set_xticks(centres, [f"{c:.1f}" for c in centres])
+ax.set_xlabel("share of a pair's judgments that say 'A'")
+ax.set_ylabel("share of pairs")
 ax.set_title("Posterior predictive check of the vote distribution")
-ax.legend()
+ax.legend(fontsize=8)
 fig.tight_layout()
+fig.savefig(OUTPUT / "01_ppc.png", dpi=120, bbox_inches="tight")
+
+# %% [markdown]
+# Look for black bars that sit within the whiskers of their blue neighbours: where they do not, the model gets the
+# way votes split wrong (for example too few unanimous pairs, or too many 2-to-3 splits).
 
 # %% [markdown]
 # ## Annotator reliability
@@ -140,10 +189,17 @@ fig, ax = plt.subplots(figsize=(6, 6))
 y = np.arange(len(table))
 ax.errorbar(table["reliability"], y, xerr=[table["reliability"] - table["reliability_lower"],
             table["reliability_upper"] - table["reliability"]], fmt="o", capsize=2)
-ax.set_yticks(y, [f"{a} ({n})" for a, n in zip(table.index, table["n_judgments"])], fontsize=7)
+ax.set_yticks(y, [f"{a} ({n})" for a, n in zip(table.index, table["n_judgments"])], fontsize=8)
 ax.set_xlabel("reliability: P(report = true label), 90% interval")
-ax.set_title("The 25 busiest workers (judgments in brackets)")
+ax.set_ylabel("worker id (number of judgments)")
+ax.set_title("Reliability of the 25 busiest workers (HDS)")
+ax.grid(axis="x", alpha=0.3)
 fig.tight_layout()
+fig.savefig(OUTPUT / "01_reliability.png", dpi=120, bbox_inches="tight")
+
+# %% [markdown]
+# Look for workers whose whole interval sits to the left of the others: they are the ones the model down-weights.
+# Busy workers have narrow intervals; a worker with few judgments would have a wide one, pulled toward the population.
 
 # %% [markdown]
 # ## Model comparison

@@ -18,11 +18,12 @@
 # small groups shrink toward the population); `RaterTypes` finds groups nobody labelled; the pluralistic soft labels
 # give P(A > B) per group and split each pair's disagreement into noise and between-group disagreement.
 #
-# Three parts: synthetic data with a known answer, UKPConvArg1's worker stance, and humans versus AI judges on
-# PandaLM. Set `FULL = True` (or `ACCORD_FULL=1`) for the full UKPConvArg1 corpus.
+# Three data sets: synthetic data with a known answer (sections 1 and 2), UKPConvArg1's worker stance (section 3),
+# and humans versus AI judges on PandaLM (section 4). Set `FULL = True` (or `ACCORD_FULL=1`) for the full UKPConvArg1 corpus.
 
 # %%
 import os
+from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -35,6 +36,8 @@ from accord.datasets.synthetic import TOPICS
 from accord.models import ContextPreference, RaterTypes
 
 FULL = os.environ.get("ACCORD_FULL", "0") == "1"
+OUTPUT = Path(os.environ.get("ACCORD_NOTEBOOK_OUTPUT", "notebook-output"))  # figures are saved here too
+OUTPUT.mkdir(parents=True, exist_ok=True)
 
 # %% [markdown]
 # ## 1. Synthetic: two groups that disagree on contested topics
@@ -66,14 +69,22 @@ contested_topics = list(TOPICS)[: data.params["contested_topics"]]  # an integer
 topic = judgments.drop_duplicates("pair_id").set_index("pair_id")["item_topic"].reindex(extra.index)
 is_contested = topic.isin(contested_topics).to_numpy()
 print("contested topics:", contested_topics)
-fig, ax = plt.subplots(figsize=(6, 3.5))
-ax.hist(extra.loc[~is_contested, "disagreement"], bins=20, alpha=0.6, label="agreed topics")
-ax.hist(extra.loc[is_contested, "disagreement"], bins=20, alpha=0.6, label="contested topics")
-ax.legend()
+fig, ax = plt.subplots(figsize=(6.5, 3.5))
+bins = np.linspace(0, 1, 21)  # the same bins for both groups of pairs
+ax.hist(extra.loc[~is_contested, "disagreement"], bins=bins, alpha=0.6,
+        label=f"agreed topics ({(~is_contested).sum()} pairs)")
+ax.hist(extra.loc[is_contested, "disagreement"], bins=bins, alpha=0.6,
+        label=f"contested topics ({is_contested.sum()} pairs)")
+ax.legend(loc="upper center")
 ax.set_xlabel("share of the pair's disagreement that is genuine (between groups)")
-ax.set_ylabel("pairs")
-ax.set_title("Genuine disagreement sits on the contested topics")
+ax.set_ylabel("number of pairs")
+ax.set_title("Synthetic data: genuine disagreement sits on the contested topics")
 fig.tight_layout()
+fig.savefig(OUTPUT / "02_genuine_disagreement.png", dpi=120, bbox_inches="tight")
+
+# %% [markdown]
+# Look for the two colours at opposite ends: pairs on agreed topics near 0 (their disagreement is rater noise),
+# pairs on contested topics near 1 (the groups genuinely prefer different sides).
 
 # %% [markdown]
 # ## 2. Rater types: groups nobody labelled
@@ -102,17 +113,25 @@ stance = ContextPreference(group="annotator_stance", reference_group="none", top
 effects = stance.group_effects_[["effect", "group", "mean", "lower", "upper"]]
 effects.round(3)
 
+# %% [markdown]
+# Each effect is a contrast with workers who recorded no stance, so 0 (grey line) means "no difference": look for
+# intervals that do not cross it. `preference_scale` is lambda - 1 (> 0: separates the arguments more sharply),
+# `reliability` shifts the log-odds of an honest report, `tie` shifts the tie threshold (> 0: more "equal" answers).
+
 # %%
-fig, ax = plt.subplots(figsize=(6, 3.5))
-labels = [f"{e} ({g})" for e, g in zip(effects["effect"], effects["group"])]
+names = {"preference_scale": "preference scale", "reliability": "reliability", "tie": "tie threshold"}
+fig, ax = plt.subplots(figsize=(7, 3.5))
+labels = [f"{names.get(e, e)}: {g} stance" for e, g in zip(effects["effect"], effects["group"])]
 y = np.arange(len(effects))
 ax.errorbar(effects["mean"], y, xerr=[effects["mean"] - effects["lower"], effects["upper"] - effects["mean"]],
             fmt="o", capsize=3)
 ax.axvline(0, color="grey", linewidth=1)
 ax.set_yticks(y, labels)
-ax.set_xlabel("effect vs workers without a stance (90% interval)")
-ax.set_title("UKPConvArg1: worker-stance effects")
+ax.invert_yaxis()  # same order as the table above
+ax.set_xlabel("effect vs workers without a stance (posterior mean, 90% interval)")
+ax.set_title("UKPConvArg1: does the worker's own stance matter?")
 fig.tight_layout()
+fig.savefig(OUTPUT / "02_stance_effects.png", dpi=120, bbox_inches="tight")
 
 # %% [markdown]
 # ## 4. PandaLM: human annotators versus AI judges

@@ -85,16 +85,21 @@ print(f"pairs in Strict: {len(in_both):,}; our chosen side agrees on {agree:.3f}
 print(f"pairs Strict dropped: {len(dropped):,}; of these, our most likely outcome is a tie for "
       f"{(dropped['p_tie'] > dropped['p_chosen']).mean():.2f}")
 
+# %% [markdown]
+# Our soft label for the chosen side, split by what Strict did with the pair. Look for the kept pairs piling up near
+# 1 and the dropped ones spread out: a dropped pair near 0 is one whose most likely outcome is a tie.
+
 # %%
-fig, ax = plt.subplots(figsize=(6, 3.5))
+fig, ax = plt.subplots(figsize=(6.5, 3.5))
 bins = np.linspace(0, 1, 21)
-ax.hist(ours.loc[in_both, "p_chosen"], bins=bins, alpha=0.6, density=True, label="kept by Strict")
-ax.hist(dropped["p_chosen"], bins=bins, alpha=0.6, density=True, label="dropped by Strict")
-ax.set_xlabel("p_chosen (hierarchical DS)")
-ax.set_ylabel("density")
+ax.hist(ours.loc[in_both, "p_chosen"], bins=bins, alpha=0.6, density=True, label=f"kept by Strict ({len(in_both):,})")
+ax.hist(dropped["p_chosen"], bins=bins, alpha=0.6, density=True, label=f"dropped by Strict ({len(dropped):,})")
+ax.set_xlabel("p_chosen: posterior P(chosen response wins), hierarchical DS")
+ax.set_ylabel("density (area 1 per group)")
 ax.set_title("Strict drops pairs whose winner is uncertain")
-ax.legend()
+ax.legend(loc="upper left", title="pairs")
 fig.tight_layout()
+fig.savefig(OUTPUT / "03_strict_vs_p_chosen.png", dpi=120, bbox_inches="tight")
 
 # %% [markdown]
 # ## What the cleaning does

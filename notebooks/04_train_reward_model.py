@@ -83,7 +83,9 @@ table[["accuracy", "nll", "ece", "soft_nll", "soft_ece"]].round(3)
 
 # %% [markdown]
 # ## Reliability diagram
-# Predicted P(chosen > rejected) = sigmoid(r_chosen - r_rejected), binned, against the true probability.
+# Predicted P(chosen > rejected) = sigmoid(r_chosen - r_rejected), binned in tenths, against the mean true
+# probability of the pairs in each bin. Look for the curve that stays closer to the dashed diagonal: points above it
+# mean the model is under-confident, points below it over-confident.
 
 # %%
 fig, ax = plt.subplots(figsize=(5, 5))
@@ -96,8 +98,13 @@ for name, r in results.items():
     observed = [held_out["p_chosen"].to_numpy()[which == b].mean() for b in range(10) if (which == b).any()]
     ax.plot(centres, observed, "o-", label=name)
 ax.plot([0, 1], [0, 1], color="grey", linestyle="--", label="perfect calibration")
-ax.set_xlabel("predicted P(chosen > rejected)")
-ax.set_ylabel("true P(chosen > rejected)")
-ax.set_title("Reward-model calibration on held-out pairs")
-ax.legend(loc="upper left", fontsize=8)
+ax.set_xlim(-0.02, 1.02)
+ax.set_ylim(-0.02, 1.02)
+ax.set_aspect("equal")
+ax.grid(alpha=0.3)
+ax.set_xlabel("predicted P(chosen > rejected), bin mean")
+ax.set_ylabel("true P(chosen > rejected), bin mean")
+ax.set_title(f"Reward-model calibration on {len(held_out):,} held-out pairs")
+ax.legend(loc="lower right", fontsize=8)
 fig.tight_layout()
+fig.savefig(OUTPUT / "04_reliability_diagram.png", dpi=120, bbox_inches="tight")
