@@ -225,6 +225,8 @@ def all_methods(quick: bool, max_bt: int) -> list[Method]:
         baseline_method("vote fractions", VoteFraction),
         baseline_method("majority vote", MajorityVote),
         accord_method("accord DS (vb)", lambda: DawidSkene()),
+        accord_method("accord DS (vb, prior 2/1, untempered)",
+                      lambda: DawidSkene(empirical_prior=False, item_correlation=0)),
         accord_method("accord DS (vb, 100 draws)", lambda: DawidSkene(num_samples=100)),
         accord_method("accord DS (gibbs)", lambda: DawidSkene(inference="gibbs")),
         accord_method("accord DS (gibbs, 1 chain 50+100)",
@@ -343,6 +345,12 @@ def section_gold(methods: list[Method]) -> list[dict[str, Any]]:
         with_crowdkit(judgments)
         rows += run_on(judgments, methods, gold_labels(judgments), name, pairwise=False)
     print_table(rows, TABLE_COLUMNS, "Gold sets: accuracy, NLL and ECE against gold, wall time, peak memory")
+    print("\nFitted (gold-free) calibration of accord DS: empirical prior (a, b) and intra-item correlation rho")
+    for row in rows:
+        model = row.get("_model")
+        if isinstance(model, DawidSkene) and hasattr(model, "item_correlation_"):
+            print(f"- {row['dataset']:12s} {row['method']:38s} prior {model.prior_correct_:.2f}/"
+                  f"{model.prior_error_:.2f}, rho {model.item_correlation_:.3f}")
     side_by_side(rows)
     check_gold_targets(rows)
     return rows
@@ -429,10 +437,12 @@ def section_synthetic(methods: list[Method], quick: bool) -> None:
             ok = row["spearman"] >= 0.9 and row["ece"] <= 0.03 and 0.85 <= row["coverage"] <= 0.95
             print(f"- {row['method']}: Spearman {row['spearman']:.3f}, ECE {row['ece']:.4f}, coverage "
                   f"{row['coverage']:.3f}: {'OK' if ok else 'MISS'}")
-    # the same with a weak diagonal-heavy prior (Dirichlet(1, 0.5)): less shrinkage towards a 2/3-accurate rater
-    for label, kwargs in [("accord DS (gibbs), prior 1/0.5", dict(inference="gibbs", prior_correct=1.0,
-                                                                   prior_error=0.5)),
-                          ("accord DS (vb), prior 1/0.5", dict(prior_correct=1.0, prior_error=0.5))]:
+    # fixed priors for comparison with the default empirical (type-II ML) prior
+    for label, kwargs in [("accord DS (gibbs), fixed prior 2/1", dict(inference="gibbs", empirical_prior=False)),
+                          ("accord DS (gibbs), fixed prior 1/0.5", dict(inference="gibbs", prior_correct=1.0,
+                                                                        prior_error=0.5, empirical_prior=False)),
+                          ("accord DS (vb), fixed prior 1/0.5", dict(prior_correct=1.0, prior_error=0.5,
+                                                                     empirical_prior=False))]:
         model = DawidSkene(**kwargs).fit(judgments)
         table = model.annotators_.join(data.annotators[["accuracy"]])
         busy = table[table.n_judgments >= 20]
@@ -440,6 +450,9 @@ def section_synthetic(methods: list[Method], quick: bool) -> None:
         metrics = score(model.soft_labels_.probs, data.true_label)
         print(f"- {label}: Spearman {spearmanr(busy.reliability, busy.accuracy).statistic:.3f}, ECE "
               f"{metrics['ece']:.4f}, accuracy {metrics['accuracy']:.4f}, coverage {covered:.3f}")
+    fitted = DawidSkene().fit(judgments)
+    print(f"- default accord DS: empirical prior {fitted.prior_correct_:.2f}/{fitted.prior_error_:.2f}, "
+          f"rho {fitted.item_correlation_:.3f}")
     sys.stdout.flush()
 
 

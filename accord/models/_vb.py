@@ -18,20 +18,30 @@ conjugate: every factor has a closed-form update):
 - ``q(pi) = Dirichlet(alpha + sum_i q(z_i))``,
 - ``q(z_i = k) ∝ exp(E[log pi_k] + sum_{(w, l) in i} E[log theta_{w,k,l}])``, with
   ``E[log theta_{w,k,l}] = digamma(a_{w,k,l}) - digamma(sum_l a_{w,k,l})``.
+
+Two calibration devices live here as well (the maths is in :class:`accord.models.dawid_skene.DawidSkene`):
+
+- :func:`fit_confusion_prior`: empirical Bayes (type-II maximum likelihood) for the Dirichlet prior of the confusion
+  rows, the VB-EM hyperparameter step (Beal 2003, ch. 2) that ``vb_dawid_skene(..., empirical_prior=True)`` takes
+  after every M-step;
+- :func:`select_item_correlation`: the intra-item error correlation ``rho`` of the design-effect tempering of the item
+  posterior (``log p(y_i | z_i = k) / T_i`` with ``T_i = 1 + (n_i - 1) rho``), chosen by the leave-one-judgment-out
+  log-likelihood of the votes themselves (no gold label is used).
 """
 
 from __future__ import annotations
 
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
 import torch
 
-from accord.datasets import Encoded
+from scipy.special import gammaln, polygamma, psi
 
+from accord.datasets import Encoded
 
 
 def _csr(crow: torch.Tensor, col: torch.Tensor, val: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
@@ -159,6 +169,7 @@ class VBResult:
     item_probs: torch.Tensor  # [I, K]
     n_iter: int
     converged: bool
+    confusion_prior: torch.Tensor | None = None  # [K, L] the prior the posterior was computed with (fitted if EB)
 
 
 def vb_dawid_skene(
@@ -169,12 +180,24 @@ def vb_dawid_skene(
     *,
     max_iter: int = 500,
     tol: float = 1e-5,
+    empirical_prior: bool = False,
+    prior_fit: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
 ) -> VBResult:
     """Mean-field VB-EM for Dawid-Skene, started with an M-step from ``init_item_probs``.
 
-    Stops when no item's class probability moves by more than ``tol`` in an iteration, or after ``max_iter``.
+    Stops when no item's class probability moves by more than ``tol`` in an iteration (and, with
+    ``empirical_prior``, the prior by less than ``PRIOR_TOL`` relatively), or after ``max_iter``.
     ``confusion_prior`` is ``[K, L]`` (row ``k``: the Dirichlet prior of a true-``k`` row), ``class_prior`` ``[K]``.
+
+    ``empirical_prior``: ``confusion_prior`` must then be the two-valued prior ``b + (a - b) I`` (its diagonal and
+    off-diagonal values are the starting point); after each M-step ``(a, b)`` are moved to the maximiser of the
+    evidence lower bound given ``q(theta)`` (:func:`fit_confusion_prior`) and ``q(theta)`` is recomputed with them, so
+    the iteration climbs the ELBO in ``q`` and in the prior together. The fitted prior is returned in
+    ``VBResult.confusion_prior``. ``prior_fit`` replaces that step by another type-II update of the same signature
+    (``(confusion_alpha, prior) -> prior``), e.g. :func:`fit_population_prior` for a full population Dirichlet.
     """
+    if empirical_prior and prior_fit is None:
+        prior_fit = fit_confusion_prior
     w, k = incidence.n_workers, incidence.n_classes
     q = init_item_probs
     converged = False
@@ -182,16 +205,201 @@ def vb_dawid_skene(
     prior = confusion_prior
     for n_iter in range(1, max_iter + 1):
         conf_alpha, class_alpha = _vb_m_step(incidence, q, prior, class_prior, w, k)
+        prior_change = 0.0
+        if prior_fit is not None:
+            new_prior = prior_fit(conf_alpha, prior)
+            conf_alpha = conf_alpha - prior + new_prior  # the same counts under the new prior
+            prior_change = float(((new_prior - prior).abs() / prior).max())
+            prior = new_prior
         scores = incidence.by_item @ cell_table(dirichlet_expected_log(conf_alpha))
         scores = scores + dirichlet_expected_log(class_alpha)
         new_q = softmax_last(scores)
         change = float((new_q - q).abs().max()) if q.numel() else 0.0
         q = new_q
-        if change < tol:
+        if change < tol and prior_change < PRIOR_TOL:
             converged = True
             break
     conf_alpha, class_alpha = _vb_m_step(incidence, q, prior, class_prior, w, k)
-    return VBResult(conf_alpha, class_alpha, q, n_iter, converged)
+    return VBResult(conf_alpha, class_alpha, q, n_iter, converged, prior)
+
+
+#: relative change of the fitted prior below which VB-EM may stop
+PRIOR_TOL = 1e-3
+#: bounds of the fitted Dirichlet concentrations (a guard against a degenerate optimum on tiny data)
+PRIOR_BOUNDS = (1e-2, 1e3)
+
+
+def fit_confusion_prior(confusion_alpha: torch.Tensor, prior: torch.Tensor, *, max_newton: int = 50) -> torch.Tensor:
+    """Type-II maximum likelihood (VB-EM) step for the two-valued Dirichlet prior ``b + (a - b) I`` of the rows.
+
+    Given ``q(theta_wk) = Dirichlet(confusion_alpha[w, k])``, the prior enters the ELBO only through
+    ``sum_{w,k} E_q[log Dirichlet(theta_wk | beta_k)]``, i.e. with ``R = W K`` rows, ``s = a + (L - 1) b``,
+    ``S_d = sum_{w,k} E[log theta_wkk]`` and ``S_o = sum_{w,k} sum_{l != k} E[log theta_wkl]``::
+
+        f(a, b) = R [log G(s) - log G(a) - (L - 1) log G(b)] + (a - 1) S_d + (b - 1) S_o
+
+    which is concave in ``(a, b)`` (the Dirichlet log-partition is convex); it is maximised by Newton's method
+    (step halving keeps ``a, b`` positive), under the constraint ``a >= b`` (the prior stays diagonal-heavy or flat:
+    an anti-diagonal prior would invite label switching), started at ``prior``. Returns the ``[K, L]`` prior.
+    """
+    k = prior.shape[0]
+    eye = torch.eye(k, dtype=torch.bool, device=prior.device)
+    elog = dirichlet_expected_log(confusion_alpha).double().cpu()
+    rows = float(confusion_alpha.shape[0] * k)
+    s_diag = float(elog[:, eye.cpu()].sum())
+    s_off = float(elog[:, ~eye.cpu()].sum())
+    a0, b0 = float(prior[0, 0]), float(prior[0, 1]) if k > 1 else float(prior[0, 0])
+    lo, hi = PRIOR_BOUNDS
+    m = k - 1
+
+    def objective(a: float, b: float) -> float:
+        return rows * (gammaln(a + m * b) - gammaln(a) - m * gammaln(b)) + (a - 1) * s_diag + (b - 1) * s_off
+
+    def newton(a: float, b: float, tied: bool) -> tuple[float, float]:
+        for _ in range(max_newton):
+            s = a + m * b
+            if tied:  # a = b = c: f(c) = R [log G(K c) - K log G(c)] + (c - 1)(S_d + S_o)
+                grad = rows * k * (psi(k * a) - psi(a)) + s_diag + s_off
+                hess = rows * k * (k * polygamma(1, k * a) - polygamma(1, a))
+                step_a = step_b = -grad / hess
+            else:
+                ga = rows * (psi(s) - psi(a)) + s_diag
+                gb = rows * m * (psi(s) - psi(b)) + s_off
+                t_s = polygamma(1, s)
+                haa = rows * (t_s - polygamma(1, a))
+                hab = rows * m * t_s
+                hbb = rows * m * (m * t_s - polygamma(1, b))
+                det = haa * hbb - hab * hab
+                step_a = -(hbb * ga - hab * gb) / det
+                step_b = -(haa * gb - hab * ga) / det
+            current = objective(a, b)
+            scale = 1.0
+            while scale > 1e-6:
+                na = min(max(a + scale * step_a, lo), hi)
+                nb = min(max(b + scale * step_b, lo), hi)
+                if objective(na, nb) >= current - 1e-9 * abs(current):
+                    break
+                scale *= 0.5
+            else:
+                break
+            done = abs(na - a) < 1e-6 * a and abs(nb - b) < 1e-6 * b
+            a, b = na, nb
+            if done:
+                break
+        return a, b
+
+    a, b = newton(a0, min(b0, a0), tied=False)
+    if a < b:
+        a = b = newton(0.5 * (a + b), 0.5 * (a + b), tied=True)[0]
+    return b + (a - b) * torch.eye(k, dtype=prior.dtype, device=prior.device)
+
+
+def fit_population_prior(confusion_alpha: torch.Tensor, prior: torch.Tensor, *, max_iter: int = 200,
+                         tol: float = 1e-7) -> torch.Tensor:
+    """Type-II maximum likelihood (VB-EM) step for a full population Dirichlet per true class.
+
+    Annotator rows are ``theta_wk ~ Dirichlet(alpha_k)`` with every ``alpha_k`` (``L`` values) free. Given
+    ``q(theta_wk) = Dirichlet(confusion_alpha[w, k])`` the ELBO's prior term for row ``k`` is, with
+    ``m_kl = mean_w E_q[log theta_wkl]``::
+
+        W [log G(sum_l alpha_kl) - sum_l log G(alpha_kl) + sum_l (alpha_kl - 1) m_kl]
+
+    the Dirichlet likelihood of "observed" mean log-probabilities ``m_k``, concave in ``alpha_k``. It is maximised by
+    Minka's (2000) fixed point ``psi(alpha_kl) = psi(sum_l alpha_kl) + m_kl`` (each step a digamma inversion by
+    Newton's method), all ``K`` rows at once, started at ``prior``; values are kept within :data:`PRIOR_BOUNDS`.
+    The concentration ``sum_l alpha_kl`` is the pooling strength (large: annotators alike, few judgments suffice;
+    small: each annotator keeps its own confusion). Returns the ``[K, L]`` prior.
+    """
+    lo, hi = PRIOR_BOUNDS
+    mean_log = dirichlet_expected_log(confusion_alpha).mean(0)  # [K, L]
+    alpha = prior.clone()
+    for _ in range(max_iter):
+        target = torch.digamma(alpha.sum(-1, keepdim=True)) + mean_log
+        new = _inverse_digamma(target).clamp(lo, hi)
+        done = float(((new - alpha).abs() / alpha).max()) < tol
+        alpha = new
+        if done:
+            break
+    return alpha
+
+
+def _inverse_digamma(y: torch.Tensor, newton_steps: int = 5) -> torch.Tensor:
+    """``x`` with ``digamma(x) = y`` (Minka's initialisation, then Newton's method)."""
+    x = torch.where(y >= -2.22, y.exp() + 0.5, -1.0 / (y - torch.digamma(torch.ones_like(y))))
+    for _ in range(newton_steps):
+        x = x - (torch.digamma(x) - y) / torch.polygamma(1, x)
+    return x
+
+
+def select_item_correlation(
+    incidence: Incidence,
+    items: torch.Tensor,
+    workers: torch.Tensor,
+    labels: torch.Tensor,
+    log_theta: torch.Tensor,
+    log_pi: torch.Tensor,
+    *,
+    confusion_alpha: torch.Tensor | None = None,
+    item_probs: torch.Tensor | None = None,
+    max_rho: float = 1.0,
+    min_z: float = 2.0,
+) -> float:
+    """The intra-item error correlation ``rho`` that best predicts each judgment from the other judgments of its item.
+
+    For judgment ``n`` (annotator ``w``, label ``y``, item ``i`` with ``n_i`` judgments) the tempered leave-one-out
+    posterior is ``p_rho(z_i = k | y_{i,-n}) ∝ pi_k exp(sum_{m != n} log theta[w_m, k, y_m] / T)`` with
+    ``T = 1 + (n_i - 2) rho`` (the design effect of the ``n_i - 1`` other judgments), and the criterion is the mean
+    of ``log sum_k p_rho(z_i = k | y_{i,-n}) theta[w, k, y]``, maximised over ``rho in [0, max_rho]`` (bounded Brent).
+    ``rho = 0`` (plain Dawid-Skene) is kept unless the optimum beats it clearly: its total gain in log-likelihood
+    must exceed ``min_z`` standard errors, the standard error from the per-item sums of the gains (items are the
+    independent units when judgments within an item are correlated). ``log_theta [W, K, L]`` and ``log_pi [K]`` are
+    posterior means. With the VB posterior (``confusion_alpha``, ``item_probs``) the predicting confusion row is
+    the cavity ``(alpha[w, k, y] - q_ik) / (sum_l alpha[w, k, l] - q_ik)``: judgment ``n``'s own count removed, so
+    that a judgment does not predict itself through its annotator's confusion matrix.
+    """
+    from scipy.optimize import minimize_scalar
+
+    if len(items) == 0:
+        return 0.0
+    k = incidence.n_classes
+    table = cell_table(log_theta)  # [W * L, K]
+    cells = workers * k + labels
+    own = table[cells]  # [N, K]
+    scores = incidence.by_item @ table  # [I, K]
+    rest = scores[items] - own
+    if confusion_alpha is not None and item_probs is not None:
+        q = item_probs[items]
+        predict = ((confusion_alpha[workers, :, labels] - q) / (confusion_alpha[workers].sum(-1) - q))
+        predict = predict.clamp_min(1e-12).log()
+    else:
+        predict = own
+    others = (judgments_per_item(incidence).to(log_theta)[items] - 2.0).clamp_min(0.0)
+
+    def pointwise(rho: float) -> torch.Tensor:
+        temperature = 1.0 + others * rho
+        post = torch.log_softmax(rest / temperature[:, None] + log_pi, dim=-1)
+        return torch.logsumexp(post + predict, dim=-1)
+
+    found = minimize_scalar(lambda rho: -float(pointwise(rho).mean()), bounds=(0.0, max_rho), method="bounded",
+                            options={"xatol": 1e-3})
+    gain = (pointwise(float(found.x)) - pointwise(0.0)).to(torch.float64)
+    per_item = torch.zeros(incidence.n_items, dtype=torch.float64, device=gain.device).index_add_(0, items, gain)
+    se = float(per_item.std()) * np.sqrt(incidence.n_items) if incidence.n_items > 1 else float("inf")
+    return float(found.x) if float(gain.sum()) > min_z * se else 0.0
+
+
+def judgments_per_item(incidence: Incidence) -> torch.Tensor:
+    """``[I]`` number of judgments of each item (the row sums of the incidence)."""
+    ones = torch.ones(incidence.n_workers * incidence.n_classes, 1, dtype=incidence.val.dtype,
+                      device=incidence.val.device)
+    return (incidence.by_item @ ones)[:, 0]
+
+
+def design_effect(incidence: Incidence, rho: float) -> torch.Tensor | None:
+    """``[I]`` item temperatures ``T_i = 1 + (n_i - 1) rho`` (None when ``rho == 0``: no tempering)."""
+    if not rho:
+        return None
+    return 1.0 + (judgments_per_item(incidence) - 1.0).clamp_min(0.0) * float(rho)
 
 
 def _counts(incidence: Incidence, q: torch.Tensor, w: int, k: int) -> torch.Tensor:
@@ -280,8 +488,12 @@ def _chunk_rows(n_draws: int, n_classes: int, budget: int = 2**23) -> int:
     return max(1, budget // max(1, n_draws * n_classes))
 
 
-def item_log_posterior_scores(incidence: Incidence, log_theta: torch.Tensor, log_pi: torch.Tensor) -> torch.Tensor:
-    """``[D, I, K]`` unnormalised joint scores ``log pi_k + sum_{judgments} log theta`` of every item per draw."""
+def item_log_posterior_scores(
+    incidence: Incidence, log_theta: torch.Tensor, log_pi: torch.Tensor, item_temperature: torch.Tensor | None = None
+) -> torch.Tensor:
+    """``[D, I, K]`` unnormalised joint scores ``log pi_k + sum_{judgments} log theta`` of every item per draw.
+
+    With ``item_temperature`` (``[I]``, :func:`design_effect`) the judgments' sum is divided by ``T_i``."""
     d, _, k, _ = log_theta.shape
     table = cell_table(log_theta)
     parts = [
@@ -289,13 +501,17 @@ def item_log_posterior_scores(incidence: Incidence, log_theta: torch.Tensor, log
         for lo, hi, block in incidence.item_chunks(_chunk_rows(d, k))
     ]
     scores = torch.cat(parts, dim=1) if parts else log_theta.new_zeros(d, 0, k)
+    if item_temperature is not None:
+        scores = scores / item_temperature.to(scores)[None, :, None]
     return scores + log_pi[:, None, :]
 
 
 EXACT_QUANTILE_BUDGET = 20_000_000
 
 
-def summarize_item_posterior(incidence: Incidence, log_theta: torch.Tensor, log_pi: torch.Tensor) -> ItemSummary:
+def summarize_item_posterior(
+    incidence: Incidence, log_theta: torch.Tensor, log_pi: torch.Tensor, item_temperature: torch.Tensor | None = None
+) -> ItemSummary:
     """Mean, sd and 5% / 95% quantiles of ``p(z_i | y_i, theta_d, pi_d)`` over draws ``d``, block by block of items
     (memory stays bounded however many items and draws). Computed in the incidence's dtype; with two classes only
     ``p(z_i = 1)`` is formed (a sigmoid of the log-odds), which halves the work.
@@ -303,6 +519,9 @@ def summarize_item_posterior(incidence: Incidence, log_theta: torch.Tensor, log_
     The quantiles are the draws' empirical ones while ``n_items * n_draws <= EXACT_QUANTILE_BUDGET``; above that
     (two classes only) they come from a normal approximation of the log-odds across draws (a sum of independent
     per-annotator terms), ``sigmoid(mean +- 1.645 sd)``, which avoids a partial sort of every item's draws.
+
+    ``item_temperature`` (``[I]``, :func:`design_effect`): the judgments' log-likelihood of item ``i`` is divided by
+    ``T_i`` before the class prior is added (the tempered posterior of :class:`~accord.models.dawid_skene.DawidSkene`).
     """
     exact = incidence.n_items * log_theta.shape[0] <= EXACT_QUANTILE_BUDGET
     d, _, k, _ = log_theta.shape
@@ -314,8 +533,12 @@ def summarize_item_posterior(incidence: Incidence, log_theta: torch.Tensor, log_
     sd = np.full(n, np.nan)
     lower = np.empty(n)
     upper = np.empty(n)
+    if item_temperature is not None:
+        item_temperature = item_temperature.to(dtype)
     for lo, hi, block in incidence.item_chunks(_chunk_rows(d, k)):
         scores = (block @ table).reshape(hi - lo, d, k)
+        if item_temperature is not None:
+            scores = scores / item_temperature[lo:hi, None, None]
         if k == 2:
             odds = scores[..., 1] - scores[..., 0] + (log_pi[:, 1] - log_pi[:, 0])[None]  # [rows, D]
             p1 = torch.sigmoid(odds)

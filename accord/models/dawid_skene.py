@@ -23,11 +23,14 @@ from accord.datasets import AccordError, Encoded
 from accord.models._data import PaddedJudgments, encode_with_classes, pad_judgments, shared_classes
 from accord.models._vb import (
     Incidence,
+    VBResult,
     build_incidence,
+    design_effect,
     gibbs_dawid_skene,
     item_log_posterior_scores,
     judgment_loglik_draws,
     quantiles_90,
+    select_item_correlation,
     summarize_item_posterior,
     vb_dawid_skene,
 )
@@ -35,6 +38,9 @@ from accord.models.base import RaterModel
 from accord.models.inference import run_nuts, run_svi
 
 TINY = 1e-30
+TINY32 = 1e-30  # still a normal float32 (smallest ~1.2e-38)
+#: annotators per block when summarising draws (bounds the memory of the annotator table)
+ANNOTATOR_CHUNK = 8192
 INIT_METHODS: tuple[str, ...] = ("vote", "random", "uniform")
 
 
@@ -108,21 +114,41 @@ class ConfusionModel(RaterModel):
     def _prepare(self, encoded: Encoded) -> None:
         self._incidence: Incidence = build_incidence(encoded, self._torch_device)
         self._extra_draws: dict[str, tuple[np.ndarray, list[str]]] = {}
+        self._item_temperature: torch.Tensor | None = None  # [I] design-effect temperatures (DawidSkene)
 
     def _flat_draws(self) -> tuple[torch.Tensor, torch.Tensor]:
         c, d = self._log_pi.shape[:2]
         return self._log_theta.reshape(c * d, *self._log_theta.shape[2:]), self._log_pi.reshape(c * d, -1)
 
+    def _draw_from_vb(self, vb: VBResult) -> None:
+        """Store ``num_samples`` draws of the mean-field posterior ``q(theta) q(pi)`` of a closed-form VB fit.
+
+        Draws are kept in float32 (the summaries are computed in float32 anyway): with 100k annotators and 200
+        draws the confusion draws alone are 0.7 GB in float32, twice that in float64."""
+        theta = dist.Dirichlet(vb.confusion_alpha.float()).sample((self.num_samples,))
+        pi = dist.Dirichlet(vb.class_alpha).sample((self.num_samples,))
+        self._log_theta = theta.clamp_min_(TINY32).log_()[None]
+        self._log_pi = pi.clamp_min(TINY).log()[None]
+
     def _finish(self) -> None:
         log_theta, log_pi = self._flat_draws()
-        self._item_summary = summarize_item_posterior(self._incidence.astype(torch.float32), log_theta, log_pi)
-        theta, pi = log_theta.float().exp(), log_pi.float().exp()
-        self.annotators_ = self._annotator_table(theta, pi)
-        self.confusion_ = theta.mean(0, dtype=torch.float64).cpu().numpy()
+        self._item_summary = summarize_item_posterior(self._incidence.astype(torch.float32), log_theta, log_pi,
+                                                      getattr(self, "_item_temperature", None))
+        pi = log_pi.float().exp()
+        self.annotators_ = self._annotator_table(log_theta, pi)
+        self.confusion_ = torch.cat([chunk.float().exp().mean(0, dtype=torch.float64)
+                                     for chunk in log_theta.split(ANNOTATOR_CHUNK, dim=1)]).cpu().numpy()
         self.class_prior_ = pd.Series(pi.mean(0, dtype=torch.float64).cpu().numpy(), index=list(self.encoded_.classes),
                                       name="class_prior")
 
-    def _annotator_table(self, theta: torch.Tensor, pi: torch.Tensor) -> pd.DataFrame:
+    def _annotator_table(self, log_theta: torch.Tensor, pi: torch.Tensor) -> pd.DataFrame:
+        """The table of :meth:`_annotator_rows`, computed on blocks of annotators (bounded memory at any scale)."""
+        blocks = [self._annotator_rows(chunk.float().exp(), pi) for chunk in log_theta.split(ANNOTATOR_CHUNK, dim=1)]
+        columns = {name: np.concatenate([block[name] for block in blocks]) for name in blocks[0]}
+        columns = {"n_judgments": np.bincount(self.encoded_.workers, minlength=self.encoded_.n_workers), **columns}
+        return pd.DataFrame(columns, index=self.encoded_.worker_index)
+
+    def _annotator_rows(self, theta: torch.Tensor, pi: torch.Tensor) -> dict[str, np.ndarray]:
         """Per annotator: judgments, reliability, spam score and (preference data) position bias, with 90% intervals.
 
         - ``reliability``: ``sum_k pi_k theta[k, k]``, the probability of a correct label for a pair drawn from the
@@ -137,11 +163,10 @@ class ConfusionModel(RaterModel):
         """
         encoded = self.encoded_
         k = encoded.n_classes
+        n_workers = theta.shape[1]
         diag = torch.diagonal(theta, dim1=-2, dim2=-1)  # [S, W, K]
         reliability = (diag * pi[:, None, :]).sum(-1)
-        columns: dict[str, Any] = {
-            "n_judgments": np.bincount(encoded.workers, minlength=encoded.n_workers),
-        }
+        columns: dict[str, Any] = {}
         columns["reliability"], columns["reliability_lower"], columns["reliability_upper"] = _quantiles(reliability)
         if k > 1:
             rows_i, rows_j = torch.triu_indices(k, k, offset=1, device=theta.device)
@@ -149,7 +174,7 @@ class ConfusionModel(RaterModel):
             columns["spam"], columns["spam_lower"], columns["spam_upper"] = _quantiles(1.0 - tv)
         else:
             for name in ("spam", "spam_lower", "spam_upper"):
-                columns[name] = np.full(encoded.n_workers, np.nan)
+                columns[name] = np.full(n_workers, np.nan)
         if encoded.form == "preference" and k >= 2:
             says_a_given_a = theta[..., 0, 0] / (theta[..., 0, 0] + theta[..., 0, 1])
             says_a_given_b = theta[..., 1, 0] / (theta[..., 1, 0] + theta[..., 1, 1])
@@ -157,8 +182,8 @@ class ConfusionModel(RaterModel):
             columns["bias"], columns["bias_lower"], columns["bias_upper"] = _quantiles(bias)
         else:
             for name in ("bias", "bias_lower", "bias_upper"):
-                columns[name] = np.full(encoded.n_workers, np.nan)
-        return pd.DataFrame(columns, index=encoded.worker_index)
+                columns[name] = np.full(n_workers, np.nan)
+        return columns
 
     def _fit_trivial(self) -> None:
         """One class only: nothing to learn, and soft labels need two classes at least."""
@@ -196,8 +221,9 @@ class ConfusionModel(RaterModel):
     def predictive_loglik(self, judgments: pd.DataFrame) -> np.ndarray:
         """``log p(y_n | training judgments)`` for each judgment of a new table, averaged over posterior draws.
 
-        A judgment's pair keeps the posterior its training judgments gave it (the class prior when it had none); an
-        annotator unseen in training gets the model's expected confusion matrix for a new annotator.
+        A judgment's pair keeps the posterior its training judgments gave it (the class prior when it had none;
+        tempered as the soft labels are, see :class:`DawidSkene`); an annotator unseen in training gets the model's
+        expected confusion matrix for a new annotator.
         """
         self._check_fitted()
         encoded = self.encoded_
@@ -213,7 +239,8 @@ class ConfusionModel(RaterModel):
         dtype = self._incidence.val.dtype
         log_theta, log_pi = log_theta.to(dtype), log_pi.to(dtype)
         s = log_pi.shape[0]
-        scores = item_log_posterior_scores(self._incidence, log_theta, log_pi)  # [S, I, K]
+        scores = item_log_posterior_scores(self._incidence, log_theta, log_pi,
+                                           getattr(self, "_item_temperature", None))  # [S, I, K]
         item_post = torch.log_softmax(scores, dim=-1)
         known_item = items >= 0
         post = torch.where(known_item[None, :, None], item_post[:, items.clamp_min(0)], log_pi[:, None, :])
@@ -309,9 +336,58 @@ class DawidSkene(ConfusionModel):
         z_i                ~ Categorical(pi)                               true label of pair i (enumerated out)
         y_n                ~ Categorical(theta[w_n, z_{i_n}, :])           judgment n of annotator w_n on pair i_n
 
-    The default prior ``prior_correct=2, prior_error=1`` is *diagonal-heavy*: a new annotator is believed better than
+    The prior ``prior_correct=2, prior_error=1`` is *diagonal-heavy*: a new annotator is believed better than
     chance (prior mean accuracy 2/3 for two classes) but a handful of judgments overrides it; it also breaks the
     label-switching symmetry in favour of mostly-honest raters.
+
+    Empirical prior (``empirical_prior=True``, the default)
+    ---------------------------------------------------------
+    A fixed ``(a, b) = (prior_correct, prior_error)`` is a guess about the annotator population, and a wrong guess
+    shows where the data are thin: with three classes ``Dirichlet(2, 1, 1)`` adds four pseudo-judgments to every
+    row and pulls it towards accuracy 1/2, so the rows of rare classes (ties) of good raters are shrunk well below
+    their truth and the 90% intervals of reliability cover it only ~75% of the time on synthetic data. With
+    ``empirical_prior`` the two concentrations are fitted to the annotators themselves by type-II maximum
+    likelihood inside VB-EM (Beal 2003): after each M-step ``(a, b)`` maximise the evidence lower bound given
+    ``q(theta)``,
+
+    .. math:: \max_{a \ge b > 0}\ \sum_{w,k} E_q[\log \mathrm{Dir}(\theta_{wk} \mid b + (a - b) e_k)]
+              = R[\log\Gamma(a + (L-1)b) - \log\Gamma(a) - (L-1)\log\Gamma(b)] + (a-1)S_d + (b-1)S_o,
+
+    (``R = W K`` rows; ``S_d``, ``S_o`` the summed ``E[log theta]`` on and off the diagonal; concave, solved by
+    Newton; :func:`accord.models._vb.fit_confusion_prior`), the constraint ``a >= b`` keeping the prior
+    diagonal-heavy or flat (label switching). The given values are only the starting point. The fitted prior
+    (``prior_correct_``, ``prior_error_``) is then the prior of every inference method (Gibbs, SVI, NUTS and the
+    expected confusion of an unseen annotator). No gold label is involved: it is the marginal likelihood of the
+    judgments. On the synthetic benchmark it gives ``(a, b) ~ (2.1, 0.56)`` (prior mean accuracy 0.65 with
+    about 3 pseudo-judgments per row) and 90% Gibbs intervals of reliability that cover the truth ~0.90 of the
+    time.
+
+    Correlated errors: design-effect tempering (``item_correlation="auto"``, the default)
+    ------------------------------------------------------------------------------------
+    Dawid-Skene assumes that the judgments of an item are independent given its true label, so an item's
+    log-odds grow linearly with its number of judgments ``n_i``. Real crowds err together on hard or ambiguous
+    items (one misleading cue fools many raters), and with 10-40 judgments per item the posterior then puts odds of
+    ``1e10`` or more on labels that are wrong: a few such items dominate the log-loss of the soft labels. If the
+    errors of an item's raters have intra-item correlation ``rho``, the information in ``n_i`` judgments is that of
+    ``n_i / T_i`` independent ones, with the design effect (Kish 1965) ``T_i = 1 + (n_i - 1) rho``; the
+    magnitude-adjusted composite (independence) likelihood (Varin, Reid & Firth 2011) divides the item's
+    log-likelihood by ``T_i``. The soft labels are therefore
+
+    .. math:: p_\rho(z_i = k \mid y_i, \theta, \pi) \propto \pi_k
+              \exp\Big(\tfrac{1}{T_i}\sum_{n \in i} \log\theta_{w_n, k, y_n}\Big),
+              \qquad T_i = 1 + (n_i - 1)\rho,
+
+    averaged over posterior draws as before. ``theta`` and ``pi`` are fitted as usual: their estimating equations
+    sum over items and stay unbiased under within-item dependence; only the per-item posterior is overconfident.
+    ``rho`` is chosen without gold labels, by how well the votes predict each other: it maximises the
+    leave-one-judgment-out log-likelihood ``sum_n log sum_k p_rho(z_i = k | y_{i,-n}) theta_{w_n}[k, y_n]``
+    (with ``T = 1 + (n_i - 2) rho`` for the ``n_i - 1`` other judgments and, under VB, the judgment's own count
+    removed from its annotator's row; :func:`accord.models._vb.select_item_correlation`). When the data are
+    conditionally independent (as the synthetic benchmark is) this gives ``rho ~ 0``, plain Dawid-Skene; on
+    the gold sets it gives 0 to 0.15 and cuts the gold NLL where raters disagree in blocks (e.g. VLDB'17 Duck from
+    1.34 to about 0.37). The held-out predictive (:meth:`predictive_loglik`) uses the same tempered item
+    posterior; the pointwise log-likelihood for ArviZ (``to_arviz``) is the model's own, untempered.
+    ``item_correlation`` may also be a number in ``[0, 1]``; ``0`` gives the untempered posterior.
 
     ``symmetric=True`` (preference data, classes A, B [, tie]) replaces the free confusion matrix by one accuracy
     logit ``a`` shared by A- and B-pairs, a position-bias logit ``b`` (saying "A" whatever the truth) and two tie
@@ -345,7 +421,14 @@ class DawidSkene(ConfusionModel):
     symmetric
         Tie the A/B confusion symmetrically with a separate position bias (preference data only).
     prior_correct, prior_error
-        Dirichlet concentrations of a confusion row on its diagonal and off it.
+        Dirichlet concentrations of a confusion row on its diagonal and off it (the starting point of the fit when
+        ``empirical_prior``).
+    empirical_prior
+        Fit ``prior_correct`` / ``prior_error`` by type-II maximum likelihood (see above; not with
+        ``symmetric=True``, whose priors are normal).
+    item_correlation
+        ``"auto"`` (choose ``rho`` from the votes, see above) or a fixed ``rho`` in ``[0, 1]`` for the tempering
+        of the item posterior; ``0`` turns it off.
     class_prior
         Symmetric Dirichlet concentration of the class prior.
     init, warm_start
@@ -363,7 +446,7 @@ class DawidSkene(ConfusionModel):
 
     Fitted attributes: ``soft_labels_``, ``annotators_`` (``n_judgments``, ``reliability``, ``spam``, ``bias``, each
     with ``_lower`` / ``_upper`` 90% credible bounds), ``confusion_`` (posterior mean ``[W, K, L]``),
-    ``class_prior_``, ``n_iter_`` / ``converged_`` (vb), ``svi_`` (SVI loss history), ``n_divergences_`` (NUTS).
+    ``class_prior_``, ``prior_correct_`` / ``prior_error_`` (the prior used), ``item_correlation_`` (``rho``), ``n_iter_`` / ``converged_`` (vb), ``svi_`` (SVI loss history), ``n_divergences_`` (NUTS).
 
     Example
     -------
@@ -384,6 +467,14 @@ class DawidSkene(ConfusionModel):
     ----------
     A. P. Dawid and A. M. Skene (1979). Maximum likelihood estimation of observer error-rates using the EM algorithm.
     *Journal of the Royal Statistical Society C* 28(1), 20-28. https://doi.org/10.2307/2346806
+
+    M. J. Beal (2003). *Variational algorithms for approximate Bayesian inference*, ch. 2 (VB-EM hyperparameters).
+    PhD thesis, University College London.
+
+    L. Kish (1965). *Survey Sampling*. Wiley (the design effect ``1 + (m - 1) rho``).
+
+    C. Varin, N. Reid and D. Firth (2011). An overview of composite likelihood methods. *Statistica Sinica* 21(1),
+    5-42.
     """
 
     method: ClassVar[str] = "dawid-skene"
@@ -397,6 +488,8 @@ class DawidSkene(ConfusionModel):
         prior_correct: float = 2.0,
         prior_error: float = 1.0,
         class_prior: float = 1.0,
+        empirical_prior: bool = True,
+        item_correlation: float | str = "auto",
         init: str = "vote",
         warm_start: bool = True,
         guide: str = "auto",
@@ -423,6 +516,8 @@ class DawidSkene(ConfusionModel):
         self.prior_correct = prior_correct
         self.prior_error = prior_error
         self.class_prior = class_prior
+        self.empirical_prior = empirical_prior
+        self.item_correlation = item_correlation
         self.init = init
         self.warm_start = warm_start
         self.guide = guide
@@ -449,6 +544,9 @@ class DawidSkene(ConfusionModel):
                               " and symmetric=False")
         if self.prior_correct <= 0 or self.prior_error <= 0 or self.class_prior <= 0:
             raise AccordError("prior_correct, prior_error and class_prior must be positive")
+        rho = self.item_correlation
+        if not (rho == "auto" or (isinstance(rho, (int, float)) and not isinstance(rho, bool) and 0 <= rho <= 1)):
+            raise AccordError(f"item_correlation must be 'auto' or a number in [0, 1], not {rho!r}")
         if self.symmetric:
             if encoded.form != "preference" or tuple(encoded.classes[:2]) != ("A", "B"):
                 raise AccordError("symmetric=True needs preference data (classes A, B and optionally tie)")
@@ -465,22 +563,26 @@ class DawidSkene(ConfusionModel):
         eye = torch.eye(k, dtype=torch.float64, device=device)
         self._confusion_prior = self.prior_error + (self.prior_correct - self.prior_error) * eye
         self._class_prior_vec = torch.full((k,), float(self.class_prior), dtype=torch.float64, device=device)
+        self._vb = None
         if k == 1:
             self._fit_trivial()
             return
         closed_form = self.inference in ("vb", "gibbs")
-        if closed_form or (self.warm_start and self.init == "vote") or self.guide == "dirichlet":
+        empirical = self.empirical_prior and not self.symmetric
+        if closed_form or (self.warm_start and self.init == "vote") or self.guide == "dirichlet" or empirical:
             self._vb = vb_dawid_skene(
                 self._incidence, self._confusion_prior, self._class_prior_vec, self._initial_item_probs(encoded),
                 max_iter=self.max_steps if closed_form else 1000, tol=self.tol if closed_form else 1e-6,
+                empirical_prior=empirical,
             )
             self.n_iter_ = self._vb.n_iter
             self.converged_ = self._vb.converged
+            if empirical:
+                self._confusion_prior = self._vb.confusion_prior
+        self.prior_correct_ = float(self._confusion_prior[0, 0])
+        self.prior_error_ = float(self._confusion_prior[0, 1])
         if self.inference == "vb":
-            theta = dist.Dirichlet(self._vb.confusion_alpha).sample((self.num_samples,))
-            pi = dist.Dirichlet(self._vb.class_alpha).sample((self.num_samples,))
-            self._log_theta = theta.clamp_min(TINY).log()[None]
-            self._log_pi = pi.clamp_min(TINY).log()[None]
+            self._draw_from_vb(self._vb)
             self._finish()
         elif self.inference == "gibbs":
             vb = self._vb
@@ -496,6 +598,36 @@ class DawidSkene(ConfusionModel):
             self._fit_dirichlet_svi(encoded)
         else:
             self._fit_pyro(encoded)
+
+    def _finish(self) -> None:
+        self._choose_item_correlation()
+        super()._finish()
+
+    def _choose_item_correlation(self) -> None:
+        """Set ``item_correlation_`` (``rho``) and the item temperatures ``T_i = 1 + (n_i - 1) rho``."""
+        rho = self.item_correlation
+        if rho == "auto":
+            encoded = self.encoded_
+            device = self._torch_device
+            as_index = lambda a: torch.as_tensor(a, dtype=torch.long, device=device)  # noqa: E731
+            incidence = self._incidence
+            vb = self._vb if not self.symmetric else None
+            if vb is not None:  # the VB posterior, with each judgment's own count removed from its row
+                alpha = vb.confusion_alpha
+                log_theta = (alpha / alpha.sum(-1, keepdim=True)).log()
+                log_pi = (vb.class_alpha / vb.class_alpha.sum()).log()
+                extra = {"confusion_alpha": alpha, "item_probs": vb.item_probs}
+            else:  # posterior means of the draws
+                log_theta_draws, log_pi_draws = self._flat_draws()
+                log_theta = log_theta_draws.double().exp().mean(0).clamp_min(TINY).log()
+                log_pi = log_pi_draws.double().exp().mean(0).clamp_min(TINY).log()
+                extra = {}
+            rho = select_item_correlation(
+                incidence, as_index(encoded.items), as_index(encoded.workers), as_index(encoded.labels),
+                log_theta.to(incidence.val.dtype), log_pi.to(incidence.val.dtype), **extra,
+            )
+        self.item_correlation_ = float(rho)
+        self._item_temperature = design_effect(self._incidence, self.item_correlation_)
 
     def _initial_item_probs(self, encoded: Encoded) -> torch.Tensor:
         device = self._torch_device
