@@ -114,6 +114,8 @@ def cmd_aggregate(args: argparse.Namespace) -> int:
         settings = {"seed": args.seed, "progress": not args.quiet}
         if args.inference:
             settings["inference"] = args.inference
+        if args.device:
+            settings["device"] = args.device
     started = time.perf_counter()
     estimator = fit_method(args.method, judgments, **settings)
     soft = estimator.soft_labels_
@@ -298,6 +300,7 @@ def build_parser() -> argparse.ArgumentParser:
     agg.add_argument("--gold", help="file with gold labels per pair (id column and gold/truth column)")
     agg.add_argument("--method", default="vote-fraction", help="majority, vote-fraction, dawid-skene, ...")
     agg.add_argument("--inference", help="model inference: vb, map, meanfield, lowrank, nuts")
+    agg.add_argument("--device", help="torch device for the model, e.g. cuda (default: cpu)")
     agg.add_argument("--drop-ties", action="store_true", help="leave out pairs whose most likely outcome is a tie")
     agg.add_argument("--seed", type=int, default=0)
     agg.add_argument("--output", required=True, help="output file (.parquet or .jsonl; .csv for soft labels)")

@@ -11,7 +11,7 @@ import torch
 
 from accord.datasets import AccordError, Encoded
 from accord.models._data import PaddedJudgments
-from accord.models._vb import vb_dawid_skene
+from accord.models._vb import fit_population_prior, vb_dawid_skene
 from accord.models.dawid_skene import TINY, ConfusionModel, INIT_METHODS, enumerated_likelihood
 
 
@@ -54,6 +54,18 @@ class HierarchicalDawidSkene(ConfusionModel):
     one with many keeps its own. The scale prior is log-normal, not half-normal: a prior with mass at 0 lets the
     pooled solution collapse (every annotator the same) under MAP with a lower loss than the right answer.
 
+    With ``inference="vb"`` the population is the conjugate one, fitted by empirical Bayes (closed-form VB-EM; the
+    fast choice for millions of judgments)::
+
+        alpha[k, :]          population Dirichlet of true-class-k rows, type-II maximum likelihood
+        theta[w, k, :]       ~ Dirichlet(alpha[k])
+        z_i, y_n             as above
+
+    Each VB-EM iteration updates ``q(z)``, ``q(theta)``, ``q(pi)`` in closed form and moves ``alpha`` to the maximiser
+    of the evidence lower bound (Minka's fixed point, :func:`accord.models._vb.fit_population_prior`); the pooling
+    strength ``sum_l alpha[k, l]`` is learned, as the logistic-normal's ``sigma`` is (IBCC with hyperparameter
+    learning, Kim & Ghahramani 2012). ``population_`` then holds ``alpha``.
+
     Inference: ``"meanfield"`` (default; AutoNormal), ``"map"`` (AutoDelta; expect the pooling to be too strong or
     too weak, it is a point estimate of a hierarchical model), ``"lowrank"`` (AutoLowRankMultivariateNormal) and
     ``"nuts"`` (small data). All start, with ``init="vote"``, from the closed-form VB Dawid-Skene solution (itself
@@ -90,7 +102,7 @@ class HierarchicalDawidSkene(ConfusionModel):
     """
 
     method: ClassVar[str] = "hierarchical-dawid-skene"
-    supported_inference: ClassVar[tuple[str, ...]] = ("map", "meanfield", "lowrank", "nuts")
+    supported_inference: ClassVar[tuple[str, ...]] = ("map", "meanfield", "lowrank", "nuts", "vb")
     _global_sites: ClassVar[tuple[str, ...]] = ("pi", "mu", "sigma", "eps")
 
     def __init__(
@@ -141,9 +153,23 @@ class HierarchicalDawidSkene(ConfusionModel):
         if k == 1:
             self._fit_trivial()
             return
+        if self.inference == "vb":
+            self._fit_vb(encoded)
+            return
         self._fit_pyro(encoded)
         store = {name: value for name, (value, _) in self._extra_draws.items()}
         self.population_ = {"mu": store["mu"].mean((0, 1)), "sigma": store["sigma"].mean((0, 1))}
+
+    def _fit_vb(self, encoded: Encoded) -> None:
+        """Closed-form VB-EM of the Dirichlet-population form, the population fitted by type-II maximum likelihood."""
+        k = encoded.n_classes
+        start = 1.0 + torch.eye(k, dtype=torch.float64, device=self._torch_device)  # mildly diagonal-heavy
+        self._vb = vb_dawid_skene(self._incidence, start, self._class_prior_vec, self._vote_probs(encoded),
+                                  max_iter=self.max_steps, tol=self.tol, prior_fit=fit_population_prior)
+        self.n_iter_, self.converged_ = self._vb.n_iter, self._vb.converged
+        self.population_ = {"alpha": self._vb.confusion_prior.cpu().numpy()}
+        self._draw_from_vb(self._vb)
+        self._finish()
 
     def _model(self, data: PaddedJudgments, batch_size: int | None = None) -> None:
         k, w = data.n_classes, data.n_workers
@@ -198,7 +224,11 @@ class HierarchicalDawidSkene(ConfusionModel):
         return {"error_rank": np.arange(max(self.encoded_.n_classes - 1, 1))}
 
     def _new_annotator_log_confusion(self, log_pi: torch.Tensor) -> torch.Tensor:
-        """Expected confusion of a new annotator under each draw of the population: Monte Carlo over ``eps``."""
+        """Expected confusion of a new annotator under each draw of the population: Monte Carlo over ``eps`` (the
+        population Dirichlet's mean with ``inference="vb"``)."""
+        if self.inference == "vb":
+            alpha = self._vb.confusion_prior.to(log_pi)
+            return (alpha / alpha.sum(-1, keepdim=True)).log().expand(log_pi.shape[0], -1, -1)
         mu_draws = self._extra_draws["mu"][0]  # [chains, draws, K, K-1]
         sigma_draws = self._extra_draws["sigma"][0]
         mus = torch.as_tensor(mu_draws.reshape(-1, *mu_draws.shape[2:]), dtype=log_pi.dtype, device=log_pi.device)
