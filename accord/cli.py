@@ -117,7 +117,10 @@ def cmd_aggregate(args: argparse.Namespace) -> int:
         if args.device:
             settings["device"] = args.device
     started = time.perf_counter()
-    estimator = fit_method(args.method, judgments, **settings)
+    try:
+        estimator = fit_method(args.method, judgments, **settings)
+    except AccordError as err:  # say which input the model could not fit
+        raise AccordError(f"{args.dataset or args.input}: {err}") from err
     soft = estimator.soft_labels_
     elapsed = time.perf_counter() - started
     provenance = {"method": args.method, "source": args.dataset or str(args.input), "n_judgments": len(judgments)}

@@ -103,3 +103,17 @@ def test_datasets_list_and_describe(capsys):
     assert main(["datasets", "describe", "snow2008-rte", "--data-dir", str(data_dir)]) == 0
     out = capsys.readouterr().out
     assert "8000" in out.replace(",", "") and "164" in out
+
+
+def test_a_model_that_cannot_fit_names_the_file_and_column(tmp_path, capsys):
+    """One class only (categorical, no label set declared): the model's error names the input file and column."""
+    source = tmp_path / "one_class.csv"
+    pd.DataFrame({"task": ["t1", "t1", "t2"], "worker": ["w1", "w2", "w1"], "label": ["cat"] * 3}).to_csv(
+        source, index=False)
+    output = tmp_path / "soft.csv"
+    status = main(["aggregate", "--input", str(source), "--form", "categorical", "--columns",
+                   "task=pair_id,worker=annotator", "--method", "dawid-skene", "--output", str(output)])
+    err = capsys.readouterr().err
+    assert status == 2 and err.count("\n") == 1
+    assert str(source) in err and "column 'label'" in err and "declare the label set" in err
+    assert not output.exists()

@@ -188,8 +188,8 @@ class ConfusionModel(RaterModel):
     def _fit_trivial(self) -> None:
         """One class only: nothing to learn, and soft labels need two classes at least."""
         raise AccordError(
-            f"every judgment has the label {self.encoded_.classes[0]!r} and no other class is known: declare the "
-            "label set (validate(judgments, classes=[...])) so that the model has something to tell apart"
+            f"column 'label': every judgment has the label {self.encoded_.classes[0]!r} and no other class is known: "
+            "declare the label set (validate(judgments, classes=[...])) so that the model has something to tell apart"
         )
 
     # -- ArviZ ---------------------------------------------------------------------------------------------------
