@@ -233,6 +233,7 @@ def all_methods(quick: bool, max_bt: int) -> list[Method]:
                       lambda: DawidSkene(inference="gibbs", num_chains=1, num_warmup=50, num_samples=100)),
         accord_method("accord DS (meanfield)", lambda: DawidSkene(inference="meanfield", **svi), 200_000),
         accord_method("accord HDS (meanfield)", lambda: HierarchicalDawidSkene(**svi), 200_000),
+        accord_method("accord HDS (vb)", lambda: HierarchicalDawidSkene(inference="vb")),
         *optional_accord_models(),
         crowdkit_method("crowd-kit MajorityVote", lambda: CKMajority()),
         crowdkit_method("crowd-kit DawidSkene", lambda: CKDawidSkene(n_iter=100)),
@@ -582,7 +583,7 @@ def section_scaling(methods: list[Method], sizes: list[int]) -> None:
           + "; 3 judgments per pair; annotators = judgments / 40)", flush=True)
     keep = {"majority vote", "accord DS (vb)", "accord DS (vb, 100 draws)", "accord DS (gibbs)",
             "accord DS (gibbs, 1 chain 50+100)", "accord DS (meanfield)", "accord HDS (meanfield)",
-            "accord MACE (vb)", "accord GLAD (meanfield)", "crowd-kit MajorityVote", "crowd-kit DawidSkene",
+            "accord HDS (vb)", "accord MACE (vb)", "accord GLAD (meanfield)", "crowd-kit MajorityVote", "crowd-kit DawidSkene",
             "crowd-kit GLAD", "crowd-kit MACE", "crowd-kit BradleyTerry", "crowd-kit NoisyBradleyTerry"}
     chosen = [m for m in methods if m.name in keep]
     rows: list[dict[str, Any]] = []
@@ -607,7 +608,7 @@ def section_scaling(methods: list[Method], sizes: list[int]) -> None:
     at = frame[frame.n == largest].set_index("method")
     ck = at.seconds.get("crowd-kit DawidSkene", np.nan)
     print(f"\nAt {largest:,} judgments (torch threads: {torch.get_num_threads()}):")
-    for name in ("accord DS (vb)", "accord DS (vb, 100 draws)", "accord DS (gibbs)",
+    for name in ("accord DS (vb)", "accord DS (vb, 100 draws)", "accord HDS (vb)", "accord DS (gibbs)",
                  "accord DS (gibbs, 1 chain 50+100)"):
         seconds = at.seconds.get(name, np.nan)
         peak = at.peak_mb.get(name, np.nan)

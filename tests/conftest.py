@@ -49,3 +49,25 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+# Rater models with settings that keep a fit on a tiny table short (what the edge-case and determinism tests check
+# is behaviour, not accuracy): name -> (aggregation method, settings). Each draws random numbers somewhere
+# (posterior draws, SVI's Monte Carlo ELBO, Gibbs sweeps).
+QUICK_RATER_MODELS: dict[str, tuple[str, dict]] = {
+    "dawid-skene": ("dawid-skene", {}),
+    "dawid-skene-gibbs": ("dawid-skene", {"inference": "gibbs", "num_samples": 50, "num_warmup": 20}),
+    "hierarchical-dawid-skene": ("hierarchical-dawid-skene", {"max_steps": 150, "num_samples": 30}),
+    "hierarchical-dawid-skene-vb": ("hierarchical-dawid-skene", {"inference": "vb"}),
+    "mace": ("mace", {}),
+    "glad": ("glad", {"max_steps": 150, "num_samples": 30}),
+    "bradley-terry": ("bradley-terry", {"max_steps": 60, "num_samples": 30}),  # needs response ids
+}
+
+
+def fit_quick(name: str, judgments: pd.DataFrame, seed: int = 0):
+    """Fit the :data:`QUICK_RATER_MODELS` entry ``name``."""
+    from accord.aggregate import make_method
+
+    method, settings = QUICK_RATER_MODELS[name]
+    return make_method(method, seed=seed, **settings).fit(judgments)

@@ -9,24 +9,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from accord.aggregate import make_method
+from conftest import QUICK_RATER_MODELS, fit_quick
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
-# short fits: the data are tiny, and what is checked is the behaviour at the edges, not accuracy
-METHODS = {
-    "dawid-skene": {},
-    "dawid-skene-gibbs": {"inference": "gibbs", "num_samples": 50, "num_warmup": 20},
-    "hierarchical-dawid-skene": {"max_steps": 150, "num_samples": 30},
-    "hierarchical-dawid-skene-vb": {"inference": "vb"},
-    "mace": {},
-    "glad": {"max_steps": 150, "num_samples": 30},
-}
-
-
-def _fit(name: str, judgments: pd.DataFrame):
-    method = name.removesuffix("-gibbs").removesuffix("-vb")
-    return make_method(method, seed=0, **METHODS[name]).fit(judgments)
+METHODS = [name for name in QUICK_RATER_MODELS if name != "bradley-terry"]  # the tables have no response ids
 
 
 def _check_probabilities(model) -> pd.DataFrame:
@@ -47,28 +34,28 @@ ALL_TIES = pd.DataFrame({"pair_id": np.repeat([f"p{i}" for i in range(4)], 2), "
                          "label": "tie"})
 
 
-@pytest.mark.parametrize("name", list(METHODS))
+@pytest.mark.parametrize("name", METHODS)
 def test_one_annotator_follows_its_votes(name):
-    probs = _check_probabilities(_fit(name, ONE_ANNOTATOR))
+    probs = _check_probabilities(fit_quick(name, ONE_ANNOTATOR))
     assert (probs.idxmax(axis=1).to_numpy() == ONE_ANNOTATOR["label"].to_numpy()).all()
 
 
-@pytest.mark.parametrize("name", list(METHODS))
+@pytest.mark.parametrize("name", METHODS)
 def test_unanimous_pairs_are_confident(name):
-    probs = _check_probabilities(_fit(name, UNANIMOUS))
+    probs = _check_probabilities(fit_quick(name, UNANIMOUS))
     truth = UNANIMOUS.drop_duplicates("pair_id").set_index("pair_id")["label"]
     picked = probs.to_numpy()[np.arange(len(probs)), probs.columns.get_indexer(truth.reindex(probs.index))]
     assert (picked > 0.75).all()
 
 
-@pytest.mark.parametrize("name", list(METHODS))
+@pytest.mark.parametrize("name", METHODS)
 def test_one_judgment_per_pair(name):
-    probs = _check_probabilities(_fit(name, SINGLE_JUDGMENTS))
+    probs = _check_probabilities(fit_quick(name, SINGLE_JUDGMENTS))
     votes = SINGLE_JUDGMENTS.set_index("pair_id")["label"].reindex(probs.index)
     assert (probs.idxmax(axis=1) == votes).mean() >= 0.75
 
 
-@pytest.mark.parametrize("name", list(METHODS))
+@pytest.mark.parametrize("name", METHODS)
 def test_all_ties(name):
-    probs = _check_probabilities(_fit(name, ALL_TIES))
+    probs = _check_probabilities(fit_quick(name, ALL_TIES))
     assert (probs.idxmax(axis=1) == "tie").all()

@@ -11,42 +11,24 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from accord.aggregate import make_method
 from accord.cli import main as accord_main
 from accord.datasets import read_cleaned
 from accord.datasets.synthetic import make_synthetic
 from accord.reward import RewardConfig, train
 from accord.reward.tiny import build_tiny_backbone
+from conftest import QUICK_RATER_MODELS, fit_quick
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
-
-# method -> settings that keep the fit short; every one of them draws random numbers somewhere (posterior draws,
-# SVI's Monte Carlo ELBO, NUTS)
-METHODS = {
-    "dawid-skene": {},
-    "dawid-skene-gibbs": {"inference": "gibbs", "num_samples": 50, "num_warmup": 20},
-    "hierarchical-dawid-skene": {"max_steps": 60, "num_samples": 30},
-    "hierarchical-dawid-skene-vb": {"inference": "vb"},
-    "mace": {},
-    "glad": {"max_steps": 60, "num_samples": 30},
-    "bradley-terry": {"max_steps": 60, "num_samples": 30},
-}
-
 
 @pytest.fixture(scope="module")
 def synthetic():
     return make_synthetic(n_pairs=150, n_annotators=20, judgments_per_pair=3, seed=5)
 
 
-def _fit(name: str, judgments: pd.DataFrame, seed: int):
-    method = name.removesuffix("-gibbs").removesuffix("-vb")
-    return make_method(method, seed=seed, **METHODS[name]).fit(judgments)
-
-
-@pytest.mark.parametrize("name", list(METHODS))
+@pytest.mark.parametrize("name", list(QUICK_RATER_MODELS))
 def test_same_seed_same_soft_labels_and_annotators(name, synthetic):
-    first = _fit(name, synthetic.judgments, seed=3)
-    second = _fit(name, synthetic.judgments, seed=3)
+    first = fit_quick(name, synthetic.judgments, seed=3)
+    second = fit_quick(name, synthetic.judgments, seed=3)
     pd.testing.assert_frame_equal(first.soft_labels_.to_frame(), second.soft_labels_.to_frame(), check_exact=True)
     if hasattr(first, "annotators_"):
         pd.testing.assert_frame_equal(first.annotators_, second.annotators_, check_exact=True)
@@ -54,8 +36,8 @@ def test_same_seed_same_soft_labels_and_annotators(name, synthetic):
 
 def test_another_seed_changes_the_posterior_draws(synthetic):
     """The check above can fail: the uncertainty comes from random draws, and another seed draws others."""
-    first = _fit("hierarchical-dawid-skene-vb", synthetic.judgments, seed=3)
-    other = _fit("hierarchical-dawid-skene-vb", synthetic.judgments, seed=4)
+    first = fit_quick("hierarchical-dawid-skene-vb", synthetic.judgments, seed=3)
+    other = fit_quick("hierarchical-dawid-skene-vb", synthetic.judgments, seed=4)
     assert not np.array_equal(first.soft_labels_.uncertainty.to_numpy(), other.soft_labels_.uncertainty.to_numpy())
 
 
