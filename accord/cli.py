@@ -223,6 +223,10 @@ def _demo_reward_models(data: Any, cleaned: dict[str, pd.DataFrame], best: str, 
         "rejected": np.where(a_wins, test["response_b"], test["response_a"]),
         "p_chosen": np.where(a_wins, p_a, 1 - p_a),
     })
+    if args.quiet:  # transformers draws its own bars when loading and saving weights
+        from transformers.utils import logging as transformers_logging
+
+        transformers_logging.disable_progress_bar()
     rows = []
     for name, loss in (("majority", "bradley_terry"), (best, "weighted_soft_bce")):
         frame = cleaned[name][~cleaned[name]["pair_id"].isin(test_ids)]
