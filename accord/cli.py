@@ -159,13 +159,14 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from accord import metrics
     from accord.aggregate import available_methods, build_cleaned, fit_method
     from accord.datasets import write_cleaned
-    from accord.datasets.synthetic import make_synthetic
+    from accord.datasets.synthetic import DEFAULT_ANNOTATOR_MIX, make_synthetic
 
     out_dir = Path(args.output_dir)
     data = make_synthetic(n_pairs=args.n_pairs, n_annotators=args.n_annotators, judgments_per_pair=3, seed=args.seed)
     judgments = data.judgments
+    mix = ", ".join(f"{kind.replace('_', '-')} {share:.0%}" for kind, share in DEFAULT_ANNOTATOR_MIX.items())
     print(f"synthetic data: {len(judgments):,} judgments, {judgments['pair_id'].nunique():,} pairs, "
-          f"{judgments['annotator'].nunique():,} annotators (30% spammers, flippers, position- and tie-biased raters)")
+          f"{judgments['annotator'].nunique():,} annotators ({mix})")
     wanted = ["majority", "vote-fraction", "dawid-skene", "hierarchical-dawid-skene"]
     methods = [m for m in wanted if m in available_methods()]
     rows, fitted = [], {}
