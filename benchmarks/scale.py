@@ -45,8 +45,8 @@ CLASS_PRIOR = np.array([0.45, 0.45, 0.10])
 ANNOTATOR_MIX = {"reliable": 0.65, "spammer": 0.25, "position_biased": 0.10}
 
 
-def annotator_confusions(n_annotators: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """``[W, 3, 3]`` confusion matrices and ``[W]`` type codes (0 reliable, 1 spammer, 2 position-biased)."""
+def annotator_confusions(n_annotators: int, rng: np.random.Generator) -> np.ndarray:
+    """``[W, 3, 3]`` confusion matrices of reliable (type 0), spammer (1) and position-biased (2) annotators."""
     types = rng.choice(3, size=n_annotators, p=list(ANNOTATOR_MIX.values()))
     accuracy = rng.beta(8.0, 2.0, size=n_annotators)
     confusion = np.empty((n_annotators, 3, 3))
@@ -57,7 +57,7 @@ def annotator_confusions(n_annotators: int, rng: np.random.Generator) -> tuple[n
     biased = types == 2
     confusion[biased] *= 0.3
     confusion[biased, :, 0] += 0.7
-    return confusion, types
+    return confusion
 
 
 def _distinct_annotators(n_pairs: int, per_pair: int, activity: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -76,7 +76,7 @@ def generate(directory: Path, n_judgments: int, n_annotators: int, per_pair: int
              chunk_pairs: int = 250_000) -> tuple[Path, Path]:
     """Write ``judgments.parquet`` (pair_id, annotator, label) and ``truth.parquet`` (pair_id, gold) in chunks."""
     rng = np.random.default_rng(seed)
-    confusion, _ = annotator_confusions(n_annotators, rng)
+    confusion = annotator_confusions(n_annotators, rng)
     cumulative_confusion = confusion.cumsum(-1)
     activity = 1.0 / np.arange(1, n_annotators + 1) ** 0.6  # Zipf-like workload
     rng.shuffle(activity)

@@ -38,7 +38,6 @@ from accord.models.base import RaterModel
 from accord.models.inference import run_nuts, run_svi
 
 TINY = 1e-30
-TINY32 = 1e-30  # still a normal float32 (smallest ~1.2e-38)
 #: annotators per block when summarising draws (bounds the memory of the annotator table)
 ANNOTATOR_CHUNK = 8192
 INIT_METHODS: tuple[str, ...] = ("vote", "random", "uniform")
@@ -127,7 +126,7 @@ class ConfusionModel(RaterModel):
         draws the confusion draws alone are 0.7 GB in float32, twice that in float64."""
         theta = dist.Dirichlet(vb.confusion_alpha.float()).sample((self.num_samples,))
         pi = dist.Dirichlet(vb.class_alpha).sample((self.num_samples,))
-        self._log_theta = theta.clamp_min_(TINY32).log_()[None]
+        self._log_theta = theta.clamp_min_(TINY).log_()[None]  # 1e-30 is still a normal float32
         self._log_pi = pi.clamp_min(TINY).log()[None]
 
     def _finish(self) -> None:
