@@ -544,7 +544,7 @@ def section_ukp(quick: bool) -> None:
     sys.stdout.flush()
 
 
-def section_nuts(quick: bool) -> None:
+def section_nuts(quick: bool, draws: int | None = None) -> None:
     import arviz as az
 
     from accord.datasets.loaders import load_snow2008
@@ -554,6 +554,7 @@ def section_nuts(quick: bool) -> None:
         return
     judgments = load_snow2008("temp", DATA / "snow2008")
     samples, warmup, chains = (200, 200, 2) if quick else (600, 400, 4)
+    samples = draws or samples
     print(f"\n# NUTS on Snow TEMP ({chains} chains x {warmup} warmup + {samples} draws, z enumerated)", flush=True)
     result = measure(lambda: (lambda m: (m.soft_labels_.probs, m))(
         DawidSkene(inference="nuts", num_samples=samples, num_warmup=warmup, num_chains=chains).fit(judgments)))
@@ -624,6 +625,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="fewer SVI steps and NUTS draws, sizes up to 100k")
     parser.add_argument("--sizes", default=None, help="scaling sizes in judgments (default 10000,100000,1000000)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
+    parser.add_argument("--nuts-draws", type=int, default=None, help="NUTS draws per chain (default 600; quick 200)")
     parser.add_argument("--max-bt", type=int, default=30_000,
                         help="largest data given to crowd-kit BradleyTerry / NoisyBradleyTerry")
     parser.add_argument("--methods", default=None, help="comma-separated substrings: only methods whose name has one")
@@ -650,7 +652,7 @@ def main(argv: list[str] | None = None) -> int:
         if "ukp" in sections:
             section_ukp(args.quick)
         if "nuts" in sections:
-            section_nuts(args.quick)
+            section_nuts(args.quick, args.nuts_draws)
         if "scaling" in sections:
             sizes = [int(s) for s in args.sizes.split(",")] if args.sizes else (
                 [10_000, 100_000] if args.quick else [10_000, 100_000, 1_000_000])
