@@ -172,12 +172,7 @@ def run_accord(spec: dict) -> dict:
         return batch
 
     trainer.collator = _Wrapped(trainer.collator, counting)
-    if spec["gpu"]:
-        torch.cuda.reset_peak_memory_stats()
-    start = _now()
-    trainer.train()
-    times.insert(0, start)
-    return _summary(spec, times, counted)
+    return _timed_train(trainer, spec, times, counted)
 
 
 def _now() -> tuple[float, float]:
@@ -237,6 +232,13 @@ def run_trl(spec: dict) -> dict:
             return super().compute_loss(model, inputs, *rest, **kwargs)
 
     trainer = Counting(model=model, args=args, train_dataset=data, processing_class=tokenizer, callbacks=[Timer()])
+    return _timed_train(trainer, spec, times, counted)
+
+
+def _timed_train(trainer: object, spec: dict, times: list[float], counted: dict) -> dict:
+    """Run ``trainer.train()`` (accord's or TRL's) from a clean peak-memory mark and summarise its step times."""
+    import torch
+
     if spec["gpu"]:
         torch.cuda.reset_peak_memory_stats()
     start = _now()
