@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # GPU throughput check of accord's reward trainer against TRL's RewardTrainer (issue 5, "what it must show" 3).
 #
-#   benchmarks/gpu_reward_throughput.sh pack    # here (where TRL is installed): copy TRL and the packages it needs
-#                                               # but a bare GPU machine lacks into build/trl_site/ (carry that path)
+#   benchmarks/gpu_reward_throughput.sh pack    # here: download the wheels a bare GPU machine lacks (TRL, datasets,
+#                                               # dill, multiprocess; Python 3.12) into build/wheels/ (carry it)
 #   benchmarks/gpu_reward_throughput.sh run     # on the GPU machine: Qwen2-0.5B shape, bf16, 16 pairs of 128-1024
 #                                               # tokens per step; prints tokens/s, pairs/s, peak memory and MFU
 #   benchmarks/gpu_reward_throughput.sh smoke   # anywhere: the same code path on a CPU with a tiny shape
@@ -11,28 +11,28 @@
 # and >= 4x TRL with its defaults, measured side by side in one run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-PY=${PYTHON:-python}
-SITE=build/trl_site
+PY=${PYTHON:-python3}
+WHEELS=build/wheels
 
 case "${1:-run}" in
   pack)
-    rm -rf "$SITE" && mkdir -p "$SITE"
-    for pkg in trl datasets dill multiprocess xxhash; do
-      dir=$($PY -c "import importlib.util as u, os; s = u.find_spec('$pkg'); print(os.path.dirname(s.origin))")
-      cp -r "$dir" "$SITE/"
-    done
-    # single-module packages that datasets imports
-    for mod in _multiprocess; do
-      path=$($PY -c "import importlib.util as u; s = u.find_spec('$mod'); print(s.origin if s else '')" || true)
-      [ -n "$path" ] && cp -r "$(dirname "$path")/$mod"* "$SITE/" 2>/dev/null || true
-    done
-    du -sh "$SITE"
+    rm -rf "$WHEELS" && mkdir -p "$WHEELS"
+    $PY -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
+      --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 \
+      -d "$WHEELS" trl==1.16.0 datasets==5.2.0 dill==0.4.1 multiprocess==0.70.19
+    du -sh "$WHEELS"
     ;;
   run)
-    export PYTHONPATH="$PWD/$SITE:$PWD:${PYTHONPATH:-}"
     $PY -c "import torch; assert torch.cuda.is_available(), 'no GPU'; print(torch.cuda.get_device_name())"
-    $PY -c "import trl" 2>/dev/null || { echo "TRL missing: run '$0 pack' where it is installed and carry $SITE"; exit 2; }
-    $PY benchmarks/reward_throughput.py --gpu --repeats "${REPEATS:-1}" --json "${OUT:-reward_throughput_gpu.json}"
+    if ! $PY -c "import trl" 2>/dev/null; then
+      ls "$WHEELS"/*.whl >/dev/null 2>&1 || { echo "TRL missing: run '$0 pack' here and carry $WHEELS"; exit 2; }
+      $PY -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target /tmp/accord-site "$WHEELS"/*.whl
+      export PYTHONPATH="/tmp/accord-site:${PYTHONPATH:-}"
+    fi
+    export PYTHONPATH="$PWD:${PYTHONPATH:-}" PYTHONUNBUFFERED=1
+    $PY benchmarks/reward_throughput.py --gpu --repeats "${REPEATS:-1}" --worker-timeout "${WORKER_TIMEOUT:-300}" \
+      --steps "${STEPS:-40}" \
+      --json "${JSON:-reward_throughput_gpu.json}"
     ;;
   smoke)
     $PY benchmarks/reward_throughput.py --gpu --smoke --repeats 1

@@ -13,9 +13,10 @@ dataset is there (else synthetic text), keeping pairs that fit ``--max-length`` 
 truncates nor filters. TRL runs with its defaults (activation checkpointing on) and with checkpointing off (its best).
 
 GPU (``--gpu``): a random-initialised Qwen2-0.5B-shaped decoder, bf16 autocast, ``--batch-size`` 16 pairs whose
-responses are 128-1024 random tokens, accord packed with flex attention; prints real tokens/s and MFU for accord and
-both TRL settings. ``--gpu --smoke`` runs the same path on a CPU with a tiny Qwen2 shape (no MFU): a check that the
-script works, not a measurement.
+responses are 128-1024 random tokens; accord packs the batch into one row with flex attention (``accord``), and
+also with its layers compiled (``accord-compiled``, ``torch_compile=True``); prints real tokens/s and MFU for both and
+for TRL's two settings, and each ratio. ``--gpu --smoke`` runs the same path on a CPU with a tiny Qwen2 shape (sdpa:
+flex attention has no backward pass on a CPU; no MFU): a check that the script works, not a measurement.
 
     python benchmarks/reward_throughput.py                      # CPU: MiniLM and tiny Llama
     python benchmarks/reward_throughput.py --gpu                # one GPU (H100/H200)
@@ -145,7 +146,8 @@ def run_accord(spec: dict) -> dict:
                           max_steps=spec["steps"], max_length=spec["max_length"], learning_rate=5e-5,
                           save_steps=None, logging_steps=10**6, progress=False, stats_max_pairs=1,
                           packing=spec.get("packing"), attn_implementation=spec.get("attn"),
-                          mixed_precision="bf16" if spec["gpu"] else "no", pad_to_multiple_of=spec.get("pad_to"))
+                          mixed_precision="bf16" if spec["gpu"] else "no", pad_to_multiple_of=spec.get("pad_to"),
+                          torch_compile=spec.get("compile", False))
     if spec["token_pairs"] is not None:
         ids = spec["token_pairs"]
         zeros = np.zeros(len(ids), dtype=np.int64)
@@ -160,7 +162,7 @@ def run_accord(spec: dict) -> dict:
     model = RewardModel.from_backbone(spec["model"], attn_implementation=spec.get("attn") or "sdpa")
     times: list[float] = []
     trainer = RewardTrainer(config, model=model, train_pairs=train_pairs,
-                            callbacks=[lambda trainer, state: times.append(_now())])
+                            callbacks=[lambda trainer, state: times.append(_step_end(spec, len(times)))])
     counted = {"tokens": 0, "computed": 0}
     collate = trainer.collator.__call__
 
@@ -178,6 +180,17 @@ def run_accord(spec: dict) -> dict:
 def _now() -> tuple[float, float]:
     """Wall-clock and this process's CPU time: on a shared machine the CPU time is the steadier measure."""
     return time.perf_counter(), time.process_time()
+
+
+def _step_end(spec: dict, steps_done: int) -> tuple[float, float]:
+    """The time at the end of step ``steps_done + 1``. On a GPU the two steps that bound the timed window (the last
+    warm-up step and the last step) first wait for the GPU to finish; other steps are not synchronised, so neither
+    trainer is slowed by the measurement."""
+    import torch
+
+    if spec["gpu"] and steps_done + 1 in (spec["warmup"], spec["steps"]):
+        torch.cuda.synchronize()
+    return _now()
 
 
 class _Wrapped:
@@ -222,7 +235,7 @@ def run_trl(spec: dict) -> dict:
 
     class Timer(TrainerCallback):
         def on_step_end(self, args, state, control, **kwargs):
-            times.append(_now())
+            times.append(_step_end(spec, len(times)))
 
     class Counting(TRLTrainer):  # count in compute_loss: the data loader fetches one batch ahead
         def compute_loss(self, model, inputs, *rest, **kwargs):
@@ -279,14 +292,21 @@ def worker_main(spec_path: str) -> None:
 # ----------------------------------------------------------------------------------------------------------------------
 
 
-def run_worker(spec: dict, folder: Path) -> dict:
+def run_worker(spec: dict, folder: Path, timeout: float | None = None) -> dict | None:
+    """One configuration in a child process; ``None`` (and its error on stderr) when it fails or runs too long."""
     path = folder / f"{spec['name']}.json"
     path.write_text(json.dumps(spec))
     env = {**os.environ, "OMP_NUM_THREADS": str(spec["threads"]), "TOKENIZERS_PARALLELISM": "false"}
-    done = subprocess.run([sys.executable, __file__, "--worker", str(path)], env=env, capture_output=True, text=True)
+    try:
+        done = subprocess.run([sys.executable, __file__, "--worker", str(path)], env=env, capture_output=True,
+                              text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        print(f"  {spec['name']}: stopped after {timeout:.0f} s", file=sys.stderr, flush=True)
+        return None
     lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
     if done.returncode != 0 or not lines:
-        raise SystemExit(f"{spec['name']} failed:\n{done.stderr[-4000:]}")
+        print(f"  {spec['name']} failed:\n{done.stderr[-3000:]}", file=sys.stderr, flush=True)
+        return None
     return json.loads(lines[-1][len("RESULT "):])
 
 
@@ -311,7 +331,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads per worker (default 1)")
     parser.add_argument("--peak-tflops", type=float, default=None, help="the GPU's dense bf16 peak (MFU)")
-    parser.add_argument("--json", type=Path, help="also write the results here")
+    parser.add_argument("--json", type=Path, help="also write the results here (after every configuration)")
+    parser.add_argument("--worker-timeout", type=float, default=None, help="seconds before a configuration is "
+                        "stopped and reported as failed (default: none)")
     args = parser.parse_args(argv)
     if args.worker:
         worker_main(args.worker)
@@ -341,12 +363,13 @@ def main(argv: list[str] | None = None) -> int:
                 vocab = QWEN2_05B["vocab_size"] if gpu else 1000
                 base["token_pairs"] = random_token_pairs(args.batch_size * steps, low, high, vocab)
                 base["max_length"] = args.max_length or high + 16
-                variants = [
-                    {"name": "accord", "packing": True, "attn": "flex_attention" if gpu else "sdpa",
-                     "pad_to": 128 if gpu else None},
-                    {"name": "accord-padded", "packing": False, "attn": "sdpa"},
-                    {"name": "trl-defaults", "trl_checkpointing": True},
+                # flex attention has no backward pass on a CPU: the smoke run packs with sdpa instead
+                packed = {"packing": True, "attn": "flex_attention" if gpu else "sdpa", "pad_to": 128 if gpu else None}
+                variants = [  # cheapest first, so a run cut short still reports the baselines
                     {"name": "trl-no-checkpointing", "trl_checkpointing": False},
+                    {"name": "trl-defaults", "trl_checkpointing": True},
+                    {"name": "accord-compiled", **packed, "compile": True},
+                    {"name": "accord", **packed},
                 ]
             else:
                 from transformers import AutoTokenizer
@@ -366,11 +389,15 @@ def main(argv: list[str] | None = None) -> int:
                 for variant in order:
                     spec = {**base, **variant, "out": str(folder / f"out-{variant['name']}")}
                     spec.setdefault("trl_checkpointing", False)
-                    result = run_worker(spec, folder)
+                    result = run_worker(spec, folder, args.worker_timeout)
+                    if result is None:
+                        continue
                     suite.setdefault(variant["name"], []).append(result)
-                    print(f"  {backbone} {variant['name']} run {repeat + 1}: {result['pairs_per_s']:.2f} pairs/s",
-                          file=sys.stderr, flush=True)
-            results[backbone] = suite
+                    print(f"  {backbone} {variant['name']} run {repeat + 1}: {result['pairs_per_s']:.2f} pairs/s, "
+                          f"{result['tokens_per_s']:.0f} real tokens/s", file=sys.stderr, flush=True)
+                    results[backbone] = suite
+                    if args.json:
+                        args.json.write_text(json.dumps(results, indent=2))
             report(backbone, suite, base, gpu, args)
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))
@@ -380,35 +407,43 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def report(backbone: str, suite: dict[str, list[dict]], base: dict, gpu: bool, args: argparse.Namespace) -> None:
+    """The table of medians, then each accord configuration's speed-up over each TRL configuration."""
     keys = ("pairs_per_s", "tokens_per_s", "padding", "peak_mb", "pairs_per_cpu_s")
     med = {name: {key: statistics.median(r.get(key, float("nan")) for r in runs) for key in keys}
            for name, runs in suite.items()}
-    ref = med["accord"]
     print(f"\n{backbone}: batch {base['batch_size']} pairs, max length {base['max_length']}, "
           f"{base['steps'] - base['warmup']} timed steps, median of {args.repeats}, "
           f"{'GPU bf16' if gpu else f'CPU float32, {args.threads} thread(s)'}")
-    header = ("| trainer | pairs/s | real tokens/s | padding | peak MB | accord's speed-up | pairs per CPU-s "
-              "| speed-up in CPU time |")
+    header = "| trainer | pairs/s | real tokens/s | padding | peak MB | pairs per CPU-s |"
     mfu = None
     if gpu:
         import torch
 
         name = torch.cuda.get_device_name()
         peak = args.peak_tflops or next((v for k, v in PEAK_BF16_TFLOPS.items() if k in name), None)
+        print(f"device: {name}, dense bf16 peak {peak} TFLOP/s, torch {torch.__version__}")
         if peak:
             lengths = [len(c) + len(r) for c, r in base["token_pairs"]]
             mean_len = sum(lengths) / len(lengths) / 2
             mfu = (flops_per_token(QWEN2_05B, mean_len), peak * 1e12)
-            header = header[:-1] + " MFU |"
+            header += " MFU |"
     print(header)
     print("|" + "---|" * (header.count("|") - 1))
     for name, m in med.items():
         row = (f"| {name} | {m['pairs_per_s']:.2f} | {m['tokens_per_s']:.0f} | {m['padding']:.1%} | "
-               f"{m['peak_mb']:.0f} | {ref['pairs_per_s'] / m['pairs_per_s']:.2f}x | {m['pairs_per_cpu_s']:.2f} | "
-               f"{ref['pairs_per_cpu_s'] / m['pairs_per_cpu_s']:.2f}x |")
+               f"{m['peak_mb']:.0f} | {m['pairs_per_cpu_s']:.2f} |")
         if mfu:
             row += f" {m['tokens_per_s'] * mfu[0] / mfu[1]:.1%} |"
         print(row)
+    ours = [name for name in med if name.startswith("accord")]
+    theirs = [name for name in med if name.startswith("trl")]
+    for a in ours:
+        for t in theirs:
+            line = (f"{a} / {t}: {med[a]['tokens_per_s'] / med[t]['tokens_per_s']:.2f}x real tokens/s, "
+                    f"{med[a]['pairs_per_s'] / med[t]['pairs_per_s']:.2f}x pairs/s")
+            if not gpu:
+                line += f", {med[a]['pairs_per_cpu_s'] / med[t]['pairs_per_cpu_s']:.2f}x pairs per CPU-second"
+            print(line)
 
 
 if __name__ == "__main__":

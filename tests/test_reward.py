@@ -296,6 +296,73 @@ def test_packed_and_padded_gradients_agree(backbones):
     assert torch.allclose(grads[True], grads[False], atol=1e-5)
 
 
+def test_compiled_blocks_give_the_eager_rewards_and_gradients(backbones):
+    """``torch_compile``: the layers compiled in place give the eager rewards and gradients, names unchanged."""
+    from transformers import AutoTokenizer
+
+    from accord.reward.model import compile_repeated_blocks
+
+    tokenizer = AutoTokenizer.from_pretrained(backbones["qwen2"])
+    pairs = PairEncoder(tokenizer, 48, True).encode_pairs(load_pairs(random_pairs(6, seed=5)))
+    results = {}
+    for compiled in (False, True):
+        torch.manual_seed(0)  # the same head
+        model = RewardModel.from_backbone(str(backbones["qwen2"]), attn_implementation="sdpa")
+        names = [name for name, _ in model.named_parameters()]
+        if compiled:
+            assert compile_repeated_blocks(model.backbone) == model.config.num_hidden_layers
+            assert [name for name, _ in model.named_parameters()] == names  # checkpoints keep their keys
+        for width in (6, 5):  # two batch shapes: the second runs the dynamic-shape graph
+            model.zero_grad()
+            batch = PairCollator(tokenizer.pad_token_id, packing=True)(pairs, np.arange(width))
+            reward = model(**{k: v for k, v in batch.items() if isinstance(v, torch.Tensor)}).reward
+            losses.bradley_terry_loss(reward[:width] - reward[width:]).mean().backward()
+        grads = torch.cat([p.grad.view(-1) for p in model.parameters() if p.grad is not None])
+        results[compiled] = (reward.detach(), grads)
+    assert torch.allclose(results[True][0], results[False][0], atol=1e-5)
+    assert torch.allclose(results[True][1], results[False][1], atol=1e-5)
+
+
+def test_compile_needs_repeated_blocks():
+    with pytest.raises(AccordError, match="no repeated blocks"):
+        from accord.reward.model import compile_repeated_blocks
+
+        compile_repeated_blocks(torch.nn.Sequential(torch.nn.Linear(2, 2)))
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="flex attention trains on a GPU only (no CPU backward)")
+@pytest.mark.parametrize("compiled", [False, True])
+def test_flex_packed_batch_row_matches_padded_on_gpu(tmp_path, compiled):
+    """The GPU layout: the whole batch in one packed row under flex attention gives the padded sdpa rewards and
+    gradients (float32)."""
+    from transformers import AutoTokenizer
+
+    from accord.reward.model import compile_repeated_blocks
+
+    # flex attention's GPU kernels need a head dimension of at least 16
+    path = build_tiny_backbone(tmp_path / "qwen2", "qwen2", texts=[" ".join(WORDS)], hidden=64, layers=2, heads=4,
+                               intermediate=128, seed=1)
+    tokenizer = AutoTokenizer.from_pretrained(path)
+    pairs = PairEncoder(tokenizer, 48, True).encode_pairs(load_pairs(random_pairs(8, seed=6)))
+    results = {}
+    for layout, attn in (("padded", "sdpa"), ("flex", "flex_attention")):
+        torch.manual_seed(0)
+        model = RewardModel.from_backbone(str(path), attn_implementation=attn).cuda()
+        if compiled and layout == "flex":
+            compile_repeated_blocks(model.backbone)
+        collator = PairCollator(tokenizer.pad_token_id, packing=layout == "flex", whole_batch_row=layout == "flex",
+                                pad_to_multiple_of=128 if layout == "flex" else None)
+        batch = collator(pairs, np.arange(8))
+        if layout == "flex":
+            assert batch["input_ids"].shape[0] == 1
+        reward = model(**{k: v.cuda() for k, v in batch.items() if isinstance(v, torch.Tensor)}).reward
+        losses.bradley_terry_loss(reward[:8] - reward[8:]).mean().backward()
+        grads = torch.cat([p.grad.view(-1) for p in model.parameters() if p.grad is not None])
+        results[layout] = (reward.detach().cpu(), grads.cpu())
+    assert torch.allclose(results["flex"][0], results["padded"][0], atol=1e-4)
+    assert torch.allclose(results["flex"][1], results["padded"][1], atol=1e-4)
+
+
 def test_decoder_detection():
     from transformers import BertConfig, GPT2Config, LlamaConfig, Qwen2Config
 

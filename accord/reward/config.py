@@ -47,6 +47,11 @@ class RewardConfig:
 
         ``gradient_checkpointing = False``: recompute activations in the backward pass (less memory, ~30% slower).
 
+        ``torch_compile = False``: compile the backbone's repeated blocks (its decoder or encoder layers) in place
+        with ``torch.compile(dynamic=True)`` - regional compilation: one compile serves every layer and every
+        length, and the saved weights keep their names. It fuses the element-wise work between the matrix products
+        (norms, activations, rotary embeddings); the first steps pay the compile time (about a minute on a GPU).
+
     Data
         ``train_path``: the training pairs: a cleaned dataset (``.parquet`` / ``.jsonl``) or any Hugging Face
         preference layout (``prompt``/``chosen``/``rejected`` strings or message lists, a ``datasets`` folder).
@@ -128,6 +133,7 @@ class RewardConfig:
     attn_implementation: str | None = None
     disable_dropout: bool = True
     gradient_checkpointing: bool = False
+    torch_compile: bool = False
 
     max_length: int = 512
     use_chat_template: bool | None = None

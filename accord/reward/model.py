@@ -277,6 +277,28 @@ def apply_lora(model: RewardModel, r: int, alpha: int, dropout: float, target_mo
     model.backbone = get_peft_model(model.backbone, config)
 
 
+def compile_repeated_blocks(backbone: nn.Module) -> int:
+    """Compile each repeated block of ``backbone`` in place (``Module.compile(dynamic=True)``); returns how many.
+
+    A repeated block is a child of a ``ModuleList`` whose children all share one class (a transformer's layers).
+    Blocks of one class share their compiled code, so the compile is paid once, and ``dynamic=True`` keeps one
+    graph for every sequence length. In place, the parameter names (and so checkpoints) do not change.
+    """
+    compiled = 0
+    done: list[str] = []  # lists already compiled: lists inside their blocks are compiled with them
+    for name, module in backbone.named_modules():
+        if any(name.startswith(prefix + ".") for prefix in done):
+            continue
+        if isinstance(module, nn.ModuleList) and len(module) > 1 and len({type(m) for m in module}) == 1:
+            for block in module:
+                block.compile(dynamic=True)
+                compiled += 1
+            done.append(name)
+    if compiled == 0:
+        raise AccordError(f"torch_compile: found no repeated blocks in a {type(backbone).__name__}")
+    return compiled
+
+
 def _hidden_size(config: Any) -> int:
     text = config.get_text_config() if hasattr(config, "get_text_config") else config
     for key in ("hidden_size", "d_model", "n_embd", "dim"):

@@ -35,7 +35,7 @@ from accord.reward.config import RewardConfig
 from accord.reward.data import PairCollator, PairEncoder, TokenizedPairs, length_grouped_batches, load_pairs
 from accord.reward.evaluate import pair_logits, pairwise_metrics, predict_pairs, reward_stats
 from accord.reward.losses import WEIGHTED_LOSSES, pair_losses, pairwise_logit
-from accord.reward.model import RewardModel, apply_lora, resolve_model_path
+from accord.reward.model import RewardModel, apply_lora, compile_repeated_blocks, resolve_model_path
 
 CHECKPOINTS = "checkpoints"
 STATE_FILE = "trainer_state.json"
@@ -97,13 +97,15 @@ class RewardTrainer:
     ``model``/``tokenizer``/``train_pairs``/``eval_pairs`` may be passed ready-made (the benchmarks do); by default
     they come from ``config.model``, ``config.train_path`` and ``config.eval_path``. ``callbacks`` are called as
     ``callback(trainer, state)`` after every optimisation step (after any checkpoint of that step), ``state`` a dict
-    with ``step``, ``loss`` and ``lr``.
+    with ``step``, ``loss`` (the mean of the last logging window: the loop reads losses from the device only on
+    logging steps) and ``lr``.
     """
 
     def __init__(self, config: RewardConfig, *, model: RewardModel | None = None, tokenizer: Any = None,
                  train_pairs: Any = None, eval_pairs: Any = None,
                  callbacks: Sequence[Callable[["RewardTrainer", dict[str, Any]], None]] = ()):
         from accelerate import Accelerator
+        from accelerate.utils import DistributedType
 
         config.validate(require_data=False)
         if model is None and not config.model:
@@ -148,6 +150,8 @@ class RewardTrainer:
                 backbone.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
             else:
                 backbone.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        if config.torch_compile:
+            compile_repeated_blocks(model.backbone)
         self.tokenizer = tokenizer
         self.encoder = PairEncoder(tokenizer, config.max_length, model.is_decoder, config.use_chat_template)
         model.meta.update(max_length=config.max_length, use_chat_template=self.encoder.use_chat_template,
@@ -183,9 +187,12 @@ class RewardTrainer:
         for param in self.model.parameters():
             if param.requires_grad:
                 (decay if param.ndim >= 2 else no_decay).append(param)  # no decay on biases and norms
+        # one fused kernel per parameter group on a GPU (sharded FSDP parameters keep the default implementation)
+        fused = self.accelerator.device.type == "cuda" and self.accelerator.distributed_type != DistributedType.FSDP
         optimizer = torch.optim.AdamW(
             [{"params": decay, "weight_decay": config.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
-            lr=config.learning_rate, betas=(config.adam_beta1, config.adam_beta2), eps=config.adam_epsilon)
+            lr=config.learning_rate, betas=(config.adam_beta1, config.adam_beta2), eps=config.adam_epsilon,
+            fused=fused or None)
         self.optimizer = self.accelerator.prepare(optimizer)
         # the scheduler is stepped once per optimisation step by this loop (not prepared: accelerate would step it
         # once per process), and checkpointed with the rest
@@ -256,7 +263,9 @@ class RewardTrainer:
             cfg.save(self.output_dir / "reward_config.json")
             self._trim_metrics(self.global_step)
         use_weights = cfg.loss in WEIGHTED_LOSSES
-        window = {"loss": 0.0, "correct": 0.0, "pairs": 0, "tokens": 0, "steps": 0, "time": time.perf_counter()}
+        # the window's sums stay on the device: the host reads them (a GPU sync) only on logging steps, so the next
+        # step's batch is built while the GPU still works on this one
+        window = self._new_window(device)
         run_pairs = run_tokens = 0
         last_loss = float("nan")
         if device.type == "cuda":
@@ -272,9 +281,6 @@ class RewardTrainer:
                 epoch, batches = step_epoch, self._epoch_batches(step_epoch)
             mine, whole_step = self._step_batches(batches, step_in_epoch)
             weight_mean = float(self.train_pairs.weight[whole_step].mean()) if use_weights else 1.0
-            loss_sum = torch.zeros((), device=device)
-            correct = torch.zeros((), device=device)
-            tokens = 0
             for k, indices in enumerate(mine):
                 batch = self._to_device(self.collator(self.train_pairs, indices), device)
                 sync = k == len(mine) - 1
@@ -282,9 +288,9 @@ class RewardTrainer:
                     loss, stats = self.compute_loss(self.model, batch, pairs_in_step=len(whole_step),
                                                     weight_mean=weight_mean)
                     acc.backward(loss)
-                loss_sum += stats["loss_sum"]
-                correct += stats["correct"]
-                tokens += batch["n_tokens"]
+                window["sums"] += torch.stack([stats["loss_sum"], stats["correct"]])
+                window["tokens"] += batch["n_tokens"]
+                run_tokens += batch["n_tokens"]
             grad_norm = None
             if cfg.max_grad_norm:
                 grad_norm = acc.clip_grad_norm_(self.model.parameters(), cfg.max_grad_norm)
@@ -293,36 +299,28 @@ class RewardTrainer:
             self.optimizer.zero_grad(set_to_none=True)
             self.global_step += 1
             bar.update(1)
-
-            totals = acc.reduce(torch.stack([loss_sum, correct, torch.tensor(float(tokens), device=device)]),
-                                reduction="sum").tolist()
-            window["loss"] += totals[0]
-            window["correct"] += totals[1]
-            window["tokens"] += int(totals[2])
             window["pairs"] += len(whole_step)
-            window["steps"] += 1
             run_pairs += len(whole_step)
-            run_tokens += int(totals[2])
-            last_loss = totals[0] / len(whole_step)
             lr = self.scheduler.get_last_lr()[0]
             if self.global_step % cfg.logging_steps == 0 or self.global_step == self.total_steps:
-                now = time.perf_counter()
-                elapsed = max(now - window["time"], 1e-9)
+                loss_sum, correct, tokens = acc.reduce(
+                    torch.cat([window["sums"], torch.tensor([float(window["tokens"])], device=device)]),
+                    reduction="sum").tolist()
+                elapsed = max(time.perf_counter() - window["time"], 1e-9)
                 record = {
                     "step": self.global_step,
                     "epoch": round(self.global_step / self.steps_per_epoch, 4),
-                    "loss": window["loss"] / window["pairs"],
-                    "accuracy": window["correct"] / window["pairs"],
+                    "loss": loss_sum / window["pairs"],
+                    "accuracy": correct / window["pairs"],
                     "lr": lr,
                     "grad_norm": None if grad_norm is None else float(grad_norm),
                     "pairs_per_s": window["pairs"] / elapsed,
-                    "tokens_per_s": window["tokens"] / elapsed,
+                    "tokens_per_s": tokens / elapsed,
                 }
                 last_loss = record["loss"]
                 self._log(record)
                 bar.set_postfix(loss=f"{record['loss']:.4f}", acc=f"{record['accuracy']:.3f}")
-                window = {"loss": 0.0, "correct": 0.0, "pairs": 0, "tokens": 0, "steps": 0,
-                          "time": time.perf_counter()}
+                window = self._new_window(device)
             if cfg.eval_steps and self.eval_pairs is not None and self.global_step % cfg.eval_steps == 0 \
                     and self.global_step < self.total_steps:
                 self._log({"step": self.global_step, **{f"eval_{k}": v for k, v in self.evaluate().items()}})
@@ -332,6 +330,7 @@ class RewardTrainer:
                 callback(self, {"step": self.global_step, "loss": last_loss, "lr": lr})
         train_seconds = time.perf_counter() - start
         bar.close()
+        run_tokens = int(acc.reduce(torch.tensor(float(run_tokens), device=device), reduction="sum").item())
         peak = torch.cuda.max_memory_allocated(device) / 2**20 if device.type == "cuda" else None
         eval_metrics = None
         if self.eval_pairs is not None:
@@ -342,6 +341,11 @@ class RewardTrainer:
                            train_seconds=train_seconds, pairs=run_pairs, tokens=run_tokens,
                            truncation=self.train_pairs.truncation, eval_metrics=eval_metrics, peak_memory_mb=peak,
                            resumed_from=self.resumed_from)
+
+    @staticmethod
+    def _new_window(device: torch.device) -> dict[str, Any]:
+        """Sums over the steps since the last log line: loss and correct pairs (device), pairs and tokens (host)."""
+        return {"sums": torch.zeros(2, device=device), "pairs": 0, "tokens": 0, "time": time.perf_counter()}
 
     @staticmethod
     def _to_device(batch: dict[str, Any], device: torch.device) -> dict[str, Any]:
