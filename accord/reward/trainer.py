@@ -330,7 +330,7 @@ class RewardTrainer:
                 callback(self, {"step": self.global_step, "loss": last_loss, "lr": lr})
         train_seconds = time.perf_counter() - start
         bar.close()
-        run_tokens = int(acc.reduce(torch.tensor(float(run_tokens), device=device), reduction="sum").item())
+        run_tokens = int(acc.reduce(torch.tensor(run_tokens, dtype=torch.int64, device=device), reduction="sum").item())
         peak = torch.cuda.max_memory_allocated(device) / 2**20 if device.type == "cuda" else None
         eval_metrics = None
         if self.eval_pairs is not None:
