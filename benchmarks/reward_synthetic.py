@@ -77,18 +77,6 @@ JUDGMENTS_PER_PAIR = 3
 TEST_SHARE = 0.2
 
 
-def split_by_prompt(data: Any, seed: int) -> tuple[np.ndarray, np.ndarray, int]:
-    """Boolean masks over ``data.true_label.index`` (pair ids) of the training and held-out pairs (whole prompts
-    held out), and the number of held-out prompts."""
-    pairs = data.judgments.drop_duplicates("pair_id").set_index("pair_id").reindex(data.true_label.index)
-    prompt_of_pair = data.responses["prompt_id"].reindex(pairs["response_a_id"]).to_numpy()
-    prompts = np.unique(prompt_of_pair)
-    rng = np.random.default_rng([seed, 20250])
-    test_prompts = rng.choice(prompts, size=max(1, round(TEST_SHARE * len(prompts))), replace=False)
-    is_test = np.isin(prompt_of_pair, test_prompts)
-    return ~is_test, is_test, len(test_prompts)
-
-
 def side_accuracy(cleaned: pd.DataFrame, true_label: pd.Series) -> float:
     """Share of pairs whose chosen side is the true label's side (true ties left out)."""
     truth = true_label.reindex(cleaned["pair_id"]).to_numpy()
@@ -157,12 +145,14 @@ def run_seed(seed: int, args: argparse.Namespace, backbone: str, work_dir: Path)
     data = make_synthetic(n_pairs=args.pairs, n_annotators=args.annotators, judgments_per_pair=JUDGMENTS_PER_PAIR,
                           annotator_mix=ANNOTATOR_MIX, activity_skew=args.activity_skew, with_text=True,
                           seed=seed)
-    is_train, is_test, n_test_prompts = split_by_prompt(data, seed)
+    is_test = data.held_out_prompts(TEST_SHARE, seed).to_numpy()  # whole prompts held out
+    is_train = ~is_test
     train_index = data.true_label.index[is_train]
     train_ids = set(train_index)
     judgments = data.judgments[data.judgments["pair_id"].isin(train_ids)].reset_index(drop=True)
     pairs = data.judgments.drop_duplicates("pair_id").set_index("pair_id")
     test = pairs.loc[data.true_label.index[is_test]]
+    n_test_prompts = data.responses.loc[test["response_a_id"], "prompt_id"].nunique()
     spam_share = float((judgments["annotator_type"] == "spammer").mean())
     print(f"seed {seed}: {len(train_ids):,} training pairs ({len(judgments):,} judgments, {spam_share:.0%} of them "
           f"by spammers), {len(test):,} held-out pairs on {n_test_prompts} prompts",

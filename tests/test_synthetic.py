@@ -465,3 +465,28 @@ def test_a_million_judgments(capsys: pytest.CaptureFixture[str]) -> None:
         print(f"\nmake_synthetic: 1,000,000 judgments in {result['seconds']:.2f} s; peak RSS grew "
               f"{result['rss_growth_mib']:.0f} MiB (process peak {result['peak_rss_mib']:.0f} MiB); "
               f"table {result['table_mib']:.0f} MiB")
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 10_000), share=st.floats(0.05, 0.6))
+def test_held_out_prompts_keep_every_response_on_one_side(seed: int, share: float) -> None:
+    data = make_synthetic(n_pairs=240, n_annotators=20, judgments_per_pair=2, seed=seed % 7, with_text=False)
+    held_out = data.held_out_prompts(share, seed)
+    assert held_out.index.equals(data.true_label.index) and held_out.dtype == bool
+    pairs = data.judgments.drop_duplicates("pair_id").set_index("pair_id").reindex(held_out.index)
+    prompt = data.responses["prompt_id"].reindex(pairs["response_a_id"]).to_numpy()
+    test_prompts, train_prompts = set(prompt[held_out.to_numpy()]), set(prompt[~held_out.to_numpy()])
+    assert not test_prompts & train_prompts  # whole prompts on one side
+    test_responses = set(pairs.loc[held_out, "response_a_id"]) | set(pairs.loc[held_out, "response_b_id"])
+    train_responses = set(pairs.loc[~held_out, "response_a_id"]) | set(pairs.loc[~held_out, "response_b_id"])
+    assert not test_responses & train_responses  # no held-out response is ever trained on
+    n_prompts = len(test_prompts | train_prompts)
+    assert len(test_prompts) == max(1, round(share * n_prompts))
+    assert held_out.equals(data.held_out_prompts(share, seed))  # seeded
+
+
+def test_held_out_prompts_rejects_a_share_outside_zero_one() -> None:
+    data = make_synthetic(n_pairs=30, n_annotators=5, judgments_per_pair=2, with_text=False)
+    for share in (0.0, 1.0, -0.2):
+        with pytest.raises(AccordError, match="share must be in"):
+            data.held_out_prompts(share)

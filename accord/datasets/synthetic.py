@@ -302,6 +302,19 @@ class SyntheticData:
     confusion: np.ndarray = field(repr=False)
     params: dict[str, Any] = field(default_factory=dict)
 
+    def held_out_prompts(self, share: float = 0.2, seed: int = 0) -> pd.Series:
+        """A train/test split by prompt: per ``pair_id`` (``true_label``'s order), True for the pairs of a seeded
+        ``share`` of the prompts. Held-out responses then never appear in a training pair (the pairs of one prompt
+        share responses, so a split by pair would leak them)."""
+        if not 0.0 < share < 1.0:
+            raise AccordError(f"share must be in (0, 1), got {share}")
+        first = self.judgments.drop_duplicates("pair_id").set_index("pair_id")["response_a_id"]
+        prompt_of_pair = self.responses["prompt_id"].reindex(first.reindex(self.true_label.index)).to_numpy()
+        prompts = np.unique(prompt_of_pair)
+        rng = np.random.default_rng([seed, 20250])
+        test_prompts = rng.choice(prompts, size=max(1, round(share * len(prompts))), replace=False)
+        return pd.Series(np.isin(prompt_of_pair, test_prompts), index=self.true_label.index, name="held_out")
+
 
 def make_synthetic(
     n_pairs: int = 1000,
