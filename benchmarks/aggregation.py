@@ -473,7 +473,8 @@ class CrowdKitEM(RaterModel):
         from crowdkit.aggregation import DawidSkene as CKDawidSkene
 
         classes = list(encoded.classes)
-        frame = pd.DataFrame({"task": encoded.item_index[encoded.items], "worker": encoded.worker_index[encoded.workers],
+        frame = pd.DataFrame({"task": encoded.item_index[encoded.items],
+                              "worker": encoded.worker_index[encoded.workers],
                               "label": np.asarray(classes, dtype=object)[encoded.labels]})
         model = CKDawidSkene(n_iter=self.n_iter).fit(frame)
         probs = model.probas_.reindex(index=encoded.item_index, columns=classes, fill_value=0.0).fillna(0.0)
@@ -584,8 +585,9 @@ def section_scaling(methods: list[Method], sizes: list[int]) -> None:
           + "; 3 judgments per pair; annotators = judgments / 40)", flush=True)
     keep = {"majority vote", "accord DS (vb)", "accord DS (vb, 100 draws)", "accord DS (gibbs)",
             "accord DS (gibbs, 1 chain 50+100)", "accord DS (meanfield)", "accord HDS (meanfield)",
-            "accord HDS (vb)", "accord MACE (vb)", "accord GLAD (meanfield)", "crowd-kit MajorityVote", "crowd-kit DawidSkene",
-            "crowd-kit GLAD", "crowd-kit MACE", "crowd-kit BradleyTerry", "crowd-kit NoisyBradleyTerry"}
+            "accord HDS (vb)", "accord MACE (vb)", "accord GLAD (meanfield)", "crowd-kit MajorityVote",
+            "crowd-kit DawidSkene", "crowd-kit GLAD", "crowd-kit MACE", "crowd-kit BradleyTerry",
+            "crowd-kit NoisyBradleyTerry"}
     chosen = [m for m in methods if m.name in keep]
     rows: list[dict[str, Any]] = []
     for size in sizes:

@@ -179,7 +179,8 @@ def main(argv: list[str] | None = None) -> int:
     train = stratified_sample(train_all, args.train_pairs, args.seed)
     test = stratified_sample(test, args.test_pairs, args.seed)
     print(f"UKPConvArg1Strict: {len(train_all)} training pairs on 24 sides ({len(train)} used), {len(test)} test "
-          f"pairs used on 8 sides; mean weight {train['weight'].mean():.3f}, mean p_chosen {train['p_chosen'].mean():.3f}",
+          f"pairs used on 8 sides; mean weight {train['weight'].mean():.3f}, "
+          f"mean p_chosen {train['p_chosen'].mean():.3f}",
           flush=True)
 
     results = {"settings": {k: str(v) for k, v in vars(args).items()}, "n_train": len(train), "n_test": len(test),

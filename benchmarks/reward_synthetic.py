@@ -47,9 +47,9 @@ training pair, a pair the method leaves undecided (majority: a 1-1-1 split or a 
 
 Training length: 300 steps of 16 pairs, about 2.5 epochs of accord's 1,920 training pairs and 2.9 of majority's
 ~1,680. One epoch (``--steps 100``) leaves both models underfit (on a development seed their reward differences were
-0.4-0.5 times the true log-odds); on a development seed (100, not one of the reported seeds) the majority model stopped improving after
-one epoch (held-out acc(P) 0.869 at 100 steps, 0.867 at 300) while the soft-label model kept improving (0.865, then
-0.902), so the default trains both past that point.
+0.4-0.5 times the true log-odds); on a development seed (100, not one of the reported seeds) the majority model
+stopped improving after one epoch (held-out acc(P) 0.869 at 100 steps, 0.867 at 300) while the soft-label model
+kept improving (0.865, then 0.902), so the default trains both past that point.
 
 CPU budget: the defaults (2 seeds, 2,400 pairs, 300 steps with the embeddings and 3 lower layers frozen, 2 torch
 threads) take about 12 minutes on 2 otherwise idle CPU cores (about 0.55 s per step); other jobs on the same cores can

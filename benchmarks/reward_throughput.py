@@ -10,7 +10,8 @@ with the other load, CPU time much less.
 CPU (default): two backbones, all-MiniLM-L6-v2 (an encoder) and a small random Llama-shaped decoder; accord packs
 both padding-free (its default; ``accord-padded`` is its length-grouped padded layout); the data are
 UKPConvArg1Strict argument pairs when the shared dataset is there (else synthetic text), keeping pairs that fit
-``--max-length`` for both trainers so neither truncates nor filters. TRL runs with its defaults (activation checkpointing on) and with checkpointing off (its best).
+``--max-length`` for both trainers so neither truncates nor filters. TRL runs with its defaults (activation
+checkpointing on) and with checkpointing off (its best).
 
 GPU (``--gpu``): a random-initialised Qwen2-0.5B-shaped decoder, bf16 autocast, ``--batch-size`` 16 pairs whose
 responses are 128-1024 random tokens; accord packs the batch into one row with flex attention (``accord``), and

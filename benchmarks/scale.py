@@ -138,7 +138,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--annotators", type=int, default=100_000)
     parser.add_argument("--per-pair", type=int, default=5)
     parser.add_argument("--method", default="hierarchical-dawid-skene")
-    parser.add_argument("--inference", default="vb", help="closed-form VB with the population fitted by empirical Bayes")
+    parser.add_argument("--inference", default="vb",
+                        help="closed-form VB with the population fitted by empirical Bayes")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--work-dir", default=None, help="where the data goes (default: a temporary folder)")
@@ -159,7 +160,8 @@ def main(argv: list[str] | None = None) -> int:
     quality = score(output, truth)
     print()
     print(f"{'method':<34}{'judgments':>12}{'wall s':>9}{'peak GB':>9}{'accuracy':>10}{'NLL':>8}{'ECE':>8}")
-    print(f"{args.method + ' (' + args.inference + ')':<34}{args.judgments:>12,}{measured['wall_s']:>9.0f}{measured['peak_gb']:>9.2f}"
+    name = f"{args.method} ({args.inference})"
+    print(f"{name:<34}{args.judgments:>12,}{measured['wall_s']:>9.0f}{measured['peak_gb']:>9.2f}"
           f"{quality['accuracy']:>10.3f}{quality['nll']:>8.3f}{quality['ece']:>8.3f}")
     print(f"machine: {os.cpu_count()} CPUs; device {args.device}; bound of the issue: 8 GB")
     return 0

@@ -324,9 +324,9 @@ def test_compiled_blocks_give_the_eager_rewards_and_gradients(backbones):
 
 
 def test_compile_needs_repeated_blocks():
-    with pytest.raises(AccordError, match="no repeated blocks"):
-        from accord.reward.model import compile_repeated_blocks
+    from accord.reward.model import compile_repeated_blocks
 
+    with pytest.raises(AccordError, match="no repeated blocks"):
         compile_repeated_blocks(torch.nn.Sequential(torch.nn.Linear(2, 2)))
 
 

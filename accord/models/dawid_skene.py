@@ -303,7 +303,8 @@ class ConfusionModel(RaterModel):
             return AutoDelta(blocked, init_loc_fn=init)
         if self.inference == "meanfield":
             return AutoNormal(blocked, init_loc_fn=init, init_scale=0.05)
-        return AutoLowRankMultivariateNormal(blocked, init_loc_fn=init, init_scale=0.05, rank=getattr(self, "rank", None))
+        return AutoLowRankMultivariateNormal(blocked, init_loc_fn=init, init_scale=0.05,
+                                             rank=getattr(self, "rank", None))
 
     def _warm(self) -> bool:
         return getattr(self, "init", "vote") != "uniform"
@@ -398,10 +399,10 @@ class DawidSkene(ConfusionModel):
     ``"vb"`` (default): closed-form mean-field variational Bayes, ``q(z) q(pi) prod q(theta_wk)`` with Dirichlet
     factors, each update one sparse product over the judgments (:mod:`accord.models._vb`); fast (about as fast as
     crowd-kit's EM) but, like every mean-field fit, its intervals are too narrow (about 0.84 coverage of 90%
-    intervals on synthetic data with the empirical prior). ``"gibbs"``: blocked Gibbs sampling of the same conjugate model (exact posterior
-    draws; each sweep one sparse product and conjugate Dirichlet draws, all chains at once; started from the VB
-    solution), a few times slower than ``"vb"`` and honest about uncertainty. ``"map"``, ``"meanfield"``,
-    ``"lowrank"``: SVI on the Pyro model with ``z`` enumerated (``TraceEnum_ELBO``) and an autoguide over the
+    intervals on synthetic data with the empirical prior). ``"gibbs"``: blocked Gibbs sampling of the same conjugate
+    model (exact posterior draws; each sweep one sparse product and conjugate Dirichlet draws, all chains at once;
+    started from the VB solution), a few times slower than ``"vb"`` and honest about uncertainty. ``"map"``,
+    ``"meanfield"``, ``"lowrank"``: SVI on the Pyro model with ``z`` enumerated (``TraceEnum_ELBO``) and an autoguide over the
     continuous globals (AutoDelta, AutoNormal, AutoLowRankMultivariateNormal); ``guide="dirichlet"`` with
     ``"meanfield"`` uses the conjugate family instead (Dirichlet factors and a per-pair categorical ``q(z)``,
     enumerated in the guide), the same family as ``"vb"``, which the tests use to check the closed-form solver.
