@@ -402,10 +402,11 @@ class DawidSkene(ConfusionModel):
     intervals on synthetic data with the empirical prior). ``"gibbs"``: blocked Gibbs sampling of the same conjugate
     model (exact posterior draws; each sweep one sparse product and conjugate Dirichlet draws, all chains at once;
     started from the VB solution), a few times slower than ``"vb"`` and honest about uncertainty. ``"map"``,
-    ``"meanfield"``, ``"lowrank"``: SVI on the Pyro model with ``z`` enumerated (``TraceEnum_ELBO``) and an autoguide over the
-    continuous globals (AutoDelta, AutoNormal, AutoLowRankMultivariateNormal); ``guide="dirichlet"`` with
-    ``"meanfield"`` uses the conjugate family instead (Dirichlet factors and a per-pair categorical ``q(z)``,
-    enumerated in the guide), the same family as ``"vb"``, which the tests use to check the closed-form solver.
+    ``"meanfield"``, ``"lowrank"``: SVI on the Pyro model with ``z`` enumerated (``TraceEnum_ELBO``) and an
+    autoguide over the continuous globals (AutoDelta, AutoNormal, AutoLowRankMultivariateNormal);
+    ``guide="dirichlet"`` with ``"meanfield"`` uses the conjugate family instead (Dirichlet factors and a per-pair
+    categorical ``q(z)``, enumerated in the guide), the same family as ``"vb"``, which the tests use to check the
+    closed-form solver.
     ``"nuts"``: NUTS with ``z`` enumerated, for small data. ``symmetric=True`` has no closed form: use ``"map"``,
     ``"meanfield"``, ``"lowrank"`` or ``"nuts"``.
 
