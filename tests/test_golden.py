@@ -1,0 +1,58 @@
+"""Golden outputs: every rater model, refitted at one seed on stored inputs, gives the stored soft labels and
+annotator tables within 1e-6 (``tests/fixtures/golden/make_golden.py`` wrote them).
+
+Annotator columns that were renamed are compared under their new names (:data:`RENAMED`), so the old numbers are
+still checked.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+GOLDEN = Path(__file__).resolve().parent / "fixtures" / "golden"
+sys.path.insert(0, str(GOLDEN))
+
+from make_golden import CASES, fit_case, soft_frame  # noqa: E402
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+#: case prefix -> {stored column: column of today's annotator table}
+RENAMED: dict[str, dict[str, str]] = {}
+
+
+def renamed(case: str) -> dict[str, str]:
+    for prefix, mapping in RENAMED.items():
+        if case.startswith(prefix):
+            return mapping
+    return {}
+
+
+def assert_close(stored: pd.DataFrame, current: pd.DataFrame, what: str) -> None:
+    assert list(stored.index) == list(current.index), what
+    for column in stored.columns:
+        assert column in current.columns, f"{what}: column {column!r} is missing"
+        old, new = stored[column], current[column].reindex(stored.index)
+        if pd.api.types.is_numeric_dtype(old) and not pd.api.types.is_bool_dtype(old):
+            a, b = old.to_numpy(dtype=float), new.to_numpy(dtype=float)
+            same_nan = np.isnan(a) == np.isnan(b)
+            gap = np.nanmax(np.abs(a - b)) if np.isfinite(a).any() else 0.0
+            assert same_nan.all() and gap <= 1e-6, f"{what}: column {column!r} differs by {gap:.3g}"
+        else:
+            assert (old.astype(str) == new.astype(str)).all(), f"{what}: column {column!r} differs"
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_soft_labels_and_annotators_match_the_golden_outputs(case: str) -> None:
+    model = fit_case(case)
+    stored_soft = pd.read_parquet(GOLDEN / "outputs" / f"{case}.soft.parquet")
+    assert_close(stored_soft, soft_frame(model.soft_labels_), f"{case} soft labels")
+    stored = pd.read_parquet(GOLDEN / "outputs" / f"{case}.annotators.parquet")
+    stored = stored.rename(columns=renamed(case))
+    current = model.annotators_.copy()
+    current.index = current.index.astype(str)
+    assert_close(stored, current, f"{case} annotators")
