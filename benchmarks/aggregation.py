@@ -60,7 +60,7 @@ import torch  # noqa: E402
 from accord.aggregate import MajorityVote, VoteFraction  # noqa: E402
 from accord.datasets import encode, gold_labels, to_crowdkit  # noqa: E402
 from accord.metrics import score  # noqa: E402
-from accord.models.base import RaterModel  # noqa: E402
+from accord.models.base import RaterModel, summarize_draws  # noqa: E402
 from accord.models.dawid_skene import DawidSkene  # noqa: E402
 from accord.models.hierarchical_dawid_skene import HierarchicalDawidSkene  # noqa: E402
 
@@ -464,10 +464,8 @@ class CrowdKitEM(RaterModel):
 
     method = "crowd-kit-em-dawid-skene"
     supported_inference = ("map",)
-
-    def __init__(self, *, n_iter: int = 100, inference: str = "map", seed: int = 0) -> None:
-        super().__init__(inference=inference, seed=seed)
-        self.n_iter = n_iter
+    inference: str = "map"
+    n_iter: int = 100
 
     def _fit(self, encoded: Any) -> None:
         from crowdkit.aggregation import DawidSkene as CKDawidSkene
@@ -479,10 +477,12 @@ class CrowdKitEM(RaterModel):
         model = CKDawidSkene(n_iter=self.n_iter).fit(frame)
         probs = model.probas_.reindex(index=encoded.item_index, columns=classes, fill_value=0.0).fillna(0.0)
         self._ck = model
-        self._item_prob_draws = probs.to_numpy()[None]
+        self._item_summary = summarize_draws(probs.to_numpy()[None])
         self._posterior = {"pi": (model.priors_.reindex(classes).to_numpy()[None, None], ["true_class"])}
-        self._loglik_draws = np.zeros((1, 1, encoded.n_judgments))
-        self.annotators_ = pd.DataFrame(index=encoded.worker_index)
+        self._loglik = np.zeros((1, 1, encoded.n_judgments))
+
+    def _annotator_table(self) -> pd.DataFrame:
+        return pd.DataFrame(index=self.encoded_.worker_index)
 
     def _heldout_loglik(self, train: pd.DataFrame, test: pd.DataFrame) -> np.ndarray:
         from accord.models._data import encode_with_classes, shared_classes

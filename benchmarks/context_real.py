@@ -41,7 +41,8 @@ from accord.aggregate.pluralistic import decompose_disagreement
 from accord.datasets import validate
 from accord.datasets.loaders.pandalm import load_pandalm
 from accord.datasets.loaders.ukp import load_ukpconvarg1
-from accord.models.context import ContextPreference, heldout_loglik
+from accord.models.compare import heldout_loglik
+from accord.models.context import ContextPreference
 
 HELDOUT = "meanfield"  # inference of the k-fold fits (--heldout-inference); MAP predictives overfit richer models
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "datasets"
@@ -105,8 +106,9 @@ def ukp(folds: int, quick: bool) -> None:
     print(f"\ncontext model (meanfield) fitted in {time.perf_counter() - start:.0f} s; stance effects "
           "(contrast vs 'none', 90% credible intervals):")
     show_effects(context)
-    by_group = context.annotators_.groupby("group")[["reliability", "spam", "adversarial"]].mean()
-    print("\nmean annotator reliability by (majority) stance group:")
+    by_group = context.annotators_.groupby("group")[["reliability", "honest_share", "spam_share",
+                                                     "adversarial_share"]].mean()
+    print("\nmean annotator reliability (P(vote = the group's label)) and report shares by (majority) stance group:")
     print(by_group.round(3).to_string())
     split = decompose_disagreement(context)
     busy = split["total"] > 0.1
@@ -149,9 +151,10 @@ def pandalm(folds: int) -> None:
 
     model = ContextPreference(group="annotator_kind", reference_group="human", topic=None, covariates=None,
                               utilities=False, inference="meanfield", seed=0).fit(table)
-    print("\nannotator reliability (P(honest report), 90% interval), spam and adversarial probability:")
-    columns = ["group", "n_judgments", "reliability", "reliability_lower", "reliability_upper", "spam", "adversarial",
-               "bias"]
+    print("\nannotator reliability (P(vote = the group's label), 90% interval) and shares of honest, spam and "
+          "adversarial reports:")
+    columns = ["group", "n_judgments", "reliability", "reliability_lower", "reliability_upper", "honest_share",
+               "spam_share", "adversarial_share", "spam_lean"]
     print(model.annotators_[columns].round(3).to_string())
     print("\nAI vs human effects (90% credible intervals):")
     show_effects(model)

@@ -110,19 +110,19 @@ def test_adversarial_and_honest_signs(fitted: CrowdBradleyTerry, crowd: tuple[pd
     table = fitted.annotators_.reindex(truth.kind.index)
     adversarial = truth.kind == "adversarial"
     assert adversarial.sum() >= 5
-    assert (table.loc[adversarial, "reliability"] < 0).all()
+    assert (table.loc[adversarial, "sharpness"] < 0).all()
     assert (table.loc[adversarial, "p_adversarial"] > 0.9).all()
-    assert (table.loc[~adversarial, "reliability"] > 0).all()
+    assert (table.loc[~adversarial, "sharpness"] > 0).all()
     # relative sharpness orders the annotators like the truth
-    assert spearmanr(table["reliability"], truth.sharpness)[0] >= 0.85
+    assert spearmanr(table["sharpness"], truth.sharpness)[0] >= 0.85
 
 
 def test_position_bias_recovered(fitted: CrowdBradleyTerry, crowd: tuple[pd.DataFrame, Truth]) -> None:
     _, truth = crowd
     table = fitted.annotators_.reindex(truth.bias.index)
-    assert np.corrcoef(table["bias"], truth.bias)[0, 1] >= 0.8
+    assert np.corrcoef(table["position_bias_logit"], truth.bias)[0, 1] >= 0.8
     biased = truth.kind == "biased"
-    assert (np.sign(table.loc[biased, "bias"]) == np.sign(truth.bias[biased])).all()
+    assert (np.sign(table.loc[biased, "position_bias_logit"]) == np.sign(truth.bias[biased])).all()
 
 
 def test_davidson_tie_parameter_recovered(fitted: CrowdBradleyTerry, crowd: tuple[pd.DataFrame, Truth]) -> None:
@@ -194,8 +194,9 @@ def test_soft_labels_ranking_annotators(fitted: CrowdBradleyTerry, crowd: tuple[
     assert ranking["rank"].is_monotonic_increasing and ranking["rank"].iloc[0] == 1
     assert (ranking["lower"] <= ranking["utility"]).all() and (ranking["utility"] <= ranking["upper"]).all()
     annotators = fitted.annotators_
-    for column in ("reliability", "reliability_lower", "reliability_upper", "bias", "bias_lower", "bias_upper",
-                   "p_adversarial", "tie_offset", "n_judgments"):
+    for column in ("sharpness", "sharpness_lower", "sharpness_upper", "position_bias_logit",
+                   "position_bias_logit_lower", "position_bias_logit_upper", "p_adversarial", "tie_offset",
+                   "n_judgments", "reliability", "spam", "position_bias"):
         assert column in annotators.columns
     assert annotators["n_judgments"].sum() == len(table)
 

@@ -20,7 +20,8 @@ from accord.aggregate.pluralistic import decompose_disagreement, pluralistic_sof
 from accord.datasets import AccordError
 from accord.datasets.synthetic import make_synthetic
 from accord.metrics import calibration_error
-from accord.models.context import ContextPreference, heldout_loglik
+from accord.models.compare import heldout_loglik
+from accord.models.context import ContextPreference
 
 torch.set_num_threads(1)
 MIX = {"reliable": 0.8, "spammer": 0.1, "adversarial": 0.05, "position_biased": 0.05}
@@ -108,7 +109,7 @@ def test_noisy_raters_without_groups_are_called_noise():
 def test_arviz_export_and_heldout_scoring(contested):
     syn, model = contested
     idata = model.to_arviz()
-    assert "reliability" in idata.posterior and "scale_effect" in idata.posterior
+    assert "honest_share" in idata.posterior and "scale_effect" in idata.posterior
     assert list(idata.posterior["scale_effect"].coords["topic"].values)[:2] == ["cooking", "diet"]
     assert idata.log_likelihood["y"].shape[-1] == len(syn.judgments)
     small = syn.judgments[syn.judgments["pair_id"].isin(syn.judgments["pair_id"].unique()[:120])]
@@ -122,9 +123,9 @@ def test_arviz_export_and_heldout_scoring(contested):
 def test_individual_labels_and_reliability_columns(contested):
     syn, model = contested
     table = model.annotators_.join(syn.annotators["type"])
-    by_type = table.groupby("type")[["reliability", "spam", "adversarial"]].mean()
-    assert by_type.loc["reliable", "reliability"] > by_type.loc["spammer", "reliability"] + 0.2
-    assert by_type.loc["adversarial", "adversarial"] > 0.4
+    by_type = table.groupby("type")[["honest_share", "spam_share", "adversarial_share"]].mean()
+    assert by_type.loc["reliable", "honest_share"] > by_type.loc["spammer", "honest_share"] + 0.2
+    assert by_type.loc["adversarial", "adversarial_share"] > 0.4
     with pytest.raises(AccordError):
         ContextPreference(labels="nonsense")
     with pytest.raises(AccordError):

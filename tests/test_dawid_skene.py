@@ -65,12 +65,14 @@ def test_vb_recovers_reliability_and_calibrated_labels(recovery_data):
     assert spearmanr(busy.reliability, busy.accuracy).statistic >= 0.9
     assert ece(model.soft_labels_.probs, recovery_data.true_label) <= 0.03
     assert score(model.soft_labels_.probs, recovery_data.true_label)["accuracy"] > 0.9
-    assert {"reliability_lower", "reliability_upper", "spam", "spam_lower", "spam_upper", "bias"} <= set(table.columns)
+    assert {"reliability_lower", "reliability_upper", "spam", "spam_lower", "spam_upper", "position_bias"} <= set(
+        table.columns)
     assert (table.reliability_lower <= table.reliability).all() and (table.reliability <= table.reliability_upper).all()
     # spammers look like spammers, and the rows of their confusion are close to each other
     types = recovery_data.annotators.type.reindex(table.index)
     assert table.spam[types == "spammer"].mean() > table.spam[types == "reliable"].mean() + 0.3
-    assert table.bias[types == "position_biased"].mean() > 0.2 > abs(table.bias[types == "reliable"].mean())
+    assert table.position_bias[types == "position_biased"].mean() > 0.2 > abs(
+        table.position_bias[types == "reliable"].mean())
     assert model.converged_ and model.soft_labels_.uncertainty.notna().all()
 
 
@@ -204,16 +206,54 @@ def test_vb_matches_svi_with_dirichlet_guide(small_binary):
     """VB-EM and SVI (Dirichlet q(theta), q(pi), categorical q(z) enumerated in the guide; started from the
     vote-fraction M-step, not from VB) reach the same posterior: posterior mean confusions and pair posteriors
     within 0.02."""
+    import pyro
+    import pyro.distributions as dist
+    from pyro.infer import TraceEnum_ELBO
+
+    from accord.datasets import encode
+    from accord.models._data import pad_judgments, vote_fractions
+    from accord.models._vb import build_incidence, vb_dawid_skene
+    from accord.models.confusion import enumerated_likelihood
+    from accord.models.pyro_fit import run_svi
+
     judgments = small_binary.judgments
     vb = DawidSkene(tol=1e-8).fit(judgments)
-    svi = DawidSkene(inference="meanfield", guide="dirichlet", max_steps=1000, learning_rate=0.1, tol=0,
-                     final_lr_fraction=0.02).fit(judgments)
+    encoded = encode(judgments)
+    data = pad_judgments(encoded)
+    w, k = encoded.n_workers, encoded.n_classes
+    eye = torch.eye(k, dtype=torch.float64)
+    prior = vb.prior_error_ + (vb.prior_correct_ - vb.prior_error_) * eye  # the fitted empirical prior
+    class_prior = torch.ones(k, dtype=torch.float64)
+    q0 = torch.as_tensor(vote_fractions(encoded, 1e-3))
+    one_step = vb_dawid_skene(build_incidence(encoded), prior, class_prior, q0, max_iter=1)
+
+    def model(data, batch_size=None):
+        pi = pyro.sample("pi", dist.Dirichlet(class_prior))
+        with pyro.plate("annotators", w, dim=-2), pyro.plate("true_class", k, dim=-1):
+            theta = pyro.sample("theta", dist.Dirichlet(prior))
+        enumerated_likelihood(data, pi.clamp_min(1e-30).log(), theta.clamp_min(1e-30).log(), batch_size)
+
+    def guide(data, batch_size=None):
+        pyro.sample("pi", dist.Dirichlet(pyro.param("q_pi", one_step.class_alpha.clone(),
+                                                    constraint=dist.constraints.positive)))
+        a_theta = pyro.param("q_theta", one_step.confusion_alpha.clone(), constraint=dist.constraints.positive)
+        with pyro.plate("annotators", w, dim=-2), pyro.plate("true_class", k, dim=-1):
+            pyro.sample("theta", dist.Dirichlet(a_theta))
+        q_z = pyro.param("q_z", q0.clone(), constraint=dist.constraints.simplex)
+        with pyro.plate("items", data.n_items, dim=-2):
+            pyro.sample("z", dist.Categorical(q_z.unsqueeze(-2)), infer={"enumerate": "parallel"})
+
+    pyro.clear_param_store()
+    pyro.set_rng_seed(0)
+    run_svi(model, guide, TraceEnum_ELBO(max_plate_nesting=2), data, None, max_steps=1000, learning_rate=0.1,
+            tol=0, final_lr_fraction=0.02)
+    store = pyro.get_param_store()
     alpha_vb = vb._vb.confusion_alpha.numpy()
-    alpha_svi = svi.confusion_alpha_
+    alpha_svi = store["q_theta"].detach().numpy()
     mean_vb = alpha_vb / alpha_vb.sum(-1, keepdims=True)
     mean_svi = alpha_svi / alpha_svi.sum(-1, keepdims=True)
     assert np.abs(mean_vb - mean_svi).max() <= 0.02
-    assert np.abs(vb._vb.item_probs.numpy() - svi.guide_item_probs_).max() <= 0.02
+    assert np.abs(vb._vb.item_probs.numpy() - store["q_z"].detach().numpy()).max() <= 0.02
     assert np.abs(alpha_vb.sum(-1) - alpha_svi.sum(-1)).max() / alpha_vb.sum(-1).max() <= 0.1
 
 
@@ -273,8 +313,8 @@ def test_symmetric_preference_model_finds_position_bias():
                           with_text=False, activity_skew=0.0, seed=2)
     model = DawidSkene(symmetric=True, inference="map", max_steps=300).fit(data.judgments)
     types = data.annotators.type.reindex(model.annotators_.index)
-    assert model.annotators_.bias[types == "position_biased"].min() > 0.15
-    assert model.annotators_.bias[types == "reliable"].abs().max() < 0.15
+    assert model.annotators_.position_bias[types == "position_biased"].min() > 0.15
+    assert model.annotators_.position_bias[types == "reliable"].abs().max() < 0.15
     assert score(model.soft_labels_.probs, data.true_label)["accuracy"] > 0.8
     posterior = model.to_arviz().posterior
     assert {"accuracy", "position_bias", "tie", "tie_tie"} <= set(posterior.data_vars)
@@ -418,8 +458,8 @@ def test_hierarchical_vb_matches_svi_in_its_family(small_binary):
 
     from accord.datasets import encode
     from accord.models._data import pad_judgments
-    from accord.models.dawid_skene import enumerated_likelihood
-    from accord.models.inference import run_svi
+    from accord.models.confusion import enumerated_likelihood
+    from accord.models.pyro_fit import run_svi
 
     judgments = small_binary.judgments
     vb = HierarchicalDawidSkene(inference="vb", tol=1e-8, max_steps=5000).fit(judgments)

@@ -79,11 +79,11 @@ def test_utilities_and_annotators_recovered(fitted: OrdinalPreference, graded: t
     _, truth = graded
     assert spearmanr(fitted.ranking_["utility"].reindex(truth.utility.index), truth.utility)[0] >= 0.95
     table = fitted.annotators_.reindex(truth.sharpness.index)
-    assert (table.loc[truth.adversarial, "reliability"] < 0).all()
-    assert (table.loc[~truth.adversarial, "reliability"] > 0).all()
+    assert (table.loc[truth.adversarial, "sharpness"] < 0).all()
+    assert (table.loc[~truth.adversarial, "sharpness"] > 0).all()
     assert np.corrcoef(table["shift"], truth.shift)[0, 1] >= 0.85
     assert np.corrcoef(np.log(table["spread"]), truth.log_spread)[0, 1] >= 0.85
-    for column in ("reliability", "reliability_lower", "reliability_upper", "p_adversarial", "shift", "shift_lower",
+    for column in ("sharpness", "sharpness_lower", "sharpness_upper", "p_adversarial", "shift", "shift_lower",
                    "shift_upper", "spread", "spread_lower", "spread_upper", "n_judgments"):
         assert column in table.columns
 

@@ -50,7 +50,8 @@ def test_report_writes_html_figures_and_csvs(ukp_slice, tmp_path):
 
     annotators = pd.read_csv(out / "annotators.csv", index_col=0)
     assert len(annotators) == ukp_slice["annotator"].nunique()
-    assert {"reliability", "reliability_lower", "reliability_upper", "spam", "adversarial"} <= set(annotators.columns)
+    assert {"reliability", "reliability_lower", "reliability_upper", "spam", "adversarial_share"} <= set(
+        annotators.columns)
     assert annotators["reliability"].between(0, 1).all()
     effects = pd.read_csv(out / "group_effects.csv")
     assert set(effects["group"]) == {"opposite", "same"} and (effects["reference"] == "none").all()

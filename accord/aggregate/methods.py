@@ -14,6 +14,7 @@ METHODS: dict[str, tuple[str, str, dict[str, Any]]] = {
     "majority": ("accord.aggregate.majority", "MajorityVote", {}),
     "vote-fraction": ("accord.aggregate.vote_fraction", "VoteFraction", {}),
     "dawid-skene": ("accord.models.dawid_skene", "DawidSkene", {}),
+    "one-coin-dawid-skene": ("accord.models.one_coin", "OneCoinDawidSkene", {}),
     "hierarchical-dawid-skene": ("accord.models.hierarchical_dawid_skene", "HierarchicalDawidSkene", {}),
     "mace": ("accord.models.mace", "MACE", {}),
     "glad": ("accord.models.glad", "GLAD", {}),

@@ -206,7 +206,7 @@ class _ReportBuilder:
         figure = self.forest(chosen)
         intro = (
             f"Posterior mean and 90% credible interval of each annotator's reliability under "
-            f"<code>{html.escape(self.rater_model.method)}</code> (P(honest report) for the context and type models). "
+            f"<code>{html.escape(self.rater_model.method)}</code> (the probability that a vote is the true label). "
             f"Shown: the {min(half, len(ranked))} least and most reliable of the {len(ranked)} annotators with at "
             f"least {self.min_judgments} judgments. All annotators are in <code>annotators.csv</code>."
         )
@@ -306,8 +306,8 @@ class _ReportBuilder:
             spam = annotators["spam"] > FLAG_THRESHOLD
         else:
             spam = (annotators["soft_accuracy"] - chance).abs() < 0.1
-        if "adversarial" in annotators:
-            adversarial = annotators["adversarial"] > FLAG_THRESHOLD
+        if "adversarial_share" in annotators:
+            adversarial = annotators["adversarial_share"] > FLAG_THRESHOLD
         else:
             adversarial = annotators["soft_accuracy"] < chance - 0.1
         annotators["flag"] = np.where(adversarial & enough, "adversarial", np.where(spam & enough, "spammer", ""))
@@ -319,8 +319,8 @@ class _ReportBuilder:
             f"judgments (spam or adversarial probability above {FLAG_THRESHOLD}; soft accuracy = agreement with the "
             f"consensus). All flags in <code>flagged.csv</code>."
         )
-        columns = [c for c in ("flag", "n_judgments", "reliability", "spam", "adversarial", "bias", "soft_accuracy",
-                               "group") if c in flagged.columns]
+        columns = [c for c in ("flag", "n_judgments", "reliability", "spam", "adversarial_share", "position_bias",
+                               "soft_accuracy", "group") if c in flagged.columns]
         shown = flagged[columns].head(self.top_n)
         return _Section("Flagged raters", intro, None, [(f"First {self.top_n} flags", shown)])
 

@@ -1,8 +1,9 @@
-"""Bayesian annotator models in Pyro, one per file, each with its maths and citation in the class docstring.
+"""Bayesian annotator models, one per file, each with its maths and citation in the class docstring.
 
 ==========================  ===================================================================================
 ``DawidSkene``              a confusion matrix per annotator (Dawid & Skene 1979); ``symmetric=True`` for
-                            preference data with a position-bias term; closed-form VB, SVI or NUTS
+                            preference data with a position-bias term; closed-form VB, Gibbs, SVI or NUTS
+``OneCoinDawidSkene``       one accuracy per annotator, errors uniform over the other classes; closed-form VB
 ``HierarchicalDawidSkene``  confusions drawn from a learned population distribution (partial pooling)
 ``MACE``                    per-annotator spam probability and spam-label distribution (Hovy et al. 2013)
 ``GLAD``                    annotator ability x item difficulty (Whitehill et al. 2009)
@@ -13,31 +14,42 @@
 ``RaterTypes``              a finite mixture of rater types, the number chosen by held-out likelihood
 ==========================  ===================================================================================
 
-All share scikit-learn habits: settings in the constructor, ``fit(judgments)`` learns, fitted attributes end in
-``_`` (``soft_labels_``, ``annotators_``), and ``to_arviz()`` exports an ``InferenceData`` with a per-judgment
-``log_likelihood`` group. :func:`compare` ranks fitted models by PSIS-LOO and k-fold held-out log-likelihood.
+All follow one contract (:mod:`accord.models.base`): settings in the constructor, ``fit(judgments)`` learns, fitted
+attributes end in ``_`` (``soft_labels_``, ``annotators_`` with the same columns for every model), ``to_arviz()``
+exports an ``InferenceData`` with a per-judgment ``log_likelihood`` group, and :func:`compare` ranks fitted models by
+PSIS-LOO and k-fold held-out log-likelihood. Importing this package loads no model: each is imported on first use
+(Pyro and ArviZ only when a fit or an export needs them).
 """
 
-from accord.models.base import RaterModel
-from accord.models.bradley_terry import CrowdBradleyTerry
-from accord.models.compare import compare
-from accord.models.context import ContextPreference
-from accord.models.dawid_skene import DawidSkene
-from accord.models.glad import GLAD
-from accord.models.hierarchical_dawid_skene import HierarchicalDawidSkene
-from accord.models.mace import MACE
-from accord.models.ordinal import OrdinalPreference
-from accord.models.rater_types import RaterTypes
+from __future__ import annotations
 
-__all__ = [
-    "GLAD",
-    "MACE",
-    "ContextPreference",
-    "CrowdBradleyTerry",
-    "DawidSkene",
-    "HierarchicalDawidSkene",
-    "OrdinalPreference",
-    "RaterModel",
-    "RaterTypes",
-    "compare",
-]
+import importlib
+from typing import Any
+
+_HOME = {
+    "RaterModel": "base",
+    "compare": "compare",
+    "heldout_loglik": "compare",
+    "DawidSkene": "dawid_skene",
+    "OneCoinDawidSkene": "one_coin",
+    "HierarchicalDawidSkene": "hierarchical_dawid_skene",
+    "MACE": "mace",
+    "GLAD": "glad",
+    "CrowdBradleyTerry": "bradley_terry",
+    "OrdinalPreference": "ordinal",
+    "ContextPreference": "context",
+    "RaterTypes": "rater_types",
+}
+__all__ = sorted(_HOME)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _HOME:
+        raise AttributeError(f"module 'accord.models' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"accord.models.{_HOME[name]}"), name)
+    globals()[name] = value  # also over the submodule of the same name (compare) that the import bound here
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_HOME])

@@ -100,3 +100,10 @@ def with_attrs(table: pd.DataFrame, like: pd.DataFrame) -> pd.DataFrame:
     table = table.reset_index(drop=True)
     table.attrs = dict(like.attrs)
     return table
+
+
+def vote_fractions(encoded: Encoded, smoothing: float) -> np.ndarray:
+    """``[n_items, n_classes]`` smoothed vote fractions, ``(votes + smoothing) / (n + K * smoothing)``: the starting
+    posterior of the closed-form fits (smoothing keeps every class possible, so no class is ruled out on one vote)."""
+    counts = encoded.vote_counts() + smoothing
+    return counts / counts.sum(axis=1, keepdims=True)

@@ -42,6 +42,7 @@ import torch
 from scipy.special import gammaln, polygamma, psi
 
 from accord.datasets import Encoded
+from accord.models.base import ItemSummary, quantiles_90
 
 
 def _csr(crow: torch.Tensor, col: torch.Tensor, val: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
@@ -136,23 +137,6 @@ def softmax_last(scores: torch.Tensor) -> torch.Tensor:
         return torch.stack([torch.sigmoid(-odds), torch.sigmoid(odds)], dim=-1)  # both tails kept exactly
     e = (scores - scores.max(-1, keepdim=True).values).exp()
     return e / e.sum(-1, keepdim=True)
-
-
-def quantiles_90(draws: torch.Tensor, dim: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """5% and 95% quantiles along ``dim`` (linear interpolation, as ``torch.quantile``), from partial sorts."""
-    n = draws.shape[dim]
-    if n == 1:
-        return draws.squeeze(dim), draws.squeeze(dim)
-    position = 0.05 * (n - 1)
-    lo_index = int(position)
-    frac = position - lo_index
-    k = min(lo_index + 2, n)
-    small = torch.topk(draws, k, dim=dim, largest=False, sorted=True).values
-    large = torch.topk(draws, k, dim=dim, largest=True, sorted=True).values
-    take = lambda t, i: t.select(dim, min(i, k - 1))  # noqa: E731
-    lower = take(small, lo_index) * (1 - frac) + take(small, lo_index + 1) * frac
-    upper = take(large, lo_index) * (1 - frac) + take(large, lo_index + 1) * frac
-    return lower, upper
 
 
 def dirichlet_expected_log(alpha: torch.Tensor) -> torch.Tensor:
@@ -471,17 +455,6 @@ def _vb_m_step(
 
 
 # -- item posteriors and log-likelihoods under posterior draws ------------------------------------------------
-
-
-@dataclass
-class ItemSummary:
-    """Per item: the posterior mean class probabilities over draws, and the standard deviation and 90% interval of
-    the probability of the most likely class."""
-
-    mean: np.ndarray  # [I, K]
-    sd: np.ndarray  # [I]
-    lower: np.ndarray  # [I]
-    upper: np.ndarray  # [I]
 
 
 def _chunk_rows(n_draws: int, n_classes: int, budget: int = 2**23) -> int:

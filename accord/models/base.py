@@ -1,69 +1,136 @@
-"""What every rater model shares: scikit-learn style settings and fitted attributes, soft labels from posterior
-draws, and the export to ArviZ.
+"""The rater-model contract: what every annotator model implements, and what it gets from :class:`RaterModel`.
 
-A subclass implements ``_fit(encoded)``, which must set
+Settings. A model is a keyword-only dataclass of its settings (every subclass is made one): the constructor only
+stores them, each under its own name, so ``get_params``, ``set_params``, ``clone`` and ``sklearn.base.clone`` work;
+``fit`` learns; fitted attributes end in ``_``. The shared settings are declared once, in :class:`RaterModel` and
+(the Pyro fitting driver's) :class:`PyroRaterModel`; a model declares its own and new defaults of shared ones.
 
-- ``self._item_prob_draws``: array ``[draws, n_items, n_classes]``, the posterior probability of each item's true
-  class under each posterior draw of the model's parameters (one draw for a point estimate);
-- ``self._posterior``: dict ``name -> (array [chains, draws, *shape], dims)`` of posterior draws for ArviZ;
-- ``self._loglik_draws``: array ``[chains, draws, n_judgments]``, each judgment's log-likelihood with the item's
-  true class marginalised, under each draw (the ``log_likelihood`` group behind ``az.loo`` / ``az.waic``);
-- ``self.annotators_``: a DataFrame indexed by annotator.
+A model implements ``_fit(encoded)``, which leaves
 
-and ``_heldout_loglik(train, test)`` for :func:`accord.models.compare`.
+- ``self._item_summary``: an :class:`ItemSummary` of each pair's posterior class probabilities, from posterior draws
+  (:func:`summarize_draws`) or a closed form;
+- :meth:`_rater_confusion` and :meth:`_class_prior_draws` answerable: each rater's confusion matrix ``theta[k, l] =
+  P(vote l | true label k)`` under each posterior draw (on a typical item where it depends on the item) and the class
+  prior under each draw; the annotator table is computed from them;
+- :meth:`_posterior_draws` and :meth:`_loglik_draws` answerable (what :meth:`to_arviz` exports; by default the
+  attributes ``_posterior`` and ``_loglik``);
 
-Optional, backwards-compatible alternatives (a subclass may use them instead, to save memory on large data):
+and :meth:`predictive_loglik`. It gets ``soft_labels_``, ``annotators_``, :meth:`to_arviz` (for ``az.loo``,
+``az.compare``), the held-out log-likelihood behind :func:`accord.models.compare`, ``fit_predict(_proba)``.
 
-- ``self._item_summary``: an object with ``mean [n_items, n_classes]``, ``sd``, ``lower``, ``upper`` (``[n_items]``,
-  of the most likely class's probability) instead of ``_item_prob_draws``;
-- methods ``_compute_posterior()`` / ``_compute_loglik_draws()`` returning what ``_posterior`` / ``_loglik_draws``
-  would hold, called lazily by :meth:`RaterModel.to_arviz` when those attributes are not set;
-- ``self._sample_stats`` (dict ``name -> array [chains, draws]``, e.g. NUTS ``diverging``) and
-  ``_extra_coords()`` (further named coordinates for ArviZ).
+The annotator table ``annotators_``, one row per annotator, has the same columns with the same meaning for every
+model, computed from the confusion matrices ``theta`` and class prior ``pi`` under each posterior draw:
 
-:meth:`RaterModel.clone` rebuilds an unfitted copy from the constructor's arguments (scikit-learn's convention:
-every constructor argument is stored under its own name), and :meth:`RaterModel.fit_encoded` fits on an
-already-encoded table (held-out evaluation uses it to keep the full class set on a training fold).
+=================  ================================================================================================
+``n_judgments``    the annotator's judgments
+``reliability``    ``sum_k pi_k theta[k, k]``: the probability that the rater's vote equals the true label of a pair
+                   drawn from the class prior
+``spam``           ``1 - mean_{k < k'} TV(theta[k], theta[k'])``: 1 when the vote does not depend on the truth (the
+                   rows are alike), 0 when it determines it (a perfect rater, or a perfect flipper)
+``position_bias``  preference data: ``(P("A" | A) + P("A" | B)) / 2 - 1/2`` among votes for A or B, the propensity to
+                   say "A" whatever the truth (0: none); NaN for other data and for models without one
+=================  ================================================================================================
+
+each with ``_lower`` / ``_upper``, the 5% and 95% quantiles over the posterior draws (equal to the mean for a point
+estimate); model-specific quantities follow under names of their own (GLAD ``ability``, MACE ``competence``, crowd
+Bradley-Terry ``sharpness``, ...).
 """
 
 from __future__ import annotations
 
-import inspect
+import random
 from abc import ABC, abstractmethod
+from dataclasses import dataclass, fields
 from typing import Any, ClassVar
 
-import arviz as az
 import numpy as np
 import pandas as pd
-import pyro
 import torch
 
-from accord.datasets import AccordError, Encoded, SoftLabels, encode
+from accord.datasets import AccordError, Encoded, SoftLabels, validate
+from accord.models._data import encode_with_classes, shared_classes
 
 INFERENCE_METHODS: tuple[str, ...] = ("vb", "gibbs", "map", "meanfield", "lowrank", "nuts")
-_FITTED_PRIVATE: tuple[str, ...] = (
-    "_item_prob_draws", "_item_summary", "_posterior", "_loglik_draws", "_sample_stats",
-)
+#: annotators per block when summarising draws (bounds the memory of the annotator table)
+ANNOTATOR_CHUNK = 8192
 
 
+@dataclass
+class ItemSummary:
+    """Per pair: the posterior mean class probabilities, and the sd and 90% interval of the top class's."""
+
+    mean: np.ndarray  # [I, K]
+    sd: np.ndarray  # [I]
+    lower: np.ndarray  # [I]
+    upper: np.ndarray  # [I]
+
+
+def quantiles_90(draws: torch.Tensor, dim: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """5% and 95% quantiles along ``dim`` (linear interpolation, as ``torch.quantile``), from partial sorts."""
+    n = draws.shape[dim]
+    if n == 1:
+        return draws.squeeze(dim), draws.squeeze(dim)
+    position = 0.05 * (n - 1)
+    lo_index = int(position)
+    frac = position - lo_index
+    k = min(lo_index + 2, n)
+    small = torch.topk(draws, k, dim=dim, largest=False, sorted=True).values
+    large = torch.topk(draws, k, dim=dim, largest=True, sorted=True).values
+    take = lambda t, i: t.select(dim, min(i, k - 1))  # noqa: E731
+    lower = take(small, lo_index) * (1 - frac) + take(small, lo_index + 1) * frac
+    upper = take(large, lo_index) * (1 - frac) + take(large, lo_index + 1) * frac
+    return lower, upper
+
+
+def mean_and_interval(draws: torch.Tensor | np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Posterior mean (in float64) and 5% / 95% quantiles (in the draws' dtype) over the first axis."""
+    draws = torch.as_tensor(draws)
+    lower, upper = quantiles_90(draws, dim=0)
+    as_numpy = lambda t: t.double().cpu().numpy()  # noqa: E731
+    return draws.mean(0, dtype=torch.float64).cpu().numpy(), as_numpy(lower), as_numpy(upper)
+
+
+def summarize_draws(probs: torch.Tensor | np.ndarray) -> ItemSummary:
+    """:class:`ItemSummary` of ``[draws, pairs, classes]`` class probabilities (in float64)."""
+    probs = torch.as_tensor(probs).double()
+    mean = probs.mean(0)
+    mean = mean / mean.sum(-1, keepdim=True)
+    top = mean.argmax(-1)
+    top_draws = probs.gather(2, top[None, :, None].expand(probs.shape[0], -1, 1))[..., 0]  # [D, I]
+    lower, upper = quantiles_90(top_draws, dim=0)
+    sd = top_draws.std(0) if probs.shape[0] > 1 else torch.full_like(lower, float("nan"))
+    return ItemSummary(mean.numpy(), sd.numpy(), lower.numpy(), upper.numpy())
+
+
+def concat_summaries(parts: list[ItemSummary]) -> ItemSummary:
+    return ItemSummary(*(np.concatenate([getattr(p, f.name) for p in parts]) for f in fields(ItemSummary)))
+
+
+def seed_everything(seed: int) -> None:
+    """Seed torch, numpy and Python's ``random`` (what ``pyro.set_rng_seed`` does, without importing Pyro)."""
+    torch.manual_seed(seed)
+    random.seed(seed)
+    np.random.seed(seed)
+
+
+@dataclass(kw_only=True, eq=False, repr=False)
 class RaterModel(ABC):
-    """Base class of accord's Bayesian annotator models.
+    """Base class of accord's Bayesian annotator models (see the module docstring for the contract).
 
-    Parameters (shared by every model; each subclass documents its own extras and which ``inference`` it supports)
+    Parameters (shared by every model; each model documents its own and which ``inference`` it supports)
     ----------
     inference
         ``"vb"`` closed-form variational Bayes where the model is conjugate, ``"gibbs"`` blocked Gibbs sampling where
-        it is conjugate (exact posterior draws), ``"map"`` (SVI with AutoDelta),
-        ``"meanfield"`` (SVI with AutoNormal), ``"lowrank"`` (SVI with AutoLowRankMultivariateNormal) or ``"nuts"``.
-    max_steps, learning_rate, tol, patience
-        SVI settings: at most ``max_steps`` steps of ClippedAdam at ``learning_rate``; stop when the moving-average
-        loss changes by less than ``tol`` (relative) over ``patience`` steps.
-    batch_size
-        Subsample this many pairs per SVI step (for data that does not fit in memory); ``None`` = full batch.
+        it is conjugate (exact posterior draws), ``"map"`` (SVI with AutoDelta), ``"meanfield"`` (SVI with
+        AutoNormal), ``"lowrank"`` (SVI with AutoLowRankMultivariateNormal) or ``"nuts"``.
+    max_steps, tol
+        At most ``max_steps`` SVI steps (closed form: iterations); SVI stops when the moving-average loss changes by
+        less than ``tol`` (relative) over ``patience`` steps, a closed form when no pair's class probability moves
+        by more than ``tol`` in an iteration.
     num_samples
-        Posterior draws kept for soft-label uncertainty and ArviZ (``num_warmup`` more for NUTS).
+        Posterior draws kept for soft-label uncertainty, intervals and ArviZ (``num_warmup`` more for NUTS).
     seed
-        Seeds torch, numpy and Pyro: the same seed on the same machine gives identical results.
+        Seeds torch, numpy and Python: the same seed on the same machine gives identical results.
     device
         ``"cpu"``, ``"cuda"``: the same code runs on a GPU.
     progress
@@ -72,93 +139,54 @@ class RaterModel(ABC):
 
     method: ClassVar[str] = "rater-model"
     supported_inference: ClassVar[tuple[str, ...]] = INFERENCE_METHODS
+    #: whether the model has a position bias (otherwise the column is NaN)
+    models_position_bias: ClassVar[bool] = True
 
-    def __init__(
-        self,
-        *,
-        inference: str = "meanfield",
-        max_steps: int = 2000,
-        learning_rate: float = 0.05,
-        tol: float = 1e-4,
-        patience: int = 20,
-        batch_size: int | None = None,
-        num_samples: int = 200,
-        num_warmup: int = 300,
-        num_chains: int = 1,
-        seed: int = 0,
-        device: str = "cpu",
-        progress: bool = False,
-    ) -> None:
-        self.inference = inference
-        self.max_steps = max_steps
-        self.learning_rate = learning_rate
-        self.tol = tol
-        self.patience = patience
-        self.batch_size = batch_size
-        self.num_samples = num_samples
-        self.num_warmup = num_warmup
-        self.num_chains = num_chains
-        self.seed = seed
-        self.device = device
-        self.progress = progress
+    inference: str = "vb"
+    max_steps: int = 2000
+    tol: float = 1e-4
+    num_samples: int = 200
+    seed: int = 0
+    device: str = "cpu"
+    progress: bool = False
 
-    # -- fitting ------------------------------------------------------------------------------------------
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        dataclass(kw_only=True, eq=False, repr=False)(cls)
+
+    # -- fitting ------------------------------------------------------------------------------------------------
 
     def fit(self, judgments: pd.DataFrame) -> "RaterModel":
         """Learn annotator parameters and each pair's posterior from a judgments table."""
-        if self.inference not in self.supported_inference:
-            raise AccordError(
-                f"{type(self).__name__} supports inference in {self.supported_inference}, not '{self.inference}'"
-            )
-        return self.fit_encoded(encode(judgments))
+        return self._fit_table(judgments if "accord" in judgments.attrs else validate(judgments))
 
     def fit_encoded(self, encoded: Encoded) -> "RaterModel":
-        """Fit on an already-encoded judgments table (see :func:`accord.models._data.encode_with_classes`)."""
+        """Fit on an already-encoded judgments table (without the table's optional columns)."""
+        return self._fit_table(None, encoded=encoded)
+
+    def _fit_table(self, table: pd.DataFrame | None, classes: tuple[Any, ...] | None = None,
+                   encoded: Encoded | None = None) -> "RaterModel":
+        """Fit a validated table (or bare codes); ``classes`` lays the labels on a wider class set (a training fold
+        that lacks a class its test fold has)."""
         if self.inference not in self.supported_inference:
             raise AccordError(
                 f"{type(self).__name__} supports inference in {self.supported_inference}, not '{self.inference}'"
             )
-        for name in _FITTED_PRIVATE:
-            self.__dict__.pop(name, None)
-        self.encoded_ = encoded
-        self._seed_everything()
-        pyro.clear_param_store()
+        self.encoded_ = encoded if encoded is not None else encode_with_classes(table, classes)
+        self._cache: dict[str, Any] = {}
+        self.__dict__.pop("_sample_stats", None)
+        self._prepare(table, self.encoded_)
+        seed_everything(self.seed)
         self._fit(self.encoded_)
         self.soft_labels_ = self._soft_labels()
+        self.annotators_ = self._annotator_table()
         return self
 
-    # -- scikit-learn conventions ---------------------------------------------------------------------------
+    def _prepare(self, table: pd.DataFrame | None, encoded: Encoded) -> None:
+        """Read what the model needs from the raw table (before the random streams are seeded)."""
 
-    def get_params(self) -> dict[str, Any]:
-        """The constructor's arguments, read back from the attributes of the same names."""
-        params: dict[str, Any] = {}
-        for cls in type(self).__mro__:
-            init = cls.__dict__.get("__init__")
-            if init is None:
-                continue
-            for name, parameter in inspect.signature(init).parameters.items():
-                if name == "self" or parameter.kind in (parameter.VAR_POSITIONAL, parameter.VAR_KEYWORD):
-                    continue
-                if name not in params and hasattr(self, name):
-                    params[name] = getattr(self, name)
-            if not any(
-                p.kind == p.VAR_KEYWORD for p in inspect.signature(init).parameters.values()
-            ):
-                break
-        return params
-
-    def set_params(self, **params: Any) -> "RaterModel":
-        for name, value in params.items():
-            if name not in self.get_params():
-                raise AccordError(f"{type(self).__name__} has no setting '{name}'")
-            setattr(self, name, value)
-        return self
-
-    def clone(self, **overrides: Any) -> "RaterModel":
-        """An unfitted copy with the same settings (and ``overrides``)."""
-        params = self.get_params()
-        params.update(overrides)
-        return type(self)(**params)
+    @abstractmethod
+    def _fit(self, encoded: Encoded) -> None: ...
 
     def fit_predict(self, judgments: pd.DataFrame) -> pd.Series:
         """Fit and return the most likely label of each pair."""
@@ -168,76 +196,106 @@ class RaterModel(ABC):
         """Fit and return the posterior class probabilities of each pair."""
         return self.fit(judgments).soft_labels_.probs
 
-    @abstractmethod
-    def _fit(self, encoded: Encoded) -> None: ...
+    # -- scikit-learn conventions ----------------------------------------------------------------------------
 
-    @abstractmethod
-    def _heldout_loglik(self, train: pd.DataFrame, test: pd.DataFrame) -> np.ndarray:
-        """Log-likelihood of each judgment of ``test`` under the model fitted on ``train`` (same settings)."""
+    def get_params(self, deep: bool = True) -> dict[str, Any]:
+        """The settings, by name."""
+        return {f.name: getattr(self, f.name) for f in fields(self)}
 
-    def _seed_everything(self) -> None:
-        pyro.set_rng_seed(self.seed)  # seeds torch, numpy and python's random
+    def set_params(self, **params: Any) -> "RaterModel":
+        known = self.get_params()
+        for name, value in params.items():
+            if name not in known:
+                raise AccordError(f"{type(self).__name__} has no setting '{name}'")
+            setattr(self, name, value)
+        return self
+
+    def clone(self, **overrides: Any) -> "RaterModel":
+        """An unfitted copy with the same settings (and ``overrides``)."""
+        return type(self)(**{**self.get_params(), **overrides})
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(inference={self.inference!r}, seed={self.seed})"
+
+    # -- results ------------------------------------------------------------------------------------------------
 
     @property
     def _torch_device(self) -> torch.device:
         return torch.device(self.device)
 
-    # -- results ------------------------------------------------------------------------------------------
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "soft_labels_"):
+            raise AccordError(f"{type(self).__name__} is not fitted yet: call fit(judgments) first")
+
+    def _soft_classes(self) -> list[Any]:
+        return list(self.encoded_.classes)
+
+    def _soft_extra(self) -> pd.DataFrame | None:
+        return None
 
     def _soft_labels(self) -> SoftLabels:
-        summary = getattr(self, "_item_summary", None)
-        if summary is not None:
-            return self._soft_labels_from_summary(summary)
-        draws = np.asarray(self._item_prob_draws, dtype=float)
-        encoded = self.encoded_
-        mean = draws.mean(axis=0)
-        mean = mean / mean.sum(axis=1, keepdims=True)
-        top = mean.argmax(axis=1)
-        top_draws = draws[:, np.arange(encoded.n_items), top]
-        index = encoded.item_index
-        if draws.shape[0] > 1:
-            sd = top_draws.std(axis=0, ddof=1)
-            interval = pd.DataFrame(
-                {"lower": np.quantile(top_draws, 0.05, axis=0), "upper": np.quantile(top_draws, 0.95, axis=0)},
-                index=index,
-            )
-        else:
-            sd = np.full(encoded.n_items, np.nan)
-            interval = None
-        counts = np.bincount(encoded.items, minlength=encoded.n_items)
-        return SoftLabels(
-            probs=pd.DataFrame(mean, index=index, columns=list(encoded.classes)),
-            uncertainty=pd.Series(sd, index=index, name="uncertainty"),
-            n_judgments=pd.Series(counts, index=index, name="n_judgments"),
-            method=self.method,
-            interval=interval,
-        )
-
-    def _soft_labels_from_summary(self, summary: Any) -> SoftLabels:
-        encoded = self.encoded_
+        summary, encoded = self._item_summary, self.encoded_
         index = encoded.item_index
         mean = np.asarray(summary.mean, dtype=float)
-        mean = mean / mean.sum(axis=1, keepdims=True)
         sd = np.asarray(summary.sd, dtype=float)
         interval = None
         if np.isfinite(sd).any():
             interval = pd.DataFrame({"lower": np.asarray(summary.lower), "upper": np.asarray(summary.upper)},
                                     index=index)
-        counts = np.bincount(encoded.items, minlength=encoded.n_items)
         return SoftLabels(
-            probs=pd.DataFrame(mean, index=index, columns=list(encoded.classes)),
+            probs=pd.DataFrame(mean / mean.sum(axis=1, keepdims=True), index=index, columns=self._soft_classes()),
             uncertainty=pd.Series(sd, index=index, name="uncertainty"),
-            n_judgments=pd.Series(counts, index=index, name="n_judgments"),
+            n_judgments=pd.Series(np.bincount(encoded.items, minlength=encoded.n_items), index=index,
+                                  name="n_judgments"),
             method=self.method,
             interval=interval,
+            extra=self._soft_extra(),
         )
+
+    def _rater_confusion(self, lo: int, hi: int) -> torch.Tensor:
+        """``[draws, hi - lo, K, L]``: the confusion matrices of annotators ``lo..hi-1`` under each draw."""
+        raise NotImplementedError
+
+    def _class_prior_draws(self) -> torch.Tensor:
+        """``[draws, K]``: the class prior under each draw."""
+        raise NotImplementedError
+
+    def _rater_columns(self) -> dict[str, np.ndarray]:
+        """The model's own annotator columns."""
+        return {}
+
+    def _annotator_table(self) -> pd.DataFrame:
+        encoded = self.encoded_
+        pi = self._class_prior_draws().float()
+        bias = self.models_position_bias and encoded.form != "categorical" and self._soft_classes()[:2] == ["A", "B"]
+        blocks = [confusion_columns(self._rater_confusion(lo, min(lo + ANNOTATOR_CHUNK, encoded.n_workers)).float(),
+                                    pi, bias) for lo in range(0, encoded.n_workers, ANNOTATOR_CHUNK)]
+        columns = {"n_judgments": np.bincount(encoded.workers, minlength=encoded.n_workers)}
+        columns.update({name: np.concatenate([block[name] for block in blocks]) for name in blocks[0]})
+        columns.update(self._rater_columns())
+        return pd.DataFrame(columns, index=encoded.worker_index)
+
+    # -- ArviZ and held-out prediction ---------------------------------------------------------------------------
+
+    def _posterior_draws(self) -> dict[str, tuple[np.ndarray, list[str]]]:
+        """``name -> (array [chains, draws, *shape], dims)``: the posterior draws :meth:`to_arviz` exports."""
+        return self._posterior
+
+    def _loglik_draws(self) -> np.ndarray:
+        """``[chains, draws, n_judgments]``: each judgment's log-likelihood given the other judgments of its pair (or
+        of its rater, for models whose judgments share a latent by rater) under each draw, the terms PSIS-LOO needs
+        (the non-factorised case of Bürkner, Gabry & Vehtari 2021)."""
+        return self._loglik
 
     def _extra_coords(self) -> dict[str, Any]:
         return {}
 
-    def to_arviz(self) -> az.InferenceData:
-        """Posterior draws and a per-judgment ``log_likelihood`` group (so ``az.loo``, ``az.waic``, ``az.compare``
-        work), with named dimensions ``annotator``, ``pair_id``, ``class``, ``judgment``."""
+    def to_arviz(self) -> Any:
+        """An ``arviz.InferenceData`` with the posterior draws and a per-judgment ``log_likelihood`` group (so
+        ``az.loo``, ``az.waic``, ``az.compare`` work), with named dimensions ``annotator``, ``pair_id``, ``class``,
+        ``judgment``."""
+        import arviz as az
+
         self._check_fitted()
         encoded = self.encoded_
         coords: dict[str, Any] = {
@@ -246,37 +304,89 @@ class RaterModel(ABC):
             "class": [str(c) for c in encoded.classes],
             "true_class": [str(c) for c in encoded.classes],
             "judgment": np.arange(encoded.n_judgments),
+            **self._extra_coords(),
         }
-        coords.update(self._extra_coords())
-        raw = getattr(self, "_posterior", None)
-        if raw is None:
-            raw = self._compute_posterior()
-        loglik = getattr(self, "_loglik_draws", None)
-        if loglik is None:
-            loglik = self._compute_loglik_draws()
-        posterior = {name: np.asarray(value) for name, (value, _) in raw.items()}
-        dims = {name: list(d) for name, (_, d) in raw.items()}
-        dims["y"] = ["judgment"]
-        sample_stats = getattr(self, "_sample_stats", None)
+        raw = self._posterior_draws()
         return az.from_dict(
-            posterior=posterior,
-            log_likelihood={"y": np.asarray(loglik)},
+            posterior={name: np.asarray(value) for name, (value, _) in raw.items()},
+            log_likelihood={"y": np.asarray(self._loglik_draws())},
             observed_data={"y": encoded.labels},
-            sample_stats=sample_stats,
+            sample_stats=getattr(self, "_sample_stats", None),
             coords=coords,
-            dims=dims,
+            dims={**{name: list(dims) for name, (_, dims) in raw.items()}, "y": ["judgment"]},
             attrs={"method": self.method, "inference": self.inference},
         )
 
-    def _compute_posterior(self) -> dict[str, tuple[np.ndarray, list[str]]]:
-        raise AccordError(f"{type(self).__name__} sets no posterior draws")
+    def predictive_loglik(self, judgments: pd.DataFrame) -> np.ndarray:
+        """``log p(y_n | training judgments)`` of each judgment of a new table: its posterior-predictive density,
+        with annotators and pairs unseen in training drawn from the fitted population."""
+        raise NotImplementedError
 
-    def _compute_loglik_draws(self) -> np.ndarray:
-        raise AccordError(f"{type(self).__name__} sets no per-judgment log-likelihood")
+    def _heldout_loglik(self, train: pd.DataFrame, test: pd.DataFrame) -> np.ndarray:
+        """Log-likelihood of each judgment of ``test`` under the model fitted on ``train`` (same settings)."""
+        train = train if "accord" in train.attrs else validate(train)
+        model = self.clone()
+        model._fit_table(train, shared_classes(train, test))
+        return model.predictive_loglik(test)
 
-    def _check_fitted(self) -> None:
-        if not hasattr(self, "soft_labels_"):
-            raise AccordError(f"{type(self).__name__} is not fitted yet: call fit(judgments) first")
 
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}(inference={self.inference!r}, seed={self.seed})"
+def confusion_columns(theta: torch.Tensor, pi: torch.Tensor, position_bias: bool) -> dict[str, np.ndarray]:
+    """``reliability``, ``spam`` and ``position_bias`` with 90% intervals from confusions ``[S, W, K, L]`` and class
+    priors ``[S, K]`` (the definitions are in the module docstring)."""
+    k, n_workers = theta.shape[-2], theta.shape[1]
+    columns: dict[str, np.ndarray] = {}
+
+    def add(name: str, draws: torch.Tensor | None) -> None:
+        values = mean_and_interval(draws) if draws is not None else (np.full(n_workers, np.nan),) * 3
+        columns.update(zip((name, f"{name}_lower", f"{name}_upper"), values))
+
+    add("reliability", (torch.diagonal(theta, dim1=-2, dim2=-1) * pi[:, None, :]).sum(-1))
+    rows_i, rows_j = torch.triu_indices(k, k, offset=1, device=theta.device)
+    tv = 0.5 * (theta[:, :, rows_i, :] - theta[:, :, rows_j, :]).abs().sum(-1).mean(-1)
+    add("spam", 1.0 - tv if k > 1 else None)
+    if position_bias and k >= 2:
+        says_a_given_a = theta[..., 0, 0] / (theta[..., 0, 0] + theta[..., 0, 1])
+        says_a_given_b = theta[..., 1, 0] / (theta[..., 1, 0] + theta[..., 1, 1])
+        add("position_bias", 0.5 * (says_a_given_a + says_a_given_b) - 0.5)
+    else:
+        add("position_bias", None)
+    return columns
+
+
+class PyroRaterModel(RaterModel):
+    """A rater model fitted by the Pyro driver (:mod:`accord.models.pyro_fit`), with its settings.
+
+    Parameters
+    ----------
+    learning_rate, patience, final_lr_fraction
+        SVI: ClippedAdam at ``learning_rate``, decaying geometrically to ``final_lr_fraction`` of it at
+        ``max_steps``; the convergence rule compares moving averages over ``patience`` steps.
+    batch_size
+        Pairs per SVI step (for data that does not fit in memory; models whose likelihood runs over judgments take
+        the judgments of that many pairs, on average); ``None`` = full batch.
+    rank, init_scale
+        Rank of the low-rank guide (default: Pyro's, about the square root of the number of parameters) and the
+        initial scale of the Gaussian guides.
+    num_warmup, num_chains
+        NUTS warm-up steps and chains (Gibbs: the same).
+    """
+
+    inference: str = "meanfield"
+    learning_rate: float = 0.05
+    patience: int = 20
+    final_lr_fraction: float = 1.0
+    batch_size: int | None = None
+    rank: int | None = None
+    init_scale: float = 0.05
+    num_warmup: int = 300
+    num_chains: int = 2
+
+    def _keep_fit(self, fit: Any) -> dict[str, Any]:
+        """Store what every Pyro fit reports (``svi_``, ``guide_``, ``n_divergences_``) and return its draws."""
+        self.svi_, self.guide_ = fit.svi, fit.guide
+        if fit.svi_map is not None:
+            self.svi_map_ = fit.svi_map
+        if fit.diverging is not None:
+            self._sample_stats = {"diverging": fit.diverging}
+            self.n_divergences_ = int(fit.diverging.sum())
+        return fit.draws

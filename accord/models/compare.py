@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
-import arviz as az
 import numpy as np
 import pandas as pd
 
@@ -92,6 +91,8 @@ def _names(models: Sequence[RaterModel], names: Sequence[str] | None) -> list[st
 
 
 def _loo_part(out: pd.DataFrame, fitted: list[RaterModel], labels: list[str]) -> None:
+    import arviz as az
+
     idatas = {}
     for name, model in zip(labels, fitted):
         idata = model.to_arviz()
@@ -121,30 +122,39 @@ def _loo_part(out: pd.DataFrame, fitted: list[RaterModel], labels: list[str]) ->
         out.loc[name, "loo_warning"] = bool(row["warning"])
 
 
+def heldout_loglik(model: RaterModel | Callable[[], RaterModel], judgments: pd.DataFrame, *, folds: int = 5,
+                   seed: int = 0) -> np.ndarray:
+    """k-fold held-out log predictive density of every judgment: the judgments are split at random into ``folds``
+    folds (``seed``; a pair's judgments spread over folds), and each fold is scored by the model refitted (same
+    settings) on the others. ``model``: a rater model (fitted or not) or a function returning a fresh one."""
+    table = judgments if "accord" in judgments.attrs else validate(judgments)
+    n = len(table)
+    if n < folds:
+        raise AccordError(f"{n} judgments cannot be split into {folds} folds")
+    fold = np.random.default_rng(seed).permutation(n) % folds
+    out = np.empty(n)
+    for f in range(folds):
+        test = fold == f
+        source = model if isinstance(model, RaterModel) else model()
+        values = np.asarray(source._heldout_loglik(with_attrs(table[~test], table), with_attrs(table[test], table)),
+                            dtype=float)
+        if values.shape != (int(test.sum()),):
+            raise AccordError(f"{type(source).__name__}: held-out log-likelihood has shape {values.shape}, expected "
+                              f"({int(test.sum())},)")
+        out[test] = values
+    return out
+
+
 def _heldout_part(
     out: pd.DataFrame, fitted: list[RaterModel], labels: list[str], table: pd.DataFrame, k: int, seed: int
 ) -> None:
     n = len(table)
-    if n < k:
-        raise AccordError(f"{n} judgments cannot be split into {k} folds")
-    fold = np.random.default_rng(seed).permutation(n) % k
     scores = np.zeros((len(fitted), n))
-    for f in range(k):
-        train = with_attrs(table.iloc[np.flatnonzero(fold != f)], table)
-        test_rows = np.flatnonzero(fold == f)
-        test = with_attrs(table.iloc[test_rows], table)
-        for m, model in enumerate(fitted):
-            if not np.isfinite(scores[m, 0]) and f > 0:
-                continue
-            try:
-                values = np.asarray(model._heldout_loglik(train, test), dtype=float)
-            except NotImplementedError:
-                scores[m] = np.nan
-                continue
-            if values.shape != (len(test_rows),):
-                raise AccordError(f"{labels[m]}: held-out log-likelihood has shape {values.shape}, "
-                                  f"expected ({len(test_rows)},)")
-            scores[m, test_rows] = values
+    for m, model in enumerate(fitted):
+        try:
+            scores[m] = heldout_loglik(model, table, folds=k, seed=seed)
+        except NotImplementedError:
+            scores[m] = np.nan
     means = scores.mean(1)
     best = int(np.nanargmax(means)) if np.isfinite(means).any() else 0
     for m, name in enumerate(labels):

@@ -81,28 +81,19 @@ Example
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
 import pyro
 import pyro.distributions as dist
 import torch
-from pyro import poutine
-from pyro.infer import Trace_ELBO
-from pyro.infer.autoguide import (
-    AutoDelta,
-    AutoLowRankMultivariateNormal,
-    AutoNormal,
-    init_to_median,
-    init_to_value,
-)
 
 from accord.datasets import AccordError, Encoded, validate
-from accord.models.base import RaterModel
-from accord.models.inference import run_svi
+from accord.models.base import PyroRaterModel, mean_and_interval, summarize_draws
+from accord.models.pyro_fit import fit_pyro
 
 # Column levels beyond this many are not one-hot encoded: such a column is an identifier or text, not a covariate.
 MAX_LEVELS = 64
@@ -219,35 +210,6 @@ class GroupProbabilities:
     def p_a(self) -> pd.DataFrame:
         """P(A > B | group) per pair: one column per group, indexed by pair id."""
         return pd.DataFrame(self.mean_clean()[:, :, 0], index=self.item_index, columns=self.groups)
-
-
-class _FixedPoint:
-    """A point "guide" holding every latent site's value: the MAP fit with its fixed hyperparameters."""
-
-    def __init__(self, values: dict[str, torch.Tensor]) -> None:
-        self.values = values
-
-    def __call__(self, *args: Any, **kwargs: Any) -> dict[str, torch.Tensor]:
-        return dict(self.values)
-
-    def median(self, *args: Any, **kwargs: Any) -> dict[str, torch.Tensor]:
-        return dict(self.values)
-
-
-def posterior_draws(guide: Callable[..., Any], n_draws: int, *args: Any) -> list[dict[str, torch.Tensor]]:
-    """``n_draws`` joint draws of every latent site from a fitted autoguide, as a list of ``name -> tensor``.
-
-    The guide runs once, vectorised under an outer plate (one guide call per draw costs ~10 ms of Pyro overhead);
-    the models here nest plates at most one deep, so dimension -2 is free for the draws.
-    """
-    with torch.no_grad():
-        shapes = {name: value.shape for name, value in guide(*args).items()}
-        if n_draws == 1:
-            return [{name: value.detach() for name, value in guide.median(*args).items()}]
-        with pyro.plate("_posterior_draws", n_draws, dim=-2):
-            stacked = guide(*args)
-    draws = {name: stacked[name].detach().reshape(n_draws, *shape) for name, shape in shapes.items()}
-    return [{name: value[s] for name, value in draws.items()} for s in range(n_draws)]
 
 
 # -- data -------------------------------------------------------------------------------------------------------
@@ -410,7 +372,7 @@ class ContextData:
 # -- the estimator ----------------------------------------------------------------------------------------------
 
 
-class ContextPreference(RaterModel):
+class ContextPreference(PyroRaterModel):
     """Covariate-dependent preference and reliability model (see the module docstring for the maths).
 
     Parameters
@@ -445,59 +407,45 @@ class ContextPreference(RaterModel):
     interaction
         Add a pair x group deviation ``v_ig ~ N(0, tau_v)`` for genuine disagreement that the covariates do not
         explain (``tau_v`` then measures it).
-    **kwargs
-        :class:`~accord.models.base.RaterModel` settings (``inference`` in ``map``/``meanfield``/``lowrank``).
+    Others: :class:`~accord.models.base.PyroRaterModel` (``inference`` in ``map``/``meanfield``/``lowrank``;
+    ``batch_size`` needs ``labels="individual"``).
 
     Fitted attributes
     -----------------
-    ``soft_labels_`` (population aggregate, groups weighted by rater share), ``annotators_`` (reliability, spam,
-    adversarial probability and position bias with 90% intervals), ``group_effects_``, ``design_``,
-    :meth:`group_probabilities` (per-group soft labels), :meth:`to_arviz`.
+    ``soft_labels_`` (population aggregate, groups weighted by rater share), ``annotators_`` (the common columns,
+    the rater's confusion read with the group's clean label as the truth, and the shares of the rater's reports
+    that are honest, flipped and spam, ``honest_share``, ``adversarial_share``, ``spam_share``, with intervals;
+    ``spam_lean``, ``P(A) - P(B)`` of their spam answers; ``group``), ``group_effects_``, ``design_``,
+    :meth:`group_probabilities` (per-group soft labels), ``svi_`` / ``svi_map_`` (the two stages).
     """
 
-    method = "context-preference"
-    supported_inference = CONTEXT_INFERENCE
+    method: ClassVar[str] = "context-preference"
+    supported_inference: ClassVar[tuple[str, ...]] = CONTEXT_INFERENCE
 
-    def __init__(
-        self,
-        *,
-        group: str | None = "auto",
-        topic: str | None = "auto",
-        covariates: Sequence[str] | str | None = "auto",
-        reference_group: Any = None,
-        scale_effects: bool = True,
-        shift_effects: bool = True,
-        reliability_effects: bool = True,
-        tie_effects: bool = True,
-        interaction: bool = False,
-        labels: str = "shared",
-        utilities: bool | str = "auto",
-        posterior_steps: int = 600,
-        inference: str = "lowrank",
-        max_steps: int = 1500,
-        learning_rate: float = 0.05,
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(inference=inference, max_steps=max_steps, learning_rate=learning_rate, **kwargs)
-        self.group = group
-        self.topic = topic
-        self.covariates = covariates
-        self.reference_group = reference_group
-        self.scale_effects = scale_effects
-        self.shift_effects = shift_effects
-        self.reliability_effects = reliability_effects
-        self.tie_effects = tie_effects
-        self.interaction = interaction
-        self.posterior_steps = posterior_steps
-        if labels not in LABEL_MODELS:
-            raise AccordError(f"labels must be one of {LABEL_MODELS}, not '{labels}'")
-        self.labels = labels
-        self.utilities = utilities
+    group: str | None = "auto"
+    topic: str | None = "auto"
+    covariates: Sequence[str] | str | None = "auto"
+    reference_group: Any = None
+    scale_effects: bool = True
+    shift_effects: bool = True
+    reliability_effects: bool = True
+    tie_effects: bool = True
+    interaction: bool = False
+    labels: str = "shared"
+    utilities: bool | str = "auto"
+    posterior_steps: int = 600
+    inference: str = "lowrank"
+    max_steps: int = 1500
+
+    def __post_init__(self) -> None:
+        if self.labels not in LABEL_MODELS:
+            raise AccordError(f"labels must be one of {LABEL_MODELS}, not '{self.labels}'")
 
     # -- fitting ----------------------------------------------------------------------------------------------
 
-    def fit(self, judgments: pd.DataFrame) -> "ContextPreference":
-        table = judgments if "accord" in judgments.attrs else validate(judgments)
+    def _prepare(self, table: pd.DataFrame | None, encoded: Encoded) -> None:
+        if table is None:
+            raise AccordError("ContextPreference reads the context columns of the judgments table: use fit(judgments)")
         if table.attrs["accord"]["form"] != "preference":
             raise AccordError("ContextPreference needs preference judgments (labels A/B/tie)")
         self.design_ = build_design(
@@ -507,12 +455,7 @@ class ContextPreference(RaterModel):
             covariates=_resolve_covariates(self.covariates, table),
             reference_group=self.reference_group,
         )
-        self._table = table
-        try:
-            super().fit(table)
-        finally:
-            del self._table
-        return self
+        self.data_ = self._data(table, encoded)
 
     def _data(self, table: pd.DataFrame, encoded: Encoded) -> ContextData:
         design = self.design_
@@ -555,8 +498,7 @@ class ContextPreference(RaterModel):
     def _fit(self, encoded: Encoded) -> None:
         if self.labels == "shared" and self.batch_size is not None:
             raise AccordError("batch_size needs labels='individual' (shared labels tie each pair's votes together)")
-        data = self._data(self._table, encoded)
-        self.data_ = data
+        data = self.data_
         self._flip = flip_index(data.n_classes)
         init = self._warm_start(data)
         # Stage 1, MAP from the warm start with the population hyperparameters held at their starting values (a
@@ -565,36 +507,13 @@ class ContextPreference(RaterModel):
         # to wherever the data put them. Stage 2 (meanfield / lowrank) learns everything, hyperparameters included,
         # starting at the MAP point with small scales.
         hyper = {name: value for name, value in init.items() if name in HYPERPARAMETERS or name.endswith("_sd")}
-        stage1 = poutine.condition(self._model, data=hyper)
-        map_guide = AutoDelta(stage1, init_loc_fn=init_to_value(values=init, fallback=init_to_median))
-        self.svi_ = run_svi(
-            stage1, map_guide, Trace_ELBO(), data,
-            max_steps=self.max_steps, learning_rate=self.learning_rate, tol=self.tol, patience=self.patience,
-            progress=self.progress, description=f"{type(self).__name__} (MAP)",
-        )
-        guide: Any = map_guide
-        with torch.no_grad():
-            point = {**hyper, **{k: v.detach().clone() for k, v in map_guide.median(data).items()}}
-        if self.inference == "map":
-            guide = _FixedPoint(point)
-        else:
-            pyro.clear_param_store()
-            init_fn = init_to_value(values=point, fallback=init_to_median)
-            if self.inference == "lowrank":
-                guide = AutoLowRankMultivariateNormal(self._model, init_loc_fn=init_fn, init_scale=0.05)
-            else:
-                guide = AutoNormal(self._model, init_loc_fn=init_fn, init_scale=0.05)
-            self.svi_posterior_ = run_svi(
-                self._model, guide, Trace_ELBO(), data,
-                max_steps=self.posterior_steps, learning_rate=self.learning_rate / 2, tol=self.tol,
-                patience=self.patience, progress=self.progress, description=type(self).__name__,
-            )
-        self.guide_ = guide
-        n_draws = 1 if self.inference == "map" else self.num_samples
+        batch = None if self.batch_size is None else round(self.batch_size * data.n_judgments / data.n_items)
+        draws = self._keep_fit(fit_pyro(self, self._model, data, init=init, hold=(hyper, self.posterior_steps),
+                                        rank=self.rank, vectorize_draws=True, subsample=batch))
         uses = self._uses(data)
-        self.draws_ = [
-            self._derive({**hyper, **sites}, uses, data) for sites in posterior_draws(guide, n_draws, data)
-        ]
+        n_draws = next(iter(draws.values())).shape[1]
+        self.draws_ = [self._derive({**hyper, **{k: v[0, s] for k, v in draws.items()}}, uses, data)
+                       for s in range(n_draws)]
         self._summarise(data)
 
     # -- the Pyro model ----------------------------------------------------------------------------------------
@@ -611,7 +530,7 @@ class ContextPreference(RaterModel):
             "interaction": grouped and self.interaction,
         }
 
-    def _model(self, data: ContextData) -> None:
+    def _model(self, data: ContextData, batch_size: int | None = None) -> None:
         """Priors and likelihood, non-centred: every hierarchical parameter is ``mean + scale * z`` with a standard
         ``z`` site. Measured on synthetic data: a centred hierarchy under mean-field VI lets the utility scale
         collapse (1.27 -> 0.39, soft labels overconfident); non-centred mean-field shrinks the bilinear ``s z``
@@ -674,7 +593,7 @@ class ContextPreference(RaterModel):
             with pairs:
                 pyro.factor("votes", self._shared_terms(params, data, uses)["log_marginal"])
             return
-        with pyro.plate("judgments", data.n_judgments, subsample_size=self.batch_size) as idx:
+        with pyro.plate("judgments", data.n_judgments, subsample_size=batch_size) as idx:
             probs = self._judgment_probs(params, data, idx, uses)
             pyro.sample("y", dist.Categorical(probs=probs), obs=data.labels[idx])
 
@@ -963,6 +882,7 @@ class ContextPreference(RaterModel):
         adversarial = np.empty((S, data.n_workers))
         spam = np.empty((S, data.n_workers))
         bias = np.empty((S, data.n_workers))
+        spam_labels = np.empty((S, data.n_workers, K))
         observed = np.zeros((data.n_items, G, K))
         consensus = np.zeros((data.n_items, G, K))
         item_probs = np.empty((S, data.n_items, K))
@@ -989,6 +909,7 @@ class ContextPreference(RaterModel):
                     target[s] = np.bincount(workers_np, weights=behaviour[:, column], minlength=data.n_workers)
                     target[s] /= np.maximum(counts, 1.0)
                 spam_dist = torch.softmax(torch.cat([p["spam"], p["spam"].new_zeros(data.n_workers, 1)], -1), -1)
+                spam_labels[s] = spam_dist.cpu().numpy()
                 bias[s] = (spam_dist[:, 0] - spam_dist[:, 1]).cpu().numpy()
                 observed += self._observed(p, data, uses, label, parts, cell, cell_counts) / S
         self._clean_draws = clean
@@ -996,9 +917,12 @@ class ContextPreference(RaterModel):
         self._observed_mean = observed
         self._cell_counts = cell_counts.reshape(data.n_items, G)
         self._rater_share = weights
-        self._item_prob_draws = item_probs
-        self._loglik_draws = loglik[None]
-        self.annotators_ = self._annotator_table(data, counts, reliability, adversarial, spam, bias)
+        self._item_summary = summarize_draws(item_probs)
+        self._class_prior = torch.as_tensor(item_probs.mean(1))
+        self._loglik = loglik[None]
+        self._shares = {"honest_share": reliability, "adversarial_share": adversarial, "spam_share": spam,
+                           "spam_lean": bias}
+        self._spam_labels = spam_labels
         self.group_effects_ = self._effects_table(data, uses)
         self._posterior = self._posterior_dict(data, uses, reliability, adversarial, spam)
 
@@ -1059,29 +983,28 @@ class ContextPreference(RaterModel):
         share = per.sum(0)
         return share / share.sum()
 
-    def _annotator_table(
-        self,
-        data: ContextData,
-        counts: np.ndarray,
-        reliability: np.ndarray,
-        adversarial: np.ndarray,
-        spam: np.ndarray,
-        bias: np.ndarray,
-    ) -> pd.DataFrame:
-        index = self.encoded_.worker_index
-        table = pd.DataFrame(index=index)
-        summaries = (("reliability", reliability), ("spam", spam), ("adversarial", adversarial), ("bias", bias))
-        for name, values in summaries:
-            table[name] = values.mean(0)
-            table[f"{name}_lower"] = np.quantile(values, 0.05, axis=0)
-            table[f"{name}_upper"] = np.quantile(values, 0.95, axis=0)
-        table["n_judgments"] = counts.astype(int)
+    def _rater_confusion(self, lo: int, hi: int) -> torch.Tensor:
+        """Row ``c`` (the group's clean label): ``h e_c + f e_swap(c) + m s_j``, the shares of honest, flipped and
+        spam reports averaged over the rater's judgments, under each draw."""
+        share = {name: torch.as_tensor(self._shares[f"{name}_share"][:, lo:hi])[..., None, None]
+                 for name in ("honest", "adversarial", "spam")}
+        eye = torch.eye(len(self._flip), dtype=torch.float64)
+        spam_labels = torch.as_tensor(self._spam_labels[:, lo:hi])[..., None, :]
+        return share["honest"] * eye + share["adversarial"] * eye[self._flip] + share["spam"] * spam_labels
+
+    def _class_prior_draws(self) -> torch.Tensor:
+        return self._class_prior
+
+    def _rater_columns(self) -> dict[str, np.ndarray]:
+        columns: dict[str, Any] = {}
+        for name, values in self._shares.items():
+            columns.update(zip((name, f"{name}_lower", f"{name}_upper"), mean_and_interval(values)))
         if self.design_.group_column is not None:
-            G = data.n_groups
+            data, G = self.data_, self.data_.n_groups
             flat = (data.workers * G + data.groups).cpu().numpy()
             per = np.bincount(flat, minlength=data.n_workers * G).reshape(data.n_workers, G)
-            table["group"] = np.asarray(self.design_.group_names, dtype=object)[per.argmax(1)]
-        return table
+            columns["group"] = np.asarray(self.design_.group_names, dtype=object)[per.argmax(1)]
+        return columns
 
     def _effect_draws(self, name: str) -> np.ndarray:
         return np.stack([p[name].cpu().numpy() for p in self.draws_])
@@ -1140,9 +1063,9 @@ class ContextPreference(RaterModel):
         spam: np.ndarray,
     ) -> dict[str, tuple[np.ndarray, list[str]]]:
         post: dict[str, tuple[np.ndarray, list[str]]] = {
-            "reliability": (reliability[None], ["annotator"]),
-            "adversarial": (adversarial[None], ["annotator"]),
-            "spam": (spam[None], ["annotator"]),
+            "honest_share": (reliability[None], ["annotator"]),
+            "adversarial_share": (adversarial[None], ["annotator"]),
+            "spam_share": (spam[None], ["annotator"]),
             "mu": (self._effect_draws("mu")[None], ["pair_id"]),
             "pair_scale": (self._effect_draws("pair_scale")[None], []),
         }
@@ -1187,7 +1110,7 @@ class ContextPreference(RaterModel):
             genuine_within=self.labels == "individual",
         )
 
-    def log_predictive(self, judgments: pd.DataFrame) -> np.ndarray:
+    def predictive_loglik(self, judgments: pd.DataFrame) -> np.ndarray:
         """Posterior predictive log-probability of each judgment of ``judgments`` (a table like the training one).
 
         Pairs and annotators not seen in training get their parameters drawn from the fitted population
@@ -1276,8 +1199,6 @@ class ContextPreference(RaterModel):
         peak = stacked.max(0)
         return peak + np.log(np.exp(stacked - peak).mean(0))
 
-    def _heldout_loglik(self, train: pd.DataFrame, test: pd.DataFrame) -> np.ndarray:
-        return self.clone().fit(train).log_predictive(test)  # type: ignore[attr-defined]
 
 
 def _normal(n: int, mean: Any, sd: torch.Tensor, generator: torch.Generator, device: torch.device) -> torch.Tensor:
@@ -1300,24 +1221,6 @@ def _resolve_covariates(value: Sequence[str] | str | None, table: pd.DataFrame) 
     return list(value)
 
 
-def heldout_loglik(
-    make_model: Callable[[], RaterModel], judgments: pd.DataFrame, *, folds: int = 5, seed: int = 0
-) -> np.ndarray:
-    """k-fold held-out log predictive density of every judgment (folds over judgments, each pair's judgments spread
-    over folds). ``make_model`` returns a fresh unfitted model; models need ``_heldout_loglik``."""
-    table = judgments if "accord" in judgments.attrs else validate(judgments)
-    rng = np.random.default_rng(seed)
-    fold = rng.permutation(len(table)) % folds
-    out = np.empty(len(table))
-    for k in range(folds):
-        test = fold == k
-        train_table = validate(table[~test].reset_index(drop=True))
-        test_table = table[test].reset_index(drop=True)
-        test_table.attrs = dict(table.attrs)
-        out[test] = make_model()._heldout_loglik(train_table, test_table)
-    return out
-
-
 __all__ = [
     "ContextDesign",
     "ContextPreference",
@@ -1325,8 +1228,6 @@ __all__ = [
     "build_design",
     "flip_index",
     "gini",
-    "heldout_loglik",
-    "posterior_draws",
     "preference_probs",
     "report_probs",
 ]

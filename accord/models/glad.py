@@ -8,17 +8,16 @@ and the probability of a correct label is the logistic function of their product
 from __future__ import annotations
 
 import math
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import numpy as np
 import pandas as pd
-import pyro
-import pyro.distributions as dist
 import torch
 
 from accord.datasets import AccordError, Encoded
-from accord.models._data import PaddedJudgments
-from accord.models.mace import Draws, EnumeratedRaterModel, _quantiles, per_judgment, vote_fractions
+from accord.models._data import PaddedJudgments, vote_fractions
+from accord.models.base import mean_and_interval
+from accord.models.enumerated import Draws, EnumeratedRaterModel, per_judgment
 
 
 def glad_label_logits(ability: torch.Tensor, beta: torch.Tensor, true: torch.Tensor, n_classes: int) -> torch.Tensor:
@@ -92,10 +91,9 @@ class GLAD(EnumeratedRaterModel):
     honest labelling to the flipped one, and the start from vote fractions (``init="vote"``: the one-coin EM,
     :func:`one_coin_em`) keeps the fit there even when the ability prior is symmetric.
 
-    The class prior is fixed uniform by default, as in Whitehill et al.: learning it (``class_prior="learned"``)
-    lets the model explain a minority class away as guessing on items it makes very hard, and :math:`\pi` then
-    collapses onto the majority class (on VLDB'17 D_Product :math:`\pi \to (1, 0)` and accuracy falls from .92 to
-    .88; on Duck from .72 to .58).
+    The class prior is fixed uniform by default (``class_prior=None``), as in Whitehill et al.: learning it lets the
+    model explain a minority class away as guessing on items it makes very hard, and :math:`\pi` then collapses
+    onto the majority class.
 
     Inference (``inference=``): ``"meanfield"`` (default), ``"map"``, ``"lowrank"`` (SVI on the Pyro model with
     ``TraceEnum_ELBO``, the true class enumerated, and an AutoNormal / AutoDelta / AutoLowRankMultivariateNormal
@@ -110,24 +108,15 @@ class GLAD(EnumeratedRaterModel):
     log_beta_prior
         :math:`(\mu_\beta, \sigma_\beta)` of the log inverse difficulty. ``(0, 1)``: a typical item has
         :math:`\beta = 1`; 90% of items within a factor 5 of it.
-    class_prior, class_prior_concentration
-        ``"uniform"`` (fixed, the default; see above) or ``"learned"`` (Dirichlet(``class_prior_concentration``) on
-        :math:`\pi`).
     init
         ``"vote"`` (abilities from the one-coin EM started at vote fractions, difficulties at the prior median),
         ``"uniform"`` (the prior median: the symmetric point when the ability prior has mean 0), ``"random"``
         (random abilities; only to show what ``"vote"`` guards against).
-    warm_start
-        Use the ``init`` values (otherwise Pyro's prior median).
-    rank, final_lr_fraction
-        As for :class:`accord.models.mace.MACE`.
-    Others: see :class:`accord.models.base.RaterModel`.
+    Others: :class:`~accord.models.enumerated.EnumeratedRaterModel`, :class:`~accord.models.base.PyroRaterModel`.
 
-    Fitted attributes: ``soft_labels_``; ``annotators_`` with ``n_judgments``, ``reliability`` (the ability
-    :math:`\alpha_j`), ``spam`` (``1 - |P(right) - P(a given wrong label)|`` on an item of median difficulty:
-    Dawid-Skene's "rows of the confusion matrix alike" score, 1 for a guesser, near 0 for a perfect rater or a
-    perfect flipper) and ``bias`` (NaN: GLAD has no position bias), each with ``_lower`` / ``_upper`` 90% credible
-    bounds; ``item_difficulty_`` (per item ``difficulty`` = :math:`1/\beta_i`, posterior mean, with 90% bounds,
+    Fitted attributes: ``soft_labels_``; ``annotators_``, the common columns on an item of median difficulty
+    (``position_bias`` NaN: GLAD has none) and ``ability`` (:math:`\alpha_j`, with its interval);
+    ``item_difficulty_`` (per item ``difficulty`` = :math:`1/\beta_i`, posterior mean, with 90% bounds,
     and ``n_judgments``); ``class_prior_``; ``svi_``; ``n_divergences_`` (NUTS).
 
     Example
@@ -157,43 +146,11 @@ class GLAD(EnumeratedRaterModel):
     _site_dims: ClassVar[dict[str, tuple[str, ...]]] = {"ability": ("annotator",), "beta": ("pair_id",)}
     _local_sites: ClassVar[tuple[str, ...]] = ("beta",)
 
-    def __init__(
-        self,
-        *,
-        inference: str = "meanfield",
-        ability_prior: tuple[float, float] = (1.0, 1.0),
-        log_beta_prior: tuple[float, float] = (0.0, 1.0),
-        class_prior: str = "uniform",
-        class_prior_concentration: float = 1.0,
-        init: str = "vote",
-        warm_start: bool = True,
-        rank: int | None = None,
-        final_lr_fraction: float = 0.1,
-        max_steps: int = 2000,
-        learning_rate: float = 0.05,
-        tol: float = 1e-4,
-        patience: int = 20,
-        batch_size: int | None = None,
-        num_samples: int = 200,
-        num_warmup: int = 300,
-        num_chains: int = 2,
-        seed: int = 0,
-        device: str = "cpu",
-        progress: bool = False,
-    ) -> None:
-        super().__init__(
-            inference=inference, max_steps=max_steps, learning_rate=learning_rate, tol=tol, patience=patience,
-            batch_size=batch_size, num_samples=num_samples, num_warmup=num_warmup, num_chains=num_chains, seed=seed,
-            device=device, progress=progress,
-        )
-        self.ability_prior = ability_prior
-        self.log_beta_prior = log_beta_prior
-        self.class_prior = class_prior
-        self.class_prior_concentration = class_prior_concentration
-        self.init = init
-        self.warm_start = warm_start
-        self.rank = rank
-        self.final_lr_fraction = final_lr_fraction
+    models_position_bias: ClassVar[bool] = False
+
+    ability_prior: tuple[float, float] = (1.0, 1.0)
+    log_beta_prior: tuple[float, float] = (0.0, 1.0)
+    class_prior: float | None = None
 
     def _check_settings(self, encoded: Encoded) -> None:
         super()._check_settings(encoded)
@@ -202,14 +159,18 @@ class GLAD(EnumeratedRaterModel):
 
     # -- the model -----------------------------------------------------------------------------------------
 
-    def _priors(self, device: torch.device) -> tuple[dist.Normal, dist.LogNormal]:
+    def _priors(self, device: torch.device, family: object = torch.distributions) -> tuple[object, object]:
+        """The ability and inverse-difficulty priors, from ``family`` (``pyro.distributions`` in the model)."""
         mu_a, sd_a = (torch.tensor(float(v), device=device) for v in self.ability_prior)
         mu_b, sd_b = (torch.tensor(float(v), device=device) for v in self.log_beta_prior)
-        return dist.Normal(mu_a, sd_a), dist.LogNormal(mu_b, sd_b)
+        return family.Normal(mu_a, sd_a), family.LogNormal(mu_b, sd_b)  # type: ignore[attr-defined]
 
     def _model(self, data: PaddedJudgments, batch_size: int | None = None) -> None:
+        import pyro
+        import pyro.distributions as dist
+
         device = data.labels.device
-        ability_prior, beta_prior = self._priors(device)
+        ability_prior, beta_prior = self._priors(device, dist)
         k = data.n_classes
         class_prior = self._sample_class_prior(k, device)
         with pyro.plate("annotator", data.n_workers, dim=-1):
@@ -245,41 +206,36 @@ class GLAD(EnumeratedRaterModel):
         if self.init == "random":
             generator = torch.Generator().manual_seed(self.seed)
             values["ability"] = torch.randn(encoded.n_workers, generator=generator).to(device=device, dtype=dtype)
-            if self.class_prior == "learned":
+            if self.class_prior is not None:
                 values["class_prior"] = torch.full((encoded.n_classes,), 1.0 / encoded.n_classes, device=device)
             return values
-        accuracy, item_probs = one_coin_em(encoded, vote_fractions(encoded))
+        accuracy, item_probs = one_coin_em(encoded, vote_fractions(encoded, 0.5))
         k = encoded.n_classes
         # sigma(alpha * beta) = P(right): alpha = logit(p) / beta at the median item; clipped because a perfect
         # record would send it to infinity
         ability = np.clip(np.log(accuracy) - np.log1p(-accuracy), -4.0, 4.0) / median_beta if k > 1 else accuracy
         values["ability"] = torch.as_tensor(ability, dtype=dtype, device=device)
-        if self.class_prior == "learned":
-            prior = (item_probs.sum(0) + self.class_prior_concentration) / (
-                encoded.n_items + k * self.class_prior_concentration)
+        if self.class_prior is not None:
+            prior = (item_probs.sum(0) + self.class_prior) / (encoded.n_items + k * self.class_prior)
             values["class_prior"] = torch.as_tensor(prior, dtype=dtype, device=device)
         return values
 
     # -- results -------------------------------------------------------------------------------------------
 
-    def _annotator_table(self, draws: Draws) -> pd.DataFrame:
-        encoded = self.encoded_
-        ability = draws["ability"]
-        k = encoded.n_classes
-        typical_beta = draws["beta"].median(dim=1).values[:, None]  # [D, 1]: an item of median difficulty
-        right = torch.sigmoid(ability * typical_beta)
-        spam = 1.0 - (right - (1.0 - right) / max(k - 1, 1)).abs()
-        columns: dict[str, Any] = {"n_judgments": np.bincount(encoded.workers, minlength=encoded.n_workers)}
-        columns["reliability"], columns["reliability_lower"], columns["reliability_upper"] = _quantiles(ability)
-        columns["spam"], columns["spam_lower"], columns["spam_upper"] = _quantiles(spam)
-        for name in ("bias", "bias_lower", "bias_upper"):
-            columns[name] = np.full(encoded.n_workers, np.nan)
-        return pd.DataFrame(columns, index=encoded.worker_index)
+    def _rater_confusion(self, lo: int, hi: int) -> torch.Tensor:
+        """On an item of median difficulty: ``P(right) = sigmoid(alpha_j beta)``, errors uniform over the rest."""
+        k = self.encoded_.n_classes
+        typical_beta = self._draws["beta"].median(dim=1).values[:, None]  # [D, 1]
+        right = torch.sigmoid(self._draws["ability"][:, lo:hi] * typical_beta)[..., None, None]
+        eye = torch.eye(k, dtype=torch.bool, device=right.device)
+        return torch.where(eye, right, (1.0 - right) / max(k - 1, 1))
+
+    def _rater_columns(self) -> dict[str, np.ndarray]:
+        return dict(zip(("ability", "ability_lower", "ability_upper"), mean_and_interval(self._draws["ability"])))
 
     def _after_fit(self) -> None:
         encoded = self.encoded_
-        difficulty = 1.0 / self._draws["beta"]
-        mean, lower, upper = _quantiles(difficulty)
+        mean, lower, upper = mean_and_interval((1.0 / self._draws["beta"]).double())
         self.item_difficulty_ = pd.DataFrame(
             {
                 "difficulty": mean,
@@ -290,8 +246,8 @@ class GLAD(EnumeratedRaterModel):
             index=encoded.item_index,
         )
 
-    def _compute_posterior(self) -> dict[str, tuple[np.ndarray, list[str]]]:
-        posterior = super()._compute_posterior()
+    def _posterior_draws(self) -> dict[str, tuple[np.ndarray, list[str]]]:
+        posterior = super()._posterior_draws()
         beta, dims = posterior["beta"]
         posterior["difficulty"] = (1.0 / beta, dims)
         return posterior

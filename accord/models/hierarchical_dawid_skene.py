@@ -5,14 +5,13 @@ from __future__ import annotations
 from typing import ClassVar
 
 import numpy as np
-import pyro
-import pyro.distributions as dist
 import torch
 
 from accord.datasets import AccordError, Encoded
-from accord.models._data import PaddedJudgments
+from accord.models._data import PaddedJudgments, vote_fractions
 from accord.models._vb import fit_population_prior, vb_dawid_skene
-from accord.models.dawid_skene import TINY, ConfusionModel, INIT_METHODS, enumerated_likelihood
+from accord.models.base import PyroRaterModel
+from accord.models.confusion import TINY, ConfusionModel, enumerated_likelihood
 
 
 def _offdiagonal_index(k: int, device: torch.device) -> torch.Tensor:
@@ -35,7 +34,7 @@ def hierarchical_log_confusion(
     return torch.log_softmax(logits, dim=-1)
 
 
-class HierarchicalDawidSkene(ConfusionModel):
+class HierarchicalDawidSkene(ConfusionModel, PyroRaterModel):
     r"""Dawid-Skene whose annotator confusion matrices share a learned population distribution.
 
     Model (a logistic-normal hierarchical Dawid & Skene 1979; partial pooling as in e.g. Paun et al. 2018,
@@ -105,60 +104,26 @@ class HierarchicalDawidSkene(ConfusionModel):
     supported_inference: ClassVar[tuple[str, ...]] = ("map", "meanfield", "lowrank", "nuts", "vb")
     _global_sites: ClassVar[tuple[str, ...]] = ("pi", "mu", "sigma", "eps")
 
-    def __init__(
-        self,
-        *,
-        inference: str = "meanfield",
-        prior_error_logit: float = -1.5,
-        prior_scale: float = 1.0,
-        class_prior: float = 1.0,
-        init: str = "vote",
-        rank: int | None = None,
-        final_lr_fraction: float = 0.1,
-        max_steps: int = 1500,
-        learning_rate: float = 0.05,
-        tol: float = 1e-4,
-        patience: int = 50,
-        batch_size: int | None = None,
-        num_samples: int = 200,
-        num_warmup: int = 300,
-        num_chains: int = 2,
-        seed: int = 0,
-        device: str = "cpu",
-        progress: bool = False,
-    ) -> None:
-        super().__init__(
-            inference=inference, max_steps=max_steps, learning_rate=learning_rate, tol=tol, patience=patience,
-            batch_size=batch_size, num_samples=num_samples, num_warmup=num_warmup, num_chains=num_chains, seed=seed,
-            device=device, progress=progress,
-        )
-        self.prior_error_logit = prior_error_logit
-        self.prior_scale = prior_scale
-        self.class_prior = class_prior
-        self.init = init
-        self.rank = rank
-        self.final_lr_fraction = final_lr_fraction
+    inference: str = "meanfield"
+    final_lr_fraction: float = 0.1
+    prior_error_logit: float = -1.5
+    prior_scale: float = 1.0
+    max_steps: int = 1500
+    patience: int = 50
 
     def _fit(self, encoded: Encoded) -> None:
-        if self.init not in INIT_METHODS or self.init == "random":
+        if self.init == "random":
             raise AccordError("init must be 'vote' or 'uniform' for HierarchicalDawidSkene")
-        if self.prior_scale <= 0 or self.class_prior <= 0:
+        if self.prior_scale <= 0:
             raise AccordError("prior_scale and class_prior must be positive")
-        self._prepare(encoded)
-        k = encoded.n_classes
-        device = self._torch_device
-        self._k = k
-        self._offdiag = _offdiagonal_index(k, device) if k > 1 else None
-        self._class_prior_vec = torch.full((k,), float(self.class_prior), dtype=torch.float64, device=device)
-        if k == 1:
-            self._fit_trivial()
-            return
+        self._prepare_fit(encoded)
+        self._k = k = encoded.n_classes
+        self._offdiag = _offdiagonal_index(k, self._torch_device)
         if self.inference == "vb":
             self._fit_vb(encoded)
             return
         self._fit_pyro(encoded)
-        store = {name: value for name, (value, _) in self._extra_draws.items()}
-        self.population_ = {"mu": store["mu"].mean((0, 1)), "sigma": store["sigma"].mean((0, 1))}
+        self.population_ = {name: self._extra_draws[name][0].mean((0, 1)) for name in ("mu", "sigma")}
 
     def _fit_vb(self, encoded: Encoded) -> None:
         """Closed-form VB-EM of the Dirichlet-population form, the population fitted by type-II maximum likelihood."""
@@ -172,6 +137,9 @@ class HierarchicalDawidSkene(ConfusionModel):
         self._finish()
 
     def _model(self, data: PaddedJudgments, batch_size: int | None = None) -> None:
+        import pyro
+        import pyro.distributions as dist
+
         k, w = data.n_classes, data.n_workers
         zero = self._class_prior_vec.new_zeros(())
         pi = pyro.sample("pi", dist.Dirichlet(self._class_prior_vec))
@@ -210,15 +178,10 @@ class HierarchicalDawidSkene(ConfusionModel):
         return {"pi": vb.class_alpha / vb.class_alpha.sum(), "mu": mu, "sigma": sigma, "eps": eps}
 
     def _vote_probs(self, encoded: Encoded) -> torch.Tensor:
-        counts = torch.as_tensor(encoded.vote_counts(), dtype=torch.float64, device=self._torch_device)
-        return (counts + 1e-3) / (counts + 1e-3).sum(-1, keepdim=True)
+        return torch.as_tensor(vote_fractions(encoded, 1e-3), dtype=torch.float64, device=self._torch_device)
 
-    def _warm(self) -> bool:
-        return self.init == "vote"
-
-    def _store_extra_draws(self, samples: dict[str, torch.Tensor]) -> None:
-        for name in ("mu", "sigma"):
-            self._extra_draws[name] = (samples[name].double().cpu().numpy(), ["true_class", "error_rank"])
+    def _extra_sites(self) -> dict[str, list[str]]:
+        return {"mu": ["true_class", "error_rank"], "sigma": ["true_class", "error_rank"]}
 
     def _extra_coords(self) -> dict[str, object]:
         return {"error_rank": np.arange(max(self.encoded_.n_classes - 1, 1))}

@@ -53,7 +53,7 @@ Example
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any, ClassVar
 
 import numpy as np
@@ -62,30 +62,26 @@ import pyro
 import pyro.distributions as dist
 import torch
 
-from accord.datasets import AccordError, Encoded
-from accord.models.bradley_terry import PairwiseData, PairwiseUtilityModel, ordinal_log_probs
-
-Params = Mapping[str, torch.Tensor]
+from accord.datasets import Encoded
+from accord.models.pairwise import Params, PairwiseData, PairwiseUtilityModel, ordinal_log_probs
 
 
 class OrdinalPreference(PairwiseUtilityModel):
     r"""Cumulative-link model of graded preferences with per-annotator thresholds (see the module docstring).
 
-    Settings beyond :class:`~accord.models.base.RaterModel`'s:
-
+    Parameters
+    ----------
     link
         ``"logit"`` (proportional odds) or ``"probit"``.
     annotator_shift, annotator_spread
         Learn each annotator's threshold shift ``a_j`` / spread ``exp(rho_j)``; otherwise every annotator uses
         the population cut-points (shift ``mu_a``, spread 1).
-    latent
-        ``"auto"`` (per response when ``response_a_id`` / ``response_b_id`` exist, else per pair),
-        ``"response"`` or ``"pair"``.
+    Others: :class:`~accord.models.pairwise.PairwiseUtilityModel`, :class:`~accord.models.base.PyroRaterModel`.
 
     Fitted attributes: ``soft_labels_`` (columns A, B, tie; extra ``expected_strength``, ``expected_strength_sd``,
-    ``grade_<k>``), ``annotators_`` (``reliability`` = relative sharpness ``s_j / mu_s`` with interval and
-    ``p_adversarial``; ``shift`` and ``spread`` with 90% intervals; ``n_judgments``), ``cutpoints_`` (population
-    cut-points), ``population_``, ``ranking_``, ``predict_proba``, ``to_arviz()``.
+    ``grade_<k>``), ``annotators_`` (the common columns, ``sharpness`` = ``s_j / mu_s`` with its sd and interval,
+    ``p_adversarial``, ``shift`` and ``spread`` with their intervals), ``cutpoints_`` (population cut-points),
+    ``population_``, ``ranking_``, ``predict_proba``.
     """
 
     method: ClassVar[str] = "ordinal-preference"
@@ -95,10 +91,8 @@ class OrdinalPreference(PairwiseUtilityModel):
         "spread": (None, 2.0, 0.05),
     }
 
-    def __init__(self, *, annotator_shift: bool = True, annotator_spread: bool = True, **settings: Any) -> None:
-        super().__init__(**settings)
-        self.annotator_shift = annotator_shift
-        self.annotator_spread = annotator_spread
+    annotator_shift: bool = True
+    annotator_spread: bool = True
 
     # -- data ---------------------------------------------------------------------------------------------
 
@@ -119,13 +113,9 @@ class OrdinalPreference(PairwiseUtilityModel):
     def _soft_classes(self) -> list[Any]:
         return ["A", "B", "tie"]
 
-    def fit(self, judgments: pd.DataFrame) -> "OrdinalPreference":
-        super().fit(judgments)
-        return self
-
     # -- the model ----------------------------------------------------------------------------------------
 
-    def model(self, data: PairwiseData, subsample_size: int | None = None) -> None:
+    def _model(self, data: PairwiseData, batch_size: int | None = None) -> None:
         """The Pyro model (see the module docstring)."""
         device = data.device
         n_cuts = (data.n_classes - 1) // 2
@@ -144,7 +134,7 @@ class OrdinalPreference(PairwiseUtilityModel):
         if self.annotator_spread:
             params["spread"] = self._sample_group("spread", zero, data)
             params["spread_center"] = params["spread"].mean(-1)
-        self._observe(data, latent, params, subsample_size)
+        self._observe(data, latent, params, batch_size)
 
     @staticmethod
     def population_cuts(params: Params) -> torch.Tensor:
@@ -169,7 +159,7 @@ class OrdinalPreference(PairwiseUtilityModel):
             cuts = cuts + params["shift_mean"].unsqueeze(-1).unsqueeze(-1)
         return ordinal_log_probs(cuts.expand(*eta.shape, cuts.shape[-1]), eta, self.link)
 
-    def init_values(self, data: PairwiseData) -> dict[str, torch.Tensor]:
+    def _init_values(self, data: PairwiseData) -> dict[str, torch.Tensor]:
         n_classes = data.n_classes
         n_cuts = (n_classes - 1) // 2
         grade = data.labels.to(torch.float32) - n_cuts  # -S..S
@@ -201,23 +191,17 @@ class OrdinalPreference(PairwiseUtilityModel):
 
     # -- results ------------------------------------------------------------------------------------------
 
-    def _three_way(self, prob_draws: torch.Tensor) -> np.ndarray:
+    def _vote_classes(self, prob_draws: torch.Tensor) -> torch.Tensor:
         """``[draws, n, 3]`` P(A better), P(B better), P(tie) from grade probabilities."""
-        draws = prob_draws.numpy().astype(np.float64)
+        draws = prob_draws.double()
         middle = (draws.shape[-1] - 1) // 2
-        return np.stack(
-            [draws[..., :middle].sum(-1), draws[..., middle + 1:].sum(-1), draws[..., middle]], axis=-1
-        )
+        return torch.stack([draws[..., :middle].sum(-1), draws[..., middle + 1:].sum(-1), draws[..., middle]], dim=-1)
 
     def _expected_strength(self, prob_draws: torch.Tensor) -> np.ndarray:
         grades = np.arange(prob_draws.shape[-1]) - (prob_draws.shape[-1] - 1) // 2
         return prob_draws.numpy().astype(np.float64) @ grades
 
-    def _summarise(self, prob_draws: torch.Tensor) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
-        three = self._three_way(prob_draws)
-        mean = three.mean(axis=0)
-        top = mean.argmax(axis=1)
-        top_draws = three[:, np.arange(three.shape[1]), top]
+    def _pair_columns(self, prob_draws: torch.Tensor) -> dict[str, np.ndarray]:
         strength = self._expected_strength(prob_draws)
         extra = {"expected_strength": strength.mean(axis=0)}
         extra["expected_strength_sd"] = strength.std(axis=0, ddof=1) if strength.shape[0] > 1 else np.full(
@@ -227,21 +211,14 @@ class OrdinalPreference(PairwiseUtilityModel):
         scale = (grades.shape[-1] - 1) // 2
         for k in range(grades.shape[-1]):
             extra[f"grade_{k - scale}"] = grades[:, k]
-        return mean, top_draws, extra
+        return extra
 
-    def _annotator_frame(self) -> pd.DataFrame:
-        frame = self._reliability_frame()
-        for site in ("shift", "spread"):
-            if site in self._draws:
-                values = self._draws[site]
-                if site == "spread":
-                    values = (values - self._draws["spread_center"].unsqueeze(-1)).exp()
-                stats = self._summary(values)
-                frame[site] = stats["mean"]
-                frame[f"{site}_lower"] = stats["lower"]
-                frame[f"{site}_upper"] = stats["upper"]
-        frame["n_judgments"] = self._n_per_worker()
-        return frame
+    def _rater_columns(self) -> dict[str, np.ndarray]:
+        spread = None
+        if "spread" in self._draws:
+            spread = (self._draws["spread"] - self._draws["spread_center"].unsqueeze(-1)).exp()
+        return {**self._sharpness_columns(), **self._site_columns("shift", "shift"),
+                **self._site_columns("spread", "spread", spread)}
 
     @property
     def cutpoints_(self) -> pd.DataFrame:
@@ -259,14 +236,13 @@ class OrdinalPreference(PairwiseUtilityModel):
     def population_(self) -> pd.DataFrame:
         """Posterior mean, sd and 90% interval of the scalar population parameters and group scales."""
         self._check_fitted()
-        rows = {name: self._summary(value) for name, value in self._draws.items() if value.ndim == 1}
-        return pd.DataFrame(rows).T[["mean", "sd", "lower", "upper"]]
+        return pd.DataFrame(self._population()).T[["mean", "sd", "lower", "upper"]]
 
     def predict_proba(self, pairs: pd.DataFrame | Sequence[tuple[Any, Any]]) -> pd.DataFrame:
         """P(A better), P(B better), P(tie), the expected strength and the sd of P(A better) for any two responses
         seen in fitting (a typical annotator, posterior mean over draws)."""
         frame, draws = self._predict_prob_draws(pairs)
-        three = self._three_way(draws)
+        three = self._vote_classes(draws).numpy()
         out = frame.copy()
         for k, name in enumerate(self._soft_classes()):
             out[name] = three[..., k].mean(axis=0)
@@ -277,7 +253,3 @@ class OrdinalPreference(PairwiseUtilityModel):
     def _derived_sites(self, chains: dict[str, torch.Tensor]) -> None:
         if "spread" in chains:
             chains["spread_center"] = chains["spread"].mean(-1)
-
-    def _check_form(self, info: Mapping[str, Any]) -> None:
-        if info["form"] == "categorical":
-            raise AccordError("OrdinalPreference needs graded (or A/B/tie) labels, not categorical ones")

@@ -48,27 +48,25 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
 import pyro
 import pyro.distributions as dist
 import torch
-from pyro import poutine
-from pyro.infer import Trace_ELBO
-from pyro.infer.autoguide import AutoDelta, AutoLowRankMultivariateNormal, AutoNormal, init_to_median, init_to_value
 
 from accord.datasets import AccordError, Encoded, validate
-from accord.models.base import RaterModel
-from accord.models.context import RATER_DF, GroupProbabilities, _FixedPoint, posterior_draws, preference_probs
-from accord.models.inference import run_svi
+from accord.models._data import with_attrs
+from accord.models.base import PyroRaterModel, mean_and_interval, summarize_draws
+from accord.models.context import RATER_DF, GroupProbabilities, preference_probs
+from accord.models.pyro_fit import fit_pyro
 
 TYPES_INFERENCE: tuple[str, ...] = ("map", "meanfield", "lowrank")
 _TYPE_HYPER: tuple[str, ...] = ("pair_scale", "type_scale", "honest_mean", "honest_sd")
 
 
-class RaterTypes(RaterModel):
+class RaterTypes(PyroRaterModel):
     """Finite mixture of rater types (see the module docstring for the maths).
 
     Parameters
@@ -81,50 +79,42 @@ class RaterTypes(RaterModel):
         Share of each annotator's judgments held out for the choice (annotators with fewer than 5 keep all).
     posterior_steps
         SVI steps of the posterior stage for ``meanfield``/``lowrank`` (after the MAP stage).
-    **kwargs
-        :class:`~accord.models.base.RaterModel` settings; ``inference`` in ``map`` (default: the type posterior is
-        exact given the parameters, which are point estimates), ``meanfield``, ``lowrank``.
+    Others: :class:`~accord.models.base.PyroRaterModel`; ``inference`` in ``map`` (default: the type posterior is
+    exact given the parameters, which are point estimates), ``meanfield``, ``lowrank``.
 
-    Fitted attributes: ``n_types_``, ``selection_`` (with ``"auto"``), ``annotators_``, ``types_``,
-    ``soft_labels_`` (population aggregate by type share), :meth:`group_probabilities` (per-type soft labels).
+    Fitted attributes: ``n_types_``, ``selection_`` (with ``"auto"``), ``annotators_`` (the common columns, the
+    type's clean label read as the truth; ``honest_share`` = ``sigmoid(a_j)`` with its interval, ``type`` and
+    ``type_probability``), ``types_``, ``soft_labels_`` (population aggregate by type share),
+    :meth:`group_probabilities` (per-type soft labels).
     """
 
-    method = "rater-types"
-    supported_inference = TYPES_INFERENCE
+    method: ClassVar[str] = "rater-types"
+    supported_inference: ClassVar[tuple[str, ...]] = TYPES_INFERENCE
 
-    def __init__(
-        self,
-        *,
-        n_types: int | str = "auto",
-        candidates: Sequence[int] = (1, 2, 3, 4),
-        holdout: float = 0.2,
-        posterior_steps: int = 400,
-        inference: str = "map",
-        max_steps: int = 1000,
-        learning_rate: float = 0.05,
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(inference=inference, max_steps=max_steps, learning_rate=learning_rate, **kwargs)
-        self.n_types = n_types
-        self.candidates = tuple(candidates)
-        self.holdout = holdout
-        self.posterior_steps = posterior_steps
+    n_types: int | str = "auto"
+    candidates: Sequence[int] = (1, 2, 3, 4)
+    holdout: float = 0.2
+    posterior_steps: int = 400
+    inference: str = "map"
+    max_steps: int = 1000
+
+    def __post_init__(self) -> None:
+        self.candidates = tuple(self.candidates)
 
     # -- fitting ------------------------------------------------------------------------------------------
 
-    def fit(self, judgments: pd.DataFrame) -> "RaterTypes":
-        table = judgments if "accord" in judgments.attrs else validate(judgments)
-        if table.attrs["accord"]["form"] != "preference":
+    def _prepare(self, table: pd.DataFrame | None, encoded: Encoded) -> None:
+        if encoded.form != "preference":
             raise AccordError("RaterTypes needs preference judgments (labels A/B/tie)")
         if self.n_types == "auto":
+            if table is None:
+                raise AccordError("n_types='auto' holds judgments out of the table: use fit(judgments)")
             self.selection_ = select_n_types(self, table)
-            chosen = int(self.selection_.loc[self.selection_["chosen"], "n_types"].iloc[0])
+            self.n_types_ = int(self.selection_.loc[self.selection_["chosen"], "n_types"].iloc[0])
+        elif int(self.n_types) < 1:
+            raise AccordError("n_types must be at least 1")
         else:
-            chosen = int(self.n_types)
-            if chosen < 1:
-                raise AccordError("n_types must be at least 1")
-        self.n_types_ = chosen
-        return super().fit(table)  # type: ignore[return-value]
+            self.n_types_ = int(self.n_types)
 
     def _fit(self, encoded: Encoded) -> None:
         device = self._torch_device
@@ -141,32 +131,14 @@ class RaterTypes(RaterModel):
         self.data_ = data
         init = self._warm_start(data)
         hyper = {k: v for k, v in init.items() if k in _TYPE_HYPER}
-        stage1 = poutine.condition(self._model, data=hyper)
-        map_guide = AutoDelta(stage1, init_loc_fn=init_to_value(values=init, fallback=init_to_median))
-        self.svi_ = run_svi(
-            stage1, map_guide, Trace_ELBO(), data,
-            max_steps=self.max_steps, learning_rate=self.learning_rate, tol=self.tol, patience=self.patience,
-            progress=self.progress, description=f"{type(self).__name__} (MAP)",
-        )
-        with torch.no_grad():
-            point = {**hyper, **{k: v.detach().clone() for k, v in map_guide.median(data).items()}}
-        guide: Any = _FixedPoint(point)
-        if self.inference != "map":
-            pyro.clear_param_store()
-            init_fn = init_to_value(values=point, fallback=init_to_median)
-            guide_cls = AutoLowRankMultivariateNormal if self.inference == "lowrank" else AutoNormal
-            guide = guide_cls(self._model, init_loc_fn=init_fn, init_scale=0.05)
-            self.svi_posterior_ = run_svi(
-                self._model, guide, Trace_ELBO(), data,
-                max_steps=self.posterior_steps, learning_rate=self.learning_rate / 2, tol=self.tol,
-                patience=self.patience, progress=self.progress, description=type(self).__name__,
-            )
-        n_draws = 1 if self.inference == "map" else self.num_samples
-        draws = [self._derive({**hyper, **sites}) for sites in posterior_draws(guide, n_draws, data)]
-        self.draws_ = self._order_types(draws)
+        draws = self._keep_fit(fit_pyro(self, self._model, data, init=init, hold=(hyper, self.posterior_steps),
+                                        rank=self.rank, vectorize_draws=True))
+        n_draws = next(iter(draws.values())).shape[1]
+        self.draws_ = self._order_types(
+            [self._derive({**hyper, **{k: v[0, s] for k, v in draws.items()}}) for s in range(n_draws)])
         self._summarise(data)
 
-    def _model(self, data: "_TypesData") -> None:
+    def _model(self, data: "_TypesData", batch_size: int | None = None) -> None:
         T, K = data.n_types, data.n_classes
         zero, one = torch.zeros((), device=data.labels.device), torch.ones((), device=data.labels.device)
         sites: dict[str, torch.Tensor] = {}
@@ -300,6 +272,7 @@ class RaterTypes(RaterModel):
         loglik = np.empty((S, N), dtype=np.float32)
         reliability = np.empty((S, W))
         weights = np.empty((S, T))
+        spam_labels = np.empty((S, K))
         observed = np.zeros((n_items, T, K))
         counts = np.zeros((n_items, T))
         items_np = data.items.cpu().numpy()
@@ -327,6 +300,7 @@ class RaterTypes(RaterModel):
                 typical = float(torch.sigmoid(p["honest_mean"]))
                 h_bar = np.where(mass > 0, honest_mass / np.maximum(mass, 1e-12), typical)
                 spam = self._spam(p).cpu().numpy()
+                spam_labels[s] = spam
                 observed += (h_bar[..., None] * clean[s] + (1.0 - h_bar[..., None]) * spam) / S
                 counts += mass / S
         share = resp.mean(0)
@@ -335,17 +309,13 @@ class RaterTypes(RaterModel):
         self._counts = counts
         self._share = share
         self.responsibilities_ = pd.DataFrame(resp, index=self.encoded_.worker_index, columns=self.type_names_)
-        self._item_prob_draws = np.einsum("sitk,t->sik", clean.astype(np.float64), share)
-        self._loglik_draws = loglik[None]
-        n_judgments = np.bincount(workers.cpu().numpy(), minlength=W)
-        table = pd.DataFrame(index=self.encoded_.worker_index)
-        table["reliability"] = reliability.mean(0)
-        table["reliability_lower"] = np.quantile(reliability, 0.05, axis=0)
-        table["reliability_upper"] = np.quantile(reliability, 0.95, axis=0)
-        table["type"] = np.asarray(self.type_names_, dtype=object)[resp.argmax(1)]
-        table["type_probability"] = resp.max(1)
-        table["n_judgments"] = n_judgments
-        self.annotators_ = table
+        item_probs = np.einsum("sitk,t->sik", clean.astype(np.float64), share)
+        self._item_summary = summarize_draws(item_probs)
+        self._class_prior = torch.as_tensor(item_probs.mean(1))
+        self._loglik = loglik[None]
+        self._honest, self._spam_labels = reliability, spam_labels
+        table = pd.DataFrame(self._rater_columns(), index=self.encoded_.worker_index)
+        table["n_judgments"] = np.bincount(workers.cpu().numpy(), minlength=W)
         population = np.einsum("itk,t->ik", clean.mean(0), share)
         rows = []
         for t, name in enumerate(self.type_names_):
@@ -358,17 +328,35 @@ class RaterTypes(RaterModel):
                     "weight": float(weights[:, t].mean()),
                     "n_annotators": int(members.sum()),
                     "n_judgments": int(table.loc[members, "n_judgments"].sum()),
-                    "mean_reliability": float(table.loc[members, "reliability"].mean()) if members.any() else np.nan,
+                    "mean_honest_share": float(table.loc[members, "honest_share"].mean()) if members.any() else np.nan,
                     "agreement_with_population": float(((p_type > 0.5) == (population[:, 0] > 0.5)).mean()),
                     "mean_abs_difference": float(np.abs(p_type - population[:, 0]).mean()),
                 }
             )
         self.types_ = pd.DataFrame(rows)
         self._posterior = {
-            "reliability": (reliability[None], ["annotator"]),
+            "honest_share": (reliability[None], ["annotator"]),
             "type_weights": (weights[None], ["type"]),
             "type_probability": (np.broadcast_to(resp, (S, W, T))[None].copy(), ["annotator", "type"]),
         }
+
+    def _rater_confusion(self, lo: int, hi: int) -> torch.Tensor:
+        """Row ``c`` (the type's clean label): ``h e_c + (1 - h) s``, honesty ``h = sigmoid(a_j)``, spam labels
+        ``s``."""
+        honest = torch.as_tensor(self._honest[:, lo:hi])[..., None, None]
+        eye = torch.eye(self._spam_labels.shape[-1], dtype=torch.float64)
+        return honest * eye + (1.0 - honest) * torch.as_tensor(self._spam_labels)[:, None, None, :]
+
+    def _class_prior_draws(self) -> torch.Tensor:
+        return self._class_prior
+
+    def _rater_columns(self) -> dict[str, np.ndarray]:
+        resp = self.responsibilities_.to_numpy()
+        columns: dict[str, Any] = dict(zip(("honest_share", "honest_share_lower", "honest_share_upper"),
+                                           mean_and_interval(self._honest)))
+        columns["type"] = np.asarray(self.type_names_, dtype=object)[resp.argmax(1)]
+        columns["type_probability"] = resp.max(1)
+        return columns
 
     def _extra_coords(self) -> dict[str, Any]:
         return {"type": self.type_names_}
@@ -389,7 +377,7 @@ class RaterTypes(RaterModel):
             genuine_within=True,
         )
 
-    def log_predictive(self, judgments: pd.DataFrame) -> np.ndarray:
+    def predictive_loglik(self, judgments: pd.DataFrame) -> np.ndarray:
         """Log-probability of each judgment of ``judgments`` given the fit: ``log sum_t p(t_j | fit) p(y | t)``.
 
         Annotators not seen in training get the type shares as their type probabilities and the population's
@@ -425,8 +413,6 @@ class RaterTypes(RaterModel):
         peak = stacked.max(0)
         return peak + np.log(np.exp(stacked - peak).mean(0))
 
-    def _heldout_loglik(self, train: pd.DataFrame, test: pd.DataFrame) -> np.ndarray:
-        return self.clone().fit(train).log_predictive(test)  # type: ignore[attr-defined]
 
 
 class _TypesData:
@@ -511,13 +497,12 @@ def select_n_types(model: RaterTypes, table: pd.DataFrame) -> pd.DataFrame:
     """Held-out log-likelihood of every candidate number of types; the chosen one is flagged (see module doc)."""
     held = holdout_split(table, model.holdout, model.seed)
     train = validate(table[~held].reset_index(drop=True))
-    test = table[held].reset_index(drop=True)
-    test.attrs = dict(table.attrs)
+    test = with_attrs(table[held], table)
     if len(test) == 0:
         raise AccordError("no annotator has enough judgments to hold some out for choosing the number of types")
     scores = {}
     for t in model.candidates:
-        scores[t] = model.clone(n_types=t).fit(train).log_predictive(test)
+        scores[t] = model.clone(n_types=t).fit(train).predictive_loglik(test)
     means = {t: float(v.mean()) for t, v in scores.items()}
     best = max(means, key=means.get)  # type: ignore[arg-type]
     rows = []

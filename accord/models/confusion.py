@@ -1,0 +1,223 @@
+"""Confusion-matrix models (the Dawid-Skene family): everything that follows from draws of ``theta`` and ``pi``.
+
+A :class:`ConfusionModel` describes annotator ``w`` by a confusion matrix ``theta[w, k, l] = P(label l | true class
+k)`` and the pairs by a class prior ``pi``; the true class of each pair is summed out. Its ``_fit`` stores posterior
+draws ``self._log_theta`` (``[chains, draws, W, K, L]``) and ``self._log_pi`` (``[chains, draws, K]``), optionally
+``self._extra_draws`` (more sites for ArviZ), and calls :meth:`ConfusionModel._finish`; it implements
+:meth:`~ConfusionModel._new_annotator_log_confusion` (the expected confusion of an unseen annotator). The soft labels,
+the annotator table, the ArviZ export and the held-out predictive then come from the sparse products of
+:mod:`accord.models._vb`, and the Pyro models of the family (``_model``, ``_log_params``, ``_init_values``) are fitted
+by :meth:`ConfusionModel._fit_pyro`.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import numpy as np
+import pandas as pd
+import torch
+
+from accord.datasets import AccordError, Encoded
+from accord.models._data import PaddedJudgments, pad_judgments, vote_fractions
+from accord.models._vb import (
+    VBResult,
+    build_incidence,
+    item_log_posterior_scores,
+    judgment_loglik_draws,
+    summarize_item_posterior,
+)
+from accord.models.base import ANNOTATOR_CHUNK, RaterModel
+
+TINY = 1e-30  # still a normal float32
+INIT_METHODS: tuple[str, ...] = ("vote", "random", "uniform")
+
+
+def enumerated_likelihood(
+    data: PaddedJudgments, log_pi: torch.Tensor, log_theta: torch.Tensor, batch_size: int | None = None
+) -> None:
+    """``z_i ~ Categorical(pi)`` (enumerated) and ``y_im ~ Categorical(theta[w_im, z_i])`` over the padded grid.
+
+    Plates: ``items`` (dim -2, optionally subsampled: the log-likelihood is scaled by ``n_items / batch_size``) and
+    ``judgments`` (dim -1, the padded slots of an item, masked). ``log_theta`` is ``[W, K, L]``.
+    """
+    import pyro
+    import pyro.distributions as dist
+
+    subsample = batch_size if batch_size is not None and batch_size < data.n_items else None
+    with pyro.plate("items", data.n_items, subsample_size=subsample, dim=-2, device=data.workers.device) as idx:
+        z = pyro.sample("z", dist.Categorical(logits=log_pi), infer={"enumerate": "parallel"})
+        with pyro.plate("judgments", data.max_judgments, dim=-1):
+            logits = log_theta[data.workers[idx], z.long()]  # [(K,) b, M, L]
+            pyro.sample("y", dist.Categorical(logits=logits).mask(data.mask[idx]), obs=data.labels[idx])
+
+
+class ConfusionModel(RaterModel):
+    """What confusion-matrix models share, once ``_fit`` has stored posterior draws (see the module docstring).
+
+    A model of the family fitted by Pyro as well is also a :class:`~accord.models.base.PyroRaterModel` (the
+    driver's settings), e.g. ``class DawidSkene(ConfusionModel, PyroRaterModel)``.
+
+    Parameters
+    ----------
+    init, warm_start
+        ``"vote"`` starts from vote fractions (the closed-form fit's first M-step uses them; SVI and NUTS start from
+        that fit when ``warm_start``), ``"random"`` from random pair posteriors, ``"uniform"`` from the symmetric
+        point. Only ``"vote"`` guards against label switching.
+    class_prior
+        Symmetric Dirichlet concentration of the class prior ``pi``.
+    """
+
+    method: ClassVar[str] = "confusion-model"
+    init: str = "vote"
+    warm_start: bool = True
+    class_prior: float = 1.0
+
+    # -- the pieces subclasses share ---------------------------------------------------------------------------
+
+    def _prepare_fit(self, encoded: Encoded) -> None:
+        if self.init not in INIT_METHODS:
+            raise AccordError(f"init must be one of {INIT_METHODS}, not '{self.init}'")
+        if not (isinstance(self.class_prior, (int, float)) and self.class_prior > 0):
+            raise AccordError(f"class_prior must be a positive number, not {self.class_prior!r}")
+        self._incidence = build_incidence(encoded, self._torch_device)
+        self._extra_draws: dict[str, tuple[np.ndarray, list[str]]] = {}
+        self._item_temperature: torch.Tensor | None = None  # [I] design-effect temperatures (DawidSkene)
+        self._class_prior_vec = torch.full((encoded.n_classes,), float(self.class_prior), dtype=torch.float64,
+                                           device=self._torch_device)
+        if encoded.n_classes == 1:
+            raise AccordError(
+                f"column 'label': every judgment has the label {encoded.classes[0]!r} and no other class is known: "
+                "declare the label set (validate(judgments, classes=[...])) so that the model has something to tell "
+                "apart"
+            )
+
+    def _initial_item_probs(self, encoded: Encoded) -> torch.Tensor:
+        """The first ``q(z)`` of a closed-form fit: vote fractions, random, or uniform (``init``)."""
+        device, k = self._torch_device, encoded.n_classes
+        if self.init == "vote":
+            return torch.as_tensor(vote_fractions(encoded, 1e-3), dtype=torch.float64, device=device)
+        if self.init == "random":
+            generator = torch.Generator().manual_seed(self.seed)
+            raw = torch.rand(encoded.n_items, k, generator=generator, dtype=torch.float64).to(device)
+            return raw / raw.sum(-1, keepdim=True)
+        return torch.full((encoded.n_items, k), 1.0 / k, dtype=torch.float64, device=device)
+
+    def _flat_draws(self) -> tuple[torch.Tensor, torch.Tensor]:
+        c, d = self._log_pi.shape[:2]
+        return self._log_theta.reshape(c * d, *self._log_theta.shape[2:]), self._log_pi.reshape(c * d, -1)
+
+    def _draw_from_vb(self, vb: VBResult) -> None:
+        """Store ``num_samples`` draws of the mean-field posterior ``q(theta) q(pi)`` of a closed-form VB fit, in
+        float32 (with 100k annotators and 200 draws the confusion draws alone are 0.7 GB in float32)."""
+        theta = torch.distributions.Dirichlet(vb.confusion_alpha.float()).sample((self.num_samples,))
+        pi = torch.distributions.Dirichlet(vb.class_alpha).sample((self.num_samples,))
+        self._log_theta = theta.clamp_min_(TINY).log_()[None]
+        self._log_pi = pi.clamp_min(TINY).log()[None]
+
+    def _finish(self) -> None:
+        log_theta, log_pi = self._flat_draws()
+        self._item_summary = summarize_item_posterior(self._incidence.astype(torch.float32), log_theta, log_pi,
+                                                      self._item_temperature)
+        self.confusion_ = torch.cat([chunk.float().exp().mean(0, dtype=torch.float64)
+                                     for chunk in log_theta.split(ANNOTATOR_CHUNK, dim=1)]).cpu().numpy()
+        pi = log_pi.float().exp().mean(0, dtype=torch.float64).cpu().numpy()
+        self.class_prior_ = pd.Series(pi, index=list(self.encoded_.classes), name="class_prior")
+
+    def _rater_confusion(self, lo: int, hi: int) -> torch.Tensor:
+        return self._flat_draws()[0][:, lo:hi].float().exp()
+
+    def _class_prior_draws(self) -> torch.Tensor:
+        return self._flat_draws()[1].float().exp()
+
+    # -- ArviZ ------------------------------------------------------------------------------------------------
+
+    def _posterior_draws(self) -> dict[str, tuple[np.ndarray, list[str]]]:
+        return {
+            "theta": (self._log_theta.exp().double().cpu().numpy(), ["annotator", "true_class", "class"]),
+            "pi": (self._log_pi.exp().double().cpu().numpy(), ["true_class"]),
+            **self._extra_draws,
+        }
+
+    def _loglik_draws(self) -> np.ndarray:
+        encoded = self.encoded_
+        log_theta, log_pi = self._flat_draws()
+        dtype, device = self._incidence.val.dtype, self._torch_device
+        items = torch.as_tensor(encoded.items, device=device)
+        cells = torch.as_tensor(encoded.workers * encoded.n_classes + encoded.labels, device=device)
+        flat = judgment_loglik_draws(self._incidence, items, cells, log_theta.to(dtype), log_pi.to(dtype))
+        return flat.reshape(*self._log_pi.shape[:2], -1)
+
+    # -- held-out prediction ------------------------------------------------------------------------------------
+
+    def _new_annotator_log_confusion(self, log_pi: torch.Tensor) -> torch.Tensor:
+        """``[S, K, L]``: the log expected confusion matrix of an annotator unseen in training, under each draw."""
+        raise NotImplementedError
+
+    def predictive_loglik(self, judgments: pd.DataFrame) -> np.ndarray:
+        """``log p(y_n | training judgments)`` for each judgment of a new table, averaged over posterior draws.
+
+        A judgment's pair keeps the posterior its training judgments gave it (the class prior when it had none;
+        tempered as the soft labels are); an annotator unseen in training gets the model's expected confusion matrix
+        for a new annotator.
+        """
+        self._check_fitted()
+        encoded, device = self.encoded_, self._torch_device
+        judgments = judgments.rename(columns={"task": "pair_id", "worker": "annotator"})
+        items = torch.as_tensor(encoded.item_index.get_indexer(judgments["pair_id"]), device=device)
+        workers = torch.as_tensor(encoded.worker_index.get_indexer(judgments["annotator"]), device=device)
+        labels = torch.as_tensor(label_codes(encoded, judgments), device=device)
+        log_theta, log_pi = self._flat_draws()
+        dtype = self._incidence.val.dtype
+        log_theta, log_pi = log_theta.to(dtype), log_pi.to(dtype)
+        scores = item_log_posterior_scores(self._incidence, log_theta, log_pi, self._item_temperature)  # [S, I, K]
+        item_post = torch.log_softmax(scores, dim=-1)
+        post = torch.where((items >= 0)[None, :, None], item_post[:, items.clamp_min(0)], log_pi[:, None, :])
+        new_conf = self._new_annotator_log_confusion(log_pi).to(dtype)  # [S, K, L]
+        seen = log_theta.transpose(-1, -2)[:, workers.clamp_min(0), labels]  # [S, N, K]
+        unseen = new_conf[:, :, labels].permute(0, 2, 1)  # [S, N, K]
+        per_draw = torch.logsumexp(post + torch.where((workers >= 0)[None, :, None], seen, unseen), dim=-1)
+        return (torch.logsumexp(per_draw, dim=0) - np.log(log_pi.shape[0])).double().cpu().numpy()
+
+    # -- Pyro fitting shared by SVI and NUTS ----------------------------------------------------------------------
+
+    #: sample sites of the model's continuous globals (what guides and NUTS see)
+    _global_sites: ClassVar[tuple[str, ...]] = ()
+
+    def _model(self, data: PaddedJudgments, batch_size: int | None = None) -> None:
+        raise NotImplementedError
+
+    def _log_params(self, sample: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(log_pi [..., K], log_theta [..., W, K, L])`` from a dict of global draws (any leading batch shape)."""
+        raise NotImplementedError
+
+    def _init_values(self) -> dict[str, torch.Tensor]:
+        raise NotImplementedError
+
+    def _extra_sites(self) -> dict[str, list[str]]:
+        """Model-specific posterior sites for ArviZ (besides theta and pi), with their dims."""
+        return {}
+
+    def _fit_pyro(self, encoded: Encoded) -> None:
+        from accord.models.pyro_fit import fit_pyro
+
+        warm = self.warm_start and self.init == "vote"
+        draws = self._keep_fit(fit_pyro(  # type: ignore[attr-defined]
+            self, self._model, pad_judgments(encoded).to(self._torch_device), sites=list(self._global_sites),
+            enumerated=True, init=self._init_values() if warm or self.inference == "nuts" else None,
+            rank=self.rank, subsample=self.batch_size,
+        ))
+        for name, dims in self._extra_sites().items():
+            self._extra_draws[name] = (draws[name].double().cpu().numpy(), dims)
+        log_pi, log_theta = self._log_params(draws)
+        self._log_pi, self._log_theta = log_pi.detach(), log_theta.detach()
+        self._finish()
+
+
+def label_codes(encoded: Encoded, judgments: pd.DataFrame) -> np.ndarray:
+    """The codes of a new table's labels among the fitted classes (an unknown label is an error)."""
+    codes = pd.Index(list(encoded.classes)).get_indexer(judgments["label"])
+    if (codes < 0).any():
+        bad = judgments["label"].to_numpy()[codes < 0][0]
+        raise AccordError(f"label {bad!r} is not one of the fitted classes {list(encoded.classes)}")
+    return codes

@@ -1,0 +1,337 @@
+"""Models whose discrete latent, each item's true class, is summed out, and whose annotator (and item) parameters
+enter through a per-judgment likelihood: MACE and GLAD.
+
+A subclass of :class:`EnumeratedRaterModel` supplies
+
+- ``_model``: the Pyro model over the padded judgments (its single specification);
+- ``_site_dims``: its continuous sites and their ArviZ dims (``_local_sites``: those in the item plate);
+- ``_init_values``: starting values from vote fractions (the guard against label switching);
+- ``_log_emission``: ``log p(y_n | true class t)`` of any judgments under a batch of posterior draws;
+- ``_new_slot_draws``: prior draws for an annotator / item not seen in training;
+- ``_rater_confusion``: each annotator's confusion matrix under each draw (on a typical item).
+
+Everything after the fit (soft labels, per-judgment log-likelihoods, held-out prediction) runs on ``_log_emission``
+item block by item block, so memory stays bounded at any size; a test checks that it agrees with the item posterior
+Pyro computes from ``_model``. A model whose judgment likelihood depends only on the annotator and the label (MACE)
+also returns its confusion matrices from ``_log_confusion``, and then the same quantities come from Dawid-Skene's
+sparse products (:mod:`accord.models._vb`) instead.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from typing import Any, ClassVar
+
+import numpy as np
+import pandas as pd
+import torch
+
+from accord.datasets import AccordError, Encoded, FitError
+from accord.models._data import PaddedJudgments, pad_judgments
+from accord.models._vb import Incidence, build_incidence, item_log_posterior_scores, judgment_loglik_draws
+from accord.models._vb import summarize_item_posterior
+from accord.models.base import PyroRaterModel, concat_summaries, summarize_draws
+from accord.models.confusion import TINY, label_codes
+
+Draws = dict[str, torch.Tensor]  # site name -> [n_draws, *shape] (constrained values; item sites [n_draws, items])
+
+#: ``"vote"``: start from vote fractions (the guard against label switching); ``"uniform"``: from the prior's
+#: median / the symmetric point; ``"random"``: from random values (only to show what ``"vote"`` protects against).
+INIT_METHODS: tuple[str, ...] = ("vote", "uniform", "random")
+#: elements of one ``[draws, classes, judgments]`` block in the post-fit computations (about 64 MB in float64)
+_BLOCK_BUDGET = 2**23
+
+
+def per_judgment(value: torch.Tensor, workers: torch.Tensor, event_dims: int = 0) -> torch.Tensor:
+    """An annotator-plate site's value at each judgment: ``[..., W, *event]`` -> ``[..., I, M, *event]``.
+
+    ``workers`` is the ``[I, M]`` grid of annotator codes. Leading batch dims of ``value`` (vectorised ELBO
+    particles, left of the plates) broadcast against the grid, which plain ``value[workers]`` would get wrong.
+    """
+    from pyro.ops.indexing import Vindex
+
+    grid = value.unsqueeze(-2 - event_dims)  # room for the item dim: [..., 1, W, *event]
+    index = (Ellipsis, workers) + (slice(None),) * event_dims
+    return Vindex(grid)[index]
+
+
+class _SortedJudgments:
+    """The judgments sorted by item, so a contiguous block of items is a contiguous slice of judgments."""
+
+    def __init__(self, encoded: Encoded, device: torch.device) -> None:
+        order = np.argsort(encoded.items, kind="stable")
+        self.order = torch.as_tensor(order, device=device)
+        self.items = torch.as_tensor(encoded.items[order], device=device)
+        self.workers = torch.as_tensor(encoded.workers[order], device=device)
+        self.labels = torch.as_tensor(encoded.labels[order], device=device)
+        self.starts = np.concatenate([[0], np.cumsum(np.bincount(encoded.items, minlength=encoded.n_items))])
+        self.n_items = encoded.n_items
+
+    def blocks(self, judgments_per_block: int) -> Iterator[tuple[int, int, slice]]:
+        """``(first item, end item, judgment slice)`` of consecutive item blocks of about the given size."""
+        lo = 0
+        while lo < self.n_items:
+            target = self.starts[lo] + max(judgments_per_block, 1)
+            hi = int(np.searchsorted(self.starts, target, side="right")) - 1
+            hi = min(max(hi, lo + 1), self.n_items)
+            yield lo, hi, slice(int(self.starts[lo]), int(self.starts[hi]))
+            lo = hi
+
+
+class EnumeratedRaterModel(PyroRaterModel):
+    """Shared fitting for rater models whose discrete latent, each item's true class, is enumerated out.
+
+    Parameters
+    ----------
+    class_prior
+        Concentration of the symmetric Dirichlet prior on the class proportions ``pi`` (learned), or ``None``: ``pi``
+        fixed uniform, as in the original papers.
+    init, warm_start
+        ``init`` (see :data:`INIT_METHODS`) and whether SVI / NUTS start from it (otherwise Pyro's prior median).
+    """
+
+    _site_dims: ClassVar[dict[str, tuple[str, ...]]] = {}
+    _local_sites: ClassVar[tuple[str, ...]] = ()
+    final_lr_fraction: float = 0.1
+    class_prior: float | None = 1.0
+    init: str = "vote"
+    warm_start: bool = True
+
+    # -- what a subclass provides ---------------------------------------------------------------------------------
+
+    def _model(self, data: PaddedJudgments, batch_size: int | None = None) -> None:
+        raise NotImplementedError
+
+    def _init_values(self, encoded: Encoded) -> Draws:
+        """Constrained starting values of the continuous sites (shapes as in the model), from vote fractions."""
+        raise NotImplementedError
+
+    def _log_emission(self, params: Draws, workers: torch.Tensor, items: torch.Tensor,
+                      labels: torch.Tensor) -> torch.Tensor:
+        """``[D, K, N]``: ``log p(labels[n] | true class k)`` under each of ``D`` draws (index ``-1`` of
+        ``workers`` / ``items``: the unseen-annotator / unseen-item slot that :meth:`_with_new_slot` appends)."""
+        raise NotImplementedError
+
+    def _new_slot_draws(self, n_draws: int) -> Draws:
+        """``[n_draws, 1, ...]`` prior draws of one unseen annotator's and one unseen item's parameters."""
+        raise NotImplementedError
+
+    def _log_confusion(self, params: Draws) -> torch.Tensor | None:
+        """``[D, W, K, L]`` log confusion matrices when a judgment's likelihood depends only on its annotator and
+        label (MACE), else ``None``; with them the post-fit computations use the sparse incidence products."""
+        return None
+
+    def _after_fit(self) -> None:
+        """Model-specific fitted attributes (e.g. item difficulty), once ``self._draws`` is set."""
+
+    def _fit_vb(self, encoded: Encoded) -> Draws:
+        raise AccordError(f"{type(self).__name__} has no closed-form variational solver")
+
+    # -- sites and settings ---------------------------------------------------------------------------------------
+
+    @property
+    def _global_sites(self) -> dict[str, tuple[str, ...]]:
+        """Every continuous site with its ArviZ dims, the class prior included when it is learned."""
+        return {**self._site_dims, **({"class_prior": ("true_class",)} if self.class_prior is not None else {})}
+
+    def _check_settings(self, encoded: Encoded) -> None:
+        prior = self.class_prior
+        if prior is not None and not (isinstance(prior, (int, float)) and prior > 0):
+            raise AccordError(f"class_prior must be a positive number or None (uniform), not {prior!r}")
+        if self.init not in INIT_METHODS:
+            raise AccordError(f"init must be one of {INIT_METHODS}, not {self.init!r}")
+        if self.inference == "lowrank" and self.batch_size is not None and self._local_sites:
+            raise AccordError(
+                f"{type(self).__name__}: inference='lowrank' couples the item-level sites in one covariance and "
+                "cannot subsample items (batch_size); use 'meanfield' or batch_size=None"
+            )
+
+    def _sample_class_prior(self, n_classes: int, device: torch.device) -> torch.Tensor:
+        """The learned ``class_prior`` site (Dirichlet), or the fixed uniform prior."""
+        if self.class_prior is None:
+            return torch.full((n_classes,), 1.0 / n_classes, device=device)
+        import pyro
+        import pyro.distributions as dist
+
+        return pyro.sample("class_prior", dist.Dirichlet(torch.full((n_classes,), float(self.class_prior),
+                                                                    device=device)))
+
+    def _log_class_prior(self, params: Draws, n_draws: int) -> torch.Tensor:
+        """``[D, K]`` log class prior under each draw."""
+        if "class_prior" in params:
+            return params["class_prior"].clamp_min(TINY).log()
+        k = self.encoded_.n_classes
+        return torch.full((n_draws, k), -math.log(k), device=self._torch_device)
+
+    # -- fitting --------------------------------------------------------------------------------------------------
+
+    def _fit(self, encoded: Encoded) -> None:
+        self._check_settings(encoded)
+        self._sorted = _SortedJudgments(encoded, self._torch_device)
+        if self.inference == "vb":
+            draws = self._fit_vb(encoded)
+        else:
+            from accord.models.pyro_fit import fit_pyro
+
+            init = self._init_values(encoded) if (self.init != "uniform" and self.warm_start) else None
+            if init is not None and self.batch_size is not None and self.batch_size < encoded.n_items:
+                # a subsampled plate asks for the start of a batch of items only: leave item-level sites to the
+                # prior median (init_to_median), which is where they start anyway
+                init = {name: value for name, value in init.items() if name not in self._local_sites}
+            draws = self._keep_fit(fit_pyro(
+                self, self._model, pad_judgments(encoded).to(self._torch_device), sites=list(self._global_sites),
+                enumerated=True, init=init, plates=self._item_plate, rank=self.rank, subsample=self.batch_size,
+            ))
+            draws = {name: draws[name] for name in self._global_sites}
+        self._n_chains = int(next(iter(draws.values())).shape[0])
+        self._draws = {
+            name: self._squeeze_local(name, value.reshape(-1, *value.shape[2:]).detach())
+            for name, value in draws.items()
+        }
+        self._finish()
+
+    def _squeeze_local(self, name: str, value: torch.Tensor) -> torch.Tensor:
+        # item-plate sites carry the judgment-slot plate's singleton dimension: [D, I, 1] -> [D, I]
+        return value.reshape(value.shape[0], -1) if name in self._local_sites else value
+
+    def _item_plate(self, data: PaddedJudgments, batch_size: int | None = None) -> list[Any]:
+        """The guide's item plate, rebuilt on each call from its arguments: an autoguide otherwise freezes the
+        training batch size, and drawing the item-level sites of every item after a minibatch fit needs the full
+        plate. (Pyro hands the guide's subsample to the model's plate of the same name.)"""
+        if not self._local_sites:
+            return []
+        import pyro
+
+        subsample = batch_size if batch_size is not None and batch_size < data.n_items else None
+        return [pyro.plate("item", data.n_items, dim=-2, subsample_size=subsample, device=data.labels.device)]
+
+    # -- item posteriors and log-likelihoods under the draws --------------------------------------------------------
+
+    @property
+    def _n_draws(self) -> int:
+        return int(next(iter(self._draws.values())).shape[0])
+
+    def _draw_chunks(self, n_draws: int) -> Iterator[tuple[int, int]]:
+        for lo in range(0, n_draws, 32):
+            yield lo, min(lo + 32, n_draws)
+
+    def _item_scores(self, params: Draws, lo: int, hi: int, span: slice) -> torch.Tensor:
+        """``[D, hi - lo, K]``: ``log pi_k + sum_n log p(y_n | k)`` for the items of one block."""
+        s = self._sorted
+        log_em = self._log_emission(params, s.workers[span], s.items[span], s.labels[span])  # [D, K, n]
+        d, k, _ = log_em.shape
+        scores = torch.zeros(d, hi - lo, k, dtype=log_em.dtype, device=log_em.device)
+        scores.index_add_(1, s.items[span] - lo, log_em.transpose(1, 2))
+        return scores + self._log_class_prior(params, d).to(log_em.dtype)[:, None, :]
+
+    def _block_size(self, n_draws: int) -> int:
+        return _BLOCK_BUDGET // max(1, n_draws * self.encoded_.n_classes)
+
+    def _incidence(self) -> Incidence:
+        if self._cache.get("incidence") is None:
+            # float64: in float32 a confident item's minority-class probability (1e-9 and below with dozens of
+            # judgments per item) rounds to 0, which costs gold NLL for nothing
+            self._cache["incidence"] = build_incidence(self.encoded_, self._torch_device, dtype=torch.float64)
+        return self._cache["incidence"]
+
+    def _finish(self) -> None:
+        """Soft labels (mean, sd and 90% interval of the top class over draws) and ``class_prior_``."""
+        draws, n_draws, k = self._draws, self._n_draws, self.encoded_.n_classes
+        log_theta = self._log_confusion(draws)
+        if log_theta is not None:
+            incidence = self._incidence()
+            dtype = incidence.val.dtype
+            summary = summarize_item_posterior(incidence, log_theta.to(dtype),
+                                               self._log_class_prior(draws, n_draws).to(dtype))
+        else:
+            summary = concat_summaries([
+                summarize_draws(torch.softmax(self._item_scores(draws, lo, hi, span), dim=-1))
+                for lo, hi, span in self._sorted.blocks(self._block_size(n_draws))
+            ])
+        if not np.isfinite(summary.mean).all():
+            raise FitError(f"{type(self).__name__}: the fitted posterior gives non-finite class probabilities")
+        self._item_summary = summary
+        prior = draws["class_prior"].double().mean(0).cpu().numpy() if "class_prior" in draws else np.full(k, 1 / k)
+        self.class_prior_ = pd.Series(prior, index=list(self.encoded_.classes), name="class_prior")
+        self._after_fit()
+
+    def _class_prior_draws(self) -> torch.Tensor:
+        return self._log_class_prior(self._draws, self._n_draws).exp()
+
+    def _loglik_draws(self) -> np.ndarray:
+        draws, n_draws = self._draws, self._n_draws
+        log_theta = self._log_confusion(draws)
+        if log_theta is not None:
+            encoded, incidence = self.encoded_, self._incidence()
+            device, dtype = self._torch_device, incidence.val.dtype
+            out = judgment_loglik_draws(
+                incidence, torch.as_tensor(encoded.items, device=device),
+                torch.as_tensor(encoded.workers * encoded.n_classes + encoded.labels, device=device),
+                log_theta.to(dtype), self._log_class_prior(draws, n_draws).to(dtype),
+            )
+            return out.reshape(self._n_chains, -1, out.shape[1])
+        s = self._sorted
+        out = np.empty((n_draws, len(s.labels)))
+        block = self._block_size(min(n_draws, 32))
+        for d_lo, d_hi in self._draw_chunks(n_draws):
+            part = {name: value[d_lo:d_hi] for name, value in draws.items()}
+            for lo, hi, span in s.blocks(block):
+                log_em = self._log_emission(part, s.workers[span], s.items[span], s.labels[span])  # [D, K, n]
+                scores = self._item_scores(part, lo, hi, span)[:, s.items[span] - lo].transpose(1, 2)  # [D, K, n]
+                ll = torch.logsumexp(scores, 1) - torch.logsumexp(scores - log_em, 1)
+                out[d_lo:d_hi, span] = ll.double().cpu().numpy()
+        table_order = np.empty_like(out)
+        table_order[:, s.order.cpu().numpy()] = out
+        return table_order.reshape(self._n_chains, -1, out.shape[1])
+
+    def _posterior_draws(self) -> dict[str, tuple[np.ndarray, list[str]]]:
+        out = {}
+        for name, dims in self._global_sites.items():
+            value = self._draws[name].double().cpu().numpy()
+            out[name] = (value.reshape(self._n_chains, -1, *value.shape[1:]), list(dims))
+        return out
+
+    # -- held-out prediction --------------------------------------------------------------------------------------
+
+    def _with_new_slot(self, params: Draws, new: Draws) -> Draws:
+        """Append the prior draw as the last annotator / item, so that index -1 means "not seen in training"."""
+        return {name: torch.cat([value, new[name]], dim=1) if name in new else value for name, value in params.items()}
+
+    def predictive_loglik(self, judgments: pd.DataFrame) -> np.ndarray:
+        """``log p(y_n | training judgments)`` for each judgment of a new table, averaged over posterior draws.
+
+        Each judgment is predicted on its own: ``log mean_d sum_t p(t | its item's training labels, draw d)
+        p(y_n | t, draw d)``. An item unseen in training has the class prior as its posterior; an annotator (or,
+        for GLAD, an item) unseen in training gets a draw of its parameters from the prior.
+        """
+        self._check_fitted()
+        encoded, device = self.encoded_, self._torch_device
+        judgments = judgments.rename(columns={"task": "pair_id", "worker": "annotator"})
+        labels = torch.as_tensor(label_codes(encoded, judgments), device=device)
+        items = torch.as_tensor(encoded.item_index.get_indexer(judgments["pair_id"]), device=device)
+        workers = torch.as_tensor(encoded.worker_index.get_indexer(judgments["annotator"]), device=device)
+        draws, n_draws = self._draws, self._n_draws
+        new = self._new_slot_draws(n_draws)
+        # the posterior of every training item that the new judgments touch, block by block
+        needed = torch.zeros(encoded.n_items + 1, dtype=torch.bool, device=device)
+        needed[items] = True
+        per_draw = torch.empty(n_draws, len(labels), dtype=torch.float64, device=device)
+        for d_lo, d_hi in self._draw_chunks(n_draws):
+            part = {name: value[d_lo:d_hi] for name, value in draws.items()}
+            log_prior = self._log_class_prior(part, d_hi - d_lo).double()
+            post = log_prior[:, None, :].expand(-1, encoded.n_items + 1, -1).clone()  # last row: unseen item
+            log_theta = self._log_confusion(part)
+            if log_theta is not None:
+                incidence = self._incidence()
+                scores = item_log_posterior_scores(
+                    incidence, log_theta.to(incidence.val.dtype), log_prior.to(incidence.val.dtype))
+                post[:, :-1] = torch.log_softmax(scores.double(), dim=-1)
+            else:
+                for lo, hi, span in self._sorted.blocks(self._block_size(d_hi - d_lo)):
+                    if needed[lo:hi].any():
+                        post[:, lo:hi] = torch.log_softmax(self._item_scores(part, lo, hi, span).double(), dim=-1)
+            params = self._with_new_slot(part, {name: value[d_lo:d_hi] for name, value in new.items()})
+            log_em = self._log_emission(params, workers, items, labels).double()  # [D, K, N]
+            per_draw[d_lo:d_hi] = torch.logsumexp(post[:, items].transpose(1, 2) + log_em, dim=1)
+        return (torch.logsumexp(per_draw, 0) - math.log(n_draws)).cpu().numpy()
