@@ -454,9 +454,6 @@ def _vb_m_step(
     return confusion_prior + _counts(incidence, q, w, k), class_prior + q.sum(0)
 
 
-# -- item posteriors and log-likelihoods under posterior draws ------------------------------------------------
-
-
 def _chunk_rows(n_draws: int, n_classes: int, budget: int = 2**23) -> int:
     return max(1, budget // max(1, n_draws * n_classes))
 

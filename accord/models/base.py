@@ -154,8 +154,6 @@ class RaterModel(ABC):
         super().__init_subclass__(**kwargs)
         dataclass(kw_only=True, eq=False, repr=False)(cls)
 
-    # -- fitting ------------------------------------------------------------------------------------------------
-
     def fit(self, judgments: pd.DataFrame) -> "RaterModel":
         """Learn annotator parameters and each pair's posterior from a judgments table."""
         return self._fit_table(judgments if "accord" in judgments.attrs else validate(judgments))
@@ -196,8 +194,6 @@ class RaterModel(ABC):
         """Fit and return the posterior class probabilities of each pair."""
         return self.fit(judgments).soft_labels_.probs
 
-    # -- scikit-learn conventions ----------------------------------------------------------------------------
-
     def get_params(self, deep: bool = True) -> dict[str, Any]:
         """The settings, by name."""
         return {f.name: getattr(self, f.name) for f in fields(self)}
@@ -216,8 +212,6 @@ class RaterModel(ABC):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(inference={self.inference!r}, seed={self.seed})"
-
-    # -- results ------------------------------------------------------------------------------------------------
 
     @property
     def _torch_device(self) -> torch.device:
@@ -274,8 +268,6 @@ class RaterModel(ABC):
         columns.update({name: np.concatenate([block[name] for block in blocks]) for name in blocks[0]})
         columns.update(self._rater_columns())
         return pd.DataFrame(columns, index=encoded.worker_index)
-
-    # -- ArviZ and held-out prediction ---------------------------------------------------------------------------
 
     def _posterior_draws(self) -> dict[str, tuple[np.ndarray, list[str]]]:
         """``name -> (array [chains, draws, *shape], dims)``: the posterior draws :meth:`to_arviz` exports."""

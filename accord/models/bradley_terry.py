@@ -151,8 +151,6 @@ class CrowdBradleyTerry(PairwiseUtilityModel):
             raise AccordError("Davidson ties have no probit form: use ties='rao-kupper' (Glenn-David) with "
                               "link='probit'")
 
-    # -- data -----------------------------------------------------------------------------------------------------
-
     def _labels_for_model(self, encoded: Encoded) -> tuple[np.ndarray, int]:
         if encoded.form == "graded":
             # the sign of a graded label is a preference: negative = A better, 0 = tie
@@ -163,8 +161,6 @@ class CrowdBradleyTerry(PairwiseUtilityModel):
 
     def _soft_classes(self) -> list[Any]:
         return ["A", "B", "tie"] if self._data.n_classes == 3 else ["A", "B"]
-
-    # -- the model ------------------------------------------------------------------------------------------------
 
     def _model(self, data: PairwiseData, batch_size: int | None = None) -> None:
         """The Pyro model (see the module docstring)."""
@@ -243,8 +239,6 @@ class CrowdBradleyTerry(PairwiseUtilityModel):
             if self.annotator_ties:
                 values["tie_offset"] = torch.zeros(data.n_workers, device=data.device)
         return values
-
-    # -- results --------------------------------------------------------------------------------------------------
 
     def _pair_columns(self, prob_draws: torch.Tensor) -> dict[str, np.ndarray]:
         if prob_draws.shape[0] == 1:

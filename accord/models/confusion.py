@@ -73,8 +73,6 @@ class ConfusionModel(RaterModel):
     warm_start: bool = True
     class_prior: float = 1.0
 
-    # -- the pieces subclasses share ---------------------------------------------------------------------------
-
     def _prepare_fit(self, encoded: Encoded) -> None:
         if self.init not in INIT_METHODS:
             raise AccordError(f"init must be one of {INIT_METHODS}, not '{self.init}'")
@@ -130,8 +128,6 @@ class ConfusionModel(RaterModel):
     def _class_prior_draws(self) -> torch.Tensor:
         return self._flat_draws()[1].float().exp()
 
-    # -- ArviZ ------------------------------------------------------------------------------------------------
-
     def _posterior_draws(self) -> dict[str, tuple[np.ndarray, list[str]]]:
         return {
             "theta": (self._log_theta.exp().double().cpu().numpy(), ["annotator", "true_class", "class"]),
@@ -147,8 +143,6 @@ class ConfusionModel(RaterModel):
         cells = torch.as_tensor(encoded.workers * encoded.n_classes + encoded.labels, device=device)
         flat = judgment_loglik_draws(self._incidence, items, cells, log_theta.to(dtype), log_pi.to(dtype))
         return flat.reshape(*self._log_pi.shape[:2], -1)
-
-    # -- held-out prediction ------------------------------------------------------------------------------------
 
     def _new_annotator_log_confusion(self, log_pi: torch.Tensor) -> torch.Tensor:
         """``[S, K, L]``: the log expected confusion matrix of an annotator unseen in training, under each draw."""
@@ -178,8 +172,6 @@ class ConfusionModel(RaterModel):
         unseen = new_conf[:, :, labels].permute(0, 2, 1)  # [S, N, K]
         per_draw = torch.logsumexp(post + torch.where((workers >= 0)[None, :, None], seen, unseen), dim=-1)
         return (torch.logsumexp(per_draw, dim=0) - np.log(log_pi.shape[0])).double().cpu().numpy()
-
-    # -- Pyro fitting shared by SVI and NUTS ----------------------------------------------------------------------
 
     #: sample sites of the model's continuous globals (what guides and NUTS see)
     _global_sites: ClassVar[tuple[str, ...]] = ()

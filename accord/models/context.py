@@ -41,8 +41,8 @@ answers from a personal spam distribution ``s_j`` (a MACE-like spammer, Hovy et 
 
     (h, f, m)_n = \\operatorname{softmax}(a_j + \\rho_g + \\beta_g^\\top x_i,\\; b_j,\\; 0),
 
-so reliability varies with the annotator, their group and the item (``logit = a_j + b . x_i`` in the issue's
-words): ``P(y_n = k | clean c) = h 1[k = c] + f 1[k = swap(c)] + m s_j(k)``. Under individual labels the clean
+so reliability varies with the annotator, their group and the item:
+``P(y_n = k | clean c) = h 1[k = c] + f 1[k = swap(c)] + m s_j(k)``. Under individual labels the clean
 label is summed out per judgment (one flat ``judgments`` plate, subsampled with ``batch_size``). Under shared
 labels ``U_i`` is summed out exactly per pair: given ``U_i`` every group's label is fixed, so
 ``P(votes_i) = sum_s |segment_s| prod_g P(votes_ig | z_g(s))`` over the at most ``G (K - 1) + 1`` segments of
@@ -61,10 +61,9 @@ The hierarchy is written non-centred (``mu = s_mu z``).
 win rates, honest raters, and the sign of each group's scale read off the correlation of its vote fractions with
 the reference group's (the sign flips the label coupling, which gradient steps cannot cross). This keeps the fit
 off the mirror modes (label switching). (2) ``"lowrank"`` (default; AutoLowRankMultivariateNormal) or
-``"meanfield"`` (AutoNormal) from the MAP point, hyperparameters learned. Measured on synthetic data: mean-field
-shrinks the bilinear ``lambda mu`` and ``s_mu z`` (reversal effect -2 estimated at -1.7, utility scale 1.27 at
-0.95); the low-rank guide, which holds those joint directions, recovers both (see tests/test_context.py).
-``"map"`` stops after stage 1 (point estimates; soft labels overconfident).
+``"meanfield"`` (AutoNormal) from the MAP point, hyperparameters learned: mean-field shrinks the bilinear
+``lambda mu`` and ``s_mu z``, which the low-rank guide, holding those joint directions, recovers. ``"map"`` stops
+after stage 1 (point estimates; soft labels overconfident).
 
 The model is in the family of covariate-dependent annotator models (Yan et al., "Modeling annotator expertise",
 AISTATS 2010; Raykar et al., JMLR 2010) and of crowd Bradley-Terry models with rater groups (Chen et al., WSDM
@@ -80,6 +79,7 @@ Example
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -117,9 +117,6 @@ HYPERPARAMETERS: tuple[str, ...] = (
 CONTEXT_INFERENCE: tuple[str, ...] = ("map", "meanfield", "lowrank")
 
 
-# -- shared pieces (also used by accord.models.rater_types) -------------------------------------------------------
-
-
 def flip_index(n_classes: int) -> list[int]:
     """Class order with A and B swapped (a tie stays a tie): where an adversarial rater's answer lands."""
     return [1, 0, 2][:n_classes]
@@ -141,23 +138,31 @@ def preference_probs(eta: torch.Tensor, tie_threshold: torch.Tensor | None) -> t
     return probs / probs.sum(-1, keepdim=True)
 
 
-def report_probs(
-    clean: torch.Tensor, behaviour: torch.Tensor, spam: torch.Tensor, flip: Sequence[int]
-) -> torch.Tensor:
-    """What a rater reports: honest ``h`` x clean + adversarial ``f`` x swapped clean + spam ``m`` x own spam labels.
-
-    ``behaviour[..., 0:3]`` are ``(h, f, m)``; ``clean`` and ``spam`` are ``[..., K]``.
-    """
-    return (
-        behaviour[..., 0:1] * clean
-        + behaviour[..., 1:2] * clean[..., list(flip)]
-        + behaviour[..., 2:3] * spam
-    )
-
-
 def gini(probs: np.ndarray) -> np.ndarray:
     """Probability that two independent draws from ``probs[..., K]`` differ (``1 - sum_k p_k^2``)."""
     return 1.0 - (probs**2).sum(-1)
+
+
+def pair_log_odds(items: np.ndarray, labels: np.ndarray, mask: np.ndarray, n_items: int) -> np.ndarray:
+    """Each pair's vote log-odds of A over B among the judgments in ``mask``, smoothed and stretched a little (vote
+    fractions are shrunk toward 1/2 by rater noise) but kept moderate: the warm start of the pair preferences."""
+    a = np.bincount(items[mask & (labels == 0)], minlength=n_items).astype(float)
+    b = np.bincount(items[mask & (labels == 1)], minlength=n_items).astype(float)
+    return np.clip(1.5 * np.log((a + 0.5) / (b + 0.5)), -4.0, 4.0)
+
+
+def tie_start(labels: np.ndarray) -> float:
+    """``softplus^-1(theta)`` of the tie threshold with P(tie | eta = 0) equal to the share of ties."""
+    tie_rate = float(np.clip((labels == 2).mean(), 0.02, 0.9))
+    theta = -math.log((1.0 - tie_rate) / 2.0 / (1.0 - (1.0 - tie_rate) / 2.0))
+    return math.log(math.expm1(max(theta, 1e-3)))
+
+
+def log_mean_exp(values: list[np.ndarray]) -> np.ndarray:
+    """``log mean_s exp(values[s])`` over a list of per-draw arrays, in float64."""
+    stacked = np.stack(values).astype(np.float64)
+    peak = stacked.max(0)
+    return peak + np.log(np.exp(stacked - peak).mean(0))
 
 
 @dataclass(frozen=True)
@@ -210,9 +215,6 @@ class GroupProbabilities:
     def p_a(self) -> pd.DataFrame:
         """P(A > B | group) per pair: one column per group, indexed by pair id."""
         return pd.DataFrame(self.mean_clean()[:, :, 0], index=self.item_index, columns=self.groups)
-
-
-# -- data -------------------------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -369,9 +371,6 @@ class ContextData:
         return int(self.x.shape[1])
 
 
-# -- the estimator ----------------------------------------------------------------------------------------------
-
-
 class ContextPreference(PyroRaterModel):
     """Covariate-dependent preference and reliability model (see the module docstring for the maths).
 
@@ -440,8 +439,6 @@ class ContextPreference(PyroRaterModel):
     def __post_init__(self) -> None:
         if self.labels not in LABEL_MODELS:
             raise AccordError(f"labels must be one of {LABEL_MODELS}, not '{self.labels}'")
-
-    # -- fitting ----------------------------------------------------------------------------------------------
 
     def _prepare(self, table: pd.DataFrame | None, encoded: Encoded) -> None:
         if table is None:
@@ -516,8 +513,6 @@ class ContextPreference(PyroRaterModel):
                        for s in range(n_draws)]
         self._summarise(data)
 
-    # -- the Pyro model ----------------------------------------------------------------------------------------
-
     def _uses(self, data: ContextData) -> dict[str, bool]:
         grouped = data.n_groups > 1
         return {
@@ -532,10 +527,8 @@ class ContextPreference(PyroRaterModel):
 
     def _model(self, data: ContextData, batch_size: int | None = None) -> None:
         """Priors and likelihood, non-centred: every hierarchical parameter is ``mean + scale * z`` with a standard
-        ``z`` site. Measured on synthetic data: a centred hierarchy under mean-field VI lets the utility scale
-        collapse (1.27 -> 0.39, soft labels overconfident); non-centred mean-field shrinks the bilinear ``s z``
-        somewhat (1.27 -> 0.95); the low-rank guide, which holds the joint ``s``-``z`` direction, recovers it. The
-        joint-MAP singularities are avoided by holding the hyperparameters fixed in the MAP stage (:meth:`_fit`)."""
+        ``z`` site (a centred hierarchy under mean-field VI lets the utility scale collapse, and the soft labels
+        come out overconfident)."""
         uses = self._uses(data)
         G, T, P, K = data.n_groups, data.n_topics, data.n_covariates, data.n_classes
         zero, one = data.x.new_zeros(()), data.x.new_ones(())
@@ -613,8 +606,6 @@ class ContextPreference(PyroRaterModel):
             if f"{name}_z" in sites:
                 p[name] = sites[f"{name}_sd"] * sites[f"{name}_z"]
         return p
-
-    # -- deterministic pieces, shared by the model and the posterior summaries ---------------------------------
 
     def _scales(self, p: dict[str, torch.Tensor], data: ContextData, uses: dict[str, bool]) -> torch.Tensor:
         """``lambda[i, g] = 1 + epsilon[g, t(i)]``: group ``g``'s preference scale on pair ``i``'s topic."""
@@ -759,7 +750,9 @@ class ContextPreference(PyroRaterModel):
         behaviour, spam = self._behaviour(p, data, uses, items, workers, groups)
         if parts is not None:
             parts.update(clean=clean, behaviour=behaviour, spam=spam)
-        return report_probs(clean, behaviour, spam, self._flip).clamp_min(1e-9)
+        # honest h x clean + adversarial f x swapped clean + spam m x own spam labels
+        reported = behaviour[:, 0:1] * clean + behaviour[:, 1:2] * clean[:, self._flip] + behaviour[:, 2:3] * spam
+        return reported.clamp_min(1e-9)
 
     def _warm_start(self, data: ContextData) -> dict[str, torch.Tensor]:
         """Initial values: pair log-odds from the reference group's vote fractions, honest raters, no effects.
@@ -767,53 +760,27 @@ class ContextPreference(PyroRaterModel):
         Starting from honest raters on the vote-fraction side keeps SVI off the mirror mode (all raters
         adversarial, all preferences flipped), the label-switching failure of a symmetric start.
         """
-        labels = data.labels.cpu().numpy()
-        items = data.items.cpu().numpy()
+        labels, items = data.labels.cpu().numpy(), data.items.cpu().numpy()
         in_reference = data.groups.cpu().numpy() == 0
-
-        def fractions(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-            a = np.bincount(items[mask & (labels == 0)], minlength=data.n_items).astype(float)
-            b = np.bincount(items[mask & (labels == 1)], minlength=data.n_items).astype(float)
-            return a, b
-
-        a_ref, b_ref = fractions(in_reference)
-        a_all, b_all = fractions(np.ones_like(in_reference))
-        has_ref = (a_ref + b_ref) > 0
-        a = np.where(has_ref, a_ref, a_all)
-        b = np.where(has_ref, b_ref, b_all)
-        # vote fractions are shrunk toward 1/2 by rater noise: stretch their log-odds a little, but stay moderate
-        mu = np.clip(1.5 * np.log((a + 0.5) / (b + 0.5)), -4.0, 4.0)
-        device, K = self._torch_device, data.n_classes
-        f32 = dict(dtype=torch.float32, device=device)
+        # the reference group's vote log-odds, everybody's where the pair has no reference vote
+        has_ref = np.bincount(items[in_reference & (labels < 2)], minlength=data.n_items) > 0
+        mu = np.where(has_ref, pair_log_odds(items, labels, in_reference, data.n_items),
+                      pair_log_odds(items, labels, np.ones_like(in_reference), data.n_items))
+        K, W, G, T, P = data.n_classes, data.n_workers, data.n_groups, data.n_topics, data.n_covariates
+        f32 = dict(dtype=torch.float32, device=self._torch_device)
         pair_scale = max(float(np.std(mu)), 0.5)
-        init: dict[str, torch.Tensor] = {
-            "pair_scale": torch.tensor(pair_scale, **f32),
-            **self._location_start(data, mu, pair_scale, labels, items),
-            "honest_mean": torch.tensor(2.0, **f32),
-            "honest_sd": torch.tensor(1.0, **f32),
-            "honest_z": torch.zeros(data.n_workers, **f32),
-            "adversarial_mean": torch.tensor(-3.0, **f32),
-            "adversarial_sd": torch.tensor(1.0, **f32),
-            "adversarial_z": torch.zeros(data.n_workers, **f32),
-            "spam_mean": torch.zeros(K - 1, **f32),
-            "spam_sd": torch.tensor(1.0, **f32),
-            "spam_z": torch.zeros(data.n_workers, K - 1, **f32),
-        }
+        init = {name: torch.tensor(value, **f32) for name, value in [
+            ("pair_scale", pair_scale), ("honest_mean", 2.0), ("honest_sd", 1.0), ("adversarial_mean", -3.0),
+            ("adversarial_sd", 1.0), ("spam_sd", 1.0)]}
+        init.update(self._location_start(data, mu, pair_scale, labels, items))
+        init.update(honest_z=torch.zeros(W, **f32), adversarial_z=torch.zeros(W, **f32),
+                    spam_mean=torch.zeros(K - 1, **f32), spam_z=torch.zeros(W, K - 1, **f32))
         uses = self._uses(data)
         if uses["ties"]:
-            tie_rate = float(np.clip((labels == 2).mean(), 0.02, 0.9))
-            # theta with P(tie | eta = 0) = tie rate, written as softplus^-1(theta)
-            theta = -math.log((1.0 - tie_rate) / 2.0 / (1.0 - (1.0 - tie_rate) / 2.0))
-            init["tie_base"] = torch.tensor(math.log(math.expm1(max(theta, 1e-3))), **f32)
-        G, T, P = data.n_groups, data.n_topics, data.n_covariates
-        shapes = {
-            "scale_effect": ("scale", (G - 1, T), 1.0),
-            "shift_effect": ("shift", (G - 1, P), 0.5),
-            "reliability_effect": ("reliability", (G - 1,), 0.5),
-            "tie_effect": ("tie_group", (G - 1,), 0.5),
-            "reliability_slope": ("slope", (G, P), 0.5),
-            "interaction": ("interaction", (data.n_items, G - 1), 0.5),
-        }
+            init["tie_base"] = torch.tensor(tie_start(labels), **f32)
+        shapes = {name: (use, (G - 1, T if width == "topics" else P) if width else (G - 1,), median)
+                  for name, (use, width, median) in GROUP_EFFECTS.items()}
+        shapes.update(reliability_slope=("slope", (G, P), 0.5), interaction=("interaction", (data.n_items, G - 1), 0.5))
         for name, (use, shape, sd) in shapes.items():
             if uses[use]:
                 init[f"{name}_z"] = torch.zeros(shape, **f32)
@@ -864,8 +831,6 @@ class ContextPreference(PyroRaterModel):
                 if np.corrcoef(lean[both, 0], lean[both, g])[0, 1] < -0.2:
                     start[g - 1, t] = -2.0
         return start
-
-    # -- posterior summaries -----------------------------------------------------------------------------------
 
     def _summarise(self, data: ContextData) -> None:
         uses = self._uses(data)
@@ -923,8 +888,8 @@ class ContextPreference(PyroRaterModel):
         self._shares = {"honest_share": reliability, "adversarial_share": adversarial, "spam_share": spam,
                            "spam_lean": bias}
         self._spam_labels = spam_labels
-        self.group_effects_ = self._effects_table(data, uses)
-        self._posterior = self._posterior_dict(data, uses, reliability, adversarial, spam)
+        self.group_effects_ = self._effects_table(uses)
+        self._posterior = self._posterior_dict(uses, self._shares)
 
     @staticmethod
     def _label_posterior(terms: dict[str, torch.Tensor], n_classes: int) -> torch.Tensor:
@@ -1009,75 +974,46 @@ class ContextPreference(PyroRaterModel):
     def _effect_draws(self, name: str) -> np.ndarray:
         return np.stack([p[name].cpu().numpy() for p in self.draws_])
 
-    def _effects_table(self, data: ContextData, uses: dict[str, bool]) -> pd.DataFrame:
+    def _effects_table(self, uses: dict[str, bool]) -> pd.DataFrame:
         """One row per group effect: its posterior mean, sd, 90% interval and P(effect > 0)."""
         design = self.design_
-        others = design.group_names[1:]
         rows: list[dict[str, Any]] = []
 
-        def add(effect: str, draws: np.ndarray, terms: Sequence[str] | None, what: str) -> None:
-            for g, group in enumerate(others):
-                for t, term in enumerate(terms or [""]):
-                    values = draws[:, g, t] if terms else draws[:, g]
-                    rows.append(
-                        {
-                            "effect": effect,
-                            "group": group,
-                            "reference": design.group_names[0],
-                            "term": term,
-                            "meaning": what,
-                            "mean": float(values.mean()),
-                            "sd": float(values.std(ddof=1)) if len(values) > 1 else float("nan"),
-                            "lower": float(np.quantile(values, 0.05)),
-                            "upper": float(np.quantile(values, 0.95)),
-                            "p_positive": float((values > 0).mean()),
-                        }
-                    )
+        def add(effect: str, draws: np.ndarray, groups: Sequence[str], terms: Sequence[str], what: str) -> None:
+            draws = draws.reshape(len(draws), len(groups), len(terms))
+            for (g, group), (t, term) in itertools.product(enumerate(groups), enumerate(terms)):
+                values = draws[:, g, t]
+                rows.append({"effect": effect, "group": group, "reference": design.group_names[0], "term": term,
+                             "meaning": what, "mean": float(values.mean()),
+                             "sd": float(values.std(ddof=1)) if len(values) > 1 else float("nan"),
+                             "lower": float(np.quantile(values, 0.05)), "upper": float(np.quantile(values, 0.95)),
+                             "p_positive": float((values > 0).mean())})
 
-        if uses["scale"]:
-            add("preference_scale", self._effect_draws("scale_effect"), design.topic_names,
-                "lambda - 1: -2 = reversed preference, -1 = indifferent, 0 = same as reference")
-        if uses["shift"]:
-            add("preference_shift", self._effect_draws("shift_effect"), design.covariate_names,
-                "log-odds shift of P(A > B) per unit of the covariate")
-        if uses["reliability"]:
-            add("reliability", self._effect_draws("reliability_effect"), None, "log-odds shift of P(honest report)")
-        if uses["tie_group"]:
-            add("tie", self._effect_draws("tie_effect"), None, "shift of the tie threshold (> 0: more ties)")
-        if uses["interaction"]:
-            sd = self._effect_draws("interaction_sd")
-            rows.append({"effect": "interaction_sd", "group": "all", "reference": design.group_names[0], "term": "",
-                         "meaning": "sd of pair-specific group deviations (log-odds)", "mean": float(sd.mean()),
-                         "sd": float(sd.std(ddof=1)) if len(sd) > 1 else float("nan"),
-                         "lower": float(np.quantile(sd, 0.05)), "upper": float(np.quantile(sd, 0.95)),
-                         "p_positive": 1.0})
+        others = design.group_names[1:]
+        for use, effect, site, terms, what in (
+            ("scale", "preference_scale", "scale_effect", design.topic_names,
+             "lambda - 1: -2 = reversed preference, -1 = indifferent, 0 = same as reference"),
+            ("shift", "preference_shift", "shift_effect", design.covariate_names,
+             "log-odds shift of P(A > B) per unit of the covariate"),
+            ("reliability", "reliability", "reliability_effect", [""], "log-odds shift of P(honest report)"),
+            ("tie_group", "tie", "tie_effect", [""], "shift of the tie threshold (> 0: more ties)"),
+            ("interaction", "interaction_sd", "interaction_sd", [""],
+             "sd of pair-specific group deviations (log-odds)"),
+        ):
+            if uses[use]:
+                add(effect, self._effect_draws(site), others if use != "interaction" else ["all"], terms, what)
         columns = ["effect", "group", "reference", "term", "meaning", "mean", "sd", "lower", "upper", "p_positive"]
         return pd.DataFrame(rows, columns=columns)
 
-    def _posterior_dict(
-        self,
-        data: ContextData,
-        uses: dict[str, bool],
-        reliability: np.ndarray,
-        adversarial: np.ndarray,
-        spam: np.ndarray,
-    ) -> dict[str, tuple[np.ndarray, list[str]]]:
+    def _posterior_dict(self, uses: dict[str, bool], shares: dict[str, np.ndarray]) -> dict[str, tuple[Any, list]]:
         post: dict[str, tuple[np.ndarray, list[str]]] = {
-            "honest_share": (reliability[None], ["annotator"]),
-            "adversarial_share": (adversarial[None], ["annotator"]),
-            "spam_share": (spam[None], ["annotator"]),
-            "mu": (self._effect_draws("mu")[None], ["pair_id"]),
-            "pair_scale": (self._effect_draws("pair_scale")[None], []),
-        }
-        dims = {
-            "scale_effect": ("scale", ["other_group", "topic"]),
-            "shift_effect": ("shift", ["other_group", "covariate"]),
-            "reliability_effect": ("reliability", ["other_group"]),
-            "tie_effect": ("tie_group", ["other_group"]),
-        }
-        for name, (use, names) in dims.items():
+            name: (shares[name][None], ["annotator"]) for name in ("honest_share", "adversarial_share", "spam_share")}
+        post["mu"] = (self._effect_draws("mu")[None], ["pair_id"])
+        post["pair_scale"] = (self._effect_draws("pair_scale")[None], [])
+        for name, (use, width, _) in GROUP_EFFECTS.items():
             if uses[use]:
-                post[name] = (self._effect_draws(name)[None], names)
+                dims = ["other_group"] + ({"topics": ["topic"], "covariates": ["covariate"]}[width] if width else [])
+                post[name] = (self._effect_draws(name)[None], dims)
         if uses["interaction"]:
             post["interaction_sd"] = (self._effect_draws("interaction_sd")[None], [])
         return post
@@ -1090,8 +1026,6 @@ class ContextPreference(PyroRaterModel):
             "topic": list(design.topic_names),
             "covariate": list(design.covariate_names),
         }
-
-    # -- results for other stages ------------------------------------------------------------------------------
 
     def group_probabilities(self) -> GroupProbabilities:
         """Per-group clean label distributions (draws), observed distributions, rater shares: see
@@ -1195,9 +1129,7 @@ class ContextPreference(PyroRaterModel):
                     probs = self._judgment_probs(q, extended, test, uses)
                     log_p = torch.log(probs.gather(1, extended.labels[test][:, None]).squeeze(1))
                 logs.append(log_p.cpu().numpy())
-        stacked = np.stack(logs).astype(np.float64)
-        peak = stacked.max(0)
-        return peak + np.log(np.exp(stacked - peak).mean(0))
+        return log_mean_exp(logs)
 
 
 
@@ -1229,6 +1161,5 @@ __all__ = [
     "flip_index",
     "gini",
     "preference_probs",
-    "report_probs",
 ]
 

@@ -155,8 +155,6 @@ class DawidSkene(ConfusionModel, PyroRaterModel):
             return ("pi", "theta")
         return ("pi", "accuracy", "position_bias", "tie", "tie_tie")[: 5 if self._k == 3 else 3]
 
-    # -- fitting -------------------------------------------------------------------------------------------------
-
     def _fit(self, encoded: Encoded) -> None:
         if self.prior_correct <= 0 or self.prior_error <= 0:
             raise AccordError("prior_correct, prior_error and class_prior must be positive")
@@ -227,8 +225,6 @@ class DawidSkene(ConfusionModel, PyroRaterModel):
         self.item_correlation_ = float(rho)
         self._item_temperature = design_effect(self._incidence, self.item_correlation_)
         super()._finish()
-
-    # -- the Pyro model --------------------------------------------------------------------------------------------
 
     def _model(self, data: PaddedJudgments, batch_size: int | None = None) -> None:
         import pyro

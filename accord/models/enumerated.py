@@ -98,8 +98,6 @@ class EnumeratedRaterModel(PyroRaterModel):
     init: str = "vote"
     warm_start: bool = True
 
-    # -- what a subclass provides ---------------------------------------------------------------------------------
-
     def _model(self, data: PaddedJudgments, batch_size: int | None = None) -> None:
         raise NotImplementedError
 
@@ -127,8 +125,6 @@ class EnumeratedRaterModel(PyroRaterModel):
 
     def _fit_vb(self, encoded: Encoded) -> Draws:
         raise AccordError(f"{type(self).__name__} has no closed-form variational solver")
-
-    # -- sites and settings ---------------------------------------------------------------------------------------
 
     @property
     def _global_sites(self) -> dict[str, tuple[str, ...]]:
@@ -163,8 +159,6 @@ class EnumeratedRaterModel(PyroRaterModel):
             return params["class_prior"].clamp_min(TINY).log()
         k = self.encoded_.n_classes
         return torch.full((n_draws, k), -math.log(k), device=self._torch_device)
-
-    # -- fitting --------------------------------------------------------------------------------------------------
 
     def _fit(self, encoded: Encoded) -> None:
         self._check_settings(encoded)
@@ -205,8 +199,6 @@ class EnumeratedRaterModel(PyroRaterModel):
 
         subsample = batch_size if batch_size is not None and batch_size < data.n_items else None
         return [pyro.plate("item", data.n_items, dim=-2, subsample_size=subsample, device=data.labels.device)]
-
-    # -- item posteriors and log-likelihoods under the draws --------------------------------------------------------
 
     @property
     def _n_draws(self) -> int:
@@ -291,8 +283,6 @@ class EnumeratedRaterModel(PyroRaterModel):
             value = self._draws[name].double().cpu().numpy()
             out[name] = (value.reshape(self._n_chains, -1, *value.shape[1:]), list(dims))
         return out
-
-    # -- held-out prediction --------------------------------------------------------------------------------------
 
     def _with_new_slot(self, params: Draws, new: Draws) -> Draws:
         """Append the prior draw as the last annotator / item, so that index -1 means "not seen in training"."""

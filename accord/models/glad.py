@@ -157,8 +157,6 @@ class GLAD(EnumeratedRaterModel):
         if not (self.ability_prior[1] > 0 and self.log_beta_prior[1] > 0):
             raise AccordError("the scales of ability_prior and log_beta_prior must be positive")
 
-    # -- the model -----------------------------------------------------------------------------------------
-
     def _priors(self, device: torch.device, family: object = torch.distributions) -> tuple[object, object]:
         """The ability and inverse-difficulty priors, from ``family`` (``pyro.distributions`` in the model)."""
         mu_a, sd_a = (torch.tensor(float(v), device=device) for v in self.ability_prior)
@@ -219,8 +217,6 @@ class GLAD(EnumeratedRaterModel):
             prior = (item_probs.sum(0) + self.class_prior) / (encoded.n_items + k * self.class_prior)
             values["class_prior"] = torch.as_tensor(prior, dtype=dtype, device=device)
         return values
-
-    # -- results -------------------------------------------------------------------------------------------
 
     def _rater_confusion(self, lo: int, hi: int) -> torch.Tensor:
         """On an item of median difficulty: ``P(right) = sigmoid(alpha_j beta)``, errors uniform over the rest."""

@@ -116,8 +116,6 @@ class MACE(EnumeratedRaterModel):
         if not (a > 0 and b > 0 and self.spam_label_concentration > 0):
             raise AccordError("spam_prior and spam_label_concentration must be positive")
 
-    # -- the model -------------------------------------------------------------------------------------------------
-
     def _model(self, data: PaddedJudgments, batch_size: int | None = None) -> None:
         import pyro
         import pyro.distributions as dist
@@ -169,8 +167,6 @@ class MACE(EnumeratedRaterModel):
         gamma = torch.full((self.encoded_.n_classes,), float(self.spam_label_concentration), device=self._torch_device)
         return {"spam": torch.distributions.Beta(a, b).sample((n_draws, 1)),
                 "spam_labels": torch.distributions.Dirichlet(gamma).sample((n_draws, 1))}
-
-    # -- closed-form VB and the starting point ------------------------------------------------------------------
 
     def _run_vb(self, encoded: Encoded) -> "MaceVBResult":
         start = vote_fractions(encoded, 0.5) if self.init == "vote" else np.full(

@@ -94,8 +94,6 @@ class OrdinalPreference(PairwiseUtilityModel):
     annotator_shift: bool = True
     annotator_spread: bool = True
 
-    # -- data ---------------------------------------------------------------------------------------------
-
     def _labels_for_model(self, encoded: Encoded) -> tuple[np.ndarray, int]:
         if encoded.form == "graded":
             scale = int(encoded.scale)
@@ -112,8 +110,6 @@ class OrdinalPreference(PairwiseUtilityModel):
 
     def _soft_classes(self) -> list[Any]:
         return ["A", "B", "tie"]
-
-    # -- the model ----------------------------------------------------------------------------------------
 
     def _model(self, data: PairwiseData, batch_size: int | None = None) -> None:
         """The Pyro model (see the module docstring)."""
@@ -188,8 +184,6 @@ class OrdinalPreference(PairwiseUtilityModel):
         if self.annotator_spread:
             values["spread"] = torch.zeros(data.n_workers, device=device)
         return values
-
-    # -- results ------------------------------------------------------------------------------------------
 
     def _vote_classes(self, prob_draws: torch.Tensor) -> torch.Tensor:
         """``[draws, n, 3]`` P(A better), P(B better), P(tie) from grade probabilities."""

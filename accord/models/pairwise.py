@@ -292,8 +292,6 @@ class PairwiseUtilityModel(PyroRaterModel):
         if self.latent not in LATENT_MODES:
             raise AccordError(f"latent must be one of {LATENT_MODES}, not {self.latent!r}")
 
-    # -- hooks ----------------------------------------------------------------------------------------------------
-
     def _model(self, data: PairwiseData, batch_size: int | None = None) -> None:
         raise NotImplementedError
 
@@ -330,8 +328,6 @@ class PairwiseUtilityModel(PyroRaterModel):
                 out[site] = (params[loc_site] if loc_site is not None else torch.zeros_like(scale), scale)
         return out
 
-    # -- shared model pieces --------------------------------------------------------------------------------------
-
     def _sample_latent(self, data: PairwiseData) -> torch.Tensor:
         """Sample the utilities (or, in pair mode, the gaps) in their plate: ``u ~ N(0, 1)``, fixed scale (the
         annotators' sharpness carries the scale)."""
@@ -364,8 +360,6 @@ class PairwiseUtilityModel(PyroRaterModel):
                 workers, labels = data.workers[idx], data.labels[idx]
             logits = self.class_log_probs(params, self._gap(latent, side_a, side_b), workers)
             pyro.sample("y", NormalizedCategorical(logits), obs=labels)
-
-    # -- fitting --------------------------------------------------------------------------------------------------
 
     def _prepare(self, table: pd.DataFrame | None, encoded: Encoded) -> None:
         if encoded.form == "categorical":
@@ -424,8 +418,6 @@ class PairwiseUtilityModel(PyroRaterModel):
     def _soft_extra(self) -> pd.DataFrame | None:
         return self._extra
 
-    # -- draws ----------------------------------------------------------------------------------------------------
-
     @property
     def _n_draws(self) -> int:
         return int(next(iter(self._draws.values())).shape[0])
@@ -452,8 +444,6 @@ class PairwiseUtilityModel(PyroRaterModel):
         utility = self._draws["utility"]
         return (utility[:, torch.as_tensor(self.layout_.pair_a[pairs])]
                 - utility[:, torch.as_tensor(self.layout_.pair_b[pairs])])
-
-    # -- results --------------------------------------------------------------------------------------------------
 
     def _summary(self, draws: torch.Tensor) -> dict[str, np.ndarray]:
         """Posterior mean, sd and 90% interval along the draw axis (sd and interval NaN for a point estimate)."""
@@ -521,8 +511,6 @@ class PairwiseUtilityModel(PyroRaterModel):
         with torch.no_grad():
             return frame, self.class_log_probs(self._draws, gap, None).exp()
 
-    # -- the annotator table --------------------------------------------------------------------------------------
-
     def _rater_confusion(self, lo: int, hi: int) -> torch.Tensor:
         """Rows: the better response shown first (true A) and second (true B); each the rater's vote distribution
         over the soft-label classes, averaged over their judgments."""
@@ -561,8 +549,6 @@ class PairwiseUtilityModel(PyroRaterModel):
             return {}
         stats = mean_and_interval((self._draws[site] if values is None else values).double())
         return dict(zip((name, f"{name}_lower", f"{name}_upper"), stats))
-
-    # -- log-likelihoods and ArviZ --------------------------------------------------------------------------------
 
     def _judgment_loglik(self, params: Params, latent: torch.Tensor, data: PairwiseData) -> torch.Tensor:
         """``[draws, n]`` log-likelihood of each judgment under each draw, in chunks to bound memory."""

@@ -59,7 +59,8 @@ import torch
 from accord.datasets import AccordError, Encoded, validate
 from accord.models._data import with_attrs
 from accord.models.base import PyroRaterModel, mean_and_interval, summarize_draws
-from accord.models.context import RATER_DF, GroupProbabilities, preference_probs
+from accord.models.context import RATER_DF, GroupProbabilities, log_mean_exp, pair_log_odds, preference_probs
+from accord.models.context import tie_start
 from accord.models.pyro_fit import fit_pyro
 
 TYPES_INFERENCE: tuple[str, ...] = ("map", "meanfield", "lowrank")
@@ -100,8 +101,6 @@ class RaterTypes(PyroRaterModel):
 
     def __post_init__(self) -> None:
         self.candidates = tuple(self.candidates)
-
-    # -- fitting ------------------------------------------------------------------------------------------
 
     def _prepare(self, table: pd.DataFrame | None, encoded: Encoded) -> None:
         if encoded.form != "preference":
@@ -199,22 +198,13 @@ class RaterTypes(PyroRaterModel):
         chosen = clean.gather(-1, y[:, None, None].expand(-1, clean.shape[1], 1)).squeeze(-1)
         return torch.log((honest * chosen + (1.0 - honest) * self._spam(p)[y][:, None]).clamp_min(1e-9))
 
-    # -- warm start ---------------------------------------------------------------------------------------
-
     def _warm_start(self, data: "_TypesData") -> dict[str, torch.Tensor]:
-        labels = data.labels.cpu().numpy()
-        items = data.items.cpu().numpy()
-        workers = data.workers.cpu().numpy()
+        """Pair log-odds from vote fractions, honest raters, and types from a spectral clustering of the votes."""
+        labels, items, workers = (t.cpu().numpy() for t in (data.labels, data.items, data.workers))
         T, K = data.n_types, data.n_classes
         f32 = dict(dtype=torch.float32, device=data.labels.device)
         clusters = spectral_types(items, workers, labels, data.n_items, data.n_workers, T, self.seed)
-
-        def logodds(mask: np.ndarray) -> np.ndarray:
-            a = np.bincount(items[mask & (labels == 0)], minlength=data.n_items)
-            b = np.bincount(items[mask & (labels == 1)], minlength=data.n_items)
-            return np.clip(1.5 * np.log((a + 0.5) / (b + 0.5)), -4.0, 4.0)
-
-        mu = logodds(np.ones(len(labels), dtype=bool))
+        mu = pair_log_odds(items, labels, np.ones(len(labels), dtype=bool), data.n_items)
         pair_scale = max(float(mu.std()), 0.5)
         init = {
             "pair_scale": torch.tensor(pair_scale, **f32),
@@ -225,19 +215,16 @@ class RaterTypes(PyroRaterModel):
             "honest_z": torch.zeros(data.n_workers, **f32),
         }
         if K == 3:
-            tie_rate = float(np.clip((labels == 2).mean(), 0.02, 0.9))
-            theta = -math.log((1.0 - tie_rate) / 2.0 / (1.0 - (1.0 - tie_rate) / 2.0))
-            init["tie_base"] = torch.tensor(math.log(math.expm1(max(theta, 1e-3))), **f32)
+            init["tie_base"] = torch.tensor(tie_start(labels), **f32)
         if T > 1:
             member = clusters[workers]
-            deviation = np.stack([logodds(member == t) - mu for t in range(T)], axis=1)
+            deviation = np.stack([pair_log_odds(items, labels, member == t, data.n_items) - mu for t in range(T)],
+                                 axis=1)
             share = np.bincount(clusters, minlength=T) + 1.0
             init["type_scale"] = torch.tensor(1.0, **f32)
             init["type_z"] = torch.as_tensor(deviation, **f32)
             init["type_weights"] = torch.as_tensor(share / share.sum(), **f32)
         return init
-
-    # -- results ------------------------------------------------------------------------------------------
 
     def _order_types(self, draws: list[dict[str, torch.Tensor]]) -> list[dict[str, torch.Tensor]]:
         """Relabel types by share, largest first (types are exchangeable; a fixed order makes names stable)."""
@@ -409,9 +396,7 @@ class RaterTypes(PyroRaterModel):
                 mixed = h[:, None] * chosen + (1 - h[:, None]) * self._spam(p)[y][:, None]
                 per_type = torch.log(mixed.clamp_min(1e-9))
                 out.append(torch.logsumexp(log_r + per_type, -1).cpu().numpy())
-        stacked = np.stack(out).astype(np.float64)
-        peak = stacked.max(0)
-        return peak + np.log(np.exp(stacked - peak).mean(0))
+        return log_mean_exp(out)
 
 
 
