@@ -16,16 +16,13 @@ annotator ``j`` of the pair (A, B)
     \tau_s^2 \sim \mathrm{IG}(2, 0.5), \quad \tau_b^2, \tau_t^2 \sim \mathrm{IG}(2, 0.1)
     \ (\text{integrated out}).
 
-The likelihood is unchanged by ``(u, s) -> (c u, s / c)``; the utilities' prior scale is therefore fixed at 1
-and the typical annotator's sharpness ``mu_s`` is learned: a typical annotator's log-odds (``link="logit"``) or
-probit (``link="probit"``) of A over B is ``mu_s (u_A - u_B)``. (Learning a utility scale as well made MAP
-degenerate: it shrank the utilities and inflated every sharpness along that ray.) Results are reported in units
-that do not depend on where along the ray a fit lands: ``ranking_`` utilities as ``mu_s u`` (a typical annotator's
-log-odds scale) and ``annotators_["sharpness"]`` as ``s_j / mu_s`` (1 = typical, 0 = random, negative =
-adversarial). The positive prior on ``mu_s`` breaks the sign symmetry ``(u, s) -> (-u, -s)``: the population is
-assumed mostly honest, and an annotator whose sharpness is confidently negative is adversarial. (Chen et al. 2013
-model the same thing as a probability of flipping the label; a signed scale keeps one continuous parameter per
-annotator and puts "random" (``s = 0``) and "adversarial" (``s < 0``) on one axis.)
+The likelihood is unchanged by ``(u, s) -> (c u, s / c)``: the utilities' prior scale is fixed at 1 and the typical
+annotator's sharpness ``mu_s`` is learned (learning a utility scale as well makes MAP degenerate along that ray).
+Results are reported in units that do not depend on where along the ray a fit lands: ``ranking_`` utilities as
+``mu_s u`` (a typical annotator's log-odds, or probit, scale) and ``annotators_["sharpness"]`` as ``s_j / mu_s``
+(1 = typical, 0 = random, negative = adversarial). The positive prior on ``mu_s`` breaks the sign symmetry
+``(u, s) -> (-u, -s)``: the population is assumed mostly honest. (Chen et al. 2013 model a probability of flipping
+the label; a signed scale puts "random" (``s = 0``) and "adversarial" (``s < 0``) on one continuous axis.)
 
 Without ties, :math:`P(A \succ B) = F(d_n)` with ``F`` the logistic (Bradley & Terry 1952) or the standard normal
 CDF (Thurstone 1927, case V). With ties, two classical extensions, each with a per-annotator tie propensity
@@ -39,37 +36,21 @@ CDF (Thurstone 1927, case V). With ties, two classical extensions, each with a p
   model has no probit form, so ``link="probit"`` requires ``ties="rao-kupper"``.
 
 Responses are identified by ``response_a_id`` / ``response_b_id`` when the table has them (a response then appears
-in many pairs, and any two seen responses can be compared, together or not). Without them each pair's two sides
-are responses of their own (ids ``"<pair_id>/A"``, ``"<pair_id>/B"``); only their gap ``g = u_A - u_B`` is informed
-by the data, so the model samples the gap (``g ~ N(0, sqrt(2))``) and recovers the two utilities exactly in
-distribution as ``u_{A,B} = (m +- g) / 2`` with the pair sum ``m ~ N(0, sqrt(2))`` drawn from its prior,
-which the data never inform. (Sampling the two utilities directly would double the parameters and, under a
-mean-field guide, overstate the variance of the gap two-fold.)
+in many pairs, and any two seen responses can be compared). Without them each pair's sides are responses of their
+own (``"<pair_id>/A"``, ``"<pair_id>/B"``); only their gap ``g = u_A - u_B`` is informed, so the model samples
+``g ~ N(0, sqrt(2))`` and recovers the utilities in distribution as ``u_{A,B} = (m +- g) / 2`` with the pair sum
+``m ~ N(0, sqrt(2))`` from its prior (sampling both utilities would overstate the gap's variance under a
+mean-field guide).
 
-Soft labels
------------
-``soft_labels_`` give, per pair, the posterior mean over draws of the class probabilities a *typical* annotator
-(sharpness ``mu_s``, no position bias, the population tie propensity) would give; their ``uncertainty`` is the posterior
-standard deviation of the most likely class's probability, and ``extra["p_a_better"]`` is the posterior probability
-that ``u_A > u_B``. Global position bias ``mu_b`` is an artefact of presentation and is left out.
+Soft labels are, per pair, the posterior mean of the class probabilities a *typical* annotator (sharpness ``mu_s``,
+no position bias, the population tie propensity) would give, with ``extra["p_a_better"]`` = P(u_A > u_B).
 
-Inference
----------
-The Pyro model is the single specification: named plates ``responses`` (or ``pairs``) and ``judgments``
-(optionally subsampled), gathers instead of loops. Each annotator effect (sharpness, bias, tie offset) is one
-exchangeable group whose scale ``tau`` is integrated out analytically (:class:`GroupNormal`, an InverseGamma(2, beta)
-prior on ``tau^2``): with ``tau`` as a free parameter the joint density is unbounded as ``tau -> 0``, and a MAP fit
-drives every group scale to 0, erasing the adversarial raters. The group scales are
-still reported, drawn from their conjugate conditional posterior.
-
-- ``"meanfield"`` (default, AutoNormal) and ``"lowrank"`` (AutoLowRankMultivariateNormal) by SVI, warm-started
-  from vote-based utilities with every ``s_j`` equal (which also keeps SVI in the honest-majority mode);
-- ``"map"``: point estimates of utilities and population parameters, but the annotator effects keep a mean-field
-  Gaussian (a point estimate of a high-dimensional group sits at its mode, where every effect equals the group
-  mean, and loses the adversarial raters' sign). The scale split between utilities and sharpness is then set only
-  by the priors' slight tilt along the ray, which the point estimate follows slowly; the reported scale-free
-  quantities do not depend on it. Prefer ``"meanfield"``: it converges in fewer steps and gives intervals;
-- ``"nuts"`` for small data (chains run one after another).
+Inference: each annotator effect (sharpness, bias, tie offset) is one exchangeable group whose scale ``tau`` is
+integrated out (:class:`~accord.models.pairwise.GroupNormal`; with ``tau`` free the joint density is unbounded as
+``tau -> 0`` and a MAP fit erases the adversarial raters); the group scales are reported from their conjugate
+conditional posterior. ``"meanfield"`` (default) and ``"lowrank"`` by SVI, warm-started from vote-based utilities
+with every ``s_j`` equal (the honest-majority mode); ``"map"`` (point estimates, the annotator groups mean-field;
+the scale split follows the priors' slight tilt slowly, so prefer ``"meanfield"``); ``"nuts"`` for small data.
 
 References
 ----------

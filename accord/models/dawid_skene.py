@@ -51,58 +51,46 @@ class DawidSkene(ConfusionModel, PyroRaterModel):
     chance but a handful of judgments overrides it; it also breaks the label-switching symmetry in favour of
     mostly-honest raters.
 
-    *Empirical prior* (``empirical_prior=True``, the default). A fixed ``(a, b) = (prior_correct, prior_error)`` is a
-    guess about the annotator population, and a wrong guess shows where the data are thin: with three classes
-    ``Dirichlet(2, 1, 1)`` adds four pseudo-judgments to every row and pulls the rows of rare classes (ties) of good
-    raters towards accuracy 1/2. Instead the two concentrations are fitted to the annotators by type-II maximum
-    likelihood inside VB-EM (Beal 2003): after each M-step ``(a, b)`` maximise the evidence lower bound given
-    ``q(theta)``,
+    *Empirical prior* (``empirical_prior=True``). A fixed ``(a, b)`` is a guess about the annotator population that
+    shows where the data are thin (with three classes ``Dirichlet(2, 1, 1)`` pulls the rare-class rows of good raters
+    towards 1/2), so the two concentrations are fitted by type-II maximum likelihood inside VB-EM (Beal 2003): after
+    each M-step ``(a, b)`` maximise the evidence lower bound given ``q(theta)``,
 
     .. math:: \max_{a \ge b > 0}\ \sum_{w,k} E_q[\log \mathrm{Dir}(\theta_{wk} \mid b + (a - b) e_k)]
               = R[\log\Gamma(a + (L-1)b) - \log\Gamma(a) - (L-1)\log\Gamma(b)] + (a-1)S_d + (b-1)S_o,
 
     (``R = W K`` rows; ``S_d``, ``S_o`` the summed ``E[log theta]`` on and off the diagonal; concave, solved by
-    Newton, :func:`accord.models._vb.fit_confusion_prior`), ``a >= b`` keeping the prior diagonal-heavy or flat. The
-    given values are the starting point; the fitted prior (``prior_correct_``, ``prior_error_``) is the prior of
-    every inference method. No gold label is involved: it is the marginal likelihood of the judgments.
+    Newton, :func:`accord.models._vb.fit_confusion_prior`). The fitted prior (``prior_correct_``, ``prior_error_``)
+    is the prior of every inference method; no gold label is involved.
 
-    *Correlated errors: design-effect tempering* (``item_correlation="auto"``, the default). Dawid-Skene assumes the
-    judgments of an item independent given its true label, so its log-odds grow linearly with its number of
-    judgments ``n_i``; real crowds err together on hard items, and the posterior then puts huge odds on wrong labels.
-    If the errors of an item's raters have intra-item correlation ``rho``, ``n_i`` judgments carry the information of
-    ``n_i / T_i`` independent ones, with the design effect (Kish 1965) ``T_i = 1 + (n_i - 1) rho``; the
-    magnitude-adjusted composite likelihood (Varin, Reid & Firth 2011) divides the item's log-likelihood by ``T_i``:
+    *Design-effect tempering* (``item_correlation="auto"``). Given its true label an item's judgments are assumed
+    independent, so its log-odds grow linearly with its number of judgments ``n_i``; real crowds err together on hard
+    items. With intra-item error correlation ``rho``, ``n_i`` judgments carry the information of ``n_i / T_i``
+    independent ones (the design effect ``T_i = 1 + (n_i - 1) rho``, Kish 1965), and the magnitude-adjusted
+    composite likelihood (Varin, Reid & Firth 2011) divides the item's log-likelihood by ``T_i``:
 
     .. math:: p_\rho(z_i = k \mid y_i, \theta, \pi) \propto \pi_k
               \exp\Big(\tfrac{1}{T_i}\sum_{n \in i} \log\theta_{w_n, k, y_n}\Big),
-              \qquad T_i = 1 + (n_i - 1)\rho,
 
-    averaged over posterior draws. ``theta`` and ``pi`` are fitted as usual (their estimating equations sum over items
-    and stay unbiased under within-item dependence). ``rho`` is chosen without gold labels, by how well the votes
-    predict each other: it maximises the leave-one-judgment-out log-likelihood ``sum_n log sum_k p_rho(z_i = k |
-    y_{i,-n}) theta_{w_n}[k, y_n]`` (``T = 1 + (n_i - 2) rho`` for the other judgments; under VB the judgment's own
-    count removed from its annotator's row; :func:`accord.models._vb.select_item_correlation`). The held-out
-    predictive uses the same tempered posterior; the pointwise log-likelihood for ArviZ is the model's own.
+    averaged over posterior draws; ``theta`` and ``pi`` are fitted as usual. ``rho`` maximises, without gold, the
+    leave-one-judgment-out log-likelihood of the votes ``sum_n log sum_k p_rho(z_i = k | y_{i,-n}) theta_{w_n}[k,
+    y_n]`` (:func:`accord.models._vb.select_item_correlation`). The held-out predictive uses the tempered posterior,
+    the pointwise log-likelihood for ArviZ the model's own.
 
-    ``symmetric=True`` (preference data, classes A, B [, tie]) replaces the free confusion matrix by one accuracy
-    logit ``a`` shared by A- and B-pairs, a position-bias logit ``b`` and two tie logits
-    (:func:`symmetric_log_confusion`), with priors ``a ~ N(1.5, 1.5)``, ``b ~ N(0, 1)``, tie logits ``~ N(-2, 1.5)``
-    (tie reported on a non-tie) and ``N(0, 1.5)`` (tie reported on a tie).
+    ``symmetric=True`` (preference data) replaces the free confusion matrix by an accuracy logit ``a ~ N(1.5, 1.5)``
+    shared by A- and B-pairs, a position-bias logit ``b ~ N(0, 1)`` and two tie logits, ``~ N(-2, 1.5)`` (tie
+    reported on a non-tie) and ``N(0, 1.5)`` (on a tie): :func:`symmetric_log_confusion`.
 
-    Inference: ``"vb"`` (default), closed-form mean-field VB, ``q(z) q(pi) prod q(theta_wk)`` with Dirichlet factors,
-    each update one sparse product over the judgments (its intervals, as every mean-field fit's, are too narrow);
-    ``"gibbs"``, blocked Gibbs sampling of the same conjugate model (exact draws; started from the VB solution);
-    ``"map"``, ``"meanfield"``, ``"lowrank"``, SVI on the Pyro model with ``z`` enumerated; ``"nuts"`` for small data.
-    ``symmetric=True`` has no closed form. Soft labels are ``E[p(z_i | y, theta, pi)]`` over posterior draws.
+    Inference: ``"vb"`` (default), closed-form mean-field VB with Dirichlet factors, each update one sparse product
+    over the judgments (its intervals, as every mean-field fit's, are too narrow); ``"gibbs"``, blocked Gibbs sampling
+    of the same conjugate model (exact draws, started from VB); ``"map"``, ``"meanfield"``, ``"lowrank"``, SVI with
+    ``z`` enumerated; ``"nuts"`` for small data. ``symmetric=True`` has no closed form. Soft labels are
+    ``E[p(z_i | y, theta, pi)]`` over posterior draws.
 
     Parameters
     ----------
-    symmetric
-        Tie the A/B confusion symmetrically with a separate position bias (preference data only).
-    prior_correct, prior_error
-        Dirichlet concentrations of a confusion row on its diagonal and off it.
-    empirical_prior
-        Fit ``prior_correct`` / ``prior_error`` by type-II maximum likelihood (not with ``symmetric=True``).
+    symmetric, prior_correct, prior_error, empirical_prior
+        See above (``prior_*``: Dirichlet concentrations of a confusion row on its diagonal and off it).
     item_correlation
         ``"auto"`` (chosen from the votes) or a fixed ``rho`` in ``[0, 1]``; ``0`` turns the tempering off.
     Others: :class:`~accord.models.confusion.ConfusionModel`, :class:`~accord.models.base.PyroRaterModel`.

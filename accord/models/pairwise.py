@@ -220,6 +220,17 @@ def _response_ids(table: pd.DataFrame) -> tuple[pd.Series, pd.Series] | None:
     return a, b
 
 
+def _codes_with_new(index: pd.Index, values: pd.Series) -> tuple[np.ndarray, int]:
+    """Codes of ``values`` in ``index``, unseen values numbered after it (in sorted order), and how many are new."""
+    codes = index.get_indexer(values)
+    unseen = codes < 0
+    if not unseen.any():
+        return codes, 0
+    _, new = np.unique(values[unseen].astype(str), return_inverse=True)
+    codes[unseen] = len(index) + new
+    return codes, int(new.max()) + 1
+
+
 def build_layout(table: pd.DataFrame | None, encoded: Encoded, latent: str) -> ResponseLayout:
     """Map pairs and judgments to response codes.
 
@@ -609,44 +620,23 @@ class PairwiseUtilityModel(PyroRaterModel):
         if self._n_draws == 1:
             params = {k: v.expand(n_draws, *v.shape[1:]) for k, v in params.items()}
         generator = torch.Generator().manual_seed(self.seed + 104729)
-
-        workers = pd.Index(self.encoded_.worker_index).get_indexer(table["annotator"])
-        new_workers = workers < 0
-        if new_workers.any():
-            _, new_codes = np.unique(table["annotator"][new_workers].astype(str), return_inverse=True)
-            n_new = int(new_codes.max()) + 1
-            workers = workers.copy()
-            workers[new_workers] = self.encoded_.n_workers + new_codes
+        workers, n_new = _codes_with_new(self.encoded_.worker_index, table["annotator"])
+        if n_new:
             for site, (loc, scale) in self.annotator_priors(params).items():
                 fresh = loc.unsqueeze(-1) + scale.unsqueeze(-1) * torch.randn(n_draws, n_new, generator=generator)
                 params[site] = torch.cat([params[site], fresh], dim=-1)
-
         if self.layout_.mode == "response":
             ids = _response_ids(table)
             if ids is None:
                 raise AccordError("the model was fitted with response ids; the test table has none")
-            latent = params["utility"]
-            index = self.layout_.response_index
-            both = pd.concat([ids[0], ids[1]], ignore_index=True).astype(object)
-            codes = index.get_indexer(both)
-            unseen = codes < 0
-            if unseen.any():
-                _, new_codes = np.unique(both[unseen].astype(str), return_inverse=True)
-                codes[unseen] = len(index) + new_codes
-                fresh = torch.randn(n_draws, int(new_codes.max()) + 1, generator=generator)
-                latent = torch.cat([latent, fresh], dim=-1)
-            side_a = torch.as_tensor(codes[: len(table)])
-            side_b: torch.Tensor | None = torch.as_tensor(codes[len(table):])
+            both = pd.concat(ids, ignore_index=True).astype(object)
+            codes, n_new = _codes_with_new(self.layout_.response_index, both)
+            latent = torch.cat([params["utility"], torch.randn(n_draws, n_new, generator=generator)], dim=-1)
+            side_a, side_b = torch.as_tensor(codes[: len(table)]), torch.as_tensor(codes[len(table):])
         else:
-            latent = params["gap"]
-            codes = self.encoded_.item_index.get_indexer(table["pair_id"])
-            unseen = codes < 0
-            if unseen.any():
-                _, new_codes = np.unique(table["pair_id"][unseen].astype(str), return_inverse=True)
-                codes[unseen] = self.encoded_.n_items + new_codes
-                fresh = math.sqrt(2.0) * torch.randn(n_draws, int(new_codes.max()) + 1, generator=generator)
-                latent = torch.cat([latent, fresh], dim=-1)
-            side_a, side_b = torch.as_tensor(codes), None
+            codes, n_new = _codes_with_new(self.encoded_.item_index, table["pair_id"])
+            fresh = math.sqrt(2.0) * torch.randn(n_draws, n_new, generator=generator)  # u_A - u_B of two N(0, 1)
+            latent, side_a, side_b = torch.cat([params["gap"], fresh], dim=-1), torch.as_tensor(codes), None
         data = PairwiseData(side_a, side_b, torch.as_tensor(workers, dtype=torch.int64), torch.as_tensor(labels),
                             int(latent.shape[-1]), int(params["sharpness"].shape[-1]), 0)
         loglik = self._judgment_loglik(params, latent, data)
