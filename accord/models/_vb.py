@@ -87,9 +87,8 @@ class Incidence:
             yield start, stop, block
 
 
-def build_incidence(
-    encoded: Encoded, device: torch.device | str = "cpu", dtype: torch.dtype = torch.float64
-) -> Incidence:
+def build_incidence(encoded: Encoded, device: torch.device | str = "cpu",
+                    dtype: torch.dtype = torch.float64) -> Incidence:
     """Sparse incidence of ``encoded`` (duplicated (item, annotator, label) triples are summed)."""
     n_cells = encoded.n_workers * encoded.n_classes
     cells = encoded.workers * encoded.n_classes + encoded.labels
@@ -156,17 +155,10 @@ class VBResult:
     confusion_prior: torch.Tensor | None = None  # [K, L] the prior the posterior was computed with (fitted if EB)
 
 
-def vb_dawid_skene(
-    incidence: Incidence,
-    confusion_prior: torch.Tensor,
-    class_prior: torch.Tensor,
-    init_item_probs: torch.Tensor,
-    *,
-    max_iter: int = 500,
-    tol: float = 1e-5,
-    empirical_prior: bool = False,
-    prior_fit: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
-) -> VBResult:
+def vb_dawid_skene(incidence: Incidence, confusion_prior: torch.Tensor, class_prior: torch.Tensor,
+                   init_item_probs: torch.Tensor, *, max_iter: int = 500, tol: float = 1e-5,
+                   empirical_prior: bool = False,
+                   prior_fit: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None) -> VBResult:
     """Mean-field VB-EM for Dawid-Skene, started with an M-step from ``init_item_probs``.
 
     Stops when no item's class probability moves by more than ``tol`` in an iteration (and, with
@@ -315,19 +307,10 @@ def _inverse_digamma(y: torch.Tensor, newton_steps: int = 5) -> torch.Tensor:
     return x
 
 
-def select_item_correlation(
-    incidence: Incidence,
-    items: torch.Tensor,
-    workers: torch.Tensor,
-    labels: torch.Tensor,
-    log_theta: torch.Tensor,
-    log_pi: torch.Tensor,
-    *,
-    confusion_alpha: torch.Tensor | None = None,
-    item_probs: torch.Tensor | None = None,
-    max_rho: float = 1.0,
-    min_z: float = 2.0,
-) -> float:
+def select_item_correlation(incidence: Incidence, items: torch.Tensor, workers: torch.Tensor, labels: torch.Tensor,
+                            log_theta: torch.Tensor, log_pi: torch.Tensor, *,
+                            confusion_alpha: torch.Tensor | None = None, item_probs: torch.Tensor | None = None,
+                            max_rho: float = 1.0, min_z: float = 2.0) -> float:
     """The intra-item error correlation ``rho`` that best predicts each judgment from the other judgments of its item.
 
     For judgment ``n`` (annotator ``w``, label ``y``, item ``i`` with ``n_i`` judgments) the tempered leave-one-out
@@ -399,17 +382,9 @@ class GibbsResult:
     pi: torch.Tensor
 
 
-def gibbs_dawid_skene(
-    incidence: Incidence,
-    confusion_prior: torch.Tensor,
-    class_prior: torch.Tensor,
-    init_theta: torch.Tensor,
-    init_pi: torch.Tensor,
-    *,
-    num_samples: int,
-    num_warmup: int,
-    num_chains: int,
-) -> GibbsResult:
+def gibbs_dawid_skene(incidence: Incidence, confusion_prior: torch.Tensor, class_prior: torch.Tensor,
+                      init_theta: torch.Tensor, init_pi: torch.Tensor, *, num_samples: int, num_warmup: int,
+                      num_chains: int) -> GibbsResult:
     """Blocked Gibbs sampling of Dawid-Skene (exact posterior draws; all chains advance together).
 
     One sweep: ``z_i ~ p(z_i | y_i, theta, pi)`` for every pair at once (one sparse product), then
@@ -448,9 +423,8 @@ def _dirichlet(alpha: torch.Tensor) -> torch.Tensor:
     return gamma / gamma.sum(-1, keepdim=True)
 
 
-def _vb_m_step(
-    incidence: Incidence, q: torch.Tensor, confusion_prior: torch.Tensor, class_prior: torch.Tensor, w: int, k: int
-) -> tuple[torch.Tensor, torch.Tensor]:
+def _vb_m_step(incidence: Incidence, q: torch.Tensor, confusion_prior: torch.Tensor, class_prior: torch.Tensor, w: int,
+               k: int) -> tuple[torch.Tensor, torch.Tensor]:
     return confusion_prior + _counts(incidence, q, w, k), class_prior + q.sum(0)
 
 
@@ -458,9 +432,8 @@ def _chunk_rows(n_draws: int, n_classes: int, budget: int = 2**23) -> int:
     return max(1, budget // max(1, n_draws * n_classes))
 
 
-def item_log_posterior_scores(
-    incidence: Incidence, log_theta: torch.Tensor, log_pi: torch.Tensor, item_temperature: torch.Tensor | None = None
-) -> torch.Tensor:
+def item_log_posterior_scores(incidence: Incidence, log_theta: torch.Tensor, log_pi: torch.Tensor,
+                              item_temperature: torch.Tensor | None = None) -> torch.Tensor:
     """``[D, I, K]`` unnormalised joint scores ``log pi_k + sum_{judgments} log theta`` of every item per draw.
 
     With ``item_temperature`` (``[I]``, :func:`design_effect`) the judgments' sum is divided by ``T_i``."""
@@ -479,9 +452,8 @@ def item_log_posterior_scores(
 EXACT_QUANTILE_BUDGET = 20_000_000
 
 
-def summarize_item_posterior(
-    incidence: Incidence, log_theta: torch.Tensor, log_pi: torch.Tensor, item_temperature: torch.Tensor | None = None
-) -> ItemSummary:
+def summarize_item_posterior(incidence: Incidence, log_theta: torch.Tensor, log_pi: torch.Tensor,
+                             item_temperature: torch.Tensor | None = None) -> ItemSummary:
     """Mean, sd and 5% / 95% quantiles of ``p(z_i | y_i, theta_d, pi_d)`` over draws ``d``, block by block of items
     (memory stays bounded however many items and draws). Computed in the incidence's dtype; with two classes only
     ``p(z_i = 1)`` is formed (a sigmoid of the log-odds), which halves the work.
@@ -545,15 +517,8 @@ def summarize_item_posterior(
     return ItemSummary(mean, sd, lower, upper)
 
 
-def judgment_loglik_draws(
-    incidence: Incidence,
-    items: torch.Tensor,
-    cells: torch.Tensor,
-    log_theta: torch.Tensor,
-    log_pi: torch.Tensor,
-    *,
-    draws_per_chunk: int = 16,
-) -> np.ndarray:
+def judgment_loglik_draws(incidence: Incidence, items: torch.Tensor, cells: torch.Tensor, log_theta: torch.Tensor,
+                          log_pi: torch.Tensor, *, draws_per_chunk: int = 16) -> np.ndarray:
     """``[D, N]``: ``log p(y_n | other judgments of its item, theta_d, pi_d)`` for every judgment ``n``.
 
     With ``s_ik`` the item's joint score, this is ``logsumexp_k s_ik - logsumexp_k (s_ik - log theta[w_n, k, y_n])``.

@@ -18,14 +18,8 @@ COLUMNS: tuple[str, ...] = (
 )
 
 
-def compare(
-    models: Sequence[RaterModel],
-    judgments: pd.DataFrame,
-    *,
-    k: int = 5,
-    seed: int = 0,
-    names: Sequence[str] | None = None,
-) -> pd.DataFrame:
+def compare(models: Sequence[RaterModel], judgments: pd.DataFrame, *, k: int = 5, seed: int = 0,
+            names: Sequence[str] | None = None) -> pd.DataFrame:
     """Rank rater models on one judgments table, one row per model.
 
     Two views, both in nats per judgment-level prediction:
@@ -145,9 +139,8 @@ def heldout_loglik(model: RaterModel | Callable[[], RaterModel], judgments: pd.D
     return out
 
 
-def _heldout_part(
-    out: pd.DataFrame, fitted: list[RaterModel], labels: list[str], table: pd.DataFrame, k: int, seed: int
-) -> None:
+def _heldout_part(out: pd.DataFrame, fitted: list[RaterModel], labels: list[str], table: pd.DataFrame, k: int,
+                  seed: int) -> None:
     n = len(table)
     scores = np.zeros((len(fitted), n))
     for m, model in enumerate(fitted):

@@ -33,9 +33,8 @@ TINY = 1e-30  # still a normal float32
 INIT_METHODS: tuple[str, ...] = ("vote", "random", "uniform")
 
 
-def enumerated_likelihood(
-    data: PaddedJudgments, log_pi: torch.Tensor, log_theta: torch.Tensor, batch_size: int | None = None
-) -> None:
+def enumerated_likelihood(data: PaddedJudgments, log_pi: torch.Tensor, log_theta: torch.Tensor,
+                          batch_size: int | None = None) -> None:
     """``z_i ~ Categorical(pi)`` (enumerated) and ``y_im ~ Categorical(theta[w_im, z_i])`` over the padded grid.
 
     Plates: ``items`` (dim -2, optionally subsampled: the log-likelihood is scaled by ``n_items / batch_size``) and

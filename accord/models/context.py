@@ -286,14 +286,8 @@ def _as_level(values: pd.Series) -> pd.Series:
     return values.astype(object).where(values.notna(), "NA").astype(str)
 
 
-def build_design(
-    table: pd.DataFrame,
-    *,
-    group: str | None,
-    topic: str | None,
-    covariates: Sequence[str] | None,
-    reference_group: Any = None,
-) -> ContextDesign:
+def build_design(table: pd.DataFrame, *, group: str | None, topic: str | None, covariates: Sequence[str] | None,
+                 reference_group: Any = None) -> ContextDesign:
     """Encode the context columns of a validated judgments table (see :class:`ContextPreference` for the options)."""
     if group is not None and group not in table.columns:
         raise AccordError(f"column '{group}': the group column is not in the judgments table")
@@ -626,9 +620,8 @@ class ContextPreference(PyroRaterModel):
             eta = eta + torch.cat([mu.new_zeros(data.n_items, 1), p["interaction"]], dim=1)
         return eta
 
-    def _tie_thresholds(
-        self, p: dict[str, torch.Tensor], data: ContextData, uses: dict[str, bool]
-    ) -> torch.Tensor | None:
+    def _tie_thresholds(self, p: dict[str, torch.Tensor], data: ContextData,
+                        uses: dict[str, bool]) -> torch.Tensor | None:
         """``theta[g] > 0`` (None without ties)."""
         if not uses["ties"]:
             return None
@@ -652,13 +645,8 @@ class ContextPreference(PyroRaterModel):
         theta = self._tie_thresholds(p, data, uses)
         return preference_probs(eta, None if theta is None else theta[None, :].expand_as(eta))
 
-    def _shared_terms(
-        self,
-        p: dict[str, torch.Tensor],
-        data: ContextData,
-        uses: dict[str, bool],
-        judgment_loglik: torch.Tensor | None = None,
-    ) -> dict[str, torch.Tensor]:
+    def _shared_terms(self, p: dict[str, torch.Tensor], data: ContextData, uses: dict[str, bool],
+                      judgment_loglik: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
         """Shared-label likelihood: each group's label on a pair is a quantile of one pair-level draw ``U_i``.
 
         Group ``g``'s label is ``F_ig^-1(U_i)`` over the class order (A, tie, B), or over (B, tie, A) where the
@@ -719,29 +707,16 @@ class ContextPreference(PyroRaterModel):
         )
         return torch.log(prob.clamp_min(1e-9))
 
-    def _behaviour(
-        self,
-        p: dict[str, torch.Tensor],
-        data: ContextData,
-        uses: dict[str, bool],
-        items: torch.Tensor,
-        workers: torch.Tensor,
-        groups: torch.Tensor,
-    ) -> tuple[torch.Tensor, torch.Tensor]:
+    def _behaviour(self, p: dict[str, torch.Tensor], data: ContextData, uses: dict[str, bool], items: torch.Tensor,
+                   workers: torch.Tensor, groups: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``(h, f, m)`` per judgment ``[n, 3]`` and the rater's spam distribution ``[n, K]``."""
         honest = p["honest"][workers] + self._reliability_logits(p, data, uses)[items, groups]
         logits = torch.stack([honest, p["adversarial"][workers], torch.zeros_like(honest)], dim=-1)
         spam_logits = torch.cat([p["spam"][workers], p["spam"].new_zeros(len(workers), 1)], dim=-1)
         return torch.softmax(logits, dim=-1), torch.softmax(spam_logits, dim=-1)
 
-    def _judgment_probs(
-        self,
-        p: dict[str, torch.Tensor],
-        data: ContextData,
-        idx: torch.Tensor,
-        uses: dict[str, bool],
-        parts: dict[str, torch.Tensor] | None = None,
-    ) -> torch.Tensor:
+    def _judgment_probs(self, p: dict[str, torch.Tensor], data: ContextData, idx: torch.Tensor, uses: dict[str, bool],
+                        parts: dict[str, torch.Tensor] | None = None) -> torch.Tensor:
         """``[n, K]``: the distribution of each selected judgment's label. ``parts`` receives the pieces."""
         items, workers, groups = data.items[idx], data.workers[idx], data.groups[idx]
         eta = self._pair_logits(p, data, uses)[items, groups]
@@ -790,9 +765,8 @@ class ContextPreference(PyroRaterModel):
         return init
 
     @staticmethod
-    def _location_start(
-        data: ContextData, mu: np.ndarray, pair_scale: float, labels: np.ndarray, items: np.ndarray
-    ) -> dict[str, torch.Tensor]:
+    def _location_start(data: ContextData, mu: np.ndarray, pair_scale: float, labels: np.ndarray,
+                        items: np.ndarray) -> dict[str, torch.Tensor]:
         """Start of the pair log-odds: ``mu_z`` directly, or response utilities from smoothed win rates."""
         f32 = dict(dtype=torch.float32, device=data.x.device)
         if data.response_a is None:
@@ -908,16 +882,8 @@ class ContextPreference(PyroRaterModel):
         without = base - terms["judgment_loglik"].gather(1, own)
         return torch.logsumexp(base, dim=-1) - torch.logsumexp(without, dim=-1)
 
-    def _observed(
-        self,
-        p: dict[str, torch.Tensor],
-        data: ContextData,
-        uses: dict[str, bool],
-        pi: torch.Tensor,
-        parts: dict[str, torch.Tensor],
-        cell: np.ndarray,
-        cell_counts: np.ndarray,
-    ) -> np.ndarray:
+    def _observed(self, p: dict[str, torch.Tensor], data: ContextData, uses: dict[str, bool], pi: torch.Tensor,
+                  parts: dict[str, torch.Tensor], cell: np.ndarray, cell_counts: np.ndarray) -> np.ndarray:
         """``[n_items, G, K]``: what the pair's actual raters of each group report on average (typical rater where
         the pair has none of that group)."""
         G, K = data.n_groups, data.n_classes

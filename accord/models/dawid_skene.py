@@ -13,9 +13,8 @@ from accord.models.base import PyroRaterModel
 from accord.models.confusion import TINY, ConfusionModel, enumerated_likelihood
 
 
-def symmetric_log_confusion(
-    accuracy: torch.Tensor, bias: torch.Tensor, tie: torch.Tensor | None = None, tie_tie: torch.Tensor | None = None
-) -> torch.Tensor:
+def symmetric_log_confusion(accuracy: torch.Tensor, bias: torch.Tensor, tie: torch.Tensor | None = None,
+                            tie_tie: torch.Tensor | None = None) -> torch.Tensor:
     """``[..., W, K, L]`` log confusions of the symmetric preference model (classes A, B and optionally tie).
 
     With ``s = logsigmoid``, accuracy logit ``a``, position bias ``b`` (propensity to say "A"), tie logits ``t``

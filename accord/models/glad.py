@@ -35,9 +35,8 @@ def glad_label_logits(ability: torch.Tensor, beta: torch.Tensor, true: torch.Ten
     return torch.where(is_true, right, wrong)
 
 
-def one_coin_em(
-    encoded: Encoded, start: np.ndarray, *, n_iter: int = 50, prior: tuple[float, float] = (2.0, 1.0)
-) -> tuple[np.ndarray, np.ndarray]:
+def one_coin_em(encoded: Encoded, start: np.ndarray, *, n_iter: int = 50,
+                prior: tuple[float, float] = (2.0, 1.0)) -> tuple[np.ndarray, np.ndarray]:
     """EM for the one-coin model (each annotator right with probability ``p_j``, errors uniform over the other
     classes): GLAD with every item equally hard. Returns ``(p [annotators], item posteriors [items, K])``.
 
@@ -182,9 +181,8 @@ class GLAD(EnumeratedRaterModel):
                 logits = glad_label_logits(per_judgment(ability, workers), beta, true, k)
                 pyro.sample("label", dist.Categorical(logits=logits).mask(data.mask[idx]), obs=data.labels[idx])
 
-    def _log_emission(
-        self, params: Draws, workers: torch.Tensor, items: torch.Tensor, labels: torch.Tensor
-    ) -> torch.Tensor:
+    def _log_emission(self, params: Draws, workers: torch.Tensor, items: torch.Tensor,
+                      labels: torch.Tensor) -> torch.Tensor:
         x = params["ability"][:, workers] * params["beta"][:, items]  # [D, N]
         k = self.encoded_.n_classes
         right = torch.nn.functional.logsigmoid(x)[:, None, :]

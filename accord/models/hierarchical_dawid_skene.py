@@ -21,9 +21,8 @@ def _offdiagonal_index(k: int, device: torch.device) -> torch.Tensor:
     return full[keep].reshape(k, k - 1)
 
 
-def hierarchical_log_confusion(
-    mu: torch.Tensor, sigma: torch.Tensor, eps: torch.Tensor, offdiag: torch.Tensor
-) -> torch.Tensor:
+def hierarchical_log_confusion(mu: torch.Tensor, sigma: torch.Tensor, eps: torch.Tensor,
+                               offdiag: torch.Tensor) -> torch.Tensor:
     """``[..., W, K, L]`` log confusions from population ``mu``, ``sigma`` (``[..., K, K-1]``) and standardized
     annotator effects ``eps`` (``[..., W, K, K-1]``): error logits ``mu + sigma * eps`` against a 0 logit for the
     correct report, then a softmax over reports."""

@@ -218,17 +218,9 @@ class MaceVBResult:
     converged: bool
 
 
-def mace_vb(
-    encoded: Encoded,
-    start: np.ndarray,
-    *,
-    spam_prior: tuple[float, float] = (2.0, 2.0),
-    spam_label_concentration: float = 1.0,
-    class_prior: float | None = 1.0,
-    max_iter: int = 1000,
-    tol: float = 1e-6,
-    device: torch.device | str = "cpu",
-) -> MaceVBResult:
+def mace_vb(encoded: Encoded, start: np.ndarray, *, spam_prior: tuple[float, float] = (2.0, 2.0),
+            spam_label_concentration: float = 1.0, class_prior: float | None = 1.0, max_iter: int = 1000,
+            tol: float = 1e-6, device: torch.device | str = "cpu") -> MaceVBResult:
     r"""Closed-form mean-field variational Bayes for MACE, vectorised over judgments.
 
     With :math:`q(s_j) = \mathrm{Beta}(\alpha_j, \beta_j)`, :math:`q(\xi_j) = \mathrm{Dirichlet}(\gamma_j)` and

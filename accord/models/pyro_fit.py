@@ -60,21 +60,10 @@ class PyroFit:
     diverging: np.ndarray | None = None  # [chains, draws] NUTS divergences
 
 
-def fit_pyro(
-    settings: Any,
-    model: Callable[..., Any],
-    data: Any,
-    *,
-    sites: list[str] | None = None,
-    enumerated: bool = False,
-    init: Draws | None = None,
-    plates: Callable[..., Any] | None = None,
-    map_normal: tuple[str, ...] = (),
-    hold: tuple[Draws, int] | None = None,
-    rank: int | None = None,
-    vectorize_draws: bool = False,
-    subsample: int | None = None,
-) -> PyroFit:
+def fit_pyro(settings: Any, model: Callable[..., Any], data: Any, *, sites: list[str] | None = None,
+             enumerated: bool = False, init: Draws | None = None, plates: Callable[..., Any] | None = None,
+             map_normal: tuple[str, ...] = (), hold: tuple[Draws, int] | None = None, rank: int | None = None,
+             vectorize_draws: bool = False, subsample: int | None = None) -> PyroFit:
     """Fit ``model(data, subsample)`` as ``settings`` (a :class:`~accord.models.base.PyroRaterModel`) say.
 
     ``sites``: the continuous sites a guide covers (the model is blocked to them; ``None``: every latent site);
@@ -155,19 +144,9 @@ def posterior_draws(guide: Any, n_draws: int, *args: Any, vectorize: bool = Fals
     return {name: torch.stack(values)[None] for name, values in collected.items()}
 
 
-def run_svi(
-    model: Callable[..., Any],
-    guide: Callable[..., Any],
-    loss: Any,
-    *args: Any,
-    max_steps: int = 2000,
-    learning_rate: float = 0.05,
-    tol: float = 1e-4,
-    patience: int = 20,
-    progress: bool = False,
-    description: str = "SVI",
-    final_lr_fraction: float = 1.0,
-) -> SVIResult:
+def run_svi(model: Callable[..., Any], guide: Callable[..., Any], loss: Any, *args: Any, max_steps: int = 2000,
+            learning_rate: float = 0.05, tol: float = 1e-4, patience: int = 20, progress: bool = False,
+            description: str = "SVI", final_lr_fraction: float = 1.0) -> SVIResult:
     """Fit ``guide`` to ``model`` by SVI with ClippedAdam; ``args`` go to both on every step.
 
     Stops when the relative change of the mean loss over consecutive windows of ``patience`` steps falls below
@@ -215,17 +194,9 @@ def run_svi(
     return result
 
 
-def run_nuts(
-    model: Callable[..., Any],
-    *args: Any,
-    init_values: Draws | None = None,
-    num_samples: int = 500,
-    num_warmup: int = 500,
-    num_chains: int = 2,
-    seed: int = 0,
-    max_plate_nesting: int | None = 2,
-    progress: bool = False,
-) -> tuple[Draws, np.ndarray]:
+def run_nuts(model: Callable[..., Any], *args: Any, init_values: Draws | None = None, num_samples: int = 500,
+             num_warmup: int = 500, num_chains: int = 2, seed: int = 0, max_plate_nesting: int | None = 2,
+             progress: bool = False) -> tuple[Draws, np.ndarray]:
     """NUTS (enumerating discrete sites marked ``infer={"enumerate": "parallel"}``), one chain after another.
 
     Returns draws ``name -> [chains, draws, *shape]`` and the ``[chains, draws]`` divergence flags. Chains run in

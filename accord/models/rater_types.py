@@ -413,9 +413,8 @@ class _TypesData:
         return int(self.labels.shape[0])
 
 
-def spectral_types(
-    items: np.ndarray, workers: np.ndarray, labels: np.ndarray, n_items: int, n_workers: int, n_types: int, seed: int
-) -> np.ndarray:
+def spectral_types(items: np.ndarray, workers: np.ndarray, labels: np.ndarray, n_items: int, n_workers: int,
+                   n_types: int, seed: int) -> np.ndarray:
     """A first type for every annotator: k-means++ on the top singular vectors of their residual votes.
 
     Votes are coded +1 (A), -1 (B), 0 (tie) and centred by the pair's mean vote, so what remains is how an
