@@ -26,20 +26,10 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-_HOME = {
-    "RaterModel": "base",
-    "compare": "compare",
-    "heldout_loglik": "compare",
-    "DawidSkene": "dawid_skene",
-    "OneCoinDawidSkene": "one_coin",
-    "HierarchicalDawidSkene": "hierarchical_dawid_skene",
-    "MACE": "mace",
-    "GLAD": "glad",
-    "CrowdBradleyTerry": "bradley_terry",
-    "OrdinalPreference": "ordinal",
-    "ContextPreference": "context",
-    "RaterTypes": "rater_types",
-}
+_HOME = {"RaterModel": "base", "compare": "compare", "heldout_loglik": "compare", "DawidSkene": "dawid_skene",
+         "OneCoinDawidSkene": "one_coin", "HierarchicalDawidSkene": "hierarchical_dawid_skene", "MACE": "mace",
+         "GLAD": "glad", "CrowdBradleyTerry": "bradley_terry", "OrdinalPreference": "ordinal",
+         "ContextPreference": "context", "RaterTypes": "rater_types"}
 __all__ = sorted(_HOME)
 
 

@@ -37,10 +37,8 @@ class PaddedJudgments:
         return int(self.labels.shape[1])
 
     def to(self, device: torch.device | str) -> "PaddedJudgments":
-        return PaddedJudgments(
-            self.workers.to(device), self.labels.to(device), self.mask.to(device), self.flat_position,
-            self.n_items, self.n_workers, self.n_classes,
-        )
+        return PaddedJudgments(self.workers.to(device), self.labels.to(device), self.mask.to(device),
+                               self.flat_position, self.n_items, self.n_workers, self.n_classes)
 
 
 def pad_judgments(encoded: Encoded) -> PaddedJudgments:
@@ -59,15 +57,9 @@ def pad_judgments(encoded: Encoded) -> PaddedJudgments:
     mask[items, slot] = True
     flat_position = np.empty(len(items), dtype=np.int64)
     flat_position[order] = items * width + slot
-    return PaddedJudgments(
-        workers=torch.from_numpy(workers),
-        labels=torch.from_numpy(labels),
-        mask=torch.from_numpy(mask),
-        flat_position=flat_position,
-        n_items=encoded.n_items,
-        n_workers=encoded.n_workers,
-        n_classes=encoded.n_classes,
-    )
+    return PaddedJudgments(workers=torch.from_numpy(workers), labels=torch.from_numpy(labels),
+                           mask=torch.from_numpy(mask), flat_position=flat_position, n_items=encoded.n_items,
+                           n_workers=encoded.n_workers, n_classes=encoded.n_classes)
 
 
 def encode_with_classes(judgments: pd.DataFrame, classes: tuple[Any, ...] | list[Any] | None) -> Encoded:

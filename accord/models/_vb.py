@@ -98,25 +98,15 @@ def build_incidence(encoded: Encoded, device: torch.device | str = "cpu",
     csc = csr.tocsc()  # the transpose's CSR layout
 
     def to_torch(crow: np.ndarray, col: np.ndarray, val: np.ndarray, shape: tuple[int, int]) -> torch.Tensor:
-        return _csr(
-            torch.as_tensor(crow.astype(np.int64), device=device),
-            torch.as_tensor(col.astype(np.int64), device=device),
-            torch.as_tensor(val, dtype=dtype, device=device),
-            shape,
-        )
+        return _csr(torch.as_tensor(crow.astype(np.int64), device=device),
+                    torch.as_tensor(col.astype(np.int64), device=device),
+                    torch.as_tensor(val, dtype=dtype, device=device), shape)
 
     by_item = to_torch(csr.indptr, csr.indices, csr.data, csr.shape)
     by_cell = to_torch(csc.indptr, csc.indices, csc.data, (n_cells, encoded.n_items))
-    return Incidence(
-        by_item=by_item,
-        by_cell=by_cell,
-        crow=csr.indptr.astype(np.int64),
-        col=by_item.col_indices(),
-        val=by_item.values(),
-        n_items=encoded.n_items,
-        n_workers=encoded.n_workers,
-        n_classes=encoded.n_classes,
-    )
+    return Incidence(by_item=by_item, by_cell=by_cell, crow=csr.indptr.astype(np.int64), col=by_item.col_indices(),
+                     val=by_item.values(), n_items=encoded.n_items, n_workers=encoded.n_workers,
+                     n_classes=encoded.n_classes)
 
 
 def cell_table(log_theta: torch.Tensor) -> torch.Tensor:
@@ -439,10 +429,8 @@ def item_log_posterior_scores(incidence: Incidence, log_theta: torch.Tensor, log
     With ``item_temperature`` (``[I]``, :func:`design_effect`) the judgments' sum is divided by ``T_i``."""
     d, _, k, _ = log_theta.shape
     table = cell_table(log_theta)
-    parts = [
-        (block @ table).reshape(hi - lo, d, k).permute(1, 0, 2)
-        for lo, hi, block in incidence.item_chunks(_chunk_rows(d, k))
-    ]
+    parts = [(block @ table).reshape(hi - lo, d, k).permute(1, 0, 2) for lo, hi,
+             block in incidence.item_chunks(_chunk_rows(d, k))]
     scores = torch.cat(parts, dim=1) if parts else log_theta.new_zeros(d, 0, k)
     if item_temperature is not None:
         scores = scores / item_temperature.to(scores)[None, :, None]

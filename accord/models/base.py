@@ -290,24 +290,17 @@ class RaterModel(ABC):
 
         self._check_fitted()
         encoded = self.encoded_
-        coords: dict[str, Any] = {
-            "annotator": np.asarray(encoded.worker_index.astype(str)),
-            "pair_id": np.asarray(encoded.item_index.astype(str)),
-            "class": [str(c) for c in encoded.classes],
-            "true_class": [str(c) for c in encoded.classes],
-            "judgment": np.arange(encoded.n_judgments),
-            **self._extra_coords(),
-        }
+        coords: dict[str, Any] = {"annotator": np.asarray(encoded.worker_index.astype(str)),
+                                  "pair_id": np.asarray(encoded.item_index.astype(str)),
+                                  "class": [str(c) for c in encoded.classes],
+                                  "true_class": [str(c) for c in encoded.classes],
+                                  "judgment": np.arange(encoded.n_judgments), **self._extra_coords()}
         raw = self._posterior_draws()
-        return az.from_dict(
-            posterior={name: np.asarray(value) for name, (value, _) in raw.items()},
-            log_likelihood={"y": np.asarray(self._loglik_draws())},
-            observed_data={"y": encoded.labels},
-            sample_stats=getattr(self, "_sample_stats", None),
-            coords=coords,
-            dims={**{name: list(dims) for name, (_, dims) in raw.items()}, "y": ["judgment"]},
-            attrs={"method": self.method, "inference": self.inference},
-        )
+        return az.from_dict(posterior={name: np.asarray(value) for name, (value, _) in raw.items()},
+                            log_likelihood={"y": np.asarray(self._loglik_draws())}, observed_data={"y": encoded.labels},
+                            sample_stats=getattr(self, "_sample_stats", None), coords=coords,
+                            dims={**{name: list(dims) for name, (_, dims) in raw.items()}, "y": ["judgment"]},
+                            attrs={"method": self.method, "inference": self.inference})
 
     def predictive_loglik(self, judgments: pd.DataFrame) -> np.ndarray:
         """``log p(y_n | training judgments)`` of each judgment of a new table: its posterior-predictive density,

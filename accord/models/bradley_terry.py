@@ -115,11 +115,9 @@ class CrowdBradleyTerry(PairwiseUtilityModel):
 
     method: ClassVar[str] = "crowd-bradley-terry"
     # annotator group -> (site of its location or None for 0, InverseGamma shape and rate of its variance)
-    group_priors: ClassVar[dict[str, tuple[str | None, float, float]]] = {
-        "sharpness": ("sharpness_mean", 2.0, 0.5),
-        "bias": ("bias_mean", 2.0, 0.1),
-        "tie_offset": (None, 2.0, 0.1),
-    }
+    group_priors: ClassVar[dict[str, tuple[str | None, float, float]]] = {"sharpness": ("sharpness_mean", 2.0, 0.5),
+                                                                          "bias": ("bias_mean", 2.0, 0.1),
+                                                                          "tie_offset": (None, 2.0, 0.1)}
     ties: str = "davidson"
     annotator_bias: bool = True
     annotator_ties: bool = True
@@ -198,11 +196,9 @@ class CrowdBradleyTerry(PairwiseUtilityModel):
         latent = self._win_rate_init(data, vote, weight)
         # utilities have prior sd 1: start them at unit spread and put the vote-based spread into mu_s
         spread = float(latent.std().clamp(min=0.3)) / (math.sqrt(2.0) if data.side_b is None else 1.0)
-        values = {
-            "utility" if data.side_b is not None else "gap": latent / spread,
-            "sharpness_mean": torch.tensor(spread, device=data.device),
-            "sharpness": torch.full((data.n_workers,), spread, device=data.device),
-        }
+        values = {"utility" if data.side_b is not None else "gap": latent / spread,
+                  "sharpness_mean": torch.tensor(spread, device=data.device),
+                  "sharpness": torch.full((data.n_workers,), spread, device=data.device)}
         if self.annotator_bias:
             n_a, n_b = (labels == 0).sum().item() + 1, (labels == 1).sum().item() + 1
             values["bias_mean"] = torch.tensor(0.5 * math.log(n_a / n_b), device=data.device)

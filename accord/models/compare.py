@@ -12,10 +12,8 @@ from accord.datasets import AccordError, encode, validate
 from accord.models._data import with_attrs
 from accord.models.base import RaterModel
 
-COLUMNS: tuple[str, ...] = (
-    "loo_rank", "elpd_loo", "p_loo", "elpd_diff", "loo_se", "loo_dse", "weight", "loo_warning",
-    "heldout_loglik", "heldout_se", "heldout_diff", "heldout_dse", "n_judgments",
-)
+COLUMNS: tuple[str, ...] = ("loo_rank", "elpd_loo", "p_loo", "elpd_diff", "loo_se", "loo_dse", "weight", "loo_warning",
+                            "heldout_loglik", "heldout_se", "heldout_diff", "heldout_dse", "n_judgments")
 
 
 def compare(models: Sequence[RaterModel], judgments: pd.DataFrame, *, k: int = 5, seed: int = 0,

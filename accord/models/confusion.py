@@ -20,13 +20,8 @@ import torch
 
 from accord.datasets import AccordError, Encoded
 from accord.models._data import PaddedJudgments, pad_judgments, vote_fractions
-from accord.models._vb import (
-    VBResult,
-    build_incidence,
-    item_log_posterior_scores,
-    judgment_loglik_draws,
-    summarize_item_posterior,
-)
+from accord.models._vb import (VBResult, build_incidence, item_log_posterior_scores, judgment_loglik_draws,
+                               summarize_item_posterior)
 from accord.models.base import ANNOTATOR_CHUNK, RaterModel
 
 TINY = 1e-30  # still a normal float32
@@ -128,11 +123,8 @@ class ConfusionModel(RaterModel):
         return self._flat_draws()[1].float().exp()
 
     def _posterior_draws(self) -> dict[str, tuple[np.ndarray, list[str]]]:
-        return {
-            "theta": (self._log_theta.exp().double().cpu().numpy(), ["annotator", "true_class", "class"]),
-            "pi": (self._log_pi.exp().double().cpu().numpy(), ["true_class"]),
-            **self._extra_draws,
-        }
+        return {"theta": (self._log_theta.exp().double().cpu().numpy(), ["annotator", "true_class", "class"]),
+                "pi": (self._log_pi.exp().double().cpu().numpy(), ["true_class"]), **self._extra_draws}
 
     def _loglik_draws(self) -> np.ndarray:
         encoded = self.encoded_

@@ -101,12 +101,10 @@ MAX_LEVELS = 64
 RATER_DF = 3.0
 # Group effects (contrasts against the reference group): name -> (switch in ``_uses``, second axis, prior median
 # of their scale). The preference scale's prior median is larger: a reversed preference is an effect of -2.
-GROUP_EFFECTS: dict[str, tuple[str, str | None, float]] = {
-    "scale_effect": ("scale", "topics", 1.0),
-    "shift_effect": ("shift", "covariates", 0.5),
-    "reliability_effect": ("reliability", None, 0.5),
-    "tie_effect": ("tie_group", None, 0.5),
-}
+GROUP_EFFECTS: dict[str, tuple[str, str | None, float]] = {"scale_effect": ("scale", "topics", 1.0),
+                                                           "shift_effect": ("shift", "covariates", 0.5),
+                                                           "reliability_effect": ("reliability", None, 0.5),
+                                                           "tie_effect": ("tie_group", None, 0.5)}
 # How a group's raters relate to the group's preference: one shared label per group and pair ("shared", the
 # Dawid-Skene view within a group), or an independent draw per judgment ("individual": a member's own taste).
 LABEL_MODELS: tuple[str, ...] = ("shared", "individual")
@@ -325,16 +323,8 @@ def build_design(table: pd.DataFrame, *, group: str | None, topic: str | None, c
             levels[column] = found
             names.extend(f"{column}={level}" for level in found)
         kept.append(column)
-    return ContextDesign(
-        group_column=group,
-        topic_column=topic,
-        covariate_columns=tuple(kept),
-        group_names=group_names,
-        topic_names=topic_names,
-        covariate_names=tuple(names),
-        levels=levels,
-        numeric=numeric,
-    )
+    return ContextDesign(group_column=group, topic_column=topic, covariate_columns=tuple(kept), group_names=group_names,
+                         topic_names=topic_names, covariate_names=tuple(names), levels=levels, numeric=numeric)
 
 
 @dataclass(frozen=True)
@@ -439,13 +429,10 @@ class ContextPreference(PyroRaterModel):
             raise AccordError("ContextPreference reads the context columns of the judgments table: use fit(judgments)")
         if table.attrs["accord"]["form"] != "preference":
             raise AccordError("ContextPreference needs preference judgments (labels A/B/tie)")
-        self.design_ = build_design(
-            table,
-            group=_resolve(self.group, "annotator_group", table),
-            topic=_resolve(self.topic, "item_topic", table),
-            covariates=_resolve_covariates(self.covariates, table),
-            reference_group=self.reference_group,
-        )
+        self.design_ = build_design(table, group=_resolve(self.group, "annotator_group", table),
+                                    topic=_resolve(self.topic, "item_topic", table),
+                                    covariates=_resolve_covariates(self.covariates, table),
+                                    reference_group=self.reference_group)
         self.data_ = self._data(table, encoded)
 
     def _data(self, table: pd.DataFrame, encoded: Encoded) -> ContextData:
@@ -458,25 +445,17 @@ class ContextPreference(PyroRaterModel):
             ids = pd.Index(pd.unique(np.concatenate([firsts["response_a_id"].to_numpy(),
                                                      firsts["response_b_id"].to_numpy()])))
             self.response_index_ = ids
-            responses = dict(
-                response_a=torch.as_tensor(ids.get_indexer(firsts["response_a_id"]), device=device),
-                response_b=torch.as_tensor(ids.get_indexer(firsts["response_b_id"]), device=device),
-                n_responses=len(ids),
-            )
-        return ContextData(
-            items=torch.as_tensor(encoded.items, device=device),
-            workers=torch.as_tensor(encoded.workers, device=device),
-            groups=torch.as_tensor(design.groups_of(table), device=device),
-            labels=torch.as_tensor(encoded.labels, device=device),
-            topics=torch.as_tensor(design.topics_of(items), device=device),
-            x=torch.as_tensor(design.covariates_of(items), dtype=torch.float32, device=device),
-            n_items=encoded.n_items,
-            n_workers=encoded.n_workers,
-            n_groups=design.n_groups,
-            n_topics=design.n_topics,
-            n_classes=encoded.n_classes,
-            **responses,
-        )
+            responses = dict(response_a=torch.as_tensor(ids.get_indexer(firsts["response_a_id"]), device=device),
+                             response_b=torch.as_tensor(ids.get_indexer(firsts["response_b_id"]), device=device),
+                             n_responses=len(ids))
+        return ContextData(items=torch.as_tensor(encoded.items, device=device),
+                           workers=torch.as_tensor(encoded.workers, device=device),
+                           groups=torch.as_tensor(design.groups_of(table), device=device),
+                           labels=torch.as_tensor(encoded.labels, device=device),
+                           topics=torch.as_tensor(design.topics_of(items), device=device),
+                           x=torch.as_tensor(design.covariates_of(items), dtype=torch.float32, device=device),
+                           n_items=encoded.n_items, n_workers=encoded.n_workers, n_groups=design.n_groups,
+                           n_topics=design.n_topics, n_classes=encoded.n_classes, **responses)
 
     def _use_responses(self, table: pd.DataFrame) -> bool:
         present = {"response_a_id", "response_b_id"} <= set(table.columns)
@@ -509,15 +488,12 @@ class ContextPreference(PyroRaterModel):
 
     def _uses(self, data: ContextData) -> dict[str, bool]:
         grouped = data.n_groups > 1
-        return {
-            "scale": grouped and self.scale_effects,
-            "shift": grouped and self.shift_effects and data.n_covariates > 0,
-            "reliability": grouped and self.reliability_effects,
-            "slope": self.reliability_effects and data.n_covariates > 0,
-            "ties": data.n_classes == 3,
-            "tie_group": grouped and self.tie_effects and data.n_classes == 3,
-            "interaction": grouped and self.interaction,
-        }
+        return {"scale": grouped and self.scale_effects,
+                "shift": grouped and self.shift_effects and data.n_covariates > 0,
+                "reliability": grouped and self.reliability_effects,
+                "slope": self.reliability_effects and data.n_covariates > 0, "ties": data.n_classes == 3,
+                "tie_group": grouped and self.tie_effects and data.n_classes == 3,
+                "interaction": grouped and self.interaction}
 
     def _model(self, data: ContextData, batch_size: int | None = None) -> None:
         """Priors and likelihood, non-centred: every hierarchical parameter is ``mean + scale * z`` with a standard
@@ -680,14 +656,9 @@ class ContextPreference(PyroRaterModel):
         segment_class = order.gather(-1, rank)  # [n, G, S]
         segment_loglik = votes.gather(-1, segment_class).sum(1)  # [n, S]
         log_length = torch.log(length.clamp_min(1e-12))
-        return {
-            "log_marginal": torch.logsumexp(log_length + segment_loglik, dim=-1),
-            "log_length": log_length,
-            "segment_loglik": segment_loglik,
-            "segment_class": segment_class,
-            "judgment_loglik": judgment_loglik,
-            "clean": clean,
-        }
+        return {"log_marginal": torch.logsumexp(log_length + segment_loglik, dim=-1), "log_length": log_length,
+                "segment_loglik": segment_loglik, "segment_class": segment_class, "judgment_loglik": judgment_loglik,
+                "clean": clean}
 
     def _label_loglik(self, p: dict[str, torch.Tensor], data: ContextData, uses: dict[str, bool],
                       parts: dict[str, torch.Tensor] | None = None) -> torch.Tensor:
@@ -987,28 +958,18 @@ class ContextPreference(PyroRaterModel):
     def _extra_coords(self) -> dict[str, Any]:
         """Named coordinates of the group-effect dimensions for :meth:`to_arviz`."""
         design = self.design_
-        return {
-            "other_group": list(design.group_names[1:]),
-            "topic": list(design.topic_names),
-            "covariate": list(design.covariate_names),
-        }
+        return {"other_group": list(design.group_names[1:]), "topic": list(design.topic_names),
+                "covariate": list(design.covariate_names)}
 
     def group_probabilities(self) -> GroupProbabilities:
         """Per-group clean label distributions (draws), observed distributions, rater shares: see
         :class:`GroupProbabilities` and :func:`accord.aggregate.pluralistic.pluralistic_soft_labels`."""
         self._check_fitted()
-        return GroupProbabilities(
-            clean=self._clean_draws,
-            observed=self._observed_mean,
-            groups=list(self.design_.group_names),
-            share=self._rater_share,
-            counts=self._cell_counts,
-            item_index=self.encoded_.item_index,
-            classes=self.encoded_.classes,
-            kind="group",
-            consensus=self._consensus,
-            genuine_within=self.labels == "individual",
-        )
+        return GroupProbabilities(clean=self._clean_draws, observed=self._observed_mean,
+                                  groups=list(self.design_.group_names), share=self._rater_share,
+                                  counts=self._cell_counts, item_index=self.encoded_.item_index,
+                                  classes=self.encoded_.classes, kind="group", consensus=self._consensus,
+                                  genuine_within=self.labels == "individual")
 
     def predictive_loglik(self, judgments: pd.DataFrame) -> np.ndarray:
         """Posterior predictive log-probability of each judgment of ``judgments`` (a table like the training one).
@@ -1119,13 +1080,6 @@ def _resolve_covariates(value: Sequence[str] | str | None, table: pd.DataFrame) 
     return list(value)
 
 
-__all__ = [
-    "ContextDesign",
-    "ContextPreference",
-    "GroupProbabilities",
-    "build_design",
-    "flip_index",
-    "gini",
-    "preference_probs",
-]
+__all__ = ["ContextDesign", "ContextPreference", "GroupProbabilities", "build_design", "flip_index", "gini",
+           "preference_probs"]
 

@@ -162,11 +162,10 @@ class DawidSkene(ConfusionModel, PyroRaterModel):
         closed_form = self.inference in ("vb", "gibbs")
         empirical = self.empirical_prior and not self.symmetric
         if closed_form or (self.warm_start and self.init == "vote") or empirical:
-            self._vb = vb_dawid_skene(
-                self._incidence, self._confusion_prior, self._class_prior_vec, self._initial_item_probs(encoded),
-                max_iter=self.max_steps if closed_form else 1000, tol=self.tol if closed_form else 1e-6,
-                empirical_prior=empirical,
-            )
+            self._vb = vb_dawid_skene(self._incidence, self._confusion_prior, self._class_prior_vec,
+                                      self._initial_item_probs(encoded),
+                                      max_iter=self.max_steps if closed_form else 1000,
+                                      tol=self.tol if closed_form else 1e-6, empirical_prior=empirical)
             self.n_iter_, self.converged_ = self._vb.n_iter, self._vb.converged
             if empirical:
                 self._confusion_prior = self._vb.confusion_prior
@@ -177,11 +176,10 @@ class DawidSkene(ConfusionModel, PyroRaterModel):
             self._finish()
         elif self.inference == "gibbs":
             vb = self._vb
-            draws = gibbs_dawid_skene(
-                self._incidence, self._confusion_prior, self._class_prior_vec,
-                vb.confusion_alpha / vb.confusion_alpha.sum(-1, keepdim=True), vb.class_alpha / vb.class_alpha.sum(),
-                num_samples=self.num_samples, num_warmup=self.num_warmup, num_chains=self.num_chains,
-            )
+            draws = gibbs_dawid_skene(self._incidence, self._confusion_prior, self._class_prior_vec,
+                                      vb.confusion_alpha / vb.confusion_alpha.sum(-1, keepdim=True),
+                                      vb.class_alpha / vb.class_alpha.sum(), num_samples=self.num_samples,
+                                      num_warmup=self.num_warmup, num_chains=self.num_chains)
             self._log_theta = draws.theta.double().clamp_min(TINY).log()
             self._log_pi = draws.pi.double().clamp_min(TINY).log()
             self._finish()
@@ -205,10 +203,9 @@ class DawidSkene(ConfusionModel, PyroRaterModel):
                 log_theta = log_theta_draws.double().exp().mean(0).clamp_min(TINY).log()
                 log_pi = log_pi_draws.double().exp().mean(0).clamp_min(TINY).log()
                 extra = {}
-            rho = select_item_correlation(
-                incidence, as_index(encoded.items), as_index(encoded.workers), as_index(encoded.labels),
-                log_theta.to(incidence.val.dtype), log_pi.to(incidence.val.dtype), **extra,
-            )
+            rho = select_item_correlation(incidence, as_index(encoded.items), as_index(encoded.workers),
+                                          as_index(encoded.labels), log_theta.to(incidence.val.dtype),
+                                          log_pi.to(incidence.val.dtype), **extra)
         self.item_correlation_ = float(rho)
         self._item_temperature = design_effect(self._incidence, self.item_correlation_)
         super()._finish()
@@ -222,10 +219,8 @@ class DawidSkene(ConfusionModel, PyroRaterModel):
         w, k = data.n_workers, data.n_classes
         if self.symmetric:
             with pyro.plate("annotators", w, dim=-1):
-                sample = {
-                    "accuracy": pyro.sample("accuracy", dist.Normal(prior.new_tensor(1.5), 1.5)),
-                    "position_bias": pyro.sample("position_bias", dist.Normal(prior.new_tensor(0.0), 1.0)),
-                }
+                sample = {"accuracy": pyro.sample("accuracy", dist.Normal(prior.new_tensor(1.5), 1.5)),
+                          "position_bias": pyro.sample("position_bias", dist.Normal(prior.new_tensor(0.0), 1.0))}
                 if k == 3:
                     sample["tie"] = pyro.sample("tie", dist.Normal(prior.new_tensor(-2.0), 1.5))
                     sample["tie_tie"] = pyro.sample("tie_tie", dist.Normal(prior.new_tensor(0.0), 1.5))
@@ -273,10 +268,8 @@ class DawidSkene(ConfusionModel, PyroRaterModel):
         if self.symmetric:
             generator = torch.Generator().manual_seed(self.seed + 7)
             n = 256
-            draw = {
-                "accuracy": 1.5 + 1.5 * torch.randn(n, generator=generator),
-                "position_bias": torch.randn(n, generator=generator),
-            }
+            draw = {"accuracy": 1.5 + 1.5 * torch.randn(n, generator=generator),
+                    "position_bias": torch.randn(n, generator=generator)}
             if self._k == 3:
                 draw["tie"] = -2.0 + 1.5 * torch.randn(n, generator=generator)
                 draw["tie_tie"] = 1.5 * torch.randn(n, generator=generator)

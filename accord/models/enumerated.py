@@ -173,16 +173,13 @@ class EnumeratedRaterModel(PyroRaterModel):
                 # a subsampled plate asks for the start of a batch of items only: leave item-level sites to the
                 # prior median (init_to_median), which is where they start anyway
                 init = {name: value for name, value in init.items() if name not in self._local_sites}
-            draws = self._keep_fit(fit_pyro(
-                self, self._model, pad_judgments(encoded).to(self._torch_device), sites=list(self._global_sites),
-                enumerated=True, init=init, plates=self._item_plate, rank=self.rank, subsample=self.batch_size,
-            ))
+            draws = self._keep_fit(fit_pyro(self, self._model, pad_judgments(encoded).to(self._torch_device),
+                                            sites=list(self._global_sites), enumerated=True, init=init,
+                                            plates=self._item_plate, rank=self.rank, subsample=self.batch_size))
             draws = {name: draws[name] for name in self._global_sites}
         self._n_chains = int(next(iter(draws.values())).shape[0])
-        self._draws = {
-            name: self._squeeze_local(name, value.reshape(-1, *value.shape[2:]).detach())
-            for name, value in draws.items()
-        }
+        self._draws = {name: self._squeeze_local(name, value.reshape(-1, *value.shape[2:]).detach()) for name,
+                       value in draws.items()}
         self._finish()
 
     def _squeeze_local(self, name: str, value: torch.Tensor) -> torch.Tensor:

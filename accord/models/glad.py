@@ -231,12 +231,8 @@ class GLAD(EnumeratedRaterModel):
         encoded = self.encoded_
         mean, lower, upper = mean_and_interval((1.0 / self._draws["beta"]).double())
         self.item_difficulty_ = pd.DataFrame(
-            {
-                "difficulty": mean,
-                "difficulty_lower": lower,
-                "difficulty_upper": upper,
-                "n_judgments": np.bincount(encoded.items, minlength=encoded.n_items),
-            },
+            {"difficulty": mean, "difficulty_lower": lower, "difficulty_upper": upper,
+             "n_judgments": np.bincount(encoded.items, minlength=encoded.n_items)},
             index=encoded.item_index,
         )
 

@@ -172,21 +172,18 @@ class MACE(EnumeratedRaterModel):
         start = vote_fractions(encoded, 0.5) if self.init == "vote" else np.full(
             (encoded.n_items, encoded.n_classes), 1.0 / encoded.n_classes)
         is_vb = self.inference == "vb"
-        self.vb_ = mace_vb(
-            encoded, start, spam_prior=self.spam_prior, spam_label_concentration=self.spam_label_concentration,
-            class_prior=self.class_prior, max_iter=self.max_steps if is_vb else 1000, tol=self.tol if is_vb else 1e-6,
-            device=self._torch_device,
-        )
+        self.vb_ = mace_vb(encoded, start, spam_prior=self.spam_prior,
+                           spam_label_concentration=self.spam_label_concentration, class_prior=self.class_prior,
+                           max_iter=self.max_steps if is_vb else 1000, tol=self.tol if is_vb else 1e-6,
+                           device=self._torch_device)
         return self.vb_
 
     def _init_values(self, encoded: Encoded) -> Draws:
         """Posterior means of the VB fit started from vote fractions."""
         vb = self._run_vb(encoded)
         dtype = torch.get_default_dtype()
-        values = {
-            "spam": (vb.spam_count / (vb.spam_count + vb.trust_count)).to(dtype),
-            "spam_labels": (vb.spam_label_count / vb.spam_label_count.sum(-1, keepdim=True)).to(dtype),
-        }
+        values = {"spam": (vb.spam_count / (vb.spam_count + vb.trust_count)).to(dtype),
+                  "spam_labels": (vb.spam_label_count / vb.spam_label_count.sum(-1, keepdim=True)).to(dtype)}
         if self.class_prior is not None:
             values["class_prior"] = (vb.class_count / vb.class_count.sum()).to(dtype)
         return values
@@ -195,10 +192,8 @@ class MACE(EnumeratedRaterModel):
         vb = self._run_vb(encoded)
         self.n_iter_, self.converged_ = vb.n_iter, vb.converged
         shape = (1, self.num_samples)
-        draws = {
-            "spam": torch.distributions.Beta(vb.spam_count, vb.trust_count).sample(shape),
-            "spam_labels": torch.distributions.Dirichlet(vb.spam_label_count).sample(shape),
-        }
+        draws = {"spam": torch.distributions.Beta(vb.spam_count, vb.trust_count).sample(shape),
+                 "spam_labels": torch.distributions.Dirichlet(vb.spam_label_count).sample(shape)}
         if self.class_prior is not None:
             draws["class_prior"] = torch.distributions.Dirichlet(vb.class_count).sample(shape)
         return draws

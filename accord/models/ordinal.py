@@ -85,11 +85,9 @@ class OrdinalPreference(PairwiseUtilityModel):
     """
 
     method: ClassVar[str] = "ordinal-preference"
-    group_priors: ClassVar[dict[str, tuple[str | None, float, float]]] = {
-        "sharpness": ("sharpness_mean", 2.0, 0.5),
-        "shift": ("shift_mean", 2.0, 0.1),
-        "spread": (None, 2.0, 0.05),
-    }
+    group_priors: ClassVar[dict[str, tuple[str | None, float, float]]] = {"sharpness": ("sharpness_mean", 2.0, 0.5),
+                                                                          "shift": ("shift_mean", 2.0, 0.1),
+                                                                          "spread": (None, 2.0, 0.05)}
 
     annotator_shift: bool = True
     annotator_spread: bool = True
@@ -172,13 +170,11 @@ class OrdinalPreference(PairwiseUtilityModel):
         half = (boundaries[n_cuts:] - boundaries.flip(0)[n_cuts:]) / 2
         increments = torch.diff(half, prepend=torch.zeros(1, dtype=half.dtype)).clamp(min=0.1)
         device = data.device
-        values = {
-            "utility" if data.side_b is not None else "gap": latent / spread,
-            "sharpness_mean": torch.tensor(spread, device=device),
-            "sharpness": torch.full((data.n_workers,), spread, device=device),
-            "cut_log_increments": increments.log().to(torch.float32).to(device),
-            "shift_mean": torch.tensor(0.0, device=device),
-        }
+        values = {"utility" if data.side_b is not None else "gap": latent / spread,
+                  "sharpness_mean": torch.tensor(spread, device=device),
+                  "sharpness": torch.full((data.n_workers,), spread, device=device),
+                  "cut_log_increments": increments.log().to(torch.float32).to(device),
+                  "shift_mean": torch.tensor(0.0, device=device)}
         if self.annotator_shift:
             values["shift"] = torch.zeros(data.n_workers, device=device)
         if self.annotator_spread:

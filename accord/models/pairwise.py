@@ -139,10 +139,8 @@ class GroupNormal(dist.TorchDistribution):
 
     def sample(self, sample_shape: torch.Size = torch.Size()) -> torch.Tensor:
         shape = torch.Size(sample_shape) + self.batch_shape
-        gamma = torch.distributions.Gamma(
-            torch.full(shape, float(self.concentration), device=self.loc.device),
-            torch.tensor(float(self.rate), device=self.loc.device),
-        )
+        gamma = torch.distributions.Gamma(torch.full(shape, float(self.concentration), device=self.loc.device),
+                                          torch.tensor(float(self.rate), device=self.loc.device))
         scale = gamma.sample().reciprocal().sqrt()
         noise = torch.randn(shape + self.event_shape, device=self.loc.device)
         return self.loc.expand(shape).unsqueeze(-1) + scale.unsqueeze(-1) * noise
@@ -261,10 +259,9 @@ def build_layout(table: pd.DataFrame | None, encoded: Encoded, latent: str) -> R
     clash = (pair_a[encoded.items] != judgment_a) | (pair_b[encoded.items] != judgment_b)
     if clash.any():
         row = int(np.flatnonzero(clash)[0])
-        raise ValidationError(
-            "one pair_id is given two different (response_a_id, response_b_id)", column="response_a_id", row=row,
-            value=(table["pair_id"].iloc[row], a.iloc[row], b.iloc[row]),
-        )
+        raise ValidationError("one pair_id is given two different (response_a_id, response_b_id)",
+                              column="response_a_id", row=row,
+                              value=(table["pair_id"].iloc[row], a.iloc[row], b.iloc[row]))
     return ResponseLayout(
         "response", pd.Index(uniques, name="response_id"), pair_a, pair_b, judgment_a, judgment_b
     )

@@ -118,15 +118,10 @@ class RaterTypes(PyroRaterModel):
     def _fit(self, encoded: Encoded) -> None:
         device = self._torch_device
         T = self.n_types_
-        data = _TypesData(
-            items=torch.as_tensor(encoded.items, device=device),
-            workers=torch.as_tensor(encoded.workers, device=device),
-            labels=torch.as_tensor(encoded.labels, device=device),
-            n_items=encoded.n_items,
-            n_workers=encoded.n_workers,
-            n_classes=encoded.n_classes,
-            n_types=T,
-        )
+        data = _TypesData(items=torch.as_tensor(encoded.items, device=device),
+                          workers=torch.as_tensor(encoded.workers, device=device),
+                          labels=torch.as_tensor(encoded.labels, device=device), n_items=encoded.n_items,
+                          n_workers=encoded.n_workers, n_classes=encoded.n_classes, n_types=T)
         self.data_ = data
         init = self._warm_start(data)
         hyper = {k: v for k, v in init.items() if k in _TYPE_HYPER}
@@ -206,14 +201,9 @@ class RaterTypes(PyroRaterModel):
         clusters = spectral_types(items, workers, labels, data.n_items, data.n_workers, T, self.seed)
         mu = pair_log_odds(items, labels, np.ones(len(labels), dtype=bool), data.n_items)
         pair_scale = max(float(mu.std()), 0.5)
-        init = {
-            "pair_scale": torch.tensor(pair_scale, **f32),
-            "honest_mean": torch.tensor(2.0, **f32),
-            "honest_sd": torch.tensor(1.0, **f32),
-            "spam_logits": torch.zeros(K - 1, **f32),
-            "mu_z": torch.as_tensor(mu / pair_scale, **f32),
-            "honest_z": torch.zeros(data.n_workers, **f32),
-        }
+        init = {"pair_scale": torch.tensor(pair_scale, **f32), "honest_mean": torch.tensor(2.0, **f32),
+                "honest_sd": torch.tensor(1.0, **f32), "spam_logits": torch.zeros(K - 1, **f32),
+                "mu_z": torch.as_tensor(mu / pair_scale, **f32), "honest_z": torch.zeros(data.n_workers, **f32)}
         if K == 3:
             init["tie_base"] = torch.tensor(tie_start(labels), **f32)
         if T > 1:
@@ -309,23 +299,16 @@ class RaterTypes(PyroRaterModel):
             members = table["type"] == name
             p_type = clean.mean(0)[:, t, 0]
             rows.append(
-                {
-                    "type": name,
-                    "share": float(share[t]),
-                    "weight": float(weights[:, t].mean()),
-                    "n_annotators": int(members.sum()),
-                    "n_judgments": int(table.loc[members, "n_judgments"].sum()),
-                    "mean_honest_share": float(table.loc[members, "honest_share"].mean()) if members.any() else np.nan,
-                    "agreement_with_population": float(((p_type > 0.5) == (population[:, 0] > 0.5)).mean()),
-                    "mean_abs_difference": float(np.abs(p_type - population[:, 0]).mean()),
-                }
+                {"type": name, "share": float(share[t]), "weight": float(weights[:, t].mean()),
+                 "n_annotators": int(members.sum()), "n_judgments": int(table.loc[members, "n_judgments"].sum()),
+                 "mean_honest_share": float(table.loc[members, "honest_share"].mean()) if members.any() else np.nan,
+                 "agreement_with_population": float(((p_type > 0.5) == (population[:, 0] > 0.5)).mean()),
+                 "mean_abs_difference": float(np.abs(p_type - population[:, 0]).mean())}
             )
         self.types_ = pd.DataFrame(rows)
-        self._posterior = {
-            "honest_share": (reliability[None], ["annotator"]),
-            "type_weights": (weights[None], ["type"]),
-            "type_probability": (np.broadcast_to(resp, (S, W, T))[None].copy(), ["annotator", "type"]),
-        }
+        self._posterior = {"honest_share": (reliability[None], ["annotator"]),
+                           "type_weights": (weights[None], ["type"]),
+                           "type_probability": (np.broadcast_to(resp, (S, W, T))[None].copy(), ["annotator", "type"])}
 
     def _rater_confusion(self, lo: int, hi: int) -> torch.Tensor:
         """Row ``c`` (the type's clean label): ``h e_c + (1 - h) s``, honesty ``h = sigmoid(a_j)``, spam labels
@@ -351,18 +334,10 @@ class RaterTypes(PyroRaterModel):
     def group_probabilities(self) -> GroupProbabilities:
         """Per-type clean label distributions (see :class:`~accord.models.context.GroupProbabilities`)."""
         self._check_fitted()
-        return GroupProbabilities(
-            clean=self._clean_draws,
-            observed=self._observed_mean,
-            groups=self.type_names_,
-            share=self._share,
-            counts=self._counts,
-            item_index=self.encoded_.item_index,
-            classes=self.encoded_.classes,
-            kind="type",
-            consensus=self._clean_draws.mean(0),
-            genuine_within=True,
-        )
+        return GroupProbabilities(clean=self._clean_draws, observed=self._observed_mean, groups=self.type_names_,
+                                  share=self._share, counts=self._counts, item_index=self.encoded_.item_index,
+                                  classes=self.encoded_.classes, kind="type", consensus=self._clean_draws.mean(0),
+                                  genuine_within=True)
 
     def predictive_loglik(self, judgments: pd.DataFrame) -> np.ndarray:
         """Log-probability of each judgment of ``judgments`` given the fit: ``log sum_t p(t_j | fit) p(y | t)``.
