@@ -75,3 +75,7 @@ def test_soft_labels_and_annotators_match_the_golden_outputs(case: str) -> None:
     current = model.annotators_.copy()
     current.index = current.index.astype(str)
     assert_close(stored, current, f"{case} annotators")
+    # and the one annotator table: the common columns, reliability a probability
+    common = [f"{name}{end}" for name in ("reliability", "spam", "position_bias") for end in ("", "_lower", "_upper")]
+    assert list(current.columns[:10]) == ["n_judgments", *common]
+    assert current["reliability"].between(0, 1).all() and current["spam"].between(-1e-6, 1 + 1e-6).all()

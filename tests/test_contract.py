@@ -1,0 +1,59 @@
+"""The rater-model contract: settings as constructor arguments (scikit-learn's get_params / set_params / clone), and
+imports that stay light (``import accord.models`` and a closed-form fit load neither Pyro nor ArviZ)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+import accord.models as models
+from accord.datasets import AccordError
+
+MODELS = ["DawidSkene", "OneCoinDawidSkene", "HierarchicalDawidSkene", "MACE", "GLAD", "CrowdBradleyTerry",
+          "OrdinalPreference", "ContextPreference", "RaterTypes"]
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_settings_round_trip_as_in_scikit_learn(name):
+    cls = getattr(models, name)
+    model = cls(seed=3, max_steps=7)
+    params = model.get_params()
+    assert params["seed"] == 3 and params["max_steps"] == 7 and "inference" in params
+    copy = model.clone(seed=4)
+    assert copy.get_params() == {**params, "seed": 4} and type(copy) is cls
+    assert model.set_params(tol=1e-3).tol == 1e-3
+    with pytest.raises(AccordError, match="no setting"):
+        model.set_params(no_such_setting=1)
+    base = pytest.importorskip("sklearn.base")
+    assert base.clone(model).get_params() == model.get_params()
+
+
+def test_shared_settings_are_declared_once():
+    """Subclasses declare only their own settings and new defaults: the shared ones come from the two bases."""
+    from accord.models.base import PyroRaterModel, RaterModel
+
+    shared = {"inference", "max_steps", "tol", "num_samples", "seed", "device", "progress"}
+    assert shared <= set(RaterModel.__dataclass_fields__)
+    assert {"learning_rate", "patience", "batch_size", "rank", "num_chains"} <= set(
+        PyroRaterModel.__dataclass_fields__)
+    for name in MODELS:
+        cls = getattr(models, name)
+        own = set(cls.__dict__.get("__annotations__", {}))
+        assert not own & {"seed", "device", "progress", "learning_rate", "batch_size", "num_warmup"}, name
+
+
+def test_imports_stay_light():
+    code = (
+        "import sys, pandas as pd\n"
+        "import accord.models\n"
+        "assert 'pyro' not in sys.modules and 'arviz' not in sys.modules, 'import'\n"
+        "from accord.models import DawidSkene\n"
+        "j = pd.DataFrame({'pair_id': ['p1', 'p1', 'p2', 'p2'], 'annotator': ['a', 'b', 'a', 'b'],\n"
+        "                  'label': ['A', 'A', 'B', 'A']})\n"
+        "DawidSkene(inference='vb').fit(j)\n"
+        "assert 'pyro' not in sys.modules and 'arviz' not in sys.modules, 'vb fit'\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
