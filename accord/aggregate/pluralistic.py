@@ -49,6 +49,7 @@ import numpy as np
 import pandas as pd
 
 from accord.datasets import AccordError, SoftLabels
+from accord.models.base import summarize_draws
 from accord.models.context import GroupProbabilities, gini
 
 WEIGHTINGS: tuple[str, ...] = ("share", "equal")
@@ -167,19 +168,11 @@ def pluralistic_soft_labels(
     else:
         per_group = np.asarray(probs.consensus if probs.consensus is not None else probs.mean_clean(), dtype=float)
         population_draws = np.einsum("igk,g->ik", per_group, w)[None]
-    mean = population_draws.mean(0)
-    mean = mean / mean.sum(1, keepdims=True)
-    top = mean.argmax(1)
+    summary = summarize_draws(population_draws)  # the models' one path from draws to soft labels
+    mean, uncertainty = summary.mean, summary.sd
+    interval = None
     if population_draws.shape[0] > 1:
-        top_draws = population_draws[:, np.arange(len(index)), top]
-        uncertainty = top_draws.std(0, ddof=1)
-        interval = pd.DataFrame(
-            {"lower": np.quantile(top_draws, 0.05, axis=0), "upper": np.quantile(top_draws, 0.95, axis=0)},
-            index=index,
-        )
-    else:
-        uncertainty = np.full(len(index), np.nan)
-        interval = None
+        interval = pd.DataFrame({"lower": summary.lower, "upper": summary.upper}, index=index)
     extra = pd.DataFrame(index=index)
     for g, group in enumerate(probs.groups):
         name = column_name(group)
