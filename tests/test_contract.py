@@ -57,3 +57,19 @@ def test_imports_stay_light():
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
+
+
+def test_summaries_take_arrays_of_any_layout():
+    """Draws from pandas often arrive as views with negative strides, which torch cannot wrap."""
+    import numpy as np
+
+    from accord.models.base import mean_and_interval, summarize_draws
+
+    probs = np.random.default_rng(0).dirichlet(np.ones(3), size=(20, 6))  # [draws, pairs, classes]
+    flipped = probs[::-1, ::-1]
+    summary = summarize_draws(flipped)
+    np.testing.assert_allclose(summary.mean, flipped.mean(0) / flipped.mean(0).sum(1, keepdims=True))
+    assert (summary.lower <= summary.upper).all()
+    mean, lower, upper = mean_and_interval(probs[::-1, :, 0])
+    np.testing.assert_allclose(mean, probs[:, :, 0].mean(0))
+    assert (lower <= mean).all() and (mean <= upper).all()

@@ -82,9 +82,13 @@ def quantiles_90(draws: torch.Tensor, dim: int = 0) -> tuple[torch.Tensor, torch
     return lower, upper
 
 
+def _as_tensor(values: torch.Tensor | np.ndarray) -> torch.Tensor:
+    return values if isinstance(values, torch.Tensor) else torch.from_numpy(np.ascontiguousarray(values))
+
+
 def mean_and_interval(draws: torch.Tensor | np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Posterior mean (in float64) and 5% / 95% quantiles (in the draws' dtype) over the first axis."""
-    draws = torch.as_tensor(draws)
+    draws = _as_tensor(draws)
     lower, upper = quantiles_90(draws, dim=0)
     as_numpy = lambda t: t.double().cpu().numpy()  # noqa: E731
     return draws.mean(0, dtype=torch.float64).cpu().numpy(), as_numpy(lower), as_numpy(upper)
@@ -92,7 +96,7 @@ def mean_and_interval(draws: torch.Tensor | np.ndarray) -> tuple[np.ndarray, np.
 
 def summarize_draws(probs: torch.Tensor | np.ndarray) -> ItemSummary:
     """:class:`ItemSummary` of ``[draws, pairs, classes]`` class probabilities (in float64)."""
-    probs = torch.as_tensor(probs).double()
+    probs = _as_tensor(probs).double()
     mean = probs.mean(0)
     mean = mean / mean.sum(-1, keepdim=True)
     top = mean.argmax(-1)
