@@ -505,7 +505,7 @@ class CrowdKitEM(RaterModel):
 
 def section_ukp(quick: bool) -> None:
     from accord.datasets.loaders import load_ukpconvarg1
-    from accord.models.compare import compare
+    from accord.models import compare
 
     path = DATA / "ukp-convarg1"
     if not path.exists():

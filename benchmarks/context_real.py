@@ -41,7 +41,7 @@ from accord.aggregate.pluralistic import decompose_disagreement
 from accord.datasets import validate
 from accord.datasets.loaders.pandalm import load_pandalm
 from accord.datasets.loaders.ukp import load_ukpconvarg1
-from accord.models.compare import heldout_loglik
+from accord.models import heldout_loglik
 from accord.models.context import ContextPreference
 
 HELDOUT = "meanfield"  # inference of the k-fold fits (--heldout-inference); MAP predictives overfit richer models

@@ -20,7 +20,7 @@ from accord.aggregate.pluralistic import decompose_disagreement, pluralistic_sof
 from accord.datasets import AccordError
 from accord.datasets.synthetic import make_synthetic
 from accord.metrics import calibration_error
-from accord.models.compare import heldout_loglik
+from accord.models import heldout_loglik
 from accord.models.context import ContextPreference
 
 torch.set_num_threads(1)

@@ -73,3 +73,11 @@ def test_summaries_take_arrays_of_any_layout():
     mean, lower, upper = mean_and_interval(probs[::-1, :, 0])
     np.testing.assert_allclose(mean, probs[:, :, 0].mean(0))
     assert (lower <= mean).all() and (mean <= upper).all()
+
+
+def test_compare_is_the_function_whatever_was_imported_first():
+    import accord.models.comparison  # noqa: F401 - binds the submodule on the package
+
+    from accord.models import compare, heldout_loglik
+
+    assert callable(compare) and callable(heldout_loglik) and compare.__name__ == "compare"

@@ -1,4 +1,4 @@
-"""accord.models.compare: ArviZ LOO comparison plus k-fold held-out judgment log-likelihood."""
+"""accord.models.comparison: ArviZ LOO comparison plus k-fold held-out judgment log-likelihood."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 
 from accord.datasets import AccordError
 from accord.datasets.synthetic import make_synthetic
-from accord.models.compare import COLUMNS, compare
+from accord.models.comparison import COLUMNS, compare
 from accord.models.dawid_skene import DawidSkene
 from accord.models.hierarchical_dawid_skene import HierarchicalDawidSkene
 

@@ -26,7 +26,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-_HOME = {"RaterModel": "base", "compare": "compare", "heldout_loglik": "compare", "DawidSkene": "dawid_skene",
+_HOME = {"RaterModel": "base", "compare": "comparison", "heldout_loglik": "comparison", "DawidSkene": "dawid_skene",
          "OneCoinDawidSkene": "one_coin", "HierarchicalDawidSkene": "hierarchical_dawid_skene", "MACE": "mace",
          "GLAD": "glad", "CrowdBradleyTerry": "bradley_terry", "OrdinalPreference": "ordinal",
          "ContextPreference": "context", "RaterTypes": "rater_types"}
@@ -37,7 +37,7 @@ def __getattr__(name: str) -> Any:
     if name not in _HOME:
         raise AttributeError(f"module 'accord.models' has no attribute {name!r}")
     value = getattr(importlib.import_module(f"accord.models.{_HOME[name]}"), name)
-    globals()[name] = value  # also over the submodule of the same name (compare) that the import bound here
+    globals()[name] = value
     return value
 
 
