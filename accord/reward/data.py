@@ -25,7 +25,10 @@ import torch
 from accord.datasets.cleaned import CLEANED_COLUMNS, check_cleaned, read_cleaned
 from accord.datasets.errors import AccordError, ValidationError
 
-PAIR_COLUMNS = ("pair_id", "prompt", "chosen", "rejected", "p_chosen", "p_tie", "uncertainty", "weight", "margin")
+#: The columns of every table :func:`load_pairs` returns: the pairs a reward model trains or is evaluated on, with
+#: their label fields filled in (the judgments' pair-text columns are another thing).
+TRAINING_PAIR_COLUMNS = ("pair_id", "prompt", "chosen", "rejected", "p_chosen", "p_tie", "uncertainty", "weight",
+                         "margin")
 VOTE_COLUMNS = ("votes_chosen", "votes_rejected", "votes_tie")
 
 
@@ -35,7 +38,7 @@ VOTE_COLUMNS = ("votes_chosen", "votes_rejected", "votes_tie")
 
 
 def load_pairs(source: Any) -> pd.DataFrame:
-    """Preference pairs as a frame with the columns of :data:`PAIR_COLUMNS`.
+    """Preference pairs as a frame with the columns of :data:`TRAINING_PAIR_COLUMNS`.
 
     ``source``: a path to a cleaned dataset or a preference file (``.parquet``, ``.jsonl``, ``.json``, ``.csv``), a
     folder written by ``datasets.Dataset.save_to_disk``, a ``pandas.DataFrame``, a ``datasets.Dataset`` or a dict
@@ -107,7 +110,7 @@ def _read_cleaned_or_raw(path: Path) -> pd.DataFrame:
 
 
 def normalise_pairs(frame: pd.DataFrame, source: str | None = None) -> pd.DataFrame:
-    """Check a preference table and bring it to :data:`PAIR_COLUMNS` (see :func:`load_pairs`)."""
+    """Check a preference table and bring it to :data:`TRAINING_PAIR_COLUMNS` (see :func:`load_pairs`)."""
     for column in ("chosen", "rejected"):
         if column not in frame.columns:
             raise ValidationError("missing required column of a preference dataset", source=source, column=column)
@@ -210,8 +213,8 @@ def truncate_pair(prompt: list[int], response: list[int], budget: int) -> tuple[
 
 
 @dataclass
-class Encoded:
-    """Token ids of a set of (prompt, response) sequences."""
+class TokenizedResponses:
+    """Token ids of a set of (prompt, response) sequences, as :meth:`PairEncoder.encode` makes them."""
 
     ids: list[list[int]]
     prompt_lengths: np.ndarray  # tokens before the response starts (special tokens and template included)
@@ -224,8 +227,8 @@ class Encoded:
 class TokenizedPairs:
     """Tokenized preference pairs plus their labels; what the collator reads."""
 
-    chosen: Encoded
-    rejected: Encoded
+    chosen: TokenizedResponses
+    rejected: TokenizedResponses
     pair_id: np.ndarray
     p_chosen: np.ndarray
     p_tie: np.ndarray
@@ -324,7 +327,7 @@ class PairEncoder:
             return [e.ids for e in self.backend.encode_batch(list(texts), add_special_tokens=False)]
         return [list(ids) for ids in self.tokenizer(list(texts), add_special_tokens=False)["input_ids"]]
 
-    def encode(self, prompts: Sequence[Any], responses: Sequence[Any]) -> Encoded:
+    def encode(self, prompts: Sequence[Any], responses: Sequence[Any]) -> TokenizedResponses:
         """Token ids of ``prompt_i + response_i`` for every i (prompts may be ``""``)."""
         if len(prompts) != len(responses):
             raise AccordError(f"{len(prompts)} prompts for {len(responses)} responses")
@@ -348,10 +351,10 @@ class PairEncoder:
             ids.append(before + p + between + r + after + self.eos)
             types.append(t_before + [t_p] * len(p) + t_between + [t_r] * len(r) + t_after + [0] * len(self.eos))
             prompt_lengths.append(len(before) + len(p) + len(between))
-        return Encoded(ids, np.asarray(prompt_lengths, dtype=np.int64), None if self.is_decoder else types, cut_p,
-                       cut_r)
+        return TokenizedResponses(ids, np.asarray(prompt_lengths, dtype=np.int64), None if self.is_decoder else types,
+                                  cut_p, cut_r)
 
-    def _encode_chat(self, prompts: Sequence[Any], responses: Sequence[Any]) -> Encoded:
+    def _encode_chat(self, prompts: Sequence[Any], responses: Sequence[Any]) -> TokenizedResponses:
         ids, prompt_lengths, cut_p, cut_r = [], [], 0, 0
         for prompt, response in zip(prompts, responses):
             prompt_messages = prompt if isinstance(prompt, list) else [{"role": "user", "content": str(prompt)}]
@@ -368,7 +371,7 @@ class PairEncoder:
             cut_r += b
             ids.append(p + r)
             prompt_lengths.append(len(p))
-        return Encoded(ids, np.asarray(prompt_lengths, dtype=np.int64), None, cut_p, cut_r)
+        return TokenizedResponses(ids, np.asarray(prompt_lengths, dtype=np.int64), None, cut_p, cut_r)
 
     def encode_pairs(self, frame: pd.DataFrame) -> TokenizedPairs:
         """Tokenize a frame from :func:`load_pairs`."""
