@@ -211,11 +211,11 @@ def score(model_dir: str | Path, data: Any, *, k: float | None = None, batch_siz
     error: its conservative reward would be the reward itself. Pairs get these per side (suffixes ``_chosen``,
     ``_rejected``) and ``p_chosen_model``, the model's probability that ``chosen`` is better.
     """
-    model, tokenizer = load_model(model_dir, device)
-    if k is not None and not model.uncertainty_head:
+    if k is not None and not RewardModel.read_meta(model_dir).get("uncertainty_head"):
         raise AccordError(f"k: {model_dir} has no uncertainty head (it was trained without --uncertainty-head), so "
                           "it has no reward_sd and its conservative reward would equal the reward; train with "
                           "--uncertainty-head to use k")
+    model, tokenizer = load_model(model_dir, device)
     k = 1.0 if k is None else float(k)
     frame = _read_frame(data)
     encoder = _encoder(model, tokenizer, max_length)

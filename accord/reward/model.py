@@ -259,6 +259,14 @@ class RewardModel(nn.Module):
                 os.chmod(tmp, 0o644)
         return directory
 
+    @staticmethod
+    def read_meta(directory: str | Path) -> dict[str, Any]:
+        """The metadata of a saved model (``reward_model.json``) without loading its weights."""
+        meta_path = Path(directory) / META_FILE
+        if not meta_path.exists():
+            raise AccordError(f"folder {directory}: not an accord reward model (no {META_FILE})")
+        return json.loads(meta_path.read_text())
+
     @classmethod
     def from_pretrained(cls, directory: str | Path, *, attn_implementation: str | None = None,
                         dtype: torch.dtype = torch.float32) -> "RewardModel":
@@ -267,10 +275,7 @@ class RewardModel(nn.Module):
         from transformers import AutoModel
 
         directory = Path(directory)
-        meta_path = directory / META_FILE
-        if not meta_path.exists():
-            raise AccordError(f"folder {directory}: not an accord reward model (no {META_FILE})")
-        meta = json.loads(meta_path.read_text())
+        meta = cls.read_meta(directory)
         kwargs: dict[str, Any] = {"dtype": dtype}
         if attn_implementation:
             kwargs["attn_implementation"] = attn_implementation

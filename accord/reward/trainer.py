@@ -20,6 +20,7 @@ checkpoint intact. Resuming recomputes the epoch's batch order and skips the bat
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -150,7 +151,8 @@ class RewardTrainer:
             self.eval_table = self.task.read(eval_data if eval_data is not None else config.eval_path)
         self._say(f"loading {config.model or 'the model'} and tokenizing {len(self.train_table):,} training "
                   f"{self.task.unit}")
-        model, self.tokenizer = self._set_up_model(model, tokenizer)
+        with _library_bars(config.progress):
+            model, self.tokenizer = self._set_up_model(model, tokenizer)
         model.meta.update(task=self.task.name, **self.task.bind(self.tokenizer, model))
         self.train_data = self.task.encode(self.train_table)
         self.eval_data = None if self.eval_table is None else self.task.encode(self.eval_table)
@@ -412,9 +414,10 @@ class RewardTrainer:
                                        batch_size=self.config.batch_size,
                                        progress=self.config.progress and acc.is_main_process)
         if acc.is_main_process:
-            model.save_pretrained(directory, tokenizer=self.tokenizer, stats=stats,
-                                  extra_meta={"global_step": self.global_step},
-                                  state_dict=state if acc.distributed_type.value == "FSDP" else None)
+            with _library_bars(self.config.progress):
+                model.save_pretrained(directory, tokenizer=self.tokenizer, stats=stats,
+                                      extra_meta={"global_step": self.global_step},
+                                      state_dict=state if acc.distributed_type.value == "FSDP" else None)
         acc.wait_for_everyone()
         return directory
 
@@ -552,6 +555,21 @@ class _nullcontext:
 
     def __exit__(self, *exc: Any) -> None:
         return None
+
+
+@contextlib.contextmanager
+def _library_bars(enabled: bool) -> Any:
+    """transformers' own bars (loading and writing weights) shown only when the trainer shows its bars."""
+    from transformers.utils import logging as transformers_logging
+
+    hide = not enabled and transformers_logging.is_progress_bar_enabled()
+    if hide:
+        transformers_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if hide:
+            transformers_logging.enable_progress_bar()
 
 
 def _accelerator(mixed_precision: str) -> Any:
