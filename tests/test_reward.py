@@ -266,6 +266,26 @@ def test_packed_and_padded_rewards_agree(backbones, kind):
         assert torch.allclose(out[True].log_var, out[False].log_var, atol=1e-4), pooling
 
 
+def test_packing_widens_rows_when_that_costs_less_and_keeps_the_rewards(backbones):
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(backbones["bert"])
+    model = RewardModel.from_backbone(str(backbones["bert"]), attn_implementation="sdpa").eval()
+    pairs = PairEncoder(tokenizer, 48, False).encode_pairs(load_pairs(random_pairs(16, seed=3)))
+    indices = np.arange(16)
+    narrow = PairCollator(tokenizer.pad_token_id, packing=True, pooling="mean")(pairs, indices)
+    costed = PairCollator(tokenizer.pad_token_id, packing=True, pooling="mean",
+                          hidden_size=model.hidden_size)(pairs, indices)
+    padded = PairCollator(tokenizer.pad_token_id, packing=False, pooling="mean")(pairs, indices)
+    longest = max(len(ids) for ids in pairs.chosen.ids + pairs.rejected.ids)
+    assert narrow["input_ids"].shape[1] == longest and longest < costed["input_ids"].shape[1] <= 2 * longest
+    assert costed["input_ids"].numel() < narrow["input_ids"].numel()  # fewer padded positions to compute
+    with torch.no_grad():
+        rewards = [model(**{k: v for k, v in b.items() if isinstance(v, torch.Tensor)}).reward
+                   for b in (costed, padded)]
+    assert torch.allclose(rewards[0], rewards[1], atol=1e-4)
+
+
 @pytest.mark.parametrize("template", [False, True])
 def test_shared_prompt_rewards_equal_separate_ones(backbones, template):
     from transformers import AutoTokenizer

@@ -100,8 +100,8 @@ class RewardConfig:
         True, "put a batch's sequences padding-free into packed rows, each attending only to itself (faster on "
         "GPUs and CPUs alike); off: one right-padded row per sequence", "data")
     packing_capacity: int | None = setting(
-        None, "tokens per packed row (unset: the batch's longest sequence, or the whole batch in one row under "
-        "flex attention)", "data")
+        None, "tokens per packed row (unset: the width between 1 and 2 times the batch's longest sequence that "
+        "costs least, or the whole batch in one row under flex attention)", "data")
     share_prompt: bool = setting(
         False, "decoders only: encode a pair's prompt once for both responses (one packed unit, a dense mask)",
         "data")
@@ -160,7 +160,7 @@ class RewardConfig:
         "afresh); training continues exactly where it left off", "bookkeeping")
     eval_steps: int | None = setting(None, "steps between evaluations on eval_path", "bookkeeping")
     stats_max_pairs: int = setting(
-        512, "training examples (a seeded sample) scored at the end for reward_stats.json, the rewards' mean and "
+        256, "training examples (a seeded sample) scored at the end for reward_stats.json, the rewards' mean and "
         "standard deviation that `accord score` normalises with", "bookkeeping")
     progress: bool = setting(True, "progress bars and a line per phase (on the main process)", "bookkeeping")
 

@@ -52,7 +52,7 @@ def predict_pairs(model: RewardModel, pairs: TokenizedPairs, *, pad_token_id: in
     draws a bar."""
     device = _device(device) if device is not None else next(model.parameters()).device
     packing = True if packing is None else packing
-    collator = PairCollator(pad_token_id, packing=packing, pooling=model.pooling)
+    collator = PairCollator(pad_token_id, packing=packing, pooling=model.pooling, hidden_size=model.hidden_size)
     chosen_set = np.arange(len(pairs)) if indices is None else np.asarray(indices, dtype=np.int64)
     n = len(chosen_set)
     order = np.argsort(-pairs.lengths[chosen_set], kind="stable")  # similar lengths together: less padding
@@ -84,7 +84,7 @@ def predict_responses(model: RewardModel, encoded: TokenizedResponses, *, pad_to
     """Reward and variance (NaN without an uncertainty head) of every sequence in ``encoded``."""
     device = next(model.parameters()).device
     packing = True if packing is None else packing
-    collator = PairCollator(pad_token_id, packing=packing, pooling=model.pooling)
+    collator = PairCollator(pad_token_id, packing=packing, pooling=model.pooling, hidden_size=model.hidden_size)
     n = len(encoded.ids)
     order = np.argsort(-np.array([len(ids) for ids in encoded.ids]), kind="stable")
     reward = np.zeros(n, dtype=np.float64)

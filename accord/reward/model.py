@@ -128,6 +128,7 @@ class RewardModel(nn.Module):
             raise AccordError(f"a reward head needs at least one output, got {num_outputs}")
         self.num_outputs = int(num_outputs)
         hidden = _hidden_size(backbone.config)
+        self.hidden_size = hidden
         k = self.num_outputs
         # rows 0..k-1: the rewards; rows k..2k-1: their log-variances (with the uncertainty head)
         self.head = nn.Linear(hidden, 2 * k if uncertainty_head else k, dtype=torch.float32)

@@ -42,7 +42,7 @@ class PairwiseTask(RewardTask):
         self.encoder = PairEncoder(tokenizer, cfg.max_length, model.is_decoder, cfg.use_chat_template)
         flex = (cfg.attn_implementation or "") == "flex_attention"
         self.collator = PairCollator(tokenizer.pad_token_id, packing=bool(cfg.packing), pooling=model.pooling,
-                                     capacity=cfg.packing_capacity,
+                                     capacity=cfg.packing_capacity, hidden_size=model.hidden_size,
                                      whole_batch_row=bool(cfg.packing) and flex and cfg.packing_capacity is None,
                                      pad_to_multiple_of=cfg.pad_to_multiple_of, share_prompt=cfg.share_prompt)
         return {"max_length": cfg.max_length, "use_chat_template": self.encoder.use_chat_template, "loss": cfg.loss}
