@@ -17,7 +17,7 @@ Example (a tiny random backbone, so it runs anywhere)::
     ...                       "p_chosen": [0.9] * 8, "weight": [0.8] * 8})
     >>> backbone = build_tiny_backbone(f"{folder}/tiny", "llama", texts=["a good answer bad q"])
     >>> result = train(RewardConfig(model=str(backbone), output_dir=f"{folder}/rm", batch_size=4, max_steps=2,
-    ...                             progress=False), train_pairs=pairs)
+    ...                             progress=False), train_data=pairs)
     >>> sorted(evaluate(f"{folder}/rm", pairs))[:3]
     ['accuracy', 'brier', 'ece']
 """

@@ -37,6 +37,7 @@ import torch
 
 from accord.datasets.errors import AccordError
 from accord.reward.losses import get_loss
+from accord.reward.model import RewardModel
 
 
 class RewardTask:
@@ -140,6 +141,4 @@ def get_task(name: str) -> type[RewardTask]:
 
 def model_inputs(batch: dict[str, Any]) -> dict[str, Any]:
     """The entries of a batch the model's ``forward`` takes (the rest are labels and counts)."""
-    from accord.reward.model import RewardModel
-
     return {name: batch[name] for name in RewardModel.INPUTS if name in batch}
