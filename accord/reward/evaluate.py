@@ -53,9 +53,9 @@ def predict_pairs(model: RewardModel, pairs: TokenizedPairs, *, pad_token_id: in
     device = _device(device) if device is not None else next(model.parameters()).device
     packing = True if packing is None else packing
     collator = PairCollator(pad_token_id, packing=packing, pooling=model.pooling, hidden_size=model.hidden_size)
-    chosen_set = np.arange(len(pairs)) if indices is None else np.asarray(indices, dtype=np.int64)
-    n = len(chosen_set)
-    order = np.argsort(-pairs.lengths[chosen_set], kind="stable")  # similar lengths together: less padding
+    subset = np.arange(len(pairs)) if indices is None else np.asarray(indices, dtype=np.int64)
+    n = len(subset)
+    order = np.argsort(-pairs.lengths[subset], kind="stable")  # similar lengths together: less padding
     chosen = np.zeros(n, dtype=np.float64)
     rejected = np.zeros(n, dtype=np.float64)
     var_c = np.full(n, np.nan)
@@ -65,7 +65,7 @@ def predict_pairs(model: RewardModel, pairs: TokenizedPairs, *, pad_token_id: in
     with _bar(n, desc, "pair", progress) as bar:
         for start in range(0, n, batch_size):
             at = order[start:start + batch_size]
-            batch = collator(pairs, chosen_set[at])
+            batch = collator(pairs, subset[at])
             out = model(**{k: v.to(device) for k, v in batch.items() if isinstance(v, torch.Tensor)})
             k = len(at)
             reward = out.reward.float().cpu().numpy()
