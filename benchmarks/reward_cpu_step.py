@@ -6,13 +6,15 @@ median wall and CPU seconds of a step after ``--warmup`` steps, steps per second
 saved model (reward statistics and saving) and the time ``evaluate`` takes on the held-out pairs.
 
 ``--busy N`` starts N CPU-bound processes (``while True: pass``) for the run and stops them after, to measure a
-machine that other work keeps busy. ``--threads`` sets torch's threads (the thread policy under test).
+machine that other work keeps busy. ``--threads`` sets torch's threads (the thread policy under test; several,
+comma-separated, are measured in turn).
 ``--checkouts A,B`` measures other checkouts of accord beside this one, alternating, each in a process of its own
 (``PYTHONPATH`` at the checkout), and prints their ratios; the script uses only what every version of
 ``accord.reward`` has::
 
     python benchmarks/reward_cpu_step.py --threads 1 --checkouts ../main,.
     python benchmarks/reward_cpu_step.py --threads 1 --busy 2 --checkouts ../main,.
+    OMP_WAIT_POLICY=PASSIVE python benchmarks/reward_cpu_step.py --threads 1,2 --busy 2
 """
 
 from __future__ import annotations
@@ -82,9 +84,9 @@ def measure(args: argparse.Namespace) -> dict[str, float]:
             "n_train": len(train), "n_test": len(test)}
 
 
-def run_worker(checkout: Path, args: argparse.Namespace) -> dict[str, float]:
+def run_worker(checkout: Path, threads: int, args: argparse.Namespace) -> dict[str, float]:
     """One measurement in a fresh process that imports accord from ``checkout``."""
-    command = [sys.executable, str(Path(__file__).resolve()), "--worker", "--threads", str(args.threads), "--steps",
+    command = [sys.executable, str(Path(__file__).resolve()), "--worker", "--threads", str(threads), "--steps",
                str(args.steps), "--warmup", str(args.warmup), "--seed", str(args.seed)]
     if args.freeze_layers:
         command += ["--freeze-layers", str(args.freeze_layers)]
@@ -99,7 +101,7 @@ def run_worker(checkout: Path, args: argparse.Namespace) -> dict[str, float]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
+    parser.add_argument("--threads", default="1", help="torch threads, or several comma-separated (default 1)")
     parser.add_argument("--busy", type=int, default=0, help="CPU-bound processes running beside it (default 0)")
     parser.add_argument("--steps", type=int, default=8, help="timed steps (default 8)")
     parser.add_argument("--warmup", type=int, default=2, help="steps not timed (default 2)")
@@ -111,38 +113,48 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:
+        args.threads = int(args.threads)
         print(json.dumps(measure(args)))
         return 0
     checkouts = [Path(c) for c in args.checkouts.split(",") if c]
+    threads = [int(t) for t in args.threads.split(",") if t]
+    runs = [(checkout, count) for checkout in checkouts for count in threads]
     load = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(args.busy)]
-    results: dict[Path, list[dict[str, float]]] = {c: [] for c in checkouts}
+    results: dict[tuple[Path, int], list[dict[str, float]]] = {run: [] for run in runs}
     loads = []
     try:
         for _ in range(args.repeats):
-            for checkout in checkouts:
+            for checkout, count in runs:
                 loads.append(os.getloadavg()[0])
-                results[checkout].append(run_worker(checkout, args))
+                results[checkout, count].append(run_worker(checkout, count, args))
     finally:
         for process in load:
             process.kill()
             process.wait()
     first = next(iter(results.values()))[0]
-    print(f"threads {args.threads}, {args.busy} busy processes beside it, load average {min(loads):.2f}-"
-          f"{max(loads):.2f} at the starts; {first['n_train']:,} training pairs, {first['n_test']:,} held out; "
-          f"medians of {args.repeats} run(s), {args.steps} timed steps each")
-    print("| checkout | set-up s | step wall s | step CPU s | steps/s | last step to saved model s | evaluate s |")
-    print("|---|---|---|---|---|---|---|")
+    print(f"{args.busy} busy processes beside it, load average {min(loads):.2f}-{max(loads):.2f} at the starts, "
+          f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', 'unset')}; {first['n_train']:,} training pairs, "
+          f"{first['n_test']:,} held out; medians of {args.repeats} run(s), {args.steps} timed steps each")
+    print("| checkout | threads | set-up s | step wall s | step CPU s | steps/s | last step to saved model s | "
+          "evaluate s |")
+    print("|---|---|---|---|---|---|---|---|")
     medians = {}
-    for checkout, runs in results.items():
-        m = {key: statistics.median(run[key] for run in runs) for key in runs[0]}
-        medians[checkout] = m
-        print(f"| {checkout} | {m['set_up_s']:.1f} | {m['step_wall_s']:.2f} | {m['step_cpu_s']:.2f} | "
+    for (checkout, count), measured in results.items():
+        m = {key: statistics.median(run[key] for run in measured) for key in measured[0]}
+        medians[checkout, count] = m
+        print(f"| {checkout} | {count} | {m['set_up_s']:.1f} | {m['step_wall_s']:.2f} | {m['step_cpu_s']:.2f} | "
               f"{m['steps_per_s']:.3f} | {m['after_last_step_s']:.1f} | {m['evaluate_s']:.1f} |")
-    if len(checkouts) > 1:
-        base, last = medians[checkouts[0]], medians[checkouts[-1]]
-        print(f"{checkouts[-1]} / {checkouts[0]}: {last['steps_per_s'] / base['steps_per_s']:.2f}x steps/s, "
-              f"{base['after_last_step_s'] / last['after_last_step_s']:.2f}x faster from the last step to the saved "
-              f"model, {base['evaluate_s'] / last['evaluate_s']:.2f}x faster evaluation")
+    for count in threads[1:]:
+        base, other = medians[checkouts[-1], threads[0]], medians[checkouts[-1], count]
+        print(f"{count} threads / {threads[0]}: {other['steps_per_s'] / base['steps_per_s']:.2f}x steps/s "
+              f"({checkouts[-1]})")
+    for count in threads:
+        if len(checkouts) > 1:
+            base, last = medians[checkouts[0], count], medians[checkouts[-1], count]
+            print(f"{checkouts[-1]} / {checkouts[0]}, {count} thread(s): "
+                  f"{last['steps_per_s'] / base['steps_per_s']:.2f}x steps/s, "
+                  f"{base['after_last_step_s'] / last['after_last_step_s']:.2f}x faster from the last step to the "
+                  f"saved model, {base['evaluate_s'] / last['evaluate_s']:.2f}x faster evaluation")
     return 0
 
 
