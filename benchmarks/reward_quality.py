@@ -131,18 +131,6 @@ def stratified_sample(frame: pd.DataFrame, n: int, seed: int) -> pd.DataFrame:
     return pd.concat(parts).sample(frac=1.0, random_state=seed).reset_index(drop=True)
 
 
-def freeze_lower_layers(model, n_layers: int) -> None:
-    """Freeze the embeddings and the first ``n_layers`` transformer layers of a BERT-style backbone."""
-    if n_layers <= 0:
-        return
-    backbone = model.backbone
-    for param in backbone.embeddings.parameters():
-        param.requires_grad_(False)
-    for layer in backbone.encoder.layer[:n_layers]:
-        for param in layer.parameters():
-            param.requires_grad_(False)
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data-dir", type=Path, default=DEFAULT_DATA)
@@ -167,7 +155,7 @@ def main(argv: list[str] | None = None) -> int:
 
     import torch
 
-    from accord.reward import RewardConfig, RewardModel, RewardTrainer, evaluate
+    from accord.reward import RewardConfig, RewardTrainer, evaluate
 
     torch.set_num_threads(args.threads)
     if not args.data_dir.exists():
@@ -189,14 +177,11 @@ def main(argv: list[str] | None = None) -> int:
         config = RewardConfig(model=args.model, output_dir=str(args.work_dir / loss), loss=loss,
                               max_length=args.max_length, batch_size=args.batch_size, num_epochs=args.epochs,
                               learning_rate=args.learning_rate, seed=args.seed, save_steps=None, logging_steps=20,
-                              stats_max_pairs=256, progress=False)
-        torch.manual_seed(args.seed)
-        model = RewardModel.from_backbone(config.model, pooling=config.pooling, attn_implementation="sdpa")
-        freeze_lower_layers(model, args.freeze_layers)
+                              stats_max_pairs=256, freeze_layers=args.freeze_layers, progress=False)
         started = time.perf_counter()
-        result = RewardTrainer(config, model=model, train_pairs=train).train()
+        result = RewardTrainer(config, train_data=train).train()
         metrics = evaluate(config.output_dir, test, batch_size=64)
-        metrics.update(train_seconds=result.train_seconds, pairs_per_s=result.pairs_per_second,
+        metrics.update(train_seconds=result.train_seconds, pairs_per_s=result.examples_per_second,
                        total_seconds=time.perf_counter() - started, train_loss=result.train_loss)
         results["runs"][loss] = metrics
         print(f"{loss:>18}: accuracy {metrics['accuracy']:.4f}  votes NLL {metrics['votes_nll']:.4f}  "

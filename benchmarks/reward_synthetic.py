@@ -93,23 +93,6 @@ def side_accuracy_all(cleaned: pd.DataFrame, train_ids: pd.Index, true_label: pd
     return float(right[keep].mean())
 
 
-def make_model(backbone: str, freeze_layers: int, seed: int) -> Any:
-    """A fresh MiniLM reward model (dropout off, as the trainer's default) with its lower layers frozen."""
-    import torch
-
-    from accord.reward import RewardModel
-
-    torch.manual_seed(seed)
-    model = RewardModel.from_backbone(backbone, pooling="auto", attn_implementation="sdpa", dropout=False)
-    if freeze_layers > 0:
-        for param in model.backbone.embeddings.parameters():
-            param.requires_grad_(False)
-        for layer in model.backbone.encoder.layer[:freeze_layers]:
-            for param in layer.parameters():
-                param.requires_grad_(False)
-    return model
-
-
 def test_metrics(model_dir: Path, test: pd.DataFrame, data: Any) -> dict[str, Any]:
     """Score the held-out pairs (A as chosen, B as rejected) and compare ``sigmoid(r_A - r_B)`` with the truth."""
     from accord.reward import pairwise_metrics, score
@@ -176,8 +159,8 @@ def run_seed(seed: int, args: argparse.Namespace, backbone: str, work_dir: Path)
         config = RewardConfig(model=backbone, train_path=str(path), output_dir=str(work_dir / f"seed{seed}-{name}"),
                               loss=loss, max_steps=args.steps, batch_size=args.batch_size, max_length=args.max_length,
                               learning_rate=args.learning_rate, warmup_ratio=0.1, seed=seed, save_steps=None,
-                              logging_steps=25, stats_max_pairs=64, progress=False)
-        result = RewardTrainer(config, model=make_model(backbone, args.freeze_layers, seed)).train()
+                              logging_steps=25, stats_max_pairs=64, freeze_layers=args.freeze_layers, progress=False)
+        result = RewardTrainer(config).train()
         scores = test_metrics(result.output_dir, test, data)
         rows.append({"seed": seed, "labels": name, "loss": loss, "pairs": len(frame),
                      "label acc": side_accuracy(frame, data.true_label),

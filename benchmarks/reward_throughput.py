@@ -141,7 +141,7 @@ def run_accord(spec: dict) -> dict:
     import torch
 
     from accord.reward import RewardConfig, RewardModel, RewardTrainer
-    from accord.reward.data import Encoded, TokenizedPairs
+    from accord.reward.data import TokenizedPairs, TokenizedResponses
 
     config = RewardConfig(model=spec["model"], output_dir=spec["out"], batch_size=spec["batch_size"],
                           max_steps=spec["steps"], max_length=spec["max_length"], learning_rate=5e-5,
@@ -152,8 +152,8 @@ def run_accord(spec: dict) -> dict:
     if spec["token_pairs"] is not None:
         ids = spec["token_pairs"]
         zeros = np.zeros(len(ids), dtype=np.int64)
-        chosen = Encoded([list(c) for c, _ in ids], zeros, None)
-        rejected = Encoded([list(r) for _, r in ids], zeros, None)
+        chosen = TokenizedResponses([list(c) for c, _ in ids], zeros, None)
+        rejected = TokenizedResponses([list(r) for _, r in ids], zeros, None)
         ones = np.ones(len(ids), dtype=np.float32)
         train_pairs = TokenizedPairs(chosen, rejected, np.arange(len(ids)).astype(str), ones, 0 * ones, ones,
                                      np.full(len(ids), np.nan, dtype=np.float32))
@@ -162,10 +162,10 @@ def run_accord(spec: dict) -> dict:
                                     "rejected": [r for _, r in spec["text_pairs"]]})
     model = RewardModel.from_backbone(spec["model"], attn_implementation=spec.get("attn") or "sdpa")
     times: list[float] = []
-    trainer = RewardTrainer(config, model=model, train_pairs=train_pairs,
+    trainer = RewardTrainer(config, model=model, train_data=train_pairs,
                             callbacks=[lambda trainer, state: times.append(_step_end(spec, len(times)))])
     counted = {"tokens": 0, "computed": 0}
-    collate = trainer.collator.__call__
+    collate = trainer.task.collator.__call__
 
     def counting(pairs, indices):  # real tokens and computed positions of the measured steps
         batch = collate(pairs, indices)
@@ -174,7 +174,7 @@ def run_accord(spec: dict) -> dict:
             counted["computed"] += batch["input_ids"].numel()
         return batch
 
-    trainer.collator = _Wrapped(trainer.collator, counting)
+    trainer.task.collator = _Wrapped(trainer.task.collator, counting)
     return _timed_train(trainer, spec, times, counted)
 
 

@@ -76,7 +76,7 @@ for name, frame, loss in (("majority + hard BT", majority, "bradley_terry"),
     config = RewardConfig(model="all-MiniLM-L6-v2", output_dir=str(OUTPUT / name.split()[0]), loss=loss,
                           max_steps=STEPS, batch_size=16, max_length=64, learning_rate=1e-4, warmup_ratio=0.1,
                           seed=0, save_steps=None, progress=False)
-    trained = train(config, train_pairs=frame[~frame["pair_id"].isin(test_ids)])
+    trained = train(config, train_data=frame[~frame["pair_id"].isin(test_ids)])
     results[name] = {"dir": trained.output_dir, "metrics": evaluate(trained.output_dir, held_out)}
 table = pd.DataFrame({name: r["metrics"] for name, r in results.items()}).T
 table[["accuracy", "nll", "ece", "soft_nll", "soft_ece"]].round(3)

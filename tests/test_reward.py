@@ -125,16 +125,20 @@ def test_pairwise_logit_scales_by_the_variance():
     assert torch.allclose(losses.pairwise_logit(mu_c, mu_r, var, var), torch.tensor([1.0]), atol=1e-6)
 
 
-def test_pair_losses_dispatch_and_unknown_name():
+def test_loss_registry_dispatch_and_unknown_name():
     d = torch.tensor([0.5])
-    fields = dict(p_chosen=torch.tensor([0.7]), p_tie=torch.tensor([0.2]), weight=torch.tensor([0.5]),
-                  margin=torch.tensor([0.0]))
+    inputs = losses.pair_loss_inputs(d, p_chosen=torch.tensor([0.7]), p_tie=torch.tensor([0.2]),
+                                     weight=torch.tensor([0.5]), margin=torch.tensor([0.0]))
     for name in losses.LOSSES:
-        assert torch.isfinite(losses.pair_losses(name, d, **fields)).all()
-    assert torch.allclose(losses.pair_losses("soft_bce", d, **fields),
-                          losses.soft_bce_loss(d, torch.tensor([0.8])))
+        assert torch.isfinite(losses.get_loss(name)(inputs)).all()
+    assert torch.allclose(losses.get_loss("soft_bce")(inputs), losses.soft_bce_loss(d, torch.tensor([0.8])))
+    # settings reach a loss by their names; a loss given only some inputs keeps its defaults for the rest
+    assert torch.allclose(losses.get_loss("label_smoothing")({**inputs, "label_smoothing": 0.2}),
+                          losses.label_smoothing_loss(d, 0.2))
     with pytest.raises(AccordError, match="unknown loss"):
-        losses.pair_losses("hinge", d, **fields)
+        losses.get_loss("hinge")
+    with pytest.raises(AccordError, match="needs"):
+        losses.get_loss("davidson")({"d": d})
 
 
 # ----------------------------------------------------------------------------------------------------------------------
@@ -221,10 +225,10 @@ def test_length_grouped_batches_are_seeded_complete_and_grouped():
 
 
 def test_packed_collator_layout():
-    from accord.reward.data import Encoded, TokenizedPairs
+    from accord.reward.data import TokenizedPairs, TokenizedResponses
 
-    chosen = Encoded([[1, 2, 3, 4], [5, 6]], np.zeros(2, dtype=np.int64), None)
-    rejected = Encoded([[7, 8], [9]], np.zeros(2, dtype=np.int64), None)
+    chosen = TokenizedResponses([[1, 2, 3, 4], [5, 6]], np.zeros(2, dtype=np.int64), None)
+    rejected = TokenizedResponses([[7, 8], [9]], np.zeros(2, dtype=np.int64), None)
     pairs = TokenizedPairs(chosen, rejected, np.array(["a", "b"]), *(np.ones(2, dtype=np.float32),) * 4)
     batch = PairCollator(pad_token_id=0, packing=True, pooling="last")(pairs, [0, 1])
     # 4 sequences (4, 2, 2, 1 tokens) packed first-fit-decreasing into rows of 4 tokens: [4], [2 2], [1 pad pad pad]
@@ -260,6 +264,26 @@ def test_packed_and_padded_rewards_agree(backbones, kind):
                 out[packing] = model(**{k: v for k, v in batch.items() if isinstance(v, torch.Tensor)})
         assert torch.allclose(out[True].reward, out[False].reward, atol=1e-4), pooling
         assert torch.allclose(out[True].log_var, out[False].log_var, atol=1e-4), pooling
+
+
+def test_packing_widens_rows_when_that_costs_less_and_keeps_the_rewards(backbones):
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(backbones["bert"])
+    model = RewardModel.from_backbone(str(backbones["bert"]), attn_implementation="sdpa").eval()
+    pairs = PairEncoder(tokenizer, 48, False).encode_pairs(load_pairs(random_pairs(16, seed=3)))
+    indices = np.arange(16)
+    narrow = PairCollator(tokenizer.pad_token_id, packing=True, pooling="mean")(pairs, indices)
+    costed = PairCollator(tokenizer.pad_token_id, packing=True, pooling="mean",
+                          hidden_size=model.hidden_size)(pairs, indices)
+    padded = PairCollator(tokenizer.pad_token_id, packing=False, pooling="mean")(pairs, indices)
+    longest = max(len(ids) for ids in pairs.chosen.ids + pairs.rejected.ids)
+    assert narrow["input_ids"].shape[1] == longest and longest < costed["input_ids"].shape[1] <= 2 * longest
+    assert costed["input_ids"].numel() < narrow["input_ids"].numel()  # fewer padded positions to compute
+    with torch.no_grad():
+        rewards = [model(**{k: v for k, v in b.items() if isinstance(v, torch.Tensor)}).reward
+                   for b in (costed, padded)]
+    assert torch.allclose(rewards[0], rewards[1], atol=1e-4)
 
 
 @pytest.mark.parametrize("template", [False, True])

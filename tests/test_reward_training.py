@@ -17,7 +17,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from accord.datasets import write_cleaned
+from accord.datasets import AccordError, write_cleaned
 from accord.reward import RewardConfig, RewardModel, RewardTrainer, evaluate, score, train
 from accord.reward.__main__ import main as cli_main
 from accord.reward.tiny import build_tiny_backbone
@@ -277,3 +277,16 @@ def test_command_line_trains_evaluates_scores_and_reports_errors(workspace, caps
     assert code == 2 and err == f"error: file {tmp_path / 'missing.parquet'}: not found"
     assert cli_main(["--model", workspace["bert"], "--train-path", workspace["data"], "--loss", "hinge"]) == 2
     assert "unknown loss" in capsys.readouterr().err
+
+
+def test_frozen_lower_layers_do_not_train(workspace):
+    cfg = config(workspace, "frozen", model=workspace["bert"], freeze_layers=1, max_steps=2)
+    trainer = RewardTrainer(cfg)
+    before = trained_state(trainer)
+    trainer.train()
+    after = trained_state(trainer)
+    changed = {key for key in before if not torch.equal(before[key], after[key])}
+    assert changed and all(key.startswith(("backbone.encoder.layer.1.", "head.")) for key in changed), changed
+    assert any(key.startswith("backbone.encoder.layer.1.") for key in changed)
+    with pytest.raises(AccordError, match="freeze_layers"):
+        RewardTrainer(config(workspace, "frozen-too-deep", model=workspace["bert"], freeze_layers=3))

@@ -1,9 +1,11 @@
-"""Reward models trained on accord's soft labels: losses, data path, model, trainer, evaluation and scoring.
+"""Reward models trained on accord's soft labels: losses, data path, model, trainer core, tasks, evaluation, scoring.
 
 Reads the cleaned-dataset format (or any Hugging Face preference layout); never imports ``accord.models`` or
-``accord.aggregate``, so anyone's soft labels can train it. The command-line faces are :func:`train`,
-:func:`evaluate` and :func:`score` (``accord train`` / ``evaluate`` / ``score``) and ``python -m accord.reward``
-(``accelerate launch -m accord.reward ...`` for several processes).
+``accord.aggregate``, so anyone's soft labels can train it. The trainer core (:class:`RewardTrainer`) runs any
+:class:`RewardTask` (the pairwise preference task, :class:`PairwiseTask`, by default) with any loss of the one
+registry :data:`LOSSES`. The command-line faces are :func:`train`, :func:`evaluate` and :func:`score` (``accord
+train`` / ``evaluate`` / ``score``) and ``python -m accord.reward`` (``accelerate launch -m accord.reward ...`` for
+several processes).
 
 Example (a tiny random backbone, so it runs anywhere)::
 
@@ -15,48 +17,70 @@ Example (a tiny random backbone, so it runs anywhere)::
     ...                       "p_chosen": [0.9] * 8, "weight": [0.8] * 8})
     >>> backbone = build_tiny_backbone(f"{folder}/tiny", "llama", texts=["a good answer bad q"])
     >>> result = train(RewardConfig(model=str(backbone), output_dir=f"{folder}/rm", batch_size=4, max_steps=2,
-    ...                             progress=False), train_pairs=pairs)
+    ...                             progress=False), train_data=pairs)
     >>> sorted(evaluate(f"{folder}/rm", pairs))[:3]
     ['accuracy', 'brier', 'ece']
 """
 
 from accord.reward.config import RewardConfig
-from accord.reward.data import PairCollator, PairEncoder, TokenizedPairs, length_grouped_batches, load_pairs
+from accord.reward.data import (
+    PairCollator,
+    PairEncoder,
+    TokenizedPairs,
+    TokenizedResponses,
+    length_grouped_batches,
+    load_pairs,
+)
 from accord.reward.evaluate import evaluate, pairwise_metrics, score
 from accord.reward.losses import (
     LOSSES,
     bradley_terry_loss,
     davidson_loss,
+    get_loss,
     label_smoothing_loss,
     margin_loss,
     normalise_weights,
+    pair_loss_inputs,
     pairwise_logit,
+    register_loss,
     soft_bce_loss,
     weighted_soft_bce_loss,
 )
 from accord.reward.model import RewardModel, RewardOutput
-from accord.reward.trainer import RewardTrainer, TrainResult, train
+from accord.reward.pairwise import PairwiseTask
+from accord.reward.task import TASKS, RewardTask, get_task, register_task
+from accord.reward.trainer import RewardTrainer, TrainingInterrupted, TrainResult, train
 
 __all__ = [
     "LOSSES",
+    "TASKS",
     "PairCollator",
     "PairEncoder",
+    "PairwiseTask",
     "RewardConfig",
     "RewardModel",
     "RewardOutput",
+    "RewardTask",
     "RewardTrainer",
     "TokenizedPairs",
+    "TokenizedResponses",
     "TrainResult",
+    "TrainingInterrupted",
     "bradley_terry_loss",
     "davidson_loss",
     "evaluate",
+    "get_loss",
+    "get_task",
     "label_smoothing_loss",
     "length_grouped_batches",
     "load_pairs",
     "margin_loss",
     "normalise_weights",
+    "pair_loss_inputs",
     "pairwise_logit",
     "pairwise_metrics",
+    "register_loss",
+    "register_task",
     "score",
     "soft_bce_loss",
     "train",

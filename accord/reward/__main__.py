@@ -1,12 +1,14 @@
-"""Command line of the reward trainer: ``python -m accord.reward`` (or ``accelerate launch -m accord.reward``).
+"""Command line of the reward trainer: ``accord train|evaluate|score`` (``accelerate launch -m accord.reward ...``
+runs the same on several processes).
 
-    python -m accord.reward --model all-MiniLM-L6-v2 --train-path cleaned.parquet --output-dir rm
-    python -m accord.reward train --config reward.json --max-steps 100        # flags override the config file
-    python -m accord.reward evaluate rm held_out.parquet [--out metrics.json]
-    python -m accord.reward score rm responses.jsonl --k 1.0 --out scored.parquet
+    accord train --model all-MiniLM-L6-v2 --train-path cleaned.parquet --output-dir rm
+    accord train --config reward.json --max-steps 100        # flags override the config file
+    accord evaluate rm held_out.parquet [--out metrics.json]
+    accord score rm responses.jsonl --out scored.parquet
 
-Every :class:`accord.reward.RewardConfig` field is a flag (``--batch-size``, ``--loss``, ``--no-packing``, ...).
-Problems with the input print one line and exit with status 2.
+Every :class:`accord.reward.RewardConfig` field is a flag (``--batch-size``, ``--loss``, ``--no-packing``, ...), with
+the field's help text, default and choices in ``accord train -h``. Problems with the input print one line and exit
+with status 2; an interrupt (Ctrl-C) prints one line saying what was kept and exits with status 130.
 """
 
 from __future__ import annotations
@@ -24,6 +26,15 @@ from typing import Any
 from accord.datasets.errors import AccordError
 
 COMMANDS = ("train", "evaluate", "score")
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+GROUP_TITLES = {
+    "model": "model: the backbone, its head and what trains",
+    "data": "data: what is read and how it is batched",
+    "loss": "loss",
+    "optimisation": "optimisation",
+    "bookkeeping": "output, checkpoints and logging",
+}
 
 
 def _field_type(annotation: Any) -> Any:
@@ -38,22 +49,44 @@ def _field_type(annotation: Any) -> Any:
     return annotation
 
 
-def add_train_arguments(parser: argparse.ArgumentParser) -> None:
-    """One flag per :class:`RewardConfig` field, all defaulting to "not given" (so a config file can fill them)."""
-    from accord.reward.config import RewardConfig
+METAVARS = {"model": "PATH", "train_path": "FILE", "eval_path": "FILE", "output_dir": "DIR",
+            "resume_from": "CHECKPOINT", "lora_target_modules": "MODULES", "attn_implementation": "NAME"}
 
-    parser.add_argument("--config", help="a JSON (or YAML) file of RewardConfig settings; flags override it")
+
+def _default_text(value: Any) -> str:
+    if value is None:
+        return "unset"
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    return str(value)
+
+
+def add_train_arguments(parser: argparse.ArgumentParser) -> None:
+    """One flag per :class:`RewardConfig` field, in the field's group, with its help, default and choices; every
+    flag defaults to "not given" so that a config file can fill it."""
+    from accord.reward.config import GROUPS, RewardConfig, choices_of
+
+    parser.add_argument("--config", metavar="FILE",
+                        help="a JSON (or YAML) file of these settings by field name; flags override it")
+    groups = {name: parser.add_argument_group(GROUP_TITLES[name]) for name in GROUPS}
     for f in dataclasses.fields(RewardConfig):
         flag = "--" + f.name.replace("_", "-")
         kind = _field_type(f.type)
+        choices = choices_of(f)
+        text = f.metadata["help"] if f.default == "" else f"{f.metadata['help']} (default: {_default_text(f.default)})"
+        text = text.replace("%", "%%")  # argparse formats help with %
+        group = groups[f.metadata["group"]]
         if kind is bool:
-            parser.add_argument(flag, dest=f.name, action=argparse.BooleanOptionalAction, default=None)
+            group.add_argument(flag, dest=f.name, action=argparse.BooleanOptionalAction, default=None, help=text)
         else:
-            parser.add_argument(flag, dest=f.name, type=kind, default=None, metavar=f.name.upper())
+            metavar = "{" + ",".join(choices) + "}" if choices else METAVARS.get(f.name, {int: "N", float: "X"}.get(
+                kind, "TEXT"))
+            group.add_argument(flag, dest=f.name, type=kind, default=None, metavar=metavar, help=text)
 
 
 def config_from_args(args: argparse.Namespace) -> Any:
-    """The :class:`RewardConfig` of parsed :func:`add_train_arguments` flags (config file first, flags on top)."""
+    """The :class:`RewardConfig` of parsed :func:`add_train_arguments` flags (config file first, flags on top);
+    checked once, by the trainer."""
     from accord.reward.config import RewardConfig
 
     values: dict[str, Any] = {}
@@ -66,82 +99,133 @@ def config_from_args(args: argparse.Namespace) -> Any:
     modules = values.get("lora_target_modules")
     if isinstance(modules, str) and "," in modules:  # --lora-target-modules q_proj,v_proj
         values["lora_target_modules"] = [m.strip() for m in modules.split(",") if m.strip()]
-    config = RewardConfig.from_dict(values)
-    config.validate(require_data=True)
-    return config
+    return RewardConfig.from_dict(values)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m accord.reward", description=__doc__.split("\n\n")[0],
-                                     epilog="Every training flag is a field of accord.reward.RewardConfig, documented "
-                                            "there with its default.")
-    sub = parser.add_subparsers(dest="command")
-    add_train_arguments(sub.add_parser("train", help="train a reward model (the default command)"))
-    ev = sub.add_parser("evaluate", help="accuracy, NLL, Brier and ECE of a saved reward model on pairs")
-    ev.add_argument("model_dir")
+def build_parser(prog: str = "accord") -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=prog, description="Train reward models, evaluate them and score responses.")
+    sub = parser.add_subparsers(dest="command", metavar="{train,evaluate,score}")
+    train = sub.add_parser("train", help="train a reward model (the default command)",
+                           usage=f"{prog} train --model PATH --train-path FILE [--output-dir DIR] [options]",
+                           description="Train a reward model on a cleaned dataset or any preference layout and "
+                                       "save it to --output-dir. Every flag is a field of "
+                                       "accord.reward.RewardConfig.")
+    add_train_arguments(train)
+    ev = sub.add_parser("evaluate", help="accuracy, NLL, Brier and ECE of a saved reward model on pairs",
+                        description="Accuracy, NLL, Brier and ECE of a saved reward model on preference pairs, "
+                                    "against their soft labels (and against held-out votes when the data has them).")
+    ev.add_argument("model_dir", help="a folder written by `accord train`")
     ev.add_argument("data", help="a cleaned dataset or any preference layout (vote columns add vote metrics)")
-    ev.add_argument("--batch-size", type=int, default=32)
-    ev.add_argument("--max-length", type=int, default=None)
-    ev.add_argument("--out", help="write the metrics as JSON here (default: print them)")
-    sc = sub.add_parser("score", help="rewards, uncertainties and conservative rewards of responses or pairs")
-    sc.add_argument("model_dir")
+    ev.add_argument("--batch-size", type=int, default=32, metavar="N", help="pairs per forward pass (default: 32)")
+    ev.add_argument("--max-length", type=int, default=None, metavar="N",
+                    help="tokens per sequence (default: the length the model was trained with)")
+    ev.add_argument("--out", metavar="FILE", help="write the metrics as JSON here (default: print them)")
+    sc = sub.add_parser("score", help="rewards, uncertainties and conservative rewards of responses or pairs",
+                        description="Rewards of responses (a 'response' column, optionally 'prompt') or of pairs "
+                                    "('chosen' and 'rejected'). A model trained with --uncertainty-head also gives "
+                                    "reward_sd and the conservative reward, reward - k * reward_sd.")
+    sc.add_argument("model_dir", help="a folder written by `accord train`")
     sc.add_argument("data", help="a file with a 'response' column (and 'prompt'), or 'chosen' and 'rejected'")
-    sc.add_argument("--k", type=float, default=1.0, help="conservative reward = reward - k * sd (default 1.0)")
-    sc.add_argument("--batch-size", type=int, default=32)
-    sc.add_argument("--max-length", type=int, default=None)
-    sc.add_argument("--out", help="write the scored table here (.parquet, .jsonl or .csv; default: print it)")
+    sc.add_argument("--k", type=float, default=None, metavar="X",
+                    help="conservative reward = reward - k * reward_sd (default: 1; needs a model trained with "
+                         "--uncertainty-head)")
+    sc.add_argument("--batch-size", type=int, default=32, metavar="N", help="sequences per forward pass (default: 32)")
+    sc.add_argument("--max-length", type=int, default=None, metavar="N",
+                    help="tokens per sequence (default: the length the model was trained with)")
+    sc.add_argument("--out", metavar="FILE",
+                    help="write the scored table here (.parquet, .jsonl or .csv; default: print it)")
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, prog: str = "accord") -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] not in COMMANDS + ("-h", "--help"):
         argv = ["train"] + argv
-    args = build_parser().parse_args(argv)
+    args = build_parser(prog).parse_args(argv)
+    from accord.reward.trainer import TrainingInterrupted
+
     try:
         if args.command == "train":
-            from accord.reward.trainer import train
-
-            result = train(config_from_args(args))
-            if os.environ.get("RANK", "0") != "0":  # under accelerate launch / torchrun: the main process reports
-                return 0
-            print(json.dumps({"output_dir": str(result.output_dir), "global_step": result.global_step,
-                              "train_loss": result.train_loss, "pairs_per_s": round(result.pairs_per_second, 2),
-                              "tokens_per_s": round(result.tokens_per_second, 1), **result.truncation,
-                              **({"eval": result.eval_metrics} if result.eval_metrics else {})}, default=float))
+            _train(args)
         elif args.command == "evaluate":
             from accord.reward.evaluate import evaluate
 
-            metrics = evaluate(args.model_dir, args.data, batch_size=args.batch_size, max_length=args.max_length)
+            metrics = evaluate(args.model_dir, args.data, batch_size=args.batch_size, max_length=args.max_length,
+                               progress=True)
             text = json.dumps(metrics, indent=2)
             if args.out:
-                Path(args.out).write_text(text + "\n")
+                from accord.datasets.io import atomic_path
+
+                with atomic_path(args.out) as tmp:
+                    tmp.write_text(text + "\n")
             print(text)
         else:
-            from accord.reward.evaluate import score
-
-            table = score(args.model_dir, args.data, k=args.k, batch_size=args.batch_size, max_length=args.max_length)
-            if args.out:
-                _write_table(table, Path(args.out))
-            else:
-                print(table.to_string(max_colwidth=40))
+            _score(args)
     except AccordError as err:
         print(f"error: {err}", file=sys.stderr)
-        return 2
+        return EXIT_USAGE
+    except TrainingInterrupted as stopped:
+        print(str(stopped), file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except KeyboardInterrupt:
+        when = " before training started" if args.command == "train" else ""
+        print(f"interrupted{when}: nothing written", file=sys.stderr)
+        return EXIT_INTERRUPTED
     return 0
 
 
-def _write_table(table: Any, path: Path) -> None:
-    suffix = path.suffix.lower()
-    if suffix in (".parquet", ".pq"):
-        table.to_parquet(path, index=False)
-    elif suffix in (".jsonl", ".ndjson"):
-        table.to_json(path, orient="records", lines=True, force_ascii=False)
-    elif suffix == ".csv":
-        table.to_csv(path, index=False)
+def _train(args: argparse.Namespace) -> None:
+    from accord.reward.trainer import train
+
+    result = train(config_from_args(args))
+    if os.environ.get("RANK", "0") != "0":  # under accelerate launch / torchrun: the main process reports
+        return
+    print(json.dumps({"output_dir": str(result.output_dir), "global_step": result.global_step,
+                      "train_loss": result.train_loss,
+                      f"{result.unit}_per_s": round(result.examples_per_second, 2),
+                      "tokens_per_s": round(result.tokens_per_second, 1), **result.truncation,
+                      **({"eval": result.eval_metrics} if result.eval_metrics else {})}, default=float))
+
+
+def _score(args: argparse.Namespace) -> None:
+    from accord.reward.evaluate import score
+
+    if args.out:
+        _table_format(Path(args.out))  # a wrong suffix fails before the scoring
+    table = score(args.model_dir, args.data, k=args.k, batch_size=args.batch_size, max_length=args.max_length,
+                  progress=True)
+    if not any(column.startswith("reward_sd") for column in table.columns):
+        print(f"note: {args.model_dir} has no uncertainty head (it was trained without --uncertainty-head): no "
+              "reward_sd, and its conservative reward would be the reward itself; train with --uncertainty-head for "
+              "both", file=sys.stderr)
+    if args.out:
+        _write_table(table, Path(args.out))
     else:
+        print(table.to_string(max_colwidth=40))
+
+
+def _table_format(path: Path) -> str:
+    suffix = path.suffix.lower()
+    formats = {".parquet": "parquet", ".pq": "parquet", ".jsonl": "jsonl", ".ndjson": "jsonl", ".csv": "csv"}
+    if path.is_dir():
+        raise AccordError(f"file {path}: is a folder (name a file ending in .parquet, .jsonl or .csv)")
+    if suffix not in formats:
         raise AccordError(f"file {path}: unknown suffix '{suffix}' (use .parquet, .jsonl or .csv)")
+    return formats[suffix]
+
+
+def _write_table(table: Any, path: Path) -> None:
+    from accord.datasets.io import atomic_path
+
+    kind = _table_format(path)
+    with atomic_path(path) as tmp:
+        if kind == "parquet":
+            table.to_parquet(tmp, index=False)
+        elif kind == "jsonl":
+            table.to_json(tmp, orient="records", lines=True, force_ascii=False)
+        else:
+            table.to_csv(tmp, index=False)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(prog="python -m accord.reward"))

@@ -25,7 +25,10 @@ import torch
 from accord.datasets.cleaned import CLEANED_COLUMNS, check_cleaned, read_cleaned
 from accord.datasets.errors import AccordError, ValidationError
 
-PAIR_COLUMNS = ("pair_id", "prompt", "chosen", "rejected", "p_chosen", "p_tie", "uncertainty", "weight", "margin")
+#: The columns of every table :func:`load_pairs` returns: the pairs a reward model trains or is evaluated on, with
+#: their label fields filled in (the judgments' pair-text columns are another thing).
+TRAINING_PAIR_COLUMNS = ("pair_id", "prompt", "chosen", "rejected", "p_chosen", "p_tie", "uncertainty", "weight",
+                         "margin")
 VOTE_COLUMNS = ("votes_chosen", "votes_rejected", "votes_tie")
 
 
@@ -35,7 +38,7 @@ VOTE_COLUMNS = ("votes_chosen", "votes_rejected", "votes_tie")
 
 
 def load_pairs(source: Any) -> pd.DataFrame:
-    """Preference pairs as a frame with the columns of :data:`PAIR_COLUMNS`.
+    """Preference pairs as a frame with the columns of :data:`TRAINING_PAIR_COLUMNS`.
 
     ``source``: a path to a cleaned dataset or a preference file (``.parquet``, ``.jsonl``, ``.json``, ``.csv``), a
     folder written by ``datasets.Dataset.save_to_disk``, a ``pandas.DataFrame``, a ``datasets.Dataset`` or a dict
@@ -107,7 +110,7 @@ def _read_cleaned_or_raw(path: Path) -> pd.DataFrame:
 
 
 def normalise_pairs(frame: pd.DataFrame, source: str | None = None) -> pd.DataFrame:
-    """Check a preference table and bring it to :data:`PAIR_COLUMNS` (see :func:`load_pairs`)."""
+    """Check a preference table and bring it to :data:`TRAINING_PAIR_COLUMNS` (see :func:`load_pairs`)."""
     for column in ("chosen", "rejected"):
         if column not in frame.columns:
             raise ValidationError("missing required column of a preference dataset", source=source, column=column)
@@ -210,8 +213,8 @@ def truncate_pair(prompt: list[int], response: list[int], budget: int) -> tuple[
 
 
 @dataclass
-class Encoded:
-    """Token ids of a set of (prompt, response) sequences."""
+class TokenizedResponses:
+    """Token ids of a set of (prompt, response) sequences, as :meth:`PairEncoder.encode` makes them."""
 
     ids: list[list[int]]
     prompt_lengths: np.ndarray  # tokens before the response starts (special tokens and template included)
@@ -224,8 +227,8 @@ class Encoded:
 class TokenizedPairs:
     """Tokenized preference pairs plus their labels; what the collator reads."""
 
-    chosen: Encoded
-    rejected: Encoded
+    chosen: TokenizedResponses
+    rejected: TokenizedResponses
     pair_id: np.ndarray
     p_chosen: np.ndarray
     p_tie: np.ndarray
@@ -324,7 +327,7 @@ class PairEncoder:
             return [e.ids for e in self.backend.encode_batch(list(texts), add_special_tokens=False)]
         return [list(ids) for ids in self.tokenizer(list(texts), add_special_tokens=False)["input_ids"]]
 
-    def encode(self, prompts: Sequence[Any], responses: Sequence[Any]) -> Encoded:
+    def encode(self, prompts: Sequence[Any], responses: Sequence[Any]) -> TokenizedResponses:
         """Token ids of ``prompt_i + response_i`` for every i (prompts may be ``""``)."""
         if len(prompts) != len(responses):
             raise AccordError(f"{len(prompts)} prompts for {len(responses)} responses")
@@ -348,10 +351,10 @@ class PairEncoder:
             ids.append(before + p + between + r + after + self.eos)
             types.append(t_before + [t_p] * len(p) + t_between + [t_r] * len(r) + t_after + [0] * len(self.eos))
             prompt_lengths.append(len(before) + len(p) + len(between))
-        return Encoded(ids, np.asarray(prompt_lengths, dtype=np.int64), None if self.is_decoder else types, cut_p,
-                       cut_r)
+        return TokenizedResponses(ids, np.asarray(prompt_lengths, dtype=np.int64), None if self.is_decoder else types,
+                                  cut_p, cut_r)
 
-    def _encode_chat(self, prompts: Sequence[Any], responses: Sequence[Any]) -> Encoded:
+    def _encode_chat(self, prompts: Sequence[Any], responses: Sequence[Any]) -> TokenizedResponses:
         ids, prompt_lengths, cut_p, cut_r = [], [], 0, 0
         for prompt, response in zip(prompts, responses):
             prompt_messages = prompt if isinstance(prompt, list) else [{"role": "user", "content": str(prompt)}]
@@ -368,7 +371,7 @@ class PairEncoder:
             cut_r += b
             ids.append(p + r)
             prompt_lengths.append(len(p))
-        return Encoded(ids, np.asarray(prompt_lengths, dtype=np.int64), None, cut_p, cut_r)
+        return TokenizedResponses(ids, np.asarray(prompt_lengths, dtype=np.int64), None, cut_p, cut_r)
 
     def encode_pairs(self, frame: pd.DataFrame) -> TokenizedPairs:
         """Tokenize a frame from :func:`load_pairs`."""
@@ -449,11 +452,12 @@ class PairCollator:
     """Builds the model input for a batch of pairs: its ``2B`` sequences, chosen ones first, in one tensor.
 
     * padded (``packing=False``): one row per sequence, right-padded to the longest (``attention_mask`` 2-D);
-    * packed: sequences placed first-fit-decreasing into rows of ``capacity`` tokens (default: the longest sequence
-      of the batch; ``whole_batch_row``: all of them in one row), position ids restarting at 0 for each sequence and
-      ``segment_ids`` telling which sequence every token belongs to (-1: padding at a row's end). Decoders need
-      nothing else (transformers reads the packing from the position ids); encoders get a block-diagonal mask from
-      the segment ids in :class:`accord.reward.model.RewardModel`.
+    * packed: sequences placed first-fit-decreasing into rows of ``capacity`` tokens (``whole_batch_row``: all of
+      them in one row; by default, with the model's ``hidden_size`` known, the width among 1, 1.25, 1.5 and 2 times
+      the batch's longest sequence that costs least with dense attention masks, else the longest sequence),
+      position ids restarting at 0 for each sequence and ``segment_ids`` telling which sequence every token belongs
+      to (-1: padding at a row's end). Decoders need nothing else (transformers reads the packing from the position
+      ids); encoders get a block-diagonal mask from the segment ids in :class:`accord.reward.model.RewardModel`.
 
     * shared prompt (``share_prompt``, decoders with last-token pooling): a pair whose two sequences start with the
       same prompt tokens becomes one unit ``prompt + chosen response + rejected response``; both responses continue
@@ -469,6 +473,7 @@ class PairCollator:
     packing: bool = False
     pooling: str = "last"
     capacity: int | None = None
+    hidden_size: int = 0
     whole_batch_row: bool = False
     pad_to_multiple_of: int | None = None
     share_prompt: bool = False
@@ -528,20 +533,21 @@ class PairCollator:
         return out
 
     def _bins(self, lengths: list[int]) -> tuple[list[list[int]], int]:
-        """First-fit-decreasing: the units in each row, and the row width."""
-        capacity = sum(lengths) if self.whole_batch_row else max(self.capacity or 0, max(lengths))
-        rows: list[list[int]] = []
-        room: list[int] = []
-        for k in sorted(range(len(lengths)), key=lambda i: -lengths[i]):
-            for r, free in enumerate(room):
-                if free >= lengths[k]:
-                    rows[r].append(k)
-                    room[r] -= lengths[k]
-                    break
-            else:
-                rows.append([k])
-                room.append(capacity - lengths[k])
-        return rows, self._width(max(capacity - free for free in room))
+        """The units in each packed row and the row width: first-fit-decreasing into rows of the capacity."""
+        longest = max(lengths)
+        if self.whole_batch_row:
+            return _first_fit_decreasing(lengths, sum(lengths), self._width)
+        if self.capacity or not self.hidden_size:
+            return _first_fit_decreasing(lengths, max(self.capacity or 0, longest), self._width)
+        # a wider row leaves less padding at row ends but makes the dense attention of every row dearer: per token,
+        # the linear layers cost ~24 h^2 and attention ~4 h C multiply-adds, so a row of width C costs ~C (1 + C / 6h)
+        best: tuple[float, list[list[int]], int] | None = None
+        for capacity in sorted({longest, -(-5 * longest // 4), -(-3 * longest // 2), 2 * longest}):
+            rows, width = _first_fit_decreasing(lengths, capacity, self._width)
+            cost = len(rows) * width * (1.0 + width / (6.0 * self.hidden_size))
+            if best is None or cost < best[0]:
+                best = (cost, rows, width)
+        return best[1], best[2]
 
     def _pack(self, seqs: list[list[int]], types: list[list[int]] | None) -> dict[str, Any]:
         lengths = [len(s) for s in seqs]
@@ -627,3 +633,21 @@ class PairCollator:
             "pool_index": pool,
             "n_tokens": n_tokens,
         }
+
+
+def _first_fit_decreasing(lengths: list[int], capacity: int,
+                          width_of: Any = lambda longest: longest) -> tuple[list[list[int]], int]:
+    """Units (by index) placed longest first into the first row with room; the rows and their width (the fullest
+    row's tokens, passed through ``width_of``)."""
+    rows: list[list[int]] = []
+    room: list[int] = []
+    for k in sorted(range(len(lengths)), key=lambda i: -lengths[i]):
+        for r, free in enumerate(room):
+            if free >= lengths[k]:
+                rows[r].append(k)
+                room[r] -= lengths[k]
+                break
+        else:
+            rows.append([k])
+            room.append(capacity - lengths[k])
+    return rows, width_of(max(capacity - free for free in room))

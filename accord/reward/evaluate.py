@@ -26,7 +26,7 @@ import torch
 
 from accord import metrics
 from accord.datasets.errors import AccordError
-from accord.reward.data import VOTE_COLUMNS, Encoded, PairCollator, PairEncoder, TokenizedPairs, load_pairs
+from accord.reward.data import VOTE_COLUMNS, PairCollator, PairEncoder, TokenizedPairs, TokenizedResponses, load_pairs
 from accord.reward.losses import pairwise_logit
 from accord.reward.model import RewardModel
 
@@ -37,57 +37,70 @@ def _device(device: str | torch.device | None) -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
+def _bar(total: int, desc: str, unit: str, progress: bool) -> Any:
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc=desc, unit=unit, disable=not progress, leave=False, dynamic_ncols=True)
+
+
 @torch.no_grad()
 def predict_pairs(model: RewardModel, pairs: TokenizedPairs, *, pad_token_id: int, batch_size: int = 32,
                   packing: bool | None = None, device: str | torch.device | None = None,
-                  limit: int | None = None) -> dict[str, np.ndarray]:
-    """Rewards (and variances) of both sides of every pair, in the pairs' order (the first ``limit`` pairs)."""
+                  indices: np.ndarray | None = None, progress: bool = False,
+                  desc: str = "scoring pairs") -> dict[str, np.ndarray]:
+    """Rewards (and variances) of both sides of the pairs ``indices`` (default: all), in that order; ``progress``
+    draws a bar."""
     device = _device(device) if device is not None else next(model.parameters()).device
     packing = True if packing is None else packing
-    collator = PairCollator(pad_token_id, packing=packing, pooling=model.pooling)
-    n = len(pairs) if limit is None else min(limit, len(pairs))
-    order = np.argsort(-pairs.lengths[:n], kind="stable")  # similar lengths together: less padding
+    collator = PairCollator(pad_token_id, packing=packing, pooling=model.pooling, hidden_size=model.hidden_size)
+    subset = np.arange(len(pairs)) if indices is None else np.asarray(indices, dtype=np.int64)
+    n = len(subset)
+    order = np.argsort(-pairs.lengths[subset], kind="stable")  # similar lengths together: less padding
     chosen = np.zeros(n, dtype=np.float64)
     rejected = np.zeros(n, dtype=np.float64)
     var_c = np.full(n, np.nan)
     var_r = np.full(n, np.nan)
     was_training = model.training
     model.eval()
-    for start in range(0, n, batch_size):
-        idx = order[start:start + batch_size]
-        batch = collator(pairs, idx)
-        out = model(**{k: v.to(device) for k, v in batch.items() if isinstance(v, torch.Tensor)})
-        k = len(idx)
-        reward = out.reward.float().cpu().numpy()
-        chosen[idx], rejected[idx] = reward[:k], reward[k:]
-        if out.log_var is not None:
-            var = out.log_var.float().exp().cpu().numpy()
-            var_c[idx], var_r[idx] = var[:k], var[k:]
+    with _bar(n, desc, "pair", progress) as bar:
+        for start in range(0, n, batch_size):
+            at = order[start:start + batch_size]
+            batch = collator(pairs, subset[at])
+            out = model(**{k: v.to(device) for k, v in batch.items() if isinstance(v, torch.Tensor)})
+            k = len(at)
+            reward = out.reward.float().cpu().numpy()
+            chosen[at], rejected[at] = reward[:k], reward[k:]
+            if out.log_var is not None:
+                var = out.log_var.float().exp().cpu().numpy()
+                var_c[at], var_r[at] = var[:k], var[k:]
+            bar.update(k)
     model.train(was_training)
     return {"reward_chosen": chosen, "reward_rejected": rejected, "var_chosen": var_c, "var_rejected": var_r}
 
 
 @torch.no_grad()
-def predict_responses(model: RewardModel, encoded: Encoded, *, pad_token_id: int, batch_size: int = 64,
-                      packing: bool | None = None) -> tuple[np.ndarray, np.ndarray]:
+def predict_responses(model: RewardModel, encoded: TokenizedResponses, *, pad_token_id: int, batch_size: int = 64,
+                      packing: bool | None = None, progress: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """Reward and variance (NaN without an uncertainty head) of every sequence in ``encoded``."""
     device = next(model.parameters()).device
     packing = True if packing is None else packing
-    collator = PairCollator(pad_token_id, packing=packing, pooling=model.pooling)
+    collator = PairCollator(pad_token_id, packing=packing, pooling=model.pooling, hidden_size=model.hidden_size)
     n = len(encoded.ids)
     order = np.argsort(-np.array([len(ids) for ids in encoded.ids]), kind="stable")
     reward = np.zeros(n, dtype=np.float64)
     variance = np.full(n, np.nan)
     was_training = model.training
     model.eval()
-    for start in range(0, n, batch_size):
-        idx = order[start:start + batch_size]
-        types = None if encoded.type_ids is None else [encoded.type_ids[i] for i in idx]
-        batch = collator.sequences([encoded.ids[i] for i in idx], types)
-        out = model(**{k: v.to(device) for k, v in batch.items() if isinstance(v, torch.Tensor)})
-        reward[idx] = out.reward.float().cpu().numpy()
-        if out.log_var is not None:
-            variance[idx] = out.log_var.float().exp().cpu().numpy()
+    with _bar(n, "scoring responses", "response", progress) as bar:
+        for start in range(0, n, batch_size):
+            idx = order[start:start + batch_size]
+            types = None if encoded.type_ids is None else [encoded.type_ids[i] for i in idx]
+            batch = collator.sequences([encoded.ids[i] for i in idx], types)
+            out = model(**{k: v.to(device) for k, v in batch.items() if isinstance(v, torch.Tensor)})
+            reward[idx] = out.reward.float().cpu().numpy()
+            if out.log_var is not None:
+                variance[idx] = out.log_var.float().exp().cpu().numpy()
+            bar.update(len(idx))
     model.train(was_training)
     return reward, variance
 
@@ -165,35 +178,45 @@ def _encoder(model: RewardModel, tokenizer: Any, max_length: int | None) -> Pair
 
 def evaluate(model_dir: str | Path, data: Any, *, batch_size: int = 32, max_length: int | None = None,
              device: str | torch.device | None = None, n_bins: int = 10,
-             model: RewardModel | None = None, tokenizer: Any = None) -> dict[str, float]:
+             model: RewardModel | None = None, tokenizer: Any = None, progress: bool = False) -> dict[str, float]:
     """Score a saved reward model on preference pairs (a cleaned dataset or any layout :func:`load_pairs` reads).
 
     Returns the metrics of :func:`pairwise_metrics`, plus the truncation counts. Vote columns in ``data``
-    (``votes_chosen``, ``votes_rejected``, ``votes_tie``) add the metrics against held-out votes.
+    (``votes_chosen``, ``votes_rejected``, ``votes_tie``) add the metrics against held-out votes. ``progress``
+    draws a bar over the pairs.
     """
     if model is None:
         model, tokenizer = load_model(model_dir, device)
     frame = load_pairs(data)
     pairs = _encoder(model, tokenizer, max_length).encode_pairs(frame)
-    pred = predict_pairs(model, pairs, pad_token_id=tokenizer.pad_token_id, batch_size=batch_size)
+    pred = predict_pairs(model, pairs, pad_token_id=tokenizer.pad_token_id, batch_size=batch_size,
+                         progress=progress, desc="evaluating")
     result = pairwise_metrics(pair_logits(pred), frame["p_chosen"].to_numpy(), frame["p_tie"].to_numpy(),
                               votes=frame if VOTE_COLUMNS[0] in frame.columns else None, n_bins=n_bins)
     result.update({k: float(v) for k, v in pairs.truncation.items()})
     return result
 
 
-def score(model_dir: str | Path, data: Any, *, k: float = 1.0, batch_size: int = 32, max_length: int | None = None,
-          device: str | torch.device | None = None) -> pd.DataFrame:
+def score(model_dir: str | Path, data: Any, *, k: float | None = None, batch_size: int = 32,
+          max_length: int | None = None, device: str | torch.device | None = None,
+          progress: bool = False) -> pd.DataFrame:
     """Rewards of new responses or pairs from a saved reward model.
 
     ``data``: a frame (or a file :func:`load_pairs` / pandas reads) with a ``response`` column (and optionally
-    ``prompt``), or with ``chosen`` and ``rejected`` columns. Per response it returns ``reward``, ``reward_sd`` (the
-    uncertainty head's standard deviation, NaN without one), ``reward_normalised`` (``(reward - mean) / sd`` of the
-    training-set rewards in ``reward_stats.json``) and ``conservative_reward = reward - k * reward_sd`` (``reward``
-    itself without an uncertainty head), to use against reward hacking; pairs get these per side (suffixes
-    ``_chosen``, ``_rejected``) and ``p_chosen``, the model's probability that ``chosen`` is better.
+    ``prompt``), or with ``chosen`` and ``rejected`` columns. Per response it returns ``reward`` and
+    ``reward_normalised`` (``(reward - mean) / sd`` of the training-set rewards in ``reward_stats.json``); a model
+    trained with an uncertainty head (``uncertainty_head=True``, ``accord train --uncertainty-head``) adds
+    ``reward_sd``, its standard deviation, and ``conservative_reward = reward - k * reward_sd`` (``k`` defaults to
+    1), to use against reward hacking. A model without the head has neither column, and asking it for ``k`` is an
+    error: its conservative reward would be the reward itself. Pairs get these per side (suffixes ``_chosen``,
+    ``_rejected``) and ``p_chosen_model``, the model's probability that ``chosen`` is better.
     """
+    if k is not None and not RewardModel.read_meta(model_dir).get("uncertainty_head"):
+        raise AccordError(f"k: {model_dir} has no uncertainty head (it was trained without --uncertainty-head), so "
+                          "it has no reward_sd and its conservative reward would equal the reward; train with "
+                          "--uncertainty-head to use k")
     model, tokenizer = load_model(model_dir, device)
+    k = 1.0 if k is None else float(k)
     frame = _read_frame(data)
     encoder = _encoder(model, tokenizer, max_length)
     stats = model.stats or {}
@@ -202,28 +225,30 @@ def score(model_dir: str | Path, data: Any, *, k: float = 1.0, batch_size: int =
         prompts = list(frame["prompt"].fillna("")) if "prompt" in frame.columns else [""] * len(frame)
         encoded = encoder.encode(prompts, list(frame["response"].fillna("")))
         reward, variance = predict_responses(model, encoded, pad_token_id=tokenizer.pad_token_id,
-                                             batch_size=batch_size)
-        return frame.copy().assign(**_side_columns(reward, variance, k, mean, sd, ""))
+                                             batch_size=batch_size, progress=progress)
+        return frame.copy().assign(**_side_columns(reward, variance, k, mean, sd, "", model.uncertainty_head))
     pairs_frame = load_pairs(frame)
     pairs = encoder.encode_pairs(pairs_frame)
-    pred = predict_pairs(model, pairs, pad_token_id=tokenizer.pad_token_id, batch_size=batch_size)
+    pred = predict_pairs(model, pairs, pad_token_id=tokenizer.pad_token_id, batch_size=batch_size,
+                         progress=progress)
     out = frame.copy()
-    out = out.assign(**_side_columns(pred["reward_chosen"], pred["var_chosen"], k, mean, sd, "_chosen"))
-    out = out.assign(**_side_columns(pred["reward_rejected"], pred["var_rejected"], k, mean, sd, "_rejected"))
+    for side in ("chosen", "rejected"):
+        out = out.assign(**_side_columns(pred[f"reward_{side}"], pred[f"var_{side}"], k, mean, sd, f"_{side}",
+                                         model.uncertainty_head))
     out["p_chosen_model"] = 1.0 / (1.0 + np.exp(-pair_logits(pred)))
     return out
 
 
-def _side_columns(reward: np.ndarray, var: np.ndarray, k: float, mean: float, sd: float,
-                  suffix: str) -> dict[str, np.ndarray]:
-    reward_sd = np.sqrt(var)
-    conservative = reward - k * np.nan_to_num(reward_sd, nan=0.0)
-    return {
-        f"reward{suffix}": reward,
-        f"reward_sd{suffix}": reward_sd,
-        f"reward_normalised{suffix}": (reward - mean) / sd,
-        f"conservative_reward{suffix}": conservative,
-    }
+def _side_columns(reward: np.ndarray, var: np.ndarray, k: float, mean: float, sd: float, suffix: str,
+                  uncertainty: bool) -> dict[str, np.ndarray]:
+    columns = {f"reward{suffix}": reward}
+    if uncertainty:
+        reward_sd = np.sqrt(var)
+        columns[f"reward_sd{suffix}"] = reward_sd
+    columns[f"reward_normalised{suffix}"] = (reward - mean) / sd
+    if uncertainty:
+        columns[f"conservative_reward{suffix}"] = reward - k * reward_sd
+    return columns
 
 
 def _read_frame(data: Any) -> pd.DataFrame:

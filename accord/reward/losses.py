@@ -12,17 +12,88 @@ Soft labels come from the cleaned dataset: ``p_chosen = P(chosen strictly better
 Weights (the cleaned dataset's ``weight`` column, ``1 - 2 * sd`` of the soft label) are normalised to mean 1 over the
 optimisation step (:func:`normalise_weights`), so scaling every weight by a constant changes nothing: the effective
 learning rate stays the one in the config.
+
+**The registry.** :data:`LOSSES` is the one table of losses the trainer reads (``RewardConfig.loss`` names an entry).
+A loss asks for its inputs by naming them as parameters; :func:`register_loss` records those names, and the task
+that computes the loss (:mod:`accord.reward.task`) passes each one: the pairwise task offers ``d``, ``p_chosen``,
+``p_tie``, ``target``, ``weight``, ``weight_mean`` and ``margin`` (:func:`pair_loss_inputs`), and every
+:class:`accord.reward.RewardConfig` setting by its field name (``label_smoothing``, ``davidson_nu``). A parameter
+with a default that nothing offers keeps its default. A new loss is one function and its registration::
+
+    @register_loss("hinge")
+    def hinge_loss(d, target):
+        return torch.relu(1.0 - (2.0 * target - 1.0) * d)
+
+after which ``RewardConfig(loss="hinge")`` and ``accord train --loss hinge`` train with it. Losses are element-wise,
+so a task with several rewards per sequence (one per attribute) passes ``(B, K)`` tensors and masks the result.
 """
 
 from __future__ import annotations
 
+import inspect
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 
 from accord.datasets.errors import AccordError
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# the registry
+# ----------------------------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RegisteredLoss:
+    """An entry of :data:`LOSSES`: the loss function and the names of the inputs it reads (its parameters)."""
+
+    name: str
+    function: Callable[..., torch.Tensor]
+    inputs: tuple[str, ...]  # every parameter, in order
+    required: frozenset[str]  # the parameters without a default
+
+    def __call__(self, inputs: Mapping[str, Any]) -> torch.Tensor:
+        """The loss per element, each parameter taken from ``inputs`` by name (defaults for the ones it lacks)."""
+        missing = self.required - set(inputs)
+        if missing:
+            raise AccordError(f"loss '{self.name}' needs {sorted(missing)}, which this task does not provide")
+        return self.function(**{name: inputs[name] for name in self.inputs if name in inputs})
+
+
+#: The losses by name (``RewardConfig.loss``), filled by :func:`register_loss`.
+LOSSES: dict[str, RegisteredLoss] = {}
+
+
+def register_loss(name: str) -> Callable[[Callable[..., torch.Tensor]], Callable[..., torch.Tensor]]:
+    """Decorator: add a loss function to :data:`LOSSES` under ``name`` (its parameters name its inputs)."""
+
+    def add(function: Callable[..., torch.Tensor]) -> Callable[..., torch.Tensor]:
+        if name in LOSSES and LOSSES[name].function is not function:
+            raise AccordError(f"a loss named '{name}' is already registered")
+        parameters = inspect.signature(function).parameters.values()
+        if any(p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD) for p in parameters):
+            raise AccordError(f"loss '{name}': name every input as a parameter (no *args or **kwargs)")
+        LOSSES[name] = RegisteredLoss(name, function, tuple(p.name for p in parameters),
+                                      frozenset(p.name for p in parameters if p.default is p.empty))
+        return function
+
+    return add
+
+
+def get_loss(name: str) -> RegisteredLoss:
+    """The registered loss called ``name``, or one clear error listing the names there are."""
+    if name not in LOSSES:
+        raise AccordError(f"unknown loss '{name}' (use one of {sorted(LOSSES)})")
+    return LOSSES[name]
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# inputs
+# ----------------------------------------------------------------------------------------------------------------------
 
 
 def normalise_weights(weight: torch.Tensor, mean: torch.Tensor | float | None = None) -> torch.Tensor:
@@ -46,6 +117,29 @@ def tie_split_target(p_chosen: torch.Tensor, p_tie: torch.Tensor | None = None) 
     return (p_chosen + 0.5 * p_tie).float()
 
 
+def pair_loss_inputs(
+    d: torch.Tensor,
+    *,
+    p_chosen: torch.Tensor,
+    p_tie: torch.Tensor,
+    weight: torch.Tensor,
+    margin: torch.Tensor,
+    weight_mean: torch.Tensor | float | None = None,
+    default_margin: float = 0.0,
+) -> dict[str, Any]:
+    """What a pairwise loss may read: the reward difference ``d``, the soft label (``p_chosen``, ``p_tie`` and the
+    tie-split ``target``), the pair ``weight`` with the step's ``weight_mean``, and the ``margin`` (a pair's NaN
+    margin becomes ``default_margin``). Element-wise: one pair per element, or one (pair, attribute)."""
+    return {"d": d, "p_chosen": p_chosen, "p_tie": p_tie, "target": tie_split_target(p_chosen, p_tie),
+            "weight": weight, "weight_mean": weight_mean, "margin": torch.nan_to_num(margin, nan=default_margin)}
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# the losses
+# ----------------------------------------------------------------------------------------------------------------------
+
+
+@register_loss("bradley_terry")
 def bradley_terry_loss(d: torch.Tensor) -> torch.Tensor:
     """Hard Bradley-Terry (TRL's loss): ``-log sigmoid(d)``.
 
@@ -55,17 +149,20 @@ def bradley_terry_loss(d: torch.Tensor) -> torch.Tensor:
     return -F.logsigmoid(d.float())
 
 
-def label_smoothing_loss(d: torch.Tensor, epsilon: float = 0.1) -> torch.Tensor:
-    """Label-smoothed Bradley-Terry: ``-(1 - eps) log sigmoid(d) - eps log sigmoid(-d)``.
+@register_loss("label_smoothing")
+def label_smoothing_loss(d: torch.Tensor, label_smoothing: float = 0.1) -> torch.Tensor:
+    """Label-smoothed Bradley-Terry: ``-(1 - eps) log sigmoid(d) - eps log sigmoid(-d)``, ``eps = label_smoothing``.
 
     The same constant target ``1 - eps`` for every pair; minimised at ``d = log((1 - eps) / eps)``.
     """
+    epsilon = label_smoothing
     if not 0.0 <= epsilon < 0.5:
         raise AccordError(f"label smoothing must be in [0, 0.5), got {epsilon}")
     d = d.float()
     return -(1.0 - epsilon) * F.logsigmoid(d) - epsilon * F.logsigmoid(-d)
 
 
+@register_loss("soft_bce")
 def soft_bce_loss(d: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """Soft binary cross-entropy against the label's probability: ``-(y log sigmoid(d) + (1 - y) log sigmoid(-d))``.
 
@@ -77,6 +174,7 @@ def soft_bce_loss(d: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return -(target * F.logsigmoid(d) + (1.0 - target) * F.logsigmoid(-d))
 
 
+@register_loss("weighted_soft_bce")
 def weighted_soft_bce_loss(
     d: torch.Tensor,
     target: torch.Tensor,
@@ -92,10 +190,12 @@ def weighted_soft_bce_loss(
     return normalise_weights(weight, weight_mean) * soft_bce_loss(d, target)
 
 
-def davidson_loss(d: torch.Tensor, p_chosen: torch.Tensor, p_tie: torch.Tensor, nu: float = 1.0) -> torch.Tensor:
+@register_loss("davidson")
+def davidson_loss(d: torch.Tensor, p_chosen: torch.Tensor, p_tie: torch.Tensor,
+                  davidson_nu: float = 1.0) -> torch.Tensor:
     """Tie-aware Davidson (1970) loss: cross-entropy of the three outcomes against ``(p_chosen, p_tie, p_rejected)``.
 
-    With strengths ``pi = exp(r)`` and tie parameter ``nu > 0``, Davidson's model is
+    With strengths ``pi = exp(r)`` and tie parameter ``nu = davidson_nu > 0``, Davidson's model is
 
         P(c > r) = pi_c / Z,   P(tie) = nu sqrt(pi_c pi_r) / Z,   P(r > c) = pi_r / Z,
         Z = pi_c + pi_r + nu sqrt(pi_c pi_r).
@@ -105,6 +205,7 @@ def davidson_loss(d: torch.Tensor, p_chosen: torch.Tensor, p_tie: torch.Tensor, 
     ``-(p_c log P(c > r) + p_t log P(tie) + p_r log P(r > c))`` with ``p_r = 1 - p_c - p_t``. With ``nu -> 0`` and no
     ties it is the soft BCE.
     """
+    nu = davidson_nu
     if nu <= 0:
         raise AccordError(f"the Davidson tie parameter nu must be positive, got {nu}")
     d = d.float()
@@ -117,6 +218,7 @@ def davidson_loss(d: torch.Tensor, p_chosen: torch.Tensor, p_tie: torch.Tensor, 
     return -(p_chosen * (half - log_z) + p_tie * (log_nu - log_z) + p_rejected * (-half - log_z))
 
 
+@register_loss("margin")
 def margin_loss(d: torch.Tensor, margin: torch.Tensor | float) -> torch.Tensor:
     """Bradley-Terry with a margin (Llama 2's reward loss, TRL's ``margin`` column): ``-log sigmoid(d - m)``.
 
@@ -147,43 +249,3 @@ def pairwise_logit(
     if var_chosen is None or var_rejected is None:
         return d
     return d / torch.sqrt(1.0 + (math.pi / 8.0) * (var_chosen.float() + var_rejected.float()))
-
-
-#: The losses by name (``RewardConfig.loss``); :data:`WEIGHTED_LOSSES` are the ones that read the pair weights.
-LOSSES: dict[str, Callable[..., torch.Tensor]] = {
-    "bradley_terry": bradley_terry_loss,
-    "label_smoothing": label_smoothing_loss,
-    "soft_bce": soft_bce_loss,
-    "weighted_soft_bce": weighted_soft_bce_loss,
-    "davidson": davidson_loss,
-    "margin": margin_loss,
-}
-WEIGHTED_LOSSES = frozenset({"weighted_soft_bce"})
-
-
-def pair_losses(
-    name: str,
-    d: torch.Tensor,
-    *,
-    p_chosen: torch.Tensor,
-    p_tie: torch.Tensor,
-    weight: torch.Tensor,
-    margin: torch.Tensor,
-    weight_mean: torch.Tensor | float | None = None,
-    label_smoothing: float = 0.1,
-    davidson_nu: float = 1.0,
-) -> torch.Tensor:
-    """Per-pair losses of the loss called ``name`` (a key of :data:`LOSSES`), given the batch's label fields."""
-    if name == "bradley_terry":
-        return bradley_terry_loss(d)
-    if name == "label_smoothing":
-        return label_smoothing_loss(d, label_smoothing)
-    if name == "soft_bce":
-        return soft_bce_loss(d, tie_split_target(p_chosen, p_tie))
-    if name == "weighted_soft_bce":
-        return weighted_soft_bce_loss(d, tie_split_target(p_chosen, p_tie), weight, weight_mean)
-    if name == "davidson":
-        return davidson_loss(d, p_chosen, p_tie, davidson_nu)
-    if name == "margin":
-        return margin_loss(d, margin)
-    raise AccordError(f"unknown loss '{name}' (use one of {sorted(LOSSES)})")

@@ -1,12 +1,13 @@
-"""The reward model: any transformers backbone, a pooled hidden state, a scalar head (and optionally a variance).
+"""The reward model: any transformers backbone, pooled hidden states, a linear head of ``num_outputs`` rewards per
+pooled position (and optionally a variance for each).
 
 Saved layout (a folder that ``AutoModel.from_pretrained`` also reads as the plain backbone):
 
 =========================  =============================================================================================
 ``config.json``, weights    the backbone (``save_pretrained``; LoRA adapters merged in)
 tokenizer files             the tokenizer it was trained with
-``reward_head.safetensors`` the head: ``weight`` (1 or 2 x hidden) and ``bias``
-``reward_model.json``       pooling, decoder or encoder, uncertainty head, max length, chat template use, base model
+``reward_head.safetensors`` the head: ``weight`` ((1 or 2) * num_outputs x hidden) and ``bias``
+``reward_model.json``       task, pooling, decoder or encoder, outputs, uncertainty head, max length, chat template
 ``reward_stats.json``       mean and standard deviation of the rewards on the training set (for normalised scores)
 =========================  =============================================================================================
 """
@@ -86,10 +87,11 @@ def disable_dropout(model: nn.Module) -> None:
 
 @dataclass
 class RewardOutput:
-    """Per-sequence outputs, in the collator's order (chosen sequences first, then rejected)."""
+    """The head's outputs per pooled position, in the collator's order (for pairs: chosen sequences first, then
+    rejected). ``N`` positions; ``(N,)`` for a head of one output, ``(N, K)`` for ``K`` outputs."""
 
-    reward: torch.Tensor  # (2B,) the reward (the mean, with an uncertainty head), float32
-    log_var: torch.Tensor | None = None  # (2B,) log-variance of the reward, with an uncertainty head
+    reward: torch.Tensor  # the reward (the mean, with an uncertainty head), float32
+    log_var: torch.Tensor | None = None  # log-variance of the reward, with an uncertainty head
 
     @property
     def variance(self) -> torch.Tensor | None:
@@ -97,15 +99,22 @@ class RewardOutput:
 
 
 class RewardModel(nn.Module):
-    """A backbone plus a linear reward head on one pooled hidden state per sequence.
+    """A backbone plus a linear reward head on pooled hidden states.
 
-    ``forward`` takes the batch of :class:`accord.reward.data.PairCollator` and returns a :class:`RewardOutput`.
-    The head (float32, whatever the backbone's dtype) maps the pooled state to the reward, or to the reward's mean
-    and log-variance with ``uncertainty_head``.
+    ``forward`` takes the model inputs of a collated batch (:class:`accord.reward.data.PairCollator`, or a task's
+    own collator) and returns a :class:`RewardOutput`. The positions read are ``pool_index`` (flat ``row * T +
+    column`` indices: a sequence's last or first token, or any token a task chooses, such as the end of each step of
+    a solution); with ``pooling="mean"`` and ``token_seq`` given, the mean over each sequence's tokens instead. The
+    head (float32, whatever the backbone's dtype) maps each pooled state to ``num_outputs`` rewards (one per
+    attribute, say), and with ``uncertainty_head`` to as many log-variances besides.
     """
 
+    #: The keyword arguments of :meth:`forward` a batch may hold (the rest of a batch are labels).
+    INPUTS = ("input_ids", "pool_index", "position_ids", "attention_mask", "segment_ids", "token_type_ids",
+              "token_seq", "dense_mask")
+
     def __init__(self, backbone: nn.Module, *, is_decoder: bool, pooling: str = "auto", uncertainty_head: bool = False,
-                 meta: dict[str, Any] | None = None):
+                 num_outputs: int = 1, meta: dict[str, Any] | None = None):
         super().__init__()
         if pooling == "auto":
             pooling = "last" if is_decoder else "mean"
@@ -115,14 +124,20 @@ class RewardModel(nn.Module):
         self.is_decoder = bool(is_decoder)
         self.pooling = pooling
         self.uncertainty_head = bool(uncertainty_head)
+        if int(num_outputs) < 1:
+            raise AccordError(f"a reward head needs at least one output, got {num_outputs}")
+        self.num_outputs = int(num_outputs)
         hidden = _hidden_size(backbone.config)
-        self.head = nn.Linear(hidden, 2 if uncertainty_head else 1, dtype=torch.float32)
+        self.hidden_size = hidden
+        k = self.num_outputs
+        # rows 0..k-1: the rewards; rows k..2k-1: their log-variances (with the uncertainty head)
+        self.head = nn.Linear(hidden, 2 * k if uncertainty_head else k, dtype=torch.float32)
         nn.init.normal_(self.head.weight, std=1.0 / math.sqrt(hidden + 1))
         nn.init.zeros_(self.head.bias)
         if uncertainty_head:
             with torch.no_grad():
-                self.head.weight[1].mul_(0.1)
-                self.head.bias[1] = LOG_VAR_INIT
+                self.head.weight[k:].mul_(0.1)
+                self.head.bias[k:] = LOG_VAR_INIT
         self.meta = dict(meta or {})
         self.stats: dict[str, float] | None = None
 
@@ -155,15 +170,18 @@ class RewardModel(nn.Module):
             kwargs["attention_mask"] = attention_mask
         hidden = self.backbone(**kwargs).last_hidden_state
         flat = hidden.reshape(-1, hidden.shape[-1])
-        if self.pooling == "mean":
+        if self.pooling == "mean" and token_seq is not None:
             pooled = _mean_by_sequence(flat, token_seq, len(pool_index))
         else:
             pooled = flat.index_select(0, pool_index)
         with torch.autocast(device_type=pooled.device.type, enabled=False):  # the head stays in float32
             out = self.head(pooled.float())
+        k = self.num_outputs
+        reward = out[:, 0] if k == 1 else out[:, :k]
         if self.uncertainty_head:
-            return RewardOutput(reward=out[:, 0], log_var=out[:, 1].clamp(-12.0, 12.0))
-        return RewardOutput(reward=out[:, 0])
+            log_var = out[:, k] if k == 1 else out[:, k:]
+            return RewardOutput(reward=reward, log_var=log_var.clamp(-12.0, 12.0))
+        return RewardOutput(reward=reward)
 
     def _dtype(self) -> torch.dtype:
         for param in self.backbone.parameters():
@@ -181,6 +199,7 @@ class RewardModel(nn.Module):
         *,
         pooling: str = "auto",
         uncertainty_head: bool = False,
+        num_outputs: int = 1,
         attn_implementation: str | None = None,
         dtype: torch.dtype = torch.float32,
         dropout: bool = False,
@@ -203,7 +222,7 @@ class RewardModel(nn.Module):
         if not dropout:
             disable_dropout(backbone)
         return cls(backbone, is_decoder=is_decoder_config(config), pooling=pooling,
-                   uncertainty_head=uncertainty_head, meta={"base_model": name_or_path})
+                   uncertainty_head=uncertainty_head, num_outputs=num_outputs, meta={"base_model": name_or_path})
 
     def save_pretrained(self, directory: str | Path, tokenizer: Any = None, stats: dict[str, float] | None = None,
                         extra_meta: dict[str, Any] | None = None,
@@ -231,7 +250,7 @@ class RewardModel(nn.Module):
         meta = dict(self.meta)
         meta.update(extra_meta or {})
         meta.update(pooling=self.pooling, is_decoder=self.is_decoder, uncertainty_head=self.uncertainty_head,
-                    format="accord-reward-model/1")
+                    num_outputs=self.num_outputs, format="accord-reward-model/1")
         with atomic_path(directory / META_FILE) as tmp:
             tmp.write_text(json.dumps(meta, indent=2, default=str))
             os.chmod(tmp, 0o644)
@@ -241,6 +260,14 @@ class RewardModel(nn.Module):
                 os.chmod(tmp, 0o644)
         return directory
 
+    @staticmethod
+    def read_meta(directory: str | Path) -> dict[str, Any]:
+        """The metadata of a saved model (``reward_model.json``) without loading its weights."""
+        meta_path = Path(directory) / META_FILE
+        if not meta_path.exists():
+            raise AccordError(f"folder {directory}: not an accord reward model (no {META_FILE})")
+        return json.loads(meta_path.read_text())
+
     @classmethod
     def from_pretrained(cls, directory: str | Path, *, attn_implementation: str | None = None,
                         dtype: torch.dtype = torch.float32) -> "RewardModel":
@@ -249,17 +276,14 @@ class RewardModel(nn.Module):
         from transformers import AutoModel
 
         directory = Path(directory)
-        meta_path = directory / META_FILE
-        if not meta_path.exists():
-            raise AccordError(f"folder {directory}: not an accord reward model (no {META_FILE})")
-        meta = json.loads(meta_path.read_text())
+        meta = cls.read_meta(directory)
         kwargs: dict[str, Any] = {"dtype": dtype}
         if attn_implementation:
             kwargs["attn_implementation"] = attn_implementation
         backbone = AutoModel.from_pretrained(directory, **kwargs)
         disable_dropout(backbone)
         model = cls(backbone, is_decoder=meta["is_decoder"], pooling=meta["pooling"],
-                    uncertainty_head=meta["uncertainty_head"], meta=meta)
+                    uncertainty_head=meta["uncertainty_head"], num_outputs=int(meta.get("num_outputs", 1)), meta=meta)
         model.head.load_state_dict(load_file(str(directory / HEAD_FILE)))
         stats_path = directory / STATS_FILE
         model.stats = json.loads(stats_path.read_text()) if stats_path.exists() else None
@@ -277,26 +301,63 @@ def apply_lora(model: RewardModel, r: int, alpha: int, dropout: float, target_mo
     model.backbone = get_peft_model(model.backbone, config)
 
 
+def repeated_blocks(backbone: nn.Module) -> list[tuple[str, nn.ModuleList]]:
+    """The outermost ``ModuleList``\ s of ``backbone`` whose children all share one class (a transformer's layers),
+    with their names; lists inside a block belong to the block."""
+    found: list[tuple[str, nn.ModuleList]] = []
+    for name, module in backbone.named_modules():
+        if any(name.startswith(prefix + ".") for prefix, _ in found):
+            continue
+        if isinstance(module, nn.ModuleList) and len(module) > 1 and len({type(m) for m in module}) == 1:
+            found.append((name, module))
+    return found
+
+
 def compile_repeated_blocks(backbone: nn.Module) -> int:
     """Compile each repeated block of ``backbone`` in place (``Module.compile(dynamic=True)``); returns how many.
 
-    A repeated block is a child of a ``ModuleList`` whose children all share one class (a transformer's layers).
-    Blocks of one class share their compiled code, so the compile is paid once, and ``dynamic=True`` keeps one
-    graph for every sequence length. In place, the parameter names (and so checkpoints) do not change.
+    Blocks of one class (:func:`repeated_blocks`) share their compiled code, so the compile is paid once, and
+    ``dynamic=True`` keeps one graph for every sequence length. In place, the parameter names (and so checkpoints)
+    do not change.
     """
     compiled = 0
-    done: list[str] = []  # lists already compiled: lists inside their blocks are compiled with them
-    for name, module in backbone.named_modules():
-        if any(name.startswith(prefix + ".") for prefix in done):
-            continue
-        if isinstance(module, nn.ModuleList) and len(module) > 1 and len({type(m) for m in module}) == 1:
-            for block in module:
-                block.compile(dynamic=True)
-                compiled += 1
-            done.append(name)
+    for _, blocks in repeated_blocks(backbone):
+        for block in blocks:
+            block.compile(dynamic=True)
+            compiled += 1
     if compiled == 0:
         raise AccordError(f"torch_compile: found no repeated blocks in a {type(backbone).__name__}")
     return compiled
+
+
+def freeze_lower_layers(backbone: nn.Module, n_layers: int) -> int:
+    """Stop training the embeddings and the lowest ``n_layers`` transformer layers of ``backbone``; returns how
+    many parameters stay trainable.
+
+    The layers are the backbone's one list of repeated blocks (:func:`repeated_blocks`); frozen are the blocks
+    ``0 .. n_layers - 1`` and every parameter registered before the list (the embeddings), while what comes after it
+    (a final norm) keeps training. Nothing below the lowest trained layer then needs a gradient, so the backward
+    pass stops there.
+    """
+    lists = repeated_blocks(backbone)
+    if len(lists) != 1:
+        raise AccordError(f"freeze_layers: cannot tell the layers of a {type(backbone).__name__} "
+                          f"({len(lists)} lists of repeated blocks)")
+    prefix, blocks = lists[0]
+    if not 1 <= n_layers <= len(blocks):
+        raise AccordError(f"freeze_layers: {n_layers} is not between 1 and the backbone's {len(blocks)} layers")
+    depth = prefix.count(".") + 2  # "encoder.layer.3.attention.self.query.weight" -> block "encoder.layer.3"
+    frozen = {f"{prefix}.{i}" for i in range(n_layers)}
+    before_layers = True
+    trainable = 0
+    for name, param in backbone.named_parameters():
+        block = ".".join(name.split(".")[:depth]) if name.startswith(prefix + ".") else None
+        before_layers = before_layers and block is None
+        if block in frozen or before_layers:
+            param.requires_grad_(False)
+        elif param.requires_grad:
+            trainable += param.numel()
+    return trainable
 
 
 def _hidden_size(config: Any) -> int:

@@ -1,25 +1,34 @@
-"""``RewardTrainer``: a plain training loop over accelerate (one process, DDP or FSDP) for :class:`RewardModel`.
+"""``RewardTrainer``: the trainer core, a plain training loop over accelerate (one process, DDP or FSDP).
+
+The core owns what every reward model shares: the accelerator, the model's set-up (LoRA, frozen layers, activation
+checkpointing, compilation), the optimiser and schedule, gradient accumulation, checkpoints and exact resume,
+logging, evaluation hooks and interrupts. What is learned - data, batch, head width, loss, metrics - comes from a
+*task* (:mod:`accord.reward.task`; the default is the pairwise preference task, :mod:`accord.reward.pairwise`).
 
 One optimisation step = ``gradient_accumulation_steps`` micro-batches on each of ``world_size`` processes. Every
 process computes the same epoch's batch order (:func:`accord.reward.data.length_grouped_batches`), so each knows
-the whole step's pairs: the loss of a micro-batch is its per-pair losses summed and divided by the number of pairs
-in the whole step (times the world size, which DDP's gradient averaging divides away again), and weights are
-normalised by their mean over the whole step. The gradient is then the same whatever the split into micro-batches
-and processes.
+the whole step's examples; the task scales each micro-batch's loss so that the step's micro-batches add up to the
+step's loss, and the core multiplies by the world size, which DDP's gradient averaging divides away again. The
+gradient is then the same whatever the split into micro-batches and processes.
 
 Checkpoints (``output_dir/checkpoints/step-NNNNNNN``) hold the model, optimiser, scheduler and every process's
 RNG states (``accelerate.save_state``) plus ``trainer_state.json`` (the step, hence the data position). They are
 written to a ``.partial`` folder and renamed when complete, so a run killed while writing leaves the previous
-checkpoint intact. Resuming recomputes the epoch's batch order and skips the batches already done.
+checkpoint intact. Resuming recomputes the epoch's batch order and skips the batches already done. An interrupt
+(Ctrl-C, SIGINT) lets the running step finish, saves a checkpoint and raises :class:`TrainingInterrupted`.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
 import random
 import shutil
+import signal
+import sys
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -32,16 +41,20 @@ import torch
 from accord.datasets.errors import AccordError
 from accord.datasets.io import atomic_path
 from accord.reward.config import RewardConfig
-from accord.reward.data import PairCollator, PairEncoder, TokenizedPairs, length_grouped_batches, load_pairs
-from accord.reward.evaluate import pair_logits, pairwise_metrics, predict_pairs, reward_stats
-from accord.reward.losses import WEIGHTED_LOSSES, pair_losses, pairwise_logit
-from accord.reward.model import RewardModel, apply_lora, compile_repeated_blocks, resolve_model_path
+from accord.reward.data import length_grouped_batches
+from accord.reward.model import (
+    RewardModel,
+    apply_lora,
+    compile_repeated_blocks,
+    freeze_lower_layers,
+    resolve_model_path,
+)
+from accord.reward.task import RewardTask, get_task
 
 CHECKPOINTS = "checkpoints"
 STATE_FILE = "trainer_state.json"
 METRICS_FILE = "metrics.jsonl"
-MODEL_INPUTS = ("input_ids", "pool_index", "position_ids", "attention_mask", "segment_ids", "token_type_ids",
-                "token_seq", "dense_mask")
+CONFIG_FILE = "reward_config.json"
 
 
 @dataclass
@@ -52,20 +65,31 @@ class TrainResult:
     global_step: int
     train_loss: float  # mean loss over the last logging window
     train_seconds: float  # the training loop's wall time (no tokenizing, loading or final save)
-    pairs: int  # pairs processed by this run (all processes; a resumed run counts only its own)
+    examples: int  # examples (pairs, for the pairwise task) processed by this run, all processes; a resumed run
+    # counts only its own
     tokens: int  # real (non-pad) tokens processed by this run
+    unit: str = "pairs"  # what one example is
     truncation: dict[str, int] = field(default_factory=dict)
     eval_metrics: dict[str, float] | None = None
     peak_memory_mb: float | None = None
     resumed_from: str | None = None
 
     @property
-    def pairs_per_second(self) -> float:
-        return self.pairs / self.train_seconds if self.train_seconds > 0 else float("nan")
+    def examples_per_second(self) -> float:
+        return self.examples / self.train_seconds if self.train_seconds > 0 else float("nan")
 
     @property
     def tokens_per_second(self) -> float:
         return self.tokens / self.train_seconds if self.train_seconds > 0 else float("nan")
+
+
+class TrainingInterrupted(KeyboardInterrupt):
+    """An interrupt stopped :meth:`RewardTrainer.train`; ``checkpoint`` is the resumable checkpoint it saved
+    (``None``: it stopped before the first step and removed what it had written). ``str()`` says which."""
+
+    def __init__(self, message: str, checkpoint: Path | None):
+        super().__init__(message)
+        self.checkpoint = checkpoint
 
 
 def seed_everything(seed: int) -> None:
@@ -92,204 +116,205 @@ def lr_lambda(kind: str, warmup: int, total: int) -> Callable[[int], float]:
 
 
 class RewardTrainer:
-    """Trains a :class:`RewardModel` on preference pairs (see the module docstring for the step's arithmetic).
+    """Trains a :class:`RewardModel` on a task's data (see the module docstring for the step's arithmetic).
 
-    ``model``/``tokenizer``/``train_pairs``/``eval_pairs`` may be passed ready-made (the benchmarks do); by default
-    they come from ``config.model``, ``config.train_path`` and ``config.eval_path``. ``callbacks`` are called as
+    ``task``: a :class:`accord.reward.task.RewardTask` instance (default: the task ``config.task`` names, built from
+    ``config``). ``model``/``tokenizer``/``train_data``/``eval_data`` may be passed ready-made (the benchmarks do);
+    by default they come from ``config.model``, ``config.train_path`` and ``config.eval_path``. ``train_pairs`` and
+    ``eval_pairs`` are the same arguments under the pairwise task's names. ``callbacks`` are called as
     ``callback(trainer, state)`` after every optimisation step (after any checkpoint of that step), ``state`` a dict
     with ``step``, ``loss`` (the mean of the last logging window: the loop reads losses from the device only on
     logging steps) and ``lr``.
     """
 
-    def __init__(self, config: RewardConfig, *, model: RewardModel | None = None, tokenizer: Any = None,
-                 train_pairs: Any = None, eval_pairs: Any = None,
-                 callbacks: Sequence[Callable[["RewardTrainer", dict[str, Any]], None]] = ()):
-        from accelerate import Accelerator
-        from accelerate.utils import DistributedType
-
-        config.validate(require_data=False)
+    def __init__(self, config: RewardConfig, *, task: RewardTask | None = None, model: RewardModel | None = None,
+                 tokenizer: Any = None, train_data: Any = None, eval_data: Any = None,
+                 callbacks: Sequence[Callable[["RewardTrainer", dict[str, Any]], None]] = (),
+                 train_pairs: Any = None, eval_pairs: Any = None):
+        config.validate()
+        train_data = train_data if train_data is not None else train_pairs
+        eval_data = eval_data if eval_data is not None else eval_pairs
         if model is None and not config.model:
             raise AccordError("config: 'model' is required (a local folder or a hub name)")
-        if train_pairs is None and not config.train_path:
+        if train_data is None and not config.train_path:
             raise AccordError("config: 'train_path' is required")
         self.config = config
+        self.task = task if task is not None else get_task(config.task)(config)
         self.callbacks = list(callbacks)
-        cuda = torch.cuda.is_available()
-        mixed = config.mixed_precision
-        if mixed == "auto":
-            mixed = "bf16" if cuda and torch.cuda.is_bf16_supported() else "no"
-        if not cuda and mixed != "no":
-            mixed = "no"  # autocast only on a GPU
-        self.accelerator = Accelerator(cpu=not cuda, mixed_precision=mixed)
+        self.accelerator = _accelerator(config.mixed_precision)
         self.output_dir = Path(config.output_dir)
 
-        # read the data first: a wrong path fails before a model is loaded
-        train_frame = train_pairs if isinstance(train_pairs, TokenizedPairs) else load_pairs(
-            train_pairs if train_pairs is not None else config.train_path)
-        self.eval_frame = None
-        if eval_pairs is not None or config.eval_path:
-            self.eval_frame = load_pairs(eval_pairs if eval_pairs is not None else config.eval_path)
+        # the data is read first: a wrong path fails before a model is loaded
+        self.train_table = self.task.read(train_data if train_data is not None else config.train_path)
+        self.eval_table = None
+        if eval_data is not None or config.eval_path:
+            self.eval_table = self.task.read(eval_data if eval_data is not None else config.eval_path)
+        self._say(f"loading {config.model or 'the model'} and tokenizing {len(self.train_table):,} training "
+                  f"{self.task.unit}")
+        with _library_bars(config.progress):
+            model, self.tokenizer = self._set_up_model(model, tokenizer)
+        model.meta.update(task=self.task.name, **self.task.bind(self.tokenizer, model))
+        self.train_data = self.task.encode(self.train_table)
+        self.eval_data = None if self.eval_table is None else self.task.encode(self.eval_table)
+        self._plan_steps()
+        self._set_up_optimisation(model)
+        self.global_step = 0
+        self.resumed_from: str | None = None
 
-        seed_everything(config.seed)
+    # ------------------------------------------------------------------------------------------------------------------
+    # set-up
+    # ------------------------------------------------------------------------------------------------------------------
+
+    def _set_up_model(self, model: RewardModel | None, tokenizer: Any) -> tuple[RewardModel, Any]:
+        """The model (loaded unless given) with the config's training set-up, and its tokenizer."""
+        cfg = self.config
+        seed_everything(cfg.seed)  # the head's initialisation
         if model is None:
-            model = RewardModel.from_backbone(config.model, pooling=config.pooling,
-                                              uncertainty_head=config.uncertainty_head,
-                                              attn_implementation=config.attn_implementation or "sdpa",
-                                              dropout=not config.disable_dropout)
+            model = RewardModel.from_backbone(cfg.model, pooling=cfg.pooling, uncertainty_head=cfg.uncertainty_head,
+                                              num_outputs=self.task.num_outputs,
+                                              attn_implementation=cfg.attn_implementation or "sdpa",
+                                              dropout=not cfg.disable_dropout)
+        elif model.num_outputs != self.task.num_outputs:
+            raise AccordError(f"the model's head has {model.num_outputs} outputs; the '{self.task.name}' task needs "
+                              f"{self.task.num_outputs}")
         if tokenizer is None:
             from transformers import AutoTokenizer
 
-            tokenizer = AutoTokenizer.from_pretrained(resolve_model_path(config.model or model.meta["base_model"]))
+            tokenizer = AutoTokenizer.from_pretrained(resolve_model_path(cfg.model or model.meta["base_model"]))
         if tokenizer.pad_token_id is None:
             tokenizer.pad_token = tokenizer.eos_token or tokenizer.unk_token
-        if config.lora:
-            apply_lora(model, config.lora_r, config.lora_alpha, config.lora_dropout, config.lora_target_modules)
-        if config.gradient_checkpointing:
+        if cfg.freeze_layers:
+            freeze_lower_layers(model.backbone, cfg.freeze_layers)
+        if cfg.lora:
+            apply_lora(model, cfg.lora_r, cfg.lora_alpha, cfg.lora_dropout, cfg.lora_target_modules)
+        if cfg.gradient_checkpointing:
             backbone = model.backbone
             if hasattr(backbone, "activation_checkpointing_enable"):  # transformers >= 5
                 backbone.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
             else:
                 backbone.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
-        if config.torch_compile:
+        if cfg.torch_compile:
             compile_repeated_blocks(model.backbone)
-        self.tokenizer = tokenizer
-        self.encoder = PairEncoder(tokenizer, config.max_length, model.is_decoder, config.use_chat_template)
-        model.meta.update(max_length=config.max_length, use_chat_template=self.encoder.use_chat_template,
-                          loss=config.loss)
+        return model, tokenizer
 
-        self.train_pairs = self._tokenize(train_frame)
-        self.eval_pairs = None if self.eval_frame is None else self.encoder.encode_pairs(self.eval_frame)
-
-        packing = bool(config.packing)
-        flex = (config.attn_implementation or "") == "flex_attention"
-        if config.share_prompt and not (model.is_decoder and model.pooling == "last"):
-            raise AccordError("config: share_prompt needs a decoder with last-token pooling")
-        self.collator = PairCollator(tokenizer.pad_token_id, packing=packing, pooling=model.pooling,
-                                     capacity=config.packing_capacity, whole_batch_row=packing and flex and
-                                     config.packing_capacity is None, pad_to_multiple_of=config.pad_to_multiple_of,
-                                     share_prompt=config.share_prompt)
-
-        world = self.accelerator.num_processes
-        self.micro_per_step = config.gradient_accumulation_steps * world
+    def _plan_steps(self) -> None:
+        """Steps per epoch and in all, from the data, the batch size and the processes."""
+        cfg, world = self.config, self.accelerator.num_processes
+        self.micro_per_step = cfg.gradient_accumulation_steps * world
+        self._cost = self.task.cost(self.train_data)
         n_micro = len(self._epoch_batches(0))
         self.steps_per_epoch = n_micro // self.micro_per_step
         if self.steps_per_epoch == 0:
             raise AccordError(
-                f"{len(self.train_pairs)} training pairs make {n_micro} batches of {config.batch_size}: fewer than "
-                f"one step needs ({config.gradient_accumulation_steps} accumulation x {world} processes)")
-        self.total_steps = config.max_steps or max(1, math.ceil(config.num_epochs * self.steps_per_epoch))
-        warmup = config.warmup_steps if config.warmup_steps is not None else int(config.warmup_ratio *
-                                                                                 self.total_steps)
+                f"{len(self.train_data)} training {self.task.unit} make {n_micro} batches of {cfg.batch_size}: fewer "
+                f"than one step needs ({cfg.gradient_accumulation_steps} accumulation x {world} processes)")
+        self.total_steps = cfg.max_steps or max(1, math.ceil(cfg.num_epochs * self.steps_per_epoch))
 
+    def _set_up_optimisation(self, model: RewardModel) -> None:
+        """AdamW (no decay on biases and norms) and the warm-up schedule, around the prepared model."""
+        from accelerate.utils import DistributedType
+
+        cfg, acc = self.config, self.accelerator
         # the model is prepared (wrapped for DDP / sharded for FSDP) before the optimizer sees its parameters
-        self.model = self.accelerator.prepare(model)
+        self.model = acc.prepare(model)
         decay, no_decay = [], []
         for param in self.model.parameters():
             if param.requires_grad:
-                (decay if param.ndim >= 2 else no_decay).append(param)  # no decay on biases and norms
+                (decay if param.ndim >= 2 else no_decay).append(param)
         # one fused kernel per parameter group on a GPU (sharded FSDP parameters keep the default implementation)
-        fused = self.accelerator.device.type == "cuda" and self.accelerator.distributed_type != DistributedType.FSDP
+        fused = acc.device.type == "cuda" and acc.distributed_type != DistributedType.FSDP
         optimizer = torch.optim.AdamW(
-            [{"params": decay, "weight_decay": config.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
-            lr=config.learning_rate, betas=(config.adam_beta1, config.adam_beta2), eps=config.adam_epsilon,
-            fused=fused or None)
-        self.optimizer = self.accelerator.prepare(optimizer)
+            [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
+            lr=cfg.learning_rate, betas=(cfg.adam_beta1, cfg.adam_beta2), eps=cfg.adam_epsilon, fused=fused or None)
+        self.optimizer = acc.prepare(optimizer)
+        warmup = cfg.warmup_steps if cfg.warmup_steps is not None else int(cfg.warmup_ratio * self.total_steps)
         # the scheduler is stepped once per optimisation step by this loop (not prepared: accelerate would step it
         # once per process), and checkpointed with the rest
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer.optimizer,
-                                                           lr_lambda(config.lr_scheduler, warmup, self.total_steps))
-        self.accelerator.register_for_checkpointing(self.scheduler)
-        self.global_step = 0
-        self.resumed_from: str | None = None
+                                                           lr_lambda(cfg.lr_scheduler, warmup, self.total_steps))
+        acc.register_for_checkpointing(self.scheduler)
 
     # ------------------------------------------------------------------------------------------------------------------
-    # data
+    # data order
     # ------------------------------------------------------------------------------------------------------------------
-
-    def _tokenize(self, frame: Any) -> TokenizedPairs:
-        return frame if isinstance(frame, TokenizedPairs) else self.encoder.encode_pairs(frame)
 
     def _epoch_batches(self, epoch: int) -> list[np.ndarray]:
-        # group by what sets the batch's cost: the tokens of the pair when packed, its longer side when padded
-        key = self.train_pairs.lengths if self.collator.packing else self.train_pairs.longest
-        return length_grouped_batches(key, self.config.batch_size, self.config.seed, epoch,
+        return length_grouped_batches(self._cost, self.config.batch_size, self.config.seed, epoch,
                                       self.config.group_by_length)
 
     def _step_batches(self, batches: list[np.ndarray], step_in_epoch: int) -> tuple[list[np.ndarray], np.ndarray]:
-        """This process's micro-batches of a step, and the pair indices of the whole step (every process)."""
+        """This process's micro-batches of a step, and the example indices of the whole step (every process)."""
         start = step_in_epoch * self.micro_per_step
         step = batches[start:start + self.micro_per_step]
         world, rank = self.accelerator.num_processes, self.accelerator.process_index
         return step[rank::world], np.concatenate(step)
 
     # ------------------------------------------------------------------------------------------------------------------
-    # the loss
-    # ------------------------------------------------------------------------------------------------------------------
-
-    def compute_loss(self, model: torch.nn.Module, batch: dict[str, Any], *, pairs_in_step: int,
-                     weight_mean: float) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        """Loss of one micro-batch, scaled so the step's micro-batches (on all processes) add up to the mean loss.
-
-        ``d`` is the log-odds that chosen beats rejected (variance-scaled with an uncertainty head), the configured
-        loss gives one value per pair, and the sum over the micro-batch is divided by the step's pair count.
-        """
-        cfg = self.config
-        out = model(**{k: batch[k] for k in MODEL_INPUTS if k in batch})
-        n = batch["n_pairs"]
-        var = out.variance
-        d = pairwise_logit(out.reward[:n], out.reward[n:],
-                           None if var is None else var[:n], None if var is None else var[n:])
-        per_pair = pair_losses(cfg.loss, d, p_chosen=batch["p_chosen"], p_tie=batch["p_tie"], weight=batch["weight"],
-                               margin=torch.nan_to_num(batch["margin"], nan=cfg.margin), weight_mean=weight_mean,
-                               label_smoothing=cfg.label_smoothing, davidson_nu=cfg.davidson_nu)
-        if cfg.center_rewards_coefficient:
-            per_pair = per_pair + cfg.center_rewards_coefficient * (out.reward[:n] + out.reward[n:]) ** 2
-        loss = per_pair.sum() * (self.accelerator.num_processes / pairs_in_step)
-        stats = {"loss_sum": per_pair.detach().sum(), "correct": (d.detach() > 0).sum().float()}
-        return loss, stats
-
-    # ------------------------------------------------------------------------------------------------------------------
     # the loop
     # ------------------------------------------------------------------------------------------------------------------
 
     def train(self) -> TrainResult:
+        """Train to ``total_steps`` (from a checkpoint with ``resume_from``), evaluate, save the model."""
+        cfg, acc = self.config, self.accelerator
+        with _InterruptFlag() as interrupt:
+            self._maybe_resume()
+            created = self._start_output()
+            if interrupt.requested:  # before the first step: nothing worth keeping
+                self._remove_start(created)
+                raise TrainingInterrupted("interrupted before the first training step: nothing written", None)
+            start = time.perf_counter()
+            examples, tokens, last_loss = self._loop(interrupt)
+            train_seconds = time.perf_counter() - start
+        tokens = int(acc.reduce(torch.tensor(tokens, dtype=torch.int64, device=acc.device), reduction="sum").item())
+        device = acc.device
+        peak = torch.cuda.max_memory_allocated(device) / 2**20 if device.type == "cuda" else None
+        try:
+            eval_metrics = None
+            if self.eval_data is not None:
+                eval_metrics = self.evaluate(progress=cfg.progress)
+                self._log({"step": self.global_step, **{f"eval_{k}": v for k, v in eval_metrics.items()}})
+            self.save_model()
+        except KeyboardInterrupt as interrupted:
+            if acc.num_processes > 1:
+                raise
+            checkpoint = self.save_checkpoint()
+            raise TrainingInterrupted(f"interrupted after the last training step: saved a resumable checkpoint to "
+                                      f"{checkpoint} (resuming with --resume-from latest only evaluates and saves)",
+                                      checkpoint) from interrupted
+        return TrainResult(output_dir=self.output_dir, global_step=self.global_step, train_loss=last_loss,
+                           train_seconds=train_seconds, examples=examples, tokens=tokens, unit=self.task.unit,
+                           truncation=getattr(self.train_data, "truncation", {}), eval_metrics=eval_metrics,
+                           peak_memory_mb=peak, resumed_from=self.resumed_from)
+
+    def _loop(self, interrupt: "_InterruptFlag") -> tuple[int, int, float]:
+        """The optimisation steps; returns the examples and tokens this process saw and the last logged loss."""
         from tqdm.auto import tqdm
 
-        cfg, acc = self.config, self.accelerator
-        self._maybe_resume()
-        device = acc.device
-        if acc.is_main_process:
-            self.output_dir.mkdir(parents=True, exist_ok=True)
-            cfg.save(self.output_dir / "reward_config.json")
-            self._trim_metrics(self.global_step)
-        use_weights = cfg.loss in WEIGHTED_LOSSES
+        cfg, acc, task = self.config, self.accelerator, self.task
+        device, world = acc.device, acc.num_processes
         # the window's sums stay on the device: the host reads them (a GPU sync) only on logging steps, so the next
         # step's batch is built while the GPU still works on this one
-        window = self._new_window(device)
-        run_pairs = run_tokens = 0
+        window = _Window(device)
+        run_examples = run_tokens = 0
         last_loss = float("nan")
         if device.type == "cuda":
             torch.cuda.reset_peak_memory_stats(device)
-        bar = tqdm(total=self.total_steps, initial=self.global_step, disable=not (cfg.progress and acc.is_main_process),
-                   desc="reward model", dynamic_ncols=True)
+        bar = tqdm(total=self.total_steps, initial=self.global_step, desc="training", unit="step",
+                   disable=not (cfg.progress and acc.is_main_process), dynamic_ncols=True)
         self.model.train()
         epoch, batches = -1, []
-        start = time.perf_counter()
         while self.global_step < self.total_steps:
             step_epoch, step_in_epoch = divmod(self.global_step, self.steps_per_epoch)
             if step_epoch != epoch:
                 epoch, batches = step_epoch, self._epoch_batches(step_epoch)
             mine, whole_step = self._step_batches(batches, step_in_epoch)
-            weight_mean = float(self.train_pairs.weight[whole_step].mean()) if use_weights else 1.0
+            step = task.step_context(self.train_data, whole_step)
             for k, indices in enumerate(mine):
-                batch = self._to_device(self.collator(self.train_pairs, indices), device)
-                sync = k == len(mine) - 1
-                with (acc.no_sync(self.model) if not sync else _nullcontext()):
-                    loss, stats = self.compute_loss(self.model, batch, pairs_in_step=len(whole_step),
-                                                    weight_mean=weight_mean)
-                    acc.backward(loss)
-                window["sums"] += torch.stack([stats["loss_sum"], stats["correct"]])
-                window["tokens"] += batch["n_tokens"]
+                batch = _to_device(task.collate(self.train_data, indices), device)
+                with (acc.no_sync(self.model) if k < len(mine) - 1 else _nullcontext()):
+                    loss, sums = task.compute_loss(self.model, batch, step)
+                    acc.backward(loss * world)  # DDP averages the processes' gradients; the step's loss is their sum
+                window.add(sums, batch["n_tokens"])
                 run_tokens += batch["n_tokens"]
             grad_norm = None
             if cfg.max_grad_norm:
@@ -299,57 +324,59 @@ class RewardTrainer:
             self.optimizer.zero_grad(set_to_none=True)
             self.global_step += 1
             bar.update(1)
-            window["pairs"] += len(whole_step)
-            run_pairs += len(whole_step)
+            window.examples += len(whole_step)
+            run_examples += len(whole_step)
             lr = self.scheduler.get_last_lr()[0]
+            stop = interrupt.requested if world == 1 else False
             if self.global_step % cfg.logging_steps == 0 or self.global_step == self.total_steps:
-                loss_sum, correct, tokens = acc.reduce(
-                    torch.cat([window["sums"], torch.tensor([float(window["tokens"])], device=device)]),
-                    reduction="sum").tolist()
-                elapsed = max(time.perf_counter() - window["time"], 1e-9)
-                record = {
-                    "step": self.global_step,
-                    "epoch": round(self.global_step / self.steps_per_epoch, 4),
-                    "loss": loss_sum / window["pairs"],
-                    "accuracy": correct / window["pairs"],
-                    "lr": lr,
-                    "grad_norm": None if grad_norm is None else float(grad_norm),
-                    "pairs_per_s": window["pairs"] / elapsed,
-                    "tokens_per_s": tokens / elapsed,
-                }
-                last_loss = record["loss"]
+                # several processes agree on stopping here, where they meet anyway
+                means, tokens, stop_votes = window.reduce(acc, interrupt.requested)
+                stop = stop or stop_votes > 0
+                elapsed = max(time.perf_counter() - window.started, 1e-9)
+                record = {"step": self.global_step, "epoch": round(self.global_step / self.steps_per_epoch, 4),
+                          **means, "lr": lr, "grad_norm": None if grad_norm is None else float(grad_norm),
+                          f"{task.unit}_per_s": window.examples / elapsed, "tokens_per_s": tokens / elapsed}
+                last_loss = record.get("loss", float("nan"))
                 self._log(record)
-                bar.set_postfix(loss=f"{record['loss']:.4f}", acc=f"{record['accuracy']:.3f}")
-                window = self._new_window(device)
-            if cfg.eval_steps and self.eval_pairs is not None and self.global_step % cfg.eval_steps == 0 \
+                bar.set_postfix({k: f"{v:.4f}" for k, v in means.items()})
+                window = _Window(device)
+            if cfg.eval_steps and self.eval_data is not None and self.global_step % cfg.eval_steps == 0 \
                     and self.global_step < self.total_steps:
                 self._log({"step": self.global_step, **{f"eval_{k}": v for k, v in self.evaluate().items()}})
+            saved = None
             if cfg.save_steps and self.global_step % cfg.save_steps == 0 and self.global_step < self.total_steps:
-                self.save_checkpoint()
+                saved = self.save_checkpoint()
             for callback in self.callbacks:
                 callback(self, {"step": self.global_step, "loss": last_loss, "lr": lr})
-        train_seconds = time.perf_counter() - start
+            if stop:
+                bar.close()
+                checkpoint = saved or self.save_checkpoint()
+                raise TrainingInterrupted(f"interrupted at step {self.global_step} of {self.total_steps}: saved a "
+                                          f"resumable checkpoint to {checkpoint} (continue with --resume-from "
+                                          f"latest)", checkpoint)
         bar.close()
-        run_tokens = int(acc.reduce(torch.tensor(run_tokens, dtype=torch.int64, device=device), reduction="sum").item())
-        peak = torch.cuda.max_memory_allocated(device) / 2**20 if device.type == "cuda" else None
-        eval_metrics = None
-        if self.eval_pairs is not None:
-            eval_metrics = self.evaluate()
-            self._log({"step": self.global_step, **{f"eval_{k}": v for k, v in eval_metrics.items()}})
-        self.save_model()
-        return TrainResult(output_dir=self.output_dir, global_step=self.global_step, train_loss=last_loss,
-                           train_seconds=train_seconds, pairs=run_pairs, tokens=run_tokens,
-                           truncation=self.train_pairs.truncation, eval_metrics=eval_metrics, peak_memory_mb=peak,
-                           resumed_from=self.resumed_from)
+        return run_examples, run_tokens, last_loss
 
-    @staticmethod
-    def _new_window(device: torch.device) -> dict[str, Any]:
-        """Sums over the steps since the last log line: loss and correct pairs (device), pairs and tokens (host)."""
-        return {"sums": torch.zeros(2, device=device), "pairs": 0, "tokens": 0, "time": time.perf_counter()}
+    def _start_output(self) -> bool:
+        """Create the output folder and write the config (main process); whether the folder is new."""
+        created = not self.output_dir.exists()
+        if self.accelerator.is_main_process:
+            self.output_dir.mkdir(parents=True, exist_ok=True)
+            self.config.save(self.output_dir / CONFIG_FILE)
+            self._trim_metrics(self.global_step)
+        return created
 
-    @staticmethod
-    def _to_device(batch: dict[str, Any], device: torch.device) -> dict[str, Any]:
-        return {k: v.to(device, non_blocking=True) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
+    def _remove_start(self, created: bool) -> None:
+        if not self.accelerator.is_main_process or self.global_step > 0:
+            return
+        (self.output_dir / CONFIG_FILE).unlink(missing_ok=True)
+        if created and self.output_dir.exists() and not any(self.output_dir.iterdir()):
+            self.output_dir.rmdir()
+
+    def _say(self, line: str) -> None:
+        """A line about a phase that has no bar of its own (on the main process, with ``progress``)."""
+        if self.config.progress and self.accelerator.is_main_process:
+            print(line, file=sys.stderr, flush=True)
 
     # ------------------------------------------------------------------------------------------------------------------
     # evaluation, saving, checkpoints
@@ -358,17 +385,24 @@ class RewardTrainer:
     def unwrapped(self) -> RewardModel:
         return self.accelerator.unwrap_model(self.model)
 
-    def evaluate(self, pairs: TokenizedPairs | None = None, frame: Any = None) -> dict[str, float]:
-        """Metrics of :func:`accord.reward.evaluate.pairwise_metrics` on the eval pairs (all processes compute them)."""
-        pairs = pairs or self.eval_pairs
-        frame = frame if frame is not None else self.eval_frame
-        if pairs is None:
-            raise AccordError("no evaluation pairs (set eval_path)")
-        model = self.unwrapped()
-        pred = predict_pairs(model, pairs, pad_token_id=self.tokenizer.pad_token_id, batch_size=self.config.batch_size,
-                             packing=self.collator.packing, device=self.accelerator.device)
-        votes = frame if frame is not None and "votes_chosen" in frame.columns else None
-        return pairwise_metrics(pair_logits(pred), pairs.p_chosen, pairs.p_tie, votes=votes)
+    def evaluate(self, data: Any = None, table: Any = None, *, progress: bool = False) -> dict[str, float]:
+        """The task's metrics on the eval data (or on ``data``, encoded, with its ``table``); all processes compute
+        them."""
+        data = data if data is not None else self.eval_data
+        table = table if table is not None else self.eval_table
+        if data is None:
+            raise AccordError("no evaluation data (set eval_path)")
+        progress = progress and self.accelerator.is_main_process
+        return self.task.evaluate(self.unwrapped(), data, table, device=self.accelerator.device,
+                                  batch_size=self.config.batch_size, progress=progress)
+
+    def stats_sample(self) -> np.ndarray:
+        """The training examples whose rewards go into ``reward_stats.json``: a seeded sample of
+        ``stats_max_pairs`` (all of them when there are fewer)."""
+        n, limit = len(self.train_data), self.config.stats_max_pairs
+        if n <= limit:
+            return np.arange(n)
+        return np.sort(np.random.default_rng([self.config.seed, n]).choice(n, size=limit, replace=False))
 
     def save_model(self, directory: str | Path | None = None) -> Path:
         """The final model (``save_pretrained`` layout) with ``reward_stats.json`` from the training rewards."""
@@ -376,14 +410,14 @@ class RewardTrainer:
         directory = Path(directory or self.output_dir)
         state = acc.get_state_dict(self.model)  # a collective under FSDP: every process takes part
         model = self.unwrapped()
-        pred = predict_pairs(model, self.train_pairs, pad_token_id=self.tokenizer.pad_token_id,
-                             batch_size=self.config.batch_size, packing=self.collator.packing, device=acc.device,
-                             limit=self.config.stats_max_pairs)
-        stats = reward_stats(np.concatenate([pred["reward_chosen"], pred["reward_rejected"]]))
+        stats = self.task.reward_stats(model, self.train_data, self.stats_sample(), device=acc.device,
+                                       batch_size=self.config.batch_size,
+                                       progress=self.config.progress and acc.is_main_process)
         if acc.is_main_process:
-            model.save_pretrained(directory, tokenizer=self.tokenizer, stats=stats,
-                                  extra_meta={"global_step": self.global_step},
-                                  state_dict=state if acc.distributed_type.value == "FSDP" else None)
+            with _library_bars(self.config.progress):
+                model.save_pretrained(directory, tokenizer=self.tokenizer, stats=stats,
+                                      extra_meta={"global_step": self.global_step},
+                                      state_dict=state if acc.distributed_type.value == "FSDP" else None)
         acc.wait_for_everyone()
         return directory
 
@@ -466,12 +500,93 @@ class RewardTrainer:
             os.chmod(tmp, 0o644)
 
 
+class _Window:
+    """Sums since the last log line: the task's sums (on the device), examples and tokens (on the host)."""
+
+    def __init__(self, device: torch.device):
+        self.device = device
+        self.names: list[str] = []
+        self.sums: torch.Tensor | None = None
+        self.examples = 0
+        self.tokens = 0
+        self.started = time.perf_counter()
+
+    def add(self, sums: dict[str, torch.Tensor], tokens: int) -> None:
+        if self.sums is None:
+            self.names = list(sums)
+            self.sums = torch.zeros(len(self.names), device=self.device)
+        self.sums += torch.stack([sums[name].float() for name in self.names])
+        self.tokens += tokens
+
+    def reduce(self, accelerator: Any, stop: bool) -> tuple[dict[str, float], float, float]:
+        """Means per example over every process, tokens over every process, and how many processes want to stop."""
+        sums = self.sums if self.sums is not None else torch.zeros(0, device=self.device)
+        extra = torch.tensor([float(self.tokens), float(stop)], device=self.device)
+        values = accelerator.reduce(torch.cat([sums, extra]), reduction="sum").tolist()
+        means = {name: value / max(self.examples, 1) for name, value in zip(self.names, values)}
+        return means, values[-2], values[-1]
+
+
+class _InterruptFlag:
+    """While active (in the main thread), SIGINT only sets ``requested``: the loop finishes the running step and
+    stops there with a checkpoint, instead of dying in the middle of an optimiser update. A second SIGINT raises
+    ``KeyboardInterrupt`` at once."""
+
+    def __enter__(self) -> "_InterruptFlag":
+        self.requested = False
+        self.previous: Any = None
+        if threading.current_thread() is threading.main_thread():
+            self.previous = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.previous is not None:
+            signal.signal(signal.SIGINT, self.previous)
+
+
 class _nullcontext:
     def __enter__(self) -> None:
         return None
 
     def __exit__(self, *exc: Any) -> None:
         return None
+
+
+@contextlib.contextmanager
+def _library_bars(enabled: bool) -> Any:
+    """transformers' own bars (loading and writing weights) shown only when the trainer shows its bars."""
+    from transformers.utils import logging as transformers_logging
+
+    hide = not enabled and transformers_logging.is_progress_bar_enabled()
+    if hide:
+        transformers_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if hide:
+            transformers_logging.enable_progress_bar()
+
+
+def _accelerator(mixed_precision: str) -> Any:
+    """An accelerator on the GPU when there is one; autocast only there (``auto``: bf16 where supported)."""
+    from accelerate import Accelerator
+
+    cuda = torch.cuda.is_available()
+    mixed = mixed_precision
+    if mixed == "auto":
+        mixed = "bf16" if cuda and torch.cuda.is_bf16_supported() else "no"
+    if not cuda:
+        mixed = "no"
+    return Accelerator(cpu=not cuda, mixed_precision=mixed)
+
+
+def _to_device(batch: dict[str, Any], device: torch.device) -> dict[str, Any]:
+    return {k: v.to(device, non_blocking=True) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
 
 
 def _fsync_tree(folder: Path) -> None:
@@ -482,5 +597,6 @@ def _fsync_tree(folder: Path) -> None:
 
 
 def train(config: RewardConfig, **kwargs: Any) -> TrainResult:
-    """Train a reward model as ``config`` says and save it to ``config.output_dir`` (``accord train``)."""
+    """Train a reward model as ``config`` says and save it to ``config.output_dir`` (``accord train``); keyword
+    arguments go to :class:`RewardTrainer`."""
     return RewardTrainer(config, **kwargs).train()

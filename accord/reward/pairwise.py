@@ -1,0 +1,98 @@
+"""The pairwise preference task: one scalar reward per response, learned from (soft) preference pairs.
+
+A batch puts the ``2B`` sequences of ``B`` pairs (chosen ones first) through one forward pass; ``d`` is the log-odds
+that chosen beats rejected, ``r_chosen - r_rejected`` (variance-scaled with an uncertainty head,
+:func:`accord.reward.losses.pairwise_logit`), and the configured loss gives one value per pair. The step's loss is
+the mean over its pairs, so each micro-batch contributes its sum divided by the pairs of the whole step; weights are
+normalised by their mean over the whole step. The gradient is then the same however the step is split into
+micro-batches and processes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import torch
+
+from accord.datasets.errors import AccordError
+from accord.reward.data import PairCollator, PairEncoder, TokenizedPairs, load_pairs
+from accord.reward.evaluate import pair_logits, pairwise_metrics, predict_pairs, reward_stats
+from accord.reward.losses import pair_loss_inputs, pairwise_logit
+from accord.reward.task import RewardTask, model_inputs, register_task
+
+
+@register_task
+class PairwiseTask(RewardTask):
+    """Preference pairs in (a cleaned dataset or any Hugging Face preference layout), one reward per response out."""
+
+    name = "pairwise"
+    unit = "pairs"
+    loss_inputs = frozenset({"d", "p_chosen", "p_tie", "target", "weight", "weight_mean", "margin"})
+
+    def read(self, source: Any) -> Any:
+        return source if isinstance(source, TokenizedPairs) else load_pairs(source)
+
+    def bind(self, tokenizer: Any, model: Any) -> dict[str, Any]:
+        cfg = self.config
+        if cfg.share_prompt and not (model.is_decoder and model.pooling == "last"):
+            raise AccordError("config: share_prompt needs a decoder with last-token pooling")
+        self.pad_token_id = tokenizer.pad_token_id
+        self.encoder = PairEncoder(tokenizer, cfg.max_length, model.is_decoder, cfg.use_chat_template)
+        flex = (cfg.attn_implementation or "") == "flex_attention"
+        self.collator = PairCollator(tokenizer.pad_token_id, packing=bool(cfg.packing), pooling=model.pooling,
+                                     capacity=cfg.packing_capacity, hidden_size=model.hidden_size,
+                                     whole_batch_row=bool(cfg.packing) and flex and cfg.packing_capacity is None,
+                                     pad_to_multiple_of=cfg.pad_to_multiple_of, share_prompt=cfg.share_prompt)
+        return {"max_length": cfg.max_length, "use_chat_template": self.encoder.use_chat_template, "loss": cfg.loss}
+
+    def encode(self, table: Any) -> TokenizedPairs:
+        return table if isinstance(table, TokenizedPairs) else self.encoder.encode_pairs(table)
+
+    def cost(self, data: TokenizedPairs) -> np.ndarray:
+        # what sets a batch's cost: the pair's tokens when packed, its longer side when padded
+        return data.lengths if self.collator.packing else data.longest
+
+    def collate(self, data: TokenizedPairs, indices: Sequence[int]) -> dict[str, Any]:
+        return self.collator(data, indices)
+
+    def step_context(self, data: TokenizedPairs, indices: np.ndarray) -> dict[str, Any]:
+        step: dict[str, Any] = {"n_examples": len(indices)}
+        if "weight_mean" in self.loss.inputs:
+            step["weight_mean"] = float(data.weight[indices].mean())
+        return step
+
+    def compute_loss(self, model: torch.nn.Module, batch: dict[str, Any],
+                     step: dict[str, Any]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """The pairs' losses summed and divided by the pairs of the whole step; logs the loss and the share of pairs
+        the model orders as the label does."""
+        cfg = self.config
+        out = model(**model_inputs(batch))
+        n = batch["n_pairs"]
+        reward, var = out.reward, out.variance
+        d = pairwise_logit(reward[:n], reward[n:], None if var is None else var[:n], None if var is None else var[n:])
+        inputs = pair_loss_inputs(d, p_chosen=batch["p_chosen"], p_tie=batch["p_tie"], weight=batch["weight"],
+                                  margin=batch["margin"], weight_mean=step.get("weight_mean"),
+                                  default_margin=cfg.margin)
+        per_pair = self.loss({**self.loss_settings, **inputs})
+        if cfg.center_rewards_coefficient:
+            per_pair = per_pair + cfg.center_rewards_coefficient * (reward[:n] + reward[n:]) ** 2
+        loss = per_pair.sum() / step["n_examples"]
+        return loss, {"loss": per_pair.detach().sum(), "accuracy": (d.detach() > 0).sum().float()}
+
+    def evaluate(self, model: Any, data: TokenizedPairs, table: Any, *, device: torch.device, batch_size: int,
+                 progress: bool) -> dict[str, float]:
+        """:func:`accord.reward.evaluate.pairwise_metrics` (with the vote metrics when the table has votes)."""
+        pred = predict_pairs(model, data, pad_token_id=self.pad_token_id, batch_size=batch_size,
+                             packing=self.collator.packing, device=device, progress=progress, desc="evaluating")
+        votes = table if table is not None and "votes_chosen" in getattr(table, "columns", ()) else None
+        return pairwise_metrics(pair_logits(pred), data.p_chosen, data.p_tie, votes=votes)
+
+    def reward_stats(self, model: Any, data: TokenizedPairs, indices: np.ndarray, *, device: torch.device,
+                     batch_size: int, progress: bool) -> dict[str, Any]:
+        """Mean and standard deviation of the rewards of both sides of the pairs ``indices``."""
+        pred = predict_pairs(model, data, pad_token_id=self.pad_token_id, batch_size=batch_size,
+                             packing=self.collator.packing, device=device, indices=indices, progress=progress,
+                             desc="reward statistics")
+        return reward_stats(np.concatenate([pred["reward_chosen"], pred["reward_rejected"]]))

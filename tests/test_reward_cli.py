@@ -1,0 +1,152 @@
+"""`accord train|evaluate|score` as a new user meets them: help for every flag, a line or a bar for every phase,
+Ctrl-C that keeps a resumable checkpoint, and scoring that says when a model has no uncertainty head."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from accord.cli import main as accord_main
+from accord.reward import RewardConfig, train
+from accord.reward.tiny import build_tiny_backbone
+
+torch.set_num_threads(1)
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+WORDS = "good helpful clear bad rude wrong the a answer question cat dog".split()
+
+
+def pairs(n: int, seed: int = 0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    return pd.DataFrame({
+        "prompt": [" ".join(rng.choice(WORDS[6:], 3)) for _ in range(n)],
+        "chosen": [" ".join(rng.choice(WORDS[:3] + WORDS[6:], 6)) for _ in range(n)],
+        "rejected": [" ".join(rng.choice(WORDS[3:], 6)) for _ in range(n)],
+        "p_chosen": rng.uniform(0.6, 1.0, n),
+    })
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory):
+    root = tmp_path_factory.mktemp("reward-cli")
+    bert = build_tiny_backbone(root / "bert", "bert", texts=[" ".join(WORDS)], seed=1)
+    data = root / "pairs.jsonl"
+    pairs(48).to_json(data, orient="records", lines=True)
+    return {"root": root, "bert": str(bert), "data": str(data)}
+
+
+def test_train_help_lists_every_flag_with_help_default_and_choices(capsys):
+    with pytest.raises(SystemExit) as done:
+        accord_main(["train", "-h"])
+    assert done.value.code == 0
+    text = capsys.readouterr().out
+    assert text.startswith("usage: accord train ")
+    for title in ("model:", "data:", "loss:", "optimisation:", "output, checkpoints and logging:"):
+        assert f"\n{title}" in text
+    entries = re.split(r"\n  (?=-)", text.split("\noptions:\n", 1)[1])
+    flags = [entry for entry in entries if entry.startswith("--") and not entry.startswith("--config")]
+    assert len(flags) == len([f for f in RewardConfig.__dataclass_fields__])
+    for entry in flags:
+        spec, help_text = re.split(r"\s{2,}", entry.strip(), maxsplit=1)
+        help_text = " ".join(help_text.split())
+        assert len(re.sub(r"\(default: [^)]*\)", "", help_text).split()) >= 2, entry  # words beside the default
+        assert "(default:" in help_text or spec.startswith("--model"), entry
+    assert "{bradley_terry,davidson,label_smoothing,margin,soft_bce,weighted_soft_bce}" in text
+    assert "{cosine,linear,constant}" in text
+
+
+def test_every_phase_of_training_shows_a_bar_or_a_line(workspace, tmp_path, capsys):
+    config = RewardConfig(model=workspace["bert"], train_path=workspace["data"], eval_path=workspace["data"],
+                          output_dir=str(tmp_path / "rm"), batch_size=8, max_steps=2, save_steps=None, progress=True)
+    train(config)
+    err = capsys.readouterr().err
+    assert "loading" in err and "tokenizing 48 training pairs" in err  # model loading and tokenizing
+    for phase in ("training", "evaluating", "reward statistics"):
+        assert f"{phase}:" in err, phase  # a tqdm bar names its phase
+    quiet = RewardConfig(**{**config.to_dict(), "progress": False, "output_dir": str(tmp_path / "quiet")})
+    train(quiet)
+    assert capsys.readouterr().err == ""
+
+
+def test_reward_statistics_use_a_seeded_sample_of_the_configured_size(workspace, tmp_path):
+    config = RewardConfig(model=workspace["bert"], train_path=workspace["data"], output_dir=str(tmp_path / "rm"),
+                          batch_size=8, max_steps=1, save_steps=None, progress=False, stats_max_pairs=10)
+    train(config)
+    stats = json.loads((tmp_path / "rm" / "reward_stats.json").read_text())
+    assert stats["n"] == 2 * 10
+
+
+def _wait_for(predicate, process: subprocess.Popen, what: str, timeout: float = 180) -> None:
+    deadline = time.time() + timeout
+    while not predicate():
+        assert process.poll() is None, f"exited early: {process.stderr.read().decode()[-2000:]}"
+        assert time.time() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.05)
+
+
+def test_sigint_saves_a_resumable_checkpoint_and_exits_130(workspace, tmp_path):
+    out = tmp_path / "interrupted"
+    command = [sys.executable, "-m", "accord.cli", "train", "--model", workspace["bert"], "--train-path",
+               workspace["data"], "--output-dir", str(out), "--max-steps", "100000", "--batch-size", "8",
+               "--logging-steps", "1", "--no-progress", "--save-steps", "1000000"]
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false"}
+    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    metrics = out / "metrics.jsonl"
+    _wait_for(lambda: metrics.exists() and len(metrics.read_text().splitlines()) >= 2, process, "two steps")
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=120)
+    err = err.decode()
+    assert process.returncode == 130, err
+    assert "Traceback" not in err
+    line = err.strip().splitlines()[-1]
+    match = re.fullmatch(r"interrupted at step (\d+) of 100000: saved a resumable checkpoint to (.+) \(continue "
+                         r"with --resume-from latest\)", line)
+    assert match, line
+    step, checkpoint = int(match.group(1)), Path(match.group(2))
+    assert json.loads((checkpoint / "trainer_state.json").read_text())["global_step"] == step
+    # the checkpoint resumes: the run goes on from the step it stopped at, nothing doubled or lost in the log
+    resumed = train(RewardConfig(model=workspace["bert"], train_path=workspace["data"], output_dir=str(out),
+                                 max_steps=step + 2, batch_size=8, logging_steps=1, progress=False,
+                                 resume_from="latest", stats_max_pairs=8))
+    assert resumed.resumed_from == str(checkpoint) and resumed.global_step == step + 2
+    steps = [json.loads(row)["step"] for row in metrics.read_text().splitlines()]
+    assert steps == list(range(1, step + 3))
+
+
+def test_score_says_when_the_model_has_no_uncertainty_head(workspace, tmp_path, capsys):
+    plain = RewardConfig(model=workspace["bert"], train_path=workspace["data"], output_dir=str(tmp_path / "plain"),
+                         batch_size=8, max_steps=1, save_steps=None, progress=False, stats_max_pairs=8)
+    train(plain)
+    responses = tmp_path / "responses.jsonl"
+    pd.DataFrame({"response": ["good clear answer", "rude wrong"]}).to_json(responses, orient="records", lines=True)
+    capsys.readouterr()
+    # asking for a conservative reward the model cannot give: one line, exit 2, nothing written
+    scored = tmp_path / "scored.csv"
+    assert accord_main(["score", plain.output_dir, str(responses), "--k", "2", "--out", str(scored)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "no uncertainty head" in err and "--uncertainty-head" in err
+    assert not scored.exists()
+    # without --k: the rewards, and a note that reward_sd and the conservative reward are not there
+    assert accord_main(["score", plain.output_dir, str(responses), "--out", str(scored)]) == 0
+    assert "no uncertainty head" in capsys.readouterr().err
+    columns = list(pd.read_csv(scored).columns)
+    assert "reward" in columns and "reward_sd" not in columns and "conservative_reward" not in columns
+    # a model with the head gives both, without a note
+    headed = RewardConfig(**{**plain.to_dict(), "output_dir": str(tmp_path / "headed"), "uncertainty_head": True})
+    train(headed)
+    capsys.readouterr()
+    assert accord_main(["score", headed.output_dir, str(responses), "--k", "2", "--out", str(scored)]) == 0
+    assert "no uncertainty head" not in capsys.readouterr().err
+    table = pd.read_csv(scored)
+    assert np.allclose(table["conservative_reward"], table["reward"] - 2 * table["reward_sd"])
