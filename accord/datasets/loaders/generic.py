@@ -208,7 +208,7 @@ def read_judgments(
     Returns
     -------
     pandas.DataFrame
-        The validated table (``attrs["accord"]`` records form and scale).
+        The validated table (``attrs["accord"]`` records form and scale, ``attrs["source"]`` the file).
 
     Raises
     ------
@@ -252,7 +252,9 @@ def read_judgments(
             raise ValidationError("two columns would get the same name after renaming", source=source,
                                   column=clash[0])
         table = table.rename(columns=columns)
-    return validate(table, form=form, scale=scale, duplicates=duplicates, source=source)
+    table = validate(table, form=form, scale=scale, duplicates=duplicates, source=source)
+    table.attrs["source"] = source  # what build_cleaned records as the cleaned dataset's source
+    return table
 
 
 def _guess_delimiter(path: str | os.PathLike, fmt: str, encoding: str) -> str | None:

@@ -323,7 +323,9 @@ def load(
     """
     spec = get_spec(name)
     folder = locate(spec.name, data_dir, download=download, cache_dir=cache_dir)
-    return spec.loader(folder)
+    table = spec.loader(folder)
+    table.attrs["source"] = spec.name
+    return table
 
 
 def describe(name: str, data_dir: str | os.PathLike | None = None, **load_kwargs: Any) -> dict[str, Any]:
