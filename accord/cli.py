@@ -594,7 +594,10 @@ def main(argv: list[str] | None = None) -> int:
     cores = free_cores()  # measured before this command adds its own load
     try:
         if argv and argv[0] in REWARD_COMMANDS:
-            use_threads(torch_threads(None, cores))
+            # torch is not imported yet (and `accord train -h` should not wait for it): its thread count is read
+            # from the environment when it loads
+            if os.environ.get(THREADS_ENV) or "OMP_NUM_THREADS" not in os.environ:
+                os.environ["OMP_NUM_THREADS"] = str(torch_threads(None, cores))
             # the reward trainer has its own parser (every RewardConfig field is a flag); hand it the whole line
             from accord.reward.__main__ import main as reward_main
 

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# GPU throughput check of accord's reward trainer against TRL's RewardTrainer (issue 5, "what it must show" 3).
+# GPU throughput check of accord's reward trainer against TRL's RewardTrainer.
 #
-#   benchmarks/gpu_reward_throughput.sh pack    # here: download the wheels a bare GPU machine lacks (TRL, datasets,
-#                                               # dill, multiprocess; Python 3.12) into build/wheels/ (carry it)
+#   benchmarks/gpu_reward_throughput.sh pack    # on a machine with internet: download the wheels a GPU machine
+#                                               # without internet lacks (TRL, datasets, dill, multiprocess; Python
+#                                               # 3.12) into build/wheels/, then copy the checkout with it
 #   benchmarks/gpu_reward_throughput.sh run     # on the GPU machine: Qwen2-0.5B shape, bf16, 16 pairs of 128-1024
 #                                               # tokens per step; prints tokens/s, pairs/s, peak memory and MFU
 #   benchmarks/gpu_reward_throughput.sh smoke   # anywhere: the same code path on a CPU with a tiny shape
@@ -25,7 +26,7 @@ case "${1:-run}" in
   run)
     $PY -c "import torch; assert torch.cuda.is_available(), 'no GPU'; print(torch.cuda.get_device_name())"
     if ! $PY -c "import trl" 2>/dev/null; then
-      ls "$WHEELS"/*.whl >/dev/null 2>&1 || { echo "TRL missing: run '$0 pack' here and carry $WHEELS"; exit 2; }
+      ls "$WHEELS"/*.whl >/dev/null 2>&1 || { echo "TRL missing: run '$0 pack' on a machine with internet and copy $WHEELS here"; exit 2; }
       $PY -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target /tmp/accord-site "$WHEELS"/*.whl
       export PYTHONPATH="/tmp/accord-site:${PYTHONPATH:-}"
     fi
