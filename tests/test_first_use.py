@@ -295,3 +295,24 @@ def test_the_demo_leaves_the_working_folder_as_it_was(monkeypatch, tmp_path, cap
                  "--output-dir", str(kept)]) == 0
     assert json.loads(json.dumps(read_cleaned(kept / "cleaned.parquet").attrs["provenance"]))["method"] == \
         "dawid-skene"
+
+
+def test_the_demo_reward_stage_reports_one_accuracy(monkeypatch, tmp_path, capsys):
+    """The accuracy difference line is the difference of the table's RM accuracy column (one definition: agreement
+    with the truly preferred side of each held-out pair)."""
+    import re
+
+    import accord.cli
+    from accord.reward.tiny import build_tiny_backbone
+
+    backbone = build_tiny_backbone(tmp_path / "bert", "bert", texts=["a b c"], seed=0)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(accord.cli, "DEMO_METHODS", ("majority", "vote-fraction", "dawid-skene"), raising=False)
+    assert main(["demo", "--n-pairs", "120", "--n-annotators", "20", "--reward-steps", "2", "--freeze-layers", "1",
+                 "--backbone", str(backbone), "--quiet"]) == 0
+    out = capsys.readouterr().out
+    gain = float(re.search(r"RM accuracy difference \(dawid-skene - majority\) on \d+ held-out pairs: ([-+.\d]+)",
+                           out).group(1))
+    rows = {line.split()[0]: line.split() for line in out.splitlines() if line.startswith(("majority ", "dawid-skene "))}
+    assert gain == pytest.approx(float(rows["dawid-skene"][5]) - float(rows["majority"][5]), abs=2e-3)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bert"]

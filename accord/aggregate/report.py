@@ -437,7 +437,8 @@ class _ReportBuilder:
                               "uncertainty": soft.uncertainty, "n_judgments": soft.n_judgments})
         votes = pd.crosstab(self.table["pair_id"], self.table["label"]).reindex(columns=probs.columns, fill_value=0)
         votes = votes.reindex(frame.index, fill_value=0)
-        frame["votes"] = [" ".join(f"{c}:{n}" for c, n in zip(votes.columns, row) if n) for row in votes.to_numpy()]
+        parts = [np.where(votes[c] > 0, f"{c}:" + votes[c].astype(str) + " ", "") for c in votes.columns]
+        frame["votes"] = pd.Series(np.sum(parts, axis=0) if parts else "", index=frame.index).str.strip()
         gold = gold_labels(self.table).reindex(frame.index)
         has_gold = bool(gold.notna().any())
         if has_gold:
