@@ -26,7 +26,8 @@ case "${1:-run}" in
   run)
     $PY -c "import torch; assert torch.cuda.is_available(), 'no GPU'; print(torch.cuda.get_device_name())"
     if ! $PY -c "import trl" 2>/dev/null; then
-      ls "$WHEELS"/*.whl >/dev/null 2>&1 || { echo "TRL missing: run '$0 pack' on a machine with internet and copy $WHEELS here"; exit 2; }
+      ls "$WHEELS"/*.whl >/dev/null 2>&1 || {
+        echo "TRL missing: run '$0 pack' on a machine with internet and copy $WHEELS here"; exit 2; }
       $PY -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target /tmp/accord-site "$WHEELS"/*.whl
       export PYTHONPATH="/tmp/accord-site:${PYTHONPATH:-}"
     fi

@@ -313,6 +313,7 @@ def test_the_demo_reward_stage_reports_one_accuracy(monkeypatch, tmp_path, capsy
     out = capsys.readouterr().out
     gain = float(re.search(r"RM accuracy difference \(dawid-skene - majority\) on \d+ held-out pairs: ([-+.\d]+)",
                            out).group(1))
-    rows = {line.split()[0]: line.split() for line in out.splitlines() if line.startswith(("majority ", "dawid-skene "))}
+    rows = {line.split()[0]: line.split() for line in out.splitlines()
+            if line.startswith(("majority ", "dawid-skene "))}
     assert gain == pytest.approx(float(rows["dawid-skene"][5]) - float(rows["majority"][5]), abs=2e-3)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bert"]

@@ -159,5 +159,23 @@ def test_report_compares_baselines_and_answers_against_gold(tmp_path):
     assert len(pairs) == len(truth) and set(pairs["agrees with gold"]) <= {"yes", "no"}
     page = (out / "report.html").read_text(encoding="utf-8")
     share = (pairs["agrees with gold"] == "yes").mean()
-    assert f"Against the gold labels of {len(truth):,} pairs the most likely label is right on {share:.1%}" in page
+    assert share == pytest.approx(methods.loc["dawid-skene", "gold accuracy"])  # one accuracy, two places
+    assert (f"Against the gold labels of {len(truth):,} pairs (gold ties left out, as in every accuracy accord "
+            f"reports) the most likely label is right on {share:.1%}") in page
     assert page.count("data:image/png;base64,") == 4  # pairs, methods, reliability, confusion (flags: a table)
+
+
+def test_gold_agreement_is_one_accuracy_when_gold_has_ties(tmp_path):
+    from accord.datasets import make_synthetic
+
+    data = make_synthetic(n_pairs=80, n_annotators=15, judgments_per_pair=3, tie_rate=0.2, seed=2)
+    table = validate(data.judgments.drop(columns="gold").assign(gold=data.judgments["pair_id"].map(data.true_label)))
+    assert (table["gold"] == "tie").any()
+    out = write_report(tmp_path / "r", table, *_fit(table, "dawid-skene", "majority"))
+    pairs = pd.read_csv(out / "pairs.csv", index_col=0, keep_default_na=False)
+    methods = pd.read_csv(out / "methods.csv", index_col=0)
+    scored = pairs["agrees with gold"].isin(["yes", "no"])
+    assert (pairs.loc[~scored, "gold"] == "tie").all()
+    share = (pairs.loc[scored, "agrees with gold"] == "yes").mean()
+    assert share == pytest.approx(methods.loc["dawid-skene", "gold accuracy"])
+    assert f"the most likely label is right on {share:.1%}" in (out / "report.html").read_text(encoding="utf-8")

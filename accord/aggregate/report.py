@@ -394,7 +394,9 @@ class _ReportBuilder:
             + f". The rule applies to raters with few judgments too; {int(undecided.sum())} raters have intervals "
             "too wide to tell a spammer from a typical rater"
             + (f" ({few} annotators have fewer than {self.min_judgments} judgments)" if few else "")
-            + ". All flags are in <code>flagged.csv</code>; the model's own <code>spam</code> estimate is shown beside."
+            + ". The consensus includes each rater's own votes, which lifts a spammer's agreement where pairs have "
+            "few judgments: a rater just above the line deserves a look too. All flags are in "
+            "<code>flagged.csv</code>; the model's own <code>spam</code> estimate is shown beside."
         )
         columns = [c for c in ("flag", "n_judgments", "agreement", "agreement_lower", "agreement_upper",
                                "random_agreement", "reliability", "spam", "adversarial", "position_bias", "group")
@@ -443,7 +445,9 @@ class _ReportBuilder:
         has_gold = bool(gold.notna().any())
         if has_gold:
             frame["gold"] = gold
-            frame["agrees with gold"] = np.where(gold.isna(), "", np.where(frame["most likely"] == gold, "yes", "no"))
+            # accord's accuracy leaves gold ties out (a tie has no right side to choose); so does this column
+            frame["agrees with gold"] = np.select(
+                [gold.isna(), gold.astype(str) == "tie", frame["most likely"] == gold], ["", "gold tie", "yes"], "no")
         pairs = self.table.drop_duplicates("pair_id").set_index("pair_id")
         for column in ("prompt", "response_a", "response_b"):
             if column in pairs:
@@ -451,13 +455,12 @@ class _ReportBuilder:
         frame = frame.sort_values(["probability", "n_judgments"], ascending=[True, False])
         self.save_csv(frame, "pairs")
         contested = frame["probability"] < CONTESTED_BELOW
-        label = "P(chosen)" if encode(self.table).form == "preference" else "P(most likely label)"
 
         fig = Figure(figsize=(9, 3.0))
         left, right = fig.subplots(1, 2)
         left.hist(frame["probability"], bins=20, range=(1.0 / probs.shape[1], 1.0), color="tab:blue")
         left.axvline(CONTESTED_BELOW, color="tab:red", lw=1, ls="--", label=f"contested below {CONTESTED_BELOW}")
-        left.set_xlabel(f"{label}: probability of the most likely label")
+        left.set_xlabel("probability of the most likely label")
         left.set_ylabel("pairs")
         left.legend(fontsize=8)
         uncertainty = frame["uncertainty"].dropna()
@@ -480,10 +483,11 @@ class _ReportBuilder:
             + "). The table lists the least certain pairs first, with their votes."
         )
         if has_gold:
-            judged = frame.loc[frame["agrees with gold"] != "", "agrees with gold"] == "yes"
-            in_contested = frame.loc[contested & (frame["agrees with gold"] != ""), "agrees with gold"] == "yes"
-            intro += (f" Against the gold labels of {len(judged):,} pairs the most likely label is right on "
-                      f"{judged.mean():.1%}"
+            scored = frame["agrees with gold"].isin(["yes", "no"])
+            judged = frame.loc[scored, "agrees with gold"] == "yes"
+            in_contested = frame.loc[contested & scored, "agrees with gold"] == "yes"
+            intro += (f" Against the gold labels of {len(judged):,} pairs (gold ties left out, as in every accuracy "
+                      f"accord reports) the most likely label is right on {judged.mean():.1%}"
                       + (f", and on {in_contested.mean():.1%} of the {len(in_contested):,} contested pairs with gold"
                          if len(in_contested) else "")
                       + ".")
