@@ -6,7 +6,8 @@ judgments each, 12 raters; the ordinal model gets the same judgments as graded s
 thread count the command line would choose (one thread below its small-data limit; ``ACCORD_NUM_THREADS`` wins).
 
 ``--busy N`` starts N CPU-bound processes (``while True: pass``) beside the fits for the whole run, as other work on
-a laptop would, and stops them at the end; the one-minute load average is printed with each row. ``--repeat`` fits
+a laptop would, and stops them at the end; the one-minute load average is printed with each row, and the CPU time of
+the fit (all its threads), which other work on the machine changes much less than the wall time. ``--repeat`` fits
 each method that many times and reports the median.
 
     python benchmarks/small_fits.py                  # quiet machine
@@ -62,20 +63,22 @@ def main() -> int:
         time.sleep(3 if burners else 0)  # let the burners take the cores
         print(f"{N_JUDGMENTS} judgments; torch threads {threads}; busy processes beside: {args.busy}; "
               f"CPUs {os.cpu_count()}")
-        print(f"{'method':<26}{'fit s (median)':>15}{'load avg':>10}")
+        print(f"{'method':<26}{'fit s (median)':>15}{'CPU s':>8}{'load avg':>10}")
         names = args.methods.split(",") if args.methods else list(METHODS)
         for name in names:
             table = graded if name == "ordinal" else preference
             settings = {} if name in BASELINES else {"seed": args.seed, "progress": False}
-            seconds = []
+            seconds, cpu = [], []
             for _ in range(args.repeat):
                 estimator = make_method(name, **settings)  # the model's module is imported here, off the clock
-                started = time.perf_counter()
+                started, cpu_started = time.perf_counter(), time.process_time()
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore")
                     estimator.fit(table)
                 seconds.append(time.perf_counter() - started)
-            print(f"{name:<26}{statistics.median(seconds):>15.2f}{os.getloadavg()[0]:>10.2f}", flush=True)
+                cpu.append(time.process_time() - cpu_started)
+            print(f"{name:<26}{statistics.median(seconds):>15.2f}{statistics.median(cpu):>8.2f}"
+                  f"{os.getloadavg()[0]:>10.2f}", flush=True)
     finally:
         for burner in burners:
             burner.kill()
