@@ -69,7 +69,7 @@ def measure(args: argparse.Namespace) -> dict[str, float]:
                           **extra)
     marks: list[tuple[float, float]] = []
     started = time.perf_counter()
-    trainer = RewardTrainer(config, train_pairs=train,
+    trainer = RewardTrainer(config, train_data=train,
                             callbacks=[lambda trainer, state: marks.append((time.perf_counter(), time.process_time()))])
     set_up = time.perf_counter() - started
     trainer.train()

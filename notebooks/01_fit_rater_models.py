@@ -216,3 +216,19 @@ if not FULL:
     heldout = compare([models["DS (vb)"], models["MACE (vb)"]], judgments, k=3, names=["DS (vb)", "MACE (vb)"])
     display_columns = ["heldout_loglik", "heldout_se", "heldout_diff", "heldout_dse"]
     print(heldout[display_columns].round(4).to_string())
+
+# %% [markdown]
+# ### Why the two views can rank the models differently, and what `loo_warning` means
+#
+# **`loo_warning = True`** is ArviZ saying that its Pareto-smoothed importance sampling (PSIS) could not estimate
+# some judgments' leave-one-out predictions: their Pareto k exceeds 0.7, meaning the posterior moves a lot when that
+# one judgment is left out. Here that is expected for every model: most workers give only a few judgments, so a
+# worker's parameters (and a pair's label) lean heavily on each of them. When the warning is on, `elpd_loo` is an
+# optimistic and noisy estimate, and its ranking should not be trusted.
+#
+# **k-fold** does not approximate: it refits each model without each fold and scores the judgments it never saw.
+# It costs k fits but stays valid where PSIS breaks down, so when the two views disagree and `loo_warning` is on,
+# believe the k-fold ranking (and its paired standard error `heldout_dse`: a difference within about two of them is
+# no difference). A further reason they can disagree: PSIS-LOO works from the posterior draws, so a model whose
+# posterior is too narrow (closed-form VB is narrower than the exact posterior) looks better or worse to it than
+# its held-out predictions warrant, while k-fold only looks at the predictions.

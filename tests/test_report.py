@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pytest
 import torch
@@ -43,9 +44,9 @@ def test_report_writes_html_figures_and_csvs(ukp_slice, tmp_path):
                        "genuine_disagreement.png", "disagreement_split.png"}
     assert all((out / "figures" / name).stat().st_size > 5_000 for name in figures)
     page = (out / "report.html").read_text(encoding="utf-8")
-    assert page.count("data:image/png;base64,") == 6  # self-contained: every section's figure is embedded
-    for heading in ("Annotator reliability", "Confusion matrices", "Flagged raters", "Group effects", "Rater types",
-                    "genuine disagreement"):
+    assert page.count("data:image/png;base64,") == 8  # self-contained: every section's figure is embedded
+    for heading in ("Contested pairs", "The methods side by side", "Annotator reliability", "Confusion matrices",
+                    "Flagged raters", "Group effects", "Rater types", "genuine disagreement"):
         assert heading in page
 
     annotators = pd.read_csv(out / "annotators.csv", index_col=0)
@@ -66,3 +67,116 @@ def test_report_writes_html_figures_and_csvs(ukp_slice, tmp_path):
     types_table = pd.read_csv(out / "types.csv")
     assert len(types_table) == 2 and abs(types_table["share"].sum() - 1) < 1e-6
     assert (out / "flagged.csv").exists() and (out / "summary.csv").exists()
+
+
+# -- the report on small tables: its text agrees with its data ------------------------------------------------------
+
+
+def _small_table(seed: int = 0, n_pairs: int = 60, spammer_judgments: int = 10) -> tuple[pd.DataFrame, pd.Series]:
+    """Six raters who are right 90% of the time judge every pair; a spammer judges a few pairs and, as a coin would
+    on average, gets half of them right."""
+    rng = np.random.default_rng(seed)
+    truth = pd.Series(rng.choice(["A", "B"], size=n_pairs), index=[f"p{i}" for i in range(n_pairs)])
+    rows = []
+    for rater in [f"good{j}" for j in range(6)]:
+        right = rng.random(n_pairs) < 0.9
+        said = np.where(right, truth.to_numpy(), np.where(truth.to_numpy() == "A", "B", "A"))
+        rows += [(p, rater, s) for p, s in zip(truth.index, said)]
+    for k, p in enumerate(rng.choice(truth.index, size=spammer_judgments, replace=False)):
+        rows.append((p, "spammer", truth[p] if k % 2 else {"A": "B", "B": "A"}[truth[p]]))
+    table = pd.DataFrame(rows, columns=["pair_id", "annotator", "label"])
+    return validate(table.assign(gold=table["pair_id"].map(truth))), truth
+
+
+def _fit(table: pd.DataFrame, *names: str) -> list:
+    from accord.aggregate import fit_method
+
+    return [fit_method(name, table, **({} if name in ("majority", "vote-fraction") else {"progress": False}))
+            for name in names]
+
+
+def test_a_random_spammer_with_ten_judgments_is_flagged_and_the_rule_is_stated(tmp_path):
+    table, _ = _small_table()
+    out = write_report(tmp_path / "r", table, *_fit(table, "dawid-skene"))
+    flagged = pd.read_csv(out / "flagged.csv", index_col=0)
+    assert list(flagged.index) == ["spammer"] and flagged.loc["spammer", "flag"] == "spammer"
+    assert flagged.loc["spammer", "n_judgments"] == 10
+    page = (out / "report.html").read_text(encoding="utf-8")
+    assert "Flagged: 1 as spammer, 0 as adversarial" in page
+    assert "a rater is a <b>spammer</b> when their interval reaches down to random agreement" in page
+
+
+def test_report_text_agrees_with_its_tables_on_few_judgments(tmp_path):
+    """Five raters with 5-6 judgments each: no claim about raters with 10 judgments, the least and most reliable
+    are not mixed up, and the counts in the text are those of the CSV files."""
+    rng = np.random.default_rng(3)
+    pairs = [f"p{i}" for i in range(10)]
+    rows = [(p, r, rng.choice(["A", "B"], p=[0.8, 0.2])) for p in pairs for r in rng.choice(
+        ["ann", "bob", "cid", "dee", "eve"], size=3, replace=False)]
+    table = validate(pd.DataFrame(rows, columns=["pair_id", "annotator", "label"]))
+    assert table.groupby("annotator").size().max() < 10
+    out = write_report(tmp_path / "r", table, *_fit(table, "dawid-skene", "majority"), top_n=20)
+    page = (out / "report.html").read_text(encoding="utf-8")
+    assert "with at least 10 judgments" not in page
+    assert "fewer than two have 10 or more judgments, so none is left out" in page
+    assert "Least reliable annotators" not in page and "Annotators, least reliable first (5)" in page
+    annotators = pd.read_csv(out / "annotators.csv", index_col=0)
+    confusion = pd.read_csv(out / "confusion.csv").drop_duplicates("annotator").set_index("annotator")
+    worst = annotators.loc[confusion.index[confusion["rank"] == "worst"], "reliability"]
+    best = annotators.loc[confusion.index[confusion["rank"] == "best"], "reliability"]
+    assert len(worst) == len(best) == 2 and not set(worst.index) & set(best.index)
+    assert worst.max() <= best.min()
+    pair_table = pd.read_csv(out / "pairs.csv", index_col=0)
+    contested = int((pair_table["probability"] < 0.6).sum())
+    assert f"Contested pairs: {contested:,} of {len(pair_table):,}</b>" in page
+    assert len(pd.read_csv(out / "methods.csv")) == 2
+
+
+def test_an_empty_confusion_cell_is_drawn_light_and_a_nearly_empty_row_grey():
+    from matplotlib.figure import Figure
+
+    from accord.aggregate.report import _ReportBuilder
+
+    matrix = pd.DataFrame([[5.0, 0.0], [0.01, 0.02]], index=["true A", "true B"], columns=["said A", "said B"])
+    ax = Figure().subplots()
+    _ReportBuilder.draw_confusion(ax, matrix)
+    image = ax.images[0]
+    rgba = image.to_rgba(image.get_array())
+    assert rgba[0, 0, :3].sum() < 1.0  # 5 of 5: dark
+    assert rgba[0, 1, :3].sum() > 2.7  # 0.0: nearly white, not dark blue
+    assert np.ma.getmaskarray(image.get_array())[1].all()  # 0.03 expected judgments: no share is drawn
+
+
+def test_report_compares_baselines_and_answers_against_gold(tmp_path):
+    table, truth = _small_table(seed=1)
+    models = _fit(table, "dawid-skene", "vote-fraction", "majority")
+    out = write_report(tmp_path / "r", table, *models)
+    methods = pd.read_csv(out / "methods.csv", index_col=0)
+    assert list(methods.index) == ["dawid-skene", "vote-fraction", "majority"]
+    for model in models:
+        right = (model.soft_labels_.hard() == truth.reindex(model.soft_labels_.pair_ids)).mean()
+        assert methods.loc[model.method, "gold accuracy"] == pytest.approx(right)
+    pairs = pd.read_csv(out / "pairs.csv", index_col=0, keep_default_na=False)
+    assert len(pairs) == len(truth) and set(pairs["agrees with gold"]) <= {"yes", "no"}
+    page = (out / "report.html").read_text(encoding="utf-8")
+    share = (pairs["agrees with gold"] == "yes").mean()
+    assert share == pytest.approx(methods.loc["dawid-skene", "gold accuracy"])  # one accuracy, two places
+    assert (f"Against the gold labels of {len(truth):,} pairs (gold ties left out, as in every accuracy accord "
+            f"reports) the most likely label is right on {share:.1%}") in page
+    assert page.count("data:image/png;base64,") == 4  # pairs, methods, reliability, confusion (flags: a table)
+
+
+def test_gold_agreement_is_one_accuracy_when_gold_has_ties(tmp_path):
+    from accord.datasets import make_synthetic
+
+    data = make_synthetic(n_pairs=80, n_annotators=15, judgments_per_pair=3, tie_rate=0.2, seed=2)
+    table = validate(data.judgments.drop(columns="gold").assign(gold=data.judgments["pair_id"].map(data.true_label)))
+    assert (table["gold"] == "tie").any()
+    out = write_report(tmp_path / "r", table, *_fit(table, "dawid-skene", "majority"))
+    pairs = pd.read_csv(out / "pairs.csv", index_col=0, keep_default_na=False)
+    methods = pd.read_csv(out / "methods.csv", index_col=0)
+    scored = pairs["agrees with gold"].isin(["yes", "no"])
+    assert (pairs.loc[~scored, "gold"] == "tie").all()
+    share = (pairs.loc[scored, "agrees with gold"] == "yes").mean()
+    assert share == pytest.approx(methods.loc["dawid-skene", "gold accuracy"])
+    assert f"the most likely label is right on {share:.1%}" in (out / "report.html").read_text(encoding="utf-8")

@@ -103,11 +103,11 @@ def test_every_loss_trains(workspace):
     frame = synthetic_pairs(16, seed=3)
     frame["p_tie"] = 0.1 * (1 - frame["p_chosen"])
     for loss in ("bradley_terry", "label_smoothing", "soft_bce", "weighted_soft_bce", "davidson", "margin"):
-        trainer = RewardTrainer(config(workspace, f"loss-{loss}", loss=loss, max_steps=1), train_pairs=frame)
+        trainer = RewardTrainer(config(workspace, f"loss-{loss}", loss=loss, max_steps=1), train_data=frame)
         result = trainer.train()
         assert np.isfinite(result.train_loss), loss
-    shared = RewardTrainer(config(workspace, "shared", share_prompt=True, max_steps=1), train_pairs=frame).train()
-    plain = RewardTrainer(config(workspace, "unshared", max_steps=1), train_pairs=frame).train()
+    shared = RewardTrainer(config(workspace, "shared", share_prompt=True, max_steps=1), train_data=frame).train()
+    plain = RewardTrainer(config(workspace, "unshared", max_steps=1), train_data=frame).train()
     assert shared.train_loss == pytest.approx(plain.train_loss, abs=1e-5) and shared.tokens < plain.tokens
 
 
@@ -116,7 +116,7 @@ def test_weight_scale_does_not_change_training(workspace):
     scaled = frame.assign(weight=frame["weight"] / 4)
     states = []
     for name, data in (("w1", frame), ("w4", scaled)):
-        trainer = RewardTrainer(config(workspace, name, max_steps=3), train_pairs=data)
+        trainer = RewardTrainer(config(workspace, name, max_steps=3), train_data=data)
         trainer.train()
         states.append(trained_state(trainer))
     for key in states[0]:
@@ -126,9 +126,9 @@ def test_weight_scale_does_not_change_training(workspace):
 def test_gradient_accumulation_matches_one_large_batch(workspace):
     frame = synthetic_pairs(32, seed=6)
     common = dict(max_steps=2, group_by_length=False, adam_epsilon=1.0)  # large eps: updates linear in the gradient
-    big = RewardTrainer(config(workspace, "big", batch_size=8, **common), train_pairs=frame)
+    big = RewardTrainer(config(workspace, "big", batch_size=8, **common), train_data=frame)
     small = RewardTrainer(config(workspace, "small", batch_size=4, gradient_accumulation_steps=2, **common),
-                          train_pairs=frame)
+                          train_data=frame)
     big.train()
     small.train()
     a, b = trained_state(big), trained_state(small)
@@ -141,7 +141,7 @@ def test_gradient_checkpointing_does_not_change_training(workspace):
     states = []
     for name, checkpointing in (("gc-off", False), ("gc-on", True)):
         trainer = RewardTrainer(config(workspace, name, max_steps=2, adam_epsilon=1.0,
-                                       gradient_checkpointing=checkpointing), train_pairs=frame)
+                                       gradient_checkpointing=checkpointing), train_data=frame)
         backbone = trainer.unwrapped().backbone
         active = getattr(backbone, "is_activation_checkpointing", None)
         assert (active if active is not None else backbone.is_gradient_checkpointing) == checkpointing

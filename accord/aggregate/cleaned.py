@@ -7,7 +7,7 @@ import pandas as pd
 
 from accord.datasets import AccordError, SoftLabels, table_info, weight_from_uncertainty
 
-PAIR_COLUMNS = ("prompt", "response_a", "response_b", "response_a_id", "response_b_id")
+PAIR_TEXT_COLUMNS = ("prompt", "response_a", "response_b", "response_a_id", "response_b_id")
 
 
 def build_cleaned(
@@ -29,7 +29,7 @@ def build_cleaned(
     for column in ("response_a", "response_b"):
         if column not in judgments.columns:
             raise AccordError(f"column '{column}': the cleaned dataset needs the response texts")
-    present = [c for c in PAIR_COLUMNS if c in judgments.columns]
+    present = [c for c in PAIR_TEXT_COLUMNS if c in judgments.columns]
     pairs = judgments.drop_duplicates("pair_id").set_index("pair_id")[present].reindex(soft_labels.pair_ids)
     p_a = soft_labels.p_a.to_numpy()
     p_b = soft_labels.probs["B"].to_numpy()
@@ -63,6 +63,8 @@ def build_cleaned(
                 out[f"p_chosen_{group}"] = np.where(a_chosen, values, p_b_group)
             elif not column.startswith("p_b_"):
                 out[column] = values
+    out.attrs["provenance"] = {k: v for k, v in (("method", soft_labels.method),
+                                                  ("source", judgments.attrs.get("source"))) if v is not None}
     keep = np.ones(len(out), dtype=bool)
     if drop_ties:
         keep &= ~((p_tie > p_a) & (p_tie > p_b))

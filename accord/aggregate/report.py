@@ -1,28 +1,37 @@
 """The rater report: one self-contained HTML page with PNG figures, and the same tables as CSV.
 
-:func:`write_report` takes a judgments table and fitted models (any :class:`~accord.models.base.RaterModel`;
-a :class:`~accord.models.context.ContextPreference` adds group effects and the genuine-disagreement section, a
-:class:`~accord.models.rater_types.RaterTypes` the rater types) and writes ``out_dir``:
+:func:`write_report` takes a judgments table and fitted models (any :class:`~accord.models.base.RaterModel` or a
+baseline such as majority vote; a :class:`~accord.models.context.ContextPreference` adds group effects and the
+genuine-disagreement section, a :class:`~accord.models.rater_types.RaterTypes` the rater types) and writes
+``out_dir``:
 
 ``report.html``
     The page. Figures are embedded (base64 PNG), so the file alone can be mailed or opened offline.
 ``figures/*.png``
-    The same figures as files: ``reliability_forest.png`` (ArviZ forest plot of annotator reliability with 90%
-    credible intervals), ``confusion_matrices.png`` (worst and best raters), ``group_effects.png``,
+    The same figures as files: ``pair_labels.png`` (how sure the labels are), ``methods.png`` (the methods side by
+    side, with two or more models), ``reliability_forest.png`` (ArviZ forest plot of annotator reliability with 90%
+    credible intervals), ``confusion_matrices.png`` (least and most reliable raters), ``group_effects.png``,
     ``rater_types.png``, ``genuine_disagreement.png``, ``disagreement_split.png``.
 ``*.csv``
-    ``summary.csv``, ``annotators.csv``, ``flagged.csv``, ``confusion.csv``, ``group_effects.csv``, ``types.csv``,
-    ``type_assignments.csv``, ``genuine_disagreement.csv`` (sections whose model is absent are left out).
+    ``summary.csv``, ``pairs.csv``, ``methods.csv``, ``method_agreement.csv``, ``annotators.csv``, ``flagged.csv``,
+    ``confusion.csv``, ``group_effects.csv``, ``types.csv``, ``type_assignments.csv``, ``genuine_disagreement.csv``
+    (sections whose model is absent are left out).
 
 The folder is built in a temporary sibling and renamed into place, so a crash leaves the previous report or
 none, never half of one.
 
-Confusion matrices are *soft*: rater ``j``'s row ``c`` column ``k`` counts ``sum_n P(true class of pair_n = c)`` over
-their judgments labelled ``k``, with the first model's soft labels, so they show how a rater answers relative to
-the consensus whatever model produced it. Flags: a rater is a *spammer* when their spam probability (or, for
-models without one, their soft accuracy is within 0.1 of chance) exceeds 0.5, *adversarial* when their
-adversarial probability exceeds 0.5 (or their soft accuracy is below chance by more than 0.1), with at least
-``min_judgments`` judgments either way.
+Pairs: the first model's soft labels; a pair is *contested* when its most likely label has probability below
+:data:`CONTESTED_BELOW`. Rater sections use the first model that has an annotator table. Confusion matrices are
+*soft*: rater ``j``'s row ``c`` column ``k`` counts ``sum_n P(true class of pair_n = c)`` over their judgments
+labelled ``k``, so they show how a rater answers relative to the consensus whatever model produced it.
+
+Flags, for every rater whatever their number of judgments: a rater's *agreement* is the mean consensus probability
+of the labels they gave, with a 90% Jeffreys interval ``Beta(s + 1/2, n - s + 1/2)`` (``s`` the summed agreement
+over their ``n`` judgments); *random agreement* is ``sum_k q_k m_k``, what answers drawn from the rater's own label
+frequencies ``q`` would score against the mean consensus ``m`` of their pairs; *typical* is the median agreement of
+the raters with at least ``min_judgments`` judgments. *Spammer*: the interval reaches down to random agreement and
+stays below typical; *adversarial*: the interval lies wholly below random agreement (or, for models that estimate
+it, the adversarial probability exceeds :data:`FLAG_THRESHOLD`).
 """
 
 from __future__ import annotations
@@ -33,6 +42,7 @@ import html
 import os
 import shutil
 import tempfile
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,9 +53,14 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from accord.aggregate.pluralistic import decompose_disagreement, pluralistic_soft_labels
-from accord.datasets import AccordError, encode, validate
+from accord import metrics
+from accord.datasets import AccordError, encode, gold_labels, validate
 
 FLAG_THRESHOLD = 0.5
+#: Rows of a soft confusion matrix with fewer expected judgments than this are drawn grey.
+MIN_ROW_WEIGHT = 0.5
+#: A pair is contested when its most likely label has a probability below this.
+CONTESTED_BELOW = 0.6
 
 
 @dataclass
@@ -81,7 +96,8 @@ def write_report(
     top_n
         Rows shown in the HTML tables of pairs and raters (the CSVs hold all).
     min_judgments
-        Raters with fewer judgments are not ranked, flagged or drawn (their estimates are mostly prior).
+        Raters with fewer judgments are left out of the reliability ranking and its figures (their estimates lean on
+        the prior) unless fewer than two have that many; they are flagged by the same rule as everyone.
     max_forest
         At most this many annotators in the forest plot (half least, half most reliable).
     """
@@ -146,16 +162,33 @@ class _ReportBuilder:
     def save_csv(self, frame: pd.DataFrame, name: str, index: bool = True) -> None:
         frame.to_csv(self.work / f"{name}.csv", index=index)
 
-    def ranked(self) -> pd.DataFrame:
-        """Annotators with enough judgments and a reliability, least reliable first."""
-        annotators = self.rater_model.annotators_
+    def annotators(self) -> pd.DataFrame:
+        """The rater model's annotator table (the same core columns for every model: see ``accord.models.base``)."""
+        return self.rater_model.annotators_
+
+    def ranked(self) -> tuple[pd.DataFrame, bool]:
+        """Annotators with a reliability, least reliable first, and whether they are only those with at least
+        ``min_judgments`` judgments (``False`` when fewer than two have that many: then all are ranked)."""
+        annotators = self.annotators()
         if "reliability" not in annotators.columns:
-            return annotators.iloc[0:0]
+            return annotators.iloc[0:0], False
         counts = annotators["n_judgments"] if "n_judgments" in annotators else self.counts().reindex(annotators.index)
         keep = annotators[counts >= self.min_judgments]
         if len(keep) < 2:
-            keep = annotators
-        return keep.sort_values("reliability")
+            return annotators.sort_values("reliability"), False
+        return keep.sort_values("reliability"), True
+
+    def ranked_phrase(self, ranked: pd.DataFrame, filtered: bool) -> str:
+        """Which annotators ``ranked`` holds, in words."""
+        total = len(self.annotators())
+        if filtered:
+            left_out = total - len(ranked)
+            return (f"the {len(ranked)} annotators with at least {self.min_judgments} judgments"
+                    + (f" ({left_out} with fewer are left out: their estimates lean on the prior)" if left_out else ""))
+        if total > 1 and self.min_judgments > 1:
+            return (f"all {total} annotators (fewer than two have {self.min_judgments} or more judgments, so none is "
+                    "left out; with few judgments an estimate leans on the prior)")
+        return f"all {total} annotators"
 
     def counts(self) -> pd.Series:
         return self.table.groupby("annotator", sort=False).size()
@@ -165,7 +198,9 @@ class _ReportBuilder:
     def build(self) -> list[_Section]:
         self.summary = self.summary_table()
         self.save_csv(self.summary, "summary", index=False)
-        sections: list[_Section] = []
+        sections: list[_Section] = [self.pairs_section()]
+        if len(self.models) > 1:
+            sections.append(self.comparison_section())
         if self.rater_model is not None:
             sections += [self.reliability_section(), self.confusion_section(), self.flag_section()]
         if self.context is not None:
@@ -193,25 +228,39 @@ class _ReportBuilder:
             ("median judgments per annotator", float(np.median(np.bincount(encoded.workers)))),
         ]
         for model in self.models:
-            rows.append((f"model: {model.method}", f"inference={getattr(model, 'inference', '?')}"))
+            inference = getattr(model, "inference", None)
+            rows.append((f"model: {model.method}", f"inference={inference}" if inference else "no settings"))
         return pd.DataFrame(rows, columns=["what", "value"]).astype({"value": str})
 
     def reliability_section(self) -> _Section:
-        annotators = self.rater_model.annotators_
+        annotators = self.annotators()
         self.save_csv(annotators, "annotators")
-        ranked = self.ranked()
+        ranked, filtered = self.ranked()
         half = max(1, self.max_forest // 2)
-        chosen = ranked.index[:half].append(ranked.index[-half:]).unique() if len(ranked) > self.max_forest \
-            else ranked.index
+        if len(ranked) > self.max_forest:
+            chosen = ranked.index[:half].append(ranked.index[-half:])
+            shown_text = f"the {half} least and the {half} most reliable of {self.ranked_phrase(ranked, filtered)}"
+        else:
+            chosen = ranked.index
+            shown_text = self.ranked_phrase(ranked, filtered)
         figure = self.forest(chosen)
         intro = (
             f"Posterior mean and 90% credible interval of each annotator's reliability under "
             f"<code>{html.escape(self.rater_model.method)}</code> (the probability that a vote is the true label). "
-            f"Shown: the {min(half, len(ranked))} least and most reliable of the {len(ranked)} annotators with at "
-            f"least {self.min_judgments} judgments. All annotators are in <code>annotators.csv</code>."
+            f"Shown: {shown_text}, the least reliable at the top. All annotators are in <code>annotators.csv</code>."
         )
-        shown = annotators.loc[ranked.index[: self.top_n]]
-        return _Section("Annotator reliability", intro, figure, [("Least reliable annotators", shown)])
+        if len(ranked) > 1 and {"reliability_lower", "reliability_upper"} <= set(ranked.columns) \
+                and ranked["reliability_upper"].iloc[0] >= ranked["reliability_lower"].iloc[-1]:
+            intro += (" <b>The intervals of the least and the most reliable annotator overlap: the data do not tell "
+                      "them apart, so read the order as a tie.</b>")
+        columns = [c for c in annotators.columns if not c.endswith(("_lower", "_upper")) or c.startswith("reliab")]
+        if len(ranked) <= self.top_n:
+            tables = [(f"Annotators, least reliable first ({len(ranked)})", ranked[columns])]
+        else:
+            k = max(1, self.top_n // 2)
+            tables = [(f"The {k} least reliable annotators", ranked[columns].head(k)),
+                      (f"The {k} most reliable annotators", ranked[columns].tail(k).iloc[::-1])]
+        return _Section("Annotator reliability", intro, figure, tables)
 
     def forest(self, chosen: pd.Index) -> str | None:
         if len(chosen) == 0:
@@ -221,7 +270,9 @@ class _ReportBuilder:
         ax = figure.subplots()
         drawn = False
         with contextlib.suppress(Exception):  # models without reliability draws fall back to their intervals
-            import arviz as az
+            with warnings.catch_warnings():  # ArviZ announces its refactor on import
+                warnings.simplefilter("ignore", FutureWarning)
+                import arviz as az
 
             idata = self.rater_model.to_arviz()
             if "reliability" in idata.posterior and "annotator" in idata.posterior["reliability"].dims:
@@ -233,8 +284,8 @@ class _ReportBuilder:
                 ax.set_title("Annotator reliability (90% HDI)", fontsize=11)
                 drawn = True
         if not drawn:
-            frame = self.rater_model.annotators_.loc[chosen]
-            y = np.arange(len(frame))
+            frame = self.annotators().loc[chosen]
+            y = np.arange(len(frame))[::-1]  # the least reliable at the top
             lower = frame.get("reliability_lower", frame["reliability"])
             upper = frame.get("reliability_upper", frame["reliability"])
             ax.errorbar(frame["reliability"], y, xerr=[frame["reliability"] - lower, upper - frame["reliability"]],
@@ -257,79 +308,242 @@ class _ReportBuilder:
         return pd.DataFrame(matrix, index=[f"true {c}" for c in classes], columns=[f"said {c}" for c in classes])
 
     def confusion_section(self) -> _Section:
-        ranked = self.ranked()
-        picks = list(ranked.index[:3]) + [a for a in ranked.index[-3:][::-1] if a not in set(ranked.index[:3])]
+        ranked, filtered = self.ranked()
+        each = min(3, len(ranked) // 2) if len(ranked) > 1 else len(ranked)
+        worst = list(ranked.index[:each])
+        best = [a for a in ranked.index[::-1][:each] if a not in worst]
+        picks = [(a, "worst") for a in worst] + [(a, "best") for a in best]
         rows = []
-        figure = Figure(figsize=(3.2 * max(len(picks[:3]), 1), 6.4 if len(picks) > 3 else 3.3))
-        axes = figure.subplots(2 if len(picks) > 3 else 1, max(min(len(picks), 3), 1), squeeze=False)
+        columns = max(len(worst), len(best), 1)
+        figure = Figure(figsize=(3.2 * columns, 6.4 if best else 3.3))
+        axes = figure.subplots(2 if best else 1, columns, squeeze=False)
         for ax in axes.ravel():
             ax.set_axis_off()
-        for position, annotator in enumerate(picks):
-            matrix = self.soft_confusion(annotator)
-            kind = "worst" if position < 3 else "best"
-            for true_class, row in matrix.iterrows():
-                for said, value in row.items():
-                    rows.append({"annotator": annotator, "rank": kind, "true": true_class[5:], "said": said[5:],
-                                 "count": float(value)})
-            ax = axes.ravel()[position]
-            ax.set_axis_on()
-            share = matrix.to_numpy() / np.maximum(matrix.to_numpy().sum(1, keepdims=True), 1e-12)
-            ax.imshow(share, cmap="Blues", vmin=0, vmax=1)
-            for (r, c), value in np.ndenumerate(matrix.to_numpy()):
-                ax.text(c, r, f"{value:.0f}" if value >= 9.95 else f"{value:.1f}", ha="center", va="center",
-                        color="white" if share[r, c] > 0.6 else "black", fontsize=9)
-            ax.set_xticks(range(matrix.shape[1]), [c[5:] for c in matrix.columns])
-            ax.set_yticks(range(matrix.shape[0]), [r[5:] for r in matrix.index])
-            ax.set_xlabel("said")
-            ax.set_ylabel("consensus")
-            reliability = self.rater_model.annotators_.loc[annotator, "reliability"]
-            ax.set_title(f"{kind}: {str(annotator)[:18]}\nreliability {reliability:.2f}", fontsize=9)
+        for kind, group in (("worst", worst), ("best", best)):
+            for position, annotator in enumerate(group):
+                matrix = self.soft_confusion(annotator)
+                for true_class, row in matrix.iterrows():
+                    for said, value in row.items():
+                        rows.append({"annotator": annotator, "rank": kind, "true": true_class[5:], "said": said[5:],
+                                     "count": float(value)})
+                ax = axes[0 if kind == "worst" else 1, position]
+                self.draw_confusion(ax, matrix)
+                reliability = ranked.loc[annotator, "reliability"]
+                place = "least" if kind == "worst" else "most"
+                ax.set_title(f"{place} reliable: {str(annotator)[:18]}\nreliability {reliability:.2f}", fontsize=9)
         figure.tight_layout()
         confusion = pd.DataFrame(rows, columns=["annotator", "rank", "true", "said", "count"])
         self.save_csv(confusion, "confusion", index=False)
+        if best:
+            who = f"the {len(worst)} least (top row) and {len(best)} most reliable (bottom row)"
+        else:
+            who = "the one ranked annotator"
         intro = (
-            "Soft confusion matrices of the three least and three most reliable annotators: rows are the consensus "
-            "class (weighted by the model's posterior), columns what the annotator said, cells expected counts "
-            "(colour: share of the row)."
+            f"Soft confusion matrices of {who} of {self.ranked_phrase(ranked, filtered)}: rows are the consensus "
+            "class (weighted by the model's posterior), columns what the annotator said, cells expected counts. "
+            f"Colour: the cell's share of its row; rows with under {MIN_ROW_WEIGHT} expected judgments are grey "
+            "(too little to show a share)."
         )
-        return _Section("Confusion matrices of the worst and best raters", intro,
+        return _Section("Confusion matrices of the least and most reliable raters", intro,
                         self.save_figure(figure, "confusion_matrices") if picks else None)
 
+    @staticmethod
+    def draw_confusion(ax: Any, matrix: pd.DataFrame) -> None:
+        counts = matrix.to_numpy()
+        totals = counts.sum(1, keepdims=True)
+        share = counts / np.maximum(totals, 1e-12)
+        faint = np.broadcast_to(totals < MIN_ROW_WEIGHT, share.shape)
+        ax.imshow(np.ma.masked_where(faint, share), cmap="Blues", vmin=0, vmax=1)
+        ax.set_facecolor("#e6e6e6")
+        for (r, c), value in np.ndenumerate(counts):
+            dark = share[r, c] > 0.6 and not faint[r, c]
+            ax.text(c, r, f"{value:.0f}" if value >= 9.95 else f"{value:.1f}", ha="center", va="center",
+                    color="white" if dark else "black", fontsize=9)
+        ax.set_axis_on()
+        ax.set_xticks(range(matrix.shape[1]), [c[5:] for c in matrix.columns])
+        ax.set_yticks(range(matrix.shape[0]), [r[5:] for r in matrix.index])
+        ax.set_xlabel("said")
+        ax.set_ylabel("consensus")
+
     def flag_section(self) -> _Section:
-        annotators = self.rater_model.annotators_.copy()
-        counts = annotators["n_judgments"] if "n_judgments" in annotators else self.counts().reindex(annotators.index)
-        enough = counts >= self.min_judgments
-        accuracy = self.soft_accuracy()
-        annotators["soft_accuracy"] = accuracy.reindex(annotators.index)
-        chance = 1.0 / self.rater_model.soft_labels_.probs.shape[1]
-        if "spam" in annotators:
-            spam = annotators["spam"] > FLAG_THRESHOLD
-        else:
-            spam = (annotators["soft_accuracy"] - chance).abs() < 0.1
-        if "adversarial_share" in annotators:
-            adversarial = annotators["adversarial_share"] > FLAG_THRESHOLD
-        else:
-            adversarial = annotators["soft_accuracy"] < chance - 0.1
-        annotators["flag"] = np.where(adversarial & enough, "adversarial", np.where(spam & enough, "spammer", ""))
-        flagged = annotators[annotators["flag"] != ""].sort_values(["flag", "soft_accuracy"])
+        annotators = self.annotators().join(self.agreement())
+        low, high = annotators["agreement_lower"], annotators["agreement_upper"]
+        random, typical = annotators["random_agreement"], annotators["typical_agreement"]
+        spam = (low <= random) & (high < typical)
+        adversarial = high < random
+        if "adversarial_share" in annotators:  # the context and type models estimate it directly
+            adversarial |= annotators["adversarial_share"] > FLAG_THRESHOLD
+        undecided = ~spam & ~adversarial & (low <= random) & (high >= typical)
+        annotators["flag"] = np.where(adversarial, "adversarial", np.where(spam, "spammer", ""))
+        flagged = annotators[annotators["flag"] != ""].sort_values(["flag", "agreement"])
         self.save_csv(flagged, "flagged")
         n_spam, n_adv = int((flagged["flag"] == "spammer").sum()), int((flagged["flag"] == "adversarial").sum())
+        few = int((annotators["n_judgments"] < self.min_judgments).sum()) if "n_judgments" in annotators else 0
         intro = (
-            f"{n_spam} spammers and {n_adv} adversarial raters among the annotators with at least {self.min_judgments} "
-            f"judgments (spam or adversarial probability above {FLAG_THRESHOLD}; soft accuracy = agreement with the "
-            f"consensus). All flags in <code>flagged.csv</code>."
+            f"<b>Flagged: {n_spam} as spammer, {n_adv} as adversarial</b>, of all {len(annotators)} annotators. "
+            "<b>Agreement</b> is a rater's agreement with the consensus of "
+            f"<code>{html.escape(self.rater_model.method)}</code> (the probability it gives the label they chose, "
+            "averaged over their judgments), with a 90% interval from their number of judgments (Jeffreys); "
+            "<b>random agreement</b> is what a rater who ignores the pair would score with the same label "
+            f"frequencies; <b>typical</b> is the median rater's agreement ({float(typical.iloc[0]):.2f}). The rule: "
+            "a rater is a <b>spammer</b> when their interval reaches down to random agreement and stays below typical "
+            "agreement, <b>adversarial</b> when it lies wholly below random agreement"
+            + (f" or the model's adversarial probability exceeds {FLAG_THRESHOLD}" if "adversarial_share" in annotators
+               else "")
+            + f". The rule applies to raters with few judgments too; {int(undecided.sum())} raters have intervals "
+            "too wide to tell a spammer from a typical rater"
+            + (f" ({few} annotators have fewer than {self.min_judgments} judgments)" if few else "")
+            + ". The consensus includes each rater's own votes, which lifts a spammer's agreement where pairs have "
+            "few judgments: a rater just above the line deserves a look too. All flags are in "
+            "<code>flagged.csv</code>; the model's own <code>spam</code> estimate is shown beside."
         )
-        columns = [c for c in ("flag", "n_judgments", "reliability", "spam", "adversarial_share", "position_bias",
-                               "soft_accuracy", "group") if c in flagged.columns]
-        shown = flagged[columns].head(self.top_n)
-        return _Section("Flagged raters", intro, None, [(f"First {self.top_n} flags", shown)])
+        columns = [c for c in ("flag", "n_judgments", "agreement", "agreement_lower", "agreement_upper",
+                               "random_agreement", "reliability", "spam", "adversarial_share", "position_bias", "group")
+                   if c in flagged.columns]
+        caption = f"Flagged raters (first {self.top_n})" if len(flagged) > self.top_n else "Flagged raters"
+        return _Section("Flagged raters", intro, None, [(caption, flagged[columns].head(self.top_n))])
 
-    def soft_accuracy(self) -> pd.Series:
+    def agreement(self) -> pd.DataFrame:
+        """Per annotator: agreement with the consensus and its 90% Jeffreys interval, the agreement of random answers
+        with the rater's own label frequencies, and the median rater's agreement (see :meth:`flag_section`)."""
+        from scipy.stats import beta
+
         probs = self.rater_model.soft_labels_.probs
-        truth = probs.reindex(self.table["pair_id"]).to_numpy()
+        consensus = probs.reindex(self.table["pair_id"]).to_numpy()
         said = pd.Index(probs.columns).get_indexer(self.table["label"])
-        agree = truth[np.arange(len(said)), np.maximum(said, 0)]
-        return pd.Series(agree, index=self.table.index).groupby(self.table["annotator"].to_numpy()).mean()
+        known = (said >= 0) & ~np.isnan(consensus).any(axis=1)
+        consensus, said = consensus[known], said[known]
+        rows = np.arange(len(said))
+        chose = np.zeros_like(consensus)
+        chose[rows, said] = 1.0
+        who = pd.Index(self.table["annotator"].to_numpy()[known], name="annotator")
+        n = pd.Series(1.0, index=who).groupby(level=0, sort=False).sum()
+        hits = pd.Series(consensus[rows, said], index=who).groupby(level=0, sort=False).sum()
+        mean_consensus = pd.DataFrame(consensus, index=who).groupby(level=0, sort=False).mean()
+        frequencies = pd.DataFrame(chose, index=who).groupby(level=0, sort=False).mean()
+        out = pd.DataFrame({"agreement": hits / n})
+        out["agreement_lower"] = beta.ppf(0.05, hits + 0.5, n - hits + 0.5)
+        out["agreement_upper"] = beta.ppf(0.95, hits + 0.5, n - hits + 0.5)
+        out["random_agreement"] = (mean_consensus * frequencies).sum(axis=1)
+        enough = n >= self.min_judgments
+        out["typical_agreement"] = float(out.loc[enough if enough.sum() >= 2 else n.index, "agreement"].median())
+        return out
+
+    def pairs_section(self) -> _Section:
+        """Contested pairs, how sure the labels are, and agreement with gold where the judgments carry it."""
+        model = self.models[0]
+        soft = model.soft_labels_
+        probs = soft.probs
+        frame = pd.DataFrame({"most likely": probs.idxmax(axis=1), "probability": probs.max(axis=1),
+                              "uncertainty": soft.uncertainty, "n_judgments": soft.n_judgments})
+        votes = pd.crosstab(self.table["pair_id"], self.table["label"]).reindex(columns=probs.columns, fill_value=0)
+        votes = votes.reindex(frame.index, fill_value=0)
+        parts = [np.where(votes[c] > 0, f"{c}:" + votes[c].astype(str) + " ", "") for c in votes.columns]
+        frame["votes"] = pd.Series(np.sum(parts, axis=0) if parts else "", index=frame.index).str.strip()
+        gold = gold_labels(self.table).reindex(frame.index)
+        has_gold = bool(gold.notna().any())
+        if has_gold:
+            frame["gold"] = gold
+            # accord's accuracy leaves gold ties out (a tie has no right side to choose); so does this column
+            frame["agrees with gold"] = np.select(
+                [gold.isna(), gold.astype(str) == "tie", frame["most likely"] == gold], ["", "gold tie", "yes"], "no")
+        pairs = self.table.drop_duplicates("pair_id").set_index("pair_id")
+        for column in ("prompt", "response_a", "response_b"):
+            if column in pairs:
+                frame[column] = pairs[column].reindex(frame.index).astype(str).str.slice(0, 100)
+        frame = frame.sort_values(["probability", "n_judgments"], ascending=[True, False])
+        self.save_csv(frame, "pairs")
+        contested = frame["probability"] < CONTESTED_BELOW
+
+        fig = Figure(figsize=(9, 3.0))
+        left, right = fig.subplots(1, 2)
+        left.hist(frame["probability"], bins=20, range=(1.0 / probs.shape[1], 1.0), color="tab:blue")
+        left.axvline(CONTESTED_BELOW, color="tab:red", lw=1, ls="--", label=f"contested below {CONTESTED_BELOW}")
+        left.set_xlabel("probability of the most likely label")
+        left.set_ylabel("pairs")
+        left.legend(fontsize=8)
+        uncertainty = frame["uncertainty"].dropna()
+        if len(uncertainty):
+            right.hist(uncertainty, bins=20, color="tab:gray")
+            right.set_xlabel("uncertainty (posterior sd of that probability)")
+            right.set_ylabel("pairs")
+        else:
+            right.set_axis_off()
+            right.text(0.5, 0.5, f"{model.method} gives no uncertainty", ha="center", va="center", fontsize=10)
+        fig.suptitle(f"How sure the labels of {model.method} are", fontsize=11)
+        fig.tight_layout()
+        figure = self.save_figure(fig, "pair_labels")
+
+        intro = (
+            f"<b>Contested pairs: {int(contested.sum()):,} of {len(frame):,}</b> under "
+            f"<code>{html.escape(model.method)}</code>, a pair being contested when its most likely label has "
+            f"probability below {CONTESTED_BELOW} (median over all pairs {frame['probability'].median():.2f}"
+            + (f"; median uncertainty {uncertainty.median():.3f}" if len(uncertainty) else "")
+            + "). The table lists the least certain pairs first, with their votes."
+        )
+        if has_gold:
+            scored = frame["agrees with gold"].isin(["yes", "no"])
+            judged = frame.loc[scored, "agrees with gold"] == "yes"
+            in_contested = frame.loc[contested & scored, "agrees with gold"] == "yes"
+            intro += (f" Against the gold labels of {len(judged):,} pairs (gold ties left out, as in every accuracy "
+                      f"accord reports) the most likely label is right on {judged.mean():.1%}"
+                      + (f", and on {in_contested.mean():.1%} of the {len(in_contested):,} contested pairs with gold"
+                         if len(in_contested) else "")
+                      + ".")
+        intro += " All pairs are in <code>pairs.csv</code>."
+        shown = frame.head(self.top_n)
+        caption = f"The {len(shown)} least certain pairs" if len(frame) > self.top_n else "Pairs, least certain first"
+        return _Section("Contested pairs and how sure the labels are", intro, figure, [(caption, shown)])
+
+    def comparison_section(self) -> _Section:
+        """The fitted methods side by side: how sure, how often they agree, and against gold when there is gold."""
+        first = self.models[0].soft_labels_.probs
+        tops = {}
+        rows = []
+        gold = gold_labels(self.table)
+        for model in self.models:
+            soft = model.soft_labels_
+            probs = soft.probs.reindex(first.index)
+            top = probs.idxmax(axis=1)
+            name = model.method if model.method not in tops else f"{model.method} ({len(tops) + 1})"
+            tops[name] = top
+            row = {"method": name, "inference": getattr(model, "inference", "-"),
+                   "pairs": int(probs.notna().all(axis=1).sum()),
+                   "mean P(most likely)": float(probs.max(axis=1).mean()),
+                   f"contested (< {CONTESTED_BELOW})": int((probs.max(axis=1) < CONTESTED_BELOW).sum()),
+                   "median uncertainty": float(soft.uncertainty.median()),
+                   f"same label as {self.models[0].method}": float((top == tops[next(iter(tops))]).mean())}
+            if len(gold):
+                scores = metrics.score(soft.probs, gold)
+                row.update({"gold accuracy": scores["accuracy"], "gold NLL": scores["nll"],
+                            "gold ECE": scores["ece"]})
+            rows.append(row)
+        table = pd.DataFrame(rows).set_index("method")
+        self.save_csv(table, "methods")
+        names = list(tops)
+        agreement = pd.DataFrame([[float((tops[a] == tops[b]).mean()) for b in names] for a in names],
+                                 index=names, columns=names)
+        self.save_csv(agreement, "method_agreement")
+        fig = Figure(figsize=(7.5, 3.2))
+        ax = fig.subplots()
+        for model, name in zip(self.models, names):
+            values = np.sort(model.soft_labels_.probs.max(axis=1).to_numpy())
+            ax.step(values, np.arange(1, len(values) + 1) / len(values), where="post", label=name, lw=1.5)
+        ax.set_xlabel("probability of the most likely label")
+        ax.set_ylabel("share of pairs at or below")
+        ax.set_title("How sure each method is", fontsize=11)
+        ax.legend(fontsize=8)
+        intro = (
+            f"The {len(names)} fitted methods on the same {len(first):,} pairs: how sure their labels are (a curve "
+            "further right is surer), how many pairs each leaves contested, and how often two methods choose the "
+            "same most likely label"
+            + (f"; against the gold labels of {len(gold):,} pairs, accuracy and, lower is better, NLL and ECE"
+               if len(gold) else "")
+            + ". A blank uncertainty: the method gives none. Tables in <code>methods.csv</code> and "
+            "<code>method_agreement.csv</code>."
+        )
+        return _Section("The methods side by side", intro, self.save_figure(fig, "methods"),
+                        [("Methods", table), ("Share of pairs with the same most likely label", agreement)])
 
     def group_section(self) -> _Section:
         effects = self.context.group_effects_.copy()

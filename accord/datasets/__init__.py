@@ -1,74 +1,77 @@
 """accord's data layer: the judgments table, loaders, synthetic data, ``SoftLabels`` and the cleaned-dataset format.
 
 This package imports nothing else of accord: the types that cross stage boundaries are data and live here.
+
+Names are imported on first use (PEP 562): ``import accord.datasets`` alone loads neither pandas nor pyarrow, so
+the command line starts quickly; ``from accord.datasets import SoftLabels`` works as usual.
 """
 
-from accord.datasets.cleaned import CLEANED_COLUMNS, read_cleaned, weight_from_uncertainty, write_cleaned
-from accord.datasets.errors import AccordError, FitError, ValidationError
-from accord.datasets.io import atomic_path
-from accord.datasets.loaders import (
-    describe,
-    list_datasets,
-    load,
-    load_helpsteer2_preference,
-    load_helpsteer3_preference,
-    load_multipref,
-    load_pandalm,
-    load_snow2008,
-    load_summarize_from_feedback,
-    load_ukpconvarg1,
-    load_vldb17,
-    read_judgments,
-    read_table,
-)
-from accord.datasets.schema import (
-    PREFERENCE_LABELS,
-    Encoded,
-    annotator_columns,
-    encode,
-    from_crowdkit,
-    gold_labels,
-    item_columns,
-    table_info,
-    to_crowdkit,
-    validate,
-)
-from accord.datasets.softlabels import SoftLabels
-from accord.datasets.synthetic import SyntheticData, make_synthetic
+from __future__ import annotations
 
-__all__ = [
-    "AccordError",
-    "CLEANED_COLUMNS",
-    "Encoded",
-    "FitError",
-    "PREFERENCE_LABELS",
-    "SoftLabels",
-    "SyntheticData",
-    "ValidationError",
-    "annotator_columns",
-    "describe",
-    "list_datasets",
-    "load",
-    "load_helpsteer2_preference",
-    "load_helpsteer3_preference",
-    "load_multipref",
-    "load_pandalm",
-    "load_snow2008",
-    "load_summarize_from_feedback",
-    "load_ukpconvarg1",
-    "load_vldb17",
-    "make_synthetic",
-    "read_judgments",
-    "read_table",
-    "atomic_path",
-    "encode",
-    "from_crowdkit",
-    "gold_labels",
-    "item_columns",
-    "read_cleaned",
-    "table_info",
-    "to_crowdkit",
-    "validate",
-    "weight_from_uncertainty",
-    "write_cleaned",
-]
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from accord.datasets.errors import AccordError, FitError, ValidationError
+
+# public name -> the module that defines it
+_LAZY: dict[str, str] = {
+    **dict.fromkeys(("CLEANED_COLUMNS", "read_cleaned", "weight_from_uncertainty", "write_cleaned"),
+                    "accord.datasets.cleaned"),
+    "atomic_path": "accord.datasets.io",
+    **dict.fromkeys(("describe", "list_datasets", "load", "load_helpsteer2_preference", "load_helpsteer3_preference",
+                     "load_multipref", "load_pandalm", "load_snow2008", "load_summarize_from_feedback",
+                     "load_ukpconvarg1", "load_vldb17", "read_judgments", "read_table"), "accord.datasets.loaders"),
+    **dict.fromkeys(("PREFERENCE_LABELS", "Encoded", "annotator_columns", "encode", "from_crowdkit", "gold_labels",
+                     "item_columns", "table_info", "to_crowdkit", "validate"), "accord.datasets.schema"),
+    "SoftLabels": "accord.datasets.softlabels",
+    **dict.fromkeys(("SyntheticData", "make_synthetic"), "accord.datasets.synthetic"),
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'accord.datasets' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # the next look-up is an ordinary attribute
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LAZY})
+
+
+if TYPE_CHECKING:  # what static tools see: the same names, imported eagerly
+    from accord.datasets.cleaned import CLEANED_COLUMNS, read_cleaned, weight_from_uncertainty, write_cleaned
+    from accord.datasets.io import atomic_path
+    from accord.datasets.loaders import (
+        describe,
+        list_datasets,
+        load,
+        load_helpsteer2_preference,
+        load_helpsteer3_preference,
+        load_multipref,
+        load_pandalm,
+        load_snow2008,
+        load_summarize_from_feedback,
+        load_ukpconvarg1,
+        load_vldb17,
+        read_judgments,
+        read_table,
+    )
+    from accord.datasets.schema import (
+        PREFERENCE_LABELS,
+        Encoded,
+        annotator_columns,
+        encode,
+        from_crowdkit,
+        gold_labels,
+        item_columns,
+        table_info,
+        to_crowdkit,
+        validate,
+    )
+    from accord.datasets.softlabels import SoftLabels
+    from accord.datasets.synthetic import SyntheticData, make_synthetic
+
+__all__ = sorted(["AccordError", "FitError", "ValidationError", *_LAZY])

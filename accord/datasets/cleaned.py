@@ -36,7 +36,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from accord.datasets.errors import AccordError, ValidationError
-from accord.datasets.io import atomic_path
+from accord.datasets.io import COMPRESSION_SUFFIXES, atomic_path, infer_format
 
 CLEANED_COLUMNS: tuple[str, ...] = (
     "pair_id",
@@ -60,17 +60,21 @@ def weight_from_uncertainty(uncertainty: pd.Series | np.ndarray) -> np.ndarray:
     return np.where(np.isnan(sd), 1.0, weight)
 
 
-def infer_format(path: str | os.PathLike, fmt: str | None = None) -> str:
+def cleaned_format(path: str | os.PathLike, fmt: str | None = None) -> str:
+    """``"parquet"`` or ``"jsonl"``: ``fmt`` when given, else from the suffix (``.json`` holds JSON Lines here)."""
     if fmt is not None:
         if fmt not in FORMATS:
             raise AccordError(f"unknown cleaned-dataset format '{fmt}' (use one of {FORMATS})")
         return fmt
     suffix = Path(path).suffix.lower()
-    if suffix in (".parquet", ".pq"):
-        return "parquet"
-    if suffix in (".jsonl", ".json", ".ndjson"):
-        return "jsonl"
-    raise AccordError(f"file {path}: cannot tell the format from the suffix '{suffix}' (use .parquet or .jsonl)")
+    try:
+        table_format = infer_format(path)
+    except ValidationError:
+        table_format = None
+    if suffix in COMPRESSION_SUFFIXES or table_format not in ("parquet", "jsonl", "json"):
+        raise AccordError(f"file {path}: cannot tell the format from the suffix '{suffix}' (a cleaned dataset is "
+                          ".parquet or .jsonl)")
+    return "jsonl" if table_format == "json" else table_format
 
 
 def check_cleaned(frame: pd.DataFrame, source: str | None = None) -> None:
@@ -102,11 +106,16 @@ def write_cleaned(
     provenance: dict[str, Any] | None = None,
     fmt: str | None = None,
 ) -> Path:
-    """Write a cleaned preference dataset atomically (Parquet by default from the suffix, or JSONL)."""
+    """Write a cleaned preference dataset atomically (Parquet by default from the suffix, or JSONL).
+
+    The provenance recorded is the package version and time, what ``frame.attrs["provenance"]`` holds (the method
+    and source that :func:`accord.aggregate.build_cleaned` copies from the soft labels and the judgments), and
+    ``provenance``, whose keys win.
+    """
     check_cleaned(frame)
-    fmt = infer_format(path, fmt)
+    fmt = cleaned_format(path, fmt)
     target = Path(path)
-    meta = _provenance(provenance)
+    meta = _provenance({**frame.attrs.get("provenance", {}), **(provenance or {})})
     frame = frame.reset_index(drop=True)
     if fmt == "parquet":
         table = pa.Table.from_pandas(frame, preserve_index=False)
@@ -129,7 +138,7 @@ def read_cleaned(path: str | os.PathLike, fmt: str | None = None) -> pd.DataFram
     target = Path(path)
     if not target.exists():
         raise AccordError(f"file {target}: not found")
-    fmt = infer_format(target, fmt)
+    fmt = cleaned_format(target, fmt)
     try:
         if fmt == "parquet":
             table = pq.read_table(target)

@@ -1,4 +1,4 @@
-"""Atomic file writing: a crash leaves the old file or none, never half a file."""
+"""Files: atomic writing (a crash leaves the old file or none, never half a file) and a table's format from its name."""
 
 from __future__ import annotations
 
@@ -8,20 +8,62 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+from accord.datasets.errors import ValidationError
+
+#: File suffix -> table format, for every file accord reads or writes.
+SUFFIX_FORMATS: dict[str, str] = {
+    ".csv": "csv",
+    ".tsv": "tsv",
+    ".tab": "tsv",
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+    ".json": "json",
+    ".parquet": "parquet",
+    ".pq": "parquet",
+}
+COMPRESSION_SUFFIXES: frozenset[str] = frozenset({".gz", ".bz2", ".xz", ".zst", ".zip"})
+
+
+def infer_format(path: str | os.PathLike) -> str:
+    """The table format of ``path`` from its suffix (a compression suffix such as ``.gz`` is looked through)."""
+    suffixes = [s.lower() for s in Path(path).suffixes]
+    while suffixes and suffixes[-1] in COMPRESSION_SUFFIXES:
+        suffixes.pop()
+    suffix = suffixes[-1] if suffixes else ""
+    fmt = SUFFIX_FORMATS.get(suffix)
+    if fmt is None:
+        known = ", ".join(sorted(SUFFIX_FORMATS))
+        raise ValidationError(f"cannot tell the format from the suffix '{suffix}' (use one of {known})",
+                              source=str(path))
+    return fmt
+
+
+def current_umask() -> int:
+    """The process's umask (reading it means setting it, so it is set back at once)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
 
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; on success it replaces ``path`` atomically, on error it is removed.
 
     The temporary file lives in the target's folder so that the final ``os.replace`` is a rename on one file system.
+    The file gets the mode a plain ``open(path, "w")`` would give it (``0o666`` less the umask): ``mkstemp`` creates
+    it private (``0o600``), and the rename would otherwise carry that mode to the target. A ``path`` naming an
+    existing folder is refused before anything is written.
     """
     target = Path(path)
+    if target.is_dir():
+        raise ValidationError("is a folder; name a file to write", source=str(target))
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".partial", dir=target.parent)
     os.close(fd)
     tmp = Path(tmp_name)
     try:
         yield tmp
+        os.chmod(tmp, 0o666 & ~current_umask())
         with open(tmp, "rb+") as handle:
             os.fsync(handle.fileno())
         os.replace(tmp, target)

@@ -5,7 +5,9 @@ Columns
 Required (accord's names; crowd-kit's ``task``/``worker``/``label`` are accepted as input and renamed):
 
 ``pair_id``
-    The compared pair (for classification data: the item).
+    The compared pair (for classification data: the item). When a preference table has no ``pair_id`` but has
+    ``response_a`` and ``response_b``, it is derived from the texts (:func:`accord.datasets.ids.derive_pair_ids`:
+    a stable hash of the prompt and the two responses, whichever was shown first).
 ``annotator``
     Who gave the judgment (a human rater or an AI judge).
 ``label``
@@ -34,6 +36,7 @@ import numpy as np
 import pandas as pd
 
 from accord.datasets.errors import ValidationError
+from accord.datasets.ids import derive_pair_ids
 
 PREFERENCE_LABELS: tuple[str, ...] = ("A", "B", "tie")
 REQUIRED_COLUMNS: tuple[str, ...] = ("pair_id", "annotator", "label")
@@ -146,9 +149,14 @@ def validate(
                 column=clash[0],
             )
         table = table.rename(columns=CROWDKIT_COLUMNS)
+    derivable_form = form or ("graded" if scale is not None else "preference")
+    if "pair_id" not in table.columns and {"response_a", "response_b"} <= set(table.columns) \
+            and derivable_form != "categorical":
+        table = derive_pair_ids(table, derivable_form)
     for column in REQUIRED_COLUMNS:
         if column not in table.columns:
-            raise ValidationError("missing required column", source=source, column=column)
+            raise ValidationError(f"missing required column{_missing_column_hint(table, column)}", source=source,
+                                  column=column)
     if len(table) == 0:
         raise ValidationError("the judgments table is empty", source=source)
     table = table.reset_index(drop=True)
@@ -396,6 +404,19 @@ def _check_labels(
                                       value=values.iloc[row])
 
 
+def _missing_column_hint(table: pd.DataFrame, column: str) -> str:
+    """Why a required column may be missing: a file split on the wrong delimiter, or a pair id to derive."""
+    if table.shape[1] == 1:
+        header = str(table.columns[0])
+        for delimiter, name in ((";", "';'"), ("\t", "'\\t'"), ("|", "'|'"), (",", "','")):
+            if delimiter in header:
+                return (f" (the file was read as one column '{header[:60]}': is it delimited by {name}? "
+                        f"--sep {name} on the command line, sep={name} in Python)")
+    if column == "pair_id":
+        return " (or give response_a and response_b, and the pair id is derived from the texts)"
+    return ""
+
+
 def _apply_duplicate_policy(table: pd.DataFrame, policy: str, source: str | None) -> pd.DataFrame:
     if policy == "keep":
         return table
@@ -405,7 +426,8 @@ def _apply_duplicate_policy(table: pd.DataFrame, policy: str, source: str | None
     if policy == "error":
         row = int(np.flatnonzero(table.duplicated(["pair_id", "annotator"], keep="first").to_numpy())[0])
         raise ValidationError(
-            "annotator judged this pair more than once (pass duplicates='first', 'last' or 'keep' to allow it)",
+            "annotator judged this pair more than once (to allow it: --duplicates first, last or keep on the "
+            "command line, duplicates='first', 'last' or 'keep' in Python)",
             source=source,
             column="annotator",
             row=row,

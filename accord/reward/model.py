@@ -246,19 +246,16 @@ class RewardModel(nn.Module):
             tokenizer.save_pretrained(directory)
         with atomic_path(directory / HEAD_FILE) as tmp:
             save_file({k: v.detach().cpu().contiguous() for k, v in self.head.state_dict().items()}, str(tmp))
-            os.chmod(tmp, 0o644)
         meta = dict(self.meta)
         meta.update(extra_meta or {})
         meta.update(pooling=self.pooling, is_decoder=self.is_decoder, uncertainty_head=self.uncertainty_head,
                     num_outputs=self.num_outputs, format="accord-reward-model/1")
         with atomic_path(directory / META_FILE) as tmp:
             tmp.write_text(json.dumps(meta, indent=2, default=str))
-            os.chmod(tmp, 0o644)
         if stats is not None:
             with atomic_path(directory / STATS_FILE) as tmp:
                 tmp.write_text(json.dumps(stats, indent=2))
-                os.chmod(tmp, 0o644)
-        return directory
+            return directory
 
     @staticmethod
     def read_meta(directory: str | Path) -> dict[str, Any]:

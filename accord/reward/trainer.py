@@ -120,20 +120,16 @@ class RewardTrainer:
 
     ``task``: a :class:`accord.reward.task.RewardTask` instance (default: the task ``config.task`` names, built from
     ``config``). ``model``/``tokenizer``/``train_data``/``eval_data`` may be passed ready-made (the benchmarks do);
-    by default they come from ``config.model``, ``config.train_path`` and ``config.eval_path``. ``train_pairs`` and
-    ``eval_pairs`` are the same arguments under the pairwise task's names. ``callbacks`` are called as
-    ``callback(trainer, state)`` after every optimisation step (after any checkpoint of that step), ``state`` a dict
+    by default they come from ``config.model``, ``config.train_path`` and ``config.eval_path``. ``callbacks`` are
+    called as ``callback(trainer, state)`` after every optimisation step (after any checkpoint of that step), ``state`` a dict
     with ``step``, ``loss`` (the mean of the last logging window: the loop reads losses from the device only on
     logging steps) and ``lr``.
     """
 
     def __init__(self, config: RewardConfig, *, task: RewardTask | None = None, model: RewardModel | None = None,
                  tokenizer: Any = None, train_data: Any = None, eval_data: Any = None,
-                 callbacks: Sequence[Callable[["RewardTrainer", dict[str, Any]], None]] = (),
-                 train_pairs: Any = None, eval_pairs: Any = None):
+                 callbacks: Sequence[Callable[["RewardTrainer", dict[str, Any]], None]] = ()):
         config.validate()
-        train_data = train_data if train_data is not None else train_pairs
-        eval_data = eval_data if eval_data is not None else eval_pairs
         if model is None and not config.model:
             raise AccordError("config: 'model' is required (a local folder or a hub name)")
         if train_data is None and not config.train_path:
@@ -497,7 +493,6 @@ class RewardTrainer:
         keep = [line for line in path.read_text().splitlines() if line.strip() and json.loads(line)["step"] <= step]
         with atomic_path(path) as tmp:
             tmp.write_text("".join(line + "\n" for line in keep))
-            os.chmod(tmp, 0o644)
 
 
 class _Window:

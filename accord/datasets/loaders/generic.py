@@ -10,7 +10,7 @@ from deep inside pandas or pyarrow.
 
 The module also holds what the source loaders (:mod:`.ukp`, :mod:`.pandalm`, ...) share: where a local copy of a
 public data set is looked for (:func:`find_source_folder`), and stable content hashes for ids
-(:func:`content_ids`).
+(:func:`accord.datasets.ids.content_ids`).
 """
 
 from __future__ import annotations
@@ -18,16 +18,16 @@ from __future__ import annotations
 import json
 import os
 import zlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 import pyarrow as pa
 
 import accord
 from accord.datasets.errors import AccordError, ValidationError
+from accord.datasets.io import COMPRESSION_SUFFIXES, infer_format
 from accord.datasets.schema import CROWDKIT_COLUMNS, Form, validate
 
 #: Environment variable naming a folder that holds the public data sets (one sub-folder per source).
@@ -35,17 +35,6 @@ ENV_DATA_DIR = "ACCORD_DATA_DIR"
 #: Environment variable overriding the download cache (default ``~/.cache/accord``).
 ENV_CACHE_DIR = "ACCORD_CACHE_DIR"
 
-_SUFFIX_FORMATS: dict[str, str] = {
-    ".csv": "csv",
-    ".tsv": "tsv",
-    ".tab": "tsv",
-    ".jsonl": "jsonl",
-    ".ndjson": "jsonl",
-    ".json": "json",
-    ".parquet": "parquet",
-    ".pq": "parquet",
-}
-_COMPRESSION_SUFFIXES: frozenset[str] = frozenset({".gz", ".bz2", ".xz", ".zst", ".zip"})
 FORMATS: tuple[str, ...] = ("csv", "tsv", "jsonl", "json", "parquet")
 
 # Where a (source) id column may be called, so CSV readers keep ids as text: "007" must not become 7.
@@ -53,20 +42,6 @@ _ID_COLUMNS: tuple[str, ...] = ("pair_id", "annotator", *CROWDKIT_COLUMNS.keys()
 
 
 # -- reading files ------------------------------------------------------------------------------------------
-
-
-def infer_format(path: str | os.PathLike) -> str:
-    """The table format of ``path`` from its suffix (a compression suffix such as ``.gz`` is looked through)."""
-    suffixes = [s.lower() for s in Path(path).suffixes]
-    while suffixes and suffixes[-1] in _COMPRESSION_SUFFIXES:
-        suffixes.pop()
-    suffix = suffixes[-1] if suffixes else ""
-    fmt = _SUFFIX_FORMATS.get(suffix)
-    if fmt is None:
-        known = ", ".join(sorted(_SUFFIX_FORMATS))
-        raise ValidationError(f"cannot tell the format from the suffix '{suffix}' (use one of {known})",
-                              source=str(path))
-    return fmt
 
 
 def read_table(path: str | os.PathLike, *, fmt: str | None = None, **read_kwargs: Any) -> pd.DataFrame:
@@ -106,8 +81,8 @@ def read_table(path: str | os.PathLike, *, fmt: str | None = None, **read_kwargs
     except UnicodeDecodeError as exc:
         encoding = read_kwargs.get("encoding", "utf-8")
         raise ValidationError(
-            f"not valid {encoding} text{_decode_error_place(file, encoding, exc)} (pass encoding=... with the "
-            f"file's real encoding, e.g. encoding='latin-1')",
+            f"not valid {encoding} text{_decode_error_place(file, encoding, exc)} (give the file's real encoding: "
+            f"--encoding latin-1 on the command line, encoding='latin-1' in Python)",
             source=source,
         ) from None
     except pd.errors.EmptyDataError:
@@ -139,7 +114,7 @@ def _decode_error_place(file: Path, encoding: str, exc: UnicodeDecodeError) -> s
     whole file is decoded once more (only on this error path) to name the true line.
     """
     bad_byte = exc.object[exc.start] if exc.start < len(exc.object) else None
-    if Path(file).suffixes and Path(file).suffixes[-1].lower() in _COMPRESSION_SUFFIXES:
+    if Path(file).suffixes and Path(file).suffixes[-1].lower() in COMPRESSION_SUFFIXES:
         return f": byte {bad_byte:#04x}" if bad_byte is not None else ""
     data = Path(file).read_bytes()
     try:
@@ -227,12 +202,13 @@ def read_judgments(
         As in :func:`accord.datasets.schema.validate` (``form`` defaults to ``"preference"``, or ``"graded"`` when
         ``scale`` is given).
     **read_kwargs
-        Passed to the pandas reader, e.g. ``encoding="latin-1"`` or ``sep=";"``.
+        Passed to the pandas reader, e.g. ``encoding="latin-1"`` or ``sep=";"``. Without ``sep``, a CSV or TSV
+        file whose header line lacks the usual delimiter but holds ``;``, a tab, ``|`` or ``,`` is read with that.
 
     Returns
     -------
     pandas.DataFrame
-        The validated table (``attrs["accord"]`` records form and scale).
+        The validated table (``attrs["accord"]`` records form and scale, ``attrs["source"]`` the file).
 
     Raises
     ------
@@ -249,6 +225,10 @@ def read_judgments(
     if columns is not None and not isinstance(columns, dict):
         raise ValidationError("columns must be a dict {name in the file: accord name}", source=source)
     fmt = infer_format(path)
+    if fmt in ("csv", "tsv") and "sep" not in read_kwargs and "delimiter" not in read_kwargs:
+        guessed = _guess_delimiter(path, fmt, read_kwargs.get("encoding", "utf-8"))
+        if guessed is not None:
+            read_kwargs["sep"] = guessed
     if fmt in ("csv", "tsv") and "dtype" not in read_kwargs:
         renamed_ids = {src for src, dst in (columns or {}).items() if dst in _ID_COLUMNS}
         # Ids are read as text so "007" stays "007"; only columns the file really has are named, which the
@@ -272,7 +252,27 @@ def read_judgments(
             raise ValidationError("two columns would get the same name after renaming", source=source,
                                   column=clash[0])
         table = table.rename(columns=columns)
-    return validate(table, form=form, scale=scale, duplicates=duplicates, source=source)
+    table = validate(table, form=form, scale=scale, duplicates=duplicates, source=source)
+    table.attrs["source"] = source  # what build_cleaned records as the cleaned dataset's source
+    return table
+
+
+def _guess_delimiter(path: str | os.PathLike, fmt: str, encoding: str) -> str | None:
+    """The delimiter of a CSV/TSV file whose header line lacks the usual one (``,`` or tab) but has ``;``, tab,
+    ``|`` or ``,``; ``None`` keeps the usual one (also when the first line cannot be read: the read reports why)."""
+    from pandas.io.common import get_handle
+
+    usual = "," if fmt == "csv" else "\t"
+    try:
+        with get_handle(path, "r", encoding=encoding, compression="infer", errors="replace") as handle:
+            header = handle.handle.readline()
+    except (OSError, EOFError, ValueError, LookupError):
+        return None
+    if usual in header:
+        return None
+    counts = {d: header.count(d) for d in (";", "\t", "|", ",") if d != usual}
+    best = max(counts, key=counts.get)
+    return best if counts[best] > 0 else None
 
 
 def _csv_header(path: str | os.PathLike, fmt: str, read_kwargs: dict[str, Any]) -> set[str]:
@@ -304,30 +304,6 @@ def require_columns(frame: pd.DataFrame, needed: Iterable[str], source: str, wha
             raise ValidationError(f"missing column of the {what} schema", source=source, column=column)
 
 
-# -- ids ----------------------------------------------------------------------------------------------------
-
-_HEX_DIGITS = np.frombuffer(b"0123456789abcdef", dtype="S1")
-
-
-def content_ids(frame: pd.DataFrame, columns: Sequence[str], prefix: str, *, unique: bool = True) -> pd.Series:
-    """A stable id per row from the content of ``columns`` (vectorized 64-bit hash, as 16 hex digits).
-
-    pandas' hash uses a fixed key, so the same texts give the same id in every session and on every machine.
-    With ``unique`` (for sources whose rows are distinct pairs), rows whose content is identical get ``#2``,
-    ``#3``... appended; without it, equal content shares one id (rows that are judgments of the same pair).
-    """
-    hashed = pd.util.hash_pandas_object(frame[list(columns)].astype(str), index=False).to_numpy(np.uint64)
-    # Hex digits without a per-row Python loop: split each hash into 16 nibbles and look them up.
-    shifts = np.arange(60, -4, -4, dtype=np.uint64)
-    nibbles = ((hashed[:, None] >> shifts) & np.uint64(0xF)).astype(np.intp)
-    digits = np.ascontiguousarray(_HEX_DIGITS[nibbles]).view("S16").ravel().astype(str)
-    ids = prefix + pd.Series(digits, index=frame.index, dtype=object)
-    if not unique:
-        return ids
-    repeat = ids.groupby(ids).cumcount()
-    return ids.where(repeat == 0, ids + "#" + (repeat + 1).astype(str))
-
-
 # -- where the public data sets live ------------------------------------------------------------------------
 
 
@@ -344,14 +320,11 @@ def default_cache_dir() -> Path:
 
 
 def data_dir_candidates() -> list[Path]:
-    """Folders searched for a local copy, in order: ``$ACCORD_DATA_DIR``, the repository's shared data, the cache."""
-    candidates: list[Path] = []
+    """Folders searched for a local copy, in order: ``$ACCORD_DATA_DIR`` when set, else the repository's shared data;
+    then the cache. A folder named by ``$ACCORD_DATA_DIR`` is never silently replaced by the shared copy."""
     env = os.environ.get(ENV_DATA_DIR)
-    if env:
-        candidates.append(Path(env).expanduser())
-    candidates.append(repository_datasets_dir())
-    candidates.append(default_cache_dir())
-    return candidates
+    first = Path(env).expanduser() if env else repository_datasets_dir()
+    return [first, default_cache_dir()]
 
 
 def find_source_folder(folder: str, registry_name: str) -> Path:
@@ -361,6 +334,7 @@ def find_source_folder(folder: str, registry_name: str) -> Path:
             return base / folder
     searched = ", ".join(str(p) for p in data_dir_candidates())
     raise AccordError(
-        f"no local copy of '{folder}' (searched {searched}): pass path=..., set {ENV_DATA_DIR} to a folder that "
-        f"holds {folder}/, or run accord.datasets.loaders.load('{registry_name}') to download it"
+        f"no local copy of '{folder}' (searched {searched}): set {ENV_DATA_DIR} (or --data-dir on the command line) "
+        f"to a folder that holds {folder}/, pass path=... in Python, or run "
+        f"accord.datasets.loaders.load('{registry_name}') to download it"
     )

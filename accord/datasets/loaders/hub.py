@@ -49,7 +49,8 @@ import numpy as np
 import pandas as pd
 
 from accord.datasets.errors import AccordError, ValidationError
-from accord.datasets.loaders.generic import content_ids, first_line, frame_or_file, require_columns
+from accord.datasets.ids import content_ids
+from accord.datasets.loaders.generic import first_line, frame_or_file, require_columns
 from accord.datasets.schema import validate
 
 HubForm = Literal["graded", "preference"]

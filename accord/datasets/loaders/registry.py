@@ -1,8 +1,9 @@
 """Named public data sets: where they come from, how to get them, and loading them by name.
 
-:func:`load` reads a set from a local folder, looked for in this order: the ``data_dir`` argument, else
-``$ACCORD_DATA_DIR``, else the repository's ``../shared/datasets`` (the development copy) when it exists, else the
-download cache (``$ACCORD_CACHE_DIR`` or ``~/.cache/accord``). The folder holds one sub-folder per source, laid out
+:func:`load` reads a set from a local folder: the ``data_dir`` argument, else ``$ACCORD_DATA_DIR``, else (only when
+neither names a folder) the repository's ``../shared/datasets`` (the development copy) when it exists; then the
+download cache (``$ACCORD_CACHE_DIR`` or ``~/.cache/accord``), where downloads go. A named folder that lacks a set is
+never silently replaced by the shared copy. The folder holds one sub-folder per source, laid out
 as the sources publish them::
 
     <data_dir>/ukp-convarg1/UKPConvArg1-full-XML/*.xml, UKPConvArg1Strict-CSV/*.csv
@@ -268,15 +269,28 @@ def get_spec(name: str) -> DatasetSpec:
 # -- public API ---------------------------------------------------------------------------------------------
 
 
-def list_datasets() -> pd.DataFrame:
-    """The named sets: ``name``, ``description``, ``form``, ``licence``, ``citation`` and ``source`` (URL)."""
-    return pd.DataFrame(
-        [
-            {"name": s.name, "description": s.description, "form": s.form, "licence": s.licence,
-             "citation": s.citation, "source": s.homepage}
-            for s in REGISTRY.values()
-        ]
-    )
+def list_datasets(data_dir: str | os.PathLike | None = None) -> pd.DataFrame:
+    """The named sets: ``name``, ``description``, ``form``, ``licence``, ``citation``, ``source`` (URL), whether a
+    local copy is ``present``, and ``location``: the folder it is read from, or where it would have to be put (or
+    is downloaded to) when it is not (see :func:`locate` for the order)."""
+    rows = []
+    for s in REGISTRY.values():
+        present, folder = where(s.name, data_dir)
+        rows.append({"name": s.name, "description": s.description, "form": s.form, "licence": s.licence,
+                     "citation": s.citation, "source": s.homepage, "present": present, "location": str(folder)})
+    return pd.DataFrame(rows)
+
+
+def where(name: str, data_dir: str | os.PathLike | None = None,
+          cache_dir: str | os.PathLike | None = None) -> tuple[bool, Path]:
+    """``(True, folder)`` for the local folder :func:`load` would read ``name`` from; ``(False, folder)`` for the
+    folder to put it in by hand when no local copy exists (the named data folder, else the download cache)."""
+    spec = get_spec(name)
+    cache = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
+    for root in (*_local_roots(data_dir), cache):
+        if _has_files(spec, root):
+            return True, root / spec.folder
+    return False, _where_to_put(data_dir, cache) / spec.folder
 
 
 def load(
@@ -309,7 +323,9 @@ def load(
     """
     spec = get_spec(name)
     folder = locate(spec.name, data_dir, download=download, cache_dir=cache_dir)
-    return spec.loader(folder)
+    table = spec.loader(folder)
+    table.attrs["source"] = spec.name
+    return table
 
 
 def describe(name: str, data_dir: str | os.PathLike | None = None, **load_kwargs: Any) -> dict[str, Any]:
@@ -341,17 +357,15 @@ def locate(
 ) -> Path:
     """The local folder (``<root>/<source folder>``) holding every file of ``name``; downloading it if needed."""
     spec = get_spec(name)
-    for root in _local_roots(data_dir):
-        if _has_files(spec, root):
-            return root / spec.folder
+    present, folder = where(spec.name, data_dir, cache_dir)
+    if present:
+        return folder
     cache = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
-    if _has_files(spec, cache):
-        return cache / spec.folder
     target = _where_to_put(data_dir, cache)
     if not download:
         raise AccordError(
             f"dataset '{spec.name}' is not available locally and download=False: put {_what(spec)} under "
-            f"{target / spec.folder}/ (from {spec.homepage}) or set {ENV_DATA_DIR}"
+            f"{target / spec.folder}/ ({_where_from(spec)}) or set {ENV_DATA_DIR}"
         )
     fetch(spec.name, cache, _hint_dir=target)
     return cache / spec.folder
@@ -406,7 +420,7 @@ def _download_or_fail(spec: DatasetSpec, url: str, destination: Path, hint: Path
         raise AccordError(
             f"dataset '{spec.name}' is not available offline and downloading {url} failed "
             f"({type(exc).__name__}: {str(reason).splitlines()[0] if str(reason) else type(exc).__name__}): "
-            f"put {_what(spec)} under {hint / spec.folder}/ (from {spec.homepage}) or set {ENV_DATA_DIR} "
+            f"put {_what(spec)} under {hint / spec.folder}/ ({_where_from(spec)}) or set {ENV_DATA_DIR} "
             f"to a folder that holds {spec.folder}/"
         ) from None
 
@@ -456,16 +470,20 @@ def sha256_of(path: str | os.PathLike) -> str:
 
 
 def _local_roots(data_dir: str | os.PathLike | None) -> list[Path]:
-    if data_dir is not None:
-        return [Path(data_dir).expanduser()]
-    roots = []
-    env = os.environ.get(ENV_DATA_DIR)
-    if env:
-        roots.append(Path(env).expanduser())
+    """The folders read before the cache: the one the user named (``data_dir``, else ``$ACCORD_DATA_DIR``) and
+    nothing else, or, when none is named, the repository's shared copy."""
+    named = _named_dir(data_dir)
+    if named is not None:
+        return [named]
     shared = repository_datasets_dir()
-    if shared.is_dir():
-        roots.append(shared)
-    return roots
+    return [shared] if shared.is_dir() else []
+
+
+def _named_dir(data_dir: str | os.PathLike | None) -> Path | None:
+    if data_dir is not None:
+        return Path(data_dir).expanduser()
+    env = os.environ.get(ENV_DATA_DIR)
+    return Path(env).expanduser() if env else None
 
 
 def _has_files(spec: DatasetSpec, root: Path) -> bool:
@@ -474,10 +492,8 @@ def _has_files(spec: DatasetSpec, root: Path) -> bool:
 
 def _where_to_put(data_dir: str | os.PathLike | None, cache: Path) -> Path:
     """The folder the error message tells the user to fill: the one they named, else the env var's, else the cache."""
-    if data_dir is not None:
-        return Path(data_dir).expanduser()
-    env = os.environ.get(ENV_DATA_DIR)
-    return Path(env).expanduser() if env else cache
+    named = _named_dir(data_dir)
+    return named if named is not None else cache
 
 
 def _what(spec: DatasetSpec) -> str:
@@ -487,6 +503,14 @@ def _what(spec: DatasetSpec) -> str:
         return ", ".join(inside)
     folders = sorted({item.rsplit("/", 1)[0] for item in inside})
     return ", ".join(f"{f}/ ({sum(item.startswith(f + '/') for item in inside)} files)" for f in folders)
+
+
+def _where_from(spec: DatasetSpec) -> str:
+    """Where the files come from, as the error message says it: the archive to download and unpack, or the page."""
+    if spec.archive_url is None:
+        return f"from {spec.homepage}"
+    archive = spec.archive_url.rsplit("/", 1)[-1]
+    return f"unpacked from {archive} ({spec.archive_url}); the archive holds one folder per set"
 
 
 def _plain(value: Any) -> Any:

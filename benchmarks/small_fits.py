@@ -1,0 +1,90 @@
+"""Fit time of every aggregation method on a 100-judgment table, on an idle or a deliberately busy machine.
+
+A new user's first table is small. This times ``fit`` (imports done beforehand, as ``accord aggregate`` reports it)
+of every method ``accord aggregate --method`` knows, on a 100-judgment synthetic preference table (34 pairs with 3
+judgments each, 12 raters; the ordinal model gets the same judgments as graded strengths on -2..2), with the torch
+thread count the command line would choose (one thread below its small-data limit; ``ACCORD_NUM_THREADS`` wins).
+
+``--busy N`` starts N CPU-bound processes (``while True: pass``) beside the fits for the whole run, as other work on
+a laptop would, and stops them at the end; the one-minute load average is printed with each row, and the CPU time of
+the fit (all its threads), which other work on the machine changes much less than the wall time. ``--repeat`` fits
+each method that many times and reports the median.
+
+    python benchmarks/small_fits.py                  # quiet machine
+    python benchmarks/small_fits.py --busy 2         # both cores of a 2-core machine kept busy
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import time
+import warnings
+
+N_JUDGMENTS = 100
+
+
+def tables(seed: int):
+    """The 100-judgment preference table and the same judgments as graded strengths."""
+    import numpy as np
+
+    from accord.datasets import make_synthetic, validate
+
+    data = make_synthetic(n_pairs=34, n_annotators=12, judgments_per_pair=3, seed=seed)
+    judgments = data.judgments.iloc[:N_JUDGMENTS].drop(columns=["gold"]).reset_index(drop=True)
+    rng = np.random.default_rng(seed)
+    strength = rng.integers(1, 3, size=len(judgments))
+    graded = judgments.assign(label=np.select([judgments["label"] == "A", judgments["label"] == "B"],
+                                              [-strength, strength], 0))
+    return validate(judgments), validate(graded, scale=2)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--busy", type=int, default=0, help="CPU-bound processes to run beside the fits")
+    parser.add_argument("--repeat", type=int, default=1, help="fits per method (the median is reported)")
+    parser.add_argument("--methods", help="comma-separated subset (default: every method)")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as the command line sets it
+    from accord.aggregate import METHODS, make_method
+    from accord.cli import BASELINES, free_cores, torch_threads, use_threads
+
+    cores_free = free_cores()
+    preference, graded = tables(args.seed)
+    threads = torch_threads(N_JUDGMENTS, cores_free)
+    use_threads(threads)
+    burners = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(args.busy)]
+    try:
+        time.sleep(3 if burners else 0)  # let the burners take the cores
+        print(f"{N_JUDGMENTS} judgments; torch threads {threads}; busy processes beside: {args.busy}; "
+              f"CPUs {os.cpu_count()}")
+        print(f"{'method':<26}{'fit s (median)':>15}{'CPU s':>8}{'load avg':>10}")
+        names = args.methods.split(",") if args.methods else list(METHODS)
+        for name in names:
+            table = graded if name == "ordinal" else preference
+            settings = {} if name in BASELINES else {"seed": args.seed, "progress": False}
+            seconds, cpu = [], []
+            for _ in range(args.repeat):
+                estimator = make_method(name, **settings)  # the model's module is imported here, off the clock
+                started, cpu_started = time.perf_counter(), time.process_time()
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    estimator.fit(table)
+                seconds.append(time.perf_counter() - started)
+                cpu.append(time.process_time() - cpu_started)
+            print(f"{name:<26}{statistics.median(seconds):>15.2f}{statistics.median(cpu):>8.2f}"
+                  f"{os.getloadavg()[0]:>10.2f}", flush=True)
+    finally:
+        for burner in burners:
+            burner.kill()
+            burner.wait()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,319 @@
+"""What a new user meets in the first hour: files others can read, gold that matches, outputs that are what they
+claim, pair ids from texts, delimiters, data folders, errors that name command-line flags, a quick start."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from accord.aggregate import build_cleaned, fit_method
+from accord.cli import main
+from accord.datasets import AccordError, ValidationError, atomic_path, read_cleaned, validate, write_cleaned
+from accord.datasets.loaders import list_datasets, load, read_judgments
+from accord.datasets.loaders import registry
+from conftest import REPO_ROOT, SMALL_PREFERENCES, shared_data_or_skip
+
+
+@pytest.fixture(autouse=True)
+def _no_network(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    def refuse(url: str, destination: Path, timeout: float = 60.0) -> None:
+        pytest.fail(f"a test tried to download {url}")
+
+    monkeypatch.setattr(registry, "_download", refuse)
+    monkeypatch.setenv("ACCORD_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.delenv("ACCORD_DATA_DIR", raising=False)
+
+
+def one_line_error(capsys: pytest.CaptureFixture[str]) -> str:
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("accord: error: "), err
+    return err
+
+
+# -- files others can read ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("mask", [0o022, 0o027, 0o077])
+@pytest.mark.parametrize("suffix", [".parquet", ".jsonl"])
+def test_written_files_have_the_mode_the_umask_gives(tmp_path, mask, suffix):
+    cleaned = build_cleaned(fit_method("vote-fraction", SMALL_PREFERENCES).soft_labels_, validate(SMALL_PREFERENCES))
+    old = os.umask(mask)
+    try:
+        path = write_cleaned(cleaned, tmp_path / f"clean{suffix}")
+        with atomic_path(tmp_path / "plain.txt") as tmp:
+            tmp.write_text("x")
+    finally:
+        os.umask(old)
+    expected = 0o666 & ~mask
+    for file in [path, tmp_path / "plain.txt", *tmp_path.glob("*.meta.json")]:
+        assert stat.S_IMODE(file.stat().st_mode) == expected, file
+
+
+def test_write_cleaned_records_method_and_source_without_being_told(tmp_path):
+    judgments = read_judgments(REPO_ROOT / "tests" / "fixtures" / "judgments" / "preferences.csv")
+    judgments = judgments.assign(response_a=["a1", "a1", "a2", "a2"], response_b=["b1", "b1", "b2", "b2"])
+    cleaned = build_cleaned(fit_method("majority", judgments).soft_labels_, judgments)
+    meta = read_cleaned(write_cleaned(cleaned, tmp_path / "c.parquet")).attrs["provenance"]
+    assert meta["method"] == "majority"
+    assert meta["source"].endswith("preferences.csv")
+    assert read_cleaned(write_cleaned(cleaned, tmp_path / "d.parquet", provenance={"method": "mine"})).attrs[
+        "provenance"]["method"] == "mine"  # an explicit provenance wins
+
+
+@pytest.mark.parametrize("method", ["majority", "vote-fraction"])
+def test_an_even_vote_trains_as_an_even_preference(method):
+    """On a 2-2 vote (plus one tie vote) the side called ``chosen`` is a convention; the training target the reward
+    losses read, ``p_chosen + p_tie / 2``, is 0.5 under both baselines, and P(chosen) equals P(rejected)."""
+    judgments = validate(pd.DataFrame({"pair_id": "p", "annotator": list("vwxyz"), "label": ["A", "A", "B", "B", "tie"],
+                                       "response_a": "a", "response_b": "b"}))
+    row = build_cleaned(fit_method(method, judgments).soft_labels_, judgments).iloc[0]
+    assert row["p_chosen"] + row["p_tie"] / 2 == pytest.approx(0.5)
+    assert row["p_chosen"] == pytest.approx(1 - row["p_chosen"] - row["p_tie"])
+
+
+# -- gold -----------------------------------------------------------------------------------------------------
+
+
+def _categorical(tmp_path: Path) -> Path:
+    """A crowd-kit style answers file with integer task ids (read as text) and 0/1 labels."""
+    rng = np.random.default_rng(0)
+    rows = [(task, worker, int(rng.random() < 0.8) if task % 2 else int(rng.random() < 0.2))
+            for task in range(1, 21) for worker in ("w1", "w2", "w3")]
+    path = tmp_path / "answer.csv"
+    pd.DataFrame(rows, columns=["question", "worker", "answer"]).to_csv(path, index=False)
+    return path
+
+
+def test_gold_with_integer_ids_matches_text_pair_ids_and_keeps_class_names(tmp_path, capsys):
+    answers = _categorical(tmp_path)
+    gold = tmp_path / "truth.csv"
+    pd.DataFrame({"question": range(1, 16), "truth": [t % 2 for t in range(1, 16)]}).to_csv(gold, index=False)
+    output = tmp_path / "soft.csv"
+    status = main(["aggregate", "--input", str(answers), "--columns", "question=task,answer=label", "--gold", str(gold),
+                   "--method", "majority", "--output", str(output)])
+    out = capsys.readouterr().out
+    assert status == 0
+    assert "gold: 15 of 20 pairs have a gold label" in out and "against gold (15 items)" in out
+    assert {"p_0", "p_1"} <= set(pd.read_csv(output).columns)
+
+
+def test_gold_that_matches_no_pair_is_an_error(tmp_path, capsys):
+    answers = _categorical(tmp_path)
+    gold = tmp_path / "truth.csv"
+    pd.DataFrame({"question": [101, 102], "truth": [0, 1]}).to_csv(gold, index=False)
+    output = tmp_path / "soft.csv"
+    status = main(["aggregate", "--input", str(answers), "--columns", "question=task,answer=label", "--gold", str(gold),
+                   "--method", "majority", "--output", str(output)])
+    err = one_line_error(capsys)
+    assert status == 2 and "none of its 2 gold ids matches a pair id" in err and str(gold) in err
+    assert not output.exists()
+
+
+# -- outputs --------------------------------------------------------------------------------------------------
+
+
+def _judgments_file(tmp_path: Path) -> Path:
+    path = tmp_path / "judgments.csv"
+    SMALL_PREFERENCES.to_csv(path, index=False)
+    return path
+
+
+def test_output_naming_a_folder_is_a_one_line_error(tmp_path, capsys):
+    folder = tmp_path / "existing"
+    folder.mkdir()
+    status = main(["aggregate", "--input", str(_judgments_file(tmp_path)), "--output", str(folder)])
+    assert status == 2 and "is a folder" in one_line_error(capsys)
+    assert list(folder.iterdir()) == []
+
+
+def test_output_with_an_unknown_suffix_is_refused(tmp_path, capsys):
+    output = tmp_path / "x.txt"
+    status = main(["aggregate", "--input", str(_judgments_file(tmp_path)), "--output", str(output)])
+    assert status == 2 and "unknown file type '.txt'" in one_line_error(capsys)
+    assert not output.exists() and not list(tmp_path.glob(".x.txt*"))
+
+
+def test_csv_output_of_preference_judgments_is_soft_labels(tmp_path, capsys):
+    output = tmp_path / "soft.csv"
+    assert main(["aggregate", "--input", str(_judgments_file(tmp_path)), "--output", str(output)]) == 0
+    frame = pd.read_csv(output)
+    assert {"pair_id", "p_A", "p_B", "p_tie", "uncertainty"} <= set(frame.columns) and len(frame) == 3
+
+
+# -- report ---------------------------------------------------------------------------------------------------
+
+
+def test_report_fits_baselines_beside_a_model(tmp_path, capsys):
+    out = tmp_path / "report"
+    status = main(["report", "--input", str(_judgments_file(tmp_path)), "--methods",
+                   "dawid-skene,vote-fraction,majority", "--output-dir", str(out), "--quiet"])
+    assert status == 0
+    assert list(pd.read_csv(out / "methods.csv")["method"]) == ["dawid-skene", "vote-fraction", "majority"]
+
+
+# -- pair ids, delimiters, encodings -------------------------------------------------------------------------
+
+
+def test_a_table_without_pair_id_gets_one_from_its_texts(tmp_path, capsys):
+    rows = [
+        {"prompt": "q", "response_a": "short", "response_b": "long", "annotator": "w1", "label": "A"},
+        {"prompt": "q", "response_a": "long", "response_b": "short", "annotator": "w2", "label": "B"},  # swapped
+        {"prompt": "q2", "response_a": "short", "response_b": "long", "annotator": "w1", "label": "tie"},
+    ]
+    source = tmp_path / "prefs.jsonl"
+    pd.DataFrame(rows).to_json(source, orient="records", lines=True)
+    table = read_judgments(source)
+    assert table["pair_id"].nunique() == 2 and table["pair_id"].iloc[0] == table["pair_id"].iloc[1]
+    assert list(table["label"]) == ["A", "A", "tie"]  # w2 preferred "short" too
+    assert list(table["response_a"]) == ["short"] * 3 and list(table["presented_swapped"]) == [False, True, False]
+    assert table["pair_id"].iloc[0] == read_judgments(source)["pair_id"].iloc[0]  # stable
+    output = tmp_path / "clean.parquet"
+    assert main(["aggregate", "--input", str(source), "--method", "majority", "--output", str(output)]) == 0
+    assert len(read_cleaned(output)) == 2
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.text(min_size=1, max_size=20), st.text(min_size=1, max_size=20), st.text(max_size=20),
+       st.sampled_from(["A", "B", "tie"]))
+def test_derived_pair_ids_do_not_depend_on_which_side_came_first(a, b, prompt, label):
+    if a == b:
+        return
+    flipped = {"A": "B", "B": "A", "tie": "tie"}[label]
+    table = validate(pd.DataFrame({"prompt": prompt, "response_a": [a, b], "response_b": [b, a],
+                                   "annotator": ["w1", "w2"], "label": [label, flipped]}))
+    assert table["pair_id"].nunique() == 1
+    assert table["label"].nunique() == 1  # the same judgment, seen from one orientation
+
+
+def test_a_semicolon_file_is_read_and_sep_can_be_given(tmp_path, capsys):
+    source = tmp_path / "judgments.csv"
+    SMALL_PREFERENCES.to_csv(source, index=False, sep=";")
+    assert len(read_judgments(source)) == len(SMALL_PREFERENCES)
+    piped = tmp_path / "piped.csv"
+    SMALL_PREFERENCES.to_csv(piped, index=False, sep="|")
+    assert main(["aggregate", "--input", str(piped), "--sep", "|", "--output", str(tmp_path / "s.csv")]) == 0
+
+
+def test_a_file_read_as_one_column_says_which_separator_to_give(capsys):
+    frame = pd.DataFrame({"pair_id;annotator;label": ["p1;w1;A"]})
+    with pytest.raises(ValidationError, match="is it delimited by ';'\\? --sep ';' on the command line"):
+        validate(frame)
+
+
+def test_errors_name_the_command_line_flags(tmp_path, capsys):
+    repeated = tmp_path / "repeated.csv"
+    SMALL_PREFERENCES.assign(annotator="w1").to_csv(repeated, index=False)
+    assert main(["aggregate", "--input", str(repeated), "--output", str(tmp_path / "o.csv")]) == 2
+    assert "--duplicates first, last or keep on the command line" in one_line_error(capsys)
+    latin = tmp_path / "latin.csv"
+    latin.write_bytes(SMALL_PREFERENCES.assign(prompt="caf\xe9").to_csv(index=False).encode("latin-1"))
+    assert main(["aggregate", "--input", str(latin), "--output", str(tmp_path / "o.csv")]) == 2
+    assert "--encoding latin-1 on the command line" in one_line_error(capsys)
+    assert main(["aggregate", "--input", str(latin), "--encoding", "latin-1", "--output",
+                 str(tmp_path / "o.csv")]) == 0
+
+
+# -- data folders ---------------------------------------------------------------------------------------------
+
+
+def test_datasets_list_says_what_is_present_and_where(tmp_path, capsys):
+    mine = tmp_path / "mine"
+    (mine / "snow2008").mkdir(parents=True)
+    (mine / "snow2008" / "wsd.standardized.tsv").write_text("x")
+    listing = list_datasets(mine).set_index("name")
+    assert bool(listing.loc["snow2008-wsd", "present"]) and not listing.loc["pandalm", "present"]
+    assert listing.loc["snow2008-wsd", "location"] == str(mine / "snow2008")
+    assert listing.loc["pandalm", "location"] == str(mine / "pandalm")  # where to put it
+    assert main(["datasets", "list", "--data-dir", str(mine)]) == 0
+    out = capsys.readouterr().out
+    line = next(row for row in out.splitlines() if row.startswith("snow2008-wsd"))
+    assert "yes" in line and str(mine / "snow2008") in line
+
+
+def test_a_data_dir_that_lacks_a_set_does_not_fall_back_to_the_shared_copy(monkeypatch, tmp_path):
+    shared_data_or_skip("snow2008", "wsd.standardized.tsv")  # the fallback that must not happen needs a copy there
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    monkeypatch.setenv("ACCORD_DATA_DIR", str(empty))
+    with pytest.raises(AccordError, match=f"under {empty}/snow2008/"):
+        load("snow2008-wsd", download=False)
+
+
+def test_the_vldb_hint_says_to_unpack_the_archive(tmp_path):
+    with pytest.raises(AccordError) as excinfo:
+        load("vldb17-duck", data_dir=tmp_path, download=False)
+    message = str(excinfo.value)
+    assert "unpacked from datasets.zip" in message and f"under {tmp_path}/vldb17/" in message
+
+
+# -- start-up and threads -------------------------------------------------------------------------------------
+
+
+def test_importing_the_command_line_loads_no_heavy_library():
+    code = ("import sys, accord.cli; heavy = [m for m in ('pandas', 'torch', 'pyro', 'arviz', 'transformers', "
+            "'pyarrow', 'matplotlib') if m in sys.modules]; print(heavy)")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                            env={**os.environ, "PYTHONPATH": str(REPO_ROOT)})
+    assert result.stdout.strip() == "[]"
+
+
+def test_thread_policy(monkeypatch, tmp_path, capsys):
+    from accord.cli import torch_threads
+
+    monkeypatch.delenv("ACCORD_NUM_THREADS", raising=False)
+    assert torch_threads(100, cores_free=2) == 1  # a small fit: one thread
+    assert torch_threads(5_000_000, cores_free=2) == 2 and torch_threads(None, cores_free=1) == 1
+    monkeypatch.setenv("ACCORD_NUM_THREADS", "3")
+    assert torch_threads(100, cores_free=2) == 3
+    monkeypatch.setenv("ACCORD_NUM_THREADS", "many")
+    assert main(["aggregate", "--input", str(_judgments_file(tmp_path)), "--method", "dawid-skene",
+                 "--output", str(tmp_path / "o.csv")]) == 2
+    assert "ACCORD_NUM_THREADS='many'" in one_line_error(capsys)
+
+
+def test_the_demo_leaves_the_working_folder_as_it_was(monkeypatch, tmp_path, capsys):
+    import accord.cli
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(accord.cli, "DEMO_METHODS", ("majority", "vote-fraction", "dawid-skene"), raising=False)
+    assert main(["demo", "--n-pairs", "60", "--n-annotators", "12", "--reward-steps", "0", "--quiet"]) == 0
+    assert list(tmp_path.iterdir()) == []
+    out = capsys.readouterr().out
+    assert "How to read it" in out
+    kept = tmp_path.parent / f"{tmp_path.name}-kept"
+    assert main(["demo", "--n-pairs", "60", "--n-annotators", "12", "--reward-steps", "0", "--quiet",
+                 "--output-dir", str(kept)]) == 0
+    assert json.loads(json.dumps(read_cleaned(kept / "cleaned.parquet").attrs["provenance"]))["method"] == \
+        "dawid-skene"
+
+
+def test_the_demo_reward_stage_reports_one_accuracy(monkeypatch, tmp_path, capsys):
+    """The accuracy difference line is the difference of the table's RM accuracy column (one definition: agreement
+    with the truly preferred side of each held-out pair)."""
+    import re
+
+    import accord.cli
+    from accord.reward.tiny import build_tiny_backbone
+
+    backbone = build_tiny_backbone(tmp_path / "bert", "bert", texts=["a b c"], seed=0)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(accord.cli, "DEMO_METHODS", ("majority", "vote-fraction", "dawid-skene"), raising=False)
+    assert main(["demo", "--n-pairs", "120", "--n-annotators", "20", "--reward-steps", "2", "--freeze-layers", "1",
+                 "--backbone", str(backbone), "--quiet"]) == 0
+    out = capsys.readouterr().out
+    gain = float(re.search(r"RM accuracy difference \(dawid-skene - majority\) on \d+ held-out pairs: ([-+.\d]+)",
+                           out).group(1))
+    rows = {line.split()[0]: line.split() for line in out.splitlines()
+            if line.startswith(("majority ", "dawid-skene "))}
+    assert gain == pytest.approx(float(rows["dawid-skene"][5]) - float(rows["majority"][5]), abs=2e-3)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bert"]
