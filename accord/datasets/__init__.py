@@ -12,8 +12,10 @@ from accord.datasets.loaders import (
     load,
     load_helpsteer2_preference,
     load_helpsteer3_preference,
+    load_math_shepherd,
     load_multipref,
     load_pandalm,
+    load_prm800k,
     load_snow2008,
     load_summarize_from_feedback,
     load_ukpconvarg1,
@@ -34,6 +36,14 @@ from accord.datasets.schema import (
     validate,
 )
 from accord.datasets.softlabels import SoftLabels
+from accord.datasets.steps import (
+    StepLabels,
+    SyntheticSteps,
+    make_synthetic_steps,
+    read_cleaned_steps,
+    validate_steps,
+    write_cleaned_steps,
+)
 from accord.datasets.synthetic import SyntheticData, make_synthetic
 
 __all__ = [
@@ -72,3 +82,6 @@ __all__ = [
     "weight_from_uncertainty",
     "write_cleaned",
 ]
+# step labels (process reward models)
+__all__ += ["StepLabels", "SyntheticSteps", "load_math_shepherd", "load_prm800k", "make_synthetic_steps",
+            "read_cleaned_steps", "validate_steps", "write_cleaned_steps"]

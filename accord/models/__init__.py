@@ -11,6 +11,9 @@
 ``OrdinalPreference``       graded strengths with per-annotator thresholds (cumulative logit, McCullagh 1980)
 ``ContextPreference``       preference and reliability that depend on annotator groups and item topics
 ``RaterTypes``              a finite mixture of rater types, the number chosen by held-out likelihood
+``FirstErrorModel``         step labels: the first wrong step of a solution as the latent variable, rater
+                            sensitivity and specificity (closed-form VB-EM)
+``StepDawidSkene``          step labels: Dawid-Skene with every (solution, step) an item
 ==========================  ===================================================================================
 
 All share scikit-learn habits: settings in the constructor, ``fit(judgments)`` learns, fitted attributes end in
@@ -23,11 +26,13 @@ from accord.models.bradley_terry import CrowdBradleyTerry
 from accord.models.compare import compare
 from accord.models.context import ContextPreference
 from accord.models.dawid_skene import DawidSkene
+from accord.models.first_error import FirstErrorModel
 from accord.models.glad import GLAD
 from accord.models.hierarchical_dawid_skene import HierarchicalDawidSkene
 from accord.models.mace import MACE
 from accord.models.ordinal import OrdinalPreference
 from accord.models.rater_types import RaterTypes
+from accord.models.step_dawid_skene import StepDawidSkene
 
 __all__ = [
     "GLAD",
@@ -35,9 +40,11 @@ __all__ = [
     "ContextPreference",
     "CrowdBradleyTerry",
     "DawidSkene",
+    "FirstErrorModel",
     "HierarchicalDawidSkene",
     "OrdinalPreference",
     "RaterModel",
     "RaterTypes",
+    "StepDawidSkene",
     "compare",
 ]

@@ -253,7 +253,7 @@ def _candidates(rng: np.random.Generator, problems: pd.DataFrame, ops: _Operatio
         swapped_at_tau |= use_swap
         value = np.where(use_swap, as_swapped, np.where(here & ~use_swap, right + slip, right))
         shown_kind[:, j] = np.where(use_swap, swapped, kind[:, j])
-        values[:, j + 1] = np.where(j < n_ops, value, v)
+        values[:, j + 1] = np.where(j < n_ops, np.round(value, 2), v)  # carried as written: two decimals
     final = values[np.arange(n), n_ops]
     stated = np.where(tau == n_ops, final + slip, final)
     error_kind = np.select([tau == n_steps, tau == n_ops, swapped_at_tau], ["", "answer", "operation"], "arithmetic")
