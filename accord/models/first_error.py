@@ -13,12 +13,12 @@ import torch
 from accord.datasets import AccordError, FitError
 from accord.datasets.steps import EncodedSteps, StepLabels, encode_steps
 from accord.datasets.steps.labels import position_index
-from accord.models._vb import dirichlet_expected_log, fit_population_prior, quantiles_90
+from accord.models._vb import PRIOR_BOUNDS, dirichlet_expected_log, quantiles_90
 
 #: the three states a step can be in, given the first wrong step tau of its solution
 STATES: tuple[str, ...] = ("correct", "first_error", "after_error")
 _DRAW_BUDGET = 2**22  # floats per block of posterior draws (bounds memory on large tables)
-_PRIOR_STEPS = 10  # Minka fixed-point steps of the empirical prior per VB-EM iteration
+_PRIOR_STEPS = 20  # Newton steps at most for the empirical prior in each VB-EM iteration
 
 
 class FirstErrorModel:
@@ -52,9 +52,11 @@ class FirstErrorModel:
     state ``correct`` are a prefix sum over steps and those of ``after_error`` a suffix sum, so all ``T_i + 1``
     scores cost one pass over the judgments); the M-step adds expected label counts to the Dirichlet and Beta
     priors. With ``empirical_prior`` the priors ``alpha_k`` and ``(a_h, b_h)`` are fitted by type-II maximum
-    likelihood inside the same loop (Minka's fixed point, the population of raters pooling each rater's
-    estimate; :func:`accord.models._vb.fit_population_prior`). Each step raises the evidence lower bound, which
-    is recorded in ``elbo_history_``.
+    likelihood inside the same loop: given ``q(tau)``, the bound maximised over ``q(theta)`` is the Dirichlet-
+    multinomial (Polya) likelihood of the expected label counts, ``sum_w log B(alpha_k + n_wk) - log B(alpha_k)``,
+    so ``alpha_k`` is fitted to it (Minka 2000) and ``q(theta) = Dirichlet(alpha_k + n_wk)`` follows, and likewise
+    for the hazards (:func:`fit_polya_prior`). The population of raters pools each rater's estimate, the positions
+    pool their hazards. Each step raises the evidence lower bound, which is recorded in ``elbo_history_``.
 
     Soft labels average the exact posterior of ``tau`` over ``num_samples`` draws of ``(theta, h)`` from ``q``:
     ``P(first error at t)``, and ``P(step t correct) = P(tau > t)``, each with its standard deviation over the draws
@@ -146,15 +148,16 @@ class FirstErrorModel:
         label_prior = self._initial_label_prior(n_labels, encoded.error_code)
         hazard_prior = torch.tensor([list(self.hazard_prior)], dtype=torch.float64)  # [1, 2]: (a_h, b_h)
 
-        q = layout.initial_q(encoded)
+        q = layout.initial_q(encoded, keep)
         history: list[float] = []
         converged = False
         for iteration in range(1, self.max_iter + 1):
-            theta_alpha, hazard_alpha = layout.m_step(q, label_prior, hazard_prior, encoded.n_workers, n_labels)
+            counts, hazard_counts = layout.expected_counts(q, encoded.n_workers, n_labels)
             if self.empirical_prior:
-                # a few fixed-point steps per iteration suffice: each raises the bound (generalised EM)
-                label_prior = fit_population_prior(theta_alpha, label_prior, max_iter=_PRIOR_STEPS)
-                hazard_prior = fit_population_prior(hazard_alpha[:, None, :], hazard_prior, max_iter=_PRIOR_STEPS)
+                label_prior = fit_polya_prior(counts, label_prior)
+                hazard_prior = fit_polya_prior(hazard_counts[:, None, :], hazard_prior)
+            theta_alpha = label_prior + counts
+            hazard_alpha = hazard_prior + hazard_counts
             log_theta = dirichlet_expected_log(theta_alpha)
             log_hazard = dirichlet_expected_log(hazard_alpha)
             scores = layout.scores(log_theta, log_hazard[:, 0], log_hazard[:, 1])
@@ -393,19 +396,17 @@ class _Layout:
         at = q[self.judgment_cell]
         return torch.stack([(1.0 - cdf).clamp_min(0), at, (cdf - at).clamp_min(0)], -1)
 
-    def m_step(self, q: torch.Tensor, label_prior: torch.Tensor, hazard_prior: torch.Tensor, n_workers: int,
-               n_labels: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """Dirichlet parameters ``[W, 3, L]`` of ``q(theta)`` and Beta parameters ``[P, 2]`` of ``q(h)``."""
+    def expected_counts(self, q: torch.Tensor, n_workers: int, n_labels: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Expected label counts ``[W, 3, L]`` per rater and state, and hazard counts ``[P, 2]`` per position
+        (solutions whose first error is there, solutions whose step there is correct), under ``q(tau)``."""
         counts = torch.zeros(n_workers * 3 * n_labels, dtype=q.dtype)
         counts.index_add_(0, self.theta_index.reshape(-1), self.state_probabilities(q).reshape(-1))
-        theta_alpha = label_prior + counts.reshape(n_workers, 3, n_labels)
         steps = self.is_step
         position = self.cell_position[steps]
         events = torch.zeros(self.n_positions, dtype=q.dtype).index_add_(0, position, q[steps])
         survived = torch.zeros(self.n_positions, dtype=q.dtype).index_add_(
             0, position, (1.0 - self.cdf(q)[steps]).clamp_min(0))
-        hazard_alpha = hazard_prior + torch.stack([events, survived], -1)
-        return theta_alpha, hazard_alpha
+        return counts.reshape(n_workers, 3, n_labels), torch.stack([events, survived], -1)
 
     def state_counts(self, q: torch.Tensor, n_workers: int) -> torch.Tensor:
         """Expected number of each rater's used labels in each state, ``[W, 3]``."""
@@ -417,12 +418,13 @@ class _Layout:
         reach = (1.0 - self.cdf(q) + q)[steps]  # P(tau >= t)
         return torch.zeros(self.n_positions, dtype=q.dtype).index_add_(0, self.cell_position[steps], reach)
 
-    def initial_q(self, encoded: EncodedSteps) -> torch.Tensor:
-        """Starting posterior: each step wrong independently with its (smoothed) share of flags among all labels."""
-        cells = torch.as_tensor(encoded.step_cells)
+    def initial_q(self, encoded: EncodedSteps, keep: np.ndarray) -> torch.Tensor:
+        """Starting posterior: each step wrong independently with its (smoothed) share of flags among the used
+        labels."""
+        cells = torch.as_tensor(encoded.step_cells[keep])
         n_step_cells = int(encoded.n_steps.sum())
         flags = torch.zeros(n_step_cells, dtype=torch.float64).index_add_(
-            0, cells, torch.as_tensor(encoded.flags, dtype=torch.float64))
+            0, cells, torch.as_tensor(encoded.flags[keep], dtype=torch.float64))
         total = torch.zeros(n_step_cells, dtype=torch.float64).index_add_(
             0, cells, torch.ones(len(cells), dtype=torch.float64))
         share = (flags + 0.5) / (total + 1.0)
@@ -441,3 +443,58 @@ def _dirichlet_kl(alpha: torch.Tensor, prior: torch.Tensor) -> torch.Tensor:
     return (torch.lgamma(a0) - torch.lgamma(alpha).sum(-1) - torch.lgamma(b0) + torch.lgamma(prior).sum(-1)
             + ((alpha - prior) * dirichlet_expected_log(alpha)).sum(-1))
 
+
+
+def fit_polya_prior(counts: torch.Tensor, prior: torch.Tensor, steps: int = _PRIOR_STEPS) -> torch.Tensor:
+    """Type-II maximum likelihood of the Dirichlet priors behind expected counts ``counts`` (``[R, K, L]``).
+
+    For each of the ``K`` priors ``a`` (``prior`` is ``[K, L]``, the starting point) it maximises the Dirichlet-
+    multinomial (Polya) log-likelihood of the rows' counts, ``sum_r [log G(A) - log G(A + N_r) + sum_l
+    log G(a_l + n_rl) - log G(a_l)]`` (``A = sum_l a_l``, ``N_r = sum_l n_rl``), fractional counts allowed. Its
+    Hessian is a diagonal plus a constant, inverted in closed form (Minka 2000): Newton steps, halved until the
+    likelihood does not decrease, with Minka's fixed point ``a_l <- a_l sum_r [psi(a_l + n_rl) - psi(a_l)] /
+    sum_r [psi(A + N_r) - psi(A)]`` where the Newton direction does not ascend. Values are kept within
+    ``PRIOR_BOUNDS`` (projected: a value held at a bound leaves the step to the others).
+    """
+    low, high = PRIOR_BOUNDS
+    totals = counts.sum(-1)  # [R, K]
+
+    def loglik(a: torch.Tensor) -> torch.Tensor:
+        a_total = a.sum(-1)
+        return ((torch.lgamma(a_total) - torch.lgamma(a_total + totals)).sum(0)
+                + (torch.lgamma(a + counts) - torch.lgamma(a)).sum((0, -1)))
+
+    current = prior.clone()
+    value = loglik(current)
+    active = torch.ones(len(current), dtype=torch.bool)  # priors still improving
+    for _ in range(steps):
+        a_total = current.sum(-1, keepdim=True)
+        gradient = ((torch.digamma(a_total) - torch.digamma(a_total + totals[..., None])).sum(0)
+                    + (torch.digamma(current + counts) - torch.digamma(current)).sum(0))
+        diagonal = (torch.polygamma(1, current + counts) - torch.polygamma(1, current)).sum(0)
+        constant = (torch.polygamma(1, a_total) - torch.polygamma(1, a_total + totals[..., None])).sum(0)
+        held = ((current >= high) & (gradient > 0)) | ((current <= low) & (gradient < 0))
+        inverse = torch.where(held | (diagonal == 0), torch.zeros_like(diagonal), 1.0 / diagonal)
+        shift = (gradient * inverse).sum(-1, keepdim=True) / (1.0 / constant.clamp_min(1e-300)
+                                                              + inverse.sum(-1, keepdim=True))
+        newton = current - (gradient - shift) * inverse
+        ascends = (gradient * (newton - current)).sum(-1) > 0
+        ratio = ((torch.digamma(current + counts) - torch.digamma(current)).sum(0)
+                 / (torch.digamma(a_total + totals[..., None]) - torch.digamma(a_total)).sum(0).clamp_min(1e-300))
+        fixed_point = current * ratio
+        target = torch.where(ascends[:, None], newton, fixed_point).clamp(low, high)
+        active &= (target - current).abs().gt(1e-9 * current).any(-1)
+        if not bool(active.any()):
+            break
+        scale = torch.ones_like(a_total)
+        for _ in range(10):
+            candidate = current + scale * (target - current)
+            new_value = loglik(candidate)
+            better = (new_value >= value) & active
+            if bool((better | ~active).all()):
+                break
+            scale = torch.where(better[:, None], scale, scale / 2)
+        current = torch.where(better[:, None], candidate, current)
+        value = torch.where(better, new_value, value)
+        active &= better  # a prior that cannot improve any more keeps its value
+    return current
