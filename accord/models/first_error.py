@@ -225,7 +225,8 @@ class FirstErrorModel:
         block = max(1, min(self.num_samples, _DRAW_BUDGET // width))
         sums = [torch.zeros(layout.n_cells, dtype=torch.float64) for _ in range(2)]
         step_sums = [torch.zeros(layout.n_step_cells, dtype=torch.float64) for _ in range(2)]
-        theta, hazard = torch.distributions.Dirichlet(self._theta_alpha), torch.distributions.Dirichlet(self._hazard_alpha)
+        theta = torch.distributions.Dirichlet(self._theta_alpha)
+        hazard = torch.distributions.Dirichlet(self._hazard_alpha)
         tiny = torch.finfo(torch.float64).tiny
         done = 0
         with torch.random.fork_rng(devices=[]):

@@ -20,8 +20,8 @@ training problem). A rater reads a solution in order; at each step it flags an e
 ``1 - specificity`` on a correct step; its other labels are +1, or 0 (neutral) with its ``neutral_rate``. With
 ``protocol="flag"`` a rater who has flagged a step labels every later step wrong; with ``protocol="stop"`` it stops
 there (PRM800K's phase-2 protocol). Rater kinds: ``careful``, ``sloppy`` (misses many errors) and ``spammer``
-(flags each step at its own fixed rate, whatever the truth, and does not call the steps after its flag wrong). Everything is drawn from one seed;
-the raters' labels are drawn for all (solution, rater, step) cells at once.
+(flags each step at its own fixed rate, whatever the truth, and does not call the steps after its flag wrong).
+Everything is drawn from one seed; the raters' labels are drawn for all (solution, rater, step) cells at once.
 """
 
 from __future__ import annotations
@@ -144,8 +144,8 @@ def make_synthetic_steps(
     judgments = _rate(rng, solutions, step_rows, problems, annotators, raters_per_solution, labels, protocol)
     annotators["n_judgments"] = judgments["annotator"].value_counts().reindex(annotators.index, fill_value=0)
     judgments = validate_steps(judgments, labels=labels, source="synthetic steps")
-    return SyntheticSteps(problems=problems.drop(columns="_name"), solutions=solutions, judgments=judgments, annotators=annotators,
-                          seed=seed)
+    return SyntheticSteps(problems=problems.drop(columns="_name"), solutions=solutions, judgments=judgments,
+                          annotators=annotators, seed=seed)
 
 
 # -- problems -------------------------------------------------------------------------------------------------
