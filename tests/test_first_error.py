@@ -91,7 +91,8 @@ def test_vb_posterior_without_draws_and_determinism(synthetic) -> None:
     a = FirstErrorModel(num_samples=30, seed=4).fit(small).step_labels_
     b = FirstErrorModel(num_samples=30, seed=4).fit(small).step_labels_
     pd.testing.assert_frame_equal(a.steps, b.steps)
-    assert np.abs(a.p_correct - plain.p_correct).max() < 0.1
+    # averaging over parameter draws moves the hard solutions' labels, not the bulk
+    assert np.abs(a.p_correct - plain.p_correct).mean() < 0.03
 
 
 def test_row_order_does_not_matter(synthetic) -> None:
@@ -176,3 +177,30 @@ def test_enumeration_matches_brute_force(table: pd.DataFrame, seed: int, truncat
             assert scores[cell] == pytest.approx(prior + likelihood, abs=1e-9)
             cell += 1
     assert cell == layout.n_cells
+
+
+def test_a_single_labeller_is_read_sensibly() -> None:
+    """One automatic labeller (Math-Shepherd): the hyperprior keeps the empirical prior from inventing a population."""
+    from accord.datasets.loaders import load_math_shepherd
+
+    from test_steps_loaders import SHEPHERD
+
+    table = load_math_shepherd(SHEPHERD)
+    labels = FirstErrorModel(num_samples=0).fit(table).step_labels_
+    flagged = table.loc[table["label"] == 0, "solution_id"].unique()
+    first = labels.most_likely_first_error()
+    assert (first[flagged] == 0).all()
+    clean = first.index.difference(flagged)
+    assert (first[clean] == labels.n_steps[clean]).all()
+
+
+@settings(max_examples=15, deadline=None, derandomize=True, database=None)
+@given(table=small_tables(), empirical=st.booleans())
+def test_any_small_table_gives_coherent_labels(table: pd.DataFrame, empirical: bool) -> None:
+    model = FirstErrorModel(num_samples=20, max_iter=60, empirical_prior=empirical).fit(table)
+    labels = model.step_labels_
+    assert np.allclose(labels.first_error["p_first_error"].groupby(level="solution_id").sum(), 1.0)
+    assert ((labels.p_correct >= 0) & (labels.p_correct <= 1)).all()
+    history = np.asarray(model.elbo_history_)
+    assert np.isfinite(history).all() and (np.diff(history) >= -1e-6 * np.abs(history[1:])).all()
+    assert set(model.annotators_.index) == set(table["annotator"])

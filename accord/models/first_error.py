@@ -51,12 +51,15 @@ class FirstErrorModel:
     every position by enumeration, vectorized over all positions of all solutions (for each solution the labels of
     state ``correct`` are a prefix sum over steps and those of ``after_error`` a suffix sum, so all ``T_i + 1``
     scores cost one pass over the judgments); the M-step adds expected label counts to the Dirichlet and Beta
-    priors. With ``empirical_prior`` the priors ``alpha_k`` and ``(a_h, b_h)`` are fitted by type-II maximum
-    likelihood inside the same loop: given ``q(tau)``, the bound maximised over ``q(theta)`` is the Dirichlet-
-    multinomial (Polya) likelihood of the expected label counts, ``sum_w log B(alpha_k + n_wk) - log B(alpha_k)``,
-    so ``alpha_k`` is fitted to it (Minka 2000) and ``q(theta) = Dirichlet(alpha_k + n_wk)`` follows, and likewise
-    for the hazards (:func:`fit_polya_prior`). The population of raters pools each rater's estimate, the positions
-    pool their hazards. Each step raises the evidence lower bound, which is recorded in ``elbo_history_``.
+    priors. With ``empirical_prior`` the priors ``alpha_k`` and ``(a_h, b_h)`` are fitted inside the same loop
+    (type-II MAP): given ``q(tau)``, the bound maximised over ``q(theta)`` is the Dirichlet-multinomial (Polya)
+    likelihood of the expected label counts, ``sum_w log B(alpha_k + n_wk) - log B(alpha_k)``, so ``alpha_k`` is
+    fitted to it (Minka 2000) and ``q(theta) = Dirichlet(alpha_k + n_wk)`` follows, and likewise for the hazards
+    (:func:`fit_polya_prior`). The population of raters pools each rater's estimate, the positions pool their
+    hazards. A weak hyperprior, ``Gamma(2, 2 / a0)`` on each prior value with ``a0`` its starting value
+    (``prior_flag``, ``prior_strength``, ``hazard_prior``), keeps the fit sane where the data are too few to fit a
+    population (a handful of raters, a single automatic labeller); with tens of raters the data dominate. Each
+    step raises the objective (the evidence lower bound plus the log hyperprior), recorded in ``elbo_history_``.
 
     Soft labels average the exact posterior of ``tau`` over ``num_samples`` draws of ``(theta, h)`` from ``q``:
     ``P(first error at t)``, and ``P(step t correct) = P(tau > t)``, each with its standard deviation over the draws
@@ -99,7 +102,8 @@ class FirstErrorModel:
     hazard_prior_ : tuple of float
         The (fitted) ``(a_h, b_h)``.
     elbo_history_ : list of float
-        The evidence lower bound after each E-step; ``elbo_`` is its last value.
+        The evidence lower bound (plus the log hyperprior with ``empirical_prior``) after each E-step; ``elbo_`` is
+        its last value.
     n_iter_, converged_
         Iterations run, and whether ``tol`` was reached.
 
@@ -145,8 +149,8 @@ class FirstErrorModel:
         keep = _kept(encoded) if self.truncate_after_flag else np.ones(encoded.n_judgments, dtype=bool)
         layout = _Layout.build(encoded, keep)
         n_labels = encoded.n_labels
-        label_prior = self._initial_label_prior(n_labels, encoded.error_code)
-        hazard_prior = torch.tensor([list(self.hazard_prior)], dtype=torch.float64)  # [1, 2]: (a_h, b_h)
+        label_prior = label_anchor = self._initial_label_prior(n_labels, encoded.error_code)
+        hazard_prior = hazard_anchor = torch.tensor([list(self.hazard_prior)], dtype=torch.float64)  # [1, 2]
 
         q = layout.initial_q(encoded, keep)
         history: list[float] = []
@@ -154,8 +158,8 @@ class FirstErrorModel:
         for iteration in range(1, self.max_iter + 1):
             counts, hazard_counts = layout.expected_counts(q, encoded.n_workers, n_labels)
             if self.empirical_prior:
-                label_prior = fit_polya_prior(counts, label_prior)
-                hazard_prior = fit_polya_prior(hazard_counts[:, None, :], hazard_prior)
+                label_prior = fit_polya_prior(counts, label_prior, label_anchor)
+                hazard_prior = fit_polya_prior(hazard_counts[:, None, :], hazard_prior, hazard_anchor)
             theta_alpha = label_prior + counts
             hazard_alpha = hazard_prior + hazard_counts
             log_theta = dirichlet_expected_log(theta_alpha)
@@ -165,6 +169,9 @@ class FirstErrorModel:
             new_q = torch.exp(scores - log_z[layout.cell_solution])
             elbo = float(log_z.sum() - _dirichlet_kl(theta_alpha, label_prior).sum()
                          - _dirichlet_kl(hazard_alpha, hazard_prior[0]).sum())
+            if self.empirical_prior:  # the objective of type-II MAP: the bound plus the log hyperprior
+                elbo += float(_log_hyperprior(label_prior, label_anchor).sum()
+                              + _log_hyperprior(hazard_prior, hazard_anchor).sum())
             if not math.isfinite(elbo):
                 raise FitError("first-error model: the evidence lower bound is not finite (degenerate labels?)")
             q = new_q
@@ -446,33 +453,46 @@ def _dirichlet_kl(alpha: torch.Tensor, prior: torch.Tensor) -> torch.Tensor:
 
 
 
-def fit_polya_prior(counts: torch.Tensor, prior: torch.Tensor, steps: int = _PRIOR_STEPS) -> torch.Tensor:
-    """Type-II maximum likelihood of the Dirichlet priors behind expected counts ``counts`` (``[R, K, L]``).
+#: shape of the Gamma hyperprior on each value of an empirical prior (its mean is the value the fit starts from)
+HYPER_SHAPE = 2.0
+
+
+def _log_hyperprior(alpha: torch.Tensor, anchor: torch.Tensor) -> torch.Tensor:
+    """``log Gamma(alpha | HYPER_SHAPE, HYPER_SHAPE / anchor)`` summed over the last axis, up to a constant."""
+    return ((HYPER_SHAPE - 1.0) * alpha.log() - HYPER_SHAPE * alpha / anchor).sum(-1)
+
+
+def fit_polya_prior(counts: torch.Tensor, prior: torch.Tensor, anchor: torch.Tensor,
+                    steps: int = _PRIOR_STEPS) -> torch.Tensor:
+    """Type-II MAP estimate of the Dirichlet priors behind expected counts ``counts`` (``[R, K, L]``).
 
     For each of the ``K`` priors ``a`` (``prior`` is ``[K, L]``, the starting point) it maximises the Dirichlet-
     multinomial (Polya) log-likelihood of the rows' counts, ``sum_r [log G(A) - log G(A + N_r) + sum_l
-    log G(a_l + n_rl) - log G(a_l)]`` (``A = sum_l a_l``, ``N_r = sum_l n_rl``), fractional counts allowed. Its
-    Hessian is a diagonal plus a constant, inverted in closed form (Minka 2000): Newton steps, halved until the
-    likelihood does not decrease, with Minka's fixed point ``a_l <- a_l sum_r [psi(a_l + n_rl) - psi(a_l)] /
-    sum_r [psi(A + N_r) - psi(A)]`` where the Newton direction does not ascend. Values are kept within
+    log G(a_l + n_rl) - log G(a_l)]`` (``A = sum_l a_l``, ``N_r = sum_l n_rl``; fractional counts allowed), plus the
+    log hyperprior ``sum_l (s - 1) log a_l - s a_l / anchor_l`` (a Gamma with shape ``s = HYPER_SHAPE`` and mean
+    ``anchor``). The Hessian is a diagonal plus a constant, inverted in closed form (Minka 2000): Newton steps,
+    halved until the objective does not decrease, with Minka's fixed point ``a_l <- a_l sum_r [psi(a_l + n_rl) -
+    psi(a_l)] / sum_r [psi(A + N_r) - psi(A)]`` where the Newton direction does not ascend. Values are kept within
     ``PRIOR_BOUNDS`` (projected: a value held at a bound leaves the step to the others).
     """
     low, high = PRIOR_BOUNDS
     totals = counts.sum(-1)  # [R, K]
 
-    def loglik(a: torch.Tensor) -> torch.Tensor:
+    def objective(a: torch.Tensor) -> torch.Tensor:
         a_total = a.sum(-1)
         return ((torch.lgamma(a_total) - torch.lgamma(a_total + totals)).sum(0)
-                + (torch.lgamma(a + counts) - torch.lgamma(a)).sum((0, -1)))
+                + (torch.lgamma(a + counts) - torch.lgamma(a)).sum((0, -1)) + _log_hyperprior(a, anchor))
 
     current = prior.clone()
-    value = loglik(current)
+    value = objective(current)
     active = torch.ones(len(current), dtype=torch.bool)  # priors still improving
     for _ in range(steps):
         a_total = current.sum(-1, keepdim=True)
         gradient = ((torch.digamma(a_total) - torch.digamma(a_total + totals[..., None])).sum(0)
-                    + (torch.digamma(current + counts) - torch.digamma(current)).sum(0))
-        diagonal = (torch.polygamma(1, current + counts) - torch.polygamma(1, current)).sum(0)
+                    + (torch.digamma(current + counts) - torch.digamma(current)).sum(0)
+                    + (HYPER_SHAPE - 1.0) / current - HYPER_SHAPE / anchor)
+        diagonal = ((torch.polygamma(1, current + counts) - torch.polygamma(1, current)).sum(0)
+                    - (HYPER_SHAPE - 1.0) / current**2)
         constant = (torch.polygamma(1, a_total) - torch.polygamma(1, a_total + totals[..., None])).sum(0)
         held = ((current >= high) & (gradient > 0)) | ((current <= low) & (gradient < 0))
         inverse = torch.where(held | (diagonal == 0), torch.zeros_like(diagonal), 1.0 / diagonal)
@@ -490,7 +510,7 @@ def fit_polya_prior(counts: torch.Tensor, prior: torch.Tensor, steps: int = _PRI
         scale = torch.ones_like(a_total)
         for _ in range(10):
             candidate = current + scale * (target - current)
-            new_value = loglik(candidate)
+            new_value = objective(candidate)
             better = (new_value >= value) & active
             if bool((better | ~active).all()):
                 break
