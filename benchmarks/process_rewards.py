@@ -9,6 +9,9 @@ Sections (``--sections``, comma-separated):
                  mean of the accuracy on solutions with and without an error), and per-step accuracy, ECE, NLL
                  of ``P(step correct)``. Mean and standard error over seeds, and the first-error model's gain
                  over majority vote with its paired standard error.
+``scaling``      one large synthetic set (``--scale-problems``, 4 candidates each, all of the training problems'
+                 candidates labelled by 3 of 300 raters): wall time of the first-error model with and without
+                 posterior draws, and of majority vote, and the process's peak resident memory.
 
 Data: :func:`accord.datasets.steps.make_synthetic_steps` (3 raters per solution from a pool of careful and
 sloppy raters and 10% spammers, ternary labels); ``--protocols flag,stop`` runs both labelling protocols (after a
@@ -18,12 +21,14 @@ Examples::
 
     python benchmarks/process_rewards.py                      # 5 seeds, both protocols (a few minutes on 2 cores)
     python benchmarks/process_rewards.py --seeds 0,1 --n-problems 300 --protocols flag
+    python benchmarks/process_rewards.py --sections scaling      # about 1.2 million judgments
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import resource
 import sys
 import time
 from pathlib import Path
@@ -36,8 +41,9 @@ sys.path.insert(0, str(REPO))
 
 import torch  # noqa: E402
 
-from accord.aggregate import fit_step_method  # noqa: E402
+from accord.aggregate import StepMajorityVote, fit_step_method  # noqa: E402
 from accord.datasets.steps import make_synthetic_steps  # noqa: E402
+from accord.models import FirstErrorModel  # noqa: E402
 from accord.step_metrics import first_error_scores, step_label_scores  # noqa: E402
 
 METHODS: tuple[str, ...] = ("majority", "vote-fraction", "dawid-skene", "first-error")
@@ -123,24 +129,53 @@ def aggregation_section(args: argparse.Namespace) -> None:
                 path, mode="a", header=not path.exists(), index=False)
 
 
+def scaling_section(args: argparse.Namespace) -> None:
+    start = time.perf_counter()
+    data = make_synthetic_steps(n_problems=args.scale_problems, candidates_per_problem=4, labelled_per_problem=4,
+                                n_annotators=300, seed=0)
+    made = time.perf_counter() - start
+    n_steps = data.solutions.set_index("solution_id")["n_steps"]
+    print(f"\n## Scaling: {len(data.judgments):,} judgments, {data.judgments['solution_id'].nunique():,} solutions, "
+          f"300 raters (generated in {made:.1f} s)\n")
+    print("| method | fit s | iterations | first error found | step ECE |")
+    print("|---|---|---|---|---|")
+    runs = [("first-error, VB posterior", FirstErrorModel(num_samples=0)),
+            ("first-error, 200 posterior draws", FirstErrorModel(num_samples=200)),
+            ("majority", StepMajorityVote())]
+    for name, model in runs:
+        start = time.perf_counter()
+        model.fit(data.judgments)
+        seconds = time.perf_counter() - start
+        labels = model.step_labels_
+        found = first_error_scores(labels.most_likely_first_error(), data.first_error(), n_steps)["recovery"]
+        ece = step_label_scores(labels.p_correct, data.step_truth())["ece"]
+        iterations = getattr(model, "n_iter_", "-")
+        print(f"| {name} | {seconds:.1f} | {iterations} | {found:.3f} | {ece:.4f} |")
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6
+    print(f"\npeak resident memory of the process: {peak:.2f} GB")
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--sections", default="aggregation", help="comma-separated: aggregation")
+    parser.add_argument("--sections", default="aggregation", help="comma-separated: aggregation, scaling")
     parser.add_argument("--seeds", default="0,1,2,3,4", type=lambda s: [int(x) for x in s.split(",")])
     parser.add_argument("--n-problems", type=int, default=1000)
     parser.add_argument("--protocols", default="flag,stop", type=lambda s: s.split(","))
     parser.add_argument("--labels", default="ternary", choices=("ternary", "binary"))
+    parser.add_argument("--scale-problems", type=int, default=25000)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--output", help="append the per-seed results to this CSV")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     print(f"# process_rewards.py: torch threads {args.threads}, {os.cpu_count()} cores visible")
     sections = args.sections.split(",")
-    unknown = set(sections) - {"aggregation"}
+    unknown = set(sections) - {"aggregation", "scaling"}
     if unknown:
         parser.error(f"unknown sections {sorted(unknown)} (the reward-model section is not written yet)")
     if "aggregation" in sections:
         aggregation_section(args)
+    if "scaling" in sections:
+        scaling_section(args)
 
 
 if __name__ == "__main__":

@@ -70,8 +70,8 @@ class FirstErrorModel:
     truncate_after_flag
         Leave out each rater's labels after its first flag on a solution (see above).
     empirical_prior
-        Fit the Dirichlet priors of the raters and the Beta prior of the hazards to the data (type-II ML); the
-        values below are then only the starting point.
+        Fit the Dirichlet priors of the raters and the Beta prior of the hazards to the data (type-II MAP, see
+        above); the values below are then the starting point and the hyperprior's mean.
     prior_flag
         Prior mean of ``P(flag | state)`` for the states ``correct``, ``first_error``, ``after_error``; the other
         labels share the rest equally.
@@ -215,7 +215,7 @@ class FirstErrorModel:
     def _step_labels(self, encoded: EncodedSteps, layout: "_Layout") -> StepLabels:
         if self.num_samples == 0:
             mean_q, sd_q = self._q, torch.full_like(self._q, float("nan"))
-            mean_c = 1.0 - layout.cdf(self._q)[layout.step_cell_of_position]
+            mean_c = 1.0 - layout.cdf(self._q)[layout.cell_of_step]
             sd_c = torch.full_like(mean_c, float("nan"))
         else:
             mean_q, sd_q, mean_c, sd_c = self._posterior_draws(layout)
@@ -244,7 +244,7 @@ class FirstErrorModel:
                 log_hazard = hazard.sample((n,)).clamp_min(tiny).log()
                 scores = layout.scores(log_theta, log_hazard[..., 0], log_hazard[..., 1])
                 q = torch.exp(scores - layout.log_normalizer(scores)[..., layout.cell_solution])
-                correct = 1.0 - layout.cdf(q)[..., layout.step_cell_of_position]
+                correct = 1.0 - layout.cdf(q)[..., layout.cell_of_step]
                 for total, values in ((sums, q), (step_sums, correct)):
                     total[0] += values.sum(0)
                     total[1] += (values * values).sum(0)
@@ -320,7 +320,7 @@ class _Layout:
     judgment_cell: torch.Tensor  # [N] cell of each used judgment's step
     theta_index: torch.Tensor  # [N, 3] flat index of (worker, state, label) into [W, 3, L]
     workers: torch.Tensor  # [N]
-    step_cell_of_position: torch.Tensor  # [total steps] the cell of each step, in step order
+    cell_of_step: torch.Tensor  # [total steps] the cell of each step, in step order
     n_positions: int
 
     @classmethod
@@ -341,7 +341,7 @@ class _Layout:
         return cls(
             cell_solution=cell_solution, cell_position=cell_position, is_step=is_step, offsets=offsets,
             ends=offsets + n_steps, judgment_cell=offsets[solutions] + steps, theta_index=theta_index,
-            workers=workers, step_cell_of_position=torch.nonzero(is_step).squeeze(-1),
+            workers=workers, cell_of_step=torch.nonzero(is_step).squeeze(-1),
             n_positions=int(n_steps.max()),
         )
 
@@ -351,7 +351,7 @@ class _Layout:
 
     @property
     def n_step_cells(self) -> int:
-        return len(self.step_cell_of_position)
+        return len(self.cell_of_step)
 
     @property
     def n_judgments(self) -> int:
@@ -438,8 +438,8 @@ class _Layout:
         share = (flags + 0.5) / (total + 1.0)
         log_flag = torch.zeros(self.n_cells, dtype=torch.float64)
         log_pass = torch.zeros(self.n_cells, dtype=torch.float64)
-        log_flag[self.step_cell_of_position] = share.log()
-        log_pass[self.step_cell_of_position] = (1.0 - share).log()
+        log_flag[self.cell_of_step] = share.log()
+        log_pass[self.cell_of_step] = (1.0 - share).log()
         scores = self._exclusive_cumsum(log_pass) + log_flag
         return torch.exp(scores - self.log_normalizer(scores)[self.cell_solution])
 

@@ -7,8 +7,8 @@ One row per solution, in TRL's stepwise-supervision layout (``prompt``, ``comple
 ``solution_id``          the solution's id in the step-judgments table
 ``prompt``               the problem (empty string when the source has none)
 ``completions``          list of the ``T`` step texts, in order
-``labels``               list of ``T`` floats: P(step ``t`` is correct); for the first-error model
-                         ``P(tau > t)``
+``labels``               list of ``T`` floats: P(step ``t`` is correct, i.e. not wrong: a neutral step
+                         counts as correct); for the first-error model ``P(tau > t)``
 ``label_uncertainty``    list of ``T`` floats: posterior standard deviation of each label (NaN when the method
                          has none)
 ``label_weights``        list of ``T`` floats in [0, 1]: ``1 - 2 * uncertainty`` (1 where it is unknown)
