@@ -19,6 +19,8 @@
 All share scikit-learn habits: settings in the constructor, ``fit(judgments)`` learns, fitted attributes end in
 ``_`` (``soft_labels_``, ``annotators_``), and ``to_arviz()`` exports an ``InferenceData`` with a per-judgment
 ``log_likelihood`` group. :func:`compare` ranks fitted models by PSIS-LOO and k-fold held-out log-likelihood.
+The two step-level models take a step-judgments table (:mod:`accord.datasets.steps`) and give ``step_labels_``
+instead of ``soft_labels_``; they have no ArviZ export.
 """
 
 from accord.models.base import RaterModel
