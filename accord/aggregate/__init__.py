@@ -3,6 +3,17 @@
 from accord.aggregate.cleaned import build_cleaned
 from accord.aggregate.majority import MajorityVote
 from accord.aggregate.methods import METHODS, available_methods, fit_method, make_method
+from accord.aggregate.steps import (
+    STEP_METHODS,
+    StepMajorityVote,
+    StepVoteFraction,
+    build_cleaned_steps,
+    fit_step_method,
+    make_step_method,
+)
 from accord.aggregate.vote_fraction import VoteFraction
 
 __all__ = ["METHODS", "MajorityVote", "VoteFraction", "available_methods", "build_cleaned", "fit_method", "make_method"]
+# step labels (process reward models)
+__all__ += ["STEP_METHODS", "StepMajorityVote", "StepVoteFraction", "build_cleaned_steps", "fit_step_method",
+            "make_step_method"]

@@ -19,11 +19,13 @@ _LAZY: dict[str, str] = {
                     "accord.datasets.cleaned"),
     "atomic_path": "accord.datasets.io",
     **dict.fromkeys(("describe", "list_datasets", "load", "load_helpsteer2_preference", "load_helpsteer3_preference",
-                     "load_multipref", "load_pandalm", "load_snow2008", "load_summarize_from_feedback",
-                     "load_ukpconvarg1", "load_vldb17", "read_judgments", "read_table"), "accord.datasets.loaders"),
+                     "load_math_shepherd", "load_multipref", "load_pandalm", "load_prm800k", "load_snow2008",
+                     "load_summarize_from_feedback", "load_ukpconvarg1", "load_vldb17", "read_judgments", "read_table"), "accord.datasets.loaders"),
     **dict.fromkeys(("PREFERENCE_LABELS", "Encoded", "annotator_columns", "encode", "from_crowdkit", "gold_labels",
                      "item_columns", "table_info", "to_crowdkit", "validate"), "accord.datasets.schema"),
     "SoftLabels": "accord.datasets.softlabels",
+    **dict.fromkeys(("StepLabels", "SyntheticSteps", "make_synthetic_steps", "read_cleaned_steps", "validate_steps",
+                     "write_cleaned_steps"), "accord.datasets.steps"),
     **dict.fromkeys(("SyntheticData", "make_synthetic"), "accord.datasets.synthetic"),
 }
 
@@ -50,8 +52,10 @@ if TYPE_CHECKING:  # what static tools see: the same names, imported eagerly
         load,
         load_helpsteer2_preference,
         load_helpsteer3_preference,
+        load_math_shepherd,
         load_multipref,
         load_pandalm,
+        load_prm800k,
         load_snow2008,
         load_summarize_from_feedback,
         load_ukpconvarg1,
@@ -72,6 +76,14 @@ if TYPE_CHECKING:  # what static tools see: the same names, imported eagerly
         validate,
     )
     from accord.datasets.softlabels import SoftLabels
+    from accord.datasets.steps import (
+        StepLabels,
+        SyntheticSteps,
+        make_synthetic_steps,
+        read_cleaned_steps,
+        validate_steps,
+        write_cleaned_steps,
+    )
     from accord.datasets.synthetic import SyntheticData, make_synthetic
 
 __all__ = sorted(["AccordError", "FitError", "ValidationError", *_LAZY])

@@ -13,6 +13,8 @@ function                               reads
 :func:`load_helpsteer2_preference`     ``nvidia/HelpSteer2`` preference subset (individual ratings)
 :func:`load_helpsteer3_preference`     ``nvidia/HelpSteer3`` preference subset (individual ratings)
 :func:`load_summarize_from_feedback`   ``openai/summarize_from_feedback`` comparisons
+:func:`load_prm800k`                   PRM800K step labels (phase 1 and 2), as a step-judgments table
+:func:`load_math_shepherd`             Math-Shepherd's automatic step labels, as a step-judgments table
 :func:`load`                           a named set from a local folder, downloading it when needed
 :func:`list_datasets`, :func:`describe`  what the named sets are, and their counts
 :func:`fetch`                          download a named set into the cache (sha256-verified)
@@ -26,7 +28,9 @@ from accord.datasets.loaders.hub import (
     load_multipref,
     load_summarize_from_feedback,
 )
+from accord.datasets.loaders.math_shepherd import load_math_shepherd
 from accord.datasets.loaders.pandalm import load_pandalm
+from accord.datasets.loaders.prm800k import load_prm800k
 from accord.datasets.loaders.registry import describe, fetch, list_datasets, load
 from accord.datasets.loaders.snow import load_snow2008
 from accord.datasets.loaders.ukp import load_ukpconvarg1
@@ -39,8 +43,10 @@ __all__ = [
     "load",
     "load_helpsteer2_preference",
     "load_helpsteer3_preference",
+    "load_math_shepherd",
     "load_multipref",
     "load_pandalm",
+    "load_prm800k",
     "load_snow2008",
     "load_summarize_from_feedback",
     "load_ukpconvarg1",

@@ -1,0 +1,151 @@
+"""Step labels: the vote baselines, the step-level methods by name, and the cleaned step dataset.
+
+====================  ===========================================================================================
+``majority``          per-step majority vote (flags against the other labels; ties give 0.5)
+``vote-fraction``     per-step share of labels that do not flag the step
+``dawid-skene``       :class:`~accord.models.step_dawid_skene.StepDawidSkene`: a confusion matrix per rater across
+                      steps
+``first-error``       :class:`~accord.models.first_error.FirstErrorModel`: the first wrong step as the latent
+                      variable, raters' sensitivity and specificity
+====================  ===========================================================================================
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from accord.datasets import AccordError, weight_from_uncertainty
+from accord.datasets.steps import EncodedSteps, StepLabels, encode_steps, validate_steps
+
+# name -> (module, class). Rater models are imported on first use (Pyro is slow to import).
+STEP_METHODS: dict[str, tuple[str, str]] = {
+    "majority": ("accord.aggregate.steps", "StepMajorityVote"),
+    "vote-fraction": ("accord.aggregate.steps", "StepVoteFraction"),
+    "dawid-skene": ("accord.models.step_dawid_skene", "StepDawidSkene"),
+    "first-error": ("accord.models.first_error", "FirstErrorModel"),
+}
+
+
+def make_step_method(name: str, **settings: Any) -> Any:
+    """An unfitted step-level aggregator for ``name`` (one of :data:`STEP_METHODS`)."""
+    if name not in STEP_METHODS:
+        raise AccordError(f"unknown step method '{name}' (choose from {', '.join(STEP_METHODS)})")
+    module, cls = STEP_METHODS[name]
+    return getattr(importlib.import_module(module), cls)(**settings)
+
+
+def fit_step_method(name: str, judgments: pd.DataFrame, **settings: Any) -> Any:
+    """Fit step method ``name`` on a step-judgments table; its ``step_labels_`` hold the result."""
+    return make_step_method(name, **settings).fit(judgments)
+
+
+class StepMajorityVote:
+    """Per-step majority vote: a step is wrong when more of its labels flag it than not (ties: probability 0.5).
+
+    ``P(first error at t)`` follows from the step labels as if steps erred independently, so the predicted first
+    error is the first step the majority flags. No uncertainty (NaN).
+    """
+
+    method = "majority"
+
+    def fit(self, judgments: pd.DataFrame) -> "StepMajorityVote":
+        encoded = encode_steps(judgments)
+        flags, total = _flag_counts(encoded)
+        p_correct = np.sign(total - 2 * flags) * 0.5 + 0.5
+        self.step_labels_ = _independent(encoded, p_correct, total, self.method)
+        return self
+
+    def fit_predict(self, judgments: pd.DataFrame) -> pd.Series:
+        return self.fit(judgments).step_labels_.most_likely_first_error()
+
+
+class StepVoteFraction:
+    """Per-step vote fraction: ``P(step correct)`` = the share of its labels that do not flag it. No uncertainty."""
+
+    method = "vote-fraction"
+
+    def fit(self, judgments: pd.DataFrame) -> "StepVoteFraction":
+        encoded = encode_steps(judgments)
+        flags, total = _flag_counts(encoded)
+        self.step_labels_ = _independent(encoded, 1.0 - flags / total, total, self.method)
+        return self
+
+    def fit_predict(self, judgments: pd.DataFrame) -> pd.Series:
+        return self.fit(judgments).step_labels_.most_likely_first_error()
+
+
+def _flag_counts(encoded: EncodedSteps) -> tuple[np.ndarray, np.ndarray]:
+    n_cells = int(encoded.n_steps.sum())
+    cells = encoded.step_cells
+    flags = np.bincount(cells, weights=encoded.flags.astype(float), minlength=n_cells)
+    total = np.bincount(cells, minlength=n_cells).astype(float)
+    return flags, total
+
+
+def _independent(encoded: EncodedSteps, p_correct: np.ndarray, total: np.ndarray, method: str) -> StepLabels:
+    index = encoded.step_index()
+    return StepLabels.from_independent_steps(
+        p_correct=pd.Series(p_correct, index=index),
+        uncertainty=pd.Series(np.nan, index=index),
+        n_judgments=pd.Series(total.astype(np.int64), index=index),
+        method=method,
+    )
+
+
+# -- the cleaned step dataset --------------------------------------------------------------------------------------
+
+
+def build_cleaned_steps(step_labels: StepLabels, judgments: pd.DataFrame) -> pd.DataFrame:
+    """One row per solution in the layout of :mod:`accord.datasets.steps.cleaned` (its columns in that order).
+
+    The step texts come from the judgments' ``step_text`` column and the prompt from ``prompt`` (empty when there
+    is none); ``problem_id`` is carried over when the judgments have it.
+    """
+    judgments = validate_steps(judgments) if "accord_steps" not in judgments.attrs else judgments
+    if "step_text" not in judgments.columns:
+        raise AccordError("column 'step_text': the cleaned step dataset needs the text of each step")
+    steps = step_labels.steps
+    keys = pd.MultiIndex.from_arrays([judgments["solution_id"], judgments["step"]], names=["solution_id", "step"])
+    texts = pd.Series(judgments["step_text"].to_numpy(), index=keys).dropna()
+    texts = texts[~texts.index.duplicated()].reindex(steps.index)
+    if texts.isna().any():
+        solution, step = texts.index[int(np.flatnonzero(texts.isna().to_numpy())[0])]
+        raise AccordError(f"column 'step_text': step {step} of solution {solution!r} has no text")
+
+    solution_ids = step_labels.solution_ids
+    n_steps = step_labels.n_steps.reindex(solution_ids).to_numpy()
+    ends = np.cumsum(n_steps)[:-1]
+    positions_end = np.cumsum(n_steps + 1)[:-1]
+    per_solution = judgments.groupby("solution_id", sort=False)
+    prompt = (per_solution["prompt"].first().reindex(solution_ids).fillna("").astype(str).to_numpy()
+              if "prompt" in judgments.columns else np.full(len(solution_ids), ""))
+    first_error = step_labels.first_error
+    last_uncertainty = first_error["uncertainty"].to_numpy()[np.cumsum(n_steps + 1) - 1]
+    uncertainty = steps["uncertainty"].to_numpy(dtype=float)
+    out = pd.DataFrame({
+        "solution_id": np.asarray(solution_ids),
+        "prompt": prompt,
+        "completions": [part.tolist() for part in np.split(texts.to_numpy(dtype=object), ends)],
+        "labels": _lists(steps["p_correct"].to_numpy(dtype=float), ends),
+        "label_uncertainty": _lists(uncertainty, ends),
+        "label_weights": _lists(weight_from_uncertainty(uncertainty), ends),
+        "p_first_error": _lists(first_error["p_first_error"].to_numpy(dtype=float), positions_end),
+        "p_all_correct": step_labels.p_all_correct.reindex(solution_ids).to_numpy(),
+        "outcome_weight": weight_from_uncertainty(last_uncertainty),
+        "first_error": step_labels.most_likely_first_error().reindex(solution_ids).to_numpy(),
+        "n_steps": n_steps,
+        "n_judgments": steps["n_judgments"].groupby(level="solution_id", sort=False).sum()
+        .reindex(solution_ids).to_numpy(),
+        "n_annotators": per_solution["annotator"].nunique().reindex(solution_ids).to_numpy(),
+    })
+    if "problem_id" in judgments.columns:
+        out["problem_id"] = per_solution["problem_id"].first().reindex(solution_ids).to_numpy()
+    return out
+
+
+def _lists(values: np.ndarray, ends: np.ndarray) -> list[list[float]]:
+    return [part.tolist() for part in np.split(values, ends)]

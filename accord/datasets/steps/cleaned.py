@@ -1,0 +1,180 @@
+"""The cleaned step dataset: the file that carries soft step labels from aggregation to a process reward model.
+
+One row per solution, in TRL's stepwise-supervision layout (``prompt``, ``completions``: the list of step texts,
+``labels``: one label per step) with accord's soft labels, weights and first-error distribution:
+
+=======================  ====================================================================================
+``solution_id``          the solution's id in the step-judgments table
+``prompt``               the problem (empty string when the source has none)
+``completions``          list of the ``T`` step texts, in order
+``labels``               list of ``T`` floats: P(step ``t`` is correct, i.e. not wrong: a neutral step
+                         counts as correct); for the first-error model ``P(tau > t)``
+``label_uncertainty``    list of ``T`` floats: posterior standard deviation of each label (NaN when the method
+                         has none)
+``label_weights``        list of ``T`` floats in [0, 1]: ``1 - 2 * uncertainty`` (1 where it is unknown)
+``p_first_error``        list of ``T + 1`` floats: P(the first wrong step is ``t``); the last entry is P(no step
+                         is wrong)
+``p_all_correct``        P(no step is wrong): the outcome label of an outcome-only reward model
+``outcome_weight``       ``1 - 2 * uncertainty`` of ``p_all_correct`` (1 where it is unknown)
+``first_error``          the most probable first-error position (``T`` = no error)
+``n_steps``              ``T``
+``n_judgments``          step labels behind the solution
+``n_annotators``         distinct annotators who labelled the solution
+=======================  ====================================================================================
+
+Optional columns written when known: ``problem_id`` (solutions to one problem, e.g. best-of-n candidates).
+
+Provenance (method, package version, source, time) lives in the Parquet schema metadata under the key ``accord``;
+for JSONL in a sidecar ``<file>.meta.json``, as for the cleaned preference dataset. Files load with
+``pandas.read_parquet`` / ``pandas.read_json(lines=True)`` and ``datasets.load_dataset("parquet", data_files=...)``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from accord.datasets.cleaned import METADATA_KEY, _provenance, infer_format
+from accord.datasets.errors import AccordError, ValidationError
+from accord.datasets.io import atomic_path
+
+STEP_CLEANED_COLUMNS: tuple[str, ...] = (
+    "solution_id",
+    "prompt",
+    "completions",
+    "labels",
+    "label_uncertainty",
+    "label_weights",
+    "p_first_error",
+    "p_all_correct",
+    "outcome_weight",
+    "first_error",
+    "n_steps",
+    "n_judgments",
+    "n_annotators",
+)
+_STEP_LISTS: tuple[str, ...] = ("completions", "labels", "label_uncertainty", "label_weights")
+
+
+def check_cleaned_steps(frame: pd.DataFrame, source: str | None = None) -> None:
+    """Raise :class:`ValidationError` when ``frame`` is not a cleaned step dataset."""
+    for column in STEP_CLEANED_COLUMNS:
+        if column not in frame.columns:
+            raise ValidationError("missing required column of the cleaned step dataset", source=source,
+                                  column=column)
+    if len(frame) == 0:
+        raise ValidationError("the cleaned step dataset is empty", source=source)
+    n_steps = pd.to_numeric(frame["n_steps"], errors="coerce").to_numpy(dtype=float)
+    bad = ~np.isfinite(n_steps) | (n_steps < 1)
+    if bad.any():
+        row = int(np.flatnonzero(bad)[0])
+        raise ValidationError("must be a positive number of steps", source=source, column="n_steps", row=row,
+                              value=frame["n_steps"].iloc[row])
+    for column in (*_STEP_LISTS, "p_first_error"):
+        extra = 1 if column == "p_first_error" else 0
+        lengths = frame[column].map(_length).to_numpy(dtype=float)
+        bad = lengths != n_steps + extra
+        if bad.any():
+            row = int(np.flatnonzero(bad)[0])
+            raise ValidationError(f"must be a list of n_steps{' + 1' if extra else ''} values", source=source,
+                                  column=column, row=row, value=frame[column].iloc[row])
+    for column in ("labels", "label_weights", "p_first_error"):
+        flat = np.concatenate([np.asarray(v, dtype=float) for v in frame[column]])
+        bad = ~np.isfinite(flat) | (flat < 0) | (flat > 1)
+        if bad.any():
+            row = _row_of(frame[column], int(np.flatnonzero(bad)[0]))
+            raise ValidationError("must hold probabilities in [0, 1]", source=source, column=column, row=row,
+                                  value=frame[column].iloc[row])
+    for column in ("p_all_correct", "outcome_weight"):
+        values = pd.to_numeric(frame[column], errors="coerce").to_numpy(dtype=float)
+        bad = ~np.isfinite(values) | (values < 0) | (values > 1)
+        if bad.any():
+            row = int(np.flatnonzero(bad)[0])
+            raise ValidationError("must be a probability in [0, 1]", source=source, column=column, row=row,
+                                  value=frame[column].iloc[row])
+    texts = frame["completions"].map(lambda steps: all(isinstance(s, str) for s in steps)).to_numpy()
+    if not texts.all():
+        row = int(np.flatnonzero(~texts)[0])
+        raise ValidationError("every step must be a text", source=source, column="completions", row=row)
+
+
+def write_cleaned_steps(
+    frame: pd.DataFrame,
+    path: str | os.PathLike,
+    *,
+    provenance: dict[str, Any] | None = None,
+    fmt: str | None = None,
+) -> Path:
+    """Write a cleaned step dataset atomically (Parquet by default from the suffix, or JSONL)."""
+    check_cleaned_steps(frame)
+    fmt = infer_format(path, fmt)
+    target = Path(path)
+    meta = _provenance({"kind": "steps", **(provenance or {})})
+    frame = frame.reset_index(drop=True)
+    frame = _plain_lists(frame)
+    if fmt == "parquet":
+        table = pa.Table.from_pandas(frame, preserve_index=False)
+        metadata = dict(table.schema.metadata or {})
+        metadata[METADATA_KEY] = json.dumps(meta).encode()
+        with atomic_path(target) as tmp:
+            pq.write_table(table.replace_schema_metadata(metadata), tmp)
+    else:
+        sidecar = Path(str(target) + ".meta.json")
+        with atomic_path(sidecar) as tmp:
+            tmp.write_text(json.dumps(meta, indent=2))
+        with atomic_path(target) as tmp:
+            frame.to_json(tmp, orient="records", lines=True, force_ascii=False)
+    return target
+
+
+def read_cleaned_steps(path: str | os.PathLike, fmt: str | None = None) -> pd.DataFrame:
+    """Read a cleaned step dataset (list columns as Python lists); its provenance is in
+    ``frame.attrs["provenance"]``."""
+    target = Path(path)
+    if not target.exists():
+        raise AccordError(f"file {target}: not found")
+    fmt = infer_format(target, fmt)
+    try:
+        if fmt == "parquet":
+            table = pq.read_table(target)
+            raw = (table.schema.metadata or {}).get(METADATA_KEY)
+            meta = json.loads(raw) if raw else {}
+            frame = table.to_pandas()
+        else:
+            frame = pd.read_json(target, lines=True, dtype={"solution_id": str, "prompt": str})
+            sidecar = Path(str(target) + ".meta.json")
+            meta = json.loads(sidecar.read_text()) if sidecar.exists() else {}
+    except (OSError, ValueError, pa.ArrowException) as err:
+        raise AccordError(f"file {target}: cannot read as {fmt}: {str(err).splitlines()[0]}") from err
+    check_cleaned_steps(frame, source=str(target))
+    frame = _plain_lists(frame)
+    frame.attrs["provenance"] = meta
+    return frame
+
+
+def _length(value: Any) -> float:
+    try:
+        return float(len(value)) if not isinstance(value, str) else np.nan
+    except TypeError:
+        return np.nan
+
+
+def _plain_lists(frame: pd.DataFrame) -> pd.DataFrame:
+    """List columns as Python lists (Parquet gives numpy arrays; JSON gives null for NaN)."""
+    numeric = ("labels", "label_uncertainty", "label_weights", "p_first_error")
+    out = frame.assign(**{c: frame[c].map(lambda v: np.asarray(v, dtype=float).tolist()) for c in numeric})
+    out["completions"] = frame["completions"].map(list)
+    return out
+
+
+def _row_of(column: pd.Series, flat_position: int) -> int:
+    """The row holding element ``flat_position`` of the concatenated lists of ``column``."""
+    ends = np.cumsum(column.map(len).to_numpy())
+    return int(np.searchsorted(ends, flat_position, side="right"))

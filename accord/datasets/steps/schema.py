@@ -1,0 +1,357 @@
+"""The step-judgments table: one row per label a rater gave to one step of one solution.
+
+Columns
+-------
+Required:
+
+``solution_id``
+    The solution (a chain of steps answering one prompt).
+``step``
+    The step's position in its solution: the steps of a solution are numbered ``0..T-1`` (every number present
+    in at least one row; a rater may label only a prefix, as PRM800K's labelers stop at the first error).
+``annotator``
+    Who gave the label (a human rater, an AI judge or an automatic labeller).
+``label``
+    One of two declared *label sets*, fixed for the whole table:
+
+    - ``"ternary"``: ``-1`` (the step is wrong), ``0`` (neutral: not wrong, no progress), ``+1`` (correct and
+      useful), as in PRM800K;
+    - ``"binary"``: ``0`` (wrong) or ``1`` (correct), as in Math-Shepherd.
+
+    Either way exactly one value says "this step is wrong" (the *error label*: ``-1`` or ``0``).
+
+Optional: ``prompt`` (the problem; one per solution), ``step_text`` (one per solution and step), ``problem_id``
+(solutions to one problem, e.g. best-of-n candidates) and any further columns, which are kept as they are.
+
+:func:`validate_steps` checks a table and returns a clean copy whose ``attrs["accord_steps"]`` records the label
+set; :func:`encode_steps` turns it into integer codes for the step-level rater models.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+
+from accord.datasets.errors import ValidationError
+
+STEP_COLUMNS: tuple[str, ...] = ("solution_id", "step", "annotator", "label")
+#: label set name -> its values, in code order
+STEP_LABEL_SETS: dict[str, tuple[int, ...]] = {"ternary": (-1, 0, 1), "binary": (0, 1)}
+#: the value of each label set that says "this step is wrong"
+ERROR_LABEL: dict[str, int] = {"ternary": -1, "binary": 0}
+DUPLICATE_POLICIES: tuple[str, ...] = ("error", "first", "last", "keep")
+ATTRS_KEY = "accord_steps"
+
+LabelSet = Literal["ternary", "binary"]
+
+
+@dataclass(frozen=True)
+class EncodedSteps:
+    """Integer codes of a validated step-judgments table, the input of the step-level rater models.
+
+    Judgment ``j`` is the label ``label_values[labels[j]]`` that annotator ``worker_index[workers[j]]`` gave to step
+    ``steps[j]`` of solution ``solution_index[solutions[j]]``. ``n_steps[i]`` is the number of steps ``T_i`` of
+    solution ``i``; ``error_code`` is the code of the label that says "wrong".
+    """
+
+    solutions: np.ndarray
+    steps: np.ndarray
+    workers: np.ndarray
+    labels: np.ndarray
+    n_steps: np.ndarray
+    solution_index: pd.Index
+    worker_index: pd.Index
+    label_set: str
+
+    @property
+    def label_values(self) -> tuple[int, ...]:
+        return STEP_LABEL_SETS[self.label_set]
+
+    @property
+    def error_code(self) -> int:
+        return self.label_values.index(ERROR_LABEL[self.label_set])
+
+    @property
+    def n_solutions(self) -> int:
+        return len(self.solution_index)
+
+    @property
+    def n_workers(self) -> int:
+        return len(self.worker_index)
+
+    @property
+    def n_labels(self) -> int:
+        return len(self.label_values)
+
+    @property
+    def n_judgments(self) -> int:
+        return len(self.labels)
+
+    @property
+    def flags(self) -> np.ndarray:
+        """Whether each judgment says "this step is wrong"."""
+        return self.labels == self.error_code
+
+    @property
+    def step_offsets(self) -> np.ndarray:
+        """Start of each solution in the flat list of all steps (solution ``i``'s steps are
+        ``step_offsets[i] .. step_offsets[i] + n_steps[i] - 1``)."""
+        return np.concatenate([[0], np.cumsum(self.n_steps)[:-1]]).astype(np.int64)
+
+    @property
+    def step_cells(self) -> np.ndarray:
+        """Each judgment's index in the flat list of all steps."""
+        return self.step_offsets[self.solutions] + self.steps
+
+    def step_index(self) -> pd.MultiIndex:
+        """``(solution_id, step)`` of every step in the flat order of :attr:`step_cells`."""
+        solution = np.repeat(np.arange(self.n_solutions), self.n_steps)
+        step = np.arange(len(solution)) - np.repeat(self.step_offsets, self.n_steps)
+        return pd.MultiIndex.from_arrays([self.solution_index[solution], step], names=["solution_id", "step"])
+
+
+def validate_steps(
+    judgments: pd.DataFrame,
+    *,
+    labels: LabelSet | None = None,
+    duplicates: str = "error",
+    source: str | None = None,
+) -> pd.DataFrame:
+    """Check a step-judgments table and return a validated copy (never modifies the input).
+
+    Parameters
+    ----------
+    judgments
+        One row per label: ``solution_id``, ``step``, ``annotator``, ``label`` and optional columns.
+    labels
+        The declared label set, ``"ternary"`` (-1/0/+1) or ``"binary"`` (0/1). Inferred when omitted: ternary when
+        some label is -1, else binary (so a table of 0/1 labels reads 0 as "wrong": declare ``"ternary"`` for
+        PRM800K-style data that happens to hold no -1).
+    duplicates
+        What to do when one annotator labelled one step of one solution more than once: ``"error"`` (default),
+        keep the ``"first"`` or ``"last"`` label, or ``"keep"`` them all.
+    source
+        Where the table came from (a file name), used in error messages.
+
+    Raises
+    ------
+    ValidationError
+        One line naming the file, column, row and value: a missing column or id, a step that is not a
+        non-negative integer, the steps of a solution not numbered ``0..T-1``, a label outside the declared set,
+        two texts for one step (or two prompts for one solution), a repeated label.
+    """
+    if not isinstance(judgments, pd.DataFrame):
+        raise ValidationError(f"expected a pandas DataFrame, got {type(judgments).__name__}", source=source)
+    if labels is not None and labels not in STEP_LABEL_SETS:
+        raise ValidationError(f"labels must be one of {tuple(STEP_LABEL_SETS)}", source=source, value=labels)
+    if duplicates not in DUPLICATE_POLICIES:
+        raise ValidationError(f"duplicates must be one of {DUPLICATE_POLICIES}", source=source, value=duplicates)
+    for column in STEP_COLUMNS:
+        if column not in judgments.columns:
+            raise ValidationError("missing required column of the step-judgments table", source=source,
+                                  column=column)
+    if len(judgments) == 0:
+        raise ValidationError("the step-judgments table is empty", source=source)
+    table = judgments.reset_index(drop=True).copy()
+    table.attrs = {}
+
+    for column in ("solution_id", "annotator"):
+        _check_ids(table[column], column, source)
+    table["step"] = _integral_steps(table["step"], source)
+    table["label"] = _labels(table["label"], source)
+    label_set = labels or ("ternary" if (table["label"] == -1).any() else "binary")
+    allowed = STEP_LABEL_SETS[label_set]
+    bad = ~table["label"].isin(allowed)
+    if bad.any():
+        row = _first(bad)
+        raise ValidationError(f"label outside the declared set {label_set} {allowed}", source=source,
+                              column="label", row=row, value=judgments["label"].iloc[row])
+
+    table = _apply_duplicate_policy(table, duplicates, source)
+    codes = pd.factorize(table["solution_id"], sort=False)[0]
+    _check_numbering(table, codes, source)
+    if "step_text" in table.columns:
+        _check_one_value(table, codes, "step_text", "one step has two different texts", source, by_step=True)
+    if "prompt" in table.columns:
+        _check_one_value(table, codes, "prompt", "one solution has two different prompts", source, by_step=False)
+    table.attrs[ATTRS_KEY] = {"labels": label_set}
+    return table
+
+
+def step_label_set(judgments: pd.DataFrame) -> str:
+    """The label set recorded by :func:`validate_steps` (validating again when it is missing)."""
+    info = judgments.attrs.get(ATTRS_KEY)
+    if info is None:
+        info = validate_steps(judgments).attrs[ATTRS_KEY]
+    return info["labels"]
+
+
+def encode_steps(judgments: pd.DataFrame) -> EncodedSteps:
+    """Integer codes for a step-judgments table (validated first when it was not)."""
+    if ATTRS_KEY not in judgments.attrs:
+        judgments = validate_steps(judgments)
+    label_set = judgments.attrs[ATTRS_KEY]["labels"]
+    solutions, solution_index = pd.factorize(judgments["solution_id"], sort=False)
+    workers, worker_index = pd.factorize(judgments["annotator"], sort=False)
+    steps = judgments["step"].to_numpy(dtype=np.int64)
+    n_steps = np.zeros(len(solution_index), dtype=np.int64)
+    np.maximum.at(n_steps, solutions, steps + 1)
+    label_codes = pd.Index(STEP_LABEL_SETS[label_set]).get_indexer(judgments["label"])
+    return EncodedSteps(
+        solutions=solutions.astype(np.int64),
+        steps=steps,
+        workers=workers.astype(np.int64),
+        labels=label_codes.astype(np.int64),
+        n_steps=n_steps,
+        solution_index=pd.Index(solution_index, name="solution_id"),
+        worker_index=pd.Index(worker_index, name="annotator"),
+        label_set=label_set,
+    )
+
+
+# -- checks -------------------------------------------------------------------------------------------------
+
+
+def _first(mask: pd.Series | np.ndarray) -> int:
+    return int(np.flatnonzero(np.asarray(mask))[0])
+
+
+def _check_ids(values: pd.Series, column: str, source: str | None) -> None:
+    missing = values.isna().to_numpy().copy()
+    if values.dtype == object or pd.api.types.is_string_dtype(values):
+        missing |= values.astype(str).str.strip().eq("").to_numpy() & values.notna().to_numpy()
+    if missing.any():
+        row = _first(missing)
+        raise ValidationError("missing id", source=source, column=column, row=row, value=values.iloc[row])
+    if values.dtype == object:
+        unhashable = values.map(lambda v: isinstance(v, (list, dict, set, np.ndarray))).to_numpy()
+        if unhashable.any():
+            row = _first(unhashable)
+            raise ValidationError("must be a single value (text or number), not a list or object", source=source,
+                                  column=column, row=row, value=values.iloc[row])
+
+
+def _integral_steps(values: pd.Series, source: str | None) -> pd.Series:
+    """Steps as int64; one error naming the first step that is missing, not a number, fractional or negative."""
+    if pd.api.types.is_bool_dtype(values.dtype):
+        raise ValidationError("step must be a non-negative integer, not true/false", source=source, column="step",
+                              row=0, value=values.iloc[0])
+    numeric = pd.to_numeric(values, errors="coerce")
+    as_float = numeric.to_numpy(dtype=float, na_value=np.nan)
+    with np.errstate(invalid="ignore"):
+        bad = ~np.isfinite(as_float) | (as_float < 0) | (as_float != np.round(as_float))
+    if values.dtype == object:
+        bad |= values.map(lambda v: isinstance(v, (bool, np.bool_, str))).to_numpy()
+    if bad.any():
+        row = _first(bad)
+        raise ValidationError("step must be a non-negative integer (steps are numbered 0..T-1)", source=source,
+                              column="step", row=row, value=values.iloc[row])
+    return pd.Series(as_float.astype(np.int64), index=values.index, name="step")
+
+
+def _labels(values: pd.Series, source: str | None) -> pd.Series:
+    """Labels as int64 (true/false read as 1/0); strings, fractions and missing values are errors."""
+    if pd.api.types.is_bool_dtype(values.dtype):
+        return values.astype(np.int64)
+    present = values.notna().to_numpy()
+    if not present.all():
+        row = _first(~present)
+        raise ValidationError("missing label", source=source, column="label", row=row, value=values.iloc[row])
+    if values.dtype == object or pd.api.types.is_string_dtype(values):
+        text = values.map(lambda v: isinstance(v, str)).to_numpy()
+        if text.any():
+            row = _first(text)
+            raise ValidationError("label must be a number (-1, 0, 1 or 0, 1), not text", source=source,
+                                  column="label", row=row, value=values.iloc[row])
+        values = values.map(lambda v: int(v) if isinstance(v, (bool, np.bool_)) else v)
+    numeric = pd.to_numeric(values, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+    bad = ~np.isfinite(numeric) | (numeric != np.round(numeric))
+    if bad.any():
+        row = _first(bad)
+        raise ValidationError("label must be an integer (-1, 0, 1 or 0, 1)", source=source, column="label",
+                              row=row, value=values.iloc[row])
+    return pd.Series(numeric.astype(np.int64), index=values.index, name="label")
+
+
+def _apply_duplicate_policy(table: pd.DataFrame, policy: str, source: str | None) -> pd.DataFrame:
+    keys = ["solution_id", "step", "annotator"]
+    if policy == "keep":
+        return table
+    repeated = table.duplicated(keys, keep="first")
+    if not repeated.any():
+        return table
+    if policy == "error":
+        row = _first(repeated)
+        raise ValidationError(
+            "annotator labelled this step more than once (pass duplicates='first', 'last' or 'keep' to allow it)",
+            source=source, column="annotator", row=row,
+            value=(table["solution_id"].iloc[row], int(table["step"].iloc[row]), table["annotator"].iloc[row]),
+        )
+    return table.drop_duplicates(keys, keep=policy).reset_index(drop=True)
+
+
+def _check_numbering(table: pd.DataFrame, codes: np.ndarray, source: str | None) -> None:
+    """Every solution's steps are exactly ``0..T-1``: first step 0 and no gap (vectorized over solutions)."""
+    steps = table["step"].to_numpy()
+    n_solutions = int(codes.max()) + 1
+    lowest = np.full(n_solutions, np.iinfo(np.int64).max)
+    highest = np.zeros(n_solutions, dtype=np.int64)
+    np.minimum.at(lowest, codes, steps)
+    np.maximum.at(highest, codes, steps)
+    distinct = pd.DataFrame({"s": codes, "t": steps}).drop_duplicates()
+    n_distinct = np.bincount(distinct["s"].to_numpy(), minlength=n_solutions)
+    bad = (lowest != 0) | (n_distinct != highest + 1)
+    if not bad.any():
+        return
+    # the first offending solution in row order
+    bad_rows = bad[codes]
+    solution = codes[_first(bad_rows)]
+    rows = np.flatnonzero(codes == solution)
+    present = np.unique(steps[rows])
+    solution_id = table["solution_id"].iloc[rows[0]]
+    if present[0] != 0:
+        row = int(rows[np.argmin(steps[rows])])
+        problem = (f"the steps of solution {solution_id!r} must be numbered 0..T-1, but its first step is "
+                   f"{present[0]}")
+    else:
+        missing = int(np.flatnonzero(np.arange(len(present)) != present)[0])
+        after = present[present > missing].min()
+        row = int(rows[np.flatnonzero(steps[rows] == after)[0]])
+        problem = (f"the steps of solution {solution_id!r} must be numbered 0..T-1, but step {missing} is missing "
+                   f"(steps present: {_short_list(present)})")
+    raise ValidationError(problem, source=source, column="step", row=row, value=int(steps[row]))
+
+
+def _check_one_value(table: pd.DataFrame, codes: np.ndarray, column: str, problem: str, source: str | None,
+                     *, by_step: bool) -> None:
+    keys = pd.DataFrame({"s": codes, "t": table["step"].to_numpy()}) if by_step else pd.DataFrame({"s": codes})
+    values = table[column]
+    present = values.notna().to_numpy()
+    keys = keys[present]
+    first = values[present].groupby([keys[c] for c in keys.columns], sort=False).transform("first")
+    differs = first.to_numpy() != values[present].to_numpy()
+    if differs.any():
+        row = int(np.flatnonzero(present)[_first(differs)])
+        raise ValidationError(problem, source=source, column=column, row=row, value=values.iloc[row])
+
+
+def _short_list(values: np.ndarray, limit: int = 8) -> str:
+    shown = ", ".join(str(int(v)) for v in values[:limit])
+    return shown + (", ..." if len(values) > limit else "")
+
+
+def step_table_info(judgments: pd.DataFrame) -> dict[str, Any]:
+    """Counts of a step-judgments table: solutions, steps, judgments, annotators, the label distribution."""
+    encoded = encode_steps(judgments)
+    values = np.asarray(encoded.label_values)[encoded.labels]
+    return {
+        "labels": encoded.label_set,
+        "n_solutions": encoded.n_solutions,
+        "n_steps": int(encoded.n_steps.sum()),
+        "n_judgments": encoded.n_judgments,
+        "n_annotators": encoded.n_workers,
+        "label_counts": {int(k): int(v) for k, v in zip(*np.unique(values, return_counts=True))},
+    }

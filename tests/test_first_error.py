@@ -1,0 +1,206 @@
+"""The first-error model against ground truth: recovery of the first wrong step and calibrated step labels on
+synthetic data, the exact enumeration against a brute-force sum, the VB bound, and the step baselines."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from accord.aggregate import StepMajorityVote, fit_step_method
+from accord.datasets.steps import encode_steps, make_synthetic_steps, validate_steps
+from accord.models import FirstErrorModel, StepDawidSkene
+from accord.models.first_error import _kept, _Layout
+from accord.step_metrics import first_error_scores, step_label_scores
+
+
+@pytest.fixture(scope="module")
+def synthetic():
+    return make_synthetic_steps(n_problems=300, seed=11)
+
+
+@pytest.fixture(scope="module")
+def fitted(synthetic):
+    return FirstErrorModel(num_samples=100).fit(synthetic.judgments)
+
+
+def scores_of(labels, data):
+    n_steps = data.solutions.set_index("solution_id")["n_steps"]
+    located = first_error_scores(labels.most_likely_first_error(), data.first_error(), n_steps)
+    steps = step_label_scores(labels.p_correct, data.step_truth())
+    return located, steps
+
+
+def test_first_error_model_beats_majority_vote_and_is_calibrated(synthetic, fitted) -> None:
+    model, _ = scores_of(fitted.step_labels_, synthetic)
+    majority, majority_steps = scores_of(StepMajorityVote().fit(synthetic.judgments).step_labels_, synthetic)
+    steps = scores_of(fitted.step_labels_, synthetic)[1]
+    assert model["n"] == majority["n"] == synthetic.solutions["labelled"].sum()
+    assert model["recovery"] > majority["recovery"] + 0.05
+    assert model["f1"] > majority["f1"]
+    assert steps["ece"] <= 0.03
+    assert steps["accuracy"] > majority_steps["accuracy"]
+    assert fitted.converged_
+
+
+def test_raters_are_recovered(synthetic, fitted) -> None:
+    table = fitted.annotators_
+    truth = synthetic.annotators.reindex(table.index)
+    busy = table["n_used"] >= 30
+    assert np.corrcoef(table.loc[busy, "specificity"], truth.loc[busy, "specificity"])[0, 1] > 0.8
+    # sensitivity rests on the few first wrong steps a rater saw: compare it with what the rater did there
+    judgments = synthetic.judgments
+    tau = synthetic.first_error().reindex(judgments["solution_id"]).to_numpy()
+    used = judgments[_kept(encode_steps(judgments)) & (judgments["step"].to_numpy() == tau)]
+    observed = used.groupby("annotator")["label"].apply(lambda labels: (labels == -1).mean())
+    seen = used["annotator"].value_counts().reindex(observed.index) >= 10
+    assert np.corrcoef(table["sensitivity"].reindex(observed.index)[seen], observed[seen])[0, 1] > 0.9
+    for column in ("sensitivity", "specificity", "reliability", "spam"):
+        assert (table[f"{column}_lower"] <= table[column]).all() and (table[column] <= table[f"{column}_upper"]).all()
+    spam = table.groupby(truth["kind"])["spam"].mean()
+    assert spam["spammer"] > spam["sloppy"] > spam["careful"]
+    assert (table["n_used"] <= table["n_judgments"]).all()
+
+
+def test_vb_bound_never_decreases(fitted) -> None:
+    history = np.asarray(fitted.elbo_history_)
+    assert len(history) == fitted.n_iter_ >= 2
+    assert (np.diff(history) >= -1e-6 * np.abs(history[1:])).all()
+
+
+def test_soft_labels_are_coherent(fitted) -> None:
+    labels = fitted.step_labels_
+    first = labels.first_error["p_first_error"]
+    assert np.allclose(first.groupby(level="solution_id").sum(), 1.0)
+    # P(step t correct) = P(tau > t) = 1 - sum_{s <= t} P(tau = s)
+    cumulative = first.groupby(level="solution_id").cumsum()
+    steps = labels.steps.index
+    tail = 1.0 - cumulative.loc[list(steps)].to_numpy()
+    assert np.allclose(labels.p_correct.to_numpy(), tail, atol=1e-9)
+    assert ((labels.steps["uncertainty"] >= 0) & (labels.steps["uncertainty"] <= 0.5)).all()
+    assert (np.diff(labels.p_correct.groupby(level="solution_id").apply(np.asarray).iloc[0]) <= 1e-12).all()
+
+
+def test_vb_posterior_without_draws_and_determinism(synthetic) -> None:
+    small = synthetic.judgments[synthetic.judgments["problem_id"] < "p00060"]
+    plain = FirstErrorModel(num_samples=0).fit(small).step_labels_
+    assert plain.steps["uncertainty"].isna().all()
+    a = FirstErrorModel(num_samples=30, seed=4).fit(small).step_labels_
+    b = FirstErrorModel(num_samples=30, seed=4).fit(small).step_labels_
+    pd.testing.assert_frame_equal(a.steps, b.steps)
+    # averaging over parameter draws moves the hard solutions' labels, not the bulk
+    assert np.abs(a.p_correct - plain.p_correct).mean() < 0.03
+
+
+def test_row_order_does_not_matter(synthetic) -> None:
+    small = synthetic.judgments[synthetic.judgments["problem_id"] < "p00060"]
+    shuffled = small.sample(frac=1.0, random_state=0).reset_index(drop=True)
+    a = FirstErrorModel(num_samples=0).fit(small).step_labels_.p_correct
+    b = FirstErrorModel(num_samples=0).fit(shuffled).step_labels_.p_correct
+    assert np.allclose(a.sort_index(), b.sort_index(), atol=1e-6)
+
+
+def test_labels_after_a_raters_first_flag_are_ignored(synthetic) -> None:
+    table = synthetic.judgments[synthetic.judgments["problem_id"] < "p00060"].reset_index(drop=True)
+    after = ~_kept(encode_steps(table))
+    assert after.any()
+    scrambled = table.copy()
+    scrambled.loc[after, "label"] = np.random.default_rng(0).choice([-1, 0, 1], size=int(after.sum()))
+    a = FirstErrorModel(num_samples=0).fit(table)
+    b = FirstErrorModel(num_samples=0).fit(scrambled)
+    assert np.allclose(a.step_labels_.p_correct, b.step_labels_.p_correct, atol=1e-9)
+    c = FirstErrorModel(num_samples=0, truncate_after_flag=False).fit(scrambled)
+    assert np.abs(c.step_labels_.p_correct - a.step_labels_.p_correct).max() > 0.05
+
+
+def test_perfect_raters_give_the_truth() -> None:
+    data = make_synthetic_steps(n_problems=40, seed=9, spammer_share=0.0, sloppy_share=0.0)
+    truth = data.first_error()
+    tau = truth.reindex(data.judgments["solution_id"]).to_numpy()
+    perfect = data.judgments.assign(label=np.where(data.judgments["step"].to_numpy() < tau, 1, -1))
+    predicted = FirstErrorModel().fit_predict(perfect)
+    assert (predicted == truth.reindex(predicted.index)).all()
+
+
+def test_step_dawid_skene_and_vote_baselines(synthetic) -> None:
+    small = synthetic.judgments[synthetic.judgments["problem_id"] < "p00100"]
+    for name in ("majority", "vote-fraction", "dawid-skene", "first-error"):
+        labels = fit_step_method(name, small).step_labels_
+        assert labels.method == name
+        assert len(labels.steps) == encode_steps(small).n_steps.sum()
+    model = StepDawidSkene().fit(small)
+    assert {"reliability", "spam"} <= set(model.annotators_.columns)
+    tie = validate_steps(pd.DataFrame({"solution_id": ["s"] * 4, "step": [0, 0, 1, 1], "annotator": list("abab"),
+                                       "label": [1, 1, 1, 0]}))
+    majority = StepMajorityVote().fit(tie).step_labels_
+    assert majority.p_correct.tolist() == [1.0, 0.5]
+    assert majority.most_likely_first_error().tolist() == [1]
+
+
+@st.composite
+def small_tables(draw):
+    rows = []
+    for s in range(draw(st.integers(1, 4))):
+        n_steps = draw(st.integers(1, 5))
+        for k, rater in enumerate(draw(st.lists(st.sampled_from("abc"), min_size=1, max_size=3, unique=True))):
+            for t in range(n_steps if k == 0 else draw(st.integers(1, n_steps))):
+                rows.append((f"s{s}", t, rater, draw(st.sampled_from([-1, 0, 1]))))
+    return validate_steps(pd.DataFrame(rows, columns=["solution_id", "step", "annotator", "label"]),
+                          labels="ternary")
+
+
+@settings(max_examples=40, deadline=None, derandomize=True, database=None)
+@given(table=small_tables(), seed=st.integers(0, 2**16), truncate=st.booleans())
+def test_enumeration_matches_brute_force(table: pd.DataFrame, seed: int, truncate: bool) -> None:
+    """The vectorized score of every first-error position equals the sum written out term by term."""
+    encoded = encode_steps(table)
+    keep = _kept(encoded) if truncate else np.ones(encoded.n_judgments, dtype=bool)
+    layout = _Layout.build(encoded, keep)
+    generator = torch.Generator().manual_seed(seed)
+    log_theta = torch.log_softmax(torch.randn(encoded.n_workers, 3, 3, generator=generator, dtype=torch.float64), -1)
+    hazard = torch.rand(layout.n_positions, generator=generator, dtype=torch.float64) * 0.9 + 0.05
+    scores = layout.scores(log_theta, hazard.log(), (1 - hazard).log()).numpy()
+    cell = 0
+    for i, n_steps in enumerate(encoded.n_steps):
+        mine = np.flatnonzero((encoded.solutions == i) & keep)
+        for tau in range(n_steps + 1):
+            prior = sum(np.log(1 - hazard[s].item()) for s in range(tau))
+            prior += np.log(hazard[tau].item()) if tau < n_steps else 0.0
+            likelihood = 0.0
+            for j in mine:
+                step = encoded.steps[j]
+                state = 0 if step < tau else (1 if step == tau else 2)
+                likelihood += log_theta[encoded.workers[j], state, encoded.labels[j]].item()
+            assert scores[cell] == pytest.approx(prior + likelihood, abs=1e-9)
+            cell += 1
+    assert cell == layout.n_cells
+
+
+def test_a_single_labeller_is_read_sensibly() -> None:
+    """One automatic labeller (Math-Shepherd): the hyperprior keeps the empirical prior from inventing a population."""
+    from accord.datasets.loaders import load_math_shepherd
+
+    from test_steps_loaders import SHEPHERD
+
+    table = load_math_shepherd(SHEPHERD)
+    labels = FirstErrorModel(num_samples=0).fit(table).step_labels_
+    flagged = table.loc[table["label"] == 0, "solution_id"].unique()
+    first = labels.most_likely_first_error()
+    assert (first[flagged] == 0).all()
+    clean = first.index.difference(flagged)
+    assert (first[clean] == labels.n_steps[clean]).all()
+
+
+@settings(max_examples=15, deadline=None, derandomize=True, database=None)
+@given(table=small_tables(), empirical=st.booleans())
+def test_any_small_table_gives_coherent_labels(table: pd.DataFrame, empirical: bool) -> None:
+    model = FirstErrorModel(num_samples=20, max_iter=60, empirical_prior=empirical).fit(table)
+    labels = model.step_labels_
+    assert np.allclose(labels.first_error["p_first_error"].groupby(level="solution_id").sum(), 1.0)
+    assert ((labels.p_correct >= 0) & (labels.p_correct <= 1)).all()
+    history = np.asarray(model.elbo_history_)
+    assert np.isfinite(history).all() and (np.diff(history) >= -1e-6 * np.abs(history[1:])).all()
+    assert set(model.annotators_.index) == set(table["annotator"])

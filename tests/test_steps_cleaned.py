@@ -1,0 +1,122 @@
+"""The cleaned step dataset: built from step labels, written atomically (Parquet and JSONL), read back and checked."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from accord.aggregate import StepVoteFraction, build_cleaned_steps
+from accord.datasets import AccordError, ValidationError
+from accord.datasets.steps import (
+    STEP_CLEANED_COLUMNS,
+    StepLabels,
+    make_synthetic_steps,
+    read_cleaned_steps,
+    validate_steps,
+    write_cleaned_steps,
+)
+from accord.models import FirstErrorModel
+
+
+@pytest.fixture(scope="module")
+def data():
+    return make_synthetic_steps(n_problems=40, seed=4)
+
+
+@pytest.fixture(scope="module")
+def cleaned(data):
+    labels = FirstErrorModel(num_samples=50).fit(data.judgments).step_labels_
+    return build_cleaned_steps(labels, data.judgments), labels
+
+
+def test_one_row_per_solution_with_its_steps_in_order(data, cleaned) -> None:
+    frame, labels = cleaned
+    assert tuple(frame.columns[: len(STEP_CLEANED_COLUMNS)]) == STEP_CLEANED_COLUMNS
+    assert "problem_id" in frame.columns
+    solutions = data.solutions.set_index("solution_id")
+    assert set(frame["solution_id"]) == set(solutions.index[solutions["labelled"]])
+    for row in frame.itertuples():
+        assert row.completions == solutions.loc[row.solution_id, "completions"]
+        assert len(row.labels) == len(row.label_weights) == len(row.label_uncertainty) == row.n_steps
+        assert len(row.p_first_error) == row.n_steps + 1
+        assert row.p_all_correct == pytest.approx(row.p_first_error[-1])
+        assert row.first_error == int(np.argmax(row.p_first_error))
+        assert row.labels == pytest.approx(labels.p_correct.loc[row.solution_id].tolist())
+        assert row.prompt == data.problems.set_index("problem_id").loc[row.problem_id, "prompt"]
+    assert (frame["n_annotators"] == 3).all()
+    assert frame["n_judgments"].sum() == len(data.judgments)
+    weights = np.concatenate(frame["label_weights"].map(np.asarray).to_numpy())
+    assert ((weights >= 0) & (weights <= 1)).all() and (weights < 1).any()
+
+
+@pytest.mark.parametrize("suffix", [".parquet", ".jsonl"])
+def test_round_trip_with_provenance(tmp_path: Path, cleaned, suffix: str) -> None:
+    frame, _ = cleaned
+    path = write_cleaned_steps(frame, tmp_path / f"steps{suffix}", provenance={"method": "first-error"})
+    back = read_cleaned_steps(path)
+    assert back.attrs["provenance"]["method"] == "first-error"
+    assert back.attrs["provenance"]["kind"] == "steps"
+    assert back["completions"].tolist() == frame["completions"].tolist()
+    for column in ("labels", "label_weights", "p_first_error"):
+        assert all(np.allclose(a, b) for a, b in zip(back[column], frame[column]))
+    assert back["solution_id"].tolist() == frame["solution_id"].tolist()
+    if suffix == ".jsonl":
+        assert json.loads(Path(str(path) + ".meta.json").read_text())["package"] == "accord"
+
+
+def test_vote_methods_have_no_uncertainty(data) -> None:
+    frame = build_cleaned_steps(StepVoteFraction().fit(data.judgments).step_labels_, data.judgments)
+    assert all(np.isnan(u).all() for u in frame["label_uncertainty"])
+    assert all(np.allclose(w, 1.0) for w in frame["label_weights"]) and (frame["outcome_weight"] == 1.0).all()
+
+
+@pytest.mark.parametrize(
+    "change, column",
+    [
+        (lambda f: f.assign(labels=f["labels"].map(lambda v: v[:-1])), "labels"),
+        (lambda f: f.assign(p_first_error=f["p_first_error"].map(lambda v: [*v, 0.0])), "p_first_error"),
+        (lambda f: f.assign(label_weights=f["label_weights"].map(lambda v: [1.5] * len(v))), "label_weights"),
+        (lambda f: f.assign(p_all_correct=-0.1), "p_all_correct"),
+        (lambda f: f.drop(columns="completions"), "completions"),
+    ],
+)
+def test_bad_frame_is_refused_and_nothing_written(tmp_path: Path, cleaned, change, column: str) -> None:
+    frame, _ = cleaned
+    target = tmp_path / "steps.parquet"
+    write_cleaned_steps(frame, target)
+    before = target.read_bytes()
+    with pytest.raises(ValidationError, match=f"column '{column}'"):
+        write_cleaned_steps(change(frame), target)
+    assert target.read_bytes() == before  # the old file is untouched
+    assert [p.name for p in tmp_path.iterdir()] == ["steps.parquet"]  # no partial file left behind
+
+
+def test_builder_needs_step_texts(data) -> None:
+    judgments = validate_steps(data.judgments.drop(columns="step_text"))
+    labels = StepVoteFraction().fit(judgments).step_labels_
+    with pytest.raises(AccordError, match="column 'step_text'"):
+        build_cleaned_steps(labels, judgments)
+
+
+@settings(max_examples=25, deadline=None, derandomize=True, database=None)
+@given(lengths=st.lists(st.integers(1, 6), min_size=1, max_size=5), data=st.data())
+def test_any_step_labels_round_trip(tmp_path_factory, lengths: list[int], data) -> None:
+    rows = [(f"s{i}", t, "r", data.draw(st.sampled_from([0, 1])), f"text {i}.{t} ü") for i, n in enumerate(lengths)
+            for t in range(n)]
+    judgments = validate_steps(pd.DataFrame(rows, columns=["solution_id", "step", "annotator", "label",
+                                                           "step_text"]), labels="binary")
+    labels = StepVoteFraction().fit(judgments).step_labels_
+    assert isinstance(labels, StepLabels)
+    frame = build_cleaned_steps(labels, judgments)
+    folder = tmp_path_factory.mktemp("round")
+    for suffix in (".parquet", ".jsonl"):
+        back = read_cleaned_steps(write_cleaned_steps(frame, folder / f"c{suffix}"))
+        assert back["completions"].tolist() == frame["completions"].tolist()
+        assert back["n_steps"].tolist() == lengths
+        assert all(np.allclose(a, b) for a, b in zip(back["labels"], frame["labels"]))

@@ -1,0 +1,251 @@
+"""The step-judgments table: validation (one clear error naming column and row), encoding, StepLabels, and the
+synthetic testbed's ground truth."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from accord.datasets import AccordError, ValidationError
+from accord.datasets.steps import (
+    StepLabels,
+    encode_steps,
+    make_synthetic_steps,
+    step_table_info,
+    validate_steps,
+)
+
+PROPERTY = settings(max_examples=40, deadline=None, derandomize=True, database=None,
+                    suppress_health_check=[HealthCheck.too_slow])
+
+
+def small_table() -> pd.DataFrame:
+    """Two solutions (3 and 2 steps), two raters; rater r2 stops after flagging step 1 of s1."""
+    return pd.DataFrame({
+        "solution_id": ["s1", "s1", "s1", "s1", "s1", "s2", "s2"],
+        "step": [0, 1, 2, 0, 1, 0, 1],
+        "annotator": ["r1", "r1", "r1", "r2", "r2", "r1", "r1"],
+        "label": [1, 0, -1, 1, -1, 1, 1],
+        "step_text": ["a", "b", "c", "a", "b", "x", "y"],
+        "prompt": ["P1"] * 5 + ["P2"] * 2,
+    })
+
+
+def test_valid_table_is_kept_and_its_label_set_recorded() -> None:
+    table = validate_steps(small_table())
+    assert table.attrs["accord_steps"] == {"labels": "ternary"}
+    assert len(table) == 7 and table["step"].dtype == np.int64
+    binary = small_table().assign(label=[1, 1, 0, 1, 0, 1, 1])
+    assert validate_steps(binary).attrs["accord_steps"]["labels"] == "binary"
+    assert validate_steps(binary, labels="ternary").attrs["accord_steps"]["labels"] == "ternary"
+    info = step_table_info(small_table())
+    assert info["n_solutions"] == 2 and info["n_steps"] == 5 and info["label_counts"] == {-1: 2, 0: 1, 1: 4}
+
+
+def test_encoding_lays_steps_out_flat() -> None:
+    encoded = encode_steps(small_table())
+    assert encoded.n_steps.tolist() == [3, 2]
+    assert encoded.error_code == 0 and encoded.label_values == (-1, 0, 1)
+    assert encoded.step_cells.tolist() == [0, 1, 2, 0, 1, 3, 4]
+    assert list(encoded.step_index()) == [("s1", 0), ("s1", 1), ("s1", 2), ("s2", 0), ("s2", 1)]
+    assert encoded.flags.tolist() == [False, False, True, False, True, False, False]
+
+
+@pytest.mark.parametrize(
+    "change, column, row, fragment",
+    [
+        (lambda t: t.assign(step=t["step"] + 1), "step", 0, "first step is 1"),
+        (lambda t: t.drop(index=[1, 4]).reset_index(drop=True), "step", 1, "step 1 is missing"),
+        (lambda t: t.assign(label=[1, 0, 2, 1, -1, 1, 1]), "label", 2, "outside the declared set"),
+        (lambda t: t.assign(step=[0, 1, 2.5, 0, 1, 0, 1]), "step", 2, "non-negative integer"),
+        (lambda t: t.assign(step=[0, 1, 2, 0, -1, 0, 1]), "step", 4, "non-negative integer"),
+        (lambda t: t.assign(label=[1, 0, "bad", 1, -1, 1, 1]), "label", 2, "not text"),
+        (lambda t: t.assign(label=[1, 0, None, 1, -1, 1, 1]), "label", 2, "missing label"),
+        (lambda t: t.assign(annotator=["r1", None, "r1", "r2", "r2", "r1", "r1"]), "annotator", 1, "missing id"),
+        (lambda t: t.assign(step_text=["a", "b", "c", "a", "B", "x", "y"]), "step_text", 4, "two different texts"),
+        (lambda t: t.assign(prompt=["P1"] * 4 + ["P9", "P2", "P2"]), "prompt", 4, "two different prompts"),
+        (lambda t: pd.concat([t, t.iloc[[3]]], ignore_index=True), "annotator", 7, "more than once"),
+        (lambda t: t.drop(columns="step"), "step", None, "missing required column"),
+    ],
+)
+def test_bad_input_gives_one_error_naming_column_and_row(change, column, row, fragment) -> None:
+    with pytest.raises(ValidationError) as caught:
+        validate_steps(change(small_table()), source="steps.csv")
+    message = str(caught.value)
+    assert "\n" not in message and "file steps.csv" in message and f"column '{column}'" in message
+    assert fragment in message
+    if row is not None:
+        assert f"row {row}" in message
+
+
+def test_declared_binary_rejects_minus_one_and_duplicates_policy() -> None:
+    with pytest.raises(ValidationError, match=r"column 'label', row 2: label outside the declared set binary"):
+        validate_steps(small_table(), labels="binary")
+    doubled = pd.concat([small_table(), small_table().iloc[[2]].assign(label=1)], ignore_index=True)
+    assert validate_steps(doubled, duplicates="first")["label"].tolist()[2] == -1
+    assert validate_steps(doubled, duplicates="last").query("solution_id == 's1' and annotator == 'r1'")[
+        "label"].tolist() == [1, 0, 1]
+    assert len(validate_steps(doubled, duplicates="keep")) == 8
+
+
+@st.composite
+def step_tables(draw) -> pd.DataFrame:
+    """Random valid tables: solutions of 1-6 steps, each labelled by 1-3 raters on a prefix of its steps
+    (the longest prefix covers every step), labels from the ternary set."""
+    rows = []
+    for s in range(draw(st.integers(1, 6))):
+        n_steps = draw(st.integers(1, 6))
+        raters = draw(st.lists(st.sampled_from(["a", "b", "c", "d"]), min_size=1, max_size=3, unique=True))
+        for k, rater in enumerate(raters):
+            length = n_steps if k == 0 else draw(st.integers(1, n_steps))
+            for t in range(length):
+                rows.append((f"s{s}", t, rater, draw(st.sampled_from([-1, 0, 1]))))
+    table = pd.DataFrame(rows, columns=["solution_id", "step", "annotator", "label"])
+    order = draw(st.permutations(range(len(table))))
+    return table.iloc[list(order)].reset_index(drop=True)
+
+
+@PROPERTY
+@given(table=step_tables())
+def test_any_valid_table_passes_and_encodes_its_lengths(table: pd.DataFrame) -> None:
+    encoded = encode_steps(validate_steps(table, labels="ternary"))
+    lengths = table.groupby("solution_id")["step"].max() + 1
+    assert dict(zip(encoded.solution_index, encoded.n_steps)) == lengths.to_dict()
+    cells = encoded.step_cells
+    assert cells.min() == 0 and cells.max() == encoded.n_steps.sum() - 1
+    assert len(np.unique(cells)) == encoded.n_steps.sum()
+
+
+@PROPERTY
+@given(table=step_tables(), data=st.data())
+def test_any_misnumbered_solution_is_named(table: pd.DataFrame, data) -> None:
+    solution = data.draw(st.sampled_from(sorted(table["solution_id"].unique())))
+    rows = table["solution_id"] == solution
+    n_steps = int(table.loc[rows, "step"].max()) + 1
+    mode = data.draw(st.sampled_from(["shift", "gap"] if n_steps >= 3 else ["shift"]))
+    if mode == "shift":  # numbered from 1
+        table.loc[rows, "step"] += 1
+    else:  # a step in the middle disappears from every rater
+        gap = data.draw(st.integers(1, n_steps - 2))
+        table = table[~(rows & (table["step"] == gap))].reset_index(drop=True)
+    with pytest.raises(ValidationError) as caught:
+        validate_steps(table)
+    message = str(caught.value)
+    assert f"solution {solution!r}" in message and "column 'step'" in message
+    row = int(re.search(r"row (\d+)", message).group(1))
+    assert table["solution_id"].iloc[row] == solution
+
+
+@PROPERTY
+@given(table=step_tables(), data=st.data())
+def test_any_label_off_the_set_is_named(table: pd.DataFrame, data) -> None:
+    row = data.draw(st.integers(0, len(table) - 1))
+    bad = data.draw(st.sampled_from([2, -2, 5, 0.5]))
+    table["label"] = table["label"].astype(object)
+    table.loc[row, "label"] = bad
+    with pytest.raises(ValidationError, match=rf"column 'label', row {row}:"):
+        validate_steps(table, labels="ternary")
+
+
+# -- StepLabels ----------------------------------------------------------------------------------------------------
+
+
+@PROPERTY
+@given(probs=st.lists(st.lists(st.floats(0, 1), min_size=1, max_size=5), min_size=1, max_size=5))
+def test_independent_first_error_distribution(probs: list[list[float]]) -> None:
+    index = pd.MultiIndex.from_tuples([(f"s{i}", t) for i, p in enumerate(probs) for t in range(len(p))],
+                                      names=["solution_id", "step"])
+    flat = pd.Series([v for p in probs for v in p], index=index)
+    labels = StepLabels.from_independent_steps(flat, flat * np.nan, flat * 0 + 1, "test")
+    sums = labels.first_error["p_first_error"].groupby(level="solution_id").sum()
+    assert np.allclose(sums, 1.0)
+    for i, p in enumerate(probs):
+        expected = [np.prod(p[:t]) * (1 - p[t]) for t in range(len(p))] + [np.prod(p)]
+        assert np.allclose(labels.first_error.loc[f"s{i}", "p_first_error"].to_numpy(), expected)
+    assert np.allclose(labels.p_all_correct.to_numpy(), [np.prod(p) for p in probs])
+
+
+def test_step_labels_reject_incoherent_first_error() -> None:
+    index = pd.MultiIndex.from_tuples([("s", 0)], names=["solution_id", "step"])
+    steps = pd.DataFrame({"p_correct": [0.5], "uncertainty": [np.nan], "n_judgments": [1]}, index=index)
+    positions = pd.MultiIndex.from_tuples([("s", 0), ("s", 1)], names=["solution_id", "position"])
+    with pytest.raises(AccordError, match="sum to 1"):
+        StepLabels(steps, pd.DataFrame({"p_first_error": [0.5, 0.6], "uncertainty": np.nan}, index=positions), "m")
+    with pytest.raises(AccordError, match="positions 0..T"):
+        StepLabels(steps, pd.DataFrame({"p_first_error": [1.0], "uncertainty": np.nan}, index=positions[:1]), "m")
+
+
+# -- the synthetic testbed -----------------------------------------------------------------------------------------
+
+_EQUATION = re.compile(r": (-?[\d.]+) ([-+*/]) (\d+) = (-?[\d.]+)\.$")
+
+
+@pytest.fixture(scope="module")
+def synthetic():
+    return make_synthetic_steps(n_problems=80, seed=3)
+
+
+def test_synthetic_truth_is_consistent(synthetic) -> None:
+    solutions = synthetic.solutions
+    assert (solutions["is_correct"] == (solutions["first_error"] == solutions["n_steps"])).all()
+    assert set(solutions["error_kind"]) <= {"", "operation", "arithmetic", "answer"}
+    right = solutions[solutions["is_correct"]].merge(synthetic.problems, on="problem_id")
+    assert np.allclose(right["final_answer"], right["answer"])
+    # every arithmetic statement is true, except the first wrong step of an arithmetic slip
+    for _, solution in solutions.iterrows():
+        for t, text in enumerate(solution["completions"][:-1]):
+            a, op, b, c = _EQUATION.search(text).groups()
+            value = {"+": float(a) + float(b), "-": float(a) - float(b), "*": float(a) * float(b),
+                     "/": float(a) / float(b)}[op]
+            slip = solution["error_kind"] == "arithmetic" and t == solution["first_error"]
+            true_statement = abs(value - float(c)) <= 0.005 + 1e-9  # two decimals as written; slips are >= 1
+            assert true_statement != slip, (solution["solution_id"], t, text)
+        assert solution["completions"][-1] == f"The answer is {solution['final_answer']:g}."
+
+
+def test_synthetic_labels_follow_the_protocol(synthetic) -> None:
+    judgments = synthetic.judgments
+    assert judgments.attrs["accord_steps"]["labels"] == "ternary"
+    labelled = synthetic.solutions[synthetic.solutions["labelled"]]
+    assert set(judgments["solution_id"]) == set(labelled["solution_id"])
+    assert (judgments.groupby("solution_id")["annotator"].nunique() == 3).all()
+    stop = make_synthetic_steps(n_problems=80, seed=3, protocol="stop", labels="binary")
+    table = stop.judgments
+    first_flag = table[table["label"] == 0].groupby(["solution_id", "annotator"])["step"].min()
+    last = table.groupby(["solution_id", "annotator"])["step"].max()
+    assert (last.reindex(first_flag.index) == first_flag).all()  # nobody labels past its first flag
+    assert set(table["label"]) <= {0, 1}
+
+
+def test_synthetic_raters_flag_at_their_rates() -> None:
+    data = make_synthetic_steps(n_problems=600, n_annotators=20, spammer_share=0.0, seed=5)
+    truth = data.first_error()
+    table = data.judgments.assign(tau=lambda t: truth.reindex(t["solution_id"]).to_numpy())
+    # a rater's labels up to its first flag: flag rate on the first wrong step estimates its sensitivity
+    first_flag = table[table["label"] == -1].groupby(["solution_id", "annotator"])["step"].min()
+    table["first_flag"] = first_flag.reindex(pd.MultiIndex.from_frame(table[["solution_id", "annotator"]])).fillna(
+        99).to_numpy()
+    at_error = table[(table["step"] == table["tau"]) & (table["step"] <= table["first_flag"])]
+    rate = at_error.groupby("annotator")["label"].apply(lambda s: (s == -1).mean())
+    expected = data.annotators["sensitivity"].reindex(rate.index)
+    assert np.corrcoef(rate, expected)[0, 1] > 0.8
+    assert abs(rate.mean() - expected.mean()) < 0.05
+
+
+def test_synthetic_is_seeded() -> None:
+    a, b = make_synthetic_steps(n_problems=20, seed=1), make_synthetic_steps(n_problems=20, seed=1)
+    pd.testing.assert_frame_equal(a.judgments, b.judgments)
+    c = make_synthetic_steps(n_problems=20, seed=2)
+    assert not a.judgments["label"].equals(c.judgments["label"])
+
+
+@pytest.mark.parametrize("settings_", [{"protocol": "later"}, {"labels": "graded"}, {"error_rate": 1.5},
+                                       {"raters_per_solution": 99}, {"held_out": 1.0}])
+def test_synthetic_settings_are_checked(settings_) -> None:
+    with pytest.raises(AccordError):
+        make_synthetic_steps(n_problems=10, **settings_)

@@ -1,0 +1,183 @@
+"""Loaders of step-level data on hand-written fixtures in the published layouts: PRM800K (phase 1 and 2) and
+Math-Shepherd."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from accord.datasets import AccordError, ValidationError
+from accord.datasets.loaders import load_math_shepherd, load_prm800k
+
+FIXTURES = Path(__file__).parent / "fixtures" / "steps"
+PHASE1 = FIXTURES / "prm800k_phase1.jsonl"
+PHASE2 = FIXTURES / "prm800k_phase2.jsonl"
+SHEPHERD = FIXTURES / "math_shepherd.jsonl"
+
+
+def records(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def write_records(path: Path, rows: list[dict]) -> Path:
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
+# -- PRM800K --------------------------------------------------------------------------------------------------------
+
+
+def test_prm800k_phase2_keeps_labelers_and_marks_quality_control() -> None:
+    table = load_prm800k(PHASE2)
+    assert table.attrs["accord_steps"]["labels"] == "ternary"
+    assert set(table["annotator"]) == {"lab-a", "lab-b", "lab-c"}
+    qc = table[table["quality_control"]]
+    # the quality-control solution was served to two labelers: one solution id, both labelers' ratings
+    assert qc["solution_id"].nunique() == 1 and set(qc["annotator"]) == {"lab-a", "lab-b"}
+    by_labeler = qc.pivot(index="step", columns="annotator", values="label")
+    assert by_labeler["lab-a"].tolist()[:3] == [1, 0, -1] and pd.isna(by_labeler["lab-a"].iloc[3])
+    assert by_labeler["lab-b"].tolist() == [1, 1, 1, 1]
+    assert qc["step_text"].iloc[0].startswith("Multiplication comes first")
+    assert set(qc.loc[qc["annotator"] == "lab-a", "finish_reason"]) == {"found_error"}
+    screening = table[table["initial_screening"]]
+    # its second step has no rating (flagged): the solution ends before it
+    assert screening["step"].tolist() == [0] and set(screening["generation"]) == {-1}
+    assert (table["phase"] == 2).all() and not table["alternative"].any()
+    assert table["prompt"].str.len().gt(0).all()
+
+
+def test_prm800k_phase1_follows_the_chosen_path() -> None:
+    table = load_prm800k(PHASE1)
+    path = table[table["annotator"] == "lab-d"].sort_values("step")
+    assert path["step_text"].tolist() == ["Subtract 3 from both sides.", "So $x = 10 - 3$.", "So $x = 7$.",
+                                          "# Answer\n\n7"]
+    assert path["label"].tolist() == [1, 1, 1, 1]
+    assert path["step_source"].tolist() == ["model", "model", "human", "model"]
+    single = table[table["annotator"] == "lab-e"]
+    assert single["label"].tolist() == [-1] and (table["phase"] == 1).all()
+
+
+def test_prm800k_alternatives_become_solutions_of_their_own() -> None:
+    table = load_prm800k(PHASE1, alternatives=True)
+    alternatives = table[table["alternative"]]
+    assert alternatives["solution_id"].nunique() == 3  # "Let us guess." at step 0; two wrong steps at step 2
+    ends = alternatives.sort_values("step").groupby("solution_id").tail(1)
+    assert sorted(ends["step_text"]) == ["Let us guess.", "So $x = 13$.", "So $x = 6$."]
+    assert sorted(ends["label"]) == [-1, -1, 0]
+    prefix = alternatives[(alternatives["step"] < 2) & alternatives["solution_id"].isin(
+        ends.loc[ends["step"] == 2, "solution_id"])]
+    assert set(prefix["step_text"]) == {"Subtract 3 from both sides.", "So $x = 10 - 3$."}
+    assert len(table[~table["alternative"]]) == len(load_prm800k(PHASE1))
+    phase2 = load_prm800k(PHASE2, alternatives=True)
+    assert sorted(phase2.loc[phase2["alternative"] & (phase2["step"] == 2), "step_text"]) == [
+        "$2 + 12 = 14$.", "Add them."]
+
+
+def test_prm800k_reads_a_dataframe_like_the_file() -> None:
+    from_file = load_prm800k(PHASE2)
+    from_frame = load_prm800k(pd.DataFrame(records(PHASE2)))
+    pd.testing.assert_frame_equal(from_file.drop(columns="timestamp"), from_frame.drop(columns="timestamp"))
+
+
+def test_prm800k_duplicate_labels_keep_the_earliest(tmp_path: Path) -> None:
+    rows = records(PHASE2)
+    again = json.loads(json.dumps(rows[0]))
+    again["timestamp"] = "2023-01-09T00:00:00"  # earlier than the first copy
+    again["label"]["steps"][1]["completions"][0]["rating"] = 1
+    path = write_records(tmp_path / "phase2.jsonl", [*rows, again])
+    table = load_prm800k(path)
+    step1 = table[(table["annotator"] == "lab-a") & table["quality_control"] & (table["step"] == 1)]
+    assert step1["label"].tolist() == [1]
+    with pytest.raises(ValidationError, match="labelled this step more than once"):
+        load_prm800k(path, duplicates="error")
+
+
+@pytest.mark.parametrize(
+    "edit, column, fragment",
+    [
+        (lambda r: r["label"]["steps"][0]["completions"][0].update(rating=2), "label.steps[0].completions[0].rating",
+         "rating outside -1/0/+1"),
+        (lambda r: r["label"]["steps"][1].update(chosen_completion=5), "label.steps[1].chosen_completion",
+         "does not exist"),
+        (lambda r: r["question"].pop("problem"), "question.problem", "missing problem"),
+        (lambda r: r["label"].update(steps="none"), "label.steps", "missing list"),
+    ],
+)
+def test_prm800k_bad_records_name_field_and_row(tmp_path: Path, edit, column, fragment) -> None:
+    rows = records(PHASE1)
+    edit(rows[1] if column == "question.problem" else rows[0])
+    path = write_records(tmp_path / "phase1.jsonl", rows)
+    with pytest.raises(ValidationError) as caught:
+        load_prm800k(path)
+    message = str(caught.value)
+    row = 1 if column == "question.problem" else 0
+    assert f"file {path}" in message and f"column '{column}'" in message and f"row {row}" in message
+    assert fragment in message and "\n" not in message
+
+
+def test_prm800k_phase_mismatch_and_missing_fields(tmp_path: Path) -> None:
+    with pytest.raises(ValidationError, match=r"column 'question', row 0: a phase-2 record where phase 1"):
+        load_prm800k(PHASE2, phase=1)
+    with pytest.raises(ValidationError, match="column 'labeler'"):
+        load_prm800k(pd.DataFrame([{"question": {}, "label": {}}]))
+    with pytest.raises(AccordError, match="phase must be"):
+        load_prm800k(PHASE2, phase=3)
+
+
+# -- Math-Shepherd --------------------------------------------------------------------------------------------------
+
+
+def test_math_shepherd_splits_problem_and_steps() -> None:
+    table = load_math_shepherd(SHEPHERD)
+    assert table.attrs["accord_steps"]["labels"] == "binary"
+    first = table[table["source_row"] == 0]
+    assert first["prompt"].iloc[0] == ("Tom has 3 bags with 4 apples each. He eats 2 apples. How many apples are "
+                                       "left?")
+    assert first["step_text"].tolist() == ["Step 1: 3 * 4 = 12 apples.", "Step 2: 12 - 2 = 10 apples.",
+                                           "Step 3: The answer is: 10"]
+    assert first["label"].tolist() == [1, 1, 1] and set(table["annotator"]) == {"math-shepherd"}
+    lower = table[table["source_row"] == 1]
+    assert lower["label"].tolist() == [0, 0] and lower["task"].iloc[0] == "MATH"
+    # a step tag inside the problem text is dropped with its label
+    slip = table[table["source_row"] == 2]
+    assert slip["prompt"].iloc[0] == "Ann reads 5 pages a day for 4 days. How many pages?"
+    assert slip["step"].tolist() == [0, 1] and slip["label"].tolist() == [1, 1]
+
+
+def test_math_shepherd_bad_rows(tmp_path: Path) -> None:
+    rows = [json.loads(line) for line in SHEPHERD.read_text().splitlines()]
+    rows[1]["label"] = rows[1]["label"].replace("$. -", "$. ?")
+    path = tmp_path / "ms.jsonl"
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
+    with pytest.raises(ValidationError, match=r"column 'input', row 1: label is not the input with each step tag"):
+        load_math_shepherd(path)
+    with pytest.warns(UserWarning, match="dropped 1 row"):
+        table = load_math_shepherd(path, invalid="drop")
+    assert set(table["source_row"]) == {0, 2}
+    no_step = pd.DataFrame([{"input": "A problem. First we add. ки", "label": "A problem. First we add. +"}])
+    with pytest.raises(ValidationError, match="no 'Step 1:'"):
+        load_math_shepherd(no_step)
+
+
+@settings(max_examples=40, deadline=None, derandomize=True, database=None)
+@given(
+    problem=st.text(st.characters(codec="utf-8", exclude_characters="ки\r"), min_size=1, max_size=40).filter(
+        lambda s: s.strip() and "step" not in s.lower()),
+    steps=st.lists(st.text(st.characters(codec="utf-8", exclude_characters="ки\r"), min_size=1, max_size=30).filter(
+        lambda s: s.strip() and s == s.strip()), min_size=1, max_size=6),
+    signs=st.lists(st.sampled_from("+-"), min_size=6, max_size=6),
+)
+def test_math_shepherd_round_trip(problem: str, steps: list[str], signs: list[str]) -> None:
+    texts = [f"Step {t + 1}: {s}" for t, s in enumerate(steps)]
+    body_in = "\n".join(f"{s} ки" for s in texts)
+    body_label = "\n".join(f"{s} {signs[t]}" for t, s in enumerate(texts))
+    frame = pd.DataFrame([{"input": f"{problem.strip()} {body_in}", "label": f"{problem.strip()} {body_label}"}])
+    table = load_math_shepherd(frame)
+    assert table["step_text"].tolist() == texts
+    assert table["label"].tolist() == [1 if sign == "+" else 0 for sign in signs[: len(steps)]]
+    assert table["prompt"].iloc[0] == problem.strip()
