@@ -3,6 +3,13 @@
 This package imports nothing else of accord: the types that cross stage boundaries are data and live here.
 """
 
+from accord.datasets.attributes import (
+    attributes_from_wide,
+    encode_attributes,
+    is_attribute_table,
+    select_attribute,
+    validate_attributes,
+)
 from accord.datasets.cleaned import CLEANED_COLUMNS, read_cleaned, weight_from_uncertainty, write_cleaned
 from accord.datasets.errors import AccordError, FitError, ValidationError
 from accord.datasets.io import atomic_path
@@ -11,12 +18,16 @@ from accord.datasets.loaders import (
     list_datasets,
     load,
     load_helpsteer2_preference,
+    load_helpsteer2_ratings,
     load_helpsteer3_preference,
     load_multipref,
+    load_multipref_aspects,
     load_pandalm,
     load_snow2008,
+    load_summarize_axis,
     load_summarize_from_feedback,
     load_ukpconvarg1,
+    load_ukpconvarg2,
     load_vldb17,
     read_judgments,
     read_table,
@@ -46,6 +57,15 @@ __all__ = [
     "SyntheticData",
     "ValidationError",
     "annotator_columns",
+    "attributes_from_wide",
+    "encode_attributes",
+    "is_attribute_table",
+    "load_helpsteer2_ratings",
+    "load_multipref_aspects",
+    "load_summarize_axis",
+    "load_ukpconvarg2",
+    "select_attribute",
+    "validate_attributes",
     "describe",
     "list_datasets",
     "load",
