@@ -3,6 +3,7 @@
 This package imports nothing else of accord: the types that cross stage boundaries are data and live here.
 """
 
+from accord.datasets.attribute_scores import AttributeScores
 from accord.datasets.attributes import (
     attributes_from_wide,
     encode_attributes,
@@ -46,14 +47,17 @@ from accord.datasets.schema import (
 )
 from accord.datasets.softlabels import SoftLabels
 from accord.datasets.synthetic import SyntheticData, make_synthetic
+from accord.datasets.synthetic_attributes import SyntheticAttributes, make_synthetic_attributes
 
 __all__ = [
     "AccordError",
+    "AttributeScores",
     "CLEANED_COLUMNS",
     "Encoded",
     "FitError",
     "PREFERENCE_LABELS",
     "SoftLabels",
+    "SyntheticAttributes",
     "SyntheticData",
     "ValidationError",
     "annotator_columns",
@@ -78,6 +82,7 @@ __all__ = [
     "load_ukpconvarg1",
     "load_vldb17",
     "make_synthetic",
+    "make_synthetic_attributes",
     "read_judgments",
     "read_table",
     "atomic_path",

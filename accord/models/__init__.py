@@ -11,6 +11,8 @@
 ``OrdinalPreference``       graded strengths with per-annotator thresholds (cumulative logit, McCullagh 1980)
 ``ContextPreference``       preference and reliability that depend on annotator groups and item topics
 ``RaterTypes``              a finite mixture of rater types, the number chosen by held-out likelihood
+``MultiAttributeOrdinal``   several rated attributes at once: per-rater, per-attribute leniency and noise,
+                            correlated attributes (multirater ordinal probit, Johnson & Albert 1999)
 ==========================  ===================================================================================
 
 All share scikit-learn habits: settings in the constructor, ``fit(judgments)`` learns, fitted attributes end in
@@ -26,6 +28,7 @@ from accord.models.dawid_skene import DawidSkene
 from accord.models.glad import GLAD
 from accord.models.hierarchical_dawid_skene import HierarchicalDawidSkene
 from accord.models.mace import MACE
+from accord.models.multi_attribute import MultiAttributeOrdinal
 from accord.models.ordinal import OrdinalPreference
 from accord.models.rater_types import RaterTypes
 
@@ -36,6 +39,7 @@ __all__ = [
     "CrowdBradleyTerry",
     "DawidSkene",
     "HierarchicalDawidSkene",
+    "MultiAttributeOrdinal",
     "OrdinalPreference",
     "RaterModel",
     "RaterTypes",
