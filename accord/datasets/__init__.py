@@ -11,6 +11,7 @@ from accord.datasets.attributes import (
     select_attribute,
     validate_attributes,
 )
+from accord.datasets.cleaned_attributes import read_attribute_cleaned, write_attribute_cleaned
 from accord.datasets.cleaned import CLEANED_COLUMNS, read_cleaned, weight_from_uncertainty, write_cleaned
 from accord.datasets.errors import AccordError, FitError, ValidationError
 from accord.datasets.io import atomic_path
@@ -90,10 +91,12 @@ __all__ = [
     "from_crowdkit",
     "gold_labels",
     "item_columns",
+    "read_attribute_cleaned",
     "read_cleaned",
     "table_info",
     "to_crowdkit",
     "validate",
     "weight_from_uncertainty",
+    "write_attribute_cleaned",
     "write_cleaned",
 ]

@@ -57,6 +57,9 @@ class AttributeScores:
     neutral
         Per attribute: the latent value at which neither side of a pair is better (preference attributes of pair
         items; NaN elsewhere).
+    prior_cov
+        ``[attributes, attributes]`` covariance of the latent attributes across items before seeing any rating
+        (the population's spread, against which :meth:`reliability` measures how much the ratings tell).
     interval
         The probability of the credible interval (0.9).
     """
@@ -72,6 +75,7 @@ class AttributeScores:
     item_kind: str
     method: str
     neutral: pd.Series | None = None
+    prior_cov: np.ndarray | None = None
     interval: float = INTERVAL
 
     def __post_init__(self) -> None:
@@ -101,6 +105,33 @@ class AttributeScores:
         """``[items x attributes]`` posterior sd on the latent scale."""
         diagonal = np.sqrt(np.einsum("iaa->ia", self.latent_cov))
         return pd.DataFrame(diagonal, index=self.mean.index, columns=self.mean.columns)
+
+    def prior_variance(self) -> pd.Series:
+        """Per attribute, the latent variance across items before any rating (``prior_cov``'s diagonal, else the
+        spread of the posterior means plus the mean posterior variance)."""
+        if self.prior_cov is not None:
+            values = np.diag(self.prior_cov)
+        else:
+            values = self.latent_mean.var(ddof=0).to_numpy() + np.einsum("iaa->a", self.latent_cov) / max(len(self), 1)
+        return pd.Series(values, index=self.attributes)
+
+    def reliability(self, a: pd.Index | np.ndarray | list | None = None,
+                    b: pd.Index | np.ndarray | list | None = None) -> pd.DataFrame:
+        """How much the ratings pin down each attribute, in [0, 1]: ``1 - posterior variance / prior variance``.
+
+        Of each item's attribute when ``a`` and ``b`` are omitted; of the gap between responses ``a[k]`` and
+        ``b[k]`` otherwise (prior variance ``2 Sigma_aa``). 0: the ratings say nothing (e.g. the attribute was not
+        rated); 1: they determine it.
+        """
+        prior = self.prior_variance().to_numpy()
+        var = np.einsum("iaa->ia", self.latent_cov)
+        if a is None and b is None:
+            values, index = 1.0 - var / prior[None, :], self.mean.index
+        else:
+            if a is None or b is None:
+                raise AccordError("reliability() needs both a and b, or neither")
+            values, index = 1.0 - (var[self._rows(a)] + var[self._rows(b)]) / (2 * prior[None, :]), None
+        return pd.DataFrame(np.clip(values, 0.0, 1.0), index=index, columns=self.attributes)
 
     def to_frame(self) -> pd.DataFrame:
         """One row per item: ``<attribute>_mean``, ``_sd``, ``_lower``, ``_upper`` and ``_n`` per attribute."""

@@ -575,7 +575,7 @@ class MultiAttributeOrdinal:
             mean=frame(mean), sd=frame(spread), lower=frame(lower), upper=frame(upper),
             n=frame(data.item_counts.astype(np.int64)), latent_mean=frame(eta), latent_cov=covariance,
             scales=scales, item_kind=codes.item_kind, method=self.method, neutral=neutral,
-            interval=self.interval,
+            prior_cov=hyper["covariance"].cpu().numpy(), interval=self.interval,
         )
         self._annotators(codes, data, params, hyper, log_noise, typical_log)
         sigma = hyper["covariance"].cpu().numpy()
