@@ -6,7 +6,6 @@ from typing import ClassVar
 
 import numpy as np
 import pandas as pd
-from scipy.special import ndtri
 
 from accord.datasets import AccordError, AttributeScores, encode_attributes, validate_attributes
 from accord.datasets.attribute_scores import INTERVAL
@@ -34,6 +33,8 @@ class AttributeMean:
         self.interval = interval
 
     def fit(self, judgments: pd.DataFrame) -> "AttributeMean":
+        from scipy.special import ndtri  # deferred: scipy is slow to import
+
         if not 0.0 < self.interval < 1.0:
             raise AccordError(f"interval must be in (0, 1), got {self.interval!r}")
         info = judgments.attrs.get("accord") if isinstance(judgments, pd.DataFrame) else None

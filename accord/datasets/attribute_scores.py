@@ -23,7 +23,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy.special import ndtr
 
 from accord.datasets.errors import AccordError
 
@@ -149,6 +148,8 @@ class AttributeScores:
 
         Returns a frame with one row per pair and one column per attribute.
         """
+        from scipy.special import ndtr  # deferred: scipy is slow to import
+
         if self.item_kind != "response":
             raise AccordError("compare() is for responses; for pair items use p_a_better()")
         a_rows = self._rows(a)
@@ -160,6 +161,8 @@ class AttributeScores:
 
     def p_a_better(self) -> pd.DataFrame:
         """For pair items: P(A better) on each preference attribute (NaN for other attributes)."""
+        from scipy.special import ndtr  # deferred: scipy is slow to import
+
         if self.item_kind != "pair":
             raise AccordError("p_a_better() is for pair items; for responses use compare()")
         neutral = self.neutral if self.neutral is not None else pd.Series(np.nan, index=self.attributes)

@@ -57,7 +57,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy.special import ndtr, ndtri
 
 from accord.datasets.attributes import validate_attributes
 from accord.datasets.errors import AccordError
@@ -174,6 +173,8 @@ def make_synthetic_attributes(
         Seed of every random draw.
     """
     params: dict[str, Any] = {k: v for k, v in locals().items()}
+    from scipy.special import ndtr, ndtri  # deferred: scipy is slow to import
+
     weights = _attribute_weights(attributes)
     names = tuple(weights)
     low, high = _check(params, scale)
