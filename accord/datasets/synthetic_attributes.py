@@ -40,10 +40,14 @@ Indices: response :math:`r`, attribute :math:`a`, rater :math:`j`, rating :math:
    ``missing_rate`` leaves out a share of the (rater, response, attribute) ratings at random (never all of one
    rater's ratings of a response).
 
-6. **Truth on the rating scale.** ``true_<attribute>`` is the rating a typical rater would give on average: no
-   shift, the geometric-mean noise :math:`\bar\sigma_a` of the raters,
+6. **Truth on the rating scale.** ``true_<attribute>`` is the rating the typical rater would give on average:
+   the raters' mean shift :math:`\bar b_a` and geometric-mean noise :math:`\bar\sigma_a`,
 
-   .. math:: t_{ra} = \mathrm{low}_a + \sum_k \Phi\big((z_{ra} - \gamma_{ak}) / \bar\sigma_a\big).
+   .. math:: t_{ra} = \mathrm{low}_a + \sum_k \Phi\big((z_{ra} + \bar b_a - \gamma_{ak}) / \bar\sigma_a\big).
+
+   Without gold labels a shift common to every rater cannot be told from a shift of the responses, so the
+   typical rater is the reference any method can recover (with lenient and harsh raters equally likely,
+   :math:`\bar b_a` is near 0).
 
 Everything is fully determined by ``seed``; responses and texts come from the base generator's own streams.
 """
@@ -97,8 +101,8 @@ class SyntheticAttributes:
         ``","``), ``n_ratings``.
     cutpoints
         ``[attributes x (L-1)]`` cut-points :math:`\\gamma` on the latent scale.
-    typical_noise
-        Per attribute: :math:`\\bar\\sigma_a`, the geometric-mean noise used for ``truth``.
+    typical_noise, typical_shift
+        Per attribute: :math:`\\bar\\sigma_a` and :math:`\\bar b_a`, the typical rater of ``truth``.
     pairs
         The base generator's pairs of responses to one prompt: ``pair_id``, ``prompt_id``, ``response_a_id``,
         ``response_b_id`` and per attribute the true latent gap ``gap_<attribute>`` (:math:`z_A - z_B`).
@@ -113,6 +117,7 @@ class SyntheticAttributes:
     raters: pd.DataFrame
     cutpoints: pd.DataFrame
     typical_noise: pd.Series
+    typical_shift: pd.Series
     pairs: pd.DataFrame
     attributes: tuple[str, ...]
     scale: tuple[int, int]
@@ -235,7 +240,9 @@ def make_synthetic_attributes(
     perceived = latent[r, attribute] + leniency[j, attribute] + sigma[j, attribute] * rng_rate.standard_normal(
         len(r))
     level = (perceived[:, None] > cuts[attribute]).sum(axis=1)
-    truth = low + ndtr((latent[:, :, None] - cuts[None, :, :]) / typical[None, :, None]).sum(axis=2)
+    typical_shift = leniency.mean(axis=0)
+    truth = low + ndtr((latent[:, :, None] + typical_shift[None, :, None] - cuts[None, :, :])
+                       / typical[None, :, None]).sum(axis=2)
 
     # -- tables ----------------------------------------------------------------------------------------------
     response_ids = responses.index.to_numpy()
@@ -281,6 +288,7 @@ def make_synthetic_attributes(
         cutpoints=pd.DataFrame(cuts, index=pd.Index(names, name="attribute"),
                                columns=[f"{k - 1}|{k}" for k in range(low + 1, high + 1)]),
         typical_noise=pd.Series(typical, index=pd.Index(names, name="attribute"), name="typical_noise"),
+        typical_shift=pd.Series(typical_shift, index=pd.Index(names, name="attribute"), name="typical_shift"),
         pairs=pairs,
         attributes=names,
         scale=(low, high),

@@ -5,6 +5,7 @@ The maths, the inference and the references are in :class:`MultiAttributeOrdinal
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -30,7 +31,12 @@ from accord.models.ordinal_probit import ordinal_probit_derivatives, ordinal_pro
 _CUT_FIRST_SD = 10.0
 _CUT_INCREMENT_SD = 1.5
 _VARIANCE_PRIOR = (1.0, 1e-3)
-_HERMITE = np.polynomial.hermite.hermgauss(32)
+
+
+@functools.lru_cache(maxsize=8)
+def _hermite(nodes: int) -> tuple[np.ndarray, np.ndarray]:
+    """Gauss-Hermite nodes and weights (for the weight ``exp(-x^2)``)."""
+    return np.polynomial.hermite.hermgauss(nodes)
 
 
 @dataclass
@@ -86,10 +92,11 @@ class MultiAttributeOrdinal:
 
     Inference: variational EM (empirical Bayes). Each round
 
-    1. *items*: each item's posterior ``q(\eta_i) = \mathcal N(m_i, S_i)`` by Laplace's approximation: Newton's
-       method to the mode of ``\sum_n \log p(y_n \mid \eta_i) + \log \mathcal N(\eta_i; 0, \Sigma)`` (concave: the
-       ordinal probit is log-concave in the location) and ``S_i^{-1} = \Sigma^{-1} + \mathrm{diag}_a(\sum_{n \in (i,
-       a)} h_n)`` with ``h_n = -\partial^2_\eta \log p(y_n)`` in closed form;
+    1. *items*: each item's posterior ``q(\eta_i) = \mathcal N(m_i, S_i)``, the variational Gaussian
+       approximation (Opper & Archambeau 2009): ``S_i^{-1} = \Sigma^{-1} + \mathrm{diag}_a(\sum_{n \in (i, a)}
+       E_q[h_n])`` with ``h_n = -\partial^2_\eta \log p(y_n)`` in closed form, and Newton steps on ``m_i`` for
+       ``\sum_n E_q[\log p(y_n \mid \eta_i)] + \log \mathcal N(m_i; 0, \Sigma)`` (concave: the ordinal probit is
+       log-concave in the location); the expectations by Gauss-Hermite quadrature;
     2. *raters and cut-points*: ``b, \beta, s, \rho, \gamma`` maximise ``\sum_n E_q[\log p(y_n)]`` (Gauss-Hermite
        quadrature over each item's posterior) plus their log priors (L-BFGS). Integrating over the items, rather
        than plugging in their modes, is what keeps a rater's noise from collapsing to 0 when the items are free;
@@ -114,6 +121,8 @@ class MultiAttributeOrdinal:
     ----------
     V. E. Johnson and J. H. Albert. *Ordinal Data Modeling*. Springer, 1999.
     P. McCullagh. Regression models for ordinal data. *JRSS B* 42 (1980), 109-142.
+    M. Opper and C. Archambeau. The variational Gaussian approximation revisited. *Neural Computation* 21
+    (2009), 786-792.
     R. J. Patz, B. W. Junker, M. S. Johnson and L. T. Mariano. The hierarchical rater model for rated test items and
     its application to large-scale educational assessment data. *J. Educ. Behav. Stat.* 27 (2002), 341-384.
 
@@ -207,13 +216,13 @@ class MultiAttributeOrdinal:
         data = self._tensors(codes)
         mean, params = self._init_params(data)
         hyper = self._init_hyper(mean, data)
-        covariance = self._item_step(mean, params, hyper, data)
+        covariance = self._item_step(mean, hyper["covariance"].expand(data.n_items, -1, -1), params, hyper, data)
         converged, rounds = False, 0
         for rounds in range(1, self.max_iter + 1):
             before = self._watched(mean, params, hyper)
             hyper = self._prior_step(mean, covariance, params, hyper, data)
             self._rater_step(mean, covariance, params, hyper, data)
-            covariance = self._item_step(mean, params, hyper, data)
+            covariance = self._item_step(mean, covariance, params, hyper, data)
             after = self._watched(mean, params, hyper)
             if max(float((after[k] - before[k]).abs().max()) for k in after) < self.tol:
                 converged = True
@@ -365,8 +374,7 @@ class MultiAttributeOrdinal:
                     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Gauss-Hermite points ``[ratings, nodes]`` of each rating's location under its item's posterior, and the
         weights (summing to 1)."""
-        nodes, weights = (torch.as_tensor(v, dtype=mean.dtype, device=mean.device)
-                          for v in np.polynomial.hermite.hermgauss(self.nodes))
+        nodes, weights = (torch.as_tensor(v, dtype=mean.dtype, device=mean.device) for v in _hermite(self.nodes))
         centre = mean[data.item, data.attr] + shift
         sd = torch.diagonal(covariance, dim1=-2, dim2=-1)[data.item, data.attr].clamp(min=0).sqrt()
         location = centre.unsqueeze(-1) + math.sqrt(2.0) * sd.unsqueeze(-1) * nodes
@@ -394,37 +402,46 @@ class MultiAttributeOrdinal:
 
     # -- the three EM steps ---------------------------------------------------------------------------------
 
-    def _item_step(self, mean: torch.Tensor, params: dict[str, torch.Tensor], hyper: dict[str, torch.Tensor],
-                   data: _Data, max_newton: int = 25) -> torch.Tensor:
-        """Each item's Gaussian posterior (Laplace): Newton to the mode in place, then the covariance.
+    def _item_step(self, mean: torch.Tensor, covariance: torch.Tensor, params: dict[str, torch.Tensor],
+                   hyper: dict[str, torch.Tensor], data: _Data, max_rounds: int = 50) -> torch.Tensor:
+        """Each item's Gaussian posterior ``N(m_i, S_i)``, updated in place (``mean``) and returned (``S``).
 
-        The ordinal likelihood is log-concave in the location, so each item's objective is concave; a step that
-        does not raise an item's objective is halved (a few times, per item).
+        The variational Gaussian fixed point (Opper & Archambeau 2009): ``S_i^{-1} = Sigma^{-1} +
+        diag(E_q[h])`` and a Newton step on ``m_i`` for ``E_q[log p(y | eta_i)] + log N(m_i; 0, Sigma)``, with
+        the expectations by Gauss-Hermite quadrature over each rating's marginal. Unlike Laplace's approximation at
+        the mode, the expectations see the whole posterior: an item rated at the top of the scale by everyone has
+        a skewed posterior whose mean lies above its mode. The expected log-likelihood is concave in ``m`` (the
+        ordinal probit is log-concave), and a step that lowers an item's objective is halved.
         """
         precision = torch.linalg.inv(hyper["covariance"])
-        shift, log_noise, lower, upper = (t.detach() for t in self._rater_terms(params, data))
-        terms = (log_noise, lower, upper, data.has_lower, data.has_upper)
+        shift, log_noise, lower, upper = (t.detach().unsqueeze(-1) for t in self._rater_terms(params, data))
+        bounds = (log_noise, lower, upper, data.has_lower.unsqueeze(-1), data.has_upper.unsqueeze(-1))
         shape = (data.n_items, data.n_attributes)
+        size = data.n_items * data.n_attributes
 
-        def evaluate(values: torch.Tensor) -> tuple[torch.Tensor, ...]:
-            rating = ordinal_probit_derivatives(values[data.item, data.attr] + shift, *terms)
-            per_item = _scatter(rating["loglik"], data.item, data.n_items)
+        def evaluate(values: torch.Tensor, cov: torch.Tensor) -> tuple[torch.Tensor, ...]:
+            location, weights = self._quadrature(values, cov, shift.squeeze(-1), data)
+            rating = ordinal_probit_derivatives(location, *bounds)
+            per_item = _scatter(rating["loglik"] @ weights, data.item, data.n_items)
             per_item = per_item - 0.5 * ((values @ precision) * values).sum(1)
-            size = data.n_items * data.n_attributes
-            gradient = _scatter(rating["grad_location"], data.item_slot, size).reshape(shape)
-            information = _scatter(rating["info_location"], data.item_slot, size).reshape(shape)
-            return per_item, gradient - values @ precision, information
+            gradient = _scatter(rating["grad_location"] @ weights, data.item_slot, size).reshape(shape)
+            information = _scatter(rating["info_location"] @ weights, data.item_slot, size).reshape(shape)
+            return per_item, gradient - values @ precision, information.clamp(min=0)
 
-        objective, gradient, information = evaluate(mean)
-        for _ in range(max_newton):
-            hessian = precision + torch.diag_embed(information.clamp(min=0))
-            step = torch.linalg.solve(hessian, gradient.unsqueeze(-1)).squeeze(-1)
-            if float(step.abs().max()) < 1e-7:
+        cov = covariance
+        objective, gradient, information = evaluate(mean, cov)
+        for _ in range(max_rounds):
+            previous = torch.diagonal(cov, dim1=-2, dim2=-1)
+            cov = torch.linalg.inv(precision + torch.diag_embed(information))
+            objective, gradient, information = evaluate(mean, cov)
+            step = (cov @ gradient.unsqueeze(-1)).squeeze(-1)
+            moved = (torch.diagonal(cov, dim1=-2, dim2=-1) - previous).abs().max()
+            if float(step.abs().max()) < 1e-6 and float(moved) < 1e-6:
                 break
             scale = torch.ones(data.n_items, 1, dtype=mean.dtype, device=mean.device)
             for _ in range(6):
                 trial = mean + scale * step
-                new_objective, new_gradient, new_information = evaluate(trial)
+                new_objective, new_gradient, new_information = evaluate(trial, cov)
                 worse = new_objective < objective - 1e-10
                 if not bool(worse.any()):
                     break
@@ -434,7 +451,7 @@ class MultiAttributeOrdinal:
             objective = torch.where(keep.squeeze(-1), new_objective, objective)
             gradient = torch.where(keep, new_gradient, gradient)
             information = torch.where(keep, new_information, information)
-        return torch.linalg.inv(precision + torch.diag_embed(information.clamp(min=0)))
+        return torch.linalg.inv(precision + torch.diag_embed(information))
 
     def _rater_step(self, mean: torch.Tensor, covariance: torch.Tensor, params: dict[str, torch.Tensor],
                     hyper: dict[str, torch.Tensor], data: _Data) -> None:
@@ -547,7 +564,7 @@ class MultiAttributeOrdinal:
         typical = np.exp(typical_log)
         sd = np.sqrt(np.einsum("iaa->ia", covariance))
         z = float(ndtri(0.5 + self.interval / 2))
-        nodes, weights = _HERMITE
+        nodes, weights = _hermite(32)
         mean = np.empty_like(eta)
         spread = np.empty_like(eta)
         lower = np.empty_like(eta)

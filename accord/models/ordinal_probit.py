@@ -26,6 +26,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import numpy as np
 import torch
 
 _SQRT_HALF = 1.0 / math.sqrt(2.0)
@@ -83,9 +84,9 @@ class _OrdinalProbit(torch.autograd.Function):
         d_lower = -grad * ratio_low / noise
         d_location = -(d_upper + d_lower)
         d_log_noise = -grad * (high * ratio_high - low * ratio_low)
-        shapes = ctx.shapes
-        return (d_location.sum_to_size(shapes[0]), d_log_noise.sum_to_size(shapes[1]),
-                d_lower.sum_to_size(shapes[2]), d_upper.sum_to_size(shapes[3]), None, None)
+        reduced = [g if g.shape == shape else g.sum_to_size(shape)
+                   for g, shape in zip((d_location, d_log_noise, d_lower, d_upper), ctx.shapes)]
+        return (*reduced, None, None)
 
 
 def ordinal_probit_loglik(location: torch.Tensor, log_noise: torch.Tensor, lower: torch.Tensor,
@@ -95,8 +96,9 @@ def ordinal_probit_loglik(location: torch.Tensor, log_noise: torch.Tensor, lower
     Where ``has_lower`` (``has_upper``) is False the bound is -inf (+inf) and ``lower`` (``upper``) is ignored.
     Differentiable in ``location``, ``log_noise``, ``lower`` and ``upper``.
     """
-    shape = torch.broadcast_shapes(location.shape, log_noise.shape, lower.shape, upper.shape, has_lower.shape,
-                                   has_upper.shape)
+    # numpy's broadcast_shapes: torch's goes through its reference implementation, slow for a hot path
+    shape = np.broadcast_shapes(location.shape, log_noise.shape, lower.shape, upper.shape, has_lower.shape,
+                                has_upper.shape)
     return _OrdinalProbit.apply(location, log_noise, lower, upper, has_lower.expand(shape),
                                 has_upper.expand(shape))
 
