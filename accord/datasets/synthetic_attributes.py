@@ -336,9 +336,11 @@ def _check(params: dict[str, Any], scale: tuple[int, int]) -> tuple[int, int]:
         raise AccordError("n_responses_per_prompt must be at least 2")
     if not (isinstance(scale, (tuple, list)) and len(scale) == 2 and int(scale[0]) < int(scale[1])):
         raise AccordError(f"scale must be (low, high) with low < high, got {scale!r}")
-    for name in ("biased_share", "noisy_share", "missing_rate"):
-        if not 0.0 <= float(params[name]) < 1.0 + (name != "missing_rate"):
+    for name in ("biased_share", "noisy_share"):
+        if not 0.0 <= float(params[name]) <= 1.0:
             raise AccordError(f"{name} must be in [0, 1], got {params[name]!r}")
+    if not 0.0 <= float(params["missing_rate"]) < 1.0:
+        raise AccordError(f"missing_rate must be in [0, 1), got {params['missing_rate']!r}")
     for name in ("residual_sd", "noise", "activity_skew"):
         if not (math.isfinite(params[name]) and params[name] >= 0):
             raise AccordError(f"{name} must be a finite number >= 0, got {params[name]!r}")

@@ -104,7 +104,7 @@ class MultiAttributeOrdinal:
        inverse-Wishart prior of ``\nu_0 = A + 2`` pseudo-items), and each variance of the rater effects from their
        squared deviations plus their curvature-based posterior variances (weak inverse-gamma priors),
 
-    until no item mean, cut-point, covariance entry or rater-effect sd moves by more than ``tol``.
+    until nothing moves by more than ``tol`` (see the parameter).
 
     Outputs, in the rating scale of each attribute (what a *typical* rater would give on average: no shift,
     the geometric-mean noise of the raters of that attribute):
@@ -150,8 +150,9 @@ class MultiAttributeOrdinal:
     nodes
         Gauss-Hermite nodes of the expectation over each item's posterior in the raters' step.
     tol
-        Stop when no item mean, cut-point, attribute covariance or rater-effect sd moves by more than this in an
-        EM round (on the latent scale, whose unit is a typical rater's noise).
+        Stop when, in an EM round, no item mean or cut-point moves by more than this many latent sds of its
+        attribute, no correlation or log-sd of the attributes by more than this, and no rater-effect sd by more
+        than this many units of a typical rater's noise.
     interval
         Probability of the reported central credible interval.
     device
@@ -237,9 +238,12 @@ class MultiAttributeOrdinal:
 
     def _watched(self, mean: torch.Tensor, params: dict[str, torch.Tensor], hyper: dict[str, torch.Tensor]
                  ) -> dict[str, torch.Tensor]:
-        """What convergence is judged on, all on the latent scale (a typical rater's noise is 1): the items' means,
-        the cut-points, the attributes' covariance and the sds of the rater effects."""
-        watched = {"mean": mean.clone(), "cuts": self.cutpoints(params), "covariance": hyper["covariance"]}
+        """What convergence is judged on, each in units of its attribute's latent sd: the items' means, the
+        cut-points and the covariance; and the sds of the rater effects (in units of a typical rater's noise)."""
+        sd = torch.diagonal(hyper["covariance"]).sqrt()
+        width = self.cutpoints(params).shape[1]
+        watched = {"mean": mean / sd, "cuts": self.cutpoints(params) / sd.unsqueeze(-1).expand(-1, width),
+                   "covariance": hyper["covariance"] / torch.outer(sd, sd), "log_sd": sd.log()}
         for name in ("shift_var", "shift_var_rater", "noise_var", "noise_var_rater"):
             watched[name] = hyper[name].sqrt()
         return watched
@@ -277,27 +281,44 @@ class MultiAttributeOrdinal:
         )
 
     def _init_params(self, data: _Data) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        """Latent means from standardised mean ratings; cut-points from the marginal level frequencies."""
+        """A start near the answer, from moments of the ratings (EM converges linearly from wherever it starts).
+
+        Per attribute, the share of rating variance between items (an intraclass correlation ``r``) gives the
+        latent variance in units of the noise, ``v = r / (1 - r)``; the item means are the standardised mean ratings
+        times ``sqrt(v)`` shrunk by their reliability, and the cut-points the probit quantiles of the marginal level
+        frequencies under ``eta + noise ~ N(0, v + 1)``. Rater effects start at 0.
+        """
         dtype = torch.float64
         n_attr, max_levels = data.n_attributes, int(data.n_levels.max())
         level = data.level.cpu().numpy().astype(float)
         attr = data.attr.cpu().numpy()
-        counts = data.item_counts.ravel()
-        sums = np.bincount(data.item_slot.cpu().numpy(), weights=level, minlength=counts.size)
-        means = np.divide(sums, counts, out=np.zeros_like(sums), where=counts > 0).reshape(data.n_items, n_attr)
+        slot = data.item_slot.cpu().numpy()
+        counts = data.item_counts.ravel().astype(float)
+        sums = np.bincount(slot, weights=level, minlength=counts.size)
+        means = np.divide(sums, counts, out=np.zeros_like(sums), where=counts > 0)
+        within = (level - means[slot]) ** 2
+        means = means.reshape(data.n_items, n_attr)
         eta = np.zeros((data.n_items, n_attr))
         first = np.zeros(n_attr)
         increments = np.zeros((n_attr, max(max_levels - 2, 0)))
+        self._start_variance = np.ones(n_attr)
         for a in range(n_attr):  # one small loop over attributes, not over ratings
             rated = data.item_counts[:, a] > 0
             values = means[rated, a]
+            mine = attr == a
+            degrees = (data.item_counts[rated, a] - 1).sum()
+            total = level[mine].var()
+            noise_var = within[mine].sum() / degrees if degrees > 0 else total / 2
+            share = float(np.clip(1.0 - noise_var / total, 0.05, 0.95)) if total > 0 else 0.5
+            variance = share / (1.0 - share)
+            self._start_variance[a] = variance
             spread = values.std() if rated.sum() > 1 and values.std() > 0 else 1.0
-            eta[rated, a] = (values - values.mean()) / spread
+            reliability = variance / (variance + 1.0 / np.maximum(data.item_counts[rated, a], 1))
+            eta[rated, a] = (values - values.mean()) / spread * math.sqrt(variance) * reliability
             n_levels = int(data.n_levels[a])
-            frequency = np.bincount(level[attr == a].astype(int), minlength=n_levels) + 0.5
+            frequency = np.bincount(level[mine].astype(int), minlength=n_levels) + 0.5
             cumulative = np.cumsum(frequency)[:-1] / frequency.sum()
-            # with eta ~ N(0, 1) and unit noise, P(y <= k) = Phi(gamma_k / sqrt(2))
-            cuts = math.sqrt(2.0) * ndtri(np.clip(cumulative, 1e-3, 1 - 1e-3))
+            cuts = math.sqrt(variance + 1.0) * ndtri(np.clip(cumulative, 1e-3, 1 - 1e-3))
             cuts = np.maximum.accumulate(cuts + 1e-3 * np.arange(len(cuts)))
             first[a] = cuts[0]
             if n_levels > 2:
@@ -315,10 +336,13 @@ class MultiAttributeOrdinal:
         return tensor(eta), params
 
     def _init_hyper(self, mean: torch.Tensor, data: _Data) -> dict[str, torch.Tensor]:
+        """The covariance from the start's variances and the correlation of the items' mean ratings."""
         n_attr = data.n_attributes
         eye = torch.eye(n_attr, dtype=mean.dtype, device=mean.device)
-        covariance = torch.cov(mean.T).reshape(n_attr, n_attr) if data.n_items > 1 else eye.clone()
-        covariance = covariance + 0.1 * eye
+        sd = torch.as_tensor(np.sqrt(self._start_variance), dtype=mean.dtype, device=mean.device)
+        correlation = torch.corrcoef(mean.T).reshape(n_attr, n_attr) if data.n_items > 2 else eye.clone()
+        correlation = torch.nan_to_num(correlation, nan=0.0).fill_diagonal_(1.0)
+        covariance = 0.9 * correlation * torch.outer(sd, sd) + 0.1 * torch.diag(sd * sd)
         if not self.correlated:
             covariance = torch.diag(torch.diagonal(covariance))
         full = lambda value: torch.full((n_attr,), value, dtype=mean.dtype, device=mean.device)  # noqa: E731
@@ -436,7 +460,7 @@ class MultiAttributeOrdinal:
             objective, gradient, information = evaluate(mean, cov)
             step = (cov @ gradient.unsqueeze(-1)).squeeze(-1)
             moved = (torch.diagonal(cov, dim1=-2, dim2=-1) - previous).abs().max()
-            if float(step.abs().max()) < 1e-6 and float(moved) < 1e-6:
+            if float(step.abs().max()) < 1e-5 and float(moved) < 1e-5:
                 break
             scale = torch.ones(data.n_items, 1, dtype=mean.dtype, device=mean.device)
             for _ in range(6):
