@@ -199,6 +199,22 @@ class TestRaterModel:
         assert ((p >= 0) & (p <= 1)).all().all()
         assert model.scores_.item_kind == "pair"
 
+    @pytest.mark.parametrize("settings", [{"shift": False}, {"noise": False}, {"correlated": False}])
+    def test_simpler_variants_and_determinism(self, settings: dict) -> None:
+        data = make_synthetic_attributes(n_responses=60, n_raters=8, attributes=["helpfulness", "verbosity"],
+                                         with_text=False, seed=4)
+        first = MultiAttributeOrdinal(max_iter=25, **settings).fit(data.judgments)
+        again = MultiAttributeOrdinal(max_iter=25, **settings).fit(data.judgments)
+        pd.testing.assert_frame_equal(first.scores_.mean, again.scores_.mean)
+        columns = set(first.annotators_.columns)
+        assert ("shift_helpfulness" in columns) == settings.get("shift", True)
+        if settings.get("noise", True):
+            assert not np.allclose(first.annotators_["noise_verbosity"], 1.0)
+        else:
+            assert np.allclose(first.annotators_["noise_verbosity"], 1.0)
+        off_diagonal = first.attribute_correlation_.loc["helpfulness", "verbosity"]
+        assert (off_diagonal == 0.0) == (not settings.get("correlated", True))
+
     def test_settings_are_checked(self, synthetic) -> None:
         with pytest.raises(AccordError, match="interval"):
             MultiAttributeOrdinal(interval=1.5).fit(synthetic.judgments)

@@ -144,7 +144,7 @@ class MultiAttributeOrdinal:
     correlated
         Learn the full covariance of an item's attributes (otherwise independent attributes).
     max_iter
-        Most EM rounds (each: a posterior mode, then the hyperparameters).
+        Most EM rounds (each: the hyperparameters, then the raters and cut-points, then the items' posteriors).
     inner_steps
         L-BFGS iterations of the raters' step per EM round.
     nodes
@@ -177,8 +177,8 @@ class MultiAttributeOrdinal:
         ``noise_sd`` (``omega_a``), ``typical_noise`` (``bar sigma_a``); and ``shift_sd_rater`` /
         ``noise_sd_rater`` (``tau_beta``, ``omega_rho``) in ``attrs``.
     n_iter_, converged_, objective_
-        EM rounds run, whether the hyperparameters and cut-points settled within ``max_iter``, and the final
-        variational objective (expected log joint density plus the entropy of the items' posteriors).
+        EM rounds run, whether the fit settled (``tol``) within ``max_iter`` rounds, and the final variational
+        objective (expected log joint density plus the entropy of the items' posteriors).
     """
 
     method: ClassVar[str] = "multi-attribute-ordinal"
@@ -215,8 +215,8 @@ class MultiAttributeOrdinal:
         table = judgments if info and info.get("form") == ATTRIBUTE_FORM else validate_attributes(judgments)
         codes = encode_attributes(table)
         data = self._tensors(codes)
-        mean, params = self._init_params(data)
-        hyper = self._init_hyper(mean, data)
+        mean, params, start_variance = self._init_params(data)
+        hyper = self._init_hyper(mean, start_variance, data)
         covariance = self._item_step(mean, hyper["covariance"].expand(data.n_items, -1, -1), params, hyper, data)
         converged, rounds = False, 0
         for rounds in range(1, self.max_iter + 1):
@@ -280,13 +280,14 @@ class MultiAttributeOrdinal:
             rated=torch.as_tensor(worker_counts > 0, dtype=torch.float64, device=device),
         )
 
-    def _init_params(self, data: _Data) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    def _init_params(self, data: _Data) -> tuple[torch.Tensor, dict[str, torch.Tensor], np.ndarray]:
         """A start near the answer, from moments of the ratings (EM converges linearly from wherever it starts).
 
         Per attribute, the share of rating variance between items (an intraclass correlation ``r``) gives the
         latent variance in units of the noise, ``v = r / (1 - r)``; the item means are the standardised mean ratings
         times ``sqrt(v)`` shrunk by their reliability, and the cut-points the probit quantiles of the marginal level
-        frequencies under ``eta + noise ~ N(0, v + 1)``. Rater effects start at 0.
+        frequencies under ``eta + noise ~ N(0, v + 1)``. Rater effects start at 0. Returns the item means, the
+        parameters and the start's latent variances ``v``.
         """
         dtype = torch.float64
         n_attr, max_levels = data.n_attributes, int(data.n_levels.max())
@@ -301,7 +302,7 @@ class MultiAttributeOrdinal:
         eta = np.zeros((data.n_items, n_attr))
         first = np.zeros(n_attr)
         increments = np.zeros((n_attr, max(max_levels - 2, 0)))
-        self._start_variance = np.ones(n_attr)
+        start_variance = np.ones(n_attr)
         for a in range(n_attr):  # one small loop over attributes, not over ratings
             rated = data.item_counts[:, a] > 0
             values = means[rated, a]
@@ -311,7 +312,7 @@ class MultiAttributeOrdinal:
             noise_var = within[mine].sum() / degrees if degrees > 0 else total / 2
             share = float(np.clip(1.0 - noise_var / total, 0.05, 0.95)) if total > 0 else 0.5
             variance = share / (1.0 - share)
-            self._start_variance[a] = variance
+            start_variance[a] = variance
             spread = values.std() if rated.sum() > 1 and values.std() > 0 else 1.0
             reliability = variance / (variance + 1.0 / np.maximum(data.item_counts[rated, a], 1))
             eta[rated, a] = (values - values.mean()) / spread * math.sqrt(variance) * reliability
@@ -333,13 +334,13 @@ class MultiAttributeOrdinal:
         if self.noise:
             params["log_noise"] = zeros(data.n_workers, n_attr)
             params["log_noise_rater"] = zeros(data.n_workers)
-        return tensor(eta), params
+        return tensor(eta), params, start_variance
 
-    def _init_hyper(self, mean: torch.Tensor, data: _Data) -> dict[str, torch.Tensor]:
+    def _init_hyper(self, mean: torch.Tensor, start_variance: np.ndarray, data: _Data) -> dict[str, torch.Tensor]:
         """The covariance from the start's variances and the correlation of the items' mean ratings."""
         n_attr = data.n_attributes
         eye = torch.eye(n_attr, dtype=mean.dtype, device=mean.device)
-        sd = torch.as_tensor(np.sqrt(self._start_variance), dtype=mean.dtype, device=mean.device)
+        sd = torch.as_tensor(np.sqrt(start_variance), dtype=mean.dtype, device=mean.device)
         correlation = torch.corrcoef(mean.T).reshape(n_attr, n_attr) if data.n_items > 2 else eye.clone()
         correlation = torch.nan_to_num(correlation, nan=0.0).fill_diagonal_(1.0)
         covariance = 0.9 * correlation * torch.outer(sd, sd) + 0.1 * torch.diag(sd * sd)
