@@ -174,7 +174,8 @@ def _response_pairs(scores: AttributeScores, judgments: pd.DataFrame, pairs: pd.
     counts = scores.n.reindex(a_ids).to_numpy() + scores.n.reindex(b_ids).to_numpy()
     a_chosen = p_a[chosen_by].to_numpy() >= 0.5
     text = responses["response"]
-    pair_id = pairs["pair_id"] if "pair_id" in pairs.columns else pd.Series(a_ids, dtype=str) + "~" + b_ids
+    pair_id = (pairs["pair_id"] if "pair_id" in pairs.columns
+               else pd.Series(a_ids).astype(str) + "~" + pd.Series(b_ids).astype(str))
     prompt = responses["prompt"].reindex(a_ids).fillna("").to_numpy() if "prompt" in responses else ""
     out = pd.DataFrame({
         "pair_id": np.asarray(pair_id),
