@@ -83,6 +83,7 @@ class TestSyntheticAttributes:
         pd.testing.assert_frame_equal(one.judgments, two.judgments)
         assert len(one.judgments) < 40 * 5 * 3
         assert (one.judgments.groupby(["response_id", "annotator"]).size() >= 1).all()
+        assert one.judgments.attrs["accord"]["attributes"] == list(one.attributes)  # the declared order
 
     @pytest.mark.parametrize("kwargs", [{"n_raters": 2, "raters_per_response": 3}, {"scale": (4, 0)},
                                         {"attributes": ["honesty"]}, {"noise": 0.0}, {"biased_share": 1.5}])

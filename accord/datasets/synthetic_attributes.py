@@ -261,7 +261,8 @@ def make_synthetic_attributes(
         columns["prompt"] = responses["prompt"].to_numpy()[r]
         columns["response"] = responses["text"].to_numpy()[r]
     columns["annotator_type"] = kind[j]
-    judgments = validate_attributes(pd.DataFrame(columns), item="response")
+    judgments = validate_attributes(pd.DataFrame(columns), item="response",
+                                    scales={name: (low, high) for name in names})  # keeps the attributes' order
 
     index = pd.Index(response_ids, name="response_id")
     truth_frame = pd.DataFrame(truth, index=index, columns=list(names))

@@ -155,7 +155,8 @@ def load_helpsteer2_ratings(
                                value_name="item_published")
         table = table.merge(scores, on=["response_id", "attribute"], how="left", validate="many_to_one")
         table["item_published"] = pd.to_numeric(table["item_published"]).astype("Int64")
-    return validate_attributes(table, item="response", source=name)
+    scales = {a: HELPSTEER2_SCALE for a in attributes if a in set(table["attribute"])}
+    return validate_attributes(table, item="response", scales=scales, source=name)
 
 
 def _check_ratings(long: pd.DataFrame, scale: tuple[int, int], name: str) -> None:
@@ -263,7 +264,8 @@ def load_multipref_aspects(
         if column in frame.columns:
             table[f"item_{column}"] = frame[column].to_numpy()[rows]
     table = _drop_identical_sides(table, name)
-    return validate_attributes(table, item="pair", duplicates=duplicates, source=name)
+    scales = {a: (-MULTIPREF_SCALE, MULTIPREF_SCALE) for a in aspects if a in set(table["attribute"])}
+    return validate_attributes(table, item="pair", scales=scales, duplicates=duplicates, source=name)
 
 
 # -- summarize from feedback: axis evaluations ---------------------------------------------------------------
@@ -354,4 +356,5 @@ def load_summarize_axis(
     for column in ("title", "subreddit", "site"):
         if column in info.columns:
             table[f"item_{column}"] = info[column].to_numpy()[rows]
-    return validate_attributes(table, item="response", duplicates=duplicates, source=name)
+    scales = {a: SUMMARIZE_SCALE for a in axes if a in set(table["attribute"])}
+    return validate_attributes(table, item="response", scales=scales, duplicates=duplicates, source=name)
