@@ -163,6 +163,12 @@ class TestCodesAndViews:
         assert codes.n_levels.tolist() == [5, 5]
         assert codes.item_index.name == "response_id"
 
+    def test_a_filtered_table_encodes_the_attributes_it_still_has(self) -> None:
+        table = validate_attributes(ratings(), scales=(0, 4))
+        only = table[table["attribute"] == "verbosity"]
+        assert only.attrs["accord"]["attributes"] == ["helpfulness", "verbosity"]  # pandas keeps the attrs
+        assert encode_attributes(only).attribute_names == ("verbosity",)
+
     def test_select_attribute_gives_each_form(self) -> None:
         pairs = validate_attributes(pair_aspects(), scales=2)
         graded = select_attribute(pairs, "overall")

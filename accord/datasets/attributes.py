@@ -204,7 +204,8 @@ def encode_attributes(table: pd.DataFrame) -> AttributeCodes:
         table = validate_attributes(table)
         info = table.attrs["accord"]
     item_column = ITEM_KINDS[info["item"]]
-    names = tuple(info["attributes"])
+    present = set(pd.unique(table[ATTRIBUTE_COLUMN]))  # a filtered table keeps its attrs, maybe not every attribute
+    names = tuple(a for a in info["attributes"] if a in present)
     item_codes, item_index = pd.factorize(table[item_column], sort=False)
     worker_codes, worker_index = pd.factorize(table["annotator"], sort=False)
     attribute_codes = pd.Index(names).get_indexer(table[ATTRIBUTE_COLUMN])
