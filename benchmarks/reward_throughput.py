@@ -138,7 +138,6 @@ def random_token_pairs(n_pairs: int, low: int, high: int, vocab: int, seed: int 
 def run_accord(spec: dict) -> dict:
     import numpy as np
     import pandas as pd
-    import torch
 
     from accord.reward import RewardConfig, RewardModel, RewardTrainer
     from accord.reward.data import TokenizedPairs, TokenizedResponses

@@ -551,7 +551,7 @@ class TestSummarizeFromFeedback:
 
 class TestRegistry:
     NAMES = ["ukpconvarg1", "ukpconvarg1-strict", "pandalm", "snow2008-rte", "snow2008-temp", "snow2008-wsd",
-             "vldb17-product", "vldb17-sentiment", "vldb17-duck"]
+             "vldb17-product", "vldb17-sentiment", "vldb17-duck", "ukpconvarg2"]
 
     def test_list_datasets(self) -> None:
         listing = list_datasets()

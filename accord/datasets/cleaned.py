@@ -113,10 +113,18 @@ def write_cleaned(
     ``provenance``, whose keys win.
     """
     check_cleaned(frame)
+    return write_with_provenance(frame, path, {**frame.attrs.get("provenance", {}), **(provenance or {})}, fmt)
+
+
+def write_with_provenance(frame: pd.DataFrame, path: str | os.PathLike, provenance: dict[str, Any],
+                          fmt: str | None = None) -> Path:
+    """Write ``frame`` atomically as Parquet (the provenance in the schema's metadata) or JSON Lines (the provenance
+    in a ``.meta.json`` sidecar): the one writer of every cleaned layout (pairs, steps, attributes)."""
     fmt = cleaned_format(path, fmt)
     target = Path(path)
-    meta = _provenance({**frame.attrs.get("provenance", {}), **(provenance or {})})
+    meta = _provenance(provenance)
     frame = frame.reset_index(drop=True)
+    frame.attrs = {}
     if fmt == "parquet":
         table = pa.Table.from_pandas(frame, preserve_index=False)
         metadata = dict(table.schema.metadata or {})
@@ -126,15 +134,23 @@ def write_cleaned(
             pq.write_table(table, tmp)
     else:
         sidecar = Path(str(target) + ".meta.json")
-        with atomic_path(sidecar) as tmp:
-            tmp.write_text(json.dumps(meta, indent=2))
-        with atomic_path(target) as tmp:
+        with atomic_path(target) as tmp, atomic_path(sidecar) as tmp_meta:
             frame.to_json(tmp, orient="records", lines=True, force_ascii=False)
+            tmp_meta.write_text(json.dumps(meta, indent=2))
     return target
 
 
 def read_cleaned(path: str | os.PathLike, fmt: str | None = None) -> pd.DataFrame:
     """Read a cleaned preference dataset; its provenance is in ``frame.attrs["provenance"]``."""
+    frame, meta = read_with_provenance(path, fmt, ("pair_id", "prompt", "chosen", "rejected"))
+    check_cleaned(frame, source=str(path))
+    frame.attrs["provenance"] = meta
+    return frame
+
+
+def read_with_provenance(path: str | os.PathLike, fmt: str | None = None,
+                         text_columns: tuple[str, ...] = ()) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """A table written by :func:`write_with_provenance`, and its provenance; ``text_columns`` stay text in JSON."""
     target = Path(path)
     if not target.exists():
         raise AccordError(f"file {target}: not found")
@@ -146,15 +162,12 @@ def read_cleaned(path: str | os.PathLike, fmt: str | None = None) -> pd.DataFram
             meta = json.loads(raw) if raw else {}
             frame = table.to_pandas()
         else:
-            frame = pd.read_json(target, lines=True, dtype={"pair_id": str, "prompt": str, "chosen": str,
-                                                             "rejected": str})
+            frame = pd.read_json(target, lines=True, dtype=dict.fromkeys(text_columns, str))
             sidecar = Path(str(target) + ".meta.json")
             meta = json.loads(sidecar.read_text()) if sidecar.exists() else {}
     except (OSError, ValueError, pa.ArrowException) as err:
         raise AccordError(f"file {target}: cannot read as {fmt}: {str(err).splitlines()[0]}") from err
-    check_cleaned(frame, source=str(target))
-    frame.attrs["provenance"] = meta
-    return frame
+    return frame, meta
 
 
 def _provenance(extra: dict[str, Any] | None) -> dict[str, Any]:

@@ -21,6 +21,8 @@ Required (accord's names; crowd-kit's ``task``/``worker``/``label`` are accepted
 Optional: ``prompt``, ``response_a``, ``response_b``, ``response_a_id``, ``response_b_id`` (one response may appear in
 many pairs), annotator covariates ``annotator_*`` (e.g. ``annotator_group``, ``annotator_is_ai``), item covariates
 ``item_*`` (e.g. ``item_topic``), and ``gold`` (the pair's true label, where known, in the same form as ``label``).
+A table with an ``attribute`` column is a multi-attribute table (one row per rater x item x attribute) and is
+validated by :func:`accord.datasets.attributes.validate_attributes`.
 
 :func:`validate` checks a table and returns a clean copy whose ``attrs["accord"]`` records the form (and scale);
 :func:`encode` turns it into integer codes for the models; :func:`to_crowdkit` / :func:`from_crowdkit` convert
@@ -35,7 +37,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from accord.datasets.errors import ValidationError
+from accord.datasets.errors import AccordError, ValidationError
 from accord.datasets.ids import derive_pair_ids
 
 PREFERENCE_LABELS: tuple[str, ...] = ("A", "B", "tie")
@@ -133,6 +135,10 @@ def validate(
     """
     if not isinstance(judgments, pd.DataFrame):
         raise ValidationError(f"expected a pandas DataFrame, got {type(judgments).__name__}", source=source)
+    if "attribute" in judgments.columns:  # multi-attribute (long-form) table: its own schema
+        from accord.datasets.attributes import validate_attributes
+
+        return validate_attributes(judgments, scales=scale, duplicates=duplicates, source=source)
     if duplicates not in DUPLICATE_POLICIES:
         raise ValidationError(f"duplicates must be one of {DUPLICATE_POLICIES}", value=duplicates)
     if form is not None and form not in FORMS:
@@ -202,6 +208,9 @@ def encode(judgments: pd.DataFrame) -> Encoded:
         judgments = validate(judgments)
     info = judgments.attrs["accord"]
     form = info["form"]
+    if form == "attribute":
+        raise AccordError("a multi-attribute table: use accord.datasets.attributes.encode_attributes, or pick one "
+                          "attribute with select_attribute()")
     item_codes, item_index = pd.factorize(judgments["pair_id"], sort=False)
     worker_codes, worker_index = pd.factorize(judgments["annotator"], sort=False)
     labels = judgments["label"]

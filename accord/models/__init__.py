@@ -15,13 +15,16 @@
 ``FirstErrorModel``         step labels: the first wrong step of a solution as the latent variable, rater
                             sensitivity and specificity (closed-form VB-EM)
 ``StepDawidSkene``          step labels: Dawid-Skene with every (solution, step) an item
+``MultiAttributeOrdinal``   several rated attributes at once: per-rater, per-attribute leniency and noise,
+                            correlated attributes (multirater ordinal probit, Johnson & Albert 1999)
 ==========================  ===================================================================================
 
 All follow one contract (:mod:`accord.models.base`): settings in the constructor, ``fit(judgments)`` learns, fitted
 attributes end in ``_`` (``soft_labels_``, ``annotators_`` with the same columns for every model), ``to_arviz()``
 exports an ``InferenceData`` with a per-judgment ``log_likelihood`` group, and :func:`compare` ranks fitted models by
 PSIS-LOO and k-fold held-out log-likelihood. The two step-level models take a step-judgments table
-(:mod:`accord.datasets.steps`) and give ``step_labels_`` instead of ``soft_labels_``; they have no ArviZ export.
+(:mod:`accord.datasets.steps`) and give ``step_labels_`` instead of ``soft_labels_``, and ``MultiAttributeOrdinal``
+takes a multi-attribute table and gives ``scores_``; these three have no ArviZ export.
 Importing this package loads no model: each is imported on first use
 (Pyro and ArviZ only when a fit or an export needs them).
 """
@@ -35,7 +38,7 @@ _HOME = {"RaterModel": "base", "compare": "comparison", "heldout_loglik": "compa
          "OneCoinDawidSkene": "one_coin", "HierarchicalDawidSkene": "hierarchical_dawid_skene", "MACE": "mace",
          "GLAD": "glad", "CrowdBradleyTerry": "bradley_terry", "OrdinalPreference": "ordinal",
          "ContextPreference": "context", "RaterTypes": "rater_types", "FirstErrorModel": "first_error",
-         "StepDawidSkene": "step_dawid_skene"}
+         "StepDawidSkene": "step_dawid_skene", "MultiAttributeOrdinal": "multi_attribute"}
 __all__ = sorted(_HOME)
 
 

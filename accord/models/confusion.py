@@ -12,7 +12,7 @@ by :meth:`ConfusionModel._fit_pyro`.
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import numpy as np
 import pandas as pd

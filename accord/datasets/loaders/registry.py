@@ -47,7 +47,7 @@ import pandas as pd
 import accord
 from accord.datasets.errors import AccordError
 from accord.datasets.io import atomic_path
-from accord.datasets.loaders import pandalm, snow, ukp, vldb
+from accord.datasets.loaders import pandalm, snow, ukp, ukp2, vldb
 from accord.datasets.loaders.generic import ENV_DATA_DIR, default_cache_dir, repository_datasets_dir
 from accord.datasets.schema import gold_labels, table_info
 
@@ -256,6 +256,22 @@ REGISTRY: dict[str, DatasetSpec] = {
                    "VLDB17 Duck Identification (Bluebirds): 108 images, 39 workers, 4,212 binary answers, truth"),
     )
 }
+
+
+# -- UKPConvArg2: a multi-attribute table (reasons as binary attributes of pairs) ----------------------------
+SOURCES["ukp-convarg2"] = {"repo": "UKPLab/emnlp2016-empirical-convincingness", "commit": "5396e5ae",
+                           "path": "data/CSV-format"}
+_SHA256.update({f"ukp-convarg2/{path}": digest for digest, path in
+                (line.split("  ", 1) for line in ukp2.SHA256_TEXT.strip().splitlines())})
+REGISTRY["ukpconvarg2"] = DatasetSpec(
+    name="ukpconvarg2", folder="ukp-convarg2", form="attribute", licence="CC BY-NC-SA 4.0 (research use)",
+    description="UKPConvArg2: 9,111 UKPConvArg1Strict pairs with the reasons one argument is more convincing, "
+                "as binary attributes of the pair (groups o5-o9) plus the preference",
+    citation=("Habernal, I. & Gurevych, I. (2016). What makes a convincing argument? Empirical analysis and "
+              "detecting attributes of convincingness in Web argumentation. EMNLP 2016."),
+    files=tuple(sorted(p for p in _SHA256 if p.startswith("ukp-convarg2/"))),
+    loader=lambda folder: ukp2.load_ukpconvarg2(folder),
+)
 
 
 def get_spec(name: str) -> DatasetSpec:

@@ -31,19 +31,15 @@ for JSONL in a sidecar ``<file>.meta.json``, as for the cleaned preference datas
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
-import pyarrow.parquet as pq
 
-from accord.datasets.cleaned import METADATA_KEY, _provenance, infer_format
-from accord.datasets.errors import AccordError, ValidationError
-from accord.datasets.io import atomic_path
+from accord.datasets.cleaned import read_with_provenance, write_with_provenance
+from accord.datasets.errors import ValidationError
 
 STEP_CLEANED_COLUMNS: tuple[str, ...] = (
     "solution_id",
@@ -114,46 +110,14 @@ def write_cleaned_steps(
 ) -> Path:
     """Write a cleaned step dataset atomically (Parquet by default from the suffix, or JSONL)."""
     check_cleaned_steps(frame)
-    fmt = infer_format(path, fmt)
-    target = Path(path)
-    meta = _provenance({"kind": "steps", **(provenance or {})})
-    frame = frame.reset_index(drop=True)
-    frame = _plain_lists(frame)
-    if fmt == "parquet":
-        table = pa.Table.from_pandas(frame, preserve_index=False)
-        metadata = dict(table.schema.metadata or {})
-        metadata[METADATA_KEY] = json.dumps(meta).encode()
-        with atomic_path(target) as tmp:
-            pq.write_table(table.replace_schema_metadata(metadata), tmp)
-    else:
-        sidecar = Path(str(target) + ".meta.json")
-        with atomic_path(sidecar) as tmp:
-            tmp.write_text(json.dumps(meta, indent=2))
-        with atomic_path(target) as tmp:
-            frame.to_json(tmp, orient="records", lines=True, force_ascii=False)
-    return target
+    return write_with_provenance(_plain_lists(frame), path, {"kind": "steps", **(provenance or {})}, fmt)
 
 
 def read_cleaned_steps(path: str | os.PathLike, fmt: str | None = None) -> pd.DataFrame:
     """Read a cleaned step dataset (list columns as Python lists); its provenance is in
     ``frame.attrs["provenance"]``."""
-    target = Path(path)
-    if not target.exists():
-        raise AccordError(f"file {target}: not found")
-    fmt = infer_format(target, fmt)
-    try:
-        if fmt == "parquet":
-            table = pq.read_table(target)
-            raw = (table.schema.metadata or {}).get(METADATA_KEY)
-            meta = json.loads(raw) if raw else {}
-            frame = table.to_pandas()
-        else:
-            frame = pd.read_json(target, lines=True, dtype={"solution_id": str, "prompt": str})
-            sidecar = Path(str(target) + ".meta.json")
-            meta = json.loads(sidecar.read_text()) if sidecar.exists() else {}
-    except (OSError, ValueError, pa.ArrowException) as err:
-        raise AccordError(f"file {target}: cannot read as {fmt}: {str(err).splitlines()[0]}") from err
-    check_cleaned_steps(frame, source=str(target))
+    frame, meta = read_with_provenance(path, fmt, ("solution_id", "prompt"))
+    check_cleaned_steps(frame, source=str(path))
     frame = _plain_lists(frame)
     frame.attrs["provenance"] = meta
     return frame

@@ -1,0 +1,79 @@
+"""Per-attribute averaging: the baseline a multi-attribute rater model is judged against."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import numpy as np
+import pandas as pd
+
+from accord.datasets import AccordError, AttributeScores, encode_attributes, validate_attributes
+from accord.datasets.attribute_scores import INTERVAL
+from accord.datasets.attributes import ATTRIBUTE_FORM, is_preference_scale
+
+
+class AttributeMean:
+    """Each item's mean rating on each attribute, with a normal-theory standard error.
+
+    The score of item ``i`` on attribute ``a`` is the mean of its ``n_ia`` ratings; its sd is ``s_a / sqrt(n_ia)``
+    with ``s_a`` the within-item sd of attribute ``a`` pooled over the items rated at least twice (0 when no item
+    is: a single gold label per item is taken as given). Every rater counts the same: no leniency, no noise, no
+    pooling across attributes. The interval is ``mean +- z sd``,
+    clipped to the scale. An item without ratings on an attribute gets the attribute's mean over items and the
+    between-item sd, with ``n = 0``. Comparisons use the means as the latent scale (P(A better) =
+    ``Phi((mean_A - mean_B) / sqrt(sd_A^2 + sd_B^2))``; for a preference attribute of pairs, P(A better) =
+    ``Phi(-mean / sd)``).
+
+    Fitted attribute: ``scores_`` (:class:`~accord.datasets.attribute_scores.AttributeScores`).
+    """
+
+    method: ClassVar[str] = "attribute-mean"
+
+    def __init__(self, *, interval: float = INTERVAL) -> None:
+        self.interval = interval
+
+    def fit(self, judgments: pd.DataFrame) -> "AttributeMean":
+        from scipy.special import ndtri  # deferred: scipy is slow to import
+
+        if not 0.0 < self.interval < 1.0:
+            raise AccordError(f"interval must be in (0, 1), got {self.interval!r}")
+        info = judgments.attrs.get("accord") if isinstance(judgments, pd.DataFrame) else None
+        table = judgments if info and info.get("form") == ATTRIBUTE_FORM else validate_attributes(judgments)
+        codes = encode_attributes(table)
+        n_items, n_attr = codes.n_items, codes.n_attributes
+        slot = codes.items * n_attr + codes.attributes
+        labels = (codes.levels + codes.lows[codes.attributes]).astype(float)
+        counts = codes.counts().astype(float)
+        flat_counts = counts.ravel()
+        sums = np.bincount(slot, weights=labels, minlength=n_items * n_attr)
+        squares = np.bincount(slot, weights=labels ** 2, minlength=n_items * n_attr)
+        rated = flat_counts > 0
+        mean = np.divide(sums, flat_counts, out=np.zeros_like(sums), where=rated)
+        within = np.where(rated, squares - flat_counts * mean ** 2, 0.0).reshape(n_items, n_attr)
+        mean, rated = mean.reshape(n_items, n_attr), rated.reshape(n_items, n_attr)
+        degrees = np.maximum(counts - 1, 0).sum(0)
+        # no item rated twice (e.g. one gold label per item): nothing to estimate a spread from, ratings taken as given
+        pooled = np.sqrt(np.divide(within.sum(0), degrees, out=np.zeros(n_attr), where=degrees > 0))
+        grand = np.array([mean[rated[:, a], a].mean() if rated[:, a].any() else 0.0 for a in range(n_attr)])
+        between = np.array([mean[rated[:, a], a].std() if rated[:, a].sum() > 1 else 1.0 for a in range(n_attr)])
+        mean = np.where(rated, mean, grand[None, :])
+        sd = np.where(rated, pooled[None, :] / np.sqrt(np.maximum(counts, 1.0)), between[None, :])
+        z = float(ndtri(0.5 + self.interval / 2))
+        lows, highs = codes.lows.astype(float)[None, :], codes.highs.astype(float)[None, :]
+        names = list(codes.attribute_names)
+        frame = lambda values: pd.DataFrame(values, index=codes.item_index, columns=names)  # noqa: E731
+        scales = {name: (int(codes.lows[a]), int(codes.highs[a])) for a, name in enumerate(names)}
+        neutral = pd.Series(np.nan, index=names, dtype=float)
+        if codes.item_kind == "pair":
+            for name in names:
+                if is_preference_scale(scales[name]):
+                    neutral[name] = 0.0
+        covariance = np.zeros((n_items, n_attr, n_attr))
+        covariance[:, np.arange(n_attr), np.arange(n_attr)] = sd ** 2
+        self.scores_ = AttributeScores(
+            mean=frame(mean), sd=frame(sd), lower=frame(np.clip(mean - z * sd, lows, highs)),
+            upper=frame(np.clip(mean + z * sd, lows, highs)), n=frame(counts.astype(np.int64)),
+            latent_mean=frame(mean), latent_cov=covariance, scales=scales, item_kind=codes.item_kind,
+            method=self.method, neutral=neutral, prior_cov=np.diag(between ** 2), interval=self.interval,
+        )
+        return self

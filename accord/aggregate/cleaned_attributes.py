@@ -1,0 +1,254 @@
+"""From per-attribute scores to the cleaned multi-attribute dataset (see :mod:`accord.datasets.cleaned_attributes`).
+
+:func:`clean_attributes` is the whole stage in one call: validate a multi-attribute judgments table, fit a method
+(the :class:`~accord.models.MultiAttributeOrdinal` rater model, or per-attribute averaging), build the per-response
+and per-pair frames and write them atomically. :func:`build_attribute_responses` and :func:`build_attribute_pairs`
+build the frames from any :class:`~accord.datasets.attribute_scores.AttributeScores`.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from accord.aggregate.attribute_mean import AttributeMean
+from accord.datasets import AccordError, AttributeScores, validate_attributes
+from accord.datasets.attributes import ATTRIBUTE_FORM, is_preference_scale
+from accord.datasets.cleaned_attributes import write_attribute_cleaned
+
+#: Methods :func:`clean_attributes` can fit, by name.
+ATTRIBUTE_METHODS: tuple[str, ...] = ("multi-attribute-ordinal", "attribute-mean")
+
+
+@dataclass(frozen=True)
+class CleanedAttributes:
+    """What :func:`clean_attributes` returns: the fitted method, its scores and the two frames (``pairs`` is
+    None when the data have no pairs to compare)."""
+
+    model: Any
+    scores: AttributeScores
+    responses: pd.DataFrame | None
+    pairs: pd.DataFrame | None
+
+
+def build_attribute_responses(scores: AttributeScores, judgments: pd.DataFrame) -> pd.DataFrame:
+    """One row per response: ``response_id``, ``prompt``, ``response``, ``<a>_mean``/``_sd``/``_lower``/``_upper``/
+    ``_n`` per attribute and ``n`` (see :mod:`accord.datasets.cleaned_attributes`)."""
+    if scores.item_kind != "response":
+        raise AccordError("per-response scores need ratings of responses (items in response_id)")
+    if "response" not in judgments.columns:
+        raise AccordError("column 'response': the cleaned dataset needs the response texts")
+    texts = judgments.drop_duplicates("response_id").set_index("response_id").reindex(scores.item_ids)
+    out = pd.DataFrame({
+        "response_id": scores.item_ids.to_numpy(),
+        "prompt": texts["prompt"].fillna("").to_numpy() if "prompt" in texts else "",
+        "response": texts["response"].to_numpy(),
+    })
+    if "prompt_id" in texts:
+        out["prompt_id"] = texts["prompt_id"].to_numpy()
+    scored = scores.to_frame().reset_index(drop=True)
+    out = pd.concat([out, scored], axis=1)
+    out["n"] = scores.n.sum(axis=1).to_numpy()
+    out.attrs["accord"] = _meta(scores, "attribute-responses")
+    return out
+
+
+def build_attribute_pairs(
+    scores: AttributeScores,
+    judgments: pd.DataFrame,
+    *,
+    pairs: pd.DataFrame | None = None,
+    chosen_by: str | None = None,
+) -> pd.DataFrame:
+    """One row per pair with ``p_chosen_<a>``, ``weight_<a>`` and ``n_<a>`` per attribute, ``chosen``/``rejected``
+    oriented by the ``chosen_by`` attribute (see :mod:`accord.datasets.cleaned_attributes`).
+
+    Parameters
+    ----------
+    scores
+        Per-item scores (responses, or pairs).
+    judgments
+        The multi-attribute table the scores come from (for the texts).
+    pairs
+        For response items: the pairs to compare, with ``response_a_id`` and ``response_b_id`` (and optionally
+        ``pair_id``). Default: every pair of responses to the same prompt (``prompt_id``, else ``prompt``).
+        Ignored for pair items (the items are the pairs).
+    chosen_by
+        The attribute that decides which side is ``chosen``; default ``"overall"`` when there is one, else the
+        first preference attribute (pair items) or the first attribute (responses).
+    """
+    if scores.item_kind == "response":
+        return _response_pairs(scores, judgments, pairs, chosen_by)
+    return _pair_items(scores, judgments, chosen_by)
+
+
+def clean_attributes(
+    judgments: pd.DataFrame,
+    *,
+    method: str = "multi-attribute-ordinal",
+    responses_path: str | os.PathLike | None = None,
+    pairs_path: str | os.PathLike | None = None,
+    pairs: pd.DataFrame | None = None,
+    chosen_by: str | None = None,
+    provenance: dict[str, Any] | None = None,
+    **settings: Any,
+) -> CleanedAttributes:
+    """Validate, fit ``method``, build the cleaned frames and write those given a path (atomically).
+
+    Bad input (a missing attribute, a rating off its declared scale, two scales in one attribute, ...) raises one
+    :class:`~accord.datasets.errors.ValidationError` before anything is fitted or written.
+    """
+    if method not in ATTRIBUTE_METHODS:
+        raise AccordError(f"unknown method {method!r}: use one of {ATTRIBUTE_METHODS}")
+    info = judgments.attrs.get("accord") if isinstance(judgments, pd.DataFrame) else None
+    table = judgments if info and info.get("form") == ATTRIBUTE_FORM else validate_attributes(judgments)
+    if responses_path is not None and table.attrs["accord"]["item"] != "response":
+        raise AccordError("responses_path: per-response scores need ratings of responses, the table rates pairs")
+    if method == "attribute-mean":
+        model = AttributeMean(**settings).fit(table)
+    else:
+        from accord.models.multi_attribute import MultiAttributeOrdinal  # deferred: torch is heavy
+
+        model = MultiAttributeOrdinal(**settings).fit(table)
+    scores = model.scores_
+    responses = build_attribute_responses(scores, table) if scores.item_kind == "response" else None
+    pair_frame = None
+    if scores.item_kind == "pair" or pairs is not None or _has_prompts(table):
+        pair_frame = build_attribute_pairs(scores, table, pairs=pairs, chosen_by=chosen_by)
+        if len(pair_frame) == 0:
+            pair_frame = None
+    if pairs_path is not None and pair_frame is None:
+        raise AccordError("pairs_path: there are no pairs to write (no two responses share a prompt; pass pairs=)")
+    extra = {"method": model.method, "settings": settings, **(provenance or {})}
+    if responses_path is not None and responses is not None:
+        write_attribute_cleaned(responses, Path(responses_path), provenance=extra)
+    if pairs_path is not None and pair_frame is not None:
+        write_attribute_cleaned(pair_frame, Path(pairs_path), provenance=extra)
+    return CleanedAttributes(model=model, scores=scores, responses=responses, pairs=pair_frame)
+
+
+# -- helpers ------------------------------------------------------------------------------------------------
+
+
+def _meta(scores: AttributeScores, layout: str, **extra: Any) -> dict[str, Any]:
+    return {"layout": layout, "attributes": scores.attributes,
+            "scales": {a: list(s) for a, s in scores.scales.items()}, "interval": scores.interval,
+            "method": scores.method, **extra}
+
+
+def _has_prompts(table: pd.DataFrame) -> bool:
+    return "prompt_id" in table.columns or "prompt" in table.columns
+
+
+def _default_chosen_by(scores: AttributeScores, candidates: list[str], chosen_by: str | None) -> str:
+    if chosen_by is not None:
+        if chosen_by not in candidates:
+            raise AccordError(f"chosen_by must be one of the comparable attributes {candidates}, got {chosen_by!r}")
+        return chosen_by
+    if not candidates:
+        raise AccordError("no attribute compares the two sides of a pair (none is on a -S..S preference scale)")
+    return "overall" if "overall" in candidates else candidates[0]
+
+
+def _response_pairs(scores: AttributeScores, judgments: pd.DataFrame, pairs: pd.DataFrame | None,
+                    chosen_by: str | None) -> pd.DataFrame:
+    if "response" not in judgments.columns:
+        raise AccordError("column 'response': the cleaned dataset needs the response texts")
+    responses = judgments.drop_duplicates("response_id").set_index("response_id")
+    if pairs is None:
+        pairs = _pairs_within_prompts(responses)
+    for column in ("response_a_id", "response_b_id"):
+        if column not in pairs.columns:
+            raise AccordError(f"column '{column}': pairs need the ids of both responses")
+    pairs = pairs.reset_index(drop=True)
+    a_ids, b_ids = pairs["response_a_id"].to_numpy(), pairs["response_b_id"].to_numpy()
+    attributes = scores.attributes
+    chosen_by = _default_chosen_by(scores, attributes, chosen_by)
+    p_a = scores.compare(a_ids, b_ids)
+    weight = scores.reliability(a_ids, b_ids)
+    counts = scores.n.reindex(a_ids).to_numpy() + scores.n.reindex(b_ids).to_numpy()
+    a_chosen = p_a[chosen_by].to_numpy() >= 0.5
+    text = responses["response"]
+    pair_id = (pairs["pair_id"] if "pair_id" in pairs.columns
+               else pd.Series(a_ids).astype(str) + "~" + pd.Series(b_ids).astype(str))
+    prompt = responses["prompt"].reindex(a_ids).fillna("").to_numpy() if "prompt" in responses else ""
+    out = pd.DataFrame({
+        "pair_id": np.asarray(pair_id),
+        "prompt": prompt,
+        "chosen": np.where(a_chosen, text.reindex(a_ids).to_numpy(), text.reindex(b_ids).to_numpy()),
+        "rejected": np.where(a_chosen, text.reindex(b_ids).to_numpy(), text.reindex(a_ids).to_numpy()),
+        "chosen_id": np.where(a_chosen, a_ids, b_ids),
+        "rejected_id": np.where(a_chosen, b_ids, a_ids),
+        "chosen_side": np.where(a_chosen, "A", "B"),
+    })
+    for k, attribute in enumerate(attributes):
+        p = p_a[attribute].to_numpy()
+        out[f"p_chosen_{attribute}"] = np.where(a_chosen, p, 1.0 - p)
+        out[f"weight_{attribute}"] = weight[attribute].to_numpy()
+        out[f"n_{attribute}"] = counts[:, k]
+    _standard_columns(out, chosen_by)
+    out.attrs["accord"] = _meta(scores, "attribute-pairs", chosen_by=chosen_by, preference_attributes=attributes,
+                                property_attributes=[])
+    return out
+
+
+def _pairs_within_prompts(responses: pd.DataFrame) -> pd.DataFrame:
+    """Every pair of responses to one prompt, in the order the responses first appear."""
+    key = "prompt_id" if "prompt_id" in responses.columns else "prompt"
+    if key not in responses.columns:
+        raise AccordError("pairs=: the responses have no prompt to group them by; pass the pairs to compare")
+    frame = pd.DataFrame({"key": responses[key].to_numpy(), "id": responses.index.to_numpy(),
+                          "order": np.arange(len(responses))})
+    joined = frame.merge(frame, on="key", suffixes=("_a", "_b"))
+    joined = joined[joined["order_a"] < joined["order_b"]].sort_values(["order_a", "order_b"])
+    return pd.DataFrame({"response_a_id": joined["id_a"].to_numpy(), "response_b_id": joined["id_b"].to_numpy()})
+
+
+def _pair_items(scores: AttributeScores, judgments: pd.DataFrame, chosen_by: str | None) -> pd.DataFrame:
+    for column in ("response_a", "response_b"):
+        if column not in judgments.columns:
+            raise AccordError(f"column '{column}': the cleaned dataset needs the response texts")
+    preference = [a for a in scores.attributes if is_preference_scale(scores.scales[a])]
+    properties = [a for a in scores.attributes if a not in preference]
+    chosen_by = _default_chosen_by(scores, preference, chosen_by)
+    texts = judgments.drop_duplicates("pair_id").set_index("pair_id").reindex(scores.item_ids)
+    p_a = scores.p_a_better()
+    weight = scores.reliability()
+    a_chosen = p_a[chosen_by].to_numpy() >= 0.5
+    out = pd.DataFrame({
+        "pair_id": scores.item_ids.to_numpy(),
+        "prompt": texts["prompt"].fillna("").to_numpy() if "prompt" in texts else "",
+        "chosen": np.where(a_chosen, texts["response_a"], texts["response_b"]),
+        "rejected": np.where(a_chosen, texts["response_b"], texts["response_a"]),
+        "chosen_side": np.where(a_chosen, "A", "B"),
+    })
+    if "response_a_id" in texts and "response_b_id" in texts:
+        out["chosen_id"] = np.where(a_chosen, texts["response_a_id"], texts["response_b_id"])
+        out["rejected_id"] = np.where(a_chosen, texts["response_b_id"], texts["response_a_id"])
+    for attribute in preference:
+        p = p_a[attribute].to_numpy()
+        out[f"p_chosen_{attribute}"] = np.where(a_chosen, p, 1.0 - p)
+        out[f"weight_{attribute}"] = weight[attribute].to_numpy()
+        out[f"n_{attribute}"] = scores.n[attribute].to_numpy()
+    for attribute in properties:
+        out[f"{attribute}_mean"] = scores.mean[attribute].to_numpy()
+        out[f"{attribute}_sd"] = scores.sd[attribute].to_numpy()
+        out[f"{attribute}_n"] = scores.n[attribute].to_numpy()
+    _standard_columns(out, chosen_by)
+    out.attrs["accord"] = _meta(scores, "attribute-pairs", chosen_by=chosen_by, preference_attributes=preference,
+                                property_attributes=properties)
+    return out
+
+
+def _standard_columns(out: pd.DataFrame, chosen_by: str) -> None:
+    """The columns of a cleaned preference dataset, describing the ``chosen_by`` attribute."""
+    out["p_chosen"] = out[f"p_chosen_{chosen_by}"]
+    out["p_tie"] = 0.0
+    out["uncertainty"] = np.nan
+    out["weight"] = out[f"weight_{chosen_by}"]
+    out["n_judgments"] = out[f"n_{chosen_by}"]

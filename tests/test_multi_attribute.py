@@ -1,0 +1,313 @@
+"""Multi-attribute ratings: the synthetic generator, the ordinal-probit kernels, the rater model against the truth,
+per-attribute averaging, and the cleaned multi-attribute dataset (including bad input, which writes nothing)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scipy.stats import spearmanr
+
+from accord.aggregate import AttributeMean, build_attribute_pairs, clean_attributes
+from accord.datasets import (
+    AccordError,
+    ValidationError,
+    load_multipref_aspects,
+    make_synthetic,
+    make_synthetic_attributes,
+    read_attribute_cleaned,
+    read_cleaned,
+    write_attribute_cleaned,
+)
+from accord.models import MultiAttributeOrdinal
+from accord.models.ordinal_probit import log_ndtr, ordinal_probit_derivatives, ordinal_probit_loglik
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+@pytest.fixture(scope="module")
+def synthetic():
+    return make_synthetic_attributes(n_responses=240, n_raters=18, seed=3, with_text=True)
+
+
+@pytest.fixture(scope="module")
+def fitted(synthetic):
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        return MultiAttributeOrdinal().fit(synthetic.judgments)
+    finally:
+        torch.set_num_threads(threads)
+
+
+class TestSyntheticAttributes:
+    def test_shapes_truth_and_rater_mix(self, synthetic) -> None:
+        data = synthetic
+        assert data.attributes == ("helpfulness", "correctness", "coherence", "complexity", "verbosity")
+        assert data.truth.shape == (240, 5) and data.latent.shape == (240, 5)
+        assert ((data.truth >= 0) & (data.truth <= 4)).all().all()
+        assert data.judgments.attrs["accord"]["scales"] == {a: [0, 4] for a in data.attributes}
+        per_event = data.judgments.groupby(["response_id", "annotator"]).size()
+        assert (per_event == 5).all()  # every rater rates every attribute of a response (no missing_rate)
+        raters = data.judgments.groupby("response_id")["annotator"].nunique()
+        assert raters.between(3, 5).all()
+        biased = data.raters["type"].str.contains("biased")
+        assert biased.sum() == round(18 / 3)
+        assert (data.raters.loc[biased, "biased_on"] != "").all()
+        assert (data.raters.loc[~biased, "biased_on"] == "").all()
+
+    def test_reuses_the_base_generator_and_its_texts(self, synthetic) -> None:
+        base = make_synthetic(n_pairs=120, n_annotators=1, judgments_per_pair=1, annotator_mix={"reliable": 1.0},
+                              tie_rate=0.0, n_responses_per_prompt=2, activity_skew=0.0, seed=3)
+        assert synthetic.responses["text"].equals(base.responses["text"])
+        texts = synthetic.judgments.drop_duplicates("response_id").set_index("response_id")["response"]
+        assert (texts == base.responses["text"].reindex(texts.index)).all()
+        # helpfulness is the base generator's utility plus the response-specific residual (sd 0.4 by default)
+        residual = synthetic.latent["helpfulness"] - base.responses["utility"]
+        assert 0.3 < residual.std() < 0.5
+
+    def test_truth_is_a_known_function_of_the_features(self) -> None:
+        data = make_synthetic_attributes(n_responses=60, n_raters=8, residual_sd=0.0, with_text=False, seed=1)
+        features = data.responses[["n_facts", "n_filler", "tone"]] - [2.0, 1.0, 0.0]
+        expected = 0.5 * features["n_facts"] + 0.8 * features["n_filler"]
+        assert np.allclose(data.latent["verbosity"], expected)
+
+    def test_deterministic_and_missing_ratings(self) -> None:
+        one = make_synthetic_attributes(n_responses=40, n_raters=10, missing_rate=0.5, with_text=False, seed=2)
+        two = make_synthetic_attributes(n_responses=40, n_raters=10, missing_rate=0.5, with_text=False, seed=2)
+        pd.testing.assert_frame_equal(one.judgments, two.judgments)
+        assert len(one.judgments) < 40 * 5 * 3
+        assert (one.judgments.groupby(["response_id", "annotator"]).size() >= 1).all()
+        assert one.judgments.attrs["accord"]["attributes"] == list(one.attributes)  # the declared order
+
+    @pytest.mark.parametrize("kwargs", [{"n_raters": 2, "raters_per_response": 3}, {"scale": (4, 0)},
+                                        {"attributes": ["honesty"]}, {"noise": 0.0}, {"biased_share": 1.5}])
+    def test_bad_settings(self, kwargs: dict) -> None:
+        with pytest.raises(AccordError):
+            make_synthetic_attributes(n_responses=10, **{"n_raters": 5, **kwargs})
+
+
+class TestOrdinalProbitKernels:
+    @staticmethod
+    def naive_loglik(mu: torch.Tensor, s: torch.Tensor, lower: torch.Tensor, upper: torch.Tensor, which: str
+                     ) -> torch.Tensor:
+        """The textbook formula, differentiable twice by autograd (accurate away from the far tails)."""
+        noise = s.exp()
+        high = torch.special.ndtr((upper - mu) / noise) if which != "top" else torch.ones_like(mu)
+        low = torch.special.ndtr((lower - mu) / noise) if which != "bottom" else torch.zeros_like(mu)
+        return torch.log(high - low)
+
+    @settings(max_examples=60, deadline=None)
+    @given(location=st.floats(-3, 3), log_noise=st.floats(-0.7, 0.7), low=st.floats(-2.5, 2),
+           width=st.floats(0.2, 3), which=st.sampled_from(["bottom", "middle", "top"]))
+    def test_closed_forms_match_autograd_of_the_textbook_formula(self, location: float, log_noise: float,
+                                                                 low: float, width: float, which: str) -> None:
+        t = lambda v: torch.tensor([v], dtype=torch.float64)  # noqa: E731
+        has_lower, has_upper = torch.tensor([which != "bottom"]), torch.tensor([which != "top"])
+        mu, s = t(location).requires_grad_(), t(log_noise).requires_grad_()
+        lower, upper = t(low).requires_grad_(), t(low + width).requires_grad_()
+        reference = self.naive_loglik(mu, s, lower, upper, which)
+        g_mu, g_s = torch.autograd.grad(reference.sum(), (mu, s), create_graph=True)
+        h_mu = -torch.autograd.grad(g_mu.sum(), mu, retain_graph=True)[0]
+        h_s = -torch.autograd.grad(g_s.sum(), s, retain_graph=True)[0]
+        g_bounds = torch.autograd.grad(reference.sum(), (lower, upper), allow_unused=True)
+        closed = ordinal_probit_derivatives(mu.detach(), s.detach(), lower.detach(), upper.detach(), has_lower,
+                                            has_upper)
+        assert torch.allclose(closed["loglik"], reference.detach(), rtol=1e-8, atol=1e-10)
+        assert torch.allclose(closed["grad_location"], g_mu, rtol=1e-6, atol=1e-9)
+        assert torch.allclose(closed["grad_log_noise"], g_s, rtol=1e-6, atol=1e-9)
+        assert torch.allclose(closed["info_location"], h_mu, rtol=1e-5, atol=1e-8)
+        assert torch.allclose(closed["info_log_noise"], h_s, rtol=1e-5, atol=1e-8)
+        assert float(closed["info_location"]) >= 0.0
+        # the differentiable version's backward is the same closed form, bounds included
+        parts = [v.detach().clone().requires_grad_() for v in (mu, s, lower, upper)]
+        value = ordinal_probit_loglik(*parts, has_lower, has_upper)
+        grads = torch.autograd.grad(value.sum(), parts)
+        assert torch.allclose(grads[0], g_mu.detach()) and torch.allclose(grads[1], g_s.detach())
+        for mine, theirs in zip(grads[2:], g_bounds):
+            expected = torch.zeros_like(mine) if theirs is None else theirs
+            assert torch.allclose(mine, expected, rtol=1e-6, atol=1e-9)
+
+    def test_levels_sum_to_one_and_log_ndtr_is_accurate(self) -> None:
+        cuts = torch.tensor([-1.0, 0.2, 1.5], dtype=torch.float64)
+        location = torch.linspace(-8, 8, 33, dtype=torch.float64)
+        total = torch.zeros_like(location)
+        for level in range(4):
+            lower = cuts[max(level - 1, 0)].expand_as(location)
+            upper = cuts[min(level, 2)].expand_as(location)
+            total += ordinal_probit_loglik(location, torch.full_like(location, 0.3), lower, upper,
+                                           torch.tensor(level > 0), torch.tensor(level < 3)).exp()
+        assert torch.allclose(total, torch.ones_like(total), atol=1e-12)
+        x = torch.linspace(-30, 10, 401, dtype=torch.float64)
+        assert torch.allclose(log_ndtr(x), torch.special.log_ndtr(x), rtol=1e-10, atol=1e-14)
+
+
+class TestRaterModel:
+    def test_recovers_the_synthetic_truth(self, synthetic, fitted) -> None:
+        truth = synthetic.truth.reindex(fitted.scores_.mean.index)
+        scores = fitted.scores_
+        for attribute in synthetic.attributes:
+            assert spearmanr(scores.mean[attribute], truth[attribute])[0] >= 0.9, attribute
+        inside = (scores.lower <= truth) & (truth <= scores.upper)
+        assert 0.8 <= inside.to_numpy().mean() <= 0.97
+        averaged = AttributeMean().fit(synthetic.judgments).scores_.mean.reindex(truth.index)
+        rmse_model = np.sqrt(((scores.mean - truth) ** 2).to_numpy().mean())
+        rmse_mean = np.sqrt(((averaged - truth) ** 2).to_numpy().mean())
+        assert rmse_model <= 0.9 * rmse_mean
+        assert fitted.converged_
+
+    def test_recovers_rater_leniency_and_attribute_correlation(self, synthetic, fitted) -> None:
+        raters = synthetic.raters.loc[fitted.annotators_.index]
+        for attribute in synthetic.attributes:
+            r = np.corrcoef(fitted.annotators_[f"shift_{attribute}"], raters[f"leniency_{attribute}"])[0, 1]
+            assert r > 0.8, attribute
+        error = (fitted.attribute_correlation_ - synthetic.latent.corr()).abs().to_numpy().max()
+        assert error < 0.15
+        assert (fitted.population_["typical_noise"] == 1.0).all()
+        assert fitted.annotators_["n_judgments"].sum() == len(synthetic.judgments)
+
+    def test_comparisons_of_responses(self, synthetic, fitted) -> None:
+        pairs = synthetic.pairs
+        forward = fitted.compare(pairs["response_a_id"], pairs["response_b_id"])
+        backward = fitted.compare(pairs["response_b_id"], pairs["response_a_id"])
+        assert np.allclose(forward.to_numpy() + backward.to_numpy(), 1.0)
+        agree = (forward["correctness"] > 0.5) == (pairs["gap_correctness"] > 0)
+        assert agree.mean() > 0.85
+        with pytest.raises(AccordError, match="no scores for item"):
+            fitted.compare(["nope"], [pairs["response_a_id"].iloc[0]])
+
+    def test_an_unrated_attribute_is_imputed_with_a_wider_interval(self, synthetic) -> None:
+        table = synthetic.judgments
+        lone = table["response_id"] == table["response_id"].iloc[0]
+        keep = ~lone | (table["attribute"] == "helpfulness")
+        model = MultiAttributeOrdinal(max_iter=30).fit(table[keep].reset_index(drop=True))
+        scores = model.scores_
+        first = table["response_id"].iloc[0]
+        assert scores.n.loc[first, "helpfulness"] > 0 and scores.n.loc[first, "correctness"] == 0
+        assert np.isfinite(scores.mean.loc[first]).all()
+        assert scores.sd.loc[first, "correctness"] > scores.sd["correctness"].drop(first).max()
+
+    def test_pair_items_give_p_a_better(self) -> None:
+        table = load_multipref_aspects(FIXTURES / "hub" / "multipref.jsonl")
+        model = MultiAttributeOrdinal(max_iter=30).fit(table)
+        p = model.scores_.p_a_better()
+        assert p.loc["c0a1", "overall"] > 0.5 > p.loc["c0a2", "overall"]
+        assert ((p >= 0) & (p <= 1)).all().all()
+        assert model.scores_.item_kind == "pair"
+
+    @pytest.mark.parametrize("settings", [{"shift": False}, {"noise": False}, {"correlated": False}])
+    def test_simpler_variants_and_determinism(self, settings: dict) -> None:
+        data = make_synthetic_attributes(n_responses=60, n_raters=8, attributes=["helpfulness", "verbosity"],
+                                         with_text=False, seed=4)
+        first = MultiAttributeOrdinal(max_iter=25, **settings).fit(data.judgments)
+        again = MultiAttributeOrdinal(max_iter=25, **settings).fit(data.judgments)
+        pd.testing.assert_frame_equal(first.scores_.mean, again.scores_.mean)
+        columns = set(first.annotators_.columns)
+        assert ("shift_helpfulness" in columns) == settings.get("shift", True)
+        if settings.get("noise", True):
+            assert not np.allclose(first.annotators_["noise_verbosity"], 1.0)
+        else:
+            assert np.allclose(first.annotators_["noise_verbosity"], 1.0)
+        off_diagonal = first.attribute_correlation_.loc["helpfulness", "verbosity"]
+        assert (off_diagonal == 0.0) == (not settings.get("correlated", True))
+
+    def test_settings_are_checked(self, synthetic) -> None:
+        with pytest.raises(AccordError, match="interval"):
+            MultiAttributeOrdinal(interval=1.5).fit(synthetic.judgments)
+        with pytest.raises(AccordError, match="max_iter"):
+            MultiAttributeOrdinal(max_iter=0).fit(synthetic.judgments)
+        with pytest.raises(AccordError, match="not fitted"):
+            MultiAttributeOrdinal().compare(["a"], ["b"])
+
+
+class TestAttributeMean:
+    def test_means_and_pooled_standard_errors(self) -> None:
+        table = pd.DataFrame({"response_id": ["r1", "r1", "r2", "r2", "r3"], "annotator": ["a", "b", "a", "b", "a"],
+                              "attribute": "help", "label": [1, 3, 4, 4, 0]})
+        scores = AttributeMean().fit(table.assign(scale_min=0, scale_max=4)).scores_
+        assert scores.mean["help"].tolist() == [2.0, 4.0, 0.0]
+        pooled = np.sqrt((2.0 + 0.0) / 2)  # within-item sums of squares over their degrees of freedom
+        assert np.allclose(scores.sd["help"], [pooled / np.sqrt(2), pooled / np.sqrt(2), pooled])
+        assert scores.n["help"].tolist() == [2, 2, 1]
+        assert (scores.upper["help"] <= 4).all() and (scores.lower["help"] >= 0).all()
+
+
+class TestCleanedDataset:
+    def test_round_trip_both_layouts(self, synthetic, tmp_path: Path) -> None:
+        result = clean_attributes(synthetic.judgments, method="attribute-mean",
+                                  responses_path=tmp_path / "responses.parquet", pairs_path=tmp_path / "pairs.jsonl",
+                                  provenance={"source": "synthetic"})
+        responses = read_attribute_cleaned(tmp_path / "responses.parquet")
+        meta = responses.attrs["provenance"]
+        assert meta["layout"] == "attribute-responses" and meta["source"] == "synthetic"
+        assert meta["attributes"] == list(synthetic.attributes) and meta["method"] == "attribute-mean"
+        for attribute in synthetic.attributes:
+            for suffix in ("mean", "sd", "lower", "upper", "n"):
+                assert f"{attribute}_{suffix}" in responses.columns
+        assert len(responses) == 240 and responses["n"].sum() == len(synthetic.judgments)
+        pairs = read_attribute_cleaned(tmp_path / "pairs.jsonl")
+        assert pairs.attrs["provenance"]["chosen_by"] == "helpfulness"
+        assert len(pairs) == 120 and (pairs["p_chosen_helpfulness"] >= 0.5).all()
+        assert ((pairs["weight_verbosity"] >= 0) & (pairs["weight_verbosity"] <= 1)).all()
+        single = read_cleaned(tmp_path / "pairs.jsonl")  # also a cleaned preference dataset
+        assert np.allclose(single["p_chosen"], single["p_chosen_helpfulness"])
+        assert result.pairs is not None and len(result.pairs) == 120
+
+    def test_chosen_by_orients_every_attribute(self, synthetic, fitted) -> None:
+        pairs = build_attribute_pairs(fitted.scores_, synthetic.judgments, chosen_by="verbosity")
+        assert (pairs["p_chosen_verbosity"] >= 0.5).all()
+        flipped = pairs["chosen_side"] == "B"
+        assert flipped.any() and (~flipped).any()
+        with pytest.raises(AccordError, match="chosen_by"):
+            build_attribute_pairs(fitted.scores_, synthetic.judgments, chosen_by="honesty")
+
+    def test_pair_items_write_properties_and_preferences(self, tmp_path: Path) -> None:
+        from accord.datasets import load_ukpconvarg2
+
+        result = clean_attributes(load_ukpconvarg2(FIXTURES / "ukp2"), method="attribute-mean",
+                                  pairs_path=tmp_path / "ukp.parquet")
+        pairs = read_attribute_cleaned(tmp_path / "ukp.parquet")
+        meta = pairs.attrs["provenance"]
+        assert meta["preference_attributes"] == ["convincing"]
+        assert meta["property_attributes"] == ["o5", "o6", "o7", "o8", "o9"]
+        assert (pairs["chosen"].str.len() > 0).all() and (pairs["p_chosen_convincing"] == 1.0).all()
+        assert pairs.set_index("pair_id").loc["x1_x3", ["o5_mean", "o7_mean", "o8_mean"]].tolist() == [1, 1, 0]
+        assert result.responses is None
+
+    BAD = {
+        "attribute missing from some rows": (lambda t: t.assign(attribute=t["attribute"].where(t.index != 7)),
+                                             "column 'attribute', row 7: attribute missing"),
+        "rating outside the declared scale": (lambda t: t.assign(label=t["label"].where(t.index != 3, 9)),
+                                              "column 'label', row 3: rating outside the declared scale 0..4"),
+        "two scales in one attribute": (lambda t: t.assign(scale_max=t["scale_max"].where(t.index != 11, 5)),
+                                        "row 11: two scales in one attribute"),
+    }
+
+    @pytest.mark.parametrize("case", list(BAD))
+    def test_bad_input_is_one_error_and_nothing_is_written(self, synthetic, tmp_path: Path, case: str) -> None:
+        change, expected = self.BAD[case]
+        table = change(pd.DataFrame(synthetic.judgments).copy())
+        table.attrs = {}
+        targets = [tmp_path / "responses.parquet", tmp_path / "pairs.jsonl"]
+        with pytest.raises(ValidationError) as excinfo:
+            clean_attributes(table, responses_path=targets[0], pairs_path=targets[1])
+        assert expected in str(excinfo.value) and "\n" not in str(excinfo.value)
+        assert list(tmp_path.iterdir()) == []
+
+    def test_a_bad_frame_leaves_the_old_file(self, synthetic, tmp_path: Path) -> None:
+        result = clean_attributes(synthetic.judgments, method="attribute-mean")
+        target = tmp_path / "responses.parquet"
+        write_attribute_cleaned(result.responses, target)
+        before = target.read_bytes()
+        broken = result.responses.copy()
+        broken.attrs = result.responses.attrs
+        broken.loc[5, "coherence_mean"] = 7.0
+        with pytest.raises(ValidationError, match="column 'coherence_mean', row 5: must lie on the attribute's"):
+            write_attribute_cleaned(broken, target)
+        assert target.read_bytes() == before
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["responses.parquet"]
