@@ -1,4 +1,6 @@
-"""Accuracy, negative log-likelihood, Brier score and expected calibration error (a leaf: imports no other accord module).
+"""Accuracy, negative log-likelihood, Brier score and expected calibration error.
+
+A leaf: imports no other accord module.
 
 Probabilities come as a DataFrame (index = pair or item id, one column per class) and gold labels as a Series on
 the same ids; only ids present in both are scored. Tie handling in :func:`accuracy` is explicit: gold ties are

@@ -148,7 +148,8 @@ labels = st.sampled_from(["A", "B", "tie"])
 
 
 @settings(max_examples=60, deadline=None)
-@given(st.lists(st.tuples(st.integers(0, 20), st.integers(0, 8), labels), min_size=1, max_size=80, unique_by=lambda t: t[:2]))
+@given(st.lists(st.tuples(st.integers(0, 20), st.integers(0, 8), labels), min_size=1, max_size=80,
+                unique_by=lambda t: t[:2]))
 def test_encode_round_trips_any_table(rows):
     table = pd.DataFrame(rows, columns=["pair_id", "annotator", "label"])
     encoded = encode(validate(table))

@@ -121,9 +121,9 @@ class RewardTrainer:
     ``task``: a :class:`accord.reward.task.RewardTask` instance (default: the task ``config.task`` names, built from
     ``config``). ``model``/``tokenizer``/``train_data``/``eval_data`` may be passed ready-made (the benchmarks do);
     by default they come from ``config.model``, ``config.train_path`` and ``config.eval_path``. ``callbacks`` are
-    called as ``callback(trainer, state)`` after every optimisation step (after any checkpoint of that step), ``state`` a dict
-    with ``step``, ``loss`` (the mean of the last logging window: the loop reads losses from the device only on
-    logging steps) and ``lr``.
+    called as ``callback(trainer, state)`` after every optimisation step (after any checkpoint of that step),
+    ``state`` a dict with ``step``, ``loss`` (the mean of the last logging window: the loop reads losses from the
+    device only on logging steps) and ``lr``.
     """
 
     def __init__(self, config: RewardConfig, *, task: RewardTask | None = None, model: RewardModel | None = None,
