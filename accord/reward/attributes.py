@@ -233,6 +233,17 @@ def attribute_labels(frame: pd.DataFrame, spec: AttributeSpec) -> tuple[np.ndarr
     return labels.astype(np.float32), label_var.astype(np.float32), weight.astype(np.float32)
 
 
+def encode_attribute_table(encoder: PairEncoder, spec: AttributeSpec, table: pd.DataFrame) -> "AttributeData":
+    """Tokenize a table of :func:`read_attribute_table` and attach its labels (:func:`attribute_labels`)."""
+    labels, label_var, weight = attribute_labels(table, spec)
+    if spec.layout == "pairs":
+        text = load_pairs(table[[c for c in ("pair_id", "prompt", "chosen", "rejected") if c in table.columns]])
+        return AttributeData(encoder.encode_pairs(text), None, labels, label_var, weight)
+    prompts = list(table["prompt"].fillna("")) if "prompt" in table.columns else [""] * len(table)
+    responses = encoder.encode(prompts, [str(r) for r in table["response"].fillna("")])
+    return AttributeData(None, responses, labels, label_var, weight)
+
+
 def _numeric(frame: pd.DataFrame, column: str, source: str | None) -> np.ndarray:
     raw = frame[column]
     values = pd.to_numeric(raw, errors="coerce").to_numpy(dtype=np.float64)
@@ -319,15 +330,7 @@ class AttributesTask(RewardTask):
                 "combination": {"method": "fixed", "weights": self.spec.default_weights()}}
 
     def encode(self, table: Any) -> AttributeData:
-        if isinstance(table, AttributeData):
-            return table
-        labels, label_var, weight = attribute_labels(table, self.spec)
-        if self.spec.layout == "pairs":
-            text = load_pairs(table[[c for c in ("pair_id", "prompt", "chosen", "rejected") if c in table.columns]])
-            return AttributeData(self.encoder.encode_pairs(text), None, labels, label_var, weight)
-        prompts = list(table["prompt"].fillna("")) if "prompt" in table.columns else [""] * len(table)
-        responses = self.encoder.encode(prompts, [str(r) for r in table["response"].fillna("")])
-        return AttributeData(None, responses, labels, label_var, weight)
+        return table if isinstance(table, AttributeData) else encode_attribute_table(self.encoder, self.spec, table)
 
     def cost(self, data: AttributeData) -> np.ndarray:
         if data.pairs is not None and not self.collator.packing:
@@ -535,3 +538,111 @@ def f1_score(truth: np.ndarray, guess: np.ndarray) -> float:
     tp = float((truth & guess).sum())
     denominator = float(truth.sum() + guess.sum())
     return 2.0 * tp / denominator if denominator > 0 else 0.0
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# using a saved model: accord score and accord evaluate
+# ----------------------------------------------------------------------------------------------------------------------
+
+
+def score_attributes(model_dir: str | Path, data: Any, *, k: float | None = None, batch_size: int = 32,
+                     max_length: int | None = None, device: str | torch.device | None = None,
+                     progress: bool = False) -> pd.DataFrame:
+    """Every attribute's reward and the combined reward of new responses or pairs (``accord score``).
+
+    Per response: ``reward_<a>`` for each attribute (the head's output; ``reward_sd_<a>`` with an uncertainty
+    head), ``<a>_predicted`` for a graded attribute (the predicted mean on its scale), ``reward`` (the combination
+    saved with the model, :mod:`accord.reward.attribute_combination`), ``reward_normalised`` (by the combined
+    reward's training statistics), ``weight_<a>`` for a prompt-conditioned combination and, with an uncertainty
+    head, ``reward_sd`` (the attributes' variances combined with the squared weights) and ``conservative_reward =
+    reward - k * reward_sd``. Pairs get these per side (suffixes ``_chosen``, ``_rejected``), ``p_chosen_<a>_model``
+    per preference attribute, ``p_<a>_model`` per property and ``p_chosen_model`` from the combined reward.
+    """
+    from accord.reward.attribute_combination import load_combination, response_lengths
+    from accord.reward.evaluate import _encoder, _read_frame, load_model
+
+    model, tokenizer = load_model(model_dir, device)
+    spec = AttributeSpec.from_dict(model.meta["attributes"])
+    if k is not None and not model.uncertainty_head:
+        raise AccordError(f"k: {model_dir} has no uncertainty head (it was trained without --uncertainty-head), so "
+                          "it has no reward_sd; train with --uncertainty-head to use k")
+    k = 1.0 if k is None else float(k)
+    combination = load_combination(model_dir, model.meta)
+    stats = combination.stats_ or model.stats or {}
+    mean, sd = float(stats.get("mean", 0.0)), float(stats.get("sd", 1.0)) or 1.0
+    frame = _read_frame(data)
+    encoder = _encoder(model, tokenizer, max_length)
+    settings = dict(pad_token_id=tokenizer.pad_token_id, batch_size=batch_size, progress=progress)
+    prompts = [str(p) for p in frame["prompt"].fillna("")] if "prompt" in frame.columns else [""] * len(frame)
+    embedding = None
+    if combination.method == "gating":
+        embedding = predict_sequences(model, encoder.encode([""] * len(frame), prompts), capture_pooled=True,
+                                      **settings)["pooled"]
+
+    def side(texts: list[str], suffix: str) -> tuple[dict[str, np.ndarray], np.ndarray]:
+        predicted = predict_sequences(model, encoder.encode(prompts, texts), **settings)
+        rewards, variance = predicted["reward"], predicted["variance"]
+        columns: dict[str, np.ndarray] = {}
+        for j, (name, kind, (low, high)) in enumerate(zip(spec.names, spec.kinds, spec.scales)):
+            columns[f"reward_{name}{suffix}"] = rewards[:, j]
+            if model.uncertainty_head:
+                columns[f"reward_sd_{name}{suffix}"] = np.sqrt(variance[:, j])
+            if kind == SCORE:
+                columns[f"{name}_predicted{suffix}"] = (low + high) / 2.0 + (high - low) / 2.0 * rewards[:, j]
+        lengths = response_lengths(texts)
+        combined = combination.combine(rewards, lengths, embedding)
+        weights = combination.weights(embedding, len(texts))
+        columns[f"reward{suffix}"] = combined
+        columns[f"reward_normalised{suffix}"] = (combined - mean) / sd
+        if combination.method == "gating" and not suffix.endswith("rejected"):
+            columns.update({f"weight_{name}": weights[:, j] for j, name in enumerate(spec.names)})
+        if model.uncertainty_head:
+            combined_sd = np.sqrt((weights**2 * variance).sum(axis=1))
+            columns[f"reward_sd{suffix}"] = combined_sd
+            columns[f"conservative_reward{suffix}"] = combined - k * combined_sd
+        return columns, rewards
+
+    if "response" in frame.columns:
+        columns, _ = side([str(r) for r in frame["response"].fillna("")], "")
+        return frame.copy().assign(**columns)
+    for column in ("chosen", "rejected"):
+        if column not in frame.columns:
+            raise ValidationError("scoring needs a 'response' column, or 'chosen' and 'rejected'", column=column)
+    chosen_columns, chosen = side([str(r) for r in frame["chosen"].fillna("")], "_chosen")
+    rejected_columns, rejected = side([str(r) for r in frame["rejected"].fillna("")], "_rejected")
+    out = frame.copy().assign(**chosen_columns, **rejected_columns)
+    logits = pair_attribute_logits(spec, {"chosen": chosen, "rejected": rejected,
+                                          "var_chosen": np.full_like(chosen, np.nan),
+                                          "var_rejected": np.full_like(chosen, np.nan)})
+    for j, (name, kind) in enumerate(zip(spec.names, spec.kinds)):
+        column = f"p_{name}_model" if kind == PROPERTY else f"p_chosen_{name}_model"
+        out[column] = 1.0 / (1.0 + np.exp(-logits[:, j]))
+    out["p_chosen_model"] = 1.0 / (1.0 + np.exp(-(out["reward_chosen"] - out["reward_rejected"])))
+    return out
+
+
+def evaluate_attributes(model_dir: str | Path, data: Any, *, batch_size: int = 32, max_length: int | None = None,
+                        device: str | torch.device | None = None, progress: bool = False) -> dict[str, float]:
+    """``accord evaluate`` of a multi-attribute model: the per-attribute metrics of :func:`attribute_metrics` on the
+    attributes ``data`` has, and, when it has an overall label (``p_chosen``) with pairs, the metrics of the
+    combined reward against it (``combined_accuracy``, ``combined_nll``, ...)."""
+    from accord.reward.evaluate import load_model, pairwise_metrics
+
+    model, tokenizer = load_model(model_dir, device)
+    spec = AttributeSpec.from_dict(model.meta["attributes"])
+    frame, _ = read_attribute_table(data)
+    encoder = PairEncoder(tokenizer, max_length or int(model.meta.get("max_length", 512)), model.is_decoder,
+                          model.meta.get("use_chat_template"))
+    encoded = encode_attribute_table(encoder, spec, frame)
+    rewards = predict_attributes(model, encoded, pad_token_id=tokenizer.pad_token_id, batch_size=batch_size,
+                                 progress=progress)
+    result = attribute_metrics(spec, rewards, encoded.labels)
+    if "p_chosen" in frame.columns and encoded.pairs is not None:
+        scored = score_attributes(model_dir, frame[["prompt", "chosen", "rejected"]] if "prompt" in frame.columns
+                                  else frame[["chosen", "rejected"]], batch_size=batch_size, max_length=max_length,
+                                  device=device)
+        d = (scored["reward_chosen"] - scored["reward_rejected"]).to_numpy()
+        p_tie = frame["p_tie"].to_numpy(dtype=float) if "p_tie" in frame.columns else None
+        overall = pairwise_metrics(d, frame["p_chosen"].to_numpy(dtype=float), p_tie)
+        result.update({f"combined_{name}": value for name, value in overall.items()})
+    return result
