@@ -180,9 +180,9 @@ class GatingNetwork(Combination):
         emb = np.asarray(embedding, dtype=np.float64)
         self.params_["emb_mean"], self.params_["emb_sd"] = emb.mean(axis=0), emb.std(axis=0) + 1e-6
         e = torch.as_tensor((emb - self.params_["emb_mean"]) / self.params_["emb_sd"], dtype=torch.float32)
-        x = torch.as_tensor(differences, dtype=torch.float32)
+        x = torch.as_tensor(np.array(differences, dtype=np.float32))
         y = torch.as_tensor(np.array(target, dtype=np.float32))
-        u = torch.ones_like(y) if sample_weight is None else torch.as_tensor(sample_weight, dtype=torch.float32)
+        u = torch.ones_like(y) if sample_weight is None else torch.as_tensor(np.array(sample_weight, dtype=np.float32))
         network = self._network(e.shape[1])
         log_beta = torch.zeros((), requires_grad=True)
         optimiser = torch.optim.Adam([*network.parameters(), log_beta], lr=self.learning_rate,
