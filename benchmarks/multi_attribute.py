@@ -338,7 +338,8 @@ def reward_ukp(args: argparse.Namespace) -> None:
     single_scored = score(single_dir, test[text])
     print(f"\nPreference accuracy on the held-out sides: K-head {float((k_scored['p_chosen_model'] > 0.5).mean()):.3f}"
           f", single head {float((single_scored['p_chosen_model'] > 0.5).mean()):.3f}\n")
-    print("| reason group | prevalence (test) | F1 (K-head) | F1 always-yes | accuracy (K-head) |\n|---|---|---|---|---|")
+    print("| reason group | prevalence (test) | F1 (K-head) | F1 always-yes | accuracy (K-head) |\n"
+          "|---|---|---|---|---|")
     f1s = []
     for g in groups:
         truth = test[f"{g}_mean"].to_numpy() > 0.5

@@ -553,12 +553,13 @@ def score_attributes(model_dir: str | Path, data: Any, *, k: float | None = None
     Per response: ``reward_<a>`` for each attribute (the head's output; ``reward_sd_<a>`` with an uncertainty
     head), ``<a>_predicted`` for a graded attribute (the predicted mean on its scale), ``reward`` (the combination
     saved with the model, :mod:`accord.reward.attribute_combination`), ``reward_normalised`` (by the combined
-    reward's training statistics), ``weight_<a>`` for a prompt-conditioned combination and, with an uncertainty
+    reward's statistics on the data it was fitted on, or trained on; absent for fixed weights given without data),
+    ``weight_<a>`` for a prompt-conditioned combination and, with an uncertainty
     head, ``reward_sd`` (the attributes' variances combined with the squared weights) and ``conservative_reward =
     reward - k * reward_sd``. Pairs get these per side (suffixes ``_chosen``, ``_rejected``), ``p_chosen_<a>_model``
     per preference attribute, ``p_<a>_model`` per property and ``p_chosen_model`` from the combined reward.
     """
-    from accord.reward.attribute_combination import load_combination, response_lengths
+    from accord.reward.attribute_combination import COMBINATION_FILE, load_combination, response_lengths
     from accord.reward.evaluate import _encoder, _read_frame, load_model
 
     model, tokenizer = load_model(model_dir, device)
@@ -568,8 +569,9 @@ def score_attributes(model_dir: str | Path, data: Any, *, k: float | None = None
                           "it has no reward_sd; train with --uncertainty-head to use k")
     k = 1.0 if k is None else float(k)
     combination = load_combination(model_dir, model.meta)
-    stats = combination.stats_ or model.stats or {}
-    mean, sd = float(stats.get("mean", 0.0)), float(stats.get("sd", 1.0)) or 1.0
+    # the combined reward's statistics: measured when the combination was fitted, else (the default combination)
+    # at the end of training; a fixed combination given without data has none, and no normalised reward
+    stats = combination.stats_ or (None if (Path(model_dir) / COMBINATION_FILE).exists() else model.stats)
     frame = _read_frame(data)
     encoder = _encoder(model, tokenizer, max_length)
     settings = dict(pad_token_id=tokenizer.pad_token_id, batch_size=batch_size, progress=progress)
@@ -593,7 +595,8 @@ def score_attributes(model_dir: str | Path, data: Any, *, k: float | None = None
         combined = combination.combine(rewards, lengths, embedding)
         weights = combination.weights(embedding, len(texts))
         columns[f"reward{suffix}"] = combined
-        columns[f"reward_normalised{suffix}"] = (combined - mean) / sd
+        if stats:
+            columns[f"reward_normalised{suffix}"] = (combined - float(stats["mean"])) / (float(stats["sd"]) or 1.0)
         if combination.method == "gating" and not suffix.endswith("rejected"):
             columns.update({f"weight_{name}": weights[:, j] for j, name in enumerate(spec.names)})
         if model.uncertainty_head:
