@@ -167,6 +167,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--learning-rate", type=float, default=1e-4)
     parser.add_argument("--freeze-layers", type=int, default=3)
     parser.add_argument("--max-length", type=int, default=128)
+    parser.add_argument("--ukp-test-pairs", type=int, default=0,
+                        help="score a sample of the held-out pairs, the same share of every side (0: all)")
     parser.add_argument("--ukp-dir", help="the UKPConvArg2 CSV folder (default: the shared datasets folder)")
     parser.add_argument("--work-dir", default="multi_attribute_runs", help="where the reward models are written")
     args = parser.parse_args(argv)
@@ -326,10 +328,16 @@ def reward_ukp(args: argparse.Namespace) -> None:
     groups = list(pairs.attrs["accord"]["property_attributes"])
     text = ["prompt", "chosen", "rejected"]
     train, test = pairs[~is_test].reset_index(drop=True), pairs[is_test].reset_index(drop=True)
-    train.attrs = test.attrs = pairs.attrs
     n_sides = pairs["pair_id"].map(side)
+    if args.ukp_test_pairs and args.ukp_test_pairs < len(test):  # the same share of every held-out side
+        share = args.ukp_test_pairs / len(test)
+        sides = test["pair_id"].map(side)
+        test = test.groupby(sides, group_keys=False).apply(
+            lambda g: g.sample(n=max(1, round(len(g) * share)), random_state=0)).reset_index(drop=True)
+    train.attrs = test.attrs = pairs.attrs
     print(f"# UKPConvArg2, UKPConvArg1Strict topic split: {len(train):,} training pairs on "
-          f"{n_sides[~is_test].nunique()} sides, {len(test):,} held out on {n_sides[is_test].nunique()} sides "
+          f"{n_sides[~is_test].nunique()} sides, {len(test):,} of the {int(is_test.sum()):,} held-out pairs on "
+          f"{n_sides[is_test].nunique()} sides "
           f"({args.model}, {args.ukp_steps} steps of {args.batch_size} pairs, {args.freeze_layers} lower layers "
           f"frozen, max length {args.max_length}, load average {load:.1f} at the start)\n", flush=True)
     k_dir, _, _ = train_reward(args, "ukp-k-heads", train, args.ukp_steps, task="attributes")
