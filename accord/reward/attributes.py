@@ -46,7 +46,7 @@ from accord.datasets.cleaned import read_with_provenance
 from accord.datasets.cleaned_attributes import LAYOUTS, check_attribute_cleaned
 from accord.datasets.errors import AccordError, ValidationError
 from accord.reward.data import PairCollator, PairEncoder, TokenizedPairs, TokenizedResponses, load_pairs
-from accord.reward.losses import get_loss, pair_loss_inputs, pairwise_logit, register_loss
+from accord.reward.losses import get_loss, pair_loss_inputs, pairwise_logit
 from accord.reward.task import RewardTask, model_inputs, register_task
 
 PREFERENCE, PROPERTY, SCORE = "preference", "property", "score"
@@ -55,14 +55,14 @@ PREFERENCE, PROPERTY, SCORE = "preference", "property", "score"
 SCORE_NOISE_FLOOR = 0.1
 
 
-@register_loss("gaussian_nll")
 def gaussian_nll_loss(reward: torch.Tensor, target: torch.Tensor, target_var: torch.Tensor,
                       reward_var: torch.Tensor | None = None) -> torch.Tensor:
     """Gaussian negative log-likelihood of a graded label: ``0.5 ((r - y)^2 / v + log v)``.
 
     ``v = target_var + SCORE_NOISE_FLOOR^2`` (+ ``reward_var``, the model's own variance, with an uncertainty head):
     the label's posterior variance is part of the noise, so the squared error of an uncertain label is divided by a
-    larger variance and counts less. Element-wise, one (response, attribute) per element.
+    larger variance and counts less. Element-wise, one (response, attribute) per element. Not in the loss registry:
+    ``--loss`` chooses the pairwise loss, and graded attributes always use this one.
     """
     variance = target_var.float() + SCORE_NOISE_FLOOR**2
     if reward_var is not None:
@@ -290,7 +290,6 @@ class AttributesTask(RewardTask):
     def __init__(self, config: Any, spec: AttributeSpec | None = None):
         super().__init__(config)
         self.property_loss = get_loss("weighted_soft_bce")
-        self.score_loss = get_loss("gaussian_nll")
         self.spec = spec
 
     @property
@@ -386,8 +385,7 @@ class AttributesTask(RewardTask):
             classified = rated.sum(dim=1)
             accuracy = (right.sum(dim=1).float() / classified.clamp_min(1)).sum()
         else:
-            per = self.score_loss({"reward": reward, "target": y, "target_var": batch["label_var"],
-                                   "reward_var": variance})
+            per = gaussian_nll_loss(reward, y, batch["label_var"], variance)
             accuracy = None
         per = torch.where(rated, per, torch.zeros_like(per))
         loss = (per.sum(dim=0) / step["rated"].to(per.device)).sum() / k
