@@ -156,8 +156,10 @@ def _add_combine_parser(sub: Any) -> None:
     co.add_argument("--weights", metavar="A=W,...", help="fixed weights, e.g. helpfulness=0.3,correctness=0.74")
     co.add_argument("--decorrelate-length", action="store_true",
                     help="remove from every attribute its linear dependence on the response length (in words)")
-    co.add_argument("--alpha", type=float, default=1.0, metavar="X", help="L2 penalty of the fitted weights (default: 1)")
-    co.add_argument("--hidden", type=int, default=64, metavar="N", help="hidden units of the gating network (default: 64)")
+    co.add_argument("--alpha", type=float, default=1.0, metavar="X",
+                    help="L2 penalty of the fitted weights (default: 1)")
+    co.add_argument("--hidden", type=int, default=64, metavar="N",
+                    help="hidden units of the gating network (default: 64)")
     co.add_argument("--batch-size", type=int, default=32, metavar="N", help="sequences per forward pass")
 
 
