@@ -349,9 +349,9 @@ def reward_ukp(args: argparse.Namespace) -> None:
     single_scored = score(single_dir, test[text])
     print(f"\nPreference accuracy on the held-out sides: K-head {float((k_scored['p_chosen_model'] > 0.5).mean()):.3f}"
           f", single head {float((single_scored['p_chosen_model'] > 0.5).mean()):.3f}\n")
-    print("| reason group | prevalence (test) | F1 (K-head) | F1 always-yes | accuracy (K-head) |\n"
-          "|---|---|---|---|---|")
-    f1s = []
+    print("| reason group | prevalence (test) | F1 (K-head) | F1 always-yes | accuracy (K-head) | ROC AUC (K-head) |\n"
+          "|---|---|---|---|---|---|")
+    f1s, aucs = [], []
     for g in groups:
         truth = test[f"{g}_mean"].to_numpy() > 0.5
         guess = (k_scored[f"p_{g}_model"] > 0.5).to_numpy()
@@ -359,9 +359,14 @@ def reward_ukp(args: argparse.Namespace) -> None:
         f1 = 2 * tp / max(float(truth.sum() + guess.sum()), 1.0)
         prevalence = float(truth.mean())
         f1s.append(f1)
+        # the threshold-free ranking quality of P(reason): Mann-Whitney U over the pairs with and without it
+        ranks = pd.Series(k_scored[f"p_{g}_model"].to_numpy()).rank().to_numpy()
+        n_pos, n_neg = int(truth.sum()), int((~truth).sum())
+        auc = (ranks[truth].sum() - n_pos * (n_pos + 1) / 2) / max(n_pos * n_neg, 1)
+        aucs.append(auc)
         print(f"| {g} | {prevalence:.3f} | {f1:.3f} | {2 * prevalence / (1 + prevalence):.3f} | "
-              f"{float((truth == guess).mean()):.3f} |")
-    print(f"| **macro** | | {np.mean(f1s):.3f} | | |\n", flush=True)
+              f"{float((truth == guess).mean()):.3f} | {auc:.3f} |")
+    print(f"| **macro** | | {np.mean(f1s):.3f} | | | {np.mean(aucs):.3f} |\n", flush=True)
 
 
 if __name__ == "__main__":
