@@ -132,6 +132,20 @@ def test_a_missing_attribute_contributes_no_gradient(bert, tmp_path):
     assert (grad[2:8] != 0).all() and (grad[10:] != 0).all()
 
 
+def test_the_step_loss_does_not_depend_on_how_the_step_is_split(bert, tmp_path):
+    frame = attribute_pairs(32, seed=8, observed=0.5)
+    frame["weight_helpful"] = np.linspace(0.1, 1.0, len(frame))  # weights normalised over the whole step
+    common = dict(max_steps=2, group_by_length=False, adam_epsilon=1.0)  # large eps: updates linear in the gradient
+    states = []
+    for name, size, accumulation in (("one-batch", 8, 1), ("accumulated", 4, 2)):
+        cfg = config(bert, tmp_path, name, batch_size=size, gradient_accumulation_steps=accumulation, **common)
+        trainer = RewardTrainer(cfg, train_data=frame)
+        trainer.train()
+        states.append({k: v.detach().clone() for k, v in trainer.unwrapped().state_dict().items()})
+    for key in states[0]:
+        assert torch.allclose(states[0][key], states[1][key], atol=1e-6), key
+
+
 @settings(max_examples=8, deadline=None)
 @given(st.lists(st.floats(-2.0, 2.0), min_size=3, max_size=3))
 def test_fitted_weights_recover_the_weights_that_made_the_overall_labels(weights):
