@@ -236,6 +236,9 @@ def cmd_aggregate(args: argparse.Namespace) -> int:
     _check_output(output)
     judgments = _read_input(args)
     source = args.dataset or str(args.input)
+    if table_info(judgments)["form"] == "attribute":
+        return _aggregate_attributes(args, judgments, output, source)
+    args.method = args.method or "vote-fraction"
     can_clean = table_info(judgments)["form"] == "preference" and {"response_a", "response_b"} <= set(judgments)
     as_cleaned = can_clean and output.suffix.lower() in CLEANED_SUFFIXES
     if as_cleaned:
@@ -274,6 +277,44 @@ def cmd_aggregate(args: argparse.Namespace) -> int:
             f"NLL {scores['nll']:.3f}  Brier {scores['brier']:.3f}  ECE {scores['ece']:.3f}"
         )
     print(f"wrote {output} ({written})")
+    return 0
+
+
+def _aggregate_attributes(args: argparse.Namespace, judgments: pd.DataFrame, output: Path, source: str) -> int:
+    """A multi-attribute table: per-attribute scores into the cleaned multi-attribute layouts (responses to
+    ``--output``, their pairs to ``--pairs-output``; rated pairs to ``--output``)."""
+    from accord.aggregate.cleaned_attributes import ATTRIBUTE_METHODS, clean_attributes
+
+    method = args.method or "multi-attribute-ordinal"
+    if method not in ATTRIBUTE_METHODS:
+        raise AccordError(f"--method: '{method}' does not fit per-attribute ratings (use one of {ATTRIBUTE_METHODS})")
+    item = judgments.attrs["accord"]["item"]
+    pairs_output = Path(args.pairs_output) if args.pairs_output else None
+    for path, flag in ((output, "--output"), (pairs_output, "--pairs-output")):
+        if path is not None and path.suffix.lower() not in CLEANED_SUFFIXES:
+            raise AccordError(f"{flag} {path}: per-attribute scores are a cleaned multi-attribute dataset: name a "
+                              f".parquet or .jsonl file")
+    if pairs_output is not None and item == "pair":
+        raise AccordError("--pairs-output: the ratings are of pairs already; --output gets the pairs")
+    text = "response" if item == "response" else "response_a"
+    if text not in judgments.columns:
+        raise AccordError(f"{source}: column '{text}': a cleaned multi-attribute dataset needs the texts")
+    if method == "multi-attribute-ordinal":
+        use_threads(torch_threads(len(judgments), args.free_cores))
+    started = time.perf_counter()
+    try:
+        cleaned = clean_attributes(judgments, method=method, responses_path=output if item == "response" else None,
+                                   pairs_path=pairs_output if item == "response" else output,
+                                   provenance={"source": source, "n_judgments": len(judgments)})
+    except AccordError as err:  # say which input could not be aggregated
+        raise AccordError(f"{source}: {err}") from err
+    elapsed = time.perf_counter() - started
+    attributes = judgments.attrs["accord"]["attributes"]
+    print(f"method: {method}  ratings: {len(judgments):,}  attributes: {', '.join(attributes)}  fit: {elapsed:.2f}s")
+    if item == "response":
+        print(f"wrote {output} (per-response attribute scores, {len(cleaned.responses)} responses)")
+    if cleaned.pairs is not None and (pairs_output is not None or item == "pair"):
+        print(f"wrote {pairs_output or output} (per-attribute preference pairs, {len(cleaned.pairs)} pairs)")
     return 0
 
 
@@ -528,7 +569,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     agg = sub.add_parser("aggregate", help="fit an aggregation method and write soft labels or a cleaned dataset")
     _add_input_arguments(agg)
-    agg.add_argument("--method", default="vote-fraction", help="majority, vote-fraction, dawid-skene, ...")
+    agg.add_argument("--method", help="majority, vote-fraction (default), dawid-skene, ...; per-attribute ratings: "
+                     "multi-attribute-ordinal (default) or attribute-mean")
     agg.add_argument("--inference", help="model inference: vb, map, meanfield, lowrank, nuts")
     agg.add_argument("--device", help="torch device for the model, e.g. cuda (default: cpu)")
     agg.add_argument("--drop-ties", action="store_true", help="leave out pairs whose most likely outcome is a tie")
@@ -536,6 +578,8 @@ def build_parser() -> argparse.ArgumentParser:
     agg.add_argument("--output", required=True,
                      help="output file: .parquet or .jsonl (a cleaned dataset when the judgments have response texts, "
                           "else soft labels), .csv or .tsv (soft labels)")
+    agg.add_argument("--pairs-output", help="per-attribute ratings of responses: also write the pairs of responses "
+                     "to one prompt, with P(chosen better) per attribute (.parquet or .jsonl)")
     agg.add_argument("--quiet", action="store_true")
     agg.set_defaults(func=cmd_aggregate)
 
@@ -554,7 +598,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     for name, text in (("train", "train a reward model on a cleaned dataset (accord train -h lists its settings)"),
                        ("evaluate", "accuracy, NLL, Brier and ECE of a saved reward model"),
-                       ("score", "rewards, uncertainty and conservative rewards of responses or pairs")):
+                       ("score", "rewards, uncertainty and conservative rewards of responses or pairs"),
+                       ("combine", "combine a multi-attribute reward model's attributes into one reward")):
         sub.add_parser(name, help=text)  # listed for --help; main() hands these to accord.reward's own parser
 
     ds = sub.add_parser("datasets", help="list or describe the named datasets")
@@ -568,7 +613,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-REWARD_COMMANDS = ("train", "evaluate", "score")
+REWARD_COMMANDS = ("train", "evaluate", "score", "combine")
 
 
 def main(argv: list[str] | None = None) -> int:

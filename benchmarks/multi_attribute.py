@@ -27,11 +27,30 @@ Timing: one fit of 100k ratings (5,000 responses x 4 raters x 5 attributes, 200 
 threads, wall-clock and CPU seconds; the machine's load average is printed next to it, because other work on the
 same cores slows the wall clock (the CPU seconds of a one-thread run are what it takes on one idle core).
 
-The reward-model half of the issue (K heads against K single-head models, fitted combinations) is measured by
-``benchmarks/multi_attribute.py`` once the reward task lands; this script covers the rater model.
+Reward half (``--part reward``; the multi-attribute issue's item 2). The default synthetic data with text (3
+responses per prompt, every pair of one prompt's responses), cleaned by the rater model into per-attribute soft
+labels (``p_chosen_<a>``, ``weight_<a>``); a quarter of the prompts held out. An *overall* preference is made from
+the true latent attribute gaps with known weights (:data:`OVERALL_WEIGHTS`, a mix in the style of Nemotron's
+HelpSteer2 weights, verbosity negative) and three simulated votes per pair. Trained with the same backbone, steps,
+batch, learning rate and frozen layers, in one run: one K-head model (``--task attributes``, K = 5), K single-head
+models (one per attribute, ``p_chosen``/``weight`` of that attribute), and one single-head model on the overall
+votes. Reported: each model's training-loop seconds (the K-head's against the sum of the K single heads'), the
+accuracy of every attribute's pairwise order against the true latent gap on the held-out pairs, and the held-out
+accuracy against the true overall order of the single overall head and of the K-head model's combinations fitted
+on the training pairs' overall votes (fitted weights, with and without length decorrelation, and the gating
+network), with the true weights as the oracle.
 
-    python benchmarks/multi_attribute.py                       # 3 seeds x 3 scenarios + the 100k timing
-    python benchmarks/multi_attribute.py --quick               # 1 seed, default scenario, no timing
+UKPConvArg2 half (``--part ukp``; item 3). UKPConvArg2's gold reasons per pair as 0/1 properties, one per reason
+group (o5-o9), plus the preference (``convincing``); the UKPConvArg1Strict topic split of
+``benchmarks/reward_quality.py`` (the last four topics in alphabetical order, 8 debate sides, held out; 24 sides
+train). A single-head model on the preference against the K-head model (preference + 5 reason groups), same
+settings: preference accuracy on the held-out sides, and per reason group the F1 of ``P(reason) >= 0.5`` with the
+always-yes classifier's F1 (``2p / (1 + p)`` at prevalence ``p``) as the floor.
+
+    python benchmarks/multi_attribute.py                       # every part
+    python benchmarks/multi_attribute.py --part rater --quick  # 1 seed, default scenario, no timing
+    python benchmarks/multi_attribute.py --part reward         # K heads vs K single heads, combinations
+    python benchmarks/multi_attribute.py --part ukp            # UKPConvArg2 topic split
 """
 
 from __future__ import annotations
@@ -139,8 +158,27 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--raters", type=int, default=60)
     parser.add_argument("--threads", type=int, default=2, help="torch threads")
     parser.add_argument("--quick", action="store_true", help="one seed, the default scenario, no timing")
+    parser.add_argument("--part", choices=("rater", "reward", "ukp", "all"), default="all")
+    parser.add_argument("--model", default="all-MiniLM-L6-v2", help="reward-model backbone")
+    parser.add_argument("--reward-responses", type=int, default=3000, help="synthetic responses (reward part)")
+    parser.add_argument("--steps", type=int, default=150, help="training steps of every synthetic reward model")
+    parser.add_argument("--ukp-steps", type=int, default=300, help="training steps of every UKPConvArg2 model")
+    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--learning-rate", type=float, default=1e-4)
+    parser.add_argument("--freeze-layers", type=int, default=3)
+    parser.add_argument("--max-length", type=int, default=128)
+    parser.add_argument("--ukp-test-pairs", type=int, default=0,
+                        help="score a sample of the held-out pairs, the same share of every side (0: all)")
+    parser.add_argument("--ukp-dir", help="the UKPConvArg2 CSV folder (default: the shared datasets folder)")
+    parser.add_argument("--work-dir", default="multi_attribute_runs", help="where the reward models are written")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
+    if args.part in ("reward", "all"):
+        reward_synthetic(args)
+    if args.part in ("ukp", "all"):
+        reward_ukp(args)
+    if args.part not in ("rater", "all"):
+        return
     seeds = [0] if args.quick else [int(s) for s in args.seeds.split(",")]
     scenarios = {"default": SCENARIOS["default"]} if args.quick else SCENARIOS
     print(f"# Multi-attribute rater model vs per-attribute averaging ({args.responses} responses, {args.raters} "
@@ -152,6 +190,183 @@ def main(argv: list[str] | None = None) -> None:
     check_targets(tables["default"])
     if not args.quick:
         timing(args.threads)
+
+
+# -- the reward half -------------------------------------------------------------------------------------------------
+
+#: Weights of the true latent attribute gaps in the synthetic overall preference.
+OVERALL_WEIGHTS = {"helpfulness": 0.3, "correctness": 0.74, "coherence": 0.46, "complexity": 0.47, "verbosity": -0.33}
+#: The UKPConvArg1Strict test topics of benchmarks/reward_quality.py (the last four in alphabetical order).
+TEST_TOPICS = ("pro-choice-vs-pro-life", "should-physical-education-be-mandatory-in-schools-",
+               "tv-is-better-than-books", "william-farquhar-ought-to-be-honoured-as-the-rightful-founder-of-singapore")
+
+
+def train_reward(args: argparse.Namespace, name: str, train: pd.DataFrame, steps: int, task: str = "pairwise"
+                 ) -> tuple[str, float, float, float]:
+    """Train one reward model; its folder, training-loop seconds, wall seconds and CPU seconds (these two with
+    loading and tokenizing; CPU seconds depend less on other work on the machine than wall seconds do)."""
+    from accord.reward import RewardConfig, train as train_model
+
+    config = RewardConfig(model=args.model, output_dir=os.path.join(args.work_dir, name), task=task,
+                          max_length=args.max_length, batch_size=args.batch_size, max_steps=steps,
+                          learning_rate=args.learning_rate, freeze_layers=args.freeze_layers, seed=0,
+                          save_steps=None, logging_steps=50, stats_max_pairs=64, progress=False)
+    start, cpu_start = time.perf_counter(), time.process_time()
+    result = train_model(config, train_data=train)
+    wall, cpu = time.perf_counter() - start, time.process_time() - cpu_start
+    print(f"  {name:24s} {steps} steps: loop {result.train_seconds:6.1f} s, wall {wall:6.1f} s, CPU {cpu:6.1f} s, "
+          f"final loss {result.train_loss:.3f}", flush=True)
+    return config.output_dir, result.train_seconds, wall, cpu
+
+
+def oriented_gaps(pairs: pd.DataFrame, truth: pd.DataFrame, attributes: list[str]) -> pd.DataFrame:
+    """The true latent gaps ``z(chosen) - z(rejected)`` of each cleaned pair (the truth is per (a, b) pair)."""
+    forward = truth.rename(columns={"response_a_id": "chosen_id", "response_b_id": "rejected_id"})
+    backward = truth.rename(columns={"response_a_id": "rejected_id", "response_b_id": "chosen_id"})
+    gaps = [f"gap_{a}" for a in attributes]
+    backward[gaps] = -backward[gaps]
+    both = pd.concat([forward, backward])[["chosen_id", "rejected_id", *gaps]]
+    merged = pairs[["chosen_id", "rejected_id"]].merge(both, on=["chosen_id", "rejected_id"], how="left")
+    if merged[gaps].isna().any().any():
+        raise SystemExit("a cleaned pair has no true gap")
+    return merged[gaps].set_axis(attributes, axis=1)
+
+
+def reward_synthetic(args: argparse.Namespace) -> None:
+    from accord.aggregate.cleaned_attributes import clean_attributes
+    from accord.reward import score
+    from accord.reward.attribute_combination import FixedWeights, fit_combination, save_combination
+
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    print(f"# Multi-attribute reward model: K heads vs K single-head models ({args.model}, {args.steps} steps of "
+          f"{args.batch_size} pairs, {args.freeze_layers} lower layers frozen, max length {args.max_length}, "
+          f"{args.threads} torch thread(s), load average {load:.1f} at the start)\n", flush=True)
+    data = make_synthetic_attributes(n_responses=args.reward_responses, n_responses_per_prompt=3, seed=0)
+    attributes = list(data.truth.columns)
+    pairs = clean_attributes(data.judgments).pairs
+    gaps = oriented_gaps(pairs, data.pairs, attributes)
+    rng = np.random.default_rng(0)
+    overall_gap = gaps.to_numpy() @ np.array([OVERALL_WEIGHTS[a] for a in attributes])
+    p_true = 1.0 / (1.0 + np.exp(-3.0 * overall_gap / overall_gap.std()))
+    votes = rng.binomial(3, p_true)
+    prompts = pairs["prompt"].unique()
+    test_prompts = set(rng.choice(prompts, size=len(prompts) // 4, replace=False))
+    is_test = pairs["prompt"].isin(test_prompts).to_numpy()
+    text = ["prompt", "chosen", "rejected"]
+    train_pairs = pairs[~is_test].reset_index(drop=True)
+    test_pairs = pairs[is_test].reset_index(drop=True)
+    test_gaps, test_overall = gaps[is_test].reset_index(drop=True), overall_gap[is_test]
+    print(f"{len(data.judgments):,} ratings of {len(data.truth):,} responses -> {len(pairs):,} pairs "
+          f"({len(train_pairs):,} train, {len(test_pairs):,} held out)\n", flush=True)
+
+    keep = text + [f"{p}_{a}" for a in attributes for p in ("p_chosen", "weight", "n")]
+    multi = train_pairs[keep].copy()
+    multi.attrs = {}  # a plain table: the attributes come from its p_chosen_<a> columns
+    k_dir, k_loop, k_wall, k_cpu = train_reward(args, "k-heads", multi, args.steps, task="attributes")
+    singles = {}
+    for a in attributes:
+        frame = train_pairs[text].assign(p_chosen=train_pairs[f"p_chosen_{a}"], weight=train_pairs[f"weight_{a}"])
+        singles[a] = train_reward(args, f"single-{a}", frame, args.steps)
+    overall_train = train_pairs[text].assign(p_chosen=votes[~is_test] / 3.0)
+    overall_dir = train_reward(args, "single-overall", overall_train, args.steps)[0]
+
+    scored = score(k_dir, test_pairs[text])
+    rows = []
+    for a in attributes:
+        truth = test_gaps[a].to_numpy() > 0
+        k_acc = float(((scored[f"p_chosen_{a}_model"] > 0.5).to_numpy() == truth).mean())
+        single = score(singles[a][0], test_pairs[text])
+        s_acc = float(((single["p_chosen_model"] > 0.5).to_numpy() == truth).mean())
+        rows.append({"attribute": a, "k-head accuracy": k_acc, "single-head accuracy": s_acc})
+    table = pd.DataFrame(rows).set_index("attribute")
+    print("\n| attribute | K-head accuracy | single-head accuracy |\n|---|---|---|")
+    for a, row in table.iterrows():
+        print(f"| {a} | {row['k-head accuracy']:.3f} | {row['single-head accuracy']:.3f} |")
+    k_mean, s_mean = table["k-head accuracy"].mean(), table["single-head accuracy"].mean()
+    s_loop = sum(v[1] for v in singles.values())
+    s_wall = sum(v[2] for v in singles.values())
+    s_cpu = sum(v[3] for v in singles.values())
+    print(f"| **mean** | {k_mean:.3f} | {s_mean:.3f} |\n")
+    print(f"Training loop: K-head {k_loop:.1f} s, {len(attributes)} single heads {s_loop:.1f} s in all: ratio "
+          f"{k_loop / s_loop:.3f} (with loading and tokenizing: wall {k_wall:.1f} s vs {s_wall:.1f} s, ratio "
+          f"{k_wall / s_wall:.3f}; CPU {k_cpu:.1f} s vs {s_cpu:.1f} s, ratio {k_cpu / s_cpu:.3f}). Targets: time "
+          f"ratio <= 0.4: {'OK' if k_loop / s_loop <= 0.4 else 'MISS'}; mean accuracy ratio {k_mean / s_mean:.3f} "
+          f">= 0.97: {'OK' if k_mean / s_mean >= 0.97 else 'MISS'}")
+
+    truth = test_overall > 0
+    single = score(overall_dir, test_pairs[text])
+    results = {"single head on overall votes": float(((single["p_chosen_model"] > 0.5).to_numpy() == truth).mean())}
+    fits = {"fitted weights": dict(method="fitted"), "fitted weights, length decorrelated":
+            dict(method="fitted", decorrelate_length=True), "gating network": dict(method="gating")}
+    for label, settings in fits.items():
+        combination = fit_combination(k_dir, overall_train, **settings)
+        save_combination(k_dir, combination)
+        combined = score(k_dir, test_pairs[text])
+        results[f"K-head, {label}"] = float(((combined["p_chosen_model"] > 0.5).to_numpy() == truth).mean())
+        if label == "fitted weights":
+            fitted = {a: round(float(w), 3) for a, w in zip(attributes, combination.coef_)}
+    save_combination(k_dir, FixedWeights(OVERALL_WEIGHTS, attributes))
+    oracle = score(k_dir, test_pairs[text])
+    results["K-head, true weights (oracle)"] = float(((oracle["p_chosen_model"] > 0.5).to_numpy() == truth).mean())
+    print(f"\nHeld-out overall preference ({len(test_pairs)} pairs, against the true overall order); fitted weights "
+          f"{fitted} (true {OVERALL_WEIGHTS}, up to scale):\n\n| model | accuracy |\n|---|---|")
+    for label, value in results.items():
+        print(f"| {label} | {value:.3f} |")
+    ok = results["K-head, fitted weights"] >= results["single head on overall votes"]
+    print(f"\nTarget: the fitted weights at least as accurate as the single overall head: {'OK' if ok else 'MISS'}"
+          "\n", flush=True)
+
+
+def reward_ukp(args: argparse.Namespace) -> None:
+    from accord.aggregate.cleaned_attributes import clean_attributes
+    from accord.datasets.loaders.ukp2 import load_ukpconvarg2
+    from accord.reward import score
+
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    table = load_ukpconvarg2(args.ukp_dir)
+    pairs = clean_attributes(table, method="attribute-mean").pairs
+    side = table.drop_duplicates("pair_id").set_index("pair_id")["item_debate"]
+    topic = pairs["pair_id"].map(side).str.rsplit("_", n=1).str[0]
+    is_test = topic.isin(TEST_TOPICS).to_numpy()
+    groups = list(pairs.attrs["accord"]["property_attributes"])
+    text = ["prompt", "chosen", "rejected"]
+    train, test = pairs[~is_test].reset_index(drop=True), pairs[is_test].reset_index(drop=True)
+    n_sides = pairs["pair_id"].map(side)
+    if args.ukp_test_pairs and args.ukp_test_pairs < len(test):  # the same share of every held-out side
+        share = args.ukp_test_pairs / len(test)
+        sides = test["pair_id"].map(side)
+        test = test.groupby(sides, group_keys=False).apply(
+            lambda g: g.sample(n=max(1, round(len(g) * share)), random_state=0)).reset_index(drop=True)
+    train.attrs = test.attrs = pairs.attrs
+    print(f"# UKPConvArg2, UKPConvArg1Strict topic split: {len(train):,} training pairs on "
+          f"{n_sides[~is_test].nunique()} sides, {len(test):,} of the {int(is_test.sum()):,} held-out pairs on "
+          f"{n_sides[is_test].nunique()} sides "
+          f"({args.model}, {args.ukp_steps} steps of {args.batch_size} pairs, {args.freeze_layers} lower layers "
+          f"frozen, max length {args.max_length}, load average {load:.1f} at the start)\n", flush=True)
+    k_dir = train_reward(args, "ukp-k-heads", train, args.ukp_steps, task="attributes")[0]
+    single_dir = train_reward(args, "ukp-single", train[text].assign(p_chosen=1.0), args.ukp_steps)[0]
+    k_scored = score(k_dir, test[text])
+    single_scored = score(single_dir, test[text])
+    print(f"\nPreference accuracy on the held-out sides: K-head {float((k_scored['p_chosen_model'] > 0.5).mean()):.3f}"
+          f", single head {float((single_scored['p_chosen_model'] > 0.5).mean()):.3f}\n")
+    print("| reason group | prevalence (test) | F1 (K-head) | F1 always-yes | accuracy (K-head) | ROC AUC (K-head) |\n"
+          "|---|---|---|---|---|---|")
+    f1s, aucs = [], []
+    for g in groups:
+        truth = test[f"{g}_mean"].to_numpy() > 0.5
+        guess = (k_scored[f"p_{g}_model"] > 0.5).to_numpy()
+        tp = float((truth & guess).sum())
+        f1 = 2 * tp / max(float(truth.sum() + guess.sum()), 1.0)
+        prevalence = float(truth.mean())
+        f1s.append(f1)
+        # the threshold-free ranking quality of P(reason): Mann-Whitney U over the pairs with and without it
+        ranks = pd.Series(k_scored[f"p_{g}_model"].to_numpy()).rank().to_numpy()
+        n_pos, n_neg = int(truth.sum()), int((~truth).sum())
+        auc = (ranks[truth].sum() - n_pos * (n_pos + 1) / 2) / max(n_pos * n_neg, 1)
+        aucs.append(auc)
+        print(f"| {g} | {prevalence:.3f} | {f1:.3f} | {2 * prevalence / (1 + prevalence):.3f} | "
+              f"{float((truth == guess).mean()):.3f} | {auc:.3f} |")
+    print(f"| **macro** | | {np.mean(f1s):.3f} | | | {np.mean(aucs):.3f} |\n", flush=True)
 
 
 if __name__ == "__main__":

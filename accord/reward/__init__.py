@@ -2,10 +2,11 @@
 
 Reads the cleaned-dataset format (or any Hugging Face preference layout); never imports ``accord.models`` or
 ``accord.aggregate``, so anyone's soft labels can train it. The trainer core (:class:`RewardTrainer`) runs any
-:class:`RewardTask` (the pairwise preference task, :class:`PairwiseTask`, by default) with any loss of the one
-registry :data:`LOSSES`. The command-line faces are :func:`train`, :func:`evaluate` and :func:`score` (``accord
-train`` / ``evaluate`` / ``score``) and ``python -m accord.reward`` (``accelerate launch -m accord.reward ...`` for
-several processes).
+:class:`RewardTask` (the pairwise preference task, :class:`PairwiseTask`, by default; one reward per attribute,
+:class:`AttributesTask`) with any loss of the one registry :data:`LOSSES`. The command-line faces are
+:func:`train`, :func:`evaluate` and :func:`score` (``accord train`` / ``evaluate`` / ``score``, and ``accord
+combine`` for a multi-attribute model) and ``python -m accord.reward`` (``accelerate launch -m accord.reward ...``
+for several processes).
 
 Example (a tiny random backbone, so it runs anywhere)::
 
@@ -22,6 +23,7 @@ Example (a tiny random backbone, so it runs anywhere)::
     ['accuracy', 'brier', 'ece']
 """
 
+from accord.reward.attributes import AttributesTask
 from accord.reward.config import RewardConfig
 from accord.reward.data import (
     PairCollator,
@@ -54,6 +56,7 @@ from accord.reward.trainer import RewardTrainer, TrainingInterrupted, TrainResul
 __all__ = [
     "LOSSES",
     "TASKS",
+    "AttributesTask",
     "PairCollator",
     "PairEncoder",
     "PairwiseTask",

@@ -5,6 +5,7 @@ runs the same on several processes).
     accord train --config reward.json --max-steps 100        # flags override the config file
     accord evaluate rm held_out.parquet [--out metrics.json]
     accord score rm responses.jsonl --out scored.parquet
+    accord combine rm overall_pairs.parquet --method fitted   # a multi-attribute model's attributes into one reward
 
 Every :class:`accord.reward.RewardConfig` field is a flag (``--batch-size``, ``--loss``, ``--no-packing``, ...), with
 the field's help text, default and choices in ``accord train -h``. Problems with the input print one line and exit
@@ -25,7 +26,7 @@ from typing import Any
 
 from accord.datasets.errors import AccordError
 
-COMMANDS = ("train", "evaluate", "score")
+COMMANDS = ("train", "evaluate", "score", "combine")
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
 GROUP_TITLES = {
@@ -104,7 +105,7 @@ def config_from_args(args: argparse.Namespace) -> Any:
 
 def build_parser(prog: str = "accord") -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=prog, description="Train reward models, evaluate them and score responses.")
-    sub = parser.add_subparsers(dest="command", metavar="{train,evaluate,score}")
+    sub = parser.add_subparsers(dest="command", metavar="{train,evaluate,score,combine}")
     train = sub.add_parser("train", help="train a reward model (the default command)",
                            usage=f"{prog} train --model PATH --train-path FILE [--output-dir DIR] [options]",
                            description="Train a reward model on a cleaned dataset or any preference layout and "
@@ -134,7 +135,71 @@ def build_parser(prog: str = "accord") -> argparse.ArgumentParser:
                     help="tokens per sequence (default: the length the model was trained with)")
     sc.add_argument("--out", metavar="FILE",
                     help="write the scored table here (.parquet, .jsonl or .csv; default: print it)")
+    _add_combine_parser(sub)
     return parser
+
+
+def _add_combine_parser(sub: Any) -> None:
+    co = sub.add_parser("combine", help="combine a multi-attribute model's attributes into one reward",
+                        description="Fit how a model trained with --task attributes combines its attributes into "
+                                    "one reward (saved with the model; `accord score` then reports it): fixed "
+                                    "weights, weights fitted to overall preferences (logistic regression), or a "
+                                    "prompt-conditioned gating network; optionally with each attribute's "
+                                    "correlation with the response length removed.")
+    co.add_argument("model_dir", help="a folder written by `accord train --task attributes`")
+    co.add_argument("data", nargs="?", help="preference pairs with the overall label (p_chosen): a cleaned dataset "
+                                            "or any preference layout (needed by fitted and gating, and by "
+                                            "--decorrelate-length)")
+    co.add_argument("--method", choices=("fixed", "fitted", "gating"), default="fitted",
+                    help="fixed weights (--weights), weights fitted to the overall labels, or a gating network on "
+                         "the prompt's embedding (default: fitted)")
+    co.add_argument("--weights", metavar="A=W,...", help="fixed weights, e.g. helpfulness=0.3,correctness=0.74")
+    co.add_argument("--decorrelate-length", action="store_true",
+                    help="remove from every attribute its linear dependence on the response length (in words)")
+    co.add_argument("--alpha", type=float, default=1.0, metavar="X",
+                    help="L2 penalty of the fitted weights (default: 1)")
+    co.add_argument("--hidden", type=int, default=64, metavar="N",
+                    help="hidden units of the gating network (default: 64)")
+    co.add_argument("--batch-size", type=int, default=32, metavar="N", help="sequences per forward pass")
+
+
+def _combine(args: argparse.Namespace) -> None:
+    from accord.reward.attribute_combination import (
+        FixedWeights,
+        combination_frame,
+        fit_combination,
+        save_combination,
+    )
+    from accord.reward.model import RewardModel
+
+    meta = RewardModel.read_meta(args.model_dir)
+    if meta.get("task") != "attributes":
+        raise AccordError(f"{args.model_dir}: not a multi-attribute reward model (train it with --task attributes)")
+    weights = None
+    if args.weights:
+        weights = {}
+        for part in args.weights.split(","):
+            name, _, value = part.partition("=")
+            try:
+                weights[name.strip()] = float(value)
+            except ValueError as err:
+                raise AccordError(f"--weights: expected attribute=number, got {part!r}") from err
+    if args.method == "fixed" and not weights:
+        raise AccordError("--method fixed needs --weights attribute=weight,...")
+    if args.method != "fixed" and weights:
+        raise AccordError(f"--weights: the {args.method} method learns the weights; use --method fixed")
+    if args.data is None:
+        if args.method != "fixed" or args.decorrelate_length:
+            raise AccordError(f"data: the {args.method} method (or --decorrelate-length) learns from preference "
+                              "pairs with an overall label; give a file")
+        combination = FixedWeights(weights, meta["attributes"]["names"])
+    else:
+        combination = fit_combination(args.model_dir, args.data, args.method, weights=weights,
+                                      decorrelate_length=args.decorrelate_length, alpha=args.alpha,
+                                      hidden=args.hidden, batch_size=args.batch_size, progress=True)
+    path = save_combination(args.model_dir, combination)
+    print(combination_frame(combination).to_string(index=False))
+    print(f"wrote {path} ({combination.method} combination)")
 
 
 def main(argv: list[str] | None = None, prog: str = "accord") -> int:
@@ -159,6 +224,8 @@ def main(argv: list[str] | None = None, prog: str = "accord") -> int:
                 with atomic_path(args.out) as tmp:
                     tmp.write_text(text + "\n")
             print(text)
+        elif args.command == "combine":
+            _combine(args)
         else:
             _score(args)
     except AccordError as err:

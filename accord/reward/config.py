@@ -90,7 +90,8 @@ class RewardConfig:
     eval_path: str | None = setting(None, "data evaluated every eval_steps and at the end", "data")
     task: str = setting(
         "pairwise", "what the reward model learns: 'pairwise' = a scalar reward per response from preference "
-        "pairs (accord.reward.task lists how to add a task)", "data", "tasks")
+        "pairs; 'attributes' = one reward per attribute from a cleaned multi-attribute dataset (accord.reward.task "
+        "lists how to add a task)", "data", "tasks")
     max_length: int = setting(
         512, "tokens per sequence (prompt + response + special tokens); longer ones are cut, responses before "
         "prompts, and the cuts are counted", "data")

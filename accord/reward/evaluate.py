@@ -186,6 +186,11 @@ def evaluate(model_dir: str | Path, data: Any, *, batch_size: int = 32, max_leng
     draws a bar over the pairs.
     """
     if model is None:
+        if RewardModel.read_meta(model_dir).get("task") == "attributes":
+            from accord.reward.attributes import evaluate_attributes
+
+            return evaluate_attributes(model_dir, data, batch_size=batch_size, max_length=max_length, device=device,
+                                       progress=progress)
         model, tokenizer = load_model(model_dir, device)
     frame = load_pairs(data)
     pairs = _encoder(model, tokenizer, max_length).encode_pairs(frame)
@@ -211,6 +216,11 @@ def score(model_dir: str | Path, data: Any, *, k: float | None = None, batch_siz
     error: its conservative reward would be the reward itself. Pairs get these per side (suffixes ``_chosen``,
     ``_rejected``) and ``p_chosen_model``, the model's probability that ``chosen`` is better.
     """
+    if RewardModel.read_meta(model_dir).get("task") == "attributes":  # every attribute and their combination
+        from accord.reward.attributes import score_attributes
+
+        return score_attributes(model_dir, data, k=k, batch_size=batch_size, max_length=max_length, device=device,
+                                progress=progress)
     if k is not None and not RewardModel.read_meta(model_dir).get("uncertainty_head"):
         raise AccordError(f"k: {model_dir} has no uncertainty head (it was trained without --uncertainty-head), so "
                           "it has no reward_sd and its conservative reward would equal the reward; train with "

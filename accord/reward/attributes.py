@@ -1,0 +1,649 @@
+"""The multi-attribute reward task: one backbone, one forward pass, ``K`` rewards per response (one per attribute).
+
+``accord train --task attributes`` reads a cleaned multi-attribute dataset (:mod:`accord.datasets.
+cleaned_attributes`, written by ``accord aggregate`` from per-attribute ratings) or any table in one of its two
+layouts, and trains a head of ``K`` outputs on it:
+
+* **pairs** (``prompt``, ``chosen``, ``rejected`` and per attribute ``p_chosen_<a>``, optionally ``weight_<a>``):
+  each *preference* attribute is a pairwise reward, ``d_a = r_a(chosen) - r_a(rejected)`` is the log-odds that
+  chosen is better on ``a`` and the configured pairwise loss (``--loss``, default the certainty-weighted soft BCE)
+  compares it with ``p_chosen_<a>``, weighted by ``weight_<a>`` (the label's certainty). A *property* of a pair
+  (``<a>_mean`` on a ``low..high`` scale, e.g. UKPConvArg2's reasons on ``0..1``) is predicted from the same
+  per-response head, ``P(a) = sigmoid(r_a(chosen) - r_a(rejected) + c_a)``, with ``c_a`` the logit of the
+  property's training prevalence (so an untrained head predicts the base rate), by the weighted soft BCE against
+  its rescaled mean.
+* **responses** (``prompt``, ``response`` and per attribute ``<a>_mean``, ``<a>_sd``): each attribute is a
+  regression on its scale rescaled to ``-1..1`` (``y = (mean - centre) / half-width``) with a Gaussian likelihood,
+  :func:`gaussian_nll_loss`: the label's own variance ``(sd / half-width)^2`` (plus a small floor) is the noise
+  variance, so an uncertain mean counts less; with ``--uncertainty-head`` the model's predicted variance is added.
+
+Missing labels are masked: a NaN label, or a count ``n_<a>`` / ``<a>_n`` of 0 (the cleaned layouts impute such
+values; they carry no rating). The loss of attribute ``a`` is averaged over the examples rated on ``a`` in the whole
+optimisation step (:meth:`AttributesTask.step_context` counts them), so a rarely rated attribute is not drowned by
+a frequent one and the gradient does not depend on how the step is split; the ``K`` attribute losses are averaged.
+
+The attributes, their kinds, scales and offsets are saved in the model's metadata (``attributes``), with the
+default combination into one scalar (``combination``: the ``overall`` attribute, else the attribute the pairs were
+oriented by, else equal weights); :mod:`accord.reward.attribute_combination` fits others, and
+:func:`score_attributes` (``accord score``) reports every attribute and the combined reward.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from accord.datasets.attributes import validate_attributes
+from accord.datasets.cleaned import read_with_provenance
+from accord.datasets.cleaned_attributes import LAYOUTS, check_attribute_cleaned
+from accord.datasets.errors import AccordError, ValidationError
+from accord.reward.data import PairCollator, PairEncoder, TokenizedPairs, TokenizedResponses, load_pairs
+from accord.reward.losses import get_loss, pair_loss_inputs, pairwise_logit
+from accord.reward.task import RewardTask, model_inputs, register_task
+
+PREFERENCE, PROPERTY, SCORE = "preference", "property", "score"
+#: Floor of a graded label's noise sd on the rescaled ``-1..1`` scale: a mean with sd 0 (one rating, or a gold
+#: value) still leaves the head some slack, so that one exact label cannot dominate the step.
+SCORE_NOISE_FLOOR = 0.1
+
+
+def gaussian_nll_loss(reward: torch.Tensor, target: torch.Tensor, target_var: torch.Tensor,
+                      reward_var: torch.Tensor | None = None) -> torch.Tensor:
+    """Gaussian negative log-likelihood of a graded label: ``0.5 ((r - y)^2 / v + log v)``.
+
+    ``v = target_var + SCORE_NOISE_FLOOR^2`` (+ ``reward_var``, the model's own variance, with an uncertainty head):
+    the label's posterior variance is part of the noise, so the squared error of an uncertain label is divided by a
+    larger variance and counts less. Element-wise, one (response, attribute) per element. Not in the loss registry:
+    ``--loss`` chooses the pairwise loss, and graded attributes always use this one.
+    """
+    variance = target_var.float() + SCORE_NOISE_FLOOR**2
+    if reward_var is not None:
+        variance = variance + reward_var.float()
+    return 0.5 * ((reward.float() - target.float()) ** 2 / variance + torch.log(variance))
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# reading: the attributes of a table
+# ----------------------------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class AttributeSpec:
+    """What the model learns per output: names, kinds (preference, property, score), scales and property offsets."""
+
+    layout: str  # "pairs" or "responses"
+    names: list[str]
+    kinds: list[str]
+    scales: list[tuple[float, float]]
+    offsets: list[float] = field(default_factory=list)  # per attribute; 0 except for properties
+    chosen_by: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"layout": self.layout, "names": self.names, "kinds": self.kinds,
+                "scales": [list(s) for s in self.scales], "offsets": self.offsets, "chosen_by": self.chosen_by}
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> "AttributeSpec":
+        return cls(values["layout"], list(values["names"]), list(values["kinds"]),
+                   [tuple(s) for s in values["scales"]], list(values["offsets"]), values.get("chosen_by"))
+
+    def default_weights(self) -> dict[str, float]:
+        """The default combination: ``overall`` when there is one, else the attribute the pairs were oriented by,
+        else equal weights on every attribute that is a reward (properties of pairs are not)."""
+        for name in ("overall", self.chosen_by):
+            if name in self.names and self.kinds[self.names.index(name)] != PROPERTY:
+                return {name: 1.0}
+        rewards = [n for n, k in zip(self.names, self.kinds) if k != PROPERTY] or self.names
+        return {name: 1.0 / len(rewards) for name in rewards}
+
+
+def read_attribute_table(source: Any) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """A multi-attribute training table and its metadata (empty for a plain table), checked.
+
+    A long-form judgments table (one row per rating, an ``attribute`` column) is validated - its problems (a
+    missing attribute, a rating off its scale, two scales in one attribute) are reported as such - and then
+    refused: a reward model trains on aggregated labels (``accord aggregate`` writes them).
+    """
+    name = None
+    if isinstance(source, (str, os.PathLike)):
+        name = str(source)
+        path = Path(source)
+        if path.suffix.lower() in (".parquet", ".pq", ".jsonl", ".ndjson") and path.is_file():
+            frame, meta = read_with_provenance(path, text_columns=("pair_id", "response_id", "prompt", "response",
+                                                                    "chosen", "rejected"))
+        else:
+            from accord.reward.data import _read_path
+
+            frame, meta = _read_path(path), {}
+    elif isinstance(source, pd.DataFrame):
+        frame = source.reset_index(drop=True)
+        meta = dict(source.attrs.get("accord") or source.attrs.get("provenance") or {})
+    else:
+        raise AccordError(f"cannot read a multi-attribute table from a {type(source).__name__}")
+    if {"attribute", "label"} <= set(frame.columns):
+        validate_attributes(frame, source=name)
+        raise AccordError(f"{name or 'the table'}: a judgments table (one row per rating): aggregate it into a "
+                          "cleaned multi-attribute dataset first (accord aggregate --input FILE --output "
+                          "cleaned.parquet) and train on that")
+    if len(frame) == 0:
+        raise ValidationError("the multi-attribute table is empty", source=name)
+    if meta.get("layout") in LAYOUTS:
+        check_attribute_cleaned(frame, meta, source=name)
+    elif meta.get("layout") is not None:
+        raise ValidationError(f"a '{meta['layout']}' dataset, not a multi-attribute one (layouts {LAYOUTS})",
+                              source=name)
+    frame.attrs = {"accord": meta, "source": name}
+    return frame, meta
+
+
+def attribute_spec(frame: pd.DataFrame, meta: dict[str, Any]) -> AttributeSpec:
+    """The attributes a table trains, from its metadata (a cleaned dataset) or its column names (a plain table)."""
+    source = frame.attrs.get("source")
+    columns = set(frame.columns)
+    scales = {a: tuple(s) for a, s in (meta.get("scales") or {}).items()}
+    if {"chosen", "rejected"} <= columns:
+        if meta.get("layout") == "attribute-pairs":
+            preference = list(meta.get("preference_attributes") or [])
+            properties = list(meta.get("property_attributes") or [])
+        else:
+            preference = [c[len("p_chosen_"):] for c in frame.columns if c.startswith("p_chosen_")]
+            properties = [c[:-len("_mean")] for c in frame.columns if c.endswith("_mean")]
+        names = preference + properties
+        kinds = [PREFERENCE] * len(preference) + [PROPERTY] * len(properties)
+        layout = "pairs"
+    elif "response" in columns:
+        names = list(meta.get("attributes") or [c[:-len("_mean")] for c in frame.columns if c.endswith("_mean")])
+        kinds = [SCORE] * len(names)
+        layout = "responses"
+    else:
+        raise ValidationError("neither pairs ('chosen' and 'rejected' columns) nor responses (a 'response' "
+                              "column)", source=source, column="response")
+    if not names:
+        raise ValidationError("no attribute columns (p_chosen_<a> for pairs, <a>_mean for responses)",
+                              source=source)
+    spec_scales = []
+    for name, kind in zip(names, kinds):
+        if kind == PREFERENCE:
+            spec_scales.append((0.0, 1.0))
+            continue
+        if name not in scales:
+            if kind == PROPERTY:
+                scales[name] = (0.0, 1.0)  # a property without a declared scale is a probability
+            else:
+                values = pd.to_numeric(frame[f"{name}_mean"], errors="coerce")
+                scales[name] = (math.floor(values.min()), math.ceil(values.max()))
+        low, high = scales[name]
+        if not high > low:
+            raise ValidationError(f"the scale {low}..{high} is empty", source=source, column=f"{name}_mean")
+        spec_scales.append((float(low), float(high)))
+    return AttributeSpec(layout, names, kinds, spec_scales, [0.0] * len(names), meta.get("chosen_by"))
+
+
+def attribute_labels(frame: pd.DataFrame, spec: AttributeSpec) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(labels, label_var, weight)``, each ``(n, K)`` float32: the targets (probabilities for pairs, means
+    rescaled to ``-1..1`` for responses), their variances and weights; NaN labels where an attribute was not rated
+    (or its column is absent). Values off their range are one :class:`ValidationError` naming column and row."""
+    source = frame.attrs.get("source")
+    n, k = len(frame), len(spec.names)
+    labels = np.full((n, k), np.nan, dtype=np.float64)
+    label_var = np.zeros((n, k), dtype=np.float64)
+    weight = np.ones((n, k), dtype=np.float64)
+    for j, (name, kind, (low, high)) in enumerate(zip(spec.names, spec.kinds, spec.scales)):
+        column = f"p_chosen_{name}" if kind == PREFERENCE else f"{name}_mean"
+        if column not in frame.columns:
+            continue  # an evaluation table without this attribute: masked
+        values = _numeric(frame, column, source)
+        centre, half = (low + high) / 2.0, (high - low) / 2.0
+        bad = np.isfinite(values) & ((values < low - 1e-9) | (values > high + 1e-9))
+        if bad.any():
+            row = int(np.flatnonzero(bad)[0])
+            raise ValidationError(f"must lie on the attribute's scale {low:g}..{high:g}", source=source,
+                                  column=column, row=row, value=frame[column].iloc[row])
+        if kind == SCORE:
+            labels[:, j] = (values - centre) / half
+            if f"{name}_sd" in frame.columns:
+                sd = _numeric(frame, f"{name}_sd", source)
+                if (sd < 0).any():
+                    row = int(np.flatnonzero(sd < 0)[0])
+                    raise ValidationError("must be a standard deviation >= 0", source=source,
+                                          column=f"{name}_sd", row=row, value=frame[f"{name}_sd"].iloc[row])
+                label_var[:, j] = np.nan_to_num((sd / half) ** 2)
+        else:
+            labels[:, j] = (values - low) / (high - low)
+        weight_column = f"weight_{name}"
+        if weight_column in frame.columns:
+            w = _numeric(frame, weight_column, source)
+            bad = np.isfinite(w) & ((w < 0) | (w > 1))
+            if bad.any():
+                row = int(np.flatnonzero(bad)[0])
+                raise ValidationError("must be a weight in [0, 1]", source=source, column=weight_column, row=row,
+                                      value=frame[weight_column].iloc[row])
+            weight[:, j] = np.nan_to_num(w, nan=1.0)
+        for count in (f"n_{name}", f"{name}_n"):
+            if count in frame.columns:
+                labels[_numeric(frame, count, source) == 0, j] = np.nan  # imputed, not rated
+    return labels.astype(np.float32), label_var.astype(np.float32), weight.astype(np.float32)
+
+
+def encode_attribute_table(encoder: PairEncoder, spec: AttributeSpec, table: pd.DataFrame) -> "AttributeData":
+    """Tokenize a table of :func:`read_attribute_table` and attach its labels (:func:`attribute_labels`)."""
+    labels, label_var, weight = attribute_labels(table, spec)
+    if spec.layout == "pairs":
+        text = load_pairs(table[[c for c in ("pair_id", "prompt", "chosen", "rejected") if c in table.columns]])
+        return AttributeData(encoder.encode_pairs(text), None, labels, label_var, weight)
+    prompts = list(table["prompt"].fillna("")) if "prompt" in table.columns else [""] * len(table)
+    responses = encoder.encode(prompts, [str(r) for r in table["response"].fillna("")])
+    return AttributeData(None, responses, labels, label_var, weight)
+
+
+def _numeric(frame: pd.DataFrame, column: str, source: str | None) -> np.ndarray:
+    raw = frame[column]
+    values = pd.to_numeric(raw, errors="coerce").to_numpy(dtype=np.float64)
+    bad = np.isnan(values) & raw.notna().to_numpy()
+    if bad.any():
+        row = int(np.flatnonzero(bad)[0])
+        raise ValidationError("must be a number", source=source, column=column, row=row, value=raw.iloc[row])
+    return values
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# the task
+# ----------------------------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class AttributeData:
+    """Tokenized examples (pairs or responses) with ``(n, K)`` labels, label variances and weights."""
+
+    pairs: TokenizedPairs | None
+    responses: TokenizedResponses | None
+    labels: np.ndarray
+    label_var: np.ndarray
+    weight: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    @property
+    def lengths(self) -> np.ndarray:
+        if self.pairs is not None:
+            return self.pairs.lengths
+        return np.array([len(ids) for ids in self.responses.ids], dtype=np.int64)
+
+
+@register_task
+class AttributesTask(RewardTask):
+    """``K`` attributes from one forward pass (see the module docstring)."""
+
+    name = "attributes"
+    unit = "examples"
+    loss_inputs = frozenset({"d", "p_chosen", "p_tie", "target", "weight", "weight_mean", "margin"})
+
+    def __init__(self, config: Any, spec: AttributeSpec | None = None):
+        super().__init__(config)
+        self.property_loss = get_loss("weighted_soft_bce")
+        self.spec = spec
+
+    @property
+    def num_outputs(self) -> int:
+        if self.spec is None:
+            raise AccordError("the attributes task knows its number of outputs once it has read its training data")
+        return len(self.spec.names)
+
+    def read(self, source: Any) -> pd.DataFrame:
+        if isinstance(source, AttributeData):
+            return source
+        frame, meta = read_attribute_table(source)
+        spec = attribute_spec(frame, meta)
+        if self.spec is None:  # the training data (read first) fixes the attributes
+            self.spec = spec
+            labels, _, _ = attribute_labels(frame, spec)
+            for j, kind in enumerate(spec.kinds):
+                if kind == PROPERTY:  # the logit of the property's training prevalence
+                    rate = float(np.clip(np.nanmean(labels[:, j]), 1e-3, 1 - 1e-3))
+                    spec.offsets[j] = math.log(rate / (1 - rate))
+        elif spec.layout != self.spec.layout:
+            raise AccordError(f"{frame.attrs.get('source') or 'evaluation data'}: {spec.layout}, but the model "
+                              f"trains on {self.spec.layout}")
+        if self.spec.layout == "pairs":
+            load_pairs(frame[[c for c in ("pair_id", "prompt", "chosen", "rejected") if c in frame.columns]])
+        return frame
+
+    def bind(self, tokenizer: Any, model: Any) -> dict[str, Any]:
+        cfg = self.config
+        self.pad_token_id = tokenizer.pad_token_id
+        self.encoder = PairEncoder(tokenizer, cfg.max_length, model.is_decoder, cfg.use_chat_template)
+        self.collator = PairCollator(tokenizer.pad_token_id, packing=bool(cfg.packing), pooling=model.pooling,
+                                     capacity=cfg.packing_capacity, hidden_size=model.hidden_size,
+                                     pad_to_multiple_of=cfg.pad_to_multiple_of)
+        return {"max_length": cfg.max_length, "use_chat_template": self.encoder.use_chat_template, "loss": cfg.loss,
+                "attributes": self.spec.to_dict(),
+                "combination": {"method": "fixed", "weights": self.spec.default_weights()}}
+
+    def encode(self, table: Any) -> AttributeData:
+        return table if isinstance(table, AttributeData) else encode_attribute_table(self.encoder, self.spec, table)
+
+    def cost(self, data: AttributeData) -> np.ndarray:
+        if data.pairs is not None and not self.collator.packing:
+            return data.pairs.longest
+        return data.lengths
+
+    def collate(self, data: AttributeData, indices: Sequence[int]) -> dict[str, Any]:
+        indices = np.asarray(indices, dtype=np.int64)
+        if data.pairs is not None:
+            batch = self.collator(data.pairs, indices)
+        else:
+            types = None if data.responses.type_ids is None else [data.responses.type_ids[i] for i in indices]
+            batch = self.collator.sequences([data.responses.ids[i] for i in indices], types)
+        batch.update(labels=torch.from_numpy(data.labels[indices]), label_var=torch.from_numpy(
+            data.label_var[indices]), attribute_weight=torch.from_numpy(data.weight[indices]), n_examples=len(indices))
+        return batch
+
+    def step_context(self, data: AttributeData, indices: np.ndarray) -> dict[str, Any]:
+        """The examples rated on each attribute in the whole step, and each attribute's mean weight over them."""
+        rated = ~np.isnan(data.labels[indices])
+        count = rated.sum(axis=0)
+        weight_sum = np.where(rated, data.weight[indices], 0.0).sum(axis=0)
+        return {"n_examples": len(indices), "rated": torch.from_numpy(np.maximum(count, 1)).float(),
+                "weight_mean": torch.from_numpy(weight_sum / np.maximum(count, 1)).float()}
+
+    def compute_loss(self, model: torch.nn.Module, batch: dict[str, Any],
+                     step: dict[str, Any]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """Per (example, attribute) losses, masked, averaged per attribute over the step, averaged over attributes;
+        logs the loss and, per example, the share of its rated pairwise attributes ordered as the label does."""
+        out = model(**model_inputs(batch))
+        labels = batch["labels"]
+        rated = ~torch.isnan(labels)
+        y = torch.nan_to_num(labels)
+        k = labels.shape[1]
+        reward = out.reward.reshape(-1, k)
+        variance = None if out.variance is None else out.variance.reshape(-1, k)
+        if self.spec.layout == "pairs":
+            n = batch["n_pairs"]
+            d = pairwise_logit(reward[:n], reward[n:], None if variance is None else variance[:n],
+                               None if variance is None else variance[n:])
+            kinds = self.spec.kinds
+            offsets = torch.tensor(self.spec.offsets, dtype=d.dtype, device=d.device)
+            is_property = torch.tensor([kind == PROPERTY for kind in kinds], device=d.device)
+            logit = d + torch.where(is_property, offsets, torch.zeros_like(offsets))
+            zeros = torch.zeros_like(y)
+            weight_mean = step["weight_mean"].to(d.device)
+            inputs = pair_loss_inputs(logit, p_chosen=y, p_tie=zeros, weight=batch["attribute_weight"],
+                                      margin=zeros, weight_mean=weight_mean, default_margin=self.config.margin)
+            per = self.loss({**self.loss_settings, **inputs})
+            if is_property.any():
+                per = torch.where(is_property, self.property_loss(inputs), per)
+            right = ((logit.detach() > 0) == (y > 0.5)) & rated
+            classified = rated.sum(dim=1)
+            accuracy = (right.sum(dim=1).float() / classified.clamp_min(1)).sum()
+        else:
+            per = gaussian_nll_loss(reward, y, batch["label_var"], variance)
+            accuracy = None
+        per = torch.where(rated, per, torch.zeros_like(per))
+        loss = (per.sum(dim=0) / step["rated"].to(per.device)).sum() / k
+        sums = {"loss": per.detach().sum() / k}
+        if accuracy is not None:
+            sums["accuracy"] = accuracy.detach()
+        return loss, sums
+
+    def evaluate(self, model: Any, data: AttributeData, table: Any, *, device: torch.device, batch_size: int,
+                 progress: bool) -> dict[str, float]:
+        """Per attribute: pairwise ``accuracy_<a>`` (preferences), ``f1_<a>`` and ``accuracy_<a>`` (properties) or
+        ``spearman_<a>`` and ``rmse_<a>`` on the attribute's scale (graded responses); ``accuracy``: the mean of the
+        preference accuracies."""
+        rewards = predict_attributes(model, data, pad_token_id=self.pad_token_id, batch_size=batch_size,
+                                     packing=self.collator.packing, progress=progress)
+        return attribute_metrics(self.spec, rewards, data.labels)
+
+    def reward_stats(self, model: Any, data: AttributeData, indices: np.ndarray, *, device: torch.device,
+                     batch_size: int, progress: bool) -> dict[str, Any]:
+        """Mean and sd of every attribute's rewards (``attributes``) and of the default combined reward."""
+        rewards = predict_attributes(model, data, pad_token_id=self.pad_token_id, batch_size=batch_size,
+                                     packing=self.collator.packing, indices=indices, progress=progress)
+        every = np.concatenate([rewards["chosen"], rewards["rejected"]]) if "chosen" in rewards else rewards["reward"]
+        weights = self.spec.default_weights()
+        combined = every @ np.array([weights.get(name, 0.0) for name in self.spec.names])
+        return {**_stats(combined), "attributes": {name: _stats(every[:, j]) for j, name in
+                                                   enumerate(self.spec.names)}}
+
+
+def _stats(values: np.ndarray) -> dict[str, float]:
+    values = np.asarray(values, dtype=float)
+    sd = float(values.std()) if len(values) > 1 else 1.0
+    return {"mean": float(values.mean()), "sd": max(sd, 1e-6) if math.isfinite(sd) else 1.0,
+            "n": float(len(values))}
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# prediction and metrics
+# ----------------------------------------------------------------------------------------------------------------------
+
+
+@torch.no_grad()
+def predict_sequences(model: Any, encoded: TokenizedResponses, *, pad_token_id: int, batch_size: int = 64,
+                      packing: bool = True, indices: np.ndarray | None = None, progress: bool = False,
+                      capture_pooled: bool = False) -> dict[str, np.ndarray]:
+    """``reward`` ``(n, K)`` of the sequences ``indices`` of ``encoded`` (default: all), ``variance`` with an
+    uncertainty head, and with ``capture_pooled`` the pooled hidden states the head reads (``pooled``, ``(n, H)``:
+    the embedding a gating network conditions on)."""
+    from accord.reward.evaluate import _bar
+
+    device = next(model.parameters()).device
+    collator = PairCollator(pad_token_id, packing=packing, pooling=model.pooling, hidden_size=model.hidden_size)
+    subset = np.arange(len(encoded.ids)) if indices is None else np.asarray(indices, dtype=np.int64)
+    n, k = len(subset), model.num_outputs
+    order = np.argsort(-np.array([len(encoded.ids[i]) for i in subset]), kind="stable")
+    reward = np.zeros((n, k))
+    variance = np.full((n, k), np.nan)
+    pooled = np.zeros((n, model.hidden_size), dtype=np.float32) if capture_pooled else None
+    captured: list[torch.Tensor] = []
+    hook = model.head.register_forward_hook(lambda _m, args, _o: captured.append(args[0])) if capture_pooled else None
+    was_training = model.training
+    model.eval()
+    try:
+        with _bar(n, "scoring", "sequence", progress) as bar:
+            for start in range(0, n, batch_size):
+                at = order[start:start + batch_size]
+                rows = subset[at]
+                types = None if encoded.type_ids is None else [encoded.type_ids[i] for i in rows]
+                batch = collator.sequences([encoded.ids[i] for i in rows], types)
+                out = model(**{key: v.to(device) for key, v in batch.items() if isinstance(v, torch.Tensor)})
+                reward[at] = out.reward.float().reshape(len(at), k).cpu().numpy()
+                if out.log_var is not None:
+                    variance[at] = out.log_var.float().exp().reshape(len(at), k).cpu().numpy()
+                if capture_pooled:
+                    pooled[at] = captured.pop().float().cpu().numpy()
+                bar.update(len(at))
+    finally:
+        if hook is not None:
+            hook.remove()
+        model.train(was_training)
+    result = {"reward": reward, "variance": variance}
+    if capture_pooled:
+        result["pooled"] = pooled
+    return result
+
+
+def predict_attributes(model: Any, data: AttributeData, *, pad_token_id: int, batch_size: int = 64,
+                       packing: bool = True, indices: np.ndarray | None = None,
+                       progress: bool = False) -> dict[str, np.ndarray]:
+    """Every attribute's reward: ``chosen``/``rejected`` (and ``var_chosen``/``var_rejected``) ``(n, K)`` for pairs,
+    ``reward`` (and ``variance``) for responses."""
+    settings = dict(pad_token_id=pad_token_id, batch_size=batch_size, packing=packing, indices=indices,
+                    progress=progress)
+    if data.pairs is None:
+        return predict_sequences(model, data.responses, **settings)
+    chosen = predict_sequences(model, data.pairs.chosen, **settings)
+    rejected = predict_sequences(model, data.pairs.rejected, **settings)
+    return {"chosen": chosen["reward"], "rejected": rejected["reward"], "var_chosen": chosen["variance"],
+            "var_rejected": rejected["variance"]}
+
+
+def pair_attribute_logits(spec: AttributeSpec, rewards: dict[str, np.ndarray]) -> np.ndarray:
+    """``(n, K)``: the log-odds that chosen is better on each preference attribute, and the logit of each property."""
+    var_c, var_r = rewards["var_chosen"], rewards["var_rejected"]
+    has_var = not np.isnan(var_c).all()
+    d = pairwise_logit(torch.as_tensor(rewards["chosen"]), torch.as_tensor(rewards["rejected"]),
+                       torch.as_tensor(var_c) if has_var else None, torch.as_tensor(var_r) if has_var else None)
+    d = d.double().numpy()
+    return d + np.array([o if kind == PROPERTY else 0.0 for o, kind in zip(spec.offsets, spec.kinds)])
+
+
+def attribute_metrics(spec: AttributeSpec, rewards: dict[str, np.ndarray], labels: np.ndarray) -> dict[str, float]:
+    """The metrics of :meth:`AttributesTask.evaluate` from predicted rewards and ``(n, K)`` labels."""
+    out: dict[str, float] = {}
+    accuracies = []
+    if "chosen" in rewards:
+        logits = pair_attribute_logits(spec, rewards)
+        for j, (name, kind) in enumerate(zip(spec.names, spec.kinds)):
+            y = labels[:, j]
+            keep = np.isfinite(y) & (np.abs(y - 0.5) > 1e-9)
+            if not keep.any():
+                continue
+            truth, guess = y[keep] > 0.5, logits[keep, j] > 0
+            out[f"accuracy_{name}"] = float((truth == guess).mean())
+            out[f"n_{name}"] = float(keep.sum())
+            if kind == PROPERTY:
+                out[f"f1_{name}"] = f1_score(truth, guess)
+            else:
+                accuracies.append(out[f"accuracy_{name}"])
+    else:
+        for j, (name, (low, high)) in enumerate(zip(spec.names, spec.scales)):
+            y = labels[:, j]
+            keep = np.isfinite(y)
+            if keep.sum() < 2:
+                continue
+            centre, half = (low + high) / 2.0, (high - low) / 2.0
+            predicted, truth = centre + half * rewards["reward"][keep, j], centre + half * y[keep]
+            out[f"spearman_{name}"] = float(pd.Series(predicted).corr(pd.Series(truth), method="spearman"))
+            out[f"rmse_{name}"] = float(np.sqrt(np.mean((predicted - truth) ** 2)))
+            out[f"n_{name}"] = float(keep.sum())
+    if accuracies:
+        out["accuracy"] = float(np.mean(accuracies))
+    return out
+
+
+def f1_score(truth: np.ndarray, guess: np.ndarray) -> float:
+    """F1 of the positive class; 0 when the class is neither present nor predicted."""
+    tp = float((truth & guess).sum())
+    denominator = float(truth.sum() + guess.sum())
+    return 2.0 * tp / denominator if denominator > 0 else 0.0
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# using a saved model: accord score and accord evaluate
+# ----------------------------------------------------------------------------------------------------------------------
+
+
+def score_attributes(model_dir: str | Path, data: Any, *, k: float | None = None, batch_size: int = 32,
+                     max_length: int | None = None, device: str | torch.device | None = None,
+                     progress: bool = False) -> pd.DataFrame:
+    """Every attribute's reward and the combined reward of new responses or pairs (``accord score``).
+
+    Per response: ``reward_<a>`` for each attribute (the head's output; ``reward_sd_<a>`` with an uncertainty
+    head), ``<a>_predicted`` for a graded attribute (the predicted mean on its scale), ``reward`` (the combination
+    saved with the model, :mod:`accord.reward.attribute_combination`), ``reward_normalised`` (by the combined
+    reward's statistics on the data it was fitted on, or trained on; absent for fixed weights given without data),
+    ``weight_<a>`` for a prompt-conditioned combination and, with an uncertainty
+    head, ``reward_sd`` (the attributes' variances combined with the squared weights) and ``conservative_reward =
+    reward - k * reward_sd``. Pairs get these per side (suffixes ``_chosen``, ``_rejected``), ``p_chosen_<a>_model``
+    per preference attribute, ``p_<a>_model`` per property and ``p_chosen_model`` from the combined reward.
+    """
+    from accord.reward.attribute_combination import COMBINATION_FILE, load_combination, response_lengths
+    from accord.reward.evaluate import _encoder, _read_frame, load_model
+
+    model, tokenizer = load_model(model_dir, device)
+    spec = AttributeSpec.from_dict(model.meta["attributes"])
+    if k is not None and not model.uncertainty_head:
+        raise AccordError(f"k: {model_dir} has no uncertainty head (it was trained without --uncertainty-head), so "
+                          "it has no reward_sd; train with --uncertainty-head to use k")
+    k = 1.0 if k is None else float(k)
+    combination = load_combination(model_dir, model.meta)
+    # the combined reward's statistics: measured when the combination was fitted, else (the default combination)
+    # at the end of training; a fixed combination given without data has none, and no normalised reward
+    stats = combination.stats_ or (None if (Path(model_dir) / COMBINATION_FILE).exists() else model.stats)
+    frame = _read_frame(data)
+    encoder = _encoder(model, tokenizer, max_length)
+    settings = dict(pad_token_id=tokenizer.pad_token_id, batch_size=batch_size, progress=progress)
+    prompts = [str(p) for p in frame["prompt"].fillna("")] if "prompt" in frame.columns else [""] * len(frame)
+    embedding = None
+    if combination.method == "gating":
+        embedding = predict_sequences(model, encoder.encode([""] * len(frame), prompts), capture_pooled=True,
+                                      **settings)["pooled"]
+
+    def side(texts: list[str], suffix: str) -> tuple[dict[str, np.ndarray], np.ndarray]:
+        predicted = predict_sequences(model, encoder.encode(prompts, texts), **settings)
+        rewards, variance = predicted["reward"], predicted["variance"]
+        columns: dict[str, np.ndarray] = {}
+        for j, (name, kind, (low, high)) in enumerate(zip(spec.names, spec.kinds, spec.scales)):
+            columns[f"reward_{name}{suffix}"] = rewards[:, j]
+            if model.uncertainty_head:
+                columns[f"reward_sd_{name}{suffix}"] = np.sqrt(variance[:, j])
+            if kind == SCORE:
+                columns[f"{name}_predicted{suffix}"] = (low + high) / 2.0 + (high - low) / 2.0 * rewards[:, j]
+        lengths = response_lengths(texts)
+        combined = combination.combine(rewards, lengths, embedding)
+        weights = combination.weights(embedding, len(texts))
+        columns[f"reward{suffix}"] = combined
+        if stats:
+            columns[f"reward_normalised{suffix}"] = (combined - float(stats["mean"])) / (float(stats["sd"]) or 1.0)
+        if combination.method == "gating" and not suffix.endswith("rejected"):
+            columns.update({f"weight_{name}": weights[:, j] for j, name in enumerate(spec.names)})
+        if model.uncertainty_head:
+            combined_sd = np.sqrt((weights**2 * variance).sum(axis=1))
+            columns[f"reward_sd{suffix}"] = combined_sd
+            columns[f"conservative_reward{suffix}"] = combined - k * combined_sd
+        return columns, rewards
+
+    if "response" in frame.columns:
+        columns, _ = side([str(r) for r in frame["response"].fillna("")], "")
+        return frame.copy().assign(**columns)
+    for column in ("chosen", "rejected"):
+        if column not in frame.columns:
+            raise ValidationError("scoring needs a 'response' column, or 'chosen' and 'rejected'", column=column)
+    chosen_columns, chosen = side([str(r) for r in frame["chosen"].fillna("")], "_chosen")
+    rejected_columns, rejected = side([str(r) for r in frame["rejected"].fillna("")], "_rejected")
+    out = frame.copy().assign(**chosen_columns, **rejected_columns)
+    logits = pair_attribute_logits(spec, {"chosen": chosen, "rejected": rejected,
+                                          "var_chosen": np.full_like(chosen, np.nan),
+                                          "var_rejected": np.full_like(chosen, np.nan)})
+    for j, (name, kind) in enumerate(zip(spec.names, spec.kinds)):
+        column = f"p_{name}_model" if kind == PROPERTY else f"p_chosen_{name}_model"
+        out[column] = 1.0 / (1.0 + np.exp(-logits[:, j]))
+    out["p_chosen_model"] = 1.0 / (1.0 + np.exp(-(out["reward_chosen"] - out["reward_rejected"])))
+    return out
+
+
+def evaluate_attributes(model_dir: str | Path, data: Any, *, batch_size: int = 32, max_length: int | None = None,
+                        device: str | torch.device | None = None, progress: bool = False) -> dict[str, float]:
+    """``accord evaluate`` of a multi-attribute model: the per-attribute metrics of :func:`attribute_metrics` on the
+    attributes ``data`` has, and, when it has an overall label (``p_chosen``) with pairs, the metrics of the
+    combined reward against it (``combined_accuracy``, ``combined_nll``, ...)."""
+    from accord.reward.evaluate import load_model, pairwise_metrics
+
+    model, tokenizer = load_model(model_dir, device)
+    spec = AttributeSpec.from_dict(model.meta["attributes"])
+    frame, _ = read_attribute_table(data)
+    encoder = PairEncoder(tokenizer, max_length or int(model.meta.get("max_length", 512)), model.is_decoder,
+                          model.meta.get("use_chat_template"))
+    encoded = encode_attribute_table(encoder, spec, frame)
+    rewards = predict_attributes(model, encoded, pad_token_id=tokenizer.pad_token_id, batch_size=batch_size,
+                                 progress=progress)
+    result = attribute_metrics(spec, rewards, encoded.labels)
+    if "p_chosen" in frame.columns and encoded.pairs is not None:
+        scored = score_attributes(model_dir, frame[["prompt", "chosen", "rejected"]] if "prompt" in frame.columns
+                                  else frame[["chosen", "rejected"]], batch_size=batch_size, max_length=max_length,
+                                  device=device)
+        d = (scored["reward_chosen"] - scored["reward_rejected"]).to_numpy()
+        p_tie = frame["p_tie"].to_numpy(dtype=float) if "p_tie" in frame.columns else None
+        overall = pairwise_metrics(d, frame["p_chosen"].to_numpy(dtype=float), p_tie)
+        result.update({f"combined_{name}": value for name, value in overall.items()})
+    return result

@@ -1,0 +1,273 @@
+"""The multi-attribute reward task (`--task attributes`): it trains through the trainer core on pairs and on graded
+responses, masks what was not rated, combines its attributes (fixed, fitted, gated, length-decorrelated), reports
+every attribute in `accord score`, and refuses bad ratings with one clear error on both command-line paths."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from accord.cli import main as accord_main
+from accord.datasets.cleaned_attributes import read_attribute_cleaned
+from accord.reward import RewardConfig, RewardTrainer, score
+from accord.reward.attribute_combination import FittedWeights, FixedWeights, GatingNetwork, combination_from_dict
+from accord.reward.task import model_inputs
+from accord.reward.tiny import build_tiny_backbone
+
+torch.set_num_threads(1)
+
+# attribute k of a response is carried by one word: GOOD[k] (better) or BAD[k] (worse)
+ATTRIBUTES = ("helpful", "correct", "concise")
+GOOD = ("helpful", "correct", "short")
+BAD = ("useless", "wrong", "rambling")
+FILLER = "the a answer question cat dog sat on mat water".split()
+
+
+def response_text(rng: np.random.Generator, good: np.ndarray) -> str:
+    words = [GOOD[k] if good[k] else BAD[k] for k in range(len(ATTRIBUTES))]
+    words += list(rng.choice(FILLER, int(rng.integers(2, 6))))
+    return " ".join(rng.permutation(words))
+
+
+def attribute_pairs(n: int, seed: int, observed: float = 1.0) -> pd.DataFrame:
+    """Pairs with ``p_chosen_<a>`` 0.9/0.1 (NaN for a share ``1 - observed`` of the last attribute), ``weight_<a>``
+    and a property of the pair, ``slack_mean`` (1 when the rejected side rambles), on 0..1."""
+    rng = np.random.default_rng(seed)
+    wins = rng.random((n, len(ATTRIBUTES))) < 0.5
+    frame = pd.DataFrame({"prompt": [" ".join(rng.choice(FILLER, 3)) for _ in range(n)],
+                          "chosen": [response_text(rng, w) for w in wins],
+                          "rejected": [response_text(rng, ~w) for w in wins]})
+    labels = np.where(wins, 0.9, 0.1)
+    labels[rng.random(n) >= observed, -1] = np.nan
+    for k, name in enumerate(ATTRIBUTES):
+        frame[f"p_chosen_{name}"] = labels[:, k]
+        frame[f"weight_{name}"] = 0.8
+    frame["slack_mean"] = wins[:, 2].astype(float)
+    return frame
+
+
+def graded_responses(n: int, seed: int) -> pd.DataFrame:
+    """Responses rated 0..4 per attribute: 3.5 with the good word, 0.5 with the bad one; ``<a>_sd`` 0.3."""
+    rng = np.random.default_rng(seed)
+    good = rng.random((n, len(ATTRIBUTES))) < 0.5
+    frame = pd.DataFrame({"prompt": ["q"] * n, "response": [response_text(rng, g) for g in good]})
+    for k, name in enumerate(ATTRIBUTES):
+        frame[f"{name}_mean"] = np.where(good[:, k], 3.5, 0.5)
+        frame[f"{name}_sd"] = 0.3
+    frame.attrs["accord"] = {"scales": {a: [0, 4] for a in ATTRIBUTES}}  # a plain table with declared scales
+    return frame
+
+
+@pytest.fixture(scope="module")
+def bert(tmp_path_factory):
+    words = " ".join(GOOD + BAD + tuple(FILLER) + ("q",))
+    return str(build_tiny_backbone(tmp_path_factory.mktemp("attributes") / "bert", "bert", texts=[words], seed=1))
+
+
+def config(bert, tmp_path, name, **overrides) -> RewardConfig:
+    values = dict(model=bert, output_dir=str(tmp_path / name), task="attributes", batch_size=8, learning_rate=3e-3,
+                  save_steps=None, logging_steps=2, progress=False, loss="weighted_soft_bce", stats_max_pairs=16)
+    values.update(overrides)
+    return RewardConfig(**values)
+
+
+def logged_losses(folder) -> list[float]:
+    lines = (folder / "metrics.jsonl").read_text().splitlines()
+    return [json.loads(line)["loss"] for line in lines if "loss" in json.loads(line)]
+
+
+def test_pairwise_attributes_and_a_pair_property_train_through_the_core(bert, tmp_path):
+    cfg = config(bert, tmp_path, "pairs", num_epochs=4)
+    trainer = RewardTrainer(cfg, train_data=attribute_pairs(96, seed=0, observed=0.5),
+                            eval_data=attribute_pairs(64, seed=1))
+    assert trainer.unwrapped().head.out_features == 4  # three preferences and one property, one forward pass
+    result = trainer.train()
+    losses = logged_losses(tmp_path / "pairs")
+    assert np.mean(losses[-3:]) < 0.7 * np.mean(losses[:3]), losses
+    metrics = result.eval_metrics
+    assert all(metrics[f"accuracy_{name}"] >= 0.9 for name in ATTRIBUTES), metrics  # the half-rated one included
+    assert metrics["f1_slack"] >= 0.9, metrics
+    meta = json.loads((tmp_path / "pairs" / "reward_model.json").read_text())
+    assert meta["task"] == "attributes" and meta["attributes"]["kinds"] == ["preference"] * 3 + ["property"]
+    assert meta["attributes"]["offsets"][3] == pytest.approx(0.0, abs=0.5)  # logit of a prevalence near 1/2
+
+
+def test_graded_attributes_train_with_a_gaussian_likelihood(bert, tmp_path):
+    cfg = config(bert, tmp_path, "responses", num_epochs=6)
+    result = RewardTrainer(cfg, train_data=graded_responses(96, seed=2), eval_data=graded_responses(48, seed=3)).train()
+    losses = logged_losses(tmp_path / "responses")
+    assert np.mean(losses[-3:]) < np.mean(losses[:3]), losses
+    assert all(result.eval_metrics[f"spearman_{name}"] >= 0.8 for name in ATTRIBUTES), result.eval_metrics
+
+
+def test_a_missing_attribute_contributes_no_gradient(bert, tmp_path):
+    frame = attribute_pairs(16, seed=4)
+    frame.loc[0, "p_chosen_correct"] = np.nan
+    frame.loc[1, "slack_mean"] = np.nan
+    cfg = config(bert, tmp_path, "mask", max_steps=1)
+    trainer = RewardTrainer(cfg, train_data=frame)
+    task, model = trainer.task, trainer.unwrapped()
+    indices = np.arange(8)
+    step = task.step_context(trainer.train_data, indices)
+    assert step["rated"].tolist() == [8, 7, 8, 7]
+    outputs = []
+
+    def keep(_module, _args, out):
+        out.retain_grad()
+        outputs.append(out)
+
+    hook = model.head.register_forward_hook(keep)
+    loss, _ = task.compute_loss(model, task.collate(trainer.train_data, indices), step)
+    loss.backward()
+    hook.remove()
+    grad = outputs[0].grad  # rows: the 8 chosen sequences, then the 8 rejected ones
+    for row, column in ((0, 1), (1, 3)):
+        assert grad[row, column] == 0 and grad[8 + row, column] == 0
+    assert (grad[2:8] != 0).all() and (grad[10:] != 0).all()
+
+
+def test_the_step_loss_does_not_depend_on_how_the_step_is_split(bert, tmp_path):
+    frame = attribute_pairs(32, seed=8, observed=0.5)
+    frame["weight_helpful"] = np.linspace(0.1, 1.0, len(frame))  # weights normalised over the whole step
+    common = dict(max_steps=2, group_by_length=False, adam_epsilon=1.0)  # large eps: updates linear in the gradient
+    states = []
+    for name, size, accumulation in (("one-batch", 8, 1), ("accumulated", 4, 2)):
+        cfg = config(bert, tmp_path, name, batch_size=size, gradient_accumulation_steps=accumulation, **common)
+        trainer = RewardTrainer(cfg, train_data=frame)
+        trainer.train()
+        states.append({k: v.detach().clone() for k, v in trainer.unwrapped().state_dict().items()})
+    for key in states[0]:
+        assert torch.allclose(states[0][key], states[1][key], atol=1e-6), key
+
+
+@settings(max_examples=8, deadline=None)
+@given(st.lists(st.floats(-2.0, 2.0), min_size=3, max_size=3))
+def test_fitted_weights_recover_the_weights_that_made_the_overall_labels(weights):
+    rng = np.random.default_rng(0)
+    differences = rng.normal(size=(4000, 3))
+    target = rng.random(4000) < 1.0 / (1.0 + np.exp(-differences @ np.array(weights)))
+    fitted = FittedWeights(["a", "b", "c"], alpha=1.0).fit(differences, target.astype(float))
+    assert np.allclose(fitted.coef_, weights, atol=0.25), (fitted.coef_, weights)
+    restored = combination_from_dict(json.loads(json.dumps(fitted.to_dict())), ["a", "b", "c"])
+    assert np.allclose(restored.combine(differences), fitted.combine(differences))
+
+
+def test_a_gating_network_learns_which_attribute_each_kind_of_prompt_needs():
+    rng = np.random.default_rng(1)
+    n = 3000
+    kind = rng.integers(0, 2, n)  # two kinds of prompt: the first cares about attribute 0, the second about 1
+    embedding = np.column_stack([kind + 0.1 * rng.normal(size=n), rng.normal(size=(n, 3))])
+    differences = rng.normal(size=(n, 2))
+    target = (np.where(kind == 0, differences[:, 0], differences[:, 1]) > 0).astype(float)
+    train, test = slice(0, 2000), slice(2000, n)
+    gating = GatingNetwork(["a", "b"], hidden=16, max_steps=300).fit(embedding[train], differences[train],
+                                                                    target[train])
+    fitted = FittedWeights(["a", "b"]).fit(differences[train], target[train])
+    accuracy = {name: float(((c.combine(differences[test], embedding=embedding[test]) > 0) == target[test]).mean())
+                for name, c in (("gating", gating), ("fitted", fitted))}
+    assert accuracy["gating"] > accuracy["fitted"] + 0.1, accuracy
+    weights = gating.weights(embedding[test], n - 2000)
+    assert weights[kind[test] == 0, 0].mean() > weights[kind[test] == 0, 1].mean()
+    assert weights[kind[test] == 1, 1].mean() > weights[kind[test] == 1, 0].mean()
+
+
+def test_length_decorrelation_removes_each_attributes_linear_dependence_on_length():
+    rng = np.random.default_rng(2)
+    lengths = rng.integers(5, 200, 500).astype(float)
+    rewards = np.column_stack([0.02 * lengths + rng.normal(size=500), rng.normal(size=500)])
+    combination = FixedWeights({"a": 1.0, "b": 1.0}, ["a", "b"], decorrelate_length=True).fit_length(rewards, lengths)
+    corrected = combination.corrected(rewards, lengths)
+    assert abs(np.corrcoef(rewards[:, 0], lengths)[0, 1]) > 0.5
+    assert np.abs([np.corrcoef(corrected[:, k], lengths)[0, 1] for k in range(2)]).max() < 1e-8
+
+
+def test_score_reports_every_attribute_and_the_combined_reward(bert, tmp_path):
+    cfg = config(bert, tmp_path, "scored", max_steps=4, uncertainty_head=True)
+    RewardTrainer(cfg, train_data=attribute_pairs(32, seed=5)).train()
+    responses = pd.DataFrame({"prompt": ["q", "q"], "response": ["helpful correct short", "useless wrong rambling"]})
+    scored = score(cfg.output_dir, responses)
+    for name in (*ATTRIBUTES, "slack"):
+        assert {f"reward_{name}", f"reward_sd_{name}"} <= set(scored.columns)
+    assert {"reward", "reward_sd", "reward_normalised", "conservative_reward"} <= set(scored.columns)
+    # the default combination: equal weights on the three preferences (the property is no reward)
+    mean = scored[[f"reward_{name}" for name in ATTRIBUTES]].mean(axis=1)
+    assert np.allclose(scored["reward"], mean)
+    # fixed weights from the command line replace it
+    assert accord_main(["combine", cfg.output_dir, "--method", "fixed", "--weights", "helpful=2,concise=-1"]) == 0
+    scored = score(cfg.output_dir, responses)
+    assert np.allclose(scored["reward"], 2 * scored["reward_helpful"] - scored["reward_concise"])
+    pairs = attribute_pairs(4, seed=6)[["prompt", "chosen", "rejected"]]
+    both = score(cfg.output_dir, pairs)
+    assert {"p_chosen_helpful_model", "p_slack_model", "p_chosen_model", "reward_chosen", "reward_rejected",
+            "reward_helpful_rejected"} <= set(both.columns)
+
+
+def ratings_file(tmp_path, change: str | None = None):
+    """Per-attribute 0..4 ratings of responses to two prompts (CSV), optionally with one bad row."""
+    rng = np.random.default_rng(7)
+    rows = []
+    for r in range(12):
+        good = rng.random(len(ATTRIBUTES)) < 0.5
+        text = response_text(rng, good)
+        for rater in ("ann", "bob", "cy"):
+            for k, name in enumerate(ATTRIBUTES):
+                rows.append({"response_id": f"r{r}", "annotator": rater, "attribute": name,
+                             "label": int(np.clip(round(3.0 * good[k] + 0.5 + rng.normal(0, 0.5)), 0, 4)),
+                             "scale_min": 0, "scale_max": 4, "prompt": f"prompt {r % 2}", "response": text})
+    frame = pd.DataFrame(rows)
+    if change == "missing attribute":
+        frame.loc[5, "attribute"] = None
+    elif change == "off the scale":
+        frame.loc[5, "label"] = 7
+    elif change == "two scales":
+        frame.loc[5, ["scale_min", "scale_max"]] = [1, 5]
+    path = tmp_path / "ratings.csv"
+    frame.to_csv(path, index=False)
+    return path
+
+
+BAD_INPUT = {"missing attribute": "column 'attribute', row 5", "off the scale": "column 'label', row 5",
+             "two scales": "row 5: two scales in one attribute"}
+
+
+@pytest.mark.parametrize("change", sorted(BAD_INPUT))
+def test_bad_ratings_are_one_clear_error_and_nothing_is_written(bert, tmp_path, change, capsys):
+    source = ratings_file(tmp_path, change)
+    output, pairs, model_dir = tmp_path / "scores.parquet", tmp_path / "pairs.parquet", tmp_path / "rm"
+    assert accord_main(["aggregate", "--input", str(source), "--output", str(output), "--pairs-output",
+                        str(pairs)]) == 2
+    assert accord_main(["train", "--task", "attributes", "--model", bert, "--train-path", str(source),
+                        "--output-dir", str(model_dir), "--no-progress"]) == 2
+    errors = capsys.readouterr().err.strip().splitlines()
+    assert len(errors) == 2 and all(BAD_INPUT[change] in line and "ratings.csv" in line for line in errors), errors
+    assert not output.exists() and not pairs.exists() and not model_dir.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ratings.csv"]
+
+
+def test_from_ratings_to_per_attribute_scores_in_three_commands(bert, tmp_path, capsys):
+    source = ratings_file(tmp_path)
+    scores, pairs, model_dir = tmp_path / "scores.parquet", tmp_path / "pairs.parquet", tmp_path / "rm"
+    assert accord_main(["aggregate", "--input", str(source), "--method", "attribute-mean", "--output", str(scores),
+                        "--pairs-output", str(pairs)]) == 0
+    cleaned = read_attribute_cleaned(scores)
+    assert len(cleaned) == 12 and {f"{a}_{s}" for a in ATTRIBUTES for s in ("mean", "sd")} <= set(cleaned.columns)
+    assert len(read_attribute_cleaned(pairs)) == 2 * 15  # every pair of the 6 responses of each prompt
+    # a judgments table is no training data: one clear error
+    assert accord_main(["train", "--task", "attributes", "--model", bert, "--train-path", str(source),
+                        "--output-dir", str(model_dir), "--no-progress"]) == 2
+    assert "accord aggregate" in capsys.readouterr().err
+    assert accord_main(["train", "--task", "attributes", "--model", bert, "--train-path", str(scores),
+                        "--output-dir", str(model_dir), "--max-steps", "2", "--batch-size", "4",
+                        "--no-progress"]) == 0
+    out = tmp_path / "scored.csv"
+    assert accord_main(["score", str(model_dir), str(scores), "--out", str(out)]) == 0
+    scored = pd.read_csv(out)
+    assert {f"{a}_predicted" for a in ATTRIBUTES} | {f"reward_{a}" for a in ATTRIBUTES} | {"reward"} <= set(
+        scored.columns)
+    assert scored[[f"{a}_predicted" for a in ATTRIBUTES]].stack().between(0, 4).all()
