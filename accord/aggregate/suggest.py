@@ -228,7 +228,7 @@ def _setup(model: Any, pools: Any, candidates: pd.DataFrame | None) -> _Setup:
     if candidates is not None:
         raise AccordError(f"{type(model).__name__} judges the pairs it was fitted on: candidate pairs are for "
                           "comparison models (crowd Bradley-Terry)")
-    probs = torch.as_tensor(soft.probs.to_numpy(), dtype=torch.float64)
+    probs = torch.tensor(soft.probs.to_numpy(dtype=np.float64))
     confusion = rater_confusions(model)
     counts = torch.as_tensor(np.bincount(model.encoded_.workers, minlength=model.encoded_.n_workers),
                              dtype=torch.float64)
@@ -439,3 +439,26 @@ def _rater_options(model: Any, setup: _Setup, open_pairs: np.ndarray, raters: An
     grid = np.full((len(open_pairs), width), -1, dtype=np.int64)
     grid[item, slot] = worker
     return torch.as_tensor(grid)
+
+
+def unseen_comparisons(judgments: pd.DataFrame, *, limit: int | None = None, seed: int = 0) -> pd.DataFrame:
+    """Pairs of responses to one prompt that no judgment compares (``response_a_id``, ``response_b_id``), at most
+    ``limit`` of them (a random subset); empty without response ids and prompts."""
+    needed = {"prompt", "response_a_id", "response_b_id"}
+    if not needed <= set(judgments.columns):
+        return pd.DataFrame(columns=["response_a_id", "response_b_id"])
+    sides = pd.concat([judgments[["prompt", "response_a_id"]].set_axis(["prompt", "response"], axis=1),
+                       judgments[["prompt", "response_b_id"]].set_axis(["prompt", "response"], axis=1)])
+    sides = sides.dropna().drop_duplicates()
+    both = sides.merge(sides, on="prompt", suffixes=("_a", "_b"))
+    both = both[both["response_a"].astype(str) < both["response_b"].astype(str)]
+    seen = pd.concat([judgments[["response_a_id", "response_b_id"]],
+                      judgments[["response_b_id", "response_a_id"]].set_axis(["response_a_id", "response_b_id"],
+                                                                              axis=1)])
+    seen_keys = set(zip(seen["response_a_id"].astype(str), seen["response_b_id"].astype(str)))
+    keys = list(zip(both["response_a"].astype(str), both["response_b"].astype(str)))
+    fresh = both[[key not in seen_keys for key in keys]]
+    if limit is not None and len(fresh) > limit:
+        fresh = fresh.sample(limit, random_state=seed)
+    return fresh[["response_a", "response_b"]].set_axis(["response_a_id", "response_b_id"], axis=1).reset_index(
+        drop=True)
