@@ -339,7 +339,7 @@ def run_hybrid(args: argparse.Namespace) -> None:
             if reached is not None or cost >= 3 * n_pairs:
                 break
             known = set(model.encoded_.worker_index)
-            batch = suggest(model, n_pairs // 10, raters=[h for h in human_ids if h in known], certainty=0.999)
+            batch = suggest(model, n_pairs // 20, raters=[h for h in human_ids if h in known], certainty=0.999)
             if batch.empty:
                 break
             ask = batch["annotator"].str.removeprefix("human-").astype(int).to_numpy()
