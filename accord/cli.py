@@ -360,9 +360,15 @@ def cmd_suggest(args: argparse.Namespace) -> int:
     candidates = None
     if hasattr(estimator, "utility_draws") and args.new_comparisons:
         candidates = unseen_comparisons(judgments, limit=args.new_comparisons)
+    capacity = None
+    if raters is not None and "capacity" in raters.columns:
+        capacity = pd.to_numeric(raters.set_index("annotator")["capacity"], errors="coerce")
+        if capacity.isna().any() or (capacity < 0).any():
+            raise AccordError(f"file {args.raters}, column 'capacity': expected a whole number of judgments >= 0 per "
+                              "rater")
     batch = suggest(estimator, args.budget, pool_costs=costs, pools=pools,
-                    raters=None if raters is None else raters["annotator"].tolist(), candidates=candidates,
-                    max_per_pair=args.max_per_pair, certainty=args.certainty)
+                    raters=None if raters is None else raters["annotator"].tolist(), capacity=capacity,
+                    candidates=candidates, max_per_pair=args.max_per_pair, certainty=args.certainty)
     elapsed = time.perf_counter() - started
     suffix = output.suffix.lower()
     with atomic_path(output) as tmp:
@@ -664,8 +670,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="cost of the batch (with no --pool-costs: the number of judgments)")
     sug.add_argument("--pool-costs", help="cost of one judgment per pool, e.g. human=1,ai=0.05 (default: 1 each)")
     sug.add_argument("--pool-column", default="pool", help="column of the judgments naming each rater's pool")
-    sug.add_argument("--raters", help="file of raters who can be assigned (column annotator, optional pool): each "
-                                      "suggested judgment then names its rater")
+    sug.add_argument("--raters", help="file of raters who can be assigned (column annotator; optional pool, and "
+                                      "capacity: the most judgments the rater takes in this batch): each suggested "
+                                      "judgment then names its rater")
     sug.add_argument("--max-per-pair", type=int, default=3, help="most judgments one pair gets in this batch")
     sug.add_argument("--certainty", type=float, default=0.99,
                      help="pairs whose most likely label has this probability already get nothing")

@@ -154,6 +154,20 @@ def test_pool_costs_buy_the_best_value(fitted: tuple[DawidSkene, pd.DataFrame]) 
         suggest(model, 5, raters=["nobody"])
 
 
+def test_capacity_spreads_the_batch_over_raters(fitted: tuple[DawidSkene, pd.DataFrame]) -> None:
+    model, _ = fitted
+    raters = list(model.encoded_.worker_index)
+    unlimited = suggest(model, 40, raters=raters, certainty=1.0)
+    assert unlimited["annotator"].value_counts().max() > 8  # the best raters take most of an unlimited batch
+    capped = suggest(model, 40, raters=raters, capacity=8, certainty=1.0)
+    assert len(capped) == 40
+    assert capped["annotator"].value_counts().max() <= 8
+    assert len(set(zip(capped["pair_id"], capped["annotator"]))) == 40
+    slots = capped.groupby("pair_id")["slot"].agg(["max", "size"])
+    assert (slots["max"] == slots["size"]).all()
+    assert capped["expected_gain"].sum() <= unlimited["expected_gain"].sum() + 1e-9
+
+
 def test_several_judgments_of_one_pair_have_diminishing_returns(fitted: tuple[DawidSkene, pd.DataFrame]) -> None:
     model, _ = fitted
     batch = suggest(model, 60, max_per_pair=3, certainty=1.0)
@@ -185,7 +199,7 @@ def test_bradley_terry_values_comparisons_never_made(one_torch_thread: None) -> 
         rows.append({"pair_id": f"r{a}-r{b}", "annotator": f"w{rater}", "label": "A" if rng.random() < p_a else "B",
                      "prompt": "q", "response_a_id": f"r{a}", "response_b_id": f"r{b}"})
     table = pd.DataFrame(rows)
-    model = CrowdBradleyTerry(inference="meanfield", max_steps=100, num_samples=40, seed=0).fit(table)
+    model = CrowdBradleyTerry(inference="meanfield", max_steps=60, num_samples=40, seed=0).fit(table)
     fresh = unseen_comparisons(table)
     assert len(fresh) == n_responses * (n_responses - 1) // 2 - len(compared)
     assert not set(zip(fresh["response_a_id"], fresh["response_b_id"])) & set(
@@ -244,7 +258,7 @@ def judgments_file(tmp_path) -> str:
 def test_cli_writes_one_row_per_judgment(judgments_file: str, tmp_path, capsys) -> None:
     output = tmp_path / "next_batch.csv"
     raters = tmp_path / "available.csv"
-    pd.DataFrame({"annotator": ["w3", "w4", "someone-new"]}).to_csv(raters, index=False)
+    pd.DataFrame({"annotator": ["w3", "w4", "someone-new"], "capacity": [6, 6, 6]}).to_csv(raters, index=False)
     status = main(["suggest", "--input", judgments_file, "--form", "categorical", "--budget", "12", "--pool-costs",
                    "human=1,ai=0.05", "--raters", str(raters), "--output", str(output), "--quiet"])
     assert status == 0
@@ -252,6 +266,7 @@ def test_cli_writes_one_row_per_judgment(judgments_file: str, tmp_path, capsys) 
     assert len(batch) == 12
     assert {"pair_id", "annotator", "pool", "expected_gain", "p_label"} <= set(batch.columns)
     assert set(batch["annotator"]) <= {"w3", "w4"}
+    assert batch["annotator"].value_counts().max() <= 6
     assert "suggested 12 judgments" in capsys.readouterr().out
 
 

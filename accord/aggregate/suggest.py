@@ -52,6 +52,8 @@ from accord.datasets import AccordError
 DEFAULT_POOL = "crowd"
 #: posterior draws used for the Bradley-Terry gain (the mutual information is averaged over them)
 MAX_DRAWS = 64
+#: planning rounds of a batch when raters' capacities cut it
+MAX_ROUNDS = 8
 #: elements of the largest intermediate array of one block of pairs
 _BLOCK_BUDGET = 2**23
 _TINY = 1e-30
@@ -113,21 +115,25 @@ def _entropy(p: torch.Tensor) -> torch.Tensor:
 
 
 def plan_sequences(posterior: Any, pairs: torch.Tensor, options: torch.Tensor, reusable: torch.Tensor,
-                   cost: torch.Tensor, n_pools: int, max_per_pair: int) -> tuple[torch.Tensor, torch.Tensor]:
+                   cost: torch.Tensor, n_pools: int, max_per_pair: int,
+                   fixed: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Each pair's greedy sequence of up to ``max_per_pair`` judgments.
 
     ``options`` ``[N, O]`` (-1: none), ``reusable`` ``[N, O]`` (a pool may judge a pair again, a rater may not) and
-    ``cost`` ``[N, O]``. Returns the chosen option ``[N, J]`` (-1 where the sequence stopped) and the marginal
-    information gain of each slot ``[N, J]`` (nats), given the slots before it.
+    ``cost`` ``[N, O]``. ``fixed`` ``[N, F]`` (-1 padded): judgments already planned for the pair in this batch;
+    the sequence continues after them (and counts them against ``max_per_pair``). Returns the chosen option
+    ``[N, J]`` (-1 where the sequence stopped) and the marginal information gain of each slot ``[N, J]`` (nats),
+    given the judgments before it.
     """
     n_all, o = options.shape
+    fixed = torch.full((n_all, 0), -1, dtype=torch.long) if fixed is None else fixed
     chosen = torch.full((n_all, max_per_pair), -1, dtype=torch.long)
     gains = torch.zeros(n_all, max_per_pair, dtype=torch.float64)
     if n_all == 0 or o == 0:
         return chosen, gains
     probe = posterior.conditionals(pairs[:1], options[:1], n_pools)
     m, n_labels = probe.shape[-2], probe.shape[-1]
-    widest = o * m * n_labels ** max_per_pair
+    widest = o * m * n_labels ** (max_per_pair + fixed.shape[1])
     block = max(1, _BLOCK_BUDGET // max(1, widest))
     for lo in range(0, n_all, block):  # blocks of pairs bound the memory; within a block all is vectorised
         hi = min(lo + block, n_all)
@@ -140,6 +146,21 @@ def plan_sequences(posterior: Any, pairs: torch.Tensor, options: torch.Tensor, r
         joint = torch.ones(n, m, 1, dtype=torch.float64)  # P(outcomes so far | latent component)
         info = torch.zeros(n, dtype=torch.float64)
         noise = torch.zeros(n, dtype=torch.float64)
+
+        def extend(joint: torch.Tensor, grown: torch.Tensor, ok: torch.Tensor) -> torch.Tensor:
+            """The grown joint where a judgment was added; elsewhere the old one, padded with impossible outcomes."""
+            padded = torch.cat([joint] + [torch.zeros_like(joint)] * (n_labels - 1), -1)
+            return torch.where(ok[:, None, None], grown, padded)
+
+        for column in fixed[lo:hi].T:  # judgments already in the batch
+            has = column >= 0
+            own = posterior.conditionals(pairs[lo:hi], column.clamp_min(0)[:, None], n_pools).double()[:, 0]
+            grown = (joint[:, :, :, None] * own[:, :, None, :]).reshape(n, m, -1)
+            joint = extend(joint, grown, has)
+            noise = noise + torch.where(has, (w * _entropy(own)).sum(-1), 0.0)
+            info = _entropy((w[:, :, None] * joint).sum(1)) - noise
+            available = available & ~((options[lo:hi] == column[:, None]) & ~reusable[lo:hi])
+        room = max_per_pair - (fixed[lo:hi] >= 0).sum(1)
         for slot in range(max_per_pair):
             grown = (joint[:, None, :, :, None] * cond[:, :, :, None, :]).reshape(n, o, m, -1)
             outcome = (w[:, None, :, None] * grown).sum(2)  # [n, O, S * L]
@@ -147,11 +168,10 @@ def plan_sequences(posterior: Any, pairs: torch.Tensor, options: torch.Tensor, r
             value = (new_info - info[:, None]) / cost[lo:hi]
             value = torch.where(available, value, torch.full_like(value, -np.inf))
             best = value.argmax(-1)
-            ok = torch.isfinite(value[rows, best]) & (value[rows, best] > 0)
+            ok = torch.isfinite(value[rows, best]) & (value[rows, best] > 0) & (slot < room)
             chosen[lo:hi, slot] = torch.where(ok, options[lo:hi][rows, best], -1)
             gains[lo:hi, slot] = torch.where(ok, new_info[rows, best] - info, 0.0)
-            keep = ok[:, None, None]
-            joint = torch.where(keep, grown[rows, best], torch.cat([joint] + [joint * 0] * (n_labels - 1), -1))
+            joint = extend(joint, grown[rows, best], ok)
             info = torch.where(ok, new_info[rows, best], info)
             noise = torch.where(ok, noise + cond_entropy[rows, best], noise)
             used = torch.zeros_like(available)
@@ -314,8 +334,8 @@ def _single_gains(posterior: Any, pairs: torch.Tensor, options: torch.Tensor, n_
 
 def suggest(model: Any, budget: float, *, pool_costs: Mapping[str, float] | None = None,
             pools: pd.Series | Mapping[Any, str] | None = None, raters: Sequence[Any] | pd.Index | None = None,
-            allowed: pd.DataFrame | None = None, candidates: pd.DataFrame | None = None, max_per_pair: int = 3,
-            certainty: float = 0.99) -> pd.DataFrame:
+            allowed: pd.DataFrame | None = None, capacity: int | pd.Series | Mapping[Any, int] | None = None,
+            candidates: pd.DataFrame | None = None, max_per_pair: int = 3, certainty: float = 0.99) -> pd.DataFrame:
     """The next batch of judgments: one row per requested judgment, best value per cost first.
 
     Parameters
@@ -335,6 +355,9 @@ def suggest(model: Any, budget: float, *, pool_costs: Mapping[str, float] | None
     allowed
         ``pair_id`` / ``annotator`` rows: the only (pair, rater) assignments possible (e.g. raters who can still be
         asked about that pair); implies rater assignment.
+    capacity
+        The most judgments a rater takes in this batch (one number for all, or per annotator); the batch is then
+        planned in rounds, each continuing the pairs' sequences after the judgments already placed.
     candidates
         Comparison models: response pairs to consider besides the fitted pairs (``response_a_id``,
         ``response_b_id``), e.g. two responses never compared.
@@ -369,10 +392,34 @@ def suggest(model: Any, budget: float, *, pool_costs: Mapping[str, float] | None
     option_cost = np.concatenate([pool_cost, pool_cost[setup.rater_pool]])
     cost = torch.as_tensor(option_cost[options.clamp_min(0).numpy()], dtype=torch.float64)
     pairs = torch.as_tensor(open_pairs, dtype=torch.long)
-    chosen, gains = plan_sequences(setup.posterior, pairs, options, reusable, cost, n_pools, max_per_pair)
-    slot_cost = torch.as_tensor(option_cost[chosen.clamp_min(0).numpy()], dtype=torch.float64)
-    row, slot = select_batch(gains, chosen, slot_cost, float(budget))
-    pick = chosen[row, slot].numpy()
+    room = _capacities(capacity, workers, setup.rater_pool)
+    fixed = torch.full((len(open_pairs), 0), -1, dtype=torch.long)
+    picked: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []  # row, option, slot, gain
+    left = float(budget)
+    for _ in range(MAX_ROUNDS):  # one round unless raters' capacities cut the batch
+        full = np.flatnonzero(room <= 0) + n_pools
+        live = torch.where(torch.as_tensor(np.isin(options.numpy(), full)), -1, options)
+        chosen, gains = plan_sequences(setup.posterior, pairs, live, reusable, cost, n_pools, max_per_pair, fixed)
+        slot_cost = torch.as_tensor(option_cost[chosen.clamp_min(0).numpy()], dtype=torch.float64)
+        row, slot = select_batch(gains, chosen, slot_cost, left)
+        if len(row) == 0:
+            break
+        pick = chosen[row, slot].numpy()
+        keep = _within_capacity(row, slot, pick - n_pools, room)
+        row, slot, pick = row[keep], slot[keep], pick[keep]
+        if len(row) == 0:
+            break
+        done = (fixed >= 0).sum(1).numpy()
+        picked.append((row, pick, done[row] + slot, gains[row, slot].numpy()))
+        left -= float(option_cost[pick].sum())
+        np.subtract.at(room, np.clip(pick - n_pools, 0, None)[pick >= n_pools], 1)
+        added = torch.full((len(open_pairs), max_per_pair), -1, dtype=torch.long)
+        added[torch.as_tensor(row), torch.as_tensor(slot)] = torch.as_tensor(pick)
+        fixed = torch.cat([fixed, added], dim=1)
+        if keep.all():
+            break
+    row, pick, slot, gain = (np.concatenate(parts) if picked else np.zeros(0, dtype=np.int64)
+                             for parts in zip(*picked)) if picked else (np.zeros(0, dtype=np.int64),) * 4
     pair_code = open_pairs[row]
     is_rater = pick >= n_pools
     annotator = np.where(is_rater, np.asarray(workers, dtype=object)[np.clip(pick - n_pools, 0, None)], None)
@@ -383,8 +430,8 @@ def suggest(model: Any, budget: float, *, pool_costs: Mapping[str, float] | None
         "annotator": annotator,
         "pool": np.asarray(setup.pool_names, dtype=object)[pool_code],
         "slot": slot + 1,
-        "expected_gain": gains[row, slot].numpy(),
-        "cost": slot_cost[row, slot].numpy(),
+        "expected_gain": gain.astype(np.float64),
+        "cost": option_cost[pick] if len(pick) else np.zeros(0),
         "label": np.asarray(setup.classes, dtype=object)[top],
         "p_label": setup.current[pair_code, top] if len(pair_code) else np.zeros(0),
     })
@@ -394,6 +441,32 @@ def suggest(model: Any, budget: float, *, pool_costs: Mapping[str, float] | None
     out.attrs["n_open_pairs"] = int(len(open_pairs))
     out.attrs["n_pairs"] = int(n_pairs)
     return out
+
+
+def _capacities(capacity: Any, workers: pd.Index, rater_pool: np.ndarray) -> np.ndarray:
+    """Judgments each rater may still take in this batch (infinite without a capacity)."""
+    room = np.full(len(workers), np.inf)
+    if capacity is None:
+        return room
+    if isinstance(capacity, (int, float, np.integer)):
+        values = pd.Series(float(capacity), index=workers)
+    else:
+        values = (capacity if isinstance(capacity, pd.Series) else pd.Series(dict(capacity))).astype(float)
+    values = values.reindex(workers)
+    if (values.dropna() < 0).any():
+        raise AccordError("capacity must be a number of judgments, at least 0")
+    return np.where(values.isna(), np.inf, values.to_numpy())
+
+
+def _within_capacity(row: np.ndarray, slot: np.ndarray, rater: np.ndarray, room: np.ndarray) -> np.ndarray:
+    """Which selected entries (best first) fit the raters' remaining capacity; an entry whose pair lost an earlier
+    slot goes too (a pair's k-th judgment only with its first k - 1)."""
+    is_rater = rater >= 0
+    code = np.where(is_rater, rater, 0)
+    order = pd.Series(code).groupby(code).cumcount().to_numpy()  # rank of the entry among its rater's (best first)
+    keep = ~is_rater | (order < room[code])
+    first_lost = pd.Series(np.where(keep, np.iinfo(np.int64).max, slot)).groupby(row).transform("min").to_numpy()
+    return keep & (slot < first_lost)
 
 
 def _rater_options(model: Any, setup: _Setup, open_pairs: np.ndarray, raters: Any,
