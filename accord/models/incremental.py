@@ -33,7 +33,7 @@ from accord.models.confusion import label_codes
 
 #: the warm-started VB stops at ``tol * WARM_TOL_FACTOR``: with a slow linear rate, stopping when an iteration moves
 #: no pair by more than ``tol`` leaves the answer about ``tol / (1 - rate)`` from the fixed point
-WARM_TOL_FACTOR = 0.01
+WARM_TOL_FACTOR = 0.1
 #: at most this many SQUAREM cycles (three VB sweeps each)
 MAX_CYCLES = 200
 
