@@ -4,9 +4,9 @@
 Sections (``--sections``, comma-separated; default: all):
 
 ``replay``  sets whose items carry many votes (VLDB'17 d_sentiment, 20 per item; Snow 2008 RTE, TEMP, WSD, 10 per
-            item; UKPConvArg1, about 5 per pair). Every item starts with ``--start-votes`` revealed votes (two, chosen at
-            random: from one vote per item Dawid-Skene cannot tell raters apart and every strategy's fit collapses
-            to the class prior); each
+            item; UKPConvArg1, about 5 per pair). Every item starts with ``--start-votes`` revealed votes (two,
+            chosen at random: from one vote per item Dawid-Skene cannot tell raters apart and every strategy's fit
+            collapses to the class prior); each
             round reveals ``--round-share`` x items more votes, and a strategy may only reveal a vote that exists:
             a hidden vote of that item, by a rater who gave it. Strategies:
 
@@ -404,9 +404,11 @@ def run_refit(args: argparse.Namespace) -> None:
               f"VB-EM check): cold {solve_cold:.2f}s, partial_fit {solve_partial:.2f}s -> "
               f"{solve_partial / solve_cold:.1%}; the rest is the same in both (posterior draws, their soft-label "
               f"summary, the annotator table)")
+        noise = float(np.abs(other_seed.soft_labels_.probs.loc[mine.index].to_numpy()
+                             - cold.soft_labels_.probs.loc[mine.index].to_numpy()).max())
         print(f"    largest soft-label difference, partial_fit vs cold fit: {gap(cold):.2e} (default tol), "
               f"{gap(converged):.2e} (run to convergence, {converged.n_iter_} iterations); two cold fits with "
-              f"seeds 0 and 1 differ by {float(np.abs(other_seed.soft_labels_.probs.loc[mine.index].to_numpy() - cold.soft_labels_.probs.loc[mine.index].to_numpy()).max()):.2e}")
+              f"seeds 0 and 1 differ by {noise:.2e}")
 
 
 def time_solvers() -> dict[str, float]:

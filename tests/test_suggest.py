@@ -86,8 +86,8 @@ def test_sequence_gain_matches_brute_force_enumeration() -> None:
     conf = np.array([[[0.9, 0.1], [0.2, 0.8]], [[0.6, 0.4], [0.35, 0.65]]])
     post = LabelPosterior(torch.tensor(probs[None]), torch.tensor(conf), torch.tensor(conf[:1]))
     # one slot per rater (raters are not reusable): the planner's cumulative gain for raters 0 then 1
-    chosen, marginal = plan_sequences(post, torch.arange(1), torch.tensor([[1, 2]]), torch.zeros(1, 2, dtype=torch.bool),
-                                      torch.ones(1, 2, dtype=torch.float64), 1, 2)
+    chosen, marginal = plan_sequences(post, torch.arange(1), torch.tensor([[1, 2]]),
+                                      torch.zeros(1, 2, dtype=torch.bool), torch.ones(1, 2, dtype=torch.float64), 1, 2)
     order = (chosen[0].numpy() - 1).tolist()
     joint = np.zeros((2, 2))
     for y0, y1 in itertools.product(range(2), range(2)):

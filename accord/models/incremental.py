@@ -6,14 +6,22 @@ are few, so a fit started there needs only a few sweeps. :func:`partial_fit` app
 model's codes (new pairs and raters get new codes after the old ones, in the order :func:`accord.datasets.encode`
 would give them) and refits:
 
-- closed-form VB of the Dawid-Skene family (``inference="vb"``): the iteration starts from the previous item
-  posteriors ``q(z)`` (new pairs from their vote fractions) and the previous fitted prior. VB-EM converges
-  linearly, and slowly where raters are uncertain, so the warm iteration is accelerated by SQUAREM (Varadhan &
-  Roland 2008; :func:`squarem_vb`) and run to ``tol * WARM_TOL_FACTOR``, past the cold fit's stopping rule: the
-  answer is the fixed point a cold fit approaches. A design-effect correlation chosen by the previous fit
-  (``item_correlation="auto"``) is kept, since a small batch barely moves it (a cold fit chooses it again);
+- :class:`~accord.models.dawid_skene.DawidSkene` with closed-form VB (``inference="vb"``): the iteration starts
+  from the previous item posteriors ``q(z)`` (new pairs from their vote fractions) and the previous fitted prior.
+  VB-EM converges linearly, and slowly where raters are uncertain, so the warm iteration is accelerated by
+  SQUAREM (Varadhan & Roland 2008; :func:`squarem_vb`) and run to ``tol * WARM_TOL_FACTOR``, past the cold fit's
+  stopping rule: the answer is the fixed point a cold fit approaches. A design-effect correlation chosen by the
+  previous fit (``item_correlation="auto"``) is kept, since a small batch barely moves it (a cold fit chooses it
+  again);
 - every other model: a fit on all judgments (the same answer as :meth:`~accord.models.base.RaterModel.fit`, with no
   saving).
+
+The posterior draws, their soft-label summary and the annotator table are computed afresh, as in a cold fit.
+
+References
+----------
+R. Varadhan, C. Roland (2008). Simple and globally convergent methods for accelerating the convergence of any EM
+algorithm. *Scandinavian Journal of Statistics* 35(2), 335-353.
 """
 
 from __future__ import annotations
@@ -71,8 +79,11 @@ def partial_fit(model: Any, new_judgments: pd.DataFrame) -> Any:
     if len(new_judgments) == 0:
         return model
     encoded = extend_encoded(model.encoded_, new_judgments)
+    from accord.models.dawid_skene import DawidSkene
+
     vb = getattr(model, "_vb", None)
-    warm = vb is not None and getattr(model, "inference", None) == "vb"
+    # the warm sweeps are Dawid-Skene's own (its prior step); other models of the family refit from scratch
+    warm = type(model) is DawidSkene and vb is not None and model.inference == "vb"
     if not warm:
         return model._fit_table(None, encoded=encoded)
     old_items = vb.item_probs.shape[0]
