@@ -318,6 +318,116 @@ def _aggregate_attributes(args: argparse.Namespace, judgments: pd.DataFrame, out
     return 0
 
 
+def _pool_costs(text: str | None) -> dict[str, float]:
+    """``--pool-costs human=1,ai=0.05``: cost of one judgment per pool."""
+    costs: dict[str, float] = {}
+    for part in (text or "").split(","):
+        if not part.strip():
+            continue
+        name, sep, value = part.partition("=")
+        try:
+            cost = float(value)
+        except ValueError:
+            cost = float("nan")
+        if not sep or not name.strip() or not cost > 0 or cost == float("inf"):
+            raise AccordError(f"--pool-costs: expected pool=cost pairs with positive costs, e.g. human=1,ai=0.05; "
+                              f"got {part.strip()!r}")
+        costs[name.strip()] = cost
+    return costs
+
+
+def _read_raters(path: Path, known: pd.Index) -> pd.DataFrame:
+    """``--raters``: the annotators who can be assigned (column ``annotator`` or ``worker``; optional ``pool``)."""
+    from accord.datasets.loaders import read_table
+
+    raters = read_table(path).rename(columns={"worker": "annotator"})
+    if "annotator" not in raters.columns:
+        raise AccordError(f"file {path}: a raters file needs an 'annotator' column; found {list(raters.columns)}")
+    raters = raters[raters["annotator"].notna()].drop_duplicates("annotator")
+    names = raters["annotator"].astype(str).str.strip()
+    matched = names.isin(known.astype(str))
+    if not matched.any():
+        raise AccordError(f"file {path}: none of its {len(raters):,} raters judged a pair of the input (raters look "
+                          f"like {names.iloc[0] if len(names) else '(none)'!r}, annotators like {known[0]!r}): "
+                          "only raters the model has seen can be assigned")
+    lookup = dict(zip(known.astype(str), known))
+    return raters.assign(annotator=names.map(lookup))[matched.to_numpy()]
+
+
+def cmd_suggest(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    from accord.aggregate import make_method
+    from accord.aggregate.suggest import DEFAULT_POOL, suggest, unseen_comparisons
+    from accord.datasets import atomic_path
+
+    if not args.budget > 0:
+        raise AccordError(f"--budget: must be positive, got {args.budget:g}")
+    output = Path(args.output)
+    if output.is_dir():
+        raise AccordError(f"--output {output}: is a folder; name a file in it, e.g. {output / 'next_batch.csv'}")
+    if output.suffix.lower() not in SOFT_LABEL_SUFFIXES:
+        raise AccordError(f"--output {output}: unknown file type '{output.suffix}' (use .csv, .tsv, .parquet or "
+                          ".jsonl)")
+    if args.method in BASELINES:
+        raise AccordError(f"--method {args.method}: a baseline has no rater model to ask; use dawid-skene, mace, "
+                          "bradley-terry, ...")
+    costs = _pool_costs(args.pool_costs)
+    judgments = _read_input(args)
+    source = args.dataset or str(args.input)
+    annotators = pd.Index(judgments["annotator"].drop_duplicates())
+    pools = None
+    if args.pool_column in judgments.columns:
+        pools = judgments.drop_duplicates("annotator").set_index("annotator")[args.pool_column].astype(str)
+    raters = None
+    if args.raters:
+        raters = _read_raters(Path(args.raters), annotators)
+        if "pool" in raters.columns:
+            given = raters.set_index("annotator")["pool"].dropna().astype(str)
+            pools = given if pools is None else given.combine_first(pools)
+    pool_names = sorted(set(pools.reindex(annotators).fillna(DEFAULT_POOL)) if pools is not None else {DEFAULT_POOL})
+    unknown = sorted(set(costs) - set(pool_names))
+    if unknown:
+        raise AccordError(f"--pool-costs: unknown pool {unknown[0]!r}; the raters' pools are {pool_names} (pools come "
+                          f"from the '{args.pool_column}' column of the judgments or of the raters file)")
+    use_threads(torch_threads(len(judgments), args.free_cores))
+    estimator = make_method(args.method, **_model_settings(args.method, args))
+    started = time.perf_counter()
+    try:
+        estimator.fit(judgments)
+    except AccordError as err:
+        raise AccordError(f"{source}: {err}") from err
+    fitted = time.perf_counter() - started
+    candidates = None
+    if hasattr(estimator, "utility_draws") and args.new_comparisons:
+        candidates = unseen_comparisons(judgments, limit=args.new_comparisons)
+    capacity = None
+    if raters is not None and "capacity" in raters.columns:
+        capacity = pd.to_numeric(raters.set_index("annotator")["capacity"], errors="coerce")
+        if capacity.isna().any() or (capacity < 0).any():
+            raise AccordError(f"file {args.raters}, column 'capacity': expected a whole number of judgments >= 0 per "
+                              "rater")
+    batch = suggest(estimator, args.budget, pool_costs=costs, pools=pools,
+                    raters=None if raters is None else raters["annotator"].tolist(), capacity=capacity,
+                    candidates=candidates, max_per_pair=args.max_per_pair, certainty=args.certainty)
+    elapsed = time.perf_counter() - started
+    suffix = output.suffix.lower()
+    with atomic_path(output) as tmp:
+        if suffix in (".csv", ".tsv"):
+            batch.to_csv(tmp, index=False, sep="\t" if suffix == ".tsv" else ",")
+        elif suffix == ".jsonl":
+            batch.to_json(tmp, orient="records", lines=True)
+        else:
+            batch.to_parquet(tmp, index=False)
+    print(f"method: {args.method}  judgments: {len(judgments):,}  pairs: {batch.attrs['n_pairs']:,}  "
+          f"not yet certain (P < {args.certainty:g}): {batch.attrs['n_open_pairs']:,}  fit: {fitted:.2f}s  "
+          f"total: {elapsed:.2f}s")
+    print(f"suggested {len(batch):,} judgments on {batch['pair_id'].nunique():,} pairs, cost {batch['cost'].sum():g} "
+          f"of {args.budget:g}, expected information gain {batch['expected_gain'].sum():.1f} nats")
+    print(f"wrote {output}")
+    return 0
+
+
 DEMO_METHODS = ("majority", "vote-fraction", "dawid-skene", "hierarchical-dawid-skene")
 
 
@@ -595,6 +705,29 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--output-dir", required=True)
     report.add_argument("--quiet", action="store_true")
     report.set_defaults(func=cmd_report)
+
+    sug = sub.add_parser("suggest", help="where the next judgments should go: pairs (and raters) by expected "
+                                         "information gain per cost")
+    _add_input_arguments(sug)
+    sug.add_argument("--method", default="dawid-skene", help="rater model: dawid-skene, mace, bradley-terry, ...")
+    sug.add_argument("--budget", type=float, required=True,
+                     help="cost of the batch (with no --pool-costs: the number of judgments)")
+    sug.add_argument("--pool-costs", help="cost of one judgment per pool, e.g. human=1,ai=0.05 (default: 1 each)")
+    sug.add_argument("--pool-column", default="pool", help="column of the judgments naming each rater's pool")
+    sug.add_argument("--raters", help="file of raters who can be assigned (column annotator; optional pool, and "
+                                      "capacity: the most judgments the rater takes in this batch): each suggested "
+                                      "judgment then names its rater")
+    sug.add_argument("--max-per-pair", type=int, default=3, help="most judgments one pair gets in this batch")
+    sug.add_argument("--certainty", type=float, default=0.99,
+                     help="pairs whose most likely label has this probability already get nothing")
+    sug.add_argument("--new-comparisons", type=int, default=0,
+                     help="bradley-terry: also consider up to N pairs of responses to one prompt never compared")
+    sug.add_argument("--inference", help="model inference: vb, map, meanfield, lowrank, nuts")
+    sug.add_argument("--device", help="torch device for the model, e.g. cuda (default: cpu)")
+    sug.add_argument("--seed", type=int, default=0)
+    sug.add_argument("--output", required=True, help="the batch: .csv, .tsv, .parquet or .jsonl")
+    sug.add_argument("--quiet", action="store_true")
+    sug.set_defaults(func=cmd_suggest)
 
     for name, text in (("train", "train a reward model on a cleaned dataset (accord train -h lists its settings)"),
                        ("evaluate", "accuracy, NLL, Brier and ECE of a saved reward model"),

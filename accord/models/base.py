@@ -190,6 +190,13 @@ class RaterModel(ABC):
     @abstractmethod
     def _fit(self, encoded: Encoded) -> None: ...
 
+    def partial_fit(self, new_judgments: pd.DataFrame) -> "RaterModel":
+        """Add judgments to a fitted model and refit, reusing the fitted state where the model can (a warm start:
+        :func:`accord.models.incremental.partial_fit`); the result is that of a fit on all judgments."""
+        from accord.models.incremental import partial_fit
+
+        return partial_fit(self, new_judgments)
+
     def fit_predict(self, judgments: pd.DataFrame) -> pd.Series:
         """Fit and return the most likely label of each pair."""
         return self.fit(judgments).soft_labels_.hard()

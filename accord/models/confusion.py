@@ -85,8 +85,12 @@ class ConfusionModel(RaterModel):
             )
 
     def _initial_item_probs(self, encoded: Encoded) -> torch.Tensor:
-        """The first ``q(z)`` of a closed-form fit: vote fractions, random, or uniform (``init``)."""
+        """The first ``q(z)`` of a closed-form fit: vote fractions, random, or uniform (``init``); a warm start
+        (:meth:`~accord.models.base.RaterModel.partial_fit`) hands over the previous fit's instead."""
         device, k = self._torch_device, encoded.n_classes
+        warm = getattr(self, "_warm_item_probs", None)
+        if warm is not None and tuple(warm.shape) == (encoded.n_items, k):
+            return warm.to(device=device, dtype=torch.float64)
         if self.init == "vote":
             return torch.as_tensor(vote_fractions(encoded, 1e-3), dtype=torch.float64, device=device)
         if self.init == "random":

@@ -1,0 +1,537 @@
+r"""Active annotation: which pairs, and which raters, get the next judgments.
+
+A fitted rater model holds, for every pair, a posterior over its label, and, for every rater, a posterior predictive
+of the vote they would give under each label. The value of one more judgment of pair :math:`i` is the *expected
+information gain* about the pair's label :math:`z_i` (Lindley 1956; MacKay 1992), the mutual information between
+the label and the judgment :math:`y` under the posterior predictive,
+
+.. math:: \mathrm{EIG}_i = I(z_i; y) = H\Big(\sum_k p_{ik}\, \theta_{k\cdot}\Big) - \sum_k p_{ik} H(\theta_{k\cdot}),
+
+with :math:`p_{ik}` the pair's current posterior and :math:`\theta_{kl} = E[P(y = l \mid z = k)]` the rater's
+posterior-mean confusion (the one-judgment posterior predictive given the label). A *random rater of a pool* is the
+mixture of the pool's confusions weighted by their judgment counts (the rater is not chosen); a *chosen rater* uses
+their own confusion, so hard pairs go to the raters whose votes say most.
+
+Batches. Several judgments of one pair in the same round are worth less than the sum of their single gains: the
+gain of a sequence :math:`y_1..y_m` (conditionally independent given the label) is :math:`I(z_i; y_1..y_m) = H(y_1..
+y_m) - \sum_j H(y_j \mid z_i)`, computed exactly by enumerating the :math:`L^m` outcomes. Each pair's sequence is
+built greedily, the :math:`m`-th judgment going to the pool (or allowed rater) with the largest marginal gain per
+cost given the first :math:`m - 1`; the marginal gains per cost are made non-increasing along the sequence and the
+batch takes the best (pair, slot) entries until the budget (in cost units) is spent, which is the greedy rule for a
+monotone submodular objective summed over pairs (Krause & Golovin 2014), computed for all pairs at once.
+
+Stopping rule: a pair whose most likely label already has posterior probability ``certainty`` or more gets nothing.
+
+Models. The Dawid-Skene family and every model with annotator confusion matrices (MACE, GLAD, ...) are read through
+their soft labels and confusions. For crowd Bradley-Terry the latent is the responses' utilities: the gain is the
+mutual information between the vote and the posterior draws of the utilities (BALD, Houlsby et al. 2011), for the
+pairs in the data and for any two fitted responses never compared (``candidates``).
+
+References
+----------
+D. V. Lindley (1956). On a measure of the information provided by an experiment. *Ann. Math. Statist.* 27(4).
+D. J. C. MacKay (1992). Information-based objective functions for active data selection. *Neural Computation* 4(4).
+N. Houlsby, F. Huszár, Z. Ghahramani, M. Lengyel (2011). Bayesian active learning for classification and
+preference learning. arXiv:1112.5745.
+A. Krause, D. Golovin (2014). Submodular function maximization. In *Tractability*, Cambridge University Press.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from accord.datasets import AccordError
+
+#: the pool of raters whose pool is not given
+DEFAULT_POOL = "crowd"
+#: posterior draws used for the Bradley-Terry gain (the mutual information is averaged over them)
+MAX_DRAWS = 64
+#: planning rounds of a batch when raters' capacities cut it
+MAX_ROUNDS = 8
+#: elements of the largest intermediate array of one block of pairs
+_BLOCK_BUDGET = 2**23
+_TINY = 1e-30
+
+
+# -- the posterior, as acquisition sees it ------------------------------------------------------------------
+
+
+@dataclass
+class LabelPosterior:
+    """What acquisition needs from a fitted model with annotator confusions (the Dawid-Skene family, MACE, ...).
+
+    ``probs`` ``[I, K]``: each pair's current posterior over its label; ``confusion`` ``[W, K, L]``: each rater's
+    posterior-mean confusion; ``pool_confusion`` ``[P, K, L]``: a random rater of each pool.
+    """
+
+    probs: torch.Tensor
+    confusion: torch.Tensor
+    pool_confusion: torch.Tensor
+
+    def weights(self, pairs: torch.Tensor) -> torch.Tensor:
+        return self.probs[pairs]
+
+    def conditionals(self, pairs: torch.Tensor, options: torch.Tensor, n_pools: int) -> torch.Tensor:
+        """``[n, O, K, L]``: P(vote | label) of each option (a pool code below ``n_pools``, else a rater)."""
+        table = torch.cat([self.pool_confusion, self.confusion])
+        return table[options.clamp_min(0)]
+
+
+@dataclass
+class ComparisonPosterior:
+    """Crowd Bradley-Terry: the latent is the utilities, represented by ``D`` posterior draws (equal weights)."""
+
+    model: Any
+    draws: dict[str, torch.Tensor]
+    gaps: torch.Tensor  # [D, I] utility gap of every candidate pair under each draw
+
+    def weights(self, pairs: torch.Tensor) -> torch.Tensor:
+        d = self.gaps.shape[0]
+        return torch.full((len(pairs), d), 1.0 / d, dtype=torch.float64)
+
+    def conditionals(self, pairs: torch.Tensor, options: torch.Tensor, n_pools: int) -> torch.Tensor:
+        """``[n, O, D, L]``: the vote distribution under each draw, for a typical rater (pools) or a given one."""
+        n, o = options.shape
+        gap = self.gaps[:, pairs][:, :, None].expand(-1, n, o).reshape(self.gaps.shape[0], n * o)
+        flat = options.reshape(-1)
+        with torch.no_grad():
+            typical = self.model.class_log_probs(self.draws, gap, None)  # [D, n*O, L]
+            rater = self.model.class_log_probs(self.draws, gap, (flat - n_pools).clamp_min(0))
+        probs = torch.where((flat < n_pools)[None, :, None], typical, rater).exp().double()
+        return probs.permute(1, 0, 2).reshape(n, o, self.gaps.shape[0], -1)
+
+
+# -- the vectorised planner ---------------------------------------------------------------------------------
+
+
+def _entropy(p: torch.Tensor) -> torch.Tensor:
+    return -(p * p.clamp_min(_TINY).log()).sum(-1)
+
+
+def plan_sequences(posterior: Any, pairs: torch.Tensor, options: torch.Tensor, reusable: torch.Tensor,
+                   cost: torch.Tensor, n_pools: int, max_per_pair: int,
+                   fixed: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Each pair's greedy sequence of up to ``max_per_pair`` judgments.
+
+    ``options`` ``[N, O]`` (-1: none), ``reusable`` ``[N, O]`` (a pool may judge a pair again, a rater may not) and
+    ``cost`` ``[N, O]``. ``fixed`` ``[N, F]`` (-1 padded): judgments already planned for the pair in this batch;
+    the sequence continues after them (and counts them against ``max_per_pair``). Returns the chosen option
+    ``[N, J]`` (-1 where the sequence stopped) and the marginal information gain of each slot ``[N, J]`` (nats),
+    given the judgments before it.
+    """
+    n_all, o = options.shape
+    fixed = torch.full((n_all, 0), -1, dtype=torch.long) if fixed is None else fixed
+    chosen = torch.full((n_all, max_per_pair), -1, dtype=torch.long)
+    gains = torch.zeros(n_all, max_per_pair, dtype=torch.float64)
+    if n_all == 0 or o == 0:
+        return chosen, gains
+    probe = posterior.conditionals(pairs[:1], options[:1], n_pools)
+    m, n_labels = probe.shape[-2], probe.shape[-1]
+    widest = o * m * n_labels ** (max_per_pair + fixed.shape[1])
+    block = max(1, _BLOCK_BUDGET // max(1, widest))
+    for lo in range(0, n_all, block):  # blocks of pairs bound the memory; within a block all is vectorised
+        hi = min(lo + block, n_all)
+        n = hi - lo
+        rows = torch.arange(n)
+        w = posterior.weights(pairs[lo:hi]).double()  # [n, M]
+        cond = posterior.conditionals(pairs[lo:hi], options[lo:hi], n_pools).double()  # [n, O, M, L]
+        cond_entropy = (w[:, None, :] * _entropy(cond)).sum(-1)  # [n, O]: H(y | latent) of one judgment
+        available = options[lo:hi] >= 0
+        joint = torch.ones(n, m, 1, dtype=torch.float64)  # P(outcomes so far | latent component)
+        info = torch.zeros(n, dtype=torch.float64)
+        noise = torch.zeros(n, dtype=torch.float64)
+
+        def extend(joint: torch.Tensor, grown: torch.Tensor, ok: torch.Tensor) -> torch.Tensor:
+            """The grown joint where a judgment was added; elsewhere the old one, padded with impossible outcomes."""
+            padded = torch.cat([joint] + [torch.zeros_like(joint)] * (n_labels - 1), -1)
+            return torch.where(ok[:, None, None], grown, padded)
+
+        for column in fixed[lo:hi].T:  # judgments already in the batch
+            has = column >= 0
+            own = posterior.conditionals(pairs[lo:hi], column.clamp_min(0)[:, None], n_pools).double()[:, 0]
+            grown = (joint[:, :, :, None] * own[:, :, None, :]).reshape(n, m, -1)
+            joint = extend(joint, grown, has)
+            noise = noise + torch.where(has, (w * _entropy(own)).sum(-1), 0.0)
+            info = _entropy((w[:, :, None] * joint).sum(1)) - noise
+            available = available & ~((options[lo:hi] == column[:, None]) & ~reusable[lo:hi])
+        room = max_per_pair - (fixed[lo:hi] >= 0).sum(1)
+        for slot in range(max_per_pair):
+            grown = (joint[:, None, :, :, None] * cond[:, :, :, None, :]).reshape(n, o, m, -1)
+            outcome = (w[:, None, :, None] * grown).sum(2)  # [n, O, S * L]
+            new_info = _entropy(outcome) - (noise[:, None] + cond_entropy)
+            value = (new_info - info[:, None]) / cost[lo:hi]
+            value = torch.where(available, value, torch.full_like(value, -np.inf))
+            best = value.argmax(-1)
+            ok = torch.isfinite(value[rows, best]) & (value[rows, best] > 0) & (slot < room)
+            chosen[lo:hi, slot] = torch.where(ok, options[lo:hi][rows, best], -1)
+            gains[lo:hi, slot] = torch.where(ok, new_info[rows, best] - info, 0.0)
+            joint = extend(joint, grown[rows, best], ok)
+            info = torch.where(ok, new_info[rows, best], info)
+            noise = torch.where(ok, noise + cond_entropy[rows, best], noise)
+            used = torch.zeros_like(available)
+            used[rows, best] = ok & ~reusable[lo:hi][rows, best]
+            available = available & ~used
+    return chosen, gains
+
+
+def select_batch(gains: torch.Tensor, chosen: torch.Tensor, slot_cost: torch.Tensor,
+                 budget: float) -> tuple[np.ndarray, np.ndarray]:
+    """The (pair, slot) entries of the batch: best marginal gain per cost first, until ``budget`` is spent.
+
+    The values per cost are made non-increasing along each pair's sequence (a running minimum), so a pair's k-th
+    judgment is never taken before its first; ties go to earlier slots.
+    """
+    value = torch.where(chosen >= 0, gains / slot_cost, torch.full_like(gains, -np.inf))
+    value = torch.cummin(value, dim=1).values.numpy()
+    pair, slot = np.nonzero(np.isfinite(value) & (value > 0))
+    if len(pair) == 0:
+        return pair, slot
+    order = np.lexsort((slot, -value[pair, slot]))
+    pair, slot = pair[order], slot[order]
+    spent = np.cumsum(slot_cost.numpy()[pair, slot])
+    take = spent <= budget + 1e-9
+    return pair[take], slot[take]
+
+
+# -- reading a fitted model ---------------------------------------------------------------------------------
+
+
+def _pools_of(model: Any, pools: pd.Series | Mapping[Any, str] | None) -> tuple[np.ndarray, list[str]]:
+    """Each fitted rater's pool code, and the pool names (``DEFAULT_POOL`` where none is given)."""
+    workers = model.encoded_.worker_index
+    if pools is None:
+        return np.zeros(len(workers), dtype=np.int64), [DEFAULT_POOL]
+    series = pools if isinstance(pools, pd.Series) else pd.Series(dict(pools))
+    names = series.reindex(workers).astype(object).where(lambda s: s.notna(), DEFAULT_POOL).astype(str)
+    codes, uniques = pd.factorize(names, sort=True)
+    return codes.astype(np.int64), [str(u) for u in uniques]
+
+
+def rater_confusions(model: Any) -> torch.Tensor:
+    """``[W, K, L]``: each rater's posterior-mean confusion (the one-judgment posterior predictive given the label)."""
+    if getattr(model, "confusion_", None) is not None:
+        return torch.as_tensor(np.asarray(model.confusion_), dtype=torch.float64)
+    n, step = model.encoded_.n_workers, 4096
+    parts = [model._rater_confusion(lo, min(lo + step, n)).double().mean(0) for lo in range(0, n, step)]
+    return torch.cat(parts)
+
+
+def _is_comparison_model(model: Any) -> bool:
+    return hasattr(model, "class_log_probs") and hasattr(model, "utility_draws")
+
+
+@dataclass
+class _Setup:
+    posterior: Any
+    pair_ids: pd.Index
+    pair_frame: pd.DataFrame | None  # response ids of the candidate pairs (comparison models)
+    current: np.ndarray  # [N, C] current class probabilities
+    classes: list[Any]
+    pool_names: list[str]
+    rater_pool: np.ndarray
+
+
+def _setup(model: Any, pools: Any, candidates: pd.DataFrame | None) -> _Setup:
+    if not hasattr(model, "soft_labels_"):
+        raise AccordError(f"{type(model).__name__} is not fitted yet: call fit(judgments) first")
+    rater_pool, pool_names = _pools_of(model, pools)
+    soft = model.soft_labels_
+    classes = list(soft.probs.columns)
+    if _is_comparison_model(model):
+        return _comparison_setup(model, candidates, rater_pool, pool_names)
+    if candidates is not None:
+        raise AccordError(f"{type(model).__name__} judges the pairs it was fitted on: candidate pairs are for "
+                          "comparison models (crowd Bradley-Terry)")
+    probs = torch.tensor(soft.probs.to_numpy(dtype=np.float64))
+    confusion = rater_confusions(model)
+    counts = torch.as_tensor(np.bincount(model.encoded_.workers, minlength=model.encoded_.n_workers),
+                             dtype=torch.float64)
+    pool_conf = torch.stack([(confusion * (counts * torch.as_tensor(rater_pool == p))[:, None, None]).sum(0)
+                             / max(float(counts[torch.as_tensor(rater_pool == p)].sum()), _TINY)
+                             for p in range(len(pool_names))])
+    return _Setup(LabelPosterior(probs, confusion, pool_conf), soft.probs.index, None, soft.probs.to_numpy(),
+                  classes, pool_names, rater_pool)
+
+
+def _comparison_setup(model: Any, candidates: pd.DataFrame | None, rater_pool: np.ndarray,
+                      pool_names: list[str]) -> _Setup:
+    n_draws = model._n_draws
+    keep = torch.linspace(0, n_draws - 1, min(n_draws, MAX_DRAWS)).round().long().unique()
+    draws = {name: value[keep] for name, value in model._draws.items()}
+    fitted = model.encoded_.item_index
+    gaps = model._pair_gap_draws(np.arange(len(fitted)))[keep].double()
+    frame = None
+    ids = fitted
+    if candidates is not None:
+        frame, a, b = model._response_codes(candidates)
+        utility = model.utility_draws()[keep].double()
+        new_gaps = utility[:, torch.as_tensor(a)] - utility[:, torch.as_tensor(b)]
+        new_ids = pd.Index(frame["response_a_id"].astype(str) + " vs " + frame["response_b_id"].astype(str))
+        gaps = torch.cat([gaps, new_gaps], dim=1)
+        ids = fitted.append(new_ids)
+        layout = model.layout_
+        known = pd.DataFrame({"response_a_id": layout.response_index[layout.pair_a],
+                              "response_b_id": layout.response_index[layout.pair_b]}) \
+            if layout.mode == "response" else pd.DataFrame({"response_a_id": [None] * len(fitted),
+                                                            "response_b_id": [None] * len(fitted)})
+        frame = pd.concat([known, frame], ignore_index=True)
+    with torch.no_grad():
+        current = model.class_log_probs(draws, gaps.float(), None).exp().double().mean(0).numpy()
+    current = current / current.sum(-1, keepdims=True)
+    posterior = ComparisonPosterior(model, {k: v.double() if v.is_floating_point() else v for k, v in draws.items()},
+                                    gaps)
+    return _Setup(posterior, pd.Index(ids, name="pair_id"), frame, current, list(model._soft_classes()),
+                  pool_names, rater_pool)
+
+
+# -- the public functions -----------------------------------------------------------------------------------
+
+
+def _cost_vector(pool_names: list[str], pool_costs: Mapping[str, float] | None) -> np.ndarray:
+    costs = np.ones(len(pool_names))
+    for name, value in (pool_costs or {}).items():
+        if name not in pool_names:
+            raise AccordError(f"pool cost for unknown pool {name!r}: the raters' pools are {pool_names}")
+        if not (np.isfinite(value) and value > 0):
+            raise AccordError(f"pool cost of {name!r} must be a positive number, not {value!r}")
+        costs[pool_names.index(name)] = float(value)
+    return costs
+
+
+def expected_information_gain(model: Any, *, pools: pd.Series | Mapping[Any, str] | None = None,
+                              candidates: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Per pair and pool: the expected information gain (nats) about the pair's label from one judgment by a random
+    rater of the pool (one column per pool), and ``p_label``, the current probability of the most likely label."""
+    setup = _setup(model, pools, candidates)
+    n, p = len(setup.pair_ids), len(setup.pool_names)
+    pairs = torch.arange(n)
+    options = torch.arange(p).expand(n, p)
+    cond = _single_gains(setup.posterior, pairs, options, p)
+    out = pd.DataFrame(cond.numpy(), index=setup.pair_ids, columns=setup.pool_names)
+    out["p_label"] = setup.current.max(-1)
+    return out
+
+
+def _single_gains(posterior: Any, pairs: torch.Tensor, options: torch.Tensor, n_pools: int) -> torch.Tensor:
+    """``[N, O]`` single-judgment information gain of every option, block by block of pairs."""
+    out = torch.zeros(options.shape, dtype=torch.float64)
+    probe = posterior.conditionals(pairs[:1], options[:1], n_pools)
+    block = max(1, _BLOCK_BUDGET // max(1, int(np.prod(probe.shape[1:]))))
+    for lo in range(0, len(pairs), block):
+        hi = min(lo + block, len(pairs))
+        w = posterior.weights(pairs[lo:hi]).double()
+        cond = posterior.conditionals(pairs[lo:hi], options[lo:hi], n_pools).double()
+        mixed = (w[:, None, :, None] * cond).sum(2)
+        out[lo:hi] = _entropy(mixed) - (w[:, None, :] * _entropy(cond)).sum(-1)
+    return out.clamp_min(0.0)
+
+
+def suggest(model: Any, budget: float, *, pool_costs: Mapping[str, float] | None = None,
+            pools: pd.Series | Mapping[Any, str] | None = None, raters: Sequence[Any] | pd.Index | None = None,
+            allowed: pd.DataFrame | None = None, capacity: int | pd.Series | Mapping[Any, int] | None = None,
+            candidates: pd.DataFrame | None = None, max_per_pair: int = 3, certainty: float = 0.99) -> pd.DataFrame:
+    """The next batch of judgments: one row per requested judgment, best value per cost first.
+
+    Parameters
+    ----------
+    model
+        A fitted rater model: the Dawid-Skene family, MACE, GLAD (anything with annotator confusions), or crowd
+        Bradley-Terry.
+    budget
+        Total cost of the batch; with every cost 1 (the default), the number of judgments.
+    pool_costs, pools
+        Cost of one judgment per pool, e.g. ``{"human": 1, "ai": 0.05}``, and the pool of each fitted rater (a
+        Series or mapping annotator -> pool; raters without one are in ``DEFAULT_POOL``).
+    raters
+        Raters who can be assigned (known to the model): each judgment then names its rater, each rater at most once
+        per pair and never on a pair they already judged. Without ``raters`` (or ``allowed``), each judgment names a
+        pool, to be given to a random rater of it.
+    allowed
+        ``pair_id`` / ``annotator`` rows: the only (pair, rater) assignments possible (e.g. raters who can still be
+        asked about that pair); implies rater assignment.
+    capacity
+        The most judgments a rater takes in this batch (one number for all, or per annotator); the batch is then
+        planned in rounds, each continuing the pairs' sequences after the judgments already placed.
+    candidates
+        Comparison models: response pairs to consider besides the fitted pairs (``response_a_id``,
+        ``response_b_id``), e.g. two responses never compared.
+    max_per_pair
+        The most judgments one pair gets in this batch.
+    certainty
+        Stopping rule: pairs whose most likely label has at least this probability get nothing.
+
+    Returns a DataFrame with ``pair_id``, ``annotator`` (missing for a pool), ``pool``, ``slot`` (1 = the pair's
+    first judgment in the batch), ``expected_gain`` (the marginal information gain in nats, given the pair's
+    earlier slots), ``cost``, ``label`` / ``p_label`` (the current most likely label and its probability), and
+    ``response_a_id`` / ``response_b_id`` for comparison models.
+    """
+    if not (isinstance(budget, (int, float)) and np.isfinite(budget) and budget > 0):
+        raise AccordError(f"budget must be a positive number, not {budget!r}")
+    if not (isinstance(max_per_pair, int) and max_per_pair >= 1):
+        raise AccordError(f"max_per_pair must be a whole number >= 1, not {max_per_pair!r}")
+    if not (0.0 < certainty <= 1.0):
+        raise AccordError(f"certainty must be in (0, 1], not {certainty!r}")
+    setup = _setup(model, pools, candidates)
+    pool_cost = _cost_vector(setup.pool_names, pool_costs)
+    n_pools, n_pairs = len(setup.pool_names), len(setup.pair_ids)
+    open_pairs = np.flatnonzero(setup.current.max(-1) < certainty)
+    workers = model.encoded_.worker_index
+    if raters is None and allowed is None:
+        options = torch.arange(n_pools).expand(len(open_pairs), n_pools).clone()
+        reusable = torch.ones(options.shape, dtype=torch.bool)
+    else:
+        options = _rater_options(model, setup, open_pairs, raters, allowed) + n_pools
+        options = torch.where(options >= n_pools, options, torch.full_like(options, -1))
+        reusable = torch.zeros(options.shape, dtype=torch.bool)
+    option_cost = np.concatenate([pool_cost, pool_cost[setup.rater_pool]])
+    cost = torch.as_tensor(option_cost[options.clamp_min(0).numpy()], dtype=torch.float64)
+    pairs = torch.as_tensor(open_pairs, dtype=torch.long)
+    room = _capacities(capacity, workers, setup.rater_pool)
+    fixed = torch.full((len(open_pairs), 0), -1, dtype=torch.long)
+    picked: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []  # row, option, slot, gain
+    left = float(budget)
+    for _ in range(MAX_ROUNDS):  # one round unless raters' capacities cut the batch
+        full = np.flatnonzero(room <= 0) + n_pools
+        live = torch.where(torch.as_tensor(np.isin(options.numpy(), full)), -1, options)
+        chosen, gains = plan_sequences(setup.posterior, pairs, live, reusable, cost, n_pools, max_per_pair, fixed)
+        slot_cost = torch.as_tensor(option_cost[chosen.clamp_min(0).numpy()], dtype=torch.float64)
+        row, slot = select_batch(gains, chosen, slot_cost, left)
+        if len(row) == 0:
+            break
+        pick = chosen[row, slot].numpy()
+        keep = _within_capacity(row, slot, pick - n_pools, room)
+        row, slot, pick = row[keep], slot[keep], pick[keep]
+        if len(row) == 0:
+            break
+        done = (fixed >= 0).sum(1).numpy()
+        picked.append((row, pick, done[row] + slot, gains[row, slot].numpy()))
+        left -= float(option_cost[pick].sum())
+        np.subtract.at(room, np.clip(pick - n_pools, 0, None)[pick >= n_pools], 1)
+        added = torch.full((len(open_pairs), max_per_pair), -1, dtype=torch.long)
+        added[torch.as_tensor(row), torch.as_tensor(slot)] = torch.as_tensor(pick)
+        fixed = torch.cat([fixed, added], dim=1)
+        if keep.all():
+            break
+    row, pick, slot, gain = (np.concatenate(parts) if picked else np.zeros(0, dtype=np.int64)
+                             for parts in zip(*picked)) if picked else (np.zeros(0, dtype=np.int64),) * 4
+    pair_code = open_pairs[row]
+    is_rater = pick >= n_pools
+    annotator = np.where(is_rater, np.asarray(workers, dtype=object)[np.clip(pick - n_pools, 0, None)], None)
+    pool_code = np.where(is_rater, setup.rater_pool[np.clip(pick - n_pools, 0, None)], pick)
+    top = setup.current[pair_code].argmax(-1) if len(pair_code) else np.zeros(0, dtype=int)
+    out = pd.DataFrame({
+        "pair_id": setup.pair_ids[pair_code],
+        "annotator": annotator,
+        "pool": np.asarray(setup.pool_names, dtype=object)[pool_code],
+        "slot": slot + 1,
+        "expected_gain": gain.astype(np.float64),
+        "cost": option_cost[pick] if len(pick) else np.zeros(0),
+        "label": np.asarray(setup.classes, dtype=object)[top],
+        "p_label": setup.current[pair_code, top] if len(pair_code) else np.zeros(0),
+    })
+    if setup.pair_frame is not None:
+        out.insert(1, "response_a_id", setup.pair_frame["response_a_id"].to_numpy()[pair_code])
+        out.insert(2, "response_b_id", setup.pair_frame["response_b_id"].to_numpy()[pair_code])
+    out.attrs["n_open_pairs"] = int(len(open_pairs))
+    out.attrs["n_pairs"] = int(n_pairs)
+    return out
+
+
+def _capacities(capacity: Any, workers: pd.Index, rater_pool: np.ndarray) -> np.ndarray:
+    """Judgments each rater may still take in this batch (infinite without a capacity)."""
+    room = np.full(len(workers), np.inf)
+    if capacity is None:
+        return room
+    if isinstance(capacity, (int, float, np.integer)):
+        values = pd.Series(float(capacity), index=workers)
+    else:
+        values = (capacity if isinstance(capacity, pd.Series) else pd.Series(dict(capacity))).astype(float)
+    values = values.reindex(workers)
+    if (values.dropna() < 0).any():
+        raise AccordError("capacity must be a number of judgments, at least 0")
+    return np.where(values.isna(), np.inf, values.to_numpy())
+
+
+def _within_capacity(row: np.ndarray, slot: np.ndarray, rater: np.ndarray, room: np.ndarray) -> np.ndarray:
+    """Which selected entries (best first) fit the raters' remaining capacity; an entry whose pair lost an earlier
+    slot goes too (a pair's k-th judgment only with its first k - 1)."""
+    is_rater = rater >= 0
+    code = np.where(is_rater, rater, 0)
+    order = pd.Series(code).groupby(code).cumcount().to_numpy()  # rank of the entry among its rater's (best first)
+    keep = ~is_rater | (order < room[code])
+    first_lost = pd.Series(np.where(keep, np.iinfo(np.int64).max, slot)).groupby(row).transform("min").to_numpy()
+    return keep & (slot < first_lost)
+
+
+def _rater_options(model: Any, setup: _Setup, open_pairs: np.ndarray, raters: Any,
+                   allowed: pd.DataFrame | None) -> torch.Tensor:
+    """``[N_open, O]`` rater codes each open pair may be sent to (-1 padding), without raters who judged it."""
+    encoded = model.encoded_
+    workers = encoded.worker_index
+    if allowed is not None:
+        missing = [c for c in ("pair_id", "annotator") if c not in allowed.columns]
+        if missing:
+            raise AccordError(f"allowed assignments need columns pair_id and annotator (missing {missing})")
+        item = setup.pair_ids.get_indexer(allowed["pair_id"])
+        worker = workers.get_indexer(allowed["annotator"])
+        if raters is not None:
+            worker = np.where(np.isin(worker, workers.get_indexer(pd.Index(list(raters)))), worker, -1)
+        keep = (item >= 0) & (worker >= 0)
+        item, worker = item[keep], worker[keep]
+    else:
+        codes = workers.get_indexer(pd.Index(list(raters)))
+        codes = np.unique(codes[codes >= 0])
+        if len(codes) == 0:
+            raise AccordError("none of the raters given is known to the model (they judged nothing it was fitted "
+                              "on): name annotators of the judgments")
+        item = np.repeat(open_pairs, len(codes))
+        worker = np.tile(codes, len(open_pairs))
+    # never a rater on a pair they already judged
+    n_w = max(encoded.n_workers, 1)
+    done = np.unique(encoded.items.astype(np.int64) * n_w + encoded.workers)
+    keep = ~np.isin(item.astype(np.int64) * n_w + worker, done)
+    # only open pairs, laid out in the order of ``open_pairs``
+    position = np.full(len(setup.pair_ids), -1)
+    position[open_pairs] = np.arange(len(open_pairs))
+    keep &= position[item] >= 0
+    item, worker = position[item[keep]], worker[keep]
+    order = np.lexsort((worker, item))
+    item, worker = item[order], worker[order]
+    pair_unique = np.unique(item * n_w + worker, return_index=True)[1]
+    item, worker = item[pair_unique], worker[pair_unique]
+    counts = np.bincount(item, minlength=len(open_pairs))
+    width = max(int(counts.max()) if len(counts) else 0, 1)
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    slot = np.arange(len(item)) - starts[item]
+    grid = np.full((len(open_pairs), width), -1, dtype=np.int64)
+    grid[item, slot] = worker
+    return torch.as_tensor(grid)
+
+
+def unseen_comparisons(judgments: pd.DataFrame, *, limit: int | None = None, seed: int = 0) -> pd.DataFrame:
+    """Pairs of responses to one prompt that no judgment compares (``response_a_id``, ``response_b_id``), at most
+    ``limit`` of them (a random subset); empty without response ids and prompts."""
+    needed = {"prompt", "response_a_id", "response_b_id"}
+    if not needed <= set(judgments.columns):
+        return pd.DataFrame(columns=["response_a_id", "response_b_id"])
+    sides = pd.concat([judgments[["prompt", "response_a_id"]].set_axis(["prompt", "response"], axis=1),
+                       judgments[["prompt", "response_b_id"]].set_axis(["prompt", "response"], axis=1)])
+    sides = sides.dropna().drop_duplicates()
+    both = sides.merge(sides, on="prompt", suffixes=("_a", "_b"))
+    both = both[both["response_a"].astype(str) < both["response_b"].astype(str)]
+    seen = pd.concat([judgments[["response_a_id", "response_b_id"]],
+                      judgments[["response_b_id", "response_a_id"]].set_axis(["response_a_id", "response_b_id"],
+                                                                              axis=1)])
+    seen_keys = set(zip(seen["response_a_id"].astype(str), seen["response_b_id"].astype(str)))
+    keys = list(zip(both["response_a"].astype(str), both["response_b"].astype(str)))
+    fresh = both[[key not in seen_keys for key in keys]]
+    if limit is not None and len(fresh) > limit:
+        fresh = fresh.sample(limit, random_state=seed)
+    return fresh[["response_a", "response_b"]].set_axis(["response_a_id", "response_b_id"], axis=1).reset_index(
+        drop=True)

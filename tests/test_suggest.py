@@ -1,0 +1,291 @@
+"""Active annotation: the information gain, batch selection, rater assignment, partial_fit and `accord suggest`."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from accord.aggregate.suggest import (LabelPosterior, _single_gains, expected_information_gain, plan_sequences,
+                                      suggest, unseen_comparisons)
+from accord.cli import main
+from accord.datasets import AccordError, validate
+from accord.models.dawid_skene import DawidSkene
+
+
+def crowd(n_items: int = 120, n_workers: int = 12, per_item: int = 3, seed: int = 0,
+          accuracy: tuple[float, float] = (0.6, 0.95)) -> tuple[pd.DataFrame, pd.Series, pd.Series]:
+    """A binary crowd: each item judged by ``per_item`` distinct raters of known accuracy."""
+    rng = np.random.default_rng(seed)
+    truth = rng.integers(0, 2, n_items)
+    skill = rng.uniform(*accuracy, n_workers)
+    workers = np.argsort(rng.random((n_items, n_workers)), axis=1)[:, :per_item].reshape(-1)
+    items = np.repeat(np.arange(n_items), per_item)
+    right = rng.random(len(items)) < skill[workers]
+    table = pd.DataFrame({"pair_id": [f"i{i}" for i in items], "annotator": [f"w{w}" for w in workers],
+                          "label": np.where(right, truth[items], 1 - truth[items])})
+    return (validate(table, form="categorical"), pd.Series(truth, index=[f"i{i}" for i in range(n_items)]),
+            pd.Series(skill, index=[f"w{w}" for w in range(n_workers)]))
+
+
+@pytest.fixture(scope="module")
+def fitted() -> tuple[DawidSkene, pd.DataFrame]:
+    table, _, _ = crowd()
+    return DawidSkene(num_samples=20).fit(table), table
+
+
+def entropy(p: np.ndarray) -> np.ndarray:
+    return -(p * np.log(np.clip(p, 1e-300, None))).sum(-1)
+
+
+# -- the information gain -------------------------------------------------------------------------------------
+
+
+def random_posterior(data: st.DataObject, n: int, k: int, w: int) -> LabelPosterior:
+    floats = st.floats(0.0, 1.0, allow_nan=False)
+    probs = np.array(data.draw(st.lists(floats, min_size=n * k, max_size=n * k))).reshape(n, k) + 1e-6
+    conf = np.array(data.draw(st.lists(floats, min_size=w * k * k, max_size=w * k * k))).reshape(w, k, k) + 1e-6
+    probs /= probs.sum(-1, keepdims=True)
+    conf /= conf.sum(-1, keepdims=True)
+    conf_t = torch.tensor(conf)
+    return LabelPosterior(torch.tensor(probs), conf_t, conf_t.mean(0, keepdim=True))
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data(), n=st.integers(1, 6), k=st.integers(2, 3), w=st.integers(1, 4))
+def test_gain_is_between_zero_and_the_label_entropy(data: st.DataObject, n: int, k: int, w: int) -> None:
+    post = random_posterior(data, n, k, w)
+    options = torch.arange(1, w + 1).expand(n, w)  # every rater (codes after the one pool)
+    gain = _single_gains(post, torch.arange(n), options, 1).numpy()
+    assert (gain >= 0).all()
+    assert (gain <= entropy(post.probs.numpy())[:, None] + 1e-9).all()
+    # a sequence: the cumulative gain never decreases and never exceeds what there is to learn
+    chosen, marginal = plan_sequences(post, torch.arange(n), torch.zeros(n, 1, dtype=torch.long),
+                                      torch.ones(n, 1, dtype=torch.bool), torch.ones(n, 1, dtype=torch.float64), 1, 3)
+    assert (marginal >= -1e-12).all()
+    assert (marginal.sum(1).numpy() <= entropy(post.probs.numpy()) + 1e-9).all()
+
+
+@settings(max_examples=25, deadline=None)
+@given(data=st.data(), k=st.integers(2, 3))
+def test_certain_pairs_have_nothing_to_gain(data: st.DataObject, k: int) -> None:
+    post = random_posterior(data, 1, k, 2)
+    label = data.draw(st.integers(0, k - 1))
+    post.probs = torch.nn.functional.one_hot(torch.tensor([label]), k).double()
+    gain = _single_gains(post, torch.arange(1), torch.tensor([[0, 1, 2]]), 1)
+    assert float(gain.max()) < 1e-9
+
+
+def test_sequence_gain_matches_brute_force_enumeration() -> None:
+    probs = np.array([0.3, 0.7])
+    conf = np.array([[[0.9, 0.1], [0.2, 0.8]], [[0.6, 0.4], [0.35, 0.65]]])
+    post = LabelPosterior(torch.tensor(probs[None]), torch.tensor(conf), torch.tensor(conf[:1]))
+    # one slot per rater (raters are not reusable): the planner's cumulative gain for raters 0 then 1
+    chosen, marginal = plan_sequences(post, torch.arange(1), torch.tensor([[1, 2]]),
+                                      torch.zeros(1, 2, dtype=torch.bool), torch.ones(1, 2, dtype=torch.float64), 1, 2)
+    order = (chosen[0].numpy() - 1).tolist()
+    joint = np.zeros((2, 2))
+    for y0, y1 in itertools.product(range(2), range(2)):
+        joint[y0, y1] = sum(probs[z] * conf[order[0], z, y0] * conf[order[1], z, y1] for z in range(2))
+    noise = sum(entropy(conf[r]) @ probs for r in order)  # sum_j H(y_j | z)
+    exact = entropy(joint.reshape(-1)) - noise
+    assert marginal.sum().item() == pytest.approx(exact, abs=1e-10)
+    assert marginal[0, 1] < marginal[0, 0]  # the second judgment of a pair is worth less: diminishing returns
+
+
+def test_gain_favours_reliable_raters_and_uncertain_pairs(fitted: tuple[DawidSkene, pd.DataFrame]) -> None:
+    model, _ = fitted
+    gains = expected_information_gain(model)
+    # the less certain a pair, the more one judgment is worth (a monotone relation for one pool of two classes)
+    order = np.argsort(gains["p_label"].to_numpy())
+    assert np.all(np.diff(gains["crowd"].to_numpy()[order]) <= 1e-9)
+    reliability = model.annotators_["reliability"]
+    batch = suggest(model, 30, raters=list(model.encoded_.worker_index), certainty=1.0, max_per_pair=1)
+    assert reliability.loc[batch["annotator"]].mean() > reliability.mean()
+
+
+# -- batches --------------------------------------------------------------------------------------------------
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_batch_respects_allowed_raters_budget_and_certainty(fitted: tuple[DawidSkene, pd.DataFrame],
+                                                            data: st.DataObject) -> None:
+    model, table = fitted
+    rng = np.random.default_rng(data.draw(st.integers(0, 10_000)))
+    everyone = pd.MultiIndex.from_product([model.encoded_.item_index, model.encoded_.worker_index],
+                                          names=["pair_id", "annotator"]).to_frame(index=False)
+    allowed = everyone.sample(frac=data.draw(st.floats(0.02, 0.5)), random_state=rng.integers(1 << 31))
+    budget = data.draw(st.integers(1, 80))
+    max_per_pair = data.draw(st.integers(1, 3))
+    certainty = data.draw(st.sampled_from([0.9, 0.99, 1.0]))
+    batch = suggest(model, budget, allowed=allowed, max_per_pair=max_per_pair, certainty=certainty)
+    assert len(batch) <= budget
+    assert batch["cost"].sum() <= budget + 1e-9
+    proposed = set(zip(batch["pair_id"], batch["annotator"]))
+    assert proposed <= set(zip(allowed["pair_id"], allowed["annotator"]))  # never a rater who is not allowed
+    assert not proposed & set(zip(table["pair_id"], table["annotator"]))  # never a rater on a pair they judged
+    assert len(proposed) == len(batch)  # each rater at most once per pair
+    assert (batch.groupby("pair_id").size() <= max_per_pair).all()
+    assert (batch["p_label"] < certainty).all()  # the stopping rule
+    assert (batch["expected_gain"] > 0).all()
+    # a pair's k-th judgment only with its first k - 1
+    slots = batch.groupby("pair_id")["slot"].agg(["max", "size"])
+    assert (slots["max"] == slots["size"]).all()
+
+
+def test_pool_costs_buy_the_best_value(fitted: tuple[DawidSkene, pd.DataFrame]) -> None:
+    model, _ = fitted
+    workers = model.encoded_.worker_index
+    pools = pd.Series(["ai" if i % 2 else "human" for i in range(len(workers))], index=workers)
+    cheap = suggest(model, 10, pools=pools, pool_costs={"human": 1.0, "ai": 1e-3}, certainty=1.0)
+    assert set(cheap["pool"]) == {"ai"}  # raters alike: the cheap pool gives more per cost
+    assert cheap["cost"].sum() <= 10
+    with pytest.raises(AccordError, match="unknown pool 'robots'"):
+        suggest(model, 10, pools=pools, pool_costs={"robots": 1.0})
+    with pytest.raises(AccordError, match="budget"):
+        suggest(model, 0)
+    with pytest.raises(AccordError, match="none of the raters"):
+        suggest(model, 5, raters=["nobody"])
+
+
+def test_capacity_spreads_the_batch_over_raters(fitted: tuple[DawidSkene, pd.DataFrame]) -> None:
+    model, _ = fitted
+    raters = list(model.encoded_.worker_index)
+    unlimited = suggest(model, 40, raters=raters, certainty=1.0)
+    assert unlimited["annotator"].value_counts().max() > 8  # the best raters take most of an unlimited batch
+    capped = suggest(model, 40, raters=raters, capacity=8, certainty=1.0)
+    assert len(capped) == 40
+    assert capped["annotator"].value_counts().max() <= 8
+    assert len(set(zip(capped["pair_id"], capped["annotator"]))) == 40
+    slots = capped.groupby("pair_id")["slot"].agg(["max", "size"])
+    assert (slots["max"] == slots["size"]).all()
+    assert capped["expected_gain"].sum() <= unlimited["expected_gain"].sum() + 1e-9
+
+
+def test_several_judgments_of_one_pair_have_diminishing_returns(fitted: tuple[DawidSkene, pd.DataFrame]) -> None:
+    model, _ = fitted
+    batch = suggest(model, 60, max_per_pair=3, certainty=1.0)
+    by_pair = batch.pivot_table(index="pair_id", columns="slot", values="expected_gain")
+    if 2 in by_pair.columns:
+        both = by_pair[[1, 2]].dropna()
+        assert (both[2] <= both[1] + 1e-12).all()
+
+
+def test_mace_and_glad_are_supported() -> None:
+    from accord.models.mace import MACE
+
+    table, _, _ = crowd(n_items=60, n_workers=8)
+    model = MACE(inference="vb", num_samples=20).fit(table)
+    batch = suggest(model, 15, raters=["w0", "w1", "w2"], certainty=1.0)
+    assert len(batch) == 15 and set(batch["annotator"]) <= {"w0", "w1", "w2"}
+    assert (batch["expected_gain"] > 0).all()
+
+
+def test_bradley_terry_values_comparisons_never_made(one_torch_thread: None) -> None:
+    from accord.models.bradley_terry import CrowdBradleyTerry
+
+    rng = np.random.default_rng(0)
+    n_responses, rows = 8, []
+    utility = rng.normal(size=n_responses)
+    compared = [(a, b) for a in range(n_responses) for b in range(a + 1, n_responses) if (a + b) % 3 == 0]
+    for (a, b), rater in itertools.product(compared, range(3)):
+        p_a = 1 / (1 + np.exp(-(utility[a] - utility[b]) * 2))
+        rows.append({"pair_id": f"r{a}-r{b}", "annotator": f"w{rater}", "label": "A" if rng.random() < p_a else "B",
+                     "prompt": "q", "response_a_id": f"r{a}", "response_b_id": f"r{b}"})
+    table = pd.DataFrame(rows)
+    model = CrowdBradleyTerry(inference="meanfield", max_steps=60, num_samples=40, seed=0).fit(table)
+    fresh = unseen_comparisons(table)
+    assert len(fresh) == n_responses * (n_responses - 1) // 2 - len(compared)
+    assert not set(zip(fresh["response_a_id"], fresh["response_b_id"])) & set(
+        zip(table["response_a_id"], table["response_b_id"]))
+    batch = suggest(model, 8, candidates=fresh, certainty=1.0, max_per_pair=1)
+    assert len(batch) == 8 and (batch["expected_gain"] > 0).all()
+    assert batch["response_a_id"].notna().all()
+    # the gain is information about the utilities: it grows with the posterior spread of P(A > B)
+    gains = expected_information_gain(model, candidates=fresh)
+    new = gains.loc[~gains.index.isin(model.encoded_.item_index), "crowd"]
+    spread = model.predict_proba(fresh)["sd"].to_numpy()
+    assert (gains["crowd"] >= 0).all()
+    assert pd.Series(new.to_numpy()).corr(pd.Series(spread), method="spearman") > 0.5
+
+
+# -- partial_fit ----------------------------------------------------------------------------------------------
+
+
+def test_partial_fit_equals_a_cold_fit_on_all_judgments() -> None:
+    table, _, _ = crowd(n_items=400, n_workers=20, per_item=4, seed=3)
+    late = table.sample(60, random_state=0)
+    extra = pd.DataFrame({"pair_id": ["new-1", "new-1", "new-2"], "annotator": ["w1", "w-new", "w-new"],
+                          "label": [1, 1, 0]})
+    early = table.drop(late.index).reset_index(drop=True)
+    new = pd.concat([late, extra], ignore_index=True)
+    model = DawidSkene(num_samples=50).fit(validate(early, form="categorical"))
+    model.partial_fit(validate(new, form="categorical"))
+    everything = validate(pd.concat([early, new], ignore_index=True), form="categorical")
+    cold = DawidSkene(num_samples=50, tol=1e-9, max_steps=100_000).fit(everything)
+    assert list(model.soft_labels_.probs.index) == list(cold.soft_labels_.probs.index)
+    assert list(model.annotators_.index) == list(cold.annotators_.index)  # new raters and pairs after the old
+    gap = np.abs(model.soft_labels_.probs.to_numpy() - cold.soft_labels_.probs.to_numpy()).max()
+    assert gap < 1e-3
+    assert model.soft_labels_.n_judgments.sum() == len(everything)
+
+
+def test_partial_fit_rejects_unknown_labels(fitted: tuple[DawidSkene, pd.DataFrame]) -> None:
+    table, _, _ = crowd(n_items=30, n_workers=5)
+    model = DawidSkene(num_samples=10).fit(table)
+    with pytest.raises(AccordError, match="outside the declared classes"):
+        model.partial_fit(pd.DataFrame({"pair_id": ["i1"], "annotator": ["w1"], "label": [7]}))
+
+
+# -- the command line -----------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def judgments_file(tmp_path) -> str:
+    table, _, _ = crowd(n_items=80, n_workers=10)
+    table = table.assign(pool=np.where(table["annotator"].isin(["w0", "w1", "w2"]), "ai", "human"))
+    path = tmp_path / "judgments.csv"
+    pd.DataFrame(table).to_csv(path, index=False)
+    return str(path)
+
+
+def test_cli_writes_one_row_per_judgment(judgments_file: str, tmp_path, capsys) -> None:
+    output = tmp_path / "next_batch.csv"
+    raters = tmp_path / "available.csv"
+    pd.DataFrame({"annotator": ["w3", "w4", "someone-new"], "capacity": [6, 6, 6]}).to_csv(raters, index=False)
+    status = main(["suggest", "--input", judgments_file, "--form", "categorical", "--budget", "12", "--pool-costs",
+                   "human=1,ai=0.05", "--raters", str(raters), "--output", str(output), "--quiet"])
+    assert status == 0
+    batch = pd.read_csv(output)
+    assert len(batch) == 12
+    assert {"pair_id", "annotator", "pool", "expected_gain", "p_label"} <= set(batch.columns)
+    assert set(batch["annotator"]) <= {"w3", "w4"}
+    assert batch["annotator"].value_counts().max() <= 6
+    assert "suggested 12 judgments" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--budget", "0"], "--budget"),
+    (["--budget", "-3"], "--budget"),
+    (["--budget", "5", "--pool-costs", "experts=2"], "unknown pool 'experts'"),
+    (["--budget", "5", "--pool-costs", "human=free"], "--pool-costs"),
+    (["--budget", "5", "--raters", "RATERS"], "none of its 2 raters"),
+])
+def test_cli_bad_input_is_one_error_and_no_output(judgments_file: str, tmp_path, capsys, extra: list[str],
+                                                  message: str) -> None:
+    raters = tmp_path / "raters.csv"
+    pd.DataFrame({"annotator": ["ghost", "phantom"]}).to_csv(raters, index=False)
+    output = tmp_path / "next_batch.csv"
+    extra = [str(raters) if part == "RATERS" else part for part in extra]
+    status = main(["suggest", "--input", judgments_file, "--form", "categorical", *extra, "--output", str(output),
+                   "--quiet"])
+    err = capsys.readouterr().err
+    assert status == 2
+    assert message in err and err.count("\n") == 1
+    assert not output.exists() and not list(tmp_path.glob(".next_batch*"))
