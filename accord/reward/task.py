@@ -127,7 +127,8 @@ def register_task(cls: type[RewardTask]) -> type[RewardTask]:
 
 def task_names() -> list[str]:
     """The names of the registered tasks (the built-in ones included)."""
-    import accord.reward.pairwise  # noqa: F401 - registers the built-in task (imported here: no import cycle)
+    import accord.reward.pairwise  # noqa: F401 - registers the built-in tasks (imported here: no import cycle)
+    import accord.reward.steps  # noqa: F401
 
     return sorted(TASKS)
 
