@@ -199,6 +199,7 @@ def test_training_learns_the_step_labels(workspace, target):
         assert metrics["step_accuracy"] >= 0.9 and metrics["step_auroc"] >= 0.9
         assert metrics["first_error_f1"] >= 0.6
     assert {"bon_min", "bon_product", "bon_last", "bon_random", "step_ece"} <= set(metrics)
+    assert metrics["bon_min"] > metrics["bon_random"]  # best-of-4 picks right solutions more often than chance
     # a saved model evaluates as the trainer did, and scores every step
     again = evaluate(cfg.output_dir, workspace["data"])
     assert again["step_accuracy"] == pytest.approx(metrics["step_accuracy"])
