@@ -218,7 +218,8 @@ def reward_run(seed: int, args: argparse.Namespace, backbone: str) -> list[dict]
     for label, target, method in REWARD_MODELS:
         config = RewardConfig(model=backbone, task="steps", step_target=target, output_dir=str(args.scratch / "rm"),
                               max_steps=args.reward_steps, batch_size=args.reward_batch_size,
-                              learning_rate=args.reward_learning_rate, freeze_layers=0 if backbone_is_tiny else args.freeze_layers,
+                              learning_rate=args.reward_learning_rate,
+                              freeze_layers=0 if backbone_is_tiny else args.freeze_layers,
                               max_length=256, warmup_ratio=0.1, seed=seed, save_steps=None, progress=False,
                               logging_steps=args.reward_steps, stats_max_pairs=16)
         trained = train(config, train_data=cleaned[method], eval_data=test)

@@ -57,7 +57,8 @@ def toy_steps(n: int, seed: int = 0, max_steps: int = 5, max_words: int = 8) -> 
         p_first = np.zeros(t + 1)
         p_first[tau] = 1.0
         rows.append({"solution_id": f"s{seed}-{i}", "prompt": " ".join(rng.choice(FILLER, 4)), "completions": steps,
-                     "labels": labels.tolist(), "label_uncertainty": sd.tolist(), "label_weights": (1 - 2 * sd).tolist(),
+                     "labels": labels.tolist(), "label_uncertainty": sd.tolist(),
+                     "label_weights": (1 - 2 * sd).tolist(),
                      "p_first_error": p_first.tolist(), "p_all_correct": float(tau == t),
                      "outcome_weight": float(rng.uniform(0.5, 1.0)), "first_error": tau, "n_steps": t,
                      "n_judgments": 3 * t, "n_annotators": 3, "problem_id": f"q{i // 4}"})
