@@ -234,6 +234,8 @@ def cmd_aggregate(args: argparse.Namespace) -> int:
 
     output = Path(args.output)
     _check_output(output)
+    if args.input and {"solution_id", "step"} <= _input_columns(Path(args.input), args):
+        return _aggregate_steps(args, output)
     judgments = _read_input(args)
     source = args.dataset or str(args.input)
     if table_info(judgments)["form"] == "attribute":
@@ -425,6 +427,66 @@ def cmd_suggest(args: argparse.Namespace) -> int:
     print(f"suggested {len(batch):,} judgments on {batch['pair_id'].nunique():,} pairs, cost {batch['cost'].sum():g} "
           f"of {args.budget:g}, expected information gain {batch['expected_gain'].sum():.1f} nats")
     print(f"wrote {output}")
+    return 0
+
+
+def _input_columns(path: Path, args: argparse.Namespace) -> set[str]:
+    """The column names of a judgments file, read from its header alone (empty when they cannot be read: the
+    reader then reports the problem)."""
+    import pandas as pd
+
+    name = path.name.lower()
+    try:
+        if name.endswith((".parquet", ".pq")):
+            import pyarrow.parquet as pq
+
+            return set(pq.read_schema(path).names)
+        if name.endswith((".jsonl", ".ndjson")):
+            with open(path, encoding=args.encoding or "utf-8") as handle:
+                return set(pd.read_json(handle.readline(), lines=True).columns)
+        if name.endswith((".csv", ".tsv")):
+            sep = _separator(args.sep) or ("\t" if name.endswith(".tsv") else None)
+            header = pd.read_csv(path, nrows=0, sep=sep, engine="python", encoding=args.encoding or "utf-8")
+            return set(header.columns)
+    except Exception:  # noqa: BLE001 - the full reader reports the problem
+        return set()
+    return set()
+
+
+def _aggregate_steps(args: argparse.Namespace, output: Path) -> int:
+    """``accord aggregate`` on a step-judgments table: a step method's soft step labels, as a cleaned step dataset
+    (the input of ``accord train --task steps``)."""
+    from accord.aggregate import STEP_METHODS, build_cleaned_steps, fit_step_method
+    from accord.datasets.loaders import read_table
+    from accord.datasets.steps import validate_steps, write_cleaned_steps
+
+    args.method = args.method or "vote-fraction"
+    if args.method not in STEP_METHODS:
+        raise AccordError(f"--method {args.method}: a step-judgments table takes a step method "
+                          f"({', '.join(STEP_METHODS)})")
+    if output.suffix.lower() not in CLEANED_SUFFIXES:
+        raise AccordError(f"--output {output}: a cleaned step dataset is .parquet or .jsonl")
+    source = str(args.input)
+    read_kwargs: dict[str, Any] = {}
+    if args.sep is not None:
+        read_kwargs["sep"] = _separator(args.sep)
+    if args.encoding:
+        read_kwargs["encoding"] = args.encoding
+    table = read_table(args.input, **read_kwargs)
+    if args.columns:
+        table = table.rename(columns=_mapping(args.columns))
+    judgments = validate_steps(table, labels=args.step_labels, duplicates=args.duplicates, source=source)
+    if "step_text" not in judgments.columns:
+        raise AccordError(f"file {source}: column 'step_text': the cleaned step dataset needs the text of each step")
+    started = time.perf_counter()
+    model = fit_step_method(args.method, judgments)
+    elapsed = time.perf_counter() - started
+    cleaned = build_cleaned_steps(model.step_labels_, judgments)
+    write_cleaned_steps(cleaned, output, provenance={"method": args.method, "source": source,
+                                                     "n_judgments": len(judgments)})
+    print(f"method: {args.method}  step judgments: {len(judgments):,}  solutions: {len(cleaned):,}  "
+          f"fit: {elapsed:.2f}s")
+    print(f"wrote {output} (cleaned step dataset, {len(cleaned)} solutions, {int(cleaned['n_steps'].sum())} steps)")
     return 0
 
 
@@ -684,6 +746,9 @@ def build_parser() -> argparse.ArgumentParser:
     agg.add_argument("--inference", help="model inference: vb, map, meanfield, lowrank, nuts")
     agg.add_argument("--device", help="torch device for the model, e.g. cuda (default: cpu)")
     agg.add_argument("--drop-ties", action="store_true", help="leave out pairs whose most likely outcome is a tie")
+    agg.add_argument("--step-labels", choices=["ternary", "binary"],
+                     help="step-judgments tables (solution_id, step, annotator, label): the declared label set, "
+                          "ternary -1/0/+1 or binary 0/1 (default: inferred)")
     agg.add_argument("--seed", type=int, default=0)
     agg.add_argument("--output", required=True,
                      help="output file: .parquet or .jsonl (a cleaned dataset when the judgments have response texts, "

@@ -55,3 +55,62 @@ def step_label_scores(p_correct: pd.Series, truth: pd.Series, n_bins: int = 10) 
         "ece": calibration_error(p, outcome, n_bins),
         "n": float(len(p)),
     }
+
+
+def auroc(score: np.ndarray, outcome: np.ndarray) -> float:
+    """Area under the ROC curve of ``score`` for the positive ``outcome`` (Mann-Whitney U with mid-ranks for ties);
+    NaN when one class is absent."""
+    score = np.asarray(score, dtype=float)
+    positive = np.asarray(outcome).astype(bool)
+    n_pos, n_neg = int(positive.sum()), int((~positive).sum())
+    if n_pos == 0 or n_neg == 0:
+        return float("nan")
+    ranks = pd.Series(score).rank(method="average").to_numpy()
+    return float((ranks[positive].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+
+
+def first_flagged_step(p_correct: np.ndarray, n_steps: np.ndarray, threshold: float = 0.5) -> np.ndarray:
+    """Per solution, the first step whose ``P(correct)`` is below ``threshold`` (``T`` when none is): how a process
+    reward model localises the first error. ``p_correct`` holds each solution's ``n_steps`` scores in turn."""
+    p_correct = np.asarray(p_correct, dtype=float)
+    n_steps = np.asarray(n_steps, dtype=np.int64)
+    solution = np.repeat(np.arange(len(n_steps)), n_steps)
+    position = np.arange(len(p_correct)) - np.repeat(np.cumsum(n_steps) - n_steps, n_steps)
+    first = n_steps.copy()
+    flagged = p_correct < threshold
+    np.minimum.at(first, solution[flagged], position[flagged])
+    return first
+
+
+#: How step scores become one solution score for best-of-n selection.
+SOLUTION_AGGREGATES: tuple[str, ...] = ("min", "product", "last")
+
+
+def solution_scores(p_correct: np.ndarray, n_steps: np.ndarray, how: str) -> np.ndarray:
+    """One score per solution from its steps' ``P(correct)``: the weakest step (``min``), the chance that every step
+    is right if they erred independently (``product``, summed in log space) or the last step's (``last``)."""
+    if how not in SOLUTION_AGGREGATES:
+        raise ValueError(f"unknown aggregate '{how}' (use one of {SOLUTION_AGGREGATES})")
+    p_correct = np.asarray(p_correct, dtype=float)
+    n_steps = np.asarray(n_steps, dtype=np.int64)
+    starts = np.cumsum(n_steps) - n_steps
+    if how == "last":
+        return p_correct[starts + n_steps - 1]
+    if how == "min":
+        return np.minimum.reduceat(p_correct, starts)
+    return np.add.reduceat(np.log(np.clip(p_correct, EPS, 1.0)), starts)
+
+
+def best_of_n(score: np.ndarray, correct: np.ndarray, group: np.ndarray) -> dict[str, float]:
+    """Best-of-n selection: in each group (the candidate solutions of one problem) the highest-scoring candidate is
+    picked (the first on exact ties); returns the share of groups whose pick is ``correct``, with the same share for
+    a uniformly random pick (``random``: the mean correctness within each group) and for an oracle (``oracle``: a
+    group with any correct candidate counts), and ``n_groups``, ``n_candidates`` (the mean group size)."""
+    frame = pd.DataFrame({"group": np.asarray(group), "score": np.asarray(score, dtype=float),
+                          "correct": np.asarray(correct).astype(float)})
+    order = frame.sort_values(["group", "score"], ascending=[True, False], kind="stable")
+    picked = order.drop_duplicates("group")
+    per_group = frame.groupby("group", sort=True)["correct"]
+    return {"accuracy": float(picked["correct"].mean()), "random": float(per_group.mean().mean()),
+            "oracle": float((per_group.max() > 0).mean()), "n_groups": float(len(picked)),
+            "n_candidates": float(per_group.size().mean())}

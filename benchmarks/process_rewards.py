@@ -9,6 +9,12 @@ Sections (``--sections``, comma-separated):
                  mean of the accuracy on solutions with and without an error), and per-step accuracy, ECE, NLL
                  of ``P(step correct)``. Mean and standard error over seeds, and the first-error model's gain
                  over majority vote with its paired standard error.
+``reward``       process reward models against outcome-only ones, each trained on soft step labels (the first-error
+                 model's) and on per-step majority labels, on the labelled candidates of the training problems; on
+                 the held-out problems (``--test-problems`` of them, 16 candidates each, true labels): first-error
+                 F1, best-of-16 accuracy (the solution scored by its weakest step, the product of its steps and its
+                 last step), step AUROC and ECE against the truth. Mean and standard error over seeds, and paired
+                 differences (process - outcome, soft - majority) with their paired standard errors.
 ``scaling``      one large synthetic set (``--scale-problems``, 4 candidates each, all of the training problems'
                  candidates labelled by 3 of 300 raters): wall time of the first-error model with and without
                  posterior draws, and of majority vote, and the process's peak resident memory.
@@ -22,6 +28,7 @@ Examples::
     python benchmarks/process_rewards.py                      # 5 seeds, both protocols (a few minutes on 2 cores)
     python benchmarks/process_rewards.py --seeds 0,1 --n-problems 300 --protocols flag
     python benchmarks/process_rewards.py --sections scaling      # about 1.2 million judgments
+    python benchmarks/process_rewards.py --sections reward --seeds 0,1,2,3,4   # MiniLM, CPU-sized
 """
 
 from __future__ import annotations
@@ -155,6 +162,129 @@ def scaling_section(args: argparse.Namespace) -> None:
     print(f"\npeak resident memory of the process: {peak:.2f} GB")
 
 
+REWARD_MODELS: tuple[tuple[str, str, str], ...] = (
+    ("process, soft labels", "steps", "first-error"),
+    ("process, majority labels", "steps", "majority"),
+    ("outcome, soft labels", "outcome", "first-error"),
+    ("outcome, majority labels", "outcome", "majority"),
+)
+REWARD_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("first_error_f1", "first-error F1"),
+    ("bon_min", "best-of-16 (min)"),
+    ("bon_product", "best-of-16 (product)"),
+    ("bon_last", "best-of-16 (last)"),
+    ("step_auroc", "step AUROC"),
+    ("step_ece", "step ECE"),
+    ("seconds", "train s"),
+)
+
+
+def held_out_steps(data, n_problems: int) -> pd.DataFrame:
+    """The held-out problems' candidates (the first ``n_problems`` test problems) as a step dataset with the true
+    labels: every step before the first error is correct, the rest are not."""
+    from accord.reward.steps import load_steps
+
+    test = data.problems.loc[data.problems["split"] == "test", ["problem_id", "prompt"]].head(n_problems)
+    solutions = data.solutions.merge(test, on="problem_id")
+    n_steps = solutions["n_steps"].to_numpy()
+    tau = solutions["first_error"].to_numpy()
+    frame = pd.DataFrame({
+        "solution_id": solutions["solution_id"], "problem_id": solutions["problem_id"],
+        "prompt": solutions["prompt"], "completions": solutions["completions"].map(list),
+        "labels": [(np.arange(t) < f).astype(float).tolist() for t, f in zip(n_steps, tau)],
+        "is_correct": solutions["is_correct"],
+    })
+    table = load_steps(frame)
+    table["first_error"] = tau  # the truth, equal to the labels' first zero
+    return table
+
+
+def reward_run(seed: int, args: argparse.Namespace, backbone: str) -> list[dict]:
+    from accord.aggregate import build_cleaned_steps
+    from accord.reward import RewardConfig, train
+
+    data = make_synthetic_steps(n_problems=args.n_problems, seed=seed)
+    backbone_is_tiny = backbone == "tiny"
+    if backbone_is_tiny:  # a small random decoder, its tokenizer trained on the problems' texts
+        from accord.reward.tiny import build_tiny_backbone
+
+        texts = list(data.problems["prompt"]) + [" ".join(steps) for steps in data.solutions["completions"]]
+        backbone = str(build_tiny_backbone(args.scratch / "tiny", "llama", texts=texts, seed=seed,
+                                           hidden=args.tiny_hidden, layers=args.tiny_layers, heads=4))
+    cleaned = {name: build_cleaned_steps(fit_step_method(name, data.judgments).step_labels_, data.judgments)
+               for name in ("first-error", "majority")}
+    test = held_out_steps(data, args.test_problems)
+    rows = []
+    for label, target, method in REWARD_MODELS:
+        config = RewardConfig(model=backbone, task="steps", step_target=target, output_dir=str(args.scratch / "rm"),
+                              max_steps=args.reward_steps, batch_size=args.reward_batch_size,
+                              learning_rate=args.reward_learning_rate,
+                              freeze_layers=0 if backbone_is_tiny else args.freeze_layers,
+                              max_length=256, warmup_ratio=0.1, seed=seed, save_steps=None, progress=False,
+                              logging_steps=args.reward_steps, stats_max_pairs=16)
+        trained = train(config, train_data=cleaned[method], eval_data=test)
+        seconds, result = trained.train_seconds, trained.eval_metrics
+        rows.append({"seed": seed, "model": label, **{k: result.get(k, float("nan")) for k, _ in REWARD_COLUMNS
+                                                       if k != "seconds"},
+                     "bon_random": result["bon_random"], "bon_oracle": result["bon_oracle"], "seconds": seconds,
+                     "n_train": len(cleaned[method]), "n_test": len(test)})
+        print(f"  seed {seed} {label}: F1 {result['first_error_f1']:.3f}, best-of-16 min {result['bon_min']:.3f} "
+              f"product {result['bon_product']:.3f} last {result['bon_last']:.3f}, step AUROC "
+              f"{result['step_auroc']:.3f} ({seconds:.0f} s)", flush=True)
+    return rows
+
+
+def reward_section(args: argparse.Namespace) -> None:
+    from accord.reward.model import resolve_model_path
+
+    backbone = "tiny" if args.backbone == "tiny" else resolve_model_path(args.backbone)
+    if backbone != "tiny" and not Path(backbone).exists():
+        print(f"\n## Process reward models: skipped, backbone '{args.backbone}' is not a local folder")
+        return
+    import tempfile
+
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="accord-prm-") as scratch:
+        args.scratch = Path(scratch)
+        for seed in args.seeds:
+            rows.extend(reward_run(seed, args, backbone))
+            if args.output:
+                pd.DataFrame(rows).to_csv(Path(args.output).with_suffix(".reward.csv"), index=False)
+    results = pd.DataFrame(rows)
+    seeds = results["seed"].nunique()
+    first = results.iloc[0]
+    what = (f"a random decoder ({args.tiny_layers} layers, hidden size {args.tiny_hidden}, trained from scratch)"
+            if backbone == "tiny" else f"{args.backbone} (embeddings and lower {args.freeze_layers} layers frozen)")
+    print(f"\n## Process reward models: {what}, "
+          f"{args.reward_steps} steps of {args.reward_batch_size} solutions, seeds {','.join(map(str, args.seeds))}; "
+          f"{int(first['n_train'])} labelled training solutions, {int(first['n_test'])} held-out candidates "
+          f"({args.test_problems} problems x 16)\n")
+    lines = ["| model | " + " | ".join(label for _, label in REWARD_COLUMNS) + " |",
+             "|---|" + "---|" * len(REWARD_COLUMNS)]
+    for label, _, _ in REWARD_MODELS:
+        part = results[results["model"] == label]
+        cells = []
+        for key, _ in REWARD_COLUMNS:
+            mean = part[key].mean()
+            se = part[key].std(ddof=1) / np.sqrt(seeds) if seeds > 1 else float("nan")
+            cells.append(f"{mean:.0f}" if key == "seconds" else f"{mean:.3f} ± {se:.3f}")
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    print("\n".join(lines))
+    print(f"\nbest-of-16 by a random pick {results['bon_random'].mean():.3f}, by an oracle "
+          f"{results['bon_oracle'].mean():.3f}\n")
+    wide = results.pivot(index="seed", columns="model")
+    comparisons = [("process, soft labels", "outcome, soft labels"),
+                   ("process, majority labels", "outcome, majority labels"),
+                   ("process, soft labels", "process, majority labels"),
+                   ("outcome, soft labels", "outcome, majority labels")]
+    for key in ("first_error_f1", "bon_min", "bon_product", "bon_last"):
+        for better, worse in comparisons:
+            diff = wide[key][better] - wide[key][worse]
+            se = diff.std(ddof=1) / np.sqrt(len(diff)) if len(diff) > 1 else float("nan")
+            print(f"{key}: {better} - {worse}: {diff.mean():+.3f} (paired SE {se:.3f}; ahead on "
+                  f"{int((diff > 0).sum())}, behind on {int((diff < 0).sum())} of {len(diff)} seeds)")
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--sections", default="aggregation", help="comma-separated: aggregation, scaling")
@@ -163,19 +293,30 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--protocols", default="flag,stop", type=lambda s: s.split(","))
     parser.add_argument("--labels", default="ternary", choices=("ternary", "binary"))
     parser.add_argument("--scale-problems", type=int, default=25000)
+    parser.add_argument("--backbone", default="all-MiniLM-L6-v2",
+                        help="reward section: the backbone, or 'tiny' for a small random decoder")
+    parser.add_argument("--tiny-hidden", type=int, default=64)
+    parser.add_argument("--tiny-layers", type=int, default=2)
+    parser.add_argument("--freeze-layers", type=int, default=4, help="reward section: lower layers left untrained")
+    parser.add_argument("--reward-steps", type=int, default=150, help="reward section: training steps per model")
+    parser.add_argument("--reward-batch-size", type=int, default=16, help="reward section: solutions per step")
+    parser.add_argument("--reward-learning-rate", type=float, default=3e-4)
+    parser.add_argument("--test-problems", type=int, default=40, help="reward section: held-out problems scored")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--output", help="append the per-seed results to this CSV")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     print(f"# process_rewards.py: torch threads {args.threads}, {os.cpu_count()} cores visible")
     sections = args.sections.split(",")
-    unknown = set(sections) - {"aggregation", "scaling"}
+    unknown = set(sections) - {"aggregation", "scaling", "reward"}
     if unknown:
-        parser.error(f"unknown sections {sorted(unknown)} (the reward-model section is not written yet)")
+        parser.error(f"unknown sections {sorted(unknown)} (use aggregation, scaling, reward)")
     if "aggregation" in sections:
         aggregation_section(args)
     if "scaling" in sections:
         scaling_section(args)
+    if "reward" in sections:
+        reward_section(args)
 
 
 if __name__ == "__main__":

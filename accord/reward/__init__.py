@@ -50,6 +50,7 @@ from accord.reward.losses import (
 )
 from accord.reward.model import RewardModel, RewardOutput
 from accord.reward.pairwise import PairwiseTask
+from accord.reward.steps import StepTask
 from accord.reward.task import TASKS, RewardTask, get_task, register_task
 from accord.reward.trainer import RewardTrainer, TrainingInterrupted, TrainResult, train
 
@@ -65,6 +66,7 @@ __all__ = [
     "RewardOutput",
     "RewardTask",
     "RewardTrainer",
+    "StepTask",
     "TokenizedPairs",
     "TokenizedResponses",
     "TrainResult",

@@ -261,7 +261,7 @@ def _score(args: argparse.Namespace) -> None:
         _table_format(Path(args.out))  # a wrong suffix fails before the scoring
     table = score(args.model_dir, args.data, k=args.k, batch_size=args.batch_size, max_length=args.max_length,
                   progress=True)
-    if not any(column.startswith("reward_sd") for column in table.columns):
+    if "p_correct" not in table.columns and not any(column.startswith("reward_sd") for column in table.columns):
         print(f"note: {args.model_dir} has no uncertainty head (it was trained without --uncertainty-head): no "
               "reward_sd, and its conservative reward would be the reward itself; train with --uncertainty-head for "
               "both", file=sys.stderr)

@@ -111,6 +111,14 @@ class RewardConfig:
         "random)", "data")
     pad_to_multiple_of: int | None = setting(
         None, "pad the sequence length to a multiple of this (fewer shapes for compiled kernels)", "data")
+    # -- the process reward task (task 'steps') --
+    step_separator: str | None = setting(
+        None, "task 'steps': the token written after every step, where the model reads the step's score; must be "
+        "one token of the tokenizer (unset: its sep token, else its end-of-sequence token)", "data")
+    step_target: str = setting(
+        "steps", "task 'steps': learn every step's label (steps: a process reward model) or only whether the whole "
+        "solution is right, read at its last step (outcome: an outcome reward model, the baseline)", "data",
+        ("steps", "outcome"))
 
     # -- loss ----------------------------------------------------------------------------------------------------------
     loss: str = setting(

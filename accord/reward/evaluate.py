@@ -181,12 +181,18 @@ def evaluate(model_dir: str | Path, data: Any, *, batch_size: int = 32, max_leng
              model: RewardModel | None = None, tokenizer: Any = None, progress: bool = False) -> dict[str, float]:
     """Score a saved reward model on preference pairs (a cleaned dataset or any layout :func:`load_pairs` reads).
 
-    Returns the metrics of :func:`pairwise_metrics`, plus the truncation counts. Vote columns in ``data``
+    Returns the metrics of :func:`pairwise_metrics`, plus the truncation counts (for a process reward model, those
+    of :func:`accord.reward.steps.step_reward_metrics` on a step dataset). Vote columns in ``data``
     (``votes_chosen``, ``votes_rejected``, ``votes_tie``) add the metrics against held-out votes. ``progress``
     draws a bar over the pairs.
     """
+    if model is None and _task(model_dir) == "steps":
+        from accord.reward.steps import evaluate_steps
+
+        return evaluate_steps(model_dir, data, batch_size=batch_size, max_length=max_length, device=device,
+                              progress=progress)
     if model is None:
-        if RewardModel.read_meta(model_dir).get("task") == "attributes":
+        if _task(model_dir) == "attributes":
             from accord.reward.attributes import evaluate_attributes
 
             return evaluate_attributes(model_dir, data, batch_size=batch_size, max_length=max_length, device=device,
@@ -214,13 +220,22 @@ def score(model_dir: str | Path, data: Any, *, k: float | None = None, batch_siz
     ``reward_sd``, its standard deviation, and ``conservative_reward = reward - k * reward_sd`` (``k`` defaults to
     1), to use against reward hacking. A model without the head has neither column, and asking it for ``k`` is an
     error: its conservative reward would be the reward itself. Pairs get these per side (suffixes ``_chosen``,
-    ``_rejected``) and ``p_chosen_model``, the model's probability that ``chosen`` is better.
+    ``_rejected``) and ``p_chosen_model``, the model's probability that ``chosen`` is better. A process reward
+    model (``accord train --task steps``) scores a step dataset instead, one row per step
+    (:func:`accord.reward.steps.score_steps`).
     """
-    if RewardModel.read_meta(model_dir).get("task") == "attributes":  # every attribute and their combination
+    if _task(model_dir) == "attributes":  # every attribute and their combination
         from accord.reward.attributes import score_attributes
 
         return score_attributes(model_dir, data, k=k, batch_size=batch_size, max_length=max_length, device=device,
                                 progress=progress)
+    if _task(model_dir) == "steps":  # a process reward model: one row per step
+        from accord.reward.steps import score_steps
+
+        if k is not None:
+            raise AccordError("k: the conservative reward is for response rewards, not per-step scores")
+        return score_steps(model_dir, data, batch_size=batch_size, max_length=max_length, device=device,
+                           progress=progress)
     if k is not None and not RewardModel.read_meta(model_dir).get("uncertainty_head"):
         raise AccordError(f"k: {model_dir} has no uncertainty head (it was trained without --uncertainty-head), so "
                           "it has no reward_sd and its conservative reward would equal the reward; train with "
@@ -247,6 +262,11 @@ def score(model_dir: str | Path, data: Any, *, k: float | None = None, batch_siz
                                          model.uncertainty_head))
     out["p_chosen_model"] = 1.0 / (1.0 + np.exp(-pair_logits(pred)))
     return out
+
+
+def _task(model_dir: str | Path) -> str:
+    """The task a saved model was trained for (models saved before tasks existed are pairwise)."""
+    return RewardModel.read_meta(model_dir).get("task", "pairwise")
 
 
 def _side_columns(reward: np.ndarray, var: np.ndarray, k: float, mean: float, sd: float, suffix: str,

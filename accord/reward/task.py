@@ -127,8 +127,9 @@ def register_task(cls: type[RewardTask]) -> type[RewardTask]:
 
 def task_names() -> list[str]:
     """The names of the registered tasks (the built-in ones included)."""
-    import accord.reward.pairwise  # noqa: F401 - registers the built-in task (imported here: no import cycle)
-    import accord.reward.attributes  # noqa: F401 - the multi-attribute task
+    import accord.reward.attributes  # noqa: F401 - registers the built-in tasks (imported here: no import cycle)
+    import accord.reward.pairwise  # noqa: F401
+    import accord.reward.steps  # noqa: F401
 
     return sorted(TASKS)
 

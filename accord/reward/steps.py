@@ -1,0 +1,552 @@
+"""The process reward task: one score per step of a solution, learned from soft step labels (``--task steps``).
+
+A process reward model (Lightman et al. 2023, "Let's Verify Step by Step") reads a problem and a solution written as
+steps and gives each step the probability that it is correct. Here the solution's steps are joined by a *step
+separator*, one token of the tokenizer written after every step; the model reads the hidden state at each separator
+(the batch's ``pool_index`` holds their positions, so one forward pass scores every step of every solution in the
+batch, packed padding-free or padded) and its head turns it into the step's log-odds ``d_t``.
+
+The loss is the configured one of :mod:`accord.reward.losses` applied per step: by default the soft binary
+cross-entropy against the step's soft label ``y_t = P(step t correct)`` weighted by the label's certainty
+(``label_weights`` = ``1 - 2 sd``, normalised to mean 1 over the optimisation step), i.e.
+``sum_t w_t / mean(w) * -(y_t log sigmoid(d_t) + (1 - y_t) log sigmoid(-d_t))`` divided by the labelled steps of the
+optimisation step. ``step_target="outcome"`` trains the outcome-only baseline on the same data: one label per
+solution, ``p_all_correct`` (P(no step is wrong)) weighted by ``outcome_weight``, read at the last step's separator.
+
+With a decoder each step's score depends on the problem and the steps up to it; an encoder (MiniLM, BERT) attends
+both ways, so its score at step ``t`` also sees the later steps of the solution.
+
+Data: the cleaned step dataset (:mod:`accord.datasets.steps.cleaned`), or TRL's stepwise-supervision layout
+(``prompt``, ``completions``: the step texts, ``labels``: one 0/1 or probability per step). Evaluation
+(:func:`step_reward_metrics`): step accuracy, AUROC and ECE against the step labels, ProcessBench's first-error F1
+(Zheng et al. 2024: the first step scored below 1/2 is the predicted first error; F1 is the harmonic mean of the
+exact-hit accuracy on solutions with an error and on those without), and best-of-n accuracy over each problem's
+candidates (``problem_id``) with the solution scored by its weakest step, the product of its steps or its last step.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from accord import metrics
+from accord.datasets.errors import AccordError, ValidationError
+from accord.datasets.steps.cleaned import STEP_CLEANED_COLUMNS, check_cleaned_steps, read_cleaned_steps
+from accord.reward.data import PairCollator, PairEncoder
+from accord.reward.evaluate import _bar, _device, _read_frame, load_model, reward_stats
+from accord.reward.losses import pairwise_logit
+from accord.reward.task import RewardTask, model_inputs, register_task
+from accord.step_metrics import (
+    SOLUTION_AGGREGATES,
+    auroc,
+    best_of_n,
+    first_error_scores,
+    first_flagged_step,
+    solution_scores,
+)
+
+#: The columns every table :func:`load_steps` returns (the cleaned step dataset's label columns, filled in for the
+#: stepwise layout); ``problem_id`` and ``is_correct`` travel along when present.
+STEP_TABLE_COLUMNS = ("solution_id", "prompt", "completions", "labels", "label_weights", "p_all_correct",
+                      "outcome_weight", "first_error", "n_steps")
+STEP_TARGETS = ("steps", "outcome")
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# reading
+# ----------------------------------------------------------------------------------------------------------------------
+
+
+def load_steps(source: Any, *, need_labels: bool = True) -> pd.DataFrame:
+    """Solutions written as steps, as a frame with the columns of :data:`STEP_TABLE_COLUMNS`.
+
+    ``source``: a cleaned step dataset (a path or a frame) or a table in TRL's stepwise-supervision layout
+    (``completions`` as a list of step texts, ``labels`` as one 0/1, true/false or probability per step, optional
+    ``prompt``, ``solution_id``, ``problem_id``). The stepwise layout's outcome label is the product of its step
+    labels (for 0/1 labels: whether every step is right) and every weight is 1. ``need_labels=False`` (scoring)
+    accepts a table without ``labels``.
+    """
+    name = str(source) if isinstance(source, (str, os.PathLike)) else None
+    if isinstance(source, (str, os.PathLike)):
+        path = Path(source)
+        if not path.exists():
+            raise AccordError(f"file {path}: not found")
+        frame = _read_frame(path)
+        if all(column in frame.columns for column in STEP_CLEANED_COLUMNS):
+            frame = read_cleaned_steps(path)
+    elif isinstance(source, pd.DataFrame):
+        frame = source.reset_index(drop=True)
+    else:
+        raise AccordError(f"cannot read solutions written as steps from a {type(source).__name__}")
+    if all(column in frame.columns for column in STEP_CLEANED_COLUMNS):
+        check_cleaned_steps(frame, source=name)
+        out = frame.copy()
+        out["completions"] = out["completions"].map(list)
+        for column in ("labels", "label_weights"):
+            out[column] = out[column].map(lambda v: np.asarray(v, dtype=float).tolist())
+        out["solution_id"] = out["solution_id"].astype(str)
+        return out
+    return _stepwise(frame, name, need_labels)
+
+
+def _stepwise(frame: pd.DataFrame, source: str | None, need_labels: bool) -> pd.DataFrame:
+    """TRL's stepwise-supervision layout brought to :data:`STEP_TABLE_COLUMNS` (see :func:`load_steps`)."""
+    if "completions" not in frame.columns:
+        raise ValidationError("missing required column of a step dataset (the list of step texts)", source=source,
+                              column="completions")
+    if need_labels and "labels" not in frame.columns:
+        raise ValidationError("missing required column of a step dataset (one label per step)", source=source,
+                              column="labels")
+    if len(frame) == 0:
+        raise ValidationError("the step dataset is empty", source=source)
+    steps = frame["completions"].map(lambda v: list(v) if isinstance(v, (list, tuple, np.ndarray)) else None)
+    bad = steps.map(lambda v: v is None or len(v) == 0 or not all(isinstance(s, str) for s in v)).to_numpy()
+    if bad.any():
+        row = int(np.flatnonzero(bad)[0])
+        raise ValidationError("must be a non-empty list of step texts", source=source, column="completions", row=row,
+                              value=frame["completions"].iloc[row])
+    n_steps = steps.map(len).to_numpy(dtype=np.int64)
+    if "labels" in frame.columns:
+        labels = frame["labels"].map(lambda v: np.asarray(v, dtype=float).tolist()
+                                     if isinstance(v, (list, tuple, np.ndarray)) else None)
+        wrong = labels.map(lambda v: v is None).to_numpy() | (labels.map(lambda v: -1 if v is None else len(v))
+                                                               .to_numpy() != n_steps)
+        if wrong.any():
+            row = int(np.flatnonzero(wrong)[0])
+            raise ValidationError("must be a list of one label per step", source=source, column="labels", row=row,
+                                  value=frame["labels"].iloc[row])
+        flat = np.concatenate([np.asarray(v, dtype=float) for v in labels])
+        outside = ~np.isfinite(flat) | (flat < 0) | (flat > 1)
+        if outside.any():
+            row = int(np.searchsorted(np.cumsum(n_steps), int(np.flatnonzero(outside)[0]), side="right"))
+            raise ValidationError("step labels must be 0/1 or probabilities in [0, 1]", source=source,
+                                  column="labels", row=row, value=frame["labels"].iloc[row])
+    else:
+        labels = pd.Series([[np.nan] * int(n) for n in n_steps])
+    flat = np.concatenate([np.asarray(v, dtype=float) for v in labels])
+    starts = np.cumsum(n_steps) - n_steps
+    out = pd.DataFrame({
+        "solution_id": frame["solution_id"].astype(str).to_numpy() if "solution_id" in frame.columns
+        else np.arange(len(frame)).astype(str),
+        "prompt": frame["prompt"].fillna("").astype(str).to_numpy() if "prompt" in frame.columns else "",
+        "completions": steps.to_numpy(),
+        "labels": labels.to_numpy(),
+        "label_weights": [[1.0] * int(n) for n in n_steps],
+        "p_all_correct": np.multiply.reduceat(np.nan_to_num(flat, nan=1.0), starts),
+        "outcome_weight": 1.0,
+        "first_error": first_flagged_step(np.nan_to_num(flat, nan=1.0), n_steps),
+        "n_steps": n_steps,
+    })
+    for column in frame.columns:
+        if column not in out.columns:
+            out[column] = frame[column].to_numpy()
+    return out
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# tokenizing
+# ----------------------------------------------------------------------------------------------------------------------
+
+
+def separator_token(tokenizer: Any, separator: str | None) -> tuple[str, int]:
+    """The step separator's text and its token id: ``separator``, or the tokenizer's sep token (else its
+    end-of-sequence token) when unset. One clear error when it is not exactly one token of the tokenizer."""
+    text = separator if separator is not None else (getattr(tokenizer, "sep_token", None)
+                                                    or getattr(tokenizer, "eos_token", None))
+    if not text:
+        raise AccordError("config: step_separator is unset and the tokenizer has neither a sep nor an end-of-sequence "
+                          "token; name a token of its vocabulary with --step-separator")
+    ids = list(tokenizer(text, add_special_tokens=False)["input_ids"])
+    unk = getattr(tokenizer, "unk_token_id", None)
+    if len(ids) != 1 or (unk is not None and ids[0] == unk and text != getattr(tokenizer, "unk_token", None)):
+        found = "the unknown token" if len(ids) == 1 else f"{len(ids)} tokens"
+        hints = [t for t in (getattr(tokenizer, "sep_token", None), getattr(tokenizer, "eos_token", None)) if t]
+        raise AccordError(f"config: step_separator {text!r} is not a single token of the tokenizer (it encodes to "
+                          f"{found}); name one token of its vocabulary"
+                          + (f", e.g. {' or '.join(repr(h) for h in hints)}" if hints else ""))
+    return text, int(ids[0])
+
+
+@dataclass
+class TokenizedSteps:
+    """Tokenized solutions and their step labels; what :class:`StepCollator` reads.
+
+    Solution ``i`` is ``ids[i]``; its ``n_steps[i]`` scored steps (those that fit ``max_length``) end at the token
+    positions ``separators[i]``. Per-step arrays are flat over the scored steps of all solutions, solution ``i``'s
+    from ``offsets[i]``: ``label`` (the step's label), and what the loss reads, ``target``, ``weight`` and
+    ``labelled`` (every step, or only the last one for the outcome-only model).
+    """
+
+    ids: list[list[int]]
+    type_ids: list[list[int]] | None
+    separators: list[np.ndarray]
+    n_steps: np.ndarray
+    label: np.ndarray
+    target: np.ndarray
+    weight: np.ndarray
+    labelled: np.ndarray
+    truncated_prompts: int = 0
+    truncated_steps: int = 0
+    lengths: np.ndarray = field(init=False)
+    offsets: np.ndarray = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.lengths = np.array([len(s) for s in self.ids], dtype=np.int64)
+        self.offsets = np.cumsum(self.n_steps) - self.n_steps
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def flat_index(self, indices: np.ndarray) -> np.ndarray:
+        """The flat positions of the steps of solutions ``indices``, solution by solution."""
+        indices = np.asarray(indices, dtype=np.int64)
+        counts = self.n_steps[indices]
+        starts = self.offsets[indices]
+        return np.repeat(starts - (np.cumsum(counts) - counts), counts) + np.arange(int(counts.sum()))
+
+    @property
+    def truncation(self) -> dict[str, int]:
+        return {"truncated_prompts": self.truncated_prompts, "truncated_steps": self.truncated_steps,
+                "sequences": len(self)}
+
+
+class StepEncoder:
+    """Tokenizes solutions as ``prompt`` then every step followed by the separator token, in the tokenizer's layout
+    (:class:`accord.reward.data.PairEncoder`: an encoder's ``[CLS] prompt [SEP] steps [SEP]``, a decoder's leading
+    special tokens, the prompt and the steps).
+
+    Sequences fit ``max_length``: the steps keep at least what half the budget allows beside the prompt, whole steps
+    from the first (a step that does not fit is left out with every later one: its label is not trained on; a first
+    step longer than the budget is cut and kept), and the prompt is cut from the left to the rest.
+    """
+
+    def __init__(self, tokenizer: Any, max_length: int, is_decoder: bool, separator_id: int,
+                 target: str = "steps"):
+        if target not in STEP_TARGETS:
+            raise AccordError(f"config: unknown step_target '{target}' (use one of {STEP_TARGETS})")
+        self.layout = PairEncoder(tokenizer, max_length, is_decoder, use_chat_template=False)
+        self.max_length = int(max_length)
+        self.separator_id = int(separator_id)
+        self.target = target
+
+    def encode(self, table: pd.DataFrame) -> TokenizedSteps:
+        n_steps = table["n_steps"].to_numpy(dtype=np.int64)
+        texts = [str(s) for steps in table["completions"] for s in steps]
+        step_ids = self.layout._plain_ids(texts)
+        prompts = [str(p) for p in table["prompt"]]
+        prompt_ids = self.layout._plain_ids(prompts)
+        starts = np.cumsum(n_steps) - n_steps
+        ids, types, separators, kept = [], [], [], np.zeros(len(table), dtype=np.int64)
+        cut_prompts = cut_steps = 0
+        layout = self.layout
+        for i, (prompt, p) in enumerate(zip(prompts, prompt_ids)):  # one solution at a time, as tokenizers are
+            (before, between, after), (t_before, t_between, t_after), (t_p, t_r) = (
+                layout.pair if (layout.pair is not None and prompt) else layout.single)
+            if layout.pair is None or not prompt:
+                t_r = t_p
+            budget = self.max_length - len(before) - len(between) - len(after)
+            pieces = step_ids[starts[i]:starts[i] + n_steps[i]]
+            room = budget - min(len(p), budget // 2)
+            sizes = np.cumsum([len(s) + 1 for s in pieces])
+            k = int(np.searchsorted(sizes, room, side="right"))
+            if k == 0:  # the first step alone is too long: cut it, keep its separator
+                pieces = [pieces[0][:max(room - 1, 0)]]
+                k = 1
+            body = [token for s in pieces[:k] for token in (*s, self.separator_id)]
+            ends = np.cumsum([len(s) + 1 for s in pieces[:k]]) - 1
+            cut_steps += int(n_steps[i] - k) + (1 if len(pieces[0]) < len(step_ids[starts[i]]) else 0)
+            keep_prompt = budget - len(body)
+            if len(p) > keep_prompt:
+                p = p[len(p) - keep_prompt:] if keep_prompt > 0 else []
+                cut_prompts += 1
+            head = before + p + between
+            ids.append(head + body + after)
+            types.append(t_before + [t_p] * len(p) + t_between + [t_r] * len(body) + t_after)
+            separators.append(len(head) + ends)
+            kept[i] = k
+        flat_keep = np.concatenate([np.arange(s, s + k) for s, k in zip(starts, kept)])
+        label = np.concatenate([np.asarray(v, dtype=float) for v in table["labels"]])[flat_keep]
+        weight = np.concatenate([np.asarray(v, dtype=float) for v in table["label_weights"]])[flat_keep]
+        last = np.cumsum(kept) - 1
+        if self.target == "outcome":
+            labelled = np.zeros(len(flat_keep), dtype=bool)
+            labelled[last] = True
+            target = np.full(len(flat_keep), np.nan)
+            target[last] = table["p_all_correct"].to_numpy(dtype=float)
+            weight = np.ones(len(flat_keep))
+            weight[last] = table["outcome_weight"].to_numpy(dtype=float)
+        else:
+            labelled = np.ones(len(flat_keep), dtype=bool)
+            target = label
+        return TokenizedSteps(ids=ids, type_ids=None if layout.is_decoder else types, separators=separators,
+                              n_steps=kept, label=label.astype(np.float32), target=target.astype(np.float32),
+                              weight=weight.astype(np.float32), labelled=labelled, truncated_prompts=cut_prompts,
+                              truncated_steps=cut_steps)
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# batches
+# ----------------------------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class StepCollator:
+    """One batch of solutions: their sequences packed padding-free or padded (:class:`PairCollator`'s layouts), and
+    ``pool_index`` at every step separator, solution by solution, so the model returns one score per step. The
+    sequences' ``token_seq`` is left out: the model reads exactly these positions, whatever its pooling."""
+
+    base: PairCollator
+
+    def __call__(self, data: TokenizedSteps, indices: Sequence[int]) -> dict[str, Any]:
+        indices = np.asarray(indices, dtype=np.int64)
+        seqs = [data.ids[i] for i in indices]
+        types = None if data.type_ids is None else [data.type_ids[i] for i in indices]
+        batch = self.base.sequences(seqs, types)  # pooled at each sequence's last token: its start follows
+        starts = batch["pool_index"].numpy() - (data.lengths[indices] - 1)
+        counts = data.n_steps[indices]
+        positions = np.concatenate([data.separators[i] for i in indices])
+        batch["pool_index"] = torch.from_numpy(np.repeat(starts, counts) + positions)
+        batch.pop("token_seq", None)
+        flat = data.flat_index(indices)
+        batch.update(target=torch.from_numpy(data.target[flat]), weight=torch.from_numpy(data.weight[flat]),
+                     labelled=torch.from_numpy(data.labelled[flat]), n_solutions=len(indices))
+        return batch
+
+
+def step_logits(reward: torch.Tensor, variance: torch.Tensor | None) -> torch.Tensor:
+    """Log-odds that each step is correct (scaled down by the reward's variance with an uncertainty head, as
+    :func:`accord.reward.losses.pairwise_logit` does for pairs)."""
+    zero = torch.zeros_like(reward)
+    return pairwise_logit(reward, zero, variance, None if variance is None else zero)
+
+
+@torch.no_grad()
+def predict_steps(model: Any, data: TokenizedSteps, *, pad_token_id: int, batch_size: int = 32,
+                  packing: bool = True, device: torch.device | None = None, indices: np.ndarray | None = None,
+                  progress: bool = False, desc: str = "scoring steps") -> dict[str, np.ndarray]:
+    """Per step of the solutions ``indices`` (default: all), flat in their order: ``reward`` (the head's output),
+    ``variance`` (NaN without an uncertainty head) and ``logit`` (the step's log-odds of being correct)."""
+    device = device if device is not None else next(model.parameters()).device
+    collator = StepCollator(PairCollator(pad_token_id, packing=packing, pooling="last",
+                                         hidden_size=model.hidden_size))
+    subset = np.arange(len(data)) if indices is None else np.asarray(indices, dtype=np.int64)
+    flat_all = data.flat_index(subset)
+    where = np.full(len(data.label), -1, dtype=np.int64)
+    where[flat_all] = np.arange(len(flat_all))
+    reward = np.zeros(len(flat_all))
+    variance = np.full(len(flat_all), np.nan)
+    logit = np.zeros(len(flat_all))
+    order = subset[np.argsort(-data.lengths[subset], kind="stable")]
+    was_training = model.training
+    model.eval()
+    with _bar(len(subset), desc, "solution", progress) as bar:
+        for start in range(0, len(order), batch_size):
+            chunk = order[start:start + batch_size]
+            batch = collator(data, chunk)
+            out = model(**{k: v.to(device) for k, v in model_inputs(batch).items()})
+            at = where[data.flat_index(chunk)]
+            reward[at] = out.reward.float().cpu().numpy()
+            if out.log_var is not None:
+                variance[at] = out.variance.float().cpu().numpy()
+            logit[at] = step_logits(out.reward, out.variance).float().cpu().numpy()
+            bar.update(len(chunk))
+    model.train(was_training)
+    return {"reward": reward, "variance": variance, "logit": logit}
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# evaluation
+# ----------------------------------------------------------------------------------------------------------------------
+
+
+def step_reward_metrics(logit: np.ndarray, data: TokenizedSteps, table: pd.DataFrame,
+                        n_bins: int = 10) -> dict[str, float]:
+    """Metrics of step scores (``logit``, flat over ``data``'s scored steps) against ``table``'s labels.
+
+    ``step_accuracy`` (``P >= 1/2`` against ``label >= 1/2``), ``step_auroc``, ``step_ece`` (against the label,
+    soft or hard), ``step_nll`` (soft cross-entropy); ProcessBench's first-error measures (``first_error_f1``,
+    ``first_error_accuracy_erroneous``, ``first_error_accuracy_correct``, ``first_error_found``; the truth is the
+    table's ``first_error``, the prediction the first step with ``P < 1/2``); with ``problem_id`` and more than one
+    candidate per problem, best-of-n accuracy ``bon_min``, ``bon_product``, ``bon_last`` (the solution's score: its
+    weakest step, the product of its steps, its last step; correct: ``is_correct`` when the table has it, else
+    ``p_all_correct >= 1/2``) beside ``bon_random`` and ``bon_oracle``.
+    """
+    prob = 1.0 / (1.0 + np.exp(-np.asarray(logit, dtype=float)))
+    label = data.label.astype(float)
+    known = np.isfinite(label)
+    out: dict[str, float] = {"n_solutions": float(len(data)), "n_steps": float(len(prob))}
+    if known.any():
+        p, y = prob[known], label[known]
+        q = np.clip(p, metrics.EPS, 1 - metrics.EPS)
+        out.update(step_accuracy=float(((p >= 0.5) == (y >= 0.5)).mean()), step_auroc=auroc(p, y >= 0.5),
+                   step_ece=metrics.calibration_error(p, y, n_bins),
+                   step_nll=float(-(y * np.log(q) + (1 - y) * np.log(1 - q)).mean()))
+    ids = table["solution_id"].astype(str).to_numpy()
+    n_steps = table["n_steps"].to_numpy(dtype=np.int64)
+    predicted = first_flagged_step(prob, data.n_steps)
+    predicted = np.where(predicted == data.n_steps, n_steps, predicted)  # none flagged: "no error"
+    located = first_error_scores(pd.Series(predicted, index=ids), pd.Series(table["first_error"].to_numpy(), index=ids),
+                                 pd.Series(n_steps, index=ids))
+    out.update(first_error_f1=located["f1"], first_error_accuracy_erroneous=located["accuracy_erroneous"],
+               first_error_accuracy_correct=located["accuracy_correct"], first_error_found=located["recovery"])
+    if "problem_id" in table.columns and table["problem_id"].nunique() < len(table):
+        correct = (table["is_correct"].to_numpy(dtype=bool) if "is_correct" in table.columns
+                   else table["p_all_correct"].to_numpy(dtype=float) >= 0.5)
+        group = table["problem_id"].astype(str).to_numpy()
+        for how in SOLUTION_AGGREGATES:
+            chosen = best_of_n(solution_scores(prob, data.n_steps, how), correct, group)
+            out[f"bon_{how}"] = chosen["accuracy"]
+        out.update(bon_random=chosen["random"], bon_oracle=chosen["oracle"], bon_n=chosen["n_candidates"],
+                   bon_problems=chosen["n_groups"])
+    return out
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# the task
+# ----------------------------------------------------------------------------------------------------------------------
+
+
+@register_task
+class StepTask(RewardTask):
+    """Solutions written as steps in (a cleaned step dataset or TRL's stepwise layout), one score per step out."""
+
+    name = "steps"
+    unit = "solutions"
+    loss_inputs = frozenset({"d", "target", "weight", "weight_mean"})
+
+    def read(self, source: Any) -> Any:
+        return source if isinstance(source, TokenizedSteps) else load_steps(source)
+
+    def bind(self, tokenizer: Any, model: Any) -> dict[str, Any]:
+        cfg = self.config
+        if cfg.share_prompt:
+            raise AccordError("config: share_prompt is for preference pairs, not the 'steps' task")
+        if cfg.use_chat_template:
+            raise AccordError("config: the 'steps' task writes solutions as steps and separators, not in a chat "
+                              "template; leave use_chat_template unset")
+        text, sep_id = separator_token(tokenizer, cfg.step_separator)
+        self.pad_token_id = tokenizer.pad_token_id
+        self.encoder = StepEncoder(tokenizer, cfg.max_length, model.is_decoder, sep_id, cfg.step_target)
+        flex = (cfg.attn_implementation or "") == "flex_attention"
+        base = PairCollator(tokenizer.pad_token_id, packing=bool(cfg.packing), pooling="last",
+                            capacity=cfg.packing_capacity, hidden_size=model.hidden_size,
+                            whole_batch_row=bool(cfg.packing) and flex and cfg.packing_capacity is None,
+                            pad_to_multiple_of=cfg.pad_to_multiple_of)
+        self.collator = StepCollator(base)
+        return {"max_length": cfg.max_length, "use_chat_template": False, "loss": cfg.loss, "step_separator": text,
+                "step_target": cfg.step_target}
+
+    def encode(self, table: Any) -> TokenizedSteps:
+        return table if isinstance(table, TokenizedSteps) else self.encoder.encode(table)
+
+    def cost(self, data: TokenizedSteps) -> np.ndarray:
+        return data.lengths  # one sequence per solution: packed or padded, its length sets the cost
+
+    def collate(self, data: TokenizedSteps, indices: Sequence[int]) -> dict[str, Any]:
+        return self.collator(data, indices)
+
+    def step_context(self, data: TokenizedSteps, indices: np.ndarray) -> dict[str, Any]:
+        flat = data.flat_index(indices)
+        labelled = data.labelled[flat]
+        step: dict[str, Any] = {"n_examples": int(labelled.sum()), "n_solutions": len(indices)}
+        if "weight_mean" in self.loss.inputs:
+            step["weight_mean"] = float(data.weight[flat][labelled].mean())
+        return step
+
+    def compute_loss(self, model: torch.nn.Module, batch: dict[str, Any],
+                     step: dict[str, Any]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """The labelled steps' losses summed and divided by the labelled steps of the whole step; logs the mean
+        step loss and the share of steps on the label's side of 1/2 (per labelled step)."""
+        out = model(**model_inputs(batch))
+        keep = batch["labelled"]
+        d = step_logits(out.reward, out.variance)[keep]
+        target = batch["target"][keep]
+        inputs = {"d": d, "target": target, "weight": batch["weight"][keep], "weight_mean": step.get("weight_mean")}
+        per_step = self.loss({**self.loss_settings, **inputs})
+        loss = per_step.sum() / step["n_examples"]
+        # the core divides logged sums by the step's solutions: scaled so that they read per labelled step
+        scale = step["n_solutions"] / step["n_examples"]
+        right = ((d.detach() > 0) == (target >= 0.5)).float().sum()
+        return loss, {"loss": per_step.detach().sum() * scale, "step_accuracy": right * scale}
+
+    def evaluate(self, model: Any, data: TokenizedSteps, table: Any, *, device: torch.device, batch_size: int,
+                 progress: bool) -> dict[str, float]:
+        """:func:`step_reward_metrics` on the evaluation solutions."""
+        pred = predict_steps(model, data, pad_token_id=self.pad_token_id, batch_size=batch_size,
+                             packing=self.collator.base.packing, device=device, progress=progress,
+                             desc="evaluating")
+        return {**step_reward_metrics(pred["logit"], data, table), "truncated_steps": float(data.truncated_steps)}
+
+    def reward_stats(self, model: Any, data: TokenizedSteps, indices: np.ndarray, *, device: torch.device,
+                     batch_size: int, progress: bool) -> dict[str, Any]:
+        """Mean and standard deviation of the step rewards of the solutions ``indices``."""
+        pred = predict_steps(model, data, pad_token_id=self.pad_token_id, batch_size=batch_size,
+                             packing=self.collator.base.packing, device=device, indices=indices, progress=progress,
+                             desc="reward statistics")
+        return reward_stats(pred["reward"])
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# a saved model: evaluate, score
+# ----------------------------------------------------------------------------------------------------------------------
+
+
+def _saved_encoder(model: Any, tokenizer: Any, max_length: int | None) -> StepEncoder:
+    meta = model.meta
+    _, sep_id = separator_token(tokenizer, meta.get("step_separator"))
+    return StepEncoder(tokenizer, max_length or int(meta.get("max_length", 512)), model.is_decoder, sep_id,
+                       meta.get("step_target", "steps"))
+
+
+def evaluate_steps(model_dir: str | Path, data: Any, *, batch_size: int = 32, max_length: int | None = None,
+                   device: str | torch.device | None = None, progress: bool = False) -> dict[str, float]:
+    """:func:`step_reward_metrics` of a saved process reward model on a step dataset, with the truncation counts."""
+    model, tokenizer = load_model(model_dir, device)
+    table = load_steps(data)
+    encoded = _saved_encoder(model, tokenizer, max_length).encode(table)
+    pred = predict_steps(model, encoded, pad_token_id=tokenizer.pad_token_id, batch_size=batch_size,
+                         device=_device(device), progress=progress, desc="evaluating")
+    result = step_reward_metrics(pred["logit"], encoded, table)
+    result.update({k: float(v) for k, v in encoded.truncation.items()})
+    return result
+
+
+def score_steps(model_dir: str | Path, data: Any, *, batch_size: int = 32, max_length: int | None = None,
+                device: str | torch.device | None = None, progress: bool = False) -> pd.DataFrame:
+    """Per-step scores of a saved process reward model: one row per step of every solution in ``data`` (a step
+    dataset, labels optional) with ``solution_id``, ``step``, ``step_text``, ``reward`` (the head's output),
+    ``p_correct`` (the model's probability that the step is correct) and, with an uncertainty head, ``reward_sd``;
+    ``problem_id`` when the data has it. A step cut off by ``max_length`` has NaN scores."""
+    model, tokenizer = load_model(model_dir, device)
+    table = load_steps(data, need_labels=False)
+    encoded = _saved_encoder(model, tokenizer, max_length).encode(table)
+    pred = predict_steps(model, encoded, pad_token_id=tokenizer.pad_token_id, batch_size=batch_size,
+                         device=_device(device), progress=progress)
+    n_steps = table["n_steps"].to_numpy(dtype=np.int64)
+    rows = np.repeat(np.arange(len(table)), n_steps)
+    step = np.arange(len(rows)) - np.repeat(np.cumsum(n_steps) - n_steps, n_steps)
+    scored = step < encoded.n_steps[rows]
+    out = pd.DataFrame({"solution_id": table["solution_id"].to_numpy()[rows], "step": step,
+                        "step_text": [s for steps in table["completions"] for s in steps]})
+    if "problem_id" in table.columns:
+        out.insert(1, "problem_id", table["problem_id"].to_numpy()[rows])
+    for name, values in (("reward", pred["reward"]), ("p_correct", 1.0 / (1.0 + np.exp(-pred["logit"])))):
+        column = np.full(len(out), np.nan)
+        column[scored] = values
+        out[name] = column
+    if model.uncertainty_head:
+        column = np.full(len(out), np.nan)
+        column[scored] = np.sqrt(pred["variance"])
+        out["reward_sd"] = column
+    return out
+
+
+__all__ = ["StepCollator", "StepEncoder", "StepTask", "TokenizedSteps", "evaluate_steps", "load_steps",
+           "predict_steps", "score_steps", "separator_token", "step_reward_metrics"]

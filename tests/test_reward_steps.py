@@ -1,0 +1,343 @@
+"""The process reward task (``--task steps``) on tiny random backbones: separator positions, packed against padded
+step scores, the loss's step arithmetic, training, exact resume after SIGKILL, scoring, and bad input on the command
+line; the step metrics against hand-computed values."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from safetensors.torch import load_file
+
+from accord.cli import main as accord_main
+from accord.datasets import AccordError, ValidationError
+from accord.datasets.steps import write_cleaned_steps
+from accord.reward import RewardConfig, RewardModel, RewardTrainer, evaluate, score, train
+from accord.reward.data import PairCollator
+from accord.reward.steps import StepCollator, StepEncoder, load_steps, separator_token
+from accord.reward.tiny import build_tiny_backbone
+from accord.step_metrics import auroc, best_of_n, first_flagged_step, solution_scores
+
+torch.set_num_threads(1)
+
+WORKER = Path(__file__).parent / "fixtures" / "reward" / "train_worker.py"
+RIGHT = "so it adds up and checks out fine".split()
+WRONG = "wrong mistake error".split()
+FILLER = "the a answer question cat dog sat on mat water".split()
+SUBPROCESS_ENV = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false"}
+
+
+def toy_steps(n: int, seed: int = 0, max_steps: int = 5, max_words: int = 8) -> pd.DataFrame:
+    """A cleaned step dataset: solutions of 1..max_steps steps; from a random first error on, steps hold a 'wrong'
+    word; soft labels near the truth, with weights; four candidates per problem."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for i in range(n):
+        t = int(rng.integers(1, max_steps + 1))
+        tau = int(rng.integers(0, t + 1)) if rng.random() < 0.6 else t
+        steps = []
+        for s in range(t):
+            words = list(rng.choice(FILLER, int(rng.integers(1, max_words))))
+            words.append(str(rng.choice(WRONG if s >= tau else RIGHT)))
+            steps.append(" ".join(rng.permutation(words)))
+        truth = (np.arange(t) < tau).astype(float)
+        labels = np.clip(truth + rng.uniform(-0.2, 0.2, t) * np.where(truth > 0, -1, 1), 0, 1)
+        sd = rng.uniform(0.0, 0.3, t)
+        p_first = np.zeros(t + 1)
+        p_first[tau] = 1.0
+        rows.append({"solution_id": f"s{seed}-{i}", "prompt": " ".join(rng.choice(FILLER, 4)), "completions": steps,
+                     "labels": labels.tolist(), "label_uncertainty": sd.tolist(),
+                     "label_weights": (1 - 2 * sd).tolist(),
+                     "p_first_error": p_first.tolist(), "p_all_correct": float(tau == t),
+                     "outcome_weight": float(rng.uniform(0.5, 1.0)), "first_error": tau, "n_steps": t,
+                     "n_judgments": 3 * t, "n_annotators": 3, "problem_id": f"q{i // 4}"})
+    return pd.DataFrame(rows)
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory):
+    root = tmp_path_factory.mktemp("reward-steps")
+    words = [" ".join(RIGHT + WRONG + FILLER)]
+    backbones = {kind: str(build_tiny_backbone(root / kind, kind, texts=words, seed=1))
+                 for kind in ("llama", "qwen2", "bert")}
+    data = write_cleaned_steps(toy_steps(48), root / "steps.parquet")
+    return {"root": root, **backbones, "data": str(data)}
+
+
+def config(workspace, name: str, **overrides) -> RewardConfig:
+    values = dict(model=workspace["llama"], task="steps", train_path=workspace["data"],
+                  output_dir=str(workspace["root"] / name), batch_size=8, max_steps=4, learning_rate=2e-3,
+                  save_steps=None, logging_steps=1, progress=False, stats_max_pairs=16)
+    values.update(overrides)
+    return RewardConfig(**values)
+
+
+def _encoded(workspace, kind: str, max_length: int = 96, frame: pd.DataFrame | None = None):
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(workspace[kind])
+    model = RewardModel.from_backbone(workspace[kind], attn_implementation="sdpa", uncertainty_head=True).eval()
+    _, sep = separator_token(tokenizer, None)
+    table = load_steps(frame if frame is not None else toy_steps(10, seed=3))
+    return tokenizer, model, sep, StepEncoder(tokenizer, max_length, model.is_decoder, sep).encode(table)
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# encoding and batches
+# ----------------------------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", ["llama", "qwen2", "bert"])
+def test_packed_and_padded_step_scores_agree(workspace, kind):
+    tokenizer, model, sep, data = _encoded(workspace, kind)
+    indices = np.arange(len(data))
+    out = {}
+    for packing in (False, True):
+        batch = StepCollator(PairCollator(tokenizer.pad_token_id, packing=packing, pooling="last"))(data, indices)
+        assert "token_seq" not in batch
+        assert len(batch["pool_index"]) == int(data.n_steps.sum())  # one score per step
+        assert (batch["input_ids"].view(-1)[batch["pool_index"]] == sep).all()  # read at the separators
+        if packing:
+            assert batch["input_ids"].shape[0] < len(indices)  # really packed
+        with torch.no_grad():
+            out[packing] = model(**{k: v for k, v in batch.items() if k in RewardModel.INPUTS})
+    assert out[True].reward.dtype == torch.float32
+    assert torch.allclose(out[True].reward, out[False].reward, atol=1e-4)
+    assert torch.allclose(out[True].log_var, out[False].log_var, atol=1e-4)
+
+
+def test_a_decoder_scores_each_step_from_its_prefix(workspace):
+    frame = toy_steps(6, seed=4, max_steps=4)
+    frame = frame[frame["n_steps"] >= 2].reset_index(drop=True)
+    changed = frame.copy()
+    changed["completions"] = [steps[:-1] + ["cat cat wrong dog"] for steps in frame["completions"]]
+    tokenizer, model, sep, _ = _encoded(workspace, "llama")
+    scores = []
+    for table in (frame, changed):
+        data = StepEncoder(tokenizer, 96, True, sep).encode(load_steps(table))
+        batch = StepCollator(PairCollator(tokenizer.pad_token_id, packing=True))(data, np.arange(len(data)))
+        with torch.no_grad():
+            scores.append(model(**{k: v for k, v in batch.items() if k in RewardModel.INPUTS}).reward)
+    last = np.cumsum(data.n_steps) - 1
+    earlier = np.setdiff1d(np.arange(len(scores[0])), last)
+    assert torch.allclose(scores[0][earlier], scores[1][earlier], atol=1e-5)  # a later step cannot change them
+    assert not torch.allclose(scores[0][last], scores[1][last], atol=1e-3)
+
+
+@settings(max_examples=25, deadline=None)
+@given(lengths=st.lists(st.integers(1, 6), min_size=1, max_size=5), prompt_words=st.integers(0, 12),
+       max_length=st.integers(8, 40))
+def test_separators_follow_every_kept_step_within_max_length(workspace, lengths, prompt_words, max_length):
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(workspace["bert"])
+    _, sep = separator_token(tokenizer, "[SEP]")
+    frame = pd.DataFrame({"prompt": [" ".join(["cat"] * prompt_words)],
+                          "completions": [[" ".join(["dog"] * n) for n in lengths]],
+                          "labels": [[1.0] * len(lengths)]})
+    data = StepEncoder(tokenizer, max_length, False, sep).encode(load_steps(frame))
+    ids, ends = data.ids[0], data.separators[0]
+    assert len(ids) <= max_length
+    assert 1 <= data.n_steps[0] <= len(lengths) and len(ends) == data.n_steps[0]
+    assert all(ids[e] == sep for e in ends)
+    kept_words = [sum(1 for t in ids[a + 1:b] if t != sep) for a, b in zip(np.r_[-1, ends[:-1]], ends)]
+    # whole steps are kept in order (a first step longer than the budget is cut, never a later one)
+    assert kept_words[1:] == lengths[1:data.n_steps[0]]
+    assert data.truncated_steps >= len(lengths) - data.n_steps[0]
+
+
+def test_outcome_mode_labels_only_each_solutions_last_step(workspace):
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(workspace["llama"])
+    table = load_steps(toy_steps(12, seed=5))
+    _, sep = separator_token(tokenizer, None)
+    data = StepEncoder(tokenizer, 128, True, sep, target="outcome").encode(table)
+    last = np.cumsum(data.n_steps) - 1
+    assert np.flatnonzero(data.labelled).tolist() == last.tolist()
+    assert np.allclose(data.target[last], table["p_all_correct"].to_numpy())
+    assert np.allclose(data.weight[last], table["outcome_weight"].to_numpy())
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# training through the core
+# ----------------------------------------------------------------------------------------------------------------------
+
+
+def test_gradient_accumulation_matches_one_large_batch(workspace):
+    frame = toy_steps(16, seed=6)
+    states = []
+    for name, batch, accumulate in (("one", 8, 1), ("accumulated", 2, 4)):
+        trainer = RewardTrainer(config(workspace, name, batch_size=batch, gradient_accumulation_steps=accumulate,
+                                       max_steps=2, group_by_length=False), train_data=frame)
+        trainer.train()
+        states.append({k: v.detach().clone() for k, v in trainer.unwrapped().state_dict().items()})
+    for key in states[0]:
+        assert torch.allclose(states[0][key], states[1][key], atol=1e-6), key
+
+
+@pytest.mark.parametrize("target", ["steps", "outcome"])
+def test_training_learns_the_step_labels(workspace, target):
+    cfg = config(workspace, f"learn-{target}", model=workspace["bert"], step_target=target, max_steps=None,
+                 num_epochs=12, eval_path=workspace["data"], learning_rate=3e-3, logging_steps=6)
+    result = train(cfg)
+    metrics = result.eval_metrics
+    records = [json.loads(line) for line in (Path(cfg.output_dir) / "metrics.jsonl").read_text().splitlines()]
+    losses = [r["loss"] for r in records if "loss" in r]
+    assert losses[-1] < losses[0]
+    if target == "steps":
+        assert metrics["step_accuracy"] >= 0.9 and metrics["step_auroc"] >= 0.9
+        assert metrics["first_error_f1"] >= 0.6
+    assert {"bon_min", "bon_product", "bon_last", "bon_random", "step_ece"} <= set(metrics)
+    assert metrics["bon_min"] > metrics["bon_random"]  # best-of-4 picks right solutions more often than chance
+    # a saved model evaluates as the trainer did, and scores every step
+    again = evaluate(cfg.output_dir, workspace["data"])
+    assert again["step_accuracy"] == pytest.approx(metrics["step_accuracy"])
+    scored = score(cfg.output_dir, workspace["data"])
+    assert len(scored) == int(pd.read_parquet(workspace["data"])["n_steps"].sum())
+    assert scored["p_correct"].between(0, 1).all()
+
+
+def test_sigkill_then_resume_equals_an_uninterrupted_run(workspace):
+    root = workspace["root"]
+    common = dict(max_steps=6, save_steps=2, save_total_limit=3, logging_steps=1)
+    straight = config(workspace, "straight", **common)
+    killed = config(workspace, "killed", resume_from="latest", **common)
+    killed.save(root / "killed.json")
+    marker = root / "killed.marker"
+    victim = _worker(root / "killed.json", "--hang-after", "3", "--marker", str(marker))
+    RewardTrainer(straight).train()  # in this process, while the other one starts
+    deadline = time.time() + 180
+    while not marker.exists():
+        assert victim.poll() is None, victim.stderr.read().decode()[-2000:]
+        assert time.time() < deadline, "the training process never reached step 3"
+        time.sleep(0.1)
+    os.kill(victim.pid, signal.SIGKILL)  # step 3 is done, its weights are not saved anywhere
+    victim.wait()
+    out = Path(killed.output_dir)
+    assert not (out / "model.safetensors").exists()
+    assert sorted(p.name for p in (out / "checkpoints").iterdir()) == ["step-0000002"]
+    RewardTrainer(RewardConfig.load(root / "killed.json")).train()  # resume_from="latest": continues from step 2
+    a, b = _final_weights(straight.output_dir), _final_weights(killed.output_dir)
+    assert a.keys() == b.keys()
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+    steps = [json.loads(line)["step"] for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert steps == list(range(1, 7))
+
+
+def _final_weights(directory: str | Path) -> dict[str, torch.Tensor]:
+    weights = load_file(str(Path(directory) / "model.safetensors"))
+    weights.update({f"head.{k}": v for k, v in load_file(str(Path(directory) / "reward_head.safetensors")).items()})
+    return weights
+
+
+def _worker(config_path: Path, *extra: str) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, str(WORKER), str(config_path), *extra], env=SUBPROCESS_ENV,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# bad input: one clear error, exit 2, nothing written
+# ----------------------------------------------------------------------------------------------------------------------
+
+
+def _judgments(tmp_path: Path, **change) -> Path:
+    rows = [("a", 0, "r1", 1, "x"), ("a", 1, "r1", -1, "y"), ("a", 0, "r2", 1, "x"), ("a", 1, "r2", 1, "y"),
+            ("b", 0, "r1", 1, "z"), ("b", 1, "r1", 1, "w"), ("b", 0, "r2", 0, "z"), ("b", 1, "r2", 1, "w")]
+    frame = pd.DataFrame(rows, columns=["solution_id", "step", "annotator", "label", "step_text"])
+    frame["prompt"] = "q"
+    for row, values in change.items():
+        for column, value in values.items():
+            frame.loc[int(row[1:]), column] = value
+    path = tmp_path / "judgments.csv"
+    frame.to_csv(path, index=False)
+    return path
+
+
+def test_the_command_line_goes_from_step_labels_to_step_scores(workspace, tmp_path, capsys):
+    judgments = _judgments(tmp_path)
+    cleaned = tmp_path / "cleaned.parquet"
+    assert accord_main(["aggregate", "--input", str(judgments), "--method", "first-error", "--output",
+                        str(cleaned)]) == 0
+    model = tmp_path / "prm"
+    assert accord_main(["train", "--task", "steps", "--model", workspace["llama"], "--train-path", str(cleaned),
+                        "--output-dir", str(model), "--batch-size", "2", "--max-steps", "1", "--no-progress"]) == 0
+    assert RewardModel.read_meta(model)["step_separator"] == "</s>"
+    assert accord_main(["score", str(model), str(cleaned), "--out", str(tmp_path / "scores.csv")]) == 0
+    scores = pd.read_csv(tmp_path / "scores.csv")
+    assert list(scores.columns[:3]) == ["solution_id", "step", "step_text"] and len(scores) == 4
+    assert "note:" not in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("problem, change, extra, message", [
+    ("steps not numbered 0..T-1", {"r1": {"step": 2}, "r3": {"step": 2}}, [], "step 1 is missing"),
+    ("a label outside the declared set", {"r4": {"label": -1}}, ["--step-labels", "binary"],
+     "label outside the declared set binary"),
+    ("a label outside any set", {"r3": {"label": 2}}, [], "label outside the declared set"),
+])
+def test_bad_step_judgments_exit_2_and_write_nothing(tmp_path, capsys, problem, change, extra, message):
+    judgments = _judgments(tmp_path, **change)
+    out = tmp_path / "cleaned.parquet"
+    code = accord_main(["aggregate", "--input", str(judgments), "--method", "first-error", "--output", str(out),
+                        *extra])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1, problem
+    assert message in err[0] and "judgments.csv" in err[0] and "column" in err[0], err[0]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["judgments.csv"]
+
+
+def test_a_separator_missing_from_the_tokenizer_exits_2_and_writes_nothing(workspace, tmp_path, capsys):
+    out = tmp_path / "prm"
+    code = accord_main(["train", "--task", "steps", "--model", workspace["bert"], "--train-path", workspace["data"],
+                        "--output-dir", str(out), "--step-separator", "ки", "--no-progress"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1
+    assert "step_separator 'ки' is not a single token" in err[0] and "'[SEP]'" in err[0]
+    assert not out.exists()
+
+
+def test_stepwise_layout_is_read_and_checked(tmp_path):
+    frame = pd.DataFrame({"prompt": ["q", "r"], "completions": [["a", "b", "c"], ["d"]],
+                          "labels": [[True, True, False], [True]], "problem_id": ["p", "p"]})
+    table = load_steps(frame)
+    assert table["first_error"].tolist() == [2, 1] and table["p_all_correct"].tolist() == [0.0, 1.0]
+    assert table["problem_id"].tolist() == ["p", "p"]
+    with pytest.raises(ValidationError, match="column 'labels'.*row 1"):
+        load_steps(frame.assign(labels=[[1, 1, 0], [1, 0]]))
+    with pytest.raises(ValidationError, match="column 'labels'.*row 0"):
+        load_steps(frame.assign(labels=[[1, 1, 2], [1]]))
+    with pytest.raises(ValidationError, match="column 'completions'.*row 1"):
+        load_steps(frame.assign(completions=[["a", "b", "c"], []]))
+    with pytest.raises(AccordError, match="not found"):
+        load_steps(tmp_path / "missing.parquet")
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# step metrics
+# ----------------------------------------------------------------------------------------------------------------------
+
+
+def test_step_metrics_match_hand_values():
+    assert auroc(np.array([0.1, 0.4, 0.35, 0.8]), np.array([0, 0, 1, 1])) == pytest.approx(0.75)
+    assert auroc(np.array([0.5, 0.5]), np.array([0, 1])) == pytest.approx(0.5)
+    assert np.isnan(auroc(np.array([0.2, 0.3]), np.array([1, 1])))
+    p = np.array([0.9, 0.4, 0.8, 0.7, 0.6, 0.2])
+    n = np.array([3, 2, 1])
+    assert first_flagged_step(p, n).tolist() == [1, 2, 0]
+    assert np.allclose(solution_scores(p, n, "min"), [0.4, 0.6, 0.2])
+    assert np.allclose(solution_scores(p, n, "last"), [0.8, 0.6, 0.2])
+    assert np.allclose(np.exp(solution_scores(p, n, "product")), [0.9 * 0.4 * 0.8, 0.42, 0.2])
+    picked = best_of_n(np.array([0.3, 0.9, 0.5, 0.1]), np.array([1, 0, 1, 0]), np.array(["a", "a", "b", "b"]))
+    assert picked["accuracy"] == 0.5 and picked["random"] == 0.5 and picked["oracle"] == 1.0
