@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import ClassVar
 
 import numpy as np
@@ -9,7 +10,7 @@ import torch
 
 from accord.datasets import AccordError, Encoded
 from accord.models._data import PaddedJudgments, vote_fractions
-from accord.models._vb import PRIOR_BOUNDS, dirichlet_expected_log, vb_dawid_skene
+from accord.models._vb import PRIOR_BOUNDS, VBResult, dirichlet_expected_log, vb_dawid_skene
 from accord.models.base import PyroRaterModel
 from accord.models.confusion import TINY, ConfusionModel, enumerated_likelihood
 
@@ -163,7 +164,7 @@ class HierarchicalDawidSkene(ConfusionModel, PyroRaterModel):
     max_steps: int = 1500
     patience: int = 50
 
-    def _fit(self, encoded: Encoded) -> None:
+    def _fit(self, encoded: Encoded, solve: Callable[..., VBResult] = vb_dawid_skene) -> None:
         if self.init == "random":
             raise AccordError("init must be 'vote' or 'uniform' for HierarchicalDawidSkene")
         if self.prior_scale <= 0:
@@ -172,17 +173,19 @@ class HierarchicalDawidSkene(ConfusionModel, PyroRaterModel):
         self._k = k = encoded.n_classes
         self._offdiag = _offdiagonal_index(k, self._torch_device)
         if self.inference == "vb":
-            self._fit_vb(encoded)
+            self._fit_vb(encoded, solve)
             return
         self._fit_pyro(encoded)
         self.population_ = {name: self._extra_draws[name][0].mean((0, 1)) for name in ("mu", "sigma")}
 
-    def _fit_vb(self, encoded: Encoded) -> None:
-        """Closed-form VB-EM of the Dirichlet-population form, the population fitted by type-II maximum likelihood."""
+    def _fit_vb(self, encoded: Encoded, solve: Callable[..., VBResult] = vb_dawid_skene) -> None:
+        """Closed-form VB-EM of the Dirichlet-population form, the population fitted by type-II maximum likelihood
+        (``solve``: :func:`~accord.models._vb.vb_dawid_skene` or its sharded twin in
+        :mod:`accord.models.distributed`)."""
         k = encoded.n_classes
         start = 1.0 + torch.eye(k, dtype=torch.float64, device=self._torch_device)  # mildly diagonal-heavy
-        self._vb = vb_dawid_skene(self._incidence, start, self._class_prior_vec, self._vote_probs(encoded),
-                                  max_iter=self.max_steps, tol=self.tol, prior_fit=fit_population_prior_newton)
+        self._vb = solve(self._incidence, start, self._class_prior_vec, self._vote_probs(encoded),
+                         max_iter=self.max_steps, tol=self.tol, prior_fit=fit_population_prior_newton)
         self.n_iter_, self.converged_ = self._vb.n_iter, self._vb.converged
         self.population_ = {"alpha": self._vb.confusion_prior.cpu().numpy()}
         self._draw_from_vb(self._vb)
