@@ -313,8 +313,6 @@ def _launch_torchrun(args: argparse.Namespace) -> int:
     """``accord aggregate --distributed N ...``: the same command line on N local processes under torchrun."""
     import subprocess
 
-    if args.distributed < 1:
-        raise AccordError(f"--distributed {args.distributed}: expected a number of processes, at least 1")
     argv = list(args.argv)
     at = argv.index("--distributed") if "--distributed" in argv else None
     if at is not None:
@@ -330,10 +328,13 @@ def _launch_torchrun(args: argparse.Namespace) -> int:
 
 def aggregate_across_processes(args: argparse.Namespace) -> int:
     """``accord aggregate`` on every rank of a torchrun job: each rank streams the Parquet input keeping its own
-    pairs, the rater model is fitted with the rater-level sums all-reduced, and rank 0 writes the outputs."""
+    pairs, the rater model is fitted with the rater-level sums all-reduced, and rank 0 writes the outputs.
+    ``--distributed 1`` is the same streaming fit in this one process."""
     import resource
 
-    if "WORLD_SIZE" not in os.environ:
+    if args.distributed is not None and args.distributed < 1:
+        raise AccordError(f"--distributed {args.distributed}: expected a number of processes, at least 1")
+    if "WORLD_SIZE" not in os.environ and (args.distributed or 1) > 1:
         return _launch_torchrun(args)
     from accord.models.distributed import SHARDED_METHODS
 
@@ -651,8 +652,8 @@ def build_parser() -> argparse.ArgumentParser:
     agg.add_argument("--annotators", help="also write the annotator table: .csv, .tsv, .jsonl or .parquet")
     agg.add_argument("--distributed", type=int, metavar="N",
                      help="fit dawid-skene or hierarchical-dawid-skene (vb) on N local processes under torchrun, "
-                          "each streaming its own pairs of a Parquet --input (torchrun -m accord aggregate ... runs "
-                          "the same across machines)")
+                          "each streaming its own pairs of a Parquet --input (1: streamed in this process; "
+                          "torchrun -m accord aggregate ... runs the same across machines)")
     agg.add_argument("--quiet", action="store_true")
     agg.set_defaults(func=cmd_aggregate)
 
