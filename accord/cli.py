@@ -332,22 +332,26 @@ def aggregate_across_processes(args: argparse.Namespace) -> int:
     ``--distributed 1`` is the same streaming fit in this one process."""
     import resource
 
-    if args.distributed is not None and args.distributed < 1:
-        raise AccordError(f"--distributed {args.distributed}: expected a number of processes, at least 1")
-    if "WORLD_SIZE" not in os.environ and (args.distributed or 1) > 1:
-        return _launch_torchrun(args)
     from accord.models.distributed import SHARDED_METHODS
 
+    if args.distributed is not None and args.distributed < 1:
+        raise AccordError(f"--distributed {args.distributed}: expected a number of processes, at least 1")
     if args.method not in SHARDED_METHODS:
         raise AccordError(f"--method {args.method}: a fit across processes supports {', '.join(SHARDED_METHODS)}")
+    if args.inference not in (None, "vb"):
+        raise AccordError(f"--inference {args.inference}: a fit across processes is closed-form VB (vb)")
     if args.dataset or not args.input:
         raise AccordError("a fit across processes reads --input FILE (Parquet, a file or a folder of files)")
+    if not Path(args.input).exists():
+        raise AccordError(f"file {args.input}: not found")
     if args.gold:
         raise AccordError("--gold is not read by a fit across processes: score the written soft labels instead")
     output = Path(args.output)
     _check_table_output(output, "--output")
     if args.annotators:
         _check_table_output(Path(args.annotators), "--annotators")
+    if "WORLD_SIZE" not in os.environ and (args.distributed or 1) > 1:
+        return _launch_torchrun(args)
 
     import pandas as pd
 
@@ -372,7 +376,8 @@ def aggregate_across_processes(args: argparse.Namespace) -> int:
     parts = gather_to_first((frame, encoded.n_judgments, peak_gb, elapsed))
     if rank == 0:
         assert parts is not None
-        soft = pd.concat([part[0] for part in parts]).sort_values("_first_row", kind="stable")
+        frames = [part[0] for part in parts if len(part[0])] or [parts[0][0]]  # a rank may hold no pairs
+        soft = pd.concat(frames).sort_values("_first_row", kind="stable")
         write_table(soft.drop(columns="_first_row").reset_index(drop=True), output)
         if args.annotators:
             write_table(estimator.annotators_.reset_index(), Path(args.annotators))

@@ -128,3 +128,34 @@ def test_two_gloo_processes_give_the_single_process_fit(tmp_path, method, infere
                        equal_nan=True)
     if method == "dawid-skene":
         assert single.item_correlation_ > 0  # the sharded choice of rho was exercised
+
+
+def test_fit_across_processes_refuses_what_it_cannot_do(tmp_path, capsys):
+    """One clear line and exit status 2, before any process is started."""
+    from accord.cli import main
+
+    path = write_parquet(correlated_table(n_items=20), tmp_path / "j.parquet")
+    cases = [(["--method", "majority"], "supports dawid-skene"),
+             (["--method", "dawid-skene", "--inference", "nuts"], "closed-form VB"),
+             (["--method", "dawid-skene", "--gold", str(path)], "--gold"),
+             (["--method", "dawid-skene", "--distributed", "0"], "at least 1")]
+    for extra, message in cases:
+        argv = ["aggregate", "--input", str(path), "--output", str(tmp_path / "o.parquet"), "--distributed", "2",
+                *extra]
+        assert main(argv) == 2
+        assert message in capsys.readouterr().err
+    assert not (tmp_path / "o.parquet").exists()
+
+
+def test_one_streaming_process_gives_the_pandas_fit(tmp_path):
+    """``--distributed 1`` (the input streamed in this process) writes what the ordinary command writes."""
+    from accord.cli import main
+
+    path = write_parquet(correlated_table(n_items=150), tmp_path / "j.parquet", row_group_size=50)
+    common = ["aggregate", "--input", str(path), "--method", "dawid-skene", "--quiet"]
+    assert main([*common, "--output", str(tmp_path / "a.csv"), "--annotators", str(tmp_path / "a_ann.csv")]) == 0
+    assert main([*common, "--output", str(tmp_path / "b.csv"), "--annotators", str(tmp_path / "b_ann.csv"),
+                 "--distributed", "1"]) == 0
+    for name in ("", "_ann"):
+        pd.testing.assert_frame_equal(pd.read_csv(tmp_path / f"a{name}.csv"), pd.read_csv(tmp_path / f"b{name}.csv"),
+                                      check_exact=False, atol=1e-9, rtol=0)
