@@ -372,8 +372,8 @@ def aggregate_across_processes(args: argparse.Namespace) -> int:
     elapsed = time.perf_counter() - started
     frame = estimator.soft_labels_.to_frame().reset_index()
     frame["_first_row"] = shard.item_first_row
-    peak_gb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
-    parts = gather_to_first((frame, encoded.n_judgments, peak_gb, elapsed))
+    parts = gather_to_first((frame, encoded.n_judgments, elapsed))
+    del frame
     if rank == 0:
         assert parts is not None
         frames = [part[0] for part in parts if len(part[0])] or [parts[0][0]]  # a rank may hold no pairs
@@ -381,11 +381,14 @@ def aggregate_across_processes(args: argparse.Namespace) -> int:
         write_table(soft.drop(columns="_first_row").reset_index(drop=True), output)
         if args.annotators:
             write_table(estimator.annotators_.reset_index(), Path(args.annotators))
+    peaks = gather_to_first(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2)  # after the writing
+    if rank == 0:
+        assert parts is not None and peaks is not None
         judgments = sum(part[1] for part in parts)
-        fit = max(part[3] for part in parts)
+        fit = max(part[2] for part in parts)
         print(f"method: {args.method}  judgments: {judgments:,}  pairs: {len(soft):,}  ranks: {size}  "
               f"read: {read:.2f}s  fit: {fit:.2f}s")
-        print("peak memory per rank (GB): " + "  ".join(f"{part[2]:.2f}" for part in parts))
+        print("peak memory per rank (GB): " + "  ".join(f"{peak:.2f}" for peak in peaks))
         print(f"wrote {output} (soft labels, {len(soft)} items)")
     import torch.distributed as dist
 
