@@ -51,7 +51,8 @@ class JudgmentShard:
 def shard_of(ids: np.ndarray, world_size: int) -> np.ndarray:
     """The rank that owns each pair id: a hash that is the same in every process (Python's ``hash`` is salted per
     process; pandas' ``hash_array`` is not)."""
-    return (pd.util.hash_array(np.asarray(ids, dtype=object), categorize=False) % np.uint64(world_size)).astype(np.int64)
+    hashed = pd.util.hash_array(np.asarray(ids, dtype=object), categorize=False)
+    return (hashed % np.uint64(world_size)).astype(np.int64)
 
 
 def _column_names(schema_names: list[str], columns: dict[str, str] | None, source: str) -> dict[str, str]:
