@@ -92,13 +92,19 @@ def duck_table() -> pd.DataFrame:
     return pd.read_csv(answers).set_axis(["pair_id", "annotator", "label"], axis=1)
 
 
-@pytest.mark.parametrize("method, inference, data, form", [
-    ("dawid-skene", None, duck_table, "categorical"),  # the defaults: empirical prior, rho chosen from the votes
-    ("hierarchical-dawid-skene", "vb", correlated_table, None),
+TORCHRUN = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2", "-m", "accord"]
+ACCORD_LAUNCHING = [sys.executable, "-m", "accord", "aggregate", "--distributed", "2"]
+
+
+@pytest.mark.parametrize("launch, method, inference, data, form", [
+    # the defaults: empirical prior, rho chosen from the votes
+    (ACCORD_LAUNCHING, "dawid-skene", None, duck_table, "categorical"),
+    (TORCHRUN + ["aggregate"], "hierarchical-dawid-skene", "vb", correlated_table, None),
 ])
-def test_two_gloo_processes_give_the_single_process_fit(tmp_path, method, inference, data, form):
-    """``accord aggregate --distributed 2`` (torchrun, two gloo processes on CPU, each streaming its own pairs) writes
-    the soft labels and annotator table of the single-process fit, within 1e-6."""
+def test_two_gloo_processes_give_the_single_process_fit(tmp_path, launch, method, inference, data, form):
+    """``torchrun --nproc-per-node 2 -m accord aggregate`` and ``accord aggregate --distributed 2`` (two gloo processes
+    on CPU, each streaming its own pairs) write the soft labels and annotator table of the single-process fit,
+    within 1e-6."""
     from accord.aggregate import make_method
     from accord.datasets import validate
 
@@ -106,8 +112,7 @@ def test_two_gloo_processes_give_the_single_process_fit(tmp_path, method, infere
     single = make_method(method, **({"inference": inference} if inference else {}))
     single.fit(validate(pd.read_parquet(path), form=form))
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "ACCORD_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
-    command = [sys.executable, "-m", "accord", "aggregate", "--distributed", "2", "--input", str(path),
-               "--method", method, "--output", str(tmp_path / "soft.parquet"),
+    command = [*launch, "--input", str(path), "--method", method, "--output", str(tmp_path / "soft.parquet"),
                "--annotators", str(tmp_path / "annotators.csv"), "--quiet"]
     command += ["--inference", inference] if inference else []
     command += ["--form", form] if form else []
