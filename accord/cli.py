@@ -232,10 +232,14 @@ def cmd_aggregate(args: argparse.Namespace) -> int:
     from accord.aggregate import build_cleaned, make_method
     from accord.datasets import atomic_path, table_info, write_cleaned
 
+    if args.distributed is not None or int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        return aggregate_across_processes(args)
     output = Path(args.output)
     _check_output(output)
     if args.input and {"solution_id", "step"} <= _input_columns(Path(args.input), args):
         return _aggregate_steps(args, output)
+    if args.annotators:
+        _check_table_output(Path(args.annotators), "--annotators")
     judgments = _read_input(args)
     source = args.dataset or str(args.input)
     if table_info(judgments)["form"] == "attribute":
@@ -271,6 +275,10 @@ def cmd_aggregate(args: argparse.Namespace) -> int:
             else:
                 frame.to_parquet(tmp, index=False)
         written = f"soft labels, {len(frame)} items"
+    if args.annotators:
+        if getattr(estimator, "annotators_", None) is None:
+            raise AccordError(f"--annotators: method {args.method} has no annotator table")
+        write_table(estimator.annotators_.reset_index(), Path(args.annotators))
     print(f"method: {args.method}  judgments: {len(judgments):,}  pairs: {len(soft):,}  fit: {elapsed:.2f}s")
     scores = _summary(soft, judgments)
     if scores:
@@ -487,6 +495,121 @@ def _aggregate_steps(args: argparse.Namespace, output: Path) -> int:
     print(f"method: {args.method}  step judgments: {len(judgments):,}  solutions: {len(cleaned):,}  "
           f"fit: {elapsed:.2f}s")
     print(f"wrote {output} (cleaned step dataset, {len(cleaned)} solutions, {int(cleaned['n_steps'].sum())} steps)")
+    return 0
+
+
+# -- aggregate across processes ------------------------------------------------------------------------------
+
+
+def _check_table_output(path: Path, flag: str) -> None:
+    if path.suffix.lower() not in SOFT_LABEL_SUFFIXES:
+        raise AccordError(f"{flag} {path}: the file must end in one of {', '.join(SOFT_LABEL_SUFFIXES)}")
+    if path.exists() and path.is_dir():
+        raise AccordError(f"{flag} {path}: is a folder, not a file")
+
+
+def write_table(frame: pd.DataFrame, path: Path) -> None:
+    """Write a table atomically as CSV, TSV, JSON Lines or Parquet (by the suffix)."""
+    from accord.datasets import atomic_path
+
+    suffix = path.suffix.lower()
+    with atomic_path(path) as tmp:
+        if suffix in (".csv", ".tsv"):
+            frame.to_csv(tmp, index=False, sep="\t" if suffix == ".tsv" else ",")
+        elif suffix == ".jsonl":
+            frame.to_json(tmp, orient="records", lines=True)
+        else:
+            frame.to_parquet(tmp, index=False)
+
+
+def _launch_torchrun(args: argparse.Namespace) -> int:
+    """``accord aggregate --distributed N ...``: the same command line on N local processes under torchrun."""
+    import subprocess
+
+    argv = list(args.argv)
+    at = argv.index("--distributed") if "--distributed" in argv else None
+    if at is not None:
+        del argv[at:at + 2]
+    else:
+        argv = [a for a in argv if not a.startswith("--distributed=")]
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={args.distributed}",
+               "-m", "accord", *argv]
+    env = dict(os.environ)
+    env.setdefault(THREADS_ENV, str(max(1, args.free_cores // args.distributed)))
+    return subprocess.call(command, env=env)
+
+
+def aggregate_across_processes(args: argparse.Namespace) -> int:
+    """``accord aggregate`` on every rank of a torchrun job: each rank streams the Parquet input keeping its own
+    pairs, the rater model is fitted with the rater-level sums all-reduced, and rank 0 writes the outputs.
+    ``--distributed 1`` is the same streaming fit in this one process."""
+    import resource
+
+    from accord.models.distributed import SHARDED_METHODS
+
+    if args.distributed is not None and args.distributed < 1:
+        raise AccordError(f"--distributed {args.distributed}: expected a number of processes, at least 1")
+    if args.method is None:
+        raise AccordError(f"--method: a fit across processes needs one of {', '.join(SHARDED_METHODS)}")
+    if args.method not in SHARDED_METHODS:
+        raise AccordError(f"--method {args.method}: a fit across processes supports {', '.join(SHARDED_METHODS)}")
+    if args.inference not in (None, "vb"):
+        raise AccordError(f"--inference {args.inference}: a fit across processes is closed-form VB (vb)")
+    if args.dataset or not args.input:
+        raise AccordError("a fit across processes reads --input FILE (Parquet, a file or a folder of files)")
+    if not Path(args.input).exists():
+        raise AccordError(f"file {args.input}: not found")
+    if args.gold:
+        raise AccordError("--gold is not read by a fit across processes: score the written soft labels instead")
+    output = Path(args.output)
+    _check_table_output(output, "--output")
+    if args.annotators:
+        _check_table_output(Path(args.annotators), "--annotators")
+    if "WORLD_SIZE" not in os.environ and (args.distributed or 1) > 1:
+        return _launch_torchrun(args)
+
+    import pandas as pd
+
+    from accord.aggregate import make_method
+    from accord.datasets.stream import read_judgment_shard
+    from accord.models.distributed import encode_shard, fit_sharded, gather_to_first, init_process_group
+
+    rank, size = init_process_group(args.device or "cpu")
+    local = int(os.environ.get("LOCAL_WORLD_SIZE", size))
+    use_threads(int(os.environ.get(THREADS_ENV) or max(1, args.free_cores // local)))
+    started = time.perf_counter()
+    shard = read_judgment_shard(args.input, rank, size, columns=_mapping(args.columns), form=args.form)
+    encoded, worker_counts = encode_shard(shard, args.form)
+    read = time.perf_counter() - started
+    estimator = make_method(args.method, **_model_settings(args.method, args))
+    started = time.perf_counter()
+    fit_sharded(estimator, encoded, worker_counts)
+    elapsed = time.perf_counter() - started
+    frame = estimator.soft_labels_.to_frame().reset_index()
+    frame["_first_row"] = shard.item_first_row
+    parts = gather_to_first((frame, encoded.n_judgments, elapsed))
+    del frame
+    if rank == 0:
+        assert parts is not None
+        frames = [part[0] for part in parts if len(part[0])] or [parts[0][0]]  # a rank may hold no pairs
+        soft = pd.concat(frames).sort_values("_first_row", kind="stable")
+        write_table(soft.drop(columns="_first_row").reset_index(drop=True), output)
+        if args.annotators:
+            write_table(estimator.annotators_.reset_index(), Path(args.annotators))
+    peaks = gather_to_first(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2)  # after the writing
+    if rank == 0:
+        assert parts is not None and peaks is not None
+        judgments = sum(part[1] for part in parts)
+        fit = max(part[2] for part in parts)
+        print(f"method: {args.method}  judgments: {judgments:,}  pairs: {len(soft):,}  ranks: {size}  "
+              f"read: {read:.2f}s  fit: {fit:.2f}s")
+        print("peak memory per rank (GB): " + "  ".join(f"{peak:.2f}" for peak in peaks))
+        print(f"wrote {output} (soft labels, {len(soft)} items)")
+    import torch.distributed as dist
+
+    if dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
     return 0
 
 
@@ -755,6 +878,11 @@ def build_parser() -> argparse.ArgumentParser:
                           "else soft labels), .csv or .tsv (soft labels)")
     agg.add_argument("--pairs-output", help="per-attribute ratings of responses: also write the pairs of responses "
                      "to one prompt, with P(chosen better) per attribute (.parquet or .jsonl)")
+    agg.add_argument("--annotators", help="also write the annotator table: .csv, .tsv, .jsonl or .parquet")
+    agg.add_argument("--distributed", type=int, metavar="N",
+                     help="fit dawid-skene or hierarchical-dawid-skene (vb) on N local processes under torchrun, "
+                          "each streaming its own pairs of a Parquet --input (1: streamed in this process; "
+                          "torchrun -m accord aggregate ... runs the same across machines)")
     agg.add_argument("--quiet", action="store_true")
     agg.set_defaults(func=cmd_aggregate)
 
@@ -830,6 +958,7 @@ def main(argv: list[str] | None = None) -> int:
             return reward_main(argv)
         args = build_parser().parse_args(argv)
         args.free_cores = cores
+        args.argv = argv
         return int(args.func(args) or 0)
     except AccordError as err:
         print(f"accord: error: {err}", file=sys.stderr)

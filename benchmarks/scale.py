@@ -1,15 +1,21 @@
 #!/usr/bin/env python
-"""Scale benchmark: ten million judgments through ``accord aggregate`` on one small machine.
+"""Scale benchmark: ten million judgments through ``accord aggregate`` on one small machine, in one process or several.
 
 The script writes a synthetic judgments file with known truth (Parquet, written in chunks so that generating it
-needs little memory), then runs the command line exactly as a user would::
+needs little memory), then runs the command line exactly as a user would, for each method of ``--methods``::
 
     accord aggregate --input judgments.parquet --gold truth.parquet \
         --method hierarchical-dawid-skene --inference vb --output soft_labels.parquet
 
-in a child process, and prints its wall time, its peak resident memory (the child's ``ru_maxrss``), and the
-accuracy and NLL of the soft labels against the truth. Peak memory is what matters on a small machine: the
-issue's bound is 8 GB for 10M judgments and 100k annotators on 2 cores.
+in a child process, or with ``--ranks N``::
+
+    accord aggregate --distributed N --input judgments.parquet --method ... --inference vb --output ...
+
+(torchrun with N processes, each streaming its own pairs of the Parquet file; ``--ranks 1`` is the same streaming fit
+in one process). It prints the fit time the command reports, the wall time, the peak resident memory (the child's
+``ru_maxrss``; with ``--ranks``, each rank's own peak as it reports it), memory per judgment, and the accuracy, NLL and
+ECE of the soft labels against the truth, with the machine's load average before and after each run (the machine may
+be shared: read the times with it).
 
 Generative story (a Dawid-Skene world, three classes A / B / tie): each pair's true label is drawn from
 ``(0.45, 0.45, 0.10)``; annotators are reliable (65%; accuracy ~ Beta(8, 2), errors split between the other two
@@ -19,8 +25,9 @@ crowdsourcing platforms. Each pair gets ``--per-pair`` distinct annotators.
 
 Examples::
 
-    python benchmarks/scale.py                                   # 10M judgments, 100k annotators
-    python benchmarks/scale.py --judgments 1000000 --annotators 25000
+    python benchmarks/scale.py                                   # 10M judgments, 100k annotators, both methods
+    python benchmarks/scale.py --ranks 2                         # the same on two processes (torchrun, gloo)
+    python benchmarks/scale.py --judgments 1000000 --annotators 25000 --methods dawid-skene
     python benchmarks/scale.py --judgments 100000000 --device cuda   # on a GPU machine
 """
 
@@ -28,7 +35,7 @@ from __future__ import annotations
 
 import argparse
 import os
-import resource
+import re
 import subprocess
 import sys
 import tempfile
@@ -102,23 +109,36 @@ def generate(directory: Path, n_judgments: int, n_annotators: int, per_pair: int
     return judgments_path, truth_path
 
 
-def run_aggregate(judgments: Path, truth: Path, output: Path, method: str, inference: str,
-                  device: str) -> dict[str, float]:
-    """Run ``accord aggregate`` in a child process; its wall time and peak resident memory."""
-    command = [sys.executable, "-m", "accord.cli", "aggregate", "--input", str(judgments), "--gold", str(truth),
-               "--method", method, "--inference", inference, "--output", str(output), "--quiet"]
+def run_aggregate(judgments: Path, truth: Path, output: Path, method: str, inference: str, device: str,
+                  ranks: int) -> dict[str, float]:
+    """Run ``accord aggregate`` in a child process; the fit time it reports, its wall time and peak memory."""
+    command = [sys.executable, "-m", "accord", "aggregate", "--input", str(judgments), "--method", method,
+               "--inference", inference, "--output", str(output), "--quiet"]
+    command += ["--distributed", str(ranks)] if ranks else ["--gold", str(truth)]
     if device != "cpu":
         command += ["--device", device]
     print("$ " + " ".join(command[1:]), flush=True)
+    load_before = os.getloadavg()[0]
     started = time.perf_counter()
-    completed = subprocess.run(command, capture_output=True, text=True)
-    wall = time.perf_counter() - started
-    sys.stdout.write(completed.stdout)
-    if completed.returncode != 0:
-        sys.stderr.write(completed.stderr)
-        raise SystemExit(f"accord aggregate failed with exit status {completed.returncode}")
-    peak_gb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024**2  # kB on Linux
-    return {"wall_s": wall, "peak_gb": peak_gb}
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        child = subprocess.Popen(command, stdout=out, stderr=err, text=True)
+        _, status, usage = os.wait4(child.pid, 0)  # this child's own resource usage (its peak memory)
+        wall = time.perf_counter() - started
+        out.seek(0)
+        err.seek(0)
+        stdout, stderr = out.read(), err.read()
+    sys.stdout.write(stdout)
+    if os.waitstatus_to_exitcode(status) != 0:
+        sys.stderr.write(stderr)
+        raise SystemExit(f"accord aggregate failed with exit status {os.waitstatus_to_exitcode(status)}")
+    fit = float(re.search(r"fit: ([0-9.]+)s", stdout).group(1))
+    per_rank = re.search(r"peak memory per rank \(GB\): ([0-9. ]+)", stdout)
+    if per_rank:
+        peak_gb = max(float(v) for v in per_rank.group(1).split())
+    else:
+        peak_gb = usage.ru_maxrss / 1024**2  # kB on Linux
+    return {"fit_s": fit, "wall_s": wall, "peak_gb": peak_gb, "load_before": load_before,
+            "load_after": os.getloadavg()[0]}
 
 
 def score(output: Path, truth: Path) -> dict[str, float]:
@@ -137,9 +157,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--judgments", type=int, default=10_000_000)
     parser.add_argument("--annotators", type=int, default=100_000)
     parser.add_argument("--per-pair", type=int, default=5)
-    parser.add_argument("--method", default="hierarchical-dawid-skene")
+    parser.add_argument("--methods", default="dawid-skene,hierarchical-dawid-skene")
     parser.add_argument("--inference", default="vb",
-                        help="closed-form VB with the population fitted by empirical Bayes")
+                        help="closed-form VB (the hierarchical model's population fitted by empirical Bayes)")
+    parser.add_argument("--ranks", type=int, default=0,
+                        help="N >= 1: accord aggregate --distributed N (N processes, each streaming its pairs); "
+                             "0 (default): one process reading the whole table")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--work-dir", default=None, help="where the data goes (default: a temporary folder)")
@@ -153,17 +176,25 @@ def main(argv: list[str] | None = None) -> int:
             == args.judgments // args.per_pair * args.per_pair):
         judgments, truth = generate(work, args.judgments, args.annotators, args.per_pair, args.seed)
     size_mb = judgments.stat().st_size / 1e6
-    print(f"data: {pq.ParquetFile(judgments).metadata.num_rows:,} judgments, {args.annotators:,} annotators, "
+    n_rows = pq.ParquetFile(judgments).metadata.num_rows
+    print(f"data: {n_rows:,} judgments, {args.annotators:,} annotators, "
           f"{args.per_pair} per pair, {size_mb:.0f} MB Parquet ({time.perf_counter() - started:.0f} s to write)")
-    output = work / "soft_labels.parquet"
-    measured = run_aggregate(judgments, truth, output, args.method, args.inference, args.device)
-    quality = score(output, truth)
+    rows = []
+    for method in args.methods.split(","):
+        output = work / f"soft_labels-{method}.parquet"
+        measured = run_aggregate(judgments, truth, output, method, args.inference, args.device, args.ranks)
+        rows.append((method, measured, score(output, truth)))
     print()
-    print(f"{'method':<34}{'judgments':>12}{'wall s':>9}{'peak GB':>9}{'accuracy':>10}{'NLL':>8}{'ECE':>8}")
-    name = f"{args.method} ({args.inference})"
-    print(f"{name:<34}{args.judgments:>12,}{measured['wall_s']:>9.0f}{measured['peak_gb']:>9.2f}"
-          f"{quality['accuracy']:>10.3f}{quality['nll']:>8.3f}{quality['ece']:>8.3f}")
-    print(f"machine: {os.cpu_count()} CPUs; device {args.device}; bound of the issue: 8 GB")
+    print(f"{'method':<34}{'ranks':>6}{'judgments':>12}{'fit s':>8}{'wall s':>8}{'peak GB':>9}{'B/judgment':>11}"
+          f"{'accuracy':>10}{'NLL':>8}{'ECE':>8}{'load':>11}")
+    for method, measured, quality in rows:
+        name = f"{method} ({args.inference})"
+        per_judgment = measured["peak_gb"] * 1024**3 / n_rows
+        print(f"{name:<34}{max(args.ranks, 1):>6}{n_rows:>12,}{measured['fit_s']:>8.1f}{measured['wall_s']:>8.1f}"
+              f"{measured['peak_gb']:>9.2f}{per_judgment:>11.0f}{quality['accuracy']:>10.3f}{quality['nll']:>8.3f}"
+              f"{quality['ece']:>8.3f}{measured['load_before']:>5.1f}->{measured['load_after']:<5.1f}")
+    print(f"machine: {os.cpu_count()} CPUs; device {args.device}; peak GB is per rank with --ranks; "
+          "load: the one-minute load average before -> after each run")
     return 0
 
 

@@ -1,0 +1,153 @@
+"""Judgments read as a stream of Parquet record batches, keeping one shard of the pairs.
+
+A fit across ``world_size`` processes gives each process (rank) the pairs whose id hashes to it, so that every
+judgment of a pair lands on one rank and no rank ever holds the whole table: :func:`read_judgment_shard` walks the
+file (or folder of files) one record batch at a time with ``pyarrow.dataset``, keeps the rows of its own pairs in
+Arrow's compact columns, and encodes them at the end. Memory grows with the shard, not with the file.
+
+What the shard keeps besides the codes is what lets the ranks agree on one encoding without exchanging the
+judgments: the row at which each local pair and annotator first appears in the file (a single process numbers pairs
+and annotators in order of first appearance; the ranks reproduce that order from these rows) and the distinct labels.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from accord.datasets.errors import AccordError, ValidationError
+from accord.datasets.schema import CROWDKIT_COLUMNS, PREFERENCE_LABELS, REQUIRED_COLUMNS
+
+#: rows per record batch read from the file (a batch never spans two Parquet row groups)
+BATCH_ROWS = 1 << 16
+
+
+@dataclass
+class JudgmentShard:
+    """The judgments of one rank's pairs, encoded locally.
+
+    ``items``, ``workers``, ``labels`` are local codes into ``item_ids``, ``annotator_ids``, ``label_values``
+    (each in order of first appearance in the file); ``item_first_row`` / ``annotator_first_row`` the row of the
+    whole file where each first appears; ``rows`` the file row of each judgment; ``n_rows`` the file's row count.
+    """
+
+    items: np.ndarray
+    workers: np.ndarray
+    labels: np.ndarray
+    rows: np.ndarray
+    item_ids: pd.Index
+    annotator_ids: pd.Index
+    label_values: list
+    item_first_row: np.ndarray
+    annotator_first_row: np.ndarray
+    n_rows: int
+    source: str
+
+
+def shard_of(ids: np.ndarray, world_size: int) -> np.ndarray:
+    """The rank that owns each pair id: a hash that is the same in every process (Python's ``hash`` is salted per
+    process; pandas' ``hash_array`` is not)."""
+    hashed = pd.util.hash_array(np.asarray(ids, dtype=object), categorize=False)
+    return (hashed % np.uint64(world_size)).astype(np.int64)
+
+
+def _column_names(schema_names: list[str], columns: dict[str, str] | None, source: str) -> dict[str, str]:
+    """accord column -> the file's column (a ``source=target`` mapping, crowd-kit's task/worker, or accord's)."""
+    renamed = {target: source_name for source_name, target in (columns or {}).items()}
+    found = {}
+    for column in REQUIRED_COLUMNS:
+        crowdkit = {v: k for k, v in CROWDKIT_COLUMNS.items()}.get(column)
+        for candidate in (renamed.get(column), column, crowdkit):
+            if candidate is not None and candidate in schema_names:
+                found[column] = candidate
+                break
+        else:
+            raise ValidationError("missing required column", source=source, column=column)
+    return found
+
+
+def read_judgment_shard(path: str | os.PathLike, rank: int = 0, world_size: int = 1, *,
+                        columns: dict[str, str] | None = None, form: str | None = None,
+                        batch_rows: int = BATCH_ROWS) -> JudgmentShard:
+    """Stream a Parquet file or folder and keep the judgments of the pairs that hash to ``rank``.
+
+    ``columns`` renames the file's columns (``{"question": "pair_id", ...}``); crowd-kit's ``task`` / ``worker``
+    are understood. ``form``: ``"preference"`` (labels A / B / tie; the default with accord's column names) or
+    ``"categorical"`` (any labels; the default with crowd-kit's names unless every label is A / B / tie, decided
+    once the shards are joined). A missing id or label is an error naming the file, column and row.
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.dataset as ds
+
+    source = str(path)
+    if not Path(path).exists():
+        raise AccordError(f"file {source}: not found")
+    if form not in (None, "preference", "categorical"):
+        raise AccordError(f"a sharded fit reads preference or categorical labels, not form {form!r}")
+    try:
+        dataset = ds.dataset(source, format="parquet")
+    except (pa.ArrowInvalid, OSError) as err:
+        raise AccordError(f"file {source}: not readable as Parquet ({err})") from err
+    names = _column_names(dataset.schema.names, columns, source)
+    kept: dict[str, list] = {"pair_id": [], "annotator": [], "label": [], "row": []}
+    offset = 0
+    scanner = dataset.scanner(columns=[names[c] for c in REQUIRED_COLUMNS], batch_size=batch_rows)
+    for batch in scanner.to_batches():
+        n = batch.num_rows
+        if n == 0:
+            continue
+        for column in REQUIRED_COLUMNS:
+            values = batch.column(names[column])
+            if values.null_count:
+                row = offset + int(np.flatnonzero(np.asarray(values.is_null()))[0])
+                raise ValidationError(f"missing {'label' if column == 'label' else 'id'}", source=source,
+                                      column=names[column], row=row)
+        mine = shard_of(batch.column(names["pair_id"]).to_numpy(zero_copy_only=False), world_size) == rank
+        if mine.any():
+            where = pa.array(mine)
+            for column in REQUIRED_COLUMNS:
+                kept[column].append(pc.filter(batch.column(names[column]), where))
+            kept["row"].append(offset + np.flatnonzero(mine))
+        offset += n
+    if offset == 0:
+        raise ValidationError("the judgments table is empty", source=source)
+    rows = np.concatenate(kept["row"]) if kept["row"] else np.zeros(0, dtype=np.int64)
+
+    def encode(column: str) -> tuple[np.ndarray, pd.Index, np.ndarray]:
+        """Codes in order of first appearance, the distinct values, and the file row of each value's first use."""
+        if not kept[column]:
+            return np.zeros(0, dtype=np.int64), pd.Index([]), np.zeros(0, dtype=np.int64)
+        encoded = pc.dictionary_encode(pa.chunked_array(kept[column]).combine_chunks())
+        codes = encoded.indices.to_numpy().astype(np.int64)
+        values = pd.Index(encoded.dictionary.to_pylist())
+        first = np.empty(len(values), dtype=np.int64)
+        first[codes[::-1]] = rows[::-1]  # the last write for each code is its earliest row
+        return codes, values, first
+
+    items, item_ids, item_first = encode("pair_id")
+    workers, annotator_ids, annotator_first = encode("annotator")
+    labels, label_values, _ = encode("label")
+    kept.clear()
+    label_list = label_values.tolist()
+    if form == "preference" or (form is None and names["pair_id"] == "pair_id"):
+        bad = [value for value in label_list if value not in PREFERENCE_LABELS]
+        if bad:
+            row = int(rows[np.flatnonzero(labels == label_list.index(bad[0]))[0]])
+            raise ValidationError("label outside the declared set {'A', 'B', 'tie'}", source=source,
+                                  column=names["label"], row=row, value=bad[0])
+    if len(items):
+        key = items * max(len(annotator_ids), 1) + workers
+        order = np.argsort(key, kind="stable")
+        repeated = np.flatnonzero(key[order][1:] == key[order][:-1])
+        if len(repeated):
+            row = int(rows[order[repeated[0] + 1]])
+            raise ValidationError("an annotator judged this pair more than once", source=source,
+                                  column=names["annotator"], row=row, value=annotator_ids[workers[order[repeated[0]]]])
+    return JudgmentShard(items=items, workers=workers, labels=labels, rows=rows, item_ids=item_ids,
+                         annotator_ids=annotator_ids, label_values=label_list, item_first_row=item_first,
+                         annotator_first_row=annotator_first, n_rows=offset, source=source)

@@ -1,0 +1,290 @@
+"""The Dawid-Skene family fitted across processes and machines with ``torch.distributed``.
+
+VB-EM for confusion-matrix models is map-reduce shaped. With the pairs split across ``R`` processes (ranks), every
+quantity an iteration needs is either local to a pair or a sum over pairs:
+
+- E-step, local: ``q(z_i) ∝ exp(E[log pi] + sum_{(w, l) in i} E[log theta[w, :, l]])`` needs only pair ``i``'s
+  judgments and the global ``q(theta)``, ``q(pi)``;
+- M-step, a sum: the expected counts ``N[w, k, l] = sum_i q(z_i = k) [w gave i label l]`` and the class counts
+  ``sum_i q(z_i)`` are sums of per-rank partial sums, one ``all_reduce`` each;
+- the hyperparameter step (empirical prior, population Dirichlet) and the posterior draws of ``theta`` and ``pi``
+  depend only on those sums, so every rank computes them identically (the same seed gives the same draws);
+- convergence is the largest change of any pair's probability, an ``all_reduce`` with ``MAX``;
+- the tempering's ``rho`` (``DawidSkene(item_correlation="auto")``) maximises a mean over judgments, a sum of
+  per-rank sums evaluated for every candidate ``rho``.
+
+So each rank holds its pairs' judgments and a copy of the rater-level state (``[W, K, L]`` Dirichlet parameters and
+draws), and the result is the single-process fit up to the order of floating-point sums. Pairs are assigned by a
+hash of their id (:func:`accord.datasets.stream.shard_of`), so all judgments of a pair are on one rank; annotators
+and classes are numbered as a single process numbers them (first appearance in the file), agreed through one
+``all_gather`` of the distinct ids.
+
+Launch with ``torchrun`` (``gloo`` on CPU, ``NCCL`` where the model's device is a GPU); the process group comes from
+the environment torchrun sets. Nothing here is a cluster of its own: :func:`init_process_group` is
+``torch.distributed.init_process_group``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from accord.datasets import AccordError, Encoded, PREFERENCE_LABELS
+from accord.datasets.stream import JudgmentShard
+from accord.models._vb import (Incidence, VBResult, _counts, cell_table, dirichlet_expected_log, fit_confusion_prior,
+                               judgments_per_item, softmax_last, PRIOR_TOL)
+
+#: the aggregation methods a sharded fit supports (closed-form VB only)
+SHARDED_METHODS = ("dawid-skene", "hierarchical-dawid-skene")
+
+
+def world() -> tuple[int, int]:
+    """``(rank, world_size)`` of this process: from the process group, else from torchrun's environment, else
+    ``(0, 1)``."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
+
+
+def init_process_group(device: str = "cpu") -> tuple[int, int]:
+    """Join the process group torchrun describes in the environment (``gloo`` for CPU tensors, ``NCCL`` for CUDA
+    ones); a no-op for a single process. Returns ``(rank, world_size)``."""
+    import torch.distributed as dist
+
+    rank, size = world()
+    if size > 1 and not dist.is_initialized():
+        if device.startswith("cuda"):
+            torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", 0)))
+            dist.init_process_group(backend="cpu:gloo,cuda:nccl")
+        else:
+            dist.init_process_group(backend="gloo")
+    return rank, size
+
+
+def all_reduce(tensor: torch.Tensor, op: str = "sum") -> torch.Tensor:
+    """The sum (or max) of ``tensor`` over ranks, the same on every rank (the tensor itself for one process)."""
+    import torch.distributed as dist
+
+    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+        return tensor
+    out = tensor.clone()
+    dist.all_reduce(out, op=dist.ReduceOp.SUM if op == "sum" else dist.ReduceOp.MAX)
+    return out
+
+
+def _all_gather(value: Any) -> list[Any]:
+    import torch.distributed as dist
+
+    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+        return [value]
+    out: list[Any] = [None] * dist.get_world_size()
+    dist.all_gather_object(out, value)
+    return out
+
+
+def gather_to_first(value: Any) -> list[Any] | None:
+    """Every rank's ``value`` on rank 0 (in rank order), None elsewhere."""
+    import torch.distributed as dist
+
+    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+        return [value]
+    out: list[Any] | None = [None] * dist.get_world_size() if dist.get_rank() == 0 else None
+    dist.gather_object(value, out, dst=0)
+    return out
+
+
+def _sorted(values: list[Any]) -> list[Any]:
+    try:
+        return sorted(values)
+    except TypeError:
+        return sorted(values, key=str)
+
+
+def encode_shard(shard: JudgmentShard, form: str | None = None) -> tuple[Encoded, np.ndarray]:
+    """The shard's :class:`~accord.datasets.Encoded` in the numbering a single process gives the whole file:
+    local pairs, but annotators and classes global (annotators in order of first appearance in the file, agreed by
+    one ``all_gather``). Returns it with the global number of judgments of each annotator."""
+    parts = _all_gather((shard.annotator_ids.tolist(), shard.annotator_first_row, shard.label_values))
+    names = pd.DataFrame({"annotator": [a for part in parts for a in part[0]],
+                          "first": np.concatenate([part[1] for part in parts])})
+    first = names.groupby("annotator", sort=False)["first"].min().sort_values(kind="stable")
+    worker_index = pd.Index(first.index, name="annotator")
+    labels = {label for part in parts for label in part[2]}
+    if form is None:
+        form = "preference" if labels <= set(PREFERENCE_LABELS) else "categorical"
+    if form == "preference":
+        classes: tuple[Any, ...] = ("A", "B", "tie") if "tie" in labels else ("A", "B")
+    else:
+        classes = tuple(_sorted(list(labels)))
+    to_global = worker_index.get_indexer(shard.annotator_ids)
+    label_codes = pd.Index(classes).get_indexer(pd.Index(shard.label_values))
+    encoded = Encoded(items=shard.items, workers=to_global[shard.workers].astype(np.int64),
+                      labels=label_codes[shard.labels].astype(np.int64),
+                      item_index=pd.Index(shard.item_ids, name="pair_id"), worker_index=worker_index,
+                      classes=classes, form=form)
+    local = torch.as_tensor(np.bincount(encoded.workers, minlength=len(worker_index)), dtype=torch.float64)
+    return encoded, all_reduce(local).numpy().astype(np.int64)
+
+
+def vb_dawid_skene_sharded(incidence: Incidence, confusion_prior: torch.Tensor, class_prior: torch.Tensor,
+                           init_item_probs: torch.Tensor, *, max_iter: int = 500, tol: float = 1e-5,
+                           empirical_prior: bool = False,
+                           prior_fit: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None) -> VBResult:
+    """:func:`accord.models._vb.vb_dawid_skene` on this rank's pairs, the sums over pairs all-reduced.
+
+    The same iteration, step for step: M-step (expected counts and class counts summed over ranks), the
+    hyperparameter step on the summed counts, E-step on the local pairs, and the stopping rule on the largest change
+    over all ranks, so every rank stops at the same iteration. ``item_probs`` of the result are the local pairs'.
+    """
+    if empirical_prior and prior_fit is None:
+        prior_fit = fit_confusion_prior
+    w, k = incidence.n_workers, incidence.n_classes
+    q = init_item_probs
+    converged = False
+    n_iter = 0
+    prior = confusion_prior
+
+    def m_step(q: torch.Tensor, prior: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return prior + all_reduce(_counts(incidence, q, w, k)), class_prior + all_reduce(q.sum(0))
+
+    for n_iter in range(1, max_iter + 1):
+        conf_alpha, class_alpha = m_step(q, prior)
+        prior_change = 0.0
+        if prior_fit is not None:
+            new_prior = prior_fit(conf_alpha, prior)
+            conf_alpha = conf_alpha - prior + new_prior
+            prior_change = float(((new_prior - prior).abs() / prior).max())
+            prior = new_prior
+        scores = incidence.by_item @ cell_table(dirichlet_expected_log(conf_alpha))
+        new_q = softmax_last(scores + dirichlet_expected_log(class_alpha))
+        local = (new_q - q).abs().max() if q.numel() else new_q.new_zeros(())
+        change = float(all_reduce(local.reshape(1), op="max")[0])
+        q = new_q
+        if change < tol and prior_change < PRIOR_TOL:
+            converged = True
+            break
+    conf_alpha, class_alpha = m_step(q, prior)
+    return VBResult(conf_alpha, class_alpha, q, n_iter, converged, prior)
+
+
+def select_item_correlation_sharded(incidence: Incidence, items: torch.Tensor, workers: torch.Tensor,
+                                    labels: torch.Tensor, log_theta: torch.Tensor, log_pi: torch.Tensor, *,
+                                    confusion_alpha: torch.Tensor, item_probs: torch.Tensor, max_rho: float = 1.0,
+                                    min_z: float = 2.0) -> float:
+    """:func:`accord.models._vb.select_item_correlation` over the pairs of all ranks (the VB form, with the
+    cavity confusion rows): the criterion's sums, and the per-pair gains' count, sum and sum of squares behind its
+    standard error, are all-reduced, so every rank makes the same choice."""
+    from scipy.optimize import minimize_scalar
+
+    n_total = float(all_reduce(torch.tensor([float(len(items))], dtype=torch.float64))[0])
+    if n_total == 0:
+        return 0.0
+    k = incidence.n_classes
+    table = cell_table(log_theta)
+    own = table[workers * k + labels]
+    rest = (incidence.by_item @ table)[items] - own
+    q = item_probs[items]
+    predict = ((confusion_alpha[workers, :, labels] - q) / (confusion_alpha[workers].sum(-1) - q))
+    predict = predict.clamp_min(1e-12).log()
+    others = (judgments_per_item(incidence).to(log_theta)[items] - 2.0).clamp_min(0.0)
+
+    def pointwise(rho: float) -> torch.Tensor:
+        temperature = 1.0 + others * rho
+        post = torch.log_softmax(rest / temperature[:, None] + log_pi, dim=-1)
+        return torch.logsumexp(post + predict, dim=-1)
+
+    def criterion(rho: float) -> float:
+        return -float(all_reduce(pointwise(rho).sum().reshape(1).double())[0]) / n_total
+
+    found = minimize_scalar(criterion, bounds=(0.0, max_rho), method="bounded", options={"xatol": 1e-3})
+    gain = (pointwise(float(found.x)) - pointwise(0.0)).to(torch.float64)
+    per_item = torch.zeros(incidence.n_items, dtype=torch.float64, device=gain.device).index_add_(0, items, gain)
+    n, total, squares = all_reduce(torch.stack([torch.tensor(float(incidence.n_items), dtype=torch.float64),
+                                                per_item.sum().cpu(), (per_item ** 2).sum().cpu()])).tolist()
+    if n > 1:
+        se = float(np.sqrt(max(squares - total * total / n, 0.0) / (n - 1)) * np.sqrt(n))
+    else:
+        se = float("inf")
+    return float(found.x) if total > min_z * se else 0.0
+
+
+def fit_sharded(model: Any, encoded: Encoded, worker_counts: np.ndarray) -> Any:
+    """Fit ``model`` (``DawidSkene`` or ``HierarchicalDawidSkene`` with ``inference="vb"``) on this rank's pairs
+    ``encoded`` (from :func:`encode_shard`), the rater-level sums shared across ranks.
+
+    Leaves ``soft_labels_`` for the local pairs and, on rank 0, ``annotators_`` for every annotator (its
+    ``n_judgments`` counted over all ranks); on the other ranks ``annotators_`` is None. Every other fitted
+    attribute is the single-process one.
+    """
+    from accord.models.base import seed_everything
+    from accord.models.dawid_skene import DawidSkene
+    from accord.models.hierarchical_dawid_skene import HierarchicalDawidSkene
+
+    if not isinstance(model, (DawidSkene, HierarchicalDawidSkene)) or model.inference != "vb":
+        raise AccordError("a fit across processes supports dawid-skene and hierarchical-dawid-skene with "
+                          "inference 'vb'")
+    if model.init == "random":
+        raise AccordError("a fit across processes starts from votes or the uniform point: init must be 'vote' or "
+                          "'uniform'")
+    model.encoded_ = encoded
+    model._cache = {}
+    model._prepare(None, encoded)
+    seed_everything(model.seed)
+    if isinstance(model, HierarchicalDawidSkene):
+        model._fit(encoded, solve=vb_dawid_skene_sharded)
+    else:
+        _fit_dawid_skene(model, encoded)
+    model.soft_labels_ = model._soft_labels()
+    model.annotators_ = None
+    if world()[0] == 0:
+        table = model._annotator_table()
+        table["n_judgments"] = worker_counts
+        model.annotators_ = table
+    return model
+
+
+def _fit_dawid_skene(model: Any, encoded: Encoded) -> None:
+    """``DawidSkene._fit`` for ``inference="vb"``, with the sharded VB-EM and the sharded choice of ``rho``."""
+    rho = model.item_correlation
+    if model.symmetric:
+        raise AccordError("symmetric=True has no closed-form solver and cannot be fitted across processes")
+    if model.prior_correct <= 0 or model.prior_error <= 0:
+        raise AccordError("prior_correct, prior_error and class_prior must be positive")
+    if not (rho == "auto" or (isinstance(rho, (int, float)) and not isinstance(rho, bool) and 0 <= rho <= 1)):
+        raise AccordError(f"item_correlation must be 'auto' or a number in [0, 1], not {rho!r}")
+    model._prepare_fit(encoded)
+    model._k = k = encoded.n_classes
+    eye = torch.eye(k, dtype=torch.float64, device=model._torch_device)
+    model._confusion_prior = model.prior_error + (model.prior_correct - model.prior_error) * eye
+    vb = vb_dawid_skene_sharded(model._incidence, model._confusion_prior, model._class_prior_vec,
+                                model._initial_item_probs(encoded), max_iter=model.max_steps, tol=model.tol,
+                                empirical_prior=model.empirical_prior)
+    model._vb = vb
+    model.n_iter_, model.converged_ = vb.n_iter, vb.converged
+    if model.empirical_prior:
+        model._confusion_prior = vb.confusion_prior
+    model.prior_correct_ = float(model._confusion_prior[0, 0])
+    model.prior_error_ = float(model._confusion_prior[0, 1])
+    model._draw_from_vb(vb)
+    if rho == "auto":
+        dtype, device = model._incidence.val.dtype, model._torch_device
+        as_index = lambda a: torch.as_tensor(a, dtype=torch.long, device=device)  # noqa: E731
+        alpha = vb.confusion_alpha
+        log_theta = (alpha / alpha.sum(-1, keepdim=True)).log().to(dtype)
+        log_pi = (vb.class_alpha / vb.class_alpha.sum()).log().to(dtype)
+        rho = select_item_correlation_sharded(model._incidence, as_index(encoded.items), as_index(encoded.workers),
+                                              as_index(encoded.labels), log_theta, log_pi, confusion_alpha=alpha,
+                                              item_probs=vb.item_probs)
+    chosen = model.item_correlation
+    model.item_correlation = rho  # DawidSkene._finish takes a chosen rho as given
+    try:
+        model._finish()
+    finally:
+        model.item_correlation = chosen

@@ -1,0 +1,166 @@
+"""Fits across processes: the sharded Parquet reader, and torchrun with two gloo processes giving the single-process
+soft labels and annotator table."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from accord.datasets import ValidationError
+from accord.datasets.stream import read_judgment_shard
+from conftest import shared_data_or_skip
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def correlated_table(n_items: int = 400, n_workers: int = 30, per_item: int = 5, seed: int = 0) -> pd.DataFrame:
+    """Preference judgments, with ties, whose pairs differ in difficulty (a fifth are hard for everyone): errors
+    are correlated within a pair."""
+    rng = np.random.default_rng(seed)
+    truth = rng.choice(3, size=n_items, p=[0.45, 0.45, 0.1])
+    skill = rng.uniform(0.6, 0.95, size=n_workers)
+    hard = rng.random(n_items) < 0.2
+    workers = np.stack([rng.choice(n_workers, size=per_item, replace=False) for _ in range(n_items)])
+    easiness = rng.uniform(0.0, 1.0, size=n_items)  # pairs differ in difficulty: raters' errors go together
+    p_right = np.where(hard[:, None], 0.3, skill[workers] * easiness[:, None] + (1 - easiness[:, None]) / 3)
+    right = rng.random((n_items, per_item)) < p_right
+    wrong = (truth[:, None] + rng.integers(1, 3, size=(n_items, per_item))) % 3
+    labels = np.where(right, truth[:, None], wrong)
+    order = rng.permutation(n_items * per_item)  # pairs interleaved in the file, as in a real log
+    return pd.DataFrame({"pair_id": np.repeat([f"p{i}" for i in range(n_items)], per_item)[order],
+                         "annotator": np.array([f"w{w}" for w in workers.ravel()])[order],
+                         "label": np.array(["A", "B", "tie"])[labels.ravel()][order]})
+
+
+def write_parquet(table: pd.DataFrame, path: Path, row_group_size: int = 300) -> Path:
+    pq.write_table(pa.Table.from_pandas(table, preserve_index=False), path, row_group_size=row_group_size)
+    return path
+
+
+@settings(max_examples=15, deadline=None)
+@given(world_size=st.integers(1, 4), n_items=st.integers(1, 60), seed=st.integers(0, 1000))
+def test_shards_partition_the_pairs(tmp_path_factory, world_size, n_items, seed):
+    """Every judgment lands on exactly one rank, all judgments of a pair on the same one, and the first rows of
+    pairs and annotators are those of the whole file."""
+    table = correlated_table(n_items=n_items, n_workers=8, per_item=3, seed=seed)
+    path = write_parquet(table, tmp_path_factory.mktemp("shard") / "j.parquet", row_group_size=7)
+    shards = [read_judgment_shard(path, rank, world_size, batch_rows=5) for rank in range(world_size)]
+    rows = np.sort(np.concatenate([s.rows for s in shards]))
+    assert (rows == np.arange(len(table))).all()
+    owners = {}
+    for rank, shard in enumerate(shards):
+        pairs = shard.item_ids[shard.items]
+        assert (pairs == table.pair_id.to_numpy()[shard.rows]).all()
+        assert (shard.annotator_ids[shard.workers] == table.annotator.to_numpy()[shard.rows]).all()
+        for pair in set(pairs):
+            assert owners.setdefault(pair, rank) == rank
+        first = table.reset_index().groupby("pair_id")["index"].min()
+        assert (shard.item_first_row == first.loc[shard.item_ids].to_numpy()).all()
+        mine = table.iloc[shard.rows].reset_index().groupby("annotator")["index"].min()
+        assert (shard.annotator_first_row == mine.loc[shard.annotator_ids].to_numpy()).all()
+    assert sorted(owners) == sorted(set(table.pair_id))
+
+
+def test_shard_reader_names_the_bad_row(tmp_path):
+    table = correlated_table(n_items=50)
+    bad = table.copy()
+    bad.loc[17, "label"] = "C"
+    with pytest.raises(ValidationError, match=r"column 'label', row 17.*'C'"):
+        read_judgment_shard(write_parquet(bad, tmp_path / "bad.parquet", 10))
+    twice = pd.concat([table, table.iloc[[3]]], ignore_index=True)
+    with pytest.raises(ValidationError, match=rf"row {len(table)}.*more than once"):
+        read_judgment_shard(write_parquet(twice, tmp_path / "twice.parquet", 10))
+    missing = table.astype({"annotator": object})
+    missing.loc[5, "annotator"] = None
+    with pytest.raises(ValidationError, match="column 'annotator', row 5"):
+        read_judgment_shard(write_parquet(missing, tmp_path / "missing.parquet", 10))
+
+
+def duck_table() -> pd.DataFrame:
+    """VLDB'17 Duck (binary categorical, integer ids), where the tempering's rho comes out above 0."""
+    answers = shared_data_or_skip("vldb17", "d_Duck Identification", "answer.csv")
+    return pd.read_csv(answers).set_axis(["pair_id", "annotator", "label"], axis=1)
+
+
+TORCHRUN = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2", "-m", "accord"]
+ACCORD_LAUNCHING = [sys.executable, "-m", "accord", "aggregate", "--distributed", "2"]
+
+
+@pytest.mark.parametrize("launch, method, inference, data, form", [
+    # the defaults: empirical prior, rho chosen from the votes
+    (ACCORD_LAUNCHING, "dawid-skene", None, duck_table, "categorical"),
+    (TORCHRUN + ["aggregate"], "hierarchical-dawid-skene", "vb", correlated_table, None),
+])
+def test_two_gloo_processes_give_the_single_process_fit(tmp_path, launch, method, inference, data, form):
+    """``torchrun --nproc-per-node 2 -m accord aggregate`` and ``accord aggregate --distributed 2`` (two gloo processes
+    on CPU, each streaming its own pairs) write the soft labels and annotator table of the single-process fit,
+    within 1e-6."""
+    from accord.aggregate import make_method
+    from accord.datasets import validate
+
+    path = write_parquet(data(), tmp_path / "judgments.parquet")
+    single = make_method(method, **({"inference": inference} if inference else {}))
+    single.fit(validate(pd.read_parquet(path), form=form))
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "ACCORD_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
+    command = [*launch, "--input", str(path), "--method", method, "--output", str(tmp_path / "soft.parquet"),
+               "--annotators", str(tmp_path / "annotators.csv"), "--quiet"]
+    command += ["--inference", inference] if inference else []
+    command += ["--form", form] if form else []
+    done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "ranks: 2" in done.stdout
+    soft = pd.read_parquet(tmp_path / "soft.parquet")
+    expected = single.soft_labels_.to_frame().reset_index()
+    assert list(soft.columns) == list(expected.columns)
+    assert (soft.pair_id.to_numpy() == expected.pair_id.to_numpy()).all()
+    numbers = expected.select_dtypes("number").columns
+    assert np.allclose(soft[numbers].to_numpy(float), expected[numbers].to_numpy(float), rtol=0, atol=1e-6)
+    annotators = pd.read_csv(tmp_path / "annotators.csv")
+    expected = single.annotators_.reset_index()
+    assert (annotators.annotator.to_numpy() == expected.annotator.to_numpy()).all()
+    numbers = expected.select_dtypes("number").columns
+    assert np.allclose(annotators[numbers].to_numpy(float), expected[numbers].to_numpy(float), rtol=0, atol=1e-6,
+                       equal_nan=True)
+    if method == "dawid-skene":
+        assert single.item_correlation_ > 0  # the sharded choice of rho was exercised
+
+
+def test_fit_across_processes_refuses_what_it_cannot_do(tmp_path, capsys):
+    """One clear line and exit status 2, before any process is started."""
+    from accord.cli import main
+
+    path = write_parquet(correlated_table(n_items=20), tmp_path / "j.parquet")
+    cases = [(["--method", "majority"], "supports dawid-skene"),
+             (["--method", "dawid-skene", "--inference", "nuts"], "closed-form VB"),
+             (["--method", "dawid-skene", "--gold", str(path)], "--gold"),
+             (["--method", "dawid-skene", "--distributed", "0"], "at least 1")]
+    for extra, message in cases:
+        argv = ["aggregate", "--input", str(path), "--output", str(tmp_path / "o.parquet"), "--distributed", "2",
+                *extra]
+        assert main(argv) == 2
+        assert message in capsys.readouterr().err
+    assert not (tmp_path / "o.parquet").exists()
+
+
+def test_one_streaming_process_gives_the_pandas_fit(tmp_path):
+    """``--distributed 1`` (the input streamed in this process) writes what the ordinary command writes."""
+    from accord.cli import main
+
+    path = write_parquet(correlated_table(n_items=150), tmp_path / "j.parquet", row_group_size=50)
+    common = ["aggregate", "--input", str(path), "--method", "dawid-skene", "--quiet"]
+    assert main([*common, "--output", str(tmp_path / "a.csv"), "--annotators", str(tmp_path / "a_ann.csv")]) == 0
+    assert main([*common, "--output", str(tmp_path / "b.csv"), "--annotators", str(tmp_path / "b_ann.csv"),
+                 "--distributed", "1"]) == 0
+    for name in ("", "_ann"):
+        pd.testing.assert_frame_equal(pd.read_csv(tmp_path / f"a{name}.csv"), pd.read_csv(tmp_path / f"b{name}.csv"),
+                                      check_exact=False, atol=1e-9, rtol=0)
