@@ -25,7 +25,7 @@ from typing import Any
 
 from accord.datasets.errors import AccordError
 
-COMMANDS = ("train", "evaluate", "score")
+COMMANDS = ("train", "evaluate", "score", "calibrate")
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
 GROUP_TITLES = {
@@ -104,7 +104,7 @@ def config_from_args(args: argparse.Namespace) -> Any:
 
 def build_parser(prog: str = "accord") -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=prog, description="Train reward models, evaluate them and score responses.")
-    sub = parser.add_subparsers(dest="command", metavar="{train,evaluate,score}")
+    sub = parser.add_subparsers(dest="command", metavar="{train,evaluate,score,calibrate}")
     train = sub.add_parser("train", help="train a reward model (the default command)",
                            usage=f"{prog} train --model PATH --train-path FILE [--output-dir DIR] [options]",
                            description="Train a reward model on a cleaned dataset or any preference layout and "
@@ -134,6 +134,16 @@ def build_parser(prog: str = "accord") -> argparse.ArgumentParser:
                     help="tokens per sequence (default: the length the model was trained with)")
     sc.add_argument("--out", metavar="FILE",
                     help="write the scored table here (.parquet, .jsonl or .csv; default: print it)")
+    cal = sub.add_parser("calibrate", help="fit a temperature on held-out pairs against their soft labels",
+                         description="Fit a temperature (and with --bias a bias) on the saved model's pairwise "
+                                     "log-odds against the soft labels of held-out pairs (no gold needed) and save it "
+                                     "in the model's reward_model.json; evaluate and score then apply it.")
+    cal.add_argument("model_dir", help="a folder written by `accord train`")
+    cal.add_argument("data", help="held-out pairs (not trained on): a cleaned dataset or any preference layout")
+    cal.add_argument("--bias", action="store_true", help="also fit a bias towards the side shown as chosen")
+    cal.add_argument("--batch-size", type=int, default=32, metavar="N", help="pairs per forward pass (default: 32)")
+    cal.add_argument("--max-length", type=int, default=None, metavar="N",
+                     help="tokens per sequence (default: the length the model was trained with)")
     return parser
 
 
@@ -159,6 +169,12 @@ def main(argv: list[str] | None = None, prog: str = "accord") -> int:
                 with atomic_path(args.out) as tmp:
                     tmp.write_text(text + "\n")
             print(text)
+        elif args.command == "calibrate":
+            from accord.reward.calibration import calibrate
+
+            fitted = calibrate(args.model_dir, args.data, fit_bias=args.bias, batch_size=args.batch_size,
+                               max_length=args.max_length, progress=True)
+            print(json.dumps(fitted, indent=2))
         else:
             _score(args)
     except AccordError as err:
