@@ -124,11 +124,14 @@ def build_parser(prog: str = "accord") -> argparse.ArgumentParser:
                         description="Rewards of responses (a 'response' column, optionally 'prompt') or of pairs "
                                     "('chosen' and 'rejected'). A model trained with --uncertainty-head also gives "
                                     "reward_sd and the conservative reward, reward - k * reward_sd.")
-    sc.add_argument("model_dir", help="a folder written by `accord train`")
+    sc.add_argument("model_dir", help="a folder written by `accord train`, or several, comma-separated: an ensemble")
     sc.add_argument("data", help="a file with a 'response' column (and 'prompt'), or 'chosen' and 'rejected'")
     sc.add_argument("--k", type=float, default=None, metavar="X",
                     help="conservative reward = reward - k * reward_sd (default: 1; needs a model trained with "
-                         "--uncertainty-head)")
+                         "--uncertainty-head, or an ensemble: then k multiplies the members' sd or variance)")
+    sc.add_argument("--conservative", choices=["sd", "var", "min"], default=None,
+                    help="an ensemble's conservative reward: mean - k sd (default), mean - k variance, or the "
+                         "members' minimum")
     sc.add_argument("--batch-size", type=int, default=32, metavar="N", help="sequences per forward pass (default: 32)")
     sc.add_argument("--max-length", type=int, default=None, metavar="N",
                     help="tokens per sequence (default: the length the model was trained with)")
@@ -205,9 +208,23 @@ def _train(args: argparse.Namespace) -> None:
 
 def _score(args: argparse.Namespace) -> None:
     from accord.reward.evaluate import score
+    from accord.reward.ensemble import check_ensemble, score_ensemble
 
     if args.out:
         _table_format(Path(args.out))  # a wrong suffix fails before the scoring
+    model_dirs = [d for d in args.model_dir.split(",") if d]
+    if args.k is not None and not args.k >= 0:
+        raise AccordError(f"--k must be >= 0 (how much spread to subtract), got {args.k}")
+    if len(model_dirs) > 1 or args.conservative:
+        check_ensemble(len(model_dirs), args.conservative or "sd", args.k)
+        table = score_ensemble(model_dirs, args.data, conservative=args.conservative or "sd",
+                               k=1.0 if args.k is None else args.k, batch_size=args.batch_size,
+                               max_length=args.max_length, progress=True)
+        if args.out:
+            _write_table(table, Path(args.out))
+        else:
+            print(table.to_string(max_colwidth=40))
+        return
     table = score(args.model_dir, args.data, k=args.k, batch_size=args.batch_size, max_length=args.max_length,
                   progress=True)
     if not any(column.startswith("reward_sd") for column in table.columns):
