@@ -298,7 +298,7 @@ def apply_lora(model: RewardModel, r: int, alpha: int, dropout: float, target_mo
 
 
 def repeated_blocks(backbone: nn.Module) -> list[tuple[str, nn.ModuleList]]:
-    """The outermost ``ModuleList``\ s of ``backbone`` whose children all share one class (a transformer's layers),
+    """The outermost ``ModuleList`` objects of ``backbone`` whose children all share one class (a transformer's layers),
     with their names; lists inside a block belong to the block."""
     found: list[tuple[str, nn.ModuleList]] = []
     for name, module in backbone.named_modules():
