@@ -76,7 +76,8 @@ def test_votes_follow_the_stated_surface_pull(biased):
     kind = j["annotator_type"].astype(str).to_numpy()
     longer = d_len != 0
     chose_longer = voted_a == (d_len > 0)
-    assert chose_longer[longer & (kind == "length_biased")].mean() > chose_longer[longer & (kind == "reliable")].mean() + 0.1
+    biased_rate = chose_longer[longer & (kind == "length_biased")].mean()
+    assert biased_rate > chose_longer[longer & (kind == "reliable")].mean() + 0.1
 
 
 def test_unbiased_mix_keeps_every_draw():

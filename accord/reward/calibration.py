@@ -56,7 +56,8 @@ def fit_temperature(d: np.ndarray, y: np.ndarray, *, fit_bias: bool = False) -> 
         return value, np.array(grad)
 
     start = np.zeros(2 if fit_bias else 1)
-    result = minimize(loss, start, jac=True, method="L-BFGS-B", bounds=[(-7.0, 7.0)] + ([(-10, 10)] if fit_bias else []))
+    bounds = [(-7.0, 7.0)] + ([(-10.0, 10.0)] if fit_bias else [])  # T within e^-7..e^7
+    result = minimize(loss, start, jac=True, method="L-BFGS-B", bounds=bounds)
     temperature = math.exp(float(result.x[0]))
     return {"temperature": temperature, "bias": float(result.x[1]) if fit_bias else 0.0,
             "soft_nll_before": loss(np.zeros_like(start))[0], "soft_nll_after": float(result.fun), "n_pairs": len(d)}
