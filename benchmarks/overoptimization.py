@@ -19,10 +19,9 @@ Reward models, trained on the training prompts' pairs only, all MiniLM (all-Mini
 
 Best-of-n on each held-out prompt: ``--candidates`` (256) fresh responses with known utility from
 :meth:`SyntheticData.sample_candidates`; for n = 1, 2, 4, ..., 256 the expected true utility of the candidate with
-the highest proxy reward among n drawn without replacement, computed exactly from the ranks (the unbiased
-estimator of best-of-n: candidate ``i`` of proxy rank ``r_i`` among ``N`` is the best of a random n-subset with
-probability ``C(r_i - 1, n - 1) / C(N, n)``), mean over prompts; against n and against the KL of best-of-n from the
-sampling distribution, ``log n - (n - 1) / n``. Standard errors of differences are paired: the difference of two
+the highest proxy reward among n drawn without replacement, computed exactly from the ranks
+(:func:`accord.reward.best_of_n.best_of_n_expectation`), mean over prompts; against n and against the KL of
+best-of-n from the sampling distribution, ``log n - (n - 1) / n``. Standard errors of differences are paired: the difference of two
 methods per (seed, prompt) on the same candidates, its standard deviation over all (seed, prompt) units divided by
 the square root of their number.
 
@@ -51,26 +50,6 @@ import pandas as pd
 
 METHODS = ("a majority", "b soft", "c debiased", "d debiased+ensemble")
 JUDGMENTS_PER_PAIR = 5
-
-
-def best_of_n_expectation(proxy: np.ndarray, utility: np.ndarray, ns: list[int]) -> np.ndarray:
-    """Expected true utility of best-of-n (by ``proxy``) over random n-subsets of the ``N`` candidates, per n."""
-    from scipy.special import gammaln
-
-    order = np.argsort(proxy, kind="stable")
-    u = utility[order]
-    big_n = len(u)
-    rank = np.arange(1, big_n + 1)  # 1 = lowest proxy
-    out = []
-    for n in ns:
-        # log C(r - 1, n - 1) - log C(N, n), zero probability where r - 1 < n - 1
-        valid = rank >= n
-        log_p = np.full(big_n, -np.inf)
-        r = rank[valid]
-        log_p[valid] = (gammaln(r) - gammaln(n) - gammaln(r - n + 1)
-                        - (gammaln(big_n + 1) - gammaln(n + 1) - gammaln(big_n - n + 1)))
-        out.append(float((np.exp(log_p) * u).sum()))
-    return np.array(out)
 
 
 def embed(model_dir: str, frame: pd.DataFrame, batch_size: int = 64) -> np.ndarray:
@@ -125,6 +104,7 @@ def run_seed(seed: int, share: float, args: argparse.Namespace, backbone: str, w
     from accord.aggregate import build_cleaned, fit_method
     from accord.datasets.synthetic import make_synthetic
     from accord.reward import score
+    from accord.reward.best_of_n import best_of_n_expectation
     from accord.reward.ensemble import conservative_reward
 
     mix = {"reliable": 0.9 - share, "spammer": 0.1, "length_biased": share}
@@ -187,6 +167,8 @@ def run_seed(seed: int, share: float, args: argparse.Namespace, backbone: str, w
 
 
 def summarise(results: list[dict[str, Any]], share: float) -> pd.DataFrame:
+    from accord.reward.best_of_n import best_of_n_kl
+
     ns = results[0]["ns"]
     rows = []
     for m in METHODS:
@@ -195,7 +177,7 @@ def summarise(results: list[dict[str, Any]], share: float) -> pd.DataFrame:
         length = np.concatenate([r["length"][m] for r in results])
         for j, n in enumerate(ns):
             diff = u[:, j] - base[:, j]
-            rows.append({"biased share": share, "method": m, "n": n, "KL": math.log(n) - (n - 1) / n,
+            rows.append({"biased share": share, "method": m, "n": n, "KL": best_of_n_kl(n),
                          "utility": u[:, j].mean(), "SE": u[:, j].std(ddof=1) / math.sqrt(len(u)),
                          "minus (a)": diff.mean(), "paired SE": diff.std(ddof=1) / math.sqrt(len(diff)),
                          "length": length[:, j].mean()})
