@@ -2,7 +2,7 @@
 unbiased rater's interval cover zero, and are the labels calibrated against the true, unbiased P(A > B)?
 
 Data: :func:`accord.datasets.synthetic.make_synthetic` with text, 5 judgments per pair, no true ties, the mix
-``reliable / spammer / position_biased / length_biased`` with ``--biased-share`` length-biased raters (a
+``reliable / spammer / position_biased / length_biased`` with ``--shares`` length-biased raters (a
 length-biased rater's log-odds of A move by ``beta_j`` per sentence of length difference, ``beta_j`` uniform on
 0.3..1.5), and the same data with no biased rater (their share given to reliable raters).
 
@@ -92,14 +92,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", default="0,1")
     parser.add_argument("--pairs", type=int, default=3000)
     parser.add_argument("--annotators", type=int, default=60)
-    parser.add_argument("--biased-share", type=float, default=0.25)
+    parser.add_argument("--shares", default="0.25,0", help="comma-separated shares of length-biased raters")
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args(argv)
     import torch
 
     torch.set_num_threads(args.threads)
     rows = []
-    for share in (args.biased_share, 0.0):
+    for share in [float(v) for v in args.shares.split(",") if v.strip()]:
         print(f"length-biased share {share:.0%}: {args.pairs:,} pairs, {args.annotators} raters, 5 judgments per pair",
               flush=True)
         for seed in [int(s) for s in args.seeds.split(",") if s.strip()]:

@@ -127,7 +127,6 @@ def run_seed(seed: int, share: float, args: argparse.Namespace, backbone: str, w
     members = [dirs["c"]] + [train_model(labels["c"][0], f"{tag}-c{m}", "weighted_soft_bce", seed + 1000 * m, args,
                                          backbone, work_dir) for m in range(1, args.members)]
 
-    test_prompts = data.responses["prompt_id"].drop_duplicates()
     pair_prompt = data.responses["prompt_id"].reindex(
         data.judgments.drop_duplicates("pair_id").set_index("pair_id")["response_a_id"].reindex(held_out.index))
     test_prompts = pd.unique(pair_prompt[held_out.to_numpy()])[: args.prompts]
