@@ -87,6 +87,19 @@ def test_a_covariate_that_is_the_quality_is_reported_as_not_identified():
     assert model.identified_ == {"item_quality": False}
 
 
+def test_arviz_export_and_held_out_likelihood_carry_the_pulls():
+    data = make_synthetic(n_pairs=120, n_annotators=10, judgments_per_pair=3, annotator_mix=MIX, seed=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = DebiasedBradleyTerry(max_steps=30, num_samples=20).fit(data.judgments)
+    idata = model.to_arviz()
+    assert "length_effect" in idata.posterior and idata.posterior["length_effect"].dims[-1] == "annotator"
+    assert idata.log_likelihood["y"].shape[-1] == len(data.judgments)
+    held_out = model.predictive_loglik(data.judgments.iloc[:20])
+    assert np.isfinite(held_out).all() and (held_out < 0).all()
+    assert {"length_effect_mean", "length_effect_scale", "length_effect_shared"} <= set(model.population_.index)
+
+
 @pytest.mark.parametrize("covariates, judgments_change, message", [
     (("item_missing",), {}, "no such column"),
     (("item_constant",), {"item_constant": 1.0}, "constant"),

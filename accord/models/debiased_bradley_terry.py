@@ -349,7 +349,7 @@ class DebiasedBradleyTerry(CrowdBradleyTerry):
             name = self._effect_name(k)
             rows[f"{name}_scale"] = self._summary(self._draws[f"effect_scale_{k}"])
             rows[f"{name}_mean"] = self._summary(self._draws[site].double() @ weights)
-            rows[f"{name}_effect_shared"] = self._summary(self._shared_[self.covariates[k]])
+            rows[f"{name}_shared"] = self._summary(self._shared_[self.covariates[k]])
         frame = frame.drop(index=[i for i in frame.index if str(i).startswith("effect_")])
         return pd.concat([frame, pd.DataFrame(rows).T[["mean", "sd", "lower", "upper"]]])
 
