@@ -21,9 +21,9 @@ Best-of-n on each held-out prompt: ``--candidates`` (256) fresh responses with k
 :meth:`SyntheticData.sample_candidates`; for n = 1, 2, 4, ..., 256 the expected true utility of the candidate with
 the highest proxy reward among n drawn without replacement, computed exactly from the ranks
 (:func:`accord.reward.best_of_n.best_of_n_expectation`), mean over prompts; against n and against the KL of
-best-of-n from the sampling distribution, ``log n - (n - 1) / n``. Standard errors of differences are paired: the difference of two
-methods per (seed, prompt) on the same candidates, its standard deviation over all (seed, prompt) units divided by
-the square root of their number.
+best-of-n from the sampling distribution, ``log n - (n - 1) / n``. Standard errors of differences are paired:
+the difference of two methods per (seed, prompt) on the same candidates, its standard deviation over all (seed,
+prompt) units divided by the square root of their number.
 
 CPU-sized by default: the backbone is frozen entirely (``--freeze-layers 6``: only the linear head trains), so every
 reward model shares MiniLM's pooled embeddings; candidates are embedded once per seed and each model's own head is
