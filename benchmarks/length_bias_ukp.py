@@ -3,7 +3,8 @@ and the population's, from :class:`accord.models.DebiasedBradleyTerry` with ``co
 
 What is printed:
 
-* the raw picture: the share of non-tie votes that go to the longer argument of the pair (word count);
+* the raw picture: the share of non-tie votes that go to the longer argument of the pair (word count), overall and
+  the quantiles of that share per worker;
 * per worker with at least ``--min-judgments`` judgments: the pull ``length_effect`` (log-odds per standard deviation
   of the word difference, relative to the bulk of the workers: see the model's docstring for what the ratings can
   and cannot identify), how many workers' 90% intervals lie above zero and below zero, and the quantiles of the
@@ -55,6 +56,12 @@ def main(argv: list[str] | None = None) -> int:
           f"{judgments['annotator'].nunique():,} workers; word difference sd {words.std():.1f}")
     print(f"raw: {np.mean(side[decided] == longer[decided]):.3f} of the non-tie votes on pairs of unequal length go "
           f"to the longer argument ({decided.sum():,} votes)")
+    per_worker = pd.DataFrame({"worker": judgments["annotator"].to_numpy()[decided],
+                               "longer": side[decided] == longer[decided]}).groupby("worker")["longer"].agg(["mean",
+                                                                                                          "size"])
+    per_worker = per_worker[per_worker["size"] >= args.min_judgments]
+    print(f"raw, per worker with >= {args.min_judgments} such votes ({len(per_worker)}): share to the longer "
+          + "  ".join(f"{q:.0%} {v:.3f}" for q, v in per_worker["mean"].quantile([0.05, 0.5, 0.95]).items()))
 
     started = time.perf_counter()
     model = DebiasedBradleyTerry(covariates=("length",), inference=args.inference, seed=args.seed).fit(judgments)
