@@ -244,14 +244,17 @@ def cmd_aggregate(args: argparse.Namespace) -> int:
     source = args.dataset or str(args.input)
     if table_info(judgments)["form"] == "attribute":
         return _aggregate_attributes(args, judgments, output, source)
-    args.method = args.method or "vote-fraction"
     can_clean = table_info(judgments)["form"] == "preference" and {"response_a", "response_b"} <= set(judgments)
     as_cleaned = can_clean and output.suffix.lower() in CLEANED_SUFFIXES
     if as_cleaned:
         _require_texts(judgments, source)
+    args.method = _debias_method(args)
     if args.method not in BASELINES:
         use_threads(torch_threads(len(judgments), args.free_cores))
-    estimator = make_method(args.method, **_model_settings(args.method, args))  # imports the model before the clock
+    settings = _model_settings(args.method, args)
+    if args.debias:
+        settings["covariates"] = tuple(args.debias)
+    estimator = make_method(args.method, **settings)  # imports the model before the clock
     started = time.perf_counter()
     try:
         estimator.fit(judgments)
@@ -286,6 +289,8 @@ def cmd_aggregate(args: argparse.Namespace) -> int:
             f"against gold ({int(scores['n']):,} items): accuracy {scores['accuracy']:.3f}  "
             f"NLL {scores['nll']:.3f}  Brier {scores['brier']:.3f}  ECE {scores['ece']:.3f}"
         )
+    if args.debias:
+        _print_debias(estimator)
     print(f"wrote {output} ({written})")
     return 0
 
@@ -613,6 +618,33 @@ def aggregate_across_processes(args: argparse.Namespace) -> int:
     return 0
 
 
+DEBIAS_METHOD = "debiased-bradley-terry"
+
+
+def _debias_method(args: argparse.Namespace) -> str:
+    """The method to fit: ``--debias`` needs the rater model with covariate pulls (and picks it by default)."""
+    if not args.debias:
+        return args.method or "vote-fraction"
+    args.debias = [name.strip() for value in args.debias for name in value.split(",") if name.strip()]
+    if args.method not in (None, DEBIAS_METHOD):
+        raise AccordError(f"--debias needs --method {DEBIAS_METHOD} (raters' pulls towards a covariate), "
+                          f"not {args.method}")
+    return DEBIAS_METHOD
+
+
+def _print_debias(estimator: Any) -> None:
+    """Per covariate: how many raters' pulls exclude zero, and the weighted mean pull."""
+    table, population = estimator.annotators_, estimator.population_
+    for name in estimator.covariates:
+        lower, upper = table[f"{name}_effect_lower"], table[f"{name}_effect_upper"]
+        n_out = int(((lower > 0) | (upper < 0)).sum())
+        row = population.loc[f"{name}_effect_mean"]
+        note = "" if estimator.identified_[name] else "  (not identified: the covariate agrees with quality)"
+        print(f"debiased {name}: {n_out} of {len(table)} raters' 90% intervals exclude no pull; mean pull "
+              f"{float(row['mean']):+.3f} [{float(row['lower']):+.3f}, {float(row['upper']):+.3f}] log-odds per sd "
+              f"({estimator.covariate_scale_[name]:.3g} units){note}")
+
+
 DEMO_METHODS = ("majority", "vote-fraction", "dawid-skene", "hierarchical-dawid-skene")
 
 
@@ -866,6 +898,10 @@ def build_parser() -> argparse.ArgumentParser:
     _add_input_arguments(agg)
     agg.add_argument("--method", help="majority, vote-fraction (default), dawid-skene, ...; per-attribute ratings: "
                      "multi-attribute-ordinal (default) or attribute-mean")
+    agg.add_argument("--debias", action="append", metavar="COVARIATE",
+                     help="remove the raters' pull towards a pair covariate from the soft labels: 'length' (word "
+                          "difference of the texts) or an item_* column; repeat or comma-separate for several "
+                          f"(fits {DEBIAS_METHOD})")
     agg.add_argument("--inference", help="model inference: vb, map, meanfield, lowrank, nuts")
     agg.add_argument("--device", help="torch device for the model, e.g. cuda (default: cpu)")
     agg.add_argument("--drop-ties", action="store_true", help="leave out pairs whose most likely outcome is a tie")
@@ -925,7 +961,9 @@ def build_parser() -> argparse.ArgumentParser:
     for name, text in (("train", "train a reward model on a cleaned dataset (accord train -h lists its settings)"),
                        ("evaluate", "accuracy, NLL, Brier and ECE of a saved reward model"),
                        ("score", "rewards, uncertainty and conservative rewards of responses or pairs"),
-                       ("combine", "combine a multi-attribute reward model's attributes into one reward")):
+                       ("combine", "combine a multi-attribute reward model's attributes into one reward"),
+
+                       ("calibrate", "fit a reward model's temperature on held-out pairs against their soft labels")):
         sub.add_parser(name, help=text)  # listed for --help; main() hands these to accord.reward's own parser
 
     ds = sub.add_parser("datasets", help="list or describe the named datasets")
@@ -939,7 +977,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-REWARD_COMMANDS = ("train", "evaluate", "score", "combine")
+REWARD_COMMANDS = ("train", "evaluate", "score", "combine", "calibrate")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -58,6 +58,16 @@ double that (then ``--threads 1`` is faster). ``--freeze-layers 0`` trains the w
     python benchmarks/reward_synthetic.py                               # ~12 min on 2 idle CPU cores
     python benchmarks/reward_synthetic.py --steps 100                   # one epoch, ~5 min
     python benchmarks/reward_synthetic.py --seeds 0,1,2,3 --freeze-layers 0 --threads 8
+
+Calibration (``--calibrate SHARE``): a seeded ``SHARE`` of the training prompts is held out of reward-model training
+as a calibration slice; after training, each model's temperature is fitted on that slice against its own labels
+(majority: its hard labels; accord: its soft labels; no gold, :mod:`accord.reward.calibration`), and the held-out
+metrics are reported before (``ECE(P) raw``, ``conf raw``) and after scaling, with the fitted temperature ``T``
+(``T < 1``: the raw model was under-confident). ``label ECE(P)`` / ``label conf`` describe the training labels
+themselves against the true P(A > B) (accord: its soft P(A | not tie); majority: 0/1), so that under-confident
+targets can be told apart from a model that has not yet learned the targets' scale.
+
+    python benchmarks/reward_synthetic.py --calibrate 0.15 --seeds 0,1,2,3,4 --steps 150
 """
 
 from __future__ import annotations
@@ -93,14 +103,19 @@ def side_accuracy_all(cleaned: pd.DataFrame, train_ids: pd.Index, true_label: pd
     return float(right[keep].mean())
 
 
-def test_metrics(model_dir: Path, test: pd.DataFrame, data: Any) -> dict[str, Any]:
-    """Score the held-out pairs (A as chosen, B as rejected) and compare ``sigmoid(r_A - r_B)`` with the truth."""
+def test_metrics(model_dir: Path, test: pd.DataFrame, data: Any, calibrated: bool = False) -> dict[str, Any]:
+    """Score the held-out pairs (A as chosen, B as rejected) and compare ``sigmoid(r_A - r_B)`` with the truth
+    (``calibrated``: the model's fitted temperature applied)."""
     from accord.reward import pairwise_metrics, score
 
     frame = pd.DataFrame({"pair_id": test.index.to_numpy(), "prompt": test["prompt"].to_numpy(),
                           "chosen": test["response_a"].to_numpy(), "rejected": test["response_b"].to_numpy()})
     scored = score(model_dir, frame, batch_size=64)
-    d = (scored["reward_chosen"] - scored["reward_rejected"]).to_numpy(dtype=float)
+    if calibrated:
+        p = scored["p_chosen_model"].to_numpy(dtype=float)
+        d = np.log(p / (1.0 - p))
+    else:
+        d = (scored["reward_chosen"] - scored["reward_rejected"]).to_numpy(dtype=float)
     truth = data.true_label.reindex(test.index).to_numpy()
     p_a = data.true_p_a.reindex(test.index).to_numpy(dtype=float)
     by_label = pairwise_metrics(d, (truth == "A").astype(float), (truth == "tie").astype(float))
@@ -117,6 +132,28 @@ def test_metrics(model_dir: Path, test: pd.DataFrame, data: Any) -> dict[str, An
             "nll_p": by_prob["soft_nll"], "ece_p": by_prob["soft_ece"],
             "conf": float(np.maximum(prob, 1.0 - prob).mean()), "true_conf": float(np.maximum(p_a, 1.0 - p_a).mean()),
             "_right_label": right_label, "_right_p": right_p}
+
+
+def label_calibration(frame: pd.DataFrame, data: Any) -> dict[str, float]:
+    """ECE and mean confidence of a cleaned dataset's P(A > B | not tie) against the true P, on its pairs."""
+    from accord.metrics import calibration_error
+
+    p_chosen = frame["p_chosen"].to_numpy(dtype=float)
+    p_rejected = 1.0 - p_chosen - frame["p_tie"].to_numpy(dtype=float)
+    p_c = p_chosen / np.clip(p_chosen + p_rejected, 1e-9, None)
+    p_a = np.where(frame["chosen_side"].to_numpy() == "A", p_c, 1.0 - p_c)
+    true = data.true_p_a.reindex(frame["pair_id"]).to_numpy(dtype=float)
+    return {"label_ece_p": calibration_error(p_a, true), "label_conf": float(np.maximum(p_a, 1 - p_a).mean())}
+
+
+def calibration_split(data: Any, train_index: pd.Index, share: float, seed: int) -> set[str]:
+    """The pair ids of a seeded ``share`` of the training prompts (the calibration slice)."""
+    first = data.judgments.drop_duplicates("pair_id").set_index("pair_id")["response_a_id"].reindex(train_index)
+    prompt = data.responses["prompt_id"].reindex(first).to_numpy()
+    prompts = np.unique(prompt)
+    rng = np.random.default_rng([seed, 31337])
+    chosen = rng.choice(prompts, size=max(1, round(share * len(prompts))), replace=False)
+    return set(train_index[np.isin(prompt, chosen)])
 
 
 def run_seed(seed: int, args: argparse.Namespace, backbone: str, work_dir: Path) -> list[dict[str, Any]]:
@@ -151,8 +188,12 @@ def run_seed(seed: int, args: argparse.Namespace, backbone: str, work_dir: Path)
     accord_labels = build_cleaned(soft, judgments)
     labels["accord"] = (accord_labels, "weighted_soft_bce", time.perf_counter() - started)
 
+    cal_ids = calibration_split(data, train_index, args.calibrate, seed) if args.calibrate else set()
     rows = []
     for name, (frame, loss, fit_seconds) in labels.items():
+        label_scores = label_calibration(frame, data)
+        cal = frame[frame["pair_id"].isin(cal_ids)].reset_index(drop=True)
+        frame = frame[~frame["pair_id"].isin(cal_ids)].reset_index(drop=True)
         path = write_cleaned(frame, work_dir / f"seed{seed}-{name}.parquet",
                              provenance={"method": "majority" if name == "majority" else args.method,
                                          "source": f"synthetic seed {seed}"})
@@ -162,13 +203,20 @@ def run_seed(seed: int, args: argparse.Namespace, backbone: str, work_dir: Path)
                               logging_steps=25, stats_max_pairs=64, freeze_layers=args.freeze_layers, progress=False)
         result = RewardTrainer(config).train()
         scores = test_metrics(result.output_dir, test, data)
-        rows.append({"seed": seed, "labels": name, "loss": loss, "pairs": len(frame),
+        if len(cal):
+            from accord.reward.calibration import calibrate
+
+            raw = {"ece_p_raw": scores["ece_p"], "conf_raw": scores["conf"], "nll_p_raw": scores["nll_p"]}
+            temperature = calibrate(result.output_dir, cal)["temperature"]
+            scores = {**test_metrics(result.output_dir, test, data, calibrated=True), **raw, "T": temperature}
+        rows.append({"seed": seed, "labels": name, "loss": loss, "pairs": len(frame), **label_scores,
                      "label acc": side_accuracy(frame, data.true_label),
                      "label acc (all)": side_accuracy_all(frame, train_index, data.true_label), "fit s": fit_seconds,
                      "train s": result.train_seconds, **scores})
         print(f"  {name:>8} ({loss}, {len(frame):,} pairs): acc(label) {scores['acc_label']:.4f}  "
               f"acc(P) {scores['acc_p']:.4f}  NLL(P) {scores['nll_p']:.4f}  ECE(P) {scores['ece_p']:.4f}  "
-              f"({result.train_seconds:.0f}s training)", flush=True)
+              + (f"(raw {scores['ece_p_raw']:.4f}, T {scores['T']:.3f})  " if "T" in scores else "")
+              + f"label ECE(P) {label_scores['label_ece_p']:.4f}  ({result.train_seconds:.0f}s training)", flush=True)
     return rows
 
 
@@ -181,7 +229,12 @@ def paired_se(right_a: np.ndarray, right_b: np.ndarray) -> float:
 def report(rows: list[dict[str, Any]], wall: float) -> None:
     table = pd.DataFrame([{k: v for k, v in row.items() if not k.startswith("_")} for row in rows])
     columns = ["pairs", "label acc", "label acc (all)", "acc_label", "acc_p", "nll_p", "ece_p", "conf", "train s"]
-    names = {"acc_label": "acc(label)", "acc_p": "acc(P)", "nll_p": "NLL(P)", "ece_p": "ECE(P)"}
+    if "T" in table.columns:
+        columns[-1:-1] = ["ece_p_raw", "conf_raw", "T"]
+    columns[-1:-1] = ["label_ece_p", "label_conf"]
+    names = {"acc_label": "acc(label)", "acc_p": "acc(P)", "nll_p": "NLL(P)", "ece_p": "ECE(P)",
+             "ece_p_raw": "ECE(P) raw", "conf_raw": "conf raw", "label_ece_p": "label ECE(P)",
+             "label_conf": "label conf"}
     per_seed = table.set_index(["seed", "labels"])[columns]
     mean = table.groupby("labels", sort=False)[columns].mean()
     mean.index = pd.MultiIndex.from_product([["mean"], mean.index], names=["seed", "labels"])
@@ -245,6 +298,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--freeze-layers", type=int, default=3, help="lower MiniLM layers frozen with the embeddings")
     parser.add_argument("--backbone", default="all-MiniLM-L6-v2")
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
+    parser.add_argument("--calibrate", type=float, default=0.0, metavar="SHARE",
+                        help="hold out this share of the training prompts to fit each model's temperature (0: off)")
     parser.add_argument("--work-dir", type=Path, help="keep cleaned datasets and models here (default: a temp dir)")
     args = parser.parse_args(argv)
 

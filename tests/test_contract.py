@@ -12,7 +12,7 @@ import accord.models as models
 from accord.datasets import AccordError
 
 MODELS = ["DawidSkene", "OneCoinDawidSkene", "HierarchicalDawidSkene", "MACE", "GLAD", "CrowdBradleyTerry",
-          "OrdinalPreference", "ContextPreference", "RaterTypes"]
+          "OrdinalPreference", "ContextPreference", "RaterTypes", "DebiasedBradleyTerry"]
 
 
 @pytest.mark.parametrize("name", MODELS)

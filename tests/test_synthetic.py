@@ -18,6 +18,7 @@ from accord.datasets.errors import AccordError
 from accord.datasets.schema import validate
 from accord.datasets.synthetic import (
     ANNOTATOR_TYPES,
+    DEFAULT_ANNOTATOR_MIX,
     TOPICS,
     UTILITY_WEIGHTS,
     SyntheticData,
@@ -232,7 +233,7 @@ def test_reported_rates_are_recoverable(big: SyntheticData) -> None:
     """accuracy, position_bias and tie_rate are real answer probabilities: binomial z-tests for busy raters."""
     stats = _per_annotator(big)
     busy = stats[stats["n_judgments"] >= 300]
-    assert len(busy) > 100 and set(busy["type"].astype(str)) == set(ANNOTATOR_TYPES)
+    assert len(busy) > 100 and set(busy["type"].astype(str)) == set(DEFAULT_ANNOTATOR_MIX)
     n = busy["n_judgments"]
 
     def z(successes: pd.Series, trials: pd.Series, p: pd.Series) -> pd.Series:

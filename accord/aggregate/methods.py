@@ -22,6 +22,7 @@ METHODS: dict[str, tuple[str, str, dict[str, Any]]] = {
     "ordinal": ("accord.models.ordinal", "OrdinalPreference", {}),
     "context": ("accord.models.context", "ContextPreference", {}),
     "rater-types": ("accord.models.rater_types", "RaterTypes", {}),
+    "debiased-bradley-terry": ("accord.models.debiased_bradley_terry", "DebiasedBradleyTerry", {}),
 }
 
 

@@ -70,10 +70,29 @@ Indices: prompt :math:`q`, response :math:`r`, pair :math:`i`, annotator :math:`
    adversarial     0.70 + 0.25 Beta(3, 2)   0                     --                --
    position_biased as reliable              Uniform(0.5, 0.9)     Uniform(0.85, 1)  :math:`t_0`
    tie_prone       as reliable              Uniform(0.3, 0.6)     0.5               1
+   length_biased   as reliable              0                     --                --
+   flattery_biased as reliable              0                     --                --
    =============== ======================== ===================== ================= ============
 
    An adversarial rater's kernel reports the opposite side with probability :math:`c_j` (and a side, evenly,
    for a true tie).
+
+   *Surface biases.* A response's ``length`` :math:`\ell_r` is the number of sentences in its body (facts, fillers
+   and an optional flattering sentence); with probability ``flattery_rate`` a response flatters the asker
+   (``flattery`` :math:`\phi_r = 1`: one sentence praising the question, no utility). A ``length_biased`` rater
+   has a sensitivity :math:`\beta_j \sim \mathrm{Uniform}(0.3, 1.5)` to the length difference, a
+   ``flattery_biased`` rater :math:`\gamma_j \sim \mathrm{Uniform}(1, 3)` to the flattery difference (0 for
+   every other type): their report's odds of A against B are multiplied by
+   :math:`\exp(\beta_j (\ell_A - \ell_B) + \gamma_j (\phi_A - \phi_B))`, the tie probability unchanged,
+
+   .. math:: \operatorname{logit} P(y = A \mid y \ne \text{tie}, z) =
+             \operatorname{logit} \frac{M_j[z, A]}{M_j[z, A] + M_j[z, B]} + \beta_j\,\Delta\ell_i
+             + \gamma_j\,\Delta\phi_i,
+
+   so the pull grows with the difference and vanishes for responses of equal length. Length carries
+   information about utility only through facts and fillers (its correlation with utility is positive but
+   weak); flattery carries none. ``annotators.length_bias`` and ``flattery_bias`` hold :math:`\beta_j` and
+   :math:`\gamma_j`; ``accuracy`` and ``position_bias`` describe the rater's kernel without the surface pull.
 
 6. **Workload.** Pair :math:`i` receives :math:`m_i` judgments (``judgments_per_pair``: fixed, or uniform on an
    inclusive range). Annotator activity is log-normal, :math:`a_j = \exp(\sigma z_j)`, :math:`z_j \sim N(0,1)`,
@@ -113,10 +132,13 @@ __all__ = [
     "TOPICS",
     "UTILITY_WEIGHTS",
     "SyntheticData",
+    "sample_candidates",
     "make_synthetic",
 ]
 
-ANNOTATOR_TYPES: tuple[str, ...] = ("reliable", "spammer", "adversarial", "position_biased", "tie_prone")
+# New types go at the end: a type's code is its position, and earlier codes stay what they were.
+ANNOTATOR_TYPES: tuple[str, ...] = ("reliable", "spammer", "adversarial", "position_biased", "tie_prone",
+                                    "length_biased", "flattery_biased")
 DEFAULT_ANNOTATOR_MIX: dict[str, float] = {
     "reliable": 0.6,
     "spammer": 0.15,
@@ -253,6 +275,17 @@ _FILLERS: tuple[str, ...] = (
     "Some people say one thing and others say another.",
 )
 _CLOSERS: tuple[str, ...] = ("Hope this helps.", "Good luck.", "Let me know if you have questions.", "")
+# A flattering sentence praises the asker and says nothing about the topic: no utility.
+_FLATTERY: tuple[str, ...] = (
+    "What a thoughtful question, you clearly have a sharp eye for this.",
+    "You are obviously someone who asks the right questions.",
+    "Brilliant question, it shows real insight on your part.",
+)
+# Bias strengths of the surface-biased rater types (log-odds per unit difference; see the module docstring).
+LENGTH_BIAS_RANGE: tuple[float, float] = (0.3, 1.5)
+FLATTERY_BIAS_RANGE: tuple[float, float] = (1.0, 3.0)
+# Share of flattering responses when flattery-biased raters are present and ``flattery_rate`` is not given.
+DEFAULT_FLATTERY_RATE = 0.3
 
 
 @dataclass(frozen=True)
@@ -276,10 +309,12 @@ class SyntheticData:
         Per annotator (index ``annotator``): ``type``, ``group``, ``accuracy`` (P(label == true label of their
         group)), ``spam_prob``, ``position_bias`` (P(label == "A" | label != "tie")), ``tie_rate``
         (P(label == "tie")), ``attentive_accuracy`` (c_j; NaN for spammers), ``activity`` (relative workload
-        weight) and ``n_judgments``.
+        weight), ``n_judgments``, ``length_bias`` and ``flattery_bias`` (the surface-bias strengths, 0 for raters
+        without that bias).
     responses
         Per response (index ``response_id``): ``prompt_id``, ``prompt``, ``topic``, ``text`` (only with
-        ``with_text``), ``utility``, and the features ``n_facts``, ``n_filler``, ``tone``.
+        ``with_text``), ``utility``, the features ``n_facts``, ``n_filler``, ``tone``, ``flattery`` (0/1) and
+        ``length`` (sentences in the body).
     true_p_tie
         Per ``pair_id``: P(tie), the same for every group.
     true_label_by_group
@@ -301,6 +336,19 @@ class SyntheticData:
     true_label_by_group: pd.DataFrame
     confusion: np.ndarray = field(repr=False)
     params: dict[str, Any] = field(default_factory=dict)
+
+    def sample_candidates(self, prompt_ids: Sequence[str], n: int, seed: int = 0) -> pd.DataFrame:
+        """``n`` fresh responses to each of ``prompt_ids``, drawn as the generator draws responses (see
+        :func:`sample_candidates`), with their known utility: the candidates of best-of-n."""
+        prompts = self.responses.drop_duplicates("prompt_id").set_index("prompt_id")
+        missing = [p for p in prompt_ids if p not in prompts.index]
+        if missing:
+            raise AccordError(f"prompt_id {missing[0]!r} is not a prompt of this data")
+        chosen = prompts.loc[list(prompt_ids)]
+        return sample_candidates(chosen["prompt"].to_numpy(), chosen["topic"].astype(str).to_numpy(), n,
+                                 utility_scale=self.params["utility_scale"],
+                                 flattery_rate=self.params.get("flattery_rate") or 0.0, seed=seed,
+                                 prompt_ids=chosen.index.to_numpy())
 
     def held_out_prompts(self, share: float = 0.2, seed: int = 0) -> pd.Series:
         """A train/test split by prompt: per ``pair_id`` (``true_label``'s order), True for the pairs of a seeded
@@ -329,6 +377,7 @@ def make_synthetic(
     n_responses_per_prompt: int = 4,
     utility_scale: float = 1.0,
     activity_skew: float = 1.0,
+    flattery_rate: float | None = None,
     with_text: bool = True,
     seed: int = 0,
 ) -> SyntheticData:
@@ -364,6 +413,9 @@ def make_synthetic(
         Multiplies every utility: larger makes preferences more one-sided.
     activity_skew
         Log-normal sigma of annotator activity: 0 gives equal workloads, larger a longer tail.
+    flattery_rate
+        Share of responses that flatter the asker (a sentence with no utility). Default:
+        :data:`DEFAULT_FLATTERY_RATE` when the mix has ``flattery_biased`` raters, else 0.
     with_text
         Add prompt and response texts (``prompt``, ``response_a``, ``response_b`` in ``judgments``; ``text`` in
         ``responses``). Labels do not depend on it.
@@ -386,17 +438,21 @@ def make_synthetic(
         "n_responses_per_prompt": n_responses_per_prompt,
         "utility_scale": utility_scale,
         "activity_skew": activity_skew,
+        "flattery_rate": flattery_rate,
         "with_text": with_text,
         "seed": seed,
     }
     counts_range = _check_arguments(params)
     mix = _normalised_mix(params["annotator_mix"])
+    if flattery_rate is None:
+        flattery_rate = DEFAULT_FLATTERY_RATE if mix[ANNOTATOR_TYPES.index("flattery_biased")] > 0 else 0.0
+        params["flattery_rate"] = flattery_rate
     shares = _group_shares(group_shares, n_groups)
     contested = _contested_mask(contested_topics, n_groups)
 
     # Independent streams: adding text, or changing the workload, leaves every other draw unchanged.
-    streams = [np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(6)]
-    rng_structure, rng_annotators, rng_workload, rng_truth, rng_judge, rng_text = streams
+    streams = [np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(8)]
+    rng_structure, rng_annotators, rng_workload, rng_truth, rng_judge, rng_text, rng_flattery, rng_bias = streams
 
     # -- structure: prompts, responses, pairs --------------------------------------------------------------
     r = n_responses_per_prompt
@@ -418,11 +474,10 @@ def make_synthetic(
     n_facts = rng_structure.integers(0, MAX_FACTS + 1, n_responses)
     n_filler = rng_structure.integers(0, MAX_FILLER + 1, n_responses)
     tone = rng_structure.choice(np.array([-1, 0, 1]), size=n_responses, p=[0.25, 0.5, 0.25])
-    utility = utility_scale * (
-        UTILITY_WEIGHTS["n_facts"] * (n_facts - _FEATURE_CENTRES["n_facts"])
-        + UTILITY_WEIGHTS["n_filler"] * (n_filler - _FEATURE_CENTRES["n_filler"])
-        + UTILITY_WEIGHTS["tone"] * (tone - _FEATURE_CENTRES["tone"])
-    )
+    utility = _utility(n_facts, n_filler, tone, utility_scale)
+    # flattery has a stream of its own: without it (rate 0) every other draw and text is what it always was
+    flattery = (rng_flattery.random(n_responses) < flattery_rate).astype(np.int64)
+    length = n_facts + n_filler + flattery
 
     # -- true preferences ------------------------------------------------------------------------------------
     gap = utility[resp_a] - utility[resp_b]
@@ -444,6 +499,10 @@ def make_synthetic(
 
     # -- annotators ------------------------------------------------------------------------------------------
     ann = _draw_annotators(rng_annotators, n_annotators, mix, shares, tie_rate, activity_skew)
+    is_length = ann["type"] == ANNOTATOR_TYPES.index("length_biased")
+    is_flattery = ann["type"] == ANNOTATOR_TYPES.index("flattery_biased")
+    length_bias = np.where(is_length, rng_bias.uniform(*LENGTH_BIAS_RANGE, n_annotators), 0.0)
+    flattery_bias = np.where(is_flattery, rng_bias.uniform(*FLATTERY_BIAS_RANGE, n_annotators), 0.0)
     confusion = _confusion(ann, tie_rate)
     # Expected prevalence of each true class for each group: sigma(d_ig)(1 - P_tie), ..., P_tie, averaged.
     prevalence = np.stack(
@@ -469,7 +528,11 @@ def make_synthetic(
     )
     judge_pair, judge_ann = _assign(rng_workload, counts, ann["activity"])
     true_class = group_label[judge_pair, ann["group"][judge_ann]]
-    label_code = _categorical(rng_judge, confusion[judge_ann, true_class])
+    probs = confusion[judge_ann, true_class]
+    pull = (length_bias[judge_ann] * (length[resp_a] - length[resp_b])[judge_pair]
+            + flattery_bias[judge_ann] * (flattery[resp_a] - flattery[resp_b])[judge_pair])
+    probs = _surface_pull(probs, pull)
+    label_code = _categorical(rng_judge, probs)
     n_judgments = np.bincount(judge_ann, minlength=n_annotators)
 
     # -- names and tables ------------------------------------------------------------------------------------
@@ -497,12 +560,15 @@ def make_synthetic(
             "n_facts": n_facts,
             "n_filler": n_filler,
             "tone": tone,
+            "flattery": flattery,
+            "length": length,
         },
         index=pd.Index(resp_names, name="response_id", dtype="str"),
     )
     response_text: np.ndarray | None = None
     if with_text:
         response_text = _response_texts(rng_text, prompt_topic[response_prompt], n_facts, n_filler, tone)
+        response_text = _add_flattery(rng_flattery, response_text, flattery)
         responses.insert(3, "text", pd.array(response_text, dtype="str"))
 
     annotators = pd.DataFrame(
@@ -516,6 +582,8 @@ def make_synthetic(
             "attentive_accuracy": np.where(ann["type"] == ANNOTATOR_TYPES.index("spammer"), np.nan, ann["c"]),
             "activity": ann["activity"],
             "n_judgments": n_judgments,
+            "length_bias": length_bias,
+            "flattery_bias": flattery_bias,
         },
         index=pd.Index(ann_names, name="annotator", dtype="str"),
     )
@@ -589,6 +657,9 @@ def _check_arguments(params: dict[str, Any]) -> tuple[int, int]:
     tie_rate = params["tie_rate"]
     if not (_is_real(tie_rate) and 0.0 <= tie_rate < 1.0):
         raise AccordError(f"tie_rate must be in [0, 1), got {tie_rate!r}")
+    rate = params["flattery_rate"]
+    if rate is not None and not (_is_real(rate) and 0.0 <= rate <= 1.0):
+        raise AccordError(f"flattery_rate must be in [0, 1], got {rate!r}")
     for name in ("utility_scale", "activity_skew"):
         value = params[name]
         if not (_is_real(value) and math.isfinite(value) and value >= 0):
@@ -644,6 +715,31 @@ def _contested_mask(contested_topics: int | Sequence[str], n_groups: int) -> np.
 def _sigmoid(x: np.ndarray) -> np.ndarray:
     # tanh form: no overflow for large |x|.
     return 0.5 * (1.0 + np.tanh(0.5 * x))
+
+
+def _utility(n_facts: np.ndarray, n_filler: np.ndarray, tone: np.ndarray, scale: float) -> np.ndarray:
+    """The latent utility of responses with these features (step 2 of the module docstring)."""
+    return scale * (
+        UTILITY_WEIGHTS["n_facts"] * (n_facts - _FEATURE_CENTRES["n_facts"])
+        + UTILITY_WEIGHTS["n_filler"] * (n_filler - _FEATURE_CENTRES["n_filler"])
+        + UTILITY_WEIGHTS["tone"] * (tone - _FEATURE_CENTRES["tone"])
+    )
+
+
+def _surface_pull(probs: np.ndarray, pull: np.ndarray) -> np.ndarray:
+    """Multiply the odds of A against B of each row of ``probs`` (A, B, tie) by ``exp(pull)``, P(tie) unchanged.
+    Rows without a pull are returned as they are (bit for bit: an unbiased rater's draws never change)."""
+    moved = pull != 0
+    if not moved.any():
+        return probs
+    out = probs.copy()
+    p_a, p_b = probs[moved, _A], probs[moved, _B]
+    side = p_a + p_b
+    with np.errstate(divide="ignore"):
+        logit = np.log(p_a) - np.log(p_b) + pull[moved]
+    out[moved, _A] = side * _sigmoid(logit)
+    out[moved, _B] = side - out[moved, _A]
+    return out
 
 
 def _davidson_tie(gap: np.ndarray, nu: float) -> np.ndarray:
@@ -805,6 +901,70 @@ def _take_str(names: Sequence[str] | np.ndarray, codes: np.ndarray) -> pd.api.ex
     """A string column ``names[codes]``: convert the few distinct strings once, then gather (4x faster than
     converting a million Python objects)."""
     return pd.array(np.asarray(names, dtype=object), dtype="str").take(codes)
+
+
+def _add_flattery(rng: np.random.Generator, texts: np.ndarray, flattery: np.ndarray) -> np.ndarray:
+    """Put a flattering sentence after the opener of the flattering responses (``texts`` unchanged otherwise)."""
+    if not flattery.any():
+        return texts
+    out = texts.copy()
+    chosen = np.flatnonzero(flattery)
+    sentence = np.array(_FLATTERY, dtype=object)[rng.integers(0, len(_FLATTERY), len(chosen))]
+    for i, extra in zip(chosen.tolist(), sentence.tolist()):
+        opener_end = out[i].index(".") + 1  # every opener is one sentence ending in its first full stop
+        out[i] = f"{out[i][:opener_end]} {extra}{out[i][opener_end:]}"
+    return out
+
+
+def sample_candidates(
+    prompts: Sequence[str],
+    topics: Sequence[str],
+    n: int,
+    *,
+    utility_scale: float = 1.0,
+    flattery_rate: float = 0.0,
+    seed: int = 0,
+    prompt_ids: Sequence[str] | None = None,
+) -> pd.DataFrame:
+    """``n`` fresh responses to each prompt, drawn as :func:`make_synthetic` draws responses (features, text and
+    utility; step 2 of the module docstring), for best-of-n on held-out prompts.
+
+    Returns one row per candidate: ``prompt_id`` (``prompt_ids`` or the prompt's position), ``prompt``,
+    ``candidate`` (0..n-1), ``text``, ``utility`` and the features ``n_facts``, ``n_filler``, ``tone``,
+    ``flattery``, ``length``. For best-of-n at several ``n``, draw once with the largest and take each prompt's
+    first candidates.
+    """
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+        raise AccordError(f"n must be an integer >= 1, got {n!r}")
+    if len(prompts) != len(topics):
+        raise AccordError(f"{len(prompts)} prompts but {len(topics)} topics")
+    unknown = [t for t in topics if t not in TOPICS]
+    if unknown:
+        raise AccordError(f"unknown topic {unknown[0]!r}; topics are {list(_TOPIC_NAMES)}")
+    if not (_is_real(flattery_rate) and 0.0 <= flattery_rate <= 1.0):
+        raise AccordError(f"flattery_rate must be in [0, 1], got {flattery_rate!r}")
+    rng = np.random.default_rng([seed, 77003])
+    m = len(prompts) * int(n)
+    prompt_code = np.repeat(np.arange(len(prompts)), n)
+    topic = np.array([_TOPIC_NAMES.index(t) for t in topics], dtype=np.int64)[prompt_code]
+    n_facts = rng.integers(0, MAX_FACTS + 1, m)
+    n_filler = rng.integers(0, MAX_FILLER + 1, m)
+    tone = rng.choice(np.array([-1, 0, 1]), size=m, p=[0.25, 0.5, 0.25])
+    flattery = (rng.random(m) < flattery_rate).astype(np.int64)
+    text = _add_flattery(rng, _response_texts(rng, topic, n_facts, n_filler, tone), flattery)
+    ids = np.asarray(prompt_ids if prompt_ids is not None else np.arange(len(prompts)).astype(str), dtype=object)
+    return pd.DataFrame({
+        "prompt_id": ids[prompt_code],
+        "prompt": np.asarray(prompts, dtype=object)[prompt_code],
+        "candidate": np.tile(np.arange(n), len(prompts)),
+        "text": text,
+        "utility": _utility(n_facts, n_filler, tone, utility_scale),
+        "n_facts": n_facts,
+        "n_filler": n_filler,
+        "tone": tone,
+        "flattery": flattery,
+        "length": n_facts + n_filler + flattery,
+    })
 
 
 def _response_texts(

@@ -9,6 +9,8 @@
 ``GLAD``                    annotator ability x item difficulty (Whitehill et al. 2009)
 ``CrowdBradleyTerry``       latent utility per response, annotator sharpness and position bias, Davidson or
                             Rao-Kupper ties; ranks responses and predicts unseen pairs (Chen et al. 2013)
+``DebiasedBradleyTerry``    crowd Bradley-Terry with per-rater pulls towards pair covariates (e.g. length);
+                            soft labels with the pull removed
 ``OrdinalPreference``       graded strengths with per-annotator thresholds (cumulative logit, McCullagh 1980)
 ``ContextPreference``       preference and reliability that depend on annotator groups and item topics
 ``RaterTypes``              a finite mixture of rater types, the number chosen by held-out likelihood
@@ -38,7 +40,8 @@ _HOME = {"RaterModel": "base", "compare": "comparison", "heldout_loglik": "compa
          "OneCoinDawidSkene": "one_coin", "HierarchicalDawidSkene": "hierarchical_dawid_skene", "MACE": "mace",
          "GLAD": "glad", "CrowdBradleyTerry": "bradley_terry", "OrdinalPreference": "ordinal",
          "ContextPreference": "context", "RaterTypes": "rater_types", "FirstErrorModel": "first_error",
-         "StepDawidSkene": "step_dawid_skene", "MultiAttributeOrdinal": "multi_attribute"}
+         "StepDawidSkene": "step_dawid_skene", "MultiAttributeOrdinal": "multi_attribute",
+         "DebiasedBradleyTerry": "debiased_bradley_terry"}
 __all__ = sorted(_HOME)
 
 

@@ -26,7 +26,7 @@ from typing import Any
 
 from accord.datasets.errors import AccordError
 
-COMMANDS = ("train", "evaluate", "score", "combine")
+COMMANDS = ("train", "evaluate", "score", "combine", "calibrate")
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
 GROUP_TITLES = {
@@ -105,7 +105,7 @@ def config_from_args(args: argparse.Namespace) -> Any:
 
 def build_parser(prog: str = "accord") -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=prog, description="Train reward models, evaluate them and score responses.")
-    sub = parser.add_subparsers(dest="command", metavar="{train,evaluate,score,combine}")
+    sub = parser.add_subparsers(dest="command", metavar="{train,evaluate,score,combine,calibrate}")
     train = sub.add_parser("train", help="train a reward model (the default command)",
                            usage=f"{prog} train --model PATH --train-path FILE [--output-dir DIR] [options]",
                            description="Train a reward model on a cleaned dataset or any preference layout and "
@@ -125,17 +125,30 @@ def build_parser(prog: str = "accord") -> argparse.ArgumentParser:
                         description="Rewards of responses (a 'response' column, optionally 'prompt') or of pairs "
                                     "('chosen' and 'rejected'). A model trained with --uncertainty-head also gives "
                                     "reward_sd and the conservative reward, reward - k * reward_sd.")
-    sc.add_argument("model_dir", help="a folder written by `accord train`")
+    sc.add_argument("model_dir", help="a folder written by `accord train`, or several, comma-separated: an ensemble")
     sc.add_argument("data", help="a file with a 'response' column (and 'prompt'), or 'chosen' and 'rejected'")
     sc.add_argument("--k", type=float, default=None, metavar="X",
                     help="conservative reward = reward - k * reward_sd (default: 1; needs a model trained with "
-                         "--uncertainty-head)")
+                         "--uncertainty-head, or an ensemble: then k multiplies the members' sd or variance)")
+    sc.add_argument("--conservative", choices=["sd", "var", "min"], default=None,
+                    help="an ensemble's conservative reward: mean - k sd (default), mean - k variance, or the "
+                         "members' minimum")
     sc.add_argument("--batch-size", type=int, default=32, metavar="N", help="sequences per forward pass (default: 32)")
     sc.add_argument("--max-length", type=int, default=None, metavar="N",
                     help="tokens per sequence (default: the length the model was trained with)")
     sc.add_argument("--out", metavar="FILE",
                     help="write the scored table here (.parquet, .jsonl or .csv; default: print it)")
     _add_combine_parser(sub)
+    cal = sub.add_parser("calibrate", help="fit a temperature on held-out pairs against their soft labels",
+                         description="Fit a temperature (and with --bias a bias) on the saved model's pairwise "
+                                     "log-odds against the soft labels of held-out pairs (no gold needed) and save it "
+                                     "in the model's reward_model.json; evaluate and score then apply it.")
+    cal.add_argument("model_dir", help="a folder written by `accord train`")
+    cal.add_argument("data", help="held-out pairs (not trained on): a cleaned dataset or any preference layout")
+    cal.add_argument("--bias", action="store_true", help="also fit a bias towards the side shown as chosen")
+    cal.add_argument("--batch-size", type=int, default=32, metavar="N", help="pairs per forward pass (default: 32)")
+    cal.add_argument("--max-length", type=int, default=None, metavar="N",
+                     help="tokens per sequence (default: the length the model was trained with)")
     return parser
 
 
@@ -226,6 +239,12 @@ def main(argv: list[str] | None = None, prog: str = "accord") -> int:
             print(text)
         elif args.command == "combine":
             _combine(args)
+        elif args.command == "calibrate":
+            from accord.reward.calibration import calibrate
+
+            fitted = calibrate(args.model_dir, args.data, fit_bias=args.bias, batch_size=args.batch_size,
+                               max_length=args.max_length, progress=True)
+            print(json.dumps(fitted, indent=2))
         else:
             _score(args)
     except AccordError as err:
@@ -256,9 +275,23 @@ def _train(args: argparse.Namespace) -> None:
 
 def _score(args: argparse.Namespace) -> None:
     from accord.reward.evaluate import score
+    from accord.reward.ensemble import check_ensemble, score_ensemble
 
     if args.out:
         _table_format(Path(args.out))  # a wrong suffix fails before the scoring
+    model_dirs = [d for d in args.model_dir.split(",") if d]
+    if args.k is not None and not args.k >= 0:
+        raise AccordError(f"--k must be >= 0 (how much spread to subtract), got {args.k}")
+    if len(model_dirs) > 1 or args.conservative:
+        check_ensemble(len(model_dirs), args.conservative or "sd", args.k)
+        table = score_ensemble(model_dirs, args.data, conservative=args.conservative or "sd",
+                               k=1.0 if args.k is None else args.k, batch_size=args.batch_size,
+                               max_length=args.max_length, progress=True)
+        if args.out:
+            _write_table(table, Path(args.out))
+        else:
+            print(table.to_string(max_colwidth=40))
+        return
     table = score(args.model_dir, args.data, k=args.k, batch_size=args.batch_size, max_length=args.max_length,
                   progress=True)
     if "p_correct" not in table.columns and not any(column.startswith("reward_sd") for column in table.columns):

@@ -26,6 +26,7 @@ import torch
 
 from accord import metrics
 from accord.datasets.errors import AccordError
+from accord.reward.calibration import apply_calibration
 from accord.reward.data import VOTE_COLUMNS, PairCollator, PairEncoder, TokenizedPairs, TokenizedResponses, load_pairs
 from accord.reward.losses import pairwise_logit
 from accord.reward.model import RewardModel
@@ -181,8 +182,9 @@ def evaluate(model_dir: str | Path, data: Any, *, batch_size: int = 32, max_leng
              model: RewardModel | None = None, tokenizer: Any = None, progress: bool = False) -> dict[str, float]:
     """Score a saved reward model on preference pairs (a cleaned dataset or any layout :func:`load_pairs` reads).
 
-    Returns the metrics of :func:`pairwise_metrics`, plus the truncation counts (for a process reward model, those
-    of :func:`accord.reward.steps.step_reward_metrics` on a step dataset). Vote columns in ``data``
+    Returns the metrics of :func:`pairwise_metrics` of the calibrated log-odds (:mod:`accord.reward.calibration`,
+    when the model has a calibration), plus the truncation counts (for a process reward model, those of
+    :func:`accord.reward.steps.step_reward_metrics` on a step dataset). Vote columns in ``data``
     (``votes_chosen``, ``votes_rejected``, ``votes_tie``) add the metrics against held-out votes. ``progress``
     draws a bar over the pairs.
     """
@@ -202,7 +204,8 @@ def evaluate(model_dir: str | Path, data: Any, *, batch_size: int = 32, max_leng
     pairs = _encoder(model, tokenizer, max_length).encode_pairs(frame)
     pred = predict_pairs(model, pairs, pad_token_id=tokenizer.pad_token_id, batch_size=batch_size,
                          progress=progress, desc="evaluating")
-    result = pairwise_metrics(pair_logits(pred), frame["p_chosen"].to_numpy(), frame["p_tie"].to_numpy(),
+    d = apply_calibration(pair_logits(pred), model.meta)  # the fitted temperature, when the model has one
+    result = pairwise_metrics(d, frame["p_chosen"].to_numpy(), frame["p_tie"].to_numpy(),
                               votes=frame if VOTE_COLUMNS[0] in frame.columns else None, n_bins=n_bins)
     result.update({k: float(v) for k, v in pairs.truncation.items()})
     return result
@@ -214,7 +217,8 @@ def score(model_dir: str | Path, data: Any, *, k: float | None = None, batch_siz
     """Rewards of new responses or pairs from a saved reward model.
 
     ``data``: a frame (or a file :func:`load_pairs` / pandas reads) with a ``response`` column (and optionally
-    ``prompt``), or with ``chosen`` and ``rejected`` columns. Per response it returns ``reward`` and
+    ``prompt``), or with ``chosen`` and ``rejected`` columns (``p_chosen_model`` uses the model's calibration,
+    :mod:`accord.reward.calibration`, when it has one). Per response it returns ``reward`` and
     ``reward_normalised`` (``(reward - mean) / sd`` of the training-set rewards in ``reward_stats.json``); a model
     trained with an uncertainty head (``uncertainty_head=True``, ``accord train --uncertainty-head``) adds
     ``reward_sd``, its standard deviation, and ``conservative_reward = reward - k * reward_sd`` (``k`` defaults to
@@ -260,7 +264,7 @@ def score(model_dir: str | Path, data: Any, *, k: float | None = None, batch_siz
     for side in ("chosen", "rejected"):
         out = out.assign(**_side_columns(pred[f"reward_{side}"], pred[f"var_{side}"], k, mean, sd, f"_{side}",
                                          model.uncertainty_head))
-    out["p_chosen_model"] = 1.0 / (1.0 + np.exp(-pair_logits(pred)))
+    out["p_chosen_model"] = 1.0 / (1.0 + np.exp(-apply_calibration(pair_logits(pred), model.meta)))
     return out
 
 

@@ -1,0 +1,361 @@
+r"""Debiased crowd Bradley-Terry: per-rater sensitivity to declared pair covariates (a length difference, any
+``item_*`` column), partially pooled across raters, and soft labels with the covariates' pull removed.
+
+The model
+---------
+Crowd Bradley-Terry (:class:`~accord.models.bradley_terry.CrowdBradleyTerry`: utilities ``u_r``, sharpness
+``s_j``, position bias ``b_j``, Davidson or Rao-Kupper ties) with one more term per covariate ``k``. Pair ``i``
+carries covariates ``x_{ik}``, signed towards A (``"length"``: words of A minus words of B, computed from the
+texts; an ``item_*`` column: its value as given), scaled by their standard deviation over pairs ``c_k`` (not
+centred: a zero difference stays zero). Judgment ``n`` by rater ``j`` on pair ``i`` has the log-odds
+
+.. math::
+
+    d_n = s_j\,\Big(u_A - u_B + \sum_k \alpha_k \frac{x_{ik}}{c_k}\Big) + b_j + \sum_k \beta_{jk}\,\frac{x_{ik}}{c_k},
+    \qquad \beta_{jk} \sim \mathrm{StudentT}_{\nu}(0, \tau_k), \quad \tau_k \sim \mathrm{LogNormal}(\log 0.3, 1),
+    \quad \alpha_k \sim \mathcal N(0, 2),
+
+so ``beta_jk`` is rater ``j``'s pull towards the side that is larger in covariate ``k``, in log-odds per standard
+deviation of the covariate; the raters share the scale ``tau_k`` (partial pooling: a rater with few judgments is
+shrunk towards no pull) and ``nu`` (``effect_df``, default 1: Cauchy) gives heavy tails, so a minority of
+strongly biased raters is not pulled in while the bulk sits at zero.
+
+**What the data identify.** Utilities are free per response and the covariate is a property of the responses, so a
+pull *shared by every rater* is indistinguishable from quality that goes with the covariate: only differences
+between raters are identified. The model's reference is the bulk of the raters: the shared component ``alpha_k``
+(scaled by each rater's sharpness, like quality, so a random rater shows no pull) takes what the raters have in
+common, the sparse prior keeps the bulk's ``beta`` at zero, and a rater's ``beta`` measures how much more (or less)
+they follow the covariate than most raters do. ``population_`` reports the judgment-weighted mean pull on that
+scale and ``alpha`` (a pull every rater shares, or quality that goes with the covariate: the ratings cannot
+tell). When the covariate agrees with the fitted quality almost exactly (``|corr| >= collinear_threshold`` between
+``x`` and stage 1's fitted gap over pairs), sharpness and pull cannot be told apart per rater either; the fit then
+warns and ``identified_`` says so. A covariate that is missing, not numeric or constant is an error.
+
+**Debiased soft labels.** The fit has two stages. Stage 1 fits everything above. With ``alpha`` in the model the
+utilities shrink towards ``alpha x`` rather than towards zero, so labels read from stage 1 would lean on the
+covariate wherever the votes are few, even with no biased rater. Stage 2 therefore refits crowd Bradley-Terry with
+each rater's own pull held at its stage-1 posterior mean (an offset ``beta_jk x_ik / c_k`` on their votes) and
+``alpha = 0``: the utilities then carry everything the raters share, shrunk towards zero as in crowd Bradley-Terry.
+Soft labels are, per pair, the posterior mean class probabilities of a *typical* rater of stage 2 (sharpness
+``mu_s``, no position bias, the population tie propensity, no pull): the vote a rater would give if the two
+responses did not differ in the covariates (``extra["p_a_better"]`` = P(u_A > u_B) as in crowd Bradley-Terry).
+The pulls and their intervals in ``annotators_`` are stage 1's.
+
+Inference in each stage as in crowd Bradley-Terry (SVI, warm start at the vote-based utilities, every pull at
+zero).
+
+References
+----------
+R. A. Bradley, M. E. Terry. Rank analysis of incomplete block designs I. *Biometrika* 39 (1952).
+V. C. Raykar et al. Learning from crowds. *JMLR* 11 (2010) (rater behaviour depending on item covariates).
+P. Singhal, T. Goyal, J. Xu, G. Durrett. A long way to go: investigating length correlations in RLHF (2023).
+A. Gelman, A. Jakulin, M. G. Pittau, Y.-S. Su. A weakly informative default prior distribution for logistic
+regression models. *Ann. Appl. Stat.* 2 (2008) (Cauchy priors on log-odds effects).
+
+Example
+-------
+>>> model = DebiasedBradleyTerry(covariates=("length",)).fit(judgments)  # doctest: +SKIP
+>>> model.annotators_[["length_effect", "length_effect_lower", "length_effect_upper"]]  # doctest: +SKIP
+>>> model.soft_labels_.probs  # debiased P(A), P(B)[, P(tie)]                          # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from typing import ClassVar
+
+import numpy as np
+import pandas as pd
+import pyro
+import pyro.distributions as dist
+import torch
+from pyro import poutine
+
+from accord.datasets import AccordError, Encoded, validate
+from accord.models.base import mean_and_interval
+from accord.models.bradley_terry import CrowdBradleyTerry
+from accord.models.pairwise import NormalizedCategorical, Params, PairwiseData
+
+LENGTH = "length"
+
+
+def covariate_values(table: pd.DataFrame, name: str) -> np.ndarray:
+    """The raw covariate ``name`` of every row of ``table``, signed towards A: ``"length"`` is the difference in
+    words between ``response_a`` and ``response_b``; ``item_*`` a numeric column as given. One clear error for a
+    missing column, missing text, a non-numeric or a missing value."""
+    if name == LENGTH:
+        missing = [c for c in ("response_a", "response_b") if c not in table.columns]
+        if missing:
+            raise AccordError(f"covariate 'length' needs the response texts: no column '{missing[0]}'")
+        words = [table[c].astype(object).where(table[c].notna(), None) for c in ("response_a", "response_b")]
+        for column, text in zip(("response_a", "response_b"), words):
+            if text.isna().any():
+                row = int(np.flatnonzero(text.isna().to_numpy())[0])
+                raise AccordError(f"covariate 'length': column '{column}' row {row} has no text")
+        count = [text.astype(str).str.count(r"\S+").to_numpy(dtype=np.float64) for text in words]
+        return count[0] - count[1]
+    if not name.startswith("item_"):
+        raise AccordError(f"covariate {name!r}: use 'length' or an item_* column")
+    if name not in table.columns:
+        present = [c for c in table.columns if str(c).startswith("item_")]
+        raise AccordError(f"covariate {name!r}: no such column (item columns: {', '.join(present) or 'none'})")
+    column = table[name]
+    if not pd.api.types.is_numeric_dtype(column) or pd.api.types.is_bool_dtype(column):
+        raise AccordError(f"covariate {name!r}: column is not numeric (dtype {column.dtype})")
+    values = column.to_numpy(dtype=np.float64, na_value=np.nan)
+    bad = ~np.isfinite(values)
+    if bad.any():
+        row = int(np.flatnonzero(bad)[0])
+        raise AccordError(f"covariate {name!r}: row {row} has no finite value ({column.iloc[row]!r})")
+    return values
+
+
+class DebiasedBradleyTerry(CrowdBradleyTerry):
+    r"""Crowd Bradley-Terry with per-rater pulls towards declared pair covariates; soft labels without the pull.
+
+    See the module docstring for the maths and what the data identify.
+
+    Parameters
+    ----------
+    covariates
+        Names of the pair covariates: ``"length"`` (word difference of the texts) and/or ``item_*`` columns.
+    effect_df
+        Degrees of freedom of the Student-t prior of the per-rater pulls (1 = Cauchy: sparse, heavy-tailed).
+    collinear_threshold
+        ``|corr|`` between a covariate and the fitted utility gap over pairs at or above which the pull is
+        reported as not identified (a warning, and ``identified_[name]`` False).
+    Others: :class:`~accord.models.bradley_terry.CrowdBradleyTerry`.
+
+    Fitted attributes: those of crowd Bradley-Terry; ``annotators_`` adds per covariate ``<name>_effect`` (the
+    pull ``beta_jk``, log-odds per standard deviation of the covariate) with ``_sd``, ``_lower``, ``_upper`` (90%)
+    and ``p_<name>_effect_positive``; ``covariate_scale_`` (``c_k``, the covariate's units per standard deviation);
+    ``identified_``; ``population_`` adds ``<name>_effect_scale`` (``tau_k``) and ``<name>_effect_mean`` (the
+    judgment-weighted mean pull).
+    """
+
+    method: ClassVar[str] = "debiased-bradley-terry"
+    covariates: tuple[str, ...] = (LENGTH,)
+    effect_df: float = 1.0
+    collinear_threshold: float = 0.8
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if isinstance(self.covariates, str):
+            raise AccordError(f"covariates must be a sequence of names, e.g. ({self.covariates!r},), not a string")
+        if not self.covariates:
+            raise AccordError("covariates: name at least one ('length' or an item_* column)")
+        if len(set(self.covariates)) != len(self.covariates):
+            raise AccordError(f"covariates: a name is given twice in {list(self.covariates)}")
+        if not (self.effect_df > 0):
+            raise AccordError(f"effect_df must be > 0, got {self.effect_df!r}")
+
+    # -- data ------------------------------------------------------------------------------------------------
+
+    def _prepare(self, table: pd.DataFrame | None, encoded: Encoded) -> None:
+        if table is None:
+            raise AccordError(f"{type(self).__name__} reads its covariates from the judgments table: use fit(table)")
+        super()._prepare(table, encoded)
+        raw = np.column_stack([covariate_values(table, name) for name in self.covariates])
+        per_pair = np.zeros((encoded.n_items, raw.shape[1]))
+        per_pair[encoded.items] = raw
+        scale = per_pair.std(axis=0)
+        for k, name in enumerate(self.covariates):
+            if not scale[k] > 0:
+                raise AccordError(f"covariate {name!r} is constant ({per_pair[0, k]:g} on every pair): its effect "
+                                  "cannot be estimated")
+        self.covariate_scale_ = dict(zip(self.covariates, scale.tolist()))
+        self._pair_x = per_pair / scale
+        self._x = torch.as_tensor(raw / scale, dtype=torch.float32, device=self._torch_device)
+
+    def _scaled(self, table: pd.DataFrame) -> torch.Tensor:
+        raw = np.column_stack([covariate_values(table, name) for name in self.covariates])
+        return torch.as_tensor(raw / np.array([self.covariate_scale_[n] for n in self.covariates]),
+                               dtype=torch.float32)
+
+    # -- the model -------------------------------------------------------------------------------------------
+
+    def _effect_sites(self) -> list[str]:
+        return [f"effect_{k}" for k in range(len(self.covariates))]
+
+    def _shift(self, params: Params, workers: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """A rater's own pull ``sum_k beta_{j(n) k} x_{nk}`` per judgment (``[..., n]``)."""
+        return sum(params[site][..., workers] * x[:, k] for k, site in enumerate(self._effect_sites()))
+
+    def _with_shared(self, params: Params, gap: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """The gap plus the shared component ``sum_k alpha_k x_k`` (absent, i.e. zero, in the second stage)."""
+        for k in range(len(self.covariates)):
+            if f"effect_mean_{k}" in params:
+                gap = gap + params[f"effect_mean_{k}"].unsqueeze(-1) * x[:, k]
+        return gap
+
+    def _pair_gap_draws(self, pairs: np.ndarray) -> torch.Tensor:
+        gap = super()._pair_gap_draws(pairs)
+        return self._with_shared(self._draws, gap, torch.as_tensor(self._pair_x[pairs], dtype=gap.dtype))
+
+    def _observe(self, data: PairwiseData, latent: torch.Tensor, params: Params, batch_size: int | None) -> None:
+        """The per-rater pulls (sampled here, after crowd Bradley-Terry's sites) and the likelihood with them."""
+        device = data.device
+        params = dict(params)
+        for k, site in enumerate(self._effect_sites()):
+            params[f"effect_mean_{k}"] = pyro.sample(f"effect_mean_{k}", dist.Normal(
+                torch.zeros((), device=device), torch.tensor(2.0, device=device)))
+            scale = pyro.sample(f"effect_scale_{k}", dist.LogNormal(torch.tensor(math.log(0.3), device=device),
+                                                                    torch.tensor(1.0, device=device)))
+            with pyro.plate("annotators", data.n_workers, device=device):
+                params[site] = pyro.sample(site, dist.StudentT(torch.tensor(float(self.effect_df), device=device),
+                                                               torch.zeros((), device=device), scale))
+        with pyro.plate("judgments", data.n_judgments, subsample_size=batch_size, device=device) as idx:
+            if batch_size is None:
+                side_a, side_b, workers, labels, x = data.side_a, data.side_b, data.workers, data.labels, self._x
+            else:
+                side_a = data.side_a[idx]
+                side_b = None if data.side_b is None else data.side_b[idx]
+                workers, labels, x = data.workers[idx], data.labels[idx], self._x[idx]
+            gap = self._with_shared(params, self._gap(latent, side_a, side_b), x)
+            logits = self.class_log_probs(params, gap, workers, shift=self._shift(params, workers, x))
+            pyro.sample("y", NormalizedCategorical(logits), obs=labels)
+
+    def class_log_probs(self, params: Params, gap: torch.Tensor, workers: torch.Tensor | None,
+                        shift: torch.Tensor | None = None) -> torch.Tensor:
+        """Crowd Bradley-Terry's class log-probabilities with the covariates' pull ``shift[..., n]`` added to each
+        judgment's log-odds (``None``: no pull, as for the debiased typical rater)."""
+        if shift is None or workers is None:
+            return super().class_log_probs(params, gap, workers)
+        per_judgment = dict(params)
+        for site in ("sharpness", "tie_offset"):
+            if site in params:
+                per_judgment[site] = params[site][..., workers]
+        bias = params["bias"][..., workers] if "bias" in params else 0.0
+        per_judgment["bias"] = bias + shift
+        return super().class_log_probs(per_judgment, gap, torch.arange(gap.shape[-1], device=gap.device))
+
+    def _init_values(self, data: PairwiseData) -> dict[str, torch.Tensor]:
+        values = super()._init_values(data)
+        for k, site in enumerate(self._effect_sites()):
+            values[site] = torch.zeros(data.n_workers, device=data.device)
+            values[f"effect_scale_{k}"] = torch.tensor(0.3, device=data.device)
+            values[f"effect_mean_{k}"] = torch.tensor(0.0, device=data.device)
+        return values
+
+    def _model(self, data: PairwiseData, batch_size: int | None = None) -> None:
+        """Crowd Bradley-Terry's model with the pulls; in the second stage of the fit the pulls are held at their
+        first-stage posterior means and the shared component at zero (see the module docstring)."""
+        if self._held:
+            return poutine.condition(super()._model, data=self._held)(data, batch_size)
+        return super()._model(data, batch_size)
+
+    def _fit(self, encoded: Encoded) -> None:
+        self._judgment_x = self._x.cpu()
+        self._held: dict[str, torch.Tensor] = {}
+        super()._fit(encoded)  # stage 1: utilities, raters and pulls, the shared part of each pull apart
+        self._check_identified()
+        pulls = {name: value for name, value in self._chains.items() if name.startswith("effect_")}
+        held = {site: self._draws[site].mean(0).to(self._torch_device) for site in self._effect_sites()}
+        for k in range(len(self.covariates)):
+            held[f"effect_mean_{k}"] = torch.zeros((), device=self._torch_device)
+            held[f"effect_scale_{k}"] = self._draws[f"effect_scale_{k}"].mean(0).to(self._torch_device)
+        self._held = held
+        try:
+            super()._fit(encoded)  # stage 2: utilities and raters with each rater's own pull removed
+        finally:
+            self._held = {}
+        # report the pulls of stage 1 (their uncertainty); the shared part is zero in the labels' fit
+        self._chains.update(pulls)
+        self._chains.update({f"effect_mean_{k}": torch.zeros_like(pulls[f"effect_mean_{k}"])
+                             for k in range(len(self.covariates))})
+        self._draws = {name: value.reshape(-1, *value.shape[2:]) for name, value in self._chains.items()}
+        self._shared_ = {name: pulls[f"effect_mean_{k}"].reshape(-1) for k, name in enumerate(self.covariates)}
+
+    def _check_identified(self) -> None:
+        """Warn when a covariate agrees with stage 1's fitted quality (the utility gap with the shared part) so
+        closely that each rater's sharpness and pull are confounded."""
+        gap = self._pair_gap_draws(np.arange(self.encoded_.n_items)).mean(0).double().numpy()
+        self.identified_ = {}
+        for k, name in enumerate(self.covariates):
+            x = self._pair_x[:, k]
+            corr = float(np.corrcoef(x, gap)[0, 1]) if gap.std() > 0 else 1.0
+            self.identified_[name] = bool(abs(corr) < self.collinear_threshold)
+            if not self.identified_[name]:
+                warnings.warn(f"covariate {name!r} agrees with the fitted quality almost exactly (correlation "
+                              f"{corr:+.2f} over pairs): the raters' pull towards it is not identified, and its "
+                              "effects and debiased labels rest on the prior", stacklevel=3)
+
+    # -- log-likelihoods with the pull ---------------------------------------------------------------------
+
+    def _judgment_loglik(self, params: Params, latent: torch.Tensor, data: PairwiseData) -> torch.Tensor:
+        out = []
+        n = data.n_judgments
+        x = self._judgment_x
+        step = max(1, 4_000_000 // max(1, int(latent.shape[0])))
+        with torch.no_grad():
+            for start in range(0, n, step):
+                sl = slice(start, min(start + step, n))
+                side_b = None if data.side_b is None else data.side_b[sl].cpu()
+                gap = self._with_shared(params, self._gap(latent, data.side_a[sl].cpu(), side_b), x[sl])
+                workers = data.workers[sl].cpu()
+                logp = self.class_log_probs(params, gap, workers, shift=self._shift(params, workers, x[sl]))
+                labels = data.labels[sl].cpu()
+                out.append(logp.gather(-1, labels.expand(*logp.shape[:-2], -1).unsqueeze(-1)).squeeze(-1))
+        return torch.cat(out, dim=-1)
+
+    def predictive_loglik(self, judgments: pd.DataFrame) -> np.ndarray:
+        """As crowd Bradley-Terry's, with each held-out judgment's covariates read from ``judgments`` (a new rater's
+        pull is drawn from a normal with the population scale)."""
+        self._check_fitted()
+        table = judgments if "accord" in judgments.attrs else validate(
+            judgments, form=self.encoded_.form, scale=self.encoded_.scale)
+        fitted = self._judgment_x
+        self._judgment_x = self._scaled(table)
+        try:
+            return super().predictive_loglik(table)
+        finally:
+            self._judgment_x = fitted
+
+    def annotator_priors(self, params: Params) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+        out = super().annotator_priors(params)
+        for k, site in enumerate(self._effect_sites()):
+            scale = params[f"effect_scale_{k}"]
+            out[site] = (torch.zeros_like(scale), scale)
+        return out
+
+    # -- reporting -----------------------------------------------------------------------------------------
+
+    def _effect_name(self, k: int) -> str:
+        return f"{self.covariates[k]}_effect"
+
+    def _rater_columns(self) -> dict[str, np.ndarray]:
+        columns = super()._rater_columns()
+        for k, site in enumerate(self._effect_sites()):
+            draws = self._draws[site].double()
+            mean, lower, upper = mean_and_interval(draws)
+            name = self._effect_name(k)
+            sd = draws.std(0).numpy() if draws.shape[0] > 1 else np.full(mean.shape, np.nan)
+            columns.update({name: mean, f"{name}_sd": sd, f"{name}_lower": lower, f"{name}_upper": upper,
+                            f"p_{name}_positive": (draws > 0).double().mean(0).numpy()})
+        return columns
+
+    @property
+    def population_(self) -> pd.DataFrame:
+        """Crowd Bradley-Terry's population rows; per covariate the scale of the raters' pulls
+        (``<name>_effect_scale``), their judgment-weighted mean (``<name>_effect_mean``, relative to the bulk of the
+        raters) and the shared component ``alpha`` of the first stage (``<name>_effect_shared``: a pull every rater
+        shares, or quality that goes with the covariate; the ratings cannot tell which)."""
+        frame = super().population_
+        weights = torch.bincount(self._data.workers.cpu(), minlength=self._data.n_workers).double()
+        weights = weights / weights.sum()
+        rows = {}
+        for k, site in enumerate(self._effect_sites()):
+            name = self._effect_name(k)
+            rows[f"{name}_scale"] = self._summary(self._draws[f"effect_scale_{k}"])
+            rows[f"{name}_mean"] = self._summary(self._draws[site].double() @ weights)
+            rows[f"{name}_shared"] = self._summary(self._shared_[self.covariates[k]])
+        frame = frame.drop(index=[i for i in frame.index if str(i).startswith("effect_")])
+        return pd.concat([frame, pd.DataFrame(rows).T[["mean", "sd", "lower", "upper"]]])
+
+    def _posterior_draws(self) -> dict[str, tuple[np.ndarray, list[str]]]:
+        out = super()._posterior_draws()
+        for k, site in enumerate(self._effect_sites()):
+            out[self._effect_name(k)] = (out.pop(site)[0], ["annotator"])
+            out[f"{self._effect_name(k)}_scale"] = (out.pop(f"effect_scale_{k}")[0], [])
+        return out

@@ -1,0 +1,84 @@
+r"""Reward-model ensembles and conservative rewards: several saved reward models (members trained with different
+seeds and data order, full or LoRA) score the same responses, and their spread guards against a policy that
+exploits one model's errors.
+
+For the ``M`` members' rewards :math:`r_1..r_M` of a response (each standardised by its own training-set mean and
+standard deviation from ``reward_stats.json``, so members on different scales are comparable):
+
+=============  =================================================  ==========================================
+``mean``       :math:`\bar r`                                      the ensemble's reward
+``sd``         :math:`\bar r - k\,s`, :math:`s` the members' sd    uncertainty-weighted (Coste et al. 2024 UWO)
+``var``        :math:`\bar r - k\,s^2` (``k`` is their lambda)      uncertainty-weighted optimisation
+``min``        :math:`\min_m r_m`                                   worst-case optimisation (WCO)
+=============  =================================================  ==========================================
+
+T. Coste, U. Anwar, R. Kirk, D. Krueger. Reward model ensembles help mitigate overoptimization. *ICLR* 2024.
+L. Gao, J. Schulman, J. Hilton. Scaling laws for reward model overoptimization. *ICML* 2023.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from accord.datasets.errors import AccordError
+
+CONSERVATIVE = ("sd", "var", "min")
+
+
+def conservative_reward(members: np.ndarray, kind: str = "sd", k: float = 1.0) -> np.ndarray:
+    """The conservative reward of ``members[M, n]`` (``M >= 2`` members' rewards of ``n`` responses): ``"sd"``,
+    ``"var"``, ``"min"`` or ``"mean"`` (see the module docstring)."""
+    members = np.asarray(members, dtype=np.float64)
+    check_ensemble(members.shape[0] if members.ndim == 2 else 0, kind, k)
+    mean = members.mean(axis=0)
+    if kind == "mean":
+        return mean
+    if kind == "min":
+        return members.min(axis=0)
+    sd = members.std(axis=0, ddof=1)
+    return mean - k * (sd if kind == "sd" else sd**2)
+
+
+def check_ensemble(n_members: int, kind: str, k: float | None) -> None:
+    """One clear error for an ensemble of fewer than two members, an unknown kind or a negative ``k``."""
+    if kind not in CONSERVATIVE + ("mean",):
+        raise AccordError(f"conservative: unknown kind {kind!r} (choose from {', '.join(CONSERVATIVE)} or mean)")
+    if n_members < 2:
+        raise AccordError(f"an ensemble needs at least 2 reward models (got {n_members}): its spread is what the "
+                          "conservative reward subtracts")
+    if k is not None and not (np.isfinite(k) and k >= 0):
+        raise AccordError(f"k must be a finite number >= 0 (how much spread to subtract), got {k}")
+
+
+def score_ensemble(model_dirs: Sequence[str | Path], data: Any, *, conservative: str = "sd", k: float = 1.0,
+                   batch_size: int = 32, max_length: int | None = None, device: Any = None,
+                   progress: bool = False) -> pd.DataFrame:
+    """Rewards of responses (a ``response`` column, optionally ``prompt``) from every member in ``model_dirs``.
+
+    Returns the input with ``reward_mean``, ``reward_sd`` (the members' standard deviation), ``reward_min`` and
+    ``conservative_reward`` (of kind ``conservative`` with ``k``), all on the members' standardised scale, and each
+    member's standardised reward (``reward_0``, ``reward_1``, ...).
+    """
+    from accord.reward.evaluate import _read_frame, score
+
+    model_dirs = [str(d) for d in model_dirs]
+    check_ensemble(len(model_dirs), conservative, k)
+    frame = _read_frame(data)
+    if "response" not in frame.columns:
+        raise AccordError("an ensemble scores responses: the data needs a 'response' column (and optionally "
+                          "'prompt')")
+    members = np.stack([score(d, frame, batch_size=batch_size, max_length=max_length, device=device,
+                              progress=progress)["reward_normalised"].to_numpy() for d in model_dirs])
+    out = frame.copy()
+    for m, values in enumerate(members):
+        out[f"reward_{m}"] = values
+    out["reward_mean"] = members.mean(axis=0)
+    out["reward_sd"] = members.std(axis=0, ddof=1)
+    out["reward_min"] = members.min(axis=0)
+    out["conservative_reward"] = conservative_reward(members, conservative, k)
+    return out

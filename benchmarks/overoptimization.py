@@ -1,0 +1,273 @@
+"""Best-of-n against reward models trained on biased raters' labels: does the true utility of the chosen response
+keep rising with n, or does the policy buy length (reward over-optimisation, Gao et al. 2023)?
+
+Data: :func:`accord.datasets.synthetic.make_synthetic` with text, ``--biased-share`` (default 25%) length-biased
+raters (their log-odds of A move by ``beta_j`` in 0.3..1.5 per sentence of length difference), 10% spammers, the
+rest reliable, 5 judgments per pair; and the same with no biased raters (their share reliable). A seeded 20% of the
+prompts is held out; reward models never see them.
+
+Reward models, trained on the training prompts' pairs only, all MiniLM (all-MiniLM-L6-v2, mean pooling) through
+:class:`accord.reward.RewardTrainer` with the same steps, batch, learning rate and seed:
+
+* **(a) majority**: majority-vote labels, undecided pairs dropped, hard Bradley-Terry loss (TRL's recipe);
+* **(b) soft**: crowd Bradley-Terry soft labels (``bradley-terry``), accord's weighted soft loss;
+* **(c) debiased**: :class:`~accord.models.DebiasedBradleyTerry` soft labels with ``covariates=("length",)`` (the
+  same model as (b) plus the raters' pulls; the labels are the typical rater's without them), the same loss;
+* **(d) debiased + ensemble**: ``--members`` reward models on the labels of (c) with different seeds (head
+  initialisation and data order), scored with the conservative reward ``--conservative`` (default ``mean - k sd``,
+  :mod:`accord.reward.ensemble`; members standardised by their training-set reward statistics).
+
+Best-of-n on each held-out prompt: ``--candidates`` (256) fresh responses with known utility from
+:meth:`SyntheticData.sample_candidates`; for n = 1, 2, 4, ..., 256 the expected true utility of the candidate with
+the highest proxy reward among n drawn without replacement, computed exactly from the ranks
+(:func:`accord.reward.best_of_n.best_of_n_expectation`), mean over prompts; against n and against the KL of
+best-of-n from the sampling distribution, ``log n - (n - 1) / n``. Standard errors of differences are paired:
+the difference of two methods per (seed, prompt) on the same candidates, its standard deviation over all (seed,
+prompt) units divided by the square root of their number.
+
+CPU-sized by default: the backbone is frozen entirely (``--freeze-layers 6``: only the linear head trains), so every
+reward model shares MiniLM's pooled embeddings; candidates are embedded once per seed and each model's own head is
+applied to them, which is checked against :func:`accord.reward.score` on a sample of candidates for every model.
+``--full`` (a GPU) trains the whole backbone and scores every model through ``score``.
+
+    python benchmarks/overoptimization.py --seeds 0 --prompts 20                # a smoke run
+    python benchmarks/overoptimization.py --seeds 0,1,2,3,4 --png overopt.png   # the reported run
+    python benchmarks/overoptimization.py --full --seeds 0,1,2,3,4              # GPU: whole backbone trained
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+METHODS = ("a majority", "b soft", "c debiased", "d debiased+ensemble")
+JUDGMENTS_PER_PAIR = 5
+
+
+def embed(model_dir: str, frame: pd.DataFrame, batch_size: int = 64) -> np.ndarray:
+    """The pooled embedding each candidate's reward head reads (the input of ``model.head``)."""
+    import torch
+
+    from accord.reward.evaluate import _encoder, load_model, predict_responses
+
+    model, tokenizer = load_model(model_dir, "cpu")
+    encoded = _encoder(model, tokenizer, None).encode(list(frame["prompt"]), list(frame["text"]))
+    captured: list[torch.Tensor] = []
+    hook = model.head.register_forward_pre_hook(lambda _, inputs: captured.append(inputs[0].detach().clone()))
+    try:
+        predict_responses(model, encoded, pad_token_id=tokenizer.pad_token_id, batch_size=batch_size)
+    finally:
+        hook.remove()
+    order = np.argsort(-np.array([len(ids) for ids in encoded.ids]), kind="stable")  # predict_responses' order
+    pooled = np.zeros((len(order), captured[0].shape[1]), dtype=np.float32)
+    pooled[order] = torch.cat(captured).numpy()
+    return pooled
+
+
+def head_rewards(model_dir: str, pooled: np.ndarray) -> np.ndarray:
+    """The model's reward from pooled embeddings, standardised by its training-set statistics."""
+    import json
+
+    from safetensors.numpy import load_file
+
+    from accord.reward.model import HEAD_FILE, STATS_FILE
+
+    head = load_file(str(Path(model_dir) / HEAD_FILE))
+    reward = pooled @ head["weight"][0] + head["bias"][0]
+    stats = json.loads((Path(model_dir) / STATS_FILE).read_text())
+    return (reward - stats["mean"]) / stats["sd"]
+
+
+def train_model(frame: pd.DataFrame, name: str, loss: str, seed: int, args: argparse.Namespace, backbone: str,
+                work_dir: Path) -> str:
+    from accord.datasets import write_cleaned
+    from accord.reward import RewardConfig, RewardTrainer
+
+    path = write_cleaned(frame, work_dir / f"{name}.parquet", provenance={"source": f"synthetic seed {seed}"})
+    config = RewardConfig(model=backbone, train_path=str(path), output_dir=str(work_dir / name), loss=loss,
+                          max_steps=args.steps, batch_size=args.batch_size, max_length=args.max_length,
+                          learning_rate=args.learning_rate, warmup_ratio=0.1, seed=seed, save_steps=None,
+                          logging_steps=50, stats_max_pairs=256,
+                          freeze_layers=0 if args.full else args.freeze_layers, progress=False)
+    return str(RewardTrainer(config).train().output_dir)
+
+
+def run_seed(seed: int, share: float, args: argparse.Namespace, backbone: str, work_dir: Path) -> dict[str, Any]:
+    from accord.aggregate import build_cleaned, fit_method
+    from accord.datasets.synthetic import make_synthetic
+    from accord.reward import score
+    from accord.reward.best_of_n import best_of_n_expectation
+    from accord.reward.ensemble import conservative_reward
+
+    mix = {"reliable": 0.9 - share, "spammer": 0.1, "length_biased": share}
+    data = make_synthetic(n_pairs=args.pairs, n_annotators=args.annotators, judgments_per_pair=JUDGMENTS_PER_PAIR,
+                          annotator_mix={k: v for k, v in mix.items() if v > 0}, with_text=True, seed=seed)
+    held_out = data.held_out_prompts(0.2, seed)
+    train_ids = set(held_out.index[~held_out.to_numpy()])
+    judgments = data.judgments[data.judgments["pair_id"].isin(train_ids)].reset_index(drop=True)
+    started = time.perf_counter()
+    majority = build_cleaned(fit_method("majority", judgments).soft_labels_, judgments)
+    labels = {"a": (majority[majority["p_chosen"] > 0.5].reset_index(drop=True), "bradley_terry"),
+              "b": (build_cleaned(fit_method("bradley-terry", judgments, seed=seed).soft_labels_, judgments),
+                    "weighted_soft_bce"),
+              "c": (build_cleaned(fit_method("debiased-bradley-terry", judgments, seed=seed).soft_labels_,
+                                  judgments), "weighted_soft_bce")}
+    fit_seconds = time.perf_counter() - started
+    tag = f"s{seed}-b{int(share * 100)}"
+    dirs = {key: train_model(frame, f"{tag}-{key}", loss, seed, args, backbone, work_dir)
+            for key, (frame, loss) in labels.items()}
+    members = [dirs["c"]] + [train_model(labels["c"][0], f"{tag}-c{m}", "weighted_soft_bce", seed + 1000 * m, args,
+                                         backbone, work_dir) for m in range(1, args.members)]
+
+    pair_prompt = data.responses["prompt_id"].reindex(
+        data.judgments.drop_duplicates("pair_id").set_index("pair_id")["response_a_id"].reindex(held_out.index))
+    test_prompts = pd.unique(pair_prompt[held_out.to_numpy()])[: args.prompts]
+    candidates = data.sample_candidates(list(test_prompts), args.candidates, seed=seed)
+    every = list(dict.fromkeys([dirs["a"], dirs["b"], *members]))
+    if args.full:
+        rewards = {d: score(d, candidates.rename(columns={"text": "response"}))["reward_normalised"].to_numpy()
+                   for d in every}
+    else:
+        pooled = embed(dirs["a"], candidates)
+        rewards = {d: head_rewards(d, pooled) for d in every}
+        sample = candidates.iloc[:: max(1, len(candidates) // 48)]
+        for d in every:  # the shortcut equals the reward model's own scoring
+            direct = score(d, sample.rename(columns={"text": "response"}))["reward_normalised"].to_numpy()
+            gap = float(np.abs(direct - rewards[d][sample.index.to_numpy()]).max())
+            if gap > 1e-3:
+                raise SystemExit(f"shared embeddings disagree with score() for {d} by {gap:.2e}: is the backbone "
+                                 "frozen entirely?")
+    proxy = {"a majority": rewards[dirs["a"]], "b soft": rewards[dirs["b"]], "c debiased": rewards[dirs["c"]],
+             "d debiased+ensemble": conservative_reward(np.stack([rewards[d] for d in members]), args.conservative,
+                                                        args.k)}
+    ns = [2**i for i in range(int(math.log2(args.candidates)) + 1)]
+    utility = candidates["utility"].to_numpy()
+    length = candidates["length"].to_numpy()
+    prompt_codes = candidates["prompt_id"].to_numpy()
+    curves = {m: [] for m in METHODS}
+    lengths = {m: [] for m in METHODS}
+    for prompt in test_prompts:
+        rows = prompt_codes == prompt
+        for m in METHODS:
+            curves[m].append(best_of_n_expectation(proxy[m][rows], utility[rows], ns))
+            lengths[m].append(best_of_n_expectation(proxy[m][rows], length[rows].astype(float), ns))
+    print(f"  seed {seed}, biased share {share:.0%}: {len(train_ids):,} training pairs, {len(test_prompts)} held-out "
+          f"prompts x {args.candidates} candidates; labels {fit_seconds:.0f}s", flush=True)
+    return {"ns": ns, "utility": {m: np.array(v) for m, v in curves.items()},
+            "length": {m: np.array(v) for m, v in lengths.items()}}
+
+
+def summarise(results: list[dict[str, Any]], share: float) -> pd.DataFrame:
+    from accord.reward.best_of_n import best_of_n_kl
+
+    ns = results[0]["ns"]
+    rows = []
+    for m in METHODS:
+        u = np.concatenate([r["utility"][m] for r in results])  # (seed, prompt) x n
+        base = np.concatenate([r["utility"]["a majority"] for r in results])
+        length = np.concatenate([r["length"][m] for r in results])
+        for j, n in enumerate(ns):
+            diff = u[:, j] - base[:, j]
+            rows.append({"biased share": share, "method": m, "n": n, "KL": best_of_n_kl(n),
+                         "utility": u[:, j].mean(), "SE": u[:, j].std(ddof=1) / math.sqrt(len(u)),
+                         "minus (a)": diff.mean(), "paired SE": diff.std(ddof=1) / math.sqrt(len(diff)),
+                         "length": length[:, j].mean()})
+    return pd.DataFrame(rows)
+
+
+def plot(table: pd.DataFrame, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    shares = sorted(table["biased share"].unique(), reverse=True)
+    fig, axes = plt.subplots(1, len(shares), figsize=(6 * len(shares), 4.2), squeeze=False)
+    for ax, share in zip(axes[0], shares):
+        part = table[table["biased share"] == share]
+        for m in METHODS:
+            rows = part[part["method"] == m]
+            ax.plot(rows["KL"], rows["utility"], marker="o", ms=3, label=m)
+            ax.fill_between(rows["KL"], rows["utility"] - rows["SE"], rows["utility"] + rows["SE"], alpha=0.2)
+        top = ax.secondary_xaxis("top", functions=(lambda x: x, lambda x: x))
+        kl = part.drop_duplicates("n")
+        top.set_xticks(kl["KL"].to_numpy()[::2], [str(n) for n in kl["n"].to_numpy()[::2]])
+        top.set_xlabel("n (best-of-n)")
+        ax.set_xlabel("KL = log n - (n - 1)/n (nats)")
+        ax.set_ylabel("true utility of the chosen response")
+        ax.set_title(f"{share:.0%} length-biased raters")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seeds", default="0,1,2,3,4")
+    parser.add_argument("--biased-share", type=float, default=0.25)
+    parser.add_argument("--no-unbiased", action="store_true", help="skip the run without biased raters")
+    parser.add_argument("--pairs", type=int, default=2400, help="pairs generated per seed (20%% of prompts held out)")
+    parser.add_argument("--annotators", type=int, default=60)
+    parser.add_argument("--prompts", type=int, default=40, help="held-out prompts used for best-of-n")
+    parser.add_argument("--candidates", type=int, default=256, help="candidates per prompt (a power of 2)")
+    parser.add_argument("--members", type=int, default=3, help="reward models in the ensemble of (d)")
+    parser.add_argument("--conservative", default="sd", choices=["sd", "var", "min"])
+    parser.add_argument("--k", type=float, default=1.0)
+    parser.add_argument("--steps", type=int, default=300)
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--learning-rate", type=float, default=3e-3,
+                        help="3e-3 suits a head alone; use about 1e-4 with --full")
+    parser.add_argument("--max-length", type=int, default=128)
+    parser.add_argument("--freeze-layers", type=int, default=6,
+                        help="MiniLM layers frozen (6: all, only the head trains)")
+    parser.add_argument("--full", action="store_true", help="train the whole backbone (GPU)")
+    parser.add_argument("--backbone", default="all-MiniLM-L6-v2")
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--png", type=Path, default=Path("overoptimization.png"))
+    parser.add_argument("--work-dir", type=Path)
+    args = parser.parse_args(argv)
+    import torch
+    from transformers.utils import logging as hf_logging
+
+    from accord.reward.model import resolve_model_path
+
+    torch.set_num_threads(args.threads)
+    hf_logging.disable_progress_bar()
+    backbone = resolve_model_path(args.backbone)
+    seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
+    shares = [args.biased_share] + ([] if args.no_unbiased else [0.0])
+    print(f"synthetic: {args.pairs:,} pairs, {args.annotators} raters, {JUDGMENTS_PER_PAIR} judgments per pair; "
+          f"reward models: MiniLM, {'whole backbone' if args.full else f'{args.freeze_layers} layers frozen'}, "
+          f"{args.steps} steps x {args.batch_size} pairs, lr {args.learning_rate}; (d): {args.members} members, "
+          f"{args.conservative} k={args.k}", flush=True)
+    started = time.perf_counter()
+    tables = []
+    with tempfile.TemporaryDirectory(prefix="overopt_") as tmp:
+        work_dir = args.work_dir or Path(tmp)
+        work_dir.mkdir(parents=True, exist_ok=True)
+        for share in shares:
+            results = [run_seed(seed, share, args, backbone, work_dir) for seed in seeds]
+            tables.append(summarise(results, share))
+    table = pd.concat(tables, ignore_index=True)
+    show = table[table["n"].isin([1, 4, 16, 64, 256])]
+    with pd.option_context("display.width", 200, "display.max_columns", 20):
+        for share, part in show.groupby("biased share", sort=False):
+            print(f"\n{share:.0%} length-biased raters ({len(seeds)} seeds): true utility of best-of-n, its SE, the "
+                  "paired difference to (a) and its SE, the chosen response's length (sentences)")
+            print(part.drop(columns="biased share").to_string(index=False, float_format="{:+.3f}".format))
+    plot(table, args.png)
+    print(f"\nwrote {args.png}; wall time {time.perf_counter() - started:.0f}s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,37 @@
+"""Best-of-n's expected true utility, exact over every n-subset, against brute-force enumeration."""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from accord.datasets import AccordError
+from accord.reward.best_of_n import best_of_n_expectation, best_of_n_kl
+
+
+@settings(max_examples=60, deadline=None)
+@given(size=st.integers(1, 8), seed=st.integers(0, 10_000))
+def test_expectation_equals_the_average_over_every_subset(size, seed):
+    rng = np.random.default_rng(seed)
+    proxy, utility = rng.normal(size=size), rng.normal(size=size)
+    ns = list(range(1, size + 1))
+    expected = [np.mean([utility[list(s)][np.argmax(proxy[list(s)])] for s in itertools.combinations(range(size), n)])
+                for n in ns]
+    np.testing.assert_allclose(best_of_n_expectation(proxy, utility, ns), expected, rtol=1e-9, atol=1e-12)
+
+
+def test_limits_and_bad_input():
+    utility = np.arange(10.0)
+    assert best_of_n_expectation(utility, utility, [1])[0] == pytest.approx(utility.mean())
+    assert best_of_n_expectation(utility, utility, [10])[0] == pytest.approx(9.0)
+    assert best_of_n_expectation(-utility, utility, [10])[0] == pytest.approx(0.0)  # a proxy that is wrong
+    assert best_of_n_kl(1) == 0.0 and best_of_n_kl(256) == pytest.approx(math.log(256) - 255 / 256)
+    with pytest.raises(AccordError, match="1..3"):
+        best_of_n_expectation(np.ones(3), np.ones(3), [4])
+    with pytest.raises(AccordError, match="one length"):
+        best_of_n_expectation(np.ones(3), np.ones(2), [1])

@@ -1,0 +1,123 @@
+"""Surface-biased raters (length, flattery) and the candidate sampler of the synthetic generator."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from accord.datasets.errors import AccordError
+from accord.datasets.synthetic import (
+    _FLATTERY,
+    FLATTERY_BIAS_RANGE,
+    LENGTH_BIAS_RANGE,
+    UTILITY_WEIGHTS,
+    make_synthetic,
+    sample_candidates,
+)
+
+MIX = {"reliable": 0.5, "length_biased": 0.3, "flattery_biased": 0.2}
+
+
+@pytest.fixture(scope="module")
+def biased():
+    return make_synthetic(n_pairs=6000, n_annotators=60, judgments_per_pair=5, annotator_mix=MIX, tie_rate=0.0,
+                          activity_skew=0.0, seed=5)
+
+
+def _rebuilt_utility(frame: pd.DataFrame) -> np.ndarray:
+    return (UTILITY_WEIGHTS["n_facts"] * (frame["n_facts"] - 2) + UTILITY_WEIGHTS["n_filler"] * (frame["n_filler"] - 1)
+            + UTILITY_WEIGHTS["tone"] * frame["tone"]).to_numpy()
+
+
+def test_bias_strengths_are_returned_by_type(biased):
+    ann = biased.annotators
+    kind = ann["type"].astype(str)
+    assert (ann.loc[kind != "length_biased", "length_bias"] == 0).all()
+    assert (ann.loc[kind != "flattery_biased", "flattery_bias"] == 0).all()
+    lo, hi = LENGTH_BIAS_RANGE
+    assert ann.loc[kind == "length_biased", "length_bias"].between(lo, hi).all()
+    lo, hi = FLATTERY_BIAS_RANGE
+    assert ann.loc[kind == "flattery_biased", "flattery_bias"].between(lo, hi).all()
+
+
+def test_flattery_and_length_are_in_the_text(biased):
+    resp = biased.responses
+    assert 0.2 < resp["flattery"].mean() < 0.4  # the default rate when flattery-biased raters are present
+    has_phrase = resp["text"].map(lambda t: any(f in t for f in _FLATTERY))
+    assert (has_phrase == resp["flattery"].astype(bool)).all()
+    assert (resp["length"] == resp["n_facts"] + resp["n_filler"] + resp["flattery"]).all()
+    np.testing.assert_allclose(resp["utility"], _rebuilt_utility(resp))  # flattery has no utility
+
+
+def test_votes_follow_the_stated_surface_pull(biased):
+    """The empirical P(A) of each rater type, binned by the predicted P(A) of the documented model, matches it;
+    and a biased rater picks the longer (flattering) response more often than a reliable one."""
+    j = biased.judgments
+    resp, ann = biased.responses, biased.annotators
+    a, b = j["response_a_id"].to_numpy(), j["response_b_id"].to_numpy()
+    d_len = resp["length"].reindex(a).to_numpy() - resp["length"].reindex(b).to_numpy()
+    d_fl = resp["flattery"].reindex(a).to_numpy() - resp["flattery"].reindex(b).to_numpy()
+    true_a = (biased.true_label.reindex(j["pair_id"]).to_numpy() == "A")
+    c = ann["attentive_accuracy"].reindex(j["annotator"]).to_numpy()
+    base = np.where(true_a, c, 1 - c)
+    pull = (ann["length_bias"].reindex(j["annotator"]).to_numpy() * d_len
+            + ann["flattery_bias"].reindex(j["annotator"]).to_numpy() * d_fl)
+    predicted = 1 / (1 + np.exp(-(np.log(base / (1 - base)) + pull)))
+    voted_a = (j["label"] == "A").to_numpy()
+    bins = np.digitize(predicted, np.linspace(0, 1, 11)[1:-1])
+    for k in np.unique(bins):
+        sel = bins == k
+        if sel.sum() > 300:
+            se = np.sqrt(predicted[sel].mean() * (1 - predicted[sel].mean()) / sel.sum())
+            assert abs(voted_a[sel].mean() - predicted[sel].mean()) < 4 * se + 0.01
+    kind = j["annotator_type"].astype(str).to_numpy()
+    longer = d_len != 0
+    chose_longer = voted_a == (d_len > 0)
+    biased_rate = chose_longer[longer & (kind == "length_biased")].mean()
+    assert biased_rate > chose_longer[longer & (kind == "reliable")].mean() + 0.1
+
+
+def test_unbiased_mix_keeps_every_draw():
+    """Adding the bias machinery changed nothing for data without biased raters (the flattery stream is apart)."""
+    plain = make_synthetic(n_pairs=300, n_annotators=30, seed=2)
+    assert plain.params["flattery_rate"] == 0.0 and plain.responses["flattery"].eq(0).all()
+    zero = make_synthetic(n_pairs=300, n_annotators=30, seed=2, flattery_rate=0.0)
+    pd.testing.assert_frame_equal(plain.judgments, zero.judgments)
+
+
+def test_bad_flattery_rate_is_one_error():
+    with pytest.raises(AccordError, match="flattery_rate"):
+        make_synthetic(n_pairs=20, n_annotators=10, flattery_rate=1.5)
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(n=st.integers(1, 40), rate=st.floats(0, 1), seed=st.integers(0, 10_000))
+def test_candidates_have_their_features_utility_and_text(n, rate, seed):
+    cands = sample_candidates(["How?", "Why?"], ["diet", "travel"], n, flattery_rate=rate, seed=seed,
+                              prompt_ids=["p1", "p2"])
+    assert len(cands) == 2 * n and list(cands["candidate"][:n]) == list(range(n))
+    assert (cands["prompt_id"][:n] == "p1").all() and (cands["prompt_id"][n:] == "p2").all()
+    np.testing.assert_allclose(cands["utility"], _rebuilt_utility(cands))
+    has_phrase = cands["text"].map(lambda t: any(f in t for f in _FLATTERY))
+    assert (has_phrase == cands["flattery"].astype(bool)).all()
+    assert cands["n_facts"].between(0, 4).all() and cands["n_filler"].between(0, 2).all()
+
+
+def test_candidates_for_held_out_prompts_share_their_topic():
+    data = make_synthetic(n_pairs=120, n_annotators=10, seed=1)
+    prompts = data.responses["prompt_id"].unique()[:3]
+    cands = data.sample_candidates(prompts, 16, seed=4)
+    topic = data.responses.drop_duplicates("prompt_id").set_index("prompt_id")["topic"].astype(str)
+    from accord.datasets.synthetic import TOPICS
+    for pid, group in cands.groupby("prompt_id"):
+        facts = TOPICS[topic[pid]]["facts"]
+        with_facts = group[group["n_facts"] > 0]
+        assert with_facts["text"].map(lambda t: any(f in t for f in facts)).all()
+    assert cands["utility"].std() > 0.5  # candidates differ in quality: best-of-n has something to find
+    with pytest.raises(AccordError, match="prompt_id"):
+        data.sample_candidates(["nope"], 4)
+    with pytest.raises(AccordError, match="n must be"):
+        data.sample_candidates(prompts, 0)
