@@ -873,7 +873,8 @@ def _add_input_arguments(parser: argparse.ArgumentParser) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="accord", description=__doc__.splitlines()[0],
+        prog="accord", description="Disagreeing preference labels -> rater models -> soft labels and a cleaned "
+                                   "dataset -> uncertainty-aware reward models.",
         epilog=f"Threads: small fits run on one torch thread, larger work on the free cores; {THREADS_ENV}=N "
                "sets the number.")
     sub = parser.add_subparsers(dest="command", required=True)
