@@ -420,3 +420,18 @@ def test_docstring_examples_run() -> None:
     for module in (mace_module, glad_module):
         result = doctest.testmod(module, optionflags=doctest.NORMALIZE_WHITESPACE)
         assert result.failed == 0 and result.attempted > 0
+
+
+@pytest.mark.parametrize("model_class", [MACE, GLAD])
+def test_unseen_annotator_predictive_is_deterministic_and_normalised(model_class: type) -> None:
+    judgments, _, _ = mace_data(seed=12, n_workers=12, n_items=60, per_item=4, k=3)
+    model = model_class(inference="map" if model_class is GLAD else "vb", max_steps=200, num_samples=50,
+                        seed=0).fit(judgments)
+    # an unseen annotator on a seen item, and on an unseen item: each label asked in its own call
+    cases = [("i0001", "new-rater"), ("new-item", "new-rater"), ("new-item", "w000")]
+    for item, annotator in cases:
+        tables = [pd.DataFrame({"pair_id": [item], "annotator": [annotator], "label": [f"c{k}"]}) for k in range(3)]
+        first = np.array([model.predictive_loglik(t)[0] for t in tables])
+        second = np.array([model.predictive_loglik(t)[0] for t in tables])
+        np.testing.assert_array_equal(first, second)
+        assert np.exp(first).sum() == pytest.approx(1.0, abs=1e-6), (item, annotator)

@@ -7,7 +7,8 @@ A subclass of :class:`EnumeratedRaterModel` supplies
 - ``_site_dims``: its continuous sites and their ArviZ dims (``_local_sites``: those in the item plate);
 - ``_init_values``: starting values from vote fractions (the guard against label switching);
 - ``_log_emission``: ``log p(y_n | true class t)`` of any judgments under a batch of posterior draws;
-- ``_new_slot_draws``: prior draws for an annotator / item not seen in training;
+- ``_new_slot_points``: the fitted population's parameters for an annotator / item not seen in training, as a
+  fixed set of weighted points (deterministic: the same prediction on every call);
 - ``_rater_confusion``: each annotator's confusion matrix under each draw (on a typical item).
 
 Everything after the fit (soft labels, per-judgment log-likelihoods, held-out prediction) runs on ``_log_emission``
@@ -111,8 +112,13 @@ class EnumeratedRaterModel(PyroRaterModel):
         ``workers`` / ``items``: the unseen-annotator / unseen-item slot that :meth:`_with_new_slot` appends)."""
         raise NotImplementedError
 
-    def _new_slot_draws(self, n_draws: int) -> Draws:
-        """``[n_draws, 1, ...]`` prior draws of one unseen annotator's and one unseen item's parameters."""
+    def _new_slot_points(self, params: Draws) -> list[tuple[float, Draws]]:
+        """``(log weight, values [D, 1, ...])`` points whose weighted mixture is the distribution of an unseen
+        annotator's and an unseen item's parameters under each of the ``D`` draws ``params`` (the fitted population).
+
+        A judgment by a new annotator is that annotator's only one, so its predictive averages the emission
+        probability over the population; a fixed quadrature instead of random draws keeps the prediction the same
+        on every call, and a mixture of emission distributions stays normalised."""
         raise NotImplementedError
 
     def _log_confusion(self, params: Draws) -> torch.Tensor | None:
@@ -289,8 +295,9 @@ class EnumeratedRaterModel(PyroRaterModel):
         """``log p(y_n | training judgments)`` for each judgment of a new table, averaged over posterior draws.
 
         Each judgment is predicted on its own: ``log mean_d sum_t p(t | its item's training labels, draw d)
-        p(y_n | t, draw d)``. An item unseen in training has the class prior as its posterior; an annotator (or,
-        for GLAD, an item) unseen in training gets a draw of its parameters from the prior.
+        p(y_n | t, draw d)``. An item unseen in training has the class prior as its posterior; for an annotator (or,
+        for GLAD, an item) unseen in training ``p(y_n | t, draw d)`` is averaged over the population of the fitted
+        annotators (items) under draw ``d`` (:meth:`_new_slot_points`): deterministic, and normalised over labels.
         """
         self._check_fitted()
         encoded, device = self.encoded_, self._torch_device
@@ -299,7 +306,7 @@ class EnumeratedRaterModel(PyroRaterModel):
         items = torch.as_tensor(encoded.item_index.get_indexer(judgments["pair_id"]), device=device)
         workers = torch.as_tensor(encoded.worker_index.get_indexer(judgments["annotator"]), device=device)
         draws, n_draws = self._draws, self._n_draws
-        new = self._new_slot_draws(n_draws)
+        novel = (workers < 0) | (items < 0)
         # the posterior of every training item that the new judgments touch, block by block
         needed = torch.zeros(encoded.n_items + 1, dtype=torch.bool, device=device)
         needed[items] = True
@@ -318,7 +325,11 @@ class EnumeratedRaterModel(PyroRaterModel):
                 for lo, hi, span in self._sorted.blocks(self._block_size(d_hi - d_lo)):
                     if needed[lo:hi].any():
                         post[:, lo:hi] = torch.log_softmax(self._item_scores(part, lo, hi, span).double(), dim=-1)
-            params = self._with_new_slot(part, {name: value[d_lo:d_hi] for name, value in new.items()})
-            log_em = self._log_emission(params, workers, items, labels).double()  # [D, K, N]
+            points = self._new_slot_points(part)
+            log_em = self._log_emission(self._with_new_slot(part, points[0][1]), workers, items, labels).double()
+            if novel.any():  # [D, K, N]: the judgments of new annotators / items average over the population
+                mixed = [weight + self._log_emission(self._with_new_slot(part, point), workers[novel], items[novel],
+                                                     labels[novel]).double() for weight, point in points]
+                log_em[:, :, novel] = torch.logsumexp(torch.stack(mixed), 0)
             per_draw[d_lo:d_hi] = torch.logsumexp(post[:, items].transpose(1, 2) + log_em, dim=1)
         return (torch.logsumexp(per_draw, 0) - math.log(n_draws)).cpu().numpy()

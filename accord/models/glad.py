@@ -20,6 +20,10 @@ from accord.models.base import mean_and_interval
 from accord.models.enumerated import Draws, EnumeratedRaterModel, per_judgment
 
 
+#: quadrature points per parameter for an unseen annotator or item (:meth:`GLAD._new_slot_points`)
+POPULATION_POINTS = 8
+
+
 def glad_label_logits(ability: torch.Tensor, beta: torch.Tensor, true: torch.Tensor, n_classes: int) -> torch.Tensor:
     """``[..., K]`` log-probabilities of each label given the true class under GLAD.
 
@@ -190,9 +194,16 @@ class GLAD(EnumeratedRaterModel):
         is_label = labels[None, :] == torch.arange(k, device=labels.device)[:, None]  # [K, N]
         return torch.where(is_label[None], right, wrong)
 
-    def _new_slot_draws(self, n_draws: int) -> Draws:
-        ability_prior, beta_prior = self._priors(self._torch_device)
-        return {"ability": ability_prior.sample((n_draws, 1)), "beta": beta_prior.sample((n_draws, 1))}
+    def _new_slot_points(self, params: Draws) -> list[tuple[float, Draws]]:
+        """The fitted abilities' and inverse difficulties' quantiles at ``(q + 1/2) / Q``, ``Q`` =
+        :data:`POPULATION_POINTS` each, every pair equally weighted: an unseen annotator is a random one of the
+        fitted population, an unseen item a random one of the fitted items (the emission is not linear in them, so
+        the mean would not do)."""
+        levels = (torch.arange(POPULATION_POINTS, dtype=torch.float64) + 0.5) / POPULATION_POINTS
+        ability, beta = (torch.quantile(params[name].double(), levels.to(params[name].device), dim=1).to(
+            params[name].dtype) for name in ("ability", "beta"))  # [Q, D]
+        weight = -2.0 * math.log(POPULATION_POINTS)
+        return [(weight, {"ability": a[:, None], "beta": b[:, None]}) for a in ability for b in beta]
 
     def _init_values(self, encoded: Encoded) -> Draws:
         device = self._torch_device

@@ -162,11 +162,12 @@ class MACE(EnumeratedRaterModel):
         columns.update({f"spam_label_{name}": label_mean[:, k] for k, name in enumerate(self.encoded_.classes)})
         return columns
 
-    def _new_slot_draws(self, n_draws: int) -> Draws:
-        a, b = (torch.tensor(float(v), device=self._torch_device) for v in self.spam_prior)
-        gamma = torch.full((self.encoded_.n_classes,), float(self.spam_label_concentration), device=self._torch_device)
-        return {"spam": torch.distributions.Beta(a, b).sample((n_draws, 1)),
-                "spam_labels": torch.distributions.Dirichlet(gamma).sample((n_draws, 1))}
+    def _new_slot_points(self, params: Draws) -> list[tuple[float, Draws]]:
+        """One point, exact: MACE's confusion is linear in ``(1 - s_j, s_j xi_j)``, so the population's mean
+        confusion is that of a spam probability ``mean_j s_j`` with spam labels ``mean_j s_j xi_j / mean_j s_j``."""
+        spam = params["spam"].mean(1, keepdim=True)  # [D, 1]
+        spam_mass = (params["spam"][..., None] * params["spam_labels"]).mean(1, keepdim=True)  # [D, 1, K]
+        return [(0.0, {"spam": spam, "spam_labels": spam_mass / spam[..., None].clamp_min(TINY)})]
 
     def _run_vb(self, encoded: Encoded) -> "MaceVBResult":
         start = vote_fractions(encoded, 0.5) if self.init == "vote" else np.full(
