@@ -435,3 +435,17 @@ def test_unseen_annotator_predictive_is_deterministic_and_normalised(model_class
         second = np.array([model.predictive_loglik(t)[0] for t in tables])
         np.testing.assert_array_equal(first, second)
         assert np.exp(first).sum() == pytest.approx(1.0, abs=1e-6), (item, annotator)
+
+
+def test_glad_mirror_mode_is_moved_back_and_unconverged_fits_warn() -> None:
+    """An ability prior centred on adversarial raters pulls a binary fit into the mirror mode (every label
+    switched); the guard moves it back, with a warning. A fit cut short by max_steps says so."""
+    judgments, ability, _ = glad_data(seed=13, n_workers=20, n_items=150, per_item=6, k=2)
+    gold = gold_labels(judgments)
+    with pytest.warns(glad_module.ConvergenceWarning, match="mirror"):
+        model = GLAD(inference="map", ability_prior=(-1.0, 0.5), init="uniform", max_steps=300,
+                     seed=0).fit(judgments)
+    assert metrics.accuracy(model.soft_labels_.probs, gold) >= 0.9
+    assert (model.annotators_["ability"] > 0).mean() >= 0.8
+    with pytest.warns(glad_module.ConvergenceWarning, match="max_steps"):
+        GLAD(inference="meanfield", max_steps=5, seed=0).fit(judgments)

@@ -21,6 +21,7 @@ sparse products (:mod:`accord.models._vb`) instead.
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Iterator
 from typing import Any, ClassVar
 
@@ -42,6 +43,11 @@ Draws = dict[str, torch.Tensor]  # site name -> [n_draws, *shape] (constrained v
 INIT_METHODS: tuple[str, ...] = ("vote", "uniform", "random")
 #: elements of one ``[draws, classes, judgments]`` block in the post-fit computations (about 64 MB in float64)
 _BLOCK_BUDGET = 2**23
+
+
+class ConvergenceWarning(UserWarning):
+    """A fit stopped at its step or iteration limit before its convergence rule was met, or landed in a mirror
+    mode and was moved back."""
 
 
 def per_judgment(value: torch.Tensor, workers: torch.Tensor, event_dims: int = 0) -> torch.Tensor:
@@ -181,12 +187,26 @@ class EnumeratedRaterModel(PyroRaterModel):
                 init = {name: value for name, value in init.items() if name not in self._local_sites}
             draws = self._keep_fit(fit_pyro(self, self._model, pad_judgments(encoded).to(self._torch_device),
                                             sites=list(self._global_sites), enumerated=True, init=init,
-                                            plates=self._item_plate, rank=self.rank, subsample=self.batch_size))
+                                            plates=self._item_plate, rank=self.rank, subsample=self.batch_size,
+                                            vectorize_draws=self.inference != "lowrank"))
             draws = {name: draws[name] for name in self._global_sites}
         self._n_chains = int(next(iter(draws.values())).shape[0])
         self._draws = {name: self._squeeze_local(name, value.reshape(-1, *value.shape[2:]).detach()) for name,
                        value in draws.items()}
+        self._warn_if_unconverged()
+        self._guard_label_switching()
         self._finish()
+
+    def _warn_if_unconverged(self) -> None:
+        svi = getattr(self, "svi_", None)
+        if self.inference != "nuts" and svi is not None and not svi.converged:
+            warnings.warn(f"{type(self).__name__}({self.inference}): SVI stopped at max_steps={self.max_steps} before "
+                          "its loss settled; raise max_steps (or learning_rate) and check the soft labels",
+                          ConvergenceWarning, stacklevel=4)
+
+    def _guard_label_switching(self) -> None:
+        """Move a fit that landed in a mirror mode (every label switched) back to the honest one, if the model has
+        such a mode (see GLAD)."""
 
     def _squeeze_local(self, name: str, value: torch.Tensor) -> torch.Tensor:
         # item-plate sites carry the judgment-slot plate's singleton dimension: [D, I, 1] -> [D, I]

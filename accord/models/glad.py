@@ -8,6 +8,7 @@ and the probability of a correct label is the logistic function of their product
 from __future__ import annotations
 
 import math
+import warnings
 from typing import ClassVar
 
 import numpy as np
@@ -17,7 +18,7 @@ import torch
 from accord.datasets import AccordError, Encoded
 from accord.models._data import PaddedJudgments, vote_fractions
 from accord.models.base import mean_and_interval
-from accord.models.enumerated import Draws, EnumeratedRaterModel, per_judgment
+from accord.models.enumerated import ConvergenceWarning, Draws, EnumeratedRaterModel, per_judgment
 
 
 #: quadrature points per parameter for an unseen annotator or item (:meth:`GLAD._new_slot_points`)
@@ -226,6 +227,21 @@ class GLAD(EnumeratedRaterModel):
             prior = (item_probs.sum(0) + self.class_prior) / (encoded.n_items + k * self.class_prior)
             values["class_prior"] = torch.as_tensor(prior, dtype=dtype, device=device)
         return values
+
+    def _guard_label_switching(self) -> None:
+        """With two classes, negating every ability and switching every label leaves the likelihood unchanged; a
+        fit whose judgments come mostly from adversarial annotators (ability < 0, judgment-weighted, posterior
+        mean) is taken to be that mirror and negated, with a warning. (The population being mostly adversarial is
+        possible, but then no aggregate without gold can tell, and the honest reading is the one users expect.)"""
+        if self.encoded_.n_classes != 2:
+            return
+        ability = self._draws["ability"].double().mean(0).cpu().numpy()
+        weight = np.bincount(self.encoded_.workers, minlength=self.encoded_.n_workers)
+        if float((weight * (ability < 0)).sum()) > 0.5 * weight.sum():
+            warnings.warn("GLAD: the fit landed in the mirror mode (most judgments from annotators with negative "
+                          "ability, every label switched); its abilities were negated", ConvergenceWarning,
+                          stacklevel=5)
+            self._draws["ability"] = -self._draws["ability"]
 
     def _rater_confusion(self, lo: int, hi: int) -> torch.Tensor:
         """On an item of median difficulty: ``P(right) = sigmoid(alpha_j beta)``, errors uniform over the rest."""

@@ -8,6 +8,7 @@ they do, and from that each item's posterior over its true label.
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -18,7 +19,7 @@ from accord.datasets import AccordError, Encoded, FitError
 from accord.models._data import PaddedJudgments, vote_fractions
 from accord.models.base import mean_and_interval
 from accord.models.confusion import TINY
-from accord.models.enumerated import Draws, EnumeratedRaterModel, per_judgment
+from accord.models.enumerated import ConvergenceWarning, Draws, EnumeratedRaterModel, per_judgment
 
 
 def mace_label_probs(spam: torch.Tensor, spam_labels: torch.Tensor, true: torch.Tensor) -> torch.Tensor:
@@ -192,6 +193,9 @@ class MACE(EnumeratedRaterModel):
     def _fit_vb(self, encoded: Encoded) -> Draws:
         vb = self._run_vb(encoded)
         self.n_iter_, self.converged_ = vb.n_iter, vb.converged
+        if not vb.converged:
+            warnings.warn(f"MACE(vb): stopped at max_steps={self.max_steps} iterations before no item posterior "
+                          f"moved by more than tol={self.tol}; raise max_steps", ConvergenceWarning, stacklevel=5)
         shape = (1, self.num_samples)
         draws = {"spam": torch.distributions.Beta(vb.spam_count, vb.trust_count).sample(shape),
                  "spam_labels": torch.distributions.Dirichlet(vb.spam_label_count).sample(shape)}
