@@ -93,7 +93,11 @@ class GLAD(EnumeratedRaterModel):
     than guessing; :math:`\beta_i \to 0` makes item :math:`i` a guess for everyone. The priors break the scale
     symmetry :math:`(\alpha c, \beta / c)`; the default :math:`\alpha \sim \mathcal N(1, 1)` also prefers the
     honest labelling to the flipped one, and the start from vote fractions (``init="vote"``: the one-coin EM,
-    :func:`one_coin_em`) keeps the fit there even when the ability prior is symmetric.
+    :func:`one_coin_em`) keeps the fit there even when the ability prior is symmetric. With two classes a fit that
+    still lands in the flipped mode (most judgments from annotators of negative ability) is negated back, with a
+    :class:`~accord.models.enumerated.ConvergenceWarning`; so is a fit that stops at ``max_steps`` unconverged.
+    GLAD's errors are symmetric in the classes: where annotators are right far more often on one class than on
+    another, a confusion model (Dawid-Skene, MACE) fits and GLAD does not.
 
     The class prior is fixed uniform by default (``class_prior=None``), as in Whitehill et al.: learning it lets the
     model explain a minority class away as guessing on items it makes very hard, and :math:`\pi` then collapses
