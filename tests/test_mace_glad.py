@@ -258,16 +258,25 @@ def test_glad_recovers_ability_and_difficulty() -> None:
 
 def test_glad_vote_start_guards_against_label_switching() -> None:
     """With a symmetric ability prior, (alpha, labels) and (-alpha, flipped labels) fit equally well: a random start
-    lands on the flipped mode for some seeds; the vote-fraction start never does."""
+    lands on the flipped mode for some seeds (and the mirror guard moves it back, saying so); the vote-fraction
+    start never does."""
     judgments, _, _ = glad_data(seed=5, n_workers=12, n_items=150, per_item=6, ability_mean=2.0)
     gold = gold_labels(judgments)
     settings = dict(inference="map", ability_prior=(0.0, 2.0), max_steps=300)
-    naive = [metrics.accuracy(GLAD(init="random", seed=s, **settings).fit(judgments).soft_labels_.probs, gold)
-             for s in (0, 1)]
-    vote = [metrics.accuracy(GLAD(init="vote", seed=s, **settings).fit(judgments).soft_labels_.probs, gold)
-            for s in (0, 1)]
-    assert min(naive) < 0.2  # the random start flipped (nearly) every label
-    assert min(vote) > 0.85
+    naive, mirrored = [], []
+    for s in (0, 1):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            naive.append(metrics.accuracy(GLAD(init="random", seed=s, **settings).fit(judgments).soft_labels_.probs,
+                                          gold))
+        mirrored.append(any("mirror" in str(w.message) for w in caught))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        vote = [metrics.accuracy(GLAD(init="vote", seed=s, **settings).fit(judgments).soft_labels_.probs, gold)
+                for s in (0, 1)]
+    assert any(mirrored)  # the random start flipped every label, and the guard moved it back
+    assert min(naive) > 0.85 and min(vote) > 0.85
+    assert not any("mirror" in str(w.message) for w in caught)
 
 
 # -- real gold sets -----------------------------------------------------------------------------------------------
