@@ -78,6 +78,9 @@ def coverage(names: list[str], seed: int) -> None:
         few = raters[raters["n_judgments"] <= 6]
         if "reliability_lower" not in few or few["reliability_lower"].isna().all():
             continue
+        if float((few["reliability_upper"] - few["reliability_lower"]).max()) == 0.0:
+            print(f"{name:<26}{len(few):>7}  point estimates (its default inference is MAP): no interval")
+            continue
         true = truth.loc[few.index]
         covered = (few["reliability_lower"] <= true) & (true <= few["reliability_upper"])
         by_type = covered.groupby(kinds.loc[few.index]).mean()
