@@ -15,7 +15,7 @@ from scipy.stats import spearmanr
 import torch
 from conftest import shared_data_or_skip
 
-from accord.datasets import AccordError, FitError, ValidationError, validate
+from accord.datasets import AccordError, FitError, ValidationError, gold_labels, make_synthetic, validate
 from accord.models.bradley_terry import CrowdBradleyTerry, ordinal_log_probs
 
 
@@ -319,3 +319,21 @@ def test_ukpconvarg1_ranking_matches_corpus_scores() -> None:
     assert len(per_debate) == 32
     assert per_debate.mean() > 0.85, per_debate.describe()  # measured 0.91 (MAP and mean-field)
     assert per_debate.min() > 0.6
+
+
+def test_pairs_whose_votes_are_mostly_ties_get_tie_as_most_likely() -> None:
+    """Data with genuinely equal pairs (``make_synthetic``: ~30% of pairs truly tied, raters mostly say so): a
+    pair's own tie propensity lets "tie" win where the votes say tie, and only there."""
+    data = make_synthetic(n_pairs=300, n_annotators=40, judgments_per_pair=5, tie_rate=0.3, with_text=False,
+                          seed=1)
+    table = data.judgments.drop(columns=["gold"])
+    model = CrowdBradleyTerry(seed=0).fit(table)
+    predicted = model.soft_labels_.probs.idxmax(axis=1)
+    tie_votes = table.groupby("pair_id")["label"].apply(lambda s: (s == "tie").mean())
+    assert (predicted.loc[tie_votes[tie_votes > 0.5].index] == "tie").mean() >= 0.9
+    assert (predicted.loc[tie_votes[tie_votes < 0.3].index] == "tie").mean() <= 0.1
+    gold = gold_labels(data.judgments)
+    truly_tied = gold[gold == "tie"].index
+    assert 0.2 <= len(truly_tied) / len(gold) <= 0.4
+    assert (predicted.loc[truly_tied] == "tie").mean() >= 0.7
+    assert (predicted.loc[gold.index] == gold).mean() >= 0.8

@@ -258,16 +258,25 @@ def test_glad_recovers_ability_and_difficulty() -> None:
 
 def test_glad_vote_start_guards_against_label_switching() -> None:
     """With a symmetric ability prior, (alpha, labels) and (-alpha, flipped labels) fit equally well: a random start
-    lands on the flipped mode for some seeds; the vote-fraction start never does."""
+    lands on the flipped mode for some seeds (and the mirror guard moves it back, saying so); the vote-fraction
+    start never does."""
     judgments, _, _ = glad_data(seed=5, n_workers=12, n_items=150, per_item=6, ability_mean=2.0)
     gold = gold_labels(judgments)
     settings = dict(inference="map", ability_prior=(0.0, 2.0), max_steps=300)
-    naive = [metrics.accuracy(GLAD(init="random", seed=s, **settings).fit(judgments).soft_labels_.probs, gold)
-             for s in (0, 1)]
-    vote = [metrics.accuracy(GLAD(init="vote", seed=s, **settings).fit(judgments).soft_labels_.probs, gold)
-            for s in (0, 1)]
-    assert min(naive) < 0.2  # the random start flipped (nearly) every label
-    assert min(vote) > 0.85
+    naive, mirrored = [], []
+    for s in (0, 1):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            naive.append(metrics.accuracy(GLAD(init="random", seed=s, **settings).fit(judgments).soft_labels_.probs,
+                                          gold))
+        mirrored.append(any("mirror" in str(w.message) for w in caught))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        vote = [metrics.accuracy(GLAD(init="vote", seed=s, **settings).fit(judgments).soft_labels_.probs, gold)
+                for s in (0, 1)]
+    assert any(mirrored)  # the random start flipped every label, and the guard moved it back
+    assert min(naive) > 0.85 and min(vote) > 0.85
+    assert not any("mirror" in str(w.message) for w in caught)
 
 
 # -- real gold sets -----------------------------------------------------------------------------------------------
@@ -420,3 +429,32 @@ def test_docstring_examples_run() -> None:
     for module in (mace_module, glad_module):
         result = doctest.testmod(module, optionflags=doctest.NORMALIZE_WHITESPACE)
         assert result.failed == 0 and result.attempted > 0
+
+
+@pytest.mark.parametrize("model_class", [MACE, GLAD])
+def test_unseen_annotator_predictive_is_deterministic_and_normalised(model_class: type) -> None:
+    judgments, _, _ = mace_data(seed=12, n_workers=12, n_items=60, per_item=4, k=3)
+    model = model_class(inference="map" if model_class is GLAD else "vb", max_steps=200, num_samples=50,
+                        seed=0).fit(judgments)
+    # an unseen annotator on a seen item, and on an unseen item: each label asked in its own call
+    cases = [("i0001", "new-rater"), ("new-item", "new-rater"), ("new-item", "w000")]
+    for item, annotator in cases:
+        tables = [pd.DataFrame({"pair_id": [item], "annotator": [annotator], "label": [f"c{k}"]}) for k in range(3)]
+        first = np.array([model.predictive_loglik(t)[0] for t in tables])
+        second = np.array([model.predictive_loglik(t)[0] for t in tables])
+        np.testing.assert_array_equal(first, second)
+        assert np.exp(first).sum() == pytest.approx(1.0, abs=1e-6), (item, annotator)
+
+
+def test_glad_mirror_mode_is_moved_back_and_unconverged_fits_warn() -> None:
+    """An ability prior centred on adversarial raters pulls a binary fit into the mirror mode (every label
+    switched); the guard moves it back, with a warning. A fit cut short by max_steps says so."""
+    judgments, ability, _ = glad_data(seed=13, n_workers=20, n_items=150, per_item=6, k=2)
+    gold = gold_labels(judgments)
+    with pytest.warns(glad_module.ConvergenceWarning, match="mirror"):
+        model = GLAD(inference="map", ability_prior=(-1.0, 0.5), init="uniform", max_steps=300,
+                     seed=0).fit(judgments)
+    assert metrics.accuracy(model.soft_labels_.probs, gold) >= 0.9
+    assert (model.annotators_["ability"] > 0).mean() >= 0.8
+    with pytest.warns(glad_module.ConvergenceWarning, match="max_steps"):
+        GLAD(inference="meanfield", max_steps=5, seed=0).fit(judgments)

@@ -9,6 +9,7 @@ import torch
 from scipy.optimize import linear_sum_assignment
 
 from accord.aggregate.pluralistic import pluralistic_soft_labels
+from accord.datasets import validate
 from accord.models.rater_types import RaterTypes, holdout_split
 
 torch.set_num_threads(1)
@@ -68,3 +69,40 @@ def test_holdout_split_keeps_every_annotator_in_training():
     held = holdout_split(table, 0.2, seed=0)
     assert 0.1 < held.mean() < 0.25
     assert set(table.loc[~held, "annotator"]) == set(table["annotator"])
+
+
+def categorical_judgments(n_classes: int, *, n_items: int = 300, n_annotators: int = 40, per_item: int = 8,
+                          seed: int = 0):
+    """A categorical table with labels 0..K-1 from two rater types: type 2 answers ``(t + 1) mod K`` instead of
+    the true class ``t`` on its own 40% of the items; each judgment honest with probability ~0.9."""
+    rng = np.random.default_rng(seed)
+    truth = rng.integers(0, n_classes, n_items)
+    shifted = np.where(rng.random(n_items) < 0.4, (truth + 1) % n_classes, truth)
+    kind = np.arange(n_annotators) % 2
+    items = np.repeat(np.arange(n_items), per_item)
+    raters = np.concatenate([rng.choice(n_annotators, per_item, replace=False) for _ in range(n_items)])
+    own = np.where(kind[raters] == 0, truth[items], shifted[items])
+    labels = np.where(rng.random(len(items)) < 0.9, own, rng.integers(0, n_classes, len(items)))
+    table = pd.DataFrame({"pair_id": [f"i{i}" for i in items], "annotator": [f"w{j}" for j in raters],
+                          "label": labels})
+    return validate(table, form="categorical"), pd.Series(kind, index=[f"w{j}" for j in range(n_annotators)]), truth
+
+
+@pytest.mark.parametrize("n_classes", [2, 3])
+def test_categorical_labels_are_accepted_and_types_recovered(n_classes):
+    table, kinds, truth = categorical_judgments(n_classes, seed=n_classes)
+    model = RaterTypes(n_types=2, seed=0).fit(table)
+    assert list(model.soft_labels_.probs.columns) == list(range(n_classes))
+    assert assignment_accuracy(model, kinds) >= 0.9
+    clean = model.group_probabilities().clean.mean(0)  # [items, types, classes]
+    assert np.allclose(clean.sum(-1), 1.0, atol=1e-5)
+    # the type that gives the true class everywhere is found: its most likely label is the truth on most items
+    majority_type = pd.crosstab(model.annotators_["type"], kinds.loc[model.annotators_.index]).idxmax()[0]
+    t = model.type_names_.index(majority_type)
+    assert (clean[:, t].argmax(-1) == truth[codes_of(model)]).mean() >= 0.9
+    heldout = model.predictive_loglik(table.iloc[:50])
+    assert np.isfinite(heldout).all() and heldout.mean() > np.log(1 / n_classes)
+
+
+def codes_of(model: RaterTypes) -> np.ndarray:
+    return np.array([int(str(v)[1:]) for v in model.encoded_.item_index])

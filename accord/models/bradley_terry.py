@@ -26,11 +26,15 @@ the label; a signed scale puts "random" (``s = 0``) and "adversarial" (``s < 0``
 
 Without ties, :math:`P(A \succ B) = F(d_n)` with ``F`` the logistic (Bradley & Terry 1952) or the standard normal
 CDF (Thurstone 1927, case V). With ties, two classical extensions, each with a per-annotator tie propensity
-``t_j ~ N(0, tau_t)`` around a population value (some raters say "equal" far more than others):
+``t_j ~ N(0, tau_t)`` around a population value (some raters say "equal" far more than others) and a per-pair one
+``e_i ~ N(0, tau_e)``, ``tau_e^2 ~ IG(2, 0.5)`` (some pairs are genuinely equal: most of their votes are ties, and
+a single population tie parameter would make "tie" the most likely answer on every pair of near-equal utilities
+or on none; a utility gap of 0 alone does not say that two responses are equal rather than unknown). The tie
+parameter of judgment ``n`` is ``log nu + t_j + e_i`` (Davidson) or ``log eta + t_j + e_i`` (Rao-Kupper):
 
 - ``ties="davidson"`` (Davidson 1970): :math:`P(A) \propto e^{d/2}`, :math:`P(B) \propto e^{-d/2}`,
   :math:`P(\text{tie}) \propto \nu_j = \exp(\log\nu + t_j)`; i.e. a softmax over ``(d/2, -d/2, log nu_j)``.
-  At ``d = 0`` the tie probability is ``nu / (2 + nu)``.
+  At ``d = 0`` the tie probability is ``nu / (2 + nu)``: above the others when ``nu > 1``.
 - ``ties="rao-kupper"`` (Rao & Kupper 1967): a threshold ``eta_j = exp(log eta + t_j)``: :math:`P(A) = F(d - \eta_j)`,
   :math:`P(B) = F(-d - \eta_j)`, the rest is a tie. With ``link="probit"`` this is Glenn & David (1960); Davidson's
   model has no probit form, so ``link="probit"`` requires ``ties="rao-kupper"``.
@@ -43,7 +47,7 @@ own (``"<pair_id>/A"``, ``"<pair_id>/B"``); only their gap ``g = u_A - u_B`` is 
 mean-field guide).
 
 Soft labels are, per pair, the posterior mean of the class probabilities a *typical* annotator (sharpness ``mu_s``,
-no position bias, the population tie propensity) would give, with ``extra["p_a_better"]`` = P(u_A > u_B).
+no position bias, the population tie propensity, the pair's own tie propensity) would give, with ``extra["p_a_better"]`` = P(u_A > u_B).
 
 Inference: each annotator effect (sharpness, bias, tie offset) is one exchangeable group whose scale ``tau`` is
 integrated out (:class:`~accord.models.pairwise.GroupNormal`; with ``tau`` free the joint density is unbounded as
@@ -84,7 +88,8 @@ import pyro.distributions as dist
 import torch
 
 from accord.datasets import AccordError, Encoded
-from accord.models.pairwise import Params, PairwiseData, PairwiseUtilityModel, log_cdf, ordinal_log_probs
+from accord.models.pairwise import GroupNormal, Params, PairwiseData, PairwiseUtilityModel, log_cdf
+from accord.models.pairwise import ordinal_log_probs
 
 TIE_MODELS: tuple[str, ...] = ("davidson", "rao-kupper")
 
@@ -105,6 +110,8 @@ class CrowdBradleyTerry(PairwiseUtilityModel):
         Learn a position bias per annotator (``b_j``); otherwise ``b = 0`` for everyone.
     annotator_ties
         Learn a tie propensity per annotator around the population value; otherwise one for everyone.
+    pair_ties
+        Learn a tie propensity per pair around the population value (``e_i``); otherwise one for every pair.
     Others: :class:`~accord.models.pairwise.PairwiseUtilityModel`, :class:`~accord.models.base.PyroRaterModel`.
 
     Fitted attributes: ``soft_labels_``, ``ranking_``, ``annotators_`` (the common columns, and ``sharpness`` =
@@ -118,9 +125,12 @@ class CrowdBradleyTerry(PairwiseUtilityModel):
     group_priors: ClassVar[dict[str, tuple[str | None, float, float]]] = {"sharpness": ("sharpness_mean", 2.0, 0.5),
                                                                           "bias": ("bias_mean", 2.0, 0.1),
                                                                           "tie_offset": (None, 2.0, 0.1)}
+    #: pair-level sites: InverseGamma shape and rate of the variance of their group (integrated out)
+    pair_priors: ClassVar[dict[str, tuple[float, float]]] = {"pair_tie": (2.0, 0.5)}
     ties: str = "davidson"
     annotator_bias: bool = True
     annotator_ties: bool = True
+    pair_ties: bool = True
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -161,11 +171,15 @@ class CrowdBradleyTerry(PairwiseUtilityModel):
             params["bias"] = self._sample_group("bias", params["bias_mean"], data)
         if ties and self.annotator_ties:
             params["tie_offset"] = self._sample_group("tie_offset", c(0.0), data)
+        if ties and self.pair_ties:
+            concentration, rate = self.pair_priors["pair_tie"]
+            params["pair_tie"] = pyro.sample("pair_tie", GroupNormal(c(0.0), concentration, rate, data.n_pairs))
         self._observe(data, latent, params, batch_size)
 
-    def class_log_probs(self, params: Params, gap: torch.Tensor, workers: torch.Tensor | None) -> torch.Tensor:
+    def class_log_probs(self, params: Params, gap: torch.Tensor, workers: torch.Tensor | None,
+                        pairs: torch.Tensor | None = None) -> torch.Tensor:
         """Log-probabilities of (A, B[, tie]) for gaps ``u_A - u_B``; ``workers=None`` is the typical annotator
-        (sharpness ``mu_s``, no position bias, population tie propensity)."""
+        (sharpness ``mu_s``, no position bias, population tie propensity), ``pairs=None`` a typical pair."""
         if workers is None:
             d = params["sharpness_mean"].unsqueeze(-1) * gap
             tie_offset: torch.Tensor | float = 0.0
@@ -176,6 +190,8 @@ class CrowdBradleyTerry(PairwiseUtilityModel):
             tie_offset = params["tie_offset"][..., workers] if "tie_offset" in params else 0.0
         if "tie_log_mean" not in params:
             return torch.stack([log_cdf(d, self.link), log_cdf(-d, self.link)], dim=-1)
+        if pairs is not None and "pair_tie" in params:
+            tie_offset = tie_offset + params["pair_tie"][..., pairs]
         tie_log = (params["tie_log_mean"].unsqueeze(-1) + tie_offset).expand_as(d)
         if self.ties == "davidson":
             # log of the normaliser e^{d/2} + e^{-d/2} + nu, elementwise (a log_softmax over 3 classes is slow)
@@ -215,7 +231,28 @@ class CrowdBradleyTerry(PairwiseUtilityModel):
             values["tie_log_mean"] = torch.tensor(start, device=data.device)
             if self.annotator_ties:
                 values["tie_offset"] = torch.zeros(data.n_workers, device=data.device)
+            if self.pair_ties:
+                # each pair's tie log-odds against the overall one, smoothed and halved (a start, not an estimate)
+                is_tie = (labels == 2).float()
+                ties = torch.zeros(data.n_pairs, device=data.device).index_add_(0, data.pairs, is_tie)
+                others = torch.zeros(data.n_pairs, device=data.device).index_add_(0, data.pairs, 1.0 - is_tie)
+                overall = math.log(tie_share / (1 - tie_share))
+                values["pair_tie"] = 0.5 * (torch.log((ties + tie_share) / (others + 1 - tie_share)) - overall)
         return values
+
+    def _derived_sites(self, chains: dict[str, torch.Tensor]) -> None:
+        # the pair-level scales are integrated out of the model: their conditional posterior draws
+        for site, (concentration, rate) in self.pair_priors.items():
+            if site in chains:
+                chains[f"{site}_scale"] = GroupNormal.scale_draws(chains[site], 0.0, concentration, rate,
+                                                                  point=self.inference == "map")
+
+    def _new_pair_params(self, params: Params, n_new: int, generator: torch.Generator) -> Params:
+        if n_new == 0 or "pair_tie" not in params:
+            return params
+        scale = params["pair_tie_scale"].unsqueeze(-1)
+        fresh = scale * torch.randn(scale.shape[0], n_new, generator=generator)
+        return {**params, "pair_tie": torch.cat([params["pair_tie"], fresh], dim=-1)}
 
     def _pair_columns(self, prob_draws: torch.Tensor) -> dict[str, np.ndarray]:
         if prob_draws.shape[0] == 1:

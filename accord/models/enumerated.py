@@ -7,7 +7,8 @@ A subclass of :class:`EnumeratedRaterModel` supplies
 - ``_site_dims``: its continuous sites and their ArviZ dims (``_local_sites``: those in the item plate);
 - ``_init_values``: starting values from vote fractions (the guard against label switching);
 - ``_log_emission``: ``log p(y_n | true class t)`` of any judgments under a batch of posterior draws;
-- ``_new_slot_draws``: prior draws for an annotator / item not seen in training;
+- ``_new_slot_points``: the fitted population's parameters for an annotator / item not seen in training, as a
+  fixed set of weighted points (deterministic: the same prediction on every call);
 - ``_rater_confusion``: each annotator's confusion matrix under each draw (on a typical item).
 
 Everything after the fit (soft labels, per-judgment log-likelihoods, held-out prediction) runs on ``_log_emission``
@@ -20,6 +21,7 @@ sparse products (:mod:`accord.models._vb`) instead.
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Iterator
 from typing import Any, ClassVar
 
@@ -41,6 +43,11 @@ Draws = dict[str, torch.Tensor]  # site name -> [n_draws, *shape] (constrained v
 INIT_METHODS: tuple[str, ...] = ("vote", "uniform", "random")
 #: elements of one ``[draws, classes, judgments]`` block in the post-fit computations (about 64 MB in float64)
 _BLOCK_BUDGET = 2**23
+
+
+class ConvergenceWarning(UserWarning):
+    """A fit stopped at its step or iteration limit before its convergence rule was met, or landed in a mirror
+    mode and was moved back."""
 
 
 def per_judgment(value: torch.Tensor, workers: torch.Tensor, event_dims: int = 0) -> torch.Tensor:
@@ -111,8 +118,13 @@ class EnumeratedRaterModel(PyroRaterModel):
         ``workers`` / ``items``: the unseen-annotator / unseen-item slot that :meth:`_with_new_slot` appends)."""
         raise NotImplementedError
 
-    def _new_slot_draws(self, n_draws: int) -> Draws:
-        """``[n_draws, 1, ...]`` prior draws of one unseen annotator's and one unseen item's parameters."""
+    def _new_slot_points(self, params: Draws) -> list[tuple[float, Draws]]:
+        """``(log weight, values [D, 1, ...])`` points whose weighted mixture is the distribution of an unseen
+        annotator's and an unseen item's parameters under each of the ``D`` draws ``params`` (the fitted population).
+
+        A judgment by a new annotator is that annotator's only one, so its predictive averages the emission
+        probability over the population; a fixed quadrature instead of random draws keeps the prediction the same
+        on every call, and a mixture of emission distributions stays normalised."""
         raise NotImplementedError
 
     def _log_confusion(self, params: Draws) -> torch.Tensor | None:
@@ -175,12 +187,26 @@ class EnumeratedRaterModel(PyroRaterModel):
                 init = {name: value for name, value in init.items() if name not in self._local_sites}
             draws = self._keep_fit(fit_pyro(self, self._model, pad_judgments(encoded).to(self._torch_device),
                                             sites=list(self._global_sites), enumerated=True, init=init,
-                                            plates=self._item_plate, rank=self.rank, subsample=self.batch_size))
+                                            plates=self._item_plate, rank=self.rank, subsample=self.batch_size,
+                                            vectorize_draws=self.inference != "lowrank"))
             draws = {name: draws[name] for name in self._global_sites}
         self._n_chains = int(next(iter(draws.values())).shape[0])
         self._draws = {name: self._squeeze_local(name, value.reshape(-1, *value.shape[2:]).detach()) for name,
                        value in draws.items()}
+        self._warn_if_unconverged()
+        self._guard_label_switching()
         self._finish()
+
+    def _warn_if_unconverged(self) -> None:
+        svi = getattr(self, "svi_", None)
+        if self.inference != "nuts" and svi is not None and not svi.converged:
+            warnings.warn(f"{type(self).__name__}({self.inference}): SVI stopped at max_steps={self.max_steps} before "
+                          "its loss settled; raise max_steps (or learning_rate) and check the soft labels",
+                          ConvergenceWarning, stacklevel=4)
+
+    def _guard_label_switching(self) -> None:
+        """Move a fit that landed in a mirror mode (every label switched) back to the honest one, if the model has
+        such a mode (see GLAD)."""
 
     def _squeeze_local(self, name: str, value: torch.Tensor) -> torch.Tensor:
         # item-plate sites carry the judgment-slot plate's singleton dimension: [D, I, 1] -> [D, I]
@@ -289,8 +315,9 @@ class EnumeratedRaterModel(PyroRaterModel):
         """``log p(y_n | training judgments)`` for each judgment of a new table, averaged over posterior draws.
 
         Each judgment is predicted on its own: ``log mean_d sum_t p(t | its item's training labels, draw d)
-        p(y_n | t, draw d)``. An item unseen in training has the class prior as its posterior; an annotator (or,
-        for GLAD, an item) unseen in training gets a draw of its parameters from the prior.
+        p(y_n | t, draw d)``. An item unseen in training has the class prior as its posterior; for an annotator (or,
+        for GLAD, an item) unseen in training ``p(y_n | t, draw d)`` is averaged over the population of the fitted
+        annotators (items) under draw ``d`` (:meth:`_new_slot_points`): deterministic, and normalised over labels.
         """
         self._check_fitted()
         encoded, device = self.encoded_, self._torch_device
@@ -299,7 +326,7 @@ class EnumeratedRaterModel(PyroRaterModel):
         items = torch.as_tensor(encoded.item_index.get_indexer(judgments["pair_id"]), device=device)
         workers = torch.as_tensor(encoded.worker_index.get_indexer(judgments["annotator"]), device=device)
         draws, n_draws = self._draws, self._n_draws
-        new = self._new_slot_draws(n_draws)
+        novel = (workers < 0) | (items < 0)
         # the posterior of every training item that the new judgments touch, block by block
         needed = torch.zeros(encoded.n_items + 1, dtype=torch.bool, device=device)
         needed[items] = True
@@ -318,7 +345,11 @@ class EnumeratedRaterModel(PyroRaterModel):
                 for lo, hi, span in self._sorted.blocks(self._block_size(d_hi - d_lo)):
                     if needed[lo:hi].any():
                         post[:, lo:hi] = torch.log_softmax(self._item_scores(part, lo, hi, span).double(), dim=-1)
-            params = self._with_new_slot(part, {name: value[d_lo:d_hi] for name, value in new.items()})
-            log_em = self._log_emission(params, workers, items, labels).double()  # [D, K, N]
+            points = self._new_slot_points(part)
+            log_em = self._log_emission(self._with_new_slot(part, points[0][1]), workers, items, labels).double()
+            if novel.any():  # [D, K, N]: the judgments of new annotators / items average over the population
+                mixed = [weight + self._log_emission(self._with_new_slot(part, point), workers[novel], items[novel],
+                                                     labels[novel]).double() for weight, point in points]
+                log_em[:, :, novel] = torch.logsumexp(torch.stack(mixed), 0)
             per_draw[d_lo:d_hi] = torch.logsumexp(post[:, items].transpose(1, 2) + log_em, dim=1)
         return (torch.logsumexp(per_draw, 0) - math.log(n_draws)).cpu().numpy()

@@ -8,6 +8,7 @@ and the probability of a correct label is the logistic function of their product
 from __future__ import annotations
 
 import math
+import warnings
 from typing import ClassVar
 
 import numpy as np
@@ -17,7 +18,11 @@ import torch
 from accord.datasets import AccordError, Encoded
 from accord.models._data import PaddedJudgments, vote_fractions
 from accord.models.base import mean_and_interval
-from accord.models.enumerated import Draws, EnumeratedRaterModel, per_judgment
+from accord.models.enumerated import ConvergenceWarning, Draws, EnumeratedRaterModel, per_judgment
+
+
+#: quadrature points per parameter for an unseen annotator or item (:meth:`GLAD._new_slot_points`)
+POPULATION_POINTS = 8
 
 
 def glad_label_logits(ability: torch.Tensor, beta: torch.Tensor, true: torch.Tensor, n_classes: int) -> torch.Tensor:
@@ -88,7 +93,11 @@ class GLAD(EnumeratedRaterModel):
     than guessing; :math:`\beta_i \to 0` makes item :math:`i` a guess for everyone. The priors break the scale
     symmetry :math:`(\alpha c, \beta / c)`; the default :math:`\alpha \sim \mathcal N(1, 1)` also prefers the
     honest labelling to the flipped one, and the start from vote fractions (``init="vote"``: the one-coin EM,
-    :func:`one_coin_em`) keeps the fit there even when the ability prior is symmetric.
+    :func:`one_coin_em`) keeps the fit there even when the ability prior is symmetric. With two classes a fit that
+    still lands in the flipped mode (most judgments from annotators of negative ability) is negated back, with a
+    :class:`~accord.models.enumerated.ConvergenceWarning`; so is a fit that stops at ``max_steps`` unconverged.
+    GLAD's errors are symmetric in the classes: where annotators are right far more often on one class than on
+    another, a confusion model (Dawid-Skene, MACE) fits and GLAD does not.
 
     The class prior is fixed uniform by default (``class_prior=None``), as in Whitehill et al.: learning it lets the
     model explain a minority class away as guessing on items it makes very hard, and :math:`\pi` then collapses
@@ -190,9 +199,16 @@ class GLAD(EnumeratedRaterModel):
         is_label = labels[None, :] == torch.arange(k, device=labels.device)[:, None]  # [K, N]
         return torch.where(is_label[None], right, wrong)
 
-    def _new_slot_draws(self, n_draws: int) -> Draws:
-        ability_prior, beta_prior = self._priors(self._torch_device)
-        return {"ability": ability_prior.sample((n_draws, 1)), "beta": beta_prior.sample((n_draws, 1))}
+    def _new_slot_points(self, params: Draws) -> list[tuple[float, Draws]]:
+        """The fitted abilities' and inverse difficulties' quantiles at ``(q + 1/2) / Q``, ``Q`` =
+        :data:`POPULATION_POINTS` each, every pair equally weighted: an unseen annotator is a random one of the
+        fitted population, an unseen item a random one of the fitted items (the emission is not linear in them, so
+        the mean would not do)."""
+        levels = (torch.arange(POPULATION_POINTS, dtype=torch.float64) + 0.5) / POPULATION_POINTS
+        ability, beta = (torch.quantile(params[name].double(), levels.to(params[name].device), dim=1).to(
+            params[name].dtype) for name in ("ability", "beta"))  # [Q, D]
+        weight = -2.0 * math.log(POPULATION_POINTS)
+        return [(weight, {"ability": a[:, None], "beta": b[:, None]}) for a in ability for b in beta]
 
     def _init_values(self, encoded: Encoded) -> Draws:
         device = self._torch_device
@@ -215,6 +231,21 @@ class GLAD(EnumeratedRaterModel):
             prior = (item_probs.sum(0) + self.class_prior) / (encoded.n_items + k * self.class_prior)
             values["class_prior"] = torch.as_tensor(prior, dtype=dtype, device=device)
         return values
+
+    def _guard_label_switching(self) -> None:
+        """With two classes, negating every ability and switching every label leaves the likelihood unchanged; a
+        fit whose judgments come mostly from adversarial annotators (ability < 0, judgment-weighted, posterior
+        mean) is taken to be that mirror and negated, with a warning. (The population being mostly adversarial is
+        possible, but then no aggregate without gold can tell, and the honest reading is the one users expect.)"""
+        if self.encoded_.n_classes != 2:
+            return
+        ability = self._draws["ability"].double().mean(0).cpu().numpy()
+        weight = np.bincount(self.encoded_.workers, minlength=self.encoded_.n_workers)
+        if float((weight * (ability < 0)).sum()) > 0.5 * weight.sum():
+            warnings.warn("GLAD: the fit landed in the mirror mode (most judgments from annotators with negative "
+                          "ability, every label switched); its abilities were negated", ConvergenceWarning,
+                          stacklevel=5)
+            self._draws["ability"] = -self._draws["ability"]
 
     def _rater_confusion(self, lo: int, hi: int) -> torch.Tensor:
         """On an item of median difficulty: ``P(right) = sigmoid(alpha_j beta)``, errors uniform over the rest."""

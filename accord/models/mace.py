@@ -8,6 +8,7 @@ they do, and from that each item's posterior over its true label.
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -18,7 +19,7 @@ from accord.datasets import AccordError, Encoded, FitError
 from accord.models._data import PaddedJudgments, vote_fractions
 from accord.models.base import mean_and_interval
 from accord.models.confusion import TINY
-from accord.models.enumerated import Draws, EnumeratedRaterModel, per_judgment
+from accord.models.enumerated import ConvergenceWarning, Draws, EnumeratedRaterModel, per_judgment
 
 
 def mace_label_probs(spam: torch.Tensor, spam_labels: torch.Tensor, true: torch.Tensor) -> torch.Tensor:
@@ -162,11 +163,12 @@ class MACE(EnumeratedRaterModel):
         columns.update({f"spam_label_{name}": label_mean[:, k] for k, name in enumerate(self.encoded_.classes)})
         return columns
 
-    def _new_slot_draws(self, n_draws: int) -> Draws:
-        a, b = (torch.tensor(float(v), device=self._torch_device) for v in self.spam_prior)
-        gamma = torch.full((self.encoded_.n_classes,), float(self.spam_label_concentration), device=self._torch_device)
-        return {"spam": torch.distributions.Beta(a, b).sample((n_draws, 1)),
-                "spam_labels": torch.distributions.Dirichlet(gamma).sample((n_draws, 1))}
+    def _new_slot_points(self, params: Draws) -> list[tuple[float, Draws]]:
+        """One point, exact: MACE's confusion is linear in ``(1 - s_j, s_j xi_j)``, so the population's mean
+        confusion is that of a spam probability ``mean_j s_j`` with spam labels ``mean_j s_j xi_j / mean_j s_j``."""
+        spam = params["spam"].mean(1, keepdim=True)  # [D, 1]
+        spam_mass = (params["spam"][..., None] * params["spam_labels"]).mean(1, keepdim=True)  # [D, 1, K]
+        return [(0.0, {"spam": spam, "spam_labels": spam_mass / spam[..., None].clamp_min(TINY)})]
 
     def _run_vb(self, encoded: Encoded) -> "MaceVBResult":
         start = vote_fractions(encoded, 0.5) if self.init == "vote" else np.full(
@@ -191,6 +193,9 @@ class MACE(EnumeratedRaterModel):
     def _fit_vb(self, encoded: Encoded) -> Draws:
         vb = self._run_vb(encoded)
         self.n_iter_, self.converged_ = vb.n_iter, vb.converged
+        if not vb.converged:
+            warnings.warn(f"MACE(vb): stopped at max_steps={self.max_steps} iterations before no item posterior "
+                          f"moved by more than tol={self.tol}; raise max_steps", ConvergenceWarning, stacklevel=5)
         shape = (1, self.num_samples)
         draws = {"spam": torch.distributions.Beta(vb.spam_count, vb.trust_count).sample(shape),
                  "spam_labels": torch.distributions.Dirichlet(vb.spam_label_count).sample(shape)}

@@ -136,7 +136,8 @@ class OrdinalPreference(PairwiseUtilityModel):
         half = torch.cumsum(params["cut_log_increments"].exp(), dim=-1)
         return torch.cat([-half.flip(-1), half], dim=-1)
 
-    def class_log_probs(self, params: Params, gap: torch.Tensor, workers: torch.Tensor | None) -> torch.Tensor:
+    def class_log_probs(self, params: Params, gap: torch.Tensor, workers: torch.Tensor | None,
+                        pairs: torch.Tensor | None = None) -> torch.Tensor:
         """Log-probabilities of the grades ``-S..S`` (in that order) for gaps ``u_A - u_B``; ``workers=None`` is
         the typical annotator (sharpness ``mu_s``, no shift, spread 1)."""
         cuts = self.population_cuts(params).unsqueeze(-2)  # [..., 1, 2S]

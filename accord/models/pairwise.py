@@ -179,6 +179,8 @@ class PairwiseData:
     n_latent: int
     n_workers: int
     n_classes: int
+    pairs: torch.Tensor | None = None  # judgment -> pair code (for pair-level effects)
+    n_pairs: int = 0
 
     @property
     def n_judgments(self) -> int:
@@ -288,6 +290,7 @@ class PairwiseUtilityModel(PyroRaterModel):
 
     supported_inference: ClassVar[tuple[str, ...]] = ("map", "meanfield", "lowrank", "nuts")
     group_priors: ClassVar[dict[str, tuple[str | None, float, float]]] = {}
+    pair_priors: ClassVar[dict[str, tuple[float, float]]] = {}
     link: str = "logit"
     latent: str = "auto"
     max_steps: int = 3000
@@ -303,10 +306,17 @@ class PairwiseUtilityModel(PyroRaterModel):
     def _model(self, data: PairwiseData, batch_size: int | None = None) -> None:
         raise NotImplementedError
 
-    def class_log_probs(self, params: Params, gap: torch.Tensor, workers: torch.Tensor | None) -> torch.Tensor:
+    def class_log_probs(self, params: Params, gap: torch.Tensor, workers: torch.Tensor | None,
+                        pairs: torch.Tensor | None = None) -> torch.Tensor:
         """``[..., n, K]`` log-probabilities of each class for utility gaps ``gap[..., n]`` judged by ``workers``
-        (``None``: a typical annotator), under parameters ``params`` (scalars ``[...]``, per-annotator ``[..., J]``)."""
+        (``None``: a typical annotator) on pairs ``pairs`` (``None``: a typical pair), under parameters ``params``
+        (scalars ``[...]``, per-annotator ``[..., J]``, per-pair ``[..., I]``)."""
         raise NotImplementedError
+
+    def _new_pair_params(self, params: Params, n_new: int, generator: torch.Generator) -> Params:
+        """``params`` with per-pair sites extended by ``n_new`` pairs unseen in fitting, drawn from their population
+        (none by default)."""
+        return params
 
     def _init_values(self, data: PairwiseData) -> dict[str, torch.Tensor]:
         raise NotImplementedError
@@ -362,11 +372,13 @@ class PairwiseUtilityModel(PyroRaterModel):
             if batch_size is None:
                 # full batch: skip the (copying) index gathers
                 side_a, side_b, workers, labels = data.side_a, data.side_b, data.workers, data.labels
+                pairs = data.pairs
             else:
                 side_a = data.side_a[idx]
                 side_b = None if data.side_b is None else data.side_b[idx]
                 workers, labels = data.workers[idx], data.labels[idx]
-            logits = self.class_log_probs(params, self._gap(latent, side_a, side_b), workers)
+                pairs = None if data.pairs is None else data.pairs[idx]
+            logits = self.class_log_probs(params, self._gap(latent, side_a, side_b), workers, pairs)
             pyro.sample("y", NormalizedCategorical(logits), obs=labels)
 
     def _prepare(self, table: pd.DataFrame | None, encoded: Encoded) -> None:
@@ -383,7 +395,8 @@ class PairwiseUtilityModel(PyroRaterModel):
         self._data = PairwiseData(side_a, side_b, torch.as_tensor(encoded.workers, device=device),
                                   torch.as_tensor(labels, device=device),
                                   layout.n_responses if layout.mode == "response" else encoded.n_items,
-                                  encoded.n_workers, n_classes)
+                                  encoded.n_workers, n_classes, torch.as_tensor(encoded.items, device=device),
+                                  encoded.n_items)
 
     def _fit(self, encoded: Encoded) -> None:
         data = self._data
@@ -395,7 +408,7 @@ class PairwiseUtilityModel(PyroRaterModel):
         # dominant posterior correlations (shared scale parameters, connected utilities)
         rank = self.rank if self.rank is not None else max(1, min(16, int(math.sqrt(n_latent))))
         chains = self._keep_fit(fit_pyro(self, self._model, data, init=self._init_values(data), rank=rank,
-                                         map_normal=tuple(self.group_priors),
+                                         map_normal=(*self.group_priors, *self.pair_priors),
                                          subsample=batch if batch is not None and batch < data.n_judgments else None))
         chains = {name: value.detach().cpu().float() for name, value in chains.items()}
         # the group scales are integrated out of the model: add their conditional posterior draws
@@ -415,8 +428,9 @@ class PairwiseUtilityModel(PyroRaterModel):
         parts, extras = [], []
         with torch.no_grad():
             for start in range(0, encoded.n_items, _CHUNK):
-                gap = self._pair_gap_draws(np.arange(start, min(start + _CHUNK, encoded.n_items)))
-                prob_draws = self.class_log_probs(self._draws, gap, None).exp()
+                pairs = np.arange(start, min(start + _CHUNK, encoded.n_items))
+                gap = self._pair_gap_draws(pairs)
+                prob_draws = self.class_log_probs(self._draws, gap, None, torch.as_tensor(pairs)).exp()
                 parts.append(summarize_draws(self._vote_classes(prob_draws)))
                 extras.append(self._pair_columns(prob_draws))
         self._item_summary = concat_summaries(parts)
@@ -516,8 +530,18 @@ class PairwiseUtilityModel(PyroRaterModel):
         frame, a, b = self._response_codes(pairs)
         utility = self.utility_draws()
         gap = utility[:, torch.as_tensor(a)] - utility[:, torch.as_tensor(b)]
+        # a pair compared in fitting (either way round) keeps its pair-level effects; any other is a typical pair
+        layout, n_pairs = self.layout_, self.encoded_.n_items
+        fitted = pd.Series(np.arange(n_pairs), index=pd.MultiIndex.from_arrays([layout.pair_a, layout.pair_b]))
+        fitted = fitted[~fitted.index.duplicated()]
+        code = np.full(len(a), n_pairs)
+        for first, second in ((a, b), (b, a)):
+            found = fitted.reindex(pd.MultiIndex.from_arrays([first, second])).to_numpy()
+            code = np.where((code == n_pairs) & ~np.isnan(found), np.nan_to_num(found, nan=n_pairs), code)
+        params = {name: torch.cat([value, value.new_zeros(value.shape[0], 1)], dim=-1)
+                  if name in self.pair_priors else value for name, value in self._draws.items()}
         with torch.no_grad():
-            return frame, self.class_log_probs(self._draws, gap, None).exp()
+            return frame, self.class_log_probs(params, gap, None, torch.as_tensor(code.astype(np.int64))).exp()
 
     def _rater_confusion(self, lo: int, hi: int) -> torch.Tensor:
         """Rows: the better response shown first (true A) and second (true B); each the rater's vote distribution
@@ -532,8 +556,9 @@ class PairwiseUtilityModel(PyroRaterModel):
                 part = chosen[start:start + step].cpu()
                 side_b = None if data.side_b is None else data.side_b.cpu()[part]
                 gap = self._gap(latent, data.side_a.cpu()[part], side_b).abs()
-                workers = data.workers.cpu()[part]
-                rows = [self._vote_classes(self.class_log_probs(self._draws, g, workers).exp()) for g in (gap, -gap)]
+                workers, pairs = data.workers.cpu()[part], data.pairs.cpu()[part]
+                rows = [self._vote_classes(self.class_log_probs(self._draws, g, workers, pairs).exp())
+                        for g in (gap, -gap)]
                 total.index_add_(1, workers - lo, torch.stack(rows, dim=-2).float())
         counts = torch.bincount(data.workers.cpu()[chosen.cpu()] - lo, minlength=hi - lo).clamp_min(1)
         return total / counts[None, :, None, None]
@@ -568,7 +593,8 @@ class PairwiseUtilityModel(PyroRaterModel):
                 sl = slice(start, min(start + step, n))
                 side_b = None if data.side_b is None else data.side_b[sl].cpu()
                 gap = self._gap(latent, data.side_a[sl].cpu(), side_b)
-                logp = self.class_log_probs(params, gap, data.workers[sl].cpu())
+                pairs = None if data.pairs is None else data.pairs[sl].cpu()
+                logp = self.class_log_probs(params, gap, data.workers[sl].cpu(), pairs)
                 labels = data.labels[sl].cpu()
                 out.append(logp.gather(-1, labels.expand(*logp.shape[:-2], -1).unsqueeze(-1)).squeeze(-1))
         return torch.cat(out, dim=-1)
@@ -586,7 +612,7 @@ class PairwiseUtilityModel(PyroRaterModel):
         for name, value in self._chains.items():
             if name == "utility":
                 dims = ["response"]
-            elif name == "gap":
+            elif name == "gap" or name in self.pair_priors:
                 dims = ["pair_id"]
             elif name in self.group_priors:
                 dims = ["annotator"]
@@ -634,8 +660,11 @@ class PairwiseUtilityModel(PyroRaterModel):
             codes, n_new = _codes_with_new(self.encoded_.item_index, table["pair_id"])
             fresh = math.sqrt(2.0) * torch.randn(n_draws, n_new, generator=generator)  # u_A - u_B of two N(0, 1)
             latent, side_a, side_b = torch.cat([params["gap"], fresh], dim=-1), torch.as_tensor(codes), None
+        pairs, n_new = _codes_with_new(self.encoded_.item_index, table["pair_id"])
+        params = self._new_pair_params(params, n_new, generator)
         data = PairwiseData(side_a, side_b, torch.as_tensor(workers, dtype=torch.int64), torch.as_tensor(labels),
-                            int(latent.shape[-1]), int(params["sharpness"].shape[-1]), 0)
+                            int(latent.shape[-1]), int(params["sharpness"].shape[-1]), 0,
+                            torch.as_tensor(pairs, dtype=torch.int64), self.encoded_.n_items + n_new)
         loglik = self._judgment_loglik(params, latent, data)
         return (torch.logsumexp(loglik, dim=0) - math.log(loglik.shape[0])).numpy().astype(np.float64)
 

@@ -103,7 +103,9 @@ def fit_pyro(settings: Any, model: Callable[..., Any], data: Any, *, sites: list
     svi = run_svi(model, guide, loss, data, subsample, max_steps=steps, learning_rate=learning_rate,
                   description=f"{name}({inference})", **rule)
     n_draws = 1 if inference == "map" else settings.num_samples
-    return PyroFit(posterior_draws(guide, n_draws, data, None, vectorize=vectorize_draws), svi, guide, svi_map)
+    # the draws' plate left of every model plate (an enumerated model's items sit at dim -2)
+    draws = posterior_draws(guide, n_draws, data, None, vectorize=vectorize_draws, dim=-3 if enumerated else -2)
+    return PyroFit(draws, svi, guide, svi_map)
 
 
 def make_guide(model: Callable[..., Any], inference: str, init_fn: Callable[..., Any], *, sites: list[str] | None,
@@ -124,17 +126,17 @@ def make_guide(model: Callable[..., Any], inference: str, init_fn: Callable[...,
     return AutoLowRankMultivariateNormal(blocked, init_loc_fn=init_fn, init_scale=init_scale, rank=rank)
 
 
-def posterior_draws(guide: Any, n_draws: int, *args: Any, vectorize: bool = False) -> Draws:
+def posterior_draws(guide: Any, n_draws: int, *args: Any, vectorize: bool = False, dim: int = -2) -> Draws:
     """``name -> [1, n_draws, *shape]`` draws of every site of a fitted guide (its median for one draw).
 
-    ``vectorize``: one guide call under an outer plate (one call per draw costs ~10 ms of Pyro overhead; the models
-    that use it nest plates at most one deep, so dimension -2 is free for the draws)."""
+    ``vectorize``: one guide call under an outer plate at dimension ``dim``, left of the model's plates (one call
+    per draw costs ~10 ms of Pyro overhead)."""
     with torch.no_grad():
         if n_draws == 1:
             return {name: value.detach()[None, None] for name, value in guide.median(*args).items()}
         if vectorize:
             shapes = {name: value.shape for name, value in guide(*args).items()}
-            with pyro.plate("_posterior_draws", n_draws, dim=-2):
+            with pyro.plate("_posterior_draws", n_draws, dim=dim):
                 stacked = guide(*args)
             return {name: stacked[name].detach().reshape(1, n_draws, *shape) for name, shape in shapes.items()}
         collected: dict[str, list[torch.Tensor]] = {}
@@ -149,15 +151,18 @@ def run_svi(model: Callable[..., Any], guide: Callable[..., Any], loss: Any, *ar
             description: str = "SVI", final_lr_fraction: float = 1.0) -> SVIResult:
     """Fit ``guide`` to ``model`` by SVI with ClippedAdam; ``args`` go to both on every step.
 
-    Stops when the relative change of the mean loss over consecutive windows of ``patience`` steps falls below
-    ``tol``, or after ``max_steps``; ``final_lr_fraction`` < 1 decays the learning rate geometrically to that
-    fraction of ``learning_rate`` at ``max_steps`` (less Monte Carlo jitter at the end).
+    Stops when the mean loss over a window of ``patience`` steps differs from the previous window's by less than
+    ``tol`` (relative) or, for a stochastic loss twice in a row, by less than the Monte Carlo noise of that
+    difference (:func:`window_noise`: a stochastic ELBO on small data is noisier than ``tol`` of its size, so the
+    relative rule alone ran every small fit to ``max_steps``), or after ``max_steps``; ``final_lr_fraction`` < 1 decays the learning rate geometrically to
+    that fraction of ``learning_rate`` at ``max_steps`` (less Monte Carlo jitter at the end).
     """
     decay = final_lr_fraction ** (1.0 / max(max_steps, 1))
     svi = SVI(model, guide, ClippedAdam({"lr": learning_rate, "clip_norm": 10.0, "lrd": decay}), loss=loss)
     result = SVIResult()
     window: list[float] = []
     previous_mean: float | None = None
+    previous_noise, settled = 0.0, 0
     bar = tqdm(range(max_steps), desc=description, disable=not progress, leave=False)
     for step in bar:
         try:
@@ -178,11 +183,15 @@ def run_svi(model: Callable[..., Any], guide: Callable[..., Any], loss: Any, *ar
         result.losses.append(value)
         window.append(value)
         if len(window) == patience:
-            mean = sum(window) / patience
-            if previous_mean is not None and abs(previous_mean - mean) <= tol * max(abs(mean), 1.0):
+            mean, noise = sum(window) / patience, window_noise(window)
+            change = abs(previous_mean - mean) if previous_mean is not None else math.inf
+            # twice in a row: one window within the noise can be chance while the guide's scales are still growing
+            settled = settled + 1 if change <= max(tol * max(abs(mean), 1.0),
+                                                   2.0 * math.hypot(noise, previous_noise)) else 0
+            if settled == 2 or (settled == 1 and noise == 0.0):
                 result.converged = True
                 break
-            previous_mean = mean
+            previous_mean, previous_noise = mean, noise
             window.clear()
         if progress and step % 25 == 0:
             bar.set_postfix(loss=f"{value:.4g}")
@@ -192,6 +201,15 @@ def run_svi(model: Callable[..., Any], guide: Callable[..., Any], loss: Any, *ar
             raise FitError(f"{description}: parameter '{name}' is not finite after fitting; try a smaller "
                            "learning_rate")
     return result
+
+
+def window_noise(losses: list[float]) -> float:
+    """Standard error of the mean of a window of losses from their step-to-step differences (which a trend in the
+    window barely affects): ``sd(diff) / sqrt(2 n)``; 0 for a deterministic loss (MAP)."""
+    if len(losses) < 3:
+        return 0.0
+    diffs = np.diff(np.asarray(losses))
+    return float(diffs.std(ddof=1) / math.sqrt(2.0 * len(losses)))
 
 
 def run_nuts(model: Callable[..., Any], *args: Any, init_values: Draws | None = None, num_samples: int = 500,

@@ -1,4 +1,4 @@
-"""Latent rater types: a finite mixture of preference models, for disagreement nobody labelled a group for.
+"""Latent rater types: a finite mixture of label models, for disagreement nobody labelled a group for.
 
 When no covariate says who prefers what, raters who share a taste can still be found from their votes alone:
 :class:`RaterTypes` assumes each annotator belongs to one of ``T`` latent types, each type with its own preference
@@ -11,7 +11,9 @@ Annotator ``j`` has a latent type ``t_j ~ Categorical(omega)``, ``omega ~ Dirich
 on pair ``i`` with log-odds ``eta_it = mu_i + d_it``: the population's ``mu_i ~ N(0, s_mu)`` plus the type's
 deviation ``d_it ~ N(0, s_d)`` (hierarchical: a small type shrinks toward the population). Each judgment is the
 annotator's own draw from their type's clean distribution ``pi_it`` (Bernoulli, or Rao-Kupper with ties: see
-:func:`accord.models.context.preference_probs`), reported honestly with probability ``h_j = sigma(a_j)``,
+:func:`accord.models.context.preference_probs`; for a categorical table with ``K > 2`` classes ``mu_i``, ``d_it``
+are vectors of ``K`` logits and ``pi_it = softmax(eta_it)``; a binary categorical table is the Bernoulli case,
+its first class in the place of A), reported honestly with probability ``h_j = sigma(a_j)``,
 ``a_j ~ StudentT_3(m_a, s_a)``, else replaced by a label from a population spam distribution ``s``:
 
 .. math::
@@ -103,8 +105,8 @@ class RaterTypes(PyroRaterModel):
         self.candidates = tuple(self.candidates)
 
     def _prepare(self, table: pd.DataFrame | None, encoded: Encoded) -> None:
-        if encoded.form != "preference":
-            raise AccordError("RaterTypes needs preference judgments (labels A/B/tie)")
+        # K > 2 categorical classes have no order and no tie: one logit per class instead of one log-odds
+        self._softmax = encoded.form != "preference" and encoded.n_classes > 2
         if self.n_types == "auto":
             if table is None:
                 raise AccordError("n_types='auto' holds judgments out of the table: use fit(judgments)")
@@ -121,7 +123,8 @@ class RaterTypes(PyroRaterModel):
         data = _TypesData(items=torch.as_tensor(encoded.items, device=device),
                           workers=torch.as_tensor(encoded.workers, device=device),
                           labels=torch.as_tensor(encoded.labels, device=device), n_items=encoded.n_items,
-                          n_workers=encoded.n_workers, n_classes=encoded.n_classes, n_types=T)
+                          n_workers=encoded.n_workers, n_classes=encoded.n_classes, n_types=T,
+                          softmax=self._softmax)
         self.data_ = data
         init = self._warm_start(data)
         hyper = {k: v for k, v in init.items() if k in _TYPE_HYPER}
@@ -144,15 +147,16 @@ class RaterTypes(PyroRaterModel):
         sample("honest_mean", dist.Normal(1.5 * one, 1.5))
         sample("honest_sd", dist.LogNormal(zero, 0.5))
         sample("spam_logits", dist.Normal(torch.zeros(K - 1, device=one.device), 1.0).to_event(1))
-        if K == 3:
+        if K == 3 and not data.softmax:
             sample("tie_base", dist.Normal(zero, 1.5))
         if T > 1:
             sample("type_scale", dist.LogNormal(zero, 0.5))
             sample("type_weights", dist.Dirichlet(torch.full((T,), 2.0, device=one.device)))
+        logits = [K] if data.softmax else []  # the event shape of one pair's (one type's) preference
         with pyro.plate("pairs", data.n_items):
-            sample("mu_z", dist.Normal(zero, one))
+            sample("mu_z", dist.Normal(zero, one).expand([data.n_items, *logits]).to_event(len(logits)))
             if T > 1:
-                sample("type_z", dist.Normal(zero, one).expand([data.n_items, T]).to_event(1))
+                sample("type_z", dist.Normal(zero, one).expand([data.n_items, T, *logits]).to_event(1 + len(logits)))
         annotators = pyro.plate("annotators", data.n_workers)
         with annotators:
             sample("honest_z", dist.StudentT(RATER_DF, zero, one))
@@ -177,6 +181,8 @@ class RaterTypes(PyroRaterModel):
 
     def _clean(self, p: dict[str, torch.Tensor]) -> torch.Tensor:
         """``[n_items, T, K]``: each type's clean label distribution."""
+        if self._softmax:
+            return torch.softmax(p["eta"], dim=-1)
         theta = None
         if "tie_base" in p:
             theta = torch.nn.functional.softplus(p["tie_base"]).expand_as(p["eta"])
@@ -198,18 +204,20 @@ class RaterTypes(PyroRaterModel):
         labels, items, workers = (t.cpu().numpy() for t in (data.labels, data.items, data.workers))
         T, K = data.n_types, data.n_classes
         f32 = dict(dtype=torch.float32, device=data.labels.device)
-        clusters = spectral_types(items, workers, labels, data.n_items, data.n_workers, T, self.seed)
-        mu = pair_log_odds(items, labels, np.ones(len(labels), dtype=bool), data.n_items)
+        clusters = spectral_types(items, workers, labels, data.n_items, data.n_workers, T, self.seed,
+                                  n_classes=K if data.softmax else None)
+        start = class_logits if data.softmax else pair_log_odds
+        mu = start(items, labels, np.ones(len(labels), dtype=bool), data.n_items, *([K] if data.softmax else []))
         pair_scale = max(float(mu.std()), 0.5)
         init = {"pair_scale": torch.tensor(pair_scale, **f32), "honest_mean": torch.tensor(2.0, **f32),
                 "honest_sd": torch.tensor(1.0, **f32), "spam_logits": torch.zeros(K - 1, **f32),
                 "mu_z": torch.as_tensor(mu / pair_scale, **f32), "honest_z": torch.zeros(data.n_workers, **f32)}
-        if K == 3:
+        if K == 3 and not data.softmax:
             init["tie_base"] = torch.tensor(tie_start(labels), **f32)
         if T > 1:
             member = clusters[workers]
-            deviation = np.stack([pair_log_odds(items, labels, member == t, data.n_items) - mu for t in range(T)],
-                                 axis=1)
+            deviation = np.stack([start(items, labels, member == t, data.n_items, *([K] if data.softmax else []))
+                                  - mu for t in range(T)], axis=1)
             share = np.bincount(clusters, minlength=T) + 1.0
             init["type_scale"] = torch.tensor(1.0, **f32)
             init["type_z"] = torch.as_tensor(deviation, **f32)
@@ -297,13 +305,14 @@ class RaterTypes(PyroRaterModel):
         rows = []
         for t, name in enumerate(self.type_names_):
             members = table["type"] == name
-            p_type = clean.mean(0)[:, t, 0]
+            p_type = clean.mean(0)[:, t]
             rows.append(
                 {"type": name, "share": float(share[t]), "weight": float(weights[:, t].mean()),
                  "n_annotators": int(members.sum()), "n_judgments": int(table.loc[members, "n_judgments"].sum()),
                  "mean_honest_share": float(table.loc[members, "honest_share"].mean()) if members.any() else np.nan,
-                 "agreement_with_population": float(((p_type > 0.5) == (population[:, 0] > 0.5)).mean()),
-                 "mean_abs_difference": float(np.abs(p_type - population[:, 0]).mean())}
+                 "agreement_with_population": float((p_type.argmax(-1) == population.argmax(-1)).mean()),
+                 # total variation: |P_type(A) - P(A)| on binary labels
+                 "mean_abs_difference": float(0.5 * np.abs(p_type - population).sum(-1).mean())}
             )
         self.types_ = pd.DataFrame(rows)
         self._posterior = {"honest_share": (reliability[None], ["annotator"]),
@@ -379,9 +388,10 @@ class _TypesData:
     """Flat judgment tensors and sizes for :class:`RaterTypes`."""
 
     def __init__(self, *, items: torch.Tensor, workers: torch.Tensor, labels: torch.Tensor, n_items: int,
-                 n_workers: int, n_classes: int, n_types: int) -> None:
+                 n_workers: int, n_classes: int, n_types: int, softmax: bool = False) -> None:
         self.items, self.workers, self.labels = items, workers, labels
         self.n_items, self.n_workers, self.n_classes, self.n_types = n_items, n_workers, n_classes, n_types
+        self.softmax = softmax  # one logit per class (categorical, K > 2) instead of one log-odds
 
     @property
     def n_judgments(self) -> int:
@@ -389,21 +399,30 @@ class _TypesData:
 
 
 def spectral_types(items: np.ndarray, workers: np.ndarray, labels: np.ndarray, n_items: int, n_workers: int,
-                   n_types: int, seed: int) -> np.ndarray:
+                   n_types: int, seed: int, n_classes: int | None = None) -> np.ndarray:
     """A first type for every annotator: k-means++ on the top singular vectors of their residual votes.
 
-    Votes are coded +1 (A), -1 (B), 0 (tie) and centred by the pair's mean vote, so what remains is how an
-    annotator departs from the crowd; annotators who depart the same way share a type.
+    Votes are coded +1 (A), -1 (B), 0 (tie) (with ``n_classes``, unordered classes: one-hot over the classes) and
+    centred by the pair's mean vote, so what remains is how an annotator departs from the crowd; annotators who
+    depart the same way share a type.
     """
     if n_types == 1:
         return np.zeros(n_workers, dtype=np.int64)
     from scipy.sparse import csr_matrix
     from scipy.sparse.linalg import svds
 
-    vote = np.where(labels == 0, 1.0, np.where(labels == 1, -1.0, 0.0))
     per_pair = np.maximum(np.bincount(items, minlength=n_items), 1)
-    pair_mean = np.bincount(items, weights=vote, minlength=n_items) / per_pair
-    matrix = csr_matrix((vote - pair_mean[items], (workers, items)), shape=(n_workers, n_items))
+    if n_classes is None:
+        vote = np.where(labels == 0, 1.0, np.where(labels == 1, -1.0, 0.0))
+        pair_mean = np.bincount(items, weights=vote, minlength=n_items) / per_pair
+        matrix = csr_matrix((vote - pair_mean[items], (workers, items)), shape=(n_workers, n_items))
+    else:  # columns (pair, class): a judgment's one-hot label minus the pair's vote fractions
+        share = np.bincount(items * n_classes + labels, minlength=n_items * n_classes) / np.repeat(per_pair,
+                                                                                                   n_classes)
+        rows = np.repeat(workers, n_classes)
+        columns = (items[:, None] * n_classes + np.arange(n_classes)).reshape(-1)
+        values = (labels[:, None] == np.arange(n_classes)).reshape(-1) - share[columns]
+        matrix = csr_matrix((values, (rows, columns)), shape=(n_workers, n_items * n_classes))
     k = max(1, min(n_types, min(matrix.shape) - 1))
     u, sv, _ = svds(matrix, k=k, random_state=seed)
     embedding = u * sv
@@ -434,6 +453,15 @@ def _kmeans(points: np.ndarray, k: int, seed: int, restarts: int = 8, iterations
         if cost < best_cost:
             best, best_cost = assign, cost
     return best
+
+
+def class_logits(items: np.ndarray, labels: np.ndarray, mask: np.ndarray, n_items: int,
+                 n_classes: int) -> np.ndarray:
+    """``[n_items, K]`` centred log vote fractions among the judgments in ``mask`` (smoothed, stretched and clipped
+    as :func:`accord.models.context.pair_log_odds` does for two sides): the warm start of unordered classes."""
+    counts = np.bincount(items[mask] * n_classes + labels[mask], minlength=n_items * n_classes).reshape(n_items, -1)
+    logits = np.log(counts + 0.5)
+    return np.clip(1.5 * (logits - logits.mean(1, keepdims=True)), -4.0, 4.0)
 
 
 def holdout_split(table: pd.DataFrame, share: float, seed: int, minimum: int = 5) -> np.ndarray:
