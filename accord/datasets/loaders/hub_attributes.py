@@ -40,7 +40,8 @@ import pandas as pd
 
 from accord.datasets.attributes import validate_attributes
 from accord.datasets.errors import AccordError, ValidationError
-from accord.datasets.loaders.generic import content_ids, frame_or_file, require_columns
+from accord.datasets.ids import content_ids
+from accord.datasets.loaders.generic import frame_or_file, require_columns
 from accord.datasets.loaders.hub import (
     MULTIPREF_GROUPS,
     MULTIPREF_PREFERENCES,
