@@ -13,9 +13,9 @@ folder (short alias)              items    workers  answers   task
 ``s4_Dog data`` (dog)             807      109      8,070     which of four dog breeds (classes 0-3)?
 ================================  =======  =======  ========  ===========================================
 
-The first three sets' answers are binary (0/1), Dog's are 0-3; every item has a truth. ``d_jn-product`` also ships ``Copy of answer.csv``
-(the same 24,945 rows plus 16 more: a stray editing copy); it is ignored. ``d_sentiment`` also ships a
-qualification test (``quali.csv``/``quali_truth.csv``), not loaded.
+The first three sets' answers are binary (0/1), Dog's are 0-3; every item has a truth. ``d_jn-product`` also ships
+``Copy of answer.csv`` (the same 24,945 rows plus 16 more: a stray editing copy); it is ignored. ``d_sentiment`` also
+ships a qualification test (``quali.csv``/``quali_truth.csv``), not loaded.
 """
 
 from __future__ import annotations
