@@ -538,6 +538,8 @@ class ConfusionMoments:
     var_log_theta: torch.Tensor
     log_pi: torch.Tensor
     var_log_pi: torch.Tensor
+    mean_log_theta: torch.Tensor  # E[log theta] and E[log pi]: the centre of the scores' posterior distribution
+    mean_log_pi: torch.Tensor
 
 
 def dirichlet_moments(confusion_alpha: torch.Tensor, class_alpha: torch.Tensor) -> ConfusionMoments:
@@ -549,7 +551,8 @@ def dirichlet_moments(confusion_alpha: torch.Tensor, class_alpha: torch.Tensor) 
 
     log_theta, var_theta = pair(confusion_alpha)
     log_pi, var_pi = pair(class_alpha)
-    return ConfusionMoments(log_theta, var_theta, log_pi, var_pi)
+    return ConfusionMoments(log_theta, var_theta, log_pi, var_pi, dirichlet_expected_log(confusion_alpha),
+                            dirichlet_expected_log(class_alpha))
 
 
 def draw_moments(log_theta: torch.Tensor, log_pi: torch.Tensor) -> ConfusionMoments:
@@ -561,20 +564,25 @@ def draw_moments(log_theta: torch.Tensor, log_pi: torch.Tensor) -> ConfusionMome
         var = draws.var(0) if draws.shape[0] > 1 else torch.zeros_like(mean)
         return mean, var
 
-    return ConfusionMoments(*pair(log_theta), *pair(log_pi))
+    return ConfusionMoments(*pair(log_theta), *pair(log_pi), log_theta.double().mean(0), log_pi.double().mean(0))
 
 
-def item_scores(incidence: Incidence, moments: ConfusionMoments) -> tuple[torch.Tensor, torch.Tensor]:
-    """``[I, K]`` mean and variance of each item's joint score ``log pi_k + sum_{n in i} log theta[w_n, k, y_n]``.
+def item_scores(incidence: Incidence, moments: ConfusionMoments) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``[I, K]`` scores of each item: the collapsed score, and the mean and variance over the posterior of the
+    joint score ``log pi_k + sum_{n in i} log theta[w_n, k, y_n]``.
 
-    The mean is the collapsed (posterior-predictive) score: each judgment enters through ``log E[theta]``, the
-    probability of the vote for a new draw of the annotator's row, so an item's posterior is Bayes' rule with
-    the annotators' predictive confusions (Teh, Newman & Welling 2007). The variance sums the per-judgment
-    ``Var[log theta]`` (the rows are independent a posteriori; a sum of many such terms is close to normal)."""
+    The collapsed (posterior-predictive) score enters each judgment through ``log E[theta]``, the probability of the
+    vote for a new draw of the annotator's row, so an item's posterior is Bayes' rule with the annotators'
+    predictive confusions (Teh, Newman & Welling 2007). Over the posterior the score has mean ``sum E[log theta]``
+    and variance ``sum Var[log theta]`` (the rows are independent a posteriori; a sum of such terms is close to
+    normal)."""
     dtype = incidence.val.dtype
-    mean = incidence.by_item @ cell_table(moments.log_theta.to(dtype)) + moments.log_pi.to(dtype)
-    var = incidence.by_item @ cell_table(moments.var_log_theta.to(dtype)) + moments.var_log_pi.to(dtype)
-    return mean, var
+
+    def product(table: torch.Tensor, prior: torch.Tensor) -> torch.Tensor:
+        return incidence.by_item @ cell_table(table.to(dtype)) + prior.to(dtype)
+
+    return (product(moments.log_theta, moments.log_pi), product(moments.mean_log_theta, moments.mean_log_pi),
+            product(moments.var_log_theta, moments.var_log_pi))
 
 
 def shrink_to_votes(probs: torch.Tensor, vote_probs: torch.Tensor | None, shrinkage: float) -> torch.Tensor:
@@ -591,17 +599,18 @@ def closed_form_item_summary(incidence: Incidence, moments: ConfusionMoments, *,
 
     Mean: ``(1 - e) softmax(s_i / T_i) + e v_i`` with ``s_i`` the collapsed scores of :func:`item_scores`, ``T_i``
     the item temperatures (:func:`design_effect`; 1 when ``None``), ``v_i`` the item's vote fractions and ``e`` the
-    shrinkage. Interval of the top class ``t``: its log-odds ``g = s_t - logsumexp_{k != t} s_k`` (over ``T_i``) is
-    approximately normal over the posterior with variance ``(var_t + sum_{k != t} w_k^2 var_k) / T_i^2`` (delta
-    method, ``w`` the softmax over the other classes; the class scores are independent a posteriori because they
-    use different confusion rows), so the interval is ``sigmoid(g +- 1.645 sd)``, mixed with ``v_it`` as the mean
-    is; ``sd`` of the top probability is ``p (1 - p) sd_g``. Cost: two sparse products, whatever ``num_samples``.
+    shrinkage. Interval of the top class ``t``: its log-odds ``g = m_t - logsumexp_{k != t} m_k`` (``m`` the scores'
+    posterior means, over ``T_i``) is approximately normal over the posterior with variance ``(var_t + sum_{k != t}
+    w_k^2 var_k) / T_i^2`` (delta method, ``w`` the softmax over the other classes; the class scores are independent a
+    posteriori because they use different confusion rows), so the interval is ``sigmoid(g +- 1.645 sd)``, mixed with
+    ``v_it`` as the mean is; ``sd`` of the top probability is ``p (1 - p) sd_g``. Cost: three sparse products,
+    whatever ``num_samples``.
     """
-    mean_scores, var_scores = item_scores(incidence, moments)
+    scores, mean_scores, var_scores = item_scores(incidence, moments)
     if temperature is not None:
         t = temperature.to(mean_scores)[:, None]
-        mean_scores, var_scores = mean_scores / t, var_scores / t**2
-    probs = softmax_last(mean_scores)
+        scores, mean_scores, var_scores = scores / t, mean_scores / t, var_scores / t**2
+    probs = softmax_last(scores)
     mixed = shrink_to_votes(probs, vote_probs, shrinkage)
     mixed = mixed / mixed.sum(-1, keepdim=True)
     top = mixed.argmax(-1, keepdim=True)

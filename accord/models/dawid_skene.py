@@ -61,9 +61,9 @@ class DawidSkene(ConfusionModel, PyroRaterModel):
               = R[\log\Gamma(a + (L-1)b) - \log\Gamma(a) - (L-1)\log\Gamma(b)] + (a-1)S_d + (b-1)S_o,
 
     (``R = W K`` rows; ``S_d``, ``S_o`` the summed ``E[log theta]`` on and off the diagonal; concave, solved by
-    Newton, :func:`accord.models._vb.fit_confusion_prior`). ``empirical_prior="full"`` fits instead a free
-    Dirichlet ``alpha_k`` per true class (Minka's fixed point, :func:`accord.models._vb.fit_population_prior`): the
-    population's typical confusions between particular classes are learned, which matters with more than two
+    Newton, :func:`accord.models._vb.fit_confusion_prior`). ``empirical_prior="full"`` (the default) fits instead a
+    free Dirichlet ``alpha_k`` per true class (Minka's fixed point, :func:`accord.models._vb.fit_population_prior`):
+    the population's typical confusions between particular classes are learned, which matters with more than two
     classes. The fitted prior (``prior_correct_``, ``prior_error_``: its mean diagonal and off-diagonal values) is the
     prior of every inference method; no gold label is involved.
 
@@ -71,7 +71,7 @@ class DawidSkene(ConfusionModel, PyroRaterModel):
     ``log p(z_i = k | y) = log E[pi_k] + sum_{n in i} log E[theta_{w_n, k, y_n}] + const`` (the collapsed item
     posterior), then calibrated as below. Their 90% intervals come from the posterior variance of the same scores
     (``Var[log theta]`` in closed form for VB, from the draws otherwise), by the delta method on the top class's
-    log-odds (:func:`accord.models._vb.closed_form_item_summary`): two sparse products, no draws over the judgments.
+    log-odds (:func:`accord.models._vb.closed_form_item_summary`): sparse products, no draws over the judgments.
 
     *Calibration from held-out votes* (``item_correlation="auto"``, ``vote_shrinkage="auto"``). Given its true label
     an item's judgments are assumed independent, so its log-odds grow linearly with its number of judgments ``n_i``;
@@ -137,6 +137,8 @@ class DawidSkene(ConfusionModel, PyroRaterModel):
     M. J. Beal (2003). *Variational algorithms for approximate Bayesian inference*, ch. 2 (VB-EM hyperparameters).
     PhD thesis, University College London.
 
+    T. P. Minka (2000). Estimating a Dirichlet distribution. Technical report, MIT.
+
     Y. W. Teh, D. Newman and M. Welling (2007). A collapsed variational Bayesian inference algorithm for latent
     Dirichlet allocation. *NeurIPS 19* (the collapsed, posterior-predictive item posterior).
 
@@ -152,7 +154,7 @@ class DawidSkene(ConfusionModel, PyroRaterModel):
     symmetric: bool = False
     prior_correct: float = 2.0
     prior_error: float = 1.0
-    empirical_prior: bool | str = True
+    empirical_prior: bool | str = "full"
     item_correlation: float | str = "auto"
     vote_shrinkage: float | str = "auto"
 
