@@ -61,8 +61,8 @@ class DawidSkene(ConfusionModel, PyroRaterModel):
               = R[\log\Gamma(a + (L-1)b) - \log\Gamma(a) - (L-1)\log\Gamma(b)] + (a-1)S_d + (b-1)S_o,
 
     (``R = W K`` rows; ``S_d``, ``S_o`` the summed ``E[log theta]`` on and off the diagonal; concave, solved by
-    Newton, :func:`accord.models._vb.fit_confusion_prior`). ``empirical_prior="full"`` (the default) fits instead a
-    free Dirichlet ``alpha_k`` per true class (Minka's fixed point, :func:`accord.models._vb.fit_population_prior`):
+    Newton, :func:`accord.models._vb.fit_confusion_prior`). ``empirical_prior="full"`` fits instead a free
+    Dirichlet ``alpha_k`` per true class (Minka's fixed point, :func:`accord.models._vb.fit_population_prior`):
     the population's typical confusions between particular classes are learned, which matters with more than two
     classes. The fitted prior (``prior_correct_``, ``prior_error_``: its mean diagonal and off-diagonal values) is the
     prior of every inference method; no gold label is involved.
@@ -154,7 +154,7 @@ class DawidSkene(ConfusionModel, PyroRaterModel):
     symmetric: bool = False
     prior_correct: float = 2.0
     prior_error: float = 1.0
-    empirical_prior: bool | str = "full"
+    empirical_prior: bool | str = True
     item_correlation: float | str = "auto"
     vote_shrinkage: float | str = "auto"
 
