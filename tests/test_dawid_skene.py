@@ -154,34 +154,60 @@ def test_item_correlation_tempers_overconfident_posteriors():
     """With correlated errors the votes themselves ask for tempering (rho > 0, no gold used), and the tempered soft
     labels are much less overconfident: same decisions, a fraction of the log-loss against the truth."""
     judgments, truth = item_difficulty()
-    tempered = DawidSkene().fit(judgments)
-    plain = DawidSkene(item_correlation=0).fit(judgments)
+    tempered = DawidSkene(vote_shrinkage=0).fit(judgments)
+    plain = DawidSkene(item_correlation=0, vote_shrinkage=0).fit(judgments)
     assert 0.1 < tempered.item_correlation_ < 0.5 and plain.item_correlation_ == 0.0
     assert (tempered.soft_labels_.hard() == plain.soft_labels_.hard()).all()
     nll_tempered = score(tempered.soft_labels_.probs, truth)["nll"]
     nll_plain = score(plain.soft_labels_.probs, truth)["nll"]
     assert nll_tempered < 0.5 * nll_plain
     assert ece(tempered.soft_labels_.probs, truth) < ece(plain.soft_labels_.probs, truth)
-    # a fixed rho gives the design effect T_i = 1 + (n_i - 1) rho: with one posterior draw, the likelihood part of
-    # every item's log-odds shrinks by T_i = 1 + 14 * 0.5 = 8
-    plain_one = DawidSkene(item_correlation=0, empirical_prior=False, num_samples=1).fit(judgments)
-    tempered_one = DawidSkene(item_correlation=0.5, empirical_prior=False, num_samples=1).fit(judgments)
-    assert tempered_one.item_correlation_ == 0.5
+    # a fixed rho gives the design effect T_i = 1 + (n_i - 1) rho, which divides each item's whole log posterior
+    # odds: with 15 judgments and rho = 0.5, by 1 + 14 * 0.5 = 8
+    plain_fixed = DawidSkene(item_correlation=0, vote_shrinkage=0).fit(judgments)
+    tempered_fixed = DawidSkene(item_correlation=0.5, vote_shrinkage=0).fit(judgments)
+    assert tempered_fixed.item_correlation_ == 0.5
 
-    def likelihood_odds(model):
+    def log_odds(model):
         probs = model.soft_labels_.probs
-        log_pi = model._log_pi[0, 0]
-        return np.log(probs["A"]).to_numpy() - np.log(probs["B"]).to_numpy() - float(log_pi[0] - log_pi[1])
+        return np.log(probs["A"]).to_numpy() - np.log(probs["B"]).to_numpy()
 
-    assert np.allclose(likelihood_odds(tempered_one), likelihood_odds(plain_one) / 8.0, atol=1e-3)
-
-
-def test_item_correlation_stays_off_without_correlated_errors(recovery_data):
-    """Synthetic data are conditionally independent given the truth: "auto" keeps plain Dawid-Skene."""
-    assert DawidSkene().fit(recovery_data.judgments).item_correlation_ == 0.0
+    assert np.allclose(log_odds(tempered_fixed), log_odds(plain_fixed) / 8.0, atol=1e-6)
 
 
-# -- label switching ---------------------------------------------------------------------------------------------
+def test_item_correlation_stays_near_zero_without_correlated_errors(recovery_data):
+    """Synthetic data are conditionally independent given the truth: "auto" stays at (nearly) plain Dawid-Skene."""
+    model = DawidSkene().fit(recovery_data.judgments)
+    assert model.item_correlation_ < 0.02 and model.vote_shrinkage_ < 0.02
+
+
+def test_calibration_never_reads_gold(small_binary):
+    """The calibration (rho, shrinkage) and the soft labels are the same whatever the gold column says."""
+    judgments = small_binary.judgments
+    shuffled = judgments.copy()
+    shuffled["gold"] = np.random.default_rng(1).permutation(shuffled["gold"].to_numpy())
+    without = judgments.drop(columns=["gold"])
+    fits = [DawidSkene().fit(table) for table in (judgments, shuffled, without)]
+    for model in fits[1:]:
+        assert model.item_correlation_ == fits[0].item_correlation_
+        assert model.vote_shrinkage_ == fits[0].vote_shrinkage_
+        pd.testing.assert_frame_equal(model.soft_labels_.probs, fits[0].soft_labels_.probs)
+
+
+def test_vote_shrinkage_mixes_in_vote_fractions():
+    """A fixed shrinkage e gives (1 - e) p + e v, v the item's vote fractions; the chosen e keeps a class that a
+    confident crowd outvoted possible, where plain Dawid-Skene rules it out."""
+    judgments, _ = item_difficulty()
+    plain = DawidSkene(item_correlation=0, vote_shrinkage=0).fit(judgments)
+    mixed = DawidSkene(item_correlation=0, vote_shrinkage=0.2).fit(judgments)
+    counts = judgments.groupby("pair_id").label.value_counts().unstack(fill_value=0).reindex(
+        columns=plain.soft_labels_.probs.columns, fill_value=0)
+    fractions = (counts + 1e-3).div((counts + 1e-3).sum(axis=1), axis=0).reindex(plain.soft_labels_.probs.index)
+    expected = 0.8 * plain.soft_labels_.probs + 0.2 * fractions
+    np.testing.assert_allclose(mixed.soft_labels_.probs.to_numpy(), expected.to_numpy(), atol=1e-9)
+    lower, upper = mixed.soft_labels_.interval.lower, mixed.soft_labels_.interval.upper
+    top = mixed.soft_labels_.probs.max(axis=1)
+    assert ((lower <= top + 1e-9) & (top <= upper + 1e-9)).mean() > 0.95
 
 
 def test_vote_fraction_init_guards_against_label_switching():

@@ -524,3 +524,193 @@ def judgment_loglik_draws(incidence: Incidence, items: torch.Tensor, cells: torc
         full = scores[:, items]  # [d', N, K]
         out[lo:hi] = (torch.logsumexp(full, -1) - torch.logsumexp(full - own, -1)).double().cpu().numpy()
     return out
+
+
+# -- the item posterior from the posterior moments of the confusions (no draws over the judgments) ------------------
+
+
+@dataclass(frozen=True)
+class ConfusionMoments:
+    """Posterior moments of a confusion model: ``log E[theta]`` and ``Var[log theta]`` (``[W, K, L]``), ``log E[pi]``
+    and ``Var[log pi]`` (``[K]``)."""
+
+    log_theta: torch.Tensor
+    var_log_theta: torch.Tensor
+    log_pi: torch.Tensor
+    var_log_pi: torch.Tensor
+    mean_log_theta: torch.Tensor  # E[log theta] and E[log pi]: the centre of the scores' posterior distribution
+    mean_log_pi: torch.Tensor
+
+
+def dirichlet_moments(confusion_alpha: torch.Tensor, class_alpha: torch.Tensor) -> ConfusionMoments:
+    """Moments under ``Dirichlet`` factors: ``log(a / a_0)`` and ``Var[log theta_l] = psi'(a_l) - psi'(a_0)``."""
+
+    def pair(alpha: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        total = alpha.sum(-1, keepdim=True)
+        return (alpha / total).log(), torch.polygamma(1, alpha) - torch.polygamma(1, total)
+
+    log_theta, var_theta = pair(confusion_alpha)
+    log_pi, var_pi = pair(class_alpha)
+    return ConfusionMoments(log_theta, var_theta, log_pi, var_pi, dirichlet_expected_log(confusion_alpha),
+                            dirichlet_expected_log(class_alpha))
+
+
+def draw_moments(log_theta: torch.Tensor, log_pi: torch.Tensor) -> ConfusionMoments:
+    """The same moments estimated from posterior draws ``[D, W, K, L]`` and ``[D, K]`` (Gibbs, SVI, NUTS)."""
+
+    def pair(draws: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        draws = draws.double()
+        mean = draws.exp().mean(0).clamp_min(1e-300).log()
+        var = draws.var(0) if draws.shape[0] > 1 else torch.zeros_like(mean)
+        return mean, var
+
+    return ConfusionMoments(*pair(log_theta), *pair(log_pi), log_theta.double().mean(0), log_pi.double().mean(0))
+
+
+def item_scores(incidence: Incidence, moments: ConfusionMoments) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``[I, K]`` scores of each item: the collapsed score, and the mean and variance over the posterior of the
+    joint score ``log pi_k + sum_{n in i} log theta[w_n, k, y_n]``.
+
+    The collapsed (posterior-predictive) score enters each judgment through ``log E[theta]``, the probability of the
+    vote for a new draw of the annotator's row, so an item's posterior is Bayes' rule with the annotators'
+    predictive confusions (Teh, Newman & Welling 2007). Over the posterior the score has mean ``sum E[log theta]``
+    and variance ``sum Var[log theta]`` (the rows are independent a posteriori; a sum of such terms is close to
+    normal)."""
+    dtype = incidence.val.dtype
+
+    def product(table: torch.Tensor, prior: torch.Tensor) -> torch.Tensor:
+        return incidence.by_item @ cell_table(table.to(dtype)) + prior.to(dtype)
+
+    return (product(moments.log_theta, moments.log_pi), product(moments.mean_log_theta, moments.mean_log_pi),
+            product(moments.var_log_theta, moments.var_log_pi))
+
+
+def shrink_to_votes(probs: torch.Tensor, vote_probs: torch.Tensor | None, shrinkage: float) -> torch.Tensor:
+    """``(1 - e) probs + e vote_probs``: the ambiguous-item mixture (see :func:`select_item_calibration`)."""
+    if vote_probs is None or not shrinkage:
+        return probs
+    return (1.0 - shrinkage) * probs + shrinkage * vote_probs.to(probs)
+
+
+def closed_form_item_summary(incidence: Incidence, moments: ConfusionMoments, *,
+                             temperature: torch.Tensor | None = None, vote_probs: torch.Tensor | None = None,
+                             shrinkage: float = 0.0) -> ItemSummary:
+    """Soft labels and their 90% intervals from posterior moments, without posterior draws.
+
+    Mean: ``(1 - e) softmax(s_i / T_i) + e v_i`` with ``s_i`` the collapsed scores of :func:`item_scores`, ``T_i``
+    the item temperatures (:func:`design_effect`; 1 when ``None``), ``v_i`` the item's vote fractions and ``e`` the
+    shrinkage. Interval of the top class ``t``: its log-odds ``g = m_t - logsumexp_{k != t} m_k`` (``m`` the scores'
+    posterior means, over ``T_i``) is approximately normal over the posterior with variance ``(var_t + sum_{k != t}
+    w_k^2 var_k) / T_i^2`` (delta method, ``w`` the softmax over the other classes; the class scores are independent a
+    posteriori because they use different confusion rows), so the interval is ``sigmoid(g +- 1.645 sd)``, mixed with
+    ``v_it`` as the mean is; ``sd`` of the top probability is ``p (1 - p) sd_g``. Cost: three sparse products,
+    whatever ``num_samples``.
+    """
+    scores, mean_scores, var_scores = item_scores(incidence, moments)
+    if temperature is not None:
+        t = temperature.to(mean_scores)[:, None]
+        scores, mean_scores, var_scores = scores / t, mean_scores / t, var_scores / t**2
+    probs = softmax_last(scores)
+    mixed = shrink_to_votes(probs, vote_probs, shrinkage)
+    mixed = mixed / mixed.sum(-1, keepdim=True)
+    top = mixed.argmax(-1, keepdim=True)
+    s_top = mean_scores.gather(1, top)[:, 0]
+    others = mean_scores.scatter(1, top, float("-inf"))
+    weights = torch.softmax(others, dim=-1)
+    log_odds = s_top - torch.logsumexp(others, dim=-1)
+    var = var_scores.gather(1, top)[:, 0] + (weights**2 * var_scores).sum(-1)
+    sd_odds = var.clamp_min(0.0).sqrt()
+    p_top = torch.sigmoid(log_odds)
+    lower = torch.sigmoid(log_odds - 1.6448536 * sd_odds)
+    upper = torch.sigmoid(log_odds + 1.6448536 * sd_odds)
+    if vote_probs is not None and shrinkage:
+        v_top = vote_probs.to(mixed).gather(1, top)[:, 0]
+        lower, upper = [(1.0 - shrinkage) * b + shrinkage * v_top for b in (lower, upper)]
+    sd = (1.0 - shrinkage) * p_top * (1.0 - p_top) * sd_odds
+    as_numpy = lambda t: t.double().cpu().numpy()  # noqa: E731
+    return ItemSummary(as_numpy(mixed), as_numpy(sd), as_numpy(lower), as_numpy(upper))
+
+
+def select_item_calibration(incidence: Incidence, items: torch.Tensor, workers: torch.Tensor, labels: torch.Tensor,
+                            moments: ConfusionMoments, confusion_alpha: torch.Tensor | None = None,
+                            item_probs: torch.Tensor | None = None, *, correlation: float | None = None,
+                            shrinkage: float | None = None, vote_smoothing: float = 1e-3,
+                            max_judgments: int = 200_000, min_z: float = 0.0, seed: int = 0) -> tuple[float, float]:
+    """The item temperature's ``rho`` and the vote shrinkage ``e`` that best predict each judgment from the others.
+
+    For judgment ``n`` (annotator ``w``, label ``y``) of item ``i`` with ``n_i`` judgments, the calibrated
+    leave-one-out posterior is ``p(z | y_{i,-n}) = (1 - e) softmax(s_{i,-n} / T) + e v_{i,-n}`` with ``s_{i,-n}``
+    the item's collapsed score without the judgment, ``T = 1 + (n_i - 2) rho`` (the design effect of the
+    ``n_i - 1`` others) and ``v_{i,-n}`` the others' vote fractions; the criterion is the mean of
+    ``log sum_k p(z = k | y_{i,-n}) theta[w, k, y]``. ``rho`` (with ``e = 0``) then ``e`` (given ``rho``) are each
+    maximised over ``[0, 1]`` (bounded Brent) and kept only where the total gain over 0 exceeds ``min_z``
+    standard errors of the per-item sums of the gains (items are the independent units). A value passed in
+    (``correlation``, ``shrinkage``) is kept fixed. The predicting row is the VB cavity ``(alpha[w, k, y] - q_ik) /
+    (sum_l alpha[w, k, l] - q_ik)`` when ``confusion_alpha`` and ``item_probs`` are given (a judgment does not
+    predict itself through its annotator's matrix), else ``E[theta]``. The criterion uses the judgments of at most
+    ``max_judgments`` judgments' worth of items drawn at random (``seed``): its cost stays bounded at any size.
+
+    No gold label is involved: this is the gold-free calibration step of
+    :class:`~accord.models.dawid_skene.DawidSkene` (``item_correlation``, ``vote_shrinkage``).
+    """
+    from scipy.optimize import minimize_scalar
+
+    if len(items) == 0:
+        return float(correlation or 0.0), float(shrinkage or 0.0)
+    k = incidence.n_classes
+    dtype = incidence.val.dtype
+    n_items = incidence.n_items
+    keep = None
+    if len(items) > max_judgments:
+        generator = torch.Generator().manual_seed(seed)
+        share = max_judgments / len(items)
+        chosen = (torch.rand(n_items, generator=generator) < share).to(items.device)
+        keep = chosen[items]
+        items, workers, labels = items[keep], workers[keep], labels[keep]
+    table = cell_table(moments.log_theta.to(dtype))  # [W * L, K]
+    own = table[workers * k + labels]  # [N, K]
+    rest = (incidence.by_item @ table)[items] - own + moments.log_pi.to(dtype)
+    if confusion_alpha is not None and item_probs is not None:
+        q = item_probs[items].to(dtype)
+        alpha = confusion_alpha.to(dtype)
+        predict = ((alpha[workers, :, labels] - q) / (alpha[workers].sum(-1) - q)).clamp_min(1e-12).log()
+    else:
+        predict = own
+    predict_probs = predict.exp()
+    counts = torch.zeros(n_items, k, dtype=dtype, device=items.device)
+    counts.index_put_((items, labels), torch.ones(len(items), dtype=dtype, device=items.device), accumulate=True)
+    per_item = judgments_per_item(incidence).to(dtype)
+    others_n = per_item[items] - 1.0  # judgments of the item besides n (all of them, not only the sampled)
+    if keep is not None:  # the vote fractions of the others need every judgment of the sampled items
+        counts = _vote_counts(incidence, k).to(dtype)
+    others_votes = counts[items] - torch.nn.functional.one_hot(labels, k).to(dtype)
+    votes = (others_votes + vote_smoothing) / (others_n[:, None] + k * vote_smoothing)
+    extra = (others_n - 1.0).clamp_min(0.0)
+
+    def pointwise(rho: float, e: float) -> torch.Tensor:
+        post = softmax_last(rest / (1.0 + extra * rho)[:, None])
+        mixed = (1.0 - e) * post + e * votes
+        return (mixed * predict_probs).sum(-1).clamp_min(1e-300).log()
+
+    used = torch.unique(items)
+
+    def significant(gain: torch.Tensor) -> bool:
+        sums = torch.zeros(n_items, dtype=torch.float64, device=gain.device).index_add_(0, items, gain.double())[used]
+        se = float(sums.std()) * np.sqrt(len(used)) if len(used) > 1 else float("inf")
+        return float(gain.sum()) > min_z * se
+
+    def choose(objective: Callable[[float], torch.Tensor]) -> float:
+        found = minimize_scalar(lambda x: -float(objective(x).mean()), bounds=(0.0, 1.0), method="bounded",
+                                options={"xatol": 1e-3})
+        return float(found.x) if significant(objective(float(found.x)) - objective(0.0)) else 0.0
+
+    rho = float(correlation) if correlation is not None else choose(lambda r: pointwise(r, 0.0))
+    e = float(shrinkage) if shrinkage is not None else choose(lambda x: pointwise(rho, x))
+    return rho, e
+
+
+def _vote_counts(incidence: Incidence, k: int) -> torch.Tensor:
+    """``[I, K]`` votes per class of each item (the incidence summed over annotators)."""
+    pick = torch.zeros(incidence.n_workers * k, k, dtype=incidence.val.dtype, device=incidence.val.device)
+    pick[torch.arange(incidence.n_workers * k), torch.arange(incidence.n_workers * k) % k] = 1.0
+    return incidence.by_item @ pick

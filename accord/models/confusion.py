@@ -20,9 +20,9 @@ import torch
 
 from accord.datasets import AccordError, Encoded
 from accord.models._data import PaddedJudgments, pad_judgments, vote_fractions
-from accord.models._vb import (VBResult, build_incidence, item_log_posterior_scores, judgment_loglik_draws,
-                               summarize_item_posterior)
-from accord.models.base import ANNOTATOR_CHUNK, RaterModel
+from accord.models._vb import (ConfusionMoments, VBResult, build_incidence, item_log_posterior_scores,
+                               judgment_loglik_draws, summarize_item_posterior)
+from accord.models.base import ANNOTATOR_CHUNK, ItemSummary, RaterModel
 
 TINY = 1e-30  # still a normal float32
 INIT_METHODS: tuple[str, ...] = ("vote", "random", "uniform")
@@ -75,6 +75,7 @@ class ConfusionModel(RaterModel):
         self._incidence = build_incidence(encoded, self._torch_device)
         self._extra_draws: dict[str, tuple[np.ndarray, list[str]]] = {}
         self._item_temperature: torch.Tensor | None = None  # [I] design-effect temperatures (DawidSkene)
+        self._moments: ConfusionMoments | None = None  # set by models whose soft labels come from moments
         self._class_prior_vec = torch.full((encoded.n_classes,), float(self.class_prior), dtype=torch.float64,
                                            device=self._torch_device)
         if encoded.n_classes == 1:
@@ -113,12 +114,16 @@ class ConfusionModel(RaterModel):
 
     def _finish(self) -> None:
         log_theta, log_pi = self._flat_draws()
-        self._item_summary = summarize_item_posterior(self._incidence.astype(torch.float32), log_theta, log_pi,
-                                                      self._item_temperature)
+        self._item_summary = self._summarize_items(log_theta, log_pi)
         self.confusion_ = torch.cat([chunk.float().exp().mean(0, dtype=torch.float64)
                                      for chunk in log_theta.split(ANNOTATOR_CHUNK, dim=1)]).cpu().numpy()
         pi = log_pi.float().exp().mean(0, dtype=torch.float64).cpu().numpy()
         self.class_prior_ = pd.Series(pi, index=list(self.encoded_.classes), name="class_prior")
+
+    def _summarize_items(self, log_theta: torch.Tensor, log_pi: torch.Tensor) -> ItemSummary:
+        """Soft labels and intervals of the pairs: ``p(z_i | y_i, theta, pi)`` summarised over the draws."""
+        return summarize_item_posterior(self._incidence.astype(torch.float32), log_theta, log_pi,
+                                        self._item_temperature)
 
     def _rater_confusion(self, lo: int, hi: int) -> torch.Tensor:
         return self._flat_draws()[0][:, lo:hi].float().exp()
@@ -147,8 +152,10 @@ class ConfusionModel(RaterModel):
         """``log p(y_n | training judgments)`` for each judgment of a new table, averaged over posterior draws.
 
         A judgment's pair keeps the posterior its training judgments gave it (the class prior when it had none;
-        tempered as the soft labels are); an annotator unseen in training gets the model's expected confusion matrix
-        for a new annotator.
+        calibrated as the soft labels are); an annotator unseen in training gets the model's expected confusion
+        matrix for a new annotator. A model whose soft labels come from posterior moments (``_moments``) predicts
+        with its soft labels and the annotators' posterior-mean confusions (the posterior predictive when items and
+        annotators are independent a posteriori), without draws.
         """
         self._check_fitted()
         encoded, device = self.encoded_, self._torch_device
@@ -156,11 +163,16 @@ class ConfusionModel(RaterModel):
         items = torch.as_tensor(encoded.item_index.get_indexer(judgments["pair_id"]), device=device)
         workers = torch.as_tensor(encoded.worker_index.get_indexer(judgments["annotator"]), device=device)
         labels = torch.as_tensor(label_codes(encoded, judgments), device=device)
-        log_theta, log_pi = self._flat_draws()
         dtype = self._incidence.val.dtype
-        log_theta, log_pi = log_theta.to(dtype), log_pi.to(dtype)
-        scores = item_log_posterior_scores(self._incidence, log_theta, log_pi, self._item_temperature)  # [S, I, K]
-        item_post = torch.log_softmax(scores, dim=-1)
+        if self._moments is not None:  # the soft labels themselves, with the annotators' predictive confusions
+            log_theta, log_pi = self._moments.log_theta.to(dtype)[None], self._moments.log_pi.to(dtype)[None]
+            mean = torch.as_tensor(self._item_summary.mean, dtype=dtype, device=device)
+            item_post = mean.clamp_min(TINY).log()[None]
+        else:
+            log_theta, log_pi = self._flat_draws()
+            log_theta, log_pi = log_theta.to(dtype), log_pi.to(dtype)
+            scores = item_log_posterior_scores(self._incidence, log_theta, log_pi, self._item_temperature)
+            item_post = torch.log_softmax(scores, dim=-1)  # [S, I, K]
         post = torch.where((items >= 0)[None, :, None], item_post[:, items.clamp_min(0)], log_pi[:, None, :])
         new_conf = self._new_annotator_log_confusion(log_pi).to(dtype)  # [S, K, L]
         seen = log_theta.transpose(-1, -2)[:, workers.clamp_min(0), labels]  # [S, N, K]

@@ -8,8 +8,10 @@ import torch
 
 from accord.datasets import AccordError, Encoded
 from accord.models._data import PaddedJudgments
-from accord.models._vb import design_effect, gibbs_dawid_skene, select_item_correlation, vb_dawid_skene
-from accord.models.base import PyroRaterModel
+from accord.models._data import vote_fractions
+from accord.models._vb import (_dirichlet, closed_form_item_summary, design_effect, dirichlet_moments, draw_moments,
+                               fit_population_prior, gibbs_dawid_skene, select_item_calibration, vb_dawid_skene)
+from accord.models.base import ItemSummary, PyroRaterModel
 from accord.models.confusion import TINY, ConfusionModel, enumerated_likelihood
 
 
@@ -59,22 +61,34 @@ class DawidSkene(ConfusionModel, PyroRaterModel):
               = R[\log\Gamma(a + (L-1)b) - \log\Gamma(a) - (L-1)\log\Gamma(b)] + (a-1)S_d + (b-1)S_o,
 
     (``R = W K`` rows; ``S_d``, ``S_o`` the summed ``E[log theta]`` on and off the diagonal; concave, solved by
-    Newton, :func:`accord.models._vb.fit_confusion_prior`). The fitted prior (``prior_correct_``, ``prior_error_``)
-    is the prior of every inference method; no gold label is involved.
+    Newton, :func:`accord.models._vb.fit_confusion_prior`). ``empirical_prior="full"`` fits instead a free
+    Dirichlet ``alpha_k`` per true class (Minka's fixed point, :func:`accord.models._vb.fit_population_prior`):
+    the population's typical confusions between particular classes are learned, which matters with more than two
+    classes. The fitted prior (``prior_correct_``, ``prior_error_``: its mean diagonal and off-diagonal values) is the
+    prior of every inference method; no gold label is involved.
 
-    *Design-effect tempering* (``item_correlation="auto"``). Given its true label an item's judgments are assumed
-    independent, so its log-odds grow linearly with its number of judgments ``n_i``; real crowds err together on hard
-    items. With intra-item error correlation ``rho``, ``n_i`` judgments carry the information of ``n_i / T_i``
-    independent ones (the design effect ``T_i = 1 + (n_i - 1) rho``, Kish 1965), and the magnitude-adjusted
-    composite likelihood (Varin, Reid & Firth 2011) divides the item's log-likelihood by ``T_i``:
+    *Soft labels* are Bayes' rule with each annotator's posterior-predictive confusion ``E[theta_w]``:
+    ``log p(z_i = k | y) = log E[pi_k] + sum_{n in i} log E[theta_{w_n, k, y_n}] + const`` (the collapsed item
+    posterior), then calibrated as below. Their 90% intervals come from the posterior variance of the same scores
+    (``Var[log theta]`` in closed form for VB, from the draws otherwise), by the delta method on the top class's
+    log-odds (:func:`accord.models._vb.closed_form_item_summary`): sparse products, no draws over the judgments.
 
-    .. math:: p_\rho(z_i = k \mid y_i, \theta, \pi) \propto \pi_k
-              \exp\Big(\tfrac{1}{T_i}\sum_{n \in i} \log\theta_{w_n, k, y_n}\Big),
+    *Calibration from held-out votes* (``item_correlation="auto"``, ``vote_shrinkage="auto"``). Given its true label
+    an item's judgments are assumed independent, so its log-odds grow linearly with its number of judgments ``n_i``;
+    real crowds err together on hard items, and agree on a wrong answer on some. With intra-item error correlation
+    ``rho``, ``n_i`` judgments carry the information of ``n_i / T_i`` independent ones (the design effect ``T_i = 1 +
+    (n_i - 1) rho``, Kish 1965), and the magnitude-adjusted composite likelihood (Varin, Reid & Firth 2011) divides
+    the item's log posterior by ``T_i``; items the model cannot describe (ambiguous ones) are covered by a mixture
+    with the item's vote fractions ``v_i`` of weight ``e``:
 
-    averaged over posterior draws; ``theta`` and ``pi`` are fitted as usual. ``rho`` maximises, without gold, the
-    leave-one-judgment-out log-likelihood of the votes ``sum_n log sum_k p_rho(z_i = k | y_{i,-n}) theta_{w_n}[k,
-    y_n]`` (:func:`accord.models._vb.select_item_correlation`). The held-out predictive uses the tempered posterior,
-    the pointwise log-likelihood for ArviZ the model's own.
+    .. math:: p(z_i = k \mid y_i) = (1 - e)\, \mathrm{softmax}_k\Big(\tfrac{1}{T_i}\big(\log E\pi_k
+              + \textstyle\sum_{n \in i} \log E\theta_{w_n, k, y_n}\big)\Big) + e\, v_{ik}.
+
+    ``rho`` and then ``e`` maximise, without gold, the leave-one-judgment-out log-likelihood of the votes
+    ``sum_n log sum_k p(z_i = k | y_{i,-n}) theta_{w_n}[k, y_n]`` (:func:`accord.models._vb.select_item_calibration`,
+    on a bounded random subset of items at scale). The held-out predictive uses the calibrated soft labels, the
+    pointwise log-likelihood for ArviZ the model's own. ``item_correlation=0, vote_shrinkage=0`` is plain
+    Dawid-Skene.
 
     ``symmetric=True`` (preference data) replaces the free confusion matrix by an accuracy logit ``a ~ N(1.5, 1.5)``
     shared by A- and B-pairs, a position-bias logit ``b ~ N(0, 1)`` and two tie logits, ``~ N(-2, 1.5)`` (tie
@@ -83,8 +97,8 @@ class DawidSkene(ConfusionModel, PyroRaterModel):
     Inference: ``"vb"`` (default), closed-form mean-field VB with Dirichlet factors, each update one sparse product
     over the judgments (its intervals, as every mean-field fit's, are too narrow); ``"gibbs"``, blocked Gibbs sampling
     of the same conjugate model (exact draws, started from VB); ``"map"``, ``"meanfield"``, ``"lowrank"``, SVI with
-    ``z`` enumerated; ``"nuts"`` for small data. ``symmetric=True`` has no closed form. Soft labels are
-    ``E[p(z_i | y, theta, pi)]`` over posterior draws.
+    ``z`` enumerated; ``"nuts"`` for small data. ``symmetric=True`` has no closed form. ``num_samples`` posterior
+    draws are kept for the annotator table and ArviZ.
 
     Parameters
     ----------
@@ -92,11 +106,13 @@ class DawidSkene(ConfusionModel, PyroRaterModel):
         See above (``prior_*``: Dirichlet concentrations of a confusion row on its diagonal and off it).
     item_correlation
         ``"auto"`` (chosen from the votes) or a fixed ``rho`` in ``[0, 1]``; ``0`` turns the tempering off.
+    vote_shrinkage
+        ``"auto"`` (chosen from the votes) or a fixed weight ``e`` in ``[0, 1]`` of the vote fractions.
     Others: :class:`~accord.models.confusion.ConfusionModel`, :class:`~accord.models.base.PyroRaterModel`.
 
     Fitted attributes: ``soft_labels_``, ``annotators_``, ``confusion_`` (posterior mean ``[W, K, L]``),
     ``class_prior_``, ``prior_correct_`` / ``prior_error_`` (the prior used), ``item_correlation_`` (``rho``),
-    ``n_iter_`` / ``converged_`` (vb), ``svi_``, ``n_divergences_`` (NUTS).
+    ``vote_shrinkage_`` (``e``), ``n_iter_`` / ``converged_`` (vb), ``svi_``, ``n_divergences_`` (NUTS).
 
     Example
     -------
@@ -121,6 +137,11 @@ class DawidSkene(ConfusionModel, PyroRaterModel):
     M. J. Beal (2003). *Variational algorithms for approximate Bayesian inference*, ch. 2 (VB-EM hyperparameters).
     PhD thesis, University College London.
 
+    T. P. Minka (2000). Estimating a Dirichlet distribution. Technical report, MIT.
+
+    Y. W. Teh, D. Newman and M. Welling (2007). A collapsed variational Bayesian inference algorithm for latent
+    Dirichlet allocation. *NeurIPS 19* (the collapsed, posterior-predictive item posterior).
+
     L. Kish (1965). *Survey Sampling*. Wiley (the design effect ``1 + (m - 1) rho``).
 
     C. Varin, N. Reid and D. Firth (2011). An overview of composite likelihood methods. *Statistica Sinica* 21(1),
@@ -133,8 +154,9 @@ class DawidSkene(ConfusionModel, PyroRaterModel):
     symmetric: bool = False
     prior_correct: float = 2.0
     prior_error: float = 1.0
-    empirical_prior: bool = True
+    empirical_prior: bool | str = True
     item_correlation: float | str = "auto"
+    vote_shrinkage: float | str = "auto"
 
     @property
     def _global_sites(self) -> tuple[str, ...]:  # type: ignore[override]
@@ -145,9 +167,13 @@ class DawidSkene(ConfusionModel, PyroRaterModel):
     def _fit(self, encoded: Encoded) -> None:
         if self.prior_correct <= 0 or self.prior_error <= 0:
             raise AccordError("prior_correct, prior_error and class_prior must be positive")
-        rho = self.item_correlation
-        if not (rho == "auto" or (isinstance(rho, (int, float)) and not isinstance(rho, bool) and 0 <= rho <= 1)):
-            raise AccordError(f"item_correlation must be 'auto' or a number in [0, 1], not {rho!r}")
+        for name in ("item_correlation", "vote_shrinkage"):
+            value = getattr(self, name)
+            if not (value == "auto" or (isinstance(value, (int, float)) and not isinstance(value, bool)
+                                        and 0 <= value <= 1)):
+                raise AccordError(f"{name} must be 'auto' or a number in [0, 1], not {value!r}")
+        if self.empirical_prior not in (True, False, "full"):
+            raise AccordError(f"empirical_prior must be True, False or 'full', not {self.empirical_prior!r}")
         if self.symmetric:
             if encoded.form != "preference" or tuple(encoded.classes[:2]) != ("A", "B"):
                 raise AccordError("symmetric=True needs preference data (classes A, B and optionally tie)")
@@ -160,19 +186,25 @@ class DawidSkene(ConfusionModel, PyroRaterModel):
         self._confusion_prior = self.prior_error + (self.prior_correct - self.prior_error) * eye
         self._vb = None
         closed_form = self.inference in ("vb", "gibbs")
-        empirical = self.empirical_prior and not self.symmetric
+        empirical = bool(self.empirical_prior) and not self.symmetric
         if closed_form or (self.warm_start and self.init == "vote") or empirical:
             self._vb = vb_dawid_skene(self._incidence, self._confusion_prior, self._class_prior_vec,
                                       self._initial_item_probs(encoded),
                                       max_iter=self.max_steps if closed_form else 1000,
-                                      tol=self.tol if closed_form else 1e-6, empirical_prior=empirical)
+                                      tol=self.tol if closed_form else 1e-6, empirical_prior=empirical,
+                                      prior_fit=fit_population_prior if empirical and self.empirical_prior == "full"
+                                      else None)
             self.n_iter_, self.converged_ = self._vb.n_iter, self._vb.converged
             if empirical:
                 self._confusion_prior = self._vb.confusion_prior
-        self.prior_correct_ = float(self._confusion_prior[0, 0])
-        self.prior_error_ = float(self._confusion_prior[0, 1])
+        self.prior_correct_ = float(self._confusion_prior.diagonal().mean())
+        self.prior_error_ = float(self._confusion_prior[~torch.eye(k, dtype=torch.bool, device=eye.device)].mean())
         if self.inference == "vb":
-            self._draw_from_vb(self._vb)
+            # draws of q(theta) q(pi) for the annotator table and ArviZ only (the soft labels need none), in float32
+            alpha = self._vb.confusion_alpha.float()
+            theta = _dirichlet(alpha.expand(self.num_samples, *alpha.shape).contiguous())
+            self._log_theta = theta.clamp_min_(TINY).log_()[None]
+            self._log_pi = _dirichlet(self._vb.class_alpha.expand(self.num_samples, -1)).clamp_min(TINY).log()[None]
             self._finish()
         elif self.inference == "gibbs":
             vb = self._vb
@@ -187,28 +219,30 @@ class DawidSkene(ConfusionModel, PyroRaterModel):
             self._fit_pyro(encoded)
 
     def _finish(self) -> None:
-        """Choose ``item_correlation_`` (``rho``) and the item temperatures ``T_i = 1 + (n_i - 1) rho`` first."""
-        rho = self.item_correlation
-        if rho == "auto":
-            encoded, incidence = self.encoded_, self._incidence
-            as_index = lambda a: torch.as_tensor(a, dtype=torch.long, device=self._torch_device)  # noqa: E731
-            vb = self._vb if not self.symmetric else None
-            if vb is not None:  # the VB posterior, with each judgment's own count removed from its row
-                alpha = vb.confusion_alpha
-                log_theta = (alpha / alpha.sum(-1, keepdim=True)).log()
-                log_pi = (vb.class_alpha / vb.class_alpha.sum()).log()
-                extra = {"confusion_alpha": alpha, "item_probs": vb.item_probs}
-            else:  # posterior means of the draws
-                log_theta_draws, log_pi_draws = self._flat_draws()
-                log_theta = log_theta_draws.double().exp().mean(0).clamp_min(TINY).log()
-                log_pi = log_pi_draws.double().exp().mean(0).clamp_min(TINY).log()
-                extra = {}
-            rho = select_item_correlation(incidence, as_index(encoded.items), as_index(encoded.workers),
-                                          as_index(encoded.labels), log_theta.to(incidence.val.dtype),
-                                          log_pi.to(incidence.val.dtype), **extra)
-        self.item_correlation_ = float(rho)
-        self._item_temperature = design_effect(self._incidence, self.item_correlation_)
+        """Posterior moments of the confusions, then the gold-free calibration (``rho``, ``e``) and the soft labels
+        from the moments; the annotator table and ArviZ keep the draws."""
+        vb = self._vb if self.inference == "vb" else None
+        if vb is not None:
+            self._moments = dirichlet_moments(vb.confusion_alpha, vb.class_alpha)
+        else:
+            self._moments = draw_moments(*self._flat_draws())
+        encoded, incidence = self.encoded_, self._incidence
+        as_index = lambda a: torch.as_tensor(a, dtype=torch.long, device=self._torch_device)  # noqa: E731
+        fixed = lambda value: None if value == "auto" else float(value)  # noqa: E731
+        cavity = {"confusion_alpha": self._vb.confusion_alpha, "item_probs": self._vb.item_probs} \
+            if self._vb is not None and not self.symmetric else {}
+        rho, shrinkage = select_item_calibration(
+            incidence, as_index(encoded.items), as_index(encoded.workers), as_index(encoded.labels), self._moments,
+            correlation=fixed(self.item_correlation), shrinkage=fixed(self.vote_shrinkage), seed=self.seed, **cavity)
+        self.item_correlation_, self.vote_shrinkage_ = rho, shrinkage
+        self._item_temperature = design_effect(incidence, rho)
+        self._vote_probs = torch.as_tensor(vote_fractions(encoded, 1e-3), device=self._torch_device)
         super()._finish()
+
+    def _summarize_items(self, log_theta: torch.Tensor, log_pi: torch.Tensor) -> ItemSummary:
+        assert self._moments is not None
+        return closed_form_item_summary(self._incidence, self._moments, temperature=self._item_temperature,
+                                        vote_probs=self._vote_probs, shrinkage=self.vote_shrinkage_)
 
     def _model(self, data: PaddedJudgments, batch_size: int | None = None) -> None:
         import pyro

@@ -1,4 +1,4 @@
-"""Three sets of the truth-inference benchmark of Zheng et al. (VLDB 2017).
+"""Four sets of the truth-inference benchmark of Zheng et al. (VLDB 2017).
 
 From ``crowd_truth_inference/datasets.zip`` of ``zhydhkcws/zhydhkcws.github.io``; each set is a folder with
 ``answer.csv`` (question, worker, answer) and ``truth.csv`` (question, truth). The header names differ between sets
@@ -10,11 +10,12 @@ folder (short alias)              items    workers  answers   task
 ``d_jn-product`` (product)        8,315    176      24,945    are two product records the same product?
 ``d_sentiment`` (sentiment)       1,000    85       20,000    is a tweet's sentiment positive?
 ``d_Duck Identification`` (duck)  108      39       4,212     is there a duck in the picture (Bluebirds)?
+``s4_Dog data`` (dog)             807      109      8,070     which of four dog breeds (classes 0-3)?
 ================================  =======  =======  ========  ===========================================
 
-All answers are binary (0/1) and every item has a truth. ``d_jn-product`` also ships ``Copy of answer.csv``
-(the same 24,945 rows plus 16 more: a stray editing copy); it is ignored. ``d_sentiment`` also ships a
-qualification test (``quali.csv``/``quali_truth.csv``), not loaded.
+The first three sets' answers are binary (0/1), Dog's are 0-3; every item has a truth. ``d_jn-product`` also ships
+``Copy of answer.csv`` (the same 24,945 rows plus 16 more: a stray editing copy); it is ignored. ``d_sentiment`` also
+ships a qualification test (``quali.csv``/``quali_truth.csv``), not loaded.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from accord.datasets.loaders.generic import find_source_folder, read_table
 from accord.datasets.schema import validate
 
 FOLDER = "vldb17"
-SETS: tuple[str, ...] = ("d_jn-product", "d_sentiment", "d_Duck Identification")
+SETS: tuple[str, ...] = ("d_jn-product", "d_sentiment", "d_Duck Identification", "s4_Dog data")
 ALIASES: dict[str, str] = {
     "product": "d_jn-product",
     "d_product": "d_jn-product",
@@ -41,8 +42,11 @@ ALIASES: dict[str, str] = {
     "duck": "d_Duck Identification",
     "duck identification": "d_Duck Identification",
     "bluebirds": "d_Duck Identification",
+    "dog": "s4_Dog data",
 }
 CLASSES: tuple[int, ...] = (0, 1)
+#: sets whose answers are not binary
+SET_CLASSES: dict[str, tuple[int, ...]] = {"s4_Dog data": (0, 1, 2, 3)}
 
 
 def resolve_name(name: str) -> str:
@@ -69,11 +73,12 @@ def load_vldb17(name: str, path: str | os.PathLike | None = None) -> pd.DataFram
         ``vldb17/`` in ``$ACCORD_DATA_DIR``, the repository's ``../shared/datasets`` and the download cache.
     """
     folder_name = resolve_name(name)
-    short = {v: k for k, v in ALIASES.items() if k in ("product", "sentiment", "duck")}[folder_name]
+    short = {v: k for k, v in ALIASES.items() if k in ("product", "sentiment", "duck", "dog")}[folder_name]
+    classes = SET_CLASSES.get(folder_name, CLASSES)
     base = find_source_folder(FOLDER, f"vldb17-{short}") if path is None else Path(path)
     folder = base / folder_name if (base / folder_name).is_dir() else base
-    answers = _read_pairs(folder / "answer.csv", 3, ("pair_id", "annotator", "label"))
-    truth = _read_pairs(folder / "truth.csv", 2, ("pair_id", "gold"))
+    answers = _read_pairs(folder / "answer.csv", 3, ("pair_id", "annotator", "label"), classes)
+    truth = _read_pairs(folder / "truth.csv", 2, ("pair_id", "gold"), classes)
     source = str(folder / "answer.csv")
 
     repeated = truth["pair_id"].duplicated()
@@ -82,10 +87,10 @@ def load_vldb17(name: str, path: str | os.PathLike | None = None) -> pd.DataFram
         raise ValidationError("item has two truths", source=str(folder / "truth.csv"), column="question", row=row,
                               value=truth["pair_id"].iloc[row])
     table = answers.merge(truth, on="pair_id", how="left", validate="many_to_one")
-    return validate(table, form="categorical", classes=list(CLASSES), source=source)
+    return validate(table, form="categorical", classes=list(classes), source=source)
 
 
-def _read_pairs(file: Path, width: int, names: tuple[str, ...]) -> pd.DataFrame:
+def _read_pairs(file: Path, width: int, names: tuple[str, ...], classes: tuple[int, ...]) -> pd.DataFrame:
     if not file.exists():
         raise AccordError(f"file {file}: not found (a VLDB 2017 set folder holds answer.csv and truth.csv)")
     raw = read_table(file, fmt="csv", dtype=str, keep_default_na=False)
@@ -94,10 +99,10 @@ def _read_pairs(file: Path, width: int, names: tuple[str, ...]) -> pd.DataFrame:
     table = raw.set_axis(list(names), axis=1)
     label_column = names[-1]
     values = pd.to_numeric(table[label_column], errors="coerce")
-    bad = ~values.isin(CLASSES)
+    bad = ~values.isin(classes)
     if bad.any():
         row = int(np.flatnonzero(bad.to_numpy())[0])
-        raise ValidationError(f"label outside the classes {list(CLASSES)}", source=str(file),
+        raise ValidationError(f"label outside the classes {list(classes)}", source=str(file),
                               column=str(raw.columns[-1]), row=row, value=table[label_column].iloc[row])
     table[label_column] = values.astype("int64")
     return table
