@@ -10,9 +10,9 @@ would give them) and refits:
   from the previous item posteriors ``q(z)`` (new pairs from their vote fractions) and the previous fitted prior.
   VB-EM converges linearly, and slowly where raters are uncertain, so the warm iteration is accelerated by
   SQUAREM (Varadhan & Roland 2008; :func:`squarem_vb`) and run to ``tol * WARM_TOL_FACTOR``, past the cold fit's
-  stopping rule: the answer is the fixed point a cold fit approaches. A design-effect correlation chosen by the
-  previous fit (``item_correlation="auto"``) is kept, since a small batch barely moves it (a cold fit chooses it
-  again);
+  stopping rule: the answer is the fixed point a cold fit approaches. The calibration chosen by the previous fit
+  (``item_correlation="auto"``, ``vote_shrinkage="auto"``) is kept, since a small batch barely moves it (a cold fit
+  chooses it again);
 - every other model: a fit on all judgments (the same answer as :meth:`~accord.models.base.RaterModel.fit`, with no
   saving).
 
@@ -90,8 +90,9 @@ def partial_fit(model: Any, new_judgments: pd.DataFrame) -> Any:
     new_part = torch.as_tensor(vote_fractions(encoded, 1e-3)[old_items:], dtype=vb.item_probs.dtype,
                                device=vb.item_probs.device)
     saved: dict[str, Any] = {}
-    if getattr(model, "item_correlation", None) == "auto":
-        saved["item_correlation"] = model.item_correlation
+    for name in ("item_correlation", "vote_shrinkage"):  # calibration chosen on the earlier fit is kept
+        if getattr(model, name, None) == "auto":
+            saved[name] = getattr(model, name)
     if getattr(model, "empirical_prior", False):  # the fitted prior is the starting point of its own refit
         saved.update(prior_correct=model.prior_correct, prior_error=model.prior_error)
     start = torch.cat([vb.item_probs, new_part])
@@ -102,8 +103,9 @@ def partial_fit(model: Any, new_judgments: pd.DataFrame) -> Any:
     model._warm_item_probs, prior = squarem_vb(incidence, vb.confusion_prior, class_prior, start,
                                               empirical=empirical, tol=model.tol * WARM_TOL_FACTOR)
     try:
-        if "item_correlation" in saved:
-            model.item_correlation = model.item_correlation_
+        for name in ("item_correlation", "vote_shrinkage"):
+            if name in saved:
+                setattr(model, name, getattr(model, name + "_"))
         if "prior_correct" in saved:
             model.prior_correct, model.prior_error = float(prior[0, 0]), float(prior[0, 1])
         model._fit_table(None, encoded=encoded)
