@@ -635,7 +635,8 @@ def select_item_calibration(incidence: Incidence, items: torch.Tensor, workers: 
                             moments: ConfusionMoments, confusion_alpha: torch.Tensor | None = None,
                             item_probs: torch.Tensor | None = None, *, correlation: float | None = None,
                             shrinkage: float | None = None, vote_smoothing: float = 1e-3,
-                            max_judgments: int = 200_000, min_z: float = 0.0, seed: int = 0) -> tuple[float, float]:
+                            max_judgments: int = 200_000, min_z: float = 0.0, seed: int = 0,
+                            total: Callable[[torch.Tensor], torch.Tensor] | None = None) -> tuple[float, float]:
     """The item temperature's ``rho`` and the vote shrinkage ``e`` that best predict each judgment from the others.
 
     For judgment ``n`` (annotator ``w``, label ``y``) of item ``i`` with ``n_i`` judgments, the calibrated
@@ -649,6 +650,8 @@ def select_item_calibration(incidence: Incidence, items: torch.Tensor, workers: 
     (sum_l alpha[w, k, l] - q_ik)`` when ``confusion_alpha`` and ``item_probs`` are given (a judgment does not
     predict itself through its annotator's matrix), else ``E[theta]``. The criterion uses the judgments of at most
     ``max_judgments`` judgments' worth of items drawn at random (``seed``): its cost stays bounded at any size.
+    ``total`` sums a tensor of per-process sums over the processes of a sharded fit (``None``: one process), so
+    every process makes the same choice from all the judgments.
 
     No gold label is involved: this is the gold-free calibration step of
     :class:`~accord.models.dawid_skene.DawidSkene` (``item_correlation``, ``vote_shrinkage``).
@@ -661,9 +664,11 @@ def select_item_calibration(incidence: Incidence, items: torch.Tensor, workers: 
     dtype = incidence.val.dtype
     n_items = incidence.n_items
     keep = None
-    if len(items) > max_judgments:
+    n_all = float(len(items)) if total is None else float(total(torch.tensor([float(len(items))],
+                                                                           dtype=torch.float64))[0])
+    if n_all > max_judgments:
         generator = torch.Generator().manual_seed(seed)
-        share = max_judgments / len(items)
+        share = max_judgments / n_all
         chosen = (torch.rand(n_items, generator=generator) < share).to(items.device)
         keep = chosen[items]
         items, workers, labels = items[keep], workers[keep], labels[keep]
@@ -696,11 +701,24 @@ def select_item_calibration(incidence: Incidence, items: torch.Tensor, workers: 
 
     def significant(gain: torch.Tensor) -> bool:
         sums = torch.zeros(n_items, dtype=torch.float64, device=gain.device).index_add_(0, items, gain.double())[used]
-        se = float(sums.std()) * np.sqrt(len(used)) if len(used) > 1 else float("inf")
-        return float(gain.sum()) > min_z * se
+        if total is None:
+            se = float(sums.std()) * np.sqrt(len(used)) if len(used) > 1 else float("inf")
+            return float(gain.sum()) > min_z * se
+        n, first, second, gained = total(torch.stack([torch.tensor(float(len(used)), dtype=torch.float64),
+                                                      sums.sum().cpu(), (sums ** 2).sum().cpu(),
+                                                      gain.double().sum().cpu()])).tolist()
+        se = float(np.sqrt(max(second - first * first / n, 0.0) / (n - 1)) * np.sqrt(n)) if n > 1 else float("inf")
+        return gained > min_z * se
+
+    def mean(values: torch.Tensor) -> float:
+        if total is None:
+            return float(values.mean())
+        summed, count = total(torch.stack([values.double().sum().cpu(),
+                                           torch.tensor(float(len(values)), dtype=torch.float64)])).tolist()
+        return summed / count
 
     def choose(objective: Callable[[float], torch.Tensor]) -> float:
-        found = minimize_scalar(lambda x: -float(objective(x).mean()), bounds=(0.0, 1.0), method="bounded",
+        found = minimize_scalar(lambda x: -mean(objective(x)), bounds=(0.0, 1.0), method="bounded",
                                 options={"xatol": 1e-3})
         return float(found.x) if significant(objective(float(found.x)) - objective(0.0)) else 0.0
 

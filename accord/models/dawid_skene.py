@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import ClassVar
 
 import torch
@@ -10,7 +11,8 @@ from accord.datasets import AccordError, Encoded
 from accord.models._data import PaddedJudgments
 from accord.models._data import vote_fractions
 from accord.models._vb import (_dirichlet, closed_form_item_summary, design_effect, dirichlet_moments, draw_moments,
-                               fit_population_prior, gibbs_dawid_skene, select_item_calibration, vb_dawid_skene)
+                               VBResult, fit_population_prior, gibbs_dawid_skene, select_item_calibration,
+                               vb_dawid_skene)
 from accord.models.base import ItemSummary, PyroRaterModel
 from accord.models.confusion import TINY, ConfusionModel, enumerated_likelihood
 
@@ -149,6 +151,8 @@ class DawidSkene(ConfusionModel, PyroRaterModel):
     """
 
     method: ClassVar[str] = "dawid-skene"
+    # sums per-process sums in a fit across processes (accord.models.distributed sets it on the instance)
+    _sum_across_processes: ClassVar[Callable[[torch.Tensor], torch.Tensor] | None] = None
     inference: str = "vb"
     final_lr_fraction: float = 0.1
     symmetric: bool = False
@@ -200,11 +204,7 @@ class DawidSkene(ConfusionModel, PyroRaterModel):
         self.prior_correct_ = float(self._confusion_prior.diagonal().mean())
         self.prior_error_ = float(self._confusion_prior[~torch.eye(k, dtype=torch.bool, device=eye.device)].mean())
         if self.inference == "vb":
-            # draws of q(theta) q(pi) for the annotator table and ArviZ only (the soft labels need none), in float32
-            alpha = self._vb.confusion_alpha.float()
-            theta = _dirichlet(alpha.expand(self.num_samples, *alpha.shape).contiguous())
-            self._log_theta = theta.clamp_min_(TINY).log_()[None]
-            self._log_pi = _dirichlet(self._vb.class_alpha.expand(self.num_samples, -1)).clamp_min(TINY).log()[None]
+            self._draw_from_vb(self._vb)
             self._finish()
         elif self.inference == "gibbs":
             vb = self._vb
@@ -217,6 +217,14 @@ class DawidSkene(ConfusionModel, PyroRaterModel):
             self._finish()
         else:
             self._fit_pyro(encoded)
+
+    def _draw_from_vb(self, vb: VBResult) -> None:
+        """Draws of ``q(theta) q(pi)`` for the annotator table and ArviZ only (the soft labels need none), in
+        float32."""
+        alpha = vb.confusion_alpha.float()
+        theta = _dirichlet(alpha.expand(self.num_samples, *alpha.shape).contiguous())
+        self._log_theta = theta.clamp_min_(TINY).log_()[None]
+        self._log_pi = _dirichlet(vb.class_alpha.expand(self.num_samples, -1)).clamp_min(TINY).log()[None]
 
     def _finish(self) -> None:
         """Posterior moments of the confusions, then the gold-free calibration (``rho``, ``e``) and the soft labels
@@ -233,7 +241,8 @@ class DawidSkene(ConfusionModel, PyroRaterModel):
             if self._vb is not None and not self.symmetric else {}
         rho, shrinkage = select_item_calibration(
             incidence, as_index(encoded.items), as_index(encoded.workers), as_index(encoded.labels), self._moments,
-            correlation=fixed(self.item_correlation), shrinkage=fixed(self.vote_shrinkage), seed=self.seed, **cavity)
+            correlation=fixed(self.item_correlation), shrinkage=fixed(self.vote_shrinkage), seed=self.seed,
+            total=self._sum_across_processes, **cavity)
         self.item_correlation_, self.vote_shrinkage_ = rho, shrinkage
         self._item_temperature = design_effect(incidence, rho)
         self._vote_probs = torch.as_tensor(vote_fractions(encoded, 1e-3), device=self._torch_device)

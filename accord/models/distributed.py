@@ -10,8 +10,9 @@ quantity an iteration needs is either local to a pair or a sum over pairs:
 - the hyperparameter step (empirical prior, population Dirichlet) and the posterior draws of ``theta`` and ``pi``
   depend only on those sums, so every rank computes them identically (the same seed gives the same draws);
 - convergence is the largest change of any pair's probability, an ``all_reduce`` with ``MAX``;
-- the tempering's ``rho`` (``DawidSkene(item_correlation="auto")``) maximises a mean over judgments, a sum of
-  per-rank sums evaluated for every candidate ``rho``.
+- the gold-free calibration (``DawidSkene``'s ``item_correlation`` and ``vote_shrinkage``) maximises a mean over
+  judgments, a sum of per-rank sums evaluated for every candidate value (above its subsampling threshold each rank
+  samples its own pairs, so there the choice is close to, not equal to, the single-process one).
 
 So each rank holds its pairs' judgments and a copy of the rater-level state (``[W, K, L]`` Dirichlet parameters and
 draws), and the result is the single-process fit up to the order of floating-point sums. Pairs are assigned by a
@@ -37,7 +38,7 @@ import torch
 from accord.datasets import AccordError, Encoded, PREFERENCE_LABELS
 from accord.datasets.stream import JudgmentShard
 from accord.models._vb import (Incidence, VBResult, _counts, cell_table, dirichlet_expected_log, fit_confusion_prior,
-                               judgments_per_item, softmax_last, PRIOR_TOL)
+                               softmax_last, PRIOR_TOL)
 
 #: the aggregation methods a sharded fit supports (closed-form VB only)
 SHARDED_METHODS = ("dawid-skene", "hierarchical-dawid-skene")
@@ -174,47 +175,6 @@ def vb_dawid_skene_sharded(incidence: Incidence, confusion_prior: torch.Tensor, 
     return VBResult(conf_alpha, class_alpha, q, n_iter, converged, prior)
 
 
-def select_item_correlation_sharded(incidence: Incidence, items: torch.Tensor, workers: torch.Tensor,
-                                    labels: torch.Tensor, log_theta: torch.Tensor, log_pi: torch.Tensor, *,
-                                    confusion_alpha: torch.Tensor, item_probs: torch.Tensor, max_rho: float = 1.0,
-                                    min_z: float = 2.0) -> float:
-    """:func:`accord.models._vb.select_item_correlation` over the pairs of all ranks (the VB form, with the
-    cavity confusion rows): the criterion's sums, and the per-pair gains' count, sum and sum of squares behind its
-    standard error, are all-reduced, so every rank makes the same choice."""
-    from scipy.optimize import minimize_scalar
-
-    n_total = float(all_reduce(torch.tensor([float(len(items))], dtype=torch.float64))[0])
-    if n_total == 0:
-        return 0.0
-    k = incidence.n_classes
-    table = cell_table(log_theta)
-    own = table[workers * k + labels]
-    rest = (incidence.by_item @ table)[items] - own
-    q = item_probs[items]
-    predict = ((confusion_alpha[workers, :, labels] - q) / (confusion_alpha[workers].sum(-1) - q))
-    predict = predict.clamp_min(1e-12).log()
-    others = (judgments_per_item(incidence).to(log_theta)[items] - 2.0).clamp_min(0.0)
-
-    def pointwise(rho: float) -> torch.Tensor:
-        temperature = 1.0 + others * rho
-        post = torch.log_softmax(rest / temperature[:, None] + log_pi, dim=-1)
-        return torch.logsumexp(post + predict, dim=-1)
-
-    def criterion(rho: float) -> float:
-        return -float(all_reduce(pointwise(rho).sum().reshape(1).double())[0]) / n_total
-
-    found = minimize_scalar(criterion, bounds=(0.0, max_rho), method="bounded", options={"xatol": 1e-3})
-    gain = (pointwise(float(found.x)) - pointwise(0.0)).to(torch.float64)
-    per_item = torch.zeros(incidence.n_items, dtype=torch.float64, device=gain.device).index_add_(0, items, gain)
-    n, total, squares = all_reduce(torch.stack([torch.tensor(float(incidence.n_items), dtype=torch.float64),
-                                                per_item.sum().cpu(), (per_item ** 2).sum().cpu()])).tolist()
-    if n > 1:
-        se = float(np.sqrt(max(squares - total * total / n, 0.0) / (n - 1)) * np.sqrt(n))
-    else:
-        se = float("inf")
-    return float(found.x) if total > min_z * se else 0.0
-
-
 def fit_sharded(model: Any, encoded: Encoded, worker_counts: np.ndarray) -> Any:
     """Fit ``model`` (``DawidSkene`` or ``HierarchicalDawidSkene`` with ``inference="vb"``) on this rank's pairs
     ``encoded`` (from :func:`encode_shard`), the rater-level sums shared across ranks.
@@ -251,40 +211,35 @@ def fit_sharded(model: Any, encoded: Encoded, worker_counts: np.ndarray) -> Any:
 
 
 def _fit_dawid_skene(model: Any, encoded: Encoded) -> None:
-    """``DawidSkene._fit`` for ``inference="vb"``, with the sharded VB-EM and the sharded choice of ``rho``."""
-    rho = model.item_correlation
+    """``DawidSkene._fit`` for ``inference="vb"``: the sharded VB-EM, then the model's own draws and calibration
+    with the calibration's sums taken over every rank."""
     if model.symmetric:
         raise AccordError("symmetric=True has no closed-form solver and cannot be fitted across processes")
     if model.prior_correct <= 0 or model.prior_error <= 0:
         raise AccordError("prior_correct, prior_error and class_prior must be positive")
-    if not (rho == "auto" or (isinstance(rho, (int, float)) and not isinstance(rho, bool) and 0 <= rho <= 1)):
-        raise AccordError(f"item_correlation must be 'auto' or a number in [0, 1], not {rho!r}")
+    if model.empirical_prior == "full":
+        raise AccordError("empirical_prior='full' cannot be fitted across processes; use True or False")
+    for name in ("item_correlation", "vote_shrinkage"):
+        value = getattr(model, name)
+        if not (value == "auto" or (isinstance(value, (int, float)) and not isinstance(value, bool)
+                                    and 0 <= value <= 1)):
+            raise AccordError(f"{name} must be 'auto' or a number in [0, 1], not {value!r}")
     model._prepare_fit(encoded)
     model._k = k = encoded.n_classes
     eye = torch.eye(k, dtype=torch.float64, device=model._torch_device)
     model._confusion_prior = model.prior_error + (model.prior_correct - model.prior_error) * eye
     vb = vb_dawid_skene_sharded(model._incidence, model._confusion_prior, model._class_prior_vec,
                                 model._initial_item_probs(encoded), max_iter=model.max_steps, tol=model.tol,
-                                empirical_prior=model.empirical_prior)
+                                empirical_prior=bool(model.empirical_prior))
     model._vb = vb
     model.n_iter_, model.converged_ = vb.n_iter, vb.converged
     if model.empirical_prior:
         model._confusion_prior = vb.confusion_prior
-    model.prior_correct_ = float(model._confusion_prior[0, 0])
-    model.prior_error_ = float(model._confusion_prior[0, 1])
+    model.prior_correct_ = float(model._confusion_prior.diagonal().mean())
+    model.prior_error_ = float(model._confusion_prior[~torch.eye(k, dtype=torch.bool, device=eye.device)].mean())
     model._draw_from_vb(vb)
-    if rho == "auto":
-        dtype, device = model._incidence.val.dtype, model._torch_device
-        as_index = lambda a: torch.as_tensor(a, dtype=torch.long, device=device)  # noqa: E731
-        alpha = vb.confusion_alpha
-        log_theta = (alpha / alpha.sum(-1, keepdim=True)).log().to(dtype)
-        log_pi = (vb.class_alpha / vb.class_alpha.sum()).log().to(dtype)
-        rho = select_item_correlation_sharded(model._incidence, as_index(encoded.items), as_index(encoded.workers),
-                                              as_index(encoded.labels), log_theta, log_pi, confusion_alpha=alpha,
-                                              item_probs=vb.item_probs)
-    chosen = model.item_correlation
-    model.item_correlation = rho  # DawidSkene._finish takes a chosen rho as given
+    model._sum_across_processes = all_reduce
     try:
         model._finish()
     finally:
-        model.item_correlation = chosen
+        del model._sum_across_processes
