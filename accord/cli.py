@@ -230,7 +230,8 @@ def _print_table(frame: pd.DataFrame) -> None:
 
 def cmd_aggregate(args: argparse.Namespace) -> int:
     from accord.aggregate import build_cleaned, make_method
-    from accord.datasets import atomic_path, table_info, write_cleaned
+    from accord.datasets import table_info, write_cleaned
+    from accord.datasets.io import write_table
 
     if args.distributed is not None or int(os.environ.get("WORLD_SIZE", "1")) > 1:
         return aggregate_across_processes(args)
@@ -269,14 +270,7 @@ def cmd_aggregate(args: argparse.Namespace) -> int:
         written = f"cleaned preference dataset, {len(cleaned)} pairs"
     else:
         frame = soft.to_frame().reset_index()
-        suffix = output.suffix.lower()
-        with atomic_path(output) as tmp:
-            if suffix in (".csv", ".tsv"):
-                frame.to_csv(tmp, index=False, sep="\t" if suffix == ".tsv" else ",")
-            elif suffix == ".jsonl":
-                frame.to_json(tmp, orient="records", lines=True)
-            else:
-                frame.to_parquet(tmp, index=False)
+        write_table(frame, output)
         written = f"soft labels, {len(frame)} items"
     if args.annotators:
         if getattr(estimator, "annotators_", None) is None:
@@ -374,7 +368,7 @@ def cmd_suggest(args: argparse.Namespace) -> int:
 
     from accord.aggregate import make_method
     from accord.aggregate.suggest import DEFAULT_POOL, suggest, unseen_comparisons
-    from accord.datasets import atomic_path
+    from accord.datasets.io import write_table
 
     if not args.budget > 0:
         raise AccordError(f"--budget: must be positive, got {args.budget:g}")
@@ -426,14 +420,7 @@ def cmd_suggest(args: argparse.Namespace) -> int:
                     raters=None if raters is None else raters["annotator"].tolist(), capacity=capacity,
                     candidates=candidates, max_per_pair=args.max_per_pair, certainty=args.certainty)
     elapsed = time.perf_counter() - started
-    suffix = output.suffix.lower()
-    with atomic_path(output) as tmp:
-        if suffix in (".csv", ".tsv"):
-            batch.to_csv(tmp, index=False, sep="\t" if suffix == ".tsv" else ",")
-        elif suffix == ".jsonl":
-            batch.to_json(tmp, orient="records", lines=True)
-        else:
-            batch.to_parquet(tmp, index=False)
+    write_table(batch, output)
     print(f"method: {args.method}  judgments: {len(judgments):,}  pairs: {batch.attrs['n_pairs']:,}  "
           f"not yet certain (P < {args.certainty:g}): {batch.attrs['n_open_pairs']:,}  fit: {fitted:.2f}s  "
           f"total: {elapsed:.2f}s")
@@ -513,20 +500,6 @@ def _check_table_output(path: Path, flag: str) -> None:
         raise AccordError(f"{flag} {path}: is a folder, not a file")
 
 
-def write_table(frame: pd.DataFrame, path: Path) -> None:
-    """Write a table atomically as CSV, TSV, JSON Lines or Parquet (by the suffix)."""
-    from accord.datasets import atomic_path
-
-    suffix = path.suffix.lower()
-    with atomic_path(path) as tmp:
-        if suffix in (".csv", ".tsv"):
-            frame.to_csv(tmp, index=False, sep="\t" if suffix == ".tsv" else ",")
-        elif suffix == ".jsonl":
-            frame.to_json(tmp, orient="records", lines=True)
-        else:
-            frame.to_parquet(tmp, index=False)
-
-
 def _launch_torchrun(args: argparse.Namespace) -> int:
     """``accord aggregate --distributed N ...``: the same command line on N local processes under torchrun."""
     import subprocess
@@ -550,6 +523,7 @@ def aggregate_across_processes(args: argparse.Namespace) -> int:
     ``--distributed 1`` is the same streaming fit in this one process."""
     import resource
 
+    from accord.datasets.io import write_table
     from accord.models.distributed import SHARDED_METHODS
 
     if args.distributed is not None and args.distributed < 1:

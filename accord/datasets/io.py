@@ -7,6 +7,7 @@ import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from accord.datasets.errors import ValidationError
 
@@ -71,3 +72,17 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
         raise
+
+
+def write_table(frame: Any, path: str | os.PathLike) -> Path:
+    """Write a plain table atomically, the format from the suffix: ``.csv``, ``.tsv``, ``.jsonl``, else Parquet."""
+    target = Path(path)
+    suffix = target.suffix.lower()
+    with atomic_path(target) as tmp:
+        if suffix in (".csv", ".tsv"):
+            frame.to_csv(tmp, index=False, sep="\t" if suffix == ".tsv" else ",")
+        elif suffix == ".jsonl":
+            frame.to_json(tmp, orient="records", lines=True, force_ascii=False)
+        else:
+            frame.to_parquet(tmp, index=False)
+    return target

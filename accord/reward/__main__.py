@@ -315,16 +315,10 @@ def _table_format(path: Path) -> str:
 
 
 def _write_table(table: Any, path: Path) -> None:
-    from accord.datasets.io import atomic_path
+    from accord.datasets.io import write_table
 
-    kind = _table_format(path)
-    with atomic_path(path) as tmp:
-        if kind == "parquet":
-            table.to_parquet(tmp, index=False)
-        elif kind == "jsonl":
-            table.to_json(tmp, orient="records", lines=True, force_ascii=False)
-        else:
-            table.to_csv(tmp, index=False)
+    _table_format(path)  # a suffix this command does not write fails here
+    write_table(table, path)
 
 
 if __name__ == "__main__":
