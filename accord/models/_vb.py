@@ -148,7 +148,8 @@ class VBResult:
 def vb_dawid_skene(incidence: Incidence, confusion_prior: torch.Tensor, class_prior: torch.Tensor,
                    init_item_probs: torch.Tensor, *, max_iter: int = 500, tol: float = 1e-5,
                    empirical_prior: bool = False,
-                   prior_fit: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None) -> VBResult:
+                   prior_fit: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
+                   all_reduce: Callable[..., torch.Tensor] | None = None) -> VBResult:
     """Mean-field VB-EM for Dawid-Skene, started with an M-step from ``init_item_probs``.
 
     Stops when no item's class probability moves by more than ``tol`` in an iteration (and, with
@@ -161,6 +162,10 @@ def vb_dawid_skene(incidence: Incidence, confusion_prior: torch.Tensor, class_pr
     the iteration climbs the ELBO in ``q`` and in the prior together. The fitted prior is returned in
     ``VBResult.confusion_prior``. ``prior_fit`` replaces that step by another type-II update of the same signature
     (``(confusion_alpha, prior) -> prior``), e.g. :func:`fit_population_prior` for a full population Dirichlet.
+
+    ``all_reduce(tensor, op)`` (``op`` ``"sum"`` or ``"max"``) reduces over the processes of a fit whose items are
+    split across processes (:mod:`accord.models.distributed`): the M-step's counts are then sums over all items and
+    every process stops at the same iteration; ``item_probs`` of the result are the local items'.
     """
     if empirical_prior and prior_fit is None:
         prior_fit = fit_confusion_prior
@@ -169,8 +174,14 @@ def vb_dawid_skene(incidence: Incidence, confusion_prior: torch.Tensor, class_pr
     converged = False
     n_iter = 0
     prior = confusion_prior
+
+    def m_step(q: torch.Tensor, prior: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        if all_reduce is None:
+            return _vb_m_step(incidence, q, prior, class_prior, w, k)
+        return prior + all_reduce(_counts(incidence, q, w, k), "sum"), class_prior + all_reduce(q.sum(0), "sum")
+
     for n_iter in range(1, max_iter + 1):
-        conf_alpha, class_alpha = _vb_m_step(incidence, q, prior, class_prior, w, k)
+        conf_alpha, class_alpha = m_step(q, prior)
         prior_change = 0.0
         if prior_fit is not None:
             new_prior = prior_fit(conf_alpha, prior)
@@ -180,12 +191,16 @@ def vb_dawid_skene(incidence: Incidence, confusion_prior: torch.Tensor, class_pr
         scores = incidence.by_item @ cell_table(dirichlet_expected_log(conf_alpha))
         scores = scores + dirichlet_expected_log(class_alpha)
         new_q = softmax_last(scores)
-        change = float((new_q - q).abs().max()) if q.numel() else 0.0
+        if all_reduce is None:
+            change = float((new_q - q).abs().max()) if q.numel() else 0.0
+        else:
+            local = (new_q - q).abs().max() if q.numel() else new_q.new_zeros(())
+            change = float(all_reduce(local.reshape(1), "max")[0])
         q = new_q
         if change < tol and prior_change < PRIOR_TOL:
             converged = True
             break
-    conf_alpha, class_alpha = _vb_m_step(incidence, q, prior, class_prior, w, k)
+    conf_alpha, class_alpha = m_step(q, prior)
     return VBResult(conf_alpha, class_alpha, q, n_iter, converged, prior)
 
 
@@ -636,7 +651,7 @@ def select_item_calibration(incidence: Incidence, items: torch.Tensor, workers: 
                             item_probs: torch.Tensor | None = None, *, correlation: float | None = None,
                             shrinkage: float | None = None, vote_smoothing: float = 1e-3,
                             max_judgments: int = 200_000, min_z: float = 0.0, seed: int = 0,
-                            total: Callable[[torch.Tensor], torch.Tensor] | None = None) -> tuple[float, float]:
+                            all_reduce: Callable[..., torch.Tensor] | None = None) -> tuple[float, float]:
     """The item temperature's ``rho`` and the vote shrinkage ``e`` that best predict each judgment from the others.
 
     For judgment ``n`` (annotator ``w``, label ``y``) of item ``i`` with ``n_i`` judgments, the calibrated
@@ -650,8 +665,8 @@ def select_item_calibration(incidence: Incidence, items: torch.Tensor, workers: 
     (sum_l alpha[w, k, l] - q_ik)`` when ``confusion_alpha`` and ``item_probs`` are given (a judgment does not
     predict itself through its annotator's matrix), else ``E[theta]``. The criterion uses the judgments of at most
     ``max_judgments`` judgments' worth of items drawn at random (``seed``): its cost stays bounded at any size.
-    ``total`` sums a tensor of per-process sums over the processes of a sharded fit (``None``: one process), so
-    every process makes the same choice from all the judgments.
+    ``all_reduce(tensor, "sum")`` sums per-process sums over the processes of a fit whose items are split across
+    processes (``None``: one process), so every process makes the same choice from all the judgments.
 
     No gold label is involved: this is the gold-free calibration step of
     :class:`~accord.models.dawid_skene.DawidSkene` (``item_correlation``, ``vote_shrinkage``).
@@ -664,8 +679,8 @@ def select_item_calibration(incidence: Incidence, items: torch.Tensor, workers: 
     dtype = incidence.val.dtype
     n_items = incidence.n_items
     keep = None
-    n_all = float(len(items)) if total is None else float(total(torch.tensor([float(len(items))],
-                                                                           dtype=torch.float64))[0])
+    n_all = float(len(items)) if all_reduce is None else float(all_reduce(torch.tensor([float(len(items))],
+                                                                                     dtype=torch.float64), "sum")[0])
     if n_all > max_judgments:
         generator = torch.Generator().manual_seed(seed)
         share = max_judgments / n_all
@@ -701,20 +716,20 @@ def select_item_calibration(incidence: Incidence, items: torch.Tensor, workers: 
 
     def significant(gain: torch.Tensor) -> bool:
         sums = torch.zeros(n_items, dtype=torch.float64, device=gain.device).index_add_(0, items, gain.double())[used]
-        if total is None:
+        if all_reduce is None:
             se = float(sums.std()) * np.sqrt(len(used)) if len(used) > 1 else float("inf")
             return float(gain.sum()) > min_z * se
-        n, first, second, gained = total(torch.stack([torch.tensor(float(len(used)), dtype=torch.float64),
-                                                      sums.sum().cpu(), (sums ** 2).sum().cpu(),
-                                                      gain.double().sum().cpu()])).tolist()
+        n, first, second, gained = all_reduce(torch.stack([torch.tensor(float(len(used)), dtype=torch.float64),
+                                                           sums.sum().cpu(), (sums ** 2).sum().cpu(),
+                                                           gain.double().sum().cpu()]), "sum").tolist()
         se = float(np.sqrt(max(second - first * first / n, 0.0) / (n - 1)) * np.sqrt(n)) if n > 1 else float("inf")
         return gained > min_z * se
 
     def mean(values: torch.Tensor) -> float:
-        if total is None:
+        if all_reduce is None:
             return float(values.mean())
-        summed, count = total(torch.stack([values.double().sum().cpu(),
-                                           torch.tensor(float(len(values)), dtype=torch.float64)])).tolist()
+        summed, count = all_reduce(torch.stack([values.double().sum().cpu(),
+                                                torch.tensor(float(len(values)), dtype=torch.float64)]), "sum").tolist()
         return summed / count
 
     def choose(objective: Callable[[float], torch.Tensor]) -> float:

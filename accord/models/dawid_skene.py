@@ -151,8 +151,8 @@ class DawidSkene(ConfusionModel, PyroRaterModel):
     """
 
     method: ClassVar[str] = "dawid-skene"
-    # sums per-process sums in a fit across processes (accord.models.distributed sets it on the instance)
-    _sum_across_processes: ClassVar[Callable[[torch.Tensor], torch.Tensor] | None] = None
+    # reduces over the processes of a fit across processes (accord.models.distributed sets it on the instance)
+    _all_reduce: ClassVar[Callable[..., torch.Tensor] | None] = None
     inference: str = "vb"
     final_lr_fraction: float = 0.1
     symmetric: bool = False
@@ -168,7 +168,7 @@ class DawidSkene(ConfusionModel, PyroRaterModel):
             return ("pi", "theta")
         return ("pi", "accuracy", "position_bias", "tie", "tie_tie")[: 5 if self._k == 3 else 3]
 
-    def _fit(self, encoded: Encoded) -> None:
+    def _check_settings(self, encoded: Encoded) -> None:
         if self.prior_correct <= 0 or self.prior_error <= 0:
             raise AccordError("prior_correct, prior_error and class_prior must be positive")
         for name in ("item_correlation", "vote_shrinkage"):
@@ -184,6 +184,9 @@ class DawidSkene(ConfusionModel, PyroRaterModel):
             if self.inference in ("vb", "gibbs"):
                 raise AccordError("symmetric=True has no closed-form solver: use inference='map', 'meanfield', "
                                   "'lowrank' or 'nuts'")
+
+    def _fit(self, encoded: Encoded) -> None:
+        self._check_settings(encoded)
         self._prepare_fit(encoded)
         self._k = k = encoded.n_classes
         eye = torch.eye(k, dtype=torch.float64, device=self._torch_device)
@@ -242,7 +245,7 @@ class DawidSkene(ConfusionModel, PyroRaterModel):
         rho, shrinkage = select_item_calibration(
             incidence, as_index(encoded.items), as_index(encoded.workers), as_index(encoded.labels), self._moments,
             correlation=fixed(self.item_correlation), shrinkage=fixed(self.vote_shrinkage), seed=self.seed,
-            total=self._sum_across_processes, **cavity)
+            all_reduce=self._all_reduce, **cavity)
         self.item_correlation_, self.vote_shrinkage_ = rho, shrinkage
         self._item_temperature = design_effect(incidence, rho)
         self._vote_probs = torch.as_tensor(vote_fractions(encoded, 1e-3), device=self._torch_device)

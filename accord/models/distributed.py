@@ -28,7 +28,6 @@ the environment torchrun sets. Nothing here is a cluster of its own: :func:`init
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -37,8 +36,7 @@ import torch
 
 from accord.datasets import AccordError, Encoded, PREFERENCE_LABELS
 from accord.datasets.stream import JudgmentShard
-from accord.models._vb import (Incidence, VBResult, _counts, cell_table, dirichlet_expected_log, fit_confusion_prior,
-                               softmax_last, PRIOR_TOL)
+from accord.models._vb import VBResult, vb_dawid_skene
 
 #: the aggregation methods a sharded fit supports (closed-form VB only)
 SHARDED_METHODS = ("dawid-skene", "hierarchical-dawid-skene")
@@ -134,45 +132,10 @@ def encode_shard(shard: JudgmentShard, form: str | None = None) -> tuple[Encoded
     return encoded, all_reduce(local).numpy().astype(np.int64)
 
 
-def vb_dawid_skene_sharded(incidence: Incidence, confusion_prior: torch.Tensor, class_prior: torch.Tensor,
-                           init_item_probs: torch.Tensor, *, max_iter: int = 500, tol: float = 1e-5,
-                           empirical_prior: bool = False,
-                           prior_fit: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None) -> VBResult:
-    """:func:`accord.models._vb.vb_dawid_skene` on this rank's pairs, the sums over pairs all-reduced.
-
-    The same iteration, step for step: M-step (expected counts and class counts summed over ranks), the
-    hyperparameter step on the summed counts, E-step on the local pairs, and the stopping rule on the largest change
-    over all ranks, so every rank stops at the same iteration. ``item_probs`` of the result are the local pairs'.
-    """
-    if empirical_prior and prior_fit is None:
-        prior_fit = fit_confusion_prior
-    w, k = incidence.n_workers, incidence.n_classes
-    q = init_item_probs
-    converged = False
-    n_iter = 0
-    prior = confusion_prior
-
-    def m_step(q: torch.Tensor, prior: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        return prior + all_reduce(_counts(incidence, q, w, k)), class_prior + all_reduce(q.sum(0))
-
-    for n_iter in range(1, max_iter + 1):
-        conf_alpha, class_alpha = m_step(q, prior)
-        prior_change = 0.0
-        if prior_fit is not None:
-            new_prior = prior_fit(conf_alpha, prior)
-            conf_alpha = conf_alpha - prior + new_prior
-            prior_change = float(((new_prior - prior).abs() / prior).max())
-            prior = new_prior
-        scores = incidence.by_item @ cell_table(dirichlet_expected_log(conf_alpha))
-        new_q = softmax_last(scores + dirichlet_expected_log(class_alpha))
-        local = (new_q - q).abs().max() if q.numel() else new_q.new_zeros(())
-        change = float(all_reduce(local.reshape(1), op="max")[0])
-        q = new_q
-        if change < tol and prior_change < PRIOR_TOL:
-            converged = True
-            break
-    conf_alpha, class_alpha = m_step(q, prior)
-    return VBResult(conf_alpha, class_alpha, q, n_iter, converged, prior)
+def vb_dawid_skene_sharded(*args: Any, **kwargs: Any) -> VBResult:
+    """:func:`accord.models._vb.vb_dawid_skene` on this rank's pairs, its sums over pairs all-reduced (the same
+    iteration, step for step, and the same stopping iteration on every rank)."""
+    return vb_dawid_skene(*args, all_reduce=all_reduce, **kwargs)
 
 
 def fit_sharded(model: Any, encoded: Encoded, worker_counts: np.ndarray) -> Any:
@@ -213,17 +176,9 @@ def fit_sharded(model: Any, encoded: Encoded, worker_counts: np.ndarray) -> Any:
 def _fit_dawid_skene(model: Any, encoded: Encoded) -> None:
     """``DawidSkene._fit`` for ``inference="vb"``: the sharded VB-EM, then the model's own draws and calibration
     with the calibration's sums taken over every rank."""
-    if model.symmetric:
-        raise AccordError("symmetric=True has no closed-form solver and cannot be fitted across processes")
-    if model.prior_correct <= 0 or model.prior_error <= 0:
-        raise AccordError("prior_correct, prior_error and class_prior must be positive")
     if model.empirical_prior == "full":
         raise AccordError("empirical_prior='full' cannot be fitted across processes; use True or False")
-    for name in ("item_correlation", "vote_shrinkage"):
-        value = getattr(model, name)
-        if not (value == "auto" or (isinstance(value, (int, float)) and not isinstance(value, bool)
-                                    and 0 <= value <= 1)):
-            raise AccordError(f"{name} must be 'auto' or a number in [0, 1], not {value!r}")
+    model._check_settings(encoded)
     model._prepare_fit(encoded)
     model._k = k = encoded.n_classes
     eye = torch.eye(k, dtype=torch.float64, device=model._torch_device)
@@ -238,8 +193,8 @@ def _fit_dawid_skene(model: Any, encoded: Encoded) -> None:
     model.prior_correct_ = float(model._confusion_prior.diagonal().mean())
     model.prior_error_ = float(model._confusion_prior[~torch.eye(k, dtype=torch.bool, device=eye.device)].mean())
     model._draw_from_vb(vb)
-    model._sum_across_processes = all_reduce
+    model._all_reduce = all_reduce
     try:
         model._finish()
     finally:
-        del model._sum_across_processes
+        del model._all_reduce
