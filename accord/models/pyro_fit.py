@@ -154,8 +154,9 @@ def run_svi(model: Callable[..., Any], guide: Callable[..., Any], loss: Any, *ar
     Stops when the mean loss over a window of ``patience`` steps differs from the previous window's by less than
     ``tol`` (relative) or, for a stochastic loss twice in a row, by less than the Monte Carlo noise of that
     difference (:func:`window_noise`: a stochastic ELBO on small data is noisier than ``tol`` of its size, so the
-    relative rule alone ran every small fit to ``max_steps``), or after ``max_steps``; ``final_lr_fraction`` < 1 decays the learning rate geometrically to
-    that fraction of ``learning_rate`` at ``max_steps`` (less Monte Carlo jitter at the end).
+    relative rule alone ran every small fit to ``max_steps``), or after ``max_steps``; ``tol=0`` runs every one of
+    the ``max_steps``. ``final_lr_fraction`` < 1 decays the learning rate geometrically to that fraction of
+    ``learning_rate`` at ``max_steps`` (less Monte Carlo jitter at the end).
     """
     decay = final_lr_fraction ** (1.0 / max(max_steps, 1))
     svi = SVI(model, guide, ClippedAdam({"lr": learning_rate, "clip_norm": 10.0, "lrd": decay}), loss=loss)
@@ -182,7 +183,7 @@ def run_svi(model: Callable[..., Any], guide: Callable[..., Any], loss: Any, *ar
             )
         result.losses.append(value)
         window.append(value)
-        if len(window) == patience:
+        if len(window) == patience and tol > 0:
             mean, noise = sum(window) / patience, window_noise(window)
             change = abs(previous_mean - mean) if previous_mean is not None else math.inf
             # twice in a row: one window within the noise can be chance while the guide's scales are still growing
