@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 import pandas as pd
@@ -21,6 +22,7 @@ _DRAW_BUDGET = 2**22  # floats per block of posterior draws (bounds memory on la
 _PRIOR_STEPS = 20  # Newton steps at most for the empirical prior in each VB-EM iteration
 
 
+@dataclass(kw_only=True, eq=False)
 class FirstErrorModel:
     r"""First-error model for step labels, fitted by closed-form variational Bayes (VB-EM).
 
@@ -115,30 +117,17 @@ class FirstErrorModel:
     >>> model.step_labels_.most_likely_first_error().head()  # doctest: +SKIP
     """
 
-    method = "first-error"
+    method: ClassVar[str] = "first-error"
 
-    def __init__(
-        self,
-        *,
-        truncate_after_flag: bool = True,
-        empirical_prior: bool = True,
-        prior_flag: tuple[float, float, float] = (0.2, 0.7, 0.6),
-        prior_strength: float = 4.0,
-        hazard_prior: tuple[float, float] = (1.0, 9.0),
-        max_iter: int = 500,
-        tol: float = 1e-7,
-        num_samples: int = 200,
-        seed: int = 0,
-    ) -> None:
-        self.truncate_after_flag = truncate_after_flag
-        self.empirical_prior = empirical_prior
-        self.prior_flag = prior_flag
-        self.prior_strength = prior_strength
-        self.hazard_prior = hazard_prior
-        self.max_iter = max_iter
-        self.tol = tol
-        self.num_samples = num_samples
-        self.seed = seed
+    truncate_after_flag: bool = True
+    empirical_prior: bool = True
+    prior_flag: tuple[float, float, float] = (0.2, 0.7, 0.6)
+    prior_strength: float = 4.0
+    hazard_prior: tuple[float, float] = (1.0, 9.0)
+    max_iter: int = 500
+    tol: float = 1e-7
+    num_samples: int = 200
+    seed: int = 0
 
     # -- fitting --------------------------------------------------------------------------------------------------
 

@@ -60,6 +60,7 @@ class _Data:
     rated: torch.Tensor  # [workers, attributes] float: 1 where the rater rated the attribute
 
 
+@dataclass(kw_only=True, eq=False)
 class MultiAttributeOrdinal:
     r"""Multi-attribute cumulative-probit rater model with per-rater, per-attribute leniency and noise.
 
@@ -183,28 +184,15 @@ class MultiAttributeOrdinal:
 
     method: ClassVar[str] = "multi-attribute-ordinal"
 
-    def __init__(
-        self,
-        *,
-        shift: bool = True,
-        noise: bool = True,
-        correlated: bool = True,
-        max_iter: int = 100,
-        inner_steps: int = 10,
-        nodes: int = 3,
-        tol: float = 0.01,
-        interval: float = INTERVAL,
-        device: str = "cpu",
-    ) -> None:
-        self.shift = shift
-        self.noise = noise
-        self.correlated = correlated
-        self.max_iter = max_iter
-        self.inner_steps = inner_steps
-        self.nodes = nodes
-        self.tol = tol
-        self.interval = interval
-        self.device = device
+    shift: bool = True
+    noise: bool = True
+    correlated: bool = True
+    max_iter: int = 100
+    inner_steps: int = 10
+    nodes: int = 3
+    tol: float = 0.01
+    interval: float = INTERVAL
+    device: str = "cpu"
 
     # -- fitting --------------------------------------------------------------------------------------------
 
