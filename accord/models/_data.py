@@ -18,16 +18,11 @@ from accord.datasets import AccordError, Encoded, encode
 
 @dataclass(frozen=True)
 class PaddedJudgments:
-    """``workers[i, m]`` and ``labels[i, m]`` of the m-th judgment of item ``i``; ``mask`` marks real entries.
-
-    ``flat_position[j]`` gives, for judgment ``j`` of the original table, its ``(i, m)`` cell as ``i * M + m``, so
-    per-judgment quantities computed on the grid can be read back in the table's order.
-    """
+    """``workers[i, m]`` and ``labels[i, m]`` of the m-th judgment of item ``i``; ``mask`` marks real entries."""
 
     workers: torch.Tensor
     labels: torch.Tensor
     mask: torch.Tensor
-    flat_position: np.ndarray
     n_items: int
     n_workers: int
     n_classes: int
@@ -37,8 +32,7 @@ class PaddedJudgments:
         return int(self.labels.shape[1])
 
     def to(self, device: torch.device | str) -> "PaddedJudgments":
-        return PaddedJudgments(self.workers.to(device), self.labels.to(device), self.mask.to(device),
-                               self.flat_position, self.n_items, self.n_workers, self.n_classes)
+        return replace(self, workers=self.workers.to(device), labels=self.labels.to(device), mask=self.mask.to(device))
 
 
 def pad_judgments(encoded: Encoded) -> PaddedJudgments:
@@ -55,10 +49,8 @@ def pad_judgments(encoded: Encoded) -> PaddedJudgments:
     workers[items, slot] = encoded.workers[order]
     labels[items, slot] = encoded.labels[order]
     mask[items, slot] = True
-    flat_position = np.empty(len(items), dtype=np.int64)
-    flat_position[order] = items * width + slot
     return PaddedJudgments(workers=torch.from_numpy(workers), labels=torch.from_numpy(labels),
-                           mask=torch.from_numpy(mask), flat_position=flat_position, n_items=encoded.n_items,
+                           mask=torch.from_numpy(mask), n_items=encoded.n_items,
                            n_workers=encoded.n_workers, n_classes=encoded.n_classes)
 
 

@@ -24,9 +24,9 @@ Two calibration devices live here as well (the maths is in :class:`accord.models
 - :func:`fit_confusion_prior`: empirical Bayes (type-II maximum likelihood) for the Dirichlet prior of the confusion
   rows, the VB-EM hyperparameter step (Beal 2003, ch. 2) that ``vb_dawid_skene(..., empirical_prior=True)`` takes
   after every M-step;
-- :func:`select_item_correlation`: the intra-item error correlation ``rho`` of the design-effect tempering of the item
-  posterior (``log p(y_i | z_i = k) / T_i`` with ``T_i = 1 + (n_i - 1) rho``), chosen by the leave-one-judgment-out
-  log-likelihood of the votes themselves (no gold label is used).
+- :func:`select_item_calibration`: the intra-item error correlation ``rho`` of the design-effect tempering of the item
+  posterior (``log p(y_i | z_i = k) / T_i`` with ``T_i = 1 + (n_i - 1) rho``) and the vote shrinkage, chosen by the
+  leave-one-judgment-out log-likelihood of the votes themselves (no gold label is used).
 """
 
 from __future__ import annotations
@@ -191,11 +191,8 @@ def vb_dawid_skene(incidence: Incidence, confusion_prior: torch.Tensor, class_pr
         scores = incidence.by_item @ cell_table(dirichlet_expected_log(conf_alpha))
         scores = scores + dirichlet_expected_log(class_alpha)
         new_q = softmax_last(scores)
-        if all_reduce is None:
-            change = float((new_q - q).abs().max()) if q.numel() else 0.0
-        else:
-            local = (new_q - q).abs().max() if q.numel() else new_q.new_zeros(())
-            change = float(all_reduce(local.reshape(1), "max")[0])
+        local = (new_q - q).abs().max() if q.numel() else new_q.new_zeros(())
+        change = float(local if all_reduce is None else all_reduce(local.reshape(1), "max")[0])
         q = new_q
         if change < tol and prior_change < PRIOR_TOL:
             converged = True
@@ -310,54 +307,6 @@ def _inverse_digamma(y: torch.Tensor, newton_steps: int = 5) -> torch.Tensor:
     for _ in range(newton_steps):
         x = x - (torch.digamma(x) - y) / torch.polygamma(1, x)
     return x
-
-
-def select_item_correlation(incidence: Incidence, items: torch.Tensor, workers: torch.Tensor, labels: torch.Tensor,
-                            log_theta: torch.Tensor, log_pi: torch.Tensor, *,
-                            confusion_alpha: torch.Tensor | None = None, item_probs: torch.Tensor | None = None,
-                            max_rho: float = 1.0, min_z: float = 2.0) -> float:
-    """The intra-item error correlation ``rho`` that best predicts each judgment from the other judgments of its item.
-
-    For judgment ``n`` (annotator ``w``, label ``y``, item ``i`` with ``n_i`` judgments) the tempered leave-one-out
-    posterior is ``p_rho(z_i = k | y_{i,-n}) ∝ pi_k exp(sum_{m != n} log theta[w_m, k, y_m] / T)`` with
-    ``T = 1 + (n_i - 2) rho`` (the design effect of the ``n_i - 1`` other judgments), and the criterion is the mean
-    of ``log sum_k p_rho(z_i = k | y_{i,-n}) theta[w, k, y]``, maximised over ``rho in [0, max_rho]`` (bounded Brent).
-    ``rho = 0`` (plain Dawid-Skene) is kept unless the optimum beats it clearly: its total gain in log-likelihood
-    must exceed ``min_z`` standard errors, the standard error from the per-item sums of the gains (items are the
-    independent units when judgments within an item are correlated). ``log_theta [W, K, L]`` and ``log_pi [K]`` are
-    posterior means. With the VB posterior (``confusion_alpha``, ``item_probs``) the predicting confusion row is
-    the cavity ``(alpha[w, k, y] - q_ik) / (sum_l alpha[w, k, l] - q_ik)``: judgment ``n``'s own count removed, so
-    that a judgment does not predict itself through its annotator's confusion matrix.
-    """
-    from scipy.optimize import minimize_scalar
-
-    if len(items) == 0:
-        return 0.0
-    k = incidence.n_classes
-    table = cell_table(log_theta)  # [W * L, K]
-    cells = workers * k + labels
-    own = table[cells]  # [N, K]
-    scores = incidence.by_item @ table  # [I, K]
-    rest = scores[items] - own
-    if confusion_alpha is not None and item_probs is not None:
-        q = item_probs[items]
-        predict = ((confusion_alpha[workers, :, labels] - q) / (confusion_alpha[workers].sum(-1) - q))
-        predict = predict.clamp_min(1e-12).log()
-    else:
-        predict = own
-    others = (judgments_per_item(incidence).to(log_theta)[items] - 2.0).clamp_min(0.0)
-
-    def pointwise(rho: float) -> torch.Tensor:
-        temperature = 1.0 + others * rho
-        post = torch.log_softmax(rest / temperature[:, None] + log_pi, dim=-1)
-        return torch.logsumexp(post + predict, dim=-1)
-
-    found = minimize_scalar(lambda rho: -float(pointwise(rho).mean()), bounds=(0.0, max_rho), method="bounded",
-                            options={"xatol": 1e-3})
-    gain = (pointwise(float(found.x)) - pointwise(0.0)).to(torch.float64)
-    per_item = torch.zeros(incidence.n_items, dtype=torch.float64, device=gain.device).index_add_(0, items, gain)
-    se = float(per_item.std()) * np.sqrt(incidence.n_items) if incidence.n_items > 1 else float("inf")
-    return float(found.x) if float(gain.sum()) > min_z * se else 0.0
 
 
 def judgments_per_item(incidence: Incidence) -> torch.Tensor:

@@ -11,7 +11,7 @@ A model implements ``_fit(encoded)``, which leaves
   (:func:`summarize_draws`) or a closed form;
 - :meth:`_rater_confusion` and :meth:`_class_prior_draws` answerable: each rater's confusion matrix ``theta[k, l] =
   P(vote l | true label k)`` under each posterior draw (on a typical item where it depends on the item) and the class
-  prior under each draw; the annotator table is computed from them;
+  prior under each draw (by default the attribute ``_class_prior``); the annotator table is computed from them;
 - :meth:`_posterior_draws` and :meth:`_loglik_draws` answerable (what :meth:`to_arviz` exports; by default the
   attributes ``_posterior`` and ``_loglik``);
 
@@ -263,7 +263,7 @@ class RaterModel(ABC):
 
     def _class_prior_draws(self) -> torch.Tensor:
         """``[draws, K]``: the class prior under each draw."""
-        raise NotImplementedError
+        return self._class_prior
 
     def _rater_columns(self) -> dict[str, np.ndarray]:
         """The model's own annotator columns."""
@@ -324,6 +324,11 @@ class RaterModel(ABC):
         model = self.clone()
         model._fit_table(train, shared_classes(train, test))
         return model.predictive_loglik(test)
+
+
+def interval_columns(name: str, draws: torch.Tensor | np.ndarray) -> dict[str, np.ndarray]:
+    """``name``, ``name_lower``, ``name_upper``: the posterior mean and 90% interval of ``draws`` (first axis)."""
+    return dict(zip((name, f"{name}_lower", f"{name}_upper"), mean_and_interval(draws)))
 
 
 def confusion_columns(theta: torch.Tensor, pi: torch.Tensor, position_bias: bool) -> dict[str, np.ndarray]:

@@ -78,11 +78,9 @@ Example
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 from typing import Any, ClassVar
 
 import numpy as np
-import pandas as pd
 import pyro
 import pyro.distributions as dist
 import torch
@@ -207,14 +205,7 @@ class CrowdBradleyTerry(PairwiseUtilityModel):
 
     def _init_values(self, data: PairwiseData) -> dict[str, torch.Tensor]:
         labels = data.labels
-        vote = torch.where(labels == 0, 1.0, torch.where(labels == 1, -1.0, 0.0)).to(data.device)
-        weight = 1.0 if self.link == "logit" else 0.6  # probit utilities are ~1/1.7 of logistic ones
-        latent = self._win_rate_init(data, vote, weight)
-        # utilities have prior sd 1: start them at unit spread and put the vote-based spread into mu_s
-        spread = float(latent.std().clamp(min=0.3)) / (math.sqrt(2.0) if data.side_b is None else 1.0)
-        values = {"utility" if data.side_b is not None else "gap": latent / spread,
-                  "sharpness_mean": torch.tensor(spread, device=data.device),
-                  "sharpness": torch.full((data.n_workers,), spread, device=data.device)}
+        values = self._latent_start(data, torch.where(labels == 0, 1.0, torch.where(labels == 1, -1.0, 0.0)))
         if self.annotator_bias:
             n_a, n_b = (labels == 0).sum().item() + 1, (labels == 1).sum().item() + 1
             values["bias_mean"] = torch.tensor(0.5 * math.log(n_a / n_b), device=data.device)
@@ -240,13 +231,6 @@ class CrowdBradleyTerry(PairwiseUtilityModel):
                 values["pair_tie"] = 0.5 * (torch.log((ties + tie_share) / (others + 1 - tie_share)) - overall)
         return values
 
-    def _derived_sites(self, chains: dict[str, torch.Tensor]) -> None:
-        # the pair-level scales are integrated out of the model: their conditional posterior draws
-        for site, (concentration, rate) in self.pair_priors.items():
-            if site in chains:
-                chains[f"{site}_scale"] = GroupNormal.scale_draws(chains[site], 0.0, concentration, rate,
-                                                                  point=self.inference == "map")
-
     def _new_pair_params(self, params: Params, n_new: int, generator: torch.Generator) -> Params:
         if n_new == 0 or "pair_tie" not in params:
             return params
@@ -264,26 +248,9 @@ class CrowdBradleyTerry(PairwiseUtilityModel):
         return {**self._sharpness_columns(), **self._site_columns("bias", "position_bias_logit"),
                 **self._site_columns("tie_offset", "tie_offset")}
 
-    @property
-    def population_(self) -> pd.DataFrame:
-        """Posterior mean, sd and 90% interval of the population parameters; with ties also the tie parameter
-        ``nu`` (Davidson) or ``eta`` (Rao-Kupper) on its natural scale."""
-        self._check_fitted()
-        rows = self._population()
+    def _population(self) -> dict[str, dict[str, np.ndarray]]:
+        """With ties also the tie parameter ``nu`` (Davidson) or ``eta`` (Rao-Kupper) on its natural scale."""
+        rows = super()._population()
         if "tie_log_mean" in self._draws:
             rows["nu" if self.ties == "davidson" else "eta"] = self._summary(self._draws["tie_log_mean"].exp())
-        return pd.DataFrame(rows).T[["mean", "sd", "lower", "upper"]]
-
-    def predict_proba(self, pairs: pd.DataFrame | Sequence[tuple[Any, Any]]) -> pd.DataFrame:
-        """P(A > B) (and P(B > A), P(tie) where ties are modelled) for any two responses seen in fitting, compared
-        in the data or not: posterior mean over draws for a typical annotator, and ``sd`` of P(A > B).
-
-        ``pairs``: a DataFrame with ``response_a_id`` / ``response_b_id`` or a sequence of ``(a, b)`` ids.
-        """
-        frame, draws = self._predict_prob_draws(pairs)
-        probs = draws.numpy().astype(np.float64)
-        out = frame.copy()
-        for k, name in enumerate(self._soft_classes()):
-            out[name] = probs[..., k].mean(axis=0)
-        out["sd"] = probs[..., 0].std(axis=0, ddof=1) if probs.shape[0] > 1 else np.nan
-        return out
+        return rows

@@ -103,14 +103,12 @@ def _loo_part(out: pd.DataFrame, fitted: list[RaterModel], labels: list[str]) ->
             out.loc[name, "loo_warning"] = bool(loo.warning)
             return
         table = az.compare(idatas, ic="loo")
+    # az.compare's column -> ours
+    renamed = {"rank": "loo_rank", "elpd_loo": "elpd_loo", "p_loo": "p_loo", "elpd_diff": "elpd_diff", "se": "loo_se",
+               "dse": "loo_dse", "weight": "weight"}
     for name, row in table.iterrows():
-        out.loc[name, "loo_rank"] = row["rank"]
-        out.loc[name, "elpd_loo"] = row["elpd_loo"]
-        out.loc[name, "p_loo"] = row["p_loo"]
-        out.loc[name, "elpd_diff"] = row["elpd_diff"]
-        out.loc[name, "loo_se"] = row["se"]
-        out.loc[name, "loo_dse"] = row["dse"]
-        out.loc[name, "weight"] = row["weight"]
+        for source, column in renamed.items():
+            out.loc[name, column] = row[source]
         out.loc[name, "loo_warning"] = bool(row["warning"])
 
 

@@ -20,7 +20,7 @@ import torch
 
 from accord.datasets import AccordError, Encoded
 from accord.models._data import PaddedJudgments, pad_judgments, vote_fractions
-from accord.models._vb import (ConfusionMoments, VBResult, build_incidence, item_log_posterior_scores,
+from accord.models._vb import (ConfusionMoments, Incidence, VBResult, build_incidence, item_log_posterior_scores,
                                judgment_loglik_draws, summarize_item_posterior)
 from accord.models.base import ANNOTATOR_CHUNK, ItemSummary, RaterModel
 
@@ -136,12 +136,8 @@ class ConfusionModel(RaterModel):
                 "pi": (self._log_pi.exp().double().cpu().numpy(), ["true_class"]), **self._extra_draws}
 
     def _loglik_draws(self) -> np.ndarray:
-        encoded = self.encoded_
         log_theta, log_pi = self._flat_draws()
-        dtype, device = self._incidence.val.dtype, self._torch_device
-        items = torch.as_tensor(encoded.items, device=device)
-        cells = torch.as_tensor(encoded.workers * encoded.n_classes + encoded.labels, device=device)
-        flat = judgment_loglik_draws(self._incidence, items, cells, log_theta.to(dtype), log_pi.to(dtype))
+        flat = confusion_loglik_draws(self._incidence, self.encoded_, log_theta, log_pi)
         return flat.reshape(*self._log_pi.shape[:2], -1)
 
     def _new_annotator_log_confusion(self, log_pi: torch.Tensor) -> torch.Tensor:
@@ -158,11 +154,8 @@ class ConfusionModel(RaterModel):
         annotators are independent a posteriori), without draws.
         """
         self._check_fitted()
-        encoded, device = self.encoded_, self._torch_device
-        judgments = judgments.rename(columns={"task": "pair_id", "worker": "annotator"})
-        items = torch.as_tensor(encoded.item_index.get_indexer(judgments["pair_id"]), device=device)
-        workers = torch.as_tensor(encoded.worker_index.get_indexer(judgments["annotator"]), device=device)
-        labels = torch.as_tensor(label_codes(encoded, judgments), device=device)
+        device = self._torch_device
+        items, workers, labels = heldout_codes(self.encoded_, judgments, device)
         dtype = self._incidence.val.dtype
         if self._moments is not None:  # the soft labels themselves, with the annotators' predictive confusions
             log_theta, log_pi = self._moments.log_theta.to(dtype)[None], self._moments.log_pi.to(dtype)[None]
@@ -211,6 +204,26 @@ class ConfusionModel(RaterModel):
         log_pi, log_theta = self._log_params(draws)
         self._log_pi, self._log_theta = log_pi.detach(), log_theta.detach()
         self._finish()
+
+
+def confusion_loglik_draws(incidence: Incidence, encoded: Encoded, log_theta: torch.Tensor,
+                           log_pi: torch.Tensor) -> np.ndarray:
+    """``[D, N]`` :func:`~accord.models._vb.judgment_loglik_draws` of the fitted judgments, in the incidence's dtype."""
+    device, dtype = incidence.val.device, incidence.val.dtype
+    items = torch.as_tensor(encoded.items, device=device)
+    cells = torch.as_tensor(encoded.workers * encoded.n_classes + encoded.labels, device=device)
+    return judgment_loglik_draws(incidence, items, cells, log_theta.to(dtype), log_pi.to(dtype))
+
+
+def heldout_codes(encoded: Encoded, judgments: pd.DataFrame,
+                  device: torch.device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Pair, annotator and label codes of a new table's judgments among the fitted ones (-1: a pair or annotator
+    unseen in fitting); crowd-kit's ``task`` / ``worker`` column names are accepted."""
+    judgments = judgments.rename(columns={"task": "pair_id", "worker": "annotator"})
+    labels = torch.as_tensor(label_codes(encoded, judgments), device=device)
+    items = torch.as_tensor(encoded.item_index.get_indexer(judgments["pair_id"]), device=device)
+    workers = torch.as_tensor(encoded.worker_index.get_indexer(judgments["annotator"]), device=device)
+    return items, workers, labels
 
 
 def label_codes(encoded: Encoded, judgments: pd.DataFrame) -> np.ndarray:

@@ -92,7 +92,8 @@ import pyro.distributions as dist
 import torch
 
 from accord.datasets import AccordError, Encoded, validate
-from accord.models.base import PyroRaterModel, mean_and_interval, summarize_draws
+from accord.models.base import PyroRaterModel, interval_columns, summarize_draws
+from accord.models.confusion import label_codes
 from accord.models.pyro_fit import fit_pyro
 
 # Column levels beyond this many are not one-hot encoded: such a column is an identifier or text, not a covariate.
@@ -436,26 +437,29 @@ class ContextPreference(PyroRaterModel):
         self.data_ = self._data(table, encoded)
 
     def _data(self, table: pd.DataFrame, encoded: Encoded) -> ContextData:
-        design = self.design_
-        items = design.item_frame(table, encoded.item_index)
-        device = self._torch_device
+        design, device = self.design_, self._torch_device
         responses: dict[str, Any] = {}
         if self._use_responses(table):
-            firsts = table.drop_duplicates("pair_id").set_index("pair_id").reindex(encoded.item_index)
-            ids = pd.Index(pd.unique(np.concatenate([firsts["response_a_id"].to_numpy(),
-                                                     firsts["response_b_id"].to_numpy()])))
-            self.response_index_ = ids
+            firsts, seen = _pair_responses(table, encoded.item_index)
+            self.response_index_ = ids = pd.Index(seen)
             responses = dict(response_a=torch.as_tensor(ids.get_indexer(firsts["response_a_id"]), device=device),
                              response_b=torch.as_tensor(ids.get_indexer(firsts["response_b_id"]), device=device),
                              n_responses=len(ids))
-        return ContextData(items=torch.as_tensor(encoded.items, device=device),
-                           workers=torch.as_tensor(encoded.workers, device=device),
-                           groups=torch.as_tensor(design.groups_of(table), device=device),
-                           labels=torch.as_tensor(encoded.labels, device=device),
-                           topics=torch.as_tensor(design.topics_of(items), device=device),
-                           x=torch.as_tensor(design.covariates_of(items), dtype=torch.float32, device=device),
-                           n_items=encoded.n_items, n_workers=encoded.n_workers, n_groups=design.n_groups,
+        tensors = self._judgment_tensors(table, encoded.items, encoded.workers, encoded.labels,
+                                         design.item_frame(table, encoded.item_index))
+        return ContextData(**tensors, n_items=encoded.n_items, n_workers=encoded.n_workers, n_groups=design.n_groups,
                            n_topics=design.n_topics, n_classes=encoded.n_classes, **responses)
+
+    def _judgment_tensors(self, table: pd.DataFrame, items: np.ndarray, workers: np.ndarray, labels: np.ndarray,
+                          frame: pd.DataFrame) -> dict[str, torch.Tensor]:
+        """The judgments' pair, annotator, group and label codes, and the topic and covariates of the pairs of
+        ``frame`` (:meth:`ContextDesign.item_frame`), as the tensors of :class:`ContextData`."""
+        design, device = self.design_, self._torch_device
+        return {"items": torch.as_tensor(items, device=device), "workers": torch.as_tensor(workers, device=device),
+                "groups": torch.as_tensor(design.groups_of(table), device=device),
+                "labels": torch.as_tensor(labels, device=device),
+                "topics": torch.as_tensor(design.topics_of(frame), device=device),
+                "x": torch.as_tensor(design.covariates_of(frame), dtype=torch.float32, device=device)}
 
     def _use_responses(self, table: pd.DataFrame) -> bool:
         present = {"response_a_id", "response_b_id"} <= set(table.columns)
@@ -500,7 +504,7 @@ class ContextPreference(PyroRaterModel):
         ``z`` site (a centred hierarchy under mean-field VI lets the utility scale collapse, and the soft labels
         come out overconfident)."""
         uses = self._uses(data)
-        G, T, P, K = data.n_groups, data.n_topics, data.n_covariates, data.n_classes
+        G, P, K = data.n_groups, data.n_covariates, data.n_classes
         zero, one = data.x.new_zeros(()), data.x.new_ones(())
         sites: dict[str, torch.Tensor] = {}
 
@@ -541,7 +545,7 @@ class ContextPreference(PyroRaterModel):
                 continue
             sample(f"{name}_sd", dist.LogNormal(math.log(median) * one, 0.75))
             with other_groups:
-                shape = [G - 1, T if width == "topics" else P] if width else [G - 1]
+                shape = _effect_shape(width, data)
                 # Student-t: group effects are sparse (most topics agree, one is reversed); a normal population
                 # prior shrinks the one large effect toward the many zeros (measured: -2 -> -1.7, interval missed)
                 prior = dist.StudentT(RATER_DF, zero, one).expand(shape)
@@ -712,7 +716,7 @@ class ContextPreference(PyroRaterModel):
         has_ref = np.bincount(items[in_reference & (labels < 2)], minlength=data.n_items) > 0
         mu = np.where(has_ref, pair_log_odds(items, labels, in_reference, data.n_items),
                       pair_log_odds(items, labels, np.ones_like(in_reference), data.n_items))
-        K, W, G, T, P = data.n_classes, data.n_workers, data.n_groups, data.n_topics, data.n_covariates
+        K, W, G, P = data.n_classes, data.n_workers, data.n_groups, data.n_covariates
         f32 = dict(dtype=torch.float32, device=self._torch_device)
         pair_scale = max(float(np.std(mu)), 0.5)
         init = {name: torch.tensor(value, **f32) for name, value in [
@@ -724,7 +728,7 @@ class ContextPreference(PyroRaterModel):
         uses = self._uses(data)
         if uses["ties"]:
             init["tie_base"] = torch.tensor(tie_start(labels), **f32)
-        shapes = {name: (use, (G - 1, T if width == "topics" else P) if width else (G - 1,), median)
+        shapes = {name: (use, _effect_shape(width, data), median)
                   for name, (use, width, median) in GROUP_EFFECTS.items()}
         shapes.update(reliability_slope=("slope", (G, P), 0.5), interaction=("interaction", (data.n_items, G - 1), 0.5))
         for name, (use, shape, sd) in shapes.items():
@@ -781,17 +785,14 @@ class ContextPreference(PyroRaterModel):
         uses = self._uses(data)
         S, N, G, K = len(self.draws_), data.n_judgments, data.n_groups, data.n_classes
         all_idx = torch.arange(N, device=data.labels.device)
-        labels = data.labels
         workers_np = data.workers.cpu().numpy()
         counts = np.bincount(workers_np, minlength=data.n_workers).astype(float)
         cell = (data.items * G + data.groups).cpu().numpy()
         cell_counts = np.bincount(cell, minlength=data.n_items * G).astype(float)
         clean = np.empty((S, data.n_items, G, K), dtype=np.float32)
         loglik = np.empty((S, N), dtype=np.float32)
-        reliability = np.empty((S, data.n_workers))
-        adversarial = np.empty((S, data.n_workers))
-        spam = np.empty((S, data.n_workers))
-        bias = np.empty((S, data.n_workers))
+        kinds = ("honest_share", "adversarial_share", "spam_share")  # the columns of the behaviour (h, f, m)
+        shares = {name: np.empty((S, data.n_workers)) for name in (*kinds, "spam_lean")}
         spam_labels = np.empty((S, data.n_workers, K))
         observed = np.zeros((data.n_items, G, K))
         consensus = np.zeros((data.n_items, G, K))
@@ -807,7 +808,7 @@ class ContextPreference(PyroRaterModel):
                     label = self._label_posterior(terms, K)
                 else:
                     q = self._judgment_probs(p, data, all_idx, uses, parts)
-                    loglik[s] = torch.log(q.gather(1, labels[:, None]).squeeze(1)).cpu().numpy()
+                    loglik[s] = torch.log(q.gather(1, data.labels[:, None]).squeeze(1)).cpu().numpy()
                     pi = self._clean_table(p, data, uses)
                     label = pi
                 clean[s] = pi.cpu().numpy()
@@ -815,12 +816,12 @@ class ContextPreference(PyroRaterModel):
                 consensus += label_np / S
                 item_probs[s] = np.einsum("igk,g->ik", label_np, weights)
                 behaviour = parts["behaviour"].cpu().numpy()
-                for column, target in ((0, reliability), (1, adversarial), (2, spam)):
-                    target[s] = np.bincount(workers_np, weights=behaviour[:, column], minlength=data.n_workers)
-                    target[s] /= np.maximum(counts, 1.0)
+                for column, name in enumerate(kinds):
+                    shares[name][s] = np.bincount(workers_np, weights=behaviour[:, column], minlength=data.n_workers)
+                    shares[name][s] /= np.maximum(counts, 1.0)
                 spam_dist = torch.softmax(torch.cat([p["spam"], p["spam"].new_zeros(data.n_workers, 1)], -1), -1)
                 spam_labels[s] = spam_dist.cpu().numpy()
-                bias[s] = (spam_dist[:, 0] - spam_dist[:, 1]).cpu().numpy()
+                shares["spam_lean"][s] = (spam_dist[:, 0] - spam_dist[:, 1]).cpu().numpy()
                 observed += self._observed(p, data, uses, label, parts, cell, cell_counts) / S
         self._clean_draws = clean
         self._consensus = consensus
@@ -830,8 +831,7 @@ class ContextPreference(PyroRaterModel):
         self._item_summary = summarize_draws(item_probs)
         self._class_prior = torch.as_tensor(item_probs.mean(1))
         self._loglik = loglik[None]
-        self._shares = {"honest_share": reliability, "adversarial_share": adversarial, "spam_share": spam,
-                           "spam_lean": bias}
+        self._shares = shares
         self._spam_labels = spam_labels
         self.group_effects_ = self._effects_table(uses)
         self._posterior = self._posterior_dict(uses, self._shares)
@@ -876,11 +876,15 @@ class ContextPreference(PyroRaterModel):
         out = hf[:, 0:1] * pi_np + hf[:, 1:2] * pi_np[:, self._flip] + spam_mix
         return out.reshape(data.n_items, G, K)
 
+    @staticmethod
+    def _worker_group_counts(data: ContextData) -> np.ndarray:
+        """``[n_workers, n_groups]``: each annotator's judgments in each group."""
+        flat = (data.workers * data.n_groups + data.groups).cpu().numpy()
+        return np.bincount(flat, minlength=data.n_workers * data.n_groups).reshape(data.n_workers, data.n_groups)
+
     def _share(self, data: ContextData) -> np.ndarray:
         """Rater share of each group: every annotator counts once, split over the groups of their judgments."""
-        G = data.n_groups
-        flat = (data.workers * G + data.groups).cpu().numpy()
-        per = np.bincount(flat, minlength=data.n_workers * G).reshape(data.n_workers, G).astype(float)
+        per = self._worker_group_counts(data).astype(float)
         per = per / np.maximum(per.sum(1, keepdims=True), 1.0)
         share = per.sum(0)
         return share / share.sum()
@@ -894,17 +898,12 @@ class ContextPreference(PyroRaterModel):
         spam_labels = torch.as_tensor(self._spam_labels[:, lo:hi])[..., None, :]
         return share["honest"] * eye + share["adversarial"] * eye[self._flip] + share["spam"] * spam_labels
 
-    def _class_prior_draws(self) -> torch.Tensor:
-        return self._class_prior
-
     def _rater_columns(self) -> dict[str, np.ndarray]:
         columns: dict[str, Any] = {}
         for name, values in self._shares.items():
-            columns.update(zip((name, f"{name}_lower", f"{name}_upper"), mean_and_interval(values)))
+            columns.update(interval_columns(name, values))
         if self.design_.group_column is not None:
-            data, G = self.data_, self.data_.n_groups
-            flat = (data.workers * G + data.groups).cpu().numpy()
-            per = np.bincount(flat, minlength=data.n_workers * G).reshape(data.n_workers, G)
+            per = self._worker_group_counts(self.data_)
             columns["group"] = np.asarray(self.design_.group_names, dtype=object)[per.argmax(1)]
         return columns
 
@@ -980,10 +979,7 @@ class ContextPreference(PyroRaterModel):
         self._check_fitted()
         table = judgments if "accord" in judgments.attrs else validate(judgments)
         encoded, design, data = self.encoded_, self.design_, self.data_
-        classes = pd.Index(list(encoded.classes))
-        labels = classes.get_indexer(table["label"])
-        if (labels < 0).any():
-            raise AccordError("held-out labels include a class the model was not fitted on (e.g. ties)")
+        labels = label_codes(encoded, table)
         item_codes = encoded.item_index.get_indexer(table["pair_id"])
         worker_codes = encoded.worker_index.get_indexer(table["annotator"])
         new_items = pd.Index(table["pair_id"][item_codes < 0].unique())
@@ -992,31 +988,20 @@ class ContextPreference(PyroRaterModel):
         worker_codes = np.where(
             worker_codes < 0, data.n_workers + new_workers.get_indexer(table["annotator"]), worker_codes
         )
-        new_frame = design.item_frame(table, new_items)
         device = self._torch_device
         n_train, n_test = data.n_judgments, len(table)
         if data.response_a is not None:
-            firsts = table.drop_duplicates("pair_id").set_index("pair_id").reindex(new_items)
-            seen = pd.unique(np.concatenate([firsts["response_a_id"].to_numpy(), firsts["response_b_id"].to_numpy()]))
+            firsts, seen = _pair_responses(table, new_items)
             unknown = pd.Index(seen).difference(self.response_index_, sort=False)
             response_index = self.response_index_.append(unknown)
             new_a = torch.as_tensor(response_index.get_indexer(firsts["response_a_id"]), device=device)
             new_b = torch.as_tensor(response_index.get_indexer(firsts["response_b_id"]), device=device)
         # the training judgments come first: under shared labels a held-out vote is predicted given the pair's
         # training votes (they fix the groups' labels); under individual labels they are simply not used
-        extended = ContextData(
-            items=torch.cat([data.items, torch.as_tensor(item_codes, device=device)]),
-            workers=torch.cat([data.workers, torch.as_tensor(worker_codes, device=device)]),
-            groups=torch.cat([data.groups, torch.as_tensor(design.groups_of(table), device=device)]),
-            labels=torch.cat([data.labels, torch.as_tensor(labels, device=device)]),
-            topics=torch.cat([data.topics, torch.as_tensor(design.topics_of(new_frame), device=device)]),
-            x=torch.cat([data.x, torch.as_tensor(design.covariates_of(new_frame), dtype=torch.float32, device=device)]),
-            n_items=data.n_items + len(new_items),
-            n_workers=data.n_workers + len(new_workers),
-            n_groups=data.n_groups,
-            n_topics=data.n_topics,
-            n_classes=data.n_classes,
-        )
+        test_part = self._judgment_tensors(table, item_codes, worker_codes, labels, design.item_frame(table, new_items))
+        extended = ContextData(**{name: torch.cat([getattr(data, name), value]) for name, value in test_part.items()},
+                               n_items=data.n_items + len(new_items), n_workers=data.n_workers + len(new_workers),
+                               n_groups=data.n_groups, n_topics=data.n_topics, n_classes=data.n_classes)
         uses = self._uses(data)
         n_new_items, n_new_workers = len(new_items), len(new_workers)
         generator = torch.Generator(device="cpu").manual_seed(self.seed + 1)
@@ -1029,13 +1014,9 @@ class ContextPreference(PyroRaterModel):
                     q["mu"] = torch.cat([p["mu"], utility[new_a] - utility[new_b]])
                 else:
                     q["mu"] = torch.cat([p["mu"], _normal(n_new_items, 0.0, p["pair_scale"], generator, device)])
-                q["honest"] = torch.cat(
-                    [p["honest"], _normal(n_new_workers, p["honest_mean"], p["honest_sd"], generator, device)]
-                )
-                q["adversarial"] = torch.cat(
-                    [p["adversarial"], _normal(n_new_workers, p["adversarial_mean"], p["adversarial_sd"],
-                                               generator, device)]
-                )
+                for name in ("honest", "adversarial"):
+                    fresh = _normal(n_new_workers, p[f"{name}_mean"], p[f"{name}_sd"], generator, device)
+                    q[name] = torch.cat([p[name], fresh])
                 spam_new = p["spam_mean"] + p["spam_sd"] * torch.randn(
                     n_new_workers, data.n_classes - 1, generator=generator).to(device)
                 q["spam"] = torch.cat([p["spam"], spam_new])
@@ -1058,6 +1039,18 @@ class ContextPreference(PyroRaterModel):
                 logs.append(log_p.cpu().numpy())
         return log_mean_exp(logs)
 
+
+def _effect_shape(width: str | None, data: ContextData) -> list[int]:
+    """The shape of a group effect (:data:`GROUP_EFFECTS`): a row per non-reference group, by topic or covariate."""
+    if width is None:
+        return [data.n_groups - 1]
+    return [data.n_groups - 1, data.n_topics if width == "topics" else data.n_covariates]
+
+
+def _pair_responses(table: pd.DataFrame, pairs: pd.Index) -> tuple[pd.DataFrame, np.ndarray]:
+    """The first judgment's row of each pair of ``pairs`` (for its response ids) and the response ids they name."""
+    firsts = table.drop_duplicates("pair_id").set_index("pair_id").reindex(pairs)
+    return firsts, pd.unique(np.concatenate([firsts["response_a_id"].to_numpy(), firsts["response_b_id"].to_numpy()]))
 
 
 def _normal(n: int, mean: Any, sd: torch.Tensor, generator: torch.Generator, device: torch.device) -> torch.Tensor:

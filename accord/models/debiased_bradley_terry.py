@@ -206,12 +206,8 @@ class DebiasedBradleyTerry(CrowdBradleyTerry):
                 params[site] = pyro.sample(site, dist.StudentT(torch.tensor(float(self.effect_df), device=device),
                                                                torch.zeros((), device=device), scale))
         with pyro.plate("judgments", data.n_judgments, subsample_size=batch_size, device=device) as idx:
-            if batch_size is None:
-                side_a, side_b, workers, labels, x = data.side_a, data.side_b, data.workers, data.labels, self._x
-            else:
-                side_a = data.side_a[idx]
-                side_b = None if data.side_b is None else data.side_b[idx]
-                workers, labels, x = data.workers[idx], data.labels[idx], self._x[idx]
+            side_a, side_b, workers, labels, _ = data.select(None if batch_size is None else idx)
+            x = self._x if batch_size is None else self._x[idx]
             gap = self._with_shared(params, self._gap(latent, side_a, side_b), x)
             logits = self.class_log_probs(params, gap, workers, shift=self._shift(params, workers, x))
             pyro.sample("y", NormalizedCategorical(logits), obs=labels)
@@ -291,11 +287,9 @@ class DebiasedBradleyTerry(CrowdBradleyTerry):
         with torch.no_grad():
             for start in range(0, n, step):
                 sl = slice(start, min(start + step, n))
-                side_b = None if data.side_b is None else data.side_b[sl].cpu()
-                gap = self._with_shared(params, self._gap(latent, data.side_a[sl].cpu(), side_b), x[sl])
-                workers = data.workers[sl].cpu()
+                side_a, side_b, workers, labels, _ = data.select(sl, cpu=True)
+                gap = self._with_shared(params, self._gap(latent, side_a, side_b), x[sl])
                 logp = self.class_log_probs(params, gap, workers, shift=self._shift(params, workers, x[sl]))
-                labels = data.labels[sl].cpu()
                 out.append(logp.gather(-1, labels.expand(*logp.shape[:-2], -1).unsqueeze(-1)).squeeze(-1))
         return torch.cat(out, dim=-1)
 

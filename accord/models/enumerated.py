@@ -1,15 +1,10 @@
 """Models whose discrete latent, each item's true class, is summed out, and whose annotator (and item) parameters
 enter through a per-judgment likelihood: MACE and GLAD.
 
-A subclass of :class:`EnumeratedRaterModel` supplies
-
-- ``_model``: the Pyro model over the padded judgments (its single specification);
-- ``_site_dims``: its continuous sites and their ArviZ dims (``_local_sites``: those in the item plate);
-- ``_init_values``: starting values from vote fractions (the guard against label switching);
-- ``_log_emission``: ``log p(y_n | true class t)`` of any judgments under a batch of posterior draws;
-- ``_new_slot_points``: the fitted population's parameters for an annotator / item not seen in training, as a
-  fixed set of weighted points (deterministic: the same prediction on every call);
-- ``_rater_confusion``: each annotator's confusion matrix under each draw (on a typical item).
+A subclass of :class:`EnumeratedRaterModel` supplies ``_model`` (the Pyro model over the padded judgments, its
+single specification), ``_site_dims`` (its continuous sites and their ArviZ dims; ``_local_sites``: those in the
+item plate), ``_init_values``, ``_log_emission``, ``_new_slot_points`` and ``_rater_confusion`` (each documented
+where it is declared).
 
 Everything after the fit (soft labels, per-judgment log-likelihoods, held-out prediction) runs on ``_log_emission``
 item block by item block, so memory stays bounded at any size; a test checks that it agrees with the item posterior
@@ -31,10 +26,9 @@ import torch
 
 from accord.datasets import AccordError, Encoded, FitError
 from accord.models._data import PaddedJudgments, pad_judgments
-from accord.models._vb import Incidence, build_incidence, item_log_posterior_scores, judgment_loglik_draws
-from accord.models._vb import summarize_item_posterior
+from accord.models._vb import Incidence, build_incidence, item_log_posterior_scores, summarize_item_posterior
 from accord.models.base import PyroRaterModel, concat_summaries, summarize_draws
-from accord.models.confusion import TINY, label_codes
+from accord.models.confusion import TINY, confusion_loglik_draws, heldout_codes
 
 Draws = dict[str, torch.Tensor]  # site name -> [n_draws, *shape] (constrained values; item sites [n_draws, items])
 
@@ -278,13 +272,8 @@ class EnumeratedRaterModel(PyroRaterModel):
         draws, n_draws = self._draws, self._n_draws
         log_theta = self._log_confusion(draws)
         if log_theta is not None:
-            encoded, incidence = self.encoded_, self._incidence()
-            device, dtype = self._torch_device, incidence.val.dtype
-            out = judgment_loglik_draws(
-                incidence, torch.as_tensor(encoded.items, device=device),
-                torch.as_tensor(encoded.workers * encoded.n_classes + encoded.labels, device=device),
-                log_theta.to(dtype), self._log_class_prior(draws, n_draws).to(dtype),
-            )
+            out = confusion_loglik_draws(self._incidence(), self.encoded_, log_theta,
+                                         self._log_class_prior(draws, n_draws))
             return out.reshape(self._n_chains, -1, out.shape[1])
         s = self._sorted
         out = np.empty((n_draws, len(s.labels)))
@@ -321,10 +310,7 @@ class EnumeratedRaterModel(PyroRaterModel):
         """
         self._check_fitted()
         encoded, device = self.encoded_, self._torch_device
-        judgments = judgments.rename(columns={"task": "pair_id", "worker": "annotator"})
-        labels = torch.as_tensor(label_codes(encoded, judgments), device=device)
-        items = torch.as_tensor(encoded.item_index.get_indexer(judgments["pair_id"]), device=device)
-        workers = torch.as_tensor(encoded.worker_index.get_indexer(judgments["annotator"]), device=device)
+        items, workers, labels = heldout_codes(encoded, judgments, device)
         draws, n_draws = self._draws, self._n_draws
         novel = (workers < 0) | (items < 0)
         # the posterior of every training item that the new judgments touch, block by block

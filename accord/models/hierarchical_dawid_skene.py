@@ -247,11 +247,9 @@ class HierarchicalDawidSkene(ConfusionModel, PyroRaterModel):
         if self.inference == "vb":
             alpha = self._vb.confusion_prior.to(log_pi)
             return (alpha / alpha.sum(-1, keepdim=True)).log().expand(log_pi.shape[0], -1, -1)
-        mu_draws = self._extra_draws["mu"][0]  # [chains, draws, K, K-1]
-        sigma_draws = self._extra_draws["sigma"][0]
-        mus = torch.as_tensor(mu_draws.reshape(-1, *mu_draws.shape[2:]), dtype=log_pi.dtype, device=log_pi.device)
-        sigmas = torch.as_tensor(sigma_draws.reshape(-1, *sigma_draws.shape[2:]), dtype=log_pi.dtype,
-                                 device=log_pi.device)
+        # the population's draws [chains, draws, K, K-1], flattened over chains
+        mus, sigmas = (torch.as_tensor(draws.reshape(-1, *draws.shape[2:]), dtype=log_pi.dtype, device=log_pi.device)
+                       for draws in (self._extra_draws["mu"][0], self._extra_draws["sigma"][0]))
         generator = torch.Generator().manual_seed(self.seed + 11)
         n = 64
         eps = torch.randn(n, *mus.shape[1:], generator=generator, dtype=log_pi.dtype).to(log_pi.device)

@@ -17,7 +17,7 @@ import torch
 
 from accord.datasets import AccordError, Encoded, FitError
 from accord.models._data import PaddedJudgments, vote_fractions
-from accord.models.base import mean_and_interval
+from accord.models.base import interval_columns
 from accord.models.confusion import TINY
 from accord.models.enumerated import ConvergenceWarning, Draws, EnumeratedRaterModel, per_judgment
 
@@ -157,8 +157,7 @@ class MACE(EnumeratedRaterModel):
         return self._log_confusion({name: self._draws[name][:, lo:hi] for name in ("spam", "spam_labels")}).exp()
 
     def _rater_columns(self) -> dict[str, np.ndarray]:
-        columns = dict(zip(("competence", "competence_lower", "competence_upper"),
-                           mean_and_interval(1.0 - self._draws["spam"].double())))
+        columns = interval_columns("competence", 1.0 - self._draws["spam"].double())
         label_mean = self._draws["spam_labels"].double().mean(0).cpu().numpy()
         columns.update({f"spam_label_{name}": label_mean[:, k] for k, name in enumerate(self.encoded_.classes)})
         return columns

@@ -52,8 +52,6 @@ Example
 
 from __future__ import annotations
 
-import math
-from collections.abc import Sequence
 from typing import Any, ClassVar
 
 import numpy as np
@@ -159,8 +157,7 @@ class OrdinalPreference(PairwiseUtilityModel):
         n_cuts = (n_classes - 1) // 2
         grade = data.labels.to(torch.float32) - n_cuts  # -S..S
         # a vote for side A in [-1, 1]: the negated strength, scaled
-        latent = self._win_rate_init(data, -grade / max(n_cuts, 1), 1.0 if self.link == "logit" else 0.6)
-        spread = float(latent.std().clamp(min=0.3)) / (math.sqrt(2.0) if data.side_b is None else 1.0)
+        values = self._latent_start(data, -grade / max(n_cuts, 1))
         # cut-points from the marginal grade frequencies, symmetrised: kappa_m ~ F^-1(P(y <= m))
         counts = torch.bincount(data.labels.cpu(), minlength=n_classes).double() + 0.5
         cumulative = (counts.cumsum(0) / counts.sum())[:-1].clamp(1e-3, 1 - 1e-3)
@@ -171,11 +168,8 @@ class OrdinalPreference(PairwiseUtilityModel):
         half = (boundaries[n_cuts:] - boundaries.flip(0)[n_cuts:]) / 2
         increments = torch.diff(half, prepend=torch.zeros(1, dtype=half.dtype)).clamp(min=0.1)
         device = data.device
-        values = {"utility" if data.side_b is not None else "gap": latent / spread,
-                  "sharpness_mean": torch.tensor(spread, device=device),
-                  "sharpness": torch.full((data.n_workers,), spread, device=device),
-                  "cut_log_increments": increments.log().to(torch.float32).to(device),
-                  "shift_mean": torch.tensor(0.0, device=device)}
+        values.update(cut_log_increments=increments.log().to(torch.float32).to(device),
+                      shift_mean=torch.tensor(0.0, device=device))
         if self.annotator_shift:
             values["shift"] = torch.zeros(data.n_workers, device=device)
         if self.annotator_spread:
@@ -223,23 +217,8 @@ class OrdinalPreference(PairwiseUtilityModel):
         index = [f"{k - 1}|{k}" for k in range(-scale + 1, scale + 1)]
         return pd.DataFrame({k: v for k, v in stats.items()}, index=pd.Index(index, name="boundary"))
 
-    @property
-    def population_(self) -> pd.DataFrame:
-        """Posterior mean, sd and 90% interval of the scalar population parameters and group scales."""
-        self._check_fitted()
-        return pd.DataFrame(self._population()).T[["mean", "sd", "lower", "upper"]]
-
-    def predict_proba(self, pairs: pd.DataFrame | Sequence[tuple[Any, Any]]) -> pd.DataFrame:
-        """P(A better), P(B better), P(tie), the expected strength and the sd of P(A better) for any two responses
-        seen in fitting (a typical annotator, posterior mean over draws)."""
-        frame, draws = self._predict_prob_draws(pairs)
-        three = self._vote_classes(draws).numpy()
-        out = frame.copy()
-        for k, name in enumerate(self._soft_classes()):
-            out[name] = three[..., k].mean(axis=0)
-        out["expected_strength"] = self._expected_strength(draws).mean(axis=0)
-        out["sd"] = three[..., 0].std(axis=0, ddof=1) if three.shape[0] > 1 else np.nan
-        return out
+    def _predicted_columns(self, prob_draws: torch.Tensor) -> dict[str, np.ndarray]:
+        return {"expected_strength": self._expected_strength(prob_draws).mean(axis=0)}
 
     def _derived_sites(self, chains: dict[str, torch.Tensor]) -> None:
         if "spread" in chains:

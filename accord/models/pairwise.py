@@ -28,7 +28,7 @@ import torch
 import torch.nn.functional as F
 
 from accord.datasets import AccordError, Encoded, FitError, ValidationError, encode, validate
-from accord.models.base import PyroRaterModel, concat_summaries, mean_and_interval, summarize_draws
+from accord.models.base import PyroRaterModel, concat_summaries, interval_columns, mean_and_interval, summarize_draws
 from accord.models.pyro_fit import fit_pyro
 
 Params = Mapping[str, torch.Tensor]
@@ -189,6 +189,14 @@ class PairwiseData:
     @property
     def device(self) -> torch.device:
         return self.labels.device
+
+    def select(self, index: Any = None, cpu: bool = False) -> tuple[torch.Tensor | None, ...]:
+        """``(side_a, side_b, workers, labels, pairs)`` of the judgments at ``index`` (``None``: all of them, without
+        a copying gather), moved to the host with ``cpu``."""
+        parts = (self.side_a, self.side_b, self.workers, self.labels, self.pairs)
+        if index is not None:
+            parts = tuple(None if part is None else part[index] for part in parts)
+        return tuple(None if part is None else part.cpu() for part in parts) if cpu else parts
 
 
 @dataclass(frozen=True)
@@ -369,15 +377,7 @@ class PairwiseUtilityModel(PyroRaterModel):
     def _observe(self, data: PairwiseData, latent: torch.Tensor, params: Params, batch_size: int | None) -> None:
         """The likelihood: one vectorised Categorical over the (optionally subsampled) judgments plate."""
         with pyro.plate("judgments", data.n_judgments, subsample_size=batch_size, device=data.device) as idx:
-            if batch_size is None:
-                # full batch: skip the (copying) index gathers
-                side_a, side_b, workers, labels = data.side_a, data.side_b, data.workers, data.labels
-                pairs = data.pairs
-            else:
-                side_a = data.side_a[idx]
-                side_b = None if data.side_b is None else data.side_b[idx]
-                workers, labels = data.workers[idx], data.labels[idx]
-                pairs = None if data.pairs is None else data.pairs[idx]
+            side_a, side_b, workers, labels, pairs = data.select(None if batch_size is None else idx)
             logits = self.class_log_probs(params, self._gap(latent, side_a, side_b), workers, pairs)
             pyro.sample("y", NormalizedCategorical(logits), obs=labels)
 
@@ -411,8 +411,10 @@ class PairwiseUtilityModel(PyroRaterModel):
                                          map_normal=(*self.group_priors, *self.pair_priors),
                                          subsample=batch if batch is not None and batch < data.n_judgments else None))
         chains = {name: value.detach().cpu().float() for name, value in chains.items()}
-        # the group scales are integrated out of the model: add their conditional posterior draws
-        for site, (loc_site, concentration, rate) in self.group_priors.items():
+        # the group scales (annotator and pair groups) are integrated out of the model: add their conditional
+        # posterior draws
+        scales = {**self.group_priors, **{site: (None, *prior) for site, prior in self.pair_priors.items()}}
+        for site, (loc_site, concentration, rate) in scales.items():
             if site in chains:
                 loc = chains[loc_site] if loc_site is not None else 0.0
                 chains[f"{site}_scale"] = GroupNormal.scale_draws(
@@ -476,7 +478,50 @@ class PairwiseUtilityModel(PyroRaterModel):
         return {"mean": mean, "sd": nan, "lower": nan, "upper": nan}
 
     def _population(self) -> dict[str, dict[str, np.ndarray]]:
+        """The rows of :attr:`population_`."""
         return {name: self._summary(value) for name, value in self._draws.items() if value.ndim == 1}
+
+    @property
+    def population_(self) -> pd.DataFrame:
+        """Posterior mean, sd and 90% interval of the scalar population parameters and group scales."""
+        self._check_fitted()
+        return pd.DataFrame(self._population()).T[["mean", "sd", "lower", "upper"]]
+
+    def _predicted_columns(self, prob_draws: torch.Tensor) -> dict[str, np.ndarray]:
+        """Model-specific columns of :meth:`predict_proba` from ``[draws, n, K]`` class probabilities."""
+        return {}
+
+    def predict_proba(self, pairs: pd.DataFrame | Sequence[tuple[Any, Any]]) -> pd.DataFrame:
+        """P(A better), P(B better) (and P(tie) where ties are modelled) for any two responses seen in fitting,
+        compared in the data or not: the posterior mean over draws for a typical annotator, the model's own columns
+        (e.g. the expected strength), and ``sd`` of P(A better).
+
+        ``pairs``: a DataFrame with ``response_a_id`` / ``response_b_id`` or a sequence of ``(a, b)`` ids.
+        """
+        self._check_fitted()
+        frame, a, b = self._response_codes(pairs)
+        utility = self.utility_draws()
+        gap = utility[:, torch.as_tensor(a)] - utility[:, torch.as_tensor(b)]
+        # a pair compared in fitting (either way round) keeps its pair-level effects; any other is a typical pair
+        layout, n_pairs = self.layout_, self.encoded_.n_items
+        fitted = pd.Series(np.arange(n_pairs), index=pd.MultiIndex.from_arrays([layout.pair_a, layout.pair_b]))
+        fitted = fitted[~fitted.index.duplicated()]
+        code = np.full(len(a), n_pairs)
+        for first, second in ((a, b), (b, a)):
+            found = fitted.reindex(pd.MultiIndex.from_arrays([first, second])).to_numpy()
+            code = np.where((code == n_pairs) & ~np.isnan(found), np.nan_to_num(found, nan=n_pairs), code)
+        params = {name: torch.cat([value, value.new_zeros(value.shape[0], 1)], dim=-1)
+                  if name in self.pair_priors else value for name, value in self._draws.items()}
+        with torch.no_grad():
+            draws = self.class_log_probs(params, gap, None, torch.as_tensor(code.astype(np.int64))).exp()
+        probs = self._vote_classes(draws).numpy().astype(np.float64)
+        out = frame.copy()
+        for k, name in enumerate(self._soft_classes()):
+            out[name] = probs[..., k].mean(axis=0)
+        for name, values in self._predicted_columns(draws).items():
+            out[name] = values
+        out["sd"] = probs[..., 0].std(axis=0, ddof=1) if probs.shape[0] > 1 else np.nan
+        return out
 
     @property
     def ranking_(self) -> pd.DataFrame:
@@ -524,25 +569,6 @@ class PairwiseUtilityModel(PyroRaterModel):
             codes.append(code)
         return frame, codes[0], codes[1]
 
-    def _predict_prob_draws(self, pairs: pd.DataFrame | Sequence[tuple[Any, Any]]) -> tuple[pd.DataFrame,
-                                                                                            torch.Tensor]:
-        self._check_fitted()
-        frame, a, b = self._response_codes(pairs)
-        utility = self.utility_draws()
-        gap = utility[:, torch.as_tensor(a)] - utility[:, torch.as_tensor(b)]
-        # a pair compared in fitting (either way round) keeps its pair-level effects; any other is a typical pair
-        layout, n_pairs = self.layout_, self.encoded_.n_items
-        fitted = pd.Series(np.arange(n_pairs), index=pd.MultiIndex.from_arrays([layout.pair_a, layout.pair_b]))
-        fitted = fitted[~fitted.index.duplicated()]
-        code = np.full(len(a), n_pairs)
-        for first, second in ((a, b), (b, a)):
-            found = fitted.reindex(pd.MultiIndex.from_arrays([first, second])).to_numpy()
-            code = np.where((code == n_pairs) & ~np.isnan(found), np.nan_to_num(found, nan=n_pairs), code)
-        params = {name: torch.cat([value, value.new_zeros(value.shape[0], 1)], dim=-1)
-                  if name in self.pair_priors else value for name, value in self._draws.items()}
-        with torch.no_grad():
-            return frame, self.class_log_probs(params, gap, None, torch.as_tensor(code.astype(np.int64))).exp()
-
     def _rater_confusion(self, lo: int, hi: int) -> torch.Tensor:
         """Rows: the better response shown first (true A) and second (true B); each the rater's vote distribution
         over the soft-label classes, averaged over their judgments."""
@@ -553,10 +579,8 @@ class PairwiseUtilityModel(PyroRaterModel):
         step = max(1, 2_000_000 // max(1, self._n_draws))
         with torch.no_grad():
             for start in range(0, len(chosen), step):
-                part = chosen[start:start + step].cpu()
-                side_b = None if data.side_b is None else data.side_b.cpu()[part]
-                gap = self._gap(latent, data.side_a.cpu()[part], side_b).abs()
-                workers, pairs = data.workers.cpu()[part], data.pairs.cpu()[part]
+                side_a, side_b, workers, _, pairs = data.select(chosen[start:start + step], cpu=True)
+                gap = self._gap(latent, side_a, side_b).abs()
                 rows = [self._vote_classes(self.class_log_probs(self._draws, g, workers, pairs).exp())
                         for g in (gap, -gap)]
                 total.index_add_(1, workers - lo, torch.stack(rows, dim=-2).float())
@@ -580,8 +604,7 @@ class PairwiseUtilityModel(PyroRaterModel):
     def _site_columns(self, site: str, name: str, values: torch.Tensor | None = None) -> dict[str, np.ndarray]:
         if site not in self._draws:
             return {}
-        stats = mean_and_interval((self._draws[site] if values is None else values).double())
-        return dict(zip((name, f"{name}_lower", f"{name}_upper"), stats))
+        return interval_columns(name, (self._draws[site] if values is None else values).double())
 
     def _judgment_loglik(self, params: Params, latent: torch.Tensor, data: PairwiseData) -> torch.Tensor:
         """``[draws, n]`` log-likelihood of each judgment under each draw, in chunks to bound memory."""
@@ -590,12 +613,8 @@ class PairwiseUtilityModel(PyroRaterModel):
         step = max(1, 4_000_000 // max(1, int(latent.shape[0])))
         with torch.no_grad():
             for start in range(0, n, step):
-                sl = slice(start, min(start + step, n))
-                side_b = None if data.side_b is None else data.side_b[sl].cpu()
-                gap = self._gap(latent, data.side_a[sl].cpu(), side_b)
-                pairs = None if data.pairs is None else data.pairs[sl].cpu()
-                logp = self.class_log_probs(params, gap, data.workers[sl].cpu(), pairs)
-                labels = data.labels[sl].cpu()
+                side_a, side_b, workers, labels, pairs = data.select(slice(start, min(start + step, n)), cpu=True)
+                logp = self.class_log_probs(params, self._gap(latent, side_a, side_b), workers, pairs)
                 out.append(logp.gather(-1, labels.expand(*logp.shape[:-2], -1).unsqueeze(-1)).squeeze(-1))
         return torch.cat(out, dim=-1)
 
@@ -643,6 +662,7 @@ class PairwiseUtilityModel(PyroRaterModel):
         if self._n_draws == 1:
             params = {k: v.expand(n_draws, *v.shape[1:]) for k, v in params.items()}
         generator = torch.Generator().manual_seed(self.seed + 104729)
+        pairs, n_new_pairs = _codes_with_new(self.encoded_.item_index, table["pair_id"])
         workers, n_new = _codes_with_new(self.encoded_.worker_index, table["annotator"])
         if n_new:
             for site, (loc, scale) in self.annotator_priors(params).items():
@@ -657,14 +677,12 @@ class PairwiseUtilityModel(PyroRaterModel):
             latent = torch.cat([params["utility"], torch.randn(n_draws, n_new, generator=generator)], dim=-1)
             side_a, side_b = torch.as_tensor(codes[: len(table)]), torch.as_tensor(codes[len(table):])
         else:
-            codes, n_new = _codes_with_new(self.encoded_.item_index, table["pair_id"])
-            fresh = math.sqrt(2.0) * torch.randn(n_draws, n_new, generator=generator)  # u_A - u_B of two N(0, 1)
-            latent, side_a, side_b = torch.cat([params["gap"], fresh], dim=-1), torch.as_tensor(codes), None
-        pairs, n_new = _codes_with_new(self.encoded_.item_index, table["pair_id"])
-        params = self._new_pair_params(params, n_new, generator)
+            fresh = math.sqrt(2.0) * torch.randn(n_draws, n_new_pairs, generator=generator)  # u_A - u_B of two N(0, 1)
+            latent, side_a, side_b = torch.cat([params["gap"], fresh], dim=-1), torch.as_tensor(pairs), None
+        params = self._new_pair_params(params, n_new_pairs, generator)
         data = PairwiseData(side_a, side_b, torch.as_tensor(workers, dtype=torch.int64), torch.as_tensor(labels),
                             int(latent.shape[-1]), int(params["sharpness"].shape[-1]), 0,
-                            torch.as_tensor(pairs, dtype=torch.int64), self.encoded_.n_items + n_new)
+                            torch.as_tensor(pairs, dtype=torch.int64), self.encoded_.n_items + n_new_pairs)
         loglik = self._judgment_loglik(params, latent, data)
         return (torch.logsumexp(loglik, dim=0) - math.log(loglik.shape[0])).numpy().astype(np.float64)
 
@@ -677,6 +695,16 @@ class PairwiseUtilityModel(PyroRaterModel):
             raise AccordError(f"label {values[codes < 0][0]!r} was not seen when fitting {type(self).__name__}")
         return Encoded(test.items, test.workers, codes.astype(np.int64), test.item_index, test.worker_index,
                        self.encoded_.classes, self.encoded_.form, self.encoded_.scale)
+
+    def _latent_start(self, data: PairwiseData, sign: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Warm-start utilities (gaps) and sharpness from the votes (:meth:`_win_rate_init`): utilities have prior
+        sd 1, so they start at unit spread and the vote-based spread goes into every ``s_j`` and ``mu_s``."""
+        weight = 1.0 if self.link == "logit" else 0.6  # probit utilities are ~1/1.7 of logistic ones
+        latent = self._win_rate_init(data, sign.to(data.device), weight)
+        spread = float(latent.std().clamp(min=0.3)) / (math.sqrt(2.0) if data.side_b is None else 1.0)
+        return {"utility" if data.side_b is not None else "gap": latent / spread,
+                "sharpness_mean": torch.tensor(spread, device=data.device),
+                "sharpness": torch.full((data.n_workers,), spread, device=data.device)}
 
     @staticmethod
     def _win_rate_init(data: PairwiseData, sign: torch.Tensor, weight: float) -> torch.Tensor:

@@ -50,6 +50,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import numpy as np
@@ -60,7 +61,8 @@ import torch
 
 from accord.datasets import AccordError, Encoded, validate
 from accord.models._data import with_attrs
-from accord.models.base import PyroRaterModel, mean_and_interval, summarize_draws
+from accord.models.base import PyroRaterModel, interval_columns, summarize_draws
+from accord.models.confusion import label_codes
 from accord.models.context import RATER_DF, GroupProbabilities, log_mean_exp, pair_log_odds, preference_probs
 from accord.models.context import tie_start
 from accord.models.pyro_fit import fit_pyro
@@ -193,10 +195,15 @@ class RaterTypes(PyroRaterModel):
 
     def _judgment_loglik(self, p: dict[str, torch.Tensor], data: "_TypesData") -> torch.Tensor:
         """``[N, T]``: log P(y_n | the annotator is of type t)."""
-        clean = self._clean(p)[data.items]  # [N, T, K]
-        y = data.labels
-        honest = torch.sigmoid(p["honest"][data.workers])[:, None]
+        return self._mixture_loglik(p, self._clean(p)[data.items], torch.sigmoid(p["honest"][data.workers]),
+                                    data.labels)
+
+    def _mixture_loglik(self, p: dict[str, torch.Tensor], clean: torch.Tensor, honest: torch.Tensor,
+                        y: torch.Tensor) -> torch.Tensor:
+        """``[N, T]``: ``log(h pi_t(y) + (1 - h) s(y))`` from each judgment's clean distributions ``[N, T, K]`` and
+        honesty ``h`` ``[N]``."""
         chosen = clean.gather(-1, y[:, None, None].expand(-1, clean.shape[1], 1)).squeeze(-1)
+        honest = honest[:, None]
         return torch.log((honest * chosen + (1.0 - honest) * self._spam(p)[y][:, None]).clamp_min(1e-9))
 
     def _warm_start(self, data: "_TypesData") -> dict[str, torch.Tensor]:
@@ -229,13 +236,7 @@ class RaterTypes(PyroRaterModel):
         if self.n_types_ == 1:
             return draws
         order = torch.argsort(torch.stack([d["weights"] for d in draws]).mean(0), descending=True)
-        out = []
-        for d in draws:
-            d = dict(d)
-            d["eta"] = d["eta"][:, order]
-            d["weights"] = d["weights"][order]
-            out.append(d)
-        return out
+        return [{**d, "eta": d["eta"][:, order], "weights": d["weights"][order]} for d in draws]
 
     @property
     def type_names_(self) -> list[str]:
@@ -326,13 +327,9 @@ class RaterTypes(PyroRaterModel):
         eye = torch.eye(self._spam_labels.shape[-1], dtype=torch.float64)
         return honest * eye + (1.0 - honest) * torch.as_tensor(self._spam_labels)[:, None, None, :]
 
-    def _class_prior_draws(self) -> torch.Tensor:
-        return self._class_prior
-
     def _rater_columns(self) -> dict[str, np.ndarray]:
         resp = self.responsibilities_.to_numpy()
-        columns: dict[str, Any] = dict(zip(("honest_share", "honest_share_lower", "honest_share_upper"),
-                                           mean_and_interval(self._honest)))
+        columns: dict[str, Any] = interval_columns("honest_share", self._honest)
         columns["type"] = np.asarray(self.type_names_, dtype=object)[resp.argmax(1)]
         columns["type_probability"] = resp.max(1)
         return columns
@@ -357,41 +354,39 @@ class RaterTypes(PyroRaterModel):
         self._check_fitted()
         table = judgments if "accord" in judgments.attrs else validate(judgments)
         encoded, data = self.encoded_, self.data_
-        labels = pd.Index(list(encoded.classes)).get_indexer(table["label"])
-        if (labels < 0).any():
-            raise AccordError("held-out labels include a class the model was not fitted on (e.g. ties)")
+        device = self._torch_device
+        y = torch.as_tensor(label_codes(encoded, table), device=device)
         item = encoded.item_index.get_indexer(table["pair_id"])
         worker = encoded.worker_index.get_indexer(table["annotator"])
-        device = self._torch_device
-        y = torch.as_tensor(labels, device=device)
+        known_item = torch.as_tensor(item >= 0, device=device)
+        known_worker = torch.as_tensor(worker >= 0, device=device)
+        w_idx = torch.as_tensor(np.maximum(worker, 0), device=device)
         out = []
         with torch.no_grad():
             for p in self.draws_:
                 _, log_resp = self._responsibilities(p, data)
                 pi = self._clean(p)
                 prior_pi = self._clean({**p, "eta": torch.zeros_like(p["eta"][:1])})[0]
-                known_item = torch.as_tensor(item >= 0, device=device)
                 probs = torch.where(known_item[:, None, None], pi[torch.as_tensor(np.maximum(item, 0))], prior_pi)
-                known_worker = torch.as_tensor(worker >= 0, device=device)
-                w_idx = torch.as_tensor(np.maximum(worker, 0), device=device)
                 h = torch.where(known_worker, torch.sigmoid(p["honest"][w_idx]), torch.sigmoid(p["honest_mean"]))
                 log_r = torch.where(known_worker[:, None], log_resp[w_idx], torch.log(p["weights"])[None, :])
-                chosen = probs.gather(-1, y[:, None, None].expand(-1, probs.shape[1], 1)).squeeze(-1)
-                mixed = h[:, None] * chosen + (1 - h[:, None]) * self._spam(p)[y][:, None]
-                per_type = torch.log(mixed.clamp_min(1e-9))
+                per_type = self._mixture_loglik(p, probs, h, y)
                 out.append(torch.logsumexp(log_r + per_type, -1).cpu().numpy())
         return log_mean_exp(out)
 
 
-
+@dataclass(frozen=True)
 class _TypesData:
     """Flat judgment tensors and sizes for :class:`RaterTypes`."""
 
-    def __init__(self, *, items: torch.Tensor, workers: torch.Tensor, labels: torch.Tensor, n_items: int,
-                 n_workers: int, n_classes: int, n_types: int, softmax: bool = False) -> None:
-        self.items, self.workers, self.labels = items, workers, labels
-        self.n_items, self.n_workers, self.n_classes, self.n_types = n_items, n_workers, n_classes, n_types
-        self.softmax = softmax  # one logit per class (categorical, K > 2) instead of one log-odds
+    items: torch.Tensor
+    workers: torch.Tensor
+    labels: torch.Tensor
+    n_items: int
+    n_workers: int
+    n_classes: int
+    n_types: int
+    softmax: bool = False  # one logit per class (categorical, K > 2) instead of one log-odds
 
     @property
     def n_judgments(self) -> int:
