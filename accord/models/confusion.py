@@ -25,6 +25,8 @@ from accord.models._vb import (ConfusionMoments, Incidence, VBResult, build_inci
 from accord.models.base import ANNOTATOR_CHUNK, ItemSummary, RaterModel
 
 TINY = 1e-30  # still a normal float32
+#: ``"vote"``: start from vote fractions (the guard against label switching); ``"uniform"``: from the symmetric point
+#: (or the prior's median); ``"random"``: from random values (only to show what ``"vote"`` protects against).
 INIT_METHODS: tuple[str, ...] = ("vote", "random", "uniform")
 
 
@@ -68,10 +70,7 @@ class ConfusionModel(RaterModel):
     class_prior: float = 1.0
 
     def _prepare_fit(self, encoded: Encoded) -> None:
-        if self.init not in INIT_METHODS:
-            raise AccordError(f"init must be one of {INIT_METHODS}, not '{self.init}'")
-        if not (isinstance(self.class_prior, (int, float)) and self.class_prior > 0):
-            raise AccordError(f"class_prior must be a positive number, not {self.class_prior!r}")
+        check_start(self.init, self.class_prior)
         self._incidence = build_incidence(encoded, self._torch_device)
         self._extra_draws: dict[str, tuple[np.ndarray, list[str]]] = {}
         self._item_temperature: torch.Tensor | None = None  # [I] design-effect temperatures (DawidSkene)
@@ -204,6 +203,16 @@ class ConfusionModel(RaterModel):
         log_pi, log_theta = self._log_params(draws)
         self._log_pi, self._log_theta = log_pi.detach(), log_theta.detach()
         self._finish()
+
+
+def check_start(init: str, class_prior: float | None, uniform_prior: bool = False) -> None:
+    """One error for an ``init`` not in :data:`INIT_METHODS` or a class-prior concentration that is not a positive
+    number (or ``None``, a fixed uniform prior, where ``uniform_prior``)."""
+    if init not in INIT_METHODS:
+        raise AccordError(f"init must be one of {INIT_METHODS}, not {init!r}")
+    if not ((class_prior is None and uniform_prior) or (isinstance(class_prior, (int, float)) and class_prior > 0)):
+        allowed = "a positive number or None (uniform)" if uniform_prior else "a positive number"
+        raise AccordError(f"class_prior must be {allowed}, not {class_prior!r}")
 
 
 def confusion_loglik_draws(incidence: Incidence, encoded: Encoded, log_theta: torch.Tensor,

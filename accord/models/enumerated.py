@@ -28,13 +28,10 @@ from accord.datasets import AccordError, Encoded, FitError
 from accord.models._data import PaddedJudgments, pad_judgments
 from accord.models._vb import Incidence, build_incidence, item_log_posterior_scores, summarize_item_posterior
 from accord.models.base import PyroRaterModel, concat_summaries, summarize_draws
-from accord.models.confusion import TINY, confusion_loglik_draws, heldout_codes
+from accord.models.confusion import TINY, check_start, confusion_loglik_draws, heldout_codes
 
 Draws = dict[str, torch.Tensor]  # site name -> [n_draws, *shape] (constrained values; item sites [n_draws, items])
 
-#: ``"vote"``: start from vote fractions (the guard against label switching); ``"uniform"``: from the prior's
-#: median / the symmetric point; ``"random"``: from random values (only to show what ``"vote"`` protects against).
-INIT_METHODS: tuple[str, ...] = ("vote", "uniform", "random")
 #: elements of one ``[draws, classes, judgments]`` block in the post-fit computations (about 64 MB in float64)
 _BLOCK_BUDGET = 2**23
 
@@ -89,7 +86,8 @@ class EnumeratedRaterModel(PyroRaterModel):
         Concentration of the symmetric Dirichlet prior on the class proportions ``pi`` (learned), or ``None``: ``pi``
         fixed uniform, as in the original papers.
     init, warm_start
-        ``init`` (see :data:`INIT_METHODS`) and whether SVI / NUTS start from it (otherwise Pyro's prior median).
+        ``init`` (:data:`accord.models.confusion.INIT_METHODS`) and whether SVI / NUTS start from it (otherwise
+        Pyro's prior median).
     """
 
     _site_dims: ClassVar[dict[str, tuple[str, ...]]] = {}
@@ -138,11 +136,7 @@ class EnumeratedRaterModel(PyroRaterModel):
         return {**self._site_dims, **({"class_prior": ("true_class",)} if self.class_prior is not None else {})}
 
     def _check_settings(self, encoded: Encoded) -> None:
-        prior = self.class_prior
-        if prior is not None and not (isinstance(prior, (int, float)) and prior > 0):
-            raise AccordError(f"class_prior must be a positive number or None (uniform), not {prior!r}")
-        if self.init not in INIT_METHODS:
-            raise AccordError(f"init must be one of {INIT_METHODS}, not {self.init!r}")
+        check_start(self.init, self.class_prior, uniform_prior=True)
         if self.inference == "lowrank" and self.batch_size is not None and self._local_sites:
             raise AccordError(
                 f"{type(self).__name__}: inference='lowrank' couples the item-level sites in one covariance and "

@@ -188,10 +188,8 @@ class OrdinalPreference(PairwiseUtilityModel):
 
     def _pair_columns(self, prob_draws: torch.Tensor) -> dict[str, np.ndarray]:
         strength = self._expected_strength(prob_draws)
-        extra = {"expected_strength": strength.mean(axis=0)}
-        extra["expected_strength_sd"] = strength.std(axis=0, ddof=1) if strength.shape[0] > 1 else np.full(
-            strength.shape[1], np.nan
-        )
+        sd = strength.std(axis=0, ddof=1) if strength.shape[0] > 1 else np.full(strength.shape[1], np.nan)
+        extra = {"expected_strength": strength.mean(axis=0), "expected_strength_sd": sd}
         grades = prob_draws.numpy().astype(np.float64).mean(axis=0)
         scale = (grades.shape[-1] - 1) // 2
         for k in range(grades.shape[-1]):
@@ -215,7 +213,7 @@ class OrdinalPreference(PairwiseUtilityModel):
         stats = self._summary(cuts)
         scale = self.scale_
         index = [f"{k - 1}|{k}" for k in range(-scale + 1, scale + 1)]
-        return pd.DataFrame({k: v for k, v in stats.items()}, index=pd.Index(index, name="boundary"))
+        return pd.DataFrame(stats, index=pd.Index(index, name="boundary"))
 
     def _predicted_columns(self, prob_draws: torch.Tensor) -> dict[str, np.ndarray]:
         return {"expected_strength": self._expected_strength(prob_draws).mean(axis=0)}
