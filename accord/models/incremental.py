@@ -130,6 +130,18 @@ def _calibration_kept(model: Any) -> Iterator[None]:
             setattr(model, name, value)
 
 
+def _softmax_classes(scores: torch.Tensor) -> torch.Tensor:
+    """:func:`accord.models._vb.softmax_last` of ``[I, K]`` scores, computed on the ``[K, I]`` transpose for ``K > 2``
+    (torch's reductions and broadcasts over a last axis of 3 are several times slower); a transposed view."""
+    if scores.shape[-1] <= 2:
+        return softmax_last(scores)
+    x = scores.T.contiguous()
+    x -= x.amax(0)
+    x.exp_()
+    x /= x.sum(0)
+    return x.T
+
+
 def _vb_sweep(incidence: Incidence, q: torch.Tensor, prior: torch.Tensor, class_prior: torch.Tensor,
               prior_fit: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None
               ) -> tuple[torch.Tensor, torch.Tensor, float]:
@@ -143,7 +155,7 @@ def _vb_sweep(incidence: Incidence, q: torch.Tensor, prior: torch.Tensor, class_
         change = float(((new_prior - prior).abs() / prior).max())
         prior = new_prior
     scores = incidence.by_item @ cell_table(dirichlet_expected_log(conf_alpha)) + dirichlet_expected_log(class_alpha)
-    return softmax_last(scores), prior, change
+    return _softmax_classes(scores), prior, change
 
 
 def warm_vb_dawid_skene(incidence: Incidence, confusion_prior: torch.Tensor, class_prior: torch.Tensor,
@@ -172,10 +184,8 @@ def warm_vb_dawid_skene(incidence: Incidence, confusion_prior: torch.Tensor, cla
         v_norm = float(v.norm())
         step = min(-float(r.norm()) / v_norm, -1.0) if v_norm > 0 else -1.0
         jump = (q - (2 * step) * r + (step * step) * v).clamp_min_(1e-12)
-        jump = jump / jump.sum(-1, keepdim=True)
-        if not torch.isfinite(jump).all():
-            jump = q2
+        jump = jump / (jump @ jump.new_ones(jump.shape[-1]))[:, None] if np.isfinite(step * v_norm) else q2
         q, prior, _ = _vb_sweep(incidence, jump, prior, class_prior, prior_fit)
         n_iter += 2
     conf_alpha, class_alpha = _vb_m_step(incidence, q, prior, class_prior, incidence.n_workers, incidence.n_classes)
-    return VBResult(conf_alpha, class_alpha, q, n_iter, converged, prior)
+    return VBResult(conf_alpha, class_alpha, q.contiguous(), n_iter, converged, prior)
