@@ -16,7 +16,8 @@ A model implements ``_fit(encoded)``, which leaves
   attributes ``_posterior`` and ``_loglik``);
 
 and :meth:`predictive_loglik`. It gets ``soft_labels_``, ``annotators_``, :meth:`to_arviz` (for ``az.loo``,
-``az.compare``), the held-out log-likelihood behind :func:`accord.models.compare`, ``fit_predict(_proba)``.
+``az.compare``), the held-out log-likelihood behind :func:`accord.models.compare`, ``fit_predict(_proba)``;
+``annotators_`` is computed when first asked for (:class:`deferred`).
 
 The annotator table ``annotators_``, one row per annotator, has the same columns with the same meaning for every
 model, computed from the confusion matrices ``theta`` and class prior ``pi`` under each posterior draw:

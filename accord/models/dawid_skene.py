@@ -100,7 +100,8 @@ class DawidSkene(ConfusionModel, PyroRaterModel):
     over the judgments (its intervals, as every mean-field fit's, are too narrow); ``"gibbs"``, blocked Gibbs sampling
     of the same conjugate model (exact draws, started from VB); ``"map"``, ``"meanfield"``, ``"lowrank"``, SVI with
     ``z`` enumerated; ``"nuts"`` for small data. ``symmetric=True`` has no closed form. ``num_samples`` posterior
-    draws are kept for the annotator table and ArviZ.
+    draws are kept for the annotator table, ``confusion_`` and ArviZ (with ``"vb"`` taken when one of them is first
+    asked for, from the random state of the fit).
 
     Parameters
     ----------

@@ -27,10 +27,10 @@ algorithm. *Scandinavian Journal of Statistics* 35(2), 335-353.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 import pandas as pd
