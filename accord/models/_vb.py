@@ -622,7 +622,7 @@ def select_item_calibration(incidence: Incidence, items: torch.Tensor, workers: 
     """
     from scipy.optimize import minimize_scalar
 
-    if len(items) == 0:
+    if len(items) == 0 or (correlation is not None and shrinkage is not None):
         return float(correlation or 0.0), float(shrinkage or 0.0)
     k = incidence.n_classes
     dtype = incidence.val.dtype

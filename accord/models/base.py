@@ -16,7 +16,8 @@ A model implements ``_fit(encoded)``, which leaves
   attributes ``_posterior`` and ``_loglik``);
 
 and :meth:`predictive_loglik`. It gets ``soft_labels_``, ``annotators_``, :meth:`to_arviz` (for ``az.loo``,
-``az.compare``), the held-out log-likelihood behind :func:`accord.models.compare`, ``fit_predict(_proba)``.
+``az.compare``), the held-out log-likelihood behind :func:`accord.models.compare`, ``fit_predict(_proba)``;
+``annotators_`` is computed when first asked for (:class:`deferred`).
 
 The annotator table ``annotators_``, one row per annotator, has the same columns with the same meaning for every
 model, computed from the confusion matrices ``theta`` and class prior ``pi`` under each posterior draw:
@@ -40,6 +41,8 @@ from __future__ import annotations
 
 import random
 from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, fields
 from typing import Any, ClassVar
 
@@ -117,6 +120,51 @@ def seed_everything(seed: int) -> None:
     np.random.seed(seed)
 
 
+def random_state(device: torch.device) -> torch.Tensor:
+    """The state of torch's global random stream on ``device`` (to take draws from it later: :func:`replay_random`)."""
+    return torch.cuda.get_rng_state(device) if device.type == "cuda" else torch.get_rng_state()
+
+
+@contextmanager
+def replay_random(state: torch.Tensor, device: torch.device) -> Iterator[None]:
+    """Run the block from a saved state of torch's global stream on ``device``, leaving the stream as it was."""
+    cuda = device.type == "cuda"
+    with torch.random.fork_rng(devices=[device] if cuda else []):
+        if cuda:
+            torch.cuda.set_rng_state(state, device)
+        else:
+            torch.set_rng_state(state)
+        yield
+
+
+class deferred:
+    """A fitted attribute computed on first access by the method a fit named (:meth:`RaterModel._defer`), then kept.
+
+    What only some callers need (posterior draws, the annotator table) then costs nothing until it is asked for; a new
+    fit or ``partial_fit`` names the method again and drops the kept value. Assigning the attribute stores it as usual.
+    """
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    def __get__(self, obj: Any, owner: type | None = None) -> Any:
+        if obj is None:
+            return self
+        values = obj.__dict__
+        if self.name not in values:
+            method = values.get("_deferred", {}).get(self.name)
+            if method is None:
+                raise AttributeError(f"{type(obj).__name__!r} object has no attribute {self.name!r}")
+            result = getattr(obj, method)()
+            if self.name not in values:  # the method may set it (and others it computes at once) itself
+                self.__set__(obj, result)
+        return values[self.name]
+
+    def __set__(self, obj: Any, value: Any) -> None:
+        obj.__dict__.get("_deferred", {}).pop(self.name, None)
+        obj.__dict__[self.name] = value
+
+
 @dataclass(kw_only=True, eq=False, repr=False)
 class RaterModel(ABC):
     """Base class of accord's Bayesian annotator models (see the module docstring for the contract).
@@ -145,6 +193,8 @@ class RaterModel(ABC):
     supported_inference: ClassVar[tuple[str, ...]] = INFERENCE_METHODS
     #: whether the model has a position bias (otherwise the column is NaN)
     models_position_bias: ClassVar[bool] = True
+    #: the annotator table, computed on first access (:class:`deferred`)
+    annotators_ = deferred()
 
     inference: str = "vb"
     max_steps: int = 2000
@@ -181,8 +231,15 @@ class RaterModel(ABC):
         seed_everything(self.seed)
         self._fit(self.encoded_)
         self.soft_labels_ = self._soft_labels()
-        self.annotators_ = self._annotator_table()
+        self._defer("_annotator_table", "annotators_")
         return self
+
+    def _defer(self, method: str, *names: str) -> None:
+        """The fitted attributes ``names`` are computed by ``method`` on first access (an earlier value is dropped)."""
+        pending = self.__dict__.setdefault("_deferred", {})
+        for name in names:
+            self.__dict__.pop(name, None)
+            pending[name] = method
 
     def _prepare(self, table: pd.DataFrame | None, encoded: Encoded) -> None:
         """Read what the model needs from the raw table (before the random streams are seeded)."""

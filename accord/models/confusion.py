@@ -22,7 +22,7 @@ from accord.datasets import AccordError, Encoded
 from accord.models._data import PaddedJudgments, pad_judgments, vote_fractions
 from accord.models._vb import (ConfusionMoments, Incidence, VBResult, build_incidence, item_log_posterior_scores,
                                judgment_loglik_draws, summarize_item_posterior)
-from accord.models.base import ANNOTATOR_CHUNK, ItemSummary, RaterModel
+from accord.models.base import ANNOTATOR_CHUNK, ItemSummary, RaterModel, deferred
 
 TINY = 1e-30  # still a normal float32
 #: ``"vote"``: start from vote fractions (the guard against label switching); ``"uniform"``: from the symmetric point
@@ -65,6 +65,9 @@ class ConfusionModel(RaterModel):
     """
 
     method: ClassVar[str] = "confusion-model"
+    #: posterior means of the draws, computed on first access
+    confusion_ = deferred()
+    class_prior_ = deferred()
     init: str = "vote"
     warm_start: bool = True
     class_prior: float = 1.0
@@ -85,12 +88,8 @@ class ConfusionModel(RaterModel):
             )
 
     def _initial_item_probs(self, encoded: Encoded) -> torch.Tensor:
-        """The first ``q(z)`` of a closed-form fit: vote fractions, random, or uniform (``init``); a warm start
-        (:meth:`~accord.models.base.RaterModel.partial_fit`) hands over the previous fit's instead."""
+        """The first ``q(z)`` of a closed-form fit: vote fractions, random, or uniform (``init``)."""
         device, k = self._torch_device, encoded.n_classes
-        warm = getattr(self, "_warm_item_probs", None)
-        if warm is not None and tuple(warm.shape) == (encoded.n_items, k):
-            return warm.to(device=device, dtype=torch.float64)
         if self.init == "vote":
             return torch.as_tensor(vote_fractions(encoded, 1e-3), dtype=torch.float64, device=device)
         if self.init == "random":
@@ -112,16 +111,20 @@ class ConfusionModel(RaterModel):
         self._log_pi = pi.clamp_min(TINY).log()[None]
 
     def _finish(self) -> None:
+        self._item_summary = self._summarize_items()
+        self._defer("_posterior_means", "confusion_", "class_prior_")
+
+    def _posterior_means(self) -> None:
+        """``confusion_`` and ``class_prior_``: the means of the draws (computed on first access)."""
         log_theta, log_pi = self._flat_draws()
-        self._item_summary = self._summarize_items(log_theta, log_pi)
         self.confusion_ = torch.cat([chunk.float().exp().mean(0, dtype=torch.float64)
                                      for chunk in log_theta.split(ANNOTATOR_CHUNK, dim=1)]).cpu().numpy()
         pi = log_pi.float().exp().mean(0, dtype=torch.float64).cpu().numpy()
         self.class_prior_ = pd.Series(pi, index=list(self.encoded_.classes), name="class_prior")
 
-    def _summarize_items(self, log_theta: torch.Tensor, log_pi: torch.Tensor) -> ItemSummary:
+    def _summarize_items(self) -> ItemSummary:
         """Soft labels and intervals of the pairs: ``p(z_i | y_i, theta, pi)`` summarised over the draws."""
-        return summarize_item_posterior(self._incidence.astype(torch.float32), log_theta, log_pi,
+        return summarize_item_posterior(self._incidence.astype(torch.float32), *self._flat_draws(),
                                         self._item_temperature)
 
     def _rater_confusion(self, lo: int, hi: int) -> torch.Tensor:

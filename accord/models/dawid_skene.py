@@ -13,7 +13,7 @@ from accord.models._data import vote_fractions
 from accord.models._vb import (_dirichlet, closed_form_item_summary, design_effect, dirichlet_moments, draw_moments,
                                VBResult, fit_population_prior, gibbs_dawid_skene, select_item_calibration,
                                vb_dawid_skene)
-from accord.models.base import ItemSummary, PyroRaterModel
+from accord.models.base import ItemSummary, PyroRaterModel, deferred, random_state, replay_random
 from accord.models.confusion import TINY, ConfusionModel, enumerated_likelihood
 
 
@@ -100,7 +100,8 @@ class DawidSkene(ConfusionModel, PyroRaterModel):
     over the judgments (its intervals, as every mean-field fit's, are too narrow); ``"gibbs"``, blocked Gibbs sampling
     of the same conjugate model (exact draws, started from VB); ``"map"``, ``"meanfield"``, ``"lowrank"``, SVI with
     ``z`` enumerated; ``"nuts"`` for small data. ``symmetric=True`` has no closed form. ``num_samples`` posterior
-    draws are kept for the annotator table and ArviZ.
+    draws are kept for the annotator table, ``confusion_`` and ArviZ (with ``"vb"`` taken when one of them is first
+    asked for, from the random state of the fit).
 
     Parameters
     ----------
@@ -161,6 +162,9 @@ class DawidSkene(ConfusionModel, PyroRaterModel):
     empirical_prior: bool | str = True
     item_correlation: float | str = "auto"
     vote_shrinkage: float | str = "auto"
+    #: posterior draws; with ``inference="vb"`` taken on first access (:meth:`_draw_from_vb`)
+    _log_theta = deferred()
+    _log_pi = deferred()
 
     @property
     def _global_sites(self) -> tuple[str, ...]:  # type: ignore[override]
@@ -222,12 +226,20 @@ class DawidSkene(ConfusionModel, PyroRaterModel):
             self._fit_pyro(encoded)
 
     def _draw_from_vb(self, vb: VBResult) -> None:
-        """Draws of ``q(theta) q(pi)`` for the annotator table and ArviZ only (the soft labels need none), in
-        float32."""
-        alpha = vb.confusion_alpha.float()
-        theta = _dirichlet(alpha.expand(self.num_samples, *alpha.shape).contiguous())
-        self._log_theta = theta.clamp_min_(TINY).log_()[None]
-        self._log_pi = _dirichlet(vb.class_alpha.expand(self.num_samples, -1)).clamp_min(TINY).log()[None]
+        """Draws of ``q(theta) q(pi)`` for the annotator table, ``confusion_`` and ArviZ only (the soft labels need
+        none): taken on first use (:meth:`_take_vb_draws`) from the random stream as it is now."""
+        self._pending_draws = (vb.confusion_alpha, vb.class_alpha, self.num_samples,
+                               random_state(self._torch_device))
+        self._defer("_take_vb_draws", "_log_theta", "_log_pi")
+
+    def _take_vb_draws(self) -> None:
+        """The draws :meth:`_draw_from_vb` put off, in float32."""
+        confusion_alpha, class_alpha, num_samples, state = self._pending_draws
+        with replay_random(state, self._torch_device):
+            alpha = confusion_alpha.float()
+            theta = _dirichlet(alpha.expand(num_samples, *alpha.shape).contiguous())
+            self._log_theta = theta.clamp_min_(TINY).log_()[None]
+            self._log_pi = _dirichlet(class_alpha.expand(num_samples, -1)).clamp_min(TINY).log()[None]
 
     def _finish(self) -> None:
         """Posterior moments of the confusions, then the gold-free calibration (``rho``, ``e``) and the soft labels
@@ -251,7 +263,7 @@ class DawidSkene(ConfusionModel, PyroRaterModel):
         self._vote_probs = torch.as_tensor(vote_fractions(encoded, 1e-3), device=self._torch_device)
         super()._finish()
 
-    def _summarize_items(self, log_theta: torch.Tensor, log_pi: torch.Tensor) -> ItemSummary:
+    def _summarize_items(self) -> ItemSummary:
         assert self._moments is not None
         return closed_form_item_summary(self._incidence, self._moments, temperature=self._item_temperature,
                                         vote_probs=self._vote_probs, shrinkage=self.vote_shrinkage_)

@@ -2,21 +2,22 @@
 
 Annotation arrives in batches. Refitting from scratch after each batch repeats the work of every earlier fit; the
 fixed point of variational Bayes for the whole data is, however, close to the previous one when the new judgments
-are few, so a fit started there needs only a few sweeps. :func:`partial_fit` appends the new judgments to the
-model's codes (new pairs and raters get new codes after the old ones, in the order :func:`accord.datasets.encode`
-would give them) and refits:
+are few. :func:`partial_fit` appends the new judgments to the model's codes (only the new rows are validated and
+encoded; new pairs and raters get codes after the old ones, in the order :func:`accord.datasets.encode` would give
+them) and refits:
 
-- :class:`~accord.models.dawid_skene.DawidSkene` with closed-form VB (``inference="vb"``): the iteration starts
-  from the previous item posteriors ``q(z)`` (new pairs from their vote fractions) and the previous fitted prior.
-  VB-EM converges linearly, and slowly where raters are uncertain, so the warm iteration is accelerated by
-  SQUAREM (Varadhan & Roland 2008; :func:`squarem_vb`) and run to ``tol * WARM_TOL_FACTOR``, past the cold fit's
-  stopping rule: the answer is the fixed point a cold fit approaches. The calibration chosen by the previous fit
-  (``item_correlation="auto"``, ``vote_shrinkage="auto"``) is kept, since a small batch barely moves it (a cold fit
-  chooses it again);
+- :class:`~accord.models.dawid_skene.DawidSkene` with closed-form VB (``inference="vb"``): VB-EM restarts from the
+  previous item posteriors ``q(z)`` (new pairs from their vote fractions) and the previous fitted prior. VB-EM
+  converges linearly, and slowly where raters are uncertain, so the warm iteration is accelerated by SQUAREM
+  (Varadhan & Roland 2008; :func:`warm_vb_dawid_skene`). The calibration chosen by the previous fit
+  (``item_correlation="auto"``, ``vote_shrinkage="auto"``) is kept, since a small batch barely moves it (a cold
+  fit chooses it again). ``n_iter_`` counts the warm sweeps;
 - every other model: a fit on all judgments (the same answer as :meth:`~accord.models.base.RaterModel.fit`, with no
   saving).
 
-The posterior draws, their soft-label summary and the annotator table are computed afresh, as in a cold fit.
+The soft labels are computed afresh; the posterior draws and what is summarised from them (``annotators_``,
+``confusion_``, ``class_prior_``, :meth:`~accord.models.base.RaterModel.to_arviz`) on first access, as after a cold
+fit, from the same random state a cold fit would use.
 
 References
 ----------
@@ -26,6 +27,8 @@ algorithm. *Scandinavian Journal of Statistics* 35(2), 335-353.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from typing import Any
 
@@ -35,15 +38,15 @@ import torch
 
 from accord.datasets import AccordError, Encoded, validate
 from accord.models._data import vote_fractions
-from accord.models._vb import (Incidence, _vb_m_step, build_incidence, cell_table, dirichlet_expected_log,
-                               fit_confusion_prior, softmax_last)
+from accord.models._vb import (PRIOR_TOL, Incidence, VBResult, _vb_m_step, build_incidence, cell_table,
+                               dirichlet_expected_log, fit_confusion_prior, fit_population_prior, softmax_last)
+from accord.models.base import seed_everything
 from accord.models.confusion import label_codes
 
-#: the warm-started VB stops at ``tol * WARM_TOL_FACTOR``: with a slow linear rate, stopping when an iteration moves
-#: no pair by more than ``tol`` leaves the answer about ``tol / (1 - rate)`` from the fixed point
+#: the warm iteration stops at ``tol * WARM_TOL_FACTOR``: VB-EM converges linearly and slowly where raters are
+#: uncertain, and a sweep that moves no pair by more than ``tol`` leaves it about ``tol / (1 - rate)`` from its fixed
+#: point
 WARM_TOL_FACTOR = 0.1
-#: at most this many SQUAREM cycles (three VB sweeps each)
-MAX_CYCLES = 200
 
 
 def _codes_extended(index: pd.Index, values: pd.Series) -> tuple[np.ndarray, pd.Index]:
@@ -81,75 +84,108 @@ def partial_fit(model: Any, new_judgments: pd.DataFrame) -> Any:
     encoded = extend_encoded(model.encoded_, new_judgments)
     from accord.models.dawid_skene import DawidSkene
 
-    vb = getattr(model, "_vb", None)
-    # the warm sweeps are Dawid-Skene's own (its prior step); other models of the family refit from scratch
-    warm = type(model) is DawidSkene and vb is not None and model.inference == "vb"
-    if not warm:
+    if type(model) is not DawidSkene or model.inference != "vb" or getattr(model, "_vb", None) is None:
         return model._fit_table(None, encoded=encoded)
-    old_items = vb.item_probs.shape[0]
-    new_part = torch.as_tensor(vote_fractions(encoded, 1e-3)[old_items:], dtype=vb.item_probs.dtype,
-                               device=vb.item_probs.device)
-    saved: dict[str, Any] = {}
-    for name in ("item_correlation", "vote_shrinkage"):  # calibration chosen on the earlier fit is kept
-        if getattr(model, name, None) == "auto":
-            saved[name] = getattr(model, name)
-    if getattr(model, "empirical_prior", False):  # the fitted prior is the starting point of its own refit
-        saved.update(prior_correct=model.prior_correct, prior_error=model.prior_error)
-    start = torch.cat([vb.item_probs, new_part])
-    empirical = bool(getattr(model, "empirical_prior", False))
+    return _refit_dawid_skene(model, encoded)
+
+
+def _refit_dawid_skene(model: Any, encoded: Encoded) -> Any:
+    """The warm refit of a closed-form Dawid-Skene fit: the solve, then what ``DawidSkene._fit`` does after its
+    own (the fitted prior, the draws put off, the moments, calibration and soft labels)."""
+    old = model._vb
     incidence = build_incidence(encoded, model._torch_device)
-    class_prior = torch.full((encoded.n_classes,), float(model.class_prior), dtype=torch.float64,
-                             device=model._torch_device)
-    model._warm_item_probs, prior = squarem_vb(incidence, vb.confusion_prior, class_prior, start,
-                                              empirical=empirical, tol=model.tol * WARM_TOL_FACTOR)
-    try:
-        for name in ("item_correlation", "vote_shrinkage"):
-            if name in saved:
-                setattr(model, name, getattr(model, name + "_"))
-        if "prior_correct" in saved:
-            model.prior_correct, model.prior_error = float(prior[0, 0]), float(prior[0, 1])
-        model._fit_table(None, encoded=encoded)
-    finally:
-        for name, value in saved.items():
-            setattr(model, name, value)
-        model._warm_item_probs = None
+    n_old = old.item_probs.shape[0]
+    fresh = torch.as_tensor(vote_fractions(encoded, 1e-3)[n_old:], dtype=old.item_probs.dtype,
+                            device=old.item_probs.device)
+    prior_fit = {"full": fit_population_prior, True: fit_confusion_prior}.get(model.empirical_prior)
+    vb = warm_vb_dawid_skene(incidence, old.confusion_prior, model._class_prior_vec,
+                             torch.cat([old.item_probs, fresh]), prior_fit=prior_fit, tol=model.tol,
+                             max_iter=model.max_steps)
+    model.encoded_, model._incidence, model._cache = encoded, incidence, {}
+    model._vb, model._confusion_prior = vb, vb.confusion_prior
+    model.n_iter_, model.converged_ = vb.n_iter, vb.converged
+    k = encoded.n_classes
+    model.prior_correct_ = float(vb.confusion_prior.diagonal().mean())
+    model.prior_error_ = float(vb.confusion_prior[~torch.eye(k, dtype=torch.bool, device=incidence.col.device)].mean())
+    seed_everything(model.seed)
+    model._draw_from_vb(vb)
+    with _calibration_kept(model):
+        model._finish()
+    model.soft_labels_ = model._soft_labels()
+    model._defer("_annotator_table", "annotators_")
     return model
 
 
+@contextmanager
+def _calibration_kept(model: Any) -> Iterator[None]:
+    """Settings ``"auto"`` of the calibration fixed, for the block, at the values the previous fit chose."""
+    saved = {name: getattr(model, name) for name in ("item_correlation", "vote_shrinkage")
+             if getattr(model, name) == "auto"}
+    try:
+        for name in saved:
+            setattr(model, name, getattr(model, name + "_"))
+        yield
+    finally:
+        for name, value in saved.items():
+            setattr(model, name, value)
+
+
+def _softmax_classes(scores: torch.Tensor) -> torch.Tensor:
+    """:func:`accord.models._vb.softmax_last` of ``[I, K]`` scores, computed on the ``[K, I]`` transpose for ``K > 2``
+    (torch's reductions and broadcasts over a last axis of 3 are several times slower); a transposed view."""
+    if scores.shape[-1] <= 2:
+        return softmax_last(scores)
+    x = scores.T.contiguous()
+    x -= x.amax(0)
+    x.exp_()
+    x /= x.sum(0)
+    return x.T
+
+
 def _vb_sweep(incidence: Incidence, q: torch.Tensor, prior: torch.Tensor, class_prior: torch.Tensor,
-              empirical: bool) -> tuple[torch.Tensor, torch.Tensor]:
+              prior_fit: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None
+              ) -> tuple[torch.Tensor, torch.Tensor, float]:
     """One VB-EM sweep ``q -> q'`` of Dawid-Skene (M-step, the prior's type-II step, E-step), as
-    :func:`accord.models._vb.vb_dawid_skene` takes it."""
+    :func:`accord.models._vb.vb_dawid_skene` takes it; also the prior's largest relative change."""
     conf_alpha, class_alpha = _vb_m_step(incidence, q, prior, class_prior, incidence.n_workers, incidence.n_classes)
-    if empirical:
-        new_prior = fit_confusion_prior(conf_alpha, prior)
+    change = 0.0
+    if prior_fit is not None:
+        new_prior = prior_fit(conf_alpha, prior)
         conf_alpha = conf_alpha - prior + new_prior
+        change = float(((new_prior - prior).abs() / prior).max())
         prior = new_prior
     scores = incidence.by_item @ cell_table(dirichlet_expected_log(conf_alpha)) + dirichlet_expected_log(class_alpha)
-    return softmax_last(scores), prior
+    return _softmax_classes(scores), prior, change
 
 
-def squarem_vb(incidence: Incidence, prior: torch.Tensor, class_prior: torch.Tensor, start: torch.Tensor, *,
-               empirical: bool, tol: float, max_cycles: int = MAX_CYCLES) -> tuple[torch.Tensor, torch.Tensor]:
-    """The VB-EM fixed point ``q(z)`` of Dawid-Skene from ``start``, accelerated by SQUAREM (scheme S3).
+def warm_vb_dawid_skene(incidence: Incidence, confusion_prior: torch.Tensor, class_prior: torch.Tensor,
+                        start: torch.Tensor, *, tol: float, max_iter: int,
+                        prior_fit: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None) -> VBResult:
+    """The VB-EM fixed point of Dawid-Skene from a nearby ``q(z)`` (``start``), accelerated by SQUAREM (scheme S3).
 
-    A cycle takes two sweeps ``q1 = F(q0)``, ``q2 = F(q1)``, extrapolates along ``r = q1 - q0``,
+    A cycle takes two sweeps ``q1 = F(q0)``, ``q2 = F(q1)`` (:func:`_vb_sweep`), extrapolates along ``r = q1 - q0``,
     ``v = q2 - 2 q1 + q0`` with the step ``a = -|r| / |v|`` (at most -1) to ``q0 - 2 a r + a^2 v`` (clipped to the
-    simplex), and stabilises with one more sweep; a step that leaves the simplex far behind falls back to ``q2``.
-    Stops when a sweep moves no pair's class probability by more than ``tol``; returns ``q(z)`` and the confusion
-    prior (refitted when ``empirical``).
+    simplex), and stabilises with one more sweep. Stops by the rule of a cold fit, ``tol * WARM_TOL_FACTOR`` in
+    place of ``tol``: when a sweep moves no pair's class probability by more than that and the fitted prior by
+    less than ``PRIOR_TOL`` (relatively); ``n_iter`` counts the sweeps, at most ``max_iter``.
     """
-    q = start
-    for _ in range(max_cycles):
-        q1, prior = _vb_sweep(incidence, q, prior, class_prior, empirical)
-        if float((q1 - q).abs().max()) < tol:
-            return q1, prior
-        q2, prior = _vb_sweep(incidence, q1, prior, class_prior, empirical)
-        r, v = q1 - q, q2 - 2 * q1 + q
+    q, prior, n_iter = start, confusion_prior, 0
+    converged = False
+    tol = tol * WARM_TOL_FACTOR
+    while n_iter + 3 <= max_iter:
+        q1, prior, prior_change = _vb_sweep(incidence, q, prior, class_prior, prior_fit)
+        n_iter += 1
+        if float((q1 - q).abs().max()) < tol and prior_change < PRIOR_TOL:
+            q, converged = q1, True
+            break
+        q2, prior, _ = _vb_sweep(incidence, q1, prior, class_prior, prior_fit)
+        r = q1 - q
+        v = q2 - q1 - r
         v_norm = float(v.norm())
-        step = -float(r.norm()) / v_norm if v_norm > 0 else -1.0
-        step = min(step, -1.0)
-        jump = (q - 2 * step * r + step * step * v).clamp_min(1e-12)
-        jump = jump / jump.sum(-1, keepdim=True)
-        q, prior = _vb_sweep(incidence, jump if torch.isfinite(jump).all() else q2, prior, class_prior, empirical)
-    return q, prior
+        step = min(-float(r.norm()) / v_norm, -1.0) if v_norm > 0 else -1.0
+        jump = (q - (2 * step) * r + (step * step) * v).clamp_min_(1e-12)
+        jump = jump / (jump @ jump.new_ones(jump.shape[-1]))[:, None] if np.isfinite(step * v_norm) else q2
+        q, prior, _ = _vb_sweep(incidence, jump, prior, class_prior, prior_fit)
+        n_iter += 2
+    conf_alpha, class_alpha = _vb_m_step(incidence, q, prior, class_prior, incidence.n_workers, incidence.n_classes)
+    return VBResult(conf_alpha, class_alpha, q.contiguous(), n_iter, converged, prior)
