@@ -29,6 +29,7 @@ from pyro import poutine
 from pyro.infer import MCMC, NUTS, Trace_ELBO, TraceEnum_ELBO
 from pyro.infer.autoguide import AutoDelta, AutoGuideList, AutoLowRankMultivariateNormal, AutoNormal
 from pyro.infer.autoguide.initialization import init_to_median, init_to_value
+from pyro.infer.util import is_validation_enabled
 from tqdm.auto import tqdm
 
 from accord.datasets import FitError
@@ -163,10 +164,13 @@ def run_svi(model: Callable[..., Any], guide: Callable[..., Any], loss: Any, *ar
     window: list[float] = []
     previous_mean: float | None = None
     previous_noise, settled = 0.0, 0
+    validate = is_validation_enabled()
     bar = tqdm(range(max_steps), desc=description, disable=not progress, leave=False)
     for step in bar:
         try:
-            with poutine.trace(param_only=True) as captured:
+            # Pyro's argument and support checks catch a wrong model or data on the first step; after that they
+            # are a large share of a small step and would only meet NaN or infinite values, which the checks below catch
+            with pyro.validation_enabled(validate and step == 0), poutine.trace(param_only=True) as captured:
                 value = float(loss.loss_and_grads(model, guide, *args))
             optimizer.step([site["value"].unconstrained() for site in captured.trace.nodes.values()])
         except (ValueError, RuntimeError) as error:
