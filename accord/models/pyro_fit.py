@@ -230,9 +230,10 @@ class ClippedAdam:
         for p in params:
             if p.grad is None:
                 continue
-            # each parameter keeps its own step count and decaying learning rate, from its first step on
-            state = self.state.setdefault(p, {"step": 0, "lr": self.lr, "exp_avg": torch.zeros_like(p),
-                                              "exp_avg_sq": torch.zeros_like(p)})
+            if p not in self.state:  # each parameter keeps its own step count and decaying rate from its first step
+                self.state[p] = {"step": 0, "lr": self.lr, "exp_avg": torch.zeros_like(p),
+                                 "exp_avg_sq": torch.zeros_like(p)}
+            state = self.state[p]
             state["lr"] *= self.lrd
             state["step"] += 1
             grad = p.grad.clamp_(-self.clip_norm, self.clip_norm)
