@@ -651,8 +651,8 @@ def _demo(args: argparse.Namespace, out_dir: Path, kept: bool) -> int:
     mix = ", ".join(f"{kind.replace('_', '-')} {share:.0%}" for kind, share in DEFAULT_ANNOTATOR_MIX.items())
     print(f"synthetic data: {len(judgments):,} judgments, {judgments['pair_id'].nunique():,} pairs, "
           f"{judgments['annotator'].nunique():,} annotators ({mix})")
-    use_threads(torch_threads(len(judgments), args.free_cores))
-    print("rater models, scored against the true label of every pair:")
+    print("rater models, scored against the true label of every pair:", flush=True)
+    use_threads(torch_threads(len(judgments), args.free_cores))  # imports torch: seconds on a busy machine
     rows, fitted = [], {}
     for name in DEMO_METHODS:
         estimator = make_method(name, **({} if name in BASELINES else {"seed": args.seed, "progress": False}))

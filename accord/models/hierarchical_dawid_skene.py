@@ -162,7 +162,7 @@ class HierarchicalDawidSkene(ConfusionModel, PyroRaterModel):
     prior_error_logit: float = -1.5
     prior_scale: float = 1.0
     max_steps: int = 1500
-    patience: int = 50
+    patience: int = 25
 
     def _fit(self, encoded: Encoded, solve: Callable[..., VBResult] = vb_dawid_skene) -> None:
         if self.init == "random":

@@ -36,7 +36,8 @@ point; types are then ordered by share, largest first.
 
 Choosing ``T``: each candidate is fitted on 80% of every annotator's judgments and scored on the other 20% by
 ``log sum_t p(t_j | training votes) p(y_n | t)``; the smallest ``T`` whose mean held-out log-likelihood is within
-one standard error (of the paired difference) of the best is kept.
+one standard error (of the paired difference) of the best is kept. Candidates are tried from the fewest types up,
+and the search ends at the first that scores below a smaller one (the data support no more types).
 
 Example
 -------
@@ -482,9 +483,11 @@ def select_n_types(model: RaterTypes, table: pd.DataFrame) -> pd.DataFrame:
     test = with_attrs(table[held], table)
     if len(test) == 0:
         raise AccordError("no annotator has enough judgments to hold some out for choosing the number of types")
-    scores = {}
-    for t in model.candidates:
+    scores: dict[int, np.ndarray] = {}
+    for t in sorted(model.candidates):
         scores[t] = model.clone(n_types=t).fit(train).predictive_loglik(test)
+        if len(scores) > 1 and scores[t].mean() < max(values.mean() for values in list(scores.values())[:-1]):
+            break  # forward search: more types than one that scored worse would overfit further
     means = {t: float(v.mean()) for t, v in scores.items()}
     best = max(means, key=means.get)  # type: ignore[arg-type]
     rows = []
