@@ -16,6 +16,8 @@ Sections (``--sections``, comma-separated; default: all):
 ``loso``      (also ``--loso``) every candidate default of DawidSkene (prior, item temperature, shrinkage towards
               vote fractions) on every gold set (the six above and the four-class Dog); per set, the setting chosen
               on all the other sets (most targets met, then mean gold NLL) is scored on it.
+``loso-glad`` (also in ``loso``) GLAD's candidate defaults (class offsets of ability, learned class prior) on the
+              same sets, chosen leave-one-dataset-out against majority vote's accuracy; MACE() beside it.
 ``speed``     DawidSkene() with its intervals against crowd-kit DawidSkene at 1M judgments (``--sizes`` last
               value): the scaling section's set and a crowd with log-normal activity (70% reliable, 20% spammers,
               10% adversarial); the time ratio, and the 90% interval coverage of the true reliabilities and of the
@@ -609,6 +611,102 @@ def section_loso() -> pd.DataFrame:
     return results
 
 
+#: candidate defaults of GLAD: the prior scale of the class offsets of ability (0: Whitehill et al.'s symmetric
+#: errors) and the class prior (None: fixed uniform; 1.0: learned, Dirichlet(1)). Class offsets come only with a
+#: learned class prior: with a fixed uniform one, a skewed class balance is read as annotators favouring a class.
+GLAD_GRID: list[dict[str, Any]] = [{"class_ability_scale": 0.0, "class_prior": None}] + [
+    {"class_ability_scale": scale, "class_prior": 1.0} for scale in (0.0, 0.5, 1.0, 2.0, 4.0)
+]
+
+
+def glad_setting_name(setting: dict[str, Any]) -> str:
+    prior = "uniform" if setting["class_prior"] is None else f"Dir({setting['class_prior']:g})"
+    return f"class offsets {setting['class_ability_scale']:g}, prior {prior}"
+
+
+def majority_accuracy(judgments: pd.DataFrame, gold: pd.Series) -> float:
+    """Majority vote's accuracy, the larger of two tie rules: the first class wins a tie, or a tie counts as the
+    share of the tied classes that is right (a random tie-break's expected accuracy)."""
+    probs = MajorityVote().fit(judgments).soft_labels_.probs
+    common = probs.index.intersection(gold.dropna().index)
+    aligned, truth = probs.loc[common], gold.loc[common].to_numpy()
+    split = float((aligned.to_numpy() * (aligned.columns.to_numpy()[None, :] == truth[:, None])).sum(1).mean())
+    return max(score(probs, gold)["accuracy"], split)
+
+
+def section_loso_glad() -> pd.DataFrame:
+    """GLAD's candidate defaults on every development set; per set, the setting chosen on the others is scored on
+    it. The target is a floor on every set, so the choice is: most sets where accuracy reaches majority vote, then
+    the largest worst-set margin (accuracy minus majority vote's), then the lowest mean gold NLL, then the grid's
+    order. MACE() with its defaults beside it."""
+    from accord.models.glad import GLAD
+    from accord.models.mace import MACE
+
+    sets = gold_sets()
+    if not sets:
+        return pd.DataFrame()
+    print(f"\n# Leave-one-dataset-out choice of GLAD's defaults: {len(GLAD_GRID)} settings x {len(sets)} sets",
+          flush=True)
+    rows, mace = [], {}
+    for name, judgments in sets.items():
+        gold = gold_labels(judgments)
+        mv = majority_accuracy(judgments, gold)
+        for setting in GLAD_GRID:
+            metrics = score(GLAD(seed=0, **setting).fit(judgments).soft_labels_.probs, gold)
+            rows.append({"dataset": name, "setting": glad_setting_name(setting), "mv_accuracy": mv,
+                         "accuracy": metrics["accuracy"], "nll": metrics["nll"], "ece": metrics["ece"]})
+        mace[name] = score(MACE(seed=0).fit(judgments).soft_labels_.probs, gold)
+        print(f"  {name}: done", flush=True)
+    results = pd.DataFrame(rows)
+    results["met"] = (results.accuracy >= results.mv_accuracy).astype(int)
+    results["margin"] = results.accuracy - results.mv_accuracy
+    pivot = results.pivot(index="setting", columns="dataset", values=["accuracy", "nll"]).reindex(
+        list(dict.fromkeys(results.setting)))
+    print_table([{"setting": setting, **{name: f"{pivot.loc[setting, ('accuracy', name)]:.4f} / "
+                                               f"{pivot.loc[setting, ('nll', name)]:.3f}" for name in sets}}
+                 for setting in pivot.index], [("setting", "GLAD setting (accuracy / gold NLL)", 0)]
+                + [(name, name, 0) for name in sets], "GLAD: every candidate setting on every set")
+
+    def choose(exclude: str | None) -> str:
+        train = results[results.dataset != exclude]
+        order = {name: i for i, name in enumerate(dict.fromkeys(train.setting))}
+        summary = train.groupby("setting", sort=False).agg(met=("met", "sum"), worst=("margin", "min"),
+                                                           nll=("nll", "mean"))
+        summary["order"] = [order[name] for name in summary.index]
+        return str(summary.sort_values(["met", "worst", "nll", "order"],
+                                       ascending=[False, False, True, True]).index[0])
+
+    default = glad_setting_name({key: getattr(GLAD(), key) for key in GLAD_GRID[0]})
+    everywhere = choose(None)
+    print(f"\nSetting chosen on all sets: {everywhere}; GLAD()'s defaults: {default}"
+          f"{'' if everywhere == default else ' (DIFFERENT)'}")
+    table = []
+    for name in sets:
+        own = results[results.dataset == name].set_index("setting")
+        chosen = choose(name)
+        held, plain = own.loc[chosen], own.loc[default]
+        table.append({"dataset": name, "mv": plain.mv_accuracy, "acc": plain.accuracy, "nll": plain.nll,
+                      "loso_acc": held.accuracy, "loso_nll": held.nll, "loso_ece": held.ece,
+                      "met": "yes" if held.accuracy >= held.mv_accuracy else "NO", "setting": chosen,
+                      "mace_acc": mace[name]["accuracy"], "mace_nll": mace[name]["nll"],
+                      "mace_met": "yes" if mace[name]["accuracy"] >= held.mv_accuracy else "NO"})
+    print_table(table, [("dataset", "set", 0), ("mv", "majority vote acc", 4), ("acc", "GLAD() acc", 4),
+                        ("nll", "GLAD() NLL", 3), ("loso_acc", "LOSO acc", 4), ("loso_nll", "LOSO NLL", 3),
+                        ("loso_ece", "LOSO ECE", 3), ("met", "LOSO >= MV", 0),
+                        ("setting", "setting chosen without the set", 0), ("mace_acc", "MACE() acc", 4),
+                        ("mace_nll", "MACE() NLL", 3), ("mace_met", "MACE >= MV", 0)],
+                "GLAD: defaults, and defaults chosen leave-one-dataset-out (target: accuracy >= majority vote); "
+                "MACE() beside it")
+    print("\nSets where accuracy reaches majority vote, per GLAD setting, and mean gold NLL / accuracy:")
+    for setting, group in results.groupby("setting", sort=False):
+        print(f"- {setting:36s} {int(group.met.sum())}/{len(group)}  worst margin {group.margin.min():+.4f}  "
+              f"NLL {group.nll.mean():.4f}  "
+              f"acc {group.accuracy.mean():.4f}  below MV on: "
+              + (", ".join(group.dataset[group.met == 0]) or "none"))
+    sys.stdout.flush()
+    return results
+
+
 def section_synthetic(methods: list[Method], quick: bool) -> None:
     from scipy.stats import spearmanr
 
@@ -857,6 +955,8 @@ def main(argv: list[str] | None = None) -> int:
                 row.pop("_model", None)
         if "loso" in sections:
             section_loso()
+        if "loso-glad" in sections or "loso" in sections:
+            section_loso_glad()
         if "speed" in sections:
             section_speed(int(args.sizes.split(",")[-1]) if args.sizes else 1_000_000)
         if "synthetic" in sections:

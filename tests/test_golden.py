@@ -34,7 +34,6 @@ RENAMED: dict[str, dict[str, str]] = {
     "dawid-skene": POSITION_BIAS,
     "hierarchical-dawid-skene": POSITION_BIAS,
     "mace": {**_with_bounds("reliability", "competence"), **POSITION_BIAS},
-    "glad": {**_with_bounds("reliability", "ability"), **POSITION_BIAS},
     "bradley-terry": {**_with_bounds("reliability", "sharpness", sd=True),
                       **_with_bounds("bias", "position_bias_logit")},
     "ordinal": _with_bounds("reliability", "sharpness", sd=True),

@@ -219,7 +219,7 @@ def test_post_fit_posteriors_match_pyro_enumeration(model_class: type) -> None:
         if "class_prior" in point:
             pyro.sample("class_prior", dist.Delta(point["class_prior"]).to_event(1))
         with pyro.plate("annotator", data.n_workers, dim=-1):
-            for name in ("spam", "spam_labels", "ability"):
+            for name in ("spam", "spam_labels", "ability", "class_ability"):
                 if name in point:
                     pyro.sample(name, dist.Delta(point[name]).to_event(point[name].dim() - 1))
         if "beta" in point:
@@ -254,6 +254,28 @@ def test_glad_recovers_ability_and_difficulty() -> None:
     assert (items["difficulty_lower"] <= items["difficulty_upper"]).all()
     gold = gold_labels(judgments)
     assert metrics.accuracy(model.soft_labels_.probs, gold) >= 0.9
+
+
+def test_glad_class_offsets_fit_annotators_who_say_no_when_unsure() -> None:
+    """Annotators right far more often on class 0 than on class 1 (a crowd that answers 0 when unsure): GLAD with
+    symmetric errors weighs them wrongly and falls below majority vote, the class offsets (two-coin abilities)
+    recover the per-class abilities and beat it."""
+    rng = np.random.default_rng(7)
+    n_workers, n_items = 15, 120
+    truth = rng.integers(0, 2, n_items)
+    right_on = np.stack([rng.uniform(0.85, 0.98, n_workers), rng.uniform(0.35, 0.75, n_workers)], axis=1)
+    items, workers = np.repeat(np.arange(n_items), n_workers), np.tile(np.arange(n_workers), n_items)
+    right = rng.random(len(items)) < right_on[workers, truth[items]]
+    judgments = _table(items, workers, np.where(right, truth[items], 1 - truth[items]), truth)
+    gold = gold_labels(judgments)
+    majority = float((judgments.groupby("pair_id")["label"].agg(lambda v: v.value_counts().idxmax()) == gold).mean())
+    symmetric = GLAD(class_ability_scale=0.0, class_prior=None, max_steps=300, seed=0).fit(judgments)
+    model = GLAD(max_steps=300, seed=0).fit(judgments)
+    accuracy = metrics.accuracy(model.soft_labels_.probs, gold)
+    assert accuracy >= majority and accuracy > metrics.accuracy(symmetric.soft_labels_.probs, gold)
+    table = model.annotators_
+    assert "ability_c1" not in symmetric.annotators_.columns
+    assert (table["ability_c0"] > table["ability_c1"]).mean() >= 0.9
 
 
 def test_glad_vote_start_guards_against_label_switching() -> None:

@@ -30,8 +30,8 @@ def glad_label_logits(ability: torch.Tensor, beta: torch.Tensor, true: torch.Ten
 
     ``log P(y = t) = log sigmoid(alpha beta)`` and, for each of the other ``K - 1`` classes,
     ``log P(y = k) = log sigmoid(-alpha beta) - log(K - 1)``. ``ability`` and ``beta`` are each judgment's
-    annotator ability and item inverse difficulty (broadcastable); ``true`` the true class (the enumerated
-    ``[K, 1, 1]`` in the model).
+    annotator ability (on items of the true class: :math:`\\alpha_j + \\delta_{jt}`) and item inverse difficulty
+    (broadcastable); ``true`` the true class (the enumerated ``[K, 1, 1]`` in the model).
     """
     x = (ability * beta)[..., None]
     right = torch.nn.functional.logsigmoid(x)
@@ -75,19 +75,21 @@ def one_coin_em(encoded: Encoded, start: np.ndarray, *, n_iter: int = 50,
 
 
 class GLAD(EnumeratedRaterModel):
-    r"""GLAD: annotator ability times item difficulty (Whitehill et al., 2009), Bayesian, K classes.
+    r"""GLAD: annotator ability times item difficulty (Whitehill et al., 2009), Bayesian, K classes, with an
+    annotator's ability allowed to differ by true class (Raykar et al.'s two-coin annotator, 2010).
 
     Model (annotator :math:`j`, item :math:`i`, judgment label :math:`y_{ij}`, :math:`K` classes)
 
     .. math::
 
         \alpha_j &\sim \mathcal N(\mu_\alpha, \sigma_\alpha)         &&\text{ability; } < 0 \text{ adversarial} \\
+        \delta_{jk} &\sim \mathcal N(0, \sigma_\delta)              &&\text{ability's offset on items of class } k \\
         \beta_i &\sim \mathrm{LogNormal}(\mu_\beta, \sigma_\beta)   &&\text{inverse difficulty, } 1/\beta_i
             \text{ the difficulty} \\
         \pi &\sim \mathrm{Dirichlet}(c \mathbf 1_K)                 &&\text{class prior (or fixed uniform)} \\
         t_i &\sim \mathrm{Categorical}(\pi)                         &&\text{true class, enumerated out} \\
-        P(y_{ij} = t_i) &= \sigma(\alpha_j \beta_i), \qquad
-        P(y_{ij} = k) = \frac{1 - \sigma(\alpha_j \beta_i)}{K - 1} \quad (k \ne t_i)
+        P(y_{ij} = t_i) &= \sigma((\alpha_j + \delta_{j t_i}) \beta_i), \qquad
+        P(y_{ij} = k) = \frac{1 - \sigma((\alpha_j + \delta_{j t_i}) \beta_i)}{K - 1} \quad (k \ne t_i)
 
     :math:`\alpha_j = 0` is guessing, :math:`\alpha_j \to \infty` always right, :math:`\alpha_j < 0` more often wrong
     than guessing; :math:`\beta_i \to 0` makes item :math:`i` a guess for everyone. The priors break the scale
@@ -96,12 +98,16 @@ class GLAD(EnumeratedRaterModel):
     :func:`one_coin_em`) keeps the fit there even when the ability prior is symmetric. With two classes a fit that
     still lands in the flipped mode (most judgments from annotators of negative ability) is negated back, with a
     :class:`~accord.models.enumerated.ConvergenceWarning`; so is a fit that stops at ``max_steps`` unconverged.
-    GLAD's errors are symmetric in the classes: where annotators are right far more often on one class than on
-    another, a confusion model (Dawid-Skene, MACE) fits and GLAD does not.
-
-    The class prior is fixed uniform by default (``class_prior=None``), as in Whitehill et al.: learning it lets the
-    model explain a minority class away as guessing on items it makes very hard, and :math:`\pi` then collapses
-    onto the majority class.
+    With :math:`\sigma_\delta = 0` (``class_ability_scale=0``) this is Whitehill et al.'s GLAD, whose errors are
+    symmetric in the classes: where annotators are right far more often on one class than on another (a crowd that
+    says "no" when unsure), it weighs them wrongly and can fall below majority vote. The class offsets
+    :math:`\delta_{jk}` give each annotator a sensitivity and a specificity, as in the two-coin model of Raykar et
+    al. (2010), on top of GLAD's item difficulty; their prior shrinks an annotator with few judgments towards
+    symmetric errors. The class offsets and the learned class prior come as a pair: with offsets but a fixed
+    uniform prior, a skewed class balance is read as annotators who favour the majority class. The defaults
+    (``class_ability_scale``, ``class_prior``) were chosen leave-one-dataset-out (``benchmarks/aggregation.py
+    --loso``). Under ``inference="map"`` the learned class prior is a point estimate, which on a handful of items
+    can settle on one class: there, use the default ``"meanfield"`` or ``class_prior=None``.
 
     Inference (``inference=``): ``"meanfield"`` (default), ``"map"``, ``"lowrank"`` (SVI on the Pyro model with
     ``TraceEnum_ELBO``, the true class enumerated, and an AutoNormal / AutoDelta / AutoLowRankMultivariateNormal
@@ -116,6 +122,12 @@ class GLAD(EnumeratedRaterModel):
     log_beta_prior
         :math:`(\mu_\beta, \sigma_\beta)` of the log inverse difficulty. ``(0, 1)``: a typical item has
         :math:`\beta = 1`; 90% of items within a factor 5 of it.
+    class_ability_scale
+        :math:`\sigma_\delta`, the prior scale of an annotator's ability offset on items of each class; ``0``:
+        symmetric errors (Whitehill et al.'s GLAD).
+    class_prior
+        concentration of the Dirichlet prior on the learned class prior :math:`\pi`, or ``None``: fixed uniform
+        (Whitehill et al.).
     init
         ``"vote"`` (abilities from the one-coin EM started at vote fractions, difficulties at the prior median),
         ``"uniform"`` (the prior median: the symmetric point when the ability prior has mean 0), ``"random"``
@@ -123,7 +135,8 @@ class GLAD(EnumeratedRaterModel):
     Others: :class:`~accord.models.enumerated.EnumeratedRaterModel`, :class:`~accord.models.base.PyroRaterModel`.
 
     Fitted attributes: ``soft_labels_``; ``annotators_``, the common columns on an item of median difficulty
-    (``position_bias`` NaN: GLAD has none) and ``ability`` (:math:`\alpha_j`, with its interval);
+    (``position_bias`` NaN: GLAD has none), ``ability`` (:math:`\alpha_j`, with its interval) and, with class
+    offsets, ``ability_<class>`` (:math:`\alpha_j + \delta_{jk}`, posterior mean);
     ``item_difficulty_`` (per item ``difficulty`` = :math:`1/\beta_i`, posterior mean, with 90% bounds,
     and ``n_judgments``); ``class_prior_``; ``svi_``; ``n_divergences_`` (NUTS).
 
@@ -136,7 +149,7 @@ class GLAD(EnumeratedRaterModel):
     ...     "annotator": ["ann", "bob", "cid", "ann", "bob", "cid", "ann", "bob", "cid"],
     ...     "label":     ["A", "A", "B", "B", "B", "B", "A", "A", "B"],
     ... })
-    >>> model = GLAD(inference="map", max_steps=200, seed=0).fit(judgments)
+    >>> model = GLAD(max_steps=200, seed=0).fit(judgments)
     >>> model.soft_labels_.hard().tolist()
     ['A', 'B', 'A']
     >>> list(model.item_difficulty_.columns)
@@ -147,23 +160,36 @@ class GLAD(EnumeratedRaterModel):
     Jacob Whitehill, Paul Ruvolo, Tingfan Wu, Jacob Bergsma and Javier Movellan (2009). Whose Vote Should Count
     More: Optimal Integration of Labels from Labelers of Unknown Expertise. *Advances in Neural Information
     Processing Systems 22*, 2035-2043.
+
+    Vikas C. Raykar, Shipeng Yu, Linda H. Zhao, Gerardo Hermosillo Valadez, Charles Florin, Luca Bogoni and Linda
+    Moy (2010). Learning From Crowds. *Journal of Machine Learning Research* 11, 1297-1322.
     """
 
     method: ClassVar[str] = "glad"
     supported_inference: ClassVar[tuple[str, ...]] = ("map", "meanfield", "lowrank", "nuts")
-    _site_dims: ClassVar[dict[str, tuple[str, ...]]] = {"ability": ("annotator",), "beta": ("pair_id",)}
+    _site_dims: ClassVar[dict[str, tuple[str, ...]]] = {"ability": ("annotator",), "class_ability": ("annotator",
+                                                                                                        "class"),
+                                                         "beta": ("pair_id",)}
     _local_sites: ClassVar[tuple[str, ...]] = ("beta",)
 
     models_position_bias: ClassVar[bool] = False
 
     ability_prior: tuple[float, float] = (1.0, 1.0)
     log_beta_prior: tuple[float, float] = (0.0, 1.0)
-    class_prior: float | None = None
+    class_ability_scale: float = 2.0
+    class_prior: float | None = 1.0
+
+    @property
+    def _global_sites(self) -> dict[str, tuple[str, ...]]:
+        sites = super()._global_sites
+        return sites if self.class_ability_scale > 0 else {k: v for k, v in sites.items() if k != "class_ability"}
 
     def _check_settings(self, encoded: Encoded) -> None:
         super()._check_settings(encoded)
         if not (self.ability_prior[1] > 0 and self.log_beta_prior[1] > 0):
             raise AccordError("the scales of ability_prior and log_beta_prior must be positive")
+        if not self.class_ability_scale >= 0:
+            raise AccordError(f"class_ability_scale must be >= 0, not {self.class_ability_scale!r}")
 
     def _priors(self, device: torch.device, family: object = torch.distributions) -> tuple[object, object]:
         """The ability and inverse-difficulty priors, from ``family`` (``pyro.distributions`` in the model)."""
@@ -181,23 +207,38 @@ class GLAD(EnumeratedRaterModel):
         class_prior = self._sample_class_prior(k, device)
         with pyro.plate("annotator", data.n_workers, dim=-1):
             ability = pyro.sample("ability", ability_prior)
+            if self.class_ability_scale > 0:
+                offset = dist.Normal(torch.zeros(k, device=device), float(self.class_ability_scale)).to_event(1)
+                class_ability = pyro.sample("class_ability", offset)
         subsample = batch_size if batch_size is not None and batch_size < data.n_items else None
         with pyro.plate("item", data.n_items, dim=-2, subsample_size=subsample, device=device) as idx:
             beta = pyro.sample("beta", beta_prior)  # [items, 1]
             true = pyro.sample("true_class", dist.Categorical(class_prior), infer={"enumerate": "parallel"})
             workers = data.workers[idx]
             with pyro.plate("judgment", data.max_judgments, dim=-1, device=device):
-                logits = glad_label_logits(per_judgment(ability, workers), beta, true, k)
+                judge_ability = per_judgment(ability, workers)
+                if self.class_ability_scale > 0:  # the offset of the true class: [K, items, judgments]
+                    on_true = torch.nn.functional.one_hot(true.long(), k).to(judge_ability.dtype)
+                    judge_ability = judge_ability + (per_judgment(class_ability, workers, 1) * on_true).sum(-1)
+                logits = glad_label_logits(judge_ability, beta, true, k)
                 pyro.sample("label", dist.Categorical(logits=logits).mask(data.mask[idx]), obs=data.labels[idx])
 
     def _log_emission(self, params: Draws, workers: torch.Tensor, items: torch.Tensor,
                       labels: torch.Tensor) -> torch.Tensor:
-        x = params["ability"][:, workers] * params["beta"][:, items]  # [D, N]
         k = self.encoded_.n_classes
-        right = torch.nn.functional.logsigmoid(x)[:, None, :]
-        wrong = (torch.nn.functional.logsigmoid(-x) - math.log(max(k - 1, 1)))[:, None, :]
+        ability = self._class_abilities(params)[:, workers].transpose(1, 2)  # [D, K, N]: per true class
+        x = ability * params["beta"][:, None, items]
+        right = torch.nn.functional.logsigmoid(x)
+        wrong = torch.nn.functional.logsigmoid(-x) - math.log(max(k - 1, 1))
         is_label = labels[None, :] == torch.arange(k, device=labels.device)[:, None]  # [K, N]
         return torch.where(is_label[None], right, wrong)
+
+    def _class_abilities(self, params: Draws) -> torch.Tensor:
+        """``[D, W, K]``: each annotator's ability on items of each true class, :math:`\\alpha_j + \\delta_{jk}`."""
+        ability = params["ability"][..., None]
+        if "class_ability" in params:
+            return ability + params["class_ability"]
+        return ability.expand(*ability.shape[:-1], self.encoded_.n_classes)
 
     def _new_slot_points(self, params: Draws) -> list[tuple[float, Draws]]:
         """The fitted abilities' and inverse difficulties' quantiles at ``(q + 1/2) / Q``, ``Q`` =
@@ -205,10 +246,20 @@ class GLAD(EnumeratedRaterModel):
         fitted population, an unseen item a random one of the fitted items (the emission is not linear in them, so
         the mean would not do)."""
         levels = (torch.arange(POPULATION_POINTS, dtype=torch.float64) + 0.5) / POPULATION_POINTS
-        ability, beta = (torch.quantile(params[name].double(), levels.to(params[name].device), dim=1).to(
-            params[name].dtype) for name in ("ability", "beta"))  # [Q, D]
+        beta = torch.quantile(params["beta"].double(), levels.to(params["beta"].device), dim=1).to(
+            params["beta"].dtype)  # [Q, D]
+        # with class offsets, the quantiles of the ability on each class (the classes' quantiles taken together)
+        class_ability = self._class_abilities(params)
+        ability = torch.quantile(class_ability.double(), levels.to(class_ability.device), dim=1).to(
+            class_ability.dtype)  # [Q, D, K]
         weight = -2.0 * math.log(POPULATION_POINTS)
-        return [(weight, {"ability": a[:, None], "beta": b[:, None]}) for a in ability for b in beta]
+        points = []
+        for a in ability:
+            slot = {"ability": a[:, None, 0]}
+            if "class_ability" in params:
+                slot = {"ability": torch.zeros_like(a[:, None, 0]), "class_ability": a[:, None, :]}
+            points += [(weight, {**slot, "beta": b[:, None]}) for b in beta]
+        return points
 
     def _init_values(self, encoded: Encoded) -> Draws:
         device = self._torch_device
@@ -227,6 +278,8 @@ class GLAD(EnumeratedRaterModel):
         # record would send it to infinity
         ability = np.clip(np.log(accuracy) - np.log1p(-accuracy), -4.0, 4.0) / median_beta if k > 1 else accuracy
         values["ability"] = torch.as_tensor(ability, dtype=dtype, device=device)
+        if self.class_ability_scale > 0:
+            values["class_ability"] = torch.zeros((encoded.n_workers, k), dtype=dtype, device=device)
         if self.class_prior is not None:
             prior = (item_probs.sum(0) + self.class_prior) / (encoded.n_items + k * self.class_prior)
             values["class_prior"] = torch.as_tensor(prior, dtype=dtype, device=device)
@@ -239,24 +292,33 @@ class GLAD(EnumeratedRaterModel):
         possible, but then no aggregate without gold can tell, and the honest reading is the one users expect.)"""
         if self.encoded_.n_classes != 2:
             return
-        ability = self._draws["ability"].double().mean(0).cpu().numpy()
+        ability = self._class_abilities(self._draws).double().mean((0, 2)).cpu().numpy()
         weight = np.bincount(self.encoded_.workers, minlength=self.encoded_.n_workers)
         if float((weight * (ability < 0)).sum()) > 0.5 * weight.sum():
             warnings.warn("GLAD: the fit landed in the mirror mode (most judgments from annotators with negative "
                           "ability, every label switched); its abilities were negated", ConvergenceWarning,
                           stacklevel=5)
             self._draws["ability"] = -self._draws["ability"]
+            if "class_ability" in self._draws:  # the mirror of class k's offset is the other class's
+                self._draws["class_ability"] = -self._draws["class_ability"].flip(-1)
+            if "class_prior" in self._draws:
+                self._draws["class_prior"] = self._draws["class_prior"].flip(-1)
 
     def _rater_confusion(self, lo: int, hi: int) -> torch.Tensor:
-        """On an item of median difficulty: ``P(right) = sigmoid(alpha_j beta)``, errors uniform over the rest."""
+        """On an item of median difficulty: ``P(right | true k) = sigmoid((alpha_j + delta_jk) beta)``, errors
+        uniform over the rest."""
         k = self.encoded_.n_classes
-        typical_beta = self._draws["beta"].median(dim=1).values[:, None]  # [D, 1]
-        right = torch.sigmoid(self._draws["ability"][:, lo:hi] * typical_beta)[..., None, None]
+        typical_beta = self._draws["beta"].median(dim=1).values[:, None, None]  # [D, 1, 1]
+        right = torch.sigmoid(self._class_abilities(self._draws)[:, lo:hi] * typical_beta)[..., None]  # [D, W, K, 1]
         eye = torch.eye(k, dtype=torch.bool, device=right.device)
         return torch.where(eye, right, (1.0 - right) / max(k - 1, 1))
 
     def _rater_columns(self) -> dict[str, np.ndarray]:
-        return dict(zip(("ability", "ability_lower", "ability_upper"), mean_and_interval(self._draws["ability"])))
+        columns = dict(zip(("ability", "ability_lower", "ability_upper"), mean_and_interval(self._draws["ability"])))
+        if "class_ability" in self._draws:
+            by_class = self._class_abilities(self._draws).double().mean(0).cpu().numpy()
+            columns.update({f"ability_{name}": by_class[:, k] for k, name in enumerate(self.encoded_.classes)})
+        return columns
 
     def _after_fit(self) -> None:
         encoded = self.encoded_
