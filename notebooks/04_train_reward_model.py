@@ -19,7 +19,8 @@
 # Dawid-Skene soft labels. Both are scored on held-out pairs against the *true* preference of the synthetic data:
 # accuracy, and calibration as a reliability diagram.
 #
-# `FULL = True` (or `ACCORD_FULL=1`) trains longer on more pairs.
+# `FULL = True` (or `ACCORD_FULL=1`) trains the whole backbone longer on more pairs; the default trains the top two
+# of MiniLM's six layers and the head (the lower four frozen), so that it runs in a minute or two on a laptop.
 
 # %%
 import os
@@ -37,6 +38,7 @@ from accord.reward import RewardConfig, evaluate, score, train
 FULL = os.environ.get("ACCORD_FULL", "0") == "1"
 OUTPUT = Path(os.environ.get("ACCORD_NOTEBOOK_OUTPUT", "notebook-output"))
 STEPS = 400 if FULL else 40
+FROZEN_LAYERS = 0 if FULL else 4
 
 data = make_synthetic(n_pairs=3000 if FULL else 1200, n_annotators=150, judgments_per_pair=3,
                       annotator_mix={"reliable": 0.6, "spammer": 0.3, "adversarial": 0.1}, seed=0)
@@ -75,7 +77,7 @@ for name, frame, loss in (("majority + hard BT", majority, "bradley_terry"),
                           ("accord soft + weighted BCE", soft, "weighted_soft_bce")):
     config = RewardConfig(model="all-MiniLM-L6-v2", output_dir=str(OUTPUT / name.split()[0]), loss=loss,
                           max_steps=STEPS, batch_size=16, max_length=64, learning_rate=1e-4, warmup_ratio=0.1,
-                          seed=0, save_steps=None, progress=False)
+                          freeze_layers=FROZEN_LAYERS, seed=0, save_steps=None, progress=False)
     trained = train(config, train_data=frame[~frame["pair_id"].isin(test_ids)])
     results[name] = {"dir": trained.output_dir, "metrics": evaluate(trained.output_dir, held_out)}
 table = pd.DataFrame({name: r["metrics"] for name, r in results.items()}).T
