@@ -25,10 +25,13 @@ best-of-n from the sampling distribution, ``log n - (n - 1) / n``. Standard erro
 the difference of two methods per (seed, prompt) on the same candidates, its standard deviation over all (seed,
 prompt) units divided by the square root of their number.
 
-CPU-sized by default: the backbone is frozen entirely (``--freeze-layers 6``: only the linear head trains), so every
-reward model shares MiniLM's pooled embeddings; candidates are embedded once per seed and each model's own head is
-applied to them, which is checked against :func:`accord.reward.score` on a sample of candidates for every model.
-``--full`` (a GPU) trains the whole backbone and scores every model through ``score``.
+CPU-sized by default: the backbone is frozen entirely (``--freeze-layers 6``: only the linear head trains), so
+MiniLM's pooled embedding of a text is a function of its tokens alone. Each is computed once per run
+(:class:`PooledCache`) and shared by every reward model: the trainer (:class:`accord.reward.RewardTrainer`, its own
+seeding, batches, loss, optimiser and schedule) trains each model's head on the cached embeddings, and candidates
+are scored by each head on theirs. The saved models are ordinary reward models, and for every model the cached
+rewards of a sample of candidates are checked against :func:`accord.reward.score`. ``--full`` (a GPU) trains the
+whole backbone and scores every model through ``score``.
 
     python benchmarks/overoptimization.py --seeds 0 --prompts 20                # a smoke run
     python benchmarks/overoptimization.py --seeds 0,1,2,3,4 --png overopt.png   # the reported run
@@ -52,24 +55,82 @@ METHODS = ("a majority", "b soft", "c debiased", "d debiased+ensemble")
 JUDGMENTS_PER_PAIR = 5
 
 
-def embed(model_dir: str, frame: pd.DataFrame, batch_size: int = 64) -> np.ndarray:
-    """The pooled embedding each candidate's reward head reads (the input of ``model.head``)."""
+class PooledCache:
+    """MiniLM's pooled embedding of every token sequence, computed once: with the backbone frozen entirely (and
+    dropout off, as the trainer sets it) it is a function of the token ids alone, so the reward models of a run -
+    every method, member and seed - share it, and each trains and scores only its linear head on it."""
+
+    def __init__(self, backbone: str, batch_size: int = 64):
+        from accord.reward.data import PairCollator
+        from accord.reward.model import RewardModel
+
+        self.model = RewardModel.from_backbone(backbone).eval()
+        self.collator = PairCollator(0, packing=True, pooling=self.model.pooling, hidden_size=self.model.hidden_size)
+        self.batch_size = batch_size
+        self.vectors: dict[bytes, Any] = {}
+        self.computed = 0
+
+    def pooled(self, seqs: list[list[int]], types: list[list[int]] | None = None) -> Any:
+        """``(len(seqs), hidden)`` pooled embeddings (a float32 tensor) of token sequences (and their token type
+        ids, which a BERT-style encoder reads), computing those not yet seen."""
+        import torch
+
+        from accord.reward.task import model_inputs
+
+        types = types if types is not None else [[0] * len(s) for s in seqs]
+        keys = [np.asarray([s, t], dtype=np.int64).tobytes() for s, t in zip(seqs, types)]
+        todo = {key: (s, t) for key, s, t in zip(keys, seqs, types) if key not in self.vectors}
+        if todo:
+            new_keys = sorted(todo, key=lambda key: -len(todo[key][0]))  # similar lengths together
+            captured: list[torch.Tensor] = []
+            hook = self.model.head.register_forward_pre_hook(lambda _, x: captured.append(x[0].detach().clone()))
+            try:
+                with torch.no_grad():
+                    for start in range(0, len(new_keys), self.batch_size):
+                        chunk = [todo[key] for key in new_keys[start:start + self.batch_size]]
+                        batch = self.collator.sequences([s for s, _ in chunk], [t for _, t in chunk])
+                        self.model(**model_inputs(batch))
+            finally:
+                hook.remove()
+            self.vectors.update(zip(new_keys, torch.cat(captured)))
+            self.computed += len(new_keys)
+        return torch.stack([self.vectors[key] for key in keys])
+
+
+def cached_model_class(cache: PooledCache) -> type:
+    """A :class:`RewardModel` whose forward reads the pooled embeddings from ``cache`` (any collated layout: padded
+    or packed rows) and applies its own head; saved, it is an ordinary reward model (the frozen backbone and the
+    trained head), so :func:`accord.reward.score` scores it the long way."""
     import torch
 
-    from accord.reward.evaluate import _encoder, load_model, predict_responses
+    from accord.reward.model import RewardModel, RewardOutput
+
+    class CachedPoolingRewardModel(RewardModel):
+        def forward(self, input_ids: torch.Tensor, pool_index: torch.Tensor, token_seq: torch.Tensor | None = None,
+                    token_type_ids: torch.Tensor | None = None, dense_mask: torch.Tensor | None = None,
+                    **_: Any) -> RewardOutput:
+            if token_seq is None or dense_mask is not None or self.uncertainty_head or self.num_outputs != 1:
+                raise SystemExit("cached embeddings need mean pooling over whole sequences and one reward output")
+            keep = token_seq >= 0
+            seq = token_seq[keep]
+            order = torch.argsort(seq, stable=True)  # each sequence's tokens in their order
+            ids = input_ids.reshape(-1)[keep][order].tolist()
+            types = None if token_type_ids is None else token_type_ids.reshape(-1)[keep][order].tolist()
+            bounds = np.cumsum([0] + torch.bincount(seq, minlength=len(pool_index)).tolist())
+            spans = [slice(bounds[k], bounds[k + 1]) for k in range(len(pool_index))]
+            pooled = cache.pooled([ids[span] for span in spans], None if types is None else [types[s] for s in spans])
+            return RewardOutput(reward=self.head(pooled.to(self.head.weight.device))[:, 0])
+
+    return CachedPoolingRewardModel
+
+
+def embed_candidates(cache: PooledCache, model_dir: str, frame: pd.DataFrame) -> np.ndarray:
+    """The pooled embeddings of candidates (``prompt``, ``text``), tokenized as :func:`accord.reward.score` does."""
+    from accord.reward.evaluate import _encoder, load_model
 
     model, tokenizer = load_model(model_dir, "cpu")
     encoded = _encoder(model, tokenizer, None).encode(list(frame["prompt"]), list(frame["text"]))
-    captured: list[torch.Tensor] = []
-    hook = model.head.register_forward_pre_hook(lambda _, inputs: captured.append(inputs[0].detach().clone()))
-    try:
-        predict_responses(model, encoded, pad_token_id=tokenizer.pad_token_id, batch_size=batch_size)
-    finally:
-        hook.remove()
-    order = np.argsort(-np.array([len(ids) for ids in encoded.ids]), kind="stable")  # predict_responses' order
-    pooled = np.zeros((len(order), captured[0].shape[1]), dtype=np.float32)
-    pooled[order] = torch.cat(captured).numpy()
-    return pooled
+    return cache.pooled(encoded.ids, encoded.type_ids).numpy()
 
 
 def head_rewards(model_dir: str, pooled: np.ndarray) -> np.ndarray:
@@ -87,9 +148,10 @@ def head_rewards(model_dir: str, pooled: np.ndarray) -> np.ndarray:
 
 
 def train_model(frame: pd.DataFrame, name: str, loss: str, seed: int, args: argparse.Namespace, backbone: str,
-                work_dir: Path) -> str:
+                work_dir: Path, cache: PooledCache | None) -> str:
     from accord.datasets import write_cleaned
     from accord.reward import RewardConfig, RewardTrainer
+    from accord.reward.trainer import seed_everything
 
     path = write_cleaned(frame, work_dir / f"{name}.parquet", provenance={"source": f"synthetic seed {seed}"})
     config = RewardConfig(model=backbone, train_path=str(path), output_dir=str(work_dir / name), loss=loss,
@@ -97,10 +159,15 @@ def train_model(frame: pd.DataFrame, name: str, loss: str, seed: int, args: argp
                           learning_rate=args.learning_rate, warmup_ratio=0.1, seed=seed, save_steps=None,
                           logging_steps=50, stats_max_pairs=256,
                           freeze_layers=0 if args.full else args.freeze_layers, progress=False)
-    return str(RewardTrainer(config).train().output_dir)
+    model = None
+    if cache is not None:  # the trainer's own model set-up (seed, then backbone and head), reading the cache
+        seed_everything(seed)
+        model = cached_model_class(cache).from_backbone(backbone)
+    return str(RewardTrainer(config, model=model).train().output_dir)
 
 
-def run_seed(seed: int, share: float, args: argparse.Namespace, backbone: str, work_dir: Path) -> dict[str, Any]:
+def run_seed(seed: int, share: float, args: argparse.Namespace, backbone: str, work_dir: Path,
+             cache: PooledCache | None) -> dict[str, Any]:
     from accord.aggregate import build_cleaned, fit_method
     from accord.datasets.synthetic import make_synthetic
     from accord.reward import score
@@ -122,29 +189,33 @@ def run_seed(seed: int, share: float, args: argparse.Namespace, backbone: str, w
                                   judgments), "weighted_soft_bce")}
     fit_seconds = time.perf_counter() - started
     tag = f"s{seed}-b{int(share * 100)}"
-    dirs = {key: train_model(frame, f"{tag}-{key}", loss, seed, args, backbone, work_dir)
+    started = time.perf_counter()
+    dirs = {key: train_model(frame, f"{tag}-{key}", loss, seed, args, backbone, work_dir, cache)
             for key, (frame, loss) in labels.items()}
     members = [dirs["c"]] + [train_model(labels["c"][0], f"{tag}-c{m}", "weighted_soft_bce", seed + 1000 * m, args,
-                                         backbone, work_dir) for m in range(1, args.members)]
+                                         backbone, work_dir, cache) for m in range(1, args.members)]
+    train_seconds = time.perf_counter() - started
 
+    started = time.perf_counter()
     pair_prompt = data.responses["prompt_id"].reindex(
         data.judgments.drop_duplicates("pair_id").set_index("pair_id")["response_a_id"].reindex(held_out.index))
     test_prompts = pd.unique(pair_prompt[held_out.to_numpy()])[: args.prompts]
     candidates = data.sample_candidates(list(test_prompts), args.candidates, seed=seed)
     every = list(dict.fromkeys([dirs["a"], dirs["b"], *members]))
-    if args.full:
+    if cache is None:
         rewards = {d: score(d, candidates.rename(columns={"text": "response"}))["reward_normalised"].to_numpy()
                    for d in every}
     else:
-        pooled = embed(dirs["a"], candidates)
+        pooled = embed_candidates(cache, dirs["a"], candidates)
         rewards = {d: head_rewards(d, pooled) for d in every}
         sample = candidates.iloc[:: max(1, len(candidates) // 48)]
-        for d in every:  # the shortcut equals the reward model's own scoring
+        for d in every:  # the cached path equals the saved reward model's own scoring
             direct = score(d, sample.rename(columns={"text": "response"}))["reward_normalised"].to_numpy()
             gap = float(np.abs(direct - rewards[d][sample.index.to_numpy()]).max())
             if gap > 1e-3:
-                raise SystemExit(f"shared embeddings disagree with score() for {d} by {gap:.2e}: is the backbone "
+                raise SystemExit(f"cached embeddings disagree with score() for {d} by {gap:.2e}: is the backbone "
                                  "frozen entirely?")
+    score_seconds = time.perf_counter() - started
     proxy = {"a majority": rewards[dirs["a"]], "b soft": rewards[dirs["b"]], "c debiased": rewards[dirs["c"]],
              "d debiased+ensemble": conservative_reward(np.stack([rewards[d] for d in members]), args.conservative,
                                                         args.k)}
@@ -160,7 +231,8 @@ def run_seed(seed: int, share: float, args: argparse.Namespace, backbone: str, w
             curves[m].append(best_of_n_expectation(proxy[m][rows], utility[rows], ns))
             lengths[m].append(best_of_n_expectation(proxy[m][rows], length[rows].astype(float), ns))
     print(f"  seed {seed}, biased share {share:.0%}: {len(train_ids):,} training pairs, {len(test_prompts)} held-out "
-          f"prompts x {args.candidates} candidates; labels {fit_seconds:.0f}s", flush=True)
+          f"prompts x {args.candidates} candidates; labels {fit_seconds:.0f}s, reward models {train_seconds:.0f}s, "
+          f"scoring {score_seconds:.0f}s", flush=True)
     return {"ns": ns, "utility": {m: np.array(v) for m, v in curves.items()},
             "length": {m: np.array(v) for m, v in lengths.items()}}
 
@@ -250,12 +322,15 @@ def main(argv: list[str] | None = None) -> int:
           f"{args.steps} steps x {args.batch_size} pairs, lr {args.learning_rate}; (d): {args.members} members, "
           f"{args.conservative} k={args.k}", flush=True)
     started = time.perf_counter()
+    cache = None if args.full else PooledCache(backbone)
+    if cache is not None and args.freeze_layers < cache.model.config.num_hidden_layers:
+        cache = None  # some layers train: every model scores through score()
     tables = []
     with tempfile.TemporaryDirectory(prefix="overopt_") as tmp:
         work_dir = args.work_dir or Path(tmp)
         work_dir.mkdir(parents=True, exist_ok=True)
         for share in shares:
-            results = [run_seed(seed, share, args, backbone, work_dir) for seed in seeds]
+            results = [run_seed(seed, share, args, backbone, work_dir, cache) for seed in seeds]
             tables.append(summarise(results, share))
     table = pd.concat(tables, ignore_index=True)
     show = table[table["n"].isin([1, 4, 16, 64, 256])]
