@@ -233,8 +233,34 @@ def run_seed(seed: int, share: float, args: argparse.Namespace, backbone: str, w
     print(f"  seed {seed}, biased share {share:.0%}: {len(train_ids):,} training pairs, {len(test_prompts)} held-out "
           f"prompts x {args.candidates} candidates; labels {fit_seconds:.0f}s, reward models {train_seconds:.0f}s, "
           f"scoring {score_seconds:.0f}s", flush=True)
-    return {"ns": ns, "utility": {m: np.array(v) for m, v in curves.items()},
+    return {"seed": seed, "ns": ns, "utility": {m: np.array(v) for m, v in curves.items()},
             "length": {m: np.array(v) for m, v in lengths.items()}}
+
+
+def curves_frame(results: list[dict[str, Any]], share: float) -> pd.DataFrame:
+    """The per-(seed, prompt) curves as one long table (what ``--curves`` writes and ``--from-curves`` reads)."""
+    rows = []
+    for r in results:
+        for m in METHODS:
+            for name in ("utility", "length"):
+                values = r[name][m]
+                unit, j = np.meshgrid(np.arange(values.shape[0]), np.arange(values.shape[1]), indexing="ij")
+                rows.append(pd.DataFrame({"biased share": share, "seed": r["seed"], "prompt": unit.ravel(),
+                                          "method": m, "n": np.asarray(r["ns"])[j.ravel()], "quantity": name,
+                                          "value": values.ravel()}))
+    return pd.concat(rows, ignore_index=True)
+
+
+def results_from_curves(frame: pd.DataFrame) -> dict[float, list[dict[str, Any]]]:
+    """``--curves`` tables back into the per-seed results, by biased share (seeds in order)."""
+    out: dict[float, list[dict[str, Any]]] = {}
+    for (share, seed), part in frame.groupby(["biased share", "seed"], sort=False):
+        ns = sorted(part["n"].unique().tolist())
+        result: dict[str, Any] = {"seed": seed, "ns": ns, "utility": {}, "length": {}}
+        for (name, m), rows in part.groupby(["quantity", "method"]):
+            result[name][m] = rows.pivot(index="prompt", columns="n", values="value")[ns].to_numpy()
+        out.setdefault(float(share), []).append(result)
+    return {share: sorted(results, key=lambda r: r["seed"]) for share, results in out.items()}
 
 
 def summarise(results: list[dict[str, Any]], share: float) -> pd.DataFrame:
@@ -253,6 +279,45 @@ def summarise(results: list[dict[str, Any]], share: float) -> pd.DataFrame:
                          "minus (a)": diff.mean(), "paired SE": diff.std(ddof=1) / math.sqrt(len(diff)),
                          "length": length[:, j].mean()})
     return pd.DataFrame(rows)
+
+
+def paired(results: list[dict[str, Any]], m1: str, j1: int, m2: str, j2: int) -> tuple[float, float]:
+    """Mean and paired standard error over (seed, prompt) of ``m1`` at the ``j1``-th n minus ``m2`` at the
+    ``j2``-th n."""
+    diff = np.concatenate([r["utility"][m1][:, j1] - r["utility"][m2][:, j2] for r in results])
+    return float(diff.mean()), float(diff.std(ddof=1) / math.sqrt(len(diff)))
+
+
+def checks(results: list[dict[str, Any]], share: float) -> list[str]:
+    """The comparisons the benchmark exists for, each as a difference with its paired standard error."""
+    ns = results[0]["ns"]
+
+    def fmt(mean: float, se: float) -> str:
+        if se < 1e-9:  # the same choices on every prompt
+            return f"{mean:+.4f} (paired SE 0)"
+        return f"{mean:+.4f} (paired SE {se:.4f}, {mean / se:+.2f} SE)"
+
+    lines = []
+    if share > 0:
+        j = ns.index(64) if 64 in ns else len(ns) - 1
+        lines.append(f"n = {ns[j]}: (d) - (a) {fmt(*paired(results, METHODS[3], j, METHODS[0], j))}")
+        for jj in sorted({j, len(ns) - 1}):
+            lines.append(f"n = {ns[jj]}: (c) - (b) {fmt(*paired(results, METHODS[2], jj, METHODS[1], jj))}")
+    for m in METHODS:
+        curve = np.concatenate([r["utility"][m] for r in results]).mean(axis=0)
+        peak = int(np.argmax(curve))
+        falls = [(ns[j], *paired(results, m, j, m, peak)) for j in range(peak + 1, len(ns))]
+        worst = min(falls, key=lambda f: f[1] / f[2] if f[2] >= 1e-9 else 0.0, default=None)
+        text = f"{m}: peak at n = {ns[peak]} ({curve[peak]:+.4f}); n = {ns[-1]} minus the peak "
+        text += fmt(*paired(results, m, len(ns) - 1, m, peak)) if worst else "+0 (the peak is at the last n)"
+        if worst:
+            text += f"; largest fall below the peak at n = {worst[0]}: {fmt(worst[1], worst[2])}"
+        lines.append(text)
+    if share == 0:
+        lines.append("(d) - (a) at every n: " + "; ".join(
+            f"n = {n}: {mean:+.4f} ({f'{mean / se:+.2f} SE' if se >= 1e-9 else 'paired SE 0'})"
+            for n, (mean, se) in ((n, paired(results, METHODS[3], j, METHODS[0], j)) for j, n in enumerate(ns))))
+    return lines
 
 
 def plot(table: pd.DataFrame, path: Path) -> None:
@@ -306,6 +371,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--png", type=Path, default=Path("overoptimization.png"))
     parser.add_argument("--work-dir", type=Path)
+    parser.add_argument("--curves", type=Path, help="also write the per-(seed, prompt) curves to this parquet file")
+    parser.add_argument("--from-curves", help="comma-separated --curves files (of runs on disjoint seeds, run in "
+                        "parallel): summarise and plot them together, training nothing")
     args = parser.parse_args(argv)
     import torch
     from transformers.utils import logging as hf_logging
@@ -317,28 +385,44 @@ def main(argv: list[str] | None = None) -> int:
     backbone = resolve_model_path(args.backbone)
     seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
     shares = [args.biased_share] + ([] if args.no_unbiased else [0.0])
-    print(f"synthetic: {args.pairs:,} pairs, {args.annotators} raters, {JUDGMENTS_PER_PAIR} judgments per pair; "
-          f"reward models: MiniLM, {'whole backbone' if args.full else f'{args.freeze_layers} layers frozen'}, "
-          f"{args.steps} steps x {args.batch_size} pairs, lr {args.learning_rate}; (d): {args.members} members, "
-          f"{args.conservative} k={args.k}", flush=True)
     started = time.perf_counter()
-    cache = None if args.full else PooledCache(backbone)
-    if cache is not None and args.freeze_layers < cache.model.config.num_hidden_layers:
-        cache = None  # some layers train: every model scores through score()
-    tables = []
-    with tempfile.TemporaryDirectory(prefix="overopt_") as tmp:
-        work_dir = args.work_dir or Path(tmp)
-        work_dir.mkdir(parents=True, exist_ok=True)
-        for share in shares:
-            results = [run_seed(seed, share, args, backbone, work_dir, cache) for seed in seeds]
-            tables.append(summarise(results, share))
+    cache = None
+    if args.from_curves:
+        by_share = results_from_curves(pd.concat([pd.read_parquet(f) for f in args.from_curves.split(",")],
+                                                 ignore_index=True))
+        seeds = sorted({r["seed"] for results in by_share.values() for r in results})
+        print(f"curves of seeds {', '.join(map(str, seeds))} from {args.from_curves}")
+    else:
+        print(f"synthetic: {args.pairs:,} pairs, {args.annotators} raters, {JUDGMENTS_PER_PAIR} judgments per pair; "
+              f"reward models: MiniLM, {'whole backbone' if args.full else f'{args.freeze_layers} layers frozen'}, "
+              f"{args.steps} steps x {args.batch_size} pairs, lr {args.learning_rate}; (d): {args.members} "
+              f"members, {args.conservative} k={args.k}", flush=True)
+        cache = None if args.full else PooledCache(backbone)
+        if cache is not None and args.freeze_layers < cache.model.config.num_hidden_layers:
+            cache = None  # some layers train: every model scores through score()
+        by_share = {}
+        with tempfile.TemporaryDirectory(prefix="overopt_") as tmp:
+            work_dir = args.work_dir or Path(tmp)
+            work_dir.mkdir(parents=True, exist_ok=True)
+            for share in shares:
+                by_share[share] = [run_seed(seed, share, args, backbone, work_dir, cache) for seed in seeds]
+        if args.curves:
+            from accord.datasets.io import atomic_path
+
+            with atomic_path(args.curves) as tmp_path:
+                pd.concat([curves_frame(results, share) for share, results in by_share.items()],
+                          ignore_index=True).to_parquet(tmp_path)
+    tables = [summarise(results, share) for share, results in by_share.items()]
+    verdicts = [(share, checks(results, share)) for share, results in by_share.items()]
     table = pd.concat(tables, ignore_index=True)
-    show = table[table["n"].isin([1, 4, 16, 64, 256])]
     with pd.option_context("display.width", 200, "display.max_columns", 20):
-        for share, part in show.groupby("biased share", sort=False):
+        for (share, part), (_, lines) in zip(table.groupby("biased share", sort=False), verdicts):
             print(f"\n{share:.0%} length-biased raters ({len(seeds)} seeds): true utility of best-of-n, its SE, the "
                   "paired difference to (a) and its SE, the chosen response's length (sentences)")
-            print(part.drop(columns="biased share").to_string(index=False, float_format="{:+.3f}".format))
+            print(part.drop(columns="biased share").to_string(index=False, float_format="{:+.4f}".format))
+            print("\n".join(lines))
+    if cache is not None:
+        print(f"MiniLM pooled embeddings computed: {cache.computed:,} (each once)")
     plot(table, args.png)
     print(f"\nwrote {args.png}; wall time {time.perf_counter() - started:.0f}s")
     return 0
