@@ -23,7 +23,9 @@ the highest proxy reward among n drawn without replacement, computed exactly fro
 (:func:`accord.reward.best_of_n.best_of_n_expectation`), mean over prompts; against n and against the KL of
 best-of-n from the sampling distribution, ``log n - (n - 1) / n``. Standard errors of differences are paired:
 the difference of two methods per (seed, prompt) on the same candidates, its standard deviation over all (seed,
-prompt) units divided by the square root of their number.
+prompt) units divided by the square root of their number. After each setting's table: (d) - (a) at n = 64 and
+(c) - (b) at n = 64 and 256 (with biased raters), each method's peak and its fall below the peak up to the last n
+(the paired difference of the method with itself at the two n), and without biased raters (d) - (a) at every n.
 
 CPU-sized by default: the backbone is frozen entirely (``--freeze-layers 6``: only the linear head trains), so
 MiniLM's pooled embedding of a text is a function of its tokens alone. Each is computed once per run
@@ -33,9 +35,15 @@ are scored by each head on theirs. The saved models are ordinary reward models, 
 rewards of a sample of candidates are checked against :func:`accord.reward.score`. ``--full`` (a GPU) trains the
 whole backbone and scores every model through ``score``.
 
-    python benchmarks/overoptimization.py --seeds 0 --prompts 20                # a smoke run
-    python benchmarks/overoptimization.py --seeds 0,1,2,3,4 --png overopt.png   # the reported run
-    python benchmarks/overoptimization.py --full --seeds 0,1,2,3,4              # GPU: whole backbone trained
+Seeds may run in separate processes, each writing its curves (``--curves``, rewritten after every seed, so a
+stopped run keeps the seeds it finished), and be summarised together (``--from-curves``).
+
+    python benchmarks/overoptimization.py --seeds 0 --pairs 300 --prompts 4 --candidates 16 --steps 5 --members 2
+    python benchmarks/overoptimization.py --seeds 0,1,2,3,4 --png overopt.png      # the reported run, one process
+    python benchmarks/overoptimization.py --seeds 0,2,4 --curves a.parquet         # or in two processes ...
+    python benchmarks/overoptimization.py --seeds 1,3 --curves b.parquet
+    python benchmarks/overoptimization.py --from-curves a.parquet,b.parquet --png overopt.png   # ... and together
+    python benchmarks/overoptimization.py --full --seeds 0,1,2,3,4                 # GPU: whole backbone trained
 """
 
 from __future__ import annotations
@@ -400,18 +408,19 @@ def main(argv: list[str] | None = None) -> int:
         cache = None if args.full else PooledCache(backbone)
         if cache is not None and args.freeze_layers < cache.model.config.num_hidden_layers:
             cache = None  # some layers train: every model scores through score()
-        by_share = {}
+        by_share = {share: [] for share in shares}
         with tempfile.TemporaryDirectory(prefix="overopt_") as tmp:
             work_dir = args.work_dir or Path(tmp)
             work_dir.mkdir(parents=True, exist_ok=True)
-            for share in shares:
-                by_share[share] = [run_seed(seed, share, args, backbone, work_dir, cache) for seed in seeds]
-        if args.curves:
-            from accord.datasets.io import atomic_path
+            for seed in seeds:  # a seed's texts are the same at every share: its embeddings are computed once
+                for share in shares:
+                    by_share[share].append(run_seed(seed, share, args, backbone, work_dir, cache))
+                    if args.curves:  # after every seed: a stopped run keeps the seeds it finished
+                        from accord.datasets.io import atomic_path
 
-            with atomic_path(args.curves) as tmp_path:
-                pd.concat([curves_frame(results, share) for share, results in by_share.items()],
-                          ignore_index=True).to_parquet(tmp_path)
+                        with atomic_path(args.curves) as tmp_path:
+                            pd.concat([curves_frame(results, s) for s, results in by_share.items() if results],
+                                      ignore_index=True).to_parquet(tmp_path)
     tables = [summarise(results, share) for share, results in by_share.items()]
     verdicts = [(share, checks(results, share)) for share, results in by_share.items()]
     table = pd.concat(tables, ignore_index=True)
