@@ -23,16 +23,27 @@ the highest proxy reward among n drawn without replacement, computed exactly fro
 (:func:`accord.reward.best_of_n.best_of_n_expectation`), mean over prompts; against n and against the KL of
 best-of-n from the sampling distribution, ``log n - (n - 1) / n``. Standard errors of differences are paired:
 the difference of two methods per (seed, prompt) on the same candidates, its standard deviation over all (seed,
-prompt) units divided by the square root of their number.
+prompt) units divided by the square root of their number. After each setting's table: (d) - (a) at n = 64 and
+(c) - (b) at n = 64 and 256 (with biased raters), each method's peak and its fall below the peak up to the last n
+(the paired difference of the method with itself at the two n), and without biased raters (d) - (a) at every n.
 
-CPU-sized by default: the backbone is frozen entirely (``--freeze-layers 6``: only the linear head trains), so every
-reward model shares MiniLM's pooled embeddings; candidates are embedded once per seed and each model's own head is
-applied to them, which is checked against :func:`accord.reward.score` on a sample of candidates for every model.
-``--full`` (a GPU) trains the whole backbone and scores every model through ``score``.
+CPU-sized by default: the backbone is frozen entirely (``--freeze-layers 6``: only the linear head trains), so
+MiniLM's pooled embedding of a text is a function of its tokens alone. Each is computed once per run
+(:class:`PooledCache`) and shared by every reward model: the trainer (:class:`accord.reward.RewardTrainer`, its own
+seeding, batches, loss, optimiser and schedule) trains each model's head on the cached embeddings, and candidates
+are scored by each head on theirs. The saved models are ordinary reward models, and for every model the cached
+rewards of a sample of candidates are checked against :func:`accord.reward.score`. ``--full`` (a GPU) trains the
+whole backbone and scores every model through ``score``.
 
-    python benchmarks/overoptimization.py --seeds 0 --prompts 20                # a smoke run
-    python benchmarks/overoptimization.py --seeds 0,1,2,3,4 --png overopt.png   # the reported run
-    python benchmarks/overoptimization.py --full --seeds 0,1,2,3,4              # GPU: whole backbone trained
+Seeds may run in separate processes, each writing its curves (``--curves``, rewritten after every seed, so a
+stopped run keeps the seeds it finished), and be summarised together (``--from-curves``).
+
+    python benchmarks/overoptimization.py --seeds 0 --pairs 300 --prompts 4 --candidates 16 --steps 5 --members 2
+    python benchmarks/overoptimization.py --seeds 0,1,2,3,4 --png overopt.png      # the reported run, one process
+    python benchmarks/overoptimization.py --seeds 0,2,4 --curves a.parquet         # or in two processes ...
+    python benchmarks/overoptimization.py --seeds 1,3 --curves b.parquet
+    python benchmarks/overoptimization.py --from-curves a.parquet,b.parquet --png overopt.png   # ... and together
+    python benchmarks/overoptimization.py --full --seeds 0,1,2,3,4                 # GPU: whole backbone trained
 """
 
 from __future__ import annotations
@@ -52,24 +63,82 @@ METHODS = ("a majority", "b soft", "c debiased", "d debiased+ensemble")
 JUDGMENTS_PER_PAIR = 5
 
 
-def embed(model_dir: str, frame: pd.DataFrame, batch_size: int = 64) -> np.ndarray:
-    """The pooled embedding each candidate's reward head reads (the input of ``model.head``)."""
+class PooledCache:
+    """MiniLM's pooled embedding of every token sequence, computed once: with the backbone frozen entirely (and
+    dropout off, as the trainer sets it) it is a function of the token ids alone, so the reward models of a run -
+    every method, member and seed - share it, and each trains and scores only its linear head on it."""
+
+    def __init__(self, backbone: str, batch_size: int = 64):
+        from accord.reward.data import PairCollator
+        from accord.reward.model import RewardModel
+
+        self.model = RewardModel.from_backbone(backbone).eval()
+        self.collator = PairCollator(0, packing=True, pooling=self.model.pooling, hidden_size=self.model.hidden_size)
+        self.batch_size = batch_size
+        self.vectors: dict[bytes, Any] = {}
+        self.computed = 0
+
+    def pooled(self, seqs: list[list[int]], types: list[list[int]] | None = None) -> Any:
+        """``(len(seqs), hidden)`` pooled embeddings (a float32 tensor) of token sequences (and their token type
+        ids, which a BERT-style encoder reads), computing those not yet seen."""
+        import torch
+
+        from accord.reward.task import model_inputs
+
+        types = types if types is not None else [[0] * len(s) for s in seqs]
+        keys = [np.asarray([s, t], dtype=np.int64).tobytes() for s, t in zip(seqs, types)]
+        todo = {key: (s, t) for key, s, t in zip(keys, seqs, types) if key not in self.vectors}
+        if todo:
+            new_keys = sorted(todo, key=lambda key: -len(todo[key][0]))  # similar lengths together
+            captured: list[torch.Tensor] = []
+            hook = self.model.head.register_forward_pre_hook(lambda _, x: captured.append(x[0].detach().clone()))
+            try:
+                with torch.no_grad():
+                    for start in range(0, len(new_keys), self.batch_size):
+                        chunk = [todo[key] for key in new_keys[start:start + self.batch_size]]
+                        batch = self.collator.sequences([s for s, _ in chunk], [t for _, t in chunk])
+                        self.model(**model_inputs(batch))
+            finally:
+                hook.remove()
+            self.vectors.update(zip(new_keys, torch.cat(captured)))
+            self.computed += len(new_keys)
+        return torch.stack([self.vectors[key] for key in keys])
+
+
+def cached_model_class(cache: PooledCache) -> type:
+    """A :class:`RewardModel` whose forward reads the pooled embeddings from ``cache`` (any collated layout: padded
+    or packed rows) and applies its own head; saved, it is an ordinary reward model (the frozen backbone and the
+    trained head), so :func:`accord.reward.score` scores it the long way."""
     import torch
 
-    from accord.reward.evaluate import _encoder, load_model, predict_responses
+    from accord.reward.model import RewardModel, RewardOutput
+
+    class CachedPoolingRewardModel(RewardModel):
+        def forward(self, input_ids: torch.Tensor, pool_index: torch.Tensor, token_seq: torch.Tensor | None = None,
+                    token_type_ids: torch.Tensor | None = None, dense_mask: torch.Tensor | None = None,
+                    **_: Any) -> RewardOutput:
+            if token_seq is None or dense_mask is not None or self.uncertainty_head or self.num_outputs != 1:
+                raise SystemExit("cached embeddings need mean pooling over whole sequences and one reward output")
+            keep = token_seq >= 0
+            seq = token_seq[keep]
+            order = torch.argsort(seq, stable=True)  # each sequence's tokens in their order
+            ids = input_ids.reshape(-1)[keep][order].tolist()
+            types = None if token_type_ids is None else token_type_ids.reshape(-1)[keep][order].tolist()
+            bounds = np.cumsum([0] + torch.bincount(seq, minlength=len(pool_index)).tolist())
+            spans = [slice(bounds[k], bounds[k + 1]) for k in range(len(pool_index))]
+            pooled = cache.pooled([ids[span] for span in spans], None if types is None else [types[s] for s in spans])
+            return RewardOutput(reward=self.head(pooled.to(self.head.weight.device))[:, 0])
+
+    return CachedPoolingRewardModel
+
+
+def embed_candidates(cache: PooledCache, model_dir: str, frame: pd.DataFrame) -> np.ndarray:
+    """The pooled embeddings of candidates (``prompt``, ``text``), tokenized as :func:`accord.reward.score` does."""
+    from accord.reward.evaluate import _encoder, load_model
 
     model, tokenizer = load_model(model_dir, "cpu")
     encoded = _encoder(model, tokenizer, None).encode(list(frame["prompt"]), list(frame["text"]))
-    captured: list[torch.Tensor] = []
-    hook = model.head.register_forward_pre_hook(lambda _, inputs: captured.append(inputs[0].detach().clone()))
-    try:
-        predict_responses(model, encoded, pad_token_id=tokenizer.pad_token_id, batch_size=batch_size)
-    finally:
-        hook.remove()
-    order = np.argsort(-np.array([len(ids) for ids in encoded.ids]), kind="stable")  # predict_responses' order
-    pooled = np.zeros((len(order), captured[0].shape[1]), dtype=np.float32)
-    pooled[order] = torch.cat(captured).numpy()
-    return pooled
+    return cache.pooled(encoded.ids, encoded.type_ids).numpy()
 
 
 def head_rewards(model_dir: str, pooled: np.ndarray) -> np.ndarray:
@@ -87,9 +156,10 @@ def head_rewards(model_dir: str, pooled: np.ndarray) -> np.ndarray:
 
 
 def train_model(frame: pd.DataFrame, name: str, loss: str, seed: int, args: argparse.Namespace, backbone: str,
-                work_dir: Path) -> str:
+                work_dir: Path, cache: PooledCache | None) -> str:
     from accord.datasets import write_cleaned
     from accord.reward import RewardConfig, RewardTrainer
+    from accord.reward.trainer import seed_everything
 
     path = write_cleaned(frame, work_dir / f"{name}.parquet", provenance={"source": f"synthetic seed {seed}"})
     config = RewardConfig(model=backbone, train_path=str(path), output_dir=str(work_dir / name), loss=loss,
@@ -97,10 +167,15 @@ def train_model(frame: pd.DataFrame, name: str, loss: str, seed: int, args: argp
                           learning_rate=args.learning_rate, warmup_ratio=0.1, seed=seed, save_steps=None,
                           logging_steps=50, stats_max_pairs=256,
                           freeze_layers=0 if args.full else args.freeze_layers, progress=False)
-    return str(RewardTrainer(config).train().output_dir)
+    model = None
+    if cache is not None:  # the trainer's own model set-up (seed, then backbone and head), reading the cache
+        seed_everything(seed)
+        model = cached_model_class(cache).from_backbone(backbone)
+    return str(RewardTrainer(config, model=model).train().output_dir)
 
 
-def run_seed(seed: int, share: float, args: argparse.Namespace, backbone: str, work_dir: Path) -> dict[str, Any]:
+def run_seed(seed: int, share: float, args: argparse.Namespace, backbone: str, work_dir: Path,
+             cache: PooledCache | None) -> dict[str, Any]:
     from accord.aggregate import build_cleaned, fit_method
     from accord.datasets.synthetic import make_synthetic
     from accord.reward import score
@@ -122,29 +197,33 @@ def run_seed(seed: int, share: float, args: argparse.Namespace, backbone: str, w
                                   judgments), "weighted_soft_bce")}
     fit_seconds = time.perf_counter() - started
     tag = f"s{seed}-b{int(share * 100)}"
-    dirs = {key: train_model(frame, f"{tag}-{key}", loss, seed, args, backbone, work_dir)
+    started = time.perf_counter()
+    dirs = {key: train_model(frame, f"{tag}-{key}", loss, seed, args, backbone, work_dir, cache)
             for key, (frame, loss) in labels.items()}
     members = [dirs["c"]] + [train_model(labels["c"][0], f"{tag}-c{m}", "weighted_soft_bce", seed + 1000 * m, args,
-                                         backbone, work_dir) for m in range(1, args.members)]
+                                         backbone, work_dir, cache) for m in range(1, args.members)]
+    train_seconds = time.perf_counter() - started
 
+    started = time.perf_counter()
     pair_prompt = data.responses["prompt_id"].reindex(
         data.judgments.drop_duplicates("pair_id").set_index("pair_id")["response_a_id"].reindex(held_out.index))
     test_prompts = pd.unique(pair_prompt[held_out.to_numpy()])[: args.prompts]
     candidates = data.sample_candidates(list(test_prompts), args.candidates, seed=seed)
     every = list(dict.fromkeys([dirs["a"], dirs["b"], *members]))
-    if args.full:
+    if cache is None:
         rewards = {d: score(d, candidates.rename(columns={"text": "response"}))["reward_normalised"].to_numpy()
                    for d in every}
     else:
-        pooled = embed(dirs["a"], candidates)
+        pooled = embed_candidates(cache, dirs["a"], candidates)
         rewards = {d: head_rewards(d, pooled) for d in every}
         sample = candidates.iloc[:: max(1, len(candidates) // 48)]
-        for d in every:  # the shortcut equals the reward model's own scoring
+        for d in every:  # the cached path equals the saved reward model's own scoring
             direct = score(d, sample.rename(columns={"text": "response"}))["reward_normalised"].to_numpy()
             gap = float(np.abs(direct - rewards[d][sample.index.to_numpy()]).max())
             if gap > 1e-3:
-                raise SystemExit(f"shared embeddings disagree with score() for {d} by {gap:.2e}: is the backbone "
+                raise SystemExit(f"cached embeddings disagree with score() for {d} by {gap:.2e}: is the backbone "
                                  "frozen entirely?")
+    score_seconds = time.perf_counter() - started
     proxy = {"a majority": rewards[dirs["a"]], "b soft": rewards[dirs["b"]], "c debiased": rewards[dirs["c"]],
              "d debiased+ensemble": conservative_reward(np.stack([rewards[d] for d in members]), args.conservative,
                                                         args.k)}
@@ -160,9 +239,36 @@ def run_seed(seed: int, share: float, args: argparse.Namespace, backbone: str, w
             curves[m].append(best_of_n_expectation(proxy[m][rows], utility[rows], ns))
             lengths[m].append(best_of_n_expectation(proxy[m][rows], length[rows].astype(float), ns))
     print(f"  seed {seed}, biased share {share:.0%}: {len(train_ids):,} training pairs, {len(test_prompts)} held-out "
-          f"prompts x {args.candidates} candidates; labels {fit_seconds:.0f}s", flush=True)
-    return {"ns": ns, "utility": {m: np.array(v) for m, v in curves.items()},
+          f"prompts x {args.candidates} candidates; labels {fit_seconds:.0f}s, reward models {train_seconds:.0f}s, "
+          f"scoring {score_seconds:.0f}s", flush=True)
+    return {"seed": seed, "ns": ns, "utility": {m: np.array(v) for m, v in curves.items()},
             "length": {m: np.array(v) for m, v in lengths.items()}}
+
+
+def curves_frame(results: list[dict[str, Any]], share: float) -> pd.DataFrame:
+    """The per-(seed, prompt) curves as one long table (what ``--curves`` writes and ``--from-curves`` reads)."""
+    rows = []
+    for r in results:
+        for m in METHODS:
+            for name in ("utility", "length"):
+                values = r[name][m]
+                unit, j = np.meshgrid(np.arange(values.shape[0]), np.arange(values.shape[1]), indexing="ij")
+                rows.append(pd.DataFrame({"biased share": share, "seed": r["seed"], "prompt": unit.ravel(),
+                                          "method": m, "n": np.asarray(r["ns"])[j.ravel()], "quantity": name,
+                                          "value": values.ravel()}))
+    return pd.concat(rows, ignore_index=True)
+
+
+def results_from_curves(frame: pd.DataFrame) -> dict[float, list[dict[str, Any]]]:
+    """``--curves`` tables back into the per-seed results, by biased share (seeds in order)."""
+    out: dict[float, list[dict[str, Any]]] = {}
+    for (share, seed), part in frame.groupby(["biased share", "seed"], sort=False):
+        ns = sorted(part["n"].unique().tolist())
+        result: dict[str, Any] = {"seed": seed, "ns": ns, "utility": {}, "length": {}}
+        for (name, m), rows in part.groupby(["quantity", "method"]):
+            result[name][m] = rows.pivot(index="prompt", columns="n", values="value")[ns].to_numpy()
+        out.setdefault(float(share), []).append(result)
+    return {share: sorted(results, key=lambda r: r["seed"]) for share, results in out.items()}
 
 
 def summarise(results: list[dict[str, Any]], share: float) -> pd.DataFrame:
@@ -181,6 +287,45 @@ def summarise(results: list[dict[str, Any]], share: float) -> pd.DataFrame:
                          "minus (a)": diff.mean(), "paired SE": diff.std(ddof=1) / math.sqrt(len(diff)),
                          "length": length[:, j].mean()})
     return pd.DataFrame(rows)
+
+
+def paired(results: list[dict[str, Any]], m1: str, j1: int, m2: str, j2: int) -> tuple[float, float]:
+    """Mean and paired standard error over (seed, prompt) of ``m1`` at the ``j1``-th n minus ``m2`` at the
+    ``j2``-th n."""
+    diff = np.concatenate([r["utility"][m1][:, j1] - r["utility"][m2][:, j2] for r in results])
+    return float(diff.mean()), float(diff.std(ddof=1) / math.sqrt(len(diff)))
+
+
+def checks(results: list[dict[str, Any]], share: float) -> list[str]:
+    """The comparisons the benchmark exists for, each as a difference with its paired standard error."""
+    ns = results[0]["ns"]
+
+    def fmt(mean: float, se: float) -> str:
+        if se < 1e-9:  # the same choices on every prompt
+            return f"{mean:+.4f} (paired SE 0)"
+        return f"{mean:+.4f} (paired SE {se:.4f}, {mean / se:+.2f} SE)"
+
+    lines = []
+    if share > 0:
+        j = ns.index(64) if 64 in ns else len(ns) - 1
+        lines.append(f"n = {ns[j]}: (d) - (a) {fmt(*paired(results, METHODS[3], j, METHODS[0], j))}")
+        for jj in sorted({j, len(ns) - 1}):
+            lines.append(f"n = {ns[jj]}: (c) - (b) {fmt(*paired(results, METHODS[2], jj, METHODS[1], jj))}")
+    for m in METHODS:
+        curve = np.concatenate([r["utility"][m] for r in results]).mean(axis=0)
+        peak = int(np.argmax(curve))
+        falls = [(ns[j], *paired(results, m, j, m, peak)) for j in range(peak + 1, len(ns))]
+        worst = min(falls, key=lambda f: f[1] / f[2] if f[2] >= 1e-9 else 0.0, default=None)
+        text = f"{m}: peak at n = {ns[peak]} ({curve[peak]:+.4f}); n = {ns[-1]} minus the peak "
+        text += fmt(*paired(results, m, len(ns) - 1, m, peak)) if worst else "+0 (the peak is at the last n)"
+        if worst:
+            text += f"; largest fall below the peak at n = {worst[0]}: {fmt(worst[1], worst[2])}"
+        lines.append(text)
+    if share == 0:
+        lines.append("(d) - (a) at every n: " + "; ".join(
+            f"n = {n}: {mean:+.4f} ({f'{mean / se:+.2f} SE' if se >= 1e-9 else 'paired SE 0'})"
+            for n, (mean, se) in ((n, paired(results, METHODS[3], j, METHODS[0], j)) for j, n in enumerate(ns))))
+    return lines
 
 
 def plot(table: pd.DataFrame, path: Path) -> None:
@@ -234,6 +379,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--png", type=Path, default=Path("overoptimization.png"))
     parser.add_argument("--work-dir", type=Path)
+    parser.add_argument("--curves", type=Path, help="also write the per-(seed, prompt) curves to this parquet file")
+    parser.add_argument("--from-curves", help="comma-separated --curves files (of runs on disjoint seeds, run in "
+                        "parallel): summarise and plot them together, training nothing")
     args = parser.parse_args(argv)
     import torch
     from transformers.utils import logging as hf_logging
@@ -245,25 +393,45 @@ def main(argv: list[str] | None = None) -> int:
     backbone = resolve_model_path(args.backbone)
     seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
     shares = [args.biased_share] + ([] if args.no_unbiased else [0.0])
-    print(f"synthetic: {args.pairs:,} pairs, {args.annotators} raters, {JUDGMENTS_PER_PAIR} judgments per pair; "
-          f"reward models: MiniLM, {'whole backbone' if args.full else f'{args.freeze_layers} layers frozen'}, "
-          f"{args.steps} steps x {args.batch_size} pairs, lr {args.learning_rate}; (d): {args.members} members, "
-          f"{args.conservative} k={args.k}", flush=True)
     started = time.perf_counter()
-    tables = []
-    with tempfile.TemporaryDirectory(prefix="overopt_") as tmp:
-        work_dir = args.work_dir or Path(tmp)
-        work_dir.mkdir(parents=True, exist_ok=True)
-        for share in shares:
-            results = [run_seed(seed, share, args, backbone, work_dir) for seed in seeds]
-            tables.append(summarise(results, share))
+    cache = None
+    if args.from_curves:
+        by_share = results_from_curves(pd.concat([pd.read_parquet(f) for f in args.from_curves.split(",")],
+                                                 ignore_index=True))
+        seeds = sorted({r["seed"] for results in by_share.values() for r in results})
+        print(f"curves of seeds {', '.join(map(str, seeds))} from {args.from_curves}")
+    else:
+        print(f"synthetic: {args.pairs:,} pairs, {args.annotators} raters, {JUDGMENTS_PER_PAIR} judgments per pair; "
+              f"reward models: MiniLM, {'whole backbone' if args.full else f'{args.freeze_layers} layers frozen'}, "
+              f"{args.steps} steps x {args.batch_size} pairs, lr {args.learning_rate}; (d): {args.members} "
+              f"members, {args.conservative} k={args.k}", flush=True)
+        cache = None if args.full else PooledCache(backbone)
+        if cache is not None and args.freeze_layers < cache.model.config.num_hidden_layers:
+            cache = None  # some layers train: every model scores through score()
+        by_share = {share: [] for share in shares}
+        with tempfile.TemporaryDirectory(prefix="overopt_") as tmp:
+            work_dir = args.work_dir or Path(tmp)
+            work_dir.mkdir(parents=True, exist_ok=True)
+            for seed in seeds:  # a seed's texts are the same at every share: its embeddings are computed once
+                for share in shares:
+                    by_share[share].append(run_seed(seed, share, args, backbone, work_dir, cache))
+                    if args.curves:  # after every seed: a stopped run keeps the seeds it finished
+                        from accord.datasets.io import atomic_path
+
+                        with atomic_path(args.curves) as tmp_path:
+                            pd.concat([curves_frame(results, s) for s, results in by_share.items() if results],
+                                      ignore_index=True).to_parquet(tmp_path)
+    tables = [summarise(results, share) for share, results in by_share.items()]
+    verdicts = [(share, checks(results, share)) for share, results in by_share.items()]
     table = pd.concat(tables, ignore_index=True)
-    show = table[table["n"].isin([1, 4, 16, 64, 256])]
     with pd.option_context("display.width", 200, "display.max_columns", 20):
-        for share, part in show.groupby("biased share", sort=False):
+        for (share, part), (_, lines) in zip(table.groupby("biased share", sort=False), verdicts):
             print(f"\n{share:.0%} length-biased raters ({len(seeds)} seeds): true utility of best-of-n, its SE, the "
                   "paired difference to (a) and its SE, the chosen response's length (sentences)")
-            print(part.drop(columns="biased share").to_string(index=False, float_format="{:+.3f}".format))
+            print(part.drop(columns="biased share").to_string(index=False, float_format="{:+.4f}".format))
+            print("\n".join(lines))
+    if cache is not None:
+        print(f"MiniLM pooled embeddings computed: {cache.computed:,} (each once)")
     plot(table, args.png)
     print(f"\nwrote {args.png}; wall time {time.perf_counter() - started:.0f}s")
     return 0
