@@ -26,10 +26,11 @@ import numpy as np
 import pyro
 import torch
 from pyro import poutine
-from pyro.infer import MCMC, NUTS, Trace_ELBO, TraceEnum_ELBO
+from pyro.infer import MCMC, NUTS, SVI, Trace_ELBO, TraceEnum_ELBO
 from pyro.infer.autoguide import AutoDelta, AutoGuideList, AutoLowRankMultivariateNormal, AutoNormal
 from pyro.infer.autoguide.initialization import init_to_median, init_to_value
 from pyro.infer.util import is_validation_enabled
+from pyro.optim import ClippedAdam
 from tqdm.auto import tqdm
 
 from accord.datasets import FitError
@@ -159,7 +160,7 @@ def run_svi(model: Callable[..., Any], guide: Callable[..., Any], loss: Any, *ar
     ``learning_rate`` at ``max_steps`` (less Monte Carlo jitter at the end).
     """
     decay = final_lr_fraction ** (1.0 / max(max_steps, 1))
-    optimizer = ClippedAdam(learning_rate, clip_norm=10.0, lrd=decay)
+    svi = SVI(model, guide, ClippedAdam({"lr": learning_rate, "clip_norm": 10.0, "lrd": decay}), loss=loss)
     result = SVIResult()
     window: list[float] = []
     previous_mean: float | None = None
@@ -170,9 +171,8 @@ def run_svi(model: Callable[..., Any], guide: Callable[..., Any], loss: Any, *ar
         try:
             # Pyro's argument and support checks catch a wrong model or data on the first step; after that they
             # are a large share of a small step and would only meet NaN or infinite values, which the checks below catch
-            with pyro.validation_enabled(validate and step == 0), poutine.trace(param_only=True) as captured:
-                value = float(loss.loss_and_grads(model, guide, *args))
-            optimizer.step([site["value"].unconstrained() for site in captured.trace.nodes.values()])
+            with pyro.validation_enabled(validate and step == 0):
+                value = float(svi.step(*args))
         except (ValueError, RuntimeError) as error:
             text = str(error).lower()
             if any(word in text for word in ("nan", "invalid values", "infinite", "not finite")):
@@ -207,42 +207,6 @@ def run_svi(model: Callable[..., Any], guide: Callable[..., Any], loss: Any, *ar
             raise FitError(f"{description}: parameter '{name}' is not finite after fitting; try a smaller "
                            "learning_rate")
     return result
-
-
-class ClippedAdam:
-    """Pyro's ``ClippedAdam`` update (each gradient clamped elementwise to ``+-clip_norm``, Adam, the learning rate
-    multiplied by ``lrd`` every step), on the unconstrained parameters of one SVI run.
-
-    The same arithmetic in the same order as ``pyro.optim.ClippedAdam`` with one ``torch.optim`` optimizer per
-    parameter, without ``torch.optim``: its first use in a process imports ``torch._dynamo``, a fixed cost of
-    seconds that dwarfs a small fit, and its per-call hooks add to every step.
-    """
-
-    def __init__(self, lr: float, *, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
-                 clip_norm: float = 10.0, lrd: float = 1.0) -> None:
-        self.lr, self.betas, self.eps, self.clip_norm, self.lrd = lr, betas, eps, clip_norm, lrd
-        self.state: dict[torch.Tensor, dict[str, Any]] = {}
-
-    @torch.no_grad()
-    def step(self, params: list[torch.Tensor]) -> None:
-        """One update of every parameter that has a gradient; the gradient is then zeroed (as Pyro's SVI does)."""
-        beta1, beta2 = self.betas
-        for p in params:
-            if p.grad is None:
-                continue
-            if p not in self.state:  # each parameter keeps its own step count and decaying rate from its first step
-                self.state[p] = {"step": 0, "lr": self.lr, "exp_avg": torch.zeros_like(p),
-                                 "exp_avg_sq": torch.zeros_like(p)}
-            state = self.state[p]
-            state["lr"] *= self.lrd
-            state["step"] += 1
-            grad = p.grad.clamp_(-self.clip_norm, self.clip_norm)
-            state["exp_avg"].mul_(beta1).add_(grad, alpha=1 - beta1)
-            state["exp_avg_sq"].mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
-            denom = state["exp_avg_sq"].sqrt().add_(self.eps)
-            step_size = state["lr"] * math.sqrt(1 - beta2 ** state["step"]) / (1 - beta1 ** state["step"])
-            p.addcdiv_(state["exp_avg"], denom, value=-step_size)
-            p.grad.zero_()
 
 
 def window_noise(losses: list[float]) -> float:
