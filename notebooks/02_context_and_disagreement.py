@@ -107,7 +107,7 @@ pd.crosstab(truth, assigned, rownames=["true group"], colnames=["assigned type"]
 ukp = load("ukpconvarg1")
 ukp = ukp[ukp["annotator_stance"].notna()].reset_index(drop=True)
 if not FULL:
-    ukp = ukp[ukp["item_topic"].isin(sorted(ukp["item_topic"].unique())[:3])].reset_index(drop=True)
+    ukp = ukp[ukp["item_topic"].isin(sorted(ukp["item_topic"].unique())[:2])].reset_index(drop=True)
 stance = ContextPreference(group="annotator_stance", reference_group="none", topic=None, covariates=None,
                            inference="meanfield", seed=0).fit(ukp)
 effects = stance.group_effects_[["effect", "group", "mean", "lower", "upper"]]

@@ -37,7 +37,7 @@ from accord.reward import RewardConfig, evaluate, score, train
 
 FULL = os.environ.get("ACCORD_FULL", "0") == "1"
 OUTPUT = Path(os.environ.get("ACCORD_NOTEBOOK_OUTPUT", "notebook-output"))
-STEPS = 400 if FULL else 40
+STEPS = 400 if FULL else 32
 FROZEN_LAYERS = 0 if FULL else 4
 
 data = make_synthetic(n_pairs=3000 if FULL else 1200, n_annotators=150, judgments_per_pair=3,
