@@ -208,8 +208,7 @@ class DawidSkene(ConfusionModel, PyroRaterModel):
             self.n_iter_, self.converged_ = self._vb.n_iter, self._vb.converged
             if empirical:
                 self._confusion_prior = self._vb.confusion_prior
-        self.prior_correct_ = float(self._confusion_prior.diagonal().mean())
-        self.prior_error_ = float(self._confusion_prior[~torch.eye(k, dtype=torch.bool, device=eye.device)].mean())
+        self._summarize_prior()
         if self.inference == "vb":
             self._draw_from_vb(self._vb)
             self._finish()
@@ -224,6 +223,13 @@ class DawidSkene(ConfusionModel, PyroRaterModel):
             self._finish()
         else:
             self._fit_pyro(encoded)
+
+    def _summarize_prior(self) -> None:
+        """``prior_correct_`` / ``prior_error_``: the mean diagonal and off-diagonal of the (fitted) confusion prior."""
+        prior = self._confusion_prior
+        off_diagonal = ~torch.eye(prior.shape[-1], dtype=torch.bool, device=prior.device)
+        self.prior_correct_ = float(prior.diagonal().mean())
+        self.prior_error_ = float(prior[off_diagonal].mean())
 
     def _draw_from_vb(self, vb: VBResult) -> None:
         """Draws of ``q(theta) q(pi)`` for the annotator table, ``confusion_`` and ArviZ only (the soft labels need

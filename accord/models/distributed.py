@@ -190,8 +190,7 @@ def _fit_dawid_skene(model: Any, encoded: Encoded) -> None:
     model.n_iter_, model.converged_ = vb.n_iter, vb.converged
     if model.empirical_prior:
         model._confusion_prior = vb.confusion_prior
-    model.prior_correct_ = float(model._confusion_prior.diagonal().mean())
-    model.prior_error_ = float(model._confusion_prior[~torch.eye(k, dtype=torch.bool, device=eye.device)].mean())
+    model._summarize_prior()
     model._draw_from_vb(vb)
     model._all_reduce = all_reduce
     try:

@@ -104,9 +104,7 @@ def _refit_dawid_skene(model: Any, encoded: Encoded) -> Any:
     model.encoded_, model._incidence, model._cache = encoded, incidence, {}
     model._vb, model._confusion_prior = vb, vb.confusion_prior
     model.n_iter_, model.converged_ = vb.n_iter, vb.converged
-    k = encoded.n_classes
-    model.prior_correct_ = float(vb.confusion_prior.diagonal().mean())
-    model.prior_error_ = float(vb.confusion_prior[~torch.eye(k, dtype=torch.bool, device=incidence.col.device)].mean())
+    model._summarize_prior()
     seed_everything(model.seed)
     model._draw_from_vb(vb)
     with _calibration_kept(model):
