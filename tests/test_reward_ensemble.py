@@ -175,6 +175,26 @@ def test_heads_bootstrap_counts_are_per_head_and_fixed_per_pair(heads_workspace)
     np.testing.assert_array_equal(PairwiseTask(task.config).bootstrap_counts(2000), counts)  # seeded
 
 
+def test_each_head_learns_from_its_own_bootstrap_only(heads_workspace, tmp_path):
+    from accord.reward.trainer import RewardTrainer
+
+    trainer = RewardTrainer(heads_config(heads_workspace["bert"], heads_workspace["pairs"], tmp_path / "rm",
+                                         ensemble_heads=3, loss="bradley_terry"))
+    task, model = trainer.task, trainer.unwrapped()
+    indices = np.arange(8)
+    batch = task.collate(trainer.train_data, indices)
+    np.testing.assert_array_equal(batch["bootstrap"].numpy(), task.bootstrap_counts(len(trainer.train_data))[:8])
+    batch["bootstrap"] = torch.tensor([[0.0, 1.0, 2.0]]).repeat(8, 1)  # head 0 sees none of the pairs, head 2 twice
+    loss, _ = task.compute_loss(model, batch, task.step_context(trainer.train_data, indices))
+    model.zero_grad()
+    loss.backward()
+    assert torch.count_nonzero(model.head.weight.grad[0]) == 0 and torch.count_nonzero(model.head.weight.grad[1]) > 0
+    with torch.no_grad():
+        members = model(**{k: v for k, v in batch.items() if k in model.INPUTS}).members
+        per_head = torch.nn.functional.softplus(-(members[:8] - members[8:])).mean(0)  # -log sigmoid(d)
+    torch.testing.assert_close(loss.detach(), (per_head * torch.tensor([0.0, 1.0, 2.0])).sum() / 3)
+
+
 def test_accord_score_uses_the_heads_as_the_ensemble(heads_workspace, tmp_path, capsys):
     from accord.reward.ensemble import head_rewards
 
