@@ -195,6 +195,20 @@ def test_each_head_learns_from_its_own_bootstrap_only(heads_workspace, tmp_path)
     torch.testing.assert_close(loss.detach(), (per_head * torch.tensor([0.0, 1.0, 2.0])).sum() / 3)
 
 
+def test_heads_gradient_does_not_depend_on_accumulation(heads_workspace, tmp_path):
+    from accord.reward.trainer import RewardTrainer
+
+    common = dict(ensemble_heads=3, max_steps=2, group_by_length=False, adam_epsilon=1.0)  # updates linear in grads
+    states = []
+    for name, batch, accumulation in (("big", 8, 1), ("small", 4, 2)):
+        trainer = RewardTrainer(heads_config(heads_workspace["bert"], heads_workspace["pairs"], tmp_path / name,
+                                             batch_size=batch, gradient_accumulation_steps=accumulation, **common))
+        trainer.train()
+        states.append(trainer.unwrapped().state_dict())
+    for key, value in states[0].items():
+        assert torch.allclose(value, states[1][key], atol=1e-6), key
+
+
 def test_accord_score_uses_the_heads_as_the_ensemble(heads_workspace, tmp_path, capsys):
     from accord.reward.ensemble import head_rewards
 

@@ -393,7 +393,8 @@ def _ensemble_head(hidden: int, n_heads: int, seed: int | None) -> nn.Linear:
         for h in range(n_heads):
             generator = None
             if seed is not None:
-                generator = torch.Generator().manual_seed(int(np.random.SeedSequence([seed % 2**32, h]).generate_state(1)[0]))
+                state = np.random.SeedSequence([seed % 2**32, h]).generate_state(1)[0]
+                generator = torch.Generator().manual_seed(int(state))
             head.weight[h] = torch.randn(hidden, generator=generator) / math.sqrt(hidden + 1)
         head.bias.zero_()
     return head
