@@ -15,7 +15,11 @@ Reward models, trained on the training prompts' pairs only, all MiniLM (all-Mini
   same model as (b) plus the raters' pulls; the labels are the typical rater's without them), the same loss;
 * **(d) debiased + ensemble**: ``--members`` reward models on the labels of (c) with different seeds (head
   initialisation and data order), scored with the conservative reward ``--conservative`` (default ``mean - k sd``,
-  :mod:`accord.reward.ensemble`; members standardised by their training-set reward statistics).
+  :mod:`accord.reward.ensemble`; members standardised by their training-set reward statistics);
+* **(e) debiased + heads** (with ``--heads H``): one reward model on the labels of (c) with ``H`` ensemble heads on
+  its one backbone (``RewardConfig.ensemble_heads``: each head its own initialisation and Poisson(1) bootstrap of
+  the pairs), its heads scored with the same conservative reward as (d)'s members: the cheap ensemble beside the
+  separately trained one.
 
 Best-of-n on each held-out prompt: ``--candidates`` (256) fresh responses with known utility from
 :meth:`SyntheticData.sample_candidates`; for n = 1, 2, 4, ..., 256 the expected true utility of the candidate with
@@ -60,6 +64,7 @@ import numpy as np
 import pandas as pd
 
 METHODS = ("a majority", "b soft", "c debiased", "d debiased+ensemble")
+HEADS_METHOD = "e debiased+heads"  # with --heads
 JUDGMENTS_PER_PAIR = 5
 
 
@@ -127,7 +132,10 @@ def cached_model_class(cache: PooledCache) -> type:
             bounds = np.cumsum([0] + torch.bincount(seq, minlength=len(pool_index)).tolist())
             spans = [slice(bounds[k], bounds[k + 1]) for k in range(len(pool_index))]
             pooled = cache.pooled([ids[span] for span in spans], None if types is None else [types[s] for s in spans])
-            return RewardOutput(reward=self.head(pooled.to(self.head.weight.device))[:, 0])
+            out = self.head(pooled.to(self.head.weight.device))
+            if self.ensemble_heads > 1:
+                return RewardOutput(reward=out.mean(dim=-1), members=out)
+            return RewardOutput(reward=out[:, 0])
 
     return CachedPoolingRewardModel
 
@@ -155,8 +163,23 @@ def head_rewards(model_dir: str, pooled: np.ndarray) -> np.ndarray:
     return (reward - stats["mean"]) / stats["sd"]
 
 
+def ensemble_head_rewards(model_dir: str, pooled: np.ndarray) -> np.ndarray:
+    """``(H, n)``: each ensemble head's reward from pooled embeddings, standardised by its own training-set
+    statistics (as :func:`accord.reward.ensemble.head_rewards` does the long way)."""
+    import json
+
+    from safetensors.numpy import load_file
+
+    from accord.reward.model import HEAD_FILE, STATS_FILE
+
+    head = load_file(str(Path(model_dir) / HEAD_FILE))
+    reward = head["weight"] @ pooled.T + head["bias"][:, None]
+    stats = json.loads((Path(model_dir) / STATS_FILE).read_text())["heads"]
+    return (reward - np.array([h["mean"] for h in stats])[:, None]) / np.array([h["sd"] for h in stats])[:, None]
+
+
 def train_model(frame: pd.DataFrame, name: str, loss: str, seed: int, args: argparse.Namespace, backbone: str,
-                work_dir: Path, cache: PooledCache | None) -> str:
+                work_dir: Path, cache: PooledCache | None, heads: int | None = None) -> str:
     from accord.datasets import write_cleaned
     from accord.reward import RewardConfig, RewardTrainer
     from accord.reward.trainer import seed_everything
@@ -166,11 +189,13 @@ def train_model(frame: pd.DataFrame, name: str, loss: str, seed: int, args: argp
                           max_steps=args.steps, batch_size=args.batch_size, max_length=args.max_length,
                           learning_rate=args.learning_rate, warmup_ratio=0.1, seed=seed, save_steps=None,
                           logging_steps=50, stats_max_pairs=256,
-                          freeze_layers=0 if args.full else args.freeze_layers, progress=False)
+                          freeze_layers=0 if args.full else args.freeze_layers, progress=False,
+                          ensemble_heads=heads)
     model = None
     if cache is not None:  # the trainer's own model set-up (seed, then backbone and head), reading the cache
         seed_everything(seed)
-        model = cached_model_class(cache).from_backbone(backbone)
+        model = cached_model_class(cache).from_backbone(backbone, ensemble_heads=heads or 1,
+                                                        head_seed=seed if heads else None)
     return str(RewardTrainer(config, model=model).train().output_dir)
 
 
@@ -181,6 +206,7 @@ def run_seed(seed: int, share: float, args: argparse.Namespace, backbone: str, w
     from accord.reward import score
     from accord.reward.best_of_n import best_of_n_expectation
     from accord.reward.ensemble import conservative_reward
+    from accord.reward.ensemble import head_rewards as head_rewards_scored
 
     mix = {"reliable": 0.9 - share, "spammer": 0.1, "length_biased": share}
     data = make_synthetic(n_pairs=args.pairs, n_annotators=args.annotators, judgments_per_pair=JUDGMENTS_PER_PAIR,
@@ -202,6 +228,9 @@ def run_seed(seed: int, share: float, args: argparse.Namespace, backbone: str, w
             for key, (frame, loss) in labels.items()}
     members = [dirs["c"]] + [train_model(labels["c"][0], f"{tag}-c{m}", "weighted_soft_bce", seed + 1000 * m, args,
                                          backbone, work_dir, cache) for m in range(1, args.members)]
+    if args.heads:
+        dirs["e"] = train_model(labels["c"][0], f"{tag}-e", "weighted_soft_bce", seed, args, backbone, work_dir, cache,
+                                heads=args.heads)
     train_seconds = time.perf_counter() - started
 
     started = time.perf_counter()
@@ -210,12 +239,22 @@ def run_seed(seed: int, share: float, args: argparse.Namespace, backbone: str, w
     test_prompts = pd.unique(pair_prompt[held_out.to_numpy()])[: args.prompts]
     candidates = data.sample_candidates(list(test_prompts), args.candidates, seed=seed)
     every = list(dict.fromkeys([dirs["a"], dirs["b"], *members]))
+    head_members = None
     if cache is None:
         rewards = {d: score(d, candidates.rename(columns={"text": "response"}))["reward_normalised"].to_numpy()
                    for d in every}
+        if args.heads:
+            head_members = head_rewards_scored(dirs["e"], candidates.rename(columns={"text": "response"}))
     else:
         pooled = embed_candidates(cache, dirs["a"], candidates)
         rewards = {d: head_rewards(d, pooled) for d in every}
+        if args.heads:
+            head_members = ensemble_head_rewards(dirs["e"], pooled)
+            sample = candidates.iloc[:: max(1, len(candidates) // 48)]
+            direct = head_rewards_scored(dirs["e"], sample.rename(columns={"text": "response"}))
+            gap = float(np.abs(direct - head_members[:, sample.index.to_numpy()]).max())
+            if gap > 1e-3:
+                raise SystemExit(f"cached embeddings disagree with the heads' own scoring by {gap:.2e}")
         sample = candidates.iloc[:: max(1, len(candidates) // 48)]
         for d in every:  # the cached path equals the saved reward model's own scoring
             direct = score(d, sample.rename(columns={"text": "response"}))["reward_normalised"].to_numpy()
@@ -227,15 +266,17 @@ def run_seed(seed: int, share: float, args: argparse.Namespace, backbone: str, w
     proxy = {"a majority": rewards[dirs["a"]], "b soft": rewards[dirs["b"]], "c debiased": rewards[dirs["c"]],
              "d debiased+ensemble": conservative_reward(np.stack([rewards[d] for d in members]), args.conservative,
                                                         args.k)}
+    if head_members is not None:
+        proxy[HEADS_METHOD] = conservative_reward(head_members, args.conservative, args.k)
     ns = [2**i for i in range(int(math.log2(args.candidates)) + 1)]
     utility = candidates["utility"].to_numpy()
     length = candidates["length"].to_numpy()
     prompt_codes = candidates["prompt_id"].to_numpy()
-    curves = {m: [] for m in METHODS}
-    lengths = {m: [] for m in METHODS}
+    curves = {m: [] for m in proxy}
+    lengths = {m: [] for m in proxy}
     for prompt in test_prompts:
         rows = prompt_codes == prompt
-        for m in METHODS:
+        for m in proxy:
             curves[m].append(best_of_n_expectation(proxy[m][rows], utility[rows], ns))
             lengths[m].append(best_of_n_expectation(proxy[m][rows], length[rows].astype(float), ns))
     print(f"  seed {seed}, biased share {share:.0%}: {len(train_ids):,} training pairs, {len(test_prompts)} held-out "
@@ -249,7 +290,7 @@ def curves_frame(results: list[dict[str, Any]], share: float) -> pd.DataFrame:
     """The per-(seed, prompt) curves as one long table (what ``--curves`` writes and ``--from-curves`` reads)."""
     rows = []
     for r in results:
-        for m in METHODS:
+        for m in r["utility"]:
             for name in ("utility", "length"):
                 values = r[name][m]
                 unit, j = np.meshgrid(np.arange(values.shape[0]), np.arange(values.shape[1]), indexing="ij")
@@ -276,7 +317,7 @@ def summarise(results: list[dict[str, Any]], share: float) -> pd.DataFrame:
 
     ns = results[0]["ns"]
     rows = []
-    for m in METHODS:
+    for m in results[0]["utility"]:
         u = np.concatenate([r["utility"][m] for r in results])  # (seed, prompt) x n
         base = np.concatenate([r["utility"]["a majority"] for r in results])
         length = np.concatenate([r["length"][m] for r in results])
@@ -311,7 +352,11 @@ def checks(results: list[dict[str, Any]], share: float) -> list[str]:
         lines.append(f"n = {ns[j]}: (d) - (a) {fmt(*paired(results, METHODS[3], j, METHODS[0], j))}")
         for jj in sorted({j, len(ns) - 1}):
             lines.append(f"n = {ns[jj]}: (c) - (b) {fmt(*paired(results, METHODS[2], jj, METHODS[1], jj))}")
-    for m in METHODS:
+    if HEADS_METHOD in results[0]["utility"]:
+        for jj in sorted({ns.index(64) if 64 in ns else len(ns) - 1, len(ns) - 1}):
+            lines.append(f"n = {ns[jj]}: (e) - (a) {fmt(*paired(results, HEADS_METHOD, jj, METHODS[0], jj))}; "
+                         f"(e) - (d) {fmt(*paired(results, HEADS_METHOD, jj, METHODS[3], jj))}")
+    for m in results[0]["utility"]:
         curve = np.concatenate([r["utility"][m] for r in results]).mean(axis=0)
         peak = int(np.argmax(curve))
         falls = [(ns[j], *paired(results, m, j, m, peak)) for j in range(peak + 1, len(ns))]
@@ -338,7 +383,7 @@ def plot(table: pd.DataFrame, path: Path) -> None:
     fig, axes = plt.subplots(1, len(shares), figsize=(6 * len(shares), 4.2), squeeze=False)
     for ax, share in zip(axes[0], shares):
         part = table[table["biased share"] == share]
-        for m in METHODS:
+        for m in part["method"].unique():
             rows = part[part["method"] == m]
             ax.plot(rows["KL"], rows["utility"], marker="o", ms=3, label=m)
             ax.fill_between(rows["KL"], rows["utility"] - rows["SE"], rows["utility"] + rows["SE"], alpha=0.2)
@@ -365,6 +410,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--prompts", type=int, default=40, help="held-out prompts used for best-of-n")
     parser.add_argument("--candidates", type=int, default=256, help="candidates per prompt (a power of 2)")
     parser.add_argument("--members", type=int, default=3, help="reward models in the ensemble of (d)")
+    parser.add_argument("--heads", type=int, default=0,
+                        help="add (e): one reward model with this many ensemble heads on (c)'s labels (0: none)")
     parser.add_argument("--conservative", default="sd", choices=["sd", "var", "min"])
     parser.add_argument("--k", type=float, default=1.0)
     parser.add_argument("--steps", type=int, default=300)
@@ -404,7 +451,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"synthetic: {args.pairs:,} pairs, {args.annotators} raters, {JUDGMENTS_PER_PAIR} judgments per pair; "
               f"reward models: MiniLM, {'whole backbone' if args.full else f'{args.freeze_layers} layers frozen'}, "
               f"{args.steps} steps x {args.batch_size} pairs, lr {args.learning_rate}; (d): {args.members} "
-              f"members, {args.conservative} k={args.k}", flush=True)
+              f"members, {args.conservative} k={args.k}" + (f"; (e): {args.heads} heads" if args.heads else ""),
+              flush=True)
         cache = None if args.full else PooledCache(backbone)
         if cache is not None and args.freeze_layers < cache.model.config.num_hidden_layers:
             cache = None  # some layers train: every model scores through score()

@@ -80,3 +80,174 @@ def test_accord_score_an_ensemble_and_its_bad_input(tmp_path, capsys):
         assert accord_main(["score", argv[0], str(responses), *argv[1:], "--out", str(bad)]) == 2
         err = capsys.readouterr().err.strip()
         assert len(err.splitlines()) == 1 and message in err and not bad.exists()
+
+
+# -- ensemble heads: several scalar heads on one backbone ------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def heads_workspace(tmp_path_factory):
+    """A tiny encoder, preference pairs, responses, and a 3-head model trained on them."""
+    tmp = tmp_path_factory.mktemp("heads")
+    bert = build_tiny_backbone(tmp / "bert", "bert", texts=[" ".join(WORDS)], seed=1)
+    rng = np.random.default_rng(0)
+    pairs = tmp / "pairs.jsonl"
+    pd.DataFrame({"chosen": [" ".join(rng.choice(WORDS[:3], 4)) for _ in range(32)],
+                  "rejected": [" ".join(rng.choice(WORDS[3:6], 4)) for _ in range(32)],
+                  "p_chosen": 0.8}).to_json(pairs, orient="records", lines=True)
+    responses = tmp / "responses.jsonl"
+    pd.DataFrame({"response": ["good clear answer", "rude wrong", "cat dog", "the helpful answer"]}).to_json(
+        responses, orient="records", lines=True)
+    config = heads_config(bert, pairs, tmp / "rm-heads", ensemble_heads=3)
+    train(config)
+    return {"tmp": tmp, "bert": bert, "pairs": pairs, "responses": responses, "heads": config.output_dir}
+
+
+def heads_config(bert, pairs, output_dir, **overrides):
+    settings = dict(model=str(bert), train_path=str(pairs), output_dir=str(output_dir), batch_size=8, max_steps=3,
+                    learning_rate=1e-3, seed=5, save_steps=None, progress=False, stats_max_pairs=16)
+    return RewardConfig(**{**settings, **overrides})
+
+
+def test_ensemble_heads_train_apart_and_survive_a_save_load_round_trip(heads_workspace, tmp_path):
+    from accord.reward.data import PairEncoder, load_pairs
+    from accord.reward.evaluate import load_model, predict_pairs
+    from accord.reward.model import RewardModel
+
+    model, tokenizer = load_model(heads_workspace["heads"], "cpu")
+    assert model.ensemble_heads == 3 and model.meta["ensemble_heads"] == 3 and len(model.stats["heads"]) == 3
+    encoder = PairEncoder(tokenizer, 64, model.is_decoder, None)
+    pairs = encoder.encode_pairs(load_pairs(str(heads_workspace["pairs"])))
+    pred = {packing: predict_pairs(model, pairs, pad_token_id=tokenizer.pad_token_id, packing=packing)
+            for packing in (True, False)}
+    for key in ("reward_chosen", "members_chosen", "members_rejected"):  # packed and padded rows agree
+        np.testing.assert_allclose(pred[True][key], pred[False][key], atol=1e-5)
+    members = np.concatenate([pred[True]["members_chosen"], pred[True]["members_rejected"]])
+    np.testing.assert_allclose(pred[True]["reward_chosen"], pred[True]["members_chosen"].mean(1), atol=1e-6)
+    # the heads started apart and learned from different bootstraps: three different reward functions
+    spread = members - members.mean(0)  # each head's rewards about its own mean
+    for a in range(3):
+        for b in range(a + 1, 3):
+            assert not np.allclose(spread[:, a], spread[:, b], atol=1e-3)
+    # saved and loaded again: the same heads, the same rewards
+    model.save_pretrained(tmp_path / "again", tokenizer=tokenizer, stats=model.stats)
+    again = RewardModel.from_pretrained(tmp_path / "again")
+    assert again.ensemble_heads == 3
+    for key, value in model.state_dict().items():
+        assert torch.equal(value, again.state_dict()[key]), key
+    repeat = predict_pairs(again, pairs, pad_token_id=tokenizer.pad_token_id)
+    np.testing.assert_array_equal(repeat["members_chosen"], pred[True]["members_chosen"])
+
+
+def test_one_head_is_the_plain_model(heads_workspace):
+    from accord.reward.model import RewardModel
+    from accord.reward.trainer import RewardTrainer
+
+    bert = str(heads_workspace["bert"])
+    torch.manual_seed(11)
+    plain = RewardModel.from_backbone(bert)
+    torch.manual_seed(11)
+    one = RewardModel.from_backbone(bert, ensemble_heads=1)
+    assert one.ensemble_heads == 1 and one.head.weight.shape == plain.head.weight.shape
+    assert torch.equal(one.head.weight, plain.head.weight) and torch.equal(one.head.bias, plain.head.bias)
+    # trained: a model built with ensemble_heads=1 ends where the default trainer's model does, weights and all
+    tmp = heads_workspace["tmp"]
+    config = heads_config(bert, heads_workspace["pairs"], tmp / "rm-plain")
+    default = RewardTrainer(config)
+    default.train()
+    torch.manual_seed(config.seed)  # the trainer seeds before it draws the head
+    given = RewardModel.from_backbone(bert, attn_implementation="sdpa", ensemble_heads=1)
+    explicit = RewardTrainer(heads_config(bert, heads_workspace["pairs"], tmp / "rm-one"), model=given)
+    explicit.train()
+    for key, value in default.unwrapped().state_dict().items():
+        assert torch.equal(value, explicit.unwrapped().state_dict()[key]), key
+    assert "ensemble_heads" not in default.unwrapped().meta
+
+
+def test_heads_bootstrap_counts_are_per_head_and_fixed_per_pair(heads_workspace):
+    from accord.reward.pairwise import PairwiseTask
+
+    task = PairwiseTask(heads_config(heads_workspace["bert"], heads_workspace["pairs"], "unused", ensemble_heads=4))
+    counts = task.bootstrap_counts(2000)
+    assert counts.shape == (2000, 4) and (counts >= 0).all() and (counts == np.round(counts)).all()
+    assert abs(counts.mean() - 1.0) < 0.05 and 0.3 < (counts == 0).mean() < 0.45  # Poisson(1): P(0) = e^-1
+    assert not any(np.array_equal(counts[:, a], counts[:, b]) for a in range(4) for b in range(a + 1, 4))
+    np.testing.assert_array_equal(PairwiseTask(task.config).bootstrap_counts(2000), counts)  # seeded
+
+
+def test_each_head_learns_from_its_own_bootstrap_only(heads_workspace, tmp_path):
+    from accord.reward.trainer import RewardTrainer
+
+    trainer = RewardTrainer(heads_config(heads_workspace["bert"], heads_workspace["pairs"], tmp_path / "rm",
+                                         ensemble_heads=3, loss="bradley_terry"))
+    task, model = trainer.task, trainer.unwrapped()
+    indices = np.arange(8)
+    batch = task.collate(trainer.train_data, indices)
+    np.testing.assert_array_equal(batch["bootstrap"].numpy(), task.bootstrap_counts(len(trainer.train_data))[:8])
+    batch["bootstrap"] = torch.tensor([[0.0, 1.0, 2.0]]).repeat(8, 1)  # head 0 sees none of the pairs, head 2 twice
+    loss, _ = task.compute_loss(model, batch, task.step_context(trainer.train_data, indices))
+    model.zero_grad()
+    loss.backward()
+    assert torch.count_nonzero(model.head.weight.grad[0]) == 0 and torch.count_nonzero(model.head.weight.grad[1]) > 0
+    with torch.no_grad():
+        members = model(**{k: v for k, v in batch.items() if k in model.INPUTS}).members
+        per_head = torch.nn.functional.softplus(-(members[:8] - members[8:])).mean(0)  # -log sigmoid(d)
+    torch.testing.assert_close(loss.detach(), (per_head * torch.tensor([0.0, 1.0, 2.0])).sum() / 3)
+
+
+def test_heads_gradient_does_not_depend_on_accumulation(heads_workspace, tmp_path):
+    from accord.reward.trainer import RewardTrainer
+
+    common = dict(ensemble_heads=3, max_steps=2, group_by_length=False, adam_epsilon=1.0)  # updates linear in grads
+    states = []
+    for name, batch, accumulation in (("big", 8, 1), ("small", 4, 2)):
+        trainer = RewardTrainer(heads_config(heads_workspace["bert"], heads_workspace["pairs"], tmp_path / name,
+                                             batch_size=batch, gradient_accumulation_steps=accumulation, **common))
+        trainer.train()
+        states.append(trainer.unwrapped().state_dict())
+    for key, value in states[0].items():
+        assert torch.allclose(value, states[1][key], atol=1e-6), key
+
+
+def test_accord_score_uses_the_heads_as_the_ensemble(heads_workspace, tmp_path, capsys):
+    from accord.reward.ensemble import head_rewards
+
+    scored = tmp_path / "scored.csv"
+    model_dir, responses = heads_workspace["heads"], heads_workspace["responses"]
+    argv = ["score", model_dir, str(responses), "--conservative", "var", "--k", "0.5", "--out", str(scored)]
+    assert accord_main(argv) == 0
+    table = pd.read_csv(scored)
+    members = table[[f"reward_{h}" for h in range(3)]].to_numpy().T
+    assert "reward_3" not in table.columns
+    np.testing.assert_allclose(members, head_rewards(model_dir, pd.read_json(responses, lines=True)), atol=1e-6)
+    np.testing.assert_allclose(table["reward_sd"], members.std(0, ddof=1), atol=1e-9)
+    np.testing.assert_allclose(table["conservative_reward"], conservative_reward(members, "var", 0.5), atol=1e-9)
+    for kind in ("sd", "min"):
+        assert accord_main(["score", model_dir, str(responses), "--conservative", kind, "--out", str(scored)]) == 0
+        np.testing.assert_allclose(pd.read_csv(scored)["conservative_reward"], conservative_reward(members, kind),
+                                   atol=1e-9)
+
+
+def test_bad_ensemble_heads_and_k_are_one_error(heads_workspace, tmp_path, capsys):
+    from accord.reward.trainer import RewardTrainer
+
+    common = ["train", "--model", str(heads_workspace["bert"]), "--train-path", str(heads_workspace["pairs"]),
+              "--max-steps", "1", "--no-progress"]
+    for heads in ("1", "0"):
+        out = tmp_path / f"rm-{heads}"
+        capsys.readouterr()
+        assert accord_main([*common, "--output-dir", str(out), "--ensemble-heads", heads]) == 2
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and "at least 2 reward heads" in err and not out.exists()
+    bad = tmp_path / "bad.csv"
+    assert accord_main(["score", heads_workspace["heads"], str(heads_workspace["responses"]), "--k", "-1", "--out",
+                        str(bad)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "--k must be >= 0" in err and not bad.exists()
+    config = heads_config(heads_workspace["bert"], heads_workspace["pairs"], tmp_path / "rm-u", ensemble_heads=2,
+                          uncertainty_head=True)
+    with pytest.raises(AccordError, match="set one of them"):
+        RewardTrainer(config)
+    with pytest.raises(AccordError, match="ensemble_heads is for the pairwise task"):
+        RewardTrainer(heads_config(heads_workspace["bert"], heads_workspace["pairs"], tmp_path / "rm-s",
+                                   ensemble_heads=2, task="steps"))

@@ -275,15 +275,16 @@ def _train(args: argparse.Namespace) -> None:
 
 def _score(args: argparse.Namespace) -> None:
     from accord.reward.evaluate import score
-    from accord.reward.ensemble import check_ensemble, score_ensemble
+    from accord.reward.ensemble import check_ensemble, ensemble_heads, score_ensemble
 
     if args.out:
         _table_format(Path(args.out))  # a wrong suffix fails before the scoring
     model_dirs = [d for d in args.model_dir.split(",") if d]
     if args.k is not None and not args.k >= 0:
         raise AccordError(f"--k must be >= 0 (how much spread to subtract), got {args.k}")
-    if len(model_dirs) > 1 or args.conservative:
-        check_ensemble(len(model_dirs), args.conservative or "sd", args.k)
+    heads = [ensemble_heads(d) for d in model_dirs]
+    if len(model_dirs) > 1 or args.conservative or (args.k is not None and sum(heads) > 1):
+        check_ensemble(sum(heads), args.conservative or "sd", args.k)
         table = score_ensemble(model_dirs, args.data, conservative=args.conservative or "sd",
                                k=1.0 if args.k is None else args.k, batch_size=args.batch_size,
                                max_length=args.max_length, progress=True)
@@ -294,7 +295,10 @@ def _score(args: argparse.Namespace) -> None:
         return
     table = score(args.model_dir, args.data, k=args.k, batch_size=args.batch_size, max_length=args.max_length,
                   progress=True)
-    if "p_correct" not in table.columns and not any(column.startswith("reward_sd") for column in table.columns):
+    if sum(heads) > 1:
+        print(f"note: {args.model_dir} has {sum(heads)} ensemble heads and its reward is their mean; --conservative "
+              "{sd,var,min} or --k scores them as an ensemble", file=sys.stderr)
+    elif "p_correct" not in table.columns and not any(column.startswith("reward_sd") for column in table.columns):
         print(f"note: {args.model_dir} has no uncertainty head (it was trained without --uncertainty-head): no "
               "reward_sd, and its conservative reward would be the reward itself; train with --uncertainty-head for "
               "both", file=sys.stderr)

@@ -60,6 +60,10 @@ class RewardConfig:
     uncertainty_head: bool = setting(
         False, "also predict each reward's variance: the pairwise likelihood integrates over it, and `accord "
         "score` reports reward_sd and a conservative reward (reward - k * sd)", "model")
+    ensemble_heads: int | None = setting(
+        None, "train H >= 2 scalar reward heads on the one backbone, each with its own initialisation and its own "
+        "Poisson(1) bootstrap weights of the pairs: the reward is their mean, and `accord score --conservative "
+        "{sd,var,min}` uses them as an ensemble (pairwise task; unset: one head)", "model")
     freeze_layers: int = setting(
         0, "train only the layers above the embeddings and the lowest N transformer layers (and the head): the "
         "backward pass stops above them, so a step is cheaper, on CPUs most of all", "model")
@@ -194,6 +198,13 @@ class RewardConfig:
         for name in ("max_steps", "save_steps", "eval_steps"):
             if getattr(self, name) is not None and getattr(self, name) < 1:
                 raise AccordError(f"config: '{name}' must be at least 1 (or unset), got {getattr(self, name)}")
+        if self.ensemble_heads is not None:
+            if self.ensemble_heads < 2:
+                raise AccordError(f"config: an ensemble needs at least 2 reward heads (ensemble_heads "
+                                  f"{self.ensemble_heads}); leave it unset for one head")
+            if self.uncertainty_head:
+                raise AccordError("config: ensemble_heads and uncertainty_head both estimate the reward's "
+                                  "uncertainty; set one of them")
         if self.freeze_layers < 0:
             raise AccordError(f"config: 'freeze_layers' must be 0 or more, got {self.freeze_layers}")
         if self.freeze_layers and self.lora:

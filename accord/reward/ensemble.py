@@ -1,9 +1,11 @@
 r"""Reward-model ensembles and conservative rewards: several saved reward models (members trained with different
-seeds and data order, full or LoRA) score the same responses, and their spread guards against a policy that
-exploits one model's errors.
+seeds and data order, full or LoRA), or the heads of one model trained with ``ensemble_heads`` (several scalar heads
+on one backbone, each on its own bootstrap of the pairs: :mod:`accord.reward.pairwise`), score the same responses,
+and their spread guards against a policy that exploits one model's errors. Heads cost one backbone's training and
+one forward pass; separate models are the reference (their backbones differ too).
 
 For the ``M`` members' rewards :math:`r_1..r_M` of a response (each standardised by its own training-set mean and
-standard deviation from ``reward_stats.json``, so members on different scales are comparable):
+standard deviation from ``reward_stats.json``, a head by its own, so members on different scales are comparable):
 
 =============  =================================================  ==========================================
 ``mean``       :math:`\bar r`                                      the ensemble's reward
@@ -13,6 +15,8 @@ standard deviation from ``reward_stats.json``, so members on different scales ar
 =============  =================================================  ==========================================
 
 T. Coste, U. Anwar, R. Kirk, D. Krueger. Reward model ensembles help mitigate overoptimization. *ICLR* 2024.
+S. Zhang, Z. Chen, S. Chen, Y. Shen, Z. Sun, C. Gan. Improving reinforcement learning from human feedback with
+efficient reward model ensemble. arXiv:2401.16635, 2024 (several linear heads on one shared backbone).
 L. Gao, J. Schulman, J. Hilton. Scaling laws for reward model overoptimization. *ICML* 2023.
 """
 
@@ -55,10 +59,19 @@ def check_ensemble(n_members: int, kind: str, k: float | None) -> None:
         raise AccordError(f"k must be a finite number >= 0 (how much spread to subtract), got {k}")
 
 
+def ensemble_heads(model_dir: str | Path) -> int:
+    """How many ensemble heads a saved model has (1: a plain model), read from its metadata."""
+    from accord.reward.model import RewardModel
+
+    return int(RewardModel.read_meta(model_dir).get("ensemble_heads", 1))
+
+
 def score_ensemble(model_dirs: Sequence[str | Path], data: Any, *, conservative: str = "sd", k: float = 1.0,
                    batch_size: int = 32, max_length: int | None = None, device: Any = None,
                    progress: bool = False) -> pd.DataFrame:
-    """Rewards of responses (a ``response`` column, optionally ``prompt``) from every member in ``model_dirs``.
+    """Rewards of responses (a ``response`` column, optionally ``prompt``) from every member in ``model_dirs``: a
+    plain model is one member, a model trained with ``ensemble_heads = H`` is ``H`` (one folder of such a model is
+    an ensemble by itself).
 
     Returns the input with ``reward_mean``, ``reward_sd`` (the members' standard deviation), ``reward_min`` and
     ``conservative_reward`` (of kind ``conservative`` with ``k``), all on the members' standardised scale, and each
@@ -67,13 +80,21 @@ def score_ensemble(model_dirs: Sequence[str | Path], data: Any, *, conservative:
     from accord.reward.evaluate import _read_frame, score
 
     model_dirs = [str(d) for d in model_dirs]
-    check_ensemble(len(model_dirs), conservative, k)
+    heads = [ensemble_heads(d) for d in model_dirs]
+    check_ensemble(sum(heads), conservative, k)
     frame = _read_frame(data)
     if "response" not in frame.columns:
         raise AccordError("an ensemble scores responses: the data needs a 'response' column (and optionally "
                           "'prompt')")
-    members = np.stack([score(d, frame, batch_size=batch_size, max_length=max_length, device=device,
-                              progress=progress)["reward_normalised"].to_numpy() for d in model_dirs])
+    rows = []
+    for directory, n_heads in zip(model_dirs, heads):
+        if n_heads > 1:
+            rows.extend(head_rewards(directory, frame, batch_size=batch_size, max_length=max_length, device=device,
+                                     progress=progress))
+        else:
+            rows.append(score(directory, frame, batch_size=batch_size, max_length=max_length, device=device,
+                              progress=progress)["reward_normalised"].to_numpy())
+    members = np.stack(rows)
     out = frame.copy()
     for m, values in enumerate(members):
         out[f"reward_{m}"] = values
@@ -82,3 +103,20 @@ def score_ensemble(model_dirs: Sequence[str | Path], data: Any, *, conservative:
     out["reward_min"] = members.min(axis=0)
     out["conservative_reward"] = conservative_reward(members, conservative, k)
     return out
+
+
+def head_rewards(model_dir: str | Path, frame: pd.DataFrame, *, batch_size: int = 32, max_length: int | None = None,
+                 device: Any = None, progress: bool = False) -> np.ndarray:
+    """``(H, n)``: each ensemble head's reward of the responses of ``frame`` (a ``response`` column, optionally
+    ``prompt``), standardised by that head's training-set mean and standard deviation (``reward_stats.json``)."""
+    from accord.reward.evaluate import _encoder, load_model, predict_response_heads
+
+    model, tokenizer = load_model(model_dir, device)
+    prompts = list(frame["prompt"].fillna("")) if "prompt" in frame.columns else [""] * len(frame)
+    encoded = _encoder(model, tokenizer, max_length).encode(prompts, list(frame["response"].fillna("")))
+    members = predict_response_heads(model, encoded, pad_token_id=tokenizer.pad_token_id, batch_size=batch_size,
+                                     progress=progress)
+    stats = (model.stats or {}).get("heads") or [{}] * len(members)
+    mean = np.array([float(s.get("mean", 0.0)) for s in stats])
+    sd = np.array([float(s.get("sd", 1.0)) or 1.0 for s in stats])
+    return (members - mean[:, None]) / sd[:, None]

@@ -50,7 +50,8 @@ def predict_pairs(model: RewardModel, pairs: TokenizedPairs, *, pad_token_id: in
                   indices: np.ndarray | None = None, progress: bool = False,
                   desc: str = "scoring pairs") -> dict[str, np.ndarray]:
     """Rewards (and variances) of both sides of the pairs ``indices`` (default: all), in that order; ``progress``
-    draws a bar."""
+    draws a bar. A model with ensemble heads adds each head's rewards, ``members_chosen`` and ``members_rejected``
+    (``(n, H)``)."""
     device = _device(device) if device is not None else next(model.parameters()).device
     packing = True if packing is None else packing
     collator = PairCollator(pad_token_id, packing=packing, pooling=model.pooling, hidden_size=model.hidden_size)
@@ -61,6 +62,8 @@ def predict_pairs(model: RewardModel, pairs: TokenizedPairs, *, pad_token_id: in
     rejected = np.zeros(n, dtype=np.float64)
     var_c = np.full(n, np.nan)
     var_r = np.full(n, np.nan)
+    heads = getattr(model, "ensemble_heads", 1)
+    members = np.zeros((2, n, heads)) if heads > 1 else None
     was_training = model.training
     model.eval()
     with _bar(n, desc, "pair", progress) as bar:
@@ -74,15 +77,39 @@ def predict_pairs(model: RewardModel, pairs: TokenizedPairs, *, pad_token_id: in
             if out.log_var is not None:
                 var = out.log_var.float().exp().cpu().numpy()
                 var_c[at], var_r[at] = var[:k], var[k:]
+            if members is not None:
+                each = out.members.float().cpu().numpy()
+                members[0, at], members[1, at] = each[:k], each[k:]
             bar.update(k)
     model.train(was_training)
-    return {"reward_chosen": chosen, "reward_rejected": rejected, "var_chosen": var_c, "var_rejected": var_r}
+    pred = {"reward_chosen": chosen, "reward_rejected": rejected, "var_chosen": var_c, "var_rejected": var_r}
+    if members is not None:
+        pred.update(members_chosen=members[0], members_rejected=members[1])
+    return pred
 
 
 @torch.no_grad()
 def predict_responses(model: RewardModel, encoded: TokenizedResponses, *, pad_token_id: int, batch_size: int = 64,
                       packing: bool | None = None, progress: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """Reward and variance (NaN without an uncertainty head) of every sequence in ``encoded``."""
+    reward, variance, _ = _predict_sequences(model, encoded, pad_token_id=pad_token_id, batch_size=batch_size,
+                                             packing=packing, progress=progress)
+    return reward, variance
+
+
+@torch.no_grad()
+def predict_response_heads(model: RewardModel, encoded: TokenizedResponses, *, pad_token_id: int,
+                           batch_size: int = 64, packing: bool | None = None, progress: bool = False) -> np.ndarray:
+    """Each ensemble head's reward of every sequence in ``encoded``, ``(H, n)`` (a one-head model: ``(1, n)``)."""
+    reward, _, members = _predict_sequences(model, encoded, pad_token_id=pad_token_id, batch_size=batch_size,
+                                            packing=packing, progress=progress)
+    return reward[None] if members is None else members.T
+
+
+def _predict_sequences(model: RewardModel, encoded: TokenizedResponses, *, pad_token_id: int, batch_size: int,
+                       packing: bool | None, progress: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """Reward, variance and (with ensemble heads, else ``None``) each head's reward, ``(n, H)``, of every
+    sequence."""
     device = next(model.parameters()).device
     packing = True if packing is None else packing
     collator = PairCollator(pad_token_id, packing=packing, pooling=model.pooling, hidden_size=model.hidden_size)
@@ -90,6 +117,8 @@ def predict_responses(model: RewardModel, encoded: TokenizedResponses, *, pad_to
     order = np.argsort(-np.array([len(ids) for ids in encoded.ids]), kind="stable")
     reward = np.zeros(n, dtype=np.float64)
     variance = np.full(n, np.nan)
+    heads = getattr(model, "ensemble_heads", 1)
+    members = np.zeros((n, heads)) if heads > 1 else None
     was_training = model.training
     model.eval()
     with _bar(n, "scoring responses", "response", progress) as bar:
@@ -101,9 +130,11 @@ def predict_responses(model: RewardModel, encoded: TokenizedResponses, *, pad_to
             reward[idx] = out.reward.float().cpu().numpy()
             if out.log_var is not None:
                 variance[idx] = out.log_var.float().exp().cpu().numpy()
+            if members is not None:
+                members[idx] = out.members.float().cpu().numpy()
             bar.update(len(idx))
     model.train(was_training)
-    return reward, variance
+    return reward, variance, members
 
 
 def pair_logits(predictions: dict[str, np.ndarray]) -> np.ndarray:
@@ -240,6 +271,9 @@ def score(model_dir: str | Path, data: Any, *, k: float | None = None, batch_siz
             raise AccordError("k: the conservative reward is for response rewards, not per-step scores")
         return score_steps(model_dir, data, batch_size=batch_size, max_length=max_length, device=device,
                            progress=progress)
+    if k is not None and RewardModel.read_meta(model_dir).get("ensemble_heads", 1) > 1:
+        raise AccordError(f"k: {model_dir} has ensemble heads, no uncertainty head; score them as an ensemble "
+                          "(accord.reward.ensemble.score_ensemble, `accord score --conservative`)")
     if k is not None and not RewardModel.read_meta(model_dir).get("uncertainty_head"):
         raise AccordError(f"k: {model_dir} has no uncertainty head (it was trained without --uncertainty-head), so "
                           "it has no reward_sd and its conservative reward would equal the reward; train with "

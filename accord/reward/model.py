@@ -6,8 +6,10 @@ Saved layout (a folder that ``AutoModel.from_pretrained`` also reads as the plai
 =========================  =============================================================================================
 ``config.json``, weights    the backbone (``save_pretrained``; LoRA adapters merged in)
 tokenizer files             the tokenizer it was trained with
-``reward_head.safetensors`` the head: ``weight`` ((1 or 2) * num_outputs x hidden) and ``bias``
-``reward_model.json``       task, pooling, decoder or encoder, outputs, uncertainty head, max length, chat template
+``reward_head.safetensors`` the head: ``weight`` ((1 or 2) * num_outputs x hidden, or ensemble_heads x hidden) and
+                            ``bias``
+``reward_model.json``       task, pooling, decoder or encoder, outputs, uncertainty head, ensemble heads, max length,
+                            chat template
 ``reward_stats.json``       mean and standard deviation of the rewards on the training set (for normalised scores)
 =========================  =============================================================================================
 """
@@ -89,8 +91,9 @@ class RewardOutput:
     """The head's outputs per pooled position, in the collator's order (for pairs: chosen sequences first, then
     rejected). ``N`` positions; ``(N,)`` for a head of one output, ``(N, K)`` for ``K`` outputs."""
 
-    reward: torch.Tensor  # the reward (the mean, with an uncertainty head), float32
+    reward: torch.Tensor  # the reward (the mean, with an uncertainty head or ensemble heads), float32
     log_var: torch.Tensor | None = None  # log-variance of the reward, with an uncertainty head
+    members: torch.Tensor | None = None  # (N, H): each ensemble head's reward, with ``ensemble_heads = H > 1``
 
     @property
     def variance(self) -> torch.Tensor | None:
@@ -106,6 +109,11 @@ class RewardModel(nn.Module):
     a solution); with ``pooling="mean"`` and ``token_seq`` given, the mean over each sequence's tokens instead. The
     head (float32, whatever the backbone's dtype) maps each pooled state to ``num_outputs`` rewards (one per
     attribute, say), and with ``uncertainty_head`` to as many log-variances besides.
+
+    ``ensemble_heads = H > 1`` gives ``H`` scalar heads on the one backbone instead (rows of one linear layer, head
+    ``h`` drawn from its own generator seeded by ``[head_seed, h]``): the reward is their mean and
+    :attr:`RewardOutput.members` holds each head's reward (:mod:`accord.reward.ensemble`). With ``H = 1`` (the
+    default) the model is the plain one, weights and all.
     """
 
     #: The keyword arguments of :meth:`forward` a batch may hold (the rest of a batch are labels).
@@ -113,7 +121,8 @@ class RewardModel(nn.Module):
               "token_seq", "dense_mask")
 
     def __init__(self, backbone: nn.Module, *, is_decoder: bool, pooling: str = "auto", uncertainty_head: bool = False,
-                 num_outputs: int = 1, meta: dict[str, Any] | None = None):
+                 num_outputs: int = 1, meta: dict[str, Any] | None = None, ensemble_heads: int = 1,
+                 head_seed: int | None = None):
         super().__init__()
         if pooling == "auto":
             pooling = "last" if is_decoder else "mean"
@@ -126,13 +135,22 @@ class RewardModel(nn.Module):
         if int(num_outputs) < 1:
             raise AccordError(f"a reward head needs at least one output, got {num_outputs}")
         self.num_outputs = int(num_outputs)
+        self.ensemble_heads = int(ensemble_heads)
+        if self.ensemble_heads < 1:
+            raise AccordError(f"ensemble_heads must be at least 1, got {ensemble_heads}")
+        if self.ensemble_heads > 1 and (self.uncertainty_head or self.num_outputs != 1):
+            raise AccordError("ensemble heads are scalar rewards: they go with neither an uncertainty head nor "
+                              "several outputs per response")
         hidden = _hidden_size(backbone.config)
         self.hidden_size = hidden
         k = self.num_outputs
-        # rows 0..k-1: the rewards; rows k..2k-1: their log-variances (with the uncertainty head)
-        self.head = nn.Linear(hidden, 2 * k if uncertainty_head else k, dtype=torch.float32)
-        nn.init.normal_(self.head.weight, std=1.0 / math.sqrt(hidden + 1))
-        nn.init.zeros_(self.head.bias)
+        if self.ensemble_heads > 1:
+            self.head = _ensemble_head(hidden, self.ensemble_heads, head_seed)
+        else:
+            # rows 0..k-1: the rewards; rows k..2k-1: their log-variances (with the uncertainty head)
+            self.head = nn.Linear(hidden, 2 * k if uncertainty_head else k, dtype=torch.float32)
+            nn.init.normal_(self.head.weight, std=1.0 / math.sqrt(hidden + 1))
+            nn.init.zeros_(self.head.bias)
         if uncertainty_head:
             with torch.no_grad():
                 self.head.weight[k:].mul_(0.1)
@@ -175,6 +193,8 @@ class RewardModel(nn.Module):
             pooled = flat.index_select(0, pool_index)
         with torch.autocast(device_type=pooled.device.type, enabled=False):  # the head stays in float32
             out = self.head(pooled.float())
+        if self.ensemble_heads > 1:
+            return RewardOutput(reward=out.mean(dim=-1), members=out)
         k = self.num_outputs
         reward = out[:, 0] if k == 1 else out[:, :k]
         if self.uncertainty_head:
@@ -202,8 +222,11 @@ class RewardModel(nn.Module):
         attn_implementation: str | None = None,
         dtype: torch.dtype = torch.float32,
         dropout: bool = False,
+        ensemble_heads: int = 1,
+        head_seed: int | None = None,
     ) -> "RewardModel":
-        """A fresh reward model on a pretrained backbone (``AutoModel.from_pretrained``), head randomly initialised."""
+        """A fresh reward model on a pretrained backbone (``AutoModel.from_pretrained``), head randomly initialised
+        (``ensemble_heads`` and ``head_seed``: see the class docstring)."""
         from transformers import AutoConfig, AutoModel
 
         path = resolve_model_path(name_or_path)
@@ -221,7 +244,8 @@ class RewardModel(nn.Module):
         if not dropout:
             disable_dropout(backbone)
         return cls(backbone, is_decoder=is_decoder_config(config), pooling=pooling,
-                   uncertainty_head=uncertainty_head, num_outputs=num_outputs, meta={"base_model": name_or_path})
+                   uncertainty_head=uncertainty_head, num_outputs=num_outputs, meta={"base_model": name_or_path},
+                   ensemble_heads=ensemble_heads, head_seed=head_seed)
 
     def save_pretrained(self, directory: str | Path, tokenizer: Any = None, stats: dict[str, float] | None = None,
                         extra_meta: dict[str, Any] | None = None,
@@ -249,6 +273,8 @@ class RewardModel(nn.Module):
         meta.update(extra_meta or {})
         meta.update(pooling=self.pooling, is_decoder=self.is_decoder, uncertainty_head=self.uncertainty_head,
                     num_outputs=self.num_outputs, format="accord-reward-model/1")
+        if self.ensemble_heads > 1:  # one head: the metadata stays what it always was
+            meta["ensemble_heads"] = self.ensemble_heads
         with atomic_path(directory / META_FILE) as tmp:
             tmp.write_text(json.dumps(meta, indent=2, default=str))
         if stats is not None:
@@ -279,7 +305,8 @@ class RewardModel(nn.Module):
         backbone = AutoModel.from_pretrained(directory, **kwargs)
         disable_dropout(backbone)
         model = cls(backbone, is_decoder=meta["is_decoder"], pooling=meta["pooling"],
-                    uncertainty_head=meta["uncertainty_head"], num_outputs=int(meta.get("num_outputs", 1)), meta=meta)
+                    uncertainty_head=meta["uncertainty_head"], num_outputs=int(meta.get("num_outputs", 1)), meta=meta,
+                    ensemble_heads=int(meta.get("ensemble_heads", 1)))
         model.head.load_state_dict(load_file(str(directory / HEAD_FILE)))
         stats_path = directory / STATS_FILE
         model.stats = json.loads(stats_path.read_text()) if stats_path.exists() else None
@@ -354,6 +381,23 @@ def freeze_lower_layers(backbone: nn.Module, n_layers: int) -> int:
         elif param.requires_grad:
             trainable += param.numel()
     return trainable
+
+
+def _ensemble_head(hidden: int, n_heads: int, seed: int | None) -> nn.Linear:
+    """``n_heads`` scalar heads as the rows of one linear layer; row ``h`` drawn as a plain head is, from its own
+    generator seeded by ``[seed, h]`` (the global torch generator when ``seed`` is ``None``), bias 0."""
+    import numpy as np
+
+    head = nn.Linear(hidden, n_heads, dtype=torch.float32)
+    with torch.no_grad():
+        for h in range(n_heads):
+            generator = None
+            if seed is not None:
+                state = np.random.SeedSequence([seed % 2**32, h]).generate_state(1)[0]
+                generator = torch.Generator().manual_seed(int(state))
+            head.weight[h] = torch.randn(hidden, generator=generator) / math.sqrt(hidden + 1)
+        head.bias.zero_()
+    return head
 
 
 def _hidden_size(config: Any) -> int:

@@ -6,6 +6,18 @@ that chosen beats rejected, ``r_chosen - r_rejected`` (variance-scaled with an u
 the mean over its pairs, so each micro-batch contributes its sum divided by the pairs of the whole step; weights are
 normalised by their mean over the whole step. The gradient is then the same however the step is split into
 micro-batches and processes.
+
+**Ensemble heads** (``RewardConfig.ensemble_heads = H``): the model has ``H`` scalar heads on one backbone
+(:class:`accord.reward.model.RewardModel`), and head ``h`` learns from its own bootstrap of the pairs, the online
+(Poisson) bootstrap of Oza and Russell (2001) as the bootstrapped heads of Osband et al. (2016) use it: pair ``i``
+counts ``c_ih ~ Poisson(1)`` times in head ``h``'s loss, the counts drawn once per training set from a generator
+seeded by ``[seed, h, n_pairs]``, so each head sees a fixed resample of the data whatever the batches (and about
+37% of the pairs not at all). The step's loss is the mean over heads of ``sum_i c_ih * loss(d_ih) / n_step`` (the
+counts average 1, so the scale is the one-head model's); the reward is the heads' mean, and their spread is the
+ensemble's disagreement (:mod:`accord.reward.ensemble`).
+
+N. C. Oza, S. Russell. Online bagging and boosting. *AISTATS* 2001.
+I. Osband, C. Blundell, A. Pritzel, B. Van Roy. Deep exploration via bootstrapped DQN. *NeurIPS* 2016.
 """
 
 from __future__ import annotations
@@ -30,6 +42,7 @@ class PairwiseTask(RewardTask):
     name = "pairwise"
     unit = "pairs"
     loss_inputs = frozenset({"d", "p_chosen", "p_tie", "target", "weight", "weight_mean", "margin"})
+    ensemble_heads = True
 
     def read(self, source: Any) -> Any:
         return source if isinstance(source, TokenizedPairs) else load_pairs(source)
@@ -55,7 +68,20 @@ class PairwiseTask(RewardTask):
         return data.lengths if self.collator.packing else data.longest
 
     def collate(self, data: TokenizedPairs, indices: Sequence[int]) -> dict[str, Any]:
-        return self.collator(data, indices)
+        batch = self.collator(data, indices)
+        if self.config.ensemble_heads:
+            batch["bootstrap"] = torch.from_numpy(self.bootstrap_counts(len(data))[np.asarray(indices)])
+        return batch
+
+    def bootstrap_counts(self, n_pairs: int) -> np.ndarray:
+        """``(n_pairs, H)`` float32: how often each pair counts in each ensemble head's loss, Poisson(1) from head
+        ``h``'s own generator (module docstring)."""
+        seed, heads = self.config.seed % 2**32, int(self.config.ensemble_heads)
+        cached = getattr(self, "_bootstrap", None)
+        if cached is None or cached.shape != (n_pairs, heads):
+            columns = [np.random.default_rng([seed, h, n_pairs]).poisson(1.0, n_pairs) for h in range(heads)]
+            self._bootstrap = np.stack(columns, axis=1).astype(np.float32)
+        return self._bootstrap
 
     def step_context(self, data: TokenizedPairs, indices: np.ndarray) -> dict[str, Any]:
         step: dict[str, Any] = {"n_examples": len(indices)}
@@ -67,19 +93,31 @@ class PairwiseTask(RewardTask):
                      step: dict[str, Any]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """The pairs' losses summed and divided by the pairs of the whole step; logs the loss and the share of pairs
         the model orders as the label does."""
-        cfg = self.config
         out = model(**model_inputs(batch))
         n = batch["n_pairs"]
         reward, var = out.reward, out.variance
         d = pairwise_logit(reward[:n], reward[n:], None if var is None else var[:n], None if var is None else var[n:])
-        inputs = pair_loss_inputs(d, p_chosen=batch["p_chosen"], p_tie=batch["p_tie"], weight=batch["weight"],
-                                  margin=batch["margin"], weight_mean=step.get("weight_mean"),
-                                  default_margin=cfg.margin)
-        per_pair = self.loss({**self.loss_settings, **inputs})
-        if cfg.center_rewards_coefficient:
-            per_pair = per_pair + cfg.center_rewards_coefficient * (reward[:n] + reward[n:]) ** 2
+        if out.members is not None:  # ensemble heads: each head's loss on its own bootstrap of the pairs
+            members = out.members
+            per_head = self._pair_losses(members[:n] - members[n:], members[:n] + members[n:], batch, step, 1)
+            loss = (batch["bootstrap"] * per_head).sum() / (step["n_examples"] * members.shape[1])
+            return loss, {"loss": per_head.detach().mean(dim=1).sum(), "accuracy": (d.detach() > 0).sum().float()}
+        per_pair = self._pair_losses(d, reward[:n] + reward[n:], batch, step)
         loss = per_pair.sum() / step["n_examples"]
         return loss, {"loss": per_pair.detach().sum(), "accuracy": (d.detach() > 0).sum().float()}
+
+    def _pair_losses(self, d: torch.Tensor, reward_sum: torch.Tensor, batch: dict[str, Any], step: dict[str, Any],
+                     axis: int | None = None) -> torch.Tensor:
+        """The configured loss per pair (per pair and head: ``axis=1`` spreads the pairs' labels over a second
+        axis of ``d``), with the centring term when configured."""
+        cfg = self.config
+        labels = {name: batch[name] if axis is None else batch[name].unsqueeze(axis)
+                  for name in ("p_chosen", "p_tie", "weight", "margin")}
+        inputs = pair_loss_inputs(d, **labels, weight_mean=step.get("weight_mean"), default_margin=cfg.margin)
+        per_pair = self.loss({**self.loss_settings, **inputs})
+        if cfg.center_rewards_coefficient:
+            per_pair = per_pair + cfg.center_rewards_coefficient * reward_sum**2
+        return per_pair
 
     def evaluate(self, model: Any, data: TokenizedPairs, table: Any, *, device: torch.device, batch_size: int,
                  progress: bool) -> dict[str, float]:
@@ -91,8 +129,13 @@ class PairwiseTask(RewardTask):
 
     def reward_stats(self, model: Any, data: TokenizedPairs, indices: np.ndarray, *, device: torch.device,
                      batch_size: int, progress: bool) -> dict[str, Any]:
-        """Mean and standard deviation of the rewards of both sides of the pairs ``indices``."""
+        """Mean and standard deviation of the rewards of both sides of the pairs ``indices`` (and of each ensemble
+        head's: ``heads``, a list of such statistics)."""
         pred = predict_pairs(model, data, pad_token_id=self.pad_token_id, batch_size=batch_size,
                              packing=self.collator.packing, device=device, indices=indices, progress=progress,
                              desc="reward statistics")
-        return reward_stats(np.concatenate([pred["reward_chosen"], pred["reward_rejected"]]))
+        stats: dict[str, Any] = reward_stats(np.concatenate([pred["reward_chosen"], pred["reward_rejected"]]))
+        if "members_chosen" in pred:
+            both = np.concatenate([pred["members_chosen"], pred["members_rejected"]])
+            stats["heads"] = [reward_stats(column) for column in both.T]
+        return stats

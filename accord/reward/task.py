@@ -45,15 +45,21 @@ class RewardTask:
 
     Class attributes: ``name`` (``RewardConfig.task``), ``unit`` (what one example is, for logs: ``"pairs"``) and
     ``loss_inputs`` (the inputs :meth:`compute_loss` hands to a loss: a loss that needs any other input than these and
-    the config's fields does not fit the task, and the config is refused).
+    the config's fields does not fit the task, and the config is refused) and ``ensemble_heads`` (whether the task
+    trains a model of several ensemble heads, ``RewardConfig.ensemble_heads``; a config asking for them is refused
+    otherwise).
     """
 
     name: ClassVar[str] = ""
     unit: ClassVar[str] = "examples"
     loss_inputs: ClassVar[frozenset[str]] = frozenset()
+    ensemble_heads: ClassVar[bool] = False
 
     def __init__(self, config: Any):
         self.config = config
+        if getattr(config, "ensemble_heads", None) and not self.ensemble_heads:
+            raise AccordError(f"config: the '{self.name}' task has no ensemble heads (ensemble_heads is for the "
+                              "pairwise task)")
         self.loss = get_loss(config.loss)
         fields = {f.name for f in dataclasses.fields(config)}
         missing = self.loss.required - self.loss_inputs - fields

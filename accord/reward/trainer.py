@@ -165,14 +165,18 @@ class RewardTrainer:
         """The model (loaded unless given) with the config's training set-up, and its tokenizer."""
         cfg = self.config
         seed_everything(cfg.seed)  # the head's initialisation
+        heads = cfg.ensemble_heads or 1
         if model is None:
             model = RewardModel.from_backbone(cfg.model, pooling=cfg.pooling, uncertainty_head=cfg.uncertainty_head,
                                               num_outputs=self.task.num_outputs,
                                               attn_implementation=cfg.attn_implementation or "sdpa",
-                                              dropout=not cfg.disable_dropout)
+                                              dropout=not cfg.disable_dropout, ensemble_heads=heads,
+                                              head_seed=cfg.seed if heads > 1 else None)
         elif model.num_outputs != self.task.num_outputs:
             raise AccordError(f"the model's head has {model.num_outputs} outputs; the '{self.task.name}' task needs "
                               f"{self.task.num_outputs}")
+        elif model.ensemble_heads != heads:
+            raise AccordError(f"the model has {model.ensemble_heads} ensemble heads; the config asks for {heads}")
         if tokenizer is None:
             from transformers import AutoTokenizer
 
