@@ -38,7 +38,7 @@ import torch
 
 from accord.datasets import AccordError, Encoded, validate
 from accord.models._data import vote_fractions
-from accord.models._vb import (PRIOR_TOL, Incidence, VBResult, _counts, _vb_m_step, build_incidence, cell_table,
+from accord.models._vb import (PRIOR_TOL, Incidence, VBResult, _vb_m_step, build_incidence, cell_table,
                                dirichlet_expected_log, fit_confusion_prior, fit_population_prior,
                                remaining_distance, softmax_last)
 from accord.models.base import seed_everything
@@ -152,20 +152,16 @@ def _vb_sweep(incidence: Incidence, q: torch.Tensor, prior: torch.Tensor, class_
               prior_fit: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None
               ) -> tuple[torch.Tensor, torch.Tensor, float]:
     """One VB-EM sweep ``q -> q'`` of Dawid-Skene (M-step, the prior's type-II step, E-step), as
-    :func:`accord.models._vb.vb_dawid_skene` takes it; also the prior's largest relative change. The products over
-    the judgments run in the dtype of ``q`` and ``incidence``, the Dirichlet parameters in that of ``prior``."""
-    w, k = incidence.n_workers, incidence.n_classes
-    conf_alpha = prior + _counts(incidence, q, w, k).to(prior)
-    class_alpha = class_prior + q.sum(0).to(class_prior)
+    :func:`accord.models._vb.vb_dawid_skene` takes it; also the prior's largest relative change."""
+    conf_alpha, class_alpha = _vb_m_step(incidence, q, prior, class_prior, incidence.n_workers, incidence.n_classes)
     change = 0.0
     if prior_fit is not None:
         new_prior = prior_fit(conf_alpha, prior)
         conf_alpha = conf_alpha - prior + new_prior
         change = float(((new_prior - prior).abs() / prior).max())
         prior = new_prior
-    table = cell_table(dirichlet_expected_log(conf_alpha)).to(q)
-    scores = incidence.by_item @ table
-    scores += dirichlet_expected_log(class_alpha).to(q)
+    scores = incidence.by_item @ cell_table(dirichlet_expected_log(conf_alpha))
+    scores += dirichlet_expected_log(class_alpha)
     return _softmax_classes(scores), prior, change
 
 
@@ -198,7 +194,7 @@ def warm_vb_dawid_skene(incidence: Incidence, confusion_prior: torch.Tensor, cla
             break
         q2, prior, _ = _vb_sweep(incidence, q1, prior, class_prior, prior_fit)
         v = q2 - q1
-        rates.append(float(v.abs().max()) / first)
+        rates.append(float(v.abs().max()) / first if first > 0 else 1.0)
         v -= r
         v_norm = float(v.norm())
         step = min(-float(r.norm()) / v_norm, -1.0) if v_norm > 0 else -1.0
