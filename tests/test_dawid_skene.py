@@ -10,11 +10,14 @@ import pandas as pd
 import pytest
 import torch
 from conftest import shared_data_or_skip
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from scipy.stats import spearmanr
 
 from accord.datasets import AccordError, FitError, gold_labels, validate
 from accord.datasets.synthetic import make_synthetic
 from accord.metrics import ece, score
+from accord.models._vb import FixedPointDistance
 from accord.models.dawid_skene import DawidSkene, symmetric_log_confusion
 from accord.models.hierarchical_dawid_skene import HierarchicalDawidSkene
 
@@ -148,6 +151,38 @@ def item_difficulty(seed: int = 0, n_items: int = 400, n_raters: int = 15) -> tu
         "label": np.array(["A", "B"])[labels.ravel()],
     })
     return validate(table), pd.Series(np.array(["A", "B"])[truth], index=ids)
+
+
+@settings(max_examples=50, deadline=None)
+@given(rate=st.floats(0.05, 0.995), first=st.floats(1e-6, 1.0), wobble=st.floats(0.0, 0.5), n=st.integers(3, 40))
+def test_fixed_point_distance_bounds_what_a_linear_iteration_has_left(rate, first, wobble, n):
+    # steps c_t = first * rate^t, one of them (j) shrunk by chance, as when the largest-moving pair changes: the
+    # estimate is the remaining geometric sum where the last three steps are steady, the shrunk step is taken at
+    # its word, and the two ratios after it never make the estimate smaller than what is left
+    steps = [first * rate**t for t in range(n)]
+    j = n // 2
+    steps[j] *= 1.0 - wobble
+    estimate = FixedPointDistance()
+    for t, step in enumerate(steps):
+        distance = estimate(step)
+        left = first * rate ** (t + 1) / (1.0 - rate)
+        if t < 2:
+            assert distance == float("inf")
+        elif t < j or t > j + 2:
+            assert distance == pytest.approx(left, rel=1e-9)
+        elif t == j:
+            assert distance == pytest.approx((1.0 - wobble) * left, rel=1e-9)
+        else:
+            assert distance >= left * (1.0 - 1e-9)
+
+
+def test_default_vb_fit_stops_within_tol_of_its_fixed_point(recovery_data):
+    table = recovery_data.judgments
+    default = DawidSkene(num_samples=10, item_correlation=0, vote_shrinkage=0).fit(table)
+    converged = DawidSkene(num_samples=10, item_correlation=0, vote_shrinkage=0, tol=1e-9, max_steps=100_000).fit(table)
+    stopped = default._vb.item_probs - converged._vb.item_probs
+    assert default.converged_ and default.n_iter_ < converged.n_iter_
+    assert float(stopped.abs().max()) < 2 * default.tol
 
 
 def test_item_correlation_tempers_overconfident_posteriors():

@@ -232,10 +232,8 @@ def test_partial_fit_equals_a_cold_fit_on_all_judgments() -> None:
     cold = DawidSkene(num_samples=50).fit(everything)
     converged = DawidSkene(num_samples=50, tol=1e-9, max_steps=100_000).fit(everything)
     gap = lambda a, b: np.abs(a.soft_labels_.probs.to_numpy() - b.soft_labels_.probs.to_numpy()).max()  # noqa: E731
-    # a cold fit stops where a VB-EM sweep moves no pair by more than tol, short of the fixed point that VB-EM
-    # approaches slowly; partial_fit is within 1e-3 of that fixed point and no farther from it than a cold fit
-    assert gap(model, converged) < 1e-3
-    assert gap(model, converged) <= gap(cold, converged)
+    # both stop when the pairs are estimated within tol (1e-4) of the fixed point: the same answer within 1e-3
+    assert gap(model, cold) < 1e-3 and gap(model, converged) < 1e-3 and gap(cold, converged) < 1e-3
     for cold in (cold, converged):
         assert list(model.soft_labels_.probs.index) == list(cold.soft_labels_.probs.index)
         assert list(model.annotators_.index) == list(cold.annotators_.index)  # new raters and pairs after the old

@@ -149,11 +149,14 @@ def vb_dawid_skene(incidence: Incidence, confusion_prior: torch.Tensor, class_pr
                    init_item_probs: torch.Tensor, *, max_iter: int = 500, tol: float = 1e-5,
                    empirical_prior: bool = False,
                    prior_fit: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
-                   all_reduce: Callable[..., torch.Tensor] | None = None) -> VBResult:
+                   all_reduce: Callable[..., torch.Tensor] | None = None, stop: str = "change") -> VBResult:
     """Mean-field VB-EM for Dawid-Skene, started with an M-step from ``init_item_probs``.
 
-    Stops when no item's class probability moves by more than ``tol`` in an iteration (and, with
-    ``empirical_prior``, the prior by less than ``PRIOR_TOL`` relatively), or after ``max_iter``.
+    Stops (with ``empirical_prior`` also once the prior moves by less than ``PRIOR_TOL`` relatively), or after
+    ``max_iter``, by the rule ``stop``: ``"change"``, when no item's class probability moves by more than ``tol`` in
+    an iteration; ``"distance"``, when the distance still to go to the fixed point is estimated below ``tol``
+    (:class:`FixedPointDistance`: VB-EM converges linearly, and where it is slow an iteration that moves little is
+    still far from its fixed point).
     ``confusion_prior`` is ``[K, L]`` (row ``k``: the Dirichlet prior of a true-``k`` row), ``class_prior`` ``[K]``.
 
     ``empirical_prior``: ``confusion_prior`` must then be the two-valued prior ``b + (a - b) I`` (its diagonal and
@@ -180,6 +183,7 @@ def vb_dawid_skene(incidence: Incidence, confusion_prior: torch.Tensor, class_pr
             return _vb_m_step(incidence, q, prior, class_prior, w, k)
         return prior + all_reduce(_counts(incidence, q, w, k), "sum"), class_prior + all_reduce(q.sum(0), "sum")
 
+    distance = FixedPointDistance()
     for n_iter in range(1, max_iter + 1):
         conf_alpha, class_alpha = m_step(q, prior)
         prior_change = 0.0
@@ -194,11 +198,38 @@ def vb_dawid_skene(incidence: Incidence, confusion_prior: torch.Tensor, class_pr
         local = (new_q - q).abs().max() if q.numel() else new_q.new_zeros(())
         change = float(local if all_reduce is None else all_reduce(local.reshape(1), "max")[0])
         q = new_q
-        if change < tol and prior_change < PRIOR_TOL:
+        if (distance(change) if stop == "distance" else change) < tol and prior_change < PRIOR_TOL:
             converged = True
             break
     conf_alpha, class_alpha = m_step(q, prior)
     return VBResult(conf_alpha, class_alpha, q, n_iter, converged, prior)
+
+
+class FixedPointDistance:
+    """The distance from the latest iterate of a linearly converging iteration to its fixed point, estimated from
+    its steps (the largest absolute change of any coordinate).
+
+    Near the fixed point the steps shrink geometrically, ``c_{t+1} = r c_t``, so what remains after step ``t`` is
+    ``c_t r / (1 - r)`` (:func:`remaining_distance`). The rate ``r`` is the larger of the last two ratios of
+    successive steps (one ratio can be small by chance where the largest-moving coordinate changes); while the
+    steps do not shrink the distance is infinite. Call it with each step; it returns the estimate.
+    """
+
+    def __init__(self) -> None:
+        self.steps: list[float] = []
+
+    def __call__(self, step: float) -> float:
+        self.steps = [*self.steps[-2:], step]
+        if len(self.steps) < 3 or min(self.steps[:2]) == 0.0:
+            return 0.0 if step == 0.0 else float("inf")
+        return remaining_distance(step, max(self.steps[1] / self.steps[0], self.steps[2] / self.steps[1]))
+
+
+def remaining_distance(step: float, rate: float) -> float:
+    """``step r / (1 - r)``: what is left to go after a step of an iteration whose steps shrink by ``rate``."""
+    if step == 0.0:
+        return 0.0
+    return step * rate / (1.0 - rate) if rate < 1.0 else float("inf")
 
 
 #: relative change of the fitted prior below which VB-EM may stop

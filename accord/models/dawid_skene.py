@@ -97,7 +97,10 @@ class DawidSkene(ConfusionModel, PyroRaterModel):
     reported on a non-tie) and ``N(0, 1.5)`` (on a tie): :func:`symmetric_log_confusion`.
 
     Inference: ``"vb"`` (default), closed-form mean-field VB with Dirichlet factors, each update one sparse product
-    over the judgments (its intervals, as every mean-field fit's, are too narrow); ``"gibbs"``, blocked Gibbs sampling
+    over the judgments (its intervals, as every mean-field fit's, are too narrow), run until the pairs' class
+    probabilities are estimated within ``tol`` of the fixed point (VB-EM converges linearly, slowly where raters are
+    uncertain: the distance left is the latest change times ``r / (1 - r)``, ``r`` the rate at which the changes
+    shrink; :class:`accord.models._vb.FixedPointDistance`); ``"gibbs"``, blocked Gibbs sampling
     of the same conjugate model (exact draws, started from VB); ``"map"``, ``"meanfield"``, ``"lowrank"``, SVI with
     ``z`` enumerated; ``"nuts"`` for small data. ``symmetric=True`` has no closed form. ``num_samples`` posterior
     draws are kept for the annotator table, ``confusion_`` and ArviZ (with ``"vb"`` taken when one of them is first
@@ -204,7 +207,7 @@ class DawidSkene(ConfusionModel, PyroRaterModel):
                                       max_iter=self.max_steps if closed_form else 1000,
                                       tol=self.tol if closed_form else 1e-6, empirical_prior=empirical,
                                       prior_fit=fit_population_prior if empirical and self.empirical_prior == "full"
-                                      else None)
+                                      else None, stop="distance" if self.inference == "vb" else "change")
             self.n_iter_, self.converged_ = self._vb.n_iter, self._vb.converged
             if empirical:
                 self._confusion_prior = self._vb.confusion_prior

@@ -185,7 +185,7 @@ def _fit_dawid_skene(model: Any, encoded: Encoded) -> None:
     model._confusion_prior = model.prior_error + (model.prior_correct - model.prior_error) * eye
     vb = vb_dawid_skene_sharded(model._incidence, model._confusion_prior, model._class_prior_vec,
                                 model._initial_item_probs(encoded), max_iter=model.max_steps, tol=model.tol,
-                                empirical_prior=bool(model.empirical_prior))
+                                empirical_prior=bool(model.empirical_prior), stop="distance")
     model._vb = vb
     model.n_iter_, model.converged_ = vb.n_iter, vb.converged
     if model.empirical_prior:

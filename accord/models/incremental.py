@@ -39,15 +39,10 @@ import torch
 from accord.datasets import AccordError, Encoded, validate
 from accord.models._data import vote_fractions
 from accord.models._vb import (PRIOR_TOL, Incidence, VBResult, _vb_m_step, build_incidence, cell_table,
-                               dirichlet_expected_log, fit_confusion_prior, fit_population_prior, softmax_last)
+                               dirichlet_expected_log, fit_confusion_prior, fit_population_prior,
+                               remaining_distance, softmax_last)
 from accord.models.base import seed_everything
 from accord.models.confusion import label_codes
-
-#: the warm iteration stops at ``tol * WARM_TOL_FACTOR``: VB-EM converges linearly and slowly where raters are
-#: uncertain, and a sweep that moves no pair by more than ``tol`` leaves it about ``tol / (1 - rate)`` from its fixed
-#: point
-WARM_TOL_FACTOR = 0.1
-
 
 def _codes_extended(index: pd.Index, values: pd.Series) -> tuple[np.ndarray, pd.Index]:
     """Codes of ``values`` in ``index``, with unseen values appended in order of first appearance."""
@@ -129,15 +124,28 @@ def _calibration_kept(model: Any) -> Iterator[None]:
 
 
 def _softmax_classes(scores: torch.Tensor) -> torch.Tensor:
-    """:func:`accord.models._vb.softmax_last` of ``[I, K]`` scores, computed on the ``[K, I]`` transpose for ``K > 2``
-    (torch's reductions and broadcasts over a last axis of 3 are several times slower); a transposed view."""
+    """:func:`accord.models._vb.softmax_last` of ``[I, K]`` scores, in place for ``K > 2``: the maximum and the sum over
+    the classes are taken as ``K - 1`` elementwise operations on the columns (torch's reductions over a last axis of
+    3 are several times slower, and a transposed copy costs two more passes)."""
     if scores.shape[-1] <= 2:
         return softmax_last(scores)
-    x = scores.T.contiguous()
-    x -= x.amax(0)
-    x.exp_()
-    x /= x.sum(0)
-    return x.T
+    columns = scores.unbind(-1)
+    top = columns[0].clone()
+    for column in columns[1:]:
+        torch.maximum(top, column, out=top)
+    scores -= top[:, None]
+    scores.exp_()
+    scores /= _row_sums(scores)[:, None]
+    return scores
+
+
+def _row_sums(x: torch.Tensor) -> torch.Tensor:
+    """``x.sum(-1)`` of an ``[I, K]`` tensor with few columns, as ``K - 1`` additions of columns (see above)."""
+    columns = x.unbind(-1)
+    total = columns[0].clone()
+    for column in columns[1:]:
+        total += column
+    return total
 
 
 def _vb_sweep(incidence: Incidence, q: torch.Tensor, prior: torch.Tensor, class_prior: torch.Tensor,
@@ -152,7 +160,8 @@ def _vb_sweep(incidence: Incidence, q: torch.Tensor, prior: torch.Tensor, class_
         conf_alpha = conf_alpha - prior + new_prior
         change = float(((new_prior - prior).abs() / prior).max())
         prior = new_prior
-    scores = incidence.by_item @ cell_table(dirichlet_expected_log(conf_alpha)) + dirichlet_expected_log(class_alpha)
+    scores = incidence.by_item @ cell_table(dirichlet_expected_log(conf_alpha))
+    scores += dirichlet_expected_log(class_alpha)
     return _softmax_classes(scores), prior, change
 
 
@@ -163,27 +172,48 @@ def warm_vb_dawid_skene(incidence: Incidence, confusion_prior: torch.Tensor, cla
 
     A cycle takes two sweeps ``q1 = F(q0)``, ``q2 = F(q1)`` (:func:`_vb_sweep`), extrapolates along ``r = q1 - q0``,
     ``v = q2 - 2 q1 + q0`` with the step ``a = -|r| / |v|`` (at most -1) to ``q0 - 2 a r + a^2 v`` (clipped to the
-    simplex), and stabilises with one more sweep. Stops by the rule of a cold fit, ``tol * WARM_TOL_FACTOR`` in
-    place of ``tol``: when a sweep moves no pair's class probability by more than that and the fitted prior by
-    less than ``PRIOR_TOL`` (relatively); ``n_iter`` counts the sweeps, at most ``max_iter``.
+    simplex), and stabilises with one more sweep.
+
+    Stops by the rule of a cold fit (``stop="distance"`` of :func:`accord.models._vb.vb_dawid_skene`): after a sweep
+    whose result is estimated within ``tol`` of the fixed point (:func:`distance_below`: from the sweep's largest move
+    of a pair's class probability and the rate at which plain sweeps shrink, measured as the ratio of the largest
+    moves of a cycle's two plain sweeps) and that moved the fitted prior by less than ``PRIOR_TOL`` (relatively);
+    the test follows the first sweep of a cycle and the stabilising one. ``n_iter`` counts the sweeps, at most
+    ``max_iter``.
     """
-    q, prior, n_iter = start, confusion_prior, 0
+    q, prior, n_iter = start.contiguous(), confusion_prior, 0
     converged = False
-    tol = tol * WARM_TOL_FACTOR
+    rates: list[float] = []
     while n_iter + 3 <= max_iter:
         q1, prior, prior_change = _vb_sweep(incidence, q, prior, class_prior, prior_fit)
         n_iter += 1
-        if float((q1 - q).abs().max()) < tol and prior_change < PRIOR_TOL:
+        r = q1 - q
+        first = float(r.abs().max())
+        if distance_below(first, rates, tol) and prior_change < PRIOR_TOL:
             q, converged = q1, True
             break
         q2, prior, _ = _vb_sweep(incidence, q1, prior, class_prior, prior_fit)
-        r = q1 - q
-        v = q2 - q1 - r
+        v = q2 - q1
+        rates.append(float(v.abs().max()) / first if first > 0 else 1.0)
+        v -= r
         v_norm = float(v.norm())
         step = min(-float(r.norm()) / v_norm, -1.0) if v_norm > 0 else -1.0
-        jump = (q - (2 * step) * r + (step * step) * v).clamp_min_(1e-12)
-        jump = jump / (jump @ jump.new_ones(jump.shape[-1]))[:, None] if np.isfinite(step * v_norm) else q2
-        q, prior, _ = _vb_sweep(incidence, jump, prior, class_prior, prior_fit)
+        if np.isfinite(step * v_norm):
+            jump = torch.add(q, r, alpha=-2.0 * step).add_(v, alpha=step * step).clamp_min_(1e-12)
+            jump /= _row_sums(jump)[:, None]
+        else:
+            jump = q2
+        q, prior, prior_change = _vb_sweep(incidence, jump, prior, class_prior, prior_fit)
         n_iter += 2
+        if distance_below(float((q - jump).abs().max()), rates, tol) and prior_change < PRIOR_TOL:
+            converged = True
+            break
     conf_alpha, class_alpha = _vb_m_step(incidence, q, prior, class_prior, incidence.n_workers, incidence.n_classes)
-    return VBResult(conf_alpha, class_alpha, q.contiguous(), n_iter, converged, prior)
+    return VBResult(conf_alpha, class_alpha, q, n_iter, converged, prior)
+
+
+def distance_below(step: float, rates: list[float], tol: float) -> bool:
+    """Whether a sweep that moved the pairs by at most ``step`` left them within ``tol`` of the fixed point, by the
+    estimate :func:`accord.models._vb.remaining_distance` with the larger of the last two measured rates (False
+    while none is known, unless nothing moved)."""
+    return remaining_distance(step, max(rates[-2:], default=1.0)) < tol
