@@ -166,11 +166,15 @@ def main() -> int:
     parser.add_argument("--gold", action="store_true", help="only compare the pairwise models' small-table SVI "
                         "window with the fixed one on small tables with gold (UKPConvArg1, synthetic)")
     parser.add_argument("--tables", type=int, default=6, help="--gold: tables per source")
+    parser.add_argument("--grid", help="--gold: JSON {label: settings} to compare instead of the two windows")
     args = parser.parse_args()
     if args.gold:
         names = args.methods.split(",") if args.methods else ["bradley-terry", "debiased-bradley-terry"]
-        gold_check(names, {"patience 50 (fixed)": {"patience": 50}, "patience None (auto)": {}}, args.seed,
-                   args.tables)
+        import json
+
+        grid = json.loads(args.grid) if args.grid else {"patience 50 (fixed)": {"patience": 50},
+                                                        "patience None (auto)": {}}
+        gold_check(names, grid, args.seed, args.tables)
         return 0
 
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as the command line sets it
