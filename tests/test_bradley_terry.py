@@ -337,24 +337,3 @@ def test_pairs_whose_votes_are_mostly_ties_get_tie_as_most_likely() -> None:
     assert 0.2 <= len(truly_tied) / len(gold) <= 0.4
     assert (predicted.loc[truly_tied] == "tie").mean() >= 0.7
     assert (predicted.loc[gold.index] == gold).mean() >= 0.8
-
-
-
-def test_convergence_window_is_shorter_on_small_tables(monkeypatch: pytest.MonkeyPatch) -> None:
-    # the window the SVI rule is given: 25 steps below SMALL_TABLE judgments, 50 from there on, patience if set
-    from accord.models import pyro_fit
-    from accord.models.pairwise import SMALL_TABLE
-
-    windows: list[int] = []
-    run_svi = pyro_fit.run_svi
-
-    def one_step(*args, **kwargs):
-        windows.append(kwargs["patience"])
-        return run_svi(*args, **{**kwargs, "max_steps": 1})
-
-    monkeypatch.setattr(pyro_fit, "run_svi", one_step)
-    small, _ = simulate(n_responses=30, n_annotators=10, n_pairs=40, seed=3)
-    large, _ = simulate(n_responses=60, n_annotators=20, n_pairs=SMALL_TABLE // 3 + 1, seed=3)
-    for table, patience in ((small, None), (large, None), (small, 40)):
-        CrowdBradleyTerry(num_samples=5, patience=patience).fit(table)
-    assert windows == [25, 50, 40]

@@ -37,8 +37,6 @@ LINKS: tuple[str, ...] = ("logit", "probit")
 LATENT_MODES: tuple[str, ...] = ("auto", "response", "pair")
 # Pairs per chunk when summarising draws: bounds memory at draws x chunk x classes floats.
 _CHUNK = 20_000
-#: below this many judgments the SVI convergence window is 25 steps instead of 50 (``patience=None``)
-SMALL_TABLE = 1000
 
 
 def log_cdf(x: torch.Tensor, link: str) -> torch.Tensor:
@@ -290,11 +288,8 @@ class PairwiseUtilityModel(PyroRaterModel):
         ``"auto"`` (a utility per response when ``response_a_id`` / ``response_b_id`` exist, else a gap per pair),
         ``"response"`` or ``"pair"``.
     patience
-        The convergence window in SVI steps; ``None`` (default): 50, and 25 on tables of fewer than
-        :data:`SMALL_TABLE` judgments. With one-particle ELBO estimates on a few thousand judgments, shorter windows
-        sometimes met the relative tolerance by chance, before the guide's scales had grown, and the intervals came
-        out too narrow; on a small table the loss is small, the rule that stops the fit is the Monte Carlo noise of
-        the window means, and the fixed 150-step minimum of 50-step windows was most of the fit.
+        Default 50: with one-particle ELBO estimates on a few thousand judgments, shorter windows sometimes met the
+        tolerance by chance, before the guide's scales had grown, and the intervals came out too narrow.
     rank
         Rank of the low-rank guide (default ``min(16, sqrt(dim))``).
     Others: :class:`~accord.models.base.PyroRaterModel` (``"map"`` keeps the annotator groups mean-field: a point
@@ -307,7 +302,7 @@ class PairwiseUtilityModel(PyroRaterModel):
     link: str = "logit"
     latent: str = "auto"
     max_steps: int = 3000
-    patience: int | None = None
+    patience: int = 50
     num_chains: int = 1
 
     def __post_init__(self) -> None:
@@ -412,9 +407,7 @@ class PairwiseUtilityModel(PyroRaterModel):
         # the default rank (sqrt of the dimension) is too costly for 1e5 responses; 16 directions catch the
         # dominant posterior correlations (shared scale parameters, connected utilities)
         rank = self.rank if self.rank is not None else max(1, min(16, int(math.sqrt(n_latent))))
-        patience = self.patience if self.patience is not None else 25 if data.n_judgments < SMALL_TABLE else 50
         chains = self._keep_fit(fit_pyro(self, self._model, data, init=self._init_values(data), rank=rank,
-                                         patience=patience,
                                          map_normal=(*self.group_priors, *self.pair_priors), vectorize_draws=True,
                                          subsample=batch if batch is not None and batch < data.n_judgments else None))
         chains = {name: value.detach().cpu().float() for name, value in chains.items()}

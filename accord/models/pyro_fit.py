@@ -64,15 +64,14 @@ class PyroFit:
 def fit_pyro(settings: Any, model: Callable[..., Any], data: Any, *, sites: list[str] | None = None,
              enumerated: bool = False, init: Draws | None = None, plates: Callable[..., Any] | None = None,
              map_normal: tuple[str, ...] = (), hold: tuple[Draws, int] | None = None, rank: int | None = None,
-             vectorize_draws: bool = False, subsample: int | None = None, patience: int | None = None) -> PyroFit:
+             vectorize_draws: bool = False, subsample: int | None = None) -> PyroFit:
     """Fit ``model(data, subsample)`` as ``settings`` (a :class:`~accord.models.base.PyroRaterModel`) say.
 
     ``sites``: the continuous sites a guide covers (the model is blocked to them; ``None``: every latent site);
     ``enumerated``: the model enumerates a discrete site; ``plates``: the guide's ``create_plates``; ``map_normal``:
     sites that keep a mean-field Gaussian under MAP (exchangeable groups, whose point estimate sits at the group
     mean); ``hold``: ``(held site values, posterior steps)`` of a two-stage fit; ``vectorize_draws``: draw under
-    one outer plate instead of one guide call per draw; ``patience``: the convergence window when the model resolves
-    it from the data (default ``settings.patience``).
+    one outer plate instead of one guide call per draw.
     """
     inference = settings.inference
     if inference == "nuts":
@@ -85,7 +84,7 @@ def fit_pyro(settings: Any, model: Callable[..., Any], data: Any, *, sites: list
     name = type(settings).__name__
     loss = TraceEnum_ELBO(max_plate_nesting=2) if enumerated else Trace_ELBO()
     steps, learning_rate, svi_map = settings.max_steps, settings.learning_rate, None
-    rule = dict(tol=settings.tol, patience=patience if patience is not None else settings.patience, progress=settings.progress,
+    rule = dict(tol=settings.tol, patience=settings.patience, progress=settings.progress,
                 final_lr_fraction=settings.final_lr_fraction)
     if hold is not None:
         held, steps = hold
