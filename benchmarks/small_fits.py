@@ -13,6 +13,12 @@ with at most 6 judgments that cover their true reliability (``sum_k pi_k M_j[k, 
 and the coverage by rater type (the adversarial raters' reliability lies below what a model without an adversarial
 mode can express).
 
+``--gold`` compares settings of the pairwise models (``--grid``, JSON ``{label: settings}``; by default the SVI
+convergence window, 50 or 25 steps) on 100-judgment tables with gold, ``--tables`` per source: UKPConvArg1 (the
+judgments of gold pairs of one debate each) and the synthetic generator; per source, the mean accuracy and NLL
+against gold and the SVI steps, and the setting with the lowest mean NLL on the other sources scored on it
+(leave-one-source-out).
+
 ``--busy N`` starts N CPU-bound processes (``while True: pass``) beside the fits for the whole run, as other work on
 a laptop would, and stops them at the end; the one-minute load average is printed with each row, and the CPU time of
 the fit (all its threads), which other work on the machine changes much less than the wall time. ``--repeat`` fits
@@ -21,6 +27,7 @@ each method that many times and reports the median.
     python benchmarks/small_fits.py                  # quiet machine
     python benchmarks/small_fits.py --busy 2         # both cores of a 2-core machine kept busy
     python benchmarks/small_fits.py --coverage --methods mace,glad
+    python benchmarks/small_fits.py --gold --methods bradley-terry
 """
 
 from __future__ import annotations
@@ -89,6 +96,73 @@ def coverage(names: list[str], seed: int) -> None:
               + ", ".join(f"{kind} {value:.2f}" for kind, value in by_type.items()), flush=True)
 
 
+def small_gold_tables(seed: int, n_tables: int) -> dict[str, list]:
+    """100-judgment preference tables with gold, by source: UKPConvArg1 (per debate, the judgments of gold pairs in
+    a random order of pairs, cut at 100 judgments) and the synthetic generator (gold = the true label)."""
+    from pathlib import Path
+
+    import numpy as np
+
+    from accord.datasets import make_synthetic, validate
+
+    sources: dict[str, list] = {"synthetic": []}
+    for k in range(n_tables):
+        data = make_synthetic(n_pairs=34, n_annotators=12, judgments_per_pair=3, seed=seed + 100 + k)
+        sources["synthetic"].append(validate(data.judgments.iloc[:N_JUDGMENTS].reset_index(drop=True)))
+    path = Path(os.environ.get("ACCORD_DATA_DIR", Path(__file__).resolve().parents[2] / "shared" / "datasets"))
+    if (path / "ukp-convarg1").exists():
+        from accord.datasets.loaders.ukp import load_ukpconvarg1
+
+        ukp = load_ukpconvarg1(path / "ukp-convarg1")
+        ukp = ukp[ukp["gold"].notna()]
+        rng = np.random.default_rng(seed)
+        debates = rng.permutation(ukp["item_debate"].unique())[:n_tables]
+        sources["UKPConvArg1"] = []
+        for debate in debates:
+            rows = ukp[ukp["item_debate"] == debate]
+            pairs = rng.permutation(rows["pair_id"].unique())
+            rows = rows.set_index("pair_id").loc[pairs].reset_index().iloc[:N_JUDGMENTS]
+            sources["UKPConvArg1"].append(validate(rows[["pair_id", "annotator", "label", "gold", "prompt",
+                                                        "response_a", "response_b", "response_a_id",
+                                                        "response_b_id"]].reset_index(drop=True)))
+    return sources
+
+
+def gold_check(names: list[str], settings: dict[str, dict], seed: int, n_tables: int) -> None:
+    """Accuracy and NLL against gold of each setting on the small gold tables of each source, and the setting
+    chosen on the other sources (lowest mean NLL) scored on each: leave-one-source-out."""
+    import numpy as np
+
+    from accord.aggregate import make_method
+    from accord.datasets import gold_labels
+    from accord.metrics import score
+
+    sources = small_gold_tables(seed, n_tables)
+    counts = ", ".join(f"{name} {len(tables)}" for name, tables in sources.items())
+    print(f"\nSmall tables with gold ({N_JUDGMENTS} judgments each; {counts}): mean accuracy / NLL against gold, "
+          "SVI steps")
+    for name in names:
+        results: dict[tuple[str, str], tuple[float, float, float]] = {}
+        for label, extra in settings.items():
+            for source, tables in sources.items():
+                rows = []
+                for table in tables:
+                    with warnings.catch_warnings():
+                        warnings.simplefilter("ignore")
+                        model = make_method(name, seed=seed, progress=False, **extra).fit(table)
+                    metrics = score(model.soft_labels_.probs, gold_labels(table))
+                    rows.append((metrics["accuracy"], metrics["nll"], model.svi_.n_steps))
+                results[label, source] = tuple(np.mean(rows, axis=0))
+                acc, nll, steps = results[label, source]
+                print(f"  {name:<24}{label:<22}{source:<13} acc {acc:.4f}  NLL {nll:.4f}  steps {steps:.0f}",
+                      flush=True)
+        for source in sources:
+            others = [s for s in sources if s != source]
+            chosen = min(settings, key=lambda label: np.mean([results[label, s][1] for s in others]))
+            acc, nll, _ = results[chosen, source]
+            print(f"  {name:<24}LOSO on {source:<13} chosen on the others: {chosen}; acc {acc:.4f}  NLL {nll:.4f}")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--busy", type=int, default=0, help="CPU-bound processes to run beside the fits")
@@ -97,7 +171,19 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--coverage", action="store_true", help="also check reliability intervals of raters "
                         "with few judgments")
+    parser.add_argument("--gold", action="store_true", help="only compare settings of the pairwise models (by "
+                        "default the SVI window, 50 or 25 steps) on small tables with gold (UKPConvArg1, synthetic)")
+    parser.add_argument("--tables", type=int, default=6, help="--gold: tables per source")
+    parser.add_argument("--grid", help="--gold: JSON {label: settings} to compare instead of the two windows")
     args = parser.parse_args()
+    if args.gold:
+        import json
+
+        names = args.methods.split(",") if args.methods else ["bradley-terry", "debiased-bradley-terry"]
+        windows = {"patience 50": {"patience": 50}, "patience 25": {"patience": 25}}
+        grid = json.loads(args.grid) if args.grid else windows
+        gold_check(names, grid, args.seed, args.tables)
+        return 0
 
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as the command line sets it
     from accord.aggregate import METHODS, make_method

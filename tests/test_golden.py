@@ -29,14 +29,12 @@ def _with_bounds(old: str, new: str, sd: bool = False) -> dict[str, str]:
 
 POSITION_BIAS = _with_bounds("bias", "position_bias")
 #: case prefix -> {stored column: column of today's annotator table}. ``reliability`` meant five things before the
-#: one annotator table (P(correct) only in the Dawid-Skene family); the other four keep their numbers under these names.
+#: one annotator table (P(correct) only in the Dawid-Skene family); the others keep their numbers under these names.
+#: Cases stored again since (crowd Bradley-Terry, ordinal) are under today's names.
 RENAMED: dict[str, dict[str, str]] = {
     "dawid-skene": POSITION_BIAS,
     "hierarchical-dawid-skene": POSITION_BIAS,
     "mace": {**_with_bounds("reliability", "competence"), **POSITION_BIAS},
-    "bradley-terry": {**_with_bounds("reliability", "sharpness", sd=True),
-                      **_with_bounds("bias", "position_bias_logit")},
-    "ordinal": _with_bounds("reliability", "sharpness", sd=True),
     "context": {**_with_bounds("reliability", "honest_share"), **_with_bounds("spam", "spam_share"),
                 **_with_bounds("adversarial", "adversarial_share"), **_with_bounds("bias", "spam_lean")},
     "rater-types": _with_bounds("reliability", "honest_share"),

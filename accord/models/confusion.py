@@ -199,7 +199,7 @@ class ConfusionModel(RaterModel):
         draws = self._keep_fit(fit_pyro(  # type: ignore[attr-defined]
             self, self._model, pad_judgments(encoded).to(self._torch_device), sites=list(self._global_sites),
             enumerated=True, init=self._init_values() if warm or self.inference == "nuts" else None,
-            rank=self.rank, subsample=self.batch_size,
+            rank=self.rank, subsample=self.batch_size, vectorize_draws=self.inference != "lowrank",
         ))
         for name, dims in self._extra_sites().items():
             self._extra_draws[name] = (draws[name].double().cpu().numpy(), dims)

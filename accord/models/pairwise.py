@@ -408,7 +408,7 @@ class PairwiseUtilityModel(PyroRaterModel):
         # dominant posterior correlations (shared scale parameters, connected utilities)
         rank = self.rank if self.rank is not None else max(1, min(16, int(math.sqrt(n_latent))))
         chains = self._keep_fit(fit_pyro(self, self._model, data, init=self._init_values(data), rank=rank,
-                                         map_normal=(*self.group_priors, *self.pair_priors),
+                                         map_normal=(*self.group_priors, *self.pair_priors), vectorize_draws=True,
                                          subsample=batch if batch is not None and batch < data.n_judgments else None))
         chains = {name: value.detach().cpu().float() for name, value in chains.items()}
         # the group scales (annotator and pair groups) are integrated out of the model: add their conditional
