@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -35,6 +36,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--inference", default="meanfield")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--cleaned-out", type=Path, help="write both cleaned datasets (debiased.parquet, "
+                        "crowd-bradley-terry.parquet) and the workers' table (annotators.parquet) into this folder")
     args = parser.parse_args(argv)
 
     import torch
@@ -81,7 +84,9 @@ def main(argv: list[str] | None = None) -> int:
         strongest = busy.sort_values("length_effect", ascending=False)[columns].head(8)
         print(strongest.to_string(float_format="{:+.3f}".format))
     print("\npopulation:")
-    print(model.population_.to_string(float_format="{:+.3f}".format))
+    print(model.population_.astype(float).to_string(float_format="{:+.3f}".format))
+    identified = getattr(model, "identified_", {})
+    print(f"identified_: {identified}")
 
     plain = CrowdBradleyTerry(inference=args.inference, seed=args.seed).fit(judgments)
     first = judgments.drop_duplicates("pair_id").set_index("pair_id")
@@ -91,7 +96,25 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\nsoft P(A): mean |debiased - crowd Bradley-Terry| {np.abs(debiased_a - plain_a).mean():.3f}; "
           f"correlation with the word difference: debiased {np.corrcoef(debiased_a, pair_words)[0, 1]:+.3f}, "
           f"crowd Bradley-Terry {np.corrcoef(plain_a, pair_words)[0, 1]:+.3f}")
+    if args.cleaned_out:
+        write_outputs(args.cleaned_out, judgments, model, plain)
     return 0
+
+
+def write_outputs(folder: Path, judgments: pd.DataFrame, debiased, plain) -> None:
+    """Both models' cleaned datasets and the debiased model's workers' table, for training reward models on them
+    (``python benchmarks/length_bias_ukp.py --rewards DIR``)."""
+    from accord.aggregate import build_cleaned
+    from accord.datasets import write_cleaned
+    from accord.datasets.io import atomic_path
+
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, model in (("debiased", debiased), ("crowd-bradley-terry", plain)):
+        write_cleaned(build_cleaned(model.soft_labels_, judgments), folder / f"{name}.parquet",
+                      provenance={"source": "UKPConvArg1 full corpus"})
+    with atomic_path(folder / "annotators.parquet") as path:
+        debiased.annotators_.to_parquet(path)
+    print(f"wrote {folder}/debiased.parquet, crowd-bradley-terry.parquet, annotators.parquet")
 
 
 if __name__ == "__main__":
