@@ -171,7 +171,7 @@ def compare_rewards(args: argparse.Namespace) -> int:
     side_a, side_b = position[test["response_a_id"]].to_numpy(), position[test["response_b_id"]].to_numpy()
     gold_a = (test["label"] == "A").to_numpy()
     longer = np.sign(words[side_a] - words[side_b])
-    print(f"UKPConvArg1Strict topic split: training pairs with labels "
+    print("UKPConvArg1Strict topic split: training pairs with labels "
           + ", ".join(f"{name} {len(frame):,}" for name, frame in labels.items())
           + f" (of {len(train_ids):,}); {len(test):,} held-out pairs on 8 sides, {len(arguments)} held-out arguments")
     print(f"the longer argument (words) is the gold one in {np.mean((longer > 0) == gold_a)[()]:.4f} of the held-out "
