@@ -175,7 +175,7 @@ def compare_rewards(args: argparse.Namespace) -> int:
           + ", ".join(f"{name} {len(frame):,}" for name, frame in labels.items())
           + f" (of {len(train_ids):,}); {len(test):,} held-out pairs on 8 sides, {len(arguments)} held-out arguments")
     print(f"the longer argument (words) is the gold one in {np.mean((longer > 0) == gold_a)[()]:.4f} of the held-out "
-          f"pairs ({np.mean(longer == 0):.4f} of equal length counted as A)")
+          f"pairs ({np.mean(longer == 0):.4f} of equal length counted as B)")
     for name, frame in labels.items():
         p_a = np.where(frame["chosen_side"] == "A", frame["p_chosen"], 1 - frame["p_chosen"] - frame["p_tie"])
         print(f"  {name} training labels: mean p_chosen {frame['p_chosen'].mean():.4f}, mean weight "
