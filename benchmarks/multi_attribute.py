@@ -45,7 +45,9 @@ group (o5-o9), plus the preference (``convincing``); the UKPConvArg1Strict topic
 ``benchmarks/reward_quality.py`` (the last four topics in alphabetical order, 8 debate sides, held out; 24 sides
 train). A single-head model on the preference against the K-head model (preference + 5 reason groups), same
 settings: preference accuracy on the held-out sides, and per reason group the F1 of ``P(reason) >= 0.5`` with the
-always-yes classifier's F1 (``2p / (1 + p)`` at prevalence ``p``) as the floor.
+always-yes classifier's F1 (``2p / (1 + p)`` at prevalence ``p``), the majority class's (the training pairs' more
+frequent answer: always-yes or 0) and a random guess's (yes at the training prevalence ``q``: ``2qp / (q + p)``) as
+floors.
 
     python benchmarks/multi_attribute.py                       # every part
     python benchmarks/multi_attribute.py --part rater --quick  # 1 seed, default scenario, no timing
@@ -349,9 +351,9 @@ def reward_ukp(args: argparse.Namespace) -> None:
     single_scored = score(single_dir, test[text])
     print(f"\nPreference accuracy on the held-out sides: K-head {float((k_scored['p_chosen_model'] > 0.5).mean()):.3f}"
           f", single head {float((single_scored['p_chosen_model'] > 0.5).mean()):.3f}\n")
-    print("| reason group | prevalence (test) | F1 (K-head) | F1 always-yes | accuracy (K-head) | ROC AUC (K-head) |\n"
-          "|---|---|---|---|---|---|")
-    f1s, aucs = [], []
+    print("| reason group | prevalence (test) | F1 (K-head) | F1 always-yes | F1 majority class | F1 random | "
+          "accuracy (K-head) | ROC AUC (K-head) |\n|---|---|---|---|---|---|---|---|")
+    f1s, aucs, baselines = [], [], []
     for g in groups:
         truth = test[f"{g}_mean"].to_numpy() > 0.5
         guess = (k_scored[f"p_{g}_model"] > 0.5).to_numpy()
@@ -364,9 +366,18 @@ def reward_ukp(args: argparse.Namespace) -> None:
         n_pos, n_neg = int(truth.sum()), int((~truth).sum())
         auc = (ranks[truth].sum() - n_pos * (n_pos + 1) / 2) / max(n_pos * n_neg, 1)
         aucs.append(auc)
-        print(f"| {g} | {prevalence:.3f} | {f1:.3f} | {2 * prevalence / (1 + prevalence):.3f} | "
+        always_yes = 2 * prevalence / (1 + prevalence)
+        # majority class: always the more frequent answer of the training pairs; random: yes with the training
+        # prevalence q, whose expected F1 is 2 q p / (q + p)
+        q = float((train[f"{g}_mean"].to_numpy() > 0.5).mean())
+        majority = always_yes if q > 0.5 else 0.0
+        random_f1 = 2 * q * prevalence / max(q + prevalence, 1e-12)
+        baselines.append((always_yes, majority, random_f1))
+        print(f"| {g} | {prevalence:.3f} | {f1:.3f} | {always_yes:.3f} | {majority:.3f} | {random_f1:.3f} | "
               f"{float((truth == guess).mean()):.3f} | {auc:.3f} |")
-    print(f"| **macro** | | {np.mean(f1s):.3f} | | | {np.mean(aucs):.3f} |\n", flush=True)
+    means = np.mean(baselines, axis=0)
+    print(f"| **macro** | | {np.mean(f1s):.3f} | {means[0]:.3f} | {means[1]:.3f} | {means[2]:.3f} | | "
+          f"{np.mean(aucs):.3f} |\n", flush=True)
 
 
 if __name__ == "__main__":
