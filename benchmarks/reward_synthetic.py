@@ -61,13 +61,16 @@ double that (then ``--threads 1`` is faster). ``--freeze-layers 0`` trains the w
 
 Calibration (``--calibrate SHARE``): a seeded ``SHARE`` of the training prompts is held out of reward-model training
 as a calibration slice; after training, each model's temperature is fitted on that slice against its own labels
-(majority: its hard labels; accord: its soft labels; no gold, :mod:`accord.reward.calibration`), and the held-out
-metrics are reported before (``ECE(P) raw``, ``conf raw``) and after scaling, with the fitted temperature ``T``
-(``T < 1``: the raw model was under-confident). ``label ECE(P)`` / ``label conf`` describe the training labels
-themselves against the true P(A > B) (accord: its soft P(A | not tie); majority: 0/1), so that under-confident
-targets can be told apart from a model that has not yet learned the targets' scale.
+(majority: its hard labels; accord: its soft labels; no gold) with :mod:`accord.reward.calibration`'s default
+objective, the likelihood of the votes the labels summarise (for hard labels the hard cross-entropy), and the
+held-out metrics are reported before (``ECE(P) raw``, ``conf raw``) and after scaling, with the fitted temperature
+``T`` (``T < 1``: the raw model was under-confident). ``label ECE(P)`` / ``label conf`` describe the training labels
+themselves against the true P(A > B) (accord: its soft P(A | not tie); majority: 0/1). ``label T soft`` and
+``label T evid`` are the temperatures the calibration would fit to the labels for a model that knew the true
+P(A > B) exactly (logit ``true_p_a``), by cross-entropy against the labels and by the evidence objective: 1 means
+the labels, used that way, point at the true P; above 1, a model fitted to them comes out under-confident.
 
-    python benchmarks/reward_synthetic.py --calibrate 0.15 --seeds 0,1,2,3,4 --steps 150
+    python benchmarks/reward_synthetic.py --calibrate 0.15 --seeds 0,1,2,3,4
 """
 
 from __future__ import annotations
@@ -135,15 +138,22 @@ def test_metrics(model_dir: Path, test: pd.DataFrame, data: Any, calibrated: boo
 
 
 def label_calibration(frame: pd.DataFrame, data: Any) -> dict[str, float]:
-    """ECE and mean confidence of a cleaned dataset's P(A > B | not tie) against the true P, on its pairs."""
+    """ECE and mean confidence of a cleaned dataset's P(A > B | not tie) against the true P, on its pairs, and the
+    temperature each calibration objective fits to the labels for the true log-odds."""
     from accord.metrics import calibration_error
+    from accord.reward.calibration import fit_temperature
 
     p_chosen = frame["p_chosen"].to_numpy(dtype=float)
     p_rejected = 1.0 - p_chosen - frame["p_tie"].to_numpy(dtype=float)
     p_c = p_chosen / np.clip(p_chosen + p_rejected, 1e-9, None)
     p_a = np.where(frame["chosen_side"].to_numpy() == "A", p_c, 1.0 - p_c)
     true = data.true_p_a.reindex(frame["pair_id"]).to_numpy(dtype=float)
-    return {"label_ece_p": calibration_error(p_a, true), "label_conf": float(np.maximum(p_a, 1 - p_a).mean())}
+    true_chosen = np.where(frame["chosen_side"].to_numpy() == "A", true, 1.0 - true)
+    true_logit = np.log(true_chosen / (1.0 - true_chosen))
+    p_tie = frame["p_tie"].to_numpy(dtype=float)
+    return {"label_ece_p": calibration_error(p_a, true), "label_conf": float(np.maximum(p_a, 1 - p_a).mean()),
+            **{f"label_t_{objective}": fit_temperature(true_logit, p_chosen, p_tie, objective=objective)["temperature"]
+               for objective in ("soft", "evidence")}}
 
 
 def calibration_split(data: Any, train_index: pd.Index, share: float, seed: int) -> set[str]:
@@ -216,7 +226,8 @@ def run_seed(seed: int, args: argparse.Namespace, backbone: str, work_dir: Path)
         print(f"  {name:>8} ({loss}, {len(frame):,} pairs): acc(label) {scores['acc_label']:.4f}  "
               f"acc(P) {scores['acc_p']:.4f}  NLL(P) {scores['nll_p']:.4f}  ECE(P) {scores['ece_p']:.4f}  "
               + (f"(raw {scores['ece_p_raw']:.4f}, T {scores['T']:.3f})  " if "T" in scores else "")
-              + f"label ECE(P) {label_scores['label_ece_p']:.4f}  ({result.train_seconds:.0f}s training)", flush=True)
+              + f"label ECE(P) {label_scores['label_ece_p']:.4f}  label T soft/evid {label_scores['label_t_soft']:.3f}/"
+              f"{label_scores['label_t_evidence']:.3f}  ({result.train_seconds:.0f}s training)", flush=True)
     return rows
 
 
@@ -231,10 +242,10 @@ def report(rows: list[dict[str, Any]], wall: float) -> None:
     columns = ["pairs", "label acc", "label acc (all)", "acc_label", "acc_p", "nll_p", "ece_p", "conf", "train s"]
     if "T" in table.columns:
         columns[-1:-1] = ["ece_p_raw", "conf_raw", "T"]
-    columns[-1:-1] = ["label_ece_p", "label_conf"]
+    columns[-1:-1] = ["label_ece_p", "label_conf", "label_t_soft", "label_t_evidence"]
     names = {"acc_label": "acc(label)", "acc_p": "acc(P)", "nll_p": "NLL(P)", "ece_p": "ECE(P)",
              "ece_p_raw": "ECE(P) raw", "conf_raw": "conf raw", "label_ece_p": "label ECE(P)",
-             "label_conf": "label conf"}
+             "label_conf": "label conf", "label_t_soft": "label T soft", "label_t_evidence": "label T evid"}
     per_seed = table.set_index(["seed", "labels"])[columns]
     mean = table.groupby("labels", sort=False)[columns].mean()
     mean.index = pd.MultiIndex.from_product([["mean"], mean.index], names=["seed", "labels"])
@@ -244,7 +255,7 @@ def report(rows: list[dict[str, Any]], wall: float) -> None:
           "the true P(A>B);")
     print(f"conf = mean max(p, 1-p) of the model on held-out pairs (the true P's is {table['true_conf'].mean():.4f}); "
           "label acc = training labels vs the true label")
-    with pd.option_context("display.width", 160, "display.max_columns", 20):
+    with pd.option_context("display.width", 250, "display.max_columns", 24):
         print(both.to_string(float_format=lambda v: f"{v:.4f}", formatters={"pairs": "{:,.0f}".format,
                                                                              "train s": "{:.0f}".format}))
 
