@@ -109,9 +109,9 @@ def fit_temperature(d: np.ndarray, p_chosen: np.ndarray, p_tie: np.ndarray | Non
     start = np.zeros(2 if fit_bias else 1)
     bounds = [(-7.0, 7.0)] + ([(-10.0, 10.0)] if fit_bias else [])  # T within e^-7..e^7
     result = minimize(loss, start, jac=True, method="L-BFGS-B", bounds=bounds, options={"gtol": 1e-10, "ftol": 1e-15})
-    if result.x[0] <= bounds[0][0] + 1e-6:
+    if result.x[0] <= bounds[0][0] + 1.0:
         # the likelihood keeps rising as T -> 0: the labels never weigh against the model's side (separation)
-        warnings.warn(f"calibration: the temperature reached its lower bound ({math.exp(bounds[0][0]):.1e}); the "
+        warnings.warn(f"calibration: the temperature ran to its lower bound ({math.exp(bounds[0][0]):.1e}); the "
                       f"{len(d)} held-out labels never weigh against the model's ranking, so they cannot bound its "
                       "confidence (more held-out pairs, or objective='soft')", stacklevel=2)
     temperature = math.exp(float(result.x[0]))
