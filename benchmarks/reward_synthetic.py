@@ -71,6 +71,8 @@ P(A > B) exactly (logit ``true_p_a``), by cross-entropy against the labels and b
 the labels, used that way, point at the true P; above 1, a model fitted to them comes out under-confident.
 
     python benchmarks/reward_synthetic.py --calibrate 0.15 --seeds 0,1,2,3,4
+    python benchmarks/reward_synthetic.py --seeds 100,101,102,103,104 \\
+        --labels-only majority,vote-fraction,dawid-skene,hierarchical-dawid-skene       # labels only, no training
 """
 
 from __future__ import annotations
@@ -148,10 +150,13 @@ def label_calibration(frame: pd.DataFrame, data: Any) -> dict[str, float]:
     p_c = p_chosen / np.clip(p_chosen + p_rejected, 1e-9, None)
     p_a = np.where(frame["chosen_side"].to_numpy() == "A", p_c, 1.0 - p_c)
     true = data.true_p_a.reindex(frame["pair_id"]).to_numpy(dtype=float)
+    label = data.true_label.reindex(frame["pair_id"]).to_numpy()
+    decided = label != "tie"
     true_chosen = np.where(frame["chosen_side"].to_numpy() == "A", true, 1.0 - true)
     true_logit = np.log(true_chosen / (1.0 - true_chosen))
     p_tie = frame["p_tie"].to_numpy(dtype=float)
     return {"label_ece_p": calibration_error(p_a, true), "label_conf": float(np.maximum(p_a, 1 - p_a).mean()),
+            "label_ece_label": calibration_error(p_a[decided], (label[decided] == "A").astype(float)),
             **{f"label_t_{objective}": fit_temperature(true_logit, p_chosen, p_tie, objective=objective)["temperature"]
                for objective in ("soft", "evidence")}}
 
@@ -164,6 +169,41 @@ def calibration_split(data: Any, train_index: pd.Index, share: float, seed: int)
     rng = np.random.default_rng([seed, 31337])
     chosen = rng.choice(prompts, size=max(1, round(share * len(prompts))), replace=False)
     return set(train_index[np.isin(prompt, chosen)])
+
+
+def labels_only(seeds: list[int], args: argparse.Namespace) -> None:
+    """Label-level calibration of several rater models on each seed's training pairs (no reward models)."""
+    from accord.aggregate import build_cleaned, fit_method
+    from accord.datasets.synthetic import make_synthetic
+
+    rows = []
+    for seed in seeds:
+        data = make_synthetic(n_pairs=args.pairs, n_annotators=args.annotators, judgments_per_pair=JUDGMENTS_PER_PAIR,
+                              annotator_mix=ANNOTATOR_MIX, activity_skew=args.activity_skew, with_text=True,
+                              seed=seed)
+        train_index = data.true_label.index[~data.held_out_prompts(TEST_SHARE, seed).to_numpy()]
+        judgments = data.judgments[data.judgments["pair_id"].isin(set(train_index))].reset_index(drop=True)
+        for method in args.labels_only.split(","):
+            settings = {} if method in ("majority", "vote-fraction") else {"seed": seed}
+            frame = build_cleaned(fit_method(method, judgments, **settings).soft_labels_, judgments)
+            if method == "majority":
+                frame = frame[frame["p_chosen"] > 0.5].reset_index(drop=True)  # as the reward model trains on it
+            rows.append({"seed": seed, "labels": method, "pairs": len(frame),
+                         "label acc (all)": side_accuracy_all(frame, train_index, data.true_label),
+                         **label_calibration(frame, data)})
+        print(f"seed {seed} done", flush=True)
+    table = pd.DataFrame(rows)
+    names = {"label_conf": "conf", "label_ece_p": "ECE(P)", "label_ece_label": "ECE(label)",
+             "label_t_soft": "T soft", "label_t_evidence": "T evid"}
+    columns = ["pairs", "label acc (all)", *names]
+    mean = table.groupby("labels", sort=False)[columns].mean()
+    mean.index = pd.MultiIndex.from_product([["mean"], mean.index], names=["seed", "labels"])
+    both = pd.concat([table.set_index(["seed", "labels"])[columns], mean]).rename(columns=names)
+    print("\ntraining labels against the truth: conf = mean max(p, 1-p) of P(A | not tie); ECE(P) against the true "
+          "P(A>B), ECE(label) against the sampled true label (true ties left out); T soft / T evid: the temperature "
+          "each calibration objective fits to the labels for the true log-odds (1: the labels point at the true P)")
+    with pd.option_context("display.width", 200, "display.max_columns", 20):
+        print(both.to_string(float_format=lambda v: f"{v:.4f}", formatters={"pairs": "{:,.0f}".format}))
 
 
 def run_seed(seed: int, args: argparse.Namespace, backbone: str, work_dir: Path) -> list[dict[str, Any]]:
@@ -311,8 +351,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
     parser.add_argument("--calibrate", type=float, default=0.0, metavar="SHARE",
                         help="hold out this share of the training prompts to fit each model's temperature (0: off)")
+    parser.add_argument("--labels-only", metavar="METHODS",
+                        help="no reward models: the label-level calibration of these comma-separated methods")
     parser.add_argument("--work-dir", type=Path, help="keep cleaned datasets and models here (default: a temp dir)")
     args = parser.parse_args(argv)
+    if args.labels_only:
+        labels_only([int(s) for s in args.seeds.split(",") if s.strip()], args)
+        return 0
 
     import torch
 
