@@ -1,5 +1,6 @@
 """Post-hoc temperature scaling of reward models: recovered exactly where the labels follow a tempered logistic,
-saved in the model's metadata, applied by evaluate and score; bad input is one clear error."""
+recovered from a rater model's posteriors by the evidence objective where cross-entropy against them is not, saved
+in the model's metadata, applied by evaluate and score; bad input is one clear error."""
 
 from __future__ import annotations
 
@@ -29,13 +30,49 @@ WORDS = "good helpful clear bad rude wrong the a answer question cat dog".split(
 def test_the_temperature_of_tempered_soft_labels_is_recovered(temperature, bias, seed):
     d = np.random.default_rng(seed).normal(0, 3, 400)
     y = 1 / (1 + np.exp(-(d / temperature + bias)))
-    fitted = fit_temperature(d, y, fit_bias=True)
+    fitted = fit_temperature(d, y, fit_bias=True, objective="soft")
     assert fitted["temperature"] == pytest.approx(temperature, rel=1e-3)
     assert fitted["bias"] == pytest.approx(bias, abs=1e-3)
-    assert fitted["soft_nll_after"] <= fitted["soft_nll_before"] + 1e-12
+    assert fitted["nll_after"] <= fitted["nll_before"] + 1e-12
     expected = d / fitted["temperature"] + fitted["bias"]
     np.testing.assert_allclose(apply_calibration(d, {"calibration": fitted}), expected, rtol=1e-12)
     np.testing.assert_allclose(apply_calibration(d, {}), d)
+
+
+@settings(max_examples=15, deadline=None)
+@given(seed=st.integers(0, 1000), n=st.integers(20, 200))
+def test_on_hard_labels_the_evidence_is_the_hard_cross_entropy(seed, n):
+    rng = np.random.default_rng(seed)
+    d = rng.normal(0, 2, n)
+    chosen = (rng.random(n) < 1 / (1 + np.exp(-d))).astype(float)
+    evidence = fit_temperature(d, chosen, fit_bias=True)
+    soft = fit_temperature(d, chosen, fit_bias=True, objective="soft")
+    assert evidence["temperature"] == pytest.approx(soft["temperature"], rel=1e-4)
+    assert evidence["nll_after"] == pytest.approx(soft["nll_after"] + np.log(0.5), abs=1e-6)  # log 2 per pair
+    # a soft label of 1/2 is no evidence: adding such pairs leaves the temperature where it was
+    wider = fit_temperature(np.r_[d, rng.normal(0, 2, n)], np.r_[chosen, np.full(n, 0.5)], fit_bias=True)
+    assert wider["temperature"] == pytest.approx(evidence["temperature"], rel=1e-3)
+    assert wider["bias"] == pytest.approx(evidence["bias"], abs=1e-3)
+
+
+@pytest.mark.parametrize("temperature", [0.5, 1.0, 2.0])
+def test_the_temperature_behind_a_rater_models_posteriors_is_recovered(temperature):
+    """Pairs with true P(chosen) = sigmoid(d / T), a true label drawn from it, three votes each from raters who
+    answer right with 0.9 or at random (30% spammers), and the exact posterior of the label under that rater model
+    (prior 1/2): the evidence objective finds T; cross-entropy against the posteriors finds a larger one (the
+    posteriors are shrunk towards 1/2 for the pairs the votes leave in doubt)."""
+    rng = np.random.default_rng(7)
+    n, votes = 6000, 3
+    d = rng.normal(0, 2.5, n)
+    label = rng.random(n) < 1 / (1 + np.exp(-d / temperature))
+    accuracy = np.where(rng.random((n, votes)) < 0.3, 0.5, 0.9)
+    says_chosen = np.where(rng.random((n, votes)) < accuracy, label[:, None], ~label[:, None])
+    log_ratio = np.where(says_chosen, 1.0, -1.0) * np.log(accuracy / (1 - accuracy))
+    posterior = 1 / (1 + np.exp(-log_ratio.sum(axis=1)))
+    evidence = fit_temperature(d, posterior)["temperature"]
+    soft = fit_temperature(d, posterior, objective="soft")["temperature"]
+    assert evidence == pytest.approx(temperature, rel=0.12)
+    assert soft > 1.3 * temperature
 
 
 def test_bad_calibration_input_is_one_error():
@@ -43,6 +80,12 @@ def test_bad_calibration_input_is_one_error():
         fit_temperature(np.array([1.0]), np.array([0.5]))
     with pytest.raises(AccordError, match="in \\[0, 1\\]"):
         fit_temperature(np.array([1.0, 2.0]), np.array([0.5, 1.5]))
+    with pytest.raises(AccordError, match="p_chosen \\+ p_tie <= 1"):
+        fit_temperature(np.array([1.0, 2.0]), np.array([0.5, 0.6]), np.array([0.2, 0.6]))
+    with pytest.warns(UserWarning, match="never weigh against the model's ranking"):
+        fit_temperature(np.array([1.0, 2.0, 0.5]), np.array([0.7, 0.8, 0.6]))  # separable: T -> 0
+    with pytest.raises(AccordError, match="objective must be one of evidence, soft"):
+        fit_temperature(np.array([1.0, 2.0]), np.array([0.5, 0.6]), objective="brier")
     with pytest.raises(AccordError, match="every pairwise logit is 0"):
         fit_temperature(np.zeros(3), np.array([0.2, 0.5, 0.9]))
 
@@ -67,10 +110,12 @@ def test_calibrate_saves_the_temperature_and_evaluate_and_score_apply_it(tmp_pat
     train(config)
     before = evaluate(config.output_dir, str(held_out))
     raw = score(config.output_dir, _pairs(5, 2))["p_chosen_model"].to_numpy()
-    assert accord_main(["calibrate", config.output_dir, str(held_out)]) == 0
+    # these labels are shares of raters to reproduce, not posteriors of one label: the soft objective
+    assert accord_main(["calibrate", config.output_dir, str(held_out), "--objective", "soft"]) == 0
     fitted = json.loads(capsys.readouterr().out)
     meta = json.loads((tmp_path / "rm" / META_FILE).read_text())
     assert meta["calibration"]["temperature"] == pytest.approx(fitted["temperature"]) and fitted["temperature"] > 0
+    assert meta["calibration"]["objective"] == "soft"
     after = evaluate(config.output_dir, str(held_out))
     assert after["soft_nll"] <= before["soft_nll"] + 1e-9 and after["accuracy"] == before["accuracy"]
     tempered = score(config.output_dir, _pairs(5, 2))["p_chosen_model"].to_numpy()

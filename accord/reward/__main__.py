@@ -146,6 +146,9 @@ def build_parser(prog: str = "accord") -> argparse.ArgumentParser:
     cal.add_argument("model_dir", help="a folder written by `accord train`")
     cal.add_argument("data", help="held-out pairs (not trained on): a cleaned dataset or any preference layout")
     cal.add_argument("--bias", action="store_true", help="also fit a bias towards the side shown as chosen")
+    cal.add_argument("--objective", choices=("evidence", "soft"), default="evidence",
+                     help="evidence: the likelihood of the votes a rater model's soft labels summarise (default); "
+                          "soft: cross-entropy against labels that are themselves the probability to reproduce")
     cal.add_argument("--batch-size", type=int, default=32, metavar="N", help="pairs per forward pass (default: 32)")
     cal.add_argument("--max-length", type=int, default=None, metavar="N",
                      help="tokens per sequence (default: the length the model was trained with)")
@@ -242,7 +245,8 @@ def main(argv: list[str] | None = None, prog: str = "accord") -> int:
         elif args.command == "calibrate":
             from accord.reward.calibration import calibrate
 
-            fitted = calibrate(args.model_dir, args.data, fit_bias=args.bias, batch_size=args.batch_size,
+            fitted = calibrate(args.model_dir, args.data, fit_bias=args.bias, objective=args.objective,
+                               batch_size=args.batch_size,
                                max_length=args.max_length, progress=True)
             print(json.dumps(fitted, indent=2))
         else:

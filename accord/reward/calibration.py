@@ -3,15 +3,41 @@ fitted on held-out pairs against their soft labels, so no gold labels are needed
 
 The model's probability that ``chosen`` beats ``rejected`` is :math:`\sigma(d)` with ``d`` its pairwise logit
 (:func:`accord.reward.evaluate.pair_logits`). Temperature scaling (Guo et al., "On calibration of modern neural
-networks", ICML 2017; Platt scaling with a bias) replaces it with :math:`\sigma(d / T + b)`, with ``T > 0`` (and
-``b``) minimising the soft cross-entropy on held-out pairs,
+networks", ICML 2017; Platt scaling with a bias) replaces it with :math:`\sigma(z)`, :math:`z = d / T + b`, with
+``T > 0`` (and ``b``) maximising the likelihood of the held-out pairs' labels.
 
-.. math:: -\frac1n \sum_i \big[y_i \log \sigma(d_i/T + b) + (1 - y_i) \log \sigma(-d_i/T - b)\big],
+**What a soft label is evidence of** (``objective="evidence"``, the default). A rater model's soft label is a
+posterior, :math:`q_{ik} = P(\text{pair } i \text{ is } k \mid \text{its votes})` for
+:math:`k \in \{c, r, t\}` (chosen better, rejected better, tie), calibrated as a forecast of the pair's label. It
+is not the pair's probability: fitting :math:`\sigma(z)` to :math:`q` by cross-entropy finds
+:math:`E[q \mid \text{pair}]`, which Bayes shrinkage pulls towards the prior for every pair the votes leave in
+doubt, so the fitted model comes out under-confident about the preference itself. The posterior instead carries
+the likelihood of the votes: with the rater model's prior :math:`\pi_k`,
+:math:`P(\text{votes} \mid k) \propto q_{ik} / \pi_k`, and since the votes depend on the pair only through its
+label, the probability of the pair's votes under the reward model is
+
+.. math:: P(\text{votes}_i) \propto \sum_k P_\theta(k \mid i)\, \frac{q_{ik}}{\pi_k}
+          = 2\sigma(z_i)\, q_{ic} + 2\sigma(-z_i)\, q_{ir} + q_{it},
+
+taking the prior even between the two sides (:math:`\pi_c = \pi_r`, what a random order of the responses gives)
+and the model's tie probability equal to the prior's. ``T`` and ``b`` maximise
+:math:`\sum_i \log P(\text{votes}_i)`, the marginal likelihood of the held-out raters' votes (the "forward"
+correction for noisy labels: Patrini et al., "Making deep neural networks robust to label noise: a loss correction
+approach", CVPR 2017), so :math:`\sigma(z)` estimates the probability that the chosen response is better, not the
+rater model's shrunken estimate of it. Hard labels (``q_c = 1``) give the hard cross-entropy; a soft label of 1/2
+carries no evidence and leaves the fit unchanged.
+
+``objective="soft"`` minimises the soft cross-entropy against the tie-split target instead,
+
+.. math:: -\frac1n \sum_i \big[y_i \log \sigma(z_i) + (1 - y_i) \log \sigma(-z_i)\big],
           \qquad y_i = p_{\text{chosen}, i} + p_{\text{tie}, i} / 2,
 
-the same target the pairwise loss trains on. Dividing by ``T`` keeps the ranking of responses; ``b`` shifts every
-pair towards the side shown as ``chosen`` and fits only when that order carries information. The fitted values are
-written into the model's ``reward_model.json`` (``calibration``), and :func:`~accord.reward.evaluate.evaluate` and
+for labels that are themselves the probability to reproduce (the share of a population of raters preferring
+``chosen``), not a posterior of one true label.
+
+Dividing by ``T`` keeps the ranking of responses; ``b`` shifts every pair towards the side shown as ``chosen`` and
+fits only when that order carries information. The fitted values are written into the model's
+``reward_model.json`` (``calibration``), and :func:`~accord.reward.evaluate.evaluate` and
 :func:`~accord.reward.evaluate.score` apply them.
 """
 
@@ -19,6 +45,7 @@ from __future__ import annotations
 
 import json
 import math
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -30,37 +57,66 @@ from accord.datasets.io import atomic_path
 CALIBRATION_KEY = "calibration"
 
 
-def fit_temperature(d: np.ndarray, y: np.ndarray, *, fit_bias: bool = False) -> dict[str, float]:
-    """The temperature (and bias) minimising the soft cross-entropy of ``sigmoid(d / T + b)`` against ``y``."""
+OBJECTIVES = ("evidence", "soft")
+
+
+def fit_temperature(d: np.ndarray, p_chosen: np.ndarray, p_tie: np.ndarray | None = None, *, fit_bias: bool = False,
+                    objective: str = "evidence") -> dict[str, Any]:
+    """The temperature (and bias) of ``sigmoid(d / T + b)`` that maximises the likelihood of the soft labels
+    ``(p_chosen, p_tie)``: the votes they summarise (``objective="evidence"``) or the soft cross-entropy against
+    ``p_chosen + p_tie / 2`` (``"soft"``). ``nll_before`` / ``nll_after``: the objective at ``T = 1, b = 0`` and at
+    the fit (per pair)."""
     from scipy.optimize import minimize
 
+    if objective not in OBJECTIVES:
+        raise AccordError(f"calibration objective must be one of {', '.join(OBJECTIVES)}, got '{objective}'")
     d = np.asarray(d, dtype=np.float64)
-    y = np.asarray(y, dtype=np.float64)
-    if d.shape != y.shape or d.ndim != 1 or len(d) < 2:
+    p_c = np.asarray(p_chosen, dtype=np.float64)
+    p_t = np.zeros_like(p_c) if p_tie is None else np.asarray(p_tie, dtype=np.float64)
+    if d.shape != p_c.shape or d.shape != p_t.shape or d.ndim != 1 or len(d) < 2:
         raise AccordError(f"calibration needs at least 2 pairs with one logit and one soft label each, got {d.shape} "
-                          f"and {y.shape}")
-    if not (np.isfinite(d).all() and np.isfinite(y).all()) or (y < 0).any() or (y > 1).any():
-        raise AccordError("calibration: logits must be finite and soft labels in [0, 1]")
+                          f"and {p_c.shape}")
+    p_r = 1.0 - p_c - p_t
+    finite = np.isfinite(d).all() and np.isfinite(p_c).all() and np.isfinite(p_t).all()
+    if not finite or (p_c < 0).any() or (p_t < 0).any() or (p_r < -1e-9).any():
+        raise AccordError("calibration: logits must be finite and soft labels in [0, 1] (p_chosen + p_tie <= 1)")
     if not np.any(d != 0):
         raise AccordError("calibration: every pairwise logit is 0 (the model does not separate any pair)")
+    p_r = np.clip(p_r, 0.0, None)
 
     def loss(theta: np.ndarray) -> tuple[float, np.ndarray]:
         inv_t, b = math.exp(-theta[0]), (theta[1] if fit_bias else 0.0)
         z = d * inv_t + b
-        # soft cross-entropy and its gradient in (log T, b)
-        value = float(np.mean(np.logaddexp(0.0, z) - y * z))
-        residual = 1.0 / (1.0 + np.exp(-z)) - y
-        grad = [float(np.mean(residual * -d * inv_t))]
+        if objective == "soft":
+            y = p_c + 0.5 * p_t
+            value = float(np.mean(np.logaddexp(0.0, z) - y * z))
+            dz = np.exp(-np.logaddexp(0.0, -z)) - y  # d value / d z per pair
+        else:
+            # -log(2 sigmoid(z) q_c + 2 sigmoid(-z) q_r + q_t), in log space so hard labels stay exact
+            with np.errstate(divide="ignore"):
+                terms = np.stack([np.log(2.0 * p_c) - np.logaddexp(0.0, -z), np.log(2.0 * p_r) - np.logaddexp(0.0, z),
+                                  np.log(p_t)])
+            log_lik = np.logaddexp.reduce(terms, axis=0)
+            value = float(-np.mean(log_lik))
+            share = np.exp(terms - log_lik)  # each outcome's share of the pair's likelihood
+            sig = np.exp(-np.logaddexp(0.0, -z))
+            dz = -(share[0] * (1.0 - sig) - share[1] * sig)
+        grad = [float(np.mean(dz * -d * inv_t))]
         if fit_bias:
-            grad.append(float(np.mean(residual)))
+            grad.append(float(np.mean(dz)))
         return value, np.array(grad)
 
     start = np.zeros(2 if fit_bias else 1)
     bounds = [(-7.0, 7.0)] + ([(-10.0, 10.0)] if fit_bias else [])  # T within e^-7..e^7
-    result = minimize(loss, start, jac=True, method="L-BFGS-B", bounds=bounds)
+    result = minimize(loss, start, jac=True, method="L-BFGS-B", bounds=bounds, options={"gtol": 1e-10, "ftol": 1e-15})
+    if result.x[0] <= bounds[0][0] + 1.0:
+        # the likelihood keeps rising as T -> 0: the labels never weigh against the model's side (separation)
+        warnings.warn(f"calibration: the temperature ran to its lower bound ({math.exp(bounds[0][0]):.1e}); the "
+                      f"{len(d)} held-out labels never weigh against the model's ranking, so they cannot bound its "
+                      "confidence (more held-out pairs, or objective='soft')", stacklevel=2)
     temperature = math.exp(float(result.x[0]))
-    return {"temperature": temperature, "bias": float(result.x[1]) if fit_bias else 0.0,
-            "soft_nll_before": loss(np.zeros_like(start))[0], "soft_nll_after": float(result.fun), "n_pairs": len(d)}
+    return {"temperature": temperature, "bias": float(result.x[1]) if fit_bias else 0.0, "objective": objective,
+            "nll_before": loss(np.zeros_like(start))[0], "nll_after": float(result.fun), "n_pairs": len(d)}
 
 
 def apply_calibration(d: np.ndarray, meta: dict[str, Any]) -> np.ndarray:
@@ -71,11 +127,13 @@ def apply_calibration(d: np.ndarray, meta: dict[str, Any]) -> np.ndarray:
     return np.asarray(d, dtype=np.float64) / float(calibration["temperature"]) + float(calibration.get("bias", 0.0))
 
 
-def calibrate(model_dir: str | Path, data: Any, *, fit_bias: bool = False, batch_size: int = 32,
-              max_length: int | None = None, device: Any = None, progress: bool = False) -> dict[str, float]:
+def calibrate(model_dir: str | Path, data: Any, *, fit_bias: bool = False, objective: str = "evidence",
+              batch_size: int = 32, max_length: int | None = None, device: Any = None,
+              progress: bool = False) -> dict[str, Any]:
     """Fit the temperature (and bias) of the saved model in ``model_dir`` on the held-out pairs ``data`` (a cleaned
-    dataset or any layout :func:`~accord.reward.data.load_pairs` reads) and write it into its metadata. Pairs the
-    model was trained on would make it look over-confident: use a slice held out from training."""
+    dataset or any layout :func:`~accord.reward.data.load_pairs` reads; ``objective``: see the module) and write it
+    into its metadata. Pairs the model was trained on would make it look over-confident: use a slice held out from
+    training."""
     from accord.reward.data import load_pairs
     from accord.reward.evaluate import _encoder, load_model, pair_logits, predict_pairs
     from accord.reward.model import META_FILE, RewardModel
@@ -86,9 +144,9 @@ def calibrate(model_dir: str | Path, data: Any, *, fit_bias: bool = False, batch
     pairs = _encoder(model, tokenizer, max_length).encode_pairs(frame)
     pred = predict_pairs(model, pairs, pad_token_id=tokenizer.pad_token_id, batch_size=batch_size,
                          progress=progress, desc="calibrating")
-    y = frame["p_chosen"].to_numpy(dtype=float) + 0.5 * frame["p_tie"].to_numpy(dtype=float)
-    fitted = fit_temperature(pair_logits(pred), y, fit_bias=fit_bias)
-    meta[CALIBRATION_KEY] = {"temperature": fitted["temperature"], "bias": fitted["bias"],
+    fitted = fit_temperature(pair_logits(pred), frame["p_chosen"].to_numpy(dtype=float),
+                             frame["p_tie"].to_numpy(dtype=float), fit_bias=fit_bias, objective=objective)
+    meta[CALIBRATION_KEY] = {"temperature": fitted["temperature"], "bias": fitted["bias"], "objective": objective,
                              "n_pairs": fitted["n_pairs"], "source": str(data) if not hasattr(data, "columns")
                              else "a table"}
     with atomic_path(Path(model_dir) / META_FILE) as tmp:
