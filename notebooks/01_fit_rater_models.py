@@ -42,7 +42,7 @@ OUTPUT.mkdir(parents=True, exist_ok=True)
 
 judgments = load("ukpconvarg1")
 if not FULL:
-    debates = sorted(judgments["item_debate"].unique())[:3]
+    debates = sorted(judgments["item_debate"].unique())[:2]
     judgments = judgments[judgments["item_debate"].isin(debates)].reset_index(drop=True)
 print(f"{len(judgments):,} judgments, {judgments.pair_id.nunique():,} pairs, {judgments.annotator.nunique():,} workers")
 judgments["label"].value_counts(normalize=True).round(3)

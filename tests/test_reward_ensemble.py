@@ -47,13 +47,19 @@ def test_bad_ensembles_are_one_error():
         conservative_reward(np.ones((3, 4)), "max")
 
 
-def test_accord_score_an_ensemble_and_its_bad_input(tmp_path, capsys):
-    bert = build_tiny_backbone(tmp_path / "bert", "bert", texts=[" ".join(WORDS)], seed=1)
+def tiny_backbone_and_pairs(folder):
+    """A tiny random BERT and 32 preference pairs (chosen from the first three words, rejected from the next three)."""
+    bert = build_tiny_backbone(folder / "bert", "bert", texts=[" ".join(WORDS)], seed=1)
     rng = np.random.default_rng(0)
-    data = tmp_path / "pairs.jsonl"
+    pairs = folder / "pairs.jsonl"
     pd.DataFrame({"chosen": [" ".join(rng.choice(WORDS[:3], 4)) for _ in range(32)],
                   "rejected": [" ".join(rng.choice(WORDS[3:6], 4)) for _ in range(32)],
-                  "p_chosen": 0.8}).to_json(data, orient="records", lines=True)
+                  "p_chosen": 0.8}).to_json(pairs, orient="records", lines=True)
+    return bert, pairs
+
+
+def test_accord_score_an_ensemble_and_its_bad_input(tmp_path, capsys):
+    bert, data = tiny_backbone_and_pairs(tmp_path)
     dirs = []
     for seed in (1, 2):
         config = RewardConfig(model=str(bert), train_path=str(data), output_dir=str(tmp_path / f"rm{seed}"),
@@ -89,12 +95,7 @@ def test_accord_score_an_ensemble_and_its_bad_input(tmp_path, capsys):
 def heads_workspace(tmp_path_factory):
     """A tiny encoder, preference pairs, responses, and a 3-head model trained on them."""
     tmp = tmp_path_factory.mktemp("heads")
-    bert = build_tiny_backbone(tmp / "bert", "bert", texts=[" ".join(WORDS)], seed=1)
-    rng = np.random.default_rng(0)
-    pairs = tmp / "pairs.jsonl"
-    pd.DataFrame({"chosen": [" ".join(rng.choice(WORDS[:3], 4)) for _ in range(32)],
-                  "rejected": [" ".join(rng.choice(WORDS[3:6], 4)) for _ in range(32)],
-                  "p_chosen": 0.8}).to_json(pairs, orient="records", lines=True)
+    bert, pairs = tiny_backbone_and_pairs(tmp)
     responses = tmp / "responses.jsonl"
     pd.DataFrame({"response": ["good clear answer", "rude wrong", "cat dog", "the helpful answer"]}).to_json(
         responses, orient="records", lines=True)
