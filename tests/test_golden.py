@@ -1,5 +1,8 @@
 """Golden outputs: every rater model, refitted at one seed on stored inputs, gives the stored soft labels and
-annotator tables within 1e-6 (``tests/fixtures/golden/make_golden.py`` wrote them).
+annotator tables within 1e-6 (``tests/fixtures/golden/make_golden.py`` wrote them), the context model within 1e-5.
+
+Why one case is looser: its 360 float32 SVI steps round differently on different CPUs (the same code and seed gave
+2.5e-06 on an AMD EPYC against outputs stored on another x86 machine; every other case stays within 3e-07 there).
 
 Annotator columns that were renamed are compared under their new names (:data:`RENAMED`), so the old numbers are
 still checked.
@@ -48,7 +51,11 @@ def renamed(case: str) -> dict[str, str]:
     return {}
 
 
-def assert_close(stored: pd.DataFrame, current: pd.DataFrame, what: str) -> None:
+#: case -> tolerance, where the default (1e-6) is tighter than the CPU's rounding of a long SVI path
+TOLERANCE = {"context": 1e-5}
+
+
+def assert_close(stored: pd.DataFrame, current: pd.DataFrame, what: str, tolerance: float = 1e-6) -> None:
     assert list(stored.index) == list(current.index), what
     for column in stored.columns:
         assert column in current.columns, f"{what}: column {column!r} is missing"
@@ -57,7 +64,7 @@ def assert_close(stored: pd.DataFrame, current: pd.DataFrame, what: str) -> None
             a, b = old.to_numpy(dtype=float), new.to_numpy(dtype=float)
             same_nan = np.isnan(a) == np.isnan(b)
             gap = np.nanmax(np.abs(a - b)) if np.isfinite(a).any() else 0.0
-            assert same_nan.all() and gap <= 1e-6, f"{what}: column {column!r} differs by {gap:.3g}"
+            assert same_nan.all() and gap <= tolerance, f"{what}: column {column!r} differs by {gap:.3g}"
         else:
             assert (old.astype(str) == new.astype(str)).all(), f"{what}: column {column!r} differs"
 
@@ -66,12 +73,13 @@ def assert_close(stored: pd.DataFrame, current: pd.DataFrame, what: str) -> None
 def test_soft_labels_and_annotators_match_the_golden_outputs(case: str) -> None:
     model = fit_case(case)
     stored_soft = pd.read_parquet(GOLDEN / "outputs" / f"{case}.soft.parquet")
-    assert_close(stored_soft, soft_frame(model.soft_labels_), f"{case} soft labels")
+    tolerance = TOLERANCE.get(case, 1e-6)
+    assert_close(stored_soft, soft_frame(model.soft_labels_), f"{case} soft labels", tolerance)
     stored = pd.read_parquet(GOLDEN / "outputs" / f"{case}.annotators.parquet")
     stored = stored.rename(columns=renamed(case))
     current = model.annotators_.copy()
     current.index = current.index.astype(str)
-    assert_close(stored, current, f"{case} annotators")
+    assert_close(stored, current, f"{case} annotators", tolerance)
     # and the one annotator table: the common columns, reliability a probability
     common = [f"{name}{end}" for name in ("reliability", "spam", "position_bias") for end in ("", "_lower", "_upper")]
     assert list(current.columns[:10]) == ["n_judgments", *common]

@@ -183,8 +183,11 @@ def test_gradient_accumulation_matches_one_large_batch(workspace):
                                        max_steps=2, group_by_length=False), train_data=frame)
         trainer.train()
         states.append({k: v.detach().clone() for k, v in trainer.unwrapped().state_dict().items()})
+    # 1e-5, not 1e-6: Adam divides by sqrt(v), so float32 rounding of a near-zero gradient's sum (four micro-batches
+    # or one batch) reaches the weights amplified; measured up to 1.7e-06 on an AMD EPYC after two steps. A wrong
+    # average over the micro-batches moves weights by the learning rate's order (2e-3 here), far above this.
     for key in states[0]:
-        assert torch.allclose(states[0][key], states[1][key], atol=1e-6), key
+        assert torch.allclose(states[0][key], states[1][key], atol=1e-5), key
 
 
 @pytest.mark.parametrize("target", ["steps", "outcome"])
