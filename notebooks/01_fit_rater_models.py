@@ -37,12 +37,13 @@ from accord.datasets import load
 from accord.models import MACE, DawidSkene, HierarchicalDawidSkene, compare
 
 FULL = os.environ.get("ACCORD_FULL", "0") == "1"
+SMOKE = os.environ.get("ACCORD_SMOKE_TEST", "0") == "1"  # the test suite: every cell on a tiny subset
 OUTPUT = Path(os.environ.get("ACCORD_NOTEBOOK_OUTPUT", "notebook-output"))
 OUTPUT.mkdir(parents=True, exist_ok=True)
 
 judgments = load("ukpconvarg1")
 if not FULL:
-    debates = sorted(judgments["item_debate"].unique())[:2]
+    debates = sorted(judgments["item_debate"].unique())[: 1 if SMOKE else 2]
     judgments = judgments[judgments["item_debate"].isin(debates)].reset_index(drop=True)
 print(f"{len(judgments):,} judgments, {judgments.pair_id.nunique():,} pairs, {judgments.annotator.nunique():,} workers")
 judgments["label"].value_counts(normalize=True).round(3)
@@ -78,7 +79,7 @@ fig.savefig(OUTPUT / "01_workload.png", dpi=120, bbox_inches="tight")
 models = {
     "DS (vb)": DawidSkene(seed=0).fit(judgments),
     "MACE (vb)": MACE(inference="vb", seed=0).fit(judgments),
-    "HDS (meanfield)": HierarchicalDawidSkene(max_steps=2000 if FULL else 300, seed=0).fit(judgments),
+    "HDS (meanfield)": HierarchicalDawidSkene(max_steps=2000 if FULL else 40 if SMOKE else 300, seed=0).fit(judgments),
 }
 summary = pd.DataFrame(
     {name: m.soft_labels_.probs.mean() for name, m in models.items()}
@@ -94,7 +95,8 @@ summary
 # small sets (see `benchmarks/aggregation.py --sections nuts`: Snow TEMP, r_hat < 1.01).
 
 # %%
-gibbs = DawidSkene(inference="gibbs", num_samples=300, num_warmup=200, num_chains=2, seed=0).fit(judgments)
+gibbs = DawidSkene(inference="gibbs", num_samples=50 if SMOKE else 300, num_warmup=50 if SMOKE else 200, num_chains=2,
+                   seed=0).fit(judgments)
 idata_gibbs = gibbs.to_arviz()
 az.summary(idata_gibbs, var_names=["pi"], kind="diagnostics")
 
@@ -213,7 +215,8 @@ comparison[["loo_rank", "elpd_loo", "elpd_diff", "loo_dse", "weight", "loo_warni
 
 # %%
 if not FULL:
-    heldout = compare([models["DS (vb)"], models["MACE (vb)"]], judgments, k=3, names=["DS (vb)", "MACE (vb)"])
+    heldout = compare([models["DS (vb)"], models["MACE (vb)"]], judgments, k=2 if SMOKE else 3,
+                      names=["DS (vb)", "MACE (vb)"])
     display_columns = ["heldout_loglik", "heldout_se", "heldout_diff", "heldout_dse"]
     print(heldout[display_columns].round(4).to_string())
 

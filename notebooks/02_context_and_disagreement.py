@@ -36,6 +36,7 @@ from accord.datasets.synthetic import TOPICS
 from accord.models import ContextPreference, RaterTypes
 
 FULL = os.environ.get("ACCORD_FULL", "0") == "1"
+SMOKE = os.environ.get("ACCORD_SMOKE_TEST", "0") == "1"  # the test suite: every cell on a tiny subset
 OUTPUT = Path(os.environ.get("ACCORD_NOTEBOOK_OUTPUT", "notebook-output"))  # figures are saved here too
 OUTPUT.mkdir(parents=True, exist_ok=True)
 
@@ -44,7 +45,7 @@ OUTPUT.mkdir(parents=True, exist_ok=True)
 # Group `g1` prefers the opposite side on two contested topics and agrees with `g0` elsewhere.
 
 # %%
-data = make_synthetic(n_pairs=600, n_annotators=80, judgments_per_pair=8, n_groups=2, contested_topics=2,
+data = make_synthetic(n_pairs=150 if SMOKE else 600, n_annotators=30 if SMOKE else 80, judgments_per_pair=8, n_groups=2, contested_topics=2,
                       annotator_mix={"reliable": 0.85, "spammer": 0.15}, n_responses_per_prompt=6, seed=0)
 judgments = data.judgments
 model = ContextPreference(group="annotator_group", seed=0).fit(judgments)
@@ -107,7 +108,7 @@ pd.crosstab(truth, assigned, rownames=["true group"], colnames=["assigned type"]
 ukp = load("ukpconvarg1")
 ukp = ukp[ukp["annotator_stance"].notna()].reset_index(drop=True)
 if not FULL:
-    ukp = ukp[ukp["item_topic"].isin(sorted(ukp["item_topic"].unique())[:2])].reset_index(drop=True)
+    ukp = ukp[ukp["item_topic"].isin(sorted(ukp["item_topic"].unique())[: 1 if SMOKE else 2])].reset_index(drop=True)
 stance = ContextPreference(group="annotator_stance", reference_group="none", topic=None, covariates=None,
                            inference="meanfield", seed=0).fit(ukp)
 effects = stance.group_effects_[["effect", "group", "mean", "lower", "upper"]]
@@ -139,6 +140,8 @@ fig.savefig(OUTPUT / "02_stance_effects.png", dpi=120, bbox_inches="tight")
 
 # %%
 panda = load("pandalm")
+if SMOKE:
+    panda = panda[panda["pair_id"].isin(panda["pair_id"].unique()[:100])].reset_index(drop=True)
 judges = ContextPreference(group="annotator_kind", reference_group="human", topic=None, covariates=None,
                            utilities=False, inference="meanfield", seed=0).fit(panda)
 judges.annotators_[["group", "n_judgments", "reliability", "reliability_lower", "reliability_upper"]].round(3)

@@ -34,13 +34,14 @@ from accord.datasets import gold_labels, load, read_cleaned, write_cleaned
 from accord.models import HierarchicalDawidSkene
 
 FULL = os.environ.get("ACCORD_FULL", "0") == "1"
+SMOKE = os.environ.get("ACCORD_SMOKE_TEST", "0") == "1"  # the test suite: every cell on a tiny subset
 OUTPUT = Path(os.environ.get("ACCORD_NOTEBOOK_OUTPUT", "notebook-output"))
 OUTPUT.mkdir(parents=True, exist_ok=True)
 
 judgments = load("ukpconvarg1")
 strict = load("ukpconvarg1-strict")
 if not FULL:
-    debates = sorted(judgments["item_debate"].unique())[:8]
+    debates = sorted(judgments["item_debate"].unique())[: 2 if SMOKE else 8]
     judgments = judgments[judgments["item_debate"].isin(debates)].reset_index(drop=True)
 print(f"{judgments.pair_id.nunique():,} pairs, {len(judgments):,} judgments")
 

@@ -36,11 +36,12 @@ from accord.models import HierarchicalDawidSkene
 from accord.reward import RewardConfig, evaluate, score, train
 
 FULL = os.environ.get("ACCORD_FULL", "0") == "1"
+SMOKE = os.environ.get("ACCORD_SMOKE_TEST", "0") == "1"  # the test suite: every cell on a tiny subset
 OUTPUT = Path(os.environ.get("ACCORD_NOTEBOOK_OUTPUT", "notebook-output"))
-STEPS = 400 if FULL else 16
+STEPS = 400 if FULL else 2 if SMOKE else 16
 FROZEN_LAYERS = 0 if FULL else 4
 
-data = make_synthetic(n_pairs=3000 if FULL else 800, n_annotators=150, judgments_per_pair=3,
+data = make_synthetic(n_pairs=3000 if FULL else 240 if SMOKE else 800, n_annotators=150, judgments_per_pair=3,
                       annotator_mix={"reliable": 0.6, "spammer": 0.3, "adversarial": 0.1}, seed=0)
 judgments = data.judgments
 print(f"{len(judgments):,} judgments on {judgments.pair_id.nunique():,} pairs; 30% of raters are spammers")
@@ -52,7 +53,7 @@ print(f"{len(judgments):,} judgments on {judgments.pair_id.nunique():,} pairs; 3
 # %%
 majority = build_cleaned(MajorityVote().fit(judgments).soft_labels_, judgments)
 majority = majority[majority["p_chosen"] > 0.5]  # a hard label needs a winner
-soft = build_cleaned(HierarchicalDawidSkene(max_steps=400, seed=0).fit(judgments).soft_labels_, judgments)
+soft = build_cleaned(HierarchicalDawidSkene(max_steps=40 if SMOKE else 400, seed=0).fit(judgments).soft_labels_, judgments)
 
 rng = np.random.default_rng(0)
 test_ids = set(rng.choice(soft["pair_id"], size=len(soft) // 5, replace=False))

@@ -41,11 +41,12 @@ from accord.reward import RewardConfig, score, train
 from accord.reward.attribute_combination import fit_combination, save_combination
 
 FULL = os.environ.get("ACCORD_FULL", "0") == "1"
+SMOKE = os.environ.get("ACCORD_SMOKE_TEST", "0") == "1"  # the test suite: every cell on a tiny subset
 OUTPUT = Path(os.environ.get("ACCORD_NOTEBOOK_OUTPUT", "notebook-output"))
 OUTPUT.mkdir(parents=True, exist_ok=True)
-STEPS = 150 if FULL else 12
+STEPS = 150 if FULL else 2 if SMOKE else 12
 
-data = make_synthetic_attributes(n_responses=1500 if FULL else 300, n_responses_per_prompt=3, seed=0)
+data = make_synthetic_attributes(n_responses=1500 if FULL else 90 if SMOKE else 300, n_responses_per_prompt=3, seed=0)
 attributes = list(data.truth.columns)
 print(f"{len(data.judgments):,} ratings of {len(data.truth):,} responses by {data.judgments.annotator.nunique()} "
       f"raters on {len(attributes)} attributes")

@@ -1,4 +1,8 @@
-"""Every notebook runs top to bottom (on its CI-sized subset); a cell that raises fails the test."""
+"""Every notebook runs top to bottom; a cell that raises fails the test.
+
+The notebooks run in their smoke-test mode (``ACCORD_SMOKE_TEST=1``, the habit of Pyro's tutorials): every cell, on
+a tiny subset and a few steps, so the test checks that the code runs, not what it finds.
+"""
 
 from __future__ import annotations
 
@@ -19,6 +23,7 @@ def test_notebook_executes(path, tmp_path):
     env_before = dict(os.environ)
     os.environ["ACCORD_NOTEBOOK_OUTPUT"] = str(tmp_path)  # figures and files the notebook writes go here
     os.environ.setdefault("MPLBACKEND", "Agg")
+    os.environ["ACCORD_SMOKE_TEST"] = "1"
     try:
         client = nbclient.NotebookClient(notebook, timeout=600, kernel_name="python3",
                                          resources={"metadata": {"path": str(path.parent)}})
