@@ -39,7 +39,7 @@ import torch
 from accord.datasets import AccordError, Encoded, validate
 from accord.models._data import vote_fractions
 from accord.models._vb import (PRIOR_TOL, Incidence, VBResult, _vb_m_step, build_incidence, cell_table,
-                               dirichlet_expected_log, fit_confusion_prior, fit_population_prior,
+                               dirichlet_expected_log, fit_confusion_prior_evidence, fit_population_prior,
                                remaining_distance, softmax_last)
 from accord.models.base import seed_everything
 from accord.models.confusion import label_codes
@@ -92,7 +92,7 @@ def _refit_dawid_skene(model: Any, encoded: Encoded) -> Any:
     n_old = old.item_probs.shape[0]
     fresh = torch.as_tensor(vote_fractions(encoded, 1e-3)[n_old:], dtype=old.item_probs.dtype,
                             device=old.item_probs.device)
-    prior_fit = {"full": fit_population_prior, True: fit_confusion_prior}.get(model.empirical_prior)
+    prior_fit = {"full": fit_population_prior, True: fit_confusion_prior_evidence}.get(model.empirical_prior)
     vb = warm_vb_dawid_skene(incidence, old.confusion_prior, model._class_prior_vec,
                              torch.cat([old.item_probs, fresh]), prior_fit=prior_fit, tol=model.tol,
                              max_iter=model.max_steps)
