@@ -40,13 +40,20 @@ from accord.datasets import AccordError, Encoded, validate
 from accord.models._data import vote_fractions
 from accord.models._vb import (PRIOR_TOL, Incidence, VBResult, _vb_m_step, build_incidence, cell_table,
                                dirichlet_expected_log, fit_confusion_prior_evidence, fit_population_prior,
-                               remaining_distance, softmax_last)
+                               remaining_distance, row_sums, softmax_last)
 from accord.models.base import seed_everything
 from accord.models.confusion import label_codes
 
 def _codes_extended(index: pd.Index, values: pd.Series) -> tuple[np.ndarray, pd.Index]:
-    """Codes of ``values`` in ``index``, with unseen values appended in order of first appearance."""
-    codes = index.get_indexer(values)
+    """Codes of ``values`` in ``index``, with unseen values appended in order of first appearance.
+
+    The lookup table is built on the few distinct new values, and the fitted ``index`` is looked up in it: hashing
+    into a small table is cheaper than building one over every fitted pair."""
+    distinct = pd.Index(pd.unique(values.to_numpy()))
+    place = distinct.get_indexer(index)  # for each fitted value, its place among the new ones (-1: not among them)
+    known = np.full(len(distinct), -1, dtype=np.int64)
+    known[place[place >= 0]] = np.flatnonzero(place >= 0)
+    codes = known[distinct.get_indexer(values)]
     unseen = codes < 0
     if unseen.any():
         new_codes, new_values = pd.factorize(values[unseen], sort=False)
@@ -135,17 +142,8 @@ def _softmax_classes(scores: torch.Tensor) -> torch.Tensor:
         torch.maximum(top, column, out=top)
     scores -= top[:, None]
     scores.exp_()
-    scores /= _row_sums(scores)[:, None]
+    scores /= row_sums(scores)[:, None]
     return scores
-
-
-def _row_sums(x: torch.Tensor) -> torch.Tensor:
-    """``x.sum(-1)`` of an ``[I, K]`` tensor with few columns, as ``K - 1`` additions of columns (see above)."""
-    columns = x.unbind(-1)
-    total = columns[0].clone()
-    for column in columns[1:]:
-        total += column
-    return total
 
 
 def _vb_sweep(incidence: Incidence, q: torch.Tensor, prior: torch.Tensor, class_prior: torch.Tensor,
@@ -160,7 +158,7 @@ def _vb_sweep(incidence: Incidence, q: torch.Tensor, prior: torch.Tensor, class_
         conf_alpha = conf_alpha - prior + new_prior
         change = float(((new_prior - prior).abs() / prior).max())
         prior = new_prior
-    scores = incidence.by_item @ cell_table(dirichlet_expected_log(conf_alpha))
+    scores = incidence.item_product(cell_table(dirichlet_expected_log(conf_alpha)))
     scores += dirichlet_expected_log(class_alpha)
     return _softmax_classes(scores), prior, change
 
@@ -200,7 +198,7 @@ def warm_vb_dawid_skene(incidence: Incidence, confusion_prior: torch.Tensor, cla
         step = min(-float(r.norm()) / v_norm, -1.0) if v_norm > 0 else -1.0
         if np.isfinite(step * v_norm):
             jump = torch.add(q, r, alpha=-2.0 * step).add_(v, alpha=step * step).clamp_min_(1e-12)
-            jump /= _row_sums(jump)[:, None]
+            jump /= row_sums(jump)[:, None]
         else:
             jump = q2
         q, prior, prior_change = _vb_sweep(incidence, jump, prior, class_prior, prior_fit)
