@@ -186,13 +186,13 @@ def warm_vb_dawid_skene(incidence: Incidence, confusion_prior: torch.Tensor, cla
         q1, prior, prior_change = _vb_sweep(incidence, q, prior, class_prior, prior_fit)
         n_iter += 1
         r = q1 - q
-        first = float(r.abs().max())
+        first = _largest_move(r)
         if distance_below(first, rates, tol) and prior_change < PRIOR_TOL:
             q, converged = q1, True
             break
         q2, prior, _ = _vb_sweep(incidence, q1, prior, class_prior, prior_fit)
         v = q2 - q1
-        rates.append(float(v.abs().max()) / first if first > 0 else 1.0)
+        rates.append(_largest_move(v) / first if first > 0 else 1.0)
         v -= r
         v_norm = float(v.norm())
         step = min(-float(r.norm()) / v_norm, -1.0) if v_norm > 0 else -1.0
@@ -203,11 +203,19 @@ def warm_vb_dawid_skene(incidence: Incidence, confusion_prior: torch.Tensor, cla
             jump = q2
         q, prior, prior_change = _vb_sweep(incidence, jump, prior, class_prior, prior_fit)
         n_iter += 2
-        if distance_below(float((q - jump).abs().max()), rates, tol) and prior_change < PRIOR_TOL:
+        if distance_below(_largest_move(q - jump), rates, tol) and prior_change < PRIOR_TOL:
             converged = True
             break
     conf_alpha, class_alpha = _vb_m_step(incidence, q, prior, class_prior, incidence.n_workers, incidence.n_classes)
     return VBResult(conf_alpha, class_alpha, q, n_iter, converged, prior)
+
+
+def _largest_move(step: torch.Tensor) -> float:
+    """``step.abs().max()`` from one pass that allocates nothing (``aminmax``)."""
+    if step.numel() == 0:
+        return 0.0
+    low, high = torch.aminmax(step)
+    return max(float(high), -float(low))
 
 
 def distance_below(step: float, rates: list[float], tol: float) -> bool:
