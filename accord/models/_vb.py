@@ -21,9 +21,10 @@ conjugate: every factor has a closed-form update):
 
 Two calibration devices live here as well (the maths is in :class:`accord.models.dawid_skene.DawidSkene`):
 
-- :func:`fit_confusion_prior`: empirical Bayes (type-II maximum likelihood) for the Dirichlet prior of the confusion
-  rows, the VB-EM hyperparameter step (Beal 2003, ch. 2) that ``vb_dawid_skene(..., empirical_prior=True)`` takes
-  after every M-step;
+- :func:`fit_confusion_prior_evidence`: empirical Bayes (type-II maximum likelihood) for the Dirichlet prior of the
+  confusion rows, the VB-EM hyperparameter step (Beal 2003, ch. 2) that ``vb_dawid_skene(..., empirical_prior=True)``
+  takes after every M-step, on the evidence of the expected counts (:func:`fit_confusion_prior`: the same step given
+  ``q(theta)``, which has the same fixed points but creeps toward them when the rows look alike);
 - :func:`select_item_calibration`: the intra-item error correlation ``rho`` of the design-effect tempering of the item
   posterior (``log p(y_i | z_i = k) / T_i`` with ``T_i = 1 + (n_i - 1) rho``) and the vote shrinkage, chosen by the
   leave-one-judgment-out log-likelihood of the votes themselves (no gold label is used).
@@ -31,6 +32,7 @@ Two calibration devices live here as well (the maths is in :class:`accord.models
 
 from __future__ import annotations
 
+import math
 import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -64,6 +66,26 @@ class Incidence:
     n_items: int
     n_workers: int
     n_classes: int
+    host: sp.csr_matrix | None = None  # by_item as a SciPy matrix, float64 on the CPU (None elsewhere)
+
+    def item_product(self, table: torch.Tensor) -> torch.Tensor:
+        """``by_item @ table`` (``[I, K']`` from ``[W * L, K']``), the E-step's product."""
+        if self._on_host(table):
+            return torch.from_numpy(self.host @ table.numpy())
+        return self.by_item @ table
+
+    def cell_product(self, q: torch.Tensor) -> torch.Tensor:
+        """``by_cell @ q`` (``[W * L, K']`` from ``[I, K']``), the M-step's product."""
+        if self._on_host(q):
+            return torch.from_numpy(np.ascontiguousarray(self.host.T @ q.numpy()))
+        return self.by_cell @ q
+
+    def _on_host(self, dense: torch.Tensor) -> bool:
+        """Whether a product with ``dense`` goes to SciPy: on one torch thread its CSR kernels (one pass over the
+        judgments, the transposed product as a scatter into the small output) take about half the time of torch's,
+        whose kernels are the ones that run on several threads or on an accelerator."""
+        return (self.host is not None and dense.dtype == torch.float64 and dense.device.type == "cpu"
+                and not dense.requires_grad and torch.get_num_threads() == 1)
 
     def astype(self, dtype: torch.dtype) -> "Incidence":
         """The same incidence with values of another dtype (float32 halves the cost of draw-based summaries)."""
@@ -104,9 +126,10 @@ def build_incidence(encoded: Encoded, device: torch.device | str = "cpu",
 
     by_item = to_torch(csr.indptr, csr.indices, csr.data, csr.shape)
     by_cell = to_torch(csc.indptr, csc.indices, csc.data, (n_cells, encoded.n_items))
+    host = csr if torch.device(device).type == "cpu" and dtype == torch.float64 else None
     return Incidence(by_item=by_item, by_cell=by_cell, crow=csr.indptr.astype(np.int64), col=by_item.col_indices(),
                      val=by_item.values(), n_items=encoded.n_items, n_workers=encoded.n_workers,
-                     n_classes=encoded.n_classes)
+                     n_classes=encoded.n_classes, host=host)
 
 
 def cell_table(log_theta: torch.Tensor) -> torch.Tensor:
@@ -126,6 +149,28 @@ def softmax_last(scores: torch.Tensor) -> torch.Tensor:
         return torch.stack([torch.sigmoid(-odds), torch.sigmoid(odds)], dim=-1)  # both tails kept exactly
     e = (scores - scores.max(-1, keepdim=True).values).exp()
     return e / e.sum(-1, keepdim=True)
+
+
+def row_sums(x: torch.Tensor) -> torch.Tensor:
+    """``x.sum(-1)`` of an ``[I, K]`` tensor with few columns, as ``K - 1`` additions of columns (torch's reductions
+    over a last axis of 2-3 are several times slower)."""
+    columns = x.unbind(-1)
+    total = columns[0].clone()
+    for column in columns[1:]:
+        total += column
+    return total
+
+
+def softmax_and_logsumexp(scores: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``softmax(scores)`` and ``logsumexp(scores)`` over the last axis of ``[I, K]`` scores with few columns (entries
+    may be ``-inf``, not all of a row), from one exponential, with the maximum and the sum as column operations."""
+    columns = scores.unbind(-1)
+    top = columns[0].clone()
+    for column in columns[1:]:
+        torch.maximum(top, column, out=top)
+    e = (scores - top[:, None]).exp_()
+    total = row_sums(e)
+    return e.div_(total[:, None]), total.log_().add_(top)
 
 
 def dirichlet_expected_log(alpha: torch.Tensor) -> torch.Tensor:
@@ -162,7 +207,11 @@ def vb_dawid_skene(incidence: Incidence, confusion_prior: torch.Tensor, class_pr
     ``empirical_prior``: ``confusion_prior`` must then be the two-valued prior ``b + (a - b) I`` (its diagonal and
     off-diagonal values are the starting point); after each M-step ``(a, b)`` are moved to the maximiser of the
     evidence lower bound given ``q(theta)`` (:func:`fit_confusion_prior`) and ``q(theta)`` is recomputed with them, so
-    the iteration climbs the ELBO in ``q`` and in the prior together. The fitted prior is returned in
+    the iteration climbs the ELBO in ``q`` and in the prior together. Once no pair's class probability moved by
+    :data:`SETTLED_CHANGE` or more in the last iteration the prior is fitted instead with ``q(theta)`` integrated out
+    (:func:`fit_confusion_prior_evidence`: the same fixed points, reached in one step where the step given
+    ``q(theta)`` creeps; taken from the start it can leap, while ``q(z)`` is still near its uninformative start, to
+    the flat prior under which the raters carry no information). The fitted prior is returned in
     ``VBResult.confusion_prior``. ``prior_fit`` replaces that step by another type-II update of the same signature
     (``(confusion_alpha, prior) -> prior``), e.g. :func:`fit_population_prior` for a full population Dirichlet.
 
@@ -170,13 +219,15 @@ def vb_dawid_skene(incidence: Incidence, confusion_prior: torch.Tensor, class_pr
     split across processes (:mod:`accord.models.distributed`): the M-step's counts are then sums over all items and
     every process stops at the same iteration; ``item_probs`` of the result are the local items'.
     """
+    settled_prior_fit = None
     if empirical_prior and prior_fit is None:
-        prior_fit = fit_confusion_prior
+        prior_fit, settled_prior_fit = fit_confusion_prior, fit_confusion_prior_evidence
     w, k = incidence.n_workers, incidence.n_classes
     q = init_item_probs
     converged = False
     n_iter = 0
     prior = confusion_prior
+    change = float("inf")
 
     def m_step(q: torch.Tensor, prior: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         if all_reduce is None:
@@ -188,11 +239,12 @@ def vb_dawid_skene(incidence: Incidence, confusion_prior: torch.Tensor, class_pr
         conf_alpha, class_alpha = m_step(q, prior)
         prior_change = 0.0
         if prior_fit is not None:
-            new_prior = prior_fit(conf_alpha, prior)
+            settled = settled_prior_fit is not None and n_iter > 1 and change < SETTLED_CHANGE
+            new_prior = (settled_prior_fit if settled else prior_fit)(conf_alpha, prior)
             conf_alpha = conf_alpha - prior + new_prior  # the same counts under the new prior
             prior_change = float(((new_prior - prior).abs() / prior).max())
             prior = new_prior
-        scores = incidence.by_item @ cell_table(dirichlet_expected_log(conf_alpha))
+        scores = incidence.item_product(cell_table(dirichlet_expected_log(conf_alpha)))
         scores = scores + dirichlet_expected_log(class_alpha)
         new_q = softmax_last(scores)
         local = (new_q - q).abs().max() if q.numel() else new_q.new_zeros(())
@@ -234,6 +286,11 @@ def remaining_distance(step: float, rate: float) -> float:
 
 #: relative change of the fitted prior below which VB-EM may stop
 PRIOR_TOL = 1e-3
+#: relative Newton step of :func:`fit_confusion_prior_evidence` taken without a check of the objective, as its last
+SMALL_NEWTON_STEP = 1e-3
+#: largest change of a pair's class probability in the last VB-EM iteration below which the empirical prior is
+#: fitted on the evidence of the counts (:func:`fit_confusion_prior_evidence`) rather than given ``q(theta)``
+SETTLED_CHANGE = 1e-2
 #: bounds of the fitted Dirichlet concentrations (a guard against a degenerate optimum on tiny data)
 PRIOR_BOUNDS = (1e-2, 1e3)
 
@@ -303,6 +360,94 @@ def fit_confusion_prior(confusion_alpha: torch.Tensor, prior: torch.Tensor, *, m
     return b + (a - b) * torch.eye(k, dtype=prior.dtype, device=prior.device)
 
 
+def fit_confusion_prior_evidence(confusion_alpha: torch.Tensor, prior: torch.Tensor, *,
+                                 max_newton: int = 50) -> torch.Tensor:
+    """Type-II maximum likelihood step for the two-valued Dirichlet prior ``b + (a - b) I`` of the rows, on the
+    evidence of the expected counts (``q(theta)`` integrated out): the step of ``empirical_prior=True`` once the
+    pairs have settled (:func:`vb_dawid_skene`), and of the warm refit.
+
+    With the counts ``n_wkl = confusion_alpha[w, k, l] - prior[k, l]`` (the M-step's, from ``q(z)``), the best
+    ``q(theta_wk)`` for a prior is ``Dirichlet(beta_k + n_wk)``, and the evidence lower bound, maximised over
+    ``q(theta)``, depends on the prior through the Dirichlet-multinomial log evidence of the counts (``s = a + (L -
+    1) b``, ``N_wk = sum_l n_wkl``)::
+
+        g(a, b) = sum_{w,k} [log G(s) - log G(s + N_wk) + log G(a + n_wkk) - log G(a)
+                             + sum_{l != k} (log G(b + n_wkl) - log G(b))]
+
+    This step maximises ``g`` (Newton's method with step halving, bounded by :data:`PRIOR_BOUNDS`, ``a >= b`` as in
+    :func:`fit_confusion_prior`, started at ``prior``). It has the fixed points of :func:`fit_confusion_prior` (by
+    the envelope theorem the gradient of ``g`` is that of ``E_q[log Dirichlet(theta | beta)]`` at ``q(theta) =
+    Dirichlet(beta + n)``), but reaches them in one step where that one creeps: alternating ``q(theta)`` with the
+    prior is EM for the concentration, and when the rows look alike the concentration grows by a small amount per
+    iteration toward a distant optimum (or its bound), hundreds to thousands of VB-EM iterations on small tables.
+    """
+    k = prior.shape[0]
+    eye = torch.eye(k, dtype=torch.bool, device=prior.device)
+    counts = (confusion_alpha - prior).double().clamp_min(0.0).cpu()
+    n_d, n_o, n_row = counts[:, eye.cpu()].reshape(-1), counts[:, ~eye.cpu()].reshape(-1), counts.sum(-1).reshape(-1)
+    n_d, n_o, n_row = n_d[n_d > 0], n_o[n_o > 0], n_row[n_row > 0]  # empty cells and rows add nothing to g
+    lo, hi = PRIOR_BOUNDS
+    m = k - 1
+
+    def objective(a: float, b: float) -> float:
+        s = a + m * b
+        return (len(n_row) * math.lgamma(s) - float(torch.lgamma(s + n_row).sum()) + float(torch.lgamma(a + n_d).sum())
+                - len(n_d) * math.lgamma(a) + float(torch.lgamma(b + n_o).sum()) - len(n_o) * math.lgamma(b))
+
+    def derivatives(a: float, b: float, order: int) -> tuple[float, float, float]:
+        """The sums over rows, diagonal cells and off-diagonal cells of the ``order``-th polygamma differences."""
+        s = a + m * b
+        return (len(n_row) * float(polygamma(order, s)) - float(torch.polygamma(order, s + n_row).sum()),
+                float(torch.polygamma(order, a + n_d).sum()) - len(n_d) * float(polygamma(order, a)),
+                float(torch.polygamma(order, b + n_o).sum()) - len(n_o) * float(polygamma(order, b)))
+
+    def newton(a: float, b: float, tied: bool) -> tuple[float, float]:
+        current = None
+        for _ in range(max_newton):
+            g_s, g_d, g_o = derivatives(a, b, 0)
+            t_s, t_d, t_o = derivatives(a, b, 1)
+            ga, gb = g_s + g_d, m * g_s + g_o
+            haa, hab, hbb = t_s + t_d, m * t_s, m * m * t_s + t_o
+            concave = True
+            if tied:  # a = b = c: dg/dc = ga + gb
+                grad, hess = ga + gb, haa + 2 * hab + hbb
+                concave = hess < 0
+                step_a = step_b = -grad / hess if concave else float(np.sign(grad)) * 0.5 * a
+            elif haa < 0 and haa * hbb - hab * hab > 0:
+                det = haa * hbb - hab * hab
+                step_a = -(hbb * ga - hab * gb) / det
+                step_b = -(haa * gb - hab * ga) / det
+            else:  # g is not concave here: a step of half the values uphill, halved until it climbs
+                concave = False
+                step_a, step_b = float(np.sign(ga)) * 0.5 * a, float(np.sign(gb)) * 0.5 * b
+            if concave and abs(step_a) < SMALL_NEWTON_STEP * a and abs(step_b) < SMALL_NEWTON_STEP * b:
+                # near the maximum the Newton step is taken without checking the objective, and ends the step (its
+                # error is of the order of its square; VB-EM's next iteration continues from there)
+                return min(max(a + step_a, lo), hi), min(max(b + step_b, lo), hi)
+            current = objective(a, b) if current is None else current
+            scale = 1.0
+            while scale > 1e-6:
+                na = min(max(a + scale * step_a, lo), hi)
+                nb = min(max(b + scale * step_b, lo), hi)
+                value = objective(na, nb)
+                if value >= current - 1e-12 * abs(current):
+                    break
+                scale *= 0.5
+            else:
+                break
+            done = abs(na - a) < 1e-6 * a and abs(nb - b) < 1e-6 * b  # e.g. held at a bound
+            a, b, current = na, nb, value
+            if done:
+                break
+        return a, b
+
+    a0, b0 = float(prior[0, 0]), float(prior[0, 1]) if k > 1 else float(prior[0, 0])
+    a, b = newton(a0, min(b0, a0), tied=False)
+    if a < b:
+        a = b = newton(0.5 * (a + b), 0.5 * (a + b), tied=True)[0]
+    return b + (a - b) * torch.eye(k, dtype=prior.dtype, device=prior.device)
+
+
 def fit_population_prior(confusion_alpha: torch.Tensor, prior: torch.Tensor, *, max_iter: int = 200,
                          tol: float = 1e-7) -> torch.Tensor:
     """Type-II maximum likelihood (VB-EM) step for a full population Dirichlet per true class.
@@ -356,7 +501,7 @@ def design_effect(incidence: Incidence, rho: float) -> torch.Tensor | None:
 
 def _counts(incidence: Incidence, q: torch.Tensor, w: int, k: int) -> torch.Tensor:
     """``[W, K, L]`` expected counts: judgments of annotator ``w`` with label ``l`` on pairs of true class ``k``."""
-    return (incidence.by_cell @ q).reshape(w, k, k).permute(0, 2, 1)
+    return incidence.cell_product(q).reshape(w, k, k).permute(0, 2, 1)
 
 
 @dataclass
@@ -574,7 +719,7 @@ def item_scores(incidence: Incidence, moments: ConfusionMoments) -> tuple[torch.
     dtype = incidence.val.dtype
 
     def product(table: torch.Tensor, prior: torch.Tensor) -> torch.Tensor:
-        return incidence.by_item @ cell_table(table.to(dtype)) + prior.to(dtype)
+        return incidence.item_product(cell_table(table.to(dtype))) + prior.to(dtype)
 
     return (product(moments.log_theta, moments.log_pi), product(moments.mean_log_theta, moments.mean_log_pi),
             product(moments.var_log_theta, moments.var_log_pi))
@@ -605,15 +750,14 @@ def closed_form_item_summary(incidence: Incidence, moments: ConfusionMoments, *,
     if temperature is not None:
         t = temperature.to(mean_scores)[:, None]
         scores, mean_scores, var_scores = scores / t, mean_scores / t, var_scores / t**2
-    probs = softmax_last(scores)
+    probs = softmax_last(scores) if scores.shape[-1] <= 2 else softmax_and_logsumexp(scores)[0]
     mixed = shrink_to_votes(probs, vote_probs, shrinkage)
-    mixed = mixed / mixed.sum(-1, keepdim=True)
+    mixed = mixed / row_sums(mixed)[:, None]
     top = mixed.argmax(-1, keepdim=True)
     s_top = mean_scores.gather(1, top)[:, 0]
-    others = mean_scores.scatter(1, top, float("-inf"))
-    weights = torch.softmax(others, dim=-1)
-    log_odds = s_top - torch.logsumexp(others, dim=-1)
-    var = var_scores.gather(1, top)[:, 0] + (weights**2 * var_scores).sum(-1)
+    weights, log_sum = softmax_and_logsumexp(mean_scores.scatter(1, top, float("-inf")))
+    log_odds = s_top - log_sum
+    var = var_scores.gather(1, top)[:, 0] + row_sums(weights.square_().mul_(var_scores))
     sd_odds = var.clamp_min(0.0).sqrt()
     p_top = torch.sigmoid(log_odds)
     lower = torch.sigmoid(log_odds - 1.6448536 * sd_odds)

@@ -39,14 +39,21 @@ import torch
 from accord.datasets import AccordError, Encoded, validate
 from accord.models._data import vote_fractions
 from accord.models._vb import (PRIOR_TOL, Incidence, VBResult, _vb_m_step, build_incidence, cell_table,
-                               dirichlet_expected_log, fit_confusion_prior, fit_population_prior,
-                               remaining_distance, softmax_last)
+                               dirichlet_expected_log, fit_confusion_prior_evidence, fit_population_prior,
+                               remaining_distance, row_sums, softmax_last)
 from accord.models.base import seed_everything
 from accord.models.confusion import label_codes
 
 def _codes_extended(index: pd.Index, values: pd.Series) -> tuple[np.ndarray, pd.Index]:
-    """Codes of ``values`` in ``index``, with unseen values appended in order of first appearance."""
-    codes = index.get_indexer(values)
+    """Codes of ``values`` in ``index``, with unseen values appended in order of first appearance.
+
+    The lookup table is built on the few distinct new values, and the fitted ``index`` is looked up in it: hashing
+    into a small table is cheaper than building one over every fitted pair."""
+    distinct = pd.Index(pd.unique(values.to_numpy()))
+    place = distinct.get_indexer(index)  # for each fitted value, its place among the new ones (-1: not among them)
+    known = np.full(len(distinct), -1, dtype=np.int64)
+    known[place[place >= 0]] = np.flatnonzero(place >= 0)
+    codes = known[distinct.get_indexer(values)]
     unseen = codes < 0
     if unseen.any():
         new_codes, new_values = pd.factorize(values[unseen], sort=False)
@@ -92,7 +99,7 @@ def _refit_dawid_skene(model: Any, encoded: Encoded) -> Any:
     n_old = old.item_probs.shape[0]
     fresh = torch.as_tensor(vote_fractions(encoded, 1e-3)[n_old:], dtype=old.item_probs.dtype,
                             device=old.item_probs.device)
-    prior_fit = {"full": fit_population_prior, True: fit_confusion_prior}.get(model.empirical_prior)
+    prior_fit = {"full": fit_population_prior, True: fit_confusion_prior_evidence}.get(model.empirical_prior)
     vb = warm_vb_dawid_skene(incidence, old.confusion_prior, model._class_prior_vec,
                              torch.cat([old.item_probs, fresh]), prior_fit=prior_fit, tol=model.tol,
                              max_iter=model.max_steps)
@@ -135,17 +142,8 @@ def _softmax_classes(scores: torch.Tensor) -> torch.Tensor:
         torch.maximum(top, column, out=top)
     scores -= top[:, None]
     scores.exp_()
-    scores /= _row_sums(scores)[:, None]
+    scores /= row_sums(scores)[:, None]
     return scores
-
-
-def _row_sums(x: torch.Tensor) -> torch.Tensor:
-    """``x.sum(-1)`` of an ``[I, K]`` tensor with few columns, as ``K - 1`` additions of columns (see above)."""
-    columns = x.unbind(-1)
-    total = columns[0].clone()
-    for column in columns[1:]:
-        total += column
-    return total
 
 
 def _vb_sweep(incidence: Incidence, q: torch.Tensor, prior: torch.Tensor, class_prior: torch.Tensor,
@@ -160,7 +158,7 @@ def _vb_sweep(incidence: Incidence, q: torch.Tensor, prior: torch.Tensor, class_
         conf_alpha = conf_alpha - prior + new_prior
         change = float(((new_prior - prior).abs() / prior).max())
         prior = new_prior
-    scores = incidence.by_item @ cell_table(dirichlet_expected_log(conf_alpha))
+    scores = incidence.item_product(cell_table(dirichlet_expected_log(conf_alpha)))
     scores += dirichlet_expected_log(class_alpha)
     return _softmax_classes(scores), prior, change
 
@@ -188,28 +186,36 @@ def warm_vb_dawid_skene(incidence: Incidence, confusion_prior: torch.Tensor, cla
         q1, prior, prior_change = _vb_sweep(incidence, q, prior, class_prior, prior_fit)
         n_iter += 1
         r = q1 - q
-        first = float(r.abs().max())
+        first = _largest_move(r)
         if distance_below(first, rates, tol) and prior_change < PRIOR_TOL:
             q, converged = q1, True
             break
         q2, prior, _ = _vb_sweep(incidence, q1, prior, class_prior, prior_fit)
         v = q2 - q1
-        rates.append(float(v.abs().max()) / first if first > 0 else 1.0)
+        rates.append(_largest_move(v) / first if first > 0 else 1.0)
         v -= r
         v_norm = float(v.norm())
         step = min(-float(r.norm()) / v_norm, -1.0) if v_norm > 0 else -1.0
         if np.isfinite(step * v_norm):
             jump = torch.add(q, r, alpha=-2.0 * step).add_(v, alpha=step * step).clamp_min_(1e-12)
-            jump /= _row_sums(jump)[:, None]
+            jump /= row_sums(jump)[:, None]
         else:
             jump = q2
         q, prior, prior_change = _vb_sweep(incidence, jump, prior, class_prior, prior_fit)
         n_iter += 2
-        if distance_below(float((q - jump).abs().max()), rates, tol) and prior_change < PRIOR_TOL:
+        if distance_below(_largest_move(q - jump), rates, tol) and prior_change < PRIOR_TOL:
             converged = True
             break
     conf_alpha, class_alpha = _vb_m_step(incidence, q, prior, class_prior, incidence.n_workers, incidence.n_classes)
     return VBResult(conf_alpha, class_alpha, q, n_iter, converged, prior)
+
+
+def _largest_move(step: torch.Tensor) -> float:
+    """``step.abs().max()`` from one pass that allocates nothing (``aminmax``)."""
+    if step.numel() == 0:
+        return 0.0
+    low, high = torch.aminmax(step)
+    return max(float(high), -float(low))
 
 
 def distance_below(step: float, rates: list[float], tol: float) -> bool:

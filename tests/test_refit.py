@@ -1,0 +1,43 @@
+"""Incremental refits: the codes of appended judgments, and the warm solve's products against torch's."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from accord.datasets import encode, validate
+from accord.datasets.synthetic import make_synthetic
+from accord.models._data import vote_fractions
+from accord.models._vb import build_incidence
+from accord.models.incremental import extend_encoded
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+
+def test_appended_judgments_get_the_codes_of_an_encoding_of_all_of_them():
+    table = make_synthetic(200, 15, 3, with_text=False, seed=2).judgments[["pair_id", "annotator", "label"]]
+    table = table.reset_index(drop=True)
+    rng = np.random.default_rng(0)
+    late = rng.choice(len(table), 60, replace=False)
+    old = validate(table.drop(late).reset_index(drop=True))
+    new = pd.concat([table.iloc[late], pd.DataFrame({"pair_id": ["fresh-2", "fresh-1", "fresh-2"],
+                                                      "annotator": ["newcomer", "w-new", "ann00"],
+                                                      "label": ["A", "B", "B"]})], ignore_index=True)
+    extended = extend_encoded(encode(old), new)
+    everything = encode(validate(pd.concat([old, new], ignore_index=True)))
+    assert list(extended.item_index) == list(everything.item_index)
+    assert list(extended.worker_index) == list(everything.worker_index)
+    for name in ("items", "workers", "labels"):
+        assert np.array_equal(getattr(extended, name), getattr(everything, name))
+
+
+def test_host_products_match_torch_sparse_products():
+    encoded = encode(validate(make_synthetic(300, 20, 4, with_text=False, seed=4).judgments))
+    incidence = build_incidence(encoded)
+    assert incidence.host is not None
+    q = torch.as_tensor(vote_fractions(encoded, 1e-3))
+    table = torch.randn(encoded.n_workers * encoded.n_classes, encoded.n_classes, dtype=torch.float64)
+    assert torch.allclose(incidence.cell_product(q), incidence.by_cell @ q, rtol=1e-12, atol=1e-12)
+    assert torch.allclose(incidence.item_product(table), incidence.by_item @ table, rtol=1e-12, atol=1e-12)
