@@ -26,11 +26,11 @@ import numpy as np
 import pyro
 import torch
 from pyro import poutine
-from pyro.infer import MCMC, NUTS, SVI, Trace_ELBO, TraceEnum_ELBO
+from pyro.infer import MCMC, NUTS, Trace_ELBO, TraceEnum_ELBO
 from pyro.infer.autoguide import AutoDelta, AutoGuideList, AutoLowRankMultivariateNormal, AutoNormal
 from pyro.infer.autoguide.initialization import init_to_median, init_to_value
 from pyro.infer.util import is_validation_enabled
-from pyro.optim import ClippedAdam
+from pyro.optim.clipped_adam import ClippedAdam
 from tqdm.auto import tqdm
 
 from accord.datasets import FitError
@@ -150,7 +150,8 @@ def posterior_draws(guide: Any, n_draws: int, *args: Any, vectorize: bool = Fals
 def run_svi(model: Callable[..., Any], guide: Callable[..., Any], loss: Any, *args: Any, max_steps: int = 2000,
             learning_rate: float = 0.05, tol: float = 1e-4, patience: int = 20, progress: bool = False,
             description: str = "SVI", final_lr_fraction: float = 1.0) -> SVIResult:
-    """Fit ``guide`` to ``model`` by SVI with ClippedAdam; ``args`` go to both on every step.
+    """Fit ``guide`` to ``model`` by SVI with Pyro's ClippedAdam, one optimizer over all the guide's parameters
+    (:func:`_with_params`); ``args`` go to both on every step.
 
     Stops when the mean loss over a window of ``patience`` steps differs from the previous window's by less than
     ``tol`` (relative) or, for a stochastic loss twice in a row, by less than the Monte Carlo noise of that
@@ -160,7 +161,9 @@ def run_svi(model: Callable[..., Any], guide: Callable[..., Any], loss: Any, *ar
     ``learning_rate`` at ``max_steps`` (less Monte Carlo jitter at the end).
     """
     decay = final_lr_fraction ** (1.0 / max(max_steps, 1))
-    svi = SVI(model, guide, ClippedAdam({"lr": learning_rate, "clip_norm": 10.0, "lrd": decay}), loss=loss)
+    store = pyro.get_param_store()
+    optimizer: ClippedAdam | None = None
+    known = 0
     result = SVIResult()
     window: list[float] = []
     previous_mean: float | None = None
@@ -172,7 +175,19 @@ def run_svi(model: Callable[..., Any], guide: Callable[..., Any], loss: Any, *ar
             # Pyro's argument and support checks catch a wrong model or data on the first step; after that they
             # are a large share of a small step and would only meet NaN or infinite values, which the checks below catch
             with pyro.validation_enabled(validate and step == 0):
-                value = float(svi.step(*args))
+                if optimizer is None or len(store) != known:
+                    # the guide creates its parameters on its first call: collect them as SVI.step does
+                    with poutine.trace(param_only=True) as capture:
+                        objective = loss.differentiable_loss(model, guide, *args)
+                    optimizer = _with_params(optimizer, capture.trace, learning_rate, decay)
+                    known = len(store)
+                else:
+                    objective = loss.differentiable_loss(model, guide, *args)
+                value = float(objective.detach())
+                if optimizer is not None and objective.requires_grad:
+                    objective.backward()
+                    optimizer.step()
+                    optimizer.zero_grad(set_to_none=False)  # as SVI: zero gradients, so momentum moves unused ones
         except (ValueError, RuntimeError) as error:
             text = str(error).lower()
             if any(word in text for word in ("nan", "invalid values", "infinite", "not finite")):
@@ -207,6 +222,23 @@ def run_svi(model: Callable[..., Any], guide: Callable[..., Any], loss: Any, *ar
             raise FitError(f"{description}: parameter '{name}' is not finite after fitting; try a smaller "
                            "learning_rate")
     return result
+
+
+def _with_params(optimizer: ClippedAdam | None, trace: Any, learning_rate: float, decay: float) -> ClippedAdam | None:
+    """One ClippedAdam over the parameters of a param-only trace (``optimizer`` extended by any it lacks).
+
+    ``pyro.optim.ClippedAdam`` keeps one torch optimizer per parameter and costs a few milliseconds a step in its
+    wrapper; Pyro's ClippedAdam optimizer itself updates each parameter element-wise (clipping each gradient
+    element to +-10, the learning rate times ``decay`` every step), so one instance over all of them takes the same
+    steps."""
+    params = list({site["value"].unconstrained(): None for site in trace.nodes.values()})
+    if optimizer is None:
+        return ClippedAdam(params, lr=learning_rate, clip_norm=10.0, lrd=decay) if params else None
+    seen = {p for group in optimizer.param_groups for p in group["params"]}
+    fresh = [p for p in params if p not in seen]
+    if fresh:
+        optimizer.add_param_group({"params": fresh})
+    return optimizer
 
 
 def window_noise(losses: list[float]) -> float:
