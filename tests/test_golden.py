@@ -33,7 +33,7 @@ def _with_bounds(old: str, new: str, sd: bool = False) -> dict[str, str]:
 POSITION_BIAS = _with_bounds("bias", "position_bias")
 #: case prefix -> {stored column: column of today's annotator table}. ``reliability`` meant five things before the
 #: one annotator table (P(correct) only in the Dawid-Skene family); the others keep their numbers under these names.
-#: Cases stored again since (crowd Bradley-Terry, ordinal) are under today's names.
+#: Cases stored again since (crowd Bradley-Terry, ordinal; :data:`STORED_TODAY`) are under today's names.
 RENAMED: dict[str, dict[str, str]] = {
     "dawid-skene": POSITION_BIAS,
     "hierarchical-dawid-skene": POSITION_BIAS,
@@ -44,7 +44,13 @@ RENAMED: dict[str, dict[str, str]] = {
 }
 
 
+#: cases stored again under today's column names (AutoDiagonalNormal as the mean-field guide)
+STORED_TODAY = {"dawid-skene-meanfield", "dawid-skene-symmetric", "hierarchical-dawid-skene", "mace"}
+
+
 def renamed(case: str) -> dict[str, str]:
+    if case in STORED_TODAY:
+        return {}
     for prefix, mapping in RENAMED.items():
         if case.startswith(prefix):
             return mapping

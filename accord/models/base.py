@@ -174,7 +174,7 @@ class RaterModel(ABC):
     inference
         ``"vb"`` closed-form variational Bayes where the model is conjugate, ``"gibbs"`` blocked Gibbs sampling where
         it is conjugate (exact posterior draws), ``"map"`` (SVI with AutoDelta), ``"meanfield"`` (SVI with
-        AutoNormal), ``"lowrank"`` (SVI with AutoLowRankMultivariateNormal) or ``"nuts"``.
+        AutoDiagonalNormal; AutoNormal when ``batch_size`` subsamples), ``"lowrank"`` (SVI with AutoLowRankMultivariateNormal) or ``"nuts"``.
     max_steps, tol
         At most ``max_steps`` SVI steps (closed form: iterations); SVI stops when the moving-average loss changes by
         less than ``tol`` (relative) over ``patience`` steps, a closed form when no pair's class probability moves

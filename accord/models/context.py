@@ -61,7 +61,7 @@ The hierarchy is written non-centred (``mu = s_mu z``).
 win rates, honest raters, and the sign of each group's scale read off the correlation of its vote fractions with
 the reference group's (the sign flips the label coupling, which gradient steps cannot cross). This keeps the fit
 off the mirror modes (label switching). (2) ``"lowrank"`` (default; AutoLowRankMultivariateNormal) or
-``"meanfield"`` (AutoNormal) from the MAP point, hyperparameters learned: mean-field shrinks the bilinear
+``"meanfield"`` (AutoDiagonalNormal) from the MAP point, hyperparameters learned: mean-field shrinks the bilinear
 ``lambda mu`` and ``s_mu z``, which the low-rank guide, holding those joint directions, recovers. ``"map"`` stops
 after stage 1 (point estimates; soft labels overconfident).
 

@@ -110,8 +110,8 @@ class GLAD(EnumeratedRaterModel):
     can settle on one class: there, use the default ``"meanfield"`` or ``class_prior=None``.
 
     Inference (``inference=``): ``"meanfield"`` (default), ``"map"``, ``"lowrank"`` (SVI on the Pyro model with
-    ``TraceEnum_ELBO``, the true class enumerated, and an AutoNormal / AutoDelta / AutoLowRankMultivariateNormal
-    guide over :math:`\alpha`, :math:`\log\beta` and :math:`\pi`; ``batch_size`` subsamples items, the item
+    ``TraceEnum_ELBO``, the true class enumerated, and an AutoDiagonalNormal (AutoNormal with ``batch_size``) /
+    AutoDelta / AutoLowRankMultivariateNormal guide over :math:`\alpha`, :math:`\log\beta` and :math:`\pi`; ``batch_size`` subsamples items, the item
     difficulties being local to the item plate) or ``"nuts"`` (small data). There is no closed form.
 
     Parameters

@@ -118,7 +118,7 @@ class HierarchicalDawidSkene(ConfusionModel, PyroRaterModel):
     strength ``sum_l alpha[k, l]`` is learned, as the logistic-normal's ``sigma`` is (IBCC with hyperparameter
     learning, Kim & Ghahramani 2012). ``population_`` then holds ``alpha``.
 
-    Inference: ``"meanfield"`` (default; AutoNormal), ``"map"`` (AutoDelta; expect the pooling to be too strong or
+    Inference: ``"meanfield"`` (default; AutoDiagonalNormal), ``"map"`` (AutoDelta; expect the pooling to be too strong or
     too weak, it is a point estimate of a hierarchical model), ``"lowrank"`` (AutoLowRankMultivariateNormal) and
     ``"nuts"`` (small data). All start, with ``init="vote"``, from the closed-form VB Dawid-Skene solution (itself
     started from vote fractions), which also fixes the labelling of the classes. Minibatches over pairs with

@@ -4,7 +4,8 @@ A model is a plain Pyro function ``model(data, batch_size=None)`` (``batch_size`
 subsampled plate). :func:`fit_pyro` fits it as the model's settings say (:class:`~accord.models.base.PyroRaterModel`)
 and returns the draws of its latent sites, ``name -> [chains, draws, *shape]``:
 
-- ``"map"``, ``"meanfield"``, ``"lowrank"``: an AutoDelta / AutoNormal / AutoLowRankMultivariateNormal guide, by SVI
+- ``"map"``, ``"meanfield"``, ``"lowrank"``: an AutoDelta / AutoDiagonalNormal (AutoNormal when a plate is
+  subsampled) / AutoLowRankMultivariateNormal guide, by SVI
   (``TraceEnum_ELBO`` when the model enumerates a discrete site; the guide then sees only the continuous ``sites``),
   with ClippedAdam and the convergence rule of :func:`run_svi`; one draw (the point) for MAP, ``num_samples`` from the
   guide otherwise. ``hold`` makes it a two-stage fit: MAP with those sites held at given values first, then the guide
@@ -26,11 +27,12 @@ import numpy as np
 import pyro
 import torch
 from pyro import poutine
-from pyro.infer import MCMC, NUTS, SVI, Trace_ELBO, TraceEnum_ELBO
-from pyro.infer.autoguide import AutoDelta, AutoGuideList, AutoLowRankMultivariateNormal, AutoNormal
+from pyro.infer import MCMC, NUTS, Trace_ELBO, TraceEnum_ELBO
+from pyro.infer.autoguide import AutoDelta, AutoDiagonalNormal, AutoGuideList, AutoLowRankMultivariateNormal
+from pyro.infer.autoguide import AutoNormal
 from pyro.infer.autoguide.initialization import init_to_median, init_to_value
 from pyro.infer.util import is_validation_enabled
-from pyro.optim import ClippedAdam
+from pyro.optim.clipped_adam import ClippedAdam
 from tqdm.auto import tqdm
 
 from accord.datasets import FitError
@@ -100,7 +102,7 @@ def fit_pyro(settings: Any, model: Callable[..., Any], data: Any, *, sites: list
         learning_rate /= 2
     init_fn = init_to_value(values=init, fallback=init_to_median) if init is not None else init_to_median
     guide = make_guide(model, inference, init_fn, sites=sites, plates=plates, map_normal=map_normal,
-                       init_scale=settings.init_scale, rank=rank)
+                       init_scale=settings.init_scale, rank=rank, subsample=subsample)
     svi = run_svi(model, guide, loss, data, subsample, max_steps=steps, learning_rate=learning_rate,
                   description=f"{name}({inference})", **rule)
     n_draws = 1 if inference == "map" else settings.num_samples
@@ -111,7 +113,7 @@ def fit_pyro(settings: Any, model: Callable[..., Any], data: Any, *, sites: list
 
 def make_guide(model: Callable[..., Any], inference: str, init_fn: Callable[..., Any], *, sites: list[str] | None,
                plates: Callable[..., Any] | None, map_normal: tuple[str, ...], init_scale: float,
-               rank: int | None) -> Any:
+               rank: int | None, subsample: int | None = None) -> Any:
     # autoguides cannot handle an enumerated discrete site: the model is blocked to its continuous sites
     blocked = poutine.block(model, expose=sites) if sites is not None else model
     if inference == "map" and map_normal:
@@ -122,6 +124,10 @@ def make_guide(model: Callable[..., Any], inference: str, init_fn: Callable[...,
         return guide
     if inference == "map":
         return AutoDelta(blocked, init_loc_fn=init_fn, create_plates=plates)
+    if inference == "meanfield" and subsample is None:
+        # the same mean-field family as AutoNormal in one flat loc and one flat scale vector: one Gaussian site and
+        # two parameters instead of two sites and two parameters per latent site (half the cost of a small step)
+        return AutoDiagonalNormal(blocked, init_loc_fn=init_fn, init_scale=init_scale)
     if inference == "meanfield":
         return AutoNormal(blocked, init_loc_fn=init_fn, init_scale=init_scale, create_plates=plates)
     return AutoLowRankMultivariateNormal(blocked, init_loc_fn=init_fn, init_scale=init_scale, rank=rank)
@@ -150,7 +156,8 @@ def posterior_draws(guide: Any, n_draws: int, *args: Any, vectorize: bool = Fals
 def run_svi(model: Callable[..., Any], guide: Callable[..., Any], loss: Any, *args: Any, max_steps: int = 2000,
             learning_rate: float = 0.05, tol: float = 1e-4, patience: int = 20, progress: bool = False,
             description: str = "SVI", final_lr_fraction: float = 1.0) -> SVIResult:
-    """Fit ``guide`` to ``model`` by SVI with ClippedAdam; ``args`` go to both on every step.
+    """Fit ``guide`` to ``model`` by SVI with Pyro's ClippedAdam, one optimizer over all the guide's parameters
+    (:func:`_with_params`); ``args`` go to both on every step.
 
     Stops when the mean loss over a window of ``patience`` steps differs from the previous window's by less than
     ``tol`` (relative) or, for a stochastic loss twice in a row, by less than the Monte Carlo noise of that
@@ -160,7 +167,9 @@ def run_svi(model: Callable[..., Any], guide: Callable[..., Any], loss: Any, *ar
     ``learning_rate`` at ``max_steps`` (less Monte Carlo jitter at the end).
     """
     decay = final_lr_fraction ** (1.0 / max(max_steps, 1))
-    svi = SVI(model, guide, ClippedAdam({"lr": learning_rate, "clip_norm": 10.0, "lrd": decay}), loss=loss)
+    store = pyro.get_param_store()
+    optimizer: ClippedAdam | None = None
+    known = 0
     result = SVIResult()
     window: list[float] = []
     previous_mean: float | None = None
@@ -172,7 +181,19 @@ def run_svi(model: Callable[..., Any], guide: Callable[..., Any], loss: Any, *ar
             # Pyro's argument and support checks catch a wrong model or data on the first step; after that they
             # are a large share of a small step and would only meet NaN or infinite values, which the checks below catch
             with pyro.validation_enabled(validate and step == 0):
-                value = float(svi.step(*args))
+                if optimizer is None or len(store) != known:
+                    # the guide creates its parameters on its first call: collect them as SVI.step does
+                    with poutine.trace(param_only=True) as capture:
+                        objective = loss.differentiable_loss(model, guide, *args)
+                    optimizer = _with_params(optimizer, capture.trace, learning_rate, decay)
+                    known = len(store)
+                else:
+                    objective = loss.differentiable_loss(model, guide, *args)
+                value = float(objective.detach())
+                if optimizer is not None and objective.requires_grad:
+                    objective.backward()
+                    optimizer.step()
+                    optimizer.zero_grad(set_to_none=False)  # as SVI: zero gradients, so momentum moves unused ones
         except (ValueError, RuntimeError) as error:
             text = str(error).lower()
             if any(word in text for word in ("nan", "invalid values", "infinite", "not finite")):
@@ -207,6 +228,23 @@ def run_svi(model: Callable[..., Any], guide: Callable[..., Any], loss: Any, *ar
             raise FitError(f"{description}: parameter '{name}' is not finite after fitting; try a smaller "
                            "learning_rate")
     return result
+
+
+def _with_params(optimizer: ClippedAdam | None, trace: Any, learning_rate: float, decay: float) -> ClippedAdam | None:
+    """One ClippedAdam over the parameters of a param-only trace (``optimizer`` extended by any it lacks).
+
+    ``pyro.optim.ClippedAdam`` keeps one torch optimizer per parameter and costs a few milliseconds a step in its
+    wrapper; Pyro's ClippedAdam optimizer itself updates each parameter element-wise (clipping each gradient
+    element to +-10, the learning rate times ``decay`` every step), so one instance over all of them takes the same
+    steps."""
+    params = list({site["value"].unconstrained(): None for site in trace.nodes.values()})
+    if optimizer is None:
+        return ClippedAdam(params, lr=learning_rate, clip_norm=10.0, lrd=decay) if params else None
+    seen = {p for group in optimizer.param_groups for p in group["params"]}
+    fresh = [p for p in params if p not in seen]
+    if fresh:
+        optimizer.add_param_group({"params": fresh})
+    return optimizer
 
 
 def window_noise(losses: list[float]) -> float:
