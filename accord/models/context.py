@@ -504,8 +504,11 @@ class ContextPreference(PyroRaterModel):
         ``z`` site (a centred hierarchy under mean-field VI lets the utility scale collapse, and the soft labels
         come out overconfident)."""
         uses = self._uses(data)
-        constants = self._constants(data)
-        priors, plates = constants["priors"], constants["plates"]
+        priors = self._constants(data)["priors"]
+        # plates are made on every call: making one records its subsample site in the trace (model-guide match)
+        G = data.n_groups
+        plates = {"pairs": pyro.plate("pairs", data.n_items), "other_groups": pyro.plate("other_groups", max(G - 1, 1)),
+                  "annotators": pyro.plate("annotators", data.n_workers)}
         sites: dict[str, torch.Tensor] = {}
 
         def sample(name: str) -> None:
@@ -518,7 +521,7 @@ class ContextPreference(PyroRaterModel):
         pairs = plates["pairs"]
         if data.response_a is not None:
             # crowd Bradley-Terry: responses shared across pairs carry one utility each (Chen et al., WSDM 2013)
-            with plates["responses"]:
+            with pyro.plate("responses", data.n_responses):
                 sample("utility_z")
         else:
             with pairs:
@@ -529,7 +532,7 @@ class ContextPreference(PyroRaterModel):
             sample("spam_z")
         if uses["slope"]:
             sample("reliability_slope_sd")
-            with plates["groups"]:
+            with pyro.plate("groups", G):
                 sample("reliability_slope_z")
         # every group effect below is a contrast against the reference group (group 0), so it lives on G - 1 rows
         for name, (use, _, _) in GROUP_EFFECTS.items():
@@ -554,8 +557,8 @@ class ContextPreference(PyroRaterModel):
 
     def _constants(self, data: ContextData) -> dict[str, Any]:
         """What the model and its likelihood read on every SVI step but that no parameter changes, built once per
-        data object: the priors (every one has fixed parameters: the hierarchy is non-centred), the plates without
-        subsampling, and the judgments' index tensors (a small model's step is mostly such small operations)."""
+        data object: the priors (every one has fixed parameters: the hierarchy is non-centred) and the judgments'
+        index tensors (a small model's step is mostly such small operations)."""
         cached = getattr(self, "_constants_of", None)
         if cached is not None and cached[0] is data:
             return cached[1]
@@ -586,17 +589,13 @@ class ContextPreference(PyroRaterModel):
             # shrinks the one large effect toward the many zeros (measured: -2 -> -1.7, interval missed)
             prior = dist.StudentT(RATER_DF, zero, one).expand(_effect_shape(width, data))
             priors[f"{name}_z"] = prior.to_event(1) if width else prior
-        plates = {"pairs": pyro.plate("pairs", data.n_items), "other_groups": pyro.plate("other_groups", max(G - 1, 1)),
-                  "annotators": pyro.plate("annotators", data.n_workers), "groups": pyro.plate("groups", G)}
-        if data.response_a is not None:
-            plates["responses"] = pyro.plate("responses", data.n_responses)
         device = data.items.device
         y = data.labels[:, None]
         constants = {
-            "priors": priors, "plates": plates, "y": y, "cell": data.items * G + data.groups,
+            "priors": priors, "y": y, "cell": data.items * G + data.groups,
             # the judgment's label is the group label (honest report) or its swap (adversarial report)
-            "honest_hit": torch.arange(K, device=device)[None, :] == y,
-            "adversarial_hit": torch.tensor(self._flip, device=device)[None, :] == y,
+            "honest_hit": (torch.arange(K, device=device)[None, :] == y).to(data.x.dtype),
+            "adversarial_hit": (torch.tensor(self._flip, device=device)[None, :] == y).to(data.x.dtype),
             # the class at each rank of a group's label order: (A, tie, B), or (B, tie, A) for a reversed group
             "forward": torch.tensor([0, 2, 1][:K] if K == 3 else [0, 1], device=device),
             "backward": torch.tensor([1, 2, 0][:K] if K == 3 else [1, 0], device=device),

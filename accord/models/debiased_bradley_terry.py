@@ -201,14 +201,13 @@ class DebiasedBradleyTerry(CrowdBradleyTerry):
         def build() -> dict[str, Any]:
             c = lambda value: torch.tensor(value, device=device)  # noqa: E731 - constants on the data's device
             return {"mean": dist.Normal(c(0.0), c(2.0)), "scale": dist.LogNormal(c(math.log(0.3)), c(1.0)),
-                    "df": c(float(self.effect_df)), "zero": c(0.0),
-                    "annotators": pyro.plate("annotators", data.n_workers, device=device)}
+                    "df": c(float(self.effect_df)), "zero": c(0.0)}
 
         constants = self._constant(data, "pulls", build)
         for k, site in enumerate(self._effect_sites()):
             params[f"effect_mean_{k}"] = pyro.sample(f"effect_mean_{k}", constants["mean"])
             scale = pyro.sample(f"effect_scale_{k}", constants["scale"])
-            with constants["annotators"]:
+            with pyro.plate("annotators", data.n_workers, device=device):
                 params[site] = pyro.sample(site, dist.StudentT(constants["df"], constants["zero"], scale))
         with pyro.plate("judgments", data.n_judgments, subsample_size=batch_size, device=device) as idx:
             side_a, side_b, workers, labels, _ = data.select(None if batch_size is None else idx)

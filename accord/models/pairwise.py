@@ -356,7 +356,7 @@ class PairwiseUtilityModel(PyroRaterModel):
 
     def _constant(self, data: PairwiseData, key: str, build: Callable[[], Any]) -> Any:
         """``build()``, made once per data object: what the model reads on every SVI step but no parameter changes
-        (a prior with fixed parameters, a plate without subsampling, a constant tensor); a small model's step is
+        (a prior with fixed parameters, a constant tensor); a small model's step is
         mostly such small operations."""
         store = getattr(self, "_constants_of", None)
         if store is None or store[0] is not data:
@@ -370,16 +370,18 @@ class PairwiseUtilityModel(PyroRaterModel):
         annotators' sharpness carries the scale)."""
         device = data.device
 
-        def build() -> tuple[Any, dist.Distribution]:
+        def build() -> dist.Distribution:
             zero, one = torch.zeros((), device=device), torch.ones((), device=device)
-            if data.side_b is not None:
-                return pyro.plate("responses", data.n_latent, device=device), dist.Normal(zero, one)
-            # u_A - u_B of two independent N(0, 1) utilities
-            return pyro.plate("pairs", data.n_latent, device=device), dist.Normal(zero, one * math.sqrt(2.0))
+            # pair mode: u_A - u_B of two independent N(0, 1) utilities
+            return dist.Normal(zero, one) if data.side_b is not None else dist.Normal(zero, one * math.sqrt(2.0))
 
-        plate, prior = self._constant(data, "latent", build)
-        with plate:
-            return pyro.sample("utility" if data.side_b is not None else "gap", prior)
+        prior = self._constant(data, "latent", build)
+        # the plate is made on every call: making one records its subsample site in the trace (model-guide match)
+        if data.side_b is not None:
+            with pyro.plate("responses", data.n_latent, device=device):
+                return pyro.sample("utility", prior)
+        with pyro.plate("pairs", data.n_latent, device=device):
+            return pyro.sample("gap", prior)
 
     def _sample_group(self, site: str, loc: torch.Tensor, data: PairwiseData) -> torch.Tensor:
         _, concentration, rate = self.group_priors[site]
