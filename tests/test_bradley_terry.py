@@ -337,3 +337,19 @@ def test_pairs_whose_votes_are_mostly_ties_get_tie_as_most_likely() -> None:
     assert 0.2 <= len(truly_tied) / len(gold) <= 0.4
     assert (predicted.loc[truly_tied] == "tie").mean() >= 0.7
     assert (predicted.loc[gold.index] == gold).mean() >= 0.8
+
+
+@pytest.mark.parametrize("method", ["crowd", "debiased"])
+def test_a_refit_on_another_table_reads_that_table_not_the_first_ones_constants(method):
+    """The priors and plates the model reads on every step are built once per table: a second ``fit`` of the same
+    estimator on a table of another size gives what a fresh estimator gives on it."""
+    from accord.models.debiased_bradley_terry import DebiasedBradleyTerry
+
+    model = CrowdBradleyTerry if method == "crowd" else DebiasedBradleyTerry
+    small = make_synthetic(n_pairs=30, n_annotators=8, judgments_per_pair=3, seed=1).judgments
+    other = make_synthetic(n_pairs=45, n_annotators=11, judgments_per_pair=3, seed=2).judgments
+    settings = dict(seed=0, max_steps=40, num_samples=10)
+    reused = model(**settings).fit(small).fit(other)
+    fresh = model(**settings).fit(other)
+    assert len(reused.soft_labels_.probs) == 45
+    np.testing.assert_allclose(reused.soft_labels_.probs.to_numpy(), fresh.soft_labels_.probs.to_numpy(), atol=1e-6)

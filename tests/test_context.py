@@ -130,3 +130,15 @@ def test_individual_labels_and_reliability_columns(contested):
         ContextPreference(labels="nonsense")
     with pytest.raises(AccordError):
         ContextPreference(group="annotator_nowhere").fit(syn.judgments)
+
+
+def test_a_refit_on_another_table_reads_that_table_not_the_first_ones_constants():
+    """The priors, plates and index tensors the model reads on every step are built once per table: a second
+    ``fit`` of the same estimator on a table of another size gives what a fresh estimator gives on it."""
+    small = make_synthetic(n_pairs=30, n_annotators=8, judgments_per_pair=3, n_groups=2, seed=1).judgments
+    other = make_synthetic(n_pairs=45, n_annotators=11, judgments_per_pair=3, n_groups=2, seed=2).judgments
+    settings = dict(seed=0, max_steps=30, posterior_steps=20, num_samples=10)
+    reused = ContextPreference(**settings).fit(small).fit(other)
+    fresh = ContextPreference(**settings).fit(other)
+    assert reused.soft_labels_.probs.shape == (45, 3)
+    np.testing.assert_allclose(reused.soft_labels_.probs.to_numpy(), fresh.soft_labels_.probs.to_numpy(), atol=1e-6)

@@ -151,28 +151,34 @@ class CrowdBradleyTerry(PairwiseUtilityModel):
 
     def _model(self, data: PairwiseData, batch_size: int | None = None) -> None:
         """The Pyro model (see the module docstring)."""
-        device = data.device
-        c = lambda value: torch.tensor(value, device=device)  # noqa: E731 - constants on the data's device
         bias, ties = self.annotator_bias, data.n_classes == 3
+        priors = self._constant(data, "priors", lambda: self._priors(data))
         params: dict[str, torch.Tensor] = {}
-        params["sharpness_mean"] = pyro.sample("sharpness_mean", dist.LogNormal(c(0.0), c(1.0)))
+        params["sharpness_mean"] = pyro.sample("sharpness_mean", priors["sharpness_mean"])
         if bias:
-            params["bias_mean"] = pyro.sample("bias_mean", dist.Normal(c(0.0), c(1.0)))
+            params["bias_mean"] = pyro.sample("bias_mean", priors["bias_mean"])
         if ties:
-            # Davidson: log nu; Rao-Kupper: log eta. Both centred where a tie is a minority answer.
-            prior = (c(-1.0), c(1.5)) if self.ties == "davidson" else (c(math.log(0.5)), c(1.0))
-            params["tie_log_mean"] = pyro.sample("tie_log_mean", dist.Normal(*prior))
+            params["tie_log_mean"] = pyro.sample("tie_log_mean", priors["tie_log_mean"])
         latent = self._sample_latent(data)
         # annotator effects: one exchangeable group each, its scale integrated out (see GroupNormal)
         params["sharpness"] = self._sample_group("sharpness", params["sharpness_mean"], data)
         if bias:
             params["bias"] = self._sample_group("bias", params["bias_mean"], data)
         if ties and self.annotator_ties:
-            params["tie_offset"] = self._sample_group("tie_offset", c(0.0), data)
+            params["tie_offset"] = self._sample_group("tie_offset", priors["zero"], data)
         if ties and self.pair_ties:
-            concentration, rate = self.pair_priors["pair_tie"]
-            params["pair_tie"] = pyro.sample("pair_tie", GroupNormal(c(0.0), concentration, rate, data.n_pairs))
+            params["pair_tie"] = pyro.sample("pair_tie", priors["pair_tie"])
         self._observe(data, latent, params, batch_size)
+
+    def _priors(self, data: PairwiseData) -> dict[str, Any]:
+        """The priors with fixed parameters (built once per data object, see :meth:`_constant`)."""
+        c = lambda value: torch.tensor(value, device=data.device)  # noqa: E731 - constants on the data's device
+        # Davidson: log nu; Rao-Kupper: log eta. Both centred where a tie is a minority answer.
+        tie = (c(-1.0), c(1.5)) if self.ties == "davidson" else (c(math.log(0.5)), c(1.0))
+        concentration, rate = self.pair_priors["pair_tie"]
+        return {"sharpness_mean": dist.LogNormal(c(0.0), c(1.0)), "bias_mean": dist.Normal(c(0.0), c(1.0)),
+                "tie_log_mean": dist.Normal(*tie), "zero": c(0.0),
+                "pair_tie": GroupNormal(c(0.0), concentration, rate, data.n_pairs)}
 
     def class_log_probs(self, params: Params, gap: torch.Tensor, workers: torch.Tensor | None,
                         pairs: torch.Tensor | None = None) -> torch.Tensor:

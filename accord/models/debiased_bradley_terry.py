@@ -63,7 +63,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
@@ -197,14 +197,18 @@ class DebiasedBradleyTerry(CrowdBradleyTerry):
         """The per-rater pulls (sampled here, after crowd Bradley-Terry's sites) and the likelihood with them."""
         device = data.device
         params = dict(params)
+
+        def build() -> dict[str, Any]:
+            c = lambda value: torch.tensor(value, device=device)  # noqa: E731 - constants on the data's device
+            return {"mean": dist.Normal(c(0.0), c(2.0)), "scale": dist.LogNormal(c(math.log(0.3)), c(1.0)),
+                    "df": c(float(self.effect_df)), "zero": c(0.0)}
+
+        constants = self._constant(data, "pulls", build)
         for k, site in enumerate(self._effect_sites()):
-            params[f"effect_mean_{k}"] = pyro.sample(f"effect_mean_{k}", dist.Normal(
-                torch.zeros((), device=device), torch.tensor(2.0, device=device)))
-            scale = pyro.sample(f"effect_scale_{k}", dist.LogNormal(torch.tensor(math.log(0.3), device=device),
-                                                                    torch.tensor(1.0, device=device)))
+            params[f"effect_mean_{k}"] = pyro.sample(f"effect_mean_{k}", constants["mean"])
+            scale = pyro.sample(f"effect_scale_{k}", constants["scale"])
             with pyro.plate("annotators", data.n_workers, device=device):
-                params[site] = pyro.sample(site, dist.StudentT(torch.tensor(float(self.effect_df), device=device),
-                                                               torch.zeros((), device=device), scale))
+                params[site] = pyro.sample(site, dist.StudentT(constants["df"], constants["zero"], scale))
         with pyro.plate("judgments", data.n_judgments, subsample_size=batch_size, device=device) as idx:
             side_a, side_b, workers, labels, _ = data.select(None if batch_size is None else idx)
             x = self._x if batch_size is None else self._x[idx]

@@ -16,7 +16,7 @@ first and second (``P(vote | gap = |g|)``, ``P(vote | gap = -|g|)``), averaged o
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -354,17 +354,34 @@ class PairwiseUtilityModel(PyroRaterModel):
                 out[site] = (params[loc_site] if loc_site is not None else torch.zeros_like(scale), scale)
         return out
 
+    def _constant(self, data: PairwiseData, key: str, build: Callable[[], Any]) -> Any:
+        """``build()``, made once per data object: what the model reads on every SVI step but no parameter changes
+        (a prior with fixed parameters, a constant tensor); a small model's step is
+        mostly such small operations."""
+        store = getattr(self, "_constants_of", None)
+        if store is None or store[0] is not data:
+            store = self._constants_of = (data, {})
+        if key not in store[1]:
+            store[1][key] = build()
+        return store[1][key]
+
     def _sample_latent(self, data: PairwiseData) -> torch.Tensor:
         """Sample the utilities (or, in pair mode, the gaps) in their plate: ``u ~ N(0, 1)``, fixed scale (the
         annotators' sharpness carries the scale)."""
         device = data.device
-        zero, one = torch.zeros((), device=device), torch.ones((), device=device)
+
+        def build() -> dist.Distribution:
+            zero, one = torch.zeros((), device=device), torch.ones((), device=device)
+            # pair mode: u_A - u_B of two independent N(0, 1) utilities
+            return dist.Normal(zero, one) if data.side_b is not None else dist.Normal(zero, one * math.sqrt(2.0))
+
+        prior = self._constant(data, "latent", build)
+        # the plate is made on every call: making one records its subsample site in the trace (model-guide match)
         if data.side_b is not None:
             with pyro.plate("responses", data.n_latent, device=device):
-                return pyro.sample("utility", dist.Normal(zero, one))
+                return pyro.sample("utility", prior)
         with pyro.plate("pairs", data.n_latent, device=device):
-            # u_A - u_B of two independent N(0, 1) utilities
-            return pyro.sample("gap", dist.Normal(zero, one * math.sqrt(2.0)))
+            return pyro.sample("gap", prior)
 
     def _sample_group(self, site: str, loc: torch.Tensor, data: PairwiseData) -> torch.Tensor:
         _, concentration, rate = self.group_priors[site]
