@@ -41,7 +41,11 @@ def test_shared_settings_are_declared_once():
     for name in MODELS:
         cls = getattr(models, name)
         own = set(cls.__dict__.get("__annotations__", {}))
-        assert not own & {"seed", "device", "progress", "learning_rate", "batch_size", "num_warmup"}, name
+        assert not own & {"seed", "device", "progress", "batch_size", "num_warmup"}, name
+        # a shared setting a model redeclares is a new default only (ContextPreference's learning rate, max_steps)
+        for setting in own & set(PyroRaterModel.__dataclass_fields__):
+            base_field = PyroRaterModel.__dataclass_fields__[setting]
+            assert cls.__dataclass_fields__[setting].type == base_field.type, (name, setting)
 
 
 def test_imports_stay_light():
