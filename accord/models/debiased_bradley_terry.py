@@ -37,7 +37,7 @@ covariate wherever the votes are few, even with no biased rater. Stage 2 therefo
 each rater's own pull held at its stage-1 posterior mean (an offset ``beta_jk x_ik / c_k`` on their votes) and
 ``alpha = 0``: the utilities then carry everything the raters share, shrunk towards zero as in crowd Bradley-Terry.
 Soft labels are, per pair, the posterior mean class probabilities of a *typical* rater of stage 2 (sharpness
-``mu_s``, no position bias, the population tie propensity, no pull): the vote a rater would give if the two
+``mu_s``, no position bias, the pair's tie propensity as in crowd Bradley-Terry, no pull): the vote a rater would give if the two
 responses did not differ in the covariates (``extra["p_a_better"]`` = P(u_A > u_B) as in crowd Bradley-Terry).
 The pulls and their intervals in ``annotators_`` are stage 1's.
 
@@ -210,25 +210,27 @@ class DebiasedBradleyTerry(CrowdBradleyTerry):
             with pyro.plate("annotators", data.n_workers, device=device):
                 params[site] = pyro.sample(site, dist.StudentT(constants["df"], constants["zero"], scale))
         with pyro.plate("judgments", data.n_judgments, subsample_size=batch_size, device=device) as idx:
-            side_a, side_b, workers, labels, _ = data.select(None if batch_size is None else idx)
+            side_a, side_b, workers, labels, pairs = data.select(None if batch_size is None else idx)
             x = self._x if batch_size is None else self._x[idx]
             gap = self._with_shared(params, self._gap(latent, side_a, side_b), x)
-            logits = self.class_log_probs(params, gap, workers, shift=self._shift(params, workers, x))
+            logits = self.class_log_probs(params, gap, workers, pairs, shift=self._shift(params, workers, x))
             pyro.sample("y", NormalizedCategorical(logits), obs=labels)
 
     def class_log_probs(self, params: Params, gap: torch.Tensor, workers: torch.Tensor | None,
-                        shift: torch.Tensor | None = None) -> torch.Tensor:
-        """Crowd Bradley-Terry's class log-probabilities with the covariates' pull ``shift[..., n]`` added to each
-        judgment's log-odds (``None``: no pull, as for the debiased typical rater)."""
+                        pairs: torch.Tensor | None = None, shift: torch.Tensor | None = None) -> torch.Tensor:
+        """Crowd Bradley-Terry's class log-probabilities (the same signature, so every caller of the base class gets
+        the same meaning) with the covariates' pull ``shift[..., n]`` added to each judgment's log-odds (``None``: no
+        pull, as for the debiased typical rater, and for the annotator table's vote rows: a rater's reliability net
+        of the pull, which has columns of its own)."""
         if shift is None or workers is None:
-            return super().class_log_probs(params, gap, workers)
+            return super().class_log_probs(params, gap, workers, pairs)
         per_judgment = dict(params)
         for site in ("sharpness", "tie_offset"):
             if site in params:
                 per_judgment[site] = params[site][..., workers]
         bias = params["bias"][..., workers] if "bias" in params else 0.0
         per_judgment["bias"] = bias + shift
-        return super().class_log_probs(per_judgment, gap, torch.arange(gap.shape[-1], device=gap.device))
+        return super().class_log_probs(per_judgment, gap, torch.arange(gap.shape[-1], device=gap.device), pairs)
 
     def _init_values(self, data: PairwiseData) -> dict[str, torch.Tensor]:
         values = super()._init_values(data)
@@ -291,9 +293,9 @@ class DebiasedBradleyTerry(CrowdBradleyTerry):
         with torch.no_grad():
             for start in range(0, n, step):
                 sl = slice(start, min(start + step, n))
-                side_a, side_b, workers, labels, _ = data.select(sl, cpu=True)
+                side_a, side_b, workers, labels, pairs = data.select(sl, cpu=True)
                 gap = self._with_shared(params, self._gap(latent, side_a, side_b), x[sl])
-                logp = self.class_log_probs(params, gap, workers, shift=self._shift(params, workers, x[sl]))
+                logp = self.class_log_probs(params, gap, workers, pairs, shift=self._shift(params, workers, x[sl]))
                 out.append(logp.gather(-1, labels.expand(*logp.shape[:-2], -1).unsqueeze(-1)).squeeze(-1))
         return torch.cat(out, dim=-1)
 
