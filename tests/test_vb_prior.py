@@ -6,12 +6,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from scipy.optimize import minimize
 from scipy.special import gammaln
 
 from accord.datasets.synthetic import make_synthetic
-from accord.models._vb import (build_incidence, fit_confusion_prior, fit_confusion_prior_evidence,
-                               vb_dawid_skene)
+from accord.models._vb import (build_incidence, concentration_draws, fit_confusion_prior,
+                               fit_confusion_prior_evidence, vb_dawid_skene)
 from accord.datasets import encode, validate
 from accord.models._data import vote_fractions
 from accord.models.dawid_skene import DawidSkene
@@ -75,3 +77,44 @@ def test_evidence_step_reaches_the_fixed_point_of_the_step_given_q_theta():
     assert old.converged and new.converged and new.n_iter < old.n_iter
     assert torch.allclose(new.confusion_prior, old.confusion_prior, rtol=1e-4)
     assert float((new.item_probs - old.item_probs).abs().max()) < 1e-6
+
+
+# -- the concentration integrated out in the annotator table's draws ----------------------------------------
+
+
+def _drawn_concentration(priors: torch.Tensor) -> np.ndarray:
+    return priors.sum(-1)[:, 0].numpy()
+
+
+@settings(max_examples=20, deadline=None)
+@given(k=st.integers(2, 4), raters=st.integers(2, 40), seed=st.integers(0, 2**16), a=st.floats(1.0, 50.0))
+def test_rows_of_one_judgment_leave_the_concentration_at_its_hyperprior(k, raters, seed, a):
+    # a row of one judgment has the same evidence under every concentration (its vote is correct with probability
+    # m, whatever s), so two tables of one-judgment rows give the same draws of s, spread over the hyperprior
+    rng = np.random.default_rng(seed)
+    prior = torch.tensor(1.0 + (a - 1.0) * np.eye(k))
+    tables = []
+    for _ in range(2):
+        counts = np.zeros((raters, k, k))
+        counts[np.arange(raters)[:, None], np.arange(k)[None, :], rng.integers(0, k, (raters, k))] = 1.0
+        torch.manual_seed(0)
+        tables.append(_drawn_concentration(concentration_draws(torch.tensor(counts) + prior, prior, 400)))
+    assert np.array_equal(tables[0], tables[1])
+    assert np.quantile(tables[0], 0.05) < 2.0 < 10.0 < np.quantile(tables[0], 0.95) < 1000.0
+
+
+@pytest.mark.parametrize("k, a, b", [(2, 8.0, 2.0), (3, 6.0, 1.0)])
+def test_counts_that_determine_the_concentration_keep_the_draws_near_it(k, a, b):
+    # 300 raters with 40 judgments per row drawn from the model: the evidence pins s down, the draws stay near the
+    # fitted value (so a large table's annotator table is the plug-in one)
+    rng = np.random.default_rng(k)
+    beta = b + (a - b) * np.eye(k)
+    theta = np.stack([rng.dirichlet(row, size=300) for row in beta], axis=1)
+    counts = np.stack([[rng.multinomial(40, row) for row in rows] for rows in theta]).astype(float)
+    start = torch.tensor(1.0 + np.eye(k))
+    fitted = fit_confusion_prior_evidence(torch.tensor(counts) + start, start)
+    torch.manual_seed(0)
+    drawn = _drawn_concentration(concentration_draws(torch.tensor(counts) + fitted, fitted, 400))
+    s_hat = float(fitted[0].sum())
+    assert np.all(np.abs(np.log(drawn / s_hat)) < 0.35)
+    assert abs(np.log(s_hat / beta[0].sum())) < 0.35

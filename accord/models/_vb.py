@@ -448,6 +448,46 @@ def fit_confusion_prior_evidence(confusion_alpha: torch.Tensor, prior: torch.Ten
     return b + (a - b) * torch.eye(k, dtype=prior.dtype, device=prior.device)
 
 
+def concentration_draws(confusion_alpha: torch.Tensor, prior: torch.Tensor, num_samples: int,
+                        grid_size: int = 32) -> torch.Tensor:
+    """``[D, K, L]``: one two-valued prior ``b + (a - b) I`` per posterior draw of the annotator table, its
+    concentration ``s = a + (L - 1) b`` drawn from its posterior given the expected counts (the prior's mean diagonal
+    share ``m = a / s`` held at the fitted value).
+
+    The empirical prior is a point estimate (type-II maximum likelihood, :func:`fit_confusion_prior_evidence`), and
+    posteriors computed with a hyperparameter fixed at its estimate are too narrow where the data say little about it
+    (Kass & Steffey 1989): a row with one judgment carries no information on ``s``, so on a small table the evidence
+    is flat toward ``s -> inf`` and the maximum lies at :data:`PRIOR_BOUNDS`, where every rater has the population's
+    reliability within a few hundredths whatever their votes. The draws of the annotator table therefore integrate
+    ``s`` out: on a grid of ``log s``, ``p(log s | n) ∝ g(a(s), b(s)) s / (1 + s)^2`` with ``g`` the
+    Dirichlet-multinomial evidence of the counts ``n = confusion_alpha - prior`` (as in
+    :func:`fit_confusion_prior_evidence`) and ``s / (1 + s)^2`` the density of ``log s`` under Chung et al.'s (2013)
+    boundary-avoiding ``Gamma(2, 0)`` prior on the rows' between-rater standard deviation ``sqrt(m (1 - m) / (s +
+    1))`` (also the uniform shrinkage prior of a row of one judgment); then ``s_d`` is drawn from it for each draw
+    ``d`` (torch's global stream). Where the counts determine ``s`` the draws stay at the fitted value.
+    """
+    k = prior.shape[0]
+    eye = torch.eye(k, dtype=torch.bool, device=prior.device)
+    counts = (confusion_alpha - prior).double().clamp_min(0.0).cpu()
+    n_d, n_o, n_row = counts[:, eye.cpu()].reshape(-1), counts[:, ~eye.cpu()].reshape(-1), counts.sum(-1).reshape(-1)
+    n_d, n_o, n_row = n_d[n_d > 0], n_o[n_o > 0], n_row[n_row > 0]
+    a_hat, b_hat = float(prior[0, 0]), float(prior[0, 1]) if k > 1 else float(prior[0, 0])
+    share = a_hat / (a_hat + (k - 1) * b_hat)
+    lo, hi = PRIOR_BOUNDS
+    grid = torch.logspace(math.log10(k * lo), math.log10(k * hi), grid_size, dtype=torch.float64)
+    a, b = share * grid, (1.0 - share) * grid / max(k - 1, 1)
+    log_post = grid.log() - 2.0 * torch.log1p(grid)
+    for block in torch.arange(grid_size).split(8):  # [8, rows] at a time: bounded memory at millions of judgments
+        sb, ab, bb = grid[block, None], a[block, None], b[block, None]
+        log_post[block] += (len(n_row) * torch.lgamma(sb[:, 0]) - torch.lgamma(sb + n_row).sum(-1)
+                            + torch.lgamma(ab + n_d).sum(-1) - len(n_d) * torch.lgamma(ab[:, 0])
+                            + torch.lgamma(bb + n_o).sum(-1) - len(n_o) * torch.lgamma(bb[:, 0]))
+    pick = torch.multinomial(torch.softmax(log_post, 0).float(), num_samples, replacement=True)
+    diagonal, off = a[pick], b[pick]
+    return (off[:, None, None] + (diagonal - off)[:, None, None] * torch.eye(k, dtype=torch.float64)).to(
+        dtype=prior.dtype, device=prior.device)
+
+
 def fit_population_prior(confusion_alpha: torch.Tensor, prior: torch.Tensor, *, max_iter: int = 200,
                          tol: float = 1e-7) -> torch.Tensor:
     """Type-II maximum likelihood (VB-EM) step for a full population Dirichlet per true class.

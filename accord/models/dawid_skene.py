@@ -10,7 +10,7 @@ import torch
 from accord.datasets import AccordError, Encoded
 from accord.models._data import PaddedJudgments
 from accord.models._data import vote_fractions
-from accord.models._vb import (_dirichlet, closed_form_item_summary, design_effect, dirichlet_moments, draw_moments,
+from accord.models._vb import (_dirichlet, closed_form_item_summary, concentration_draws, design_effect, dirichlet_moments, draw_moments,
                                VBResult, fit_population_prior, gibbs_dawid_skene, select_item_calibration,
                                vb_dawid_skene)
 from accord.models.base import ItemSummary, PyroRaterModel, deferred, random_state, replay_random
@@ -74,7 +74,12 @@ class DawidSkene(ConfusionModel, PyroRaterModel):
     Dirichlet ``alpha_k`` per true class (Minka's fixed point, :func:`accord.models._vb.fit_population_prior`):
     the population's typical confusions between particular classes are learned, which matters with more than two
     classes. The fitted prior (``prior_correct_``, ``prior_error_``: its mean diagonal and off-diagonal values) is the
-    prior of every inference method; no gold label is involved.
+    prior of every inference method; no gold label is involved. The soft labels use it as fitted; the draws of the
+    annotator table (``inference="vb"``, two-valued prior) integrate its concentration ``s`` out, since a point
+    estimate of ``s`` makes the raters' intervals too narrow where the table says little about it (Kass & Steffey
+    1989; a row of one judgment says nothing, and on a small table the maximum lies at the bound ``s = 1e3``): each
+    draw takes ``s`` from ``p(log s | n) ∝ evidence(n | s) s / (1 + s)^2`` with the prior's mean held
+    (:func:`accord.models._vb.concentration_draws`).
 
     *Soft labels* are Bayes' rule with each annotator's posterior-predictive confusion ``E[theta_w]``:
     ``log p(z_i = k | y) = log E[pi_k] + sum_{n in i} log E[theta_{w_n, k, y_n}] + const`` (the collapsed item
@@ -149,6 +154,12 @@ class DawidSkene(ConfusionModel, PyroRaterModel):
 
     M. J. Beal (2003). *Variational algorithms for approximate Bayesian inference*, ch. 2 (VB-EM hyperparameters).
     PhD thesis, University College London.
+
+    R. E. Kass, D. Steffey (1989). Approximate Bayesian inference in conditionally independent hierarchical models
+    (parametric empirical Bayes models). *JASA* 84(407).
+
+    Y. Chung, S. Rabe-Hesketh, V. Dorie, A. Gelman, J. Liu (2013). A nondegenerate penalized likelihood estimator
+    for variance parameters in multilevel models. *Psychometrika* 78(4).
 
     T. P. Minka (2000). Estimating a Dirichlet distribution. Technical report, MIT.
 
@@ -249,11 +260,17 @@ class DawidSkene(ConfusionModel, PyroRaterModel):
         self._defer("_take_vb_draws", "_log_theta", "_log_pi")
 
     def _take_vb_draws(self) -> None:
-        """The draws :meth:`_draw_from_vb` put off, in float32."""
+        """The draws :meth:`_draw_from_vb` put off, in float32; with the two-valued empirical prior its concentration
+        is integrated out (:func:`accord.models._vb.concentration_draws`: each draw's rows under a prior of its own)."""
         confusion_alpha, class_alpha, num_samples, state = self._pending_draws
         with replay_random(state, self._torch_device):
-            alpha = confusion_alpha.float()
-            theta = _dirichlet(alpha.expand(num_samples, *alpha.shape).contiguous())
+            if self.empirical_prior is True and not self.symmetric:
+                priors = concentration_draws(confusion_alpha, self._confusion_prior, num_samples)
+                alpha = (confusion_alpha - self._confusion_prior)[None] + priors[:, None]
+                theta = _dirichlet(alpha.float())
+            else:
+                alpha = confusion_alpha.float()
+                theta = _dirichlet(alpha.expand(num_samples, *alpha.shape).contiguous())
             self._log_theta = theta.clamp_min_(TINY).log_()[None]
             self._log_pi = _dirichlet(class_alpha.expand(num_samples, -1)).clamp_min(TINY).log()[None]
 
