@@ -10,8 +10,8 @@ Each row also gives the SVI steps the fit took (``-`` for closed forms) and whet
 ``--coverage`` adds a second table: on a synthetic table where most raters have 3-6 judgments
 (``make_synthetic``, 400 pairs x 4 judgments, 300 raters), the share of the 90% reliability intervals of the raters
 with at most 6 judgments that cover their true reliability (``sum_k pi_k M_j[k, k]``), the intervals' mean width,
-and the coverage by rater type (the adversarial raters' reliability lies below what a model without an adversarial
-mode can express).
+the soft labels' accuracy and ECE against the true labels (the baselines' too), and the coverage by rater type (the
+adversarial raters' reliability lies below what a model without an adversarial mode can express).
 
 ``--gold`` compares settings of the pairwise models (``--grid``, JSON ``{label: settings}``; by default the SVI
 convergence window, 50 or 25 steps) on 100-judgment tables with gold, ``--tables`` per source: UKPConvArg1 (the
@@ -67,6 +67,7 @@ def coverage(names: list[str], seed: int) -> None:
     import numpy as np
     import pandas as pd
 
+    from accord import metrics
     from accord.aggregate import make_method
     from accord.cli import BASELINES
     from accord.datasets import make_synthetic
@@ -79,23 +80,30 @@ def coverage(names: list[str], seed: int) -> None:
     kinds = data.annotators["type"].astype(str)
     print(f"\n90% reliability intervals of raters with <= 6 judgments ({len(table)} judgments, "
           f"{table['annotator'].nunique()} raters)")
-    print(f"{'method':<26}{'raters':>7}{'coverage':>9}{'width':>7}  coverage by type")
+    print(f"{'method':<26}{'acc':>6}{'ECE':>6}{'raters':>7}{'coverage':>9}{'width':>7}  coverage by type")
     for name in names:
-        if name in BASELINES or name == "ordinal":
+        if name == "ordinal":  # graded labels: not this table
             continue
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            raters = make_method(name, seed=seed, progress=False).fit(table).annotators_
+            fitted = (make_method(name) if name in BASELINES else make_method(name, seed=seed, progress=False)).fit(table)
+        labels = metrics.score(fitted.soft_labels_.probs, data.true_label)
+        soft = f"{name:<26}{labels['accuracy']:>6.3f}{labels['ece']:>6.3f}"
+        if name in BASELINES:
+            print(soft, flush=True)
+            continue
+        raters = fitted.annotators_
         few = raters[raters["n_judgments"] <= 6]
         if "reliability_lower" not in few or few["reliability_lower"].isna().all():
+            print(f"{soft}{len(few):>7}  no reliability interval", flush=True)
             continue
         if float((few["reliability_upper"] - few["reliability_lower"]).max()) == 0.0:
-            print(f"{name:<26}{len(few):>7}  point estimates (its default inference is MAP): no interval")
+            print(f"{soft}{len(few):>7}  point estimates (its default inference is MAP): no interval", flush=True)
             continue
         true = truth.loc[few.index]
         covered = (few["reliability_lower"] <= true) & (true <= few["reliability_upper"])
         by_type = covered.groupby(kinds.loc[few.index]).mean()
-        print(f"{name:<26}{len(few):>7}{covered.mean():>9.3f}"
+        print(f"{soft}{len(few):>7}{covered.mean():>9.3f}"
               f"{(few['reliability_upper'] - few['reliability_lower']).mean():>7.3f}  "
               + ", ".join(f"{kind} {value:.2f}" for kind, value in by_type.items()), flush=True)
 
