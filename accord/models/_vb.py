@@ -360,6 +360,27 @@ def fit_confusion_prior(confusion_alpha: torch.Tensor, prior: torch.Tensor, *, m
     return b + (a - b) * torch.eye(k, dtype=prior.dtype, device=prior.device)
 
 
+def count_cells(confusion_alpha: torch.Tensor, prior: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The expected counts ``n = confusion_alpha - prior`` as the evidence of a two-valued prior reads them: the
+    non-empty diagonal cells ``n_wkk``, off-diagonal cells ``n_wkl`` and rows ``N_wk`` (float64, on the CPU; empty
+    cells and rows add nothing to the evidence)."""
+    eye = torch.eye(prior.shape[0], dtype=torch.bool)
+    counts = (confusion_alpha - prior).double().clamp_min(0.0).cpu()
+    n_d, n_o, n_row = counts[:, eye].reshape(-1), counts[:, ~eye].reshape(-1), counts.sum(-1).reshape(-1)
+    return n_d[n_d > 0], n_o[n_o > 0], n_row[n_row > 0]
+
+
+def log_evidence(cells: tuple[torch.Tensor, torch.Tensor, torch.Tensor], a: torch.Tensor, b: torch.Tensor,
+                 m: int) -> torch.Tensor:
+    """``[G]``: the Dirichlet-multinomial log evidence ``g(a, b)`` of :func:`fit_confusion_prior_evidence` at each of
+    ``G`` priors (``a``, ``b`` of shape ``[G]``; ``m = L - 1``), from the :func:`count_cells` of the counts."""
+    n_d, n_o, n_row = cells
+    s = a + m * b
+    return (len(n_row) * torch.lgamma(s) - torch.lgamma(s[:, None] + n_row).sum(-1)
+            + torch.lgamma(a[:, None] + n_d).sum(-1) - len(n_d) * torch.lgamma(a)
+            + torch.lgamma(b[:, None] + n_o).sum(-1) - len(n_o) * torch.lgamma(b))
+
+
 def fit_confusion_prior_evidence(confusion_alpha: torch.Tensor, prior: torch.Tensor, *,
                                  max_newton: int = 50) -> torch.Tensor:
     """Type-II maximum likelihood step for the two-valued Dirichlet prior ``b + (a - b) I`` of the rows, on the
@@ -382,17 +403,13 @@ def fit_confusion_prior_evidence(confusion_alpha: torch.Tensor, prior: torch.Ten
     iteration toward a distant optimum (or its bound), hundreds to thousands of VB-EM iterations on small tables.
     """
     k = prior.shape[0]
-    eye = torch.eye(k, dtype=torch.bool, device=prior.device)
-    counts = (confusion_alpha - prior).double().clamp_min(0.0).cpu()
-    n_d, n_o, n_row = counts[:, eye.cpu()].reshape(-1), counts[:, ~eye.cpu()].reshape(-1), counts.sum(-1).reshape(-1)
-    n_d, n_o, n_row = n_d[n_d > 0], n_o[n_o > 0], n_row[n_row > 0]  # empty cells and rows add nothing to g
+    n_d, n_o, n_row = cells = count_cells(confusion_alpha, prior)
     lo, hi = PRIOR_BOUNDS
     m = k - 1
 
     def objective(a: float, b: float) -> float:
-        s = a + m * b
-        return (len(n_row) * math.lgamma(s) - float(torch.lgamma(s + n_row).sum()) + float(torch.lgamma(a + n_d).sum())
-                - len(n_d) * math.lgamma(a) + float(torch.lgamma(b + n_o).sum()) - len(n_o) * math.lgamma(b))
+        return float(log_evidence(cells, torch.tensor([a], dtype=torch.float64), torch.tensor([b], dtype=torch.float64),
+                                  m)[0])
 
     def derivatives(a: float, b: float, order: int) -> tuple[float, float, float]:
         """The sums over rows, diagonal cells and off-diagonal cells of the ``order``-th polygamma differences."""
@@ -467,10 +484,7 @@ def concentration_draws(confusion_alpha: torch.Tensor, prior: torch.Tensor, num_
     ``d`` (torch's global stream). Where the counts determine ``s`` the draws stay at the fitted value.
     """
     k = prior.shape[0]
-    eye = torch.eye(k, dtype=torch.bool, device=prior.device)
-    counts = (confusion_alpha - prior).double().clamp_min(0.0).cpu()
-    n_d, n_o, n_row = counts[:, eye.cpu()].reshape(-1), counts[:, ~eye.cpu()].reshape(-1), counts.sum(-1).reshape(-1)
-    n_d, n_o, n_row = n_d[n_d > 0], n_o[n_o > 0], n_row[n_row > 0]
+    cells = count_cells(confusion_alpha, prior)
     a_hat, b_hat = float(prior[0, 0]), float(prior[0, 1]) if k > 1 else float(prior[0, 0])
     share = a_hat / (a_hat + (k - 1) * b_hat)
     lo, hi = PRIOR_BOUNDS
@@ -478,10 +492,7 @@ def concentration_draws(confusion_alpha: torch.Tensor, prior: torch.Tensor, num_
     a, b = share * grid, (1.0 - share) * grid / max(k - 1, 1)
     log_post = grid.log() - 2.0 * torch.log1p(grid)
     for block in torch.arange(grid_size).split(8):  # [8, rows] at a time: bounded memory at millions of judgments
-        sb, ab, bb = grid[block, None], a[block, None], b[block, None]
-        log_post[block] += (len(n_row) * torch.lgamma(sb[:, 0]) - torch.lgamma(sb + n_row).sum(-1)
-                            + torch.lgamma(ab + n_d).sum(-1) - len(n_d) * torch.lgamma(ab[:, 0])
-                            + torch.lgamma(bb + n_o).sum(-1) - len(n_o) * torch.lgamma(bb[:, 0]))
+        log_post[block] += log_evidence(cells, a[block], b[block], k - 1)
     pick = torch.multinomial(torch.softmax(log_post, 0).float(), num_samples, replacement=True)
     diagonal, off = a[pick], b[pick]
     return (off[:, None, None] + (diagonal - off)[:, None, None] * torch.eye(k, dtype=torch.float64)).to(
