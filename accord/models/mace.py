@@ -140,12 +140,7 @@ class MACE(EnumeratedRaterModel):
 
     def _log_emission(self, params: Draws, workers: torch.Tensor, items: torch.Tensor,
                       labels: torch.Tensor) -> torch.Tensor:
-        spam = params["spam"][:, workers]  # [D, N]
-        spam_to_label = spam * params["spam_labels"][:, workers, labels]  # s_j xi_{j, y_n}
-        k = params["spam_labels"].shape[-1]
-        knows = (labels[None, :] == torch.arange(k, device=labels.device)[:, None]).to(spam.dtype)  # [K, N]
-        probs = (1.0 - spam)[:, None, :] * knows + spam_to_label[:, None, :]
-        return probs.clamp_min(TINY).log()
+        return self._log_confusion(params)[:, workers, :, labels].permute(1, 2, 0)  # [N, D, K] -> [D, K, N]
 
     def _log_confusion(self, params: Draws) -> torch.Tensor:
         spam, spam_labels = params["spam"], params["spam_labels"]
