@@ -485,18 +485,19 @@ def _inverse_digamma(y: torch.Tensor, newton_steps: int = 5) -> torch.Tensor:
     return x
 
 
-def judgments_per_item(incidence: Incidence) -> torch.Tensor:
-    """``[I]`` number of judgments of each item (the row sums of the incidence)."""
-    ones = torch.ones(incidence.n_workers * incidence.n_classes, 1, dtype=incidence.val.dtype,
-                      device=incidence.val.device)
-    return (incidence.by_item @ ones)[:, 0]
+def vote_counts(incidence: Incidence) -> torch.Tensor:
+    """``[I, K]`` votes per class of each item (the incidence summed over annotators)."""
+    n_cells, k = incidence.n_workers * incidence.n_classes, incidence.n_classes
+    pick = torch.zeros(n_cells, k, dtype=incidence.val.dtype, device=incidence.val.device)
+    pick[torch.arange(n_cells), torch.arange(n_cells) % k] = 1.0
+    return incidence.by_item @ pick
 
 
 def design_effect(incidence: Incidence, rho: float) -> torch.Tensor | None:
     """``[I]`` item temperatures ``T_i = 1 + (n_i - 1) rho`` (None when ``rho == 0``: no tempering)."""
     if not rho:
         return None
-    return 1.0 + (judgments_per_item(incidence) - 1.0).clamp_min(0.0) * float(rho)
+    return 1.0 + (vote_counts(incidence).sum(-1) - 1.0).clamp_min(0.0) * float(rho)
 
 
 def _counts(incidence: Incidence, q: torch.Tensor, w: int, k: int) -> torch.Tensor:
@@ -725,13 +726,6 @@ def item_scores(incidence: Incidence, moments: ConfusionMoments) -> tuple[torch.
             product(moments.var_log_theta, moments.var_log_pi))
 
 
-def shrink_to_votes(probs: torch.Tensor, vote_probs: torch.Tensor | None, shrinkage: float) -> torch.Tensor:
-    """``(1 - e) probs + e vote_probs``: the ambiguous-item mixture (see :func:`select_item_calibration`)."""
-    if vote_probs is None or not shrinkage:
-        return probs
-    return (1.0 - shrinkage) * probs + shrinkage * vote_probs.to(probs)
-
-
 def closed_form_item_summary(incidence: Incidence, moments: ConfusionMoments, *,
                              temperature: torch.Tensor | None = None, vote_probs: torch.Tensor | None = None,
                              shrinkage: float = 0.0) -> ItemSummary:
@@ -750,8 +744,9 @@ def closed_form_item_summary(incidence: Incidence, moments: ConfusionMoments, *,
     if temperature is not None:
         t = temperature.to(mean_scores)[:, None]
         scores, mean_scores, var_scores = scores / t, mean_scores / t, var_scores / t**2
-    probs = softmax_last(scores) if scores.shape[-1] <= 2 else softmax_and_logsumexp(scores)[0]
-    mixed = shrink_to_votes(probs, vote_probs, shrinkage)
+    mixed = softmax_last(scores) if scores.shape[-1] <= 2 else softmax_and_logsumexp(scores)[0]
+    if vote_probs is not None and shrinkage:  # the ambiguous-item mixture (see select_item_calibration)
+        mixed = (1.0 - shrinkage) * mixed + shrinkage * vote_probs.to(mixed)
     mixed = mixed / row_sums(mixed)[:, None]
     top = mixed.argmax(-1, keepdim=True)
     s_top = mean_scores.gather(1, top)[:, 0]
@@ -802,7 +797,6 @@ def select_item_calibration(incidence: Incidence, items: torch.Tensor, workers: 
     k = incidence.n_classes
     dtype = incidence.val.dtype
     n_items = incidence.n_items
-    keep = None
     n_all = float(len(items)) if all_reduce is None else float(all_reduce(torch.tensor([float(len(items))],
                                                                                      dtype=torch.float64), "sum")[0])
     if n_all > max_judgments:
@@ -821,12 +815,8 @@ def select_item_calibration(incidence: Incidence, items: torch.Tensor, workers: 
     else:
         predict = own
     predict_probs = predict.exp()
-    counts = torch.zeros(n_items, k, dtype=dtype, device=items.device)
-    counts.index_put_((items, labels), torch.ones(len(items), dtype=dtype, device=items.device), accumulate=True)
-    per_item = judgments_per_item(incidence).to(dtype)
-    others_n = per_item[items] - 1.0  # judgments of the item besides n (all of them, not only the sampled)
-    if keep is not None:  # the vote fractions of the others need every judgment of the sampled items
-        counts = _vote_counts(incidence, k).to(dtype)
+    counts = vote_counts(incidence).to(dtype)  # every judgment of the item counts, not only the sampled ones
+    others_n = counts.sum(-1)[items] - 1.0  # judgments of the item besides n
     others_votes = counts[items] - torch.nn.functional.one_hot(labels, k).to(dtype)
     votes = (others_votes + vote_smoothing) / (others_n[:, None] + k * vote_smoothing)
     extra = (others_n - 1.0).clamp_min(0.0)
@@ -864,10 +854,3 @@ def select_item_calibration(incidence: Incidence, items: torch.Tensor, workers: 
     rho = float(correlation) if correlation is not None else choose(lambda r: pointwise(r, 0.0))
     e = float(shrinkage) if shrinkage is not None else choose(lambda x: pointwise(rho, x))
     return rho, e
-
-
-def _vote_counts(incidence: Incidence, k: int) -> torch.Tensor:
-    """``[I, K]`` votes per class of each item (the incidence summed over annotators)."""
-    pick = torch.zeros(incidence.n_workers * k, k, dtype=incidence.val.dtype, device=incidence.val.device)
-    pick[torch.arange(incidence.n_workers * k), torch.arange(incidence.n_workers * k) % k] = 1.0
-    return incidence.by_item @ pick
