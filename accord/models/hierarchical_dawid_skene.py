@@ -38,19 +38,14 @@ def fit_population_prior_newton(confusion_alpha: torch.Tensor, prior: torch.Tens
                                 tol: float = 1e-9) -> torch.Tensor:
     """The VB-EM hyperparameter step of the Dirichlet population, by Newton's method.
 
-    Given ``q(theta_wk) = Dirichlet(confusion_alpha[w, k])`` the ELBO's prior term for row ``k`` is, with
-    ``m_kl = mean_w E_q[log theta_wkl]`` and ``s_k = sum_l alpha_kl``::
-
-        f_k(alpha_k) = W [log G(s_k) - sum_l log G(alpha_kl) + sum_l (alpha_kl - 1) m_kl]
-
-    the Dirichlet likelihood of "observed" mean log-probabilities, concave in ``alpha_k`` (the maximiser of
-    :func:`accord.models._vb.fit_population_prior`). Its Hessian ``W [psi'(s_k) 11^T - diag(psi'(alpha_k))]`` is a
-    diagonal plus a constant, so a Newton step costs ``O(L)`` per row by the Sherman-Morrison formula (Minka 2000,
-    "Estimating a Dirichlet distribution", sec. 1); the step is halved until the values stay positive and ``f_k``
-    does not fall. Newton converges in a handful of steps where the fixed point ``psi(alpha) = psi(s) + m`` needs
-    hundreds on concentrated populations (that was most of the cost of a fit on small tables). All ``K`` rows at
-    once, values within :data:`~accord.models._vb.PRIOR_BOUNDS` (a value at a bound that the gradient pushes beyond
-    it is held there), started at ``prior``; stops when no value moves by
+    It maximises the ELBO's prior term of row ``k`` of :func:`accord.models._vb.fit_population_prior` (concave in
+    ``alpha_k``; ``m_kl`` as there, ``s_k = sum_l alpha_kl``), whose Hessian
+    ``W [psi'(s_k) 11^T - diag(psi'(alpha_k))]`` is a diagonal plus a constant, so a Newton step costs ``O(L)`` per
+    row by the Sherman-Morrison formula (Minka 2000, "Estimating a Dirichlet distribution", sec. 1); the step is
+    halved until the values stay positive and the term does not fall. Newton converges in a handful of steps where
+    the fixed point ``psi(alpha) = psi(s) + m`` needs hundreds on concentrated populations (that was most of the cost
+    of a fit on small tables). All ``K`` rows at once, values within :data:`~accord.models._vb.PRIOR_BOUNDS` (a value
+    at a bound that the gradient pushes beyond it is held there), started at ``prior``; stops when no value moves by
     more than ``tol`` relatively. Returns the ``[K, L]`` population.
     """
     lo, hi = PRIOR_BOUNDS
@@ -131,13 +126,9 @@ class HierarchicalDawidSkene(ConfusionModel, PyroRaterModel):
         classes).
     prior_scale
         Prior median of the population spread ``sigma``.
-    class_prior
-        Symmetric Dirichlet concentration of the class prior.
     init
         ``"vote"`` (warm start from VB Dawid-Skene) or ``"uniform"`` (Pyro's median initialisation).
-    rank, final_lr_fraction
-        As in :class:`accord.models.dawid_skene.DawidSkene`.
-    Others: see :class:`accord.models.base.RaterModel`.
+    Others: :class:`~accord.models.confusion.ConfusionModel`, :class:`~accord.models.base.PyroRaterModel`.
 
     Fitted attributes: as :class:`~accord.models.dawid_skene.DawidSkene` (``soft_labels_``, ``annotators_``,
     ``confusion_``, ``class_prior_``), plus ``population_`` (posterior mean ``mu`` and ``sigma``).
