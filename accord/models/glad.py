@@ -1,9 +1,4 @@
-"""GLAD: Generative model of Labels, Abilities and Difficulties (Whitehill, Ruvolo, Wu, Bergsma & Movellan, 2009).
-
-Whether a judgment is right depends on both who gives it and what is judged: an able annotator is right more often,
-and a hard item makes everyone closer to guessing. Each annotator has an ability, each item an inverse difficulty,
-and the probability of a correct label is the logistic function of their product.
-"""
+"""GLAD: Generative model of Labels, Abilities and Difficulties (Whitehill, Ruvolo, Wu, Bergsma & Movellan, 2009)."""
 
 from __future__ import annotations
 

@@ -1,9 +1,4 @@
-"""MACE: Multi-Annotator Competence Estimation (Hovy, Berg-Kirkpatrick, Vaswani & Hovy, NAACL 2013).
-
-Each annotator either knows the answer and gives the item's true label, or spams: answers from a label distribution
-of their own, whatever the item. The model learns, per annotator, how often they spam and what they answer when
-they do, and from that each item's posterior over its true label.
-"""
+"""MACE: Multi-Annotator Competence Estimation (Hovy, Berg-Kirkpatrick, Vaswani & Hovy, NAACL 2013)."""
 
 from __future__ import annotations
 
