@@ -19,15 +19,10 @@ conjugate: every factor has a closed-form update):
 - ``q(z_i = k) ∝ exp(E[log pi_k] + sum_{(w, l) in i} E[log theta_{w,k,l}])``, with
   ``E[log theta_{w,k,l}] = digamma(a_{w,k,l}) - digamma(sum_l a_{w,k,l})``.
 
-Two calibration devices live here as well (the maths is in :class:`accord.models.dawid_skene.DawidSkene`):
-
-- :func:`fit_confusion_prior_evidence`: empirical Bayes (type-II maximum likelihood) for the Dirichlet prior of the
-  confusion rows, the VB-EM hyperparameter step (Beal 2003, ch. 2) that ``vb_dawid_skene(..., empirical_prior=True)``
-  takes after every M-step, on the evidence of the expected counts (:func:`fit_confusion_prior`: the same step given
-  ``q(theta)``, which has the same fixed points but creeps toward them when the rows look alike);
-- :func:`select_item_calibration`: the intra-item error correlation ``rho`` of the design-effect tempering of the item
-  posterior (``log p(y_i | z_i = k) / T_i`` with ``T_i = 1 + (n_i - 1) rho``) and the vote shrinkage, chosen by the
-  leave-one-judgment-out log-likelihood of the votes themselves (no gold label is used).
+Two calibration devices of :class:`accord.models.dawid_skene.DawidSkene` live here as well (its docstring has the
+maths): the empirical Bayes prior of the confusion rows (:func:`fit_confusion_prior_evidence`,
+:func:`fit_confusion_prior`) and the gold-free tempering and vote shrinkage of the item posterior
+(:func:`select_item_calibration`).
 """
 
 from __future__ import annotations

@@ -520,8 +520,7 @@ class ContextPreference(PyroRaterModel):
         def sample(name: str) -> None:
             sites[name] = pyro.sample(name, priors[name])
 
-        for name in ("pair_scale", "honest_mean", "honest_sd", "adversarial_mean", "adversarial_sd", "spam_mean",
-                     "spam_sd", "tie_base"):
+        for name in (*HYPERPARAMETERS, "tie_base"):
             if name in priors:
                 sample(name)
         pairs = plates["pairs"]
