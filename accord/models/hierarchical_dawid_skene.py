@@ -9,7 +9,7 @@ import numpy as np
 import torch
 
 from accord.datasets import AccordError, Encoded
-from accord.models._data import PaddedJudgments, vote_fractions
+from accord.models._data import PaddedJudgments
 from accord.models._vb import PRIOR_BOUNDS, VBResult, dirichlet_expected_log, vb_dawid_skene
 from accord.models.base import PyroRaterModel
 from accord.models.confusion import TINY, ConfusionModel, enumerated_likelihood
@@ -175,7 +175,7 @@ class HierarchicalDawidSkene(ConfusionModel, PyroRaterModel):
         :mod:`accord.models.distributed`)."""
         k = encoded.n_classes
         start = 1.0 + torch.eye(k, dtype=torch.float64, device=self._torch_device)  # mildly diagonal-heavy
-        self._vb = solve(self._incidence, start, self._class_prior_vec, self._vote_probs(encoded),
+        self._vb = solve(self._incidence, start, self._class_prior_vec, self._initial_item_probs(encoded, "vote"),
                          max_iter=self.max_steps, tol=self.tol, prior_fit=fit_population_prior_newton)
         self.n_iter_, self.converged_ = self._vb.n_iter, self._vb.converged
         self.population_ = {"alpha": self._vb.confusion_prior.cpu().numpy()}
@@ -207,7 +207,7 @@ class HierarchicalDawidSkene(ConfusionModel, PyroRaterModel):
     def _init_values(self) -> dict[str, torch.Tensor]:
         """Population and annotator effects matching the VB Dawid-Skene posterior means (vote-fraction start)."""
         encoded = self.encoded_
-        q0 = self._vote_probs(encoded)
+        q0 = self._initial_item_probs(encoded, "vote")
         k = encoded.n_classes
         eye = torch.eye(k, dtype=torch.float64, device=self._torch_device)
         prior = 1.0 + eye  # a mild diagonal-heavy prior for the warm start
@@ -222,9 +222,6 @@ class HierarchicalDawidSkene(ConfusionModel, PyroRaterModel):
         sigma = (((errors - mu) ** 2 * weight).sum(0) / weight.sum(0)).sqrt().clamp(0.3, 5.0)
         eps = ((errors - mu) / sigma).clamp(-4.0, 4.0)
         return {"pi": vb.class_alpha / vb.class_alpha.sum(), "mu": mu, "sigma": sigma, "eps": eps}
-
-    def _vote_probs(self, encoded: Encoded) -> torch.Tensor:
-        return torch.as_tensor(vote_fractions(encoded, 1e-3), dtype=torch.float64, device=self._torch_device)
 
     def _extra_sites(self) -> dict[str, list[str]]:
         return {"mu": ["true_class", "error_rank"], "sigma": ["true_class", "error_rank"]}
