@@ -8,8 +8,7 @@ from typing import ClassVar
 import torch
 
 from accord.datasets import AccordError, Encoded
-from accord.models._data import PaddedJudgments
-from accord.models._data import vote_fractions
+from accord.models._data import PaddedJudgments, vote_fractions
 from accord.models._vb import (_dirichlet, closed_form_item_summary, design_effect, dirichlet_moments, draw_moments,
                                VBResult, fit_population_prior, gibbs_dawid_skene, select_item_calibration,
                                vb_dawid_skene)
