@@ -589,8 +589,8 @@ def summarize_item_posterior(incidence: Incidence, log_theta: torch.Tensor, log_
     ``item_temperature`` (``[I]``, :func:`design_effect`): the judgments' log-likelihood of item ``i`` is divided by
     ``T_i`` before the class prior is added (the tempered posterior of :class:`~accord.models.dawid_skene.DawidSkene`).
     """
-    exact = incidence.n_items * log_theta.shape[0] <= EXACT_QUANTILE_BUDGET
     d, _, k, _ = log_theta.shape
+    exact = d == 1 or incidence.n_items * d <= EXACT_QUANTILE_BUDGET
     dtype = incidence.val.dtype
     table = cell_table(log_theta.to(dtype))
     log_pi = log_pi.to(dtype)
@@ -614,16 +614,13 @@ def summarize_item_posterior(incidence: Incidence, log_theta: torch.Tensor, log_
             top_is_1 = m1 > 0.5
             if d > 1:
                 sd[lo:hi] = p1.std(1).double().cpu().numpy()
-                if exact:
-                    low, high = quantiles_90(p1, dim=1)
-                else:
-                    centre, spread = odds.mean(1), 1.6448536 * odds.std(1)
-                    low, high = torch.sigmoid(centre - spread).double(), torch.sigmoid(centre + spread).double()
-                lower[lo:hi] = torch.where(top_is_1, low, 1.0 - high).cpu().numpy()
-                upper[lo:hi] = torch.where(top_is_1, high, 1.0 - low).cpu().numpy()
+            if exact:  # (one draw: its value)
+                low, high = quantiles_90(p1, dim=1)
             else:
-                top = torch.where(top_is_1, p1[:, 0], 1.0 - p1[:, 0]).cpu().numpy()
-                lower[lo:hi] = upper[lo:hi] = top
+                centre, spread = odds.mean(1), 1.6448536 * odds.std(1)
+                low, high = torch.sigmoid(centre - spread).double(), torch.sigmoid(centre + spread).double()
+            lower[lo:hi] = torch.where(top_is_1, low, 1.0 - high).cpu().numpy()
+            upper[lo:hi] = torch.where(top_is_1, high, 1.0 - low).cpu().numpy()
             continue
         probs = softmax_last(scores + log_pi[None, :, :])  # [rows, D, K]
         m = probs.mean(1).double()
@@ -633,11 +630,9 @@ def summarize_item_posterior(incidence: Incidence, log_theta: torch.Tensor, log_
         mean[lo:hi] = m.cpu().numpy()
         if d > 1:
             sd[lo:hi] = top_draws.std(1).double().cpu().numpy()
-            low, high = quantiles_90(top_draws, dim=1)
-            lower[lo:hi] = low.cpu().numpy()
-            upper[lo:hi] = high.cpu().numpy()
-        else:
-            lower[lo:hi] = upper[lo:hi] = top_draws[:, 0].cpu().numpy()
+        low, high = quantiles_90(top_draws, dim=1)  # (one draw: its value)
+        lower[lo:hi] = low.cpu().numpy()
+        upper[lo:hi] = high.cpu().numpy()
     return ItemSummary(mean, sd, lower, upper)
 
 
