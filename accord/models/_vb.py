@@ -554,8 +554,15 @@ def _vb_m_step(incidence: Incidence, q: torch.Tensor, confusion_prior: torch.Ten
     return confusion_prior + _counts(incidence, q, w, k), class_prior + q.sum(0)
 
 
-def _chunk_rows(n_draws: int, n_classes: int, budget: int = 2**23) -> int:
-    return max(1, budget // max(1, n_draws * n_classes))
+def _item_blocks(incidence: Incidence, log_theta: torch.Tensor, item_temperature: torch.Tensor | None,
+                 budget: int = 2**23) -> Iterator[tuple[int, int, torch.Tensor]]:
+    """``(start, stop, [rows, D, K])``: ``sum_{judgments} log theta`` of consecutive blocks of items (about ``budget``
+    elements each) under draws ``[D, W, K, L]``, divided by the item temperatures ``T_i`` where given."""
+    d, _, k, _ = log_theta.shape
+    table = cell_table(log_theta)
+    for lo, hi, block in incidence.item_chunks(max(1, budget // max(1, d * k))):
+        scores = (block @ table).reshape(hi - lo, d, k)
+        yield lo, hi, scores if item_temperature is None else scores / item_temperature[lo:hi, None, None].to(scores)
 
 
 def item_log_posterior_scores(incidence: Incidence, log_theta: torch.Tensor, log_pi: torch.Tensor,
@@ -564,12 +571,8 @@ def item_log_posterior_scores(incidence: Incidence, log_theta: torch.Tensor, log
 
     With ``item_temperature`` (``[I]``, :func:`design_effect`) the judgments' sum is divided by ``T_i``."""
     d, _, k, _ = log_theta.shape
-    table = cell_table(log_theta)
-    parts = [(block @ table).reshape(hi - lo, d, k).permute(1, 0, 2) for lo, hi,
-             block in incidence.item_chunks(_chunk_rows(d, k))]
+    parts = [scores.permute(1, 0, 2) for _, _, scores in _item_blocks(incidence, log_theta, item_temperature)]
     scores = torch.cat(parts, dim=1) if parts else log_theta.new_zeros(d, 0, k)
-    if item_temperature is not None:
-        scores = scores / item_temperature.to(scores)[None, :, None]
     return scores + log_pi[:, None, :]
 
 
@@ -592,19 +595,13 @@ def summarize_item_posterior(incidence: Incidence, log_theta: torch.Tensor, log_
     d, _, k, _ = log_theta.shape
     exact = d == 1 or incidence.n_items * d <= EXACT_QUANTILE_BUDGET
     dtype = incidence.val.dtype
-    table = cell_table(log_theta.to(dtype))
     log_pi = log_pi.to(dtype)
     n = incidence.n_items
     mean = np.empty((n, k))
     sd = np.full(n, np.nan)
     lower = np.empty(n)
     upper = np.empty(n)
-    if item_temperature is not None:
-        item_temperature = item_temperature.to(dtype)
-    for lo, hi, block in incidence.item_chunks(_chunk_rows(d, k)):
-        scores = (block @ table).reshape(hi - lo, d, k)
-        if item_temperature is not None:
-            scores = scores / item_temperature[lo:hi, None, None]
+    for lo, hi, scores in _item_blocks(incidence, log_theta.to(dtype), item_temperature):
         if k == 2:
             odds = scores[..., 1] - scores[..., 0] + (log_pi[:, 1] - log_pi[:, 0])[None]  # [rows, D]
             p1 = torch.sigmoid(odds)
