@@ -173,8 +173,7 @@ class HierarchicalDawidSkene(ConfusionModel, PyroRaterModel):
         """Closed-form VB-EM of the Dirichlet-population form, the population fitted by type-II maximum likelihood
         (``solve``: :func:`~accord.models._vb.vb_dawid_skene` or its sharded twin in
         :mod:`accord.models.distributed`)."""
-        k = encoded.n_classes
-        start = 1.0 + torch.eye(k, dtype=torch.float64, device=self._torch_device)  # mildly diagonal-heavy
+        start = 1.0 + torch.eye(encoded.n_classes, dtype=torch.float64, device=self._torch_device)  # mildly diagonal
         self._vb = solve(self._incidence, start, self._class_prior_vec, self._initial_item_probs(encoded, "vote"),
                          max_iter=self.max_steps, tol=self.tol, prior_fit=fit_population_prior_newton)
         self.n_iter_, self.converged_ = self._vb.n_iter, self._vb.converged
@@ -209,8 +208,7 @@ class HierarchicalDawidSkene(ConfusionModel, PyroRaterModel):
         encoded = self.encoded_
         q0 = self._initial_item_probs(encoded, "vote")
         k = encoded.n_classes
-        eye = torch.eye(k, dtype=torch.float64, device=self._torch_device)
-        prior = 1.0 + eye  # a mild diagonal-heavy prior for the warm start
+        prior = 1.0 + torch.eye(k, dtype=torch.float64, device=self._torch_device)  # mildly diagonal-heavy, as in VB
         vb = vb_dawid_skene(self._incidence, prior, self._class_prior_vec, q0, max_iter=1000, tol=1e-6)
         theta = vb.confusion_alpha / vb.confusion_alpha.sum(-1, keepdim=True)  # [W, K, L]
         log_theta = theta.log()
