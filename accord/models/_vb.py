@@ -19,15 +19,10 @@ conjugate: every factor has a closed-form update):
 - ``q(z_i = k) ∝ exp(E[log pi_k] + sum_{(w, l) in i} E[log theta_{w,k,l}])``, with
   ``E[log theta_{w,k,l}] = digamma(a_{w,k,l}) - digamma(sum_l a_{w,k,l})``.
 
-Two calibration devices live here as well (the maths is in :class:`accord.models.dawid_skene.DawidSkene`):
-
-- :func:`fit_confusion_prior_evidence`: empirical Bayes (type-II maximum likelihood) for the Dirichlet prior of the
-  confusion rows, the VB-EM hyperparameter step (Beal 2003, ch. 2) that ``vb_dawid_skene(..., empirical_prior=True)``
-  takes after every M-step, on the evidence of the expected counts (:func:`fit_confusion_prior`: the same step given
-  ``q(theta)``, which has the same fixed points but creeps toward them when the rows look alike);
-- :func:`select_item_calibration`: the intra-item error correlation ``rho`` of the design-effect tempering of the item
-  posterior (``log p(y_i | z_i = k) / T_i`` with ``T_i = 1 + (n_i - 1) rho``) and the vote shrinkage, chosen by the
-  leave-one-judgment-out log-likelihood of the votes themselves (no gold label is used).
+Two calibration devices of :class:`accord.models.dawid_skene.DawidSkene` live here as well (its docstring has the
+maths): the empirical Bayes prior of the confusion rows (:func:`fit_confusion_prior_evidence`,
+:func:`fit_confusion_prior`) and the gold-free tempering and vote shrinkage of the item posterior
+(:func:`select_item_calibration`).
 """
 
 from __future__ import annotations
@@ -536,18 +531,19 @@ def _inverse_digamma(y: torch.Tensor, newton_steps: int = 5) -> torch.Tensor:
     return x
 
 
-def judgments_per_item(incidence: Incidence) -> torch.Tensor:
-    """``[I]`` number of judgments of each item (the row sums of the incidence)."""
-    ones = torch.ones(incidence.n_workers * incidence.n_classes, 1, dtype=incidence.val.dtype,
-                      device=incidence.val.device)
-    return (incidence.by_item @ ones)[:, 0]
+def vote_counts(incidence: Incidence) -> torch.Tensor:
+    """``[I, K]`` votes per class of each item (the incidence summed over annotators)."""
+    n_cells, k = incidence.n_workers * incidence.n_classes, incidence.n_classes
+    pick = torch.zeros(n_cells, k, dtype=incidence.val.dtype, device=incidence.val.device)
+    pick[torch.arange(n_cells), torch.arange(n_cells) % k] = 1.0
+    return incidence.by_item @ pick
 
 
 def design_effect(incidence: Incidence, rho: float) -> torch.Tensor | None:
     """``[I]`` item temperatures ``T_i = 1 + (n_i - 1) rho`` (None when ``rho == 0``: no tempering)."""
     if not rho:
         return None
-    return 1.0 + (judgments_per_item(incidence) - 1.0).clamp_min(0.0) * float(rho)
+    return 1.0 + (vote_counts(incidence).sum(-1) - 1.0).clamp_min(0.0) * float(rho)
 
 
 def _counts(incidence: Incidence, q: torch.Tensor, w: int, k: int) -> torch.Tensor:
@@ -609,8 +605,15 @@ def _vb_m_step(incidence: Incidence, q: torch.Tensor, confusion_prior: torch.Ten
     return confusion_prior + _counts(incidence, q, w, k), class_prior + q.sum(0)
 
 
-def _chunk_rows(n_draws: int, n_classes: int, budget: int = 2**23) -> int:
-    return max(1, budget // max(1, n_draws * n_classes))
+def _item_blocks(incidence: Incidence, log_theta: torch.Tensor, item_temperature: torch.Tensor | None,
+                 budget: int = 2**23) -> Iterator[tuple[int, int, torch.Tensor]]:
+    """``(start, stop, [rows, D, K])``: ``sum_{judgments} log theta`` of consecutive blocks of items (about ``budget``
+    elements each) under draws ``[D, W, K, L]``, divided by the item temperatures ``T_i`` where given."""
+    d, _, k, _ = log_theta.shape
+    table = cell_table(log_theta)
+    for lo, hi, block in incidence.item_chunks(max(1, budget // max(1, d * k))):
+        scores = (block @ table).reshape(hi - lo, d, k)
+        yield lo, hi, scores if item_temperature is None else scores / item_temperature[lo:hi, None, None].to(scores)
 
 
 def item_log_posterior_scores(incidence: Incidence, log_theta: torch.Tensor, log_pi: torch.Tensor,
@@ -619,12 +622,8 @@ def item_log_posterior_scores(incidence: Incidence, log_theta: torch.Tensor, log
 
     With ``item_temperature`` (``[I]``, :func:`design_effect`) the judgments' sum is divided by ``T_i``."""
     d, _, k, _ = log_theta.shape
-    table = cell_table(log_theta)
-    parts = [(block @ table).reshape(hi - lo, d, k).permute(1, 0, 2) for lo, hi,
-             block in incidence.item_chunks(_chunk_rows(d, k))]
+    parts = [scores.permute(1, 0, 2) for _, _, scores in _item_blocks(incidence, log_theta, item_temperature)]
     scores = torch.cat(parts, dim=1) if parts else log_theta.new_zeros(d, 0, k)
-    if item_temperature is not None:
-        scores = scores / item_temperature.to(scores)[None, :, None]
     return scores + log_pi[:, None, :]
 
 
@@ -644,22 +643,16 @@ def summarize_item_posterior(incidence: Incidence, log_theta: torch.Tensor, log_
     ``item_temperature`` (``[I]``, :func:`design_effect`): the judgments' log-likelihood of item ``i`` is divided by
     ``T_i`` before the class prior is added (the tempered posterior of :class:`~accord.models.dawid_skene.DawidSkene`).
     """
-    exact = incidence.n_items * log_theta.shape[0] <= EXACT_QUANTILE_BUDGET
     d, _, k, _ = log_theta.shape
+    exact = d == 1 or incidence.n_items * d <= EXACT_QUANTILE_BUDGET
     dtype = incidence.val.dtype
-    table = cell_table(log_theta.to(dtype))
     log_pi = log_pi.to(dtype)
     n = incidence.n_items
     mean = np.empty((n, k))
     sd = np.full(n, np.nan)
     lower = np.empty(n)
     upper = np.empty(n)
-    if item_temperature is not None:
-        item_temperature = item_temperature.to(dtype)
-    for lo, hi, block in incidence.item_chunks(_chunk_rows(d, k)):
-        scores = (block @ table).reshape(hi - lo, d, k)
-        if item_temperature is not None:
-            scores = scores / item_temperature[lo:hi, None, None]
+    for lo, hi, scores in _item_blocks(incidence, log_theta.to(dtype), item_temperature):
         if k == 2:
             odds = scores[..., 1] - scores[..., 0] + (log_pi[:, 1] - log_pi[:, 0])[None]  # [rows, D]
             p1 = torch.sigmoid(odds)
@@ -669,16 +662,13 @@ def summarize_item_posterior(incidence: Incidence, log_theta: torch.Tensor, log_
             top_is_1 = m1 > 0.5
             if d > 1:
                 sd[lo:hi] = p1.std(1).double().cpu().numpy()
-                if exact:
-                    low, high = quantiles_90(p1, dim=1)
-                else:
-                    centre, spread = odds.mean(1), 1.6448536 * odds.std(1)
-                    low, high = torch.sigmoid(centre - spread).double(), torch.sigmoid(centre + spread).double()
-                lower[lo:hi] = torch.where(top_is_1, low, 1.0 - high).cpu().numpy()
-                upper[lo:hi] = torch.where(top_is_1, high, 1.0 - low).cpu().numpy()
+            if exact:  # (one draw: its value)
+                low, high = quantiles_90(p1, dim=1)
             else:
-                top = torch.where(top_is_1, p1[:, 0], 1.0 - p1[:, 0]).cpu().numpy()
-                lower[lo:hi] = upper[lo:hi] = top
+                centre, spread = odds.mean(1), 1.6448536 * odds.std(1)
+                low, high = torch.sigmoid(centre - spread).double(), torch.sigmoid(centre + spread).double()
+            lower[lo:hi] = torch.where(top_is_1, low, 1.0 - high).cpu().numpy()
+            upper[lo:hi] = torch.where(top_is_1, high, 1.0 - low).cpu().numpy()
             continue
         probs = softmax_last(scores + log_pi[None, :, :])  # [rows, D, K]
         m = probs.mean(1).double()
@@ -688,11 +678,9 @@ def summarize_item_posterior(incidence: Incidence, log_theta: torch.Tensor, log_
         mean[lo:hi] = m.cpu().numpy()
         if d > 1:
             sd[lo:hi] = top_draws.std(1).double().cpu().numpy()
-            low, high = quantiles_90(top_draws, dim=1)
-            lower[lo:hi] = low.cpu().numpy()
-            upper[lo:hi] = high.cpu().numpy()
-        else:
-            lower[lo:hi] = upper[lo:hi] = top_draws[:, 0].cpu().numpy()
+        low, high = quantiles_90(top_draws, dim=1)  # (one draw: its value)
+        lower[lo:hi] = low.cpu().numpy()
+        upper[lo:hi] = high.cpu().numpy()
     return ItemSummary(mean, sd, lower, upper)
 
 
@@ -776,13 +764,6 @@ def item_scores(incidence: Incidence, moments: ConfusionMoments) -> tuple[torch.
             product(moments.var_log_theta, moments.var_log_pi))
 
 
-def shrink_to_votes(probs: torch.Tensor, vote_probs: torch.Tensor | None, shrinkage: float) -> torch.Tensor:
-    """``(1 - e) probs + e vote_probs``: the ambiguous-item mixture (see :func:`select_item_calibration`)."""
-    if vote_probs is None or not shrinkage:
-        return probs
-    return (1.0 - shrinkage) * probs + shrinkage * vote_probs.to(probs)
-
-
 def closed_form_item_summary(incidence: Incidence, moments: ConfusionMoments, *,
                              temperature: torch.Tensor | None = None, vote_probs: torch.Tensor | None = None,
                              shrinkage: float = 0.0) -> ItemSummary:
@@ -801,8 +782,9 @@ def closed_form_item_summary(incidence: Incidence, moments: ConfusionMoments, *,
     if temperature is not None:
         t = temperature.to(mean_scores)[:, None]
         scores, mean_scores, var_scores = scores / t, mean_scores / t, var_scores / t**2
-    probs = softmax_last(scores) if scores.shape[-1] <= 2 else softmax_and_logsumexp(scores)[0]
-    mixed = shrink_to_votes(probs, vote_probs, shrinkage)
+    mixed = softmax_last(scores) if scores.shape[-1] <= 2 else softmax_and_logsumexp(scores)[0]
+    if vote_probs is not None and shrinkage:  # the ambiguous-item mixture (see select_item_calibration)
+        mixed = (1.0 - shrinkage) * mixed + shrinkage * vote_probs.to(mixed)
     mixed = mixed / row_sums(mixed)[:, None]
     top = mixed.argmax(-1, keepdim=True)
     s_top = mean_scores.gather(1, top)[:, 0]
@@ -853,7 +835,6 @@ def select_item_calibration(incidence: Incidence, items: torch.Tensor, workers: 
     k = incidence.n_classes
     dtype = incidence.val.dtype
     n_items = incidence.n_items
-    keep = None
     n_all = float(len(items)) if all_reduce is None else float(all_reduce(torch.tensor([float(len(items))],
                                                                                      dtype=torch.float64), "sum")[0])
     if n_all > max_judgments:
@@ -872,12 +853,8 @@ def select_item_calibration(incidence: Incidence, items: torch.Tensor, workers: 
     else:
         predict = own
     predict_probs = predict.exp()
-    counts = torch.zeros(n_items, k, dtype=dtype, device=items.device)
-    counts.index_put_((items, labels), torch.ones(len(items), dtype=dtype, device=items.device), accumulate=True)
-    per_item = judgments_per_item(incidence).to(dtype)
-    others_n = per_item[items] - 1.0  # judgments of the item besides n (all of them, not only the sampled)
-    if keep is not None:  # the vote fractions of the others need every judgment of the sampled items
-        counts = _vote_counts(incidence, k).to(dtype)
+    counts = vote_counts(incidence).to(dtype)  # every judgment of the item counts, not only the sampled ones
+    others_n = counts.sum(-1)[items] - 1.0  # judgments of the item besides n
     others_votes = counts[items] - torch.nn.functional.one_hot(labels, k).to(dtype)
     votes = (others_votes + vote_smoothing) / (others_n[:, None] + k * vote_smoothing)
     extra = (others_n - 1.0).clamp_min(0.0)
@@ -915,10 +892,3 @@ def select_item_calibration(incidence: Incidence, items: torch.Tensor, workers: 
     rho = float(correlation) if correlation is not None else choose(lambda r: pointwise(r, 0.0))
     e = float(shrinkage) if shrinkage is not None else choose(lambda x: pointwise(rho, x))
     return rho, e
-
-
-def _vote_counts(incidence: Incidence, k: int) -> torch.Tensor:
-    """``[I, K]`` votes per class of each item (the incidence summed over annotators)."""
-    pick = torch.zeros(incidence.n_workers * k, k, dtype=incidence.val.dtype, device=incidence.val.device)
-    pick[torch.arange(incidence.n_workers * k), torch.arange(incidence.n_workers * k) % k] = 1.0
-    return incidence.by_item @ pick

@@ -74,7 +74,6 @@ Example
 >>> model.predict_proba([("resp-1", "resp-7")])                                        # doctest: +SKIP
 """
 
-
 from __future__ import annotations
 
 import math
@@ -86,8 +85,7 @@ import pyro.distributions as dist
 import torch
 
 from accord.datasets import AccordError, Encoded
-from accord.models.pairwise import GroupNormal, Params, PairwiseData, PairwiseUtilityModel, log_cdf
-from accord.models.pairwise import ordinal_log_probs
+from accord.models.pairwise import GroupNormal, Params, PairwiseData, PairwiseUtilityModel, log_cdf, ordinal_log_probs
 
 TIE_MODELS: tuple[str, ...] = ("davidson", "rao-kupper")
 

@@ -52,12 +52,8 @@ def compare(models: Sequence[RaterModel], judgments: pd.DataFrame, *, k: int = 5
     encoded = encode(table)
     labels = _names(models, names)
 
-    fitted: list[RaterModel] = []
-    for model in models:
-        if hasattr(model, "soft_labels_") and model.encoded_.n_judgments == encoded.n_judgments:
-            fitted.append(model)
-        else:
-            fitted.append(model.clone().fit(table))
+    fitted = [model if hasattr(model, "soft_labels_") and model.encoded_.n_judgments == encoded.n_judgments
+              else model.clone().fit(table) for model in models]
 
     out = pd.DataFrame(index=pd.Index(labels, name="model"), columns=list(COLUMNS), dtype=float)
     out["loo_warning"] = out["loo_warning"].astype(object)
@@ -148,7 +144,5 @@ def _heldout_part(out: pd.DataFrame, fitted: list[RaterModel], labels: list[str]
     best = int(np.nanargmax(means)) if np.isfinite(means).any() else 0
     for m, name in enumerate(labels):
         diff = scores[m] - scores[best]
-        out.loc[name, "heldout_loglik"] = means[m]
-        out.loc[name, "heldout_se"] = scores[m].std(ddof=1) / np.sqrt(n)
-        out.loc[name, "heldout_diff"] = diff.mean()
-        out.loc[name, "heldout_dse"] = diff.std(ddof=1) / np.sqrt(n)
+        out.loc[name, ["heldout_loglik", "heldout_se", "heldout_diff", "heldout_dse"]] = [
+            means[m], scores[m].std(ddof=1) / np.sqrt(n), diff.mean(), diff.std(ddof=1) / np.sqrt(n)]

@@ -87,12 +87,12 @@ class ConfusionModel(RaterModel):
                 "apart"
             )
 
-    def _initial_item_probs(self, encoded: Encoded) -> torch.Tensor:
-        """The first ``q(z)`` of a closed-form fit: vote fractions, random, or uniform (``init``)."""
-        device, k = self._torch_device, encoded.n_classes
-        if self.init == "vote":
+    def _initial_item_probs(self, encoded: Encoded, init: str | None = None) -> torch.Tensor:
+        """The first ``q(z)`` of a closed-form fit: vote fractions, random or uniform (``init``, or the setting)."""
+        device, k, init = self._torch_device, encoded.n_classes, init or self.init
+        if init == "vote":
             return torch.as_tensor(vote_fractions(encoded, 1e-3), dtype=torch.float64, device=device)
-        if self.init == "random":
+        if init == "random":
             generator = torch.Generator().manual_seed(self.seed)
             raw = torch.rand(encoded.n_items, k, generator=generator, dtype=torch.float64).to(device)
             return raw / raw.sum(-1, keepdim=True)

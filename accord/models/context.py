@@ -376,10 +376,8 @@ class ContextPreference(PyroRaterModel):
     scale_effects, shift_effects, reliability_effects, tie_effects
         Switch each family of group effects on or off.
     labels
-        ``"shared"`` (default): the raters of one group share one true label per pair (Dawid-Skene within a
-        group; within-group disagreement is rater noise) and groups' labels are coupled through one pair-level
-        draw (see :meth:`_shared_terms`); ``"individual"``: each judgment's clean label is an independent draw
-        from the group's preference (members genuinely differ; needs no coupling, supports ``batch_size``).
+        ``"shared"`` (default; one true label per group and pair, coupled across groups: :meth:`_shared_terms`) or
+        ``"individual"`` (one per judgment; supports ``batch_size``): *Labels* in the module docstring.
     utilities
         Write the reference group's pair log-odds as a difference of response utilities,
         ``mu_i = u_A(i) - u_B(i)`` (crowd Bradley-Terry), so that a response seen in several pairs pools their
@@ -520,8 +518,7 @@ class ContextPreference(PyroRaterModel):
         def sample(name: str) -> None:
             sites[name] = pyro.sample(name, priors[name])
 
-        for name in ("pair_scale", "honest_mean", "honest_sd", "adversarial_mean", "adversarial_sd", "spam_mean",
-                     "spam_sd", "tie_base"):
+        for name in (*HYPERPARAMETERS, "tie_base"):
             if name in priors:
                 sample(name)
         pairs = plates["pairs"]

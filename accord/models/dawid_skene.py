@@ -8,11 +8,10 @@ from typing import ClassVar
 import torch
 
 from accord.datasets import AccordError, Encoded
-from accord.models._data import PaddedJudgments
-from accord.models._data import vote_fractions
-from accord.models._vb import (_dirichlet, closed_form_item_summary, concentration_draws, design_effect, dirichlet_moments, draw_moments,
-                               VBResult, fit_population_prior, gibbs_dawid_skene, select_item_calibration,
-                               vb_dawid_skene)
+from accord.models._data import PaddedJudgments, vote_fractions
+from accord.models._vb import (_dirichlet, closed_form_item_summary, concentration_draws, design_effect,
+                               dirichlet_moments, draw_moments, VBResult, fit_population_prior, gibbs_dawid_skene,
+                               select_item_calibration, vb_dawid_skene)
 from accord.models.base import ItemSummary, PyroRaterModel, deferred, random_state, replay_random
 from accord.models.confusion import TINY, ConfusionModel, enumerated_likelihood
 
@@ -38,6 +37,11 @@ def symmetric_log_confusion(accuracy: torch.Tensor, bias: torch.Tensor, tie: tor
     assert tie_tie is not None
     row_t = torch.stack([ls(-tie_tie) + ls(bias), ls(-tie_tie) + ls(-bias), ls(tie_tie)], dim=-1)
     return torch.stack([row_a, row_b, row_t], dim=-2)
+
+
+#: ``symmetric=True``: each annotator-level logit and the (loc, scale) of its Normal prior; the tie logits with ties
+SYMMETRIC_PRIORS: dict[str, tuple[float, float]] = {"accuracy": (1.5, 1.5), "position_bias": (0.0, 1.0),
+                                                    "tie": (-2.0, 1.5), "tie_tie": (0.0, 1.5)}
 
 
 class DawidSkene(ConfusionModel, PyroRaterModel):
@@ -191,7 +195,7 @@ class DawidSkene(ConfusionModel, PyroRaterModel):
     def _global_sites(self) -> tuple[str, ...]:  # type: ignore[override]
         if not self.symmetric:
             return ("pi", "theta")
-        return ("pi", "accuracy", "position_bias", "tie", "tie_tie")[: 5 if self._k == 3 else 3]
+        return ("pi", *SYMMETRIC_PRIORS)[: 5 if self._k == 3 else 3]
 
     def _check_settings(self, encoded: Encoded) -> None:
         if self.prior_correct <= 0 or self.prior_error <= 0:
@@ -310,11 +314,9 @@ class DawidSkene(ConfusionModel, PyroRaterModel):
         w, k = data.n_workers, data.n_classes
         if self.symmetric:
             with pyro.plate("annotators", w, dim=-1):
-                sample = {"accuracy": pyro.sample("accuracy", dist.Normal(prior.new_tensor(1.5), 1.5)),
-                          "position_bias": pyro.sample("position_bias", dist.Normal(prior.new_tensor(0.0), 1.0))}
-                if k == 3:
-                    sample["tie"] = pyro.sample("tie", dist.Normal(prior.new_tensor(-2.0), 1.5))
-                    sample["tie_tie"] = pyro.sample("tie_tie", dist.Normal(prior.new_tensor(0.0), 1.5))
+                sample = {name: pyro.sample(name, dist.Normal(prior.new_tensor(SYMMETRIC_PRIORS[name][0]),
+                                                              SYMMETRIC_PRIORS[name][1]))
+                          for name in self._global_sites[1:]}
             log_theta = self._symmetric_log_theta(sample)
         else:
             with pyro.plate("annotators", w, dim=-2), pyro.plate("true_class", k, dim=-1):
@@ -358,12 +360,8 @@ class DawidSkene(ConfusionModel, PyroRaterModel):
         s = log_pi.shape[0]
         if self.symmetric:
             generator = torch.Generator().manual_seed(self.seed + 7)
-            n = 256
-            draw = {"accuracy": 1.5 + 1.5 * torch.randn(n, generator=generator),
-                    "position_bias": torch.randn(n, generator=generator)}
-            if self._k == 3:
-                draw["tie"] = -2.0 + 1.5 * torch.randn(n, generator=generator)
-                draw["tie_tie"] = 1.5 * torch.randn(n, generator=generator)
+            draw = {name: SYMMETRIC_PRIORS[name][0] + SYMMETRIC_PRIORS[name][1] * torch.randn(256, generator=generator)
+                    for name in self._global_sites[1:]}
             mean = self._symmetric_log_theta(draw).exp().mean(0).to(log_pi)
         else:
             prior = self._confusion_prior

@@ -215,9 +215,11 @@ class EnumeratedRaterModel(PyroRaterModel):
     def _n_draws(self) -> int:
         return int(next(iter(self._draws.values())).shape[0])
 
-    def _draw_chunks(self, n_draws: int) -> Iterator[tuple[int, int]]:
-        for lo in range(0, n_draws, 32):
-            yield lo, min(lo + 32, n_draws)
+    def _draw_chunks(self) -> Iterator[tuple[int, int, Draws]]:
+        """``(first, end, draws)`` of consecutive blocks of 32 posterior draws."""
+        for lo in range(0, self._n_draws, 32):
+            hi = min(lo + 32, self._n_draws)
+            yield lo, hi, {name: value[lo:hi] for name, value in self._draws.items()}
 
     def _item_scores(self, params: Draws, lo: int, hi: int, span: slice) -> torch.Tensor:
         """``[D, hi - lo, K]``: ``log pi_k + sum_n log p(y_n | k)`` for the items of one block."""
@@ -272,8 +274,7 @@ class EnumeratedRaterModel(PyroRaterModel):
         s = self._sorted
         out = np.empty((n_draws, len(s.labels)))
         block = self._block_size(min(n_draws, 32))
-        for d_lo, d_hi in self._draw_chunks(n_draws):
-            part = {name: value[d_lo:d_hi] for name, value in draws.items()}
+        for d_lo, d_hi, part in self._draw_chunks():
             for lo, hi, span in s.blocks(block):
                 log_em = self._log_emission(part, s.workers[span], s.items[span], s.labels[span])  # [D, K, n]
                 scores = self._item_scores(part, lo, hi, span)[:, s.items[span] - lo].transpose(1, 2)  # [D, K, n]
@@ -305,14 +306,13 @@ class EnumeratedRaterModel(PyroRaterModel):
         self._check_fitted()
         encoded, device = self.encoded_, self._torch_device
         items, workers, labels = heldout_codes(encoded, judgments, device)
-        draws, n_draws = self._draws, self._n_draws
+        n_draws = self._n_draws
         novel = (workers < 0) | (items < 0)
         # the posterior of every training item that the new judgments touch, block by block
         needed = torch.zeros(encoded.n_items + 1, dtype=torch.bool, device=device)
         needed[items] = True
         per_draw = torch.empty(n_draws, len(labels), dtype=torch.float64, device=device)
-        for d_lo, d_hi in self._draw_chunks(n_draws):
-            part = {name: value[d_lo:d_hi] for name, value in draws.items()}
+        for d_lo, d_hi, part in self._draw_chunks():
             log_prior = self._log_class_prior(part, d_hi - d_lo).double()
             post = log_prior[:, None, :].expand(-1, encoded.n_items + 1, -1).clone()  # last row: unseen item
             log_theta = self._log_confusion(part)

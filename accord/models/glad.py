@@ -1,9 +1,4 @@
-"""GLAD: Generative model of Labels, Abilities and Difficulties (Whitehill, Ruvolo, Wu, Bergsma & Movellan, 2009).
-
-Whether a judgment is right depends on both who gives it and what is judged: an able annotator is right more often,
-and a hard item makes everyone closer to guessing. Each annotator has an ability, each item an inverse difficulty,
-and the probability of a correct label is the logistic function of their product.
-"""
+"""GLAD: Generative model of Labels, Abilities and Difficulties (Whitehill, Ruvolo, Wu, Bergsma & Movellan, 2009)."""
 
 from __future__ import annotations
 
@@ -125,9 +120,6 @@ class GLAD(EnumeratedRaterModel):
     class_ability_scale
         :math:`\sigma_\delta`, the prior scale of an annotator's ability offset on items of each class; ``0``:
         symmetric errors (Whitehill et al.'s GLAD).
-    class_prior
-        concentration of the Dirichlet prior on the learned class prior :math:`\pi`, or ``None``: fixed uniform
-        (Whitehill et al.).
     init
         ``"vote"`` (abilities from the one-coin EM started at vote fractions, difficulties at the prior median),
         ``"uniform"`` (the prior median: the symmetric point when the ability prior has mean 0), ``"random"``
@@ -191,18 +183,13 @@ class GLAD(EnumeratedRaterModel):
         if not self.class_ability_scale >= 0:
             raise AccordError(f"class_ability_scale must be >= 0, not {self.class_ability_scale!r}")
 
-    def _priors(self, device: torch.device, family: object = torch.distributions) -> tuple[object, object]:
-        """The ability and inverse-difficulty priors, from ``family`` (``pyro.distributions`` in the model)."""
-        mu_a, sd_a = (torch.tensor(float(v), device=device) for v in self.ability_prior)
-        mu_b, sd_b = (torch.tensor(float(v), device=device) for v in self.log_beta_prior)
-        return family.Normal(mu_a, sd_a), family.LogNormal(mu_b, sd_b)  # type: ignore[attr-defined]
-
     def _model(self, data: PaddedJudgments, batch_size: int | None = None) -> None:
         import pyro
         import pyro.distributions as dist
 
         device = data.labels.device
-        ability_prior, beta_prior = self._priors(device, dist)
+        ability_prior = dist.Normal(*(torch.tensor(float(v), device=device) for v in self.ability_prior))
+        beta_prior = dist.LogNormal(*(torch.tensor(float(v), device=device) for v in self.log_beta_prior))
         k = data.n_classes
         class_prior = self._sample_class_prior(k, device)
         with pyro.plate("annotator", data.n_workers, dim=-1):

@@ -9,7 +9,7 @@ import numpy as np
 import torch
 
 from accord.datasets import AccordError, Encoded
-from accord.models._data import PaddedJudgments, vote_fractions
+from accord.models._data import PaddedJudgments
 from accord.models._vb import PRIOR_BOUNDS, VBResult, dirichlet_expected_log, vb_dawid_skene
 from accord.models.base import PyroRaterModel
 from accord.models.confusion import TINY, ConfusionModel, enumerated_likelihood
@@ -38,19 +38,14 @@ def fit_population_prior_newton(confusion_alpha: torch.Tensor, prior: torch.Tens
                                 tol: float = 1e-9) -> torch.Tensor:
     """The VB-EM hyperparameter step of the Dirichlet population, by Newton's method.
 
-    Given ``q(theta_wk) = Dirichlet(confusion_alpha[w, k])`` the ELBO's prior term for row ``k`` is, with
-    ``m_kl = mean_w E_q[log theta_wkl]`` and ``s_k = sum_l alpha_kl``::
-
-        f_k(alpha_k) = W [log G(s_k) - sum_l log G(alpha_kl) + sum_l (alpha_kl - 1) m_kl]
-
-    the Dirichlet likelihood of "observed" mean log-probabilities, concave in ``alpha_k`` (the maximiser of
-    :func:`accord.models._vb.fit_population_prior`). Its Hessian ``W [psi'(s_k) 11^T - diag(psi'(alpha_k))]`` is a
-    diagonal plus a constant, so a Newton step costs ``O(L)`` per row by the Sherman-Morrison formula (Minka 2000,
-    "Estimating a Dirichlet distribution", sec. 1); the step is halved until the values stay positive and ``f_k``
-    does not fall. Newton converges in a handful of steps where the fixed point ``psi(alpha) = psi(s) + m`` needs
-    hundreds on concentrated populations (that was most of the cost of a fit on small tables). All ``K`` rows at
-    once, values within :data:`~accord.models._vb.PRIOR_BOUNDS` (a value at a bound that the gradient pushes beyond
-    it is held there), started at ``prior``; stops when no value moves by
+    It maximises the ELBO's prior term of row ``k`` of :func:`accord.models._vb.fit_population_prior` (concave in
+    ``alpha_k``; ``m_kl`` as there, ``s_k = sum_l alpha_kl``), whose Hessian
+    ``W [psi'(s_k) 11^T - diag(psi'(alpha_k))]`` is a diagonal plus a constant, so a Newton step costs ``O(L)`` per
+    row by the Sherman-Morrison formula (Minka 2000, "Estimating a Dirichlet distribution", sec. 1); the step is
+    halved until the values stay positive and the term does not fall. Newton converges in a handful of steps where
+    the fixed point ``psi(alpha) = psi(s) + m`` needs hundreds on concentrated populations (that was most of the cost
+    of a fit on small tables). All ``K`` rows at once, values within :data:`~accord.models._vb.PRIOR_BOUNDS` (a value
+    at a bound that the gradient pushes beyond it is held there), started at ``prior``; stops when no value moves by
     more than ``tol`` relatively. Returns the ``[K, L]`` population.
     """
     lo, hi = PRIOR_BOUNDS
@@ -131,13 +126,9 @@ class HierarchicalDawidSkene(ConfusionModel, PyroRaterModel):
         classes).
     prior_scale
         Prior median of the population spread ``sigma``.
-    class_prior
-        Symmetric Dirichlet concentration of the class prior.
     init
         ``"vote"`` (warm start from VB Dawid-Skene) or ``"uniform"`` (Pyro's median initialisation).
-    rank, final_lr_fraction
-        As in :class:`accord.models.dawid_skene.DawidSkene`.
-    Others: see :class:`accord.models.base.RaterModel`.
+    Others: :class:`~accord.models.confusion.ConfusionModel`, :class:`~accord.models.base.PyroRaterModel`.
 
     Fitted attributes: as :class:`~accord.models.dawid_skene.DawidSkene` (``soft_labels_``, ``annotators_``,
     ``confusion_``, ``class_prior_``), plus ``population_`` (posterior mean ``mu`` and ``sigma``).
@@ -182,9 +173,8 @@ class HierarchicalDawidSkene(ConfusionModel, PyroRaterModel):
         """Closed-form VB-EM of the Dirichlet-population form, the population fitted by type-II maximum likelihood
         (``solve``: :func:`~accord.models._vb.vb_dawid_skene` or its sharded twin in
         :mod:`accord.models.distributed`)."""
-        k = encoded.n_classes
-        start = 1.0 + torch.eye(k, dtype=torch.float64, device=self._torch_device)  # mildly diagonal-heavy
-        self._vb = solve(self._incidence, start, self._class_prior_vec, self._vote_probs(encoded),
+        start = 1.0 + torch.eye(encoded.n_classes, dtype=torch.float64, device=self._torch_device)  # mildly diagonal
+        self._vb = solve(self._incidence, start, self._class_prior_vec, self._initial_item_probs(encoded, "vote"),
                          max_iter=self.max_steps, tol=self.tol, prior_fit=fit_population_prior_newton)
         self.n_iter_, self.converged_ = self._vb.n_iter, self._vb.converged
         self.population_ = {"alpha": self._vb.confusion_prior.cpu().numpy()}
@@ -216,10 +206,9 @@ class HierarchicalDawidSkene(ConfusionModel, PyroRaterModel):
     def _init_values(self) -> dict[str, torch.Tensor]:
         """Population and annotator effects matching the VB Dawid-Skene posterior means (vote-fraction start)."""
         encoded = self.encoded_
-        q0 = self._vote_probs(encoded)
+        q0 = self._initial_item_probs(encoded, "vote")
         k = encoded.n_classes
-        eye = torch.eye(k, dtype=torch.float64, device=self._torch_device)
-        prior = 1.0 + eye  # a mild diagonal-heavy prior for the warm start
+        prior = 1.0 + torch.eye(k, dtype=torch.float64, device=self._torch_device)  # mildly diagonal-heavy, as in VB
         vb = vb_dawid_skene(self._incidence, prior, self._class_prior_vec, q0, max_iter=1000, tol=1e-6)
         theta = vb.confusion_alpha / vb.confusion_alpha.sum(-1, keepdim=True)  # [W, K, L]
         log_theta = theta.log()
@@ -231,9 +220,6 @@ class HierarchicalDawidSkene(ConfusionModel, PyroRaterModel):
         sigma = (((errors - mu) ** 2 * weight).sum(0) / weight.sum(0)).sqrt().clamp(0.3, 5.0)
         eps = ((errors - mu) / sigma).clamp(-4.0, 4.0)
         return {"pi": vb.class_alpha / vb.class_alpha.sum(), "mu": mu, "sigma": sigma, "eps": eps}
-
-    def _vote_probs(self, encoded: Encoded) -> torch.Tensor:
-        return torch.as_tensor(vote_fractions(encoded, 1e-3), dtype=torch.float64, device=self._torch_device)
 
     def _extra_sites(self) -> dict[str, list[str]]:
         return {"mu": ["true_class", "error_rank"], "sigma": ["true_class", "error_rank"]}

@@ -1,9 +1,4 @@
-"""MACE: Multi-Annotator Competence Estimation (Hovy, Berg-Kirkpatrick, Vaswani & Hovy, NAACL 2013).
-
-Each annotator either knows the answer and gives the item's true label, or spams: answers from a label distribution
-of their own, whatever the item. The model learns, per annotator, how often they spam and what they answer when
-they do, and from that each item's posterior over its true label.
-"""
+"""MACE: Multi-Annotator Competence Estimation (Hovy, Berg-Kirkpatrick, Vaswani & Hovy, NAACL 2013)."""
 
 from __future__ import annotations
 
@@ -140,12 +135,7 @@ class MACE(EnumeratedRaterModel):
 
     def _log_emission(self, params: Draws, workers: torch.Tensor, items: torch.Tensor,
                       labels: torch.Tensor) -> torch.Tensor:
-        spam = params["spam"][:, workers]  # [D, N]
-        spam_to_label = spam * params["spam_labels"][:, workers, labels]  # s_j xi_{j, y_n}
-        k = params["spam_labels"].shape[-1]
-        knows = (labels[None, :] == torch.arange(k, device=labels.device)[:, None]).to(spam.dtype)  # [K, N]
-        probs = (1.0 - spam)[:, None, :] * knows + spam_to_label[:, None, :]
-        return probs.clamp_min(TINY).log()
+        return self._log_confusion(params)[:, workers, :, labels].permute(1, 2, 0)  # [N, D, K] -> [D, K, N]
 
     def _log_confusion(self, params: Draws) -> torch.Tensor:
         spam, spam_labels = params["spam"], params["spam_labels"]

@@ -163,11 +163,8 @@ class RaterTypes(PyroRaterModel):
         annotators = pyro.plate("annotators", data.n_workers)
         with annotators:
             sample("honest_z", dist.StudentT(RATER_DF, zero, one))
-        p = self._derive(sites)
-        log_by_type = self._judgment_loglik(p, data)  # [N, T]
-        per_annotator = log_by_type.new_zeros(data.n_workers, T).index_add(0, data.workers, log_by_type)
         with annotators:
-            pyro.factor("types", torch.logsumexp(torch.log(p["weights"]) + per_annotator, dim=-1))
+            pyro.factor("types", torch.logsumexp(self._joint(self._derive(sites), data)[1], dim=-1))
 
     def _derive(self, sites: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         p = dict(sites)
@@ -243,12 +240,13 @@ class RaterTypes(PyroRaterModel):
     def type_names_(self) -> list[str]:
         return [f"type{t + 1}" for t in range(self.n_types_)]
 
-    def _responsibilities(self, p: dict[str, torch.Tensor], data: "_TypesData") -> tuple[torch.Tensor, torch.Tensor]:
-        """``(log_by_type [N, T], log posterior type probabilities [W, T])``."""
+    def _joint(self, p: dict[str, torch.Tensor], data: "_TypesData") -> tuple[torch.Tensor, torch.Tensor]:
+        """``(log_by_type [N, T], joint [W, T])``: each judgment's log-likelihood under each type, and each
+        annotator's ``log omega_t + sum_{n in j} log p(y_n | t)`` (less its ``logsumexp``: the log posterior type
+        probabilities, the responsibilities)."""
         log_by_type = self._judgment_loglik(p, data)
         per = log_by_type.new_zeros(data.n_workers, data.n_types).index_add(0, data.workers, log_by_type)
-        joint = torch.log(p["weights"]) + per
-        return log_by_type, joint - torch.logsumexp(joint, -1, keepdim=True)
+        return log_by_type, torch.log(p["weights"]) + per
 
     def _summarise(self, data: "_TypesData") -> None:
         S, T, K = len(self.draws_), data.n_types, data.n_classes
@@ -265,11 +263,10 @@ class RaterTypes(PyroRaterModel):
         items_np = data.items.cpu().numpy()
         with torch.no_grad():
             for s, p in enumerate(self.draws_):
-                log_by_type, log_resp = self._responsibilities(p, data)
-                r = log_resp.exp()
+                log_by_type, joint = self._joint(p, data)
+                r = (joint - torch.logsumexp(joint, -1, keepdim=True)).exp()
                 resp += r.cpu().numpy() / S
                 # leave-one-judgment-out conditional: log p(y_n | the annotator's other votes, theta)
-                joint = torch.log(p["weights"]) + log_by_type.new_zeros(W, T).index_add(0, workers, log_by_type)
                 without = joint[workers] - log_by_type
                 loglik[s] = (torch.logsumexp(without + log_by_type, -1) - torch.logsumexp(without, -1)).cpu().numpy()
                 pi = self._clean(p)
@@ -365,7 +362,8 @@ class RaterTypes(PyroRaterModel):
         out = []
         with torch.no_grad():
             for p in self.draws_:
-                _, log_resp = self._responsibilities(p, data)
+                _, joint = self._joint(p, data)
+                log_resp = joint - torch.logsumexp(joint, -1, keepdim=True)
                 pi = self._clean(p)
                 prior_pi = self._clean({**p, "eta": torch.zeros_like(p["eta"][:1])})[0]
                 probs = torch.where(known_item[:, None, None], pi[torch.as_tensor(np.maximum(item, 0))], prior_pi)
