@@ -199,16 +199,11 @@ def vb_dawid_skene(incidence: Incidence, confusion_prior: torch.Tensor, class_pr
     still far from its fixed point).
     ``confusion_prior`` is ``[K, L]`` (row ``k``: the Dirichlet prior of a true-``k`` row), ``class_prior`` ``[K]``.
 
-    ``empirical_prior``: ``confusion_prior`` must then be the two-valued prior ``b + (a - b) I`` (its diagonal and
-    off-diagonal values are the starting point); after each M-step ``(a, b)`` are moved to the maximiser of the
-    evidence lower bound given ``q(theta)`` (:func:`fit_confusion_prior`) and ``q(theta)`` is recomputed with them, so
-    the iteration climbs the ELBO in ``q`` and in the prior together. Once no pair's class probability moved by
-    :data:`SETTLED_CHANGE` or more in the last iteration the prior is fitted instead with ``q(theta)`` integrated out
-    (:func:`fit_confusion_prior_evidence`: the same fixed points, reached in one step where the step given
-    ``q(theta)`` creeps; taken from the start it can leap, while ``q(z)`` is still near its uninformative start, to
-    the flat prior under which the raters carry no information). The fitted prior is returned in
-    ``VBResult.confusion_prior``. ``prior_fit`` replaces that step by another type-II update of the same signature
-    (``(confusion_alpha, prior) -> prior``), e.g. :func:`fit_population_prior` for a full population Dirichlet.
+    ``empirical_prior``: ``confusion_prior`` must then be the two-valued prior ``b + (a - b) I`` (its starting
+    point); after each M-step it takes the type-II step of :class:`~accord.models.dawid_skene.DawidSkene`'s
+    *Empirical prior* (:func:`fit_confusion_prior`, then :func:`fit_confusion_prior_evidence` once no pair moved by
+    :data:`SETTLED_CHANGE`) and returns the fitted prior in ``VBResult.confusion_prior``. ``prior_fit`` replaces that
+    step by another of the same signature (``(confusion_alpha, prior) -> prior``), e.g. :func:`fit_population_prior`.
 
     ``all_reduce(tensor, op)`` (``op`` ``"sum"`` or ``"max"``) reduces over the processes of a fit whose items are
     split across processes (:mod:`accord.models.distributed`): the M-step's counts are then sums over all items and
