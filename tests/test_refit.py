@@ -41,3 +41,20 @@ def test_host_products_match_torch_sparse_products():
     table = torch.randn(encoded.n_workers * encoded.n_classes, encoded.n_classes, dtype=torch.float64)
     assert torch.allclose(incidence.cell_product(q), incidence.by_cell @ q, rtol=1e-12, atol=1e-12)
     assert torch.allclose(incidence.item_product(table), incidence.by_item @ table, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("k", [2, 3, 4])
+def test_warm_softmax_matches_the_cold_fits_softmax(k: int):
+    from accord.models._vb import softmax_last
+    from accord.models.incremental import _softmax_classes
+
+    generator = torch.Generator().manual_seed(k)
+    scores = torch.randn(500, k, generator=generator, dtype=torch.float64) * 30.0
+    scores[0] = torch.tensor([-1000.0] * (k - 1) + [-3000.0], dtype=torch.float64)  # exp of every score underflows
+    scores[1, 0] = 700.0
+    shift = torch.randn(k, generator=generator, dtype=torch.float64)
+    expected = softmax_last(scores + shift)
+    for workspace in (None, np.full((k, 500), np.nan)):
+        got = _softmax_classes(scores.clone(), shift, workspace)
+        assert torch.isfinite(got).all()
+        assert torch.allclose(got, expected, rtol=1e-12, atol=1e-15)

@@ -97,8 +97,11 @@ def _refit_dawid_skene(model: Any, encoded: Encoded) -> Any:
     old = model._vb
     incidence = build_incidence(encoded, model._torch_device)
     n_old = old.item_probs.shape[0]
-    fresh = torch.as_tensor(vote_fractions(encoded, 1e-3)[n_old:], dtype=old.item_probs.dtype,
-                            device=old.item_probs.device)
+    late = slice(len(model.encoded_.items), None)  # the new judgments; only they are on the new pairs
+    on_new = encoded.items[late] >= n_old
+    new_pairs = replace(encoded, items=encoded.items[late][on_new] - n_old, workers=encoded.workers[late][on_new],
+                        labels=encoded.labels[late][on_new], item_index=encoded.item_index[n_old:])
+    fresh = torch.as_tensor(vote_fractions(new_pairs, 1e-3), dtype=old.item_probs.dtype, device=old.item_probs.device)
     prior_fit = {"full": fit_population_prior, True: fit_confusion_prior_evidence}.get(model.empirical_prior)
     vb = warm_vb_dawid_skene(incidence, old.confusion_prior, model._class_prior_vec,
                              torch.cat([old.item_probs, fresh]), prior_fit=prior_fit, tol=model.tol,
@@ -130,11 +133,36 @@ def _calibration_kept(model: Any) -> Iterator[None]:
             setattr(model, name, value)
 
 
-def _softmax_classes(scores: torch.Tensor) -> torch.Tensor:
-    """:func:`accord.models._vb.softmax_last` of ``[I, K]`` scores, in place for ``K > 2``: the maximum and the sum over
-    the classes are taken as ``K - 1`` elementwise operations on the columns (torch's reductions over a last axis of
-    3 are several times slower, and a transposed copy costs two more passes)."""
-    if scores.shape[-1] <= 2:
+def _softmax_classes(scores: torch.Tensor, shift: torch.Tensor, workspace: np.ndarray | None = None) -> torch.Tensor:
+    """:func:`accord.models._vb.softmax_last` of ``[I, K]`` scores plus a ``[K]`` shift, in place.
+
+    On the CPU with ``K > 2`` the scores are taken through a classes-first (``[K, I]``) copy, on which the shift, the
+    maximum, its subtraction, the exponential and the sum are operations on contiguous vectors (on ``[I, K]`` each is
+    a loop of length ``K``, several times slower), and the division writes back into ``scores``; ``workspace``, a
+    ``[K, I]`` array of the scores' dtype, holds the copy (one is allocated when it is None; a sweep reuses one, as
+    a fresh 8 MB array costs its page faults every time). Elsewhere the maximum and the sum over the classes are
+    ``K - 1`` elementwise operations on the columns."""
+    k = scores.shape[-1]
+    if k > 2 and scores.device.type == "cpu":
+        out = scores.numpy()
+        if workspace is None:
+            workspace = np.empty(out.shape[::-1], dtype=out.dtype)
+        by_class = workspace
+        np.copyto(by_class, out.T)
+        by_class += shift.numpy()[:, None]
+        top = np.maximum(by_class[0], by_class[1])
+        for row in by_class[2:]:
+            np.maximum(top, row, out=top)
+        by_class -= top
+        np.exp(by_class, out=by_class)
+        total = np.add(by_class[0], by_class[1], out=top)
+        for row in by_class[2:]:
+            total += row
+        for j in range(k):
+            np.divide(by_class[j], total, out=out[:, j])
+        return scores
+    scores += shift
+    if k <= 2:
         return softmax_last(scores)
     columns = scores.unbind(-1)
     top = columns[0].clone()
@@ -147,10 +175,11 @@ def _softmax_classes(scores: torch.Tensor) -> torch.Tensor:
 
 
 def _vb_sweep(incidence: Incidence, q: torch.Tensor, prior: torch.Tensor, class_prior: torch.Tensor,
-              prior_fit: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None
-              ) -> tuple[torch.Tensor, torch.Tensor, float]:
+              prior_fit: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None,
+              workspace: np.ndarray | None = None) -> tuple[torch.Tensor, torch.Tensor, float]:
     """One VB-EM sweep ``q -> q'`` of Dawid-Skene (M-step, the prior's type-II step, E-step), as
-    :func:`accord.models._vb.vb_dawid_skene` takes it; also the prior's largest relative change."""
+    :func:`accord.models._vb.vb_dawid_skene` takes it; also the prior's largest relative change (``workspace``:
+    :func:`_softmax_classes`)."""
     conf_alpha, class_alpha = _vb_m_step(incidence, q, prior, class_prior, incidence.n_workers, incidence.n_classes)
     change = 0.0
     if prior_fit is not None:
@@ -159,8 +188,7 @@ def _vb_sweep(incidence: Incidence, q: torch.Tensor, prior: torch.Tensor, class_
         change = float(((new_prior - prior).abs() / prior).max())
         prior = new_prior
     scores = incidence.item_product(cell_table(dirichlet_expected_log(conf_alpha)))
-    scores += dirichlet_expected_log(class_alpha)
-    return _softmax_classes(scores), prior, change
+    return _softmax_classes(scores, dirichlet_expected_log(class_alpha), workspace), prior, change
 
 
 def warm_vb_dawid_skene(incidence: Incidence, confusion_prior: torch.Tensor, class_prior: torch.Tensor,
@@ -182,28 +210,29 @@ def warm_vb_dawid_skene(incidence: Incidence, confusion_prior: torch.Tensor, cla
     q, prior, n_iter = start.contiguous(), confusion_prior, 0
     converged = False
     rates: list[float] = []
+    workspace = np.empty(q.shape[::-1], dtype=q.numpy().dtype) if q.device.type == "cpu" else None
+    r, v, jump = torch.empty_like(q), torch.empty_like(q), torch.empty_like(q)
     while n_iter + 3 <= max_iter:
-        q1, prior, prior_change = _vb_sweep(incidence, q, prior, class_prior, prior_fit)
+        q1, prior, prior_change = _vb_sweep(incidence, q, prior, class_prior, prior_fit, workspace)
         n_iter += 1
-        r = q1 - q
-        first = _largest_move(r)
+        first = _largest_move(torch.sub(q1, q, out=r))
         if distance_below(first, rates, tol) and prior_change < PRIOR_TOL:
             q, converged = q1, True
             break
-        q2, prior, _ = _vb_sweep(incidence, q1, prior, class_prior, prior_fit)
-        v = q2 - q1
-        rates.append(_largest_move(v) / first if first > 0 else 1.0)
+        q2, prior, _ = _vb_sweep(incidence, q1, prior, class_prior, prior_fit, workspace)
+        rates.append(_largest_move(torch.sub(q2, q1, out=v)) / first if first > 0 else 1.0)
         v -= r
         v_norm = float(v.norm())
         step = min(-float(r.norm()) / v_norm, -1.0) if v_norm > 0 else -1.0
         if np.isfinite(step * v_norm):
-            jump = torch.add(q, r, alpha=-2.0 * step).add_(v, alpha=step * step).clamp_min_(1e-12)
+            torch.add(q, r, alpha=-2.0 * step, out=jump).add_(v, alpha=step * step).clamp_min_(1e-12)
             jump /= row_sums(jump)[:, None]
+            extrapolated = jump
         else:
-            jump = q2
-        q, prior, prior_change = _vb_sweep(incidence, jump, prior, class_prior, prior_fit)
+            extrapolated = q2
+        q, prior, prior_change = _vb_sweep(incidence, extrapolated, prior, class_prior, prior_fit, workspace)
         n_iter += 2
-        if distance_below(_largest_move(q - jump), rates, tol) and prior_change < PRIOR_TOL:
+        if distance_below(_largest_move(torch.sub(q, extrapolated, out=r)), rates, tol) and prior_change < PRIOR_TOL:
             converged = True
             break
     conf_alpha, class_alpha = _vb_m_step(incidence, q, prior, class_prior, incidence.n_workers, incidence.n_classes)
