@@ -58,3 +58,16 @@ def test_warm_softmax_matches_the_cold_fits_softmax(k: int):
         got = _softmax_classes(scores.clone(), shift, workspace)
         assert torch.isfinite(got).all()
         assert torch.allclose(got, expected, rtol=1e-12, atol=1e-15)
+
+
+@pytest.mark.parametrize(("fitted", "distinct"), [
+    (pd.Index(["p1", "p2", "p3"], dtype="str"), pd.Index(["p3", "p9"], dtype="str")),
+    (pd.Index(["p1", "p2", "p3"], dtype=object), pd.Index(["p2"], dtype=object)),
+    (pd.Index([10, 20, 30]), pd.Index([30, 70])),
+    (pd.Index([10, 20, 30]), pd.Index(["30", "x"], dtype=object)),  # types Arrow does not compare: pandas decides
+    (pd.Index(["a", 1], dtype=object), pd.Index(["a"], dtype=object)),
+])
+def test_places_of_fitted_ids_among_new_ones_are_those_pandas_gives(fitted: pd.Index, distinct: pd.Index):
+    from accord.models.incremental import _places
+
+    assert np.array_equal(_places(fitted, distinct), distinct.get_indexer(fitted))
