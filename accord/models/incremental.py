@@ -9,9 +9,9 @@ them) and refits:
 - :class:`~accord.models.dawid_skene.DawidSkene` with closed-form VB (``inference="vb"``): VB-EM restarts from the
   previous item posteriors ``q(z)`` (new pairs from their vote fractions) and the previous fitted prior. VB-EM
   converges linearly, and slowly where raters are uncertain, so the warm iteration is accelerated by SQUAREM
-  (Varadhan & Roland 2008; :func:`warm_vb_dawid_skene`). The calibration chosen by the previous fit
-  (``item_correlation="auto"``, ``vote_shrinkage="auto"``) is kept, since a small batch barely moves it (a cold
-  fit chooses it again). ``n_iter_`` counts the warm sweeps;
+  (Varadhan & Roland 2008) on the parameters ``E[log theta]``, ``E[log pi]`` (:func:`warm_vb_dawid_skene`). The
+  calibration chosen by the previous fit (``item_correlation="auto"``, ``vote_shrinkage="auto"``) is kept, since a
+  small batch barely moves it (a cold fit chooses it again). ``n_iter_`` counts the warm sweeps;
 - every other model: a fit on all judgments (the same answer as :meth:`~accord.models.base.RaterModel.fit`, with no
   saving).
 
