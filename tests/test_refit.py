@@ -52,6 +52,7 @@ def test_warm_softmax_matches_the_cold_fits_softmax(k: int):
     scores = torch.randn(500, k, generator=generator, dtype=torch.float64) * 30.0
     scores[0] = torch.tensor([-1000.0] * (k - 1) + [-3000.0], dtype=torch.float64)  # exp of every score underflows
     scores[1, 0] = 700.0
+    scores[2, 1] = 800.0  # its exponential overflows
     shift = torch.randn(k, generator=generator, dtype=torch.float64)
     expected = softmax_last(scores + shift)
     for workspace in (None, np.full((k, 500), np.nan)):

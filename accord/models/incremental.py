@@ -146,33 +146,40 @@ def _calibration_kept(model: Any) -> Iterator[None]:
             setattr(model, name, value)
 
 
+#: the smallest sum of a pair's exponentiated scores that :func:`_softmax_classes` divides by as it is (far from the
+#: subnormal numbers, below which the exponentials lose precision)
+SMALLEST_TOTAL = 1e-300
+
+
 def _softmax_classes(scores: torch.Tensor, shift: torch.Tensor, workspace: np.ndarray | None = None) -> torch.Tensor:
     """:func:`accord.models._vb.softmax_last` of ``[I, K]`` scores plus a ``[K]`` shift, in place.
 
-    On the CPU with ``K > 2`` the scores are taken through a classes-first (``[K, I]``) copy, on which the shift, the
-    maximum, its subtraction, the exponential and the sum are operations on contiguous vectors (on ``[I, K]`` each is
-    a loop of length ``K``, several times slower), and the division writes back into ``scores``; ``workspace``, a
-    ``[K, I]`` array of the scores' dtype, holds the copy (one is allocated when it is None; a sweep reuses one, as
-    a fresh 8 MB array costs its page faults every time). Elsewhere the maximum and the sum over the classes are
-    ``K - 1`` elementwise operations on the columns."""
+    On the CPU with ``K > 2`` the shifted scores are taken through a classes-first (``[K, I]``) copy, on which the
+    exponential and the sum are operations on contiguous vectors (on ``[I, K]`` each is a loop of length ``K``,
+    several times slower), and the division writes back into ``scores``; ``workspace``, a ``[K, I]`` array of the
+    scores' dtype, holds the copy (one is allocated when it is None; a sweep reuses one, as a fresh 8 MB array costs
+    its page faults every time). The E-step's scores are log-probabilities, so they are exponentiated without
+    subtracting each pair's maximum; the rare pairs whose exponentials sum to less than :data:`SMALLEST_TOTAL` (or
+    overflow) are done again by :func:`~accord.models._vb.softmax_last`. Elsewhere the maximum and the sum over the
+    classes are ``K - 1`` elementwise operations on the columns."""
     k = scores.shape[-1]
     if k > 2 and scores.device.type == "cpu":
         out = scores.numpy()
         if workspace is None:
             workspace = np.empty(out.shape[::-1], dtype=out.dtype)
-        by_class = workspace
-        np.copyto(by_class, out.T)
-        by_class += shift.numpy()[:, None]
-        top = np.maximum(by_class[0], by_class[1])
-        for row in by_class[2:]:
-            np.maximum(top, row, out=top)
-        by_class -= top
+        by_class = np.add(out.T, shift.numpy()[:, None], out=workspace)
         np.exp(by_class, out=by_class)
-        total = np.add(by_class[0], by_class[1], out=top)
+        total = np.add(by_class[0], by_class[1])
         for row in by_class[2:]:
             total += row
+        redo = None
+        if not (total.min() >= SMALLEST_TOTAL and total.max() < np.inf):
+            redo = np.flatnonzero(~((total >= SMALLEST_TOTAL) & (total < np.inf)))
+            again = softmax_last(torch.from_numpy(out[redo]) + shift).numpy()
         for j in range(k):
             np.divide(by_class[j], total, out=out[:, j])
+        if redo is not None:
+            out[redo] = again
         return scores
     scores += shift
     if k <= 2:
