@@ -72,3 +72,22 @@ def test_places_of_fitted_ids_among_new_ones_are_those_pandas_gives(fitted: pd.I
     from accord.models.incremental import _places
 
     assert np.array_equal(_places(fitted, distinct), distinct.get_indexer(fitted))
+
+
+def test_extended_incidence_is_the_incidence_of_all_judgments():
+    from accord.models.incremental import _extended_incidence
+
+    table = make_synthetic(200, 15, 3, with_text=False, seed=3).judgments[["pair_id", "annotator", "label"]]
+    table = table.reset_index(drop=True)
+    late = np.random.default_rng(1).choice(len(table), 40, replace=False)
+    old = validate(table.drop(late).reset_index(drop=True))
+    new = pd.concat([table.iloc[late], table.iloc[late[:5]],  # repeated judgments are counted twice, as encode does
+                     pd.DataFrame({"pair_id": ["fresh-1", "fresh-1"], "annotator": ["newcomer", "ann00"],
+                                   "label": ["A", "B"]})], ignore_index=True)
+    fitted = encode(old)
+    extended = extend_encoded(fitted, validate(new, duplicates="keep"))
+    got, expected = _extended_incidence(build_incidence(fitted), extended, len(fitted.items), "cpu"), \
+        build_incidence(extended)
+    assert (got.host != expected.host).nnz == 0 and np.array_equal(got.host.indices, expected.host.indices)
+    assert torch.equal(got.by_cell.to_dense(), expected.by_cell.to_dense())
+    assert (got.n_items, got.n_workers, got.n_classes) == (expected.n_items, expected.n_workers, expected.n_classes)

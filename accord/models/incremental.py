@@ -36,13 +36,14 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
+import scipy.sparse as sp
 import torch
 
 from accord.datasets import AccordError, Encoded, validate
 from accord.models._data import vote_fractions
 from accord.models._vb import (PRIOR_TOL, Incidence, VBResult, _vb_m_step, build_incidence, cell_table,
                                dirichlet_expected_log, fit_confusion_prior_evidence, fit_population_prior,
-                               remaining_distance, row_sums, softmax_last)
+                               incidence_from_csr, remaining_distance, row_sums, softmax_last)
 from accord.models.base import seed_everything
 from accord.models.confusion import label_codes
 
@@ -108,7 +109,7 @@ def _refit_dawid_skene(model: Any, encoded: Encoded) -> Any:
     """The warm refit of a closed-form Dawid-Skene fit: the solve, then what ``DawidSkene._fit`` does after its
     own (the fitted prior, the draws put off, the moments, calibration and soft labels)."""
     old = model._vb
-    incidence = build_incidence(encoded, model._torch_device)
+    incidence = _extended_incidence(model._incidence, encoded, len(model.encoded_.items), model._torch_device)
     n_old = old.item_probs.shape[0]
     late = slice(len(model.encoded_.items), None)  # the new judgments; only they are on the new pairs
     on_new = encoded.items[late] >= n_old
@@ -130,6 +131,24 @@ def _refit_dawid_skene(model: Any, encoded: Encoded) -> Any:
     model.soft_labels_ = model._soft_labels()
     model._defer("_annotator_table", "annotators_")
     return model
+
+
+def _extended_incidence(fitted: Incidence, encoded: Encoded, n_fitted: int, device: Any) -> Incidence:
+    """:func:`accord.models._vb.build_incidence` of ``encoded`` whose first ``n_fitted`` judgments made ``fitted``:
+    where ``fitted`` keeps its SciPy matrix, the counts of the new judgments are added to it (a merge of sorted rows,
+    a quarter of the cost of sorting every judgment again)."""
+    if fitted.host is None:
+        return build_incidence(encoded, device)
+    n_items, n_cells = encoded.n_items, encoded.n_workers * encoded.n_classes
+    host = fitted.host
+    indptr = np.concatenate([host.indptr, np.full(n_items - host.shape[0], host.indptr[-1], dtype=host.indptr.dtype)])
+    grown = sp.csr_matrix((host.data, host.indices, indptr), shape=(n_items, n_cells))
+    cells = encoded.workers[n_fitted:] * encoded.n_classes + encoded.labels[n_fitted:]
+    added = sp.csr_matrix((np.ones(len(cells)), (encoded.items[n_fitted:], cells)), shape=(n_items, n_cells))
+    added.sum_duplicates()
+    counts = grown + added
+    counts.sort_indices()
+    return incidence_from_csr(counts, encoded.n_workers, encoded.n_classes, device)
 
 
 @contextmanager
