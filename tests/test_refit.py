@@ -41,3 +41,53 @@ def test_host_products_match_torch_sparse_products():
     table = torch.randn(encoded.n_workers * encoded.n_classes, encoded.n_classes, dtype=torch.float64)
     assert torch.allclose(incidence.cell_product(q), incidence.by_cell @ q, rtol=1e-12, atol=1e-12)
     assert torch.allclose(incidence.item_product(table), incidence.by_item @ table, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("k", [2, 3, 4])
+def test_warm_softmax_matches_the_cold_fits_softmax(k: int):
+    from accord.models._vb import softmax_last
+    from accord.models.incremental import _softmax_classes
+
+    generator = torch.Generator().manual_seed(k)
+    scores = torch.randn(500, k, generator=generator, dtype=torch.float64) * 30.0
+    scores[0] = torch.tensor([-1000.0] * (k - 1) + [-3000.0], dtype=torch.float64)  # exp of every score underflows
+    scores[1, 0] = 700.0
+    scores[2, 1] = 800.0  # its exponential overflows
+    shift = torch.randn(k, generator=generator, dtype=torch.float64)
+    expected = softmax_last(scores + shift)
+    for workspace in (None, np.full((k, 500), np.nan)):
+        got = _softmax_classes(scores.clone(), shift, workspace)
+        assert torch.isfinite(got).all()
+        assert torch.allclose(got, expected, rtol=1e-12, atol=1e-15)
+
+
+@pytest.mark.parametrize(("fitted", "distinct"), [
+    (pd.Index(["p1", "p2", "p3"], dtype="str"), pd.Index(["p3", "p9"], dtype="str")),
+    (pd.Index(["p1", "p2", "p3"], dtype=object), pd.Index(["p2"], dtype=object)),
+    (pd.Index([10, 20, 30]), pd.Index([30, 70])),
+    (pd.Index([10, 20, 30]), pd.Index(["30", "x"], dtype=object)),  # types Arrow does not compare: pandas decides
+    (pd.Index(["a", 1], dtype=object), pd.Index(["a"], dtype=object)),
+])
+def test_places_of_fitted_ids_among_new_ones_are_those_pandas_gives(fitted: pd.Index, distinct: pd.Index):
+    from accord.models.incremental import _places
+
+    assert np.array_equal(_places(fitted, distinct), distinct.get_indexer(fitted))
+
+
+def test_extended_incidence_is_the_incidence_of_all_judgments():
+    from accord.models.incremental import _extended_incidence
+
+    table = make_synthetic(200, 15, 3, with_text=False, seed=3).judgments[["pair_id", "annotator", "label"]]
+    table = table.reset_index(drop=True)
+    late = np.random.default_rng(1).choice(len(table), 40, replace=False)
+    old = validate(table.drop(late).reset_index(drop=True))
+    new = pd.concat([table.iloc[late], table.iloc[late[:5]],  # repeated judgments are counted twice, as encode does
+                     pd.DataFrame({"pair_id": ["fresh-1", "fresh-1"], "annotator": ["newcomer", "ann00"],
+                                   "label": ["A", "B"]})], ignore_index=True)
+    fitted = encode(old)
+    extended = extend_encoded(fitted, validate(new, duplicates="keep"))
+    got, expected = _extended_incidence(build_incidence(fitted), extended, len(fitted.items), "cpu"), \
+        build_incidence(extended)
+    assert (got.host != expected.host).nnz == 0 and np.array_equal(got.host.indices, expected.host.indices)
+    assert torch.equal(got.by_cell.to_dense(), expected.by_cell.to_dense())
+    assert (got.n_items, got.n_workers, got.n_classes) == (expected.n_items, expected.n_workers, expected.n_classes)

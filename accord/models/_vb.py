@@ -112,6 +112,14 @@ def build_incidence(encoded: Encoded, device: torch.device | str = "cpu",
     ones = np.ones(len(cells), dtype=np.float64)
     csr = sp.csr_matrix((ones, (encoded.items, cells)), shape=(encoded.n_items, n_cells))
     csr.sum_duplicates()
+    return incidence_from_csr(csr, encoded.n_workers, encoded.n_classes, device, dtype)
+
+
+def incidence_from_csr(csr: sp.csr_matrix, n_workers: int, n_classes: int, device: torch.device | str = "cpu",
+                       dtype: torch.dtype = torch.float64) -> Incidence:
+    """The :class:`Incidence` of a SciPy count matrix ``[n_items, n_workers * n_classes]`` in canonical form (sorted
+    column indices, no duplicates), as :func:`build_incidence` makes it."""
+    n_cells = n_workers * n_classes
     csc = csr.tocsc()  # the transpose's CSR layout
 
     def to_torch(crow: np.ndarray, col: np.ndarray, val: np.ndarray, shape: tuple[int, int]) -> torch.Tensor:
@@ -120,11 +128,10 @@ def build_incidence(encoded: Encoded, device: torch.device | str = "cpu",
                     torch.as_tensor(val, dtype=dtype, device=device), shape)
 
     by_item = to_torch(csr.indptr, csr.indices, csr.data, csr.shape)
-    by_cell = to_torch(csc.indptr, csc.indices, csc.data, (n_cells, encoded.n_items))
+    by_cell = to_torch(csc.indptr, csc.indices, csc.data, (n_cells, csr.shape[0]))
     host = csr if torch.device(device).type == "cpu" and dtype == torch.float64 else None
     return Incidence(by_item=by_item, by_cell=by_cell, crow=csr.indptr.astype(np.int64), col=by_item.col_indices(),
-                     val=by_item.values(), n_items=encoded.n_items, n_workers=encoded.n_workers,
-                     n_classes=encoded.n_classes, host=host)
+                     val=by_item.values(), n_items=csr.shape[0], n_workers=n_workers, n_classes=n_classes, host=host)
 
 
 def cell_table(log_theta: torch.Tensor) -> torch.Tensor:

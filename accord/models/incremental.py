@@ -9,9 +9,9 @@ them) and refits:
 - :class:`~accord.models.dawid_skene.DawidSkene` with closed-form VB (``inference="vb"``): VB-EM restarts from the
   previous item posteriors ``q(z)`` (new pairs from their vote fractions) and the previous fitted prior. VB-EM
   converges linearly, and slowly where raters are uncertain, so the warm iteration is accelerated by SQUAREM
-  (Varadhan & Roland 2008; :func:`warm_vb_dawid_skene`). The calibration chosen by the previous fit
-  (``item_correlation="auto"``, ``vote_shrinkage="auto"``) is kept, since a small batch barely moves it (a cold
-  fit chooses it again). ``n_iter_`` counts the warm sweeps;
+  (Varadhan & Roland 2008) on the parameters ``E[log theta]``, ``E[log pi]`` (:func:`warm_vb_dawid_skene`). The
+  calibration chosen by the previous fit (``item_correlation="auto"``, ``vote_shrinkage="auto"``) is kept, since a
+  small batch barely moves it (a cold fit chooses it again). ``n_iter_`` counts the warm sweeps;
 - every other model: a fit on all judgments (the same answer as :meth:`~accord.models.base.RaterModel.fit`, with no
   saving).
 
@@ -34,13 +34,16 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import scipy.sparse as sp
 import torch
 
 from accord.datasets import AccordError, Encoded, validate
 from accord.models._data import vote_fractions
 from accord.models._vb import (PRIOR_TOL, Incidence, VBResult, _vb_m_step, build_incidence, cell_table,
                                dirichlet_expected_log, fit_confusion_prior_evidence, fit_population_prior,
-                               remaining_distance, row_sums, softmax_last)
+                               incidence_from_csr, remaining_distance, row_sums, softmax_last)
 from accord.models.base import seed_everything
 from accord.models.confusion import label_codes
 
@@ -48,9 +51,9 @@ def _codes_extended(index: pd.Index, values: pd.Series) -> tuple[np.ndarray, pd.
     """Codes of ``values`` in ``index``, with unseen values appended in order of first appearance.
 
     The lookup table is built on the few distinct new values, and the fitted ``index`` is looked up in it: hashing
-    into a small table is cheaper than building one over every fitted pair."""
+    into a small table is cheaper than building one over every fitted pair (:func:`_places`)."""
     distinct = pd.Index(pd.unique(values.to_numpy()))
-    place = distinct.get_indexer(index)  # for each fitted value, its place among the new ones (-1: not among them)
+    place = _places(index, distinct)  # for each fitted value, its place among the new ones (-1: not among them)
     known = np.full(len(distinct), -1, dtype=np.int64)
     known[place[place >= 0]] = np.flatnonzero(place >= 0)
     codes = known[distinct.get_indexer(values)]
@@ -60,6 +63,17 @@ def _codes_extended(index: pd.Index, values: pd.Series) -> tuple[np.ndarray, pd.
         codes[unseen] = len(index) + new_codes
         index = index.append(pd.Index(new_values, name=index.name))
     return codes.astype(np.int64), index
+
+
+def _places(index: pd.Index, distinct: pd.Index) -> np.ndarray:
+    """``distinct.get_indexer(index)``, by Arrow's ``index_in`` where both convert to Arrow arrays of types it can
+    compare: an Arrow-backed string index is hashed as it is stored, where pandas first converts every value to a
+    Python string (about six times slower on 333k pair ids)."""
+    try:
+        found = pc.index_in(pa.array(index.array), value_set=pa.array(distinct.array))
+    except (pa.ArrowException, TypeError, ValueError):
+        return distinct.get_indexer(index)
+    return found.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
 
 
 def extend_encoded(encoded: Encoded, new_judgments: pd.DataFrame) -> Encoded:
@@ -95,10 +109,13 @@ def _refit_dawid_skene(model: Any, encoded: Encoded) -> Any:
     """The warm refit of a closed-form Dawid-Skene fit: the solve, then what ``DawidSkene._fit`` does after its
     own (the fitted prior, the draws put off, the moments, calibration and soft labels)."""
     old = model._vb
-    incidence = build_incidence(encoded, model._torch_device)
+    incidence = _extended_incidence(model._incidence, encoded, len(model.encoded_.items), model._torch_device)
     n_old = old.item_probs.shape[0]
-    fresh = torch.as_tensor(vote_fractions(encoded, 1e-3)[n_old:], dtype=old.item_probs.dtype,
-                            device=old.item_probs.device)
+    late = slice(len(model.encoded_.items), None)  # the new judgments; only they are on the new pairs
+    on_new = encoded.items[late] >= n_old
+    new_pairs = replace(encoded, items=encoded.items[late][on_new] - n_old, workers=encoded.workers[late][on_new],
+                        labels=encoded.labels[late][on_new], item_index=encoded.item_index[n_old:])
+    fresh = torch.as_tensor(vote_fractions(new_pairs, 1e-3), dtype=old.item_probs.dtype, device=old.item_probs.device)
     prior_fit = {"full": fit_population_prior, True: fit_confusion_prior_evidence}.get(model.empirical_prior)
     vb = warm_vb_dawid_skene(incidence, old.confusion_prior, model._class_prior_vec,
                              torch.cat([old.item_probs, fresh]), prior_fit=prior_fit, tol=model.tol,
@@ -116,6 +133,24 @@ def _refit_dawid_skene(model: Any, encoded: Encoded) -> Any:
     return model
 
 
+def _extended_incidence(fitted: Incidence, encoded: Encoded, n_fitted: int, device: Any) -> Incidence:
+    """:func:`accord.models._vb.build_incidence` of ``encoded`` whose first ``n_fitted`` judgments made ``fitted``:
+    where ``fitted`` keeps its SciPy matrix, the counts of the new judgments are added to it (a merge of sorted rows,
+    a quarter of the cost of sorting every judgment again)."""
+    if fitted.host is None:
+        return build_incidence(encoded, device)
+    n_items, n_cells = encoded.n_items, encoded.n_workers * encoded.n_classes
+    host = fitted.host
+    indptr = np.concatenate([host.indptr, np.full(n_items - host.shape[0], host.indptr[-1], dtype=host.indptr.dtype)])
+    grown = sp.csr_matrix((host.data, host.indices, indptr), shape=(n_items, n_cells))
+    cells = encoded.workers[n_fitted:] * encoded.n_classes + encoded.labels[n_fitted:]
+    added = sp.csr_matrix((np.ones(len(cells)), (encoded.items[n_fitted:], cells)), shape=(n_items, n_cells))
+    added.sum_duplicates()
+    counts = grown + added
+    counts.sort_indices()
+    return incidence_from_csr(counts, encoded.n_workers, encoded.n_classes, device)
+
+
 @contextmanager
 def _calibration_kept(model: Any) -> Iterator[None]:
     """Settings ``"auto"`` of the calibration fixed, for the block, at the values the previous fit chose."""
@@ -130,11 +165,43 @@ def _calibration_kept(model: Any) -> Iterator[None]:
             setattr(model, name, value)
 
 
-def _softmax_classes(scores: torch.Tensor) -> torch.Tensor:
-    """:func:`accord.models._vb.softmax_last` of ``[I, K]`` scores, in place for ``K > 2``: the maximum and the sum over
-    the classes are taken as ``K - 1`` elementwise operations on the columns (torch's reductions over a last axis of
-    3 are several times slower, and a transposed copy costs two more passes)."""
-    if scores.shape[-1] <= 2:
+#: the smallest sum of a pair's exponentiated scores that :func:`_softmax_classes` divides by as it is (far from the
+#: subnormal numbers, below which the exponentials lose precision)
+SMALLEST_TOTAL = 1e-300
+
+
+def _softmax_classes(scores: torch.Tensor, shift: torch.Tensor, workspace: np.ndarray | None = None) -> torch.Tensor:
+    """:func:`accord.models._vb.softmax_last` of ``[I, K]`` scores plus a ``[K]`` shift, in place.
+
+    On the CPU with ``K > 2`` the shifted scores are taken through a classes-first (``[K, I]``) copy, on which the
+    exponential and the sum are operations on contiguous vectors (on ``[I, K]`` each is a loop of length ``K``,
+    several times slower), and the division writes back into ``scores``; ``workspace``, a ``[K, I]`` array of the
+    scores' dtype, holds the copy (one is allocated when it is None; a sweep reuses one, as a fresh 8 MB array costs
+    its page faults every time). The E-step's scores are log-probabilities, so they are exponentiated without
+    subtracting each pair's maximum; the rare pairs whose exponentials sum to less than :data:`SMALLEST_TOTAL` (or
+    overflow) are done again by :func:`~accord.models._vb.softmax_last`. Elsewhere the maximum and the sum over the
+    classes are ``K - 1`` elementwise operations on the columns."""
+    k = scores.shape[-1]
+    if k > 2 and scores.device.type == "cpu":
+        out = scores.numpy()
+        if workspace is None:
+            workspace = np.empty(out.shape[::-1], dtype=out.dtype)
+        by_class = np.add(out.T, shift.numpy()[:, None], out=workspace)
+        np.exp(by_class, out=by_class)
+        total = np.add(by_class[0], by_class[1])
+        for row in by_class[2:]:
+            total += row
+        redo = None
+        if not (total.min() >= SMALLEST_TOTAL and total.max() < np.inf):
+            redo = np.flatnonzero(~((total >= SMALLEST_TOTAL) & (total < np.inf)))
+            again = softmax_last(torch.from_numpy(out[redo]) + shift).numpy()
+        for j in range(k):
+            np.divide(by_class[j], total, out=out[:, j])
+        if redo is not None:
+            out[redo] = again
+        return scores
+    scores += shift
+    if k <= 2:
         return softmax_last(scores)
     columns = scores.unbind(-1)
     top = columns[0].clone()
@@ -146,11 +213,13 @@ def _softmax_classes(scores: torch.Tensor) -> torch.Tensor:
     return scores
 
 
-def _vb_sweep(incidence: Incidence, q: torch.Tensor, prior: torch.Tensor, class_prior: torch.Tensor,
-              prior_fit: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None
-              ) -> tuple[torch.Tensor, torch.Tensor, float]:
-    """One VB-EM sweep ``q -> q'`` of Dawid-Skene (M-step, the prior's type-II step, E-step), as
-    :func:`accord.models._vb.vb_dawid_skene` takes it; also the prior's largest relative change."""
+def _m_step_parameters(incidence: Incidence, q: torch.Tensor, prior: torch.Tensor, class_prior: torch.Tensor,
+                       prior_fit: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None
+                       ) -> tuple[torch.Tensor, torch.Tensor, float]:
+    """The M-step half of a VB-EM sweep of Dawid-Skene (with the prior's type-II step), as
+    :func:`accord.models._vb.vb_dawid_skene` takes it, returning the parameters the E-step reads: the
+    ``[W * L * K + K]`` vector of ``E[log theta]`` as :func:`accord.models._vb.cell_table` lays it out, then
+    ``E[log pi]``; also the (fitted) prior and its largest relative change."""
     conf_alpha, class_alpha = _vb_m_step(incidence, q, prior, class_prior, incidence.n_workers, incidence.n_classes)
     change = 0.0
     if prior_fit is not None:
@@ -158,54 +227,73 @@ def _vb_sweep(incidence: Incidence, q: torch.Tensor, prior: torch.Tensor, class_
         conf_alpha = conf_alpha - prior + new_prior
         change = float(((new_prior - prior).abs() / prior).max())
         prior = new_prior
-    scores = incidence.item_product(cell_table(dirichlet_expected_log(conf_alpha)))
-    scores += dirichlet_expected_log(class_alpha)
-    return _softmax_classes(scores), prior, change
+    table = cell_table(dirichlet_expected_log(conf_alpha))
+    return torch.cat([table.reshape(-1), dirichlet_expected_log(class_alpha).to(table)]), prior, change
+
+
+def _e_step_parameters(incidence: Incidence, parameters: torch.Tensor, workspace: np.ndarray | None) -> torch.Tensor:
+    """The E-step half of a sweep: ``q(z)`` ``[I, K]`` from the parameters of :func:`_m_step_parameters` (or any
+    real vector laid out as they are, such as an extrapolation of them)."""
+    k = incidence.n_classes
+    scores = incidence.item_product(parameters[:-k].reshape(-1, k))
+    return _softmax_classes(scores, parameters[-k:], workspace)
 
 
 def warm_vb_dawid_skene(incidence: Incidence, confusion_prior: torch.Tensor, class_prior: torch.Tensor,
                         start: torch.Tensor, *, tol: float, max_iter: int,
                         prior_fit: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None) -> VBResult:
-    """The VB-EM fixed point of Dawid-Skene from a nearby ``q(z)`` (``start``), accelerated by SQUAREM (scheme S3).
+    """The VB-EM fixed point of Dawid-Skene from a nearby ``q(z)`` (``start``), accelerated by SQUAREM (scheme S3)
+    on the parameters.
 
-    A cycle takes two sweeps ``q1 = F(q0)``, ``q2 = F(q1)`` (:func:`_vb_sweep`), extrapolates along ``r = q1 - q0``,
-    ``v = q2 - 2 q1 + q0`` with the step ``a = -|r| / |v|`` (at most -1) to ``q0 - 2 a r + a^2 v`` (clipped to the
-    simplex), and stabilises with one more sweep.
+    A sweep is an M-step (:func:`_m_step_parameters`: ``q(z)`` to the parameters ``p = (E[log theta], E[log pi])``,
+    ``W L K + K`` numbers) then an E-step (:func:`_e_step_parameters`: ``p`` to ``q(z)``). A cycle takes three
+    sweeps: from ``q``, ``p0 = M(q)``, ``q1 = E(p0)``, ``p1 = M(q1)``, ``q2 = E(p1)``, ``p2 = M(q2)``; it
+    extrapolates along ``r = p1 - p0``, ``v = p2 - 2 p1 + p0`` with the step ``a = -|r| / |v|`` (at most -1) to
+    ``p0 - 2 a r + a^2 v`` and ends with the E-step from there, whose ``q(z)`` starts the next cycle (its M-step
+    stabilises the extrapolation). The parameters, not ``q(z)``, are extrapolated: as in the EM acceleration SQUAREM
+    was made for, and any real vector of them gives a ``q(z)`` on the simplex; it costs a vector of the size of the
+    confusion tables, not of the pairs.
 
     Stops by the rule of a cold fit (``stop="distance"`` of :func:`accord.models._vb.vb_dawid_skene`): after a sweep
     whose result is estimated within ``tol`` of the fixed point (:func:`distance_below`: from the sweep's largest move
     of a pair's class probability and the rate at which plain sweeps shrink, measured as the ratio of the largest
-    moves of a cycle's two plain sweeps) and that moved the fitted prior by less than ``PRIOR_TOL`` (relatively);
-    the test follows the first sweep of a cycle and the stabilising one. ``n_iter`` counts the sweeps, at most
-    ``max_iter``.
+    moves of the parameters in a cycle's two plain steps ``p0 -> p1 -> p2``) and whose M-step moved the fitted prior
+    by less than ``PRIOR_TOL`` (relatively); the test follows the first two sweeps of a cycle (the first one's move
+    is the one from the extrapolated point). ``n_iter`` counts the sweeps, at most ``max_iter``.
     """
     q, prior, n_iter = start.contiguous(), confusion_prior, 0
     converged = False
     rates: list[float] = []
+    workspace = np.empty(q.shape[::-1], dtype=q.numpy().dtype) if q.device.type == "cpu" else None
+    moved = torch.empty_like(q)
+
+    def sweep(q: torch.Tensor, prior: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, bool]:
+        parameters, prior, change = _m_step_parameters(incidence, q, prior, class_prior, prior_fit)
+        new_q = _e_step_parameters(incidence, parameters, workspace)
+        settled = distance_below(_largest_move(torch.sub(new_q, q, out=moved)), rates, tol) and change < PRIOR_TOL
+        return parameters, new_q, prior, settled
+
     while n_iter + 3 <= max_iter:
-        q1, prior, prior_change = _vb_sweep(incidence, q, prior, class_prior, prior_fit)
+        p0, q1, prior, settled = sweep(q, prior)
         n_iter += 1
-        r = q1 - q
-        first = _largest_move(r)
-        if distance_below(first, rates, tol) and prior_change < PRIOR_TOL:
+        if settled:
             q, converged = q1, True
             break
-        q2, prior, _ = _vb_sweep(incidence, q1, prior, class_prior, prior_fit)
-        v = q2 - q1
+        p1, q2, prior, settled = sweep(q1, prior)
+        n_iter += 1
+        if settled:
+            q, converged = q2, True
+            break
+        p2, prior, _ = _m_step_parameters(incidence, q2, prior, class_prior, prior_fit)
+        r, v = p1 - p0, p2 - p1
+        first = _largest_move(r)
         rates.append(_largest_move(v) / first if first > 0 else 1.0)
         v -= r
         v_norm = float(v.norm())
         step = min(-float(r.norm()) / v_norm, -1.0) if v_norm > 0 else -1.0
-        if np.isfinite(step * v_norm):
-            jump = torch.add(q, r, alpha=-2.0 * step).add_(v, alpha=step * step).clamp_min_(1e-12)
-            jump /= row_sums(jump)[:, None]
-        else:
-            jump = q2
-        q, prior, prior_change = _vb_sweep(incidence, jump, prior, class_prior, prior_fit)
-        n_iter += 2
-        if distance_below(_largest_move(q - jump), rates, tol) and prior_change < PRIOR_TOL:
-            converged = True
-            break
+        jump = p0.add_(r, alpha=-2.0 * step).add_(v, alpha=step * step) if np.isfinite(step * v_norm) else p2
+        q = _e_step_parameters(incidence, jump, workspace)
+        n_iter += 1
     conf_alpha, class_alpha = _vb_m_step(incidence, q, prior, class_prior, incidence.n_workers, incidence.n_classes)
     return VBResult(conf_alpha, class_alpha, q, n_iter, converged, prior)
 
