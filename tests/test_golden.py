@@ -46,9 +46,10 @@ RENAMED: dict[str, dict[str, str]] = {
 
 #: cases stored again under today's column names (AutoDiagonalNormal as the mean-field guide; the context cases:
 #: ContextPreference's learning rate 0.05 -> 0.1, chosen leave-one-source-out on small tables with gold;
-#: dawid-skene-vb's annotator table: its draws integrate the empirical prior's concentration out, soft labels kept)
-STORED_TODAY = {"dawid-skene-vb", "dawid-skene-meanfield", "dawid-skene-symmetric", "hierarchical-dawid-skene", "mace",
-                "context", "context-individual-map"}
+#: dawid-skene-vb's annotator table: its draws integrate the empirical prior's concentration out, soft labels kept;
+#: dawid-skene-gibbs: the sampler draws the concentration too)
+STORED_TODAY = {"dawid-skene-vb", "dawid-skene-gibbs", "dawid-skene-meanfield", "dawid-skene-symmetric",
+                "hierarchical-dawid-skene", "mace", "context", "context-individual-map"}
 
 
 def renamed(case: str) -> dict[str, str]:

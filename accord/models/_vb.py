@@ -563,13 +563,16 @@ class GibbsResult:
 
 def gibbs_dawid_skene(incidence: Incidence, confusion_prior: torch.Tensor, class_prior: torch.Tensor,
                       init_theta: torch.Tensor, init_pi: torch.Tensor, *, num_samples: int, num_warmup: int,
-                      num_chains: int) -> GibbsResult:
+                      num_chains: int, sample_concentration: bool = False) -> GibbsResult:
     """Blocked Gibbs sampling of Dawid-Skene (exact posterior draws; all chains advance together).
 
     One sweep: ``z_i ~ p(z_i | y_i, theta, pi)`` for every pair at once (one sparse product), then
     ``theta_wk ~ Dirichlet(beta_k + counts_wk(z))`` and ``pi ~ Dirichlet(alpha + counts(z))`` (conjugate). Chains
     start at ``init_theta`` / ``init_pi`` (e.g. the VB posterior mean), which also fixes the labelling of the
-    classes: the sampler does not jump between the mirror-image modes.
+    classes: the sampler does not jump between the mirror-image modes. With ``sample_concentration`` (a two-valued
+    ``confusion_prior``) each chain first draws the prior's concentration given ``z`` with ``theta`` integrated out
+    (:func:`concentration_draws` on the counts of ``z``, the prior's mean held), then ``theta`` under it: the
+    concentration is sampled with the rest instead of fixed at its estimate.
     """
     w, k = incidence.n_workers, incidence.n_classes
     c = num_chains
@@ -586,7 +589,11 @@ def gibbs_dawid_skene(incidence: Incidence, confusion_prior: torch.Tensor, class
         z = (u[..., None] > cdf).sum(-1).clamp_max(k - 1)  # [I, C]
         onehot = eye[z].reshape(-1, c * k)  # [I, C*K]
         counts = (incidence.by_cell @ onehot).reshape(w, k, c, k).permute(2, 0, 3, 1)  # [C, W, K(true), L]
-        theta = _dirichlet(confusion_prior + counts)
+        prior = confusion_prior
+        if sample_concentration:  # [C, 1, K, L]: each chain's prior, drawn given its z
+            prior = torch.stack([concentration_draws(chain + confusion_prior, confusion_prior, 1)[0]
+                                 for chain in counts])[:, None]
+        theta = _dirichlet(prior + counts)
         pi = _dirichlet(class_prior + onehot.reshape(-1, c, k).sum(0))
         log_theta = theta.clamp_min(1e-30).log()
         log_pi = pi.clamp_min(1e-30).log()

@@ -242,7 +242,8 @@ class DawidSkene(ConfusionModel, PyroRaterModel):
             draws = gibbs_dawid_skene(self._incidence, self._confusion_prior, self._class_prior_vec,
                                       vb.confusion_alpha / vb.confusion_alpha.sum(-1, keepdim=True),
                                       vb.class_alpha / vb.class_alpha.sum(), num_samples=self.num_samples,
-                                      num_warmup=self.num_warmup, num_chains=self.num_chains)
+                                      num_warmup=self.num_warmup, num_chains=self.num_chains,
+                                      sample_concentration=self.empirical_prior is True)
             self._log_theta = draws.theta.double().clamp_min(TINY).log()
             self._log_pi = draws.pi.double().clamp_min(TINY).log()
             self._finish()
