@@ -78,12 +78,12 @@ class DawidSkene(ConfusionModel, PyroRaterModel):
     Dirichlet ``alpha_k`` per true class (Minka's fixed point, :func:`accord.models._vb.fit_population_prior`):
     the population's typical confusions between particular classes are learned, which matters with more than two
     classes. The fitted prior (``prior_correct_``, ``prior_error_``: its mean diagonal and off-diagonal values) is the
-    prior of every inference method; no gold label is involved. The soft labels use it as fitted; the draws of the
-    annotator table (``inference="vb"``, two-valued prior) integrate its concentration ``s`` out, since a point
-    estimate of ``s`` makes the raters' intervals too narrow where the table says little about it (Kass & Steffey
-    1989; a row of one judgment says nothing, and on a small table the maximum lies at the bound ``s = 1e3``): each
-    draw takes ``s`` from ``p(log s | n) ∝ evidence(n | s) s / (1 + s)^2`` with the prior's mean held
-    (:func:`accord.models._vb.concentration_draws`).
+    prior of every inference method; no gold label is involved. The VB soft labels use it as fitted; the draws of the
+    annotator table (two-valued prior; with ``"gibbs"`` every sweep draws ``s`` given ``z``) integrate its
+    concentration ``s`` out, since a point estimate of ``s`` makes the raters' intervals too narrow where the table
+    says little about it (Kass & Steffey 1989; a row of one judgment says nothing, and on a small table the maximum
+    lies at the bound ``s = 1e3``): each draw takes ``s`` from ``p(log s | n) ∝ evidence(n | s) s / (1 + s)^2`` with
+    the prior's mean held (:func:`accord.models._vb.concentration_draws`).
 
     *Soft labels* are Bayes' rule with each annotator's posterior-predictive confusion ``E[theta_w]``:
     ``log p(z_i = k | y) = log E[pi_k] + sum_{n in i} log E[theta_{w_n, k, y_n}] + const`` (the collapsed item
