@@ -482,8 +482,7 @@ def concentration_draws(confusion_alpha: torch.Tensor, prior: torch.Tensor, num_
     """
     k = prior.shape[0]
     cells = count_cells(confusion_alpha, prior)
-    a_hat, b_hat = float(prior[0, 0]), float(prior[0, 1]) if k > 1 else float(prior[0, 0])
-    share = a_hat / (a_hat + (k - 1) * b_hat)
+    share = float(prior[0, 0] / prior[0].sum())  # the diagonal's share of a row (a table has two classes or more)
     lo, hi = PRIOR_BOUNDS
     grid = torch.logspace(math.log10(k * lo), math.log10(k * hi), grid_size, dtype=torch.float64)
     a, b = share * grid, (1.0 - share) * grid / max(k - 1, 1)
