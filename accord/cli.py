@@ -607,14 +607,16 @@ def _debias_method(args: argparse.Namespace) -> str:
 
 
 def _print_debias(estimator: Any) -> None:
-    """Per covariate: how many raters' pulls exclude zero, and the weighted mean pull."""
+    """Per covariate: how many raters' pulls exclude zero, how many have a pull at all, and the weighted mean pull."""
     table, population = estimator.annotators_, estimator.population_
     for name in estimator.covariates:
         lower, upper = table[f"{name}_effect_lower"], table[f"{name}_effect_upper"]
         n_out = int(((lower > 0) | (upper < 0)).sum())
+        n_pulled = int((table[f"p_{name}_effect_nonzero"] >= 0.5).sum())
         row = population.loc[f"{name}_effect_mean"]
         note = "" if estimator.identified_[name] else "  (not identified: the covariate agrees with quality)"
-        print(f"debiased {name}: {n_out} of {len(table)} raters' 90% intervals exclude no pull; mean pull "
+        print(f"debiased {name}: {n_out} of {len(table)} raters' 90% intervals exclude no pull, {n_pulled} more "
+              f"likely pulled than not; mean pull "
               f"{float(row['mean']):+.3f} [{float(row['lower']):+.3f}, {float(row['upper']):+.3f}] log-odds per sd "
               f"({estimator.covariate_scale_[name]:.3g} units){note}")
 

@@ -12,6 +12,11 @@ Printed per seed and setting, for :class:`~accord.models.DebiasedBradleyTerry` (
   judgments (75% of the true values tie at 0 with a 25% share, which caps it near 0.76 even for a perfect ordering
   of the biased raters), ``spearman biased``: the same among the length-biased raters, ``AUC``: the probability
   that a biased rater's pull exceeds an unbiased one's;
+* ``spearman sparse``: the same rank correlation for the sparse estimate ``length_effect_median`` (the posterior
+  median under adaptive shrinkage: exactly zero for a rater more likely unbiased than not, so it can tie where the
+  truth ties); ``flagged``, ``false flags``, ``missed``: raters with ``p_length_effect_nonzero >= 0.5``, how many of
+  them are not length-biased, and how many length-biased raters are not flagged; ``null share``: the fitted share of
+  raters without a pull;
 * ``cover 0 (unbiased)``: share of raters without a length bias whose 90% interval covers zero (and of the biased);
 * ``ECE``: of P(A) against the true P(A > B) (10 bins), for the debiased labels, crowd Bradley-Terry's and the vote
   share; ``length slope``: the coefficient of the length difference (in sentences) when the labels' log-odds are
@@ -71,11 +76,16 @@ def run(seed: int, share: float, args: argparse.Namespace) -> dict[str, float]:
              .reindex(pairs.index).to_numpy())
     labels = {"debiased": model.soft_labels_.probs["A"].reindex(pairs.index).to_numpy(),
               "crowd BT": plain.soft_labels_.probs["A"].reindex(pairs.index).to_numpy(), "votes": votes}
+    flagged = table["p_length_effect_nonzero"] >= 0.5
     row = {"seed": seed, "biased share": share, "fit s": seconds,
-           "cover 0 (unbiased)": float(covers[~biased].mean())}
+           "cover 0 (unbiased)": float(covers[~biased].mean()), "flagged": int(flagged.sum()),
+           "false flags": int((flagged & ~biased).sum()),
+           "null share": float(model.population_.loc["length_effect_null_share", "mean"])}
     if biased.any():
         effect = table["length_effect"]
         row.update({"spearman": spearmanr(effect, table["length_bias"]).statistic,
+                    "spearman sparse": spearmanr(table["length_effect_median"], table["length_bias"]).statistic,
+                    "missed": int((~flagged & biased).sum()),
                     "spearman biased": spearmanr(effect[biased], table.loc[biased, "length_bias"]).statistic,
                     "AUC": float((effect[biased].to_numpy()[:, None] > effect[~biased].to_numpy()).mean()),
                     "cover 0 (biased)": float(covers[biased].mean())})

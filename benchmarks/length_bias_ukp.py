@@ -7,8 +7,8 @@ What is printed:
   the quantiles of that share per worker;
 * per worker with at least ``--min-judgments`` judgments: the pull ``length_effect`` (log-odds per standard deviation
   of the word difference, relative to the bulk of the workers: see the model's docstring for what the ratings can
-  and cannot identify), how many workers' 90% intervals lie above zero and below zero, and the quantiles of the
-  pulls;
+  and cannot identify), how many workers' 90% intervals lie above zero and below zero, how many have a pull at all
+  by adaptive shrinkage (``p_length_effect_nonzero >= 0.5``), and the quantiles of the pulls;
 * the population rows: the judgment-weighted mean pull, the pulls' scale ``tau`` and the shared component ``alpha``
   (a pull every worker shares, or quality that goes with length: the ratings cannot tell them apart);
 * how far the debiased soft labels moved from crowd Bradley-Terry's, and the correlation of each with the length
@@ -95,6 +95,10 @@ def main(argv: list[str] | None = None) -> int:
     below = int((busy["length_effect_upper"] < 0).sum())
     print(f"\nworkers with >= {args.min_judgments} judgments: {len(busy):,}; 90% interval above 0: {above} "
           f"({above / len(busy):.1%}), below 0: {below} ({below / len(busy):.1%})")
+    pulled = busy["p_length_effect_nonzero"] >= 0.5
+    print(f"adaptive shrinkage: P(pull) >= 0.5 for {int(pulled.sum())} of them ({pulled.mean():.1%}; "
+          f"{int((pulled & (busy['length_effect_median'] > 0)).sum())} towards the longer argument); fitted share "
+          f"of workers without a pull {model.population_.loc['length_effect_null_share', 'mean']:.3f}")
     quantiles = busy["length_effect"].quantile([0.05, 0.25, 0.5, 0.75, 0.95])
     print("length_effect quantiles (log-odds per sd of the word difference): "
           + "  ".join(f"{q:.0%} {v:+.3f}" for q, v in quantiles.items()))

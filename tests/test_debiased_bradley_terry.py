@@ -50,6 +50,24 @@ def test_length_biased_raters_are_found_and_ranked(biased_fit):
     assert {"length_effect_mean", "length_effect_scale"} <= set(model.population_.index)
 
 
+def test_which_raters_have_a_pull_and_the_sparse_estimate(biased_fit):
+    data, model = biased_fit
+    table = model.annotators_.join(data.annotators[["length_bias"]])
+    biased = table["length_bias"] > 0
+    flagged = table["p_length_effect_nonzero"] >= 0.5
+    # the flag finds the biased raters and few others; the fitted share without a pull is near the true 75%
+    assert flagged[biased].mean() >= 0.8 and flagged[~biased].mean() <= 0.15
+    assert 0.6 <= model.population_.loc["length_effect_null_share", "mean"] <= 0.95
+    # the sparse estimate is exactly zero where no pull is the likelier, keeps the sign elsewhere, and its ranks
+    # agree with the truth better than the Cauchy posterior mean's can (their ties at zero are the truth's)
+    median = table["length_effect_median"]
+    assert (median[~flagged] == 0).all() and (median[flagged] != 0).all()
+    assert (np.sign(median[flagged]) == np.sign(table.loc[flagged, "length_effect"])).all()
+    truth = table["length_bias"]
+    assert spearmanr(median, truth).statistic > spearmanr(table["length_effect"], truth).statistic
+    assert ((table["length_effect_lfsr"] >= 0) & (table["length_effect_lfsr"] <= 1)).all()
+
+
 def test_debiased_labels_are_calibrated_and_lose_the_pull(biased_fit):
     data, model = biased_fit
     pairs = _pair_frame(data)
@@ -75,6 +93,7 @@ def test_no_biased_raters_means_no_pull():
     table = DebiasedBradleyTerry(max_steps=500).fit(data.judgments).annotators_
     covers = (table["length_effect_lower"] <= 0) & (table["length_effect_upper"] >= 0)
     assert covers.mean() >= 0.85
+    assert (table["p_length_effect_nonzero"] < 0.5).mean() >= 0.9  # hardly anyone is flagged
 
 
 def test_a_covariate_that_is_the_quality_is_reported_as_not_identified():
@@ -125,7 +144,8 @@ def test_command_line_debias_and_its_bad_input(tmp_path, capsys):
     code = main(["aggregate", "--input", str(source), "--debias", "length", "--inference", "map", "--output", str(out),
                  "--quiet"])
     assert code == 0 and out.exists()
-    assert "debiased length:" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "debiased length:" in printed and "more likely pulled than not" in printed
     for extra, message in ((["--debias", "item_nope"], "no such column"),
                            (["--debias", "length", "--method", "dawid-skene"], "needs --method")):
         bad = tmp_path / "bad.parquet"

@@ -41,6 +41,13 @@ Soft labels are, per pair, the posterior mean class probabilities of a *typical*
 responses did not differ in the covariates (``extra["p_a_better"]`` = P(u_A > u_B) as in crowd Bradley-Terry).
 The pulls and their intervals in ``annotators_`` are stage 1's.
 
+**Which raters have a pull.** The Cauchy prior keeps the bulk near zero but never at it, so ``<name>_effect`` ranks
+every rater. ``annotators_`` also answers "who has a pull at all": each rater's profile likelihood of their pull
+(every other parameter at its stage-1 posterior mean) goes through empirical-Bayes adaptive shrinkage
+(:func:`~accord.models.adaptive_shrinkage.adaptive_shrinkage`, Stephens 2017: a point mass at zero and zero-centred
+normals, weights fitted to all raters), giving each rater's probability of a pull, its local false sign rate and
+its posterior median - exactly zero for a rater more likely without a pull than with one.
+
 Inference in each stage as in crowd Bradley-Terry (SVI, warm start at the vote-based utilities, every pull at
 zero).
 
@@ -73,6 +80,7 @@ import torch
 from pyro import poutine
 
 from accord.datasets import AccordError, Encoded, validate
+from accord.models.adaptive_shrinkage import SparseEffects, adaptive_shrinkage, effect_grid
 from accord.models.base import mean_and_interval
 from accord.models.bradley_terry import CrowdBradleyTerry
 from accord.models.pairwise import NormalizedCategorical, Params, PairwiseData
@@ -129,7 +137,9 @@ class DebiasedBradleyTerry(CrowdBradleyTerry):
 
     Fitted attributes: those of crowd Bradley-Terry; ``annotators_`` adds per covariate ``<name>_effect`` (the
     pull ``beta_jk``, log-odds per standard deviation of the covariate) with ``_sd``, ``_lower``, ``_upper`` (90%)
-    and ``p_<name>_effect_positive``; ``covariate_scale_`` (``c_k``, the covariate's units per standard deviation);
+    and ``p_<name>_effect_positive``, and which raters have a pull at all (:mod:`accord.models.adaptive_shrinkage`
+    on each rater's profile likelihood): ``p_<name>_effect_nonzero``, ``<name>_effect_median`` (the sparse estimate:
+    zero where no pull is the likelier) and ``<name>_effect_lfsr`` (local false sign rate); ``covariate_scale_`` (``c_k``, the covariate's units per standard deviation);
     ``identified_``; ``population_`` adds ``<name>_effect_scale`` (``tau_k``) and ``<name>_effect_mean`` (the
     judgment-weighted mean pull).
     """
@@ -252,6 +262,8 @@ class DebiasedBradleyTerry(CrowdBradleyTerry):
         self._held: dict[str, torch.Tensor] = {}
         super()._fit(encoded)  # stage 1: utilities, raters and pulls, the shared part of each pull apart
         self._check_identified()
+        # the reference of each rater's pull is stage 1's (the shared part apart): kept for the pulls' profiles
+        self._stage_one = {name: value.mean(0, keepdim=True) for name, value in self._draws.items()}
         pulls = {name: value for name, value in self._chains.items() if name.startswith("effect_")}
         held = {site: self._draws[site].mean(0).to(self._torch_device) for site in self._effect_sites()}
         for k in range(len(self.covariates)):
@@ -324,6 +336,19 @@ class DebiasedBradleyTerry(CrowdBradleyTerry):
     def _effect_name(self, k: int) -> str:
         return f"{self.covariates[k]}_effect"
 
+    def _effect_profile(self, k: int, grid: np.ndarray) -> np.ndarray:
+        """Each rater's log-likelihood of their judgments ``[raters, len(grid)]`` with their pull towards covariate
+        ``k`` set to each value of ``grid`` and every other parameter at its stage-1 posterior mean (one batched
+        pass over the judgments, the grid as the draws dimension)."""
+        size = len(grid)
+        params = {name: value.expand(size, *value.shape[1:]) for name, value in self._stage_one.items()}
+        params[self._effect_sites()[k]] = torch.as_tensor(grid, dtype=torch.float32)[:, None].expand(
+            size, self._data.n_workers)
+        latent = params["utility" if self.layout_.mode == "response" else "gap"]
+        loglik = self._judgment_loglik(params, latent, self._data).double()  # [G, N]
+        per_rater = torch.zeros(size, self._data.n_workers, dtype=torch.float64)
+        return per_rater.index_add_(1, self._data.workers.cpu(), loglik).T.numpy()
+
     def _rater_columns(self) -> dict[str, np.ndarray]:
         columns = super()._rater_columns()
         for k, site in enumerate(self._effect_sites()):
@@ -331,16 +356,30 @@ class DebiasedBradleyTerry(CrowdBradleyTerry):
             mean, lower, upper = mean_and_interval(draws)
             name = self._effect_name(k)
             sd = draws.std(0).numpy() if draws.shape[0] > 1 else np.full(mean.shape, np.nan)
+            sparse = self._sparse_effects(k)
             columns.update({name: mean, f"{name}_sd": sd, f"{name}_lower": lower, f"{name}_upper": upper,
-                            f"p_{name}_positive": (draws > 0).double().mean(0).numpy()})
+                            f"p_{name}_positive": (draws > 0).double().mean(0).numpy(),
+                            f"p_{name}_nonzero": sparse.p_nonzero, f"{name}_median": sparse.median,
+                            f"{name}_lfsr": sparse.lfsr})
         return columns
+
+    def _sparse_effects(self, k: int) -> SparseEffects:
+        """Which raters have a pull towards covariate ``k`` at all: adaptive shrinkage of each rater's profile
+        likelihood (cached; the grid spans the pulls and their 90% intervals one and a half times over)."""
+        key = f"sparse_{k}"
+        if key not in self._cache:
+            reach = np.abs(np.concatenate(mean_and_interval(self._draws[self._effect_sites()[k]].double())))
+            grid = effect_grid(max(1.0, 1.5 * float(np.nanmax(reach))))  # a MAP fit has no interval
+            self._cache[key] = adaptive_shrinkage(self._effect_profile(k, grid), grid)
+        return self._cache[key]
 
     @property
     def population_(self) -> pd.DataFrame:
         """Crowd Bradley-Terry's population rows; per covariate the scale of the raters' pulls
         (``<name>_effect_scale``), their judgment-weighted mean (``<name>_effect_mean``, relative to the bulk of the
         raters) and the shared component ``alpha`` of the first stage (``<name>_effect_shared``: a pull every rater
-        shares, or quality that goes with the covariate; the ratings cannot tell which)."""
+        shares, or quality that goes with the covariate; the ratings cannot tell which) and the share of raters
+        without a pull in the adaptive-shrinkage prior (``<name>_effect_null_share``, a point value)."""
         frame = super().population_
         weights = torch.bincount(self._data.workers.cpu(), minlength=self._data.n_workers).double()
         weights = weights / weights.sum()
@@ -350,8 +389,10 @@ class DebiasedBradleyTerry(CrowdBradleyTerry):
             rows[f"{name}_scale"] = self._summary(self._draws[f"effect_scale_{k}"])
             rows[f"{name}_mean"] = self._summary(self._draws[site].double() @ weights)
             rows[f"{name}_shared"] = self._summary(self._shared_[self.covariates[k]])
+            point = np.asarray(self._sparse_effects(k).null_share)
+            rows[f"{name}_null_share"] = {"mean": point, "sd": np.full((), np.nan), "lower": point, "upper": point}
         frame = frame.drop(index=[i for i in frame.index if str(i).startswith("effect_")])
-        return pd.concat([frame, pd.DataFrame(rows).T[["mean", "sd", "lower", "upper"]]])
+        return pd.concat([frame, pd.DataFrame(rows).T[["mean", "sd", "lower", "upper"]]]).astype(float)
 
     def _posterior_draws(self) -> dict[str, tuple[np.ndarray, list[str]]]:
         out = super()._posterior_draws()

@@ -502,7 +502,7 @@ class PairwiseUtilityModel(PyroRaterModel):
     def population_(self) -> pd.DataFrame:
         """Posterior mean, sd and 90% interval of the scalar population parameters and group scales."""
         self._check_fitted()
-        return pd.DataFrame(self._population()).T[["mean", "sd", "lower", "upper"]]
+        return pd.DataFrame(self._population()).T[["mean", "sd", "lower", "upper"]].astype(float)
 
     def _predicted_columns(self, prob_draws: torch.Tensor) -> dict[str, np.ndarray]:
         """Model-specific columns of :meth:`predict_proba` from ``[draws, n, K]`` class probabilities."""
