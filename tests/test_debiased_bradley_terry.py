@@ -171,3 +171,19 @@ def test_annotator_table_reads_each_rater_not_the_pair_index(biased_fit):
     by_type = table.groupby("type")["reliability"].mean()
     assert by_type["reliable"] >= 0.65 and by_type["reliable"] - by_type["spammer"] >= 0.1
     assert table["position_bias"].abs().max() <= 0.15
+
+
+def test_two_covariates_fit_together_and_a_covariate_nobody_follows_gets_no_pull():
+    # two covariates used to enter the raters' plate twice (Pyro: "Multiple sample sites named 'annotators'")
+    data = make_synthetic(n_pairs=600, n_annotators=20, judgments_per_pair=3,
+                          annotator_mix={"reliable": 0.75, "length_biased": 0.25}, tie_rate=0.2, seed=0)
+    table = data.judgments.copy()
+    noise = np.random.default_rng(0).normal(size=table["pair_id"].nunique())
+    table["item_noise"] = table["pair_id"].map(dict(zip(table["pair_id"].unique(), noise)))
+    model = DebiasedBradleyTerry(covariates=("length", "item_noise"), seed=0).fit(table)
+    raters = model.annotators_.join(data.annotators[["length_bias"]])
+    assert (raters["item_noise_effect_median"] == 0).all()
+    assert (raters["p_item_noise_effect_nonzero"] < 0.5).all()
+    biased = raters["length_bias"] > 0
+    assert raters.loc[biased, "p_length_effect_nonzero"].mean() > raters.loc[~biased, "p_length_effect_nonzero"].mean() + 0.3
+    assert {"length_effect", "item_noise_effect"} <= set(model.to_arviz().posterior.data_vars)

@@ -214,10 +214,12 @@ class DebiasedBradleyTerry(CrowdBradleyTerry):
                     "df": c(float(self.effect_df)), "zero": c(0.0)}
 
         constants = self._constant(data, "pulls", build)
-        for k, site in enumerate(self._effect_sites()):
+        scales = []
+        for k in range(len(self.covariates)):
             params[f"effect_mean_{k}"] = pyro.sample(f"effect_mean_{k}", constants["mean"])
-            scale = pyro.sample(f"effect_scale_{k}", constants["scale"])
-            with pyro.plate("annotators", data.n_workers, device=device):
+            scales.append(pyro.sample(f"effect_scale_{k}", constants["scale"]))
+        with pyro.plate("annotators", data.n_workers, device=device):  # one plate for every covariate's pulls
+            for site, scale in zip(self._effect_sites(), scales):
                 params[site] = pyro.sample(site, dist.StudentT(constants["df"], constants["zero"], scale))
         with pyro.plate("judgments", data.n_judgments, subsample_size=batch_size, device=device) as idx:
             side_a, side_b, workers, labels, pairs = data.select(None if batch_size is None else idx)
