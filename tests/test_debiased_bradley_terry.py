@@ -173,7 +173,7 @@ def test_annotator_table_reads_each_rater_not_the_pair_index(biased_fit):
     assert table["position_bias"].abs().max() <= 0.15
 
 
-def test_two_covariates_fit_together_and_a_covariate_nobody_follows_gets_no_pull():
+def test_two_covariates_fit_together_and_a_covariate_nobody_follows_gets_no_pull(tmp_path, capsys):
     # two covariates used to enter the raters' plate twice (Pyro: "Multiple sample sites named 'annotators'")
     data = make_synthetic(n_pairs=600, n_annotators=20, judgments_per_pair=3,
                           annotator_mix={"reliable": 0.75, "length_biased": 0.25}, tie_rate=0.2, seed=0)
@@ -187,3 +187,9 @@ def test_two_covariates_fit_together_and_a_covariate_nobody_follows_gets_no_pull
     biased = raters["length_bias"] > 0
     assert raters.loc[biased, "p_length_effect_nonzero"].mean() > raters.loc[~biased, "p_length_effect_nonzero"].mean() + 0.3
     assert {"length_effect", "item_noise_effect"} <= set(model.to_arviz().posterior.data_vars)
+    source, out = tmp_path / "judgments.parquet", tmp_path / "labels.parquet"
+    table.to_parquet(source)
+    assert main(["aggregate", "--input", str(source), "--debias", "length,item_noise", "--inference", "map",
+                 "--output", str(out), "--quiet"]) == 0
+    printed = capsys.readouterr().out
+    assert "debiased length:" in printed and "debiased item_noise:" in printed and out.exists()
