@@ -180,3 +180,20 @@ def test_gold_agreement_is_one_accuracy_when_gold_has_ties(tmp_path):
     share = (pairs.loc[scored, "agrees with gold"] == "yes").mean()
     assert share == pytest.approx(methods.loc["dawid-skene", "gold accuracy"])
     assert f"the most likely label is right on {share:.1%}" in (out / "report.html").read_text(encoding="utf-8")
+
+
+def test_a_debiased_model_reports_who_is_pulled_and_its_text_agrees_with_its_table(tmp_path):
+    from accord.datasets import make_synthetic
+    from accord.models import DebiasedBradleyTerry
+
+    data = make_synthetic(n_pairs=400, n_annotators=16, judgments_per_pair=3, tie_rate=0.0, seed=1,
+                          annotator_mix={"reliable": 0.7, "length_biased": 0.3})
+    model = DebiasedBradleyTerry(covariates=("length",), seed=0, max_steps=400).fit(data.judgments)
+    out = write_report(tmp_path / "r", data.judgments, model)
+    pulls = pd.read_csv(out / "pulls_length.csv", index_col=0)
+    assert len(pulls) == 16 and (out / "figures" / "pulls_length.png").exists()
+    pulled = int((pulls["p_length_effect_nonzero"] >= 0.5).sum())
+    biased = data.annotators["length_bias"] > 0
+    assert pulled >= 1 and set(pulls.index[pulls["p_length_effect_nonzero"] >= 0.5]) <= set(biased[biased].index)
+    page = (out / "report.html").read_text(encoding="utf-8")
+    assert f"<b>{pulled} of 16</b> raters are more likely pulled than not" in page

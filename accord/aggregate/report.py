@@ -2,7 +2,8 @@
 
 :func:`write_report` takes a judgments table and fitted models (any :class:`~accord.models.base.RaterModel` or a
 baseline such as majority vote; a :class:`~accord.models.context.ContextPreference` adds group effects and the
-genuine-disagreement section, a :class:`~accord.models.rater_types.RaterTypes` the rater types) and writes
+genuine-disagreement section, a :class:`~accord.models.rater_types.RaterTypes` the rater types, a
+:class:`~accord.models.debiased_bradley_terry.DebiasedBradleyTerry` each rater's pull towards its covariates) and writes
 ``out_dir``:
 
 ``report.html``
@@ -11,11 +12,12 @@ genuine-disagreement section, a :class:`~accord.models.rater_types.RaterTypes` t
     The same figures as files: ``pair_labels.png`` (how sure the labels are), ``methods.png`` (the methods side by
     side, with two or more models), ``reliability_forest.png`` (ArviZ forest plot of annotator reliability with 90%
     credible intervals), ``confusion_matrices.png`` (least and most reliable raters), ``group_effects.png``,
-    ``rater_types.png``, ``genuine_disagreement.png``, ``disagreement_split.png``.
+    ``rater_types.png``, ``genuine_disagreement.png``, ``disagreement_split.png``, ``pulls_<covariate>.png`` (a
+    debiased model: each rater's pull towards a pair covariate, those more likely pulled than not in red).
 ``*.csv``
     ``summary.csv``, ``pairs.csv``, ``methods.csv``, ``method_agreement.csv``, ``annotators.csv``, ``flagged.csv``,
-    ``confusion.csv``, ``group_effects.csv``, ``types.csv``, ``type_assignments.csv``, ``genuine_disagreement.csv``
-    (sections whose model is absent are left out).
+    ``confusion.csv``, ``group_effects.csv``, ``types.csv``, ``type_assignments.csv``, ``genuine_disagreement.csv``,
+    ``pulls_<covariate>.csv`` (sections whose model is absent are left out).
 
 The folder is built in a temporary sibling and renamed into place, so a crash leaves the previous report or
 none, never half of one.
@@ -149,6 +151,7 @@ class _ReportBuilder:
         self.rater_model = next((m for m in models if hasattr(m, "annotators_")), None)
         self.context = next((m for m in models if hasattr(m, "group_effects_")), None)
         self.types = next((m for m in models if hasattr(m, "types_")), None)
+        self.debiased = next((m for m in models if hasattr(m, "covariate_scale_")), None)
         self.plural = self.context if self.context is not None else self.types
         self.summary: pd.DataFrame = pd.DataFrame()
 
@@ -203,6 +206,8 @@ class _ReportBuilder:
             sections.append(self.comparison_section())
         if self.rater_model is not None:
             sections += [self.reliability_section(), self.confusion_section(), self.flag_section()]
+        if self.debiased is not None:
+            sections += [self.pulls_section(name) for name in self.debiased.covariates]
         if self.context is not None:
             sections.append(self.group_section())
         if self.types is not None:
@@ -571,6 +576,41 @@ class _ReportBuilder:
         )
         shown = effects.drop(columns=["meaning"]).round(3)
         return _Section("Group effects", intro, figure, [("Group effects", shown)])
+
+    def pulls_section(self, covariate: str) -> _Section:
+        """Each rater's pull towards a pair covariate (a debiased model): who is pulled at all, and how much."""
+        name = f"{covariate}_effect"
+        table = self.debiased.annotators_
+        columns = ["n_judgments", name, f"{name}_lower", f"{name}_upper", f"p_{name}_nonzero", f"{name}_median",
+                   f"{name}_lfsr"]
+        pulls = table[columns].sort_values([f"p_{name}_nonzero", name], ascending=False)
+        self.save_csv(pulls, f"pulls_{covariate}")
+        pulled = pulls[f"p_{name}_nonzero"] >= 0.5
+        shown = pulls.reindex(pulls[name].abs().sort_values(ascending=False).index).head(self.max_forest)
+        shown = shown.sort_values(name)
+        fig = Figure(figsize=(7.5, 1.0 + 0.22 * len(shown)))
+        ax = fig.subplots()
+        y = np.arange(len(shown))
+        colors = np.where(shown[f"p_{name}_nonzero"] >= 0.5, "tab:red", "tab:gray")
+        for row, (value, low, high, color) in enumerate(zip(shown[name], shown[f"{name}_lower"],
+                                                             shown[f"{name}_upper"], colors)):
+            ax.errorbar(value, y[row], xerr=[[value - low], [high - value]], fmt="o", color=color, ecolor=color,
+                        capsize=2)
+        ax.axvline(0.0, color="black", lw=0.8, ls="--")
+        ax.set_yticks(y, [str(a) for a in shown.index], fontsize=8)
+        ax.set_xlabel(f"pull towards {covariate}, log-odds per sd of the covariate (90% interval)")
+        ax.set_title(f"Raters' pull towards {covariate} (red: more likely pulled than not)", fontsize=11)
+        shared = self.debiased.population_.loc[f"{name}_shared", "mean"]
+        intro = (
+            f"Each rater's pull towards the side larger in <code>{html.escape(covariate)}</code>, relative to the "
+            f"bulk of the raters (a pull all raters share, {float(shared):+.2f}, cannot be told from quality). "
+            f"<b>{int(pulled.sum())} of {len(pulls)}</b> raters are more likely pulled than not "
+            "(<code>p_nonzero</code> >= 0.5, adaptive shrinkage; the median is zero for the others); "
+            f"<code>lfsr</code>: the probability of being wrong about the pull's sign. Shown: the "
+            f"{len(shown)} largest pulls. All raters in <code>pulls_{html.escape(covariate)}.csv</code>."
+        )
+        return _Section(f"Pull towards {covariate}", intro, self.save_figure(fig, f"pulls_{covariate}"),
+                        [("Raters more likely pulled than not", pulls[pulled].round(3))])
 
     def types_section(self) -> _Section:
         types = self.types.types_
