@@ -96,11 +96,10 @@ def adaptive_shrinkage(loglik: np.ndarray, grid: np.ndarray, *, max_iter: int = 
     joint = marginal * weights
     resp = joint / joint.sum(axis=1, keepdims=True)  # [W, 1 + M]: posterior of the components
     p_zero = resp[:, 0]
-    # the continuous part: per component the likelihood times the normal, normalised, weighted by the component's
-    # posterior; its total mass is 1 - p_zero
-    within = likelihood[:, None, :] * slab_prior[None]  # [W, M, G]
-    within /= np.maximum(within.sum(axis=2, keepdims=True), np.finfo(float).tiny)
-    slab = np.einsum("wm,wmg->wg", resp[:, 1:], within)
+    # the continuous part: per component the likelihood times the normal over its integral (the component's
+    # marginal), weighted by the component's posterior; its total mass is 1 - p_zero. One [W, M] x [M, G] product.
+    per_component = resp[:, 1:] / np.maximum(marginal[:, 1:], np.finfo(float).tiny)
+    slab = likelihood * (per_component @ slab_prior)
     below = slab[:, :zero].sum(axis=1)
     above = slab[:, zero + 1:].sum(axis=1)
     # the posterior CDF on the grid jumps by p_zero at zero; the median is the first grid value where it reaches 1/2

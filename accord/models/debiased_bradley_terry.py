@@ -70,6 +70,7 @@ from __future__ import annotations
 
 import math
 import warnings
+from collections.abc import Iterator
 from typing import Any, ClassVar
 
 import numpy as np
@@ -299,8 +300,9 @@ class DebiasedBradleyTerry(CrowdBradleyTerry):
 
     # -- log-likelihoods with the pull ---------------------------------------------------------------------
 
-    def _judgment_loglik(self, params: Params, latent: torch.Tensor, data: PairwiseData) -> torch.Tensor:
-        out = []
+    def _judgment_loglik_blocks(self, params: Params, latent: torch.Tensor,
+                                data: PairwiseData) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """``(workers, loglik [..., block])`` for blocks of judgments in order, each at most about 4M numbers."""
         n = data.n_judgments
         x = self._judgment_x
         step = max(1, 4_000_000 // max(1, int(latent.shape[0])))
@@ -310,8 +312,10 @@ class DebiasedBradleyTerry(CrowdBradleyTerry):
                 side_a, side_b, workers, labels, pairs = data.select(sl, cpu=True)
                 gap = self._with_shared(params, self._gap(latent, side_a, side_b), x[sl])
                 logp = self.class_log_probs(params, gap, workers, pairs, shift=self._shift(params, workers, x[sl]))
-                out.append(logp.gather(-1, labels.expand(*logp.shape[:-2], -1).unsqueeze(-1)).squeeze(-1))
-        return torch.cat(out, dim=-1)
+                yield workers, logp.gather(-1, labels.expand(*logp.shape[:-2], -1).unsqueeze(-1)).squeeze(-1)
+
+    def _judgment_loglik(self, params: Params, latent: torch.Tensor, data: PairwiseData) -> torch.Tensor:
+        return torch.cat([block for _, block in self._judgment_loglik_blocks(params, latent, data)], dim=-1)
 
     def predictive_loglik(self, judgments: pd.DataFrame) -> np.ndarray:
         """As crowd Bradley-Terry's, with each held-out judgment's covariates read from ``judgments`` (a new rater's
@@ -347,9 +351,10 @@ class DebiasedBradleyTerry(CrowdBradleyTerry):
         params[self._effect_sites()[k]] = torch.as_tensor(grid, dtype=torch.float32)[:, None].expand(
             size, self._data.n_workers)
         latent = params["utility" if self.layout_.mode == "response" else "gap"]
-        loglik = self._judgment_loglik(params, latent, self._data).double()  # [G, N]
         per_rater = torch.zeros(size, self._data.n_workers, dtype=torch.float64)
-        return per_rater.index_add_(1, self._data.workers.cpu(), loglik).T.numpy()
+        for workers, block in self._judgment_loglik_blocks(params, latent, self._data):  # summed block by block
+            per_rater.index_add_(1, workers, block.double())
+        return per_rater.T.numpy()
 
     def _rater_columns(self) -> dict[str, np.ndarray]:
         columns = super()._rater_columns()
