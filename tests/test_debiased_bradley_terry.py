@@ -185,7 +185,8 @@ def test_two_covariates_fit_together_and_a_covariate_nobody_follows_gets_no_pull
     assert (raters["item_noise_effect_median"] == 0).all()
     assert (raters["p_item_noise_effect_nonzero"] < 0.5).all()
     biased = raters["length_bias"] > 0
-    assert raters.loc[biased, "p_length_effect_nonzero"].mean() > raters.loc[~biased, "p_length_effect_nonzero"].mean() + 0.3
+    p_pulled = raters["p_length_effect_nonzero"]
+    assert p_pulled[biased].mean() > p_pulled[~biased].mean() + 0.3
     assert {"length_effect", "item_noise_effect"} <= set(model.to_arviz().posterior.data_vars)
     source, out = tmp_path / "judgments.parquet", tmp_path / "labels.parquet"
     table.to_parquet(source)

@@ -37,8 +37,8 @@ covariate wherever the votes are few, even with no biased rater. Stage 2 therefo
 each rater's own pull held at its stage-1 posterior mean (an offset ``beta_jk x_ik / c_k`` on their votes) and
 ``alpha = 0``: the utilities then carry everything the raters share, shrunk towards zero as in crowd Bradley-Terry.
 Soft labels are, per pair, the posterior mean class probabilities of a *typical* rater of stage 2 (sharpness
-``mu_s``, no position bias, the pair's tie propensity as in crowd Bradley-Terry, no pull): the vote a rater would give if the two
-responses did not differ in the covariates (``extra["p_a_better"]`` = P(u_A > u_B) as in crowd Bradley-Terry).
+``mu_s``, no position bias, the pair's tie propensity as in crowd Bradley-Terry, no pull): the vote a rater would
+give if the two responses did not differ in the covariates (``extra["p_a_better"]`` = P(u_A > u_B) as in crowd Bradley-Terry).
 The pulls and their intervals in ``annotators_`` are stage 1's.
 
 **Which raters have a pull.** The Cauchy prior keeps the bulk near zero but never at it, so ``<name>_effect`` ranks
@@ -140,9 +140,10 @@ class DebiasedBradleyTerry(CrowdBradleyTerry):
     pull ``beta_jk``, log-odds per standard deviation of the covariate) with ``_sd``, ``_lower``, ``_upper`` (90%)
     and ``p_<name>_effect_positive``, and which raters have a pull at all (:mod:`accord.models.adaptive_shrinkage`
     on each rater's profile likelihood): ``p_<name>_effect_nonzero``, ``<name>_effect_median`` (the sparse estimate:
-    zero where no pull is the likelier) and ``<name>_effect_lfsr`` (local false sign rate); ``covariate_scale_`` (``c_k``, the covariate's units per standard deviation);
-    ``identified_``; ``population_`` adds ``<name>_effect_scale`` (``tau_k``) and ``<name>_effect_mean`` (the
-    judgment-weighted mean pull).
+    zero where no pull is the likelier) and ``<name>_effect_lfsr`` (local false sign rate); ``covariate_scale_``
+    (``c_k``, the covariate's units per standard deviation); ``identified_``; ``population_`` adds
+    ``<name>_effect_scale`` (``tau_k``), ``<name>_effect_mean`` (the judgment-weighted mean pull) and
+    ``<name>_effect_null_share``.
     """
 
     method: ClassVar[str] = "debiased-bradley-terry"
