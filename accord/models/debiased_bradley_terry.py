@@ -38,8 +38,8 @@ each rater's own pull held at its stage-1 posterior mean (an offset ``beta_jk x_
 ``alpha = 0``: the utilities then carry everything the raters share, shrunk towards zero as in crowd Bradley-Terry.
 Soft labels are, per pair, the posterior mean class probabilities of a *typical* rater of stage 2 (sharpness
 ``mu_s``, no position bias, the pair's tie propensity as in crowd Bradley-Terry, no pull): the vote a rater would
-give if the two responses did not differ in the covariates (``extra["p_a_better"]`` = P(u_A > u_B) as in crowd Bradley-Terry).
-The pulls and their intervals in ``annotators_`` are stage 1's.
+give if the two responses did not differ in the covariates (``extra["p_a_better"]`` = P(u_A > u_B) as in crowd
+Bradley-Terry). The pulls and their intervals in ``annotators_`` are stage 1's.
 
 **Which raters have a pull.** The Cauchy prior keeps the bulk near zero but never at it, so ``<name>_effect`` ranks
 every rater. ``annotators_`` also answers "who has a pull at all": each rater's profile likelihood of their pull
