@@ -25,7 +25,7 @@ Indices: prompt :math:`q`, response :math:`r`, pair :math:`i`, annotator :math:`
 
    with :math:`s` = ``utility_scale`` (larger means easier pairs). With ``with_text`` each response's text is the
    opener, its facts and fillers in random order, and a neutral closer, so a reward model can learn :math:`u`
-   from the text alone; filler sentences make length a misleading cue.
+   from the text alone; filler sentences make length an imperfect cue (see *Surface biases*).
 
 3. **Pair preference (Bradley-Terry-Davidson).** The gap :math:`d_i = u_{A(i)} - u_{B(i)}`. For group
    :math:`g`, the gap is :math:`d_{ig} = -d_i` when :math:`g \ge 1` and the pair's topic is contested, else
@@ -90,9 +90,11 @@ Indices: prompt :math:`q`, response :math:`r`, pair :math:`i`, annotator :math:`
              + \gamma_j\,\Delta\phi_i,
 
    so the pull grows with the difference and vanishes for responses of equal length. Length carries
-   information about utility only through facts and fillers (its correlation with utility is positive but
-   weak); flattery carries none. ``annotators.length_bias`` and ``flattery_bias`` hold :math:`\beta_j` and
-   :math:`\gamma_j`; ``accuracy`` and ``position_bias`` describe the rater's kernel without the surface pull.
+   information about utility only through facts and fillers, but that is much: its correlation with utility is
+   about 0.6 (:math:`0.8 \cdot 2 - 0.5 \cdot 2/3` over :math:`\sqrt{(2 + 2/3)\,\mathrm{Var}\,u}`, flattery
+   aside), so a length-biased rater's pull is mostly towards better responses; flattery carries none.
+   ``annotators.length_bias`` and ``flattery_bias`` hold :math:`\beta_j` and :math:`\gamma_j`; ``accuracy`` and
+   ``position_bias`` describe the rater's kernel without the surface pull.
 
 6. **Workload.** Pair :math:`i` receives :math:`m_i` judgments (``judgments_per_pair``: fixed, or uniform on an
    inclusive range). Annotator activity is log-normal, :math:`a_j = \exp(\sigma z_j)`, :math:`z_j \sim N(0,1)`,
