@@ -250,6 +250,9 @@ def cmd_aggregate(args: argparse.Namespace) -> int:
     if as_cleaned:
         _require_texts(judgments, source)
     args.method = _debias_method(args)
+    if args.annotators and args.method in BASELINES:
+        raise AccordError(f"--annotators: method {args.method} has no annotator table (fit a rater model, e.g. "
+                          "--method dawid-skene)")
     if args.method not in BASELINES:
         use_threads(torch_threads(len(judgments), args.free_cores))
     settings = _model_settings(args.method, args)

@@ -117,3 +117,18 @@ def test_a_model_that_cannot_fit_names_the_file_and_column(tmp_path, capsys):
     assert status == 2 and err.count("\n") == 1
     assert str(source) in err and "column 'label'" in err and "declare the label set" in err
     assert not output.exists()
+
+
+@pytest.mark.parametrize("method", ["majority", "vote-fraction"])
+def test_annotators_with_a_baseline_is_refused_before_any_output(method, tmp_path, capsys):
+    """A baseline has no annotator table: ``--annotators`` is one error up front, not a written --output and then
+    exit 2."""
+    source = tmp_path / "judgments.csv"
+    GOOD.to_csv(source, index=False)
+    output = tmp_path / "clean.parquet"
+    status = main(["aggregate", "--input", str(source), "--method", method, "--output", str(output),
+                   "--annotators", str(tmp_path / "raters.csv")])
+    err = capsys.readouterr().err
+    assert status == 2 and err.count("\n") == 1
+    assert "--annotators" in err and method in err
+    assert not output.exists() and not (tmp_path / "raters.csv").exists()
