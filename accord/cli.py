@@ -375,6 +375,8 @@ def cmd_suggest(args: argparse.Namespace) -> int:
 
     if not args.budget > 0:
         raise AccordError(f"--budget: must be positive, got {args.budget:g}")
+    if args.new_comparisons < 0:
+        raise AccordError(f"--new-comparisons: must be 0 or more, got {args.new_comparisons}")
     output = Path(args.output)
     if output.is_dir():
         raise AccordError(f"--output {output}: is a folder; name a file in it, e.g. {output / 'next_batch.csv'}")
@@ -404,6 +406,9 @@ def cmd_suggest(args: argparse.Namespace) -> int:
                           f"from the '{args.pool_column}' column of the judgments or of the raters file)")
     use_threads(torch_threads(len(judgments), args.free_cores))
     estimator = make_method(args.method, **_model_settings(args.method, args))
+    if args.new_comparisons and not hasattr(estimator, "utility_draws"):
+        raise AccordError(f"--new-comparisons: method {args.method} has no response utilities to value comparisons "
+                          "never made; use bradley-terry, ordinal or debiased-bradley-terry")
     started = time.perf_counter()
     try:
         estimator.fit(judgments)
