@@ -253,6 +253,10 @@ def cmd_aggregate(args: argparse.Namespace) -> int:
     if args.annotators and args.method in BASELINES:
         raise AccordError(f"--annotators: method {args.method} has no annotator table (fit a rater model, e.g. "
                           "--method dawid-skene)")
+    for flag, value in (("--inference", args.inference), ("--device", args.device)):
+        if value and args.method in BASELINES:
+            raise AccordError(f"{flag}: method {args.method} is a baseline with no model to fit; name a rater model "
+                              "with --method, e.g. --method dawid-skene")
     if args.method not in BASELINES:
         use_threads(torch_threads(len(judgments), args.free_cores))
     settings = _model_settings(args.method, args)

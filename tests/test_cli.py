@@ -132,3 +132,17 @@ def test_annotators_with_a_baseline_is_refused_before_any_output(method, tmp_pat
     assert status == 2 and err.count("\n") == 1
     assert "--annotators" in err and method in err
     assert not output.exists() and not (tmp_path / "raters.csv").exists()
+
+
+@pytest.mark.parametrize("extra", [["--method", "majority", "--inference", "map"], ["--inference", "nuts"],
+                                   ["--method", "vote-fraction", "--device", "cuda"]])
+def test_model_settings_with_a_baseline_are_refused(extra, tmp_path, capsys):
+    """``--inference`` / ``--device`` with a baseline (vote-fraction is the default method) were silently ignored."""
+    source = tmp_path / "judgments.csv"
+    GOOD.to_csv(source, index=False)
+    output = tmp_path / "soft.csv"
+    status = main(["aggregate", "--input", str(source), *extra, "--output", str(output)])
+    err = capsys.readouterr().err
+    assert status == 2 and err.count("\n") == 1
+    assert extra[-2] in err and "--method" in err
+    assert not output.exists()
