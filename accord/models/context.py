@@ -408,6 +408,7 @@ class ContextPreference(PyroRaterModel):
 
     method: ClassVar[str] = "context-preference"
     supported_inference: ClassVar[tuple[str, ...]] = CONTEXT_INFERENCE
+    reads_table: ClassVar[bool] = True
 
     group: str | None = "auto"
     topic: str | None = "auto"

@@ -96,6 +96,7 @@ class RaterTypes(PyroRaterModel):
 
     method: ClassVar[str] = "rater-types"
     supported_inference: ClassVar[tuple[str, ...]] = TYPES_INFERENCE
+    reads_table: ClassVar[bool] = True
 
     n_types: int | str = "auto"
     candidates: Sequence[int] = (1, 2, 3, 4)
