@@ -249,6 +249,9 @@ def cmd_aggregate(args: argparse.Namespace) -> int:
     as_cleaned = can_clean and output.suffix.lower() in CLEANED_SUFFIXES
     if as_cleaned:
         _require_texts(judgments, source)
+    elif args.drop_ties:
+        raise AccordError("--drop-ties: only a cleaned dataset leaves pairs out (preference judgments with response "
+                          "texts, written to .parquet or .jsonl); soft labels keep every pair")
     args.method = _debias_method(args)
     if args.annotators and args.method in BASELINES:
         raise AccordError(f"--annotators: method {args.method} has no annotator table (fit a rater model, e.g. "
@@ -893,7 +896,8 @@ def build_parser() -> argparse.ArgumentParser:
                           f"(fits {DEBIAS_METHOD})")
     agg.add_argument("--inference", help="model inference: vb, map, meanfield, lowrank, nuts")
     agg.add_argument("--device", help="torch device for the model, e.g. cuda (default: cpu)")
-    agg.add_argument("--drop-ties", action="store_true", help="leave out pairs whose most likely outcome is a tie")
+    agg.add_argument("--drop-ties", action="store_true",
+                     help="cleaned dataset: leave out pairs whose most likely outcome is a tie")
     agg.add_argument("--step-labels", choices=["ternary", "binary"],
                      help="step-judgments tables (solution_id, step, annotator, label): the declared label set, "
                           "ternary -1/0/+1 or binary 0/1 (default: inferred)")

@@ -146,3 +146,17 @@ def test_model_settings_with_a_baseline_are_refused(extra, tmp_path, capsys):
     assert status == 2 and err.count("\n") == 1
     assert extra[-2] in err and "--method" in err
     assert not output.exists()
+
+
+def test_drop_ties_without_a_cleaned_dataset_is_refused(tmp_path, capsys):
+    """``--drop-ties`` only acts on a cleaned dataset; with soft labels (.csv) it was silently ignored."""
+    source = tmp_path / "judgments.csv"
+    GOOD.to_csv(source, index=False)
+    output = tmp_path / "soft.csv"
+    status = main(["aggregate", "--input", str(source), "--drop-ties", "--output", str(output)])
+    err = capsys.readouterr().err
+    assert status == 2 and err.count("\n") == 1 and "--drop-ties" in err
+    assert not output.exists()
+    cleaned = tmp_path / "clean.jsonl"
+    assert main(["aggregate", "--input", str(source), "--drop-ties", "--output", str(cleaned)]) == 0
+    assert len(read_cleaned(cleaned)) == 2  # neither pair has a tie as its single most likely outcome
