@@ -106,3 +106,15 @@ def test_categorical_labels_are_accepted_and_types_recovered(n_classes):
 
 def codes_of(model: RaterTypes) -> np.ndarray:
     return np.array([int(str(v)[1:]) for v in model.encoded_.item_index])
+
+
+@pytest.mark.parametrize("form", ["categorical", "graded"])
+def test_the_number_of_types_is_chosen_on_categorical_and_graded_labels(form):
+    """``n_types="auto"`` (the default) re-validated its training part without the table's form, so every
+    categorical or graded table failed with 'label outside the declared set {'A', 'B', 'tie'}'."""
+    table, _, _ = categorical_judgments(3, n_items=60, n_annotators=10, per_item=5, seed=3)
+    if form == "graded":
+        table = validate(table.assign(label=table["label"] - 1), scale=1)
+    model = RaterTypes(candidates=(1, 2), max_steps=50, seed=0).fit(table)
+    assert model.n_types_ in (1, 2) and model.selection_["chosen"].sum() == 1
+    assert list(model.soft_labels_.probs.columns) == list(model.encoded_.classes)

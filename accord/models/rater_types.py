@@ -478,7 +478,7 @@ def holdout_split(table: pd.DataFrame, share: float, seed: int, minimum: int = 5
 def select_n_types(model: RaterTypes, table: pd.DataFrame) -> pd.DataFrame:
     """Held-out log-likelihood of every candidate number of types; the chosen one is flagged (see module doc)."""
     held = holdout_split(table, model.holdout, model.seed)
-    train = validate(table[~held].reset_index(drop=True))
+    train = with_attrs(table[~held], table)  # the table's form: categorical and graded labels too
     test = with_attrs(table[held], table)
     if len(test) == 0:
         raise AccordError("no annotator has enough judgments to hold some out for choosing the number of types")
