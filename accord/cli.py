@@ -15,6 +15,7 @@ unless set otherwise), so threads that do wait leave the cores to other work.
 from __future__ import annotations
 
 import argparse
+import io
 import os
 import sys
 import time
@@ -458,7 +459,7 @@ def _input_columns(path: Path, args: argparse.Namespace) -> set[str]:
             return set(pq.read_schema(path).names)
         if name.endswith((".jsonl", ".ndjson")):
             with open(path, encoding=args.encoding or "utf-8") as handle:
-                return set(pd.read_json(handle.readline(), lines=True).columns)
+                return set(pd.read_json(io.StringIO(handle.readline()), lines=True).columns)
         if name.endswith((".csv", ".tsv")):
             sep = _separator(args.sep) or ("\t" if name.endswith(".tsv") else None)
             header = pd.read_csv(path, nrows=0, sep=sep, engine="python", encoding=args.encoding or "utf-8")
