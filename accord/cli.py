@@ -239,13 +239,18 @@ def cmd_aggregate(args: argparse.Namespace) -> int:
     output = Path(args.output)
     _check_output(output)
     if args.input and {"solution_id", "step"} <= _input_columns(Path(args.input), args):
+        _refuse_unused(args, "a step-judgments table", "annotators", "inference", "device", "debias", "drop_ties",
+                       "pairs_output", "gold", "form", "scale")
         return _aggregate_steps(args, output)
     if args.annotators:
         _check_table_output(Path(args.annotators), "--annotators")
     judgments = _read_input(args)
     source = args.dataset or str(args.input)
     if table_info(judgments)["form"] == "attribute":
+        _refuse_unused(args, "per-attribute ratings", "annotators", "inference", "device", "debias", "drop_ties",
+                       "step_labels")
         return _aggregate_attributes(args, judgments, output, source)
+    _refuse_unused(args, "pairwise judgments", "step_labels", "pairs_output")
     can_clean = table_info(judgments)["form"] == "preference" and {"response_a", "response_b"} <= set(judgments)
     as_cleaned = can_clean and output.suffix.lower() in CLEANED_SUFFIXES
     if as_cleaned:
@@ -298,6 +303,13 @@ def cmd_aggregate(args: argparse.Namespace) -> int:
         _print_debias(estimator)
     print(f"wrote {output} ({written})")
     return 0
+
+
+def _refuse_unused(args: argparse.Namespace, kind: str, *names: str) -> None:
+    """``accord aggregate`` flags that an input of this kind does not use: one error, not a silent no-op."""
+    for name in names:
+        if getattr(args, name):
+            raise AccordError(f"--{name.replace('_', '-')}: not used with {kind}")
 
 
 def _aggregate_attributes(args: argparse.Namespace, judgments: pd.DataFrame, output: Path, source: str) -> int:

@@ -160,3 +160,36 @@ def test_drop_ties_without_a_cleaned_dataset_is_refused(tmp_path, capsys):
     cleaned = tmp_path / "clean.jsonl"
     assert main(["aggregate", "--input", str(source), "--drop-ties", "--output", str(cleaned)]) == 0
     assert len(read_cleaned(cleaned)) == 2  # neither pair has a tie as its single most likely outcome
+
+
+def _step_table(path):
+    pd.DataFrame({"solution_id": ["a", "a", "b", "b"], "step": [0, 1, 0, 1], "annotator": ["r1"] * 4,
+                  "label": [1, -1, 1, 1], "step_text": ["x", "y", "z", "w"], "prompt": "q"}).to_csv(path, index=False)
+
+
+def _attribute_table(path):
+    from accord.datasets.synthetic_attributes import make_synthetic_attributes
+
+    make_synthetic_attributes(8, 4, 2, seed=0).judgments.to_csv(path, index=False)
+
+
+@pytest.mark.parametrize("kind, extra", [
+    ("steps", ["--annotators", "ANNOTATORS"]), ("steps", ["--inference", "map"]), ("steps", ["--drop-ties"]),
+    ("steps", ["--debias", "length"]), ("steps", ["--pairs-output", "PAIRS"]), ("steps", ["--form", "graded"]),
+    ("attributes", ["--annotators", "ANNOTATORS"]), ("attributes", ["--inference", "map"]),
+    ("attributes", ["--debias", "length"]), ("attributes", ["--step-labels", "binary"]),
+    ("pairs", ["--step-labels", "binary"]), ("pairs", ["--pairs-output", "PAIRS"]),
+])
+def test_flags_the_input_kind_does_not_use_are_refused(kind, extra, tmp_path, capsys):
+    """Step tables and per-attribute ratings have their own paths through ``accord aggregate``; flags that only
+    another kind of input uses were silently ignored there."""
+    source = tmp_path / "judgments.csv"
+    {"steps": _step_table, "attributes": _attribute_table, "pairs": lambda p: GOOD.to_csv(p, index=False)}[kind](
+        source)
+    side = {"ANNOTATORS": tmp_path / "raters.csv", "PAIRS": tmp_path / "pairs.parquet"}
+    extra = [str(side.get(part, part)) for part in extra]
+    output = tmp_path / "clean.parquet"
+    status = main(["aggregate", "--input", str(source), *extra, "--output", str(output), "--quiet"])
+    err = capsys.readouterr().err
+    assert status == 2 and err.count("\n") == 1 and extra[0] in err, err
+    assert not output.exists() and not any(path.exists() for path in side.values())
