@@ -488,7 +488,8 @@ class ContextPreference(PyroRaterModel):
         hyper = {name: value for name, value in init.items() if name in HYPERPARAMETERS or name.endswith("_sd")}
         batch = None if self.batch_size is None else round(self.batch_size * data.n_judgments / data.n_items)
         draws = self._keep_fit(fit_pyro(self, self._model, data, init=init, hold=(hyper, self.posterior_steps),
-                                        rank=self.rank, vectorize_draws=True, subsample=batch))
+                                        rank=self.rank, vectorize_draws=True,
+                                        subsample=batch if batch is not None and batch < data.n_judgments else None))
         uses = self._uses(data)
         n_draws = next(iter(draws.values())).shape[1]
         self.draws_ = [self._derive({**hyper, **{k: v[0, s] for k, v in draws.items()}}, uses, data)
