@@ -9,7 +9,7 @@ import torch
 from scipy.optimize import linear_sum_assignment
 
 from accord.aggregate.pluralistic import pluralistic_soft_labels
-from accord.datasets import validate
+from accord.datasets import AccordError, validate
 from accord.models.rater_types import RaterTypes, holdout_split
 
 torch.set_num_threads(1)
@@ -118,3 +118,10 @@ def test_the_number_of_types_is_chosen_on_categorical_and_graded_labels(form):
     model = RaterTypes(candidates=(1, 2), max_steps=50, seed=0).fit(table)
     assert model.n_types_ in (1, 2) and model.selection_["chosen"].sum() == 1
     assert list(model.soft_labels_.probs.columns) == list(model.encoded_.classes)
+
+
+def test_batch_size_is_refused_not_ignored():
+    """RaterTypes fits on every judgment; ``batch_size`` (a PyroRaterModel setting) was silently ignored."""
+    table, _, _ = categorical_judgments(2, n_items=20, n_annotators=6, per_item=3, seed=1)
+    with pytest.raises(AccordError, match="batch_size"):
+        RaterTypes(n_types=1, batch_size=5, max_steps=5).fit(table)

@@ -109,6 +109,8 @@ class RaterTypes(PyroRaterModel):
         self.candidates = tuple(self.candidates)
 
     def _prepare(self, table: pd.DataFrame | None, encoded: Encoded) -> None:
+        if self.batch_size is not None:
+            raise AccordError("RaterTypes fits on every judgment (no subsampled steps): batch_size must be None")
         # K > 2 categorical classes have no order and no tie: one logit per class instead of one log-odds
         self._softmax = encoded.form != "preference" and encoded.n_classes > 2
         if self.n_types == "auto":
