@@ -828,6 +828,8 @@ def cmd_report(args: argparse.Namespace) -> int:
     output_dir = Path(args.output_dir)
     if output_dir.exists() and not output_dir.is_dir():
         raise AccordError(f"--output-dir {output_dir}: is a file; the report is a folder")
+    if args.limit_pairs is not None and args.limit_pairs < 1:
+        raise AccordError(f"--limit-pairs: must be 1 or more, got {args.limit_pairs}")
     judgments = _read_input(args)
     if args.limit_pairs:
         keep = judgments["pair_id"].drop_duplicates().iloc[: args.limit_pairs]

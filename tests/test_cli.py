@@ -193,3 +193,15 @@ def test_flags_the_input_kind_does_not_use_are_refused(kind, extra, tmp_path, ca
     err = capsys.readouterr().err
     assert status == 2 and err.count("\n") == 1 and extra[0] in err, err
     assert not output.exists() and not any(path.exists() for path in side.values())
+
+
+@pytest.mark.parametrize("limit", ["0", "-1"])
+def test_report_limit_pairs_below_one_is_refused(limit, tmp_path, capsys):
+    """``--limit-pairs 0`` used every pair and ``--limit-pairs -1`` every pair but the last (pandas' iloc[:-1])."""
+    source = tmp_path / "judgments.csv"
+    GOOD.to_csv(source, index=False)
+    status = main(["report", "--input", str(source), "--methods", "majority", "--limit-pairs", limit,
+                   "--output-dir", str(tmp_path / "report"), "--quiet"])
+    err = capsys.readouterr().err
+    assert status == 2 and err.count("\n") == 1 and "--limit-pairs" in err
+    assert not (tmp_path / "report").exists()
