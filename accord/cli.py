@@ -568,6 +568,8 @@ def aggregate_across_processes(args: argparse.Namespace) -> int:
         raise AccordError(f"file {args.input}: not found")
     if args.gold:
         raise AccordError("--gold is not read by a fit across processes: score the written soft labels instead")
+    _refuse_unused(args, "a fit across processes (Parquet input, soft labels out)", "debias", "drop_ties",
+                   "pairs_output", "step_labels", "sep", "encoding")
     output = Path(args.output)
     _check_table_output(output, "--output")
     if args.annotators:
