@@ -227,6 +227,11 @@ class RaterModel(ABC):
             raise AccordError(
                 f"{type(self).__name__} supports inference in {self.supported_inference}, not '{self.inference}'"
             )
+        for name in ("num_samples", "batch_size", "rank", "num_chains"):
+            value = getattr(self, name, None)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, np.integer))
+                                      or value < 1):
+                raise AccordError(f"{name} must be a whole number >= 1, not {value!r}")
         self.encoded_ = encoded if encoded is not None else encode_with_classes(table, classes)
         self._cache: dict[str, Any] = {}
         self.__dict__.pop("_sample_stats", None)
