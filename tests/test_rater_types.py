@@ -125,3 +125,15 @@ def test_batch_size_is_refused_not_ignored():
     table, _, _ = categorical_judgments(2, n_items=20, n_annotators=6, per_item=3, seed=1)
     with pytest.raises(AccordError, match="batch_size"):
         RaterTypes(n_types=1, batch_size=5, max_steps=5).fit(table)
+
+
+@pytest.mark.parametrize("settings, message", [
+    ({"candidates": ()}, "candidates"),           # was ValueError: max() arg is an empty sequence
+    ({"n_types": "bogus"}, "n_types"),            # was ValueError: invalid literal for int()
+    ({"holdout": 1.5}, "holdout"),                # was "label 'tie' is not one of the fitted classes"
+    ({"holdout": 0.0}, "holdout"),
+])
+def test_bad_type_settings_are_one_clear_error(settings, message):
+    table, _, _ = categorical_judgments(2, n_items=20, n_annotators=6, per_item=3, seed=1)
+    with pytest.raises(AccordError, match=message):
+        RaterTypes(max_steps=5, **settings).fit(table)

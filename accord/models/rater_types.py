@@ -114,12 +114,17 @@ class RaterTypes(PyroRaterModel):
         # K > 2 categorical classes have no order and no tie: one logit per class instead of one log-odds
         self._softmax = encoded.form != "preference" and encoded.n_classes > 2
         if self.n_types == "auto":
+            if not self.candidates or any(isinstance(t, bool) or not isinstance(t, (int, np.integer)) or t < 1
+                                          for t in self.candidates):
+                raise AccordError(f"candidates must be one or more whole numbers >= 1, not {self.candidates!r}")
+            if not 0 < self.holdout < 1:
+                raise AccordError(f"holdout must be a share in (0, 1), not {self.holdout!r}")
             if table is None:
                 raise AccordError("n_types='auto' holds judgments out of the table: use fit(judgments)")
             self.selection_ = select_n_types(self, table)
             self.n_types_ = int(self.selection_.loc[self.selection_["chosen"], "n_types"].iloc[0])
-        elif int(self.n_types) < 1:
-            raise AccordError("n_types must be at least 1")
+        elif isinstance(self.n_types, bool) or not isinstance(self.n_types, (int, np.integer)) or self.n_types < 1:
+            raise AccordError(f"n_types must be 'auto' or a whole number >= 1, not {self.n_types!r}")
         else:
             self.n_types_ = int(self.n_types)
 
