@@ -152,3 +152,10 @@ def test_a_batch_of_more_pairs_than_the_table_has_fits_on_every_judgment():
     batched = ContextPreference(batch_size=40, **settings).fit(table)
     whole = ContextPreference(**settings).fit(table)
     np.testing.assert_allclose(batched.soft_labels_.probs.to_numpy(), whole.soft_labels_.probs.to_numpy(), atol=1e-6)
+
+
+@pytest.mark.parametrize("utilities", ["bogus", "yes", 2])
+def test_utilities_other_than_true_false_auto_are_refused(utilities):
+    """Any truthy value was taken as ``utilities=True`` (a typo like 'Auto' silently changed the model)."""
+    with pytest.raises(AccordError, match="utilities"):
+        ContextPreference(utilities=utilities)

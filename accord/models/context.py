@@ -429,6 +429,8 @@ class ContextPreference(PyroRaterModel):
     def __post_init__(self) -> None:
         if self.labels not in LABEL_MODELS:
             raise AccordError(f"labels must be one of {LABEL_MODELS}, not '{self.labels}'")
+        if not any(self.utilities is value for value in (True, False)) and self.utilities != "auto":
+            raise AccordError(f"utilities must be True, False or 'auto', not {self.utilities!r}")
 
     def _prepare(self, table: pd.DataFrame | None, encoded: Encoded) -> None:
         if table is None:
