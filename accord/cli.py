@@ -424,6 +424,9 @@ def cmd_suggest(args: argparse.Namespace) -> int:
     if unknown:
         raise AccordError(f"--pool-costs: unknown pool {unknown[0]!r}; the raters' pools are {pool_names} (pools come "
                           f"from the '{args.pool_column}' column of the judgments or of the raters file)")
+    if args.new_comparisons and not {"prompt", "response_a_id", "response_b_id"} <= set(judgments.columns):
+        raise AccordError(f"--new-comparisons: {source} has no columns prompt, response_a_id and response_b_id to "
+                          "pair responses to one prompt")
     use_threads(torch_threads(len(judgments), args.free_cores))
     estimator = make_method(args.method, **_model_settings(args.method, args))
     if args.new_comparisons and not hasattr(estimator, "utility_draws"):
