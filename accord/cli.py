@@ -510,7 +510,7 @@ def _aggregate_steps(args: argparse.Namespace, output: Path) -> int:
     if "step_text" not in judgments.columns:
         raise AccordError(f"file {source}: column 'step_text': the cleaned step dataset needs the text of each step")
     started = time.perf_counter()
-    model = fit_step_method(args.method, judgments)
+    model = fit_step_method(args.method, judgments, **({"seed": args.seed} if args.method == "first-error" else {}))
     elapsed = time.perf_counter() - started
     cleaned = build_cleaned_steps(model.step_labels_, judgments)
     write_cleaned_steps(cleaned, output, provenance={"method": args.method, "source": source,

@@ -363,3 +363,20 @@ def test_aggregate_recognises_a_step_table_in_every_input_format(tmp_path, capsy
     assert accord_main(["aggregate", "--input", str(path), "--method", "first-error", "--output", str(out)]) == 0, \
         capsys.readouterr().err
     assert len(pd.read_parquet(out)) == 2
+
+
+def test_aggregate_passes_its_seed_to_the_first_error_model(tmp_path):
+    """``--seed`` was not handed to the step model: first-error's outcome columns come from posterior draws, and
+    every seed gave the seed-0 dataset."""
+    from accord.datasets.steps.synthetic import make_synthetic_steps
+
+    path = tmp_path / "steps.csv"
+    make_synthetic_steps(20, candidates_per_problem=2, labelled_per_problem=2, n_annotators=6, seed=0).judgments.to_csv(
+        path, index=False)
+    frames = {}
+    for seed in ("0", "5"):
+        out = tmp_path / f"cleaned{seed}.parquet"
+        assert accord_main(["aggregate", "--input", str(path), "--method", "first-error", "--seed", seed, "--output",
+                            str(out), "--quiet"]) == 0
+        frames[seed] = pd.read_parquet(out)
+    assert not np.allclose(frames["0"]["p_all_correct"], frames["5"]["p_all_correct"])
