@@ -15,6 +15,7 @@ unless set otherwise), so threads that do wait leave the cores to other work.
 from __future__ import annotations
 
 import argparse
+import io
 import os
 import sys
 import time
@@ -238,18 +239,33 @@ def cmd_aggregate(args: argparse.Namespace) -> int:
     output = Path(args.output)
     _check_output(output)
     if args.input and {"solution_id", "step"} <= _input_columns(Path(args.input), args):
+        _refuse_unused(args, "a step-judgments table", "annotators", "inference", "device", "debias", "drop_ties",
+                       "pairs_output", "gold", "form", "scale")
         return _aggregate_steps(args, output)
     if args.annotators:
         _check_table_output(Path(args.annotators), "--annotators")
     judgments = _read_input(args)
     source = args.dataset or str(args.input)
     if table_info(judgments)["form"] == "attribute":
+        _refuse_unused(args, "per-attribute ratings", "annotators", "inference", "device", "debias", "drop_ties",
+                       "step_labels")
         return _aggregate_attributes(args, judgments, output, source)
+    _refuse_unused(args, "pairwise judgments", "step_labels", "pairs_output")
     can_clean = table_info(judgments)["form"] == "preference" and {"response_a", "response_b"} <= set(judgments)
     as_cleaned = can_clean and output.suffix.lower() in CLEANED_SUFFIXES
     if as_cleaned:
         _require_texts(judgments, source)
+    elif args.drop_ties:
+        raise AccordError("--drop-ties: only a cleaned dataset leaves pairs out (preference judgments with response "
+                          "texts, written to .parquet or .jsonl); soft labels keep every pair")
     args.method = _debias_method(args)
+    if args.annotators and args.method in BASELINES:
+        raise AccordError(f"--annotators: method {args.method} has no annotator table (fit a rater model, e.g. "
+                          "--method dawid-skene)")
+    for flag, value in (("--inference", args.inference), ("--device", args.device)):
+        if value and args.method in BASELINES:
+            raise AccordError(f"{flag}: method {args.method} is a baseline with no model to fit; name a rater model "
+                              "with --method, e.g. --method dawid-skene")
     if args.method not in BASELINES:
         use_threads(torch_threads(len(judgments), args.free_cores))
     settings = _model_settings(args.method, args)
@@ -287,6 +303,13 @@ def cmd_aggregate(args: argparse.Namespace) -> int:
         _print_debias(estimator)
     print(f"wrote {output} ({written})")
     return 0
+
+
+def _refuse_unused(args: argparse.Namespace, kind: str, *names: str) -> None:
+    """``accord aggregate`` flags that an input of this kind does not use: one error, not a silent no-op."""
+    for name in names:
+        if getattr(args, name):
+            raise AccordError(f"--{name.replace('_', '-')}: not used with {kind}")
 
 
 def _aggregate_attributes(args: argparse.Namespace, judgments: pd.DataFrame, output: Path, source: str) -> int:
@@ -372,6 +395,8 @@ def cmd_suggest(args: argparse.Namespace) -> int:
 
     if not args.budget > 0:
         raise AccordError(f"--budget: must be positive, got {args.budget:g}")
+    if args.new_comparisons < 0:
+        raise AccordError(f"--new-comparisons: must be 0 or more, got {args.new_comparisons}")
     output = Path(args.output)
     if output.is_dir():
         raise AccordError(f"--output {output}: is a folder; name a file in it, e.g. {output / 'next_batch.csv'}")
@@ -399,8 +424,14 @@ def cmd_suggest(args: argparse.Namespace) -> int:
     if unknown:
         raise AccordError(f"--pool-costs: unknown pool {unknown[0]!r}; the raters' pools are {pool_names} (pools come "
                           f"from the '{args.pool_column}' column of the judgments or of the raters file)")
+    if args.new_comparisons and not {"prompt", "response_a_id", "response_b_id"} <= set(judgments.columns):
+        raise AccordError(f"--new-comparisons: {source} has no columns prompt, response_a_id and response_b_id to "
+                          "pair responses to one prompt")
     use_threads(torch_threads(len(judgments), args.free_cores))
     estimator = make_method(args.method, **_model_settings(args.method, args))
+    if args.new_comparisons and not hasattr(estimator, "utility_draws"):
+        raise AccordError(f"--new-comparisons: method {args.method} has no response utilities to value comparisons "
+                          "never made; use bradley-terry, ordinal or debiased-bradley-terry")
     started = time.perf_counter()
     try:
         estimator.fit(judgments)
@@ -443,7 +474,7 @@ def _input_columns(path: Path, args: argparse.Namespace) -> set[str]:
             return set(pq.read_schema(path).names)
         if name.endswith((".jsonl", ".ndjson")):
             with open(path, encoding=args.encoding or "utf-8") as handle:
-                return set(pd.read_json(handle.readline(), lines=True).columns)
+                return set(pd.read_json(io.StringIO(handle.readline()), lines=True).columns)
         if name.endswith((".csv", ".tsv")):
             sep = _separator(args.sep) or ("\t" if name.endswith(".tsv") else None)
             header = pd.read_csv(path, nrows=0, sep=sep, engine="python", encoding=args.encoding or "utf-8")
@@ -479,7 +510,7 @@ def _aggregate_steps(args: argparse.Namespace, output: Path) -> int:
     if "step_text" not in judgments.columns:
         raise AccordError(f"file {source}: column 'step_text': the cleaned step dataset needs the text of each step")
     started = time.perf_counter()
-    model = fit_step_method(args.method, judgments)
+    model = fit_step_method(args.method, judgments, **({"seed": args.seed} if args.method == "first-error" else {}))
     elapsed = time.perf_counter() - started
     cleaned = build_cleaned_steps(model.step_labels_, judgments)
     write_cleaned_steps(cleaned, output, provenance={"method": args.method, "source": source,
@@ -540,6 +571,8 @@ def aggregate_across_processes(args: argparse.Namespace) -> int:
         raise AccordError(f"file {args.input}: not found")
     if args.gold:
         raise AccordError("--gold is not read by a fit across processes: score the written soft labels instead")
+    _refuse_unused(args, "a fit across processes (Parquet input, soft labels out)", "debias", "drop_ties",
+                   "pairs_output", "step_labels", "sep", "encoding")
     output = Path(args.output)
     _check_table_output(output, "--output")
     if args.annotators:
@@ -800,6 +833,8 @@ def cmd_report(args: argparse.Namespace) -> int:
     output_dir = Path(args.output_dir)
     if output_dir.exists() and not output_dir.is_dir():
         raise AccordError(f"--output-dir {output_dir}: is a file; the report is a folder")
+    if args.limit_pairs is not None and args.limit_pairs < 1:
+        raise AccordError(f"--limit-pairs: must be 1 or more, got {args.limit_pairs}")
     judgments = _read_input(args)
     if args.limit_pairs:
         keep = judgments["pair_id"].drop_duplicates().iloc[: args.limit_pairs]
@@ -881,7 +916,8 @@ def build_parser() -> argparse.ArgumentParser:
                           f"(fits {DEBIAS_METHOD})")
     agg.add_argument("--inference", help="model inference: vb, map, meanfield, lowrank, nuts")
     agg.add_argument("--device", help="torch device for the model, e.g. cuda (default: cpu)")
-    agg.add_argument("--drop-ties", action="store_true", help="leave out pairs whose most likely outcome is a tie")
+    agg.add_argument("--drop-ties", action="store_true",
+                     help="cleaned dataset: leave out pairs whose most likely outcome is a tie")
     agg.add_argument("--step-labels", choices=["ternary", "binary"],
                      help="step-judgments tables (solution_id, step, annotator, label): the declared label set, "
                           "ternary -1/0/+1 or binary 0/1 (default: inferred)")

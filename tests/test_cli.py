@@ -117,3 +117,91 @@ def test_a_model_that_cannot_fit_names_the_file_and_column(tmp_path, capsys):
     assert status == 2 and err.count("\n") == 1
     assert str(source) in err and "column 'label'" in err and "declare the label set" in err
     assert not output.exists()
+
+
+@pytest.mark.parametrize("method", ["majority", "vote-fraction"])
+def test_annotators_with_a_baseline_is_refused_before_any_output(method, tmp_path, capsys):
+    """A baseline has no annotator table: ``--annotators`` is one error up front, not a written --output and then
+    exit 2."""
+    source = tmp_path / "judgments.csv"
+    GOOD.to_csv(source, index=False)
+    output = tmp_path / "clean.parquet"
+    status = main(["aggregate", "--input", str(source), "--method", method, "--output", str(output),
+                   "--annotators", str(tmp_path / "raters.csv")])
+    err = capsys.readouterr().err
+    assert status == 2 and err.count("\n") == 1
+    assert "--annotators" in err and method in err
+    assert not output.exists() and not (tmp_path / "raters.csv").exists()
+
+
+@pytest.mark.parametrize("extra", [["--method", "majority", "--inference", "map"], ["--inference", "nuts"],
+                                   ["--method", "vote-fraction", "--device", "cuda"]])
+def test_model_settings_with_a_baseline_are_refused(extra, tmp_path, capsys):
+    """``--inference`` / ``--device`` with a baseline (vote-fraction is the default method) were silently ignored."""
+    source = tmp_path / "judgments.csv"
+    GOOD.to_csv(source, index=False)
+    output = tmp_path / "soft.csv"
+    status = main(["aggregate", "--input", str(source), *extra, "--output", str(output)])
+    err = capsys.readouterr().err
+    assert status == 2 and err.count("\n") == 1
+    assert extra[-2] in err and "--method" in err
+    assert not output.exists()
+
+
+def test_drop_ties_without_a_cleaned_dataset_is_refused(tmp_path, capsys):
+    """``--drop-ties`` only acts on a cleaned dataset; with soft labels (.csv) it was silently ignored."""
+    source = tmp_path / "judgments.csv"
+    GOOD.to_csv(source, index=False)
+    output = tmp_path / "soft.csv"
+    status = main(["aggregate", "--input", str(source), "--drop-ties", "--output", str(output)])
+    err = capsys.readouterr().err
+    assert status == 2 and err.count("\n") == 1 and "--drop-ties" in err
+    assert not output.exists()
+    cleaned = tmp_path / "clean.jsonl"
+    assert main(["aggregate", "--input", str(source), "--drop-ties", "--output", str(cleaned)]) == 0
+    assert len(read_cleaned(cleaned)) == 2  # neither pair has a tie as its single most likely outcome
+
+
+def _step_table(path):
+    pd.DataFrame({"solution_id": ["a", "a", "b", "b"], "step": [0, 1, 0, 1], "annotator": ["r1"] * 4,
+                  "label": [1, -1, 1, 1], "step_text": ["x", "y", "z", "w"], "prompt": "q"}).to_csv(path, index=False)
+
+
+def _attribute_table(path):
+    from accord.datasets.synthetic_attributes import make_synthetic_attributes
+
+    make_synthetic_attributes(8, 4, 2, seed=0).judgments.to_csv(path, index=False)
+
+
+@pytest.mark.parametrize("kind, extra", [
+    ("steps", ["--annotators", "ANNOTATORS"]), ("steps", ["--inference", "map"]), ("steps", ["--drop-ties"]),
+    ("steps", ["--debias", "length"]), ("steps", ["--pairs-output", "PAIRS"]), ("steps", ["--form", "graded"]),
+    ("attributes", ["--annotators", "ANNOTATORS"]), ("attributes", ["--inference", "map"]),
+    ("attributes", ["--debias", "length"]), ("attributes", ["--step-labels", "binary"]),
+    ("pairs", ["--step-labels", "binary"]), ("pairs", ["--pairs-output", "PAIRS"]),
+])
+def test_flags_the_input_kind_does_not_use_are_refused(kind, extra, tmp_path, capsys):
+    """Step tables and per-attribute ratings have their own paths through ``accord aggregate``; flags that only
+    another kind of input uses were silently ignored there."""
+    source = tmp_path / "judgments.csv"
+    {"steps": _step_table, "attributes": _attribute_table, "pairs": lambda p: GOOD.to_csv(p, index=False)}[kind](
+        source)
+    side = {"ANNOTATORS": tmp_path / "raters.csv", "PAIRS": tmp_path / "pairs.parquet"}
+    extra = [str(side.get(part, part)) for part in extra]
+    output = tmp_path / "clean.parquet"
+    status = main(["aggregate", "--input", str(source), *extra, "--output", str(output), "--quiet"])
+    err = capsys.readouterr().err
+    assert status == 2 and err.count("\n") == 1 and extra[0] in err, err
+    assert not output.exists() and not any(path.exists() for path in side.values())
+
+
+@pytest.mark.parametrize("limit", ["0", "-1"])
+def test_report_limit_pairs_below_one_is_refused(limit, tmp_path, capsys):
+    """``--limit-pairs 0`` used every pair and ``--limit-pairs -1`` every pair but the last (pandas' iloc[:-1])."""
+    source = tmp_path / "judgments.csv"
+    GOOD.to_csv(source, index=False)
+    status = main(["report", "--input", str(source), "--methods", "majority", "--limit-pairs", limit,
+                   "--output-dir", str(tmp_path / "report"), "--quiet"])
+    err = capsys.readouterr().err
+    assert status == 2 and err.count("\n") == 1 and "--limit-pairs" in err
+    assert not (tmp_path / "report").exists()

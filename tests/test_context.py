@@ -142,3 +142,20 @@ def test_a_refit_on_another_table_reads_that_table_not_the_first_ones_constants(
     fresh = ContextPreference(**settings).fit(other)
     assert reused.soft_labels_.probs.shape == (45, 3)
     np.testing.assert_allclose(reused.soft_labels_.probs.to_numpy(), fresh.soft_labels_.probs.to_numpy(), atol=1e-6)
+
+
+def test_a_batch_of_more_pairs_than_the_table_has_fits_on_every_judgment():
+    """``batch_size`` counts pairs and becomes judgments per step; where that exceeds the table (a small table, or
+    the first batches of an annotation round) Pyro refused the subsample ('subsample_size does not match')."""
+    table = make_synthetic(n_pairs=30, n_annotators=8, judgments_per_pair=3, seed=0).judgments
+    settings = dict(labels="individual", inference="map", max_steps=20, num_samples=5, seed=0)
+    batched = ContextPreference(batch_size=40, **settings).fit(table)
+    whole = ContextPreference(**settings).fit(table)
+    np.testing.assert_allclose(batched.soft_labels_.probs.to_numpy(), whole.soft_labels_.probs.to_numpy(), atol=1e-6)
+
+
+@pytest.mark.parametrize("utilities", ["bogus", "yes", 2])
+def test_utilities_other_than_true_false_auto_are_refused(utilities):
+    """Any truthy value was taken as ``utilities=True`` (a typo like 'Auto' silently changed the model)."""
+    with pytest.raises(AccordError, match="utilities"):
+        ContextPreference(utilities=utilities)

@@ -85,3 +85,18 @@ def test_compare_is_the_function_whatever_was_imported_first():
     from accord.models import compare, heldout_loglik
 
     assert callable(compare) and callable(heldout_loglik) and compare.__name__ == "compare"
+
+
+@pytest.mark.parametrize("name", MODELS)
+@pytest.mark.parametrize("setting", ["num_samples", "batch_size", "rank", "num_chains"])
+def test_counts_below_one_are_one_clear_error(name, setting):
+    """``num_samples=0`` crashed in torch ('cannot sample n_sample <= 0', 'size cannot be zero') after the fit,
+    ``batch_size=0`` with a ZeroDivisionError, ``rank=0`` in Pyro, ``num_chains=0`` with an IndexError."""
+    from accord.datasets.synthetic import make_synthetic
+
+    cls = getattr(models, name)
+    if setting not in cls().get_params():
+        pytest.skip(f"{name} has no setting {setting}")
+    table = make_synthetic(n_pairs=6, n_annotators=4, judgments_per_pair=2, seed=0).judgments
+    with pytest.raises(AccordError, match=f"{setting} must be a whole number >= 1"):
+        cls(**{setting: 0}).fit(table)

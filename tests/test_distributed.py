@@ -143,7 +143,12 @@ def test_fit_across_processes_refuses_what_it_cannot_do(tmp_path, capsys):
     cases = [(["--method", "majority"], "supports dawid-skene"),
              (["--method", "dawid-skene", "--inference", "nuts"], "closed-form VB"),
              (["--method", "dawid-skene", "--gold", str(path)], "--gold"),
-             (["--method", "dawid-skene", "--distributed", "0"], "at least 1")]
+             (["--method", "dawid-skene", "--distributed", "0"], "at least 1"),
+             # flags the streaming fit does not read were silently ignored
+             (["--method", "dawid-skene", "--debias", "length"], "--debias"),
+             (["--method", "dawid-skene", "--drop-ties"], "--drop-ties"),
+             (["--method", "dawid-skene", "--sep", ";"], "--sep"),
+             (["--method", "dawid-skene", "--pairs-output", str(tmp_path / "p.parquet")], "--pairs-output")]
     for extra, message in cases:
         argv = ["aggregate", "--input", str(path), "--output", str(tmp_path / "o.parquet"), "--distributed", "2",
                 *extra]

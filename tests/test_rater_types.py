@@ -9,7 +9,7 @@ import torch
 from scipy.optimize import linear_sum_assignment
 
 from accord.aggregate.pluralistic import pluralistic_soft_labels
-from accord.datasets import validate
+from accord.datasets import AccordError, validate
 from accord.models.rater_types import RaterTypes, holdout_split
 
 torch.set_num_threads(1)
@@ -106,3 +106,34 @@ def test_categorical_labels_are_accepted_and_types_recovered(n_classes):
 
 def codes_of(model: RaterTypes) -> np.ndarray:
     return np.array([int(str(v)[1:]) for v in model.encoded_.item_index])
+
+
+@pytest.mark.parametrize("form", ["categorical", "graded"])
+def test_the_number_of_types_is_chosen_on_categorical_and_graded_labels(form):
+    """``n_types="auto"`` (the default) re-validated its training part without the table's form, so every
+    categorical or graded table failed with 'label outside the declared set {'A', 'B', 'tie'}'."""
+    table, _, _ = categorical_judgments(3, n_items=60, n_annotators=10, per_item=5, seed=3)
+    if form == "graded":
+        table = validate(table.assign(label=table["label"] - 1), scale=1)
+    model = RaterTypes(candidates=(1, 2), max_steps=50, seed=0).fit(table)
+    assert model.n_types_ in (1, 2) and model.selection_["chosen"].sum() == 1
+    assert list(model.soft_labels_.probs.columns) == list(model.encoded_.classes)
+
+
+def test_batch_size_is_refused_not_ignored():
+    """RaterTypes fits on every judgment; ``batch_size`` (a PyroRaterModel setting) was silently ignored."""
+    table, _, _ = categorical_judgments(2, n_items=20, n_annotators=6, per_item=3, seed=1)
+    with pytest.raises(AccordError, match="batch_size"):
+        RaterTypes(n_types=1, batch_size=5, max_steps=5).fit(table)
+
+
+@pytest.mark.parametrize("settings, message", [
+    ({"candidates": ()}, "candidates"),           # was ValueError: max() arg is an empty sequence
+    ({"n_types": "bogus"}, "n_types"),            # was ValueError: invalid literal for int()
+    ({"holdout": 1.5}, "holdout"),                # was "label 'tie' is not one of the fitted classes"
+    ({"holdout": 0.0}, "holdout"),
+])
+def test_bad_type_settings_are_one_clear_error(settings, message):
+    table, _, _ = categorical_judgments(2, n_items=20, n_annotators=6, per_item=3, seed=1)
+    with pytest.raises(AccordError, match=message):
+        RaterTypes(max_steps=5, **settings).fit(table)

@@ -91,3 +91,26 @@ def test_extended_incidence_is_the_incidence_of_all_judgments():
     assert (got.host != expected.host).nnz == 0 and np.array_equal(got.host.indices, expected.host.indices)
     assert torch.equal(got.by_cell.to_dense(), expected.by_cell.to_dense())
     assert (got.n_items, got.n_workers, got.n_classes) == (expected.n_items, expected.n_workers, expected.n_classes)
+
+
+@pytest.mark.parametrize("name, settings", [
+    ("CrowdBradleyTerry", {}),
+    ("OrdinalPreference", {}),
+    ("DebiasedBradleyTerry", {}),
+    ("ContextPreference", {"posterior_steps": 10}),
+    ("RaterTypes", {"candidates": (1, 2)}),
+])
+def test_partial_fit_of_a_model_that_reads_its_table_equals_a_fit_on_all_judgments(name, settings):
+    """Response ids, context columns, covariates and held-out choices are read from the table: ``partial_fit`` lost
+    them (Bradley-Terry silently fell back to a utility per pair side; the others refused with 'use fit')."""
+    import accord.models
+
+    table = make_synthetic(30, 8, 3, seed=0).judgments
+    cls = getattr(accord.models, name)
+    model = cls(inference="map", max_steps=30, num_samples=5, **settings)
+    warm = model.clone().fit(table.iloc[:60]).partial_fit(table.iloc[60:])
+    cold = model.clone().fit(table)
+    np.testing.assert_allclose(warm.soft_labels_.probs.to_numpy(), cold.soft_labels_.probs.to_numpy(), atol=1e-6)
+    if hasattr(cold, "ranking_"):
+        assert list(warm.ranking_.index) == list(cold.ranking_.index)
+        assert warm.layout_.mode == cold.layout_.mode == "response"

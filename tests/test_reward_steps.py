@@ -344,3 +344,39 @@ def test_step_metrics_match_hand_values():
     assert np.allclose(np.exp(solution_scores(p, n, "product")), [0.9 * 0.4 * 0.8, 0.42, 0.2])
     picked = best_of_n(np.array([0.3, 0.9, 0.5, 0.1]), np.array([1, 0, 1, 0]), np.array(["a", "a", "b", "b"]))
     assert picked["accuracy"] == 0.5 and picked["random"] == 0.5 and picked["oracle"] == 1.0
+
+
+@pytest.mark.parametrize("suffix", [".jsonl", ".parquet", ".tsv"])
+def test_aggregate_recognises_a_step_table_in_every_input_format(tmp_path, capsys, suffix):
+    """The step table is recognised from the file's header; a JSONL header line was handed to pandas.read_json as
+    a literal, which pandas 3 reads as a path, so a .jsonl step table was taken for pairwise judgments ('missing
+    required column pair_id')."""
+    frame = pd.read_csv(_judgments(tmp_path))
+    path = tmp_path / f"steps{suffix}"
+    if suffix == ".jsonl":
+        frame.to_json(path, orient="records", lines=True)
+    elif suffix == ".parquet":
+        frame.to_parquet(path)
+    else:
+        frame.to_csv(path, sep="\t", index=False)
+    out = tmp_path / "cleaned.parquet"
+    assert accord_main(["aggregate", "--input", str(path), "--method", "first-error", "--output", str(out)]) == 0, \
+        capsys.readouterr().err
+    assert len(pd.read_parquet(out)) == 2
+
+
+def test_aggregate_passes_its_seed_to_the_first_error_model(tmp_path):
+    """``--seed`` was not handed to the step model: first-error's outcome columns come from posterior draws, and
+    every seed gave the seed-0 dataset."""
+    from accord.datasets.steps.synthetic import make_synthetic_steps
+
+    path = tmp_path / "steps.csv"
+    make_synthetic_steps(20, candidates_per_problem=2, labelled_per_problem=2, n_annotators=6, seed=0).judgments.to_csv(
+        path, index=False)
+    frames = {}
+    for seed in ("0", "5"):
+        out = tmp_path / f"cleaned{seed}.parquet"
+        assert accord_main(["aggregate", "--input", str(path), "--method", "first-error", "--seed", seed, "--output",
+                            str(out), "--quiet"]) == 0
+        frames[seed] = pd.read_parquet(out)
+    assert not np.allclose(frames["0"]["p_all_correct"], frames["5"]["p_all_correct"])

@@ -172,3 +172,20 @@ def test_arbitrary_labels_give_a_one_line_error_or_a_valid_table(values):
         assert "\n" not in str(err) and "column 'label'" in str(err)
     else:
         assert set(valid["label"]) <= {"A", "B", "tie"}
+
+
+def test_a_validated_table_changed_afterwards_gives_a_one_line_error(small_preferences):
+    """pandas carries ``attrs`` (the validation record) through ``assign`` and ``rename``: a validated table whose
+    labels or column names were changed since must be refused by name, not crash deep in a model."""
+    from accord.models import DawidSkene
+
+    table = validate(small_preferences)
+    relabelled = table.assign(label=table["label"].map({"A": 1, "B": 0, "tie": 2}))
+    assert "accord" in relabelled.attrs  # skipped validation is the case under test
+    with pytest.raises(ValidationError, match=r"column 'label', row 0: .*validate") as err:
+        DawidSkene().fit(relabelled)
+    assert "\n" not in str(err.value)
+    renamed = table.rename(columns={"pair_id": "task", "annotator": "worker"})
+    assert "accord" in renamed.attrs
+    with pytest.raises(ValidationError, match=r"column 'pair_id': .*validate"):
+        DawidSkene().fit(renamed)

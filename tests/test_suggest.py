@@ -300,6 +300,11 @@ def test_cli_writes_one_row_per_judgment(judgments_file: str, tmp_path, capsys) 
     (["--budget", "5", "--pool-costs", "experts=2"], "unknown pool 'experts'"),
     (["--budget", "5", "--pool-costs", "human=free"], "--pool-costs"),
     (["--budget", "5", "--raters", "RATERS"], "none of its 2 raters"),
+    # only a model of response utilities can value comparisons never made: not silently none of them
+    (["--budget", "5", "--new-comparisons", "3"], "--new-comparisons"),
+    (["--budget", "5", "--method", "bradley-terry", "--new-comparisons", "-1"], "--new-comparisons"),
+    # no prompt / response ids to pair up: there are no comparisons never made to find
+    (["--budget", "5", "--method", "bradley-terry", "--new-comparisons", "3"], "response_a_id"),
 ])
 def test_cli_bad_input_is_one_error_and_no_output(judgments_file: str, tmp_path, capsys, extra: list[str],
                                                   message: str) -> None:

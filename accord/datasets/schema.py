@@ -211,6 +211,11 @@ def encode(judgments: pd.DataFrame) -> Encoded:
     if form == "attribute":
         raise AccordError("a multi-attribute table: use accord.datasets.attributes.encode_attributes, or pick one "
                           "attribute with select_attribute()")
+    # pandas carries attrs through assign/rename/copy: a table changed since it was validated is refused by name
+    stale = "; the table changed since it was validated: validate it again"
+    for column in REQUIRED_COLUMNS:
+        if column not in judgments.columns:
+            raise ValidationError(f"missing required column{stale}", column=column)
     item_codes, item_index = pd.factorize(judgments["pair_id"], sort=False)
     worker_codes, worker_index = pd.factorize(judgments["annotator"], sort=False)
     labels = judgments["label"]
@@ -228,6 +233,10 @@ def encode(judgments: pd.DataFrame) -> Encoded:
         declared = info.get("classes")
         classes = tuple(declared) if declared is not None else tuple(_sorted_labels(observed))
     class_codes = pd.Index(classes).get_indexer(labels)
+    if (class_codes < 0).any():
+        row = int(np.flatnonzero(class_codes < 0)[0])
+        raise ValidationError(f"label outside the {form} classes {list(classes)}{stale}", column="label", row=row,
+                              value=labels.iloc[row])
     return Encoded(
         items=item_codes.astype(np.int64),
         workers=worker_codes.astype(np.int64),

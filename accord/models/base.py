@@ -193,6 +193,9 @@ class RaterModel(ABC):
     supported_inference: ClassVar[tuple[str, ...]] = INFERENCE_METHODS
     #: whether the model has a position bias (otherwise the column is NaN)
     models_position_bias: ClassVar[bool] = True
+    #: the fit reads columns of the table beyond the codes (``_prepare``): the validated table is kept for
+    #: :meth:`partial_fit`, which refits on it and the new judgments
+    reads_table: ClassVar[bool] = False
     #: the annotator table, computed on first access (:class:`deferred`)
     annotators_ = deferred()
 
@@ -224,9 +227,15 @@ class RaterModel(ABC):
             raise AccordError(
                 f"{type(self).__name__} supports inference in {self.supported_inference}, not '{self.inference}'"
             )
+        for name in ("num_samples", "batch_size", "rank", "num_chains"):
+            value = getattr(self, name, None)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, np.integer))
+                                      or value < 1):
+                raise AccordError(f"{name} must be a whole number >= 1, not {value!r}")
         self.encoded_ = encoded if encoded is not None else encode_with_classes(table, classes)
         self._cache: dict[str, Any] = {}
         self.__dict__.pop("_sample_stats", None)
+        self._table = table if self.reads_table else None
         self._prepare(table, self.encoded_)
         seed_everything(self.seed)
         self._fit(self.encoded_)

@@ -408,6 +408,7 @@ class ContextPreference(PyroRaterModel):
 
     method: ClassVar[str] = "context-preference"
     supported_inference: ClassVar[tuple[str, ...]] = CONTEXT_INFERENCE
+    reads_table: ClassVar[bool] = True
 
     group: str | None = "auto"
     topic: str | None = "auto"
@@ -428,6 +429,8 @@ class ContextPreference(PyroRaterModel):
     def __post_init__(self) -> None:
         if self.labels not in LABEL_MODELS:
             raise AccordError(f"labels must be one of {LABEL_MODELS}, not '{self.labels}'")
+        if not any(self.utilities is value for value in (True, False)) and self.utilities != "auto":
+            raise AccordError(f"utilities must be True, False or 'auto', not {self.utilities!r}")
 
     def _prepare(self, table: pd.DataFrame | None, encoded: Encoded) -> None:
         if table is None:
@@ -487,7 +490,8 @@ class ContextPreference(PyroRaterModel):
         hyper = {name: value for name, value in init.items() if name in HYPERPARAMETERS or name.endswith("_sd")}
         batch = None if self.batch_size is None else round(self.batch_size * data.n_judgments / data.n_items)
         draws = self._keep_fit(fit_pyro(self, self._model, data, init=init, hold=(hyper, self.posterior_steps),
-                                        rank=self.rank, vectorize_draws=True, subsample=batch))
+                                        rank=self.rank, vectorize_draws=True,
+                                        subsample=batch if batch is not None and batch < data.n_judgments else None))
         uses = self._uses(data)
         n_draws = next(iter(draws.values())).shape[1]
         self.draws_ = [self._derive({**hyper, **{k: v[0, s] for k, v in draws.items()}}, uses, data)

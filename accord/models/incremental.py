@@ -13,7 +13,8 @@ them) and refits:
   calibration chosen by the previous fit (``item_correlation="auto"``, ``vote_shrinkage="auto"``) is kept, since a
   small batch barely moves it (a cold fit chooses it again). ``n_iter_`` counts the warm sweeps;
 - every other model: a fit on all judgments (the same answer as :meth:`~accord.models.base.RaterModel.fit`, with no
-  saving).
+  saving); a model that reads columns of its table beyond the codes (``reads_table``: response ids, context columns,
+  covariates) keeps its validated table and refits on it with the new rows appended.
 
 The soft labels are computed afresh; the posterior draws and what is summarised from them (``annotators_``,
 ``confusion_``, ``class_prior_``, :meth:`~accord.models.base.RaterModel.to_arviz`) on first access, as after a cold
@@ -76,11 +77,16 @@ def _places(index: pd.Index, distinct: pd.Index) -> np.ndarray:
     return found.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
 
 
-def extend_encoded(encoded: Encoded, new_judgments: pd.DataFrame) -> Encoded:
-    """``encoded`` with the judgments of a new table appended (its labels must be among the fitted classes)."""
-    table = new_judgments if "accord" in new_judgments.attrs else validate(
+def validate_new(encoded: Encoded, new_judgments: pd.DataFrame) -> pd.DataFrame:
+    """New judgments validated in the form (scale, categorical classes) of the fitted ones."""
+    return new_judgments if "accord" in new_judgments.attrs else validate(
         new_judgments, form=encoded.form, scale=encoded.scale,
         classes=list(encoded.classes) if encoded.form == "categorical" else None)
+
+
+def extend_encoded(encoded: Encoded, new_judgments: pd.DataFrame) -> Encoded:
+    """``encoded`` with the judgments of a new table appended (its labels must be among the fitted classes)."""
+    table = validate_new(encoded, new_judgments)
     form = table.attrs["accord"]["form"]
     if form != encoded.form:
         raise AccordError(f"the new judgments are {form} labels; the model was fitted on {encoded.form} labels")
@@ -97,7 +103,12 @@ def partial_fit(model: Any, new_judgments: pd.DataFrame) -> Any:
     model._check_fitted()
     if len(new_judgments) == 0:
         return model
+    new_judgments = validate_new(model.encoded_, new_judgments)
     encoded = extend_encoded(model.encoded_, new_judgments)
+    if getattr(model, "_table", None) is not None:  # the fit reads the table's columns (response ids, context)
+        table = pd.concat([model._table, new_judgments], ignore_index=True)
+        table.attrs = dict(model._table.attrs)
+        return model._fit_table(table, classes=encoded.classes)
     from accord.models.dawid_skene import DawidSkene
 
     if type(model) is not DawidSkene or model.inference != "vb" or getattr(model, "_vb", None) is None:

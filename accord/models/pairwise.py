@@ -297,6 +297,7 @@ class PairwiseUtilityModel(PyroRaterModel):
     """
 
     supported_inference: ClassVar[tuple[str, ...]] = ("map", "meanfield", "lowrank", "nuts")
+    reads_table: ClassVar[bool] = True
     group_priors: ClassVar[dict[str, tuple[str | None, float, float]]] = {}
     pair_priors: ClassVar[dict[str, tuple[float, float]]] = {}
     link: str = "logit"

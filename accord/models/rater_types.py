@@ -96,6 +96,7 @@ class RaterTypes(PyroRaterModel):
 
     method: ClassVar[str] = "rater-types"
     supported_inference: ClassVar[tuple[str, ...]] = TYPES_INFERENCE
+    reads_table: ClassVar[bool] = True
 
     n_types: int | str = "auto"
     candidates: Sequence[int] = (1, 2, 3, 4)
@@ -108,15 +109,22 @@ class RaterTypes(PyroRaterModel):
         self.candidates = tuple(self.candidates)
 
     def _prepare(self, table: pd.DataFrame | None, encoded: Encoded) -> None:
+        if self.batch_size is not None:
+            raise AccordError("RaterTypes fits on every judgment (no subsampled steps): batch_size must be None")
         # K > 2 categorical classes have no order and no tie: one logit per class instead of one log-odds
         self._softmax = encoded.form != "preference" and encoded.n_classes > 2
         if self.n_types == "auto":
+            if not self.candidates or any(isinstance(t, bool) or not isinstance(t, (int, np.integer)) or t < 1
+                                          for t in self.candidates):
+                raise AccordError(f"candidates must be one or more whole numbers >= 1, not {self.candidates!r}")
+            if not 0 < self.holdout < 1:
+                raise AccordError(f"holdout must be a share in (0, 1), not {self.holdout!r}")
             if table is None:
                 raise AccordError("n_types='auto' holds judgments out of the table: use fit(judgments)")
             self.selection_ = select_n_types(self, table)
             self.n_types_ = int(self.selection_.loc[self.selection_["chosen"], "n_types"].iloc[0])
-        elif int(self.n_types) < 1:
-            raise AccordError("n_types must be at least 1")
+        elif isinstance(self.n_types, bool) or not isinstance(self.n_types, (int, np.integer)) or self.n_types < 1:
+            raise AccordError(f"n_types must be 'auto' or a whole number >= 1, not {self.n_types!r}")
         else:
             self.n_types_ = int(self.n_types)
 
@@ -477,7 +485,7 @@ def holdout_split(table: pd.DataFrame, share: float, seed: int, minimum: int = 5
 def select_n_types(model: RaterTypes, table: pd.DataFrame) -> pd.DataFrame:
     """Held-out log-likelihood of every candidate number of types; the chosen one is flagged (see module doc)."""
     held = holdout_split(table, model.holdout, model.seed)
-    train = validate(table[~held].reset_index(drop=True))
+    train = with_attrs(table[~held], table)  # the table's form: categorical and graded labels too
     test = with_attrs(table[held], table)
     if len(test) == 0:
         raise AccordError("no annotator has enough judgments to hold some out for choosing the number of types")
