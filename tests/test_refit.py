@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 import torch
 
-from accord.datasets import encode, validate
+from accord.datasets import AccordError, encode, validate
 from accord.datasets.synthetic import make_synthetic
 from accord.models._data import vote_fractions
 from accord.models._vb import build_incidence
@@ -114,3 +114,14 @@ def test_partial_fit_of_a_model_that_reads_its_table_equals_a_fit_on_all_judgmen
     if hasattr(cold, "ranking_"):
         assert list(warm.ranking_.index) == list(cold.ranking_.index)
         assert warm.layout_.mode == cold.layout_.mode == "response"
+
+
+def test_new_judgments_without_a_column_the_fit_reads_are_one_clear_error():
+    from accord.models import CrowdBradleyTerry
+
+    table = make_synthetic(30, 8, 3, seed=0).judgments
+    model = CrowdBradleyTerry(inference="map", max_steps=30).fit(table.iloc[:60])
+    bare = table.iloc[60:][["pair_id", "annotator", "label"]]
+    with pytest.raises(AccordError, match="lack column 'prompt'|lack column 'response_a_id'"):
+        model.partial_fit(bare)  # the new rows' responses would have become a utility per pair side
+    assert model.layout_.mode == "response" and len(model.encoded_.items) == 60  # the fitted model is untouched

@@ -106,7 +106,11 @@ def partial_fit(model: Any, new_judgments: pd.DataFrame) -> Any:
     new_judgments = validate_new(model.encoded_, new_judgments)
     encoded = extend_encoded(model.encoded_, new_judgments)
     if getattr(model, "_table", None) is not None:  # the fit reads the table's columns (response ids, context)
-        table = pd.concat([model._table, new_judgments], ignore_index=True)
+        missing = [c for c in model._table.columns if c not in new_judgments.columns and c != "gold"]
+        if missing:  # the fit would read them as missing on the new rows (e.g. a utility per pair side)
+            raise AccordError(f"the new judgments lack column '{missing[0]}' that the fitted table has "
+                              f"({type(model).__name__} reads it)")
+        table = pd.concat([model._table, new_judgments.reindex(columns=model._table.columns)], ignore_index=True)
         table.attrs = dict(model._table.attrs)
         return model._fit_table(table, classes=encoded.classes)
     from accord.models.dawid_skene import DawidSkene
