@@ -21,7 +21,11 @@ Sections (``--sections``, comma-separated):
 
 Data: :func:`accord.datasets.steps.make_synthetic_steps` (3 raters per solution from a pool of careful and
 sloppy raters and 10% spammers, ternary labels); ``--protocols flag,stop`` runs both labelling protocols (after a
-flag a rater calls every later step wrong, or stops as in PRM800K's phase 2).
+flag a rater calls every later step wrong, or stops as in PRM800K's phase 2). Candidates differ in wording, drawn
+per step independently of correctness, as sampled solutions do: a problem's right candidates agree in their
+arithmetic, not as a rule in their text, so a scorer blind to correctness picks a right one about as often as a
+random pick (until the generator varied the wording every right candidate of a problem was one text with one
+score, and best-of-16 fell far below a random pick: the highest of the wrong texts' scores usually won).
 
 Examples::
 

@@ -19,6 +19,7 @@ from accord.datasets.steps import (
     step_table_info,
     validate_steps,
 )
+from accord.step_metrics import best_of_n
 
 PROPERTY = settings(max_examples=40, deadline=None, derandomize=True, database=None,
                     suppress_health_check=[HealthCheck.too_slow])
@@ -206,6 +207,40 @@ def test_synthetic_truth_is_consistent(synthetic) -> None:
             true_statement = abs(value - float(c)) <= 0.005 + 1e-9  # two decimals as written; slips are >= 1
             assert true_statement != slip, (solution["solution_id"], t, text)
         assert solution["completions"][-1] == f"The answer is {solution['final_answer']:g}."
+
+
+def _lead(step: str) -> str:
+    lead = step.split(": ")[0]
+    return ("then" if lead.startswith("Then ") else "after" if lead.startswith("After ")
+            else "gerund" if lead.endswith(" gives") else "plain")
+
+
+def test_synthetic_right_candidates_differ_in_wording_not_arithmetic(synthetic) -> None:
+    solutions = synthetic.solutions
+    right = solutions[solutions["is_correct"]]
+    texts = right["completions"].map(" ".join)
+    distinct = texts.groupby(right["problem_id"]).nunique()
+    several = right.groupby("problem_id").size() >= 4
+    assert (distinct[several] >= 2).mean() > 0.9  # sampled solutions vary in wording, not one text per problem
+    sums = right["completions"].map(lambda steps: tuple(step.split(": ")[-1] for step in steps))
+    assert (sums.groupby(right["problem_id"]).nunique() == 1).all()  # the same arithmetic and answer
+    # the wording says nothing of correctness: each lead-in is as common in right as in wrong candidates' steps
+    steps = solutions[["is_correct", "completions"]].explode("completions")
+    steps = steps[~steps["completions"].str.startswith("The answer is")]
+    shares = pd.crosstab(steps["completions"].map(_lead), steps["is_correct"], normalize="columns")
+    assert len(shares) == 4 and (shares[True] - shares[False]).abs().max() < 0.05
+
+
+def test_synthetic_best_of_n_blind_scorer_matches_a_random_pick(synthetic) -> None:
+    # a scorer blind to correctness (one random score per distinct text) picks a right candidate about as often as
+    # a uniformly random pick; were every right candidate one text, it would lose to the max over the wrong texts
+    solutions = synthetic.solutions
+    code = pd.factorize(solutions["completions"].map(" ".join))[0]
+    rng = np.random.default_rng(0)
+    picks = [best_of_n(rng.random(code.max() + 1)[code], solutions["is_correct"], solutions["problem_id"])
+             for _ in range(50)]
+    blind = np.mean([pick["accuracy"] for pick in picks])
+    assert abs(blind - picks[0]["random"]) < 0.08, (blind, picks[0]["random"])
 
 
 def test_synthetic_labels_follow_the_protocol(synthetic) -> None:

@@ -3,7 +3,11 @@ raters who miss errors or flag correct steps.
 
 Each problem is a start value and a chain of 2-6 operations told in words ("Mia has 12 marbles. She gets 7 more.
 She gives 4 away. She doubles them. How many marbles does Mia have at the end?"). A solution has one step per
-operation ("She gets 7 more: 12 + 7 = 19.") and a final step stating the answer. Each problem gets several
+operation ("She gets 7 more: 12 + 7 = 19.") and a final step stating the answer. As sampled solutions do, the
+candidates differ in wording: each operation step is told in one of :data:`WORDINGS` ("Then she gets 7 more:
+12 + 7 = 19.", "After getting 7 more, she has: 12 + 7 = 19.", ...), drawn per step and candidate independently of
+its correctness, so the right candidates of a problem agree in their arithmetic but not, as a rule, in their text
+(with one fixed wording every right candidate of a problem would be the same text). Each problem gets several
 candidate solutions (for best-of-n); in each candidate every step goes wrong with the problem's own per-step error
 probability (harder problems fail more often), and the first wrong step ``tau`` is one of
 
@@ -44,6 +48,9 @@ _OPERATION_P = np.array([0.35, 0.30, 0.20, 0.15])
 _SYMBOL = np.array(["+", "-", "*", "/"])
 _SLIPS = np.array([-10, -2, -1, 1, 2, 10])
 PROTOCOLS: tuple[str, ...] = ("flag", "stop")
+#: How an operation step may be told: "{Pronoun} {verb phrase}: {sum}.", "Then {pronoun} {verb phrase}: {sum}.",
+#: "After {gerund phrase}, {pronoun} has: {sum}." and "{Gerund phrase} gives: {sum}."
+WORDINGS: tuple[str, ...] = ("plain", "then", "after", "gerund")
 #: kind -> (Beta parameters of sensitivity, of specificity); spammers flag at a uniform rate in [0.1, 0.5]
 RATER_KINDS: dict[str, tuple[tuple[float, float], tuple[float, float]]] = {
     "careful": ((12.0, 2.0), (40.0, 1.5)),
@@ -265,8 +272,10 @@ def _candidates(rng: np.random.Generator, problems: pd.DataFrame, ops: _Operatio
     step = np.arange(len(row)) - np.repeat(np.cumsum(n_steps) - n_steps, n_steps)
     is_answer = step == n_ops[row]
     j = np.minimum(step, max_ops - 1)
+    # the wording of each step, from a child generator so that every other draw of the seed is unchanged
+    wording = rng.spawn(1)[0].integers(0, len(WORDINGS), size=len(row))
     texts = _step_texts(pronoun[row], kind[row, j], shown_kind[row, j], operand[row, j], values[row, j],
-                        values[row, j + 1], stated[row], is_answer)
+                        values[row, j + 1], stated[row], is_answer, wording)
     candidate = np.tile(np.arange(n_candidates), n_problems)
     problem_ids = problems["problem_id"].to_numpy()[problem]
     solution_ids = problem_ids + pd.Series(candidate).map("-c{:02d}".format).to_numpy()
@@ -301,16 +310,24 @@ def _number(values: np.ndarray) -> np.ndarray:
 
 
 def _step_texts(pronoun: np.ndarray, kind: np.ndarray, shown: np.ndarray, operand: np.ndarray, before: np.ndarray,
-                after: np.ndarray, stated: np.ndarray, is_answer: np.ndarray) -> np.ndarray:
+                after: np.ndarray, stated: np.ndarray, is_answer: np.ndarray, wording: np.ndarray) -> np.ndarray:
     x = pd.Series(operand).astype(str)
-    phrase = pd.Series(np.select(
-        [kind == 0, kind == 1, (kind == 2) & (operand == 2), kind == 2, np.ones(len(x), dtype=bool)],
-        [("gets " + x + " more").to_numpy(), ("gives " + x + " away").to_numpy(), np.full(len(x), "doubles them"),
-         np.full(len(x), "triples them"), ("keeps one of " + x + " equal piles").to_numpy()],
-    ))
+    n = len(x)
+    cases = [kind == 0, kind == 1, (kind == 2) & (operand == 2), kind == 2, np.ones(n, dtype=bool)]
+    phrase = pd.Series(np.select(cases, [
+        ("gets " + x + " more").to_numpy(), ("gives " + x + " away").to_numpy(), np.full(n, "doubles them"),
+        np.full(n, "triples them"), ("keeps one of " + x + " equal piles").to_numpy()]))
+    gerund = pd.Series(np.select(cases, [
+        ("getting " + x + " more").to_numpy(), ("giving " + x + " away").to_numpy(), np.full(n, "doubling them"),
+        np.full(n, "tripling them"), ("keeping one of " + x + " equal piles").to_numpy()]))
     sum_text = (pd.Series(_number(before)) + " " + pd.Series(_SYMBOL[np.maximum(shown, 0)]) + " " + x + " = "
                 + pd.Series(_number(after)))
-    op_text = pd.Series(pronoun) + " " + phrase + ": " + sum_text + "."
+    subject = pd.Series(pronoun)
+    lower = subject.str.lower()
+    lead = pd.Series(np.select([wording == 0, wording == 1, wording == 2], [
+        (subject + " " + phrase).to_numpy(), ("Then " + lower + " " + phrase).to_numpy(),
+        ("After " + gerund + ", " + lower + " has").to_numpy()], (gerund.str.capitalize() + " gives").to_numpy()))
+    op_text = lead + ": " + sum_text + "."
     answer_text = "The answer is " + pd.Series(_number(stated)) + "."
     return np.where(is_answer, answer_text, op_text)
 
