@@ -74,3 +74,21 @@ def test_a_rater_without_information_gets_the_prior():
 def test_bad_shapes_are_refused():
     with pytest.raises(ValueError, match="loglik must be"):
         adaptive_shrinkage(np.zeros((3, 5)), effect_grid(1.0, 7))
+
+
+def test_a_bulk_away_from_zero_is_the_centre_and_not_a_crowd_of_effects():
+    # plug-in profiles of raters without an effect can all peak a little off zero (the bulk's reference moved):
+    # with the centre fixed at zero they would all look like effects
+    rng = np.random.default_rng(3)
+    n = 300
+    true = np.where(rng.random(n) < 0.75, 0.0, rng.uniform(1.0, 2.5, n))
+    se = np.full(n, 0.05)
+    grid = effect_grid(4.0)
+    loglik = _gaussian_rows(-0.2 + true + se * rng.standard_normal(n), se, grid)
+    fixed = adaptive_shrinkage(loglik, grid, estimate_centre=False)
+    fit = adaptive_shrinkage(loglik, grid)
+    null = true == 0
+    assert (fixed.p_nonzero[null] > 0.5).mean() > 0.9  # the failure the centre is there for
+    assert fit.centre == pytest.approx(-0.2, abs=2 * (grid[1] - grid[0]))
+    assert (fit.p_nonzero[null] < 0.5).mean() >= 0.95 and (fit.p_nonzero[~null] > 0.5).mean() >= 0.95
+    assert 0.65 <= fit.null_share <= 0.85

@@ -45,7 +45,8 @@ SCALE_FACTOR = np.sqrt(2.0)
 @dataclass(frozen=True)
 class SparseEffects:
     """Per rater: ``p_nonzero`` (posterior probability of an effect), ``mean``, ``median`` (zero where no effect is
-    the likelier), ``lfsr``; ``null_share`` the fitted prior weight of "no effect", ``scales`` the slab's normals."""
+    the likelier), ``lfsr``, all relative to ``centre`` (the prior's centre: the bulk's effect); ``null_share`` the
+    fitted prior weight of "no effect", ``scales`` the slab's normals."""
 
     p_nonzero: np.ndarray
     mean: np.ndarray
@@ -53,6 +54,7 @@ class SparseEffects:
     lfsr: np.ndarray
     null_share: float
     scales: np.ndarray
+    centre: float = 0.0
 
 
 def effect_grid(bound: float, n_points: int = 401) -> np.ndarray:
@@ -62,13 +64,43 @@ def effect_grid(bound: float, n_points: int = 401) -> np.ndarray:
     return grid
 
 
-def adaptive_shrinkage(loglik: np.ndarray, grid: np.ndarray, *, max_iter: int = 1000,
+def _mixture_weights(marginal: np.ndarray, max_iter: int, tol: float) -> tuple[np.ndarray, float]:
+    """EM over the mixture weights (MAP under the Dirichlet penalty on the null); the weights and the penalised
+    log marginal likelihood they reach."""
+    extra = np.zeros(marginal.shape[1])
+    extra[0] = NULL_WEIGHT - 1.0
+    weights = np.full(marginal.shape[1], 1.0 / marginal.shape[1])
+    for _ in range(max_iter):
+        joint = marginal * weights
+        resp = joint / joint.sum(axis=1, keepdims=True)
+        updated = resp.sum(axis=0) + extra
+        updated /= updated.sum()
+        done = np.abs(updated - weights).max() < tol
+        weights = updated
+        if done:
+            break
+    objective = np.log(np.maximum(marginal @ weights, np.finfo(float).tiny)).sum() + extra[0] * np.log(weights[0])
+    return weights, float(objective)
+
+
+def _shifted(likelihood: np.ndarray, shift: int) -> np.ndarray:
+    """``likelihood`` read ``shift`` grid steps to the right: row ``w`` at ``delta`` is the likelihood at ``centre +
+    delta`` (beyond the grid, its value at the nearest end)."""
+    if shift == 0:
+        return likelihood
+    index = np.clip(np.arange(likelihood.shape[1]) + shift, 0, likelihood.shape[1] - 1)
+    return likelihood[:, index]
+
+
+def adaptive_shrinkage(loglik: np.ndarray, grid: np.ndarray, *, estimate_centre: bool = True, max_iter: int = 1000,
                        tol: float = 1e-8) -> SparseEffects:
     """Fit the spike-and-slab prior to raters' log-likelihoods of their effect and return their posteriors.
 
     ``loglik`` ``[raters, G]``: each rater's log-likelihood at the effect values of ``grid`` (from
     :func:`effect_grid`; additive constants per rater do not matter). A rater without judgments has a flat row and
-    gets the prior.
+    gets the prior. With ``estimate_centre`` the prior's centre (the effect of the bulk of the raters) is a grid
+    value within a quarter of the grid's reach, chosen by the penalised marginal likelihood (coarse steps, then
+    single ones); effects are reported relative to it (``SparseEffects.centre``).
     """
     loglik = np.asarray(loglik, dtype=np.float64)
     if loglik.ndim != 2 or loglik.shape[1] != len(grid):
@@ -80,26 +112,31 @@ def adaptive_shrinkage(loglik: np.ndarray, grid: np.ndarray, *, max_iter: int = 
     scales = step * SCALE_FACTOR ** np.arange(max(n_scales, 1))  # from one grid step to half the grid's range
     slab_prior = np.exp(-0.5 * (grid[None] / scales[:, None]) ** 2)
     slab_prior /= slab_prior.sum(axis=1, keepdims=True)  # [M, G]: each normal discretised on the grid
-    marginal = np.concatenate([likelihood[:, zero:zero + 1], likelihood @ slab_prior.T], axis=1)  # [W, 1 + M]
-    extra = np.zeros(marginal.shape[1])
-    extra[0] = NULL_WEIGHT - 1.0
-    weights = np.full(marginal.shape[1], 1.0 / marginal.shape[1])
-    for _ in range(max_iter):  # EM over the mixture weights (MAP under the Dirichlet penalty)
-        joint = marginal * weights
-        resp = joint / joint.sum(axis=1, keepdims=True)
-        updated = resp.sum(axis=0) + extra
-        updated /= updated.sum()
-        done = np.abs(updated - weights).max() < tol
-        weights = updated
-        if done:
-            break
+
+    def fit_at(shift: int) -> tuple[float, np.ndarray, np.ndarray, np.ndarray]:
+        centred = _shifted(likelihood, shift)
+        marginal = np.concatenate([centred[:, zero:zero + 1], centred @ slab_prior.T], axis=1)  # [W, 1 + M]
+        weights, objective = _mixture_weights(marginal, max_iter, tol)
+        return objective, weights, marginal, centred
+
+    fits = {0: fit_at(0)}
+    if estimate_centre:
+        reach = zero // 4
+        coarse = max(1, reach // 8)
+        for shift in range(-reach, reach + 1, coarse):
+            fits.setdefault(shift, fit_at(shift))
+        best = max(fits, key=lambda k: fits[k][0])
+        for shift in range(max(-reach, best - coarse + 1), min(reach, best + coarse - 1) + 1):
+            fits.setdefault(shift, fit_at(shift))
+    shift = max(fits, key=lambda k: fits[k][0])
+    _, weights, marginal, centred = fits[shift]
     joint = marginal * weights
     resp = joint / joint.sum(axis=1, keepdims=True)  # [W, 1 + M]: posterior of the components
     p_zero = resp[:, 0]
     # the continuous part: per component the likelihood times the normal over its integral (the component's
     # marginal), weighted by the component's posterior; its total mass is 1 - p_zero. One [W, M] x [M, G] product.
     per_component = resp[:, 1:] / np.maximum(marginal[:, 1:], np.finfo(float).tiny)
-    slab = likelihood * (per_component @ slab_prior)
+    slab = centred * (per_component @ slab_prior)
     below = slab[:, :zero].sum(axis=1)
     above = slab[:, zero + 1:].sum(axis=1)
     # the posterior CDF on the grid jumps by p_zero at zero; the median is the first grid value where it reaches 1/2
@@ -108,4 +145,4 @@ def adaptive_shrinkage(loglik: np.ndarray, grid: np.ndarray, *, max_iter: int = 
     median = grid[np.argmax(cdf >= 0.5 - 1e-12, axis=1)]
     return SparseEffects(p_nonzero=1.0 - p_zero, mean=slab @ grid, median=median,
                          lfsr=np.minimum(below, above) + p_zero + slab[:, zero], null_share=float(weights[0]),
-                         scales=scales)
+                         scales=scales, centre=float(shift * step))
