@@ -121,8 +121,8 @@ def adaptive_shrinkage(loglik: np.ndarray, grid: np.ndarray, *, estimate_centre:
 
     fits = {0: fit_at(0)}
     if estimate_centre:
-        reach = zero // 4
-        coarse = max(1, reach // 8)
+        coarse = max(1, zero // 32)
+        reach = zero // 4 // coarse * coarse  # a whole number of coarse steps: the candidates mirror about zero
         for shift in range(-reach, reach + 1, coarse):
             fits.setdefault(shift, fit_at(shift))
         best = max(fits, key=lambda k: fits[k][0])
