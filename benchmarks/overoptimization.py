@@ -4,7 +4,10 @@ keep rising with n, or does the policy buy length (reward over-optimisation, Gao
 Data: :func:`accord.datasets.synthetic.make_synthetic` with text, ``--biased-share`` (default 25%) length-biased
 raters (their log-odds of A move by ``beta_j`` in 0.3..1.5 per sentence of length difference), 10% spammers, the
 rest reliable, 5 judgments per pair; and the same with no biased raters (their share reliable). A seeded 20% of the
-prompts is held out; reward models never see them.
+prompts is held out; reward models never see them. Responses carry up to ``--max-filler`` (default 5) vague filler
+sentences, so length is uninformative of utility (correlation about 0.04), the setting the issue asks for ("filler
+sentences make length uninformative of utility"); ``--max-filler 2``, the generator's default, makes length a strong
+cue of utility (correlation about 0.6), where labels that keep the raters' lean towards length can buy utility.
 
 Reward models, trained on the training prompts' pairs only, all MiniLM (all-MiniLM-L6-v2, mean pooling) through
 :class:`accord.reward.RewardTrainer` with the same steps, batch, learning rate and seed:
@@ -210,7 +213,8 @@ def run_seed(seed: int, share: float, args: argparse.Namespace, backbone: str, w
 
     mix = {"reliable": 0.9 - share, "spammer": 0.1, "length_biased": share}
     data = make_synthetic(n_pairs=args.pairs, n_annotators=args.annotators, judgments_per_pair=JUDGMENTS_PER_PAIR,
-                          annotator_mix={k: v for k, v in mix.items() if v > 0}, with_text=True, seed=seed)
+                          annotator_mix={k: v for k, v in mix.items() if v > 0}, max_filler=args.max_filler,
+                          with_text=True, seed=seed)
     held_out = data.held_out_prompts(0.2, seed)
     train_ids = set(held_out.index[~held_out.to_numpy()])
     judgments = data.judgments[data.judgments["pair_id"].isin(train_ids)].reset_index(drop=True)
@@ -407,6 +411,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-unbiased", action="store_true", help="skip the run without biased raters")
     parser.add_argument("--pairs", type=int, default=2400, help="pairs generated per seed (20%% of prompts held out)")
     parser.add_argument("--annotators", type=int, default=60)
+    parser.add_argument("--max-filler", type=int, default=5,
+                        help="most filler sentences per response: 5 makes length uninformative of utility, the "
+                        "generator's default 2 a strong cue of it")
     parser.add_argument("--prompts", type=int, default=40, help="held-out prompts used for best-of-n")
     parser.add_argument("--candidates", type=int, default=256, help="candidates per prompt (a power of 2)")
     parser.add_argument("--members", type=int, default=3, help="reward models in the ensemble of (d)")
@@ -448,7 +455,8 @@ def main(argv: list[str] | None = None) -> int:
         seeds = sorted({r["seed"] for results in by_share.values() for r in results})
         print(f"curves of seeds {', '.join(map(str, seeds))} from {args.from_curves}")
     else:
-        print(f"synthetic: {args.pairs:,} pairs, {args.annotators} raters, {JUDGMENTS_PER_PAIR} judgments per pair; "
+        print(f"synthetic: {args.pairs:,} pairs, {args.annotators} raters, {JUDGMENTS_PER_PAIR} judgments per pair, "
+              f"at most {args.max_filler} filler sentences; "
               f"reward models: MiniLM, {'whole backbone' if args.full else f'{args.freeze_layers} layers frozen'}, "
               f"{args.steps} steps x {args.batch_size} pairs, lr {args.learning_rate}; (d): {args.members} "
               f"members, {args.conservative} k={args.k}" + (f"; (e): {args.heads} heads" if args.heads else ""),

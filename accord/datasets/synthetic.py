@@ -17,11 +17,11 @@ Indices: prompt :math:`q`, response :math:`r`, pair :math:`i`, annotator :math:`
 
 2. **Responses and utility.** Each response draws interpretable features: ``n_facts`` :math:`f_r \sim
    \mathrm{Uniform}\{0..4\}` relevant supporting facts on its topic, ``n_filler`` :math:`v_r \sim
-   \mathrm{Uniform}\{0..2\}` vague filler sentences and a ``tone`` :math:`o_r \in \{-1, 0, +1\}` (probabilities
+   \mathrm{Uniform}\{0..V\}` vague filler sentences (:math:`V` = ``max_filler``, default 2) and a ``tone`` :math:`o_r \in \{-1, 0, +1\}` (probabilities
    1/4, 1/2, 1/4) shown by its opening sentence. Its latent utility is a known linear function of these features
    (and hence of its text):
 
-   .. math:: u_r = s\,\big(0.8\,(f_r - 2) - 0.5\,(v_r - 1) + 0.7\,o_r\big)
+   .. math:: u_r = s\,\big(0.8\,(f_r - 2) - 0.5\,(v_r - V/2) + 0.7\,o_r\big)
 
    with :math:`s` = ``utility_scale`` (larger means easier pairs). With ``with_text`` each response's text is the
    opener, its facts and fillers in random order, and a neutral closer, so a reward model can learn :math:`u`
@@ -90,9 +90,12 @@ Indices: prompt :math:`q`, response :math:`r`, pair :math:`i`, annotator :math:`
              + \gamma_j\,\Delta\phi_i,
 
    so the pull grows with the difference and vanishes for responses of equal length. Length carries
-   information about utility only through facts and fillers, but that is much: its correlation with utility is
-   about 0.6 (:math:`0.8 \cdot 2 - 0.5 \cdot 2/3` over :math:`\sqrt{(2 + 2/3)\,\mathrm{Var}\,u}`, flattery
-   aside), so a length-biased rater's pull is mostly towards better responses; flattery carries none.
+   information about utility only through facts and fillers: their covariance is
+   :math:`0.8\,\mathrm{Var}\,f - 0.5\,\mathrm{Var}\,v` (times :math:`s`). With the default :math:`V = 2` that
+   is much - a correlation of about 0.6 (:math:`0.8 \cdot 2 - 0.5 \cdot 2/3` over
+   :math:`\sqrt{(2 + 2/3)\,\mathrm{Var}\,u}`, flattery aside), so a length-biased rater's pull is mostly towards
+   better responses; with :math:`V = 5` (:math:`\mathrm{Var}\,v = 35/12`) it is about 0.04: length is then
+   uninformative of utility, and a length-biased rater's pull is noise. Flattery carries none.
    ``annotators.length_bias`` and ``flattery_bias`` hold :math:`\beta_j` and :math:`\gamma_j`; ``accuracy`` and
    ``position_bias`` describe the rater's kernel without the surface pull.
 
@@ -150,7 +153,7 @@ DEFAULT_ANNOTATOR_MIX: dict[str, float] = {
 }
 # Weights of the utility's features (see the module docstring); exposed so tests and examples can rebuild u.
 UTILITY_WEIGHTS: dict[str, float] = {"n_facts": 0.8, "n_filler": -0.5, "tone": 0.7}
-_FEATURE_CENTRES: dict[str, float] = {"n_facts": 2.0, "n_filler": 1.0, "tone": 0.0}
+_FEATURE_CENTRES: dict[str, float] = {"n_facts": 2.0, "tone": 0.0}  # fillers: centred at max_filler / 2
 MAX_FACTS = 4
 MAX_FILLER = 2
 
@@ -349,7 +352,8 @@ class SyntheticData:
         chosen = prompts.loc[list(prompt_ids)]
         return sample_candidates(chosen["prompt"].to_numpy(), chosen["topic"].astype(str).to_numpy(), n,
                                  utility_scale=self.params["utility_scale"],
-                                 flattery_rate=self.params.get("flattery_rate") or 0.0, seed=seed,
+                                 flattery_rate=self.params.get("flattery_rate") or 0.0,
+                                 max_filler=self.params.get("max_filler", MAX_FILLER), seed=seed,
                                  prompt_ids=chosen.index.to_numpy())
 
     def held_out_prompts(self, share: float = 0.2, seed: int = 0) -> pd.Series:
@@ -380,6 +384,7 @@ def make_synthetic(
     utility_scale: float = 1.0,
     activity_skew: float = 1.0,
     flattery_rate: float | None = None,
+    max_filler: int = MAX_FILLER,
     with_text: bool = True,
     seed: int = 0,
 ) -> SyntheticData:
@@ -418,6 +423,9 @@ def make_synthetic(
     flattery_rate
         Share of responses that flatter the asker (a sentence with no utility). Default:
         :data:`DEFAULT_FLATTERY_RATE` when the mix has ``flattery_biased`` raters, else 0.
+    max_filler
+        Most vague filler sentences in a response (0 to 6; uniform from 0). The default 2 leaves length a strong
+        cue of utility (correlation about 0.6); 5 makes it uninformative (about 0.04; see *Surface biases*).
     with_text
         Add prompt and response texts (``prompt``, ``response_a``, ``response_b`` in ``judgments``; ``text`` in
         ``responses``). Labels do not depend on it.
@@ -441,6 +449,7 @@ def make_synthetic(
         "utility_scale": utility_scale,
         "activity_skew": activity_skew,
         "flattery_rate": flattery_rate,
+        "max_filler": max_filler,
         "with_text": with_text,
         "seed": seed,
     }
@@ -474,9 +483,9 @@ def make_synthetic(
     prompt_subject = rng_structure.integers(0, _N_SUBJECTS_PER_TOPIC, n_prompts)
     prompt_template = rng_structure.integers(0, len(_QUESTION_TEMPLATES), n_prompts)
     n_facts = rng_structure.integers(0, MAX_FACTS + 1, n_responses)
-    n_filler = rng_structure.integers(0, MAX_FILLER + 1, n_responses)
+    n_filler = rng_structure.integers(0, max_filler + 1, n_responses)
     tone = rng_structure.choice(np.array([-1, 0, 1]), size=n_responses, p=[0.25, 0.5, 0.25])
-    utility = _utility(n_facts, n_filler, tone, utility_scale)
+    utility = _utility(n_facts, n_filler, tone, utility_scale, max_filler)
     # flattery has a stream of its own: without it (rate 0) every other draw and text is what it always was
     flattery = (rng_flattery.random(n_responses) < flattery_rate).astype(np.int64)
     length = n_facts + n_filler + flattery
@@ -569,7 +578,7 @@ def make_synthetic(
     )
     response_text: np.ndarray | None = None
     if with_text:
-        response_text = _response_texts(rng_text, prompt_topic[response_prompt], n_facts, n_filler, tone)
+        response_text = _response_texts(rng_text, prompt_topic[response_prompt], n_facts, n_filler, tone, max_filler)
         response_text = _add_flattery(rng_flattery, response_text, flattery)
         responses.insert(3, "text", pd.array(response_text, dtype="str"))
 
@@ -662,6 +671,7 @@ def _check_arguments(params: dict[str, Any]) -> tuple[int, int]:
     rate = params["flattery_rate"]
     if rate is not None and not (_is_real(rate) and 0.0 <= rate <= 1.0):
         raise AccordError(f"flattery_rate must be in [0, 1], got {rate!r}")
+    _check_max_filler(params["max_filler"])
     for name in ("utility_scale", "activity_skew"):
         value = params[name]
         if not (_is_real(value) and math.isfinite(value) and value >= 0):
@@ -669,6 +679,11 @@ def _check_arguments(params: dict[str, Any]) -> tuple[int, int]:
     if isinstance(params["seed"], bool) or not isinstance(params["seed"], (int, np.integer)) or params["seed"] < 0:
         raise AccordError(f"seed must be a non-negative integer, got {params['seed']!r}")
     return int(low), int(high)
+
+
+def _check_max_filler(value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not 0 <= value <= len(_FILLERS):
+        raise AccordError(f"max_filler must be an integer in [0, {len(_FILLERS)}], got {value!r}")
 
 
 def _is_real(value: Any) -> bool:
@@ -719,11 +734,12 @@ def _sigmoid(x: np.ndarray) -> np.ndarray:
     return 0.5 * (1.0 + np.tanh(0.5 * x))
 
 
-def _utility(n_facts: np.ndarray, n_filler: np.ndarray, tone: np.ndarray, scale: float) -> np.ndarray:
+def _utility(n_facts: np.ndarray, n_filler: np.ndarray, tone: np.ndarray, scale: float,
+             max_filler: int = MAX_FILLER) -> np.ndarray:
     """The latent utility of responses with these features (step 2 of the module docstring)."""
     return scale * (
         UTILITY_WEIGHTS["n_facts"] * (n_facts - _FEATURE_CENTRES["n_facts"])
-        + UTILITY_WEIGHTS["n_filler"] * (n_filler - _FEATURE_CENTRES["n_filler"])
+        + UTILITY_WEIGHTS["n_filler"] * (n_filler - max_filler / 2)
         + UTILITY_WEIGHTS["tone"] * (tone - _FEATURE_CENTRES["tone"])
     )
 
@@ -925,6 +941,7 @@ def sample_candidates(
     *,
     utility_scale: float = 1.0,
     flattery_rate: float = 0.0,
+    max_filler: int = MAX_FILLER,
     seed: int = 0,
     prompt_ids: Sequence[str] | None = None,
 ) -> pd.DataFrame:
@@ -934,7 +951,8 @@ def sample_candidates(
     Returns one row per candidate: ``prompt_id`` (``prompt_ids`` or the prompt's position), ``prompt``,
     ``candidate`` (0..n-1), ``text``, ``utility`` and the features ``n_facts``, ``n_filler``, ``tone``,
     ``flattery``, ``length``. For best-of-n at several ``n``, draw once with the largest and take each prompt's
-    first candidates.
+    first candidates. ``utility_scale``, ``flattery_rate`` and ``max_filler`` mean what they mean in
+    :func:`make_synthetic` (:meth:`SyntheticData.sample_candidates` passes the data's own).
     """
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
         raise AccordError(f"n must be an integer >= 1, got {n!r}")
@@ -945,22 +963,23 @@ def sample_candidates(
         raise AccordError(f"unknown topic {unknown[0]!r}; topics are {list(_TOPIC_NAMES)}")
     if not (_is_real(flattery_rate) and 0.0 <= flattery_rate <= 1.0):
         raise AccordError(f"flattery_rate must be in [0, 1], got {flattery_rate!r}")
+    _check_max_filler(max_filler)
     rng = np.random.default_rng([seed, 77003])
     m = len(prompts) * int(n)
     prompt_code = np.repeat(np.arange(len(prompts)), n)
     topic = np.array([_TOPIC_NAMES.index(t) for t in topics], dtype=np.int64)[prompt_code]
     n_facts = rng.integers(0, MAX_FACTS + 1, m)
-    n_filler = rng.integers(0, MAX_FILLER + 1, m)
+    n_filler = rng.integers(0, max_filler + 1, m)
     tone = rng.choice(np.array([-1, 0, 1]), size=m, p=[0.25, 0.5, 0.25])
     flattery = (rng.random(m) < flattery_rate).astype(np.int64)
-    text = _add_flattery(rng, _response_texts(rng, topic, n_facts, n_filler, tone), flattery)
+    text = _add_flattery(rng, _response_texts(rng, topic, n_facts, n_filler, tone, max_filler), flattery)
     ids = np.asarray(prompt_ids if prompt_ids is not None else np.arange(len(prompts)).astype(str), dtype=object)
     return pd.DataFrame({
         "prompt_id": ids[prompt_code],
         "prompt": np.asarray(prompts, dtype=object)[prompt_code],
         "candidate": np.tile(np.arange(n), len(prompts)),
         "text": text,
-        "utility": _utility(n_facts, n_filler, tone, utility_scale),
+        "utility": _utility(n_facts, n_filler, tone, utility_scale, max_filler),
         "n_facts": n_facts,
         "n_filler": n_filler,
         "tone": tone,
@@ -970,7 +989,8 @@ def sample_candidates(
 
 
 def _response_texts(
-    rng: np.random.Generator, topic: np.ndarray, n_facts: np.ndarray, n_filler: np.ndarray, tone: np.ndarray
+    rng: np.random.Generator, topic: np.ndarray, n_facts: np.ndarray, n_filler: np.ndarray, tone: np.ndarray,
+    max_filler: int = MAX_FILLER,
 ) -> np.ndarray:
     """Each response's text: a tone opener, its facts and fillers in random order, and a neutral closer.
 
@@ -982,9 +1002,9 @@ def _response_texts(
     fact_pick = np.argsort(rng.random((n, _N_FACTS_PER_TOPIC)), axis=1)[:, :MAX_FACTS]
     fact_text = facts[topic[:, None] * _N_FACTS_PER_TOPIC + fact_pick]
     fact_text[np.arange(MAX_FACTS)[None, :] >= n_facts[:, None]] = ""
-    filler_pick = np.argsort(rng.random((n, len(_FILLERS))), axis=1)[:, :MAX_FILLER]
+    filler_pick = np.argsort(rng.random((n, len(_FILLERS))), axis=1)[:, :max_filler]
     filler_text = np.array(_FILLERS, dtype=object)[filler_pick]
-    filler_text[np.arange(MAX_FILLER)[None, :] >= n_filler[:, None]] = ""
+    filler_text[np.arange(max_filler)[None, :] >= n_filler[:, None]] = ""
     body = np.concatenate([fact_text, filler_text], axis=1)
     body = np.take_along_axis(body, np.argsort(rng.random(body.shape), axis=1), axis=1)
 
