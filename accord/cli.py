@@ -251,13 +251,14 @@ def cmd_aggregate(args: argparse.Namespace) -> int:
                        "step_labels")
         return _aggregate_attributes(args, judgments, output, source)
     _refuse_unused(args, "pairwise judgments", "step_labels", "pairs_output")
-    can_clean = table_info(judgments)["form"] == "preference" and {"response_a", "response_b"} <= set(judgments)
+    can_clean = (table_info(judgments)["form"] in ("preference", "graded")
+                 and {"response_a", "response_b"} <= set(judgments))
     as_cleaned = can_clean and output.suffix.lower() in CLEANED_SUFFIXES
     if as_cleaned:
         _require_texts(judgments, source)
     elif args.drop_ties:
-        raise AccordError("--drop-ties: only a cleaned dataset leaves pairs out (preference judgments with response "
-                          "texts, written to .parquet or .jsonl); soft labels keep every pair")
+        raise AccordError("--drop-ties: only a cleaned dataset leaves pairs out (preference or graded judgments with "
+                          "response texts, written to .parquet or .jsonl); soft labels keep every pair")
     args.method = _debias_method(args)
     if args.annotators and args.method in BASELINES:
         raise AccordError(f"--annotators: method {args.method} has no annotator table (fit a rater model, e.g. "

@@ -127,3 +127,62 @@ def test_unknown_suffix(cleaned, tmp_path):
     with pytest.raises(AccordError, match="cannot tell the format"):
         write_cleaned(cleaned, tmp_path / "x.csv")
     assert not os.listdir(tmp_path)
+
+
+GRADED_VOTES = {"g1": [-3, -2, -2, 1], "g2": [2, 3, 0, 1], "g3": [0, 0, -1, 1]}
+
+
+@pytest.fixture
+def graded_with_texts() -> pd.DataFrame:
+    from accord.datasets import validate
+
+    rows = [{"pair_id": pair, "annotator": f"w{k}", "label": label, "prompt": f"q {pair}",
+             "response_a": f"a {pair}", "response_b": f"b {pair}", "response_a_id": f"a{pair}",
+             "response_b_id": f"b{pair}"}
+            for pair, labels in GRADED_VOTES.items() for k, label in enumerate(labels)]
+    return validate(pd.DataFrame(rows), scale=3)
+
+
+def test_graded_soft_labels_over_grades_become_a_cleaned_dataset_with_a_margin(graded_with_texts):
+    """Vote fractions over the grades: P(chosen) sums the chosen side's grades, ``margin`` is the mean strength
+    towards the chosen side, and the grade-level uncertainty is not passed off as the sum's."""
+    soft = VoteFraction().fit(graded_with_texts).soft_labels_
+    assert set(soft.classes) == {-3, -2, -1, 0, 1, 2, 3}
+    rows = build_cleaned(soft, graded_with_texts).set_index("pair_id")
+    assert rows.loc["g1", "chosen"] == "a g1" and rows.loc["g1", "p_chosen"] == pytest.approx(0.75)
+    assert rows.loc["g1", "margin"] == pytest.approx((3 + 2 + 2 - 1) / 4)
+    assert rows.loc["g2", "chosen"] == "b g2" and rows.loc["g2", "p_chosen"] == pytest.approx(0.75)
+    assert rows.loc["g2", "margin"] == pytest.approx((2 + 3 + 0 + 1) / 4)
+    assert rows.loc["g3", "p_tie"] == pytest.approx(0.5) and rows.loc["g3", "margin"] == pytest.approx(0.0)
+    assert rows["uncertainty"].isna().all() and (rows["weight"] == 1.0).all()
+    assert build_cleaned(soft, graded_with_texts, drop_ties=True)["pair_id"].tolist() == ["g1", "g2"]
+
+
+def test_ordinal_soft_labels_give_the_margin_and_grades_in_the_chosen_view(graded_with_texts):
+    from accord.datasets import SoftLabels
+
+    ids = pd.Index(list(GRADED_VOTES), name="pair_id")
+    grades = pd.DataFrame({"grade_-1": [0.7, 0.1, 0.3], "grade_0": [0.2, 0.2, 0.4], "grade_1": [0.1, 0.7, 0.3]},
+                          index=ids)
+    soft = SoftLabels(probs=pd.DataFrame({"A": grades["grade_-1"], "B": grades["grade_1"], "tie": grades["grade_0"]}),
+                      uncertainty=pd.Series(0.1, index=ids), n_judgments=pd.Series(4, index=ids), method="ordinal",
+                      extra=grades.assign(expected_strength=grades["grade_1"] - grades["grade_-1"],
+                                          expected_strength_sd=0.5))
+    rows = build_cleaned(soft, graded_with_texts).set_index("pair_id")
+    assert rows.loc["g1", "margin"] == pytest.approx(0.6) and rows.loc["g2", "margin"] == pytest.approx(0.6)
+    assert rows.loc["g2", "chosen_side"] == "B"
+    assert rows.loc["g2", "grade_-1"] == pytest.approx(0.7) and rows.loc["g2", "grade_1"] == pytest.approx(0.1)
+    assert rows.loc["g1", "grade_-1"] == pytest.approx(0.7)  # A chosen: as it was
+    assert "expected_strength" not in rows and rows["weight"].tolist() == pytest.approx([0.8] * 3)
+
+
+def test_graded_judgments_through_the_command_line_give_a_cleaned_dataset(graded_with_texts, tmp_path):
+    from accord.cli import main
+
+    source, output = tmp_path / "graded.csv", tmp_path / "cleaned.parquet"
+    graded_with_texts.to_csv(source, index=False)
+    assert main(["aggregate", "--input", str(source), "--scale", "3", "--method", "vote-fraction",
+                 "--output", str(output)]) == 0
+    written = read_cleaned(output).set_index("pair_id")
+    assert written.loc["g1", "chosen"] == "a g1" and written.loc["g2", "chosen"] == "b g2"
+    assert (written.loc[["g1", "g2"], "margin"] > 0).all()

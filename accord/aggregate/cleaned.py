@@ -23,17 +23,24 @@ def build_cleaned(
     has no uncertainty). ``drop_ties`` removes pairs whose most likely outcome is a tie; ``min_p_chosen`` removes
     pairs whose chosen side is less likely than that. Per-group columns of ``soft_labels.extra`` named ``p_a_<g>``
     are turned to the chosen side's view as ``p_chosen_<g>``; other extra columns are copied as they are.
+
+    Graded judgments (strengths ``-S..S``, negative = A better) give a cleaned dataset too. Soft labels over the
+    grades (Dawid-Skene, MACE, GLAD, the baselines) are summed to P(A better) = P(y < 0), P(tie) = P(y = 0),
+    P(B better) = P(y > 0); their uncertainty is that of the most likely grade, not of this sum, so it is left
+    unknown (NaN, weight 1). Either way ``margin`` is the expected strength towards the chosen side on the label
+    scale (E[-y] when A is chosen, E[y] when B is; from the ordinal model's ``expected_strength``), the column
+    ``accord train --loss margin`` reads (Llama 2's margin from graded preference), and the ordinal model's
+    ``grade_<k>`` columns are turned to the chosen side's view (``grade_-S``: chosen much better).
     """
-    if table_info(judgments)["form"] != "preference":
-        raise AccordError("a cleaned preference dataset needs preference judgments (labels A/B/tie)")
+    form = table_info(judgments)["form"]
+    if form not in ("preference", "graded"):
+        raise AccordError(f"a cleaned preference dataset needs preference or graded judgments, not {form} labels")
     for column in ("response_a", "response_b"):
         if column not in judgments.columns:
             raise AccordError(f"column '{column}': the cleaned dataset needs the response texts")
     present = [c for c in PAIR_TEXT_COLUMNS if c in judgments.columns]
     pairs = judgments.drop_duplicates("pair_id").set_index("pair_id")[present].reindex(soft_labels.pair_ids)
-    p_a = soft_labels.p_a.to_numpy()
-    p_b = soft_labels.probs["B"].to_numpy()
-    p_tie = soft_labels.p_tie.to_numpy()
+    p_a, p_b, p_tie, strength, uncertainty = _preference_view(soft_labels)
     a_chosen = p_a >= p_b
     out = pd.DataFrame(
         {
@@ -43,8 +50,8 @@ def build_cleaned(
             "rejected": np.where(a_chosen, pairs["response_b"], pairs["response_a"]),
             "p_chosen": np.where(a_chosen, p_a, p_b),
             "p_tie": p_tie,
-            "uncertainty": soft_labels.uncertainty.to_numpy(),
-            "weight": weight_from_uncertainty(soft_labels.uncertainty),
+            "uncertainty": uncertainty,
+            "weight": weight_from_uncertainty(uncertainty),
             "n_judgments": soft_labels.n_judgments.to_numpy(),
             "chosen_side": np.where(a_chosen, "A", "B"),
         }
@@ -52,11 +59,18 @@ def build_cleaned(
     if "response_a_id" in pairs and "response_b_id" in pairs:
         out["chosen_id"] = np.where(a_chosen, pairs["response_a_id"], pairs["response_b_id"])
         out["rejected_id"] = np.where(a_chosen, pairs["response_b_id"], pairs["response_a_id"])
+    if strength is not None:
+        out["margin"] = np.where(a_chosen, -strength, strength)
     if soft_labels.extra is not None:
         extra = soft_labels.extra.reindex(soft_labels.pair_ids)
         for column in extra.columns:
             values = extra[column].to_numpy()
-            if column.startswith("p_a_"):
+            if column == "expected_strength":
+                continue  # turned to the chosen side's view as ``margin``
+            if column.startswith("grade_"):
+                mirror = f"grade_{-int(column[len('grade_'):])}"
+                out[column] = np.where(a_chosen, values, extra[mirror].to_numpy()) if mirror in extra else values
+            elif column.startswith("p_a_"):
                 group = column[len("p_a_"):]
                 b_column = f"p_b_{group}"
                 p_b_group = extra[b_column].to_numpy() if b_column in extra else 1.0 - values
@@ -71,3 +85,21 @@ def build_cleaned(
     if min_p_chosen > 0:
         keep &= out["p_chosen"].to_numpy() >= min_p_chosen
     return out[keep].reset_index(drop=True)
+
+
+def _preference_view(soft_labels: SoftLabels) -> tuple[np.ndarray, ...]:
+    """P(A better), P(B better), P(tie), the expected strength E[y] (``None`` without grades) and the uncertainty
+    of the soft labels, whether their classes are A/B[/tie] or the grades of a graded scale."""
+    classes = soft_labels.classes
+    extra = soft_labels.extra.reindex(soft_labels.pair_ids) if soft_labels.extra is not None else None
+    expected = extra.get("expected_strength") if extra is not None else None
+    if {"A", "B"} <= set(classes) and set(classes) <= {"A", "B", "tie"}:
+        return (soft_labels.p_a.to_numpy(), soft_labels.probs["B"].to_numpy(), soft_labels.p_tie.to_numpy(),
+                None if expected is None else expected.to_numpy(dtype=float), soft_labels.uncertainty.to_numpy())
+    if not all(isinstance(c, (int, np.integer)) and not isinstance(c, bool) for c in classes):
+        raise AccordError(f"a cleaned preference dataset needs soft labels over A/B[/tie] or graded strengths; "
+                          f"method {soft_labels.method!r} gave classes {classes}")
+    grades = np.asarray(classes, dtype=float)
+    probs = soft_labels.probs.to_numpy(dtype=float)
+    return (probs[:, grades < 0].sum(axis=1), probs[:, grades > 0].sum(axis=1), probs[:, grades == 0].sum(axis=1),
+            probs @ grades, np.full(len(probs), np.nan))
