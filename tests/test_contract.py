@@ -88,7 +88,7 @@ def test_compare_is_the_function_whatever_was_imported_first():
 
 
 @pytest.mark.parametrize("name", MODELS)
-@pytest.mark.parametrize("setting", ["num_samples", "batch_size", "rank", "num_chains"])
+@pytest.mark.parametrize("setting", ["max_steps", "num_samples", "batch_size", "rank", "num_chains"])
 def test_counts_below_one_are_one_clear_error(name, setting):
     """``num_samples=0`` crashed in torch ('cannot sample n_sample <= 0', 'size cannot be zero') after the fit,
     ``batch_size=0`` with a ZeroDivisionError, ``rank=0`` in Pyro, ``num_chains=0`` with an IndexError."""
@@ -100,3 +100,24 @@ def test_counts_below_one_are_one_clear_error(name, setting):
     table = make_synthetic(n_pairs=6, n_annotators=4, judgments_per_pair=2, seed=0).judgments
     with pytest.raises(AccordError, match=f"{setting} must be a whole number >= 1"):
         cls(**{setting: 0}).fit(table)
+
+
+@pytest.mark.parametrize("tol", [-1e-4, float("nan"), float("inf"), "0.01"])
+def test_a_tolerance_that_is_not_a_finite_number_at_least_zero_is_refused(tol):
+    """``tol < 0`` was accepted and ran every fit to ``max_steps``; NaN and inf likewise."""
+    from accord.datasets.synthetic import make_synthetic
+
+    table = make_synthetic(n_pairs=6, n_annotators=4, judgments_per_pair=2, seed=0).judgments
+    with pytest.raises(AccordError, match="tol must be a finite number >= 0"):
+        models.DawidSkene(tol=tol).fit(table)
+
+
+@pytest.mark.parametrize("inference", ["vb", "gibbs"])
+def test_batch_size_with_an_inference_that_reads_every_judgment_is_refused(inference):
+    """``DawidSkene(batch_size=...)`` under closed-form VB or Gibbs was silently ignored; an SVI inference uses it."""
+    from accord.datasets.synthetic import make_synthetic
+
+    table = make_synthetic(n_pairs=30, n_annotators=6, judgments_per_pair=3, seed=0).judgments
+    with pytest.raises(AccordError, match=f"batch_size subsamples .* inference '{inference}' reads every judgment"):
+        models.DawidSkene(inference=inference, batch_size=8).fit(table)
+    assert models.DawidSkene(inference="map", batch_size=8, max_steps=50).fit(table).soft_labels_ is not None

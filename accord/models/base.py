@@ -39,6 +39,8 @@ Bradley-Terry ``sharpness``, ...).
 
 from __future__ import annotations
 
+import math
+import numbers
 import random
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
@@ -227,11 +229,17 @@ class RaterModel(ABC):
             raise AccordError(
                 f"{type(self).__name__} supports inference in {self.supported_inference}, not '{self.inference}'"
             )
-        for name in ("num_samples", "batch_size", "rank", "num_chains"):
+        for name in ("max_steps", "num_samples", "batch_size", "rank", "num_chains"):
             value = getattr(self, name, None)
             if value is not None and (isinstance(value, bool) or not isinstance(value, (int, np.integer))
                                       or value < 1):
                 raise AccordError(f"{name} must be a whole number >= 1, not {value!r}")
+        if getattr(self, "batch_size", None) is not None and self.inference in ("vb", "gibbs", "nuts"):
+            raise AccordError(f"batch_size subsamples the pairs of SVI steps (inference 'map', 'meanfield' or "
+                              f"'lowrank'); inference '{self.inference}' reads every judgment: drop batch_size or "
+                              "choose an SVI inference")
+        if isinstance(self.tol, bool) or not isinstance(self.tol, numbers.Real) or not 0 <= self.tol < math.inf:
+            raise AccordError(f"tol must be a finite number >= 0 (0 runs every step), not {self.tol!r}")
         self.encoded_ = encoded if encoded is not None else encode_with_classes(table, classes)
         self._cache: dict[str, Any] = {}
         self.__dict__.pop("_sample_stats", None)
