@@ -189,3 +189,10 @@ def test_a_validated_table_changed_afterwards_gives_a_one_line_error(small_prefe
     assert "accord" in renamed.attrs
     with pytest.raises(ValidationError, match=r"column 'pair_id': .*validate"):
         DawidSkene().fit(renamed)
+
+
+def test_a_repeated_column_name_is_one_line_naming_it(small_preferences):
+    # pd.concat of two tables, or a Parquet file written by another tool, can hold one name twice
+    doubled = pd.concat([small_preferences, small_preferences[["label"]]], axis=1)
+    with pytest.raises(ValidationError, match="column 'label': the column appears more than once"):
+        validate(doubled, source="ratings.parquet")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import numbers
+
 import numpy as np
 import pandas as pd
 
@@ -32,6 +34,8 @@ def build_cleaned(
     ``accord train --loss margin`` reads (Llama 2's margin from graded preference), and the ordinal model's
     ``grade_<k>`` columns are turned to the chosen side's view (``grade_-S``: chosen much better).
     """
+    if isinstance(min_p_chosen, bool) or not isinstance(min_p_chosen, numbers.Real) or not 0 <= min_p_chosen <= 1:
+        raise AccordError(f"min_p_chosen must be a probability in [0, 1], got {min_p_chosen!r}")
     form = table_info(judgments)["form"]
     if form not in ("preference", "graded"):
         raise AccordError(f"a cleaned preference dataset needs preference or graded judgments, not {form} labels")

@@ -144,8 +144,12 @@ def write_with_provenance(frame: pd.DataFrame, path: str | os.PathLike, provenan
 
 def read_cleaned(path: str | os.PathLike, fmt: str | None = None) -> pd.DataFrame:
     """Read a cleaned preference dataset; its provenance is in ``frame.attrs["provenance"]``."""
-    frame, meta = read_with_provenance(path, fmt, ("pair_id", "prompt", "chosen", "rejected"))
+    frame, meta = read_with_provenance(path, fmt, ("pair_id", "prompt", "chosen", "rejected", "chosen_id",
+                                                   "rejected_id"))
     check_cleaned(frame, source=str(path))
+    for column in ("p_chosen", "p_tie", "uncertainty", "weight"):  # JSON writes 0.0 as 0: read back as integers
+        if pd.api.types.is_integer_dtype(frame[column]):
+            frame[column] = frame[column].astype(float)
     frame.attrs["provenance"] = meta
     return frame
 

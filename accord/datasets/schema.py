@@ -135,6 +135,9 @@ def validate(
     """
     if not isinstance(judgments, pd.DataFrame):
         raise ValidationError(f"expected a pandas DataFrame, got {type(judgments).__name__}", source=source)
+    repeated = judgments.columns[judgments.columns.duplicated()]
+    if len(repeated):
+        raise ValidationError("the column appears more than once", source=source, column=repeated[0])
     if "attribute" in judgments.columns:  # multi-attribute (long-form) table: its own schema
         from accord.datasets.attributes import validate_attributes
 
