@@ -207,6 +207,23 @@ def test_load_pairs_reads_cleaned_files_and_hf_layouts(tmp_path):
         load_pairs({"chosen": ["a"]})
 
 
+@pytest.mark.parametrize("dtype", ["string", "string[pyarrow]"])
+def test_load_pairs_treats_a_nullable_missing_text_as_missing(dtype):
+    # pandas' nullable strings hold pd.NA, which was trained on as the text "<NA>"
+    with pytest.raises(AccordError, match="column 'chosen', row 1: missing response text"):
+        load_pairs(pd.DataFrame({"chosen": pd.array(["a", None], dtype=dtype), "rejected": ["c", "d"]}))
+    loaded = load_pairs(pd.DataFrame({"prompt": pd.array(["q", None], dtype=dtype), "chosen": ["a", "b"],
+                                      "rejected": ["c", "d"]}))
+    assert list(loaded["prompt"]) == ["q", ""]
+
+
+@pytest.mark.parametrize("votes", [[-3, 2], ["many", 2], [None, 2]])
+def test_load_pairs_refuses_vote_counts_that_are_not_counts(votes):
+    # a negative count gave vote metrics from nonsense; a text or missing one silently dropped them all
+    with pytest.raises(AccordError, match="column 'votes_chosen', row 0: must be a vote count"):
+        load_pairs({"chosen": ["a", "b"], "rejected": ["c", "d"], "votes_chosen": votes, "votes_rejected": [1, 1]})
+
+
 def test_length_grouped_batches_are_seeded_complete_and_grouped():
     rng = np.random.default_rng(0)
     lengths = rng.integers(5, 500, 1000)

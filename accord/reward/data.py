@@ -130,7 +130,7 @@ def normalise_pairs(frame: pd.DataFrame, source: str | None = None) -> pd.DataFr
         prompts = [""] * len(frame)
     for row, (c, r) in enumerate(zip(chosen, rejected)):
         for column, value in (("chosen", c), ("rejected", r)):
-            if value is None or (isinstance(value, float) and np.isnan(value)):
+            if _missing(value):
                 raise ValidationError("missing response text", source=source, column=column, row=row)
     out["pair_id"] = frame["pair_id"].astype(str).to_numpy() if "pair_id" in frame.columns else [
         str(i) for i in range(len(frame))]
@@ -156,7 +156,15 @@ def normalise_pairs(frame: pd.DataFrame, source: str | None = None) -> pd.DataFr
         raise ValidationError("p_chosen + p_tie exceeds 1", source=source, column="p_tie", row=row)
     for column in VOTE_COLUMNS:  # held-out votes travel along for evaluation
         if column in frame.columns:
-            out[column] = pd.to_numeric(frame[column], errors="coerce").to_numpy(dtype=float)
+            values = pd.to_numeric(frame[column], errors="coerce").to_numpy(dtype=float)
+            # a missing tie count is no tie votes; a missing chosen/rejected count would void every vote metric
+            unreadable = np.isnan(values) & (frame[column].notna().to_numpy() | (column != "votes_tie"))
+            bad = unreadable | np.isinf(values) | (values < 0)
+            if bad.any():
+                row = int(np.flatnonzero(bad)[0])
+                raise ValidationError("must be a vote count (a number >= 0)", source=source, column=column, row=row,
+                                      value=frame[column].iloc[row])
+            out[column] = values
     out.attrs = dict(frame.attrs)
     return out
 
@@ -172,9 +180,14 @@ def _text_or_messages(value: Any) -> str | list[dict[str, str]]:
         value = list(value)
     if _is_messages(value):
         return [{"role": str(m["role"]), "content": str(m["content"])} for m in value]
-    if value is None or (isinstance(value, float) and np.isnan(value)):
+    if _missing(value):
         return ""
     return str(value)
+
+
+def _missing(value: Any) -> bool:
+    """A cell without a text: ``None``, NaN, or the ``pd.NA`` of pandas' nullable string columns."""
+    return value is None or value is pd.NA or (isinstance(value, float) and np.isnan(value))
 
 
 def _split_shared_prefix(chosen: Any, rejected: Any) -> tuple[list, list, list]:
