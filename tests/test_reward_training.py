@@ -290,3 +290,19 @@ def test_frozen_lower_layers_do_not_train(workspace):
     assert any(key.startswith("backbone.encoder.layer.1.") for key in changed)
     with pytest.raises(AccordError, match="freeze_layers"):
         RewardTrainer(config(workspace, "frozen-too-deep", model=workspace["bert"], freeze_layers=3))
+
+
+@pytest.mark.parametrize("setting", [
+    # a raw TypeError/ValueError from the batch sampler, the trainer, AdamW or peft at the first step
+    {"batch_size": 2.5}, {"batch_size": "8"}, {"gradient_accumulation_steps": 1.5}, {"max_length": None},
+    {"learning_rate": float("nan")}, {"num_epochs": float("nan")}, {"adam_beta1": 1.5}, {"lora_r": 0},
+    # trained without a word: a NaN loss, gradient ascent (negative clipping norm), or a setting taken as unset
+    {"learning_rate": float("inf")}, {"davidson_nu": float("nan")}, {"margin": float("nan")},
+    {"center_rewards_coefficient": float("nan")}, {"max_grad_norm": -1.0}, {"weight_decay": -1.0},
+    {"warmup_steps": -3}, {"ensemble_heads": 2.5}, {"pad_to_multiple_of": 0}, {"packing_capacity": 0},
+    {"save_total_limit": 0}, {"lora_dropout": 1.5}, {"adam_epsilon": -1.0},
+])
+def test_config_refuses_a_setting_that_cannot_work_by_name(setting):
+    name = next(iter(setting))
+    with pytest.raises(AccordError, match=f"config: '{name}'"):
+        RewardConfig(model="m", **setting).validate()
