@@ -184,3 +184,10 @@ def test_score_refuses_a_missing_response_and_an_infinite_k(workspace, plain_mod
     # --k inf made every conservative reward -inf
     assert accord_main(["score", plain_model, workspace["data"], "--k", "inf"]) == 2
     assert "--k must be" in capsys.readouterr().err
+
+
+def test_score_out_ndjson_is_json_lines(workspace, plain_model, tmp_path):
+    # --out accepts .ndjson, and wrote Parquet bytes into it
+    out = tmp_path / "scored.ndjson"
+    assert accord_main(["score", plain_model, workspace["data"], "--out", str(out)]) == 0
+    assert len(pd.read_json(out, lines=True)) == 48
