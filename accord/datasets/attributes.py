@@ -152,6 +152,9 @@ def validate_attributes(
         raise ValidationError(f"expected a pandas DataFrame, got {type(judgments).__name__}", source=source)
     if duplicates not in ("error", "first", "last", "keep"):
         raise ValidationError("duplicates must be one of ('error', 'first', 'last', 'keep')", value=duplicates)
+    repeated = judgments.columns[judgments.columns.duplicated()]
+    if len(repeated):
+        raise ValidationError("the column appears more than once", source=source, column=repeated[0])
     table = judgments.copy()
     table.attrs = {}
     if "worker" in table.columns:
