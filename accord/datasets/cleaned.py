@@ -144,12 +144,8 @@ def write_with_provenance(frame: pd.DataFrame, path: str | os.PathLike, provenan
 
 def read_cleaned(path: str | os.PathLike, fmt: str | None = None) -> pd.DataFrame:
     """Read a cleaned preference dataset; its provenance is in ``frame.attrs["provenance"]``."""
-    frame, meta = read_with_provenance(path, fmt, ("pair_id", "prompt", "chosen", "rejected", "chosen_id",
-                                                   "rejected_id"))
+    frame, meta = read_with_provenance(path, fmt, ("pair_id", "prompt", "chosen", "rejected"))
     check_cleaned(frame, source=str(path))
-    for column in ("p_chosen", "p_tie", "uncertainty", "weight"):  # JSON writes 0.0 as 0: read back as integers
-        if pd.api.types.is_integer_dtype(frame[column]):
-            frame[column] = frame[column].astype(float)
     frame.attrs["provenance"] = meta
     return frame
 
@@ -168,7 +164,11 @@ def read_with_provenance(path: str | os.PathLike, fmt: str | None = None,
             meta = json.loads(raw) if raw else {}
             frame = table.to_pandas()
         else:
-            frame = pd.read_json(target, lines=True, dtype=dict.fromkeys(text_columns, str))
+            # JSON's own types, as written: pandas' guessing would read the id "007" as 7 and the float 1.0 as 1
+            frame = pd.read_json(target, lines=True, dtype=False)
+            frame = frame.astype({c: str for c in text_columns if c in frame.columns})
+            empty = [c for c in frame.columns if frame[c].dtype == object and frame[c].isna().all()]
+            frame = frame.astype(dict.fromkeys(empty, float))  # a column of nulls (no uncertainty) is NaN
             sidecar = Path(str(target) + ".meta.json")
             meta = json.loads(sidecar.read_text()) if sidecar.exists() else {}
     except (OSError, ValueError, pa.ArrowException) as err:
