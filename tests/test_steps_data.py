@@ -284,3 +284,9 @@ def test_synthetic_is_seeded() -> None:
 def test_synthetic_settings_are_checked(settings_) -> None:
     with pytest.raises(AccordError):
         make_synthetic_steps(n_problems=10, **settings_)
+
+
+def test_a_repeated_column_name_is_one_line_naming_it() -> None:
+    table = small_table()
+    with pytest.raises(ValidationError, match="column 'label': the column appears more than once"):
+        validate_steps(pd.concat([table, table[["label"]]], axis=1))

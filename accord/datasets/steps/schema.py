@@ -149,6 +149,9 @@ def validate_steps(
         raise ValidationError(f"labels must be one of {tuple(STEP_LABEL_SETS)}", source=source, value=labels)
     if duplicates not in DUPLICATE_POLICIES:
         raise ValidationError(f"duplicates must be one of {DUPLICATE_POLICIES}", source=source, value=duplicates)
+    repeated = judgments.columns[judgments.columns.duplicated()]
+    if len(repeated):
+        raise ValidationError("the column appears more than once", source=source, column=repeated[0])
     for column in STEP_COLUMNS:
         if column not in judgments.columns:
             raise ValidationError("missing required column of the step-judgments table", source=source,
