@@ -459,3 +459,10 @@ def test_perfectly_calibrated_soft_predictions_have_zero_soft_ece():
     y = np.array([0.15, 0.35, 0.55, 0.85])
     m = pairwise_metrics(np.log(y / (1 - y)), y, np.zeros(4))
     assert m["soft_ece"] < 1e-9 and m["soft_brier"] < 1e-12
+
+
+@pytest.mark.parametrize("column, value", [("margin", "big"), ("margin", float("inf")), ("uncertainty", "high")])
+def test_load_pairs_refuses_a_margin_or_uncertainty_that_is_not_a_number(column, value):
+    # such a value was read as NaN, i.e. as "no margin" / "no uncertainty", without a word
+    with pytest.raises(AccordError, match=f"column '{column}', row 1: must be a finite number"):
+        load_pairs({"chosen": ["a", "b"], "rejected": ["c", "d"], column: [0.5, value]})

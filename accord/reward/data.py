@@ -149,6 +149,12 @@ def normalise_pairs(frame: pd.DataFrame, source: str | None = None) -> pd.DataFr
                 row = int(np.flatnonzero(bad)[0])
                 raise ValidationError("must be a probability in [0, 1]", source=source, column=column, row=row,
                                       value=frame[column].iloc[row])
+        elif column in frame.columns:  # NaN (or a missing value) means "none"; text or infinity is a mistake
+            bad = np.isinf(values) | (np.isnan(values) & frame[column].notna().to_numpy())
+            if bad.any():
+                row = int(np.flatnonzero(bad)[0])
+                raise ValidationError("must be a finite number (or missing)", source=source, column=column, row=row,
+                                      value=frame[column].iloc[row])
         out[column] = values
     over = out["p_chosen"].to_numpy() + out["p_tie"].to_numpy() > 1 + 1e-6
     if over.any():
