@@ -279,6 +279,23 @@ def test_command_line_trains_evaluates_scores_and_reports_errors(workspace, caps
     assert "unknown loss" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("modules", ["nope_proj", ""])
+def test_lora_modules_the_backbone_lacks_are_one_line_naming_the_setting(workspace, modules):
+    # peft's NoMatchingPeftModuleError came out as a traceback
+    pytest.importorskip("peft")
+    with pytest.raises(AccordError, match="lora_target_modules"):
+        RewardTrainer(config(workspace, f"lora-{modules}", lora=True, lora_target_modules=modules))
+
+
+def test_an_output_dir_that_is_a_file_is_refused_before_loading(workspace, tmp_path):
+    # mkdir's FileExistsError came out as a traceback after the data was read and the model loaded
+    taken = tmp_path / "taken"
+    taken.write_text("not a folder")
+    with pytest.raises(AccordError, match="is a file"):
+        RewardTrainer(config(workspace, "unused", output_dir=str(taken)))
+    assert taken.read_text() == "not a folder"
+
+
 def test_frozen_lower_layers_do_not_train(workspace):
     cfg = config(workspace, "frozen", model=workspace["bert"], freeze_layers=1, max_steps=2)
     trainer = RewardTrainer(cfg)

@@ -134,6 +134,8 @@ class RewardTrainer:
             raise AccordError("config: 'model' is required (a local folder or a hub name)")
         if train_data is None and not config.train_path:
             raise AccordError("config: 'train_path' is required")
+        if Path(config.output_dir).exists() and not Path(config.output_dir).is_dir():
+            raise AccordError(f"output_dir {config.output_dir}: is a file; name a folder (new or earlier output)")
         self.config = config
         self.task = task if task is not None else get_task(config.task)(config)
         self.callbacks = list(callbacks)
