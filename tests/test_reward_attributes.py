@@ -14,6 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from accord.cli import main as accord_main
+from accord.datasets import AccordError
 from accord.datasets.cleaned_attributes import read_attribute_cleaned
 from accord.reward import RewardConfig, RewardTrainer, score
 from accord.reward.attribute_combination import FittedWeights, FixedWeights, GatingNetwork, combination_from_dict
@@ -156,6 +157,19 @@ def test_fitted_weights_recover_the_weights_that_made_the_overall_labels(weights
     assert np.allclose(fitted.coef_, weights, atol=0.25), (fitted.coef_, weights)
     restored = combination_from_dict(json.loads(json.dumps(fitted.to_dict())), ["a", "b", "c"])
     assert np.allclose(restored.combine(differences), fitted.combine(differences))
+
+
+@pytest.mark.parametrize("make", [
+    lambda: FixedWeights({"a": float("nan")}, ["a", "b"]),  # `accord combine --weights a=nan`
+    lambda: FixedWeights({"a": float("inf")}, ["a", "b"]),
+    lambda: FittedWeights(["a", "b"], alpha=-1.0),  # a negative penalty rewards large weights
+    lambda: FittedWeights(["a", "b"], alpha=float("nan")),
+    lambda: GatingNetwork(["a", "b"], hidden=0),
+])
+def test_combination_settings_that_give_nonsense_are_refused(make):
+    # each of these fitted or combined without a word into NaN, inf or sign-flipped weights
+    with pytest.raises(AccordError):
+        make()
 
 
 def test_a_gating_network_learns_which_attribute_each_kind_of_prompt_needs():
