@@ -208,3 +208,20 @@ def test_min_p_chosen_must_be_a_probability(small_preferences, threshold):
     soft = VoteFraction().fit(small_preferences).soft_labels_
     with pytest.raises(AccordError, match="min_p_chosen"):
         build_cleaned(soft, small_preferences, min_p_chosen=threshold)
+
+
+def test_soft_labels_of_pairs_the_judgments_lack_are_refused(small_preferences):
+    # those pairs got NaN texts, and write_cleaned later blamed a "missing response text"
+    soft = VoteFraction().fit(small_preferences).soft_labels_
+    others = small_preferences[small_preferences["pair_id"] != "p1"].reset_index(drop=True)
+    with pytest.raises(AccordError, match="'p1'"):
+        build_cleaned(soft, others)
+
+
+def test_a_pair_shown_with_two_different_texts_is_refused(small_preferences):
+    # the first row's text was taken without a word
+    judgments = small_preferences.copy()
+    judgments.loc[1, "response_a"] = "another text"
+    soft = VoteFraction().fit(judgments).soft_labels_
+    with pytest.raises(AccordError, match="column 'response_a'.*'p1'"):
+        build_cleaned(soft, judgments)

@@ -43,7 +43,16 @@ def build_cleaned(
         if column not in judgments.columns:
             raise AccordError(f"column '{column}': the cleaned dataset needs the response texts")
     present = [c for c in PAIR_TEXT_COLUMNS if c in judgments.columns]
-    pairs = judgments.drop_duplicates("pair_id").set_index("pair_id")[present].reindex(soft_labels.pair_ids)
+    varying = judgments.groupby("pair_id", sort=False)[present].nunique() > 1  # one pair, two texts
+    if varying.to_numpy().any():
+        pair, column = varying.stack().loc[lambda v: v].index[0]
+        raise AccordError(f"column '{column}': pair {pair!r} is shown with two different texts")
+    pairs = judgments.drop_duplicates("pair_id").set_index("pair_id")[present]
+    unknown = soft_labels.pair_ids.difference(pairs.index)
+    if len(unknown):
+        raise AccordError(f"the soft labels have pairs the judgments do not (e.g. {unknown[0]!r}): build the "
+                          "cleaned dataset from the table the method was fitted on")
+    pairs = pairs.reindex(soft_labels.pair_ids)
     p_a, p_b, p_tie, strength, uncertainty = _preference_view(soft_labels)
     a_chosen = p_a >= p_b
     out = pd.DataFrame(
