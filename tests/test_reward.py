@@ -466,3 +466,19 @@ def test_load_pairs_refuses_a_margin_or_uncertainty_that_is_not_a_number(column,
     # such a value was read as NaN, i.e. as "no margin" / "no uncertainty", without a word
     with pytest.raises(AccordError, match=f"column '{column}', row 1: must be a finite number"):
         load_pairs({"chosen": ["a", "b"], "rejected": ["c", "d"], column: [0.5, value]})
+
+
+USER = {"role": "user", "content": "hi"}
+
+
+@pytest.mark.parametrize("chosen, column, fragment", [
+    # a message list on one row and plain text on another: dict()'s ValueError from the implicit-prompt split
+    ([[USER, {"role": "assistant", "content": "a"}], "plain"], "chosen", "row 1"),
+    ([[{"content": "a"}], [{"content": "b"}]], "chosen", "row 0"),  # no role: KeyError
+    ([[USER, {"role": "assistant", "content": None}], [USER]], "chosen", "row 0"),  # trained on the text "None"
+    ([[], ["x"]], "chosen", "row 0"),  # trained on the texts "[]" and "['x']"
+])
+def test_load_pairs_refuses_what_is_neither_a_text_nor_chat_messages(chosen, column, fragment):
+    rejected = [[USER, {"role": "assistant", "content": "b"}], [USER, {"role": "assistant", "content": "c"}]]
+    with pytest.raises(AccordError, match=f"column '{column}', {fragment}"):
+        load_pairs({"chosen": chosen, "rejected": rejected})

@@ -122,16 +122,23 @@ def normalise_pairs(frame: pd.DataFrame, source: str | None = None) -> pd.DataFr
     chosen = list(frame["chosen"])
     rejected = list(frame["rejected"])
     conversational = _is_messages(chosen[0])
+    for row, (c, r) in enumerate(zip(chosen, rejected)):
+        for column, value in (("chosen", c), ("rejected", r)):
+            if _missing(value):
+                raise ValidationError("missing response text", source=source, column=column, row=row)
+            if not _well_formed(value):
+                raise ValidationError("must be a text or a non-empty list of chat messages ({'role': text, "
+                                      "'content': text})", source=source, column=column, row=row, value=value)
+            if _is_messages(value) != conversational:
+                raise ValidationError("mixes chat messages and plain texts: row 0 of 'chosen' is "
+                                      f"{'messages' if conversational else 'a text'}, this one is not",
+                                      source=source, column=column, row=row)
     if "prompt" in frame.columns:
         prompts = [_text_or_messages(p) for p in frame["prompt"]]
     elif conversational:
         prompts, chosen, rejected = zip(*(_split_shared_prefix(c, r) for c, r in zip(chosen, rejected)))
     else:
         prompts = [""] * len(frame)
-    for row, (c, r) in enumerate(zip(chosen, rejected)):
-        for column, value in (("chosen", c), ("rejected", r)):
-            if _missing(value):
-                raise ValidationError("missing response text", source=source, column=column, row=row)
     out["pair_id"] = frame["pair_id"].astype(str).to_numpy() if "pair_id" in frame.columns else [
         str(i) for i in range(len(frame))]
     out["prompt"] = list(prompts)
@@ -179,6 +186,16 @@ def _is_messages(value: Any) -> bool:
     if isinstance(value, np.ndarray):
         value = list(value)
     return isinstance(value, list) and len(value) > 0 and isinstance(value[0], dict) and "content" in value[0]
+
+
+def _well_formed(value: Any) -> bool:
+    """A text (a number is read as its text) or a non-empty list of messages with text ``role`` and ``content``."""
+    if isinstance(value, np.ndarray):
+        value = list(value)
+    if isinstance(value, (list, tuple)):
+        return len(value) > 0 and all(isinstance(m, dict) and isinstance(m.get("role"), str)
+                                      and isinstance(m.get("content"), str) for m in value)
+    return not isinstance(value, (dict, set))
 
 
 def _text_or_messages(value: Any) -> str | list[dict[str, str]]:
