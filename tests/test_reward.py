@@ -482,3 +482,9 @@ def test_load_pairs_refuses_what_is_neither_a_text_nor_chat_messages(chosen, col
     rejected = [[USER, {"role": "assistant", "content": "b"}], [USER, {"role": "assistant", "content": "c"}]]
     with pytest.raises(AccordError, match=f"column '{column}', {fragment}"):
         load_pairs({"chosen": chosen, "rejected": rejected})
+
+
+def test_load_pairs_refuses_a_prompt_of_malformed_messages():
+    with pytest.raises(AccordError, match="column 'prompt', row 0"):  # was KeyError: 'role'
+        load_pairs({"prompt": [[{"content": "q"}]], "chosen": ["a"], "rejected": ["b"]})
+    assert list(load_pairs({"prompt": [[]], "chosen": ["a"], "rejected": ["b"]})["prompt"]) == [""]  # not "[]"

@@ -134,6 +134,10 @@ def normalise_pairs(frame: pd.DataFrame, source: str | None = None) -> pd.DataFr
                                       f"{'messages' if conversational else 'a text'}, this one is not",
                                       source=source, column=column, row=row)
     if "prompt" in frame.columns:
+        for row, value in enumerate(frame["prompt"]):
+            if not _missing(value) and not _well_formed(value) and not _no_messages(value):
+                raise ValidationError("must be a text or a list of chat messages ({'role': text, 'content': "
+                                      "text})", source=source, column="prompt", row=row, value=value)
         prompts = [_text_or_messages(p) for p in frame["prompt"]]
     elif conversational:
         prompts, chosen, rejected = zip(*(_split_shared_prefix(c, r) for c, r in zip(chosen, rejected)))
@@ -203,9 +207,14 @@ def _text_or_messages(value: Any) -> str | list[dict[str, str]]:
         value = list(value)
     if _is_messages(value):
         return [{"role": str(m["role"]), "content": str(m["content"])} for m in value]
-    if _missing(value):
+    if _missing(value) or _no_messages(value):
         return ""
     return str(value)
+
+
+def _no_messages(value: Any) -> bool:
+    """An empty list of messages (a prompt that says nothing)."""
+    return isinstance(value, (list, tuple, np.ndarray)) and len(value) == 0
 
 
 def _missing(value: Any) -> bool:
