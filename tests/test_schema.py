@@ -196,3 +196,12 @@ def test_a_repeated_column_name_is_one_line_naming_it(small_preferences):
     doubled = pd.concat([small_preferences, small_preferences[["label"]]], axis=1)
     with pytest.raises(ValidationError, match="column 'label': the column appears more than once"):
         validate(doubled, source="ratings.parquet")
+
+
+@pytest.mark.parametrize("dtype", [object, "string"])
+def test_a_pair_id_is_not_derived_from_a_missing_text(dtype):
+    # the missing text was hashed (as "nan") into an id, and the row's sides were turned round
+    table = pd.DataFrame({"annotator": ["a", "b"], "label": ["A", "B"], "response_a": ["x", None],
+                          "response_b": ["y", "z"]}).astype({"response_a": dtype})
+    with pytest.raises(ValidationError, match="column 'response_a', row 1: missing response text"):
+        validate(table)

@@ -161,6 +161,11 @@ def validate(
     derivable_form = form or ("graded" if scale is not None else "preference")
     if "pair_id" not in table.columns and {"response_a", "response_b"} <= set(table.columns) \
             and derivable_form != "categorical":
+        for column in ("response_a", "response_b"):  # the id is a hash of the texts
+            missing = table[column].isna().to_numpy()
+            if missing.any():
+                raise ValidationError("missing response text (the pair id is derived from the texts)",
+                                      source=source, column=column, row=int(np.flatnonzero(missing)[0]))
         table = derive_pair_ids(table, derivable_form)
     for column in REQUIRED_COLUMNS:
         if column not in table.columns:
