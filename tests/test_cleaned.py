@@ -225,3 +225,11 @@ def test_a_pair_shown_with_two_different_texts_is_refused(small_preferences):
     soft = VoteFraction().fit(judgments).soft_labels_
     with pytest.raises(AccordError, match="column 'response_a'.*'p1'"):
         build_cleaned(soft, judgments)
+
+
+def test_a_column_parquet_cannot_hold_is_one_line_and_nothing_is_written(cleaned, tmp_path):
+    # pyarrow's ArrowInvalid came out as a traceback
+    path = tmp_path / "clean.parquet"
+    with pytest.raises(AccordError, match="column extra"):
+        write_cleaned(cleaned.assign(extra=[[1], "a", {"x": 1}]), path)
+    assert list(tmp_path.iterdir()) == []

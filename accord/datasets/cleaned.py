@@ -128,7 +128,11 @@ def write_with_provenance(frame: pd.DataFrame, path: str | os.PathLike, provenan
     frame = frame.reset_index(drop=True)
     frame.attrs = {}
     if fmt == "parquet":
-        table = pa.Table.from_pandas(frame, preserve_index=False)
+        try:
+            table = pa.Table.from_pandas(frame, preserve_index=False)
+        except (pa.ArrowInvalid, pa.ArrowTypeError) as err:  # e.g. a column mixing lists and texts
+            reason = "; ".join(str(part) for part in reversed(err.args))
+            raise AccordError(f"file {target}: cannot write as Parquet: {reason}") from err
         metadata = dict(table.schema.metadata or {})
         metadata[METADATA_KEY] = json.dumps(meta).encode()
         table = table.replace_schema_metadata(metadata)
