@@ -205,3 +205,11 @@ def test_a_pair_id_is_not_derived_from_a_missing_text(dtype):
                           "response_b": ["y", "z"]}).astype({"response_a": dtype})
     with pytest.raises(ValidationError, match="column 'response_a', row 1: missing response text"):
         validate(table)
+
+
+def test_ids_mixing_texts_and_numbers_are_refused(small_preferences):
+    # JSON can hold "7" and 7 in one column: they were two different pairs, and writing Parquet raised ArrowTypeError
+    mixed = small_preferences.astype({"pair_id": object})
+    mixed.loc[3:4, "pair_id"] = 7
+    with pytest.raises(ValidationError, match="column 'pair_id', row 3: ids mix texts and numbers"):
+        validate(mixed)

@@ -332,6 +332,12 @@ def _check_ids(values: pd.Series, column: str, source: str | None) -> None:
         if bad.any():
             row = _first_bad(bad)
             raise ValidationError("id is not finite", source=source, column=column, row=row, value=values.iloc[row])
+    if values.dtype == object:
+        is_text = values.map(lambda v: isinstance(v, str)).to_numpy()
+        if is_text.any() and not is_text.all():
+            row = _first_bad(is_text != is_text[0])
+            raise ValidationError("ids mix texts and numbers (the text '7' and the number 7 would be two ids): make "
+                                  "them all text", source=source, column=column, row=row, value=values.iloc[row])
 
 
 def _string_mask(values: pd.Series) -> pd.Series:
