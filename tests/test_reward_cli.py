@@ -191,3 +191,12 @@ def test_score_out_ndjson_is_json_lines(workspace, plain_model, tmp_path):
     out = tmp_path / "scored.ndjson"
     assert accord_main(["score", plain_model, workspace["data"], "--out", str(out)]) == 0
     assert len(pd.read_json(out, lines=True)) == 48
+
+
+def test_score_refuses_an_empty_table(workspace, plain_model, tmp_path, capsys):
+    # a header without rows was scored into an empty table, where evaluate says the data is empty
+    empty = tmp_path / "empty.csv"
+    empty.write_text("response\n")
+    capsys.readouterr()
+    assert accord_main(["score", plain_model, str(empty)]) == 2
+    assert "empty" in capsys.readouterr().err

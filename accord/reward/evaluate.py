@@ -343,7 +343,9 @@ def _read_frame(data: Any) -> pd.DataFrame:
 
 
 def _check_texts(frame: pd.DataFrame, source: str | None) -> pd.DataFrame:
-    """``frame``, once no response it scores is missing (it would be scored as the empty text)."""
+    """``frame``, once it has rows and no response it scores is missing (it would be scored as the empty text)."""
+    if len(frame) == 0:
+        raise ValidationError("the table is empty (nothing to score)", source=source)
     for column in ("response", "chosen", "rejected"):
         if column in frame.columns:
             missing = frame[column].isna().to_numpy()
