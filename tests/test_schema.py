@@ -213,3 +213,12 @@ def test_ids_mixing_texts_and_numbers_are_refused(small_preferences):
     mixed.loc[3:4, "pair_id"] = 7
     with pytest.raises(ValidationError, match="column 'pair_id', row 3: ids mix texts and numbers"):
         validate(mixed)
+
+
+def test_a_missing_prompt_derives_the_id_an_empty_prompt_does():
+    # a CSV reads an empty prompt cell as NaN, which was hashed as the text "nan": one pair became two
+    table = pd.DataFrame({"annotator": ["a", "b", "c"], "label": ["A", "B", "A"], "prompt": ["", None, np.nan],
+                          "response_a": ["x", "x", "x"], "response_b": ["y", "y", "y"]})
+    ids = validate(table)["pair_id"]
+    assert ids.nunique() == 1
+    assert ids.iloc[0] == validate(table.drop(columns="prompt"))["pair_id"].iloc[0]
