@@ -296,6 +296,12 @@ def test_an_output_dir_that_is_a_file_is_refused_before_loading(workspace, tmp_p
     assert taken.read_text() == "not a folder"
 
 
+def test_eval_steps_without_evaluation_data_is_refused(workspace):
+    # eval_steps was silently ignored: no evaluation ever ran
+    with pytest.raises(AccordError, match="eval_steps.*eval_path"):
+        RewardTrainer(config(workspace, "no-eval", eval_steps=1))
+
+
 def test_frozen_lower_layers_do_not_train(workspace):
     cfg = config(workspace, "frozen", model=workspace["bert"], freeze_layers=1, max_steps=2)
     trainer = RewardTrainer(cfg)
