@@ -302,6 +302,13 @@ def test_eval_steps_without_evaluation_data_is_refused(workspace):
         RewardTrainer(config(workspace, "no-eval", eval_steps=1))
 
 
+@pytest.mark.parametrize("setting", [{"step_target": "outcome"}, {"step_separator": "</s>"}])
+def test_settings_of_the_steps_task_are_refused_for_another_task(setting):
+    # `accord train --step-target outcome` without --task steps trained a pairwise model without a word
+    with pytest.raises(AccordError, match=f"'{next(iter(setting))}'.*'steps' task"):
+        RewardConfig(model="m", **setting).validate()
+
+
 def test_frozen_lower_layers_do_not_train(workspace):
     cfg = config(workspace, "frozen", model=workspace["bert"], freeze_layers=1, max_steps=2)
     trainer = RewardTrainer(cfg)

@@ -211,6 +211,11 @@ class RewardConfig:
                      "pad_to_multiple_of"):
             if getattr(self, name) is not None and getattr(self, name) < 1:
                 raise AccordError(f"config: '{name}' must be at least 1 (or unset), got {getattr(self, name)}")
+        if self.task != "steps":  # a step setting without --task steps would be ignored
+            for name, unset in (("step_target", "steps"), ("step_separator", None)):
+                if getattr(self, name) != unset:
+                    raise AccordError(f"config: '{name}' is a setting of the 'steps' task, not of '{self.task}' "
+                                      "(set task to 'steps')")
         if self.ensemble_heads is not None:
             if self.ensemble_heads < 2:
                 raise AccordError(f"config: an ensemble needs at least 2 reward heads (ensemble_heads "
