@@ -233,3 +233,11 @@ def test_a_column_parquet_cannot_hold_is_one_line_and_nothing_is_written(cleaned
     with pytest.raises(AccordError, match="column extra"):
         write_cleaned(cleaned.assign(extra=[[1], "a", {"x": 1}]), path)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_write_cleaned_refuses_p_chosen_and_p_tie_over_one(cleaned, tmp_path):
+    # written and read back without a word, then refused by the reward trainer
+    broken = cleaned.assign(p_chosen=0.9, p_tie=0.5)
+    with pytest.raises(ValidationError, match="column 'p_tie', row 0: p_chosen \\+ p_tie exceeds 1"):
+        write_cleaned(broken, tmp_path / "clean.parquet")
+    assert not os.listdir(tmp_path)

@@ -94,6 +94,11 @@ def check_cleaned(frame: pd.DataFrame, source: str | None = None) -> None:
             raise ValidationError(
                 "must be a probability in [0, 1]", source=source, column=column, row=row, value=frame[column].iloc[row]
             )
+    p_chosen = pd.to_numeric(frame["p_chosen"]).to_numpy(dtype=float)
+    over = p_chosen + pd.to_numeric(frame["p_tie"]).to_numpy(dtype=float) > 1 + 1e-6
+    if over.any():
+        row = int(np.flatnonzero(over)[0])
+        raise ValidationError("p_chosen + p_tie exceeds 1", source=source, column="p_tie", row=row)
     for column in ("chosen", "rejected"):
         missing = frame[column].isna()
         if missing.any():
