@@ -213,3 +213,17 @@ def test_codes_round_trip_on_random_tables(n: int, n_attributes: int, seed: int)
     assert codes.counts().sum() == n
     assert ((codes.levels >= 0) & (codes.levels < codes.n_levels[codes.attributes])).all()
     assert (codes.levels + codes.lows[codes.attributes] == table["label"].to_numpy()).all()
+
+
+def test_a_repeated_column_name_in_an_attribute_table_is_one_line_naming_it():
+    table = pd.DataFrame({"response_id": ["r1", "r2"], "annotator": ["a", "a"], "attribute": ["help", "help"],
+                          "label": [1, 3]})
+    with pytest.raises(ValidationError, match="column 'label': the column appears more than once"):
+        validate_attributes(pd.concat([table, table[["label"]]], axis=1), scales=(0, 4))
+
+
+def test_item_ids_mixing_texts_and_numbers_are_refused():
+    table = pd.DataFrame({"response_id": ["7", 7], "annotator": ["a", "a"], "attribute": ["help", "help"],
+                          "label": [1, 3]})
+    with pytest.raises(ValidationError, match="column 'response_id', row 1: ids mix texts and numbers"):
+        validate_attributes(table, scales=(0, 4))

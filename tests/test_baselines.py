@@ -47,3 +47,10 @@ def test_soft_labels_reject_bad_probabilities():
 def test_unknown_method_names_the_choices():
     with pytest.raises(AccordError, match="unknown method 'em'.*majority"):
         make_method("em")
+
+
+@pytest.mark.parametrize("prior", [-1.0, float("nan"), float("inf")])
+def test_vote_fraction_refuses_a_prior_that_is_not_a_count(small_preferences, prior):
+    # a negative or NaN prior made every uncertainty NaN, which the cleaned dataset turns into weight 1
+    with pytest.raises(AccordError, match="prior"):
+        VoteFraction(prior=prior).fit(small_preferences)

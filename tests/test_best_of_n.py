@@ -35,3 +35,15 @@ def test_limits_and_bad_input():
         best_of_n_expectation(np.ones(3), np.ones(3), [4])
     with pytest.raises(AccordError, match="one length"):
         best_of_n_expectation(np.ones(3), np.ones(2), [1])
+
+
+def test_a_missing_reward_or_a_fractional_n_is_refused():
+    # argsort puts NaN last, so a candidate the proxy could not score counted as the best one
+    with pytest.raises(AccordError, match="proxy"):
+        best_of_n_expectation(np.array([1.0, np.nan, 0.0]), np.array([0.0, 5.0, 1.0]), [3])
+    with pytest.raises(AccordError, match="utility"):
+        best_of_n_expectation(np.array([1.0, 2.0, 0.0]), np.array([0.0, np.nan, 1.0]), [1])
+    with pytest.raises(AccordError, match="whole"):  # was a TypeError from slicing
+        best_of_n_expectation(np.arange(3.0), np.arange(3.0), [2.5])
+    with pytest.raises(AccordError, match="whole"):
+        best_of_n_kl(1.5)

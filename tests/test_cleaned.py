@@ -186,3 +186,58 @@ def test_graded_judgments_through_the_command_line_give_a_cleaned_dataset(graded
     written = read_cleaned(output).set_index("pair_id")
     assert written.loc["g1", "chosen"] == "a g1" and written.loc["g2", "chosen"] == "b g2"
     assert (written.loc[["g1", "g2"], "margin"] > 0).all()
+
+
+def test_jsonl_round_trip_keeps_response_ids_as_text_and_probabilities_as_floats(small_preferences, tmp_path):
+    # ids such as "007" are text: JSON Lines must not read them back as the number 7
+    judgments = small_preferences.assign(
+        response_a_id=small_preferences["pair_id"].map({"p1": "001", "p2": "003", "p3": "005"}),
+        response_b_id=small_preferences["pair_id"].map({"p1": "002", "p2": "004", "p3": "006"}))
+    cleaned = build_cleaned(VoteFraction().fit(judgments).soft_labels_, judgments, drop_ties=True)
+    path = tmp_path / "clean.jsonl"
+    write_cleaned(cleaned, path)
+    back = read_cleaned(path)
+    assert back["chosen_id"].tolist() == cleaned["chosen_id"].tolist()
+    assert back["rejected_id"].tolist() == cleaned["rejected_id"].tolist()
+    for column in ("p_chosen", "p_tie", "uncertainty", "weight"):  # p_tie is all 0 here: it was read back as int64
+        assert back[column].dtype == "float64", column
+
+
+@pytest.mark.parametrize("threshold", [-0.1, 1.5, float("nan"), "0.5"])
+def test_min_p_chosen_must_be_a_probability(small_preferences, threshold):
+    soft = VoteFraction().fit(small_preferences).soft_labels_
+    with pytest.raises(AccordError, match="min_p_chosen"):
+        build_cleaned(soft, small_preferences, min_p_chosen=threshold)
+
+
+def test_soft_labels_of_pairs_the_judgments_lack_are_refused(small_preferences):
+    # those pairs got NaN texts, and write_cleaned later blamed a "missing response text"
+    soft = VoteFraction().fit(small_preferences).soft_labels_
+    others = small_preferences[small_preferences["pair_id"] != "p1"].reset_index(drop=True)
+    with pytest.raises(AccordError, match="'p1'"):
+        build_cleaned(soft, others)
+
+
+def test_a_pair_shown_with_two_different_texts_is_refused(small_preferences):
+    # the first row's text was taken without a word
+    judgments = small_preferences.copy()
+    judgments.loc[1, "response_a"] = "another text"
+    soft = VoteFraction().fit(judgments).soft_labels_
+    with pytest.raises(AccordError, match="column 'response_a'.*'p1'"):
+        build_cleaned(soft, judgments)
+
+
+def test_a_column_parquet_cannot_hold_is_one_line_and_nothing_is_written(cleaned, tmp_path):
+    # pyarrow's ArrowInvalid came out as a traceback
+    path = tmp_path / "clean.parquet"
+    with pytest.raises(AccordError, match="column extra"):
+        write_cleaned(cleaned.assign(extra=[[1], "a", {"x": 1}]), path)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_write_cleaned_refuses_p_chosen_and_p_tie_over_one(cleaned, tmp_path):
+    # written and read back without a word, then refused by the reward trainer
+    broken = cleaned.assign(p_chosen=0.9, p_tie=0.5)
+    with pytest.raises(ValidationError, match="column 'p_tie', row 0: p_chosen \\+ p_tie exceeds 1"):
+        write_cleaned(broken, tmp_path / "clean.parquet")
+    assert not os.listdir(tmp_path)

@@ -21,7 +21,7 @@ from accord.datasets import AccordError
 from accord.datasets.synthetic import make_synthetic
 from accord.metrics import calibration_error
 from accord.models import heldout_loglik
-from accord.models.context import ContextPreference
+from accord.models.context import ContextPreference, GroupProbabilities
 
 torch.set_num_threads(1)
 MIX = {"reliable": 0.8, "spammer": 0.1, "adversarial": 0.05, "position_biased": 0.05}
@@ -159,3 +159,13 @@ def test_utilities_other_than_true_false_auto_are_refused(utilities):
     """Any truthy value was taken as ``utilities=True`` (a typo like 'Auto' silently changed the model)."""
     with pytest.raises(AccordError, match="utilities"):
         ContextPreference(utilities=utilities)
+
+
+def test_groups_whose_column_names_coincide_are_refused_by_name():
+    # "18-25" and "18 25" both became p_a_18_25: the second group's column silently replaced the first's
+    clean = np.random.default_rng(0).dirichlet([1.0, 1.0], size=(4, 3, 2))
+    probs = GroupProbabilities(clean=clean, observed=clean.mean(0), groups=["18-25", "18 25"],
+                               share=np.array([0.5, 0.5]), counts=np.ones((3, 2)),
+                               item_index=pd.Index(["p1", "p2", "p3"]), classes=("A", "B"))
+    with pytest.raises(AccordError, match="'18-25' and '18 25'.*'18_25'"):
+        pluralistic_soft_labels(probs)

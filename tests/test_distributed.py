@@ -16,7 +16,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from accord.datasets import ValidationError
+from accord.datasets import AccordError, ValidationError
 from accord.datasets.stream import read_judgment_shard
 from conftest import shared_data_or_skip
 
@@ -84,6 +84,13 @@ def test_shard_reader_names_the_bad_row(tmp_path):
     missing.loc[5, "annotator"] = None
     with pytest.raises(ValidationError, match="column 'annotator', row 5"):
         read_judgment_shard(write_parquet(missing, tmp_path / "missing.parquet", 10))
+    # a blank id is missing, as validate() says for the single-process fit (the shards kept it as a pair)
+    blank = table.astype({"pair_id": str})
+    blank.loc[23, "pair_id"] = "  "
+    with pytest.raises(ValidationError, match="column 'pair_id', row 23: missing id"):
+        read_judgment_shard(write_parquet(blank, tmp_path / "blank.parquet", 10))
+    with pytest.raises(AccordError, match="rank 2 of 2"):
+        read_judgment_shard(write_parquet(table, tmp_path / "ok.parquet", 10), 2, 2)
 
 
 def duck_table() -> pd.DataFrame:

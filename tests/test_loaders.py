@@ -687,3 +687,14 @@ def test_public_names() -> None:
     assert sorted(loaders.__all__) == loaders.__all__
     for name in loaders.__all__:
         assert callable(getattr(loaders, name)), name
+
+
+@pytest.mark.parametrize("name", ["t.csv", "t.tsv", "t.tab", "t.jsonl", "t.ndjson", "t.json", "t.parquet", "t.pq",
+                                  "t.csv.gz", "t.jsonl.gz", "t.tsv.bz2"])
+def test_write_table_writes_what_read_table_reads_by_the_same_suffix(tmp_path, name):
+    # .tab, .ndjson, .json and compressed names got Parquet bytes, which read_table then refused
+    from accord.datasets.io import write_table
+
+    frame = pd.DataFrame({"annotator": ["r1", "r2"], "accuracy": [0.5, 0.75]})
+    write_table(frame, tmp_path / name)
+    pd.testing.assert_frame_equal(read_table(tmp_path / name), frame, check_dtype=False)

@@ -24,6 +24,7 @@ from accord.datasets import (
     make_synthetic_attributes,
     read_attribute_cleaned,
     read_cleaned,
+    validate_attributes,
     write_attribute_cleaned,
 )
 from accord.models import MultiAttributeOrdinal
@@ -264,6 +265,17 @@ class TestCleanedDataset:
         single = read_cleaned(tmp_path / "pairs.jsonl")  # also a cleaned preference dataset
         assert np.allclose(single["p_chosen"], single["p_chosen_helpfulness"])
         assert result.pairs is not None and len(result.pairs) == 120
+
+    def test_jsonl_round_trip_keeps_ids_as_text_and_floats_as_floats(self, tmp_path: Path) -> None:
+        # JSON Lines read the ids "001" back as 1 and every all-integral float column (sd 0.0, p_tie 0.0) as int64
+        table = pd.DataFrame({"response_id": ["001", "001", "002", "002", "003", "003"],
+                              "annotator": ["a", "b"] * 3, "attribute": "help", "label": [1, 1, 3, 3, 2, 2],
+                              "prompt": "p", "response": ["x", "x", "y", "y", "z", "z"]})
+        result = clean_attributes(validate_attributes(table, scales=(0, 4)), method="attribute-mean",
+                                  responses_path=tmp_path / "r.jsonl", pairs_path=tmp_path / "p.jsonl")
+        for written, path in ((result.responses, "r.jsonl"), (result.pairs, "p.jsonl")):
+            back = read_attribute_cleaned(tmp_path / path)
+            pd.testing.assert_frame_equal(back, written, check_like=False)
 
     def test_chosen_by_orients_every_attribute(self, synthetic, fitted) -> None:
         pairs = build_attribute_pairs(fitted.scores_, synthetic.judgments, chosen_by="verbosity")

@@ -207,6 +207,23 @@ def test_load_pairs_reads_cleaned_files_and_hf_layouts(tmp_path):
         load_pairs({"chosen": ["a"]})
 
 
+@pytest.mark.parametrize("dtype", ["string", "string[pyarrow]"])
+def test_load_pairs_treats_a_nullable_missing_text_as_missing(dtype):
+    # pandas' nullable strings hold pd.NA, which was trained on as the text "<NA>"
+    with pytest.raises(AccordError, match="column 'chosen', row 1: missing response text"):
+        load_pairs(pd.DataFrame({"chosen": pd.array(["a", None], dtype=dtype), "rejected": ["c", "d"]}))
+    loaded = load_pairs(pd.DataFrame({"prompt": pd.array(["q", None], dtype=dtype), "chosen": ["a", "b"],
+                                      "rejected": ["c", "d"]}))
+    assert list(loaded["prompt"]) == ["q", ""]
+
+
+@pytest.mark.parametrize("votes", [[-3, 2], ["many", 2], [None, 2]])
+def test_load_pairs_refuses_vote_counts_that_are_not_counts(votes):
+    # a negative count gave vote metrics from nonsense; a text or missing one silently dropped them all
+    with pytest.raises(AccordError, match="column 'votes_chosen', row 0: must be a vote count"):
+        load_pairs({"chosen": ["a", "b"], "rejected": ["c", "d"], "votes_chosen": votes, "votes_rejected": [1, 1]})
+
+
 def test_length_grouped_batches_are_seeded_complete_and_grouped():
     rng = np.random.default_rng(0)
     lengths = rng.integers(5, 500, 1000)
@@ -442,3 +459,32 @@ def test_perfectly_calibrated_soft_predictions_have_zero_soft_ece():
     y = np.array([0.15, 0.35, 0.55, 0.85])
     m = pairwise_metrics(np.log(y / (1 - y)), y, np.zeros(4))
     assert m["soft_ece"] < 1e-9 and m["soft_brier"] < 1e-12
+
+
+@pytest.mark.parametrize("column, value", [("margin", "big"), ("margin", float("inf")), ("uncertainty", "high")])
+def test_load_pairs_refuses_a_margin_or_uncertainty_that_is_not_a_number(column, value):
+    # such a value was read as NaN, i.e. as "no margin" / "no uncertainty", without a word
+    with pytest.raises(AccordError, match=f"column '{column}', row 1: must be a finite number"):
+        load_pairs({"chosen": ["a", "b"], "rejected": ["c", "d"], column: [0.5, value]})
+
+
+USER = {"role": "user", "content": "hi"}
+
+
+@pytest.mark.parametrize("chosen, column, fragment", [
+    # a message list on one row and plain text on another: dict()'s ValueError from the implicit-prompt split
+    ([[USER, {"role": "assistant", "content": "a"}], "plain"], "chosen", "row 1"),
+    ([[{"content": "a"}], [{"content": "b"}]], "chosen", "row 0"),  # no role: KeyError
+    ([[USER, {"role": "assistant", "content": None}], [USER]], "chosen", "row 0"),  # trained on the text "None"
+    ([[], ["x"]], "chosen", "row 0"),  # trained on the texts "[]" and "['x']"
+])
+def test_load_pairs_refuses_what_is_neither_a_text_nor_chat_messages(chosen, column, fragment):
+    rejected = [[USER, {"role": "assistant", "content": "b"}], [USER, {"role": "assistant", "content": "c"}]]
+    with pytest.raises(AccordError, match=f"column '{column}', {fragment}"):
+        load_pairs({"chosen": chosen, "rejected": rejected})
+
+
+def test_load_pairs_refuses_a_prompt_of_malformed_messages():
+    with pytest.raises(AccordError, match="column 'prompt', row 0"):  # was KeyError: 'role'
+        load_pairs({"prompt": [[{"content": "q"}]], "chosen": ["a"], "rejected": ["b"]})
+    assert list(load_pairs({"prompt": [[]], "chosen": ["a"], "rejected": ["b"]})["prompt"]) == [""]  # not "[]"

@@ -14,6 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from accord.cli import main as accord_main
+from accord.datasets import AccordError, ValidationError
 from accord.datasets.cleaned_attributes import read_attribute_cleaned
 from accord.reward import RewardConfig, RewardTrainer, score
 from accord.reward.attribute_combination import FittedWeights, FixedWeights, GatingNetwork, combination_from_dict
@@ -156,6 +157,46 @@ def test_fitted_weights_recover_the_weights_that_made_the_overall_labels(weights
     assert np.allclose(fitted.coef_, weights, atol=0.25), (fitted.coef_, weights)
     restored = combination_from_dict(json.loads(json.dumps(fitted.to_dict())), ["a", "b", "c"])
     assert np.allclose(restored.combine(differences), fitted.combine(differences))
+
+
+@pytest.mark.parametrize("make", [
+    lambda: FixedWeights({"a": float("nan")}, ["a", "b"]),  # `accord combine --weights a=nan`
+    lambda: FixedWeights({"a": float("inf")}, ["a", "b"]),
+    lambda: FittedWeights(["a", "b"], alpha=-1.0),  # a negative penalty rewards large weights
+    lambda: FittedWeights(["a", "b"], alpha=float("nan")),
+    lambda: GatingNetwork(["a", "b"], hidden=0),
+])
+def test_combination_settings_that_give_nonsense_are_refused(make):
+    # each of these fitted or combined without a word into NaN, inf or sign-flipped weights
+    with pytest.raises(AccordError):
+        make()
+
+
+def declared(frame: pd.DataFrame) -> pd.DataFrame:
+    frame.attrs["accord"] = {"scales": {"help": [0, 4]}}
+    return frame
+
+
+@pytest.mark.parametrize("table", [
+    pd.DataFrame({"response": ["a", "b"], "help_mean": [1.0, np.inf]}),  # OverflowError inferring the scale
+    declared(pd.DataFrame({"response": ["a", "b"], "help_mean": [1.0, np.inf]})),  # trained on inf
+    pd.DataFrame({"chosen": ["a", "b"], "rejected": ["c", "d"], "p_chosen_help": [0.5, np.inf]}),  # trained on inf
+])
+def test_an_infinite_attribute_value_is_one_line_naming_its_row(table):
+    from accord.reward.attributes import attribute_labels, attribute_spec, read_attribute_table
+
+    with pytest.raises(ValidationError, match="row 1: must be a finite number"):
+        frame, meta = read_attribute_table(table)
+        attribute_labels(frame, attribute_spec(frame, meta))
+
+
+def test_an_attribute_without_any_rating_and_without_a_scale_is_one_line():
+    # the scale was inferred from the ratings: floor(NaN) raised ValueError
+    from accord.reward.attributes import attribute_spec, read_attribute_table
+
+    frame, meta = read_attribute_table(pd.DataFrame({"response": ["a", "b"], "help_mean": [np.nan, np.nan]}))
+    with pytest.raises(ValidationError, match="column 'help_mean'.*declare"):
+        attribute_spec(frame, meta)
 
 
 def test_a_gating_network_learns_which_attribute_each_kind_of_prompt_needs():

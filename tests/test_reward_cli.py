@@ -150,3 +150,53 @@ def test_score_says_when_the_model_has_no_uncertainty_head(workspace, tmp_path, 
     assert "no uncertainty head" not in capsys.readouterr().err
     table = pd.read_csv(scored)
     assert np.allclose(table["conservative_reward"], table["reward"] - 2 * table["reward_sd"])
+
+
+@pytest.fixture(scope="module")
+def plain_model(workspace):
+    config = RewardConfig(model=workspace["bert"], train_path=workspace["data"],
+                          output_dir=str(workspace["root"] / "plain-model"), batch_size=8, max_steps=1,
+                          save_steps=None, progress=False, stats_max_pairs=8)
+    train(config)
+    return config.output_dir
+
+
+@pytest.mark.parametrize("command", ["evaluate", "score", "calibrate"])
+@pytest.mark.parametrize("flag", [("--batch-size", "0"), ("--max-length", "0"), ("--max-length", "-5")])
+def test_a_batch_size_or_max_length_below_one_is_one_line(workspace, plain_model, capsys, command, flag):
+    # --batch-size 0 ended in range()'s ValueError traceback; --max-length 0 was taken as "unset"
+    capsys.readouterr()
+    assert accord_main([command, plain_model, workspace["data"], *flag]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and flag[0] in err, err
+
+
+def test_score_refuses_a_missing_response_and_an_infinite_k(workspace, plain_model, tmp_path, capsys):
+    # a missing response was scored as the empty text
+    responses = tmp_path / "responses.jsonl"
+    pd.DataFrame({"response": ["good clear answer", None]}).to_json(responses, orient="records", lines=True)
+    out = tmp_path / "scored.csv"
+    capsys.readouterr()
+    assert accord_main(["score", plain_model, str(responses), "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "column 'response', row 1: missing response text" in err
+    assert not out.exists()
+    # --k inf made every conservative reward -inf
+    assert accord_main(["score", plain_model, workspace["data"], "--k", "inf"]) == 2
+    assert "--k must be" in capsys.readouterr().err
+
+
+def test_score_out_ndjson_is_json_lines(workspace, plain_model, tmp_path):
+    # --out accepts .ndjson, and wrote Parquet bytes into it
+    out = tmp_path / "scored.ndjson"
+    assert accord_main(["score", plain_model, workspace["data"], "--out", str(out)]) == 0
+    assert len(pd.read_json(out, lines=True)) == 48
+
+
+def test_score_refuses_an_empty_table(workspace, plain_model, tmp_path, capsys):
+    # a header without rows was scored into an empty table, where evaluate says the data is empty
+    empty = tmp_path / "empty.csv"
+    empty.write_text("response\n")
+    capsys.readouterr()
+    assert accord_main(["score", plain_model, str(empty)]) == 2
+    assert "empty" in capsys.readouterr().err

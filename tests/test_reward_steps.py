@@ -380,3 +380,12 @@ def test_aggregate_passes_its_seed_to_the_first_error_model(tmp_path):
                             str(out), "--quiet"]) == 0
         frames[seed] = pd.read_parquet(out)
     assert not np.allclose(frames["0"]["p_all_correct"], frames["5"]["p_all_correct"])
+
+
+@pytest.mark.parametrize("labels", [["yes", "no"], [{"a": 1}, 1], [[1], [0]]])
+def test_step_labels_that_are_not_numbers_are_one_line(labels):
+    # np.asarray's ValueError / TypeError / IndexError came out as a traceback
+    from accord.reward.steps import load_steps
+
+    with pytest.raises(ValidationError, match="column 'labels', row 1"):
+        load_steps(pd.DataFrame({"completions": [["s1", "s2"], ["s1", "s2"]], "labels": [[1, 0], labels]}))

@@ -279,6 +279,36 @@ def test_command_line_trains_evaluates_scores_and_reports_errors(workspace, caps
     assert "unknown loss" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("modules", ["nope_proj", ""])
+def test_lora_modules_the_backbone_lacks_are_one_line_naming_the_setting(workspace, modules):
+    # peft's NoMatchingPeftModuleError came out as a traceback
+    pytest.importorskip("peft")
+    with pytest.raises(AccordError, match="lora_target_modules"):
+        RewardTrainer(config(workspace, f"lora-{modules}", lora=True, lora_target_modules=modules))
+
+
+def test_an_output_dir_that_is_a_file_is_refused_before_loading(workspace, tmp_path):
+    # mkdir's FileExistsError came out as a traceback after the data was read and the model loaded
+    taken = tmp_path / "taken"
+    taken.write_text("not a folder")
+    with pytest.raises(AccordError, match="is a file"):
+        RewardTrainer(config(workspace, "unused", output_dir=str(taken)))
+    assert taken.read_text() == "not a folder"
+
+
+def test_eval_steps_without_evaluation_data_is_refused(workspace):
+    # eval_steps was silently ignored: no evaluation ever ran
+    with pytest.raises(AccordError, match="eval_steps.*eval_path"):
+        RewardTrainer(config(workspace, "no-eval", eval_steps=1))
+
+
+@pytest.mark.parametrize("setting", [{"step_target": "outcome"}, {"step_separator": "</s>"}])
+def test_settings_of_the_steps_task_are_refused_for_another_task(setting):
+    # `accord train --step-target outcome` without --task steps trained a pairwise model without a word
+    with pytest.raises(AccordError, match=f"'{next(iter(setting))}'.*'steps' task"):
+        RewardConfig(model="m", **setting).validate()
+
+
 def test_frozen_lower_layers_do_not_train(workspace):
     cfg = config(workspace, "frozen", model=workspace["bert"], freeze_layers=1, max_steps=2)
     trainer = RewardTrainer(cfg)
@@ -290,3 +320,19 @@ def test_frozen_lower_layers_do_not_train(workspace):
     assert any(key.startswith("backbone.encoder.layer.1.") for key in changed)
     with pytest.raises(AccordError, match="freeze_layers"):
         RewardTrainer(config(workspace, "frozen-too-deep", model=workspace["bert"], freeze_layers=3))
+
+
+@pytest.mark.parametrize("setting", [
+    # a raw TypeError/ValueError from the batch sampler, the trainer, AdamW or peft at the first step
+    {"batch_size": 2.5}, {"batch_size": "8"}, {"gradient_accumulation_steps": 1.5}, {"max_length": None},
+    {"learning_rate": float("nan")}, {"num_epochs": float("nan")}, {"adam_beta1": 1.5}, {"lora_r": 0},
+    # trained without a word: a NaN loss, gradient ascent (negative clipping norm), or a setting taken as unset
+    {"learning_rate": float("inf")}, {"davidson_nu": float("nan")}, {"margin": float("nan")},
+    {"center_rewards_coefficient": float("nan")}, {"max_grad_norm": -1.0}, {"weight_decay": -1.0},
+    {"warmup_steps": -3}, {"ensemble_heads": 2.5}, {"pad_to_multiple_of": 0}, {"packing_capacity": 0},
+    {"save_total_limit": 0}, {"lora_dropout": 1.5}, {"adam_epsilon": -1.0},
+])
+def test_config_refuses_a_setting_that_cannot_work_by_name(setting):
+    name = next(iter(setting))
+    with pytest.raises(AccordError, match=f"config: '{name}'"):
+        RewardConfig(model="m", **setting).validate()

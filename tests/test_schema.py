@@ -189,3 +189,36 @@ def test_a_validated_table_changed_afterwards_gives_a_one_line_error(small_prefe
     assert "accord" in renamed.attrs
     with pytest.raises(ValidationError, match=r"column 'pair_id': .*validate"):
         DawidSkene().fit(renamed)
+
+
+def test_a_repeated_column_name_is_one_line_naming_it(small_preferences):
+    # pd.concat of two tables, or a Parquet file written by another tool, can hold one name twice
+    doubled = pd.concat([small_preferences, small_preferences[["label"]]], axis=1)
+    with pytest.raises(ValidationError, match="column 'label': the column appears more than once"):
+        validate(doubled, source="ratings.parquet")
+
+
+@pytest.mark.parametrize("dtype", [object, "string"])
+def test_a_pair_id_is_not_derived_from_a_missing_text(dtype):
+    # the missing text was hashed (as "nan") into an id, and the row's sides were turned round
+    table = pd.DataFrame({"annotator": ["a", "b"], "label": ["A", "B"], "response_a": ["x", None],
+                          "response_b": ["y", "z"]}).astype({"response_a": dtype})
+    with pytest.raises(ValidationError, match="column 'response_a', row 1: missing response text"):
+        validate(table)
+
+
+def test_ids_mixing_texts_and_numbers_are_refused(small_preferences):
+    # JSON can hold "7" and 7 in one column: they were two different pairs, and writing Parquet raised ArrowTypeError
+    mixed = small_preferences.astype({"pair_id": object})
+    mixed.loc[3:4, "pair_id"] = 7
+    with pytest.raises(ValidationError, match="column 'pair_id', row 3: ids mix texts and numbers"):
+        validate(mixed)
+
+
+def test_a_missing_prompt_derives_the_id_an_empty_prompt_does():
+    # a CSV reads an empty prompt cell as NaN, which was hashed as the text "nan": one pair became two
+    table = pd.DataFrame({"annotator": ["a", "b", "c"], "label": ["A", "B", "A"], "prompt": ["", None, np.nan],
+                          "response_a": ["x", "x", "x"], "response_b": ["y", "y", "y"]})
+    ids = validate(table)["pair_id"]
+    assert ids.nunique() == 1
+    assert ids.iloc[0] == validate(table.drop(columns="prompt"))["pair_id"].iloc[0]

@@ -120,3 +120,26 @@ def test_any_step_labels_round_trip(tmp_path_factory, lengths: list[int], data) 
         assert back["completions"].tolist() == frame["completions"].tolist()
         assert back["n_steps"].tolist() == lengths
         assert all(np.allclose(a, b) for a, b in zip(back["labels"], frame["labels"]))
+
+
+def test_jsonl_round_trip_keeps_problem_ids_as_text_and_floats_as_floats(tmp_path: Path) -> None:
+    # JSON Lines read "001" back as 1 and p_all_correct 1.0 / outcome_weight 1.0 as integers
+    judgments = pd.DataFrame({"solution_id": ["s1", "s1", "s2"], "step": [0, 1, 0], "annotator": ["a", "a", "a"],
+                              "label": [1, 1, 1], "step_text": ["x", "y", "z"], "problem_id": ["001", "001", "002"]})
+    frame = build_cleaned_steps(StepVoteFraction().fit(judgments).step_labels_, judgments)
+    back = read_cleaned_steps(write_cleaned_steps(frame, tmp_path / "steps.jsonl"))
+    assert back["problem_id"].tolist() == ["001", "002"]
+    assert back["p_all_correct"].dtype == "float64" and back["outcome_weight"].dtype == "float64"
+
+
+@pytest.mark.parametrize("labels", [[1.0, "bad"], [1.0, [0.5]]])
+def test_a_step_value_that_is_not_a_number_is_one_line(cleaned, labels) -> None:
+    # np.asarray's ValueError came out as a traceback
+    frame = cleaned[0].head(1).copy()
+    frame.at[frame.index[0], "n_steps"] = 2
+    for column in ("completions", "labels", "label_uncertainty", "label_weights"):
+        frame.at[frame.index[0], column] = ["a", "b"] if column == "completions" else [1.0, 1.0]
+    frame.at[frame.index[0], "p_first_error"] = [0.0, 0.0, 1.0]
+    frame.at[frame.index[0], "labels"] = labels
+    with pytest.raises(ValidationError, match="column 'labels', row 0"):
+        write_cleaned_steps(frame, "unused.parquet")

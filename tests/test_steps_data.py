@@ -284,3 +284,16 @@ def test_synthetic_is_seeded() -> None:
 def test_synthetic_settings_are_checked(settings_) -> None:
     with pytest.raises(AccordError):
         make_synthetic_steps(n_problems=10, **settings_)
+
+
+def test_a_repeated_column_name_is_one_line_naming_it() -> None:
+    table = small_table()
+    with pytest.raises(ValidationError, match="column 'label': the column appears more than once"):
+        validate_steps(pd.concat([table, table[["label"]]], axis=1))
+
+
+def test_solution_ids_mixing_texts_and_numbers_are_refused() -> None:
+    table = small_table().astype({"solution_id": object})
+    table.loc[5:, "solution_id"] = 2
+    with pytest.raises(ValidationError, match="column 'solution_id', row 5: ids mix texts and numbers"):
+        validate_steps(table)

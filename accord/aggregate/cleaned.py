@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import numbers
+
 import numpy as np
 import pandas as pd
 
@@ -32,6 +34,8 @@ def build_cleaned(
     ``accord train --loss margin`` reads (Llama 2's margin from graded preference), and the ordinal model's
     ``grade_<k>`` columns are turned to the chosen side's view (``grade_-S``: chosen much better).
     """
+    if isinstance(min_p_chosen, bool) or not isinstance(min_p_chosen, numbers.Real) or not 0 <= min_p_chosen <= 1:
+        raise AccordError(f"min_p_chosen must be a probability in [0, 1], got {min_p_chosen!r}")
     form = table_info(judgments)["form"]
     if form not in ("preference", "graded"):
         raise AccordError(f"a cleaned preference dataset needs preference or graded judgments, not {form} labels")
@@ -39,7 +43,16 @@ def build_cleaned(
         if column not in judgments.columns:
             raise AccordError(f"column '{column}': the cleaned dataset needs the response texts")
     present = [c for c in PAIR_TEXT_COLUMNS if c in judgments.columns]
-    pairs = judgments.drop_duplicates("pair_id").set_index("pair_id")[present].reindex(soft_labels.pair_ids)
+    varying = judgments.groupby("pair_id", sort=False)[present].nunique() > 1  # one pair, two texts
+    if varying.to_numpy().any():
+        pair, column = varying.stack().loc[lambda v: v].index[0]
+        raise AccordError(f"column '{column}': pair {pair!r} is shown with two different texts")
+    pairs = judgments.drop_duplicates("pair_id").set_index("pair_id")[present]
+    unknown = soft_labels.pair_ids.difference(pairs.index)
+    if len(unknown):
+        raise AccordError(f"the soft labels have pairs the judgments do not (e.g. {unknown[0]!r}): build the "
+                          "cleaned dataset from the table the method was fitted on")
+    pairs = pairs.reindex(soft_labels.pair_ids)
     p_a, p_b, p_tie, strength, uncertainty = _preference_view(soft_labels)
     a_chosen = p_a >= p_b
     out = pd.DataFrame(

@@ -174,6 +174,12 @@ def pluralistic_soft_labels(
     if population_draws.shape[0] > 1:
         interval = pd.DataFrame({"lower": summary.lower, "upper": summary.upper}, index=index)
     extra = pd.DataFrame(index=index)
+    named: dict[str, Any] = {}
+    for group in probs.groups:  # one column per group: two groups must not share a column name
+        if column_name(group) in named:
+            raise AccordError(f"groups '{named[column_name(group)]}' and '{group}' both give the column name "
+                              f"'{column_name(group)}' (p_a_<name>): rename one of them")
+        named[column_name(group)] = group
     for g, group in enumerate(probs.groups):
         name = column_name(group)
         for k, label in enumerate(classes):

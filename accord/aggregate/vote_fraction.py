@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import numbers
+
 import numpy as np
 import pandas as pd
 
-from accord.datasets import SoftLabels, encode
+from accord.datasets import AccordError, SoftLabels, encode
 
 
 class VoteFraction:
@@ -24,6 +26,9 @@ class VoteFraction:
         self.prior = prior
 
     def fit(self, judgments: pd.DataFrame) -> "VoteFraction":
+        if isinstance(self.prior, bool) or not isinstance(self.prior, numbers.Real) or not 0 <= self.prior < np.inf:
+            raise AccordError(f"VoteFraction: prior must be a finite number >= 0 (pseudo-votes per class), got "
+                              f"{self.prior!r}")
         encoded = encode(judgments)
         counts = encoded.vote_counts()
         n = counts.sum(axis=1)

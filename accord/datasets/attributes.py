@@ -152,6 +152,9 @@ def validate_attributes(
         raise ValidationError(f"expected a pandas DataFrame, got {type(judgments).__name__}", source=source)
     if duplicates not in ("error", "first", "last", "keep"):
         raise ValidationError("duplicates must be one of ('error', 'first', 'last', 'keep')", value=duplicates)
+    repeated = judgments.columns[judgments.columns.duplicated()]
+    if len(repeated):
+        raise ValidationError("the column appears more than once", source=source, column=repeated[0])
     table = judgments.copy()
     table.attrs = {}
     if "worker" in table.columns:
@@ -324,6 +327,11 @@ def _check_ids(values: pd.Series, column: str, source: str | None) -> None:
             row = _first(bad)
             raise ValidationError("must be a single value (text or number), not a list or object", source=source,
                                   column=column, row=row, value=values.iloc[row])
+        is_text = values.map(lambda v: isinstance(v, str)).to_numpy()
+        if is_text.any() and not is_text.all():
+            row = _first(is_text != is_text[0])
+            raise ValidationError("ids mix texts and numbers (the text '7' and the number 7 would be two ids): "
+                                  "make them all text", source=source, column=column, row=row, value=values.iloc[row])
 
 
 def _check_attribute_names(values: pd.Series, source: str | None) -> pd.Series:

@@ -94,6 +94,11 @@ def check_cleaned(frame: pd.DataFrame, source: str | None = None) -> None:
             raise ValidationError(
                 "must be a probability in [0, 1]", source=source, column=column, row=row, value=frame[column].iloc[row]
             )
+    p_chosen = pd.to_numeric(frame["p_chosen"]).to_numpy(dtype=float)
+    over = p_chosen + pd.to_numeric(frame["p_tie"]).to_numpy(dtype=float) > 1 + 1e-6
+    if over.any():
+        row = int(np.flatnonzero(over)[0])
+        raise ValidationError("p_chosen + p_tie exceeds 1", source=source, column="p_tie", row=row)
     for column in ("chosen", "rejected"):
         missing = frame[column].isna()
         if missing.any():
@@ -128,7 +133,11 @@ def write_with_provenance(frame: pd.DataFrame, path: str | os.PathLike, provenan
     frame = frame.reset_index(drop=True)
     frame.attrs = {}
     if fmt == "parquet":
-        table = pa.Table.from_pandas(frame, preserve_index=False)
+        try:
+            table = pa.Table.from_pandas(frame, preserve_index=False)
+        except (pa.ArrowInvalid, pa.ArrowTypeError) as err:  # e.g. a column mixing lists and texts
+            reason = "; ".join(str(part) for part in reversed(err.args))
+            raise AccordError(f"file {target}: cannot write as Parquet: {reason}") from err
         metadata = dict(table.schema.metadata or {})
         metadata[METADATA_KEY] = json.dumps(meta).encode()
         table = table.replace_schema_metadata(metadata)
@@ -164,7 +173,11 @@ def read_with_provenance(path: str | os.PathLike, fmt: str | None = None,
             meta = json.loads(raw) if raw else {}
             frame = table.to_pandas()
         else:
-            frame = pd.read_json(target, lines=True, dtype=dict.fromkeys(text_columns, str))
+            # JSON's own types, as written: pandas' guessing would read the id "007" as 7 and the float 1.0 as 1
+            frame = pd.read_json(target, lines=True, dtype=False)
+            frame = frame.astype({c: str for c in text_columns if c in frame.columns})
+            empty = [c for c in frame.columns if frame[c].dtype == object and frame[c].isna().all()]
+            frame = frame.astype(dict.fromkeys(empty, float))  # a column of nulls (no uncertainty) is NaN
             sidecar = Path(str(target) + ".meta.json")
             meta = json.loads(sidecar.read_text()) if sidecar.exists() else {}
     except (OSError, ValueError, pa.ArrowException) as err:

@@ -23,6 +23,8 @@ SUFFIX_FORMATS: dict[str, str] = {
     ".pq": "parquet",
 }
 COMPRESSION_SUFFIXES: frozenset[str] = frozenset({".gz", ".bz2", ".xz", ".zst", ".zip"})
+#: Compression suffix -> the name pandas' writers give the method (the temporary file's name has no suffix to infer).
+COMPRESSION_METHODS: dict[str, str] = {".gz": "gzip", ".bz2": "bz2", ".xz": "xz", ".zst": "zstd", ".zip": "zip"}
 
 
 def infer_format(path: str | os.PathLike) -> str:
@@ -75,14 +77,19 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
 
 
 def write_table(frame: Any, path: str | os.PathLike) -> Path:
-    """Write a plain table atomically, the format from the suffix: ``.csv``, ``.tsv``, ``.jsonl``, else Parquet."""
+    """Write a plain table atomically, the format from the suffix as :func:`infer_format` reads it (``.csv``,
+    ``.tsv``/``.tab``, ``.jsonl``/``.ndjson``, ``.json``; compressed by a ``.gz``, ``.bz2``... suffix), else Parquet."""
     target = Path(path)
-    suffix = target.suffix.lower()
+    try:
+        fmt = infer_format(target)
+    except ValidationError:
+        fmt = "parquet"
+    compression = COMPRESSION_METHODS.get(target.suffix.lower())
     with atomic_path(target) as tmp:
-        if suffix in (".csv", ".tsv"):
-            frame.to_csv(tmp, index=False, sep="\t" if suffix == ".tsv" else ",")
-        elif suffix == ".jsonl":
-            frame.to_json(tmp, orient="records", lines=True, force_ascii=False)
+        if fmt in ("csv", "tsv"):
+            frame.to_csv(tmp, index=False, sep="\t" if fmt == "tsv" else ",", compression=compression)
+        elif fmt in ("jsonl", "json"):
+            frame.to_json(tmp, orient="records", lines=fmt == "jsonl", force_ascii=False, compression=compression)
         else:
             frame.to_parquet(tmp, index=False)
     return target

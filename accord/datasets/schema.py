@@ -135,6 +135,9 @@ def validate(
     """
     if not isinstance(judgments, pd.DataFrame):
         raise ValidationError(f"expected a pandas DataFrame, got {type(judgments).__name__}", source=source)
+    repeated = judgments.columns[judgments.columns.duplicated()]
+    if len(repeated):
+        raise ValidationError("the column appears more than once", source=source, column=repeated[0])
     if "attribute" in judgments.columns:  # multi-attribute (long-form) table: its own schema
         from accord.datasets.attributes import validate_attributes
 
@@ -158,6 +161,11 @@ def validate(
     derivable_form = form or ("graded" if scale is not None else "preference")
     if "pair_id" not in table.columns and {"response_a", "response_b"} <= set(table.columns) \
             and derivable_form != "categorical":
+        for column in ("response_a", "response_b"):  # the id is a hash of the texts
+            missing = table[column].isna().to_numpy()
+            if missing.any():
+                raise ValidationError("missing response text (the pair id is derived from the texts)",
+                                      source=source, column=column, row=int(np.flatnonzero(missing)[0]))
         table = derive_pair_ids(table, derivable_form)
     for column in REQUIRED_COLUMNS:
         if column not in table.columns:
@@ -324,6 +332,12 @@ def _check_ids(values: pd.Series, column: str, source: str | None) -> None:
         if bad.any():
             row = _first_bad(bad)
             raise ValidationError("id is not finite", source=source, column=column, row=row, value=values.iloc[row])
+    if values.dtype == object:
+        is_text = values.map(lambda v: isinstance(v, str)).to_numpy()
+        if is_text.any() and not is_text.all():
+            row = _first_bad(is_text != is_text[0])
+            raise ValidationError("ids mix texts and numbers (the text '7' and the number 7 would be two ids): make "
+                                  "them all text", source=source, column=column, row=row, value=values.iloc[row])
 
 
 def _string_mask(values: pd.Series) -> pd.Series:

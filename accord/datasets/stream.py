@@ -89,6 +89,8 @@ def read_judgment_shard(path: str | os.PathLike, rank: int = 0, world_size: int 
         raise AccordError(f"file {source}: not found")
     if form not in (None, "preference", "categorical"):
         raise AccordError(f"a sharded fit reads preference or categorical labels, not form {form!r}")
+    if not 0 <= rank < world_size:
+        raise AccordError(f"rank {rank} of {world_size} processes: a rank is 0 .. world_size - 1")
     try:
         dataset = ds.dataset(source, format="parquet")
     except (pa.ArrowInvalid, OSError) as err:
@@ -107,6 +109,12 @@ def read_judgment_shard(path: str | os.PathLike, rank: int = 0, world_size: int 
                 row = offset + int(np.flatnonzero(np.asarray(values.is_null()))[0])
                 raise ValidationError(f"missing {'label' if column == 'label' else 'id'}", source=source,
                                       column=names[column], row=row)
+            if column != "label" and (pa.types.is_string(values.type) or pa.types.is_large_string(values.type)):
+                blank = np.asarray(pc.equal(pc.utf8_trim_whitespace(values), ""))  # as validate(): a blank id
+                if blank.any():
+                    at = int(np.flatnonzero(blank)[0])
+                    raise ValidationError("missing id", source=source, column=names[column], row=offset + at,
+                                          value=values[at].as_py())
         mine = shard_of(batch.column(names["pair_id"]).to_numpy(zero_copy_only=False), world_size) == rank
         if mine.any():
             where = pa.array(mine)

@@ -226,6 +226,7 @@ def main(argv: list[str] | None = None, prog: str = "accord") -> int:
     from accord.reward.trainer import TrainingInterrupted
 
     try:
+        _check_sizes(args)
         if args.command == "train":
             _train(args)
         elif args.command == "evaluate":
@@ -264,6 +265,17 @@ def main(argv: list[str] | None = None, prog: str = "accord") -> int:
     return 0
 
 
+def _check_sizes(args: argparse.Namespace) -> None:
+    """--batch-size and --max-length of evaluate, score, calibrate and combine (train's are the config's)."""
+    if args.command == "train":
+        return
+    if getattr(args, "batch_size", 1) < 1:
+        raise AccordError(f"--batch-size must be at least 1, got {args.batch_size}")
+    max_length = getattr(args, "max_length", None)
+    if max_length is not None and max_length < 8:
+        raise AccordError(f"--max-length must be at least 8 (as in training), got {max_length}")
+
+
 def _train(args: argparse.Namespace) -> None:
     from accord.reward.trainer import train
 
@@ -284,8 +296,8 @@ def _score(args: argparse.Namespace) -> None:
     if args.out:
         _table_format(Path(args.out))  # a wrong suffix fails before the scoring
     model_dirs = [d for d in args.model_dir.split(",") if d]
-    if args.k is not None and not args.k >= 0:
-        raise AccordError(f"--k must be >= 0 (how much spread to subtract), got {args.k}")
+    if args.k is not None and not 0 <= args.k < float("inf"):
+        raise AccordError(f"--k must be >= 0 and finite (how much spread to subtract), got {args.k}")
     heads = [ensemble_heads(d) for d in model_dirs]
     if len(model_dirs) > 1 or args.conservative or (args.k is not None and sum(heads) > 1):
         check_ensemble(sum(heads), args.conservative or "sd", args.k)

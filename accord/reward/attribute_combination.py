@@ -111,6 +111,8 @@ class FixedWeights(Combination):
         if unknown:
             raise AccordError(f"weights: unknown attribute(s) {unknown} (the model has {self.attributes})")
         self.coef_ = np.array([float(weights.get(a, 0.0)) for a in self.attributes])
+        if not np.isfinite(self.coef_).all():
+            raise AccordError(f"weights: every weight must be a finite number, got {dict(weights)}")
 
     def weights(self, embedding: np.ndarray | None, n: int) -> np.ndarray:
         return np.broadcast_to(self.coef_, (n, len(self.attributes)))
@@ -133,6 +135,8 @@ class FittedWeights(FixedWeights):
                  max_iter: int = 100, tol: float = 1e-8):
         super().__init__({}, attributes, decorrelate_length)
         self.alpha, self.max_iter, self.tol = float(alpha), int(max_iter), float(tol)
+        if not 0.0 <= self.alpha < math.inf:
+            raise AccordError(f"alpha: the L2 penalty must be a finite number >= 0, got {alpha}")
 
     def fit(self, differences: np.ndarray, target: np.ndarray, sample_weight: np.ndarray | None = None
             ) -> "FittedWeights":
@@ -168,6 +172,8 @@ class GatingNetwork(Combination):
         super().__init__(attributes, decorrelate_length)
         self.hidden, self.max_steps, self.learning_rate = int(hidden), int(max_steps), float(learning_rate)
         self.weight_decay, self.seed = float(weight_decay), int(seed)
+        if self.hidden < 1:
+            raise AccordError(f"hidden: the gating network needs at least 1 hidden unit, got {hidden}")
         self.params_: dict[str, np.ndarray] = {}
 
     def _network(self, size: int) -> torch.nn.Module:

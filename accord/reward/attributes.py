@@ -178,8 +178,11 @@ def attribute_spec(frame: pd.DataFrame, meta: dict[str, Any]) -> AttributeSpec:
             if kind == PROPERTY:
                 scales[name] = (0.0, 1.0)  # a property without a declared scale is a probability
             else:
-                values = pd.to_numeric(frame[f"{name}_mean"], errors="coerce")
-                scales[name] = (math.floor(values.min()), math.ceil(values.max()))
+                values = _numeric(frame, f"{name}_mean", source)
+                if np.isnan(values).all():
+                    raise ValidationError("no rating to take the scale from: declare the attribute's scale",
+                                          source=source, column=f"{name}_mean")
+                scales[name] = (math.floor(np.nanmin(values)), math.ceil(np.nanmax(values)))
         low, high = scales[name]
         if not high > low:
             raise ValidationError(f"the scale {low}..{high} is empty", source=source, column=f"{name}_mean")
@@ -247,10 +250,11 @@ def encode_attribute_table(encoder: PairEncoder, spec: AttributeSpec, table: pd.
 def _numeric(frame: pd.DataFrame, column: str, source: str | None) -> np.ndarray:
     raw = frame[column]
     values = pd.to_numeric(raw, errors="coerce").to_numpy(dtype=np.float64)
-    bad = np.isnan(values) & raw.notna().to_numpy()
+    bad = (np.isnan(values) & raw.notna().to_numpy()) | np.isinf(values)  # missing is NaN: not rated
     if bad.any():
         row = int(np.flatnonzero(bad)[0])
-        raise ValidationError("must be a number", source=source, column=column, row=row, value=raw.iloc[row])
+        raise ValidationError("must be a finite number", source=source, column=column, row=row,
+                              value=raw.iloc[row])
     return values
 
 

@@ -11,6 +11,7 @@ distribution is :math:`\log n - (n - 1)/n` (Stiennon et al. 2020).
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Sequence
 
 import numpy as np
@@ -20,8 +21,8 @@ from accord.datasets.errors import AccordError
 
 def best_of_n_kl(n: int) -> float:
     """KL (nats) of best-of-n from the sampling distribution: ``log n - (n - 1) / n``."""
-    if n < 1:
-        raise AccordError(f"n must be >= 1, got {n}")
+    if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 1:
+        raise AccordError(f"n must be a whole number >= 1, got {n}")
     return math.log(n) - (n - 1) / n
 
 
@@ -34,7 +35,12 @@ def best_of_n_expectation(proxy: np.ndarray, utility: np.ndarray, ns: Sequence[i
     if proxy.shape != utility.shape or proxy.ndim != 1 or len(proxy) == 0:
         raise AccordError(f"proxy and utility must be two 1-d arrays of one length, got {proxy.shape} and "
                           f"{utility.shape}")
+    for name, values in (("proxy", proxy), ("utility", utility)):
+        if not np.isfinite(values).all():
+            raise AccordError(f"{name}: candidate {int(np.flatnonzero(~np.isfinite(values))[0])} has no finite value")
     big_n = len(proxy)
+    if any(isinstance(n, bool) or not isinstance(n, numbers.Integral) for n in ns):
+        raise AccordError(f"every n must be a whole number, got {list(ns)}")
     if any(not 1 <= n <= big_n for n in ns):
         raise AccordError(f"every n must be in 1..{big_n} (the pool), got {list(ns)}")
     u = utility[np.argsort(proxy, kind="stable")]

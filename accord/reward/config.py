@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
+import numbers
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -190,14 +192,30 @@ class RewardConfig:
             value = getattr(self, f.name)
             if isinstance(choices, tuple) and value is not None and value not in choices:
                 raise AccordError(f"config: unknown {f.name} '{value}' (use one of {choices})")
-        for name in ("batch_size", "gradient_accumulation_steps", "max_length", "logging_steps", "stats_max_pairs"):
+        for f in dataclasses.fields(self):  # the type each field is declared with (a JSON or YAML file can hold any)
+            value = getattr(self, f.name)
+            if value is None and f.type.endswith("| None"):
+                continue
+            if f.type.startswith("int") and (isinstance(value, bool) or not isinstance(value, numbers.Integral)):
+                raise AccordError(f"config: '{f.name}' must be a whole number, got {value!r}")
+            if f.type.startswith("float") and (isinstance(value, bool) or not isinstance(value, numbers.Real)
+                                               or not math.isfinite(value)):
+                raise AccordError(f"config: '{f.name}' must be a finite number, got {value!r}")
+        for name in ("batch_size", "gradient_accumulation_steps", "max_length", "logging_steps", "stats_max_pairs",
+                     "lora_r"):
             if int(getattr(self, name)) < 1:
                 raise AccordError(f"config: '{name}' must be at least 1, got {getattr(self, name)}")
         if self.max_length < 8:
             raise AccordError(f"config: 'max_length' must be at least 8, got {self.max_length}")
-        for name in ("max_steps", "save_steps", "eval_steps"):
+        for name in ("max_steps", "save_steps", "eval_steps", "save_total_limit", "packing_capacity",
+                     "pad_to_multiple_of"):
             if getattr(self, name) is not None and getattr(self, name) < 1:
                 raise AccordError(f"config: '{name}' must be at least 1 (or unset), got {getattr(self, name)}")
+        if self.task != "steps":  # a step setting without --task steps would be ignored
+            for name, unset in (("step_target", "steps"), ("step_separator", None)):
+                if getattr(self, name) != unset:
+                    raise AccordError(f"config: '{name}' is a setting of the 'steps' task, not of '{self.task}' "
+                                      "(set task to 'steps')")
         if self.ensemble_heads is not None:
             if self.ensemble_heads < 2:
                 raise AccordError(f"config: an ensemble needs at least 2 reward heads (ensemble_heads "
@@ -215,6 +233,12 @@ class RewardConfig:
             raise AccordError(f"config: 'learning_rate' must be positive, got {self.learning_rate}")
         if not 0.0 <= self.warmup_ratio < 1.0:
             raise AccordError(f"config: 'warmup_ratio' must be in [0, 1), got {self.warmup_ratio}")
+        for name in ("adam_beta1", "adam_beta2", "lora_dropout"):
+            if not 0.0 <= getattr(self, name) < 1.0:
+                raise AccordError(f"config: '{name}' must be in [0, 1), got {getattr(self, name)}")
+        for name in ("weight_decay", "adam_epsilon", "warmup_steps", "max_grad_norm"):
+            if getattr(self, name) is not None and getattr(self, name) < 0:
+                raise AccordError(f"config: '{name}' must be 0 or more, got {getattr(self, name)}")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

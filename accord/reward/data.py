@@ -122,16 +122,27 @@ def normalise_pairs(frame: pd.DataFrame, source: str | None = None) -> pd.DataFr
     chosen = list(frame["chosen"])
     rejected = list(frame["rejected"])
     conversational = _is_messages(chosen[0])
+    for row, (c, r) in enumerate(zip(chosen, rejected)):
+        for column, value in (("chosen", c), ("rejected", r)):
+            if _missing(value):
+                raise ValidationError("missing response text", source=source, column=column, row=row)
+            if not _well_formed(value):
+                raise ValidationError("must be a text or a non-empty list of chat messages ({'role': text, "
+                                      "'content': text})", source=source, column=column, row=row, value=value)
+            if _is_messages(value) != conversational:
+                raise ValidationError("mixes chat messages and plain texts: row 0 of 'chosen' is "
+                                      f"{'messages' if conversational else 'a text'}, this one is not",
+                                      source=source, column=column, row=row)
     if "prompt" in frame.columns:
+        for row, value in enumerate(frame["prompt"]):
+            if not _missing(value) and not _well_formed(value) and not _no_messages(value):
+                raise ValidationError("must be a text or a list of chat messages ({'role': text, 'content': "
+                                      "text})", source=source, column="prompt", row=row, value=value)
         prompts = [_text_or_messages(p) for p in frame["prompt"]]
     elif conversational:
         prompts, chosen, rejected = zip(*(_split_shared_prefix(c, r) for c, r in zip(chosen, rejected)))
     else:
         prompts = [""] * len(frame)
-    for row, (c, r) in enumerate(zip(chosen, rejected)):
-        for column, value in (("chosen", c), ("rejected", r)):
-            if value is None or (isinstance(value, float) and np.isnan(value)):
-                raise ValidationError("missing response text", source=source, column=column, row=row)
     out["pair_id"] = frame["pair_id"].astype(str).to_numpy() if "pair_id" in frame.columns else [
         str(i) for i in range(len(frame))]
     out["prompt"] = list(prompts)
@@ -149,6 +160,12 @@ def normalise_pairs(frame: pd.DataFrame, source: str | None = None) -> pd.DataFr
                 row = int(np.flatnonzero(bad)[0])
                 raise ValidationError("must be a probability in [0, 1]", source=source, column=column, row=row,
                                       value=frame[column].iloc[row])
+        elif column in frame.columns:  # NaN (or a missing value) means "none"; text or infinity is a mistake
+            bad = np.isinf(values) | (np.isnan(values) & frame[column].notna().to_numpy())
+            if bad.any():
+                row = int(np.flatnonzero(bad)[0])
+                raise ValidationError("must be a finite number (or missing)", source=source, column=column, row=row,
+                                      value=frame[column].iloc[row])
         out[column] = values
     over = out["p_chosen"].to_numpy() + out["p_tie"].to_numpy() > 1 + 1e-6
     if over.any():
@@ -156,7 +173,15 @@ def normalise_pairs(frame: pd.DataFrame, source: str | None = None) -> pd.DataFr
         raise ValidationError("p_chosen + p_tie exceeds 1", source=source, column="p_tie", row=row)
     for column in VOTE_COLUMNS:  # held-out votes travel along for evaluation
         if column in frame.columns:
-            out[column] = pd.to_numeric(frame[column], errors="coerce").to_numpy(dtype=float)
+            values = pd.to_numeric(frame[column], errors="coerce").to_numpy(dtype=float)
+            # a missing tie count is no tie votes; a missing chosen/rejected count would void every vote metric
+            unreadable = np.isnan(values) & (frame[column].notna().to_numpy() | (column != "votes_tie"))
+            bad = unreadable | np.isinf(values) | (values < 0)
+            if bad.any():
+                row = int(np.flatnonzero(bad)[0])
+                raise ValidationError("must be a vote count (a number >= 0)", source=source, column=column, row=row,
+                                      value=frame[column].iloc[row])
+            out[column] = values
     out.attrs = dict(frame.attrs)
     return out
 
@@ -167,14 +192,34 @@ def _is_messages(value: Any) -> bool:
     return isinstance(value, list) and len(value) > 0 and isinstance(value[0], dict) and "content" in value[0]
 
 
+def _well_formed(value: Any) -> bool:
+    """A text (a number is read as its text) or a non-empty list of messages with text ``role`` and ``content``."""
+    if isinstance(value, np.ndarray):
+        value = list(value)
+    if isinstance(value, (list, tuple)):
+        return len(value) > 0 and all(isinstance(m, dict) and isinstance(m.get("role"), str)
+                                      and isinstance(m.get("content"), str) for m in value)
+    return not isinstance(value, (dict, set))
+
+
 def _text_or_messages(value: Any) -> str | list[dict[str, str]]:
     if isinstance(value, np.ndarray):
         value = list(value)
     if _is_messages(value):
         return [{"role": str(m["role"]), "content": str(m["content"])} for m in value]
-    if value is None or (isinstance(value, float) and np.isnan(value)):
+    if _missing(value) or _no_messages(value):
         return ""
     return str(value)
+
+
+def _no_messages(value: Any) -> bool:
+    """An empty list of messages (a prompt that says nothing)."""
+    return isinstance(value, (list, tuple, np.ndarray)) and len(value) == 0
+
+
+def _missing(value: Any) -> bool:
+    """A cell without a text: ``None``, NaN, or the ``pd.NA`` of pandas' nullable string columns."""
+    return value is None or value is pd.NA or (isinstance(value, float) and np.isnan(value))
 
 
 def _split_shared_prefix(chosen: Any, rejected: Any) -> tuple[list, list, list]:

@@ -25,7 +25,7 @@ import pandas as pd
 import torch
 
 from accord import metrics
-from accord.datasets.errors import AccordError
+from accord.datasets.errors import AccordError, ValidationError
 from accord.reward.calibration import apply_calibration
 from accord.reward.data import VOTE_COLUMNS, PairCollator, PairEncoder, TokenizedPairs, TokenizedResponses, load_pairs
 from accord.reward.losses import pairwise_logit
@@ -278,9 +278,9 @@ def score(model_dir: str | Path, data: Any, *, k: float | None = None, batch_siz
         raise AccordError(f"k: {model_dir} has no uncertainty head (it was trained without --uncertainty-head), so "
                           "it has no reward_sd and its conservative reward would equal the reward; train with "
                           "--uncertainty-head to use k")
+    frame = _read_frame(data)  # before the model loads: a problem with the data is reported at once
     model, tokenizer = load_model(model_dir, device)
     k = 1.0 if k is None else float(k)
-    frame = _read_frame(data)
     encoder = _encoder(model, tokenizer, max_length)
     stats = model.stats or {}
     mean, sd = float(stats.get("mean", 0.0)), float(stats.get("sd", 1.0)) or 1.0
@@ -321,23 +321,38 @@ def _side_columns(reward: np.ndarray, var: np.ndarray, k: float, mean: float, sd
 
 def _read_frame(data: Any) -> pd.DataFrame:
     if isinstance(data, pd.DataFrame):
-        return data.reset_index(drop=True)
+        return _check_texts(data.reset_index(drop=True), None)
     path = Path(data)
     if not path.exists():
         raise AccordError(f"file {path}: not found")
     suffix = path.suffix.lower()
     try:
         if suffix in (".parquet", ".pq"):
-            return pd.read_parquet(path)
+            return _check_texts(pd.read_parquet(path), str(path))
         if suffix in (".jsonl", ".ndjson"):
-            return pd.read_json(path, lines=True, dtype=False)
+            return _check_texts(pd.read_json(path, lines=True, dtype=False), str(path))
         if suffix == ".json":
-            return pd.read_json(path, dtype=False)
+            return _check_texts(pd.read_json(path, dtype=False), str(path))
         if suffix in (".csv", ".tsv"):
-            return pd.read_csv(path, sep="\t" if suffix == ".tsv" else ",")
+            return _check_texts(pd.read_csv(path, sep="\t" if suffix == ".tsv" else ","), str(path))
     except (OSError, ValueError) as err:
+        if isinstance(err, AccordError):
+            raise
         raise AccordError(f"file {path}: cannot read: {str(err).splitlines()[0]}") from err
     raise AccordError(f"file {path}: unknown suffix '{suffix}' (use .parquet, .jsonl, .json or .csv)")
+
+
+def _check_texts(frame: pd.DataFrame, source: str | None) -> pd.DataFrame:
+    """``frame``, once it has rows and no response it scores is missing (it would be scored as the empty text)."""
+    if len(frame) == 0:
+        raise ValidationError("the table is empty (nothing to score)", source=source)
+    for column in ("response", "chosen", "rejected"):
+        if column in frame.columns:
+            missing = frame[column].isna().to_numpy()
+            if missing.any():
+                raise ValidationError("missing response text", source=source, column=column,
+                                      row=int(np.flatnonzero(missing)[0]))
+    return frame
 
 
 def reward_stats(rewards: np.ndarray) -> dict[str, float]:

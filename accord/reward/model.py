@@ -321,7 +321,10 @@ def apply_lora(model: RewardModel, r: int, alpha: int, dropout: float, target_mo
     except ImportError as err:
         raise AccordError("lora=True needs peft (pip install peft)") from err
     config = LoraConfig(r=r, lora_alpha=alpha, lora_dropout=dropout, target_modules=target_modules, bias="none")
-    model.backbone = get_peft_model(model.backbone, config)
+    try:
+        model.backbone = get_peft_model(model.backbone, config)
+    except ValueError as err:  # peft's: no module of the backbone matches
+        raise AccordError(f"lora_target_modules {target_modules!r}: {str(err).splitlines()[0]}") from err
 
 
 def repeated_blocks(backbone: nn.Module) -> list[tuple[str, nn.ModuleList]]:

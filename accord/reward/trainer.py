@@ -134,6 +134,11 @@ class RewardTrainer:
             raise AccordError("config: 'model' is required (a local folder or a hub name)")
         if train_data is None and not config.train_path:
             raise AccordError("config: 'train_path' is required")
+        if config.eval_steps and eval_data is None and not config.eval_path:
+            raise AccordError("config: 'eval_steps' evaluates on eval_path, which is unset (give eval_path, or leave "
+                              "eval_steps unset)")
+        if Path(config.output_dir).exists() and not Path(config.output_dir).is_dir():
+            raise AccordError(f"output_dir {config.output_dir}: is a file; name a folder (new or earlier output)")
         self.config = config
         self.task = task if task is not None else get_task(config.task)(config)
         self.callbacks = list(callbacks)

@@ -81,6 +81,12 @@ def check_cleaned_steps(frame: pd.DataFrame, source: str | None = None) -> None:
             row = int(np.flatnonzero(bad)[0])
             raise ValidationError(f"must be a list of n_steps{' + 1' if extra else ''} values", source=source,
                                   column=column, row=row, value=frame[column].iloc[row])
+    for column in ("labels", "label_uncertainty", "label_weights", "p_first_error"):
+        unreadable = frame[column].map(_floats).isna().to_numpy()
+        if unreadable.any():
+            row = int(np.flatnonzero(unreadable)[0])
+            raise ValidationError("must be a list of numbers", source=source, column=column, row=row,
+                                  value=frame[column].iloc[row])
     for column in ("labels", "label_weights", "p_first_error"):
         flat = np.concatenate([np.asarray(v, dtype=float) for v in frame[column]])
         bad = ~np.isfinite(flat) | (flat < 0) | (flat > 1)
@@ -121,6 +127,17 @@ def read_cleaned_steps(path: str | os.PathLike, fmt: str | None = None) -> pd.Da
     frame = _plain_lists(frame)
     frame.attrs["provenance"] = meta
     return frame
+
+
+def _floats(value: Any) -> np.ndarray | None:
+    """One solution's list as floats (a missing entry is NaN); ``None`` when it is not a flat list of numbers."""
+    if any(isinstance(x, str) for x in value):
+        return None
+    try:
+        values = np.asarray(value, dtype=float)
+    except (TypeError, ValueError):
+        return None
+    return values if values.ndim == 1 else None
 
 
 def _length(value: Any) -> float:

@@ -149,6 +149,9 @@ def validate_steps(
         raise ValidationError(f"labels must be one of {tuple(STEP_LABEL_SETS)}", source=source, value=labels)
     if duplicates not in DUPLICATE_POLICIES:
         raise ValidationError(f"duplicates must be one of {DUPLICATE_POLICIES}", source=source, value=duplicates)
+    repeated = judgments.columns[judgments.columns.duplicated()]
+    if len(repeated):
+        raise ValidationError("the column appears more than once", source=source, column=repeated[0])
     for column in STEP_COLUMNS:
         if column not in judgments.columns:
             raise ValidationError("missing required column of the step-judgments table", source=source,
@@ -232,6 +235,11 @@ def _check_ids(values: pd.Series, column: str, source: str | None) -> None:
             row = _first(unhashable)
             raise ValidationError("must be a single value (text or number), not a list or object", source=source,
                                   column=column, row=row, value=values.iloc[row])
+        is_text = values.map(lambda v: isinstance(v, str)).to_numpy()
+        if is_text.any() and not is_text.all():
+            row = _first(is_text != is_text[0])
+            raise ValidationError("ids mix texts and numbers (the text '7' and the number 7 would be two ids): "
+                                  "make them all text", source=source, column=column, row=row, value=values.iloc[row])
 
 
 def _integral_steps(values: pd.Series, source: str | None) -> pd.Series:
