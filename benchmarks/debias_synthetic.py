@@ -5,9 +5,9 @@ Data: :func:`accord.datasets.synthetic.make_synthetic` with text, 5 judgments pe
 ``reliable / spammer / position_biased / length_biased`` with ``--shares`` length-biased raters (a
 length-biased rater's log-odds of A move by ``beta_j`` per sentence of length difference, ``beta_j`` uniform on
 0.3..1.5), and the same data with no biased rater (their share given to reliable raters). Responses carry up to
-``--max-filler`` (default 5) vague filler sentences, so length is uninformative of utility (correlation about 0.04),
-as the issue's testbed asks; ``--max-filler 2`` (the generator's default) makes length a strong cue of utility
-(about 0.6), where a pull towards length cannot be told apart from a taste for quality as easily.
+``--max-filler`` (default 5) vague filler sentences, so length is uninformative of utility (correlation about 0.04)
+and a lean towards length is bias alone; ``--max-filler 2`` (the generator's default) makes length a strong cue of
+utility (about 0.6), where a pull towards length is harder to tell apart from a taste for quality.
 
 Printed per seed and setting, for :class:`~accord.models.DebiasedBradleyTerry` (``covariates=("length",)``):
 

@@ -5,9 +5,9 @@ Data: :func:`accord.datasets.synthetic.make_synthetic` with text, ``--biased-sha
 raters (their log-odds of A move by ``beta_j`` in 0.3..1.5 per sentence of length difference), 10% spammers, the
 rest reliable, 5 judgments per pair; and the same with no biased raters (their share reliable). A seeded 20% of the
 prompts is held out; reward models never see them. Responses carry up to ``--max-filler`` (default 5) vague filler
-sentences, so length is uninformative of utility (correlation about 0.04), the setting the issue asks for ("filler
-sentences make length uninformative of utility"); ``--max-filler 2``, the generator's default, makes length a strong
-cue of utility (correlation about 0.6), where labels that keep the raters' lean towards length can buy utility.
+sentences, so length is uninformative of utility (correlation about 0.04) and a lean towards length is bias alone;
+``--max-filler 2``, the generator's default, makes length a strong cue of utility (correlation about 0.6), where
+labels that keep the raters' lean towards length can buy utility.
 
 Reward models, trained on the training prompts' pairs only, all MiniLM (all-MiniLM-L6-v2, mean pooling) through
 :class:`accord.reward.RewardTrainer` with the same steps, batch, learning rate and seed:
