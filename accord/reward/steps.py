@@ -38,7 +38,7 @@ import torch
 
 from accord import metrics
 from accord.datasets.errors import AccordError, ValidationError
-from accord.datasets.steps.cleaned import STEP_CLEANED_COLUMNS, check_cleaned_steps, read_cleaned_steps
+from accord.datasets.steps.cleaned import STEP_CLEANED_COLUMNS, check_cleaned_steps, float_list, read_cleaned_steps
 from accord.reward.data import PairCollator, PairEncoder
 from accord.reward.evaluate import _bar, _device, _read_frame, load_model, reward_stats
 from accord.reward.losses import pairwise_logit
@@ -96,17 +96,6 @@ def load_steps(source: Any, *, need_labels: bool = True) -> pd.DataFrame:
     return _stepwise(frame, name, need_labels)
 
 
-def _label_list(value: Any) -> list[float] | None:
-    """A solution's step labels as floats; ``None`` when they are not a flat list of numbers."""
-    if not isinstance(value, (list, tuple, np.ndarray)):
-        return None
-    try:
-        labels = np.asarray(value, dtype=float)
-    except (TypeError, ValueError):
-        return None
-    return labels.tolist() if labels.ndim == 1 else None
-
-
 def _stepwise(frame: pd.DataFrame, source: str | None, need_labels: bool) -> pd.DataFrame:
     """TRL's stepwise-supervision layout brought to :data:`STEP_TABLE_COLUMNS` (see :func:`load_steps`)."""
     if "completions" not in frame.columns:
@@ -125,7 +114,7 @@ def _stepwise(frame: pd.DataFrame, source: str | None, need_labels: bool) -> pd.
                               value=frame["completions"].iloc[row])
     n_steps = steps.map(len).to_numpy(dtype=np.int64)
     if "labels" in frame.columns:
-        labels = frame["labels"].map(_label_list)
+        labels = frame["labels"].map(lambda v: None if (values := float_list(v)) is None else values.tolist())
         wrong = labels.map(lambda v: v is None).to_numpy() | (labels.map(lambda v: -1 if v is None else len(v))
                                                                .to_numpy() != n_steps)
         if wrong.any():

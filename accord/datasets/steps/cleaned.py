@@ -82,7 +82,7 @@ def check_cleaned_steps(frame: pd.DataFrame, source: str | None = None) -> None:
             raise ValidationError(f"must be a list of n_steps{' + 1' if extra else ''} values", source=source,
                                   column=column, row=row, value=frame[column].iloc[row])
     for column in ("labels", "label_uncertainty", "label_weights", "p_first_error"):
-        unreadable = frame[column].map(_floats).isna().to_numpy()
+        unreadable = frame[column].map(float_list).isna().to_numpy()
         if unreadable.any():
             row = int(np.flatnonzero(unreadable)[0])
             raise ValidationError("must be a list of numbers", source=source, column=column, row=row,
@@ -129,9 +129,10 @@ def read_cleaned_steps(path: str | os.PathLike, fmt: str | None = None) -> pd.Da
     return frame
 
 
-def _floats(value: Any) -> np.ndarray | None:
-    """One solution's list as floats (a missing entry is NaN); ``None`` when it is not a flat list of numbers."""
-    if any(isinstance(x, str) for x in value):
+def float_list(value: Any) -> np.ndarray | None:
+    """One solution's list as floats (a missing entry is NaN); ``None`` when it is not a flat list of numbers
+    (texts included: "1" is not a label)."""
+    if not isinstance(value, (list, tuple, np.ndarray)) or any(isinstance(x, str) for x in value):
         return None
     try:
         values = np.asarray(value, dtype=float)
