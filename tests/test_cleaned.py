@@ -241,3 +241,14 @@ def test_write_cleaned_refuses_p_chosen_and_p_tie_over_one(cleaned, tmp_path):
     with pytest.raises(ValidationError, match="column 'p_tie', row 0: p_chosen \\+ p_tie exceeds 1"):
         write_cleaned(broken, tmp_path / "clean.parquet")
     assert not os.listdir(tmp_path)
+
+
+def test_a_format_the_suffix_contradicts_is_refused_and_nothing_is_written(cleaned, tmp_path):
+    """``write_cleaned(frame, "x.parquet", fmt="jsonl")`` wrote JSON Lines that ``read_cleaned`` then refused;
+    a name whose suffix says no format still takes ``fmt``."""
+    for name, fmt in (("x.parquet", "jsonl"), ("x.jsonl", "parquet"), ("x.json", "parquet")):
+        with pytest.raises(AccordError, match="suffix .* says"):
+            write_cleaned(cleaned, tmp_path / name, fmt=fmt)
+        assert not (tmp_path / name).exists()
+    written = write_cleaned(cleaned, tmp_path / "x.data", fmt="jsonl")
+    assert read_cleaned(written, fmt="jsonl")["pair_id"].tolist() == cleaned["pair_id"].tolist()

@@ -200,3 +200,18 @@ def test_score_refuses_an_empty_table(workspace, plain_model, tmp_path, capsys):
     capsys.readouterr()
     assert accord_main(["score", plain_model, str(empty)]) == 2
     assert "empty" in capsys.readouterr().err
+
+
+def test_evaluate_out_that_cannot_be_written_fails_before_evaluating(workspace, plain_model, tmp_path, capsys,
+                                                                      monkeypatch):
+    """``accord evaluate --out <folder>`` evaluated everything, then failed in the writer."""
+    evaluate_module = sys.modules["accord.reward.evaluate"]  # the package exports a function of that name
+
+    def never(*_args, **_kwargs):
+        raise AssertionError("evaluated although --out cannot be written")
+
+    monkeypatch.setattr(evaluate_module, "evaluate", never)
+    for out in (tmp_path, tmp_path / "missing" / "metrics.json"):
+        assert accord_main(["evaluate", plain_model, workspace["data"], "--out", str(out)]) == 2
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and "--out" in err and "before evaluating" in err

@@ -63,16 +63,21 @@ def weight_from_uncertainty(uncertainty: pd.Series | np.ndarray) -> np.ndarray:
 
 
 def cleaned_format(path: str | os.PathLike, fmt: str | None = None) -> str:
-    """``"parquet"`` or ``"jsonl"``: ``fmt`` when given, else from the suffix (``.json`` holds JSON Lines here)."""
-    if fmt is not None:
-        if fmt not in FORMATS:
-            raise AccordError(f"unknown cleaned-dataset format '{fmt}' (use one of {FORMATS})")
-        return fmt
+    """``"parquet"`` or ``"jsonl"``: ``fmt`` when given (for a name whose suffix says no format; one that says the
+    other format is refused, as its reader would refuse the file), else from the suffix (``.json`` holds JSON Lines
+    here)."""
     suffix = Path(path).suffix.lower()
     try:
         table_format = infer_format(path)
     except ValidationError:
         table_format = None
+    if fmt is not None:
+        if fmt not in FORMATS:
+            raise AccordError(f"unknown cleaned-dataset format '{fmt}' (use one of {FORMATS})")
+        named = {"parquet": "parquet", "jsonl": "jsonl", "json": "jsonl"}.get(table_format or "")
+        if named is not None and named != fmt:
+            raise AccordError(f"file {path}: format '{fmt}' but the suffix '{suffix}' says {named}")
+        return fmt
     if suffix in COMPRESSION_SUFFIXES or table_format not in ("parquet", "jsonl", "json"):
         raise AccordError(f"file {path}: cannot tell the format from the suffix '{suffix}' (a cleaned dataset is "
                           ".parquet or .jsonl)")

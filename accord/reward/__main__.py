@@ -232,6 +232,8 @@ def main(argv: list[str] | None = None, prog: str = "accord") -> int:
         elif args.command == "evaluate":
             from accord.reward.evaluate import evaluate
 
+            if args.out and (Path(args.out).is_dir() or not Path(args.out).parent.is_dir()):
+                raise AccordError(f"--out {args.out}: name a file in an existing folder (checked before evaluating)")
             metrics = evaluate(args.model_dir, args.data, batch_size=args.batch_size, max_length=args.max_length,
                                progress=True)
             text = json.dumps(metrics, indent=2)
