@@ -336,3 +336,15 @@ def test_config_refuses_a_setting_that_cannot_work_by_name(setting):
     name = next(iter(setting))
     with pytest.raises(AccordError, match=f"config: '{name}'"):
         RewardConfig(model="m", **setting).validate()
+
+
+def test_the_margin_loss_reads_each_pair_s_margin_from_the_data(workspace):
+    """A cleaned dataset from graded judgments carries ``margin`` (the expected strength towards chosen): the margin
+    loss must read it per pair - a larger margin is a larger loss on the same model and data."""
+    frame = synthetic_pairs(16, seed=3)
+    losses = []
+    for name, margin in (("m0", 0.0), ("m2", 2.0)):
+        trainer = RewardTrainer(config(workspace, f"margin-{name}", loss="margin", max_steps=1),
+                                train_data=frame.assign(margin=margin))
+        losses.append(trainer.train().train_loss)
+    assert losses[1] > losses[0] + 0.5
