@@ -42,6 +42,7 @@ import numpy as np
 import pandas as pd
 
 from accord.datasets.errors import ValidationError
+from accord.datasets.schema import check_ids
 
 ATTRIBUTE_COLUMN = "attribute"
 ITEM_KINDS: dict[str, str] = {"response": "response_id", "pair": "pair_id"}
@@ -178,7 +179,7 @@ def validate_attributes(
     table = table.reset_index(drop=True)
 
     for column in (item_column, "annotator"):
-        _check_ids(table[column], column, source)
+        check_ids(table[column], column, source)
     table[ATTRIBUTE_COLUMN] = _check_attribute_names(table[ATTRIBUTE_COLUMN], source)
     names = list(pd.unique(table[ATTRIBUTE_COLUMN]))
     table["label"], text_attributes = _labels_as_integers(table, kind, source)
@@ -312,26 +313,6 @@ def _item_kind(table: pd.DataFrame, item: str | None, source: str | None) -> str
     if has:
         return has[0]
     return "pair" if "response_a" in table.columns else "response"
-
-
-def _check_ids(values: pd.Series, column: str, source: str | None) -> None:
-    missing = values.isna()
-    if values.dtype == object or pd.api.types.is_string_dtype(values):
-        missing |= values.astype(str).str.strip().eq("") & values.notna()
-    if missing.any():
-        row = _first(missing)
-        raise ValidationError("missing id", source=source, column=column, row=row, value=values.iloc[row])
-    if values.dtype == object:
-        bad = values.map(lambda v: isinstance(v, (list, dict, set, np.ndarray)))
-        if bad.any():
-            row = _first(bad)
-            raise ValidationError("must be a single value (text or number), not a list or object", source=source,
-                                  column=column, row=row, value=values.iloc[row])
-        is_text = values.map(lambda v: isinstance(v, str)).to_numpy()
-        if is_text.any() and not is_text.all():
-            row = _first(is_text != is_text[0])
-            raise ValidationError("ids mix texts and numbers (the text '7' and the number 7 would be two ids): "
-                                  "make them all text", source=source, column=column, row=row, value=values.iloc[row])
 
 
 def _check_attribute_names(values: pd.Series, source: str | None) -> pd.Series:

@@ -175,10 +175,10 @@ def validate(
         raise ValidationError("the judgments table is empty", source=source)
     table = table.reset_index(drop=True)
 
-    for column in ("pair_id", "annotator", "label", *(["gold"] if "gold" in table.columns else [])):
-        _check_hashable(table[column], column, source)
     for column in ("pair_id", "annotator"):
-        _check_ids(table[column], column, source)
+        check_ids(table[column], column, source)
+    for column in ("label", *(["gold"] if "gold" in table.columns else [])):
+        _check_hashable(table[column], column, source)
 
     if form is None:
         if scale is not None:
@@ -317,13 +317,17 @@ def _hashable(value: Any) -> bool:
     return True
 
 
-def _check_ids(values: pd.Series, column: str, source: str | None) -> None:
+def check_ids(values: pd.Series, column: str, source: str | None) -> None:
+    """The rules every id column of every table follows (judgments, per-attribute ratings, step judgments): present
+    and not blank, a single value, finite, and all texts or all numbers (the text '7' and the number 7 would be two
+    ids)."""
     missing = values.isna()
     if values.dtype == object or pd.api.types.is_string_dtype(values):
         missing |= values.astype(str).str.strip().eq("") & values.notna()
     if missing.any():
         row = _first_bad(missing)
         raise ValidationError("missing id", source=source, column=column, row=row, value=values.iloc[row])
+    _check_hashable(values, column, source)
     if pd.api.types.is_float_dtype(values) or values.dtype == object:
         if values.dtype == object:  # e.g. JSON's Infinity among text ids
             bad = values.map(lambda v: isinstance(v, (float, np.floating)) and not np.isfinite(v)).to_numpy()

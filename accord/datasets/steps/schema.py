@@ -36,6 +36,7 @@ import numpy as np
 import pandas as pd
 
 from accord.datasets.errors import ValidationError
+from accord.datasets.schema import check_ids
 
 STEP_COLUMNS: tuple[str, ...] = ("solution_id", "step", "annotator", "label")
 #: label set name -> its values, in code order
@@ -162,7 +163,7 @@ def validate_steps(
     table.attrs = {}
 
     for column in ("solution_id", "annotator"):
-        _check_ids(table[column], column, source)
+        check_ids(table[column], column, source)
     table["step"] = _integral_steps(table["step"], source)
     table["label"] = _labels(table["label"], source)
     label_set = labels or ("ternary" if (table["label"] == -1).any() else "binary")
@@ -220,26 +221,6 @@ def encode_steps(judgments: pd.DataFrame) -> EncodedSteps:
 
 def _first(mask: pd.Series | np.ndarray) -> int:
     return int(np.flatnonzero(np.asarray(mask))[0])
-
-
-def _check_ids(values: pd.Series, column: str, source: str | None) -> None:
-    missing = values.isna().to_numpy().copy()
-    if values.dtype == object or pd.api.types.is_string_dtype(values):
-        missing |= values.astype(str).str.strip().eq("").to_numpy() & values.notna().to_numpy()
-    if missing.any():
-        row = _first(missing)
-        raise ValidationError("missing id", source=source, column=column, row=row, value=values.iloc[row])
-    if values.dtype == object:
-        unhashable = values.map(lambda v: isinstance(v, (list, dict, set, np.ndarray))).to_numpy()
-        if unhashable.any():
-            row = _first(unhashable)
-            raise ValidationError("must be a single value (text or number), not a list or object", source=source,
-                                  column=column, row=row, value=values.iloc[row])
-        is_text = values.map(lambda v: isinstance(v, str)).to_numpy()
-        if is_text.any() and not is_text.all():
-            row = _first(is_text != is_text[0])
-            raise ValidationError("ids mix texts and numbers (the text '7' and the number 7 would be two ids): "
-                                  "make them all text", source=source, column=column, row=row, value=values.iloc[row])
 
 
 def _integral_steps(values: pd.Series, source: str | None) -> pd.Series:
