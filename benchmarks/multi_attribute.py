@@ -38,7 +38,9 @@ votes. Reported: each model's training-loop seconds (the K-head's against the su
 accuracy of every attribute's pairwise order against the true latent gap on the held-out pairs, and the held-out
 accuracy against the true overall order of the single overall head and of the K-head model's combinations fitted
 on the training pairs' overall votes (fitted weights, with and without length decorrelation, and the gating
-network), with the true weights as the oracle.
+network), with the true weights as the oracle. Each of ``--seeds`` draws its own data, held-out prompts and votes and
+trains every model with that seed (seed 0 is the single run of earlier versions); with two or more seeds the means
+over seeds follow, with their standard errors and the targets checked on the means.
 
 UKPConvArg2 half (``--part ukp``; item 3). UKPConvArg2's gold reasons per pair as 0/1 properties, one per reason
 group (o5-o9), plus the preference (``convincing``); the UKPConvArg1Strict topic split of
@@ -51,7 +53,7 @@ floors.
 
     python benchmarks/multi_attribute.py                       # every part
     python benchmarks/multi_attribute.py --part rater --quick  # 1 seed, default scenario, no timing
-    python benchmarks/multi_attribute.py --part reward         # K heads vs K single heads, combinations
+    python benchmarks/multi_attribute.py --part reward         # K heads vs K single heads, combinations, 3 seeds
     python benchmarks/multi_attribute.py --part ukp            # UKPConvArg2 topic split
 """
 
@@ -175,13 +177,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--work-dir", default="multi_attribute_runs", help="where the reward models are written")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
+    seeds = [0] if args.quick else [int(s) for s in args.seeds.split(",")]
     if args.part in ("reward", "all"):
-        reward_synthetic(args)
+        reward_synthetic(args, seeds)
     if args.part in ("ukp", "all"):
         reward_ukp(args)
     if args.part not in ("rater", "all"):
         return
-    seeds = [0] if args.quick else [int(s) for s in args.seeds.split(",")]
     scenarios = {"default": SCENARIOS["default"]} if args.quick else SCENARIOS
     print(f"# Multi-attribute rater model vs per-attribute averaging ({args.responses} responses, {args.raters} "
           f"raters, seeds {seeds})\n", flush=True)
@@ -203,15 +205,15 @@ TEST_TOPICS = ("pro-choice-vs-pro-life", "should-physical-education-be-mandatory
                "tv-is-better-than-books", "william-farquhar-ought-to-be-honoured-as-the-rightful-founder-of-singapore")
 
 
-def train_reward(args: argparse.Namespace, name: str, train: pd.DataFrame, steps: int, task: str = "pairwise"
-                 ) -> tuple[str, float, float, float]:
+def train_reward(args: argparse.Namespace, name: str, train: pd.DataFrame, steps: int, task: str = "pairwise",
+                 seed: int = 0) -> tuple[str, float, float, float]:
     """Train one reward model; its folder, training-loop seconds, wall seconds and CPU seconds (these two with
     loading and tokenizing; CPU seconds depend less on other work on the machine than wall seconds do)."""
     from accord.reward import RewardConfig, train as train_model
 
     config = RewardConfig(model=args.model, output_dir=os.path.join(args.work_dir, name), task=task,
                           max_length=args.max_length, batch_size=args.batch_size, max_steps=steps,
-                          learning_rate=args.learning_rate, freeze_layers=args.freeze_layers, seed=0,
+                          learning_rate=args.learning_rate, freeze_layers=args.freeze_layers, seed=seed,
                           save_steps=None, logging_steps=50, stats_max_pairs=64, progress=False)
     start, cpu_start = time.perf_counter(), time.process_time()
     result = train_model(config, train_data=train)
@@ -234,20 +236,46 @@ def oriented_gaps(pairs: pd.DataFrame, truth: pd.DataFrame, attributes: list[str
     return merged[gaps].set_axis(attributes, axis=1)
 
 
-def reward_synthetic(args: argparse.Namespace) -> None:
+def reward_synthetic(args: argparse.Namespace, seeds: list[int]) -> None:
+    """The reward half on every seed, then (several seeds) the means over seeds with their standard errors."""
+    runs = [reward_synthetic_seed(args, seed) for seed in seeds]
+    if len(runs) < 2:
+        return
+    frame = pd.DataFrame(runs)
+
+    def mean_se(column: str) -> str:
+        values = frame[column].to_numpy(dtype=float)
+        return f"{values.mean():.3f} (SE {values.std(ddof=1) / np.sqrt(len(values)):.3f})"
+
+    frame["accuracy ratio"] = frame["k-head mean accuracy"] / frame["single-head mean accuracy"]
+    frame["combination - overall head"] = frame["K-head, fitted weights"] - frame["single head on overall votes"]
+    print(f"## Means over seeds {seeds} (standard error over seeds)\n\n| quantity | mean (SE) | per seed |\n|---|---|---|")
+    for column in ("time ratio", "k-head mean accuracy", "single-head mean accuracy", "accuracy ratio",
+                   *[c for c in runs[0] if c.startswith(("single head on", "K-head,"))], "combination - overall head"):
+        per_seed = ", ".join(f"{v:.3f}" for v in frame[column])
+        print(f"| {column} | {mean_se(column)} | {per_seed} |")
+    print(f"\nTargets on the means: time ratio <= 0.4: {'OK' if frame['time ratio'].mean() <= 0.4 else 'MISS'}; "
+          f"accuracy ratio >= 0.97: {'OK' if frame['accuracy ratio'].mean() >= 0.97 else 'MISS'}; fitted "
+          f"combination at least as accurate as the overall head: "
+          f"{'OK' if frame['combination - overall head'].mean() >= 0 else 'MISS'}\n", flush=True)
+
+
+def reward_synthetic_seed(args: argparse.Namespace, seed: int) -> dict[str, float]:
+    """One seed of the reward half (data, held-out prompts, simulated overall votes and training all seeded by it);
+    returns the figures the summary over seeds reads."""
     from accord.aggregate.cleaned_attributes import clean_attributes
     from accord.reward import score
     from accord.reward.attribute_combination import FixedWeights, fit_combination, save_combination
 
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    print(f"# Multi-attribute reward model: K heads vs K single-head models ({args.model}, {args.steps} steps of "
-          f"{args.batch_size} pairs, {args.freeze_layers} lower layers frozen, max length {args.max_length}, "
+    print(f"# Multi-attribute reward model, seed {seed}: K heads vs K single-head models ({args.model}, {args.steps} "
+          f"steps of {args.batch_size} pairs, {args.freeze_layers} lower layers frozen, max length {args.max_length}, "
           f"{args.threads} torch thread(s), load average {load:.1f} at the start)\n", flush=True)
-    data = make_synthetic_attributes(n_responses=args.reward_responses, n_responses_per_prompt=3, seed=0)
+    data = make_synthetic_attributes(n_responses=args.reward_responses, n_responses_per_prompt=3, seed=seed)
     attributes = list(data.truth.columns)
     pairs = clean_attributes(data.judgments).pairs
     gaps = oriented_gaps(pairs, data.pairs, attributes)
-    rng = np.random.default_rng(0)
+    rng = np.random.default_rng(seed)
     overall_gap = gaps.to_numpy() @ np.array([OVERALL_WEIGHTS[a] for a in attributes])
     p_true = 1.0 / (1.0 + np.exp(-3.0 * overall_gap / overall_gap.std()))
     votes = rng.binomial(3, p_true)
@@ -264,13 +292,14 @@ def reward_synthetic(args: argparse.Namespace) -> None:
     keep = text + [f"{p}_{a}" for a in attributes for p in ("p_chosen", "weight", "n")]
     multi = train_pairs[keep].copy()
     multi.attrs = {}  # a plain table: the attributes come from its p_chosen_<a> columns
-    k_dir, k_loop, k_wall, k_cpu = train_reward(args, "k-heads", multi, args.steps, task="attributes")
+    k_dir, k_loop, k_wall, k_cpu = train_reward(args, f"seed{seed}-k-heads", multi, args.steps, task="attributes",
+                                                seed=seed)
     singles = {}
     for a in attributes:
         frame = train_pairs[text].assign(p_chosen=train_pairs[f"p_chosen_{a}"], weight=train_pairs[f"weight_{a}"])
-        singles[a] = train_reward(args, f"single-{a}", frame, args.steps)
+        singles[a] = train_reward(args, f"seed{seed}-single-{a}", frame, args.steps, seed=seed)
     overall_train = train_pairs[text].assign(p_chosen=votes[~is_test] / 3.0)
-    overall_dir = train_reward(args, "single-overall", overall_train, args.steps)[0]
+    overall_dir = train_reward(args, f"seed{seed}-single-overall", overall_train, args.steps, seed=seed)[0]
 
     scored = score(k_dir, test_pairs[text])
     rows = []
@@ -317,6 +346,8 @@ def reward_synthetic(args: argparse.Namespace) -> None:
     ok = results["K-head, fitted weights"] >= results["single head on overall votes"]
     print(f"\nTarget: the fitted weights at least as accurate as the single overall head: {'OK' if ok else 'MISS'}"
           "\n", flush=True)
+    return {"time ratio": k_loop / s_loop, "k-head mean accuracy": k_mean, "single-head mean accuracy": s_mean,
+            **results}
 
 
 def reward_ukp(args: argparse.Namespace) -> None:
