@@ -119,6 +119,21 @@ def test_graded_scale():
         validate(table.assign(label=[-1.5, 0.0, 1.0]), scale=3)
 
 
+def test_graded_whole_floats_become_integers():
+    # a Parquet float column, or a CSV gold column with a gap, holds 1.0 for the strength 1
+    table = pd.DataFrame({"pair_id": [1, 1, 2], "annotator": ["a", "b", "a"], "label": [-3.0, 2.0, 0.0],
+                          "gold": [2.0, 2.0, np.nan]})
+    valid = validate(table, scale=3)
+    assert valid["label"].dtype == np.int64 and valid["label"].tolist() == [-3, 2, 0]
+    assert [type(v) for v in gold_labels(valid)] == [int] and gold_labels(valid).tolist() == [2]
+    with pytest.raises(ValidationError, match=r"column 'label', row 1: graded label is not an integer.*\(value: 1.5\)"):
+        validate(table.assign(label=[-3.0, 1.5, 0.0]), scale=3)
+    with pytest.raises(ValidationError, match=r"column 'gold', row 2: graded label is not an integer"):
+        validate(table.assign(gold=[2.0, 2.0, 0.5]), scale=3)
+    with pytest.raises(ValidationError, match=r"column 'label', row 0: graded label is not an integer"):
+        validate(table.assign(label=[np.inf, 2.0, 0.0]), scale=3)
+
+
 def test_crowdkit_round_trip():
     ck = pd.DataFrame({"task": ["t1", "t1", "t2"], "worker": ["w1", "w2", "w1"], "label": [0, 1, 2]})
     table = from_crowdkit(ck)
