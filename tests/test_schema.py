@@ -237,3 +237,15 @@ def test_a_missing_prompt_derives_the_id_an_empty_prompt_does():
     ids = validate(table)["pair_id"]
     assert ids.nunique() == 1
     assert ids.iloc[0] == validate(table.drop(columns="prompt"))["pair_id"].iloc[0]
+
+
+@pytest.mark.parametrize("dtype", [object, "string"])
+def test_content_ids_hash_a_missing_text_as_an_empty_one(dtype):
+    # the loaders' ids follow the derived pair id's rule: a missing text is no text, not the text "nan"
+    from accord.datasets.ids import content_ids
+
+    frame = pd.DataFrame({"prompt": ["q"] * 4, "text": [None, np.nan, "", "nan"]}).astype({"text": dtype})
+    ids = content_ids(frame, ["prompt", "text"], "x-", unique=False)
+    assert ids.iloc[0] == ids.iloc[1] == ids.iloc[2] != ids.iloc[3]
+    assert content_ids(frame, ["prompt", "text"], "x-").tolist() == [ids.iloc[0], ids.iloc[0] + "#2",
+                                                                      ids.iloc[0] + "#3", ids.iloc[3]]
