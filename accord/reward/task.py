@@ -123,12 +123,23 @@ class RewardTask:
 TASKS: dict[str, type[RewardTask]] = {}
 
 
-def register_task(cls: type[RewardTask]) -> type[RewardTask]:
-    """Class decorator: add a task to :data:`TASKS` under its ``name``."""
-    if not cls.name:
-        raise AccordError(f"task class {cls.__name__} needs a name")
-    TASKS[cls.name] = cls
-    return cls
+def register_task(cls: type[RewardTask] | None = None, *, replace: bool = False) -> Any:
+    """Class decorator: add a task to :data:`TASKS` under its ``name``.
+
+    A name already taken (a built-in task's included) is refused unless ``@register_task(replace=True)`` asks to
+    replace the task registered under it.
+    """
+
+    def add(cls: type[RewardTask]) -> type[RewardTask]:
+        if not cls.name:
+            raise AccordError(f"task class {cls.__name__} needs a name")
+        if cls.name in TASKS and TASKS[cls.name] is not cls and not replace:
+            raise AccordError(f"a task named '{cls.name}' is already registered ({TASKS[cls.name].__name__}): give "
+                              f"{cls.__name__} another name, or register it with register_task(replace=True)")
+        TASKS[cls.name] = cls
+        return cls
+
+    return add if cls is None else add(cls)
 
 
 def task_names() -> list[str]:
