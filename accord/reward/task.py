@@ -10,6 +10,7 @@ What the core calls, in order::
 
     task = get_task(config.task)(config)        # settings checked; the loss looked up in accord.reward.losses.LOSSES
     table = task.read(source)                   # before any model is loaded, so bad input fails fast
+    task.check_training(table, source)          # the training table only: can the loss learn from it?
     model = RewardModel.from_backbone(..., num_outputs=task.num_outputs)
     meta = task.bind(tokenizer, model)          # the tokenizer- and model-dependent parts; saved with the model
     data = task.encode(table)                   # token ids and labels
@@ -77,6 +78,11 @@ class RewardTask:
     def read(self, source: Any) -> Any:
         """The examples of ``source`` (a path, a frame, ...) as a table, checked; one clear error on bad input."""
         raise NotImplementedError
+
+    def check_training(self, table: Any, source: str | None = None) -> None:
+        """Refuse, in one clear error, training examples the loss cannot learn from (what :meth:`read` returned for
+        the training data, read from the file ``source`` when it was a file; evaluation data is not checked).
+        Nothing by default."""
 
     def bind(self, tokenizer: Any, model: Any) -> dict[str, Any]:
         """Set up what depends on the tokenizer and the model (an encoder, a collator); return the settings to save

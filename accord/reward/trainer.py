@@ -146,7 +146,9 @@ class RewardTrainer:
         self.output_dir = Path(config.output_dir)
 
         # the data is read first: a wrong path fails before a model is loaded
-        self.train_table = self.task.read(train_data if train_data is not None else config.train_path)
+        source = train_data if train_data is not None else config.train_path
+        self.train_table = self.task.read(source)
+        self.task.check_training(self.train_table, str(source) if isinstance(source, (str, os.PathLike)) else None)
         self.eval_table = None
         if eval_data is not None or config.eval_path:
             self.eval_table = self.task.read(eval_data if eval_data is not None else config.eval_path)
