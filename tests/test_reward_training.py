@@ -323,6 +323,18 @@ def test_training_data_whose_weights_are_all_zero_is_refused_before_loading(work
     RewardTrainer(config(workspace, "one-weighted", model=workspace["bert"], train_path=None), train_data=some)
 
 
+@pytest.mark.parametrize("precision", ["bf16", "fp16"])
+def test_mixed_precision_asked_on_the_cpu_warns_that_float32_runs(workspace, monkeypatch, precision):
+    # bf16/fp16 on the CPU trained in float32 without a word
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.warns(UserWarning, match=f"mixed_precision='{precision}' needs a GPU: on the CPU training runs in "
+                                         "float32") as caught:
+        trainer = RewardTrainer(config(workspace, f"cpu-{precision}", model=workspace["bert"],
+                                       mixed_precision=precision))
+    assert sum("mixed_precision" in str(w.message) for w in caught) == 1
+    assert trainer.accelerator.mixed_precision == "no"  # what runs is unchanged: float32
+
+
 def test_frozen_lower_layers_do_not_train(workspace):
     cfg = config(workspace, "frozen", model=workspace["bert"], freeze_layers=1, max_steps=2)
     trainer = RewardTrainer(cfg)

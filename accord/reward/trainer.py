@@ -30,6 +30,7 @@ import signal
 import sys
 import threading
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -587,6 +588,10 @@ def _accelerator(mixed_precision: str) -> Any:
     if mixed == "auto":
         mixed = "bf16" if cuda and torch.cuda.is_bf16_supported() else "no"
     if not cuda:
+        if mixed in ("bf16", "fp16"):
+            warnings.warn(f"mixed_precision='{mixed}' needs a GPU: on the CPU training runs in float32 (leave "
+                          "mixed_precision at 'auto' or 'no' to train on the CPU without this warning)", UserWarning,
+                          stacklevel=3)
         mixed = "no"
     return Accelerator(cpu=not cuda, mixed_precision=mixed)
 
