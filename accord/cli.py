@@ -137,6 +137,9 @@ def _attach_gold(judgments: pd.DataFrame, path: Path, mapping: dict[str, str] | 
             f"({', '.join(GOLD_VALUE_COLUMNS)}); found {list(gold.columns)}"
         )
     gold = gold[gold[value_column].notna()].drop_duplicates(id_column)
+    if len(gold) == 0:
+        raise AccordError(f"file {path}: no gold labels (column '{value_column}' holds no value): give a gold file "
+                          "with rows, or leave out --gold")
     values = _like_labels(gold[value_column], judgments["label"], path, value_column)
     lookup = pd.Series(values.to_numpy(dtype=object), index=gold[id_column].astype(str).str.strip().to_numpy())
     pair_text = judgments["pair_id"].astype(str).str.strip()
