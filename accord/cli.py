@@ -470,6 +470,8 @@ def _input_columns(path: Path, args: argparse.Namespace) -> set[str]:
     reader then reports the problem)."""
     import pandas as pd
 
+    from accord.datasets.loaders.generic import text_encoding
+
     name = path.name.lower()
     try:
         if name.endswith((".parquet", ".pq")):
@@ -477,11 +479,11 @@ def _input_columns(path: Path, args: argparse.Namespace) -> set[str]:
 
             return set(pq.read_schema(path).names)
         if name.endswith((".jsonl", ".ndjson")):
-            with open(path, encoding=args.encoding or "utf-8") as handle:
+            with open(path, encoding=text_encoding(args.encoding)) as handle:
                 return set(pd.read_json(io.StringIO(handle.readline()), lines=True).columns)
         if name.endswith((".csv", ".tsv")):
             sep = _separator(args.sep) or ("\t" if name.endswith(".tsv") else None)
-            header = pd.read_csv(path, nrows=0, sep=sep, engine="python", encoding=args.encoding or "utf-8")
+            header = pd.read_csv(path, nrows=0, sep=sep, engine="python", encoding=text_encoding(args.encoding))
             return set(header.columns)
     except Exception:  # noqa: BLE001 - the full reader reports the problem
         return set()
