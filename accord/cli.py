@@ -137,6 +137,9 @@ def _attach_gold(judgments: pd.DataFrame, path: Path, mapping: dict[str, str] | 
             f"({', '.join(GOLD_VALUE_COLUMNS)}); found {list(gold.columns)}"
         )
     gold = gold[gold[value_column].notna()].drop_duplicates(id_column)
+    if len(gold) == 0:
+        raise AccordError(f"file {path}: no gold labels (column '{value_column}' holds no value): give a gold file "
+                          "with rows, or leave out --gold")
     values = _like_labels(gold[value_column], judgments["label"], path, value_column)
     lookup = pd.Series(values.to_numpy(dtype=object), index=gold[id_column].astype(str).str.strip().to_numpy())
     pair_text = judgments["pair_id"].astype(str).str.strip()
@@ -467,6 +470,8 @@ def _input_columns(path: Path, args: argparse.Namespace) -> set[str]:
     reader then reports the problem)."""
     import pandas as pd
 
+    from accord.datasets.loaders.generic import text_encoding
+
     name = path.name.lower()
     try:
         if name.endswith((".parquet", ".pq")):
@@ -474,11 +479,11 @@ def _input_columns(path: Path, args: argparse.Namespace) -> set[str]:
 
             return set(pq.read_schema(path).names)
         if name.endswith((".jsonl", ".ndjson")):
-            with open(path, encoding=args.encoding or "utf-8") as handle:
+            with open(path, encoding=text_encoding(args.encoding)) as handle:
                 return set(pd.read_json(io.StringIO(handle.readline()), lines=True).columns)
         if name.endswith((".csv", ".tsv")):
             sep = _separator(args.sep) or ("\t" if name.endswith(".tsv") else None)
-            header = pd.read_csv(path, nrows=0, sep=sep, engine="python", encoding=args.encoding or "utf-8")
+            header = pd.read_csv(path, nrows=0, sep=sep, engine="python", encoding=text_encoding(args.encoding))
             return set(header.columns)
     except Exception:  # noqa: BLE001 - the full reader reports the problem
         return set()

@@ -49,6 +49,15 @@ def test_round_trip_with_provenance(cleaned, tmp_path, suffix):
     assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".partial")] == []
 
 
+def test_a_jsonl_file_with_a_byte_order_mark_reads_back(cleaned, tmp_path):
+    # a file re-saved by a Windows tool starts with a BOM: it was "cannot read as jsonl: Expected object or value"
+    path = write_cleaned(cleaned, tmp_path / "clean.jsonl", provenance={"method": "vote-fraction"})
+    path.write_bytes("\ufeff".encode() + path.read_bytes())
+    back = read_cleaned(path)
+    assert back["pair_id"].tolist() == cleaned["pair_id"].tolist()
+    assert back.attrs["provenance"]["method"] == "vote-fraction"
+
+
 def test_parquet_metadata_is_in_the_file(cleaned, tmp_path):
     path = tmp_path / "clean.parquet"
     write_cleaned(cleaned, path, provenance={"method": "m"})

@@ -205,3 +205,26 @@ def test_report_limit_pairs_below_one_is_refused(limit, tmp_path, capsys):
     err = capsys.readouterr().err
     assert status == 2 and err.count("\n") == 1 and "--limit-pairs" in err
     assert not (tmp_path / "report").exists()
+
+
+@pytest.mark.parametrize("header", ["pair_id,gold\n", "pair_id,gold\np1,\n"])
+def test_a_gold_file_without_gold_labels_is_one_line(header, tmp_path, capsys):
+    # a header-only gold file (or one whose gold cells are all empty) raised IndexError while naming an example id
+    source, gold, output = tmp_path / "judgments.csv", tmp_path / "gold.csv", tmp_path / "soft.csv"
+    GOOD.to_csv(source, index=False)
+    gold.write_text(header)
+    status = main(["aggregate", "--input", str(source), "--gold", str(gold), "--method", "majority",
+                   "--output", str(output)])
+    err = capsys.readouterr().err
+    assert status == 2 and err.count("\n") == 1
+    assert f"file {gold}: no gold labels (column 'gold' holds no value)" in err
+    assert not output.exists()
+
+
+def test_a_step_table_with_a_byte_order_mark_is_read_as_step_judgments(tmp_path, capsys):
+    # the BOM was read into the first column name ('\ufeffsolution_id'): the step table was taken for a preference
+    # table, and the error asked for a pair_id column
+    source, output = tmp_path / "steps.csv", tmp_path / "steps.parquet"
+    source.write_bytes("\ufeffsolution_id,step,annotator,label,step_text\ns1,0,a,1,x\ns1,1,a,-1,y\n".encode())
+    assert main(["aggregate", "--input", str(source), "--output", str(output)]) == 0
+    assert "cleaned step dataset, 1 solutions, 2 steps" in capsys.readouterr().out

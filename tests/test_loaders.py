@@ -304,6 +304,18 @@ class TestReadJudgments:
         file.write_bytes("pair_id,annotator,label\np1,Jos\u00e9,A\n".encode("latin-1"))
         assert read_judgments(file, encoding="latin-1")["annotator"].iloc[0] == "Jos\u00e9"
 
+    @pytest.mark.parametrize("name", ["bom.csv", "bom.tsv", "bom.jsonl", "bom.json", "bom.jsonl.gz"])
+    @pytest.mark.parametrize("encoding", [None, "utf-8", "UTF8"])
+    def test_a_utf8_byte_order_mark_is_skipped(self, tmp_path: Path, name: str, encoding: str | None) -> None:
+        # Excel's "CSV UTF-8" and Windows tools write one: JSON files were refused ("Unexpected UTF-8 BOM")
+        text = {"csv": GOOD.to_csv(index=False), "tsv": GOOD.to_csv(index=False, sep="\t"),
+                "jsonl": GOOD.to_json(orient="records", lines=True), "json": GOOD.to_json(orient="records")}
+        data = "\ufeff".encode() + text[name.split(".")[1]].encode()
+        file = tmp_path / name
+        file.write_bytes(gzip.compress(data) if name.endswith(".gz") else data)
+        kwargs = {} if encoding is None else {"encoding": encoding}
+        pd.testing.assert_frame_equal(read_table(file, **kwargs), GOOD, check_dtype=False)
+
     @staticmethod
     def _write_case(tmp_path: Path, case: str) -> tuple[Path, dict]:
         """A file broken in the way ``case`` names, and the read_judgments keywords for it."""

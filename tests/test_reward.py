@@ -207,6 +207,22 @@ def test_load_pairs_reads_cleaned_files_and_hf_layouts(tmp_path):
         load_pairs({"chosen": ["a"]})
 
 
+@pytest.mark.parametrize("name", ["pairs.jsonl", "pairs.json", "clean.jsonl"])
+def test_a_utf8_byte_order_mark_is_skipped(tmp_path, name):
+    # Windows tools write one: train/evaluate/score/calibrate said "cannot read: Expected object or value"
+    from accord.reward.evaluate import _read_frame
+
+    frame = random_pairs(4)
+    path = tmp_path / name
+    if name == "clean.jsonl":
+        write_cleaned(frame, path)
+    else:
+        frame[["prompt", "chosen", "rejected"]].to_json(path, orient="records", lines=name.endswith(".jsonl"))
+    path.write_bytes("\ufeff".encode() + path.read_bytes())
+    assert load_pairs(path)["chosen"].tolist() == frame["chosen"].tolist()
+    assert _read_frame(path)["chosen"].tolist() == frame["chosen"].tolist()  # what score and evaluate read
+
+
 @pytest.mark.parametrize("dtype", ["string", "string[pyarrow]"])
 def test_load_pairs_treats_a_nullable_missing_text_as_missing(dtype):
     # pandas' nullable strings hold pd.NA, which was trained on as the text "<NA>"

@@ -213,3 +213,28 @@ def test_the_config_is_validated_once_per_train_command(bert, tmp_path, monkeypa
     code = cli_main(["train", "--model", bert, "--train-path", str(data), "--output-dir", str(tmp_path / "once"),
                      "--max-steps", "1", "--batch-size", "8", "--no-progress", "--stats-max-pairs", "4"])
     assert code == 0 and len(calls) == 1
+
+
+
+def test_a_taken_task_or_loss_name_is_refused_unless_replace_asks(monkeypatch):
+    from accord.reward import PairwiseTask, get_task, losses, register_task, task
+
+    monkeypatch.setattr(task, "TASKS", dict(task.TASKS))  # the registries are restored after the test
+    monkeypatch.setattr(losses, "LOSSES", dict(losses.LOSSES))
+
+    class Mine(PairwiseTask):
+        name = "pairwise"
+
+    with pytest.raises(ValueError, match="a task named 'pairwise' is already registered.*replace=True"):
+        register_task(Mine)
+    assert get_task("pairwise") is PairwiseTask  # the built-in task was not replaced
+    assert register_task(replace=True)(Mine) is Mine and get_task("pairwise") is Mine
+
+    def bradley_terry(d: torch.Tensor) -> torch.Tensor:
+        return d
+
+    with pytest.raises(ValueError, match="a loss named 'bradley_terry' is already registered.*replace=True"):
+        register_loss("bradley_terry")(bradley_terry)
+    assert losses.get_loss("bradley_terry").function is not bradley_terry
+    register_loss("bradley_terry", replace=True)(bradley_terry)
+    assert losses.get_loss("bradley_terry").function is bradley_terry

@@ -309,6 +309,32 @@ def test_settings_of_the_steps_task_are_refused_for_another_task(setting):
         RewardConfig(model="m", **setting).validate()
 
 
+def test_training_data_whose_weights_are_all_zero_is_refused_before_loading(workspace, tmp_path):
+    # the weighted loss was 0 at every step: a model that never moved, trained without a word
+    path = write_cleaned(synthetic_pairs(16, seed=2).assign(weight=0.0), tmp_path / "zero.parquet")
+    absent = str(tmp_path / "no-model")  # the data is refused before a model is loaded
+    with pytest.raises(AccordError, match=r"zero.parquet, column 'weight': every training pair has weight 0.*soft_bce"):
+        RewardTrainer(config(workspace, "zero", model=absent, train_path=str(path)))
+    assert cli_main(["train", "--model", absent, "--train-path", str(path), "--output-dir", str(tmp_path / "out"),
+                     "--no-progress"]) == 2
+    # a loss that ignores weights learns from the same pairs; one pair of weight > 0 is enough for the weighted loss
+    RewardTrainer(config(workspace, "zero-unweighted", model=workspace["bert"], train_path=str(path), loss="soft_bce"))
+    some = synthetic_pairs(16, seed=2).assign(weight=[0.5] + [0.0] * 15)
+    RewardTrainer(config(workspace, "one-weighted", model=workspace["bert"], train_path=None), train_data=some)
+
+
+@pytest.mark.parametrize("precision", ["bf16", "fp16"])
+def test_mixed_precision_asked_on_the_cpu_warns_that_float32_runs(workspace, monkeypatch, precision):
+    # bf16/fp16 on the CPU trained in float32 without a word
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.warns(UserWarning, match=f"mixed_precision='{precision}' needs a GPU: on the CPU training runs in "
+                                         "float32") as caught:
+        trainer = RewardTrainer(config(workspace, f"cpu-{precision}", model=workspace["bert"],
+                                       mixed_precision=precision))
+    assert sum("mixed_precision" in str(w.message) for w in caught) == 1
+    assert trainer.accelerator.mixed_precision == "no"  # what runs is unchanged: float32
+
+
 def test_frozen_lower_layers_do_not_train(workspace):
     cfg = config(workspace, "frozen", model=workspace["bert"], freeze_layers=1, max_steps=2)
     trainer = RewardTrainer(cfg)

@@ -119,6 +119,21 @@ def test_graded_scale():
         validate(table.assign(label=[-1.5, 0.0, 1.0]), scale=3)
 
 
+def test_graded_whole_floats_become_integers():
+    # a Parquet float column, or a CSV gold column with a gap, holds 1.0 for the strength 1
+    table = pd.DataFrame({"pair_id": [1, 1, 2], "annotator": ["a", "b", "a"], "label": [-3.0, 2.0, 0.0],
+                          "gold": [2.0, 2.0, np.nan]})
+    valid = validate(table, scale=3)
+    assert valid["label"].dtype == np.int64 and valid["label"].tolist() == [-3, 2, 0]
+    assert [type(v) for v in gold_labels(valid)] == [int] and gold_labels(valid).tolist() == [2]
+    with pytest.raises(ValidationError, match=r"column 'label', row 1: graded label is not an integer.*\(value: 1.5\)"):
+        validate(table.assign(label=[-3.0, 1.5, 0.0]), scale=3)
+    with pytest.raises(ValidationError, match=r"column 'gold', row 2: graded label is not an integer"):
+        validate(table.assign(gold=[2.0, 2.0, 0.5]), scale=3)
+    with pytest.raises(ValidationError, match=r"column 'label', row 0: graded label is not an integer"):
+        validate(table.assign(label=[np.inf, 2.0, 0.0]), scale=3)
+
+
 def test_crowdkit_round_trip():
     ck = pd.DataFrame({"task": ["t1", "t1", "t2"], "worker": ["w1", "w2", "w1"], "label": [0, 1, 2]})
     table = from_crowdkit(ck)
@@ -222,3 +237,15 @@ def test_a_missing_prompt_derives_the_id_an_empty_prompt_does():
     ids = validate(table)["pair_id"]
     assert ids.nunique() == 1
     assert ids.iloc[0] == validate(table.drop(columns="prompt"))["pair_id"].iloc[0]
+
+
+@pytest.mark.parametrize("dtype", [object, "string"])
+def test_content_ids_hash_a_missing_text_as_an_empty_one(dtype):
+    # the loaders' ids follow the derived pair id's rule: a missing text is no text, not the text "nan"
+    from accord.datasets.ids import content_ids
+
+    frame = pd.DataFrame({"prompt": ["q"] * 4, "text": [None, np.nan, "", "nan"]}).astype({"text": dtype})
+    ids = content_ids(frame, ["prompt", "text"], "x-", unique=False)
+    assert ids.iloc[0] == ids.iloc[1] == ids.iloc[2] != ids.iloc[3]
+    assert content_ids(frame, ["prompt", "text"], "x-").tolist() == [ids.iloc[0], ids.iloc[0] + "#2",
+                                                                      ids.iloc[0] + "#3", ids.iloc[3]]

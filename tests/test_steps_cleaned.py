@@ -97,6 +97,23 @@ def test_bad_frame_is_refused_and_nothing_written(tmp_path: Path, cleaned, chang
     assert [p.name for p in tmp_path.iterdir()] == ["steps.parquet"]  # no partial file left behind
 
 
+def test_first_error_probabilities_must_sum_to_one_per_solution(tmp_path: Path, cleaned) -> None:
+    # a list of the right length that is no distribution (the 'no error' entry left out, or unnormalised) was kept
+    frame, _ = cleaned
+    bad = frame.copy()
+    bad.at[3, "p_first_error"] = [0.0] * frame.at[3, "n_steps"] + [0.5]
+    with pytest.raises(ValidationError, match=r"column 'p_first_error', row 3: must sum to 1 .* sums to 0.5"):
+        write_cleaned_steps(bad, tmp_path / "bad.parquet")
+    bad.to_parquet(tmp_path / "theirs.parquet")  # a file written by other code is read back with the same check
+    with pytest.raises(ValidationError, match=r"theirs.parquet, column 'p_first_error', row 3: must sum to 1"):
+        read_cleaned_steps(tmp_path / "theirs.parquet")
+    # what accord writes passes, and so does the same file with the probabilities stored as float32
+    float32 = frame.assign(p_first_error=frame["p_first_error"].map(lambda v: np.asarray(v, dtype=np.float32)))
+    float32.to_parquet(tmp_path / "float32.parquet")
+    assert len(read_cleaned_steps(write_cleaned_steps(frame, tmp_path / "ok.jsonl"))) == len(frame)
+    assert len(read_cleaned_steps(tmp_path / "float32.parquet")) == len(frame)
+
+
 def test_builder_needs_step_texts(data) -> None:
     judgments = validate_steps(data.judgments.drop(columns="step_text"))
     labels = StepVoteFraction().fit(judgments).step_labels_

@@ -179,7 +179,7 @@ def read_with_provenance(path: str | os.PathLike, fmt: str | None = None,
             frame = table.to_pandas()
         else:
             # JSON's own types, as written: pandas' guessing would read the id "007" as 7 and the float 1.0 as 1
-            frame = pd.read_json(target, lines=True, dtype=False)
+            frame = pd.read_json(target, lines=True, dtype=False, encoding="utf-8-sig")  # a byte-order mark skipped
             frame = frame.astype({c: str for c in text_columns if c in frame.columns})
             empty = [c for c in frame.columns if frame[c].dtype == object and frame[c].isna().all()]
             frame = frame.astype(dict.fromkeys(empty, float))  # a column of nulls (no uncertainty) is NaN

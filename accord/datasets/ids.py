@@ -16,8 +16,12 @@ def content_ids(frame: pd.DataFrame, columns: Sequence[str], prefix: str, *, uni
     pandas' hash uses a fixed key, so the same texts give the same id in every session and on every machine.
     With ``unique`` (for sources whose rows are distinct pairs), rows whose content is identical get ``#2``,
     ``#3``... appended; without it, equal content shares one id (rows that are judgments of the same pair).
+    A missing value is hashed as an empty text (as a missing prompt is no prompt in a derived pair id), never as
+    the text ``"nan"``.
     """
-    hashed = pd.util.hash_pandas_object(frame[list(columns)].astype(str), index=False).to_numpy(np.uint64)
+    content = frame[list(columns)]
+    content = content.astype(str).where(content.notna(), "")
+    hashed = pd.util.hash_pandas_object(content, index=False).to_numpy(np.uint64)
     # Hex digits without a per-row Python loop: split each hash into 16 nibbles and look them up.
     shifts = np.arange(60, -4, -4, dtype=np.uint64)
     nibbles = ((hashed[:, None] >> shifts) & np.uint64(0xF)).astype(np.intp)

@@ -197,8 +197,11 @@ def validate(
     _check_labels(table["label"], "label", form, scale, classes, source)
     if "gold" in table.columns:
         _check_labels(table["gold"], "gold", form, scale, classes, source, allow_missing=True)
-    if form == "graded":
+    if form == "graded":  # whole floats such as 1.0 become the integers they hold
         table["label"] = table["label"].astype("int64")
+        if "gold" in table.columns and pd.api.types.is_float_dtype(table["gold"].dtype):
+            gold = table["gold"]
+            table["gold"] = gold.astype(object).where(gold.isna(), gold.fillna(0).astype("int64").astype(object))
 
     table = _apply_duplicate_policy(table, duplicates, source)
     _check_distinct_sides(table, source)
@@ -356,6 +359,8 @@ def _is_integral(value: Any) -> bool:
         return False
     if isinstance(value, (int, np.integer)):
         return True
+    if isinstance(value, (float, np.floating)):  # 1.0 from a float column (a CSV with a gap, Parquet floats)
+        return bool(np.isfinite(value) and float(value).is_integer())
     return False
 
 

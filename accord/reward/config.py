@@ -157,7 +157,8 @@ class RewardConfig:
     warmup_steps: int | None = setting(None, "warm-up steps; overrides warmup_ratio when set", "optimisation")
     max_grad_norm: float | None = setting(1.0, "gradient clipping norm (0 or unset: off)", "optimisation")
     mixed_precision: str = setting(
-        "auto", "auto: bf16 autocast on a GPU that supports it, float32 elsewhere (CPUs included)", "optimisation",
+        "auto", "auto: bf16 autocast on a GPU that supports it, float32 elsewhere (CPUs included; bf16 or fp16 "
+        "asked on a CPU runs float32, with a warning)", "optimisation",
         MIXED_PRECISION)
     seed: int = setting(0, "seeds Python, NumPy and torch, the batch order and the head's initialisation",
                         "optimisation")

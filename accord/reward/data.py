@@ -80,7 +80,7 @@ def _read_path(path: Path) -> pd.DataFrame:
             if suffix != ".json" or _looks_like_lines(path):
                 frame = _read_cleaned_or_raw(path)
             else:
-                frame = pd.read_json(path)
+                frame = pd.read_json(path, encoding="utf-8-sig")
         elif suffix in (".csv", ".tsv"):
             frame = pd.read_csv(path, sep="\t" if suffix == ".tsv" else ",")
         else:
@@ -93,7 +93,7 @@ def _read_path(path: Path) -> pd.DataFrame:
 
 
 def _looks_like_lines(path: Path) -> bool:
-    with open(path, encoding="utf-8") as handle:
+    with open(path, encoding="utf-8-sig") as handle:  # utf-8-sig: a byte-order mark is skipped
         head = handle.read(1).strip()
     return head != "["
 
@@ -103,7 +103,7 @@ def _read_cleaned_or_raw(path: Path) -> pd.DataFrame:
     if path.suffix.lower() in (".parquet", ".pq"):
         frame = pd.read_parquet(path)
     else:
-        frame = pd.read_json(path, lines=True, dtype=False)
+        frame = pd.read_json(path, lines=True, dtype=False, encoding="utf-8-sig")
     if all(column in frame.columns for column in CLEANED_COLUMNS):
         return read_cleaned(path, fmt="parquet" if path.suffix.lower() in (".parquet", ".pq") else "jsonl")
     return frame

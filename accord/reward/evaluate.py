@@ -330,9 +330,10 @@ def _read_frame(data: Any) -> pd.DataFrame:
         if suffix in (".parquet", ".pq"):
             return _check_texts(pd.read_parquet(path), str(path))
         if suffix in (".jsonl", ".ndjson"):
-            return _check_texts(pd.read_json(path, lines=True, dtype=False), str(path))
+            # utf-8-sig: a byte-order mark (Windows tools write one) is skipped, as pandas' CSV reader does
+            return _check_texts(pd.read_json(path, lines=True, dtype=False, encoding="utf-8-sig"), str(path))
         if suffix == ".json":
-            return _check_texts(pd.read_json(path, dtype=False), str(path))
+            return _check_texts(pd.read_json(path, dtype=False, encoding="utf-8-sig"), str(path))
         if suffix in (".csv", ".tsv"):
             return _check_texts(pd.read_csv(path, sep="\t" if suffix == ".tsv" else ","), str(path))
     except (OSError, ValueError) as err:

@@ -68,12 +68,15 @@ class RegisteredLoss:
 LOSSES: dict[str, RegisteredLoss] = {}
 
 
-def register_loss(name: str) -> Callable[[Callable[..., torch.Tensor]], Callable[..., torch.Tensor]]:
-    """Decorator: add a loss function to :data:`LOSSES` under ``name`` (its parameters name its inputs)."""
+def register_loss(name: str, *, replace: bool = False) -> Callable[[Callable[..., torch.Tensor]],
+                                                                   Callable[..., torch.Tensor]]:
+    """Decorator: add a loss function to :data:`LOSSES` under ``name`` (its parameters name its inputs). A name
+    already taken is refused unless ``replace=True`` asks to replace the loss registered under it."""
 
     def add(function: Callable[..., torch.Tensor]) -> Callable[..., torch.Tensor]:
-        if name in LOSSES and LOSSES[name].function is not function:
-            raise AccordError(f"a loss named '{name}' is already registered")
+        if name in LOSSES and LOSSES[name].function is not function and not replace:
+            raise AccordError(f"a loss named '{name}' is already registered: give {function.__name__} another "
+                              f"name, or register it with register_loss('{name}', replace=True)")
         parameters = inspect.signature(function).parameters.values()
         if any(p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD) for p in parameters):
             raise AccordError(f"loss '{name}': name every input as a parameter (no *args or **kwargs)")

@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from accord.datasets.errors import AccordError
+from accord.datasets.errors import AccordError, ValidationError
 from accord.reward.data import PairCollator, PairEncoder, TokenizedPairs, load_pairs
 from accord.reward.evaluate import pair_logits, pairwise_metrics, predict_pairs, reward_stats
 from accord.reward.losses import pair_loss_inputs, pairwise_logit
@@ -46,6 +46,15 @@ class PairwiseTask(RewardTask):
 
     def read(self, source: Any) -> Any:
         return source if isinstance(source, TokenizedPairs) else load_pairs(source)
+
+    def check_training(self, table: Any, source: str | None = None) -> None:
+        # weights are normalised to mean 1 over a step, and a step whose weights are all zero makes no update
+        weight = table.weight if isinstance(table, TokenizedPairs) else table["weight"].to_numpy()
+        if "weight" in self.loss.inputs and not (weight > 0).any():
+            raise ValidationError(
+                f"every training pair has weight 0, so the loss '{self.loss.name}' (weighted by it) learns nothing: "
+                "give pairs whose labels are not all maximally uncertain, or train with a loss that ignores weights "
+                "(loss='soft_bce', --loss soft_bce)", source=source, column="weight")
 
     def bind(self, tokenizer: Any, model: Any) -> dict[str, Any]:
         cfg = self.config

@@ -10,6 +10,7 @@ What the core calls, in order::
 
     task = get_task(config.task)(config)        # settings checked; the loss looked up in accord.reward.losses.LOSSES
     table = task.read(source)                   # before any model is loaded, so bad input fails fast
+    task.check_training(table, source)          # the training table only: can the loss learn from it?
     model = RewardModel.from_backbone(..., num_outputs=task.num_outputs)
     meta = task.bind(tokenizer, model)          # the tokenizer- and model-dependent parts; saved with the model
     data = task.encode(table)                   # token ids and labels
@@ -78,6 +79,11 @@ class RewardTask:
         """The examples of ``source`` (a path, a frame, ...) as a table, checked; one clear error on bad input."""
         raise NotImplementedError
 
+    def check_training(self, table: Any, source: str | None = None) -> None:
+        """Refuse, in one clear error, training examples the loss cannot learn from (what :meth:`read` returned for
+        the training data, read from the file ``source`` when it was a file; evaluation data is not checked).
+        Nothing by default."""
+
     def bind(self, tokenizer: Any, model: Any) -> dict[str, Any]:
         """Set up what depends on the tokenizer and the model (an encoder, a collator); return the settings to save
         in the model's metadata so that evaluation and scoring encode text the same way."""
@@ -123,12 +129,23 @@ class RewardTask:
 TASKS: dict[str, type[RewardTask]] = {}
 
 
-def register_task(cls: type[RewardTask]) -> type[RewardTask]:
-    """Class decorator: add a task to :data:`TASKS` under its ``name``."""
-    if not cls.name:
-        raise AccordError(f"task class {cls.__name__} needs a name")
-    TASKS[cls.name] = cls
-    return cls
+def register_task(cls: type[RewardTask] | None = None, *, replace: bool = False) -> Any:
+    """Class decorator: add a task to :data:`TASKS` under its ``name``.
+
+    A name already taken (a built-in task's included) is refused unless ``@register_task(replace=True)`` asks to
+    replace the task registered under it.
+    """
+
+    def add(cls: type[RewardTask]) -> type[RewardTask]:
+        if not cls.name:
+            raise AccordError(f"task class {cls.__name__} needs a name")
+        if cls.name in TASKS and TASKS[cls.name] is not cls and not replace:
+            raise AccordError(f"a task named '{cls.name}' is already registered ({TASKS[cls.name].__name__}): give "
+                              f"{cls.__name__} another name, or register it with register_task(replace=True)")
+        TASKS[cls.name] = cls
+        return cls
+
+    return add if cls is None else add(cls)
 
 
 def task_names() -> list[str]:

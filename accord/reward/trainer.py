@@ -30,6 +30,7 @@ import signal
 import sys
 import threading
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -146,7 +147,9 @@ class RewardTrainer:
         self.output_dir = Path(config.output_dir)
 
         # the data is read first: a wrong path fails before a model is loaded
-        self.train_table = self.task.read(train_data if train_data is not None else config.train_path)
+        source = train_data if train_data is not None else config.train_path
+        self.train_table = self.task.read(source)
+        self.task.check_training(self.train_table, str(source) if isinstance(source, (str, os.PathLike)) else None)
         self.eval_table = None
         if eval_data is not None or config.eval_path:
             self.eval_table = self.task.read(eval_data if eval_data is not None else config.eval_path)
@@ -585,6 +588,10 @@ def _accelerator(mixed_precision: str) -> Any:
     if mixed == "auto":
         mixed = "bf16" if cuda and torch.cuda.is_bf16_supported() else "no"
     if not cuda:
+        if mixed in ("bf16", "fp16"):
+            warnings.warn(f"mixed_precision='{mixed}' needs a GPU: on the CPU training runs in float32 (leave "
+                          "mixed_precision at 'auto' or 'no' to train on the CPU without this warning)", UserWarning,
+                          stacklevel=3)
         mixed = "no"
     return Accelerator(cpu=not cuda, mixed_precision=mixed)
 

@@ -15,6 +15,7 @@ public data set is looked for (:func:`find_source_folder`), and stable content h
 
 from __future__ import annotations
 
+import codecs
 import json
 import os
 import zlib
@@ -127,7 +128,21 @@ def _decode_error_place(file: Path, encoding: str, exc: UnicodeDecodeError) -> s
     return f": byte {bad_byte:#04x}" if bad_byte is not None else ""
 
 
+def text_encoding(encoding: str | None) -> str:
+    """The encoding to read a text file with: UTF-8 (the default) is read as ``utf-8-sig``, so that a byte-order mark
+    (Excel's "CSV UTF-8" and Windows tools write one) is skipped rather than read into the first column name or the
+    first JSON value."""
+    if encoding is None:
+        return "utf-8-sig"
+    try:
+        return "utf-8-sig" if codecs.lookup(encoding).name == "utf-8" else encoding
+    except LookupError:  # an unknown name: the reader reports it
+        return encoding
+
+
 def _read(file: Path, fmt: str, read_kwargs: dict[str, Any]) -> pd.DataFrame:
+    if fmt != "parquet":
+        read_kwargs = {**read_kwargs, "encoding": text_encoding(read_kwargs.get("encoding"))}
     if fmt in ("csv", "tsv"):
         kwargs = {"sep": "," if fmt == "csv" else "\t", **read_kwargs}
         return pd.read_csv(file, **kwargs)

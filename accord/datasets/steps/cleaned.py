@@ -12,8 +12,8 @@ One row per solution, in TRL's stepwise-supervision layout (``prompt``, ``comple
 ``label_uncertainty``    list of ``T`` floats: posterior standard deviation of each label (NaN when the method
                          has none)
 ``label_weights``        list of ``T`` floats in [0, 1]: ``1 - 2 * uncertainty`` (1 where it is unknown)
-``p_first_error``        list of ``T + 1`` floats: P(the first wrong step is ``t``); the last entry is P(no step
-                         is wrong)
+``p_first_error``        list of ``T + 1`` floats summing to 1: P(the first wrong step is ``t``); the last entry
+                         is P(no step is wrong)
 ``p_all_correct``        P(no step is wrong): the outcome label of an outcome-only reward model
 ``outcome_weight``       ``1 - 2 * uncertainty`` of ``p_all_correct`` (1 where it is unknown)
 ``first_error``          the most probable first-error position (``T`` = no error)
@@ -94,6 +94,15 @@ def check_cleaned_steps(frame: pd.DataFrame, source: str | None = None) -> None:
             row = _row_of(frame[column], int(np.flatnonzero(bad)[0]))
             raise ValidationError("must hold probabilities in [0, 1]", source=source, column=column, row=row,
                                   value=frame[column].iloc[row])
+    # P(first error at step t) for every step, then P(no step is wrong): one distribution per solution. The
+    # tolerance is far above float32 storage (~3e-8) and JSON's 10 decimals, far below a wrong layout.
+    totals = frame["p_first_error"].map(lambda v: float(np.sum(np.asarray(v, dtype=float)))).to_numpy(dtype=float)
+    off = np.abs(totals - 1.0) > 1e-6
+    if off.any():
+        row = int(np.flatnonzero(off)[0])
+        raise ValidationError(f"must sum to 1 (P(first error at each step), then P(no step is wrong) last), sums "
+                              f"to {totals[row]:.6g}", source=source, column="p_first_error", row=row,
+                              value=frame["p_first_error"].iloc[row])
     for column in ("p_all_correct", "outcome_weight"):
         values = pd.to_numeric(frame[column], errors="coerce").to_numpy(dtype=float)
         bad = ~np.isfinite(values) | (values < 0) | (values > 1)
