@@ -272,6 +272,25 @@ def test_probit_rao_kupper_and_settings() -> None:
     assert CrowdBradleyTerry(ties="rao-kupper").clone().ties == "rao-kupper"
 
 
+def test_default_tie_model_follows_the_link() -> None:
+    """Without ``ties``, the logit link takes Davidson's ties and the probit link Rao-Kupper's (Glenn-David): a
+    Thurstone model is one setting, not two (``link="probit"`` alone used to be refused even on data without ties)."""
+    assert CrowdBradleyTerry().tie_model == "davidson"
+    assert CrowdBradleyTerry(link="probit").tie_model == "rao-kupper"
+    assert CrowdBradleyTerry(link="probit", ties="rao-kupper").tie_model == "rao-kupper"
+    assert CrowdBradleyTerry(ties="rao-kupper").tie_model == "rao-kupper"
+    rng = np.random.default_rng(5)
+    pair = np.repeat(np.arange(60), 3)
+    table = pd.DataFrame({"pair_id": pair, "annotator": np.tile([0, 1, 2], 60),
+                          "label": rng.choice(["A", "B", "tie"], len(pair), p=[0.45, 0.35, 0.2])})
+    probit = CrowdBradleyTerry(link="probit", max_steps=50, num_samples=20, seed=0).fit(table)
+    assert "eta" in probit.population_.index and "nu" not in probit.population_.index
+    logit = CrowdBradleyTerry(max_steps=50, num_samples=20, seed=0).fit(table)
+    assert "nu" in logit.population_.index and "eta" not in logit.population_.index
+    with pytest.raises(AccordError, match="ties"):
+        CrowdBradleyTerry(ties="glenn-david")
+
+
 def test_nuts_small() -> None:
     table, truth = simulate(n_responses=25, n_annotators=8, n_pairs=150, seed=3)
     model = CrowdBradleyTerry(inference="nuts", num_samples=40, num_warmup=40, seed=0).fit(table)

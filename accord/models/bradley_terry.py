@@ -37,7 +37,8 @@ parameter of judgment ``n`` is ``log nu + t_j + e_i`` (Davidson) or ``log eta + 
   At ``d = 0`` the tie probability is ``nu / (2 + nu)``: above the others when ``nu > 1``.
 - ``ties="rao-kupper"`` (Rao & Kupper 1967): a threshold ``eta_j = exp(log eta + t_j)``: :math:`P(A) = F(d - \eta_j)`,
   :math:`P(B) = F(-d - \eta_j)`, the rest is a tie. With ``link="probit"`` this is Glenn & David (1960); Davidson's
-  model has no probit form, so ``link="probit"`` requires ``ties="rao-kupper"``.
+  model has no probit form, so ``link="probit"`` takes Rao-Kupper ties (the default there; ``ties="davidson"``
+  with it is refused).
 
 Responses are identified by ``response_a_id`` / ``response_b_id`` when the table has them (a response then appears
 in many pairs, and any two seen responses can be compared). Without them each pair's sides are responses of their
@@ -100,8 +101,9 @@ class CrowdBradleyTerry(PairwiseUtilityModel):
     link
         ``"logit"`` (Bradley-Terry) or ``"probit"`` (Thurstone case V).
     ties
-        ``"davidson"`` (default; Davidson 1970) or ``"rao-kupper"`` (Rao & Kupper 1967; Glenn & David 1960
-        with ``link="probit"``). Used only when the data contain ties.
+        ``"davidson"`` (Davidson 1970) or ``"rao-kupper"`` (Rao & Kupper 1967; Glenn & David 1960 with
+        ``link="probit"``); ``None`` (default): Davidson with the logit link, Rao-Kupper with the probit link (the
+        tie model in use is :attr:`tie_model`). Used only when the data contain ties.
     annotator_bias
         Learn a position bias per annotator (``b_j``); otherwise ``b = 0`` for everyone.
     annotator_ties
@@ -123,18 +125,25 @@ class CrowdBradleyTerry(PairwiseUtilityModel):
                                                                           "tie_offset": (None, 2.0, 0.1)}
     #: pair-level sites: InverseGamma shape and rate of the variance of their group (integrated out)
     pair_priors: ClassVar[dict[str, tuple[float, float]]] = {"pair_tie": (2.0, 0.5)}
-    ties: str = "davidson"
+    ties: str | None = None
     annotator_bias: bool = True
     annotator_ties: bool = True
     pair_ties: bool = True
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if self.ties not in TIE_MODELS:
-            raise AccordError(f"ties must be one of {TIE_MODELS}, not {self.ties!r}")
+        if self.ties is not None and self.ties not in TIE_MODELS:
+            raise AccordError(f"ties must be one of {TIE_MODELS} or None, not {self.ties!r}")
         if self.link == "probit" and self.ties == "davidson":
             raise AccordError("Davidson ties have no probit form: use ties='rao-kupper' (Glenn-David) with "
                               "link='probit'")
+
+    @property
+    def tie_model(self) -> str:
+        """The tie model in use: ``ties``, or by default the one the link has (Davidson's has no probit form)."""
+        if self.ties is not None:
+            return self.ties
+        return "rao-kupper" if self.link == "probit" else "davidson"
 
     def _labels_for_model(self, encoded: Encoded) -> tuple[np.ndarray, int]:
         if encoded.form == "graded":
@@ -172,7 +181,7 @@ class CrowdBradleyTerry(PairwiseUtilityModel):
         """The priors with fixed parameters (built once per data object, see :meth:`_constant`)."""
         c = lambda value: torch.tensor(value, device=data.device)  # noqa: E731 - constants on the data's device
         # Davidson: log nu; Rao-Kupper: log eta. Both centred where a tie is a minority answer.
-        tie = (c(-1.0), c(1.5)) if self.ties == "davidson" else (c(math.log(0.5)), c(1.0))
+        tie = (c(-1.0), c(1.5)) if self.tie_model == "davidson" else (c(math.log(0.5)), c(1.0))
         concentration, rate = self.pair_priors["pair_tie"]
         return {"sharpness_mean": dist.LogNormal(c(0.0), c(1.0)), "bias_mean": dist.Normal(c(0.0), c(1.0)),
                 "tie_log_mean": dist.Normal(*tie), "zero": c(0.0),
@@ -195,7 +204,7 @@ class CrowdBradleyTerry(PairwiseUtilityModel):
         if pairs is not None and "pair_tie" in params:
             tie_offset = tie_offset + params["pair_tie"][..., pairs]
         tie_log = (params["tie_log_mean"].unsqueeze(-1) + tie_offset).expand_as(d)
-        if self.ties == "davidson":
+        if self.tie_model == "davidson":
             # log of the normaliser e^{d/2} + e^{-d/2} + nu, elementwise (a log_softmax over 3 classes is slow)
             half = d / 2
             top = torch.maximum(half.abs(), tie_log)
@@ -217,7 +226,7 @@ class CrowdBradleyTerry(PairwiseUtilityModel):
         if data.n_classes == 3:
             tie_share = min(max(((labels == 2).sum().item() + 1) / (len(labels) + 2), 0.02), 0.9)
             # Davidson: P(tie | d = 0) = nu / (2 + nu); Rao-Kupper: = 2 F(eta) - 1
-            if self.ties == "davidson":
+            if self.tie_model == "davidson":
                 start = math.log(2 * tie_share / (1 - tie_share))
             else:
                 q = (1 + tie_share) / 2
@@ -256,5 +265,5 @@ class CrowdBradleyTerry(PairwiseUtilityModel):
         """With ties also the tie parameter ``nu`` (Davidson) or ``eta`` (Rao-Kupper) on its natural scale."""
         rows = super()._population()
         if "tie_log_mean" in self._draws:
-            rows["nu" if self.ties == "davidson" else "eta"] = self._summary(self._draws["tie_log_mean"].exp())
+            rows["nu" if self.tie_model == "davidson" else "eta"] = self._summary(self._draws["tie_log_mean"].exp())
         return rows
