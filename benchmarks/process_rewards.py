@@ -33,6 +33,9 @@ Examples::
     python benchmarks/process_rewards.py --seeds 0,1 --n-problems 300 --protocols flag
     python benchmarks/process_rewards.py --sections scaling      # about 1.2 million judgments
     python benchmarks/process_rewards.py --sections reward --seeds 0,1,2,3,4   # MiniLM, CPU-sized
+    python benchmarks/process_rewards.py --sections reward --backbone tiny --reward-steps 3000 --seeds 1,2,3 \
+        --output a.csv     # and --seeds 4,5 --output b.csv in parallel, then:
+    python benchmarks/process_rewards.py --from-results a.reward.csv,b.reward.csv
 """
 
 from __future__ import annotations
@@ -254,15 +257,18 @@ def reward_section(args: argparse.Namespace) -> None:
             rows.extend(reward_run(seed, args, backbone))
             if args.output:
                 pd.DataFrame(rows).to_csv(Path(args.output).with_suffix(".reward.csv"), index=False)
-    results = pd.DataFrame(rows)
-    seeds = results["seed"].nunique()
-    first = results.iloc[0]
     what = (f"a random decoder ({args.tiny_layers} layers, hidden size {args.tiny_hidden}, trained from scratch)"
             if backbone == "tiny" else f"{args.backbone} (embeddings and lower {args.freeze_layers} layers frozen)")
-    print(f"\n## Process reward models: {what}, "
-          f"{args.reward_steps} steps of {args.reward_batch_size} solutions, seeds {','.join(map(str, args.seeds))}; "
+    summarize_rewards(pd.DataFrame(rows), f"{what}, {args.reward_steps} steps of {args.reward_batch_size} solutions")
+
+
+def summarize_rewards(results: pd.DataFrame, what: str) -> None:
+    """The reward section's tables: means and standard errors over seeds, then the paired differences."""
+    seeds = results["seed"].nunique()
+    first = results.iloc[0]
+    print(f"\n## Process reward models: {what}, seeds {','.join(map(str, sorted(results['seed'].unique())))}; "
           f"{int(first['n_train'])} labelled training solutions, {int(first['n_test'])} held-out candidates "
-          f"({args.test_problems} problems x 16)\n")
+          f"({int(first['n_test']) // 16} problems x 16)\n")
     lines = ["| model | " + " | ".join(label for _, label in REWARD_COLUMNS) + " |",
              "|---|" + "---|" * len(REWARD_COLUMNS)]
     for label, _, _ in REWARD_MODELS:
@@ -308,7 +314,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--test-problems", type=int, default=40, help="reward section: held-out problems scored")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--output", help="append the per-seed results to this CSV")
+    parser.add_argument("--from-results", metavar="CSV[,CSV...]",
+                        help="reward section: print the tables of per-seed results written by --output (runs of "
+                             "other seeds, e.g. in parallel) instead of training")
     args = parser.parse_args(argv)
+    if args.from_results:
+        frames = [pd.read_csv(path) for path in args.from_results.split(",")]
+        summarize_rewards(pd.concat(frames, ignore_index=True), f"per-seed results of {args.from_results}")
+        return
     torch.set_num_threads(args.threads)
     print(f"# process_rewards.py: torch threads {args.threads}, {os.cpu_count()} cores visible")
     sections = args.sections.split(",")
