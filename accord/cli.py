@@ -380,6 +380,9 @@ def _read_raters(path: Path, known: pd.Index) -> pd.DataFrame:
     if "annotator" not in raters.columns:
         raise AccordError(f"file {path}: a raters file needs an 'annotator' column; found {list(raters.columns)}")
     raters = raters[raters["annotator"].notna()].drop_duplicates("annotator")
+    if raters.empty:
+        raise AccordError(f"file {path}: no raters (column 'annotator' holds no name): list the raters who can be "
+                          "assigned, one per row, or leave out --raters")
     names = raters["annotator"].astype(str).str.strip()
     matched = names.isin(known.astype(str))
     if not matched.any():

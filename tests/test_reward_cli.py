@@ -193,6 +193,14 @@ def test_score_out_ndjson_is_json_lines(workspace, plain_model, tmp_path):
     assert len(pd.read_json(out, lines=True)) == 48
 
 
+def test_score_given_a_folder_says_so(workspace, plain_model, tmp_path, capsys):
+    # it read "cannot read: [Errno 21] Is a directory"
+    capsys.readouterr()
+    assert accord_main(["score", plain_model, str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert f"{tmp_path} is a folder: give a file of responses or pairs" in err and err.count("\n") == 1
+
+
 def test_score_refuses_an_empty_table(workspace, plain_model, tmp_path, capsys):
     # a header without rows was scored into an empty table, where evaluate says the data is empty
     empty = tmp_path / "empty.csv"

@@ -300,6 +300,8 @@ def test_cli_writes_one_row_per_judgment(judgments_file: str, tmp_path, capsys) 
     (["--budget", "5", "--pool-costs", "experts=2"], "unknown pool 'experts'"),
     (["--budget", "5", "--pool-costs", "human=free"], "--pool-costs"),
     (["--budget", "5", "--raters", "RATERS"], "none of its 2 raters"),
+    # a header-only raters file read "none of its 0 raters ... look like '(none)'"
+    (["--budget", "5", "--raters", "NO_RATERS"], "no raters (column 'annotator' holds no name)"),
     # only a model of response utilities can value comparisons never made: not silently none of them
     (["--budget", "5", "--new-comparisons", "3"], "--new-comparisons"),
     (["--budget", "5", "--method", "bradley-terry", "--new-comparisons", "-1"], "--new-comparisons"),
@@ -311,7 +313,9 @@ def test_cli_bad_input_is_one_error_and_no_output(judgments_file: str, tmp_path,
     raters = tmp_path / "raters.csv"
     pd.DataFrame({"annotator": ["ghost", "phantom"]}).to_csv(raters, index=False)
     output = tmp_path / "next_batch.csv"
-    extra = [str(raters) if part == "RATERS" else part for part in extra]
+    no_raters = tmp_path / "no_raters.csv"
+    no_raters.write_text("annotator\n")
+    extra = [{"RATERS": str(raters), "NO_RATERS": str(no_raters)}.get(part, part) for part in extra]
     status = main(["suggest", "--input", judgments_file, "--form", "categorical", *extra, "--output", str(output),
                    "--quiet"])
     err = capsys.readouterr().err

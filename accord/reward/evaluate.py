@@ -325,6 +325,8 @@ def _read_frame(data: Any) -> pd.DataFrame:
     path = Path(data)
     if not path.exists():
         raise AccordError(f"file {path}: not found")
+    if path.is_dir():
+        raise AccordError(f"{path} is a folder: give a file of responses or pairs (.parquet, .jsonl, .json or .csv)")
     suffix = path.suffix.lower()
     try:
         if suffix in (".parquet", ".pq"):
