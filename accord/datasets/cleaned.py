@@ -64,8 +64,8 @@ def weight_from_uncertainty(uncertainty: pd.Series | np.ndarray) -> np.ndarray:
 
 def cleaned_format(path: str | os.PathLike, fmt: str | None = None) -> str:
     """``"parquet"`` or ``"jsonl"``: ``fmt`` when given (for a name whose suffix says no format; one that says the
-    other format is refused, as its reader would refuse the file), else from the suffix (``.json`` holds JSON Lines
-    here)."""
+    other format is refused, as its reader would refuse the file), else from the suffix (a cleaned dataset named
+    ``.json`` holds JSON Lines)."""
     suffix = Path(path).suffix.lower()
     try:
         table_format = infer_format(path)
