@@ -24,7 +24,10 @@ Printed per seed and setting, for :class:`~accord.models.DebiasedBradleyTerry` (
 * ``ECE``: of P(A) against the true P(A > B) (10 bins), for the debiased labels, crowd Bradley-Terry's and the vote
   share; ``length slope``: the coefficient of the length difference (in sentences) when the labels' log-odds are
   regressed on the true utility gap and the length difference, divided by the gap's coefficient (0: the labels
-  do not lean towards the longer response beyond its quality).
+  do not lean towards the longer response beyond its quality);
+* ``ECE oracle``: the same ECE for crowd Bradley-Terry fitted on each pair's *true label* alone (one rater who never
+  errs and has no pull): how far from the true P(A > B) crowd Bradley-Terry lands when no rater errs and nothing
+  needs debiasing (each response is compared with 3 others), the reference for the other ECE columns.
 
     python benchmarks/debias_synthetic.py                       # 2 seeds, 3,000 pairs, 60 raters
     python benchmarks/debias_synthetic.py --seeds 0,1,2,3,4 --pairs 6000
@@ -72,6 +75,9 @@ def run(seed: int, share: float, args: argparse.Namespace) -> dict[str, float]:
     model = DebiasedBradleyTerry(covariates=("length",), seed=seed).fit(data.judgments)
     seconds = time.perf_counter() - started
     plain = CrowdBradleyTerry(seed=seed).fit(data.judgments)
+    oracle_votes = data.judgments.drop_duplicates("pair_id").assign(annotator="oracle")
+    oracle_votes["label"] = data.true_label.reindex(oracle_votes["pair_id"]).to_numpy()
+    oracle = CrowdBradleyTerry(annotator_bias=False, seed=seed).fit(oracle_votes)
     table = model.annotators_.join(data.annotators[["length_bias"]])
     table = table[table["n_judgments"] > 0]
     biased = table["length_bias"] > 0
@@ -79,7 +85,8 @@ def run(seed: int, share: float, args: argparse.Namespace) -> dict[str, float]:
     votes = (data.judgments.assign(a=data.judgments["label"] == "A").groupby("pair_id")["a"].mean()
              .reindex(pairs.index).to_numpy())
     labels = {"debiased": model.soft_labels_.probs["A"].reindex(pairs.index).to_numpy(),
-              "crowd BT": plain.soft_labels_.probs["A"].reindex(pairs.index).to_numpy(), "votes": votes}
+              "crowd BT": plain.soft_labels_.probs["A"].reindex(pairs.index).to_numpy(), "votes": votes,
+              "oracle": oracle.soft_labels_.probs["A"].reindex(pairs.index).to_numpy()}
     flagged = table["p_length_effect_nonzero"] >= 0.5
     row = {"seed": seed, "biased share": share, "fit s": seconds,
            "cover 0 (unbiased)": float(covers[~biased].mean()), "flagged": int(flagged.sum()),
