@@ -59,6 +59,18 @@ def test_written_files_have_the_mode_the_umask_gives(tmp_path, mask, suffix):
         assert stat.S_IMODE(file.stat().st_mode) == expected, file
 
 
+def test_writing_to_a_symbolic_link_replaces_the_file_it_points_to(tmp_path):
+    real = tmp_path / "runs" / "clean.parquet"
+    real.parent.mkdir()
+    real.write_text("old")
+    link = tmp_path / "latest.parquet"
+    link.symlink_to(real)
+    with atomic_path(link) as tmp:
+        tmp.write_text("new")
+    assert link.is_symlink() and real.read_text() == "new"  # the link is kept and its target is current
+    assert not list(real.parent.glob("*.partial"))
+
+
 def test_write_cleaned_records_method_and_source_without_being_told(tmp_path):
     judgments = read_judgments(REPO_ROOT / "tests" / "fixtures" / "judgments" / "preferences.csv")
     judgments = judgments.assign(response_a=["a1", "a1", "a2", "a2"], response_b=["b1", "b1", "b2", "b2"])

@@ -55,9 +55,13 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     The temporary file lives in the target's folder so that the final ``os.replace`` is a rename on one file system.
     The file gets the mode a plain ``open(path, "w")`` would give it (``0o666`` less the umask): ``mkstemp`` creates
     it private (``0o600``), and the rename would otherwise carry that mode to the target. A ``path`` naming an
-    existing folder is refused before anything is written.
+    existing folder is refused before anything is written. A ``path`` that is a symbolic link is written through:
+    the file it points to is replaced and the link stays (as ``open(path, "w")`` and pandas' writers do; replacing
+    the link itself would leave its target stale).
     """
     target = Path(path)
+    if target.is_symlink():
+        target = Path(os.path.realpath(target))
     if target.is_dir():
         raise ValidationError("is a folder; name a file to write", source=str(target))
     target.parent.mkdir(parents=True, exist_ok=True)
