@@ -198,7 +198,21 @@ def test_score_given_a_folder_says_so(workspace, plain_model, tmp_path, capsys):
     capsys.readouterr()
     assert accord_main(["score", plain_model, str(tmp_path)]) == 2
     err = capsys.readouterr().err
-    assert f"{tmp_path} is a folder: give a file of responses or pairs" in err and err.count("\n") == 1
+    assert f"folder {tmp_path}: not a saved Hugging Face dataset" in err and err.count("\n") == 1
+
+
+def test_score_and_evaluate_read_a_saved_hugging_face_dataset_as_train_does(workspace, plain_model, tmp_path):
+    # train read a save_to_disk folder; score and evaluate had a reader of their own that refused every folder
+    import datasets
+
+    frame = pd.read_json(workspace["data"], lines=True)
+    folder = tmp_path / "pairs-dataset"
+    datasets.Dataset.from_pandas(frame).save_to_disk(str(folder))
+    for command, suffix in (("score", ".jsonl"), ("evaluate", ".json")):
+        from_file, from_folder = tmp_path / f"{command}-file{suffix}", tmp_path / f"{command}-folder{suffix}"
+        assert accord_main([command, plain_model, workspace["data"], "--out", str(from_file)]) == 0
+        assert accord_main([command, plain_model, str(folder), "--out", str(from_folder)]) == 0
+        assert from_folder.read_text() == from_file.read_text()  # scores, or metrics, identical
 
 
 def test_score_refuses_an_empty_table(workspace, plain_model, tmp_path, capsys):

@@ -120,9 +120,9 @@ def read_attribute_table(source: Any) -> tuple[pd.DataFrame, dict[str, Any]]:
             frame, meta = read_with_provenance(path, text_columns=("pair_id", "response_id", "prompt", "response",
                                                                     "chosen", "rejected"))
         else:
-            from accord.reward.data import _read_path
+            from accord.reward.data import read_table_path
 
-            frame, meta = _read_path(path), {}
+            frame, meta = read_table_path(path), {}
     elif isinstance(source, pd.DataFrame):
         frame = source.reset_index(drop=True)
         meta = dict(source.attrs.get("accord") or source.attrs.get("provenance") or {})

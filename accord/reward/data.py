@@ -47,7 +47,7 @@ def load_pairs(source: Any) -> pd.DataFrame:
     name = None
     if isinstance(source, (str, os.PathLike)):
         name = str(source)
-        frame = _read_path(Path(source))
+        frame = read_table_path(Path(source))
     elif isinstance(source, pd.DataFrame):
         frame = source.copy()
     elif isinstance(source, dict):
@@ -59,7 +59,11 @@ def load_pairs(source: Any) -> pd.DataFrame:
     return normalise_pairs(frame, source=name)
 
 
-def _read_path(path: Path) -> pd.DataFrame:
+def read_table_path(path: Path) -> pd.DataFrame:
+    """The table in ``path``, the one reader of the reward commands' inputs: a cleaned dataset (checked), a table
+    (``.parquet``, ``.jsonl``, ``.json``, ``.csv``, ``.tsv``; text columns read as text) or a folder written by
+    ``datasets.Dataset.save_to_disk`` (its ``train`` split for a ``DatasetDict``). Each failure is one
+    :class:`AccordError` naming the file."""
     if not path.exists():
         raise AccordError(f"file {path}: not found")
     if path.is_dir():
@@ -80,7 +84,7 @@ def _read_path(path: Path) -> pd.DataFrame:
             if suffix != ".json" or _looks_like_lines(path):
                 frame = _read_cleaned_or_raw(path)
             else:
-                frame = pd.read_json(path, encoding="utf-8-sig")
+                frame = pd.read_json(path, dtype=False, encoding="utf-8-sig")  # ids and texts stay as written
         elif suffix in (".csv", ".tsv"):
             frame = pd.read_csv(path, sep="\t" if suffix == ".tsv" else ",")
         else:

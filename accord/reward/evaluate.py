@@ -322,27 +322,9 @@ def _side_columns(reward: np.ndarray, var: np.ndarray, k: float, mean: float, sd
 def _read_frame(data: Any) -> pd.DataFrame:
     if isinstance(data, pd.DataFrame):
         return _check_texts(data.reset_index(drop=True), None)
-    path = Path(data)
-    if not path.exists():
-        raise AccordError(f"file {path}: not found")
-    if path.is_dir():
-        raise AccordError(f"{path} is a folder: give a file of responses or pairs (.parquet, .jsonl, .json or .csv)")
-    suffix = path.suffix.lower()
-    try:
-        if suffix in (".parquet", ".pq"):
-            return _check_texts(pd.read_parquet(path), str(path))
-        if suffix in (".jsonl", ".ndjson"):
-            # utf-8-sig: a byte-order mark (Windows tools write one) is skipped, as pandas' CSV reader does
-            return _check_texts(pd.read_json(path, lines=True, dtype=False, encoding="utf-8-sig"), str(path))
-        if suffix == ".json":
-            return _check_texts(pd.read_json(path, dtype=False, encoding="utf-8-sig"), str(path))
-        if suffix in (".csv", ".tsv"):
-            return _check_texts(pd.read_csv(path, sep="\t" if suffix == ".tsv" else ","), str(path))
-    except (OSError, ValueError) as err:
-        if isinstance(err, AccordError):
-            raise
-        raise AccordError(f"file {path}: cannot read: {str(err).splitlines()[0]}") from err
-    raise AccordError(f"file {path}: unknown suffix '{suffix}' (use .parquet, .jsonl, .json or .csv)")
+    from accord.reward.data import read_table_path
+
+    return _check_texts(read_table_path(Path(data)), str(data))
 
 
 def _check_texts(frame: pd.DataFrame, source: str | None) -> pd.DataFrame:
