@@ -25,9 +25,10 @@ Printed per seed and setting, for :class:`~accord.models.DebiasedBradleyTerry` (
   share; ``length slope``: the coefficient of the length difference (in sentences) when the labels' log-odds are
   regressed on the true utility gap and the length difference, divided by the gap's coefficient (0: the labels
   do not lean towards the longer response beyond its quality);
-* ``ECE oracle``: the same ECE for crowd Bradley-Terry fitted on each pair's *true label* alone (one rater who never
-  errs and has no pull): how far from the true P(A > B) crowd Bradley-Terry lands when no rater errs and nothing
-  needs debiasing (each response is compared with 3 others), the reference for the other ECE columns.
+* ``ECE oracle``: the same ECE for crowd Bradley-Terry fitted on one judgment per pair, the pair's *true label*,
+  given by the pair's first rater (so the raters are the data's, and none errs or has a pull): how far from the true
+  P(A > B) crowd Bradley-Terry lands when no rater errs and nothing needs debiasing (each response is compared with
+  3 others), the reference for the other ECE columns.
 
     python benchmarks/debias_synthetic.py                       # 2 seeds, 3,000 pairs, 60 raters
     python benchmarks/debias_synthetic.py --seeds 0,1,2,3,4 --pairs 6000
@@ -76,9 +77,9 @@ def run(seed: int, share: float, args: argparse.Namespace) -> dict[str, float]:
     model = DebiasedBradleyTerry(covariates=("length",), inference=args.inference, seed=seed).fit(data.judgments)
     seconds = time.perf_counter() - started
     plain = CrowdBradleyTerry(seed=seed).fit(data.judgments)
-    oracle_votes = data.judgments.drop_duplicates("pair_id").assign(annotator="oracle")
-    oracle_votes["label"] = data.true_label.reindex(oracle_votes["pair_id"]).to_numpy()
-    oracle = CrowdBradleyTerry(annotator_bias=False, seed=seed).fit(oracle_votes)
+    oracle_votes = data.judgments.drop_duplicates("pair_id")  # one rater of the data per pair: sharpness identified
+    oracle_votes = oracle_votes.assign(label=data.true_label.reindex(oracle_votes["pair_id"]).to_numpy())
+    oracle = CrowdBradleyTerry(seed=seed).fit(oracle_votes)
     table = model.annotators_.join(data.annotators[["length_bias"]])
     table = table[table["n_judgments"] > 0]
     biased = table["length_bias"] > 0
