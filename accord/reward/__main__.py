@@ -116,7 +116,8 @@ def build_parser(prog: str = "accord") -> argparse.ArgumentParser:
                         description="Accuracy, NLL, Brier and ECE of a saved reward model on preference pairs, "
                                     "against their soft labels (and against held-out votes when the data has them).")
     ev.add_argument("model_dir", help="a folder written by `accord train`")
-    ev.add_argument("data", help="a cleaned dataset or any preference layout (vote columns add vote metrics)")
+    ev.add_argument("data", help="a cleaned dataset or any preference layout, a file or a `datasets` folder (vote "
+                    "columns add vote metrics)")
     ev.add_argument("--batch-size", type=int, default=32, metavar="N", help="pairs per forward pass (default: 32)")
     ev.add_argument("--max-length", type=int, default=None, metavar="N",
                     help="tokens per sequence (default: the length the model was trained with)")
@@ -126,7 +127,8 @@ def build_parser(prog: str = "accord") -> argparse.ArgumentParser:
                                     "('chosen' and 'rejected'). A model trained with --uncertainty-head also gives "
                                     "reward_sd and the conservative reward, reward - k * reward_sd.")
     sc.add_argument("model_dir", help="a folder written by `accord train`, or several, comma-separated: an ensemble")
-    sc.add_argument("data", help="a file with a 'response' column (and 'prompt'), or 'chosen' and 'rejected'")
+    sc.add_argument("data", help="a file (or a `datasets` folder) with a 'response' column (and 'prompt'), or 'chosen' "
+                    "and 'rejected'")
     sc.add_argument("--k", type=float, default=None, metavar="X",
                     help="conservative reward = reward - k * reward_sd (default: 1; needs a model trained with "
                          "--uncertainty-head, or an ensemble: then k multiplies the members' sd or variance)")
