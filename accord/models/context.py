@@ -294,7 +294,8 @@ def build_design(table: pd.DataFrame, *, group: str | None, topic: str | None, c
         raise AccordError(f"column '{topic}': the topic column is not in the judgments table")
     group_names: tuple[str, ...] = ("all",)
     if group is not None:
-        counts = _as_level(table[group]).value_counts()
+        # most judgments first; equal counts in name order, so the reference does not depend on the rows' order
+        counts = _as_level(table[group]).value_counts().sort_index().sort_values(ascending=False, kind="stable")
         reference = counts.index[0] if reference_group is None else str(reference_group)
         if reference not in counts.index:
             raise AccordError(f"reference group '{reference_group}' does not occur in column '{group}'")
@@ -372,7 +373,8 @@ class ContextPreference(PyroRaterModel):
         (``"auto"``: every ``item_*`` column; ``None``: none). Categorical columns are one-hot encoded (columns with
         more than 64 levels are skipped as identifiers), numeric ones standardised.
     reference_group
-        The group every effect is a contrast against (default: the group with most judgments).
+        The group every effect is a contrast against (default: the group with most judgments; of groups with equal
+        counts, the first by name).
     scale_effects, shift_effects, reliability_effects, tie_effects
         Switch each family of group effects on or off.
     labels
