@@ -32,7 +32,7 @@ Printed per seed and setting, for :class:`~accord.models.DebiasedBradleyTerry` (
 
     python benchmarks/debias_synthetic.py                       # 2 seeds, 3,000 pairs, 60 raters
     python benchmarks/debias_synthetic.py --seeds 0,1,2,3,4 --pairs 6000
-    python benchmarks/debias_synthetic.py --seeds 0,1,2,3,4 --shares 0.25 --inference nuts   # about 5 min a seed
+    python benchmarks/debias_synthetic.py --seeds 0,1,2,3,4 --shares 0.25 --inference nuts   # 2-3 min a seed
 """
 
 from __future__ import annotations
