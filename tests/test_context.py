@@ -14,6 +14,8 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from accord.aggregate import build_cleaned
 from accord.aggregate.pluralistic import decompose_disagreement, pluralistic_soft_labels, population_weights
@@ -169,3 +171,63 @@ def test_groups_whose_column_names_coincide_are_refused_by_name():
                                item_index=pd.Index(["p1", "p2", "p3"]), classes=("A", "B"))
     with pytest.raises(AccordError, match="'18-25' and '18 25'.*'18_25'"):
         pluralistic_soft_labels(probs)
+
+
+# --- ties of the shared-label marginal's cut points -----------------------------------------------------------------
+
+
+def _segment_gradient(cuts: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    from accord.models.context import segment_lengths
+
+    cuts = cuts.clone().requires_grad_(True)
+    _, lengths = segment_lengths(cuts)
+    (lengths * weights).sum().backward()
+    return cuts.grad
+
+
+@given(st.lists(st.floats(-3.0, 3.0), min_size=3, max_size=3), st.integers(1, 3))
+@settings(max_examples=40, deadline=None)
+def test_the_gradient_at_tied_cut_points_does_not_follow_which_way_rounding_went(weights, ulps):
+    """Two groups with one label distribution give cut points a few ulps apart in either direction, as vectorised
+    maths rounds; the gradient at the tie (a kink) followed that direction: a segment an ulp long carried a full
+    gradient. Now it follows the points' given order whichever way they are rounded."""
+    weights = torch.tensor(weights)
+    tie = torch.tensor(0.3932388, dtype=torch.float32)
+    low, high = tie.clone(), tie.clone()
+    for _ in range(ulps):
+        low, high = torch.nextafter(low, torch.tensor(0.0)), torch.nextafter(high, torch.tensor(1.0))
+    below = torch.stack([torch.tensor(0.0), tie, low, torch.tensor(1.0)])[None]  # group 2's cut ulps below group 1's
+    above = torch.stack([torch.tensor(0.0), tie, high, torch.tensor(1.0)])[None]  # ... ulps above
+    assert float(low) < float(tie) < float(high)
+    torch.testing.assert_close(_segment_gradient(below, weights), _segment_gradient(above, weights))
+
+
+@given(st.lists(st.integers(0, 1000), min_size=2, max_size=8), st.lists(st.integers(-2, 2), min_size=8, max_size=8))
+@settings(max_examples=60, deadline=None)
+def test_segment_lengths_are_non_negative_and_mirror_with_the_cut_points(grid, nudges):
+    """Lengths of tied points are 0, the others the gaps between tie groups, and reflecting the cut points about 1/2
+    (a side swap) reverses the lengths."""
+    from accord.models.context import segment_lengths
+
+    eps = float(torch.finfo(torch.float32).eps)
+    values = [g / 1000 + n * eps for g, n in zip(grid, nudges)]
+    cuts = torch.tensor([[0.0, *values, 1.0]], dtype=torch.float64).clamp(0, 1)
+    _, lengths = segment_lengths(cuts)
+    _, mirrored = segment_lengths(1.0 - cuts.flip(-1))
+    assert (lengths >= 0).all()
+    assert abs(float(lengths.sum()) - 1.0) < 1e-5
+    torch.testing.assert_close(mirrored, lengths.flip(-1), atol=1e-5, rtol=0)
+
+
+def test_a_side_swap_mirrors_the_fit_of_two_rater_groups():
+    """With two rater groups and shared labels the fit left the warm start's tie (every group one distribution)
+    towards one of two modes by the sort order of tied cut points, which a side swap reverses: the swapped table's
+    soft labels moved by 0.78. The MAP stage now runs with both orders and keeps the lower loss."""
+    table = make_synthetic(n_pairs=150, n_annotators=20, n_groups=2, seed=0).judgments.drop(columns=["gold"])
+    swapped = table.assign(label=table["label"].map({"A": "B", "B": "A", "tie": "tie"}))
+    for a, b in (("response_a", "response_b"), ("response_a_id", "response_b_id")):
+        swapped[a], swapped[b] = table[b].to_numpy(), table[a].to_numpy()
+    fits = [ContextPreference(inference="map", seed=0).fit(t) for t in (table, swapped)]
+    probs = fits[1].soft_labels_.probs.rename(columns={"A": "B", "B": "A"})[fits[0].soft_labels_.probs.columns]
+    np.testing.assert_allclose(probs.to_numpy(), fits[0].soft_labels_.probs.to_numpy(), atol=1e-4)
+    assert fits[0].svi_map_.losses[-1] == pytest.approx(fits[1].svi_map_.losses[-1], rel=1e-5)

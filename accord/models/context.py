@@ -60,7 +60,11 @@ The hierarchy is written non-centred (``mu = s_mu z``).
 (joint MAP over a hierarchy is degenerate), from a warm start: pair log-odds or utilities from vote fractions and
 win rates, honest raters, and the sign of each group's scale read off the correlation of its vote fractions with
 the reference group's (the sign flips the label coupling, which gradient steps cannot cross). This keeps the fit
-off the mirror modes (label switching). (2) ``"lowrank"`` (default; AutoLowRankMultivariateNormal) or
+off the mirror modes (label switching). Under shared labels the warm start gives every group one distribution, so
+their cut points of ``[0, 1]`` tie, and the marginal has a kink there: which way the fit leaves it follows the
+order of the tied points, and a side swap (A and B exchanged) reverses that order. Stage 1 therefore runs with
+both orders and keeps the lower loss, so that the fit of a side-swapped table is the mirror of this one (it costs a
+second MAP run when there are groups). (2) ``"lowrank"`` (default; AutoLowRankMultivariateNormal) or
 ``"meanfield"`` (AutoDiagonalNormal) from the MAP point, hyperparameters learned: mean-field shrinks the bilinear
 ``lambda mu`` and ``s_mu z``, which the low-rank guide, holding those joint directions, recovers. ``"map"`` stops
 after stage 1 (point estimates; soft labels overconfident).
@@ -79,6 +83,7 @@ Example
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 from collections.abc import Sequence
@@ -114,6 +119,8 @@ HYPERPARAMETERS: tuple[str, ...] = (
     "pair_scale", "honest_mean", "honest_sd", "adversarial_mean", "adversarial_sd", "spam_mean", "spam_sd",
 )
 CONTEXT_INFERENCE: tuple[str, ...] = ("map", "meanfield", "lowrank")
+# Cut points of the shared-label marginal closer than this are tied (float32 rounding leaves a few 1e-8).
+CUT_TIE_TOLERANCE = 1e-6
 
 
 def flip_index(n_classes: int) -> list[int]:
@@ -135,6 +142,23 @@ def preference_probs(eta: torch.Tensor, tie_threshold: torch.Tensor | None) -> t
     p_tie = (1.0 - p_a - p_b).clamp_min(1e-6)
     probs = torch.stack([p_a, p_b, p_tie], dim=-1)
     return probs / probs.sum(-1, keepdim=True)
+
+
+def segment_lengths(cuts: torch.Tensor, tolerance: float = CUT_TIE_TOLERANCE) -> tuple[torch.Tensor, torch.Tensor]:
+    """The cut points ``cuts [n, C]`` sorted, and the lengths ``[n, C - 1]`` of the segments between them.
+
+    Points within ``tolerance`` of each other are tied: they keep their given order and the segments between them
+    have length exactly 0. Ties come up to rounding (two groups with one distribution get cut points an ulp apart,
+    in either direction, as vectorised maths rounds), and at a tie the marginal has a kink whose gradient would
+    otherwise follow those ulps: a segment an ulp long carries a full-sized gradient.
+    """
+    values, index = torch.sort(cuts.detach(), dim=-1)
+    new_tie = torch.cat([torch.ones_like(values[:, :1], dtype=torch.bool), values.diff(dim=-1) > tolerance], dim=-1)
+    tie_group = torch.empty_like(index).scatter_(-1, index, new_tie.long().cumsum(-1))
+    tie_group, order = torch.sort(tie_group, dim=-1, stable=True)
+    cuts = cuts.gather(-1, order)
+    tied = tie_group[:, 1:] == tie_group[:, :-1]
+    return cuts, torch.where(tied, torch.zeros_like(cuts[:, 1:]), cuts[:, 1:] - cuts[:, :-1])
 
 
 def gini(probs: np.ndarray) -> np.ndarray:
@@ -427,6 +451,8 @@ class ContextPreference(PyroRaterModel):
     inference: str = "lowrank"
     max_steps: int = 1500
     learning_rate: float = 0.1
+    # the sort order of tied cut points of the shared-label marginal (not a setting: the fit chooses it)
+    _reverse_ties = False
 
     def __post_init__(self) -> None:
         if self.labels not in LABEL_MODELS:
@@ -491,9 +517,16 @@ class ContextPreference(PyroRaterModel):
         # starting at the MAP point with small scales.
         hyper = {name: value for name, value in init.items() if name in HYPERPARAMETERS or name.endswith("_sd")}
         batch = None if self.batch_size is None else round(self.batch_size * data.n_judgments / data.n_items)
+        # Shared labels: where two groups' cut points tie (at the warm start every group holds one distribution) the
+        # marginal has a kink, and which group's cut point takes the gradient of the segment below it follows the
+        # sort order of the tied points, which a side swap reverses; the fit leaves that point towards one of two
+        # modes. The MAP stage runs with each order and keeps the lower loss, so that the fit of a side-swapped
+        # table is the mirror of this one rather than the other mode.
+        orders = [functools.partial(setattr, self, "_reverse_ties", flag) for flag in (False, True)]
         draws = self._keep_fit(fit_pyro(self, self._model, data, init=init, hold=(hyper, self.posterior_steps),
                                         rank=self.rank, vectorize_draws=True,
-                                        subsample=batch if batch is not None and batch < data.n_judgments else None))
+                                        subsample=batch if batch is not None and batch < data.n_judgments else None,
+                                        map_variants=orders if self.labels == "shared" and data.n_groups > 1 else ()))
         uses = self._uses(data)
         n_draws = next(iter(draws.values())).shape[1]
         self.draws_ = [self._derive({**hyper, **{k: v[0, s] for k, v in draws.items()}}, uses, data)
@@ -697,11 +730,11 @@ class ContextPreference(PyroRaterModel):
         reversed_ = self._scales(p, data, uses) < 0  # [n, G]
         order = torch.where(reversed_[..., None], backward, forward)  # [n, G, K] class at each rank
         cumulative = torch.cumsum(clean.gather(-1, order), dim=-1)[..., :-1]  # [n, G, K-1] breakpoints
-        cuts = torch.cat(
-            [clean.new_zeros(n_items, 1), cumulative.reshape(n_items, -1), clean.new_ones(n_items, 1)], dim=-1
-        ).clamp(0.0, 1.0)
-        cuts, _ = torch.sort(cuts, dim=-1)
-        length = cuts[:, 1:] - cuts[:, :-1]  # [n, S]
+        flat = cumulative.reshape(n_items, -1)
+        if self._reverse_ties:  # tied cut points sort in the groups' reverse order (see _fit)
+            flat = flat.flip(-1)
+        cuts = torch.cat([clean.new_zeros(n_items, 1), flat, clean.new_ones(n_items, 1)], dim=-1).clamp(0.0, 1.0)
+        cuts, length = segment_lengths(cuts)  # [n, S + 1], [n, S]
         middle = (0.5 * (cuts[:, 1:] + cuts[:, :-1])).detach()
         rank = (cumulative.detach()[:, :, None, :] <= middle[:, None, :, None]).sum(-1)  # [n, G, S]
         segment_class = order.gather(-1, rank)  # [n, G, S]

@@ -19,7 +19,7 @@ A loss or parameters that become NaN or infinite raise :class:`accord.FitError` 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -66,14 +66,16 @@ class PyroFit:
 def fit_pyro(settings: Any, model: Callable[..., Any], data: Any, *, sites: list[str] | None = None,
              enumerated: bool = False, init: Draws | None = None, plates: Callable[..., Any] | None = None,
              map_normal: tuple[str, ...] = (), hold: tuple[Draws, int] | None = None, rank: int | None = None,
-             vectorize_draws: bool = False, subsample: int | None = None) -> PyroFit:
+             vectorize_draws: bool = False, subsample: int | None = None,
+             map_variants: Sequence[Callable[[], None]] = ()) -> PyroFit:
     """Fit ``model(data, subsample)`` as ``settings`` (a :class:`~accord.models.base.PyroRaterModel`) say.
 
     ``sites``: the continuous sites a guide covers (the model is blocked to them; ``None``: every latent site);
     ``enumerated``: the model enumerates a discrete site; ``plates``: the guide's ``create_plates``; ``map_normal``:
     sites that keep a mean-field Gaussian under MAP (exchangeable groups, whose point estimate sits at the group
     mean); ``hold``: ``(held site values, posterior steps)`` of a two-stage fit; ``vectorize_draws``: draw under
-    one outer plate instead of one guide call per draw.
+    one outer plate instead of one guide call per draw; ``map_variants``: set-ups of the model (each called before
+    a run) from each of which the MAP stage of a two-stage fit runs; the run with the lowest final loss goes on.
     """
     inference = settings.inference
     if inference == "nuts":
@@ -91,11 +93,24 @@ def fit_pyro(settings: Any, model: Callable[..., Any], data: Any, *, sites: list
     if hold is not None:
         held, steps = hold
         stage = poutine.condition(model, data=held)
-        point_guide = AutoDelta(stage, init_loc_fn=init_to_value(values=init, fallback=init_to_median))
-        svi_map = run_svi(stage, point_guide, loss, data, subsample, max_steps=settings.max_steps,
-                          learning_rate=learning_rate, description=f"{name} (MAP)", **rule)
-        with torch.no_grad():
-            init = {**held, **{k: v.detach().clone() for k, v in point_guide.median(data, None).items()}}
+        best: tuple[SVIResult, Any, Draws, Callable[[], None] | None] | None = None
+        for variant in map_variants or (None,):
+            if variant is not None:
+                variant()
+            pyro.clear_param_store()
+            # copies: the guide's parameters may take the start's tensors themselves, and the optimiser moves them
+            start = {k: v.clone() for k, v in (init or {}).items()}
+            guide = AutoDelta(stage, init_loc_fn=init_to_value(values=start, fallback=init_to_median))
+            result = run_svi(stage, guide, loss, data, subsample, max_steps=settings.max_steps,
+                             learning_rate=learning_rate, description=f"{name} (MAP)", **rule)
+            if best is None or result.losses[-1] < best[0].losses[-1]:
+                with torch.no_grad():
+                    point = {**held, **{k: v.detach().clone() for k, v in guide.median(data, None).items()}}
+                best = (result, guide, point, variant)
+        assert best is not None
+        svi_map, point_guide, init, chosen = best
+        if chosen is not None:
+            chosen()  # the kept run's set-up stays for the posterior stage and for whatever reads the fit
         if inference == "map":
             return PyroFit({k: v[None, None] for k, v in init.items()}, svi_map, point_guide, svi_map)
         pyro.clear_param_store()
