@@ -521,13 +521,15 @@ class ContextPreference(PyroRaterModel):
         # marginal has a kink, and which group's cut point takes the gradient of the segment below it follows the
         # sort order of the tied points, which a side swap reverses; the fit leaves that point towards one of two
         # modes. The MAP stage runs with each order and keeps the lower loss, so that the fit of a side-swapped
-        # table is the mirror of this one rather than the other mode.
+        # table is the mirror of this one rather than the other mode. (Without effects that move a group's cut
+        # points, the groups' points stay tied and either order gives the same gradient.)
+        uses = self._uses(data)
+        groups_differ = self.labels == "shared" and any(uses[k] for k in ("scale", "shift", "tie_group", "interaction"))
         orders = [functools.partial(setattr, self, "_reverse_ties", flag) for flag in (False, True)]
         draws = self._keep_fit(fit_pyro(self, self._model, data, init=init, hold=(hyper, self.posterior_steps),
                                         rank=self.rank, vectorize_draws=True,
                                         subsample=batch if batch is not None and batch < data.n_judgments else None,
-                                        map_variants=orders if self.labels == "shared" and data.n_groups > 1 else ()))
-        uses = self._uses(data)
+                                        map_variants=orders if groups_differ else ()))
         n_draws = next(iter(draws.values())).shape[1]
         self.draws_ = [self._derive({**hyper, **{k: v[0, s] for k, v in draws.items()}}, uses, data)
                        for s in range(n_draws)]
