@@ -64,7 +64,8 @@ off the mirror modes (label switching). Under shared labels the warm start gives
 their cut points of ``[0, 1]`` tie, and the marginal has a kink there: which way the fit leaves it follows the
 order of the tied points, and a side swap (A and B exchanged) reverses that order. Stage 1 therefore runs with
 both orders and keeps the lower loss, so that the fit of a side-swapped table is the mirror of this one (it costs a
-second MAP run when there are groups). (2) ``"lowrank"`` (default; AutoLowRankMultivariateNormal) or
+second MAP run when there are groups). With three or more groups the MAP path meets more such points on its way,
+and a swap or another row order can still end it in another mode. (2) ``"lowrank"`` (default; AutoLowRankMultivariateNormal) or
 ``"meanfield"`` (AutoDiagonalNormal) from the MAP point, hyperparameters learned: mean-field shrinks the bilinear
 ``lambda mu`` and ``s_mu z``, which the low-rank guide, holding those joint directions, recovers. ``"map"`` stops
 after stage 1 (point estimates; soft labels overconfident).
@@ -521,8 +522,9 @@ class ContextPreference(PyroRaterModel):
         # marginal has a kink, and which group's cut point takes the gradient of the segment below it follows the
         # sort order of the tied points, which a side swap reverses; the fit leaves that point towards one of two
         # modes. The MAP stage runs with each order and keeps the lower loss, so that the fit of a side-swapped
-        # table is the mirror of this one rather than the other mode. (Without effects that move a group's cut
-        # points, the groups' points stay tied and either order gives the same gradient.)
+        # table is the mirror of this one rather than the other mode (with two groups; three or more meet further
+        # ties on the way, see the module docstring). Without effects that move a group's cut points the groups'
+        # points stay tied, and either order gives the same gradient.
         uses = self._uses(data)
         groups_differ = self.labels == "shared" and any(uses[k] for k in ("scale", "shift", "tie_group", "interaction"))
         orders = [functools.partial(setattr, self, "_reverse_ties", flag) for flag in (False, True)]
