@@ -14,7 +14,9 @@ annotator's own draw from their type's clean distribution ``pi_it`` (Bernoulli, 
 :func:`accord.models.context.preference_probs`; for a categorical table with ``K > 2`` classes ``mu_i``, ``d_it``
 are vectors of ``K`` logits and ``pi_it = softmax(eta_it)``; a binary categorical table is the Bernoulli case,
 its first class in the place of A), reported honestly with probability ``h_j = sigma(a_j)``,
-``a_j ~ StudentT_3(m_a, s_a)``, else replaced by a label from a population spam distribution ``s``:
+``a_j ~ StudentT_3(m_a, s_a)``, else replaced by a label from a population spam distribution ``s`` (a softmax of
+``N(0, 1)`` logits: ``K`` of them for ``K > 2`` unordered classes, so that no class is the reference; else ``K - 1``
+against a 0 for the last class, the tie or B):
 
 .. math::
 
@@ -157,7 +159,7 @@ class RaterTypes(PyroRaterModel):
         sample("pair_scale", dist.LogNormal(math.log(2.0) * one, 0.5))
         sample("honest_mean", dist.Normal(1.5 * one, 1.5))
         sample("honest_sd", dist.LogNormal(zero, 0.5))
-        sample("spam_logits", dist.Normal(torch.zeros(K - 1, device=one.device), 1.0).to_event(1))
+        sample("spam_logits", dist.Normal(torch.zeros(self._n_spam_logits(data), device=one.device), 1.0).to_event(1))
         if K == 3 and not data.softmax:
             sample("tie_base", dist.Normal(zero, 1.5))
         if T > 1:
@@ -196,8 +198,18 @@ class RaterTypes(PyroRaterModel):
             theta = torch.nn.functional.softplus(p["tie_base"]).expand_as(p["eta"])
         return preference_probs(p["eta"], theta)
 
+    @staticmethod
+    def _n_spam_logits(data: "_TypesData") -> int:
+        """``K`` free logits for unordered classes (an exchangeable prior: no class is the reference, so the fit
+        does not depend on which class name sorts last), else ``K - 1`` against a 0 for the last class (B of two,
+        or the tie of A/B/tie, where A and B stay exchangeable)."""
+        return data.n_classes if data.softmax else data.n_classes - 1
+
     def _spam(self, p: dict[str, torch.Tensor]) -> torch.Tensor:
-        return torch.softmax(torch.cat([p["spam_logits"], p["spam_logits"].new_zeros(1)]), -1)
+        logits = p["spam_logits"]
+        if logits.shape[-1] < self.data_.n_classes:
+            logits = torch.cat([logits, logits.new_zeros(1)])
+        return torch.softmax(logits, -1)
 
     def _judgment_loglik(self, p: dict[str, torch.Tensor], data: "_TypesData") -> torch.Tensor:
         """``[N, T]``: log P(y_n | the annotator is of type t)."""
@@ -223,7 +235,7 @@ class RaterTypes(PyroRaterModel):
         mu = start(items, labels, np.ones(len(labels), dtype=bool), data.n_items, *([K] if data.softmax else []))
         pair_scale = max(float(mu.std()), 0.5)
         init = {"pair_scale": torch.tensor(pair_scale, **f32), "honest_mean": torch.tensor(2.0, **f32),
-                "honest_sd": torch.tensor(1.0, **f32), "spam_logits": torch.zeros(K - 1, **f32),
+                "honest_sd": torch.tensor(1.0, **f32), "spam_logits": torch.zeros(self._n_spam_logits(data), **f32),
                 "mu_z": torch.as_tensor(mu / pair_scale, **f32), "honest_z": torch.zeros(data.n_workers, **f32)}
         if K == 3 and not data.softmax:
             init["tie_base"] = torch.tensor(tie_start(labels), **f32)
