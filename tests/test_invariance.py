@@ -181,7 +181,7 @@ def _categorical(renamed: bool) -> pd.DataFrame:
     return validate(table, form="categorical")
 
 
-@pytest.mark.parametrize("model", ["dawid-skene-vb", "mace-map", "glad-map", "rater-types"])
+@pytest.mark.parametrize("model", ["dawid-skene-vb", "glad-map", "rater-types"])
 def test_categorical_fit_does_not_depend_on_the_names_of_the_classes(model):
     """Unordered classes named so that they sort in another order are the same fit. RaterTypes drew its spam
     distribution from ``K - 1`` logits against a 0 for the class that sorts last, a prior that is not exchangeable
@@ -206,7 +206,7 @@ def _vb_models() -> dict:
     from accord.models import MACE, HierarchicalDawidSkene, OneCoinDawidSkene
 
     return {"one-coin-dawid-skene": lambda seed: OneCoinDawidSkene(seed=seed),
-            "hierarchical-dawid-skene-vb": lambda seed: HierarchicalDawidSkene(inference="vb", max_steps=300,
+            "hierarchical-dawid-skene-vb": lambda seed: HierarchicalDawidSkene(inference="vb", max_steps=100,
                                                                                 seed=seed),
             "mace-vb": lambda seed: MACE(inference="vb", seed=seed)}
 
@@ -248,8 +248,9 @@ def test_vb_posterior_does_not_depend_on_row_order_names_sides_or_extra_columns(
                                                                                vb_reference_fits):
     """The variational posterior of the closed-form fits is checked to 1e-6. Their soft labels average draws of
     ``q``, numbered by the annotators' first rows: shuffled or renamed rows and swapped sides move them as a change of
-    seed does (measured: one-coin seed 0.022, shuffle 0.021, rename 0.039, swap 0.005; hierarchical VB 0.021, 0.037,
-    0.031, 0.026; MACE VB 0.054, 0.033, 0.066, 0.029), so they are held to three times the change of seed; with the
+    seed does (measured, max |difference|: one-coin seed 0.022, shuffle 0.021, rename 0.039, swap 0.005;
+    hierarchical VB 0.021, 0.045, 0.035, 0.026, and over six seeds a change of seed 0.022-0.047, a shuffle
+    0.017-0.045; MACE VB 0.054, 0.033, 0.066, 0.029), so they are held to three times the change of seed; with the
     same codes (extra columns, crowd-kit names) they are the same."""
     reference, other_seed = vb_reference_fits[model]
     table, pair_map, rater_map = _transform(transform, _base())
