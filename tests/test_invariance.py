@@ -11,8 +11,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from accord.datasets import make_synthetic, validate
+from accord.datasets import make_synthetic, swap_sides, validate
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -59,20 +61,13 @@ def _rename(table: pd.DataFrame) -> tuple[pd.DataFrame, dict, dict]:
     return out.sort_values(["pair_id", "annotator"]).reset_index(drop=True), pair_map, rater_map
 
 
-def _swap(table: pd.DataFrame) -> pd.DataFrame:
-    out = table.assign(label=table["label"].map({"A": "B", "B": "A", "tie": "tie"}))
-    for a, b in (("response_a", "response_b"), ("response_a_id", "response_b_id")):
-        out[a], out[b] = table[b].to_numpy(), table[a].to_numpy()
-    return out
-
-
 def _transform(name: str, table: pd.DataFrame) -> tuple[pd.DataFrame, dict, dict]:
     if name == "shuffle":
         return table.sample(frac=1.0, random_state=11).reset_index(drop=True), {}, {}
     if name == "rename":
         return _rename(table)
     if name == "swap":
-        return _swap(table), {}, {}
+        return swap_sides(table), {}, {}
     if name == "extra_columns":
         return table.assign(notes=[f"note {i}" for i in range(len(table))], label_copy=table["label"],
                             annotator_copy=table["annotator"]), {}, {}
@@ -137,3 +132,21 @@ def test_fit_does_not_depend_on_row_order_names_sides_or_extra_columns(model, tr
     if transform == "swap":
         got[:, 2] = -got[:, 2]
     np.testing.assert_allclose(got, want, atol=1e-5)
+
+
+@given(st.lists(st.sampled_from(["A", "B", "tie"]), min_size=1, max_size=12), st.data())
+@settings(max_examples=50, deadline=None)
+def test_swap_sides_turns_the_chosen_rows_round_and_twice_is_the_table(labels, data):
+    n = len(labels)
+    mask = np.array(data.draw(st.lists(st.booleans(), min_size=n, max_size=n)))
+    table = pd.DataFrame({"pair_id": [f"p{i}" for i in range(n)], "annotator": "r", "label": labels,
+                          "response_a": [f"a{i}" for i in range(n)], "response_b": [f"b{i}" for i in range(n)]})
+    out = swap_sides(table, mask)
+    flipped = {"A": "B", "B": "A", "tie": "tie"}
+    assert list(out["label"]) == [flipped[x] if m else x for x, m in zip(labels, mask)]
+    assert list(out["response_a"]) == [f"b{i}" if m else f"a{i}" for i, m in enumerate(mask)]
+    assert list(table["label"]) == labels  # the input is left as it was
+    back = swap_sides(out, mask)
+    pd.testing.assert_frame_equal(back.astype(object), table.astype(object))
+    graded = table.assign(label=np.arange(n) - 3)
+    assert list(swap_sides(graded, mask)["label"]) == [-(i - 3) if m else i - 3 for i, m in enumerate(mask)]
