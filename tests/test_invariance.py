@@ -11,8 +11,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from accord.datasets import make_synthetic, validate
+from accord.datasets import make_synthetic, swap_sides, validate
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -73,18 +75,6 @@ def _rename(table: pd.DataFrame, sort: bool = True) -> tuple[pd.DataFrame, dict,
     return out, pair_map, rater_map
 
 
-def _swap(table: pd.DataFrame) -> pd.DataFrame:
-    """Sides A and B exchanged: the labels mirrored (a graded label negated), the response columns swapped."""
-    if pd.api.types.is_numeric_dtype(table["label"]):
-        out = table.assign(label=-table["label"])
-    else:
-        out = table.assign(label=table["label"].map({"A": "B", "B": "A", "tie": "tie"}))
-    for a, b in (("response_a", "response_b"), ("response_a_id", "response_b_id"), ("item_model_a", "item_model_b")):
-        if a in table.columns:
-            out[a], out[b] = table[b].to_numpy(), table[a].to_numpy()
-    return out
-
-
 def _transform(name: str, table: pd.DataFrame) -> tuple[pd.DataFrame, dict, dict]:
     if name == "shuffle":
         return table.sample(frac=1.0, random_state=11).reset_index(drop=True), {}, {}
@@ -93,7 +83,7 @@ def _transform(name: str, table: pd.DataFrame) -> tuple[pd.DataFrame, dict, dict
     if name == "rename_in_place":
         return _rename(table, sort=False)
     if name == "swap":
-        return _swap(table), {}, {}
+        return swap_sides(table), {}, {}
     if name == "extra_columns":
         return table.assign(notes=[f"note {i}" for i in range(len(table))], label_copy=table["label"],
                             annotator_copy=table["annotator"]), {}, {}
@@ -380,8 +370,10 @@ def _transform_attributes(name: str, table: pd.DataFrame, item: str) -> tuple[pd
     if name == "attribute_names":  # another sorted order of the attributes, the rows sorted by them
         renamed = table.assign(attribute=table["attribute"].map(RENAMED_ATTRIBUTES))
         return renamed.sort_values(["attribute", item, "annotator"]).reset_index(drop=True), {}, {}
-    if name == "swap":
-        return _swap(table), {}, {}
+    if name == "swap":  # the models behind the two sides turned round too
+        out = swap_sides(table)
+        out["item_model_a"], out["item_model_b"] = table["item_model_b"].to_numpy(), table["item_model_a"].to_numpy()
+        return out, {}, {}
     return _transform_items(name, table, item, ["attribute"])
 
 
@@ -448,3 +440,21 @@ def test_attribute_scores_do_not_depend_on_row_order_names_or_extra_columns(mode
     if transform == "swap":
         got[:, [c.startswith("shift") for c in columns]] *= -1
     np.testing.assert_allclose(got, reference.annotators_[columns].to_numpy(float), atol=1e-6)
+
+
+@given(st.lists(st.sampled_from(["A", "B", "tie"]), min_size=1, max_size=12), st.data())
+@settings(max_examples=50, deadline=None)
+def test_swap_sides_turns_the_chosen_rows_round_and_twice_is_the_table(labels, data):
+    n = len(labels)
+    mask = np.array(data.draw(st.lists(st.booleans(), min_size=n, max_size=n)))
+    table = pd.DataFrame({"pair_id": [f"p{i}" for i in range(n)], "annotator": "r", "label": labels,
+                          "response_a": [f"a{i}" for i in range(n)], "response_b": [f"b{i}" for i in range(n)]})
+    out = swap_sides(table, mask)
+    flipped = {"A": "B", "B": "A", "tie": "tie"}
+    assert list(out["label"]) == [flipped[x] if m else x for x, m in zip(labels, mask)]
+    assert list(out["response_a"]) == [f"b{i}" if m else f"a{i}" for i, m in enumerate(mask)]
+    assert list(table["label"]) == labels  # the input is left as it was
+    back = swap_sides(out, mask)
+    pd.testing.assert_frame_equal(back.astype(object), table.astype(object))
+    graded = table.assign(label=np.arange(n) - 3)
+    assert list(swap_sides(graded, mask)["label"]) == [-(i - 3) if m else i - 3 for i, m in enumerate(mask)]

@@ -34,6 +34,7 @@ _LAZY: dict[str, str] = {
                      "item_columns", "table_info", "to_crowdkit", "validate"),
                     "accord.datasets.schema"),
     "SoftLabels": "accord.datasets.softlabels",
+    "swap_sides": "accord.datasets.ids",
     **dict.fromkeys(("StepLabels", "SyntheticSteps", "make_synthetic_steps", "read_cleaned_steps", "validate_steps",
                      "write_cleaned_steps"),
                     "accord.datasets.steps"),
@@ -68,6 +69,7 @@ if TYPE_CHECKING:  # what static tools see: the same names, imported eagerly
     )
     from accord.datasets.cleaned import CLEANED_COLUMNS, read_cleaned, weight_from_uncertainty, write_cleaned
     from accord.datasets.cleaned_attributes import read_attribute_cleaned, write_attribute_cleaned
+    from accord.datasets.ids import swap_sides
     from accord.datasets.io import atomic_path
     from accord.datasets.loaders import (
         describe,

@@ -1,4 +1,5 @@
-"""Stable ids from content: a pair's id from its texts when the data has none, and the hashes behind it."""
+"""Stable ids from content: a pair's id from its texts when the data has none, the hashes behind it, and the turning
+round of a judgment's sides that a pair's one orientation needs."""
 
 from __future__ import annotations
 
@@ -57,16 +58,37 @@ def derive_pair_ids(table: pd.DataFrame, form: str) -> pd.DataFrame:
     out = table.copy()
     out.insert(0, "pair_id", pair_id.to_numpy())
     if swapped.any():
-        out.loc[swapped, ["response_a", "response_b"]] = table.loc[swapped, ["response_b", "response_a"]].to_numpy()
-        if {"response_a_id", "response_b_id"} <= set(out.columns):
-            ids = ["response_a_id", "response_b_id"]
-            out.loc[swapped, ids] = table.loc[swapped, ids[::-1]].to_numpy()
-        label = out["label"].astype(object)
-        if form == "graded":
-            numeric = pd.to_numeric(label, errors="coerce")
-            label = label.where(~(swapped & numeric.notna().to_numpy()), -numeric)
-        else:
-            label = label.where(~swapped, label.map({"A": "B", "B": "A"}).fillna(label))
-        out["label"] = label
+        out = swap_sides(out, swapped, graded=form == "graded")
         out["presented_swapped"] = swapped
+    return out
+
+
+def swap_sides(table: pd.DataFrame, rows: np.ndarray | pd.Series | None = None, *,
+               graded: bool | None = None) -> pd.DataFrame:
+    """A copy of ``table`` with the sides of ``rows`` (a boolean mask; default every row) turned round.
+
+    ``response_a``/``response_b`` and ``response_a_id``/``response_b_id`` (where present) exchange places, an
+    ``"A"``/``"B"`` label becomes the other one (a ``"tie"`` stays), and a graded strength is negated (``graded``:
+    whether labels are strengths; by default, when the validated table says so or every label is a number). The
+    same judgments seen the other way round: a model without a position-bias term gives the mirrored fit. The copy
+    carries no validation record: validate it again.
+    """
+    mask = np.ones(len(table), dtype=bool) if rows is None else np.asarray(rows, dtype=bool)
+    if mask.shape != (len(table),):
+        raise ValueError(f"rows: a boolean mask of the table's {len(table)} rows, not shape {mask.shape}")
+    if graded is None:
+        form = table.attrs.get("accord", {}).get("form")
+        graded = form == "graded" if form else bool(pd.api.types.is_numeric_dtype(table["label"]))
+    out = table.copy()
+    out.attrs = {}
+    for a, b in (("response_a", "response_b"), ("response_a_id", "response_b_id")):
+        if a in out.columns and b in out.columns:
+            out.loc[mask, [a, b]] = table.loc[mask, [b, a]].to_numpy()
+    label = out["label"].astype(object)
+    if graded:
+        numeric = pd.to_numeric(label, errors="coerce")
+        label = label.where(~(mask & numeric.notna().to_numpy()), -numeric)
+    else:
+        label = label.where(~mask, label.map({"A": "B", "B": "A"}).fillna(label))
+    out["label"] = label
     return out

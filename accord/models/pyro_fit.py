@@ -67,7 +67,7 @@ def fit_pyro(settings: Any, model: Callable[..., Any], data: Any, *, sites: list
              enumerated: bool = False, init: Draws | None = None, plates: Callable[..., Any] | None = None,
              map_normal: tuple[str, ...] = (), hold: tuple[Draws, int] | None = None, rank: int | None = None,
              vectorize_draws: bool = False, subsample: int | None = None,
-             map_variants: Sequence[Callable[[], None]] = ()) -> PyroFit:
+             map_variants: Sequence[Callable[[], None]] = (), map_plateau_cuts: int = 0) -> PyroFit:
     """Fit ``model(data, subsample)`` as ``settings`` (a :class:`~accord.models.base.PyroRaterModel`) say.
 
     ``sites``: the continuous sites a guide covers (the model is blocked to them; ``None``: every latent site);
@@ -75,7 +75,8 @@ def fit_pyro(settings: Any, model: Callable[..., Any], data: Any, *, sites: list
     sites that keep a mean-field Gaussian under MAP (exchangeable groups, whose point estimate sits at the group
     mean); ``hold``: ``(held site values, posterior steps)`` of a two-stage fit; ``vectorize_draws``: draw under
     one outer plate instead of one guide call per draw; ``map_variants``: set-ups of the model (each called before
-    a run) from each of which the MAP stage of a two-stage fit runs; the run with the lowest final loss goes on.
+    a run) from each of which the MAP stage of a two-stage fit runs; the run with the lowest final loss goes on;
+    ``map_plateau_cuts``: :func:`run_svi`'s ``plateau_cuts`` in that MAP stage.
     """
     inference = settings.inference
     if inference == "nuts":
@@ -102,7 +103,8 @@ def fit_pyro(settings: Any, model: Callable[..., Any], data: Any, *, sites: list
             start = {k: v.clone() for k, v in (init or {}).items()}
             guide = AutoDelta(stage, init_loc_fn=init_to_value(values=start, fallback=init_to_median))
             result = run_svi(stage, guide, loss, data, subsample, max_steps=settings.max_steps,
-                             learning_rate=learning_rate, description=f"{name} (MAP)", **rule)
+                             learning_rate=learning_rate, description=f"{name} (MAP)", **rule,
+                             plateau_cuts=map_plateau_cuts)
             if best is None or result.losses[-1] < best[0].losses[-1]:
                 with torch.no_grad():
                     point = {**held, **{k: v.detach().clone() for k, v in guide.median(data, None).items()}}
@@ -170,7 +172,7 @@ def posterior_draws(guide: Any, n_draws: int, *args: Any, vectorize: bool = Fals
 
 def run_svi(model: Callable[..., Any], guide: Callable[..., Any], loss: Any, *args: Any, max_steps: int = 2000,
             learning_rate: float = 0.05, tol: float = 1e-4, patience: int = 20, progress: bool = False,
-            description: str = "SVI", final_lr_fraction: float = 1.0) -> SVIResult:
+            description: str = "SVI", final_lr_fraction: float = 1.0, plateau_cuts: int = 0) -> SVIResult:
     """Fit ``guide`` to ``model`` by SVI with Pyro's ClippedAdam, one optimizer over all the guide's parameters
     (:func:`_with_params`); ``args`` go to both on every step.
 
@@ -179,7 +181,8 @@ def run_svi(model: Callable[..., Any], guide: Callable[..., Any], loss: Any, *ar
     difference (:func:`window_noise`: a stochastic ELBO on small data is noisier than ``tol`` of its size, so the
     relative rule alone ran every small fit to ``max_steps``), or after ``max_steps``; ``tol=0`` runs every one of
     the ``max_steps``. ``final_lr_fraction`` < 1 decays the learning rate geometrically to that fraction of
-    ``learning_rate`` at ``max_steps`` (less Monte Carlo jitter at the end).
+    ``learning_rate`` at ``max_steps`` (less Monte Carlo jitter at the end). ``plateau_cuts`` > 0: where the rule
+    would stop, the rate is cut to a tenth instead and the run goes on, that many times.
     """
     decay = final_lr_fraction ** (1.0 / max(max_steps, 1))
     store = pyro.get_param_store()
@@ -230,6 +233,15 @@ def run_svi(model: Callable[..., Any], guide: Callable[..., Any], loss: Any, *ar
             # twice in a row: one window within the noise can be chance while the guide's scales are still growing
             settled = settled + 1 if change <= max(tol * max(abs(mean), 1.0),
                                                    2.0 * math.hypot(noise, previous_noise)) else 0
+            if (settled == 2 or (settled == 1 and noise == 0.0)) and plateau_cuts > 0 and optimizer is not None:
+                # settled at this rate: go on at a tenth of it (Adam at a fixed rate hovers about an optimum with
+                # kinks, and where it stops then follows rounding; smaller steps settle into it)
+                plateau_cuts -= 1
+                for group in optimizer.param_groups:
+                    group["lr"] *= 0.1
+                settled, previous_mean = 0, None
+                window.clear()
+                continue
             if settled == 2 or (settled == 1 and noise == 0.0):
                 result.converged = True
                 break
