@@ -123,7 +123,7 @@ def _models() -> dict:
 # spam and position bias, against the change of seed 0 -> 1):
 #   debiased Bradley-Terry  seed 0.012/0.020  shuffle 0.010/0.009  rename 0.011/0.011  swap 0.011/0.014
 #   ordinal (graded table)  seed 0.012/0.014  shuffle 0.010/0.015  rename 0.007/0.019  swap 0.004/0.018
-# (with the sweep's 80 steps: seed 0.10/0.07 and 0.06/0.06, every transformation within 1.2 times that): none is
+# (80 steps at the full rate: seed 0.10/0.07 and 0.06/0.06, every transformation within 1.2 times that): none is
 # clearly larger than a change of seed.
 SKIP = {("rater-types", "shuffle"), ("rater-types", "rename"), ("dawid-skene-symmetric-map", "swap"),
         *((m, t) for m in ("crowd-bradley-terry", "debiased-bradley-terry", "ordinal-map")
