@@ -459,3 +459,13 @@ def test_swap_sides_turns_the_chosen_rows_round_and_twice_is_the_table(labels, d
     pd.testing.assert_frame_equal(back.astype(object), table.astype(object))
     graded = table.assign(label=np.arange(n) - 3)
     assert list(swap_sides(graded, mask)["label"]) == [-(i - 3) if m else i - 3 for i, m in enumerate(mask)]
+
+
+def test_swap_sides_names_what_is_wrong():
+    from accord.datasets import AccordError
+
+    table = pd.DataFrame({"pair_id": ["p"], "annotator": ["r"], "label": ["A"]})
+    with pytest.raises(AccordError, match="'label'"):
+        swap_sides(table.drop(columns=["label"]))
+    with pytest.raises(AccordError, match="boolean mask of the table's 1 rows"):
+        swap_sides(table, [True, False])

@@ -8,6 +8,8 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from accord.datasets.errors import AccordError
+
 _HEX_DIGITS = np.frombuffer(b"0123456789abcdef", dtype="S1")
 
 
@@ -73,9 +75,12 @@ def swap_sides(table: pd.DataFrame, rows: np.ndarray | pd.Series | None = None, 
     same judgments seen the other way round: a model without a position-bias term gives the mirrored fit. The copy
     carries no validation record: validate it again.
     """
+    if "label" not in table.columns:
+        raise AccordError(f"swap_sides: the table has no column 'label' (columns: {list(table.columns)})")
     mask = np.ones(len(table), dtype=bool) if rows is None else np.asarray(rows, dtype=bool)
     if mask.shape != (len(table),):
-        raise ValueError(f"rows: a boolean mask of the table's {len(table)} rows, not shape {mask.shape}")
+        raise AccordError(f"swap_sides: rows must be a boolean mask of the table's {len(table)} rows, not of shape "
+                          f"{mask.shape}")
     if graded is None:
         form = table.attrs.get("accord", {}).get("form")
         graded = form == "graded" if form else bool(pd.api.types.is_numeric_dtype(table["label"]))

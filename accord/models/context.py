@@ -66,7 +66,8 @@ order of the tied points, and a side swap (A and B exchanged) reverses that orde
 both orders and keeps the lower loss, so that the fit of a side-swapped table is the mirror of this one (it costs a
 second MAP run when there are groups). Each run goes on at a tenth of its rate once its loss settles (at the
 fixed rate it hovers about a kinked optimum, and where it stops follows rounding). With three or more groups the
-MAP path meets more such points on its way, and a swap or another row order can still end it elsewhere. (2) ``"lowrank"`` (default; AutoLowRankMultivariateNormal) or
+MAP path meets more such points on its way, and a swap or another row order can still end it elsewhere
+(``benchmarks/invariance.py`` measures both). (2) ``"lowrank"`` (default; AutoLowRankMultivariateNormal) or
 ``"meanfield"`` (AutoDiagonalNormal) from the MAP point, hyperparameters learned: mean-field shrinks the bilinear
 ``lambda mu`` and ``s_mu z``, which the low-rank guide, holding those joint directions, recovers. ``"map"`` stops
 after stage 1 (point estimates; soft labels overconfident).
@@ -527,7 +528,7 @@ class ContextPreference(PyroRaterModel):
         # ties on the way, see the module docstring). Without effects that move a group's cut points the groups'
         # points stay tied, and either order gives the same gradient. Each run goes on at a tenth of its rate once
         # it settles: at the fixed rate it hovers about an optimum with kinks, and where it stopped followed
-        # rounding (three groups: a side swap or another row order moved soft labels by 0.25-0.37; 0.02 after).
+        # rounding (benchmarks/invariance.py measures what a swap or another row order still moves).
         uses = self._uses(data)
         groups_differ = self.labels == "shared" and any(uses[k] for k in ("scale", "shift", "tie_group", "interaction"))
         orders = [functools.partial(setattr, self, "_reverse_ties", flag) for flag in (False, True)]
