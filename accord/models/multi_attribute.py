@@ -26,9 +26,9 @@ from accord.datasets.attributes import (
 )
 from accord.models.ordinal_probit import ordinal_probit_derivatives, ordinal_probit_loglik
 
-# Weak priors, in units of a typical rater's noise: the first cut-point, the cut-point log-increments, and the
-# inverse-gamma (shape, scale) of every variance (a mode near 0 only when the data say so).
-_CUT_FIRST_SD = 10.0
+# Weak priors, in units of a typical rater's noise: the centre of an attribute's cut-points, the cut-point
+# log-increments, and the inverse-gamma (shape, scale) of every variance (a mode near 0 only when the data say so).
+_CUT_CENTRE_SD = 10.0
 _CUT_INCREMENT_SD = 1.5
 _VARIANCE_PRIOR = (1.0, 1e-3)
 
@@ -58,6 +58,7 @@ class _Data:
     item_counts: np.ndarray  # [items, attributes]
     worker_counts: np.ndarray  # [workers, attributes]
     rated: torch.Tensor  # [workers, attributes] float: 1 where the rater rated the attribute
+    cut_used: torch.Tensor  # [attributes, max_levels - 1] float: 1 where the column is one of the attribute's cuts
 
 
 @dataclass(kw_only=True, eq=False)
@@ -73,8 +74,8 @@ class MultiAttributeOrdinal:
         P(y_n \le k) = \Phi\Big(\frac{\gamma_{ak} - \eta_{ia} - b_{ja}}{\sigma_{ja}}\Big), \qquad
         \gamma_{a1} < \dots < \gamma_{a,L_a-1},
 
-    with attribute-specific cut-points ``\gamma_a`` (ordered by construction: a first cut plus exponentiated
-    increments), and for rater ``j`` on attribute ``a`` a *threshold shift* ``b_{ja}`` (leniency: positive reads the
+    with attribute-specific cut-points ``\gamma_a`` (ordered by construction: their centre plus exponentiated
+    increments about it, so that the scale turned round is the same model), and for rater ``j`` on attribute ``a`` a *threshold shift* ``b_{ja}`` (leniency: positive reads the
     item higher) and a *noise* ``\sigma_{ja} = e^{s_{ja}}``. Partial pooling, across raters and across attributes
     (in the spirit of the hierarchical rater model of Patz, Junker, Johnson & Mariano 2002):
 
@@ -208,11 +209,11 @@ class MultiAttributeOrdinal:
         covariance = self._item_step(mean, hyper["covariance"].expand(data.n_items, -1, -1), params, hyper, data)
         converged, rounds = False, 0
         for rounds in range(1, self.max_iter + 1):
-            before = self._watched(mean, params, hyper)
+            before = self._watched(mean, params, hyper, data)
             hyper = self._prior_step(mean, covariance, params, hyper, data)
             self._rater_step(mean, covariance, params, hyper, data)
             covariance = self._item_step(mean, covariance, params, hyper, data)
-            after = self._watched(mean, params, hyper)
+            after = self._watched(mean, params, hyper, data)
             if max(float((after[k] - before[k]).abs().max()) for k in after) < self.tol:
                 converged = True
                 break
@@ -224,13 +225,13 @@ class MultiAttributeOrdinal:
         self.objective_ = float(self._expected_log_joint(mean, covariance, params, hyper, data))
         return self
 
-    def _watched(self, mean: torch.Tensor, params: dict[str, torch.Tensor], hyper: dict[str, torch.Tensor]
-                 ) -> dict[str, torch.Tensor]:
+    def _watched(self, mean: torch.Tensor, params: dict[str, torch.Tensor], hyper: dict[str, torch.Tensor],
+                 data: _Data) -> dict[str, torch.Tensor]:
         """What convergence is judged on, each in units of its attribute's latent sd: the items' means, the
         cut-points and the covariance; and the sds of the rater effects (in units of a typical rater's noise)."""
         sd = torch.diagonal(hyper["covariance"]).sqrt()
-        width = self.cutpoints(params).shape[1]
-        watched = {"mean": mean / sd, "cuts": self.cutpoints(params) / sd.unsqueeze(-1).expand(-1, width),
+        cuts = self.cutpoints(params, data)
+        watched = {"mean": mean / sd, "cuts": cuts / sd.unsqueeze(-1).expand(-1, cuts.shape[1]),
                    "covariance": hyper["covariance"] / torch.outer(sd, sd), "log_sd": sd.log()}
         for name in ("shift_var", "shift_var_rater", "noise_var", "noise_var_rater"):
             watched[name] = hyper[name].sqrt()
@@ -266,6 +267,8 @@ class MultiAttributeOrdinal:
             n_items=codes.n_items, n_workers=codes.n_workers, n_attributes=codes.n_attributes,
             n_levels=n_levels, item_counts=item_counts, worker_counts=worker_counts,
             rated=torch.as_tensor(worker_counts > 0, dtype=torch.float64, device=device),
+            cut_used=torch.as_tensor(np.arange(max(max_cut + 1, 1))[None, :] < (n_levels - 1)[:, None],
+                                     dtype=torch.float64, device=device),
         )
 
     def _init_params(self, data: _Data) -> tuple[torch.Tensor, dict[str, torch.Tensor], np.ndarray]:
@@ -288,7 +291,7 @@ class MultiAttributeOrdinal:
         within = (level - means[slot]) ** 2
         means = means.reshape(data.n_items, n_attr)
         eta = np.zeros((data.n_items, n_attr))
-        first = np.zeros(n_attr)
+        centre = np.zeros(n_attr)
         increments = np.zeros((n_attr, max(max_levels - 2, 0)))
         start_variance = np.ones(n_attr)
         for a in range(n_attr):  # one small loop over attributes, not over ratings
@@ -308,13 +311,14 @@ class MultiAttributeOrdinal:
             frequency = np.bincount(level[mine].astype(int), minlength=n_levels) + 0.5
             cumulative = np.cumsum(frequency)[:-1] / frequency.sum()
             cuts = math.sqrt(variance + 1.0) * ndtri(np.clip(cumulative, 1e-3, 1 - 1e-3))
-            cuts = np.maximum.accumulate(cuts + 1e-3 * np.arange(len(cuts)))
-            first[a] = cuts[0]
+            # spread out ties; centred, so that the start of the scale turned round is this start turned round
+            cuts = np.maximum.accumulate(cuts + 1e-3 * (np.arange(len(cuts)) - (len(cuts) - 1) / 2))
+            centre[a] = cuts.mean()
             if n_levels > 2:
                 increments[a, : n_levels - 2] = np.log(np.maximum(np.diff(cuts), 0.05))
         device = torch.device(self.device)
         tensor = lambda x: torch.as_tensor(x, dtype=dtype, device=device).clone()  # noqa: E731
-        params = {"cut_first": tensor(first), "cut_log_increment": tensor(increments)}
+        params = {"cut_centre": tensor(centre), "cut_log_increment": tensor(increments)}
         zeros = lambda *shape: torch.zeros(*shape, dtype=dtype, device=device)  # noqa: E731
         if self.shift:
             params["shift"] = zeros(data.n_workers, n_attr)
@@ -342,11 +346,16 @@ class MultiAttributeOrdinal:
     # -- the model ------------------------------------------------------------------------------------------
 
     @staticmethod
-    def cutpoints(params: dict[str, torch.Tensor]) -> torch.Tensor:
-        """``[attributes, max_levels - 1]`` ordered cut-points (columns past an attribute's last are unused)."""
-        first = params["cut_first"].unsqueeze(-1)
+    def cutpoints(params: dict[str, torch.Tensor], data: _Data) -> torch.Tensor:
+        """``[attributes, max_levels - 1]`` ordered cut-points (columns past an attribute's last are unused): the
+        centre of the attribute's cut-points plus exponentiated increments about it. The centre, not the first cut,
+        is the free location: the scale turned round (a side swap of pairs) maps it to minus itself and reverses
+        the increments, so the fit of the turned table is this fit turned round."""
         steps = params["cut_log_increment"].exp()
-        return torch.cat([first, first + torch.cumsum(steps, dim=-1)], dim=-1)
+        offsets = torch.cat([torch.zeros_like(steps[:, :1]), torch.cumsum(steps, dim=-1)], dim=-1)
+        used = data.cut_used
+        middle = (offsets * used).sum(-1) / used.sum(-1).clamp(min=1.0)
+        return params["cut_centre"].unsqueeze(-1) + offsets - middle.unsqueeze(-1)
 
     @staticmethod
     def centred(values: torch.Tensor, data: _Data) -> torch.Tensor:
@@ -362,7 +371,7 @@ class MultiAttributeOrdinal:
 
     def _rater_terms(self, params: dict[str, torch.Tensor], data: _Data) -> tuple[torch.Tensor, ...]:
         """Per rating: the rater's shift and log-noise, and the cut-points below and above the rating's level."""
-        cuts = self.cutpoints(params)
+        cuts = self.cutpoints(params, data)
         if self.shift:
             shift = self.centred(params["shift"], data)[data.worker, data.attr]
         else:
@@ -374,7 +383,7 @@ class MultiAttributeOrdinal:
         return shift, log_noise, cuts[data.attr, data.lower_cut], cuts[data.attr, data.upper_cut]
 
     def _rater_log_prior(self, params: dict[str, torch.Tensor], hyper: dict[str, torch.Tensor]) -> torch.Tensor:
-        total = -0.5 * (params["cut_first"] / _CUT_FIRST_SD).pow(2).sum()
+        total = -0.5 * (params["cut_centre"] / _CUT_CENTRE_SD).pow(2).sum()
         total = total - 0.5 * (params["cut_log_increment"] / _CUT_INCREMENT_SD).pow(2).sum()
         for kind, name in (("shift", "shift"), ("noise", "log_noise")):
             if getattr(self, kind):
@@ -506,7 +515,7 @@ class MultiAttributeOrdinal:
             return as_tensor(data.worker_counts.astype(float))
         if name in ("shift_rater", "log_noise_rater"):
             return as_tensor(data.worker_counts.sum(1).astype(float))
-        if name == "cut_first":
+        if name == "cut_centre":
             return as_tensor(per_attribute)
         width = max(int(data.n_levels.max()) - 2, 0)
         return as_tensor(np.repeat(per_attribute[:, None], width, axis=1))
@@ -565,7 +574,7 @@ class MultiAttributeOrdinal:
         names = list(codes.attribute_names)
         covariance = covariance.cpu().numpy()
         eta = mean.cpu().numpy()
-        cuts = self.cutpoints(params).cpu().numpy()
+        cuts = self.cutpoints(params, data).cpu().numpy()
         rated = data.worker_counts > 0
         if self.noise:
             log_noise = self.centred(params["log_noise"], data).cpu().numpy()
