@@ -75,8 +75,8 @@ class MultiAttributeOrdinal:
         \gamma_{a1} < \dots < \gamma_{a,L_a-1},
 
     with attribute-specific cut-points ``\gamma_a`` (ordered by construction: their centre plus exponentiated
-    increments about it, so that the scale turned round is the same model), and for rater ``j`` on attribute ``a`` a *threshold shift* ``b_{ja}`` (leniency: positive reads the
-    item higher) and a *noise* ``\sigma_{ja} = e^{s_{ja}}``. Partial pooling, across raters and across attributes
+    increments about it, so that the scale turned round is the same model), and for rater ``j`` on attribute ``a``
+    a *threshold shift* ``b_{ja}`` (leniency: positive reads the item higher) and a *noise* ``\sigma_{ja} = e^{s_{ja}}``. Partial pooling, across raters and across attributes
     (in the spirit of the hierarchical rater model of Patz, Junker, Johnson & Mariano 2002):
 
     .. math::
