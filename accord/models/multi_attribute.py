@@ -76,8 +76,9 @@ class MultiAttributeOrdinal:
 
     with attribute-specific cut-points ``\gamma_a`` (ordered by construction: their centre plus exponentiated
     increments about it, so that the scale turned round is the same model), and for rater ``j`` on attribute ``a``
-    a *threshold shift* ``b_{ja}`` (leniency: positive reads the item higher) and a *noise* ``\sigma_{ja} = e^{s_{ja}}``. Partial pooling, across raters and across attributes
-    (in the spirit of the hierarchical rater model of Patz, Junker, Johnson & Mariano 2002):
+    a *threshold shift* ``b_{ja}`` (leniency: positive reads the item higher) and a *noise*
+    ``\sigma_{ja} = e^{s_{ja}}``. Partial pooling, across raters and across attributes (in the spirit of the
+    hierarchical rater model of Patz, Junker, Johnson & Mariano 2002):
 
     .. math::
 
