@@ -241,7 +241,9 @@ def cmd_aggregate(args: argparse.Namespace) -> int:
         return aggregate_across_processes(args)
     output = Path(args.output)
     _check_output(output)
-    if args.input and {"solution_id", "step"} <= _input_columns(Path(args.input), args):
+    # the header as --columns renames it: a step table whose columns need renaming is still a step table
+    renamed = _mapping(args.columns) or {}
+    if args.input and {"solution_id", "step"} <= {renamed.get(c, c) for c in _input_columns(Path(args.input), args)}:
         _refuse_unused(args, "a step-judgments table", "annotators", "inference", "device", "debias", "drop_ties",
                        "pairs_output", "gold", "form", "scale")
         return _aggregate_steps(args, output)

@@ -228,3 +228,14 @@ def test_a_step_table_with_a_byte_order_mark_is_read_as_step_judgments(tmp_path,
     source.write_bytes("\ufeffsolution_id,step,annotator,label,step_text\ns1,0,a,1,x\ns1,1,a,-1,y\n".encode())
     assert main(["aggregate", "--input", str(source), "--output", str(output)]) == 0
     assert "cleaned step dataset, 1 solutions, 2 steps" in capsys.readouterr().out
+
+
+def test_a_step_table_renamed_by_columns_is_read_as_step_judgments(tmp_path, capsys):
+    # the step table was recognised by its header before --columns renamed it: a table with 'sid' for solution_id
+    # was taken for a preference table, and the error asked for a pair_id column
+    source, output = tmp_path / "steps.csv", tmp_path / "steps.parquet"
+    source.write_text("sid,position,annotator,label,step_text\ns1,0,a,1,x\ns1,1,a,-1,y\n")
+    status = main(["aggregate", "--input", str(source), "--columns", "sid=solution_id,position=step",
+                   "--output", str(output)])
+    assert status == 0, capsys.readouterr().err
+    assert "cleaned step dataset, 1 solutions, 2 steps" in capsys.readouterr().out
