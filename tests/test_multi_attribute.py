@@ -277,6 +277,16 @@ class TestCleanedDataset:
             back = read_attribute_cleaned(tmp_path / path)
             pd.testing.assert_frame_equal(back, written, check_like=False)
 
+    def test_responses_without_a_prompt_are_not_paired_with_each_other(self) -> None:
+        # pandas' merge matched the missing prompt ids with each other: responses to no known prompt (here to two
+        # different prompts whose ids were lost) were compared as if they answered one
+        table = pd.DataFrame({"response_id": ["r1", "r2", "r3", "r4"], "annotator": "a", "attribute": "help",
+                              "label": [1, 3, 2, 4], "prompt_id": ["p1", "p1", None, None],
+                              "response": ["w", "x", "y", "z"]})
+        result = clean_attributes(validate_attributes(table, scales=(0, 4)), method="attribute-mean")
+        assert result.pairs is not None
+        assert sorted(result.pairs[["chosen_id", "rejected_id"]].iloc[0]) == ["r1", "r2"] and len(result.pairs) == 1
+
     def test_chosen_by_orients_every_attribute(self, synthetic, fitted) -> None:
         pairs = build_attribute_pairs(fitted.scores_, synthetic.judgments, chosen_by="verbosity")
         assert (pairs["p_chosen_verbosity"] >= 0.5).all()

@@ -198,12 +198,14 @@ def _response_pairs(scores: AttributeScores, judgments: pd.DataFrame, pairs: pd.
 
 
 def _pairs_within_prompts(responses: pd.DataFrame) -> pd.DataFrame:
-    """Every pair of responses to one prompt, in the order the responses first appear."""
+    """Every pair of responses to one prompt, in the order the responses first appear (a response without a prompt
+    is paired with none)."""
     key = "prompt_id" if "prompt_id" in responses.columns else "prompt"
     if key not in responses.columns:
         raise AccordError("pairs=: the responses have no prompt to group them by; pass the pairs to compare")
     frame = pd.DataFrame({"key": responses[key].to_numpy(), "id": responses.index.to_numpy(),
                           "order": np.arange(len(responses))})
+    frame = frame[frame["key"].notna()]  # pandas' merge matches missing keys with each other: not one prompt
     joined = frame.merge(frame, on="key", suffixes=("_a", "_b"))
     joined = joined[joined["order_a"] < joined["order_b"]].sort_values(["order_a", "order_b"])
     return pd.DataFrame({"response_a_id": joined["id_a"].to_numpy(), "response_b_id": joined["id_b"].to_numpy()})
