@@ -125,3 +125,19 @@ def test_new_judgments_without_a_column_the_fit_reads_are_one_clear_error():
     with pytest.raises(AccordError, match="lack column 'prompt'|lack column 'response_a_id'"):
         model.partial_fit(bare)  # the new rows' responses would have become a utility per pair side
     assert model.layout_.mode == "response" and len(model.encoded_.items) == 60  # the fitted model is untouched
+
+
+@pytest.mark.parametrize("column", ["pair_id", "annotator"])
+def test_new_ids_of_another_kind_than_the_fitted_ones_are_one_clear_error(column):
+    # a model fitted on text ids ("7", as Parquet keeps them) given a batch read from CSV (7) took every new judgment
+    # of a fitted pair for one of a new pair: the pair was counted twice, each half with part of its votes
+    from accord.models import DawidSkene
+
+    table = make_synthetic(30, 8, 3, with_text=False, seed=0).judgments[["pair_id", "annotator", "label"]]
+    table = table.assign(**{column: pd.factorize(table[column])[0].astype(str)})
+    model = DawidSkene(num_samples=5).fit(table.iloc[:60])
+    batch = table.iloc[60:].assign(**{column: table[column].iloc[60:].astype(int)})
+    with pytest.raises(AccordError, match=f"column '{column}': the new judgments' ids are numbers"):
+        model.partial_fit(batch)
+    assert len(model.encoded_.items) == 60  # the fitted model is untouched
+    assert len(model.partial_fit(table.iloc[60:]).soft_labels_) == table["pair_id"].nunique()

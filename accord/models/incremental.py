@@ -90,12 +90,28 @@ def extend_encoded(encoded: Encoded, new_judgments: pd.DataFrame) -> Encoded:
     form = table.attrs["accord"]["form"]
     if form != encoded.form:
         raise AccordError(f"the new judgments are {form} labels; the model was fitted on {encoded.form} labels")
+    for column, index in (("pair_id", encoded.item_index), ("annotator", encoded.worker_index)):
+        _check_id_kind(index, table[column], column)
     items, item_index = _codes_extended(encoded.item_index, table["pair_id"])
     workers, worker_index = _codes_extended(encoded.worker_index, table["annotator"])
     labels = label_codes(encoded, table).astype(np.int64)
     return replace(encoded, items=np.concatenate([encoded.items, items]),
                    workers=np.concatenate([encoded.workers, workers]),
                    labels=np.concatenate([encoded.labels, labels]), item_index=item_index, worker_index=worker_index)
+
+
+def _check_id_kind(fitted: pd.Index, values: pd.Series, column: str) -> None:
+    """New ids of the kind (text or number) of the fitted ones: the text '7' and the number 7 are two ids, so new
+    judgments of fitted pairs would silently become judgments of new pairs. Each table holds one kind
+    (:func:`accord.datasets.schema.check_ids`), so its first id tells it."""
+    if len(fitted) == 0 or len(values) == 0:
+        return
+    old_text, new_text = isinstance(fitted[0], str), isinstance(values.iloc[0], str)
+    if old_text != new_text:
+        kinds = {True: "texts", False: "numbers"}
+        raise AccordError(f"column '{column}': the new judgments' ids are {kinds[new_text]} (e.g. "
+                          f"{values.iloc[0]!r}) and the fitted ones {kinds[old_text]} (e.g. {fitted[0]!r}); the text "
+                          "'7' and the number 7 would be two ids: give the ids as the fit had them")
 
 
 def partial_fit(model: Any, new_judgments: pd.DataFrame) -> Any:
