@@ -84,6 +84,22 @@ def test_bad_input_gives_one_error_naming_column_and_row(change, column, row, fr
         assert f"row {row}" in message
 
 
+@pytest.mark.parametrize("method", ["majority", "vote-fraction", "dawid-skene", "first-error"])
+def test_a_validated_table_filtered_to_a_gap_is_one_error_naming_the_step(method: str) -> None:
+    # the filtered table kept the validated attrs, so nothing checked the numbering again: majority gave the
+    # unlabelled step 0.5 and the first-error model a posterior, silently; the others said only "p_correct not
+    # finite"
+    from accord.aggregate import fit_step_method
+
+    table = validate_steps(small_table())
+    only_r2 = table[table["annotator"] == "r2"]  # a filter that leaves no gap: s1 keeps steps 0 and 1, s2 goes
+    assert fit_step_method("majority", only_r2).step_labels_.n_steps.tolist() == [2]
+    gap = table.drop(index=[1, 4])  # step 1 of s1 has no label left
+    assert "accord_steps" in gap.attrs
+    with pytest.raises(ValidationError, match="solution 's1' .* step 1 is missing"):
+        fit_step_method(method, gap)
+
+
 def test_declared_binary_rejects_minus_one_and_duplicates_policy() -> None:
     with pytest.raises(ValidationError, match=r"column 'label', row 2: label outside the declared set binary"):
         validate_steps(small_table(), labels="binary")

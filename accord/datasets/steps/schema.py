@@ -203,6 +203,11 @@ def encode_steps(judgments: pd.DataFrame) -> EncodedSteps:
     steps = judgments["step"].to_numpy(dtype=np.int64)
     n_steps = np.zeros(len(solution_index), dtype=np.int64)
     np.maximum.at(n_steps, solutions, steps + 1)
+    # a validated table filtered afterwards (a rater's rows dropped) keeps its attrs, yet may leave a step of a
+    # solution with no label: validating it again names the solution and the missing step
+    offsets = np.cumsum(n_steps) - n_steps
+    if (np.bincount(offsets[solutions] + steps, minlength=int(n_steps.sum())) == 0).any():
+        judgments = validate_steps(judgments, labels=label_set)
     label_codes = pd.Index(STEP_LABEL_SETS[label_set]).get_indexer(judgments["label"])
     return EncodedSteps(
         solutions=solutions.astype(np.int64),
