@@ -244,6 +244,23 @@ class TestAttributeMean:
         assert scores.n["help"].tolist() == [2, 2, 1]
         assert (scores.upper["help"] <= 4).all() and (scores.lower["help"] >= 0).all()
 
+    @pytest.mark.parametrize("items", ["response", "pair"])
+    def test_an_attribute_every_item_has_alike_gets_weight_0_not_nan(self, items: str, tmp_path: Path) -> None:
+        # every item's mean the same and no spread within items: the reliability was 1 - 0 / 0 = NaN, and writing
+        # the pairs failed on "column 'weight': must be a probability" (after the responses file was written)
+        key = "response_id" if items == "response" else "pair_id"
+        table = pd.DataFrame({key: ["r1", "r1", "r2", "r2"], "annotator": ["a", "b"] * 2, "attribute": "help",
+                              "label": 0, "prompt_id": "p1"})
+        if items == "response":
+            table = table.assign(response=["w", "w", "x", "x"])
+        else:
+            table = table.assign(response_a=["w", "w", "x", "x"], response_b=["y", "y", "z", "z"])
+        table = validate_attributes(table, scales=(-1, 1))
+        scores = AttributeMean().fit(table).scores_
+        assert scores.reliability()["help"].tolist() == [0.0, 0.0]
+        result = clean_attributes(table, method="attribute-mean", pairs_path=tmp_path / "pairs.parquet")
+        assert result.pairs["weight_help"].tolist() == [0.0] * len(result.pairs) and len(result.pairs) > 0
+
 
 class TestCleanedDataset:
     def test_round_trip_both_layouts(self, synthetic, tmp_path: Path) -> None:

@@ -120,17 +120,20 @@ class AttributeScores:
 
         Of each item's attribute when ``a`` and ``b`` are omitted; of the gap between responses ``a[k]`` and
         ``b[k]`` otherwise (prior variance ``2 Sigma_aa``). 0: the ratings say nothing (e.g. the attribute was not
-        rated); 1: they determine it.
+        rated, or every item was rated alike so that there is nothing to pin down); 1: they determine it.
         """
-        prior = self.prior_variance().to_numpy()
+        prior = self.prior_variance().to_numpy()[None, :]
         var = np.einsum("iaa->ia", self.latent_cov)
         if a is None and b is None:
-            values, index = 1.0 - var / prior[None, :], self.mean.index
+            posterior, index = var, self.mean.index
         else:
             if a is None or b is None:
                 raise AccordError("reliability() needs both a and b, or neither")
-            values, index = 1.0 - (var[self._rows(a)] + var[self._rows(b)]) / (2 * prior[None, :]), None
-        return pd.DataFrame(np.clip(values, 0.0, 1.0), index=index, columns=self.attributes)
+            posterior, index = (var[self._rows(a)] + var[self._rows(b)]) / 2, None
+        # a prior variance of 0 (per-attribute averaging when every item has the same mean) gave 0 / 0 = NaN where
+        # the posterior variance is 0 too: the ratio is taken as infinite there, as it is for a positive posterior
+        ratio = np.divide(posterior, prior, out=np.full(posterior.shape, np.inf), where=prior > 0)
+        return pd.DataFrame(np.clip(1.0 - ratio, 0.0, 1.0), index=index, columns=self.attributes)
 
     def to_frame(self) -> pd.DataFrame:
         """One row per item: ``<attribute>_mean``, ``_sd``, ``_lower``, ``_upper`` and ``_n`` per attribute."""
