@@ -345,6 +345,17 @@ class TestCleanedDataset:
         assert expected in str(excinfo.value) and "\n" not in str(excinfo.value)
         assert list(tmp_path.iterdir()) == []
 
+    def test_pairs_that_fail_their_check_leave_no_responses_file(self, tmp_path: Path) -> None:
+        # the responses were written first and the pairs' check failed after: one file of the two was left behind
+        table = pd.DataFrame({"response_id": ["r1", "r1", "r2", "r2"], "annotator": ["a", "b"] * 2,
+                              "attribute": "help", "label": [1, 2, 3, 3], "prompt_id": "p1",
+                              "response": ["w", "w", None, None]})
+        responses, pairs = tmp_path / "responses.parquet", tmp_path / "pairs.parquet"
+        with pytest.raises(ValidationError, match="missing response text"):
+            clean_attributes(validate_attributes(table, scales=(0, 4)), method="attribute-mean",
+                             responses_path=responses, pairs_path=pairs)
+        assert not responses.exists() and not pairs.exists()
+
     def test_a_bad_frame_leaves_the_old_file(self, synthetic, tmp_path: Path) -> None:
         result = clean_attributes(synthetic.judgments, method="attribute-mean")
         target = tmp_path / "responses.parquet"

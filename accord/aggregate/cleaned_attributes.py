@@ -19,7 +19,7 @@ import pandas as pd
 from accord.aggregate.attribute_mean import AttributeMean
 from accord.datasets import AccordError, AttributeScores, validate_attributes
 from accord.datasets.attributes import ATTRIBUTE_FORM, is_preference_scale
-from accord.datasets.cleaned_attributes import write_attribute_cleaned
+from accord.datasets.cleaned_attributes import check_attribute_cleaned, write_attribute_cleaned
 
 #: Methods :func:`clean_attributes` can fit, by name.
 ATTRIBUTE_METHODS: tuple[str, ...] = ("multi-attribute-ordinal", "attribute-mean")
@@ -125,6 +125,11 @@ def clean_attributes(
     if pairs_path is not None and pair_frame is None:
         raise AccordError("pairs_path: there are no pairs to write (no two responses share a prompt; pass pairs=)")
     extra = {"method": model.method, "settings": settings, **(provenance or {})}
+    # each file is written atomically, the two together are not: both frames are checked before either is written,
+    # so that pairs which fail their check (a response without its text) leave no responses file behind
+    for frame, path in ((responses, responses_path), (pair_frame, pairs_path)):
+        if path is not None and frame is not None:
+            check_attribute_cleaned(frame, dict(frame.attrs.get("accord") or {}))
     if responses_path is not None and responses is not None:
         write_attribute_cleaned(responses, Path(responses_path), provenance=extra)
     if pairs_path is not None and pair_frame is not None:
