@@ -288,6 +288,15 @@ class TestReadJudgments:
         assert table["pair_id"].tolist() == ["007", "007", "010"]
         assert table["annotator"].tolist() == ["1", "2", "1"]
 
+    def test_response_and_prompt_ids_of_per_attribute_ratings_stay_text(self, tmp_path: Path) -> None:
+        # only pair_id and annotator were read as text: the responses "001" and "01" became the one response 1 (its
+        # ratings pooled), and the prompts "01" and "1" one prompt
+        file = tmp_path / "ratings.csv"
+        file.write_text("response_id,annotator,attribute,label,scale_min,scale_max,prompt_id\n"
+                        "001,a,help,1,0,4,01\n01,b,help,3,0,4,1\n")
+        table = read_judgments(file)
+        assert table["response_id"].tolist() == ["001", "01"] and table["prompt_id"].tolist() == ["01", "1"]
+
     def test_fixture_with_quoted_commas(self) -> None:
         table = read_judgments(FIXTURES / "judgments" / "preferences.csv")
         assert table["prompt"].iloc[0] == "Which, is better?" and len(table) == 4

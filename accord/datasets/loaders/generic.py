@@ -38,8 +38,11 @@ ENV_CACHE_DIR = "ACCORD_CACHE_DIR"
 
 FORMATS: tuple[str, ...] = ("csv", "tsv", "jsonl", "json", "parquet")
 
-# Where a (source) id column may be called, so CSV readers keep ids as text: "007" must not become 7.
-_ID_COLUMNS: tuple[str, ...] = ("pair_id", "annotator", *CROWDKIT_COLUMNS.keys())
+# Where a (source) id column may be called, so CSV readers keep ids as text: "007" must not become 7 (nor the
+# responses "01" and "1" one response). The items of per-attribute ratings (response_id) and of step judgments
+# (solution_id), and the ids that group or name responses, are ids too.
+_ID_COLUMNS: tuple[str, ...] = ("pair_id", "annotator", *CROWDKIT_COLUMNS.keys(), "response_id", "solution_id",
+                                "prompt_id", "problem_id", "response_a_id", "response_b_id")
 
 
 # -- reading files ------------------------------------------------------------------------------------------
