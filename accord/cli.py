@@ -499,7 +499,7 @@ def _aggregate_steps(args: argparse.Namespace, output: Path) -> int:
     """``accord aggregate`` on a step-judgments table: a step method's soft step labels, as a cleaned step dataset
     (the input of ``accord train --task steps``)."""
     from accord.aggregate import STEP_METHODS, build_cleaned_steps, fit_step_method
-    from accord.datasets.loaders import read_table
+    from accord.datasets.loaders.generic import read_unvalidated
     from accord.datasets.steps import validate_steps, write_cleaned_steps
 
     args.method = args.method or "vote-fraction"
@@ -514,9 +514,8 @@ def _aggregate_steps(args: argparse.Namespace, output: Path) -> int:
         read_kwargs["sep"] = _separator(args.sep)
     if args.encoding:
         read_kwargs["encoding"] = args.encoding
-    table = read_table(args.input, **read_kwargs)
-    if args.columns:
-        table = table.rename(columns=_mapping(args.columns))
+    # read as pairwise judgments are (a ';' header recognised, "001" and "01" two solutions), then renamed
+    table = read_unvalidated(args.input, columns=_mapping(args.columns), **read_kwargs)
     judgments = validate_steps(table, labels=args.step_labels, duplicates=args.duplicates, source=source)
     if "step_text" not in judgments.columns:
         raise AccordError(f"file {source}: column 'step_text': the cleaned step dataset needs the text of each step")

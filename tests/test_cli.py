@@ -239,3 +239,13 @@ def test_a_step_table_renamed_by_columns_is_read_as_step_judgments(tmp_path, cap
                    "--output", str(output)])
     assert status == 0, capsys.readouterr().err
     assert "cleaned step dataset, 1 solutions, 2 steps" in capsys.readouterr().out
+
+
+def test_a_step_table_is_read_as_judgments_are(tmp_path, capsys):
+    # the step path read the file with pandas' defaults: a ';' header (recognised for pairwise judgments, and by the
+    # step check itself) gave "missing required column", and the solutions "001" and "01" became one solution 1
+    source, output = tmp_path / "steps.csv", tmp_path / "steps.jsonl"
+    source.write_text("solution_id;step;annotator;label;step_text\n001;0;a;1;x\n01;0;a;-1;y\n")
+    assert main(["aggregate", "--input", str(source), "--output", str(output)]) == 0, capsys.readouterr().err
+    cleaned = pd.read_json(output, lines=True, dtype={"solution_id": str})
+    assert cleaned["solution_id"].tolist() == ["001", "01"] and cleaned["labels"].tolist() == [[1.0], [0.0]]

@@ -240,6 +240,17 @@ def read_judgments(
     >>> table = read_judgments("ratings.csv", columns={"item": "pair_id", "rater": "annotator"})  # doctest: +SKIP
     """
     source = str(path)
+    table = read_unvalidated(path, columns=columns, **read_kwargs)
+    table = validate(table, form=form, scale=scale, duplicates=duplicates, source=source)
+    table.attrs["source"] = source  # what build_cleaned records as the cleaned dataset's source
+    return table
+
+
+def read_unvalidated(path: str | os.PathLike, *, columns: dict[str, str] | None = None,
+                     **read_kwargs: Any) -> pd.DataFrame:
+    """A judgments file read and renamed as :func:`read_judgments` reads it (the delimiter recognised, ids kept as
+    text, JSON's own types), not validated: for tables with a validation of their own (step judgments)."""
+    source = str(path)
     if columns is not None and not isinstance(columns, dict):
         raise ValidationError("columns must be a dict {name in the file: accord name}", source=source)
     fmt = infer_format(path)
@@ -270,8 +281,6 @@ def read_judgments(
             raise ValidationError("two columns would get the same name after renaming", source=source,
                                   column=clash[0])
         table = table.rename(columns=columns)
-    table = validate(table, form=form, scale=scale, duplicates=duplicates, source=source)
-    table.attrs["source"] = source  # what build_cleaned records as the cleaned dataset's source
     return table
 
 
