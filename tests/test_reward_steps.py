@@ -389,3 +389,20 @@ def test_step_labels_that_are_not_numbers_are_one_line(labels):
 
     with pytest.raises(ValidationError, match="column 'labels', row 1"):
         load_steps(pd.DataFrame({"completions": [["s1", "s2"], ["s1", "s2"]], "labels": [[1, 0], labels]}))
+
+
+def test_calibrating_a_process_reward_model_is_one_error_and_writes_nothing(workspace, tmp_path, capsys):
+    # `accord calibrate` fitted a temperature to the pairwise logits of a step model and saved it, though neither
+    # evaluate nor score of a step model applies one
+    model = tmp_path / "prm"
+    assert accord_main(["train", "--task", "steps", "--model", workspace["llama"], "--train-path", workspace["data"],
+                        "--output-dir", str(model), "--batch-size", "4", "--max-steps", "1", "--no-progress"]) == 0
+    pairs = tmp_path / "pairs.jsonl"
+    pd.DataFrame({"chosen": ["right answer", "cat sat"] * 3, "rejected": ["wrong mistake", "error dog"] * 3,
+                  "p_chosen": 0.8}).to_json(pairs, orient="records", lines=True)
+    before = (model / "reward_model.json").read_text()
+    capsys.readouterr()
+    assert accord_main(["calibrate", str(model), str(pairs)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "task 'steps'" in err
+    assert (model / "reward_model.json").read_text() == before

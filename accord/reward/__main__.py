@@ -145,7 +145,7 @@ def build_parser(prog: str = "accord") -> argparse.ArgumentParser:
                          description="Fit a temperature (and with --bias a bias) on the saved model's pairwise "
                                      "log-odds against the soft labels of held-out pairs (no gold needed) and save it "
                                      "in the model's reward_model.json; evaluate and score then apply it.")
-    cal.add_argument("model_dir", help="a folder written by `accord train`")
+    cal.add_argument("model_dir", help="a folder written by `accord train` (a pairwise reward model)")
     cal.add_argument("data", help="held-out pairs (not trained on): a cleaned dataset or any preference layout")
     cal.add_argument("--bias", action="store_true", help="also fit a bias towards the side shown as chosen")
     cal.add_argument("--objective", choices=("evidence", "soft"), default="evidence",

@@ -139,6 +139,10 @@ def calibrate(model_dir: str | Path, data: Any, *, fit_bias: bool = False, objec
     from accord.reward.model import META_FILE, RewardModel
 
     meta = RewardModel.read_meta(model_dir)  # fails with one line before the weights load
+    task = meta.get("task", "pairwise")
+    if task != "pairwise":  # its scores are not read through a pairwise logit, so nothing would apply the fit
+        raise AccordError(f"folder {model_dir}: a reward model of task '{task}'; calibration fits the temperature of "
+                          "a pairwise model's log-odds, which evaluate and score of this task do not read")
     model, tokenizer = load_model(model_dir, device)
     frame = load_pairs(data)
     pairs = _encoder(model, tokenizer, max_length).encode_pairs(frame)
