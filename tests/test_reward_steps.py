@@ -406,3 +406,16 @@ def test_calibrating_a_process_reward_model_is_one_error_and_writes_nothing(work
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "task 'steps'" in err
     assert (model / "reward_model.json").read_text() == before
+
+
+def test_an_ensemble_of_process_reward_models_is_one_error(workspace, tmp_path, capsys):
+    # score_ensemble read each member's 'reward_normalised', which step scores do not have: a KeyError traceback
+    model = tmp_path / "prm"
+    assert accord_main(["train", "--task", "steps", "--model", workspace["llama"], "--train-path", workspace["data"],
+                        "--output-dir", str(model), "--batch-size", "4", "--max-steps", "1", "--no-progress"]) == 0
+    responses, out = tmp_path / "responses.jsonl", tmp_path / "scored.csv"
+    pd.DataFrame({"response": ["right answer", "wrong mistake"]}).to_json(responses, orient="records", lines=True)
+    capsys.readouterr()
+    assert accord_main(["score", f"{model},{model}", str(responses), "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "task 'steps'" in err and not out.exists()

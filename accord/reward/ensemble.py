@@ -79,9 +79,16 @@ def score_ensemble(model_dirs: Sequence[str | Path], data: Any, *, conservative:
     """
     from accord.reward.evaluate import _read_frame, score
 
+    from accord.reward.model import RewardModel
+
     model_dirs = [str(d) for d in model_dirs]
     heads = [ensemble_heads(d) for d in model_dirs]
     check_ensemble(sum(heads), conservative, k)
+    for directory in model_dirs:  # a step or multi-attribute model scores steps or attributes, not one reward
+        task = RewardModel.read_meta(directory).get("task", "pairwise")
+        if task != "pairwise":
+            raise AccordError(f"folder {directory}: a reward model of task '{task}'; an ensemble's members are "
+                              "pairwise reward models (one reward per response)")
     frame = _read_frame(data)
     if "response" not in frame.columns:
         raise AccordError("an ensemble scores responses: the data needs a 'response' column (and optionally "
