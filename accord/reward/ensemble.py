@@ -78,7 +78,6 @@ def score_ensemble(model_dirs: Sequence[str | Path], data: Any, *, conservative:
     member's standardised reward (``reward_0``, ``reward_1``, ...).
     """
     from accord.reward.evaluate import _read_frame, score
-
     from accord.reward.model import RewardModel
 
     model_dirs = [str(d) for d in model_dirs]
