@@ -98,6 +98,9 @@ def test_a_validated_table_filtered_to_a_gap_is_one_error_naming_the_step(method
     assert "accord_steps" in gap.attrs
     with pytest.raises(ValidationError, match="solution 's1' .* step 1 is missing"):
         fit_step_method(method, gap)
+    repeated = validate_steps(pd.concat([small_table(), small_table().iloc[[0]]]), duplicates="keep")
+    with pytest.raises(ValidationError, match="step 1 is missing"):  # the gap is named, not the allowed repeat
+        fit_step_method(method, repeated[~repeated.index.isin([1, 4])])
 
 
 def test_declared_binary_rejects_minus_one_and_duplicates_policy() -> None:

@@ -204,10 +204,11 @@ def encode_steps(judgments: pd.DataFrame) -> EncodedSteps:
     n_steps = np.zeros(len(solution_index), dtype=np.int64)
     np.maximum.at(n_steps, solutions, steps + 1)
     # a validated table filtered afterwards (a rater's rows dropped) keeps its attrs, yet may leave a step of a
-    # solution with no label: validating it again names the solution and the missing step
+    # solution with no label: validating it again names the solution and the missing step (its repeated labels
+    # were allowed by the first validation, so they are kept)
     offsets = np.cumsum(n_steps) - n_steps
     if (np.bincount(offsets[solutions] + steps, minlength=int(n_steps.sum())) == 0).any():
-        judgments = validate_steps(judgments, labels=label_set)
+        judgments = validate_steps(judgments, labels=label_set, duplicates="keep")
     label_codes = pd.Index(STEP_LABEL_SETS[label_set]).get_indexer(judgments["label"])
     return EncodedSteps(
         solutions=solutions.astype(np.int64),
