@@ -474,25 +474,28 @@ def _input_columns(path: Path, args: argparse.Namespace) -> set[str]:
     """The column names of a judgments file, read from its header alone (empty when they cannot be read: the
     reader then reports the problem)."""
     import pandas as pd
+    from pandas.io.common import get_handle
 
+    from accord.datasets.io import infer_format
     from accord.datasets.loaders.generic import text_encoding
 
-    name = path.name.lower()
     try:
-        if name.endswith((".parquet", ".pq")):
+        # the format as the reader tells it, through a compression suffix: a .csv.gz step table is a step table
+        fmt = infer_format(path)
+        if fmt == "parquet":
             import pyarrow.parquet as pq
 
             return set(pq.read_schema(path).names)
-        if name.endswith((".jsonl", ".ndjson")):
-            with open(path, encoding=text_encoding(args.encoding)) as handle:
-                return set(pd.read_json(io.StringIO(handle.readline()), lines=True).columns)
-        if name.endswith((".csv", ".tsv")):
-            sep = _separator(args.sep) or ("\t" if name.endswith(".tsv") else None)
-            header = pd.read_csv(path, nrows=0, sep=sep, engine="python", encoding=text_encoding(args.encoding))
-            return set(header.columns)
+        if fmt == "jsonl":
+            with get_handle(path, "r", encoding=text_encoding(args.encoding), compression="infer") as handle:
+                return set(pd.read_json(io.StringIO(handle.handle.readline()), lines=True).columns)
+        if fmt == "json":  # one array of records: no header to read alone
+            return set(pd.read_json(path, orient="records", encoding=text_encoding(args.encoding)).columns)
+        sep = _separator(args.sep) or ("\t" if fmt == "tsv" else None)
+        header = pd.read_csv(path, nrows=0, sep=sep, engine="python", encoding=text_encoding(args.encoding))
+        return set(header.columns)
     except Exception:  # noqa: BLE001 - the full reader reports the problem
         return set()
-    return set()
 
 
 def _aggregate_steps(args: argparse.Namespace, output: Path) -> int:

@@ -346,19 +346,21 @@ def test_step_metrics_match_hand_values():
     assert picked["accuracy"] == 0.5 and picked["random"] == 0.5 and picked["oracle"] == 1.0
 
 
-@pytest.mark.parametrize("suffix", [".jsonl", ".parquet", ".tsv"])
+@pytest.mark.parametrize("suffix", [".jsonl", ".parquet", ".tsv", ".csv.gz", ".jsonl.gz", ".tsv.bz2", ".json"])
 def test_aggregate_recognises_a_step_table_in_every_input_format(tmp_path, capsys, suffix):
     """The step table is recognised from the file's header; a JSONL header line was handed to pandas.read_json as
     a literal, which pandas 3 reads as a path, so a .jsonl step table was taken for pairwise judgments ('missing
-    required column pair_id')."""
+    required column pair_id'). Compressed files (which every reader takes) and JSON arrays were not looked at."""
     frame = pd.read_csv(_judgments(tmp_path))
     path = tmp_path / f"steps{suffix}"
-    if suffix == ".jsonl":
+    if suffix.startswith(".jsonl"):
         frame.to_json(path, orient="records", lines=True)
+    elif suffix == ".json":
+        frame.to_json(path, orient="records")
     elif suffix == ".parquet":
         frame.to_parquet(path)
     else:
-        frame.to_csv(path, sep="\t", index=False)
+        frame.to_csv(path, sep="\t" if suffix.startswith(".tsv") else ",", index=False)
     out = tmp_path / "cleaned.parquet"
     assert accord_main(["aggregate", "--input", str(path), "--method", "first-error", "--output", str(out)]) == 0, \
         capsys.readouterr().err
