@@ -154,6 +154,18 @@ def test_pool_costs_buy_the_best_value(fitted: tuple[DawidSkene, pd.DataFrame]) 
         suggest(model, 5, raters=["nobody"])
 
 
+def test_numpy_numbers_are_a_budget_and_true_is_not(fitted: tuple[DawidSkene, pd.DataFrame]) -> None:
+    # an np.int64 budget (e.g. a share of np.sum of the pairs) was "not a positive number", an np.int64
+    # max_per_pair "not a whole number", while True bought one judgment
+    model, _ = fitted
+    plain = suggest(model, 6, max_per_pair=2, certainty=1.0)
+    with_numpy = suggest(model, np.int64(6), max_per_pair=np.int64(2), certainty=1.0)
+    pd.testing.assert_frame_equal(with_numpy, plain)
+    for settings in ({"budget": True}, {"budget": 5, "max_per_pair": True}):
+        with pytest.raises(AccordError, match="budget|max_per_pair"):
+            suggest(model, **settings)
+
+
 def test_capacity_spreads_the_batch_over_raters(fitted: tuple[DawidSkene, pd.DataFrame]) -> None:
     model, _ = fitted
     raters = list(model.encoded_.worker_index)

@@ -38,6 +38,7 @@ A. Krause, D. Golovin (2014). Submodular function maximization. In *Tractability
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -371,10 +372,12 @@ def suggest(model: Any, budget: float, *, pool_costs: Mapping[str, float] | None
     earlier slots), ``cost``, ``label`` / ``p_label`` (the current most likely label and its probability), and
     ``response_a_id`` / ``response_b_id`` for comparison models.
     """
-    if not (isinstance(budget, (int, float)) and np.isfinite(budget) and budget > 0):
+    # numpy's numbers count (a budget computed with numpy is an np.int64), true/false does not
+    if isinstance(budget, bool) or not (isinstance(budget, numbers.Real) and np.isfinite(budget) and budget > 0):
         raise AccordError(f"budget must be a positive number, not {budget!r}")
-    if not (isinstance(max_per_pair, int) and max_per_pair >= 1):
+    if isinstance(max_per_pair, bool) or not (isinstance(max_per_pair, numbers.Integral) and max_per_pair >= 1):
         raise AccordError(f"max_per_pair must be a whole number >= 1, not {max_per_pair!r}")
+    max_per_pair = int(max_per_pair)
     if not (0.0 < certainty <= 1.0):
         raise AccordError(f"certainty must be in (0, 1], not {certainty!r}")
     setup = _setup(model, pools, candidates)
