@@ -452,10 +452,14 @@ def cmd_suggest(args: argparse.Namespace) -> int:
         candidates = unseen_comparisons(judgments, limit=args.new_comparisons)
     capacity = None
     if raters is not None and "capacity" in raters.columns:
-        capacity = pd.to_numeric(raters.set_index("annotator")["capacity"], errors="coerce")
-        if capacity.isna().any() or (capacity < 0).any():
-            raise AccordError(f"file {args.raters}, column 'capacity': expected a whole number of judgments >= 0 per "
-                              "rater")
+        raw = raters.set_index("annotator")["capacity"]
+        # a blank cell leaves that rater uncapped, as a missing capacity does in suggest()
+        blank = raw.isna() | raw.astype(str).str.strip().eq("")
+        capacity = pd.to_numeric(raw.where(~blank), errors="coerce")
+        bad = ~blank & (capacity.isna() | (capacity < 0) | (capacity % 1 != 0))
+        if bad.any():
+            raise AccordError(f"file {args.raters}, column 'capacity', rater {bad.idxmax()!r}: expected a whole number "
+                              f"of judgments >= 0 (or blank for no cap), not {raw[bad].iloc[0]!r}")
     batch = suggest(estimator, args.budget, pool_costs=costs, pools=pools,
                     raters=None if raters is None else raters["annotator"].tolist(), capacity=capacity,
                     candidates=candidates, max_per_pair=args.max_per_pair, certainty=args.certainty)

@@ -306,6 +306,33 @@ def test_cli_writes_one_row_per_judgment(judgments_file: str, tmp_path, capsys) 
     assert "suggested 12 judgments" in capsys.readouterr().out
 
 
+def test_cli_blank_capacity_leaves_a_rater_uncapped(judgments_file: str, tmp_path) -> None:
+    # as a missing capacity does in suggest(); a blank cell was refused as "expected a whole number"
+    output = tmp_path / "next_batch.csv"
+    raters = tmp_path / "available.csv"
+    raters.write_text("annotator,capacity\nw3,\nw4,2\n")
+    status = main(["suggest", "--input", judgments_file, "--form", "categorical", "--budget", "12", "--pool-costs",
+                   "human=1,ai=0.05", "--raters", str(raters), "--output", str(output), "--quiet"])
+    assert status == 0
+    counts = pd.read_csv(output)["annotator"].value_counts()
+    assert counts.get("w4", 0) <= 2
+    assert counts.get("w3", 0) >= 10
+
+
+@pytest.mark.parametrize("cell", ["1.5", "-1", "lots"])
+def test_cli_capacity_that_is_not_a_whole_number_is_one_error(judgments_file: str, tmp_path, capsys,
+                                                               cell: str) -> None:
+    output = tmp_path / "next_batch.csv"
+    raters = tmp_path / "available.csv"
+    raters.write_text(f"annotator,capacity\nw3,4\nw4,{cell}\n")
+    status = main(["suggest", "--input", judgments_file, "--form", "categorical", "--budget", "12", "--raters",
+                   str(raters), "--output", str(output), "--quiet"])
+    assert status == 2
+    err = capsys.readouterr().err
+    assert "column 'capacity', rater 'w4'" in err and cell in err
+    assert not output.exists()
+
+
 @pytest.mark.parametrize("extra, message", [
     (["--budget", "0"], "--budget"),
     (["--budget", "-3"], "--budget"),
