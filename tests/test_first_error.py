@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from accord.aggregate import StepMajorityVote, fit_step_method
+from accord.datasets import AccordError
 from accord.datasets.steps import encode_steps, make_synthetic_steps, validate_steps
 from accord.models import FirstErrorModel, StepDawidSkene
 from accord.models.first_error import _kept, _Layout
@@ -204,3 +205,13 @@ def test_any_small_table_gives_coherent_labels(table: pd.DataFrame, empirical: b
     history = np.asarray(model.elbo_history_)
     assert np.isfinite(history).all() and (np.diff(history) >= -1e-6 * np.abs(history[1:])).all()
     assert set(model.annotators_.index) == set(table["annotator"])
+
+
+@pytest.mark.parametrize("setting", [dict(prior_strength=float("nan")), dict(prior_strength=float("inf")),
+                                     dict(hazard_prior=(1.0, float("nan"))), dict(tol=float("nan")),
+                                     dict(prior_strength=0.0)])
+def test_a_setting_that_is_not_a_positive_number_is_one_clear_error(synthetic, setting: dict) -> None:
+    # NaN fails every comparison: "<= 0" let it through to the fit, which then blamed the labels ("degenerate")
+    name = next(iter(setting))
+    with pytest.raises(AccordError, match=name):
+        FirstErrorModel(num_samples=0, **setting).fit(synthetic.judgments)

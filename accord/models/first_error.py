@@ -190,10 +190,13 @@ class FirstErrorModel:
     def _check_settings(self) -> None:
         if len(self.prior_flag) != 3 or not all(0 < p < 1 for p in self.prior_flag):
             raise AccordError(f"prior_flag must hold three probabilities in (0, 1), got {self.prior_flag}")
-        if self.prior_strength <= 0 or len(self.hazard_prior) != 2 or min(self.hazard_prior) <= 0:
-            raise AccordError("prior_strength and both hazard_prior values must be positive")
-        if self.max_iter < 1 or self.tol <= 0 or self.num_samples < 0:
-            raise AccordError("need max_iter >= 1, tol > 0 and num_samples >= 0")
+        # written as "not positive and finite": NaN fails every comparison, so "<= 0" let it through to the fit
+        positive = [self.prior_strength, *self.hazard_prior]
+        if len(self.hazard_prior) != 2 or not all(0 < value < math.inf for value in positive):
+            raise AccordError(f"prior_strength and both hazard_prior values must be positive and finite, got "
+                              f"{self.prior_strength} and {tuple(self.hazard_prior)}")
+        if not (self.max_iter >= 1 and 0 < self.tol < math.inf and self.num_samples >= 0):
+            raise AccordError("need max_iter >= 1, a finite tol > 0 and num_samples >= 0")
 
     def _initial_label_prior(self, n_labels: int, error_code: int) -> torch.Tensor:
         flag = torch.tensor(self.prior_flag, dtype=torch.float64)[:, None]
