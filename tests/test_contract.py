@@ -112,6 +112,33 @@ def test_a_tolerance_that_is_not_a_finite_number_at_least_zero_is_refused(tol):
         models.DawidSkene(tol=tol).fit(table)
 
 
+#: every number-valued setting of the models (shared and model-specific), with a value outside its domain
+BAD_NUMBERS = [("learning_rate", -1.0), ("learning_rate", float("nan")), ("init_scale", float("inf")),
+               ("init_scale", -1.0), ("final_lr_fraction", float("nan")), ("final_lr_fraction", 2.0),
+               ("class_prior", float("inf")), ("prior_correct", float("nan")), ("prior_error", float("inf")),
+               ("prior_scale", float("nan")), ("prior_error_logit", float("inf")), ("spam_prior", (2.0, float("nan"))),
+               ("spam_label_concentration", float("inf")), ("ability_prior", (1.0, float("inf"))),
+               ("log_beta_prior", (float("nan"), 1.0)), ("class_ability_scale", float("inf")),
+               ("effect_df", float("inf")), ("collinear_threshold", float("nan"))]
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_a_number_setting_outside_its_domain_is_one_error_naming_it(name):
+    """NaN fails every comparison, so checks written as ``value <= 0`` let NaN and inf through: the fit then failed
+    in torch ('Expected init_scale > 0', 'cannot be converted to type float without overflow', a Cholesky error),
+    blamed the data ('probabilities outside [0, 1]', 'the ELBO became nan ... check for annotators'), or finished
+    (RaterTypes with any init_scale, DebiasedBradleyTerry with a NaN collinear_threshold)."""
+    from accord.datasets.synthetic import make_synthetic
+
+    cls = getattr(models, name)
+    table = make_synthetic(n_pairs=8, n_annotators=4, judgments_per_pair=2, seed=0).judgments
+    cases = [(setting, value) for setting, value in BAD_NUMBERS if setting in cls().get_params()]
+    assert cases
+    for setting, value in cases:
+        with pytest.raises(AccordError, match=f"^{setting} must be"):
+            cls(**{setting: value}, max_steps=5, num_samples=2).fit(table)
+
+
 @pytest.mark.parametrize("inference", ["vb", "gibbs"])
 def test_batch_size_with_an_inference_that_reads_every_judgment_is_refused(inference):
     """``DawidSkene(batch_size=...)`` under closed-form VB or Gibbs was silently ignored; an SVI inference uses it."""

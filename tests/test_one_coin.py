@@ -82,7 +82,7 @@ def test_registered_and_checked():
     assert make_method("one-coin-dawid-skene").fit(judgments).soft_labels_.method == "one-coin-dawid-skene"
     with pytest.raises(AccordError, match="supports inference"):
         OneCoinDawidSkene(inference="meanfield").fit(judgments)
-    with pytest.raises(AccordError, match="positive"):
+    with pytest.raises(AccordError, match="prior_error must be a finite number > 0"):
         OneCoinDawidSkene(prior_error=0).fit(judgments)
     assert OneCoinDawidSkene(prior_correct=3.0).clone().prior_correct == 3.0
 

@@ -115,6 +115,19 @@ def concat_summaries(parts: list[ItemSummary]) -> ItemSummary:
     return ItemSummary(*(np.concatenate([getattr(p, f.name) for p in parts]) for f in fields(ItemSummary)))
 
 
+def check_positive(owner: Any, *names: str, zero: bool = False) -> None:
+    """One error unless each named setting of ``owner`` (or each number of a tuple setting) is a finite number > 0
+    (>= 0 with ``zero``). Written as a test of the good case: NaN fails every comparison, so ``if value <= 0: raise``
+    let it through to a fit that failed far away, with a message about the data."""
+    for name in names:
+        value = getattr(owner, name)
+        for number in value if isinstance(value, (tuple, list)) else (value,):
+            if isinstance(number, bool) or not isinstance(number, numbers.Real) or not (
+                    math.isfinite(number) and (number >= 0 if zero else number > 0)):
+                raise AccordError(f"{name} must be {'a finite number >= 0' if zero else 'a finite number > 0'}"
+                                  f"{' each' if isinstance(value, (tuple, list)) else ''}, not {value!r}")
+
+
 def seed_everything(seed: int) -> None:
     """Seed torch, numpy and Python's ``random`` (what ``pyro.set_rng_seed`` does, without importing Pyro)."""
     torch.manual_seed(seed)
@@ -240,6 +253,10 @@ class RaterModel(ABC):
                               "choose an SVI inference")
         if isinstance(self.tol, bool) or not isinstance(self.tol, numbers.Real) or not 0 <= self.tol < math.inf:
             raise AccordError(f"tol must be a finite number >= 0 (0 runs every step), not {self.tol!r}")
+        check_positive(self, *(name for name in ("learning_rate", "init_scale") if hasattr(self, name)))
+        fraction = getattr(self, "final_lr_fraction", 1.0)
+        if isinstance(fraction, bool) or not isinstance(fraction, numbers.Real) or not 0 < fraction <= 1:
+            raise AccordError(f"final_lr_fraction must be a number in (0, 1], not {fraction!r}")
         self.encoded_ = encoded if encoded is not None else encode_with_classes(table, classes)
         self._cache: dict[str, Any] = {}
         self.__dict__.pop("_sample_stats", None)

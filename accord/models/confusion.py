@@ -12,6 +12,7 @@ by :meth:`ConfusionModel._fit_pyro`.
 
 from __future__ import annotations
 
+import math
 from typing import ClassVar
 
 import numpy as np
@@ -213,7 +214,8 @@ def check_start(init: str, class_prior: float | None, uniform_prior: bool = Fals
     number (or ``None``, a fixed uniform prior, where ``uniform_prior``)."""
     if init not in INIT_METHODS:
         raise AccordError(f"init must be one of {INIT_METHODS}, not {init!r}")
-    if not ((class_prior is None and uniform_prior) or (isinstance(class_prior, (int, float)) and class_prior > 0)):
+    if not ((class_prior is None and uniform_prior) or (isinstance(class_prior, (int, float))
+                                                        and 0 < class_prior < math.inf)):
         allowed = "a positive number or None (uniform)" if uniform_prior else "a positive number"
         raise AccordError(f"class_prior must be {allowed}, not {class_prior!r}")
 

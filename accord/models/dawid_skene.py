@@ -12,7 +12,7 @@ from accord.models._data import PaddedJudgments, vote_fractions
 from accord.models._vb import (_dirichlet, closed_form_item_summary, concentration_draws, design_effect,
                                dirichlet_moments, draw_moments, VBResult, fit_population_prior, gibbs_dawid_skene,
                                select_item_calibration, vb_dawid_skene)
-from accord.models.base import ItemSummary, PyroRaterModel, deferred, random_state, replay_random
+from accord.models.base import ItemSummary, PyroRaterModel, check_positive, deferred, random_state, replay_random
 from accord.models.confusion import TINY, ConfusionModel, enumerated_likelihood
 
 
@@ -198,8 +198,7 @@ class DawidSkene(ConfusionModel, PyroRaterModel):
         return ("pi", *SYMMETRIC_PRIORS)[: 5 if self._k == 3 else 3]
 
     def _check_settings(self, encoded: Encoded) -> None:
-        if self.prior_correct <= 0 or self.prior_error <= 0:
-            raise AccordError("prior_correct, prior_error and class_prior must be positive")
+        check_positive(self, "prior_correct", "prior_error")
         for name in ("item_correlation", "vote_shrinkage"):
             value = getattr(self, name)
             if not (value == "auto" or (isinstance(value, (int, float)) and not isinstance(value, bool)

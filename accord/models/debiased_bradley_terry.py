@@ -85,7 +85,7 @@ from pyro import poutine
 
 from accord.datasets import AccordError, Encoded, validate
 from accord.models.adaptive_shrinkage import SparseEffects, adaptive_shrinkage, effect_grid
-from accord.models.base import mean_and_interval
+from accord.models.base import check_positive, mean_and_interval
 from accord.models.bradley_terry import CrowdBradleyTerry
 from accord.models.pairwise import NormalizedCategorical, Params, PairwiseData
 
@@ -162,8 +162,10 @@ class DebiasedBradleyTerry(CrowdBradleyTerry):
             raise AccordError("covariates: name at least one ('length' or an item_* column)")
         if len(set(self.covariates)) != len(self.covariates):
             raise AccordError(f"covariates: a name is given twice in {list(self.covariates)}")
-        if not (self.effect_df > 0):
-            raise AccordError(f"effect_df must be > 0, got {self.effect_df!r}")
+        check_positive(self, "effect_df")
+        if not 0 < self.collinear_threshold <= 1:
+            raise AccordError(f"collinear_threshold must be an absolute correlation in (0, 1], not "
+                              f"{self.collinear_threshold!r}")
 
     # -- data ------------------------------------------------------------------------------------------------
 

@@ -12,7 +12,7 @@ import torch
 
 from accord.datasets import AccordError, Encoded
 from accord.models._data import PaddedJudgments, vote_fractions
-from accord.models.base import mean_and_interval
+from accord.models.base import check_positive, mean_and_interval
 from accord.models.enumerated import ConvergenceWarning, Draws, EnumeratedRaterModel, per_judgment
 
 
@@ -178,10 +178,11 @@ class GLAD(EnumeratedRaterModel):
 
     def _check_settings(self, encoded: Encoded) -> None:
         super()._check_settings(encoded)
-        if not (self.ability_prior[1] > 0 and self.log_beta_prior[1] > 0):
-            raise AccordError("the scales of ability_prior and log_beta_prior must be positive")
-        if not self.class_ability_scale >= 0:
-            raise AccordError(f"class_ability_scale must be >= 0, not {self.class_ability_scale!r}")
+        for name in ("ability_prior", "log_beta_prior"):  # (location, scale) of a normal
+            loc, scale = getattr(self, name)
+            if not (math.isfinite(loc) and 0 < scale < math.inf):
+                raise AccordError(f"{name} must be (a finite location, a finite scale > 0), not {getattr(self, name)!r}")
+        check_positive(self, "class_ability_scale", zero=True)
 
     def _model(self, data: PaddedJudgments, batch_size: int | None = None) -> None:
         import pyro

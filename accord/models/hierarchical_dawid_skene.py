@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import ClassVar
 
@@ -11,7 +12,7 @@ import torch
 from accord.datasets import AccordError, Encoded
 from accord.models._data import PaddedJudgments
 from accord.models._vb import PRIOR_BOUNDS, VBResult, dirichlet_expected_log, vb_dawid_skene
-from accord.models.base import PyroRaterModel
+from accord.models.base import PyroRaterModel, check_positive
 from accord.models.confusion import TINY, ConfusionModel, enumerated_likelihood
 
 
@@ -158,8 +159,9 @@ class HierarchicalDawidSkene(ConfusionModel, PyroRaterModel):
     def _fit(self, encoded: Encoded, solve: Callable[..., VBResult] = vb_dawid_skene) -> None:
         if self.init == "random":
             raise AccordError("init must be 'vote' or 'uniform' for HierarchicalDawidSkene")
-        if self.prior_scale <= 0:
-            raise AccordError("prior_scale and class_prior must be positive")
+        check_positive(self, "prior_scale")
+        if not math.isfinite(self.prior_error_logit):
+            raise AccordError(f"prior_error_logit must be a finite number, not {self.prior_error_logit!r}")
         self._prepare_fit(encoded)
         self._k = k = encoded.n_classes
         self._offdiag = _offdiagonal_index(k, self._torch_device)

@@ -12,7 +12,7 @@ import torch
 
 from accord.datasets import AccordError, Encoded, FitError
 from accord.models._data import PaddedJudgments, vote_fractions
-from accord.models.base import interval_columns
+from accord.models.base import check_positive, interval_columns
 from accord.models.confusion import TINY
 from accord.models.enumerated import ConvergenceWarning, Draws, EnumeratedRaterModel, per_judgment
 
@@ -108,9 +108,9 @@ class MACE(EnumeratedRaterModel):
         super()._check_settings(encoded)
         if self.init == "random":
             raise AccordError("MACE supports init='vote' or 'uniform'")
-        a, b = self.spam_prior
-        if not (a > 0 and b > 0 and self.spam_label_concentration > 0):
-            raise AccordError("spam_prior and spam_label_concentration must be positive")
+        check_positive(self, "spam_prior", "spam_label_concentration")
+        if len(self.spam_prior) != 2:
+            raise AccordError(f"spam_prior must be the two shapes (a, b) of a Beta prior, not {self.spam_prior!r}")
 
     def _model(self, data: PaddedJudgments, batch_size: int | None = None) -> None:
         import pyro

@@ -8,6 +8,7 @@ from typing import ClassVar
 import torch
 
 from accord.datasets import AccordError, Encoded
+from accord.models.base import check_positive
 from accord.models.confusion import TINY, ConfusionModel
 
 
@@ -64,8 +65,7 @@ class OneCoinDawidSkene(ConfusionModel):
     prior_error: float = 1.0
 
     def _fit(self, encoded: Encoded) -> None:
-        if not (self.prior_correct > 0 and self.prior_error > 0):
-            raise AccordError("prior_correct and prior_error must be positive")
+        check_positive(self, "prior_correct", "prior_error")
         self._prepare_fit(encoded)
         device, k, n_workers = self._torch_device, encoded.n_classes, encoded.n_workers
         items, workers, labels = (torch.as_tensor(a, device=device) for a in (encoded.items, encoded.workers,
