@@ -229,6 +229,9 @@ class TestRaterModel:
             MultiAttributeOrdinal(interval=1.5).fit(synthetic.judgments)
         with pytest.raises(AccordError, match="max_iter"):
             MultiAttributeOrdinal(max_iter=0).fit(synthetic.judgments)
+        for tol in (float("nan"), -0.1):  # no change is below NaN: the fit ran to max_iter without a word
+            with pytest.raises(AccordError, match="tol must be a finite number >= 0"):
+                MultiAttributeOrdinal(tol=tol).fit(synthetic.judgments)
         with pytest.raises(AccordError, match="not fitted"):
             MultiAttributeOrdinal().compare(["a"], ["b"])
 
