@@ -141,3 +141,23 @@ def test_new_ids_of_another_kind_than_the_fitted_ones_are_one_clear_error(column
         model.partial_fit(batch)
     assert len(model.encoded_.items) == 60  # the fitted model is untouched
     assert len(model.partial_fit(table.iloc[60:]).soft_labels_) == table["pair_id"].nunique()
+
+
+@pytest.mark.parametrize("name", ["DawidSkene", "CrowdBradleyTerry"])  # the warm path and a refit on the table
+def test_a_batch_added_twice_is_one_clear_error_unless_repeats_are_asked_for(name):
+    # partial_fit of a batch already added counted every vote twice without a word, where one table with the same
+    # repeats is refused by validate (duplicates="error")
+    import accord.models
+
+    table = make_synthetic(30, 8, 3, seed=0).judgments
+    model = getattr(accord.models, name)(inference="vb" if name == "DawidSkene" else "map", max_steps=30,
+                                         num_samples=5)
+    model.fit(table.iloc[:60]).partial_fit(table.iloc[60:75])
+    n_fitted = len(model.encoded_.items)
+    again = table.iloc[70:80]  # five judgments already added, five new
+    with pytest.raises(AccordError, match=r"row 0: annotator .* already judged pair .* duplicates='keep'"):
+        model.partial_fit(again)
+    assert len(model.encoded_.items) == n_fitted  # the fitted model is untouched
+    assert len(model.partial_fit(again, duplicates="keep").encoded_.items) == n_fitted + 10
+    with pytest.raises(AccordError, match="duplicates must be 'error' or 'keep'"):
+        model.partial_fit(table.iloc[80:], duplicates="first")

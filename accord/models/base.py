@@ -281,12 +281,14 @@ class RaterModel(ABC):
     @abstractmethod
     def _fit(self, encoded: Encoded) -> None: ...
 
-    def partial_fit(self, new_judgments: pd.DataFrame) -> "RaterModel":
+    def partial_fit(self, new_judgments: pd.DataFrame, *, duplicates: str = "error") -> "RaterModel":
         """Add judgments to a fitted model and refit, reusing the fitted state where the model can (a warm start:
-        :func:`accord.models.incremental.partial_fit`); the result is that of a fit on all judgments."""
+        :func:`accord.models.incremental.partial_fit`); the result is that of a fit on all judgments.
+        ``duplicates="keep"`` adds judgments of a pair by a rater who judged it before; by default that is an error,
+        as it is for one table (a batch given twice)."""
         from accord.models.incremental import partial_fit
 
-        return partial_fit(self, new_judgments)
+        return partial_fit(self, new_judgments, duplicates=duplicates)
 
     def fit_predict(self, judgments: pd.DataFrame) -> pd.Series:
         """Fit and return the most likely label of each pair."""

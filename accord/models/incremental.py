@@ -84,8 +84,11 @@ def validate_new(encoded: Encoded, new_judgments: pd.DataFrame) -> pd.DataFrame:
         classes=list(encoded.classes) if encoded.form == "categorical" else None)
 
 
-def extend_encoded(encoded: Encoded, new_judgments: pd.DataFrame) -> Encoded:
-    """``encoded`` with the judgments of a new table appended (its labels must be among the fitted classes)."""
+def extend_encoded(encoded: Encoded, new_judgments: pd.DataFrame, duplicates: str = "error") -> Encoded:
+    """``encoded`` with the judgments of a new table appended (its labels must be among the fitted classes); with
+    ``duplicates="error"``, none may be of a pair by a rater whose judgment of it was fitted."""
+    if duplicates not in ("error", "keep"):
+        raise AccordError(f"duplicates must be 'error' or 'keep' when judgments are added, not {duplicates!r}")
     table = validate_new(encoded, new_judgments)
     form = table.attrs["accord"]["form"]
     if form != encoded.form:
@@ -95,9 +98,30 @@ def extend_encoded(encoded: Encoded, new_judgments: pd.DataFrame) -> Encoded:
     items, item_index = _codes_extended(encoded.item_index, table["pair_id"])
     workers, worker_index = _codes_extended(encoded.worker_index, table["annotator"])
     labels = label_codes(encoded, table).astype(np.int64)
+    if duplicates == "error":
+        _check_no_repeats(encoded, items, workers, len(worker_index), table)
     return replace(encoded, items=np.concatenate([encoded.items, items]),
                    workers=np.concatenate([encoded.workers, workers]),
                    labels=np.concatenate([encoded.labels, labels]), item_index=item_index, worker_index=worker_index)
+
+
+def _check_no_repeats(encoded: Encoded, items: np.ndarray, workers: np.ndarray, n_workers: int,
+                      table: pd.DataFrame) -> None:
+    """One error for a new judgment of a pair by a rater whose judgment of it is fitted (a batch added twice counted
+    every vote twice). Only the fitted judgments of the pairs the batch touches are compared: a mask gathered over
+    the fitted items, not a search of every (pair, rater) of a large fit."""
+    touched = np.zeros(int(items.max(initial=-1)) + 1, dtype=bool)
+    touched[items] = True
+    fitted = encoded.items < len(touched)
+    fitted[fitted] = touched[encoded.items[fitted]]
+    if not fitted.any():
+        return
+    repeated = np.isin(items * n_workers + workers, encoded.items[fitted] * n_workers + encoded.workers[fitted])
+    if repeated.any():
+        row = int(np.flatnonzero(repeated)[0])
+        raise AccordError(f"row {row}: annotator {table['annotator'].iloc[row]!r} already judged pair "
+                          f"{table['pair_id'].iloc[row]!r} in the fitted judgments (a batch added twice?); to add "
+                          "repeat judgments on purpose: partial_fit(new_judgments, duplicates='keep')")
 
 
 def _check_id_kind(fitted: pd.Index, values: pd.Series, column: str) -> None:
@@ -114,13 +138,14 @@ def _check_id_kind(fitted: pd.Index, values: pd.Series, column: str) -> None:
                           "'7' and the number 7 would be two ids: give the ids as the fit had them")
 
 
-def partial_fit(model: Any, new_judgments: pd.DataFrame) -> Any:
-    """Refit ``model`` on its judgments plus ``new_judgments``, warm-started where it can be (module docstring)."""
+def partial_fit(model: Any, new_judgments: pd.DataFrame, duplicates: str = "error") -> Any:
+    """Refit ``model`` on its judgments plus ``new_judgments``, warm-started where it can be (module docstring);
+    ``duplicates``: as :func:`extend_encoded`."""
     model._check_fitted()
     if len(new_judgments) == 0:
         return model
     new_judgments = validate_new(model.encoded_, new_judgments)
-    encoded = extend_encoded(model.encoded_, new_judgments)
+    encoded = extend_encoded(model.encoded_, new_judgments, duplicates)
     if getattr(model, "_table", None) is not None:  # the fit reads the table's columns (response ids, context)
         missing = [c for c in model._table.columns if c not in new_judgments.columns and c != "gold"]
         if missing:  # the fit would read them as missing on the new rows (e.g. a utility per pair side)
