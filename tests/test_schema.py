@@ -249,3 +249,33 @@ def test_content_ids_hash_a_missing_text_as_an_empty_one(dtype):
     assert ids.iloc[0] == ids.iloc[1] == ids.iloc[2] != ids.iloc[3]
     assert content_ids(frame, ["prompt", "text"], "x-").tolist() == [ids.iloc[0], ids.iloc[0] + "#2",
                                                                       ids.iloc[0] + "#3", ids.iloc[3]]
+
+
+_CELL = st.one_of(st.sampled_from(["r1", "r2", "r3"]), st.integers(1, 3), st.floats(1, 3).map(round), st.none(),
+                  st.just(float("nan")))
+
+
+@settings(max_examples=200, deadline=None, derandomize=True, database=None)
+@given(st.lists(st.tuples(_CELL, _CELL), min_size=1, max_size=12), st.sampled_from(["object", "typed", "arrow"]))
+def test_same_cells_is_the_cell_by_cell_rule_in_one_step(rows, storage):
+    """Both sides of a pair compared for 'the same response': the vectorised comparison (2 s -> 0.1 s of validating
+    a million judgments with response ids) says what comparing cell by cell says - present, of one type, equal."""
+    from accord.datasets.schema import _same, same_cells
+
+    a, b = (pd.Series([row[side] for row in rows], dtype=object) for side in (0, 1))
+    if storage != "object":  # columns as a reader gives them: one type per column, where the cells allow it
+        a, b = a.infer_objects(), b.infer_objects()
+        if storage == "arrow" and pd.api.types.infer_dtype(a) == pd.api.types.infer_dtype(b) == "string":
+            a, b = a.astype("string[pyarrow]"), b.astype("string[pyarrow]")
+    expected = [_same(x, y) and not (isinstance(x, float) and np.isnan(x)) for x, y in zip(a, b)]
+    assert same_cells(a, b).tolist() == expected
+
+
+def test_validate_refuses_one_response_on_both_sides_in_any_storage():
+    table = pd.DataFrame({"pair_id": ["p1", "p2"], "annotator": ["w1", "w1"], "label": ["A", "B"],
+                          "response_a_id": ["r1", "r2"], "response_b_id": ["r2", "r2"]})
+    for column in (table, table.astype({"response_a_id": "string[pyarrow]", "response_b_id": "string[pyarrow]"}),
+                   table.assign(response_a_id=[1, 2], response_b_id=[2, 2])):
+        with pytest.raises(ValidationError, match="both sides of the pair are the same response") as error:
+            validate(column)
+        assert "row 1" in str(error.value)

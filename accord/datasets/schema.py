@@ -482,8 +482,7 @@ def _check_distinct_sides(table: pd.DataFrame, source: str | None) -> None:
     for left, right in (("response_a_id", "response_b_id"), ("response_a", "response_b")):
         if left in table.columns and right in table.columns:
             a, b = table[left], table[right]
-            # element-wise on objects: cells of different types (text and a number) compare unequal, never raise
-            same = pd.Series([_same(x, y) for x, y in zip(a, b)], index=table.index, dtype=bool)
+            same = same_cells(a, b)
             if same.any():
                 row = _first_bad(same)
                 raise ValidationError(
@@ -491,6 +490,24 @@ def _check_distinct_sides(table: pd.DataFrame, source: str | None) -> None:
                     source=source, column=right, row=row, value=b.iloc[row],
                 )
             return  # ids decide when present; texts only when there are no ids
+
+
+def same_cells(a: pd.Series, b: pd.Series) -> pd.Series:
+    """Element-wise: both cells present and equal; cells of different types (text and a number) never are. Columns
+    of one type are compared in one vectorised step (a Python loop over a million Arrow strings took 2 s, nine
+    tenths of validating the table); only columns that mix types go cell by cell."""
+    present = a.notna().to_numpy() & b.notna().to_numpy()
+    try:
+        if a.dtype == b.dtype and a.dtype != object:
+            equal = a.eq(b).fillna(False).to_numpy(dtype=bool)
+            return pd.Series(equal & present, index=a.index, dtype=bool)
+        kind = pd.api.types.infer_dtype(a, skipna=True)
+        if kind in ("string", "integer") and pd.api.types.infer_dtype(b, skipna=True) == kind:
+            equal = a.to_numpy(dtype=object) == b.to_numpy(dtype=object)  # numpy's loop, in C
+            return pd.Series(np.asarray(equal, dtype=bool) & present, index=a.index, dtype=bool)
+    except (TypeError, ValueError):  # e.g. categoricals of different categories
+        pass
+    return pd.Series([_same(x, y) for x, y in zip(a, b)], index=a.index, dtype=bool)
 
 
 def _same(x: Any, y: Any) -> bool:
