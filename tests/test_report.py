@@ -106,6 +106,19 @@ def test_a_random_spammer_with_ten_judgments_is_flagged_and_the_rule_is_stated(t
     assert "a rater is a <b>spammer</b> when their interval reaches down to random agreement" in page
 
 
+def test_a_rater_certain_to_be_right_is_drawn_though_its_mean_rounds_outside_its_interval(tmp_path):
+    # ten unanimous judgments: reliability 0.99998 (exact) against an interval [1.0, 1.0] of float32 draws; the
+    # forest plot's error bar came out 2e-5 negative and matplotlib refused it, so the report failed
+    from accord.datasets import make_synthetic
+
+    table = validate(make_synthetic(n_pairs=5, n_annotators=3, judgments_per_pair=2, seed=1).judgments)
+    (model,) = _fit(table, "dawid-skene")
+    raters = model.annotators_
+    assert (raters["reliability"] < raters["reliability_lower"]).any()  # the case this test is about
+    out = write_report(tmp_path / "r", table, model)
+    assert (out / "report.html").exists()
+
+
 def test_report_text_agrees_with_its_tables_on_few_judgments(tmp_path):
     """Five raters with 5-6 judgments each: no claim about raters with 10 judgments, the least and most reliable
     are not mixed up, and the counts in the text are those of the CSV files."""

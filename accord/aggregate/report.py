@@ -293,8 +293,12 @@ class _ReportBuilder:
             y = np.arange(len(frame))[::-1]  # the least reliable at the top
             lower = frame.get("reliability_lower", frame["reliability"])
             upper = frame.get("reliability_upper", frame["reliability"])
-            ax.errorbar(frame["reliability"], y, xerr=[frame["reliability"] - lower, upper - frame["reliability"]],
-                        fmt="o", color="tab:blue", ecolor="tab:gray", capsize=2)
+            # the reliability is the exact posterior mean and the interval comes from float32 draws: a rater certain to
+            # be right (0.99998) can sit a rounding error outside [1.0, 1.0], which matplotlib refuses as a negative bar
+            below = np.maximum(frame["reliability"] - lower, 0.0)
+            above = np.maximum(upper - frame["reliability"], 0.0)
+            ax.errorbar(frame["reliability"], y, xerr=[below, above], fmt="o", color="tab:blue", ecolor="tab:gray",
+                        capsize=2)
             ax.set_yticks(y, [str(a) for a in frame.index], fontsize=8)
             ax.set_title("Annotator reliability (90% interval)", fontsize=11)
         ax.set_xlabel("reliability")
