@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from accord.datasets.errors import AccordError
 from accord.metrics import EPS, calibration_error
 
 
@@ -108,6 +109,9 @@ def best_of_n(score: np.ndarray, correct: np.ndarray, group: np.ndarray) -> dict
     group with any correct candidate counts), and ``n_groups``, ``n_candidates`` (the mean group size)."""
     frame = pd.DataFrame({"group": np.asarray(group), "score": np.asarray(score, dtype=float),
                           "correct": np.asarray(correct).astype(float)})
+    if frame["group"].isna().any():  # the pick counted them as one problem, the random and oracle columns not at all
+        raise AccordError(f"group: {int(frame['group'].isna().sum())} candidates have no problem (group); best-of-n "
+                          "compares the candidates of one problem")
     order = frame.sort_values(["group", "score"], ascending=[True, False], kind="stable")
     picked = order.drop_duplicates("group")
     per_group = frame.groupby("group", sort=True)["correct"]

@@ -344,6 +344,28 @@ def test_step_metrics_match_hand_values():
     assert np.allclose(np.exp(solution_scores(p, n, "product")), [0.9 * 0.4 * 0.8, 0.42, 0.2])
     picked = best_of_n(np.array([0.3, 0.9, 0.5, 0.1]), np.array([1, 0, 1, 0]), np.array(["a", "a", "b", "b"]))
     assert picked["accuracy"] == 0.5 and picked["random"] == 0.5 and picked["oracle"] == 1.0
+    # a candidate without a problem was one problem to the pick and none to the random and oracle columns
+    with pytest.raises(AccordError, match="1 candidates have no problem"):
+        best_of_n(np.array([0.3, 0.9, 0.5]), np.array([1, 0, 1]), np.array(["a", "a", None], dtype=object))
+
+
+def test_solutions_without_a_problem_are_left_out_of_best_of_n():
+    # their problem ids read as the text "nan" made one more problem of unrelated solutions
+    from accord.reward.steps import step_reward_metrics
+
+    class Steps:  # what the metrics read of tokenized steps: the flat step labels and each solution's step count
+        label = np.array([1.0, 1.0, 0.0, 1.0, 1.0, 0.0])
+        n_steps = np.array([2, 1, 1, 1, 1])
+
+        def __len__(self) -> int:
+            return 5
+
+    table = pd.DataFrame({"solution_id": list("abcde"), "n_steps": [2, 1, 1, 1, 1], "first_error": [2, 0, 1, 1, 0],
+                          "is_correct": [True, False, True, True, False],
+                          "problem_id": ["p1", "p1", None, None, "p2"]})
+    table["problem_id"] = table["problem_id"].astype(object)
+    metrics = step_reward_metrics(np.array([2.0, 1.0, -1.0, 0.5, 0.5, -1.0]), Steps(), table)
+    assert metrics["bon_problems"] == 2 and metrics["bon_n"] == 1.5  # p1 (two solutions) and p2 (one)
 
 
 @pytest.mark.parametrize("suffix", [".jsonl", ".parquet", ".tsv", ".csv.gz", ".jsonl.gz", ".tsv.bz2", ".json"])

@@ -395,12 +395,14 @@ def step_reward_metrics(logit: np.ndarray, data: TokenizedSteps, table: pd.DataF
                                  pd.Series(n_steps, index=ids))
     out.update(first_error_f1=located["f1"], first_error_accuracy_erroneous=located["accuracy_erroneous"],
                first_error_accuracy_correct=located["accuracy_correct"], first_error_found=located["recovery"])
-    if "problem_id" in table.columns and table["problem_id"].nunique() < len(table):
+    grouped = table["problem_id"].notna().to_numpy() if "problem_id" in table.columns else np.zeros(len(table), bool)
+    if grouped.any() and table.loc[grouped, "problem_id"].nunique() < grouped.sum():
         correct = (table["is_correct"].to_numpy(dtype=bool) if "is_correct" in table.columns
-                   else table["p_all_correct"].to_numpy(dtype=float) >= 0.5)
-        group = table["problem_id"].astype(str).to_numpy()
+                   else table["p_all_correct"].to_numpy(dtype=float) >= 0.5)[grouped]
+        # solutions without a problem are left out, not taken for one problem named "nan"
+        group = table.loc[grouped, "problem_id"].astype(str).to_numpy()
         for how in SOLUTION_AGGREGATES:
-            chosen = best_of_n(solution_scores(prob, data.n_steps, how), correct, group)
+            chosen = best_of_n(solution_scores(prob, data.n_steps, how)[grouped], correct, group)
             out[f"bon_{how}"] = chosen["accuracy"]
         out.update(bon_random=chosen["random"], bon_oracle=chosen["oracle"], bon_n=chosen["n_candidates"],
                    bon_problems=chosen["n_groups"])
