@@ -31,6 +31,9 @@ def test_limits_and_bad_input():
     assert best_of_n_expectation(utility, utility, [10])[0] == pytest.approx(9.0)
     assert best_of_n_expectation(-utility, utility, [10])[0] == pytest.approx(0.0)  # a proxy that is wrong
     assert best_of_n_kl(1) == 0.0 and best_of_n_kl(256) == pytest.approx(math.log(256) - 255 / 256)
+    # ns as a generator (a Sequence is documented; an iterable is what people pass) was used up by the checks
+    np.testing.assert_allclose(best_of_n_expectation(utility, utility, (2 ** k for k in range(3))),
+                               best_of_n_expectation(utility, utility, [1, 2, 4]))
     with pytest.raises(AccordError, match="1..3"):
         best_of_n_expectation(np.ones(3), np.ones(3), [4])
     with pytest.raises(AccordError, match="one length"):

@@ -39,6 +39,7 @@ def best_of_n_expectation(proxy: np.ndarray, utility: np.ndarray, ns: Sequence[i
         if not np.isfinite(values).all():
             raise AccordError(f"{name}: candidate {int(np.flatnonzero(~np.isfinite(values))[0])} has no finite value")
     big_n = len(proxy)
+    ns = list(ns)  # a generator was used up by the checks below, leaving nothing to compute
     if any(isinstance(n, bool) or not isinstance(n, numbers.Integral) for n in ns):
         raise AccordError(f"every n must be a whole number, got {list(ns)}")
     if any(not 1 <= n <= big_n for n in ns):
