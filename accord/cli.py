@@ -846,6 +846,7 @@ def cmd_datasets(args: argparse.Namespace) -> int:
 def cmd_report(args: argparse.Namespace) -> int:
     from accord.aggregate import make_method
     from accord.aggregate.report import write_report
+    from accord.datasets import table_info
 
     output_dir = Path(args.output_dir)
     if output_dir.exists() and not output_dir.is_dir():
@@ -853,6 +854,10 @@ def cmd_report(args: argparse.Namespace) -> int:
     if args.limit_pairs is not None and args.limit_pairs < 1:
         raise AccordError(f"--limit-pairs: must be 1 or more, got {args.limit_pairs}")
     judgments = _read_input(args)
+    source = args.dataset or str(args.input)
+    if table_info(judgments)["form"] == "attribute":
+        raise AccordError(f"{source}: per-attribute ratings; the rater report reads pairwise or categorical judgments "
+                          "(accord aggregate fits per-attribute ratings)")
     if args.limit_pairs:
         keep = judgments["pair_id"].drop_duplicates().iloc[: args.limit_pairs]
         judgments = judgments[judgments["pair_id"].isin(keep)].reset_index(drop=True)
@@ -864,7 +869,10 @@ def cmd_report(args: argparse.Namespace) -> int:
     for name in names:
         estimator = make_method(name, **_model_settings(name, args))
         started = time.perf_counter()
-        models.append(estimator.fit(judgments))
+        try:
+            models.append(estimator.fit(judgments))
+        except AccordError as err:  # the file the table came from, as aggregate and suggest say it
+            raise AccordError(f"{source}: {err}") from err
         print(f"fitted {name} in {time.perf_counter() - started:.1f}s", flush=True)
     if args.group:
         if args.group not in judgments.columns:

@@ -207,6 +207,19 @@ def test_report_limit_pairs_below_one_is_refused(limit, tmp_path, capsys):
     assert not (tmp_path / "report").exists()
 
 
+def test_report_on_per_attribute_ratings_names_the_file(tmp_path, capsys):
+    # the error came from deep in the fit ("a multi-attribute table: use ... encode_attributes") without the file
+    source = tmp_path / "ratings.csv"
+    pd.DataFrame({"response_id": ["r1", "r1", "r2", "r2"], "annotator": ["w1", "w2", "w1", "w2"],
+                  "attribute": "helpfulness", "label": [1, 2, 3, 4], "scale_min": 0, "scale_max": 4}).to_csv(
+        source, index=False)
+    status = main(["report", "--input", str(source), "--output-dir", str(tmp_path / "report"), "--quiet"])
+    err = capsys.readouterr().err
+    assert status == 2 and err.count("\n") == 1
+    assert f"{source}: per-attribute ratings" in err and "accord aggregate" in err
+    assert not (tmp_path / "report").exists()
+
+
 @pytest.mark.parametrize("header", ["pair_id,gold\n", "pair_id,gold\np1,\n"])
 def test_a_gold_file_without_gold_labels_is_one_line(header, tmp_path, capsys):
     # a header-only gold file (or one whose gold cells are all empty) raised IndexError while naming an example id
