@@ -180,6 +180,56 @@ def test_capacity_spreads_the_batch_over_raters(fitted: tuple[DawidSkene, pd.Dat
     assert capped["expected_gain"].sum() <= unlimited["expected_gain"].sum() + 1e-9
 
 
+@settings(max_examples=60, deadline=None, derandomize=True, database=None)
+@given(st.lists(st.lists(st.integers(-1, 5), min_size=4, max_size=4), min_size=1, max_size=6))
+def test_compacted_plans_keep_each_pairs_judgments_in_order(rows: list[list[int]]) -> None:
+    from accord.aggregate.suggest import _compact
+
+    fixed = torch.tensor(rows)
+    compact = _compact(fixed)
+    for before, after in zip(fixed.tolist(), compact.tolist()):
+        kept = [v for v in before if v >= 0]
+        assert after[: len(kept)] == kept and all(v == -1 for v in after[len(kept):])
+    assert compact.shape[1] == max(len([v for v in row if v >= 0]) for row in rows)
+
+
+def test_padding_columns_of_a_plan_change_nothing(fitted: tuple[DawidSkene, pd.DataFrame], monkeypatch) -> None:
+    """A capacity-cut batch is planned in rounds, each continuing after the judgments already placed; columns of
+    -1 between them carry no judgment and must not change a gain (they did not, but each multiplied the joint the
+    planner enumerates by the number of labels: a batch of 100 with capacities took a minute, now a tenth of a
+    second)."""
+    import accord.aggregate.suggest as planner
+
+    model, _ = fitted
+    setup_raters = list(model.encoded_.worker_index)
+    widths: list[int] = []
+
+    def recording(*args, **kwargs):
+        widths.append(args[-1].shape[1])  # the judgments already placed, as the planner is given them
+        return plain_plan(*args, **kwargs)
+
+    plain_plan = planner.plan_sequences
+    monkeypatch.setattr(planner, "plan_sequences", recording)
+    capped = suggest(model, 60, raters=setup_raters, capacity=2, max_per_pair=3, certainty=1.0)
+    monkeypatch.undo()
+    assert len(widths) >= 3 and max(widths) <= 3  # rounds; the placed columns never wider than max_per_pair
+    # many rounds (the best raters fill up first): every rater's two judgments placed, none more
+    assert len(capped) == min(60, 2 * len(setup_raters)) and capped["annotator"].value_counts().max() == 2
+    assert capped.groupby("pair_id").size().max() <= 3
+    from accord.aggregate.suggest import _setup
+
+    setup = _setup(model, None, None)
+    pairs = torch.arange(4)
+    options = torch.tensor([[0, 1, 2]] * 4)
+    reusable = torch.ones_like(options, dtype=torch.bool)
+    cost = torch.ones(4, 3, dtype=torch.float64)
+    placed = torch.tensor([[1], [0], [-1], [2]])
+    padded = torch.tensor([[-1, 1, -1], [0, -1, -1], [-1, -1, -1], [-1, -1, 2]])
+    plain = plan_sequences(setup.posterior, pairs, options, reusable, cost, 1, 3, placed)
+    spread = plan_sequences(setup.posterior, pairs, options, reusable, cost, 1, 3, padded)
+    assert torch.equal(plain[0], spread[0]) and torch.allclose(plain[1], spread[1], atol=1e-12)
+
+
 def test_several_judgments_of_one_pair_have_diminishing_returns(fitted: tuple[DawidSkene, pd.DataFrame]) -> None:
     model, _ = fitted
     batch = suggest(model, 60, max_per_pair=3, certainty=1.0)

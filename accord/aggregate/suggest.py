@@ -162,7 +162,7 @@ def plan_sequences(posterior: Any, pairs: torch.Tensor, options: torch.Tensor, r
             info = _entropy((w[:, :, None] * joint).sum(1)) - noise
             available = available & ~((options[lo:hi] == column[:, None]) & ~reusable[lo:hi])
         room = max_per_pair - (fixed[lo:hi] >= 0).sum(1)
-        for slot in range(max_per_pair):
+        for slot in range(int(room.max())):  # slots no pair of the block has room for would only grow the joint
             grown = (joint[:, None, :, :, None] * cond[:, :, :, None, :]).reshape(n, o, m, -1)
             outcome = (w[:, None, :, None] * grown).sum(2)  # [n, O, S * L]
             new_info = _entropy(outcome) - (noise[:, None] + cond_entropy)
@@ -418,7 +418,7 @@ def suggest(model: Any, budget: float, *, pool_costs: Mapping[str, float] | None
         np.subtract.at(room, np.clip(pick - n_pools, 0, None)[pick >= n_pools], 1)
         added = torch.full((len(open_pairs), max_per_pair), -1, dtype=torch.long)
         added[torch.as_tensor(row), torch.as_tensor(slot)] = torch.as_tensor(pick)
-        fixed = torch.cat([fixed, added], dim=1)
+        fixed = _compact(torch.cat([fixed, added], dim=1))
         if keep.all():
             break
     row, pick, slot, gain = (np.concatenate(parts) if picked else np.zeros(0, dtype=np.int64)
@@ -444,6 +444,16 @@ def suggest(model: Any, budget: float, *, pool_costs: Mapping[str, float] | None
     out.attrs["n_open_pairs"] = int(len(open_pairs))
     out.attrs["n_pairs"] = int(n_pairs)
     return out
+
+
+def _compact(fixed: torch.Tensor) -> torch.Tensor:
+    """Each pair's planned judgments first (in their order), then -1, and no column that is -1 for every pair: a pair
+    holds at most ``max_per_pair`` judgments, so the planned columns stay that few. Appending each round's columns
+    as they were grew the joint of outcomes that :func:`plan_sequences` enumerates by a factor of the number of
+    labels per column, padding included (capacity-cut batches took minutes: 3^(3 x round))."""
+    order = torch.argsort((fixed < 0).to(torch.int8), dim=1, stable=True)
+    fixed = fixed.gather(1, order)
+    return fixed[:, : int((fixed >= 0).sum(1).max())] if len(fixed) else fixed
 
 
 def _capacities(capacity: Any, workers: pd.Index, rater_pool: np.ndarray) -> np.ndarray:
