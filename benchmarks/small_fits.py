@@ -84,6 +84,8 @@ def coverage(names: list[str], seed: int) -> None:
     for name in names:
         if name == "ordinal":  # graded labels: not this table
             continue
+        if name == "debiased-bradley-terry":  # its length covariate needs response texts, which this table has not;
+            continue                           # its intervals are checked in benchmarks/debias_synthetic.py
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             fitted = (make_method(name) if name in BASELINES else make_method(name, seed=seed, progress=False)).fit(table)
