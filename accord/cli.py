@@ -1042,6 +1042,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("accord: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `accord datasets list | head`: the reader left; no traceback, as other tools do
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # Python's flush at exit would raise again
+        return 128 + 13  # killed by SIGPIPE, as the shell reports it
 
 
 if __name__ == "__main__":

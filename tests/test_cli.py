@@ -262,3 +262,15 @@ def test_a_step_table_is_read_as_judgments_are(tmp_path, capsys):
     assert main(["aggregate", "--input", str(source), "--output", str(output)]) == 0, capsys.readouterr().err
     cleaned = pd.read_json(output, lines=True, dtype={"solution_id": str})
     assert cleaned["solution_id"].tolist() == ["001", "01"] and cleaned["labels"].tolist() == [[1.0], [0.0]]
+
+
+def test_a_reader_that_leaves_early_gets_no_traceback():
+    # `accord datasets list | head -1` printed a BrokenPipeError traceback (twice: once more at Python's exit)
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen([sys.executable, "-m", "accord.cli", "datasets", "list"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    proc.stdout.close()  # the reader leaves before the first line (head leaves after some): every write fails
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=60) in (0, 141) and "Traceback" not in err and "BrokenPipe" not in err

@@ -274,7 +274,7 @@ def test_command_line_trains_evaluates_scores_and_reports_errors(workspace, caps
     code = cli_main(["--model", workspace["bert"], "--train-path", str(tmp_path / "missing.parquet"),
                      "--output-dir", str(tmp_path / "x")])
     err = capsys.readouterr().err.strip()
-    assert code == 2 and err == f"error: file {tmp_path / 'missing.parquet'}: not found"
+    assert code == 2 and err == f"accord: error: file {tmp_path / 'missing.parquet'}: not found"
     assert cli_main(["--model", workspace["bert"], "--train-path", workspace["data"], "--loss", "hinge"]) == 2
     assert "unknown loss" in capsys.readouterr().err
 

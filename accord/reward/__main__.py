@@ -257,7 +257,7 @@ def main(argv: list[str] | None = None, prog: str = "accord") -> int:
         else:
             _score(args)
     except AccordError as err:
-        print(f"error: {err}", file=sys.stderr)
+        print(f"accord: error: {err}", file=sys.stderr)  # as every other accord command says it
         return EXIT_USAGE
     except TrainingInterrupted as stopped:
         print(str(stopped), file=sys.stderr)
