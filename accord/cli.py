@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from accord.datasets.errors import AccordError
+from accord.datasets.errors import AccordError, ValidationError
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -107,11 +107,26 @@ def _read_input(args: argparse.Namespace) -> pd.DataFrame:
             read_kwargs["sep"] = _separator(args.sep)
         if args.encoding:
             read_kwargs["encoding"] = args.encoding
-        judgments = read_judgments(args.input, columns=_mapping(args.columns), form=args.form, scale=args.scale,
-                                   duplicates=args.duplicates, **read_kwargs)
+        try:
+            judgments = read_judgments(args.input, columns=_mapping(args.columns), form=args.form, scale=args.scale,
+                                       duplicates=args.duplicates, **read_kwargs)
+        except ValidationError as err:
+            hint = _flag_hint(err)
+            if hint is None:
+                raise
+            raise AccordError(f"{err}; {hint}") from err
     if args.gold:
         judgments = _attach_gold(judgments, Path(args.gold), _mapping(args.columns))
     return judgments
+
+
+def _flag_hint(err: ValidationError) -> str | None:
+    """The command-line flag that mends a common input error, where one does (the library's message cannot know)."""
+    if "missing required column" in err.problem and err.column in ("pair_id", "annotator", "label"):
+        return f"--columns NAME={err.column} takes the file's column NAME for it"
+    if err.column == "label" and "outside the declared set" in err.problem:
+        return "--form categorical takes any labels, --form graded --scale S signed strengths"
+    return None
 
 
 GOLD_ID_COLUMNS = ("pair_id", "task", "question", "item")
@@ -180,8 +195,6 @@ def _like_labels(values: pd.Series, labels: pd.Series, path: Path, column: str) 
 
 def _require_texts(judgments: pd.DataFrame, source: str) -> None:
     """A cleaned dataset needs both response texts of every pair: name the input row that lacks one."""
-    from accord.datasets import ValidationError
-
     for column in ("response_a", "response_b"):
         missing = judgments[column].isna().to_numpy()
         if missing.any():
