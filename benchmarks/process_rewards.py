@@ -297,7 +297,7 @@ def summarize_rewards(results: pd.DataFrame, what: str) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--sections", default="aggregation", help="comma-separated: aggregation, scaling")
+    parser.add_argument("--sections", default="aggregation", help="comma-separated: aggregation, scaling, reward")
     parser.add_argument("--seeds", default="0,1,2,3,4", type=lambda s: [int(x) for x in s.split(",")])
     parser.add_argument("--n-problems", type=int, default=1000)
     parser.add_argument("--protocols", default="flag,stop", type=lambda s: s.split(","))
