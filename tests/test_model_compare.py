@@ -67,3 +67,18 @@ def test_compare_errors(judgments):
         compare([], judgments)
     with pytest.raises(AccordError, match="names"):
         compare([DawidSkene(), DawidSkene()], judgments, names=["same", "same"])
+
+
+@pytest.mark.parametrize("folds", [0, -1, 1, True, 2.5])
+def test_heldout_loglik_refuses_fewer_than_two_folds(judgments, folds):
+    """``folds=0`` (or negative) ran no fold and returned ``np.empty``'s leftover memory as log-likelihoods (tiny
+    positive numbers); ``folds=1`` fitted on no judgment and failed with an IndexError; 2.5 with a TypeError."""
+    from accord.models.comparison import heldout_loglik
+
+    with pytest.raises(AccordError, match="folds must be a whole number >= 2"):
+        heldout_loglik(DawidSkene(), judgments, folds=folds)
+
+
+def test_compare_refuses_a_fold_count_that_is_not_a_whole_number(judgments):
+    with pytest.raises(AccordError, match="k must be a whole number"):
+        compare([DawidSkene()], judgments, k=2.5)

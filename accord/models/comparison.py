@@ -48,6 +48,8 @@ def compare(models: Sequence[RaterModel], judgments: pd.DataFrame, *, k: int = 5
     """
     if len(models) == 0:
         raise AccordError("compare needs at least one model")
+    if not _whole(k):
+        raise AccordError(f"k must be a whole number (below 2 skips the held-out part), not {k!r}")
     table = judgments if "accord" in judgments.attrs else validate(judgments)
     encoded = encode(table)
     labels = _names(models, names)
@@ -113,6 +115,9 @@ def heldout_loglik(model: RaterModel | Callable[[], RaterModel], judgments: pd.D
     """k-fold held-out log predictive density of every judgment: the judgments are split at random into ``folds``
     folds (``seed``; a pair's judgments spread over folds), and each fold is scored by the model refitted (same
     settings) on the others. ``model``: a rater model (fitted or not) or a function returning a fresh one."""
+    # fewer than two folds has no training part (and 0 or fewer no fold at all: np.empty's memory came back)
+    if not _whole(folds) or folds < 2:
+        raise AccordError(f"folds must be a whole number >= 2, not {folds!r}")
     table = judgments if "accord" in judgments.attrs else validate(judgments)
     n = len(table)
     if n < folds:
@@ -129,6 +134,11 @@ def heldout_loglik(model: RaterModel | Callable[[], RaterModel], judgments: pd.D
                               f"({int(test.sum())},)")
         out[test] = values
     return out
+
+
+def _whole(value: object) -> bool:
+    """An int that is not a bool (``True`` would be one fold)."""
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
 
 
 def _heldout_part(out: pd.DataFrame, fitted: list[RaterModel], labels: list[str], table: pd.DataFrame, k: int,
