@@ -82,3 +82,21 @@ def test_heldout_loglik_refuses_fewer_than_two_folds(judgments, folds):
 def test_compare_refuses_a_fold_count_that_is_not_a_whole_number(judgments):
     with pytest.raises(AccordError, match="k must be a whole number"):
         compare([DawidSkene()], judgments, k=2.5)
+
+
+def test_what_is_not_a_rater_model_is_one_clear_error(judgments):
+    """A baseline (which a notebook compares against first), a step model, a method name or the class itself
+    failed deep inside with AttributeError ('VoteFraction' object has no attribute 'inference') or TypeError."""
+    from accord.aggregate import VoteFraction
+    from accord.models import FirstErrorModel
+    from accord.models.comparison import heldout_loglik
+
+    for bad, said in [(VoteFraction(), "VoteFraction"), (FirstErrorModel(), "FirstErrorModel"),
+                      ("dawid-skene", "str"), (DawidSkene, "DawidSkene()")]:
+        with pytest.raises(AccordError, match=f"model 1 .*{said}"):
+            compare([DawidSkene(), bad], judgments, k=2)
+    with pytest.raises(AccordError, match="VoteFraction"):
+        heldout_loglik(VoteFraction(), judgments, folds=2)
+    with pytest.raises(AccordError, match="VoteFraction"):
+        heldout_loglik(VoteFraction, judgments, folds=2)
+    assert heldout_loglik(DawidSkene, judgments, folds=2).shape == (len(judgments),)  # a factory is fine

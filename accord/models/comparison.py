@@ -50,6 +50,8 @@ def compare(models: Sequence[RaterModel], judgments: pd.DataFrame, *, k: int = 5
         raise AccordError("compare needs at least one model")
     if not _whole(k):
         raise AccordError(f"k must be a whole number (below 2 skips the held-out part), not {k!r}")
+    for position, model in enumerate(models):
+        _check_rater_model(model, f"model {position}")
     table = judgments if "accord" in judgments.attrs else validate(judgments)
     encoded = encode(table)
     labels = _names(models, names)
@@ -126,7 +128,8 @@ def heldout_loglik(model: RaterModel | Callable[[], RaterModel], judgments: pd.D
     out = np.empty(n)
     for f in range(folds):
         test = fold == f
-        source = model if isinstance(model, RaterModel) else model()
+        source = model if isinstance(model, RaterModel) else _check_rater_model(
+            model() if callable(model) else model, "model")
         values = np.asarray(source._heldout_loglik(with_attrs(table[~test], table), with_attrs(table[test], table)),
                             dtype=float)
         if values.shape != (int(test.sum()),):
@@ -134,6 +137,19 @@ def heldout_loglik(model: RaterModel | Callable[[], RaterModel], judgments: pd.D
                               f"({int(test.sum())},)")
         out[test] = values
     return out
+
+
+def _check_rater_model(model: object, what: str) -> RaterModel:
+    """``model`` when it is a rater model; else one error saying what it is (a baseline, a step or multi-attribute
+    model, a method name, a model class): these have no posterior to export nor a held-out predictive, and failed
+    deep inside with an AttributeError or a TypeError."""
+    if isinstance(model, RaterModel):
+        return model
+    if isinstance(model, type) and issubclass(model, RaterModel):
+        raise AccordError(f"{what} is the class {model.__name__}: pass a model, {model.__name__}()")
+    raise AccordError(f"{what} is a {type(model).__name__}, not a rater model of accord.models: only those "
+                      "(Dawid-Skene, MACE, GLAD, crowd Bradley-Terry, ...) export a posterior and score held-out "
+                      "judgments; baselines, step and multi-attribute models do not")
 
 
 def _whole(value: object) -> bool:
