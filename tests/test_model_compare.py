@@ -100,3 +100,15 @@ def test_what_is_not_a_rater_model_is_one_clear_error(judgments):
     with pytest.raises(AccordError, match="VoteFraction"):
         heldout_loglik(VoteFraction, judgments, folds=2)
     assert heldout_loglik(DawidSkene, judgments, folds=2).shape == (len(judgments),)  # a factory is fine
+
+
+def test_a_model_fitted_on_another_table_of_the_same_size_is_not_taken_as_fitted_on_this_one(judgments):
+    """A fitted model was used as it was whenever it had as many judgments as the table: one fitted on another
+    table of the same size gave that table's PSIS-LOO in this table's row (and its pointwise terms were paired with
+    this table's in az.compare). It is refitted on the table now, as one fitted on a table of another size was."""
+    other = make_synthetic(150, 30, 4, annotator_mix={"reliable": 0.6, "spammer": 0.4}, tie_rate=0.0,
+                           with_text=False, activity_skew=1.5, seed=6).judgments
+    assert len(other) == len(judgments)
+    stale = compare([DawidSkene().fit(other)], judgments, k=0)
+    fresh = compare([DawidSkene()], judgments, k=0)
+    assert stale["elpd_loo"].iloc[0] == pytest.approx(fresh["elpd_loo"].iloc[0])

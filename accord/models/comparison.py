@@ -8,7 +8,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import pandas as pd
 
-from accord.datasets import AccordError, encode, validate
+from accord.datasets import AccordError, Encoded, encode, validate
 from accord.models._data import with_attrs
 from accord.models.base import RaterModel
 
@@ -25,8 +25,8 @@ def compare(models: Sequence[RaterModel], judgments: pd.DataFrame, *, k: int = 5
     - **PSIS-LOO** (``az.compare`` with ``ic="loo"`` on each model's :meth:`~RaterModel.to_arviz`): ``elpd_loo``
       (sum over judgments), ``p_loo``, ``elpd_diff`` to the best, ``loo_se`` / ``loo_dse``, stacking ``weight``,
       ``loo_warning`` (Pareto k too high) and ``loo_rank``. A model with a single draw (MAP) gets NaN here: LOO needs
-      posterior draws. Models that are not fitted yet are fitted on ``judgments``; fitted ones are used as they are
-      (they must have been fitted on this table).
+      posterior draws. Models fitted on ``judgments`` are used as they are; the others (not fitted yet, or fitted
+      on another table) are fitted on it, with the same settings.
     - **k-fold held-out judgment log-likelihood**: the judgments are split at random into ``k`` folds (``seed``);
       each model is refitted (same settings) on ``k - 1`` folds and scores ``log p(y_n | training folds)`` of each
       held-out judgment. ``heldout_loglik`` is the mean per judgment, ``heldout_se`` its standard error,
@@ -56,8 +56,7 @@ def compare(models: Sequence[RaterModel], judgments: pd.DataFrame, *, k: int = 5
     encoded = encode(table)
     labels = _names(models, names)
 
-    fitted = [model if hasattr(model, "soft_labels_") and model.encoded_.n_judgments == encoded.n_judgments
-              else model.clone().fit(table) for model in models]
+    fitted = [model if _fitted_on(model, encoded) else model.clone().fit(table) for model in models]
 
     out = pd.DataFrame(index=pd.Index(labels, name="model"), columns=list(COLUMNS), dtype=float)
     out["loo_warning"] = out["loo_warning"].astype(object)
@@ -150,6 +149,18 @@ def _check_rater_model(model: object, what: str) -> RaterModel:
     raise AccordError(f"{what} is a {type(model).__name__}, not a rater model of accord.models: only those "
                       "(Dawid-Skene, MACE, GLAD, crowd Bradley-Terry, ...) export a posterior and score held-out "
                       "judgments; baselines, step and multi-attribute models do not")
+
+
+def _fitted_on(model: RaterModel, encoded: Encoded) -> bool:
+    """Whether ``model`` was fitted on the table ``encoded`` codes: the same judgments (pair, rater, label, in
+    order) and ids. The number of judgments alone took a fit on another table of the same size for one on this."""
+    if not hasattr(model, "soft_labels_"):
+        return False
+    mine = model.encoded_
+    return (mine.n_judgments == encoded.n_judgments and tuple(mine.classes) == tuple(encoded.classes)
+            and mine.item_index.equals(encoded.item_index) and mine.worker_index.equals(encoded.worker_index)
+            and all(np.array_equal(getattr(mine, name), getattr(encoded, name))
+                    for name in ("items", "workers", "labels")))
 
 
 def _whole(value: object) -> bool:
