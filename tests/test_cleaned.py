@@ -280,3 +280,14 @@ def test_an_unvalidated_table_is_read_as_the_fit_read_it(small_preferences):
     soft = VoteFraction().fit(crowd_kit).soft_labels_
     cleaned = build_cleaned(soft, crowd_kit)
     assert cleaned.set_index("pair_id").loc["p2", "chosen"] == "b2"
+
+
+@pytest.mark.parametrize("suffix", ["parquet", "jsonl"])
+def test_pair_ids_that_are_numbers_read_back_as_the_judgments_have_them(small_preferences, tmp_path, suffix):
+    """JSON Lines turned the pair ids 7 and 8 into the texts '7' and '8' (Parquet kept the numbers), so the cleaned
+    dataset no longer joined the judgments table it came from (pandas refuses to merge str on int64)."""
+    judgments = small_preferences.assign(pair_id=small_preferences["pair_id"].map({"p1": 7, "p2": 8, "p3": 9}))
+    cleaned = build_cleaned(VoteFraction().fit(judgments).soft_labels_, judgments)
+    back = read_cleaned(write_cleaned(cleaned, tmp_path / f"clean.{suffix}"))
+    assert back["pair_id"].tolist() == [7, 8, 9]
+    assert len(back.merge(judgments, on="pair_id")) == len(judgments)
