@@ -54,3 +54,22 @@ def test_vote_fraction_refuses_a_prior_that_is_not_a_count(small_preferences, pr
     # a negative or NaN prior made every uncertainty NaN, which the cleaned dataset turns into weight 1
     with pytest.raises(AccordError, match="prior"):
         VoteFraction(prior=prior).fit(small_preferences)
+
+
+def test_p_a_and_p_tie_of_graded_soft_labels_read_the_grades():
+    """Graded soft labels (grades -S..S, negative = A better, 0 = a tie) gave P(tie) = 0 for every pair, also for a
+    pair every rater called a tie, and ``p_a`` failed with KeyError: 'A'; the cleaned dataset reads the grades
+    (P(A better) = P(y < 0), P(tie) = P(y = 0)), and so do they now. Unordered classes have neither: one error."""
+    from accord.datasets import validate
+
+    graded = validate(pd.DataFrame({"pair_id": ["p1", "p1", "p2", "p2"], "annotator": ["a", "b", "a", "b"],
+                                    "label": [0, 0, -2, 1]}), scale=2)
+    soft = VoteFraction(prior=0).fit(graded).soft_labels_
+    assert soft.p_tie.tolist() == pytest.approx([1.0, 0.0])
+    assert soft.p_a.tolist() == pytest.approx([0.0, 0.5])
+    categorical = validate(pd.DataFrame({"pair_id": ["p1", "p1"], "annotator": ["a", "b"], "label": ["cat", "dog"]}),
+                           form="categorical")
+    soft = VoteFraction().fit(categorical).soft_labels_
+    for name in ("p_a", "p_tie"):
+        with pytest.raises(AccordError, match=f"{name}.*preference"):
+            getattr(soft, name)

@@ -261,3 +261,33 @@ def test_a_format_the_suffix_contradicts_is_refused_and_nothing_is_written(clean
         assert not (tmp_path / name).exists()
     written = write_cleaned(cleaned, tmp_path / "x.data", fmt="jsonl")
     assert read_cleaned(written, fmt="jsonl")["pair_id"].tolist() == cleaned["pair_id"].tolist()
+
+
+def test_an_unvalidated_table_is_read_as_the_fit_read_it(small_preferences):
+    """build_cleaned validated a raw table only to learn its form and then read the raw one: a table without
+    ``pair_id`` (ids made from the texts, a judgment shown the other way round turned to the pair's orientation)
+    and crowd-kit's ``task``/``worker`` names failed with KeyError: 'pair_id'."""
+    raw = small_preferences.drop(columns="pair_id")
+    # w3 saw pair p1 with the sides the other way round, and voted for a1 (shown as B)
+    raw.loc[2, ["response_a", "response_b", "label"]] = ["b1", "a1", "B"]
+    soft = VoteFraction().fit(raw).soft_labels_
+    cleaned = build_cleaned(soft, raw)
+    assert len(cleaned) == 3 and set(cleaned["pair_id"]) == set(soft.pair_ids)
+    first = cleaned.set_index("prompt").loc["q1"]
+    assert (first["chosen"], first["rejected"], first["p_chosen"]) == ("a1", "b1", pytest.approx(1.0))
+
+    crowd_kit = small_preferences.rename(columns={"pair_id": "task", "annotator": "worker"})
+    soft = VoteFraction().fit(crowd_kit).soft_labels_
+    cleaned = build_cleaned(soft, crowd_kit)
+    assert cleaned.set_index("pair_id").loc["p2", "chosen"] == "b2"
+
+
+@pytest.mark.parametrize("suffix", ["parquet", "jsonl"])
+def test_pair_ids_that_are_numbers_read_back_as_the_judgments_have_them(small_preferences, tmp_path, suffix):
+    """JSON Lines turned the pair ids 7 and 8 into the texts '7' and '8' (Parquet kept the numbers), so the cleaned
+    dataset no longer joined the judgments table it came from (pandas refuses to merge str on int64)."""
+    judgments = small_preferences.assign(pair_id=small_preferences["pair_id"].map({"p1": 7, "p2": 8, "p3": 9}))
+    cleaned = build_cleaned(VoteFraction().fit(judgments).soft_labels_, judgments)
+    back = read_cleaned(write_cleaned(cleaned, tmp_path / f"clean.{suffix}"))
+    assert back["pair_id"].tolist() == [7, 8, 9]
+    assert len(back.merge(judgments, on="pair_id")) == len(judgments)

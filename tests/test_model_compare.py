@@ -67,3 +67,48 @@ def test_compare_errors(judgments):
         compare([], judgments)
     with pytest.raises(AccordError, match="names"):
         compare([DawidSkene(), DawidSkene()], judgments, names=["same", "same"])
+
+
+@pytest.mark.parametrize("folds", [0, -1, 1, True, 2.5])
+def test_heldout_loglik_refuses_fewer_than_two_folds(judgments, folds):
+    """``folds=0`` (or negative) ran no fold and returned ``np.empty``'s leftover memory as log-likelihoods (tiny
+    positive numbers); ``folds=1`` fitted on no judgment and failed with an IndexError; 2.5 with a TypeError."""
+    from accord.models.comparison import heldout_loglik
+
+    with pytest.raises(AccordError, match="folds must be a whole number >= 2"):
+        heldout_loglik(DawidSkene(), judgments, folds=folds)
+
+
+def test_compare_refuses_a_fold_count_that_is_not_a_whole_number(judgments):
+    with pytest.raises(AccordError, match="k must be a whole number"):
+        compare([DawidSkene()], judgments, k=2.5)
+
+
+def test_what_is_not_a_rater_model_is_one_clear_error(judgments):
+    """A baseline (which a notebook compares against first), a step model, a method name or the class itself
+    failed deep inside with AttributeError ('VoteFraction' object has no attribute 'inference') or TypeError."""
+    from accord.aggregate import VoteFraction
+    from accord.models import FirstErrorModel
+    from accord.models.comparison import heldout_loglik
+
+    for bad, said in [(VoteFraction(), "VoteFraction"), (FirstErrorModel(), "FirstErrorModel"),
+                      ("dawid-skene", "str"), (DawidSkene, "DawidSkene()")]:
+        with pytest.raises(AccordError, match=f"model 1 .*{said}"):
+            compare([DawidSkene(), bad], judgments, k=2)
+    with pytest.raises(AccordError, match="VoteFraction"):
+        heldout_loglik(VoteFraction(), judgments, folds=2)
+    with pytest.raises(AccordError, match="VoteFraction"):
+        heldout_loglik(VoteFraction, judgments, folds=2)
+    assert heldout_loglik(DawidSkene, judgments, folds=2).shape == (len(judgments),)  # a factory is fine
+
+
+def test_a_model_fitted_on_another_table_of_the_same_size_is_not_taken_as_fitted_on_this_one(judgments):
+    """A fitted model was used as it was whenever it had as many judgments as the table: one fitted on another
+    table of the same size gave that table's PSIS-LOO in this table's row (and its pointwise terms were paired with
+    this table's in az.compare). It is refitted on the table now, as one fitted on a table of another size was."""
+    other = make_synthetic(150, 30, 4, annotator_mix={"reliable": 0.6, "spammer": 0.4}, tie_rate=0.0,
+                           with_text=False, activity_skew=1.5, seed=6).judgments
+    assert len(other) == len(judgments)
+    stale = compare([DawidSkene().fit(other)], judgments, k=0)
+    fresh = compare([DawidSkene()], judgments, k=0)
+    assert stale["elpd_loo"].iloc[0] == pytest.approx(fresh["elpd_loo"].iloc[0])

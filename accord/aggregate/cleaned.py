@@ -7,7 +7,7 @@ import numbers
 import numpy as np
 import pandas as pd
 
-from accord.datasets import AccordError, SoftLabels, table_info, weight_from_uncertainty
+from accord.datasets import AccordError, SoftLabels, validate, weight_from_uncertainty
 
 PAIR_TEXT_COLUMNS = ("prompt", "response_a", "response_b", "response_a_id", "response_b_id")
 
@@ -36,7 +36,10 @@ def build_cleaned(
     """
     if isinstance(min_p_chosen, bool) or not isinstance(min_p_chosen, numbers.Real) or not 0 <= min_p_chosen <= 1:
         raise AccordError(f"min_p_chosen must be a probability in [0, 1], got {min_p_chosen!r}")
-    form = table_info(judgments)["form"]
+    # read the table as the fit read it: a raw one may lack pair_id (made from the texts, with judgments shown the
+    # other way round turned to the pair's orientation) or use crowd-kit's names
+    judgments = judgments if "accord" in judgments.attrs else validate(judgments)
+    form = judgments.attrs["accord"]["form"]
     if form not in ("preference", "graded"):
         raise AccordError(f"a cleaned preference dataset needs preference or graded judgments, not {form} labels")
     for column in ("response_a", "response_b"):

@@ -158,7 +158,8 @@ def write_with_provenance(frame: pd.DataFrame, path: str | os.PathLike, provenan
 
 def read_cleaned(path: str | os.PathLike, fmt: str | None = None) -> pd.DataFrame:
     """Read a cleaned preference dataset; its provenance is in ``frame.attrs["provenance"]``."""
-    frame, meta = read_with_provenance(path, fmt, ("pair_id", "prompt", "chosen", "rejected"))
+    # the texts stay text; pair_id keeps its JSON type, as Parquet keeps the table's (7 stays a number, "007" text)
+    frame, meta = read_with_provenance(path, fmt, ("prompt", "chosen", "rejected"))
     check_cleaned(frame, source=str(path))
     frame.attrs["provenance"] = meta
     return frame

@@ -6,6 +6,7 @@ exist, ``P(tie)``), an uncertainty when the method has one, the number of judgme
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -64,15 +65,32 @@ class SoftLabels:
 
     @property
     def p_a(self) -> pd.Series:
-        """P(A > B) per pair (preference data)."""
-        return self.probs["A"].rename("p_a")
+        """P(A > B) per pair (preference data; graded: the grades below 0)."""
+        if "A" in self.probs.columns:
+            return self.probs["A"].rename("p_a")
+        return self._graded_sum("p_a", lambda grades: grades < 0)
 
     @property
     def p_tie(self) -> pd.Series:
-        """P(tie) per pair; zero where the data has no ties."""
+        """P(tie) per pair (graded: the grade 0); zero where the data has no ties."""
         if "tie" in self.probs.columns:
             return self.probs["tie"].rename("p_tie")
-        return pd.Series(0.0, index=self.probs.index, name="p_tie")
+        if "A" in self.probs.columns:
+            return pd.Series(0.0, index=self.probs.index, name="p_tie")
+        return self._graded_sum("p_tie", lambda grades: grades == 0)
+
+    def _graded_sum(self, name: str, chosen: Callable[[np.ndarray], np.ndarray]) -> pd.Series:
+        """The probability of the grades ``chosen(grades)`` picks, for soft labels over a graded scale ``-S..S``
+        (negative = A better, 0 = a tie), as the cleaned dataset reads them; one error for unordered classes (the
+        tie's column was missing, so graded soft labels gave P(tie) = 0 for every pair and ``p_a`` a KeyError)."""
+        classes = self.classes
+        whole = all(isinstance(c, (int, np.integer)) and not isinstance(c, bool) for c in classes)
+        if not whole or sorted(int(c) for c in classes) != list(range(-(len(classes) // 2), len(classes) // 2 + 1)):
+            raise AccordError(f"SoftLabels.{name} is for preference data (classes A/B[/tie] or grades -S..S); "
+                              f"method '{self.method}' gave classes {classes}")
+        grades = np.asarray(classes, dtype=int)
+        values = self.probs.to_numpy(dtype=float)[:, chosen(grades)].sum(axis=1)
+        return pd.Series(values, index=self.probs.index, name=name)
 
     def hard(self) -> pd.Series:
         """The most likely class per pair."""

@@ -8,7 +8,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import pandas as pd
 
-from accord.datasets import AccordError, encode, validate
+from accord.datasets import AccordError, Encoded, encode, validate
 from accord.models._data import with_attrs
 from accord.models.base import RaterModel
 
@@ -25,8 +25,8 @@ def compare(models: Sequence[RaterModel], judgments: pd.DataFrame, *, k: int = 5
     - **PSIS-LOO** (``az.compare`` with ``ic="loo"`` on each model's :meth:`~RaterModel.to_arviz`): ``elpd_loo``
       (sum over judgments), ``p_loo``, ``elpd_diff`` to the best, ``loo_se`` / ``loo_dse``, stacking ``weight``,
       ``loo_warning`` (Pareto k too high) and ``loo_rank``. A model with a single draw (MAP) gets NaN here: LOO needs
-      posterior draws. Models that are not fitted yet are fitted on ``judgments``; fitted ones are used as they are
-      (they must have been fitted on this table).
+      posterior draws. Models fitted on ``judgments`` are used as they are; the others (not fitted yet, or fitted
+      on another table) are fitted on it, with the same settings.
     - **k-fold held-out judgment log-likelihood**: the judgments are split at random into ``k`` folds (``seed``);
       each model is refitted (same settings) on ``k - 1`` folds and scores ``log p(y_n | training folds)`` of each
       held-out judgment. ``heldout_loglik`` is the mean per judgment, ``heldout_se`` its standard error,
@@ -48,12 +48,15 @@ def compare(models: Sequence[RaterModel], judgments: pd.DataFrame, *, k: int = 5
     """
     if len(models) == 0:
         raise AccordError("compare needs at least one model")
+    if not _whole(k):
+        raise AccordError(f"k must be a whole number (below 2 skips the held-out part), not {k!r}")
+    for position, model in enumerate(models):
+        _check_rater_model(model, f"model {position}")
     table = judgments if "accord" in judgments.attrs else validate(judgments)
     encoded = encode(table)
     labels = _names(models, names)
 
-    fitted = [model if hasattr(model, "soft_labels_") and model.encoded_.n_judgments == encoded.n_judgments
-              else model.clone().fit(table) for model in models]
+    fitted = [model if _fitted_on(model, encoded) else model.clone().fit(table) for model in models]
 
     out = pd.DataFrame(index=pd.Index(labels, name="model"), columns=list(COLUMNS), dtype=float)
     out["loo_warning"] = out["loo_warning"].astype(object)
@@ -113,6 +116,9 @@ def heldout_loglik(model: RaterModel | Callable[[], RaterModel], judgments: pd.D
     """k-fold held-out log predictive density of every judgment: the judgments are split at random into ``folds``
     folds (``seed``; a pair's judgments spread over folds), and each fold is scored by the model refitted (same
     settings) on the others. ``model``: a rater model (fitted or not) or a function returning a fresh one."""
+    # fewer than two folds has no training part (and 0 or fewer no fold at all: np.empty's memory came back)
+    if not _whole(folds) or folds < 2:
+        raise AccordError(f"folds must be a whole number >= 2, not {folds!r}")
     table = judgments if "accord" in judgments.attrs else validate(judgments)
     n = len(table)
     if n < folds:
@@ -121,7 +127,8 @@ def heldout_loglik(model: RaterModel | Callable[[], RaterModel], judgments: pd.D
     out = np.empty(n)
     for f in range(folds):
         test = fold == f
-        source = model if isinstance(model, RaterModel) else model()
+        source = model if isinstance(model, RaterModel) else _check_rater_model(
+            model() if callable(model) else model, "model")
         values = np.asarray(source._heldout_loglik(with_attrs(table[~test], table), with_attrs(table[test], table)),
                             dtype=float)
         if values.shape != (int(test.sum()),):
@@ -129,6 +136,36 @@ def heldout_loglik(model: RaterModel | Callable[[], RaterModel], judgments: pd.D
                               f"({int(test.sum())},)")
         out[test] = values
     return out
+
+
+def _check_rater_model(model: object, what: str) -> RaterModel:
+    """``model`` when it is a rater model; else one error saying what it is (a baseline, a step or multi-attribute
+    model, a method name, a model class): these have no posterior to export nor a held-out predictive, and failed
+    deep inside with an AttributeError or a TypeError."""
+    if isinstance(model, RaterModel):
+        return model
+    if isinstance(model, type) and issubclass(model, RaterModel):
+        raise AccordError(f"{what} is the class {model.__name__}: pass a model, {model.__name__}()")
+    raise AccordError(f"{what} is a {type(model).__name__}, not a rater model of accord.models: only those "
+                      "(Dawid-Skene, MACE, GLAD, crowd Bradley-Terry, ...) export a posterior and score held-out "
+                      "judgments; baselines, step and multi-attribute models do not")
+
+
+def _fitted_on(model: RaterModel, encoded: Encoded) -> bool:
+    """Whether ``model`` was fitted on the table ``encoded`` codes: the same judgments (pair, rater, label, in
+    order) and ids. The number of judgments alone took a fit on another table of the same size for one on this."""
+    if not hasattr(model, "soft_labels_"):
+        return False
+    mine = model.encoded_
+    return (mine.n_judgments == encoded.n_judgments and tuple(mine.classes) == tuple(encoded.classes)
+            and mine.item_index.equals(encoded.item_index) and mine.worker_index.equals(encoded.worker_index)
+            and all(np.array_equal(getattr(mine, name), getattr(encoded, name))
+                    for name in ("items", "workers", "labels")))
+
+
+def _whole(value: object) -> bool:
+    """An int that is not a bool (``True`` would be one fold)."""
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
 
 
 def _heldout_part(out: pd.DataFrame, fitted: list[RaterModel], labels: list[str], table: pd.DataFrame, k: int,

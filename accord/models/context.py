@@ -1068,8 +1068,10 @@ class ContextPreference(PyroRaterModel):
         labels = label_codes(encoded, table)
         item_codes = encoded.item_index.get_indexer(table["pair_id"])
         worker_codes = encoded.worker_index.get_indexer(table["annotator"])
-        new_items = pd.Index(table["pair_id"][item_codes < 0].unique())
-        new_workers = pd.Index(table["annotator"][worker_codes < 0].unique())
+        # unseen pairs and raters in sorted order (as the pairwise models number them): each draws its parameters
+        # from the population in that order, so the order of the rows must not decide who gets which draw
+        new_items = _sorted_unique(table["pair_id"][item_codes < 0])
+        new_workers = _sorted_unique(table["annotator"][worker_codes < 0])
         item_codes = np.where(item_codes < 0, data.n_items + new_items.get_indexer(table["pair_id"]), item_codes)
         worker_codes = np.where(
             worker_codes < 0, data.n_workers + new_workers.get_indexer(table["annotator"]), worker_codes
@@ -1131,6 +1133,12 @@ def _effect_shape(width: str | None, data: ContextData) -> list[int]:
     if width is None:
         return [data.n_groups - 1]
     return [data.n_groups - 1, data.n_topics if width == "topics" else data.n_covariates]
+
+
+def _sorted_unique(values: pd.Series) -> pd.Index:
+    """The distinct ``values``, sorted by their text (ids of mixed types sort too)."""
+    unique = values.unique()
+    return pd.Index(unique[np.argsort(np.asarray(unique).astype(str), kind="stable")])
 
 
 def _pair_responses(table: pd.DataFrame, pairs: pd.Index) -> tuple[pd.DataFrame, np.ndarray]:
