@@ -10,8 +10,10 @@ them) and refits:
   previous item posteriors ``q(z)`` (new pairs from their vote fractions) and the previous fitted prior. VB-EM
   converges linearly, and slowly where raters are uncertain, so the warm iteration is accelerated by SQUAREM
   (Varadhan & Roland 2008) on the parameters ``E[log theta]``, ``E[log pi]`` (:func:`warm_vb_dawid_skene`). The
-  calibration chosen by the previous fit (``item_correlation="auto"``, ``vote_shrinkage="auto"``) is kept, since a
-  small batch barely moves it (a cold fit chooses it again). ``n_iter_`` counts the warm sweeps;
+  calibration chosen by an earlier fit (``item_correlation="auto"``, ``vote_shrinkage="auto"``) is kept, since a
+  small batch barely moves it, until the judgments have grown by a tenth since it was chosen (then it is chosen
+  again, as a cold fit does). Where VB-EM has more than one fixed point, the warm start stays at the one nearest
+  the previous fit, which a cold fit need not reach. ``n_iter_`` counts the warm sweeps;
 - every other model: a fit on all judgments (the same answer as :meth:`~accord.models.base.RaterModel.fit`, with no
   saving); a model that reads columns of its table beyond the codes (``reads_table``: response ids, context columns,
   covariates) keeps its validated table and refits on it with the new rows appended.
@@ -29,7 +31,7 @@ algorithm. *Scandinavian Journal of Statistics* 35(2), 335-353.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import replace
 from typing import Any
 
@@ -182,8 +184,15 @@ def _refit_dawid_skene(model: Any, encoded: Encoded) -> Any:
     model._summarize_prior()
     seed_everything(model.seed)
     model._draw_from_vb(vb)
-    with _calibration_kept(model):
+    # the calibration is kept while the judgments have grown by less than RECALIBRATE_GROWTH since it was chosen (a
+    # small batch barely moves it, and choosing it costs more than the warm sweeps); past that it is chosen again,
+    # so that batch after batch it does not stay where the first fit put it
+    calibrated_at = getattr(model, "_calibrated_at", len(model.encoded_.items))  # a distributed fit does not say
+    recalibrate = len(encoded.items) >= RECALIBRATE_GROWTH * calibrated_at
+    with nullcontext() if recalibrate else _calibration_kept(model):
         model._finish()
+    if recalibrate:
+        model._calibrated_at = len(encoded.items)
     model.soft_labels_ = model._soft_labels()
     model._defer("_annotator_table", "annotators_")
     return model
@@ -205,6 +214,12 @@ def _extended_incidence(fitted: Incidence, encoded: Encoded, n_fitted: int, devi
     counts = grown + added
     counts.sort_indices()
     return incidence_from_csr(counts, encoded.n_workers, encoded.n_classes, device)
+
+
+#: all judgments, as a multiple of those the calibration was chosen on, from which :func:`partial_fit` chooses it
+#: again: a bound on its drift over many batches, not tuned (on a synthetic table of 18,000 judgments keeping it
+#: changed nothing for up to 30% more judgments, and moved soft labels by up to 0.06 for 50% more)
+RECALIBRATE_GROWTH = 1.1
 
 
 @contextmanager
