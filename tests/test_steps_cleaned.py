@@ -149,6 +149,18 @@ def test_jsonl_round_trip_keeps_problem_ids_as_text_and_floats_as_floats(tmp_pat
     assert back["p_all_correct"].dtype == "float64" and back["outcome_weight"].dtype == "float64"
 
 
+@pytest.mark.parametrize("suffix", [".parquet", ".jsonl"])
+def test_solution_ids_that_are_numbers_read_back_as_the_judgments_have_them(tmp_path: Path, suffix: str) -> None:
+    # JSON Lines turned the solution ids 7 and 8 into the texts '7' and '8' (Parquet kept the numbers), so the cleaned
+    # step dataset no longer joined the judgments it came from
+    judgments = pd.DataFrame({"solution_id": [7, 7, 8], "step": [0, 1, 0], "annotator": ["a", "a", "a"],
+                              "label": [1, 1, 1], "step_text": ["x", "y", "z"]})
+    frame = build_cleaned_steps(StepVoteFraction().fit(judgments).step_labels_, judgments)
+    back = read_cleaned_steps(write_cleaned_steps(frame, tmp_path / f"steps{suffix}"))
+    assert back["solution_id"].tolist() == [7, 8]
+    assert len(back.merge(judgments, on="solution_id")) == len(judgments)
+
+
 @pytest.mark.parametrize("labels", [[1.0, "bad"], [1.0, [0.5]]])
 def test_a_step_value_that_is_not_a_number_is_one_line(cleaned, labels) -> None:
     # np.asarray's ValueError came out as a traceback

@@ -131,7 +131,8 @@ def write_cleaned_steps(
 def read_cleaned_steps(path: str | os.PathLike, fmt: str | None = None) -> pd.DataFrame:
     """Read a cleaned step dataset (list columns as Python lists); its provenance is in
     ``frame.attrs["provenance"]``."""
-    frame, meta = read_with_provenance(path, fmt, ("solution_id", "prompt"))
+    # the prompt stays text; solution_id keeps its JSON type, as Parquet keeps the table's (7 stays a number)
+    frame, meta = read_with_provenance(path, fmt, ("prompt",))
     check_cleaned_steps(frame, source=str(path))
     frame = _plain_lists(frame)
     frame.attrs["provenance"] = meta
