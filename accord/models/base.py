@@ -390,7 +390,8 @@ class RaterModel(ABC):
     def to_arviz(self) -> Any:
         """An ``arviz.InferenceData`` with the posterior draws and a per-judgment ``log_likelihood`` group (so
         ``az.loo``, ``az.waic``, ``az.compare`` work), with named dimensions ``annotator``, ``pair_id``, ``class``,
-        ``judgment``."""
+        ``judgment``. A MAP fit has one draw, on which PSIS-LOO is not defined (ArviZ fails inside ``az.loo``;
+        :func:`~accord.models.compare` leaves such fits out of its LOO column)."""
         import arviz as az
 
         self._check_fitted()
