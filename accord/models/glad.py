@@ -181,7 +181,8 @@ class GLAD(EnumeratedRaterModel):
         for name in ("ability_prior", "log_beta_prior"):  # (location, scale) of a normal
             loc, scale = getattr(self, name)
             if not (math.isfinite(loc) and 0 < scale < math.inf):
-                raise AccordError(f"{name} must be (a finite location, a finite scale > 0), not {getattr(self, name)!r}")
+                raise AccordError(f"{name} must be (a finite location, a finite scale > 0), not "
+                                  f"{getattr(self, name)!r}")
         check_positive(self, "class_ability_scale", zero=True)
 
     def _model(self, data: PaddedJudgments, batch_size: int | None = None) -> None:
