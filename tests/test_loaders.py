@@ -4,6 +4,7 @@ Hugging Face Hub schemas (hand-made fixtures), and the registry (never touching 
 from __future__ import annotations
 
 import gzip
+import json
 import shutil
 import urllib.error
 import urllib.parse
@@ -219,6 +220,25 @@ class TestPandaLM:
         assert row["prompt"].endswith("please let me know.") and "\n\n" in row["prompt"]
         assert (row["item_model_a"], row["item_model_b"]) == ("bloom-7b", "llama-7b")
         assert row["response_a"] == "If you have any questions about my rate, please let me know."
+
+
+    def test_bad_verdict_names_its_file_row_and_column(self, tmp_path: Path) -> None:
+        items = [{"idx": i, "instruction": "q", "input": "", "response1": "a", "response2": "b",
+                  "annotator1": 1, "annotator2": 2, "annotator3": 0} for i in range(4)]
+        items[2]["annotator2"] = 5
+        (tmp_path / "testset-v1.json").write_text(json.dumps(items), encoding="utf-8")
+        # the item's row in the file, not its place among the 12 judgments (row 6 was reported)
+        with pytest.raises(AccordError, match=r"testset-v1\.json, column 'annotator2', row 2: .*value: 5\)"):
+            load_pandalm(tmp_path, include_ai_judges=False)
+        items[2]["annotator2"] = 2
+        (tmp_path / "testset-v1.json").write_text(json.dumps(items), encoding="utf-8")
+        judged = [{"idx": i, "pandalm_result": 1} for i in range(4)]
+        judged[3]["pandalm_result"] = "maybe"
+        (tmp_path / "pandalm-7b-testset-v1.json").write_text(json.dumps(judged), encoding="utf-8")
+        (tmp_path / "gpt-3.5-turbo-testset-v1.json").write_text(
+            json.dumps([{"idx": i, "gpt_result": "Tie"} for i in range(4)]), encoding="utf-8")
+        with pytest.raises(AccordError, match=r"pandalm-7b-testset-v1\.json, column 'pandalm_result', row 3"):
+            load_pandalm(tmp_path)
 
 
 class TestSnowAndVLDB:

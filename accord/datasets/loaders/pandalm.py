@@ -65,7 +65,10 @@ def load_pandalm(path: str | os.PathLike | None = None, *, include_ai_judges: bo
         row = int(np.flatnonzero(items["idx"].duplicated().to_numpy())[0])
         raise ValidationError("repeated item", source=source, column="idx", row=row, value=items["idx"].iloc[row])
 
-    humans = items.melt(id_vars=["idx"], value_vars=list(HUMAN_ANNOTATORS), var_name="annotator", value_name="raw")
+    # Each judgment keeps its file and row there, so that a bad verdict is named where it is.
+    humans = items.assign(_row=np.arange(len(items))).melt(
+        id_vars=["idx", "_row"], value_vars=list(HUMAN_ANNOTATORS), var_name="annotator", value_name="raw")
+    humans["_source"] = source
     humans["annotator_is_ai"] = False
     humans["reason"] = pd.NA
     parts = [humans]
@@ -74,6 +77,8 @@ def load_pandalm(path: str | os.PathLike | None = None, *, include_ai_judges: bo
             judged = _read_json(folder / file_name)
             require_columns(judged, ("idx", verdict), str(folder / file_name), f"PandaLM {judge} file")
             part = judged[["idx", verdict]].rename(columns={verdict: "raw"})
+            part["_row"] = np.arange(len(judged))
+            part["_source"] = str(folder / file_name)
             part["reason"] = judged[reason] if reason in judged.columns else pd.NA
             part["annotator"] = judge
             part["annotator_is_ai"] = True
@@ -92,8 +97,10 @@ def load_pandalm(path: str | os.PathLike | None = None, *, include_ai_judges: bo
     bad = judgments["label"].isna()
     if bad.any():
         row = int(np.flatnonzero(bad.to_numpy())[0])
-        raise ValidationError("verdict is not 0/1/2 or Tie", source=str(folder), column="annotator",
-                              row=row, value=(judgments["annotator"].iloc[row], judgments["raw"].iloc[row]))
+        first = judgments.iloc[row]
+        column = first["annotator"] if not first["annotator_is_ai"] else AI_JUDGES[first["annotator"]][1]
+        raise ValidationError("verdict is not 0/1/2 or Tie", source=first["_source"], column=column,
+                              row=int(first["_row"]), value=first["raw"])
 
     has_input = items["input"].fillna("").astype(str).str.strip() != ""
     prompt = items["instruction"].astype(str).where(~has_input, items["instruction"] + "\n\n" + items["input"])
