@@ -253,6 +253,15 @@ class TestSnowAndVLDB:
         assert set(table["label"]) <= set(classes) and set(table["gold"]) <= set(classes)
         assert (table.groupby("pair_id")["gold"].nunique() == 1).all()
 
+    def test_snow2008_item_with_two_gold_labels_is_refused(self, tmp_path: Path) -> None:
+        header = "!amt_annotation_ids\t!amt_worker_ids\torig_id\tresponse\tgold\n"
+        file = tmp_path / "rte.standardized.tsv"
+        file.write_text(header + "h1\tw1\t1\t1\t1\nh1\tw2\t2\t0\t0\nh2\tw2\t1\t1\t0\n", encoding="utf-8")
+        # the expert label is repeated on every row of an item; a copy where two rows disagree had its first
+        # gold kept without a word
+        with pytest.raises(ValidationError, match=r"column 'gold', row 2: item has two gold labels"):
+            load_snow2008("rte", tmp_path)
+
     @pytest.mark.parametrize(
         ("name", "items", "workers", "answers"),
         [("d_jn-product", 8_315, 176, 24_945), ("sentiment", 1_000, 85, 20_000), ("duck", 108, 39, 4_212)],

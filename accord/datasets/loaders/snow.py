@@ -78,4 +78,10 @@ def load_snow2008(name: str, path: str | os.PathLike | None = None) -> pd.DataFr
             raise ValidationError("label is not an integer class", source=source, column=column, row=row,
                                   value=table[column].iloc[row])
         table[column] = values.astype("int64")
+    # gold is the item's expert label, repeated on each of its rows: rows that disagree leave no one gold
+    differs = table["gold"] != table.groupby("pair_id", sort=False)["gold"].transform("first")
+    if differs.any():
+        row = int(np.flatnonzero(differs.to_numpy())[0])
+        raise ValidationError("item has two gold labels", source=source, column="gold", row=row,
+                              value=(table["pair_id"].iloc[row], table["gold"].iloc[row]))
     return validate(table, form="categorical", classes=list(classes), source=source)
