@@ -166,6 +166,14 @@ class TestUKPConvArg2:
         with pytest.raises(AccordError, match="no \\*.xml.csv files"):
             load_ukpconvarg2(tmp_path / "..")
 
+    def test_repeated_pair_id_names_the_file_and_row_it_repeats_in(self, tmp_path: Path) -> None:
+        (tmp_path / "debate_no.xml.csv").write_text("x1_x2\to8_1\tone\ttwo\nx3_x4\to5_1\tthree\tfour\n")
+        second = tmp_path / "debate_yes.xml.csv"
+        second.write_text("x5_x6\to9_1\tfive\tsix\nx1_x2\to8_1\tone\ttwo\n")
+        # the files are read in name order; the repeat is row 1 of debate_yes (it was "row 3" of the folder)
+        with pytest.raises(ValidationError, match=f"file {second}, column 'pair_id', row 1: pair id appears twice"):
+            load_ukpconvarg2(tmp_path)
+
     def test_shared_copy_counts_and_the_strict_labels(self) -> None:
         folder = shared_data_or_skip("ukp-convarg2")
         table = load_ukpconvarg2(folder, attributes="reason")

@@ -140,8 +140,8 @@ def load_ukpconvarg2(
     repeated = pairs["pair_id"].duplicated()
     if repeated.any():
         row = int(np.flatnonzero(repeated.to_numpy())[0])
-        raise ValidationError("pair id appears twice", source=source, column="pair_id", row=row,
-                              value=pairs["pair_id"].iloc[row])
+        raise ValidationError("pair id appears twice", source=pairs["_file"].iloc[row], column="pair_id",
+                              row=int(pairs["_row"].iloc[row]), value=pairs["pair_id"].iloc[row])
 
     given = _reason_indicators(pairs)  # [pairs, 17] booleans
     first_id, second_id = _split_ids(pairs, source)
