@@ -241,6 +241,19 @@ class TestPandaLM:
             load_pandalm(tmp_path)
 
 
+    def test_ai_judge_file_with_a_repeated_item_names_the_file_and_row(self, tmp_path: Path) -> None:
+        items = [{"idx": i, "instruction": "q", "input": "", "response1": f"a{i}", "response2": "b",
+                  "annotator1": 1, "annotator2": 2, "annotator3": 0} for i in range(3)]
+        (tmp_path / "testset-v1.json").write_text(json.dumps(items), encoding="utf-8")
+        (tmp_path / "gpt-3.5-turbo-testset-v1.json").write_text(
+            json.dumps([{"idx": i, "gpt_result": "1"} for i in range(3)]), encoding="utf-8")
+        judged = tmp_path / "pandalm-7b-testset-v1.json"
+        judged.write_text(json.dumps([{"idx": i, "pandalm_result": 1} for i in (0, 1, 1)]), encoding="utf-8")
+        # was "file <folder>, column 'annotator', row 10" (a row of the merged judgments)
+        with pytest.raises(ValidationError, match=f"file {judged}, column 'idx', row 2: repeated item"):
+            load_pandalm(tmp_path)
+
+
 class TestSnowAndVLDB:
     @pytest.mark.parametrize(
         ("name", "items", "workers", "labels", "classes"),

@@ -76,6 +76,10 @@ def load_pandalm(path: str | os.PathLike | None = None, *, include_ai_judges: bo
         for judge, (file_name, verdict, reason) in AI_JUDGES.items():
             judged = _read_json(folder / file_name)
             require_columns(judged, ("idx", verdict), str(folder / file_name), f"PandaLM {judge} file")
+            if judged["idx"].duplicated().any():
+                row = int(np.flatnonzero(judged["idx"].duplicated().to_numpy())[0])
+                raise ValidationError("repeated item", source=str(folder / file_name), column="idx", row=row,
+                                      value=judged["idx"].iloc[row])
             part = judged[["idx", verdict]].rename(columns={verdict: "raw"})
             part["_row"] = np.arange(len(judged))
             part["_source"] = str(folder / file_name)
