@@ -61,9 +61,7 @@ def load_pandalm(path: str | os.PathLike | None = None, *, include_ai_judges: bo
     source = str(folder / HUMAN_FILE)
     require_columns(items, ("idx", "instruction", "input", "response1", "response2", *HUMAN_ANNOTATORS),
                     source, "PandaLM test set")
-    if items["idx"].duplicated().any():
-        row = int(np.flatnonzero(items["idx"].duplicated().to_numpy())[0])
-        raise ValidationError("repeated item", source=source, column="idx", row=row, value=items["idx"].iloc[row])
+    _check_unique_items(items, source)
 
     # Each judgment keeps its file and row there, so that a bad verdict is named where it is.
     humans = items.assign(_row=np.arange(len(items))).melt(
@@ -76,10 +74,7 @@ def load_pandalm(path: str | os.PathLike | None = None, *, include_ai_judges: bo
         for judge, (file_name, verdict, reason) in AI_JUDGES.items():
             judged = _read_json(folder / file_name)
             require_columns(judged, ("idx", verdict), str(folder / file_name), f"PandaLM {judge} file")
-            if judged["idx"].duplicated().any():
-                row = int(np.flatnonzero(judged["idx"].duplicated().to_numpy())[0])
-                raise ValidationError("repeated item", source=str(folder / file_name), column="idx", row=row,
-                                      value=judged["idx"].iloc[row])
+            _check_unique_items(judged, str(folder / file_name))
             part = judged[["idx", verdict]].rename(columns={verdict: "raw"})
             part["_row"] = np.arange(len(judged))
             part["_source"] = str(folder / file_name)
@@ -128,6 +123,14 @@ def load_pandalm(path: str | os.PathLike | None = None, *, include_ai_judges: bo
                "annotator_kind", "item_motivation_app", "item_model_a", "item_model_b", "reason"]
     table = table[ordered].sort_values(["pair_id", "annotator_is_ai"], kind="stable", ignore_index=True)
     return validate(table, form="preference", source=str(folder))
+
+
+def _check_unique_items(frame: pd.DataFrame, source: str) -> None:
+    """One error naming the file and row of the first item (``idx``) that a file repeats."""
+    repeated = frame["idx"].duplicated().to_numpy()
+    if repeated.any():
+        row = int(np.flatnonzero(repeated)[0])
+        raise ValidationError("repeated item", source=source, column="idx", row=row, value=frame["idx"].iloc[row])
 
 
 def _read_json(file: Path) -> pd.DataFrame:
