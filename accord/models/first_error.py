@@ -15,6 +15,7 @@ from accord.datasets import AccordError, FitError
 from accord.datasets.steps import EncodedSteps, StepLabels, encode_steps
 from accord.datasets.steps.labels import position_index
 from accord.models._vb import PRIOR_BOUNDS, dirichlet_expected_log, quantiles_90
+from accord.models.base import check_positive
 
 #: the three states a step can be in, given the first wrong step tau of its solution
 STATES: tuple[str, ...] = ("correct", "first_error", "after_error")
@@ -190,13 +191,11 @@ class FirstErrorModel:
     def _check_settings(self) -> None:
         if len(self.prior_flag) != 3 or not all(0 < p < 1 for p in self.prior_flag):
             raise AccordError(f"prior_flag must hold three probabilities in (0, 1), got {self.prior_flag}")
-        # written as "not positive and finite": NaN fails every comparison, so "<= 0" let it through to the fit
-        positive = [self.prior_strength, *self.hazard_prior]
-        if len(self.hazard_prior) != 2 or not all(0 < value < math.inf for value in positive):
-            raise AccordError(f"prior_strength and both hazard_prior values must be positive and finite, got "
-                              f"{self.prior_strength} and {tuple(self.hazard_prior)}")
-        if not (self.max_iter >= 1 and 0 < self.tol < math.inf and self.num_samples >= 0):
-            raise AccordError("need max_iter >= 1, a finite tol > 0 and num_samples >= 0")
+        if len(self.hazard_prior) != 2:
+            raise AccordError(f"hazard_prior must be the two shapes of a Beta prior, got {self.hazard_prior!r}")
+        check_positive(self, "prior_strength", "hazard_prior", "tol")
+        if not (self.max_iter >= 1 and self.num_samples >= 0):
+            raise AccordError("need max_iter >= 1 and num_samples >= 0")
 
     def _initial_label_prior(self, n_labels: int, error_code: int) -> torch.Tensor:
         flag = torch.tensor(self.prior_flag, dtype=torch.float64)[:, None]

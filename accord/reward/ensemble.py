@@ -77,14 +77,13 @@ def score_ensemble(model_dirs: Sequence[str | Path], data: Any, *, conservative:
     ``conservative_reward`` (of kind ``conservative`` with ``k``), all on the members' standardised scale, and each
     member's standardised reward (``reward_0``, ``reward_1``, ...).
     """
-    from accord.reward.evaluate import _read_frame, score
-    from accord.reward.model import RewardModel
+    from accord.reward.evaluate import _read_frame, _task, score
 
     model_dirs = [str(d) for d in model_dirs]
     heads = [ensemble_heads(d) for d in model_dirs]
     check_ensemble(sum(heads), conservative, k)
     for directory in model_dirs:  # a step or multi-attribute model scores steps or attributes, not one reward
-        task = RewardModel.read_meta(directory).get("task", "pairwise")
+        task = _task(directory)
         if task != "pairwise":
             raise AccordError(f"folder {directory}: a reward model of task '{task}'; an ensemble's members are "
                               "pairwise reward models (one reward per response)")
