@@ -277,6 +277,24 @@ def test_bradley_terry_values_comparisons_never_made(one_torch_thread: None) -> 
     assert pd.Series(new.to_numpy()).corr(pd.Series(spread), method="spearman") > 0.5
 
 
+def test_candidates_that_repeat_a_comparison_are_one_clear_error(one_torch_thread: None) -> None:
+    # a repeated candidate, or a fitted pair given again (reversed), was planned as a pair of its own: two rows with
+    # slot 1 for one comparison, each valued as if the other were not asked, more than max_per_pair in all
+    from accord.models.bradley_terry import CrowdBradleyTerry
+
+    rows = [{"pair_id": f"p{a}{b}", "annotator": f"w{r}", "label": "AB"[(a + b + r) % 2], "prompt": "q",
+             "response_a_id": f"r{a}", "response_b_id": f"r{b}"} for a, b in ((0, 1), (1, 2), (2, 3)) for r in range(3)]
+    table = pd.DataFrame(rows)
+    model = CrowdBradleyTerry(inference="meanfield", max_steps=60, num_samples=20, seed=0).fit(table)
+    fresh = unseen_comparisons(table)
+    assert len(suggest(model, 20, candidates=fresh, certainty=1.0)) > 0
+    for bad, row, why in ((pd.concat([fresh, fresh.iloc[[0]]], ignore_index=True), len(fresh), "repeats an earlier"),
+                          (pd.DataFrame({"response_a_id": ["r2"], "response_b_id": ["r1"]}), 0, "fitted on"),
+                          (pd.DataFrame({"response_a_id": ["r3"], "response_b_id": ["r3"]}), 0, "with itself")):
+        with pytest.raises(AccordError, match=f"candidates row {row}: .*{why}"):
+            suggest(model, 20, candidates=bad, certainty=1.0)
+
+
 # -- partial_fit ----------------------------------------------------------------------------------------------
 
 

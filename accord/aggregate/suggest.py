@@ -271,6 +271,7 @@ def _comparison_setup(model: Any, candidates: pd.DataFrame | None, rater_pool: n
     ids = fitted
     if candidates is not None:
         frame, a, b = model._response_codes(candidates)
+        _check_candidates(model.layout_, frame, a, b)
         utility = model.utility_draws()[keep].double()
         new_gaps = utility[:, torch.as_tensor(a)] - utility[:, torch.as_tensor(b)]
         new_ids = pd.Index(frame["response_a_id"].astype(str) + " vs " + frame["response_b_id"].astype(str))
@@ -289,6 +290,23 @@ def _comparison_setup(model: Any, candidates: pd.DataFrame | None, rater_pool: n
                                     gaps)
     return _Setup(posterior, pd.Index(ids, name="pair_id"), frame, current, list(model._soft_classes()),
                   pool_names, rater_pool)
+
+
+def _check_candidates(layout: Any, frame: pd.DataFrame, a: np.ndarray, b: np.ndarray) -> None:
+    """One error for a candidate that compares a response with itself, repeats an earlier candidate or is a fitted
+    pair (in either order): each would be planned as a pair of its own, its judgments valued as if the other's did
+    not exist (two first judgments of one comparison, more than ``max_per_pair``)."""
+    n = max(layout.n_responses, 1)
+    key = np.minimum(a, b).astype(np.int64) * n + np.maximum(a, b)
+    fitted = np.minimum(layout.pair_a, layout.pair_b).astype(np.int64) * n + np.maximum(layout.pair_a, layout.pair_b)
+    for bad, why in ((a == b, "compares a response with itself"),
+                     (pd.Series(key).duplicated().to_numpy(), "repeats an earlier candidate (in either order)"),
+                     (np.isin(key, fitted), "is a pair the model was fitted on (in either order), valued already")):
+        if bad.any():
+            row = int(np.flatnonzero(bad)[0])
+            raise AccordError(f"candidates row {row}: ({frame['response_a_id'].iloc[row]!r}, "
+                              f"{frame['response_b_id'].iloc[row]!r}) {why}; candidates are comparisons never made "
+                              "(unseen_comparisons(judgments) lists them)")
 
 
 # -- the public functions -----------------------------------------------------------------------------------
