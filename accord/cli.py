@@ -391,7 +391,10 @@ def _read_raters(path: Path, known: pd.Index) -> pd.DataFrame:
     """``--raters``: the annotators who can be assigned (column ``annotator`` or ``worker``; optional ``pool``)."""
     from accord.datasets.loaders import read_table
 
-    raters = read_table(path).rename(columns={"worker": "annotator"})
+    raters = read_table(path)
+    if {"annotator", "worker"} <= set(raters.columns):
+        raise AccordError(f"file {path}: both 'annotator' and 'worker' columns name the raters; keep one")
+    raters = raters.rename(columns={"worker": "annotator"})
     if "annotator" not in raters.columns:
         raise AccordError(f"file {path}: a raters file needs an 'annotator' column; found {list(raters.columns)}")
     raters = raters[raters["annotator"].notna()].drop_duplicates("annotator")

@@ -409,6 +409,8 @@ def test_cli_capacity_that_is_not_a_whole_number_is_one_error(judgments_file: st
     (["--budget", "5", "--raters", "RATERS"], "none of its 2 raters"),
     # a header-only raters file read "none of its 0 raters ... look like '(none)'"
     (["--budget", "5", "--raters", "NO_RATERS"], "no raters (column 'annotator' holds no name)"),
+    # crowd-kit's 'worker' is read as 'annotator': both made two 'annotator' columns and a traceback (exit 1)
+    (["--budget", "5", "--raters", "BOTH_NAMES"], "both 'annotator' and 'worker' columns"),
     # only a model of response utilities can value comparisons never made: not silently none of them
     (["--budget", "5", "--new-comparisons", "3"], "--new-comparisons"),
     (["--budget", "5", "--method", "bradley-terry", "--new-comparisons", "-1"], "--new-comparisons"),
@@ -422,7 +424,10 @@ def test_cli_bad_input_is_one_error_and_no_output(judgments_file: str, tmp_path,
     output = tmp_path / "next_batch.csv"
     no_raters = tmp_path / "no_raters.csv"
     no_raters.write_text("annotator\n")
-    extra = [{"RATERS": str(raters), "NO_RATERS": str(no_raters)}.get(part, part) for part in extra]
+    both_names = tmp_path / "both_names.csv"
+    both_names.write_text("annotator,worker\nw3,w4\n")
+    extra = [{"RATERS": str(raters), "NO_RATERS": str(no_raters), "BOTH_NAMES": str(both_names)}.get(part, part)
+             for part in extra]
     status = main(["suggest", "--input", judgments_file, "--form", "categorical", *extra, "--output", str(output),
                    "--quiet"])
     err = capsys.readouterr().err
