@@ -383,6 +383,9 @@ def _pool_costs(text: str | None) -> dict[str, float]:
         if not sep or not name.strip() or not cost > 0 or cost == float("inf"):
             raise AccordError(f"--pool-costs: expected pool=cost pairs with positive costs, e.g. human=1,ai=0.05; "
                               f"got {part.strip()!r}")
+        if name.strip() in costs:
+            raise AccordError(f"--pool-costs: pool {name.strip()!r} is given two costs "
+                              f"({costs[name.strip()]:g} and {cost:g}); give each pool once")
         costs[name.strip()] = cost
     return costs
 
