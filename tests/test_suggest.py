@@ -249,6 +249,16 @@ def test_mace_and_glad_are_supported() -> None:
     assert (batch["expected_gain"] > 0).all()
 
 
+@pytest.mark.parametrize("name", ["majority", "vote-fraction"])
+def test_a_method_without_annotator_confusions_is_one_clear_error(name: str) -> None:
+    # a baseline's fit has soft labels but no rater model: suggest failed with AttributeError 'encoded_'
+    from accord.aggregate import make_method
+
+    table, _, _ = crowd(n_items=20, n_workers=4)
+    with pytest.raises(AccordError, match="has no rater model to ask"):
+        suggest(make_method(name).fit(table), 5)
+
+
 def test_bradley_terry_values_comparisons_never_made(one_torch_thread: None) -> None:
     from accord.models.bradley_terry import CrowdBradleyTerry
 

@@ -239,6 +239,12 @@ class _Setup:
 
 
 def _setup(model: Any, pools: Any, candidates: pd.DataFrame | None) -> _Setup:
+    from accord.models.base import RaterModel
+
+    if not (_is_comparison_model(model) or (isinstance(model, RaterModel)
+                                            and type(model)._rater_confusion is not RaterModel._rater_confusion)):
+        raise AccordError(f"{type(model).__name__} has no rater model to ask (no annotator confusions): use the "
+                          "Dawid-Skene family, MACE, GLAD or crowd Bradley-Terry")
     if not hasattr(model, "soft_labels_"):
         raise AccordError(f"{type(model).__name__} is not fitted yet: call fit(judgments) first")
     rater_pool, pool_names = _pools_of(model, pools)
