@@ -139,6 +139,17 @@ def test_batch_respects_allowed_raters_budget_and_certainty(fitted: tuple[DawidS
     assert (slots["max"] == slots["size"]).all()
 
 
+def test_allowed_assignments_the_model_does_not_know_are_one_clear_error(
+        fitted: tuple[DawidSkene, pd.DataFrame]) -> None:
+    # assignments of another table (no row names a fitted pair and a fitted rater) gave an empty batch, silently
+    model, _ = fitted
+    other = pd.DataFrame({"pair_id": ["x1", "i3"], "annotator": ["w1", "someone"]})
+    with pytest.raises(AccordError, match="none of the 2 allowed assignments names a pair and a rater"):
+        suggest(model, 5, allowed=other, certainty=1.0)
+    # no assignment at all (nobody left to ask) is an empty batch, not an error
+    assert suggest(model, 5, allowed=other.iloc[:0], certainty=1.0).empty
+
+
 def test_pool_costs_buy_the_best_value(fitted: tuple[DawidSkene, pd.DataFrame]) -> None:
     model, _ = fitted
     workers = model.encoded_.worker_index

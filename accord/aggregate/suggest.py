@@ -520,6 +520,11 @@ def _rater_options(model: Any, setup: _Setup, open_pairs: np.ndarray, raters: An
         if raters is not None:
             worker = np.where(np.isin(worker, workers.get_indexer(pd.Index(list(raters)))), worker, -1)
         keep = (item >= 0) & (worker >= 0)
+        if len(allowed) and not keep.any():  # e.g. a model fitted on another table: not silently an empty batch
+            raise AccordError(f"none of the {len(allowed):,} allowed assignments names a pair and a rater the model "
+                              f"was fitted on (allowed: pair {allowed['pair_id'].iloc[0]!r}, annotator "
+                              f"{allowed['annotator'].iloc[0]!r}; fitted: pair {setup.pair_ids[0]!r}, annotator "
+                              f"{workers[0]!r})")
         item, worker = item[keep], worker[keep]
     else:
         codes = workers.get_indexer(pd.Index(list(raters)))
