@@ -191,6 +191,25 @@ def test_capacity_spreads_the_batch_over_raters(fitted: tuple[DawidSkene, pd.Dat
     assert capped["expected_gain"].sum() <= unlimited["expected_gain"].sum() + 1e-9
 
 
+@pytest.mark.parametrize("capacity, message", [
+    (1.5, "capacity must be a whole number"),  # a rater took 2 judgments
+    (True, "capacity must be a whole number"),  # taken as 1
+    (float("nan"), "capacity must be a whole number"),  # taken as no cap
+    ("2", "capacity must be a whole number"),  # ValueError from dict()
+    ({"w0": 1.5}, "capacity of annotator 'w0'"),
+    ({"w0": -1}, "capacity of annotator 'w0'"),  # named no rater
+    (pd.Series([1, 2], index=["w0", "w0"]), "annotator 'w0' is given two capacities"),  # pandas' ValueError
+])
+def test_capacity_that_is_not_a_whole_number_is_one_clear_error(fitted: tuple[DawidSkene, pd.DataFrame], capacity,
+                                                                 message: str) -> None:
+    model, _ = fitted
+    with pytest.raises(AccordError, match=message):
+        suggest(model, 10, raters=["w0", "w1"], capacity=capacity, certainty=1.0)
+    # whole numbers of numpy's kind, and a missing capacity (no cap), are capacities
+    batch = suggest(model, 10, raters=["w0", "w1"], capacity={"w0": np.int64(1), "w1": None}, certainty=1.0)
+    assert batch["annotator"].value_counts().get("w0", 0) <= 1 and len(batch) == 10
+
+
 @settings(max_examples=60, deadline=None, derandomize=True, database=None)
 @given(st.lists(st.lists(st.integers(-1, 5), min_size=4, max_size=4), min_size=1, max_size=6))
 def test_compacted_plans_keep_each_pairs_judgments_in_order(rows: list[list[int]]) -> None:

@@ -485,14 +485,27 @@ def _capacities(capacity: Any, workers: pd.Index, rater_pool: np.ndarray) -> np.
     room = np.full(len(workers), np.inf)
     if capacity is None:
         return room
-    if isinstance(capacity, (int, float, np.integer)):
-        values = pd.Series(float(capacity), index=workers)
-    else:
-        values = (capacity if isinstance(capacity, pd.Series) else pd.Series(dict(capacity))).astype(float)
-    values = values.reindex(workers)
-    if (values.dropna() < 0).any():
-        raise AccordError("capacity must be a number of judgments, at least 0")
+    if not isinstance(capacity, (pd.Series, Mapping)):
+        if not _whole_number(capacity):  # 1.5 let a rater take 2
+            raise AccordError(f"capacity must be a whole number of judgments >= 0, or one per annotator (a Series or "
+                              f"mapping), not {capacity!r}")
+        return np.full(len(workers), float(capacity))
+    values = capacity if isinstance(capacity, pd.Series) else pd.Series(dict(capacity), dtype=object)
+    if values.index.has_duplicates:
+        raise AccordError(f"capacity: annotator {values.index[values.index.duplicated()][0]!r} is given two capacities")
+    given = values.notna()  # a missing capacity leaves the rater uncapped
+    bad = given & ~values.map(_whole_number).astype(bool)
+    if bad.any():
+        raise AccordError(f"capacity of annotator {bad.idxmax()!r}: expected a whole number of judgments >= 0 (or "
+                          f"missing for no cap), not {values[bad].iloc[0]!r}")
+    values = values.where(given).astype(float).reindex(workers)
     return np.where(values.isna(), np.inf, values.to_numpy())
+
+
+def _whole_number(value: Any) -> bool:
+    """A whole number >= 0 (numpy's too; true/false and text are not)."""
+    return (isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_)) and bool(np.isfinite(value))
+            and value >= 0 and float(value).is_integer())
 
 
 def _within_capacity(row: np.ndarray, slot: np.ndarray, rater: np.ndarray, room: np.ndarray) -> np.ndarray:
