@@ -415,6 +415,7 @@ def _read_raters(path: Path, known: pd.Index) -> pd.DataFrame:
 
 
 def cmd_suggest(args: argparse.Namespace) -> int:
+    import numpy as np
     import pandas as pd
 
     from accord.aggregate import make_method
@@ -440,7 +441,16 @@ def cmd_suggest(args: argparse.Namespace) -> int:
     annotators = pd.Index(judgments["annotator"].drop_duplicates())
     pools = None
     if args.pool_column in judgments.columns:
-        pools = judgments.drop_duplicates("annotator").set_index("annotator")[args.pool_column].astype(str)
+        column = judgments[args.pool_column]
+        given = pd.DataFrame({"annotator": judgments["annotator"], "pool": column.astype(str)})[column.notna()]
+        pools = given.drop_duplicates("annotator").set_index("annotator")["pool"]
+        clash = given["pool"].to_numpy() != pools.reindex(given["annotator"]).to_numpy()
+        if clash.any():  # the first row's pool was taken, silently
+            row = given.index[int(np.flatnonzero(clash)[0])]
+            rater = judgments["annotator"].iloc[row]
+            raise AccordError(f"{source}, column '{args.pool_column}', row {row}: annotator {rater!r} is in pool "
+                              f"{column.iloc[row]!r} here and in pool {pools[rater]!r} in an earlier row; a rater "
+                              "belongs to one pool")
     raters = None
     if args.raters:
         raters = _read_raters(Path(args.raters), annotators)

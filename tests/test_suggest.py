@@ -427,6 +427,26 @@ def test_cli_blank_capacity_leaves_a_rater_uncapped(judgments_file: str, tmp_pat
     assert counts.get("w3", 0) >= 10
 
 
+def test_cli_rater_in_two_pools_is_one_error(judgments_file: str, tmp_path, capsys) -> None:
+    # the pool of a rater's first row was taken, silently (a typo put the rater and all its batch in another pool)
+    table = pd.read_csv(judgments_file)
+    row = int(table.index[table["annotator"] == "w4"][1])
+    table.loc[row, "pool"] = "ai"
+    path = tmp_path / "two_pools.csv"
+    table.to_csv(path, index=False)
+    output = tmp_path / "next_batch.csv"
+    status = main(["suggest", "--input", str(path), "--form", "categorical", "--budget", "5", "--output", str(output),
+                   "--quiet"])
+    err = capsys.readouterr().err
+    assert status == 2 and err.count("\n") == 1 and not output.exists()
+    assert f"column 'pool', row {row}: annotator 'w4' is in pool 'ai' here and in pool 'human'" in err
+    # a blank pool cell is no pool: the rater's pool is the one its other rows give
+    table.loc[row, "pool"] = None
+    table.to_csv(path, index=False)
+    assert main(["suggest", "--input", str(path), "--form", "categorical", "--budget", "5", "--output", str(output),
+                 "--quiet"]) == 0
+
+
 @pytest.mark.parametrize("cell", ["1.5", "-1", "lots"])
 def test_cli_capacity_that_is_not_a_whole_number_is_one_error(judgments_file: str, tmp_path, capsys,
                                                                cell: str) -> None:
