@@ -400,11 +400,20 @@ def _read_raters(path: Path, known: pd.Index) -> pd.DataFrame:
     raters = raters.rename(columns={"worker": "annotator"})
     if "annotator" not in raters.columns:
         raise AccordError(f"file {path}: a raters file needs an 'annotator' column; found {list(raters.columns)}")
-    raters = raters[raters["annotator"].notna()].drop_duplicates("annotator")
+    raters = raters[raters["annotator"].notna()]
+    raters = raters.assign(annotator=raters["annotator"].astype(str).str.strip())
+    # a rater listed twice is one rater, unless the rows disagree (the first row's pool and capacity were taken)
+    settings = raters[["annotator", *(c for c in ("pool", "capacity") if c in raters.columns)]].drop_duplicates()
+    clash = settings["annotator"].duplicated(keep=False)
+    if clash.any():
+        rows = settings.index[clash][:2]
+        raise AccordError(f"file {path}: rater {settings['annotator'][clash].iloc[0]!r} is listed at rows {rows[0]} "
+                          f"and {rows[1]} with different {' or '.join(settings.columns[1:])}; list each rater once")
+    raters = raters.drop_duplicates("annotator")
     if raters.empty:
         raise AccordError(f"file {path}: no raters (column 'annotator' holds no name): list the raters who can be "
                           "assigned, one per row, or leave out --raters")
-    names = raters["annotator"].astype(str).str.strip()
+    names = raters["annotator"]
     matched = names.isin(known.astype(str))
     if not matched.any():
         raise AccordError(f"file {path}: none of its {len(raters):,} raters judged a pair of the input (raters look "

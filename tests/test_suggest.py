@@ -447,6 +447,23 @@ def test_cli_rater_in_two_pools_is_one_error(judgments_file: str, tmp_path, caps
                  "--quiet"]) == 0
 
 
+def test_cli_rater_listed_twice_in_the_raters_file(judgments_file: str, tmp_path, capsys) -> None:
+    output = tmp_path / "next_batch.csv"
+    raters = tmp_path / "available.csv"
+    # with two capacities the first was taken, silently
+    raters.write_text("annotator,capacity\nw3,2\nw4,2\nw3,5\n")
+    args = ["suggest", "--input", judgments_file, "--form", "categorical", "--budget", "8", "--raters", str(raters),
+            "--output", str(output), "--quiet"]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert "rater 'w3' is listed at rows 0 and 2 with different capacity" in err and err.count("\n") == 1
+    assert not output.exists()
+    # the same rater again (here with spaces around the name) is one rater: it was a traceback (duplicate labels)
+    raters.write_text("annotator,capacity\nw3,2\nw4,2\n w3 ,2\n")
+    assert main(args) == 0
+    assert pd.read_csv(output)["annotator"].value_counts().max() <= 2
+
+
 @pytest.mark.parametrize("cell", ["1.5", "-1", "lots"])
 def test_cli_capacity_that_is_not_a_whole_number_is_one_error(judgments_file: str, tmp_path, capsys,
                                                                cell: str) -> None:
