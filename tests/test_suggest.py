@@ -165,6 +165,18 @@ def test_pool_costs_buy_the_best_value(fitted: tuple[DawidSkene, pd.DataFrame]) 
         suggest(model, 5, raters=["nobody"])
 
 
+def test_a_rater_given_two_pools_is_one_clear_error(fitted: tuple[DawidSkene, pd.DataFrame]) -> None:
+    # a pools Series naming a rater twice failed with pandas' "cannot reindex on an axis with duplicate labels"
+    model, _ = fitted
+    workers = model.encoded_.worker_index
+    pools = pd.Series(["ai" if i % 2 else "human" for i in range(len(workers))], index=workers)
+    with pytest.raises(AccordError, match=r"pools: annotator 'w1' is given two pools \(\['ai', 'human'\]\)"):
+        suggest(model, 10, pools=pd.concat([pools, pd.Series({"w1": "human"})]), certainty=1.0)
+    # the same pool twice is one rater in it
+    again = suggest(model, 10, pools=pd.concat([pools, pools.iloc[:2]]), certainty=1.0)
+    pd.testing.assert_frame_equal(again, suggest(model, 10, pools=pools, certainty=1.0))
+
+
 def test_numpy_numbers_are_a_budget_and_true_is_not(fitted: tuple[DawidSkene, pd.DataFrame]) -> None:
     # an np.int64 budget (e.g. a share of np.sum of the pairs) was "not a positive number", an np.int64
     # max_per_pair "not a whole number", while True bought one judgment

@@ -208,7 +208,14 @@ def _pools_of(model: Any, pools: pd.Series | Mapping[Any, str] | None) -> tuple[
     workers = model.encoded_.worker_index
     if pools is None:
         return np.zeros(len(workers), dtype=np.int64), [DEFAULT_POOL]
-    series = pools if isinstance(pools, pd.Series) else pd.Series(dict(pools))
+    series = (pools if isinstance(pools, pd.Series) else pd.Series(dict(pools))).dropna().astype(str)
+    distinct = pd.DataFrame({"annotator": series.index, "pool": series.to_numpy()}).drop_duplicates()
+    twice = distinct["annotator"].duplicated()
+    if twice.any():  # was pandas' "cannot reindex on an axis with duplicate labels"
+        rater = distinct["annotator"][twice].iloc[0]
+        raise AccordError(f"pools: annotator {rater!r} is given two pools ({sorted(series[series.index == rater])}); "
+                          "a rater belongs to one pool")
+    series = series[~series.index.duplicated()]  # a rater named twice in one pool is one rater
     names = series.reindex(workers).astype(object).where(lambda s: s.notna(), DEFAULT_POOL).astype(str)
     codes, uniques = pd.factorize(names, sort=True)
     return codes.astype(np.int64), [str(u) for u in uniques]
