@@ -189,6 +189,19 @@ def test_numpy_numbers_are_a_budget_and_true_is_not(fitted: tuple[DawidSkene, pd
             suggest(model, **settings)
 
 
+@pytest.mark.parametrize("setting, message", [
+    ({"pool_costs": {"crowd": "1"}}, "pool cost of 'crowd' must be a positive number"),  # TypeError from isfinite
+    ({"pool_costs": {"crowd": True}}, "pool cost of 'crowd' must be a positive number"),  # a cost of 1
+    ({"certainty": "0.9"}, "certainty must be in"),  # TypeError from '<'
+    ({"certainty": True}, "certainty must be in"),  # certainty 1
+])
+def test_settings_that_are_not_numbers_are_one_clear_error(fitted: tuple[DawidSkene, pd.DataFrame], setting,
+                                                            message: str) -> None:
+    model, _ = fitted
+    with pytest.raises(AccordError, match=message):
+        suggest(model, 5, **setting)
+
+
 def test_capacity_spreads_the_batch_over_raters(fitted: tuple[DawidSkene, pd.DataFrame]) -> None:
     model, _ = fitted
     raters = list(model.encoded_.worker_index)

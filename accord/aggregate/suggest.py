@@ -330,7 +330,8 @@ def _cost_vector(pool_names: list[str], pool_costs: Mapping[str, float] | None) 
     for name, value in (pool_costs or {}).items():
         if name not in pool_names:
             raise AccordError(f"pool cost for unknown pool {name!r}: the raters' pools are {pool_names}")
-        if not (np.isfinite(value) and value > 0):
+        if isinstance(value, (bool, np.bool_)) or not (isinstance(value, numbers.Real) and np.isfinite(value)
+                                                        and value > 0):
             raise AccordError(f"pool cost of {name!r} must be a positive number, not {value!r}")
         costs[pool_names.index(name)] = float(value)
     return costs
@@ -409,7 +410,7 @@ def suggest(model: Any, budget: float, *, pool_costs: Mapping[str, float] | None
     if isinstance(max_per_pair, bool) or not (isinstance(max_per_pair, numbers.Integral) and max_per_pair >= 1):
         raise AccordError(f"max_per_pair must be a whole number >= 1, not {max_per_pair!r}")
     max_per_pair = int(max_per_pair)
-    if not (0.0 < certainty <= 1.0):
+    if isinstance(certainty, (bool, np.bool_)) or not (isinstance(certainty, numbers.Real) and 0.0 < certainty <= 1.0):
         raise AccordError(f"certainty must be in (0, 1], not {certainty!r}")
     setup = _setup(model, pools, candidates)
     pool_cost = _cost_vector(setup.pool_names, pool_costs)
