@@ -216,6 +216,15 @@ def test_capacity_spreads_the_batch_over_raters(fitted: tuple[DawidSkene, pd.Dat
     assert capped["expected_gain"].sum() <= unlimited["expected_gain"].sum() + 1e-9
 
 
+def test_a_budget_beyond_the_raters_capacities_fills_every_capacity(fitted: tuple[DawidSkene, pd.DataFrame]) -> None:
+    # entries cut for capacity used to spend the round's budget: with one judgment per rater and a budget of 20, the
+    # 8 planning rounds placed 10 of the 12 raters' judgments and left the budget unspent
+    model, _ = fitted
+    raters = list(model.encoded_.worker_index)
+    batch = suggest(model, 20, raters=raters, capacity=1, certainty=1.0)
+    assert len(batch) == len(raters) and batch["annotator"].value_counts().max() == 1
+
+
 @pytest.mark.parametrize("capacity, message", [
     (1.5, "capacity must be a whole number"),  # a rater took 2 judgments
     (True, "capacity must be a whole number"),  # taken as 1

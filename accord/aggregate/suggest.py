@@ -436,12 +436,16 @@ def suggest(model: Any, budget: float, *, pool_costs: Mapping[str, float] | None
         live = torch.where(torch.as_tensor(np.isin(options.numpy(), full)), -1, options)
         chosen, gains = plan_sequences(setup.posterior, pairs, live, reusable, cost, n_pools, max_per_pair, fixed)
         slot_cost = torch.as_tensor(option_cost[chosen.clamp_min(0).numpy()], dtype=torch.float64)
-        row, slot = select_batch(gains, chosen, slot_cost, left)
+        # every entry worth something, best first; those past a rater's capacity are dropped before the budget is
+        # counted (dropped after, they left budget unspent that MAX_ROUNDS rounds did not always place)
+        row, slot = select_batch(gains, chosen, slot_cost, np.inf)
         if len(row) == 0:
             break
         pick = chosen[row, slot].numpy()
         keep = _within_capacity(row, slot, pick - n_pools, room)
         row, slot, pick = row[keep], slot[keep], pick[keep]
+        within = np.cumsum(option_cost[pick]) <= left + 1e-9
+        row, slot, pick = row[within], slot[within], pick[within]
         if len(row) == 0:
             break
         done = (fixed >= 0).sum(1).numpy()
