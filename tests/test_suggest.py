@@ -369,6 +369,30 @@ def test_candidates_that_repeat_a_comparison_are_one_clear_error(one_torch_threa
             suggest(model, 20, candidates=bad, certainty=1.0)
 
 
+@pytest.mark.parametrize("graded", [False, True])
+def test_ordinal_preference_batches_name_the_soft_labels_classes(one_torch_thread: None, graded: bool) -> None:
+    # OrdinalPreference votes on grades -S..S (A, tie, B for A/B/tie labels): they were read as its soft-label
+    # classes A, B, tie, so a batch named 'B' for a likely tie, and on a graded table suggest failed (IndexError)
+    from accord.models.ordinal import OrdinalPreference
+
+    rng = np.random.default_rng(1)
+    n_pairs = 30
+    truth = rng.integers(-2, 3, n_pairs)
+    rows = [(f"p{i}", f"w{w}", int(np.clip(truth[i] + rng.integers(-1, 2), -2, 2)))
+            for i in range(n_pairs) for w in rng.choice(6, 3, replace=False)]
+    table = pd.DataFrame(rows, columns=["pair_id", "annotator", "label"])
+    if graded:
+        table = validate(table, scale=2)
+    else:
+        table = table.assign(label=np.select([table["label"] > 0, table["label"] < 0], ["A", "B"], "tie"))
+    model = OrdinalPreference(inference="meanfield", max_steps=200, num_samples=40, seed=0).fit(table)
+    batch = suggest(model, 3 * n_pairs, certainty=1.0).drop_duplicates("pair_id").set_index("pair_id")
+    soft = model.soft_labels_.probs.loc[batch.index]
+    assert len(batch) > n_pairs // 2
+    assert (batch["label"] == soft.idxmax(axis=1)).all()
+    np.testing.assert_allclose(batch["p_label"], soft.max(axis=1), atol=1e-4)
+
+
 # -- partial_fit ----------------------------------------------------------------------------------------------
 
 

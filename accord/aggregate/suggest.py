@@ -297,7 +297,8 @@ def _comparison_setup(model: Any, candidates: pd.DataFrame | None, rater_pool: n
                                                             "response_b_id": [None] * len(fitted)})
         frame = pd.concat([known, frame], ignore_index=True)
     with torch.no_grad():
-        current = model.class_log_probs(draws, gaps.float(), None).exp().double().mean(0).numpy()
+        # the model's votes (OrdinalPreference: grades -S..S) as its soft-label classes (A, B, tie)
+        current = model._vote_classes(model.class_log_probs(draws, gaps.float(), None).exp()).double().mean(0).numpy()
     current = current / current.sum(-1, keepdims=True)
     posterior = ComparisonPosterior(model, {k: v.double() if v.is_floating_point() else v for k, v in draws.items()},
                                     gaps)
