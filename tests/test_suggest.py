@@ -369,6 +369,22 @@ def test_candidates_that_repeat_a_comparison_are_one_clear_error(one_torch_threa
             suggest(model, 20, candidates=bad, certainty=1.0)
 
 
+def test_bradley_terry_stopping_rule_reads_the_models_soft_labels(one_torch_thread: None) -> None:
+    # p_label (and the certainty rule) came from 64 of the draws for a typical pair, not the pair's soft label
+    # (off by up to 0.1 with pair tie propensities): a pair the model called certain could still be sent out
+    from accord.datasets.synthetic import make_synthetic
+    from accord.models.bradley_terry import CrowdBradleyTerry
+
+    table = make_synthetic(n_pairs=40, n_annotators=8, judgments_per_pair=3, with_text=False, seed=1).judgments
+    model = CrowdBradleyTerry(inference="meanfield", max_steps=150, num_samples=200, seed=0).fit(table)
+    soft = model.soft_labels_.probs
+    certainty = float(soft.max(axis=1).median())
+    batch = suggest(model, 200, certainty=certainty)
+    assert len(batch) and (soft.loc[batch["pair_id"]].max(axis=1) < certainty).all()
+    np.testing.assert_allclose(batch["p_label"], soft.loc[batch["pair_id"]].max(axis=1), atol=1e-12)
+    assert (batch["label"].to_numpy() == soft.loc[batch["pair_id"]].idxmax(axis=1).to_numpy()).all()
+
+
 @pytest.mark.parametrize("graded", [False, True])
 def test_ordinal_preference_batches_name_the_soft_labels_classes(one_torch_thread: None, graded: bool) -> None:
     # OrdinalPreference votes on grades -S..S (A, tie, B for A/B/tie labels): they were read as its soft-label

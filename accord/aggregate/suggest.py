@@ -296,10 +296,14 @@ def _comparison_setup(model: Any, candidates: pd.DataFrame | None, rater_pool: n
             if layout.mode == "response" else pd.DataFrame({"response_a_id": [None] * len(fitted),
                                                             "response_b_id": [None] * len(fitted)})
         frame = pd.concat([known, frame], ignore_index=True)
-    with torch.no_grad():
-        # the model's votes (OrdinalPreference: grades -S..S) as its soft-label classes (A, B, tie)
-        current = model._vote_classes(model.class_log_probs(draws, gaps.float(), None).exp()).double().mean(0).numpy()
-    current = current / current.sum(-1, keepdims=True)
+    # the fitted pairs' own soft labels (what the stopping rule and p_label read); a candidate's from the draws, the
+    # model's votes (OrdinalPreference: grades -S..S) as its soft-label classes (A, B, tie)
+    current = model.soft_labels_.probs.to_numpy(dtype=np.float64)
+    if len(ids) > len(fitted):
+        with torch.no_grad():
+            votes = model.class_log_probs(draws, gaps[:, len(fitted):].float(), None).exp()
+        new = model._vote_classes(votes).double().mean(0).numpy()
+        current = np.concatenate([current, new / new.sum(-1, keepdims=True)])
     posterior = ComparisonPosterior(model, {k: v.double() if v.is_floating_point() else v for k, v in draws.items()},
                                     gaps)
     return _Setup(posterior, pd.Index(ids, name="pair_id"), frame, current, list(model._soft_classes()),
