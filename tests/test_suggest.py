@@ -385,6 +385,21 @@ def test_bradley_terry_stopping_rule_reads_the_models_soft_labels(one_torch_thre
     assert (batch["label"].to_numpy() == soft.loc[batch["pair_id"]].idxmax(axis=1).to_numpy()).all()
 
 
+def test_bradley_terry_gain_predicts_a_fitted_pairs_votes_as_its_soft_labels_do(one_torch_thread: None) -> None:
+    # the votes the gain is computed from were those of a typical pair, without the fitted pair's own tie propensity
+    from accord.aggregate.suggest import _setup
+    from accord.datasets.synthetic import make_synthetic
+    from accord.models.bradley_terry import CrowdBradleyTerry
+
+    table = make_synthetic(n_pairs=40, n_annotators=8, judgments_per_pair=3, tie_rate=0.3, with_text=False,
+                           seed=1).judgments
+    model = CrowdBradleyTerry(inference="meanfield", max_steps=150, num_samples=40, seed=0).fit(table)
+    setup = _setup(model, None, None)  # 40 draws: all of them
+    n = len(setup.pair_ids)
+    votes = setup.posterior.conditionals(torch.arange(n), torch.zeros(n, 1, dtype=torch.long), 1)[:, 0].mean(1)
+    np.testing.assert_allclose(votes.numpy(), model.soft_labels_.probs.to_numpy(), atol=1e-5)
+
+
 @pytest.mark.parametrize("graded", [False, True])
 def test_ordinal_preference_batches_name_the_soft_labels_classes(one_torch_thread: None, graded: bool) -> None:
     # OrdinalPreference votes on grades -S..S (A, tie, B for A/B/tie labels): they were read as its soft-label

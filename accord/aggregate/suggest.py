@@ -91,6 +91,7 @@ class ComparisonPosterior:
     model: Any
     draws: dict[str, torch.Tensor]
     gaps: torch.Tensor  # [D, I] utility gap of every candidate pair under each draw
+    pair_codes: torch.Tensor  # [I] the fitted pair's code (its pair-level effects), or a typical pair's
 
     def weights(self, pairs: torch.Tensor) -> torch.Tensor:
         d = self.gaps.shape[0]
@@ -101,9 +102,10 @@ class ComparisonPosterior:
         n, o = options.shape
         gap = self.gaps[:, pairs][:, :, None].expand(-1, n, o).reshape(self.gaps.shape[0], n * o)
         flat = options.reshape(-1)
+        codes = self.pair_codes[pairs][:, None].expand(n, o).reshape(-1)
         with torch.no_grad():
-            typical = self.model.class_log_probs(self.draws, gap, None)  # [D, n*O, L]
-            rater = self.model.class_log_probs(self.draws, gap, (flat - n_pools).clamp_min(0))
+            typical = self.model.class_log_probs(self.draws, gap, None, codes)  # [D, n*O, L]
+            rater = self.model.class_log_probs(self.draws, gap, (flat - n_pools).clamp_min(0), codes)
         probs = torch.where((flat < n_pools)[None, :, None], typical, rater).exp().double()
         return probs.permute(1, 0, 2).reshape(n, o, self.gaps.shape[0], -1)
 
@@ -277,9 +279,13 @@ def _comparison_setup(model: Any, candidates: pd.DataFrame | None, rater_pool: n
                       pool_names: list[str]) -> _Setup:
     n_draws = model._n_draws
     keep = torch.linspace(0, n_draws - 1, min(n_draws, MAX_DRAWS)).round().long().unique()
-    draws = {name: value[keep] for name, value in model._draws.items()}
+    # per-pair sites (crowd Bradley-Terry's pair tie propensity) get a typical pair's 0 after the fitted pairs', as in
+    # predict_proba: a fitted pair's votes are predicted with its own effects, as its soft labels are
+    draws = {name: torch.cat([value[keep], value.new_zeros(len(keep), 1)], dim=-1) if name in model.pair_priors
+             else value[keep] for name, value in model._draws.items()}
     fitted = model.encoded_.item_index
     gaps = model._pair_gap_draws(np.arange(len(fitted)))[keep].double()
+    codes = torch.arange(len(fitted))
     frame = None
     ids = fitted
     if candidates is not None:
@@ -289,6 +295,7 @@ def _comparison_setup(model: Any, candidates: pd.DataFrame | None, rater_pool: n
         new_gaps = utility[:, torch.as_tensor(a)] - utility[:, torch.as_tensor(b)]
         new_ids = pd.Index(frame["response_a_id"].astype(str) + " vs " + frame["response_b_id"].astype(str))
         gaps = torch.cat([gaps, new_gaps], dim=1)
+        codes = torch.cat([codes, torch.full((len(new_ids),), len(fitted))])
         ids = fitted.append(new_ids)
         layout = model.layout_
         known = pd.DataFrame({"response_a_id": layout.response_index[layout.pair_a],
@@ -301,11 +308,11 @@ def _comparison_setup(model: Any, candidates: pd.DataFrame | None, rater_pool: n
     current = model.soft_labels_.probs.to_numpy(dtype=np.float64)
     if len(ids) > len(fitted):
         with torch.no_grad():
-            votes = model.class_log_probs(draws, gaps[:, len(fitted):].float(), None).exp()
+            votes = model.class_log_probs(draws, gaps[:, len(fitted):].float(), None, codes[len(fitted):]).exp()
         new = model._vote_classes(votes).double().mean(0).numpy()
         current = np.concatenate([current, new / new.sum(-1, keepdims=True)])
     posterior = ComparisonPosterior(model, {k: v.double() if v.is_floating_point() else v for k, v in draws.items()},
-                                    gaps)
+                                    gaps, codes)
     return _Setup(posterior, pd.Index(ids, name="pair_id"), frame, current, list(model._soft_classes()),
                   pool_names, rater_pool)
 
