@@ -385,6 +385,23 @@ def test_bradley_terry_stopping_rule_reads_the_models_soft_labels(one_torch_thre
     assert (batch["label"].to_numpy() == soft.loc[batch["pair_id"]].idxmax(axis=1).to_numpy()).all()
 
 
+def test_bradley_terry_batches_name_the_responses_without_candidates_too(one_torch_thread: None) -> None:
+    # response_a_id / response_b_id were only in a batch given candidates: not with the fitted pairs alone, nor in an
+    # empty batch
+    from accord.datasets.synthetic import make_synthetic
+    from accord.models.bradley_terry import CrowdBradleyTerry
+
+    table = make_synthetic(n_pairs=30, n_annotators=6, judgments_per_pair=3, with_text=False, seed=2).judgments
+    model = CrowdBradleyTerry(inference="meanfield", max_steps=100, num_samples=20, seed=0).fit(table)
+    batch = suggest(model, 10, certainty=1.0)
+    assert list(batch.columns[:3]) == ["pair_id", "response_a_id", "response_b_id"] and len(batch) == 10
+    sides = table.drop_duplicates("pair_id").set_index("pair_id")
+    assert (batch["response_a_id"].to_numpy() == sides.loc[batch["pair_id"], "response_a_id"].to_numpy()).all()
+    assert (batch["response_b_id"].to_numpy() == sides.loc[batch["pair_id"], "response_b_id"].to_numpy()).all()
+    empty = suggest(model, 10, certainty=1e-9)
+    assert empty.empty and list(empty.columns) == list(batch.columns)
+
+
 def test_bradley_terry_gain_predicts_a_fitted_pairs_votes_as_its_soft_labels_do(one_torch_thread: None) -> None:
     # the votes the gain is computed from were those of a typical pair, without the fitted pair's own tie propensity
     from accord.aggregate.suggest import _setup

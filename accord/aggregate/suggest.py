@@ -286,23 +286,22 @@ def _comparison_setup(model: Any, candidates: pd.DataFrame | None, rater_pool: n
     fitted = model.encoded_.item_index
     gaps = model._pair_gap_draws(np.arange(len(fitted)))[keep].double()
     codes = torch.arange(len(fitted))
-    frame = None
+    layout = model.layout_
+    frame = pd.DataFrame({"response_a_id": layout.response_index[layout.pair_a],
+                          "response_b_id": layout.response_index[layout.pair_b]}) \
+        if layout.mode == "response" else pd.DataFrame({"response_a_id": [None] * len(fitted),
+                                                        "response_b_id": [None] * len(fitted)})
     ids = fitted
     if candidates is not None:
-        frame, a, b = model._response_codes(candidates)
-        _check_candidates(model.layout_, frame, a, b)
+        new_frame, a, b = model._response_codes(candidates)
+        _check_candidates(layout, new_frame, a, b)
         utility = model.utility_draws()[keep].double()
         new_gaps = utility[:, torch.as_tensor(a)] - utility[:, torch.as_tensor(b)]
-        new_ids = pd.Index(frame["response_a_id"].astype(str) + " vs " + frame["response_b_id"].astype(str))
+        new_ids = pd.Index(new_frame["response_a_id"].astype(str) + " vs " + new_frame["response_b_id"].astype(str))
         gaps = torch.cat([gaps, new_gaps], dim=1)
         codes = torch.cat([codes, torch.full((len(new_ids),), len(fitted))])
         ids = fitted.append(new_ids)
-        layout = model.layout_
-        known = pd.DataFrame({"response_a_id": layout.response_index[layout.pair_a],
-                              "response_b_id": layout.response_index[layout.pair_b]}) \
-            if layout.mode == "response" else pd.DataFrame({"response_a_id": [None] * len(fitted),
-                                                            "response_b_id": [None] * len(fitted)})
-        frame = pd.concat([known, frame], ignore_index=True)
+        frame = pd.concat([frame, new_frame], ignore_index=True)
     # the fitted pairs' own soft labels (what the stopping rule and p_label read); a candidate's from the draws, the
     # model's votes (OrdinalPreference: grades -S..S) as its soft-label classes (A, B, tie)
     current = model.soft_labels_.probs.to_numpy(dtype=np.float64)
