@@ -449,15 +449,19 @@ def cmd_suggest(args: argparse.Namespace) -> int:
     source = args.dataset or str(args.input)
     annotators = pd.Index(judgments["annotator"].drop_duplicates())
     pools = None
-    if args.pool_column in judgments.columns:
-        column = judgments[args.pool_column]
+    pool_column = args.pool_column or "pool"
+    if args.pool_column is not None and pool_column not in judgments.columns:  # was read as no pools, silently
+        raise AccordError(f"--pool-column {pool_column}: {source} has no such column (its columns: "
+                          f"{', '.join(map(str, judgments.columns))})")
+    if pool_column in judgments.columns:
+        column = judgments[pool_column]
         given = pd.DataFrame({"annotator": judgments["annotator"], "pool": column.astype(str)})[column.notna()]
         pools = given.drop_duplicates("annotator").set_index("annotator")["pool"]
         clash = given["pool"].to_numpy() != pools.reindex(given["annotator"]).to_numpy()
         if clash.any():  # the first row's pool was taken, silently
             row = given.index[int(np.flatnonzero(clash)[0])]
             rater = judgments["annotator"].iloc[row]
-            raise AccordError(f"{source}, column '{args.pool_column}', row {row}: annotator {rater!r} is in pool "
+            raise AccordError(f"{source}, column '{pool_column}', row {row}: annotator {rater!r} is in pool "
                               f"{column.iloc[row]!r} here and in pool {pools[rater]!r} in an earlier row; a rater "
                               "belongs to one pool")
     raters = None
@@ -470,7 +474,7 @@ def cmd_suggest(args: argparse.Namespace) -> int:
     unknown = sorted(set(costs) - set(pool_names))
     if unknown:
         raise AccordError(f"--pool-costs: unknown pool {unknown[0]!r}; the raters' pools are {pool_names} (pools come "
-                          f"from the '{args.pool_column}' column of the judgments or of the raters file)")
+                          f"from the '{pool_column}' column of the judgments or of the raters file)")
     if args.new_comparisons and not {"prompt", "response_a_id", "response_b_id"} <= set(judgments.columns):
         raise AccordError(f"--new-comparisons: {source} has no columns prompt, response_a_id and response_b_id to "
                           "pair responses to one prompt")
@@ -1018,7 +1022,8 @@ def build_parser() -> argparse.ArgumentParser:
     sug.add_argument("--budget", type=float, required=True,
                      help="cost of the batch (with no --pool-costs: the number of judgments)")
     sug.add_argument("--pool-costs", help="cost of one judgment per pool, e.g. human=1,ai=0.05 (default: 1 each)")
-    sug.add_argument("--pool-column", default="pool", help="column of the judgments naming each rater's pool")
+    sug.add_argument("--pool-column", help="column of the judgments naming each rater's pool (default: pool, when "
+                                           "the judgments have it)")
     sug.add_argument("--raters", help="file of raters who can be assigned (column annotator; optional pool, and "
                                       "capacity: the most judgments the rater takes in this batch): each suggested "
                                       "judgment then names its rater")

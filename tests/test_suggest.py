@@ -591,6 +591,8 @@ def test_cli_capacity_that_is_not_a_whole_number_is_one_error(judgments_file: st
     (["--budget", "5", "--pool-costs", "human=free"], "--pool-costs"),
     # the last cost of a pool named twice was used, silently
     (["--budget", "5", "--pool-costs", "human=1,ai=0.05,human=3"], "pool 'human' is given two costs (1 and 3)"),
+    # a pool column the judgments lack was read as no pools (every rater in 'crowd'), silently
+    (["--budget", "5", "--pool-column", "vendor"], "--pool-column vendor: "),
     (["--budget", "5", "--raters", "RATERS"], "none of its 2 raters"),
     # a header-only raters file read "none of its 0 raters ... look like '(none)'"
     (["--budget", "5", "--raters", "NO_RATERS"], "no raters (column 'annotator' holds no name)"),
