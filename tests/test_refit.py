@@ -163,6 +163,20 @@ def test_a_batch_added_twice_is_one_clear_error_unless_repeats_are_asked_for(nam
         model.partial_fit(table.iloc[80:], duplicates="first")
 
 
+def test_repeats_within_the_new_judgments_are_added_when_asked_for():
+    # duplicates="keep" was not passed to the validation of the new table: a repeat within it was refused with
+    # "to allow it: ... duplicates='keep' in Python", the setting already given
+    from accord.models.dawid_skene import DawidSkene
+
+    table = pd.DataFrame(make_synthetic(30, 8, 3, with_text=False, seed=0).judgments[["pair_id", "annotator", "label"]])
+    table.attrs = {}  # a plain table, as read from a file
+    new = pd.concat([table.iloc[60:75], table.iloc[[60]]], ignore_index=True)
+    model = DawidSkene(num_samples=5).fit(table.iloc[:60])
+    with pytest.raises(AccordError, match="judged this pair more than once"):
+        model.partial_fit(new)
+    assert len(model.partial_fit(new, duplicates="keep").encoded_.items) == 60 + 16
+
+
 def test_the_calibration_is_chosen_again_once_the_judgments_have_grown_by_a_tenth():
     # partial_fit kept the calibration of the first fit for ever: after half as many judgments again, soft labels
     # sat up to 0.06 from a cold fit's on this table; a small batch keeps it (the refit benchmark's case)
