@@ -177,6 +177,20 @@ def test_repeats_within_the_new_judgments_are_added_when_asked_for():
     assert len(model.partial_fit(new, duplicates="keep").encoded_.items) == 60 + 16
 
 
+def test_new_judgments_renamed_after_validation_are_one_clear_error():
+    # a validated table renamed to crowd-kit's names keeps pandas' attrs: partial_fit failed with KeyError 'pair_id'
+    # where fit says the table changed since it was validated
+    from accord.models.dawid_skene import DawidSkene
+
+    table = make_synthetic(30, 8, 3, with_text=False, seed=0).judgments
+    model = DawidSkene(num_samples=5).fit(table.iloc[:60])
+    renamed = table.iloc[60:].rename(columns={"pair_id": "task", "annotator": "worker"})
+    with pytest.raises(AccordError, match="column 'pair_id': missing required column; the table changed since it"):
+        model.partial_fit(renamed)
+    renamed.attrs = {}  # the same names in a plain table are read as crowd-kit's
+    assert len(model.partial_fit(renamed).encoded_.items) == len(table)
+
+
 def test_the_calibration_is_chosen_again_once_the_judgments_have_grown_by_a_tenth():
     # partial_fit kept the calibration of the first fit for ever: after half as many judgments again, soft labels
     # sat up to 0.06 from a cold fit's on this table; a small batch keeps it (the refit benchmark's case)
