@@ -207,3 +207,22 @@ def test_the_calibration_is_chosen_again_once_the_judgments_have_grown_by_a_tent
     chosen_at = model._calibrated_at
     model.partial_fit(table.iloc[order[:10]])
     assert model._calibrated_at == chosen_at  # ten judgments: the calibration is kept
+
+
+def test_partial_fit_equals_a_cold_fit_where_the_fitted_prior_is_at_its_bound():
+    # a small crowd whose fitted confusion prior reaches its upper bound (a = 1000): the warm refit, started at the
+    # previous fit's prior, kept its off-diagonal value (the evidence step did not move it at the bound), 0.01 away
+    # from a cold fit on all judgments in the soft labels
+    from accord.models.dawid_skene import DawidSkene
+
+    rng = np.random.default_rng(0)
+    truth, skill = rng.integers(0, 2, 200), rng.uniform(0.55, 0.95, 10)
+    rows = [(f"i{i}", f"w{w}", int(truth[i] if rng.random() < skill[w] else rng.integers(0, 2)))
+            for i in range(200) for w in rng.choice(10, 3, replace=False)]
+    table = pd.DataFrame(rows, columns=["pair_id", "annotator", "label"])
+    model = DawidSkene().fit(validate(table.iloc[:450], form="categorical"))
+    assert float(model._confusion_prior.max()) == 1000.0
+    model.partial_fit(validate(table.iloc[450:], form="categorical"))
+    cold = DawidSkene().fit(validate(table, form="categorical"))
+    gap = np.abs(model.soft_labels_.probs.to_numpy() - cold.soft_labels_.probs.to_numpy()).max()
+    assert gap < 1e-3
