@@ -383,6 +383,9 @@ def _pool_costs(text: str | None) -> dict[str, float]:
         if not sep or not name.strip() or not cost > 0 or cost == float("inf"):
             raise AccordError(f"--pool-costs: expected pool=cost pairs with positive costs, e.g. human=1,ai=0.05; "
                               f"got {part.strip()!r}")
+        if name.strip() in costs:
+            raise AccordError(f"--pool-costs: pool {name.strip()!r} is given two costs "
+                              f"({costs[name.strip()]:g} and {cost:g}); give each pool once")
         costs[name.strip()] = cost
     return costs
 
@@ -391,14 +394,26 @@ def _read_raters(path: Path, known: pd.Index) -> pd.DataFrame:
     """``--raters``: the annotators who can be assigned (column ``annotator`` or ``worker``; optional ``pool``)."""
     from accord.datasets.loaders import read_table
 
-    raters = read_table(path).rename(columns={"worker": "annotator"})
+    raters = read_table(path)
+    if {"annotator", "worker"} <= set(raters.columns):
+        raise AccordError(f"file {path}: both 'annotator' and 'worker' columns name the raters; keep one")
+    raters = raters.rename(columns={"worker": "annotator"})
     if "annotator" not in raters.columns:
         raise AccordError(f"file {path}: a raters file needs an 'annotator' column; found {list(raters.columns)}")
-    raters = raters[raters["annotator"].notna()].drop_duplicates("annotator")
+    raters = raters[raters["annotator"].notna()]
+    raters = raters.assign(annotator=raters["annotator"].astype(str).str.strip())
+    # a rater listed twice is one rater, unless the rows disagree (the first row's pool and capacity were taken)
+    settings = raters[["annotator", *(c for c in ("pool", "capacity") if c in raters.columns)]].drop_duplicates()
+    clash = settings["annotator"].duplicated(keep=False)
+    if clash.any():
+        rows = settings.index[clash][:2]
+        raise AccordError(f"file {path}: rater {settings['annotator'][clash].iloc[0]!r} is listed at rows {rows[0]} "
+                          f"and {rows[1]} with different {' or '.join(settings.columns[1:])}; list each rater once")
+    raters = raters.drop_duplicates("annotator")
     if raters.empty:
         raise AccordError(f"file {path}: no raters (column 'annotator' holds no name): list the raters who can be "
                           "assigned, one per row, or leave out --raters")
-    names = raters["annotator"].astype(str).str.strip()
+    names = raters["annotator"]
     matched = names.isin(known.astype(str))
     if not matched.any():
         raise AccordError(f"file {path}: none of its {len(raters):,} raters judged a pair of the input (raters look "
@@ -409,6 +424,7 @@ def _read_raters(path: Path, known: pd.Index) -> pd.DataFrame:
 
 
 def cmd_suggest(args: argparse.Namespace) -> int:
+    import numpy as np
     import pandas as pd
 
     from accord.aggregate import make_method
@@ -433,8 +449,21 @@ def cmd_suggest(args: argparse.Namespace) -> int:
     source = args.dataset or str(args.input)
     annotators = pd.Index(judgments["annotator"].drop_duplicates())
     pools = None
-    if args.pool_column in judgments.columns:
-        pools = judgments.drop_duplicates("annotator").set_index("annotator")[args.pool_column].astype(str)
+    pool_column = args.pool_column or "pool"
+    if args.pool_column is not None and pool_column not in judgments.columns:  # was read as no pools, silently
+        raise AccordError(f"--pool-column {pool_column}: {source} has no such column (its columns: "
+                          f"{', '.join(map(str, judgments.columns))})")
+    if pool_column in judgments.columns:
+        column = judgments[pool_column]
+        given = pd.DataFrame({"annotator": judgments["annotator"], "pool": column.astype(str)})[column.notna()]
+        pools = given.drop_duplicates("annotator").set_index("annotator")["pool"]
+        clash = given["pool"].to_numpy() != pools.reindex(given["annotator"]).to_numpy()
+        if clash.any():  # the first row's pool was taken, silently
+            row = given.index[int(np.flatnonzero(clash)[0])]
+            rater = judgments["annotator"].iloc[row]
+            raise AccordError(f"{source}, column '{pool_column}', row {row}: annotator {rater!r} is in pool "
+                              f"{column.iloc[row]!r} here and in pool {pools[rater]!r} in an earlier row; a rater "
+                              "belongs to one pool")
     raters = None
     if args.raters:
         raters = _read_raters(Path(args.raters), annotators)
@@ -445,7 +474,7 @@ def cmd_suggest(args: argparse.Namespace) -> int:
     unknown = sorted(set(costs) - set(pool_names))
     if unknown:
         raise AccordError(f"--pool-costs: unknown pool {unknown[0]!r}; the raters' pools are {pool_names} (pools come "
-                          f"from the '{args.pool_column}' column of the judgments or of the raters file)")
+                          f"from the '{pool_column}' column of the judgments or of the raters file)")
     if args.new_comparisons and not {"prompt", "response_a_id", "response_b_id"} <= set(judgments.columns):
         raise AccordError(f"--new-comparisons: {source} has no columns prompt, response_a_id and response_b_id to "
                           "pair responses to one prompt")
@@ -993,7 +1022,8 @@ def build_parser() -> argparse.ArgumentParser:
     sug.add_argument("--budget", type=float, required=True,
                      help="cost of the batch (with no --pool-costs: the number of judgments)")
     sug.add_argument("--pool-costs", help="cost of one judgment per pool, e.g. human=1,ai=0.05 (default: 1 each)")
-    sug.add_argument("--pool-column", default="pool", help="column of the judgments naming each rater's pool")
+    sug.add_argument("--pool-column", help="column of the judgments naming each rater's pool (default: pool, when "
+                                           "the judgments have it)")
     sug.add_argument("--raters", help="file of raters who can be assigned (column annotator; optional pool, and "
                                       "capacity: the most judgments the rater takes in this batch): each suggested "
                                       "judgment then names its rater")

@@ -163,6 +163,34 @@ def test_a_batch_added_twice_is_one_clear_error_unless_repeats_are_asked_for(nam
         model.partial_fit(table.iloc[80:], duplicates="first")
 
 
+def test_repeats_within_the_new_judgments_are_added_when_asked_for():
+    # duplicates="keep" was not passed to the validation of the new table: a repeat within it was refused with
+    # "to allow it: ... duplicates='keep' in Python", the setting already given
+    from accord.models.dawid_skene import DawidSkene
+
+    table = pd.DataFrame(make_synthetic(30, 8, 3, with_text=False, seed=0).judgments[["pair_id", "annotator", "label"]])
+    table.attrs = {}  # a plain table, as read from a file
+    new = pd.concat([table.iloc[60:75], table.iloc[[60]]], ignore_index=True)
+    model = DawidSkene(num_samples=5).fit(table.iloc[:60])
+    with pytest.raises(AccordError, match="judged this pair more than once"):
+        model.partial_fit(new)
+    assert len(model.partial_fit(new, duplicates="keep").encoded_.items) == 60 + 16
+
+
+def test_new_judgments_renamed_after_validation_are_one_clear_error():
+    # a validated table renamed to crowd-kit's names keeps pandas' attrs: partial_fit failed with KeyError 'pair_id'
+    # where fit says the table changed since it was validated
+    from accord.models.dawid_skene import DawidSkene
+
+    table = make_synthetic(30, 8, 3, with_text=False, seed=0).judgments
+    model = DawidSkene(num_samples=5).fit(table.iloc[:60])
+    renamed = table.iloc[60:].rename(columns={"pair_id": "task", "annotator": "worker"})
+    with pytest.raises(AccordError, match="column 'pair_id': missing required column; the table changed since it"):
+        model.partial_fit(renamed)
+    renamed.attrs = {}  # the same names in a plain table are read as crowd-kit's
+    assert len(model.partial_fit(renamed).encoded_.items) == len(table)
+
+
 def test_the_calibration_is_chosen_again_once_the_judgments_have_grown_by_a_tenth():
     # partial_fit kept the calibration of the first fit for ever: after half as many judgments again, soft labels
     # sat up to 0.06 from a cold fit's on this table; a small batch keeps it (the refit benchmark's case)
@@ -179,3 +207,22 @@ def test_the_calibration_is_chosen_again_once_the_judgments_have_grown_by_a_tent
     chosen_at = model._calibrated_at
     model.partial_fit(table.iloc[order[:10]])
     assert model._calibrated_at == chosen_at  # ten judgments: the calibration is kept
+
+
+def test_partial_fit_equals_a_cold_fit_where_the_fitted_prior_is_at_its_bound():
+    # a small crowd whose fitted confusion prior reaches its upper bound (a = 1000): the warm refit, started at the
+    # previous fit's prior, kept its off-diagonal value (the evidence step did not move it at the bound), 0.01 away
+    # from a cold fit on all judgments in the soft labels
+    from accord.models.dawid_skene import DawidSkene
+
+    rng = np.random.default_rng(0)
+    truth, skill = rng.integers(0, 2, 200), rng.uniform(0.55, 0.95, 10)
+    rows = [(f"i{i}", f"w{w}", int(truth[i] if rng.random() < skill[w] else rng.integers(0, 2)))
+            for i in range(200) for w in rng.choice(10, 3, replace=False)]
+    table = pd.DataFrame(rows, columns=["pair_id", "annotator", "label"])
+    model = DawidSkene().fit(validate(table.iloc[:450], form="categorical"))
+    assert float(model._confusion_prior.max()) == 1000.0
+    model.partial_fit(validate(table.iloc[450:], form="categorical"))
+    cold = DawidSkene().fit(validate(table, form="categorical"))
+    gap = np.abs(model.soft_labels_.probs.to_numpy() - cold.soft_labels_.probs.to_numpy()).max()
+    assert gap < 1e-3

@@ -139,6 +139,17 @@ def test_batch_respects_allowed_raters_budget_and_certainty(fitted: tuple[DawidS
     assert (slots["max"] == slots["size"]).all()
 
 
+def test_allowed_assignments_the_model_does_not_know_are_one_clear_error(
+        fitted: tuple[DawidSkene, pd.DataFrame]) -> None:
+    # assignments of another table (no row names a fitted pair and a fitted rater) gave an empty batch, silently
+    model, _ = fitted
+    other = pd.DataFrame({"pair_id": ["x1", "i3"], "annotator": ["w1", "someone"]})
+    with pytest.raises(AccordError, match="none of the 2 allowed assignments names a pair and a rater"):
+        suggest(model, 5, allowed=other, certainty=1.0)
+    # no assignment at all (nobody left to ask) is an empty batch, not an error
+    assert suggest(model, 5, allowed=other.iloc[:0], certainty=1.0).empty
+
+
 def test_pool_costs_buy_the_best_value(fitted: tuple[DawidSkene, pd.DataFrame]) -> None:
     model, _ = fitted
     workers = model.encoded_.worker_index
@@ -154,6 +165,18 @@ def test_pool_costs_buy_the_best_value(fitted: tuple[DawidSkene, pd.DataFrame]) 
         suggest(model, 5, raters=["nobody"])
 
 
+def test_a_rater_given_two_pools_is_one_clear_error(fitted: tuple[DawidSkene, pd.DataFrame]) -> None:
+    # a pools Series naming a rater twice failed with pandas' "cannot reindex on an axis with duplicate labels"
+    model, _ = fitted
+    workers = model.encoded_.worker_index
+    pools = pd.Series(["ai" if i % 2 else "human" for i in range(len(workers))], index=workers)
+    with pytest.raises(AccordError, match=r"pools: annotator 'w1' is given two pools \(\['ai', 'human'\]\)"):
+        suggest(model, 10, pools=pd.concat([pools, pd.Series({"w1": "human"})]), certainty=1.0)
+    # the same pool twice is one rater in it
+    again = suggest(model, 10, pools=pd.concat([pools, pools.iloc[:2]]), certainty=1.0)
+    pd.testing.assert_frame_equal(again, suggest(model, 10, pools=pools, certainty=1.0))
+
+
 def test_numpy_numbers_are_a_budget_and_true_is_not(fitted: tuple[DawidSkene, pd.DataFrame]) -> None:
     # an np.int64 budget (e.g. a share of np.sum of the pairs) was "not a positive number", an np.int64
     # max_per_pair "not a whole number", while True bought one judgment
@@ -164,6 +187,19 @@ def test_numpy_numbers_are_a_budget_and_true_is_not(fitted: tuple[DawidSkene, pd
     for settings in ({"budget": True}, {"budget": 5, "max_per_pair": True}):
         with pytest.raises(AccordError, match="budget|max_per_pair"):
             suggest(model, **settings)
+
+
+@pytest.mark.parametrize("setting, message", [
+    ({"pool_costs": {"crowd": "1"}}, "pool cost of 'crowd' must be a positive number"),  # TypeError from isfinite
+    ({"pool_costs": {"crowd": True}}, "pool cost of 'crowd' must be a positive number"),  # a cost of 1
+    ({"certainty": "0.9"}, "certainty must be in"),  # TypeError from '<'
+    ({"certainty": True}, "certainty must be in"),  # certainty 1
+])
+def test_settings_that_are_not_numbers_are_one_clear_error(fitted: tuple[DawidSkene, pd.DataFrame], setting,
+                                                            message: str) -> None:
+    model, _ = fitted
+    with pytest.raises(AccordError, match=message):
+        suggest(model, 5, **setting)
 
 
 def test_capacity_spreads_the_batch_over_raters(fitted: tuple[DawidSkene, pd.DataFrame]) -> None:
@@ -178,6 +214,34 @@ def test_capacity_spreads_the_batch_over_raters(fitted: tuple[DawidSkene, pd.Dat
     slots = capped.groupby("pair_id")["slot"].agg(["max", "size"])
     assert (slots["max"] == slots["size"]).all()
     assert capped["expected_gain"].sum() <= unlimited["expected_gain"].sum() + 1e-9
+
+
+def test_a_budget_beyond_the_raters_capacities_fills_every_capacity(fitted: tuple[DawidSkene, pd.DataFrame]) -> None:
+    # entries cut for capacity used to spend the round's budget: with one judgment per rater and a budget of 20, the
+    # 8 planning rounds placed 10 of the 12 raters' judgments and left the budget unspent
+    model, _ = fitted
+    raters = list(model.encoded_.worker_index)
+    batch = suggest(model, 20, raters=raters, capacity=1, certainty=1.0)
+    assert len(batch) == len(raters) and batch["annotator"].value_counts().max() == 1
+
+
+@pytest.mark.parametrize("capacity, message", [
+    (1.5, "capacity must be a whole number"),  # a rater took 2 judgments
+    (True, "capacity must be a whole number"),  # taken as 1
+    (float("nan"), "capacity must be a whole number"),  # taken as no cap
+    ("2", "capacity must be a whole number"),  # ValueError from dict()
+    ({"w0": 1.5}, "capacity of annotator 'w0'"),
+    ({"w0": -1}, "capacity of annotator 'w0'"),  # named no rater
+    (pd.Series([1, 2], index=["w0", "w0"]), "annotator 'w0' is given two capacities"),  # pandas' ValueError
+])
+def test_capacity_that_is_not_a_whole_number_is_one_clear_error(fitted: tuple[DawidSkene, pd.DataFrame], capacity,
+                                                                 message: str) -> None:
+    model, _ = fitted
+    with pytest.raises(AccordError, match=message):
+        suggest(model, 10, raters=["w0", "w1"], capacity=capacity, certainty=1.0)
+    # whole numbers of numpy's kind, and a missing capacity (no cap), are capacities
+    batch = suggest(model, 10, raters=["w0", "w1"], capacity={"w0": np.int64(1), "w1": None}, certainty=1.0)
+    assert batch["annotator"].value_counts().get("w0", 0) <= 1 and len(batch) == 10
 
 
 @settings(max_examples=60, deadline=None, derandomize=True, database=None)
@@ -249,6 +313,16 @@ def test_mace_and_glad_are_supported() -> None:
     assert (batch["expected_gain"] > 0).all()
 
 
+@pytest.mark.parametrize("name", ["majority", "vote-fraction"])
+def test_a_method_without_annotator_confusions_is_one_clear_error(name: str) -> None:
+    # a baseline's fit has soft labels but no rater model: suggest failed with AttributeError 'encoded_'
+    from accord.aggregate import make_method
+
+    table, _, _ = crowd(n_items=20, n_workers=4)
+    with pytest.raises(AccordError, match="has no rater model to ask"):
+        suggest(make_method(name).fit(table), 5)
+
+
 def test_bradley_terry_values_comparisons_never_made(one_torch_thread: None) -> None:
     from accord.models.bradley_terry import CrowdBradleyTerry
 
@@ -275,6 +349,96 @@ def test_bradley_terry_values_comparisons_never_made(one_torch_thread: None) -> 
     spread = model.predict_proba(fresh)["sd"].to_numpy()
     assert (gains["crowd"] >= 0).all()
     assert pd.Series(new.to_numpy()).corr(pd.Series(spread), method="spearman") > 0.5
+
+
+def test_candidates_that_repeat_a_comparison_are_one_clear_error(one_torch_thread: None) -> None:
+    # a repeated candidate, or a fitted pair given again (reversed), was planned as a pair of its own: two rows with
+    # slot 1 for one comparison, each valued as if the other were not asked, more than max_per_pair in all
+    from accord.models.bradley_terry import CrowdBradleyTerry
+
+    rows = [{"pair_id": f"p{a}{b}", "annotator": f"w{r}", "label": "AB"[(a + b + r) % 2], "prompt": "q",
+             "response_a_id": f"r{a}", "response_b_id": f"r{b}"} for a, b in ((0, 1), (1, 2), (2, 3)) for r in range(3)]
+    table = pd.DataFrame(rows)
+    model = CrowdBradleyTerry(inference="meanfield", max_steps=60, num_samples=20, seed=0).fit(table)
+    fresh = unseen_comparisons(table)
+    assert len(suggest(model, 20, candidates=fresh, certainty=1.0)) > 0
+    for bad, row, why in ((pd.concat([fresh, fresh.iloc[[0]]], ignore_index=True), len(fresh), "repeats an earlier"),
+                          (pd.DataFrame({"response_a_id": ["r2"], "response_b_id": ["r1"]}), 0, "fitted on"),
+                          (pd.DataFrame({"response_a_id": ["r3"], "response_b_id": ["r3"]}), 0, "with itself")):
+        with pytest.raises(AccordError, match=f"candidates row {row}: .*{why}"):
+            suggest(model, 20, candidates=bad, certainty=1.0)
+
+
+def test_bradley_terry_stopping_rule_reads_the_models_soft_labels(one_torch_thread: None) -> None:
+    # p_label (and the certainty rule) came from 64 of the draws for a typical pair, not the pair's soft label
+    # (off by up to 0.1 with pair tie propensities): a pair the model called certain could still be sent out
+    from accord.datasets.synthetic import make_synthetic
+    from accord.models.bradley_terry import CrowdBradleyTerry
+
+    table = make_synthetic(n_pairs=40, n_annotators=8, judgments_per_pair=3, with_text=False, seed=1).judgments
+    model = CrowdBradleyTerry(inference="meanfield", max_steps=150, num_samples=200, seed=0).fit(table)
+    soft = model.soft_labels_.probs
+    certainty = float(soft.max(axis=1).median())
+    batch = suggest(model, 200, certainty=certainty)
+    assert len(batch) and (soft.loc[batch["pair_id"]].max(axis=1) < certainty).all()
+    np.testing.assert_allclose(batch["p_label"], soft.loc[batch["pair_id"]].max(axis=1), atol=1e-12)
+    assert (batch["label"].to_numpy() == soft.loc[batch["pair_id"]].idxmax(axis=1).to_numpy()).all()
+
+
+def test_bradley_terry_batches_name_the_responses_without_candidates_too(one_torch_thread: None) -> None:
+    # response_a_id / response_b_id were only in a batch given candidates: not with the fitted pairs alone, nor in an
+    # empty batch
+    from accord.datasets.synthetic import make_synthetic
+    from accord.models.bradley_terry import CrowdBradleyTerry
+
+    table = make_synthetic(n_pairs=30, n_annotators=6, judgments_per_pair=3, with_text=False, seed=2).judgments
+    model = CrowdBradleyTerry(inference="meanfield", max_steps=100, num_samples=20, seed=0).fit(table)
+    batch = suggest(model, 10, certainty=1.0)
+    assert list(batch.columns[:3]) == ["pair_id", "response_a_id", "response_b_id"] and len(batch) == 10
+    sides = table.drop_duplicates("pair_id").set_index("pair_id")
+    assert (batch["response_a_id"].to_numpy() == sides.loc[batch["pair_id"], "response_a_id"].to_numpy()).all()
+    assert (batch["response_b_id"].to_numpy() == sides.loc[batch["pair_id"], "response_b_id"].to_numpy()).all()
+    empty = suggest(model, 10, certainty=1e-9)
+    assert empty.empty and list(empty.columns) == list(batch.columns)
+
+
+def test_bradley_terry_gain_predicts_a_fitted_pairs_votes_as_its_soft_labels_do(one_torch_thread: None) -> None:
+    # the votes the gain is computed from were those of a typical pair, without the fitted pair's own tie propensity
+    from accord.aggregate.suggest import _setup
+    from accord.datasets.synthetic import make_synthetic
+    from accord.models.bradley_terry import CrowdBradleyTerry
+
+    table = make_synthetic(n_pairs=40, n_annotators=8, judgments_per_pair=3, tie_rate=0.3, with_text=False,
+                           seed=1).judgments
+    model = CrowdBradleyTerry(inference="meanfield", max_steps=150, num_samples=40, seed=0).fit(table)
+    setup = _setup(model, None, None)  # 40 draws: all of them
+    n = len(setup.pair_ids)
+    votes = setup.posterior.conditionals(torch.arange(n), torch.zeros(n, 1, dtype=torch.long), 1)[:, 0].mean(1)
+    np.testing.assert_allclose(votes.numpy(), model.soft_labels_.probs.to_numpy(), atol=1e-5)
+
+
+@pytest.mark.parametrize("graded", [False, True])
+def test_ordinal_preference_batches_name_the_soft_labels_classes(one_torch_thread: None, graded: bool) -> None:
+    # OrdinalPreference votes on grades -S..S (A, tie, B for A/B/tie labels): they were read as its soft-label
+    # classes A, B, tie, so a batch named 'B' for a likely tie, and on a graded table suggest failed (IndexError)
+    from accord.models.ordinal import OrdinalPreference
+
+    rng = np.random.default_rng(1)
+    n_pairs = 30
+    truth = rng.integers(-2, 3, n_pairs)
+    rows = [(f"p{i}", f"w{w}", int(np.clip(truth[i] + rng.integers(-1, 2), -2, 2)))
+            for i in range(n_pairs) for w in rng.choice(6, 3, replace=False)]
+    table = pd.DataFrame(rows, columns=["pair_id", "annotator", "label"])
+    if graded:
+        table = validate(table, scale=2)
+    else:
+        table = table.assign(label=np.select([table["label"] > 0, table["label"] < 0], ["A", "B"], "tie"))
+    model = OrdinalPreference(inference="meanfield", max_steps=200, num_samples=40, seed=0).fit(table)
+    batch = suggest(model, 3 * n_pairs, certainty=1.0).drop_duplicates("pair_id").set_index("pair_id")
+    soft = model.soft_labels_.probs.loc[batch.index]
+    assert len(batch) > n_pairs // 2
+    assert (batch["label"] == soft.idxmax(axis=1)).all()
+    np.testing.assert_allclose(batch["p_label"], soft.max(axis=1), atol=1e-4)
 
 
 # -- partial_fit ----------------------------------------------------------------------------------------------
@@ -369,6 +533,43 @@ def test_cli_blank_capacity_leaves_a_rater_uncapped(judgments_file: str, tmp_pat
     assert counts.get("w3", 0) >= 10
 
 
+def test_cli_rater_in_two_pools_is_one_error(judgments_file: str, tmp_path, capsys) -> None:
+    # the pool of a rater's first row was taken, silently (a typo put the rater and all its batch in another pool)
+    table = pd.read_csv(judgments_file)
+    row = int(table.index[table["annotator"] == "w4"][1])
+    table.loc[row, "pool"] = "ai"
+    path = tmp_path / "two_pools.csv"
+    table.to_csv(path, index=False)
+    output = tmp_path / "next_batch.csv"
+    status = main(["suggest", "--input", str(path), "--form", "categorical", "--budget", "5", "--output", str(output),
+                   "--quiet"])
+    err = capsys.readouterr().err
+    assert status == 2 and err.count("\n") == 1 and not output.exists()
+    assert f"column 'pool', row {row}: annotator 'w4' is in pool 'ai' here and in pool 'human'" in err
+    # a blank pool cell is no pool: the rater's pool is the one its other rows give
+    table.loc[row, "pool"] = None
+    table.to_csv(path, index=False)
+    assert main(["suggest", "--input", str(path), "--form", "categorical", "--budget", "5", "--output", str(output),
+                 "--quiet"]) == 0
+
+
+def test_cli_rater_listed_twice_in_the_raters_file(judgments_file: str, tmp_path, capsys) -> None:
+    output = tmp_path / "next_batch.csv"
+    raters = tmp_path / "available.csv"
+    # with two capacities the first was taken, silently
+    raters.write_text("annotator,capacity\nw3,2\nw4,2\nw3,5\n")
+    args = ["suggest", "--input", judgments_file, "--form", "categorical", "--budget", "8", "--raters", str(raters),
+            "--output", str(output), "--quiet"]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert "rater 'w3' is listed at rows 0 and 2 with different capacity" in err and err.count("\n") == 1
+    assert not output.exists()
+    # the same rater again (here with spaces around the name) is one rater: it was a traceback (duplicate labels)
+    raters.write_text("annotator,capacity\nw3,2\nw4,2\n w3 ,2\n")
+    assert main(args) == 0
+    assert pd.read_csv(output)["annotator"].value_counts().max() <= 2
+
+
 @pytest.mark.parametrize("cell", ["1.5", "-1", "lots"])
 def test_cli_capacity_that_is_not_a_whole_number_is_one_error(judgments_file: str, tmp_path, capsys,
                                                                cell: str) -> None:
@@ -388,9 +589,15 @@ def test_cli_capacity_that_is_not_a_whole_number_is_one_error(judgments_file: st
     (["--budget", "-3"], "--budget"),
     (["--budget", "5", "--pool-costs", "experts=2"], "unknown pool 'experts'"),
     (["--budget", "5", "--pool-costs", "human=free"], "--pool-costs"),
+    # the last cost of a pool named twice was used, silently
+    (["--budget", "5", "--pool-costs", "human=1,ai=0.05,human=3"], "pool 'human' is given two costs (1 and 3)"),
+    # a pool column the judgments lack was read as no pools (every rater in 'crowd'), silently
+    (["--budget", "5", "--pool-column", "vendor"], "--pool-column vendor: "),
     (["--budget", "5", "--raters", "RATERS"], "none of its 2 raters"),
     # a header-only raters file read "none of its 0 raters ... look like '(none)'"
     (["--budget", "5", "--raters", "NO_RATERS"], "no raters (column 'annotator' holds no name)"),
+    # crowd-kit's 'worker' is read as 'annotator': both made two 'annotator' columns and a traceback (exit 1)
+    (["--budget", "5", "--raters", "BOTH_NAMES"], "both 'annotator' and 'worker' columns"),
     # only a model of response utilities can value comparisons never made: not silently none of them
     (["--budget", "5", "--new-comparisons", "3"], "--new-comparisons"),
     (["--budget", "5", "--method", "bradley-terry", "--new-comparisons", "-1"], "--new-comparisons"),
@@ -404,7 +611,10 @@ def test_cli_bad_input_is_one_error_and_no_output(judgments_file: str, tmp_path,
     output = tmp_path / "next_batch.csv"
     no_raters = tmp_path / "no_raters.csv"
     no_raters.write_text("annotator\n")
-    extra = [{"RATERS": str(raters), "NO_RATERS": str(no_raters)}.get(part, part) for part in extra]
+    both_names = tmp_path / "both_names.csv"
+    both_names.write_text("annotator,worker\nw3,w4\n")
+    extra = [{"RATERS": str(raters), "NO_RATERS": str(no_raters), "BOTH_NAMES": str(both_names)}.get(part, part)
+             for part in extra]
     status = main(["suggest", "--input", judgments_file, "--form", "categorical", *extra, "--output", str(output),
                    "--quiet"])
     err = capsys.readouterr().err

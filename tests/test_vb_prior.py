@@ -63,6 +63,23 @@ def test_evidence_step_maximises_the_dirichlet_multinomial_evidence(k, a, b):
     assert b_hat == pytest.approx(np.exp(best.x[1]), rel=1e-3)
 
 
+@pytest.mark.parametrize("start", [(2.0, 1.0), (1000.0, 150.0), (1000.0, 80.0)])
+def test_evidence_step_held_at_a_bound_still_maximises_over_the_other_value(start):
+    # raters whose counts are all alike: the evidence grows with the concentration, so a stops at its bound (1000);
+    # the joint Newton step, clipped there, did not climb, and b stayed near where it started (117.5, 112.5, 112.2
+    # from these starts, not 111.6): a warm refit, started at the previous fit's prior, kept it
+    from scipy.optimize import minimize_scalar
+
+    counts = np.tile(np.array([[180.0, 20.0], [20.0, 180.0]]), (50, 1, 1))
+    a0, b0 = start
+    prior = b0 + (a0 - b0) * torch.eye(2, dtype=torch.float64)
+    fitted = fit_confusion_prior_evidence(torch.tensor(counts) + prior, prior).numpy()
+    best = minimize_scalar(lambda b: -evidence(1000.0, b, counts), bounds=(50.0, 200.0), method="bounded",
+                           options={"xatol": 1e-8})
+    assert fitted[0, 0] == 1000.0
+    assert fitted[0, 1] == pytest.approx(best.x, rel=1e-5)
+
+
 def test_evidence_step_reaches_the_fixed_point_of_the_step_given_q_theta():
     # the same VB-EM fixed point by either type-II step (envelope theorem), the evidence step in far fewer iterations
     table = validate(make_synthetic(600, 30, 4, with_text=False, seed=3).judgments)

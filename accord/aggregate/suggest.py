@@ -91,6 +91,7 @@ class ComparisonPosterior:
     model: Any
     draws: dict[str, torch.Tensor]
     gaps: torch.Tensor  # [D, I] utility gap of every candidate pair under each draw
+    pair_codes: torch.Tensor  # [I] the fitted pair's code (its pair-level effects), or a typical pair's
 
     def weights(self, pairs: torch.Tensor) -> torch.Tensor:
         d = self.gaps.shape[0]
@@ -101,9 +102,10 @@ class ComparisonPosterior:
         n, o = options.shape
         gap = self.gaps[:, pairs][:, :, None].expand(-1, n, o).reshape(self.gaps.shape[0], n * o)
         flat = options.reshape(-1)
+        codes = self.pair_codes[pairs][:, None].expand(n, o).reshape(-1)
         with torch.no_grad():
-            typical = self.model.class_log_probs(self.draws, gap, None)  # [D, n*O, L]
-            rater = self.model.class_log_probs(self.draws, gap, (flat - n_pools).clamp_min(0))
+            typical = self.model.class_log_probs(self.draws, gap, None, codes)  # [D, n*O, L]
+            rater = self.model.class_log_probs(self.draws, gap, (flat - n_pools).clamp_min(0), codes)
         probs = torch.where((flat < n_pools)[None, :, None], typical, rater).exp().double()
         return probs.permute(1, 0, 2).reshape(n, o, self.gaps.shape[0], -1)
 
@@ -208,7 +210,14 @@ def _pools_of(model: Any, pools: pd.Series | Mapping[Any, str] | None) -> tuple[
     workers = model.encoded_.worker_index
     if pools is None:
         return np.zeros(len(workers), dtype=np.int64), [DEFAULT_POOL]
-    series = pools if isinstance(pools, pd.Series) else pd.Series(dict(pools))
+    series = (pools if isinstance(pools, pd.Series) else pd.Series(dict(pools))).dropna().astype(str)
+    distinct = pd.DataFrame({"annotator": series.index, "pool": series.to_numpy()}).drop_duplicates()
+    twice = distinct["annotator"].duplicated()
+    if twice.any():  # was pandas' "cannot reindex on an axis with duplicate labels"
+        rater = distinct["annotator"][twice].iloc[0]
+        raise AccordError(f"pools: annotator {rater!r} is given two pools ({sorted(series[series.index == rater])}); "
+                          "a rater belongs to one pool")
+    series = series[~series.index.duplicated()]  # a rater named twice in one pool is one rater
     names = series.reindex(workers).astype(object).where(lambda s: s.notna(), DEFAULT_POOL).astype(str)
     codes, uniques = pd.factorize(names, sort=True)
     return codes.astype(np.int64), [str(u) for u in uniques]
@@ -239,6 +248,12 @@ class _Setup:
 
 
 def _setup(model: Any, pools: Any, candidates: pd.DataFrame | None) -> _Setup:
+    from accord.models.base import RaterModel
+
+    if not (_is_comparison_model(model) or (isinstance(model, RaterModel)
+                                            and type(model)._rater_confusion is not RaterModel._rater_confusion)):
+        raise AccordError(f"{type(model).__name__} has no rater model to ask (no annotator confusions): use the "
+                          "Dawid-Skene family, MACE, GLAD or crowd Bradley-Terry")
     if not hasattr(model, "soft_labels_"):
         raise AccordError(f"{type(model).__name__} is not fitted yet: call fit(judgments) first")
     rater_pool, pool_names = _pools_of(model, pools)
@@ -264,31 +279,58 @@ def _comparison_setup(model: Any, candidates: pd.DataFrame | None, rater_pool: n
                       pool_names: list[str]) -> _Setup:
     n_draws = model._n_draws
     keep = torch.linspace(0, n_draws - 1, min(n_draws, MAX_DRAWS)).round().long().unique()
-    draws = {name: value[keep] for name, value in model._draws.items()}
+    # per-pair sites (crowd Bradley-Terry's pair tie propensity) get a typical pair's 0 after the fitted pairs', as in
+    # predict_proba: a fitted pair's votes are predicted with its own effects, as its soft labels are
+    draws = {name: torch.cat([value[keep], value.new_zeros(len(keep), 1)], dim=-1) if name in model.pair_priors
+             else value[keep] for name, value in model._draws.items()}
     fitted = model.encoded_.item_index
     gaps = model._pair_gap_draws(np.arange(len(fitted)))[keep].double()
-    frame = None
+    codes = torch.arange(len(fitted))
+    layout = model.layout_
+    frame = pd.DataFrame({"response_a_id": layout.response_index[layout.pair_a],
+                          "response_b_id": layout.response_index[layout.pair_b]}) \
+        if layout.mode == "response" else pd.DataFrame({"response_a_id": [None] * len(fitted),
+                                                        "response_b_id": [None] * len(fitted)})
     ids = fitted
     if candidates is not None:
-        frame, a, b = model._response_codes(candidates)
+        new_frame, a, b = model._response_codes(candidates)
+        _check_candidates(layout, new_frame, a, b)
         utility = model.utility_draws()[keep].double()
         new_gaps = utility[:, torch.as_tensor(a)] - utility[:, torch.as_tensor(b)]
-        new_ids = pd.Index(frame["response_a_id"].astype(str) + " vs " + frame["response_b_id"].astype(str))
+        new_ids = pd.Index(new_frame["response_a_id"].astype(str) + " vs " + new_frame["response_b_id"].astype(str))
         gaps = torch.cat([gaps, new_gaps], dim=1)
+        codes = torch.cat([codes, torch.full((len(new_ids),), len(fitted))])
         ids = fitted.append(new_ids)
-        layout = model.layout_
-        known = pd.DataFrame({"response_a_id": layout.response_index[layout.pair_a],
-                              "response_b_id": layout.response_index[layout.pair_b]}) \
-            if layout.mode == "response" else pd.DataFrame({"response_a_id": [None] * len(fitted),
-                                                            "response_b_id": [None] * len(fitted)})
-        frame = pd.concat([known, frame], ignore_index=True)
-    with torch.no_grad():
-        current = model.class_log_probs(draws, gaps.float(), None).exp().double().mean(0).numpy()
-    current = current / current.sum(-1, keepdims=True)
+        frame = pd.concat([frame, new_frame], ignore_index=True)
+    # the fitted pairs' own soft labels (what the stopping rule and p_label read); a candidate's from the draws, the
+    # model's votes (OrdinalPreference: grades -S..S) as its soft-label classes (A, B, tie)
+    current = model.soft_labels_.probs.to_numpy(dtype=np.float64)
+    if len(ids) > len(fitted):
+        with torch.no_grad():
+            votes = model.class_log_probs(draws, gaps[:, len(fitted):].float(), None, codes[len(fitted):]).exp()
+        new = model._vote_classes(votes).double().mean(0).numpy()
+        current = np.concatenate([current, new / new.sum(-1, keepdims=True)])
     posterior = ComparisonPosterior(model, {k: v.double() if v.is_floating_point() else v for k, v in draws.items()},
-                                    gaps)
+                                    gaps, codes)
     return _Setup(posterior, pd.Index(ids, name="pair_id"), frame, current, list(model._soft_classes()),
                   pool_names, rater_pool)
+
+
+def _check_candidates(layout: Any, frame: pd.DataFrame, a: np.ndarray, b: np.ndarray) -> None:
+    """One error for a candidate that compares a response with itself, repeats an earlier candidate or is a fitted
+    pair (in either order): each would be planned as a pair of its own, its judgments valued as if the other's did
+    not exist (two first judgments of one comparison, more than ``max_per_pair``)."""
+    n = max(layout.n_responses, 1)
+    key = np.minimum(a, b).astype(np.int64) * n + np.maximum(a, b)
+    fitted = np.minimum(layout.pair_a, layout.pair_b).astype(np.int64) * n + np.maximum(layout.pair_a, layout.pair_b)
+    for bad, why in ((a == b, "compares a response with itself"),
+                     (pd.Series(key).duplicated().to_numpy(), "repeats an earlier candidate (in either order)"),
+                     (np.isin(key, fitted), "is a pair the model was fitted on (in either order), valued already")):
+        if bad.any():
+            row = int(np.flatnonzero(bad)[0])
+            raise AccordError(f"candidates row {row}: ({frame['response_a_id'].iloc[row]!r}, "
+                              f"{frame['response_b_id'].iloc[row]!r}) {why}; candidates are comparisons never made "
+                              "(unseen_comparisons(judgments) lists them)")
 
 
 # -- the public functions -----------------------------------------------------------------------------------
@@ -299,7 +341,8 @@ def _cost_vector(pool_names: list[str], pool_costs: Mapping[str, float] | None) 
     for name, value in (pool_costs or {}).items():
         if name not in pool_names:
             raise AccordError(f"pool cost for unknown pool {name!r}: the raters' pools are {pool_names}")
-        if not (np.isfinite(value) and value > 0):
+        if isinstance(value, (bool, np.bool_)) or not (isinstance(value, numbers.Real) and np.isfinite(value)
+                                                        and value > 0):
             raise AccordError(f"pool cost of {name!r} must be a positive number, not {value!r}")
         costs[pool_names.index(name)] = float(value)
     return costs
@@ -378,7 +421,7 @@ def suggest(model: Any, budget: float, *, pool_costs: Mapping[str, float] | None
     if isinstance(max_per_pair, bool) or not (isinstance(max_per_pair, numbers.Integral) and max_per_pair >= 1):
         raise AccordError(f"max_per_pair must be a whole number >= 1, not {max_per_pair!r}")
     max_per_pair = int(max_per_pair)
-    if not (0.0 < certainty <= 1.0):
+    if isinstance(certainty, (bool, np.bool_)) or not (isinstance(certainty, numbers.Real) and 0.0 < certainty <= 1.0):
         raise AccordError(f"certainty must be in (0, 1], not {certainty!r}")
     setup = _setup(model, pools, candidates)
     pool_cost = _cost_vector(setup.pool_names, pool_costs)
@@ -404,12 +447,16 @@ def suggest(model: Any, budget: float, *, pool_costs: Mapping[str, float] | None
         live = torch.where(torch.as_tensor(np.isin(options.numpy(), full)), -1, options)
         chosen, gains = plan_sequences(setup.posterior, pairs, live, reusable, cost, n_pools, max_per_pair, fixed)
         slot_cost = torch.as_tensor(option_cost[chosen.clamp_min(0).numpy()], dtype=torch.float64)
-        row, slot = select_batch(gains, chosen, slot_cost, left)
+        # every entry worth something, best first; those past a rater's capacity are dropped before the budget is
+        # counted (dropped after, they left budget unspent that MAX_ROUNDS rounds did not always place)
+        row, slot = select_batch(gains, chosen, slot_cost, np.inf)
         if len(row) == 0:
             break
         pick = chosen[row, slot].numpy()
         keep = _within_capacity(row, slot, pick - n_pools, room)
         row, slot, pick = row[keep], slot[keep], pick[keep]
+        within = np.cumsum(option_cost[pick]) <= left + 1e-9
+        row, slot, pick = row[within], slot[within], pick[within]
         if len(row) == 0:
             break
         done = (fixed >= 0).sum(1).numpy()
@@ -461,14 +508,27 @@ def _capacities(capacity: Any, workers: pd.Index, rater_pool: np.ndarray) -> np.
     room = np.full(len(workers), np.inf)
     if capacity is None:
         return room
-    if isinstance(capacity, (int, float, np.integer)):
-        values = pd.Series(float(capacity), index=workers)
-    else:
-        values = (capacity if isinstance(capacity, pd.Series) else pd.Series(dict(capacity))).astype(float)
-    values = values.reindex(workers)
-    if (values.dropna() < 0).any():
-        raise AccordError("capacity must be a number of judgments, at least 0")
+    if not isinstance(capacity, (pd.Series, Mapping)):
+        if not _whole_number(capacity):  # 1.5 let a rater take 2
+            raise AccordError(f"capacity must be a whole number of judgments >= 0, or one per annotator (a Series or "
+                              f"mapping), not {capacity!r}")
+        return np.full(len(workers), float(capacity))
+    values = capacity if isinstance(capacity, pd.Series) else pd.Series(dict(capacity), dtype=object)
+    if values.index.has_duplicates:
+        raise AccordError(f"capacity: annotator {values.index[values.index.duplicated()][0]!r} is given two capacities")
+    given = values.notna()  # a missing capacity leaves the rater uncapped
+    bad = given & ~values.map(_whole_number).astype(bool)
+    if bad.any():
+        raise AccordError(f"capacity of annotator {bad.idxmax()!r}: expected a whole number of judgments >= 0 (or "
+                          f"missing for no cap), not {values[bad].iloc[0]!r}")
+    values = values.where(given).astype(float).reindex(workers)
     return np.where(values.isna(), np.inf, values.to_numpy())
+
+
+def _whole_number(value: Any) -> bool:
+    """A whole number >= 0 (numpy's too; true/false and text are not)."""
+    return (isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_)) and bool(np.isfinite(value))
+            and value >= 0 and float(value).is_integer())
 
 
 def _within_capacity(row: np.ndarray, slot: np.ndarray, rater: np.ndarray, room: np.ndarray) -> np.ndarray:
@@ -496,6 +556,11 @@ def _rater_options(model: Any, setup: _Setup, open_pairs: np.ndarray, raters: An
         if raters is not None:
             worker = np.where(np.isin(worker, workers.get_indexer(pd.Index(list(raters)))), worker, -1)
         keep = (item >= 0) & (worker >= 0)
+        if len(allowed) and not keep.any():  # e.g. a model fitted on another table: not silently an empty batch
+            raise AccordError(f"none of the {len(allowed):,} allowed assignments names a pair and a rater the model "
+                              f"was fitted on (allowed: pair {allowed['pair_id'].iloc[0]!r}, annotator "
+                              f"{allowed['annotator'].iloc[0]!r}; fitted: pair {setup.pair_ids[0]!r}, annotator "
+                              f"{workers[0]!r})")
         item, worker = item[keep], worker[keep]
     else:
         codes = workers.get_indexer(pd.Index(list(raters)))

@@ -423,10 +423,21 @@ def fit_confusion_prior_evidence(confusion_alpha: torch.Tensor, prior: torch.Ten
             ga, gb = g_s + g_d, m * g_s + g_o
             haa, hab, hbb = t_s + t_d, m * t_s, m * m * t_s + t_o
             concave = True
+            held_a = (a >= hi and ga > 0) or (a <= lo and ga < 0)
+            held_b = (b >= hi and gb > 0) or (b <= lo and gb < 0)
             if tied:  # a = b = c: dg/dc = ga + gb
                 grad, hess = ga + gb, haa + 2 * hab + hbb
                 concave = hess < 0
                 step_a = step_b = -grad / hess if concave else float(np.sign(grad)) * 0.5 * a
+            elif held_a or held_b:  # a bound holds one value: the step of the other alone (the joint step, clipped at
+                # the bound, need not climb, and the search then stopped where it started, e.g. where the prior of
+                # the previous fit put it)
+                if held_a and held_b:
+                    return a, b
+                grad, hess, value = (gb, hbb, b) if held_a else (ga, haa, a)
+                concave = hess < 0
+                step = -grad / hess if concave else float(np.sign(grad)) * 0.5 * value
+                step_a, step_b = (0.0, step) if held_a else (step, 0.0)
             elif haa < 0 and haa * hbb - hab * hab > 0:
                 det = haa * hbb - hab * hab
                 step_a = -(hbb * ga - hab * gb) / det

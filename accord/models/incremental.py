@@ -42,7 +42,8 @@ import pyarrow.compute as pc
 import scipy.sparse as sp
 import torch
 
-from accord.datasets import AccordError, Encoded, validate
+from accord.datasets import AccordError, Encoded, ValidationError, validate
+from accord.datasets.schema import REQUIRED_COLUMNS
 from accord.models._data import vote_fractions
 from accord.models._vb import (PRIOR_TOL, Incidence, VBResult, _vb_m_step, build_incidence, cell_table,
                                dirichlet_expected_log, fit_confusion_prior_evidence, fit_population_prior,
@@ -79,11 +80,17 @@ def _places(index: pd.Index, distinct: pd.Index) -> np.ndarray:
     return found.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
 
 
-def validate_new(encoded: Encoded, new_judgments: pd.DataFrame) -> pd.DataFrame:
-    """New judgments validated in the form (scale, categorical classes) of the fitted ones."""
+def validate_new(encoded: Encoded, new_judgments: pd.DataFrame, duplicates: str = "error") -> pd.DataFrame:
+    """New judgments validated in the form (scale, categorical classes) of the fitted ones; with
+    ``duplicates="keep"`` they may repeat a (pair, rater) among themselves too."""
+    missing = [c for c in REQUIRED_COLUMNS if c not in new_judgments.columns]
+    if "accord" in new_judgments.attrs and missing:  # pandas carries attrs through rename: was a KeyError
+        raise ValidationError("missing required column; the table changed since it was validated: validate it again",
+                              column=missing[0])
     return new_judgments if "accord" in new_judgments.attrs else validate(
         new_judgments, form=encoded.form, scale=encoded.scale,
-        classes=list(encoded.classes) if encoded.form == "categorical" else None)
+        classes=list(encoded.classes) if encoded.form == "categorical" else None,
+        duplicates="keep" if duplicates == "keep" else "error")
 
 
 def extend_encoded(encoded: Encoded, new_judgments: pd.DataFrame, duplicates: str = "error") -> Encoded:
@@ -91,7 +98,7 @@ def extend_encoded(encoded: Encoded, new_judgments: pd.DataFrame, duplicates: st
     ``duplicates="error"``, none may be of a pair by a rater whose judgment of it was fitted."""
     if duplicates not in ("error", "keep"):
         raise AccordError(f"duplicates must be 'error' or 'keep' when judgments are added, not {duplicates!r}")
-    table = validate_new(encoded, new_judgments)
+    table = validate_new(encoded, new_judgments, duplicates)
     form = table.attrs["accord"]["form"]
     if form != encoded.form:
         raise AccordError(f"the new judgments are {form} labels; the model was fitted on {encoded.form} labels")
@@ -146,7 +153,7 @@ def partial_fit(model: Any, new_judgments: pd.DataFrame, duplicates: str = "erro
     model._check_fitted()
     if len(new_judgments) == 0:
         return model
-    new_judgments = validate_new(model.encoded_, new_judgments)
+    new_judgments = validate_new(model.encoded_, new_judgments, duplicates)
     encoded = extend_encoded(model.encoded_, new_judgments, duplicates)
     if getattr(model, "_table", None) is not None:  # the fit reads the table's columns (response ids, context)
         missing = [c for c in model._table.columns if c not in new_judgments.columns and c != "gold"]
