@@ -437,9 +437,13 @@ def spectral_types(items: np.ndarray, workers: np.ndarray, labels: np.ndarray, n
         columns = (items[:, None] * n_classes + np.arange(n_classes)).reshape(-1)
         values = (labels[:, None] == np.arange(n_classes)).reshape(-1) - share[columns]
         matrix = csr_matrix((values, (rows, columns)), shape=(n_workers, n_items * n_classes))
-    k = max(1, min(n_types, min(matrix.shape) - 1))
-    u, sv, _ = svds(matrix, k=k, random_state=seed)
-    embedding = u * sv
+    if matrix.count_nonzero() == 0:  # every annotator votes as its pairs' crowd: nothing sets one apart
+        return np.zeros(n_workers, dtype=np.int64)
+    if min(matrix.shape) < 2:  # one annotator or one column: ARPACK needs k < min(shape), nothing to reduce
+        embedding = matrix.toarray()
+    else:
+        u, sv, _ = svds(matrix, k=max(1, min(n_types, min(matrix.shape) - 1)), random_state=seed)
+        embedding = u * sv
     norms = np.linalg.norm(embedding, axis=1, keepdims=True)
     embedding = embedding / np.maximum(norms, 1e-12)
     return _kmeans(embedding, n_types, seed)
