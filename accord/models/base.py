@@ -115,6 +115,16 @@ def concat_summaries(parts: list[ItemSummary]) -> ItemSummary:
     return ItemSummary(*(np.concatenate([getattr(p, f.name) for p in parts]) for f in fields(ItemSummary)))
 
 
+def check_two_classes(encoded: Encoded) -> None:
+    """One error when the table knows one class only: no model has anything to tell apart."""
+    if encoded.n_classes == 1:
+        raise AccordError(
+            f"column 'label': every judgment has the label {encoded.classes[0]!r} and no other class is known: "
+            "declare the label set (validate(judgments, classes=[...])) so that the model has something to tell "
+            "apart"
+        )
+
+
 def check_positive(owner: Any, *names: str, zero: bool = False) -> None:
     """One error unless each named setting of ``owner`` (or each number of a tuple setting) is a finite number > 0
     (>= 0 with ``zero``). Written as a test of the good case: NaN fails every comparison, so ``if value <= 0: raise``
@@ -258,6 +268,7 @@ class RaterModel(ABC):
         if isinstance(fraction, bool) or not isinstance(fraction, numbers.Real) or not 0 < fraction <= 1:
             raise AccordError(f"final_lr_fraction must be a number in (0, 1], not {fraction!r}")
         self.encoded_ = encoded if encoded is not None else encode_with_classes(table, classes)
+        check_two_classes(self.encoded_)
         self._cache: dict[str, Any] = {}
         self.__dict__.pop("_sample_stats", None)
         self._table = table if self.reads_table else None
