@@ -261,6 +261,8 @@ class RaterModel(ABC):
             raise AccordError(f"batch_size subsamples the pairs of SVI steps (inference 'map', 'meanfield' or "
                               f"'lowrank'); inference '{self.inference}' reads every judgment: drop batch_size or "
                               "choose an SVI inference")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, (int, np.integer)) or not 0 <= self.seed < 2**32:
+            raise AccordError(f"seed must be a whole number in 0..2**32 - 1 (numpy's range), not {self.seed!r}")
         if isinstance(self.tol, bool) or not isinstance(self.tol, numbers.Real) or not 0 <= self.tol < math.inf:
             raise AccordError(f"tol must be a finite number >= 0 (0 runs every step), not {self.tol!r}")
         check_positive(self, *(name for name in ("learning_rate", "init_scale") if hasattr(self, name)))
