@@ -53,6 +53,7 @@ import pandas as pd
 import torch
 
 from accord.datasets import AccordError, Encoded, SoftLabels, validate
+from accord.datasets.schema import check_two_classes
 from accord.models._data import encode_with_classes, shared_classes
 
 INFERENCE_METHODS: tuple[str, ...] = ("vb", "gibbs", "map", "meanfield", "lowrank", "nuts")
@@ -113,16 +114,6 @@ def summarize_draws(probs: torch.Tensor | np.ndarray) -> ItemSummary:
 
 def concat_summaries(parts: list[ItemSummary]) -> ItemSummary:
     return ItemSummary(*(np.concatenate([getattr(p, f.name) for p in parts]) for f in fields(ItemSummary)))
-
-
-def check_two_classes(encoded: Encoded) -> None:
-    """One error when the table knows one class only: no model has anything to tell apart."""
-    if encoded.n_classes == 1:
-        raise AccordError(
-            f"column 'label': every judgment has the label {encoded.classes[0]!r} and no other class is known: "
-            "declare the label set (validate(judgments, classes=[...])) so that the model has something to tell "
-            "apart"
-        )
 
 
 def check_positive(owner: Any, *names: str, zero: bool = False) -> None:

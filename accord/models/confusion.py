@@ -23,7 +23,8 @@ from accord.datasets import AccordError, Encoded
 from accord.models._data import PaddedJudgments, pad_judgments, vote_fractions
 from accord.models._vb import (ConfusionMoments, Incidence, VBResult, build_incidence, item_log_posterior_scores,
                                judgment_loglik_draws, summarize_item_posterior)
-from accord.models.base import ANNOTATOR_CHUNK, ItemSummary, RaterModel, check_two_classes, deferred
+from accord.datasets.schema import check_two_classes
+from accord.models.base import ANNOTATOR_CHUNK, ItemSummary, RaterModel, deferred
 
 TINY = 1e-30  # still a normal float32
 #: ``"vote"``: start from vote fractions (the guard against label switching); ``"uniform"``: from the symmetric point
