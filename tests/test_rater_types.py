@@ -155,3 +155,19 @@ def test_tables_with_nothing_to_cluster_fit(case):
     assert np.isfinite(probs.to_numpy()).all() and np.allclose(probs.sum(axis=1), 1.0)
     votes = table.drop_duplicates("pair_id").set_index("pair_id")["label"]
     assert (probs.idxmax(axis=1) == votes.reindex(probs.index)).all()
+
+
+def test_one_held_out_judgment_chooses_without_a_numpy_warning():
+    """One annotator with 8 judgments holds out one: the standard error of one difference was numpy's std with
+    ddof=1 of one number, a 'Degrees of freedom <= 0' RuntimeWarning that reached the command line's output."""
+    import warnings
+
+    table = pd.DataFrame({"pair_id": [f"p{i}" for i in range(8)], "annotator": "solo",
+                          "label": ["A", "B", "A", "A", "B", "B", "A", "B"]})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        model = RaterTypes(max_steps=40, seed=0).fit(table)
+    selection = model.selection_
+    assert selection["chosen"].sum() == 1
+    assert (selection.loc[selection["difference_to_best"] == 0, "se_difference"] == 0).all()
+    assert selection.loc[selection["difference_to_best"] != 0, "se_difference"].isna().all()

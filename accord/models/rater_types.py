@@ -515,7 +515,8 @@ def select_n_types(model: RaterTypes, table: pd.DataFrame) -> pd.DataFrame:
     rows = []
     for t, values in scores.items():
         diff = values - scores[best]
-        se = float(diff.std(ddof=1) / math.sqrt(len(diff))) if t != best else 0.0
+        # one held-out judgment (one annotator of 5-9 judgments) has no standard error: NaN, without numpy's warning
+        se = 0.0 if t == best else float(diff.std(ddof=1) / math.sqrt(len(diff))) if len(diff) > 1 else math.nan
         rows.append({"n_types": t, "heldout_loglik": means[t], "heldout_loglik_sum": float(values.sum()),
                      "difference_to_best": means[t] - means[best], "se_difference": se})
     out = pd.DataFrame(rows)
