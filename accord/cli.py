@@ -301,6 +301,9 @@ def cmd_aggregate(args: argparse.Namespace) -> int:
     provenance = {"method": args.method, "source": source, "n_judgments": len(judgments)}
     if as_cleaned:
         cleaned = build_cleaned(soft, judgments, drop_ties=args.drop_ties)
+        if args.drop_ties and len(cleaned) == 0:
+            raise AccordError(f"--drop-ties: every pair's most likely outcome under {args.method} is a tie, so no pair "
+                              "is left to write (leave out --drop-ties to keep them)")
         write_cleaned(cleaned, output, provenance=provenance)
         written = f"cleaned preference dataset, {len(cleaned)} pairs"
     else:
