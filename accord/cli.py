@@ -606,6 +606,9 @@ def aggregate_across_processes(args: argparse.Namespace) -> int:
         raise AccordError("--gold is not read by a fit across processes: score the written soft labels instead")
     _refuse_unused(args, "a fit across processes (Parquet input, soft labels out)", "debias", "drop_ties",
                    "pairs_output", "step_labels", "sep", "encoding")
+    if args.scale is not None:  # graded labels: the shard reader would refuse every one as not A/B/tie
+        raise AccordError(f"--scale {args.scale}: a fit across processes reads preference or categorical labels, "
+                          "not graded ones (fit graded judgments without --distributed)")
     output = Path(args.output)
     _check_table_output(output, "--output")
     if args.annotators:
