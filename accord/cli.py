@@ -301,6 +301,9 @@ def cmd_aggregate(args: argparse.Namespace) -> int:
     provenance = {"method": args.method, "source": source, "n_judgments": len(judgments)}
     if as_cleaned:
         cleaned = build_cleaned(soft, judgments, drop_ties=args.drop_ties)
+        if args.drop_ties and len(cleaned) == 0:
+            raise AccordError(f"--drop-ties: every pair's most likely outcome under {args.method} is a tie, so no pair "
+                              "is left to write (leave out --drop-ties to keep them)")
         write_cleaned(cleaned, output, provenance=provenance)
         written = f"cleaned preference dataset, {len(cleaned)} pairs"
     else:
@@ -632,6 +635,9 @@ def aggregate_across_processes(args: argparse.Namespace) -> int:
         raise AccordError("--gold is not read by a fit across processes: score the written soft labels instead")
     _refuse_unused(args, "a fit across processes (Parquet input, soft labels out)", "debias", "drop_ties",
                    "pairs_output", "step_labels", "sep", "encoding")
+    if args.scale is not None:  # graded labels: the shard reader would refuse every one as not A/B/tie
+        raise AccordError(f"--scale {args.scale}: a fit across processes reads preference or categorical labels, "
+                          "not graded ones (fit graded judgments without --distributed)")
     output = Path(args.output)
     _check_table_output(output, "--output")
     if args.annotators:

@@ -73,3 +73,16 @@ def test_p_a_and_p_tie_of_graded_soft_labels_read_the_grades():
     for name in ("p_a", "p_tie"):
         with pytest.raises(AccordError, match=f"{name}.*preference"):
             getattr(soft, name)
+
+
+@pytest.mark.parametrize("baseline", [MajorityVote, VoteFraction])
+def test_one_class_names_the_label_column(baseline):
+    """A categorical table whose judgments all carry one label: the baselines failed inside SoftLabels
+    ('SoftLabels.probs needs one column per class'), a message about accord's internals; they now say what the rater
+    models say."""
+    from accord.datasets import validate
+
+    table = validate(pd.DataFrame({"pair_id": ["i1", "i1", "i2"], "annotator": ["a", "b", "a"], "label": "cat"}),
+                     form="categorical")
+    with pytest.raises(AccordError, match="column 'label': every judgment has the label 'cat' and no other class"):
+        baseline().fit(table)

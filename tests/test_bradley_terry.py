@@ -376,3 +376,18 @@ def test_a_refit_on_another_table_reads_that_table_not_the_first_ones_constants(
     fresh = model(**settings).fit(other)
     assert len(reused.soft_labels_.probs) == 45
     np.testing.assert_allclose(reused.soft_labels_.probs.to_numpy(), fresh.soft_labels_.probs.to_numpy(), atol=1e-6)
+
+
+@pytest.mark.parametrize("inference", ["map", "meanfield", "nuts"])
+@pytest.mark.parametrize("method", ["crowd", "ordinal"])
+def test_a_table_of_one_pair_fits(method, inference):
+    """One pair (without response ids: one gap) has no spread of warm-start gaps; torch's std of one number is NaN,
+    which passed the clamp and made every start NaN: SVI 'diverged at step 0' and NUTS raised Pyro's raw ValueError."""
+    from accord.models.ordinal import OrdinalPreference
+
+    table = pd.DataFrame({"pair_id": "p", "annotator": ["a", "b", "c"], "label": ["A", "A", "B"]})
+    model = (CrowdBradleyTerry if method == "crowd" else OrdinalPreference)(
+        inference=inference, max_steps=100, num_samples=20, num_warmup=20, num_chains=1, seed=0).fit(table)
+    probs = model.soft_labels_.probs
+    assert np.isfinite(probs.to_numpy()).all() and np.allclose(probs.sum(axis=1), 1.0)
+    assert probs.loc["p", "A"] > probs.loc["p", "B"]

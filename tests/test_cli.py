@@ -123,6 +123,31 @@ def test_a_model_that_cannot_fit_names_the_file_and_column(tmp_path, capsys):
     assert not output.exists()
 
 
+def test_drop_ties_that_leaves_no_pair_names_the_flag(tmp_path, capsys):
+    """Every pair tied: --drop-ties left nothing and the command said only 'the cleaned dataset is empty'."""
+    source = tmp_path / "ties.csv"
+    pd.DataFrame({"pair_id": ["p", "p", "q"], "annotator": ["a", "b", "a"], "label": "tie", "prompt": "x",
+                  "response_a": ["r1", "r1", "r3"], "response_b": ["r2", "r2", "r4"]}).to_csv(source, index=False)
+    output = tmp_path / "cleaned.parquet"
+    status = main(["aggregate", "--input", str(source), "--method", "majority", "--drop-ties", "--output", str(output)])
+    err = capsys.readouterr().err
+    assert status == 2 and err.count("\n") == 1 and "--drop-ties" in err and "tie" in err
+    assert not output.exists()
+
+
+def test_a_seed_numpy_cannot_take_is_one_line(tmp_path, capsys):
+    """``--seed -1`` ended in numpy's raw ValueError and a traceback (exit 1)."""
+    source = tmp_path / "judgments.csv"
+    pd.DataFrame({"pair_id": ["p", "p", "q"], "annotator": ["a", "b", "a"], "label": ["A", "A", "B"]}).to_csv(
+        source, index=False)
+    output = tmp_path / "soft.csv"
+    status = main(["aggregate", "--input", str(source), "--method", "dawid-skene", "--seed", "-1",
+                   "--output", str(output)])
+    err = capsys.readouterr().err
+    assert status == 2 and err.count("\n") == 1 and "seed must be a whole number" in err
+    assert not output.exists()
+
+
 @pytest.mark.parametrize("method", ["majority", "vote-fraction"])
 def test_annotators_with_a_baseline_is_refused_before_any_output(method, tmp_path, capsys):
     """A baseline has no annotator table: ``--annotators`` is one error up front, not a written --output and then

@@ -6,6 +6,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 import accord.models as models
@@ -148,3 +149,23 @@ def test_batch_size_with_an_inference_that_reads_every_judgment_is_refused(infer
     with pytest.raises(AccordError, match=f"batch_size subsamples .* inference '{inference}' reads every judgment"):
         models.DawidSkene(inference=inference, batch_size=8).fit(table)
     assert models.DawidSkene(inference="map", batch_size=8, max_steps=50).fit(table).soft_labels_ is not None
+
+
+@pytest.mark.parametrize("seed", [-1, 2**32, 1.5, "3", True])
+def test_a_seed_numpy_cannot_take_is_one_error_naming_it(seed):
+    """``seed=-1`` (``accord aggregate --seed -1``) or ``2**32`` failed in numpy with a raw ValueError ('Seed must be
+    between 0 and 2**32 - 1', a traceback from the command line), ``1.5`` with a raw TypeError."""
+    from accord.datasets.synthetic import make_synthetic
+
+    table = make_synthetic(n_pairs=6, n_annotators=4, judgments_per_pair=2, seed=0).judgments
+    with pytest.raises(AccordError, match=r"^seed must be a whole number in 0\.\.2\*\*32 - 1"):
+        models.DawidSkene(seed=seed).fit(table)
+
+
+def test_the_largest_seed_runs_every_nuts_chain():
+    """NUTS seeds chain c with ``seed + 1000 c``: past 2**32 - 1 numpy refused it."""
+    from accord.datasets.synthetic import make_synthetic
+
+    table = make_synthetic(n_pairs=6, n_annotators=4, judgments_per_pair=2, seed=0).judgments
+    model = models.DawidSkene(seed=2**32 - 1, inference="nuts", num_samples=5, num_warmup=5, num_chains=2).fit(table)
+    assert np.isfinite(model.soft_labels_.probs.to_numpy()).all()

@@ -59,3 +59,21 @@ def test_one_judgment_per_pair(name):
 def test_all_ties(name):
     probs = _check_probabilities(fit_quick(name, ALL_TIES))
     assert (probs.idxmax(axis=1) == "tie").all()
+
+
+ONE_CLASS = pd.DataFrame({"pair_id": np.repeat([f"i{i}" for i in range(6)], 3), "annotator": ["a", "b", "c"] * 6,
+                          "label": "x"})
+
+
+@pytest.mark.parametrize("name", ["dawid-skene", "one-coin-dawid-skene", "hierarchical-dawid-skene", "mace", "glad",
+                                  "rater-types"])
+def test_one_class_is_one_clear_error_before_the_fit(name):
+    """A categorical table whose judgments all carry one label, no other class declared: the Dawid-Skene family
+    said so; MACE and GLAD fitted and then failed building the soft labels ('SoftLabels.probs needs one column per
+    class'), rater types with numpy's raw broadcast ValueError."""
+    from accord.aggregate import make_method
+    from accord.datasets import AccordError, validate
+
+    table = validate(ONE_CLASS, form="categorical")
+    with pytest.raises(AccordError, match="every judgment has the label 'x' and no other class is known"):
+        make_method(name, max_steps=20, num_samples=5).fit(table)

@@ -155,7 +155,9 @@ def test_fit_across_processes_refuses_what_it_cannot_do(tmp_path, capsys):
              (["--method", "dawid-skene", "--debias", "length"], "--debias"),
              (["--method", "dawid-skene", "--drop-ties"], "--drop-ties"),
              (["--method", "dawid-skene", "--sep", ";"], "--sep"),
-             (["--method", "dawid-skene", "--pairs-output", str(tmp_path / "p.parquet")], "--pairs-output")]
+             (["--method", "dawid-skene", "--pairs-output", str(tmp_path / "p.parquet")], "--pairs-output"),
+             # graded judgments: --scale was ignored and every label refused as 'outside the declared set A/B/tie'
+             (["--method", "dawid-skene", "--scale", "3"], "--scale 3: a fit across processes reads preference")]
     for extra, message in cases:
         argv = ["aggregate", "--input", str(path), "--output", str(tmp_path / "o.parquet"), "--distributed", "2",
                 *extra]

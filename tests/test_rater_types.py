@@ -137,3 +137,37 @@ def test_bad_type_settings_are_one_clear_error(settings, message):
     table, _, _ = categorical_judgments(2, n_items=20, n_annotators=6, per_item=3, seed=1)
     with pytest.raises(AccordError, match=message):
         RaterTypes(max_steps=5, **settings).fit(table)
+
+
+@pytest.mark.parametrize("case", ["one annotator", "unanimous crowd"])
+def test_tables_with_nothing_to_cluster_fit(case):
+    """The spectral warm start ran ARPACK on the annotators' residual votes: with one annotator it asked for k=1
+    singular vectors of a 1-row matrix (scipy's raw ValueError), and when every annotator votes as its pairs' crowd
+    the matrix is zero (raw ArpackError 'Starting vector is zero')."""
+    pairs = [f"p{i}" for i in range(12)]
+    if case == "one annotator":
+        table = pd.DataFrame({"pair_id": pairs, "annotator": "solo", "label": ["A", "B", "A"] * 4})
+    else:
+        table = pd.DataFrame({"pair_id": np.repeat(pairs, 3), "annotator": ["a", "b", "c"] * 12,
+                              "label": np.repeat(["A", "B", "A"] * 4, 3)})
+    model = RaterTypes(max_steps=60, seed=0).fit(table)
+    probs = model.soft_labels_.probs
+    assert np.isfinite(probs.to_numpy()).all() and np.allclose(probs.sum(axis=1), 1.0)
+    votes = table.drop_duplicates("pair_id").set_index("pair_id")["label"]
+    assert (probs.idxmax(axis=1) == votes.reindex(probs.index)).all()
+
+
+def test_one_held_out_judgment_chooses_without_a_numpy_warning():
+    """One annotator with 8 judgments holds out one: the standard error of one difference was numpy's std with
+    ddof=1 of one number, a 'Degrees of freedom <= 0' RuntimeWarning that reached the command line's output."""
+    import warnings
+
+    table = pd.DataFrame({"pair_id": [f"p{i}" for i in range(8)], "annotator": "solo",
+                          "label": ["A", "B", "A", "A", "B", "B", "A", "B"]})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        model = RaterTypes(max_steps=40, seed=0).fit(table)
+    selection = model.selection_
+    assert selection["chosen"].sum() == 1
+    assert (selection.loc[selection["difference_to_best"] == 0, "se_difference"] == 0).all()
+    assert selection.loc[selection["difference_to_best"] != 0, "se_difference"].isna().all()

@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 
 from accord.datasets import SoftLabels, encode
+from accord.datasets.schema import check_two_classes
 
 
 class MajorityVote:
@@ -25,6 +26,7 @@ class MajorityVote:
 
     def fit(self, judgments: pd.DataFrame) -> "MajorityVote":
         encoded = encode(judgments)
+        check_two_classes(encoded)
         counts = encoded.vote_counts()
         winners = (counts == counts.max(axis=1, keepdims=True)).astype(float)
         probs = winners / winners.sum(axis=1, keepdims=True)

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 
 from accord.datasets import AccordError, SoftLabels, encode
+from accord.datasets.schema import check_two_classes
 
 
 class VoteFraction:
@@ -30,6 +31,7 @@ class VoteFraction:
             raise AccordError(f"VoteFraction: prior must be a finite number >= 0 (pseudo-votes per class), got "
                               f"{self.prior!r}")
         encoded = encode(judgments)
+        check_two_classes(encoded)
         counts = encoded.vote_counts()
         n = counts.sum(axis=1)
         probs = counts / n[:, None]

@@ -89,6 +89,16 @@ class Encoded:
         return counts.reshape(self.n_items, self.n_classes).astype(np.float64)
 
 
+def check_two_classes(encoded: Encoded) -> None:
+    """One error when the table knows one class only: no model or baseline has anything to tell apart."""
+    if encoded.n_classes == 1:
+        raise AccordError(
+            f"column 'label': every judgment has the label {encoded.classes[0]!r} and no other class is known: "
+            "declare the label set (validate(judgments, classes=[...])) so that the model has something to tell "
+            "apart"
+        )
+
+
 def table_info(judgments: pd.DataFrame) -> dict[str, Any]:
     """The form and scale recorded by :func:`validate` (validating again when they are missing)."""
     info = judgments.attrs.get("accord")

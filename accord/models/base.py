@@ -53,6 +53,7 @@ import pandas as pd
 import torch
 
 from accord.datasets import AccordError, Encoded, SoftLabels, validate
+from accord.datasets.schema import check_two_classes
 from accord.models._data import encode_with_classes, shared_classes
 
 INFERENCE_METHODS: tuple[str, ...] = ("vb", "gibbs", "map", "meanfield", "lowrank", "nuts")
@@ -251,6 +252,8 @@ class RaterModel(ABC):
             raise AccordError(f"batch_size subsamples the pairs of SVI steps (inference 'map', 'meanfield' or "
                               f"'lowrank'); inference '{self.inference}' reads every judgment: drop batch_size or "
                               "choose an SVI inference")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, (int, np.integer)) or not 0 <= self.seed < 2**32:
+            raise AccordError(f"seed must be a whole number in 0..2**32 - 1 (numpy's range), not {self.seed!r}")
         if isinstance(self.tol, bool) or not isinstance(self.tol, numbers.Real) or not 0 <= self.tol < math.inf:
             raise AccordError(f"tol must be a finite number >= 0 (0 runs every step), not {self.tol!r}")
         check_positive(self, *(name for name in ("learning_rate", "init_scale") if hasattr(self, name)))
@@ -258,6 +261,7 @@ class RaterModel(ABC):
         if isinstance(fraction, bool) or not isinstance(fraction, numbers.Real) or not 0 < fraction <= 1:
             raise AccordError(f"final_lr_fraction must be a number in (0, 1], not {fraction!r}")
         self.encoded_ = encoded if encoded is not None else encode_with_classes(table, classes)
+        check_two_classes(self.encoded_)
         self._cache: dict[str, Any] = {}
         self.__dict__.pop("_sample_stats", None)
         self._table = table if self.reads_table else None

@@ -23,6 +23,7 @@ from accord.datasets import AccordError, Encoded
 from accord.models._data import PaddedJudgments, pad_judgments, vote_fractions
 from accord.models._vb import (ConfusionMoments, Incidence, VBResult, build_incidence, item_log_posterior_scores,
                                judgment_loglik_draws, summarize_item_posterior)
+from accord.datasets.schema import check_two_classes
 from accord.models.base import ANNOTATOR_CHUNK, ItemSummary, RaterModel, deferred
 
 TINY = 1e-30  # still a normal float32
@@ -81,12 +82,7 @@ class ConfusionModel(RaterModel):
         self._moments: ConfusionMoments | None = None  # set by models whose soft labels come from moments
         self._class_prior_vec = torch.full((encoded.n_classes,), float(self.class_prior), dtype=torch.float64,
                                            device=self._torch_device)
-        if encoded.n_classes == 1:
-            raise AccordError(
-                f"column 'label': every judgment has the label {encoded.classes[0]!r} and no other class is known: "
-                "declare the label set (validate(judgments, classes=[...])) so that the model has something to tell "
-                "apart"
-            )
+        check_two_classes(encoded)  # the distributed fit comes here without RaterModel.fit
 
     def _initial_item_probs(self, encoded: Encoded, init: str | None = None) -> torch.Tensor:
         """The first ``q(z)`` of a closed-form fit: vote fractions, random or uniform (``init``, or the setting)."""

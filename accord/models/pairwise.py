@@ -719,7 +719,9 @@ class PairwiseUtilityModel(PyroRaterModel):
         sd 1, so they start at unit spread and the vote-based spread goes into every ``s_j`` and ``mu_s``."""
         weight = 1.0 if self.link == "logit" else 0.6  # probit utilities are ~1/1.7 of logistic ones
         latent = self._win_rate_init(data, sign.to(data.device), weight)
-        spread = float(latent.std().clamp(min=0.3)) / (math.sqrt(2.0) if data.side_b is None else 1.0)
+        # one latent (a table of one pair) has no spread: torch's std is NaN there, and NaN passes clamp
+        spread = max(float(latent.std()) if latent.numel() > 1 else 0.0, 0.3) / (
+            math.sqrt(2.0) if data.side_b is None else 1.0)
         return {"utility" if data.side_b is not None else "gap": latent / spread,
                 "sharpness_mean": torch.tensor(spread, device=data.device),
                 "sharpness": torch.full((data.n_workers,), spread, device=data.device)}

@@ -437,9 +437,13 @@ def spectral_types(items: np.ndarray, workers: np.ndarray, labels: np.ndarray, n
         columns = (items[:, None] * n_classes + np.arange(n_classes)).reshape(-1)
         values = (labels[:, None] == np.arange(n_classes)).reshape(-1) - share[columns]
         matrix = csr_matrix((values, (rows, columns)), shape=(n_workers, n_items * n_classes))
-    k = max(1, min(n_types, min(matrix.shape) - 1))
-    u, sv, _ = svds(matrix, k=k, random_state=seed)
-    embedding = u * sv
+    if matrix.count_nonzero() == 0:  # every annotator votes as its pairs' crowd: nothing sets one apart
+        return np.zeros(n_workers, dtype=np.int64)
+    if min(matrix.shape) < 2:  # one annotator or one column: ARPACK needs k < min(shape), nothing to reduce
+        embedding = matrix.toarray()
+    else:
+        u, sv, _ = svds(matrix, k=max(1, min(n_types, min(matrix.shape) - 1)), random_state=seed)
+        embedding = u * sv
     norms = np.linalg.norm(embedding, axis=1, keepdims=True)
     embedding = embedding / np.maximum(norms, 1e-12)
     return _kmeans(embedding, n_types, seed)
@@ -511,7 +515,8 @@ def select_n_types(model: RaterTypes, table: pd.DataFrame) -> pd.DataFrame:
     rows = []
     for t, values in scores.items():
         diff = values - scores[best]
-        se = float(diff.std(ddof=1) / math.sqrt(len(diff))) if t != best else 0.0
+        # one held-out judgment (one annotator of 5-9 judgments) has no standard error: NaN, without numpy's warning
+        se = 0.0 if t == best else float(diff.std(ddof=1) / math.sqrt(len(diff))) if len(diff) > 1 else math.nan
         rows.append({"n_types": t, "heldout_loglik": means[t], "heldout_loglik_sum": float(values.sum()),
                      "difference_to_best": means[t] - means[best], "se_difference": se})
     out = pd.DataFrame(rows)
