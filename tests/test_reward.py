@@ -477,6 +477,16 @@ def test_perfectly_calibrated_soft_predictions_have_zero_soft_ece():
     assert m["soft_ece"] < 1e-9 and m["soft_brier"] < 1e-12
 
 
+
+def test_pairwise_metrics_of_huge_logits_warn_nothing():
+    # 1 / (1 + exp(-d)) overflowed for d < -709 with "RuntimeWarning: overflow encountered in exp"
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        m = pairwise_metrics(np.array([-1000.0, 1000.0]), np.array([1.0, 1.0]), np.zeros(2))
+    assert m["accuracy"] == 0.5 and m["brier"] == 1.0
+
 @pytest.mark.parametrize("column, value", [("margin", "big"), ("margin", float("inf")), ("uncertainty", "high")])
 def test_load_pairs_refuses_a_margin_or_uncertainty_that_is_not_a_number(column, value):
     # such a value was read as NaN, i.e. as "no margin" / "no uncertainty", without a word

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
+from scipy.special import expit
 
 from accord import metrics
 from accord.datasets.errors import AccordError, ValidationError
@@ -157,7 +158,7 @@ def pairwise_metrics(d: np.ndarray, p_chosen: np.ndarray, p_tie: np.ndarray | No
     p_chosen = np.asarray(p_chosen, dtype=float)
     p_tie = np.zeros_like(p_chosen) if p_tie is None else np.asarray(p_tie, dtype=float)
     p_rejected = np.clip(1.0 - p_chosen - p_tie, 0.0, 1.0)
-    prob = 1.0 / (1.0 + np.exp(-d))
+    prob = expit(d)  # 1 / (1 + exp(-d)) overflows (a RuntimeWarning) for d < -709
     tie = (np.abs(p_chosen - p_rejected) < 1e-9) | (p_tie > np.maximum(p_chosen, p_rejected))
     gold = pd.Series(np.where(tie, "tie", np.where(p_chosen > p_rejected, "chosen", "rejected")))
     out: dict[str, float] = {"n_pairs": float(len(d)), "n_ties": float(tie.sum())}
@@ -298,7 +299,7 @@ def score(model_dir: str | Path, data: Any, *, k: float | None = None, batch_siz
     for side in ("chosen", "rejected"):
         out = out.assign(**_side_columns(pred[f"reward_{side}"], pred[f"var_{side}"], k, mean, sd, f"_{side}",
                                          model.uncertainty_head))
-    out["p_chosen_model"] = 1.0 / (1.0 + np.exp(-apply_calibration(pair_logits(pred), model.meta)))
+    out["p_chosen_model"] = expit(apply_calibration(pair_logits(pred), model.meta))
     return out
 
 
