@@ -445,6 +445,13 @@ def test_save_and_load_round_trip(backbones, tmp_path):
         RewardModel.from_pretrained(backbones["llama"])
 
 
+def test_save_without_stats_returns_the_folder(backbones, tmp_path):
+    # the ``return`` sat inside ``if stats is not None``: saved without statistics, the documented Path was None
+    model = RewardModel.from_backbone(str(backbones["bert"]))
+    assert model.save_pretrained(tmp_path / "rm") == tmp_path / "rm"
+    assert RewardModel.from_pretrained(tmp_path / "rm").stats is None
+
+
 # ----------------------------------------------------------------------------------------------------------------------
 # evaluation metrics
 # ----------------------------------------------------------------------------------------------------------------------
