@@ -170,6 +170,27 @@ def test_encoder_counts_truncations_and_respects_max_length(backbones):
     assert encoded.prompt_lengths[0] == 5
 
 
+@pytest.mark.parametrize("kind, chat", [("bert", None), ("llama", False), ("llama", True)])
+def test_both_sides_of_a_truncated_pair_keep_the_same_prompt(backbones, kind, chat):
+    # a long chosen response cut the prompt to its last tokens while the short rejected one kept all of it, so the
+    # pair's two rewards read different prompts
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(backbones[kind])
+    encoder = PairEncoder(tokenizer, max_length=16, is_decoder=kind != "bert", use_chat_template=chat)
+    frame = load_pairs({"prompt": ["the cat sat on the mat the dog", "a cat"],
+                        "chosen": ["good answer " * 10, "yes"], "rejected": ["bad", "no"]})
+    pairs = encoder.encode_pairs(frame)
+    for i in range(2):
+        n = int(pairs.chosen.prompt_lengths[i])
+        assert n == pairs.rejected.prompt_lengths[i]
+        assert pairs.chosen.ids[i][:n] == pairs.rejected.ids[i][:n]
+        assert max(len(pairs.chosen.ids[i]), len(pairs.rejected.ids[i])) <= 16
+    n = int(pairs.rejected.prompt_lengths[0])
+    assert "bad" in tokenizer.decode(pairs.rejected.ids[0][n:])  # the short response is whole
+    assert pairs.truncation["truncated_prompts"] == 2 and pairs.truncation["truncated_responses"] == 1
+
+
 def test_decoder_chat_template_puts_the_prompt_first(backbones):
     from transformers import AutoTokenizer
 

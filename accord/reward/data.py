@@ -4,7 +4,8 @@
    layout (``prompt``/``chosen``/``rejected`` as strings or as message lists, with or without an explicit prompt) and
    fills the label columns a layout lacks (``p_chosen = 1``, ``p_tie = 0``, ``weight = 1``).
 2. :class:`PairEncoder` tokenizes prompt and response apart (chat template when the tokenizer has one), truncates
-   responses before prompts (:func:`truncate_pair`) and counts what it cut.
+   responses before prompts (:func:`truncate_pair`; both sides of a pair keep the same prompt) and counts what it
+   cut.
 3. :func:`length_grouped_batches` draws batches of similar length in a random but seeded order.
 4. :class:`PairCollator` builds one batch: the ``2B`` sequences (chosen first, then rejected) either padded to a
    rectangle or packed padding-free into rows, with the index of each sequence's pooled token.
@@ -320,7 +321,8 @@ class PairEncoder:
       response and the end-of-sequence token (TRL appends it too: it gives the last-token pooling a fixed token to
       read).
 
-    Every sequence fits ``max_length`` through :func:`truncate_pair`.
+    Every sequence fits ``max_length`` through :func:`truncate_pair`; the two sides of a pair keep the same prompt
+    tokens (:meth:`encode_pairs`).
     """
 
     def __init__(self, tokenizer: Any, max_length: int, is_decoder: bool, use_chat_template: bool | None = None):
@@ -376,26 +378,32 @@ class PairEncoder:
             return [e.ids for e in self.backend.encode_batch(list(texts), add_special_tokens=False)]
         return [list(ids) for ids in self.tokenizer(list(texts), add_special_tokens=False)["input_ids"]]
 
-    def encode(self, prompts: Sequence[Any], responses: Sequence[Any]) -> TokenizedResponses:
-        """Token ids of ``prompt_i + response_i`` for every i (prompts may be ``""``)."""
+    def encode(self, prompts: Sequence[Any], responses: Sequence[Any],
+               prompt_room: np.ndarray | None = None) -> TokenizedResponses:
+        """Token ids of ``prompt_i + response_i`` for every i (prompts may be ``""``).
+
+        ``prompt_room[i]``: at most this many tokens before response ``i`` starts (a ``prompt_lengths`` value); the
+        prompt is cut from the left to fit it before :func:`truncate_pair` runs.
+        """
         if len(prompts) != len(responses):
             raise AccordError(f"{len(prompts)} prompts for {len(responses)} responses")
         if self.use_chat_template:
-            return self._encode_chat(prompts, responses)
+            return self._encode_chat(prompts, responses, prompt_room)
         prompts = [_as_text(p) for p in prompts]
         responses = [_as_text(r) for r in responses]
         p_ids = self._plain_ids(prompts)
         r_ids = self._plain_ids(responses)
         ids, types, prompt_lengths, cut_p, cut_r = [], [], [], 0, 0
-        for text, p, r in zip(prompts, p_ids, r_ids):
+        for i, (text, p, r) in enumerate(zip(prompts, p_ids, r_ids)):
             # encoders: the tokenizer's pair layout when there is a prompt; decoders: one text, then EOS
             (before, between, after), (t_before, t_between, t_after), (t_p, t_r) = (
                 self.pair if (self.pair is not None and text) else self.single)
             if self.pair is None or not text:
                 t_r = t_p
             budget = self.max_length - len(before) - len(between) - len(after) - len(self.eos)
+            p, roomed = _fit_prompt(p, None if prompt_room is None else prompt_room[i] - len(before) - len(between))
             p, r, a, b = truncate_pair(p, r, budget)
-            cut_p += a
+            cut_p += a or roomed
             cut_r += b
             ids.append(before + p + between + r + after + self.eos)
             types.append(t_before + [t_p] * len(p) + t_between + [t_r] * len(r) + t_after + [0] * len(self.eos))
@@ -403,9 +411,10 @@ class PairEncoder:
         return TokenizedResponses(ids, np.asarray(prompt_lengths, dtype=np.int64), None if self.is_decoder else types,
                                   cut_p, cut_r)
 
-    def _encode_chat(self, prompts: Sequence[Any], responses: Sequence[Any]) -> TokenizedResponses:
+    def _encode_chat(self, prompts: Sequence[Any], responses: Sequence[Any],
+                     prompt_room: np.ndarray | None) -> TokenizedResponses:
         ids, prompt_lengths, cut_p, cut_r = [], [], 0, 0
-        for prompt, response in zip(prompts, responses):
+        for i, (prompt, response) in enumerate(zip(prompts, responses)):
             prompt_messages = prompt if isinstance(prompt, list) else [{"role": "user", "content": str(prompt)}]
             response_messages = response if isinstance(response, list) else [
                 {"role": "assistant", "content": str(response)}]
@@ -415,18 +424,27 @@ class PairEncoder:
                 r = full[len(p):]
             else:  # a template whose generation prompt is not a prefix of the conversation
                 r = self._plain_ids([_as_text(response)])[0] + self.eos
+            p, roomed = _fit_prompt(p, None if prompt_room is None else prompt_room[i])
             p, r, a, b = truncate_pair(p, r, self.max_length)
-            cut_p += a
+            cut_p += a or roomed
             cut_r += b
             ids.append(p + r)
             prompt_lengths.append(len(p))
         return TokenizedResponses(ids, np.asarray(prompt_lengths, dtype=np.int64), None, cut_p, cut_r)
 
     def encode_pairs(self, frame: pd.DataFrame) -> TokenizedPairs:
-        """Tokenize a frame from :func:`load_pairs`."""
+        """Tokenize a frame from :func:`load_pairs`; both sides of a pair keep the same prompt tokens."""
         prompts = list(frame["prompt"])
         chosen = self.encode(prompts, list(frame["chosen"]))
         rejected = self.encode(prompts, list(frame["rejected"]))
+        # a long response cuts more of the prompt than a short one; the two rewards of a pair must read the same
+        # prompt, so the side that kept more of it is encoded again with the other side's share (its response
+        # gets the room that frees)
+        room = np.minimum(chosen.prompt_lengths, rejected.prompt_lengths)
+        if (chosen.prompt_lengths > room).any():
+            chosen = self.encode(prompts, list(frame["chosen"]), room)
+        if (rejected.prompt_lengths > room).any():
+            rejected = self.encode(prompts, list(frame["rejected"]), room)
         margin = frame["margin"].to_numpy(dtype=np.float32) if "margin" in frame.columns else np.full(
             len(frame), np.nan, dtype=np.float32)
         return TokenizedPairs(
@@ -438,6 +456,13 @@ class PairEncoder:
             weight=frame["weight"].to_numpy(dtype=np.float32),
             margin=margin,
         )
+
+
+def _fit_prompt(prompt: list[int], room: int | None) -> tuple[list[int], bool]:
+    """The last ``room`` tokens of ``prompt`` (its end, next to the response, stays) and whether it was cut."""
+    if room is None or len(prompt) <= room:
+        return prompt, False
+    return (prompt[len(prompt) - room:] if room > 0 else []), True
 
 
 def _find(haystack: list[int], needle: list[int], start: int) -> int:
