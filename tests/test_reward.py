@@ -506,6 +506,16 @@ def test_perfectly_calibrated_soft_predictions_have_zero_soft_ece():
 
 
 
+def test_pairwise_metrics_find_the_same_ties_in_float32_labels():
+    # the trainer evaluates on float32 labels: p_chosen = p_tie = 1/3 left p_rejected 3e-8 off p_chosen, so its
+    # eval_* metrics counted no tie where `accord evaluate` (float64 labels) counted one
+    p_chosen, p_tie = np.array([1 / 3, 0.9]), np.array([1 / 3, 0.0])
+    d = np.array([0.4, 0.7])
+    exact = pairwise_metrics(d, p_chosen, p_tie)
+    single = pairwise_metrics(d, p_chosen.astype(np.float32), p_tie.astype(np.float32))
+    assert exact["n_ties"] == single["n_ties"] == 1 and exact["accuracy"] == single["accuracy"] == 1.0
+    assert math.isclose(exact["nll"], single["nll"], rel_tol=1e-9)
+
 def test_pairwise_metrics_of_huge_logits_warn_nothing():
     # 1 / (1 + exp(-d)) overflowed for d < -709 with "RuntimeWarning: overflow encountered in exp"
     import warnings

@@ -33,6 +33,9 @@ from accord.reward.losses import pairwise_logit
 from accord.reward.model import RewardModel
 
 
+TIE_TOLERANCE = 1e-6  # a soft label whose two sides differ by less is a tie (float32 labels are within ~1e-7)
+
+
 def _device(device: str | torch.device | None) -> torch.device:
     if device is not None:
         return torch.device(device)
@@ -159,7 +162,8 @@ def pairwise_metrics(d: np.ndarray, p_chosen: np.ndarray, p_tie: np.ndarray | No
     p_tie = np.zeros_like(p_chosen) if p_tie is None else np.asarray(p_tie, dtype=float)
     p_rejected = np.clip(1.0 - p_chosen - p_tie, 0.0, 1.0)
     prob = expit(d)  # 1 / (1 + exp(-d)) overflows (a RuntimeWarning) for d < -709
-    tie = (np.abs(p_chosen - p_rejected) < 1e-9) | (p_tie > np.maximum(p_chosen, p_rejected))
+    # ties within float32 precision: the trainer's labels are float32 (p_chosen = p_tie = 1/3 is then no exact tie)
+    tie = (np.abs(p_chosen - p_rejected) < TIE_TOLERANCE) | (p_tie > np.maximum(p_chosen, p_rejected))
     gold = pd.Series(np.where(tie, "tie", np.where(p_chosen > p_rejected, "chosen", "rejected")))
     out: dict[str, float] = {"n_pairs": float(len(d)), "n_ties": float(tie.sum())}
     if (~tie).any():
