@@ -206,6 +206,18 @@ def test_decoder_chat_template_puts_the_prompt_first(backbones):
     assert plain.ids[0][0] == tokenizer.bos_token_id and plain.ids[0][-1] == tokenizer.eos_token_id
 
 
+def test_load_pairs_reads_csv_texts_as_written(tmp_path):
+    # pandas' guessing read the id "007" as 7, the response "04" as 4 and the response "None" as a missing text
+    path = tmp_path / "pairs.csv"
+    path.write_text("pair_id,prompt,chosen,rejected,margin\n007,2+2?,04,None,\n008,,NA,1.50,0.5\n", encoding="utf-8")
+    loaded = load_pairs(path)
+    assert list(loaded["pair_id"]) == ["007", "008"] and list(loaded["prompt"]) == ["2+2?", ""]
+    assert list(loaded["chosen"]) == ["04", "NA"] and list(loaded["rejected"]) == ["None", "1.50"]
+    assert np.isnan(loaded["margin"][0]) and loaded["margin"][1] == 0.5
+    path.write_text("chosen,rejected\na,\n", encoding="utf-8")  # an empty cell is still a missing text
+    with pytest.raises(AccordError, match="column 'rejected', row 0: missing response text"):
+        load_pairs(path)
+
 def test_load_pairs_reads_cleaned_files_and_hf_layouts(tmp_path):
     frame = random_pairs(5)
     write_cleaned(frame, tmp_path / "clean.parquet")

@@ -31,6 +31,8 @@ from accord.datasets.errors import AccordError, ValidationError
 TRAINING_PAIR_COLUMNS = ("pair_id", "prompt", "chosen", "rejected", "p_chosen", "p_tie", "uncertainty", "weight",
                          "margin")
 VOTE_COLUMNS = ("votes_chosen", "votes_rejected", "votes_tie")
+#: The columns of an input table that hold texts or ids, read as written (never as numbers or missing values).
+TEXT_COLUMNS = ("pair_id", "prompt", "chosen", "rejected", "response")
 
 
 # ----------------------------------------------------------------------------------------------------------------------
@@ -87,13 +89,24 @@ def read_table_path(path: Path) -> pd.DataFrame:
             else:
                 frame = pd.read_json(path, dtype=False, encoding="utf-8-sig")  # ids and texts stay as written
         elif suffix in (".csv", ".tsv"):
-            frame = pd.read_csv(path, sep="\t" if suffix == ".tsv" else ",")
+            frame = _read_delimited(path, "\t" if suffix == ".tsv" else ",")
         else:
             raise AccordError(f"file {path}: unknown suffix '{suffix}' (use .parquet, .jsonl, .json or .csv)")
     except AccordError:
         raise
     except (OSError, ValueError) as err:
         raise AccordError(f"file {path}: cannot read: {str(err).splitlines()[0]}") from err
+    return frame
+
+
+def _read_delimited(path: Path, sep: str) -> pd.DataFrame:
+    """A CSV or TSV file whose text columns (:data:`TEXT_COLUMNS`) stay as written: pandas' guessing read a response
+    "04" as the number 4 and "NA", "None" or "null" as a missing text; only an empty cell is missing there."""
+    frame = pd.read_csv(path, sep=sep, encoding="utf-8-sig")
+    text = [column for column in frame.columns if column in TEXT_COLUMNS]
+    if text:
+        frame[text] = pd.read_csv(path, sep=sep, encoding="utf-8-sig", usecols=text, dtype=str,
+                                  keep_default_na=False, na_values=[""])
     return frame
 
 
