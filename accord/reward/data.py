@@ -324,6 +324,17 @@ class TokenizedPairs:
         }
 
 
+def ensure_pad_token(tokenizer: Any, model: str) -> None:
+    """Give a tokenizer without a pad token its end-of-sequence (or unknown) token as one: padded positions are
+    masked, so any id serves, but the collators need one. One without any of the three is a clear error."""
+    if tokenizer.pad_token_id is not None:
+        return
+    tokenizer.pad_token = tokenizer.eos_token or tokenizer.unk_token
+    if tokenizer.pad_token_id is None:
+        raise AccordError(f"model {model}: its tokenizer has no pad, end-of-sequence or unknown token to pad "
+                          "batches with; give it one (tokenizer.pad_token = ...) and save it with the model")
+
+
 class PairEncoder:
     """Tokenizes (prompt, response) pairs for one backbone.
 

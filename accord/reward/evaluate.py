@@ -28,7 +28,8 @@ from scipy.special import expit
 from accord import metrics
 from accord.datasets.errors import AccordError, ValidationError
 from accord.reward.calibration import apply_calibration
-from accord.reward.data import VOTE_COLUMNS, PairCollator, PairEncoder, TokenizedPairs, TokenizedResponses, load_pairs
+from accord.reward.data import (VOTE_COLUMNS, PairCollator, PairEncoder, TokenizedPairs, TokenizedResponses,
+                                ensure_pad_token, load_pairs)
 from accord.reward.losses import pairwise_logit
 from accord.reward.model import RewardModel
 
@@ -202,8 +203,7 @@ def load_model(model_dir: str | Path, device: str | torch.device | None = None) 
     model_dir = Path(model_dir)
     model = RewardModel.from_pretrained(model_dir).to(_device(device))
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
-    if tokenizer.pad_token_id is None:
-        tokenizer.pad_token = tokenizer.eos_token or tokenizer.unk_token
+    ensure_pad_token(tokenizer, str(model_dir))
     return model, tokenizer
 
 
