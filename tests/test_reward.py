@@ -218,6 +218,7 @@ def test_load_pairs_reads_csv_texts_as_written(tmp_path):
     with pytest.raises(AccordError, match="column 'rejected', row 0: missing response text"):
         load_pairs(path)
 
+
 def test_load_pairs_reads_cleaned_files_and_hf_layouts(tmp_path):
     frame = random_pairs(5)
     write_cleaned(frame, tmp_path / "clean.parquet")
@@ -528,6 +529,7 @@ def test_pairwise_metrics_find_the_same_ties_in_float32_labels():
     assert exact["n_ties"] == single["n_ties"] == 1 and exact["accuracy"] == single["accuracy"] == 1.0
     assert math.isclose(exact["nll"], single["nll"], rel_tol=1e-9)
 
+
 def test_pairwise_metrics_of_huge_logits_warn_nothing():
     # 1 / (1 + exp(-d)) overflowed for d < -709 with "RuntimeWarning: overflow encountered in exp"
     import warnings
@@ -536,6 +538,7 @@ def test_pairwise_metrics_of_huge_logits_warn_nothing():
         warnings.simplefilter("error")
         m = pairwise_metrics(np.array([-1000.0, 1000.0]), np.array([1.0, 1.0]), np.zeros(2))
     assert m["accuracy"] == 0.5 and m["brier"] == 1.0
+
 
 @pytest.mark.parametrize("column, value", [("margin", "big"), ("margin", float("inf")), ("uncertainty", "high")])
 def test_load_pairs_refuses_a_margin_or_uncertainty_that_is_not_a_number(column, value):

@@ -313,6 +313,7 @@ def test_a_tokenizer_with_nothing_to_pad_with_is_a_clear_error(workspace, tmp_pa
     trainer = RewardTrainer(config(workspace, "eos-pad", model=str(folder)), tokenizer=tokenizer)
     assert trainer.tokenizer.pad_token_id == tokenizer.convert_tokens_to_ids("</s>")
 
+
 def test_eval_steps_without_evaluation_data_is_refused(workspace):
     # eval_steps was silently ignored: no evaluation ever ran
     with pytest.raises(AccordError, match="eval_steps.*eval_path"):
