@@ -219,6 +219,25 @@ def test_load_pairs_reads_csv_texts_as_written(tmp_path):
         load_pairs(path)
 
 
+def test_conversations_that_carry_their_prompt_beside_a_prompt_column_read_it_once(backbones):
+    # UltraFeedback-binarized's layout: a text prompt and the whole conversation as chosen/rejected; the prompt was
+    # read twice, the chat template's user turn and the response's text ("<|assistant|>user: What color ...")
+    from transformers import AutoTokenizer
+
+    user = {"role": "user", "content": "what colour is the sky"}
+    pairs = load_pairs({"prompt": ["what colour is the sky", "the dog"],
+                        "chosen": [[user, {"role": "assistant", "content": "blue"}],
+                                   [{"role": "assistant", "content": "runs"}]],
+                        "rejected": [[user, {"role": "assistant", "content": "green"}],
+                                     [{"role": "assistant", "content": "sat"}]]})
+    assert pairs["prompt"][0] == [user] and pairs["chosen"][0] == [{"role": "assistant", "content": "blue"}]
+    assert pairs["prompt"][1] == "the dog"  # responses alone: the column is the prompt
+    tokenizer = AutoTokenizer.from_pretrained(backbones["llama"])
+    encoded = PairEncoder(tokenizer, max_length=64, is_decoder=True).encode_pairs(pairs)
+    text = tokenizer.decode(encoded.chosen.ids[0])
+    assert text.count("sky") == 1 and text.endswith("<|assistant|>blue</s>")
+
+
 def test_load_pairs_reads_cleaned_files_and_hf_layouts(tmp_path):
     frame = random_pairs(5)
     write_cleaned(frame, tmp_path / "clean.parquet")

@@ -45,7 +45,8 @@ def load_pairs(source: Any) -> pd.DataFrame:
 
     ``source``: a path to a cleaned dataset or a preference file (``.parquet``, ``.jsonl``, ``.json``, ``.csv``), a
     folder written by ``datasets.Dataset.save_to_disk``, a ``pandas.DataFrame``, a ``datasets.Dataset`` or a dict
-    of columns. Conversational pairs without a ``prompt`` column get the messages the two sides share as prompt.
+    of columns. Conversational pairs without a ``prompt`` column, or with a text one beside conversations that
+    include it, get the messages the two sides share as prompt.
     """
     name = None
     if isinstance(source, (str, os.PathLike)):
@@ -157,6 +158,8 @@ def normalise_pairs(frame: pd.DataFrame, source: str | None = None) -> pd.DataFr
                 raise ValidationError("must be a text or a list of chat messages ({'role': text, 'content': "
                                       "text})", source=source, column="prompt", row=row, value=value)
         prompts = [_text_or_messages(p) for p in frame["prompt"]]
+        if conversational:
+            prompts, chosen, rejected = _prompts_in_conversations(prompts, chosen, rejected)
     elif conversational:
         prompts, chosen, rejected = zip(*(_split_shared_prefix(c, r) for c, r in zip(chosen, rejected)))
     else:
@@ -238,6 +241,20 @@ def _no_messages(value: Any) -> bool:
 def _missing(value: Any) -> bool:
     """A cell without a text: ``None``, NaN, or the ``pd.NA`` of pandas' nullable string columns."""
     return value is None or value is pd.NA or (isinstance(value, float) and np.isnan(value))
+
+
+def _prompts_in_conversations(prompts: list, chosen: list, rejected: list) -> tuple[list, list, list]:
+    """Conversations that carry their prompt beside a text ``prompt`` column (the layout of UltraFeedback-binarized:
+    ``prompt`` a text, ``chosen`` and ``rejected`` the whole conversation, user turn included): the leading messages
+    both sides share are the prompt, as without the column, so it is not read twice. A text prompt beside
+    conversations that share nothing (assistant turns alone) stays the prompt, as do prompts given as messages."""
+    out: tuple[list, list, list] = ([], [], [])
+    for prompt, c, r in zip(prompts, chosen, rejected):
+        shared, c_rest, r_rest = _split_shared_prefix(c, r)
+        parts = (shared, c_rest, r_rest) if isinstance(prompt, str) and shared else (prompt, c, r)
+        for column, part in zip(out, parts):
+            column.append(part)
+    return out
 
 
 def _split_shared_prefix(chosen: Any, rejected: Any) -> tuple[list, list, list]:
