@@ -170,6 +170,27 @@ def test_encoder_counts_truncations_and_respects_max_length(backbones):
     assert encoded.prompt_lengths[0] == 5
 
 
+@pytest.mark.parametrize("kind, chat", [("bert", None), ("llama", False), ("llama", True)])
+def test_both_sides_of_a_truncated_pair_keep_the_same_prompt(backbones, kind, chat):
+    # a long chosen response cut the prompt to its last tokens while the short rejected one kept all of it, so the
+    # pair's two rewards read different prompts
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(backbones[kind])
+    encoder = PairEncoder(tokenizer, max_length=16, is_decoder=kind != "bert", use_chat_template=chat)
+    frame = load_pairs({"prompt": ["the cat sat on the mat the dog", "a cat"],
+                        "chosen": ["good answer " * 10, "yes"], "rejected": ["bad", "no"]})
+    pairs = encoder.encode_pairs(frame)
+    for i in range(2):
+        n = int(pairs.chosen.prompt_lengths[i])
+        assert n == pairs.rejected.prompt_lengths[i]
+        assert pairs.chosen.ids[i][:n] == pairs.rejected.ids[i][:n]
+        assert max(len(pairs.chosen.ids[i]), len(pairs.rejected.ids[i])) <= 16
+    n = int(pairs.rejected.prompt_lengths[0])
+    assert "bad" in tokenizer.decode(pairs.rejected.ids[0][n:])  # the short response is whole
+    assert pairs.truncation["truncated_prompts"] == 2 and pairs.truncation["truncated_responses"] == 1
+
+
 def test_decoder_chat_template_puts_the_prompt_first(backbones):
     from transformers import AutoTokenizer
 
@@ -183,6 +204,38 @@ def test_decoder_chat_template_puts_the_prompt_first(backbones):
     assert encoded.prompt_lengths[0] == len(prompt_ids)
     plain = PairEncoder(tokenizer, max_length=64, is_decoder=True, use_chat_template=False).encode([""], ["good"])
     assert plain.ids[0][0] == tokenizer.bos_token_id and plain.ids[0][-1] == tokenizer.eos_token_id
+
+
+def test_load_pairs_reads_csv_texts_as_written(tmp_path):
+    # pandas' guessing read the id "007" as 7, the response "04" as 4 and the response "None" as a missing text
+    path = tmp_path / "pairs.csv"
+    path.write_text("pair_id,prompt,chosen,rejected,margin\n007,2+2?,04,None,\n008,,NA,1.50,0.5\n", encoding="utf-8")
+    loaded = load_pairs(path)
+    assert list(loaded["pair_id"]) == ["007", "008"] and list(loaded["prompt"]) == ["2+2?", ""]
+    assert list(loaded["chosen"]) == ["04", "NA"] and list(loaded["rejected"]) == ["None", "1.50"]
+    assert np.isnan(loaded["margin"][0]) and loaded["margin"][1] == 0.5
+    path.write_text("chosen,rejected\na,\n", encoding="utf-8")  # an empty cell is still a missing text
+    with pytest.raises(AccordError, match="column 'rejected', row 0: missing response text"):
+        load_pairs(path)
+
+
+def test_conversations_that_carry_their_prompt_beside_a_prompt_column_read_it_once(backbones):
+    # UltraFeedback-binarized's layout: a text prompt and the whole conversation as chosen/rejected; the prompt was
+    # read twice, the chat template's user turn and the response's text ("<|assistant|>user: What color ...")
+    from transformers import AutoTokenizer
+
+    user = {"role": "user", "content": "what colour is the sky"}
+    pairs = load_pairs({"prompt": ["what colour is the sky", "the dog"],
+                        "chosen": [[user, {"role": "assistant", "content": "blue"}],
+                                   [{"role": "assistant", "content": "runs"}]],
+                        "rejected": [[user, {"role": "assistant", "content": "green"}],
+                                     [{"role": "assistant", "content": "sat"}]]})
+    assert pairs["prompt"][0] == [user] and pairs["chosen"][0] == [{"role": "assistant", "content": "blue"}]
+    assert pairs["prompt"][1] == "the dog"  # responses alone: the column is the prompt
+    tokenizer = AutoTokenizer.from_pretrained(backbones["llama"])
+    encoded = PairEncoder(tokenizer, max_length=64, is_decoder=True).encode_pairs(pairs)
+    text = tokenizer.decode(encoded.chosen.ids[0])
+    assert text.count("sky") == 1 and text.endswith("<|assistant|>blue</s>")
 
 
 def test_load_pairs_reads_cleaned_files_and_hf_layouts(tmp_path):
@@ -445,6 +498,13 @@ def test_save_and_load_round_trip(backbones, tmp_path):
         RewardModel.from_pretrained(backbones["llama"])
 
 
+def test_save_without_stats_returns_the_folder(backbones, tmp_path):
+    # the ``return`` sat inside ``if stats is not None``: saved without statistics, the documented Path was None
+    model = RewardModel.from_backbone(str(backbones["bert"]))
+    assert model.save_pretrained(tmp_path / "rm") == tmp_path / "rm"
+    assert RewardModel.from_pretrained(tmp_path / "rm").stats is None
+
+
 # ----------------------------------------------------------------------------------------------------------------------
 # evaluation metrics
 # ----------------------------------------------------------------------------------------------------------------------
@@ -475,6 +535,28 @@ def test_perfectly_calibrated_soft_predictions_have_zero_soft_ece():
     y = np.array([0.15, 0.35, 0.55, 0.85])
     m = pairwise_metrics(np.log(y / (1 - y)), y, np.zeros(4))
     assert m["soft_ece"] < 1e-9 and m["soft_brier"] < 1e-12
+
+
+
+def test_pairwise_metrics_find_the_same_ties_in_float32_labels():
+    # the trainer evaluates on float32 labels: p_chosen = p_tie = 1/3 left p_rejected 3e-8 off p_chosen, so its
+    # eval_* metrics counted no tie where `accord evaluate` (float64 labels) counted one
+    p_chosen, p_tie = np.array([1 / 3, 0.9]), np.array([1 / 3, 0.0])
+    d = np.array([0.4, 0.7])
+    exact = pairwise_metrics(d, p_chosen, p_tie)
+    single = pairwise_metrics(d, p_chosen.astype(np.float32), p_tie.astype(np.float32))
+    assert exact["n_ties"] == single["n_ties"] == 1 and exact["accuracy"] == single["accuracy"] == 1.0
+    assert math.isclose(exact["nll"], single["nll"], rel_tol=1e-9)
+
+
+def test_pairwise_metrics_of_huge_logits_warn_nothing():
+    # 1 / (1 + exp(-d)) overflowed for d < -709 with "RuntimeWarning: overflow encountered in exp"
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        m = pairwise_metrics(np.array([-1000.0, 1000.0]), np.array([1.0, 1.0]), np.zeros(2))
+    assert m["accuracy"] == 0.5 and m["brier"] == 1.0
 
 
 @pytest.mark.parametrize("column, value", [("margin", "big"), ("margin", float("inf")), ("uncertainty", "high")])

@@ -296,6 +296,24 @@ def test_an_output_dir_that_is_a_file_is_refused_before_loading(workspace, tmp_p
     assert taken.read_text() == "not a folder"
 
 
+def test_a_tokenizer_with_nothing_to_pad_with_is_a_clear_error(workspace, tmp_path):
+    # without a pad, end-of-sequence or unknown token the collator failed with "TypeError: full(): argument
+    # 'fill_value' must be Number, not NoneType"
+    import shutil
+
+    from transformers import AutoTokenizer
+
+    folder = tmp_path / "no-pad"
+    shutil.copytree(workspace["llama"], folder)
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    tokenizer.pad_token = tokenizer.eos_token = tokenizer.unk_token = None
+    with pytest.raises(AccordError, match="no-pad: its tokenizer has no pad, end-of-sequence or unknown token"):
+        RewardTrainer(config(workspace, "no-pad", model=str(folder)), tokenizer=tokenizer)
+    tokenizer.eos_token = "</s>"  # the end-of-sequence token pads
+    trainer = RewardTrainer(config(workspace, "eos-pad", model=str(folder)), tokenizer=tokenizer)
+    assert trainer.tokenizer.pad_token_id == tokenizer.convert_tokens_to_ids("</s>")
+
+
 def test_eval_steps_without_evaluation_data_is_refused(workspace):
     # eval_steps was silently ignored: no evaluation ever ran
     with pytest.raises(AccordError, match="eval_steps.*eval_path"):

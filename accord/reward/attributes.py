@@ -40,6 +40,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
+from scipy.special import expit
 
 from accord.datasets.attributes import validate_attributes
 from accord.datasets.cleaned import read_with_provenance
@@ -621,8 +622,8 @@ def score_attributes(model_dir: str | Path, data: Any, *, k: float | None = None
                                           "var_rejected": np.full_like(chosen, np.nan)})
     for j, (name, kind) in enumerate(zip(spec.names, spec.kinds)):
         column = f"p_{name}_model" if kind == PROPERTY else f"p_chosen_{name}_model"
-        out[column] = 1.0 / (1.0 + np.exp(-logits[:, j]))
-    out["p_chosen_model"] = 1.0 / (1.0 + np.exp(-(out["reward_chosen"] - out["reward_rejected"])))
+        out[column] = expit(logits[:, j])  # no overflow warning for large negative logits
+    out["p_chosen_model"] = expit(out["reward_chosen"] - out["reward_rejected"])
     return out
 
 

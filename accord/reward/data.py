@@ -4,7 +4,8 @@
    layout (``prompt``/``chosen``/``rejected`` as strings or as message lists, with or without an explicit prompt) and
    fills the label columns a layout lacks (``p_chosen = 1``, ``p_tie = 0``, ``weight = 1``).
 2. :class:`PairEncoder` tokenizes prompt and response apart (chat template when the tokenizer has one), truncates
-   responses before prompts (:func:`truncate_pair`) and counts what it cut.
+   responses before prompts (:func:`truncate_pair`; both sides of a pair keep the same prompt) and counts what it
+   cut.
 3. :func:`length_grouped_batches` draws batches of similar length in a random but seeded order.
 4. :class:`PairCollator` builds one batch: the ``2B`` sequences (chosen first, then rejected) either padded to a
    rectangle or packed padding-free into rows, with the index of each sequence's pooled token.
@@ -30,6 +31,8 @@ from accord.datasets.errors import AccordError, ValidationError
 TRAINING_PAIR_COLUMNS = ("pair_id", "prompt", "chosen", "rejected", "p_chosen", "p_tie", "uncertainty", "weight",
                          "margin")
 VOTE_COLUMNS = ("votes_chosen", "votes_rejected", "votes_tie")
+#: The columns of an input table that hold texts or ids, read as written (never as numbers or missing values).
+TEXT_COLUMNS = ("pair_id", "prompt", "chosen", "rejected", "response")
 
 
 # ----------------------------------------------------------------------------------------------------------------------
@@ -42,7 +45,8 @@ def load_pairs(source: Any) -> pd.DataFrame:
 
     ``source``: a path to a cleaned dataset or a preference file (``.parquet``, ``.jsonl``, ``.json``, ``.csv``), a
     folder written by ``datasets.Dataset.save_to_disk``, a ``pandas.DataFrame``, a ``datasets.Dataset`` or a dict
-    of columns. Conversational pairs without a ``prompt`` column get the messages the two sides share as prompt.
+    of columns. Conversational pairs without a ``prompt`` column, or with a text one beside conversations that
+    include it, get the messages the two sides share as prompt.
     """
     name = None
     if isinstance(source, (str, os.PathLike)):
@@ -86,13 +90,24 @@ def read_table_path(path: Path) -> pd.DataFrame:
             else:
                 frame = pd.read_json(path, dtype=False, encoding="utf-8-sig")  # ids and texts stay as written
         elif suffix in (".csv", ".tsv"):
-            frame = pd.read_csv(path, sep="\t" if suffix == ".tsv" else ",")
+            frame = _read_delimited(path, "\t" if suffix == ".tsv" else ",")
         else:
             raise AccordError(f"file {path}: unknown suffix '{suffix}' (use .parquet, .jsonl, .json or .csv)")
     except AccordError:
         raise
     except (OSError, ValueError) as err:
         raise AccordError(f"file {path}: cannot read: {str(err).splitlines()[0]}") from err
+    return frame
+
+
+def _read_delimited(path: Path, sep: str) -> pd.DataFrame:
+    """A CSV or TSV file whose text columns (:data:`TEXT_COLUMNS`) stay as written: pandas' guessing read a response
+    "04" as the number 4 and "NA", "None" or "null" as a missing text; only an empty cell is missing there."""
+    frame = pd.read_csv(path, sep=sep, encoding="utf-8-sig")
+    text = [column for column in frame.columns if column in TEXT_COLUMNS]
+    if text:
+        frame[text] = pd.read_csv(path, sep=sep, encoding="utf-8-sig", usecols=text, dtype=str,
+                                  keep_default_na=False, na_values=[""])
     return frame
 
 
@@ -143,6 +158,8 @@ def normalise_pairs(frame: pd.DataFrame, source: str | None = None) -> pd.DataFr
                 raise ValidationError("must be a text or a list of chat messages ({'role': text, 'content': "
                                       "text})", source=source, column="prompt", row=row, value=value)
         prompts = [_text_or_messages(p) for p in frame["prompt"]]
+        if conversational:
+            prompts, chosen, rejected = _prompts_in_conversations(prompts, chosen, rejected)
     elif conversational:
         prompts, chosen, rejected = zip(*(_split_shared_prefix(c, r) for c, r in zip(chosen, rejected)))
     else:
@@ -224,6 +241,20 @@ def _no_messages(value: Any) -> bool:
 def _missing(value: Any) -> bool:
     """A cell without a text: ``None``, NaN, or the ``pd.NA`` of pandas' nullable string columns."""
     return value is None or value is pd.NA or (isinstance(value, float) and np.isnan(value))
+
+
+def _prompts_in_conversations(prompts: list, chosen: list, rejected: list) -> tuple[list, list, list]:
+    """Conversations that carry their prompt beside a text ``prompt`` column (the layout of UltraFeedback-binarized:
+    ``prompt`` a text, ``chosen`` and ``rejected`` the whole conversation, user turn included): the leading messages
+    both sides share are the prompt, as without the column, so it is not read twice. A text prompt beside
+    conversations that share nothing (assistant turns alone) stays the prompt, as do prompts given as messages."""
+    out: tuple[list, list, list] = ([], [], [])
+    for prompt, c, r in zip(prompts, chosen, rejected):
+        shared, c_rest, r_rest = _split_shared_prefix(c, r)
+        parts = (shared, c_rest, r_rest) if isinstance(prompt, str) and shared else (prompt, c, r)
+        for column, part in zip(out, parts):
+            column.append(part)
+    return out
 
 
 def _split_shared_prefix(chosen: Any, rejected: Any) -> tuple[list, list, list]:
@@ -310,6 +341,17 @@ class TokenizedPairs:
         }
 
 
+def ensure_pad_token(tokenizer: Any, model: str) -> None:
+    """Give a tokenizer without a pad token its end-of-sequence (or unknown) token as one: padded positions are
+    masked, so any id serves, but the collators need one. One without any of the three is a clear error."""
+    if tokenizer.pad_token_id is not None:
+        return
+    tokenizer.pad_token = tokenizer.eos_token or tokenizer.unk_token
+    if tokenizer.pad_token_id is None:
+        raise AccordError(f"model {model}: its tokenizer has no pad, end-of-sequence or unknown token to pad "
+                          "batches with; give it one (tokenizer.pad_token = ...) and save it with the model")
+
+
 class PairEncoder:
     """Tokenizes (prompt, response) pairs for one backbone.
 
@@ -320,7 +362,8 @@ class PairEncoder:
       response and the end-of-sequence token (TRL appends it too: it gives the last-token pooling a fixed token to
       read).
 
-    Every sequence fits ``max_length`` through :func:`truncate_pair`.
+    Every sequence fits ``max_length`` through :func:`truncate_pair`; the two sides of a pair keep the same prompt
+    tokens (:meth:`encode_pairs`).
     """
 
     def __init__(self, tokenizer: Any, max_length: int, is_decoder: bool, use_chat_template: bool | None = None):
@@ -376,26 +419,32 @@ class PairEncoder:
             return [e.ids for e in self.backend.encode_batch(list(texts), add_special_tokens=False)]
         return [list(ids) for ids in self.tokenizer(list(texts), add_special_tokens=False)["input_ids"]]
 
-    def encode(self, prompts: Sequence[Any], responses: Sequence[Any]) -> TokenizedResponses:
-        """Token ids of ``prompt_i + response_i`` for every i (prompts may be ``""``)."""
+    def encode(self, prompts: Sequence[Any], responses: Sequence[Any],
+               prompt_room: np.ndarray | None = None) -> TokenizedResponses:
+        """Token ids of ``prompt_i + response_i`` for every i (prompts may be ``""``).
+
+        ``prompt_room[i]``: at most this many tokens before response ``i`` starts (a ``prompt_lengths`` value); the
+        prompt is cut from the left to fit it before :func:`truncate_pair` runs.
+        """
         if len(prompts) != len(responses):
             raise AccordError(f"{len(prompts)} prompts for {len(responses)} responses")
         if self.use_chat_template:
-            return self._encode_chat(prompts, responses)
+            return self._encode_chat(prompts, responses, prompt_room)
         prompts = [_as_text(p) for p in prompts]
         responses = [_as_text(r) for r in responses]
         p_ids = self._plain_ids(prompts)
         r_ids = self._plain_ids(responses)
         ids, types, prompt_lengths, cut_p, cut_r = [], [], [], 0, 0
-        for text, p, r in zip(prompts, p_ids, r_ids):
+        for i, (text, p, r) in enumerate(zip(prompts, p_ids, r_ids)):
             # encoders: the tokenizer's pair layout when there is a prompt; decoders: one text, then EOS
             (before, between, after), (t_before, t_between, t_after), (t_p, t_r) = (
                 self.pair if (self.pair is not None and text) else self.single)
             if self.pair is None or not text:
                 t_r = t_p
             budget = self.max_length - len(before) - len(between) - len(after) - len(self.eos)
+            p, roomed = _fit_prompt(p, None if prompt_room is None else prompt_room[i] - len(before) - len(between))
             p, r, a, b = truncate_pair(p, r, budget)
-            cut_p += a
+            cut_p += a or roomed
             cut_r += b
             ids.append(before + p + between + r + after + self.eos)
             types.append(t_before + [t_p] * len(p) + t_between + [t_r] * len(r) + t_after + [0] * len(self.eos))
@@ -403,9 +452,10 @@ class PairEncoder:
         return TokenizedResponses(ids, np.asarray(prompt_lengths, dtype=np.int64), None if self.is_decoder else types,
                                   cut_p, cut_r)
 
-    def _encode_chat(self, prompts: Sequence[Any], responses: Sequence[Any]) -> TokenizedResponses:
+    def _encode_chat(self, prompts: Sequence[Any], responses: Sequence[Any],
+                     prompt_room: np.ndarray | None) -> TokenizedResponses:
         ids, prompt_lengths, cut_p, cut_r = [], [], 0, 0
-        for prompt, response in zip(prompts, responses):
+        for i, (prompt, response) in enumerate(zip(prompts, responses)):
             prompt_messages = prompt if isinstance(prompt, list) else [{"role": "user", "content": str(prompt)}]
             response_messages = response if isinstance(response, list) else [
                 {"role": "assistant", "content": str(response)}]
@@ -415,18 +465,27 @@ class PairEncoder:
                 r = full[len(p):]
             else:  # a template whose generation prompt is not a prefix of the conversation
                 r = self._plain_ids([_as_text(response)])[0] + self.eos
+            p, roomed = _fit_prompt(p, None if prompt_room is None else prompt_room[i])
             p, r, a, b = truncate_pair(p, r, self.max_length)
-            cut_p += a
+            cut_p += a or roomed
             cut_r += b
             ids.append(p + r)
             prompt_lengths.append(len(p))
         return TokenizedResponses(ids, np.asarray(prompt_lengths, dtype=np.int64), None, cut_p, cut_r)
 
     def encode_pairs(self, frame: pd.DataFrame) -> TokenizedPairs:
-        """Tokenize a frame from :func:`load_pairs`."""
+        """Tokenize a frame from :func:`load_pairs`; both sides of a pair keep the same prompt tokens."""
         prompts = list(frame["prompt"])
         chosen = self.encode(prompts, list(frame["chosen"]))
         rejected = self.encode(prompts, list(frame["rejected"]))
+        # a long response cuts more of the prompt than a short one; the two rewards of a pair must read the same
+        # prompt, so the side that kept more of it is encoded again with the other side's share (its response
+        # gets the room that frees)
+        room = np.minimum(chosen.prompt_lengths, rejected.prompt_lengths)
+        if (chosen.prompt_lengths > room).any():
+            chosen = self.encode(prompts, list(frame["chosen"]), room)
+        if (rejected.prompt_lengths > room).any():
+            rejected = self.encode(prompts, list(frame["rejected"]), room)
         margin = frame["margin"].to_numpy(dtype=np.float32) if "margin" in frame.columns else np.full(
             len(frame), np.nan, dtype=np.float32)
         return TokenizedPairs(
@@ -438,6 +497,13 @@ class PairEncoder:
             weight=frame["weight"].to_numpy(dtype=np.float32),
             margin=margin,
         )
+
+
+def _fit_prompt(prompt: list[int], room: int | None) -> tuple[list[int], bool]:
+    """The last ``room`` tokens of ``prompt`` (its end, next to the response, stays) and whether it was cut."""
+    if room is None or len(prompt) <= room:
+        return prompt, False
+    return (prompt[len(prompt) - room:] if room > 0 else []), True
 
 
 def _find(haystack: list[int], needle: list[int], start: int) -> int:

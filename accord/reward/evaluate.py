@@ -23,13 +23,18 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
+from scipy.special import expit
 
 from accord import metrics
 from accord.datasets.errors import AccordError, ValidationError
 from accord.reward.calibration import apply_calibration
-from accord.reward.data import VOTE_COLUMNS, PairCollator, PairEncoder, TokenizedPairs, TokenizedResponses, load_pairs
+from accord.reward.data import (VOTE_COLUMNS, PairCollator, PairEncoder, TokenizedPairs, TokenizedResponses,
+                                ensure_pad_token, load_pairs)
 from accord.reward.losses import pairwise_logit
 from accord.reward.model import RewardModel
+
+
+TIE_TOLERANCE = 1e-6  # a soft label whose two sides differ by less is a tie (float32 labels are within ~1e-7)
 
 
 def _device(device: str | torch.device | None) -> torch.device:
@@ -157,8 +162,9 @@ def pairwise_metrics(d: np.ndarray, p_chosen: np.ndarray, p_tie: np.ndarray | No
     p_chosen = np.asarray(p_chosen, dtype=float)
     p_tie = np.zeros_like(p_chosen) if p_tie is None else np.asarray(p_tie, dtype=float)
     p_rejected = np.clip(1.0 - p_chosen - p_tie, 0.0, 1.0)
-    prob = 1.0 / (1.0 + np.exp(-d))
-    tie = (np.abs(p_chosen - p_rejected) < 1e-9) | (p_tie > np.maximum(p_chosen, p_rejected))
+    prob = expit(d)  # 1 / (1 + exp(-d)) overflows (a RuntimeWarning) for d < -709
+    # ties within float32 precision: the trainer's labels are float32 (p_chosen = p_tie = 1/3 is then no exact tie)
+    tie = (np.abs(p_chosen - p_rejected) < TIE_TOLERANCE) | (p_tie > np.maximum(p_chosen, p_rejected))
     gold = pd.Series(np.where(tie, "tie", np.where(p_chosen > p_rejected, "chosen", "rejected")))
     out: dict[str, float] = {"n_pairs": float(len(d)), "n_ties": float(tie.sum())}
     if (~tie).any():
@@ -197,8 +203,7 @@ def load_model(model_dir: str | Path, device: str | torch.device | None = None) 
     model_dir = Path(model_dir)
     model = RewardModel.from_pretrained(model_dir).to(_device(device))
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
-    if tokenizer.pad_token_id is None:
-        tokenizer.pad_token = tokenizer.eos_token or tokenizer.unk_token
+    ensure_pad_token(tokenizer, str(model_dir))
     return model, tokenizer
 
 
@@ -298,7 +303,7 @@ def score(model_dir: str | Path, data: Any, *, k: float | None = None, batch_siz
     for side in ("chosen", "rejected"):
         out = out.assign(**_side_columns(pred[f"reward_{side}"], pred[f"var_{side}"], k, mean, sd, f"_{side}",
                                          model.uncertainty_head))
-    out["p_chosen_model"] = 1.0 / (1.0 + np.exp(-apply_calibration(pair_logits(pred), model.meta)))
+    out["p_chosen_model"] = expit(apply_calibration(pair_logits(pred), model.meta))
     return out
 
 

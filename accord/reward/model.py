@@ -280,7 +280,7 @@ class RewardModel(nn.Module):
         if stats is not None:
             with atomic_path(directory / STATS_FILE) as tmp:
                 tmp.write_text(json.dumps(stats, indent=2))
-            return directory
+        return directory
 
     @staticmethod
     def read_meta(directory: str | Path) -> dict[str, Any]:

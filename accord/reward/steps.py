@@ -35,6 +35,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
+from scipy.special import expit
 
 from accord import metrics
 from accord.datasets.errors import AccordError, ValidationError
@@ -377,7 +378,7 @@ def step_reward_metrics(logit: np.ndarray, data: TokenizedSteps, table: pd.DataF
     weakest step, the product of its steps, its last step; correct: ``is_correct`` when the table has it, else
     ``p_all_correct >= 1/2``) beside ``bon_random`` and ``bon_oracle``.
     """
-    prob = 1.0 / (1.0 + np.exp(-np.asarray(logit, dtype=float)))
+    prob = expit(np.asarray(logit, dtype=float))  # no overflow warning for large negative logits
     label = data.label.astype(float)
     known = np.isfinite(label)
     out: dict[str, float] = {"n_solutions": float(len(data)), "n_steps": float(len(prob))}
@@ -538,7 +539,7 @@ def score_steps(model_dir: str | Path, data: Any, *, batch_size: int = 32, max_l
                         "step_text": [s for steps in table["completions"] for s in steps]})
     if "problem_id" in table.columns:
         out.insert(1, "problem_id", table["problem_id"].to_numpy()[rows])
-    for name, values in (("reward", pred["reward"]), ("p_correct", 1.0 / (1.0 + np.exp(-pred["logit"])))):
+    for name, values in (("reward", pred["reward"]), ("p_correct", expit(pred["logit"]))):
         column = np.full(len(out), np.nan)
         column[scored] = values
         out[name] = column

@@ -42,7 +42,7 @@ import torch
 from accord.datasets.errors import AccordError
 from accord.datasets.io import atomic_path
 from accord.reward.config import RewardConfig
-from accord.reward.data import length_grouped_batches
+from accord.reward.data import ensure_pad_token, length_grouped_batches
 from accord.reward.model import (
     RewardModel,
     apply_lora,
@@ -189,8 +189,7 @@ class RewardTrainer:
             from transformers import AutoTokenizer
 
             tokenizer = AutoTokenizer.from_pretrained(resolve_model_path(cfg.model or model.meta["base_model"]))
-        if tokenizer.pad_token_id is None:
-            tokenizer.pad_token = tokenizer.eos_token or tokenizer.unk_token
+        ensure_pad_token(tokenizer, cfg.model or model.meta.get("base_model", "(given)"))
         if cfg.freeze_layers:
             freeze_lower_layers(model.backbone, cfg.freeze_layers)
         if cfg.lora:
