@@ -265,16 +265,17 @@ def _softmax_classes(scores: torch.Tensor, shift: torch.Tensor, workspace: np.nd
         if workspace is None:
             workspace = np.empty(out.shape[::-1], dtype=out.dtype)
         by_class = np.add(out.T, shift.numpy()[:, None], out=workspace)
-        np.exp(by_class, out=by_class)
-        total = np.add(by_class[0], by_class[1])
-        for row in by_class[2:]:
-            total += row
-        redo = None
-        if not (total.min() >= SMALLEST_TOTAL and total.max() < np.inf):
-            redo = np.flatnonzero(~((total >= SMALLEST_TOTAL) & (total < np.inf)))
-            again = softmax_last(torch.from_numpy(out[redo]) + shift).numpy()
-        for j in range(k):
-            np.divide(by_class[j], total, out=out[:, j])
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # such pairs are done again below
+            np.exp(by_class, out=by_class)
+            total = np.add(by_class[0], by_class[1])
+            for row in by_class[2:]:
+                total += row
+            redo = None
+            if not (total.min() >= SMALLEST_TOTAL and total.max() < np.inf):
+                redo = np.flatnonzero(~((total >= SMALLEST_TOTAL) & (total < np.inf)))
+                again = softmax_last(torch.from_numpy(out[redo]) + shift).numpy()
+            for j in range(k):
+                np.divide(by_class[j], total, out=out[:, j])
         if redo is not None:
             out[redo] = again
         return scores
