@@ -621,3 +621,24 @@ def test_cli_bad_input_is_one_error_and_no_output(judgments_file: str, tmp_path,
     assert status == 2
     assert message in err and err.count("\n") == 1
     assert not output.exists() and not list(tmp_path.glob(".next_batch*"))
+
+
+@settings(max_examples=60, deadline=None)
+@given(rows=st.lists(st.tuples(st.integers(0, 2), st.integers(0, 5), st.integers(0, 5)), min_size=1, max_size=25),
+       as_text=st.booleans())
+def test_unseen_comparisons_are_every_pair_of_one_prompts_responses_never_compared(rows, as_text: bool) -> None:
+    # the rule written out pair by pair: two responses to one prompt, in neither order judged together
+    table = pd.DataFrame(rows, columns=["prompt", "response_a_id", "response_b_id"]).assign(
+        prompt=lambda t: "q" + t["prompt"].astype(str))
+    table["response_b_id"] = table["response_b_id"] + 10 * (table["prompt"].str[1:].astype(int))
+    table["response_a_id"] = table["response_a_id"] + 10 * (table["prompt"].str[1:].astype(int))
+    if as_text:
+        table[["response_a_id", "response_b_id"]] = table[["response_a_id", "response_b_id"]].astype(str)
+    judged = {frozenset((str(a), str(b))) for a, b in zip(table["response_a_id"], table["response_b_id"])}
+    expected = set()
+    for _, group in table.groupby("prompt"):
+        responses = sorted(set(group["response_a_id"].astype(str)) | set(group["response_b_id"].astype(str)))
+        expected |= {frozenset(p) for p in itertools.combinations(responses, 2) if frozenset(p) not in judged}
+    fresh = unseen_comparisons(table)
+    got = [frozenset((str(a), str(b))) for a, b in zip(fresh["response_a_id"], fresh["response_b_id"])]
+    assert len(got) == len(set(got)) and set(got) == expected

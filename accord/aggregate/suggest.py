@@ -606,9 +606,11 @@ def unseen_comparisons(judgments: pd.DataFrame, *, limit: int | None = None, see
     seen = pd.concat([judgments[["response_a_id", "response_b_id"]],
                       judgments[["response_b_id", "response_a_id"]].set_axis(["response_a_id", "response_b_id"],
                                                                               axis=1)])
-    seen_keys = set(zip(seen["response_a_id"].astype(str), seen["response_b_id"].astype(str)))
-    keys = list(zip(both["response_a"].astype(str), both["response_b"].astype(str)))
-    fresh = both[[key not in seen_keys for key in keys]]
+    # an anti-join on the ids as text (a left merge keeps the candidates' order), not a set lookup per candidate
+    seen = seen.astype(str).drop_duplicates().set_axis(["response_a", "response_b"], axis=1)
+    keys = both[["response_a", "response_b"]].astype(str)
+    compared = keys.merge(seen, how="left", on=["response_a", "response_b"], indicator=True)["_merge"] == "both"
+    fresh = both[~compared.to_numpy()]
     if limit is not None and len(fresh) > limit:
         fresh = fresh.sample(limit, random_state=seed)
     return fresh[["response_a", "response_b"]].set_axis(["response_a_id", "response_b_id"], axis=1).reset_index(
