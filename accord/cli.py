@@ -434,8 +434,13 @@ def cmd_suggest(args: argparse.Namespace) -> int:
     from accord.aggregate.suggest import DEFAULT_POOL, suggest, unseen_comparisons
     from accord.datasets.io import write_table
 
-    if not args.budget > 0:
-        raise AccordError(f"--budget: must be positive, got {args.budget:g}")
+    # checked before the fit, in the flags' names (suggest() names its arguments, after a fit of seconds)
+    if not 0 < args.budget < float("inf"):
+        raise AccordError(f"--budget: must be a positive number, got {args.budget:g}")
+    if not 0 < args.certainty <= 1:
+        raise AccordError(f"--certainty: must be in (0, 1], got {args.certainty:g}")
+    if args.max_per_pair < 1:
+        raise AccordError(f"--max-per-pair: must be a whole number >= 1, got {args.max_per_pair}")
     if args.new_comparisons < 0:
         raise AccordError(f"--new-comparisons: must be 0 or more, got {args.new_comparisons}")
     output = Path(args.output)

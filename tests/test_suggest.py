@@ -587,6 +587,10 @@ def test_cli_capacity_that_is_not_a_whole_number_is_one_error(judgments_file: st
 @pytest.mark.parametrize("extra, message", [
     (["--budget", "0"], "--budget"),
     (["--budget", "-3"], "--budget"),
+    # these named suggest()'s arguments (budget, certainty, max_per_pair), after the fit
+    (["--budget", "inf"], "--budget: "),
+    (["--budget", "5", "--certainty", "2"], "--certainty: "),
+    (["--budget", "5", "--max-per-pair", "0"], "--max-per-pair: "),
     (["--budget", "5", "--pool-costs", "experts=2"], "unknown pool 'experts'"),
     (["--budget", "5", "--pool-costs", "human=free"], "--pool-costs"),
     # the last cost of a pool named twice was used, silently
