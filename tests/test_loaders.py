@@ -614,7 +614,7 @@ class TestSummarizeFromFeedback:
 
 class TestRegistry:
     NAMES = ["ukpconvarg1", "ukpconvarg1-strict", "pandalm", "snow2008-rte", "snow2008-temp", "snow2008-wsd",
-             "vldb17-product", "vldb17-sentiment", "vldb17-duck", "ukpconvarg2"]
+             "vldb17-product", "vldb17-sentiment", "vldb17-duck", "vldb17-dog", "ukpconvarg2"]
 
     def test_list_datasets(self) -> None:
         listing = list_datasets()
@@ -641,6 +641,10 @@ class TestRegistry:
             "name": "vldb17-duck", "form": "categorical", "scale": None, "n_items": 108, "n_judgments": 4_212,
             "n_annotators": 39, "labels": {0: 2_615, 1: 1_597}, "has_gold": True, "n_items_with_gold": 108,
         }
+        # the one multi-class set of the four (it was loadable by load_vldb17("dog") but not by name)
+        dog = describe("vldb17-dog")
+        assert (dog["n_items"], dog["n_judgments"], dog["n_annotators"]) == (807, 8_070, 109)
+        assert set(dog["labels"]) == {0, 1, 2, 3} and dog["n_items_with_gold"] == 807
 
     def test_env_var_names_the_data_folder(self, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
         mine = tmp_path / "mine"

@@ -143,6 +143,8 @@ _SHA256: dict[str, str] = {
     "vldb17/d_sentiment/truth.csv": "bac9bebdfdcbc5227cee6f95e27754f1089421e39317df54b9e2680bc78d9976",
     "vldb17/d_Duck Identification/answer.csv": "0d5e423652c079361a4cbc0adbee0945d40f02a9dedcfb6b068e8f2af63b24f0",
     "vldb17/d_Duck Identification/truth.csv": "04c6d8b6cdc298b63c05dc87d28ceebd018d4207e0ced7c1229ca3593a74983a",
+    "vldb17/s4_Dog data/answer.csv": "db11159198f59fa2af87450b008f860ca2e9e04e3f15c697ef254af40fb6763a",
+    "vldb17/s4_Dog data/truth.csv": "2a641fa31e80526164d956da4228f80d31b303c2691ab1855c76fef72d04b746",
 }
 _SHA256.update({f"ukp-convarg1/{path}": digest for digest, path in
                 (line.split("  ", 1) for line in _UKP_SHA256.strip().splitlines())})
@@ -254,6 +256,8 @@ REGISTRY: dict[str, DatasetSpec] = {
                    "VLDB17 D_PosSent: 1,000 tweets, 85 workers, 20,000 binary answers, truth"),
         _vldb_spec("duck", "d_Duck Identification",
                    "VLDB17 Duck Identification (Bluebirds): 108 images, 39 workers, 4,212 binary answers, truth"),
+        _vldb_spec("dog", "s4_Dog data",
+                   "VLDB17 Dog: 807 images, 109 workers, 8,070 answers in 4 classes (which dog breed?), truth"),
     )
 }
 
@@ -322,7 +326,7 @@ def load(
     ----------
     name
         ``"ukpconvarg1"``, ``"ukpconvarg1-strict"``, ``"pandalm"``, ``"snow2008-rte"``/``-temp``/``-wsd``,
-        ``"vldb17-product"``/``-sentiment``/``-duck``.
+        ``"vldb17-product"``/``-sentiment``/``-duck``/``-dog``.
     data_dir
         The folder holding the sources (``<data_dir>/pandalm/...``). Default: ``$ACCORD_DATA_DIR``, else the
         repository's ``../shared/datasets`` when it exists.
