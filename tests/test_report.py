@@ -210,3 +210,16 @@ def test_a_debiased_model_reports_who_is_pulled_and_its_text_agrees_with_its_tab
     assert pulled >= 1 and set(pulls.index[pulls["p_length_effect_nonzero"] >= 0.5]) <= set(biased[biased].index)
     page = (out / "report.html").read_text(encoding="utf-8")
     assert f"<b>{pulled} of 16</b> raters are more likely pulled than not" in page
+
+
+def test_ids_with_dollar_signs_and_html_are_shown_as_they_are(tmp_path):
+    # an id with '$' ("$a^$", "w$2") switched matplotlib to math mode: the forest plot and the confusion titles
+    # failed to parse and the whole report was lost; HTML in an id must reach the page escaped
+    table, _ = _small_table()
+    names = {"good0": "$a^$", "good1": "w$2", "good2": "<script>x</script>", "spammer": "a&b"}
+    table = table.assign(annotator=table["annotator"].replace(names), pair_id="$" + table["pair_id"].astype(str))
+    out = write_report(tmp_path / "r", table, *_fit(table, "dawid-skene", "majority"))
+    page = (out / "report.html").read_text(encoding="utf-8")
+    assert "<script>" not in page and "&lt;script&gt;x&lt;/script&gt;" in page
+    assert set(names.values()) <= set(pd.read_csv(out / "annotators.csv", index_col=0).index)
+    assert (out / "figures" / "confusion_matrices.png").exists()

@@ -53,6 +53,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
+from matplotlib.text import Text
 
 from accord.aggregate.pluralistic import decompose_disagreement, pluralistic_soft_labels
 from accord import metrics
@@ -143,6 +144,22 @@ def _swap_into_place(work: Path, target: Path) -> None:
         os.replace(work, target)
 
 
+def _plain_text(figure: Figure) -> None:
+    """Draw every text of ``figure`` as it is: annotator and pair ids are the user's, and a ``$`` in one (``"w$2"``,
+    ``"$a^$"``) would otherwise switch matplotlib to math mode, garbling the label or failing the whole report."""
+    for ax in figure.axes:  # make the tick labels now (else at draw time) so that they are switched off too
+        ax.xaxis.get_majorticklabels()
+        ax.yaxis.get_majorticklabels()
+    for text in figure.findobj(Text):
+        text.set_parse_math(False)
+
+
+def _tight_layout(figure: Figure) -> None:
+    """``figure.tight_layout()``, which draws the texts: plain ones (see :func:`_plain_text`)."""
+    _plain_text(figure)
+    figure.tight_layout()
+
+
 class _ReportBuilder:
     def __init__(self, work: Path, table: pd.DataFrame, models: tuple[Any, ...], weights: Any, top_n: int,
                  min_judgments: int, max_forest: int) -> None:
@@ -159,6 +176,7 @@ class _ReportBuilder:
 
     def save_figure(self, figure: Figure, name: str) -> str:
         path = self.work / "figures" / f"{name}.png"
+        _plain_text(figure)
         figure.savefig(path, dpi=110, bbox_inches="tight")
         return name
 
@@ -340,7 +358,7 @@ class _ReportBuilder:
                 reliability = ranked.loc[annotator, "reliability"]
                 place = "least" if kind == "worst" else "most"
                 ax.set_title(f"{place} reliable: {str(annotator)[:18]}\nreliability {reliability:.2f}", fontsize=9)
-        figure.tight_layout()
+        _tight_layout(figure)
         confusion = pd.DataFrame(rows, columns=["annotator", "rank", "true", "said", "count"])
         self.save_csv(confusion, "confusion", index=False)
         if best:
@@ -480,7 +498,7 @@ class _ReportBuilder:
             right.set_axis_off()
             right.text(0.5, 0.5, f"{model.method} gives no uncertainty", ha="center", va="center", fontsize=10)
         fig.suptitle(f"How sure the labels of {model.method} are", fontsize=11)
-        fig.tight_layout()
+        _tight_layout(fig)
         figure = self.save_figure(fig, "pair_labels")
 
         intro = (
@@ -635,7 +653,7 @@ class _ReportBuilder:
         right.set_xticks(range(len(types)), types["type"])
         right.set_yticks(range(len(types)), types["type"])
         right.set_title("Share of pairs where two types agree", fontsize=10)
-        fig.tight_layout()
+        _tight_layout(fig)
         intro = f"{len(types)} latent rater types (chosen by held-out likelihood where <code>n_types='auto'</code>)."
         tables = [("Rater types", types.round(3))]
         if hasattr(self.types, "selection_"):
