@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from accord.aggregate.report import write_report
-from accord.datasets import validate
+from accord.datasets import AccordError, validate
 from accord.datasets.loaders.ukp import load_ukpconvarg1
 from accord.models.context import ContextPreference
 from accord.models.rater_types import RaterTypes
@@ -223,3 +223,16 @@ def test_ids_with_dollar_signs_and_html_are_shown_as_they_are(tmp_path):
     assert "<script>" not in page and "&lt;script&gt;x&lt;/script&gt;" in page
     assert set(names.values()) <= set(pd.read_csv(out / "annotators.csv", index_col=0).index)
     assert (out / "figures" / "confusion_matrices.png").exists()
+
+
+def test_a_report_is_not_written_over_a_file_nor_under_one(tmp_path):
+    # over a file: the user's file was moved aside to a hidden '.notes.txt.*.old' and a folder put in its place;
+    # under a file: a FileExistsError traceback instead of an error naming the folder
+    table, _ = _small_table()
+    model = _fit(table, "majority")[0]
+    notes = tmp_path / "notes.txt"
+    notes.write_text("mine")
+    for target in (notes, notes / "report"):
+        with pytest.raises(AccordError, match="notes.txt"):
+            write_report(target, table, model)
+    assert notes.read_text() == "mine" and sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]

@@ -111,8 +111,7 @@ def write_report(
             raise AccordError(f"{type(model).__name__} is not fitted: call fit(judgments) first")
     table = judgments if "accord" in judgments.attrs else validate(judgments)
     target = Path(out_dir)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".partial", dir=target.parent))
+    work = _work_folder(target)
     umask = os.umask(0)
     os.umask(umask)
     os.chmod(work, 0o777 & ~umask)  # mkdtemp makes the folder private; a report is meant to be shared
@@ -126,6 +125,18 @@ def write_report(
         shutil.rmtree(work, ignore_errors=True)
         raise
     return target
+
+
+def _work_folder(target: Path) -> Path:
+    """A private folder beside ``target`` to build the report in; a ``target`` that is a file is refused (the swap
+    would put the user's file aside and leave it there hidden), as is a place where no folder can be made."""
+    if target.exists() and not target.is_dir():
+        raise AccordError(f"folder {target}: is a file; the report is a folder")
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        return Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".partial", dir=target.parent))
+    except OSError as err:  # e.g. a parent that is a file, or a folder without write permission
+        raise AccordError(f"folder {target}: cannot write the report there: {err.strerror or err}") from err
 
 
 def _swap_into_place(work: Path, target: Path) -> None:
