@@ -291,3 +291,15 @@ def test_pair_ids_that_are_numbers_read_back_as_the_judgments_have_them(small_pr
     back = read_cleaned(write_cleaned(cleaned, tmp_path / f"clean.{suffix}"))
     assert back["pair_id"].tolist() == [7, 8, 9]
     assert len(back.merge(judgments, on="pair_id")) == len(judgments)
+
+
+def test_jsonl_keeps_probabilities_as_parquet_does(cleaned, tmp_path):
+    # JSON Lines kept pandas' default 10 decimals: 1/3 came back as 0.3333333333 and a p_tie of 3e-11 as 0, so the
+    # two formats of one dataset disagreed
+    frame = cleaned.assign(p_chosen=[1 / 3, 2 / 3, 1 / 7][: len(cleaned)], p_tie=3e-11, uncertainty=1 / 9 * 1e-4)
+    frame["weight"] = 1 - 2 * frame["uncertainty"]
+    columns = ["p_chosen", "p_tie", "uncertainty", "weight"]
+    parquet = read_cleaned(write_cleaned(frame, tmp_path / "x.parquet"))[columns]
+    jsonl = read_cleaned(write_cleaned(frame, tmp_path / "x.jsonl"))[columns]
+    pd.testing.assert_frame_equal(parquet, frame[columns], check_exact=True)
+    pd.testing.assert_frame_equal(jsonl, parquet, check_exact=False, rtol=1e-13, atol=1e-15)
