@@ -437,6 +437,14 @@ def test_bad_arguments_are_rejected(kwargs: dict) -> None:
         make_synthetic(**{"n_pairs": 10, "n_annotators": 10, "judgments_per_pair": 2, **kwargs})
 
 
+@pytest.mark.parametrize("kwargs", [{"n_annotators": 3, "n_groups": 5}, {"n_groups": 2, "group_shares": (0.99, 0.01)}])
+def test_a_group_without_annotators_is_refused(kwargs: dict) -> None:
+    # the group's view went into the gold labels while no judgment showed it: five groups among three raters, or
+    # a 1% group among ten, gave a table whose ground truth no method could recover
+    with pytest.raises(AccordError, match="gets none of the"):
+        make_synthetic(**{"n_pairs": 10, "n_annotators": 10, "judgments_per_pair": 2, **kwargs})
+
+
 # -- scale ------------------------------------------------------------------------------------------------
 
 
