@@ -236,3 +236,20 @@ def test_a_report_is_not_written_over_a_file_nor_under_one(tmp_path):
         with pytest.raises(AccordError, match="notes.txt"):
             write_report(target, table, model)
     assert notes.read_text() == "mine" and sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]
+
+
+def test_a_covariate_with_a_slash_in_its_name_gets_a_safe_file_name(tmp_path):
+    # 'item_len/chars' made the report write pulls_item_len/chars.csv, in a folder that is not there: the report
+    # failed after the fit
+    from accord.datasets import make_synthetic
+    from accord.models import DebiasedBradleyTerry
+
+    data = make_synthetic(n_pairs=60, n_annotators=6, judgments_per_pair=3, tie_rate=0.0, seed=1)
+    table = data.judgments.copy()
+    length = data.responses["length"]
+    table["item_len/chars"] = (length.reindex(table["response_a_id"]).to_numpy()
+                               - length.reindex(table["response_b_id"]).to_numpy())
+    model = DebiasedBradleyTerry(covariates=("item_len/chars",), seed=0, max_steps=30).fit(table)
+    out = write_report(tmp_path / "r", table, model)
+    assert (out / "pulls_item_len_chars.csv").exists() and (out / "figures" / "pulls_item_len_chars.png").exists()
+    assert "<code>pulls_item_len_chars.csv</code>" in (out / "report.html").read_text(encoding="utf-8")

@@ -13,7 +13,8 @@ genuine-disagreement section, a :class:`~accord.models.rater_types.RaterTypes` t
     side, with two or more models), ``reliability_forest.png`` (ArviZ forest plot of annotator reliability with 90%
     credible intervals), ``confusion_matrices.png`` (least and most reliable raters), ``group_effects.png``,
     ``rater_types.png``, ``genuine_disagreement.png``, ``disagreement_split.png``, ``pulls_<covariate>.png`` (a
-    debiased model: each rater's pull towards a pair covariate, those more likely pulled than not in red).
+    debiased model: each rater's pull towards a pair covariate, those more likely pulled than not in red; a character
+    of the covariate's name unsafe in a file name becomes ``_``).
 ``*.csv``
     ``summary.csv``, ``pairs.csv``, ``methods.csv``, ``method_agreement.csv``, ``annotators.csv``, ``flagged.csv``,
     ``confusion.csv``, ``group_effects.csv``, ``types.csv``, ``type_assignments.csv``, ``genuine_disagreement.csv``,
@@ -42,6 +43,7 @@ import base64
 import contextlib
 import html
 import os
+import re
 import shutil
 import tempfile
 import warnings
@@ -163,6 +165,12 @@ def _plain_text(figure: Figure) -> None:
         ax.yaxis.get_majorticklabels()
     for text in figure.findobj(Text):
         text.set_parse_math(False)
+
+
+def _file_stem(name: str) -> str:
+    """``name`` (a covariate's column name) made safe as part of a file name: a ``/`` in ``item_len/chars`` would
+    name a folder that is not there, and the report would fail after the fit."""
+    return re.sub(r"[^\w.-]", "_", name)
 
 
 def _tight_layout(figure: Figure) -> None:
@@ -617,7 +625,8 @@ class _ReportBuilder:
         columns = ["n_judgments", name, f"{name}_lower", f"{name}_upper", f"p_{name}_nonzero", f"{name}_median",
                    f"{name}_lfsr"]
         pulls = table[columns].sort_values([f"p_{name}_nonzero", name], ascending=False)
-        self.save_csv(pulls, f"pulls_{covariate}")
+        stem = f"pulls_{_file_stem(covariate)}"
+        self.save_csv(pulls, stem)
         pulled = pulls[f"p_{name}_nonzero"] >= 0.5
         shown = pulls.reindex(pulls[name].abs().sort_values(ascending=False).index).head(self.max_forest)
         shown = shown.sort_values(name)
@@ -640,9 +649,9 @@ class _ReportBuilder:
             f"<b>{int(pulled.sum())} of {len(pulls)}</b> raters are more likely pulled than not "
             "(<code>p_nonzero</code> >= 0.5, adaptive shrinkage; the median is zero for the others); "
             f"<code>lfsr</code>: the probability of being wrong about the pull's sign. Shown: the "
-            f"{len(shown)} largest pulls. All raters in <code>pulls_{html.escape(covariate)}.csv</code>."
+            f"{len(shown)} largest pulls. All raters in <code>{html.escape(stem)}.csv</code>."
         )
-        return _Section(f"Pull towards {covariate}", intro, self.save_figure(fig, f"pulls_{covariate}"),
+        return _Section(f"Pull towards {covariate}", intro, self.save_figure(fig, stem),
                         [("Raters more likely pulled than not", pulls[pulled].round(3))])
 
     def types_section(self) -> _Section:
