@@ -253,3 +253,13 @@ def test_a_covariate_with_a_slash_in_its_name_gets_a_safe_file_name(tmp_path):
     out = write_report(tmp_path / "r", table, model)
     assert (out / "pulls_item_len_chars.csv").exists() and (out / "figures" / "pulls_item_len_chars.png").exists()
     assert "<code>pulls_item_len_chars.csv</code>" in (out / "report.html").read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize("setting", [{"top_n": -2}, {"top_n": 0}, {"max_forest": 0}, {"min_judgments": -1},
+                                     {"top_n": 2.5}])
+def test_a_row_count_below_one_is_refused(setting, tmp_path):
+    # top_n=-2 went to DataFrame.head(-2): the tables silently lost their last two rows instead of showing two
+    table, _ = _small_table()
+    with pytest.raises(AccordError, match=next(iter(setting))):
+        write_report(tmp_path / "r", table, *_fit(table, "majority"), **setting)
+    assert not (tmp_path / "r").exists()

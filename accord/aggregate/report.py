@@ -108,6 +108,8 @@ def write_report(
     """
     if not models:
         raise AccordError("write_report needs at least one fitted model")
+    for name, value, least in (("top_n", top_n, 1), ("max_forest", max_forest, 1), ("min_judgments", min_judgments, 0)):
+        _check_count(name, value, least)
     for model in models:
         if not hasattr(model, "soft_labels_"):
             raise AccordError(f"{type(model).__name__} is not fitted: call fit(judgments) first")
@@ -127,6 +129,13 @@ def write_report(
         shutil.rmtree(work, ignore_errors=True)
         raise
     return target
+
+
+def _check_count(name: str, value: Any, least: int) -> None:
+    """A row or rater count must be a whole number >= ``least``: a negative ``top_n`` went to ``DataFrame.head``,
+    which then dropped that many rows from the end instead of showing that many."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < least:
+        raise AccordError(f"{name} must be an integer >= {least}, got {value!r}")
 
 
 def _work_folder(target: Path) -> Path:
