@@ -263,3 +263,16 @@ def test_a_row_count_below_one_is_refused(setting, tmp_path):
     with pytest.raises(AccordError, match=next(iter(setting))):
         write_report(tmp_path / "r", table, *_fit(table, "majority"), **setting)
     assert not (tmp_path / "r").exists()
+
+
+def test_a_very_long_id_does_not_widen_the_forest_plot(tmp_path):
+    # one 200-character id made reliability_forest.png 2,084 pixels wide: the page, which fits figures to its
+    # width, drew the plot about half as large; the tables keep the id whole
+    from PIL import Image
+
+    table, _ = _small_table()
+    long_id = "\u00e9" * 200
+    table = table.assign(annotator=table["annotator"].replace({"good0": long_id}))
+    out = write_report(tmp_path / "r", table, *_fit(table, "dawid-skene"))
+    assert Image.open(out / "figures" / "reliability_forest.png").size[0] < 1100
+    assert long_id in set(pd.read_csv(out / "annotators.csv", index_col=0).index)

@@ -182,6 +182,21 @@ def _file_stem(name: str) -> str:
     return re.sub(r"[^\w.-]", "_", name)
 
 
+#: Longest annotator id drawn as a tick label in full; the tables and CSVs keep every id whole.
+MAX_LABEL = 40
+
+
+def _shorten_tick_labels(ax: Any) -> None:
+    """Cut each line of the y tick labels to :data:`MAX_LABEL` characters: one 200-character id made the forest
+    plot 2,084 pixels wide, and the page, which fits figures to its width, drew the plot itself about half as
+    large."""
+    labels = [text.get_text() for text in ax.get_yticklabels()]
+    short = ["\n".join(line if len(line) <= MAX_LABEL else line[: MAX_LABEL - 1] + "\u2026"
+                       for line in label.split("\n")) for label in labels]
+    if short != labels:
+        ax.set_yticks(ax.get_yticks(), short)
+
+
 def _tight_layout(figure: Figure) -> None:
     """``figure.tight_layout()``, which draws the texts: plain ones (see :func:`_plain_text`)."""
     _plain_text(figure)
@@ -349,6 +364,7 @@ class _ReportBuilder:
             ax.set_title("Annotator reliability (90% interval)", fontsize=11)
         ax.set_xlabel("reliability")
         ax.set_xlim(0, 1)
+        _shorten_tick_labels(ax)
         return self.save_figure(figure, "reliability_forest")
 
     def soft_confusion(self, annotator: Any) -> pd.DataFrame:
@@ -649,6 +665,7 @@ class _ReportBuilder:
                         capsize=2)
         ax.axvline(0.0, color="black", lw=0.8, ls="--")
         ax.set_yticks(y, [str(a) for a in shown.index], fontsize=8)
+        _shorten_tick_labels(ax)
         ax.set_xlabel(f"pull towards {covariate}, log-odds per sd of the covariate (90% interval)")
         ax.set_title(f"Raters' pull towards {covariate} (red: more likely pulled than not)", fontsize=11)
         shared = self.debiased.population_.loc[f"{name}_shared", "mean"]
