@@ -276,3 +276,21 @@ def test_a_very_long_id_does_not_widen_the_forest_plot(tmp_path):
     out = write_report(tmp_path / "r", table, *_fit(table, "dawid-skene"))
     assert Image.open(out / "figures" / "reliability_forest.png").size[0] < 1100
     assert long_id in set(pd.read_csv(out / "annotators.csv", index_col=0).index)
+
+
+def test_graded_judgments_under_a_model_over_sides_show_their_votes_and_confusions(tmp_path):
+    # the ordinal model's soft labels are over A/B/tie while the judgments are grades: no grade matched a class,
+    # so the votes column was empty, every confusion matrix zero and no rater could be flagged
+    rng = np.random.default_rng(0)
+    rows = [(f"p{i}", f"w{j}", int(rng.integers(-2, 3))) for i in range(20) for j in range(4)]
+    table = validate(pd.DataFrame(rows, columns=["pair_id", "annotator", "label"]), form="graded", scale=2)
+    (model,) = _fit(table, "ordinal")
+    assert list(model.soft_labels_.classes) == ["A", "B", "tie"]  # the case this test is about
+    out = write_report(tmp_path / "r", table, model)
+    pairs = pd.read_csv(out / "pairs.csv", index_col=0)
+    grades = table.groupby("pair_id")["label"].apply(lambda g: (int((g < 0).sum()), int((g > 0).sum())))
+    for pair, (a, b) in grades.items():
+        votes = str(pairs.loc[pair, "votes"])
+        assert (f"A:{a}" in votes) == (a > 0) and (f"B:{b}" in votes) == (b > 0)
+    confusion = pd.read_csv(out / "confusion.csv")
+    assert confusion.groupby("annotator")["count"].sum().gt(0).all()

@@ -254,6 +254,17 @@ class _ReportBuilder:
                     "left out; with few judgments an estimate leans on the prior)")
         return f"all {total} annotators"
 
+    def labels_as(self, classes: Any) -> pd.Series:
+        """The judgments' labels in the terms of a model's ``classes``: graded judgments (-S..S) read by a model
+        over A/B/tie (the ordinal model) become their side (negative: A, 0: tie, positive: B); else as they are.
+        Compared as they were, no grade matched a class: empty votes, empty confusion matrices, no flags."""
+        labels = self.table["label"]
+        graded = self.table.attrs.get("accord", {}).get("form") == "graded"
+        if graded and set(classes) <= {"A", "B", "tie"}:
+            grade = pd.to_numeric(labels).to_numpy()
+            return pd.Series(np.select([grade < 0, grade > 0], ["A", "B"], "tie"), index=labels.index, name="label")
+        return labels
+
     def counts(self) -> pd.Series:
         return self.table.groupby("annotator", sort=False).size()
 
@@ -369,10 +380,10 @@ class _ReportBuilder:
 
     def soft_confusion(self, annotator: Any) -> pd.DataFrame:
         probs = self.rater_model.soft_labels_.probs
-        rows = self.table[self.table["annotator"] == annotator]
-        truth = probs.reindex(rows["pair_id"]).to_numpy()
+        mine = (self.table["annotator"] == annotator).to_numpy()
+        truth = probs.reindex(self.table.loc[mine, "pair_id"]).to_numpy()
         classes = list(probs.columns)
-        reported = pd.Index(classes).get_indexer(rows["label"])
+        reported = pd.Index(classes).get_indexer(self.labels_as(classes)[mine])
         matrix = np.zeros((len(classes), len(classes)))
         for k in range(len(classes)):  # a handful of classes, never a loop over judgments
             matrix[:, k] = np.nansum(truth[reported == k], axis=0)
@@ -481,7 +492,7 @@ class _ReportBuilder:
 
         probs = self.rater_model.soft_labels_.probs
         consensus = probs.reindex(self.table["pair_id"]).to_numpy()
-        said = pd.Index(probs.columns).get_indexer(self.table["label"])
+        said = pd.Index(probs.columns).get_indexer(self.labels_as(probs.columns))
         known = (said >= 0) & ~np.isnan(consensus).any(axis=1)
         consensus, said = consensus[known], said[known]
         rows = np.arange(len(said))
@@ -507,7 +518,8 @@ class _ReportBuilder:
         probs = soft.probs
         frame = pd.DataFrame({"most likely": probs.idxmax(axis=1), "probability": probs.max(axis=1),
                               "uncertainty": soft.uncertainty, "n_judgments": soft.n_judgments})
-        votes = pd.crosstab(self.table["pair_id"], self.table["label"]).reindex(columns=probs.columns, fill_value=0)
+        votes = pd.crosstab(self.table["pair_id"], self.labels_as(probs.columns)).reindex(columns=probs.columns,
+                                                                                         fill_value=0)
         votes = votes.reindex(frame.index, fill_value=0)
         parts = [np.where(votes[c] > 0, f"{c}:" + votes[c].astype(str) + " ", "") for c in votes.columns]
         frame["votes"] = pd.Series(np.sum(parts, axis=0) if parts else "", index=frame.index).str.strip()
