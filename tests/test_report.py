@@ -294,3 +294,17 @@ def test_graded_judgments_under_a_model_over_sides_show_their_votes_and_confusio
         assert (f"A:{a}" in votes) == (a > 0) and (f"B:{b}" in votes) == (b > 0)
     confusion = pd.read_csv(out / "confusion.csv")
     assert confusion.groupby("annotator")["count"].sum().gt(0).all()
+
+
+def test_graded_gold_under_a_model_over_sides_is_read_as_its_side(tmp_path):
+    # gold grades (-2, 0, 2) against the ordinal model's A/B/tie: every pair was 'no', a gold 0 was not a gold tie
+    rng = np.random.default_rng(0)
+    rows = [(f"p{i}", f"w{j}", int(rng.integers(-2, 3)), [-2, 0, 2][i % 3]) for i in range(20) for j in range(4)]
+    table = validate(pd.DataFrame(rows, columns=["pair_id", "annotator", "label", "gold"]), form="graded", scale=2)
+    out = write_report(tmp_path / "r", table, *_fit(table, "ordinal", "majority"))
+    pairs = pd.read_csv(out / "pairs.csv", index_col=0)
+    side = pairs["gold"].astype(str)
+    assert set(side) == {"A", "B", "tie"}
+    assert ((pairs["agrees with gold"] == "gold tie") == (side == "tie")).all()
+    expected = (pairs["most likely"] == side)[side != "tie"].mean()
+    assert pd.read_csv(out / "methods.csv", index_col=0).iloc[0]["gold accuracy"] == pytest.approx(expected)

@@ -254,15 +254,17 @@ class _ReportBuilder:
                     "left out; with few judgments an estimate leans on the prior)")
         return f"all {total} annotators"
 
-    def labels_as(self, classes: Any) -> pd.Series:
-        """The judgments' labels in the terms of a model's ``classes``: graded judgments (-S..S) read by a model
-        over A/B/tie (the ordinal model) become their side (negative: A, 0: tie, positive: B); else as they are.
-        Compared as they were, no grade matched a class: empty votes, empty confusion matrices, no flags."""
-        labels = self.table["label"]
+    def labels_as(self, classes: Any, labels: pd.Series | None = None) -> pd.Series:
+        """The judgments' labels (or ``labels``, e.g. gold) in the terms of a model's ``classes``: grades (-S..S)
+        read by a model over A/B/tie (the ordinal model) become their side (negative: A, 0: tie, positive: B); else
+        as they are. Compared as they were, no grade matched a class: empty votes, empty confusion matrices, no
+        flags, and every pair wrong against gold."""
+        labels = self.table["label"] if labels is None else labels
         graded = self.table.attrs.get("accord", {}).get("form") == "graded"
         if graded and set(classes) <= {"A", "B", "tie"}:
-            grade = pd.to_numeric(labels).to_numpy()
-            return pd.Series(np.select([grade < 0, grade > 0], ["A", "B"], "tie"), index=labels.index, name="label")
+            grade = pd.to_numeric(labels).to_numpy(dtype=float)
+            sides = np.select([grade < 0, grade > 0, grade == 0], ["A", "B", "tie"], None)  # NaN: no gold
+            return pd.Series(sides, index=labels.index, name=labels.name)
         return labels
 
     def counts(self) -> pd.Series:
@@ -523,7 +525,7 @@ class _ReportBuilder:
         votes = votes.reindex(frame.index, fill_value=0)
         parts = [np.where(votes[c] > 0, f"{c}:" + votes[c].astype(str) + " ", "") for c in votes.columns]
         frame["votes"] = pd.Series(np.sum(parts, axis=0) if parts else "", index=frame.index).str.strip()
-        gold = gold_labels(self.table).reindex(frame.index)
+        gold = self.labels_as(probs.columns, gold_labels(self.table)).reindex(frame.index)
         has_gold = bool(gold.notna().any())
         if has_gold:
             frame["gold"] = gold
@@ -597,7 +599,7 @@ class _ReportBuilder:
                    "median uncertainty": float(soft.uncertainty.median()),
                    f"same label as {self.models[0].method}": float((top == tops[next(iter(tops))]).mean())}
             if len(gold):
-                scores = metrics.score(soft.probs, gold)
+                scores = metrics.score(soft.probs, self.labels_as(soft.probs.columns, gold))
                 row.update({"gold accuracy": scores["accuracy"], "gold NLL": scores["nll"],
                             "gold ECE": scores["ece"]})
             rows.append(row)
