@@ -121,7 +121,7 @@ def generator_kwargs(draw: st.DrawFn) -> dict:
         n_annotators=n_annotators,
         judgments_per_pair=per_pair,
         annotator_mix=dict(zip(ANNOTATOR_TYPES, weights)),
-        n_groups=draw(st.integers(1, 3)),
+        n_groups=draw(st.integers(1, min(3, n_annotators))),  # every group has a rater (else refused)
         contested_topics=draw(st.one_of(st.integers(0, len(TOPICS)),
                                         st.lists(st.sampled_from(list(TOPICS)), max_size=3))),
         tie_rate=draw(st.sampled_from([0.0, 0.05, 0.3, 0.8])),
