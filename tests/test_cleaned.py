@@ -291,3 +291,31 @@ def test_pair_ids_that_are_numbers_read_back_as_the_judgments_have_them(small_pr
     back = read_cleaned(write_cleaned(cleaned, tmp_path / f"clean.{suffix}"))
     assert back["pair_id"].tolist() == [7, 8, 9]
     assert len(back.merge(judgments, on="pair_id")) == len(judgments)
+
+
+def test_jsonl_keeps_probabilities_as_parquet_does(cleaned, tmp_path):
+    # JSON Lines kept pandas' default 10 decimals: 1/3 came back as 0.3333333333 and a p_tie of 3e-11 as 0, so the
+    # two formats of one dataset disagreed
+    frame = cleaned.assign(p_chosen=[1 / 3, 2 / 3, 1 / 7][: len(cleaned)], p_tie=3e-11, uncertainty=1 / 9 * 1e-4)
+    frame["weight"] = 1 - 2 * frame["uncertainty"]
+    columns = ["p_chosen", "p_tie", "uncertainty", "weight"]
+    parquet = read_cleaned(write_cleaned(frame, tmp_path / "x.parquet"))[columns]
+    jsonl = read_cleaned(write_cleaned(frame, tmp_path / "x.jsonl"))[columns]
+    pd.testing.assert_frame_equal(parquet, frame[columns], check_exact=True)
+    pd.testing.assert_frame_equal(jsonl, parquet, check_exact=False, rtol=1e-13, atol=1e-15)
+
+
+def test_an_even_split_of_sides_is_broken_by_the_strength_of_the_grades():
+    # votes -1 and +3: P(A better) = P(B better) = 1/2, but the grades favour B; A was chosen with margin -1
+    from accord.datasets import validate
+
+    rows = [{"pair_id": pair, "annotator": f"w{k}", "label": label, "response_a": f"a {pair}",
+             "response_b": f"b {pair}"}
+            for pair, labels in {"lean_b": [-1, 3], "lean_a": [-3, 1], "even": [-2, 2]}.items()
+            for k, label in enumerate(labels)]
+    table = validate(pd.DataFrame(rows), scale=3)
+    out = build_cleaned(VoteFraction().fit(table).soft_labels_, table).set_index("pair_id")
+    assert out.loc["lean_b", "chosen"] == "b lean_b" and out.loc["lean_b", "margin"] == pytest.approx(1.0)
+    assert out.loc["lean_a", "chosen"] == "a lean_a" and out.loc["lean_a", "margin"] == pytest.approx(1.0)
+    assert out.loc["even", "chosen"] == "a even" and out.loc["even", "margin"] == pytest.approx(0.0)
+    assert (out["p_chosen"] == 0.5).all()

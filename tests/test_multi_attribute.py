@@ -94,6 +94,14 @@ class TestSyntheticAttributes:
         with pytest.raises(AccordError):
             make_synthetic_attributes(n_responses=10, **{"n_raters": 5, **kwargs})
 
+    @pytest.mark.parametrize("kwargs", [{"noisy_factor": float("nan")}, {"noisy_factor": -1.0},
+                                        {"bias_range": (1.2, 0.6)}, {"bias_range": (float("nan"), 1.0)}])
+    def test_bad_noise_factor_or_bias_range_is_named(self, kwargs: dict) -> None:
+        # a NaN noisy_factor gave NaN noise sds and every rating of a noisy rater the lowest grade, silently; a
+        # reversed or NaN bias_range failed deep in numpy ("high - low < 0")
+        with pytest.raises(AccordError, match=next(iter(kwargs))):
+            make_synthetic_attributes(n_responses=10, n_raters=5, noisy_share=1.0, **kwargs)
+
 
 class TestOrdinalProbitKernels:
     @staticmethod

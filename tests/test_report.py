@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from accord.aggregate.report import write_report
-from accord.datasets import validate
+from accord.datasets import AccordError, validate
 from accord.datasets.loaders.ukp import load_ukpconvarg1
 from accord.models.context import ContextPreference
 from accord.models.rater_types import RaterTypes
@@ -210,3 +210,101 @@ def test_a_debiased_model_reports_who_is_pulled_and_its_text_agrees_with_its_tab
     assert pulled >= 1 and set(pulls.index[pulls["p_length_effect_nonzero"] >= 0.5]) <= set(biased[biased].index)
     page = (out / "report.html").read_text(encoding="utf-8")
     assert f"<b>{pulled} of 16</b> raters are more likely pulled than not" in page
+
+
+def test_ids_with_dollar_signs_and_html_are_shown_as_they_are(tmp_path):
+    # an id with '$' ("$a^$", "w$2") switched matplotlib to math mode: the forest plot and the confusion titles
+    # failed to parse and the whole report was lost; HTML in an id must reach the page escaped
+    table, _ = _small_table()
+    names = {"good0": "$a^$", "good1": "w$2", "good2": "<script>x</script>", "spammer": "a&b"}
+    table = table.assign(annotator=table["annotator"].replace(names), pair_id="$" + table["pair_id"].astype(str))
+    out = write_report(tmp_path / "r", table, *_fit(table, "dawid-skene", "majority"))
+    page = (out / "report.html").read_text(encoding="utf-8")
+    assert "<script>" not in page and "&lt;script&gt;x&lt;/script&gt;" in page
+    assert set(names.values()) <= set(pd.read_csv(out / "annotators.csv", index_col=0).index)
+    assert (out / "figures" / "confusion_matrices.png").exists()
+
+
+def test_a_report_is_not_written_over_a_file_nor_under_one(tmp_path):
+    # over a file: the user's file was moved aside to a hidden '.notes.txt.*.old' and a folder put in its place;
+    # under a file: a FileExistsError traceback instead of an error naming the folder
+    table, _ = _small_table()
+    model = _fit(table, "majority")[0]
+    notes = tmp_path / "notes.txt"
+    notes.write_text("mine")
+    for target in (notes, notes / "report"):
+        with pytest.raises(AccordError, match="notes.txt"):
+            write_report(target, table, model)
+    assert notes.read_text() == "mine" and sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]
+
+
+def test_a_covariate_with_a_slash_in_its_name_gets_a_safe_file_name(tmp_path):
+    # 'item_len/chars' made the report write pulls_item_len/chars.csv, in a folder that is not there: the report
+    # failed after the fit
+    from accord.datasets import make_synthetic
+    from accord.models import DebiasedBradleyTerry
+
+    data = make_synthetic(n_pairs=60, n_annotators=6, judgments_per_pair=3, tie_rate=0.0, seed=1)
+    table = data.judgments.copy()
+    length = data.responses["length"]
+    table["item_len/chars"] = (length.reindex(table["response_a_id"]).to_numpy()
+                               - length.reindex(table["response_b_id"]).to_numpy())
+    model = DebiasedBradleyTerry(covariates=("item_len/chars",), seed=0, max_steps=30).fit(table)
+    out = write_report(tmp_path / "r", table, model)
+    assert (out / "pulls_item_len_chars.csv").exists() and (out / "figures" / "pulls_item_len_chars.png").exists()
+    assert "<code>pulls_item_len_chars.csv</code>" in (out / "report.html").read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize("setting", [{"top_n": -2}, {"top_n": 0}, {"max_forest": 0}, {"min_judgments": -1},
+                                     {"top_n": 2.5}])
+def test_a_row_count_below_one_is_refused(setting, tmp_path):
+    # top_n=-2 went to DataFrame.head(-2): the tables silently lost their last two rows instead of showing two
+    table, _ = _small_table()
+    with pytest.raises(AccordError, match=next(iter(setting))):
+        write_report(tmp_path / "r", table, *_fit(table, "majority"), **setting)
+    assert not (tmp_path / "r").exists()
+
+
+def test_a_very_long_id_does_not_widen_the_forest_plot(tmp_path):
+    # one 200-character id made reliability_forest.png 2,084 pixels wide: the page, which fits figures to its
+    # width, drew the plot about half as large; the tables keep the id whole
+    from PIL import Image
+
+    table, _ = _small_table()
+    long_id = "\u00e9" * 200
+    table = table.assign(annotator=table["annotator"].replace({"good0": long_id}))
+    out = write_report(tmp_path / "r", table, *_fit(table, "dawid-skene"))
+    assert Image.open(out / "figures" / "reliability_forest.png").size[0] < 1100
+    assert long_id in set(pd.read_csv(out / "annotators.csv", index_col=0).index)
+
+
+def test_graded_judgments_under_a_model_over_sides_show_their_votes_and_confusions(tmp_path):
+    # the ordinal model's soft labels are over A/B/tie while the judgments are grades: no grade matched a class,
+    # so the votes column was empty, every confusion matrix zero and no rater could be flagged
+    rng = np.random.default_rng(0)
+    rows = [(f"p{i}", f"w{j}", int(rng.integers(-2, 3))) for i in range(20) for j in range(4)]
+    table = validate(pd.DataFrame(rows, columns=["pair_id", "annotator", "label"]), form="graded", scale=2)
+    (model,) = _fit(table, "ordinal")
+    assert list(model.soft_labels_.classes) == ["A", "B", "tie"]  # the case this test is about
+    out = write_report(tmp_path / "r", table, model)
+    pairs = pd.read_csv(out / "pairs.csv", index_col=0)
+    grades = table.groupby("pair_id")["label"].apply(lambda g: (int((g < 0).sum()), int((g > 0).sum())))
+    for pair, (a, b) in grades.items():
+        votes = str(pairs.loc[pair, "votes"])
+        assert (f"A:{a}" in votes) == (a > 0) and (f"B:{b}" in votes) == (b > 0)
+    confusion = pd.read_csv(out / "confusion.csv")
+    assert confusion.groupby("annotator")["count"].sum().gt(0).all()
+
+
+def test_graded_gold_under_a_model_over_sides_is_read_as_its_side(tmp_path):
+    # gold grades (-2, 0, 2) against the ordinal model's A/B/tie: every pair was 'no', a gold 0 was not a gold tie
+    rng = np.random.default_rng(0)
+    rows = [(f"p{i}", f"w{j}", int(rng.integers(-2, 3)), [-2, 0, 2][i % 3]) for i in range(20) for j in range(4)]
+    table = validate(pd.DataFrame(rows, columns=["pair_id", "annotator", "label", "gold"]), form="graded", scale=2)
+    out = write_report(tmp_path / "r", table, *_fit(table, "ordinal", "majority"))
+    pairs = pd.read_csv(out / "pairs.csv", index_col=0)
+    side = pairs["gold"].astype(str)
+    assert set(side) == {"A", "B", "tie"}
+    assert ((pairs["agrees with gold"] == "gold tie") == (side == "tie")).all()
+    expected = (pairs["most likely"] == side)[side != "tie"].mean()
+    assert pd.read_csv(out / "methods.csv", index_col=0).iloc[0]["gold accuracy"] == pytest.approx(expected)

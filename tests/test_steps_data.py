@@ -305,6 +305,13 @@ def test_synthetic_settings_are_checked(settings_) -> None:
         make_synthetic_steps(n_problems=10, **settings_)
 
 
+@pytest.mark.parametrize("share", ["sloppy_share", "spammer_share"])
+def test_a_nan_rater_share_is_refused_naming_it(share) -> None:
+    # NaN passed 'share < 0 or sum > 1' and failed later as "cannot convert float NaN to integer"
+    with pytest.raises(AccordError, match="sloppy_share and spammer_share"):
+        make_synthetic_steps(n_problems=10, **{share: float("nan")})
+
+
 def test_a_repeated_column_name_is_one_line_naming_it() -> None:
     table = small_table()
     with pytest.raises(ValidationError, match="column 'label': the column appears more than once"):

@@ -121,7 +121,7 @@ def generator_kwargs(draw: st.DrawFn) -> dict:
         n_annotators=n_annotators,
         judgments_per_pair=per_pair,
         annotator_mix=dict(zip(ANNOTATOR_TYPES, weights)),
-        n_groups=draw(st.integers(1, 3)),
+        n_groups=draw(st.integers(1, min(3, n_annotators))),  # every group has a rater (else refused)
         contested_topics=draw(st.one_of(st.integers(0, len(TOPICS)),
                                         st.lists(st.sampled_from(list(TOPICS)), max_size=3))),
         tie_rate=draw(st.sampled_from([0.0, 0.05, 0.3, 0.8])),
@@ -434,6 +434,14 @@ def test_saturated_assignment_still_distinct(n: int, skew: float, seed: int) -> 
 )
 def test_bad_arguments_are_rejected(kwargs: dict) -> None:
     with pytest.raises(AccordError):
+        make_synthetic(**{"n_pairs": 10, "n_annotators": 10, "judgments_per_pair": 2, **kwargs})
+
+
+@pytest.mark.parametrize("kwargs", [{"n_annotators": 3, "n_groups": 5}, {"n_groups": 2, "group_shares": (0.99, 0.01)}])
+def test_a_group_without_annotators_is_refused(kwargs: dict) -> None:
+    # the group's view went into the gold labels while no judgment showed it: five groups among three raters, or
+    # a 1% group among ten, gave a table whose ground truth no method could recover
+    with pytest.raises(AccordError, match="gets none of the"):
         make_synthetic(**{"n_pairs": 10, "n_annotators": 10, "judgments_per_pair": 2, **kwargs})
 
 

@@ -19,7 +19,8 @@ def build_cleaned(
     drop_ties: bool = False,
     min_p_chosen: float = 0.0,
 ) -> pd.DataFrame:
-    """One row per pair: the side with the larger posterior probability becomes ``chosen``.
+    """One row per pair: the side with the larger posterior probability becomes ``chosen`` (on an exact tie, the
+    side the expected strength of graded judgments leans to, else A).
 
     ``p_chosen`` is P(chosen strictly better), ``p_tie`` P(tie); ``weight = 1 - 2 * uncertainty`` (1 when the method
     has no uncertainty). ``drop_ties`` removes pairs whose most likely outcome is a tie; ``min_p_chosen`` removes
@@ -57,7 +58,7 @@ def build_cleaned(
                           "cleaned dataset from the table the method was fitted on")
     pairs = pairs.reindex(soft_labels.pair_ids)
     p_a, p_b, p_tie, strength, uncertainty = _preference_view(soft_labels)
-    a_chosen = p_a >= p_b
+    a_chosen = _a_chosen(p_a, p_b, strength)
     out = pd.DataFrame(
         {
             "pair_id": soft_labels.pair_ids.to_numpy(),
@@ -101,6 +102,14 @@ def build_cleaned(
     if min_p_chosen > 0:
         keep &= out["p_chosen"].to_numpy() >= min_p_chosen
     return out[keep].reset_index(drop=True)
+
+
+def _a_chosen(p_a: np.ndarray, p_b: np.ndarray, strength: np.ndarray | None) -> np.ndarray:
+    """Whether A is the chosen side: the more likely side; on an exact tie of P(A) and P(B) (votes -1 and +2), the
+    side the expected strength leans to, so that ``margin`` is not negative where the grades favour B; else A."""
+    if strength is None:
+        return p_a >= p_b
+    return (p_a > p_b) | ((p_a == p_b) & ~(strength > 0))
 
 
 def _preference_view(soft_labels: SoftLabels) -> tuple[np.ndarray, ...]:

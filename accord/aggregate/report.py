@@ -13,7 +13,8 @@ genuine-disagreement section, a :class:`~accord.models.rater_types.RaterTypes` t
     side, with two or more models), ``reliability_forest.png`` (ArviZ forest plot of annotator reliability with 90%
     credible intervals), ``confusion_matrices.png`` (least and most reliable raters), ``group_effects.png``,
     ``rater_types.png``, ``genuine_disagreement.png``, ``disagreement_split.png``, ``pulls_<covariate>.png`` (a
-    debiased model: each rater's pull towards a pair covariate, those more likely pulled than not in red).
+    debiased model: each rater's pull towards a pair covariate, those more likely pulled than not in red; a character
+    of the covariate's name unsafe in a file name becomes ``_``).
 ``*.csv``
     ``summary.csv``, ``pairs.csv``, ``methods.csv``, ``method_agreement.csv``, ``annotators.csv``, ``flagged.csv``,
     ``confusion.csv``, ``group_effects.csv``, ``types.csv``, ``type_assignments.csv``, ``genuine_disagreement.csv``,
@@ -42,6 +43,7 @@ import base64
 import contextlib
 import html
 import os
+import re
 import shutil
 import tempfile
 import warnings
@@ -53,6 +55,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
+from matplotlib.text import Text
 
 from accord.aggregate.pluralistic import decompose_disagreement, pluralistic_soft_labels
 from accord import metrics
@@ -105,13 +108,14 @@ def write_report(
     """
     if not models:
         raise AccordError("write_report needs at least one fitted model")
+    for name, value, least in (("top_n", top_n, 1), ("max_forest", max_forest, 1), ("min_judgments", min_judgments, 0)):
+        _check_count(name, value, least)
     for model in models:
         if not hasattr(model, "soft_labels_"):
             raise AccordError(f"{type(model).__name__} is not fitted: call fit(judgments) first")
     table = judgments if "accord" in judgments.attrs else validate(judgments)
     target = Path(out_dir)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".partial", dir=target.parent))
+    work = _work_folder(target)
     umask = os.umask(0)
     os.umask(umask)
     os.chmod(work, 0o777 & ~umask)  # mkdtemp makes the folder private; a report is meant to be shared
@@ -125,6 +129,25 @@ def write_report(
         shutil.rmtree(work, ignore_errors=True)
         raise
     return target
+
+
+def _check_count(name: str, value: Any, least: int) -> None:
+    """A row or rater count must be a whole number >= ``least``: a negative ``top_n`` went to ``DataFrame.head``,
+    which then dropped that many rows from the end instead of showing that many."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < least:
+        raise AccordError(f"{name} must be an integer >= {least}, got {value!r}")
+
+
+def _work_folder(target: Path) -> Path:
+    """A private folder beside ``target`` to build the report in; a ``target`` that is a file is refused (the swap
+    would put the user's file aside and leave it there hidden), as is a place where no folder can be made."""
+    if target.exists() and not target.is_dir():
+        raise AccordError(f"folder {target}: is a file; the report is a folder")
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        return Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".partial", dir=target.parent))
+    except OSError as err:  # e.g. a parent that is a file, or a folder without write permission
+        raise AccordError(f"folder {target}: cannot write the report there: {err.strerror or err}") from err
 
 
 def _swap_into_place(work: Path, target: Path) -> None:
@@ -143,6 +166,43 @@ def _swap_into_place(work: Path, target: Path) -> None:
         os.replace(work, target)
 
 
+def _plain_text(figure: Figure) -> None:
+    """Draw every text of ``figure`` as it is: annotator and pair ids are the user's, and a ``$`` in one (``"w$2"``,
+    ``"$a^$"``) would otherwise switch matplotlib to math mode, garbling the label or failing the whole report."""
+    for ax in figure.axes:  # make the tick labels now (else at draw time) so that they are switched off too
+        ax.xaxis.get_majorticklabels()
+        ax.yaxis.get_majorticklabels()
+    for text in figure.findobj(Text):
+        text.set_parse_math(False)
+
+
+def _file_stem(name: str) -> str:
+    """``name`` (a covariate's column name) made safe as part of a file name: a ``/`` in ``item_len/chars`` would
+    name a folder that is not there, and the report would fail after the fit."""
+    return re.sub(r"[^\w.-]", "_", name)
+
+
+#: Longest annotator id drawn as a tick label in full; the tables and CSVs keep every id whole.
+MAX_LABEL = 40
+
+
+def _shorten_tick_labels(ax: Any) -> None:
+    """Cut each line of the y tick labels to :data:`MAX_LABEL` characters: one 200-character id made the forest
+    plot 2,084 pixels wide, and the page, which fits figures to its width, drew the plot itself about half as
+    large."""
+    labels = [text.get_text() for text in ax.get_yticklabels()]
+    short = ["\n".join(line if len(line) <= MAX_LABEL else line[: MAX_LABEL - 1] + "\u2026"
+                       for line in label.split("\n")) for label in labels]
+    if short != labels:
+        ax.set_yticks(ax.get_yticks(), short)
+
+
+def _tight_layout(figure: Figure) -> None:
+    """``figure.tight_layout()``, which draws the texts: plain ones (see :func:`_plain_text`)."""
+    _plain_text(figure)
+    figure.tight_layout()
+
+
 class _ReportBuilder:
     def __init__(self, work: Path, table: pd.DataFrame, models: tuple[Any, ...], weights: Any, top_n: int,
                  min_judgments: int, max_forest: int) -> None:
@@ -159,6 +219,7 @@ class _ReportBuilder:
 
     def save_figure(self, figure: Figure, name: str) -> str:
         path = self.work / "figures" / f"{name}.png"
+        _plain_text(figure)
         figure.savefig(path, dpi=110, bbox_inches="tight")
         return name
 
@@ -192,6 +253,19 @@ class _ReportBuilder:
             return (f"all {total} annotators (fewer than two have {self.min_judgments} or more judgments, so none is "
                     "left out; with few judgments an estimate leans on the prior)")
         return f"all {total} annotators"
+
+    def labels_as(self, classes: Any, labels: pd.Series | None = None) -> pd.Series:
+        """The judgments' labels (or ``labels``, e.g. gold) in the terms of a model's ``classes``: grades (-S..S)
+        read by a model over A/B/tie (the ordinal model) become their side (negative: A, 0: tie, positive: B); else
+        as they are. Compared as they were, no grade matched a class: empty votes, empty confusion matrices, no
+        flags, and every pair wrong against gold."""
+        labels = self.table["label"] if labels is None else labels
+        graded = self.table.attrs.get("accord", {}).get("form") == "graded"
+        if graded and set(classes) <= {"A", "B", "tie"}:
+            grade = pd.to_numeric(labels).to_numpy(dtype=float)
+            sides = np.select([grade < 0, grade > 0, grade == 0], ["A", "B", "tie"], None)  # NaN: no gold
+            return pd.Series(sides, index=labels.index, name=labels.name)
+        return labels
 
     def counts(self) -> pd.Series:
         return self.table.groupby("annotator", sort=False).size()
@@ -303,14 +377,15 @@ class _ReportBuilder:
             ax.set_title("Annotator reliability (90% interval)", fontsize=11)
         ax.set_xlabel("reliability")
         ax.set_xlim(0, 1)
+        _shorten_tick_labels(ax)
         return self.save_figure(figure, "reliability_forest")
 
     def soft_confusion(self, annotator: Any) -> pd.DataFrame:
         probs = self.rater_model.soft_labels_.probs
-        rows = self.table[self.table["annotator"] == annotator]
-        truth = probs.reindex(rows["pair_id"]).to_numpy()
+        mine = (self.table["annotator"] == annotator).to_numpy()
+        truth = probs.reindex(self.table.loc[mine, "pair_id"]).to_numpy()
         classes = list(probs.columns)
-        reported = pd.Index(classes).get_indexer(rows["label"])
+        reported = pd.Index(classes).get_indexer(self.labels_as(classes)[mine])
         matrix = np.zeros((len(classes), len(classes)))
         for k in range(len(classes)):  # a handful of classes, never a loop over judgments
             matrix[:, k] = np.nansum(truth[reported == k], axis=0)
@@ -340,7 +415,7 @@ class _ReportBuilder:
                 reliability = ranked.loc[annotator, "reliability"]
                 place = "least" if kind == "worst" else "most"
                 ax.set_title(f"{place} reliable: {str(annotator)[:18]}\nreliability {reliability:.2f}", fontsize=9)
-        figure.tight_layout()
+        _tight_layout(figure)
         confusion = pd.DataFrame(rows, columns=["annotator", "rank", "true", "said", "count"])
         self.save_csv(confusion, "confusion", index=False)
         if best:
@@ -419,7 +494,7 @@ class _ReportBuilder:
 
         probs = self.rater_model.soft_labels_.probs
         consensus = probs.reindex(self.table["pair_id"]).to_numpy()
-        said = pd.Index(probs.columns).get_indexer(self.table["label"])
+        said = pd.Index(probs.columns).get_indexer(self.labels_as(probs.columns))
         known = (said >= 0) & ~np.isnan(consensus).any(axis=1)
         consensus, said = consensus[known], said[known]
         rows = np.arange(len(said))
@@ -445,11 +520,12 @@ class _ReportBuilder:
         probs = soft.probs
         frame = pd.DataFrame({"most likely": probs.idxmax(axis=1), "probability": probs.max(axis=1),
                               "uncertainty": soft.uncertainty, "n_judgments": soft.n_judgments})
-        votes = pd.crosstab(self.table["pair_id"], self.table["label"]).reindex(columns=probs.columns, fill_value=0)
+        votes = pd.crosstab(self.table["pair_id"], self.labels_as(probs.columns)).reindex(columns=probs.columns,
+                                                                                         fill_value=0)
         votes = votes.reindex(frame.index, fill_value=0)
         parts = [np.where(votes[c] > 0, f"{c}:" + votes[c].astype(str) + " ", "") for c in votes.columns]
         frame["votes"] = pd.Series(np.sum(parts, axis=0) if parts else "", index=frame.index).str.strip()
-        gold = gold_labels(self.table).reindex(frame.index)
+        gold = self.labels_as(probs.columns, gold_labels(self.table)).reindex(frame.index)
         has_gold = bool(gold.notna().any())
         if has_gold:
             frame["gold"] = gold
@@ -480,7 +556,7 @@ class _ReportBuilder:
             right.set_axis_off()
             right.text(0.5, 0.5, f"{model.method} gives no uncertainty", ha="center", va="center", fontsize=10)
         fig.suptitle(f"How sure the labels of {model.method} are", fontsize=11)
-        fig.tight_layout()
+        _tight_layout(fig)
         figure = self.save_figure(fig, "pair_labels")
 
         intro = (
@@ -523,7 +599,7 @@ class _ReportBuilder:
                    "median uncertainty": float(soft.uncertainty.median()),
                    f"same label as {self.models[0].method}": float((top == tops[next(iter(tops))]).mean())}
             if len(gold):
-                scores = metrics.score(soft.probs, gold)
+                scores = metrics.score(soft.probs, self.labels_as(soft.probs.columns, gold))
                 row.update({"gold accuracy": scores["accuracy"], "gold NLL": scores["nll"],
                             "gold ECE": scores["ece"]})
             rows.append(row)
@@ -588,7 +664,8 @@ class _ReportBuilder:
         columns = ["n_judgments", name, f"{name}_lower", f"{name}_upper", f"p_{name}_nonzero", f"{name}_median",
                    f"{name}_lfsr"]
         pulls = table[columns].sort_values([f"p_{name}_nonzero", name], ascending=False)
-        self.save_csv(pulls, f"pulls_{covariate}")
+        stem = f"pulls_{_file_stem(covariate)}"
+        self.save_csv(pulls, stem)
         pulled = pulls[f"p_{name}_nonzero"] >= 0.5
         shown = pulls.reindex(pulls[name].abs().sort_values(ascending=False).index).head(self.max_forest)
         shown = shown.sort_values(name)
@@ -602,6 +679,7 @@ class _ReportBuilder:
                         capsize=2)
         ax.axvline(0.0, color="black", lw=0.8, ls="--")
         ax.set_yticks(y, [str(a) for a in shown.index], fontsize=8)
+        _shorten_tick_labels(ax)
         ax.set_xlabel(f"pull towards {covariate}, log-odds per sd of the covariate (90% interval)")
         ax.set_title(f"Raters' pull towards {covariate} (red: more likely pulled than not)", fontsize=11)
         shared = self.debiased.population_.loc[f"{name}_shared", "mean"]
@@ -611,9 +689,9 @@ class _ReportBuilder:
             f"<b>{int(pulled.sum())} of {len(pulls)}</b> raters are more likely pulled than not "
             "(<code>p_nonzero</code> >= 0.5, adaptive shrinkage; the median is zero for the others); "
             f"<code>lfsr</code>: the probability of being wrong about the pull's sign. Shown: the "
-            f"{len(shown)} largest pulls. All raters in <code>pulls_{html.escape(covariate)}.csv</code>."
+            f"{len(shown)} largest pulls. All raters in <code>{html.escape(stem)}.csv</code>."
         )
-        return _Section(f"Pull towards {covariate}", intro, self.save_figure(fig, f"pulls_{covariate}"),
+        return _Section(f"Pull towards {covariate}", intro, self.save_figure(fig, stem),
                         [("Raters more likely pulled than not", pulls[pulled].round(3))])
 
     def types_section(self) -> _Section:
@@ -635,7 +713,7 @@ class _ReportBuilder:
         right.set_xticks(range(len(types)), types["type"])
         right.set_yticks(range(len(types)), types["type"])
         right.set_title("Share of pairs where two types agree", fontsize=10)
-        fig.tight_layout()
+        _tight_layout(fig)
         intro = f"{len(types)} latent rater types (chosen by held-out likelihood where <code>n_types='auto'</code>)."
         tables = [("Rater types", types.round(3))]
         if hasattr(self.types, "selection_"):

@@ -459,6 +459,7 @@ def make_synthetic(
         flattery_rate = DEFAULT_FLATTERY_RATE if mix[ANNOTATOR_TYPES.index("flattery_biased")] > 0 else 0.0
         params["flattery_rate"] = flattery_rate
     shares = _group_shares(group_shares, n_groups)
+    _check_every_group_has_raters(shares, n_annotators)
     contested = _contested_mask(contested_topics, n_groups)
 
     # Independent streams: adding text, or changing the workload, leaves every other draw unchanged.
@@ -707,6 +708,16 @@ def _group_shares(group_shares: Sequence[float] | None, n_groups: int) -> np.nda
     if shares.shape != (n_groups,) or not np.all(np.isfinite(shares)) or (shares <= 0).any():
         raise AccordError(f"group_shares must be {n_groups} positive numbers, got {list(group_shares)!r}")
     return shares / shares.sum()
+
+
+def _check_every_group_has_raters(shares: np.ndarray, n_annotators: int) -> None:
+    """Refuse a group that would get no annotators: its view is part of every pair's gold label (see *True labels*),
+    yet no judgment would ever show it, so the ground truth could not be recovered from the table."""
+    counts = _largest_remainder(shares, n_annotators)
+    if (counts == 0).any():
+        g = int(np.flatnonzero(counts == 0)[0])
+        raise AccordError(f"group g{g} (share {shares[g]:.3g}) gets none of the {n_annotators} annotators: use fewer "
+                          "groups, larger shares or more annotators")
 
 
 def _contested_mask(contested_topics: int | Sequence[str], n_groups: int) -> np.ndarray:

@@ -55,6 +55,7 @@ Everything is fully determined by ``seed``; responses and texts come from the ba
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -347,7 +348,19 @@ def _check(params: dict[str, Any], scale: tuple[int, int]) -> tuple[int, int]:
             raise AccordError(f"{name} must be a finite number >= 0, got {params[name]!r}")
     if params["noise"] <= 0:
         raise AccordError("noise must be > 0 (a rater without noise gives a step function, not a rating model)")
+    _check_noisy_and_bias(params["noisy_factor"], params["bias_range"])
     return int(scale[0]), int(scale[1])
+
+
+def _check_noisy_and_bias(factor: Any, bias_range: Any) -> None:
+    """``noisy_factor`` multiplies a rater's noise sd, so must be a finite positive number (a NaN gave NaN sds, and
+    every rating of a noisy rater silently the lowest grade); ``bias_range`` is the range of a shift's size."""
+    if isinstance(factor, bool) or not isinstance(factor, numbers.Real) or not (math.isfinite(factor) and factor > 0):
+        raise AccordError(f"noisy_factor must be a finite number > 0, got {factor!r}")
+    pair = tuple(bias_range) if isinstance(bias_range, (tuple, list)) else ()
+    if not (len(pair) == 2 and all(isinstance(v, numbers.Real) and not isinstance(v, bool) and math.isfinite(v)
+                                   for v in pair) and 0 <= pair[0] <= pair[1]):
+        raise AccordError(f"bias_range must be (low, high) with 0 <= low <= high, got {bias_range!r}")
 
 
 def _exact_share(rng: np.random.Generator, n: int, share: float) -> np.ndarray:

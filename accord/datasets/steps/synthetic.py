@@ -422,8 +422,8 @@ def _check_settings(n_problems: int, candidates: int, labelled: int, held_out: f
         raise AccordError(f"error_rate must be in (0, 1), got {error_rate}")
     if not 1 <= k <= n_annotators:
         raise AccordError(f"need 1 <= raters_per_solution <= n_annotators, got {k} and {n_annotators}")
-    if sloppy < 0 or spam < 0 or sloppy + spam > 1:
-        raise AccordError("sloppy_share and spammer_share must be >= 0 and sum to at most 1")
+    if not (0 <= sloppy and 0 <= spam and sloppy + spam <= 1):  # so written that a NaN share fails it too
+        raise AccordError(f"sloppy_share and spammer_share must be >= 0 and sum to at most 1, got {sloppy} and {spam}")
     if labels not in ("ternary", "binary"):
         raise AccordError(f"labels must be 'ternary' or 'binary', got {labels!r}")
     if protocol not in PROTOCOLS:
