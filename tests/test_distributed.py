@@ -178,3 +178,25 @@ def test_one_streaming_process_gives_the_pandas_fit(tmp_path):
     for name in ("", "_ann"):
         pd.testing.assert_frame_equal(pd.read_csv(tmp_path / f"a{name}.csv"), pd.read_csv(tmp_path / f"b{name}.csv"),
                                       check_exact=False, atol=1e-9, rtol=0)
+
+
+def test_a_process_with_no_pairs_does_not_hang_the_fit(tmp_path):
+    """More processes than pairs: the process whose shard is empty skipped the calibration's all-reduces (an early
+    return for no judgments), so the other one waited in its first for ever. Every pair here hashes to rank 0."""
+    from accord.aggregate import make_method
+    from accord.datasets import validate
+    from accord.datasets.stream import shard_of
+
+    table = correlated_table(n_items=40, n_workers=8, per_item=4)
+    table = table[shard_of(table.pair_id.to_numpy(), 2) == 0]
+    path = write_parquet(table, tmp_path / "judgments.parquet")
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "ACCORD_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
+    command = [*ACCORD_LAUNCHING, "--input", str(path), "--method", "dawid-skene", "--output",
+               str(tmp_path / "soft.parquet"), "--quiet"]
+    done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=120)
+    assert done.returncode == 0, done.stderr[-3000:]
+    single = make_method("dawid-skene").fit(validate(table))
+    expected = single.soft_labels_.to_frame().reset_index()
+    soft = pd.read_parquet(tmp_path / "soft.parquet")
+    numbers = expected.select_dtypes("number").columns
+    assert np.allclose(soft[numbers].to_numpy(float), expected[numbers].to_numpy(float), rtol=0, atol=1e-6)
