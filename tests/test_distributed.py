@@ -200,3 +200,18 @@ def test_a_process_with_no_pairs_does_not_hang_the_fit(tmp_path):
     soft = pd.read_parquet(tmp_path / "soft.parquet")
     numbers = expected.select_dtypes("number").columns
     assert np.allclose(soft[numbers].to_numpy(float), expected[numbers].to_numpy(float), rtol=0, atol=1e-6)
+
+
+def test_an_input_the_processes_refuse_is_one_error_line_and_status_2(tmp_path):
+    """``--distributed 2`` on a file every process refuses (CSV, not Parquet): each process printed its
+    ``accord: error:`` line, torchrun added its traceback of the failed child (about 40 lines) and exited 1."""
+    path = tmp_path / "judgments.csv"
+    correlated_table(n_items=20).to_csv(path, index=False)
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "ACCORD_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
+    command = [*ACCORD_LAUNCHING, "--input", str(path), "--method", "dawid-skene", "--output",
+               str(tmp_path / "soft.parquet")]
+    done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=120)
+    assert done.returncode == 2, done.stderr[-3000:]
+    assert done.stderr.splitlines() == [done.stderr.splitlines()[0]], done.stderr[-3000:]
+    assert done.stderr.startswith(f"accord: error: file {path}: not readable as Parquet")
+    assert not (tmp_path / "soft.parquet").exists()
