@@ -679,7 +679,8 @@ def aggregate_across_processes(args: argparse.Namespace) -> int:
     read = time.perf_counter() - started
     estimator = make_method(args.method, **_model_settings(args.method, args))
     started = time.perf_counter()
-    fit_sharded(estimator, encoded, worker_counts)
+    # the annotator table takes the raters' posterior draws, the most memory rank 0 holds: only when it is written
+    fit_sharded(estimator, encoded, worker_counts, annotator_table=bool(args.annotators))
     elapsed = time.perf_counter() - started
     frame = estimator.soft_labels_.to_frame().reset_index()
     frame["_first_row"] = shard.item_first_row

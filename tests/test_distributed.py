@@ -215,3 +215,21 @@ def test_an_input_the_processes_refuse_is_one_error_line_and_status_2(tmp_path):
     assert done.stderr.splitlines() == [done.stderr.splitlines()[0]], done.stderr[-3000:]
     assert done.stderr.startswith(f"accord: error: file {path}: not readable as Parquet")
     assert not (tmp_path / "soft.parquet").exists()
+
+
+def test_the_annotator_table_is_built_only_when_written(tmp_path, monkeypatch):
+    """Rank 0 built the annotator table (the raters' posterior draws, ``num_samples x annotators x classes^2``
+    floats) even without ``--annotators``: its peak memory was the one-process fit's plus the draws (the README's
+    1.40 against 0.69 GB at 1M judgments)."""
+    from accord.cli import main
+    from accord.models.dawid_skene import DawidSkene
+
+    built = []
+    table = DawidSkene._annotator_table
+    monkeypatch.setattr(DawidSkene, "_annotator_table", lambda self: built.append(1) or table(self))
+    path = write_parquet(correlated_table(n_items=60), tmp_path / "j.parquet")
+    common = ["aggregate", "--input", str(path), "--method", "dawid-skene", "--distributed", "1", "--quiet"]
+    assert main([*common, "--output", str(tmp_path / "a.csv")]) == 0
+    assert built == []
+    assert main([*common, "--output", str(tmp_path / "b.csv"), "--annotators", str(tmp_path / "b_ann.csv")]) == 0
+    assert built == [1] and len(pd.read_csv(tmp_path / "b_ann.csv")) == 30
