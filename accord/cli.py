@@ -612,7 +612,21 @@ def _launch_torchrun(args: argparse.Namespace) -> int:
                "-m", "accord", *argv]
     env = dict(os.environ)
     env.setdefault(THREADS_ENV, str(max(1, args.free_cores // args.distributed)))
-    return subprocess.call(command, env=env)
+    # the processes' stderr is read here: an error in the input is found by every process at once, and torchrun
+    # adds its own traceback of the failed child, so the user would see N copies of the line and 40 more, exit 1
+    done = subprocess.run(command, env=env, stderr=subprocess.PIPE, text=True, errors="replace")
+    return _torchrun_outcome(done.returncode, done.stderr)
+
+
+def _torchrun_outcome(returncode: int, stderr: str) -> int:
+    """The exit status of ``--distributed N``, its stderr passed on: a process's ``accord: error:`` line alone
+    (the first one, once) and status 2 where a process refused the input, else everything torchrun printed."""
+    errors = [line for line in stderr.splitlines() if line.startswith("accord: error: ")]
+    if returncode != 0 and errors:
+        print(errors[0], file=sys.stderr)
+        return EXIT_USAGE
+    sys.stderr.write(stderr)
+    return returncode
 
 
 def aggregate_across_processes(args: argparse.Namespace) -> int:
@@ -665,7 +679,8 @@ def aggregate_across_processes(args: argparse.Namespace) -> int:
     read = time.perf_counter() - started
     estimator = make_method(args.method, **_model_settings(args.method, args))
     started = time.perf_counter()
-    fit_sharded(estimator, encoded, worker_counts)
+    # the annotator table takes the raters' posterior draws, the most memory rank 0 holds: only when it is written
+    fit_sharded(estimator, encoded, worker_counts, annotator_table=bool(args.annotators))
     elapsed = time.perf_counter() - started
     frame = estimator.soft_labels_.to_frame().reset_index()
     frame["_first_row"] = shard.item_first_row

@@ -849,7 +849,9 @@ def select_item_calibration(incidence: Incidence, items: torch.Tensor, workers: 
     """
     from scipy.optimize import minimize_scalar
 
-    if len(items) == 0 or (correlation is not None and shrinkage is not None):
+    # a process of a sharded fit that holds no pairs still joins every all_reduce below (returning early would leave
+    # the other processes waiting in theirs for ever)
+    if (len(items) == 0 and all_reduce is None) or (correlation is not None and shrinkage is not None):
         return float(correlation or 0.0), float(shrinkage or 0.0)
     k = incidence.n_classes
     dtype = incidence.val.dtype

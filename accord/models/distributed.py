@@ -138,13 +138,15 @@ def vb_dawid_skene_sharded(*args: Any, **kwargs: Any) -> VBResult:
     return vb_dawid_skene(*args, all_reduce=all_reduce, **kwargs)
 
 
-def fit_sharded(model: Any, encoded: Encoded, worker_counts: np.ndarray) -> Any:
+def fit_sharded(model: Any, encoded: Encoded, worker_counts: np.ndarray, *, annotator_table: bool = True) -> Any:
     """Fit ``model`` (``DawidSkene`` or ``HierarchicalDawidSkene`` with ``inference="vb"``) on this rank's pairs
     ``encoded`` (from :func:`encode_shard`), the rater-level sums shared across ranks.
 
-    Leaves ``soft_labels_`` for the local pairs and, on rank 0, ``annotators_`` for every annotator (its
-    ``n_judgments`` counted over all ranks); on the other ranks ``annotators_`` is None. Every other fitted
-    attribute is the single-process one.
+    Leaves ``soft_labels_`` for the local pairs and, on rank 0 with ``annotator_table``, ``annotators_`` for every
+    annotator (its ``n_judgments`` counted over all ranks); otherwise ``annotators_`` is None. The table takes the
+    raters' posterior draws (``num_samples x annotators x classes^2`` floats, the largest thing rank 0 would hold),
+    so a caller that writes no table passes ``annotator_table=False``. Every other fitted attribute is the
+    single-process one.
     """
     from accord.models.base import seed_everything
     from accord.models.dawid_skene import DawidSkene
@@ -166,7 +168,7 @@ def fit_sharded(model: Any, encoded: Encoded, worker_counts: np.ndarray) -> Any:
         _fit_dawid_skene(model, encoded)
     model.soft_labels_ = model._soft_labels()
     model.annotators_ = None
-    if world()[0] == 0:
+    if annotator_table and world()[0] == 0:
         table = model._annotator_table()
         table["n_judgments"] = worker_counts
         model.annotators_ = table
