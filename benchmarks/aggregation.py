@@ -940,10 +940,15 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(args.threads)
     os.environ.setdefault("OMP_NUM_THREADS", str(args.threads))
     sections = ["loso"] if args.loso else [s.strip() for s in args.sections.split(",") if s.strip()]
+    known = {"gold", "loso", "loso-glad", "speed", "synthetic", "ukp", "nuts", "scaling"}
+    if set(sections) - known:
+        parser.error(f"--sections: unknown {', '.join(sorted(set(sections) - known))} (use {', '.join(sorted(known))})")
     methods = all_methods(args.quick, args.max_bt)
     if args.methods:
         wanted = [w.strip().lower() for w in args.methods.split(",")]
         methods = [m for m in methods if any(w in m.name.lower() for w in wanted)]
+        if not methods:
+            parser.error(f"--methods {args.methods}: no method's name has any of these")
     print(f"accord aggregation benchmark: sections {sections}; torch {torch.__version__}, {args.threads} thread(s); "
           f"{os.cpu_count()} CPUs; methods: {', '.join(m.name for m in methods)}")
     print("crowd-kit Wawa and ZeroBasedSkill are not run: they crash against scikit-learn >= 1.6 "
