@@ -586,3 +586,14 @@ def test_load_pairs_refuses_a_prompt_of_malformed_messages():
     with pytest.raises(AccordError, match="column 'prompt', row 0"):  # was KeyError: 'role'
         load_pairs({"prompt": [[{"content": "q"}]], "chosen": ["a"], "rejected": ["b"]})
     assert list(load_pairs({"prompt": [[]], "chosen": ["a"], "rejected": ["b"]})["prompt"]) == [""]  # not "[]"
+
+
+def test_build_tiny_backbone_writes_without_library_bars(tmp_path, capfd):
+    """Writing a tiny random backbone prints nothing: transformers' 'Writing model shards' bar stays hidden (it
+    leaked into every benchmark that builds one), and transformers' bars are left enabled afterwards."""
+    from transformers.utils import logging as transformers_logging
+
+    build_tiny_backbone(tmp_path / "llama", "llama", texts=[" ".join(WORDS)], seed=1)
+    captured = capfd.readouterr()
+    assert "Writing model shards" not in captured.err + captured.out
+    assert transformers_logging.is_progress_bar_enabled()
