@@ -597,3 +597,21 @@ def test_build_tiny_backbone_writes_without_library_bars(tmp_path, capfd):
     captured = capfd.readouterr()
     assert "Writing model shards" not in captured.err + captured.out
     assert transformers_logging.is_progress_bar_enabled()
+
+
+def test_evaluate_and_score_without_progress_print_no_loading_bar(backbones, tmp_path, capfd):
+    """evaluate and score with progress=False (their default) print no bar: transformers' 'Loading weights' bar of
+    the saved model was drawn all the same (it leaked into benchmarks/reward_quality.py once per loss)."""
+    from transformers import AutoTokenizer
+
+    from accord.reward import score
+    from accord.reward.evaluate import evaluate
+
+    tokenizer = AutoTokenizer.from_pretrained(backbones["llama"])
+    RewardModel.from_backbone(str(backbones["llama"])).save_pretrained(tmp_path / "rm", tokenizer=tokenizer)
+    capfd.readouterr()
+    metrics = evaluate(tmp_path / "rm", random_pairs(4), device="cpu")
+    scores = score(tmp_path / "rm", random_pairs(4), device="cpu")
+    captured = capfd.readouterr()
+    assert "Loading weights" not in captured.err + captured.out
+    assert np.isfinite(metrics["accuracy"]) and len(scores) == 4
