@@ -389,7 +389,7 @@ def check_gold_targets(rows: list[dict[str, Any]]) -> None:
     if frame.empty:
         return
     if not {"accord", "crowd-kit"} <= set(frame.family):
-        print("\n(targets not checked: they compare accord's methods with crowd-kit's, and --methods left one side out)")
+        print("\n(targets not checked: they compare accord's methods with crowd-kit's; --methods left one side out)")
         return
     print("\n## Targets (issue 3, 'What it must show' 1-2)\n")
     nll_beats_ds = {}
