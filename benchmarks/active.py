@@ -476,6 +476,12 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     sections = args.sections.split(",")
+    unknown = sorted(set(sections) - {"replay", "hybrid", "refit"})
+    if unknown:
+        parser.error(f"--sections: unknown {', '.join(unknown)} (use replay, hybrid, refit)")
+    unknown = sorted({s for s in args.sets.split(",") if s} - set(SETS))
+    if unknown:
+        parser.error(f"--sets: unknown {', '.join(unknown)} (use {', '.join(SETS)})")
     if "replay" in sections:
         print("replay:")
         if args.summary_only:

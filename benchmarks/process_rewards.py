@@ -313,7 +313,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--reward-learning-rate", type=float, default=3e-4)
     parser.add_argument("--test-problems", type=int, default=40, help="reward section: held-out problems scored")
     parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--output", help="append the per-seed results to this CSV")
+    parser.add_argument("--output", help="append the per-seed results to this CSV (the reward section's go to "
+                                         "its name with .reward.csv, e.g. a.reward.csv for a.csv)")
     parser.add_argument("--from-results", metavar="CSV[,CSV...]",
                         help="reward section: print the tables of per-seed results written by --output (runs of "
                              "other seeds, e.g. in parallel) instead of training")

@@ -74,6 +74,9 @@ def datasets(names: list[str] | None) -> dict[str, Callable[[], pd.DataFrame]]:
     else:
         print(f"(no shared datasets at {DATA}: only the synthetic set)")
     sets[SPARSE] = sparse_crowd
+    unknown = sorted(set(names or ()) - set(sets))
+    if unknown:
+        raise SystemExit(f"--sets: unknown set(s) {', '.join(unknown)}; the sets are {', '.join(sets)}")
     return {name: load for name, load in sets.items() if names is None or name in names}
 
 
@@ -121,12 +124,13 @@ def main(argv: list[str] | None = None) -> int:
         methods["crowd-kit GLAD"] = lambda t: crowdkit_probs(CrowdKitGLAD(), t)
         methods["crowd-kit MACE"] = lambda t: crowdkit_probs(CrowdKitMACE(random_state=args.seed), t)
 
+    chosen = datasets(args.sets.split(",") if args.sets else None)
     print(f"torch threads {torch.get_num_threads()}; CPUs {os.cpu_count()}; load avg {os.getloadavg()[0]:.2f}")
     header = (f"{'dataset':<13}{'n':>8}{'raters':>7}{'<10 j.':>7}{'MV argmax':>10}{'MV split':>9}"
               + "".join(f"{name:>16}" for name in methods) + f"{'GLAD nll':>9}{'MACE nll':>9}  reaches MV")
     print(header)
     shortfalls = []
-    for name, load in datasets(args.sets.split(",") if args.sets else None).items():
+    for name, load in chosen.items():
         table = load()
         gold = gold_labels(table)
         per_rater = table["annotator"].value_counts()

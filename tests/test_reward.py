@@ -586,3 +586,32 @@ def test_load_pairs_refuses_a_prompt_of_malformed_messages():
     with pytest.raises(AccordError, match="column 'prompt', row 0"):  # was KeyError: 'role'
         load_pairs({"prompt": [[{"content": "q"}]], "chosen": ["a"], "rejected": ["b"]})
     assert list(load_pairs({"prompt": [[]], "chosen": ["a"], "rejected": ["b"]})["prompt"]) == [""]  # not "[]"
+
+
+def test_build_tiny_backbone_writes_without_library_bars(tmp_path, capfd):
+    """Writing a tiny random backbone prints nothing: transformers' 'Writing model shards' bar stays hidden (it
+    leaked into every benchmark that builds one), and transformers' bars are left enabled afterwards."""
+    from transformers.utils import logging as transformers_logging
+
+    build_tiny_backbone(tmp_path / "llama", "llama", texts=[" ".join(WORDS)], seed=1)
+    captured = capfd.readouterr()
+    assert "Writing model shards" not in captured.err + captured.out
+    assert transformers_logging.is_progress_bar_enabled()
+
+
+def test_evaluate_and_score_without_progress_print_no_loading_bar(backbones, tmp_path, capfd):
+    """evaluate and score with progress=False (their default) print no bar: transformers' 'Loading weights' bar of
+    the saved model was drawn all the same (it leaked into benchmarks/reward_quality.py once per loss)."""
+    from transformers import AutoTokenizer
+
+    from accord.reward import score
+    from accord.reward.evaluate import evaluate
+
+    tokenizer = AutoTokenizer.from_pretrained(backbones["llama"])
+    RewardModel.from_backbone(str(backbones["llama"])).save_pretrained(tmp_path / "rm", tokenizer=tokenizer)
+    capfd.readouterr()
+    metrics = evaluate(tmp_path / "rm", random_pairs(4), device="cpu")
+    scores = score(tmp_path / "rm", random_pairs(4), device="cpu")
+    captured = capfd.readouterr()
+    assert "Loading weights" not in captured.err + captured.out
+    assert np.isfinite(metrics["accuracy"]) and len(scores) == 4

@@ -565,7 +565,7 @@ def score_attributes(model_dir: str | Path, data: Any, *, k: float | None = None
     from accord.reward.attribute_combination import COMBINATION_FILE, load_combination, response_lengths
     from accord.reward.evaluate import _encoder, _read_frame, load_model
 
-    model, tokenizer = load_model(model_dir, device)
+    model, tokenizer = load_model(model_dir, device, progress)
     spec = AttributeSpec.from_dict(model.meta["attributes"])
     if k is not None and not model.uncertainty_head:
         raise AccordError(f"k: {model_dir} has no uncertainty head (it was trained without --uncertainty-head), so "
@@ -634,7 +634,7 @@ def evaluate_attributes(model_dir: str | Path, data: Any, *, batch_size: int = 3
     combined reward against it (``combined_accuracy``, ``combined_nll``, ...)."""
     from accord.reward.evaluate import load_model, pairwise_metrics
 
-    model, tokenizer = load_model(model_dir, device)
+    model, tokenizer = load_model(model_dir, device, progress)
     spec = AttributeSpec.from_dict(model.meta["attributes"])
     frame, _ = read_attribute_table(data)
     encoder = PairEncoder(tokenizer, max_length or int(model.meta.get("max_length", 512)), model.is_decoder,

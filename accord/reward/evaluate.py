@@ -196,12 +196,17 @@ def pairwise_metrics(d: np.ndarray, p_chosen: np.ndarray, p_tie: np.ndarray | No
     return out
 
 
-def load_model(model_dir: str | Path, device: str | torch.device | None = None) -> tuple[RewardModel, Any]:
-    """A saved reward model and its tokenizer, on ``device`` (default: a GPU when there is one)."""
+def load_model(model_dir: str | Path, device: str | torch.device | None = None,
+               progress: bool = False) -> tuple[RewardModel, Any]:
+    """A saved reward model and its tokenizer, on ``device`` (default: a GPU when there is one); transformers'
+    'Loading weights' bar only with ``progress``."""
     from transformers import AutoTokenizer
 
+    from accord.reward.trainer import _library_bars
+
     model_dir = Path(model_dir)
-    model = RewardModel.from_pretrained(model_dir).to(_device(device))
+    with _library_bars(progress):
+        model = RewardModel.from_pretrained(model_dir).to(_device(device))
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     ensure_pad_token(tokenizer, str(model_dir))
     return model, tokenizer
@@ -235,7 +240,7 @@ def evaluate(model_dir: str | Path, data: Any, *, batch_size: int = 32, max_leng
 
             return evaluate_attributes(model_dir, data, batch_size=batch_size, max_length=max_length, device=device,
                                        progress=progress)
-        model, tokenizer = load_model(model_dir, device)
+        model, tokenizer = load_model(model_dir, device, progress)
     frame = load_pairs(data)
     pairs = _encoder(model, tokenizer, max_length).encode_pairs(frame)
     pred = predict_pairs(model, pairs, pad_token_id=tokenizer.pad_token_id, batch_size=batch_size,
@@ -284,7 +289,7 @@ def score(model_dir: str | Path, data: Any, *, k: float | None = None, batch_siz
                           "it has no reward_sd and its conservative reward would equal the reward; train with "
                           "--uncertainty-head to use k")
     frame = _read_frame(data)  # before the model loads: a problem with the data is reported at once
-    model, tokenizer = load_model(model_dir, device)
+    model, tokenizer = load_model(model_dir, device, progress)
     k = 1.0 if k is None else float(k)
     encoder = _encoder(model, tokenizer, max_length)
     stats = model.stats or {}
