@@ -85,10 +85,10 @@ def text_pairs(tokenizer, n_pairs: int, max_length: int, seed: int = 0):
 def build_backbone(kind: str, folder: Path, smoke: bool) -> Path:
     import torch
     from transformers import AutoModel, Qwen2Config
-    from transformers.utils import logging as transformers_logging
 
     from accord.reward.model import minilm_path
     from accord.reward.tiny import build_tiny_backbone
+    from accord.reward.trainer import library_bars
 
     if kind == "minilm":
         path = minilm_path()
@@ -114,9 +114,8 @@ def build_backbone(kind: str, folder: Path, smoke: bool) -> Path:
         config = Qwen2Config(**shape, tie_word_embeddings=False, pad_token_id=tokenizer.pad_token_id,
                              bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id)
         torch.manual_seed(0)
-        transformers_logging.disable_progress_bar()  # its 'Writing model shards' bar would break into the table
-        AutoModel.from_config(config).save_pretrained(folder / "qwen2")
-        transformers_logging.enable_progress_bar()
+        with library_bars(False):  # its 'Writing model shards' bar would break into the table
+            AutoModel.from_config(config).save_pretrained(folder / "qwen2")
         tokenizer.save_pretrained(folder / "qwen2")
         return folder / "qwen2"
     raise SystemExit(f"unknown backbone {kind}")

@@ -202,10 +202,10 @@ def load_model(model_dir: str | Path, device: str | torch.device | None = None,
     'Loading weights' bar only with ``progress``."""
     from transformers import AutoTokenizer
 
-    from accord.reward.trainer import _library_bars
+    from accord.reward.trainer import library_bars
 
     model_dir = Path(model_dir)
-    with _library_bars(progress):
+    with library_bars(progress):
         model = RewardModel.from_pretrained(model_dir).to(_device(device))
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     ensure_pad_token(tokenizer, str(model_dir))

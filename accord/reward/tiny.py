@@ -119,9 +119,9 @@ def build_tiny_backbone(path: str | Path, kind: str = "llama", *, texts: Iterabl
         config.eos_token_id = tokenizer.eos_token_id
     torch.manual_seed(seed)
     model = AutoModel.from_config(config)
-    from accord.reward.trainer import _library_bars
+    from accord.reward.trainer import library_bars
 
-    with _library_bars(False):  # transformers' 'Writing model shards' bar, for a model written in milliseconds
+    with library_bars(False):  # transformers' 'Writing model shards' bar, for a model written in milliseconds
         model.save_pretrained(path)
     tokenizer.save_pretrained(path)
     return path

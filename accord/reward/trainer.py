@@ -155,7 +155,7 @@ class RewardTrainer:
             self.eval_table = self.task.read(eval_data if eval_data is not None else config.eval_path)
         self._say(f"loading {config.model or 'the model'} and tokenizing {len(self.train_table):,} training "
                   f"{self.task.unit}")
-        with _library_bars(config.progress):
+        with library_bars(config.progress):
             model, self.tokenizer = self._set_up_model(model, tokenizer)
         model.meta.update(task=self.task.name, **self.task.bind(self.tokenizer, model))
         self.train_data = self.task.encode(self.train_table)
@@ -421,7 +421,7 @@ class RewardTrainer:
                                        batch_size=self.config.batch_size,
                                        progress=self.config.progress and acc.is_main_process)
         if acc.is_main_process:
-            with _library_bars(self.config.progress):
+            with library_bars(self.config.progress):
                 model.save_pretrained(directory, tokenizer=self.tokenizer, stats=stats,
                                       extra_meta={"global_step": self.global_step},
                                       state_dict=state if acc.distributed_type.value == "FSDP" else None)
@@ -564,7 +564,7 @@ class _nullcontext:
 
 
 @contextlib.contextmanager
-def _library_bars(enabled: bool) -> Any:
+def library_bars(enabled: bool) -> Any:
     """transformers' own bars (loading and writing weights) shown only when the trainer shows its bars."""
     from transformers.utils import logging as transformers_logging
 
