@@ -169,3 +169,22 @@ def test_the_largest_seed_runs_every_nuts_chain():
     table = make_synthetic(n_pairs=6, n_annotators=4, judgments_per_pair=2, seed=0).judgments
     model = models.DawidSkene(seed=2**32 - 1, inference="nuts", num_samples=5, num_warmup=5, num_chains=2).fit(table)
     assert np.isfinite(model.soft_labels_.probs.to_numpy()).all()
+
+
+@pytest.mark.parametrize("name", ["DawidSkene", "OneCoinDawidSkene", "HierarchicalDawidSkene", "MACE"])
+def test_a_fitted_model_deep_copies_and_the_copy_answers_alike(name):
+    """The confusion models keep their judgments as sparse CSR tensors, which torch cannot deepcopy ('Cannot access
+    storage of SparseCsrTensorImpl'): ``copy.deepcopy`` of a fitted model failed."""
+    import copy
+    import pickle
+
+    import pandas as pd
+
+    from accord.datasets.synthetic import make_synthetic
+
+    table = make_synthetic(n_pairs=30, n_annotators=6, judgments_per_pair=3, seed=0).judgments
+    model = getattr(models, name)(max_steps=10, num_samples=5).fit(table)
+    for twin in (copy.deepcopy(model), pickle.loads(pickle.dumps(model))):
+        pd.testing.assert_frame_equal(twin.soft_labels_.probs, model.soft_labels_.probs)
+        pd.testing.assert_frame_equal(twin.annotators_, model.annotators_)
+        np.testing.assert_allclose(twin.predictive_loglik(table), model.predictive_loglik(table))
