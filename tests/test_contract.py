@@ -188,3 +188,36 @@ def test_a_fitted_model_deep_copies_and_the_copy_answers_alike(name):
         pd.testing.assert_frame_equal(twin.soft_labels_.probs, model.soft_labels_.probs)
         pd.testing.assert_frame_equal(twin.annotators_, model.annotators_)
         np.testing.assert_allclose(twin.predictive_loglik(table), model.predictive_loglik(table))
+
+
+def test_a_refit_keeps_nothing_of_the_previous_fit():
+    """A Dawid-Skene fit by SVI then by VB kept the SVI fit's ``svi_`` / ``guide_``, shown as the VB fit's own."""
+    from accord.datasets.synthetic import make_synthetic
+
+    table = make_synthetic(n_pairs=30, n_annotators=6, judgments_per_pair=3, seed=0).judgments
+    model = models.DawidSkene(inference="map", max_steps=3)
+    model.fit(table)
+    model.set_params(inference="vb").fit(table)
+    fresh = models.DawidSkene(inference="vb").fit(table)
+    assert set(vars(model)) == set(vars(fresh)) and not hasattr(model, "svi_")
+
+
+def test_a_fit_that_fails_after_a_good_one_leaves_the_model_unfitted():
+    """A table that passed validation but had one class stored its codes in ``encoded_`` and then failed, leaving the
+    previous fit's ``soft_labels_`` beside the new table's codes (``annotators_`` then mixed the two)."""
+    import pandas as pd
+
+    from accord.datasets import validate
+    from accord.datasets.synthetic import make_synthetic
+
+    table = make_synthetic(n_pairs=30, n_annotators=6, judgments_per_pair=3, seed=0).judgments
+    one_class = validate(pd.DataFrame({"pair_id": ["x", "y"], "annotator": ["a", "b"], "label": ["cat", "cat"]}),
+                         form="categorical")
+    model = models.DawidSkene().fit(table)
+    with pytest.raises(AccordError, match="no other class is known"):
+        model.fit(one_class)
+    assert not hasattr(model, "encoded_") and not hasattr(model, "soft_labels_")
+    with pytest.raises(AttributeError):
+        model.annotators_
+    with pytest.raises(AccordError, match="not fitted"):
+        model.to_arviz()
