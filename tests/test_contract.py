@@ -221,3 +221,20 @@ def test_a_fit_that_fails_after_a_good_one_leaves_the_model_unfitted():
         model.annotators_
     with pytest.raises(AccordError, match="not fitted"):
         model.to_arviz()
+
+
+@pytest.mark.parametrize("name", ["majority", "vote-fraction"])
+def test_the_baselines_have_the_settings_habits_of_the_rater_models(name):
+    """``make_method('majority')`` and ``'vote-fraction'`` had no get_params / set_params: ``sklearn.base.clone``
+    refused them ('does not implement a get_params method') while every other method of the registry took it."""
+    from accord.aggregate.methods import make_method
+
+    model = make_method(name)
+    params = model.get_params()
+    assert params == ({"prior": 0.5} if name == "vote-fraction" else {})
+    assert model.set_params(**params).get_params() == params and repr(model).startswith(type(model).__name__ + "(")
+    with pytest.raises(AccordError, match="no setting 'unknown'"):
+        model.set_params(unknown=1)
+    assert model.clone().get_params() == params and not hasattr(model.clone(), "soft_labels_")
+    base = pytest.importorskip("sklearn.base")
+    assert type(base.clone(model)) is type(model) and base.clone(model).get_params() == params
