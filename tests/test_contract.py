@@ -238,3 +238,20 @@ def test_the_baselines_have_the_settings_habits_of_the_rater_models(name):
     assert model.clone().get_params() == params and not hasattr(model.clone(), "soft_labels_")
     base = pytest.importorskip("sklearn.base")
     assert type(base.clone(model)) is type(model) and base.clone(model).get_params() == params
+
+
+def test_the_step_and_attribute_models_refuse_a_validated_table_filtered_to_no_rows():
+    """A validated table keeps its attrs when filtered; filtered to no rows it skipped validation, and the fit failed
+    in torch or numpy ('max(): Expected reduction dim', 'zero-size array to reduction operation maximum')."""
+    from accord.datasets import ValidationError
+    from accord.datasets.steps.synthetic import make_synthetic_steps
+    from accord.datasets.synthetic_attributes import make_synthetic_attributes
+    from accord.models.first_error import FirstErrorModel
+    from accord.models.multi_attribute import MultiAttributeOrdinal
+
+    steps = make_synthetic_steps(n_problems=10, seed=0).judgments
+    with pytest.raises(ValidationError, match="table is empty"):
+        FirstErrorModel(max_iter=5).fit(steps.iloc[:0])
+    scores = make_synthetic_attributes(n_responses=10, n_raters=6, seed=0).judgments
+    with pytest.raises(ValidationError, match="table is empty"):
+        MultiAttributeOrdinal(max_iter=5).fit(scores.iloc[:0])
