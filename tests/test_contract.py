@@ -255,3 +255,22 @@ def test_the_step_and_attribute_models_refuse_a_validated_table_filtered_to_no_r
     scores = make_synthetic_attributes(n_responses=10, n_raters=6, seed=0).judgments
     with pytest.raises(ValidationError, match="table is empty"):
         MultiAttributeOrdinal(max_iter=5).fit(scores.iloc[:0])
+
+
+def test_a_first_error_fit_that_fails_keeps_the_previous_fit_whole(monkeypatch):
+    """``FirstErrorModel.fit`` stored the new table's ``encoded_`` before its VB loop: a fit that then failed (a
+    non-finite bound) left the new codes beside the previous fit's ``step_labels_`` and ``annotators_``."""
+    import accord.models.first_error as first_error
+    from accord.datasets import FitError
+    from accord.datasets.steps.synthetic import make_synthetic_steps
+
+    model = first_error.FirstErrorModel(max_iter=5).fit(make_synthetic_steps(n_problems=10, seed=0).judgments)
+    encoded = model.encoded_
+
+    def fail(*args, **kwargs):
+        raise FitError("first-error model: the evidence lower bound is not finite")
+
+    monkeypatch.setattr(first_error, "fit_polya_prior", fail)
+    with pytest.raises(FitError):
+        model.fit(make_synthetic_steps(n_problems=12, seed=1).judgments)
+    assert model.encoded_ is encoded
