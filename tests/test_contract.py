@@ -169,3 +169,108 @@ def test_the_largest_seed_runs_every_nuts_chain():
     table = make_synthetic(n_pairs=6, n_annotators=4, judgments_per_pair=2, seed=0).judgments
     model = models.DawidSkene(seed=2**32 - 1, inference="nuts", num_samples=5, num_warmup=5, num_chains=2).fit(table)
     assert np.isfinite(model.soft_labels_.probs.to_numpy()).all()
+
+
+@pytest.mark.parametrize("name", ["DawidSkene", "OneCoinDawidSkene", "HierarchicalDawidSkene", "MACE"])
+def test_a_fitted_model_deep_copies_and_the_copy_answers_alike(name):
+    """The confusion models keep their judgments as sparse CSR tensors, which torch cannot deepcopy ('Cannot access
+    storage of SparseCsrTensorImpl'): ``copy.deepcopy`` of a fitted model failed."""
+    import copy
+    import pickle
+
+    import pandas as pd
+
+    from accord.datasets.synthetic import make_synthetic
+
+    table = make_synthetic(n_pairs=30, n_annotators=6, judgments_per_pair=3, seed=0).judgments
+    model = getattr(models, name)(max_steps=10, num_samples=5).fit(table)
+    for twin in (copy.deepcopy(model), pickle.loads(pickle.dumps(model))):
+        pd.testing.assert_frame_equal(twin.soft_labels_.probs, model.soft_labels_.probs)
+        pd.testing.assert_frame_equal(twin.annotators_, model.annotators_)
+        np.testing.assert_allclose(twin.predictive_loglik(table), model.predictive_loglik(table))
+
+
+def test_a_refit_keeps_nothing_of_the_previous_fit():
+    """A Dawid-Skene fit by SVI then by VB kept the SVI fit's ``svi_`` / ``guide_``, shown as the VB fit's own."""
+    from accord.datasets.synthetic import make_synthetic
+
+    table = make_synthetic(n_pairs=30, n_annotators=6, judgments_per_pair=3, seed=0).judgments
+    model = models.DawidSkene(inference="map", max_steps=3)
+    model.fit(table)
+    model.set_params(inference="vb").fit(table)
+    fresh = models.DawidSkene(inference="vb").fit(table)
+    assert set(vars(model)) == set(vars(fresh)) and not hasattr(model, "svi_")
+
+
+def test_a_fit_that_fails_after_a_good_one_leaves_the_model_unfitted():
+    """A table that passed validation but had one class stored its codes in ``encoded_`` and then failed, leaving the
+    previous fit's ``soft_labels_`` beside the new table's codes (``annotators_`` then mixed the two)."""
+    import pandas as pd
+
+    from accord.datasets import validate
+    from accord.datasets.synthetic import make_synthetic
+
+    table = make_synthetic(n_pairs=30, n_annotators=6, judgments_per_pair=3, seed=0).judgments
+    one_class = validate(pd.DataFrame({"pair_id": ["x", "y"], "annotator": ["a", "b"], "label": ["cat", "cat"]}),
+                         form="categorical")
+    model = models.DawidSkene().fit(table)
+    with pytest.raises(AccordError, match="no other class is known"):
+        model.fit(one_class)
+    assert not hasattr(model, "encoded_") and not hasattr(model, "soft_labels_")
+    with pytest.raises(AttributeError):
+        model.annotators_
+    with pytest.raises(AccordError, match="not fitted"):
+        model.to_arviz()
+
+
+@pytest.mark.parametrize("name", ["majority", "vote-fraction"])
+def test_the_baselines_have_the_settings_habits_of_the_rater_models(name):
+    """``make_method('majority')`` and ``'vote-fraction'`` had no get_params / set_params: ``sklearn.base.clone``
+    refused them ('does not implement a get_params method') while every other method of the registry took it."""
+    from accord.aggregate.methods import make_method
+
+    model = make_method(name)
+    params = model.get_params()
+    assert params == ({"prior": 0.5} if name == "vote-fraction" else {})
+    assert model.set_params(**params).get_params() == params and repr(model).startswith(type(model).__name__ + "(")
+    with pytest.raises(AccordError, match="no setting 'unknown'"):
+        model.set_params(unknown=1)
+    assert model.clone().get_params() == params and not hasattr(model.clone(), "soft_labels_")
+    base = pytest.importorskip("sklearn.base")
+    assert type(base.clone(model)) is type(model) and base.clone(model).get_params() == params
+
+
+def test_the_step_and_attribute_models_refuse_a_validated_table_filtered_to_no_rows():
+    """A validated table keeps its attrs when filtered; filtered to no rows it skipped validation, and the fit failed
+    in torch or numpy ('max(): Expected reduction dim', 'zero-size array to reduction operation maximum')."""
+    from accord.datasets import ValidationError
+    from accord.datasets.steps.synthetic import make_synthetic_steps
+    from accord.datasets.synthetic_attributes import make_synthetic_attributes
+    from accord.models.first_error import FirstErrorModel
+    from accord.models.multi_attribute import MultiAttributeOrdinal
+
+    steps = make_synthetic_steps(n_problems=10, seed=0).judgments
+    with pytest.raises(ValidationError, match="table is empty"):
+        FirstErrorModel(max_iter=5).fit(steps.iloc[:0])
+    scores = make_synthetic_attributes(n_responses=10, n_raters=6, seed=0).judgments
+    with pytest.raises(ValidationError, match="table is empty"):
+        MultiAttributeOrdinal(max_iter=5).fit(scores.iloc[:0])
+
+
+def test_a_first_error_fit_that_fails_keeps_the_previous_fit_whole(monkeypatch):
+    """``FirstErrorModel.fit`` stored the new table's ``encoded_`` before its VB loop: a fit that then failed (a
+    non-finite bound) left the new codes beside the previous fit's ``step_labels_`` and ``annotators_``."""
+    import accord.models.first_error as first_error
+    from accord.datasets import FitError
+    from accord.datasets.steps.synthetic import make_synthetic_steps
+
+    model = first_error.FirstErrorModel(max_iter=5).fit(make_synthetic_steps(n_problems=10, seed=0).judgments)
+    encoded = model.encoded_
+
+    def fail(*args, **kwargs):
+        raise FitError("first-error model: the evidence lower bound is not finite")
+
+    monkeypatch.setattr(first_error, "fit_polya_prior", fail)
+    with pytest.raises(FitError):
+        model.fit(make_synthetic_steps(n_problems=12, seed=1).judgments)
+    assert model.encoded_ is encoded

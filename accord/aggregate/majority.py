@@ -5,11 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from accord.aggregate._settings import ConstructorSettings
 from accord.datasets import SoftLabels, encode
 from accord.datasets.schema import check_two_classes
 
 
-class MajorityVote:
+class MajorityVote(ConstructorSettings):
     """Majority vote over each pair's judgments.
 
     ``soft_labels_.probs`` is one-hot on the winning class. When several classes share the largest count (e.g. one

@@ -7,11 +7,12 @@ import numbers
 import numpy as np
 import pandas as pd
 
+from accord.aggregate._settings import ConstructorSettings
 from accord.datasets import AccordError, SoftLabels, encode
 from accord.datasets.schema import check_two_classes
 
 
-class VoteFraction:
+class VoteFraction(ConstructorSettings):
     """Vote fractions with a posterior standard deviation.
 
     ``P(class k) = n_k / n`` for a pair with ``n`` judgments, ``n_k`` of them for class ``k`` (ties are a class of

@@ -204,7 +204,7 @@ def validate_attributes(
 def encode_attributes(table: pd.DataFrame) -> AttributeCodes:
     """Integer codes of a multi-attribute table (validated first when it was not)."""
     info = table.attrs.get("accord")
-    if info is None or info.get("form") != ATTRIBUTE_FORM:
+    if info is None or info.get("form") != ATTRIBUTE_FORM or len(table) == 0:  # (filtered to no rows: the error)
         table = validate_attributes(table)
         info = table.attrs["accord"]
     item_column = ITEM_KINDS[info["item"]]

@@ -63,6 +63,13 @@ class Incidence:
     n_classes: int
     host: sp.csr_matrix | None = None  # by_item as a SciPy matrix, float64 on the CPU (None elsewhere)
 
+    def __reduce__(self) -> tuple:
+        """Pickle and ``copy.deepcopy`` (of a fitted model) by the CSR tensors' parts: torch cannot deepcopy a sparse
+        CSR tensor (it has no storage to copy), and unpickling one whole warns that CSR support is beta."""
+        parts = lambda m: (m.crow_indices(), m.col_indices(), m.values(), tuple(m.shape))  # noqa: E731
+        return (_incidence_from_parts, (parts(self.by_item), parts(self.by_cell), self.crow, self.n_items,
+                                        self.n_workers, self.n_classes, self.host))
+
     def item_product(self, table: torch.Tensor) -> torch.Tensor:
         """``by_item @ table`` (``[I, K']`` from ``[W * L, K']``), the E-step's product."""
         if self._on_host(table):
@@ -102,6 +109,13 @@ class Incidence:
             crow = torch.as_tensor(self.crow[start : stop + 1] - lo, device=self.col.device)
             block = _csr(crow, self.col[lo:hi], self.val[lo:hi], (stop - start, self.n_workers * self.n_classes))
             yield start, stop, block
+
+
+def _incidence_from_parts(by_item: tuple, by_cell: tuple, crow: np.ndarray, n_items: int, n_workers: int,
+                          n_classes: int, host: sp.csr_matrix | None) -> Incidence:
+    """The :class:`Incidence` that :meth:`Incidence.__reduce__` took apart (``col`` and ``val`` share by_item's)."""
+    item, cell = _csr(*by_item), _csr(*by_cell)
+    return Incidence(item, cell, crow, item.col_indices(), item.values(), n_items, n_workers, n_classes, host)
 
 
 def build_incidence(encoded: Encoded, device: torch.device | str = "cpu",

@@ -260,17 +260,28 @@ class RaterModel(ABC):
         fraction = getattr(self, "final_lr_fraction", 1.0)
         if isinstance(fraction, bool) or not isinstance(fraction, numbers.Real) or not 0 < fraction <= 1:
             raise AccordError(f"final_lr_fraction must be a number in (0, 1], not {fraction!r}")
-        self.encoded_ = encoded if encoded is not None else encode_with_classes(table, classes)
-        check_two_classes(self.encoded_)
-        self._cache: dict[str, Any] = {}
-        self.__dict__.pop("_sample_stats", None)
-        self._table = table if self.reads_table else None
-        self._prepare(table, self.encoded_)
-        seed_everything(self.seed)
-        self._fit(self.encoded_)
-        self.soft_labels_ = self._soft_labels()
-        self._defer("_annotator_table", "annotators_")
+        self._forget_fit()  # nothing of a previous fit (on another table) outlives this one
+        try:
+            self.encoded_ = encoded if encoded is not None else encode_with_classes(table, classes)
+            check_two_classes(self.encoded_)
+            self._cache: dict[str, Any] = {}
+            self._table = table if self.reads_table else None
+            self._prepare(table, self.encoded_)
+            seed_everything(self.seed)
+            self._fit(self.encoded_)
+            self.soft_labels_ = self._soft_labels()
+            self._defer("_annotator_table", "annotators_")
+        except BaseException:
+            # a fit that fails part-way leaves the model unfitted, not this table's codes beside the last fit's labels
+            self._forget_fit()
+            raise
         return self
+
+    def _forget_fit(self) -> None:
+        """Drop every fitted attribute and cache: all that the instance holds beyond its settings."""
+        settings = {f.name for f in fields(self)}
+        for name in [name for name in self.__dict__ if name not in settings]:
+            del self.__dict__[name]
 
     def _defer(self, method: str, *names: str) -> None:
         """The fitted attributes ``names`` are computed by ``method`` on first access (an earlier value is dropped)."""

@@ -135,7 +135,7 @@ class FirstErrorModel:
     def fit(self, judgments: pd.DataFrame) -> "FirstErrorModel":
         """Fit on a step-judgments table (see :func:`accord.datasets.steps.validate_steps`)."""
         self._check_settings()
-        self.encoded_ = encoded = encode_steps(judgments)
+        encoded = encode_steps(judgments)  # kept as encoded_ with the other fitted attributes, once the fit is done
         keep = _kept(encoded) if self.truncate_after_flag else np.ones(encoded.n_judgments, dtype=bool)
         layout = _Layout.build(encoded, keep)
         n_labels = encoded.n_labels
@@ -170,6 +170,7 @@ class FirstErrorModel:
                 converged = True
                 break
             history.append(elbo)
+        self.encoded_ = encoded
         self._theta_alpha, self._hazard_alpha, self._layout, self._q = theta_alpha, hazard_alpha, layout, q
         self.label_prior_ = pd.DataFrame(label_prior.numpy(), index=list(STATES), columns=list(encoded.label_values))
         self.hazard_prior_ = (float(hazard_prior[0, 0]), float(hazard_prior[0, 1]))
