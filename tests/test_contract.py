@@ -257,6 +257,20 @@ def test_the_step_and_attribute_models_refuse_a_validated_table_filtered_to_no_r
         MultiAttributeOrdinal(max_iter=5).fit(scores.iloc[:0])
 
 
+@pytest.mark.parametrize("method", ["dawid-skene", "mace", "bradley-terry", "majority", "vote-fraction"])
+def test_the_rater_models_refuse_a_validated_table_filtered_to_no_rows(method: str):
+    """The same for preference judgments: Dawid-Skene fitted nothing (numpy's divide warnings, a soft-label table of
+    no rows), MACE failed in torch ('index_add_(): self (Double) and source (Float)'), crowd Bradley-Terry with a
+    ZeroDivisionError."""
+    from accord.aggregate import make_method
+    from accord.datasets import ValidationError, validate
+    from accord.datasets.synthetic import make_synthetic
+
+    table = validate(make_synthetic(n_pairs=20, n_annotators=5, seed=0).judgments)
+    with pytest.raises(ValidationError, match="judgments table is empty"):
+        make_method(method).fit(table.iloc[:0])
+
+
 def test_a_first_error_fit_that_fails_keeps_the_previous_fit_whole(monkeypatch):
     """``FirstErrorModel.fit`` stored the new table's ``encoded_`` before its VB loop: a fit that then failed (a
     non-finite bound) left the new codes beside the previous fit's ``step_labels_`` and ``annotators_``."""

@@ -225,7 +225,7 @@ def validate(
 
 def encode(judgments: pd.DataFrame) -> Encoded:
     """Integer codes for a judgments table (validated first when it was not)."""
-    if "accord" not in judgments.attrs:
+    if "accord" not in judgments.attrs or len(judgments) == 0:  # a validated table filtered to no rows, too
         judgments = validate(judgments)
     info = judgments.attrs["accord"]
     form = info["form"]
