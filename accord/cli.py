@@ -1087,6 +1087,20 @@ def build_parser() -> argparse.ArgumentParser:
 REWARD_COMMANDS = ("train", "evaluate", "score", "combine", "calibrate")
 
 
+def _refuse_output_over_input(args: argparse.Namespace) -> None:
+    """An output that is one of the command's input files would be written over it: refuse before any work."""
+    inputs = [(f"--{name}", Path(value)) for name in ("input", "gold", "raters")
+              if isinstance(value := getattr(args, name, None), str) and Path(value).is_file()]
+    for name in ("output", "annotators", "pairs_output"):
+        value = getattr(args, name, None)
+        if not isinstance(value, str) or not Path(value).is_file():
+            continue
+        for flag, path in inputs:
+            if os.path.samefile(value, path):
+                raise AccordError(f"--{name.replace('_', '-')} {value}: is the {flag} file; writing it would "
+                                  "destroy the input (name another file)")
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # read when torch loads OpenMP: set before any import of it
@@ -1102,6 +1116,7 @@ def main(argv: list[str] | None = None) -> int:
 
             return reward_main(argv)
         args = build_parser().parse_args(argv)
+        _refuse_output_over_input(args)
         args.free_cores = cores
         args.argv = argv
         return int(args.func(args) or 0)

@@ -303,3 +303,20 @@ def test_a_reader_that_leaves_early_gets_no_traceback():
     proc.stdout.close()  # the reader leaves before the first line (head leaves after some): every write fails
     err = proc.stderr.read().decode()
     assert proc.wait(timeout=60) in (0, 141) and "Traceback" not in err and "BrokenPipe" not in err
+
+
+@pytest.mark.parametrize("command", [
+    ["aggregate", "--output", "{input}"],
+    ["aggregate", "--method", "dawid-skene", "--output", "{tmp}/soft.csv", "--annotators", "{input}"],
+    ["suggest", "--budget", "2", "--output", "{input}"],
+])
+def test_an_output_that_is_the_input_file_is_refused(command, tmp_path, capsys):
+    """``--output`` (or ``--annotators``) naming the --input file wrote over the judgments, exit 0."""
+    source = tmp_path / "judgments.csv"
+    GOOD.to_csv(source, index=False)
+    before = source.read_bytes()
+    argv = [part.format(input=tmp_path / "." / source.name, tmp=tmp_path) for part in command]
+    status = main([argv[0], "--input", str(source), *argv[1:]])
+    err = capsys.readouterr().err
+    assert status == 2 and err.count("\n") == 1 and "--input file" in err
+    assert source.read_bytes() == before and not (tmp_path / "soft.csv").exists()
