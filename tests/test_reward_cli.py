@@ -237,3 +237,17 @@ def test_evaluate_out_that_cannot_be_written_fails_before_evaluating(workspace, 
         assert accord_main(["evaluate", plain_model, workspace["data"], "--out", str(out)]) == 2
         err = capsys.readouterr().err.strip()
         assert len(err.splitlines()) == 1 and "--out" in err and "before evaluating" in err
+
+
+@pytest.mark.parametrize("command", ["score", "evaluate"])
+def test_an_out_that_is_the_data_file_is_refused(workspace, plain_model, tmp_path, capsys, command):
+    """``accord score M pairs.jsonl --out pairs.jsonl`` wrote the scores (evaluate: the metrics JSON) over the
+    pairs, exit 0."""
+    data = tmp_path / "pairs.jsonl"
+    data.write_bytes(Path(workspace["data"]).read_bytes())
+    before = data.read_bytes()
+    capsys.readouterr()
+    assert accord_main([command, plain_model, str(data), "--out", str(tmp_path / "." / data.name)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "--out" in err and "data file" in err, err
+    assert data.read_bytes() == before

@@ -270,9 +270,13 @@ def main(argv: list[str] | None = None, prog: str = "accord") -> int:
 
 
 def _check_sizes(args: argparse.Namespace) -> None:
-    """--batch-size and --max-length of evaluate, score, calibrate and combine (train's are the config's)."""
+    """--batch-size and --max-length of evaluate, score, calibrate and combine (train's are the config's); an --out
+    that is the data file (it would be written over)."""
     if args.command == "train":
         return
+    out = getattr(args, "out", None)
+    if out and Path(out).is_file() and args.data and Path(args.data).is_file() and os.path.samefile(out, args.data):
+        raise AccordError(f"--out {out}: is the data file; writing it would destroy the input (name another file)")
     if getattr(args, "batch_size", 1) < 1:
         raise AccordError(f"--batch-size must be at least 1, got {args.batch_size}")
     max_length = getattr(args, "max_length", None)
