@@ -251,3 +251,17 @@ def test_an_out_that_is_the_data_file_is_refused(workspace, plain_model, tmp_pat
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "--out" in err and "data file" in err, err
     assert data.read_bytes() == before
+
+
+@pytest.mark.parametrize("command", ["evaluate", "score", "calibrate"])
+def test_quiet_silences_the_bars_of_evaluate_score_and_calibrate(workspace, plain_model, tmp_path, capfd, command):
+    """Every other accord command takes --quiet; these refused it ('unrecognized arguments') and always drew bars."""
+    model = tmp_path / "model"  # calibrate writes into the model's folder
+    model.mkdir()
+    for item in Path(plain_model).iterdir():
+        (model / item.name).write_bytes(item.read_bytes())
+    capfd.readouterr()
+    assert accord_main([command, str(model), workspace["data"]]) == 0
+    assert "%|" in capfd.readouterr().err  # a tqdm bar without --quiet
+    assert accord_main([command, str(model), workspace["data"], "--quiet"]) == 0
+    assert "%|" not in capfd.readouterr().err
