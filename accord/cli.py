@@ -744,9 +744,19 @@ DEMO_METHODS = ("majority", "vote-fraction", "dawid-skene", "hierarchical-dawid-
 
 def cmd_demo(args: argparse.Namespace) -> int:
     """The whole pipeline on built-in synthetic data with known truth, ending in one comparison table."""
+    import math
     import shutil
     import tempfile
 
+    # in the flags' names and before the rater fits (the generator and RewardConfig named their fields, minutes in)
+    for flag, value, least in (("--n-pairs", args.n_pairs, 1), ("--n-annotators", args.n_annotators, 1),
+                               ("--seed", args.seed, 0), ("--reward-steps", args.reward_steps, 0),
+                               ("--reward-batch-size", args.reward_batch_size, 1),
+                               ("--freeze-layers", args.freeze_layers, 0)):
+        if value < least:
+            raise AccordError(f"{flag}: must be a whole number >= {least}, got {value}")
+    if not (math.isfinite(args.reward_learning_rate) and args.reward_learning_rate > 0):
+        raise AccordError(f"--reward-learning-rate: must be a positive number, got {args.reward_learning_rate:g}")
     if args.output_dir:
         if Path(args.output_dir).exists() and not Path(args.output_dir).is_dir():
             raise AccordError(f"--output-dir {args.output_dir}: is a file; the demo writes a folder")

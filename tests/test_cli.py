@@ -320,3 +320,17 @@ def test_an_output_that_is_the_input_file_is_refused(command, tmp_path, capsys):
     err = capsys.readouterr().err
     assert status == 2 and err.count("\n") == 1 and "--input file" in err
     assert source.read_bytes() == before and not (tmp_path / "soft.csv").exists()
+
+
+@pytest.mark.parametrize("flag", [("--n-pairs", "0"), ("--seed", "-1"), ("--reward-steps", "-1"),
+                                  ("--reward-batch-size", "0"), ("--reward-learning-rate", "nan"),
+                                  ("--freeze-layers", "-1")])
+def test_demo_bad_numbers_name_the_flag_before_anything_is_written(flag, tmp_path, capsys):
+    """They were named by field ('n_pairs', "config: 'batch_size'"), the reward ones after the rater fits had
+    written cleaned.parquet; --reward-steps -1 was taken as 0."""
+    out = tmp_path / "demo"
+    status = main(["demo", "--n-pairs", "40", "--n-annotators", "6", "--reward-steps", "1", "--backbone",
+                   str(tmp_path / "no-backbone"), "--output-dir", str(out), "--quiet", *flag])
+    err = capsys.readouterr().err
+    assert status == 2 and err.count("\n") == 1 and err.startswith(f"accord: error: {flag[0]}:"), err
+    assert not out.exists()
