@@ -996,13 +996,14 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="synthetic data -> rater models -> cleaned dataset -> reward models -> table")
     demo.add_argument("--output-dir", help="keep the cleaned dataset and the reward models here (default: a "
                                            "temporary folder, removed at the end)")
-    demo.add_argument("--n-pairs", type=int, default=3000)
-    demo.add_argument("--n-annotators", type=int, default=200)
-    demo.add_argument("--seed", type=int, default=0)
+    demo.add_argument("--n-pairs", type=int, default=3000, help="synthetic pairs (default: 3000)")
+    demo.add_argument("--n-annotators", type=int, default=200, help="synthetic annotators (default: 200)")
+    demo.add_argument("--seed", type=int, default=0, help="random seed of the data and the models (default: 0)")
     demo.add_argument("--reward-steps", type=int, default=32,
                       help="training steps of each demo reward model (0 skips the reward stage)")
     demo.add_argument("--reward-batch-size", type=int, default=16, help="pairs per reward-model step")
-    demo.add_argument("--reward-learning-rate", type=float, default=3e-4)
+    demo.add_argument("--reward-learning-rate", type=float, default=3e-4,
+                      help="learning rate of the demo reward models (default: 3e-4)")
     demo.add_argument("--freeze-layers", type=int, default=4,
                       help="lower backbone layers (with the embeddings) left untrained: cheaper CPU steps")
     demo.add_argument("--backbone", default="all-MiniLM-L6-v2", help="reward-model backbone (local path or name)")
@@ -1024,7 +1025,7 @@ def build_parser() -> argparse.ArgumentParser:
     agg.add_argument("--step-labels", choices=["ternary", "binary"],
                      help="step-judgments tables (solution_id, step, annotator, label): the declared label set, "
                           "ternary -1/0/+1 or binary 0/1 (default: inferred)")
-    agg.add_argument("--seed", type=int, default=0)
+    agg.add_argument("--seed", type=int, default=0, help="random seed of the rater model (default: 0)")
     agg.add_argument("--output", required=True,
                      help="output file: .parquet or .jsonl (a cleaned dataset when the judgments have response texts, "
                           "else soft labels), .csv or .tsv (soft labels)")
@@ -1035,7 +1036,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="fit dawid-skene or hierarchical-dawid-skene (vb) on N local processes under torchrun, "
                           "each streaming its own pairs of a Parquet --input (1: streamed in this process; "
                           "torchrun -m accord aggregate ... runs the same across machines)")
-    agg.add_argument("--quiet", action="store_true")
+    agg.add_argument("--quiet", action="store_true", help="no progress bars")
     agg.set_defaults(func=cmd_aggregate)
 
     report = sub.add_parser("report", help="the rater report: HTML page with figures, and CSV tables")
@@ -1045,10 +1046,11 @@ def build_parser() -> argparse.ArgumentParser:
                              "sections), e.g. dawid-skene,mace,majority")
     report.add_argument("--group", help="annotator column whose groups may genuinely disagree (e.g. annotator_stance)")
     report.add_argument("--limit-pairs", type=int, help="use only the first N pairs (a quick look)")
-    report.add_argument("--title", default="accord rater report")
-    report.add_argument("--seed", type=int, default=0)
-    report.add_argument("--output-dir", required=True)
-    report.add_argument("--quiet", action="store_true")
+    report.add_argument("--title", default="accord rater report", help="title of the HTML page")
+    report.add_argument("--seed", type=int, default=0, help="random seed of the rater models (default: 0)")
+    report.add_argument("--output-dir", required=True,
+                        help="folder for report.html, its figures and the CSV tables (made if missing)")
+    report.add_argument("--quiet", action="store_true", help="no progress bars")
     report.set_defaults(func=cmd_report)
 
     sug = sub.add_parser("suggest", help="where the next judgments should go: pairs (and raters) by expected "
@@ -1070,9 +1072,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="bradley-terry: also consider up to N pairs of responses to one prompt never compared")
     sug.add_argument("--inference", help="model inference: vb, map, meanfield, lowrank, nuts")
     sug.add_argument("--device", help="torch device for the model, e.g. cuda (default: cpu)")
-    sug.add_argument("--seed", type=int, default=0)
+    sug.add_argument("--seed", type=int, default=0, help="random seed of the rater model (default: 0)")
     sug.add_argument("--output", required=True, help="the batch: .csv, .tsv, .parquet or .jsonl")
-    sug.add_argument("--quiet", action="store_true")
+    sug.add_argument("--quiet", action="store_true", help="no progress bars")
     sug.set_defaults(func=cmd_suggest)
 
     for name, text in (("train", "train a reward model on a cleaned dataset (accord train -h lists its settings)"),
@@ -1089,7 +1091,7 @@ def build_parser() -> argparse.ArgumentParser:
     listing.add_argument("--data-dir", help="the folder to look in (default: $ACCORD_DATA_DIR)")
     describe = ds_sub.add_parser("describe", help="counts and label distribution of one dataset")
     describe.add_argument("name")
-    describe.add_argument("--data-dir")
+    describe.add_argument("--data-dir", help="the folder to look in (default: $ACCORD_DATA_DIR)")
     ds.set_defaults(func=cmd_datasets)
     return parser
 

@@ -334,3 +334,23 @@ def test_demo_bad_numbers_name_the_flag_before_anything_is_written(flag, tmp_pat
     err = capsys.readouterr().err
     assert status == 2 and err.count("\n") == 1 and err.startswith(f"accord: error: {flag[0]}:"), err
     assert not out.exists()
+
+
+
+def test_every_flag_of_every_command_has_help():
+    """--seed, --quiet, report's --title and --output-dir, demo's --n-pairs ... showed no text in --help."""
+    import argparse
+
+    from accord.cli import build_parser
+
+    def flags(parser, name):
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for sub_name, sub in action.choices.items():
+                    yield from flags(sub, f"{name} {sub_name}")
+            elif action.option_strings:
+                yield name, action
+
+    bare = [f"{name} {action.option_strings[0]}" for name, action in flags(build_parser(), "accord")
+            if not action.help]
+    assert bare == []
