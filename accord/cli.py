@@ -929,6 +929,10 @@ def cmd_report(args: argparse.Namespace) -> int:
     output_dir = Path(args.output_dir)
     if output_dir.exists() and not output_dir.is_dir():
         raise AccordError(f"--output-dir {output_dir}: is a file; the report is a folder")
+    for flag, value in (("--input", args.input), ("--gold", args.gold)):
+        if value and output_dir.is_dir() and output_dir.resolve() in Path(value).resolve().parents:
+            raise AccordError(f"--output-dir {output_dir}: holds the {flag} file {value}, and the report replaces "
+                              "the whole folder; name another folder")
     if args.limit_pairs is not None and args.limit_pairs < 1:
         raise AccordError(f"--limit-pairs: must be 1 or more, got {args.limit_pairs}")
     judgments = _read_input(args)

@@ -354,3 +354,24 @@ def test_every_flag_of_every_command_has_help():
     bare = [f"{name} {action.option_strings[0]}" for name, action in flags(build_parser(), "accord")
             if not action.help]
     assert bare == []
+
+
+@pytest.mark.parametrize("flag", ["--input", "--gold"])
+def test_report_output_dir_holding_the_input_is_refused(flag, tmp_path, capsys, monkeypatch):
+    """The report swaps its whole --output-dir into place: ``--output-dir .`` beside the judgments (or the gold
+    file) removed them, exit 0."""
+    work, elsewhere = tmp_path / "work", tmp_path / "elsewhere"
+    work.mkdir()
+    elsewhere.mkdir()
+    source = work / "judgments.csv"
+    GOOD.to_csv(source, index=False)
+    gold = work / "gold.csv"
+    pd.DataFrame({"pair_id": ["p1", "p2"], "gold": ["A", "B"]}).to_csv(gold, index=False)
+    shutil.copy(source if flag == "--gold" else gold, elsewhere)
+    monkeypatch.chdir(work)
+    inputs = (["--input", "judgments.csv", "--gold", str(elsewhere / "gold.csv")] if flag == "--input"
+              else ["--input", str(elsewhere / "judgments.csv"), "--gold", "gold.csv"])
+    status = main(["report", *inputs, "--output-dir", ".", "--quiet"])
+    err = capsys.readouterr().err
+    assert status == 2 and err.count("\n") == 1 and f"holds the {flag} file" in err, err
+    assert source.exists() and gold.exists() and not (work / "report.html").exists()
