@@ -97,6 +97,17 @@ def _separator(text: str | None) -> str | None:
 def _read_input(args: argparse.Namespace) -> pd.DataFrame:
     from accord.datasets.loaders import load, read_judgments
 
+    from accord.datasets.io import infer_format
+
+    # a named dataset is read as stored, and Parquet (JSON: --sep) has no delimiter or text encoding: the flag was
+    # dropped silently, or failed as "not a readable Parquet file ... unexpected keyword argument"
+    fmt = "dataset" if args.dataset else infer_format(args.input) if args.input else None
+    for flag, value, formats, kinds in (("--sep", args.sep, ("csv", "tsv"), "CSV or TSV"),
+                                        ("--encoding", args.encoding, ("csv", "tsv", "jsonl", "json"),
+                                         "CSV, TSV or JSON")):
+        if value is not None and fmt is not None and fmt not in formats:
+            what = f"--dataset {args.dataset} is read as stored" if args.dataset else f"{args.input} is {fmt}"
+            raise AccordError(f"{flag}: only for a {kinds} input file; {what}")
     if args.dataset:
         judgments = load(args.dataset, data_dir=args.data_dir)
     elif not args.input:

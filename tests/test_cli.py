@@ -375,3 +375,15 @@ def test_report_output_dir_holding_the_input_is_refused(flag, tmp_path, capsys, 
     err = capsys.readouterr().err
     assert status == 2 and err.count("\n") == 1 and f"holds the {flag} file" in err, err
     assert source.exists() and gold.exists() and not (work / "report.html").exists()
+
+
+@pytest.mark.parametrize("flag", [("--sep", ";"), ("--encoding", "latin-1")])
+def test_sep_and_encoding_with_an_input_they_do_not_apply_to_are_refused(flag, tmp_path, capsys):
+    """With a Parquet input they failed as 'not a readable Parquet file (truncated or corrupt?): TypeError ...'."""
+    source = tmp_path / "judgments.parquet"
+    GOOD.to_parquet(source)
+    output = tmp_path / "soft.csv"
+    status = main(["aggregate", "--input", str(source), *flag, "--output", str(output)])
+    err = capsys.readouterr().err
+    assert status == 2 and err.count("\n") == 1 and err.startswith(f"accord: error: {flag[0]}: only for a "), err
+    assert "corrupt" not in err and not output.exists()
