@@ -265,3 +265,16 @@ def test_quiet_silences_the_bars_of_evaluate_score_and_calibrate(workspace, plai
     assert "%|" in capfd.readouterr().err  # a tqdm bar without --quiet
     assert accord_main([command, str(model), workspace["data"], "--quiet"]) == 0
     assert "%|" not in capfd.readouterr().err
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".jsonl", ".parquet"])
+@pytest.mark.parametrize("command", ["score", "evaluate"])
+def test_an_empty_file_says_it_is_empty(workspace, plain_model, tmp_path, capsys, command, suffix):
+    """A 0-byte file read 'cannot read: No columns to parse from file' (CSV) or a Parquet/JSON parser's message,
+    where aggregate says 'the file is empty (0 bytes)'."""
+    empty = tmp_path / f"empty{suffix}"
+    empty.write_bytes(b"")
+    capsys.readouterr()
+    assert accord_main([command, plain_model, str(empty), "--quiet"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == f"accord: error: file {empty}: the file is empty (0 bytes)", err
