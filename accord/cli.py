@@ -97,6 +97,17 @@ def _separator(text: str | None) -> str | None:
 def _read_input(args: argparse.Namespace) -> pd.DataFrame:
     from accord.datasets.loaders import load, read_judgments
 
+    from accord.datasets.io import infer_format
+
+    # a named dataset is read as stored, and Parquet (JSON: --sep) has no delimiter or text encoding: the flag was
+    # dropped silently, or failed as "not a readable Parquet file ... unexpected keyword argument"
+    fmt = "dataset" if args.dataset else infer_format(args.input) if args.input else None
+    for flag, value, formats, kinds in (("--sep", args.sep, ("csv", "tsv"), "CSV or TSV"),
+                                        ("--encoding", args.encoding, ("csv", "tsv", "jsonl", "json"),
+                                         "CSV, TSV or JSON")):
+        if value is not None and fmt is not None and fmt not in formats:
+            what = f"--dataset {args.dataset} is read as stored" if args.dataset else f"{args.input} is {fmt}"
+            raise AccordError(f"{flag}: only for a {kinds} input file; {what}")
     if args.dataset:
         judgments = load(args.dataset, data_dir=args.data_dir)
     elif not args.input:
@@ -744,9 +755,19 @@ DEMO_METHODS = ("majority", "vote-fraction", "dawid-skene", "hierarchical-dawid-
 
 def cmd_demo(args: argparse.Namespace) -> int:
     """The whole pipeline on built-in synthetic data with known truth, ending in one comparison table."""
+    import math
     import shutil
     import tempfile
 
+    # in the flags' names and before the rater fits (the generator and RewardConfig named their fields, minutes in)
+    for flag, value, least in (("--n-pairs", args.n_pairs, 1), ("--n-annotators", args.n_annotators, 1),
+                               ("--seed", args.seed, 0), ("--reward-steps", args.reward_steps, 0),
+                               ("--reward-batch-size", args.reward_batch_size, 1),
+                               ("--freeze-layers", args.freeze_layers, 0)):
+        if value < least:
+            raise AccordError(f"{flag}: must be a whole number >= {least}, got {value}")
+    if not (math.isfinite(args.reward_learning_rate) and args.reward_learning_rate > 0):
+        raise AccordError(f"--reward-learning-rate: must be a positive number, got {args.reward_learning_rate:g}")
     if args.output_dir:
         if Path(args.output_dir).exists() and not Path(args.output_dir).is_dir():
             raise AccordError(f"--output-dir {args.output_dir}: is a file; the demo writes a folder")
@@ -919,6 +940,10 @@ def cmd_report(args: argparse.Namespace) -> int:
     output_dir = Path(args.output_dir)
     if output_dir.exists() and not output_dir.is_dir():
         raise AccordError(f"--output-dir {output_dir}: is a file; the report is a folder")
+    for flag, value in (("--input", args.input), ("--gold", args.gold)):
+        if value and output_dir.is_dir() and output_dir.resolve() in Path(value).resolve().parents:
+            raise AccordError(f"--output-dir {output_dir}: holds the {flag} file {value}, and the report replaces "
+                              "the whole folder; name another folder")
     if args.limit_pairs is not None and args.limit_pairs < 1:
         raise AccordError(f"--limit-pairs: must be 1 or more, got {args.limit_pairs}")
     judgments = _read_input(args)
@@ -986,13 +1011,14 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="synthetic data -> rater models -> cleaned dataset -> reward models -> table")
     demo.add_argument("--output-dir", help="keep the cleaned dataset and the reward models here (default: a "
                                            "temporary folder, removed at the end)")
-    demo.add_argument("--n-pairs", type=int, default=3000)
-    demo.add_argument("--n-annotators", type=int, default=200)
-    demo.add_argument("--seed", type=int, default=0)
+    demo.add_argument("--n-pairs", type=int, default=3000, help="synthetic pairs (default: 3000)")
+    demo.add_argument("--n-annotators", type=int, default=200, help="synthetic annotators (default: 200)")
+    demo.add_argument("--seed", type=int, default=0, help="random seed of the data and the models (default: 0)")
     demo.add_argument("--reward-steps", type=int, default=32,
                       help="training steps of each demo reward model (0 skips the reward stage)")
     demo.add_argument("--reward-batch-size", type=int, default=16, help="pairs per reward-model step")
-    demo.add_argument("--reward-learning-rate", type=float, default=3e-4)
+    demo.add_argument("--reward-learning-rate", type=float, default=3e-4,
+                      help="learning rate of the demo reward models (default: 3e-4)")
     demo.add_argument("--freeze-layers", type=int, default=4,
                       help="lower backbone layers (with the embeddings) left untrained: cheaper CPU steps")
     demo.add_argument("--backbone", default="all-MiniLM-L6-v2", help="reward-model backbone (local path or name)")
@@ -1014,7 +1040,7 @@ def build_parser() -> argparse.ArgumentParser:
     agg.add_argument("--step-labels", choices=["ternary", "binary"],
                      help="step-judgments tables (solution_id, step, annotator, label): the declared label set, "
                           "ternary -1/0/+1 or binary 0/1 (default: inferred)")
-    agg.add_argument("--seed", type=int, default=0)
+    agg.add_argument("--seed", type=int, default=0, help="random seed of the rater model (default: 0)")
     agg.add_argument("--output", required=True,
                      help="output file: .parquet or .jsonl (a cleaned dataset when the judgments have response texts, "
                           "else soft labels), .csv or .tsv (soft labels)")
@@ -1025,7 +1051,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="fit dawid-skene or hierarchical-dawid-skene (vb) on N local processes under torchrun, "
                           "each streaming its own pairs of a Parquet --input (1: streamed in this process; "
                           "torchrun -m accord aggregate ... runs the same across machines)")
-    agg.add_argument("--quiet", action="store_true")
+    agg.add_argument("--quiet", action="store_true", help="no progress bars")
     agg.set_defaults(func=cmd_aggregate)
 
     report = sub.add_parser("report", help="the rater report: HTML page with figures, and CSV tables")
@@ -1035,10 +1061,11 @@ def build_parser() -> argparse.ArgumentParser:
                              "sections), e.g. dawid-skene,mace,majority")
     report.add_argument("--group", help="annotator column whose groups may genuinely disagree (e.g. annotator_stance)")
     report.add_argument("--limit-pairs", type=int, help="use only the first N pairs (a quick look)")
-    report.add_argument("--title", default="accord rater report")
-    report.add_argument("--seed", type=int, default=0)
-    report.add_argument("--output-dir", required=True)
-    report.add_argument("--quiet", action="store_true")
+    report.add_argument("--title", default="accord rater report", help="title of the HTML page")
+    report.add_argument("--seed", type=int, default=0, help="random seed of the rater models (default: 0)")
+    report.add_argument("--output-dir", required=True,
+                        help="folder for report.html, its figures and the CSV tables (made if missing)")
+    report.add_argument("--quiet", action="store_true", help="no progress bars")
     report.set_defaults(func=cmd_report)
 
     sug = sub.add_parser("suggest", help="where the next judgments should go: pairs (and raters) by expected "
@@ -1060,9 +1087,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="bradley-terry: also consider up to N pairs of responses to one prompt never compared")
     sug.add_argument("--inference", help="model inference: vb, map, meanfield, lowrank, nuts")
     sug.add_argument("--device", help="torch device for the model, e.g. cuda (default: cpu)")
-    sug.add_argument("--seed", type=int, default=0)
+    sug.add_argument("--seed", type=int, default=0, help="random seed of the rater model (default: 0)")
     sug.add_argument("--output", required=True, help="the batch: .csv, .tsv, .parquet or .jsonl")
-    sug.add_argument("--quiet", action="store_true")
+    sug.add_argument("--quiet", action="store_true", help="no progress bars")
     sug.set_defaults(func=cmd_suggest)
 
     for name, text in (("train", "train a reward model on a cleaned dataset (accord train -h lists its settings)"),
@@ -1079,12 +1106,26 @@ def build_parser() -> argparse.ArgumentParser:
     listing.add_argument("--data-dir", help="the folder to look in (default: $ACCORD_DATA_DIR)")
     describe = ds_sub.add_parser("describe", help="counts and label distribution of one dataset")
     describe.add_argument("name")
-    describe.add_argument("--data-dir")
+    describe.add_argument("--data-dir", help="the folder to look in (default: $ACCORD_DATA_DIR)")
     ds.set_defaults(func=cmd_datasets)
     return parser
 
 
 REWARD_COMMANDS = ("train", "evaluate", "score", "combine", "calibrate")
+
+
+def _refuse_output_over_input(args: argparse.Namespace) -> None:
+    """An output that is one of the command's input files would be written over it: refuse before any work."""
+    inputs = [(f"--{name}", Path(value)) for name in ("input", "gold", "raters")
+              if isinstance(value := getattr(args, name, None), str) and Path(value).is_file()]
+    for name in ("output", "annotators", "pairs_output"):
+        value = getattr(args, name, None)
+        if not isinstance(value, str) or not Path(value).is_file():
+            continue
+        for flag, path in inputs:
+            if os.path.samefile(value, path):
+                raise AccordError(f"--{name.replace('_', '-')} {value}: is the {flag} file; writing it would "
+                                  "destroy the input (name another file)")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -1102,6 +1143,7 @@ def main(argv: list[str] | None = None) -> int:
 
             return reward_main(argv)
         args = build_parser().parse_args(argv)
+        _refuse_output_over_input(args)
         args.free_cores = cores
         args.argv = argv
         return int(args.func(args) or 0)

@@ -303,3 +303,87 @@ def test_a_reader_that_leaves_early_gets_no_traceback():
     proc.stdout.close()  # the reader leaves before the first line (head leaves after some): every write fails
     err = proc.stderr.read().decode()
     assert proc.wait(timeout=60) in (0, 141) and "Traceback" not in err and "BrokenPipe" not in err
+
+
+@pytest.mark.parametrize("command", [
+    ["aggregate", "--output", "{input}"],
+    ["aggregate", "--method", "dawid-skene", "--output", "{tmp}/soft.csv", "--annotators", "{input}"],
+    ["suggest", "--budget", "2", "--output", "{input}"],
+])
+def test_an_output_that_is_the_input_file_is_refused(command, tmp_path, capsys):
+    """``--output`` (or ``--annotators``) naming the --input file wrote over the judgments, exit 0."""
+    source = tmp_path / "judgments.csv"
+    GOOD.to_csv(source, index=False)
+    before = source.read_bytes()
+    argv = [part.format(input=tmp_path / "." / source.name, tmp=tmp_path) for part in command]
+    status = main([argv[0], "--input", str(source), *argv[1:]])
+    err = capsys.readouterr().err
+    assert status == 2 and err.count("\n") == 1 and "--input file" in err
+    assert source.read_bytes() == before and not (tmp_path / "soft.csv").exists()
+
+
+@pytest.mark.parametrize("flag", [("--n-pairs", "0"), ("--seed", "-1"), ("--reward-steps", "-1"),
+                                  ("--reward-batch-size", "0"), ("--reward-learning-rate", "nan"),
+                                  ("--freeze-layers", "-1")])
+def test_demo_bad_numbers_name_the_flag_before_anything_is_written(flag, tmp_path, capsys):
+    """They were named by field ('n_pairs', "config: 'batch_size'"), the reward ones after the rater fits had
+    written cleaned.parquet; --reward-steps -1 was taken as 0."""
+    out = tmp_path / "demo"
+    status = main(["demo", "--n-pairs", "40", "--n-annotators", "6", "--reward-steps", "1", "--backbone",
+                   str(tmp_path / "no-backbone"), "--output-dir", str(out), "--quiet", *flag])
+    err = capsys.readouterr().err
+    assert status == 2 and err.count("\n") == 1 and err.startswith(f"accord: error: {flag[0]}:"), err
+    assert not out.exists()
+
+
+
+def test_every_flag_of_every_command_has_help():
+    """--seed, --quiet, report's --title and --output-dir, demo's --n-pairs ... showed no text in --help."""
+    import argparse
+
+    from accord.cli import build_parser
+
+    def flags(parser, name):
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for sub_name, sub in action.choices.items():
+                    yield from flags(sub, f"{name} {sub_name}")
+            elif action.option_strings:
+                yield name, action
+
+    bare = [f"{name} {action.option_strings[0]}" for name, action in flags(build_parser(), "accord")
+            if not action.help]
+    assert bare == []
+
+
+@pytest.mark.parametrize("flag", ["--input", "--gold"])
+def test_report_output_dir_holding_the_input_is_refused(flag, tmp_path, capsys, monkeypatch):
+    """The report swaps its whole --output-dir into place: ``--output-dir .`` beside the judgments (or the gold
+    file) removed them, exit 0."""
+    work, elsewhere = tmp_path / "work", tmp_path / "elsewhere"
+    work.mkdir()
+    elsewhere.mkdir()
+    source = work / "judgments.csv"
+    GOOD.to_csv(source, index=False)
+    gold = work / "gold.csv"
+    pd.DataFrame({"pair_id": ["p1", "p2"], "gold": ["A", "B"]}).to_csv(gold, index=False)
+    shutil.copy(source if flag == "--gold" else gold, elsewhere)
+    monkeypatch.chdir(work)
+    inputs = (["--input", "judgments.csv", "--gold", str(elsewhere / "gold.csv")] if flag == "--input"
+              else ["--input", str(elsewhere / "judgments.csv"), "--gold", "gold.csv"])
+    status = main(["report", *inputs, "--output-dir", ".", "--quiet"])
+    err = capsys.readouterr().err
+    assert status == 2 and err.count("\n") == 1 and f"holds the {flag} file" in err, err
+    assert source.exists() and gold.exists() and not (work / "report.html").exists()
+
+
+@pytest.mark.parametrize("flag", [("--sep", ";"), ("--encoding", "latin-1")])
+def test_sep_and_encoding_with_an_input_they_do_not_apply_to_are_refused(flag, tmp_path, capsys):
+    """With a Parquet input they failed as 'not a readable Parquet file (truncated or corrupt?): TypeError ...'."""
+    source = tmp_path / "judgments.parquet"
+    GOOD.to_parquet(source)
+    output = tmp_path / "soft.csv"
+    status = main(["aggregate", "--input", str(source), *flag, "--output", str(output)])
+    err = capsys.readouterr().err
+    assert status == 2 and err.count("\n") == 1 and err.startswith(f"accord: error: {flag[0]}: only for a "), err
+    assert "corrupt" not in err and not output.exists()

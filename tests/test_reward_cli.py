@@ -237,3 +237,44 @@ def test_evaluate_out_that_cannot_be_written_fails_before_evaluating(workspace, 
         assert accord_main(["evaluate", plain_model, workspace["data"], "--out", str(out)]) == 2
         err = capsys.readouterr().err.strip()
         assert len(err.splitlines()) == 1 and "--out" in err and "before evaluating" in err
+
+
+@pytest.mark.parametrize("command", ["score", "evaluate"])
+def test_an_out_that_is_the_data_file_is_refused(workspace, plain_model, tmp_path, capsys, command):
+    """``accord score M pairs.jsonl --out pairs.jsonl`` wrote the scores (evaluate: the metrics JSON) over the
+    pairs, exit 0."""
+    data = tmp_path / "pairs.jsonl"
+    data.write_bytes(Path(workspace["data"]).read_bytes())
+    before = data.read_bytes()
+    capsys.readouterr()
+    assert accord_main([command, plain_model, str(data), "--out", str(tmp_path / "." / data.name)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "--out" in err and "data file" in err, err
+    assert data.read_bytes() == before
+
+
+@pytest.mark.parametrize("command", ["evaluate", "score", "calibrate"])
+def test_quiet_silences_the_bars_of_evaluate_score_and_calibrate(workspace, plain_model, tmp_path, capfd, command):
+    """Every other accord command takes --quiet; these refused it ('unrecognized arguments') and always drew bars."""
+    model = tmp_path / "model"  # calibrate writes into the model's folder
+    model.mkdir()
+    for item in Path(plain_model).iterdir():
+        (model / item.name).write_bytes(item.read_bytes())
+    capfd.readouterr()
+    assert accord_main([command, str(model), workspace["data"]]) == 0
+    assert "%|" in capfd.readouterr().err  # a tqdm bar without --quiet
+    assert accord_main([command, str(model), workspace["data"], "--quiet"]) == 0
+    assert "%|" not in capfd.readouterr().err
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".jsonl", ".parquet"])
+@pytest.mark.parametrize("command", ["score", "evaluate"])
+def test_an_empty_file_says_it_is_empty(workspace, plain_model, tmp_path, capsys, command, suffix):
+    """A 0-byte file read 'cannot read: No columns to parse from file' (CSV) or a Parquet/JSON parser's message,
+    where aggregate says 'the file is empty (0 bytes)'."""
+    empty = tmp_path / f"empty{suffix}"
+    empty.write_bytes(b"")
+    capsys.readouterr()
+    assert accord_main([command, plain_model, str(empty), "--quiet"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == f"accord: error: file {empty}: the file is empty (0 bytes)", err

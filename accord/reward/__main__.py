@@ -122,6 +122,7 @@ def build_parser(prog: str = "accord") -> argparse.ArgumentParser:
     ev.add_argument("--max-length", type=int, default=None, metavar="N",
                     help="tokens per sequence (default: the length the model was trained with)")
     ev.add_argument("--out", metavar="FILE", help="write the metrics as JSON here (default: print them)")
+    ev.add_argument("--quiet", action="store_true", help="no progress bars")
     sc = sub.add_parser("score", help="rewards, uncertainties and conservative rewards of responses or pairs",
                         description="Rewards of responses (a 'response' column, optionally 'prompt') or of pairs "
                                     "('chosen' and 'rejected'). A model trained with --uncertainty-head also gives "
@@ -140,6 +141,7 @@ def build_parser(prog: str = "accord") -> argparse.ArgumentParser:
                     help="tokens per sequence (default: the length the model was trained with)")
     sc.add_argument("--out", metavar="FILE",
                     help="write the scored table here (.parquet, .jsonl or .csv; default: print it)")
+    sc.add_argument("--quiet", action="store_true", help="no progress bars")
     _add_combine_parser(sub)
     cal = sub.add_parser("calibrate", help="fit a temperature on held-out pairs against their soft labels",
                          description="Fit a temperature (and with --bias a bias) on the saved model's pairwise "
@@ -154,6 +156,7 @@ def build_parser(prog: str = "accord") -> argparse.ArgumentParser:
     cal.add_argument("--batch-size", type=int, default=32, metavar="N", help="pairs per forward pass (default: 32)")
     cal.add_argument("--max-length", type=int, default=None, metavar="N",
                      help="tokens per sequence (default: the length the model was trained with)")
+    cal.add_argument("--quiet", action="store_true", help="no progress bars")
     return parser
 
 
@@ -179,6 +182,7 @@ def _add_combine_parser(sub: Any) -> None:
     co.add_argument("--hidden", type=int, default=64, metavar="N",
                     help="hidden units of the gating network (default: 64)")
     co.add_argument("--batch-size", type=int, default=32, metavar="N", help="sequences per forward pass")
+    co.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
 def _combine(args: argparse.Namespace) -> None:
@@ -214,7 +218,7 @@ def _combine(args: argparse.Namespace) -> None:
     else:
         combination = fit_combination(args.model_dir, args.data, args.method, weights=weights,
                                       decorrelate_length=args.decorrelate_length, alpha=args.alpha,
-                                      hidden=args.hidden, batch_size=args.batch_size, progress=True)
+                                      hidden=args.hidden, batch_size=args.batch_size, progress=not args.quiet)
     path = save_combination(args.model_dir, combination)
     print(combination_frame(combination).to_string(index=False))
     print(f"wrote {path} ({combination.method} combination)")
@@ -237,7 +241,7 @@ def main(argv: list[str] | None = None, prog: str = "accord") -> int:
             if args.out and (Path(args.out).is_dir() or not Path(args.out).parent.is_dir()):
                 raise AccordError(f"--out {args.out}: name a file in an existing folder (checked before evaluating)")
             metrics = evaluate(args.model_dir, args.data, batch_size=args.batch_size, max_length=args.max_length,
-                               progress=True)
+                               progress=not args.quiet)
             text = json.dumps(metrics, indent=2)
             if args.out:
                 from accord.datasets.io import atomic_path
@@ -252,7 +256,7 @@ def main(argv: list[str] | None = None, prog: str = "accord") -> int:
 
             fitted = calibrate(args.model_dir, args.data, fit_bias=args.bias, objective=args.objective,
                                batch_size=args.batch_size,
-                               max_length=args.max_length, progress=True)
+                               max_length=args.max_length, progress=not args.quiet)
             print(json.dumps(fitted, indent=2))
         else:
             _score(args)
@@ -270,9 +274,13 @@ def main(argv: list[str] | None = None, prog: str = "accord") -> int:
 
 
 def _check_sizes(args: argparse.Namespace) -> None:
-    """--batch-size and --max-length of evaluate, score, calibrate and combine (train's are the config's)."""
+    """--batch-size and --max-length of evaluate, score, calibrate and combine (train's are the config's); an --out
+    that is the data file (it would be written over)."""
     if args.command == "train":
         return
+    out = getattr(args, "out", None)
+    if out and Path(out).is_file() and args.data and Path(args.data).is_file() and os.path.samefile(out, args.data):
+        raise AccordError(f"--out {out}: is the data file; writing it would destroy the input (name another file)")
     if getattr(args, "batch_size", 1) < 1:
         raise AccordError(f"--batch-size must be at least 1, got {args.batch_size}")
     max_length = getattr(args, "max_length", None)
@@ -307,14 +315,14 @@ def _score(args: argparse.Namespace) -> None:
         check_ensemble(sum(heads), args.conservative or "sd", args.k)
         table = score_ensemble(model_dirs, args.data, conservative=args.conservative or "sd",
                                k=1.0 if args.k is None else args.k, batch_size=args.batch_size,
-                               max_length=args.max_length, progress=True)
+                               max_length=args.max_length, progress=not args.quiet)
         if args.out:
             _write_table(table, Path(args.out))
         else:
             print(table.to_string(max_colwidth=40))
         return
     table = score(args.model_dir, args.data, k=args.k, batch_size=args.batch_size, max_length=args.max_length,
-                  progress=True)
+                  progress=not args.quiet)
     if sum(heads) > 1:
         print(f"note: {args.model_dir} has {sum(heads)} ensemble heads and its reward is their mean; --conservative "
               "{sd,var,min} or --k scores them as an ensemble", file=sys.stderr)

@@ -82,6 +82,8 @@ def read_table_path(path: Path) -> pd.DataFrame:
                 raise AccordError(f"folder {path}: a DatasetDict without a 'train' split ({list(loaded)})")
             loaded = loaded["train"]
         return loaded.to_pandas()
+    if path.stat().st_size == 0:  # as the judgments readers say it (pandas: 'No columns to parse from file')
+        raise AccordError(f"file {path}: the file is empty (0 bytes)")
     suffix = path.suffix.lower()
     try:
         if suffix in (".parquet", ".pq", ".jsonl", ".ndjson", ".json"):
