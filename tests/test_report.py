@@ -35,6 +35,7 @@ def test_report_writes_html_figures_and_csvs(ukp_slice, tmp_path):
     out = tmp_path / "report"
     (out).mkdir()
     (out / "stale.txt").write_text("an older report")  # replaced as a whole, atomically
+    (out / "report.html").write_text("<html></html>")  # an earlier report: only such a folder is replaced
     assert write_report(out, ukp_slice, context, types, top_n=10) == out
 
     assert not (out / "stale.txt").exists()
@@ -236,6 +237,23 @@ def test_a_report_is_not_written_over_a_file_nor_under_one(tmp_path):
         with pytest.raises(AccordError, match="notes.txt"):
             write_report(target, table, model)
     assert notes.read_text() == "mine" and sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]
+
+
+def test_a_folder_of_other_files_is_not_replaced_but_an_earlier_report_and_an_empty_folder_are(tmp_path):
+    # the report replaces its whole folder: `--output-dir ~/data` deleted every file there
+    table, _ = _small_table()
+    model = _fit(table, "majority")[0]
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "judgments.csv").write_text("mine")
+    with pytest.raises(AccordError, match="no earlier report"):
+        write_report(data, table, model)
+    assert [p.name for p in data.iterdir()] == ["judgments.csv"]
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    write_report(empty, table, model)
+    write_report(empty, table, model)  # now an earlier report, replaced
+    assert (empty / "report.html").exists()
 
 
 def test_a_covariate_with_a_slash_in_its_name_gets_a_safe_file_name(tmp_path):

@@ -143,6 +143,11 @@ def _work_folder(target: Path) -> Path:
     would put the user's file aside and leave it there hidden), as is a place where no folder can be made."""
     if target.exists() and not target.is_dir():
         raise AccordError(f"folder {target}: is a file; the report is a folder")
+    if target.is_dir() and not (target / "report.html").exists() and any(target.iterdir()):
+        # the report replaces its folder as a whole: a folder of other files (a home folder, a data folder) would
+        # be deleted with it; an earlier report (its report.html) or an empty folder is replaced
+        raise AccordError(f"folder {target}: holds files and no earlier report (report.html), and the report "
+                          "replaces its whole folder; name a new or empty folder")
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         return Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".partial", dir=target.parent))
