@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from accord.aggregate._settings import ConstructorSettings
+from accord._settings import ConstructorSettings
 from accord.datasets import SoftLabels, encode
 from accord.datasets.schema import check_two_classes
 

@@ -7,7 +7,7 @@ import numbers
 import numpy as np
 import pandas as pd
 
-from accord.aggregate._settings import ConstructorSettings
+from accord._settings import ConstructorSettings
 from accord.datasets import AccordError, SoftLabels, encode
 from accord.datasets.schema import check_two_classes
 

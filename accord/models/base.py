@@ -52,6 +52,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from accord._settings import Settings
 from accord.datasets import AccordError, Encoded, SoftLabels, validate
 from accord.datasets.schema import check_two_classes
 from accord.models._data import encode_with_classes, shared_classes
@@ -182,7 +183,7 @@ class deferred:
 
 
 @dataclass(kw_only=True, eq=False, repr=False)
-class RaterModel(ABC):
+class RaterModel(Settings, ABC):
     """Base class of accord's Bayesian annotator models (see the module docstring for the contract).
 
     Parameters (shared by every model; each model documents its own and which ``inference`` it supports)
@@ -315,20 +316,8 @@ class RaterModel(ABC):
         return self.fit(judgments).soft_labels_.probs
 
     def get_params(self, deep: bool = True) -> dict[str, Any]:
-        """The settings, by name."""
+        """The settings, by name (``set_params`` and ``clone`` read them: :class:`accord._settings.Settings`)."""
         return {f.name: getattr(self, f.name) for f in fields(self)}
-
-    def set_params(self, **params: Any) -> "RaterModel":
-        known = self.get_params()
-        for name, value in params.items():
-            if name not in known:
-                raise AccordError(f"{type(self).__name__} has no setting '{name}'")
-            setattr(self, name, value)
-        return self
-
-    def clone(self, **overrides: Any) -> "RaterModel":
-        """An unfitted copy with the same settings (and ``overrides``)."""
-        return type(self)(**{**self.get_params(), **overrides})
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(inference={self.inference!r}, seed={self.seed})"
