@@ -860,10 +860,8 @@ def _demo_reward_models(data: Any, cleaned: dict[str, pd.DataFrame], best: str, 
         return [], 0
     from accord.reward import RewardConfig, pairwise_metrics, score, train
 
-    if args.quiet:  # transformers draws its own bars when loading and saving weights
-        from transformers.utils import logging as transformers_logging
-
-        transformers_logging.disable_progress_bar()
+    # transformers' own bars (loading and saving weights) follow `progress` inside train and score: nothing global to
+    # turn off here (that outlived the demo in the calling process)
     held_out_mask = data.held_out_prompts(0.2, args.seed)  # whole prompts: no held-out response is trained on
     test_ids = held_out_mask.index[held_out_mask.to_numpy()]
     pairs = data.judgments.drop_duplicates("pair_id").set_index("pair_id").loc[test_ids]

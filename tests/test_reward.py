@@ -593,10 +593,16 @@ def test_build_tiny_backbone_writes_without_library_bars(tmp_path, capfd):
     leaked into every benchmark that builds one), and transformers' bars are left enabled afterwards."""
     from transformers.utils import logging as transformers_logging
 
-    build_tiny_backbone(tmp_path / "llama", "llama", texts=[" ".join(WORDS)], seed=1)
-    captured = capfd.readouterr()
-    assert "Writing model shards" not in captured.err + captured.out
-    assert transformers_logging.is_progress_bar_enabled()
+    was_enabled = transformers_logging.is_progress_bar_enabled()
+    transformers_logging.enable_progress_bar()  # as a fresh process has them (an earlier test may have turned them off)
+    try:
+        build_tiny_backbone(tmp_path / "llama", "llama", texts=[" ".join(WORDS)], seed=1)
+        captured = capfd.readouterr()
+        assert "Writing model shards" not in captured.err + captured.out
+        assert transformers_logging.is_progress_bar_enabled()
+    finally:
+        if not was_enabled:
+            transformers_logging.disable_progress_bar()
 
 
 def test_evaluate_and_score_without_progress_print_no_loading_bar(backbones, tmp_path, capfd):
