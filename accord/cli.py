@@ -1114,16 +1114,11 @@ REWARD_COMMANDS = ("train", "evaluate", "score", "combine", "calibrate")
 
 def _refuse_output_over_input(args: argparse.Namespace) -> None:
     """An output that is one of the command's input files would be written over it: refuse before any work."""
-    inputs = [(f"--{name}", Path(value)) for name in ("input", "gold", "raters")
-              if isinstance(value := getattr(args, name, None), str) and Path(value).is_file()]
+    from accord.datasets.io import refuse_writing_over_inputs
+
+    inputs = {f"--{name}": getattr(args, name, None) for name in ("input", "gold", "raters")}
     for name in ("output", "annotators", "pairs_output"):
-        value = getattr(args, name, None)
-        if not isinstance(value, str) or not Path(value).is_file():
-            continue
-        for flag, path in inputs:
-            if os.path.samefile(value, path):
-                raise AccordError(f"--{name.replace('_', '-')} {value}: is the {flag} file; writing it would "
-                                  "destroy the input (name another file)")
+        refuse_writing_over_inputs(f"--{name.replace('_', '-')}", getattr(args, name, None), inputs)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from accord.datasets.errors import ValidationError
+from accord.datasets.errors import AccordError, ValidationError
 
 #: File suffix -> table format, for every file accord reads or writes.
 SUFFIX_FORMATS: dict[str, str] = {
@@ -97,3 +97,14 @@ def write_table(frame: Any, path: str | os.PathLike) -> Path:
         else:
             frame.to_parquet(tmp, index=False)
     return target
+
+
+def refuse_writing_over_inputs(output_flag: str, output: Any, inputs: dict[str, Any]) -> None:
+    """One error when the file ``output`` (given as ``output_flag``) is one of the files ``inputs`` (flag -> path): a
+    command would write over what it reads. Checked before any work; paths that are not existing files are skipped."""
+    if not isinstance(output, (str, os.PathLike)) or not Path(output).is_file():
+        return
+    for flag, path in inputs.items():
+        if isinstance(path, (str, os.PathLike)) and Path(path).is_file() and os.path.samefile(output, path):
+            raise AccordError(f"{output_flag} {output}: is the {flag} file; writing it would destroy the input (name "
+                              "another file)")

@@ -278,9 +278,9 @@ def _check_sizes(args: argparse.Namespace) -> None:
     that is the data file (it would be written over)."""
     if args.command == "train":
         return
-    out = getattr(args, "out", None)
-    if out and Path(out).is_file() and args.data and Path(args.data).is_file() and os.path.samefile(out, args.data):
-        raise AccordError(f"--out {out}: is the data file; writing it would destroy the input (name another file)")
+    from accord.datasets.io import refuse_writing_over_inputs
+
+    refuse_writing_over_inputs("--out", getattr(args, "out", None), {"data": getattr(args, "data", None)})
     if getattr(args, "batch_size", 1) < 1:
         raise AccordError(f"--batch-size must be at least 1, got {args.batch_size}")
     max_length = getattr(args, "max_length", None)
