@@ -1,6 +1,6 @@
 """Scikit-learn's settings habits (``get_params`` / ``set_params`` / ``clone``), written once for the rater models
-(dataclasses: :class:`accord.models.base.RaterModel`) and the baselines (plain classes). A light module: the
-baselines import it without torch."""
+(dataclasses: :class:`accord.models.base.RaterModel`), the step and attribute models and the baselines (plain
+classes). A light module: the baselines import it without torch."""
 
 from __future__ import annotations
 
@@ -17,11 +17,18 @@ class Settings:
         raise NotImplementedError
 
     def set_params(self, **params: Any) -> Any:
+        """Change settings, checked at once as the constructor checks them (a dataclass's ``__post_init__``
+        included): a bad value is refused here, naming the setting, not at the next fit, and leaves every setting
+        as it was."""
         known = self.get_params()
-        for name, value in params.items():
+        for name in params:
             if name not in known:
                 raise AccordError(f"{type(self).__name__} has no setting '{name}'")
-            setattr(self, name, value)
+        # the constructor is the one place the settings are checked (and normalised, e.g. a list to a tuple):
+        # building a fresh instance with the new settings runs it before this one changes
+        checked = type(self)(**{**known, **params})
+        for name in params:
+            setattr(self, name, getattr(checked, name))
         return self
 
     def clone(self, **overrides: Any) -> Any:

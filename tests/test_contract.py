@@ -288,3 +288,84 @@ def test_a_first_error_fit_that_fails_keeps_the_previous_fit_whole(monkeypatch):
     with pytest.raises(FitError):
         model.fit(make_synthetic_steps(n_problems=12, seed=1).judgments)
     assert model.encoded_ is encoded
+
+
+STEP_AND_ATTRIBUTE_MODELS = [
+    ("accord.models.first_error", "FirstErrorModel", {"seed": 3, "max_iter": 7}),
+    ("accord.models.step_dawid_skene", "StepDawidSkene", {"estimator": None}),
+    ("accord.models.multi_attribute", "MultiAttributeOrdinal", {"nodes": 5, "max_iter": 7}),
+    ("accord.aggregate.attribute_mean", "AttributeMean", {"interval": 0.8}),
+    ("accord.aggregate.steps", "StepMajorityVote", {}),
+    ("accord.aggregate.steps", "StepVoteFraction", {}),
+]
+
+
+@pytest.mark.parametrize("module, name, settings", STEP_AND_ATTRIBUTE_MODELS)
+def test_the_step_and_attribute_models_have_the_settings_habits_of_the_rater_models(module, name, settings):
+    """The step models and the attribute models had no get_params / set_params / clone: ``sklearn.base.clone``
+    refused them ('does not implement a get_params method') while the rater models and the baselines took it."""
+    import importlib
+
+    cls = getattr(importlib.import_module(module), name)
+    model = cls(**settings)
+    params = model.get_params()
+    assert {k: params[k] for k in settings} == settings
+    assert model.set_params(**settings).get_params() == params
+    with pytest.raises(AccordError, match=f"{name} has no setting 'unknown'"):
+        model.set_params(unknown=1)
+    copy = model.clone()
+    assert type(copy) is cls and copy is not model and copy.get_params() == params
+    base = pytest.importorskip("sklearn.base")
+    assert type(base.clone(model)) is cls and base.clone(model).get_params() == params
+
+
+def test_sklearn_clone_of_step_dawid_skene_copies_its_estimator():
+    """``StepDawidSkene`` wraps an unfitted Dawid-Skene; ``sklearn.base.clone`` clones it (with its settings) too."""
+    base = pytest.importorskip("sklearn.base")
+    from accord.models.step_dawid_skene import StepDawidSkene
+
+    model = StepDawidSkene(models.DawidSkene(seed=5, max_steps=9))
+    copy = base.clone(model)
+    assert copy.estimator is not model.estimator
+    assert copy.estimator.get_params() == model.estimator.get_params()
+
+
+@pytest.mark.parametrize("name, setting, value, message", [
+    ("CrowdBradleyTerry", "link", "bogus", "link must be one of"),
+    ("CrowdBradleyTerry", "ties", "bogus", "ties must be one of"),
+    ("OrdinalPreference", "latent", "bogus", "latent must be one of"),
+    ("ContextPreference", "labels", "bogus", "labels must be one of"),
+    ("ContextPreference", "utilities", "maybe", "utilities must be True, False or 'auto'"),
+    ("DebiasedBradleyTerry", "covariates", "length", "covariates must be a sequence of names"),
+    ("DebiasedBradleyTerry", "collinear_threshold", 2.0, "collinear_threshold must be"),
+])
+def test_set_params_checks_a_setting_as_the_constructor_does(name, setting, value, message):
+    """A setting the constructor (``__post_init__``) refuses was taken by ``set_params`` and refused only at the next
+    fit (or, for some, never: the fit read it as another value); it is now refused at once, naming the setting, and
+    the model keeps the settings it had."""
+    cls = getattr(models, name)
+    with pytest.raises(AccordError, match=message):
+        cls(**{setting: value})
+    model = cls()
+    before = model.get_params()
+    with pytest.raises(AccordError, match=message):
+        model.set_params(**{setting: value})
+    assert model.get_params() == before
+
+
+def test_set_params_checks_the_settings_together():
+    """Settings checked against each other are checked with all the new values: link and ties set at once pass where
+    either alone would be refused, and a later change that breaks the pair is refused."""
+    model = models.CrowdBradleyTerry(ties="davidson")
+    with pytest.raises(AccordError, match="Davidson ties have no probit form"):
+        model.set_params(link="probit")
+    assert model.link == "logit"
+    model.set_params(link="probit", ties="rao-kupper")
+    assert (model.link, model.ties) == ("probit", "rao-kupper")
+
+
+def test_set_params_normalises_a_setting_as_the_constructor_does():
+    """``RaterTypes`` keeps ``candidates`` as a tuple (a list from the constructor is turned into one, so that two
+    models with the same settings compare equal in ``get_params``); ``set_params`` kept the list."""
+    model = models.RaterTypes()
+    assert model.set_params(candidates=[1, 2]).candidates == models.RaterTypes(candidates=[1, 2]).candidates == (1, 2)

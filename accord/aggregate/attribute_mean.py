@@ -7,12 +7,13 @@ from typing import ClassVar
 import numpy as np
 import pandas as pd
 
+from accord._settings import ConstructorSettings
 from accord.datasets import AccordError, AttributeScores, encode_attributes, validate_attributes
 from accord.datasets.attribute_scores import INTERVAL
 from accord.datasets.attributes import ATTRIBUTE_FORM, is_preference_scale
 
 
-class AttributeMean:
+class AttributeMean(ConstructorSettings):
     """Each item's mean rating on each attribute, with a normal-theory standard error.
 
     The score of item ``i`` on attribute ``a`` is the mean of its ``n_ia`` ratings; its sd is ``s_a / sqrt(n_ia)``

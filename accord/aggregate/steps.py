@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from accord._settings import ConstructorSettings
 from accord.datasets import AccordError, weight_from_uncertainty
 from accord.datasets.steps import EncodedSteps, StepLabels, encode_steps, validate_steps
 
@@ -43,7 +44,7 @@ def fit_step_method(name: str, judgments: pd.DataFrame, **settings: Any) -> Any:
     return make_step_method(name, **settings).fit(judgments)
 
 
-class StepMajorityVote:
+class StepMajorityVote(ConstructorSettings):
     """Per-step majority vote: a step is wrong when more of its labels flag it than not (ties: probability 0.5).
 
     ``P(first error at t)`` follows from the step labels as if steps erred independently, so the predicted first
@@ -63,7 +64,7 @@ class StepMajorityVote:
         return self.fit(judgments).step_labels_.most_likely_first_error()
 
 
-class StepVoteFraction:
+class StepVoteFraction(ConstructorSettings):
     """Per-step vote fraction: ``P(step correct)`` = the share of its labels that do not flag it. No uncertainty."""
 
     method = "vote-fraction"

@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from accord._settings import ConstructorSettings
 from accord.datasets import AccordError, FitError
 from accord.datasets.steps import EncodedSteps, StepLabels, encode_steps
 from accord.datasets.steps.labels import position_index
@@ -24,7 +25,7 @@ _PRIOR_STEPS = 20  # Newton steps at most for the empirical prior in each VB-EM 
 
 
 @dataclass(kw_only=True, eq=False)
-class FirstErrorModel:
+class FirstErrorModel(ConstructorSettings):
     r"""First-error model for step labels, fitted by closed-form variational Bayes (VB-EM).
 
     Process supervision (Lightman et al. 2023, "Let's Verify Step by Step", PRM800K) labels each step of a solution

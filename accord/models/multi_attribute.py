@@ -15,6 +15,7 @@ import pandas as pd
 import torch
 from scipy.special import ndtr, ndtri
 
+from accord._settings import ConstructorSettings
 from accord.datasets import AccordError, FitError
 from accord.datasets.attribute_scores import INTERVAL, AttributeScores
 from accord.datasets.attributes import (
@@ -63,7 +64,7 @@ class _Data:
 
 
 @dataclass(kw_only=True, eq=False)
-class MultiAttributeOrdinal:
+class MultiAttributeOrdinal(ConstructorSettings):
     r"""Multi-attribute cumulative-probit rater model with per-rater, per-attribute leniency and noise.
 
     Every rating ``y_n`` (a level ``0..L_a-1`` of attribute ``a``'s scale) by rater ``j`` of item ``i`` (a response,

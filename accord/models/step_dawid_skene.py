@@ -7,12 +7,13 @@ import copy
 import numpy as np
 import pandas as pd
 
+from accord._settings import ConstructorSettings
 from accord.datasets import validate
 from accord.datasets.steps import StepLabels, encode_steps
 from accord.models.dawid_skene import DawidSkene
 
 
-class StepDawidSkene:
+class StepDawidSkene(ConstructorSettings):
     r"""Per-rater reliability across steps: accord's :class:`~accord.models.DawidSkene` on a (solution, step) table.
 
     Each step of each solution is an item whose true label is one of the declared step labels (-1/0/+1 or 0/1), and
