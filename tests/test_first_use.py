@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import stat
 import subprocess
 import sys
@@ -69,6 +70,25 @@ def test_writing_to_a_symbolic_link_replaces_the_file_it_points_to(tmp_path):
         tmp.write_text("new")
     assert link.is_symlink() and real.read_text() == "new"  # the link is kept and its target is current
     assert not list(real.parent.glob("*.partial"))
+
+
+@pytest.mark.parametrize("under", ["notes.txt", "notes.txt/deeper"])
+def test_writing_under_a_file_is_one_error_naming_the_output(tmp_path, under):
+    """An output under a file (``--output notes.txt/labels.csv``) ended in mkdir's FileExistsError (or
+    NotADirectoryError) traceback after the fit; it is refused before anything is written, naming the output."""
+    (tmp_path / "notes.txt").write_text("a file\n")
+    target = tmp_path / under / "labels.csv"
+    with pytest.raises(ValidationError, match=f"file {re.escape(str(target))}: cannot write it: .*notes.txt is a file"):
+        with atomic_path(target) as tmp:
+            tmp.write_text("x")
+    assert (tmp_path / "notes.txt").read_text() == "a file\n"
+
+
+def test_writing_creates_the_missing_folders_of_the_output(tmp_path):
+    target = tmp_path / "new" / "deeper" / "labels.csv"
+    with atomic_path(target) as tmp:
+        tmp.write_text("x")
+    assert target.read_text() == "x" and [p.name for p in target.parent.iterdir()] == ["labels.csv"]
 
 
 def test_write_cleaned_records_method_and_source_without_being_told(tmp_path):

@@ -226,17 +226,28 @@ def test_score_refuses_an_empty_table(workspace, plain_model, tmp_path, capsys):
 
 def test_evaluate_out_that_cannot_be_written_fails_before_evaluating(workspace, plain_model, tmp_path, capsys,
                                                                       monkeypatch):
-    """``accord evaluate --out <folder>`` evaluated everything, then failed in the writer."""
+    """``accord evaluate --out <folder>`` evaluated everything, then failed in the writer; so did an --out under a
+    file."""
     evaluate_module = sys.modules["accord.reward.evaluate"]  # the package exports a function of that name
 
     def never(*_args, **_kwargs):
         raise AssertionError("evaluated although --out cannot be written")
 
     monkeypatch.setattr(evaluate_module, "evaluate", never)
-    for out in (tmp_path, tmp_path / "missing" / "metrics.json"):
+    (tmp_path / "notes.txt").write_text("a file, not a folder\n")
+    for out in (tmp_path, tmp_path / "notes.txt" / "metrics.json"):
         assert accord_main(["evaluate", plain_model, workspace["data"], "--out", str(out)]) == 2
         err = capsys.readouterr().err.strip()
         assert len(err.splitlines()) == 1 and "--out" in err and "before evaluating" in err
+
+
+def test_evaluate_out_creates_a_missing_folder_as_the_other_commands_do(workspace, plain_model, tmp_path, capsys):
+    """``accord evaluate --out new/metrics.json`` was refused ('name a file in an existing folder') where aggregate,
+    score and train create the folder of their output."""
+    out = tmp_path / "new" / "deeper" / "metrics.json"
+    assert accord_main(["evaluate", plain_model, workspace["data"], "--out", str(out), "--quiet"]) == 0
+    assert json.loads(out.read_text()) == json.loads(capsys.readouterr().out)
+    assert [p.name for p in out.parent.iterdir()] == ["metrics.json"]  # no temporary file left beside it
 
 
 @pytest.mark.parametrize("command", ["score", "evaluate"])

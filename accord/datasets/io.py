@@ -48,6 +48,18 @@ def current_umask() -> int:
     return mask
 
 
+def check_output_path(path: str | os.PathLike) -> None:
+    """Refuse an output path that :func:`atomic_path` could not write, before any work: an existing folder, or a
+    path under a file (``notes.txt/out.csv``). Missing folders are fine: they are created when the file is written."""
+    target = Path(path)
+    if target.is_dir():
+        raise ValidationError("is a folder; name a file to write", source=str(target))
+    # the nearest part of the path that exists must be a folder (a relative path ends in '.', which exists)
+    existing = next((parent for parent in target.parents if parent.exists()), None)
+    if existing is not None and not existing.is_dir():
+        raise ValidationError(f"cannot write it: {existing} is a file, not a folder", source=str(target))
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; on success it replaces ``path`` atomically, on error it is removed.
@@ -55,17 +67,20 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     The temporary file lives in the target's folder so that the final ``os.replace`` is a rename on one file system.
     The file gets the mode a plain ``open(path, "w")`` would give it (``0o666`` less the umask): ``mkstemp`` creates
     it private (``0o600``), and the rename would otherwise carry that mode to the target. A ``path`` naming an
-    existing folder is refused before anything is written. A ``path`` that is a symbolic link is written through:
+    existing folder, or under a file, is refused before anything is written (:func:`check_output_path`); missing
+    folders are created. A ``path`` that is a symbolic link is written through:
     the file it points to is replaced and the link stays (as ``open(path, "w")`` and pandas' writers do; replacing
     the link itself would leave its target stale).
     """
     target = Path(path)
     if target.is_symlink():
         target = Path(os.path.realpath(target))
-    if target.is_dir():
-        raise ValidationError("is a folder; name a file to write", source=str(target))
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".partial", dir=target.parent)
+    check_output_path(target)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".partial", dir=target.parent)
+    except OSError as err:  # no permission, a read-only file system: one line naming the file, not a traceback
+        raise ValidationError(f"cannot write it: {err.strerror or err}", source=str(target)) from err
     os.close(fd)
     tmp = Path(tmp_name)
     try:

@@ -238,8 +238,14 @@ def main(argv: list[str] | None = None, prog: str = "accord") -> int:
         elif args.command == "evaluate":
             from accord.reward.evaluate import evaluate
 
-            if args.out and (Path(args.out).is_dir() or not Path(args.out).parent.is_dir()):
-                raise AccordError(f"--out {args.out}: name a file in an existing folder (checked before evaluating)")
+            if args.out:  # a missing folder is created, as the other commands' outputs are
+                from accord.datasets.errors import ValidationError
+                from accord.datasets.io import check_output_path
+
+                try:
+                    check_output_path(args.out)
+                except ValidationError as err:
+                    raise AccordError(f"--out {args.out}: {err.problem} (checked before evaluating)") from err
             metrics = evaluate(args.model_dir, args.data, batch_size=args.batch_size, max_length=args.max_length,
                                progress=not args.quiet)
             text = json.dumps(metrics, indent=2)
