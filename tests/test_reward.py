@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import math
 
 import numpy as np
@@ -621,3 +622,51 @@ def test_evaluate_and_score_without_progress_print_no_loading_bar(backbones, tmp
     captured = capfd.readouterr()
     assert "Loading weights" not in captured.err + captured.out
     assert np.isfinite(metrics["accuracy"]) and len(scores) == 4
+
+
+WRITERS = {
+    "csv": lambda frame, path: frame.to_csv(path, index=False),
+    "tsv": lambda frame, path: frame.to_csv(path, index=False, sep="\t"),
+    "jsonl": lambda frame, path: frame.to_json(path, orient="records", lines=True),
+    "json": lambda frame, path: frame.to_json(path, orient="records"),
+}
+
+
+@pytest.mark.parametrize("compression", [".gz", ".bz2", ".xz"])
+@pytest.mark.parametrize("fmt", list(WRITERS))
+def test_the_reward_readers_take_the_compressed_files_the_pipeline_takes(tmp_path, fmt, compression):
+    """``accord aggregate`` reads ``judgments.csv.gz``; train, evaluate and score refused every compressed file
+    ("unknown suffix '.gz'"). The pairs, a multi-attribute table and a stepwise table are each read as from the
+    uncompressed file (texts and ids as written)."""
+    from accord.reward.attributes import read_attribute_table
+    from accord.reward.evaluate import _read_frame
+    from accord.reward.steps import load_steps
+
+    pairs = random_pairs(5).assign(pair_id=["007", "8", "9", "10", "11"], chosen=["04", "NA", "None", "a", "b"])
+    attributes = pairs[["prompt", "chosen", "rejected"]].assign(p_chosen_helpful=[0.9, 0.2, 0.5, 0.7, 1.0])
+    tables = [(pairs, load_pairs), (pairs, _read_frame), (attributes, lambda path: read_attribute_table(path)[0])]
+    if fmt in ("jsonl", "json"):  # a list of steps per solution needs JSON
+        steps = pd.DataFrame({"prompt": ["q", "r"], "completions": [["a", "b", "c"], ["d"]],
+                              "labels": [[1, 1, 0], [1]]})
+        tables.append((steps, load_steps))
+    for number, (frame, read) in enumerate(tables):
+        plain, packed = tmp_path / f"t{number}.{fmt}", tmp_path / f"t{number}.{fmt}{compression}"
+        WRITERS[fmt](frame, plain)
+        WRITERS[fmt](frame, packed)  # pandas compresses by the suffix
+        expected = read(plain)
+        pd.testing.assert_frame_equal(read(packed), expected)
+    assert list(load_pairs(tmp_path / f"t0.{fmt}{compression}")["chosen"]) == ["04", "NA", "None", "a", "b"]
+
+
+def test_a_compressed_cleaned_dataset_is_checked_as_a_cleaned_one(tmp_path):
+    """A cleaned dataset the user compressed is read as a table and checked as a cleaned dataset (the cleaned
+    reader itself reads uncompressed files with their provenance)."""
+    frame = random_pairs(5)
+    write_cleaned(frame, tmp_path / "clean.jsonl")
+    packed = tmp_path / "clean.jsonl.gz"
+    packed.write_bytes(gzip.compress((tmp_path / "clean.jsonl").read_bytes()))
+    pd.testing.assert_frame_equal(load_pairs(packed), load_pairs(tmp_path / "clean.jsonl"))
+    broken = pd.read_json(tmp_path / "clean.jsonl", lines=True).assign(weight=-1.0)
+    broken.to_json(tmp_path / "broken.jsonl.gz", orient="records", lines=True)
+    with pytest.raises(AccordError, match="broken.jsonl.gz.*column 'weight'"):
+        load_pairs(tmp_path / "broken.jsonl.gz")

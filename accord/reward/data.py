@@ -25,6 +25,8 @@ import torch
 
 from accord.datasets.cleaned import CLEANED_COLUMNS, check_cleaned, read_cleaned
 from accord.datasets.errors import AccordError, ValidationError
+from accord.datasets.io import COMPRESSION_SUFFIXES, infer_format
+from accord.datasets.loaders.generic import read_table
 
 #: The columns of every table :func:`load_pairs` returns: the pairs a reward model trains or is evaluated on, with
 #: their label fields filled in (the judgments' pair-text columns are another thing).
@@ -65,9 +67,10 @@ def load_pairs(source: Any) -> pd.DataFrame:
 
 def read_table_path(path: Path) -> pd.DataFrame:
     """The table in ``path``, the one reader of the reward commands' inputs: a cleaned dataset (checked), a table
-    (``.parquet``, ``.jsonl``, ``.json``, ``.csv``, ``.tsv``; text columns read as text) or a folder written by
-    ``datasets.Dataset.save_to_disk`` (its ``train`` split for a ``DatasetDict``). Each failure is one
-    :class:`AccordError` naming the file."""
+    read as the pipeline reads one (:func:`accord.datasets.loaders.generic.read_table`: ``.parquet``, ``.jsonl``,
+    ``.json``, ``.csv``, ``.tsv``, compressed by a ``.gz``, ``.bz2``... suffix; text columns read as text) or a
+    folder written by ``datasets.Dataset.save_to_disk`` (its ``train`` split for a ``DatasetDict``). Each failure
+    is one :class:`AccordError` naming the file."""
     if not path.exists():
         raise AccordError(f"file {path}: not found")
     if path.is_dir():
@@ -82,52 +85,36 @@ def read_table_path(path: Path) -> pd.DataFrame:
                 raise AccordError(f"folder {path}: a DatasetDict without a 'train' split ({list(loaded)})")
             loaded = loaded["train"]
         return loaded.to_pandas()
-    if path.stat().st_size == 0:  # as the judgments readers say it (pandas: 'No columns to parse from file')
-        raise AccordError(f"file {path}: the file is empty (0 bytes)")
-    suffix = path.suffix.lower()
-    try:
-        if suffix in (".parquet", ".pq", ".jsonl", ".ndjson", ".json"):
-            if suffix != ".json" or _looks_like_lines(path):
-                frame = _read_cleaned_or_raw(path)
-            else:
-                frame = pd.read_json(path, dtype=False, encoding="utf-8-sig")  # ids and texts stay as written
-        elif suffix in (".csv", ".tsv"):
-            frame = _read_delimited(path, "\t" if suffix == ".tsv" else ",")
-        else:
-            raise AccordError(f"file {path}: unknown suffix '{suffix}' (use .parquet, .jsonl, .json or .csv)")
-    except AccordError:
-        raise
-    except (OSError, ValueError) as err:
-        raise AccordError(f"file {path}: cannot read: {str(err).splitlines()[0]}") from err
+    fmt = infer_format(path)
+    if fmt in ("csv", "tsv"):
+        return _read_delimited(path)
+    # JSON's own types, as written: pandas' guessing read the id "007" as 7
+    frame = read_table(path) if fmt == "parquet" else read_table(path, dtype=False)
+    if all(column in frame.columns for column in CLEANED_COLUMNS) and _cleaned_format(path, fmt):
+        return read_cleaned(path, fmt=_cleaned_format(path, fmt))
     return frame
 
 
-def _read_delimited(path: Path, sep: str) -> pd.DataFrame:
+def _read_delimited(path: Path) -> pd.DataFrame:
     """A CSV or TSV file whose text columns (:data:`TEXT_COLUMNS`) stay as written: pandas' guessing read a response
     "04" as the number 4 and "NA", "None" or "null" as a missing text; only an empty cell is missing there."""
-    frame = pd.read_csv(path, sep=sep, encoding="utf-8-sig")
+    frame = read_table(path)
     text = [column for column in frame.columns if column in TEXT_COLUMNS]
     if text:
-        frame[text] = pd.read_csv(path, sep=sep, encoding="utf-8-sig", usecols=text, dtype=str,
-                                  keep_default_na=False, na_values=[""])
+        frame[text] = read_table(path, usecols=text, dtype=str, keep_default_na=False, na_values=[""])
     return frame
 
 
-def _looks_like_lines(path: Path) -> bool:
-    with open(path, encoding="utf-8-sig") as handle:  # utf-8-sig: a byte-order mark is skipped
-        head = handle.read(1).strip()
-    return head != "["
-
-
-def _read_cleaned_or_raw(path: Path) -> pd.DataFrame:
-    """A cleaned dataset when the file has every cleaned column, else the raw table (a Hugging Face layout)."""
-    if path.suffix.lower() in (".parquet", ".pq"):
-        frame = pd.read_parquet(path)
-    else:
-        frame = pd.read_json(path, lines=True, dtype=False, encoding="utf-8-sig")
-    if all(column in frame.columns for column in CLEANED_COLUMNS):
-        return read_cleaned(path, fmt="parquet" if path.suffix.lower() in (".parquet", ".pq") else "jsonl")
-    return frame
+def _cleaned_format(path: Path, fmt: str) -> str | None:
+    """The format a cleaned dataset in ``path`` is read in (:func:`read_cleaned`): Parquet, or JSON Lines under
+    ``.jsonl`` or ``.json``; ``None`` for a file the cleaned reader does not read (compressed, a JSON array): its
+    columns are checked as those of a table (:func:`normalise_pairs`)."""
+    if path.suffix.lower() in COMPRESSION_SUFFIXES:
+        return None
+    if fmt == "json":
+        with open(path, encoding="utf-8-sig") as handle:  # utf-8-sig: a byte-order mark is skipped
+            return "jsonl" if handle.read(1).strip() != "[" else None
+    return fmt if fmt in ("parquet", "jsonl") else None
 
 
 def normalise_pairs(frame: pd.DataFrame, source: str | None = None) -> pd.DataFrame:

@@ -39,6 +39,7 @@ from scipy.special import expit
 
 from accord import metrics
 from accord.datasets.errors import AccordError, ValidationError
+from accord.datasets.io import COMPRESSION_SUFFIXES
 from accord.datasets.steps.cleaned import STEP_CLEANED_COLUMNS, check_cleaned_steps, float_list, read_cleaned_steps
 from accord.reward.data import PairCollator, PairEncoder
 from accord.reward.evaluate import _bar, _device, _read_frame, load_model, reward_stats
@@ -80,7 +81,9 @@ def load_steps(source: Any, *, need_labels: bool = True) -> pd.DataFrame:
         if not path.exists():
             raise AccordError(f"file {path}: not found")
         frame = _read_frame(path)
-        if all(column in frame.columns for column in STEP_CLEANED_COLUMNS):
+        # the cleaned reader reads an uncompressed file (and its provenance); a compressed one is checked below
+        if (all(column in frame.columns for column in STEP_CLEANED_COLUMNS)
+                and path.suffix.lower() not in COMPRESSION_SUFFIXES):
             frame = read_cleaned_steps(path)
     elif isinstance(source, pd.DataFrame):
         frame = source.reset_index(drop=True)
