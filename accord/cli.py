@@ -223,6 +223,15 @@ def _check_output(output: Path) -> None:
                           f"cleaned dataset or soft labels, .csv or .tsv for soft labels)")
 
 
+def _n_types(text: str) -> int | str:
+    """``--n-types``: a whole number >= 1 or ``auto`` (argparse reports anything else as one usage error)."""
+    if text == "auto":
+        return text
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1 or 'auto', got {text!r}")
+    return int(text)
+
+
 def _model_settings(name: str, args: argparse.Namespace) -> dict[str, Any]:
     """Settings the command line gives a rater model; the baselines take none."""
     if name in BASELINES:
@@ -269,7 +278,7 @@ def cmd_aggregate(args: argparse.Namespace) -> int:
     renamed = _mapping(args.columns) or {}
     if args.input and {"solution_id", "step"} <= {renamed.get(c, c) for c in _input_columns(Path(args.input), args)}:
         _refuse_unused(args, "a step-judgments table", "annotators", "inference", "device", "debias", "drop_ties",
-                       "pairs_output", "gold", "form", "scale")
+                       "pairs_output", "gold", "form", "scale", "n_types")
         return _aggregate_steps(args, output)
     if args.annotators:
         _check_table_output(Path(args.annotators), "--annotators")
@@ -277,7 +286,7 @@ def cmd_aggregate(args: argparse.Namespace) -> int:
     source = args.dataset or str(args.input)
     if table_info(judgments)["form"] == "attribute":
         _refuse_unused(args, "per-attribute ratings", "annotators", "inference", "device", "debias", "drop_ties",
-                       "step_labels")
+                       "step_labels", "n_types")
         return _aggregate_attributes(args, judgments, output, source)
     _refuse_unused(args, "pairwise judgments", "step_labels", "pairs_output")
     can_clean = (table_info(judgments)["form"] in ("preference", "graded")
@@ -299,6 +308,11 @@ def cmd_aggregate(args: argparse.Namespace) -> int:
     if args.method not in BASELINES:
         use_threads(torch_threads(len(judgments), args.free_cores))
     settings = _model_settings(args.method, args)
+    if args.n_types is not None:
+        if args.method != "rater-types":
+            raise AccordError(f"--n-types: only method rater-types has rater types (--method rater-types), not "
+                              f"{args.method}")
+        settings["n_types"] = args.n_types
     if args.debias:
         settings["covariates"] = tuple(args.debias)
     estimator = make_method(args.method, **settings)  # imports the model before the clock
@@ -664,7 +678,7 @@ def aggregate_across_processes(args: argparse.Namespace) -> int:
     if args.gold:
         raise AccordError("--gold is not read by a fit across processes: score the written soft labels instead")
     _refuse_unused(args, "a fit across processes (Parquet input, soft labels out)", "debias", "drop_ties",
-                   "pairs_output", "step_labels", "sep", "encoding")
+                   "pairs_output", "step_labels", "sep", "encoding", "n_types")
     if args.scale is not None:  # graded labels: the shard reader would refuse every one as not A/B/tie
         raise AccordError(f"--scale {args.scale}: a fit across processes reads preference or categorical labels, "
                           "not graded ones (fit graded judgments without --distributed)")
@@ -1032,6 +1046,9 @@ def build_parser() -> argparse.ArgumentParser:
                           "difference of the texts) or an item_* column; repeat or comma-separate for several "
                           f"(fits {DEBIAS_METHOD})")
     agg.add_argument("--inference", help="model inference: vb, map, meanfield, lowrank, nuts")
+    agg.add_argument("--n-types", type=_n_types, metavar="N",
+                     help="rater-types: the number of rater types, or 'auto' to choose among 1-4 by held-out "
+                          "likelihood (default: auto)")
     agg.add_argument("--device", help="torch device for the model, e.g. cuda (default: cpu)")
     agg.add_argument("--drop-ties", action="store_true",
                      help="cleaned dataset: leave out pairs whose most likely outcome is a tie")

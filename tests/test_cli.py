@@ -205,6 +205,7 @@ def _attribute_table(path):
 @pytest.mark.parametrize("kind, extra", [
     ("steps", ["--annotators", "ANNOTATORS"]), ("steps", ["--inference", "map"]), ("steps", ["--drop-ties"]),
     ("steps", ["--debias", "length"]), ("steps", ["--pairs-output", "PAIRS"]), ("steps", ["--form", "graded"]),
+    ("steps", ["--n-types", "2"]), ("attributes", ["--n-types", "2"]),
     ("attributes", ["--annotators", "ANNOTATORS"]), ("attributes", ["--inference", "map"]),
     ("attributes", ["--debias", "length"]), ("attributes", ["--step-labels", "binary"]),
     ("pairs", ["--step-labels", "binary"]), ("pairs", ["--pairs-output", "PAIRS"]),
@@ -387,3 +388,44 @@ def test_sep_and_encoding_with_an_input_they_do_not_apply_to_are_refused(flag, t
     err = capsys.readouterr().err
     assert status == 2 and err.count("\n") == 1 and err.startswith(f"accord: error: {flag[0]}: only for a "), err
     assert "corrupt" not in err and not output.exists()
+
+
+@pytest.mark.parametrize("n_types", ["1", "2", "auto"])
+def test_n_types_reaches_the_rater_types_model(n_types, tmp_path, capsys, monkeypatch):
+    """``accord aggregate --method rater-types`` always chose the number of types itself (n_types='auto'): the
+    command line had no way to fix it."""
+    from accord.models.rater_types import RaterTypes
+
+    fitted = []
+    real_fit = RaterTypes.fit
+    monkeypatch.setattr(RaterTypes, "fit", lambda self, table: fitted.append(self.n_types) or real_fit(self, table))
+    source, raters = tmp_path / "judgments.csv", tmp_path / "raters.csv"
+    pd.concat([GOOD.assign(pair_id=GOOD["pair_id"] + str(i)) for i in range(4)]).to_csv(source, index=False)
+    assert main(["aggregate", "--input", str(source), "--method", "rater-types", "--n-types", n_types,
+                 "--output", str(tmp_path / "soft.csv"), "--annotators", str(raters), "--quiet"]) == 0
+    assert fitted[0] == (n_types if n_types == "auto" else int(n_types))  # "auto" then fits each candidate
+    if n_types != "auto":
+        assert set(pd.read_csv(raters)["type"]) <= {f"type{t + 1}" for t in range(int(n_types))}
+
+
+@pytest.mark.parametrize("extra", [["--method", "dawid-skene", "--n-types", "2"],
+                                   ["--n-types", "2"]])  # the default method, vote-fraction
+def test_n_types_without_rater_types_is_refused(extra, tmp_path, capsys):
+    source = tmp_path / "judgments.csv"
+    GOOD.to_csv(source, index=False)
+    output = tmp_path / "soft.csv"
+    status = main(["aggregate", "--input", str(source), *extra, "--output", str(output)])
+    err = capsys.readouterr().err
+    assert status == 2 and err.count("\n") == 1 and "--n-types: only method rater-types" in err, err
+    assert not output.exists()
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "two", "1.5"])
+def test_n_types_not_a_whole_number_is_a_usage_error(value, tmp_path, capsys):
+    source = tmp_path / "judgments.csv"
+    GOOD.to_csv(source, index=False)
+    with pytest.raises(SystemExit) as stopped:
+        main(["aggregate", "--input", str(source), "--method", "rater-types", f"--n-types={value}",
+              "--output", str(tmp_path / "soft.csv")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert stopped.value.code == 2 and "argument --n-types: expected a whole number >= 1 or 'auto'" in err[-1]
