@@ -127,6 +127,10 @@ def _read_input(args: argparse.Namespace) -> pd.DataFrame:
                 raise
             raise AccordError(f"{err}; {hint}") from err
     if args.gold:
+        from accord.datasets import table_info
+
+        if table_info(judgments)["form"] == "attribute":  # gold labels are per pair (it failed with a KeyError)
+            _refuse_unused(args, "per-attribute ratings (gold labels are per pair of pairwise judgments)", "gold")
         judgments = _attach_gold(judgments, Path(args.gold), _mapping(args.columns))
     return judgments
 
@@ -477,6 +481,9 @@ def cmd_suggest(args: argparse.Namespace) -> int:
     if args.method in BASELINES:
         raise AccordError(f"--method {args.method}: a baseline has no rater model to ask; use dawid-skene, mace, "
                           "bradley-terry, ...")
+    if args.gold:  # read, checked and then ignored: the rater models fit without gold labels
+        raise AccordError("--gold: suggest does not read gold labels (the rater model is fitted on the judgments "
+                          "alone); leave it out")
     costs = _pool_costs(args.pool_costs)
     judgments = _read_input(args)
     source = args.dataset or str(args.input)

@@ -429,3 +429,33 @@ def test_n_types_not_a_whole_number_is_a_usage_error(value, tmp_path, capsys):
               "--output", str(tmp_path / "soft.csv")])
     err = capsys.readouterr().err.strip().splitlines()
     assert stopped.value.code == 2 and "argument --n-types: expected a whole number >= 1 or 'auto'" in err[-1]
+
+
+def test_gold_with_per_attribute_ratings_is_one_line(tmp_path, capsys):
+    """``accord aggregate --gold`` on per-attribute ratings (items are responses, no pair_id) ended in a KeyError
+    'pair_id' traceback; the attribute models do not read gold labels: the flag is refused in one line."""
+    source, gold = tmp_path / "ratings.csv", tmp_path / "gold.csv"
+    _attribute_table(source)
+    response = pd.read_csv(source)["response_id"].iloc[0]
+    pd.DataFrame({"pair_id": [response], "gold": [3]}).to_csv(gold, index=False)
+    output = tmp_path / "scores.parquet"
+    status = main(["aggregate", "--input", str(source), "--gold", str(gold), "--method", "attribute-mean",
+                   "--output", str(output)])
+    err = capsys.readouterr().err
+    assert status == 2 and err.count("\n") == 1 and err.startswith("accord: error: --gold: not used with "
+                                                                    "per-attribute ratings"), err
+    assert not output.exists()
+
+
+def test_suggest_refuses_gold_it_would_ignore(tmp_path, capsys):
+    """``accord suggest --gold FILE`` read and checked the gold file, then suggested the same batch as without it
+    (the rater models fit without gold labels), exit 0."""
+    source, gold = tmp_path / "judgments.csv", tmp_path / "gold.csv"
+    GOOD.to_csv(source, index=False)
+    pd.DataFrame({"pair_id": ["p1", "p2"], "gold": ["A", "B"]}).to_csv(gold, index=False)
+    output = tmp_path / "batch.csv"
+    status = main(["suggest", "--input", str(source), "--gold", str(gold), "--budget", "2", "--output", str(output),
+                   "--quiet"])
+    err = capsys.readouterr().err
+    assert status == 2 and err.count("\n") == 1 and "--gold" in err and "suggest" in err, err
+    assert not output.exists()
