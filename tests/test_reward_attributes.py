@@ -172,6 +172,39 @@ def test_combination_settings_that_give_nonsense_are_refused(make):
         make()
 
 
+@pytest.mark.parametrize("method, flag", [("gating", ["--alpha", "5"]), ("fixed", ["--alpha", "5"]),
+                                          ("fitted", ["--hidden", "8"]), ("fixed", ["--hidden", "8"])])
+def test_combine_refuses_a_setting_the_method_does_not_read(method, flag, tmp_path, capsys):
+    """``accord combine --method gating --alpha 5`` (or fitted with --hidden) fitted with the default and said
+    nothing: each setting belongs to one method."""
+    weights = ["--weights", "a=1"] if method == "fixed" else []
+    capsys.readouterr()
+    assert accord_main(["combine", str(tmp_path), str(tmp_path / "pairs.jsonl"), "--method", method, *weights,
+                        *flag, "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"{flag[0]}: only --method" in err and method in err, err
+
+
+@pytest.mark.parametrize("method, flag, setting", [("fitted", ["--alpha", "5"], {"alpha": 5.0}),
+                                                   ("gating", ["--hidden", "8"], {"hidden": 8}),
+                                                   ("fitted", [], {})])
+def test_combine_passes_the_settings_given_and_leaves_the_defaults_to_fit_combination(method, flag, setting,
+                                                                                     tmp_path, monkeypatch):
+    import accord.reward.attribute_combination as combination
+    from accord.reward.model import RewardModel
+
+    seen = {}
+
+    def fit_combination(model_dir, data, method, **kwargs):
+        seen.update(kwargs)
+        raise AccordError("stop here")
+
+    monkeypatch.setattr(RewardModel, "read_meta", staticmethod(lambda _: {"task": "attributes"}))
+    monkeypatch.setattr(combination, "fit_combination", fit_combination)
+    assert accord_main(["combine", str(tmp_path), str(tmp_path / "pairs.jsonl"), "--method", method, *flag]) == 2
+    assert {k: seen[k] for k in ("alpha", "hidden") if k in seen} == setting
+
+
 def declared(frame: pd.DataFrame) -> pd.DataFrame:
     frame.attrs["accord"] = {"scales": {"help": [0, 4]}}
     return frame

@@ -177,10 +177,11 @@ def _add_combine_parser(sub: Any) -> None:
     co.add_argument("--weights", metavar="A=W,...", help="fixed weights, e.g. helpfulness=0.3,correctness=0.74")
     co.add_argument("--decorrelate-length", action="store_true",
                     help="remove from every attribute its linear dependence on the response length (in words)")
-    co.add_argument("--alpha", type=float, default=1.0, metavar="X",
-                    help="L2 penalty of the fitted weights (default: 1)")
-    co.add_argument("--hidden", type=int, default=64, metavar="N",
-                    help="hidden units of the gating network (default: 64)")
+    # no argparse defaults: a flag the chosen method does not read is refused (fit_combination holds the defaults)
+    co.add_argument("--alpha", type=float, default=None, metavar="X",
+                    help="L2 penalty of the fitted weights (--method fitted; default: 1)")
+    co.add_argument("--hidden", type=int, default=None, metavar="N",
+                    help="hidden units of the gating network (--method gating; default: 64)")
     co.add_argument("--batch-size", type=int, default=32, metavar="N", help="sequences per forward pass")
     co.add_argument("--quiet", action="store_true", help="no progress bars")
 
@@ -194,6 +195,11 @@ def _combine(args: argparse.Namespace) -> None:
     )
     from accord.reward.model import RewardModel
 
+    # each method reads its own setting: --alpha with gating (or --hidden with fitted) was silently ignored
+    given = {"alpha": args.alpha, "hidden": args.hidden}
+    for name, method in (("alpha", "fitted"), ("hidden", "gating")):
+        if given[name] is not None and args.method != method:
+            raise AccordError(f"--{name}: only --method {method} reads it, not the {args.method} method")
     meta = RewardModel.read_meta(args.model_dir)
     if meta.get("task") != "attributes":
         raise AccordError(f"{args.model_dir}: not a multi-attribute reward model (train it with --task attributes)")
@@ -217,8 +223,9 @@ def _combine(args: argparse.Namespace) -> None:
         combination = FixedWeights(weights, meta["attributes"]["names"])
     else:
         combination = fit_combination(args.model_dir, args.data, args.method, weights=weights,
-                                      decorrelate_length=args.decorrelate_length, alpha=args.alpha,
-                                      hidden=args.hidden, batch_size=args.batch_size, progress=not args.quiet)
+                                      decorrelate_length=args.decorrelate_length, batch_size=args.batch_size,
+                                      progress=not args.quiet,
+                                      **{name: value for name, value in given.items() if value is not None})
     path = save_combination(args.model_dir, combination)
     print(combination_frame(combination).to_string(index=False))
     print(f"wrote {path} ({combination.method} combination)")
