@@ -327,6 +327,28 @@ def test_settings_of_the_steps_task_are_refused_for_another_task(setting):
         RewardConfig(model="m", **setting).validate()
 
 
+@pytest.mark.parametrize("setting, owner", [({"label_smoothing": 0.2}, "'label_smoothing' loss"),
+                                            ({"davidson_nu": 2.0}, "'davidson' loss"),
+                                            ({"margin": 1.0}, "'margin' loss"),
+                                            ({"loss": "davidson", "label_smoothing": 0.2}, "'label_smoothing' loss"),
+                                            ({"lora_r": 4}, "LoRA"), ({"lora_dropout": 0.2}, "LoRA"),
+                                            ({"lora_target_modules": "q_proj"}, "LoRA")])
+def test_a_setting_of_another_loss_or_of_lora_when_off_is_refused(setting, owner):
+    """``accord train --label-smoothing 0.2`` (the default loss is weighted_soft_bce), ``--davidson-nu`` or
+    ``--margin`` with another loss, and ``--lora-r`` without ``--lora`` trained without the setting and without a
+    word; each is refused as a step setting without the steps task is."""
+    name = next(name for name in setting if name != "loss")
+    with pytest.raises(AccordError, match=f"config: '{name}' is a setting of (the )?{owner}"):
+        RewardConfig(model="m", **setting).validate()
+
+
+@pytest.mark.parametrize("setting", [{"loss": "label_smoothing", "label_smoothing": 0.2},
+                                     {"loss": "davidson", "davidson_nu": 2.0}, {"loss": "margin", "margin": 1.0},
+                                     {"lora": True, "lora_r": 4, "lora_dropout": 0.2}, {}])
+def test_a_setting_of_the_chosen_loss_or_of_lora_when_on_is_taken(setting):
+    RewardConfig(model="m", **setting).validate()
+
+
 def test_training_data_whose_weights_are_all_zero_is_refused_before_loading(workspace, tmp_path):
     # the weighted loss was 0 at every step: a model that never moved, trained without a word
     path = write_cleaned(synthetic_pairs(16, seed=2).assign(weight=0.0), tmp_path / "zero.parquet")

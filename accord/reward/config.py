@@ -217,6 +217,21 @@ class RewardConfig:
                 if getattr(self, name) != unset:
                     raise AccordError(f"config: '{name}' is a setting of the 'steps' task, not of '{self.task}' "
                                       "(set task to 'steps')")
+        # a setting of another loss (read by name: label_smoothing, davidson_nu, margin) or of LoRA without lora
+        # would be ignored, as a step setting without the steps task would
+        from accord.reward.losses import LOSSES
+
+        defaults = {f.name: f.default for f in dataclasses.fields(self)}
+        for other in sorted(LOSSES.values(), key=lambda loss: loss.name):
+            for name in other.inputs:
+                if (name in defaults and name not in get_loss(self.loss).inputs
+                        and getattr(self, name) != defaults[name]):
+                    raise AccordError(f"config: '{name}' is a setting of the '{other.name}' loss, not of "
+                                      f"'{self.loss}' (set loss to '{other.name}')")
+        if not self.lora:
+            for name in ("lora_r", "lora_alpha", "lora_dropout", "lora_target_modules"):
+                if getattr(self, name) != defaults[name]:
+                    raise AccordError(f"config: '{name}' is a setting of LoRA, which is off (set lora)")
         if self.ensemble_heads is not None:
             if self.ensemble_heads < 2:
                 raise AccordError(f"config: an ensemble needs at least 2 reward heads (ensemble_heads "
