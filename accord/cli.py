@@ -244,6 +244,9 @@ def _model_settings(name: str, args: argparse.Namespace) -> dict[str, Any]:
     if getattr(args, "inference", None):
         settings["inference"] = args.inference
     if getattr(args, "device", None):
+        from accord.models.base import check_device
+
+        check_device(args.device, "--device")  # before the fit, in the flag's name
         settings["device"] = args.device
     return settings
 

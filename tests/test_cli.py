@@ -459,3 +459,19 @@ def test_suggest_refuses_gold_it_would_ignore(tmp_path, capsys):
     err = capsys.readouterr().err
     assert status == 2 and err.count("\n") == 1 and "--gold" in err and "suggest" in err, err
     assert not output.exists()
+
+
+@pytest.mark.parametrize("command", ["aggregate", "suggest"])
+@pytest.mark.parametrize("device", ["nope", "cuda:99"])
+def test_a_device_torch_cannot_use_is_one_line_naming_the_flag(command, device, tmp_path, capsys):
+    """``--device nope`` (or a CUDA device the machine lacks) ended in torch's RuntimeError or AssertionError
+    traceback from inside the fit, exit 1."""
+    source = tmp_path / "judgments.csv"
+    GOOD.to_csv(source, index=False)
+    output = tmp_path / "out.csv"
+    extra = ["--budget", "2"] if command == "suggest" else []
+    status = main([command, "--input", str(source), "--method", "dawid-skene", "--device", device, *extra,
+                   "--output", str(output), "--quiet"])
+    err = capsys.readouterr().err
+    assert status == 2 and err.count("\n") == 1 and err.startswith("accord: error: --device"), err
+    assert not output.exists()

@@ -369,3 +369,22 @@ def test_set_params_normalises_a_setting_as_the_constructor_does():
     models with the same settings compare equal in ``get_params``); ``set_params`` kept the list."""
     model = models.RaterTypes()
     assert model.set_params(candidates=[1, 2]).candidates == models.RaterTypes(candidates=[1, 2]).candidates == (1, 2)
+
+
+@pytest.mark.parametrize("device", ["nope", "cuda:99", "gpu", 0.5])
+@pytest.mark.parametrize("name", ["DawidSkene", "CrowdBradleyTerry", "MultiAttributeOrdinal"])
+def test_a_device_torch_cannot_use_is_one_error_naming_the_setting(name, device):
+    """A misspelt device failed deep in the fit with torch's RuntimeError ('Expected one of cpu, cuda, ... device
+    type at start of device string'), a CUDA device that the machine lacks with 'Torch not compiled with CUDA
+    enabled' (an AssertionError); both are now one AccordError naming the setting, before any work."""
+    from accord.datasets.synthetic import make_synthetic
+    from accord.datasets.synthetic_attributes import make_synthetic_attributes
+    from accord.models.multi_attribute import MultiAttributeOrdinal
+
+    if name == "MultiAttributeOrdinal":
+        model, table = MultiAttributeOrdinal(device=device), make_synthetic_attributes(6, 4, 2, seed=0).judgments
+    else:
+        model = getattr(models, name)(device=device)
+        table = make_synthetic(n_pairs=10, n_annotators=6, seed=0).judgments
+    with pytest.raises(AccordError, match="^device"):
+        model.fit(table)

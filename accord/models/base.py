@@ -130,6 +130,21 @@ def check_positive(owner: Any, *names: str, zero: bool = False) -> None:
                                   f"{' each' if isinstance(value, (tuple, list)) else ''}, not {value!r}")
 
 
+def check_device(value: Any, name: str = "device") -> None:
+    """One error unless ``value`` names a torch device this machine has: a typo ('cuda0'), or 'cuda' where torch has
+    no CUDA, failed deep in the fit with torch's traceback ('Expected one of cpu, cuda, ...', 'Torch not compiled
+    with CUDA enabled'). ``name`` is the setting (or flag) the message names."""
+    try:
+        device = torch.device(value)
+    except (RuntimeError, TypeError) as err:
+        raise AccordError(f"{name} must be a torch device such as 'cpu' or 'cuda', not {value!r}") from err
+    if device.type == "cuda" and (device.index or 0) >= torch.cuda.device_count():  # 0 where torch has no CUDA
+        raise AccordError(f"{name} {value!r}: this machine has {torch.cuda.device_count()} CUDA device(s) that torch "
+                          "can use; use 'cpu' (or another device)")
+    if device.type == "mps" and not torch.backends.mps.is_available():
+        raise AccordError(f"{name} {value!r}: torch has no MPS device here; use 'cpu'")
+
+
 def seed_everything(seed: int) -> None:
     """Seed torch, numpy and Python's ``random`` (what ``pyro.set_rng_seed`` does, without importing Pyro)."""
     torch.manual_seed(seed)
@@ -258,6 +273,7 @@ class RaterModel(Settings, ABC):
         if isinstance(self.tol, bool) or not isinstance(self.tol, numbers.Real) or not 0 <= self.tol < math.inf:
             raise AccordError(f"tol must be a finite number >= 0 (0 runs every step), not {self.tol!r}")
         check_positive(self, *(name for name in ("learning_rate", "init_scale") if hasattr(self, name)))
+        check_device(self.device)
         fraction = getattr(self, "final_lr_fraction", 1.0)
         if isinstance(fraction, bool) or not isinstance(fraction, numbers.Real) or not 0 < fraction <= 1:
             raise AccordError(f"final_lr_fraction must be a number in (0, 1], not {fraction!r}")

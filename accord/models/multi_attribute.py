@@ -25,7 +25,7 @@ from accord.datasets.attributes import (
     is_preference_scale,
     validate_attributes,
 )
-from accord.models.base import check_positive
+from accord.models.base import check_device, check_positive
 from accord.models.ordinal_probit import ordinal_probit_derivatives, ordinal_probit_loglik
 
 # Weak priors, in units of a typical rater's noise: the centre of an attribute's cut-points, the cut-point
@@ -244,6 +244,7 @@ class MultiAttributeOrdinal(ConstructorSettings):
         if not 0.0 < self.interval < 1.0:
             raise AccordError(f"interval must be in (0, 1), got {self.interval!r}")
         check_positive(self, "tol", zero=True)  # NaN (no change is below it) ran every fit to max_iter
+        check_device(self.device)
         for name in ("max_iter", "inner_steps", "nodes"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
