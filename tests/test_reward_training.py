@@ -332,19 +332,26 @@ def test_settings_of_the_steps_task_are_refused_for_another_task(setting):
                                             ({"margin": 1.0}, "'margin' loss"),
                                             ({"loss": "davidson", "label_smoothing": 0.2}, "'label_smoothing' loss"),
                                             ({"lora_r": 4}, "LoRA"), ({"lora_dropout": 0.2}, "LoRA"),
-                                            ({"lora_target_modules": "q_proj"}, "LoRA")])
+                                            ({"lora_target_modules": "q_proj"}, "LoRA"),
+                                            ({"packing": False, "packing_capacity": 512}, "packing"),
+                                            ({"task": "attributes", "share_prompt": True}, "'pairwise' task"),
+                                            ({"task": "steps", "center_rewards_coefficient": 0.01},
+                                             "'pairwise' task")])
 def test_a_setting_of_another_loss_or_of_lora_when_off_is_refused(setting, owner):
     """``accord train --label-smoothing 0.2`` (the default loss is weighted_soft_bce), ``--davidson-nu`` or
-    ``--margin`` with another loss, and ``--lora-r`` without ``--lora`` trained without the setting and without a
-    word; each is refused as a step setting without the steps task is."""
-    name = next(name for name in setting if name != "loss")
+    ``--margin`` with another loss, ``--lora-r`` without ``--lora``, ``--packing-capacity`` with ``--no-packing``, and
+    ``--share-prompt`` or ``--center-rewards-coefficient`` with a task that is not pairwise trained without the setting
+    and without a word; each is refused as a step setting without the steps task is."""
+    name = next(name for name in setting if name not in ("loss", "task", "packing"))
     with pytest.raises(AccordError, match=f"config: '{name}' is a setting of (the )?{owner}"):
         RewardConfig(model="m", **setting).validate()
 
 
 @pytest.mark.parametrize("setting", [{"loss": "label_smoothing", "label_smoothing": 0.2},
                                      {"loss": "davidson", "davidson_nu": 2.0}, {"loss": "margin", "margin": 1.0},
-                                     {"lora": True, "lora_r": 4, "lora_dropout": 0.2}, {}])
+                                     {"lora": True, "lora_r": 4, "lora_dropout": 0.2},
+                                     {"packing": True, "packing_capacity": 512},
+                                     {"share_prompt": True, "center_rewards_coefficient": 0.01}, {}])
 def test_a_setting_of_the_chosen_loss_or_of_lora_when_on_is_taken(setting):
     RewardConfig(model="m", **setting).validate()
 

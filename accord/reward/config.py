@@ -232,6 +232,14 @@ class RewardConfig:
             for name in ("lora_r", "lora_alpha", "lora_dropout", "lora_target_modules"):
                 if getattr(self, name) != defaults[name]:
                     raise AccordError(f"config: '{name}' is a setting of LoRA, which is off (set lora)")
+        if self.packing_capacity is not None and not self.packing:
+            raise AccordError("config: 'packing_capacity' is a setting of packing, which is off (set packing)")
+        from accord.reward.pairwise import PairwiseTask
+
+        if not issubclass(get_task(self.task), PairwiseTask):  # the pairwise task alone reads these
+            for name in ("share_prompt", "center_rewards_coefficient"):
+                if getattr(self, name):
+                    raise AccordError(f"config: '{name}' is a setting of the 'pairwise' task, not of '{self.task}'")
         if self.ensemble_heads is not None:
             if self.ensemble_heads < 2:
                 raise AccordError(f"config: an ensemble needs at least 2 reward heads (ensemble_heads "
