@@ -793,8 +793,13 @@ def cmd_demo(args: argparse.Namespace) -> int:
     if not (math.isfinite(args.reward_learning_rate) and args.reward_learning_rate > 0):
         raise AccordError(f"--reward-learning-rate: must be a positive number, got {args.reward_learning_rate:g}")
     if args.output_dir:
+        from accord.datasets.io import file_in_the_way
+
         if Path(args.output_dir).exists() and not Path(args.output_dir).is_dir():
             raise AccordError(f"--output-dir {args.output_dir}: is a file; the demo writes a folder")
+        if file_in_the_way(args.output_dir) is not None:  # found at the first write, after the rater fits
+            raise AccordError(f"--output-dir {args.output_dir}: cannot be made: {file_in_the_way(args.output_dir)} is "
+                              "a file, not a folder")
         return _demo(args, Path(args.output_dir), kept=True)
     scratch = Path(tempfile.mkdtemp(prefix="accord-demo-"))
     try:

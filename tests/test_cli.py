@@ -475,3 +475,16 @@ def test_a_device_torch_cannot_use_is_one_line_naming_the_flag(command, device, 
     err = capsys.readouterr().err
     assert status == 2 and err.count("\n") == 1 and err.startswith("accord: error: --device"), err
     assert not output.exists()
+
+
+def test_demo_output_dir_under_a_file_is_refused_before_the_fits(tmp_path, capsys, monkeypatch):
+    """``accord demo --output-dir notes.txt/demo`` fitted every rater model, then ended in mkdir's FileExistsError
+    traceback at the first write."""
+    import accord.cli as cli
+
+    monkeypatch.setattr(cli, "_demo", lambda *_args, **_kwargs: pytest.fail("the demo ran"))
+    (tmp_path / "notes.txt").write_text("a file\n")
+    status = main(["demo", "--output-dir", str(tmp_path / "notes.txt" / "demo"), "--n-pairs", "20",
+                   "--n-annotators", "5", "--reward-steps", "0"])
+    err = capsys.readouterr().err
+    assert status == 2 and err.count("\n") == 1 and "--output-dir" in err and "is a file, not a folder" in err, err

@@ -356,6 +356,20 @@ def test_a_setting_of_the_chosen_loss_or_of_lora_when_on_is_taken(setting):
     RewardConfig(model="m", **setting).validate()
 
 
+def test_an_output_dir_under_a_file_is_refused_before_loading(workspace, tmp_path, capsys):
+    """``accord train --output-dir notes.txt/rm`` loaded the model, tokenized and trained, then ended in mkdir's
+    NotADirectoryError traceback (exit 1); it is refused first, in one line naming output_dir."""
+    (tmp_path / "notes.txt").write_text("a file\n")
+    output = tmp_path / "notes.txt" / "rm"
+    with pytest.raises(AccordError, match=r"output_dir .*notes.txt/rm: cannot be made: .*notes.txt is a file"):
+        RewardTrainer(config(workspace, "under-a-file", model=str(tmp_path / "no-model"), output_dir=str(output)))
+    capsys.readouterr()
+    assert cli_main(["train", "--model", workspace["bert"], "--train-path", workspace["data"], "--output-dir",
+                     str(output), "--max-steps", "1", "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("accord: error: output_dir"), err
+
+
 def test_training_data_whose_weights_are_all_zero_is_refused_before_loading(workspace, tmp_path):
     # the weighted loss was 0 at every step: a model that never moved, trained without a word
     path = write_cleaned(synthetic_pairs(16, seed=2).assign(weight=0.0), tmp_path / "zero.parquet")

@@ -48,16 +48,23 @@ def current_umask() -> int:
     return mask
 
 
+def file_in_the_way(path: str | os.PathLike) -> Path | None:
+    """The file that stands where a folder above ``path`` should be (``notes.txt`` of ``notes.txt/out.csv``), or
+    ``None``: an output there cannot be made (its missing folders are created when it is written)."""
+    # the nearest part of the path that exists must be a folder (a relative path ends in '.', which exists)
+    existing = next((parent for parent in Path(path).parents if parent.exists()), None)
+    return existing if existing is not None and not existing.is_dir() else None
+
+
 def check_output_path(path: str | os.PathLike) -> None:
     """Refuse an output path that :func:`atomic_path` could not write, before any work: an existing folder, or a
     path under a file (``notes.txt/out.csv``). Missing folders are fine: they are created when the file is written."""
     target = Path(path)
     if target.is_dir():
         raise ValidationError("is a folder; name a file to write", source=str(target))
-    # the nearest part of the path that exists must be a folder (a relative path ends in '.', which exists)
-    existing = next((parent for parent in target.parents if parent.exists()), None)
-    if existing is not None and not existing.is_dir():
-        raise ValidationError(f"cannot write it: {existing} is a file, not a folder", source=str(target))
+    blocking = file_in_the_way(target)
+    if blocking is not None:
+        raise ValidationError(f"cannot write it: {blocking} is a file, not a folder", source=str(target))
 
 
 @contextlib.contextmanager
