@@ -193,6 +193,14 @@ def test_score_out_ndjson_is_json_lines(workspace, plain_model, tmp_path):
     assert len(pd.read_json(out, lines=True)) == 48
 
 
+def test_score_out_tsv_is_written_as_aggregate_writes_tables(workspace, plain_model, tmp_path):
+    # accord aggregate writes soft labels and annotator tables as .tsv; score refused it ("unknown suffix '.tsv'")
+    out = tmp_path / "scored.tsv"
+    assert accord_main(["score", plain_model, workspace["data"], "--out", str(out), "--quiet"]) == 0
+    table = pd.read_csv(out, sep="\t")
+    assert len(table) == 48 and "reward_chosen" in table.columns
+
+
 def test_score_given_a_folder_says_so(workspace, plain_model, tmp_path, capsys):
     # it read "cannot read: [Errno 21] Is a directory"
     capsys.readouterr()
