@@ -1151,6 +1151,15 @@ def _refuse_output_over_input(args: argparse.Namespace) -> None:
     inputs = {f"--{name}": getattr(args, name, None) for name in ("input", "gold", "raters")}
     for name in ("output", "annotators", "pairs_output"):
         refuse_writing_over_inputs(f"--{name.replace('_', '-')}", getattr(args, name, None), inputs)
+    # two outputs in one file: the later table replaced the earlier (--annotators over the soft labels), exit 0
+    written: dict[str, str] = {}
+    for name in ("output", "annotators", "pairs_output"):
+        path = getattr(args, name, None)
+        if isinstance(path, str):
+            flag, same = f"--{name.replace('_', '-')}", os.path.realpath(path)
+            if same in written:
+                raise AccordError(f"{flag} {path}: is also the {written[same]} file; each output needs its own file")
+            written[same] = flag
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -488,3 +488,19 @@ def test_demo_output_dir_under_a_file_is_refused_before_the_fits(tmp_path, capsy
                    "--n-annotators", "5", "--reward-steps", "0"])
     err = capsys.readouterr().err
     assert status == 2 and err.count("\n") == 1 and "--output-dir" in err and "is a file, not a folder" in err, err
+
+
+@pytest.mark.parametrize("kind, extra", [("pairs", ["--method", "dawid-skene", "--annotators", "OUT"]),
+                                         ("attributes", ["--method", "attribute-mean", "--pairs-output", "OUT"])])
+def test_two_outputs_in_one_file_are_refused(kind, extra, tmp_path, capsys, monkeypatch):
+    """``--output labels.csv --annotators ./labels.csv`` wrote the soft labels, then the annotator table over them,
+    exit 0 (likewise --pairs-output over --output): one of the two outputs was lost without a word."""
+    source = tmp_path / "judgments.csv"
+    {"attributes": _attribute_table, "pairs": lambda p: GOOD.to_csv(p, index=False)}[kind](source)
+    monkeypatch.chdir(tmp_path)
+    output = "out.parquet"
+    extra = [f"./{output}" if part == "OUT" else part for part in extra]
+    status = main(["aggregate", "--input", str(source), *extra, "--output", output, "--quiet"])
+    err = capsys.readouterr().err
+    assert status == 2 and err.count("\n") == 1 and "is also the --output file" in err, err
+    assert not (tmp_path / output).exists()
