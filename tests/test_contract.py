@@ -388,3 +388,46 @@ def test_a_device_torch_cannot_use_is_one_error_naming_the_setting(name, device)
         table = make_synthetic(n_pairs=10, n_annotators=6, seed=0).judgments
     with pytest.raises(AccordError, match="^device"):
         model.fit(table)
+
+
+@pytest.mark.parametrize("module, name", [
+    ("accord.models", "DawidSkene"), ("accord.models", "CrowdBradleyTerry"), ("accord.models", "MACE"),
+    ("accord.aggregate.majority", "MajorityVote"), ("accord.aggregate.vote_fraction", "VoteFraction"),
+    ("accord.models.first_error", "FirstErrorModel"), ("accord.models.step_dawid_skene", "StepDawidSkene"),
+    ("accord.aggregate.steps", "StepMajorityVote"), ("accord.aggregate.steps", "StepVoteFraction"),
+    ("accord.models.multi_attribute", "MultiAttributeOrdinal"), ("accord.aggregate.attribute_mean", "AttributeMean"),
+])
+def test_fit_on_records_that_are_not_a_table_is_one_validation_error(module, name):
+    """``fit([{...}, ...])`` (records, not a DataFrame) failed with "'list' object has no attribute 'attrs'" in the
+    rater models, the baselines and the step models; the validators' own error names what was given."""
+    import importlib
+
+    from accord.datasets import ValidationError
+
+    model = getattr(importlib.import_module(module), name)()
+    with pytest.raises(ValidationError, match="expected a pandas DataFrame, got list"):
+        model.fit([{"pair_id": "p", "annotator": "a", "label": "A"}])
+
+
+def test_step_dawid_skene_refuses_an_estimator_that_is_not_a_rater_model():
+    """``StepDawidSkene(estimator='dawid-skene')`` failed in the fit with "'str' object has no attribute 'fit'"."""
+    from accord.datasets.steps.synthetic import make_synthetic_steps
+    from accord.models.step_dawid_skene import StepDawidSkene
+
+    with pytest.raises(AccordError, match="estimator must be an unfitted rater model.*'dawid-skene'"):
+        StepDawidSkene(estimator="dawid-skene").fit(make_synthetic_steps(n_problems=5, seed=0).judgments)
+
+
+@pytest.mark.parametrize("interval", ["0.9", None, True, 1.0, 0.0, float("nan")])
+@pytest.mark.parametrize("module, name", [("accord.models.multi_attribute", "MultiAttributeOrdinal"),
+                                          ("accord.aggregate.attribute_mean", "AttributeMean")])
+def test_an_interval_that_is_not_a_probability_is_one_error(module, name, interval):
+    """A text interval ('0.9', as a config file may give it) failed with "'<' not supported between instances of
+    'float' and 'str'"; every value outside (0, 1) is one error naming the setting."""
+    import importlib
+
+    from accord.datasets.synthetic_attributes import make_synthetic_attributes
+
+    model = getattr(importlib.import_module(module), name)(interval=interval)
+    with pytest.raises(AccordError, match="interval must be a probability in"):
+        model.fit(make_synthetic_attributes(6, 4, 2, seed=0).judgments)

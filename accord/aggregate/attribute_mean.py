@@ -9,7 +9,7 @@ import pandas as pd
 
 from accord._settings import ConstructorSettings
 from accord.datasets import AccordError, AttributeScores, encode_attributes, validate_attributes
-from accord.datasets.attribute_scores import INTERVAL
+from accord.datasets.attribute_scores import INTERVAL, check_interval
 from accord.datasets.attributes import ATTRIBUTE_FORM, is_preference_scale
 
 
@@ -36,8 +36,7 @@ class AttributeMean(ConstructorSettings):
     def fit(self, judgments: pd.DataFrame) -> "AttributeMean":
         from scipy.special import ndtri  # deferred: scipy is slow to import
 
-        if not 0.0 < self.interval < 1.0:
-            raise AccordError(f"interval must be in (0, 1), got {self.interval!r}")
+        check_interval(self.interval)
         info = judgments.attrs.get("accord") if isinstance(judgments, pd.DataFrame) else None
         table = judgments if info and info.get("form") == ATTRIBUTE_FORM else validate_attributes(judgments)
         codes = encode_attributes(table)

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 
 from accord.datasets import AccordError, SoftLabels, validate, weight_from_uncertainty
+from accord.datasets.schema import is_validated
 
 PAIR_TEXT_COLUMNS = ("prompt", "response_a", "response_b", "response_a_id", "response_b_id")
 
@@ -39,7 +40,7 @@ def build_cleaned(
         raise AccordError(f"min_p_chosen must be a probability in [0, 1], got {min_p_chosen!r}")
     # read the table as the fit read it: a raw one may lack pair_id (made from the texts, with judgments shown the
     # other way round turned to the pair's orientation) or use crowd-kit's names
-    judgments = judgments if "accord" in judgments.attrs else validate(judgments)
+    judgments = judgments if is_validated(judgments) else validate(judgments)
     form = judgments.attrs["accord"]["form"]
     if form not in ("preference", "graded"):
         raise AccordError(f"a cleaned preference dataset needs preference or graded judgments, not {form} labels")

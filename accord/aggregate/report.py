@@ -60,6 +60,7 @@ from matplotlib.text import Text
 from accord.aggregate.pluralistic import decompose_disagreement, pluralistic_soft_labels
 from accord import metrics
 from accord.datasets import AccordError, encode, gold_labels, validate
+from accord.datasets.schema import is_validated
 
 FLAG_THRESHOLD = 0.5
 #: Rows of a soft confusion matrix with fewer expected judgments than this are drawn grey.
@@ -113,7 +114,7 @@ def write_report(
     for model in models:
         if not hasattr(model, "soft_labels_"):
             raise AccordError(f"{type(model).__name__} is not fitted: call fit(judgments) first")
-    table = judgments if "accord" in judgments.attrs else validate(judgments)
+    table = judgments if is_validated(judgments) else validate(judgments)
     target = Path(out_dir)
     work = _work_folder(target)
     umask = os.umask(0)

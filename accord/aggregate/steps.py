@@ -106,7 +106,8 @@ def build_cleaned_steps(step_labels: StepLabels, judgments: pd.DataFrame) -> pd.
     The step texts come from the judgments' ``step_text`` column and the prompt from ``prompt`` (empty when there
     is none); ``problem_id`` is carried over when the judgments have it.
     """
-    judgments = validate_steps(judgments) if "accord_steps" not in judgments.attrs else judgments
+    validated = isinstance(judgments, pd.DataFrame) and "accord_steps" in judgments.attrs
+    judgments = judgments if validated else validate_steps(judgments)
     if "step_text" not in judgments.columns:
         raise AccordError("column 'step_text': the cleaned step dataset needs the text of each step")
     steps = step_labels.steps

@@ -19,6 +19,7 @@ that A is better on that attribute.
 
 from __future__ import annotations
 
+import numbers
 from dataclasses import dataclass
 
 import numpy as np
@@ -28,6 +29,13 @@ from accord.datasets.errors import AccordError
 
 #: The central posterior interval the summaries report.
 INTERVAL = 0.9
+
+
+def check_interval(value: object) -> None:
+    """One error unless ``value`` (an ``interval`` setting) is a probability strictly between 0 and 1: a text
+    ('0.9', from a config file) failed in the comparison with a TypeError."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0.0 < value < 1.0:
+        raise AccordError(f"interval must be a probability in (0, 1), got {value!r}")
 
 
 @dataclass(frozen=True)

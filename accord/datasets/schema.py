@@ -225,7 +225,7 @@ def validate(
 
 def encode(judgments: pd.DataFrame) -> Encoded:
     """Integer codes for a judgments table (validated first when it was not)."""
-    if "accord" not in judgments.attrs or len(judgments) == 0:  # a validated table filtered to no rows, too
+    if not is_validated(judgments) or len(judgments) == 0:  # a validated table filtered to no rows, too
         judgments = validate(judgments)
     info = judgments.attrs["accord"]
     form = info["form"]
@@ -270,6 +270,12 @@ def encode(judgments: pd.DataFrame) -> Encoded:
     )
 
 
+def is_validated(judgments: Any) -> bool:
+    """Whether ``judgments`` is a table :func:`validate` returned (its checks are not repeated); anything else goes
+    through :func:`validate`, which names what is wrong (a list of records was an AttributeError on ``.attrs``)."""
+    return isinstance(judgments, pd.DataFrame) and "accord" in judgments.attrs
+
+
 def gold_labels(judgments: pd.DataFrame) -> pd.Series:
     """The gold label of each pair that has one, indexed by ``pair_id`` (empty when the table has no gold)."""
     if "gold" not in judgments.columns:
@@ -280,7 +286,7 @@ def gold_labels(judgments: pd.DataFrame) -> pd.Series:
 
 def to_crowdkit(judgments: pd.DataFrame) -> pd.DataFrame:
     """The table in crowd-kit's convention: columns ``task``, ``worker``, ``label`` (other columns kept)."""
-    table = validate(judgments) if "accord" not in judgments.attrs else judgments
+    table = validate(judgments) if not is_validated(judgments) else judgments
     out = table.rename(columns={v: k for k, v in CROWDKIT_COLUMNS.items()})
     out.attrs = {}
     return out

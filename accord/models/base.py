@@ -54,7 +54,7 @@ import torch
 
 from accord._settings import Settings
 from accord.datasets import AccordError, Encoded, SoftLabels, validate
-from accord.datasets.schema import check_two_classes
+from accord.datasets.schema import check_two_classes, is_validated
 from accord.models._data import encode_with_classes, shared_classes
 
 INFERENCE_METHODS: tuple[str, ...] = ("vb", "gibbs", "map", "meanfield", "lowrank", "nuts")
@@ -245,7 +245,7 @@ class RaterModel(Settings, ABC):
 
     def fit(self, judgments: pd.DataFrame) -> "RaterModel":
         """Learn annotator parameters and each pair's posterior from a judgments table."""
-        return self._fit_table(judgments if "accord" in judgments.attrs else validate(judgments))
+        return self._fit_table(judgments if is_validated(judgments) else validate(judgments))
 
     def fit_encoded(self, encoded: Encoded) -> "RaterModel":
         """Fit on an already-encoded judgments table (without the table's optional columns)."""

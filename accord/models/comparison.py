@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from accord.datasets import AccordError, Encoded, encode, validate
+from accord.datasets.schema import is_validated
 from accord.models._data import with_attrs
 from accord.models.base import RaterModel
 
@@ -52,7 +53,7 @@ def compare(models: Sequence[RaterModel], judgments: pd.DataFrame, *, k: int = 5
         raise AccordError(f"k must be a whole number (below 2 skips the held-out part), not {k!r}")
     for position, model in enumerate(models):
         _check_rater_model(model, f"model {position}")
-    table = judgments if "accord" in judgments.attrs else validate(judgments)
+    table = judgments if is_validated(judgments) else validate(judgments)
     encoded = encode(table)
     labels = _names(models, names)
 
@@ -119,7 +120,7 @@ def heldout_loglik(model: RaterModel | Callable[[], RaterModel], judgments: pd.D
     # fewer than two folds has no training part (and 0 or fewer no fold at all: np.empty's memory came back)
     if not _whole(folds) or folds < 2:
         raise AccordError(f"folds must be a whole number >= 2, not {folds!r}")
-    table = judgments if "accord" in judgments.attrs else validate(judgments)
+    table = judgments if is_validated(judgments) else validate(judgments)
     n = len(table)
     if n < folds:
         raise AccordError(f"{n} judgments cannot be split into {folds} folds")

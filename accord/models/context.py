@@ -100,6 +100,7 @@ import pyro.distributions as dist
 import torch
 
 from accord.datasets import AccordError, Encoded, validate
+from accord.datasets.schema import is_validated
 from accord.models.base import PyroRaterModel, interval_columns, summarize_draws
 from accord.models.confusion import label_codes
 from accord.models.pyro_fit import fit_pyro
@@ -1063,7 +1064,7 @@ class ContextPreference(PyroRaterModel):
         distribution in every posterior draw (``log mean_s p(y | theta_s)``), so held-out data is scored honestly.
         """
         self._check_fitted()
-        table = judgments if "accord" in judgments.attrs else validate(judgments)
+        table = judgments if is_validated(judgments) else validate(judgments)
         encoded, design, data = self.encoded_, self.design_, self.data_
         labels = label_codes(encoded, table)
         item_codes = encoded.item_index.get_indexer(table["pair_id"])

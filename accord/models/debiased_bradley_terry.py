@@ -84,6 +84,7 @@ import torch
 from pyro import poutine
 
 from accord.datasets import AccordError, Encoded, validate
+from accord.datasets.schema import is_validated
 from accord.models.adaptive_shrinkage import SparseEffects, adaptive_shrinkage, effect_grid
 from accord.models.base import check_positive, mean_and_interval
 from accord.models.bradley_terry import CrowdBradleyTerry
@@ -327,7 +328,7 @@ class DebiasedBradleyTerry(CrowdBradleyTerry):
         """As crowd Bradley-Terry's, with each held-out judgment's covariates read from ``judgments`` (a new rater's
         pull is drawn from a normal with the population scale)."""
         self._check_fitted()
-        table = judgments if "accord" in judgments.attrs else validate(
+        table = judgments if is_validated(judgments) else validate(
             judgments, form=self.encoded_.form, scale=self.encoded_.scale)
         fitted = self._judgment_x
         self._judgment_x = self._scaled(table)

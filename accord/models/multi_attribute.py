@@ -17,7 +17,7 @@ from scipy.special import ndtr, ndtri
 
 from accord._settings import ConstructorSettings
 from accord.datasets import AccordError, FitError
-from accord.datasets.attribute_scores import INTERVAL, AttributeScores
+from accord.datasets.attribute_scores import INTERVAL, AttributeScores, check_interval
 from accord.datasets.attributes import (
     ATTRIBUTE_FORM,
     AttributeCodes,
@@ -241,8 +241,7 @@ class MultiAttributeOrdinal(ConstructorSettings):
         return watched
 
     def _check_settings(self) -> None:
-        if not 0.0 < self.interval < 1.0:
-            raise AccordError(f"interval must be in (0, 1), got {self.interval!r}")
+        check_interval(self.interval)
         check_positive(self, "tol", zero=True)  # NaN (no change is below it) ran every fit to max_iter
         check_device(self.device)
         for name in ("max_iter", "inner_steps", "nodes"):

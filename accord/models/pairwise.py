@@ -28,6 +28,7 @@ import torch
 import torch.nn.functional as F
 
 from accord.datasets import AccordError, Encoded, FitError, ValidationError, encode, validate
+from accord.datasets.schema import is_validated
 from accord.models.base import PyroRaterModel, concat_summaries, interval_columns, mean_and_interval, summarize_draws
 from accord.models.pyro_fit import fit_pyro
 
@@ -671,7 +672,7 @@ class PairwiseUtilityModel(PyroRaterModel):
         judgment by a new rater or about a new response should be scored against.
         """
         self._check_fitted()
-        table = judgments if "accord" in judgments.attrs else validate(
+        table = judgments if is_validated(judgments) else validate(
             judgments, form=self.encoded_.form, scale=self.encoded_.scale
         )
         labels, _ = self._labels_for_model(self._recode(encode(table)))

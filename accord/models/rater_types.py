@@ -63,6 +63,7 @@ import pyro.distributions as dist
 import torch
 
 from accord.datasets import AccordError, Encoded, validate
+from accord.datasets.schema import is_validated
 from accord.models._data import with_attrs
 from accord.models.base import PyroRaterModel, interval_columns, summarize_draws
 from accord.models.confusion import label_codes
@@ -370,7 +371,7 @@ class RaterTypes(PyroRaterModel):
         typical honesty; unseen pairs get the population's prior (log-odds 0).
         """
         self._check_fitted()
-        table = judgments if "accord" in judgments.attrs else validate(judgments)
+        table = judgments if is_validated(judgments) else validate(judgments)
         encoded, data = self.encoded_, self.data_
         device = self._torch_device
         y = torch.as_tensor(label_codes(encoded, table), device=device)

@@ -8,8 +8,9 @@ import numpy as np
 import pandas as pd
 
 from accord._settings import ConstructorSettings
-from accord.datasets import validate
+from accord.datasets import AccordError, validate
 from accord.datasets.steps import StepLabels, encode_steps
+from accord.models.base import RaterModel
 from accord.models.dawid_skene import DawidSkene
 
 
@@ -51,6 +52,9 @@ class StepDawidSkene(ConstructorSettings):
 
     def fit(self, judgments: pd.DataFrame) -> "StepDawidSkene":
         """Fit on a step-judgments table (see :func:`accord.datasets.steps.validate_steps`)."""
+        if self.estimator is not None and not isinstance(self.estimator, RaterModel):
+            raise AccordError(f"StepDawidSkene: estimator must be an unfitted rater model such as DawidSkene(), not "
+                              f"{self.estimator!r}")  # it failed as "'str' object has no attribute 'fit'"
         encoded = encode_steps(judgments)
         values = list(encoded.label_values)
         items = pd.DataFrame({

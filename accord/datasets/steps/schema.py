@@ -195,7 +195,8 @@ def step_label_set(judgments: pd.DataFrame) -> str:
 
 def encode_steps(judgments: pd.DataFrame) -> EncodedSteps:
     """Integer codes for a step-judgments table (validated first when it was not)."""
-    if ATTRS_KEY not in judgments.attrs or len(judgments) == 0:  # a validated table filtered to no rows keeps its
+    if (not isinstance(judgments, pd.DataFrame) or ATTRS_KEY not in judgments.attrs  # validate_steps names it
+            or len(judgments) == 0):  # a validated table filtered to no rows keeps its
         judgments = validate_steps(judgments)  # attrs: validating again names the problem before torch trips on it
     label_set = judgments.attrs[ATTRS_KEY]["labels"]
     solutions, solution_index = pd.factorize(judgments["solution_id"], sort=False)
