@@ -108,6 +108,9 @@ def _read_input(args: argparse.Namespace) -> pd.DataFrame:
         if value is not None and fmt is not None and fmt not in formats:
             what = f"--dataset {args.dataset} is read as stored" if args.dataset else f"{args.input} is {fmt}"
             raise AccordError(f"{flag}: only for a {kinds} input file; {what}")
+    if args.data_dir is not None and not args.dataset:  # read only for a named dataset: ignored without a word
+        raise AccordError("--data-dir: the folder of the named datasets, read with --dataset NAME; --input reads its "
+                          "file as given")
     if args.dataset:
         judgments = load(args.dataset, data_dir=args.data_dir)
     elif not args.input:
@@ -285,7 +288,7 @@ def cmd_aggregate(args: argparse.Namespace) -> int:
     renamed = _mapping(args.columns) or {}
     if args.input and {"solution_id", "step"} <= {renamed.get(c, c) for c in _input_columns(Path(args.input), args)}:
         _refuse_unused(args, "a step-judgments table", "annotators", "inference", "device", "debias", "drop_ties",
-                       "pairs_output", "gold", "form", "scale", "n_types")
+                       "pairs_output", "gold", "form", "scale", "n_types", "data_dir")
         return _aggregate_steps(args, output)
     if args.annotators:
         _check_table_output(Path(args.annotators), "--annotators")
@@ -688,7 +691,7 @@ def aggregate_across_processes(args: argparse.Namespace) -> int:
     if args.gold:
         raise AccordError("--gold is not read by a fit across processes: score the written soft labels instead")
     _refuse_unused(args, "a fit across processes (Parquet input, soft labels out)", "debias", "drop_ties",
-                   "pairs_output", "step_labels", "sep", "encoding", "n_types")
+                   "pairs_output", "step_labels", "sep", "encoding", "n_types", "data_dir")
     if args.scale is not None:  # graded labels: the shard reader would refuse every one as not A/B/tie
         raise AccordError(f"--scale {args.scale}: a fit across processes reads preference or categorical labels, "
                           "not graded ones (fit graded judgments without --distributed)")

@@ -6,6 +6,7 @@ import re
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -504,3 +505,18 @@ def test_two_outputs_in_one_file_are_refused(kind, extra, tmp_path, capsys, monk
     err = capsys.readouterr().err
     assert status == 2 and err.count("\n") == 1 and "is also the --output file" in err, err
     assert not (tmp_path / output).exists()
+
+
+@pytest.mark.parametrize("command", [["aggregate", "--output", "OUT/soft.csv"],
+                                     ["aggregate", "--output", "OUT/s.parquet"],
+                                     ["suggest", "--budget", "2", "--output", "OUT/batch.csv"],
+                                     ["report", "--output-dir", "OUT/report"]])
+def test_data_dir_without_a_named_dataset_is_refused(command, tmp_path, capsys):
+    """``--data-dir`` is the folder of the named datasets (--dataset NAME); with --input it was ignored, exit 0."""
+    source = tmp_path / "judgments.csv"
+    (_step_table if command[-1].endswith("s.parquet") else lambda p: GOOD.to_csv(p, index=False))(source)
+    command = [part.replace("OUT", str(tmp_path)) for part in command]
+    status = main([command[0], "--input", str(source), "--data-dir", str(tmp_path), *command[1:], "--quiet"])
+    err = capsys.readouterr().err
+    assert status == 2 and err.count("\n") == 1 and "--data-dir" in err, err
+    assert not Path(command[-1]).exists()
