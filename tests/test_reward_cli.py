@@ -297,3 +297,20 @@ def test_an_empty_file_says_it_is_empty(workspace, plain_model, tmp_path, capsys
     assert accord_main([command, plain_model, str(empty), "--quiet"]) == 2
     err = capsys.readouterr().err.strip()
     assert err == f"accord: error: file {empty}: the file is empty (0 bytes)", err
+
+
+def test_score_k_with_the_minimum_of_an_ensemble_is_refused(plain_model, tmp_path, capsys):
+    """``accord score A,B data --conservative min --k 2`` scored the members' minimum and ignored --k, exit 0."""
+    data = tmp_path / "responses.jsonl"
+    pd.DataFrame({"response": ["good clear answer", "rude wrong"]}).to_json(data, orient="records", lines=True)
+    out = tmp_path / "scored.csv"
+    capsys.readouterr()
+    assert accord_main(["score", f"{plain_model},{plain_model}", str(data), "--conservative", "min", "--k", "2",
+                        "--out", str(out), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("accord: error: --k: --conservative min"), err
+    assert not out.exists()
+    # without --k the minimum is scored
+    assert accord_main(["score", f"{plain_model},{plain_model}", str(data), "--conservative", "min",
+                        "--out", str(out), "--quiet"]) == 0
+    assert len(pd.read_csv(out)) == 2

@@ -323,6 +323,9 @@ def _score(args: argparse.Namespace) -> None:
     model_dirs = [d for d in args.model_dir.split(",") if d]
     if args.k is not None and not 0 <= args.k < float("inf"):
         raise AccordError(f"--k must be >= 0 and finite (how much spread to subtract), got {args.k}")
+    if args.k is not None and args.conservative == "min":  # the members' minimum: k was ignored without a word
+        raise AccordError("--k: --conservative min is the members' minimum and subtracts no spread; leave out --k, "
+                          "or use --conservative sd or var")
     heads = [ensemble_heads(d) for d in model_dirs]
     if len(model_dirs) > 1 or args.conservative or (args.k is not None and sum(heads) > 1):
         check_ensemble(sum(heads), args.conservative or "sd", args.k)
