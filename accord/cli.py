@@ -296,7 +296,7 @@ def cmd_aggregate(args: argparse.Namespace) -> int:
     source = args.dataset or str(args.input)
     if table_info(judgments)["form"] == "attribute":
         _refuse_unused(args, "per-attribute ratings", "annotators", "inference", "device", "debias", "drop_ties",
-                       "step_labels", "n_types")
+                       "step_labels", "n_types", "form")
         return _aggregate_attributes(args, judgments, output, source)
     _refuse_unused(args, "pairwise judgments", "step_labels", "pairs_output")
     can_clean = (table_info(judgments)["form"] in ("preference", "graded")

@@ -207,6 +207,7 @@ def _attribute_table(path):
     ("steps", ["--annotators", "ANNOTATORS"]), ("steps", ["--inference", "map"]), ("steps", ["--drop-ties"]),
     ("steps", ["--debias", "length"]), ("steps", ["--pairs-output", "PAIRS"]), ("steps", ["--form", "graded"]),
     ("steps", ["--n-types", "2"]), ("attributes", ["--n-types", "2"]),
+    ("attributes", ["--form", "graded"]), ("attributes", ["--form", "categorical"]),
     ("attributes", ["--annotators", "ANNOTATORS"]), ("attributes", ["--inference", "map"]),
     ("attributes", ["--debias", "length"]), ("attributes", ["--step-labels", "binary"]),
     ("pairs", ["--step-labels", "binary"]), ("pairs", ["--pairs-output", "PAIRS"]),
