@@ -32,8 +32,8 @@ class Settings:
         return self
 
     def clone(self, **overrides: Any) -> Any:
-        """An unfitted copy with the same settings (and ``overrides``)."""
-        return type(self)(**{**self.get_params(), **overrides})
+        """An unfitted copy with the same settings (and ``overrides``, named and checked as by ``set_params``)."""
+        return type(self)(**self.get_params()).set_params(**overrides)
 
 
 class ConstructorSettings(Settings):

@@ -431,3 +431,13 @@ def test_an_interval_that_is_not_a_probability_is_one_error(module, name, interv
     model = getattr(importlib.import_module(module), name)(interval=interval)
     with pytest.raises(AccordError, match="interval must be a probability in"):
         model.fit(make_synthetic_attributes(6, 4, 2, seed=0).judgments)
+
+
+@pytest.mark.parametrize("name", ["DawidSkene", "CrowdBradleyTerry", "RaterTypes"])
+def test_clone_names_an_unknown_override_as_set_params_does(name):
+    """``clone(no_such_setting=1)`` was the constructor's TypeError ('unexpected keyword argument') where
+    ``set_params`` names the setting in an AccordError; overrides now go through set_params."""
+    model = getattr(models, name)()
+    with pytest.raises(AccordError, match=f"{name} has no setting 'no_such_setting'"):
+        model.clone(no_such_setting=1)
+    assert model.clone(seed=5).get_params() == {**model.get_params(), "seed": 5}
