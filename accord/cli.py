@@ -967,9 +967,14 @@ def cmd_report(args: argparse.Namespace) -> int:
     from accord.aggregate.report import write_report
     from accord.datasets import table_info
 
+    from accord.datasets.io import file_in_the_way
+
     output_dir = Path(args.output_dir)
     if output_dir.exists() and not output_dir.is_dir():
         raise AccordError(f"--output-dir {output_dir}: is a file; the report is a folder")
+    if file_in_the_way(output_dir) is not None:  # found when the report was written, after every fit
+        raise AccordError(f"--output-dir {output_dir}: cannot be made: {file_in_the_way(output_dir)} is a file, not a "
+                          "folder")
     for flag, value in (("--input", args.input), ("--gold", args.gold)):
         if value and output_dir.is_dir() and output_dir.resolve() in Path(value).resolve().parents:
             raise AccordError(f"--output-dir {output_dir}: holds the {flag} file {value}, and the report replaces "

@@ -521,3 +521,18 @@ def test_data_dir_without_a_named_dataset_is_refused(command, tmp_path, capsys):
     err = capsys.readouterr().err
     assert status == 2 and err.count("\n") == 1 and "--data-dir" in err, err
     assert not Path(command[-1]).exists()
+
+
+def test_report_output_dir_under_a_file_is_refused_before_the_fits(tmp_path, capsys, monkeypatch):
+    """``accord report --output-dir notes.txt/report`` fitted every method, then said only 'cannot write the report
+    there: File exists'."""
+    import accord.aggregate as aggregate
+
+    monkeypatch.setattr(aggregate, "make_method", lambda *_args, **_kwargs: pytest.fail("a method was fitted"))
+    source = tmp_path / "judgments.csv"
+    GOOD.to_csv(source, index=False)
+    (tmp_path / "notes.txt").write_text("a file\n")
+    status = main(["report", "--input", str(source), "--methods", "majority", "--output-dir",
+                   str(tmp_path / "notes.txt" / "report"), "--quiet"])
+    err = capsys.readouterr().err
+    assert status == 2 and err.count("\n") == 1 and "--output-dir" in err and "is a file, not a folder" in err, err
