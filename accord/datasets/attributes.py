@@ -42,7 +42,7 @@ import numpy as np
 import pandas as pd
 
 from accord.datasets.errors import ValidationError
-from accord.datasets.schema import check_ids
+from accord.datasets.schema import INT64_LIMIT, check_flat_columns, check_ids, plain_values
 
 ATTRIBUTE_COLUMN = "attribute"
 ITEM_KINDS: dict[str, str] = {"response": "response_id", "pair": "pair_id"}
@@ -156,6 +156,7 @@ def validate_attributes(
     repeated = judgments.columns[judgments.columns.duplicated()]
     if len(repeated):
         raise ValidationError("the column appears more than once", source=source, column=repeated[0])
+    check_flat_columns(judgments, source)
     table = judgments.copy()
     table.attrs = {}
     if "worker" in table.columns:
@@ -177,6 +178,8 @@ def validate_attributes(
     if len(table) == 0:
         raise ValidationError("the judgments table is empty", source=source)
     table = table.reset_index(drop=True)
+    for column in (item_column, "annotator", ATTRIBUTE_COLUMN, "label"):
+        table[column] = plain_values(table[column])
 
     for column in (item_column, "annotator"):
         check_ids(table[column], column, source)
@@ -347,6 +350,7 @@ def _labels_as_integers(table: pd.DataFrame, kind: str, source: str | None) -> t
         raise ValidationError("ratings must be integers, not booleans", source=source, column="label", row=0,
                               value=values.iloc[0])
     if pd.api.types.is_integer_dtype(values):
+        _check_int64_range(values, source)
         return values.astype("int64"), set()
     if pd.api.types.is_float_dtype(values):
         numeric = values.to_numpy(dtype=float)
@@ -355,6 +359,7 @@ def _labels_as_integers(table: pd.DataFrame, kind: str, source: str | None) -> t
             row = _first(bad)
             raise ValidationError("rating is not an integer", source=source, column="label", row=row,
                                   value=values.iloc[row])
+        _check_int64_range(values, source)
         return pd.Series(numeric.astype(np.int64), index=values.index), set()
     is_text = values.map(lambda v: isinstance(v, str))
     text_attrs: set[str] = set()
@@ -381,8 +386,23 @@ def _labels_as_integers(table: pd.DataFrame, kind: str, source: str | None) -> t
         row = _first(~integral)
         raise ValidationError("rating is not an integer", source=source, column="label", row=row,
                               value=values.iloc[row])
-    codes = values.map(lambda v: PREFERENCE_CODES[v] if isinstance(v, str) else int(v)).astype("int64")
-    return codes, text_attrs
+    codes = values.map(lambda v: PREFERENCE_CODES[v] if isinstance(v, str) else int(v))
+    _check_int64_range(codes, source, shown=values)
+    return codes.astype("int64"), text_attrs
+
+
+def _check_int64_range(values: pd.Series, source: str | None, shown: pd.Series | None = None) -> None:
+    """Whole ratings beyond 64-bit integers (2**70 in a JSON file, a uint64 column) would overflow, or wrap round to
+    another number that may even lie on the scale; no scale reaches them, so they are named as off every scale."""
+    if values.dtype == object:  # Python ints of any size, compared exactly (as floats, -2**63-1 is -2**63)
+        outside = values.map(lambda v: _is_whole(v) and not -INT64_LIMIT <= int(v) < INT64_LIMIT).to_numpy(bool)
+    else:  # a uint64 column
+        with np.errstate(invalid="ignore"):
+            outside = values.to_numpy(dtype=float, na_value=np.nan) >= INT64_LIMIT
+    if outside.any():
+        row = _first(outside)
+        raise ValidationError("rating beyond any scale (not a 64-bit integer)", source=source, column="label",
+                              row=row, value=(values if shown is None else shown).iloc[row])
 
 
 def _is_whole(value: Any) -> bool:
@@ -397,13 +417,14 @@ def _is_whole(value: Any) -> bool:
 
 def _scale_tuple(value: Any, where: str) -> Scale:
     if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
-        if value < 1:
+        if value < 1 or value >= INT64_LIMIT:
             raise ValidationError(f"scale of {where} must be a positive integer S (for -S..S) or (low, high)",
                                   value=value)
         return (-int(value), int(value))
     if isinstance(value, Sequence) and not isinstance(value, str) and len(value) == 2:
         low, high = value
-        if all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in (low, high)) and low < high:
+        if all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) and -INT64_LIMIT <= v < INT64_LIMIT
+               for v in (low, high)) and low < high:
             return (int(low), int(high))
     raise ValidationError(f"scale of {where} must be (low, high) with integers low < high", value=value)
 
@@ -452,10 +473,13 @@ def _scales_from_columns(table: pd.DataFrame, source: str | None) -> dict[str, S
     bounds = {}
     for column in SCALE_COLUMNS:
         numeric = pd.to_numeric(table[column], errors="coerce")
-        bad = numeric.isna() | (numeric != numeric.round())
+        as_float = numeric.to_numpy(dtype=float, na_value=np.nan)
+        with np.errstate(invalid="ignore"):  # beyond 64 bits a bound would wrap round to another number
+            beyond = (as_float >= INT64_LIMIT) | (as_float < -INT64_LIMIT)
+        bad = numeric.isna() | (numeric != numeric.round()) | beyond
         if bad.any():
             row = _first(bad)
-            raise ValidationError("scale bound must be an integer", source=source, column=column, row=row,
+            raise ValidationError("scale bound must be a (64-bit) integer", source=source, column=column, row=row,
                                   value=table[column].iloc[row])
         bounds[column] = numeric.astype("int64")
     low, high = bounds["scale_min"], bounds["scale_max"]

@@ -44,6 +44,9 @@ PREFERENCE_LABELS: tuple[str, ...] = ("A", "B", "tie")
 REQUIRED_COLUMNS: tuple[str, ...] = ("pair_id", "annotator", "label")
 CROWDKIT_COLUMNS: dict[str, str] = {"task": "pair_id", "worker": "annotator"}
 DUPLICATE_POLICIES: tuple[str, ...] = ("error", "first", "last", "keep")
+#: 2**63: whole numbers from here on (JSON's big integers, uint64 columns) do not fit the int64 codes of labels,
+#: ratings and steps; cast, they would wrap round to other numbers
+INT64_LIMIT = float(2**63)
 
 Form = Literal["preference", "graded", "categorical"]
 FORMS: tuple[str, ...] = ("preference", "graded", "categorical")
@@ -148,6 +151,7 @@ def validate(
     repeated = judgments.columns[judgments.columns.duplicated()]
     if len(repeated):
         raise ValidationError("the column appears more than once", source=source, column=repeated[0])
+    check_flat_columns(judgments, source)
     if "attribute" in judgments.columns:  # multi-attribute (long-form) table: its own schema
         from accord.datasets.attributes import validate_attributes
 
@@ -156,6 +160,8 @@ def validate(
         raise ValidationError(f"duplicates must be one of {DUPLICATE_POLICIES}", value=duplicates)
     if form is not None and form not in FORMS:
         raise ValidationError(f"form must be one of {FORMS}", value=form)
+    if classes is not None:
+        classes = _checked_classes(classes)
 
     table = judgments.copy()
     crowdkit_names = "task" in table.columns or "worker" in table.columns
@@ -184,6 +190,8 @@ def validate(
     if len(table) == 0:
         raise ValidationError("the judgments table is empty", source=source)
     table = table.reset_index(drop=True)
+    for column in (*REQUIRED_COLUMNS, *(["gold"] if "gold" in table.columns else [])):
+        table[column] = plain_values(table[column])
 
     for column in ("pair_id", "annotator"):
         check_ids(table[column], column, source)
@@ -207,6 +215,8 @@ def validate(
     _check_labels(table["label"], "label", form, scale, classes, source)
     if "gold" in table.columns:
         _check_labels(table["gold"], "gold", form, scale, classes, source, allow_missing=True)
+        if form == "categorical":
+            _check_gold_kind(table["label"], table["gold"], source)
     if form == "graded":  # whole floats such as 1.0 become the integers they hold
         table["label"] = table["label"].astype("int64")
         if "gold" in table.columns and pd.api.types.is_float_dtype(table["gold"].dtype):
@@ -311,6 +321,44 @@ def item_columns(judgments: pd.DataFrame) -> list[str]:
 
 
 # -- checks -------------------------------------------------------------------------------------------------
+
+
+def check_flat_columns(judgments: pd.DataFrame, source: str | None) -> None:
+    """Column names must be single names: a frame with a MultiIndex header (from a pivot, or ``read_csv(header=[0,
+    1])``) has no column ``label``, only ``("label", ...)`` tuples, and pandas' own look-ups fail in ways that name
+    nothing."""
+    if isinstance(judgments.columns, pd.MultiIndex):
+        raise ValidationError("the table has a header of several levels (a MultiIndex); flatten it to one name per "
+                              "column (e.g. frame.columns = ['_'.join(map(str, c)) for c in frame.columns])",
+                              source=source, column=judgments.columns[0])
+
+
+def plain_values(values: pd.Series) -> pd.Series:
+    """A categorical column as the values it holds (other columns as they are). Every check below reads cells one by
+    one, or compares them with numbers; a categorical answers neither (its mapped masks are categoricals again, which
+    cannot be summed or combined with ``&``), and its categories could hide a blank id, an infinite id or ids that mix
+    texts and numbers from the checks of object columns."""
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        return pd.Series(np.asarray(values, dtype=object), index=values.index, name=values.name)
+    return values
+
+
+def _checked_classes(classes: Any) -> list[Any]:
+    """The declared categorical classes as a list: distinct, present, single values (a duplicated class would give
+    two codes to one label, and pandas refuses to index by it)."""
+    if isinstance(classes, (str, bytes)) or not pd.api.types.is_list_like(classes):
+        raise ValidationError("classes must be a list of the class labels, e.g. classes=[0, 1, 2]", value=classes)
+    listed = list(classes)
+    for position, value in enumerate(listed):
+        if not _hashable(value) or pd.api.types.is_list_like(value):
+            raise ValidationError(f"classes[{position}] must be a single value (text or number)", value=value)
+        if pd.isna(value):
+            raise ValidationError(f"classes[{position}] is missing (NaN/None is not a class)", value=value)
+    repeated = pd.Index(listed).duplicated()
+    if repeated.any():
+        position = int(np.flatnonzero(repeated)[0])
+        raise ValidationError(f"classes[{position}] repeats a class (each class once)", value=listed[position])
+    return listed
 
 
 def _first_bad(mask: pd.Series | np.ndarray) -> int:
@@ -455,10 +503,49 @@ def _check_labels(
             )
         if pd.api.types.is_float_dtype(values.dtype):
             bad = present & ~np.isfinite(values.to_numpy(dtype=float, na_value=0.0))
-            if bad.any():
-                row = _first_bad(bad)
-                raise ValidationError("label is not finite", source=source, column=column, row=row,
-                                      value=values.iloc[row])
+        else:  # an object column (JSON's Infinity among whole numbers) is held to the same rule as a float one
+            bad = present & _object_mask(values, lambda v: isinstance(v, (float, np.floating)) and not np.isfinite(v))
+        if bad.any():
+            row = _first_bad(bad)
+            raise ValidationError("label is not finite", source=source, column=column, row=row,
+                                  value=values.iloc[row])
+        # a blank text is an answer left empty (JSON keeps "" where a CSV reader sees a gap), not a class of its own
+        blank = present & is_str & values.astype(str).str.strip().eq("")
+        if blank.any():
+            row = _first_bad(blank)
+            raise ValidationError("blank label (leave the cell empty for no label, or give a class)", source=source,
+                                  column=column, row=row, value=values.iloc[row])
+        if values.dtype == object:  # True == 1 in Python: true/false among numbers would merge with the classes 1/0
+            is_bool = _object_mask(values, lambda v: isinstance(v, (bool, np.bool_)))
+            if is_bool.any() and (present & ~is_bool).any():
+                row = _first_bad(present & (is_bool != is_bool.iloc[_first_bad(present)]))
+                raise ValidationError("mixed label forms (true/false and other values in one column)",
+                                      source=source, column=column, row=row, value=values.iloc[row])
+
+
+def _object_mask(values: pd.Series, predicate: Any) -> pd.Series:
+    """``predicate`` of each cell of an object column, as a boolean Series; all false for a typed column (numbers,
+    booleans, a string dtype), which holds no Python objects of another kind."""
+    if values.dtype != object:
+        return pd.Series(False, index=values.index)
+    return values.map(predicate).astype(bool)
+
+
+def _check_gold_kind(labels: pd.Series, gold: pd.Series, source: str | None) -> None:
+    """Gold in the labels' kind: the gold text '1' beside the label 1 (a JSON file, one column quoted) would be a class
+    of its own that no judgment gives, and no pair's gold would ever match its labels."""
+    label_text = _string_mask(labels)
+    present = gold.notna()
+    gold_text = _string_mask(gold)
+    expect_text = bool(label_text.iloc[_first_bad(labels.notna())]) if labels.notna().any() else None
+    if expect_text is None:
+        return
+    bad = present & (gold_text != expect_text)
+    if bad.any():
+        row = _first_bad(bad)
+        kinds = "texts" if expect_text else "numbers"
+        raise ValidationError(f"gold is not of the labels' kind (the labels are {kinds})", source=source,
+                              column="gold", row=row, value=gold.iloc[row])
 
 
 def _missing_column_hint(table: pd.DataFrame, column: str) -> str:

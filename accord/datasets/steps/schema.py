@@ -36,7 +36,7 @@ import numpy as np
 import pandas as pd
 
 from accord.datasets.errors import ValidationError
-from accord.datasets.schema import check_ids
+from accord.datasets.schema import INT64_LIMIT, check_flat_columns, check_ids, plain_values
 
 STEP_COLUMNS: tuple[str, ...] = ("solution_id", "step", "annotator", "label")
 #: label set name -> its values, in code order
@@ -153,6 +153,7 @@ def validate_steps(
     repeated = judgments.columns[judgments.columns.duplicated()]
     if len(repeated):
         raise ValidationError("the column appears more than once", source=source, column=repeated[0])
+    check_flat_columns(judgments, source)
     for column in STEP_COLUMNS:
         if column not in judgments.columns:
             raise ValidationError("missing required column of the step-judgments table", source=source,
@@ -161,6 +162,8 @@ def validate_steps(
         raise ValidationError("the step-judgments table is empty", source=source)
     table = judgments.reset_index(drop=True).copy()
     table.attrs = {}
+    for column in STEP_COLUMNS:
+        table[column] = plain_values(table[column])
 
     for column in ("solution_id", "annotator"):
         check_ids(table[column], column, source)
@@ -238,7 +241,8 @@ def _integral_steps(values: pd.Series, source: str | None) -> pd.Series:
     numeric = pd.to_numeric(values, errors="coerce")
     as_float = numeric.to_numpy(dtype=float, na_value=np.nan)
     with np.errstate(invalid="ignore"):
-        bad = ~np.isfinite(as_float) | (as_float < 0) | (as_float != np.round(as_float))
+        # from 2**63 on a step would wrap round to a negative number when cast, and be reported as that number
+        bad = ~np.isfinite(as_float) | (as_float < 0) | (as_float != np.round(as_float)) | (as_float >= INT64_LIMIT)
     if values.dtype == object:
         bad |= values.map(lambda v: isinstance(v, (bool, np.bool_, str))).to_numpy()
     if bad.any():

@@ -1,0 +1,275 @@
+"""The data boundary under messy in-memory tables: pandas' own dtypes (categorical, nullable Int64/Float64/boolean,
+Arrow strings), Python objects mixed in one column, whole numbers beyond 64 bits, blank texts.
+
+The rule for every table of every kind (judgments, crowd-kit layout, multi-attribute, step judgments): it validates
+(and then a fast model fits it), or it raises accord's one-line error naming the column (and the row, where a cell is
+to blame). Never a raw pandas/numpy exception, never a table that validates and then breaks a fit.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from accord.aggregate import MajorityVote
+from accord.datasets import AccordError, ValidationError, encode, validate, validate_attributes, validate_steps
+from accord.datasets.attributes import encode_attributes
+from accord.datasets.steps.schema import encode_steps
+from accord.models.dawid_skene import DawidSkene
+
+FUZZ = settings(max_examples=150, deadline=None, derandomize=True, database=None,
+                suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
+
+CELLS = st.one_of(
+    st.none(), st.just(np.nan), st.just(np.inf), st.just(""), st.just("  "), st.sampled_from(["A", "B", "tie"]),
+    st.integers(-3, 3), st.integers(2**63 - 2, 2**70), st.floats(allow_nan=True), st.booleans(), st.text(max_size=3),
+    st.just(pd.NA), st.sampled_from(["007", "NA", "None", "1e3", " a "]), st.just(np.int64(2)),
+    st.lists(st.integers(), max_size=1),
+)
+DTYPES = st.sampled_from([None, "category", "string", "string[pyarrow]", "Int64", "boolean", "Float64", "object",
+                          "float64", "int64", "uint64"])
+
+
+@st.composite
+def messy_tables(draw: st.DrawFn, names: list[str]) -> pd.DataFrame:
+    n = draw(st.integers(1, 6))
+    columns = {}
+    for name in names:
+        values = draw(st.one_of(st.lists(CELLS, min_size=n, max_size=n),
+                                st.lists(st.sampled_from(["p1", "p2", "p3"]), min_size=n, max_size=n),
+                                st.lists(st.integers(-2, 2), min_size=n, max_size=n)))
+        column = pd.Series(values, dtype=object)
+        dtype = draw(DTYPES)
+        if dtype is None:
+            column = pd.Series(list(values))  # pandas' own inference
+        else:
+            try:
+                column = column.astype(dtype)
+            except (TypeError, ValueError, OverflowError):
+                pass  # not every dtype holds every draw; the object column stays
+        columns[name] = column
+    table = pd.DataFrame(columns)
+    if draw(st.booleans()):
+        table = pd.concat([table, table.iloc[:1]], ignore_index=True)  # a duplicated row
+    return table
+
+
+def _one_line(error: AccordError) -> None:
+    assert "\n" not in str(error)
+
+
+@FUZZ
+@given(messy_tables(["pair_id", "annotator", "label"]),
+       st.sampled_from([{}, {"scale": 2}, {"form": "categorical"}, {"duplicates": "keep"}]),
+       st.booleans(), st.booleans())
+def test_messy_judgments_validate_and_fit_or_one_error(table, kwargs, crowdkit, with_gold):
+    if with_gold:
+        table = table.assign(gold=table["label"].iloc[::-1].to_numpy())
+    if crowdkit:
+        table = table.rename(columns={"pair_id": "task", "annotator": "worker"})
+    try:
+        checked = validate(table, **kwargs)
+    except AccordError as error:
+        _one_line(error)
+        return
+    encode(checked)
+    try:
+        MajorityVote().fit(checked)
+        DawidSkene(max_steps=20).fit(checked)
+    except AccordError as error:  # e.g. one class only: the fit's own one-line refusal, never a crash
+        _one_line(error)
+
+
+@FUZZ
+@given(messy_tables(["response_id", "annotator", "attribute", "label"]), st.sampled_from([3, (0, 5)]))
+def test_messy_attribute_tables_validate_or_one_error(table, scales):
+    try:
+        checked = validate_attributes(table, scales=scales)
+    except AccordError as error:
+        _one_line(error)
+        return
+    encode_attributes(checked)
+
+
+@FUZZ
+@given(messy_tables(["solution_id", "step", "annotator", "label"]), st.sampled_from([None, "binary"]))
+def test_messy_step_tables_validate_or_one_error(table, labels):
+    try:
+        checked = validate_steps(table, labels=labels)
+    except AccordError as error:
+        _one_line(error)
+        return
+    encode_steps(checked)
+
+
+# -- categorical columns ------------------------------------------------------------------------------------
+
+
+@settings(FUZZ, max_examples=40)
+@given(st.sampled_from(["pair_id", "annotator", "label"]),
+       st.sampled_from(["categorical", "numbered", "preference", "graded"]))
+def test_categorical_columns_are_read_as_their_values(column, form):
+    labels = {"categorical": ["x", "y", "x", "z"], "numbered": [0, 1, 0, 2], "preference": ["A", "B", "tie", "A"],
+              "graded": [1, -2, 0, 2]}
+    form, labels = ("categorical", labels[form]) if form == "numbered" else (form, labels[form])
+    table = pd.DataFrame({"pair_id": ["p1", "p1", "p2", "p2"], "annotator": ["a", "b", "a", "b"],
+                          "label": labels})
+    plain = validate(table, form=form, scale=2 if form == "graded" else None)
+    table[column] = table[column].astype("category")
+    checked = validate(table, form=form, scale=2 if form == "graded" else None)
+    assert encode(checked).labels.tolist() == encode(plain).labels.tolist()
+    assert encode(checked).classes == encode(plain).classes
+    MajorityVote().fit(checked)
+
+
+@settings(FUZZ, max_examples=30)
+@given(st.integers(0, 3), st.sampled_from([(" ", "missing id"), (7, "mix texts and numbers"),
+                                           (np.inf, "not finite")]))
+def test_categorical_ids_get_the_checks_of_object_ids(row, bad):
+    value, problem = bad
+    ids: list = ["p1", "p1", "p2", "p2"] if not isinstance(value, float) else [1.0, 1.0, 2.0, 2.0]
+    ids[row] = value
+    if isinstance(value, int) and row == 0:
+        ids[1] = 8  # the first id sets the kind: the text after it is the odd one
+    table = pd.DataFrame({"pair_id": pd.Categorical(ids), "annotator": ["a", "b", "c", "d"],
+                          "label": ["A", "B", "A", "B"]})
+    with pytest.raises(ValidationError, match=problem) as caught:
+        validate(table)
+    assert caught.value.column == "pair_id"
+
+
+@settings(FUZZ, max_examples=30)
+@given(st.sampled_from(["annotator", "attribute", "label"]), st.sampled_from(["step", "label", "annotator"]))
+def test_categorical_attribute_and_step_columns(attribute_column, step_column):
+    ratings = pd.DataFrame({"response_id": ["r1", "r1", "r2"], "annotator": ["a", "b", "a"],
+                            "attribute": ["help", "help", "help"], "label": [1, 1, 1]})
+    plain = validate_attributes(ratings, scales=(0, 3))
+    ratings[attribute_column] = ratings[attribute_column].astype("category")
+    assert validate_attributes(ratings, scales=(0, 3))["label"].tolist() == plain["label"].tolist()
+    steps = pd.DataFrame({"solution_id": ["s", "s", "s"], "step": [0, 1, 0], "annotator": ["a", "a", "b"],
+                          "label": [1, -1, 1]})
+    plain_steps = validate_steps(steps)
+    steps[step_column] = steps[step_column].astype("category")
+    assert validate_steps(steps)["label"].tolist() == plain_steps["label"].tolist()
+
+
+# -- categorical labels: what a class is --------------------------------------------------------------------
+
+
+def _crowdkit(labels: list) -> pd.DataFrame:
+    n = len(labels)
+    return pd.DataFrame({"task": [f"t{i // 2}" for i in range(n)], "worker": [f"w{i % 2}" for i in range(n)],
+                         "label": pd.Series(labels, dtype=object)})
+
+
+@settings(FUZZ, max_examples=40)
+@given(st.lists(st.integers(0, 2), min_size=2, max_size=8), st.data(),
+       st.sampled_from([(float("inf"), "not finite"), (float("-inf"), "not finite"), ("", "blank label"),
+                        ("   ", "blank label"), (True, "true/false")]))
+def test_odd_categorical_label_is_named_with_its_row(labels, data, bad):
+    value, problem = bad
+    row = data.draw(st.integers(0, len(labels) - 1))
+    if isinstance(value, str):  # a blank among text classes, not among numbers (that is a mixed column)
+        labels = [f"c{v}" for v in labels]
+    labels = list(labels)
+    labels[row] = value
+    if isinstance(value, bool) and len(labels) > 1 and all(isinstance(v, bool) for v in labels):
+        labels[(row + 1) % len(labels)] = 1
+    with pytest.raises(ValidationError, match=problem) as caught:
+        validate(_crowdkit(labels))
+    assert caught.value.column == "label"
+    assert caught.value.row is not None
+    assert labels[caught.value.row] is value or str(labels[caught.value.row]) == str(value) \
+        or isinstance(value, bool)
+
+
+@settings(FUZZ, max_examples=40)
+@given(st.lists(st.integers(0, 2), min_size=2, max_size=8), st.data(), st.booleans())
+def test_gold_of_another_kind_than_the_labels(labels, data, text_labels):
+    """The gold '1' beside the label 1 would be a class no judgment gives: every gold would miss."""
+    row = data.draw(st.integers(0, len(labels) - 1))
+    table = _crowdkit([f"c{v}" if text_labels else v for v in labels])
+    gold = pd.Series([None] * len(labels), dtype=object)
+    gold[row] = 1 if text_labels else "1"
+    table["gold"] = gold
+    with pytest.raises(ValidationError, match="gold is not of the labels' kind") as caught:
+        validate(table)
+    assert (caught.value.column, caught.value.row) == ("gold", row)
+
+
+@pytest.mark.parametrize(("classes", "problem"), [
+    ([0, 1, 1, 2], r"classes\[2\] repeats"),
+    ([0, 1, 2, np.nan], r"classes\[3\] is missing"),
+    ([0, 1, 2, None], r"classes\[3\] is missing"),
+    ("012", "must be a list"),
+    ([0, [1], 2], r"classes\[1\] must be a single value"),
+])
+def test_declared_classes_are_checked(classes, problem):
+    with pytest.raises(ValidationError, match=problem):
+        validate(_crowdkit([0, 1, 1, 2]), classes=classes)
+
+
+def test_header_of_several_levels_is_named():
+    table = _crowdkit([0, 1, 1, 2])
+    table.columns = pd.MultiIndex.from_tuples([(c, "") for c in table.columns])
+    with pytest.raises(ValidationError, match="several levels"):
+        validate(table)
+    for frame, check in ((pd.DataFrame({"response_id": ["r"], "annotator": ["a"], "attribute": ["h"], "label": [1]}),
+                          lambda t: validate_attributes(t, scales=3)),
+                         (pd.DataFrame({"solution_id": ["s"], "step": [0], "annotator": ["a"], "label": [1]}),
+                          validate_steps)):
+        frame.columns = pd.MultiIndex.from_tuples([(c, "x") for c in frame.columns])
+        with pytest.raises(ValidationError, match="several levels"):
+            check(frame)
+
+
+# -- whole numbers beyond 64 bits ---------------------------------------------------------------------------
+
+
+@settings(FUZZ, max_examples=40)
+@given(st.integers(1, 6), st.data(), st.sampled_from([2**63, 2**64 - 1, 2**70, -(2**63) - 1]),
+       st.sampled_from(["object", "uint64"]))
+def test_ratings_beyond_int64_are_named_not_wrapped(n, data, huge, dtype):
+    """A uint64 2**64-1 used to wrap round to -1, a rating on the scale -3..3; 2**70 overflowed inside pandas."""
+    if dtype == "uint64" and not 0 <= huge < 2**64:
+        dtype = "object"
+    row = data.draw(st.integers(0, n - 1))
+    labels = [1] * n
+    labels[row] = huge
+    table = pd.DataFrame({"response_id": [f"r{i}" for i in range(n)], "annotator": ["a"] * n,
+                          "attribute": ["help"] * n, "label": pd.Series(labels, dtype=object).astype(dtype)})
+    with pytest.raises(ValidationError) as caught:
+        validate_attributes(table, scales=3)
+    assert (caught.value.column, caught.value.row) == ("label", row)
+    assert int(caught.value.value) == huge
+
+
+@settings(FUZZ, max_examples=30)
+@given(st.sampled_from([2**63, 2**64 - 1, 2**70]), st.sampled_from(["object", "uint64"]))
+def test_steps_beyond_int64_are_named_as_given(huge, dtype):
+    if dtype == "uint64" and huge >= 2**64:
+        dtype = "object"
+    table = pd.DataFrame({"solution_id": ["s", "s"], "step": pd.Series([0, huge], dtype=object).astype(dtype),
+                          "annotator": ["a", "a"], "label": [1, 1]})
+    with pytest.raises(ValidationError, match="non-negative integer") as caught:
+        validate_steps(table)
+    assert (caught.value.column, caught.value.row) == ("step", 1)
+    assert int(caught.value.value) == huge
+
+
+@pytest.mark.parametrize("scales", [(0, 2**70), (-(2**70), 0), 2**70])
+def test_declared_scale_beyond_int64(scales):
+    table = pd.DataFrame({"response_id": ["r"], "annotator": ["a"], "attribute": ["h"], "label": [1]})
+    with pytest.raises(ValidationError, match="scale of"):
+        validate_attributes(table, scales=scales)
+
+
+def test_scale_columns_beyond_int64():
+    table = pd.DataFrame({"response_id": ["r", "s"], "annotator": ["a", "a"], "attribute": ["h", "h"],
+                          "label": [1, 1], "scale_min": [0, 0], "scale_max": [2**70, 2**70]})
+    with pytest.raises(ValidationError, match="scale bound") as caught:
+        validate_attributes(table)
+    assert (caught.value.column, caught.value.row) == ("scale_max", 0)
