@@ -22,7 +22,7 @@ import pandas as pd
 
 from accord.datasets.errors import AccordError, ValidationError
 from accord.datasets.loaders.generic import find_source_folder, read_table, require_columns
-from accord.datasets.schema import validate
+from accord.datasets.schema import check_ids, validate
 
 FOLDER = "pandalm"
 HUMAN_FILE = "testset-v1.json"
@@ -62,6 +62,7 @@ def load_pandalm(path: str | os.PathLike | None = None, *, include_ai_judges: bo
     require_columns(items, ("idx", "instruction", "input", "response1", "response2", *HUMAN_ANNOTATORS),
                     source, "PandaLM test set")
     _check_unique_items(items, source)
+    _check_texts(items, source)
 
     # Each judgment keeps its file and row there, so that a bad verdict is named where it is.
     humans = items.assign(_row=np.arange(len(items))).melt(
@@ -89,7 +90,7 @@ def load_pandalm(path: str | os.PathLike | None = None, *, include_ai_judges: bo
             parts.append(part)
     judgments = pd.concat(parts, ignore_index=True)
 
-    verdict_text = judgments["raw"].astype(str).str.strip().str.lower()
+    verdict_text = judgments["raw"].map(_verdict_text)
     keep = ~verdict_text.isin(_NON_VERDICTS)
     judgments, verdict_text = judgments[keep], verdict_text[keep]
     judgments["label"] = verdict_text.map(_VERDICTS)
@@ -125,8 +126,37 @@ def load_pandalm(path: str | os.PathLike | None = None, *, include_ai_judges: bo
     return validate(table, form="preference", source=str(folder))
 
 
+def _verdict_text(raw: object) -> str:
+    """A verdict as text: 2, 2.0 (a JSON column with a gap is read as floats) and "2" are all "2"; a missing verdict
+    is "", which no verdict matches, so the error names its own row rather than the first float of the column."""
+    if raw is None or raw is pd.NA or isinstance(raw, float) and np.isnan(raw):
+        return ""
+    if isinstance(raw, (float, np.floating)) and float(raw).is_integer():
+        raw = int(raw)
+    if isinstance(raw, (bool, np.bool_)):
+        return str(raw).lower()  # never 0/1: true/false is not a verdict
+    return str(raw).strip().lower()
+
+
+def _check_texts(items: pd.DataFrame, source: str) -> None:
+    """The instruction and both responses are present single values, and the input is one or empty: a null
+    instruction would become the prompt "None", a list in a JSON field would reach string concatenation. (The file
+    itself stores a few one-word responses as JSON booleans, ``true``; those are kept as they are.)"""
+    for column, required in (("instruction", True), ("response1", True), ("response2", True), ("input", False)):
+        values = items[column]
+        nested = values.map(lambda v: isinstance(v, (list, dict, tuple, set, np.ndarray))).to_numpy(dtype=bool)
+        missing = values.isna().to_numpy(dtype=bool) & ~nested if required else np.zeros(len(values), dtype=bool)
+        bad = nested | missing
+        if bad.any():
+            row = int(np.flatnonzero(bad)[0])
+            problem = "missing text" if missing[row] else "must be a text, not a list or object"
+            raise ValidationError(problem, source=source, column=column, row=row, value=values.iloc[row])
+
+
 def _check_unique_items(frame: pd.DataFrame, source: str) -> None:
-    """One error naming the file and row of the first item (``idx``) that a file repeats."""
+    """One error naming the file and row of the first item (``idx``) that is missing, of another kind than the others
+    (the text "3" among numbers would match no judge's 3), or repeated."""
+    check_ids(frame["idx"], "idx", source)
     repeated = frame["idx"].duplicated().to_numpy()
     if repeated.any():
         row = int(np.flatnonzero(repeated)[0])

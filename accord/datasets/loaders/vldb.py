@@ -13,7 +13,10 @@ folder (short alias)              items    workers  answers   task
 ``s4_Dog data`` (dog)             807      109      8,070     which of four dog breeds (classes 0-3)?
 ================================  =======  =======  ========  ===========================================
 
-The first three sets' answers are binary (0/1), Dog's are 0-3; every item has a truth. ``d_jn-product`` also ships
+The first three sets' answers are binary (0/1), Dog's are 0-3; every item has a truth. A copy whose ``truth.csv``
+has gaps still loads: the items without a truth get an empty ``gold``, with one warning counting them (evaluation
+against gold then covers fewer items); truths of items that no answer names are left out, with one warning counting
+them. ``d_jn-product`` also ships
 ``Copy of answer.csv`` (the same 24,945 rows plus 16 more: a stray editing copy); it is ignored. ``d_sentiment`` also
 ships a qualification test (``quali.csv``/``quali_truth.csv``), not loaded.
 """
@@ -21,6 +24,7 @@ ships a qualification test (``quali.csv``/``quali_truth.csv``), not loaded.
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -87,7 +91,22 @@ def load_vldb17(name: str, path: str | os.PathLike | None = None) -> pd.DataFram
         raise ValidationError("item has two truths", source=str(folder / "truth.csv"), column="question", row=row,
                               value=truth["pair_id"].iloc[row])
     table = answers.merge(truth, on="pair_id", how="left", validate="many_to_one")
+    _warn_about_gaps(answers["pair_id"], truth["pair_id"], folder)
     return validate(table, form="categorical", classes=list(classes), source=source)
+
+
+def _warn_about_gaps(answered: pd.Series, known: pd.Series, folder: Path) -> None:
+    """One warning each for items answered but without a truth, and truths of items nobody answered: both pass a
+    left join silently, and either shrinks what an accuracy against gold measures."""
+    items = pd.unique(answered)
+    without = int((~pd.Index(items).isin(known)).sum())
+    if without:
+        warnings.warn(f"{folder / 'truth.csv'}: {without} of {len(items)} answered items have no truth; their gold is "
+                      "left empty (accuracy against gold covers the others only)", stacklevel=3)
+    unanswered = int((~known.isin(items)).sum())
+    if unanswered:
+        warnings.warn(f"{folder / 'truth.csv'}: {unanswered} truths name items that no row of answer.csv answers; "
+                      "they are left out", stacklevel=3)
 
 
 def _read_pairs(file: Path, width: int, names: tuple[str, ...], classes: tuple[int, ...]) -> pd.DataFrame:
