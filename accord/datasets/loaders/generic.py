@@ -25,6 +25,7 @@ from typing import Any
 
 import pandas as pd
 import pyarrow as pa
+from pandas._libs.parsers import STR_NA_VALUES  # the words read_csv reads as missing by default
 
 import accord
 from accord.datasets.errors import AccordError, ValidationError
@@ -43,6 +44,9 @@ FORMATS: tuple[str, ...] = ("csv", "tsv", "jsonl", "json", "parquet")
 # (solution_id), and the ids that group or name responses, are ids too.
 _ID_COLUMNS: tuple[str, ...] = ("pair_id", "annotator", *CROWDKIT_COLUMNS.keys(), "response_id", "solution_id",
                                 "prompt_id", "problem_id", "response_a_id", "response_b_id")
+# Texts are read as written too: a response "1e3" stays that text, and "None", "N/A" or "NA" (a model's whole answer
+# can be one) are texts, not missing values; only an empty cell is no text.
+_TEXT_COLUMNS: tuple[str, ...] = ("prompt", "response_a", "response_b", "step_text")
 
 
 # -- reading files ------------------------------------------------------------------------------------------
@@ -222,6 +226,9 @@ def read_judgments(
     **read_kwargs
         Passed to the pandas reader, e.g. ``encoding="latin-1"`` or ``sep=";"``. Without ``sep``, a CSV or TSV
         file whose header line lacks the usual delimiter but holds ``;``, a tab, ``|`` or ``,`` is read with that.
+        In a CSV or TSV file, ids and texts (``prompt``, ``response_a``/``response_b``) are read as written:
+        ``"007"``, ``"1e3"``, ``"NA"`` and ``"None"`` are ids, only an empty cell is missing; other columns read
+        pandas' usual words (``NA``, ``null``...) as missing.
 
     Returns
     -------
@@ -259,12 +266,19 @@ def read_unvalidated(path: str | os.PathLike, *, columns: dict[str, str] | None 
         if guessed is not None:
             read_kwargs["sep"] = guessed
     if fmt in ("csv", "tsv") and "dtype" not in read_kwargs:
-        renamed_ids = {src for src, dst in (columns or {}).items() if dst in _ID_COLUMNS}
+        renamed_ids = {src for src, dst in (columns or {}).items() if dst in (*_ID_COLUMNS, *_TEXT_COLUMNS)}
         # Ids are read as text so "007" stays "007"; only columns the file really has are named, which the
         # C parser requires (checked for real after reading).
-        read_kwargs["dtype"] = {name: str for name in (*_ID_COLUMNS, *renamed_ids)}
+        read_kwargs["dtype"] = {name: str for name in (*_ID_COLUMNS, *_TEXT_COLUMNS, *renamed_ids)}
         header = _csv_header(path, fmt, read_kwargs)
         read_kwargs["dtype"] = {k: v for k, v in read_kwargs["dtype"].items() if k in header}
+        if header and "na_values" not in read_kwargs and "keep_default_na" not in read_kwargs:
+            # An id or a text is what was written: "NA", "None", "null" and "nan" are ids (write_table writes them
+            # as they are), only an empty cell is missing. Other columns keep pandas' missing-value words (R
+            # writes NA for a missing gold).
+            read_kwargs["keep_default_na"] = False
+            read_kwargs["na_values"] = {name: [""] if name in read_kwargs["dtype"] else list(STR_NA_VALUES)
+                                        for name in header}
     if fmt in ("json", "jsonl"):
         # JSON has types of its own: pandas' dtype guessing would turn the id "007" into 7 and the label "2" into 2
         read_kwargs.setdefault("dtype", False)

@@ -1,0 +1,88 @@
+"""Round trips at the boundary: a validated table through crowd-kit's layout and back, and through every file format
+accord writes (CSV/TSV/JSON Lines/JSON/Parquet, compressed or not) and reads back, gives the same validated table.
+
+Ids and texts come back as written: "007" is not 7, "1e3" is not 1000.0, leading and trailing spaces stay, and the
+words pandas' CSV reader takes for missing values ("NA", "None", "null", "nan", "N/A") are ids and texts like any
+other (they used to come back as missing ids, and a response "N/A" as no response).
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from accord.datasets import from_crowdkit, read_judgments, to_crowdkit, validate
+from accord.datasets.io import write_table
+
+RT = settings(max_examples=30, deadline=None, derandomize=True, database=None,
+              suppress_health_check=[HealthCheck.function_scoped_fixture])
+
+ODD_IDS = ["007", "NA", "None", "null", "nan", "N/A", "NULL", "1e3", " a ", "a ", "-0", "TRUE", "inf", "#x", "ü",
+           'q"uote', "1,5"]
+IDS = st.one_of(st.sampled_from(ODD_IDS),
+                st.text(st.characters(blacklist_categories=("Cs", "Cc")), min_size=1, max_size=6)
+                .filter(lambda s: s.strip() != ""))
+FORMATS = ["csv", "csv.gz", "tsv", "csv.bz2", "jsonl", "jsonl.gz", "json", "parquet"]
+FORMS = {"preference": (["A", "B", "tie", "A"], {}), "graded": ([1, -2, 0, 2], {"scale": 2}),
+         "categorical": ([0, 1, 1, 2], {"form": "categorical"})}
+
+
+@st.composite
+def tables(draw: st.DrawFn) -> tuple[pd.DataFrame, dict]:
+    pairs = draw(st.lists(IDS, min_size=2, max_size=2, unique=True))
+    workers = draw(st.lists(IDS, min_size=2, max_size=2, unique=True))
+    labels, kwargs = FORMS[draw(st.sampled_from(sorted(FORMS)))]
+    texts = draw(st.lists(IDS, min_size=4, max_size=4, unique=True))
+    table = pd.DataFrame({"pair_id": [pairs[0], pairs[0], pairs[1], pairs[1]],
+                          "annotator": [workers[0], workers[1], workers[0], workers[1]], "label": labels,
+                          "prompt": [pairs[0], pairs[0], pairs[1], pairs[1]],
+                          "response_a": [texts[0], texts[0], texts[2], texts[2]],
+                          "response_b": [texts[1], texts[1], texts[3], texts[3]]})
+    return table, kwargs
+
+
+def _same(written: pd.DataFrame, read: pd.DataFrame) -> None:
+    for column in written.columns:
+        assert written[column].astype(object).tolist() == read[column].astype(object).tolist(), column
+
+
+@RT
+@given(tables())
+def test_crowdkit_layout_and_back(case):
+    table, kwargs = case
+    checked = validate(table, **kwargs)
+    back = from_crowdkit(to_crowdkit(checked), **kwargs)
+    _same(checked, back)
+    assert back.attrs["accord"] == checked.attrs["accord"]
+
+
+@RT
+@given(tables(), st.sampled_from(FORMATS))
+def test_written_table_reads_back_equal(tmp_path_factory, case, fmt):
+    table, kwargs = case
+    checked = validate(table, **kwargs)
+    path = write_table(checked, tmp_path_factory.mktemp("rt") / f"judgments.{fmt}")
+    back = read_judgments(path, **kwargs)
+    _same(checked, back)
+    assert back.attrs["accord"] == checked.attrs["accord"]
+
+
+@pytest.mark.parametrize("word", ["NA", "None", "null", "nan", "N/A", "NULL", "#N/A", "<NA>"])
+@pytest.mark.parametrize("fmt", ["csv", "tsv", "csv.gz"])
+def test_missing_value_words_are_ids_and_texts_in_csv(tmp_path, word, fmt):
+    table = validate(pd.DataFrame({"pair_id": [word, word], "annotator": ["a", word], "label": ["A", "B"],
+                                   "response_a": [word, word], "response_b": ["x", "x"]}))
+    back = read_judgments(write_table(table, tmp_path / f"t.{fmt}"))
+    _same(table, back)
+
+
+def test_an_empty_cell_is_still_a_missing_id_and_na_is_still_a_missing_gold(tmp_path):
+    """Only ids and texts keep the words: a gold written NA by R is no gold, an empty id is a missing id."""
+    path = tmp_path / "t.csv"
+    path.write_text("pair_id,annotator,label,gold\np1,a,A,NA\np1,b,B,A\n")
+    assert read_judgments(path)["gold"].isna().tolist() == [True, False]
+    path.write_text("pair_id,annotator,label\np1,a,A\n,b,B\n")
+    with pytest.raises(ValueError, match="column 'pair_id', row 1: missing id"):
+        read_judgments(path)
