@@ -130,3 +130,84 @@ def test_pandalm_boolean_response_is_kept(tmp_path):
     items = _items(3)
     items[1]["response1"] = True
     assert len(load_pandalm(_pandalm(tmp_path / "p", items), include_ai_judges=False)) == 9
+
+
+# -- UKPConvArg1 / UKPConvArg2: a line cut short, an element missing -----------------------------------------
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+def _cut_field(line: str, keep: int) -> str:
+    """The line with only its first ``keep`` tab-separated fields (a line cut short)."""
+    return "\t".join(line.rstrip("\n").split("\t")[:keep]) + "\n"
+
+
+@pytest.mark.parametrize("keep", [2, 3])
+@pytest.mark.parametrize("row", [0, 1])
+def test_ukp_strict_line_cut_short_is_named(tmp_path, keep, row):
+    """A strict CSV line without its last field(s) used to load with the argument text missing (NaN)."""
+    from accord.datasets.loaders import load_ukpconvarg1
+
+    lines = (FIXTURES / "ukp" / "mini-debate_side-a.csv").read_text().splitlines(keepends=True)
+    lines[1 + row] = _cut_field(lines[1 + row], keep)
+    path = tmp_path / "mini-debate_side-a.csv"
+    path.write_text("".join(lines))
+    with pytest.raises(ValidationError, match="missing or empty field") as caught:
+        load_ukpconvarg1(path, variant="strict")
+    assert (caught.value.column, caught.value.row, caught.value.source) == (["#id", "label", "a1", "a2"][keep], row,
+                                                                             str(path))
+
+
+@pytest.mark.parametrize(("pair_id", "problem"), [("1011", "pair id must be"), ("10_", "pair id must be"),
+                                                   ("", "missing or empty field")])
+def test_ukp_strict_pair_id_without_two_argument_ids(tmp_path, pair_id, problem):
+    from accord.datasets.loaders import load_ukpconvarg1
+
+    lines = (FIXTURES / "ukp" / "mini-debate_side-a.csv").read_text().splitlines(keepends=True)
+    lines[2] = pair_id + lines[2][lines[2].index("\t"):]
+    path = tmp_path / "mini-debate_side-a.csv"
+    path.write_text("".join(lines))
+    with pytest.raises(ValidationError, match=problem) as caught:
+        load_ukpconvarg1(path, variant="strict")
+    assert (caught.value.column, caught.value.row) == ("#id", 1)
+
+
+def test_ukp_strict_header_only_file_is_refused(tmp_path):
+    from accord.datasets.loaders import load_ukpconvarg1
+
+    path = tmp_path / "mini-debate_side-a.csv"
+    path.write_text((FIXTURES / "ukp" / "mini-debate_side-a.csv").read_text().splitlines(keepends=True)[0])
+    with pytest.raises(ValidationError, match="no pairs"):
+        load_ukpconvarg1(path, variant="strict")
+
+
+@pytest.mark.parametrize(("element", "column"), [("text", "arg1/text"), ("turkID", "turkID"), ("value", "value")])
+def test_ukp_xml_missing_element_is_named_in_its_file(tmp_path, element, column):
+    """A missing <text> used to load as a pair without its argument; a missing <turkID> or <value> was blamed on a
+    row of all files together, with the folder as the source."""
+    from accord.datasets.loaders import load_ukpconvarg1
+
+    text = (FIXTURES / "ukp" / "mini-debate_side-a.xml").read_text()
+    start = text.index(f"<{element}>")
+    end = text.index(f"</{element}>", start) + len(f"</{element}>")
+    folder = tmp_path / "xml"
+    folder.mkdir()
+    (folder / "mini-debate_side-a.xml").write_text(text)  # an intact file beside the broken one
+    broken = folder / "other-debate_side-b.xml"
+    broken.write_text(text[:start] + text[end:])
+    with pytest.raises(ValidationError, match="missing or empty element") as caught:
+        load_ukpconvarg1(folder)
+    assert (caught.value.source, caught.value.column, caught.value.row) == (str(broken), column, 0)
+
+
+@pytest.mark.parametrize("keep", [2, 3])
+def test_ukp2_line_cut_short_is_named(tmp_path, keep):
+    from accord.datasets.loaders import load_ukpconvarg2
+
+    lines = (FIXTURES / "ukp2" / "mini-debate_side-a.xml.csv").read_text().splitlines(keepends=True)
+    lines[1] = _cut_field(lines[1], keep)
+    path = tmp_path / "mini-debate_side-a.xml.csv"
+    path.write_text("".join(lines))
+    with pytest.raises(ValidationError, match="missing or empty field") as caught:
+        load_ukpconvarg2(path)
+    assert (caught.value.column, caught.value.row) == (["pair_id", "reasons", "more", "less"][keep], 1)

@@ -23,6 +23,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 from pandas._libs.parsers import STR_NA_VALUES  # the words read_csv reads as missing by default
@@ -343,6 +344,20 @@ def require_columns(frame: pd.DataFrame, needed: Iterable[str], source: str, wha
     for column in needed:
         if column not in frame.columns:
             raise ValidationError(f"missing column of the {what} schema", source=source, column=column)
+
+
+def require_cells(frame: pd.DataFrame, columns: Iterable[str], source: str,
+                  problem: str = "missing or empty field (is the line cut short?)") -> None:
+    """Raise a one-line :class:`ValidationError` naming the row and column of the first missing or blank cell of
+    ``columns``: a line cut short (a truncated file, a lost tab) leaves its last fields missing, which a reader
+    fills with NaN and a loader would otherwise pass on as a pair without its text."""
+    columns = list(columns)
+    cells = frame[columns]
+    blank = cells.isna().to_numpy() | cells.astype(str).apply(lambda c: c.str.strip().eq("")).to_numpy()
+    if blank.any():
+        row, position = (int(i[0]) for i in np.nonzero(blank))
+        raise ValidationError(problem, source=source, column=columns[position], row=row,
+                              value=cells.iloc[row, position])
 
 
 # -- where the public data sets live ------------------------------------------------------------------------

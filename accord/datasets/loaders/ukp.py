@@ -44,7 +44,7 @@ from typing import Literal
 import pandas as pd
 
 from accord.datasets.errors import AccordError, ValidationError
-from accord.datasets.loaders.generic import find_source_folder, read_table
+from accord.datasets.loaders.generic import find_source_folder, read_table, require_cells
 from accord.datasets.schema import validate
 
 FOLDER = "ukp-convarg1"
@@ -165,6 +165,11 @@ def _parse_xml(file: Path) -> pd.DataFrame:
 
     pairs = pd.DataFrame(pair_rows, columns=list(_PAIR_FIELDS))
     assignments = pd.DataFrame(assignment_rows, columns=list(_ASSIGNMENT_FIELDS))
+    # named here, at the pair's or assignment's place in its file (validation later sees all files as one table)
+    require_cells(pairs, ("id", "arg1/id", "arg1/text", "arg2/id", "arg2/text"), str(file),
+                  "missing or empty element of an <annotatedArgumentPair> (row: its place in the file)")
+    require_cells(assignments, ("turkID", "value"), str(file),
+                  "missing or empty element of an <mTurkAssignment> (row: its place in the file)")
     joined = pairs.iloc[assignment_pair].reset_index(drop=True)
     debate = file.stem
     topic = debate.split("_", 1)[0]
@@ -220,9 +225,17 @@ def _read_strict_csv(file: Path) -> pd.DataFrame:
     if list(raw.columns) != expected:
         raise ValidationError(f"expected the columns {expected} of UKPConvArg1Strict-CSV, found {list(raw.columns)}",
                               source=str(file))
+    if len(raw) == 0:
+        raise ValidationError("no pairs (only the header line)", source=str(file))
+    require_cells(raw, expected, str(file))
     label = raw["label"].map(_LABELS)
     _check_mapped(label, raw["label"], file, "label")
     ids = raw["#id"].str.split("_", n=1, expand=True).reindex(columns=[0, 1])
+    unsplit = ids[1].isna() | ids[0].eq("") | ids[1].eq("")
+    if unsplit.any():
+        row = int(unsplit.to_numpy().nonzero()[0][0])
+        raise ValidationError("pair id must be '<first argument id>_<second argument id>'", source=str(file),
+                              column="#id", row=row, value=raw["#id"].iloc[row])
     debate = file.stem
     topic = debate.split("_", 1)[0]
     title = DEBATE_TITLES.get(topic) or topic.replace("-", " ").strip().capitalize()

@@ -44,7 +44,7 @@ import pandas as pd
 
 from accord.datasets.attributes import validate_attributes
 from accord.datasets.errors import AccordError, ValidationError
-from accord.datasets.loaders.generic import find_source_folder, read_table
+from accord.datasets.loaders.generic import find_source_folder, read_table, require_cells
 from accord.datasets.loaders.ukp import DEBATE_TITLES
 
 FOLDER = "ukp-convarg2"
@@ -204,6 +204,7 @@ def _read_csv(file: Path) -> pd.DataFrame:
         raise ValidationError(f"expected 4 tab-separated fields (pair id, reasons, more convincing, less "
                               f"convincing), found {raw.shape[1]}", source=str(file))
     raw.columns = ["pair_id", "reasons", "more", "less"]
+    require_cells(raw, ("pair_id", "more", "less"), str(file))  # a pair may have no reasons, never no text
     stem = file.name[: -len(SUFFIX)] if file.name.endswith(SUFFIX) else file.stem
     debate = _STRICT_STEMS.get(stem, stem)
     topic = debate.split("_", 1)[0]
