@@ -12,6 +12,7 @@ import json
 import warnings
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -211,3 +212,89 @@ def test_ukp2_line_cut_short_is_named(tmp_path, keep):
     with pytest.raises(ValidationError, match="missing or empty field") as caught:
         load_ukpconvarg2(path)
     assert (caught.value.column, caught.value.row) == (["pair_id", "reasons", "more", "less"][keep], 1)
+
+
+# -- loaders of nested records: odd values where a verdict, a list or a time belongs --------------------------
+
+
+def _records(name: str) -> list[dict]:
+    return [json.loads(line) for line in (FIXTURES / name).read_text().splitlines() if line.strip()]
+
+
+ODD_NESTED = st.sampled_from([{}, {"x": 1}, [], ["A-is-clearly-better"], 3, 1.5, True])
+
+
+@FEW
+@given(ODD_NESTED, st.data())
+def test_multipref_verdict_of_another_kind_is_named(value, data):
+    """A JSON object or list where the verdict belongs raised pandas' 'unhashable type'."""
+    from accord.datasets.loaders import load_multipref
+
+    records = _records("hub/multipref.jsonl")
+    row = data.draw(st.integers(0, len(records) - 1))
+    records[row]["normal_worker_annotations"][0]["overall_pref"] = value
+    with pytest.raises(ValidationError, match="value is not one of") as caught:
+        load_multipref(pd.DataFrame(records))
+    assert caught.value.column == "overall_pref"
+
+
+@FEW
+@given(st.sampled_from([0, 1.5, True, [], {"t": 1}]), st.data())
+def test_prm800k_timestamp_that_is_not_a_text_is_named(value, data):
+    """A number among ISO texts used to fail the sort by time with a raw TypeError."""
+    from accord.datasets.loaders import load_prm800k
+
+    records = _records("steps/prm800k_phase1.jsonl")
+    row = data.draw(st.integers(0, len(records) - 1))
+    records[row]["timestamp"] = value
+    with pytest.raises(ValidationError, match="timestamp must be a text") as caught:
+        load_prm800k(pd.DataFrame(records))
+    assert (caught.value.column, caught.value.row) == ("timestamp", row)
+
+
+@FEW
+@given(st.sampled_from([-1, 1.5, "x", {"text": "a"}]), st.data())
+def test_prm800k_completions_that_are_not_a_list_are_named(value, data):
+    from accord.datasets.loaders import load_prm800k
+
+    records = _records("steps/prm800k_phase2.jsonl")
+    row = data.draw(st.integers(0, len(records) - 1))
+    records[row]["label"]["steps"][0]["completions"] = value
+    with pytest.raises(ValidationError, match="list of completions") as caught:
+        load_prm800k(pd.DataFrame(records))
+    assert (caught.value.column, caught.value.row) == ("label.steps[0].completions", row)
+
+
+@pytest.mark.parametrize("phase", [1, 2])
+def test_prm800k_from_parquet_equals_from_json_lines(tmp_path, phase):
+    """Parquet (and Hugging Face datasets) give nested lists as numpy arrays and nullable indices as floats: the
+    file used to be reported as corrupt (dtype=False reached the Parquet reader), its records as having no steps."""
+    from accord.datasets.loaders import load_prm800k
+
+    source = FIXTURES / "steps" / f"prm800k_phase{phase}.jsonl"
+    path = tmp_path / "records.parquet"
+    pd.read_json(source, lines=True, dtype=False).to_parquet(path)
+    from_parquet = load_prm800k(path)
+    from_json = load_prm800k(source)
+    pd.testing.assert_frame_equal(from_parquet.astype(str), from_json.astype(str))
+    pd.testing.assert_frame_equal(load_prm800k(pd.read_parquet(path)).astype(str), from_json.astype(str))
+
+
+@FEW
+@given(st.sampled_from([1.5, -0.5, 2.25]), st.data())
+def test_fractional_published_preference_and_confidence_are_unknown(value, data):
+    """A fractional covariate raised pandas' 'cannot safely cast non-equivalent float64 to int64'; it is unknown
+    (NA), as a value off the scale or a text already was."""
+    from accord.datasets.loaders import load_helpsteer3_preference, load_summarize_from_feedback
+
+    records = _records("hub/helpsteer3_preference.jsonl")
+    row = data.draw(st.integers(0, len(records) - 1))
+    records[row]["overall_preference"] = value
+    table = load_helpsteer3_preference(pd.DataFrame(records))
+    assert "item_published_preference" in table.columns
+    comparisons = _records("hub/summarize_comparisons.jsonl")
+    row = data.draw(st.integers(0, len(comparisons) - 1))
+    comparisons[row].setdefault("extra", {})["confidence"] = value
+    table = load_summarize_from_feedback(pd.DataFrame(comparisons))
+    assert len(table) == len(comparisons)  # one judgment per record, in the records' order
+    assert table["confidence"].isna().iloc[row]

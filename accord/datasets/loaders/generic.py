@@ -335,6 +335,10 @@ def frame_or_file(source: pd.DataFrame | str | os.PathLike, **read_kwargs: Any) 
     if isinstance(source, pd.DataFrame):
         return source.copy(), "<DataFrame>"
     if isinstance(source, (str, os.PathLike)):
+        if read_kwargs.get("dtype") is False and infer_format(source) == "parquet":
+            # dtype=False asks the JSON readers to keep JSON's own types; Parquet has them already, and its reader
+            # would refuse the argument (which read_table then reports as a corrupt file)
+            read_kwargs = {k: v for k, v in read_kwargs.items() if k != "dtype"}
         return read_table(source, **read_kwargs), str(source)
     raise AccordError(f"expected a file path or a pandas DataFrame, got {type(source).__name__}")
 

@@ -304,7 +304,8 @@ def _graded_pairs(
         table[column] = values_by_pair.loc[rows].to_numpy()
     if published is not None:
         overall = pd.to_numeric(published.loc[rows], errors="coerce")
-        overall = overall.where(overall.abs() <= HELPSTEER_SCALE).astype("Int64")
+        # a published preference off the scale or fractional is unknown (NA), as an off-scale one always was
+        overall = overall.where((overall.abs() <= HELPSTEER_SCALE) & (overall == overall.round())).astype("Int64")
         table["item_published_preference"] = _to_form(overall, form).to_numpy()
     table = _drop_identical_sides(table, name)
     return validate(table, form=form, scale=HELPSTEER_SCALE if form == "graded" else None, source=name)
@@ -403,7 +404,10 @@ def load_summarize_from_feedback(source: Source, *, duplicates: str = "error") -
     if "extra" in frame.columns:
         extra = _normalize_dicts(frame["extra"], name, "extra")
         if "confidence" in extra.columns:
-            table["confidence"] = pd.to_numeric(extra["confidence"], errors="coerce").astype("Int64").array
+            confidence = pd.to_numeric(extra["confidence"], errors="coerce")
+            # whole levels (1..9); anything else is unknown, as text already was (Int64 refuses fractions)
+            whole = np.isfinite(confidence.to_numpy(dtype=float, na_value=np.nan)) & (confidence == confidence.round())
+            table["confidence"] = confidence.where(whole).astype("Int64").array
     for column, target in (("batch", "batch"), ("split", "item_split")):
         if column in frame.columns:
             table[target] = frame[column].to_numpy()
@@ -436,7 +440,8 @@ def _to_form(graded: pd.Series, form: str) -> pd.Series:
 
 def _map_strings(values: pd.Series, mapping: dict[str, int], name: str, column: str,
                  allow_missing: bool = False) -> pd.Series:
-    mapped = values.map(mapping)
+    # looked up cell by cell: a JSON object or list where a verdict belongs is not a key (pandas' map would raise)
+    mapped = values.map(lambda v: mapping.get(v) if isinstance(v, str) else None).astype(object)
     bad = mapped.isna() & (values.notna() | (not allow_missing))
     if bad.any():
         position = int(np.flatnonzero(bad.to_numpy())[0])

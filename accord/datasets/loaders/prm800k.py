@@ -115,8 +115,8 @@ def _one_record(record: dict[str, Any], row: int, phase: int | str, alternatives
     problem = question.get("problem")
     if not isinstance(problem, str):
         raise ValidationError("missing problem text", source=source, column="question.problem", row=row)
-    steps = label.get("steps")
-    if not isinstance(steps, list):
+    steps = _sequence(label.get("steps"))
+    if steps is None:
         raise ValidationError("missing list of labeled steps", source=source, column="label.steps", row=row)
     pre = question.get("pre_generated_steps")
     line_phase = 2 if isinstance(pre, (list, np.ndarray)) else 1
@@ -124,6 +124,10 @@ def _one_record(record: dict[str, Any], row: int, phase: int | str, alternatives
         raise ValidationError(f"a phase-{line_phase} record where phase {phase} was asked for (phase 2 records "
                               "have question.pre_generated_steps)", source=source, column="question", row=row)
     pre_steps = [str(s) for s in pre] if line_phase == 2 else []
+    timestamp = record.get("timestamp")
+    if timestamp is not None and not isinstance(timestamp, str):  # texts (ISO times) sort; a mix of kinds cannot
+        raise ValidationError("timestamp must be a text (an ISO time) or null", source=source, column="timestamp",
+                              row=row, value=timestamp)
     shared = {
         "annotator": record.get("labeler"), "prompt": problem, "phase": line_phase,
         "generation": record.get("generation"),
@@ -135,7 +139,10 @@ def _one_record(record: dict[str, Any], row: int, phase: int | str, alternatives
     path: list[tuple[str, int, str, Any]] = []  # (text, rating, source, flagged) of the solution's steps
     for t, step in enumerate(steps):
         step = _mapping(step, f"label.steps[{t}]", row, source)
-        completions = step.get("completions") or []
+        completions = _sequence(step.get("completions"), missing=[])
+        if completions is None:
+            raise ValidationError("expected a list of completions", source=source,
+                                  column=f"label.steps[{t}].completions", row=row, value=step.get("completions"))
         ratings = [_rating(c, f"label.steps[{t}].completions[{k}]", row, source) for k, c in enumerate(completions)]
         chosen = _path_step(step, completions, t, line_phase, pre_steps, row, source)
         if alternatives:
@@ -147,7 +154,8 @@ def _one_record(record: dict[str, Any], row: int, phase: int | str, alternatives
         if chosen is None or chosen[1] is None:
             break
         path.append(chosen[:4])
-        if step.get("chosen_completion") is None and step.get("human_completion") is None and line_phase == 1:
+        if _whole(step.get("chosen_completion")) is None and step.get("human_completion") is None \
+                and line_phase == 1:
             break  # nothing was chosen to continue with
     if path:
         _emit(path, problem, shared, False, out, path_keys, pre_steps if line_phase == 2 else None)
@@ -166,7 +174,7 @@ def _path_step(step: dict[str, Any], completions: list[Any], t: int, line_phase:
                 rating = _rating(completion, f"{where}.completions[{c}]", row, source)
                 return pre_steps[t], rating, "model", completion.get("flagged"), c
         return None
-    chosen = step.get("chosen_completion")
+    chosen = _whole(step.get("chosen_completion"))
     if chosen is not None:
         if not isinstance(chosen, (int, np.integer)) or not 0 <= chosen < len(completions):
             raise ValidationError(f"chosen completion does not exist (the step has {len(completions)})",
@@ -215,6 +223,28 @@ def _rating(completion: Any, where: str, row: int, source: str) -> int | None:
         raise ValidationError("rating outside -1/0/+1", source=source, column=f"{where}.rating", row=row,
                               value=rating)
     return int(rating)
+
+
+def _whole(value: Any) -> Any:
+    """An index as read from JSON or Parquet: Parquet stores a struct field with nulls as floats (1.0, NaN)."""
+    if isinstance(value, (float, np.floating)):
+        if np.isnan(value):
+            return None
+        if float(value).is_integer():
+            return int(value)
+    return value
+
+
+def _sequence(value: Any, missing: list[Any] | None = None) -> list[Any] | None:
+    """A JSON list as a list: Parquet files and Hugging Face datasets give nested lists as numpy arrays; ``missing``
+    for a null; ``None`` for anything else (the caller names it)."""
+    if isinstance(value, list):
+        return value
+    if isinstance(value, np.ndarray):
+        return list(value)
+    if value is None:
+        return missing
+    return None
 
 
 def _mapping(value: Any, where: str, row: int, source: str) -> dict[str, Any]:
