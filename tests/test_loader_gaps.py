@@ -298,3 +298,36 @@ def test_fractional_published_preference_and_confidence_are_unknown(value, data)
     table = load_summarize_from_feedback(pd.DataFrame(comparisons))
     assert len(table) == len(comparisons)  # one judgment per record, in the records' order
     assert table["confidence"].isna().iloc[row]
+
+
+# -- a CSV/TSV header that names a column twice -------------------------------------------------------------
+
+
+@FEW
+@given(st.sampled_from(["pair_id", "annotator", "label", "gold", "prompt"]), st.sampled_from(["csv", "tsv", "csv.gz"]),
+       st.integers(0, 5))
+def test_csv_header_naming_a_column_twice_is_refused(tmp_path_factory, column, fmt, position):
+    """pandas reads the second 'label' as 'label.1': the table was read, silently, with the first one's values."""
+    import gzip
+
+    from accord.datasets import read_judgments
+
+    names = ["pair_id", "annotator", "label", "gold", "prompt"]
+    names.insert(min(position, len(names)), column)
+    sep = "\t" if fmt == "tsv" else ","
+    rows = [sep.join(names)] + [sep.join({"pair_id": f"p{i}", "annotator": f"w{i}", "label": "AB"[i],
+                                          "gold": "A", "prompt": "q"}[n] for n in names) for i in range(2)]
+    text = "\n".join(rows) + "\n"
+    path = tmp_path_factory.mktemp("dup") / f"judgments.{fmt}"
+    path.write_bytes(gzip.compress(text.encode()) if fmt.endswith(".gz") else text.encode())
+    with pytest.raises(ValidationError, match="names this column more than once") as caught:
+        read_judgments(path)
+    assert (caught.value.column, caught.value.source) == (column, str(path))
+
+
+def test_blank_header_cells_are_not_a_repeated_name(tmp_path):
+    from accord.datasets import read_judgments
+
+    path = tmp_path / "judgments.csv"
+    path.write_text("pair_id,annotator,label,,\np1,a,A,,\np1,b,B,,\n")
+    assert read_judgments(path)["label"].tolist() == ["A", "B"]

@@ -153,7 +153,10 @@ def _read(file: Path, fmt: str, read_kwargs: dict[str, Any]) -> pd.DataFrame:
         read_kwargs = {**read_kwargs, "encoding": text_encoding(read_kwargs.get("encoding"))}
     if fmt in ("csv", "tsv"):
         kwargs = {"sep": "," if fmt == "csv" else "\t", **read_kwargs}
-        return pd.read_csv(file, **kwargs)
+        table = pd.read_csv(file, **kwargs)
+        if kwargs.get("header", "infer") == "infer" and kwargs.get("names") is None:
+            _check_header_names(file, kwargs)
+        return table
     if fmt == "parquet":
         return pd.read_parquet(file, **read_kwargs)
     if fmt == "jsonl":
@@ -165,6 +168,23 @@ def _read(file: Path, fmt: str, read_kwargs: dict[str, Any]) -> pd.DataFrame:
         if "Trailing data" not in str(exc):
             raise ValidationError(f"not valid JSON: {first_line(exc)}", source=str(file)) from None
         return _read_json_lines(file, read_kwargs)
+
+
+def _check_header_names(file: Path, kwargs: dict[str, Any]) -> None:
+    """One error for a CSV/TSV header that names a column twice: pandas renames the second ``label`` to ``label.1``,
+    and the table would then be read, silently, with the first one's values only."""
+    header_kwargs = {k: v for k, v in kwargs.items() if k not in ("dtype", "na_values", "keep_default_na", "usecols",
+                                                                   "nrows", "converters", "index_col", "parse_dates")}
+    names = pd.read_csv(file, header=None, nrows=1, dtype=str, keep_default_na=False, **header_kwargs)
+    names = [str(n) for n in names.iloc[0]] if len(names) else []
+    seen: set[str] = set()
+    for name in names:
+        if name.strip() == "":  # blank names (a trailing delimiter) are pandas' 'Unnamed: k', never a clash
+            continue
+        if name in seen:
+            raise ValidationError("the header names this column more than once (pandas would read the second as "
+                                  f"'{name}.1'); rename one of them", source=str(file), column=name)
+        seen.add(name)
 
 
 def _read_json_lines(file: Path, read_kwargs: dict[str, Any]) -> pd.DataFrame:
