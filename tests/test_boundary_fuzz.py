@@ -273,3 +273,24 @@ def test_scale_columns_beyond_int64():
     with pytest.raises(ValidationError, match="scale bound") as caught:
         validate_attributes(table)
     assert (caught.value.column, caught.value.row) == ("scale_max", 0)
+
+
+@settings(FUZZ, max_examples=40)
+@given(st.lists(st.integers(0, 3), min_size=2, max_size=8), st.data(), st.sampled_from(["pair_id", "annotator"]))
+def test_ids_mixing_booleans_and_numbers_are_refused(ids, data, column):
+    """True == 1 and hash(True) == hash(1): a JSON file with the ids true and 1 had them grouped as one id."""
+    row = data.draw(st.integers(1, len(ids) - 1))
+    values: list = list(ids)
+    values[row] = data.draw(st.booleans())
+    table = pd.DataFrame({"pair_id": [f"p{i}" for i in range(len(ids))], "annotator": [f"w{i}" for i in range(len(ids))],
+                          "label": ["A"] * len(ids)})
+    table[column] = pd.Series(values, dtype=object)
+    with pytest.raises(ValidationError, match="true/false and numbers") as caught:
+        validate(table)
+    assert (caught.value.column, caught.value.row) == (column, row)
+
+
+def test_all_boolean_ids_stay_ids():
+    table = pd.DataFrame({"pair_id": pd.Series([True, True, False, False], dtype=object),
+                          "annotator": ["a", "b", "a", "b"], "label": ["A", "B", "A", "tie"]})
+    assert encode(validate(table)).n_items == 2

@@ -86,3 +86,14 @@ def test_an_empty_cell_is_still_a_missing_id_and_na_is_still_a_missing_gold(tmp_
     path.write_text("pair_id,annotator,label\np1,a,A\n,b,B\n")
     with pytest.raises(ValueError, match="column 'pair_id', row 1: missing id"):
         read_judgments(path)
+
+
+@pytest.mark.parametrize("huge", [2**64, 2**70])
+def test_json_lines_with_an_integer_beyond_64_bits_is_named_as_such(tmp_path, huge):
+    """Every line is valid JSON; the error used to say 'line 0: invalid JSON ... is the file truncated?'."""
+    path = tmp_path / "judgments.jsonl"
+    path.write_text(f'{{"pair_id": {huge}, "annotator": "a", "label": "A"}}\n'
+                    '{"pair_id": 1, "annotator": "b", "label": "B"}\n')
+    with pytest.raises(ValueError, match="valid JSON that pandas cannot read") as caught:
+        read_judgments(path)
+    assert str(path) in str(caught.value) and "truncated" not in str(caught.value)

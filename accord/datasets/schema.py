@@ -409,6 +409,11 @@ def check_ids(values: pd.Series, column: str, source: str | None) -> None:
             row = _first_bad(is_text != is_text[0])
             raise ValidationError("ids mix texts and numbers (the text '7' and the number 7 would be two ids): make "
                                   "them all text", source=source, column=column, row=row, value=values.iloc[row])
+        is_bool = values.map(lambda v: isinstance(v, (bool, np.bool_))).to_numpy()
+        if is_bool.any() and not is_bool.all():
+            row = _first_bad(is_bool != is_bool[0])
+            raise ValidationError("ids mix true/false and numbers (true and the number 1 would be one id): make them "
+                                  "all text", source=source, column=column, row=row, value=values.iloc[row])
 
 
 def _string_mask(values: pd.Series) -> pd.Series:

@@ -192,10 +192,13 @@ def _read_json_lines(file: Path, read_kwargs: dict[str, Any]) -> pd.DataFrame:
         return pd.read_json(file, lines=True, **read_kwargs)
     except UnicodeDecodeError:
         raise
-    except ValueError:
+    except ValueError as exc:
         # pandas does not say which line is broken; find it (only on this error path) so the message can.
         line_no, problem = _first_bad_json_line(file, read_kwargs.get("encoding", "utf-8"),
                                                 read_kwargs.get("compression", "infer"))
+        if line_no == 0:  # every line is valid JSON: pandas' own limit (e.g. an integer beyond 64 bits)
+            raise ValidationError(f"valid JSON that pandas cannot read: {first_line(exc)} (a number beyond 64-bit "
+                                  "integers? write such ids as texts)", source=str(file)) from None
         raise ValidationError(f"line {line_no}: invalid JSON ({problem}); is the file truncated?",
                               source=str(file)) from None
 
