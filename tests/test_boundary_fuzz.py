@@ -294,3 +294,65 @@ def test_all_boolean_ids_stay_ids():
     table = pd.DataFrame({"pair_id": pd.Series([True, True, False, False], dtype=object),
                           "annotator": ["a", "b", "a", "b"], "label": ["A", "B", "A", "tie"]})
     assert encode(validate(table)).n_items == 2
+
+
+# -- the streamed (sharded) reader follows the same cell rules ----------------------------------------------
+
+
+@settings(FUZZ, max_examples=25)
+@given(st.integers(2, 12), st.integers(1, 4), st.booleans())
+def test_shards_of_a_categorical_pair_column_partition_the_pairs(tmp_path_factory, n_pairs, world_size, as_category):
+    """A pandas categorical is stored dictionary-encoded; each rank's shard used to list every pair of the file
+    (the whole dictionary), with made-up first rows for the pairs it does not own."""
+    from accord.datasets.stream import read_judgment_shard
+
+    pairs = [f"p{i}" for i in range(n_pairs) for _ in range(2)]
+    table = pd.DataFrame({"pair_id": pairs, "annotator": ["a", "b"] * n_pairs, "label": ["A", "B"] * n_pairs})
+    plain = tmp_path_factory.mktemp("shards") / "plain.parquet"
+    table.to_parquet(plain)
+    coded = plain.with_name("coded.parquet")
+    table.assign(**{"pair_id": table["pair_id"].astype("category") if as_category else table["pair_id"],
+                    "annotator": table["annotator"].astype("category")}).to_parquet(coded)
+    seen: list[str] = []
+    for rank in range(world_size):
+        shard = read_judgment_shard(coded, rank, world_size)
+        reference = read_judgment_shard(plain, rank, world_size)
+        assert list(shard.item_ids) == list(reference.item_ids)
+        assert shard.item_first_row.tolist() == reference.item_first_row.tolist()
+        assert shard.items.tolist() == reference.items.tolist()
+        seen += list(shard.item_ids)
+    assert sorted(seen) == sorted(set(pairs))
+
+
+@pytest.mark.parametrize(("column", "value", "problem"), [
+    ("pair_id", " ", "missing id"), ("annotator", "", "missing id"), ("label", "  ", "blank label"),
+])
+@pytest.mark.parametrize("as_category", [False, True])
+def test_streamed_reader_refuses_what_validate_refuses(tmp_path, column, value, problem, as_category):
+    from accord.datasets.stream import read_judgment_shard
+
+    table = pd.DataFrame({"task": ["p1", "p1", "p2", "p2"], "worker": ["a", "b", "a", "b"],
+                          "label": ["x", "y", "x", "y"]})
+    table.loc[2, {"pair_id": "task", "annotator": "worker"}.get(column, column)] = value
+    if as_category:
+        table = table.astype("category")
+    path = tmp_path / "judgments.parquet"
+    table.to_parquet(path)
+    with pytest.raises(ValidationError, match=problem):
+        validate(table)
+    with pytest.raises(ValidationError, match=problem) as caught:
+        read_judgment_shard(path)
+    assert caught.value.row == 2
+
+
+@pytest.mark.parametrize("column", ["task", "label"])
+def test_streamed_reader_refuses_infinite_ids_and_labels(tmp_path, column):
+    from accord.datasets.stream import read_judgment_shard
+
+    table = pd.DataFrame({"task": [1.0, 1.0, 2.0, 2.0], "worker": ["a", "b", "a", "b"], "label": [0.0, 1.0, 0.0, 1.0]})
+    table.loc[3, column] = np.inf
+    path = tmp_path / "judgments.parquet"
+    table.to_parquet(path)
+    with pytest.raises(ValidationError, match="not finite") as caught:
+        read_judgment_shard(path)
+    assert caught.value.row == 3

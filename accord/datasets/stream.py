@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -70,6 +71,32 @@ def _column_names(schema_names: list[str], columns: dict[str, str] | None, sourc
     return found
 
 
+def _decoded(values: Any) -> Any:
+    """An Arrow column with a dictionary-encoded column decoded to its values."""
+    import pyarrow as pa
+
+    return values.dictionary_decode() if pa.types.is_dictionary(values.type) else values
+
+
+def _check_cells(values: Any, column: str, name: str, source: str, offset: int) -> None:
+    """The cell rules of :func:`accord.datasets.schema.validate` that a batch can check alone: an id is not blank and
+    not infinite; a label is not a blank text and not infinite."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    what = "label" if column == "label" else "id"
+    bad, problem = None, ""
+    if pa.types.is_string(values.type) or pa.types.is_large_string(values.type):
+        bad = np.asarray(pc.equal(pc.utf8_trim_whitespace(values), ""))
+        problem = "missing id" if what == "id" else "blank label (leave the cell empty for no label, or give a class)"
+    elif pa.types.is_floating(values.type):
+        bad = ~np.isfinite(values.to_numpy(zero_copy_only=False))
+        problem = f"{what} is not finite"
+    if bad is not None and bad.any():
+        at = int(np.flatnonzero(bad)[0])
+        raise ValidationError(problem, source=source, column=name, row=offset + at, value=values[at].as_py())
+
+
 def read_judgment_shard(path: str | os.PathLike, rank: int = 0, world_size: int = 1, *,
                         columns: dict[str, str] | None = None, form: str | None = None,
                         batch_rows: int = BATCH_ROWS) -> JudgmentShard:
@@ -103,23 +130,21 @@ def read_judgment_shard(path: str | os.PathLike, rank: int = 0, world_size: int 
         n = batch.num_rows
         if n == 0:
             continue
+        # a pandas categorical is stored dictionary-encoded: its values, not its dictionary, are the ids (each
+        # rank's dictionary would otherwise list every pair of the file, and the blank check below see none)
+        columns_now = {c: _decoded(batch.column(names[c])) for c in REQUIRED_COLUMNS}
         for column in REQUIRED_COLUMNS:
-            values = batch.column(names[column])
+            values = columns_now[column]
             if values.null_count:
                 row = offset + int(np.flatnonzero(np.asarray(values.is_null()))[0])
                 raise ValidationError(f"missing {'label' if column == 'label' else 'id'}", source=source,
                                       column=names[column], row=row)
-            if column != "label" and (pa.types.is_string(values.type) or pa.types.is_large_string(values.type)):
-                blank = np.asarray(pc.equal(pc.utf8_trim_whitespace(values), ""))  # as validate(): a blank id
-                if blank.any():
-                    at = int(np.flatnonzero(blank)[0])
-                    raise ValidationError("missing id", source=source, column=names[column], row=offset + at,
-                                          value=values[at].as_py())
-        mine = shard_of(batch.column(names["pair_id"]).to_numpy(zero_copy_only=False), world_size) == rank
+            _check_cells(values, column, names[column], source, offset)
+        mine = shard_of(columns_now["pair_id"].to_numpy(zero_copy_only=False), world_size) == rank
         if mine.any():
             where = pa.array(mine)
             for column in REQUIRED_COLUMNS:
-                kept[column].append(pc.filter(batch.column(names[column]), where))
+                kept[column].append(pc.filter(columns_now[column], where))
             kept["row"].append(offset + np.flatnonzero(mine))
         offset += n
     if offset == 0:
