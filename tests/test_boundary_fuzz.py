@@ -356,3 +356,35 @@ def test_streamed_reader_refuses_infinite_ids_and_labels(tmp_path, column):
     with pytest.raises(ValidationError, match="not finite") as caught:
         read_judgment_shard(path)
     assert caught.value.row == 3
+
+
+# -- attributes_from_wide: the wide layout's own mistakes ---------------------------------------------------
+
+
+@settings(FUZZ, max_examples=30)
+@given(st.integers(2, 4), st.data())
+def test_wide_columns_giving_one_attribute_twice_are_named(n_columns, data):
+    """Two rating columns mapped to one attribute raised pandas' InvalidIndexError."""
+    from accord.datasets import attributes_from_wide
+
+    columns = [f"c{i}" for i in range(n_columns)]
+    frame = pd.DataFrame({"response_id": ["r1", "r2"], "annotator": ["a", "b"], **{c: [1, 2] for c in columns}})
+    first, second = sorted(data.draw(st.lists(st.sampled_from(columns), min_size=2, max_size=2, unique=True)))
+    mapping = {c: c for c in columns}
+    mapping[second] = first
+    with pytest.raises(ValidationError, match="two rating columns give the attribute") as caught:
+        attributes_from_wide(frame, mapping, scales=3, keep=["response_id", "annotator"])
+    assert caught.value.column == second
+
+
+def test_wide_column_both_rated_and_kept_or_given_as_a_text():
+    from accord.datasets import attributes_from_wide
+
+    frame = pd.DataFrame({"response_id": ["r1", "r2"], "annotator": ["a", "b"], "help": [1, 2]})
+    with pytest.raises(ValidationError, match="both a rating column") as caught:
+        attributes_from_wide(frame, ["help"], scales=3, keep=["response_id", "annotator", "help"])
+    assert caught.value.column == "help"
+    with pytest.raises(ValidationError, match="attributes must be a list"):
+        attributes_from_wide(frame, "help", scales=3, keep=["response_id", "annotator"])
+    with pytest.raises(ValidationError, match="keep must be a list"):
+        attributes_from_wide(frame, ["help"], scales=3, keep="response_id")

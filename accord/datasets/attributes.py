@@ -279,10 +279,23 @@ def attributes_from_wide(
     repeated on every row (at least the item column and ``annotator``). Missing cells (NaN, None) are not
     ratings and are dropped.
     """
+    for name, given in (("attributes", attributes), ("keep", keep)):
+        if isinstance(given, str):  # a lone name would be read letter by letter
+            raise ValidationError(f"{name} must be a list of column names, e.g. {name}=[{given!r}]", value=given)
     mapping = dict(attributes) if isinstance(attributes, Mapping) else {a: a for a in attributes}
     for column in (*mapping, *keep):
         if column not in frame.columns:
             raise ValidationError("missing column", source=source, column=column)
+    both = [column for column in mapping if column in set(keep)]
+    if both:
+        raise ValidationError("the column is both a rating column (attributes) and a kept column (keep)",
+                              source=source, column=both[0])
+    names = list(mapping.values())
+    repeated = [column for column, name in mapping.items() if names.count(name) > 1]
+    if repeated:  # one rater would rate one item twice on one attribute, in one row
+        raise ValidationError(f"two rating columns give the attribute {mapping[repeated[0]]!r} "
+                              f"({', '.join(map(repr, repeated))}); give each attribute one column",
+                              source=source, column=repeated[1])
     long = frame[[*keep, *mapping]].melt(id_vars=list(keep), value_vars=list(mapping), var_name=ATTRIBUTE_COLUMN,
                                          value_name="label", ignore_index=False)
     long[ATTRIBUTE_COLUMN] = long[ATTRIBUTE_COLUMN].map(mapping)
