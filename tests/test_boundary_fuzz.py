@@ -388,3 +388,14 @@ def test_wide_column_both_rated_and_kept_or_given_as_a_text():
         attributes_from_wide(frame, "help", scales=3, keep=["response_id", "annotator"])
     with pytest.raises(ValidationError, match="keep must be a list"):
         attributes_from_wide(frame, ["help"], scales=3, keep="response_id")
+
+
+@pytest.mark.parametrize("dtype", ["string[pyarrow]", "string", "object", "str"])
+@pytest.mark.parametrize("n", [1, 3])
+def test_crowdkit_labels_all_missing_in_a_string_column(dtype, n):
+    """Inferring the form from no labels at all asked a string column's all(), which pandas refuses (TypeError)."""
+    table = pd.DataFrame({"task": [f"p{i}" for i in range(n)], "worker": ["a"] * n,
+                          "label": pd.array([None] * n, dtype=dtype)})
+    with pytest.raises(ValidationError, match="missing label") as caught:
+        validate(table)
+    assert (caught.value.column, caught.value.row) == ("label", 0)

@@ -203,7 +203,9 @@ def validate(
             form = "graded"
         elif crowdkit_names:
             present = table["label"].dropna()
-            is_preference = present.map(lambda v: isinstance(v, str)).all() and present.isin(PREFERENCE_LABELS).all()
+            # as objects: a string column's map gives a string column again, which cannot answer all()
+            is_text = present.astype(object).map(lambda v: isinstance(v, str)).astype(bool)
+            is_preference = is_text.all() and present.isin(PREFERENCE_LABELS).all()
             form = "preference" if is_preference else "categorical"
         else:
             form = "preference"
