@@ -97,3 +97,18 @@ def test_json_lines_with_an_integer_beyond_64_bits_is_named_as_such(tmp_path, hu
     with pytest.raises(ValueError, match="valid JSON that pandas cannot read") as caught:
         read_judgments(path)
     assert str(path) in str(caught.value) and "truncated" not in str(caught.value)
+
+
+@RT
+@given(st.lists(st.text("ab \r\n,\t\"", min_size=1, max_size=6).filter(lambda s: s.strip() != ""), min_size=3,
+                max_size=3, unique=True),
+       st.sampled_from(["csv", "tsv", "csv.gz"]))
+def test_texts_with_carriage_returns_come_back_whole(tmp_path_factory, texts, fmt):
+    """pandas quotes a field holding "\\n" but not one holding a lone "\\r", which the reader takes for a line end:
+    the text came back split over two rows (and the table as missing labels)."""
+    table = validate(pd.DataFrame({"pair_id": ["p1", "p1"], "annotator": ["a", "b"], "label": ["A", "B"],
+                                   "prompt": [texts[0]] * 2, "response_a": [texts[1]] * 2,
+                                   "response_b": [texts[2]] * 2, "item_weight": [1.5, None]}))
+    back = read_judgments(write_table(table, tmp_path_factory.mktemp("cr") / f"t.{fmt}"))
+    _same(table.drop(columns="item_weight"), back.drop(columns="item_weight"))
+    assert back["item_weight"].iloc[0] == 1.5 and pd.isna(back["item_weight"].iloc[1])

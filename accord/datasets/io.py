@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import csv
 import os
 import tempfile
 from collections.abc import Iterator
@@ -113,12 +114,31 @@ def write_table(frame: Any, path: str | os.PathLike) -> Path:
     compression = COMPRESSION_METHODS.get(target.suffix.lower())
     with atomic_path(target) as tmp:
         if fmt in ("csv", "tsv"):
-            frame.to_csv(tmp, index=False, sep="\t" if fmt == "tsv" else ",", compression=compression)
+            # pandas quotes a field that holds "\n" but not one that holds a lone "\r", which every CSV reader
+            # takes for a line end: such a text would come back split over two rows. Quoting every field keeps it
+            # one field (only then, so that ordinary files stay as plain as before).
+            quoting = csv.QUOTE_ALL if _holds_carriage_return(frame) else csv.QUOTE_MINIMAL
+            frame.to_csv(tmp, index=False, sep="\t" if fmt == "tsv" else ",", compression=compression,
+                         quoting=quoting)
         elif fmt in ("jsonl", "json"):
             frame.to_json(tmp, orient="records", lines=fmt == "jsonl", force_ascii=False, compression=compression)
         else:
             frame.to_parquet(tmp, index=False)
     return target
+
+
+def _holds_carriage_return(frame: Any) -> bool:
+    """Whether a text cell (or a column name) of ``frame`` holds a carriage return."""
+    import pandas as pd
+
+    if any("\r" in str(name) for name in frame.columns):
+        return True
+    for column in range(frame.shape[1]):
+        values = frame.iloc[:, column]
+        if values.dtype == object or pd.api.types.is_string_dtype(values.dtype):
+            if values.map(lambda v: isinstance(v, str) and "\r" in v).astype(bool).any():
+                return True
+    return False
 
 
 def refuse_writing_over_inputs(output_flag: str, output: Any, inputs: dict[str, Any]) -> None:
