@@ -282,8 +282,9 @@ def test_ids_mixing_booleans_and_numbers_are_refused(ids, data, column):
     row = data.draw(st.integers(1, len(ids) - 1))
     values: list = list(ids)
     values[row] = data.draw(st.booleans())
-    table = pd.DataFrame({"pair_id": [f"p{i}" for i in range(len(ids))], "annotator": [f"w{i}" for i in range(len(ids))],
-                          "label": ["A"] * len(ids)})
+    n = len(ids)
+    table = pd.DataFrame({"pair_id": [f"p{i}" for i in range(n)], "annotator": [f"w{i}" for i in range(n)],
+                          "label": ["A"] * n})
     table[column] = pd.Series(values, dtype=object)
     with pytest.raises(ValidationError, match="true/false and numbers") as caught:
         validate(table)
