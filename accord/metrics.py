@@ -73,8 +73,11 @@ def brier(probs: pd.DataFrame, gold: pd.Series) -> float:
 def calibration_error(predicted: np.ndarray, outcome: np.ndarray, n_bins: int = 10) -> float:
     """Expected calibration error of probabilities ``predicted`` against outcomes in [0, 1].
 
-    Equal-width bins on the predicted probability; ``sum_b (n_b / n) |mean(predicted_b) - mean(outcome_b)|``.
-    ``outcome`` may be 0/1 events or, on synthetic data, true probabilities.
+    ``n_bins`` equal-width bins on the predicted probability with edges ``k / n_bins``, closed on the left like
+    :func:`numpy.histogram`'s (the last also on the right, so 1 is in it): a probability exactly on an edge ``k / n``
+    is in bin ``k`` whatever the float rounding of ``predicted * n`` (``0.6 * 5`` is 3, ``(1/49) * 49`` is below 1);
+    ``sum_b (n_b / n) |mean(predicted_b) - mean(outcome_b)|``. ``outcome`` may be 0/1 events or, on synthetic
+    data, true probabilities. A NaN or a value outside [0, 1] in either is an error naming it, not a NaN result.
     """
     predicted = np.asarray(predicted, dtype=float)
     outcome = np.asarray(outcome, dtype=float)
@@ -82,7 +85,16 @@ def calibration_error(predicted: np.ndarray, outcome: np.ndarray, n_bins: int = 
         raise ValueError("predicted and outcome must be 1-d arrays of equal length")
     if len(predicted) == 0:
         raise ValueError("no predictions to score")
-    bins = np.minimum((predicted * n_bins).astype(np.int64), n_bins - 1)
+    if isinstance(n_bins, bool) or not isinstance(n_bins, (int, np.integer)) or n_bins < 1:
+        raise ValueError(f"n_bins must be a whole number >= 1, not {n_bins!r}")
+    for name, values in (("predicted", predicted), ("outcome", outcome)):
+        outside = ~((values >= 0.0) & (values <= 1.0))  # written so that NaN is outside too
+        if outside.any():
+            at = int(np.flatnonzero(outside)[0])
+            raise ValueError(f"{name}: {int(outside.sum())} values are not probabilities in [0, 1] "
+                             f"(position {at}: {values[at]!r})")
+    edges = np.arange(n_bins + 1) / n_bins  # each edge k / n correctly rounded, as a caller writes it
+    bins = np.minimum(np.searchsorted(edges, predicted, side="right") - 1, n_bins - 1)
     count = np.bincount(bins, minlength=n_bins)
     gap = np.abs(
         np.bincount(bins, weights=predicted, minlength=n_bins) - np.bincount(bins, weights=outcome, minlength=n_bins)

@@ -62,3 +62,64 @@ def test_ece_is_between_zero_and_one(values, n_bins):
     outcome = (p > 0.5).astype(float)
     value = metrics.calibration_error(p, outcome, n_bins)
     assert 0.0 <= value <= 1.0
+
+
+def _reference_calibration_error(p: np.ndarray, outcome: np.ndarray, n_bins: int) -> float:
+    """ECE written out bin by bin: bin k holds edges[k] <= p < edges[k + 1] (the last bin also p == 1)."""
+    edges = [k / n_bins for k in range(n_bins + 1)]
+    total = 0.0
+    for k in range(n_bins):
+        upper = p <= edges[k + 1] if k == n_bins - 1 else p < edges[k + 1]
+        inside = (p >= edges[k]) & upper
+        total += abs(p[inside].sum() - outcome[inside].sum())
+    return total / len(p)
+
+
+def test_calibration_error_puts_one_forty_ninth_in_the_bin_it_opens():
+    # floor(p * n) put 1/49 in bin 0 ((1/49) * 49 rounds below 1), apart from 1.5/49 in bin 1
+    p, outcome = np.array([1 / 49, 1.5 / 49]), np.array([1.0, 0.0])
+    assert metrics.calibration_error(p, outcome, 49) == pytest.approx(abs(p.sum() - 1.0) / 2)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.integers(1, 60), st.data())
+def test_calibration_error_puts_a_probability_on_an_edge_in_the_bin_it_opens(n_bins, data):
+    # probabilities exactly on the edges k / n_bins and inside the bins they open
+    size = data.draw(st.integers(1, 30))
+    ks = data.draw(st.lists(st.integers(0, n_bins), min_size=size, max_size=size))
+    halves = data.draw(st.lists(st.booleans(), min_size=size, max_size=size))
+    outcome = np.array(data.draw(st.lists(st.sampled_from([0.0, 1.0]), min_size=size, max_size=size)))
+    p = np.array([min(k + 0.5 * half, n_bins) / n_bins for k, half in zip(ks, halves)])
+    assert metrics.calibration_error(p, outcome, n_bins) == pytest.approx(
+        _reference_calibration_error(p, outcome, n_bins), abs=1e-12)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.floats(0.0, 1.0), min_size=1, max_size=40), st.integers(1, 20), st.data())
+def test_calibration_error_matches_a_bin_by_bin_reference(values, n_bins, data):
+    p = np.array(values)
+    outcome = np.array(data.draw(st.lists(st.floats(0.0, 1.0), min_size=len(p), max_size=len(p))))
+    assert metrics.calibration_error(p, outcome, n_bins) == pytest.approx(
+        _reference_calibration_error(p, outcome, n_bins), abs=1e-12)
+
+
+def test_calibration_error_with_one_bin_is_the_gap_of_the_means():
+    p = np.array([0.1, 0.7, 1.0, 0.0])
+    outcome = np.array([0.0, 1.0, 1.0, 1.0])
+    assert metrics.calibration_error(p, outcome, 1) == pytest.approx(abs(p.mean() - outcome.mean()))
+
+
+@pytest.mark.parametrize("argument", ["predicted", "outcome"])
+@pytest.mark.parametrize("bad", [float("nan"), 1.5, -0.1, float("inf")])
+def test_calibration_error_names_the_argument_with_a_value_that_is_no_probability(argument, bad):
+    # NaN gave a NaN ECE (outcome) or numpy's "'list' argument must have no negative elements" (predicted)
+    arrays = {"predicted": np.array([0.2, 0.6, 0.9]), "outcome": np.array([0.0, 1.0, 1.0])}
+    arrays[argument][1] = bad
+    with pytest.raises(ValueError, match=f"{argument}: 1 values are not probabilities .*position 1"):
+        metrics.calibration_error(arrays["predicted"], arrays["outcome"])
+
+
+@pytest.mark.parametrize("n_bins", [0, -3, 2.5, True])
+def test_calibration_error_refuses_a_bin_count_that_is_no_positive_whole_number(n_bins):
+    with pytest.raises(ValueError, match="n_bins must be a whole number >= 1"):
+        metrics.calibration_error(np.array([0.2, 0.6]), np.array([0.0, 1.0]), n_bins)
