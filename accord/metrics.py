@@ -22,7 +22,19 @@ def _align(probs: pd.DataFrame, gold: pd.Series) -> tuple[pd.DataFrame, pd.Serie
     common = probs.index.intersection(gold.index)
     if len(common) == 0:
         raise ValueError("no ids in common between the probabilities and the gold labels")
-    return probs.loc[common], gold.loc[common]
+    return _check_probs(probs.loc[common]), gold.loc[common]
+
+
+def _check_probs(probs: pd.DataFrame) -> pd.DataFrame:
+    """``probs`` once every value is a probability: a NaN would be dropped by argmax, ignored by the NLL of another
+    class and turn the Brier score into NaN, so each score would silently mean something else."""
+    values = probs.to_numpy(dtype=float)
+    outside = ~((values >= 0.0) & (values <= 1.0))  # written so that NaN is outside too
+    if outside.any():
+        row, col = (int(i[0]) for i in np.nonzero(outside))
+        raise ValueError(f"probabilities: {int(outside.sum())} values are not in [0, 1] (id {probs.index[row]!r}, "
+                         f"column {probs.columns[col]!r}: {values[row, col]!r})")
+    return probs
 
 
 def _gold_codes(probs: pd.DataFrame, gold: pd.Series) -> np.ndarray:
@@ -45,7 +57,7 @@ def accuracy(
     between classes the first column wins). With ``ties="exclude"`` items whose gold is ``"tie"`` are left out.
     """
     if isinstance(predicted, pd.DataFrame):
-        predicted = predicted.idxmax(axis=1)
+        predicted = _check_probs(predicted).idxmax(axis=1)
     gold = gold.dropna()
     if ties == "exclude":
         gold = gold[gold.astype(str) != "tie"]

@@ -123,3 +123,41 @@ def test_calibration_error_names_the_argument_with_a_value_that_is_no_probabilit
 def test_calibration_error_refuses_a_bin_count_that_is_no_positive_whole_number(n_bins):
     with pytest.raises(ValueError, match="n_bins must be a whole number >= 1"):
         metrics.calibration_error(np.array([0.2, 0.6]), np.array([0.0, 1.0]), n_bins)
+
+
+@pytest.mark.parametrize("scorer", [metrics.nll, metrics.brier, metrics.ece, metrics.accuracy, metrics.score])
+@pytest.mark.parametrize("bad", [float("nan"), -0.2, 1.2])
+def test_a_value_that_is_no_probability_is_one_error_naming_its_id_and_column(scorer, bad):
+    # was: nll ignored a NaN of a class that is not gold, accuracy's argmax skipped it, brier returned NaN
+    probs = PROBS.copy()
+    probs.loc["p2", "B"] = bad
+    with pytest.raises(ValueError, match="probabilities: 1 values are not in \\[0, 1\\] \\(id 'p2', column 'B'"):
+        scorer(probs, GOLD)
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.integers(2, 30), st.integers(2, 3), st.integers(0, 2**32 - 1))
+def test_scores_match_sklearn(n, n_classes, seed):
+    sklearn_metrics = pytest.importorskip("sklearn.metrics")
+    rng = np.random.default_rng(seed)
+    classes = ["A", "B", "tie"][:n_classes]
+    raw = rng.dirichlet(np.ones(n_classes), size=n)
+    # exact 0 and 1 and exact ties between classes as well as interior values
+    raw[rng.random(n) < 0.2] = np.eye(n_classes)[0]
+    raw[rng.random(n) < 0.2] = np.full(n_classes, 1 / n_classes)
+    probs = pd.DataFrame(raw, columns=classes)
+    gold = pd.Series(rng.choice(classes, size=n))
+    codes = pd.Index(classes).get_indexer(gold)
+    onehot = np.eye(n_classes)[codes]
+    clipped = np.clip(raw[np.arange(n), codes], metrics.EPS, 1.0)
+    assert metrics.nll(probs, gold) == pytest.approx(-np.log(clipped).mean())
+    assert metrics.brier(probs, gold) == pytest.approx(((raw - onehot) ** 2).sum(axis=1).mean())
+    predicted = np.array(classes)[raw.argmax(axis=1)]  # first column on exact ties, as the docstring says
+    assert metrics.accuracy(probs, gold, ties="count") == pytest.approx(
+        sklearn_metrics.accuracy_score(gold, predicted))
+    interior = (raw > 1e-6).all(axis=1)
+    if interior.all() and len(set(gold)) == n_classes:
+        assert metrics.nll(probs, gold) == pytest.approx(sklearn_metrics.log_loss(gold, raw, labels=classes))
+    if n_classes == 2:  # sklearn's binary Brier score is one class's squared error: half the two-column sum
+        assert metrics.brier(probs, gold) == pytest.approx(
+            2 * sklearn_metrics.brier_score_loss(gold == "A", raw[:, 0]))
