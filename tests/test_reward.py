@@ -9,7 +9,10 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from accord import metrics
 from accord.datasets import AccordError, write_cleaned
 from accord.reward import losses
 from accord.reward.data import PairCollator, PairEncoder, length_grouped_batches, load_pairs, truncate_pair
@@ -558,6 +561,35 @@ def test_pairwise_metrics_of_huge_logits_warn_nothing():
         warnings.simplefilter("error")
         m = pairwise_metrics(np.array([-1000.0, 1000.0]), np.array([1.0, 1.0]), np.zeros(2))
     assert m["accuracy"] == 0.5 and m["brier"] == 1.0
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from([0.0, 0.0, 0.5, -0.5, 2.0, -3.0]), st.sampled_from([0.0, 0.2, 0.8, 1.0])),
+                min_size=1, max_size=20), st.integers(1, 12))
+def test_hard_ece_counts_an_even_pair_as_half_right_like_the_accuracy(rows, n_bins):
+    # was: at d = 0 the top label was "chosen" by column order, so the hard ECE changed when the two sides of a pair
+    # were shown the other way round, and disagreed with the accuracy's half credit
+    d, p_chosen = (np.array(column) for column in zip(*rows))
+    m = pairwise_metrics(d, p_chosen, n_bins=n_bins)
+    swapped = pairwise_metrics(-d, 1.0 - p_chosen, n_bins=n_bins)
+    for key in ("accuracy", "nll", "brier", "ece"):
+        assert (key in m) == (key in swapped) and m.get(key) == pytest.approx(swapped.get(key))
+    if "ece" in m:  # the reference: top-label confidence against the accuracy's hits, bin by bin
+        keep = p_chosen != 0.5
+        prob = 1.0 / (1.0 + np.exp(-d[keep]))
+        hit = np.where(p_chosen[keep] > 0.5, d[keep] > 0, d[keep] < 0) + 0.5 * (d[keep] == 0)
+        confidence = np.maximum(prob, 1.0 - prob)
+        assert m["accuracy"] == pytest.approx(hit.mean())
+        assert m["ece"] == pytest.approx(metrics.calibration_error(confidence, hit, n_bins))
+
+
+@pytest.mark.parametrize("name", ["d", "p_chosen", "p_tie"])
+def test_pairwise_metrics_name_a_nan_input(name):
+    # was: NaN metrics, or an error about "probabilities" (id 0, column 'chosen') the caller never passed
+    arrays = {"d": np.array([0.3, -1.0, 2.0]), "p_chosen": np.array([1.0, 0.0, 0.7]), "p_tie": np.zeros(3)}
+    arrays[name][1] = np.nan
+    with pytest.raises(AccordError, match=f"{name}: 1 of 3 pairs are NaN \\(the first at position 1\\)"):
+        pairwise_metrics(arrays["d"], arrays["p_chosen"], arrays["p_tie"])
 
 
 @pytest.mark.parametrize("column, value", [("margin", "big"), ("margin", float("inf")), ("uncertainty", "high")])

@@ -161,6 +161,13 @@ def pairwise_metrics(d: np.ndarray, p_chosen: np.ndarray, p_tie: np.ndarray | No
     d = np.asarray(d, dtype=float)
     p_chosen = np.asarray(p_chosen, dtype=float)
     p_tie = np.zeros_like(p_chosen) if p_tie is None else np.asarray(p_tie, dtype=float)
+    # a NaN reward (a diverged model, a half-precision overflow) would otherwise come out as NaN metrics, or as an
+    # error about "probabilities" the caller never passed
+    for name, values in (("d", d), ("p_chosen", p_chosen), ("p_tie", p_tie)):
+        if np.isnan(values).any():
+            at = np.flatnonzero(np.isnan(values))
+            raise AccordError(f"{name}: {len(at)} of {len(values)} pairs are NaN (the first at position {at[0]})"
+                              + ("; the model's rewards are NaN there" if name == "d" else ""))
     p_rejected = np.clip(1.0 - p_chosen - p_tie, 0.0, 1.0)
     prob = expit(d)  # 1 / (1 + exp(-d)) overflows (a RuntimeWarning) for d < -709
     # ties within float32 precision: the trainer's labels are float32 (p_chosen = p_tie = 1/3 is then no exact tie)
@@ -171,9 +178,12 @@ def pairwise_metrics(d: np.ndarray, p_chosen: np.ndarray, p_tie: np.ndarray | No
         probs = pd.DataFrame({"chosen": prob, "rejected": 1.0 - prob})
         keep = ~tie
         hard = metrics.score(probs[keep], gold[keep], n_bins=n_bins)
-        # a pair the model scores exactly even is half right, not right by the column order of argmax
+        # a pair the model scores exactly even is half right, not right by the column order of argmax; the ECE
+        # counts it the same way (top-label confidence 1/2 against half a hit), so it agrees with the accuracy
         right = np.where(gold[keep] == "chosen", d[keep] > 0, d[keep] < 0) + 0.5 * (d[keep] == 0)
-        out.update(accuracy=float(right.mean()), nll=hard["nll"], brier=hard["brier"], ece=hard["ece"])
+        confidence = np.maximum(prob, 1.0 - prob)[keep]
+        out.update(accuracy=float(right.mean()), nll=hard["nll"], brier=hard["brier"],
+                   ece=metrics.calibration_error(confidence, right, n_bins))
     y = p_chosen + 0.5 * p_tie
     p = np.clip(prob, metrics.EPS, 1 - metrics.EPS)
     out["soft_nll"] = float(-(y * np.log(p) + (1 - y) * np.log(1 - p)).mean())
