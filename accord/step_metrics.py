@@ -62,7 +62,14 @@ def auroc(score: np.ndarray, outcome: np.ndarray) -> float:
     """Area under the ROC curve of ``score`` for the positive ``outcome`` (Mann-Whitney U with mid-ranks for ties);
     NaN when one class is absent."""
     score = np.asarray(score, dtype=float)
-    positive = np.asarray(outcome).astype(bool)
+    outcome = np.asarray(outcome)
+    # a NaN score is ranked last by pandas (no rank: a NaN AUROC), a NaN outcome is True to astype(bool)
+    for name, values in (("score", score), ("outcome", outcome)):
+        missing = pd.isna(values)
+        if missing.any():
+            raise AccordError(f"{name}: {int(missing.sum())} of {len(values)} values are NaN (the first at position "
+                              f"{int(np.flatnonzero(missing)[0])})")
+    positive = outcome.astype(bool)
     n_pos, n_neg = int(positive.sum()), int((~positive).sum())
     if n_pos == 0 or n_neg == 0:
         return float("nan")

@@ -332,6 +332,26 @@ def test_stepwise_layout_is_read_and_checked(tmp_path):
 # ----------------------------------------------------------------------------------------------------------------------
 
 
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 3), st.booleans()), min_size=2, max_size=30))
+def test_auroc_matches_sklearn_with_tied_scores(rows):
+    sklearn_metrics = pytest.importorskip("sklearn.metrics")
+    score, outcome = (np.array(column) for column in zip(*rows))
+    if outcome.all() or not outcome.any():
+        assert np.isnan(auroc(score.astype(float), outcome))
+    else:
+        assert auroc(score.astype(float), outcome) == pytest.approx(sklearn_metrics.roc_auc_score(outcome, score))
+
+
+@pytest.mark.parametrize("name", ["score", "outcome"])
+def test_auroc_names_a_nan_input(name):
+    # was: a NaN score gave a NaN AUROC, a NaN outcome counted as a positive (NaN is True to astype(bool))
+    arrays = {"score": np.array([0.1, 0.4, 0.35, 0.8]), "outcome": np.array([0.0, 0.0, 1.0, 1.0])}
+    arrays[name][2] = np.nan
+    with pytest.raises(AccordError, match=f"{name}: 1 of 4 values are NaN \\(the first at position 2\\)"):
+        auroc(arrays["score"], arrays["outcome"])
+
+
 def test_step_metrics_match_hand_values():
     assert auroc(np.array([0.1, 0.4, 0.35, 0.8]), np.array([0, 0, 1, 1])) == pytest.approx(0.75)
     assert auroc(np.array([0.5, 0.5]), np.array([0, 1])) == pytest.approx(0.5)
