@@ -195,6 +195,42 @@ def test_both_sides_of_a_truncated_pair_keep_the_same_prompt(backbones, kind, ch
     assert pairs.truncation["truncated_prompts"] == 2 and pairs.truncation["truncated_responses"] == 1
 
 
+# the tiny backbones' template (one end-of-turn token) and one ending each turn in two tokens, as ChatML's
+# "<|im_end|>\n" does
+TURN_TEMPLATES = [None, "{% for m in messages %}<|{{ m['role'] }}|>{{ m['content'] }}[SEP]\n{% endfor %}"
+                        "{% if add_generation_prompt %}<|assistant|>{% endif %}"]
+
+
+@pytest.fixture(scope="module", params=TURN_TEMPLATES, ids=["eos", "sep-newline"])
+def chat_tokenizer(backbones, request):
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(backbones["llama"])
+    if request.param is not None:
+        tokenizer.chat_template = request.param
+    return tokenizer
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.integers(1, 40), st.integers(0, 12), st.integers(10, 30))
+def test_a_truncated_chat_response_keeps_its_end_of_turn(chat_tokenizer, n_words, n_prompt_words, max_length):
+    # was: truncate_pair cut the response with the template's end-of-turn tokens, so a last-token reward was read at
+    # a word inside a truncated response and at the end-of-turn marker of a whole one
+    encoder = PairEncoder(chat_tokenizer, max_length=max_length, is_decoder=True)
+    whole = PairEncoder(chat_tokenizer, max_length=10_000, is_decoder=True)
+    suffix = "</s>" if "[SEP]" not in chat_tokenizer.chat_template else "[SEP]\n"
+    end = list(chat_tokenizer(suffix, add_special_tokens=False)["input_ids"])
+    assert chat_tokenizer.convert_ids_to_tokens(end[0]) == suffix.strip()  # one marker token (then the newline)
+    prompt, response = " ".join(WORDS[:n_prompt_words]), " ".join((WORDS * 3)[:n_words])
+    cut, full = encoder.encode([prompt], [response]), whole.encode([prompt], [response])
+    ids, n = cut.ids[0], int(cut.prompt_lengths[0])
+    full_ids, full_n = full.ids[0], int(full.prompt_lengths[0])
+    assert len(ids) <= max_length and ids[len(ids) - len(end):] == end and full_ids[len(full_ids) - len(end):] == end
+    body, full_body = ids[n:len(ids) - len(end)], full_ids[full_n:len(full_ids) - len(end)]
+    assert full_body[:len(body)] == body  # the response keeps its beginning
+    assert (len(body) < len(full_body)) == bool(cut.truncated_responses)
+
+
 def test_decoder_chat_template_puts_the_prompt_first(backbones):
     from transformers import AutoTokenizer
 
