@@ -93,6 +93,36 @@ def test_bad_calibration_input_is_one_error():
         fit_temperature(np.zeros(3), np.array([0.2, 0.5, 0.9]))
 
 
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.floats(0.05, 5.0), min_size=2, max_size=30), st.lists(st.booleans(), min_size=30, max_size=30),
+       st.sampled_from(["evidence", "soft"]))
+def test_perfectly_separated_hard_labels_warn_that_the_temperature_ran_towards_zero(size, flip, objective):
+    # was: with hard labels the likelihood's gradient vanishes like exp(-|d| / T), L-BFGS stopped near T = 0.02, far
+    # above the bound the warning looked for, and the separation went unreported
+    d = np.array(size) * np.where(flip[:len(size)], -1.0, 1.0)
+    with pytest.warns(UserWarning, match="temperature ran towards 0"):
+        fitted = fit_temperature(d, (d > 0).astype(float), objective=objective)
+    assert 0.0 < fitted["temperature"] < 1.0 and np.isfinite(fitted["nll_after"])
+
+
+@pytest.mark.parametrize("p_chosen, p_tie", [(0.0, 1.0), (0.5, 0.0), (0.3, 0.4)])
+def test_held_out_pairs_that_are_all_even_are_one_error_not_a_temperature_of_one(p_chosen, p_tie):
+    # was: every pair's evidence likelihood is flat in T, so the fit returned T = 1 and calibrate wrote it as fitted
+    d = np.array([1.0, -2.0, 0.5])
+    with pytest.raises(AccordError, match="none of the 3 held-out pairs carries evidence"):
+        fit_temperature(d, np.full(3, p_chosen), np.full(3, p_tie))
+
+
+def test_labels_against_the_model_warn_that_the_temperature_ran_to_its_upper_bound():
+    d = np.array([1.0, -2.0, 0.5, 3.0])
+    for objective in ("evidence", "soft"):
+        with pytest.warns(UserWarning, match="ran to its upper bound"):
+            fitted = fit_temperature(d, (d < 0).astype(float), objective=objective)
+        assert np.isfinite(fitted["temperature"])
+    with pytest.warns(UserWarning, match="the bias ran to its bound"):
+        fit_temperature(d, np.ones(4), fit_bias=True)  # every label says "chosen", whatever d says
+
+
 def _pairs(n: int, seed: int) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
     return pd.DataFrame({
