@@ -160,3 +160,33 @@ def test_calibrate_saves_the_temperature_and_evaluate_and_score_apply_it(tmp_pat
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "not an accord reward model" in err
     assert not (tmp_path / META_FILE).exists()
+
+
+@pytest.mark.parametrize("kind", ["bert", "llama"])
+def test_the_trainers_evaluation_and_accord_evaluate_agree(tmp_path, capsys, kind):
+    # the same model on the same held-out pairs: the trainer's eval_* metrics, `accord evaluate`'s printed JSON and
+    # pairwise_metrics of the rewards must be the same numbers (short max_length: truncated pairs included)
+    from accord.reward.data import PairEncoder, load_pairs
+    from accord.reward.evaluate import load_model, pair_logits, pairwise_metrics, predict_pairs
+
+    backbone = build_tiny_backbone(tmp_path / kind, kind, texts=[" ".join(WORDS)], seed=1)
+    train_file, held_out = tmp_path / "train.jsonl", tmp_path / "held_out.jsonl"
+    _pairs(24, 0).to_json(train_file, orient="records", lines=True)
+    frame = _pairs(20, 1)
+    frame.loc[:4, "p_chosen"] = 0.5  # soft ties are counted apart by both
+    frame.to_json(held_out, orient="records", lines=True)
+    config = RewardConfig(model=str(backbone), train_path=str(train_file), eval_path=str(held_out),
+                          output_dir=str(tmp_path / "rm"), batch_size=8, max_steps=4, learning_rate=3e-3,
+                          max_length=10, save_steps=None, progress=False, stats_max_pairs=8)
+    result = train(config)
+    assert accord_main(["evaluate", config.output_dir, str(held_out), "--quiet"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    model, tokenizer = load_model(config.output_dir, "cpu")
+    pairs = PairEncoder(tokenizer, 10, model.is_decoder, model.meta.get("use_chat_template")).encode_pairs(
+        load_pairs(frame))
+    d = pair_logits(predict_pairs(model, pairs, pad_token_id=tokenizer.pad_token_id))
+    direct = pairwise_metrics(d, frame["p_chosen"].to_numpy(), np.zeros(len(frame)))
+    assert printed["truncated_responses"] > 0 or printed["truncated_prompts"] > 0
+    for key, value in direct.items():
+        assert printed[key] == pytest.approx(value, rel=1e-5, abs=1e-6), key
+        assert result.eval_metrics[key] == pytest.approx(value, rel=1e-5, abs=1e-6), key
