@@ -388,6 +388,29 @@ def test_solutions_without_a_problem_are_left_out_of_best_of_n():
     assert metrics["bon_problems"] == 2 and metrics["bon_n"] == 1.5  # p1 (two solutions) and p2 (one)
 
 
+@pytest.mark.parametrize("flag", [np.nan, "False", "yes", 2])
+def test_an_is_correct_that_is_no_boolean_is_one_error_naming_its_row(flag):
+    # was: astype(bool) made NaN and the text "False" True, so the pick of an unknown or wrong solution counted right
+    from accord.reward.steps import step_reward_metrics
+
+    class Steps:
+        label = np.array([1.0, 1.0, 0.0, 1.0, 1.0])
+        n_steps = np.array([1, 1, 1, 1, 1])
+
+        def __len__(self) -> int:
+            return 5
+
+    table = pd.DataFrame({"solution_id": list("abcde"), "n_steps": 1, "first_error": [1, 1, 0, 1, 1],
+                          "is_correct": pd.Series([True, False, False, True, None], dtype=object),
+                          "problem_id": ["p1", "p1", "p2", "p2", None]})
+    logit = np.array([-1.0, 2.0, 1.0, -2.0, 0.0])
+    clean = step_reward_metrics(logit, Steps(), table)  # e has no problem: its missing flag is not read
+    assert clean["bon_problems"] == 2 and clean["bon_min"] == 0.0  # both picks are the wrong solution
+    table.loc[1, "is_correct"] = flag
+    with pytest.raises(ValidationError, match="column 'is_correct', row 1.*True or False"):
+        step_reward_metrics(logit, Steps(), table)
+
+
 @pytest.mark.parametrize("suffix", [".jsonl", ".parquet", ".tsv", ".csv.gz", ".jsonl.gz", ".tsv.bz2", ".json"])
 def test_aggregate_recognises_a_step_table_in_every_input_format(tmp_path, capsys, suffix):
     """The step table is recognised from the file's header; a JSONL header line was handed to pandas.read_json as
