@@ -8,6 +8,8 @@ et al. 2024) scores localisation as the harmonic mean (F1) of the accuracy on so
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pandas as pd
 
@@ -27,7 +29,8 @@ def first_error_scores(predicted: pd.Series, truth: pd.Series, n_steps: pd.Serie
 
     Returns ``recovery`` (share of solutions whose first-error position, "none" included, is exactly right),
     ``accuracy_erroneous`` (on solutions with an error), ``accuracy_correct`` (on solutions without), their
-    harmonic mean ``f1`` and the counts ``n``, ``n_erroneous``.
+    harmonic mean ``f1`` (NaN, like the accuracy it lacks, when there are no solutions of one kind) and the counts
+    ``n``, ``n_erroneous``.
     """
     guess, true, common = _aligned(predicted, truth)
     length = n_steps.loc[common].to_numpy()
@@ -35,7 +38,10 @@ def first_error_scores(predicted: pd.Series, truth: pd.Series, n_steps: pd.Serie
     erroneous = true < length
     acc_err = float(hit[erroneous].mean()) if erroneous.any() else float("nan")
     acc_ok = float(hit[~erroneous].mean()) if (~erroneous).any() else float("nan")
-    f1 = 2 * acc_err * acc_ok / (acc_err + acc_ok) if acc_err + acc_ok > 0 else 0.0
+    # without solutions of one kind its accuracy is NaN and so is the harmonic mean (NaN + x > 0 is False: it was
+    # 0, the score of a model that localises nothing, given to a perfect one)
+    f1 = float("nan") if math.isnan(acc_err + acc_ok) else (
+        2 * acc_err * acc_ok / (acc_err + acc_ok) if acc_err + acc_ok > 0 else 0.0)
     return {"recovery": float(hit.mean()), "accuracy_erroneous": acc_err, "accuracy_correct": acc_ok, "f1": f1,
             "n": float(len(common)), "n_erroneous": float(erroneous.sum())}
 
