@@ -25,15 +25,18 @@ def _align(probs: pd.DataFrame, gold: pd.Series) -> tuple[pd.DataFrame, pd.Serie
     return _check_probs(probs.loc[common]), gold.loc[common]
 
 
-def _check_probs(probs: pd.DataFrame) -> pd.DataFrame:
-    """``probs`` once every value is a probability: a NaN would be dropped by argmax, ignored by the NLL of another
-    class and turn the Brier score into NaN, so each score would silently mean something else."""
+def _check_probs(probs: pd.DataFrame, *, scores: bool = False) -> pd.DataFrame:
+    """``probs`` once every value is a probability (with ``scores``, any number: only the argmax is read): a NaN
+    would be dropped by argmax, ignored by the NLL of another class and turn the Brier score into NaN, so each
+    score would silently mean something else."""
     values = probs.to_numpy(dtype=float)
-    outside = ~((values >= 0.0) & (values <= 1.0))  # written so that NaN is outside too
+    # written so that NaN is outside too
+    outside = np.isnan(values) if scores else ~((values >= 0.0) & (values <= 1.0))
     if outside.any():
         row, col = (int(i[0]) for i in np.nonzero(outside))
-        raise ValueError(f"probabilities: {int(outside.sum())} values are not in [0, 1] (id {probs.index[row]!r}, "
-                         f"column {probs.columns[col]!r}: {values[row, col]!r})")
+        what = "scores: {} values are NaN" if scores else "probabilities: {} values are not in [0, 1]"
+        raise ValueError(f"{what.format(int(outside.sum()))} (id {probs.index[row]!r}, column {probs.columns[col]!r}: "
+                         f"{values[row, col]!r})")
     return probs
 
 
@@ -53,11 +56,12 @@ def accuracy(
 ) -> float:
     """Share of items whose predicted label equals gold.
 
-    ``predicted`` is a Series of labels or a DataFrame of class probabilities (its argmax is taken; on exact ties
-    between classes the first column wins). With ``ties="exclude"`` items whose gold is ``"tie"`` are left out.
+    ``predicted`` is a Series of labels or a DataFrame of class probabilities or any scores (its argmax is taken; on
+    exact ties between classes the first column wins; a NaN is an error). With ``ties="exclude"`` items whose gold
+    is ``"tie"`` are left out.
     """
     if isinstance(predicted, pd.DataFrame):
-        predicted = _check_probs(predicted).idxmax(axis=1)
+        predicted = _check_probs(predicted, scores=True).idxmax(axis=1)
     gold = gold.dropna()
     if ties == "exclude":
         gold = gold[gold.astype(str) != "tie"]

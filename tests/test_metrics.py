@@ -125,14 +125,23 @@ def test_calibration_error_refuses_a_bin_count_that_is_no_positive_whole_number(
         metrics.calibration_error(np.array([0.2, 0.6]), np.array([0.0, 1.0]), n_bins)
 
 
-@pytest.mark.parametrize("scorer", [metrics.nll, metrics.brier, metrics.ece, metrics.accuracy, metrics.score])
+@pytest.mark.parametrize("scorer", [metrics.nll, metrics.brier, metrics.ece, metrics.score])
 @pytest.mark.parametrize("bad", [float("nan"), -0.2, 1.2])
 def test_a_value_that_is_no_probability_is_one_error_naming_its_id_and_column(scorer, bad):
-    # was: nll ignored a NaN of a class that is not gold, accuracy's argmax skipped it, brier returned NaN
+    # was: nll ignored a NaN of a class that is not gold, brier returned NaN
     probs = PROBS.copy()
     probs.loc["p2", "B"] = bad
     with pytest.raises(ValueError, match="probabilities: 1 values are not in \\[0, 1\\] \\(id 'p2', column 'B'"):
         scorer(probs, GOLD)
+
+
+def test_accuracy_takes_any_scores_but_names_a_nan():
+    # only the argmax is read: vote counts or log-odds are fine; a NaN was skipped by idxmax
+    counts = PROBS * 7 - 1
+    assert metrics.accuracy(counts, GOLD) == metrics.accuracy(PROBS, GOLD)
+    counts.loc["p2", "B"] = float("nan")
+    with pytest.raises(ValueError, match="scores: 1 values are NaN \\(id 'p2', column 'B'"):
+        metrics.accuracy(counts, GOLD)
 
 
 @settings(max_examples=50, deadline=None)
