@@ -164,6 +164,8 @@ def test_scores_match_sklearn(n, n_classes, seed):
     predicted = np.array(classes)[raw.argmax(axis=1)]  # first column on exact ties, as the docstring says
     assert metrics.accuracy(probs, gold, ties="count") == pytest.approx(
         sklearn_metrics.accuracy_score(gold, predicted))
+    confidence, correct = raw.max(axis=1), (raw.argmax(axis=1) == codes).astype(float)
+    assert metrics.ece(probs, gold) == pytest.approx(_reference_calibration_error(confidence, correct, 10))
     interior = (raw > 1e-6).all(axis=1)
     if interior.all() and len(set(gold)) == n_classes:
         assert metrics.nll(probs, gold) == pytest.approx(sklearn_metrics.log_loss(gold, raw, labels=classes))
