@@ -93,7 +93,8 @@ def calibration_error(predicted: np.ndarray, outcome: np.ndarray, n_bins: int = 
     :func:`numpy.histogram`'s (the last also on the right, so 1 is in it): a probability exactly on an edge ``k / n``
     is in bin ``k`` whatever the float rounding of ``predicted * n`` (``(1/49) * 49`` rounds below 1, so
     ``floor(predicted * n)`` put 1/49 in bin 0). The error is ``sum_b (n_b / n) |mean(predicted_b) -
-    mean(outcome_b)|``. ``outcome`` may be 0/1 events or, on synthetic data, true probabilities. A NaN or a value outside [0, 1] in either is an error naming it, not a NaN result.
+    mean(outcome_b)|``. ``outcome`` may be 0/1 events or, on synthetic data, true probabilities. A NaN or a value
+    outside [0, 1] in either is an error naming it, not a NaN result.
     """
     predicted = np.asarray(predicted, dtype=float)
     outcome = np.asarray(outcome, dtype=float)
