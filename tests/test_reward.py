@@ -619,6 +619,15 @@ def test_hard_ece_counts_an_even_pair_as_half_right_like_the_accuracy(rows, n_bi
         assert m["ece"] == pytest.approx(metrics.calibration_error(confidence, hit, n_bins))
 
 
+def test_votes_accuracy_reads_the_sign_of_d_as_the_hard_accuracy_does():
+    # was: votes_accuracy compared sigmoid(d) with 1/2, which a |d| below 1e-16 rounds to exactly, so a pair the
+    # hard accuracy counted right (d > 0) was half right against its votes
+    d = np.array([1e-17, -1e-17])
+    votes = pd.DataFrame({"votes_chosen": [1, 0], "votes_rejected": [0, 1]})
+    m = pairwise_metrics(d, np.array([1.0, 0.0]), votes=votes)
+    assert m["accuracy"] == m["votes_accuracy"] == 1.0
+
+
 @pytest.mark.parametrize("name", ["d", "p_chosen", "p_tie"])
 def test_pairwise_metrics_name_a_nan_input(name):
     # was: NaN metrics, or an error about "probabilities" (id 0, column 'chosen') the caller never passed

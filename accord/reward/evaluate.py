@@ -198,8 +198,8 @@ def pairwise_metrics(d: np.ndarray, p_chosen: np.ndarray, p_tie: np.ndarray | No
             has = total > 0
             out["n_votes"] = float(total.sum())
             out["n_tie_votes"] = float(np.nansum(n_t))
-            out["votes_accuracy"] = float((n_c * (prob > 0.5) + n_r * (prob < 0.5) + 0.5 * total * (prob == 0.5)).sum()
-                                          / total.sum())
+            # by the sign of d, as the hard accuracy: sigmoid(d) rounds to exactly 1/2 for |d| < 1e-16
+            out["votes_accuracy"] = float((n_c * (d > 0) + n_r * (d < 0) + 0.5 * total * (d == 0)).sum() / total.sum())
             out["votes_nll"] = float(-(n_c * np.log(p) + n_r * np.log(1 - p)).sum() / total.sum())
             out["votes_brier"] = float((n_c * (1 - prob) ** 2 + n_r * prob**2).sum() / total.sum())
             out["votes_ece"] = metrics.calibration_error(prob[has], n_c[has] / total[has], n_bins)
