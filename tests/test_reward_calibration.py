@@ -190,3 +190,15 @@ def test_the_trainers_evaluation_and_accord_evaluate_agree(tmp_path, capsys, kin
     for key, value in direct.items():
         assert printed[key] == pytest.approx(value, rel=1e-5, abs=1e-6), key
         assert result.eval_metrics[key] == pytest.approx(value, rel=1e-5, abs=1e-6), key
+
+
+@pytest.mark.parametrize("calibration, name", [
+    ({"temperature": -2.0}, "temperature"), ({"temperature": 0}, "temperature"),
+    ({"temperature": float("nan")}, "temperature"), ({}, "temperature"), ({"temperature": 1.5, "bias": "big"}, "bias")])
+def test_a_damaged_calibration_is_one_error_naming_the_value(calibration, name):
+    # was: a negative temperature turned every ranking around, 0 gave inf/NaN probabilities, a missing one KeyError
+    calibration = {"objective": "soft", **calibration}
+    with pytest.raises(AccordError, match=f"reward_model.json: calibration {name} must be a finite number"):
+        apply_calibration(np.array([1.0, -1.0, 0.0]), {"calibration": calibration})
+    assert apply_calibration(np.array([1.0, -2.0]), {"calibration": {"temperature": 2, "bias": 0.5}}).tolist() == [
+        1.0, -0.5]

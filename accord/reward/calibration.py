@@ -152,7 +152,15 @@ def apply_calibration(d: np.ndarray, meta: dict[str, Any]) -> np.ndarray:
     calibration = meta.get(CALIBRATION_KEY)
     if not calibration:
         return np.asarray(d, dtype=np.float64)
-    return np.asarray(d, dtype=np.float64) / float(calibration["temperature"]) + float(calibration.get("bias", 0.0))
+    # a hand-edited or damaged reward_model.json: a negative temperature turned every ranking around, 0 gave inf
+    # and NaN probabilities, a missing one a KeyError
+    temperature, bias = calibration.get("temperature"), calibration.get("bias", 0.0)
+    for name, value, positive in (("temperature", temperature, True), ("bias", bias, False)):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or (
+                positive and value <= 0):
+            raise AccordError(f"reward_model.json: calibration {name} must be a finite number"
+                              f"{' > 0' if positive else ''}, not {value!r} (run accord calibrate again)")
+    return np.asarray(d, dtype=np.float64) / float(temperature) + float(bias)
 
 
 def calibrate(model_dir: str | Path, data: Any, *, fit_bias: bool = False, objective: str = "evidence",
