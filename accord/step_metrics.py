@@ -117,7 +117,10 @@ def solution_scores(p_correct: np.ndarray, n_steps: np.ndarray, how: str) -> np.
 
 def best_of_n(score: np.ndarray, correct: np.ndarray, group: np.ndarray) -> dict[str, float]:
     """Best-of-n selection: in each group (the candidate solutions of one problem) the highest-scoring candidate is
-    picked (the first on exact ties); returns the share of groups whose pick is ``correct``, with the same share for
+    picked, a tie broken at random (a saturated sigmoid gives many solutions exactly 1: taking the first made the
+    result depend on the order of the rows, so a tied group counts the tied candidates' mean correctness, as
+    :func:`accord.reward.best_of_n.best_of_n_expectation` does); returns the share of groups whose pick is
+    ``correct``, with the same share for
     a uniformly random pick (``random``: the mean correctness within each group) and for an oracle (``oracle``: a
     group with any correct candidate counts), and ``n_groups``, ``n_candidates`` (the mean group size)."""
     frame = pd.DataFrame({"group": np.asarray(group), "score": np.asarray(score, dtype=float),
@@ -125,9 +128,12 @@ def best_of_n(score: np.ndarray, correct: np.ndarray, group: np.ndarray) -> dict
     if frame["group"].isna().any():  # the pick counted them as one problem, the random and oracle columns not at all
         raise AccordError(f"group: {int(frame['group'].isna().sum())} candidates have no problem (group); best-of-n "
                           "compares the candidates of one problem")
-    order = frame.sort_values(["group", "score"], ascending=[True, False], kind="stable")
-    picked = order.drop_duplicates("group")
+    if frame["score"].isna().any():  # never picked, or (a group of them) no pick at all
+        raise AccordError(f"score: {int(frame['score'].isna().sum())} candidates have a NaN score (the first at "
+                          f"position {int(np.flatnonzero(frame['score'].isna())[0])})")
+    top = frame["score"] == frame.groupby("group")["score"].transform("max")
+    picked = frame[top].groupby("group", sort=True)["correct"].mean()
     per_group = frame.groupby("group", sort=True)["correct"]
-    return {"accuracy": float(picked["correct"].mean()), "random": float(per_group.mean().mean()),
+    return {"accuracy": float(picked.mean()), "random": float(per_group.mean().mean()),
             "oracle": float((per_group.max() > 0).mean()), "n_groups": float(len(picked)),
             "n_candidates": float(per_group.size().mean())}

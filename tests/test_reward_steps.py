@@ -369,6 +369,25 @@ def test_step_metrics_match_hand_values():
         best_of_n(np.array([0.3, 0.9, 0.5]), np.array([1, 0, 1]), np.array(["a", "a", None], dtype=object))
 
 
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from("abc"), st.sampled_from([0.2, 1.0, 1.0]), st.booleans()), min_size=1,
+                max_size=15), st.randoms())
+def test_best_of_n_breaks_a_tie_at_random_not_by_row_order(rows, shuffle):
+    # was: the first of tied candidates was picked, so with saturated scores (sigmoid = 1) the accuracy depended on
+    # the order of the rows
+    group, score, correct = (np.array(column) for column in zip(*rows))
+    expected = np.mean([correct[(group == g) & (score == score[group == g].max())].mean() for g in np.unique(group)])
+    assert best_of_n(score, correct, group)["accuracy"] == pytest.approx(expected)
+    order = list(range(len(rows)))
+    shuffle.shuffle(order)
+    assert best_of_n(score[order], correct[order], group[order])["accuracy"] == pytest.approx(expected)
+
+
+def test_best_of_n_names_a_nan_score():
+    with pytest.raises(AccordError, match="score: 1 candidates have a NaN score \\(the first at position 1\\)"):
+        best_of_n(np.array([0.3, np.nan, 0.5]), np.array([1, 0, 1]), np.array(["a", "a", "b"]))
+
+
 def test_solutions_without_a_problem_are_left_out_of_best_of_n():
     # their problem ids read as the text "nan" made one more problem of unrelated solutions
     from accord.reward.steps import step_reward_metrics
