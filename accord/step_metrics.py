@@ -117,12 +117,12 @@ def solution_scores(p_correct: np.ndarray, n_steps: np.ndarray, how: str) -> np.
 
 def best_of_n(score: np.ndarray, correct: np.ndarray, group: np.ndarray) -> dict[str, float]:
     """Best-of-n selection: in each group (the candidate solutions of one problem) the highest-scoring candidate is
-    picked, a tie broken at random (a saturated sigmoid gives many solutions exactly 1: taking the first made the
-    result depend on the order of the rows, so a tied group counts the tied candidates' mean correctness, as
-    :func:`accord.reward.best_of_n.best_of_n_expectation` does); returns the share of groups whose pick is
-    ``correct``, with the same share for
-    a uniformly random pick (``random``: the mean correctness within each group) and for an oracle (``oracle``: a
-    group with any correct candidate counts), and ``n_groups``, ``n_candidates`` (the mean group size)."""
+    picked, a tie broken at random: a tied group counts its tied candidates' mean correctness, as
+    :func:`accord.reward.best_of_n.best_of_n_expectation` does (a saturated sigmoid gives many solutions exactly 1,
+    and taking the first made the result depend on the order of the rows). Returns the share of groups whose pick
+    is ``correct``, with the same share for a uniformly random pick (``random``: the mean correctness within each
+    group) and for an oracle (``oracle``: a group with any correct candidate counts), and ``n_groups``,
+    ``n_candidates`` (the mean group size)."""
     frame = pd.DataFrame({"group": np.asarray(group), "score": np.asarray(score, dtype=float),
                           "correct": np.asarray(correct).astype(float)})
     if frame["group"].isna().any():  # the pick counted them as one problem, the random and oracle columns not at all
