@@ -172,3 +172,15 @@ def test_scores_match_sklearn(n, n_classes, seed):
     if n_classes == 2:  # sklearn's binary Brier score is one class's squared error: half the two-column sum
         assert metrics.brier(probs, gold) == pytest.approx(
             2 * sklearn_metrics.brier_score_loss(gold == "A", raw[:, 0]))
+
+
+def test_gold_labels_that_are_all_ties_give_a_nan_accuracy_and_the_other_scores():
+    # was: "no ids in common between the predictions and the gold labels", so metrics.score (accord aggregate's
+    # summary) failed on gold that is all ties
+    gold = pd.Series({"p3": "tie", "p4": "tie"})
+    scores = metrics.score(PROBS, gold)
+    assert np.isnan(scores["accuracy"]) and scores["n"] == 2
+    assert scores["nll"] == pytest.approx(-(math.log(0.2) + math.log(0.6)) / 2)
+    assert metrics.accuracy(PROBS, gold, ties="count") == 0.5
+    with pytest.raises(ValueError, match="no ids in common"):
+        metrics.accuracy(PROBS, pd.Series({"zz": "A"}))
