@@ -22,7 +22,22 @@ def _align(probs: pd.DataFrame, gold: pd.Series) -> tuple[pd.DataFrame, pd.Serie
     common = probs.index.intersection(gold.index)
     if len(common) == 0:
         raise ValueError("no ids in common between the probabilities and the gold labels")
-    return probs.loc[common], gold.loc[common]
+    return _check_probs(probs.loc[common]), gold.loc[common]
+
+
+def _check_probs(probs: pd.DataFrame, *, scores: bool = False) -> pd.DataFrame:
+    """``probs`` once every value is a probability (with ``scores``, any number: only the argmax is read): a NaN
+    would be dropped by argmax, ignored by the NLL of another class and turn the Brier score into NaN, so each
+    score would silently mean something else."""
+    values = probs.to_numpy(dtype=float)
+    # written so that NaN is outside too
+    outside = np.isnan(values) if scores else ~((values >= 0.0) & (values <= 1.0))
+    if outside.any():
+        row, col = (int(i[0]) for i in np.nonzero(outside))
+        what = "scores: {} values are NaN" if scores else "probabilities: {} values are not in [0, 1]"
+        raise ValueError(f"{what.format(int(outside.sum()))} (id {probs.index[row]!r}, column {probs.columns[col]!r}: "
+                         f"{values[row, col]!r})")
+    return probs
 
 
 def _gold_codes(probs: pd.DataFrame, gold: pd.Series) -> np.ndarray:
@@ -41,18 +56,23 @@ def accuracy(
 ) -> float:
     """Share of items whose predicted label equals gold.
 
-    ``predicted`` is a Series of labels or a DataFrame of class probabilities (its argmax is taken; on exact ties
-    between classes the first column wins). With ``ties="exclude"`` items whose gold is ``"tie"`` are left out.
+    ``predicted`` is a Series of labels or a DataFrame of class probabilities or any scores (its argmax is taken; on
+    exact ties between classes the first column wins; a NaN is an error). With ``ties="exclude"`` items whose gold
+    is ``"tie"`` are left out (NaN when that leaves none).
     """
     if isinstance(predicted, pd.DataFrame):
-        predicted = predicted.idxmax(axis=1)
+        predicted = _check_probs(predicted, scores=True).idxmax(axis=1)
     gold = gold.dropna()
-    if ties == "exclude":
-        gold = gold[gold.astype(str) != "tie"]
     common = predicted.index.intersection(gold.index)
     if len(common) == 0:
         raise ValueError("no ids in common between the predictions and the gold labels")
-    return float((predicted.loc[common].to_numpy() == gold.loc[common].to_numpy()).mean())
+    gold = gold.loc[common]
+    if ties == "exclude":
+        # every gold label a tie: no side to get right (this said "no ids in common", failing metrics.score)
+        gold = gold[gold.astype(str) != "tie"]
+        if gold.empty:
+            return float("nan")
+    return float((predicted.loc[gold.index].to_numpy() == gold.to_numpy()).mean())
 
 
 def nll(probs: pd.DataFrame, gold: pd.Series) -> float:
@@ -73,8 +93,12 @@ def brier(probs: pd.DataFrame, gold: pd.Series) -> float:
 def calibration_error(predicted: np.ndarray, outcome: np.ndarray, n_bins: int = 10) -> float:
     """Expected calibration error of probabilities ``predicted`` against outcomes in [0, 1].
 
-    Equal-width bins on the predicted probability; ``sum_b (n_b / n) |mean(predicted_b) - mean(outcome_b)|``.
-    ``outcome`` may be 0/1 events or, on synthetic data, true probabilities.
+    ``n_bins`` equal-width bins on the predicted probability with edges ``k / n_bins``, closed on the left like
+    :func:`numpy.histogram`'s (the last also on the right, so 1 is in it): a probability exactly on an edge ``k / n``
+    is in bin ``k`` whatever the float rounding of ``predicted * n`` (``(1/49) * 49`` rounds below 1, so
+    ``floor(predicted * n)`` put 1/49 in bin 0). The error is ``sum_b (n_b / n) |mean(predicted_b) -
+    mean(outcome_b)|``. ``outcome`` may be 0/1 events or, on synthetic data, true probabilities. A NaN or a value
+    outside [0, 1] in either is an error naming it, not a NaN result.
     """
     predicted = np.asarray(predicted, dtype=float)
     outcome = np.asarray(outcome, dtype=float)
@@ -82,7 +106,16 @@ def calibration_error(predicted: np.ndarray, outcome: np.ndarray, n_bins: int = 
         raise ValueError("predicted and outcome must be 1-d arrays of equal length")
     if len(predicted) == 0:
         raise ValueError("no predictions to score")
-    bins = np.minimum((predicted * n_bins).astype(np.int64), n_bins - 1)
+    if isinstance(n_bins, bool) or not isinstance(n_bins, (int, np.integer)) or n_bins < 1:
+        raise ValueError(f"n_bins must be a whole number >= 1, not {n_bins!r}")
+    for name, values in (("predicted", predicted), ("outcome", outcome)):
+        outside = ~((values >= 0.0) & (values <= 1.0))  # written so that NaN is outside too
+        if outside.any():
+            at = int(np.flatnonzero(outside)[0])
+            raise ValueError(f"{name}: {int(outside.sum())} values are not probabilities in [0, 1] "
+                             f"(position {at}: {values[at]!r})")
+    edges = np.arange(n_bins + 1) / n_bins  # each edge k / n correctly rounded, as a caller writes it
+    bins = np.minimum(np.searchsorted(edges, predicted, side="right") - 1, n_bins - 1)
     count = np.bincount(bins, minlength=n_bins)
     gap = np.abs(
         np.bincount(bins, weights=predicted, minlength=n_bins) - np.bincount(bins, weights=outcome, minlength=n_bins)

@@ -8,6 +8,8 @@ et al. 2024) scores localisation as the harmonic mean (F1) of the accuracy on so
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pandas as pd
 
@@ -27,7 +29,8 @@ def first_error_scores(predicted: pd.Series, truth: pd.Series, n_steps: pd.Serie
 
     Returns ``recovery`` (share of solutions whose first-error position, "none" included, is exactly right),
     ``accuracy_erroneous`` (on solutions with an error), ``accuracy_correct`` (on solutions without), their
-    harmonic mean ``f1`` and the counts ``n``, ``n_erroneous``.
+    harmonic mean ``f1`` (NaN, like the accuracy it lacks, when there are no solutions of one kind) and the counts
+    ``n``, ``n_erroneous``.
     """
     guess, true, common = _aligned(predicted, truth)
     length = n_steps.loc[common].to_numpy()
@@ -35,7 +38,10 @@ def first_error_scores(predicted: pd.Series, truth: pd.Series, n_steps: pd.Serie
     erroneous = true < length
     acc_err = float(hit[erroneous].mean()) if erroneous.any() else float("nan")
     acc_ok = float(hit[~erroneous].mean()) if (~erroneous).any() else float("nan")
-    f1 = 2 * acc_err * acc_ok / (acc_err + acc_ok) if acc_err + acc_ok > 0 else 0.0
+    # without solutions of one kind its accuracy is NaN and so is the harmonic mean (NaN + x > 0 is False: it was
+    # 0, the score of a model that localises nothing, given to a perfect one)
+    f1 = float("nan") if math.isnan(acc_err + acc_ok) else (
+        2 * acc_err * acc_ok / (acc_err + acc_ok) if acc_err + acc_ok > 0 else 0.0)
     return {"recovery": float(hit.mean()), "accuracy_erroneous": acc_err, "accuracy_correct": acc_ok, "f1": f1,
             "n": float(len(common)), "n_erroneous": float(erroneous.sum())}
 
@@ -62,7 +68,14 @@ def auroc(score: np.ndarray, outcome: np.ndarray) -> float:
     """Area under the ROC curve of ``score`` for the positive ``outcome`` (Mann-Whitney U with mid-ranks for ties);
     NaN when one class is absent."""
     score = np.asarray(score, dtype=float)
-    positive = np.asarray(outcome).astype(bool)
+    outcome = np.asarray(outcome)
+    # a NaN score is ranked last by pandas (no rank: a NaN AUROC), a NaN outcome is True to astype(bool)
+    for name, values in (("score", score), ("outcome", outcome)):
+        missing = pd.isna(values)
+        if missing.any():
+            raise AccordError(f"{name}: {int(missing.sum())} of {len(values)} values are NaN (the first at position "
+                              f"{int(np.flatnonzero(missing)[0])})")
+    positive = outcome.astype(bool)
     n_pos, n_neg = int(positive.sum()), int((~positive).sum())
     if n_pos == 0 or n_neg == 0:
         return float("nan")
@@ -104,17 +117,23 @@ def solution_scores(p_correct: np.ndarray, n_steps: np.ndarray, how: str) -> np.
 
 def best_of_n(score: np.ndarray, correct: np.ndarray, group: np.ndarray) -> dict[str, float]:
     """Best-of-n selection: in each group (the candidate solutions of one problem) the highest-scoring candidate is
-    picked (the first on exact ties); returns the share of groups whose pick is ``correct``, with the same share for
-    a uniformly random pick (``random``: the mean correctness within each group) and for an oracle (``oracle``: a
-    group with any correct candidate counts), and ``n_groups``, ``n_candidates`` (the mean group size)."""
+    picked, a tie broken at random: a tied group counts its tied candidates' mean correctness, as
+    :func:`accord.reward.best_of_n.best_of_n_expectation` does (a saturated sigmoid gives many solutions exactly 1,
+    and taking the first made the result depend on the order of the rows). Returns the share of groups whose pick
+    is ``correct``, with the same share for a uniformly random pick (``random``: the mean correctness within each
+    group) and for an oracle (``oracle``: a group with any correct candidate counts), and ``n_groups``,
+    ``n_candidates`` (the mean group size)."""
     frame = pd.DataFrame({"group": np.asarray(group), "score": np.asarray(score, dtype=float),
                           "correct": np.asarray(correct).astype(float)})
     if frame["group"].isna().any():  # the pick counted them as one problem, the random and oracle columns not at all
         raise AccordError(f"group: {int(frame['group'].isna().sum())} candidates have no problem (group); best-of-n "
                           "compares the candidates of one problem")
-    order = frame.sort_values(["group", "score"], ascending=[True, False], kind="stable")
-    picked = order.drop_duplicates("group")
+    if frame["score"].isna().any():  # never picked, or (a group of them) no pick at all
+        raise AccordError(f"score: {int(frame['score'].isna().sum())} candidates have a NaN score (the first at "
+                          f"position {int(np.flatnonzero(frame['score'].isna())[0])})")
+    top = frame["score"] == frame.groupby("group")["score"].transform("max")
+    picked = frame[top].groupby("group", sort=True)["correct"].mean()
     per_group = frame.groupby("group", sort=True)["correct"]
-    return {"accuracy": float(picked["correct"].mean()), "random": float(per_group.mean().mean()),
+    return {"accuracy": float(picked.mean()), "random": float(per_group.mean().mean()),
             "oracle": float((per_group.max() > 0).mean()), "n_groups": float(len(picked)),
             "n_candidates": float(per_group.size().mean())}

@@ -50,3 +50,28 @@ def test_a_missing_reward_or_a_fractional_n_is_refused():
         best_of_n_expectation(np.arange(3.0), np.arange(3.0), [2.5])
     with pytest.raises(AccordError, match="whole"):
         best_of_n_kl(1.5)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 2), st.floats(-5, 5)), min_size=1, max_size=7), st.randoms())
+def test_tied_proxies_are_broken_at_random_not_by_position(rows, shuffle):
+    # was: ties went to the later row, so a constant proxy "beat" a random pick when the good candidates came last
+    proxy, utility = (np.array(column, dtype=float) for column in zip(*rows))
+    size = len(proxy)
+    ns = list(range(1, size + 1))
+
+    def pick(subset: tuple[int, ...]) -> float:  # mean utility of the subset's candidates tied for the top proxy
+        top = [i for i in subset if proxy[i] == max(proxy[list(subset)])]
+        return float(np.mean(utility[top]))
+
+    expected = [np.mean([pick(s) for s in itertools.combinations(range(size), n)]) for n in ns]
+    np.testing.assert_allclose(best_of_n_expectation(proxy, utility, ns), expected, rtol=1e-9, atol=1e-9)
+    permutation = list(range(size))
+    shuffle.shuffle(permutation)
+    np.testing.assert_allclose(best_of_n_expectation(proxy[permutation], utility[permutation], ns), expected,
+                               rtol=1e-9, atol=1e-9)
+
+
+def test_a_constant_proxy_is_a_random_pick():
+    utility = np.arange(6.0)
+    np.testing.assert_allclose(best_of_n_expectation(np.zeros(6), utility, [1, 3, 6]), utility.mean())

@@ -215,3 +215,23 @@ def test_a_setting_that_is_not_a_positive_number_is_one_clear_error(synthetic, s
     name = next(iter(setting))
     with pytest.raises(AccordError, match=name):
         FirstErrorModel(num_samples=0, **setting).fit(synthetic.judgments)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.tuples(st.integers(1, 5), st.integers(0, 5), st.integers(0, 5)), min_size=1, max_size=20))
+def test_first_error_f1_is_the_harmonic_mean_or_nan_without_solutions_of_one_kind(rows):
+    # was: with no erroneous (or no correct) solution the F1 was 0, the score of a model that finds nothing, even for
+    # a perfect one
+    n_steps = pd.Series([n for n, _, _ in rows])
+    truth = pd.Series([min(t, n) for n, t, _ in rows])
+    predicted = pd.Series([min(p, n) for n, _, p in rows])
+    located = first_error_scores(predicted, truth, n_steps)
+    erroneous = (truth < n_steps).to_numpy()
+    hit = (predicted == truth).to_numpy()
+    if erroneous.all() or not erroneous.any():
+        assert np.isnan(located["f1"])
+    else:
+        a, b = hit[erroneous].mean(), hit[~erroneous].mean()
+        assert located["f1"] == pytest.approx(0.0 if a + b == 0 else 2 * a * b / (a + b))
+    perfect = first_error_scores(truth, truth, n_steps)
+    assert np.isnan(perfect["f1"]) or perfect["f1"] == 1.0

@@ -62,3 +62,125 @@ def test_ece_is_between_zero_and_one(values, n_bins):
     outcome = (p > 0.5).astype(float)
     value = metrics.calibration_error(p, outcome, n_bins)
     assert 0.0 <= value <= 1.0
+
+
+def _reference_calibration_error(p: np.ndarray, outcome: np.ndarray, n_bins: int) -> float:
+    """ECE written out bin by bin: bin k holds edges[k] <= p < edges[k + 1] (the last bin also p == 1)."""
+    edges = [k / n_bins for k in range(n_bins + 1)]
+    total = 0.0
+    for k in range(n_bins):
+        upper = p <= edges[k + 1] if k == n_bins - 1 else p < edges[k + 1]
+        inside = (p >= edges[k]) & upper
+        total += abs(p[inside].sum() - outcome[inside].sum())
+    return total / len(p)
+
+
+def test_calibration_error_puts_one_forty_ninth_in_the_bin_it_opens():
+    # floor(p * n) put 1/49 in bin 0 ((1/49) * 49 rounds below 1), apart from 1.5/49 in bin 1
+    p, outcome = np.array([1 / 49, 1.5 / 49]), np.array([1.0, 0.0])
+    assert metrics.calibration_error(p, outcome, 49) == pytest.approx(abs(p.sum() - 1.0) / 2)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.integers(1, 60), st.data())
+def test_calibration_error_puts_a_probability_on_an_edge_in_the_bin_it_opens(n_bins, data):
+    # probabilities exactly on the edges k / n_bins and inside the bins they open
+    size = data.draw(st.integers(1, 30))
+    ks = data.draw(st.lists(st.integers(0, n_bins), min_size=size, max_size=size))
+    halves = data.draw(st.lists(st.booleans(), min_size=size, max_size=size))
+    outcome = np.array(data.draw(st.lists(st.sampled_from([0.0, 1.0]), min_size=size, max_size=size)))
+    p = np.array([min(k + 0.5 * half, n_bins) / n_bins for k, half in zip(ks, halves)])
+    assert metrics.calibration_error(p, outcome, n_bins) == pytest.approx(
+        _reference_calibration_error(p, outcome, n_bins), abs=1e-12)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.floats(0.0, 1.0), min_size=1, max_size=40), st.integers(1, 20), st.data())
+def test_calibration_error_matches_a_bin_by_bin_reference(values, n_bins, data):
+    p = np.array(values)
+    outcome = np.array(data.draw(st.lists(st.floats(0.0, 1.0), min_size=len(p), max_size=len(p))))
+    assert metrics.calibration_error(p, outcome, n_bins) == pytest.approx(
+        _reference_calibration_error(p, outcome, n_bins), abs=1e-12)
+
+
+def test_calibration_error_with_one_bin_is_the_gap_of_the_means():
+    p = np.array([0.1, 0.7, 1.0, 0.0])
+    outcome = np.array([0.0, 1.0, 1.0, 1.0])
+    assert metrics.calibration_error(p, outcome, 1) == pytest.approx(abs(p.mean() - outcome.mean()))
+
+
+@pytest.mark.parametrize("argument", ["predicted", "outcome"])
+@pytest.mark.parametrize("bad", [float("nan"), 1.5, -0.1, float("inf")])
+def test_calibration_error_names_the_argument_with_a_value_that_is_no_probability(argument, bad):
+    # NaN gave a NaN ECE (outcome) or numpy's "'list' argument must have no negative elements" (predicted)
+    arrays = {"predicted": np.array([0.2, 0.6, 0.9]), "outcome": np.array([0.0, 1.0, 1.0])}
+    arrays[argument][1] = bad
+    with pytest.raises(ValueError, match=f"{argument}: 1 values are not probabilities .*position 1"):
+        metrics.calibration_error(arrays["predicted"], arrays["outcome"])
+
+
+@pytest.mark.parametrize("n_bins", [0, -3, 2.5, True])
+def test_calibration_error_refuses_a_bin_count_that_is_no_positive_whole_number(n_bins):
+    with pytest.raises(ValueError, match="n_bins must be a whole number >= 1"):
+        metrics.calibration_error(np.array([0.2, 0.6]), np.array([0.0, 1.0]), n_bins)
+
+
+@pytest.mark.parametrize("scorer", [metrics.nll, metrics.brier, metrics.ece, metrics.score])
+@pytest.mark.parametrize("bad", [float("nan"), -0.2, 1.2])
+def test_a_value_that_is_no_probability_is_one_error_naming_its_id_and_column(scorer, bad):
+    # was: nll ignored a NaN of a class that is not gold, brier returned NaN
+    probs = PROBS.copy()
+    probs.loc["p2", "B"] = bad
+    with pytest.raises(ValueError, match="probabilities: 1 values are not in \\[0, 1\\] \\(id 'p2', column 'B'"):
+        scorer(probs, GOLD)
+
+
+def test_accuracy_takes_any_scores_but_names_a_nan():
+    # only the argmax is read: vote counts or log-odds are fine; a NaN was skipped by idxmax
+    counts = PROBS * 7 - 1
+    assert metrics.accuracy(counts, GOLD) == metrics.accuracy(PROBS, GOLD)
+    counts.loc["p2", "B"] = float("nan")
+    with pytest.raises(ValueError, match="scores: 1 values are NaN \\(id 'p2', column 'B'"):
+        metrics.accuracy(counts, GOLD)
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.integers(2, 30), st.integers(2, 3), st.integers(0, 2**32 - 1))
+def test_scores_match_sklearn(n, n_classes, seed):
+    sklearn_metrics = pytest.importorskip("sklearn.metrics")
+    rng = np.random.default_rng(seed)
+    classes = ["A", "B", "tie"][:n_classes]
+    raw = rng.dirichlet(np.ones(n_classes), size=n)
+    # exact 0 and 1 and exact ties between classes as well as interior values
+    raw[rng.random(n) < 0.2] = np.eye(n_classes)[0]
+    raw[rng.random(n) < 0.2] = np.full(n_classes, 1 / n_classes)
+    probs = pd.DataFrame(raw, columns=classes)
+    gold = pd.Series(rng.choice(classes, size=n))
+    codes = pd.Index(classes).get_indexer(gold)
+    onehot = np.eye(n_classes)[codes]
+    clipped = np.clip(raw[np.arange(n), codes], metrics.EPS, 1.0)
+    assert metrics.nll(probs, gold) == pytest.approx(-np.log(clipped).mean())
+    assert metrics.brier(probs, gold) == pytest.approx(((raw - onehot) ** 2).sum(axis=1).mean())
+    predicted = np.array(classes)[raw.argmax(axis=1)]  # first column on exact ties, as the docstring says
+    assert metrics.accuracy(probs, gold, ties="count") == pytest.approx(
+        sklearn_metrics.accuracy_score(gold, predicted))
+    confidence, correct = raw.max(axis=1), (raw.argmax(axis=1) == codes).astype(float)
+    assert metrics.ece(probs, gold) == pytest.approx(_reference_calibration_error(confidence, correct, 10))
+    interior = (raw > 1e-6).all(axis=1)
+    if interior.all() and len(set(gold)) == n_classes:
+        assert metrics.nll(probs, gold) == pytest.approx(sklearn_metrics.log_loss(gold, raw, labels=classes))
+    if n_classes == 2:  # sklearn's binary Brier score is one class's squared error: half the two-column sum
+        assert metrics.brier(probs, gold) == pytest.approx(
+            2 * sklearn_metrics.brier_score_loss(gold == "A", raw[:, 0]))
+
+
+def test_gold_labels_that_are_all_ties_give_a_nan_accuracy_and_the_other_scores():
+    # was: "no ids in common between the predictions and the gold labels", so metrics.score (accord aggregate's
+    # summary) failed on gold that is all ties
+    gold = pd.Series({"p3": "tie", "p4": "tie"})
+    scores = metrics.score(PROBS, gold)
+    assert np.isnan(scores["accuracy"]) and scores["n"] == 2
+    assert scores["nll"] == pytest.approx(-(math.log(0.2) + math.log(0.6)) / 2)
+    assert metrics.accuracy(PROBS, gold, ties="count") == 0.5
+    with pytest.raises(ValueError, match="no ids in common"):
+        metrics.accuracy(PROBS, pd.Series({"zz": "A"}))

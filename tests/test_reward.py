@@ -9,7 +9,10 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from accord import metrics
 from accord.datasets import AccordError, write_cleaned
 from accord.reward import losses
 from accord.reward.data import PairCollator, PairEncoder, length_grouped_batches, load_pairs, truncate_pair
@@ -190,6 +193,42 @@ def test_both_sides_of_a_truncated_pair_keep_the_same_prompt(backbones, kind, ch
     n = int(pairs.rejected.prompt_lengths[0])
     assert "bad" in tokenizer.decode(pairs.rejected.ids[0][n:])  # the short response is whole
     assert pairs.truncation["truncated_prompts"] == 2 and pairs.truncation["truncated_responses"] == 1
+
+
+# the tiny backbones' template (one end-of-turn token) and one ending each turn in two tokens, as ChatML's
+# "<|im_end|>\n" does
+TURN_TEMPLATES = [None, "{% for m in messages %}<|{{ m['role'] }}|>{{ m['content'] }}[SEP]\n{% endfor %}"
+                        "{% if add_generation_prompt %}<|assistant|>{% endif %}"]
+
+
+@pytest.fixture(scope="module", params=TURN_TEMPLATES, ids=["eos", "sep-newline"])
+def chat_tokenizer(backbones, request):
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(backbones["llama"])
+    if request.param is not None:
+        tokenizer.chat_template = request.param
+    return tokenizer
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.integers(1, 40), st.integers(0, 12), st.integers(10, 30))
+def test_a_truncated_chat_response_keeps_its_end_of_turn(chat_tokenizer, n_words, n_prompt_words, max_length):
+    # was: truncate_pair cut the response with the template's end-of-turn tokens, so a last-token reward was read at
+    # a word inside a truncated response and at the end-of-turn marker of a whole one
+    encoder = PairEncoder(chat_tokenizer, max_length=max_length, is_decoder=True)
+    whole = PairEncoder(chat_tokenizer, max_length=10_000, is_decoder=True)
+    suffix = "</s>" if "[SEP]" not in chat_tokenizer.chat_template else "[SEP]\n"
+    end = list(chat_tokenizer(suffix, add_special_tokens=False)["input_ids"])
+    assert chat_tokenizer.convert_ids_to_tokens(end[0]) == suffix.strip()  # one marker token (then the newline)
+    prompt, response = " ".join(WORDS[:n_prompt_words]), " ".join((WORDS * 3)[:n_words])
+    cut, full = encoder.encode([prompt], [response]), whole.encode([prompt], [response])
+    ids, n = cut.ids[0], int(cut.prompt_lengths[0])
+    full_ids, full_n = full.ids[0], int(full.prompt_lengths[0])
+    assert len(ids) <= max_length and ids[len(ids) - len(end):] == end and full_ids[len(full_ids) - len(end):] == end
+    body, full_body = ids[n:len(ids) - len(end)], full_ids[full_n:len(full_ids) - len(end)]
+    assert full_body[:len(body)] == body  # the response keeps its beginning
+    assert (len(body) < len(full_body)) == bool(cut.truncated_responses)
 
 
 def test_decoder_chat_template_puts_the_prompt_first(backbones):
@@ -558,6 +597,44 @@ def test_pairwise_metrics_of_huge_logits_warn_nothing():
         warnings.simplefilter("error")
         m = pairwise_metrics(np.array([-1000.0, 1000.0]), np.array([1.0, 1.0]), np.zeros(2))
     assert m["accuracy"] == 0.5 and m["brier"] == 1.0
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from([0.0, 0.0, 0.5, -0.5, 2.0, -3.0]), st.sampled_from([0.0, 0.2, 0.8, 1.0])),
+                min_size=1, max_size=20), st.integers(1, 12))
+def test_hard_ece_counts_an_even_pair_as_half_right_like_the_accuracy(rows, n_bins):
+    # was: at d = 0 the top label was "chosen" by column order, so the hard ECE changed when the two sides of a pair
+    # were shown the other way round, and disagreed with the accuracy's half credit
+    d, p_chosen = (np.array(column) for column in zip(*rows))
+    m = pairwise_metrics(d, p_chosen, n_bins=n_bins)
+    swapped = pairwise_metrics(-d, 1.0 - p_chosen, n_bins=n_bins)
+    for key in ("accuracy", "nll", "brier", "ece"):
+        assert (key in m) == (key in swapped) and m.get(key) == pytest.approx(swapped.get(key))
+    if "ece" in m:  # the reference: top-label confidence against the accuracy's hits, bin by bin
+        keep = p_chosen != 0.5
+        prob = 1.0 / (1.0 + np.exp(-d[keep]))
+        hit = np.where(p_chosen[keep] > 0.5, d[keep] > 0, d[keep] < 0) + 0.5 * (d[keep] == 0)
+        confidence = np.maximum(prob, 1.0 - prob)
+        assert m["accuracy"] == pytest.approx(hit.mean())
+        assert m["ece"] == pytest.approx(metrics.calibration_error(confidence, hit, n_bins))
+
+
+def test_votes_accuracy_reads_the_sign_of_d_as_the_hard_accuracy_does():
+    # was: votes_accuracy compared sigmoid(d) with 1/2, which a |d| below 1e-16 rounds to exactly, so a pair the
+    # hard accuracy counted right (d > 0) was half right against its votes
+    d = np.array([1e-17, -1e-17])
+    votes = pd.DataFrame({"votes_chosen": [1, 0], "votes_rejected": [0, 1]})
+    m = pairwise_metrics(d, np.array([1.0, 0.0]), votes=votes)
+    assert m["accuracy"] == m["votes_accuracy"] == 1.0
+
+
+@pytest.mark.parametrize("name", ["d", "p_chosen", "p_tie"])
+def test_pairwise_metrics_name_a_nan_input(name):
+    # was: NaN metrics, or an error about "probabilities" (id 0, column 'chosen') the caller never passed
+    arrays = {"d": np.array([0.3, -1.0, 2.0]), "p_chosen": np.array([1.0, 0.0, 0.7]), "p_tie": np.zeros(3)}
+    arrays[name][1] = np.nan
+    with pytest.raises(AccordError, match=f"{name}: 1 of 3 pairs are NaN \\(the first at position 1\\)"):
+        pairwise_metrics(arrays["d"], arrays["p_chosen"], arrays["p_tie"])
 
 
 @pytest.mark.parametrize("column, value", [("margin", "big"), ("margin", float("inf")), ("uncertainty", "high")])

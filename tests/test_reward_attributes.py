@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from accord.cli import main as accord_main
 from accord.datasets import AccordError, ValidationError
 from accord.datasets.cleaned_attributes import read_attribute_cleaned
-from accord.reward import RewardConfig, RewardTrainer, score
+from accord.reward import RewardConfig, RewardTrainer, evaluate, score
 from accord.reward.attribute_combination import FittedWeights, FixedWeights, GatingNetwork, combination_from_dict
 from accord.reward.task import model_inputs
 from accord.reward.tiny import build_tiny_backbone
@@ -280,6 +280,21 @@ def test_score_reports_every_attribute_and_the_combined_reward(bert, tmp_path):
     both = score(cfg.output_dir, pairs)
     assert {"p_chosen_helpful_model", "p_slack_model", "p_chosen_model", "reward_chosen", "reward_rejected",
             "reward_helpful_rejected"} <= set(both.columns)
+
+
+def test_evaluate_scores_the_combined_reward_on_the_pairs_with_an_overall_label_only(bert, tmp_path):
+    # was: a pair without an overall label (NaN p_chosen) was compared as if its rejected side were better
+    cfg = config(bert, tmp_path, "overall", max_steps=2)
+    RewardTrainer(cfg, train_data=attribute_pairs(16, seed=5)).train()
+    pairs = attribute_pairs(12, seed=8)
+    pairs["p_chosen"] = np.where(np.arange(12) % 3 == 0, np.nan, np.where(np.arange(12) % 2 == 0, 0.9, 0.2))
+    labelled = pairs["p_chosen"].notna().to_numpy()
+    both = evaluate(cfg.output_dir, pairs)
+    only = evaluate(cfg.output_dir, pairs[labelled].reset_index(drop=True))
+    assert both["combined_n_pairs"] == labelled.sum()
+    for name, value in only.items():
+        if name.startswith("combined_"):
+            assert both[name] == pytest.approx(value), name
 
 
 def ratings_file(tmp_path, change: str | None = None):

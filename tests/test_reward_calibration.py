@@ -93,6 +93,36 @@ def test_bad_calibration_input_is_one_error():
         fit_temperature(np.zeros(3), np.array([0.2, 0.5, 0.9]))
 
 
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.floats(0.05, 5.0), min_size=2, max_size=30), st.lists(st.booleans(), min_size=30, max_size=30),
+       st.sampled_from(["evidence", "soft"]))
+def test_perfectly_separated_hard_labels_warn_that_the_temperature_ran_towards_zero(size, flip, objective):
+    # was: with hard labels the likelihood's gradient vanishes like exp(-|d| / T), L-BFGS stopped near T = 0.02, far
+    # above the bound the warning looked for, and the separation went unreported
+    d = np.array(size) * np.where(flip[:len(size)], -1.0, 1.0)
+    with pytest.warns(UserWarning, match="temperature ran towards 0"):
+        fitted = fit_temperature(d, (d > 0).astype(float), objective=objective)
+    assert 0.0 < fitted["temperature"] < 1.0 and np.isfinite(fitted["nll_after"])
+
+
+@pytest.mark.parametrize("p_chosen, p_tie", [(0.0, 1.0), (0.5, 0.0), (0.3, 0.4)])
+def test_held_out_pairs_that_are_all_even_are_one_error_not_a_temperature_of_one(p_chosen, p_tie):
+    # was: every pair's evidence likelihood is flat in T, so the fit returned T = 1 and calibrate wrote it as fitted
+    d = np.array([1.0, -2.0, 0.5])
+    with pytest.raises(AccordError, match="none of the 3 held-out pairs carries evidence"):
+        fit_temperature(d, np.full(3, p_chosen), np.full(3, p_tie))
+
+
+def test_labels_against_the_model_warn_that_the_temperature_ran_to_its_upper_bound():
+    d = np.array([1.0, -2.0, 0.5, 3.0])
+    for objective in ("evidence", "soft"):
+        with pytest.warns(UserWarning, match="ran to its upper bound"):
+            fitted = fit_temperature(d, (d < 0).astype(float), objective=objective)
+        assert np.isfinite(fitted["temperature"])
+    with pytest.warns(UserWarning, match="the bias ran to its bound"):
+        fit_temperature(d, np.ones(4), fit_bias=True)  # every label says "chosen", whatever d says
+
+
 def _pairs(n: int, seed: int) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
     return pd.DataFrame({
@@ -130,3 +160,45 @@ def test_calibrate_saves_the_temperature_and_evaluate_and_score_apply_it(tmp_pat
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "not an accord reward model" in err
     assert not (tmp_path / META_FILE).exists()
+
+
+@pytest.mark.parametrize("kind", ["bert", "llama"])
+def test_the_trainers_evaluation_and_accord_evaluate_agree(tmp_path, capsys, kind):
+    # the same model on the same held-out pairs: the trainer's eval_* metrics, `accord evaluate`'s printed JSON and
+    # pairwise_metrics of the rewards must be the same numbers (short max_length: truncated pairs included)
+    from accord.reward.data import PairEncoder, load_pairs
+    from accord.reward.evaluate import load_model, pair_logits, pairwise_metrics, predict_pairs
+
+    backbone = build_tiny_backbone(tmp_path / kind, kind, texts=[" ".join(WORDS)], seed=1)
+    train_file, held_out = tmp_path / "train.jsonl", tmp_path / "held_out.jsonl"
+    _pairs(24, 0).to_json(train_file, orient="records", lines=True)
+    frame = _pairs(20, 1)
+    frame.loc[:4, "p_chosen"] = 0.5  # soft ties are counted apart by both
+    frame.to_json(held_out, orient="records", lines=True)
+    config = RewardConfig(model=str(backbone), train_path=str(train_file), eval_path=str(held_out),
+                          output_dir=str(tmp_path / "rm"), batch_size=8, max_steps=4, learning_rate=3e-3,
+                          max_length=10, save_steps=None, progress=False, stats_max_pairs=8)
+    result = train(config)
+    assert accord_main(["evaluate", config.output_dir, str(held_out), "--quiet"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    model, tokenizer = load_model(config.output_dir, "cpu")
+    pairs = PairEncoder(tokenizer, 10, model.is_decoder, model.meta.get("use_chat_template")).encode_pairs(
+        load_pairs(frame))
+    d = pair_logits(predict_pairs(model, pairs, pad_token_id=tokenizer.pad_token_id))
+    direct = pairwise_metrics(d, frame["p_chosen"].to_numpy(), np.zeros(len(frame)))
+    assert printed["truncated_responses"] > 0 or printed["truncated_prompts"] > 0
+    for key, value in direct.items():
+        assert printed[key] == pytest.approx(value, rel=1e-5, abs=1e-6), key
+        assert result.eval_metrics[key] == pytest.approx(value, rel=1e-5, abs=1e-6), key
+
+
+@pytest.mark.parametrize("calibration, name", [
+    ({"temperature": -2.0}, "temperature"), ({"temperature": 0}, "temperature"),
+    ({"temperature": float("nan")}, "temperature"), ({}, "temperature"), ({"temperature": 1.5, "bias": "big"}, "bias")])
+def test_a_damaged_calibration_is_one_error_naming_the_value(calibration, name):
+    # was: a negative temperature turned every ranking around, 0 gave inf/NaN probabilities, a missing one KeyError
+    calibration = {"objective": "soft", **calibration}
+    with pytest.raises(AccordError, match=f"reward_model.json: calibration {name} must be a finite number"):
+        apply_calibration(np.array([1.0, -1.0, 0.0]), {"calibration": calibration})
+    assert apply_calibration(np.array([1.0, -2.0]), {"calibration": {"temperature": 2, "bias": 0.5}}).tolist() == [
+        1.0, -0.5]

@@ -47,6 +47,15 @@ def test_bad_ensembles_are_one_error():
         conservative_reward(np.ones((3, 4)), "max")
 
 
+@pytest.mark.parametrize("kind", ["sd", "var", "min", "mean"])
+def test_a_nan_member_reward_is_one_error_naming_the_member_and_response(kind):
+    # was: a NaN conservative reward for that response, without a word
+    members = np.arange(12.0).reshape(3, 4)
+    members[2, 1] = np.nan
+    with pytest.raises(AccordError, match="member 2: its reward of response 1 is NaN"):
+        conservative_reward(members, kind)
+
+
 def tiny_backbone_and_pairs(folder):
     """A tiny random BERT and 32 preference pairs (chosen from the first three words, rejected from the next three)."""
     bert = build_tiny_backbone(folder / "bert", "bert", texts=[" ".join(WORDS)], seed=1)

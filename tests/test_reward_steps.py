@@ -332,6 +332,26 @@ def test_stepwise_layout_is_read_and_checked(tmp_path):
 # ----------------------------------------------------------------------------------------------------------------------
 
 
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 3), st.booleans()), min_size=2, max_size=30))
+def test_auroc_matches_sklearn_with_tied_scores(rows):
+    sklearn_metrics = pytest.importorskip("sklearn.metrics")
+    score, outcome = (np.array(column) for column in zip(*rows))
+    if outcome.all() or not outcome.any():
+        assert np.isnan(auroc(score.astype(float), outcome))
+    else:
+        assert auroc(score.astype(float), outcome) == pytest.approx(sklearn_metrics.roc_auc_score(outcome, score))
+
+
+@pytest.mark.parametrize("name", ["score", "outcome"])
+def test_auroc_names_a_nan_input(name):
+    # was: a NaN score gave a NaN AUROC, a NaN outcome counted as a positive (NaN is True to astype(bool))
+    arrays = {"score": np.array([0.1, 0.4, 0.35, 0.8]), "outcome": np.array([0.0, 0.0, 1.0, 1.0])}
+    arrays[name][2] = np.nan
+    with pytest.raises(AccordError, match=f"{name}: 1 of 4 values are NaN \\(the first at position 2\\)"):
+        auroc(arrays["score"], arrays["outcome"])
+
+
 def test_step_metrics_match_hand_values():
     assert auroc(np.array([0.1, 0.4, 0.35, 0.8]), np.array([0, 0, 1, 1])) == pytest.approx(0.75)
     assert auroc(np.array([0.5, 0.5]), np.array([0, 1])) == pytest.approx(0.5)
@@ -347,6 +367,25 @@ def test_step_metrics_match_hand_values():
     # a candidate without a problem was one problem to the pick and none to the random and oracle columns
     with pytest.raises(AccordError, match="1 candidates have no problem"):
         best_of_n(np.array([0.3, 0.9, 0.5]), np.array([1, 0, 1]), np.array(["a", "a", None], dtype=object))
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from("abc"), st.sampled_from([0.2, 1.0, 1.0]), st.booleans()), min_size=1,
+                max_size=15), st.randoms())
+def test_best_of_n_breaks_a_tie_at_random_not_by_row_order(rows, shuffle):
+    # was: the first of tied candidates was picked, so with saturated scores (sigmoid = 1) the accuracy depended on
+    # the order of the rows
+    group, score, correct = (np.array(column) for column in zip(*rows))
+    expected = np.mean([correct[(group == g) & (score == score[group == g].max())].mean() for g in np.unique(group)])
+    assert best_of_n(score, correct, group)["accuracy"] == pytest.approx(expected)
+    order = list(range(len(rows)))
+    shuffle.shuffle(order)
+    assert best_of_n(score[order], correct[order], group[order])["accuracy"] == pytest.approx(expected)
+
+
+def test_best_of_n_names_a_nan_score():
+    with pytest.raises(AccordError, match="score: 1 candidates have a NaN score \\(the first at position 1\\)"):
+        best_of_n(np.array([0.3, np.nan, 0.5]), np.array([1, 0, 1]), np.array(["a", "a", "b"]))
 
 
 def test_solutions_without_a_problem_are_left_out_of_best_of_n():
@@ -366,6 +405,29 @@ def test_solutions_without_a_problem_are_left_out_of_best_of_n():
     table["problem_id"] = table["problem_id"].astype(object)
     metrics = step_reward_metrics(np.array([2.0, 1.0, -1.0, 0.5, 0.5, -1.0]), Steps(), table)
     assert metrics["bon_problems"] == 2 and metrics["bon_n"] == 1.5  # p1 (two solutions) and p2 (one)
+
+
+@pytest.mark.parametrize("flag", [np.nan, "False", "yes", 2])
+def test_an_is_correct_that_is_no_boolean_is_one_error_naming_its_row(flag):
+    # was: astype(bool) made NaN and the text "False" True, so the pick of an unknown or wrong solution counted right
+    from accord.reward.steps import step_reward_metrics
+
+    class Steps:
+        label = np.array([1.0, 1.0, 0.0, 1.0, 1.0])
+        n_steps = np.array([1, 1, 1, 1, 1])
+
+        def __len__(self) -> int:
+            return 5
+
+    table = pd.DataFrame({"solution_id": list("abcde"), "n_steps": 1, "first_error": [1, 1, 0, 1, 1],
+                          "is_correct": pd.Series([True, False, False, True, None], dtype=object),
+                          "problem_id": ["p1", "p1", "p2", "p2", None]})
+    logit = np.array([-1.0, 2.0, 1.0, -2.0, 0.0])
+    clean = step_reward_metrics(logit, Steps(), table)  # e has no problem: its missing flag is not read
+    assert clean["bon_problems"] == 2 and clean["bon_min"] == 0.0  # both picks are the wrong solution
+    table.loc[1, "is_correct"] = flag
+    with pytest.raises(ValidationError, match="column 'is_correct', row 1.*True or False"):
+        step_reward_metrics(logit, Steps(), table)
 
 
 @pytest.mark.parametrize("suffix", [".jsonl", ".parquet", ".tsv", ".csv.gz", ".jsonl.gz", ".tsv.bz2", ".json"])

@@ -648,7 +648,13 @@ def evaluate_attributes(model_dir: str | Path, data: Any, *, batch_size: int = 3
                                   else frame[["chosen", "rejected"]], batch_size=batch_size, max_length=max_length,
                                   device=device)
         d = (scored["reward_chosen"] - scored["reward_rejected"]).to_numpy()
-        p_tie = frame["p_tie"].to_numpy(dtype=float) if "p_tie" in frame.columns else None
-        overall = pairwise_metrics(d, frame["p_chosen"].to_numpy(dtype=float), p_tie)
-        result.update({f"combined_{name}": value for name, value in overall.items()})
+        p_chosen = frame["p_chosen"].to_numpy(dtype=float)
+        p_tie = np.nan_to_num(frame["p_tie"].to_numpy(dtype=float)) if "p_tie" in frame.columns else \
+            np.zeros_like(p_chosen)
+        # the overall label is, like every attribute's, given for some pairs only: the others are not scored (a NaN
+        # label compared as "rejected is better")
+        labelled = ~np.isnan(p_chosen)
+        if labelled.any():
+            overall = pairwise_metrics(d[labelled], p_chosen[labelled], p_tie[labelled])
+            result.update({f"combined_{name}": value for name, value in overall.items()})
     return result

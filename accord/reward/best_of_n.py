@@ -28,7 +28,8 @@ def best_of_n_kl(n: int) -> float:
 
 def best_of_n_expectation(proxy: np.ndarray, utility: np.ndarray, ns: Sequence[int]) -> np.ndarray:
     """Expected ``utility`` of the highest-``proxy`` candidate among ``n`` drawn without replacement from the pool,
-    for each ``n`` in ``ns`` (ties in ``proxy`` are broken by position)."""
+    for each ``n`` in ``ns``; a tie for the highest proxy is broken at random (each tied candidate equally likely),
+    so the result does not depend on the order of the pool and a constant proxy is no better than a random pick."""
     from scipy.special import gammaln
 
     proxy, utility = np.asarray(proxy, dtype=float), np.asarray(utility, dtype=float)
@@ -44,7 +45,14 @@ def best_of_n_expectation(proxy: np.ndarray, utility: np.ndarray, ns: Sequence[i
         raise AccordError(f"every n must be a whole number, got {list(ns)}")
     if any(not 1 <= n <= big_n for n in ns):
         raise AccordError(f"every n must be in 1..{big_n} (the pool), got {list(ns)}")
-    u = utility[np.argsort(proxy, kind="stable")]
+    order = np.argsort(proxy, kind="stable")
+    u = utility[order]
+    # the candidates of one proxy value fill a run of ranks in random order: each rank of the run then holds the
+    # run's mean utility (breaking ties by position made the result depend on the order of the rows)
+    ranked = proxy[order]
+    starts = np.flatnonzero(np.r_[True, ranked[1:] != ranked[:-1]])
+    sizes = np.diff(np.r_[starts, big_n])
+    u = np.repeat(np.add.reduceat(u, starts) / sizes, sizes)
     rank = np.arange(1, big_n + 1)
     log_total = gammaln(big_n + 1)
     out = []

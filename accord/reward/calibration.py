@@ -65,7 +65,9 @@ def fit_temperature(d: np.ndarray, p_chosen: np.ndarray, p_tie: np.ndarray | Non
     """The temperature (and bias) of ``sigmoid(d / T + b)`` that maximises the likelihood of the soft labels
     ``(p_chosen, p_tie)``: the votes they summarise (``objective="evidence"``) or the soft cross-entropy against
     ``p_chosen + p_tie / 2`` (``"soft"``). ``nll_before`` / ``nll_after``: the objective at ``T = 1, b = 0`` and at
-    the fit (per pair)."""
+    the fit (per pair). ``T`` stays within ``e^-7 .. e^7`` (``b`` within +-10): labels that never weigh against the
+    model's side (``T -> 0``), that go against it (``T`` at its upper bound) or a bias at its bound warn; pairs
+    that are all even (no evidence either way) are an error."""
     from scipy.optimize import minimize
 
     if objective not in OBJECTIVES:
@@ -83,6 +85,11 @@ def fit_temperature(d: np.ndarray, p_chosen: np.ndarray, p_tie: np.ndarray | Non
     if not np.any(d != 0):
         raise AccordError("calibration: every pairwise logit is 0 (the model does not separate any pair)")
     p_r = np.clip(p_r, 0.0, None)
+    if objective == "evidence" and np.all(np.abs(p_c - p_r) < 1e-9):
+        # every pair's likelihood is then the same at every temperature: the "fit" would write T = 1 as if measured
+        raise AccordError(f"calibration: none of the {len(d)} held-out pairs carries evidence about which side is "
+                          "better (every soft label is a tie or even, p_chosen == p_rejected), so they cannot fit a "
+                          "temperature")
 
     def loss(theta: np.ndarray) -> tuple[float, np.ndarray]:
         inv_t, b = math.exp(-theta[0]), (theta[1] if fit_bias else 0.0)
@@ -109,14 +116,35 @@ def fit_temperature(d: np.ndarray, p_chosen: np.ndarray, p_tie: np.ndarray | Non
     start = np.zeros(2 if fit_bias else 1)
     bounds = [(-7.0, 7.0)] + ([(-10.0, 10.0)] if fit_bias else [])  # T within e^-7..e^7
     result = minimize(loss, start, jac=True, method="L-BFGS-B", bounds=bounds, options={"gtol": 1e-10, "ftol": 1e-15})
-    if result.x[0] <= bounds[0][0] + 1.0:
-        # the likelihood keeps rising as T -> 0: the labels never weigh against the model's side (separation)
-        warnings.warn(f"calibration: the temperature ran to its lower bound ({math.exp(bounds[0][0]):.1e}); the "
+    temperature = math.exp(float(result.x[0]))
+    if result.x[0] <= bounds[0][0] + 1.0 or (not fit_bias and _separated(d, p_c, p_r, p_t, objective)):
+        # the likelihood keeps rising as T -> 0: the labels never weigh against the model's side (separation); with
+        # hard labels its gradient vanishes like exp(-|d| / T) and the optimiser stops well above the bound
+        warnings.warn(f"calibration: the temperature ran towards 0 (stopped at {temperature:.1e}); the "
                       f"{len(d)} held-out labels never weigh against the model's ranking, so they cannot bound its "
                       "confidence (more held-out pairs, or objective='soft')", stacklevel=2)
-    temperature = math.exp(float(result.x[0]))
+    elif result.x[0] >= bounds[0][1] - 1.0:
+        warnings.warn(f"calibration: the temperature ran to its upper bound ({temperature:.1e}): the {len(d)} "
+                      "held-out labels do not follow the model's ranking, so every calibrated probability is about "
+                      "1/2", stacklevel=2)
+    if fit_bias and abs(result.x[1]) >= bounds[1][1] - 1e-6:
+        warnings.warn(f"calibration: the bias ran to its bound ({result.x[1]:+.0f}): the held-out labels favour one "
+                      "side as shown (chosen or rejected) whatever the model says, so they cannot bound the bias "
+                      "(fit without a bias)", stacklevel=2)
     return {"temperature": temperature, "bias": float(result.x[1]) if fit_bias else 0.0, "objective": objective,
             "nll_before": loss(np.zeros_like(start))[0], "nll_after": float(result.fun), "n_pairs": len(d)}
+
+
+def _separated(d: np.ndarray, p_c: np.ndarray, p_r: np.ndarray, p_t: np.ndarray, objective: str) -> bool:
+    """Whether no pair weighs against the model's side, so that the likelihood rises all the way to ``T -> 0``: the
+    evidence of a pair ``d > 0`` favours rejected only if ``p_rejected > p_chosen``; the soft target is met only by
+    a hard label on the model's side."""
+    side = np.sign(d)
+    if objective == "soft":
+        y = p_c + 0.5 * p_t
+        return bool(np.all((side == 0) | ((side > 0) & (y >= 1.0)) | ((side < 0) & (y <= 0.0))))
+    lean = side * (p_c - p_r)
+    return bool(np.all(lean >= 0.0) and np.any(lean > 0.0))
 
 
 def apply_calibration(d: np.ndarray, meta: dict[str, Any]) -> np.ndarray:
@@ -124,7 +152,15 @@ def apply_calibration(d: np.ndarray, meta: dict[str, Any]) -> np.ndarray:
     calibration = meta.get(CALIBRATION_KEY)
     if not calibration:
         return np.asarray(d, dtype=np.float64)
-    return np.asarray(d, dtype=np.float64) / float(calibration["temperature"]) + float(calibration.get("bias", 0.0))
+    # a hand-edited or damaged reward_model.json: a negative temperature turned every ranking around, 0 gave inf
+    # and NaN probabilities, a missing one a KeyError
+    temperature, bias = calibration.get("temperature"), calibration.get("bias", 0.0)
+    for name, value, positive in (("temperature", temperature, True), ("bias", bias, False)):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or (
+                positive and value <= 0):
+            raise AccordError(f"reward_model.json: calibration {name} must be a finite number"
+                              f"{' > 0' if positive else ''}, not {value!r} (run accord calibrate again)")
+    return np.asarray(d, dtype=np.float64) / float(temperature) + float(bias)
 
 
 def calibrate(model_dir: str | Path, data: Any, *, fit_bias: bool = False, objective: str = "evidence",

@@ -376,6 +376,17 @@ class PairEncoder:
         eos = getattr(tokenizer, "eos_token_id", None)
         suffix = self.single[0][2]
         self.eos = [eos] if (self.is_decoder and eos is not None and suffix[-1:] != [eos]) else []
+        self.turn_end = self._turn_end() if self.use_chat_template else []
+
+    def _turn_end(self) -> list[int]:
+        """The tokens a chat template puts after the assistant's text (its end-of-turn marker, e.g. ``</s>`` or
+        ``<|im_end|>\\n``), found with probe texts; ``[]`` when the probe is not found whole."""
+        user, assistant = "reward model probe", "another probe text"
+        full = _template_ids(self.tokenizer, [{"role": "user", "content": user},
+                                              {"role": "assistant", "content": assistant}], add_generation_prompt=False)
+        probe = self._plain_ids([assistant])[0]
+        at = _find(full, probe, 0)
+        return full[at + len(probe):] if probe and at >= 0 else []
 
     def _layout(self, pair: bool) -> tuple[list[list[int]], list[list[int]], tuple[int, int]]:
         """Where the tokenizer puts its special tokens: ``([before, between, after] ids, the same for token types,
@@ -451,14 +462,18 @@ class PairEncoder:
             p = _template_ids(self.tokenizer, prompt_messages, add_generation_prompt=True)
             full = _template_ids(self.tokenizer, prompt_messages + response_messages, add_generation_prompt=False)
             if full[:len(p)] == p:
-                r = full[len(p):]
+                r, end = full[len(p):], self.turn_end
             else:  # a template whose generation prompt is not a prefix of the conversation
-                r = self._plain_ids([_as_text(response)])[0] + self.eos
+                r, end = self._plain_ids([_as_text(response)])[0] + self.eos, self.eos
+            # the end-of-turn marker stays when the response is cut, as the encoders' [SEP] and the decoders' EOS
+            # do: a last-token reward is then read at the same token in truncated and whole responses
+            end = end if end and r[len(r) - len(end):] == end else []
+            r = r[:len(r) - len(end)]
             p, roomed = _fit_prompt(p, None if prompt_room is None else prompt_room[i])
-            p, r, a, b = truncate_pair(p, r, self.max_length)
+            p, r, a, b = truncate_pair(p, r, self.max_length - len(end))
             cut_p += a or roomed
             cut_r += b
-            ids.append(p + r)
+            ids.append(p + r + end)
             prompt_lengths.append(len(p))
         return TokenizedResponses(ids, np.asarray(prompt_lengths, dtype=np.int64), None, cut_p, cut_r)
 

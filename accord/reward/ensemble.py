@@ -39,6 +39,11 @@ def conservative_reward(members: np.ndarray, kind: str = "sd", k: float = 1.0) -
     ``"var"``, ``"min"`` or ``"mean"`` (see the module docstring)."""
     members = np.asarray(members, dtype=np.float64)
     check_ensemble(members.shape[0] if members.ndim == 2 else 0, kind, k)
+    if np.isnan(members).any():  # the mean, sd and min would pass it on as a NaN conservative reward, unsaid
+        member, response = (int(i[0]) for i in np.nonzero(np.isnan(members)))
+        raise AccordError(f"member {member}: its reward of response {response} is NaN "
+                          f"({int(np.isnan(members).sum())} NaN rewards in all); the conservative reward needs "
+                          "every member's reward")
     mean = members.mean(axis=0)
     if kind == "mean":
         return mean

@@ -161,6 +161,13 @@ def pairwise_metrics(d: np.ndarray, p_chosen: np.ndarray, p_tie: np.ndarray | No
     d = np.asarray(d, dtype=float)
     p_chosen = np.asarray(p_chosen, dtype=float)
     p_tie = np.zeros_like(p_chosen) if p_tie is None else np.asarray(p_tie, dtype=float)
+    # a NaN reward (a diverged model, a half-precision overflow) would otherwise come out as NaN metrics, or as an
+    # error about "probabilities" the caller never passed
+    for name, values in (("d", d), ("p_chosen", p_chosen), ("p_tie", p_tie)):
+        if np.isnan(values).any():
+            at = np.flatnonzero(np.isnan(values))
+            raise AccordError(f"{name}: {len(at)} of {len(values)} pairs are NaN (the first at position {at[0]})"
+                              + ("; the model's rewards are NaN there" if name == "d" else ""))
     p_rejected = np.clip(1.0 - p_chosen - p_tie, 0.0, 1.0)
     prob = expit(d)  # 1 / (1 + exp(-d)) overflows (a RuntimeWarning) for d < -709
     # ties within float32 precision: the trainer's labels are float32 (p_chosen = p_tie = 1/3 is then no exact tie)
@@ -171,9 +178,12 @@ def pairwise_metrics(d: np.ndarray, p_chosen: np.ndarray, p_tie: np.ndarray | No
         probs = pd.DataFrame({"chosen": prob, "rejected": 1.0 - prob})
         keep = ~tie
         hard = metrics.score(probs[keep], gold[keep], n_bins=n_bins)
-        # a pair the model scores exactly even is half right, not right by the column order of argmax
+        # a pair the model scores exactly even is half right, not right by the column order of argmax; the ECE
+        # counts it the same way (top-label confidence 1/2 against half a hit), so it agrees with the accuracy
         right = np.where(gold[keep] == "chosen", d[keep] > 0, d[keep] < 0) + 0.5 * (d[keep] == 0)
-        out.update(accuracy=float(right.mean()), nll=hard["nll"], brier=hard["brier"], ece=hard["ece"])
+        confidence = np.maximum(prob, 1.0 - prob)[keep]
+        out.update(accuracy=float(right.mean()), nll=hard["nll"], brier=hard["brier"],
+                   ece=metrics.calibration_error(confidence, right, n_bins))
     y = p_chosen + 0.5 * p_tie
     p = np.clip(prob, metrics.EPS, 1 - metrics.EPS)
     out["soft_nll"] = float(-(y * np.log(p) + (1 - y) * np.log(1 - p)).mean())
@@ -188,8 +198,8 @@ def pairwise_metrics(d: np.ndarray, p_chosen: np.ndarray, p_tie: np.ndarray | No
             has = total > 0
             out["n_votes"] = float(total.sum())
             out["n_tie_votes"] = float(np.nansum(n_t))
-            out["votes_accuracy"] = float((n_c * (prob > 0.5) + n_r * (prob < 0.5) + 0.5 * total * (prob == 0.5)).sum()
-                                          / total.sum())
+            # by the sign of d, as the hard accuracy: sigmoid(d) rounds to exactly 1/2 for |d| < 1e-16
+            out["votes_accuracy"] = float((n_c * (d > 0) + n_r * (d < 0) + 0.5 * total * (d == 0)).sum() / total.sum())
             out["votes_nll"] = float(-(n_c * np.log(p) + n_r * np.log(1 - p)).sum() / total.sum())
             out["votes_brier"] = float((n_c * (1 - prob) ** 2 + n_r * prob**2).sum() / total.sum())
             out["votes_ece"] = metrics.calibration_error(prob[has], n_c[has] / total[has], n_bins)

@@ -401,8 +401,8 @@ def step_reward_metrics(logit: np.ndarray, data: TokenizedSteps, table: pd.DataF
                first_error_accuracy_correct=located["accuracy_correct"], first_error_found=located["recovery"])
     grouped = table["problem_id"].notna().to_numpy() if "problem_id" in table.columns else np.zeros(len(table), bool)
     if grouped.any() and table.loc[grouped, "problem_id"].nunique() < grouped.sum():
-        correct = (table["is_correct"].to_numpy(dtype=bool) if "is_correct" in table.columns
-                   else table["p_all_correct"].to_numpy(dtype=float) >= 0.5)[grouped]
+        correct = (_correct_flags(table["is_correct"], grouped) if "is_correct" in table.columns
+                   else table["p_all_correct"].to_numpy(dtype=float)[grouped] >= 0.5)
         # solutions without a problem are left out, not taken for one problem named "nan"
         group = table.loc[grouped, "problem_id"].astype(str).to_numpy()
         for how in SOLUTION_AGGREGATES:
@@ -411,6 +411,20 @@ def step_reward_metrics(logit: np.ndarray, data: TokenizedSteps, table: pd.DataF
         out.update(bon_random=chosen["random"], bon_oracle=chosen["oracle"], bon_n=chosen["n_candidates"],
                    bon_problems=chosen["n_groups"])
     return out
+
+
+def _correct_flags(column: pd.Series, rows: np.ndarray) -> np.ndarray:
+    """``is_correct`` of the ``rows`` (a mask) as booleans, once each is True/False or 1/0: to ``astype(bool)`` a
+    missing value (NaN) and the text "False" are both True, so a solution of unknown or wrong outcome counted as a
+    right pick."""
+    values = column.to_numpy(dtype=object)
+    good = np.array([isinstance(v, (bool, np.bool_)) or (isinstance(v, (int, float, np.integer, np.floating))
+                                                          and v in (0, 1)) for v in values], dtype=bool) | ~rows
+    if not good.all():
+        row = int(np.flatnonzero(~good)[0])
+        raise ValidationError("must be True or False (1 or 0) for best-of-n", column="is_correct", row=row,
+                              value=values[row])
+    return values[rows].astype(bool)
 
 
 # ----------------------------------------------------------------------------------------------------------------------
