@@ -83,26 +83,26 @@ def test_messy_judgments_validate_and_fit_or_one_error(table, kwargs, crowdkit, 
         _one_line(error)
 
 
-@FUZZ
-@given(messy_tables(["response_id", "annotator", "attribute", "label"]), st.sampled_from([3, (0, 5)]))
-def test_messy_attribute_tables_validate_or_one_error(table, scales):
+def _validates_or_one_error(validate_table, encode_table) -> None:
+    """The rule of every messy table: it validates and then encodes, or it is one error on one line."""
     try:
-        checked = validate_attributes(table, scales=scales)
+        checked = validate_table()
     except AccordError as error:
         _one_line(error)
         return
-    encode_attributes(checked)
+    encode_table(checked)
+
+
+@FUZZ
+@given(messy_tables(["response_id", "annotator", "attribute", "label"]), st.sampled_from([3, (0, 5)]))
+def test_messy_attribute_tables_validate_or_one_error(table, scales):
+    _validates_or_one_error(lambda: validate_attributes(table, scales=scales), encode_attributes)
 
 
 @FUZZ
 @given(messy_tables(["solution_id", "step", "annotator", "label"]), st.sampled_from([None, "binary"]))
 def test_messy_step_tables_validate_or_one_error(table, labels):
-    try:
-        checked = validate_steps(table, labels=labels)
-    except AccordError as error:
-        _one_line(error)
-        return
-    encode_steps(checked)
+    _validates_or_one_error(lambda: validate_steps(table, labels=labels), encode_steps)
 
 
 # -- categorical columns ------------------------------------------------------------------------------------

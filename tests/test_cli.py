@@ -168,14 +168,20 @@ def test_annotators_with_a_baseline_is_refused_before_any_output(method, tmp_pat
                                    ["--method", "vote-fraction", "--device", "cuda"]])
 def test_model_settings_with_a_baseline_are_refused(extra, tmp_path, capsys):
     """``--inference`` / ``--device`` with a baseline (vote-fraction is the default method) were silently ignored."""
+    err = _aggregate_refused(extra, tmp_path, capsys)
+    assert extra[-2] in err and "--method" in err
+
+
+def _aggregate_refused(extra: list[str], tmp_path, capsys) -> str:
+    """``accord aggregate`` on a good table with ``extra`` flags: exit 2, one error line (returned), nothing written."""
     source = tmp_path / "judgments.csv"
     GOOD.to_csv(source, index=False)
     output = tmp_path / "soft.csv"
     status = main(["aggregate", "--input", str(source), *extra, "--output", str(output)])
     err = capsys.readouterr().err
-    assert status == 2 and err.count("\n") == 1
-    assert extra[-2] in err and "--method" in err
+    assert status == 2 and err.count("\n") == 1, err
     assert not output.exists()
+    return err
 
 
 def test_drop_ties_without_a_cleaned_dataset_is_refused(tmp_path, capsys):
@@ -413,13 +419,7 @@ def test_n_types_reaches_the_rater_types_model(n_types, tmp_path, capsys, monkey
 @pytest.mark.parametrize("extra", [["--method", "dawid-skene", "--n-types", "2"],
                                    ["--n-types", "2"]])  # the default method, vote-fraction
 def test_n_types_without_rater_types_is_refused(extra, tmp_path, capsys):
-    source = tmp_path / "judgments.csv"
-    GOOD.to_csv(source, index=False)
-    output = tmp_path / "soft.csv"
-    status = main(["aggregate", "--input", str(source), *extra, "--output", str(output)])
-    err = capsys.readouterr().err
-    assert status == 2 and err.count("\n") == 1 and "--n-types: only method rater-types" in err, err
-    assert not output.exists()
+    assert "--n-types: only method rater-types" in _aggregate_refused(extra, tmp_path, capsys)
 
 
 @pytest.mark.parametrize("value", ["0", "-1", "two", "1.5"])
