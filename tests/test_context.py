@@ -272,3 +272,89 @@ def test_predictive_loglik_does_not_depend_on_the_order_of_the_rows():
     order = np.random.default_rng(0).permutation(len(test))
     np.testing.assert_allclose(model.predictive_loglik(test)[order], model.predictive_loglik(test.iloc[order]),
                                rtol=0, atol=1e-6)
+
+
+# --- context columns: one value per pair, numbers that are numbers, no label as context ------------------------------
+
+
+def _small_table(seed: int = 1) -> pd.DataFrame:
+    from accord.datasets import validate
+
+    table = validate(make_synthetic(n_pairs=12, n_annotators=5, judgments_per_pair=3, n_groups=2, seed=seed).judgments)
+    codes = pd.factorize(table["pair_id"])[0]
+    return table.assign(item_length=np.random.default_rng(seed).normal(size=codes.max() + 1)[codes])
+
+
+@given(st.integers(0, 35), st.sampled_from(["item_topic", "item_length"]))
+@settings(max_examples=25, deadline=None)
+def test_an_item_column_with_two_values_in_one_pair_is_an_error_naming_the_row(row, column):
+    """The first judgment's value stood for the pair, so the order of the rows decided the pair's topic or covariate
+    (a row-order dependent fit); now one error names the column, the pair and both rows."""
+    from accord.models.context import build_design
+
+    table = _small_table()
+    pair_rows = np.flatnonzero((table["pair_id"] == table["pair_id"].iloc[row]).to_numpy())
+    changed = table.copy()
+    changed[column] = changed[column].astype(object)
+    changed.loc[pair_rows[-1], column] = "other" if column == "item_topic" else 1e3
+    with pytest.raises(AccordError, match=rf"column '{column}', row {pair_rows[-1]}: .*row {pair_rows[0]}"):
+        build_design(changed, group="annotator_group", topic="item_topic", covariates=["item_length"])
+
+
+@given(st.sampled_from([np.inf, -np.inf]), st.integers(0, 35))
+@settings(max_examples=15, deadline=None)
+def test_an_infinite_numeric_covariate_is_an_error_naming_the_row(value, row):
+    """An infinite cell made the column's mean and sd inf and NaN, and every pair's value 0: the covariate was
+    silently gone. Now it is one error naming the column and the row."""
+    from accord.models.context import build_design
+
+    table = _small_table()
+    table.loc[table["pair_id"] == table["pair_id"].iloc[row], "item_length"] = value
+    first = int(np.flatnonzero((table["pair_id"] == table["pair_id"].iloc[row]).to_numpy())[0])
+    with pytest.raises(AccordError, match=rf"column 'item_length', row {first}: .*finite"):
+        build_design(table, group=None, topic=None, covariates=["item_length"])
+
+
+@pytest.mark.parametrize("role", ["group", "topic", "covariates"])
+@pytest.mark.parametrize("column", ["label", "gold", "pair_id"])
+def test_the_label_the_gold_or_the_pair_cannot_be_context(role, column):
+    """``covariates=["label"]`` or ``["gold"]`` let the model read the answer off the table (a one-hot of the label
+    as the preference shift), and ``topic="pair_id"`` was a KeyError; now one error names the column."""
+    from accord.models.context import build_design
+
+    settings_ = {"group": None, "topic": None, "covariates": None}
+    settings_[role] = [column] if role == "covariates" else column
+    with pytest.raises(AccordError, match=rf"column '{column}' cannot be a"):
+        build_design(_small_table(), **settings_)
+
+
+@given(st.sampled_from([0.0, -3.5, 1e9, 7e12]), st.floats(-1e3, 1e3))
+@settings(max_examples=8, deadline=None)
+def test_a_constant_numeric_covariate_is_left_out_and_a_new_value_of_it_changes_nothing(value, offset):
+    """A constant column standardised to 0 on every pair (sd 0 became 1), so its effect rested on the prior alone,
+    and a new pair's other value entered unscaled: a column constant at 1e9 gave a pair at 1e9 + 1000 the value
+    1000 times a prior draw. Now a numeric column with fewer than two values is left out of the design."""
+    from accord.models.context import build_design
+
+    table = _small_table().assign(item_constant=value)
+    table.loc[table.index[:3], "item_constant"] = np.nan  # missing cells do not make a second value
+    design = build_design(table, group="annotator_group", topic=None, covariates=["item_length", "item_constant"])
+    assert design.covariate_names == ("item_length",)
+    new = table.assign(item_constant=value + offset)
+    np.testing.assert_array_equal(design.covariates_of(design.item_frame(new, pd.Index(new["pair_id"].unique()))),
+                                  design.covariates_of(design.item_frame(table, pd.Index(table["pair_id"].unique()))))
+
+
+def test_text_in_a_covariate_that_was_numeric_at_fit_is_an_error_naming_the_row():
+    """A new table whose numeric covariate came as text (another file's reading) had every such cell turned into
+    the mean without a word; now predictive_loglik names the column and the row."""
+    table = _small_table()
+    pairs = table["pair_id"].unique()
+    model = ContextPreference(covariates=["item_length"], inference="map", max_steps=20, num_samples=5,
+                              seed=0).fit(table[table["pair_id"].isin(pairs[:8])])
+    new = table[~table["pair_id"].isin(pairs[:8])].reset_index(drop=True)
+    assert np.isfinite(model.predictive_loglik(new)).all()
+    new["item_length"] = new["item_length"].astype(object)
+    new.loc[new["pair_id"] == new["pair_id"].iloc[0], "item_length"] = "long"
+    with pytest.raises(AccordError, match="column 'item_length', row 0: .*number"):
+        model.predictive_loglik(new)

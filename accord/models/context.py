@@ -100,6 +100,7 @@ import pyro.distributions as dist
 import torch
 
 from accord.datasets import AccordError, Encoded, validate
+from accord.datasets.errors import ValidationError
 from accord.datasets.schema import is_validated
 from accord.models.base import PyroRaterModel, interval_columns, summarize_draws
 from accord.models.confusion import label_codes
@@ -107,6 +108,9 @@ from accord.models.pyro_fit import fit_pyro
 
 # Column levels beyond this many are not one-hot encoded: such a column is an identifier or text, not a covariate.
 MAX_LEVELS = 64
+# Columns that cannot be context: the pair itself, and the judgment's label or the pair's truth (as a covariate the
+# model would read the answer off the table)
+RESERVED_CONTEXT: tuple[str, ...] = ("pair_id", "label", "gold")
 # Degrees of freedom of the Student-t population of rater parameters (heavy tails let outlying raters stand out).
 RATER_DF = 3.0
 # Group effects (contrasts against the reference group): name -> (switch in ``_uses``, second axis, prior median
@@ -273,12 +277,15 @@ class ContextDesign:
         """Group code of each row (unknown groups go to the reference group, code 0)."""
         if self.group_column is None:
             return np.zeros(len(table), dtype=np.int64)
+        _require_column(table, self.group_column, "group")
         codes = pd.Index(self.group_names).get_indexer(_as_level(table[self.group_column]))
         return np.where(codes < 0, 0, codes).astype(np.int64)
 
     def item_frame(self, table: pd.DataFrame, item_index: pd.Index) -> pd.DataFrame:
-        """One row per pair in ``item_index`` order with the pair's context columns (first judgment's values)."""
+        """One row per pair in ``item_index`` order with the pair's context columns (checked by
+        :func:`check_item_columns`: one value per pair, numbers where the fit had numbers)."""
         columns = [c for c in dict.fromkeys([self.topic_column, *self.covariate_columns]) if c is not None]
+        check_item_columns(table, columns, self.numeric)
         firsts = table.drop_duplicates("pair_id").set_index("pair_id")
         return firsts.reindex(item_index)[columns] if columns else pd.DataFrame(index=item_index)
 
@@ -294,7 +301,8 @@ class ContextDesign:
         for column in self.covariate_columns:
             if column in self.numeric:
                 centre, spread = self.numeric[column]
-                values = pd.to_numeric(items[column], errors="coerce").to_numpy(dtype=float)
+                values = _numbers(items[column], column)
+                # a missing value is imputed at the mean (0 once standardised)
                 blocks.append(np.nan_to_num((values - centre) / spread)[:, None])
             else:
                 levels = self.levels[column]
@@ -313,13 +321,64 @@ def _as_level(values: pd.Series) -> pd.Series:
     return values.astype(object).where(values.notna(), "NA").astype(str)
 
 
+def _require_column(table: pd.DataFrame, column: str, role: str) -> None:
+    if column not in table.columns:
+        raise AccordError(f"column '{column}': the {role} column is not in the judgments table")
+
+
+def _is_numeric(values: pd.Series) -> bool:
+    """Whether a covariate column is a number (standardised) rather than a category (one-hot); booleans are
+    categories."""
+    return pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values)
+
+
+def _numbers(values: pd.Series, column: str) -> np.ndarray:
+    """A numeric covariate column as floats, missing cells NaN (nullable integers too). One error naming the row
+    for an infinite value or a cell that is not a number (a column numeric at fit and text in a new table)."""
+    numbers = pd.to_numeric(values.astype(object).where(values.notna(), np.nan), errors="coerce")
+    numbers = numbers.to_numpy(dtype=float, na_value=np.nan)
+    bad = np.isinf(numbers) | (np.isnan(numbers) & values.notna().to_numpy())
+    if bad.any():
+        row = int(np.flatnonzero(bad)[0])
+        raise ValidationError("a numeric covariate needs a finite number or a missing cell", column=column,
+                              row=values.index[row], value=values.iloc[row])
+    return numbers
+
+
+def check_item_columns(table: pd.DataFrame, columns: Sequence[str], numeric: Sequence[str] | dict = ()) -> None:
+    """One error naming the column and row where a topic or item covariate column is absent, is not one value per
+    pair (the first judgment's value stood for the pair, so the row order decided), or, numeric (``numeric``), holds
+    an infinite value or text."""
+    pairs = pd.factorize(table["pair_id"])[0]
+    for column in columns:
+        _require_column(table, column, "item covariate")
+        values = table[column]
+        if column in numeric:
+            _numbers(values, column)
+        levels = _as_level(values).to_numpy()
+        first = pd.Series(np.arange(len(table))).groupby(pairs).transform("min").to_numpy()  # each pair's first row
+        differs = levels != levels[first]
+        if differs.any():
+            row = int(np.flatnonzero(differs)[0])
+            raise ValidationError(
+                f"pair {table['pair_id'].iloc[row]!r} has {levels[row]!r} here but {levels[first[row]]!r} in row "
+                f"{table.index[first[row]]}: a topic or item covariate takes one value per pair", column=column,
+                row=table.index[row])
+
+
 def build_design(table: pd.DataFrame, *, group: str | None, topic: str | None, covariates: Sequence[str] | None,
                  reference_group: Any = None) -> ContextDesign:
     """Encode the context columns of a validated judgments table (see :class:`ContextPreference` for the options)."""
-    if group is not None and group not in table.columns:
-        raise AccordError(f"column '{group}': the group column is not in the judgments table")
-    if topic is not None and topic not in table.columns:
-        raise AccordError(f"column '{topic}': the topic column is not in the judgments table")
+    for role, columns in (("group", [group]), ("topic", [topic]), ("covariate", list(covariates or ()))):
+        for column in columns:
+            if column is None:
+                continue
+            _require_column(table, column, role)
+            if column in RESERVED_CONTEXT:
+                raise AccordError(f"column '{column}' cannot be a {role} column: it is the pair or its label, not "
+                                  "context of the judgment")
+    check_item_columns(table, [c for c in dict.fromkeys([topic, *(covariates or ())]) if c is not None],
+                       [c for c in covariates or () if _is_numeric(table[c])])
     group_names: tuple[str, ...] = ("all",)
     if group is not None:
         # most judgments first; equal counts in name order, so the reference does not depend on the rows' order
@@ -338,13 +397,15 @@ def build_design(table: pd.DataFrame, *, group: str | None, topic: str | None, c
     names: list[str] = []
     kept: list[str] = []
     for column in covariates or ():
-        if column not in table.columns:
-            raise AccordError(f"column '{column}': the covariate column is not in the judgments table")
         values = firsts[column]
-        if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
-            numbers = values.to_numpy(dtype=float)
-            spread = float(np.nanstd(numbers)) or 1.0
-            numeric[column] = (float(np.nanmean(numbers)), spread)
+        if _is_numeric(values):
+            numbers = _numbers(values, column)
+            if len(np.unique(numbers[~np.isnan(numbers)])) < 2:
+                # one value (or none) standardises to 0 on every pair: its effects would rest on the prior alone,
+                # and multiply a new pair's other value (a constant 1e9 column gave a pair at 1e9 + 1000 the value
+                # 1000)
+                continue
+            numeric[column] = (float(np.nanmean(numbers)), float(np.nanstd(numbers)))
             names.append(column)
         else:
             found = tuple(sorted(_as_level(values).unique()))
@@ -398,8 +459,12 @@ class ContextPreference(PyroRaterModel):
         when present, else one scale per group).
     covariates
         Item columns entering the preference shift ``delta_g . x_i`` and reliability slopes ``beta_g . x_i``
-        (``"auto"``: every ``item_*`` column; ``None``: none). Categorical columns are one-hot encoded (columns with
-        more than 64 levels are skipped as identifiers), numeric ones standardised.
+        (``"auto"``: every ``item_*`` column; ``None``: none), one value per pair. Categorical columns (booleans too)
+        are one-hot encoded, a missing value as a level ``"NA"`` of its own (columns with more than 64 levels are
+        skipped as identifiers); numeric ones are standardised, a missing value imputed at the column's mean (0
+        once standardised), and a numeric column with fewer than two distinct values is skipped (it tells the pairs
+        nothing apart). An infinite value, or text in a column that was numeric at fit, is an error naming the row.
+        ``pair_id``, ``label`` and ``gold`` cannot be a group, topic or covariate.
     reference_group
         The group every effect is a contrast against (default: the group with most judgments; of groups with equal
         counts, the first by name).
