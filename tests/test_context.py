@@ -358,3 +358,22 @@ def test_text_in_a_covariate_that_was_numeric_at_fit_is_an_error_naming_the_row(
     new.loc[new["pair_id"] == new["pair_id"].iloc[0], "item_length"] = "long"
     with pytest.raises(AccordError, match="column 'item_length', row 0: .*number"):
         model.predictive_loglik(new)
+
+
+def test_a_topic_not_seen_in_training_is_scored_the_same_whatever_the_training_topics_are_called():
+    """A new pair's unseen topic took code 0, so it was scored with the scale effects of whichever training topic
+    sorts first by name: renaming the training topics moved its held-out log-likelihood by 0.6 nats. Now an unseen
+    topic's scale effects are drawn from their population in every draw, as a new pair's or rater's parameters."""
+    from accord.datasets import validate
+
+    table = validate(make_synthetic(n_pairs=90, n_annotators=14, judgments_per_pair=5, n_groups=2,
+                                    contested_topics=1, tie_rate=0.0, seed=0).judgments)
+    pairs = table["pair_id"].unique()
+    train = table[table["pair_id"].isin(pairs[:75])]
+    test = table[~table["pair_id"].isin(pairs[:75])].assign(item_topic="unseen")
+    names = sorted(train["item_topic"].astype(str).unique())
+    renamed = train.assign(item_topic=train["item_topic"].astype(str).map(dict(zip(names, names[::-1]))))
+    scores = [ContextPreference(covariates=None, inference="map", max_steps=200, num_samples=10, seed=0).fit(t)
+              .predictive_loglik(test) for t in (train, renamed)]
+    assert np.isfinite(scores[0]).all()
+    np.testing.assert_allclose(scores[0], scores[1], atol=1e-4)

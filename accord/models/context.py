@@ -289,11 +289,24 @@ class ContextDesign:
         firsts = table.drop_duplicates("pair_id").set_index("pair_id")
         return firsts.reindex(item_index)[columns] if columns else pd.DataFrame(index=item_index)
 
-    def topics_of(self, items: pd.DataFrame) -> np.ndarray:
+    def unseen_topics(self, items: pd.DataFrame) -> pd.Index:
+        """The topics of ``items`` the fit did not see, sorted (so the order of the rows does not number them)."""
+        if self.topic_column is None:
+            return pd.Index([], dtype=object)
+        found = pd.Index(_as_level(items[self.topic_column]).unique())
+        return pd.Index(sorted(found.difference(pd.Index(self.topic_names))), dtype=object)
+
+    def topics_of(self, items: pd.DataFrame, unseen: pd.Index | None = None) -> np.ndarray:
+        """Topic code of each pair; a topic of ``unseen`` (:meth:`unseen_topics`) gets the code ``n_topics + its
+        place there`` (it used to get code 0, the scale of whichever topic sorts first)."""
         if self.topic_column is None:
             return np.zeros(len(items), dtype=np.int64)
-        codes = pd.Index(self.topic_names).get_indexer(_as_level(items[self.topic_column]))
-        return np.where(codes < 0, 0, codes).astype(np.int64)
+        names = pd.Index([*self.topic_names, *(() if unseen is None else unseen)])
+        codes = names.get_indexer(_as_level(items[self.topic_column]))
+        if (codes < 0).any():
+            topic = _as_level(items[self.topic_column])[codes < 0].iloc[0]
+            raise AccordError(f"column '{self.topic_column}': topic {topic!r} was not seen when fitting")
+        return codes.astype(np.int64)
 
     def covariates_of(self, items: pd.DataFrame) -> np.ndarray:
         """``[n_items, P]``: one-hot levels of categorical columns, standardised numeric columns (unknown -> 0)."""
@@ -562,7 +575,7 @@ class ContextPreference(PyroRaterModel):
         return {"items": torch.as_tensor(items, device=device), "workers": torch.as_tensor(workers, device=device),
                 "groups": torch.as_tensor(design.groups_of(table), device=device),
                 "labels": torch.as_tensor(labels, device=device),
-                "topics": torch.as_tensor(design.topics_of(frame), device=device),
+                "topics": torch.as_tensor(design.topics_of(frame, design.unseen_topics(frame)), device=device),
                 "x": torch.as_tensor(design.covariates_of(frame), dtype=torch.float32, device=device)}
 
     def _use_responses(self, table: pd.DataFrame) -> bool:
@@ -1125,8 +1138,10 @@ class ContextPreference(PyroRaterModel):
     def predictive_loglik(self, judgments: pd.DataFrame) -> np.ndarray:
         """Posterior predictive log-probability of each judgment of ``judgments`` (a table like the training one).
 
-        Pairs and annotators not seen in training get their parameters drawn from the fitted population
-        distribution in every posterior draw (``log mean_s p(y | theta_s)``), so held-out data is scored honestly.
+        Pairs, annotators and topics not seen in training get their parameters (a topic: its groups' scale effects)
+        drawn from the fitted population distribution in every posterior draw (``log mean_s p(y | theta_s)``), so
+        held-out data is scored honestly. A group not seen in training is scored as the reference group, a level of a
+        categorical covariate not seen as no shift.
         """
         self._check_fitted()
         table = judgments if is_validated(judgments) else validate(judgments)
@@ -1152,13 +1167,18 @@ class ContextPreference(PyroRaterModel):
             new_b = torch.as_tensor(response_index.get_indexer(firsts["response_b_id"]), device=device)
         # the training judgments come first: under shared labels a held-out vote is predicted given the pair's
         # training votes (they fix the groups' labels); under individual labels they are simply not used
-        test_part = self._judgment_tensors(table, item_codes, worker_codes, labels, design.item_frame(table, new_items))
+        frame = design.item_frame(table, new_items)
+        test_part = self._judgment_tensors(table, item_codes, worker_codes, labels, frame)
+        # a topic the fit did not see gets its groups' scale effects drawn from their population in every draw
+        unseen_topics = design.unseen_topics(frame)
         extended = ContextData(**{name: torch.cat([getattr(data, name), value]) for name, value in test_part.items()},
                                n_items=data.n_items + len(new_items), n_workers=data.n_workers + len(new_workers),
-                               n_groups=data.n_groups, n_topics=data.n_topics, n_classes=data.n_classes)
+                               n_groups=data.n_groups, n_topics=data.n_topics + len(unseen_topics),
+                               n_classes=data.n_classes)
         uses = self._uses(data)
         n_new_items, n_new_workers = len(new_items), len(new_workers)
         generator = torch.Generator(device="cpu").manual_seed(self.seed + 1)
+        topic_draws = np.random.default_rng(self.seed + 2)  # Student-t draws (torch's take no generator)
         logs = []
         with torch.no_grad():
             for p in self.draws_:
@@ -1174,6 +1194,11 @@ class ContextPreference(PyroRaterModel):
                 spam_new = p["spam_mean"] + p["spam_sd"] * torch.randn(
                     n_new_workers, data.n_classes - 1, generator=generator).to(device)
                 q["spam"] = torch.cat([p["spam"], spam_new])
+                if uses["scale"] and len(unseen_topics):
+                    shape = (data.n_groups - 1, len(unseen_topics))
+                    fresh = torch.as_tensor(topic_draws.standard_t(RATER_DF, size=shape), dtype=p["scale_effect"].dtype,
+                                            device=device)
+                    q["scale_effect"] = torch.cat([p["scale_effect"], p["scale_effect_sd"] * fresh], dim=1)
                 if uses["interaction"]:
                     extra = p["interaction_sd"] * torch.randn(n_new_items, data.n_groups - 1, generator=generator)
                     q["interaction"] = torch.cat([p["interaction"], extra.to(device)])
