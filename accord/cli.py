@@ -771,10 +771,15 @@ def _print_debias(estimator: Any) -> None:
         n_pulled = int((table[f"p_{name}_effect_nonzero"] >= 0.5).sum())
         row = population.loc[f"{name}_effect_mean"]
         note = "" if estimator.identified_[name] else "  (not identified: the covariate agrees with quality)"
-        print(f"debiased {name}: {n_out} of {len(table)} raters' 90% intervals exclude no pull, {n_pulled} more "
-              f"likely pulled than not; mean pull "
-              f"{float(row['mean']):+.3f} [{float(row['lower']):+.3f}, {float(row['upper']):+.3f}] log-odds per sd "
-              f"({estimator.covariate_scale_[name]:.3g} units){note}")
+        if estimator.inference == "map":
+            # a point estimate: its "interval" is the point, which excludes 0 for every rater
+            intervals, interval = "no intervals (a MAP point estimate)", ""
+        else:
+            intervals = f"{n_out} of {len(table)} raters' 90% intervals exclude no pull"
+            interval = f" [{float(row['lower']):+.3f}, {float(row['upper']):+.3f}]"
+        print(f"debiased {name}: {intervals}, {n_pulled} more likely pulled than not; mean pull "
+              f"{float(row['mean']):+.3f}{interval} log-odds per sd ({estimator.covariate_scale_[name]:.3g} units)"
+              f"{note}")
 
 
 DEMO_METHODS = ("majority", "vote-fraction", "dawid-skene", "hierarchical-dawid-skene")

@@ -3,6 +3,7 @@ bias strengths, reported as not identified when the covariate is quality, and on
 
 from __future__ import annotations
 
+import re
 import warnings
 
 import numpy as np
@@ -227,3 +228,22 @@ def test_a_pair_covariate_with_two_values_in_one_pair_is_an_error_naming_both_ro
         DebiasedBradleyTerry(covariates=("item_gap",), max_steps=5).fit(changed)
     with pytest.raises(AccordError, match=pattern):
         model.predictive_loglik(changed)
+
+
+def test_a_map_fit_s_summary_claims_no_intervals(tmp_path, capsys, gap_fit):
+    """Under --inference map each rater's "90% interval" is the point itself, so the summary said that every
+    rater's interval excluded no pull ("8 of 8") next to a mean pull of [+nan, +nan]; now it says that a MAP fit
+    has no intervals, and a posterior fit still counts them."""
+    table, _, _ = gap_fit
+    source = tmp_path / "judgments.parquet"
+    table.to_parquet(source)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        assert main(["aggregate", "--input", str(source), "--debias", "item_gap", "--inference", "map",
+                     "--output", str(tmp_path / "map.csv"), "--quiet"]) == 0
+        printed = capsys.readouterr().out
+        assert "no intervals (a MAP point estimate)" in printed
+        assert "intervals exclude" not in printed and "nan" not in printed
+        assert main(["aggregate", "--input", str(source), "--debias", "item_gap", "--inference", "meanfield",
+                     "--output", str(tmp_path / "posterior.csv"), "--quiet"]) == 0
+    assert re.search(r"\d+ of 8 raters' 90% intervals exclude no pull", capsys.readouterr().out)
