@@ -10,6 +10,8 @@ underconfident (ECE 0.03-0.06 measured on seeds 2-3).
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -377,3 +379,26 @@ def test_a_topic_not_seen_in_training_is_scored_the_same_whatever_the_training_t
               .predictive_loglik(test) for t in (train, renamed)]
     assert np.isfinite(scores[0]).all()
     np.testing.assert_allclose(scores[0], scores[1], atol=1e-4)
+
+
+@given(st.sampled_from(["item_topic", "item_length"]), st.integers(0, 11))
+@settings(max_examples=10, deadline=None)
+def test_a_fitted_pair_scored_with_another_topic_or_covariate_is_an_error_naming_the_row(column, pair):
+    """A new judgment of a fitted pair was scored with the pair's fitted topic and covariates whatever its own row
+    said; now a different value is one error naming the column and the row (the same values still score)."""
+    model, table = _fitted_small()
+    pair_id = table["pair_id"].unique()[pair]
+    new = table[table["pair_id"] == pair_id].assign(annotator="newcomer").head(1).reset_index(drop=True)
+    assert np.isfinite(model.predictive_loglik(new)).all()
+    new[column] = new[column].astype(object)
+    new.loc[0, column] = "elsewhere" if column == "item_topic" else float(new.loc[0, column]) + 0.5
+    with pytest.raises(AccordError, match=rf"column '{column}', row 0: pair .* when fitting"):
+        model.predictive_loglik(new)
+
+
+@functools.lru_cache(maxsize=1)
+def _fitted_small():
+    table = _small_table()
+    model = ContextPreference(covariates=["item_topic", "item_length"], inference="map", max_steps=20, num_samples=3,
+                              seed=0).fit(table)
+    return model, table

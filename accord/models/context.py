@@ -289,6 +289,27 @@ class ContextDesign:
         firsts = table.drop_duplicates("pair_id").set_index("pair_id")
         return firsts.reindex(item_index)[columns] if columns else pd.DataFrame(index=item_index)
 
+    def check_same_context(self, table: pd.DataFrame, fitted: pd.DataFrame) -> None:
+        """One error naming the column and row where a judgment of a pair in ``fitted`` (:meth:`item_frame` of the
+        training table) gives it another topic or covariate value: the fitted value would be used without a word."""
+        known = table["pair_id"].isin(fitted.index).to_numpy()
+        if not known.any():
+            return
+        rows = table[known]
+        for column in fitted.columns:
+            before, now = fitted[column].reindex(rows["pair_id"]), rows[column]
+            if column in self.numeric:
+                old, new = _numbers(before, column), _numbers(now, column)
+                differs = ~((old == new) | (np.isnan(old) & np.isnan(new)))
+            else:
+                old, new = _as_level(before).to_numpy(), _as_level(now).to_numpy()
+                differs = old != new
+            if differs.any():
+                at = int(np.flatnonzero(differs)[0])
+                raise ValidationError(f"pair {rows['pair_id'].iloc[at]!r} had {old[at]!r} when fitting and has "
+                                      f"{new[at]!r} here: a fitted pair keeps its topic and covariates",
+                                      column=column, row=rows.index[at])
+
     def unseen_topics(self, items: pd.DataFrame) -> pd.Index:
         """The topics of ``items`` the fit did not see, sorted (so the order of the rows does not number them)."""
         if self.topic_column is None:
@@ -562,8 +583,9 @@ class ContextPreference(PyroRaterModel):
             responses = dict(response_a=torch.as_tensor(ids.get_indexer(firsts["response_a_id"]), device=device),
                              response_b=torch.as_tensor(ids.get_indexer(firsts["response_b_id"]), device=device),
                              n_responses=len(ids))
-        tensors = self._judgment_tensors(table, encoded.items, encoded.workers, encoded.labels,
-                                         design.item_frame(table, encoded.item_index))
+        # kept to check that a new table's judgments of these pairs give them the same context (predictive_loglik)
+        self._item_frame = design.item_frame(table, encoded.item_index)
+        tensors = self._judgment_tensors(table, encoded.items, encoded.workers, encoded.labels, self._item_frame)
         return ContextData(**tensors, n_items=encoded.n_items, n_workers=encoded.n_workers, n_groups=design.n_groups,
                            n_topics=design.n_topics, n_classes=encoded.n_classes, **responses)
 
@@ -1168,6 +1190,7 @@ class ContextPreference(PyroRaterModel):
         # the training judgments come first: under shared labels a held-out vote is predicted given the pair's
         # training votes (they fix the groups' labels); under individual labels they are simply not used
         frame = design.item_frame(table, new_items)
+        design.check_same_context(table, self._item_frame)
         test_part = self._judgment_tensors(table, item_codes, worker_codes, labels, frame)
         # a topic the fit did not see gets its groups' scale effects drawn from their population in every draw
         unseen_topics = design.unseen_topics(frame)
