@@ -89,7 +89,7 @@ from __future__ import annotations
 import functools
 import itertools
 import math
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -319,7 +319,7 @@ class ContextDesign:
 
     def topics_of(self, items: pd.DataFrame, unseen: pd.Index | None = None) -> np.ndarray:
         """Topic code of each pair; a topic of ``unseen`` (:meth:`unseen_topics`) gets the code ``n_topics + its
-        place there`` (it used to get code 0, the scale of whichever topic sorts first)."""
+        place there``, for effects of its own (code 0 would give it the effects of whichever topic sorts first)."""
         if self.topic_column is None:
             return np.zeros(len(items), dtype=np.int64)
         names = pd.Index([*self.topic_names, *(() if unseen is None else unseen)])
@@ -379,18 +379,18 @@ def _numbers(values: pd.Series, column: str) -> np.ndarray:
     return numbers
 
 
-def check_item_columns(table: pd.DataFrame, columns: Sequence[str], numeric: Sequence[str] | dict = ()) -> None:
+def check_item_columns(table: pd.DataFrame, columns: Sequence[str], numeric: Collection[str] = ()) -> None:
     """One error naming the column and row where a topic or item covariate column is absent, is not one value per
     pair (the first judgment's value stood for the pair, so the row order decided), or, numeric (``numeric``), holds
     an infinite value or text."""
     pairs = pd.factorize(table["pair_id"])[0]
+    first = pd.Series(np.arange(len(table))).groupby(pairs).transform("min").to_numpy()  # each pair's first row
     for column in columns:
         _require_column(table, column, "item covariate")
         values = table[column]
         if column in numeric:
             _numbers(values, column)
         levels = _as_level(values).to_numpy()
-        first = pd.Series(np.arange(len(table))).groupby(pairs).transform("min").to_numpy()  # each pair's first row
         differs = levels != levels[first]
         if differs.any():
             row = int(np.flatnonzero(differs)[0])
