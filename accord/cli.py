@@ -997,6 +997,14 @@ def cmd_report(args: argparse.Namespace) -> int:
     names = [name.strip() for name in args.methods.split(",") if name.strip()]
     if not names:
         raise AccordError("--methods: name at least one method")
+    if args.group:  # before the other fits, which take minutes on a large table
+        from accord.models.context import RESERVED_CONTEXT
+
+        if args.group not in judgments.columns:
+            raise AccordError(f"column '{args.group}': --group names a column the judgments do not have")
+        if args.group in RESERVED_CONTEXT:
+            raise AccordError(f"--group {args.group}: the pair or its label cannot be a rater group; name an annotator "
+                              "column (e.g. annotator_stance)")
     use_threads(torch_threads(len(judgments), args.free_cores))
     models = []
     for name in names:
@@ -1008,12 +1016,13 @@ def cmd_report(args: argparse.Namespace) -> int:
             raise AccordError(f"{source}: {err}") from err
         print(f"fitted {name} in {time.perf_counter() - started:.1f}s", flush=True)
     if args.group:
-        if args.group not in judgments.columns:
-            raise AccordError(f"column '{args.group}': --group names a column the judgments do not have")
         from accord.models.context import ContextPreference
 
         grouped = judgments[judgments[args.group].notna()].reset_index(drop=True)
-        models.append(ContextPreference(group=args.group, seed=args.seed, progress=not args.quiet).fit(grouped))
+        try:
+            models.append(ContextPreference(group=args.group, seed=args.seed, progress=not args.quiet).fit(grouped))
+        except AccordError as err:  # the file, as for the other methods
+            raise AccordError(f"{source}: {err}") from err
     folder = write_report(output_dir, judgments, *models, title=args.title)
     print(f"wrote {folder / 'report.html'} with figures and CSV tables")
     return 0
