@@ -402,3 +402,20 @@ def _fitted_small():
     model = ContextPreference(covariates=["item_topic", "item_length"], inference="map", max_steps=20, num_samples=3,
                               seed=0).fit(table)
     return model, table
+
+
+@given(st.integers(0, 11), st.sampled_from(["response_a_id", "response_b_id"]))
+@settings(max_examples=10, deadline=None)
+def test_new_pairs_without_response_ids_are_an_error_naming_the_row_under_utilities(row, column):
+    """With response utilities a new pair's preference is ``u_A - u_B``: a missing id became a response of its own
+    (one utility shared by every pair without an id) and a table without the id columns was a KeyError; now both
+    are one error naming the column (and the row)."""
+    model, table = _fitted_small()
+    assert model.data_.response_a is not None
+    new = table.assign(pair_id="new-" + table["pair_id"].astype(str), annotator="newcomer")
+    new = new.drop_duplicates("pair_id").reset_index(drop=True)
+    assert np.isfinite(model.predictive_loglik(new)).all()
+    with pytest.raises(AccordError, match=f"column '{column}', row {row}: missing response id"):
+        model.predictive_loglik(new.assign(**{column: new[column].where(new.index != row)}))
+    with pytest.raises(AccordError, match="column 'response_a_id': .*no response ids"):
+        model.predictive_loglik(new.drop(columns=["response_a_id", "response_b_id"]))

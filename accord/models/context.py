@@ -1256,7 +1256,20 @@ def _sorted_unique(values: pd.Series) -> pd.Index:
 
 
 def _pair_responses(table: pd.DataFrame, pairs: pd.Index) -> tuple[pd.DataFrame, np.ndarray]:
-    """The first judgment's row of each pair of ``pairs`` (for its response ids) and the response ids they name."""
+    """The first judgment's row of each pair of ``pairs`` (for its response ids) and the response ids they name.
+
+    One error naming the column and row where a judgment of these pairs has no response id (a missing id became a
+    response of its own, one utility shared by every pair without an id; a table without the columns was a
+    KeyError)."""
+    mine = table[table["pair_id"].isin(pairs)]
+    for column in ("response_a_id", "response_b_id"):
+        if column not in table.columns:
+            raise AccordError(f"column '{column}': the model writes pair preferences as response utilities "
+                              "(utilities), and the table has no response ids")
+        missing = mine[column].isna().to_numpy()
+        if missing.any():
+            raise ValidationError("missing response id (the model writes pair preferences as response utilities)",
+                                  column=column, row=mine.index[int(np.flatnonzero(missing)[0])])
     firsts = table.drop_duplicates("pair_id").set_index("pair_id").reindex(pairs)
     return firsts, pd.unique(np.concatenate([firsts["response_a_id"].to_numpy(), firsts["response_b_id"].to_numpy()]))
 
