@@ -4,6 +4,7 @@ judgments, soft labels and expected strength, ArviZ, and errors."""
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 
 import arviz as az
@@ -197,3 +198,18 @@ def test_nuts_on_a_tiny_graded_table_exports_one_log_likelihood_per_judgment():
     assert idata.log_likelihood["y"].shape == (2, 4, len(table))
     assert idata.posterior["gap"].dims == ("chain", "draw", "pair_id")
     assert np.isfinite(model.soft_labels_.probs.to_numpy()).all()
+
+
+@given(num_warmup=st.sampled_from([-1, -300, 2.5, True, None, "10"]),
+       model=st.sampled_from(["ordinal", "debiased-bradley-terry", "dawid-skene"]))
+@settings(max_examples=10, deadline=None)
+def test_a_num_warmup_that_is_not_a_whole_number_from_zero_is_refused(num_warmup, model):
+    """``num_warmup`` was passed to Pyro unchecked: -1 and None (Pyro's "as many as num_samples") ran without a word,
+    2.5 failed with a TypeError deep in Pyro; now one error names the setting before the fit."""
+    from accord.aggregate import make_method
+    from accord.datasets.synthetic import make_synthetic
+
+    table = make_synthetic(n_pairs=6, n_annotators=3, judgments_per_pair=2, seed=0).judgments
+    estimator = make_method(model, inference="nuts", num_samples=4, num_warmup=num_warmup, num_chains=1)
+    with pytest.raises(AccordError, match=f"num_warmup must be a whole number >= 0, not {re.escape(repr(num_warmup))}"):
+        estimator.fit(table)

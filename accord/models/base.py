@@ -267,6 +267,9 @@ class RaterModel(Settings, ABC):
             if value is not None and (isinstance(value, bool) or not isinstance(value, (int, np.integer))
                                       or value < 1):
                 raise AccordError(f"{name} must be a whole number >= 1, not {value!r}")
+        warmup = getattr(self, "num_warmup", 0)  # Pyro took -1 and None (as many as num_samples) without a word
+        if isinstance(warmup, bool) or not isinstance(warmup, (int, np.integer)) or warmup < 0:
+            raise AccordError(f"num_warmup must be a whole number >= 0, not {warmup!r}")
         if self.inference == "nuts" and self.num_samples < MIN_NUTS_SAMPLES:
             # Pyro's chain diagnostics (split R-hat, read for the divergences) halve each chain: with fewer draws
             # the fit ended in a bare AssertionError from inside Pyro
