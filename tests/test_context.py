@@ -419,3 +419,15 @@ def test_new_pairs_without_response_ids_are_an_error_naming_the_row_under_utilit
         model.predictive_loglik(new.assign(**{column: new[column].where(new.index != row)}))
     with pytest.raises(AccordError, match="column 'response_a_id': .*no response ids"):
         model.predictive_loglik(new.drop(columns=["response_a_id", "response_b_id"]))
+
+
+@given(st.lists(st.sampled_from(["item_topic", "item_length"]), min_size=2, max_size=4).filter(
+    lambda names: len(set(names)) < len(names)))
+@settings(max_examples=10, deadline=None)
+def test_a_covariate_named_twice_is_refused(names):
+    """A covariate named twice entered the design twice: two identical columns whose effects only their sum
+    identifies, and duplicated ``covariate`` coordinates in the ArviZ export. Now one error names the list."""
+    from accord.models.context import build_design
+
+    with pytest.raises(AccordError, match="covariates: a name is given twice"):
+        build_design(_small_table(), group="annotator_group", topic=None, covariates=names)

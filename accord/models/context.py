@@ -403,6 +403,9 @@ def check_item_columns(table: pd.DataFrame, columns: Sequence[str], numeric: Col
 def build_design(table: pd.DataFrame, *, group: str | None, topic: str | None, covariates: Sequence[str] | None,
                  reference_group: Any = None) -> ContextDesign:
     """Encode the context columns of a validated judgments table (see :class:`ContextPreference` for the options)."""
+    if covariates is not None and len(set(covariates)) != len(covariates):
+        # the column entered twice: two identical covariates, whose effects only their sum identifies
+        raise AccordError(f"covariates: a name is given twice in {list(covariates)}")
     for role, columns in (("group", [group]), ("topic", [topic]), ("covariate", list(covariates or ()))):
         for column in columns:
             if column is None:
