@@ -431,3 +431,17 @@ def test_a_covariate_named_twice_is_refused(names):
 
     with pytest.raises(AccordError, match="covariates: a name is given twice"):
         build_design(_small_table(), group="annotator_group", topic=None, covariates=names)
+
+
+@given(st.integers(0, 35))
+@settings(max_examples=8, deadline=None)
+def test_auto_covariates_leave_out_an_item_column_that_differs_within_a_pair_with_a_warning(row):
+    """covariates='auto' took the pair's first row of every item_* column, one that differs between a pair's
+    judgments too; now such a column is left out with a warning naming it (named explicitly it is an error), so a
+    table with one still fits from the command line, which has no covariate flag."""
+    from accord.models.context import _resolve_covariates
+
+    table = _small_table().assign(item_rater_note=lambda t: np.arange(len(t)) % 3)
+    table.loc[row, "item_length"] = 99.0
+    with pytest.warns(UserWarning, match=r"\['item_length', 'item_rater_note'\] differ between the judgments"):
+        assert _resolve_covariates("auto", table) == ["item_topic"]

@@ -89,6 +89,7 @@ from __future__ import annotations
 import functools
 import itertools
 import math
+import warnings
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -383,21 +384,31 @@ def check_item_columns(table: pd.DataFrame, columns: Sequence[str], numeric: Col
     """One error naming the column and row where a topic or item covariate column is absent, is not one value per
     pair (the first judgment's value stood for the pair, so the row order decided), or, numeric (``numeric``), holds
     an infinite value or text."""
-    pairs = pd.factorize(table["pair_id"])[0]
-    first = pd.Series(np.arange(len(table))).groupby(pairs).transform("min").to_numpy()  # each pair's first row
+    first = _first_rows(table)
     for column in columns:
         _require_column(table, column, "item covariate")
-        values = table[column]
         if column in numeric:
-            _numbers(values, column)
-        levels = _as_level(values).to_numpy()
-        differs = levels != levels[first]
-        if differs.any():
-            row = int(np.flatnonzero(differs)[0])
+            _numbers(table[column], column)
+        off = _off_pair_rows(table, column, first)
+        if len(off):
+            row = int(off[0])
+            levels = _as_level(table[column])
             raise ValidationError(
-                f"pair {table['pair_id'].iloc[row]!r} has {levels[row]!r} here but {levels[first[row]]!r} in row "
-                f"{table.index[first[row]]}: a topic or item covariate takes one value per pair", column=column,
+                f"pair {table['pair_id'].iloc[row]!r} has {levels.iloc[row]!r} here but {levels.iloc[first[row]]!r} in "
+                f"row {table.index[first[row]]}: a topic or item covariate takes one value per pair", column=column,
                 row=table.index[row])
+
+
+def _first_rows(table: pd.DataFrame) -> np.ndarray:
+    """The position of each row's pair's first row."""
+    pairs = pd.factorize(table["pair_id"])[0]
+    return pd.Series(np.arange(len(table))).groupby(pairs).transform("min").to_numpy()
+
+
+def _off_pair_rows(table: pd.DataFrame, column: str, first: np.ndarray) -> np.ndarray:
+    """Positions of the rows whose ``column`` differs from their pair's first row (:func:`_first_rows`)."""
+    levels = _as_level(table[column]).to_numpy()
+    return np.flatnonzero(levels != levels[first])
 
 
 def build_design(table: pd.DataFrame, *, group: str | None, topic: str | None, covariates: Sequence[str] | None,
@@ -496,7 +507,8 @@ class ContextPreference(PyroRaterModel):
         when present, else one scale per group).
     covariates
         Item columns entering the preference shift ``delta_g . x_i`` and reliability slopes ``beta_g . x_i``
-        (``"auto"``: every ``item_*`` column; ``None``: none), one value per pair. Categorical columns (booleans too)
+        (``"auto"``: every ``item_*`` column that holds one value per pair, the others left out with a warning;
+        ``None``: none), one value per pair. Categorical columns (booleans too)
         are one-hot encoded, a missing value as a level ``"NA"`` of its own (columns with more than 64 levels are
         skipped as identifiers); numeric ones are standardised, a missing value imputed at the column's mean (0
         once standardised), and a numeric column with fewer than two distinct values is skipped (it tells the pairs
@@ -1291,7 +1303,16 @@ def _resolve_covariates(value: Sequence[str] | str | None, table: pd.DataFrame) 
     if value is None:
         return []
     if value == "auto":
-        return [c for c in table.columns if c.startswith("item_")]
+        found = [c for c in table.columns if c.startswith("item_")]
+        first = _first_rows(table)
+        # "auto" takes item covariates: a column that differs between a pair's judgments is none (named, it is an
+        # error) and is left out with a warning, so that a table with one still fits (the command line has no flag)
+        kept = [c for c in found if not len(_off_pair_rows(table, c, first))]
+        if len(kept) < len(found):
+            left = [c for c in found if c not in kept]
+            warnings.warn(f"covariates='auto': the item columns {left} differ between the judgments of a pair and "
+                          "are left out (an item covariate takes one value per pair)", stacklevel=4)
+        return kept
     if isinstance(value, str):
         return [value]
     return list(value)
