@@ -124,8 +124,9 @@ def covariate_values(table: pd.DataFrame, name: str) -> np.ndarray:
     return values
 
 
-def per_pair_values(table: pd.DataFrame, raw: np.ndarray, names: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
-    """The pair codes of ``table``'s rows and the covariates ``raw [rows, k]`` per pair ``[pairs, k]``. A pair
+def per_pair_values(table: pd.DataFrame, raw: np.ndarray, names: tuple[str, ...]) -> np.ndarray:
+    """The covariates ``raw [rows, k]`` of ``table``'s rows per pair ``[pairs, k]``, pairs in order of first
+    appearance (as :func:`~accord.datasets.encode` numbers them). A pair
     covariate takes one value per pair: two values in one pair (the last row's stood for the pair in the soft
     labels, each row's own in the likelihood) are one error naming the covariate, the pair and both rows."""
     pairs, _ = pd.factorize(table["pair_id"])
@@ -138,7 +139,7 @@ def per_pair_values(table: pd.DataFrame, raw: np.ndarray, names: tuple[str, ...]
         raise AccordError(f"covariate {names[k]!r}: row {row} (pair {table['pair_id'].iloc[row]!r}) has "
                           f"{raw[row, k]:g} but row {earlier} of the same pair has {raw[earlier, k]:g}: a pair "
                           "covariate takes one value per pair")
-    return pairs, per_pair
+    return per_pair
 
 
 class DebiasedBradleyTerry(CrowdBradleyTerry):
@@ -192,7 +193,7 @@ class DebiasedBradleyTerry(CrowdBradleyTerry):
             raise AccordError(f"{type(self).__name__} reads its covariates from the judgments table: use fit(table)")
         super()._prepare(table, encoded)
         raw = np.column_stack([covariate_values(table, name) for name in self.covariates])
-        _, per_pair = per_pair_values(table, raw, self.covariates)  # pairs in encode's order (first appearance)
+        per_pair = per_pair_values(table, raw, self.covariates)
         scale = per_pair.std(axis=0)
         for k, name in enumerate(self.covariates):
             if not scale[k] > 0:
