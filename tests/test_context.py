@@ -443,5 +443,19 @@ def test_auto_covariates_leave_out_an_item_column_that_differs_within_a_pair_wit
 
     table = _small_table().assign(item_rater_note=lambda t: np.arange(len(t)) % 3)
     table.loc[row, "item_length"] = 99.0
-    with pytest.warns(UserWarning, match=r"\['item_length', 'item_rater_note'\] differ between the judgments"):
+    with pytest.warns(UserWarning, match=r"covariates='auto': .*\['item_length', 'item_rater_note'\] differ"):
         assert _resolve_covariates("auto", table) == ["item_topic"]
+
+
+def test_auto_topic_leaves_out_an_item_topic_that_differs_within_a_pair_with_a_warning():
+    """topic='auto' took item_topic whatever it held; with the per-pair check a table whose item_topic differs
+    between a pair's judgments would stop fitting from the command line, so 'auto' leaves it out with a warning."""
+    table = _small_table()
+    table["item_topic"] = table["item_topic"].astype(str)
+    table.loc[1, "item_topic"] = "elsewhere"
+    settings_ = dict(covariates=None, inference="map", max_steps=5, num_samples=2, seed=0)
+    with pytest.warns(UserWarning, match=r"topic='auto': .*\['item_topic'\] differ"):
+        model = ContextPreference(**settings_).fit(table)
+    assert model.design_.topic_column is None
+    with pytest.raises(AccordError, match="column 'item_topic', row 1: .*one value per pair"):
+        ContextPreference(topic="item_topic", **settings_).fit(table)

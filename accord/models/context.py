@@ -504,7 +504,7 @@ class ContextPreference(PyroRaterModel):
         groups). Values may vary within an annotator (e.g. stance by topic).
     topic
         Item column whose levels get their own group preference scale ``lambda_{g,t}`` (``"auto"``: ``item_topic``
-        when present, else one scale per group).
+        when present and one value per pair, else one scale per group), one value per pair.
     covariates
         Item columns entering the preference shift ``delta_g . x_i`` and reliability slopes ``beta_g . x_i``
         (``"auto"``: every ``item_*`` column that holds one value per pair, the others left out with a warning;
@@ -584,7 +584,7 @@ class ContextPreference(PyroRaterModel):
         if table.attrs["accord"]["form"] != "preference":
             raise AccordError("ContextPreference needs preference judgments (labels A/B/tie)")
         self.design_ = build_design(table, group=_resolve(self.group, "annotator_group", table),
-                                    topic=_resolve(self.topic, "item_topic", table),
+                                    topic=_resolve_topic(self.topic, table),
                                     covariates=_resolve_covariates(self.covariates, table),
                                     reference_group=self.reference_group)
         self.data_ = self._data(table, encoded)
@@ -1299,20 +1299,31 @@ def _resolve(value: str | None, default: str, table: pd.DataFrame) -> str | None
     return value
 
 
+def _per_pair_columns(table: pd.DataFrame, columns: list[str], setting: str) -> list[str]:
+    """The ``columns`` that hold one value per pair. An "auto" setting takes item columns, and a column that differs
+    between a pair's judgments is none (named, it is an error naming the row): it is left out with a warning, so
+    that a table with one still fits (the command line has no flag to leave it out)."""
+    first = _first_rows(table)
+    kept = [c for c in columns if not len(_off_pair_rows(table, c, first))]
+    if len(kept) < len(columns):
+        left = [c for c in columns if c not in kept]
+        warnings.warn(f"{setting}='auto': the item columns {left} differ between the judgments of a pair and are left "
+                      "out (a topic or item covariate takes one value per pair)", stacklevel=5)
+    return kept
+
+
+def _resolve_topic(value: str | None, table: pd.DataFrame) -> str | None:
+    if value == "auto":
+        return next(iter(_per_pair_columns(table, ["item_topic"] if "item_topic" in table.columns else [], "topic")),
+                    None)
+    return value
+
+
 def _resolve_covariates(value: Sequence[str] | str | None, table: pd.DataFrame) -> list[str]:
     if value is None:
         return []
     if value == "auto":
-        found = [c for c in table.columns if c.startswith("item_")]
-        first = _first_rows(table)
-        # "auto" takes item covariates: a column that differs between a pair's judgments is none (named, it is an
-        # error) and is left out with a warning, so that a table with one still fits (the command line has no flag)
-        kept = [c for c in found if not len(_off_pair_rows(table, c, first))]
-        if len(kept) < len(found):
-            left = [c for c in found if c not in kept]
-            warnings.warn(f"covariates='auto': the item columns {left} differ between the judgments of a pair and "
-                          "are left out (an item covariate takes one value per pair)", stacklevel=4)
-        return kept
+        return _per_pair_columns(table, [c for c in table.columns if c.startswith("item_")], "covariates")
     if isinstance(value, str):
         return [value]
     return list(value)
