@@ -771,10 +771,15 @@ def _print_debias(estimator: Any) -> None:
         n_pulled = int((table[f"p_{name}_effect_nonzero"] >= 0.5).sum())
         row = population.loc[f"{name}_effect_mean"]
         note = "" if estimator.identified_[name] else "  (not identified: the covariate agrees with quality)"
-        print(f"debiased {name}: {n_out} of {len(table)} raters' 90% intervals exclude no pull, {n_pulled} more "
-              f"likely pulled than not; mean pull "
-              f"{float(row['mean']):+.3f} [{float(row['lower']):+.3f}, {float(row['upper']):+.3f}] log-odds per sd "
-              f"({estimator.covariate_scale_[name]:.3g} units){note}")
+        if estimator.inference == "map":
+            # a point estimate: its "interval" is the point, which excludes 0 for every rater
+            intervals, interval = "no intervals (a MAP point estimate)", ""
+        else:
+            intervals = f"{n_out} of {len(table)} raters' 90% intervals exclude no pull"
+            interval = f" [{float(row['lower']):+.3f}, {float(row['upper']):+.3f}]"
+        print(f"debiased {name}: {intervals}, {n_pulled} more likely pulled than not; mean pull "
+              f"{float(row['mean']):+.3f}{interval} log-odds per sd ({estimator.covariate_scale_[name]:.3g} units)"
+              f"{note}")
 
 
 DEMO_METHODS = ("majority", "vote-fraction", "dawid-skene", "hierarchical-dawid-skene")
@@ -992,6 +997,14 @@ def cmd_report(args: argparse.Namespace) -> int:
     names = [name.strip() for name in args.methods.split(",") if name.strip()]
     if not names:
         raise AccordError("--methods: name at least one method")
+    if args.group:  # before the other fits, which take minutes on a large table
+        from accord.models.context import RESERVED_CONTEXT
+
+        if args.group not in judgments.columns:
+            raise AccordError(f"column '{args.group}': --group names a column the judgments do not have")
+        if args.group in RESERVED_CONTEXT:
+            raise AccordError(f"--group {args.group}: the pair or its label cannot be a rater group; name an annotator "
+                              "column (e.g. annotator_stance)")
     use_threads(torch_threads(len(judgments), args.free_cores))
     models = []
     for name in names:
@@ -1003,12 +1016,13 @@ def cmd_report(args: argparse.Namespace) -> int:
             raise AccordError(f"{source}: {err}") from err
         print(f"fitted {name} in {time.perf_counter() - started:.1f}s", flush=True)
     if args.group:
-        if args.group not in judgments.columns:
-            raise AccordError(f"column '{args.group}': --group names a column the judgments do not have")
         from accord.models.context import ContextPreference
 
         grouped = judgments[judgments[args.group].notna()].reset_index(drop=True)
-        models.append(ContextPreference(group=args.group, seed=args.seed, progress=not args.quiet).fit(grouped))
+        try:
+            models.append(ContextPreference(group=args.group, seed=args.seed, progress=not args.quiet).fit(grouped))
+        except AccordError as err:  # the file, as for the other methods
+            raise AccordError(f"{source}: {err}") from err
     folder = write_report(output_dir, judgments, *models, title=args.title)
     print(f"wrote {folder / 'report.html'} with figures and CSV tables")
     return 0

@@ -536,3 +536,25 @@ def test_report_output_dir_under_a_file_is_refused_before_the_fits(tmp_path, cap
                    str(tmp_path / "notes.txt" / "report"), "--quiet"])
     err = capsys.readouterr().err
     assert status == 2 and err.count("\n") == 1 and "--output-dir" in err and "is a file, not a folder" in err, err
+
+
+@pytest.mark.parametrize("group, needle", [("label", "--group label"), ("annotator_group", "finite number")])
+def test_report_group_errors_name_the_file_and_come_before_the_fits(group, needle, tmp_path, capsys):
+    """``--group label`` fitted every method and then the context model on the label as the rater group (it read
+    the answer off the table), and an error of the context fit came without the file; now the pair's columns are
+    refused before the fits, and the context fit's errors name the file."""
+    from accord.datasets.synthetic import make_synthetic
+
+    table = make_synthetic(n_pairs=12, n_annotators=4, judgments_per_pair=3, n_groups=2, seed=0).judgments
+    codes = pd.factorize(table["pair_id"])[0]
+    table = table.assign(item_length=(codes % 4).astype(float), annotator_group=table["annotator_group"].astype(str))
+    table.loc[codes == 0, "item_length"] = float("inf")  # an item covariate the context fit refuses
+    source = tmp_path / "judgments.csv"
+    table.to_csv(source, index=False)
+    status = main(["report", "--input", str(source), "--methods", "majority", "--group", group, "--output-dir",
+                   str(tmp_path / "report"), "--quiet"])
+    err = capsys.readouterr().err
+    assert status == 2 and err.count("\n") == 1 and needle in err, err
+    if group != "label":
+        assert str(source) in err
+    assert not (tmp_path / "report").exists()

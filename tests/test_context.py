@@ -10,6 +10,8 @@ underconfident (ECE 0.03-0.06 measured on seeds 2-3).
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -272,3 +274,188 @@ def test_predictive_loglik_does_not_depend_on_the_order_of_the_rows():
     order = np.random.default_rng(0).permutation(len(test))
     np.testing.assert_allclose(model.predictive_loglik(test)[order], model.predictive_loglik(test.iloc[order]),
                                rtol=0, atol=1e-6)
+
+
+# --- context columns: one value per pair, numbers that are numbers, no label as context ------------------------------
+
+
+def _small_table(seed: int = 1) -> pd.DataFrame:
+    from accord.datasets import validate
+
+    table = validate(make_synthetic(n_pairs=12, n_annotators=5, judgments_per_pair=3, n_groups=2, seed=seed).judgments)
+    codes = pd.factorize(table["pair_id"])[0]
+    return table.assign(item_length=np.random.default_rng(seed).normal(size=codes.max() + 1)[codes])
+
+
+@given(st.integers(0, 35), st.sampled_from(["item_topic", "item_length"]))
+@settings(max_examples=25, deadline=None)
+def test_an_item_column_with_two_values_in_one_pair_is_an_error_naming_the_row(row, column):
+    """The first judgment's value stood for the pair, so the order of the rows decided the pair's topic or covariate
+    (a row-order dependent fit); now one error names the column, the pair and both rows."""
+    from accord.models.context import build_design
+
+    table = _small_table()
+    pair_rows = np.flatnonzero((table["pair_id"] == table["pair_id"].iloc[row]).to_numpy())
+    changed = table.copy()
+    changed[column] = changed[column].astype(object)
+    changed.loc[pair_rows[-1], column] = "other" if column == "item_topic" else 1e3
+    with pytest.raises(AccordError, match=rf"column '{column}', row {pair_rows[-1]}: .*row {pair_rows[0]}"):
+        build_design(changed, group="annotator_group", topic="item_topic", covariates=["item_length"])
+
+
+@given(st.sampled_from([np.inf, -np.inf]), st.integers(0, 35))
+@settings(max_examples=15, deadline=None)
+def test_an_infinite_numeric_covariate_is_an_error_naming_the_row(value, row):
+    """An infinite cell made the column's mean and sd inf and NaN, and every pair's value 0: the covariate was
+    silently gone. Now it is one error naming the column and the row."""
+    from accord.models.context import build_design
+
+    table = _small_table()
+    table.loc[table["pair_id"] == table["pair_id"].iloc[row], "item_length"] = value
+    first = int(np.flatnonzero((table["pair_id"] == table["pair_id"].iloc[row]).to_numpy())[0])
+    with pytest.raises(AccordError, match=rf"column 'item_length', row {first}: .*finite"):
+        build_design(table, group=None, topic=None, covariates=["item_length"])
+
+
+@pytest.mark.parametrize("role", ["group", "topic", "covariates"])
+@pytest.mark.parametrize("column", ["label", "gold", "pair_id"])
+def test_the_label_the_gold_or_the_pair_cannot_be_context(role, column):
+    """``covariates=["label"]`` or ``["gold"]`` let the model read the answer off the table (a one-hot of the label
+    as the preference shift), and ``topic="pair_id"`` was a KeyError; now one error names the column."""
+    from accord.models.context import build_design
+
+    settings_ = {"group": None, "topic": None, "covariates": None}
+    settings_[role] = [column] if role == "covariates" else column
+    with pytest.raises(AccordError, match=rf"column '{column}' cannot be a"):
+        build_design(_small_table(), **settings_)
+
+
+@given(st.sampled_from([0.0, -3.5, 1e9, 7e12]), st.floats(-1e3, 1e3))
+@settings(max_examples=8, deadline=None)
+def test_a_constant_numeric_covariate_is_left_out_and_a_new_value_of_it_changes_nothing(value, offset):
+    """A constant column standardised to 0 on every pair (sd 0 became 1), so its effect rested on the prior alone,
+    and a new pair's other value entered unscaled: a column constant at 1e9 gave a pair at 1e9 + 1000 the value
+    1000 times a prior draw. Now a numeric column with fewer than two values is left out of the design."""
+    from accord.models.context import build_design
+
+    table = _small_table().assign(item_constant=value)
+    table.loc[table.index[:3], "item_constant"] = np.nan  # missing cells do not make a second value
+    design = build_design(table, group="annotator_group", topic=None, covariates=["item_length", "item_constant"])
+    assert design.covariate_names == ("item_length",)
+    new = table.assign(item_constant=value + offset)
+    np.testing.assert_array_equal(design.covariates_of(design.item_frame(new, pd.Index(new["pair_id"].unique()))),
+                                  design.covariates_of(design.item_frame(table, pd.Index(table["pair_id"].unique()))))
+
+
+def test_text_in_a_covariate_that_was_numeric_at_fit_is_an_error_naming_the_row():
+    """A new table whose numeric covariate came as text (another file's reading) had every such cell turned into
+    the mean without a word; now predictive_loglik names the column and the row."""
+    table = _small_table()
+    pairs = table["pair_id"].unique()
+    model = ContextPreference(covariates=["item_length"], inference="map", max_steps=20, num_samples=5,
+                              seed=0).fit(table[table["pair_id"].isin(pairs[:8])])
+    new = table[~table["pair_id"].isin(pairs[:8])].reset_index(drop=True)
+    assert np.isfinite(model.predictive_loglik(new)).all()
+    new["item_length"] = new["item_length"].astype(object)
+    new.loc[new["pair_id"] == new["pair_id"].iloc[0], "item_length"] = "long"
+    with pytest.raises(AccordError, match="column 'item_length', row 0: .*number"):
+        model.predictive_loglik(new)
+
+
+def test_a_topic_not_seen_in_training_is_scored_the_same_whatever_the_training_topics_are_called():
+    """A new pair's unseen topic took code 0, so it was scored with the scale effects of whichever training topic
+    sorts first by name: renaming the training topics moved its held-out log-likelihood by 0.6 nats. Now an unseen
+    topic's scale effects are drawn from their population in every draw, as a new pair's or rater's parameters."""
+    from accord.datasets import validate
+
+    table = validate(make_synthetic(n_pairs=90, n_annotators=14, judgments_per_pair=5, n_groups=2,
+                                    contested_topics=1, tie_rate=0.0, seed=0).judgments)
+    pairs = table["pair_id"].unique()
+    train = table[table["pair_id"].isin(pairs[:75])]
+    test = table[~table["pair_id"].isin(pairs[:75])].assign(item_topic="unseen")
+    names = sorted(train["item_topic"].astype(str).unique())
+    renamed = train.assign(item_topic=train["item_topic"].astype(str).map(dict(zip(names, names[::-1]))))
+    scores = [ContextPreference(covariates=None, inference="map", max_steps=200, num_samples=10, seed=0).fit(t)
+              .predictive_loglik(test) for t in (train, renamed)]
+    assert np.isfinite(scores[0]).all()
+    np.testing.assert_allclose(scores[0], scores[1], atol=1e-4)
+
+
+@given(st.sampled_from(["item_topic", "item_length"]), st.integers(0, 11))
+@settings(max_examples=10, deadline=None)
+def test_a_fitted_pair_scored_with_another_topic_or_covariate_is_an_error_naming_the_row(column, pair):
+    """A new judgment of a fitted pair was scored with the pair's fitted topic and covariates whatever its own row
+    said; now a different value is one error naming the column and the row (the same values still score)."""
+    model, table = _fitted_small()
+    pair_id = table["pair_id"].unique()[pair]
+    new = table[table["pair_id"] == pair_id].assign(annotator="newcomer").head(1).reset_index(drop=True)
+    assert np.isfinite(model.predictive_loglik(new)).all()
+    new[column] = new[column].astype(object)
+    new.loc[0, column] = "elsewhere" if column == "item_topic" else float(new.loc[0, column]) + 0.5
+    with pytest.raises(AccordError, match=rf"column '{column}', row 0: pair .* when fitting"):
+        model.predictive_loglik(new)
+
+
+@functools.lru_cache(maxsize=1)
+def _fitted_small():
+    table = _small_table()
+    model = ContextPreference(covariates=["item_topic", "item_length"], inference="map", max_steps=20, num_samples=3,
+                              seed=0).fit(table)
+    return model, table
+
+
+@given(st.integers(0, 11), st.sampled_from(["response_a_id", "response_b_id"]))
+@settings(max_examples=10, deadline=None)
+def test_new_pairs_without_response_ids_are_an_error_naming_the_row_under_utilities(row, column):
+    """With response utilities a new pair's preference is ``u_A - u_B``: a missing id became a response of its own
+    (one utility shared by every pair without an id) and a table without the id columns was a KeyError; now both
+    are one error naming the column (and the row)."""
+    model, table = _fitted_small()
+    assert model.data_.response_a is not None
+    new = table.assign(pair_id="new-" + table["pair_id"].astype(str), annotator="newcomer")
+    new = new.drop_duplicates("pair_id").reset_index(drop=True)
+    assert np.isfinite(model.predictive_loglik(new)).all()
+    with pytest.raises(AccordError, match=f"column '{column}', row {row}: missing response id"):
+        model.predictive_loglik(new.assign(**{column: new[column].where(new.index != row)}))
+    with pytest.raises(AccordError, match="column 'response_a_id': .*no response ids"):
+        model.predictive_loglik(new.drop(columns=["response_a_id", "response_b_id"]))
+
+
+@given(st.lists(st.sampled_from(["item_topic", "item_length"]), min_size=2, max_size=4).filter(
+    lambda names: len(set(names)) < len(names)))
+@settings(max_examples=10, deadline=None)
+def test_a_covariate_named_twice_is_refused(names):
+    """A covariate named twice entered the design twice: two identical columns whose effects only their sum
+    identifies, and duplicated ``covariate`` coordinates in the ArviZ export. Now one error names the list."""
+    from accord.models.context import build_design
+
+    with pytest.raises(AccordError, match="covariates: a name is given twice"):
+        build_design(_small_table(), group="annotator_group", topic=None, covariates=names)
+
+
+@given(st.integers(0, 35))
+@settings(max_examples=8, deadline=None)
+def test_auto_covariates_leave_out_an_item_column_that_differs_within_a_pair_with_a_warning(row):
+    """covariates='auto' took the pair's first row of every item_* column, one that differs between a pair's
+    judgments too; now such a column is left out with a warning naming it (named explicitly it is an error), so a
+    table with one still fits from the command line, which has no covariate flag."""
+    from accord.models.context import _resolve_covariates
+
+    table = _small_table().assign(item_rater_note=lambda t: np.arange(len(t)) % 3)
+    table.loc[row, "item_length"] = 99.0
+    with pytest.warns(UserWarning, match=r"covariates='auto': .*\['item_length', 'item_rater_note'\] differ"):
+        assert _resolve_covariates("auto", table) == ["item_topic"]
+
+
+def test_auto_topic_leaves_out_an_item_topic_that_differs_within_a_pair_with_a_warning():
+    """topic='auto' took item_topic whatever it held; with the per-pair check a table whose item_topic differs
+    between a pair's judgments would stop fitting from the command line, so 'auto' leaves it out with a warning."""
+    table = _small_table()
+    table["item_topic"] = table["item_topic"].astype(str)
+    table.loc[1, "item_topic"] = "elsewhere"
+    settings_ = dict(covariates=None, inference="map", max_steps=5, num_samples=2, seed=0)
+    with pytest.warns(UserWarning, match=r"topic='auto': .*\['item_topic'\] differ"):
+        model = ContextPreference(**settings_).fit(table)
+    assert model.design_.topic_column is None
+    with pytest.raises(AccordError, match="column 'item_topic', row 1: .*one value per pair"):
+        ContextPreference(topic="item_topic", **settings_).fit(table)

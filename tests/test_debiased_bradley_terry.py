@@ -3,11 +3,14 @@ bias strengths, reported as not identified when the covariate is quality, and on
 
 from __future__ import annotations
 
+import re
 import warnings
 
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from scipy.stats import spearmanr
 
 from accord.cli import main
@@ -194,3 +197,53 @@ def test_two_covariates_fit_together_and_a_covariate_nobody_follows_gets_no_pull
                  "--output", str(out), "--quiet"]) == 0
     printed = capsys.readouterr().out
     assert "debiased length:" in printed and "debiased item_noise:" in printed and out.exists()
+
+
+
+@pytest.fixture(scope="module")
+def gap_fit():
+    data = make_synthetic(n_pairs=40, n_annotators=8, judgments_per_pair=3, with_text=False, seed=1)
+    table = data.judgments.reset_index(drop=True)
+    codes = pd.factorize(table["pair_id"])[0]
+    table["item_gap"] = np.random.default_rng(0).normal(size=codes.max() + 1)[codes]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = DebiasedBradleyTerry(covariates=("item_gap",), inference="map", max_steps=5, num_samples=2).fit(table)
+    return table, codes, model
+
+
+@given(row=st.integers(0, 119), nudge=st.sampled_from([-20.0, -0.5, 0.25, 3.0]))
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_a_pair_covariate_with_two_values_in_one_pair_is_an_error_naming_both_rows(gap_fit, row, nudge):
+    """The likelihood read each row's own value but the soft labels and the covariate's scale the pair's last row:
+    a pair covariate that differs between a pair's judgments was used two ways without a word. Now one error names
+    the covariate, the pair and both rows, at fit and in predictive_loglik."""
+    table, codes, model = gap_fit
+    changed = table.copy()
+    changed.loc[row, "item_gap"] += nudge
+    first = int(np.flatnonzero(codes == codes[row])[0])
+    later = row if row != first else int(np.flatnonzero(codes == codes[row])[1])
+    pattern = rf"covariate 'item_gap': row {later} .* row {first} of the same pair"
+    with pytest.raises(AccordError, match=pattern):
+        DebiasedBradleyTerry(covariates=("item_gap",), max_steps=5).fit(changed)
+    with pytest.raises(AccordError, match=pattern):
+        model.predictive_loglik(changed)
+
+
+def test_a_map_fit_s_summary_claims_no_intervals(tmp_path, capsys, gap_fit):
+    """Under --inference map each rater's "90% interval" is the point itself, so the summary said that every
+    rater's interval excluded no pull ("8 of 8") next to a mean pull of [+nan, +nan]; now it says that a MAP fit
+    has no intervals, and a posterior fit still counts them."""
+    table, _, _ = gap_fit
+    source = tmp_path / "judgments.parquet"
+    table.to_parquet(source)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        assert main(["aggregate", "--input", str(source), "--debias", "item_gap", "--inference", "map",
+                     "--output", str(tmp_path / "map.csv"), "--quiet"]) == 0
+        printed = capsys.readouterr().out
+        assert "no intervals (a MAP point estimate)" in printed
+        assert "intervals exclude" not in printed and "nan" not in printed
+        assert main(["aggregate", "--input", str(source), "--debias", "item_gap", "--inference", "meanfield",
+                     "--output", str(tmp_path / "posterior.csv"), "--quiet"]) == 0
+    assert re.search(r"\d+ of 8 raters' 90% intervals exclude no pull", capsys.readouterr().out)

@@ -4,12 +4,15 @@ judgments, soft labels and expected strength, ArviZ, and errors."""
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 
 import arviz as az
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from scipy.stats import spearmanr
 
 from accord.datasets import AccordError, ValidationError, validate
@@ -169,3 +172,44 @@ def test_errors() -> None:
             {"task": ["t1", "t1"], "worker": ["w1", "w2"], "label": ["cat", "dog"]})))
     with pytest.raises(AccordError, match="link"):
         OrdinalPreference(link="cauchit")
+
+
+@given(num_samples=st.integers(1, 3), num_chains=st.integers(1, 2),
+       model=st.sampled_from(["ordinal", "debiased-bradley-terry", "dawid-skene"]))
+@settings(max_examples=8, deadline=None)
+def test_nuts_with_fewer_than_four_draws_is_refused_by_the_setting_s_name(num_samples, num_chains, model):
+    """NUTS with 1 to 3 draws per chain ran every chain and then failed with a bare AssertionError from inside Pyro
+    (its split R-hat, read for the divergences, needs 4 draws): now the settings are refused before the fit."""
+    from accord.aggregate import make_method
+    from accord.datasets.synthetic import make_synthetic
+
+    table = make_synthetic(n_pairs=6, n_annotators=3, judgments_per_pair=2, seed=0).judgments
+    estimator = make_method(model, inference="nuts", num_samples=num_samples, num_warmup=2, num_chains=num_chains)
+    with pytest.raises(AccordError, match=f"num_samples must be at least 4 with inference 'nuts'.*not {num_samples}"):
+        estimator.fit(table)
+
+
+def test_nuts_on_a_tiny_graded_table_exports_one_log_likelihood_per_judgment():
+    rng = np.random.default_rng(0)
+    table = validate(pd.DataFrame([{"pair_id": f"p{i}", "annotator": f"a{j}", "label": int(rng.integers(-1, 3))}
+                                   for i in range(6) for j in range(3)]), scale=3)
+    model = OrdinalPreference(inference="nuts", num_samples=4, num_warmup=4, num_chains=2, seed=0).fit(table)
+    idata = model.to_arviz()
+    assert idata.log_likelihood["y"].shape == (2, 4, len(table))
+    assert idata.posterior["gap"].dims == ("chain", "draw", "pair_id")
+    assert np.isfinite(model.soft_labels_.probs.to_numpy()).all()
+
+
+@given(num_warmup=st.sampled_from([-1, -300, 2.5, True, None, "10"]),
+       model=st.sampled_from(["ordinal", "debiased-bradley-terry", "dawid-skene"]))
+@settings(max_examples=10, deadline=None)
+def test_a_num_warmup_that_is_not_a_whole_number_from_zero_is_refused(num_warmup, model):
+    """``num_warmup`` was passed to Pyro unchecked: -1 and None (Pyro's "as many as num_samples") ran without a word,
+    2.5 failed with a TypeError deep in Pyro; now one error names the setting before the fit."""
+    from accord.aggregate import make_method
+    from accord.datasets.synthetic import make_synthetic
+
+    table = make_synthetic(n_pairs=6, n_annotators=3, judgments_per_pair=2, seed=0).judgments
+    estimator = make_method(model, inference="nuts", num_samples=4, num_warmup=num_warmup, num_chains=1)
+    with pytest.raises(AccordError, match=f"num_warmup must be a whole number >= 0, not {re.escape(repr(num_warmup))}"):
+        estimator.fit(table)

@@ -58,6 +58,8 @@ from accord.datasets.schema import check_two_classes, is_validated
 from accord.models._data import encode_with_classes, shared_classes
 
 INFERENCE_METHODS: tuple[str, ...] = ("vb", "gibbs", "map", "meanfield", "lowrank", "nuts")
+# NUTS draws per chain below which Pyro's split R-hat (each chain halved, then halved again) cannot be computed
+MIN_NUTS_SAMPLES = 4
 #: annotators per block when summarising draws (bounds the memory of the annotator table)
 ANNOTATOR_CHUNK = 8192
 
@@ -212,7 +214,8 @@ class RaterModel(Settings, ABC):
         less than ``tol`` (relative) over ``patience`` steps, a closed form when no pair's class probability moves
         by more than ``tol`` in an iteration.
     num_samples
-        Posterior draws kept for soft-label uncertainty, intervals and ArviZ (``num_warmup`` more for NUTS).
+        Posterior draws kept for soft-label uncertainty, intervals and ArviZ (``num_warmup`` more for NUTS, which
+        needs at least 4 per chain).
     seed
         Seeds torch, numpy and Python: the same seed on the same machine gives identical results.
     device
@@ -264,6 +267,14 @@ class RaterModel(Settings, ABC):
             if value is not None and (isinstance(value, bool) or not isinstance(value, (int, np.integer))
                                       or value < 1):
                 raise AccordError(f"{name} must be a whole number >= 1, not {value!r}")
+        warmup = getattr(self, "num_warmup", 0)  # Pyro took -1 and None (as many as num_samples) without a word
+        if isinstance(warmup, bool) or not isinstance(warmup, (int, np.integer)) or warmup < 0:
+            raise AccordError(f"num_warmup must be a whole number >= 0, not {warmup!r}")
+        if self.inference == "nuts" and self.num_samples < MIN_NUTS_SAMPLES:
+            # Pyro's chain diagnostics (split R-hat, read for the divergences) halve each chain: with fewer draws
+            # the fit ended in a bare AssertionError from inside Pyro
+            raise AccordError(f"num_samples must be at least {MIN_NUTS_SAMPLES} with inference 'nuts' (draws per "
+                              f"chain), not {self.num_samples!r}")
         if getattr(self, "batch_size", None) is not None and self.inference in ("vb", "gibbs", "nuts"):
             raise AccordError(f"batch_size subsamples the pairs of SVI steps (inference 'map', 'meanfield' or "
                               f"'lowrank'); inference '{self.inference}' reads every judgment: drop batch_size or "

@@ -89,7 +89,8 @@ from __future__ import annotations
 import functools
 import itertools
 import math
-from collections.abc import Sequence
+import warnings
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -100,6 +101,7 @@ import pyro.distributions as dist
 import torch
 
 from accord.datasets import AccordError, Encoded, validate
+from accord.datasets.errors import ValidationError
 from accord.datasets.schema import is_validated
 from accord.models.base import PyroRaterModel, interval_columns, summarize_draws
 from accord.models.confusion import label_codes
@@ -107,6 +109,9 @@ from accord.models.pyro_fit import fit_pyro
 
 # Column levels beyond this many are not one-hot encoded: such a column is an identifier or text, not a covariate.
 MAX_LEVELS = 64
+# Columns that cannot be context: the pair itself, and the judgment's label or the pair's truth (as a covariate the
+# model would read the answer off the table)
+RESERVED_CONTEXT: tuple[str, ...] = ("pair_id", "label", "gold")
 # Degrees of freedom of the Student-t population of rater parameters (heavy tails let outlying raters stand out).
 RATER_DF = 3.0
 # Group effects (contrasts against the reference group): name -> (switch in ``_uses``, second axis, prior median
@@ -273,20 +278,57 @@ class ContextDesign:
         """Group code of each row (unknown groups go to the reference group, code 0)."""
         if self.group_column is None:
             return np.zeros(len(table), dtype=np.int64)
+        _require_column(table, self.group_column, "group")
         codes = pd.Index(self.group_names).get_indexer(_as_level(table[self.group_column]))
         return np.where(codes < 0, 0, codes).astype(np.int64)
 
     def item_frame(self, table: pd.DataFrame, item_index: pd.Index) -> pd.DataFrame:
-        """One row per pair in ``item_index`` order with the pair's context columns (first judgment's values)."""
+        """One row per pair in ``item_index`` order with the pair's context columns (checked by
+        :func:`check_item_columns`: one value per pair, numbers where the fit had numbers)."""
         columns = [c for c in dict.fromkeys([self.topic_column, *self.covariate_columns]) if c is not None]
+        check_item_columns(table, columns, self.numeric)
         firsts = table.drop_duplicates("pair_id").set_index("pair_id")
         return firsts.reindex(item_index)[columns] if columns else pd.DataFrame(index=item_index)
 
-    def topics_of(self, items: pd.DataFrame) -> np.ndarray:
+    def check_same_context(self, table: pd.DataFrame, fitted: pd.DataFrame) -> None:
+        """One error naming the column and row where a judgment of a pair in ``fitted`` (:meth:`item_frame` of the
+        training table) gives it another topic or covariate value: the fitted value would be used without a word."""
+        known = table["pair_id"].isin(fitted.index).to_numpy()
+        if not known.any():
+            return
+        rows = table[known]
+        for column in fitted.columns:
+            before, now = fitted[column].reindex(rows["pair_id"]), rows[column]
+            if column in self.numeric:
+                old, new = _numbers(before, column), _numbers(now, column)
+                differs = ~((old == new) | (np.isnan(old) & np.isnan(new)))
+            else:
+                old, new = _as_level(before).to_numpy(), _as_level(now).to_numpy()
+                differs = old != new
+            if differs.any():
+                at = int(np.flatnonzero(differs)[0])
+                raise ValidationError(f"pair {rows['pair_id'].iloc[at]!r} had {old[at]!r} when fitting and has "
+                                      f"{new[at]!r} here: a fitted pair keeps its topic and covariates",
+                                      column=column, row=rows.index[at])
+
+    def unseen_topics(self, items: pd.DataFrame) -> pd.Index:
+        """The topics of ``items`` the fit did not see, sorted (so the order of the rows does not number them)."""
+        if self.topic_column is None:
+            return pd.Index([], dtype=object)
+        found = pd.Index(_as_level(items[self.topic_column]).unique())
+        return pd.Index(sorted(found.difference(pd.Index(self.topic_names))), dtype=object)
+
+    def topics_of(self, items: pd.DataFrame, unseen: pd.Index | None = None) -> np.ndarray:
+        """Topic code of each pair; a topic of ``unseen`` (:meth:`unseen_topics`) gets the code ``n_topics + its
+        place there``, for effects of its own (code 0 would give it the effects of whichever topic sorts first)."""
         if self.topic_column is None:
             return np.zeros(len(items), dtype=np.int64)
-        codes = pd.Index(self.topic_names).get_indexer(_as_level(items[self.topic_column]))
-        return np.where(codes < 0, 0, codes).astype(np.int64)
+        names = pd.Index([*self.topic_names, *(() if unseen is None else unseen)])
+        codes = names.get_indexer(_as_level(items[self.topic_column]))
+        if (codes < 0).any():
+            topic = _as_level(items[self.topic_column])[codes < 0].iloc[0]
+            raise AccordError(f"column '{self.topic_column}': topic {topic!r} was not seen when fitting")
+        return codes.astype(np.int64)
 
     def covariates_of(self, items: pd.DataFrame) -> np.ndarray:
         """``[n_items, P]``: one-hot levels of categorical columns, standardised numeric columns (unknown -> 0)."""
@@ -294,7 +336,8 @@ class ContextDesign:
         for column in self.covariate_columns:
             if column in self.numeric:
                 centre, spread = self.numeric[column]
-                values = pd.to_numeric(items[column], errors="coerce").to_numpy(dtype=float)
+                values = _numbers(items[column], column)
+                # a missing value is imputed at the mean (0 once standardised)
                 blocks.append(np.nan_to_num((values - centre) / spread)[:, None])
             else:
                 levels = self.levels[column]
@@ -313,13 +356,77 @@ def _as_level(values: pd.Series) -> pd.Series:
     return values.astype(object).where(values.notna(), "NA").astype(str)
 
 
+def _require_column(table: pd.DataFrame, column: str, role: str) -> None:
+    if column not in table.columns:
+        raise AccordError(f"column '{column}': the {role} column is not in the judgments table")
+
+
+def _is_numeric(values: pd.Series) -> bool:
+    """Whether a covariate column is a number (standardised) rather than a category (one-hot); booleans are
+    categories."""
+    return pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values)
+
+
+def _numbers(values: pd.Series, column: str) -> np.ndarray:
+    """A numeric covariate column as floats, missing cells NaN (nullable integers too). One error naming the row
+    for an infinite value or a cell that is not a number (a column numeric at fit and text in a new table)."""
+    numbers = pd.to_numeric(values.astype(object).where(values.notna(), np.nan), errors="coerce")
+    numbers = numbers.to_numpy(dtype=float, na_value=np.nan)
+    bad = np.isinf(numbers) | (np.isnan(numbers) & values.notna().to_numpy())
+    if bad.any():
+        row = int(np.flatnonzero(bad)[0])
+        raise ValidationError("a numeric covariate needs a finite number or a missing cell", column=column,
+                              row=values.index[row], value=values.iloc[row])
+    return numbers
+
+
+def check_item_columns(table: pd.DataFrame, columns: Sequence[str], numeric: Collection[str] = ()) -> None:
+    """One error naming the column and row where a topic or item covariate column is absent, is not one value per
+    pair (the first judgment's value stood for the pair, so the row order decided), or, numeric (``numeric``), holds
+    an infinite value or text."""
+    first = _first_rows(table)
+    for column in columns:
+        _require_column(table, column, "item covariate")
+        if column in numeric:
+            _numbers(table[column], column)
+        off = _off_pair_rows(table, column, first)
+        if len(off):
+            row = int(off[0])
+            levels = _as_level(table[column])
+            raise ValidationError(
+                f"pair {table['pair_id'].iloc[row]!r} has {levels.iloc[row]!r} here but {levels.iloc[first[row]]!r} in "
+                f"row {table.index[first[row]]}: a topic or item covariate takes one value per pair", column=column,
+                row=table.index[row])
+
+
+def _first_rows(table: pd.DataFrame) -> np.ndarray:
+    """The position of each row's pair's first row."""
+    pairs = pd.factorize(table["pair_id"])[0]
+    return pd.Series(np.arange(len(table))).groupby(pairs).transform("min").to_numpy()
+
+
+def _off_pair_rows(table: pd.DataFrame, column: str, first: np.ndarray) -> np.ndarray:
+    """Positions of the rows whose ``column`` differs from their pair's first row (:func:`_first_rows`)."""
+    levels = _as_level(table[column]).to_numpy()
+    return np.flatnonzero(levels != levels[first])
+
+
 def build_design(table: pd.DataFrame, *, group: str | None, topic: str | None, covariates: Sequence[str] | None,
                  reference_group: Any = None) -> ContextDesign:
     """Encode the context columns of a validated judgments table (see :class:`ContextPreference` for the options)."""
-    if group is not None and group not in table.columns:
-        raise AccordError(f"column '{group}': the group column is not in the judgments table")
-    if topic is not None and topic not in table.columns:
-        raise AccordError(f"column '{topic}': the topic column is not in the judgments table")
+    if covariates is not None and len(set(covariates)) != len(covariates):
+        # the column entered twice: two identical covariates, whose effects only their sum identifies
+        raise AccordError(f"covariates: a name is given twice in {list(covariates)}")
+    for role, columns in (("group", [group]), ("topic", [topic]), ("covariate", list(covariates or ()))):
+        for column in columns:
+            if column is None:
+                continue
+            _require_column(table, column, role)
+            if column in RESERVED_CONTEXT:
+                raise AccordError(f"column '{column}' cannot be a {role} column: it is the pair or its label, not "
+                                  "context of the judgment")
+    check_item_columns(table, [c for c in dict.fromkeys([topic, *(covariates or ())]) if c is not None],
+                       [c for c in covariates or () if _is_numeric(table[c])])
     group_names: tuple[str, ...] = ("all",)
     if group is not None:
         # most judgments first; equal counts in name order, so the reference does not depend on the rows' order
@@ -338,13 +445,15 @@ def build_design(table: pd.DataFrame, *, group: str | None, topic: str | None, c
     names: list[str] = []
     kept: list[str] = []
     for column in covariates or ():
-        if column not in table.columns:
-            raise AccordError(f"column '{column}': the covariate column is not in the judgments table")
         values = firsts[column]
-        if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
-            numbers = values.to_numpy(dtype=float)
-            spread = float(np.nanstd(numbers)) or 1.0
-            numeric[column] = (float(np.nanmean(numbers)), spread)
+        if _is_numeric(values):
+            numbers = _numbers(values, column)
+            if len(np.unique(numbers[~np.isnan(numbers)])) < 2:
+                # one value (or none) standardises to 0 on every pair: its effects would rest on the prior alone,
+                # and multiply a new pair's other value (a constant 1e9 column gave a pair at 1e9 + 1000 the value
+                # 1000)
+                continue
+            numeric[column] = (float(np.nanmean(numbers)), float(np.nanstd(numbers)))
             names.append(column)
         else:
             found = tuple(sorted(_as_level(values).unique()))
@@ -395,11 +504,16 @@ class ContextPreference(PyroRaterModel):
         groups). Values may vary within an annotator (e.g. stance by topic).
     topic
         Item column whose levels get their own group preference scale ``lambda_{g,t}`` (``"auto"``: ``item_topic``
-        when present, else one scale per group).
+        when present and one value per pair, else one scale per group), one value per pair.
     covariates
         Item columns entering the preference shift ``delta_g . x_i`` and reliability slopes ``beta_g . x_i``
-        (``"auto"``: every ``item_*`` column; ``None``: none). Categorical columns are one-hot encoded (columns with
-        more than 64 levels are skipped as identifiers), numeric ones standardised.
+        (``"auto"``: every ``item_*`` column that holds one value per pair, the others left out with a warning;
+        ``None``: none), one value per pair. Categorical columns (booleans too)
+        are one-hot encoded, a missing value as a level ``"NA"`` of its own (columns with more than 64 levels are
+        skipped as identifiers); numeric ones are standardised, a missing value imputed at the column's mean (0
+        once standardised), and a numeric column with fewer than two distinct values is skipped (it tells the pairs
+        nothing apart). An infinite value, or text in a column that was numeric at fit, is an error naming the row.
+        ``pair_id``, ``label`` and ``gold`` cannot be a group, topic or covariate.
     reference_group
         The group every effect is a contrast against (default: the group with most judgments; of groups with equal
         counts, the first by name).
@@ -470,7 +584,7 @@ class ContextPreference(PyroRaterModel):
         if table.attrs["accord"]["form"] != "preference":
             raise AccordError("ContextPreference needs preference judgments (labels A/B/tie)")
         self.design_ = build_design(table, group=_resolve(self.group, "annotator_group", table),
-                                    topic=_resolve(self.topic, "item_topic", table),
+                                    topic=_resolve_topic(self.topic, table),
                                     covariates=_resolve_covariates(self.covariates, table),
                                     reference_group=self.reference_group)
         self.data_ = self._data(table, encoded)
@@ -484,8 +598,9 @@ class ContextPreference(PyroRaterModel):
             responses = dict(response_a=torch.as_tensor(ids.get_indexer(firsts["response_a_id"]), device=device),
                              response_b=torch.as_tensor(ids.get_indexer(firsts["response_b_id"]), device=device),
                              n_responses=len(ids))
-        tensors = self._judgment_tensors(table, encoded.items, encoded.workers, encoded.labels,
-                                         design.item_frame(table, encoded.item_index))
+        # kept to check that a new table's judgments of these pairs give them the same context (predictive_loglik)
+        self._item_frame = design.item_frame(table, encoded.item_index)
+        tensors = self._judgment_tensors(table, encoded.items, encoded.workers, encoded.labels, self._item_frame)
         return ContextData(**tensors, n_items=encoded.n_items, n_workers=encoded.n_workers, n_groups=design.n_groups,
                            n_topics=design.n_topics, n_classes=encoded.n_classes, **responses)
 
@@ -497,7 +612,7 @@ class ContextPreference(PyroRaterModel):
         return {"items": torch.as_tensor(items, device=device), "workers": torch.as_tensor(workers, device=device),
                 "groups": torch.as_tensor(design.groups_of(table), device=device),
                 "labels": torch.as_tensor(labels, device=device),
-                "topics": torch.as_tensor(design.topics_of(frame), device=device),
+                "topics": torch.as_tensor(design.topics_of(frame, design.unseen_topics(frame)), device=device),
                 "x": torch.as_tensor(design.covariates_of(frame), dtype=torch.float32, device=device)}
 
     def _use_responses(self, table: pd.DataFrame) -> bool:
@@ -1060,8 +1175,10 @@ class ContextPreference(PyroRaterModel):
     def predictive_loglik(self, judgments: pd.DataFrame) -> np.ndarray:
         """Posterior predictive log-probability of each judgment of ``judgments`` (a table like the training one).
 
-        Pairs and annotators not seen in training get their parameters drawn from the fitted population
-        distribution in every posterior draw (``log mean_s p(y | theta_s)``), so held-out data is scored honestly.
+        Pairs, annotators and topics not seen in training get their parameters (a topic: its groups' scale effects)
+        drawn from the fitted population distribution in every posterior draw (``log mean_s p(y | theta_s)``), so
+        held-out data is scored honestly. A group not seen in training is scored as the reference group, a level of a
+        categorical covariate not seen as no shift.
         """
         self._check_fitted()
         table = judgments if is_validated(judgments) else validate(judgments)
@@ -1087,13 +1204,19 @@ class ContextPreference(PyroRaterModel):
             new_b = torch.as_tensor(response_index.get_indexer(firsts["response_b_id"]), device=device)
         # the training judgments come first: under shared labels a held-out vote is predicted given the pair's
         # training votes (they fix the groups' labels); under individual labels they are simply not used
-        test_part = self._judgment_tensors(table, item_codes, worker_codes, labels, design.item_frame(table, new_items))
+        frame = design.item_frame(table, new_items)
+        design.check_same_context(table, self._item_frame)
+        test_part = self._judgment_tensors(table, item_codes, worker_codes, labels, frame)
+        # a topic the fit did not see gets its groups' scale effects drawn from their population in every draw
+        unseen_topics = design.unseen_topics(frame)
         extended = ContextData(**{name: torch.cat([getattr(data, name), value]) for name, value in test_part.items()},
                                n_items=data.n_items + len(new_items), n_workers=data.n_workers + len(new_workers),
-                               n_groups=data.n_groups, n_topics=data.n_topics, n_classes=data.n_classes)
+                               n_groups=data.n_groups, n_topics=data.n_topics + len(unseen_topics),
+                               n_classes=data.n_classes)
         uses = self._uses(data)
         n_new_items, n_new_workers = len(new_items), len(new_workers)
         generator = torch.Generator(device="cpu").manual_seed(self.seed + 1)
+        topic_draws = np.random.default_rng(self.seed + 2)  # Student-t draws (torch's take no generator)
         logs = []
         with torch.no_grad():
             for p in self.draws_:
@@ -1109,6 +1232,11 @@ class ContextPreference(PyroRaterModel):
                 spam_new = p["spam_mean"] + p["spam_sd"] * torch.randn(
                     n_new_workers, data.n_classes - 1, generator=generator).to(device)
                 q["spam"] = torch.cat([p["spam"], spam_new])
+                if uses["scale"] and len(unseen_topics):
+                    shape = (data.n_groups - 1, len(unseen_topics))
+                    fresh = torch.as_tensor(topic_draws.standard_t(RATER_DF, size=shape), dtype=p["scale_effect"].dtype,
+                                            device=device)
+                    q["scale_effect"] = torch.cat([p["scale_effect"], p["scale_effect_sd"] * fresh], dim=1)
                 if uses["interaction"]:
                     extra = p["interaction_sd"] * torch.randn(n_new_items, data.n_groups - 1, generator=generator)
                     q["interaction"] = torch.cat([p["interaction"], extra.to(device)])
@@ -1143,7 +1271,20 @@ def _sorted_unique(values: pd.Series) -> pd.Index:
 
 
 def _pair_responses(table: pd.DataFrame, pairs: pd.Index) -> tuple[pd.DataFrame, np.ndarray]:
-    """The first judgment's row of each pair of ``pairs`` (for its response ids) and the response ids they name."""
+    """The first judgment's row of each pair of ``pairs`` (for its response ids) and the response ids they name.
+
+    One error naming the column and row where a judgment of these pairs has no response id (a missing id became a
+    response of its own, one utility shared by every pair without an id; a table without the columns was a
+    KeyError)."""
+    mine = table[table["pair_id"].isin(pairs)]
+    for column in ("response_a_id", "response_b_id"):
+        if column not in table.columns:
+            raise AccordError(f"column '{column}': the model writes pair preferences as response utilities "
+                              "(utilities), and the table has no response ids")
+        missing = mine[column].isna().to_numpy()
+        if missing.any():
+            raise ValidationError("missing response id (the model writes pair preferences as response utilities)",
+                                  column=column, row=mine.index[int(np.flatnonzero(missing)[0])])
     firsts = table.drop_duplicates("pair_id").set_index("pair_id").reindex(pairs)
     return firsts, pd.unique(np.concatenate([firsts["response_a_id"].to_numpy(), firsts["response_b_id"].to_numpy()]))
 
@@ -1158,11 +1299,31 @@ def _resolve(value: str | None, default: str, table: pd.DataFrame) -> str | None
     return value
 
 
+def _per_pair_columns(table: pd.DataFrame, columns: list[str], setting: str) -> list[str]:
+    """The ``columns`` that hold one value per pair. An "auto" setting takes item columns, and a column that differs
+    between a pair's judgments is none (named, it is an error naming the row): it is left out with a warning, so
+    that a table with one still fits (the command line has no flag to leave it out)."""
+    first = _first_rows(table)
+    kept = [c for c in columns if not len(_off_pair_rows(table, c, first))]
+    if len(kept) < len(columns):
+        left = [c for c in columns if c not in kept]
+        warnings.warn(f"{setting}='auto': the item columns {left} differ between the judgments of a pair and are left "
+                      "out (a topic or item covariate takes one value per pair)", stacklevel=5)
+    return kept
+
+
+def _resolve_topic(value: str | None, table: pd.DataFrame) -> str | None:
+    if value == "auto":
+        return next(iter(_per_pair_columns(table, ["item_topic"] if "item_topic" in table.columns else [], "topic")),
+                    None)
+    return value
+
+
 def _resolve_covariates(value: Sequence[str] | str | None, table: pd.DataFrame) -> list[str]:
     if value is None:
         return []
     if value == "auto":
-        return [c for c in table.columns if c.startswith("item_")]
+        return _per_pair_columns(table, [c for c in table.columns if c.startswith("item_")], "covariates")
     if isinstance(value, str):
         return [value]
     return list(value)

@@ -124,6 +124,24 @@ def covariate_values(table: pd.DataFrame, name: str) -> np.ndarray:
     return values
 
 
+def per_pair_values(table: pd.DataFrame, raw: np.ndarray, names: tuple[str, ...]) -> np.ndarray:
+    """The covariates ``raw [rows, k]`` of ``table``'s rows per pair ``[pairs, k]``, pairs in order of first
+    appearance (as :func:`~accord.datasets.encode` numbers them). A pair
+    covariate takes one value per pair: two values in one pair (the last row's stood for the pair in the soft
+    labels, each row's own in the likelihood) are one error naming the covariate, the pair and both rows."""
+    pairs, _ = pd.factorize(table["pair_id"])
+    _, first = np.unique(pairs, return_index=True)
+    per_pair = raw[first]
+    differs = raw != per_pair[pairs]
+    if differs.any():
+        row, k = (int(i) for i in np.argwhere(differs)[0])
+        earlier = first[pairs[row]]
+        raise AccordError(f"covariate {names[k]!r}: row {row} (pair {table['pair_id'].iloc[row]!r}) has "
+                          f"{raw[row, k]:g} but row {earlier} of the same pair has {raw[earlier, k]:g}: a pair "
+                          "covariate takes one value per pair")
+    return per_pair
+
+
 class DebiasedBradleyTerry(CrowdBradleyTerry):
     r"""Crowd Bradley-Terry with per-rater pulls towards declared pair covariates; soft labels without the pull.
 
@@ -175,8 +193,7 @@ class DebiasedBradleyTerry(CrowdBradleyTerry):
             raise AccordError(f"{type(self).__name__} reads its covariates from the judgments table: use fit(table)")
         super()._prepare(table, encoded)
         raw = np.column_stack([covariate_values(table, name) for name in self.covariates])
-        per_pair = np.zeros((encoded.n_items, raw.shape[1]))
-        per_pair[encoded.items] = raw
+        per_pair = per_pair_values(table, raw, self.covariates)
         scale = per_pair.std(axis=0)
         for k, name in enumerate(self.covariates):
             if not scale[k] > 0:
@@ -188,6 +205,7 @@ class DebiasedBradleyTerry(CrowdBradleyTerry):
 
     def _scaled(self, table: pd.DataFrame) -> torch.Tensor:
         raw = np.column_stack([covariate_values(table, name) for name in self.covariates])
+        per_pair_values(table, raw, self.covariates)
         return torch.as_tensor(raw / np.array([self.covariate_scale_[n] for n in self.covariates]),
                                dtype=torch.float32)
 
