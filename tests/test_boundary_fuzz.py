@@ -437,11 +437,11 @@ def _is_bool(v) -> bool:
 @FUZZ
 @given(_object_columns())
 def test_object_column_masks_flag_exactly_the_cells_the_per_cell_rules_flag(values):
-    from accord.datasets.schema import _check_hashable, _object_mask, _string_mask
+    from accord.datasets.schema import _check_hashable, _object_mask, string_mask
 
     is_text = _cellwise(values, lambda v: isinstance(v, str))
-    assert np.array_equal(_string_mask(values).to_numpy(dtype=bool), is_text)
-    assert np.array_equal(_string_mask(values.dropna()).to_numpy(dtype=bool),
+    assert np.array_equal(string_mask(values).to_numpy(dtype=bool), is_text)
+    assert np.array_equal(string_mask(values.dropna()).to_numpy(dtype=bool),
                           _cellwise(values.dropna(), lambda v: isinstance(v, str)))
     present = values.notna()
     for predicate in (_is_float_not_finite, _is_bool):
@@ -507,7 +507,24 @@ def test_plain_object_tables_are_checked_and_written_without_a_python_call_per_c
     validate(texts.astype({"pair_id": "category", "annotator": "category", "label": "category"}))
     validate(texts.drop(columns="gold").rename(columns={"pair_id": "task", "annotator": "worker"}))
     labels = texts.assign(label=texts["label"].map({"A": "cat", "B": "dog", "tie": "bird"}.get), gold=None)
+    ratings = texts.drop(columns="gold").assign(attribute=np.array(["help", "harm"])[np.arange(n) % 2])
     calls.clear()
     validate(labels, form="categorical")
+    validate_attributes(ratings.assign(response_a="a", response_b="b"))  # A/B/tie ratings of pairs
+    validate_attributes(ratings.astype(str).assign(response_a="a", response_b="b"))
     write_table(texts.assign(prompt="a\nb"), tmp_path / "t.csv")
     assert [f for f in calls if callable(f)] == []
+
+
+@FUZZ
+@given(st.lists(st.sampled_from(["A", "B", "tie"]), min_size=1, max_size=8), st.sampled_from([object, "str", "string"]))
+def test_text_ratings_of_pairs_get_their_codes(labels, dtype):
+    """A/B/tie ratings of pairs (looked up for the whole column at once) are -1/1/0, row by row, as int64."""
+    from accord.datasets.attributes import PREFERENCE_CODES
+
+    n = len(labels)
+    table = pd.DataFrame({"pair_id": [f"p{i}" for i in range(n)], "response_a": "a", "response_b": "b",
+                          "annotator": "w", "attribute": "help", "label": pd.Series(labels, dtype=dtype)})
+    checked = validate_attributes(table)
+    assert checked["label"].dtype == np.int64
+    assert checked["label"].tolist() == [PREFERENCE_CODES[v] for v in labels]

@@ -203,7 +203,7 @@ def validate(
             form = "graded"
         elif crowdkit_names:
             present = table["label"].dropna()
-            is_preference = _string_mask(present).astype(bool).all() and present.isin(PREFERENCE_LABELS).all()
+            is_preference = string_mask(present).astype(bool).all() and present.isin(PREFERENCE_LABELS).all()
             form = "preference" if is_preference else "categorical"
         else:
             form = "preference"
@@ -431,7 +431,7 @@ def object_kind(values: pd.Series) -> str:
     return pd.api.types.infer_dtype(values, skipna=True)
 
 
-def _string_mask(values: pd.Series) -> pd.Series:
+def string_mask(values: pd.Series) -> pd.Series:
     """Which entries are strings (cheap for numeric columns, which hold none; for a string column, the present cells;
     for an object column of one kind, from its kind)."""
     if pd.api.types.is_numeric_dtype(values.dtype) or pd.api.types.is_bool_dtype(values.dtype):
@@ -474,7 +474,7 @@ def _check_labels(
         # isin matches exact values only: the number 1 or the string "a" never pass for a label
         bad = present & ~values.isin(PREFERENCE_LABELS)
         if bad.any():
-            is_str = _string_mask(values)
+            is_str = string_mask(values)
             row = _first_bad(bad)
             value = values.iloc[row]
             mixed = is_str.any() and (present & ~is_str).any()
@@ -485,7 +485,7 @@ def _check_labels(
             )
             raise ValidationError(problem, source=source, column=column, row=row, value=value)
         return
-    is_str = _string_mask(values)
+    is_str = string_mask(values)
     if form == "graded":
         assert scale is not None
         if isinstance(scale, bool) or not isinstance(scale, (int, np.integer)) or scale < 1:
@@ -564,9 +564,9 @@ def _object_mask(values: pd.Series, present: pd.Series, predicate: Any) -> pd.Se
 def _check_gold_kind(labels: pd.Series, gold: pd.Series, source: str | None) -> None:
     """Gold in the labels' kind: the gold text '1' beside the label 1 (a JSON file, one column quoted) would be a class
     of its own that no judgment gives, and no pair's gold would ever match its labels."""
-    label_text = _string_mask(labels)
+    label_text = string_mask(labels)
     present = gold.notna()
-    gold_text = _string_mask(gold)
+    gold_text = string_mask(gold)
     expect_text = bool(label_text.iloc[_first_bad(labels.notna())]) if labels.notna().any() else None
     if expect_text is None:
         return
