@@ -8,6 +8,8 @@ to blame). Never a raw pandas/numpy exception, never a table that validates and 
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -400,3 +402,129 @@ def test_crowdkit_labels_all_missing_in_a_string_column(dtype, n):
     with pytest.raises(ValidationError, match="missing label") as caught:
         validate(table)
     assert (caught.value.column, caught.value.row) == ("label", 0)
+
+
+# -- the checks of object columns read a column's kind in C, and flag exactly the cells the per-cell rules flag -------
+
+OBJECT_CELLS = st.one_of(
+    CELLS, st.just(pd.NaT), st.just(Decimal("NaN")), st.just(Decimal("1.5")), st.just(b"A"), st.just(np.str_("A")),
+    st.just(np.bool_(True)), st.just(np.float32("nan")), st.just(np.float64(2.0)), st.just({"a": 1}),
+    st.sampled_from(["a\rb", "\r", "line\r\n"]), st.just(("A", 1)), st.just(np.zeros(1)),
+)
+
+
+def _object_columns() -> st.SearchStrategy[pd.Series]:
+    """Object columns of mixed cells, and of one kind (with and without missing cells), as big tables mostly are."""
+    one_kind = st.one_of(st.text(max_size=3), st.integers(-(2**70), 2**70), st.booleans(), st.floats())
+    cells = st.one_of(st.lists(OBJECT_CELLS, min_size=1, max_size=8),
+                      st.lists(st.one_of(one_kind, st.none(), st.just(np.nan)), min_size=1, max_size=8),
+                      one_kind.flatmap(lambda _: st.lists(one_kind, min_size=1, max_size=8)))
+    return cells.map(lambda values: pd.Series(values, dtype=object))
+
+
+def _cellwise(values: pd.Series, predicate) -> np.ndarray:  # the per-cell rules, as they were written
+    return np.array([bool(predicate(v)) for v in values], dtype=bool)
+
+
+def _is_float_not_finite(v) -> bool:
+    return isinstance(v, (float, np.floating)) and not np.isfinite(v)
+
+
+def _is_bool(v) -> bool:
+    return isinstance(v, (bool, np.bool_))
+
+
+@FUZZ
+@given(_object_columns())
+def test_object_column_masks_flag_exactly_the_cells_the_per_cell_rules_flag(values):
+    from accord.datasets.schema import _check_hashable, _object_mask, string_mask
+
+    is_text = _cellwise(values, lambda v: isinstance(v, str))
+    assert np.array_equal(string_mask(values).to_numpy(dtype=bool), is_text)
+    assert np.array_equal(string_mask(values.dropna()).to_numpy(dtype=bool),
+                          _cellwise(values.dropna(), lambda v: isinstance(v, str)))
+    present = values.notna()
+    for predicate in (_is_float_not_finite, _is_bool):
+        assert np.array_equal(_object_mask(values, present, predicate).to_numpy(dtype=bool),
+                              present.to_numpy() & _cellwise(values, predicate))
+    unhashable = _cellwise(values, lambda v: isinstance(v, (list, dict, set, np.ndarray)) or not _hashable(v))
+    if unhashable.any():
+        with pytest.raises(ValidationError, match="single value") as caught:
+            _check_hashable(values, "label", None)
+        assert caught.value.row == int(np.flatnonzero(unhashable)[0])
+    else:
+        _check_hashable(values, "label", None)
+
+
+def _hashable(v) -> bool:
+    try:
+        hash(v)
+    except TypeError:
+        return False
+    return True
+
+
+@FUZZ
+@given(_object_columns())
+def test_object_ids_passed_by_their_kind_pass_every_per_cell_rule(values):
+    """check_ids passes an object column of texts, of whole numbers or of booleans (nothing missing) without reading
+    its cells: the per-cell rules it skips (single, finite, all texts or none, all booleans or none) pass them."""
+    from accord.datasets.schema import check_ids, object_kind
+
+    blank = _cellwise(values, lambda v: isinstance(v, str) and not v.strip())
+    if values.isna().any() or blank.any() or object_kind(values) not in ("string", "integer", "boolean"):
+        return  # (missing and blank ids are refused first, by a vectorised check)
+    check_ids(values, "pair_id", None)
+    assert _cellwise(values, _hashable).all() and not _cellwise(values, _is_float_not_finite).any()
+    for predicate in (lambda v: isinstance(v, str), _is_bool):
+        assert len(set(_cellwise(values, predicate))) == 1
+
+
+@FUZZ
+@given(_object_columns(), st.sampled_from([object, "str", "string"]))
+def test_carriage_return_search_agrees_with_the_per_cell_rule(values, dtype):
+    from accord.datasets.io import _holds_carriage_return
+
+    if dtype != object:
+        values = values.where(values.map(lambda v: isinstance(v, str)), None).astype(dtype)
+    expected = _cellwise(values, lambda v: isinstance(v, str) and "\r" in v).any()
+    assert _holds_carriage_return(pd.DataFrame({"response_a": values})) == expected
+
+
+def test_plain_object_tables_are_checked_and_written_without_a_python_call_per_cell(monkeypatch, tmp_path):
+    """The hot-path rule: validating a big object (or categorical) table of texts, and writing a text table to CSV,
+    must not call Python once per judgment (on 1M judgments the per-cell checks cost seconds)."""
+    from accord.datasets.io import write_table
+
+    n = 2_000
+    texts = pd.DataFrame({"pair_id": [f"p{i // 3}" for i in range(n)], "annotator": [f"w{i % 7}" for i in range(n)],
+                          "label": np.array(["A", "B", "tie"])[np.arange(n) % 3],
+                          "gold": np.where(np.arange(n) % 5 == 0, None, "A")}).astype(object)
+    calls = []
+    plain_map = pd.Series.map
+    monkeypatch.setattr(pd.Series, "map", lambda self, f, *a, **k: calls.append(f) or plain_map(self, f, *a, **k))
+    validate(texts)
+    validate(texts.astype({"pair_id": "category", "annotator": "category", "label": "category"}))
+    validate(texts.drop(columns="gold").rename(columns={"pair_id": "task", "annotator": "worker"}))
+    labels = texts.assign(label=texts["label"].map({"A": "cat", "B": "dog", "tie": "bird"}.get), gold=None)
+    ratings = texts.drop(columns="gold").assign(attribute=np.array(["help", "harm"])[np.arange(n) % 2])
+    calls.clear()
+    validate(labels, form="categorical")
+    validate_attributes(ratings.assign(response_a="a", response_b="b"))  # A/B/tie ratings of pairs
+    validate_attributes(ratings.astype(str).assign(response_a="a", response_b="b"))
+    write_table(texts.assign(prompt="a\nb"), tmp_path / "t.csv")
+    assert [f for f in calls if callable(f)] == []
+
+
+@FUZZ
+@given(st.lists(st.sampled_from(["A", "B", "tie"]), min_size=1, max_size=8), st.sampled_from([object, "str", "string"]))
+def test_text_ratings_of_pairs_get_their_codes(labels, dtype):
+    """A/B/tie ratings of pairs (looked up for the whole column at once) are -1/1/0, row by row, as int64."""
+    from accord.datasets.attributes import PREFERENCE_CODES
+
+    n = len(labels)
+    table = pd.DataFrame({"pair_id": [f"p{i}" for i in range(n)], "response_a": "a", "response_b": "b",
+                          "annotator": "w", "attribute": "help", "label": pd.Series(labels, dtype=dtype)})
+    checked = validate_attributes(table)
+    assert checked["label"].dtype == np.int64
+    assert checked["label"].tolist() == [PREFERENCE_CODES[v] for v in labels]

@@ -42,7 +42,7 @@ import numpy as np
 import pandas as pd
 
 from accord.datasets.errors import ValidationError
-from accord.datasets.schema import INT64_LIMIT, check_flat_columns, check_ids, plain_values
+from accord.datasets.schema import INT64_LIMIT, check_flat_columns, check_ids, plain_values, string_mask
 
 ATTRIBUTE_COLUMN = "attribute"
 ITEM_KINDS: dict[str, str] = {"response": "response_id", "pair": "pair_id"}
@@ -374,7 +374,7 @@ def _labels_as_integers(table: pd.DataFrame, kind: str, source: str | None) -> t
                                   value=values.iloc[row])
         _check_int64_range(values, source)
         return pd.Series(numeric.astype(np.int64), index=values.index), set()
-    is_text = values.map(lambda v: isinstance(v, str))
+    is_text = string_mask(values)
     text_attrs: set[str] = set()
     if is_text.any():
         if kind != "pair":
@@ -394,6 +394,8 @@ def _labels_as_integers(table: pd.DataFrame, kind: str, source: str | None) -> t
             row = _first(unknown)
             raise ValidationError("text labels of pairs must be 'A', 'B' or 'tie'", source=source, column="label",
                                   row=row, value=values.iloc[row])
+        if is_text.all():  # A/B/tie only (checked above): their codes, looked up for the column at once
+            return values.map(PREFERENCE_CODES).astype("int64"), text_attrs
     integral = values.map(lambda v: isinstance(v, str) or _is_whole(v))
     if not integral.all():
         row = _first(~integral)

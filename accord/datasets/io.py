@@ -133,10 +133,19 @@ def _holds_carriage_return(frame: Any) -> bool:
 
     if any("\r" in str(name) for name in frame.columns):
         return True
+    from accord.datasets.schema import TEXTLESS_KINDS, object_kind
+
     for column in range(frame.shape[1]):
         values = frame.iloc[:, column]
         if values.dtype == object or pd.api.types.is_string_dtype(values.dtype):
-            if values.map(lambda v: isinstance(v, str) and "\r" in v).astype(bool).any():
+            kind = object_kind(values) if values.dtype == object else "string"
+            if kind in TEXTLESS_KINDS:
+                continue
+            if kind != "string":  # texts among other values (lists, numbers): cell by cell
+                texts = values.map(lambda v: isinstance(v, str) and "\r" in v).astype(bool)
+            else:  # texts and missing cells only: searched in C, not a Python call for each cell
+                texts = values.str.contains("\r", regex=False).fillna(False).astype(bool)
+            if texts.any():
                 return True
     return False
 

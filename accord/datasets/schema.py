@@ -203,9 +203,7 @@ def validate(
             form = "graded"
         elif crowdkit_names:
             present = table["label"].dropna()
-            # as objects: a string column's map gives a string column again, which cannot answer all()
-            is_text = present.astype(object).map(lambda v: isinstance(v, str)).astype(bool)
-            is_preference = is_text.all() and present.isin(PREFERENCE_LABELS).all()
+            is_preference = string_mask(present).astype(bool).all() and present.isin(PREFERENCE_LABELS).all()
             form = "preference" if is_preference else "categorical"
         else:
             form = "preference"
@@ -369,7 +367,7 @@ def _first_bad(mask: pd.Series | np.ndarray) -> int:
 
 def _check_hashable(values: pd.Series, column: str, source: str | None) -> None:
     """Ids and labels must be single values: JSON inputs can hold lists or objects, which pandas cannot group."""
-    if values.dtype != object:
+    if values.dtype != object or object_kind(values) in _SCALAR_KINDS:
         return
     bad = values.map(lambda v: isinstance(v, (list, dict, set, np.ndarray)) or not _hashable(v))
     if bad.any():
@@ -396,6 +394,8 @@ def check_ids(values: pd.Series, column: str, source: str | None) -> None:
     if missing.any():
         row = _first_bad(missing)
         raise ValidationError("missing id", source=source, column=column, row=row, value=values.iloc[row])
+    if values.dtype == object and object_kind(values) in ("string", "integer", "boolean"):
+        return  # (nothing missing) one kind of single, finite values: the checks below would pass every cell
     _check_hashable(values, column, source)
     if pd.api.types.is_float_dtype(values) or values.dtype == object:
         if values.dtype == object:  # e.g. JSON's Infinity among text ids
@@ -418,10 +418,32 @@ def check_ids(values: pd.Series, column: str, source: str | None) -> None:
                                   "all text", source=source, column=column, row=row, value=values.iloc[row])
 
 
-def _string_mask(values: pd.Series) -> pd.Series:
-    """Which entries are strings (cheap for numeric columns, which hold none)."""
+#: kinds of :func:`object_kind` whose values are all single (hashable) values
+_SCALAR_KINDS: tuple[str, ...] = ("empty", "string", "bytes", "integer", "floating", "mixed-integer-float", "boolean")
+#: kinds of :func:`object_kind` without a text among their values
+TEXTLESS_KINDS: tuple[str, ...] = ("empty", "bytes", "integer", "floating", "mixed-integer-float", "boolean")
+
+
+def object_kind(values: pd.Series) -> str:
+    """pandas' inferred kind of an object column (``"string"``, ``"integer"``, ``"mixed"``...), skipping ``None``,
+    float NaN and ``pd.NA`` only (``NaT`` or a Decimal NaN make it ``"mixed"``). One pass in C: the checks below read
+    it to pass a column of one plain kind without calling Python for each of its cells (1M cells: seconds)."""
+    return pd.api.types.infer_dtype(values, skipna=True)
+
+
+def string_mask(values: pd.Series) -> pd.Series:
+    """Which entries are strings (cheap for numeric columns, which hold none; for a string column, the present cells;
+    for an object column of one kind, from its kind)."""
     if pd.api.types.is_numeric_dtype(values.dtype) or pd.api.types.is_bool_dtype(values.dtype):
         return pd.Series(False, index=values.index)
+    if isinstance(values.dtype, pd.StringDtype):
+        return values.notna().astype(bool)
+    if values.dtype == object:
+        kind = object_kind(values)
+        if kind == "string":  # every cell but the skipped None/NaN/NA is a text (any other missing value, NaT
+            return values.notna()  # or a Decimal NaN, would have made the kind "mixed")
+        if kind in TEXTLESS_KINDS:
+            return pd.Series(False, index=values.index)
     return values.map(lambda v: isinstance(v, str))
 
 
@@ -452,7 +474,7 @@ def _check_labels(
         # isin matches exact values only: the number 1 or the string "a" never pass for a label
         bad = present & ~values.isin(PREFERENCE_LABELS)
         if bad.any():
-            is_str = _string_mask(values)
+            is_str = string_mask(values)
             row = _first_bad(bad)
             value = values.iloc[row]
             mixed = is_str.any() and (present & ~is_str).any()
@@ -463,7 +485,7 @@ def _check_labels(
             )
             raise ValidationError(problem, source=source, column=column, row=row, value=value)
         return
-    is_str = _string_mask(values)
+    is_str = string_mask(values)
     if form == "graded":
         assert scale is not None
         if isinstance(scale, bool) or not isinstance(scale, (int, np.integer)) or scale < 1:
@@ -511,7 +533,7 @@ def _check_labels(
         if pd.api.types.is_float_dtype(values.dtype):
             bad = present & ~np.isfinite(values.to_numpy(dtype=float, na_value=0.0))
         else:  # an object column (JSON's Infinity among whole numbers) is held to the same rule as a float one
-            bad = present & _object_mask(values, lambda v: isinstance(v, (float, np.floating)) and not np.isfinite(v))
+            bad = _object_mask(values, present, lambda v: isinstance(v, (float, np.floating)) and not np.isfinite(v))
         if bad.any():
             row = _first_bad(bad)
             raise ValidationError("label is not finite", source=source, column=column, row=row,
@@ -523,27 +545,28 @@ def _check_labels(
             raise ValidationError("blank label (leave the cell empty for no label, or give a class)", source=source,
                                   column=column, row=row, value=values.iloc[row])
         if values.dtype == object:  # True == 1 in Python: true/false among numbers would merge with the classes 1/0
-            is_bool = _object_mask(values, lambda v: isinstance(v, (bool, np.bool_)))
+            is_bool = _object_mask(values, present, lambda v: isinstance(v, (bool, np.bool_)))
             if is_bool.any() and (present & ~is_bool).any():
                 row = _first_bad(present & (is_bool != is_bool.iloc[_first_bad(present)]))
                 raise ValidationError("mixed label forms (true/false and other values in one column)",
                                       source=source, column=column, row=row, value=values.iloc[row])
 
 
-def _object_mask(values: pd.Series, predicate: Any) -> pd.Series:
-    """``predicate`` of each cell of an object column, as a boolean Series; all false for a typed column (numbers,
-    booleans, a string dtype), which holds no Python objects of another kind."""
-    if values.dtype != object:
+def _object_mask(values: pd.Series, present: pd.Series, predicate: Any) -> pd.Series:
+    """``predicate`` (of a float or a boolean) of each present cell of an object column, as a boolean Series (false
+    where ``present`` is false); all false for a typed column (numbers, booleans, a string dtype), which holds no Python
+    objects of another kind, and for an object column of texts or whole numbers, which hold no float or boolean."""
+    if values.dtype != object or object_kind(values) in ("empty", "string", "integer"):
         return pd.Series(False, index=values.index)
-    return values.map(predicate).astype(bool)
+    return present & values.map(predicate).astype(bool)
 
 
 def _check_gold_kind(labels: pd.Series, gold: pd.Series, source: str | None) -> None:
     """Gold in the labels' kind: the gold text '1' beside the label 1 (a JSON file, one column quoted) would be a class
     of its own that no judgment gives, and no pair's gold would ever match its labels."""
-    label_text = _string_mask(labels)
+    label_text = string_mask(labels)
     present = gold.notna()
-    gold_text = _string_mask(gold)
+    gold_text = string_mask(gold)
     expect_text = bool(label_text.iloc[_first_bad(labels.notna())]) if labels.notna().any() else None
     if expect_text is None:
         return
