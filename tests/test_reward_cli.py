@@ -3,6 +3,7 @@ Ctrl-C that keeps a resumable checkpoint, and scoring that says when a model has
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import re
@@ -16,6 +17,8 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from accord.cli import main as accord_main
 from accord.reward import RewardConfig, train
@@ -314,3 +317,70 @@ def test_score_k_with_the_minimum_of_an_ensemble_is_refused(plain_model, tmp_pat
     assert accord_main(["score", f"{plain_model},{plain_model}", str(data), "--conservative", "min",
                         "--out", str(out), "--quiet"]) == 0
     assert len(pd.read_csv(out)) == 2
+
+
+@pytest.mark.parametrize("shape", ["responses", "pairs"])
+def test_score_stops_on_nan_rewards_naming_the_model_and_the_first(plain_model, tmp_path, capsys, monkeypatch,
+                                                                      shape):
+    """A model's NaN rewards were written as NaN rewards and normalised rewards, exit 0 (as evaluate now stops)."""
+    evaluate_module = importlib.import_module("accord.reward.evaluate")  # the package exports a function so named
+
+    n = 3
+    nan_at = 1
+    reward = np.linspace(-1.0, 1.0, n)
+    reward[nan_at] = np.nan
+    if shape == "responses":
+        table = pd.DataFrame({"response": ["good clear answer", "rude wrong", "the cat"]})
+        monkeypatch.setattr(evaluate_module, "predict_responses",
+                            lambda *a, **k: (reward.copy(), np.full(n, np.nan)))
+        name = "reward"
+    else:
+        table = pairs(n)
+        monkeypatch.setattr(evaluate_module, "predict_pairs",
+                            lambda *a, **k: {"reward_chosen": reward.copy(), "reward_rejected": np.zeros(n),
+                                             "var_chosen": np.full(n, np.nan), "var_rejected": np.full(n, np.nan)})
+        name = "reward_chosen"
+    data, out = tmp_path / "data.jsonl", tmp_path / "scored.csv"
+    table.to_json(data, orient="records", lines=True)
+    capsys.readouterr()
+    assert accord_main(["score", plain_model, str(data), "--out", str(out), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1, err
+    assert err.startswith(f"accord: error: {plain_model}: {name}: 1 of {n} ") and \
+        f"the first at position {nan_at}" in err, err
+    assert not out.exists()
+
+
+@settings(max_examples=20, deadline=None)
+@given(st.lists(st.floats(-5, 5), min_size=1, max_size=8), st.data())
+def test_reward_stats_refuse_nan_rewards(values, data):
+    """A NaN training reward made reward_stats.json's mean NaN, so every normalised reward of the model was NaN."""
+    from accord.datasets.errors import AccordError
+    from accord.reward.evaluate import reward_stats
+
+    rewards = np.array(values)
+    at = data.draw(st.integers(0, len(rewards) - 1))
+    rewards[at:] = np.nan
+    with pytest.raises(AccordError, match=f"{len(rewards) - at} of {len(rewards)} rewards are NaN "
+                                          f"\\(the first at position {at}\\)"):
+        reward_stats(rewards)
+    assert np.isfinite(reward_stats(np.nan_to_num(rewards))["mean"])
+
+
+def test_score_refuses_a_model_whose_saved_statistics_are_nan(plain_model, tmp_path, capsys):
+    """A model saved with a NaN mean (before reward_stats refused NaN rewards) scored every normalised reward NaN."""
+    import shutil
+
+    from accord.reward.model import STATS_FILE
+
+    model = tmp_path / "model"
+    shutil.copytree(plain_model, model)
+    stats = json.loads((model / STATS_FILE).read_text())
+    (model / STATS_FILE).write_text(json.dumps({**stats, "mean": float("nan")}))
+    data, out = tmp_path / "responses.jsonl", tmp_path / "scored.csv"
+    pd.DataFrame({"response": ["good clear answer"]}).to_json(data, orient="records", lines=True)
+    capsys.readouterr()
+    assert accord_main(["score", str(model), str(data), "--out", str(out), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith(f"accord: error: {model}: its {STATS_FILE} has mean nan"), err
+    assert not out.exists()

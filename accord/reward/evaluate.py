@@ -31,7 +31,7 @@ from accord.reward.calibration import apply_calibration
 from accord.reward.data import (VOTE_COLUMNS, PairCollator, PairEncoder, TokenizedPairs, TokenizedResponses,
                                 ensure_pad_token, load_pairs)
 from accord.reward.losses import pairwise_logit
-from accord.reward.model import RewardModel
+from accord.reward.model import STATS_FILE, RewardModel
 
 
 TIE_TOLERANCE = 1e-6  # a soft label whose two sides differ by less is a tie (float32 labels are within ~1e-7)
@@ -155,6 +155,15 @@ def pair_logits(predictions: dict[str, np.ndarray]) -> np.ndarray:
     return d.double().numpy()
 
 
+def refuse_nan(name: str, values: np.ndarray, what: str, *, rewards: bool = True) -> None:
+    """An error naming ``name`` and the first NaN of ``values`` (``what`` they are: "pairs", "responses"), if any:
+    a NaN reward (a diverged model, a half-precision overflow) would pass on as NaN metrics, scores or statistics."""
+    at = np.flatnonzero(np.isnan(np.asarray(values, dtype=float)))
+    if len(at):
+        raise AccordError(f"{name}: {len(at)} of {len(values)} {what} are NaN (the first at position {at[0]})"
+                          + ("; the model's rewards are NaN there" if rewards else ""))
+
+
 def pairwise_metrics(d: np.ndarray, p_chosen: np.ndarray, p_tie: np.ndarray | None = None,
                      votes: pd.DataFrame | None = None, n_bins: int = 10) -> dict[str, float]:
     """Metrics of ``P(chosen > rejected) = sigmoid(d)`` against hard labels, soft labels and votes (module doc)."""
@@ -164,10 +173,7 @@ def pairwise_metrics(d: np.ndarray, p_chosen: np.ndarray, p_tie: np.ndarray | No
     # a NaN reward (a diverged model, a half-precision overflow) would otherwise come out as NaN metrics, or as an
     # error about "probabilities" the caller never passed
     for name, values in (("d", d), ("p_chosen", p_chosen), ("p_tie", p_tie)):
-        if np.isnan(values).any():
-            at = np.flatnonzero(np.isnan(values))
-            raise AccordError(f"{name}: {len(at)} of {len(values)} pairs are NaN (the first at position {at[0]})"
-                              + ("; the model's rewards are NaN there" if name == "d" else ""))
+        refuse_nan(name, values, "pairs", rewards=name == "d")
     p_rejected = np.clip(1.0 - p_chosen - p_tie, 0.0, 1.0)
     prob = expit(d)  # 1 / (1 + exp(-d)) overflows (a RuntimeWarning) for d < -709
     # ties within float32 precision: the trainer's labels are float32 (p_chosen = p_tie = 1/3 is then no exact tie)
@@ -304,16 +310,22 @@ def score(model_dir: str | Path, data: Any, *, k: float | None = None, batch_siz
     encoder = _encoder(model, tokenizer, max_length)
     stats = model.stats or {}
     mean, sd = float(stats.get("mean", 0.0)), float(stats.get("sd", 1.0)) or 1.0
+    if not (math.isfinite(mean) and math.isfinite(sd)):  # every normalised reward would be NaN
+        raise AccordError(f"{model_dir}: its {STATS_FILE} has mean {mean} and sd {sd}; the training rewards were "
+                          "NaN (a diverged model): retrain it")
     if "response" in frame.columns:
         prompts = list(frame["prompt"].fillna("")) if "prompt" in frame.columns else [""] * len(frame)
         encoded = encoder.encode(prompts, list(frame["response"].fillna("")))
         reward, variance = predict_responses(model, encoded, pad_token_id=tokenizer.pad_token_id,
                                              batch_size=batch_size, progress=progress)
+        refuse_nan(f"{model_dir}: reward", reward, "responses")
         return frame.copy().assign(**_side_columns(reward, variance, k, mean, sd, "", model.uncertainty_head))
     pairs_frame = load_pairs(frame)
     pairs = encoder.encode_pairs(pairs_frame)
     pred = predict_pairs(model, pairs, pad_token_id=tokenizer.pad_token_id, batch_size=batch_size,
                          progress=progress)
+    for side in ("chosen", "rejected"):
+        refuse_nan(f"{model_dir}: reward_{side}", pred[f"reward_{side}"], "pairs")
     out = frame.copy()
     for side in ("chosen", "rejected"):
         out = out.assign(**_side_columns(pred[f"reward_{side}"], pred[f"var_{side}"], k, mean, sd, f"_{side}",
@@ -363,5 +375,7 @@ def _check_texts(frame: pd.DataFrame, source: str | None) -> pd.DataFrame:
 def reward_stats(rewards: np.ndarray) -> dict[str, float]:
     """Mean and standard deviation (``sd``, at least 1e-6) of rewards, for ``reward_stats.json``."""
     rewards = np.asarray(rewards, dtype=float)
+    # a NaN mean would make every normalised reward of the saved model NaN
+    refuse_nan("training rewards (reward_stats.json)", rewards, "rewards")
     sd = float(rewards.std()) if len(rewards) > 1 else 1.0
     return {"mean": float(rewards.mean()), "sd": max(sd, 1e-6) if math.isfinite(sd) else 1.0, "n": float(len(rewards))}

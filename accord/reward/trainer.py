@@ -420,9 +420,12 @@ class RewardTrainer:
         directory = Path(directory or self.output_dir)
         state = acc.get_state_dict(self.model)  # a collective under FSDP: every process takes part
         model = self.unwrapped()
-        stats = self.task.reward_stats(model, self.train_data, self.stats_sample(), device=acc.device,
-                                       batch_size=self.config.batch_size,
-                                       progress=self.config.progress and acc.is_main_process)
+        try:
+            stats = self.task.reward_stats(model, self.train_data, self.stats_sample(), device=acc.device,
+                                           batch_size=self.config.batch_size,
+                                           progress=self.config.progress and acc.is_main_process)
+        except AccordError as err:  # NaN training rewards: name the model they belong to
+            raise AccordError(f"{directory}: {err}") from err
         if acc.is_main_process:
             with library_bars(self.config.progress):
                 model.save_pretrained(directory, tokenizer=self.tokenizer, stats=stats,
