@@ -384,3 +384,23 @@ def test_score_refuses_a_model_whose_saved_statistics_are_nan(plain_model, tmp_p
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith(f"accord: error: {model}: its {STATS_FILE} has mean nan"), err
     assert not out.exists()
+
+
+@pytest.mark.parametrize("spelling", ["{m},", ",{m}", "{m},,"])
+def test_score_reads_one_model_with_a_stray_comma_as_it_reads_several(plain_model, tmp_path, capsys, spelling):
+    """``accord score rmA,`` said "folder rmA,: not a reward model" while ``A,B,`` was read as A and B."""
+    data = tmp_path / "responses.jsonl"
+    pd.DataFrame({"response": ["good clear answer", "rude wrong"]}).to_json(data, orient="records", lines=True)
+    out, plain = tmp_path / "scored.csv", tmp_path / "plain.csv"
+    assert accord_main(["score", plain_model, str(data), "--out", str(plain), "--quiet"]) == 0
+    capsys.readouterr()
+    assert accord_main(["score", spelling.format(m=plain_model), str(data), "--out", str(out), "--quiet"]) == 0, \
+        capsys.readouterr().err
+    pd.testing.assert_frame_equal(pd.read_csv(out), pd.read_csv(plain))
+
+
+def test_score_with_only_commas_names_no_model(workspace, tmp_path, capsys):
+    capsys.readouterr()
+    assert accord_main(["score", ",", workspace["data"], "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("accord: error: model_dir ',': names no model"), err

@@ -320,7 +320,10 @@ def _score(args: argparse.Namespace) -> None:
 
     if args.out:
         _table_format(Path(args.out))  # a wrong suffix fails before the scoring
+    # one parse for one model and many: "A," is the model A, as "A,B," is A and B
     model_dirs = [d for d in args.model_dir.split(",") if d]
+    if not model_dirs:
+        raise AccordError(f"model_dir {args.model_dir!r}: names no model (give a folder, or several joined by commas)")
     if args.k is not None and not 0 <= args.k < float("inf"):
         raise AccordError(f"--k must be >= 0 and finite (how much spread to subtract), got {args.k}")
     if args.k is not None and args.conservative == "min":  # the members' minimum: k was ignored without a word
@@ -337,13 +340,14 @@ def _score(args: argparse.Namespace) -> None:
         else:
             print(table.to_string(max_colwidth=40))
         return
-    table = score(args.model_dir, args.data, k=args.k, batch_size=args.batch_size, max_length=args.max_length,
+    (model_dir,) = model_dirs
+    table = score(model_dir, args.data, k=args.k, batch_size=args.batch_size, max_length=args.max_length,
                   progress=not args.quiet)
     if sum(heads) > 1:
-        print(f"note: {args.model_dir} has {sum(heads)} ensemble heads and its reward is their mean; --conservative "
+        print(f"note: {model_dir} has {sum(heads)} ensemble heads and its reward is their mean; --conservative "
               "{sd,var,min} or --k scores them as an ensemble", file=sys.stderr)
     elif "p_correct" not in table.columns and not any(column.startswith("reward_sd") for column in table.columns):
-        print(f"note: {args.model_dir} has no uncertainty head (it was trained without --uncertainty-head): no "
+        print(f"note: {model_dir} has no uncertainty head (it was trained without --uncertainty-head): no "
               "reward_sd, and its conservative reward would be the reward itself; train with --uncertainty-head for "
               "both", file=sys.stderr)
     if args.out:
