@@ -308,6 +308,7 @@ def cmd_aggregate(args: argparse.Namespace) -> int:
         raise AccordError("--drop-ties: only a cleaned dataset leaves pairs out (preference or graded judgments with "
                           "response texts, written to .parquet or .jsonl); soft labels keep every pair")
     args.method = _debias_method(args)
+    _check_pairwise_method(args.method)
     if args.annotators and args.method in BASELINES:
         raise AccordError(f"--annotators: method {args.method} has no annotator table (fit a rater model, e.g. "
                           "--method dawid-skene)")
@@ -749,6 +750,23 @@ def aggregate_across_processes(args: argparse.Namespace) -> int:
 
 
 DEBIAS_METHOD = "debiased-bradley-terry"
+
+
+def _check_pairwise_method(method: str) -> None:
+    """--method for pairwise judgments: a method of another input kind (a step or per-attribute method) is named as
+    such, with the methods pairwise judgments take (it was "unknown method", no hint)."""
+    from accord.aggregate import STEP_METHODS
+    from accord.aggregate.cleaned_attributes import ATTRIBUTE_METHODS
+    from accord.aggregate.methods import METHODS
+
+    if method in METHODS:
+        return
+    kinds = {"a step method (for step-judgments tables, columns solution_id and step)": STEP_METHODS,
+             "a method for per-attribute ratings": ATTRIBUTE_METHODS}
+    what = next((kind for kind, names in kinds.items() if method in names), "unknown")
+    raise AccordError(f"--method {method}: {'an ' if what == 'unknown' else 'is '}{what}"
+                      f"{' method' if what == 'unknown' else ''}; pairwise judgments take one of: "
+                      f"{', '.join(METHODS)}")
 
 
 def _debias_method(args: argparse.Namespace) -> str:

@@ -558,3 +558,23 @@ def test_report_group_errors_name_the_file_and_come_before_the_fits(group, needl
     if group != "label":
         assert str(source) in err
     assert not (tmp_path / "report").exists()
+
+
+@pytest.mark.parametrize("method, kind", [("first-error", "is a step method"),
+                                          ("attribute-mean", "is a method for per-attribute ratings"),
+                                          ("em", "an unknown method")])
+def test_a_method_of_another_input_kind_on_pairwise_judgments_says_so(method, kind, tmp_path, capsys):
+    """``--method first-error`` on pairwise judgments said "unknown method" with no hint: now it says which kind of
+    input the method is for and which methods pairwise judgments take."""
+    from accord.aggregate.methods import METHODS
+
+    source = tmp_path / "judgments.csv"
+    GOOD.to_csv(source, index=False)
+    output = tmp_path / "soft.csv"
+    capsys.readouterr()
+    status = main(["aggregate", "--input", str(source), "--method", method, "--output", str(output)])
+    err = capsys.readouterr().err
+    assert status == 2 and err.count("\n") == 1, err
+    assert err.startswith(f"accord: error: --method {method}: {kind}"), err
+    assert f"pairwise judgments take one of: {', '.join(METHODS)}" in err
+    assert not output.exists()
