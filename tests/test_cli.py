@@ -578,3 +578,20 @@ def test_a_method_of_another_input_kind_on_pairwise_judgments_says_so(method, ki
     assert err.startswith(f"accord: error: --method {method}: {kind}"), err
     assert f"pairwise judgments take one of: {', '.join(METHODS)}" in err
     assert not output.exists()
+
+
+@pytest.mark.parametrize("command", [["list"], ["describe", "pandalm"]])
+@pytest.mark.parametrize("by_env", [False, True])
+def test_datasets_with_a_data_dir_that_is_a_file_is_one_line(command, by_env, tmp_path, capsys, monkeypatch):
+    """``accord datasets list --data-dir FILE`` listed paths under the file (exit 0): now one error naming it."""
+    not_a_folder = tmp_path / "data.csv"
+    not_a_folder.write_text("a,b\n1,2\n")
+    if by_env:
+        monkeypatch.setenv("ACCORD_DATA_DIR", str(not_a_folder))
+    capsys.readouterr()
+    status = main(["datasets", *command, *([] if by_env else ["--data-dir", str(not_a_folder)])])
+    captured = capsys.readouterr()
+    setting = "$ACCORD_DATA_DIR" if by_env else "data_dir"
+    assert status == 2 and captured.err.count("\n") == 1, captured
+    assert captured.err.startswith(f"accord: error: {setting} {not_a_folder}: is a file, not a folder"), captured.err
+    assert str(not_a_folder / "") not in captured.out

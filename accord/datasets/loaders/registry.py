@@ -500,10 +500,14 @@ def _local_roots(data_dir: str | os.PathLike | None) -> list[Path]:
 
 
 def _named_dir(data_dir: str | os.PathLike | None) -> Path | None:
-    if data_dir is not None:
-        return Path(data_dir).expanduser()
     env = os.environ.get(ENV_DATA_DIR)
-    return Path(env).expanduser() if env else None
+    setting = "data_dir" if data_dir is not None else f"${ENV_DATA_DIR}"
+    named = Path(data_dir).expanduser() if data_dir is not None else Path(env).expanduser() if env else None
+    # a file was taken as a folder: `accord datasets list` showed paths under it, and loads looked inside it
+    if named is not None and named.exists() and not named.is_dir():
+        raise AccordError(f"{setting} {named}: is a file, not a folder (name the folder that holds the datasets; "
+                          "--data-dir on the command line)")
+    return named
 
 
 def _has_files(spec: DatasetSpec, root: Path) -> bool:
