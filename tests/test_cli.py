@@ -595,3 +595,41 @@ def test_datasets_with_a_data_dir_that_is_a_file_is_one_line(command, by_env, tm
     assert status == 2 and captured.err.count("\n") == 1, captured
     assert captured.err.startswith(f"accord: error: {setting} {not_a_folder}: is a file, not a folder"), captured.err
     assert str(not_a_folder / "") not in captured.out
+
+
+@pytest.mark.parametrize("compression", [".gz", ".bz2", ".xz"])
+@pytest.mark.parametrize("table", [".csv", ".tsv"])
+def test_aggregate_writes_compressed_table_outputs_that_read_back(table, compression, tmp_path):
+    """``--output x.csv.gz`` was refused as an unknown file type although the readers take compressed tables: now
+    the soft labels are written compressed and read back equal to the plain file's."""
+    source = tmp_path / "judgments.csv"
+    GOOD.to_csv(source, index=False)
+    plain, packed = tmp_path / f"soft{table}", tmp_path / f"soft{table}{compression}"
+    for output in (plain, packed):
+        assert main(["aggregate", "--input", str(source), "--method", "vote-fraction", "--output", str(output)]) == 0
+    sep = "\t" if table == ".tsv" else ","
+    with open(packed, "rb") as raw:  # really compressed, not a plain text under a compressed name
+        assert raw.read(3) != plain.read_bytes()[:3]
+    pd.testing.assert_frame_equal(pd.read_csv(packed, sep=sep), pd.read_csv(plain, sep=sep))
+
+
+def test_aggregate_refuses_a_compressed_cleaned_suffix(tmp_path, capsys):
+    # a compressed .jsonl would silently be soft labels where the plain .jsonl is a cleaned dataset
+    source = tmp_path / "judgments.csv"
+    GOOD.to_csv(source, index=False)
+    output = tmp_path / "soft.jsonl.gz"
+    capsys.readouterr()
+    assert main(["aggregate", "--input", str(source), "--output", str(output)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"--output {output}: unknown file type '.gz'" in err, err
+    assert not output.exists()
+
+
+def test_aggregate_writes_a_compressed_annotator_table(tmp_path):
+    """``--annotators raters.csv.gz`` was refused; it is the same table as ``raters.csv``, compressed."""
+    source = tmp_path / "judgments.csv"
+    GOOD.to_csv(source, index=False)
+    for i, name in enumerate(("raters.csv", "raters.csv.gz")):
+        assert main(["aggregate", "--input", str(source), "--method", "dawid-skene", "--output",
+                     str(tmp_path / f"soft-{i}.csv"), "--annotators", str(tmp_path / name), "--quiet"]) == 0
+    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "raters.csv.gz"), pd.read_csv(tmp_path / "raters.csv"))
