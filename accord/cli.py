@@ -1128,10 +1128,11 @@ def build_parser() -> argparse.ArgumentParser:
     agg.add_argument("--seed", type=int, default=0, help="random seed of the rater model (default: 0)")
     agg.add_argument("--output", required=True,
                      help="output file: .parquet or .jsonl (a cleaned dataset when the judgments have response texts, "
-                          "else soft labels), .csv or .tsv (soft labels)")
+                          "else soft labels), .csv or .tsv (soft labels; compressed as x.csv.gz, .bz2 or .xz)")
     agg.add_argument("--pairs-output", help="per-attribute ratings of responses: also write the pairs of responses "
                      "to one prompt, with P(chosen better) per attribute (.parquet or .jsonl)")
-    agg.add_argument("--annotators", help="also write the annotator table: .csv, .tsv, .jsonl or .parquet")
+    agg.add_argument("--annotators", help="also write the annotator table: .csv or .tsv (compressed as x.csv.gz, .bz2 "
+                     "or .xz), .jsonl or .parquet")
     agg.add_argument("--distributed", type=int, metavar="N",
                      help="fit dawid-skene or hierarchical-dawid-skene (vb) on N local processes under torchrun, "
                           "each streaming its own pairs of a Parquet --input (1: streamed in this process; "

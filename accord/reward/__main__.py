@@ -116,8 +116,9 @@ def build_parser(prog: str = "accord") -> argparse.ArgumentParser:
                         description="Accuracy, NLL, Brier and ECE of a saved reward model on preference pairs, "
                                     "against their soft labels (and against held-out votes when the data has them).")
     ev.add_argument("model_dir", help="a folder written by `accord train`")
-    ev.add_argument("data", help="a cleaned dataset or any preference layout, a file or a `datasets` folder (vote "
-                    "columns add vote metrics)")
+    ev.add_argument("data", help="a cleaned dataset or any preference layout, a file (.parquet, .jsonl, .json, .csv, "
+                    ".tsv, compressed too: .gz, .bz2, .xz, .zst, .zip) or a `datasets` folder (vote columns add vote "
+                    "metrics)")
     ev.add_argument("--batch-size", type=int, default=32, metavar="N", help="pairs per forward pass (default: 32)")
     ev.add_argument("--max-length", type=int, default=None, metavar="N",
                     help="tokens per sequence (default: the length the model was trained with)")
