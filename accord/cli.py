@@ -221,24 +221,13 @@ def _require_texts(judgments: pd.DataFrame, source: str) -> None:
                                   source=source, column=column, row=row)
 
 
-#: Compressions a .csv or .tsv table output may add (write_table compresses by the last suffix, the readers look
-#: through it); a compressed .jsonl would be soft labels where the plain one is a cleaned dataset, so it is not one
-TABLE_COMPRESSIONS = (".gz", ".bz2", ".xz")
-
-
-def _table_suffix(path: Path) -> str:
-    """The table suffix of an output, a compression (``x.csv.gz``) looked through for .csv and .tsv."""
-    suffixes = [s.lower() for s in path.suffixes]
-    if len(suffixes) > 1 and suffixes[-1] in TABLE_COMPRESSIONS and suffixes[-2] in (".csv", ".tsv"):
-        return suffixes[-2]
-    return path.suffix.lower()
-
-
 def _check_output(output: Path) -> None:
     """Refuse an output that is a folder or whose suffix names no format accord writes, before any work is done."""
+    from accord.datasets.io import TABLE_COMPRESSIONS, table_suffix
+
     if output.is_dir():
         raise AccordError(f"--output {output}: is a folder; name a file in it, e.g. {output / 'cleaned.parquet'}")
-    if _table_suffix(output) not in SOFT_LABEL_SUFFIXES:
+    if table_suffix(output) not in SOFT_LABEL_SUFFIXES:
         raise AccordError(f"--output {output}: unknown file type '{output.suffix}' (use .parquet or .jsonl for a "
                           f"cleaned dataset or soft labels, .csv or .tsv, optionally with "
                           f"{'/'.join(TABLE_COMPRESSIONS)}, for soft labels)")
@@ -645,7 +634,9 @@ def _aggregate_steps(args: argparse.Namespace, output: Path) -> int:
 
 
 def _check_table_output(path: Path, flag: str) -> None:
-    if _table_suffix(path) not in SOFT_LABEL_SUFFIXES:
+    from accord.datasets.io import TABLE_COMPRESSIONS, table_suffix
+
+    if table_suffix(path) not in SOFT_LABEL_SUFFIXES:
         raise AccordError(f"{flag} {path}: the file must end in one of {', '.join(SOFT_LABEL_SUFFIXES)} (.csv and "
                           f".tsv optionally with {'/'.join(TABLE_COMPRESSIONS)})")
     if path.exists() and path.is_dir():

@@ -204,6 +204,25 @@ def test_score_out_tsv_is_written_as_aggregate_writes_tables(workspace, plain_mo
     assert len(table) == 48 and "reward_chosen" in table.columns
 
 
+@pytest.mark.parametrize("name", ["scored.csv.gz", "scored.tsv.xz", "scored.csv.bz2"])
+def test_score_out_takes_the_compressed_tables_aggregate_writes(workspace, plain_model, tmp_path, name):
+    # accord aggregate --output soft.csv.gz is a compressed table; score --out refused it ("unknown suffix '.gz'")
+    out = tmp_path / name
+    assert accord_main(["score", plain_model, workspace["data"], "--out", str(out), "--quiet"]) == 0
+    table = pd.read_csv(out, sep="\t" if ".tsv" in name else ",")  # pandas infers the compression by the suffix
+    assert len(table) == 48 and "reward_chosen" in table.columns
+
+
+def test_score_out_refuses_a_compressed_json_lines_file_before_scoring(workspace, plain_model, tmp_path, capsys):
+    # as aggregate's --output: only .csv and .tsv tables are written compressed
+    capsys.readouterr()
+    out = tmp_path / "scored.jsonl.gz"
+    assert accord_main(["score", plain_model, workspace["data"], "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert f"file {out}: unknown suffix '.gz'" in err and err.count("\n") == 1
+    assert not out.exists()
+
+
 def test_score_given_a_folder_says_so(workspace, plain_model, tmp_path, capsys):
     # it read "cannot read: [Errno 21] Is a directory"
     capsys.readouterr()

@@ -26,6 +26,17 @@ SUFFIX_FORMATS: dict[str, str] = {
 COMPRESSION_SUFFIXES: frozenset[str] = frozenset({".gz", ".bz2", ".xz", ".zst", ".zip"})
 #: Compression suffix -> the name pandas' writers give the method (the temporary file's name has no suffix to infer).
 COMPRESSION_METHODS: dict[str, str] = {".gz": "gzip", ".bz2": "bz2", ".xz": "xz", ".zst": "zstd", ".zip": "zip"}
+#: Compressions a .csv or .tsv table output may add (write_table compresses by the last suffix, the readers look
+#: through it); a compressed .jsonl would be soft labels where the plain one is a cleaned dataset, so it is not one
+TABLE_COMPRESSIONS: tuple[str, ...] = (".gz", ".bz2", ".xz")
+
+
+def table_suffix(path: str | os.PathLike) -> str:
+    """The table suffix of an output, a compression (``x.csv.gz``) looked through for .csv and .tsv only."""
+    suffixes = [s.lower() for s in Path(path).suffixes]
+    if len(suffixes) > 1 and suffixes[-1] in TABLE_COMPRESSIONS and suffixes[-2] in (".csv", ".tsv"):
+        return suffixes[-2]
+    return Path(path).suffix.lower()
 
 
 def infer_format(path: str | os.PathLike) -> str:

@@ -141,7 +141,8 @@ def build_parser(prog: str = "accord") -> argparse.ArgumentParser:
     sc.add_argument("--max-length", type=int, default=None, metavar="N",
                     help="tokens per sequence (default: the length the model was trained with)")
     sc.add_argument("--out", metavar="FILE",
-                    help="write the scored table here (.parquet, .jsonl, .csv or .tsv; default: print it)")
+                    help="write the scored table here (.parquet, .jsonl, .csv or .tsv, the last two compressed as "
+                         "x.csv.gz, .bz2 or .xz; default: print it)")
     sc.add_argument("--quiet", action="store_true", help="no progress bars")
     _add_combine_parser(sub)
     cal = sub.add_parser("calibrate", help="fit a temperature on held-out pairs against their soft labels",
@@ -358,14 +359,17 @@ def _score(args: argparse.Namespace) -> None:
 
 
 def _table_format(path: Path) -> str:
-    suffix = path.suffix.lower()
+    from accord.datasets.io import table_suffix
+
+    suffix = table_suffix(path)  # x.csv.gz is a .csv, compressed, as accord aggregate writes it
     # the tables accord aggregate writes (soft labels, annotators), and their other names
     formats = {".parquet": "parquet", ".pq": "parquet", ".jsonl": "jsonl", ".ndjson": "jsonl", ".csv": "csv",
                ".tsv": "tsv"}
     if path.is_dir():
         raise AccordError(f"file {path}: is a folder (name a file ending in .parquet, .jsonl, .csv or .tsv)")
     if suffix not in formats:
-        raise AccordError(f"file {path}: unknown suffix '{suffix}' (use .parquet, .jsonl, .csv or .tsv)")
+        raise AccordError(f"file {path}: unknown suffix '{suffix}' (use .parquet, .jsonl, .csv or .tsv; .csv and "
+                          f".tsv optionally compressed as x.csv.gz, .bz2 or .xz)")
     return formats[suffix]
 
 
