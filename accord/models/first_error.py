@@ -131,6 +131,11 @@ class FirstErrorModel(ConstructorSettings):
     num_samples: int = 200
     seed: int = 0
 
+    def __post_init__(self) -> None:
+        # checked here, so that the constructor and set_params (which builds a fresh instance) refuse a bad setting
+        # at once, naming it; the fit checks again, for a setting assigned directly
+        self._check_settings()
+
     # -- fitting --------------------------------------------------------------------------------------------------
 
     def fit(self, judgments: pd.DataFrame) -> "FirstErrorModel":
