@@ -31,6 +31,12 @@ class Settings:
             setattr(self, name, getattr(checked, name))
         return self
 
+    def __repr__(self) -> str:
+        # every setting, as the constructor takes it: one form for the rater, step and attribute models and the
+        # baselines (a dataclass subclass is made with repr=False so that its own does not stand in for this)
+        settings = ", ".join(f"{name}={value!r}" for name, value in self.get_params().items())
+        return f"{type(self).__name__}({settings})"
+
     def clone(self, **overrides: Any) -> Any:
         """An unfitted copy with the same settings (and ``overrides``, named and checked as by ``set_params``)."""
         return type(self)(**self.get_params()).set_params(**overrides)
@@ -46,7 +52,3 @@ class ConstructorSettings(Settings):
         parameters = inspect.signature(type(self).__init__).parameters.values()
         return {p.name: getattr(self, p.name) for p in parameters
                 if p.name != "self" and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)}
-
-    def __repr__(self) -> str:
-        settings = ", ".join(f"{name}={value!r}" for name, value in self.get_params().items())
-        return f"{type(self).__name__}({settings})"

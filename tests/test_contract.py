@@ -468,3 +468,30 @@ def test_step_attribute_and_baseline_settings_are_refused_by_the_constructor_and
     with pytest.raises(AccordError, match=setting):
         model.set_params(**{setting: value})
     assert model.get_params() == before
+
+
+@pytest.mark.parametrize("module, name, settings", [
+    *(("accord.models", name, {"seed": 3, "max_steps": 7, "tol": 0.5}) for name in MODELS),
+    ("accord.models.multi_attribute", "MultiAttributeOrdinal", {"tol": 0.5, "nodes": 5, "device": "cuda:7"}),
+    ("accord.models.first_error", "FirstErrorModel", {"tol": 0.5, "prior_flag": (0.1, 0.8, 0.5)}),
+    ("accord.models.step_dawid_skene", "StepDawidSkene", {"estimator": models.DawidSkene(seed=5)}),
+    ("accord.aggregate.attribute_mean", "AttributeMean", {"interval": 0.8}),
+    ("accord.aggregate.vote_fraction", "VoteFraction", {"prior": 2.0}),
+])
+def test_the_repr_shows_every_setting_in_one_form(module, name, settings):
+    """``MultiAttributeOrdinal``'s repr showed four of its nine settings (not tol, nodes, interval, device) and the
+    rater models' two (inference and seed): two models that fit differently printed alike. Every model's repr now
+    shows all its settings as the constructor takes them, so that it reads back to a model with the same settings."""
+    import importlib
+
+    cls = getattr(importlib.import_module(module), name)
+    model = cls(**settings)
+    text = repr(model)
+    for setting, value in settings.items():
+        assert f"{setting}={value!r}" in text
+    namespace = {name: cls, "DawidSkene": models.DawidSkene}
+    again = eval(text, namespace)  # noqa: S307 - the repr of a model built here
+    assert type(again) is cls and repr(again) == text
+    params = again.get_params()
+    assert set(params) == set(model.get_params())
+    assert all(repr(params[k]) == repr(v) for k, v in model.get_params().items())

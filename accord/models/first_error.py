@@ -24,7 +24,7 @@ _DRAW_BUDGET = 2**22  # floats per block of posterior draws (bounds memory on la
 _PRIOR_STEPS = 20  # Newton steps at most for the empirical prior in each VB-EM iteration
 
 
-@dataclass(kw_only=True, eq=False)
+@dataclass(kw_only=True, eq=False, repr=False)
 class FirstErrorModel(ConstructorSettings):
     r"""First-error model for step labels, fitted by closed-form variational Bayes (VB-EM).
 

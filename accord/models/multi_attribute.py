@@ -63,7 +63,7 @@ class _Data:
     cut_used: torch.Tensor  # [attributes, max_levels - 1] float: 1 where the column is one of the attribute's cuts
 
 
-@dataclass(kw_only=True, eq=False)
+@dataclass(kw_only=True, eq=False, repr=False)
 class MultiAttributeOrdinal(ConstructorSettings):
     r"""Multi-attribute cumulative-probit rater model with per-rater, per-attribute leniency and noise.
 
@@ -680,10 +680,6 @@ class MultiAttributeOrdinal(ConstructorSettings):
     def _check_fitted(self) -> None:
         if not hasattr(self, "scores_"):
             raise AccordError(f"{type(self).__name__} is not fitted yet: call fit(judgments) first")
-
-    def __repr__(self) -> str:
-        return (f"{type(self).__name__}(shift={self.shift}, noise={self.noise}, correlated={self.correlated}, "
-                f"max_iter={self.max_iter})")
 
 
 def _scatter(values: torch.Tensor, index: torch.Tensor, size: int) -> torch.Tensor:
