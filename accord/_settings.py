@@ -32,9 +32,17 @@ class Settings:
         return self
 
     def __repr__(self) -> str:
-        # every setting, as the constructor takes it: one form for the rater, step and attribute models and the
-        # baselines (a dataclass subclass is made with repr=False so that its own does not stand in for this)
-        settings = ", ".join(f"{name}={value!r}" for name, value in self.get_params().items())
+        # scikit-learn's habit (print_changed_only): the settings that differ from the constructor's defaults, as
+        # the constructor takes them, so that the text reads back to a model with the same settings; one form for
+        # the rater, step and attribute models and the baselines (a dataclass subclass is made with repr=False so
+        # that its own does not stand in for this)
+        params = self.get_params()
+        try:
+            defaults = type(self)().get_params()
+        except TypeError:  # a setting without a default: every setting is shown
+            defaults = {}
+        settings = ", ".join(f"{name}={value!r}" for name, value in params.items()
+                             if name not in defaults or repr(defaults[name]) != repr(value))
         return f"{type(self).__name__}({settings})"
 
     def clone(self, **overrides: Any) -> Any:
