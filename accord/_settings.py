@@ -31,6 +31,20 @@ class Settings:
             setattr(self, name, getattr(checked, name))
         return self
 
+    def __repr__(self) -> str:
+        # scikit-learn's habit (print_changed_only): the settings that differ from the constructor's defaults, as
+        # the constructor takes them, so that the text reads back to a model with the same settings; one form for
+        # the rater, step and attribute models and the baselines (a dataclass subclass is made with repr=False so
+        # that its own does not stand in for this)
+        params = self.get_params()
+        try:
+            defaults = type(self)().get_params()
+        except TypeError:  # a setting without a default: every setting is shown
+            defaults = {}
+        settings = ", ".join(f"{name}={value!r}" for name, value in params.items()
+                             if name not in defaults or repr(defaults[name]) != repr(value))
+        return f"{type(self).__name__}({settings})"
+
     def clone(self, **overrides: Any) -> Any:
         """An unfitted copy with the same settings (and ``overrides``, named and checked as by ``set_params``)."""
         return type(self)(**self.get_params()).set_params(**overrides)
@@ -46,7 +60,3 @@ class ConstructorSettings(Settings):
         parameters = inspect.signature(type(self).__init__).parameters.values()
         return {p.name: getattr(self, p.name) for p in parameters
                 if p.name != "self" and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)}
-
-    def __repr__(self) -> str:
-        settings = ", ".join(f"{name}={value!r}" for name, value in self.get_params().items())
-        return f"{type(self).__name__}({settings})"

@@ -246,7 +246,7 @@ def _model_settings(name: str, args: argparse.Namespace) -> dict[str, Any]:
     """Settings the command line gives a rater model; the baselines take none."""
     if name in BASELINES:
         return {}
-    settings: dict[str, Any] = {"seed": args.seed, "progress": not args.quiet}
+    settings: dict[str, Any] = {"seed": _seed(args), "progress": not args.quiet}
     if getattr(args, "inference", None):
         settings["inference"] = args.inference
     if getattr(args, "device", None):
@@ -255,6 +255,18 @@ def _model_settings(name: str, args: argparse.Namespace) -> dict[str, Any]:
         check_device(args.device, "--device")  # before the fit, in the flag's name
         settings["device"] = args.device
     return settings
+
+
+def _seed(args: argparse.Namespace) -> int:
+    """The seed of a seeded model: ``--seed``, or 0 (aggregate's flag has no default in the parser, so that a seed
+    given with a method that draws nothing at random can be told from none: :func:`_refuse_seed`)."""
+    return 0 if args.seed is None else args.seed
+
+
+def _refuse_seed(args: argparse.Namespace, method: str, why: str) -> None:
+    """``accord aggregate --seed`` with a method that draws nothing at random: one error, not a silent no-op."""
+    if args.seed is not None:
+        raise AccordError(f"--seed: method {method} {why}")
 
 
 def _summary(soft_labels: Any, judgments: pd.DataFrame) -> dict[str, float]:
@@ -315,8 +327,8 @@ def cmd_aggregate(args: argparse.Namespace) -> int:
     if args.annotators and args.method in BASELINES:
         raise AccordError(f"--annotators: method {args.method} has no annotator table (fit a rater model, e.g. "
                           "--method dawid-skene)")
-    for flag, value in (("--inference", args.inference), ("--device", args.device)):
-        if value and args.method in BASELINES:
+    for flag, value in (("--inference", args.inference), ("--device", args.device), ("--seed", args.seed)):
+        if value is not None and args.method in BASELINES:
             raise AccordError(f"{flag}: method {args.method} is a baseline with no model to fit; name a rater model "
                               "with --method, e.g. --method dawid-skene")
     if args.method not in BASELINES:
@@ -381,6 +393,7 @@ def _aggregate_attributes(args: argparse.Namespace, judgments: pd.DataFrame, out
     method = args.method or "multi-attribute-ordinal"
     if method not in ATTRIBUTE_METHODS:
         raise AccordError(f"--method: '{method}' does not fit per-attribute ratings (use one of {ATTRIBUTE_METHODS})")
+    _refuse_seed(args, method, "draws nothing at random (the same ratings give the same scores); leave out --seed")
     item = judgments.attrs["accord"]["item"]
     pairs_output = Path(args.pairs_output) if args.pairs_output else None
     for path, flag in ((output, "--output"), (pairs_output, "--pairs-output")):
@@ -607,6 +620,9 @@ def _aggregate_steps(args: argparse.Namespace, output: Path) -> int:
                           f"({', '.join(STEP_METHODS)})")
     if output.suffix.lower() not in CLEANED_SUFFIXES:
         raise AccordError(f"--output {output}: a cleaned step dataset is .parquet or .jsonl")
+    if args.method not in SEEDED_STEP_METHODS:
+        _refuse_seed(args, args.method, "counts votes and draws nothing at random; leave out --seed (or use "
+                     f"--method {' or '.join(SEEDED_STEP_METHODS)})")
     source = str(args.input)
     read_kwargs: dict[str, Any] = {}
     if args.sep is not None:
@@ -619,7 +635,7 @@ def _aggregate_steps(args: argparse.Namespace, output: Path) -> int:
     if "step_text" not in judgments.columns:
         raise AccordError(f"file {source}: column 'step_text': the cleaned step dataset needs the text of each step")
     started = time.perf_counter()
-    model = fit_step_method(args.method, judgments, **({"seed": args.seed} if args.method == "first-error" else {}))
+    model = fit_step_method(args.method, judgments, **_step_seed(args))
     elapsed = time.perf_counter() - started
     cleaned = build_cleaned_steps(model.step_labels_, judgments)
     write_cleaned_steps(cleaned, output, provenance={"method": args.method, "source": source,
@@ -641,6 +657,21 @@ def _check_table_output(path: Path, flag: str) -> None:
                           f".tsv optionally with {'/'.join(TABLE_COMPRESSIONS)})")
     if path.exists() and path.is_dir():
         raise AccordError(f"{flag} {path}: is a folder, not a file")
+
+
+#: step methods that draw at random (their posterior draws), and so take --seed
+SEEDED_STEP_METHODS = ("first-error", "dawid-skene")
+
+
+def _step_seed(args: argparse.Namespace) -> dict[str, Any]:
+    """The seed setting of a seeded step method (dawid-skene's is that of the Dawid-Skene model it wraps)."""
+    if args.method == "first-error":
+        return {"seed": _seed(args)}
+    if args.method == "dawid-skene":
+        from accord.models.dawid_skene import DawidSkene
+
+        return {"estimator": DawidSkene(seed=_seed(args))}
+    return {}
 
 
 def _launch_torchrun(args: argparse.Namespace) -> int:
@@ -1116,7 +1147,8 @@ def build_parser() -> argparse.ArgumentParser:
     agg.add_argument("--step-labels", choices=["ternary", "binary"],
                      help="step-judgments tables (solution_id, step, annotator, label): the declared label set, "
                           "ternary -1/0/+1 or binary 0/1 (default: inferred)")
-    agg.add_argument("--seed", type=int, default=0, help="random seed of the rater model (default: 0)")
+    agg.add_argument("--seed", type=int, help="random seed of the rater model (default: 0); refused with a method "
+                     "that draws nothing at random (majority, vote-fraction, the per-attribute methods)")
     agg.add_argument("--output", required=True,
                      help="output file: .parquet or .jsonl (a cleaned dataset when the judgments have response texts, "
                           "else soft labels), .csv or .tsv (soft labels; compressed as x.csv.gz, .bz2 or .xz)")

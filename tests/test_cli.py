@@ -633,3 +633,43 @@ def test_aggregate_writes_a_compressed_annotator_table(tmp_path):
         assert main(["aggregate", "--input", str(source), "--method", "dawid-skene", "--output",
                      str(tmp_path / f"soft-{i}.csv"), "--annotators", str(tmp_path / name), "--quiet"]) == 0
     pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "raters.csv.gz"), pd.read_csv(tmp_path / "raters.csv"))
+
+
+@pytest.mark.parametrize("kind, method", [
+    ("pairs", "majority"), ("pairs", "vote-fraction"), ("pairs", None),
+    ("steps", "majority"), ("steps", "vote-fraction"), ("steps", None),
+    ("attributes", "attribute-mean"), ("attributes", "multi-attribute-ordinal"), ("attributes", None),
+])
+@pytest.mark.parametrize("seed", ["0", "7"])
+def test_a_seed_given_to_a_method_that_draws_nothing_at_random_is_refused(kind, method, seed, tmp_path, capsys):
+    """``--seed`` was taken and silently unused by the baselines, the step vote methods and the per-attribute
+    methods (the default as well: ``None`` is the default method of each kind here); it is now one line, exit 2,
+    nothing written, as the other flags a method does not use are. ``--seed 0`` (the default's value) included."""
+    source = tmp_path / "judgments.csv"
+    {"steps": _step_table, "attributes": _attribute_table, "pairs": lambda p: GOOD.to_csv(p, index=False)}[kind](
+        source)
+    output = tmp_path / "clean.parquet"
+    given = ["--method", method] if method else []
+    status = main(["aggregate", "--input", str(source), *given, "--seed", seed, "--output", str(output), "--quiet"])
+    err = capsys.readouterr().err
+    assert status == 2 and err.count("\n") == 1 and err.startswith("accord: error: --seed: method "), err
+    assert not output.exists()
+    assert main(["aggregate", "--input", str(source), *given, "--output", str(output), "--quiet"]) == 0
+
+
+@pytest.mark.parametrize("kind, method", [("pairs", "dawid-skene"), ("steps", "first-error"),
+                                          ("steps", "dawid-skene")])
+def test_a_seed_is_taken_by_a_method_that_draws_at_random(kind, method, tmp_path, capsys):
+    """The seeded methods keep taking ``--seed`` (0 or not); step dawid-skene now hands it to its Dawid-Skene."""
+    source = tmp_path / "judgments.csv"
+    {"steps": _step_table, "pairs": lambda p: GOOD.to_csv(p, index=False)}[kind](source)
+    frames = []
+    for seed in (None, "0"):
+        output = tmp_path / f"clean{seed}.parquet"
+        flags = [] if seed is None else ["--seed", seed]
+        assert main(["aggregate", "--input", str(source), "--method", method, *flags, "--output", str(output),
+                     "--quiet"]) == 0, capsys.readouterr().err
+        frames.append(pd.read_parquet(output))
+    pd.testing.assert_frame_equal(frames[0], frames[1])  # no --seed is --seed 0
+    assert main(["aggregate", "--input", str(source), "--method", method, "--seed", "3", "--output",
+                 str(tmp_path / "clean3.parquet"), "--quiet"]) == 0

@@ -423,14 +423,11 @@ def test_step_dawid_skene_refuses_an_estimator_that_is_not_a_rater_model():
                                           ("accord.aggregate.attribute_mean", "AttributeMean")])
 def test_an_interval_that_is_not_a_probability_is_one_error(module, name, interval):
     """A text interval ('0.9', as a config file may give it) failed with "'<' not supported between instances of
-    'float' and 'str'"; every value outside (0, 1) is one error naming the setting."""
+    'float' and 'str'"; every value outside (0, 1) is one error naming the setting (from the constructor)."""
     import importlib
 
-    from accord.datasets.synthetic_attributes import make_synthetic_attributes
-
-    model = getattr(importlib.import_module(module), name)(interval=interval)
     with pytest.raises(AccordError, match="interval must be a probability in"):
-        model.fit(make_synthetic_attributes(6, 4, 2, seed=0).judgments)
+        getattr(importlib.import_module(module), name)(interval=interval)
 
 
 @pytest.mark.parametrize("name", ["DawidSkene", "CrowdBradleyTerry", "RaterTypes"])
@@ -441,3 +438,64 @@ def test_clone_names_an_unknown_override_as_set_params_does(name):
     with pytest.raises(AccordError, match=f"{name} has no setting 'no_such_setting'"):
         model.clone(no_such_setting=1)
     assert model.clone(seed=5).get_params() == {**model.get_params(), "seed": 5}
+
+
+@pytest.mark.parametrize("module, name, setting, value", [
+    ("accord.models.first_error", "FirstErrorModel", "tol", float("nan")),
+    ("accord.models.first_error", "FirstErrorModel", "prior_strength", 0.0),
+    ("accord.models.first_error", "FirstErrorModel", "hazard_prior", (1.0, float("inf"))),
+    ("accord.models.first_error", "FirstErrorModel", "prior_flag", (0.2, 1.5, 0.6)),
+    ("accord.models.first_error", "FirstErrorModel", "max_iter", 0),
+    ("accord.models.multi_attribute", "MultiAttributeOrdinal", "tol", float("nan")),
+    ("accord.models.multi_attribute", "MultiAttributeOrdinal", "interval", 1.5),
+    ("accord.models.multi_attribute", "MultiAttributeOrdinal", "nodes", 0),
+    ("accord.models.multi_attribute", "MultiAttributeOrdinal", "max_iter", 2.5),
+    ("accord.aggregate.attribute_mean", "AttributeMean", "interval", float("nan")),
+    ("accord.models.step_dawid_skene", "StepDawidSkene", "estimator", "dawid-skene"),
+    ("accord.aggregate.vote_fraction", "VoteFraction", "prior", -1.0),
+])
+def test_step_attribute_and_baseline_settings_are_refused_by_the_constructor_and_set_params(module, name, setting,
+                                                                                           value):
+    """These models checked their settings only at the fit: the constructor and ``set_params(tol=nan)`` took them
+    without a word. Both now refuse them at once, naming the setting, and set_params keeps the settings it had."""
+    import importlib
+
+    cls = getattr(importlib.import_module(module), name)
+    with pytest.raises(AccordError, match=setting):
+        cls(**{setting: value})
+    model = cls()
+    before = model.get_params()
+    with pytest.raises(AccordError, match=setting):
+        model.set_params(**{setting: value})
+    assert model.get_params() == before
+
+
+@pytest.mark.parametrize("module, name, settings", [
+    *(("accord.models", name, {"seed": 3, "max_steps": 7, "tol": 0.5}) for name in MODELS),
+    ("accord.models.multi_attribute", "MultiAttributeOrdinal", {"tol": 0.5, "nodes": 5, "device": "cuda:7"}),
+    ("accord.models.first_error", "FirstErrorModel", {"tol": 0.5, "prior_flag": (0.1, 0.8, 0.5)}),
+    ("accord.models.step_dawid_skene", "StepDawidSkene", {"estimator": models.DawidSkene(seed=5)}),
+    ("accord.aggregate.attribute_mean", "AttributeMean", {"interval": 0.8}),
+    ("accord.aggregate.vote_fraction", "VoteFraction", {"prior": 2.0}),
+])
+def test_the_repr_shows_the_changed_settings_in_one_form(module, name, settings):
+    """``MultiAttributeOrdinal``'s repr showed four of its nine settings (not tol, nodes, interval, device) and the
+    rater models' two (inference and seed): two models that fit differently printed alike. Every model's repr now
+    shows the settings that differ from the defaults (scikit-learn's habit) as the constructor takes them, so that
+    it reads back to a model with the same settings."""
+    import importlib
+
+    cls = getattr(importlib.import_module(module), name)
+    model = cls(**settings)
+    text = repr(model)
+    for setting, value in settings.items():
+        assert f"{setting}={value!r}" in text
+    # the settings left at their defaults are not shown (the estimator's own settings are inside its repr)
+    shown = text.replace(repr(settings.get("estimator")), "")
+    assert shown.count("=") == len(settings), text
+    namespace = {name: cls, "DawidSkene": models.DawidSkene}
+    again = eval(text, namespace)  # noqa: S307 - the repr of a model built here
+    assert type(again) is cls and repr(again) == text
+    params = again.get_params()
+    assert set(params) == set(model.get_params())
+    assert all(repr(params[k]) == repr(v) for k, v in model.get_params().items())

@@ -360,3 +360,31 @@ def test_from_ratings_to_per_attribute_scores_in_three_commands(bert, tmp_path, 
     assert {f"{a}_predicted" for a in ATTRIBUTES} | {f"reward_{a}" for a in ATTRIBUTES} | {"reward"} <= set(
         scored.columns)
     assert scored[[f"{a}_predicted" for a in ATTRIBUTES]].stack().between(0, 4).all()
+
+
+@pytest.mark.parametrize("shape", ["responses", "pairs"])
+def test_score_refuses_a_nan_attribute_reward_naming_the_model_attribute_and_first_row(bert, tmp_path, monkeypatch,
+                                                                                         shape):
+    """A NaN attribute reward (a diverged model) was written as the attribute's reward, and NaN the combined
+    reward with it, without a word; it is now one error naming the model, the attribute and the first row."""
+    import accord.reward.attributes as attributes_module
+
+    cfg = config(bert, tmp_path, "nan", max_steps=1)
+    RewardTrainer(cfg, train_data=attribute_pairs(16, seed=5)).train()
+    real = attributes_module.predict_sequences
+    nan_at, column = 1, ATTRIBUTES.index("correct")
+
+    def nan_reward(*args, **kwargs):
+        predicted = real(*args, **kwargs)
+        if not kwargs.get("capture_pooled"):
+            predicted["reward"][nan_at, column] = np.nan
+        return predicted
+
+    monkeypatch.setattr(attributes_module, "predict_sequences", nan_reward)
+    if shape == "responses":
+        data, suffix = pd.DataFrame({"prompt": ["q"] * 3, "response": ["helpful", "wrong rambling", "the cat"]}), ""
+    else:
+        data, suffix = attribute_pairs(3, seed=6)[["prompt", "chosen", "rejected"]], "_chosen"
+    with pytest.raises(AccordError, match=f"^{cfg.output_dir}: reward_correct{suffix}: 1 of 3 {shape} are NaN "
+                                          f"\\(the first at position {nan_at}\\)"):
+        score(cfg.output_dir, data)

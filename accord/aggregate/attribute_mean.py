@@ -31,6 +31,7 @@ class AttributeMean(ConstructorSettings):
     method: ClassVar[str] = "attribute-mean"
 
     def __init__(self, *, interval: float = INTERVAL) -> None:
+        check_interval(interval)  # here too: set_params builds a fresh instance, and refuses a bad interval at once
         self.interval = interval
 
     def fit(self, judgments: pd.DataFrame) -> "AttributeMean":

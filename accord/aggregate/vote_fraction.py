@@ -25,12 +25,11 @@ class VoteFraction(ConstructorSettings):
     method = "vote-fraction"
 
     def __init__(self, prior: float = 0.5) -> None:
+        _check_prior(prior)  # here: set_params builds a fresh instance, and refuses a bad prior at once
         self.prior = prior
 
     def fit(self, judgments: pd.DataFrame) -> "VoteFraction":
-        if isinstance(self.prior, bool) or not isinstance(self.prior, numbers.Real) or not 0 <= self.prior < np.inf:
-            raise AccordError(f"VoteFraction: prior must be a finite number >= 0 (pseudo-votes per class), got "
-                              f"{self.prior!r}")
+        _check_prior(self.prior)  # again, for a prior assigned directly
         encoded = encode(judgments)
         check_two_classes(encoded)
         counts = encoded.vote_counts()
@@ -51,3 +50,9 @@ class VoteFraction(ConstructorSettings):
 
     def fit_predict(self, judgments: pd.DataFrame) -> pd.Series:
         return self.fit(judgments).soft_labels_.hard()
+
+
+def _check_prior(prior: object) -> None:
+    if isinstance(prior, bool) or not isinstance(prior, numbers.Real) or not 0 <= prior < np.inf:
+        raise AccordError(f"VoteFraction: prior must be a finite number >= 0 (pseudo-votes per class), got "
+                          f"{prior!r}")

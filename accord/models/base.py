@@ -346,9 +346,6 @@ class RaterModel(Settings, ABC):
         """The settings, by name (``set_params`` and ``clone`` read them: :class:`accord._settings.Settings`)."""
         return {f.name: getattr(self, f.name) for f in fields(self)}
 
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}(inference={self.inference!r}, seed={self.seed})"
-
     @property
     def _torch_device(self) -> torch.device:
         return torch.device(self.device)

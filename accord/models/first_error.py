@@ -24,7 +24,7 @@ _DRAW_BUDGET = 2**22  # floats per block of posterior draws (bounds memory on la
 _PRIOR_STEPS = 20  # Newton steps at most for the empirical prior in each VB-EM iteration
 
 
-@dataclass(kw_only=True, eq=False)
+@dataclass(kw_only=True, eq=False, repr=False)
 class FirstErrorModel(ConstructorSettings):
     r"""First-error model for step labels, fitted by closed-form variational Bayes (VB-EM).
 
@@ -130,6 +130,11 @@ class FirstErrorModel(ConstructorSettings):
     tol: float = 1e-7
     num_samples: int = 200
     seed: int = 0
+
+    def __post_init__(self) -> None:
+        # checked here, so that the constructor and set_params (which builds a fresh instance) refuse a bad setting
+        # at once, naming it; the fit checks again, for a setting assigned directly
+        self._check_settings()
 
     # -- fitting --------------------------------------------------------------------------------------------------
 

@@ -63,7 +63,7 @@ class _Data:
     cut_used: torch.Tensor  # [attributes, max_levels - 1] float: 1 where the column is one of the attribute's cuts
 
 
-@dataclass(kw_only=True, eq=False)
+@dataclass(kw_only=True, eq=False, repr=False)
 class MultiAttributeOrdinal(ConstructorSettings):
     r"""Multi-attribute cumulative-probit rater model with per-rater, per-attribute leniency and noise.
 
@@ -198,6 +198,11 @@ class MultiAttributeOrdinal(ConstructorSettings):
     interval: float = INTERVAL
     device: str = "cpu"
 
+    def __post_init__(self) -> None:
+        # checked here, so that the constructor and set_params (which builds a fresh instance) refuse a bad setting
+        # at once, naming it; the device is checked at the fit (whether torch can use it depends on the machine)
+        self._check_values()
+
     # -- fitting --------------------------------------------------------------------------------------------
 
     def fit(self, judgments: pd.DataFrame) -> "MultiAttributeOrdinal":
@@ -241,9 +246,12 @@ class MultiAttributeOrdinal(ConstructorSettings):
         return watched
 
     def _check_settings(self) -> None:
+        self._check_values()  # again, for a setting assigned directly
+        check_device(self.device)
+
+    def _check_values(self) -> None:
         check_interval(self.interval)
         check_positive(self, "tol", zero=True)  # NaN (no change is below it) ran every fit to max_iter
-        check_device(self.device)
         for name in ("max_iter", "inner_steps", "nodes"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -672,10 +680,6 @@ class MultiAttributeOrdinal(ConstructorSettings):
     def _check_fitted(self) -> None:
         if not hasattr(self, "scores_"):
             raise AccordError(f"{type(self).__name__} is not fitted yet: call fit(judgments) first")
-
-    def __repr__(self) -> str:
-        return (f"{type(self).__name__}(shift={self.shift}, noise={self.noise}, correlated={self.correlated}, "
-                f"max_iter={self.max_iter})")
 
 
 def _scatter(values: torch.Tensor, index: torch.Tensor, size: int) -> torch.Tensor:

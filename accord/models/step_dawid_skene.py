@@ -48,13 +48,12 @@ class StepDawidSkene(ConstructorSettings):
     method = "dawid-skene"
 
     def __init__(self, estimator: DawidSkene | None = None) -> None:
+        _check_estimator(estimator)  # here: set_params builds a fresh instance, and refuses a bad estimator at once
         self.estimator = estimator
 
     def fit(self, judgments: pd.DataFrame) -> "StepDawidSkene":
         """Fit on a step-judgments table (see :func:`accord.datasets.steps.validate_steps`)."""
-        if self.estimator is not None and not isinstance(self.estimator, RaterModel):
-            raise AccordError(f"StepDawidSkene: estimator must be an unfitted rater model such as DawidSkene(), not "
-                              f"{self.estimator!r}")  # it failed as "'str' object has no attribute 'fit'"
+        _check_estimator(self.estimator)  # again, for an estimator assigned directly
         encoded = encode_steps(judgments)
         values = list(encoded.label_values)
         items = pd.DataFrame({
@@ -81,3 +80,9 @@ class StepDawidSkene(ConstructorSettings):
     def fit_predict(self, judgments: pd.DataFrame) -> pd.Series:
         """Fit and return the most probable first-error position of each solution (``T`` = no error)."""
         return self.fit(judgments).step_labels_.most_likely_first_error()
+
+
+def _check_estimator(estimator: object) -> None:
+    if estimator is not None and not isinstance(estimator, RaterModel):
+        raise AccordError(f"StepDawidSkene: estimator must be an unfitted rater model such as DawidSkene(), not "
+                          f"{estimator!r}")  # it failed as "'str' object has no attribute 'fit'"

@@ -563,7 +563,7 @@ def score_attributes(model_dir: str | Path, data: Any, *, k: float | None = None
     per preference attribute, ``p_<a>_model`` per property and ``p_chosen_model`` from the combined reward.
     """
     from accord.reward.attribute_combination import COMBINATION_FILE, load_combination, response_lengths
-    from accord.reward.evaluate import _encoder, _read_frame, load_model
+    from accord.reward.evaluate import _encoder, _read_frame, load_model, refuse_nan
 
     model, tokenizer = load_model(model_dir, device, progress)
     spec = AttributeSpec.from_dict(model.meta["attributes"])
@@ -588,7 +588,10 @@ def score_attributes(model_dir: str | Path, data: Any, *, k: float | None = None
         predicted = predict_sequences(model, encoder.encode(prompts, texts), **settings)
         rewards, variance = predicted["reward"], predicted["variance"]
         columns: dict[str, np.ndarray] = {}
+        rows = "pairs" if suffix else "responses"
         for j, (name, kind, (low, high)) in enumerate(zip(spec.names, spec.kinds, spec.scales)):
+            # a NaN reward (a diverged model) would be written on as a score, and NaN the combined reward with it
+            refuse_nan(f"{model_dir}: reward_{name}{suffix}", rewards[:, j], rows)
             columns[f"reward_{name}{suffix}"] = rewards[:, j]
             if model.uncertainty_head:
                 columns[f"reward_sd_{name}{suffix}"] = np.sqrt(variance[:, j])
@@ -596,6 +599,7 @@ def score_attributes(model_dir: str | Path, data: Any, *, k: float | None = None
                 columns[f"{name}_predicted{suffix}"] = (low + high) / 2.0 + (high - low) / 2.0 * rewards[:, j]
         lengths = response_lengths(texts)
         combined = combination.combine(rewards, lengths, embedding)
+        refuse_nan(f"{model_dir}: reward{suffix} (the attributes' rewards combined)", combined, rows)
         weights = combination.weights(embedding, len(texts))
         columns[f"reward{suffix}"] = combined
         if stats:

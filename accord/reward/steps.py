@@ -42,7 +42,7 @@ from accord.datasets.errors import AccordError, ValidationError
 from accord.datasets.io import COMPRESSION_SUFFIXES
 from accord.datasets.steps.cleaned import STEP_CLEANED_COLUMNS, check_cleaned_steps, float_list, read_cleaned_steps
 from accord.reward.data import PairCollator, PairEncoder
-from accord.reward.evaluate import _bar, _device, _read_frame, load_model, reward_stats
+from accord.reward.evaluate import _bar, _device, _read_frame, load_model, refuse_nan, reward_stats
 from accord.reward.losses import pairwise_logit
 from accord.reward.task import RewardTask, model_inputs, register_task
 from accord.step_metrics import (
@@ -556,6 +556,11 @@ def score_steps(model_dir: str | Path, data: Any, *, batch_size: int = 32, max_l
                         "step_text": [s for steps in table["completions"] for s in steps]})
     if "problem_id" in table.columns:
         out.insert(1, "problem_id", table["problem_id"].to_numpy()[rows])
+    # a step cut off by max_length has NaN scores by design (``scored`` marks the others); a NaN score of a step the
+    # model read is the model's (diverged, half-precision overflow) and would be written on as a score
+    reward = np.zeros(len(out))
+    reward[scored] = pred["reward"]
+    refuse_nan(f"{model_dir}: reward", reward, "steps")
     for name, values in (("reward", pred["reward"]), ("p_correct", expit(pred["logit"]))):
         column = np.full(len(out), np.nan)
         column[scored] = values
