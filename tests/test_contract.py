@@ -343,7 +343,12 @@ def test_set_params_checks_a_setting_as_the_constructor_does(name, setting, valu
     """A setting the constructor (``__post_init__``) refuses was taken by ``set_params`` and refused only at the next
     fit (or, for some, never: the fit read it as another value); it is now refused at once, naming the setting, and
     the model keeps the settings it had."""
-    cls = getattr(models, name)
+    _refused_at_once(getattr(models, name), setting, value, message)
+
+
+def _refused_at_once(cls: type, setting: str, value: object, message: str) -> None:
+    """The constructor and ``set_params`` both refuse ``setting=value`` (naming it by ``message``), and a model whose
+    ``set_params`` refused it keeps the settings it had."""
     with pytest.raises(AccordError, match=message):
         cls(**{setting: value})
     model = cls()
@@ -460,14 +465,7 @@ def test_step_attribute_and_baseline_settings_are_refused_by_the_constructor_and
     without a word. Both now refuse them at once, naming the setting, and set_params keeps the settings it had."""
     import importlib
 
-    cls = getattr(importlib.import_module(module), name)
-    with pytest.raises(AccordError, match=setting):
-        cls(**{setting: value})
-    model = cls()
-    before = model.get_params()
-    with pytest.raises(AccordError, match=setting):
-        model.set_params(**{setting: value})
-    assert model.get_params() == before
+    _refused_at_once(getattr(importlib.import_module(module), name), setting, value, setting)
 
 
 @pytest.mark.parametrize("module, name, settings", [
