@@ -165,6 +165,17 @@ def test_pool_costs_buy_the_best_value(fitted: tuple[DawidSkene, pd.DataFrame]) 
         suggest(model, 5, raters=["nobody"])
 
 
+def test_raters_given_as_a_table_is_one_clear_error(fitted: tuple[DawidSkene, pd.DataFrame]) -> None:
+    # a raters table (as the CLI's raters file) was iterated by its column names: "none of the raters given is known"
+    model, _ = fitted
+    table = pd.DataFrame({"annotator": list(model.encoded_.worker_index[:3]), "capacity": [2, 2, 2]})
+    with pytest.raises(AccordError, match=r"raters: expected the annotator ids.*\['annotator', 'capacity'\]"):
+        suggest(model, 5, raters=table, certainty=1.0)
+    # its annotator column is accepted as the raters
+    batch = suggest(model, 5, raters=table["annotator"], certainty=1.0)
+    assert set(batch["annotator"]) <= set(table["annotator"])
+
+
 def test_a_rater_given_two_pools_is_one_clear_error(fitted: tuple[DawidSkene, pd.DataFrame]) -> None:
     # a pools Series naming a rater twice failed with pandas' "cannot reindex on an axis with duplicate labels"
     model, _ = fitted

@@ -423,6 +423,10 @@ def suggest(model: Any, budget: float, *, pool_costs: Mapping[str, float] | None
     max_per_pair = int(max_per_pair)
     if isinstance(certainty, (bool, np.bool_)) or not (isinstance(certainty, numbers.Real) and 0.0 < certainty <= 1.0):
         raise AccordError(f"certainty must be in (0, 1], not {certainty!r}")
+    if isinstance(raters, pd.DataFrame):  # iterating a table gives its column names, which name no rater
+        raise AccordError(f"raters: expected the annotator ids (a list, Index or Series), not a table with columns "
+                          f"{list(raters.columns)}; pass e.g. raters=table['annotator'] and the table's capacity as "
+                          "capacity=table.set_index('annotator')['capacity']")
     setup = _setup(model, pools, candidates)
     pool_cost = _cost_vector(setup.pool_names, pool_costs)
     n_pools, n_pairs = len(setup.pool_names), len(setup.pair_ids)
