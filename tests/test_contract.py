@@ -451,6 +451,9 @@ def test_clone_names_an_unknown_override_as_set_params_does(name):
     ("accord.models.first_error", "FirstErrorModel", "hazard_prior", (1.0, float("inf"))),
     ("accord.models.first_error", "FirstErrorModel", "prior_flag", (0.2, 1.5, 0.6)),
     ("accord.models.first_error", "FirstErrorModel", "max_iter", 0),
+    ("accord.models.first_error", "FirstErrorModel", "max_iter", None),  # a raw TypeError from the comparison
+    ("accord.models.first_error", "FirstErrorModel", "max_iter", 2.5),  # a TypeError from range() in the fit
+    ("accord.models.first_error", "FirstErrorModel", "num_samples", None),
     ("accord.models.multi_attribute", "MultiAttributeOrdinal", "tol", float("nan")),
     ("accord.models.multi_attribute", "MultiAttributeOrdinal", "interval", 1.5),
     ("accord.models.multi_attribute", "MultiAttributeOrdinal", "nodes", 0),

@@ -201,8 +201,12 @@ class FirstErrorModel(ConstructorSettings):
         if len(self.hazard_prior) != 2:
             raise AccordError(f"hazard_prior must be the two shapes of a Beta prior, got {self.hazard_prior!r}")
         check_positive(self, "prior_strength", "hazard_prior", "tol")
-        if not (self.max_iter >= 1 and self.num_samples >= 0):
-            raise AccordError("need max_iter >= 1 and num_samples >= 0")
+        # tested as the good case, naming the setting: None (or 2.5) was a raw TypeError from the comparison (or
+        # from range() in the fit)
+        for name, least in (("max_iter", 1), ("num_samples", 0)):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < least:
+                raise AccordError(f"{name} must be a whole number >= {least}, not {value!r}")
 
     def _initial_label_prior(self, n_labels: int, error_code: int) -> torch.Tensor:
         flag = torch.tensor(self.prior_flag, dtype=torch.float64)[:, None]
