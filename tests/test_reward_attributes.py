@@ -297,6 +297,30 @@ def test_evaluate_scores_the_combined_reward_on_the_pairs_with_an_overall_label_
             assert both[name] == pytest.approx(value), name
 
 
+def test_evaluate_refuses_a_nan_attribute_reward_naming_the_model_attribute_and_first_pair(bert, tmp_path,
+                                                                                         monkeypatch):
+    """evaluate passed a NaN attribute reward (a diverged model) on as metrics without a word, where score refused
+    it; it is now the same error, naming the model, the attribute and the first pair."""
+    import accord.reward.attributes as attributes_module
+
+    cfg = config(bert, tmp_path, "nan-evaluate", max_steps=1)
+    RewardTrainer(cfg, train_data=attribute_pairs(16, seed=5)).train()
+    pairs = attribute_pairs(3, seed=6)
+    assert "accuracy_correct" in evaluate(cfg.output_dir, pairs)
+    real = attributes_module.predict_sequences
+    nan_at, column = 1, ATTRIBUTES.index("correct")
+
+    def nan_reward(*args, **kwargs):
+        predicted = real(*args, **kwargs)
+        predicted["reward"][nan_at, column] = np.nan
+        return predicted
+
+    monkeypatch.setattr(attributes_module, "predict_sequences", nan_reward)
+    with pytest.raises(AccordError, match=f"^{cfg.output_dir}: reward_correct_chosen: 1 of 3 pairs are NaN "
+                                          f"\\(the first at position {nan_at}\\)"):
+        evaluate(cfg.output_dir, pairs)
+
+
 def ratings_file(tmp_path, change: str | None = None):
     """Per-attribute 0..4 ratings of responses to two prompts (CSV), optionally with one bad row."""
     rng = np.random.default_rng(7)

@@ -636,7 +636,7 @@ def evaluate_attributes(model_dir: str | Path, data: Any, *, batch_size: int = 3
     """``accord evaluate`` of a multi-attribute model: the per-attribute metrics of :func:`attribute_metrics` on the
     attributes ``data`` has, and, when it has an overall label (``p_chosen``) with pairs, the metrics of the
     combined reward against it (``combined_accuracy``, ``combined_nll``, ...)."""
-    from accord.reward.evaluate import load_model, pairwise_metrics
+    from accord.reward.evaluate import load_model, pairwise_metrics, refuse_nan
 
     model, tokenizer = load_model(model_dir, device, progress)
     spec = AttributeSpec.from_dict(model.meta["attributes"])
@@ -646,6 +646,13 @@ def evaluate_attributes(model_dir: str | Path, data: Any, *, batch_size: int = 3
     encoded = encode_attribute_table(encoder, spec, frame)
     rewards = predict_attributes(model, encoded, pad_token_id=tokenizer.pad_token_id, batch_size=batch_size,
                                  progress=progress)
+    # a NaN attribute reward (a diverged model) would come out as NaN or wrong metrics, as score_attributes refuses
+    for key, suffix, rows in (("reward", "", "responses"), ("chosen", "_chosen", "pairs"),
+                              ("rejected", "_rejected", "pairs")):
+        if key not in rewards:  # responses or pairs, not both
+            continue
+        for j, name in enumerate(spec.names):
+            refuse_nan(f"{model_dir}: reward_{name}{suffix}", rewards[key][:, j], rows)
     result = attribute_metrics(spec, rewards, encoded.labels)
     if "p_chosen" in frame.columns and encoded.pairs is not None:
         scored = score_attributes(model_dir, frame[["prompt", "chosen", "rejected"]] if "prompt" in frame.columns

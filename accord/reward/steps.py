@@ -524,6 +524,26 @@ def _saved_encoder(model: Any, tokenizer: Any, max_length: int | None) -> StepEn
                        meta.get("step_target", "steps"))
 
 
+def _step_rows(table: pd.DataFrame, encoded: TokenizedSteps) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per step of every solution of ``table``, in order: its solution's row, its position in the solution, and
+    whether the model read it (False for a step cut off by ``max_length``)."""
+    n_steps = table["n_steps"].to_numpy(dtype=np.int64)
+    rows = np.repeat(np.arange(len(table)), n_steps)
+    step = np.arange(len(rows)) - np.repeat(np.cumsum(n_steps) - n_steps, n_steps)
+    return rows, step, step < encoded.n_steps[rows]
+
+
+def _refuse_nan_read_steps(model_dir: str | Path, table: pd.DataFrame, encoded: TokenizedSteps,
+                           reward: np.ndarray) -> None:
+    """One error naming the model and the first NaN ``reward`` (flat over the steps the model read) by its position
+    among all the table's steps. A step cut off by max_length has no score by design (it is not in ``reward``); a
+    NaN score of a step the model read is the model's (diverged, half-precision overflow)."""
+    _, _, scored = _step_rows(table, encoded)
+    full = np.zeros(len(scored))
+    full[scored] = reward
+    refuse_nan(f"{model_dir}: reward", full, "steps")
+
+
 def evaluate_steps(model_dir: str | Path, data: Any, *, batch_size: int = 32, max_length: int | None = None,
                    device: str | torch.device | None = None, progress: bool = False) -> dict[str, float]:
     """:func:`step_reward_metrics` of a saved process reward model on a step dataset, with the truncation counts."""
@@ -532,6 +552,7 @@ def evaluate_steps(model_dir: str | Path, data: Any, *, batch_size: int = 32, ma
     encoded = _saved_encoder(model, tokenizer, max_length).encode(table)
     pred = predict_steps(model, encoded, pad_token_id=tokenizer.pad_token_id, batch_size=batch_size,
                          device=_device(device), progress=progress, desc="evaluating")
+    _refuse_nan_read_steps(model_dir, table, encoded, pred["reward"])  # else NaN metrics, without a word
     result = step_reward_metrics(pred["logit"], encoded, table)
     result.update({k: float(v) for k, v in encoded.truncation.items()})
     return result
@@ -548,19 +569,12 @@ def score_steps(model_dir: str | Path, data: Any, *, batch_size: int = 32, max_l
     encoded = _saved_encoder(model, tokenizer, max_length).encode(table)
     pred = predict_steps(model, encoded, pad_token_id=tokenizer.pad_token_id, batch_size=batch_size,
                          device=_device(device), progress=progress)
-    n_steps = table["n_steps"].to_numpy(dtype=np.int64)
-    rows = np.repeat(np.arange(len(table)), n_steps)
-    step = np.arange(len(rows)) - np.repeat(np.cumsum(n_steps) - n_steps, n_steps)
-    scored = step < encoded.n_steps[rows]
+    rows, step, scored = _step_rows(table, encoded)
     out = pd.DataFrame({"solution_id": table["solution_id"].to_numpy()[rows], "step": step,
                         "step_text": [s for steps in table["completions"] for s in steps]})
     if "problem_id" in table.columns:
         out.insert(1, "problem_id", table["problem_id"].to_numpy()[rows])
-    # a step cut off by max_length has NaN scores by design (``scored`` marks the others); a NaN score of a step the
-    # model read is the model's (diverged, half-precision overflow) and would be written on as a score
-    reward = np.zeros(len(out))
-    reward[scored] = pred["reward"]
-    refuse_nan(f"{model_dir}: reward", reward, "steps")
+    _refuse_nan_read_steps(model_dir, table, encoded, pred["reward"])  # else written on as a score
     for name, values in (("reward", pred["reward"]), ("p_correct", expit(pred["logit"]))):
         column = np.full(len(out), np.nan)
         column[scored] = values
