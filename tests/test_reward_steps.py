@@ -507,9 +507,11 @@ def test_an_ensemble_of_process_reward_models_is_one_error(workspace, tmp_path, 
     assert len(err.splitlines()) == 1 and "task 'steps'" in err and not out.exists()
 
 
-def test_score_steps_refuses_a_nan_score_of_a_step_it_read_and_keeps_nan_for_a_truncated_one(workspace, monkeypatch):
+def test_scoring_and_evaluating_steps_refuse_a_nan_score_of_a_step_read_not_of_a_truncated_one(workspace,
+                                                                                                 monkeypatch):
     """A step cut off by max_length has NaN scores by design; a NaN score of a step the model read (a diverged
-    model) was written on as a score too. It is now one error naming the model and the first such row."""
+    model) was written on as a score by score_steps and passed on as NaN metrics by evaluate_steps. Each is now one
+    error naming the model and the first such step; cut steps are no error."""
     import accord.reward.steps as steps_module
 
     cfg = config(workspace, "nan-scores", max_steps=1)
@@ -520,6 +522,7 @@ def test_score_steps_refuses_a_nan_score_of_a_step_it_read_and_keeps_nan_for_a_t
     truncated = score(cfg.output_dir, frame, max_length=24)
     read = np.flatnonzero(truncated["reward"].notna().to_numpy())
     assert 2 < len(read) < n_steps  # cut steps: NaN, and no error
+    assert evaluate(cfg.output_dir, frame, max_length=24)["n_steps"] == len(read)
     real = steps_module.predict_steps
     nan_at = 2  # of the steps the model reads
 
@@ -530,35 +533,8 @@ def test_score_steps_refuses_a_nan_score_of_a_step_it_read_and_keeps_nan_for_a_t
         return pred
 
     monkeypatch.setattr(steps_module, "predict_steps", nan_step)
-    for max_length, row in ((None, nan_at), (24, read[nan_at])):
-        with pytest.raises(AccordError, match=f"^{cfg.output_dir}: reward: 1 of {n_steps} steps are NaN \\(the "
-                                              f"first at position {row}\\)"):
-            score(cfg.output_dir, frame, max_length=max_length)
-
-
-def test_evaluate_steps_refuses_a_nan_score_of_a_step_it_read_and_not_a_truncated_one(workspace, monkeypatch):
-    """evaluate_steps passed a NaN step score (a diverged model) on as NaN metrics without a word, where score_steps
-    refused it. It is now the same error; steps cut off by max_length (no score by design) are no error."""
-    import accord.reward.steps as steps_module
-
-    cfg = config(workspace, "nan-evaluate", max_steps=1)
-    train(cfg)
-    frame = toy_steps(6, seed=7)
-    n_steps = int(frame["n_steps"].sum())
-    read = np.flatnonzero(score(cfg.output_dir, frame, max_length=24)["reward"].notna().to_numpy())
-    assert 2 < len(read) < n_steps
-    assert evaluate(cfg.output_dir, frame, max_length=24)["n_steps"] == len(read)  # cut steps: no error
-    real = steps_module.predict_steps
-    nan_at = 2  # of the steps the model reads
-
-    def nan_step(*args, **kwargs):
-        pred = real(*args, **kwargs)
-        pred["reward"][nan_at] = np.nan
-        pred["logit"][nan_at] = np.nan
-        return pred
-
-    monkeypatch.setattr(steps_module, "predict_steps", nan_step)
-    for max_length, row in ((None, nan_at), (24, read[nan_at])):
-        with pytest.raises(AccordError, match=f"^{cfg.output_dir}: reward: 1 of {n_steps} steps are NaN \\(the "
-                                              f"first at position {row}\\)"):
-            evaluate(cfg.output_dir, frame, max_length=max_length)
+    for function in (score, evaluate):
+        for max_length, row in ((None, nan_at), (24, read[nan_at])):
+            with pytest.raises(AccordError, match=f"^{cfg.output_dir}: reward: 1 of {n_steps} steps are NaN \\(the "
+                                                  f"first at position {row}\\)"):
+                function(cfg.output_dir, frame, max_length=max_length)
