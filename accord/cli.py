@@ -856,13 +856,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
     if not (math.isfinite(args.reward_learning_rate) and args.reward_learning_rate > 0):
         raise AccordError(f"--reward-learning-rate: must be a positive number, got {args.reward_learning_rate:g}")
     if args.output_dir:
-        from accord.datasets.io import file_in_the_way
+        from accord.datasets.io import check_output_folder
 
-        if Path(args.output_dir).exists() and not Path(args.output_dir).is_dir():
-            raise AccordError(f"--output-dir {args.output_dir}: is a file; the demo writes a folder")
-        if file_in_the_way(args.output_dir) is not None:  # found at the first write, after the rater fits
-            raise AccordError(f"--output-dir {args.output_dir}: cannot be made: {file_in_the_way(args.output_dir)} is "
-                              "a file, not a folder")
+        check_output_folder(args.output_dir, "--output-dir", "the demo's output")  # before the rater fits
         return _demo(args, Path(args.output_dir), kept=True)
     scratch = Path(tempfile.mkdtemp(prefix="accord-demo-"))
     try:
@@ -1027,14 +1023,10 @@ def cmd_report(args: argparse.Namespace) -> int:
     from accord.aggregate.report import write_report
     from accord.datasets import table_info
 
-    from accord.datasets.io import file_in_the_way
+    from accord.datasets.io import check_output_folder
 
     output_dir = Path(args.output_dir)
-    if output_dir.exists() and not output_dir.is_dir():
-        raise AccordError(f"--output-dir {output_dir}: is a file; the report is a folder")
-    if file_in_the_way(output_dir) is not None:  # found when the report was written, after every fit
-        raise AccordError(f"--output-dir {output_dir}: cannot be made: {file_in_the_way(output_dir)} is a file, not a "
-                          "folder")
+    check_output_folder(output_dir, "--output-dir", "the report")  # before every fit
     for flag, value in (("--input", args.input), ("--gold", args.gold)):
         if value and output_dir.is_dir() and output_dir.resolve() in Path(value).resolve().parents:
             raise AccordError(f"--output-dir {output_dir}: holds the {flag} file {value}, and the report replaces "

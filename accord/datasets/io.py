@@ -79,6 +79,18 @@ def check_output_path(path: str | os.PathLike) -> None:
         raise ValidationError(f"cannot write it: {blocking} is a file, not a folder", source=str(target))
 
 
+def check_output_folder(path: str | os.PathLike, name: str, what: str) -> None:
+    """Refuse an output folder that cannot be made, before any work: ``path`` is a file, or a file stands where a
+    folder above it should be (mkdir's NotADirectoryError came at the first write, after the fits or the training).
+    ``name`` is the flag or setting, ``what`` what the folder holds (in the message)."""
+    target = Path(path)
+    if target.exists() and not target.is_dir():
+        raise AccordError(f"{name} {path}: is a file; {what} is a folder")
+    blocking = file_in_the_way(target)
+    if blocking is not None:
+        raise AccordError(f"{name} {path}: cannot be made: {blocking} is a file, not a folder")
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; on success it replaces ``path`` atomically, on error it is removed.

@@ -144,7 +144,7 @@ def check_device(value: Any, name: str = "device") -> None:
         raise AccordError(f"{name} {value!r}: this machine has {torch.cuda.device_count()} CUDA device(s) that torch "
                           "can use; use 'cpu' (or another device)")
     if device.type == "mps" and not torch.backends.mps.is_available():
-        raise AccordError(f"{name} {value!r}: torch has no MPS device here; use 'cpu'")
+        raise AccordError(f"{name} {value!r}: torch has no MPS device on this machine; use 'cpu'")
 
 
 def seed_everything(seed: int) -> None:

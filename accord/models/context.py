@@ -308,7 +308,7 @@ class ContextDesign:
             if differs.any():
                 at = int(np.flatnonzero(differs)[0])
                 raise ValidationError(f"pair {rows['pair_id'].iloc[at]!r} had {old[at]!r} when fitting and has "
-                                      f"{new[at]!r} here: a fitted pair keeps its topic and covariates",
+                                      f"{new[at]!r} in this table: a fitted pair keeps its topic and covariates",
                                       column=column, row=rows.index[at])
 
     def unseen_topics(self, items: pd.DataFrame) -> pd.Index:
@@ -394,8 +394,9 @@ def check_item_columns(table: pd.DataFrame, columns: Sequence[str], numeric: Col
             row = int(off[0])
             levels = _as_level(table[column])
             raise ValidationError(
-                f"pair {table['pair_id'].iloc[row]!r} has {levels.iloc[row]!r} here but {levels.iloc[first[row]]!r} in "
-                f"row {table.index[first[row]]}: a topic or item covariate takes one value per pair", column=column,
+                f"pair {table['pair_id'].iloc[row]!r} has {levels.iloc[row]!r} in this row but "
+                f"{levels.iloc[first[row]]!r} in row {table.index[first[row]]}: a topic or item covariate takes one value "
+                "per pair", column=column,
                 row=table.index[row])
 
 

@@ -40,7 +40,7 @@ import numpy as np
 import torch
 
 from accord.datasets.errors import AccordError
-from accord.datasets.io import atomic_path, file_in_the_way
+from accord.datasets.io import atomic_path, check_output_folder
 from accord.reward.config import RewardConfig
 from accord.reward.data import ensure_pad_token, length_grouped_batches
 from accord.reward.model import (
@@ -138,11 +138,7 @@ class RewardTrainer:
         if config.eval_steps and eval_data is None and not config.eval_path:
             raise AccordError("config: 'eval_steps' evaluates on eval_path, which is unset (give eval_path, or leave "
                               "eval_steps unset)")
-        if Path(config.output_dir).exists() and not Path(config.output_dir).is_dir():
-            raise AccordError(f"output_dir {config.output_dir}: is a file; name a folder (new or earlier output)")
-        blocking = file_in_the_way(config.output_dir)  # mkdir's NotADirectoryError at the first save, otherwise
-        if blocking is not None:
-            raise AccordError(f"output_dir {config.output_dir}: cannot be made: {blocking} is a file, not a folder")
+        check_output_folder(config.output_dir, "output_dir", "the reward model (new or an earlier output)")
         self.config = config
         self.task = task if task is not None else get_task(config.task)(config)
         self.callbacks = list(callbacks)
