@@ -435,3 +435,40 @@ def test_the_margin_loss_reads_each_pair_s_margin_from_the_data(workspace):
                                 train_data=frame.assign(margin=margin))
         losses.append(trainer.train().train_loss)
     assert losses[1] > losses[0] + 0.5
+
+
+def test_resume_between_logging_steps_logs_what_an_uninterrupted_run_logs(workspace):
+    """Was: a checkpoint kept nothing of the logging window it was written in, so a run resumed between two log
+    lines logged the mean of the steps after the checkpoint only (and gave callbacks a NaN loss until then). Now
+    every log line and callback state of the resumed run equals the uninterrupted run's."""
+    frame = synthetic_pairs(40, seed=11)
+    common = dict(batch_size=4, gradient_accumulation_steps=2, max_steps=6, save_steps=3, logging_steps=2)
+
+    class Stop(Exception):
+        pass
+
+    def stop_at_checkpoint(trainer, state):
+        if state["step"] == 3:  # after step 3's checkpoint, mid logging window
+            raise Stop
+
+    def record(seen):
+        return lambda trainer, state: seen.append((state["step"], state["loss"]))
+
+    straight_seen, resumed_seen = [], []
+    RewardTrainer(config(workspace, "window-straight", **common), train_data=frame,
+                  callbacks=[record(straight_seen)]).train()
+    with pytest.raises(Stop):
+        RewardTrainer(config(workspace, "window-resumed", **common), train_data=frame,
+                      callbacks=[stop_at_checkpoint]).train()
+    RewardTrainer(config(workspace, "window-resumed", resume_from="latest", **common), train_data=frame,
+                  callbacks=[record(resumed_seen)]).train()
+
+    def logged(name):
+        lines = (workspace["root"] / name / "metrics.jsonl").read_text().splitlines()
+        return [{k: v for k, v in json.loads(line).items() if k in ("step", "loss", "accuracy", "lr", "grad_norm")}
+                for line in lines]
+
+    assert logged("window-resumed") == logged("window-straight")
+    assert resumed_seen == straight_seen[3:]
+    a, b = final_weights(workspace["root"] / "window-straight"), final_weights(workspace["root"] / "window-resumed")
+    assert all(torch.equal(a[key], b[key]) for key in a)

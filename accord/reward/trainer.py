@@ -54,6 +54,7 @@ from accord.reward.task import RewardTask, get_task
 
 CHECKPOINTS = "checkpoints"
 STATE_FILE = "trainer_state.json"
+WINDOW_FILE = "log_window_{rank}.json"  # a process's sums since the last log line, in a checkpoint
 METRICS_FILE = "metrics.jsonl"
 CONFIG_FILE = "reward_config.json"
 
@@ -163,6 +164,11 @@ class RewardTrainer:
         self._set_up_optimisation(model)
         self.global_step = 0
         self.resumed_from: str | None = None
+        # what a checkpoint saved of the logging window it was written in (and the last logged loss): a resumed
+        # run's next log line then covers the same steps as an uninterrupted run's
+        self._window: _Window | None = None
+        self._resumed_window: dict[str, Any] | None = None
+        self._last_loss = float("nan")
 
     # ------------------------------------------------------------------------------------------------------------------
     # set-up
@@ -300,9 +306,9 @@ class RewardTrainer:
         device, world = acc.device, acc.num_processes
         # the window's sums stay on the device: the host reads them (a GPU sync) only on logging steps, so the next
         # step's batch is built while the GPU still works on this one
-        window = _Window(device)
+        window = self._window = _Window(device, self._resumed_window)
         run_examples = run_tokens = 0
-        last_loss = float("nan")
+        last_loss = self._last_loss
         if device.type == "cuda":
             torch.cuda.reset_peak_memory_stats(device)
         bar = tqdm(total=self.total_steps, initial=self.global_step, desc="training", unit="step",
@@ -342,10 +348,10 @@ class RewardTrainer:
                 record = {"step": self.global_step, "epoch": round(self.global_step / self.steps_per_epoch, 4),
                           **means, "lr": lr, "grad_norm": None if grad_norm is None else float(grad_norm),
                           f"{task.unit}_per_s": window.examples / elapsed, "tokens_per_s": tokens / elapsed}
-                last_loss = record.get("loss", float("nan"))
+                last_loss = self._last_loss = record.get("loss", float("nan"))
                 self._log(record)
                 bar.set_postfix({k: f"{v:.4f}" for k, v in means.items()})
-                window = _Window(device)
+                window = self._window = _Window(device)
             if cfg.eval_steps and self.eval_data is not None and self.global_step % cfg.eval_steps == 0 \
                     and self.global_step < self.total_steps:
                 self._log({"step": self.global_step, **{f"eval_{k}": v for k, v in self.evaluate().items()}})
@@ -443,9 +449,13 @@ class RewardTrainer:
             partial.mkdir(parents=True)
         acc.wait_for_everyone()
         acc.save_state(str(partial))
+        if self._window is not None:  # every process its own sums, as accelerate's RNG states
+            (partial / WINDOW_FILE.format(rank=acc.process_index)).write_text(json.dumps(self._window.state()))
+        acc.wait_for_everyone()
         if acc.is_main_process:
             state = {"global_step": self.global_step, "steps_per_epoch": self.steps_per_epoch,
-                     "total_steps": self.total_steps, "world_size": acc.num_processes, "seed": self.config.seed}
+                     "total_steps": self.total_steps, "world_size": acc.num_processes, "seed": self.config.seed,
+                     "last_loss": self._last_loss}
             (partial / STATE_FILE).write_text(json.dumps(state, indent=2))
             _fsync_tree(partial)
             shutil.rmtree(final, ignore_errors=True)
@@ -486,6 +496,9 @@ class RewardTrainer:
                               "data, batch size and processes)")
         self.accelerator.load_state(str(path))
         self.global_step = int(state["global_step"])
+        self._last_loss = float(state.get("last_loss", float("nan")))  # checkpoints of older versions lack both
+        window = path / WINDOW_FILE.format(rank=self.accelerator.process_index)
+        self._resumed_window = json.loads(window.read_text()) if window.exists() else None
         self.resumed_from = str(path)
 
     def _log(self, record: dict[str, Any]) -> None:
@@ -511,13 +524,23 @@ class RewardTrainer:
 class _Window:
     """Sums since the last log line: the task's sums (on the device), examples and tokens (on the host)."""
 
-    def __init__(self, device: torch.device):
+    def __init__(self, device: torch.device, state: dict[str, Any] | None = None):
         self.device = device
         self.names: list[str] = []
         self.sums: torch.Tensor | None = None
         self.examples = 0
         self.tokens = 0
         self.started = time.perf_counter()
+        if state:  # a window a checkpoint saved (:meth:`state`): the float32 sums come back exactly
+            self.names = list(state["names"])
+            if self.names:
+                self.sums = torch.tensor(state["sums"], dtype=torch.float32, device=device)
+            self.examples, self.tokens = int(state["examples"]), int(state["tokens"])
+
+    def state(self) -> dict[str, Any]:
+        """The sums, examples and tokens so far (for a checkpoint; the clock is not saved)."""
+        sums = [] if self.sums is None else self.sums.tolist()
+        return {"names": self.names, "sums": sums, "examples": self.examples, "tokens": self.tokens}
 
     def add(self, sums: dict[str, torch.Tensor], tokens: int) -> None:
         if self.sums is None:
