@@ -538,3 +538,28 @@ def test_scoring_and_evaluating_steps_refuse_a_nan_score_of_a_step_read_not_of_a
             with pytest.raises(AccordError, match=f"^{cfg.output_dir}: reward: 1 of {n_steps} steps are NaN \\(the "
                                                   f"first at position {row}\\)"):
                 function(cfg.output_dir, frame, max_length=max_length)
+
+
+def test_the_trainer_s_evaluation_refuses_a_nan_step_score_as_accord_evaluate_does(workspace, monkeypatch):
+    """Was: the in-trainer evaluation of the steps task passed a NaN step score on as NaN or wrong metrics, while
+    accord evaluate (evaluate_steps) refused it. Now it is the same error, naming the first such step by its position
+    among all the evaluation data's steps."""
+    import accord.reward.steps as steps_module
+
+    frame = toy_steps(6, seed=7)
+    trainer = RewardTrainer(config(workspace, "nan-eval", max_steps=1), eval_data=frame)
+    real = steps_module.predict_steps
+    nan_at = 2
+
+    def nan_step(*args, **kwargs):
+        pred = real(*args, **kwargs)
+        pred["reward"][nan_at] = np.nan
+        pred["logit"][nan_at] = np.nan
+        return pred
+
+    assert np.isfinite(trainer.evaluate()["step_nll"])
+    monkeypatch.setattr(steps_module, "predict_steps", nan_step)
+    n_steps = int(frame["n_steps"].sum())
+    with pytest.raises(AccordError, match=f"^evaluation data: reward: 1 of {n_steps} steps are NaN \\(the first at "
+                                          f"position {nan_at}\\)"):
+        trainer.evaluate()

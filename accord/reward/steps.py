@@ -501,6 +501,8 @@ class StepTask(RewardTask):
         pred = predict_steps(model, data, pad_token_id=self.pad_token_id, batch_size=batch_size,
                              packing=self.collator.base.packing, device=device, progress=progress,
                              desc="evaluating")
+        # as accord evaluate (evaluate_steps) refuses it: a NaN score would pass on as NaN or wrong metrics
+        _refuse_nan_read_steps("evaluation data", table, data, pred["reward"])
         return {**step_reward_metrics(pred["logit"], data, table), "truncated_steps": float(data.truncated_steps)}
 
     def reward_stats(self, model: Any, data: TokenizedSteps, indices: np.ndarray, *, device: torch.device,
@@ -533,15 +535,15 @@ def _step_rows(table: pd.DataFrame, encoded: TokenizedSteps) -> tuple[np.ndarray
     return rows, step, step < encoded.n_steps[rows]
 
 
-def _refuse_nan_read_steps(model_dir: str | Path, table: pd.DataFrame, encoded: TokenizedSteps,
+def _refuse_nan_read_steps(name: str | Path, table: pd.DataFrame, encoded: TokenizedSteps,
                            reward: np.ndarray) -> None:
-    """One error naming the model and the first NaN ``reward`` (flat over the steps the model read) by its position
-    among all the table's steps. A step cut off by max_length has no score by design (it is not in ``reward``); a
+    """One error naming ``name`` (the model, or the data being evaluated) and the first NaN ``reward`` (flat over the
+    steps the model read) by its position among all the table's steps. A step cut off by max_length has no score by design (it is not in ``reward``); a
     NaN score of a step the model read is the model's (diverged, half-precision overflow)."""
     _, _, scored = _step_rows(table, encoded)
     full = np.zeros(len(scored))
     full[scored] = reward
-    refuse_nan(f"{model_dir}: reward", full, "steps")
+    refuse_nan(f"{name}: reward", full, "steps")
 
 
 def evaluate_steps(model_dir: str | Path, data: Any, *, batch_size: int = 32, max_length: int | None = None,
