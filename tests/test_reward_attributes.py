@@ -412,3 +412,29 @@ def test_score_refuses_a_nan_attribute_reward_naming_the_model_attribute_and_fir
     with pytest.raises(AccordError, match=f"^{cfg.output_dir}: reward_correct{suffix}: 1 of 3 {shape} are NaN "
                                           f"\\(the first at position {nan_at}\\)"):
         score(cfg.output_dir, data)
+
+
+def test_the_trainer_refuses_a_nan_attribute_reward_in_evaluation_and_statistics(bert, tmp_path, monkeypatch):
+    """Was: the in-trainer evaluation passed a NaN attribute reward (a diverged model) on as wrong metrics (NaN > 0
+    read as "rejected is better") and reward_stats.json got a NaN mean, while accord evaluate refused it. Now both
+    are one error naming the attribute and the first pair."""
+    import accord.reward.attributes as attributes_module
+
+    frame = attribute_pairs(12, seed=9)
+    cfg = config(bert, tmp_path, "nan-attributes", max_steps=1)
+    trainer = RewardTrainer(cfg, train_data=frame, eval_data=frame)
+    real = attributes_module.predict_sequences
+    at = 3
+
+    def nan_reward(*args, **kwargs):
+        pred = real(*args, **kwargs)
+        pred["reward"][at, 1] = np.nan
+        return pred
+
+    monkeypatch.setattr(attributes_module, "predict_sequences", nan_reward)
+    with pytest.raises(AccordError, match=f"^evaluation data: reward_correct_chosen: 1 of 12 pairs are NaN \\(the "
+                                          f"first at position {at}\\)"):
+        trainer.evaluate()
+    with pytest.raises(AccordError, match="reward_stats.json.*NaN"):
+        trainer.save_model(tmp_path / "saved")
+    assert not (tmp_path / "saved" / "reward_stats.json").exists()

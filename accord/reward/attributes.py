@@ -406,25 +406,22 @@ class AttributesTask(RewardTask):
         preference accuracies."""
         rewards = predict_attributes(model, data, pad_token_id=self.pad_token_id, batch_size=batch_size,
                                      packing=self.collator.packing, progress=progress)
+        refuse_nan_rewards("evaluation data", self.spec, rewards)  # as accord evaluate (evaluate_attributes) does
         return attribute_metrics(self.spec, rewards, data.labels)
 
     def reward_stats(self, model: Any, data: AttributeData, indices: np.ndarray, *, device: torch.device,
                      batch_size: int, progress: bool) -> dict[str, Any]:
-        """Mean and sd of every attribute's rewards (``attributes``) and of the default combined reward."""
+        """Mean and sd of every attribute's rewards (``attributes``) and of the default combined reward (a NaN
+        reward is an error: its NaN mean would make every normalised reward of the saved model NaN)."""
+        from accord.reward.evaluate import reward_stats
+
         rewards = predict_attributes(model, data, pad_token_id=self.pad_token_id, batch_size=batch_size,
                                      packing=self.collator.packing, indices=indices, progress=progress)
         every = np.concatenate([rewards["chosen"], rewards["rejected"]]) if "chosen" in rewards else rewards["reward"]
         weights = self.spec.default_weights()
         combined = every @ np.array([weights.get(name, 0.0) for name in self.spec.names])
-        return {**_stats(combined), "attributes": {name: _stats(every[:, j]) for j, name in
-                                                   enumerate(self.spec.names)}}
-
-
-def _stats(values: np.ndarray) -> dict[str, float]:
-    values = np.asarray(values, dtype=float)
-    sd = float(values.std()) if len(values) > 1 else 1.0
-    return {"mean": float(values.mean()), "sd": max(sd, 1e-6) if math.isfinite(sd) else 1.0,
-            "n": float(len(values))}
+        return {**reward_stats(combined), "attributes": {name: reward_stats(every[:, j]) for j, name in
+                                                         enumerate(self.spec.names)}}
 
 
 # ----------------------------------------------------------------------------------------------------------------------
@@ -490,6 +487,19 @@ def predict_attributes(model: Any, data: AttributeData, *, pad_token_id: int, ba
     rejected = predict_sequences(model, data.pairs.rejected, **settings)
     return {"chosen": chosen["reward"], "rejected": rejected["reward"], "var_chosen": chosen["variance"],
             "var_rejected": rejected["variance"]}
+
+
+def refuse_nan_rewards(name: str | Path, spec: AttributeSpec, rewards: dict[str, np.ndarray]) -> None:
+    """One error naming ``name`` (the model, or the data being evaluated), the attribute and the first response or
+    pair whose reward of it is NaN (a diverged model), which would come out as NaN or wrong metrics."""
+    from accord.reward.evaluate import refuse_nan
+
+    for key, suffix, rows in (("reward", "", "responses"), ("chosen", "_chosen", "pairs"),
+                              ("rejected", "_rejected", "pairs")):
+        if key not in rewards:  # responses or pairs, not both
+            continue
+        for j, attribute in enumerate(spec.names):
+            refuse_nan(f"{name}: reward_{attribute}{suffix}", rewards[key][:, j], rows)
 
 
 def pair_attribute_logits(spec: AttributeSpec, rewards: dict[str, np.ndarray]) -> np.ndarray:
@@ -636,7 +646,7 @@ def evaluate_attributes(model_dir: str | Path, data: Any, *, batch_size: int = 3
     """``accord evaluate`` of a multi-attribute model: the per-attribute metrics of :func:`attribute_metrics` on the
     attributes ``data`` has, and, when it has an overall label (``p_chosen``) with pairs, the metrics of the
     combined reward against it (``combined_accuracy``, ``combined_nll``, ...)."""
-    from accord.reward.evaluate import load_model, pairwise_metrics, refuse_nan
+    from accord.reward.evaluate import load_model, pairwise_metrics
 
     model, tokenizer = load_model(model_dir, device, progress)
     spec = AttributeSpec.from_dict(model.meta["attributes"])
@@ -646,13 +656,7 @@ def evaluate_attributes(model_dir: str | Path, data: Any, *, batch_size: int = 3
     encoded = encode_attribute_table(encoder, spec, frame)
     rewards = predict_attributes(model, encoded, pad_token_id=tokenizer.pad_token_id, batch_size=batch_size,
                                  progress=progress)
-    # a NaN attribute reward (a diverged model) would come out as NaN or wrong metrics, as score_attributes refuses
-    for key, suffix, rows in (("reward", "", "responses"), ("chosen", "_chosen", "pairs"),
-                              ("rejected", "_rejected", "pairs")):
-        if key not in rewards:  # responses or pairs, not both
-            continue
-        for j, name in enumerate(spec.names):
-            refuse_nan(f"{model_dir}: reward_{name}{suffix}", rewards[key][:, j], rows)
+    refuse_nan_rewards(model_dir, spec, rewards)  # as score_attributes refuses a NaN attribute reward
     result = attribute_metrics(spec, rewards, encoded.labels)
     if "p_chosen" in frame.columns and encoded.pairs is not None:
         scored = score_attributes(model_dir, frame[["prompt", "chosen", "rejected"]] if "prompt" in frame.columns
