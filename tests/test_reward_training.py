@@ -472,3 +472,33 @@ def test_resume_between_logging_steps_logs_what_an_uninterrupted_run_logs(worksp
     assert resumed_seen == straight_seen[3:]
     a, b = final_weights(workspace["root"] / "window-straight"), final_weights(workspace["root"] / "window-resumed")
     assert all(torch.equal(a[key], b[key]) for key in a)
+
+
+@pytest.mark.parametrize("change", ["seed", "data"])
+def test_resume_with_another_seed_or_training_data_is_refused_naming_it(workspace, change):
+    """Was: a checkpoint resumed with another seed, or other training data of as many steps per epoch, skipped the
+    batches done and went on through batches of another order, without a word. Now it is one error naming the
+    checkpoint and what differs."""
+    frame = synthetic_pairs(40, seed=12)
+    common = dict(batch_size=8, max_steps=4, save_steps=2)
+
+    class Stop(Exception):
+        pass
+
+    def stop(trainer, state):
+        if state["step"] == 2:
+            raise Stop
+
+    with pytest.raises(Stop):
+        RewardTrainer(config(workspace, f"resume-{change}", **common), train_data=frame, callbacks=[stop]).train()
+    checkpoint = workspace["root"] / f"resume-{change}" / "checkpoints" / "step-0000002"
+    if change == "seed":
+        trainer = RewardTrainer(config(workspace, f"resume-{change}", resume_from="latest", seed=1, **common),
+                                train_data=frame)
+        message = "saved with seed 0; this run has seed 1"
+    else:  # one pair more: still 5 batches of 8, as many steps per epoch
+        trainer = RewardTrainer(config(workspace, f"resume-{change}", resume_from="latest", **common),
+                                train_data=synthetic_pairs(39, seed=12))
+        message = "saved from 40 training pairs; this run has 39"
+    with pytest.raises(AccordError, match=f"^folder {checkpoint}: {message}"):
+        trainer.train()

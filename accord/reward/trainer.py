@@ -455,7 +455,7 @@ class RewardTrainer:
         if acc.is_main_process:
             state = {"global_step": self.global_step, "steps_per_epoch": self.steps_per_epoch,
                      "total_steps": self.total_steps, "world_size": acc.num_processes, "seed": self.config.seed,
-                     "last_loss": self._last_loss}
+                     "n_examples": len(self.train_data), "last_loss": self._last_loss}
             (partial / STATE_FILE).write_text(json.dumps(state, indent=2))
             _fsync_tree(partial)
             shutil.rmtree(final, ignore_errors=True)
@@ -494,6 +494,15 @@ class RewardTrainer:
                               f"{state['steps_per_epoch']} steps per epoch; this run has "
                               f"{self.accelerator.num_processes} and {self.steps_per_epoch} (resume needs the same "
                               "data, batch size and processes)")
+        # the epoch's batch order is a function of the seed and the number of examples: with another of either, the
+        # run would skip the batches done and go on through batches of another order (older checkpoints lack both)
+        unit = self.task.unit
+        if "seed" in state and state["seed"] != self.config.seed:
+            raise AccordError(f"folder {path}: saved with seed {state['seed']}; this run has seed {self.config.seed} "
+                              "(resume needs the same seed: it sets the batch order)")
+        if "n_examples" in state and state["n_examples"] != len(self.train_data):
+            raise AccordError(f"folder {path}: saved from {state['n_examples']} training {unit}; this run has "
+                              f"{len(self.train_data)} (resume needs the same training data: it sets the batch order)")
         self.accelerator.load_state(str(path))
         self.global_step = int(state["global_step"])
         self._last_loss = float(state.get("last_loss", float("nan")))  # checkpoints of older versions lack both
