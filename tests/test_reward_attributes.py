@@ -438,3 +438,25 @@ def test_the_trainer_refuses_a_nan_attribute_reward_in_evaluation_and_statistics
     with pytest.raises(AccordError, match="reward_stats.json.*NaN"):
         trainer.save_model(tmp_path / "saved")
     assert not (tmp_path / "saved" / "reward_stats.json").exists()
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.integers(-2, 2), st.integers(-2, 2), st.sampled_from([0.1, 0.9, np.nan])),
+                min_size=1, max_size=12))
+def test_a_preference_attribute_s_accuracy_does_not_depend_on_which_side_is_shown_as_chosen(rows):
+    """Was: a pair scored exactly even (two identical responses, d = 0) counted as 'rejected is better', right for a
+    label below 1/2 and wrong above it, so swapping the sides (and the label to 1 - p) changed the accuracy, and an
+    untrained constant model scored the share of labels below 1/2. Now it counts half, as pairwise_metrics does."""
+    from accord.reward.attributes import AttributeSpec, attribute_metrics
+
+    spec = AttributeSpec("pairs", ["helpful"], ["preference"], [(0.0, 1.0)], [0.0])
+    chosen, rejected, label = (np.array(column, dtype=float)[:, None] for column in zip(*rows))
+    none = np.full_like(chosen, np.nan)
+
+    def accuracy(c, r, y):
+        return attribute_metrics(spec, {"chosen": c, "rejected": r, "var_chosen": none, "var_rejected": none},
+                                 y).get("accuracy_helpful")
+
+    assert accuracy(chosen, rejected, label) == accuracy(rejected, chosen, 1.0 - label)
+    if np.isfinite(label).any():
+        assert accuracy(chosen, chosen, label) == 0.5

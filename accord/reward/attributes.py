@@ -524,7 +524,10 @@ def attribute_metrics(spec: AttributeSpec, rewards: dict[str, np.ndarray], label
             if not keep.any():
                 continue
             truth, guess = y[keep] > 0.5, logits[keep, j] > 0
-            out[f"accuracy_{name}"] = float((truth == guess).mean())
+            # a pair scored exactly even (two identical responses) is half right, as pairwise_metrics counts it,
+            # not right whenever the label favours the rejected side
+            even = logits[keep, j] == 0
+            out[f"accuracy_{name}"] = float(np.where(even, 0.5, truth == guess).mean())
             out[f"n_{name}"] = float(keep.sum())
             if kind == PROPERTY:
                 out[f"f1_{name}"] = f1_score(truth, guess)
