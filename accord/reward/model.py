@@ -258,6 +258,9 @@ class RewardModel(nn.Module):
 
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
+        # reward_model.json marks a complete model: it goes first and comes back last, so that a save that dies
+        # half-way over an earlier model leaves no folder that loads as a mix of the two
+        (directory / META_FILE).unlink(missing_ok=True)
         if state_dict is not None:
             self.load_state_dict(state_dict)
         backbone = self.backbone
@@ -269,6 +272,11 @@ class RewardModel(nn.Module):
             tokenizer.save_pretrained(directory)
         with atomic_path(directory / HEAD_FILE) as tmp:
             save_file({k: v.detach().cpu().contiguous() for k, v in self.head.state_dict().items()}, str(tmp))
+        if stats is not None:
+            with atomic_path(directory / STATS_FILE) as tmp:
+                tmp.write_text(json.dumps(stats, indent=2))
+        else:  # an earlier model's statistics would normalise this model's rewards
+            (directory / STATS_FILE).unlink(missing_ok=True)
         meta = dict(self.meta)
         meta.update(extra_meta or {})
         meta.update(pooling=self.pooling, is_decoder=self.is_decoder, uncertainty_head=self.uncertainty_head,
@@ -277,9 +285,6 @@ class RewardModel(nn.Module):
             meta["ensemble_heads"] = self.ensemble_heads
         with atomic_path(directory / META_FILE) as tmp:
             tmp.write_text(json.dumps(meta, indent=2, default=str))
-        if stats is not None:
-            with atomic_path(directory / STATS_FILE) as tmp:
-                tmp.write_text(json.dumps(stats, indent=2))
         return directory
 
     @staticmethod
