@@ -563,3 +563,20 @@ def test_the_trainer_s_evaluation_refuses_a_nan_step_score_as_accord_evaluate_do
     with pytest.raises(AccordError, match=f"^evaluation data: reward: 1 of {n_steps} steps are NaN \\(the first at "
                                           f"position {nan_at}\\)"):
         trainer.evaluate()
+
+
+@pytest.mark.parametrize("target", ["steps", "outcome"])
+def test_training_steps_whose_weights_are_all_zero_are_refused_before_loading(workspace, tmp_path, target):
+    """Was: the weighted loss was 0 at every step (its weights normalised by a mean of 0), so the steps task trained
+    a model that never moved, without a word, where the pairwise task refuses such data. Now it is one error naming
+    the file and the column, before a model is loaded; a loss that ignores weights still trains."""
+    frame = toy_steps(8, seed=4)
+    frame["label_weights"] = frame["label_weights"].map(lambda w: [0.0] * len(w))
+    frame["outcome_weight"] = 0.0
+    path = write_cleaned_steps(frame, tmp_path / "zero.parquet")
+    column = "outcome_weight" if target == "outcome" else "label_weights"
+    absent = str(tmp_path / "no-model")
+    with pytest.raises(AccordError, match=f"zero.parquet, column '{column}': every training .* has weight 0"):
+        RewardTrainer(config(workspace, f"zero-{target}", model=absent, train_path=str(path), step_target=target))
+    RewardTrainer(config(workspace, f"zero-{target}-unweighted", train_path=str(path), step_target=target,
+                         loss="soft_bce"))

@@ -443,6 +443,22 @@ class StepTask(RewardTask):
     def read(self, source: Any) -> Any:
         return source if isinstance(source, TokenizedSteps) else load_steps(source)
 
+    def check_training(self, table: Any, source: str | None = None) -> None:
+        # as the pairwise task: weights are normalised to mean 1 over a step, and a step whose labelled steps all
+        # weigh 0 makes no update, so training data whose weights are all 0 would train a model that never moves
+        if "weight" not in self.loss.inputs or isinstance(table, TokenizedSteps):
+            return
+        outcome = self.config.step_target == "outcome"
+        column = "outcome_weight" if outcome else "label_weights"
+        weight = (table[column].to_numpy(dtype=float) if outcome
+                  else np.concatenate([np.asarray(v, dtype=float) for v in table[column]]))
+        if not (weight > 0).any():
+            what = "solution" if outcome else "step"
+            raise ValidationError(
+                f"every training {what} has weight 0, so the loss '{self.loss.name}' (weighted by it) learns "
+                "nothing: give labels that are not all maximally uncertain, or train with a loss that ignores "
+                "weights (loss='soft_bce', --loss soft_bce)", source=source, column=column)
+
     def bind(self, tokenizer: Any, model: Any) -> dict[str, Any]:
         cfg = self.config
         if cfg.share_prompt:
