@@ -460,3 +460,18 @@ def test_a_preference_attribute_s_accuracy_does_not_depend_on_which_side_is_show
     assert accuracy(chosen, rejected, label) == accuracy(rejected, chosen, 1.0 - label)
     if np.isfinite(label).any():
         assert accuracy(chosen, chosen, label) == 0.5
+
+
+@pytest.mark.parametrize("attribute", ["correct", "slack"])
+def test_an_attribute_whose_training_weights_are_all_zero_is_refused_naming_its_column(bert, tmp_path, attribute):
+    """Was: an attribute rated only with weight 0 got weights normalised by a mean of 0, so its head never moved,
+    trained without a word (the pairwise task refuses such data). Now it is one error naming the weight column; a
+    loss that ignores weights still trains a preference attribute."""
+    frame = attribute_pairs(16, seed=6).assign(**{f"weight_{attribute}": 0.0})
+    with pytest.raises(AccordError, match=f"column 'weight_{attribute}': every training pair rated on '{attribute}' "
+                                          "has weight 0"):
+        RewardTrainer(config(bert, tmp_path, f"zero-{attribute}", model=str(tmp_path / "absent")), train_data=frame)
+    if attribute == "correct":
+        RewardTrainer(config(bert, tmp_path, "zero-unweighted", loss="soft_bce"), train_data=frame)
+    partly = attribute_pairs(16, seed=6).assign(**{f"weight_{attribute}": [0.5] + [0.0] * 15})
+    RewardTrainer(config(bert, tmp_path, f"one-weighted-{attribute}"), train_data=partly)

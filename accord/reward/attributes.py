@@ -322,6 +322,23 @@ class AttributesTask(RewardTask):
             load_pairs(frame[[c for c in ("pair_id", "prompt", "chosen", "rejected") if c in frame.columns]])
         return frame
 
+    def check_training(self, table: Any, source: str | None = None) -> None:
+        # as the pairwise task: an attribute's weights are normalised to mean 1 over the step's rated pairs, so an
+        # attribute rated only with weight 0 gets no gradient, and its reward would stay the untrained head's
+        if isinstance(table, AttributeData) or self.spec.layout != "pairs":
+            return  # graded responses: the Gaussian likelihood reads no weights
+        labels, _, weight = attribute_labels(table, self.spec)
+        for j, (name, kind) in enumerate(zip(self.spec.names, self.spec.kinds)):
+            rated = ~np.isnan(labels[:, j])
+            weighted = kind == PROPERTY or "weight" in self.loss.inputs  # properties: always the weighted soft BCE
+            if weighted and rated.any() and not (weight[rated, j] > 0).any():
+                loss = "weighted_soft_bce" if kind == PROPERTY else self.loss.name
+                raise ValidationError(
+                    f"every training pair rated on '{name}' has weight 0, so the loss '{loss}' (weighted by it) "
+                    f"learns nothing of '{name}': give it weights > 0"
+                    + ("" if kind == PROPERTY else ", or train with a loss that ignores weights (loss='soft_bce', "
+                       "--loss soft_bce)"), source=source, column=f"weight_{name}")
+
     def bind(self, tokenizer: Any, model: Any) -> dict[str, Any]:
         cfg = self.config
         self.pad_token_id = tokenizer.pad_token_id
