@@ -502,3 +502,31 @@ def test_resume_with_another_seed_or_training_data_is_refused_naming_it(workspac
         message = "saved from 40 training pairs; this run has 39"
     with pytest.raises(AccordError, match=f"^folder {checkpoint}: {message}"):
         trainer.train()
+
+
+def test_a_run_killed_while_replacing_a_checkpoint_resumes_from_a_complete_one(workspace, monkeypatch):
+    """Was: a checkpoint saved again at its step (a resumed run reaching it once more) first deleted the old folder
+    file by file, trainer_state.json among the last, so a run killed half-way left a folder without its weights that
+    'latest' still took for a complete checkpoint. Now trainer_state.json goes first and 'latest' passes the folder
+    by."""
+    import accord.reward.trainer as trainer_module
+
+    trainer = RewardTrainer(config(workspace, "replace-checkpoint", save_steps=1), train_data=synthetic_pairs(16))
+    trainer.global_step = 1
+    first = trainer.save_checkpoint()
+    trainer.global_step = 2
+    second = trainer.save_checkpoint()
+    assert trainer.latest_checkpoint() == second
+    real_rmtree = trainer_module.shutil.rmtree
+
+    def killed_half_way(path, *args, **kwargs):
+        if Path(path) == second:  # the weights go, then the process dies
+            for weights in Path(path).glob("*.safetensors"):
+                weights.unlink()
+            raise KeyboardInterrupt
+        real_rmtree(path, *args, **kwargs)
+
+    monkeypatch.setattr(trainer_module.shutil, "rmtree", killed_half_way)
+    with pytest.raises(KeyboardInterrupt):
+        trainer.save_checkpoint()
+    assert trainer.latest_checkpoint() == first

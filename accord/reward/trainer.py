@@ -458,7 +458,7 @@ class RewardTrainer:
                      "n_examples": len(self.train_data), "last_loss": self._last_loss}
             (partial / STATE_FILE).write_text(json.dumps(state, indent=2))
             _fsync_tree(partial)
-            shutil.rmtree(final, ignore_errors=True)
+            _remove_checkpoint(final)  # one saved at this step before (a resumed run that gets here again)
             os.replace(partial, final)
             self._prune_checkpoints()
         acc.wait_for_everyone()
@@ -470,7 +470,7 @@ class RewardTrainer:
             return
         done = sorted(p for p in self.checkpoint_dir().glob("step-*") if not p.name.endswith(".partial"))
         for old in done[:-limit]:
-            shutil.rmtree(old, ignore_errors=True)
+            _remove_checkpoint(old)
 
     def latest_checkpoint(self) -> Path | None:
         if not self.checkpoint_dir().exists():
@@ -631,6 +631,13 @@ def _accelerator(mixed_precision: str) -> Any:
 
 def _to_device(batch: dict[str, Any], device: torch.device) -> dict[str, Any]:
     return {k: v.to(device, non_blocking=True) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
+
+
+def _remove_checkpoint(folder: Path) -> None:
+    """Delete a checkpoint, its ``trainer_state.json`` first: a run killed half-way through the deletion leaves a
+    folder that resuming does not take for a complete checkpoint."""
+    (folder / STATE_FILE).unlink(missing_ok=True)
+    shutil.rmtree(folder, ignore_errors=True)
 
 
 def _fsync_tree(folder: Path) -> None:
