@@ -554,8 +554,9 @@ def _step_rows(table: pd.DataFrame, encoded: TokenizedSteps) -> tuple[np.ndarray
 def _refuse_nan_read_steps(name: str | Path, table: pd.DataFrame, encoded: TokenizedSteps,
                            reward: np.ndarray) -> None:
     """One error naming ``name`` (the model, or the data being evaluated) and the first NaN ``reward`` (flat over the
-    steps the model read) by its position among all the table's steps. A step cut off by max_length has no score by design (it is not in ``reward``); a
-    NaN score of a step the model read is the model's (diverged, half-precision overflow)."""
+    steps the model read) by its position among all the table's steps. A step cut off by max_length has no score by
+    design (it is not in ``reward``); a NaN score of a step the model read is the model's (diverged, half-precision
+    overflow)."""
     _, _, scored = _step_rows(table, encoded)
     full = np.zeros(len(scored))
     full[scored] = reward

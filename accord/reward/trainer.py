@@ -12,10 +12,13 @@ step's loss, and the core multiplies by the world size, which DDP's gradient ave
 gradient is then the same whatever the split into micro-batches and processes.
 
 Checkpoints (``output_dir/checkpoints/step-NNNNNNN``) hold the model, optimiser, scheduler and every process's
-RNG states (``accelerate.save_state``) plus ``trainer_state.json`` (the step, hence the data position). They are
-written to a ``.partial`` folder and renamed when complete, so a run killed while writing leaves the previous
-checkpoint intact. Resuming recomputes the epoch's batch order and skips the batches already done. An interrupt
-(Ctrl-C, SIGINT) lets the running step finish, saves a checkpoint and raises :class:`TrainingInterrupted`.
+RNG states (``accelerate.save_state``), each process's sums since the last log line (``log_window_<rank>.json``,
+so that a resumed run logs what an uninterrupted one does) plus ``trainer_state.json`` (the step, hence the data
+position; the seed and the number of examples, which set the batch order). They are written to a ``.partial``
+folder and renamed when complete, so a run killed while writing leaves the previous checkpoint intact (and one being
+deleted loses its ``trainer_state.json`` first). Resuming recomputes the epoch's batch order and skips the batches
+already done. An interrupt (Ctrl-C, SIGINT) lets the running step finish, saves a checkpoint and raises
+:class:`TrainingInterrupted`.
 """
 
 from __future__ import annotations
