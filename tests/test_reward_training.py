@@ -530,3 +530,21 @@ def test_a_run_killed_while_replacing_a_checkpoint_resumes_from_a_complete_one(w
     with pytest.raises(KeyboardInterrupt):
         trainer.save_checkpoint()
     assert trainer.latest_checkpoint() == first
+
+
+def test_a_max_length_beyond_the_backbone_s_position_table_is_one_error_naming_it(workspace, tmp_path):
+    """Was: a max_length longer than a BERT-style backbone's learned position table (MiniLM reads 512) crashed on the
+    first long sequence with torch's 'IndexError: index out of range in self', in training, evaluate and score.
+    Now each is one error naming max_length and the backbone's limit; within it the model trains and scores."""
+    words = [" ".join(GOOD + BAD + NEUTRAL)]
+    short = build_tiny_backbone(tmp_path / "short-bert", "bert", texts=words, seed=1, max_positions=16)
+    frame = synthetic_pairs(8, seed=13)
+    with pytest.raises(AccordError, match="^config: max_length 64: the backbone .*short-bert.* reads at most 16 token "
+                                          "positions"):
+        RewardTrainer(config(workspace, "too-long", model=str(short), max_length=64, max_steps=1), train_data=frame)
+    cfg = config(workspace, "fits", model=str(short), max_length=16, max_steps=1)
+    RewardTrainer(cfg, train_data=frame).train()
+    assert np.isfinite(evaluate(cfg.output_dir, frame)["soft_nll"])
+    for function in (evaluate, score):
+        with pytest.raises(AccordError, match="^max_length 64: .* reads at most 16 token positions"):
+            function(cfg.output_dir, frame, max_length=64)

@@ -666,14 +666,12 @@ def evaluate_attributes(model_dir: str | Path, data: Any, *, batch_size: int = 3
     """``accord evaluate`` of a multi-attribute model: the per-attribute metrics of :func:`attribute_metrics` on the
     attributes ``data`` has, and, when it has an overall label (``p_chosen``) with pairs, the metrics of the
     combined reward against it (``combined_accuracy``, ``combined_nll``, ...)."""
-    from accord.reward.evaluate import load_model, pairwise_metrics
+    from accord.reward.evaluate import _encoder, load_model, pairwise_metrics
 
     model, tokenizer = load_model(model_dir, device, progress)
     spec = AttributeSpec.from_dict(model.meta["attributes"])
     frame, _ = read_attribute_table(data)
-    encoder = PairEncoder(tokenizer, max_length or int(model.meta.get("max_length", 512)), model.is_decoder,
-                          model.meta.get("use_chat_template"))
-    encoded = encode_attribute_table(encoder, spec, frame)
+    encoded = encode_attribute_table(_encoder(model, tokenizer, max_length), spec, frame)
     rewards = predict_attributes(model, encoded, pad_token_id=tokenizer.pad_token_id, batch_size=batch_size,
                                  progress=progress)
     refuse_nan_rewards(model_dir, spec, rewards)  # as score_attributes refuses a NaN attribute reward

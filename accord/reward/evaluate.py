@@ -230,8 +230,9 @@ def load_model(model_dir: str | Path, device: str | torch.device | None = None,
 
 def _encoder(model: RewardModel, tokenizer: Any, max_length: int | None) -> PairEncoder:
     meta = model.meta
-    return PairEncoder(tokenizer, max_length or int(meta.get("max_length", 512)), model.is_decoder,
-                       meta.get("use_chat_template"))
+    max_length = max_length or int(meta.get("max_length", 512))
+    model.check_max_length(max_length)
+    return PairEncoder(tokenizer, max_length, model.is_decoder, meta.get("use_chat_template"))
 
 
 def evaluate(model_dir: str | Path, data: Any, *, batch_size: int = 32, max_length: int | None = None,

@@ -202,6 +202,26 @@ class RewardModel(nn.Module):
             return RewardOutput(reward=reward, log_var=log_var.clamp(-12.0, 12.0))
         return RewardOutput(reward=reward)
 
+    @property
+    def max_positions(self) -> int | None:
+        """How many token positions the backbone can read when it learned one embedding per position (BERT,
+        MiniLM, RoBERTa, GPT-2), else ``None`` (rotary or relative positions have no table to run off)."""
+        for name, module in self.backbone.named_modules():
+            if isinstance(module, nn.Embedding) and name.split(".")[-1] in ("position_embeddings", "wpe"):
+                # RoBERTa's positions start after its padding index
+                offset = 0 if module.padding_idx is None else module.padding_idx + 1
+                return module.num_embeddings - offset
+        return None
+
+    def check_max_length(self, max_length: int, where: str = "") -> None:
+        """One clear error (prefixed by ``where``, e.g. ``"config: "``) when sequences of ``max_length`` tokens would
+        run off the backbone's position table (an ``IndexError`` deep in the embedding otherwise, on the first long
+        sequence)."""
+        limit = self.max_positions
+        if limit is not None and max_length > limit:
+            raise AccordError(f"{where}max_length {max_length}: the backbone ({self.meta.get('base_model', 'the model')})"
+                              f" reads at most {limit} token positions; set max_length to {limit} or less")
+
     def _dtype(self) -> torch.dtype:
         for param in self.backbone.parameters():
             return param.dtype if param.is_floating_point() else torch.float32

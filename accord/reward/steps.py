@@ -538,8 +538,9 @@ class StepTask(RewardTask):
 def _saved_encoder(model: Any, tokenizer: Any, max_length: int | None) -> StepEncoder:
     meta = model.meta
     _, sep_id = separator_token(tokenizer, meta.get("step_separator"))
-    return StepEncoder(tokenizer, max_length or int(meta.get("max_length", 512)), model.is_decoder, sep_id,
-                       meta.get("step_target", "steps"))
+    max_length = max_length or int(meta.get("max_length", 512))
+    model.check_max_length(max_length)
+    return StepEncoder(tokenizer, max_length, model.is_decoder, sep_id, meta.get("step_target", "steps"))
 
 
 def _step_rows(table: pd.DataFrame, encoded: TokenizedSteps) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -160,6 +160,7 @@ class RewardTrainer:
                   f"{self.task.unit}")
         with library_bars(config.progress):
             model, self.tokenizer = self._set_up_model(model, tokenizer)
+        model.check_max_length(config.max_length, "config: ")
         model.meta.update(task=self.task.name, **self.task.bind(self.tokenizer, model))
         self.train_data = self.task.encode(self.train_table)
         self.eval_data = None if self.eval_table is None else self.task.encode(self.eval_table)
