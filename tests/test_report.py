@@ -226,6 +226,35 @@ def test_ids_with_dollar_signs_and_html_are_shown_as_they_are(tmp_path):
     assert (out / "figures" / "confusion_matrices.png").exists()
 
 
+def test_ids_with_control_characters_are_drawn_as_escapes_without_warnings(tmp_path):
+    # a tab or carriage return in an id (a pasted spreadsheet cell) has no glyph in any font: matplotlib drew a box
+    # and warned "Glyph 9 missing from font(s) DejaVu Sans" once per figure and drawing; the CSVs keep the id whole
+    import warnings
+
+    table, _ = _small_table()
+    names = {"good0": "tab\there", "good1": "nul\x00here", "spammer": "bell\x07"}
+    table = table.assign(annotator=table["annotator"].replace(names), pair_id=table["pair_id"].astype(str) + "\t")
+    models = _fit(table, "dawid-skene", "majority")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        out = write_report(tmp_path / "r", table, *models)
+    assert set(names.values()) <= set(pd.read_csv(out / "annotators.csv", index_col=0).index)
+    assert (out / "figures" / "reliability_forest.png").exists()
+
+
+def test_an_id_with_a_carriage_return_stays_one_row_of_the_report_csvs(tmp_path):
+    # the report wrote its CSVs with pandas' to_csv, which quotes a "\n" but not a lone "\r": every CSV reader took
+    # it for a line end, and the rater "cr\rhere" came back as two rows, "cr" and "here" (accord's write_table
+    # quotes such a file)
+    table, _ = _small_table()
+    table = table.assign(annotator=table["annotator"].replace({"good1": "cr\rhere"}))
+    out = write_report(tmp_path / "r", table, *_fit(table, "dawid-skene"))
+    raters = pd.read_csv(out / "annotators.csv", index_col=0)
+    assert "cr\rhere" in raters.index and len(raters) == table["annotator"].nunique()
+    assert raters.index.name is None or raters.index.name == "annotator"
+    assert "n_judgments" in raters.columns and raters["n_judgments"].sum() == len(table)
+
+
 def test_a_report_is_not_written_over_a_file_nor_under_one(tmp_path):
     # over a file: the user's file was moved aside to a hidden '.notes.txt.*.old' and a folder put in its place;
     # under a file: a FileExistsError traceback instead of an error naming the folder

@@ -56,10 +56,12 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.text import Text
+from matplotlib.ticker import FixedFormatter, FuncFormatter
 
 from accord.aggregate.pluralistic import decompose_disagreement, pluralistic_soft_labels
 from accord import metrics
 from accord.datasets import AccordError, encode, gold_labels, validate
+from accord.datasets.io import write_table
 from accord.datasets.schema import is_validated
 
 FLAG_THRESHOLD = 0.5
@@ -172,14 +174,30 @@ def _swap_into_place(work: Path, target: Path) -> None:
         os.replace(work, target)
 
 
+#: control characters other than a line break (a tab, a carriage return, a NUL in an id): no font has a glyph for
+#: them, so matplotlib drew a box and warned "Glyph 9 (\t) missing from font(s)" for every figure that showed one
+_CONTROL = re.compile(r"[\x00-\x09\x0b-\x1f\x7f-\x9f]")
+
+
+def _visible(text: str) -> str:
+    """``text`` with each control character written as its escape (a tab as ``\\t``), as Python prints it."""
+    return _CONTROL.sub(lambda match: repr(match.group())[1:-1], text)
+
+
 def _plain_text(figure: Figure) -> None:
     """Draw every text of ``figure`` as it is: annotator and pair ids are the user's, and a ``$`` in one (``"w$2"``,
-    ``"$a^$"``) would otherwise switch matplotlib to math mode, garbling the label or failing the whole report."""
+    ``"$a^$"``) would otherwise switch matplotlib to math mode, garbling the label or failing the whole report; a
+    control character in one is drawn as its escape (:func:`_visible`)."""
     for ax in figure.axes:  # make the tick labels now (else at draw time) so that they are switched off too
-        ax.xaxis.get_majorticklabels()
-        ax.yaxis.get_majorticklabels()
+        for axis in (ax.xaxis, ax.yaxis):
+            formatter = axis.get_major_formatter()
+            if isinstance(formatter, (FixedFormatter, FuncFormatter)):  # labels given with the ticks (set_yticks,
+                # ArviZ's): the formatter writes them again at every draw, over any text set on the label itself
+                axis.set_major_formatter(FuncFormatter(lambda x, pos, given=formatter: _visible(str(given(x, pos)))))
+            axis.get_majorticklabels()
     for text in figure.findobj(Text):
         text.set_parse_math(False)
+        text.set_text(_visible(text.get_text()))
 
 
 def _file_stem(name: str) -> str:
@@ -230,7 +248,12 @@ class _ReportBuilder:
         return name
 
     def save_csv(self, frame: pd.DataFrame, name: str, index: bool = True) -> None:
-        frame.to_csv(self.work / f"{name}.csv", index=index)
+        # write_table quotes every field when a text holds a lone carriage return: pandas' to_csv left an id
+        # "cr\rhere" unquoted, and every CSV reader took the "\r" for a line end (the row came back split in two)
+        if index:  # the index as the first column, its header empty where it has no name, as to_csv wrote it
+            frame = frame.reset_index(names=["" if level is None else level for level in frame.index.names],
+                                      allow_duplicates=True)
+        write_table(frame, self.work / f"{name}.csv")
 
     def annotators(self) -> pd.DataFrame:
         """The rater model's annotator table (the same core columns for every model: see ``accord.models.base``)."""
