@@ -584,7 +584,7 @@ def test_pairwise_metrics_hand_values():
     m = pairwise_metrics(d, p_chosen, np.zeros(3), votes=votes)
     assert m["n_ties"] == 1 and m["accuracy"] == 0.5
     assert math.isclose(m["nll"], (-math.log(0.75) - math.log(0.25)) / 2, rel_tol=1e-9)
-    assert math.isclose(m["brier"], (2 * 0.25**2 + 2 * 0.75**2) / 2, rel_tol=1e-9)
+    assert math.isclose(m["brier"], (0.25**2 + 0.75**2) / 2, rel_tol=1e-9)  # binary: (p - y)^2
     # soft labels y = (1, 1, 1/2)
     assert math.isclose(m["soft_brier"], (0.25**2 + 0.75**2 + 0) / 3, rel_tol=1e-9)
     # votes: 12 non-tie votes, the model agrees with 3 + 3 and is even on 4
@@ -623,7 +623,22 @@ def test_pairwise_metrics_of_huge_logits_warn_nothing():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         m = pairwise_metrics(np.array([-1000.0, 1000.0]), np.array([1.0, 1.0]), np.zeros(2))
-    assert m["accuracy"] == 0.5 and m["brier"] == 1.0
+    assert m["accuracy"] == 0.5 and m["brier"] == 0.5
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.tuples(st.floats(-30, 30), st.booleans()), min_size=1, max_size=12))
+def test_pairwise_hard_brier_is_the_binary_brier_score(pairs):
+    """``brier`` against the hard labels was ``metrics.brier`` of the two columns (chosen, rejected), twice the
+    binary Brier score ``(p - y)^2`` that ``soft_brier`` and ``votes_brier`` report: on soft labels that are already
+    hard the two disagreed by a factor of two. Now they are equal, and the score is the field's binary one."""
+    d = np.array([logit for logit, _ in pairs])
+    p_chosen = np.array([float(won) for _, won in pairs])  # 1: chosen won outright, 0: rejected did
+    m = pairwise_metrics(d, p_chosen, np.zeros(len(d)))
+    by_hand = float(np.mean((1.0 / (1.0 + np.exp(-d)) - p_chosen) ** 2))
+    assert m["brier"] == pytest.approx(by_hand, abs=1e-12)
+    assert m["brier"] == pytest.approx(m["soft_brier"], abs=1e-12)
+    assert 0.0 <= m["brier"] <= 1.0
 
 
 @settings(max_examples=60, deadline=None)

@@ -4,8 +4,10 @@ The model's probability that ``chosen`` beats ``rejected`` is ``sigmoid(d)`` wit
 variance-scaled difference of :func:`accord.reward.losses.pairwise_logit` when the model has an uncertainty head).
 :func:`pairwise_metrics` scores it three ways:
 
-* against the **hard label** (the side with the larger soft probability; pairs whose soft label is a tie are
-  counted apart, ``n_ties``): pairwise ``accuracy``, ``nll``, ``brier``, ``ece`` (:mod:`accord.metrics`);
+* against the **hard label** ``h`` (1 when ``chosen`` has the larger soft probability, else 0; pairs whose soft
+  label is a tie are counted apart, ``n_ties``): pairwise ``accuracy``, ``nll``, ``brier`` = mean ``(p - h)^2`` (the
+  binary Brier score, as ``soft_brier`` and ``votes_brier``; :func:`accord.metrics.brier` sums over both classes,
+  twice this), ``ece`` (:mod:`accord.metrics`);
 * against the **soft label** ``y = p_chosen + p_tie / 2``: ``soft_nll`` (cross-entropy, its floor is the label's
   entropy), ``soft_brier`` = mean ``(p - y)^2``, ``soft_ece`` = ECE with ``y`` as the outcome;
 * against **held-out votes** when the data has ``votes_chosen`` / ``votes_rejected`` (and ``votes_tie``) counts:
@@ -188,7 +190,10 @@ def pairwise_metrics(d: np.ndarray, p_chosen: np.ndarray, p_tie: np.ndarray | No
         # counts it the same way (top-label confidence 1/2 against half a hit), so it agrees with the accuracy
         right = np.where(gold[keep] == "chosen", d[keep] > 0, d[keep] < 0) + 0.5 * (d[keep] == 0)
         confidence = np.maximum(prob, 1.0 - prob)[keep]
-        out.update(accuracy=float(right.mean()), nll=hard["nll"], brier=hard["brier"],
+        # the binary Brier score of P(chosen), the one soft_brier and votes_brier use: metrics.brier sums the
+        # squares of both classes, twice it, so a model scored 0.625 here and 0.3125 on the same labels as soft ones
+        hit = (gold[keep] == "chosen").to_numpy(dtype=float)
+        out.update(accuracy=float(right.mean()), nll=hard["nll"], brier=float(((prob[keep] - hit) ** 2).mean()),
                    ece=metrics.calibration_error(confidence, right, n_bins))
     y = p_chosen + 0.5 * p_tie
     p = np.clip(prob, metrics.EPS, 1 - metrics.EPS)
