@@ -124,7 +124,10 @@ def calibration_error(predicted: np.ndarray, outcome: np.ndarray, n_bins: int = 
 
 
 def ece(probs: pd.DataFrame, gold: pd.Series, n_bins: int = 10) -> float:
-    """Top-label expected calibration error: confidence of the most likely class against whether it was right."""
+    """Top-label expected calibration error: confidence of the most likely class against whether it was right.
+
+    On an exact tie between classes the first column is the most likely class, as in :func:`accuracy` (so a tied
+    pair scores right or wrong by the column order; the benchmarks' vote-fraction figures were measured this way)."""
     probs, gold = _align(probs, gold)
     values = probs.to_numpy(dtype=float)
     top = values.argmax(axis=1)
