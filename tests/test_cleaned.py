@@ -10,6 +10,8 @@ import sys
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from accord.aggregate import VoteFraction, build_cleaned
 from accord.datasets import AccordError, ValidationError, read_cleaned, write_cleaned
@@ -319,3 +321,105 @@ def test_an_even_split_of_sides_is_broken_by_the_strength_of_the_grades():
     assert out.loc["lean_a", "chosen"] == "a lean_a" and out.loc["lean_a", "margin"] == pytest.approx(1.0)
     assert out.loc["even", "chosen"] == "a even" and out.loc["even", "margin"] == pytest.approx(0.0)
     assert (out["p_chosen"] == 0.5).all()
+
+
+# -- what a reader of the files sees: pyarrow, pandas, Hugging Face ------------------------------------------------
+
+TEXTS = st.one_of(st.text(max_size=6), st.sampled_from(["", "NA", "null", "a\nb", "a\rb", "\u2028", "é😀", "7"]),
+                  st.integers(-5, 5), st.floats(-3, 3, allow_nan=False).filter(lambda x: x != int(x)))
+
+
+@st.composite
+def _pairs_with_votes(draw) -> pd.DataFrame:
+    """A few pairs whose texts may be any text or a number (a JSON file's ``"response_a": 4``), with a prompt that
+    may be missing, and a few A/B/tie votes each."""
+    rows = []
+    for pair in range(draw(st.integers(1, 4))):
+        a, b = draw(TEXTS), draw(TEXTS)
+        if a == b or str(a) == str(b):
+            b = f"{b} (other)"
+        prompt = draw(st.one_of(st.none(), TEXTS))
+        for rater, label in enumerate(draw(st.lists(st.sampled_from(["A", "B", "tie"]), min_size=1, max_size=4))):
+            rows.append({"pair_id": f"p{pair}", "annotator": f"w{rater}", "label": label, "prompt": prompt,
+                         "response_a": a, "response_b": b})
+    return pd.DataFrame(rows)
+
+
+def _as_written(value) -> str:
+    return "" if pd.isna(value) else str(value)
+
+
+@given(_pairs_with_votes(), st.booleans(), st.sampled_from([0.0, 0.4, 0.5]))
+@settings(max_examples=20, deadline=None)
+def test_the_texts_are_strings_that_read_back_as_they_were_given(tmp_path_factory, table, drop_ties, threshold):
+    """A response that is a number (JSON's ``4``) made an int64 ``chosen`` column in Parquet and the text '4' in JSON
+    Lines (whose reader reads texts as text); texts mixing numbers and words were refused by the Parquet writer
+    after the fit. ``prompt``/``chosen``/``rejected`` are now strings, the same in both formats, for pyarrow and
+    pandas; the soft label and weight columns stay probabilities, and the thresholds keep what they say."""
+    import pyarrow as pa
+
+    soft = VoteFraction().fit(table).soft_labels_
+    cleaned = build_cleaned(soft, table, drop_ties=drop_ties, min_p_chosen=threshold)
+    p_a, p_b, p_tie = (soft.probs.get(c, pd.Series(0.0, index=soft.pair_ids)) for c in ("A", "B", "tie"))
+    kept = (p_a.combine(p_b, max) >= threshold) & ~(drop_ties & (p_tie > p_a) & (p_tie > p_b))
+    assert cleaned["pair_id"].tolist() == soft.pair_ids[kept.to_numpy()].tolist()
+    if len(cleaned) == 0:
+        return
+    given_texts = table.drop_duplicates("pair_id").set_index("pair_id")
+    for pair, row in cleaned.set_index("pair_id").iterrows():
+        a, b = (_as_written(given_texts.loc[pair, c]) for c in ("response_a", "response_b"))
+        assert (row["chosen"], row["rejected"]) == ((a, b) if row["chosen_side"] == "A" else (b, a))
+        assert row["prompt"] == _as_written(given_texts.loc[pair, "prompt"])
+    for column in ("p_chosen", "p_tie", "weight"):
+        assert cleaned[column].between(0, 1).all()
+    folder = tmp_path_factory.mktemp("cleaned")
+    for suffix in ("parquet", "jsonl"):
+        path = write_cleaned(cleaned, folder / f"clean.{suffix}")
+        back = read_cleaned(path)
+        for column in ("prompt", "chosen", "rejected"):
+            assert all(isinstance(v, str) for v in cleaned[column])
+            assert back[column].tolist() == cleaned[column].tolist()
+        pd.testing.assert_frame_equal(back[list(CLEANED_COLUMNS[4:])], cleaned[list(CLEANED_COLUMNS[4:])],
+                                      check_exact=False, rtol=1e-13)
+    schema = pq.read_schema(folder / "clean.parquet")
+    assert all(pa.types.is_string(schema.field(c).type) or pa.types.is_large_string(schema.field(c).type)
+               for c in ("prompt", "chosen", "rejected"))
+
+
+def test_responses_that_are_numbers_load_as_text_in_hugging_face_datasets(small_preferences, tmp_path):
+    # the Parquet file's chosen column was int64 (JSON Lines' the texts): TRL's tokenizer takes texts
+    datasets = pytest.importorskip("datasets")
+    judgments = small_preferences.assign(response_a=small_preferences["pair_id"].map({"p1": 1, "p2": 2, "p3": 3}),
+                                         response_b=small_preferences["pair_id"].map({"p1": 4, "p2": 5, "p3": 6}))
+    cleaned = build_cleaned(VoteFraction().fit(judgments).soft_labels_, judgments)
+    for suffix, reader in (("parquet", "parquet"), ("jsonl", "json")):
+        path = write_cleaned(cleaned, tmp_path / f"clean.{suffix}")
+        loaded = datasets.load_dataset(reader, data_files=str(path), split="train", cache_dir=str(tmp_path / "hf"))
+        assert loaded["chosen"] == ["1", "5", "3"] and loaded["rejected"] == ["4", "2", "6"]
+
+
+def test_a_pair_missing_a_text_in_one_judgment_keeps_the_text_of_the_others(small_preferences):
+    # the first row's texts were the pair's: a judgment without its prompt or text left the pair without one
+    judgments = small_preferences.copy()
+    judgments.loc[0, ["prompt", "response_b"]] = None
+    cleaned = build_cleaned(VoteFraction().fit(judgments).soft_labels_, judgments).set_index("pair_id")
+    assert (cleaned.loc["p1", "prompt"], cleaned.loc["p1", "rejected"]) == ("q1", "b1")
+
+
+def test_a_table_with_some_pairs_turned_round_gives_the_same_cleaned_dataset():
+    """The same judgments with the sides of half the pairs turned round (swap_sides): the same chosen and rejected
+    texts and the same soft labels from the methods without a position term (vote counts)."""
+    from accord.aggregate import MajorityVote
+    from accord.datasets import make_synthetic, swap_sides
+
+    judgments = make_synthetic(n_pairs=40, n_annotators=10, judgments_per_pair=4, seed=1).judgments
+    pairs = judgments["pair_id"].unique()
+    turned = swap_sides(judgments, judgments["pair_id"].isin(pairs[::2]).to_numpy())
+    for method in (VoteFraction, MajorityVote):
+        one = build_cleaned(method().fit(judgments).soft_labels_, judgments).set_index("pair_id")
+        other = build_cleaned(method().fit(turned).soft_labels_, turned).set_index("pair_id").loc[one.index]
+        decided = one["p_chosen"] > 1 - one["p_chosen"] - one["p_tie"]  # an even split goes to A by convention
+        columns = ["chosen", "rejected", "chosen_id", "rejected_id"]
+        pd.testing.assert_frame_equal(other.loc[decided, columns], one.loc[decided, columns])
+        pd.testing.assert_frame_equal(other[["p_chosen", "p_tie", "weight"]], one[["p_chosen", "p_tie", "weight"]])
+

@@ -379,3 +379,48 @@ class TestCleanedDataset:
             write_attribute_cleaned(broken, target)
         assert target.read_bytes() == before
         assert sorted(p.name for p in tmp_path.iterdir()) == ["responses.parquet"]
+
+
+def _rated_pairs() -> pd.DataFrame:
+    """Three pairs rated by three raters on two preference attributes (-2..2), with their texts."""
+    rows = [{"pair_id": f"p{p}", "annotator": f"w{w}", "attribute": attribute, "label": (1 + w % 2) * (1 if p else -1),
+             "prompt": f"q{p}", "response_a": f"a{p}", "response_b": f"b{p}"}
+            for p in range(3) for w in range(3) for attribute in ("overall", "helpful")]
+    return pd.DataFrame(rows)
+
+
+def _rated_responses() -> pd.DataFrame:
+    """Four responses to two prompts rated by three raters on one attribute (0..4), with their texts."""
+    rows = [{"response_id": f"r{r}", "annotator": f"w{w}", "attribute": "helpfulness", "label": (r + w) % 5,
+             "prompt": f"q{r // 2}", "response": f"text {r}"} for r in range(4) for w in range(3)]
+    return pd.DataFrame(rows)
+
+
+@pytest.mark.parametrize(("kind", "column", "item"), [("pairs", "response_a", "pair 'p0'"),
+                                                      ("pairs", "prompt", "pair 'p0'"),
+                                                      ("responses", "response", "response 'r0'"),
+                                                      ("responses", "prompt", "response 'r0'")])
+def test_an_item_rated_with_two_different_texts_is_refused_naming_them_and_nothing_is_written(kind, column, item,
+                                                                                               tmp_path):
+    """The pairwise cleaned dataset refused a pair shown with two texts; the multi-attribute ones took the item's
+    first row's text without a word (the other rows' ratings were of another text)."""
+    table = _rated_pairs() if kind == "pairs" else _rated_responses()
+    row = 3 if kind == "pairs" else 1  # a later rating of the first item
+    table.loc[row, column] = "another text"
+    scales = (-2, 2) if kind == "pairs" else (0, 4)
+    paths = {"pairs_path": tmp_path / "pairs.parquet"} if kind == "pairs" else {
+        "responses_path": tmp_path / "responses.parquet", "pairs_path": tmp_path / "pairs.parquet"}
+    with pytest.raises(AccordError, match=f"column '{column}': {item} .*'another text' in row {row}"):
+        clean_attributes(validate_attributes(table, scales=scales), method="attribute-mean", **paths)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_multi_attribute_texts_that_are_numbers_are_written_as_text(tmp_path):
+    # a response that is a number (JSON's 4) was an int64 column in Parquet and text in JSON Lines
+    table = _rated_responses().assign(response=lambda t: t["response_id"].str[1:].astype(int) * 10)
+    cleaned = clean_attributes(validate_attributes(table, scales=(0, 4)), method="attribute-mean",
+                               responses_path=tmp_path / "responses.parquet", pairs_path=tmp_path / "pairs.parquet")
+    assert read_attribute_cleaned(tmp_path / "responses.parquet")["response"].tolist() == ["0", "10", "20", "30"]
+    pairs = read_cleaned(tmp_path / "pairs.parquet")
+    assert sorted(pairs["chosen"].tolist() + pairs["rejected"].tolist()) == ["0", "10", "20", "30"]
+    assert all(isinstance(v, str) for v in cleaned.pairs["chosen"])

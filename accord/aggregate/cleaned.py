@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 
 from accord.datasets import AccordError, SoftLabels, validate, weight_from_uncertainty
+from accord.datasets.cleaned import as_text, item_texts
 from accord.datasets.schema import is_validated
 
 PAIR_TEXT_COLUMNS = ("prompt", "response_a", "response_b", "response_a_id", "response_b_id")
@@ -47,12 +48,7 @@ def build_cleaned(
     for column in ("response_a", "response_b"):
         if column not in judgments.columns:
             raise AccordError(f"column '{column}': the cleaned dataset needs the response texts")
-    present = [c for c in PAIR_TEXT_COLUMNS if c in judgments.columns]
-    varying = judgments.groupby("pair_id", sort=False)[present].nunique() > 1  # one pair, two texts
-    if varying.to_numpy().any():
-        pair, column = varying.stack().loc[lambda v: v].index[0]
-        raise AccordError(f"column '{column}': pair {pair!r} is shown with two different texts")
-    pairs = judgments.drop_duplicates("pair_id").set_index("pair_id")[present]
+    pairs = item_texts(judgments, "pair_id", PAIR_TEXT_COLUMNS, "pair")  # one pair, two texts: refused
     unknown = soft_labels.pair_ids.difference(pairs.index)
     if len(unknown):
         raise AccordError(f"the soft labels have pairs the judgments do not (e.g. {unknown[0]!r}): build the "
@@ -60,12 +56,13 @@ def build_cleaned(
     pairs = pairs.reindex(soft_labels.pair_ids)
     p_a, p_b, p_tie, strength, uncertainty = _preference_view(soft_labels)
     a_chosen = _a_chosen(p_a, p_b, strength)
+    text_a, text_b = as_text(pairs["response_a"]), as_text(pairs["response_b"])
     out = pd.DataFrame(
         {
             "pair_id": soft_labels.pair_ids.to_numpy(),
-            "prompt": pairs["prompt"].fillna("").to_numpy() if "prompt" in pairs else "",
-            "chosen": np.where(a_chosen, pairs["response_a"], pairs["response_b"]),
-            "rejected": np.where(a_chosen, pairs["response_b"], pairs["response_a"]),
+            "prompt": as_text(pairs["prompt"], missing="") if "prompt" in pairs else "",
+            "chosen": np.where(a_chosen, text_a, text_b),
+            "rejected": np.where(a_chosen, text_b, text_a),
             "p_chosen": np.where(a_chosen, p_a, p_b),
             "p_tie": p_tie,
             "uncertainty": uncertainty,

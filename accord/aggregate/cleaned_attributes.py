@@ -17,10 +17,14 @@ import numpy as np
 import pandas as pd
 
 from accord.aggregate.attribute_mean import AttributeMean
+from accord.aggregate.cleaned import PAIR_TEXT_COLUMNS
 from accord.datasets import AccordError, AttributeScores, validate_attributes
 from accord.datasets.attributes import ATTRIBUTE_FORM, is_preference_scale
+from accord.datasets.cleaned import as_text, item_texts
 from accord.datasets.cleaned_attributes import check_attribute_cleaned, write_attribute_cleaned
 
+#: The texts (and ids) of a rated item that every rating of it must show alike.
+RESPONSE_TEXT_COLUMNS: tuple[str, ...] = ("prompt_id", "prompt", "response")
 #: Methods :func:`clean_attributes` can fit, by name.
 ATTRIBUTE_METHODS: tuple[str, ...] = ("multi-attribute-ordinal", "attribute-mean")
 
@@ -43,11 +47,11 @@ def build_attribute_responses(scores: AttributeScores, judgments: pd.DataFrame) 
         raise AccordError("per-response scores need ratings of responses (items in response_id)")
     if "response" not in judgments.columns:
         raise AccordError("column 'response': the cleaned dataset needs the response texts")
-    texts = judgments.drop_duplicates("response_id").set_index("response_id").reindex(scores.item_ids)
+    texts = item_texts(judgments, "response_id", RESPONSE_TEXT_COLUMNS, "response").reindex(scores.item_ids)
     out = pd.DataFrame({
         "response_id": scores.item_ids.to_numpy(),
-        "prompt": texts["prompt"].fillna("").to_numpy() if "prompt" in texts else "",
-        "response": texts["response"].to_numpy(),
+        "prompt": as_text(texts["prompt"], missing="") if "prompt" in texts else "",
+        "response": as_text(texts["response"]),
     })
     if "prompt_id" in texts:
         out["prompt_id"] = texts["prompt_id"].to_numpy()
@@ -164,7 +168,7 @@ def _response_pairs(scores: AttributeScores, judgments: pd.DataFrame, pairs: pd.
                     chosen_by: str | None) -> pd.DataFrame:
     if "response" not in judgments.columns:
         raise AccordError("column 'response': the cleaned dataset needs the response texts")
-    responses = judgments.drop_duplicates("response_id").set_index("response_id")
+    responses = item_texts(judgments, "response_id", RESPONSE_TEXT_COLUMNS, "response")
     if pairs is None:
         pairs = _pairs_within_prompts(responses)
     for column in ("response_a_id", "response_b_id"):
@@ -178,10 +182,10 @@ def _response_pairs(scores: AttributeScores, judgments: pd.DataFrame, pairs: pd.
     weight = scores.reliability(a_ids, b_ids)
     counts = scores.n.reindex(a_ids).to_numpy() + scores.n.reindex(b_ids).to_numpy()
     a_chosen = p_a[chosen_by].to_numpy() >= 0.5
-    text = responses["response"]
+    text = pd.Series(as_text(responses["response"]), index=responses.index)
     pair_id = (pairs["pair_id"] if "pair_id" in pairs.columns
                else pd.Series(a_ids).astype(str) + "~" + pd.Series(b_ids).astype(str))
-    prompt = responses["prompt"].reindex(a_ids).fillna("").to_numpy() if "prompt" in responses else ""
+    prompt = as_text(responses["prompt"].reindex(a_ids), missing="") if "prompt" in responses else ""
     out = pd.DataFrame({
         "pair_id": np.asarray(pair_id),
         "prompt": prompt,
@@ -223,15 +227,16 @@ def _pair_items(scores: AttributeScores, judgments: pd.DataFrame, chosen_by: str
     preference = [a for a in scores.attributes if is_preference_scale(scores.scales[a])]
     properties = [a for a in scores.attributes if a not in preference]
     chosen_by = _default_chosen_by(scores, preference, chosen_by)
-    texts = judgments.drop_duplicates("pair_id").set_index("pair_id").reindex(scores.item_ids)
+    texts = item_texts(judgments, "pair_id", PAIR_TEXT_COLUMNS, "pair").reindex(scores.item_ids)
     p_a = scores.p_a_better()
     weight = scores.reliability()
     a_chosen = p_a[chosen_by].to_numpy() >= 0.5
+    text_a, text_b = as_text(texts["response_a"]), as_text(texts["response_b"])
     out = pd.DataFrame({
         "pair_id": scores.item_ids.to_numpy(),
-        "prompt": texts["prompt"].fillna("").to_numpy() if "prompt" in texts else "",
-        "chosen": np.where(a_chosen, texts["response_a"], texts["response_b"]),
-        "rejected": np.where(a_chosen, texts["response_b"], texts["response_a"]),
+        "prompt": as_text(texts["prompt"], missing="") if "prompt" in texts else "",
+        "chosen": np.where(a_chosen, text_a, text_b),
+        "rejected": np.where(a_chosen, text_b, text_a),
         "chosen_side": np.where(a_chosen, "A", "B"),
     })
     if "response_a_id" in texts and "response_b_id" in texts:

@@ -28,7 +28,9 @@ for JSONL, which has no metadata, in a sidecar ``<file>.meta.json``. Files load 
 from __future__ import annotations
 
 import json
+import numbers
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -62,6 +64,50 @@ def weight_from_uncertainty(uncertainty: pd.Series | np.ndarray) -> np.ndarray:
     sd = np.asarray(uncertainty, dtype=float)
     weight = np.clip(1.0 - 2.0 * sd, 0.0, 1.0)
     return np.where(np.isnan(sd), 1.0, weight)
+
+
+def item_texts(judgments: pd.DataFrame, key: str, columns: Sequence[str], what: str) -> pd.DataFrame:
+    """The ``columns`` of ``judgments`` that it has, one row per ``key`` value (the index, in order of first
+    appearance): each the first value present among the item's judgments (a judgment without the text does not
+    lose the item its text). An item (named ``what`` in the message) shown with two different values of a column is
+    refused, naming the column, the item and the two rows: its first row's text was taken without a word (the
+    multi-attribute datasets; the pairwise one refused it without naming the rows)."""
+    present = [c for c in columns if c in judgments.columns]
+    table = judgments[[key, *present]].reset_index(drop=True)
+    grouped = table.groupby(key, sort=False)
+    for column in present:
+        values = table[column]
+        first = grouped[column].transform("first")
+        differs = (values.notna() & first.notna()).to_numpy() & (first.to_numpy() != values.to_numpy())
+        if differs.any():
+            row = int(np.flatnonzero(differs)[0])
+            item = table[key].iloc[row]
+            earlier = int(np.flatnonzero((table[key] == item).to_numpy() & values.notna().to_numpy())[0])
+            raise AccordError(f"column '{column}': {what} {item!r} is shown with two different values "
+                              f"({values.iloc[earlier]!r} in row {earlier}, {values.iloc[row]!r} in row {row})")
+    return grouped[present].first() if present else pd.DataFrame(index=pd.Index(table[key].unique(), name=key))
+
+
+def as_text(values: pd.Series | np.ndarray, missing: str | None = None) -> np.ndarray:
+    """Text cells as Python strings: a number (JSON's ``4`` as a response) becomes its text and bytes are decoded
+    as UTF-8, so that ``prompt``/``chosen``/``rejected`` are string columns in Parquet as in JSON Lines (whose
+    reader reads them as text); a Parquet file held an int64 ``chosen`` column, or refused a column mixing texts and
+    numbers after the fit. Missing cells become ``missing`` when it is given (a missing prompt is no prompt, ``""``),
+    else stay missing; lists (chat messages) stay as they are."""
+    cells = pd.Series(np.asarray(values, dtype=object), dtype=object)
+    if missing is not None:
+        cells = cells.where(cells.notna(), missing)
+    if pd.api.types.infer_dtype(cells, skipna=True) in ("string", "empty"):
+        return cells.to_numpy()
+
+    def text(value: Any) -> Any:
+        if isinstance(value, (bytes, bytearray)):
+            return bytes(value).decode("utf-8", errors="replace")
+        if isinstance(value, (numbers.Number, np.generic)) and not pd.isna(value):
+            return str(value.item() if isinstance(value, np.generic) else value)
+        return value
+
+    return cells.map(text).to_numpy()
 
 
 def cleaned_format(path: str | os.PathLike, fmt: str | None = None) -> str:
