@@ -423,3 +423,11 @@ def test_a_table_with_some_pairs_turned_round_gives_the_same_cleaned_dataset():
         pd.testing.assert_frame_equal(other.loc[decided, columns], one.loc[decided, columns])
         pd.testing.assert_frame_equal(other[["p_chosen", "p_tie", "weight"]], one[["p_chosen", "p_tie", "weight"]])
 
+
+@pytest.mark.parametrize(("name", "fmt"), [("x.jsonl.gz", "jsonl"), ("x.parquet.bz2", "parquet"), ("x.zst", "jsonl")])
+def test_a_compressed_name_is_refused_with_a_format_too_and_nothing_is_written(cleaned, tmp_path, name, fmt):
+    # with fmt the name was taken: plain JSON Lines (or Parquet) under a '.gz' name, which pandas' reader, taking
+    # the suffix at its word, failed to decompress
+    with pytest.raises(AccordError, match=f"file .*{name}: a cleaned dataset is written uncompressed"):
+        write_cleaned(cleaned, tmp_path / name, fmt=fmt)
+    assert list(tmp_path.iterdir()) == []

@@ -182,6 +182,11 @@ def write_with_provenance(frame: pd.DataFrame, path: str | os.PathLike, provenan
     in a ``.meta.json`` sidecar): the one writer of every cleaned layout (pairs, steps, attributes)."""
     fmt = cleaned_format(path, fmt)
     target = Path(path)
+    if target.suffix.lower() in COMPRESSION_SUFFIXES:  # only with fmt: the suffix alone is refused above
+        # the file was written uncompressed under the compressed name, which pandas then failed to decompress
+        raise AccordError(f"file {target}: a cleaned dataset is written uncompressed (Parquet compresses its "
+                          f"columns itself); a name ending in '{target.suffix}' says it is compressed: name it "
+                          ".parquet or .jsonl")
     meta = _provenance(provenance)
     frame = frame.reset_index(drop=True)
     frame.attrs = {}
