@@ -231,6 +231,17 @@ def _check_output(output: Path) -> None:
         raise AccordError(f"--output {output}: unknown file type '{output.suffix}' (use .parquet or .jsonl for a "
                           f"cleaned dataset or soft labels, .csv or .tsv, optionally with "
                           f"{'/'.join(TABLE_COMPRESSIONS)}, for soft labels)")
+    _check_not_under_a_file(output, "--output")
+
+
+def _check_not_under_a_file(path: Path, flag: str) -> None:
+    """Refuse an output under a file (``notes.txt/ann.csv``) before any work: found only when it was written, after
+    the fit and after the outputs before it (``--annotators`` failed with the cleaned dataset already written)."""
+    from accord.datasets.io import file_in_the_way
+
+    blocking = file_in_the_way(path)
+    if blocking is not None:
+        raise AccordError(f"{flag} {path}: cannot be written: {blocking} is a file, not a folder")
 
 
 def _n_types(text: str) -> int | str:
@@ -350,6 +361,11 @@ def cmd_aggregate(args: argparse.Namespace) -> int:
     elapsed = time.perf_counter() - started
     soft = estimator.soft_labels_
     provenance = {"method": args.method, "source": source, "n_judgments": len(judgments)}
+    annotator_table = None
+    if args.annotators:  # made before anything is written: a table that fails leaves no output half-done
+        if getattr(estimator, "annotators_", None) is None:
+            raise AccordError(f"--annotators: method {args.method} has no annotator table")
+        annotator_table = estimator.annotators_.reset_index()
     if as_cleaned:
         cleaned = build_cleaned(soft, judgments, drop_ties=args.drop_ties)
         if args.drop_ties and len(cleaned) == 0:
@@ -361,10 +377,8 @@ def cmd_aggregate(args: argparse.Namespace) -> int:
         frame = soft.to_frame().reset_index()
         write_table(frame, output)
         written = f"soft labels, {len(frame)} items"
-    if args.annotators:
-        if getattr(estimator, "annotators_", None) is None:
-            raise AccordError(f"--annotators: method {args.method} has no annotator table")
-        write_table(estimator.annotators_.reset_index(), Path(args.annotators))
+    if annotator_table is not None:
+        write_table(annotator_table, Path(args.annotators))
     print(f"method: {args.method}  judgments: {len(judgments):,}  pairs: {len(soft):,}  fit: {elapsed:.2f}s")
     scores = _summary(soft, judgments)
     if scores:
@@ -657,6 +671,7 @@ def _check_table_output(path: Path, flag: str) -> None:
                           f".tsv optionally with {'/'.join(TABLE_COMPRESSIONS)})")
     if path.exists() and path.is_dir():
         raise AccordError(f"{flag} {path}: is a folder, not a file")
+    _check_not_under_a_file(path, flag)
 
 
 #: step methods that draw at random (their posterior draws), and so take --seed

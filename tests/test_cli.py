@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 from accord.cli import main
-from accord.datasets import read_cleaned
+from accord.datasets import AccordError, read_cleaned
 from conftest import shared_data_or_skip
 
 GOOD = pd.DataFrame(
@@ -673,3 +673,38 @@ def test_a_seed_is_taken_by_a_method_that_draws_at_random(kind, method, tmp_path
     pd.testing.assert_frame_equal(frames[0], frames[1])  # no --seed is --seed 0
     assert main(["aggregate", "--input", str(source), "--method", method, "--seed", "3", "--output",
                  str(tmp_path / "clean3.parquet"), "--quiet"]) == 0
+
+
+@pytest.mark.parametrize(("flag", "output", "annotators"), [
+    ("--annotators", "clean.parquet", "notes.txt/raters.csv"),
+    ("--annotators", "soft.csv", "notes.txt/sub/raters.csv.gz"),
+    ("--output", "notes.txt/clean.jsonl", "raters.csv"),
+])
+def test_an_output_under_a_file_is_refused_before_the_fit_and_nothing_is_written(flag, output, annotators, tmp_path,
+                                                                                  capsys):
+    """``--annotators notes.txt/raters.csv`` (a file where a folder should be) was found when the table was written:
+    the cleaned dataset was written by then, and the command exited 2 with it in place."""
+    source = tmp_path / "judgments.csv"
+    GOOD.to_csv(source, index=False)
+    (tmp_path / "notes.txt").write_text("my notes")
+    status = main(["aggregate", "--input", str(source), "--method", "dawid-skene", "--output",
+                   str(tmp_path / output), "--annotators", str(tmp_path / annotators), "--quiet"])
+    err = capsys.readouterr().err
+    assert status == 2 and err.startswith(f"accord: error: {flag} ") and "notes.txt is a file" in err, err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["judgments.csv", "notes.txt"]
+
+
+def test_an_annotator_table_that_cannot_be_made_leaves_no_output(tmp_path, capsys, monkeypatch):
+    # the table is made when first asked for: it was asked for after the cleaned dataset was written
+    from accord.models.dawid_skene import DawidSkene
+
+    def broken(self):
+        raise AccordError("the annotator table failed")
+
+    monkeypatch.setattr(DawidSkene, "_annotator_table", broken)
+    source = tmp_path / "judgments.csv"
+    GOOD.to_csv(source, index=False)
+    status = main(["aggregate", "--input", str(source), "--method", "dawid-skene", "--output",
+                   str(tmp_path / "clean.parquet"), "--annotators", str(tmp_path / "raters.csv"), "--quiet"])
+    assert status == 2 and "the annotator table failed" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["judgments.csv"]
