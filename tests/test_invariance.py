@@ -465,3 +465,34 @@ def test_swap_sides_names_what_is_wrong():
         swap_sides(table.drop(columns=["label"]))
     with pytest.raises(AccordError, match="boolean mask of the table's 1 rows"):
         swap_sides(table, [True, False])
+
+
+@given(st.lists(st.tuples(st.sampled_from(["A", "B", "tie"]), st.sampled_from(["A", "B", "tie", None]),
+                          st.booleans()), min_size=1, max_size=10))
+@settings(max_examples=40, deadline=None)
+def test_swap_sides_turns_a_gold_label_with_the_label(rows):
+    """``gold`` (the pair's label in the label's form) stayed as it was on a turned row, so it named the other side:
+    a swapped table scored against gold was scored against the wrong side."""
+    labels, gold, mask = (list(part) for part in zip(*rows))
+    n = len(rows)
+    table = pd.DataFrame({"pair_id": [f"p{i}" for i in range(n)], "annotator": "r", "label": labels, "gold": gold,
+                          "response_a": [f"a{i}" for i in range(n)], "response_b": [f"b{i}" for i in range(n)]})
+    out = swap_sides(table, np.array(mask))
+    flipped = {"A": "B", "B": "A", "tie": "tie", None: None}
+    assert [None if pd.isna(g) else g for g in out["gold"]] == [flipped[g] if m else g for g, m in zip(gold, mask)]
+    graded = table.assign(label=np.arange(n) - 3, gold=[None if g is None else i % 3 - 1 for i, g in enumerate(gold)])
+    turned = swap_sides(graded, np.array(mask), graded=True)["gold"]
+    assert [None if pd.isna(g) else int(g) for g in turned] == [
+        None if g is None else (-(i % 3 - 1) if m else i % 3 - 1) for i, (g, m) in enumerate(zip(gold, mask))]
+
+
+def test_a_pair_s_gold_from_a_row_shown_the_other_way_round_names_the_same_response():
+    """A table without pair ids: its rows shown with the sides the other way round are turned to the pair's first
+    orientation; their gold was not, so the pair's gold named the response the row's gold did not."""
+    table = pd.DataFrame({"annotator": ["r1", "r2"], "label": ["A", "B"], "gold": [None, "B"],
+                          "response_a": ["a", "b"], "response_b": ["b", "a"]})  # r2 saw b first; gold: a is better
+    validated = validate(table)
+    assert list(validated["label"]) == ["A", "A"]  # both chose a
+    from accord.datasets import gold_labels
+
+    assert gold_labels(validated).tolist() == ["A"]  # a, shown as A in the pair's orientation

@@ -71,9 +71,9 @@ def swap_sides(table: pd.DataFrame, rows: np.ndarray | pd.Series | None = None, 
 
     ``response_a``/``response_b`` and ``response_a_id``/``response_b_id`` (where present) exchange places, an
     ``"A"``/``"B"`` label becomes the other one (a ``"tie"`` stays), and a graded strength is negated (``graded``:
-    whether labels are strengths; by default, when the validated table says so or every label is a number). The
-    same judgments seen the other way round: a model without a position-bias term gives the mirrored fit. The copy
-    carries no validation record: validate it again.
+    whether labels are strengths; by default, when the validated table says so or every label is a number); so does
+    a ``gold`` label. The same judgments seen the other way round: a model without a position-bias term gives the
+    mirrored fit. The copy carries no validation record: validate it again.
     """
     if "label" not in table.columns:
         raise AccordError(f"swap_sides: the table has no column 'label' (columns: {list(table.columns)})")
@@ -89,11 +89,16 @@ def swap_sides(table: pd.DataFrame, rows: np.ndarray | pd.Series | None = None, 
     for a, b in (("response_a", "response_b"), ("response_a_id", "response_b_id")):
         if a in out.columns and b in out.columns:
             out.loc[mask, [a, b]] = table.loc[mask, [b, a]].to_numpy()
-    label = out["label"].astype(object)
-    if graded:
-        numeric = pd.to_numeric(label, errors="coerce")
-        label = label.where(~(mask & numeric.notna().to_numpy()), -numeric)
-    else:
-        label = label.where(~mask, label.map({"A": "B", "B": "A"}).fillna(label))
-    out["label"] = label
+    # gold is the pair's label in the same form: left as it was, it named the other side of a turned row (a pair's
+    # gold from a row shown the other way round, accuracy against gold of a swapped table)
+    for column in ("label", "gold"):
+        if column not in out.columns:
+            continue
+        label = out[column].astype(object)
+        if graded:
+            numeric = pd.to_numeric(label, errors="coerce")
+            label = label.where(~(mask & numeric.notna().to_numpy()), -numeric)
+        else:
+            label = label.where(~mask, label.map({"A": "B", "B": "A"}).fillna(label))
+        out[column] = label
     return out
