@@ -172,3 +172,14 @@ def test_a_step_value_that_is_not_a_number_is_one_line(cleaned, labels) -> None:
     frame.at[frame.index[0], "labels"] = labels
     with pytest.raises(ValidationError, match="column 'labels', row 0"):
         write_cleaned_steps(frame, "unused.parquet")
+
+
+@pytest.mark.parametrize("suffix", [".parquet", ".jsonl"])
+def test_a_step_that_is_a_number_is_written_as_its_text(tmp_path: Path, suffix: str) -> None:
+    # a JSON input's "step_text": 42 was refused as "every step must be a text" when written, after the fit (the
+    # pairwise dataset writes such a response as its text)
+    judgments = pd.DataFrame({"solution_id": ["s1", "s1", "s2"], "step": [0, 1, 0], "annotator": ["a", "a", "a"],
+                              "label": [1, 1, 1], "step_text": ["x = 6 * 7", 42, 3.5]})
+    frame = build_cleaned_steps(StepVoteFraction().fit(judgments).step_labels_, judgments)
+    back = read_cleaned_steps(write_cleaned_steps(frame, tmp_path / f"steps{suffix}"))
+    assert back["completions"].map(list).tolist() == [["x = 6 * 7", "42"], ["3.5"]]

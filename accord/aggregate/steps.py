@@ -20,6 +20,7 @@ import pandas as pd
 
 from accord._settings import ConstructorSettings
 from accord.datasets import AccordError, weight_from_uncertainty
+from accord.datasets.cleaned import as_text
 from accord.datasets.steps import EncodedSteps, StepLabels, encode_steps, validate_steps
 
 # name -> (module, class). Rater models are imported on first use (Pyro is slow to import).
@@ -131,7 +132,9 @@ def build_cleaned_steps(step_labels: StepLabels, judgments: pd.DataFrame) -> pd.
     out = pd.DataFrame({
         "solution_id": np.asarray(solution_ids),
         "prompt": prompt,
-        "completions": [part.tolist() for part in np.split(texts.to_numpy(dtype=object), ends)],
+        # a step that is a number (JSON's "step_text": 42) is its text, as in the pairwise dataset: it was refused
+        # as "every step must be a text" when written, after the fit
+        "completions": [part.tolist() for part in np.split(as_text(texts), ends)],
         "labels": _lists(steps["p_correct"].to_numpy(dtype=float), ends),
         "label_uncertainty": _lists(uncertainty, ends),
         "label_weights": _lists(weight_from_uncertainty(uncertainty), ends),
