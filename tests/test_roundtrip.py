@@ -112,3 +112,15 @@ def test_texts_with_carriage_returns_come_back_whole(tmp_path_factory, texts, fm
     back = read_judgments(write_table(table, tmp_path_factory.mktemp("cr") / f"t.{fmt}"))
     _same(table.drop(columns="item_weight"), back.drop(columns="item_weight"))
     assert back["item_weight"].iloc[0] == 1.5 and pd.isna(back["item_weight"].iloc[1])
+
+
+@pytest.mark.parametrize("suffix", ["jsonl", "jsonl.gz", "json"])
+def test_a_json_table_keeps_its_numbers_as_the_csv_and_parquet_ones_do(tmp_path, suffix):
+    # write_table wrote JSON with pandas' default 10 decimals: soft labels (or an annotator table) written as
+    # .jsonl read back 1/3 as 0.3333333333 and a P(tie) of 3e-11 as 0, where their .csv and .parquet twins kept them
+    frame = pd.DataFrame({"pair_id": ["p1", "p2"], "p_A": [1 / 3, 0.25], "p_B": [2 / 3 - 3e-11, 0.75],
+                          "p_tie": [3e-11, 0.0]})
+    path = write_table(frame, tmp_path / f"soft.{suffix}")
+    back = pd.read_json(path, lines=suffix != "json", dtype=False)
+    pd.testing.assert_frame_equal(back, frame, check_exact=False, rtol=1e-13, atol=1e-16)
+    assert back.loc[0, "p_tie"] > 0

@@ -40,7 +40,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from accord.datasets.errors import AccordError, ValidationError
-from accord.datasets.io import COMPRESSION_SUFFIXES, atomic_path, infer_format
+from accord.datasets.io import COMPRESSION_SUFFIXES, JSON_DECIMALS, atomic_path, infer_format
 
 CLEANED_COLUMNS: tuple[str, ...] = (
     "pair_id",
@@ -54,8 +54,6 @@ CLEANED_COLUMNS: tuple[str, ...] = (
     "n_judgments",
 )
 METADATA_KEY = b"accord"
-#: Decimals of a number in a JSON Lines file (pandas writes at most 15).
-JSON_DECIMALS = 15
 FORMATS = ("parquet", "jsonl")
 
 

@@ -26,6 +26,9 @@ SUFFIX_FORMATS: dict[str, str] = {
 COMPRESSION_SUFFIXES: frozenset[str] = frozenset({".gz", ".bz2", ".xz", ".zst", ".zip"})
 #: Compression suffix -> the name pandas' writers give the method (the temporary file's name has no suffix to infer).
 COMPRESSION_METHODS: dict[str, str] = {".gz": "gzip", ".bz2": "bz2", ".xz": "xz", ".zst": "zstd", ".zip": "zip"}
+#: Decimals of a number in a JSON file (pandas writes at most 15; its default 10 read 1/3 back as 0.3333333333 and a
+#: probability of 3e-11 as 0): a JSON table then matches its Parquet or CSV twin to 1e-15.
+JSON_DECIMALS = 15
 #: Compressions a .csv or .tsv table output may add (write_table compresses by the last suffix, the readers look
 #: through it); a compressed .jsonl would be soft labels where the plain one is a cleaned dataset, so it is not one
 TABLE_COMPRESSIONS: tuple[str, ...] = (".gz", ".bz2", ".xz")
@@ -144,7 +147,8 @@ def write_table(frame: Any, path: str | os.PathLike) -> Path:
             frame.to_csv(tmp, index=False, sep="\t" if fmt == "tsv" else ",", compression=compression,
                          quoting=quoting)
         elif fmt in ("jsonl", "json"):
-            frame.to_json(tmp, orient="records", lines=fmt == "jsonl", force_ascii=False, compression=compression)
+            frame.to_json(tmp, orient="records", lines=fmt == "jsonl", force_ascii=False, compression=compression,
+                          double_precision=JSON_DECIMALS)
         else:
             frame.to_parquet(tmp, index=False)
     return target
