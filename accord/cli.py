@@ -1035,7 +1035,7 @@ def cmd_datasets(args: argparse.Namespace) -> int:
 
 def cmd_report(args: argparse.Namespace) -> int:
     from accord.aggregate import make_method
-    from accord.aggregate.report import write_report
+    from accord.aggregate.report import check_report_folder, write_report
     from accord.datasets import table_info
 
     from accord.datasets.io import check_output_folder
@@ -1046,6 +1046,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         if value and output_dir.is_dir() and output_dir.resolve() in Path(value).resolve().parents:
             raise AccordError(f"--output-dir {output_dir}: holds the {flag} file {value}, and the report replaces "
                               "the whole folder; name another folder")
+    check_report_folder(output_dir, "--output-dir")  # a folder of other files was refused after the fits
     if args.limit_pairs is not None and args.limit_pairs < 1:
         raise AccordError(f"--limit-pairs: must be 1 or more, got {args.limit_pairs}")
     judgments = _read_input(args)

@@ -708,3 +708,22 @@ def test_an_annotator_table_that_cannot_be_made_leaves_no_output(tmp_path, capsy
                    str(tmp_path / "clean.parquet"), "--annotators", str(tmp_path / "raters.csv"), "--quiet"])
     assert status == 2 and "the annotator table failed" in capsys.readouterr().err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["judgments.csv"]
+
+
+def test_report_output_dir_of_other_files_is_refused_before_the_fits(tmp_path, capsys, monkeypatch):
+    """``--output-dir`` naming a folder of other files (no earlier report.html) was refused when the report was
+    written, after every method was fitted."""
+    import accord.aggregate as aggregate
+
+    monkeypatch.setattr(aggregate, "make_method", lambda *_args, **_kwargs: pytest.fail("a method was fitted"))
+    source = tmp_path / "judgments.csv"
+    GOOD.to_csv(source, index=False)
+    folder = tmp_path / "data"
+    folder.mkdir()
+    (folder / "notes.txt").write_text("mine\n")
+    status = main(["report", "--input", str(source), "--methods", "majority", "--output-dir", str(folder),
+                   "--quiet"])
+    err = capsys.readouterr().err
+    assert status == 2 and err.count("\n") == 1, err
+    assert err.startswith(f"accord: error: --output-dir {folder}: holds files and no earlier report"), err
+    assert sorted(p.name for p in folder.iterdir()) == ["notes.txt"]

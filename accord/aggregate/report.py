@@ -141,16 +141,22 @@ def _check_count(name: str, value: Any, least: int) -> None:
         raise AccordError(f"{name} must be an integer >= {least}, got {value!r}")
 
 
-def _work_folder(target: Path) -> Path:
-    """A private folder beside ``target`` to build the report in; a ``target`` that is a file is refused (the swap
-    would put the user's file aside and leave it there hidden), as is a place where no folder can be made."""
+def check_report_folder(target: Path, name: str = "folder") -> None:
+    """Refuse a report folder that would not be replaced: a file (the swap would put the user's file aside and leave
+    it there hidden), or a folder of other files. ``accord report`` asks before its fits (``name``: its flag)."""
     if target.exists() and not target.is_dir():
-        raise AccordError(f"folder {target}: is a file; the report is a folder")
+        raise AccordError(f"{name} {target}: is a file; the report is a folder")
     if target.is_dir() and not (target / "report.html").exists() and any(target.iterdir()):
         # the report replaces its folder as a whole: a folder of other files (a home folder, a data folder) would
         # be deleted with it; an earlier report (its report.html) or an empty folder is replaced
-        raise AccordError(f"folder {target}: holds files and no earlier report (report.html), and the report "
+        raise AccordError(f"{name} {target}: holds files and no earlier report (report.html), and the report "
                           "replaces its whole folder; name a new or empty folder")
+
+
+def _work_folder(target: Path) -> Path:
+    """A private folder beside ``target`` to build the report in (:func:`check_report_folder` first), refused where
+    no folder can be made."""
+    check_report_folder(target)
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         return Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".partial", dir=target.parent))
