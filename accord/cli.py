@@ -414,6 +414,8 @@ def _aggregate_attributes(args: argparse.Namespace, judgments: pd.DataFrame, out
         if path is not None and path.suffix.lower() not in CLEANED_SUFFIXES:
             raise AccordError(f"{flag} {path}: per-attribute scores are a cleaned multi-attribute dataset: name a "
                               f".parquet or .jsonl file")
+        if path is not None:  # the responses were written before the pairs found they could not be
+            _check_not_under_a_file(path, flag)
     if pairs_output is not None and item == "pair":
         raise AccordError("--pairs-output: the ratings are of pairs already; --output gets the pairs")
     text = "response" if item == "response" else "response_a"

@@ -727,3 +727,17 @@ def test_report_output_dir_of_other_files_is_refused_before_the_fits(tmp_path, c
     assert status == 2 and err.count("\n") == 1, err
     assert err.startswith(f"accord: error: --output-dir {folder}: holds files and no earlier report"), err
     assert sorted(p.name for p in folder.iterdir()) == ["notes.txt"]
+
+
+def test_a_pairs_output_under_a_file_is_refused_before_the_responses_are_written(tmp_path, capsys):
+    """``--output responses.parquet --pairs-output notes.txt/pairs.parquet``: the responses were written, then the
+    pairs failed, exit 2 with one of the two outputs in place."""
+    source = tmp_path / "ratings.csv"
+    _attribute_table(source)
+    (tmp_path / "notes.txt").write_text("my notes")
+    status = main(["aggregate", "--input", str(source), "--method", "attribute-mean", "--output",
+                   str(tmp_path / "responses.parquet"), "--pairs-output", str(tmp_path / "notes.txt" / "pairs.parquet"),
+                   "--quiet"])
+    err = capsys.readouterr().err
+    assert status == 2 and err.startswith("accord: error: --pairs-output ") and "notes.txt is a file" in err, err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt", "ratings.csv"]
