@@ -424,3 +424,12 @@ def test_multi_attribute_texts_that_are_numbers_are_written_as_text(tmp_path):
     pairs = read_cleaned(tmp_path / "pairs.parquet")
     assert sorted(pairs["chosen"].tolist() + pairs["rejected"].tolist()) == ["0", "10", "20", "30"]
     assert all(isinstance(v, str) for v in cleaned.pairs["chosen"])
+
+
+def test_a_pairs_path_under_a_file_is_refused_before_the_fit_and_no_responses_are_written(tmp_path):
+    # the responses were written, then writing the pairs failed: one of the two files left behind
+    (tmp_path / "notes.txt").write_text("mine")
+    with pytest.raises(ValidationError, match="notes.txt is a file, not a folder"):
+        clean_attributes(validate_attributes(_rated_responses(), scales=(0, 4)), method="attribute-mean",
+                         responses_path=tmp_path / "responses.parquet", pairs_path=tmp_path / "notes.txt" / "p.parquet")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]

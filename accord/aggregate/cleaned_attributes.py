@@ -22,6 +22,7 @@ from accord.datasets import AccordError, AttributeScores, validate_attributes
 from accord.datasets.attributes import ATTRIBUTE_FORM, is_preference_scale
 from accord.datasets.cleaned import as_text, item_texts
 from accord.datasets.cleaned_attributes import check_attribute_cleaned, write_attribute_cleaned
+from accord.datasets.io import check_output_path
 
 #: The texts (and ids) of a rated item that every rating of it must show alike.
 RESPONSE_TEXT_COLUMNS: tuple[str, ...] = ("prompt_id", "prompt", "response")
@@ -109,6 +110,11 @@ def clean_attributes(
     """
     if method not in ATTRIBUTE_METHODS:
         raise AccordError(f"unknown method {method!r}: use one of {ATTRIBUTE_METHODS}")
+    # a path that cannot be written is refused before the fit: a pairs path under a file failed after the responses
+    # were written
+    for path in (responses_path, pairs_path):
+        if path is not None:
+            check_output_path(path)
     info = judgments.attrs.get("accord") if isinstance(judgments, pd.DataFrame) else None
     table = judgments if info and info.get("form") == ATTRIBUTE_FORM else validate_attributes(judgments)
     if responses_path is not None and table.attrs["accord"]["item"] != "response":
