@@ -431,3 +431,22 @@ def test_a_compressed_name_is_refused_with_a_format_too_and_nothing_is_written(c
     with pytest.raises(AccordError, match=f"file .*{name}: a cleaned dataset is written uncompressed"):
         write_cleaned(cleaned, tmp_path / name, fmt=fmt)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_per_group_probabilities_are_turned_to_the_chosen_side(small_preferences):
+    """``p_a_<g>`` (with ``p_b_<g>``, which differs from ``1 - p_a_<g>`` by the group's tie) becomes ``p_chosen_<g>``:
+    the group's probability for the side that was chosen; ``p_tie_<g>`` and other columns are copied."""
+    from accord.datasets import SoftLabels
+
+    ids = pd.Index(["p1", "p2", "p3"], name="pair_id")
+    probs = pd.DataFrame({"A": [0.7, 0.2, 0.5], "B": [0.2, 0.7, 0.3], "tie": [0.1, 0.1, 0.2]}, index=ids)
+    extra = pd.DataFrame({"p_a_x": [0.6, 0.1, 0.4], "p_b_x": [0.3, 0.8, 0.4], "p_tie_x": [0.1, 0.1, 0.2],
+                          "p_a_y": [0.9, 0.3, 0.5], "noise": [0.2, 0.3, 0.4]}, index=ids)
+    soft = SoftLabels(probs=probs, uncertainty=pd.Series(0.1, index=ids), n_judgments=pd.Series(3, index=ids),
+                      method="m", extra=extra)
+    rows = build_cleaned(soft, small_preferences).set_index("pair_id")
+    assert rows["chosen_side"].tolist() == ["A", "B", "A"]
+    assert rows["p_chosen_x"].tolist() == pytest.approx([0.6, 0.8, 0.4])
+    assert rows["p_chosen_y"].tolist() == pytest.approx([0.9, 0.7, 0.5])  # no p_b_y: 1 - p_a_y
+    assert rows["p_tie_x"].tolist() == pytest.approx([0.1, 0.1, 0.2]) and "p_b_x" not in rows and "p_a_x" not in rows
+    assert rows["noise"].tolist() == pytest.approx([0.2, 0.3, 0.4])
