@@ -15,10 +15,11 @@ Columns (Hugging Face preference layout plus accord's soft label and weight):
 ``n_judgments`` number of judgments behind the pair
 ==============  ==========================================================================================
 
-Optional columns written when known: ``chosen_id``, ``rejected_id`` (response ids), ``chosen_side`` (``"A"`` or
-``"B"``), per-group probabilities ``p_chosen_<group>`` and disagreement shares; from graded judgments ``margin``
-(the expected strength towards the chosen side, on the label scale: what ``--loss margin`` reads) and the
-ordinal model's ``grade_<k>`` probabilities in the chosen side's view.
+``prompt``, ``chosen`` and ``rejected`` are texts (a response given as a number, JSON's ``4``, is written as its
+text), the same in both formats. Optional columns written when known: ``chosen_id``, ``rejected_id`` (response
+ids), ``chosen_side`` (``"A"`` or ``"B"``), per-group probabilities ``p_chosen_<group>`` and disagreement shares;
+from graded judgments ``margin`` (the expected strength towards the chosen side, on the label scale: what
+``--loss margin`` reads) and the ordinal model's ``grade_<k>`` probabilities in the chosen side's view.
 
 Provenance (method, package version, source, time) lives in the Parquet schema metadata under the key ``accord``;
 for JSONL, which has no metadata, in a sidecar ``<file>.meta.json``. Files load with ``pandas.read_parquet`` /
