@@ -584,3 +584,20 @@ def test_hierarchical_vb_pools_and_recovers(recovery_data):
     new = pd.DataFrame({"pair_id": [judgments.pair_id.iloc[0], "unseen"], "annotator": ["nobody", "nobody"],
                         "label": ["A", "B"]})
     assert np.isfinite(hds.predictive_loglik(new)).all()
+
+
+def test_a_closed_form_fit_stopped_at_max_steps_warns_and_a_converged_one_does_not(small_binary):
+    """DawidSkene and HierarchicalDawidSkene by VB-EM stopped at max_steps unconverged said nothing (converged_ False,
+    soft labels unfinished) where MACE's VB and every SVI fit warn: one ConvergenceWarning, importable from
+    accord.models; a fit that converges warns nothing."""
+    import warnings
+
+    from accord.models import ConvergenceWarning, HierarchicalDawidSkene
+
+    for model in (DawidSkene(max_steps=2, seed=0), HierarchicalDawidSkene(inference="vb", max_steps=2, seed=0)):
+        with pytest.warns(ConvergenceWarning, match="max_steps=2"):
+            model.fit(small_binary.judgments)
+        assert not model.converged_
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        assert DawidSkene(seed=0).fit(small_binary.judgments).converged_

@@ -48,9 +48,10 @@ RENAMED: dict[str, dict[str, str]] = {
 #: ContextPreference's learning rate 0.05 -> 0.1, chosen leave-one-source-out on small tables with gold, and its
 #: MAP stage run from both orders of tied cut points, the lower loss kept (``context`` only: one group elsewhere);
 #: dawid-skene-vb's annotator table: its draws integrate the empirical prior's concentration out, soft labels kept;
-#: dawid-skene-gibbs: the sampler draws the concentration too)
+#: dawid-skene-gibbs: the sampler draws the concentration too; hierarchical-dawid-skene-vb: its population step on
+#: the evidence of the counts once the pairs settle, which reaches the fixed point the creeping step stopped short of)
 STORED_TODAY = {"dawid-skene-vb", "dawid-skene-gibbs", "dawid-skene-meanfield", "dawid-skene-symmetric",
-                "hierarchical-dawid-skene", "mace", "context", "context-individual-map"}
+                "hierarchical-dawid-skene", "hierarchical-dawid-skene-vb", "mace", "context", "context-individual-map"}
 
 
 def renamed(case: str) -> dict[str, str]:

@@ -26,7 +26,9 @@ attributes end in ``_`` (``soft_labels_``, ``annotators_`` with the same columns
 exports an ``InferenceData`` with a per-judgment ``log_likelihood`` group, and :func:`compare` ranks fitted models by
 PSIS-LOO and k-fold held-out log-likelihood. The two step-level models take a step-judgments table
 (:mod:`accord.datasets.steps`) and give ``step_labels_`` instead of ``soft_labels_``, and ``MultiAttributeOrdinal``
-takes a multi-attribute table and gives ``scores_``; these three have no ArviZ export.
+takes a multi-attribute table and gives ``scores_``; these three have no ArviZ export. A fit that stops at its
+step limit before it converged warns :class:`ConvergenceWarning` (``warnings.simplefilter('error',
+ConvergenceWarning)`` makes it an error).
 Importing this package loads no model: each is imported on first use
 (Pyro and ArviZ only when a fit or an export needs them).
 """
@@ -36,7 +38,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-_HOME = {"RaterModel": "base", "compare": "comparison", "heldout_loglik": "comparison", "DawidSkene": "dawid_skene",
+_HOME = {"RaterModel": "base", "ConvergenceWarning": "base", "compare": "comparison", "heldout_loglik": "comparison", "DawidSkene": "dawid_skene",
          "OneCoinDawidSkene": "one_coin", "HierarchicalDawidSkene": "hierarchical_dawid_skene", "MACE": "mace",
          "GLAD": "glad", "CrowdBradleyTerry": "bradley_terry", "OrdinalPreference": "ordinal",
          "ContextPreference": "context", "RaterTypes": "rater_types", "FirstErrorModel": "first_error",

@@ -224,15 +224,16 @@ def vb_dawid_skene(incidence: Incidence, confusion_prior: torch.Tensor, class_pr
     point); after each M-step it takes the type-II step of :class:`~accord.models.dawid_skene.DawidSkene`'s
     *Empirical prior* (:func:`fit_confusion_prior`, then :func:`fit_confusion_prior_evidence` once no pair moved by
     :data:`SETTLED_CHANGE`) and returns the fitted prior in ``VBResult.confusion_prior``. ``prior_fit`` replaces that
-    step by another of the same signature (``(confusion_alpha, prior) -> prior``), e.g. :func:`fit_population_prior`.
+    step by another of the same signature (``(confusion_alpha, prior) -> prior``), e.g. :func:`fit_population_prior`,
+    followed once the pairs settle by its step on the evidence where it has one (:data:`SETTLED_PRIOR_FIT`).
 
     ``all_reduce(tensor, op)`` (``op`` ``"sum"`` or ``"max"``) reduces over the processes of a fit whose items are
     split across processes (:mod:`accord.models.distributed`): the M-step's counts are then sums over all items and
     every process stops at the same iteration; ``item_probs`` of the result are the local items'.
     """
-    settled_prior_fit = None
     if empirical_prior and prior_fit is None:
-        prior_fit, settled_prior_fit = fit_confusion_prior, fit_confusion_prior_evidence
+        prior_fit = fit_confusion_prior
+    settled_prior_fit = SETTLED_PRIOR_FIT.get(prior_fit)  # type: ignore[arg-type]
     w, k = incidence.n_workers, incidence.n_classes
     q = init_item_probs
     converged = False
@@ -520,33 +521,150 @@ def concentration_draws(confusion_alpha: torch.Tensor, prior: torch.Tensor, num_
         dtype=prior.dtype, device=prior.device)
 
 
-def fit_population_prior(confusion_alpha: torch.Tensor, prior: torch.Tensor, *, max_iter: int = 200,
-                         tol: float = 1e-7) -> torch.Tensor:
-    """Type-II maximum likelihood (VB-EM) step for a full population Dirichlet per true class.
+def fit_population_prior(confusion_alpha: torch.Tensor, prior: torch.Tensor, *, max_iter: int = 50,
+                         tol: float = 1e-9) -> torch.Tensor:
+    """Type-II maximum likelihood (VB-EM) step for a full population Dirichlet per true class, given ``q(theta)``.
 
     Annotator rows are ``theta_wk ~ Dirichlet(alpha_k)`` with every ``alpha_k`` (``L`` values) free. Given
     ``q(theta_wk) = Dirichlet(confusion_alpha[w, k])`` the ELBO's prior term for row ``k`` is, with
     ``m_kl = mean_w E_q[log theta_wkl]``::
 
-        W [log G(sum_l alpha_kl) - sum_l log G(alpha_kl) + sum_l (alpha_kl - 1) m_kl]
+        W [log G(s_k) - sum_l log G(alpha_kl) + sum_l (alpha_kl - 1) m_kl],   s_k = sum_l alpha_kl
 
-    the Dirichlet likelihood of "observed" mean log-probabilities ``m_k``, concave in ``alpha_k``. It is maximised by
-    Minka's (2000) fixed point ``psi(alpha_kl) = psi(sum_l alpha_kl) + m_kl`` (each step a digamma inversion by
-    Newton's method), all ``K`` rows at once, started at ``prior``; values are kept within :data:`PRIOR_BOUNDS`.
-    The concentration ``sum_l alpha_kl`` is the pooling strength (large: annotators alike, few judgments suffice;
-    small: each annotator keeps its own confusion). Returns the ``[K, L]`` prior.
+    the Dirichlet likelihood of "observed" mean log-probabilities ``m_k``, concave in ``alpha_k``, whose Hessian
+    ``W [psi'(s_k) 11^T - diag(psi'(alpha_k))]`` is a diagonal plus a constant, so a Newton step costs ``O(L)`` per
+    row by the Sherman-Morrison formula (Minka 2000, "Estimating a Dirichlet distribution", sec. 1); the step is
+    halved until the values stay positive and the term does not fall. Newton converges in a handful of steps where
+    the fixed point ``psi(alpha) = psi(s) + m`` needs hundreds on concentrated populations. The concentration
+    ``s_k`` is the pooling strength (large: annotators alike, few judgments suffice; small: each annotator keeps its
+    own confusion). All ``K`` rows at once, values within :data:`PRIOR_BOUNDS` (a value at a bound that the gradient
+    pushes beyond it is held there), started at ``prior``; stops when no value moves by more than ``tol``
+    relatively. Returns the ``[K, L]`` prior.
     """
     lo, hi = PRIOR_BOUNDS
-    mean_log = dirichlet_expected_log(confusion_alpha).mean(0)  # [K, L]
-    alpha = prior.clone()
+    mean_log = dirichlet_expected_log(confusion_alpha).mean(0)  # [K, L]; W scales the term and cancels in the step
+
+    def objective(alpha: torch.Tensor) -> torch.Tensor:
+        return torch.lgamma(alpha.sum(-1)) - torch.lgamma(alpha).sum(-1) + ((alpha - 1.0) * mean_log).sum(-1)
+
+    alpha = prior.clamp(lo, hi).clone()
+    value = objective(alpha)
     for _ in range(max_iter):
-        target = torch.digamma(alpha.sum(-1, keepdim=True)) + mean_log
-        new = _inverse_digamma(target).clamp(lo, hi)
+        s = alpha.sum(-1, keepdim=True)
+        grad = torch.digamma(s) - torch.digamma(alpha) + mean_log
+        # Newton on the values not held at a bound (the gradient pushing them out): the held ones' inverse curvature
+        # is set to 0, which solves the free block exactly
+        held = ((alpha <= lo) & (grad < 0)) | ((alpha >= hi) & (grad > 0))
+        inverse = torch.where(held, torch.zeros_like(alpha), -1.0 / torch.polygamma(1, alpha))  # [K, L], < 0
+        const = torch.polygamma(1, s)  # [K, 1], > 0
+        shift = (grad * inverse).sum(-1, keepdim=True) / (1.0 / const + inverse.sum(-1, keepdim=True))
+        step = -(grad - shift) * inverse
+        scale = torch.ones_like(value)
+        for _ in range(30):  # step halving, row by row
+            candidate = (alpha + scale[:, None] * step).clamp(lo, hi)
+            new_value = objective(candidate)
+            ok = (alpha + scale[:, None] * step > 0).all(-1) & (new_value >= value - 1e-12 * value.abs())
+            if bool(ok.all()):
+                break
+            scale = torch.where(ok, scale, scale / 2)
+        new = torch.where(ok[:, None], candidate, alpha)
         done = float(((new - alpha).abs() / alpha).max()) < tol
-        alpha = new
+        alpha, value = new, torch.where(ok, new_value, value)
         if done:
             break
     return alpha
+
+
+def fit_population_prior_evidence(confusion_alpha: torch.Tensor, prior: torch.Tensor, *,
+                                  steps: int = 50) -> torch.Tensor:
+    """Type-II maximum likelihood step for the full population Dirichlet on the evidence of the expected counts
+    (``q(theta)`` integrated out): the step of ``empirical_prior="full"`` (and of the hierarchical model's VB-EM) once
+    the pairs have settled, as :func:`fit_confusion_prior_evidence` is for the two-valued prior.
+
+    With the counts ``n_wkl = confusion_alpha[w, k, l] - prior[k, l]``, row ``k``'s prior maximises the Dirichlet-
+    multinomial (Polya) log evidence of the raters' rows (:func:`fit_polya_prior`, no hyperprior). It has the fixed
+    points of :func:`fit_population_prior` (the envelope theorem, as for the two-valued prior) but reaches them in one
+    step where alternating ``q(theta)`` with that step creeps: where the raters look alike the concentration grows a
+    little per VB-EM iteration (a 24-judgment table ran 2,000 iterations unconverged).
+    """
+    return fit_polya_prior((confusion_alpha - prior).clamp_min(0.0).to(prior.dtype), prior, None, steps=steps)
+
+
+#: shape of the Gamma hyperprior on each value of an empirical prior (its mean is the value the fit starts from)
+HYPER_SHAPE = 2.0
+
+
+def log_hyperprior(alpha: torch.Tensor, anchor: torch.Tensor) -> torch.Tensor:
+    """``log Gamma(alpha | HYPER_SHAPE, HYPER_SHAPE / anchor)`` summed over the last axis, up to a constant."""
+    return ((HYPER_SHAPE - 1.0) * alpha.log() - HYPER_SHAPE * alpha / anchor).sum(-1)
+
+
+def fit_polya_prior(counts: torch.Tensor, prior: torch.Tensor, anchor: torch.Tensor | None, steps: int,
+                    tol: float = 1e-9) -> torch.Tensor:
+    """Type-II MAP estimate of the Dirichlet priors behind expected counts ``counts`` (``[R, K, L]``).
+
+    For each of the ``K`` priors ``a`` (``prior`` is ``[K, L]``, the starting point) it maximises the Dirichlet-
+    multinomial (Polya) log-likelihood of the rows' counts, ``sum_r [log G(A) - log G(A + N_r) + sum_l
+    log G(a_l + n_rl) - log G(a_l)]`` (``A = sum_l a_l``, ``N_r = sum_l n_rl``; fractional counts allowed), plus, with
+    an ``anchor``, the log hyperprior ``sum_l (s - 1) log a_l - s a_l / anchor_l`` (a Gamma with shape
+    ``s = HYPER_SHAPE`` and mean ``anchor``; ``None``: type-II maximum likelihood).
+
+    The Hessian is a diagonal plus a constant (Minka 2000, "Estimating a Dirichlet distribution", sec. 3), inverted in
+    closed form: at most ``steps`` Newton steps, all ``K`` priors at once. Where a prior's Hessian is not negative
+    definite (the Polya likelihood need not be concave: where the rows look alike it grows without end along the
+    concentration) its step is half of each value uphill, so that it reaches a distant optimum or its bound in a few
+    steps (Minka's fixed point crawls there). Each step is halved, prior by prior, until the objective does not
+    fall. Values within :data:`PRIOR_BOUNDS`; a value at a bound that the gradient pushes beyond it is held there (its
+    inverse curvature set to 0, which solves the free block exactly). Stops when no value moves by more than ``tol``
+    relatively.
+    """
+    lo, hi = PRIOR_BOUNDS
+    totals = counts.sum(-1)  # [R, K]; an empty row adds 0 to every term
+    shape = HYPER_SHAPE if anchor is not None else 1.0  # shape 1 and rate 0: the hyperprior's terms vanish
+    rate = HYPER_SHAPE / anchor if anchor is not None else torch.zeros_like(prior)
+
+    def objective(a: torch.Tensor) -> torch.Tensor:
+        a_total = a.sum(-1)
+        evidence = ((torch.lgamma(a_total) - torch.lgamma(a_total + totals)).sum(0)
+                    + (torch.lgamma(a + counts) - torch.lgamma(a)).sum((0, -1)))
+        return evidence if anchor is None else evidence + log_hyperprior(a, anchor)
+
+    alpha = prior.clamp(lo, hi).clone()
+    value = objective(alpha)
+    for _ in range(steps):
+        a_total = alpha.sum(-1, keepdim=True)
+        grad = ((torch.digamma(a_total) - torch.digamma(a_total + totals[..., None])).sum(0)
+                + (torch.digamma(alpha + counts) - torch.digamma(alpha)).sum(0) + (shape - 1.0) / alpha - rate)
+        const = (torch.polygamma(1, a_total) - torch.polygamma(1, a_total + totals[..., None])).sum(0)  # [K, 1] >= 0
+        diagonal = ((torch.polygamma(1, alpha + counts) - torch.polygamma(1, alpha)).sum(0)
+                    - (shape - 1.0) / alpha**2)  # [K, L] <= 0
+        held = ((alpha <= lo) & (grad < 0)) | ((alpha >= hi) & (grad > 0))
+        curved = held | (diagonal < 0)  # a free value of empty cells, without a hyperprior, is not
+        inverse = torch.where(curved & ~held, 1.0 / diagonal.clamp_max(-1e-300), torch.zeros_like(alpha))
+        # the free block's Hessian D + c 11^T is negative definite where 1 + c 1^T D^-1 1 > 0
+        denominator = 1.0 / const.clamp_min(1e-300) + inverse.sum(-1, keepdim=True)
+        newton = -(grad - (grad * inverse).sum(-1, keepdim=True) / denominator) * inverse
+        uphill = torch.where(held, torch.zeros_like(alpha), torch.sign(grad) * 0.5 * alpha)
+        step = torch.where((denominator > 0) & curved.all(-1, keepdim=True), newton, uphill)
+        scale = torch.ones_like(value)
+        for _ in range(30):  # step halving, prior by prior
+            candidate = (alpha + scale[:, None] * step).clamp(lo, hi)
+            new_value = objective(candidate)
+            ok = new_value >= value - 1e-12 * value.abs()
+            if bool(ok.all()):
+                break
+            scale = torch.where(ok, scale, scale / 2)
+        new = torch.where(ok[:, None], candidate, alpha)
+        done = float(((new - alpha).abs() / alpha).max()) < tol
+        alpha, value = new, torch.where(ok, new_value, value)
+        if done:
+            break
+    return alpha
+
+
+#: a type-II step given ``q(theta)`` -> the same step on the evidence of the counts, taken once the pairs settle
+SETTLED_PRIOR_FIT: dict[Callable[..., torch.Tensor], Callable[..., torch.Tensor]] = {
+    fit_confusion_prior: fit_confusion_prior_evidence, fit_population_prior: fit_population_prior_evidence}
 
 
 def _inverse_digamma(y: torch.Tensor, newton_steps: int = 5) -> torch.Tensor:

@@ -64,6 +64,11 @@ MIN_NUTS_SAMPLES = 4
 ANNOTATOR_CHUNK = 8192
 
 
+class ConvergenceWarning(UserWarning):
+    """A fit stopped at its step or iteration limit before its convergence rule was met, or landed in a mirror
+    mode and was moved back."""
+
+
 @dataclass
 class ItemSummary:
     """Per pair: the posterior mean class probabilities, and the sd and 90% interval of the top class's."""

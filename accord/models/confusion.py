@@ -13,6 +13,7 @@ by :meth:`ConfusionModel._fit_pyro`.
 from __future__ import annotations
 
 import math
+import warnings
 from typing import ClassVar
 
 import numpy as np
@@ -24,7 +25,7 @@ from accord.models._data import PaddedJudgments, pad_judgments, vote_fractions
 from accord.models._vb import (ConfusionMoments, Incidence, VBResult, build_incidence, item_log_posterior_scores,
                                judgment_loglik_draws, summarize_item_posterior)
 from accord.datasets.schema import check_two_classes
-from accord.models.base import ANNOTATOR_CHUNK, ItemSummary, RaterModel, deferred
+from accord.models.base import ANNOTATOR_CHUNK, ConvergenceWarning, ItemSummary, RaterModel, deferred
 
 TINY = 1e-30  # still a normal float32
 #: ``"vote"``: start from vote fractions (the guard against label switching); ``"uniform"``: from the symmetric point
@@ -106,6 +107,16 @@ class ConfusionModel(RaterModel):
         pi = torch.distributions.Dirichlet(vb.class_alpha).sample((self.num_samples,))
         self._log_theta = theta.clamp_min_(TINY).log_()[None]
         self._log_pi = pi.clamp_min(TINY).log()[None]
+
+    def _keep_vb(self, vb: VBResult, warn: bool = True) -> None:
+        """Keep a closed-form VB-EM fit (``n_iter_``, ``converged_``), with a warning where it stopped at
+        ``max_steps`` unconverged (as MACE's and the SVI fits warn; the soft labels were then silently unfinished)."""
+        self._vb = vb
+        self.n_iter_, self.converged_ = vb.n_iter, vb.converged
+        if warn and not vb.converged:
+            warnings.warn(f"{type(self).__name__}(vb): VB-EM stopped at max_steps={self.max_steps} iterations before "
+                          f"it converged (tol={self.tol}); raise max_steps and check the soft labels",
+                          ConvergenceWarning, stacklevel=5)
 
     def _finish(self) -> None:
         self._item_summary = self._summarize_items()

@@ -75,7 +75,8 @@ class DawidSkene(ConfusionModel, PyroRaterModel):
     or more (:data:`accord.models._vb.SETTLED_CHANGE`), take the step given ``q(theta)``: from the vote fractions of
     a crowd with many adversarial raters the evidence step would leap to the flat prior (raters carry no
     information), a fixed point of its own. ``empirical_prior="full"`` fits instead a free
-    Dirichlet ``alpha_k`` per true class (Minka's fixed point, :func:`accord.models._vb.fit_population_prior`):
+    Dirichlet ``alpha_k`` per true class (the same two steps: :func:`accord.models._vb.fit_population_prior`, then
+    :func:`accord.models._vb.fit_population_prior_evidence`, each by Newton's method):
     the population's typical confusions between particular classes are learned, which matters with more than two
     classes. The fitted prior (``prior_correct_``, ``prior_error_``: its mean diagonal and off-diagonal values) is the
     prior of every inference method; no gold label is involved. The VB soft labels use it as fitted; the draws of the
@@ -223,13 +224,13 @@ class DawidSkene(ConfusionModel, PyroRaterModel):
         closed_form = self.inference in ("vb", "gibbs")
         empirical = bool(self.empirical_prior) and not self.symmetric
         if closed_form or (self.warm_start and self.init == "vote") or empirical:
-            self._vb = vb_dawid_skene(self._incidence, self._confusion_prior, self._class_prior_vec,
-                                      self._initial_item_probs(encoded),
-                                      max_iter=self.max_steps if closed_form else 1000,
-                                      tol=self.tol if closed_form else 1e-6, empirical_prior=empirical,
-                                      prior_fit=fit_population_prior if empirical and self.empirical_prior == "full"
-                                      else None, stop="distance" if self.inference == "vb" else "change")
-            self.n_iter_, self.converged_ = self._vb.n_iter, self._vb.converged
+            self._keep_vb(vb_dawid_skene(self._incidence, self._confusion_prior, self._class_prior_vec,
+                                         self._initial_item_probs(encoded),
+                                         max_iter=self.max_steps if closed_form else 1000,
+                                         tol=self.tol if closed_form else 1e-6, empirical_prior=empirical,
+                                         prior_fit=fit_population_prior if empirical and self.empirical_prior == "full"
+                                         else None, stop="distance" if self.inference == "vb" else "change"),
+                          warn=self.inference == "vb")  # elsewhere VB-EM is the start of the sampler or SVI
             if empirical:
                 self._confusion_prior = self._vb.confusion_prior
         self._summarize_prior()

@@ -188,8 +188,7 @@ def _fit_dawid_skene(model: Any, encoded: Encoded) -> None:
     vb = vb_dawid_skene_sharded(model._incidence, model._confusion_prior, model._class_prior_vec,
                                 model._initial_item_probs(encoded), max_iter=model.max_steps, tol=model.tol,
                                 empirical_prior=bool(model.empirical_prior), stop="distance")
-    model._vb = vb
-    model.n_iter_, model.converged_ = vb.n_iter, vb.converged
+    model._keep_vb(vb)
     if model.empirical_prior:
         model._confusion_prior = vb.confusion_prior
     model._summarize_prior()

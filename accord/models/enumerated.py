@@ -27,18 +27,13 @@ import torch
 from accord.datasets import AccordError, Encoded, FitError
 from accord.models._data import PaddedJudgments, pad_judgments
 from accord.models._vb import Incidence, build_incidence, item_log_posterior_scores, summarize_item_posterior
-from accord.models.base import PyroRaterModel, concat_summaries, summarize_draws
+from accord.models.base import ConvergenceWarning, PyroRaterModel, concat_summaries, summarize_draws
 from accord.models.confusion import TINY, check_start, confusion_loglik_draws, heldout_codes
 
 Draws = dict[str, torch.Tensor]  # site name -> [n_draws, *shape] (constrained values; item sites [n_draws, items])
 
 #: elements of one ``[draws, classes, judgments]`` block in the post-fit computations (about 64 MB in float64)
 _BLOCK_BUDGET = 2**23
-
-
-class ConvergenceWarning(UserWarning):
-    """A fit stopped at its step or iteration limit before its convergence rule was met, or landed in a mirror
-    mode and was moved back."""
 
 
 def per_judgment(value: torch.Tensor, workers: torch.Tensor, event_dims: int = 0) -> torch.Tensor:

@@ -15,7 +15,7 @@ from accord._settings import ConstructorSettings
 from accord.datasets import AccordError, FitError
 from accord.datasets.steps import EncodedSteps, StepLabels, encode_steps
 from accord.datasets.steps.labels import position_index
-from accord.models._vb import PRIOR_BOUNDS, dirichlet_expected_log, quantiles_90
+from accord.models._vb import dirichlet_expected_log, fit_polya_prior, log_hyperprior, quantiles_90
 from accord.models.base import check_positive
 
 #: the three states a step can be in, given the first wrong step tau of its solution
@@ -154,8 +154,8 @@ class FirstErrorModel(ConstructorSettings):
         for iteration in range(1, self.max_iter + 1):
             counts, hazard_counts = layout.expected_counts(q, encoded.n_workers, n_labels)
             if self.empirical_prior:
-                label_prior = fit_polya_prior(counts, label_prior, label_anchor)
-                hazard_prior = fit_polya_prior(hazard_counts[:, None, :], hazard_prior, hazard_anchor)
+                label_prior = fit_polya_prior(counts, label_prior, label_anchor, _PRIOR_STEPS)
+                hazard_prior = fit_polya_prior(hazard_counts[:, None, :], hazard_prior, hazard_anchor, _PRIOR_STEPS)
             theta_alpha = label_prior + counts
             hazard_alpha = hazard_prior + hazard_counts
             log_theta = dirichlet_expected_log(theta_alpha)
@@ -166,8 +166,8 @@ class FirstErrorModel(ConstructorSettings):
             elbo = float(log_z.sum() - _dirichlet_kl(theta_alpha, label_prior).sum()
                          - _dirichlet_kl(hazard_alpha, hazard_prior[0]).sum())
             if self.empirical_prior:  # the objective of type-II MAP: the bound plus the log hyperprior
-                elbo += float(_log_hyperprior(label_prior, label_anchor).sum()
-                              + _log_hyperprior(hazard_prior, hazard_anchor).sum())
+                elbo += float(log_hyperprior(label_prior, label_anchor).sum()
+                              + log_hyperprior(hazard_prior, hazard_anchor).sum())
             if not math.isfinite(elbo):
                 raise FitError("first-error model: the evidence lower bound is not finite (degenerate labels?)")
             q = new_q
@@ -452,72 +452,3 @@ def _dirichlet_kl(alpha: torch.Tensor, prior: torch.Tensor) -> torch.Tensor:
     a0, b0 = alpha.sum(-1), prior.sum(-1)
     return (torch.lgamma(a0) - torch.lgamma(alpha).sum(-1) - torch.lgamma(b0) + torch.lgamma(prior).sum(-1)
             + ((alpha - prior) * dirichlet_expected_log(alpha)).sum(-1))
-
-
-
-#: shape of the Gamma hyperprior on each value of an empirical prior (its mean is the value the fit starts from)
-HYPER_SHAPE = 2.0
-
-
-def _log_hyperprior(alpha: torch.Tensor, anchor: torch.Tensor) -> torch.Tensor:
-    """``log Gamma(alpha | HYPER_SHAPE, HYPER_SHAPE / anchor)`` summed over the last axis, up to a constant."""
-    return ((HYPER_SHAPE - 1.0) * alpha.log() - HYPER_SHAPE * alpha / anchor).sum(-1)
-
-
-def fit_polya_prior(counts: torch.Tensor, prior: torch.Tensor, anchor: torch.Tensor,
-                    steps: int = _PRIOR_STEPS) -> torch.Tensor:
-    """Type-II MAP estimate of the Dirichlet priors behind expected counts ``counts`` (``[R, K, L]``).
-
-    For each of the ``K`` priors ``a`` (``prior`` is ``[K, L]``, the starting point) it maximises the Dirichlet-
-    multinomial (Polya) log-likelihood of the rows' counts, ``sum_r [log G(A) - log G(A + N_r) + sum_l
-    log G(a_l + n_rl) - log G(a_l)]`` (``A = sum_l a_l``, ``N_r = sum_l n_rl``; fractional counts allowed), plus the
-    log hyperprior ``sum_l (s - 1) log a_l - s a_l / anchor_l`` (a Gamma with shape ``s = HYPER_SHAPE`` and mean
-    ``anchor``). The Hessian is a diagonal plus a constant, inverted in closed form (Minka 2000): Newton steps,
-    halved until the objective does not decrease, with Minka's fixed point ``a_l <- a_l sum_r [psi(a_l + n_rl) -
-    psi(a_l)] / sum_r [psi(A + N_r) - psi(A)]`` where the Newton direction does not ascend. Values are kept within
-    ``PRIOR_BOUNDS`` (projected: a value held at a bound leaves the step to the others).
-    """
-    low, high = PRIOR_BOUNDS
-    totals = counts.sum(-1)  # [R, K]
-
-    def objective(a: torch.Tensor) -> torch.Tensor:
-        a_total = a.sum(-1)
-        return ((torch.lgamma(a_total) - torch.lgamma(a_total + totals)).sum(0)
-                + (torch.lgamma(a + counts) - torch.lgamma(a)).sum((0, -1)) + _log_hyperprior(a, anchor))
-
-    current = prior.clone()
-    value = objective(current)
-    active = torch.ones(len(current), dtype=torch.bool)  # priors still improving
-    for _ in range(steps):
-        a_total = current.sum(-1, keepdim=True)
-        gradient = ((torch.digamma(a_total) - torch.digamma(a_total + totals[..., None])).sum(0)
-                    + (torch.digamma(current + counts) - torch.digamma(current)).sum(0)
-                    + (HYPER_SHAPE - 1.0) / current - HYPER_SHAPE / anchor)
-        diagonal = ((torch.polygamma(1, current + counts) - torch.polygamma(1, current)).sum(0)
-                    - (HYPER_SHAPE - 1.0) / current**2)
-        constant = (torch.polygamma(1, a_total) - torch.polygamma(1, a_total + totals[..., None])).sum(0)
-        held = ((current >= high) & (gradient > 0)) | ((current <= low) & (gradient < 0))
-        inverse = torch.where(held | (diagonal == 0), torch.zeros_like(diagonal), 1.0 / diagonal)
-        shift = (gradient * inverse).sum(-1, keepdim=True) / (1.0 / constant.clamp_min(1e-300)
-                                                              + inverse.sum(-1, keepdim=True))
-        newton = current - (gradient - shift) * inverse
-        ascends = (gradient * (newton - current)).sum(-1) > 0
-        ratio = ((torch.digamma(current + counts) - torch.digamma(current)).sum(0)
-                 / (torch.digamma(a_total + totals[..., None]) - torch.digamma(a_total)).sum(0).clamp_min(1e-300))
-        fixed_point = current * ratio
-        target = torch.where(ascends[:, None], newton, fixed_point).clamp(low, high)
-        active &= (target - current).abs().gt(1e-9 * current).any(-1)
-        if not bool(active.any()):
-            break
-        scale = torch.ones_like(a_total)
-        for _ in range(10):
-            candidate = current + scale * (target - current)
-            new_value = objective(candidate)
-            better = (new_value >= value) & active
-            if bool((better | ~active).all()):
-                break
-            scale = torch.where(better[:, None], scale, scale / 2)
-        current = torch.where(better[:, None], candidate, current)
-        value = torch.where(better, new_value, value)
-        active &= better  # a prior that cannot improve any more keeps its value
-    return current

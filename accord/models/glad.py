@@ -12,8 +12,8 @@ import torch
 
 from accord.datasets import AccordError, Encoded
 from accord.models._data import PaddedJudgments, vote_fractions
-from accord.models.base import check_positive, mean_and_interval
-from accord.models.enumerated import ConvergenceWarning, Draws, EnumeratedRaterModel, per_judgment
+from accord.models.base import ConvergenceWarning, check_positive, mean_and_interval
+from accord.models.enumerated import Draws, EnumeratedRaterModel, per_judgment
 
 
 #: quadrature points per parameter for an unseen annotator or item (:meth:`GLAD._new_slot_points`)
@@ -92,7 +92,7 @@ class GLAD(EnumeratedRaterModel):
     honest labelling to the flipped one, and the start from vote fractions (``init="vote"``: the one-coin EM,
     :func:`one_coin_em`) keeps the fit there even when the ability prior is symmetric. With two classes a fit that
     still lands in the flipped mode (most judgments from annotators of negative ability) is negated back, with a
-    :class:`~accord.models.enumerated.ConvergenceWarning`; so is a fit that stops at ``max_steps`` unconverged.
+    :class:`~accord.models.base.ConvergenceWarning`; so is a fit that stops at ``max_steps`` unconverged.
     With :math:`\sigma_\delta = 0` (``class_ability_scale=0``) this is Whitehill et al.'s GLAD, whose errors are
     symmetric in the classes: where annotators are right far more often on one class than on another (a crowd that
     says "no" when unsure), it weighs them wrongly and can fall below majority vote. The class offsets

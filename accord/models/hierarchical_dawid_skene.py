@@ -11,7 +11,7 @@ import torch
 
 from accord.datasets import AccordError, Encoded
 from accord.models._data import PaddedJudgments
-from accord.models._vb import PRIOR_BOUNDS, VBResult, dirichlet_expected_log, vb_dawid_skene
+from accord.models._vb import VBResult, fit_population_prior, vb_dawid_skene
 from accord.models.base import PyroRaterModel, check_positive
 from accord.models.confusion import TINY, ConfusionModel, enumerated_likelihood
 
@@ -33,54 +33,6 @@ def hierarchical_log_confusion(mu: torch.Tensor, sigma: torch.Tensor, eps: torch
     logits = torch.zeros(*errors.shape[:-1], k, dtype=errors.dtype, device=errors.device)
     logits = logits.scatter(-1, offdiag.expand(*errors.shape[:-1], k - 1), errors)
     return torch.log_softmax(logits, dim=-1)
-
-
-def fit_population_prior_newton(confusion_alpha: torch.Tensor, prior: torch.Tensor, *, max_iter: int = 50,
-                                tol: float = 1e-9) -> torch.Tensor:
-    """The VB-EM hyperparameter step of the Dirichlet population, by Newton's method.
-
-    It maximises the ELBO's prior term of row ``k`` of :func:`accord.models._vb.fit_population_prior` (concave in
-    ``alpha_k``; ``m_kl`` as there, ``s_k = sum_l alpha_kl``), whose Hessian
-    ``W [psi'(s_k) 11^T - diag(psi'(alpha_k))]`` is a diagonal plus a constant, so a Newton step costs ``O(L)`` per
-    row by the Sherman-Morrison formula (Minka 2000, "Estimating a Dirichlet distribution", sec. 1); the step is
-    halved until the values stay positive and the term does not fall. Newton converges in a handful of steps where
-    the fixed point ``psi(alpha) = psi(s) + m`` needs hundreds on concentrated populations (that was most of the cost
-    of a fit on small tables). All ``K`` rows at once, values within :data:`~accord.models._vb.PRIOR_BOUNDS` (a value
-    at a bound that the gradient pushes beyond it is held there), started at ``prior``; stops when no value moves by
-    more than ``tol`` relatively. Returns the ``[K, L]`` population.
-    """
-    lo, hi = PRIOR_BOUNDS
-    mean_log = dirichlet_expected_log(confusion_alpha).mean(0)  # [K, L]; W scales f and cancels in the step
-
-    def objective(alpha: torch.Tensor) -> torch.Tensor:
-        return torch.lgamma(alpha.sum(-1)) - torch.lgamma(alpha).sum(-1) + ((alpha - 1.0) * mean_log).sum(-1)
-
-    alpha = prior.clamp(lo, hi).clone()
-    value = objective(alpha)
-    for _ in range(max_iter):
-        s = alpha.sum(-1, keepdim=True)
-        grad = torch.digamma(s) - torch.digamma(alpha) + mean_log
-        # Newton on the values not held at a bound (the gradient pushing them out): the held ones' inverse curvature
-        # is set to 0, which solves the free block exactly
-        held = ((alpha <= lo) & (grad < 0)) | ((alpha >= hi) & (grad > 0))
-        inverse = torch.where(held, torch.zeros_like(alpha), -1.0 / torch.polygamma(1, alpha))  # [K, L], < 0
-        const = torch.polygamma(1, s)  # [K, 1], > 0
-        shift = (grad * inverse).sum(-1, keepdim=True) / (1.0 / const + inverse.sum(-1, keepdim=True))
-        step = -(grad - shift) * inverse
-        scale = torch.ones_like(value)
-        for _ in range(30):  # step halving, row by row
-            candidate = (alpha + scale[:, None] * step).clamp(lo, hi)
-            new_value = objective(candidate)
-            ok = (alpha + scale[:, None] * step > 0).all(-1) & (new_value >= value - 1e-12 * value.abs())
-            if bool(ok.all()):
-                break
-            scale = torch.where(ok, scale, scale / 2)
-        new = torch.where(ok[:, None], candidate, alpha)
-        done = float(((new - alpha).abs() / alpha).max()) < tol
-        alpha, value = new, torch.where(ok, new_value, value)
-        if done:
-            break
-    return alpha
 
 
 class HierarchicalDawidSkene(ConfusionModel, PyroRaterModel):
@@ -110,7 +62,7 @@ class HierarchicalDawidSkene(ConfusionModel, PyroRaterModel):
         z_i, y_n             as above
 
     Each VB-EM iteration updates ``q(z)``, ``q(theta)``, ``q(pi)`` in closed form and moves ``alpha`` to the maximiser
-    of the evidence lower bound (Newton's method, :func:`fit_population_prior_newton`); the pooling
+    of the evidence lower bound (Newton's method, :func:`~accord.models._vb.fit_population_prior`); the pooling
     strength ``sum_l alpha[k, l]`` is learned, as the logistic-normal's ``sigma`` is (IBCC with hyperparameter
     learning, Kim & Ghahramani 2012). ``population_`` then holds ``alpha``.
 
@@ -176,9 +128,8 @@ class HierarchicalDawidSkene(ConfusionModel, PyroRaterModel):
         (``solve``: :func:`~accord.models._vb.vb_dawid_skene` or its sharded twin in
         :mod:`accord.models.distributed`)."""
         start = 1.0 + torch.eye(encoded.n_classes, dtype=torch.float64, device=self._torch_device)  # mildly diagonal
-        self._vb = solve(self._incidence, start, self._class_prior_vec, self._initial_item_probs(encoded, "vote"),
-                         max_iter=self.max_steps, tol=self.tol, prior_fit=fit_population_prior_newton)
-        self.n_iter_, self.converged_ = self._vb.n_iter, self._vb.converged
+        self._keep_vb(solve(self._incidence, start, self._class_prior_vec, self._initial_item_probs(encoded, "vote"),
+                            max_iter=self.max_steps, tol=self.tol, prior_fit=fit_population_prior))
         self.population_ = {"alpha": self._vb.confusion_prior.cpu().numpy()}
         self._draw_from_vb(self._vb)
         self._finish()

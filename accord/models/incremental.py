@@ -46,7 +46,7 @@ from accord.datasets import AccordError, Encoded, ValidationError, validate
 from accord.datasets.schema import REQUIRED_COLUMNS
 from accord.models._data import vote_fractions
 from accord.models._vb import (PRIOR_TOL, Incidence, VBResult, _vb_m_step, build_incidence, cell_table,
-                               dirichlet_expected_log, fit_confusion_prior_evidence, fit_population_prior,
+                               dirichlet_expected_log, fit_confusion_prior_evidence, fit_population_prior_evidence,
                                incidence_from_csr, remaining_distance, row_sums, softmax_last)
 from accord.models.base import seed_everything
 from accord.models.confusion import label_codes
@@ -181,13 +181,13 @@ def _refit_dawid_skene(model: Any, encoded: Encoded) -> Any:
     new_pairs = replace(encoded, items=encoded.items[late][on_new] - n_old, workers=encoded.workers[late][on_new],
                         labels=encoded.labels[late][on_new], item_index=encoded.item_index[n_old:])
     fresh = torch.as_tensor(vote_fractions(new_pairs, 1e-3), dtype=old.item_probs.dtype, device=old.item_probs.device)
-    prior_fit = {"full": fit_population_prior, True: fit_confusion_prior_evidence}.get(model.empirical_prior)
+    prior_fit = {"full": fit_population_prior_evidence, True: fit_confusion_prior_evidence}.get(model.empirical_prior)
     vb = warm_vb_dawid_skene(incidence, old.confusion_prior, model._class_prior_vec,
                              torch.cat([old.item_probs, fresh]), prior_fit=prior_fit, tol=model.tol,
                              max_iter=model.max_steps)
     model.encoded_, model._incidence, model._cache = encoded, incidence, {}
-    model._vb, model._confusion_prior = vb, vb.confusion_prior
-    model.n_iter_, model.converged_ = vb.n_iter, vb.converged
+    model._keep_vb(vb)
+    model._confusion_prior = vb.confusion_prior
     model._summarize_prior()
     seed_everything(model.seed)
     model._draw_from_vb(vb)

@@ -12,9 +12,9 @@ import torch
 
 from accord.datasets import AccordError, Encoded, FitError
 from accord.models._data import PaddedJudgments, vote_fractions
-from accord.models.base import check_positive, interval_columns
+from accord.models.base import ConvergenceWarning, check_positive, interval_columns
 from accord.models.confusion import TINY
-from accord.models.enumerated import ConvergenceWarning, Draws, EnumeratedRaterModel, per_judgment
+from accord.models.enumerated import Draws, EnumeratedRaterModel, per_judgment
 
 
 def mace_label_probs(spam: torch.Tensor, spam_labels: torch.Tensor, true: torch.Tensor) -> torch.Tensor:
