@@ -548,3 +548,26 @@ def test_a_max_length_beyond_the_backbone_s_position_table_is_one_error_naming_i
     for function in (evaluate, score):
         with pytest.raises(AccordError, match="^max_length 64: .* reads at most 16 token positions"):
             function(cfg.output_dir, frame, max_length=64)
+
+
+def test_a_config_write_that_fails_half_way_leaves_the_earlier_file_intact(tmp_path, monkeypatch):
+    """Was: RewardConfig.save wrote reward_config.json in place, so a write that died half-way (a full disk, a kill)
+    left a truncated file where the earlier run's config had been. Now it is written atomically: the earlier file
+    stays as it was and no temporary file is left beside it."""
+    path = tmp_path / "reward_config.json"
+    earlier = RewardConfig(model="earlier", seed=3)
+    earlier.save(path)
+    before = path.read_text()
+    real_write_text = Path.write_text
+
+    def dies_half_way(self, text, *args, **kwargs):
+        real_write_text(self, text[:len(text) // 2], *args, **kwargs)
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(Path, "write_text", dies_half_way)
+    with pytest.raises(OSError, match="No space left"):
+        RewardConfig(model="later", seed=4).save(path)
+    monkeypatch.undo()
+    assert path.read_text() == before
+    assert RewardConfig.load(path) == earlier
+    assert [p.name for p in tmp_path.iterdir()] == [path.name]

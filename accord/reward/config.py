@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from accord.datasets.errors import AccordError
+from accord.datasets.io import atomic_path
 
 POOLINGS = ("auto", "last", "cls", "mean")
 SCHEDULERS = ("cosine", "linear", "constant")
@@ -268,7 +269,10 @@ class RewardConfig:
         return dataclasses.asdict(self)
 
     def save(self, path: str | Path) -> None:
-        Path(path).write_text(json.dumps(self.to_dict(), indent=2, default=str))
+        """Write the config as JSON, atomically: a write that fails half-way leaves the earlier file as it was (a
+        resumed run rewrites the ``reward_config.json`` of the run it continues)."""
+        with atomic_path(path) as tmp:
+            tmp.write_text(json.dumps(self.to_dict(), indent=2, default=str))
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> "RewardConfig":
