@@ -475,3 +475,22 @@ def test_an_attribute_whose_training_weights_are_all_zero_is_refused_naming_its_
         RewardTrainer(config(bert, tmp_path, "zero-unweighted", loss="soft_bce"), train_data=frame)
     partly = attribute_pairs(16, seed=6).assign(**{f"weight_{attribute}": [0.5] + [0.0] * 15})
     RewardTrainer(config(bert, tmp_path, f"one-weighted-{attribute}"), train_data=partly)
+
+
+def test_the_logged_training_loss_is_the_loss_optimised_with_missing_labels(bert, tmp_path):
+    """Was: the attributes task logged the sum of its per-(pair, attribute) losses over all the step's pairs, an
+    unrated attribute counting as a loss of 0, so with missing labels metrics.jsonl read lower than the loss being
+    optimised (per attribute the mean over its rated pairs). Now the logged loss is the loss optimised, however the
+    step is split into micro-batches."""
+    frame = attribute_pairs(16, seed=9, observed=0.4)
+    assert frame["p_chosen_concise"].isna().sum() >= 4
+    # one step of all 16 pairs, in two micro-batches: the step's loss does not depend on their order
+    cfg = config(bert, tmp_path, "logged-loss", max_steps=1, logging_steps=1, gradient_accumulation_steps=2)
+    trainer = RewardTrainer(cfg, train_data=frame)
+    task, data = trainer.task, trainer.train_data
+    indices = np.arange(len(data))
+    with torch.no_grad():
+        optimised, _ = task.compute_loss(trainer.unwrapped(), task.collate(data, indices),
+                                         task.step_context(data, indices))
+    trainer.train()
+    assert logged_losses(tmp_path / "logged-loss") == [pytest.approx(float(optimised), rel=1e-5)]

@@ -380,7 +380,8 @@ class AttributesTask(RewardTask):
     def compute_loss(self, model: torch.nn.Module, batch: dict[str, Any],
                      step: dict[str, Any]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """Per (example, attribute) losses, masked, averaged per attribute over the step, averaged over attributes;
-        logs the loss and, per example, the share of its rated pairwise attributes ordered as the label does."""
+        logs that loss (the one optimised) and, per example, the share of its rated pairwise attributes ordered as the
+        label does."""
         out = model(**model_inputs(batch))
         labels = batch["labels"]
         rated = ~torch.isnan(labels)
@@ -411,7 +412,10 @@ class AttributesTask(RewardTask):
             accuracy = None
         per = torch.where(rated, per, torch.zeros_like(per))
         loss = (per.sum(dim=0) / step["rated"].to(per.device)).sum() / k
-        sums = {"loss": per.detach().sum() / k}
+        # the core divides logged sums by the step's examples: the micro-batch's share of the step's loss times them
+        # logs the loss optimised (per attribute the mean over its rated pairs), where the sum of `per` over every
+        # example and attribute would count each unrated one as a loss of 0 and read low with missing labels
+        sums = {"loss": loss.detach() * step["n_examples"]}
         if accuracy is not None:
             sums["accuracy"] = accuracy.detach()
         return loss, sums
