@@ -571,3 +571,45 @@ def test_a_config_write_that_fails_half_way_leaves_the_earlier_file_intact(tmp_p
     assert path.read_text() == before
     assert RewardConfig.load(path) == earlier
     assert [p.name for p in tmp_path.iterdir()] == [path.name]
+
+
+def test_resuming_an_older_checkpoint_removes_the_abandoned_run_s_later_ones(workspace, capsys):
+    """Was: resuming from an explicit older checkpoint (step-1 while the run had gone on to step-3) left the later
+    ones in place, so the next --resume-from latest took the abandoned run's step-3 for this run's newest. Now they
+    are removed at resume, with a line naming them: 'latest' is the resumed-from checkpoint until this run saves
+    one, then this run's; checkpoints up to the step resumed from stay."""
+    frame = synthetic_pairs(16, seed=14)
+    common = dict(batch_size=8, max_steps=4, save_steps=1, save_total_limit=None)
+    name = "resume-older"
+    checkpoints = workspace["root"] / name / "checkpoints"
+    RewardTrainer(config(workspace, name, **common), train_data=frame).train()
+    assert sorted(p.name for p in checkpoints.iterdir()) == ["step-0000001", "step-0000002", "step-0000003"]
+    capsys.readouterr()
+
+    class Stop(Exception):
+        pass
+
+    def stop_before_saving(trainer, state):  # the resumed run dies before its first checkpoint
+        raise Stop
+
+    older = checkpoints / "step-0000001"
+    resumed = RewardTrainer(config(workspace, name, resume_from=str(older), **{**common, "save_steps": None}),
+                            train_data=frame, callbacks=[stop_before_saving])
+    with pytest.raises(Stop):
+        resumed.train()
+    assert sorted(p.name for p in checkpoints.iterdir()) == ["step-0000001"]
+    assert resumed.latest_checkpoint() == older
+    err = capsys.readouterr().err
+    assert "removed 2 later checkpoint(s)" in err and "step-0000002, step-0000003" in err
+
+    # once the resumed run saves, 'latest' is its own newest checkpoint
+    def stop_after_step_2(trainer, state):
+        if state["step"] == 2:
+            raise Stop
+
+    again = RewardTrainer(config(workspace, name, resume_from=str(older), **common), train_data=frame,
+                          callbacks=[stop_after_step_2])
+    with pytest.raises(Stop):
+        again.train()
+    assert again.latest_checkpoint() == checkpoints / "step-0000002"
+    assert json.loads((checkpoints / "step-0000002" / "trainer_state.json").read_text())["global_step"] == 2

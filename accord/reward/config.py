@@ -174,7 +174,8 @@ class RewardConfig:
     save_total_limit: int | None = setting(2, "checkpoints kept (unset: all)", "bookkeeping")
     resume_from: str | None = setting(
         None, "a checkpoint folder, or 'latest' for the newest in output_dir/checkpoints (none there: start "
-        "afresh); training continues exactly where it left off", "bookkeeping")
+        "afresh); training continues exactly where it left off (an older checkpoint: the later ones in "
+        "output_dir/checkpoints, left by the run that went on from it, are removed)", "bookkeeping")
     eval_steps: int | None = setting(None, "steps between evaluations on eval_path", "bookkeeping")
     stats_max_pairs: int = setting(
         256, "training examples (a seeded sample) scored at the end for reward_stats.json, the rewards' mean and "
