@@ -613,3 +613,30 @@ def test_resuming_an_older_checkpoint_removes_the_abandoned_run_s_later_ones(wor
         again.train()
     assert again.latest_checkpoint() == checkpoints / "step-0000002"
     assert json.loads((checkpoints / "step-0000002" / "trainer_state.json").read_text())["global_step"] == 2
+
+
+@pytest.mark.parametrize("head", ["random", "even"])
+def test_the_logged_training_accuracy_counts_pairs_as_the_evaluation_does(workspace, head):
+    """Was: the pairwise task's logged training accuracy was the share of pairs with d > 0, whatever the label: a
+    pair whose label favours the rejected side counted right when the model preferred chosen, a tie counted, and a
+    pair scored exactly even counted wrong, where the evaluation's accuracy (pairwise_metrics) scores against the
+    side the label favours, leaves ties out and counts an even pair half right. Now both use one rule (pair_hits)."""
+    frame = synthetic_pairs(16, seed=15)
+    # labels favouring chosen, favouring rejected, and two kinds of tie (sides within tolerance; P(tie) above both)
+    frame["p_chosen"] = np.tile([0.9, 0.2, 0.45, 0.3], 4)
+    frame["p_tie"] = np.tile([0.0, 0.0, 0.1, 0.4], 4)
+    trainer = RewardTrainer(config(workspace, f"accuracy-{head}", batch_size=16, max_steps=1), train_data=frame)
+    model, task, data = trainer.unwrapped(), trainer.task, trainer.train_data
+    if head == "even":  # every pair scored exactly even
+        with torch.no_grad():
+            model.head.weight.zero_()
+            model.head.bias.zero_()
+    indices = np.arange(len(data))
+    with torch.no_grad():
+        _, sums = task.compute_loss(model, task.collate(data, indices), task.step_context(data, indices))
+    logged = float(sums["accuracy"]) / len(indices)  # the core divides by the step's pairs
+    evaluated = trainer.evaluate(data, trainer.train_table)
+    assert evaluated["n_ties"] == 8
+    if head == "even":
+        assert evaluated["accuracy"] == 0.5
+    assert logged == pytest.approx(evaluated["accuracy"], abs=1e-6)
