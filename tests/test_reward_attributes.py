@@ -494,3 +494,29 @@ def test_the_logged_training_loss_is_the_loss_optimised_with_missing_labels(bert
                                          task.step_context(data, indices))
     trainer.train()
     assert logged_losses(tmp_path / "logged-loss") == [pytest.approx(float(optimised), rel=1e-5)]
+
+
+@pytest.mark.parametrize("head", ["random", "even"])
+def test_the_logged_training_accuracy_counts_pairs_as_the_evaluation_does(bert, tmp_path, head):
+    """Was: the attributes task logged per pair the share of its rated attributes with (d > 0) == (label > 1/2):
+    the property counted, a label of exactly 1/2 counted, a pair scored exactly even counted wrong on a label
+    favouring chosen, and a pair with no rated attribute counted 0, where the evaluation's accuracy is the mean over
+    preference attributes of each one's accuracy on its pairs with a side (an even pair half right). Now the logged
+    accuracy is the evaluation's (one rule: pair_hits)."""
+    frame = attribute_pairs(16, seed=10, observed=0.5)
+    frame.loc[:3, "p_chosen_correct"] = 0.5  # labels without a side
+    frame.loc[4:5, [f"p_chosen_{name}" for name in ATTRIBUTES]] = np.nan  # pairs with no rated preference
+    trainer = RewardTrainer(config(bert, tmp_path, f"accuracy-{head}", batch_size=16, max_steps=1), train_data=frame)
+    model, task, data = trainer.unwrapped(), trainer.task, trainer.train_data
+    if head == "even":  # every pair scored exactly even
+        with torch.no_grad():
+            model.head.weight.zero_()
+            model.head.bias.zero_()
+    indices = np.arange(len(data))
+    with torch.no_grad():
+        _, sums = task.compute_loss(model, task.collate(data, indices), task.step_context(data, indices))
+    logged = float(sums["accuracy"]) / len(indices)  # the core divides by the step's examples
+    evaluated = trainer.evaluate(data, trainer.train_table)["accuracy"]
+    if head == "even":
+        assert evaluated == 0.5
+    assert logged == pytest.approx(evaluated, abs=1e-6)
