@@ -520,3 +520,16 @@ def test_the_logged_training_accuracy_counts_pairs_as_the_evaluation_does(bert, 
     if head == "even":
         assert evaluated == 0.5
     assert logged == pytest.approx(evaluated, abs=1e-6)
+
+
+def test_a_property_no_training_pair_is_rated_on_is_masked_not_nan(bert, tmp_path):
+    """Was: a pair property whose column holds no rating got the offset logit(nanmean([])) = NaN, and its masked
+    losses' NaN gradients turned every weight of the model NaN (the run ended in 'training rewards ... are NaN').
+    Now its offset is 0 and it is masked out as an unrated preference is: the other attributes train."""
+    frame = attribute_pairs(16, seed=11)
+    frame["slack_mean"] = np.nan
+    trainer = RewardTrainer(config(bert, tmp_path, "unrated-property", max_steps=2), train_data=frame)
+    assert trainer.task.spec.offsets == [0.0] * 4
+    result = trainer.train()
+    assert np.isfinite(result.train_loss)
+    assert all(torch.isfinite(p).all() for p in trainer.unwrapped().parameters())

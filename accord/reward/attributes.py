@@ -313,7 +313,10 @@ class AttributesTask(RewardTask):
             self.spec = spec
             labels, _, _ = attribute_labels(frame, spec)
             for j, kind in enumerate(spec.kinds):
-                if kind == PROPERTY:  # the logit of the property's training prevalence
+                # the logit of the property's training prevalence; a property no training pair is rated on keeps 0
+                # (its loss is masked everywhere, as an unrated preference's): a NaN offset would make its masked
+                # losses' gradients NaN and every weight of the model with them
+                if kind == PROPERTY and not np.isnan(labels[:, j]).all():
                     rate = float(np.clip(np.nanmean(labels[:, j]), 1e-3, 1 - 1e-3))
                     spec.offsets[j] = math.log(rate / (1 - rate))
         elif spec.layout != self.spec.layout:
