@@ -640,3 +640,27 @@ def test_the_logged_training_accuracy_counts_pairs_as_the_evaluation_does(worksp
     if head == "even":
         assert evaluated["accuracy"] == 0.5
     assert logged == pytest.approx(evaluated["accuracy"], abs=1e-6)
+
+
+def test_a_run_killed_while_appending_to_metrics_jsonl_resumes(workspace):
+    """Was: a run killed half-way through appending a line to metrics.jsonl left a partial last line, and resuming
+    died on it with json's raw 'JSONDecodeError' while trimming the file. Now that line is dropped with the others
+    written after the checkpoint (a step's line is written before its checkpoint), and the run resumes."""
+    frame = synthetic_pairs(16, seed=16)
+    common = dict(batch_size=8, max_steps=4, save_steps=2)
+
+    class Stop(Exception):
+        pass
+
+    def stop(trainer, state):
+        if state["step"] == 3:
+            raise Stop
+
+    with pytest.raises(Stop):
+        RewardTrainer(config(workspace, "partial-line", **common), train_data=frame, callbacks=[stop]).train()
+    metrics = workspace["root"] / "partial-line" / "metrics.jsonl"
+    with open(metrics, "a", encoding="utf-8") as handle:
+        handle.write('{"step": 4, "loss": 0.6')  # killed mid-line
+    RewardTrainer(config(workspace, "partial-line", resume_from="latest", **common), train_data=frame).train()
+    steps = [json.loads(line)["step"] for line in metrics.read_text().splitlines()]
+    assert steps == [1, 2, 3, 4]

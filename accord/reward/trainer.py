@@ -550,7 +550,18 @@ class RewardTrainer:
         if step == 0:
             path.unlink()
             return
-        keep = [line for line in path.read_text().splitlines() if line.strip() and json.loads(line)["step"] <= step]
+        lines = [line for line in path.read_text().splitlines() if line.strip()]
+        keep = []
+        for number, line in enumerate(lines, start=1):
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as err:
+                if number == len(lines):  # a run killed while appending it: a step's line precedes its checkpoint,
+                    break  # so it belongs after the checkpoint resumed from
+                raise AccordError(f"file {path}, line {number}: not a JSON record ({err.msg}); remove the line to "
+                                  "resume") from err
+            if record["step"] <= step:
+                keep.append(line)
         with atomic_path(path) as tmp:
             tmp.write_text("".join(line + "\n" for line in keep))
 
