@@ -418,6 +418,8 @@ def test_frozen_lower_layers_do_not_train(workspace):
     {"center_rewards_coefficient": float("nan")}, {"max_grad_norm": -1.0}, {"weight_decay": -1.0},
     {"warmup_steps": -3}, {"ensemble_heads": 2.5}, {"pad_to_multiple_of": 0}, {"packing_capacity": 0},
     {"save_total_limit": 0}, {"lora_dropout": 1.5}, {"adam_epsilon": -1.0},
+    # numpy's 'ValueError: expected non-negative integer' when the trainer draws the batch order
+    {"seed": -1},
 ])
 def test_config_refuses_a_setting_that_cannot_work_by_name(setting):
     name = next(iter(setting))

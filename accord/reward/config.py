@@ -251,6 +251,8 @@ class RewardConfig:
                                   "uncertainty; set one of them")
         if self.freeze_layers < 0:
             raise AccordError(f"config: 'freeze_layers' must be 0 or more, got {self.freeze_layers}")
+        if self.seed < 0:  # numpy's generators (the batch order) take no negative seed: a raw ValueError at set-up
+            raise AccordError(f"config: 'seed' must be 0 or more, got {self.seed}")
         if self.freeze_layers and self.lora:
             raise AccordError("config: freeze_layers and lora both choose what trains; set one of them")
         if self.num_epochs <= 0:
