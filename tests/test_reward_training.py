@@ -666,3 +666,8 @@ def test_a_run_killed_while_appending_to_metrics_jsonl_resumes(workspace):
     RewardTrainer(config(workspace, "partial-line", resume_from="latest", **common), train_data=frame).train()
     steps = [json.loads(line)["step"] for line in metrics.read_text().splitlines()]
     assert steps == [1, 2, 3, 4]
+    # a line spoiled elsewhere was not left by a kill: one error naming the file and the line
+    lines = metrics.read_text().splitlines()
+    metrics.write_text("\n".join([lines[0], "{oops", *lines[1:]]) + "\n")
+    with pytest.raises(AccordError, match="metrics.jsonl, line 2: not a JSON record"):
+        RewardTrainer(config(workspace, "partial-line", resume_from="latest", **common), train_data=frame).train()

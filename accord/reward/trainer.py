@@ -550,13 +550,16 @@ class RewardTrainer:
         if step == 0:
             path.unlink()
             return
-        lines = [line for line in path.read_text().splitlines() if line.strip()]
+        lines = path.read_text().splitlines()
+        last = max((number for number, line in enumerate(lines, start=1) if line.strip()), default=0)
         keep = []
         for number, line in enumerate(lines, start=1):
+            if not line.strip():
+                continue
             try:
                 record = json.loads(line)
             except json.JSONDecodeError as err:
-                if number == len(lines):  # a run killed while appending it: a step's line precedes its checkpoint,
+                if number == last:  # a run killed while appending it: a step's line precedes its checkpoint,
                     break  # so it belongs after the checkpoint resumed from
                 raise AccordError(f"file {path}, line {number}: not a JSON record ({err.msg}); remove the line to "
                                   "resume") from err
