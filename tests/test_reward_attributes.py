@@ -475,3 +475,61 @@ def test_an_attribute_whose_training_weights_are_all_zero_is_refused_naming_its_
         RewardTrainer(config(bert, tmp_path, "zero-unweighted", loss="soft_bce"), train_data=frame)
     partly = attribute_pairs(16, seed=6).assign(**{f"weight_{attribute}": [0.5] + [0.0] * 15})
     RewardTrainer(config(bert, tmp_path, f"one-weighted-{attribute}"), train_data=partly)
+
+
+def test_the_logged_training_loss_is_the_loss_optimised_with_missing_labels(bert, tmp_path):
+    """Was: the attributes task logged the sum of its per-(pair, attribute) losses over all the step's pairs, an
+    unrated attribute counting as a loss of 0, so with missing labels metrics.jsonl read lower than the loss being
+    optimised (per attribute the mean over its rated pairs). Now the logged loss is the loss optimised, however the
+    step is split into micro-batches."""
+    frame = attribute_pairs(16, seed=9, observed=0.4)
+    assert frame["p_chosen_concise"].isna().sum() >= 4
+    # one step of all 16 pairs, in two micro-batches: the step's loss does not depend on their order
+    cfg = config(bert, tmp_path, "logged-loss", max_steps=1, logging_steps=1, gradient_accumulation_steps=2)
+    trainer = RewardTrainer(cfg, train_data=frame)
+    task, data = trainer.task, trainer.train_data
+    indices = np.arange(len(data))
+    with torch.no_grad():
+        optimised, _ = task.compute_loss(trainer.unwrapped(), task.collate(data, indices),
+                                         task.step_context(data, indices))
+    trainer.train()
+    assert logged_losses(tmp_path / "logged-loss") == [pytest.approx(float(optimised), rel=1e-5)]
+
+
+@pytest.mark.parametrize("head", ["random", "even"])
+def test_the_logged_training_accuracy_counts_pairs_as_the_evaluation_does(bert, tmp_path, head):
+    """Was: the attributes task logged per pair the share of its rated attributes with (d > 0) == (label > 1/2):
+    the property counted, a label of exactly 1/2 counted, a pair scored exactly even counted wrong on a label
+    favouring chosen, and a pair with no rated attribute counted 0, where the evaluation's accuracy is the mean over
+    preference attributes of each one's accuracy on its pairs with a side (an even pair half right). Now the logged
+    accuracy is the evaluation's (one rule: pair_hits)."""
+    frame = attribute_pairs(16, seed=10, observed=0.5)
+    frame.loc[:3, "p_chosen_correct"] = 0.5  # labels without a side
+    frame.loc[4:5, [f"p_chosen_{name}" for name in ATTRIBUTES]] = np.nan  # pairs with no rated preference
+    trainer = RewardTrainer(config(bert, tmp_path, f"accuracy-{head}", batch_size=16, max_steps=1), train_data=frame)
+    model, task, data = trainer.unwrapped(), trainer.task, trainer.train_data
+    if head == "even":  # every pair scored exactly even
+        with torch.no_grad():
+            model.head.weight.zero_()
+            model.head.bias.zero_()
+    indices = np.arange(len(data))
+    with torch.no_grad():
+        _, sums = task.compute_loss(model, task.collate(data, indices), task.step_context(data, indices))
+    logged = float(sums["accuracy"]) / len(indices)  # the core divides by the step's examples
+    evaluated = trainer.evaluate(data, trainer.train_table)["accuracy"]
+    if head == "even":
+        assert evaluated == 0.5
+    assert logged == pytest.approx(evaluated, abs=1e-6)
+
+
+def test_a_property_no_training_pair_is_rated_on_is_masked_not_nan(bert, tmp_path):
+    """Was: a pair property whose column holds no rating got the offset logit(nanmean([])) = NaN, and its masked
+    losses' NaN gradients turned every weight of the model NaN (the run ended in 'training rewards ... are NaN').
+    Now its offset is 0 and it is masked out as an unrated preference is: the other attributes train."""
+    frame = attribute_pairs(16, seed=11)
+    frame["slack_mean"] = np.nan
+    trainer = RewardTrainer(config(bert, tmp_path, "unrated-property", max_steps=2), train_data=frame)
+    assert trainer.task.spec.offsets == [0.0] * 4
+    result = trainer.train()
+    assert np.isfinite(result.train_loss)
+    assert all(torch.isfinite(p).all() for p in trainer.unwrapped().parameters())

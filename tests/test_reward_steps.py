@@ -580,3 +580,24 @@ def test_training_steps_whose_weights_are_all_zero_are_refused_before_loading(wo
         RewardTrainer(config(workspace, f"zero-{target}", model=absent, train_path=str(path), step_target=target))
     RewardTrainer(config(workspace, f"zero-{target}-unweighted", train_path=str(path), step_target=target,
                          loss="soft_bce"))
+
+
+def test_a_step_scored_exactly_even_counts_in_training_as_the_evaluation_counts_it(workspace):
+    """Was: the training log's step_accuracy took a step scored exactly even (d = 0, P = 1/2) for 'judged wrong'
+    (d > 0), while the evaluation's step_accuracy (P >= 1/2) and first-error location (P < 1/2 flagged) take it for
+    'judged correct', so the two disagreed on the same model and steps. Now both use one rule (step_hits)."""
+    frame = toy_steps(12, seed=8)
+    labels = np.concatenate(frame["labels"].to_numpy())
+    assert (labels >= 0.5).any() and (labels < 0.5).any()
+    trainer = RewardTrainer(config(workspace, "even-steps", max_steps=1), train_data=frame, eval_data=frame)
+    model, task, data = trainer.unwrapped(), trainer.task, trainer.train_data
+    with torch.no_grad():  # every step scored exactly even
+        model.head.weight.zero_()
+        model.head.bias.zero_()
+    indices = np.arange(len(data))
+    with torch.no_grad():
+        _, sums = task.compute_loss(model, task.collate(data, indices), task.step_context(data, indices))
+    logged = float(sums["step_accuracy"]) / len(indices)  # the core divides by the step's solutions
+    evaluated = trainer.evaluate()["step_accuracy"]
+    assert evaluated == pytest.approx(float((labels >= 0.5).mean()))
+    assert logged == pytest.approx(evaluated)

@@ -418,6 +418,8 @@ def test_frozen_lower_layers_do_not_train(workspace):
     {"center_rewards_coefficient": float("nan")}, {"max_grad_norm": -1.0}, {"weight_decay": -1.0},
     {"warmup_steps": -3}, {"ensemble_heads": 2.5}, {"pad_to_multiple_of": 0}, {"packing_capacity": 0},
     {"save_total_limit": 0}, {"lora_dropout": 1.5}, {"adam_epsilon": -1.0},
+    # numpy's 'ValueError: expected non-negative integer' when the trainer draws the batch order
+    {"seed": -1},
 ])
 def test_config_refuses_a_setting_that_cannot_work_by_name(setting):
     name = next(iter(setting))
@@ -548,3 +550,124 @@ def test_a_max_length_beyond_the_backbone_s_position_table_is_one_error_naming_i
     for function in (evaluate, score):
         with pytest.raises(AccordError, match="^max_length 64: .* reads at most 16 token positions"):
             function(cfg.output_dir, frame, max_length=64)
+
+
+def test_a_config_write_that_fails_half_way_leaves_the_earlier_file_intact(tmp_path, monkeypatch):
+    """Was: RewardConfig.save wrote reward_config.json in place, so a write that died half-way (a full disk, a kill)
+    left a truncated file where the earlier run's config had been. Now it is written atomically: the earlier file
+    stays as it was and no temporary file is left beside it."""
+    path = tmp_path / "reward_config.json"
+    earlier = RewardConfig(model="earlier", seed=3)
+    earlier.save(path)
+    before = path.read_text()
+    real_write_text = Path.write_text
+
+    def dies_half_way(self, text, *args, **kwargs):
+        real_write_text(self, text[:len(text) // 2], *args, **kwargs)
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(Path, "write_text", dies_half_way)
+    with pytest.raises(OSError, match="No space left"):
+        RewardConfig(model="later", seed=4).save(path)
+    monkeypatch.undo()
+    assert path.read_text() == before
+    assert RewardConfig.load(path) == earlier
+    assert [p.name for p in tmp_path.iterdir()] == [path.name]
+
+
+def test_resuming_an_older_checkpoint_removes_the_abandoned_run_s_later_ones(workspace, capsys):
+    """Was: resuming from an explicit older checkpoint (step-1 while the run had gone on to step-3) left the later
+    ones in place, so the next --resume-from latest took the abandoned run's step-3 for this run's newest. Now they
+    are removed at resume, with a line naming them: 'latest' is the resumed-from checkpoint until this run saves
+    one, then this run's; checkpoints up to the step resumed from stay."""
+    frame = synthetic_pairs(16, seed=14)
+    common = dict(batch_size=8, max_steps=4, save_steps=1, save_total_limit=None)
+    name = "resume-older"
+    checkpoints = workspace["root"] / name / "checkpoints"
+    RewardTrainer(config(workspace, name, **common), train_data=frame).train()
+    assert sorted(p.name for p in checkpoints.iterdir()) == ["step-0000001", "step-0000002", "step-0000003"]
+    capsys.readouterr()
+
+    class Stop(Exception):
+        pass
+
+    def stop_before_saving(trainer, state):  # the resumed run dies before its first checkpoint
+        raise Stop
+
+    older = checkpoints / "step-0000001"
+    resumed = RewardTrainer(config(workspace, name, resume_from=str(older), **{**common, "save_steps": None}),
+                            train_data=frame, callbacks=[stop_before_saving])
+    with pytest.raises(Stop):
+        resumed.train()
+    assert sorted(p.name for p in checkpoints.iterdir()) == ["step-0000001"]
+    assert resumed.latest_checkpoint() == older
+    err = capsys.readouterr().err
+    assert "removed 2 later checkpoint(s)" in err and "step-0000002, step-0000003" in err
+
+    # once the resumed run saves, 'latest' is its own newest checkpoint
+    def stop_after_step_2(trainer, state):
+        if state["step"] == 2:
+            raise Stop
+
+    again = RewardTrainer(config(workspace, name, resume_from=str(older), **common), train_data=frame,
+                          callbacks=[stop_after_step_2])
+    with pytest.raises(Stop):
+        again.train()
+    assert again.latest_checkpoint() == checkpoints / "step-0000002"
+    assert json.loads((checkpoints / "step-0000002" / "trainer_state.json").read_text())["global_step"] == 2
+
+
+@pytest.mark.parametrize("head", ["random", "even"])
+def test_the_logged_training_accuracy_counts_pairs_as_the_evaluation_does(workspace, head):
+    """Was: the pairwise task's logged training accuracy was the share of pairs with d > 0, whatever the label: a
+    pair whose label favours the rejected side counted right when the model preferred chosen, a tie counted, and a
+    pair scored exactly even counted wrong, where the evaluation's accuracy (pairwise_metrics) scores against the
+    side the label favours, leaves ties out and counts an even pair half right. Now both use one rule (pair_hits)."""
+    frame = synthetic_pairs(16, seed=15)
+    # labels favouring chosen, favouring rejected, and two kinds of tie (sides within tolerance; P(tie) above both)
+    frame["p_chosen"] = np.tile([0.9, 0.2, 0.45, 0.3], 4)
+    frame["p_tie"] = np.tile([0.0, 0.0, 0.1, 0.4], 4)
+    trainer = RewardTrainer(config(workspace, f"accuracy-{head}", batch_size=16, max_steps=1), train_data=frame)
+    model, task, data = trainer.unwrapped(), trainer.task, trainer.train_data
+    if head == "even":  # every pair scored exactly even
+        with torch.no_grad():
+            model.head.weight.zero_()
+            model.head.bias.zero_()
+    indices = np.arange(len(data))
+    with torch.no_grad():
+        _, sums = task.compute_loss(model, task.collate(data, indices), task.step_context(data, indices))
+    logged = float(sums["accuracy"]) / len(indices)  # the core divides by the step's pairs
+    evaluated = trainer.evaluate(data, trainer.train_table)
+    assert evaluated["n_ties"] == 8
+    if head == "even":
+        assert evaluated["accuracy"] == 0.5
+    assert logged == pytest.approx(evaluated["accuracy"], abs=1e-6)
+
+
+def test_a_run_killed_while_appending_to_metrics_jsonl_resumes(workspace):
+    """Was: a run killed half-way through appending a line to metrics.jsonl left a partial last line, and resuming
+    died on it with json's raw 'JSONDecodeError' while trimming the file. Now that line is dropped with the others
+    written after the checkpoint (a step's line is written before its checkpoint), and the run resumes."""
+    frame = synthetic_pairs(16, seed=16)
+    common = dict(batch_size=8, max_steps=4, save_steps=2)
+
+    class Stop(Exception):
+        pass
+
+    def stop(trainer, state):
+        if state["step"] == 3:
+            raise Stop
+
+    with pytest.raises(Stop):
+        RewardTrainer(config(workspace, "partial-line", **common), train_data=frame, callbacks=[stop]).train()
+    metrics = workspace["root"] / "partial-line" / "metrics.jsonl"
+    with open(metrics, "a", encoding="utf-8") as handle:
+        handle.write('{"step": 4, "loss": 0.6')  # killed mid-line
+    RewardTrainer(config(workspace, "partial-line", resume_from="latest", **common), train_data=frame).train()
+    steps = [json.loads(line)["step"] for line in metrics.read_text().splitlines()]
+    assert steps == [1, 2, 3, 4]
+    # a line spoiled elsewhere was not left by a kill: one error naming the file and the line
+    lines = metrics.read_text().splitlines()
+    metrics.write_text("\n".join([lines[0], "{oops", *lines[1:]]) + "\n")
+    with pytest.raises(AccordError, match="metrics.jsonl, line 2: not a JSON record"):
+        RewardTrainer(config(workspace, "partial-line", resume_from="latest", **common), train_data=frame).train()

@@ -47,6 +47,7 @@ from accord.datasets.cleaned import read_with_provenance
 from accord.datasets.cleaned_attributes import LAYOUTS, check_attribute_cleaned
 from accord.datasets.errors import AccordError, ValidationError
 from accord.reward.data import PairCollator, PairEncoder, TokenizedPairs, TokenizedResponses, load_pairs
+from accord.reward.evaluate import pair_hits
 from accord.reward.losses import get_loss, pair_loss_inputs, pairwise_logit
 from accord.reward.task import RewardTask, model_inputs, register_task
 
@@ -312,7 +313,10 @@ class AttributesTask(RewardTask):
             self.spec = spec
             labels, _, _ = attribute_labels(frame, spec)
             for j, kind in enumerate(spec.kinds):
-                if kind == PROPERTY:  # the logit of the property's training prevalence
+                # the logit of the property's training prevalence; a property no training pair is rated on keeps 0
+                # (its loss is masked everywhere, as an unrated preference's): a NaN offset would make its masked
+                # losses' gradients NaN and every weight of the model with them
+                if kind == PROPERTY and not np.isnan(labels[:, j]).all():
                     rate = float(np.clip(np.nanmean(labels[:, j]), 1e-3, 1 - 1e-3))
                     spec.offsets[j] = math.log(rate / (1 - rate))
         elif spec.layout != self.spec.layout:
@@ -367,20 +371,29 @@ class AttributesTask(RewardTask):
             batch = self.collator.sequences([data.responses.ids[i] for i in indices], types)
         batch.update(labels=torch.from_numpy(data.labels[indices]), label_var=torch.from_numpy(
             data.label_var[indices]), attribute_weight=torch.from_numpy(data.weight[indices]), n_examples=len(indices))
+        if data.pairs is not None:  # the side each label favours, for the logged accuracy
+            batch["side"] = torch.from_numpy(label_sides(data.labels[indices]))
         return batch
 
     def step_context(self, data: AttributeData, indices: np.ndarray) -> dict[str, Any]:
-        """The examples rated on each attribute in the whole step, and each attribute's mean weight over them."""
+        """The examples rated on each attribute in the whole step, and each attribute's mean weight over them; for
+        pairs, the pairs whose label favours a side on each preference attribute (the logged accuracy's)."""
         rated = ~np.isnan(data.labels[indices])
         count = rated.sum(axis=0)
         weight_sum = np.where(rated, data.weight[indices], 0.0).sum(axis=0)
-        return {"n_examples": len(indices), "rated": torch.from_numpy(np.maximum(count, 1)).float(),
+        step = {"n_examples": len(indices), "rated": torch.from_numpy(np.maximum(count, 1)).float(),
                 "weight_mean": torch.from_numpy(weight_sum / np.maximum(count, 1)).float()}
+        if data.pairs is not None:
+            preference = np.array([kind == PREFERENCE for kind in self.spec.kinds])
+            sided = ((label_sides(data.labels[indices]) != 0) & preference).sum(axis=0)
+            step.update(sided=torch.from_numpy(sided).float(), n_sided_attributes=int((sided > 0).sum()))
+        return step
 
     def compute_loss(self, model: torch.nn.Module, batch: dict[str, Any],
                      step: dict[str, Any]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """Per (example, attribute) losses, masked, averaged per attribute over the step, averaged over attributes;
-        logs the loss and, per example, the share of its rated pairwise attributes ordered as the label does."""
+        logs that loss (the one optimised) and, for pairs with a preference attribute, the accuracy as the evaluation
+        reads it (:meth:`_accuracy`)."""
         out = model(**model_inputs(batch))
         labels = batch["labels"]
         rated = ~torch.isnan(labels)
@@ -403,18 +416,32 @@ class AttributesTask(RewardTask):
             per = self.loss({**self.loss_settings, **inputs})
             if is_property.any():
                 per = torch.where(is_property, self.property_loss(inputs), per)
-            right = ((logit.detach() > 0) == (y > 0.5)) & rated
-            classified = rated.sum(dim=1)
-            accuracy = (right.sum(dim=1).float() / classified.clamp_min(1)).sum()
+            accuracy = self._accuracy(logit, batch, step, ~is_property)
         else:
             per = gaussian_nll_loss(reward, y, batch["label_var"], variance)
             accuracy = None
         per = torch.where(rated, per, torch.zeros_like(per))
         loss = (per.sum(dim=0) / step["rated"].to(per.device)).sum() / k
-        sums = {"loss": per.detach().sum() / k}
-        if accuracy is not None:
+        # the core divides logged sums by the step's examples: the micro-batch's share of the step's loss times them
+        # logs the loss optimised (per attribute the mean over its rated pairs), where the sum of `per` over every
+        # example and attribute would count each unrated one as a loss of 0 and read low with missing labels
+        sums = {"loss": loss.detach() * step["n_examples"]}
+        if accuracy is not None and PREFERENCE in self.spec.kinds:  # as the evaluation's: preferences only
             sums["accuracy"] = accuracy.detach()
         return loss, sums
+
+    @staticmethod
+    def _accuracy(logit: torch.Tensor, batch: dict[str, Any], step: dict[str, Any],
+                  preference: torch.Tensor) -> torch.Tensor:
+        """The micro-batch's share of the step's accuracy as :func:`attribute_metrics` reads it: per preference
+        attribute the hits (:func:`accord.reward.evaluate.pair_hits`, a pair scored exactly even half right) over the
+        step's pairs whose label favours a side, averaged over the attributes with such pairs; times the step's
+        examples, which the core divides by."""
+        side = batch["side"].to(logit.device)
+        scored = (side != 0) & preference
+        hits = torch.where(scored, pair_hits(logit.detach(), side), torch.zeros_like(logit)).sum(dim=0)
+        per_attribute = hits / step["sided"].to(logit.device).clamp_min(1)
+        return per_attribute.sum() * (step["n_examples"] / max(step["n_sided_attributes"], 1))
 
     def evaluate(self, model: Any, data: AttributeData, table: Any, *, device: torch.device, batch_size: int,
                  progress: bool) -> dict[str, float]:
@@ -535,16 +562,16 @@ def attribute_metrics(spec: AttributeSpec, rewards: dict[str, np.ndarray], label
     accuracies = []
     if "chosen" in rewards:
         logits = pair_attribute_logits(spec, rewards)
+        sides = label_sides(labels)
         for j, (name, kind) in enumerate(zip(spec.names, spec.kinds)):
-            y = labels[:, j]
-            keep = np.isfinite(y) & (np.abs(y - 0.5) > 1e-9)
+            side = sides[:, j]
+            keep = side != 0
             if not keep.any():
                 continue
-            truth, guess = y[keep] > 0.5, logits[keep, j] > 0
+            truth, guess = side[keep] > 0, logits[keep, j] > 0
             # a pair scored exactly even (two identical responses) is half right, as pairwise_metrics counts it,
             # not right whenever the label favours the rejected side
-            even = logits[keep, j] == 0
-            out[f"accuracy_{name}"] = float(np.where(even, 0.5, truth == guess).mean())
+            out[f"accuracy_{name}"] = float(pair_hits(logits[keep, j], side[keep]).mean())
             out[f"n_{name}"] = float(keep.sum())
             if kind == PROPERTY:
                 out[f"f1_{name}"] = f1_score(truth, guess)
@@ -564,6 +591,14 @@ def attribute_metrics(spec: AttributeSpec, rewards: dict[str, np.ndarray], label
     if accuracies:
         out["accuracy"] = float(np.mean(accuracies))
     return out
+
+
+def label_sides(labels: np.ndarray) -> np.ndarray:
+    """The side each pair's label favours on each attribute, ``(n, K)`` int8: ``1`` chosen (above 1/2), ``-1``
+    rejected, ``0`` neither (exactly 1/2, or not rated): the pairs an accuracy leaves out."""
+    y = np.asarray(labels, dtype=float)
+    sided = np.isfinite(y) & (np.abs(np.nan_to_num(y, nan=0.5) - 0.5) > 1e-9)
+    return np.where(sided, np.sign(np.nan_to_num(y, nan=0.5) - 0.5), 0).astype(np.int8)
 
 
 def f1_score(truth: np.ndarray, guess: np.ndarray) -> float:

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from accord.datasets.errors import AccordError
+from accord.datasets.io import atomic_path
 
 POOLINGS = ("auto", "last", "cls", "mean")
 SCHEDULERS = ("cosine", "linear", "constant")
@@ -173,7 +174,8 @@ class RewardConfig:
     save_total_limit: int | None = setting(2, "checkpoints kept (unset: all)", "bookkeeping")
     resume_from: str | None = setting(
         None, "a checkpoint folder, or 'latest' for the newest in output_dir/checkpoints (none there: start "
-        "afresh); training continues exactly where it left off", "bookkeeping")
+        "afresh); training continues exactly where it left off (an older checkpoint: the later ones in "
+        "output_dir/checkpoints, left by the run that went on from it, are removed)", "bookkeeping")
     eval_steps: int | None = setting(None, "steps between evaluations on eval_path", "bookkeeping")
     stats_max_pairs: int = setting(
         256, "training examples (a seeded sample) scored at the end for reward_stats.json, the rewards' mean and "
@@ -249,6 +251,8 @@ class RewardConfig:
                                   "uncertainty; set one of them")
         if self.freeze_layers < 0:
             raise AccordError(f"config: 'freeze_layers' must be 0 or more, got {self.freeze_layers}")
+        if self.seed < 0:  # numpy's generators (the batch order) take no negative seed: a raw ValueError at set-up
+            raise AccordError(f"config: 'seed' must be 0 or more, got {self.seed}")
         if self.freeze_layers and self.lora:
             raise AccordError("config: freeze_layers and lora both choose what trains; set one of them")
         if self.num_epochs <= 0:
@@ -268,7 +272,10 @@ class RewardConfig:
         return dataclasses.asdict(self)
 
     def save(self, path: str | Path) -> None:
-        Path(path).write_text(json.dumps(self.to_dict(), indent=2, default=str))
+        """Write the config as JSON, atomically: a write that fails half-way leaves the earlier file as it was (a
+        resumed run rewrites the ``reward_config.json`` of the run it continues)."""
+        with atomic_path(path) as tmp:
+            tmp.write_text(json.dumps(self.to_dict(), indent=2, default=str))
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> "RewardConfig":

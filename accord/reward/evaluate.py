@@ -166,6 +166,25 @@ def refuse_nan(name: str, values: np.ndarray, what: str, *, rewards: bool = True
                           + ("; the model's rewards are NaN there" if rewards else ""))
 
 
+def pair_sides(p_chosen: np.ndarray, p_tie: np.ndarray) -> np.ndarray:
+    """The side each soft label favours, the hard label of :func:`pairwise_metrics`: ``1`` chosen, ``-1`` rejected,
+    ``0`` a tie (``P(chosen)`` and ``P(rejected)`` within :data:`TIE_TOLERANCE`, or ``P(tie)`` above both)."""
+    p_chosen = np.asarray(p_chosen, dtype=float)
+    p_tie = np.asarray(p_tie, dtype=float)
+    p_rejected = np.clip(1.0 - p_chosen - p_tie, 0.0, 1.0)
+    # ties within float32 precision: the trainer's labels are float32 (p_chosen = p_tie = 1/3 is then no exact tie)
+    tie = (np.abs(p_chosen - p_rejected) < TIE_TOLERANCE) | (p_tie > np.maximum(p_chosen, p_rejected))
+    return np.where(tie, 0, np.where(p_chosen > p_rejected, 1, -1)).astype(np.int8)
+
+
+def pair_hits(d: Any, side: Any) -> Any:
+    """How right ``d`` (the log-odds that chosen wins) is about pairs whose label favours ``side`` (``1`` chosen,
+    ``-1`` rejected; :func:`pair_sides`): 1 ordered as the label, 0 against it, 1/2 scored exactly even (``d = 0``,
+    e.g. two identical responses: not right by the order the sides are shown in). The one rule of the pairwise
+    accuracy, in evaluation and in the training log; numpy arrays or torch tensors alike."""
+    return ((d * side) > 0) + 0.5 * (d == 0)
+
+
 def pairwise_metrics(d: np.ndarray, p_chosen: np.ndarray, p_tie: np.ndarray | None = None,
                      votes: pd.DataFrame | None = None, n_bins: int = 10) -> dict[str, float]:
     """Metrics of ``P(chosen > rejected) = sigmoid(d)`` against hard labels, soft labels and votes (module doc)."""
@@ -176,11 +195,10 @@ def pairwise_metrics(d: np.ndarray, p_chosen: np.ndarray, p_tie: np.ndarray | No
     # error about "probabilities" the caller never passed
     for name, values in (("d", d), ("p_chosen", p_chosen), ("p_tie", p_tie)):
         refuse_nan(name, values, "pairs", rewards=name == "d")
-    p_rejected = np.clip(1.0 - p_chosen - p_tie, 0.0, 1.0)
     prob = expit(d)  # 1 / (1 + exp(-d)) overflows (a RuntimeWarning) for d < -709
-    # ties within float32 precision: the trainer's labels are float32 (p_chosen = p_tie = 1/3 is then no exact tie)
-    tie = (np.abs(p_chosen - p_rejected) < TIE_TOLERANCE) | (p_tie > np.maximum(p_chosen, p_rejected))
-    gold = pd.Series(np.where(tie, "tie", np.where(p_chosen > p_rejected, "chosen", "rejected")))
+    side = pair_sides(p_chosen, p_tie)
+    tie = side == 0
+    gold = pd.Series(np.where(tie, "tie", np.where(side > 0, "chosen", "rejected")))
     out: dict[str, float] = {"n_pairs": float(len(d)), "n_ties": float(tie.sum())}
     if (~tie).any():
         probs = pd.DataFrame({"chosen": prob, "rejected": 1.0 - prob})
@@ -188,7 +206,7 @@ def pairwise_metrics(d: np.ndarray, p_chosen: np.ndarray, p_tie: np.ndarray | No
         hard = metrics.score(probs[keep], gold[keep], n_bins=n_bins)
         # a pair the model scores exactly even is half right, not right by the column order of argmax; the ECE
         # counts it the same way (top-label confidence 1/2 against half a hit), so it agrees with the accuracy
-        right = np.where(gold[keep] == "chosen", d[keep] > 0, d[keep] < 0) + 0.5 * (d[keep] == 0)
+        right = pair_hits(d[keep], side[keep])
         confidence = np.maximum(prob, 1.0 - prob)[keep]
         # the binary Brier score of P(chosen), the one soft_brier and votes_brier use: metrics.brier sums the
         # squares of both classes, twice it, so a model scored 0.625 here and 0.3125 on the same labels as soft ones

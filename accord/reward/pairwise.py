@@ -30,7 +30,7 @@ import torch
 
 from accord.datasets.errors import AccordError, ValidationError
 from accord.reward.data import PairCollator, PairEncoder, TokenizedPairs, load_pairs
-from accord.reward.evaluate import pair_logits, pairwise_metrics, predict_pairs, reward_stats
+from accord.reward.evaluate import pair_hits, pair_logits, pair_sides, pairwise_metrics, predict_pairs, reward_stats
 from accord.reward.losses import pair_loss_inputs, pairwise_logit
 from accord.reward.task import RewardTask, model_inputs, register_task
 
@@ -78,8 +78,10 @@ class PairwiseTask(RewardTask):
 
     def collate(self, data: TokenizedPairs, indices: Sequence[int]) -> dict[str, Any]:
         batch = self.collator(data, indices)
+        at = np.asarray(indices, dtype=np.int64)
+        batch["side"] = torch.from_numpy(pair_sides(data.p_chosen[at], data.p_tie[at]))  # for the logged accuracy
         if self.config.ensemble_heads:
-            batch["bootstrap"] = torch.from_numpy(self.bootstrap_counts(len(data))[np.asarray(indices)])
+            batch["bootstrap"] = torch.from_numpy(self.bootstrap_counts(len(data))[at])
         return batch
 
     def bootstrap_counts(self, n_pairs: int) -> np.ndarray:
@@ -93,7 +95,9 @@ class PairwiseTask(RewardTask):
         return self._bootstrap
 
     def step_context(self, data: TokenizedPairs, indices: np.ndarray) -> dict[str, Any]:
-        step: dict[str, Any] = {"n_examples": len(indices)}
+        # the pairs whose label favours a side: the logged accuracy is over them, as the evaluation's
+        untied = int((pair_sides(data.p_chosen[indices], data.p_tie[indices]) != 0).sum())
+        step: dict[str, Any] = {"n_examples": len(indices), "n_untied": untied}
         if "weight_mean" in self.loss.inputs:
             step["weight_mean"] = float(data.weight[indices].mean())
         return step
@@ -101,7 +105,7 @@ class PairwiseTask(RewardTask):
     def compute_loss(self, model: torch.nn.Module, batch: dict[str, Any],
                      step: dict[str, Any]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """The pairs' losses summed and divided by the pairs of the whole step; logs the loss and the share of pairs
-        the model orders as the label does."""
+        the model orders as the label does (:meth:`_hits`)."""
         out = model(**model_inputs(batch))
         n = batch["n_pairs"]
         reward, var = out.reward, out.variance
@@ -110,10 +114,19 @@ class PairwiseTask(RewardTask):
             members = out.members
             per_head = self._pair_losses(members[:n] - members[n:], members[:n] + members[n:], batch, step, 1)
             loss = (batch["bootstrap"] * per_head).sum() / (step["n_examples"] * members.shape[1])
-            return loss, {"loss": per_head.detach().mean(dim=1).sum(), "accuracy": (d.detach() > 0).sum().float()}
+            return loss, {"loss": per_head.detach().mean(dim=1).sum(), "accuracy": self._hits(d, batch, step)}
         per_pair = self._pair_losses(d, reward[:n] + reward[n:], batch, step)
         loss = per_pair.sum() / step["n_examples"]
-        return loss, {"loss": per_pair.detach().sum(), "accuracy": (d.detach() > 0).sum().float()}
+        return loss, {"loss": per_pair.detach().sum(), "accuracy": self._hits(d, batch, step)}
+
+    @staticmethod
+    def _hits(d: torch.Tensor, batch: dict[str, Any], step: dict[str, Any]) -> torch.Tensor:
+        """The micro-batch's hits as the evaluation counts them (:func:`accord.reward.evaluate.pair_hits`: against
+        the side the label favours, a pair scored exactly even half right, ties left out), scaled so that the core's
+        division by the step's pairs reads per untied pair (0 for a step of ties only)."""
+        side = batch["side"].to(d.device)
+        hits = torch.where(side != 0, pair_hits(d.detach(), side), torch.zeros_like(d)).sum()
+        return hits * (step["n_examples"] / max(step["n_untied"], 1))
 
     def _pair_losses(self, d: torch.Tensor, reward_sum: torch.Tensor, batch: dict[str, Any], step: dict[str, Any],
                      axis: int | None = None) -> torch.Tensor:

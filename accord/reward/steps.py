@@ -369,6 +369,14 @@ def predict_steps(model: Any, data: TokenizedSteps, *, pad_token_id: int, batch_
 # ----------------------------------------------------------------------------------------------------------------------
 
 
+def step_hits(p_correct: Any, label: Any) -> Any:
+    """Whether each step's score is on its label's side of 1/2, the one rule of ``step_accuracy`` in evaluation and
+    in the training log (numpy arrays or torch tensors alike): the model judges a step correct when
+    ``P(correct) >= 1/2``, a step scored exactly even (``d = 0``) included, as :func:`first_flagged_step` flags only
+    ``P < 1/2`` as the first error; the label says correct when it is ``>= 1/2``."""
+    return (p_correct >= 0.5) == (label >= 0.5)
+
+
 def step_reward_metrics(logit: np.ndarray, data: TokenizedSteps, table: pd.DataFrame,
                         n_bins: int = 10) -> dict[str, float]:
     """Metrics of step scores (``logit``, flat over ``data``'s scored steps) against ``table``'s labels.
@@ -388,7 +396,7 @@ def step_reward_metrics(logit: np.ndarray, data: TokenizedSteps, table: pd.DataF
     if known.any():
         p, y = prob[known], label[known]
         q = np.clip(p, metrics.EPS, 1 - metrics.EPS)
-        out.update(step_accuracy=float(((p >= 0.5) == (y >= 0.5)).mean()), step_auroc=auroc(p, y >= 0.5),
+        out.update(step_accuracy=float(step_hits(p, y).mean()), step_auroc=auroc(p, y >= 0.5),
                    step_ece=metrics.calibration_error(p, y, n_bins),
                    step_nll=float(-(y * np.log(q) + (1 - y) * np.log(1 - q)).mean()))
     ids = table["solution_id"].astype(str).to_numpy()
@@ -508,7 +516,9 @@ class StepTask(RewardTask):
         loss = per_step.sum() / step["n_examples"]
         # the core divides logged sums by the step's solutions: scaled so that they read per labelled step
         scale = step["n_solutions"] / step["n_examples"]
-        right = ((d.detach() > 0) == (target >= 0.5)).float().sum()
+        # the evaluation's rule on P(correct) in float64, as step_reward_metrics reads it: a step scored exactly
+        # even counts as judged correct in both
+        right = step_hits(torch.sigmoid(d.detach().double()), target).float().sum()
         return loss, {"loss": per_step.detach().sum() * scale, "step_accuracy": right * scale}
 
     def evaluate(self, model: Any, data: TokenizedSteps, table: Any, *, device: torch.device, batch_size: int,
@@ -607,4 +617,4 @@ def score_steps(model_dir: str | Path, data: Any, *, batch_size: int = 32, max_l
 
 
 __all__ = ["StepCollator", "StepEncoder", "StepTask", "TokenizedSteps", "evaluate_steps", "load_steps",
-           "predict_steps", "score_steps", "separator_token", "step_reward_metrics"]
+           "predict_steps", "score_steps", "separator_token", "step_hits", "step_reward_metrics"]

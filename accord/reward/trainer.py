@@ -17,8 +17,12 @@ so that a resumed run logs what an uninterrupted one does) plus ``trainer_state.
 position; the seed and the number of examples, which set the batch order). They are written to a ``.partial``
 folder and renamed when complete, so a run killed while writing leaves the previous checkpoint intact (and one being
 deleted loses its ``trainer_state.json`` first). Resuming recomputes the epoch's batch order and skips the batches
-already done. An interrupt (Ctrl-C, SIGINT) lets the running step finish, saves a checkpoint and raises
-:class:`TrainingInterrupted`.
+already done. Resuming from a checkpoint older than the newest in ``output_dir/checkpoints`` (``--resume-from`` a
+``step-N`` folder while a run that went on to ``step-M``, ``M > N``, left later ones) abandons that continuation: at
+resume, before the first step, the checkpoints after step ``N`` are removed, with a line saying which (as
+``metrics.jsonl`` loses its lines after step ``N``), so that ``--resume-from latest`` takes this run's newest
+checkpoint, or ``step-N`` until it saves one, never the abandoned run's. An interrupt (Ctrl-C, SIGINT) lets the
+running step finish, saves a checkpoint and raises :class:`TrainingInterrupted`.
 """
 
 from __future__ import annotations
@@ -380,6 +384,7 @@ class RewardTrainer:
             self.output_dir.mkdir(parents=True, exist_ok=True)
             self.config.save(self.output_dir / CONFIG_FILE)
             self._trim_metrics(self.global_step)
+            self._remove_abandoned_checkpoints()
         return created
 
     def _remove_start(self, created: bool) -> None:
@@ -476,6 +481,22 @@ class RewardTrainer:
         for old in done[:-limit]:
             _remove_checkpoint(old)
 
+    def _remove_abandoned_checkpoints(self) -> None:
+        """On resume, remove the checkpoints after the step resumed from: a run that went on from that checkpoint
+        and was abandoned left them, and 'latest' would take the newest of them for this run's (module docstring)."""
+        if self.resumed_from is None or not self.checkpoint_dir().exists():
+            return
+        later = sorted(p for p in self.checkpoint_dir().glob("step-*")
+                       if (step := _checkpoint_step(p)) is not None and step > self.global_step)
+        if not later:
+            return
+        for folder in later:
+            _remove_checkpoint(folder)
+        # said with progress off too: files the user may have expected to keep are gone
+        print(f"resuming from step {self.global_step} ({self.resumed_from}): removed {len(later)} later "
+              f"checkpoint(s) of the run that went on from it ({', '.join(p.name for p in later)}), so that "
+              "--resume-from latest continues this run", file=sys.stderr, flush=True)
+
     def latest_checkpoint(self) -> Path | None:
         if not self.checkpoint_dir().exists():
             return None
@@ -529,7 +550,21 @@ class RewardTrainer:
         if step == 0:
             path.unlink()
             return
-        keep = [line for line in path.read_text().splitlines() if line.strip() and json.loads(line)["step"] <= step]
+        lines = path.read_text().splitlines()
+        last = max((number for number, line in enumerate(lines, start=1) if line.strip()), default=0)
+        keep = []
+        for number, line in enumerate(lines, start=1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as err:
+                if number == last:  # a run killed while appending it: a step's line precedes its checkpoint,
+                    break  # so it belongs after the checkpoint resumed from
+                raise AccordError(f"file {path}, line {number}: not a JSON record ({err.msg}); remove the line to "
+                                  "resume") from err
+            if record["step"] <= step:
+                keep.append(line)
         with atomic_path(path) as tmp:
             tmp.write_text("".join(line + "\n" for line in keep))
 
@@ -642,6 +677,12 @@ def _remove_checkpoint(folder: Path) -> None:
     folder that resuming does not take for a complete checkpoint."""
     (folder / STATE_FILE).unlink(missing_ok=True)
     shutil.rmtree(folder, ignore_errors=True)
+
+
+def _checkpoint_step(folder: Path) -> int | None:
+    """The step of a ``step-NNNNNNN`` checkpoint folder (or of its ``.partial``); ``None`` for another name."""
+    digits = folder.name.removeprefix("step-").removesuffix(".partial")
+    return int(digits) if digits.isdigit() else None
 
 
 def _fsync_tree(folder: Path) -> None:
