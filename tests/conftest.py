@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import torch
@@ -71,3 +72,17 @@ def fit_quick(name: str, judgments: pd.DataFrame, seed: int = 0):
 
     method, settings = QUICK_RATER_MODELS[name]
     return make_method(method, seed=seed, **settings).fit(judgments)
+
+
+def logged_sums(trainer, even: bool = False) -> dict:
+    """The sums the trainer's task logs for one step over all its training data (the core divides them by the
+    step's examples), with every reward made exactly even first when ``even`` (the head zeroed)."""
+    model, task, data = trainer.unwrapped(), trainer.task, trainer.train_data
+    if even:
+        with torch.no_grad():
+            model.head.weight.zero_()
+            model.head.bias.zero_()
+    indices = np.arange(len(data))
+    with torch.no_grad():
+        _, sums = task.compute_loss(model, task.collate(data, indices), task.step_context(data, indices))
+    return {name: float(value) / len(indices) for name, value in sums.items()}

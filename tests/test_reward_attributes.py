@@ -13,6 +13,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from conftest import logged_sums
 from accord.cli import main as accord_main
 from accord.datasets import AccordError, ValidationError
 from accord.datasets.cleaned_attributes import read_attribute_cleaned
@@ -507,15 +508,8 @@ def test_the_logged_training_accuracy_counts_pairs_as_the_evaluation_does(bert, 
     frame.loc[:3, "p_chosen_correct"] = 0.5  # labels without a side
     frame.loc[4:5, [f"p_chosen_{name}" for name in ATTRIBUTES]] = np.nan  # pairs with no rated preference
     trainer = RewardTrainer(config(bert, tmp_path, f"accuracy-{head}", batch_size=16, max_steps=1), train_data=frame)
-    model, task, data = trainer.unwrapped(), trainer.task, trainer.train_data
-    if head == "even":  # every pair scored exactly even
-        with torch.no_grad():
-            model.head.weight.zero_()
-            model.head.bias.zero_()
-    indices = np.arange(len(data))
-    with torch.no_grad():
-        _, sums = task.compute_loss(model, task.collate(data, indices), task.step_context(data, indices))
-    logged = float(sums["accuracy"]) / len(indices)  # the core divides by the step's examples
+    data = trainer.train_data
+    logged = logged_sums(trainer, even=head == "even")["accuracy"]  # every pair scored exactly even, or not
     evaluated = trainer.evaluate(data, trainer.train_table)["accuracy"]
     if head == "even":
         assert evaluated == 0.5

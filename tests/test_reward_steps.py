@@ -20,6 +20,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from safetensors.torch import load_file
 
+from conftest import logged_sums
 from accord.cli import main as accord_main
 from accord.datasets import AccordError, ValidationError
 from accord.datasets.steps import write_cleaned_steps
@@ -590,14 +591,7 @@ def test_a_step_scored_exactly_even_counts_in_training_as_the_evaluation_counts_
     labels = np.concatenate(frame["labels"].to_numpy())
     assert (labels >= 0.5).any() and (labels < 0.5).any()
     trainer = RewardTrainer(config(workspace, "even-steps", max_steps=1), train_data=frame, eval_data=frame)
-    model, task, data = trainer.unwrapped(), trainer.task, trainer.train_data
-    with torch.no_grad():  # every step scored exactly even
-        model.head.weight.zero_()
-        model.head.bias.zero_()
-    indices = np.arange(len(data))
-    with torch.no_grad():
-        _, sums = task.compute_loss(model, task.collate(data, indices), task.step_context(data, indices))
-    logged = float(sums["step_accuracy"]) / len(indices)  # the core divides by the step's solutions
+    logged = logged_sums(trainer, even=True)["step_accuracy"]  # every step scored exactly even
     evaluated = trainer.evaluate()["step_accuracy"]
     assert evaluated == pytest.approx(float((labels >= 0.5).mean()))
     assert logged == pytest.approx(evaluated)

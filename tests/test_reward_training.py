@@ -17,6 +17,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+from conftest import logged_sums
 from accord.datasets import AccordError, write_cleaned
 from accord.reward import RewardConfig, RewardModel, RewardTrainer, evaluate, score, train
 from accord.reward.__main__ import main as cli_main
@@ -29,6 +30,18 @@ GOOD = "good helpful correct clear kind".split()
 BAD = "bad harmful wrong rude vague".split()
 NEUTRAL = "the a answer question cat dog sat on mat water".split()
 SUBPROCESS_ENV = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false"}
+
+
+class Stop(Exception):
+    """Raised by a :func:`stop_at` callback: a run killed at a step."""
+
+
+def stop_at(step: int):
+    """A trainer callback that kills the run (raises :class:`Stop`) once it has done ``step`` steps."""
+    def stop(trainer, state):
+        if state["step"] >= step:
+            raise Stop
+    return stop
 
 
 def synthetic_pairs(n: int, seed: int = 0) -> pd.DataFrame:
@@ -446,12 +459,7 @@ def test_resume_between_logging_steps_logs_what_an_uninterrupted_run_logs(worksp
     frame = synthetic_pairs(40, seed=11)
     common = dict(batch_size=4, gradient_accumulation_steps=2, max_steps=6, save_steps=3, logging_steps=2)
 
-    class Stop(Exception):
-        pass
-
-    def stop_at_checkpoint(trainer, state):
-        if state["step"] == 3:  # after step 3's checkpoint, mid logging window
-            raise Stop
+    stop_at_checkpoint = stop_at(3)  # after step 3's checkpoint, mid logging window
 
     def record(seen):
         return lambda trainer, state: seen.append((state["step"], state["loss"]))
@@ -484,12 +492,7 @@ def test_resume_with_another_seed_or_training_data_is_refused_naming_it(workspac
     frame = synthetic_pairs(40, seed=12)
     common = dict(batch_size=8, max_steps=4, save_steps=2)
 
-    class Stop(Exception):
-        pass
-
-    def stop(trainer, state):
-        if state["step"] == 2:
-            raise Stop
+    stop = stop_at(2)
 
     with pytest.raises(Stop):
         RewardTrainer(config(workspace, f"resume-{change}", **common), train_data=frame, callbacks=[stop]).train()
@@ -588,11 +591,7 @@ def test_resuming_an_older_checkpoint_removes_the_abandoned_run_s_later_ones(wor
     assert sorted(p.name for p in checkpoints.iterdir()) == ["step-0000001", "step-0000002", "step-0000003"]
     capsys.readouterr()
 
-    class Stop(Exception):
-        pass
-
-    def stop_before_saving(trainer, state):  # the resumed run dies before its first checkpoint
-        raise Stop
+    stop_before_saving = stop_at(0)  # the resumed run dies before its first checkpoint
 
     older = checkpoints / "step-0000001"
     resumed = RewardTrainer(config(workspace, name, resume_from=str(older), **{**common, "save_steps": None}),
@@ -605,12 +604,8 @@ def test_resuming_an_older_checkpoint_removes_the_abandoned_run_s_later_ones(wor
     assert "removed 2 later checkpoint(s)" in err and "step-0000002, step-0000003" in err
 
     # once the resumed run saves, 'latest' is its own newest checkpoint
-    def stop_after_step_2(trainer, state):
-        if state["step"] == 2:
-            raise Stop
-
     again = RewardTrainer(config(workspace, name, resume_from=str(older), **common), train_data=frame,
-                          callbacks=[stop_after_step_2])
+                          callbacks=[stop_at(2)])
     with pytest.raises(Stop):
         again.train()
     assert again.latest_checkpoint() == checkpoints / "step-0000002"
@@ -628,15 +623,8 @@ def test_the_logged_training_accuracy_counts_pairs_as_the_evaluation_does(worksp
     frame["p_chosen"] = np.tile([0.9, 0.2, 0.45, 0.3], 4)
     frame["p_tie"] = np.tile([0.0, 0.0, 0.1, 0.4], 4)
     trainer = RewardTrainer(config(workspace, f"accuracy-{head}", batch_size=16, max_steps=1), train_data=frame)
-    model, task, data = trainer.unwrapped(), trainer.task, trainer.train_data
-    if head == "even":  # every pair scored exactly even
-        with torch.no_grad():
-            model.head.weight.zero_()
-            model.head.bias.zero_()
-    indices = np.arange(len(data))
-    with torch.no_grad():
-        _, sums = task.compute_loss(model, task.collate(data, indices), task.step_context(data, indices))
-    logged = float(sums["accuracy"]) / len(indices)  # the core divides by the step's pairs
+    data = trainer.train_data
+    logged = logged_sums(trainer, even=head == "even")["accuracy"]  # every pair scored exactly even, or not
     evaluated = trainer.evaluate(data, trainer.train_table)
     assert evaluated["n_ties"] == 8
     if head == "even":
@@ -651,12 +639,7 @@ def test_a_run_killed_while_appending_to_metrics_jsonl_resumes(workspace):
     frame = synthetic_pairs(16, seed=16)
     common = dict(batch_size=8, max_steps=4, save_steps=2)
 
-    class Stop(Exception):
-        pass
-
-    def stop(trainer, state):
-        if state["step"] == 3:
-            raise Stop
+    stop = stop_at(3)
 
     with pytest.raises(Stop):
         RewardTrainer(config(workspace, "partial-line", **common), train_data=frame, callbacks=[stop]).train()

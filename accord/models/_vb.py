@@ -558,18 +558,7 @@ def fit_population_prior(confusion_alpha: torch.Tensor, prior: torch.Tensor, *, 
         inverse = torch.where(held, torch.zeros_like(alpha), -1.0 / torch.polygamma(1, alpha))  # [K, L], < 0
         const = torch.polygamma(1, s)  # [K, 1], > 0
         shift = (grad * inverse).sum(-1, keepdim=True) / (1.0 / const + inverse.sum(-1, keepdim=True))
-        step = -(grad - shift) * inverse
-        scale = torch.ones_like(value)
-        for _ in range(30):  # step halving, row by row
-            candidate = (alpha + scale[:, None] * step).clamp(lo, hi)
-            new_value = objective(candidate)
-            ok = (alpha + scale[:, None] * step > 0).all(-1) & (new_value >= value - 1e-12 * value.abs())
-            if bool(ok.all()):
-                break
-            scale = torch.where(ok, scale, scale / 2)
-        new = torch.where(ok[:, None], candidate, alpha)
-        done = float(((new - alpha).abs() / alpha).max()) < tol
-        alpha, value = new, torch.where(ok, new_value, value)
+        alpha, value, done = _halved_step(alpha, -(grad - shift) * inverse, value, objective, tol)
         if done:
             break
     return alpha
@@ -646,20 +635,31 @@ def fit_polya_prior(counts: torch.Tensor, prior: torch.Tensor, anchor: torch.Ten
         newton = -(grad - (grad * inverse).sum(-1, keepdim=True) / denominator) * inverse
         uphill = torch.where(held, torch.zeros_like(alpha), torch.sign(grad) * 0.5 * alpha)
         step = torch.where((denominator > 0) & curved.all(-1, keepdim=True), newton, uphill)
-        scale = torch.ones_like(value)
-        for _ in range(30):  # step halving, prior by prior
-            candidate = (alpha + scale[:, None] * step).clamp(lo, hi)
-            new_value = objective(candidate)
-            ok = new_value >= value - 1e-12 * value.abs()
-            if bool(ok.all()):
-                break
-            scale = torch.where(ok, scale, scale / 2)
-        new = torch.where(ok[:, None], candidate, alpha)
-        done = float(((new - alpha).abs() / alpha).max()) < tol
-        alpha, value = new, torch.where(ok, new_value, value)
+        alpha, value, done = _halved_step(alpha, step, value, objective, tol)
         if done:
             break
     return alpha
+
+
+def _halved_step(alpha: torch.Tensor, step: torch.Tensor, value: torch.Tensor,
+                 objective: Callable[[torch.Tensor], torch.Tensor],
+                 tol: float) -> tuple[torch.Tensor, torch.Tensor, bool]:
+    """One step of the Dirichlet priors' Newton methods: ``step`` (``[K, L]``) from ``alpha`` halved, row by row,
+    until the values stay positive and ``objective`` (one value per row, ``value`` at ``alpha``) does not fall; values
+    clamped to :data:`PRIOR_BOUNDS`. Returns the new values, their objective, and whether no value moved by more than
+    ``tol`` relatively."""
+    lo, hi = PRIOR_BOUNDS
+    scale = torch.ones_like(value)
+    for _ in range(30):
+        candidate = (alpha + scale[:, None] * step).clamp(lo, hi)
+        new_value = objective(candidate)
+        ok = (alpha + scale[:, None] * step > 0).all(-1) & (new_value >= value - 1e-12 * value.abs())
+        if bool(ok.all()):
+            break
+        scale = torch.where(ok, scale, scale / 2)
+    new = torch.where(ok[:, None], candidate, alpha)
+    done = float(((new - alpha).abs() / alpha).max()) < tol
+    return new, torch.where(ok, new_value, value), done
 
 
 #: a type-II step given ``q(theta)`` -> the same step on the evidence of the counts, taken once the pairs settle
