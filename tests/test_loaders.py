@@ -655,6 +655,27 @@ class TestRegistry:
         assert registry.locate("snow2008-wsd") == mine / "snow2008"
         assert len(load("snow2008-wsd")) == 1_770
 
+    @pytest.mark.parametrize("name, source, files", [
+        ("snow2008-wsd", "snow2008", ["wsd.standardized.tsv"]),
+        ("vldb17-duck", "vldb17", ["d_Duck Identification/answer.csv", "d_Duck Identification/truth.csv"]),
+    ])
+    def test_data_dir_may_name_the_sets_own_folder(self, tmp_path: Path, name: str, source: str,
+                                                   files: list[str]) -> None:
+        """``load(name, ".../snow2008")``: the folder the set's files are in. Was: refused, the message asking
+        for them under ``.../snow2008/snow2008/``."""
+        shared = shared_data_or_skip(source)
+        own = tmp_path / "my copy"
+        for rel in files:
+            (own / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(shared / rel, own / rel)
+        assert registry.locate(name, own, download=False) == own
+        pd.testing.assert_frame_equal(load(name, data_dir=own, download=False), load(name, download=False))
+        # a folder with only some of the files is still refused, naming what it lacks and where it goes
+        (own / files[-1]).unlink()
+        with pytest.raises(AccordError) as excinfo:
+            load(name, data_dir=own, download=False)
+        assert_one_line(excinfo.value, "download=False", files[-1].rsplit("/", 1)[-1], f"under {own}/{source}/")
+
     def test_offline_message_says_where_to_put_the_files(self, monkeypatch: pytest.MonkeyPatch,
                                                          tmp_path: Path) -> None:
         def offline(url: str, destination: Path, timeout: float = 60.0) -> None:
