@@ -496,8 +496,7 @@ def make_synthetic(
     pair_topic = prompt_topic[pair_prompt]
     flipped = contested[pair_topic][:, None] & (np.arange(n_groups) >= 1)[None, :]  # [n_pairs, n_groups]
     p_a_group = _sigmoid(np.where(flipped, -gap[:, None], gap[:, None]))
-    nu = _davidson_nu(gap, tie_rate)
-    p_tie = _davidson_tie(gap, nu)
+    p_tie = _davidson_ties(gap, tie_rate)
     true_p_a = p_a_group @ shares
 
     # Group 0's label by inverse CDF over (A, tie, B); mirrored groups get the swapped label (same as using 1 - U).
@@ -771,6 +770,38 @@ def _surface_pull(probs: np.ndarray, pull: np.ndarray) -> np.ndarray:
     return out
 
 
+def _davidson_ties(gap: np.ndarray, tie_rate: float) -> np.ndarray:
+    """Davidson's P(tie | d) of each pair, with nu chosen so that their mean is ``tie_rate``.
+
+    Where a gap is so large that ``cosh(d / 2)`` overflows (a large ``utility_scale``) the same is solved in log
+    space: there nu itself may lie beyond floating point, and the direct route gave NaN ties (and every gold "B").
+    Smaller gaps keep the direct route, so the data of every ordinary setting are what they always were."""
+    if tie_rate == 0.0 or np.all(np.abs(gap) < _DIRECT_GAP_LIMIT):
+        return _davidson_tie(gap, _davidson_nu(gap, tie_rate))
+    log_denom = np.logaddexp(0.5 * gap, -0.5 * gap)  # log(2 cosh(d / 2)), finite for every finite gap
+
+    def mean_tie(log_nu: float) -> float:
+        return float(np.mean(_sigmoid(log_nu - log_denom)))
+
+    low, high = -1.0, 1.0
+    while mean_tie(low) >= tie_rate:
+        low *= 2.0
+    while mean_tie(high) < tie_rate:  # ends: the mean tends to 1 > tie_rate
+        high *= 2.0
+    for _ in range(200):  # the bracket may span 1e5 or more on the log scale: more halvings than the direct 60
+        mid = 0.5 * (low + high)
+        if mean_tie(mid) < tie_rate:
+            low = mid
+        else:
+            high = mid
+    return _sigmoid(0.5 * (low + high) - log_denom)
+
+
+# Gaps beyond this take the log-space route of _davidson_ties: cosh overflows near 1420, and the nu matching a tie
+# rate must stay well inside floating point.
+_DIRECT_GAP_LIMIT = 1000.0
+
+
 def _davidson_tie(gap: np.ndarray, nu: float) -> np.ndarray:
     """Davidson's P(tie | d) = nu / (2 cosh(d/2) + nu)."""
     if nu == 0.0:
@@ -830,7 +861,11 @@ def _draw_annotators(
     biased_b = rng.uniform(0.85, 1.0, n)
     tie_spam = rng.uniform(0.3, 0.6, n)
     # Log-normal activity, normalised to mean 1 so the column reads as "times the average workload".
-    activity = np.exp(activity_skew * rng.standard_normal(n))
+    log_activity = activity_skew * rng.standard_normal(n)
+    if log_activity.max() > _LOG_ACTIVITY_LIMIT:
+        # exp overflows (a large activity_skew): scale by the busiest rater first, or the column is inf / NaN
+        log_activity -= log_activity.max()
+    activity = np.exp(log_activity)
     activity /= activity.mean()
 
     is_type = {name: type_code == k for k, name in enumerate(ANNOTATOR_TYPES)}
@@ -852,6 +887,10 @@ def _draw_annotators(
         "flip": is_type["adversarial"],
         "activity": activity,
     }
+
+
+# exp overflows near 709.8; below this the activities are exp(sigma z) as they always were
+_LOG_ACTIVITY_LIMIT = 700.0
 
 
 def _confusion(ann: dict[str, np.ndarray], tie_rate: float) -> np.ndarray:
