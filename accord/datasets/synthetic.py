@@ -432,6 +432,10 @@ def make_synthetic(
     seed
         Seed of every random draw.
     """
+    if annotator_mix is not None and not isinstance(annotator_mix, Mapping):
+        # a bare type name was taken apart as a sequence ("dictionary update sequence element #0 ...")
+        raise AccordError(f"annotator_mix must map annotator types to shares, e.g. {{'reliable': 0.8, 'spammer': "
+                          f"0.2}}, got {annotator_mix!r}")
     params: dict[str, Any] = {
         "n_pairs": n_pairs,
         "n_annotators": n_annotators,
@@ -642,10 +646,7 @@ def _check_arguments(params: dict[str, Any]) -> tuple[int, int]:
     """Reject impossible settings with a one-line message; return the (low, high) judgments-per-pair range."""
 
     def positive_int(name: str, minimum: int = 1) -> int:
-        value = params[name]
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-            raise AccordError(f"{name} must be an integer >= {minimum}, got {value!r}")
-        return int(value)
+        return check_int(name, params[name], minimum)
 
     positive_int("n_pairs")
     n_annotators = positive_int("n_annotators")
@@ -681,6 +682,22 @@ def _check_arguments(params: dict[str, Any]) -> tuple[int, int]:
     return int(low), int(high)
 
 
+def check_int(name: str, value: Any, minimum: int = 1) -> int:
+    """``value`` as an int, or one error naming the setting ``name``: a bool, a float or a text is no count (the
+    synthetic generators share this check)."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise AccordError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def check_real(name: str, value: Any) -> float:
+    """``value`` as a float, or one error naming the setting ``name`` (a text or a bool is no number; the range is
+    the caller's to check)."""
+    if not _is_real(value):
+        raise AccordError(f"{name} must be a number, got {value!r}")
+    return float(value)
+
+
 def _check_max_filler(value: Any) -> None:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not 0 <= value <= len(_FILLERS):
         raise AccordError(f"max_filler must be an integer in [0, {len(_FILLERS)}], got {value!r}")
@@ -694,6 +711,8 @@ def _normalised_mix(mix: Mapping[str, float]) -> np.ndarray:
     unknown = [k for k in mix if k not in ANNOTATOR_TYPES]
     if unknown:
         raise AccordError(f"unknown annotator type {unknown[0]!r}; expected some of {list(ANNOTATOR_TYPES)}")
+    if not all(_is_real(v) for v in mix.values()):
+        raise AccordError(f"annotator_mix shares must be numbers, got {dict(mix)!r}")
     shares = np.array([float(mix.get(k, 0.0)) for k in ANNOTATOR_TYPES])
     if not np.all(np.isfinite(shares)) or (shares < 0).any() or shares.sum() <= 0:
         raise AccordError(f"annotator_mix shares must be finite, >= 0 and not all 0, got {dict(mix)!r}")
@@ -703,6 +722,8 @@ def _normalised_mix(mix: Mapping[str, float]) -> np.ndarray:
 def _group_shares(group_shares: Sequence[float] | None, n_groups: int) -> np.ndarray:
     if group_shares is None:
         return np.full(n_groups, 1.0 / n_groups)
+    if not all(_is_real(v) for v in np.ravel(np.asarray(group_shares, dtype=object))):
+        raise AccordError(f"group_shares must be {n_groups} positive numbers, got {list(group_shares)!r}")
     shares = np.asarray(group_shares, dtype=float)
     if shares.shape != (n_groups,) or not np.all(np.isfinite(shares)) or (shares <= 0).any():
         raise AccordError(f"group_shares must be {n_groups} positive numbers, got {list(group_shares)!r}")
