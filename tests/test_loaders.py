@@ -609,6 +609,44 @@ class TestSummarizeFromFeedback:
         assert len(table) == 4
 
 
+# -- a path that is no file ---------------------------------------------------------------------------------------
+
+PATH_LOADERS = ["read_table", "read_judgments", "load_multipref", "load_helpsteer2_preference",
+                "load_helpsteer3_preference", "load_summarize_from_feedback", "load_helpsteer2_ratings",
+                "load_multipref_aspects", "load_summarize_axis", "load_prm800k", "load_math_shepherd"]
+
+
+@pytest.mark.parametrize("loader", PATH_LOADERS)
+def test_a_folder_given_for_a_file_is_named_with_the_files_it_holds(tmp_path: Path, loader: str) -> None:
+    """A Hub download is a folder (``huggingface-cli download ... --local-dir ms``): the error names it and the
+    table files inside. Was: "cannot tell the format from the suffix ''" (the folder has no suffix)."""
+    import accord.datasets as datasets
+
+    folder = tmp_path / "download"
+    (folder / "data").mkdir(parents=True)
+    (folder / "data" / "train-00000-of-00001.parquet").write_bytes(b"PAR1")
+    (folder / "README.md").write_text("a dataset card\n")
+    (folder / ".cache").mkdir()
+    (folder / ".cache" / "lock.json").write_text("{}")
+    with pytest.raises(ValidationError) as excinfo:
+        getattr(datasets, loader)(folder)
+    assert_one_line(excinfo.value, f"file {folder}: is a folder, not a file", "data/train-00000-of-00001.parquet")
+    assert "lock.json" not in str(excinfo.value) and "README" not in str(excinfo.value)
+    (folder / "data" / "train-00000-of-00001.parquet").unlink()
+    with pytest.raises(ValidationError, match="holds no table file"):
+        getattr(datasets, loader)(folder)
+
+
+@pytest.mark.parametrize("loader", PATH_LOADERS)
+def test_a_missing_path_without_a_suffix_is_no_such_file(tmp_path: Path, loader: str) -> None:
+    """Was: "cannot tell the format from the suffix ''", as if the file were there."""
+    import accord.datasets as datasets
+
+    with pytest.raises(ValidationError) as excinfo:
+        getattr(datasets, loader)(tmp_path / "multipref")
+    assert_one_line(excinfo.value, f"file {tmp_path / 'multipref'}: no such file")
+
+
 # -- registry ---------------------------------------------------------------------------------------------------
 
 
