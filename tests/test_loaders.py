@@ -609,6 +609,29 @@ class TestSummarizeFromFeedback:
         assert len(table) == 4
 
 
+@pytest.mark.parametrize("loader", ["load_multipref", "load_multipref_aspects"])
+def test_multipref_without_expert_annotations_loads_the_normal_ones(tmp_path: Path, loader: str) -> None:
+    """A MultiPref file whose expert lists are all empty (comparisons no expert rated) loads with the default
+    groups. Was: refused as a whole, "column 'expert_worker_annotations': no annotations in any row"."""
+    import accord.datasets as datasets
+
+    load = getattr(datasets, loader)
+    raw = pd.read_json(HUB / "multipref.jsonl", lines=True)
+    raw["expert_worker_annotations"] = [[] for _ in range(len(raw))]
+    path = tmp_path / "normal-only.jsonl"
+    raw.to_json(path, orient="records", lines=True)
+    table = load(path)
+    assert set(table["annotator_group"]) == {"normal"}
+    pd.testing.assert_frame_equal(table, load(path, groups=["normal"]))
+    with pytest.raises(ValidationError, match="column 'expert_worker_annotations': no annotations in any row"):
+        load(path, groups=["expert"])
+    raw["normal_worker_annotations"] = raw["expert_worker_annotations"]
+    raw.to_json(path, orient="records", lines=True)
+    with pytest.raises(ValidationError) as excinfo:
+        load(path)
+    assert_one_line(excinfo.value, "normal_worker_annotations / expert_worker_annotations", "no annotations in any row")
+
+
 # -- a path that is no file ---------------------------------------------------------------------------------------
 
 PATH_LOADERS = ["read_table", "read_judgments", "load_multipref", "load_helpsteer2_preference",

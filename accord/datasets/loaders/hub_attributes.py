@@ -48,9 +48,9 @@ from accord.datasets.loaders.hub import (
     MULTIPREF_SCALE,
     _as_list,
     _drop_identical_sides,
-    _explode_records,
     _map_strings,
     _normalize_dicts,
+    multipref_records,
 )
 
 Source = pd.DataFrame | str | os.PathLike
@@ -216,8 +216,7 @@ def load_multipref_aspects(
     require_columns(frame, ("comparison_id", "text", "completion_a", "completion_b",
                             *(MULTIPREF_GROUPS[g] for g in groups)), name, "MultiPref")
     frame = frame.reset_index(drop=True)
-    records = pd.concat([_explode_records(frame, MULTIPREF_GROUPS[g], name).assign(annotator_group=g)
-                         for g in groups])
+    records = multipref_records(frame, groups, name)
     require_columns(records, ("evaluator",), name, "MultiPref annotation")
     parts = []
     for aspect in aspects:
