@@ -90,3 +90,16 @@ def test_attributes_weights_must_be_finite_numbers(weight) -> None:
 ])
 def test_synthetic_texts_where_numbers_belong_are_named(kwargs: dict, name: str) -> None:
     refused_naming(name, make_synthetic, n_pairs=20, n_annotators=10, with_text=False, **kwargs)
+
+
+@pytest.mark.parametrize("seed", [-1, 1.5, "0"])
+def test_held_out_prompts_and_candidates_name_a_bad_seed(seed) -> None:
+    # was: numpy's raw "expected non-negative integer" / "seed must be integer"
+    data = make_synthetic(n_pairs=30, n_annotators=10, with_text=False)
+    refused_naming("seed", data.held_out_prompts, seed=seed)
+    refused_naming("seed", data.sample_candidates, prompt_ids=["prompt0"], n=2, seed=seed)
+
+
+def test_held_out_share_must_be_a_number() -> None:
+    data = make_synthetic(n_pairs=30, n_annotators=10, with_text=False)
+    refused_naming("share", data.held_out_prompts, share="0.2")

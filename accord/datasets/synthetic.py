@@ -360,8 +360,9 @@ class SyntheticData:
         """A train/test split by prompt: per ``pair_id`` (``true_label``'s order), True for the pairs of a seeded
         ``share`` of the prompts. Held-out responses then never appear in a training pair (the pairs of one prompt
         share responses, so a split by pair would leak them)."""
-        if not 0.0 < share < 1.0:
-            raise AccordError(f"share must be in (0, 1), got {share}")
+        if not (_is_real(share) and 0.0 < share < 1.0):
+            raise AccordError(f"share must be in (0, 1), got {share!r}")
+        check_int("seed", seed, 0)  # numpy's raw "expected non-negative integer" named nothing
         first = self.judgments.drop_duplicates("pair_id").set_index("pair_id")["response_a_id"]
         prompt_of_pair = self.responses["prompt_id"].reindex(first.reindex(self.true_label.index)).to_numpy()
         prompts = np.unique(prompt_of_pair)
@@ -1025,8 +1026,8 @@ def sample_candidates(
     first candidates. ``utility_scale``, ``flattery_rate`` and ``max_filler`` mean what they mean in
     :func:`make_synthetic` (:meth:`SyntheticData.sample_candidates` passes the data's own).
     """
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
-        raise AccordError(f"n must be an integer >= 1, got {n!r}")
+    check_int("n", n)
+    check_int("seed", seed, 0)  # numpy's raw "expected non-negative integer" named nothing
     if len(prompts) != len(topics):
         raise AccordError(f"{len(prompts)} prompts but {len(topics)} topics")
     unknown = [t for t in topics if t not in TOPICS]
