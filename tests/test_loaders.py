@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from accord.datasets.errors import AccordError, ValidationError
 from accord.datasets.loaders import (
@@ -630,6 +632,29 @@ def test_multipref_without_expert_annotations_loads_the_normal_ones(tmp_path: Pa
     with pytest.raises(ValidationError) as excinfo:
         load(path)
     assert_one_line(excinfo.value, "normal_worker_annotations / expert_worker_annotations", "no annotations in any row")
+
+
+@settings(max_examples=30, deadline=None)
+@given(ratings=st.lists(st.lists(st.one_of(st.none(), st.integers(0, 4)), min_size=5, max_size=5),
+                        min_size=1, max_size=4))
+def test_helpsteer2_missing_rating_keeps_the_annotators_aligned(ratings: list[list[int | None]]) -> None:
+    """HelpSteer2's k-th entry of every attribute's list is the k-th annotator, also after a missing rating.
+    Was: a missing entry moved every later annotator of the row one place up, so that annotator's ratings of
+    the other attributes were joined to someone else's."""
+    from accord.datasets import load_helpsteer2_ratings
+    from accord.datasets.loaders.hub_attributes import HELPSTEER2_ATTRIBUTES
+
+    # ratings[k][a]: annotator k's rating of attribute a (None: not rated)
+    if all(v is None for row in ratings for v in row):
+        ratings = [[1, *row[1:]] for row in ratings]
+    row = {"prompt": "q", "response": "r", **{a: [r[i] for r in ratings]
+                                              for i, a in enumerate(HELPSTEER2_ATTRIBUTES)}}
+    table = load_helpsteer2_ratings(pd.DataFrame([row]))
+    got = {(name.rsplit("/", 1)[1], attribute): label
+           for name, attribute, label in table[["annotator", "attribute", "label"]].itertuples(index=False)}
+    expected = {(str(k + 1), a): r[i] for k, r in enumerate(ratings) for i, a in enumerate(HELPSTEER2_ATTRIBUTES)
+                if r[i] is not None}
+    assert got == expected
 
 
 # -- a path that is no file ---------------------------------------------------------------------------------------
