@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from accord.datasets.errors import AccordError, ValidationError
 from accord.datasets.loaders import (
@@ -609,6 +611,90 @@ class TestSummarizeFromFeedback:
         assert len(table) == 4
 
 
+@pytest.mark.parametrize("loader", ["load_multipref", "load_multipref_aspects"])
+def test_multipref_without_expert_annotations_loads_the_normal_ones(tmp_path: Path, loader: str) -> None:
+    """A MultiPref file whose expert lists are all empty (comparisons no expert rated) loads with the default
+    groups. Was: refused as a whole, "column 'expert_worker_annotations': no annotations in any row"."""
+    import accord.datasets as datasets
+
+    load = getattr(datasets, loader)
+    raw = pd.read_json(HUB / "multipref.jsonl", lines=True)
+    raw["expert_worker_annotations"] = [[] for _ in range(len(raw))]
+    path = tmp_path / "normal-only.jsonl"
+    raw.to_json(path, orient="records", lines=True)
+    table = load(path)
+    assert set(table["annotator_group"]) == {"normal"}
+    pd.testing.assert_frame_equal(table, load(path, groups=["normal"]))
+    with pytest.raises(ValidationError, match="column 'expert_worker_annotations': no annotations in any row"):
+        load(path, groups=["expert"])
+    raw["normal_worker_annotations"] = raw["expert_worker_annotations"]
+    raw.to_json(path, orient="records", lines=True)
+    with pytest.raises(ValidationError) as excinfo:
+        load(path)
+    assert_one_line(excinfo.value, "normal_worker_annotations / expert_worker_annotations", "no annotations in any row")
+
+
+@settings(max_examples=30, deadline=None)
+@given(ratings=st.lists(st.lists(st.one_of(st.none(), st.integers(0, 4)), min_size=5, max_size=5),
+                        min_size=1, max_size=4))
+def test_helpsteer2_missing_rating_keeps_the_annotators_aligned(ratings: list[list[int | None]]) -> None:
+    """HelpSteer2's k-th entry of every attribute's list is the k-th annotator, also after a missing rating.
+    Was: a missing entry moved every later annotator of the row one place up, so that annotator's ratings of
+    the other attributes were joined to someone else's."""
+    from accord.datasets import load_helpsteer2_ratings
+    from accord.datasets.loaders.hub_attributes import HELPSTEER2_ATTRIBUTES
+
+    # ratings[k][a]: annotator k's rating of attribute a (None: not rated)
+    if all(v is None for row in ratings for v in row):
+        ratings = [[1, *row[1:]] for row in ratings]
+    row = {"prompt": "q", "response": "r", **{a: [r[i] for r in ratings]
+                                              for i, a in enumerate(HELPSTEER2_ATTRIBUTES)}}
+    table = load_helpsteer2_ratings(pd.DataFrame([row]))
+    got = {(name.rsplit("/", 1)[1], attribute): label
+           for name, attribute, label in table[["annotator", "attribute", "label"]].itertuples(index=False)}
+    expected = {(str(k + 1), a): r[i] for k, r in enumerate(ratings) for i, a in enumerate(HELPSTEER2_ATTRIBUTES)
+                if r[i] is not None}
+    assert got == expected
+
+
+# -- a path that is no file ---------------------------------------------------------------------------------------
+
+PATH_LOADERS = ["read_table", "read_judgments", "load_multipref", "load_helpsteer2_preference",
+                "load_helpsteer3_preference", "load_summarize_from_feedback", "load_helpsteer2_ratings",
+                "load_multipref_aspects", "load_summarize_axis", "load_prm800k", "load_math_shepherd"]
+
+
+@pytest.mark.parametrize("loader", PATH_LOADERS)
+def test_a_folder_given_for_a_file_is_named_with_the_files_it_holds(tmp_path: Path, loader: str) -> None:
+    """A Hub download is a folder (``huggingface-cli download ... --local-dir ms``): the error names it and the
+    table files inside. Was: "cannot tell the format from the suffix ''" (the folder has no suffix)."""
+    import accord.datasets as datasets
+
+    folder = tmp_path / "download"
+    (folder / "data").mkdir(parents=True)
+    (folder / "data" / "train-00000-of-00001.parquet").write_bytes(b"PAR1")
+    (folder / "README.md").write_text("a dataset card\n")
+    (folder / ".cache").mkdir()
+    (folder / ".cache" / "lock.json").write_text("{}")
+    with pytest.raises(ValidationError) as excinfo:
+        getattr(datasets, loader)(folder)
+    assert_one_line(excinfo.value, f"file {folder}: is a folder, not a file", "data/train-00000-of-00001.parquet")
+    assert "lock.json" not in str(excinfo.value) and "README" not in str(excinfo.value)
+    (folder / "data" / "train-00000-of-00001.parquet").unlink()
+    with pytest.raises(ValidationError, match="holds no table file"):
+        getattr(datasets, loader)(folder)
+
+
+@pytest.mark.parametrize("loader", PATH_LOADERS)
+def test_a_missing_path_without_a_suffix_is_no_such_file(tmp_path: Path, loader: str) -> None:
+    """Was: "cannot tell the format from the suffix ''", as if the file were there."""
+    import accord.datasets as datasets
+
+    with pytest.raises(ValidationError) as excinfo:
+        getattr(datasets, loader)(tmp_path / "multipref")
+    assert_one_line(excinfo.value, f"file {tmp_path / 'multipref'}: no such file")
+
+
 # -- registry ---------------------------------------------------------------------------------------------------
 
 
@@ -654,6 +740,27 @@ class TestRegistry:
         monkeypatch.setenv("ACCORD_DATA_DIR", str(mine))
         assert registry.locate("snow2008-wsd") == mine / "snow2008"
         assert len(load("snow2008-wsd")) == 1_770
+
+    @pytest.mark.parametrize("name, source, files", [
+        ("snow2008-wsd", "snow2008", ["wsd.standardized.tsv"]),
+        ("vldb17-duck", "vldb17", ["d_Duck Identification/answer.csv", "d_Duck Identification/truth.csv"]),
+    ])
+    def test_data_dir_may_name_the_sets_own_folder(self, tmp_path: Path, name: str, source: str,
+                                                   files: list[str]) -> None:
+        """``load(name, ".../snow2008")``: the folder the set's files are in. Was: refused, the message asking
+        for them under ``.../snow2008/snow2008/``."""
+        shared = shared_data_or_skip(source)
+        own = tmp_path / "my copy"
+        for rel in files:
+            (own / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(shared / rel, own / rel)
+        assert registry.locate(name, own, download=False) == own
+        pd.testing.assert_frame_equal(load(name, data_dir=own, download=False), load(name, download=False))
+        # a folder with only some of the files is still refused, naming what it lacks and where it goes
+        (own / files[-1]).unlink()
+        with pytest.raises(AccordError) as excinfo:
+            load(name, data_dir=own, download=False)
+        assert_one_line(excinfo.value, "download=False", files[-1].rsplit("/", 1)[-1], f"under {own}/{source}/")
 
     def test_offline_message_says_where_to_put_the_files(self, monkeypatch: pytest.MonkeyPatch,
                                                          tmp_path: Path) -> None:

@@ -346,6 +346,31 @@ def test_tie_rate_sets_the_expected_share_of_ties(tie_rate: float, seed: int) ->
         assert (data.judgments["label"] != "tie").all()  # reliable raters only tie on errors, at tie_rate
 
 
+@FAST
+@given(utility_scale=st.floats(300.0, 1e9), tie_rate=st.floats(0.01, 0.9), seed=st.integers(0, 100))
+def test_a_large_utility_scale_keeps_the_tie_rate_and_a_consistent_gold(utility_scale: float, tie_rate: float,
+                                                                         seed: int) -> None:
+    """Near-deterministic preferences: P(tie) still averages tie_rate and gold follows the one-sided true_p_a.
+    Was: once cosh(d / 2) overflowed, every true_p_tie NaN and every gold label "B"."""
+    data = make_synthetic(n_pairs=300, n_annotators=5, judgments_per_pair=1, tie_rate=tie_rate,
+                          utility_scale=utility_scale, annotator_mix={"reliable": 1.0}, with_text=False, seed=seed)
+    assert np.isfinite(data.true_p_tie).all() and data.true_p_tie.between(0.0, 1.0).all()
+    assert data.true_p_tie.mean() == pytest.approx(tie_rate, abs=1e-6)
+    sure_a, sure_b = data.true_p_a > 1 - 1e-9, data.true_p_a < 1e-9
+    assert (data.true_label[sure_a] != "B").all() and (data.true_label[sure_b] != "A").all()
+
+
+def test_a_large_activity_skew_gives_finite_activities() -> None:
+    """The activity column reads "times the average workload" however skewed. Was: exp overflowed, the column
+    held inf / NaN and the busiest rater's weight was lost."""
+    data = make_synthetic(n_pairs=300, n_annotators=40, judgments_per_pair=2, activity_skew=2000.0,
+                          with_text=False, seed=1)
+    activity = data.annotators["activity"]
+    assert np.isfinite(activity).all() and activity.mean() == pytest.approx(1.0)
+    busiest = activity.idxmax()
+    assert data.annotators.loc[busiest, "n_judgments"] == 300  # a weight of about n: on every pair
+
+
 # -- text -------------------------------------------------------------------------------------------------
 
 

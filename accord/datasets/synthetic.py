@@ -360,8 +360,9 @@ class SyntheticData:
         """A train/test split by prompt: per ``pair_id`` (``true_label``'s order), True for the pairs of a seeded
         ``share`` of the prompts. Held-out responses then never appear in a training pair (the pairs of one prompt
         share responses, so a split by pair would leak them)."""
-        if not 0.0 < share < 1.0:
-            raise AccordError(f"share must be in (0, 1), got {share}")
+        if not (_is_real(share) and 0.0 < share < 1.0):
+            raise AccordError(f"share must be in (0, 1), got {share!r}")
+        check_int("seed", seed, 0)  # numpy's raw "expected non-negative integer" named nothing
         first = self.judgments.drop_duplicates("pair_id").set_index("pair_id")["response_a_id"]
         prompt_of_pair = self.responses["prompt_id"].reindex(first.reindex(self.true_label.index)).to_numpy()
         prompts = np.unique(prompt_of_pair)
@@ -432,6 +433,10 @@ def make_synthetic(
     seed
         Seed of every random draw.
     """
+    if annotator_mix is not None and not isinstance(annotator_mix, Mapping):
+        # a bare type name was taken apart as a sequence ("dictionary update sequence element #0 ...")
+        raise AccordError(f"annotator_mix must map annotator types to shares, e.g. {{'reliable': 0.8, 'spammer': "
+                          f"0.2}}, got {annotator_mix!r}")
     params: dict[str, Any] = {
         "n_pairs": n_pairs,
         "n_annotators": n_annotators,
@@ -496,8 +501,7 @@ def make_synthetic(
     pair_topic = prompt_topic[pair_prompt]
     flipped = contested[pair_topic][:, None] & (np.arange(n_groups) >= 1)[None, :]  # [n_pairs, n_groups]
     p_a_group = _sigmoid(np.where(flipped, -gap[:, None], gap[:, None]))
-    nu = _davidson_nu(gap, tie_rate)
-    p_tie = _davidson_tie(gap, nu)
+    p_tie = _davidson_ties(gap, tie_rate)
     true_p_a = p_a_group @ shares
 
     # Group 0's label by inverse CDF over (A, tie, B); mirrored groups get the swapped label (same as using 1 - U).
@@ -643,10 +647,7 @@ def _check_arguments(params: dict[str, Any]) -> tuple[int, int]:
     """Reject impossible settings with a one-line message; return the (low, high) judgments-per-pair range."""
 
     def positive_int(name: str, minimum: int = 1) -> int:
-        value = params[name]
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-            raise AccordError(f"{name} must be an integer >= {minimum}, got {value!r}")
-        return int(value)
+        return check_int(name, params[name], minimum)
 
     positive_int("n_pairs")
     n_annotators = positive_int("n_annotators")
@@ -682,6 +683,22 @@ def _check_arguments(params: dict[str, Any]) -> tuple[int, int]:
     return int(low), int(high)
 
 
+def check_int(name: str, value: Any, minimum: int = 1) -> int:
+    """``value`` as an int, or one error naming the setting ``name``: a bool, a float or a text is no count (the
+    synthetic generators share this check)."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise AccordError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def check_real(name: str, value: Any) -> float:
+    """``value`` as a float, or one error naming the setting ``name`` (a text or a bool is no number; the range is
+    the caller's to check)."""
+    if not _is_real(value):
+        raise AccordError(f"{name} must be a number, got {value!r}")
+    return float(value)
+
+
 def _check_max_filler(value: Any) -> None:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not 0 <= value <= len(_FILLERS):
         raise AccordError(f"max_filler must be an integer in [0, {len(_FILLERS)}], got {value!r}")
@@ -695,6 +712,8 @@ def _normalised_mix(mix: Mapping[str, float]) -> np.ndarray:
     unknown = [k for k in mix if k not in ANNOTATOR_TYPES]
     if unknown:
         raise AccordError(f"unknown annotator type {unknown[0]!r}; expected some of {list(ANNOTATOR_TYPES)}")
+    if not all(_is_real(v) for v in mix.values()):
+        raise AccordError(f"annotator_mix shares must be numbers, got {dict(mix)!r}")
     shares = np.array([float(mix.get(k, 0.0)) for k in ANNOTATOR_TYPES])
     if not np.all(np.isfinite(shares)) or (shares < 0).any() or shares.sum() <= 0:
         raise AccordError(f"annotator_mix shares must be finite, >= 0 and not all 0, got {dict(mix)!r}")
@@ -704,6 +723,8 @@ def _normalised_mix(mix: Mapping[str, float]) -> np.ndarray:
 def _group_shares(group_shares: Sequence[float] | None, n_groups: int) -> np.ndarray:
     if group_shares is None:
         return np.full(n_groups, 1.0 / n_groups)
+    if not all(_is_real(v) for v in np.ravel(np.asarray(group_shares, dtype=object))):
+        raise AccordError(f"group_shares must be {n_groups} positive numbers, got {list(group_shares)!r}")
     shares = np.asarray(group_shares, dtype=float)
     if shares.shape != (n_groups,) or not np.all(np.isfinite(shares)) or (shares <= 0).any():
         raise AccordError(f"group_shares must be {n_groups} positive numbers, got {list(group_shares)!r}")
@@ -771,6 +792,38 @@ def _surface_pull(probs: np.ndarray, pull: np.ndarray) -> np.ndarray:
     return out
 
 
+def _davidson_ties(gap: np.ndarray, tie_rate: float) -> np.ndarray:
+    """Davidson's P(tie | d) of each pair, with nu chosen so that their mean is ``tie_rate``.
+
+    Where a gap is so large that ``cosh(d / 2)`` overflows (a large ``utility_scale``) the same is solved in log
+    space: there nu itself may lie beyond floating point, and the direct route gave NaN ties (and every gold "B").
+    Smaller gaps keep the direct route, so the data of every ordinary setting are what they always were."""
+    if tie_rate == 0.0 or np.all(np.abs(gap) < _DIRECT_GAP_LIMIT):
+        return _davidson_tie(gap, _davidson_nu(gap, tie_rate))
+    log_denom = np.logaddexp(0.5 * gap, -0.5 * gap)  # log(2 cosh(d / 2)), finite for every finite gap
+
+    def mean_tie(log_nu: float) -> float:
+        return float(np.mean(_sigmoid(log_nu - log_denom)))
+
+    low, high = -1.0, 1.0
+    while mean_tie(low) >= tie_rate:
+        low *= 2.0
+    while mean_tie(high) < tie_rate:  # ends: the mean tends to 1 > tie_rate
+        high *= 2.0
+    for _ in range(200):  # the bracket may span 1e5 or more on the log scale: more halvings than the direct 60
+        mid = 0.5 * (low + high)
+        if mean_tie(mid) < tie_rate:
+            low = mid
+        else:
+            high = mid
+    return _sigmoid(0.5 * (low + high) - log_denom)
+
+
+# Gaps beyond this take the log-space route of _davidson_ties: cosh overflows near 1420, and the nu matching a tie
+# rate must stay well inside floating point.
+_DIRECT_GAP_LIMIT = 1000.0
+
+
 def _davidson_tie(gap: np.ndarray, nu: float) -> np.ndarray:
     """Davidson's P(tie | d) = nu / (2 cosh(d/2) + nu)."""
     if nu == 0.0:
@@ -830,7 +883,11 @@ def _draw_annotators(
     biased_b = rng.uniform(0.85, 1.0, n)
     tie_spam = rng.uniform(0.3, 0.6, n)
     # Log-normal activity, normalised to mean 1 so the column reads as "times the average workload".
-    activity = np.exp(activity_skew * rng.standard_normal(n))
+    log_activity = activity_skew * rng.standard_normal(n)
+    if log_activity.max() > _LOG_ACTIVITY_LIMIT:
+        # exp overflows (a large activity_skew): scale by the busiest rater first, or the column is inf / NaN
+        log_activity -= log_activity.max()
+    activity = np.exp(log_activity)
     activity /= activity.mean()
 
     is_type = {name: type_code == k for k, name in enumerate(ANNOTATOR_TYPES)}
@@ -852,6 +909,10 @@ def _draw_annotators(
         "flip": is_type["adversarial"],
         "activity": activity,
     }
+
+
+# exp overflows near 709.8; below this the activities are exp(sigma z) as they always were
+_LOG_ACTIVITY_LIMIT = 700.0
 
 
 def _confusion(ann: dict[str, np.ndarray], tie_rate: float) -> np.ndarray:
@@ -965,8 +1026,8 @@ def sample_candidates(
     first candidates. ``utility_scale``, ``flattery_rate`` and ``max_filler`` mean what they mean in
     :func:`make_synthetic` (:meth:`SyntheticData.sample_candidates` passes the data's own).
     """
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
-        raise AccordError(f"n must be an integer >= 1, got {n!r}")
+    check_int("n", n)
+    check_int("seed", seed, 0)  # numpy's raw "expected non-negative integer" named nothing
     if len(prompts) != len(topics):
         raise AccordError(f"{len(prompts)} prompts but {len(topics)} topics")
     unknown = [t for t in topics if t not in TOPICS]

@@ -65,7 +65,7 @@ import pandas as pd
 
 from accord.datasets.attributes import validate_attributes
 from accord.datasets.errors import AccordError
-from accord.datasets.synthetic import UTILITY_WEIGHTS, make_synthetic
+from accord.datasets.synthetic import UTILITY_WEIGHTS, _is_real, check_int, check_real, make_synthetic
 
 __all__ = ["ATTRIBUTE_WEIGHTS", "SyntheticAttributes", "make_synthetic_attributes"]
 
@@ -308,6 +308,9 @@ def _attribute_weights(attributes: Sequence[str] | Mapping[str, Mapping[str, flo
             unknown = [k for k in weights if k not in _CENTRES]
             if unknown:
                 raise AccordError(f"attribute {name!r}: unknown feature {unknown[0]!r} (use {list(_CENTRES)})")
+            if not all(_is_real(v) and math.isfinite(v) for v in weights.values()):
+                # a NaN weight made every latent value, cut-point and rating of the attribute NaN / the lowest grade
+                raise AccordError(f"attribute {name!r}: feature weights must be finite numbers, got {dict(weights)!r}")
             out[str(name)] = {k: float(v) for k, v in weights.items()}
         if not out:
             raise AccordError("attributes must name at least one attribute")
@@ -327,17 +330,23 @@ def _range(value: int | tuple[int, int]) -> tuple[int, int]:
 
 def _check(params: dict[str, Any], scale: tuple[int, int]) -> tuple[int, int]:
     for name in ("n_responses", "n_raters"):
-        value = params[name]
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-            raise AccordError(f"{name} must be an integer >= 1, got {value!r}")
+        check_int(name, params[name])
+    # a count that is not an integer was truncated (raters_per_response=(2.7, 3) drew 2 or 3 raters, scale=(0.5, 4)
+    # rated on 0..4) or named another setting in its error (n_responses_per_prompt=2.5: "n_pairs must be ...")
+    check_int("n_responses_per_prompt", params["n_responses_per_prompt"], 2)
+    check_int("seed", params["seed"], 0)
     per = params["raters_per_response"]
-    low_k, high_k = _range(per) if isinstance(per, (int, np.integer, tuple, list)) else (0, 0)
-    if low_k < 1 or low_k > high_k or high_k > params["n_raters"]:
-        raise AccordError(f"raters_per_response must be in 1..n_raters ({params['n_raters']}), got {per!r}")
-    if params["n_responses_per_prompt"] < 2:
-        raise AccordError("n_responses_per_prompt must be at least 2")
-    if not (isinstance(scale, (tuple, list)) and len(scale) == 2 and int(scale[0]) < int(scale[1])):
-        raise AccordError(f"scale must be (low, high) with low < high, got {scale!r}")
+    bounds = tuple(per) if isinstance(per, (tuple, list)) and len(per) == 2 else (per, per)
+    if not (all(not isinstance(v, bool) and isinstance(v, (int, np.integer)) for v in bounds)
+            and 1 <= bounds[0] <= bounds[1] <= params["n_raters"]):
+        raise AccordError(f"raters_per_response must be an integer or a (low, high) pair of integers in "
+                          f"1..n_raters ({params['n_raters']}), got {per!r}")
+    if not (isinstance(scale, (tuple, list)) and len(scale) == 2
+            and all(not isinstance(v, bool) and isinstance(v, (int, np.integer)) for v in scale)
+            and scale[0] < scale[1]):
+        raise AccordError(f"scale must be (low, high), integers with low < high, got {scale!r}")
+    for name in ("biased_share", "noisy_share", "missing_rate", "residual_sd", "noise", "activity_skew"):
+        check_real(name, params[name])
     for name in ("biased_share", "noisy_share"):
         if not 0.0 <= float(params[name]) <= 1.0:
             raise AccordError(f"{name} must be in [0, 1], got {params[name]!r}")

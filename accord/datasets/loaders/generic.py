@@ -73,14 +73,11 @@ def read_table(path: str | os.PathLike, *, fmt: str | None = None, **read_kwargs
     """
     source = str(path)
     file = Path(path)
+    require_file(file)
     if fmt is None:
         fmt = infer_format(file)
     elif fmt not in FORMATS:
         raise ValidationError(f"unknown format '{fmt}' (use one of {FORMATS})", source=source)
-    if not file.exists():
-        raise ValidationError("no such file", source=source)
-    if file.is_dir():
-        raise ValidationError("is a folder, not a file", source=source)
     if file.stat().st_size == 0:
         raise ValidationError("the file is empty (0 bytes)", source=source)
     try:
@@ -284,6 +281,7 @@ def read_unvalidated(path: str | os.PathLike, *, columns: dict[str, str] | None 
     source = str(path)
     if columns is not None and not isinstance(columns, dict):
         raise ValidationError("columns must be a dict {name in the file: accord name}", source=source)
+    require_file(Path(path))
     fmt = infer_format(path)
     if fmt in ("csv", "tsv") and "sep" not in read_kwargs and "delimiter" not in read_kwargs:
         guessed = _guess_delimiter(path, fmt, read_kwargs.get("encoding", "utf-8"))
@@ -353,12 +351,44 @@ def _csv_header(path: str | os.PathLike, fmt: str, read_kwargs: dict[str, Any]) 
 # -- frames or files ----------------------------------------------------------------------------------------
 
 
+def require_file(file: Path) -> None:
+    """Refuse a path that is no file, naming it. What the path is comes before its suffix: a missing file or a
+    folder without a suffix (a Hub download's folder) was reported as "cannot tell the format from the suffix ''"."""
+    if not file.exists():
+        raise ValidationError("no such file", source=str(file))
+    if file.is_dir():
+        raise ValidationError(_folder_problem(file), source=str(file))
+
+
+def _folder_problem(folder: Path, shown: int = 3, looked_at: int = 10_000) -> str:
+    """What to say of a folder given where a table file belongs: the data files it holds (by suffix, the first few
+    in path order), so that the message says which to name; the walk stops after ``looked_at`` entries."""
+    found: list[str] = []
+    for count, path in enumerate(folder.rglob("*")):
+        if count >= looked_at:
+            break
+        relative = path.relative_to(folder)
+        if any(part.startswith(".") for part in relative.parts) or not path.is_file():
+            continue  # .git, .cache/huggingface
+        try:
+            infer_format(path)
+        except ValidationError:
+            continue
+        found.append(relative.as_posix())
+    if not found:
+        return "is a folder, not a file, and holds no table file (.csv, .tsv, .jsonl, .json or .parquet): name the file"
+    found.sort()
+    listed = ", ".join(found[:shown]) + (f" and {len(found) - shown} more" if len(found) > shown else "")
+    return f"is a folder, not a file: name one of its table files ({listed})"
+
+
 def frame_or_file(source: pd.DataFrame | str | os.PathLike, **read_kwargs: Any) -> tuple[pd.DataFrame, str]:
     """A DataFrame as given (copied), or the table read from a file; with a name for error messages."""
     if isinstance(source, pd.DataFrame):
         return source.copy(), "<DataFrame>"
     if isinstance(source, (str, os.PathLike)):
-        if read_kwargs.get("dtype") is False and infer_format(source) == "parquet":
+        # (a missing file or a folder is read_table's to name, before any suffix)
+        if read_kwargs.get("dtype") is False and Path(source).is_file() and infer_format(source) == "parquet":
             # dtype=False asks the JSON readers to keep JSON's own types; Parquet has them already, and its reader
             # would refuse the argument (which read_table then reports as a corrupt file)
             read_kwargs = {k: v for k, v in read_kwargs.items() if k != "dtype"}

@@ -108,12 +108,7 @@ def load_multipref(
     require_columns(frame, ("comparison_id", "text", "completion_a", "completion_b",
                             *(MULTIPREF_GROUPS[g] for g in groups)), name, "MultiPref")
     frame = frame.reset_index(drop=True)
-    parts = []
-    for group in groups:
-        records = _explode_records(frame, MULTIPREF_GROUPS[group], name)
-        records["annotator_group"] = group
-        parts.append(records)
-    records = pd.concat(parts)
+    records = multipref_records(frame, groups, name)
     require_columns(records, ("evaluator", "overall_pref"), name, "MultiPref annotation")
 
     rows = frame.loc[records.index]
@@ -145,6 +140,19 @@ def load_multipref(
     table = _drop_identical_sides(table, name)
     return validate(table, form=form, scale=MULTIPREF_SCALE if form == "graded" else None,
                     duplicates=duplicates, source=name)
+
+
+def multipref_records(frame: pd.DataFrame, groups: Sequence[str], name: str) -> pd.DataFrame:
+    """One row per annotation of the ``groups`` (``annotator_group``), indexed by the source row. A group whose
+    lists are all empty adds none (a file of comparisons no expert rated was refused as a whole); only no
+    annotation in any group is an error."""
+    columns = [MULTIPREF_GROUPS[g] for g in groups]
+    parts = [_explode_records(frame, column, name, empty_ok=True).assign(annotator_group=group)
+             for group, column in zip(groups, columns)]
+    records = pd.concat([part for part in parts if len(part)] or parts[:1])
+    if records.empty:
+        raise ValidationError("no annotations in any row", source=name, column=" / ".join(columns))
+    return records
 
 
 # -- HelpSteer2 / HelpSteer3 --------------------------------------------------------------------------------
@@ -473,8 +481,9 @@ def _as_list(value: Any) -> list[Any]:
     raise TypeError(f"expected a list, got {type(value).__name__}")
 
 
-def _explode_records(frame: pd.DataFrame, column: str, name: str) -> pd.DataFrame:
-    """One row per dict in the list cells of ``column``; indexed by the source row, with ``_position`` in the list."""
+def _explode_records(frame: pd.DataFrame, column: str, name: str, *, empty_ok: bool = False) -> pd.DataFrame:
+    """One row per dict in the list cells of ``column``; indexed by the source row, with ``_position`` in the list.
+    A column whose every list is empty is an error, or with ``empty_ok`` no rows (one of several columns)."""
     # Cells may mix lists, numpy arrays and JSON/repr text even within one file, so each cell is normalized
     # (one cheap call per source row); the annotations themselves are then handled column-wise.
     try:
@@ -484,6 +493,8 @@ def _explode_records(frame: pd.DataFrame, column: str, name: str) -> pd.DataFram
                               source=name, column=column) from None
     exploded = values.explode().dropna()
     if exploded.empty:
+        if empty_ok:
+            return pd.DataFrame({"_position": pd.Series(dtype=np.int64)})
         raise ValidationError("no annotations in any row", source=name, column=column)
     try:
         records = pd.json_normalize(exploded.tolist(), max_level=0)

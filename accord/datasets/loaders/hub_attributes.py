@@ -48,9 +48,9 @@ from accord.datasets.loaders.hub import (
     MULTIPREF_SCALE,
     _as_list,
     _drop_identical_sides,
-    _explode_records,
     _map_strings,
     _normalize_dicts,
+    multipref_records,
 )
 
 Source = pd.DataFrame | str | os.PathLike
@@ -114,9 +114,13 @@ def load_helpsteer2_ratings(
             except (TypeError, ValueError, SyntaxError) as exc:
                 raise ValidationError(f"cannot read the list of ratings ({type(exc).__name__})", source=name,
                                       column=attribute) from None
-            ratings = lists.explode().dropna()
-            position = ratings.groupby(level=0).cumcount()
-            annotator = response_id.loc[ratings.index] + "/" + (position + 1).astype(str)
+            # the k-th entry is the k-th annotator: count positions before dropping a missing rating, or every
+            # later annotator of the row took the place of the one before (and their ratings of the other
+            # attributes were joined to someone else's)
+            entries = lists.explode()
+            position = entries.groupby(level=0).cumcount()[entries.notna().to_numpy()]
+            ratings = entries.dropna()
+            annotator = response_id.loc[ratings.index] + "/" + (position + 1).astype(str).to_numpy()
         else:
             ratings = frame[attribute].dropna()
             annotator = pd.Series("published", index=ratings.index)
@@ -216,8 +220,7 @@ def load_multipref_aspects(
     require_columns(frame, ("comparison_id", "text", "completion_a", "completion_b",
                             *(MULTIPREF_GROUPS[g] for g in groups)), name, "MultiPref")
     frame = frame.reset_index(drop=True)
-    records = pd.concat([_explode_records(frame, MULTIPREF_GROUPS[g], name).assign(annotator_group=g)
-                         for g in groups])
+    records = multipref_records(frame, groups, name)
     require_columns(records, ("evaluator",), name, "MultiPref annotation")
     parts = []
     for aspect in aspects:

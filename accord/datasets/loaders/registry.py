@@ -11,6 +11,8 @@ as the sources publish them::
     <data_dir>/snow2008/{rte,temp,wsd}.standardized.tsv
     <data_dir>/vldb17/<set>/answer.csv, truth.csv
 
+``data_dir`` may also name one source folder itself (``load("pandalm", ".../pandalm")``).
+
 When no local copy has the files, they are downloaded from their public home into the cache and checked against the
 sha256 recorded here (computed from the copies in ``shared/datasets``). Files published as they are (UKPConvArg1,
 PandaLM, Snow 2008) are verified byte for byte. The VLDB sets are published only inside ``datasets.zip``, whose
@@ -307,9 +309,15 @@ def where(name: str, data_dir: str | os.PathLike | None = None,
     folder to put it in by hand when no local copy exists (the named data folder, else the download cache)."""
     spec = get_spec(name)
     cache = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
-    for root in (*_local_roots(data_dir), cache):
-        if _has_files(spec, root):
-            return True, root / spec.folder
+    named = _named_dir(data_dir)
+    # the folders a set may sit in: <root>/<source folder> of each root, and the named folder itself (a user who
+    # names the set's own folder, ``data_dir=".../pandalm"``, was told to nest it in a second ``pandalm/``)
+    candidates = [root / spec.folder for root in _local_roots(data_dir)]
+    if named is not None:
+        candidates.append(named)
+    for folder in (*candidates, cache / spec.folder):
+        if _has_files(spec, folder):
+            return True, folder
     return False, _where_to_put(data_dir, cache) / spec.folder
 
 
@@ -328,8 +336,9 @@ def load(
         ``"ukpconvarg1"``, ``"ukpconvarg1-strict"``, ``"pandalm"``, ``"snow2008-rte"``/``-temp``/``-wsd``,
         ``"vldb17-product"``/``-sentiment``/``-duck``/``-dog``.
     data_dir
-        The folder holding the sources (``<data_dir>/pandalm/...``). Default: ``$ACCORD_DATA_DIR``, else the
-        repository's ``../shared/datasets`` when it exists.
+        The folder holding the sources (``<data_dir>/pandalm/...``), or the set's own folder
+        (``<data_dir>/testset-v1.json``, ...). Default: ``$ACCORD_DATA_DIR``, else the repository's
+        ``../shared/datasets`` when it exists.
     download
         When no local copy (nor the cache) has the files, download them into the cache, verified by sha256.
     cache_dir
@@ -510,8 +519,9 @@ def _named_dir(data_dir: str | os.PathLike | None) -> Path | None:
     return named
 
 
-def _has_files(spec: DatasetSpec, root: Path) -> bool:
-    return all((root / rel).is_file() for rel in spec.files)
+def _has_files(spec: DatasetSpec, folder: Path) -> bool:
+    """Whether ``folder`` holds every file of the set as its source folder (``spec.files`` less their first part)."""
+    return all((folder / rel.split("/", 1)[1]).is_file() for rel in spec.files)
 
 
 def _where_to_put(data_dir: str | os.PathLike | None, cache: Path) -> Path:

@@ -37,6 +37,7 @@ import pandas as pd
 
 from accord.datasets.errors import AccordError
 from accord.datasets.steps.schema import ERROR_LABEL, LabelSet, validate_steps
+from accord.datasets.synthetic import check_int, check_real
 
 NAMES: tuple[tuple[str, str], ...] = (
     ("Mia", "She"), ("Leo", "He"), ("Ava", "She"), ("Omar", "He"), ("Zoe", "She"), ("Ken", "He"),
@@ -141,6 +142,16 @@ def make_synthetic_steps(
     seed
         Seed of every random draw.
     """
+    # counts and shares by name first: a float count or a text share failed deep in numpy (a raw TypeError)
+    for name, value, minimum in (("n_problems", n_problems, 1), ("candidates_per_problem", candidates_per_problem, 1),
+                                 ("labelled_per_problem", labelled_per_problem, 0),
+                                 ("min_operations", min_operations, 1), ("max_operations", max_operations, 1),
+                                 ("n_annotators", n_annotators, 1), ("raters_per_solution", raters_per_solution, 1),
+                                 ("seed", seed, 0)):
+        check_int(name, value, minimum)
+    for name, value in (("held_out", held_out), ("error_rate", error_rate), ("sloppy_share", sloppy_share),
+                        ("spammer_share", spammer_share)):
+        check_real(name, value)
     _check_settings(n_problems, candidates_per_problem, labelled_per_problem, held_out, min_operations,
                     max_operations, error_rate, n_annotators, raters_per_solution, sloppy_share, spammer_share,
                     labels, protocol)
