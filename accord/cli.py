@@ -101,7 +101,8 @@ def _read_input(args: argparse.Namespace) -> pd.DataFrame:
 
     # a named dataset is read as stored, and Parquet (JSON: --sep) has no delimiter or text encoding: the flag was
     # dropped silently, or failed as "not a readable Parquet file ... unexpected keyword argument"
-    fmt = "dataset" if args.dataset else infer_format(args.input) if args.input else None
+    # (a folder or a missing path is the reader's to name, before any suffix: "cannot tell the format" said nothing)
+    fmt = "dataset" if args.dataset else infer_format(args.input) if args.input and Path(args.input).is_file() else None
     for flag, value, formats, kinds in (("--sep", args.sep, ("csv", "tsv"), "CSV or TSV"),
                                         ("--encoding", args.encoding, ("csv", "tsv", "jsonl", "json"),
                                          "CSV, TSV or JSON")):

@@ -57,6 +57,24 @@ def test_bad_input_gives_one_line_exit_2_and_no_output(case, tmp_path, capsys):
     assert not (output.parent.exists() and any(output.parent.iterdir()))
 
 
+
+@pytest.mark.parametrize("kind", ["folder", "missing"])
+def test_an_input_that_is_a_folder_or_missing_is_named_as_such(kind, tmp_path, capsys):
+    """Was: `accord aggregate --input FOLDER` (a Hugging Face download) or a missing path without a suffix said
+    "cannot tell the format from the suffix ''"; now the reader's message: a folder and the table files it holds, or
+    no such file."""
+    source = tmp_path / "download"
+    if kind == "folder":
+        (source / "data").mkdir(parents=True)
+        GOOD.to_csv(source / "data" / "train.csv", index=False)
+    output = tmp_path / "clean.parquet"
+    status = main(["aggregate", "--input", str(source), "--method", "vote-fraction", "--output", str(output)])
+    err = capsys.readouterr().err
+    assert status == 2 and err.count("\n") == 1 and str(source) in err
+    assert ("is a folder, not a file: name one of its table files (data/train.csv)" in err if kind == "folder"
+            else "no such file" in err), err
+    assert not output.exists()
+
 def test_console_script_exit_status(tmp_path):
     exe = shutil.which("accord")
     command = [exe] if exe else [sys.executable, "-m", "accord.cli"]
