@@ -391,3 +391,25 @@ def test_a_table_of_one_pair_fits(method, inference):
     probs = model.soft_labels_.probs
     assert np.isfinite(probs.to_numpy()).all() and np.allclose(probs.sum(axis=1), 1.0)
     assert probs.loc["p", "A"] > probs.loc["p", "B"]
+
+
+@pytest.mark.parametrize("method", ["bradley-terry", "ordinal", "debiased-bradley-terry"])
+@pytest.mark.parametrize("inference", ["map", "meanfield"])
+def test_an_svi_fit_stopped_at_max_steps_warns_and_a_settled_one_does_not(method, inference):
+    """The pairwise models' SVI stopped at max_steps before its loss settled said nothing (unfinished utilities and
+    soft labels), where MACE and GLAD warn and accord.models promises a ConvergenceWarning for every fit stopped
+    at its step limit: now the same warning, naming the limit and pointing at the caller's line."""
+    import warnings
+
+    from accord.aggregate import make_method
+    from accord.models import ConvergenceWarning
+
+    judgments = make_synthetic(n_pairs=40, n_annotators=8, judgments_per_pair=3, seed=0).judgments
+    with pytest.warns(ConvergenceWarning, match="max_steps=4 before its loss settled") as caught:
+        make_method(method, inference=inference, max_steps=4, num_samples=5, seed=0).fit(judgments)
+    assert [w.filename for w in caught if issubclass(w.category, ConvergenceWarning)] == [__file__]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        warnings.filterwarnings("ignore", message="covariate 'length' agrees")  # not identified on a tiny table
+        model = make_method(method, inference=inference, num_samples=5, seed=0).fit(judgments)
+    assert model.svi_.converged

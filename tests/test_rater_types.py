@@ -171,3 +171,25 @@ def test_one_held_out_judgment_chooses_without_a_numpy_warning():
     assert selection["chosen"].sum() == 1
     assert (selection.loc[selection["difference_to_best"] == 0, "se_difference"] == 0).all()
     assert selection.loc[selection["difference_to_best"] != 0, "se_difference"].isna().all()
+
+
+@pytest.mark.parametrize("inference, setting", [("map", "max_steps"), ("meanfield", "max_steps"),
+                                                ("meanfield", "posterior_steps")])
+def test_an_svi_stage_stopped_at_its_step_limit_warns_naming_the_limit(inference, setting):
+    """RaterTypes' MAP stage stopped at max_steps, or its posterior stage at posterior_steps, before the loss settled
+    said nothing (svi_map_ / svi_ not converged); now one ConvergenceWarning naming the limit that stopped it."""
+    import warnings
+
+    from accord.models import ConvergenceWarning
+
+    table = validate(pd.DataFrame({"pair_id": np.repeat([f"p{i}" for i in range(30)], 3),
+                                   "annotator": [f"w{(i * 3 + j) % 6}" for i in range(30) for j in range(3)],
+                                   "label": np.random.default_rng(0).choice(["A", "B"], 90)}))
+    with pytest.warns(ConvergenceWarning, match=f"{setting}=3 before its loss settled") as caught:
+        RaterTypes(n_types=2, inference=inference, num_samples=5, seed=0, **{setting: 3}).fit(table)
+    assert [w.filename for w in caught if issubclass(w.category, ConvergenceWarning)] == [__file__]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        model = RaterTypes(n_types=2, inference=inference, num_samples=5, seed=0).fit(table)
+    assert model.svi_.converged and model.svi_map_.converged
+
