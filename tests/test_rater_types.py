@@ -193,3 +193,16 @@ def test_an_svi_stage_stopped_at_its_step_limit_warns_naming_the_limit(inference
         model = RaterTypes(n_types=2, inference=inference, num_samples=5, seed=0).fit(table)
     assert model.svi_.converged and model.svi_map_.converged
 
+
+@pytest.mark.parametrize("table", [
+    pd.DataFrame({"pair_id": "p0", "annotator": [f"w{i}" for i in range(6)], "label": ["A", "A", "B", "A", "tie", "A"]}),
+    pd.DataFrame({"pair_id": np.repeat([f"p{i}" for i in range(4)], 2), "annotator": ["a", "b"] * 4, "label": "tie"}),
+])
+def test_auto_types_on_a_table_too_small_to_hold_out_names_the_setting_to_change(table):
+    """Every annotator with fewer than 5 judgments: n_types='auto' has nothing to score the candidates on. The error
+    said only that no annotator had enough judgments; now it names n_types and holdout, and the fit with a number
+    of types it points to works."""
+    with pytest.raises(AccordError, match=r"n_types='auto' holds out .*holdout=0.2.*set n_types to a number"):
+        RaterTypes(max_steps=50, seed=0).fit(table)
+    probs = RaterTypes(n_types=1, max_steps=50, seed=0).fit(table).soft_labels_.probs
+    assert np.isfinite(probs.to_numpy()).all() and np.allclose(probs.sum(axis=1), 1.0)
