@@ -132,6 +132,12 @@ def test_batch_size_is_refused_not_ignored():
     ({"n_types": "bogus"}, "n_types"),            # was ValueError: invalid literal for int()
     ({"holdout": 1.5}, "holdout"),                # was "label 'tie' is not one of the fitted classes"
     ({"holdout": 0.0}, "holdout"),
+    # posterior_steps was never checked: 2.5 ended in a raw TypeError from range(), 0 and -3 ran no posterior
+    # stage at all (the draws were the guide's start around the MAP point) and True ran one step
+    ({"posterior_steps": 2.5, "inference": "meanfield"}, "posterior_steps must be a whole number >= 1, not 2.5"),
+    ({"posterior_steps": 0, "inference": "meanfield"}, "posterior_steps must be a whole number >= 1, not 0"),
+    ({"posterior_steps": -3, "inference": "meanfield"}, "posterior_steps must be a whole number >= 1, not -3"),
+    ({"posterior_steps": True, "inference": "meanfield"}, "posterior_steps must be a whole number >= 1, not True"),
 ])
 def test_bad_type_settings_are_one_clear_error(settings, message):
     table, _, _ = categorical_judgments(2, n_items=20, n_annotators=6, per_item=3, seed=1)

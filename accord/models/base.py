@@ -268,7 +268,7 @@ class RaterModel(Settings, ABC):
             raise AccordError(
                 f"{type(self).__name__} supports inference in {self.supported_inference}, not '{self.inference}'"
             )
-        for name in ("max_steps", "num_samples", "batch_size", "rank", "num_chains"):
+        for name in ("max_steps", "posterior_steps", "num_samples", "batch_size", "rank", "num_chains"):
             value = getattr(self, name, None)
             if value is not None and (isinstance(value, bool) or not isinstance(value, (int, np.integer))
                                       or value < 1):
