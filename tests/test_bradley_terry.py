@@ -413,3 +413,13 @@ def test_an_svi_fit_stopped_at_max_steps_warns_and_a_settled_one_does_not(method
         warnings.filterwarnings("ignore", message="covariate 'length' agrees")  # not identified on a tiny table
         model = make_method(method, inference=inference, num_samples=5, seed=0).fit(judgments)
     assert model.svi_.converged
+
+
+@pytest.mark.parametrize("patience", [0, -5, 2.5, True])
+def test_a_patience_that_is_not_a_whole_number_of_steps_is_one_clear_error(patience):
+    """The convergence rule compares the mean loss over windows of ``patience`` steps: with 0, -5 or 2.5 the window
+    was never full, so every fit ran all of max_steps without a word, and True was a window of one step. Now one
+    error naming the setting, as for max_steps."""
+    judgments = make_synthetic(n_pairs=20, n_annotators=4, judgments_per_pair=2, seed=0).judgments
+    with pytest.raises(AccordError, match=rf"patience must be a whole number >= 1, not {patience!r}"):
+        CrowdBradleyTerry(patience=patience, max_steps=5).fit(judgments)

@@ -268,7 +268,8 @@ class RaterModel(Settings, ABC):
             raise AccordError(
                 f"{type(self).__name__} supports inference in {self.supported_inference}, not '{self.inference}'"
             )
-        for name in ("max_steps", "posterior_steps", "num_samples", "batch_size", "rank", "num_chains"):
+        # patience: a window of 0 or 2.5 losses is never full, so the convergence rule never ran (every max_steps)
+        for name in ("max_steps", "posterior_steps", "num_samples", "batch_size", "rank", "num_chains", "patience"):
             value = getattr(self, name, None)
             if value is not None and (isinstance(value, bool) or not isinstance(value, (int, np.integer))
                                       or value < 1):
