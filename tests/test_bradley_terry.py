@@ -423,3 +423,18 @@ def test_a_patience_that_is_not_a_whole_number_of_steps_is_one_clear_error(patie
     judgments = make_synthetic(n_pairs=20, n_annotators=4, judgments_per_pair=2, seed=0).judgments
     with pytest.raises(AccordError, match=rf"patience must be a whole number >= 1, not {patience!r}"):
         CrowdBradleyTerry(patience=patience, max_steps=5).fit(judgments)
+
+
+@pytest.mark.parametrize("method, setting, value", [
+    ("bradley-terry", "annotator_bias", "no"), ("bradley-terry", "pair_ties", "false"),
+    ("ordinal", "annotator_shift", "off"), ("debiased-bradley-terry", "annotator_ties", 0),
+])
+def test_a_switch_that_is_not_true_or_false_is_one_clear_error(method, setting, value):
+    """A model's on/off settings took any value by its truth: annotator_bias='no' fitted the position biases it was
+    meant to leave out. Now anything but True or False is one error naming the setting."""
+    from accord.aggregate import make_method
+
+    judgments = make_synthetic(n_pairs=20, n_annotators=4, judgments_per_pair=2, seed=0).judgments
+    with pytest.raises(AccordError, match=rf"{setting} must be True or False, not {value!r}"):
+        make_method(method, max_steps=5, **{setting: value}).fit(judgments)
+    make_method(method, max_steps=5, num_samples=5, **{setting: np.False_}).fit(judgments)  # numpy's bool is a bool

@@ -268,6 +268,9 @@ class RaterModel(Settings, ABC):
             raise AccordError(
                 f"{type(self).__name__} supports inference in {self.supported_inference}, not '{self.inference}'"
             )
+        for field in fields(self):  # a switch given as text ('no', 'false') is truthy: it switched the part on
+            if field.type in ("bool", bool) and not isinstance(getattr(self, field.name), (bool, np.bool_)):
+                raise AccordError(f"{field.name} must be True or False, not {getattr(self, field.name)!r}")
         # patience: a window of 0 or 2.5 losses is never full, so the convergence rule never ran (every max_steps)
         for name in ("max_steps", "posterior_steps", "num_samples", "batch_size", "rank", "num_chains", "patience"):
             value = getattr(self, name, None)
