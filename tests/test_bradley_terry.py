@@ -391,3 +391,50 @@ def test_a_table_of_one_pair_fits(method, inference):
     probs = model.soft_labels_.probs
     assert np.isfinite(probs.to_numpy()).all() and np.allclose(probs.sum(axis=1), 1.0)
     assert probs.loc["p", "A"] > probs.loc["p", "B"]
+
+
+@pytest.mark.parametrize("method", ["bradley-terry", "ordinal", "debiased-bradley-terry"])
+@pytest.mark.parametrize("inference", ["map", "meanfield"])
+def test_an_svi_fit_stopped_at_max_steps_warns_and_a_settled_one_does_not(method, inference):
+    """The pairwise models' SVI stopped at max_steps before its loss settled said nothing (unfinished utilities and
+    soft labels), where MACE and GLAD warn and accord.models promises a ConvergenceWarning for every fit stopped
+    at its step limit: now the same warning, naming the limit and pointing at the caller's line."""
+    import warnings
+
+    from accord.aggregate import make_method
+    from accord.models import ConvergenceWarning
+
+    judgments = make_synthetic(n_pairs=40, n_annotators=8, judgments_per_pair=3, seed=0).judgments
+    with pytest.warns(ConvergenceWarning, match="max_steps=4 before its loss settled") as caught:
+        make_method(method, inference=inference, max_steps=4, num_samples=5, seed=0).fit(judgments)
+    assert [w.filename for w in caught if issubclass(w.category, ConvergenceWarning)] == [__file__]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        warnings.filterwarnings("ignore", message="covariate 'length' agrees")  # not identified on a tiny table
+        model = make_method(method, inference=inference, num_samples=5, seed=0).fit(judgments)
+    assert model.svi_.converged
+
+
+@pytest.mark.parametrize("patience", [0, -5, 2.5, True])
+def test_a_patience_that_is_not_a_whole_number_of_steps_is_one_clear_error(patience):
+    """The convergence rule compares the mean loss over windows of ``patience`` steps: with 0, -5 or 2.5 the window
+    was never full, so every fit ran all of max_steps without a word, and True was a window of one step. Now one
+    error naming the setting, as for max_steps."""
+    judgments = make_synthetic(n_pairs=20, n_annotators=4, judgments_per_pair=2, seed=0).judgments
+    with pytest.raises(AccordError, match=rf"patience must be a whole number >= 1, not {patience!r}"):
+        CrowdBradleyTerry(patience=patience, max_steps=5).fit(judgments)
+
+
+@pytest.mark.parametrize("method, setting, value", [
+    ("bradley-terry", "annotator_bias", "no"), ("bradley-terry", "pair_ties", "false"),
+    ("ordinal", "annotator_shift", "off"), ("debiased-bradley-terry", "annotator_ties", 0),
+])
+def test_a_switch_that_is_not_true_or_false_is_one_clear_error(method, setting, value):
+    """A model's on/off settings took any value by its truth: annotator_bias='no' fitted the position biases it was
+    meant to leave out. Now anything but True or False is one error naming the setting."""
+    from accord.aggregate import make_method
+
+    judgments = make_synthetic(n_pairs=20, n_annotators=4, judgments_per_pair=2, seed=0).judgments
+    with pytest.raises(AccordError, match=rf"{setting} must be True or False, not {value!r}"):
+        make_method(method, max_steps=5, **{setting: value}).fit(judgments)
+    make_method(method, max_steps=5, num_samples=5, **{setting: np.False_}).fit(judgments)  # numpy's bool is a bool

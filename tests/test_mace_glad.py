@@ -480,3 +480,19 @@ def test_glad_mirror_mode_is_moved_back_and_unconverged_fits_warn() -> None:
     assert (model.annotators_["ability"] > 0).mean() >= 0.8
     with pytest.warns(glad_module.ConvergenceWarning, match="max_steps"):
         GLAD(inference="meanfield", max_steps=5, seed=0).fit(judgments)
+
+
+@pytest.mark.parametrize("model_class, settings, message", [
+    (MACE, {"spam_prior": 2.0}, r"spam_prior must be the two shapes \(a, b\) of a Beta prior, not 2.0"),
+    (MACE, {"spam_prior": (1.0, 2.0, 3.0)}, r"spam_prior must be the two shapes"),
+    (GLAD, {"ability_prior": 1.0}, r"ability_prior must be \(a finite location, a finite scale > 0\), not 1.0"),
+    (GLAD, {"log_beta_prior": ("0", "1")}, r"log_beta_prior must be \(a finite location"),
+    (GLAD, {"ability_prior": (0.0, 1.0, 2.0)}, r"ability_prior must be \(a finite location"),
+])
+def test_a_prior_that_is_not_a_pair_of_numbers_is_one_clear_error(model_class, settings, message) -> None:
+    """A bare number where a prior takes a pair ended in Python's raw TypeError (MACE: "object of type 'float' has
+    no len()", GLAD: "cannot unpack non-iterable float object"), and GLAD compared strings with numbers; now one
+    error naming the setting."""
+    judgments, _, _ = mace_data(seed=10, n_workers=5, n_items=10, per_item=3)
+    with pytest.raises(AccordError, match=message):
+        model_class(max_steps=5, **settings).fit(judgments)

@@ -106,3 +106,21 @@ def test_agrees_with_crowdkit_on_a_gold_set(name):
     skills = peer.skills_.reindex(model.annotators_.index[busy])
     assert spearmanr(model.annotators_.loc[busy, "reliability"], skills).statistic >= 0.9
     assert (model.annotators_.loc[busy, "reliability"] - skills).abs().max() < 0.1
+
+
+def test_a_fit_stopped_at_max_steps_warns_as_dawid_skene_does():
+    """OneCoinDawidSkene's own VB-EM loop stopped at max_steps unconverged said nothing (converged_ False, soft labels
+    unfinished) where DawidSkene and HierarchicalDawidSkene warn: now the same ConvergenceWarning, pointing at the
+    caller's line; a converged fit warns nothing."""
+    from accord.models import ConvergenceWarning
+
+    judgments, _ = one_coin_data(n_items=60, n_workers=8, per_item=3)
+    model = OneCoinDawidSkene(max_steps=1, seed=0)
+    with pytest.warns(ConvergenceWarning, match="max_steps=1") as caught:
+        model.fit(judgments)
+    assert not model.converged_ and model.n_iter_ == 1
+    assert all(w.filename == __file__ for w in caught if issubclass(w.category, ConvergenceWarning))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        model = OneCoinDawidSkene(seed=0).fit(judgments)
+    assert model.converged_ and 1 < model.n_iter_ < model.max_steps

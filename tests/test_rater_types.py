@@ -132,6 +132,12 @@ def test_batch_size_is_refused_not_ignored():
     ({"n_types": "bogus"}, "n_types"),            # was ValueError: invalid literal for int()
     ({"holdout": 1.5}, "holdout"),                # was "label 'tie' is not one of the fitted classes"
     ({"holdout": 0.0}, "holdout"),
+    # posterior_steps was never checked: 2.5 ended in a raw TypeError from range(), 0 and -3 ran no posterior
+    # stage at all (the draws were the guide's start around the MAP point) and True ran one step
+    ({"posterior_steps": 2.5, "inference": "meanfield"}, "posterior_steps must be a whole number >= 1, not 2.5"),
+    ({"posterior_steps": 0, "inference": "meanfield"}, "posterior_steps must be a whole number >= 1, not 0"),
+    ({"posterior_steps": -3, "inference": "meanfield"}, "posterior_steps must be a whole number >= 1, not -3"),
+    ({"posterior_steps": True, "inference": "meanfield"}, "posterior_steps must be a whole number >= 1, not True"),
 ])
 def test_bad_type_settings_are_one_clear_error(settings, message):
     table, _, _ = categorical_judgments(2, n_items=20, n_annotators=6, per_item=3, seed=1)
@@ -171,3 +177,38 @@ def test_one_held_out_judgment_chooses_without_a_numpy_warning():
     assert selection["chosen"].sum() == 1
     assert (selection.loc[selection["difference_to_best"] == 0, "se_difference"] == 0).all()
     assert selection.loc[selection["difference_to_best"] != 0, "se_difference"].isna().all()
+
+
+@pytest.mark.parametrize("inference, setting", [("map", "max_steps"), ("meanfield", "max_steps"),
+                                                ("meanfield", "posterior_steps")])
+def test_an_svi_stage_stopped_at_its_step_limit_warns_naming_the_limit(inference, setting):
+    """RaterTypes' MAP stage stopped at max_steps, or its posterior stage at posterior_steps, before the loss settled
+    said nothing (svi_map_ / svi_ not converged); now one ConvergenceWarning naming the limit that stopped it."""
+    import warnings
+
+    from accord.models import ConvergenceWarning
+
+    table = validate(pd.DataFrame({"pair_id": np.repeat([f"p{i}" for i in range(30)], 3),
+                                   "annotator": [f"w{(i * 3 + j) % 6}" for i in range(30) for j in range(3)],
+                                   "label": np.random.default_rng(0).choice(["A", "B"], 90)}))
+    with pytest.warns(ConvergenceWarning, match=f"{setting}=3 before its loss settled") as caught:
+        RaterTypes(n_types=2, inference=inference, num_samples=5, seed=0, **{setting: 3}).fit(table)
+    assert [w.filename for w in caught if issubclass(w.category, ConvergenceWarning)] == [__file__]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        model = RaterTypes(n_types=2, inference=inference, num_samples=5, seed=0).fit(table)
+    assert model.svi_.converged and model.svi_map_.converged
+
+
+@pytest.mark.parametrize("table", [
+    pd.DataFrame({"pair_id": "p0", "annotator": [f"w{i}" for i in range(6)], "label": ["A", "A", "B", "A", "tie", "A"]}),
+    pd.DataFrame({"pair_id": np.repeat([f"p{i}" for i in range(4)], 2), "annotator": ["a", "b"] * 4, "label": "tie"}),
+])
+def test_auto_types_on_a_table_too_small_to_hold_out_names_the_setting_to_change(table):
+    """Every annotator with fewer than 5 judgments: n_types='auto' has nothing to score the candidates on. The error
+    said only that no annotator had enough judgments; now it names n_types and holdout, and the fit with a number
+    of types it points to works."""
+    with pytest.raises(AccordError, match=r"n_types='auto' holds out .*holdout=0.2.*set n_types to a number"):
+        RaterTypes(max_steps=50, seed=0).fit(table)
+    probs = RaterTypes(n_types=1, max_steps=50, seed=0).fit(table).soft_labels_.probs
+    assert np.isfinite(probs.to_numpy()).all() and np.allclose(probs.sum(axis=1), 1.0)

@@ -42,6 +42,7 @@ from __future__ import annotations
 import math
 import numbers
 import random
+import warnings
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -267,7 +268,11 @@ class RaterModel(Settings, ABC):
             raise AccordError(
                 f"{type(self).__name__} supports inference in {self.supported_inference}, not '{self.inference}'"
             )
-        for name in ("max_steps", "num_samples", "batch_size", "rank", "num_chains"):
+        for field in fields(self):  # a switch given as text ('no', 'false') is truthy: it switched the part on
+            if field.type in ("bool", bool) and not isinstance(getattr(self, field.name), (bool, np.bool_)):
+                raise AccordError(f"{field.name} must be True or False, not {getattr(self, field.name)!r}")
+        # patience: a window of 0 or 2.5 losses is never full, so the convergence rule never ran (every max_steps)
+        for name in ("max_steps", "posterior_steps", "num_samples", "batch_size", "rank", "num_chains", "patience"):
             value = getattr(self, name, None)
             if value is not None and (isinstance(value, bool) or not isinstance(value, (int, np.integer))
                                       or value < 1):
@@ -302,6 +307,7 @@ class RaterModel(Settings, ABC):
             self._prepare(table, self.encoded_)
             seed_everything(self.seed)
             self._fit(self.encoded_)
+            self._warn_if_unsettled()
             self.soft_labels_ = self._soft_labels()
             self._defer("_annotator_table", "annotators_")
         except BaseException:
@@ -325,6 +331,10 @@ class RaterModel(Settings, ABC):
 
     def _prepare(self, table: pd.DataFrame | None, encoded: Encoded) -> None:
         """Read what the model needs from the raw table (before the random streams are seeded)."""
+
+    def _warn_if_unsettled(self) -> None:
+        """Warn after a fit whose iterative stages stopped at their step limit unconverged (see
+        :meth:`PyroRaterModel._keep_fit`; closed-form fits warn where their loop ends)."""
 
     @abstractmethod
     def _fit(self, encoded: Encoded) -> None: ...
@@ -511,11 +521,26 @@ class PyroRaterModel(RaterModel):
     num_chains: int = 2
 
     def _keep_fit(self, fit: Any) -> dict[str, Any]:
-        """Store what every Pyro fit reports (``svi_``, ``guide_``, ``n_divergences_``) and return its draws."""
+        """Store what every Pyro fit reports (``svi_``, ``guide_``, ``n_divergences_``) and return its draws; note
+        each SVI stage that stopped at its step limit before its loss settled (warned once, after ``_fit``: a model
+        may fit more than once, as the debiasing model's two stages)."""
         self.svi_, self.guide_ = fit.svi, fit.guide
+        unsettled = self.__dict__.setdefault("_unsettled", [])
+        # a two-stage fit's MAP stage runs max_steps, its posterior stage posterior_steps (a MAP fit: one stage)
+        stages = [(fit.svi_map, "max_steps"), (fit.svi, "posterior_steps" if fit.svi_map is not None else "max_steps")]
+        for result, limit in stages[:1] if fit.svi is fit.svi_map else stages:
+            if result is not None and not result.converged and limit not in unsettled:
+                unsettled.append(limit)
         if fit.svi_map is not None:
             self.svi_map_ = fit.svi_map
         if fit.diverging is not None:
             self._sample_stats = {"diverging": fit.diverging}
             self.n_divergences_ = int(fit.diverging.sum())
         return fit.draws
+
+    def _warn_if_unsettled(self) -> None:
+        unsettled = self.__dict__.get("_unsettled", [])
+        if unsettled:
+            limits = " and ".join(f"{limit}={getattr(self, limit)}" for limit in unsettled)
+            warnings.warn(f"{type(self).__name__}({self.inference}): SVI stopped at {limits} before its loss settled; "
+                          "raise it (or learning_rate) and check the soft labels", ConvergenceWarning, stacklevel=4)

@@ -112,11 +112,16 @@ class ConfusionModel(RaterModel):
         """Keep a closed-form VB-EM fit (``n_iter_``, ``converged_``), with a warning where it stopped at
         ``max_steps`` unconverged (as MACE's and the SVI fits warn; the soft labels were then silently unfinished)."""
         self._vb = vb
-        self.n_iter_, self.converged_ = vb.n_iter, vb.converged
-        if warn and not vb.converged:
+        self._keep_convergence(vb.n_iter, vb.converged, warn, stacklevel=6)
+
+    def _keep_convergence(self, n_iter: int, converged: bool, warn: bool = True, stacklevel: int = 5) -> None:
+        """``n_iter_`` and ``converged_`` of a closed-form VB-EM loop, and the one ConvergenceWarning where it stopped
+        at ``max_steps`` unconverged (``stacklevel`` points at the caller of ``fit``)."""
+        self.n_iter_, self.converged_ = n_iter, converged
+        if warn and not converged:
             warnings.warn(f"{type(self).__name__}(vb): VB-EM stopped at max_steps={self.max_steps} iterations before "
                           f"it converged (tol={self.tol}); raise max_steps and check the soft labels",
-                          ConvergenceWarning, stacklevel=5)
+                          ConvergenceWarning, stacklevel=stacklevel)
 
     def _finish(self) -> None:
         self._item_summary = self._summarize_items()

@@ -16,7 +16,6 @@ sparse products (:mod:`accord.models._vb`) instead.
 from __future__ import annotations
 
 import math
-import warnings
 from collections.abc import Iterator
 from typing import Any, ClassVar
 
@@ -27,7 +26,7 @@ import torch
 from accord.datasets import AccordError, Encoded, FitError
 from accord.models._data import PaddedJudgments, pad_judgments
 from accord.models._vb import Incidence, build_incidence, item_log_posterior_scores, summarize_item_posterior
-from accord.models.base import ConvergenceWarning, PyroRaterModel, concat_summaries, summarize_draws
+from accord.models.base import PyroRaterModel, concat_summaries, summarize_draws
 from accord.models.confusion import TINY, check_start, confusion_loglik_draws, heldout_codes
 
 Draws = dict[str, torch.Tensor]  # site name -> [n_draws, *shape] (constrained values; item sites [n_draws, items])
@@ -176,16 +175,8 @@ class EnumeratedRaterModel(PyroRaterModel):
         self._n_chains = int(next(iter(draws.values())).shape[0])
         self._draws = {name: self._squeeze_local(name, value.reshape(-1, *value.shape[2:]).detach()) for name,
                        value in draws.items()}
-        self._warn_if_unconverged()
         self._guard_label_switching()
         self._finish()
-
-    def _warn_if_unconverged(self) -> None:
-        svi = getattr(self, "svi_", None)
-        if self.inference != "nuts" and svi is not None and not svi.converged:
-            warnings.warn(f"{type(self).__name__}({self.inference}): SVI stopped at max_steps={self.max_steps} before "
-                          "its loss settled; raise max_steps (or learning_rate) and check the soft labels",
-                          ConvergenceWarning, stacklevel=4)
 
     def _guard_label_switching(self) -> None:
         """Move a fit that landed in a mirror mode (every label switched) back to the honest one, if the model has

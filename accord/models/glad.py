@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import numbers
 import warnings
 from typing import ClassVar
 
@@ -179,7 +180,12 @@ class GLAD(EnumeratedRaterModel):
     def _check_settings(self, encoded: Encoded) -> None:
         super()._check_settings(encoded)
         for name in ("ability_prior", "log_beta_prior"):  # (location, scale) of a normal
-            loc, scale = getattr(self, name)
+            value = getattr(self, name)
+            # a bare number or a string failed to unpack, or to compare, with Python's raw TypeError
+            pair = value if isinstance(value, (tuple, list)) and len(value) == 2 else (math.nan, math.nan)
+            if not all(isinstance(v, numbers.Real) and not isinstance(v, bool) for v in pair):
+                pair = (math.nan, math.nan)
+            loc, scale = pair
             if not (math.isfinite(loc) and 0 < scale < math.inf):
                 raise AccordError(f"{name} must be (a finite location, a finite scale > 0), not "
                                   f"{getattr(self, name)!r}")

@@ -108,9 +108,9 @@ class MACE(EnumeratedRaterModel):
         super()._check_settings(encoded)
         if self.init == "random":
             raise AccordError("MACE supports init='vote' or 'uniform'")
-        check_positive(self, "spam_prior", "spam_label_concentration")
-        if len(self.spam_prior) != 2:
+        if not isinstance(self.spam_prior, (tuple, list)) or len(self.spam_prior) != 2:  # a bare number: len() failed
             raise AccordError(f"spam_prior must be the two shapes (a, b) of a Beta prior, not {self.spam_prior!r}")
+        check_positive(self, "spam_prior", "spam_label_concentration")
 
     def _model(self, data: PaddedJudgments, batch_size: int | None = None) -> None:
         import pyro

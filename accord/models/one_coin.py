@@ -47,7 +47,8 @@ class OneCoinDawidSkene(ConfusionModel):
     :class:`~accord.models.base.RaterModel` (``max_steps`` iterations, ``tol``).
 
     Fitted attributes: ``soft_labels_``, ``annotators_``, ``confusion_``, ``class_prior_``, ``accuracy_`` (posterior
-    mean ``p_w``), ``n_iter_``, ``converged_``.
+    mean ``p_w``), ``n_iter_``, ``converged_`` (a fit stopped at ``max_steps`` unconverged warns
+    :class:`~accord.models.base.ConvergenceWarning`).
 
     References
     ----------
@@ -77,15 +78,16 @@ class OneCoinDawidSkene(ConfusionModel):
             right = torch.bincount(workers, weights=q[items, labels], minlength=n_workers)
             return self.prior_correct + right, self.prior_error + judged - right, self._class_prior_vec + q.sum(0)
 
-        self.n_iter_, self.converged_ = 0, False
-        while self.n_iter_ < self.max_steps and not self.converged_:
+        n_iter, converged = 0, False
+        while n_iter < self.max_steps and not converged:
             a, b, class_alpha = m_step(q)
             gain = (torch.digamma(a) - torch.digamma(b) + math.log(max(k - 1, 1)))[workers]
             scores = torch.zeros(encoded.n_items * k, dtype=torch.float64, device=device)
             scores = scores.index_add_(0, items * k + labels, gain).reshape(-1, k) + torch.digamma(class_alpha)
             new_q = torch.softmax(scores, dim=-1)
-            self.n_iter_, self.converged_ = self.n_iter_ + 1, float((new_q - q).abs().max()) < self.tol
+            n_iter, converged = n_iter + 1, float((new_q - q).abs().max()) < self.tol
             q = new_q
+        self._keep_convergence(n_iter, converged)  # warns where it stopped at max_steps unconverged, as DawidSkene
         a, b, class_alpha = m_step(q)
         self.accuracy_ = (a / (a + b)).cpu().numpy()
         p = torch.distributions.Beta(a.float(), b.float()).sample((self.num_samples,))[..., None, None]

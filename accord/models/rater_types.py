@@ -72,6 +72,8 @@ from accord.models.context import tie_start
 from accord.models.pyro_fit import fit_pyro
 
 TYPES_INFERENCE: tuple[str, ...] = ("map", "meanfield", "lowrank")
+#: judgments an annotator needs before n_types="auto" holds some of them out
+HOLDOUT_MINIMUM = 5
 _TYPE_HYPER: tuple[str, ...] = ("pair_scale", "type_scale", "honest_mean", "honest_sd")
 
 
@@ -483,7 +485,7 @@ def class_logits(items: np.ndarray, labels: np.ndarray, mask: np.ndarray, n_item
     return np.clip(1.5 * (logits - logits.mean(1, keepdims=True)), -4.0, 4.0)
 
 
-def holdout_split(table: pd.DataFrame, share: float, seed: int, minimum: int = 5) -> np.ndarray:
+def holdout_split(table: pd.DataFrame, share: float, seed: int, minimum: int = HOLDOUT_MINIMUM) -> np.ndarray:
     """Boolean mask of held-out rows: ``share`` of the judgments of each annotator with at least ``minimum``."""
     rng = np.random.default_rng(seed)
     codes, _ = pd.factorize(table["annotator"])
@@ -505,7 +507,9 @@ def select_n_types(model: RaterTypes, table: pd.DataFrame) -> pd.DataFrame:
     train = with_attrs(table[~held], table)  # the table's form: categorical and graded labels too
     test = with_attrs(table[held], table)
     if len(test) == 0:
-        raise AccordError("no annotator has enough judgments to hold some out for choosing the number of types")
+        raise AccordError(f"n_types='auto' holds out a share holdout={model.holdout} of each annotator's judgments "
+                          f"(of annotators with at least {HOLDOUT_MINIMUM}) to choose the number of types, and no "
+                          "annotator has enough: set n_types to a number (e.g. n_types=1)")
     scores: dict[int, np.ndarray] = {}
     for t in sorted(model.candidates):
         scores[t] = model.clone(n_types=t).fit(train).predictive_loglik(test)
