@@ -6,17 +6,21 @@ The model
 Crowd Bradley-Terry (:class:`~accord.models.bradley_terry.CrowdBradleyTerry`: utilities ``u_r``, sharpness
 ``s_j``, position bias ``b_j``, Davidson or Rao-Kupper ties) with one more term per covariate ``k``. Pair ``i``
 carries covariates ``x_{ik}``, signed towards A (``"length"``: words of A minus words of B, computed from the
-texts; an ``item_*`` column: its value as given), scaled by their standard deviation over pairs ``c_k`` (not
-centred: a zero difference stays zero). Judgment ``n`` by rater ``j`` on pair ``i`` has the log-odds
+texts; an ``item_*`` column: its value as given), centred at their mean over pairs ``m_k`` and scaled by their
+standard deviation over pairs ``c_k``. Judgment ``n`` by rater ``j`` on pair ``i`` has the log-odds
 
 .. math::
 
-    d_n = s_j\,\Big(u_A - u_B + \sum_k \alpha_k \frac{x_{ik}}{c_k}\Big) + b_j + \sum_k \beta_{jk}\,\frac{x_{ik}}{c_k},
+    d_n = s_j\,\Big(u_A - u_B + \sum_k \alpha_k \frac{x_{ik} - m_k}{c_k}\Big) + b_j
+        + \sum_k \beta_{jk}\,\frac{x_{ik} - m_k}{c_k},
     \qquad \beta_{jk} \sim \mathrm{StudentT}_{\nu}(0, \tau_k), \quad \tau_k \sim \mathrm{LogNormal}(\log 0.3, 1),
     \quad \alpha_k \sim \mathcal N(0, 2),
 
 so ``beta_jk`` is rater ``j``'s pull towards the side that is larger in covariate ``k``, in log-odds per standard
-deviation of the covariate; the raters share the scale ``tau_k`` (partial pooling: a rater with few judgments is
+deviation of the covariate, and ``b_j`` their lean towards A on a pair of the mean covariate. Centring keeps the fit
+the same when a constant is added to a covariate (a length difference in tokens where A is usually the longer): a
+constant part of ``beta_jk x_ik`` is a lean towards A that only ``b_j`` can tell, and un-centred it was split
+between ``b_j`` and the pull by their priors, which mistook a position bias for a pull and lost the raters' pulls; the raters share the scale ``tau_k`` (partial pooling: a rater with few judgments is
 shrunk towards no pull) and ``nu`` (``effect_df``, default 1: Cauchy) gives heavy tails, so a minority of
 strongly biased raters is not pulled in while the bulk sits at zero.
 
@@ -163,7 +167,8 @@ class DebiasedBradleyTerry(CrowdBradleyTerry):
     and ``p_<name>_effect_positive``, and which raters have a pull at all (:mod:`accord.models.adaptive_shrinkage`
     on each rater's profile likelihood): ``p_<name>_effect_nonzero``, ``<name>_effect_median`` (the sparse estimate:
     zero where no pull is the likelier) and ``<name>_effect_lfsr`` (local false sign rate); ``covariate_scale_``
-    (``c_k``, the covariate's units per standard deviation); ``identified_``; ``population_`` adds
+    (``c_k``, the covariate's units per standard deviation); ``covariate_centre_`` (``m_k``, its mean over pairs);
+    ``identified_``; ``population_`` adds
     ``<name>_effect_scale`` (``tau_k``), ``<name>_effect_mean`` (the judgment-weighted mean pull) and
     ``<name>_effect_null_share``.
     """
@@ -199,15 +204,19 @@ class DebiasedBradleyTerry(CrowdBradleyTerry):
             if not scale[k] > 0:
                 raise AccordError(f"covariate {name!r} is constant ({per_pair[0, k]:g} on every pair): its effect "
                                   "cannot be estimated")
+        centre = per_pair.mean(axis=0)
         self.covariate_scale_ = dict(zip(self.covariates, scale.tolist()))
-        self._pair_x = per_pair / scale
-        self._x = torch.as_tensor(raw / scale, dtype=torch.float32, device=self._torch_device)
+        self.covariate_centre_ = dict(zip(self.covariates, centre.tolist()))
+        self._pair_x = (per_pair - centre) / scale
+        self._x = torch.as_tensor((raw - centre) / scale, dtype=torch.float32, device=self._torch_device)
 
     def _scaled(self, table: pd.DataFrame) -> torch.Tensor:
+        """The covariates of ``table``'s rows on the fit's scale (centred and scaled as the fitted table's were)."""
         raw = np.column_stack([covariate_values(table, name) for name in self.covariates])
         per_pair_values(table, raw, self.covariates)
-        return torch.as_tensor(raw / np.array([self.covariate_scale_[n] for n in self.covariates]),
-                               dtype=torch.float32)
+        centre, scale = (np.array([fitted[n] for n in self.covariates])
+                         for fitted in (self.covariate_centre_, self.covariate_scale_))
+        return torch.as_tensor((raw - centre) / scale, dtype=torch.float32)
 
     # -- the model -------------------------------------------------------------------------------------------
 
