@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 import torch
 
@@ -99,8 +99,9 @@ def polya_log_evidence(counts: torch.Tensor, alpha: torch.Tensor) -> float:
 def test_the_evidence_step_climbs_where_the_step_given_q_theta_would_creep(seed, k, n_workers):
     """The population step on the evidence of the counts never lowers that evidence, and ends where the step given
     q(theta) = Dirichlet(prior + counts) cannot raise it any further: the two steps share their fixed points (the
-    envelope theorem), and the evidence step gets there in one call where alternating the other creeps."""
-    from accord.models._vb import fit_population_prior, fit_population_prior_evidence
+    envelope theorem), and the evidence step gets there in one call where alternating the other creeps. A row whose
+    evidence optimum is not diagonal-dominant keeps the step given q(theta) instead (Dawid-Skene's identifiability)."""
+    from accord.models._vb import fit_polya_prior, fit_population_prior, fit_population_prior_evidence
 
     generator = torch.Generator().manual_seed(seed)
     eye = torch.eye(k, dtype=torch.float64)
@@ -108,6 +109,11 @@ def test_the_evidence_step_climbs_where_the_step_given_q_theta_would_creep(seed,
                            + 6.0 * eye, generator=generator)
     start = 1.0 + eye
     prior = fit_population_prior_evidence(counts + start, start)
+    optimum = fit_polya_prior(counts, start, None, steps=200)
+    dominant = (optimum.diagonal()[:, None] >= optimum).all(-1)
+    assert torch.equal(prior[dominant], optimum[dominant])
+    assert torch.equal(prior[~dominant], fit_population_prior(counts + start, start)[~dominant])
+    assume(bool(dominant.all()))
     reached = polya_log_evidence(counts, prior)
     assert reached >= polya_log_evidence(counts, start) - 1e-9
     for _ in range(3):  # the creeping alternative, a few rounds on from where the evidence step ended

@@ -565,7 +565,7 @@ def fit_population_prior(confusion_alpha: torch.Tensor, prior: torch.Tensor, *, 
 
 
 def fit_population_prior_evidence(confusion_alpha: torch.Tensor, prior: torch.Tensor, *,
-                                  steps: int = 50) -> torch.Tensor:
+                                  steps: int = 200) -> torch.Tensor:
     """Type-II maximum likelihood step for the full population Dirichlet on the evidence of the expected counts
     (``q(theta)`` integrated out): the step of ``empirical_prior="full"`` (and of the hierarchical model's VB-EM) once
     the pairs have settled, as :func:`fit_confusion_prior_evidence` is for the two-valued prior.
