@@ -654,3 +654,46 @@ def test_a_run_killed_while_appending_to_metrics_jsonl_resumes(workspace):
     metrics.write_text("\n".join([lines[0], "{oops", *lines[1:]]) + "\n")
     with pytest.raises(AccordError, match="metrics.jsonl, line 2: not a JSON record"):
         RewardTrainer(config(workspace, "partial-line", resume_from="latest", **common), train_data=frame).train()
+
+
+def test_a_fresh_run_in_a_folder_with_an_earlier_run_s_checkpoints_is_refused_or_overwrites(workspace, capsys):
+    """Was: a fresh run (no resume_from) in a folder holding an earlier run's checkpoints kept them and deleted the
+    earlier metrics.jsonl: 'latest' stayed the earlier run's newest checkpoint, and with save_total_limit the
+    pruning, which keeps the highest steps, deleted this run's own checkpoints first. Now such a run is refused
+    before a model loads, naming the folder and the way on; overwrite_output_dir starts afresh, removing them."""
+    frame = synthetic_pairs(16, seed=17)
+    name = "fresh-over-earlier"
+    checkpoints = workspace["root"] / name / "checkpoints"
+    RewardTrainer(config(workspace, name, max_steps=4, save_steps=1, save_total_limit=None),
+                  train_data=frame).train()
+    assert sorted(p.name for p in checkpoints.iterdir()) == ["step-0000001", "step-0000002", "step-0000003"]
+    before = {p.name: (p / "trainer_state.json").read_bytes() for p in checkpoints.iterdir()}
+
+    shorter = dict(max_steps=3, save_steps=1, save_total_limit=1)
+    with pytest.raises(AccordError, match=r"fresh-over-earlier: holds checkpoints of an earlier run \(newest "
+                                          r"step-0000003\).*--resume-from latest.*--overwrite-output-dir"):
+        RewardTrainer(config(workspace, name, model=str(workspace["root"] / "no-such-model"), **shorter),
+                      train_data=frame)  # refused before the (missing) model is looked for
+    assert {p.name: (p / "trainer_state.json").read_bytes() for p in checkpoints.iterdir()} == before
+
+    capsys.readouterr()
+    trainer = RewardTrainer(config(workspace, name, overwrite_output_dir=True, **shorter), train_data=frame)
+    trainer.train()
+    assert "removed 3 checkpoint(s) of an earlier run" in capsys.readouterr().err
+    assert sorted(p.name for p in checkpoints.iterdir()) == ["step-0000002"]  # this run's newest (limit 1)
+    assert trainer.latest_checkpoint() == checkpoints / "step-0000002"
+    records = [json.loads(line) for line in (workspace["root"] / name / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in records if "loss" in r] == [1, 2, 3]
+
+
+def test_overwrite_output_dir_and_resume_from_together_are_refused():
+    with pytest.raises(AccordError, match="resume_from continues the earlier run that overwrite_output_dir removes"):
+        RewardConfig(model="m", overwrite_output_dir=True, resume_from="latest").validate()
+
+
+@pytest.mark.parametrize("value", ["no", 0, 1, None])
+def test_a_switch_that_is_not_true_or_false_is_refused_naming_it(value):
+    """Was: a bool setting read from a config file was not checked: `progress: "no"` (text) was truthy and showed
+    the bars, `lora: 1` turned LoRA on. Now one error names the setting (a YAML `no` is read as false, not text)."""
+    with pytest.raises(AccordError, match=r"config: 'progress' must be true or false, got"):
+        RewardConfig(model="m", progress=value).validate()

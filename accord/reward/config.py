@@ -176,6 +176,10 @@ class RewardConfig:
         None, "a checkpoint folder, or 'latest' for the newest in output_dir/checkpoints (none there: start "
         "afresh); training continues exactly where it left off (an older checkpoint: the later ones in "
         "output_dir/checkpoints, left by the run that went on from it, are removed)", "bookkeeping")
+    overwrite_output_dir: bool = setting(
+        False, "start afresh in an output_dir that holds checkpoints of an earlier run, removing them (without it "
+        "such a run is refused: 'latest' and the pruning of old checkpoints would take the earlier run's for this "
+        "one's)", "bookkeeping")
     eval_steps: int | None = setting(None, "steps between evaluations on eval_path", "bookkeeping")
     stats_max_pairs: int = setting(
         256, "training examples (a seeded sample) scored at the end for reward_stats.json, the rewards' mean and "
@@ -199,6 +203,8 @@ class RewardConfig:
             value = getattr(self, f.name)
             if value is None and f.type.endswith("| None"):
                 continue
+            if f.type.startswith("bool") and not isinstance(value, bool):  # "no" from a YAML file is truthy
+                raise AccordError(f"config: '{f.name}' must be true or false, got {value!r}")
             if f.type.startswith("int") and (isinstance(value, bool) or not isinstance(value, numbers.Integral)):
                 raise AccordError(f"config: '{f.name}' must be a whole number, got {value!r}")
             if f.type.startswith("float") and (isinstance(value, bool) or not isinstance(value, numbers.Real)
@@ -253,6 +259,9 @@ class RewardConfig:
             raise AccordError(f"config: 'freeze_layers' must be 0 or more, got {self.freeze_layers}")
         if self.seed < 0:  # numpy's generators (the batch order) take no negative seed: a raw ValueError at set-up
             raise AccordError(f"config: 'seed' must be 0 or more, got {self.seed}")
+        if self.overwrite_output_dir and self.resume_from:
+            raise AccordError("config: resume_from continues the earlier run that overwrite_output_dir removes; set "
+                              "one of them")
         if self.freeze_layers and self.lora:
             raise AccordError("config: freeze_layers and lora both choose what trains; set one of them")
         if self.num_epochs <= 0:

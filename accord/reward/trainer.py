@@ -21,7 +21,9 @@ already done. Resuming from a checkpoint older than the newest in ``output_dir/c
 ``step-N`` folder while a run that went on to ``step-M``, ``M > N``, left later ones) abandons that continuation: at
 resume, before the first step, the checkpoints after step ``N`` are removed, with a line saying which (as
 ``metrics.jsonl`` loses its lines after step ``N``), so that ``--resume-from latest`` takes this run's newest
-checkpoint, or ``step-N`` until it saves one, never the abandoned run's. An interrupt (Ctrl-C, SIGINT) lets the
+checkpoint, or ``step-N`` until it saves one, never the abandoned run's. A fresh run (no ``resume_from``) in a
+folder holding checkpoints is refused before a model loads, unless ``overwrite_output_dir``, which removes them all
+at the start. An interrupt (Ctrl-C, SIGINT) lets the
 running step finish, saves a checkpoint and raises :class:`TrainingInterrupted`.
 """
 
@@ -152,6 +154,7 @@ class RewardTrainer:
         self.callbacks = list(callbacks)
         self.accelerator = _accelerator(config.mixed_precision)
         self.output_dir = Path(config.output_dir)
+        self._check_earlier_run()
 
         # the data is read first: a wrong path fails before a model is loaded
         source = train_data if train_data is not None else config.train_path
@@ -481,10 +484,22 @@ class RewardTrainer:
         for old in done[:-limit]:
             _remove_checkpoint(old)
 
+    def _check_earlier_run(self) -> None:
+        """A fresh run (no ``resume_from``) in a folder holding an earlier run's checkpoints is refused unless
+        ``overwrite_output_dir``: the earlier run's later steps would stay 'latest', and pruning would delete this
+        run's checkpoints before them (checked before a model loads)."""
+        earlier = self.latest_checkpoint()
+        if earlier is None or self.config.resume_from or self.config.overwrite_output_dir:
+            return
+        raise AccordError(f"folder {self.output_dir}: holds checkpoints of an earlier run (newest {earlier.name}); "
+                          "continue it with --resume-from latest, or start afresh with --overwrite-output-dir "
+                          "(which removes them) or another --output-dir")
+
     def _remove_abandoned_checkpoints(self) -> None:
-        """On resume, remove the checkpoints after the step resumed from: a run that went on from that checkpoint
-        and was abandoned left them, and 'latest' would take the newest of them for this run's (module docstring)."""
-        if self.resumed_from is None or not self.checkpoint_dir().exists():
+        """Remove the checkpoints after the step this run starts from: on resume, those of a run that went on from
+        that checkpoint and was abandoned; on a fresh run (``overwrite_output_dir``), all of them. 'latest' would
+        take the newest of them for this run's (module docstring)."""
+        if not self.checkpoint_dir().exists():
             return
         later = sorted(p for p in self.checkpoint_dir().glob("step-*")
                        if (step := _checkpoint_step(p)) is not None and step > self.global_step)
@@ -493,9 +508,14 @@ class RewardTrainer:
         for folder in later:
             _remove_checkpoint(folder)
         # said with progress off too: files the user may have expected to keep are gone
+        names = ", ".join(p.name for p in later)
+        if self.resumed_from is None:
+            print(f"starting afresh (overwrite_output_dir): removed {len(later)} checkpoint(s) of an earlier run "
+                  f"({names})", file=sys.stderr, flush=True)
+            return
         print(f"resuming from step {self.global_step} ({self.resumed_from}): removed {len(later)} later "
-              f"checkpoint(s) of the run that went on from it ({', '.join(p.name for p in later)}), so that "
-              "--resume-from latest continues this run", file=sys.stderr, flush=True)
+              f"checkpoint(s) of the run that went on from it ({names}), so that --resume-from latest continues "
+              "this run", file=sys.stderr, flush=True)
 
     def latest_checkpoint(self) -> Path | None:
         if not self.checkpoint_dir().exists():
