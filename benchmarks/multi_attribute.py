@@ -17,7 +17,8 @@ Scenarios (every model setting at its default; nothing below was tuned on these 
 
 * ``default``: the generator's defaults (2,000 responses, 60 raters, 3-5 raters per response, no missing ratings);
 * ``no biased raters``: the same with ``biased_share=0`` (how much of the gain is the rater effects);
-* ``sparse, 1..7``: 30% of ratings missing, a 1..7 scale, a heavier activity tail (``activity_skew=1``).
+* ``sparse, 1..7``: ``missing_rate=0.3`` (about 24% of ratings missing: one rating per rater and response is
+  always kept), a 1..7 scale, a heavier activity tail (``activity_skew=1``).
 
 Metrics per attribute, averaged over seeds: ``spearman`` of the posterior means (model) or mean ratings (averaging)
 with the truth, ``cover`` the share of true values inside the 90% intervals, ``rmse`` against the truth, and

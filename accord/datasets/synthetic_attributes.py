@@ -37,8 +37,9 @@ Indices: response :math:`r`, attribute :math:`a`, rater :math:`j`, rating :math:
 
 5. **Workload.** Each response is rated by ``raters_per_response`` distinct raters (an int or an inclusive range),
    drawn with probability proportional to a log-normal activity (``activity_skew``), each on every attribute;
-   ``missing_rate`` leaves out a share of the (rater, response, attribute) ratings at random (never all of one
-   rater's ratings of a response).
+   ``missing_rate`` leaves out each (rater, response, attribute) rating with that probability, except one rating
+   of each (rater, response), chosen at random, which is always kept: the share left out is therefore about
+   ``missing_rate (K - 1) / K`` with ``K`` attributes (0.24 of the ratings at 0.3 with five; none with one).
 
 6. **Truth on the rating scale.** ``true_<attribute>`` is the rating the typical rater would give on average:
    the raters' mean shift :math:`\bar b_a` and geometric-mean noise :math:`\bar\sigma_a`,
@@ -168,7 +169,8 @@ def make_synthetic_attributes(
     noisy_share, noisy_factor
         Share of raters noisy on some attributes, and how much noisier.
     missing_rate
-        Share of ratings left out at random.
+        Probability that a rating is left out, one rating per (rater, response) always kept (the share missing is
+        about ``missing_rate (K - 1) / K`` with ``K`` attributes; see step 5 above).
     activity_skew
         Log-normal sigma of rater activity (0: equal workloads).
     n_responses_per_prompt
