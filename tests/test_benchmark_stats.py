@@ -89,3 +89,20 @@ def test_active_refuses_a_run_that_measures_nothing(active, monkeypatch, capsys,
         active.main()
     assert raised.value.code == 2
     assert ("--seeds" if "--seeds" in argv else "--sets") in capsys.readouterr().err
+
+
+# --- reward_cpu_step.py: the timed steps ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("option", "value"), [("--warmup", "0"), ("--warmup", "-1"), ("--steps", "0")])
+def test_cpu_step_refuses_settings_that_time_no_or_one_step(monkeypatch, capsys, option, value):
+    """A step is timed from the end of the one before it; with ``--warmup 0`` the median was of the last step alone
+    while the table said '8 timed steps', and ``--steps 0`` had nothing to take the median of."""
+    script = load_script("reward_cpu_step")
+    measured = {"set_up_s": 1.0, "step_wall_s": 0.5, "step_cpu_s": 0.5, "steps_per_s": 2.0, "after_last_step_s": 1.0,
+                "evaluate_s": 1.0, "n_train": 10, "n_test": 5}
+    monkeypatch.setattr(script, "run_worker", lambda checkout, threads, args: measured)  # no training here
+    with pytest.raises(SystemExit) as raised:
+        script.main([option, value])
+    assert raised.value.code == 2
+    assert option in capsys.readouterr().err
