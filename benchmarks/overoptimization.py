@@ -437,6 +437,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--from-curves", help="comma-separated --curves files (of runs on disjoint seeds, run in "
                         "parallel): summarise and plot them together, training nothing")
     args = parser.parse_args(argv)
+    seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
+    # a repeated seed ran again on the same data and candidates: its prompts counted twice as independent units,
+    # every standard error too small by up to sqrt(2); no seed at all failed after loading the backbone
+    if not args.from_curves and (not seeds or len(set(seeds)) < len(seeds)):
+        parser.error(f"--seeds: one or more distinct seeds, not {args.seeds!r}")
     import torch
     from transformers.utils import logging as hf_logging
 
@@ -445,7 +450,6 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(args.threads)
     hf_logging.disable_progress_bar()
     backbone = resolve_model_path(args.backbone)
-    seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
     shares = [args.biased_share] + ([] if args.no_unbiased else [0.0])
     started = time.perf_counter()
     cache = None

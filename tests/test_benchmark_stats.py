@@ -106,3 +106,41 @@ def test_cpu_step_refuses_settings_that_time_no_or_one_step(monkeypatch, capsys,
         script.main([option, value])
     assert raised.value.code == 2
     assert option in capsys.readouterr().err
+
+
+# --- repeated seeds: one run counted as two independent ones ----------------------------------------------------------
+
+
+@pytest.mark.parametrize("seeds", ["0,0", "1,2,1", "", ","])
+def test_overoptimization_refuses_repeated_or_no_seeds(monkeypatch, capsys, tmp_path, seeds):
+    """``--seeds 0,0`` ran seed 0 twice on the same data and candidates and pooled its prompts as twice as many
+    independent (seed, prompt) units: every paired standard error came out up to sqrt(2) too small."""
+    script = load_script("overoptimization")
+    ns = [1, 2, 4]
+
+    def fake_seed(seed, share, args, backbone, work_dir, cache):  # the old main went on to train: not here
+        curve = np.tile(np.linspace(0.0, 1.0, len(ns)), (3, 1)) + seed
+        return {"seed": seed, "ns": ns, "utility": {m: curve for m in script.METHODS},
+                "length": {m: curve for m in script.METHODS}}
+
+    fake_model = SimpleNamespace(config=SimpleNamespace(num_hidden_layers=6))
+    monkeypatch.setattr(script, "PooledCache", lambda backbone: SimpleNamespace(model=fake_model, computed=0))
+    monkeypatch.setattr(script, "run_seed", fake_seed)
+    with pytest.raises(SystemExit) as raised:
+        script.main(["--seeds", seeds, "--png", str(tmp_path / "curves.png"), "--backbone", str(tmp_path)])
+    assert raised.value.code == 2
+    assert "--seeds" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("seeds", ["0,0", "3,1,3", ""])
+def test_multi_attribute_refuses_repeated_or_no_seeds(monkeypatch, capsys, seeds):
+    """A repeated seed's reward run (the same data, votes and training) entered the means over seeds twice and
+    shrank their standard errors; no seed printed nothing and reported success."""
+    script = load_script("multi_attribute")
+    ran = []
+    monkeypatch.setattr(script, "reward_synthetic", lambda args, seeds: ran.append(seeds))
+    with pytest.raises(SystemExit) as raised:
+        script.main(["--part", "reward", "--seeds", seeds])
+    assert raised.value.code == 2
+    assert "--seeds" in capsys.readouterr().err
+    assert ran == []
