@@ -144,3 +144,31 @@ def test_multi_attribute_refuses_repeated_or_no_seeds(monkeypatch, capsys, seeds
     assert raised.value.code == 2
     assert "--seeds" in capsys.readouterr().err
     assert ran == []
+
+
+# --- scale.py: the data in --work-dir ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("changed", [{"--seed": "1"}, {"--annotators": "200"}, {"--per-pair": "4"}])
+def test_scale_measures_the_data_its_settings_describe(monkeypatch, tmp_path, changed):
+    """A second run in the same --work-dir reused the first run's data whenever the number of rows matched, so data
+    of another --seed, --annotators or --per-pair was measured and printed as the new settings'."""
+    script = load_script("scale")
+    monkeypatch.setattr(script, "run_aggregate", lambda *a: {"fit_s": 1.0, "wall_s": 1.0, "peak_gb": 0.1,
+                                                             "load_before": 0.0, "load_after": 0.0})
+    monkeypatch.setattr(script, "score", lambda output, truth: {"accuracy": 0.9, "nll": 0.3, "ece": 0.01})
+    first = {"--judgments": "2000", "--annotators": "40", "--per-pair": "5", "--seed": "0"}
+    second = {**first, **changed}
+    work = tmp_path / "work"
+    for options in (first, second):
+        assert script.main([*(x for item in options.items() for x in item), "--work-dir", str(work),
+                            "--methods", "dawid-skene"]) == 0
+    fresh = tmp_path / "fresh"
+    fresh.mkdir()
+    script.generate(fresh, 2000, int(second["--annotators"]), int(second["--per-pair"]), int(second["--seed"]))
+    for name in ("judgments.parquet", "truth.parquet"):
+        pd.testing.assert_frame_equal(pd.read_parquet(work / name), pd.read_parquet(fresh / name))
+    # the same settings again: the data is kept, not rewritten
+    stamp = (work / "judgments.parquet").stat().st_mtime_ns
+    script.main([*(x for item in second.items() for x in item), "--work-dir", str(work), "--methods", "dawid-skene"])
+    assert (work / "judgments.parquet").stat().st_mtime_ns == stamp
