@@ -172,3 +172,51 @@ def test_scale_measures_the_data_its_settings_describe(monkeypatch, tmp_path, ch
     stamp = (work / "judgments.parquet").stat().st_mtime_ns
     script.main([*(x for item in second.items() for x in item), "--work-dir", str(work), "--methods", "dawid-skene"])
     assert (work / "judgments.parquet").stat().st_mtime_ns == stamp
+
+
+# --- reward_quality.py: accuracy against the Strict gold label ---------------------------------------------------------
+
+
+def test_reward_quality_scores_every_test_pair_against_the_strict_gold_label(monkeypatch, tmp_path):
+    """The accuracy (and 'gold' NLL / ECE) came from evaluate's hard label, the side the held-out votes favour: the
+    test pairs whose votes tie were left out and those whose votes favour the other side were scored against the
+    gold label. A model whose rewards are drawn at random here is scored on every test pair against the gold side
+    (``chosen``), while the vote-distribution metrics stay those of the votes."""
+    from conftest import shared_data_or_skip
+
+    import accord.reward as reward
+    from accord.reward import pairwise_metrics
+
+    data = shared_data_or_skip("ukp-convarg1")
+    script = load_script("reward_quality")
+    seen = []
+
+    def fake_evaluate(model_dir, frame, batch_size=32):  # the same random rewards for the same pairs, every call
+        d = np.random.default_rng(len(frame)).normal(size=len(frame))
+        seen.append((frame, d))
+        return pairwise_metrics(d, frame["p_chosen"].to_numpy(), frame["p_tie"].to_numpy(), votes=frame)
+
+    class FakeTrainer:
+        def __init__(self, config, train_data):
+            self.config = config
+
+        def train(self):
+            return SimpleNamespace(train_seconds=0.0, examples_per_second=0.0, train_loss=0.0,
+                                   output_dir=self.config.output_dir)
+
+    monkeypatch.setattr(reward, "RewardTrainer", FakeTrainer)
+    monkeypatch.setattr(reward, "evaluate", fake_evaluate)
+    out = tmp_path / "results.json"
+    script.main(["--data-dir", str(data), "--losses", "weighted_soft_bce", "--train-pairs", "50", "--out", str(out),
+                 "--work-dir", str(tmp_path / "runs")])
+    import json
+
+    run = json.loads(out.read_text())["runs"]["weighted_soft_bce"]
+    test, d = seen[0]
+    votes = pairwise_metrics(d, test["p_chosen"].to_numpy(), test["p_tie"].to_numpy(), votes=test)
+    assert votes["n_ties"] > 0  # pairs whose votes tie: left out of the old accuracy
+    assert run["accuracy"] == pytest.approx(float(np.mean(d > 0)))
+    assert run["n_gold_pairs"] == len(test) == run["n_pairs"]
+    assert run["nll"] == pytest.approx(float(np.mean(np.logaddexp(0.0, -d))))
+    for key in ("soft_nll", "soft_ece", "votes_nll", "votes_ece"):
+        assert run[key] == pytest.approx(votes[key])
