@@ -949,6 +949,8 @@ def main(argv: list[str] | None = None) -> int:
     known = {"gold", "loso", "loso-glad", "speed", "synthetic", "ukp", "nuts", "scaling"}
     if set(sections) - known:
         parser.error(f"--sections: unknown {', '.join(sorted(set(sections) - known))} (use {', '.join(sorted(known))})")
+    if not sections:  # ran nothing and exited 0, as if every section had passed
+        parser.error(f"--sections: no section named (use one or more of {', '.join(sorted(known))})")
     methods = all_methods(args.quick, args.max_bt)
     if args.methods:
         wanted = [w.strip().lower() for w in args.methods.split(",")]

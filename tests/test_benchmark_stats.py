@@ -220,3 +220,27 @@ def test_reward_quality_scores_every_test_pair_against_the_strict_gold_label(mon
     assert run["nll"] == pytest.approx(float(np.mean(np.logaddexp(0.0, -d))))
     for key in ("soft_nll", "soft_ece", "votes_nll", "votes_ece"):
         assert run[key] == pytest.approx(votes[key])
+
+
+# --- empty selections: nothing run, or everything -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("sections", ["", ",", " , "])
+def test_aggregation_refuses_an_empty_section_list(capsys, sections):
+    """``--sections ''`` ran no section, printed a total time and exited 0, as a run whose targets all passed."""
+    script = load_script("aggregation")
+    with pytest.raises(SystemExit) as raised:
+        script.main(["--sections", sections])
+    assert raised.value.code == 2
+    assert "--sections" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("sets", ["", ","])
+def test_robustness_refuses_an_empty_set_list(monkeypatch, capsys, sets):
+    """``--sets ''`` was read as no --sets at all and ran every set, the 100,000-judgment crowd included."""
+    script = load_script("robustness")
+    monkeypatch.setattr(script, "datasets", lambda names: {})  # the old script went on to load and fit: not here
+    with pytest.raises(SystemExit) as raised:
+        script.main(["--sets", sets, "--no-crowdkit"])
+    assert raised.value.code == 2
+    assert "--sets" in capsys.readouterr().err
