@@ -244,3 +244,36 @@ def test_robustness_refuses_an_empty_set_list(monkeypatch, capsys, sets):
         script.main(["--sets", sets, "--no-crowdkit"])
     assert raised.value.code == 2
     assert "--sets" in capsys.readouterr().err
+
+
+# --- process_rewards.py: each seed once ------------------------------------------------------------------------------
+
+
+def reward_rows(seeds: list[int], offset: float = 0.0) -> pd.DataFrame:
+    script = load_script("process_rewards")
+    rng = np.random.default_rng(len(seeds))
+    return pd.DataFrame([{"seed": seed, "model": label, "n_train": 100, "n_test": 32, "bon_random": 0.5,
+                          "bon_oracle": 0.9, **{key: float(rng.uniform()) + offset for key, _ in script.REWARD_COLUMNS}}
+                         for seed in seeds for label, _, _ in script.REWARD_MODELS])
+
+
+def test_process_rewards_summary_refuses_a_seed_given_twice(capsys):
+    """--from-results of two files that both hold a seed printed means and SEs with that seed counted twice (the SE
+    over the rows divided by the square root of the distinct seeds), then failed in pivot."""
+    script = load_script("process_rewards")
+    script.summarize_rewards(reward_rows([1, 2, 3]), "three seeds")  # each seed once: the tables
+    assert "paired SE" in capsys.readouterr().out
+    twice = pd.concat([reward_rows([1, 2, 3]), reward_rows([3], offset=0.1)], ignore_index=True)
+    with pytest.raises(SystemExit, match="seed 3"):
+        script.summarize_rewards(twice, "a.reward.csv,b.reward.csv")
+
+
+def test_process_rewards_refuses_repeated_seeds(monkeypatch, capsys):
+    script = load_script("process_rewards")
+    ran = []
+    monkeypatch.setattr(script, "aggregation_section", lambda args: ran.append(args.seeds))
+    with pytest.raises(SystemExit) as raised:
+        script.main(["--seeds", "0,1,0"])
+    assert raised.value.code == 2
+    assert "--seeds" in capsys.readouterr().err
+    assert ran == []
