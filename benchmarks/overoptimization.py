@@ -486,8 +486,9 @@ def main(argv: list[str] | None = None) -> int:
     table = pd.concat(tables, ignore_index=True)
     with pd.option_context("display.width", 200, "display.max_columns", 20):
         for (share, part), (_, lines) in zip(table.groupby("biased share", sort=False), verdicts):
-            print(f"\n{share:.0%} length-biased raters ({len(seeds)} seeds): true utility of best-of-n, its SE, the "
-                  "paired difference to (a) and its SE, the chosen response's length (sentences)")
+            # the seeds of this share: --from-curves files may hold a share for some of their seeds only
+            print(f"\n{share:.0%} length-biased raters ({len(by_share[share])} seeds): true utility of best-of-n, its "
+                  "SE, the paired difference to (a) and its SE, the chosen response's length (sentences)")
             print(part.drop(columns="biased share").to_string(index=False, float_format="{:+.4f}".format))
             print("\n".join(lines))
     if cache is not None:

@@ -277,3 +277,27 @@ def test_process_rewards_refuses_repeated_seeds(monkeypatch, capsys):
     assert raised.value.code == 2
     assert "--seeds" in capsys.readouterr().err
     assert ran == []
+
+
+def test_overoptimization_from_curves_counts_each_shares_own_seeds(monkeypatch, capsys, tmp_path):
+    """Curves of seeds 0 and 2 with and without biased raters, and of seed 1 with biased raters only
+    (``--no-unbiased``): each table's header said '3 seeds', the union of the files', for the share run on two."""
+    script = load_script("overoptimization")
+    ns = [1, 2, 4]
+
+    def result(seed):
+        rng = np.random.default_rng(seed)
+        curves = {m: rng.normal(size=(3, len(ns))) for m in script.METHODS}
+        return {"seed": seed, "ns": ns, "utility": curves, "length": curves}
+
+    files = []
+    for name, runs in (("a", {0.25: [0, 2], 0.0: [0, 2]}), ("b", {0.25: [1]})):
+        path = tmp_path / f"{name}.parquet"
+        pd.concat([script.curves_frame([result(seed) for seed in seeds], share) for share, seeds in runs.items()],
+                  ignore_index=True).to_parquet(path)
+        files.append(str(path))
+    assert script.main(["--from-curves", ",".join(files), "--png", str(tmp_path / "curves.png"),
+                        "--backbone", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "25% length-biased raters (3 seeds)" in out
+    assert "0% length-biased raters (2 seeds)" in out
