@@ -301,3 +301,17 @@ def test_overoptimization_from_curves_counts_each_shares_own_seeds(monkeypatch, 
     out = capsys.readouterr().out
     assert "25% length-biased raters (3 seeds)" in out
     assert "0% length-biased raters (2 seeds)" in out
+
+
+@pytest.mark.parametrize("seeds", ["0,0", "2,1,2", ""])
+def test_length_bias_rewards_refuse_repeated_or_no_seeds(monkeypatch, capsys, tmp_path, seeds):
+    """``--rewards DIR --seeds 0,0`` trained every reward model twice and then failed in pandas' pivot (the
+    differences over seeds); no seed failed on an empty table."""
+    script = load_script("length_bias_ukp")
+    ran = []
+    monkeypatch.setattr(script, "compare_rewards", lambda args: ran.append(args.seeds) or 0)
+    with pytest.raises(SystemExit) as raised:
+        script.main(["--rewards", str(tmp_path), "--seeds", seeds])
+    assert raised.value.code == 2
+    assert "--seeds" in capsys.readouterr().err
+    assert ran == []
