@@ -461,8 +461,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sections", default="replay,hybrid,refit")
     parser.add_argument("--sets", default="sentiment,rte,temp,wsd,ukp")
-    parser.add_argument("--seeds", type=int, default=3, help="seeds 0..N-1 of the replay and the hybrid (--summary-only "
-                        "reads the seeds of the curves)")
+    parser.add_argument("--seeds", type=int, default=3,
+                        help="seeds 0..N-1 of the replay and the hybrid (--summary-only reads the curves' seeds)")
     parser.add_argument("--start-votes", type=int, default=2,
                         help="votes revealed on every item at the start (Dawid-Skene cannot learn raters from one)")
     parser.add_argument("--round-share", type=float, default=0.5,

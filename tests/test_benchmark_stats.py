@@ -174,7 +174,7 @@ def test_scale_measures_the_data_its_settings_describe(monkeypatch, tmp_path, ch
     assert (work / "judgments.parquet").stat().st_mtime_ns == stamp
 
 
-# --- reward_quality.py: accuracy against the Strict gold label ---------------------------------------------------------
+# --- reward_quality.py: accuracy against the Strict gold label --------------------------------------------------------
 
 
 def test_reward_quality_scores_every_test_pair_against_the_strict_gold_label(monkeypatch, tmp_path):
@@ -222,7 +222,7 @@ def test_reward_quality_scores_every_test_pair_against_the_strict_gold_label(mon
         assert run[key] == pytest.approx(votes[key])
 
 
-# --- empty selections: nothing run, or everything -----------------------------------------------------------------------
+# --- empty selections: nothing run, or everything ---------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("sections", ["", ",", " , "])
