@@ -442,6 +442,16 @@ def main(argv: list[str] | None = None) -> int:
     # every standard error too small by up to sqrt(2); no seed at all failed after loading the backbone
     if not args.from_curves and (not seeds or len(set(seeds)) < len(seeds)):
         parser.error(f"--seeds: one or more distinct seeds, not {args.seeds!r}")
+    if not args.from_curves:  # the ensembles' conservative reward refused them after every model had been trained
+        from accord.datasets.errors import AccordError
+        from accord.reward.ensemble import check_ensemble
+
+        for option, members in (("--members", args.members), ("--heads", args.heads)):
+            try:
+                if option == "--members" or members:  # --heads 0: no (e)
+                    check_ensemble(members, args.conservative, args.k)
+            except AccordError as error:
+                parser.error(f"{option} {members}, --k {args.k}: {error}")
     import torch
     from transformers.utils import logging as hf_logging
 

@@ -315,3 +315,25 @@ def test_length_bias_rewards_refuse_repeated_or_no_seeds(monkeypatch, capsys, tm
     assert raised.value.code == 2
     assert "--seeds" in capsys.readouterr().err
     assert ran == []
+
+
+@pytest.mark.parametrize(("argv", "named"), [(["--members", "1"], "--members"), (["--heads", "1"], "--heads"),
+                                             (["--k", "-1"], "--k")])
+def test_overoptimization_checks_the_ensembles_before_training(monkeypatch, capsys, tmp_path, argv, named):
+    """An ensemble of one member (or one head), or a negative k, was refused by the conservative reward only after
+    the first seed had trained every reward model."""
+    script = load_script("overoptimization")
+    ns = [1, 2]
+
+    def fake_seed(seed, share, args, backbone, work_dir, cache):  # the old main went on: no training here
+        curve = np.tile(np.linspace(0.0, 1.0, len(ns)), (2, 1))
+        return {"seed": seed, "ns": ns, "utility": {m: curve for m in script.METHODS},
+                "length": {m: curve for m in script.METHODS}}
+
+    fake_model = SimpleNamespace(config=SimpleNamespace(num_hidden_layers=6))
+    monkeypatch.setattr(script, "PooledCache", lambda backbone: SimpleNamespace(model=fake_model, computed=0))
+    monkeypatch.setattr(script, "run_seed", fake_seed)
+    with pytest.raises(SystemExit) as raised:
+        script.main(["--seeds", "0", *argv, "--png", str(tmp_path / "curves.png"), "--backbone", str(tmp_path)])
+    assert raised.value.code == 2
+    assert named in capsys.readouterr().err
