@@ -337,3 +337,16 @@ def test_overoptimization_checks_the_ensembles_before_training(monkeypatch, caps
         script.main(["--seeds", "0", *argv, "--png", str(tmp_path / "curves.png"), "--backbone", str(tmp_path)])
     assert raised.value.code == 2
     assert named in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv", [["--repeat", "0"], ["--repeat", "-2"], ["--gold", "--tables", "0"]])
+def test_small_fits_refuses_no_fit_or_no_table(monkeypatch, capsys, argv):
+    """``--repeat 0`` fitted nothing and failed on the median of no times; ``--gold --tables 0`` printed NaN
+    accuracies and NLLs as results."""
+    script = load_script("small_fits")
+    monkeypatch.setattr(script, "gold_check", lambda *a: None)  # the old script went on to fit: not here
+    monkeypatch.setattr(sys, "argv", ["small_fits.py", *argv, "--methods", "majority"])
+    with pytest.raises(SystemExit) as raised:
+        script.main()
+    assert raised.value.code == 2
+    assert argv[-2] in capsys.readouterr().err
