@@ -350,3 +350,34 @@ def test_small_fits_refuses_no_fit_or_no_table(monkeypatch, capsys, argv):
         script.main()
     assert raised.value.code == 2
     assert argv[-2] in capsys.readouterr().err
+
+
+# --- reward_synthetic.py: label accuracy with a calibration slice -----------------------------------------------------
+
+
+def test_reward_synthetic_label_accuracy_over_the_pairs_trained_on(monkeypatch, tmp_path):
+    """With ``--calibrate`` the pairs of the calibration slice are held out of reward-model training; 'label acc
+    (all)' still ran over every training pair and counted those as coin flips, as if the method had left them
+    undecided. For labels that decide every pair (Dawid-Skene) it must equal 'label acc' over the same pairs."""
+    import accord.reward as reward
+    import accord.reward.calibration as calibration
+
+    script = load_script("reward_synthetic")
+
+    class FakeTrainer:  # no training here: the label-level columns are what is checked
+        def __init__(self, config):
+            self.config = config
+
+        def train(self):
+            return SimpleNamespace(output_dir=self.config.output_dir, train_seconds=0.0)
+
+    scores = {"acc_label": 0.8, "n_label": 10, "acc_p": 0.8, "n_p": 10, "nll_p": 0.5, "ece_p": 0.1, "conf": 0.7,
+              "true_conf": 0.7, "_right_label": np.ones(10), "_right_p": np.ones(10)}
+    monkeypatch.setattr(reward, "RewardTrainer", FakeTrainer)
+    monkeypatch.setattr(script, "test_metrics", lambda *a, **k: dict(scores))
+    monkeypatch.setattr(calibration, "calibrate", lambda model_dir, data: {"temperature": 1.0})
+    args = argparse.Namespace(pairs=300, annotators=30, activity_skew=0.0, method="dawid-skene", calibrate=0.3,
+                              steps=1, batch_size=4, max_length=32, learning_rate=1e-4, freeze_layers=0)
+    rows = {row["labels"]: row for row in script.run_seed(0, args, "backbone", tmp_path)}
+    assert rows["accord"]["label acc (all)"] == pytest.approx(rows["accord"]["label acc"], abs=1e-12)
+    assert rows["majority"]["label acc (all)"] <= rows["majority"]["label acc"]  # undecided pairs count half
