@@ -1,10 +1,12 @@
-"""The statistics the benchmark scripts print: standard errors over the seeds that were run, and command lines that
-cannot measure anything refused before any work."""
+"""What the benchmark scripts measure and print: standard errors over the seeds the results hold, each seed counted
+once, accuracy against the gold label the script names, data generated with the settings it prints, and command
+lines that cannot measure anything refused before any work."""
 
 from __future__ import annotations
 
 import argparse
 import importlib.util
+import json
 import sys
 from pathlib import Path
 from types import SimpleNamespace
@@ -14,6 +16,8 @@ import pandas as pd
 import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
+
+from tests.conftest import shared_data_or_skip
 
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 
@@ -182,8 +186,6 @@ def test_reward_quality_scores_every_test_pair_against_the_strict_gold_label(mon
     test pairs whose votes tie were left out and those whose votes favour the other side were scored against the
     gold label. A model whose rewards are drawn at random here is scored on every test pair against the gold side
     (``chosen``), while the vote-distribution metrics stay those of the votes."""
-    from conftest import shared_data_or_skip
-
     import accord.reward as reward
     from accord.reward import pairwise_metrics
 
@@ -209,8 +211,6 @@ def test_reward_quality_scores_every_test_pair_against_the_strict_gold_label(mon
     out = tmp_path / "results.json"
     script.main(["--data-dir", str(data), "--losses", "weighted_soft_bce", "--train-pairs", "50", "--out", str(out),
                  "--work-dir", str(tmp_path / "runs")])
-    import json
-
     run = json.loads(out.read_text())["runs"]["weighted_soft_bce"]
     test, d = seen[0]
     votes = pairwise_metrics(d, test["p_chosen"].to_numpy(), test["p_tie"].to_numpy(), votes=test)
