@@ -381,3 +381,17 @@ def test_reward_synthetic_label_accuracy_over_the_pairs_trained_on(monkeypatch, 
     rows = {row["labels"]: row for row in script.run_seed(0, args, "backbone", tmp_path)}
     assert rows["accord"]["label acc (all)"] == pytest.approx(rows["accord"]["label acc"], abs=1e-12)
     assert rows["majority"]["label acc (all)"] <= rows["majority"]["label acc"]  # undecided pairs count half
+
+
+@pytest.mark.parametrize("draws", ["0", "-5"])
+def test_aggregation_refuses_nuts_draws_below_one(monkeypatch, capsys, draws):
+    """``--nuts-draws 0`` was read as no --nuts-draws (``draws or samples``) and NUTS ran the default's 600 draws
+    per chain (200 with --quick), printed as the run asked for."""
+    script = load_script("aggregation")
+    ran = []
+    monkeypatch.setattr(script, "section_nuts", lambda quick, draws=None: ran.append(draws))
+    with pytest.raises(SystemExit) as raised:
+        script.main(["--sections", "nuts", "--nuts-draws", draws])
+    assert raised.value.code == 2
+    assert "--nuts-draws" in capsys.readouterr().err
+    assert ran == []
