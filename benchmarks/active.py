@@ -218,7 +218,9 @@ def summarize_replay(data: pd.DataFrame, args: argparse.Namespace) -> None:
         all_votes = score(full, gold_labels(table))["accuracy"]
         part = data[data["set"] == name]
         by = part.groupby(["strategy", "votes"])["accuracy"]
-        mean, se = by.mean().unstack(0), (by.std(ddof=1) / np.sqrt(args.seeds)).unstack(0)
+        # standard errors over the seeds in the curves (sem: each budget's own count), not over --seeds: with
+        # --summary-only the curves file may hold another number of seeds than the command line says
+        mean, se = by.mean().unstack(0), by.sem().unstack(0)
         aucs = {s: [auc(c, "accuracy") for _, c in part[part["strategy"] == s].groupby("seed")] for s in STRATEGIES}
         nll_aucs = {s: [auc(c, "nll") for _, c in part[part["strategy"] == s].groupby("seed")] for s in STRATEGIES}
         # paired difference accord - uniform at every budget, its standard error over seeds
@@ -226,8 +228,7 @@ def summarize_replay(data: pd.DataFrame, args: argparse.Namespace) -> None:
         start = wide.index.get_level_values("votes").min()  # every strategy starts from the same votes
         wide = wide[wide.index.get_level_values("votes") > start]
         diff = (wide["accord"] - wide["uniform"]).groupby("votes")
-        worst = (diff.mean() + diff.std(ddof=1).fillna(0) / np.sqrt(args.seeds)).min() if args.seeds > 1 else \
-            diff.mean().min()
+        worst = (diff.mean() + diff.sem().fillna(0)).min()  # one seed: no standard error, the mean alone
         reach = mean.index[(mean["accord"] >= all_votes - 0.005).to_numpy()]
         reach_share = float(reach.min() / len(table)) if len(reach) else float("nan")
         summary.append({"set": name, "ds_all_votes_accuracy": all_votes,
@@ -460,7 +461,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sections", default="replay,hybrid,refit")
     parser.add_argument("--sets", default="sentiment,rte,temp,wsd,ukp")
-    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--seeds", type=int, default=3,
+                        help="seeds 0..N-1 of the replay and the hybrid (--summary-only reads the curves' seeds)")
     parser.add_argument("--start-votes", type=int, default=2,
                         help="votes revealed on every item at the start (Dawid-Skene cannot learn raters from one)")
     parser.add_argument("--round-share", type=float, default=0.5,
@@ -482,6 +484,10 @@ def main() -> None:
     unknown = sorted({s for s in args.sets.split(",") if s} - set(SETS))
     if unknown:
         parser.error(f"--sets: unknown {', '.join(unknown)} (use {', '.join(SETS)})")
+    if "replay" in sections and not any(args.sets.split(",")):  # replayed nothing, then failed to join no curves
+        parser.error(f"--sets: no set named (use one or more of {', '.join(SETS)})")
+    if args.seeds < 1:  # no seed ran: pandas' 'No objects to concatenate' or a KeyError after the work
+        parser.error(f"--seeds: the number of seeds to run must be at least 1, not {args.seeds}")
     if "replay" in sections:
         print("replay:")
         if args.summary_only:

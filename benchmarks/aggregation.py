@@ -862,7 +862,7 @@ def section_nuts(quick: bool, draws: int | None = None) -> None:
         return
     judgments = load_snow2008("temp", DATA / "snow2008")
     samples, warmup, chains = (200, 200, 2) if quick else (600, 400, 4)
-    samples = draws or samples
+    samples = draws if draws is not None else samples
     print(f"\n# NUTS on Snow TEMP ({chains} chains x {warmup} warmup + {samples} draws, z enumerated)", flush=True)
     result = measure(lambda: (lambda m: (m.soft_labels_.probs, m))(
         DawidSkene(inference="nuts", num_samples=samples, num_warmup=warmup, num_chains=chains).fit(judgments)))
@@ -948,6 +948,10 @@ def main(argv: list[str] | None = None) -> int:
     known = {"gold", "loso", "loso-glad", "speed", "synthetic", "ukp", "nuts", "scaling"}
     if set(sections) - known:
         parser.error(f"--sections: unknown {', '.join(sorted(set(sections) - known))} (use {', '.join(sorted(known))})")
+    if not sections:  # ran nothing and exited 0, as if every section had passed
+        parser.error(f"--sections: no section named (use one or more of {', '.join(sorted(known))})")
+    if args.nuts_draws is not None and args.nuts_draws < 1:  # 0 was read as no --nuts-draws: the default's 600
+        parser.error(f"--nuts-draws: at least 1 draw per chain, not {args.nuts_draws}")
     methods = all_methods(args.quick, args.max_bt)
     if args.methods:
         wanted = [w.strip().lower() for w in args.methods.split(",")]

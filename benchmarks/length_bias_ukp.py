@@ -57,6 +57,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cleaned-out", type=Path, help="write both cleaned datasets (debiased.parquet, "
                         "crowd-bradley-terry.parquet) and the workers' table (annotators.parquet) into this folder")
     args = parser.parse_args(argv)
+    seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
+    if args.rewards and (not seeds or len(set(seeds)) < len(seeds)):  # failed in pivot after training every model
+        parser.error(f"--seeds: one or more distinct seeds, not {args.seeds!r}")
 
     import torch
 

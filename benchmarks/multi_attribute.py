@@ -178,7 +178,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--work-dir", default="multi_attribute_runs", help="where the reward models are written")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
-    seeds = [0] if args.quick else [int(s) for s in args.seeds.split(",")]
+    seeds = [0] if args.quick else [int(s) for s in args.seeds.split(",") if s.strip()]
+    if not seeds or len(set(seeds)) < len(seeds):  # a repeated seed's run counted twice: the SE over seeds shrank
+        parser.error(f"--seeds: one or more distinct seeds, not {args.seeds!r}")
     if args.part in ("reward", "all"):
         reward_synthetic(args, seeds)
     if args.part in ("ukp", "all"):

@@ -437,6 +437,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--from-curves", help="comma-separated --curves files (of runs on disjoint seeds, run in "
                         "parallel): summarise and plot them together, training nothing")
     args = parser.parse_args(argv)
+    seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
+    # a repeated seed ran again on the same data and candidates: its prompts counted twice as independent units,
+    # every standard error too small by up to sqrt(2); no seed at all failed after loading the backbone
+    if not args.from_curves and (not seeds or len(set(seeds)) < len(seeds)):
+        parser.error(f"--seeds: one or more distinct seeds, not {args.seeds!r}")
+    if not args.from_curves:  # the ensembles' conservative reward refused them after every model had been trained
+        from accord.datasets.errors import AccordError
+        from accord.reward.ensemble import check_ensemble
+
+        for option, members in (("--members", args.members), ("--heads", args.heads)):
+            try:
+                if option == "--members" or members:  # --heads 0: no (e)
+                    check_ensemble(members, args.conservative, args.k)
+            except AccordError as error:
+                parser.error(f"{option} {members}, --k {args.k}: {error}")
     import torch
     from transformers.utils import logging as hf_logging
 
@@ -445,7 +460,6 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(args.threads)
     hf_logging.disable_progress_bar()
     backbone = resolve_model_path(args.backbone)
-    seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
     shares = [args.biased_share] + ([] if args.no_unbiased else [0.0])
     started = time.perf_counter()
     cache = None
@@ -482,8 +496,9 @@ def main(argv: list[str] | None = None) -> int:
     table = pd.concat(tables, ignore_index=True)
     with pd.option_context("display.width", 200, "display.max_columns", 20):
         for (share, part), (_, lines) in zip(table.groupby("biased share", sort=False), verdicts):
-            print(f"\n{share:.0%} length-biased raters ({len(seeds)} seeds): true utility of best-of-n, its SE, the "
-                  "paired difference to (a) and its SE, the chosen response's length (sentences)")
+            # the seeds of this share: --from-curves files may hold a share for some of their seeds only
+            print(f"\n{share:.0%} length-biased raters ({len(by_share[share])} seeds): true utility of best-of-n, its "
+                  "SE, the paired difference to (a) and its SE, the chosen response's length (sentences)")
             print(part.drop(columns="biased share").to_string(index=False, float_format="{:+.4f}".format))
             print("\n".join(lines))
     if cache is not None:

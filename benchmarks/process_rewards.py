@@ -264,6 +264,10 @@ def reward_section(args: argparse.Namespace) -> None:
 
 def summarize_rewards(results: pd.DataFrame, what: str) -> None:
     """The reward section's tables: means and standard errors over seeds, then the paired differences."""
+    repeated = results.duplicated(["seed", "model"])
+    if repeated.any():  # runs of one seed in two files: the seed counted twice in every mean, then pivot failed
+        raise SystemExit(f"seed {results.loc[repeated, 'seed'].iloc[0]} has more than one result per model "
+                         f"({what}): give each seed's results once")
     seeds = results["seed"].nunique()
     first = results.iloc[0]
     print(f"\n## Process reward models: {what}, seeds {','.join(map(str, sorted(results['seed'].unique())))}; "
@@ -319,6 +323,8 @@ def main(argv: list[str] | None = None) -> None:
                         help="reward section: print the tables of per-seed results written by --output (runs of "
                              "other seeds, e.g. in parallel) instead of training")
     args = parser.parse_args(argv)
+    if len(set(args.seeds)) < len(args.seeds):  # ran a seed twice, then failed to pivot after all the work
+        parser.error(f"--seeds: each seed once, not {','.join(map(str, args.seeds))}")
     if args.from_results:
         frames = [pd.read_csv(path) for path in args.from_results.split(",")]
         summarize_rewards(pd.concat(frames, ignore_index=True), f"per-seed results of {args.from_results}")

@@ -112,6 +112,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    # a step is timed from the end of the one before it: with --warmup 0 the slice in measure() kept only the last step
+    # (the table said "8 timed steps" of one), and no timed step left nothing to take the median of
+    if args.warmup < 1:
+        parser.error(f"--warmup: at least 1 (the first timed step starts where a warm-up step ends), not {args.warmup}")
+    if args.steps < 1:
+        parser.error(f"--steps: at least 1 timed step, not {args.steps}")
     if args.worker:
         args.threads = int(args.threads)
         print(json.dumps(measure(args)))

@@ -240,6 +240,9 @@ def run_seed(seed: int, args: argparse.Namespace, backbone: str, work_dir: Path)
     labels["accord"] = (accord_labels, "weighted_soft_bce", time.perf_counter() - started)
 
     cal_ids = calibration_split(data, train_index, args.calibrate, seed) if args.calibrate else set()
+    # the pairs the reward models train on: 'label acc (all)' over them (the calibration slice's pairs, which no
+    # method leaves undecided, counted as coin flips when it ran over every training pair)
+    fit_index = train_index[~train_index.isin(cal_ids)]
     rows = []
     for name, (frame, loss, fit_seconds) in labels.items():
         label_scores = label_calibration(frame, data)
@@ -262,7 +265,7 @@ def run_seed(seed: int, args: argparse.Namespace, backbone: str, work_dir: Path)
             scores = {**test_metrics(result.output_dir, test, data, calibrated=True), **raw, "T": temperature}
         rows.append({"seed": seed, "labels": name, "loss": loss, "pairs": len(frame), **label_scores,
                      "label acc": side_accuracy(frame, data.true_label),
-                     "label acc (all)": side_accuracy_all(frame, train_index, data.true_label), "fit s": fit_seconds,
+                     "label acc (all)": side_accuracy_all(frame, fit_index, data.true_label), "fit s": fit_seconds,
                      "train s": result.train_seconds, **scores})
         print(f"  {name:>8} ({loss}, {len(frame):,} pairs): acc(label) {scores['acc_label']:.4f}  "
               f"acc(P) {scores['acc_p']:.4f}  NLL(P) {scores['nll_p']:.4f}  ECE(P) {scores['ece_p']:.4f}  "

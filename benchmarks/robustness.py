@@ -124,7 +124,10 @@ def main(argv: list[str] | None = None) -> int:
         methods["crowd-kit GLAD"] = lambda t: crowdkit_probs(CrowdKitGLAD(), t)
         methods["crowd-kit MACE"] = lambda t: crowdkit_probs(CrowdKitMACE(random_state=args.seed), t)
 
-    chosen = datasets(args.sets.split(",") if args.sets else None)
+    names = None if args.sets is None else [name for name in args.sets.split(",") if name.strip()]
+    if names == []:  # an empty --sets ran every set (minutes), as if none had been given
+        parser.error("--sets: no set named (leave --sets out for every set)")
+    chosen = datasets(names)
     print(f"torch threads {torch.get_num_threads()}; CPUs {os.cpu_count()}; load avg {os.getloadavg()[0]:.2f}")
     header = (f"{'dataset':<13}{'n':>8}{'raters':>7}{'<10 j.':>7}{'MV argmax':>10}{'MV split':>9}"
               + "".join(f"{name:>16}" for name in methods) + f"{'GLAD nll':>9}{'MACE nll':>9}  reaches MV")

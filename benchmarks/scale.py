@@ -34,6 +34,7 @@ Examples::
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
 import subprocess
@@ -79,9 +80,15 @@ def _distinct_annotators(n_pairs: int, per_pair: int, activity: np.ndarray, rng:
         chosen[clash] = np.searchsorted(cumulative, rng.random((int(clash.sum()), per_pair)) * cumulative[-1])
 
 
+#: the key in both files' Parquet metadata under which the settings they were generated with are kept
+SETTINGS_KEY = b"accord_scale_settings"
+
+
 def generate(directory: Path, n_judgments: int, n_annotators: int, per_pair: int, seed: int,
              chunk_pairs: int = 250_000) -> tuple[Path, Path]:
-    """Write ``judgments.parquet`` (pair_id, annotator, label) and ``truth.parquet`` (pair_id, gold) in chunks."""
+    """Write ``judgments.parquet`` (pair_id, annotator, label) and ``truth.parquet`` (pair_id, gold) in chunks, each
+    with the settings it was generated with in its metadata (:func:`generated_with`)."""
+    settings = {SETTINGS_KEY: json.dumps(data_settings(n_judgments, n_annotators, per_pair, seed)).encode()}
     rng = np.random.default_rng(seed)
     confusion = annotator_confusions(n_annotators, rng)
     cumulative_confusion = confusion.cumsum(-1)
@@ -89,8 +96,9 @@ def generate(directory: Path, n_judgments: int, n_annotators: int, per_pair: int
     rng.shuffle(activity)
     n_pairs = n_judgments // per_pair
     judgments_path, truth_path = directory / "judgments.parquet", directory / "truth.parquet"
-    judgment_schema = pa.schema([("pair_id", pa.string()), ("annotator", pa.string()), ("label", pa.string())])
-    truth_schema = pa.schema([("pair_id", pa.string()), ("gold", pa.string())])
+    judgment_schema = pa.schema([("pair_id", pa.string()), ("annotator", pa.string()), ("label", pa.string())],
+                                metadata=settings)
+    truth_schema = pa.schema([("pair_id", pa.string()), ("gold", pa.string())], metadata=settings)
     with pq.ParquetWriter(judgments_path, judgment_schema) as judgments_out, \
             pq.ParquetWriter(truth_path, truth_schema) as truth_out:
         for start in range(0, n_pairs, chunk_pairs):
@@ -107,6 +115,21 @@ def generate(directory: Path, n_judgments: int, n_annotators: int, per_pair: int
             }, schema=judgment_schema))
             truth_out.write_table(pa.table({"pair_id": pair_ids, "gold": CLASSES[truth]}, schema=truth_schema))
     return judgments_path, truth_path
+
+
+def data_settings(n_judgments: int, n_annotators: int, per_pair: int, seed: int) -> dict[str, int]:
+    """What the generated data depends on."""
+    return {"judgments": n_judgments, "annotators": n_annotators, "per_pair": per_pair, "seed": seed}
+
+
+def generated_with(path: Path) -> dict[str, int] | None:
+    """The settings a file of :func:`generate` was written with; None for a missing file, one without them, or one a
+    stopped run left unfinished (no Parquet footer)."""
+    try:
+        metadata = pq.read_schema(path).metadata or {}
+    except (OSError, pa.ArrowException):
+        return None
+    return json.loads(metadata[SETTINGS_KEY]) if SETTINGS_KEY in metadata else None
 
 
 def run_aggregate(judgments: Path, truth: Path, output: Path, method: str, inference: str, device: str,
@@ -172,8 +195,10 @@ def main(argv: list[str] | None = None) -> int:
     work.mkdir(parents=True, exist_ok=True)
     judgments, truth = work / "judgments.parquet", work / "truth.parquet"
     started = time.perf_counter()
-    if not (judgments.exists() and truth.exists() and pq.ParquetFile(judgments).metadata.num_rows
-            == args.judgments // args.per_pair * args.per_pair):
+    # the data of an earlier run in --work-dir is reused only when it was generated with these settings: by its
+    # number of rows alone, data of another --seed, --annotators or --per-pair was measured and printed as these
+    wanted = data_settings(args.judgments, args.annotators, args.per_pair, args.seed)
+    if not generated_with(judgments) == generated_with(truth) == wanted:
         judgments, truth = generate(work, args.judgments, args.annotators, args.per_pair, args.seed)
     size_mb = judgments.stat().st_size / 1e6
     n_rows = pq.ParquetFile(judgments).metadata.num_rows

@@ -190,6 +190,11 @@ def main() -> int:
     parser.add_argument("--tables", type=int, default=6, help="--gold: tables per source")
     parser.add_argument("--grid", help="--gold: JSON {label: settings} to compare instead of the two windows")
     args = parser.parse_args()
+    # no fit to take the median of (statistics' 'no median for empty data' after the set-up), no table to average
+    # over (NaN accuracies and NLLs, printed as results)
+    for option, value in (("--repeat", args.repeat), ("--tables", args.tables)):
+        if value < 1:
+            parser.error(f"{option}: at least 1, not {value}")
     if args.gold:
         import json
 
