@@ -11,7 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from accord.datasets import validate
-from accord.models import DawidSkene
+from accord.models import DawidSkene, HierarchicalDawidSkene
+from accord.models._vb import fit_population_prior
 from accord.models.base import confusion_columns
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -57,3 +58,42 @@ def test_raters_who_all_give_the_lowest_grade_have_reliabilities_in_the_unit_int
     for name in PROBABILITY_COLUMNS:
         values = annotators[name].to_numpy()
         assert np.isfinite(values).all() and ((values >= 0.0) & (values <= 1.0)).all(), (name, values.max())
+
+
+def _nearly_all_one_class(n_pairs: int = 300, seed: int = 0) -> pd.DataFrame:
+    """Perfect raters, three per pair, every pair A but one, which a single rater calls B."""
+    rng = np.random.default_rng(seed)
+    raters = [f"w{j}" for j in np.argsort(rng.random((n_pairs, 8)), axis=1)[:, :3].ravel()]
+    labels = np.full(3 * n_pairs, "A", dtype=object)
+    labels[0] = "B"
+    return pd.DataFrame({"pair_id": np.repeat([f"p{i}" for i in range(n_pairs)], 3), "annotator": raters,
+                         "label": labels})
+
+
+@pytest.mark.parametrize("model", [DawidSkene(empirical_prior="full"), HierarchicalDawidSkene(inference="vb")],
+                         ids=["dawid-skene-full-prior", "hierarchical-vb"])
+def test_a_rare_class_does_not_turn_unanimous_pairs_into_coin_flips(model):
+    """299 of 300 pairs are A by every vote: the full population prior's row of the rare class B crept, one VB-EM
+    step at a time, to 'raters answer A whatever the truth' ([1000, 2.4]), the class prior to 0.52 / 0.48, and every
+    unanimous pair ended at P(A) = 0.53 after 2,000 unconverged iterations. A row of the fitted prior keeps its
+    diagonal the largest value, as the evidence step's rows do."""
+    table = _nearly_all_one_class()
+    fitted = model.fit(table)
+    probs = fitted.soft_labels_.probs
+    unanimous = table.groupby("pair_id").label.agg(lambda votes: (votes == "A").all()).reindex(probs.index)
+    assert (probs.loc[unanimous, "A"] > 0.99).all(), probs.loc[unanimous, "A"].min()
+    assert fitted.converged_
+
+
+@QUICK
+@given(st.integers(2, 4), st.integers(1, 6), st.floats(0.0, 0.2), st.integers(0, 2**16))
+def test_the_population_prior_step_keeps_each_row_diagonal_dominant(k, n_raters, rare, seed):
+    """Whatever the expected counts (here: raters who see the rare classes seldom and answer the common one), a
+    starting prior whose rows have their largest value on the diagonal keeps it so."""
+    rng = np.random.default_rng(seed)
+    counts = rng.gamma(0.5, 1.0, (n_raters, k, k))
+    counts[:, 1:, 0] += 5.0  # the rare classes' rows lean towards the common class's label
+    counts[:, 1:] *= rare
+    prior = torch.full((k, k), 1.0, dtype=torch.float64) + torch.eye(k, dtype=torch.float64)
+    new = fit_population_prior(torch.as_tensor(counts) + prior, prior)
+    assert (new.diagonal()[:, None] >= new).all()
