@@ -7,10 +7,11 @@ import os
 import subprocess
 import sys
 
+import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from accord.aggregate import VoteFraction, build_cleaned
@@ -450,3 +451,28 @@ def test_per_group_probabilities_are_turned_to_the_chosen_side(small_preferences
     assert rows["p_chosen_y"].tolist() == pytest.approx([0.9, 0.7, 0.5])  # no p_b_y: 1 - p_a_y
     assert rows["p_tie_x"].tolist() == pytest.approx([0.1, 0.1, 0.2]) and "p_b_x" not in rows and "p_a_x" not in rows
     assert rows["noise"].tolist() == pytest.approx([0.2, 0.3, 0.4])
+
+
+@settings(max_examples=30, deadline=None, derandomize=True, database=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])  # the fixture's table is only read
+@given(st.lists(st.floats(0.0, 1.0), min_size=3, max_size=3).filter(lambda w: sum(w) > 0),
+       st.sampled_from([(0, 1), (1, 0), (0, 3), (3, 4)]))
+def test_grades_summing_to_a_hair_over_one_write_a_valid_cleaned_dataset(graded_with_texts, tmp_path_factory,
+                                                                         weights, grades):
+    """Soft labels over grades with all of a pair's mass on two grades of one side: the side's sum of the normalised
+    row, e.g. 0.9314603364442222 + 0.06853966355577794, is 1 + 2e-16, which build_cleaned wrote as p_chosen and
+    write_cleaned then refused ("must be a probability in [0, 1]"); the written dataset now reads back."""
+    from accord.datasets import SoftLabels
+
+    ids = pd.Index(list(GRADED_VOTES), name="pair_id")
+    rows = np.zeros((len(ids), 7))
+    rows[0, list(grades)] = [0.9314603364442222, 0.06853966355577794]  # the found case, at grades -3/-2, -3/0, ...
+    rows[1, [0, 1, 6]] = np.asarray(weights) / sum(weights)
+    rows[2] = 1.0 / 7
+    soft = SoftLabels(probs=pd.DataFrame(rows, index=ids, columns=list(range(-3, 4))),
+                      uncertainty=pd.Series(np.nan, index=ids), n_judgments=pd.Series(4, index=ids),
+                      method="hand-made")
+    cleaned = build_cleaned(soft, graded_with_texts)
+    assert ((cleaned["p_chosen"] >= 0) & (cleaned["p_chosen"] <= 1)).all()
+    path = write_cleaned(cleaned, tmp_path_factory.mktemp("cleaned") / "clean.parquet")
+    assert len(read_cleaned(path)) == len(ids)

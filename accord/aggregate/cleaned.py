@@ -55,6 +55,9 @@ def build_cleaned(
                           "cleaned dataset from the table the method was fitted on")
     pairs = pairs.reindex(soft_labels.pair_ids)
     p_a, p_b, p_tie, strength, uncertainty = _preference_view(soft_labels)
+    # probabilities, as write_cleaned checks them exactly: the sum of two grades' shares of a normalised row can be
+    # 1 + 2e-16 (0.931... + 0.068...), and SoftLabels itself lets a class reach 1 + 1e-9
+    p_a, p_b, p_tie = (np.clip(p, 0.0, 1.0) for p in (p_a, p_b, p_tie))
     a_chosen = _a_chosen(p_a, p_b, strength)
     text_a, text_b = as_text(pairs["response_a"]), as_text(pairs["response_b"])
     out = pd.DataFrame(

@@ -561,7 +561,12 @@ def fit_population_prior(confusion_alpha: torch.Tensor, prior: torch.Tensor, *, 
         alpha, value, done = _halved_step(alpha, -(grad - shift) * inverse, value, objective, tol)
         if done:
             break
-    return alpha
+    # a row whose diagonal would no longer be its largest value keeps the prior it came with (Dawid-Skene's
+    # identifiability, as in fit_population_prior_evidence): on a table whose pairs are nearly all of one class, the
+    # rare class's row crept step by step to 'raters answer the common class whatever the truth', and unanimous
+    # pairs of the common class ended at P = 0.53
+    dominant = (alpha.diagonal()[:, None] >= alpha).all(-1)
+    return alpha if bool(dominant.all()) else torch.where(dominant[:, None], alpha, prior)
 
 
 def fit_population_prior_evidence(confusion_alpha: torch.Tensor, prior: torch.Tensor, *,

@@ -479,10 +479,12 @@ def confusion_columns(theta: torch.Tensor, pi: torch.Tensor, position_bias: bool
         values = mean_and_interval(draws) if draws is not None else (np.full(n_workers, np.nan),) * 3
         columns.update(zip((name, f"{name}_lower", f"{name}_upper"), values))
 
-    add("reliability", (torch.diagonal(theta, dim1=-2, dim2=-1) * pi[:, None, :]).sum(-1))
+    # both are probabilities: clamped to [0, 1] against float32 rounding (a perfect rater's sum_k pi_k theta[k, k]
+    # came out 1 + 1.2e-7 where the draw of pi summed to a hair above 1)
+    add("reliability", (torch.diagonal(theta, dim1=-2, dim2=-1) * pi[:, None, :]).sum(-1).clamp_(0.0, 1.0))
     rows_i, rows_j = torch.triu_indices(k, k, offset=1, device=theta.device)
     tv = 0.5 * (theta[:, :, rows_i, :] - theta[:, :, rows_j, :]).abs().sum(-1).mean(-1)
-    add("spam", 1.0 - tv if k > 1 else None)
+    add("spam", (1.0 - tv).clamp_(0.0, 1.0) if k > 1 else None)
     if position_bias and k >= 2:
         says_a_given_a = theta[..., 0, 0] / (theta[..., 0, 0] + theta[..., 0, 1])
         says_a_given_b = theta[..., 1, 0] / (theta[..., 1, 0] + theta[..., 1, 1])
