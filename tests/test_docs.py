@@ -1,0 +1,177 @@
+"""What a new user reads first matches the code: every setting of a public estimator and every parameter of a public
+function with a ``Parameters`` section is documented there (and nothing documented is missing from the signature),
+and every flag that a command line in the README, ARCHITECTURE.md or a notebook names is a flag of that command."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import inspect
+import re
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+DOCS = [ROOT / "README.md", ROOT / "ARCHITECTURE.md", *sorted((ROOT / "notebooks").glob("*.py"))]
+PUBLIC_MODULES = ("accord.models", "accord.aggregate", "accord.aggregate.suggest", "accord.datasets", "accord.reward",
+                  "accord.reward.ensemble", "accord.metrics")
+
+
+# -- the Parameters sections ---------------------------------------------------------------------------------------
+
+
+def parameters_section(doc: str | None) -> tuple[set[str], list[str]]:
+    """The names a numpy-style ``Parameters`` section documents (an entry may name several: ``max_steps, tol``), and
+    the classes its ``Others:`` line refers to for the rest. The section ends at the first blank line."""
+    text = inspect.cleandoc(doc or "")
+    match = re.search(r"^Parameters[^\n]*\n-+\n(.*?)(?:\n[ \t]*\n|\Z)", text, re.S | re.M)
+    if match is None:
+        return set(), []
+    names: set[str] = set()
+    others: list[str] = []
+    in_others = False
+    for line in match.group(1).splitlines():
+        if not line or line.startswith((" ", "\t")):
+            continue  # an entry's description
+        entry = [part.strip().strip("`").lstrip("*") for part in line.split(" : ")[0].split(",")]
+        if all(re.fullmatch(r"[a-z_]\w*", part) for part in entry):
+            names.update(entry)
+            in_others = False
+        elif line.startswith("Others:") or in_others:  # the Others line (and its continuation lines)
+            in_others = True
+            others += re.findall(r":class:`~?([\w.]+)`", line)
+        else:
+            raise AssertionError(f"cannot read the Parameters entry {line!r}")
+    return names, others
+
+
+def _resolve(dotted: str) -> type:
+    module, _, name = dotted.rpartition(".")
+    return getattr(importlib.import_module(module), name)
+
+
+def documented_settings(cls: type) -> set[str]:
+    """What the docstrings of ``cls``, of its accord bases and of the classes they refer to (``Others:``) document."""
+    names: set[str] = set()
+    for klass in cls.__mro__:
+        if not klass.__module__.startswith("accord"):
+            continue
+        own, others = parameters_section(klass.__dict__.get("__doc__"))
+        names |= own
+        for other in others:
+            names |= documented_settings(_resolve(other))
+    return names
+
+
+def _public(module_name: str) -> list[tuple[str, object]]:
+    module = importlib.import_module(module_name)
+    names = getattr(module, "__all__", None) or [  # a module without __all__: what it defines under a public name
+        name for name, obj in vars(module).items() if not name.startswith("_")
+        and getattr(obj, "__module__", None) == module_name]
+    return [(f"{module_name}.{name}", getattr(module, name)) for name in names]
+
+
+ESTIMATORS = sorted({name.rsplit(".", 1)[1]: obj for module in PUBLIC_MODULES for name, obj in _public(module)
+                     if inspect.isclass(obj) and callable(getattr(obj, "fit", None))}.items(), key=lambda e: e[0])
+FUNCTIONS = sorted({obj: name for module in PUBLIC_MODULES for name, obj in _public(module)
+                    if inspect.isfunction(obj) and parameters_section(obj.__doc__)[0]}.items(), key=lambda e: e[1])
+FUNCTIONS = [(name, obj) for obj, name in FUNCTIONS]
+
+
+def _signature_names(obj: object) -> set[str]:
+    return set(inspect.signature(obj).parameters)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("name, cls", ESTIMATORS, ids=[name for name, _ in ESTIMATORS])
+def test_every_setting_of_a_public_estimator_is_documented_and_nothing_else(name, cls):
+    settings, documented = _signature_names(cls), documented_settings(cls)
+    assert not settings - documented, f"{name}: settings without a word in its docstring: {sorted(settings - documented)}"
+    assert not documented - settings, f"{name}: documented settings it does not take: {sorted(documented - settings)}"
+
+
+@pytest.mark.parametrize("name, function", FUNCTIONS, ids=[name for name, _ in FUNCTIONS])
+def test_a_public_function_documents_exactly_its_parameters(name, function):
+    parameters, (documented, _) = _signature_names(function), parameters_section(function.__doc__)
+    assert not parameters - documented, f"{name}: parameters its docstring leaves out: {sorted(parameters - documented)}"
+    assert not documented - parameters, f"{name}: documented parameters it does not take: {sorted(documented - parameters)}"
+
+
+def test_the_section_reader_sees_a_missing_and_a_stale_setting():
+    class Estimator:
+        """An estimator.
+
+        Parameters
+        ----------
+        alpha, beta
+            Two settings.
+        Others: :class:`~accord.models.base.RaterModel` (its settings
+        are documented there).
+
+        Fitted attributes: ``gamma_``.
+        """
+
+        def __init__(self, alpha: float = 1.0, delta: float = 0.0) -> None:
+            self.alpha, self.delta = alpha, delta
+
+    Estimator.__module__ = "accord.fake"
+    assert documented_settings(Estimator) == {"alpha", "beta", "inference", "max_steps", "tol", "num_samples", "seed",
+                                              "device", "progress"}
+    assert _signature_names(Estimator) - documented_settings(Estimator) == {"delta"}
+
+
+def test_the_public_estimators_and_functions_are_found():
+    names = {name for name, _ in ESTIMATORS}
+    assert {"DawidSkene", "VoteFraction", "MajorityVote", "AttributeMean", "FirstErrorModel"} <= names
+    assert any(name.endswith(".make_synthetic") for name, _ in FUNCTIONS)
+
+
+# -- command lines in the documentation ----------------------------------------------------------------------------
+
+
+def _options(parser: argparse.ArgumentParser, path: list[str]) -> set[str]:
+    for word in path:
+        sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+        parser = sub.choices[word]
+    return set(parser._option_string_actions)
+
+
+def command_options() -> dict[str, set[str]]:
+    from accord.cli import REWARD_COMMANDS, build_parser
+    from accord.reward.__main__ import build_parser as build_reward_parser
+
+    main, reward = build_parser(), build_reward_parser()
+    commands = {name: _options(main, [name]) for name in ("demo", "aggregate", "report", "suggest")}
+    commands.update({name: _options(reward, [name]) for name in REWARD_COMMANDS})
+    commands.update({f"datasets {name}": _options(main, ["datasets", name]) for name in ("list", "describe")})
+    return commands
+
+
+COMMAND = re.compile(r"\baccord (datasets list|datasets describe|[a-z]+)\b(.*)")
+
+
+def documented_command_lines(text: str) -> list[str]:
+    """Every ``accord <command> ...`` in the text: in a code line (continued by a backslash) or an inline span."""
+    text = text.replace("\\\n", " ")
+    lines = [line for line in text.splitlines() if line.lstrip().startswith(("accord ", "$ accord "))]
+    spans = re.findall(r"`([^`\n]*\baccord [a-z][^`\n]*)`", text)
+    return [" ".join(line.split()) for line in lines + spans]
+
+
+def test_the_reader_finds_the_command_lines_of_the_documentation():
+    found = documented_command_lines("x `accord aggregate --input a.csv` y\n\n```bash\naccord report --input b \\\n"
+                                     "    --methods mace --output-dir r\n```\n")
+    assert found == ["accord report --input b --methods mace --output-dir r", "accord aggregate --input a.csv"]
+
+
+@pytest.mark.parametrize("path", DOCS, ids=[path.name for path in DOCS])
+def test_every_flag_a_documented_command_line_names_exists(path):
+    commands = command_options()
+    wrong = []
+    for line in documented_command_lines(path.read_text(encoding="utf-8")):
+        match = COMMAND.search(line)
+        if match is None or match.group(1) not in commands:
+            continue  # prose such as "accord is never below ..."
+        flags = set(re.findall(r"(?<![\w-])(--[a-z][a-z0-9-]*)", match.group(2)))
+        wrong += [f"{match.group(1)} {flag} (in: {line.strip()})" for flag in sorted(flags - commands[match.group(1)])]
+    assert not wrong, f"{path.name}: flags the command does not have: {wrong}"
