@@ -86,15 +86,15 @@ def _signature_names(obj: object) -> set[str]:
 @pytest.mark.parametrize("name, cls", ESTIMATORS, ids=[name for name, _ in ESTIMATORS])
 def test_every_setting_of_a_public_estimator_is_documented_and_nothing_else(name, cls):
     settings, documented = _signature_names(cls), documented_settings(cls)
-    assert not settings - documented, f"{name}: settings without a word in its docstring: {sorted(settings - documented)}"
-    assert not documented - settings, f"{name}: documented settings it does not take: {sorted(documented - settings)}"
+    assert sorted(settings - documented) == [], f"{name}: settings without a word in its docstring"
+    assert sorted(documented - settings) == [], f"{name}: documented settings it does not take"
 
 
 @pytest.mark.parametrize("name, function", FUNCTIONS, ids=[name for name, _ in FUNCTIONS])
 def test_a_public_function_documents_exactly_its_parameters(name, function):
     parameters, (documented, _) = _signature_names(function), parameters_section(function.__doc__)
-    assert not parameters - documented, f"{name}: parameters its docstring leaves out: {sorted(parameters - documented)}"
-    assert not documented - parameters, f"{name}: documented parameters it does not take: {sorted(documented - parameters)}"
+    assert sorted(parameters - documented) == [], f"{name}: parameters its docstring leaves out"
+    assert sorted(documented - parameters) == [], f"{name}: documented parameters it does not take"
 
 
 def test_the_section_reader_sees_a_missing_and_a_stale_setting():
