@@ -145,6 +145,11 @@ def _flag_hint(err: ValidationError) -> str | None:
         return f"--columns NAME={err.column} takes the file's column NAME for it"
     if err.column == "label" and "outside the declared set" in err.problem:
         return "--form categorical takes any labels, --form graded --scale S signed strengths"
+    # the library's message names its keyword (scale=3); the command line's user needs the flag
+    if err.problem.startswith("graded labels need a declared scale"):
+        return "--scale S declares it (the largest strength: --scale 3 for -3..3)"
+    if err.problem.startswith("scale is only meaningful for graded labels"):
+        return "leave out --scale, or give --form graded for signed strengths"
     return None
 
 

@@ -278,6 +278,26 @@ def test_errors_name_the_command_line_flags(tmp_path, capsys):
                  str(tmp_path / "o.csv")]) == 0
 
 
+@pytest.mark.parametrize("command", ["aggregate", "report", "suggest"])
+def test_a_scale_error_names_the_file_and_the_scale_flag(tmp_path, capsys, command):
+    # was: "column 'label': graded labels need a declared scale (e.g. scale=3 for -3..3)" - no file, and the
+    # Python keyword instead of the flag; "scale is only meaningful ..." named neither
+    graded = tmp_path / "graded.csv"
+    SMALL_PREFERENCES.assign(label=SMALL_PREFERENCES["label"].map({"A": -2, "B": 1, "tie": 0})).to_csv(graded,
+                                                                                                     index=False)
+    out = {"aggregate": ["--output", str(tmp_path / "o.csv")], "report": ["--output-dir", str(tmp_path / "r")],
+           "suggest": ["--budget", "2", "--output", str(tmp_path / "o.csv")]}[command]
+    assert main([command, "--input", str(graded), "--form", "graded", *out]) == 2
+    message = one_line_error(capsys)
+    assert str(graded) in message and "--scale 3 for -3..3" in message
+    preferences = tmp_path / "preferences.csv"
+    SMALL_PREFERENCES.to_csv(preferences, index=False)
+    assert main([command, "--input", str(preferences), "--form", "preference", "--scale", "3", *out]) == 2
+    message = one_line_error(capsys)
+    assert str(preferences) in message and "leave out --scale" in message
+    assert not (tmp_path / "o.csv").exists() and not (tmp_path / "r").exists()
+
+
 # -- data folders ---------------------------------------------------------------------------------------------
 
 

@@ -208,9 +208,11 @@ def validate(
         else:
             form = "preference"
     if form == "graded" and scale is None:
-        raise ValidationError("graded labels need a declared scale (e.g. scale=3 for -3..3)", column="label")
+        raise ValidationError("graded labels need a declared scale (e.g. scale=3 for -3..3)", source=source,
+                              column="label")
     if form != "graded" and scale is not None:
-        raise ValidationError(f"scale is only meaningful for graded labels, not for form '{form}'", value=scale)
+        raise ValidationError(f"scale is only meaningful for graded labels, not for form '{form}'", source=source,
+                              value=scale)
 
     _check_labels(table["label"], "label", form, scale, classes, source)
     if "gold" in table.columns:
