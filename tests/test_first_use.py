@@ -298,6 +298,21 @@ def test_a_scale_error_names_the_file_and_the_scale_flag(tmp_path, capsys, comma
     assert not (tmp_path / "o.csv").exists() and not (tmp_path / "r").exists()
 
 
+@pytest.mark.parametrize("names", [{"pair_id": "item", "annotator": "rater", "label": "vote"},
+                                   {"annotator": "annotator_id"},
+                                   {"pair_id": "task", "annotator": "worker", "label": "answer"}])
+def test_a_missing_column_error_lists_the_columns_the_file_has(tmp_path, capsys, names):
+    # was: the missing column and the flag only; the user had to open the file to see what to rename
+    path = tmp_path / "judgments.csv"
+    table = SMALL_PREFERENCES[["pair_id", "annotator", "label"]].rename(columns=names)
+    table.to_csv(path, index=False)
+    assert main(["aggregate", "--input", str(path), "--output", str(tmp_path / "o.csv")]) == 2
+    message = one_line_error(capsys)
+    missing = next(c for c in ("pair_id", "annotator", "label") if names.get(c) not in (None, "task", "worker"))
+    assert f"column '{missing}': missing required column" in message
+    assert f"the table has: {', '.join(table.columns)}" in message
+
+
 # -- data folders ---------------------------------------------------------------------------------------------
 
 

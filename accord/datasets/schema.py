@@ -185,8 +185,8 @@ def validate(
         table = derive_pair_ids(table, derivable_form)
     for column in REQUIRED_COLUMNS:
         if column not in table.columns:
-            raise ValidationError(f"missing required column{_missing_column_hint(table, column)}", source=source,
-                                  column=column)
+            raise ValidationError(f"missing required column{_missing_column_hint(table, column, judgments.columns)}",
+                                  source=source, column=column)
     if len(table) == 0:
         raise ValidationError("the judgments table is empty", source=source)
     table = table.reset_index(drop=True)
@@ -580,7 +580,7 @@ def _check_gold_kind(labels: pd.Series, gold: pd.Series, source: str | None) -> 
                               column="gold", row=row, value=gold.iloc[row])
 
 
-def _missing_column_hint(table: pd.DataFrame, column: str) -> str:
+def _missing_column_hint(table: pd.DataFrame, column: str, given: pd.Index) -> str:
     """Why a required column may be missing: a file split on the wrong delimiter, or a pair id to derive."""
     if table.shape[1] == 1:
         header = str(table.columns[0])
@@ -588,9 +588,13 @@ def _missing_column_hint(table: pd.DataFrame, column: str) -> str:
             if delimiter in header:
                 return (f" (the file was read as one column '{header[:60]}': is it delimited by {name}? "
                         f"--sep {name} on the command line, sep={name} in Python)")
+    # the columns it was given (before crowd-kit's names were read), so that a table of item/rater/vote says what
+    # there is to rename, as --columns does
+    names = [str(name) for name in given]
+    has = f"the table has: {', '.join(names[:12])}{', ...' if len(names) > 12 else ''}"
     if column == "pair_id":
-        return " (or give response_a and response_b, and the pair id is derived from the texts)"
-    return ""
+        return f" (or give response_a and response_b, and the pair id is derived from the texts; {has})"
+    return f" ({has})"
 
 
 def _apply_duplicate_policy(table: pd.DataFrame, policy: str, source: str | None) -> pd.DataFrame:
