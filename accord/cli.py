@@ -1106,7 +1106,8 @@ def _add_input_arguments(parser: argparse.ArgumentParser) -> None:
     source = parser.add_mutually_exclusive_group()
     source.add_argument("--input", help="judgments file: CSV, TSV, JSONL or Parquet")
     source.add_argument("--dataset", help="a named dataset (see `accord datasets list`)")
-    parser.add_argument("--data-dir", help="folder holding named datasets (default: $ACCORD_DATA_DIR)")
+    parser.add_argument("--data-dir", help="folder holding named datasets (default: $ACCORD_DATA_DIR, else the "
+                                           "shared/datasets folder beside the repository)")
     parser.add_argument("--columns", help="rename input columns: source=target,... (targets: pair_id, annotator, "
                                           "label)")
     parser.add_argument("--sep", help="CSV delimiter, e.g. ';' or '\\t' (default: ',' for .csv, tab for .tsv; a "
@@ -1135,13 +1136,17 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--n-annotators", type=int, default=200, help="synthetic annotators (default: 200)")
     demo.add_argument("--seed", type=int, default=0, help="random seed of the data and the models (default: 0)")
     demo.add_argument("--reward-steps", type=int, default=32,
-                      help="training steps of each demo reward model (0 skips the reward stage)")
-    demo.add_argument("--reward-batch-size", type=int, default=16, help="pairs per reward-model step")
+                      help="training steps of each demo reward model (default: %(default)s; 0 skips the reward "
+                           "stage)")
+    demo.add_argument("--reward-batch-size", type=int, default=16,
+                      help="pairs per reward-model step (default: %(default)s)")
     demo.add_argument("--reward-learning-rate", type=float, default=3e-4,
                       help="learning rate of the demo reward models (default: 3e-4)")
     demo.add_argument("--freeze-layers", type=int, default=4,
-                      help="lower backbone layers (with the embeddings) left untrained: cheaper CPU steps")
-    demo.add_argument("--backbone", default="all-MiniLM-L6-v2", help="reward-model backbone (local path or name)")
+                      help="lower backbone layers (with the embeddings) left untrained: cheaper CPU steps (default: "
+                           "%(default)s)")
+    demo.add_argument("--backbone", default="all-MiniLM-L6-v2",
+                      help="reward-model backbone, a local path or name (default: %(default)s)")
     demo.add_argument("--quiet", action="store_true", help="no progress bars")
     demo.set_defaults(func=cmd_demo)
 
@@ -1153,7 +1158,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help="remove the raters' pull towards a pair covariate from the soft labels: 'length' (word "
                           "difference of the texts) or an item_* column; repeat or comma-separate for several "
                           f"(fits {DEBIAS_METHOD})")
-    agg.add_argument("--inference", help="model inference: vb, map, meanfield, lowrank, nuts")
+    agg.add_argument("--inference", help="model inference: vb, gibbs, map, meanfield, lowrank or nuts, as the "
+                     "method supports (default: the method's own)")
     agg.add_argument("--n-types", type=_n_types, metavar="N",
                      help="rater-types: the number of rater types, or 'auto' to choose among 1-4 by held-out "
                           "likelihood (default: auto)")
@@ -1183,10 +1189,11 @@ def build_parser() -> argparse.ArgumentParser:
     _add_input_arguments(report)
     report.add_argument("--methods", default="dawid-skene",
                         help="comma-separated methods to fit and compare (the first with raters drives the rater "
-                             "sections), e.g. dawid-skene,mace,majority")
+                             "sections), e.g. dawid-skene,mace,majority (default: %(default)s)")
     report.add_argument("--group", help="annotator column whose groups may genuinely disagree (e.g. annotator_stance)")
     report.add_argument("--limit-pairs", type=int, help="use only the first N pairs (a quick look)")
-    report.add_argument("--title", default="accord rater report", help="title of the HTML page")
+    report.add_argument("--title", default="accord rater report",
+                        help="title of the HTML page (default: %(default)s)")
     report.add_argument("--seed", type=int, default=0, help="random seed of the rater models (default: 0)")
     report.add_argument("--output-dir", required=True,
                         help="folder for report.html, its figures and the CSV tables (made if missing)")
@@ -1196,7 +1203,8 @@ def build_parser() -> argparse.ArgumentParser:
     sug = sub.add_parser("suggest", help="where the next judgments should go: pairs (and raters) by expected "
                                          "information gain per cost")
     _add_input_arguments(sug)
-    sug.add_argument("--method", default="dawid-skene", help="rater model: dawid-skene, mace, bradley-terry, ...")
+    sug.add_argument("--method", default="dawid-skene",
+                     help="rater model: dawid-skene (default), mace, bradley-terry, ...")
     sug.add_argument("--budget", type=float, required=True,
                      help="cost of the batch (with no --pool-costs: the number of judgments)")
     sug.add_argument("--pool-costs", help="cost of one judgment per pool, e.g. human=1,ai=0.05 (default: 1 each)")
@@ -1205,12 +1213,16 @@ def build_parser() -> argparse.ArgumentParser:
     sug.add_argument("--raters", help="file of raters who can be assigned (column annotator; optional pool, and "
                                       "capacity: the most judgments the rater takes in this batch): each suggested "
                                       "judgment then names its rater")
-    sug.add_argument("--max-per-pair", type=int, default=3, help="most judgments one pair gets in this batch")
+    sug.add_argument("--max-per-pair", type=int, default=3,
+                     help="most judgments one pair gets in this batch (default: %(default)s)")
     sug.add_argument("--certainty", type=float, default=0.99,
-                     help="pairs whose most likely label has this probability already get nothing")
+                     help="pairs whose most likely label has this probability already get nothing (default: "
+                          "%(default)s)")
     sug.add_argument("--new-comparisons", type=int, default=0,
-                     help="bradley-terry: also consider up to N pairs of responses to one prompt never compared")
-    sug.add_argument("--inference", help="model inference: vb, map, meanfield, lowrank, nuts")
+                     help="bradley-terry: also consider up to N pairs of responses to one prompt never compared "
+                          "(default: %(default)s)")
+    sug.add_argument("--inference", help="model inference: vb, gibbs, map, meanfield, lowrank or nuts, as the "
+                     "method supports (default: the method's own)")
     sug.add_argument("--device", help="torch device for the model, e.g. cuda (default: cpu)")
     sug.add_argument("--seed", type=int, default=0, help="random seed of the rater model (default: 0)")
     sug.add_argument("--output", required=True, help="the batch: .csv, .tsv, .parquet or .jsonl")
@@ -1228,10 +1240,12 @@ def build_parser() -> argparse.ArgumentParser:
     ds = sub.add_parser("datasets", help="list or describe the named datasets")
     ds_sub = ds.add_subparsers(dest="datasets_command", required=True)
     listing = ds_sub.add_parser("list", help="the named datasets, whether each is present, and where it is read from")
-    listing.add_argument("--data-dir", help="the folder to look in (default: $ACCORD_DATA_DIR)")
+    listing.add_argument("--data-dir", help="the folder to look in (default: $ACCORD_DATA_DIR, else the "
+                                            "shared/datasets folder beside the repository)")
     describe = ds_sub.add_parser("describe", help="counts and label distribution of one dataset")
     describe.add_argument("name")
-    describe.add_argument("--data-dir", help="the folder to look in (default: $ACCORD_DATA_DIR)")
+    describe.add_argument("--data-dir", help="the folder to look in (default: $ACCORD_DATA_DIR, else the "
+                                             "shared/datasets folder beside the repository)")
     ds.set_defaults(func=cmd_datasets)
     return parser
 

@@ -175,3 +175,56 @@ def test_every_flag_a_documented_command_line_names_exists(path):
         flags = set(re.findall(r"(?<![\w-])(--[a-z][a-z0-9-]*)", match.group(2)))
         wrong += [f"{match.group(1)} {flag} (in: {line.strip()})" for flag in sorted(flags - commands[match.group(1)])]
     assert not wrong, f"{path.name}: flags the command does not have: {wrong}"
+
+
+# -- defaults in the command-line help -----------------------------------------------------------------------------
+
+
+def _states(text: str, default: object) -> bool:
+    """Whether a help text states ``default``: "(default: 3e-4)", "(default: 3000; ...)" or "dawid-skene (default)"."""
+    stated = re.findall(r"\(default: ([^);]+)", text) + re.findall(r"([\w.-]+) \(default\)", text)
+    for value in stated:
+        if value == str(default):
+            return True
+        try:
+            if float(value) == float(default):  # type: ignore[arg-type]
+                return True
+        except (TypeError, ValueError):
+            pass
+    return False
+
+
+def _help_options() -> list[tuple[str, argparse.ArgumentParser, argparse.Action]]:
+    from accord.cli import build_parser
+    from accord.reward.__main__ import build_parser as build_reward_parser
+
+    found = []
+    for parser, commands in ((build_parser(), ("demo", "aggregate", "report", "suggest", "datasets list",
+                                                "datasets describe")),
+                             (build_reward_parser(), ("evaluate", "score", "calibrate", "combine"))):
+        for command in commands:
+            sub = parser
+            for word in command.split():
+                sub = next(a for a in sub._actions if isinstance(a, argparse._SubParsersAction)).choices[word]
+            found += [(f"{command} {action.option_strings[0]}", sub, action) for action in sub._actions
+                      if action.option_strings and action.help not in (None, argparse.SUPPRESS)
+                      and action.dest != "help"]
+    return found
+
+
+def test_every_default_the_command_line_has_is_stated_in_its_help():
+    # a flag whose default argparse holds says it, and says the value it is (accord train -h adds its own)
+    wrong = []
+    for name, parser, action in _help_options():
+        if action.default in (None, False) or action.required:
+            continue
+        text = parser._get_formatter()._expand_help(action)
+        if not _states(text, action.default):
+            wrong.append(f"{name}: default {action.default!r}, help {text!r}")
+    assert not wrong, "\n".join(wrong)
+
+
+def test_the_default_reader_tells_a_stated_default_from_another():
+    assert _states("synthetic pairs (default: 3000)", 3000) and _states("rate (default: 3e-4)", 3e-4)
+    assert _states("dawid-skene (default), mace", "dawid-skene")
+    assert not _states("pairs per step", 16) and not _states("steps (default: 40)", 32)

@@ -153,7 +153,7 @@ def build_parser(prog: str = "accord") -> argparse.ArgumentParser:
     cal.add_argument("data", help="held-out pairs (not trained on): a cleaned dataset or any preference layout")
     cal.add_argument("--bias", action="store_true", help="also fit a bias towards the side shown as chosen")
     cal.add_argument("--objective", choices=("evidence", "soft"), default="evidence",
-                     help="evidence: the likelihood of the votes a rater model's soft labels summarise (default); "
+                     help="evidence (default): the likelihood of the votes a rater model's soft labels summarise; "
                           "soft: cross-entropy against labels that are themselves the probability to reproduce")
     cal.add_argument("--batch-size", type=int, default=32, metavar="N", help="pairs per forward pass (default: 32)")
     cal.add_argument("--max-length", type=int, default=None, metavar="N",
@@ -184,7 +184,7 @@ def _add_combine_parser(sub: Any) -> None:
                     help="L2 penalty of the fitted weights (--method fitted; default: 1)")
     co.add_argument("--hidden", type=int, default=None, metavar="N",
                     help="hidden units of the gating network (--method gating; default: 64)")
-    co.add_argument("--batch-size", type=int, default=32, metavar="N", help="sequences per forward pass")
+    co.add_argument("--batch-size", type=int, default=32, metavar="N", help="sequences per forward pass (default: 32)")
     co.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
