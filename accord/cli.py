@@ -143,8 +143,6 @@ def _flag_hint(err: ValidationError) -> str | None:
     """The command-line flag that mends a common input error, where one does (the library's message cannot know)."""
     if "missing required column" in err.problem and err.column in ("pair_id", "annotator", "label"):
         return f"--columns NAME={err.column} takes the file's column NAME for it"
-    if err.column == "label" and "outside the declared set" in err.problem:
-        return "--form categorical takes any labels, --form graded --scale S signed strengths"
     # the library's message names its keyword (scale=3); the command line's user needs the flag
     if err.problem.startswith("graded labels need a declared scale"):
         return "--scale S declares it (the largest strength: --scale 3 for -3..3)"

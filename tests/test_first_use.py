@@ -313,6 +313,22 @@ def test_a_missing_column_error_lists_the_columns_the_file_has(tmp_path, capsys,
     assert f"the table has: {', '.join(table.columns)}" in message
 
 
+@given(st.lists(st.sampled_from(["cat", "dog", 0, 1, "left"]), min_size=4, max_size=4)
+       .filter(lambda labels: len(set(labels)) > 1))
+@settings(max_examples=10, deadline=None)
+def test_a_table_of_other_labels_says_how_to_declare_them_and_the_advice_works(labels):
+    # was: "label outside the declared set {'A', 'B', 'tie'}" only: a Python user with accord's column names and
+    # categorical labels was not told that validate(table, form='categorical') declares them
+    table = pd.DataFrame({"pair_id": ["p1", "p1", "p2", "p2"], "annotator": ["w1", "w2", "w1", "w2"],
+                          "label": [str(label) for label in labels]})
+    from accord.aggregate import VoteFraction
+
+    with pytest.raises(ValidationError, match=r"form='categorical'.* in validate or read_judgments in Python"):
+        VoteFraction().fit(table)
+    fitted = VoteFraction().fit(validate(table, form="categorical")).soft_labels_.probs
+    assert sorted(fitted.columns) == sorted({str(label) for label in labels})
+
+
 # -- data folders ---------------------------------------------------------------------------------------------
 
 

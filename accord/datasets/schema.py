@@ -483,7 +483,10 @@ def _check_labels(
             problem = (
                 "mixed label forms (strings and numbers in one column)"
                 if mixed
-                else "label outside the declared set {'A', 'B', 'tie'}"
+                # a table of other labels needs its form declared; without a word on how, a Python user was stuck
+                else "label outside the declared set {'A', 'B', 'tie'} (for other labels: --form categorical, or "
+                     "--form graded --scale S for signed strengths, on the command line; form='categorical', or "
+                     "form='graded', scale=S, in validate or read_judgments in Python)"
             )
             raise ValidationError(problem, source=source, column=column, row=row, value=value)
         return
