@@ -423,3 +423,18 @@ def test_the_demo_reward_stage_reports_one_accuracy(monkeypatch, tmp_path, capsy
             if line.startswith(("majority ", "dawid-skene "))}
     assert gain == pytest.approx(float(rows["dawid-skene"][5]) - float(rows["majority"][5]), abs=2e-3)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bert"]
+
+
+def test_a_compression_whose_package_is_missing_is_one_error_naming_the_file_and_package(tmp_path, capsys,
+                                                                                         monkeypatch):
+    # was: a traceback from `accord aggregate` (the delimiter guess let pandas' ImportError through), and
+    # "not readable JSONL: ImportError: `Import zstandard` failed ..." from the readers
+    monkeypatch.setitem(sys.modules, "zstandard", None)  # as on an install without it (not a dependency)
+    path = tmp_path / "judgments.csv.zst"
+    path.write_bytes(b"\x28\xb5\x2f\xfd not read")
+    assert main(["aggregate", "--input", str(path), "--output", str(tmp_path / "o.csv")]) == 2
+    message = one_line_error(capsys)
+    assert str(path) in message and "pip install zstandard" in message
+    with pytest.raises(ValidationError, match=r"judgments\.csv\.zst: reading it needs the Python package 'zstandard'"):
+        read_judgments(path)
+    assert not (tmp_path / "o.csv").exists()
