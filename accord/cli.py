@@ -751,6 +751,12 @@ def aggregate_across_processes(args: argparse.Namespace) -> int:
         raise AccordError("--gold is not read by a fit across processes: score the written soft labels instead")
     _refuse_unused(args, "a fit across processes (Parquet input, soft labels out)", "debias", "drop_ties",
                    "pairs_output", "step_labels", "sep", "encoding", "n_types", "data_dir")
+    if args.duplicates != "error":  # was ignored: the shard reader refused the repeats all the same
+        raise AccordError(f"--duplicates {args.duplicates}: a fit across processes takes one judgment per rater and "
+                          "pair (remove the repeats, or fit without --distributed)")
+    if args.form == "graded":  # was refused by the shard reader without naming the flag
+        raise AccordError("--form graded: a fit across processes reads preference or categorical labels, not graded "
+                          "ones (fit graded judgments without --distributed)")
     if args.scale is not None:  # graded labels: the shard reader would refuse every one as not A/B/tie
         raise AccordError(f"--scale {args.scale}: a fit across processes reads preference or categorical labels, "
                           "not graded ones (fit graded judgments without --distributed)")
@@ -771,7 +777,13 @@ def aggregate_across_processes(args: argparse.Namespace) -> int:
     local = int(os.environ.get("LOCAL_WORLD_SIZE", size))
     use_threads(int(os.environ.get(THREADS_ENV) or max(1, args.free_cores // local)))
     started = time.perf_counter()
-    shard = read_judgment_shard(args.input, rank, size, columns=_mapping(args.columns), form=args.form)
+    try:
+        shard = read_judgment_shard(args.input, rank, size, columns=_mapping(args.columns), form=args.form)
+    except ValidationError as err:  # the flag that mends it, as the single-process reader's errors say
+        hint = _flag_hint(err)
+        if hint is None:
+            raise
+        raise AccordError(f"{err}; {hint}") from err
     encoded, worker_counts = encode_shard(shard, args.form)
     read = time.perf_counter() - started
     estimator = make_method(args.method, **_model_settings(args.method, args))

@@ -583,6 +583,12 @@ def _check_gold_kind(labels: pd.Series, gold: pd.Series, source: str | None) -> 
                               column="gold", row=row, value=gold.iloc[row])
 
 
+def columns_note(names: Any) -> str:
+    """``the table has: a, b, c`` (the first 12): what an error about a missing column shows of the columns."""
+    names = [str(name) for name in names]
+    return f"the table has: {', '.join(names[:12])}{', ...' if len(names) > 12 else ''}"
+
+
 def _missing_column_hint(table: pd.DataFrame, column: str, given: pd.Index) -> str:
     """Why a required column may be missing: a file split on the wrong delimiter, or a pair id to derive."""
     if table.shape[1] == 1:
@@ -593,8 +599,7 @@ def _missing_column_hint(table: pd.DataFrame, column: str, given: pd.Index) -> s
                         f"--sep {name} on the command line, sep={name} in Python)")
     # the columns it was given (before crowd-kit's names were read), so that a table of item/rater/vote says what
     # there is to rename, as --columns does
-    names = [str(name) for name in given]
-    has = f"the table has: {', '.join(names[:12])}{', ...' if len(names) > 12 else ''}"
+    has = columns_note(given)
     if column == "pair_id":
         return f" (or give response_a and response_b, and the pair id is derived from the texts; {has})"
     return f" ({has})"
