@@ -228,3 +228,24 @@ def test_the_default_reader_tells_a_stated_default_from_another():
     assert _states("synthetic pairs (default: 3000)", 3000) and _states("rate (default: 3e-4)", 3e-4)
     assert _states("dawid-skene (default), mace", "dawid-skene")
     assert not _states("pairs per step", 16) and not _states("steps (default: 40)", 32)
+
+
+# -- the examples in the docstrings --------------------------------------------------------------------------------
+
+EXAMPLE_MODULES = sorted(".".join(path.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__")
+                         for path in (ROOT / "accord").rglob("*.py") if ">>> " in path.read_text(encoding="utf-8"))
+
+
+def test_the_modules_with_examples_are_found():
+    assert {"accord.models.dawid_skene", "accord.models.context", "accord.reward"} <= set(EXAMPLE_MODULES)
+
+
+@pytest.mark.parametrize("name", EXAMPLE_MODULES)
+def test_every_docstring_example_runs(name, tmp_path, monkeypatch, one_torch_thread):
+    # the module and class examples a new user copies first: the context and rater-types ones used a name their
+    # skipped first line defines (NameError), and the context one called mean_clean() for P(A > B) per group
+    import doctest
+
+    monkeypatch.chdir(tmp_path)  # an example that writes a file writes it here
+    result = doctest.testmod(importlib.import_module(name), optionflags=doctest.NORMALIZE_WHITESPACE | doctest.ELLIPSIS)
+    assert result.failed == 0
