@@ -122,7 +122,8 @@ def build_parser(prog: str = "accord") -> argparse.ArgumentParser:
     ev.add_argument("--batch-size", type=int, default=32, metavar="N", help="pairs per forward pass (default: 32)")
     ev.add_argument("--max-length", type=int, default=None, metavar="N",
                     help="tokens per sequence (default: the length the model was trained with)")
-    ev.add_argument("--out", metavar="FILE", help="write the metrics as JSON here (default: print them)")
+    ev.add_argument("--out", metavar="FILE",
+                    help="also write the metrics as JSON here (they are printed either way)")
     ev.add_argument("--quiet", action="store_true", help="no progress bars")
     sc = sub.add_parser("score", help="rewards, uncertainties and conservative rewards of responses or pairs",
                         description="Rewards of responses (a 'response' column, optionally 'prompt') or of pairs "
