@@ -1119,7 +1119,8 @@ def _add_input_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data-dir", help="folder holding named datasets (default: $ACCORD_DATA_DIR, else the "
                                            "shared/datasets folder beside the repository)")
     parser.add_argument("--columns", help="rename input columns: source=target,... (targets: pair_id, annotator, "
-                                          "label)")
+                                          "label, crowd-kit's task and worker, or any optional column such as "
+                                          "prompt, response_a, response_b)")
     parser.add_argument("--sep", help="CSV delimiter, e.g. ';' or '\\t' (default: ',' for .csv, tab for .tsv; a "
                                       "header with ';', tab or '|' instead is recognised)")
     parser.add_argument("--encoding", help="text encoding of the input file (default: utf-8), e.g. latin-1")
