@@ -444,3 +444,17 @@ def test_training_on_the_judgments_themselves_says_to_aggregate_them_first(tmp_p
     assert "column 'chosen': missing required column of a preference dataset (the table has: prompt, good, bad)" in \
         capsys.readouterr().err
     assert not (tmp_path / "rm").exists()
+
+
+def test_training_steps_on_the_step_judgments_says_to_aggregate_them_first(tmp_path, capsys):
+    """A step-judgments table given to `accord train --task steps` said "column 'completions': missing required
+    column of a step dataset"; it now names the aggregation that makes one, before a model loads."""
+    from accord.datasets import make_synthetic_steps
+
+    path = tmp_path / "step_judgments.csv"
+    make_synthetic_steps(n_problems=10, seed=0).judgments.to_csv(path, index=False)
+    assert accord_main(["train", "--task", "steps", "--model", str(tmp_path / "no-model-here"), "--train-path",
+                        str(path), "--output-dir", str(tmp_path / "prm")]) == 2
+    err = capsys.readouterr().err
+    assert str(path) in err and "a step-judgments table" in err and "--method first-error" in err
+    assert not (tmp_path / "prm").exists()
