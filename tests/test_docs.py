@@ -10,6 +10,7 @@ import inspect
 import re
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -249,3 +250,30 @@ def test_every_docstring_example_runs(name, tmp_path, monkeypatch, one_torch_thr
     monkeypatch.chdir(tmp_path)  # an example that writes a file writes it here
     result = doctest.testmod(importlib.import_module(name), optionflags=doctest.NORMALIZE_WHITESPACE | doctest.ELLIPSIS)
     assert result.failed == 0
+
+
+# -- the README's Python examples ----------------------------------------------------------------------------------
+
+README_PYTHON = re.findall(r"```python\n(.*?)```", (ROOT / "README.md").read_text(encoding="utf-8"), re.S)
+
+
+def _sketch_inputs() -> dict[str, object]:
+    """What a sketch in the README takes as given (the suggest loop: a table, raters to ask, the judgments that come
+    back); the other examples define everything they use."""
+    from accord.datasets import make_synthetic
+
+    table = make_synthetic(n_pairs=120, n_annotators=12, seed=0).judgments
+    first = table.groupby("pair_id").cumcount() < 3
+    judgments = table[first].assign(pool=lambda t: np.where(t["annotator"] < "ann03", "ai", "human"))
+    return {"judgments": judgments, "new_judgments": table[~first],
+            "available": sorted(judgments["annotator"].unique())[:4]}
+
+
+def test_the_readme_has_python_examples():
+    assert len(README_PYTHON) >= 3 and any("make_synthetic(" in block for block in README_PYTHON)
+
+
+@pytest.mark.parametrize("index", range(len(README_PYTHON)))
+def test_every_python_example_of_the_readme_runs(index, tmp_path, monkeypatch, one_torch_thread):
+    monkeypatch.chdir(tmp_path)  # the examples write their files (cleaned.parquet, steps.parquet) here
+    exec(compile(README_PYTHON[index], f"README.md python example {index}", "exec"), _sketch_inputs())
