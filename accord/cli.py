@@ -524,6 +524,7 @@ def cmd_suggest(args: argparse.Namespace) -> int:
     if args.method in BASELINES:
         raise AccordError(f"--method {args.method}: a baseline has no rater model to ask; use dawid-skene, mace, "
                           "bradley-terry, ...")
+    _check_pairwise_method(args.method)  # was "unknown method 'x'", without the flag
     if args.gold:  # read, checked and then ignored: the rater models fit without gold labels
         raise AccordError("--gold: suggest does not read gold labels (the rater model is fitted on the judgments "
                           "alone); leave it out")
@@ -822,9 +823,10 @@ def aggregate_across_processes(args: argparse.Namespace) -> int:
 DEBIAS_METHOD = "debiased-bradley-terry"
 
 
-def _check_pairwise_method(method: str) -> None:
+def _check_pairwise_method(method: str, flag: str = "--method") -> None:
     """--method for pairwise judgments: a method of another input kind (a step or per-attribute method) is named as
-    such, with the methods pairwise judgments take (it was "unknown method", no hint)."""
+    such, with the methods pairwise judgments take (it was "unknown method", no hint); ``flag`` is the flag that
+    named it (report's --methods)."""
     from accord.aggregate import STEP_METHODS
     from accord.aggregate.cleaned_attributes import ATTRIBUTE_METHODS
     from accord.aggregate.methods import METHODS
@@ -834,7 +836,7 @@ def _check_pairwise_method(method: str) -> None:
     kinds = {"a step method (for step-judgments tables, columns solution_id and step)": STEP_METHODS,
              "a method for per-attribute ratings": ATTRIBUTE_METHODS}
     what = next((kind for kind, names in kinds.items() if method in names), "unknown")
-    raise AccordError(f"--method {method}: {'an ' if what == 'unknown' else 'is '}{what}"
+    raise AccordError(f"{flag} {method}: {'an ' if what == 'unknown' else 'is '}{what}"
                       f"{' method' if what == 'unknown' else ''}; pairwise judgments take one of: "
                       f"{', '.join(METHODS)}")
 
@@ -1067,6 +1069,11 @@ def cmd_report(args: argparse.Namespace) -> int:
     check_report_folder(output_dir, "--output-dir")  # a folder of other files was refused after the fits
     if args.limit_pairs is not None and args.limit_pairs < 1:
         raise AccordError(f"--limit-pairs: must be 1 or more, got {args.limit_pairs}")
+    names = [name.strip() for name in args.methods.split(",") if name.strip()]
+    if not names:
+        raise AccordError("--methods: name at least one method")
+    for name in names:  # was "unknown method 'x'", without the flag, after the input was read
+        _check_pairwise_method(name, "--methods")
     judgments = _read_input(args)
     source = args.dataset or str(args.input)
     if table_info(judgments)["form"] == "attribute":
@@ -1075,9 +1082,6 @@ def cmd_report(args: argparse.Namespace) -> int:
     if args.limit_pairs:
         keep = judgments["pair_id"].drop_duplicates().iloc[: args.limit_pairs]
         judgments = judgments[judgments["pair_id"].isin(keep)].reset_index(drop=True)
-    names = [name.strip() for name in args.methods.split(",") if name.strip()]
-    if not names:
-        raise AccordError("--methods: name at least one method")
     if args.group:  # before the other fits, which take minutes on a large table
         from accord.models.context import RESERVED_CONTEXT
 

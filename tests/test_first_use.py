@@ -438,3 +438,19 @@ def test_a_compression_whose_package_is_missing_is_one_error_naming_the_file_and
     with pytest.raises(ValidationError, match=r"judgments\.csv\.zst: reading it needs the Python package 'zstandard'"):
         read_judgments(path)
     assert not (tmp_path / "o.csv").exists()
+
+
+@pytest.mark.parametrize("command, flag", [("report", "--methods"), ("suggest", "--method")])
+def test_an_unknown_method_names_the_flag_and_the_methods(tmp_path, capsys, command, flag):
+    # was: "unknown method 'dawid_skene' (choose from ...)" from report and suggest, naming no flag, and report
+    # read the whole input first
+    path = tmp_path / "judgments.csv"
+    SMALL_PREFERENCES.to_csv(path, index=False)
+    out = {"report": ["--output-dir", str(tmp_path / "r")],
+           "suggest": ["--budget", "2", "--output", str(tmp_path / "o.csv")]}[command]
+    assert main([command, "--input", str(path), flag, "dawid_skene", *out]) == 2
+    message = one_line_error(capsys)
+    assert f"{flag} dawid_skene: an unknown method" in message and "dawid-skene" in message
+    assert main([command, "--input", str(path), flag, "first-error", *out]) == 2
+    assert f"{flag} first-error: is a step method" in one_line_error(capsys)
+    assert not (tmp_path / "r").exists() and not (tmp_path / "o.csv").exists()
