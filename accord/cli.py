@@ -15,6 +15,7 @@ unless set otherwise), so threads that do wait leave the cores to other work.
 from __future__ import annotations
 
 import argparse
+import importlib
 import io
 import os
 import sys
@@ -263,6 +264,13 @@ def _model_settings(name: str, args: argparse.Namespace) -> dict[str, Any]:
         return {}
     settings: dict[str, Any] = {"seed": _seed(args), "progress": not args.quiet}
     if getattr(args, "inference", None):
+        from accord.aggregate.methods import METHODS
+
+        if name in METHODS:  # before the input is fitted, in the flag's name (the fit said "X supports inference in")
+            module, cls, _ = METHODS[name]
+            supported = getattr(importlib.import_module(module), cls).supported_inference
+            if args.inference not in supported:
+                raise AccordError(f"--inference {args.inference}: method {name} supports {', '.join(supported)}")
         settings["inference"] = args.inference
     if getattr(args, "device", None):
         from accord.models.base import check_device

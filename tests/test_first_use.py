@@ -454,3 +454,17 @@ def test_an_unknown_method_names_the_flag_and_the_methods(tmp_path, capsys, comm
     assert main([command, "--input", str(path), flag, "first-error", *out]) == 2
     assert f"{flag} first-error: is a step method" in one_line_error(capsys)
     assert not (tmp_path / "r").exists() and not (tmp_path / "o.csv").exists()
+
+
+@pytest.mark.parametrize("command, method, inference", [("aggregate", "dawid-skene", "gibs"),
+                                                         ("aggregate", "bradley-terry", "vb"),
+                                                         ("suggest", "mace", "gibbs")])
+def test_an_inference_the_method_lacks_names_the_flag(tmp_path, capsys, command, method, inference):
+    # was: "judgments.csv: DawidSkene supports inference in ('vb', ...), not 'gibs'" from the fit, naming no flag
+    path = tmp_path / "judgments.csv"
+    SMALL_PREFERENCES.to_csv(path, index=False)
+    extra = ["--budget", "2"] if command == "suggest" else []
+    assert main([command, "--input", str(path), "--method", method, "--inference", inference, *extra,
+                 "--output", str(tmp_path / "o.csv")]) == 2
+    assert f"--inference {inference}: method {method} supports " in one_line_error(capsys)
+    assert not (tmp_path / "o.csv").exists()
