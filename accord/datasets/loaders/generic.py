@@ -249,7 +249,8 @@ def read_judgments(
         "choice": "label"}``. Columns not named keep their names.
     form, scale, duplicates
         As in :func:`accord.datasets.schema.validate` (``form`` defaults to ``"preference"``, or ``"graded"`` when
-        ``scale`` is given).
+        ``scale`` is given; with crowd-kit's ``task``/``worker`` names, ``"categorical"`` unless every label is A, B
+        or tie).
     **read_kwargs
         Passed to the pandas reader, e.g. ``encoding="latin-1"`` or ``sep=";"``. Without ``sep``, a CSV or TSV
         file whose header line lacks the usual delimiter but holds ``;``, a tab, ``|`` or ``,`` is read with that.
