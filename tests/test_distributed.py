@@ -103,7 +103,7 @@ def test_a_streamed_input_error_names_the_flag_that_mends_it(tmp_path, capsys):
     renamed = write_parquet(table.rename(columns={"pair_id": "item", "annotator": "rater"}), tmp_path / "r.parquet")
     assert main([*common, "--input", str(renamed)]) == 2
     err = capsys.readouterr().err
-    assert "column 'pair_id': missing required column (the table has: item, rater, label" in err
+    assert "column 'pair_id': missing required column (the table has: 'item', 'rater', 'label'" in err
     assert "--columns NAME=pair_id" in err
     other = write_parquet(table.assign(label=table["label"].where(table.index != 7, "left")), tmp_path / "l.parquet")
     assert main([*common, "--input", str(other)]) == 2

@@ -310,7 +310,7 @@ def test_a_missing_column_error_lists_the_columns_the_file_has(tmp_path, capsys,
     message = one_line_error(capsys)
     missing = next(c for c in ("pair_id", "annotator", "label") if names.get(c) not in (None, "task", "worker"))
     assert f"column '{missing}': missing required column" in message
-    assert f"the table has: {', '.join(table.columns)}" in message
+    assert f"the table has: {', '.join(map(repr, table.columns))}" in message
 
 
 @given(st.lists(st.sampled_from(["cat", "dog", 0, 1, "left"]), min_size=4, max_size=4)
@@ -468,3 +468,11 @@ def test_an_inference_the_method_lacks_names_the_flag(tmp_path, capsys, command,
                  "--output", str(tmp_path / "o.csv")]) == 2
     assert f"--inference {inference}: method {method} supports " in one_line_error(capsys)
     assert not (tmp_path / "o.csv").exists()
+
+
+def test_a_header_with_spaces_after_its_commas_shows_them(tmp_path, capsys):
+    # "pair_id, annotator, label": the missing column's error listed the names bare, the spaces invisible
+    path = tmp_path / "spaced.csv"
+    path.write_text("pair_id, annotator, label\np1, w1, A\np1, w2, B\n")
+    assert main(["aggregate", "--input", str(path), "--output", str(tmp_path / "o.csv")]) == 2
+    assert "the table has: 'pair_id', ' annotator', ' label'" in one_line_error(capsys)

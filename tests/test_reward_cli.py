@@ -441,8 +441,8 @@ def test_training_on_the_judgments_themselves_says_to_aggregate_them_first(tmp_p
     other = tmp_path / "other.csv"
     pd.DataFrame({"prompt": ["q"], "good": ["a"], "bad": ["b"]}).to_csv(other, index=False)
     assert accord_main([*argv[:4], str(other), *argv[5:]]) == 2
-    assert "column 'chosen': missing required column of a preference dataset (the table has: prompt, good, bad)" in \
-        capsys.readouterr().err
+    assert ("column 'chosen': missing required column of a preference dataset (the table has: 'prompt', 'good', "
+            "'bad')") in capsys.readouterr().err
     assert not (tmp_path / "rm").exists()
 
 

@@ -584,8 +584,9 @@ def _check_gold_kind(labels: pd.Series, gold: pd.Series, source: str | None) -> 
 
 
 def columns_note(names: Any) -> str:
-    """``the table has: a, b, c`` (the first 12): what an error about a missing column shows of the columns."""
-    names = [str(name) for name in names]
+    """``the table has: 'a', 'b', 'c'`` (the first 12): what an error about a missing column shows of the columns,
+    quoted so that a space around a name (``pair_id, annotator`` in a CSV header) shows."""
+    names = [repr(str(name)) for name in names]
     return f"the table has: {', '.join(names[:12])}{', ...' if len(names) > 12 else ''}"
 
 
