@@ -277,3 +277,16 @@ def test_the_readme_has_python_examples():
 def test_every_python_example_of_the_readme_runs(index, tmp_path, monkeypatch, one_torch_thread):
     monkeypatch.chdir(tmp_path)  # the examples write their files (cleaned.parquet, steps.parquet) here
     exec(compile(README_PYTHON[index], f"README.md python example {index}", "exec"), _sketch_inputs())
+
+
+def test_the_train_help_names_every_task_and_loss():
+    # the task setting's help named 'pairwise' and 'attributes', not 'steps' (accord train --task steps)
+    import dataclasses
+
+    from accord.reward.config import RewardConfig
+    from accord.reward.losses import LOSSES
+    from accord.reward.task import task_names
+
+    helps = {field.name: field.metadata["help"] for field in dataclasses.fields(RewardConfig)}
+    assert [name for name in task_names() if f"'{name}'" not in helps["task"]] == []
+    assert [name for name in LOSSES if name not in helps["loss"]] == []
