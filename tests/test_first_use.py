@@ -476,3 +476,18 @@ def test_a_header_with_spaces_after_its_commas_shows_them(tmp_path, capsys):
     path.write_text("pair_id, annotator, label\np1, w1, A\np1, w2, B\n")
     assert main(["aggregate", "--input", str(path), "--output", str(tmp_path / "o.csv")]) == 2
     assert "the table has: 'pair_id', ' annotator', ' label'" in one_line_error(capsys)
+
+
+def test_ratings_without_a_scale_say_how_the_command_line_declares_one(tmp_path, capsys):
+    # was: "(pass scales={'helpfulness': (low, high)} or give scale_min/scale_max columns)": Python's keyword only,
+    # and the README's "(or --scale)" did not say that --scale S declares -S..S (a 0-4 scale read as -4..4)
+    from accord.datasets import make_synthetic_attributes
+
+    path = tmp_path / "ratings.csv"
+    ratings = make_synthetic_attributes(n_responses=10, n_raters=6, seed=0).judgments
+    ratings.drop(columns=["scale_min", "scale_max"]).to_csv(path, index=False)
+    assert main(["aggregate", "--input", str(path), "--method", "attribute-mean", "--output",
+                 str(tmp_path / "s.parquet")]) == 2
+    message = one_line_error(capsys)
+    assert str(path) in message and "scale_min/scale_max columns" in message and "--scale S" in message
+    assert "-S..S" in message
