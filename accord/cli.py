@@ -15,6 +15,7 @@ unless set otherwise), so threads that do wait leave the cores to other work.
 from __future__ import annotations
 
 import argparse
+import importlib
 import io
 import os
 import sys
@@ -143,8 +144,11 @@ def _flag_hint(err: ValidationError) -> str | None:
     """The command-line flag that mends a common input error, where one does (the library's message cannot know)."""
     if "missing required column" in err.problem and err.column in ("pair_id", "annotator", "label"):
         return f"--columns NAME={err.column} takes the file's column NAME for it"
-    if err.column == "label" and "outside the declared set" in err.problem:
-        return "--form categorical takes any labels, --form graded --scale S signed strengths"
+    # the library's message names its keyword (scale=3); the command line's user needs the flag
+    if err.problem.startswith("graded labels need a declared scale"):
+        return "--scale S declares it (the largest strength: --scale 3 for -3..3)"
+    if err.problem.startswith("scale is only meaningful for graded labels"):
+        return "leave out --scale, or give --form graded for signed strengths"
     return None
 
 
@@ -260,6 +264,13 @@ def _model_settings(name: str, args: argparse.Namespace) -> dict[str, Any]:
         return {}
     settings: dict[str, Any] = {"seed": _seed(args), "progress": not args.quiet}
     if getattr(args, "inference", None):
+        from accord.aggregate.methods import METHODS
+
+        if name in METHODS:  # before the input is fitted, in the flag's name (the fit said "X supports inference in")
+            module, cls, _ = METHODS[name]
+            supported = getattr(importlib.import_module(module), cls).supported_inference
+            if args.inference not in supported:
+                raise AccordError(f"--inference {args.inference}: method {name} supports {', '.join(supported)}")
         settings["inference"] = args.inference
     if getattr(args, "device", None):
         from accord.models.base import check_device
@@ -521,6 +532,7 @@ def cmd_suggest(args: argparse.Namespace) -> int:
     if args.method in BASELINES:
         raise AccordError(f"--method {args.method}: a baseline has no rater model to ask; use dawid-skene, mace, "
                           "bradley-terry, ...")
+    _check_pairwise_method(args.method)  # was "unknown method 'x'", without the flag
     if args.gold:  # read, checked and then ignored: the rater models fit without gold labels
         raise AccordError("--gold: suggest does not read gold labels (the rater model is fitted on the judgments "
                           "alone); leave it out")
@@ -748,6 +760,12 @@ def aggregate_across_processes(args: argparse.Namespace) -> int:
         raise AccordError("--gold is not read by a fit across processes: score the written soft labels instead")
     _refuse_unused(args, "a fit across processes (Parquet input, soft labels out)", "debias", "drop_ties",
                    "pairs_output", "step_labels", "sep", "encoding", "n_types", "data_dir")
+    if args.duplicates != "error":  # was ignored: the shard reader refused the repeats all the same
+        raise AccordError(f"--duplicates {args.duplicates}: a fit across processes takes one judgment per rater and "
+                          "pair (remove the repeats, or fit without --distributed)")
+    if args.form == "graded":  # was refused by the shard reader without naming the flag
+        raise AccordError("--form graded: a fit across processes reads preference or categorical labels, not graded "
+                          "ones (fit graded judgments without --distributed)")
     if args.scale is not None:  # graded labels: the shard reader would refuse every one as not A/B/tie
         raise AccordError(f"--scale {args.scale}: a fit across processes reads preference or categorical labels, "
                           "not graded ones (fit graded judgments without --distributed)")
@@ -768,7 +786,13 @@ def aggregate_across_processes(args: argparse.Namespace) -> int:
     local = int(os.environ.get("LOCAL_WORLD_SIZE", size))
     use_threads(int(os.environ.get(THREADS_ENV) or max(1, args.free_cores // local)))
     started = time.perf_counter()
-    shard = read_judgment_shard(args.input, rank, size, columns=_mapping(args.columns), form=args.form)
+    try:
+        shard = read_judgment_shard(args.input, rank, size, columns=_mapping(args.columns), form=args.form)
+    except ValidationError as err:  # the flag that mends it, as the single-process reader's errors say
+        hint = _flag_hint(err)
+        if hint is None:
+            raise
+        raise AccordError(f"{err}; {hint}") from err
     encoded, worker_counts = encode_shard(shard, args.form)
     read = time.perf_counter() - started
     estimator = make_method(args.method, **_model_settings(args.method, args))
@@ -807,9 +831,10 @@ def aggregate_across_processes(args: argparse.Namespace) -> int:
 DEBIAS_METHOD = "debiased-bradley-terry"
 
 
-def _check_pairwise_method(method: str) -> None:
+def _check_pairwise_method(method: str, flag: str = "--method") -> None:
     """--method for pairwise judgments: a method of another input kind (a step or per-attribute method) is named as
-    such, with the methods pairwise judgments take (it was "unknown method", no hint)."""
+    such, with the methods pairwise judgments take (it was "unknown method", no hint); ``flag`` is the flag that
+    named it (report's --methods)."""
     from accord.aggregate import STEP_METHODS
     from accord.aggregate.cleaned_attributes import ATTRIBUTE_METHODS
     from accord.aggregate.methods import METHODS
@@ -819,7 +844,7 @@ def _check_pairwise_method(method: str) -> None:
     kinds = {"a step method (for step-judgments tables, columns solution_id and step)": STEP_METHODS,
              "a method for per-attribute ratings": ATTRIBUTE_METHODS}
     what = next((kind for kind, names in kinds.items() if method in names), "unknown")
-    raise AccordError(f"--method {method}: {'an ' if what == 'unknown' else 'is '}{what}"
+    raise AccordError(f"{flag} {method}: {'an ' if what == 'unknown' else 'is '}{what}"
                       f"{' method' if what == 'unknown' else ''}; pairwise judgments take one of: "
                       f"{', '.join(METHODS)}")
 
@@ -1052,6 +1077,11 @@ def cmd_report(args: argparse.Namespace) -> int:
     check_report_folder(output_dir, "--output-dir")  # a folder of other files was refused after the fits
     if args.limit_pairs is not None and args.limit_pairs < 1:
         raise AccordError(f"--limit-pairs: must be 1 or more, got {args.limit_pairs}")
+    names = [name.strip() for name in args.methods.split(",") if name.strip()]
+    if not names:
+        raise AccordError("--methods: name at least one method")
+    for name in names:  # was "unknown method 'x'", without the flag, after the input was read
+        _check_pairwise_method(name, "--methods")
     judgments = _read_input(args)
     source = args.dataset or str(args.input)
     if table_info(judgments)["form"] == "attribute":
@@ -1060,9 +1090,6 @@ def cmd_report(args: argparse.Namespace) -> int:
     if args.limit_pairs:
         keep = judgments["pair_id"].drop_duplicates().iloc[: args.limit_pairs]
         judgments = judgments[judgments["pair_id"].isin(keep)].reset_index(drop=True)
-    names = [name.strip() for name in args.methods.split(",") if name.strip()]
-    if not names:
-        raise AccordError("--methods: name at least one method")
     if args.group:  # before the other fits, which take minutes on a large table
         from accord.models.context import RESERVED_CONTEXT
 
@@ -1101,9 +1128,11 @@ def _add_input_arguments(parser: argparse.ArgumentParser) -> None:
     source = parser.add_mutually_exclusive_group()
     source.add_argument("--input", help="judgments file: CSV, TSV, JSONL or Parquet")
     source.add_argument("--dataset", help="a named dataset (see `accord datasets list`)")
-    parser.add_argument("--data-dir", help="folder holding named datasets (default: $ACCORD_DATA_DIR)")
+    parser.add_argument("--data-dir", help="folder holding named datasets (default: $ACCORD_DATA_DIR, else the "
+                                           "shared/datasets folder beside the repository)")
     parser.add_argument("--columns", help="rename input columns: source=target,... (targets: pair_id, annotator, "
-                                          "label)")
+                                          "label, crowd-kit's task and worker, or any optional column such as "
+                                          "prompt, response_a, response_b)")
     parser.add_argument("--sep", help="CSV delimiter, e.g. ';' or '\\t' (default: ',' for .csv, tab for .tsv; a "
                                       "header with ';', tab or '|' instead is recognised)")
     parser.add_argument("--encoding", help="text encoding of the input file (default: utf-8), e.g. latin-1")
@@ -1130,13 +1159,17 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--n-annotators", type=int, default=200, help="synthetic annotators (default: 200)")
     demo.add_argument("--seed", type=int, default=0, help="random seed of the data and the models (default: 0)")
     demo.add_argument("--reward-steps", type=int, default=32,
-                      help="training steps of each demo reward model (0 skips the reward stage)")
-    demo.add_argument("--reward-batch-size", type=int, default=16, help="pairs per reward-model step")
+                      help="training steps of each demo reward model (default: %(default)s; 0 skips the reward "
+                           "stage)")
+    demo.add_argument("--reward-batch-size", type=int, default=16,
+                      help="pairs per reward-model step (default: %(default)s)")
     demo.add_argument("--reward-learning-rate", type=float, default=3e-4,
                       help="learning rate of the demo reward models (default: 3e-4)")
     demo.add_argument("--freeze-layers", type=int, default=4,
-                      help="lower backbone layers (with the embeddings) left untrained: cheaper CPU steps")
-    demo.add_argument("--backbone", default="all-MiniLM-L6-v2", help="reward-model backbone (local path or name)")
+                      help="lower backbone layers (with the embeddings) left untrained: cheaper CPU steps (default: "
+                           "%(default)s)")
+    demo.add_argument("--backbone", default="all-MiniLM-L6-v2",
+                      help="reward-model backbone, a local path or name (default: %(default)s)")
     demo.add_argument("--quiet", action="store_true", help="no progress bars")
     demo.set_defaults(func=cmd_demo)
 
@@ -1148,7 +1181,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help="remove the raters' pull towards a pair covariate from the soft labels: 'length' (word "
                           "difference of the texts) or an item_* column; repeat or comma-separate for several "
                           f"(fits {DEBIAS_METHOD})")
-    agg.add_argument("--inference", help="model inference: vb, map, meanfield, lowrank, nuts")
+    agg.add_argument("--inference", help="model inference: vb, gibbs, map, meanfield, lowrank or nuts, as the "
+                     "method supports (default: the method's own)")
     agg.add_argument("--n-types", type=_n_types, metavar="N",
                      help="rater-types: the number of rater types, or 'auto' to choose among 1-4 by held-out "
                           "likelihood (default: auto)")
@@ -1178,10 +1212,11 @@ def build_parser() -> argparse.ArgumentParser:
     _add_input_arguments(report)
     report.add_argument("--methods", default="dawid-skene",
                         help="comma-separated methods to fit and compare (the first with raters drives the rater "
-                             "sections), e.g. dawid-skene,mace,majority")
+                             "sections), e.g. dawid-skene,mace,majority (default: %(default)s)")
     report.add_argument("--group", help="annotator column whose groups may genuinely disagree (e.g. annotator_stance)")
     report.add_argument("--limit-pairs", type=int, help="use only the first N pairs (a quick look)")
-    report.add_argument("--title", default="accord rater report", help="title of the HTML page")
+    report.add_argument("--title", default="accord rater report",
+                        help="title of the HTML page (default: %(default)s)")
     report.add_argument("--seed", type=int, default=0, help="random seed of the rater models (default: 0)")
     report.add_argument("--output-dir", required=True,
                         help="folder for report.html, its figures and the CSV tables (made if missing)")
@@ -1191,7 +1226,8 @@ def build_parser() -> argparse.ArgumentParser:
     sug = sub.add_parser("suggest", help="where the next judgments should go: pairs (and raters) by expected "
                                          "information gain per cost")
     _add_input_arguments(sug)
-    sug.add_argument("--method", default="dawid-skene", help="rater model: dawid-skene, mace, bradley-terry, ...")
+    sug.add_argument("--method", default="dawid-skene",
+                     help="rater model: dawid-skene (default), mace, bradley-terry, ...")
     sug.add_argument("--budget", type=float, required=True,
                      help="cost of the batch (with no --pool-costs: the number of judgments)")
     sug.add_argument("--pool-costs", help="cost of one judgment per pool, e.g. human=1,ai=0.05 (default: 1 each)")
@@ -1200,12 +1236,16 @@ def build_parser() -> argparse.ArgumentParser:
     sug.add_argument("--raters", help="file of raters who can be assigned (column annotator; optional pool, and "
                                       "capacity: the most judgments the rater takes in this batch): each suggested "
                                       "judgment then names its rater")
-    sug.add_argument("--max-per-pair", type=int, default=3, help="most judgments one pair gets in this batch")
+    sug.add_argument("--max-per-pair", type=int, default=3,
+                     help="most judgments one pair gets in this batch (default: %(default)s)")
     sug.add_argument("--certainty", type=float, default=0.99,
-                     help="pairs whose most likely label has this probability already get nothing")
+                     help="pairs whose most likely label has this probability already get nothing (default: "
+                          "%(default)s)")
     sug.add_argument("--new-comparisons", type=int, default=0,
-                     help="bradley-terry: also consider up to N pairs of responses to one prompt never compared")
-    sug.add_argument("--inference", help="model inference: vb, map, meanfield, lowrank, nuts")
+                     help="bradley-terry: also consider up to N pairs of responses to one prompt never compared "
+                          "(default: %(default)s)")
+    sug.add_argument("--inference", help="model inference: vb, gibbs, map, meanfield, lowrank or nuts, as the "
+                     "method supports (default: the method's own)")
     sug.add_argument("--device", help="torch device for the model, e.g. cuda (default: cpu)")
     sug.add_argument("--seed", type=int, default=0, help="random seed of the rater model (default: 0)")
     sug.add_argument("--output", required=True, help="the batch: .csv, .tsv, .parquet or .jsonl")
@@ -1223,10 +1263,12 @@ def build_parser() -> argparse.ArgumentParser:
     ds = sub.add_parser("datasets", help="list or describe the named datasets")
     ds_sub = ds.add_subparsers(dest="datasets_command", required=True)
     listing = ds_sub.add_parser("list", help="the named datasets, whether each is present, and where it is read from")
-    listing.add_argument("--data-dir", help="the folder to look in (default: $ACCORD_DATA_DIR)")
+    listing.add_argument("--data-dir", help="the folder to look in (default: $ACCORD_DATA_DIR, else the "
+                                            "shared/datasets folder beside the repository)")
     describe = ds_sub.add_parser("describe", help="counts and label distribution of one dataset")
     describe.add_argument("name")
-    describe.add_argument("--data-dir", help="the folder to look in (default: $ACCORD_DATA_DIR)")
+    describe.add_argument("--data-dir", help="the folder to look in (default: $ACCORD_DATA_DIR, else the "
+                                             "shared/datasets folder beside the repository)")
     ds.set_defaults(func=cmd_datasets)
     return parser
 

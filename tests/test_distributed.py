@@ -93,6 +93,28 @@ def test_shard_reader_names_the_bad_row(tmp_path):
         read_judgment_shard(write_parquet(table, tmp_path / "ok.parquet", 10), 2, 2)
 
 
+def test_a_streamed_input_error_names_the_flag_that_mends_it(tmp_path, capsys):
+    """The single-process reader's errors name the columns there are and the flag that mends them; the streamed
+    reader's said only "missing required column", "outside the declared set" or "more than once"."""
+    from accord.cli import main
+
+    table = correlated_table(n_items=20)
+    common = ["aggregate", "--distributed", "1", "--method", "dawid-skene", "--output", str(tmp_path / "o.csv")]
+    renamed = write_parquet(table.rename(columns={"pair_id": "item", "annotator": "rater"}), tmp_path / "r.parquet")
+    assert main([*common, "--input", str(renamed)]) == 2
+    err = capsys.readouterr().err
+    assert "column 'pair_id': missing required column (the table has: 'item', 'rater', 'label'" in err
+    assert "--columns NAME=pair_id" in err
+    other = write_parquet(table.assign(label=table["label"].where(table.index != 7, "left")), tmp_path / "l.parquet")
+    assert main([*common, "--input", str(other)]) == 2
+    assert "row 7: label outside the declared set {'A', 'B', 'tie'} (for other labels: --form categorical" in \
+        capsys.readouterr().err
+    twice = write_parquet(pd.concat([table, table.iloc[[3]]], ignore_index=True), tmp_path / "t.parquet")
+    assert main([*common, "--input", str(twice)]) == 2
+    assert "--duplicates first, last or keep" in capsys.readouterr().err
+    assert not (tmp_path / "o.csv").exists()
+
+
 def duck_table() -> pd.DataFrame:
     """VLDB'17 Duck (binary categorical, integer ids), where the tempering's rho comes out above 0."""
     answers = shared_data_or_skip("vldb17", "d_Duck Identification", "answer.csv")
@@ -157,7 +179,11 @@ def test_fit_across_processes_refuses_what_it_cannot_do(tmp_path, capsys):
              (["--method", "dawid-skene", "--sep", ";"], "--sep"),
              (["--method", "dawid-skene", "--pairs-output", str(tmp_path / "p.parquet")], "--pairs-output"),
              # graded judgments: --scale was ignored and every label refused as 'outside the declared set A/B/tie'
-             (["--method", "dawid-skene", "--scale", "3"], "--scale 3: a fit across processes reads preference")]
+             (["--method", "dawid-skene", "--scale", "3"], "--scale 3: a fit across processes reads preference"),
+             # --duplicates was ignored (the shards refused the repeats all the same), --form graded refused
+             # without the flag's name
+             (["--method", "dawid-skene", "--duplicates", "keep"], "--duplicates keep: a fit across processes"),
+             (["--method", "dawid-skene", "--form", "graded"], "--form graded: a fit across processes")]
     for extra, message in cases:
         argv = ["aggregate", "--input", str(path), "--output", str(tmp_path / "o.parquet"), "--distributed", "2",
                 *extra]

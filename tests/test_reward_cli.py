@@ -423,3 +423,38 @@ def test_score_with_only_commas_names_no_model(workspace, tmp_path, capsys):
     assert accord_main(["score", ",", workspace["data"], "--quiet"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith("accord: error: model_dir ',': names no model"), err
+
+
+@pytest.mark.parametrize("names", [{}, {"pair_id": "task", "annotator": "worker"}])
+def test_training_on_the_judgments_themselves_says_to_aggregate_them_first(tmp_path, capsys, names):
+    """The raters' judgments given to `accord train` said only "column 'chosen': missing required column of a
+    preference dataset"; a new user was not told that `accord aggregate` makes one. Refused before a model loads."""
+    from accord.datasets import make_synthetic
+
+    judgments = tmp_path / "judgments.csv"
+    make_synthetic(n_pairs=10, n_annotators=5, seed=0).judgments.rename(columns=names).to_csv(judgments, index=False)
+    argv = ["train", "--model", str(tmp_path / "no-model-here"), "--train-path", str(judgments), "--output-dir",
+            str(tmp_path / "rm")]
+    assert accord_main(argv) == 2
+    err = capsys.readouterr().err
+    assert str(judgments) in err and "a judgments table" in err and "accord aggregate --input FILE" in err
+    other = tmp_path / "other.csv"
+    pd.DataFrame({"prompt": ["q"], "good": ["a"], "bad": ["b"]}).to_csv(other, index=False)
+    assert accord_main([*argv[:4], str(other), *argv[5:]]) == 2
+    assert ("column 'chosen': missing required column of a preference dataset (the table has: 'prompt', 'good', "
+            "'bad')") in capsys.readouterr().err
+    assert not (tmp_path / "rm").exists()
+
+
+def test_training_steps_on_the_step_judgments_says_to_aggregate_them_first(tmp_path, capsys):
+    """A step-judgments table given to `accord train --task steps` said "column 'completions': missing required
+    column of a step dataset"; it now names the aggregation that makes one, before a model loads."""
+    from accord.datasets import make_synthetic_steps
+
+    path = tmp_path / "step_judgments.csv"
+    make_synthetic_steps(n_problems=10, seed=0).judgments.to_csv(path, index=False)
+    assert accord_main(["train", "--task", "steps", "--model", str(tmp_path / "no-model-here"), "--train-path",
+                        str(path), "--output-dir", str(tmp_path / "prm")]) == 2
+    err = capsys.readouterr().err
+    assert str(path) in err and "a step-judgments table" in err and "--method first-error" in err
+    assert not (tmp_path / "prm").exists()

@@ -33,7 +33,9 @@ def test_error_names_file_column_row_and_value(small_preferences):
         validate(bad, source="judgments.csv")
     message = str(err.value)
     assert message == ("file judgments.csv, column 'label', row 4: label outside the declared set "
-                       "{'A', 'B', 'tie'} (value: 'C')")
+                       "{'A', 'B', 'tie'} (for other labels: --form categorical, or --form graded --scale S for signed "
+                       "strengths, on the command line; form='categorical', or form='graded', scale=S, in validate or "
+                       "read_judgments in Python) (value: 'C')")
     assert "\n" not in message
 
 

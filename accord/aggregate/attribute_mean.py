@@ -25,6 +25,11 @@ class AttributeMean(ConstructorSettings):
     ``Phi((mean_A - mean_B) / sqrt(sd_A^2 + sd_B^2))``; for a preference attribute of pairs, P(A better) =
     ``Phi(-mean / sd)``).
 
+    Parameters
+    ----------
+    interval
+        Probability of the reported central interval (``z`` is its normal quantile; default 0.9).
+
     Fitted attribute: ``scores_`` (:class:`~accord.datasets.attribute_scores.AttributeScores`).
     """
 

@@ -17,9 +17,15 @@ class VoteFraction(ConstructorSettings):
 
     ``P(class k) = n_k / n`` for a pair with ``n`` judgments, ``n_k`` of them for class ``k`` (ties are a class of
     their own: a pair judged A, B, tie gets 1/3 each). The uncertainty is the standard deviation of the top class's
-    probability under the Dirichlet(n_1 + 1/2, ..., n_K + 1/2) posterior (Jeffreys prior): with ``a = n_top + 1/2``
-    and ``a0 = n + K/2``, ``sd = sqrt(a (a0 - a) / (a0^2 (a0 + 1)))``. One vote gives a large uncertainty, ten
-    unanimous votes a small one.
+    probability under the Dirichlet(n_1 + prior, ..., n_K + prior) posterior (the default 1/2 is Jeffreys' prior):
+    with ``a = n_top + prior`` and ``a0 = n + K prior``, ``sd = sqrt(a (a0 - a) / (a0^2 (a0 + 1)))``. One vote gives
+    a large uncertainty, ten unanimous votes a small one.
+
+    Parameters
+    ----------
+    prior
+        Pseudo-votes per class of the Dirichlet prior behind the uncertainty (a finite number >= 0; default 0.5).
+        The probabilities themselves are the plain fractions ``n_k / n`` whatever it is.
     """
 
     method = "vote-fraction"

@@ -472,8 +472,9 @@ def _declared_scales(table: pd.DataFrame, scales: ScalesArg, names: list[str], t
     if undeclared:
         row = _first(table[ATTRIBUTE_COLUMN] == undeclared[0])
         raise ValidationError(
-            f"no declared scale for attribute '{undeclared[0]}' (pass scales={{'{undeclared[0]}': (low, high)}} or "
-            f"give scale_min/scale_max columns)", source=source, column=ATTRIBUTE_COLUMN, row=row,
+            f"no declared scale for attribute '{undeclared[0]}' (give scale_min/scale_max columns, or pass "
+            f"scales={{'{undeclared[0]}': (low, high)}} in Python; --scale S on the command line declares -S..S for "
+            "every attribute)", source=source, column=ATTRIBUTE_COLUMN, row=row,
             value=undeclared[0])
     return declared
 

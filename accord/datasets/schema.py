@@ -185,8 +185,8 @@ def validate(
         table = derive_pair_ids(table, derivable_form)
     for column in REQUIRED_COLUMNS:
         if column not in table.columns:
-            raise ValidationError(f"missing required column{_missing_column_hint(table, column)}", source=source,
-                                  column=column)
+            raise ValidationError(f"missing required column{_missing_column_hint(table, column, judgments.columns)}",
+                                  source=source, column=column)
     if len(table) == 0:
         raise ValidationError("the judgments table is empty", source=source)
     table = table.reset_index(drop=True)
@@ -208,9 +208,11 @@ def validate(
         else:
             form = "preference"
     if form == "graded" and scale is None:
-        raise ValidationError("graded labels need a declared scale (e.g. scale=3 for -3..3)", column="label")
+        raise ValidationError("graded labels need a declared scale (e.g. scale=3 for -3..3)", source=source,
+                              column="label")
     if form != "graded" and scale is not None:
-        raise ValidationError(f"scale is only meaningful for graded labels, not for form '{form}'", value=scale)
+        raise ValidationError(f"scale is only meaningful for graded labels, not for form '{form}'", source=source,
+                              value=scale)
 
     _check_labels(table["label"], "label", form, scale, classes, source)
     if "gold" in table.columns:
@@ -481,7 +483,10 @@ def _check_labels(
             problem = (
                 "mixed label forms (strings and numbers in one column)"
                 if mixed
-                else "label outside the declared set {'A', 'B', 'tie'}"
+                # a table of other labels needs its form declared; without a word on how, a Python user was stuck
+                else "label outside the declared set {'A', 'B', 'tie'} (for other labels: --form categorical, or "
+                     "--form graded --scale S for signed strengths, on the command line; form='categorical', or "
+                     "form='graded', scale=S, in validate or read_judgments in Python)"
             )
             raise ValidationError(problem, source=source, column=column, row=row, value=value)
         return
@@ -578,7 +583,14 @@ def _check_gold_kind(labels: pd.Series, gold: pd.Series, source: str | None) -> 
                               column="gold", row=row, value=gold.iloc[row])
 
 
-def _missing_column_hint(table: pd.DataFrame, column: str) -> str:
+def columns_note(names: Any) -> str:
+    """``the table has: 'a', 'b', 'c'`` (the first 12): what an error about a missing column shows of the columns,
+    quoted so that a space around a name (``pair_id, annotator`` in a CSV header) shows."""
+    names = [repr(str(name)) for name in names]
+    return f"the table has: {', '.join(names[:12])}{', ...' if len(names) > 12 else ''}"
+
+
+def _missing_column_hint(table: pd.DataFrame, column: str, given: pd.Index) -> str:
     """Why a required column may be missing: a file split on the wrong delimiter, or a pair id to derive."""
     if table.shape[1] == 1:
         header = str(table.columns[0])
@@ -586,9 +598,12 @@ def _missing_column_hint(table: pd.DataFrame, column: str) -> str:
             if delimiter in header:
                 return (f" (the file was read as one column '{header[:60]}': is it delimited by {name}? "
                         f"--sep {name} on the command line, sep={name} in Python)")
+    # the columns it was given (before crowd-kit's names were read), so that a table of item/rater/vote says what
+    # there is to rename, as --columns does
+    has = columns_note(given)
     if column == "pair_id":
-        return " (or give response_a and response_b, and the pair id is derived from the texts)"
-    return ""
+        return f" (or give response_a and response_b, and the pair id is derived from the texts; {has})"
+    return f" ({has})"
 
 
 def _apply_duplicate_policy(table: pd.DataFrame, policy: str, source: str | None) -> pd.DataFrame:

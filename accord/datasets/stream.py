@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from accord.datasets.errors import AccordError, ValidationError
-from accord.datasets.schema import CROWDKIT_COLUMNS, PREFERENCE_LABELS, REQUIRED_COLUMNS
+from accord.datasets.schema import CROWDKIT_COLUMNS, PREFERENCE_LABELS, REQUIRED_COLUMNS, columns_note
 
 #: rows per record batch read from the file (a batch never spans two Parquet row groups)
 BATCH_ROWS = 1 << 16
@@ -67,7 +67,8 @@ def _column_names(schema_names: list[str], columns: dict[str, str] | None, sourc
                 found[column] = candidate
                 break
         else:
-            raise ValidationError("missing required column", source=source, column=column)
+            raise ValidationError(f"missing required column ({columns_note(schema_names)})", source=source,
+                                  column=column)
     return found
 
 
@@ -171,7 +172,8 @@ def read_judgment_shard(path: str | os.PathLike, rank: int = 0, world_size: int 
         bad = [value for value in label_list if value not in PREFERENCE_LABELS]
         if bad:
             row = int(rows[np.flatnonzero(labels == label_list.index(bad[0]))[0]])
-            raise ValidationError("label outside the declared set {'A', 'B', 'tie'}", source=source,
+            raise ValidationError("label outside the declared set {'A', 'B', 'tie'} (for other labels: --form "
+                                  "categorical on the command line, form='categorical' in Python)", source=source,
                                   column=names["label"], row=row, value=bad[0])
     if len(items):
         key = items * max(len(annotator_ids), 1) + workers
@@ -179,7 +181,9 @@ def read_judgment_shard(path: str | os.PathLike, rank: int = 0, world_size: int 
         repeated = np.flatnonzero(key[order][1:] == key[order][:-1])
         if len(repeated):
             row = int(rows[order[repeated[0] + 1]])
-            raise ValidationError("an annotator judged this pair more than once", source=source,
+            raise ValidationError("an annotator judged this pair more than once (a fit across processes takes one "
+                                  "judgment per rater and pair: remove the repeats, or fit in one process, where "
+                                  "--duplicates first, last or keep allows them)", source=source,
                                   column=names["annotator"], row=row, value=annotator_ids[workers[order[repeated[0]]]])
     return JudgmentShard(items=items, workers=workers, labels=labels, rows=rows, item_ids=item_ids,
                          annotator_ids=annotator_ids, label_values=label_list, item_first_row=item_first,

@@ -80,8 +80,8 @@ JAIR 2021), where a group's reversed preference is signal, not noise.
 Example
 -------
 >>> model = ContextPreference(group="annotator_group", topic="item_topic").fit(judgments)   # doctest: +SKIP
->>> model.group_effects_                      # effect, group, term, mean, sd, lower, upper, p_positive
->>> model.group_probabilities().mean_clean()   # P(A > B | group) per pair
+>>> model.group_effects_       # effect, group, reference, term, meaning, mean, sd, lower, upper  # doctest: +SKIP
+>>> model.group_probabilities().p_a()          # P(A > B | group) per pair, a column per group   # doctest: +SKIP
 """
 
 from __future__ import annotations

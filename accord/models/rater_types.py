@@ -44,9 +44,9 @@ and the search ends at the first that scores below a smaller one (the data suppo
 Example
 -------
 >>> model = RaterTypes(n_types="auto").fit(judgments)     # doctest: +SKIP
->>> model.selection_        # held-out log-likelihood per candidate number of types
->>> model.annotators_       # reliability, type, type probability
->>> model.types_            # share and size of each type
+>>> model.selection_        # held-out log-likelihood per candidate number of types    # doctest: +SKIP
+>>> model.annotators_       # reliability, type, type probability                     # doctest: +SKIP
+>>> model.types_            # share, size and agreement of each type                  # doctest: +SKIP
 """
 
 from __future__ import annotations

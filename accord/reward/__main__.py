@@ -122,7 +122,8 @@ def build_parser(prog: str = "accord") -> argparse.ArgumentParser:
     ev.add_argument("--batch-size", type=int, default=32, metavar="N", help="pairs per forward pass (default: 32)")
     ev.add_argument("--max-length", type=int, default=None, metavar="N",
                     help="tokens per sequence (default: the length the model was trained with)")
-    ev.add_argument("--out", metavar="FILE", help="write the metrics as JSON here (default: print them)")
+    ev.add_argument("--out", metavar="FILE",
+                    help="also write the metrics as JSON here (they are printed either way)")
     ev.add_argument("--quiet", action="store_true", help="no progress bars")
     sc = sub.add_parser("score", help="rewards, uncertainties and conservative rewards of responses or pairs",
                         description="Rewards of responses (a 'response' column, optionally 'prompt') or of pairs "
@@ -153,7 +154,7 @@ def build_parser(prog: str = "accord") -> argparse.ArgumentParser:
     cal.add_argument("data", help="held-out pairs (not trained on): a cleaned dataset or any preference layout")
     cal.add_argument("--bias", action="store_true", help="also fit a bias towards the side shown as chosen")
     cal.add_argument("--objective", choices=("evidence", "soft"), default="evidence",
-                     help="evidence: the likelihood of the votes a rater model's soft labels summarise (default); "
+                     help="evidence (default): the likelihood of the votes a rater model's soft labels summarise; "
                           "soft: cross-entropy against labels that are themselves the probability to reproduce")
     cal.add_argument("--batch-size", type=int, default=32, metavar="N", help="pairs per forward pass (default: 32)")
     cal.add_argument("--max-length", type=int, default=None, metavar="N",
@@ -184,7 +185,7 @@ def _add_combine_parser(sub: Any) -> None:
                     help="L2 penalty of the fitted weights (--method fitted; default: 1)")
     co.add_argument("--hidden", type=int, default=None, metavar="N",
                     help="hidden units of the gating network (--method gating; default: 64)")
-    co.add_argument("--batch-size", type=int, default=32, metavar="N", help="sequences per forward pass")
+    co.add_argument("--batch-size", type=int, default=32, metavar="N", help="sequences per forward pass (default: 32)")
     co.add_argument("--quiet", action="store_true", help="no progress bars")
 
 

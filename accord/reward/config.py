@@ -93,12 +93,14 @@ class RewardConfig:
     # -- data ----------------------------------------------------------------------------------------------------------
     train_path: str | None = setting(
         None, "the training data: a cleaned dataset (.parquet/.jsonl) or any Hugging Face preference layout "
-        "(prompt/chosen/rejected strings or message lists, a `datasets` folder)", "data")
+        "(prompt/chosen/rejected strings or message lists, a `datasets` folder); task steps: a cleaned step dataset "
+        "or TRL's stepwise layout; task attributes: a cleaned multi-attribute dataset", "data")
     eval_path: str | None = setting(None, "data evaluated every eval_steps and at the end", "data")
     task: str = setting(
         "pairwise", "what the reward model learns: 'pairwise' = a scalar reward per response from preference "
-        "pairs; 'attributes' = one reward per attribute from a cleaned multi-attribute dataset (accord.reward.task "
-        "lists how to add a task)", "data", "tasks")
+        "pairs; 'attributes' = one reward per attribute from a cleaned multi-attribute dataset; 'steps' = a score "
+        "per step of a solution from a cleaned step dataset (a process reward model) (accord.reward.task lists how "
+        "to add a task)", "data", "tasks")
     max_length: int = setting(
         512, "tokens per sequence (prompt + response + special tokens); longer ones are cut, responses before "
         "prompts, and the cuts are counted", "data")
@@ -129,8 +131,8 @@ class RewardConfig:
 
     # -- loss ----------------------------------------------------------------------------------------------------------
     loss: str = setting(
-        "weighted_soft_bce", "the training loss (accord.reward.losses): soft cross-entropy against p_chosen "
-        "weighted by the label's certainty (weighted_soft_bce), unweighted (soft_bce), TRL's hard loss "
+        "weighted_soft_bce", "the training loss (accord.reward.losses): soft cross-entropy against p_chosen + "
+        "p_tie / 2 weighted by the label's certainty (weighted_soft_bce), unweighted (soft_bce), TRL's hard loss "
         "(bradley_terry), label_smoothing, tie-aware davidson, margin", "loss", "losses")
     label_smoothing: float = setting(0.1, "the smoothing of the label_smoothing loss, in [0, 0.5)", "loss")
     davidson_nu: float = setting(1.0, "Davidson's tie parameter (> 0)", "loss")

@@ -26,6 +26,7 @@ import torch
 from accord.datasets.cleaned import CLEANED_COLUMNS, check_cleaned, read_cleaned
 from accord.datasets.errors import AccordError, ValidationError
 from accord.datasets.io import COMPRESSION_SUFFIXES, infer_format
+from accord.datasets.schema import columns_note
 from accord.datasets.loaders.generic import read_table
 
 #: The columns of every table :func:`load_pairs` returns: the pairs a reward model trains or is evaluated on, with
@@ -121,7 +122,13 @@ def normalise_pairs(frame: pd.DataFrame, source: str | None = None) -> pd.DataFr
     """Check a preference table and bring it to :data:`TRAINING_PAIR_COLUMNS` (see :func:`load_pairs`)."""
     for column in ("chosen", "rejected"):
         if column not in frame.columns:
-            raise ValidationError("missing required column of a preference dataset", source=source, column=column)
+            if {"annotator", "label"} <= set(frame.columns) or {"worker", "label"} <= set(frame.columns):
+                # the raters' judgments themselves, as the multi-attribute task refuses them: name the step between
+                raise ValidationError("a judgments table (one row per judgment), not a preference dataset: aggregate "
+                                      "it first (accord aggregate --input FILE --output cleaned.parquet) and train "
+                                      "on that", source=source)
+            raise ValidationError(f"missing required column of a preference dataset ({columns_note(frame.columns)})",
+                                  source=source, column=column)
     if len(frame) == 0:
         raise ValidationError("the preference dataset is empty", source=source)
     if all(column in frame.columns for column in CLEANED_COLUMNS):

@@ -103,6 +103,11 @@ def load_steps(source: Any, *, need_labels: bool = True) -> pd.DataFrame:
 def _stepwise(frame: pd.DataFrame, source: str | None, need_labels: bool) -> pd.DataFrame:
     """TRL's stepwise-supervision layout brought to :data:`STEP_TABLE_COLUMNS` (see :func:`load_steps`)."""
     if "completions" not in frame.columns:
+        if {"solution_id", "step", "annotator", "label"} <= set(frame.columns):
+            # the raters' step labels themselves: name the step between, as the other tasks do
+            raise ValidationError("a step-judgments table (one row per label of a step), not a step dataset: "
+                                  "aggregate it first (accord aggregate --input FILE --method first-error --output "
+                                  "steps.parquet) and train on that", source=source)
         raise ValidationError("missing required column of a step dataset (the list of step texts)", source=source,
                               column="completions")
     if need_labels and "labels" not in frame.columns:

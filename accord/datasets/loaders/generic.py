@@ -1,8 +1,9 @@
 """Reading judgments from any tabular file, and the helpers every source loader shares.
 
 :func:`read_judgments` is the entry point for a user's own data: a CSV, TSV, JSON Lines, JSON or Parquet file (the
-format comes from the suffix; ``.gz``/``.bz2``/``.xz``/``.zst`` compression is understood), with columns renamed
-onto accord's names and the result checked by :func:`accord.datasets.schema.validate`.
+format comes from the suffix; ``.gz``/``.bz2``/``.xz``/``.zst`` compression is understood, ``.zst`` with the
+zstandard package), with columns renamed onto accord's names and the result checked by
+:func:`accord.datasets.schema.validate`.
 
 Every way a file can fail to be read (missing, empty, truncated, wrong encoding, not the format its suffix claims)
 becomes a :class:`~accord.datasets.errors.ValidationError` whose single line names the file, instead of a traceback
@@ -99,6 +100,11 @@ def read_table(path: str | os.PathLike, *, fmt: str | None = None, **read_kwargs
         raise ValidationError(f"the compressed file is truncated: {first_line(exc)}", source=source) from None
     except PermissionError as exc:
         raise ValidationError(f"cannot read: {exc.strerror}", source=source) from None
+    except ImportError as exc:
+        # a compression whose module is optional (.zst: zstandard) - was a traceback from the command line
+        missing = getattr(exc.__cause__, "name", None) or getattr(exc, "name", None)
+        need = f"the Python package '{missing}' (pip install {missing})" if missing else first_line(exc)
+        raise ValidationError(f"reading it needs {need}", source=source) from None
     except (pa.ArrowException, OSError, zlib.error) as exc:
         # Truncated or corrupt binary/compressed data: expected, so reported without the reader's traceback.
         # pyarrow repeats the path in its message; it is already at the start of ours.
@@ -243,7 +249,8 @@ def read_judgments(
         "choice": "label"}``. Columns not named keep their names.
     form, scale, duplicates
         As in :func:`accord.datasets.schema.validate` (``form`` defaults to ``"preference"``, or ``"graded"`` when
-        ``scale`` is given).
+        ``scale`` is given; with crowd-kit's ``task``/``worker`` names, ``"categorical"`` unless every label is A, B
+        or tie).
     **read_kwargs
         Passed to the pandas reader, e.g. ``encoding="latin-1"`` or ``sep=";"``. Without ``sep``, a CSV or TSV
         file whose header line lacks the usual delimiter but holds ``;``, a tab, ``|`` or ``,`` is read with that.
@@ -329,7 +336,7 @@ def _guess_delimiter(path: str | os.PathLike, fmt: str, encoding: str) -> str | 
     try:
         with get_handle(path, "r", encoding=encoding, compression="infer", errors="replace") as handle:
             header = handle.handle.readline()
-    except (OSError, EOFError, ValueError, LookupError):
+    except (OSError, EOFError, ValueError, LookupError, ImportError):
         return None
     if usual in header:
         return None

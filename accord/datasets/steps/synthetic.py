@@ -122,8 +122,8 @@ def make_synthetic_steps(
 
     Parameters
     ----------
-    n_problems
-        Word problems; ``held_out`` of them (rounded) form the test split, which gets no rater labels.
+    n_problems, held_out
+        Word problems, and the share of them (rounded) that forms the test split, which gets no rater labels.
     candidates_per_problem, labelled_per_problem
         Candidate solutions per problem (best-of-n pools), and how many of a training problem's candidates the
         raters label.
