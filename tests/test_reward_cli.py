@@ -21,6 +21,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from accord.cli import main as accord_main
+from accord.datasets import AccordError
 from accord.reward import RewardConfig, train
 from accord.reward.tiny import build_tiny_backbone
 
@@ -458,3 +459,27 @@ def test_training_steps_on_the_step_judgments_says_to_aggregate_them_first(tmp_p
     err = capsys.readouterr().err
     assert str(path) in err and "a step-judgments table" in err and "--method first-error" in err
     assert not (tmp_path / "prm").exists()
+
+
+@pytest.mark.parametrize("task, entry", [("pairwise", "evaluate"), ("steps", "evaluate"), ("steps", "score"),
+                                         ("attributes", "evaluate"), ("attributes", "score")])
+def test_evaluate_and_score_read_the_data_before_a_model_loads(tmp_path, monkeypatch, task, entry):
+    """Was: `accord evaluate` (every task) and `accord score` of a process or multi-attribute model loaded the model's
+    weights first, so a missing or malformed data file was reported only after the load (minutes for a large
+    model), where the pairwise `score` read the data first. Now each reads the data first."""
+    from accord.reward.model import META_FILE
+
+    # the modules (accord.reward's `evaluate` is the function of the same name)
+    evaluate_module, steps_module = (importlib.import_module(f"accord.reward.{name}") for name in ("evaluate", "steps"))
+
+    def loaded(*args, **kwargs):
+        raise AssertionError("the model was loaded before the data was read")
+
+    for module in (evaluate_module, steps_module):
+        monkeypatch.setattr(module, "load_model", loaded)
+    model_dir = tmp_path / "rm"
+    model_dir.mkdir()
+    (model_dir / META_FILE).write_text(json.dumps({"task": task}))
+    missing = tmp_path / "no-such-data.parquet"
+    with pytest.raises(AccordError, match="no-such-data"):
+        getattr(evaluate_module, entry)(model_dir, str(missing))

@@ -630,6 +630,7 @@ def score_attributes(model_dir: str | Path, data: Any, *, k: float | None = None
     from accord.reward.attribute_combination import COMBINATION_FILE, load_combination, response_lengths
     from accord.reward.evaluate import _encoder, _read_frame, load_model, refuse_nan
 
+    frame = _read_frame(data)  # before the model loads: a problem with the data is reported at once
     model, tokenizer = load_model(model_dir, device, progress)
     spec = AttributeSpec.from_dict(model.meta["attributes"])
     if k is not None and not model.uncertainty_head:
@@ -640,7 +641,6 @@ def score_attributes(model_dir: str | Path, data: Any, *, k: float | None = None
     # the combined reward's statistics: measured when the combination was fitted, else (the default combination)
     # at the end of training; a fixed combination given without data has none, and no normalised reward
     stats = combination.stats_ or (None if (Path(model_dir) / COMBINATION_FILE).exists() else model.stats)
-    frame = _read_frame(data)
     encoder = _encoder(model, tokenizer, max_length)
     settings = dict(pad_token_id=tokenizer.pad_token_id, batch_size=batch_size, progress=progress)
     prompts = [str(p) for p in frame["prompt"].fillna("")] if "prompt" in frame.columns else [""] * len(frame)
@@ -703,9 +703,9 @@ def evaluate_attributes(model_dir: str | Path, data: Any, *, batch_size: int = 3
     combined reward against it (``combined_accuracy``, ``combined_nll``, ...)."""
     from accord.reward.evaluate import _encoder, load_model, pairwise_metrics
 
+    frame, _ = read_attribute_table(data)  # before the model loads, as score does
     model, tokenizer = load_model(model_dir, device, progress)
     spec = AttributeSpec.from_dict(model.meta["attributes"])
-    frame, _ = read_attribute_table(data)
     encoded = encode_attribute_table(_encoder(model, tokenizer, max_length), spec, frame)
     rewards = predict_attributes(model, encoded, pad_token_id=tokenizer.pad_token_id, batch_size=batch_size,
                                  progress=progress)

@@ -274,14 +274,14 @@ def evaluate(model_dir: str | Path, data: Any, *, batch_size: int = 32, max_leng
 
         return evaluate_steps(model_dir, data, batch_size=batch_size, max_length=max_length, device=device,
                               progress=progress)
-    if model is None:
-        if _task(model_dir) == "attributes":
-            from accord.reward.attributes import evaluate_attributes
+    if model is None and _task(model_dir) == "attributes":
+        from accord.reward.attributes import evaluate_attributes
 
-            return evaluate_attributes(model_dir, data, batch_size=batch_size, max_length=max_length, device=device,
-                                       progress=progress)
+        return evaluate_attributes(model_dir, data, batch_size=batch_size, max_length=max_length, device=device,
+                                   progress=progress)
+    frame = load_pairs(data)  # before the model loads: a problem with the data is reported at once, as score does
+    if model is None:
         model, tokenizer = load_model(model_dir, device, progress)
-    frame = load_pairs(data)
     pairs = _encoder(model, tokenizer, max_length).encode_pairs(frame)
     pred = predict_pairs(model, pairs, pad_token_id=tokenizer.pad_token_id, batch_size=batch_size,
                          progress=progress, desc="evaluating")

@@ -582,8 +582,8 @@ def _refuse_nan_read_steps(name: str | Path, table: pd.DataFrame, encoded: Token
 def evaluate_steps(model_dir: str | Path, data: Any, *, batch_size: int = 32, max_length: int | None = None,
                    device: str | torch.device | None = None, progress: bool = False) -> dict[str, float]:
     """:func:`step_reward_metrics` of a saved process reward model on a step dataset, with the truncation counts."""
+    table = load_steps(data)  # before the model loads: a problem with the data is reported at once
     model, tokenizer = load_model(model_dir, device, progress)
-    table = load_steps(data)
     encoded = _saved_encoder(model, tokenizer, max_length).encode(table)
     pred = predict_steps(model, encoded, pad_token_id=tokenizer.pad_token_id, batch_size=batch_size,
                          device=_device(device), progress=progress, desc="evaluating")
@@ -599,8 +599,8 @@ def score_steps(model_dir: str | Path, data: Any, *, batch_size: int = 32, max_l
     dataset, labels optional) with ``solution_id``, ``step``, ``step_text``, ``reward`` (the head's output),
     ``p_correct`` (the model's probability that the step is correct) and, with an uncertainty head, ``reward_sd``;
     ``problem_id`` when the data has it. A step cut off by ``max_length`` has NaN scores."""
+    table = load_steps(data, need_labels=False)  # before the model loads, as score does
     model, tokenizer = load_model(model_dir, device, progress)
-    table = load_steps(data, need_labels=False)
     encoded = _saved_encoder(model, tokenizer, max_length).encode(table)
     pred = predict_steps(model, encoded, pad_token_id=tokenizer.pad_token_id, batch_size=batch_size,
                          device=_device(device), progress=progress)
