@@ -833,7 +833,7 @@ DEBIAS_METHOD = "debiased-bradley-terry"
 
 def _check_pairwise_method(method: str, flag: str = "--method") -> None:
     """--method for pairwise judgments: a method of another input kind (a step or per-attribute method) is named as
-    such, with the methods pairwise judgments take (it was "unknown method", no hint); ``flag`` is the flag that
+    such, with the methods a judgments table takes (it was "unknown method", no hint); ``flag`` is the flag that
     named it (report's --methods)."""
     from accord.aggregate import STEP_METHODS
     from accord.aggregate.cleaned_attributes import ATTRIBUTE_METHODS
@@ -845,8 +845,8 @@ def _check_pairwise_method(method: str, flag: str = "--method") -> None:
              "a method for per-attribute ratings": ATTRIBUTE_METHODS}
     what = next((kind for kind, names in kinds.items() if method in names), "unknown")
     raise AccordError(f"{flag} {method}: {'an ' if what == 'unknown' else 'is '}{what}"
-                      f"{' method' if what == 'unknown' else ''}; pairwise judgments take one of: "
-                      f"{', '.join(METHODS)}")
+                      f"{' method' if what == 'unknown' else ''}; a judgments table (not steps or attribute "
+                      f"ratings) takes one of: {', '.join(METHODS)}")
 
 
 def _debias_method(args: argparse.Namespace) -> str:

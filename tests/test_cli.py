@@ -594,7 +594,7 @@ def test_a_method_of_another_input_kind_on_pairwise_judgments_says_so(method, ki
     err = capsys.readouterr().err
     assert status == 2 and err.count("\n") == 1, err
     assert err.startswith(f"accord: error: --method {method}: {kind}"), err
-    assert f"pairwise judgments take one of: {', '.join(METHODS)}" in err
+    assert f"a judgments table (not steps or attribute ratings) takes one of: {', '.join(METHODS)}" in err
     assert not output.exists()
 
 
