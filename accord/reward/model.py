@@ -12,6 +12,10 @@ tokenizer files             the tokenizer it was trained with
                             chat template
 ``reward_stats.json``       mean and standard deviation of the rewards on the training set (for normalised scores)
 =========================  =============================================================================================
+
+A folder written by the trainer also holds ``reward_config.json`` (the settings it trained with), ``metrics.jsonl``
+(its log) and, with ``save_steps``, ``checkpoints/``; ``accord combine`` adds ``reward_combination.json`` to a
+multi-attribute model, and ``accord calibrate`` writes its temperature into ``reward_model.json``.
 """
 
 from __future__ import annotations
