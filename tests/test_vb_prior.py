@@ -135,3 +135,26 @@ def test_counts_that_determine_the_concentration_keep_the_draws_near_it(k, a, b)
     s_hat = float(fitted[0].sum())
     assert np.all(np.abs(np.log(drawn / s_hat)) < 0.35)
     assert abs(np.log(s_hat / beta[0].sum())) < 0.35
+
+
+@settings(max_examples=25, deadline=None)
+@given(labels=st.lists(st.sampled_from(["A", "B", "tie"]), min_size=2, max_size=30), prior=st.sampled_from([True, "full"]))
+def test_a_table_of_one_annotator_keeps_the_fixed_prior_and_converges(labels, prior):
+    """Was: with one annotator the empirical prior's evidence grows without bound toward a prior that makes the rater
+    a coin (one rater's counts say nothing about a population), and VB-EM crept toward it until max_steps: a table of
+    two judgments ('A', 'B') ran 2,000 iterations unconverged, with a ConvergenceWarning, its soft labels wherever the
+    creep stopped (0.65). Now one annotator keeps the fixed prior: the fit equals empirical_prior=False's."""
+    import warnings
+
+    import pandas as pd
+
+    table = pd.DataFrame({"pair_id": [f"p{i}" for i in range(len(labels))], "annotator": "r1", "label": labels})
+    if table["label"].nunique() < 2:
+        return  # one class: refused by every model (check_two_classes)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no ConvergenceWarning
+        fitted = DawidSkene(empirical_prior=prior).fit(table)
+    fixed = DawidSkene(empirical_prior=False).fit(table)
+    assert fitted.converged_ and (fitted.prior_correct_, fitted.prior_error_) == (2.0, 1.0)
+    np.testing.assert_allclose(fitted.soft_labels_.probs.to_numpy(), fixed.soft_labels_.probs.to_numpy(), atol=1e-12)
+    np.testing.assert_allclose(fitted.annotators_["reliability"], fixed.annotators_["reliability"], atol=1e-12)

@@ -84,7 +84,9 @@ class DawidSkene(ConfusionModel, PyroRaterModel):
     concentration ``s`` out, since a point estimate of ``s`` makes the raters' intervals too narrow where the table
     says little about it (Kass & Steffey 1989; a row of one judgment says nothing, and on a small table the maximum
     lies at the bound ``s = 1e3``): each draw takes ``s`` from ``p(log s | n) ∝ evidence(n | s) s / (1 + s)^2`` with
-    the prior's mean held (:func:`accord.models._vb.concentration_draws`).
+    the prior's mean held (:func:`accord.models._vb.concentration_draws`). A table of one annotator keeps the fixed
+    prior: one rater's counts say nothing about a population (the evidence grows without bound toward a prior that
+    makes the rater a coin, and VB-EM crept toward it for its 2,000 iterations on a table of two judgments).
 
     *Soft labels* are Bayes' rule with each annotator's posterior-predictive confusion ``E[theta_w]``:
     ``log p(z_i = k | y) = log E[pi_k] + sum_{n in i} log E[theta_{w_n, k, y_n}] + const`` (the collapsed item
@@ -222,7 +224,8 @@ class DawidSkene(ConfusionModel, PyroRaterModel):
         self._confusion_prior = self.prior_error + (self.prior_correct - self.prior_error) * eye
         self._vb = None
         closed_form = self.inference in ("vb", "gibbs")
-        empirical = bool(self.empirical_prior) and not self.symmetric
+        # the population prior of one annotator is not identified (docstring): the fixed prior then
+        empirical = self._prior_fitted = bool(self.empirical_prior) and not self.symmetric and encoded.n_workers > 1
         if closed_form or (self.warm_start and self.init == "vote") or empirical:
             self._keep_vb(vb_dawid_skene(self._incidence, self._confusion_prior, self._class_prior_vec,
                                          self._initial_item_probs(encoded),
@@ -244,7 +247,7 @@ class DawidSkene(ConfusionModel, PyroRaterModel):
                                       vb.confusion_alpha / vb.confusion_alpha.sum(-1, keepdim=True),
                                       vb.class_alpha / vb.class_alpha.sum(), num_samples=self.num_samples,
                                       num_warmup=self.num_warmup, num_chains=self.num_chains,
-                                      sample_concentration=self.empirical_prior is True)
+                                      sample_concentration=empirical and self.empirical_prior is True)
             self._log_theta = draws.theta.double().clamp_min(TINY).log()
             self._log_pi = draws.pi.double().clamp_min(TINY).log()
             self._finish()
@@ -270,7 +273,7 @@ class DawidSkene(ConfusionModel, PyroRaterModel):
         is integrated out (:func:`accord.models._vb.concentration_draws`: each draw's rows under a prior of its own)."""
         confusion_alpha, class_alpha, num_samples, state = self._pending_draws
         with replay_random(state, self._torch_device):
-            if self.empirical_prior is True and not self.symmetric:
+            if self._prior_fitted and self.empirical_prior is True:
                 priors = concentration_draws(confusion_alpha, self._confusion_prior, num_samples)
                 alpha = (confusion_alpha - self._confusion_prior)[None] + priors[:, None]
                 theta = _dirichlet(alpha.float())

@@ -189,6 +189,7 @@ def _fit_dawid_skene(model: Any, encoded: Encoded) -> None:
                                 model._initial_item_probs(encoded), max_iter=model.max_steps, tol=model.tol,
                                 empirical_prior=bool(model.empirical_prior), stop="distance")
     model._keep_vb(vb)
+    model._prior_fitted = bool(model.empirical_prior)
     if model.empirical_prior:
         model._confusion_prior = vb.confusion_prior
     model._summarize_prior()

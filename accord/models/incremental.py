@@ -181,7 +181,10 @@ def _refit_dawid_skene(model: Any, encoded: Encoded) -> Any:
     new_pairs = replace(encoded, items=encoded.items[late][on_new] - n_old, workers=encoded.workers[late][on_new],
                         labels=encoded.labels[late][on_new], item_index=encoded.item_index[n_old:])
     fresh = torch.as_tensor(vote_fractions(new_pairs, 1e-3), dtype=old.item_probs.dtype, device=old.item_probs.device)
-    prior_fit = {"full": fit_population_prior_evidence, True: fit_confusion_prior_evidence}.get(model.empirical_prior)
+    # one annotator still: the fixed prior, as DawidSkene's fit keeps it (no population to fit a prior to)
+    prior_fit = {"full": fit_population_prior_evidence, True: fit_confusion_prior_evidence}.get(
+        model.empirical_prior) if encoded.n_workers > 1 else None
+    model._prior_fitted = prior_fit is not None
     vb = warm_vb_dawid_skene(incidence, old.confusion_prior, model._class_prior_vec,
                              torch.cat([old.item_probs, fresh]), prior_fit=prior_fit, tol=model.tol,
                              max_iter=model.max_steps)
