@@ -180,6 +180,24 @@ def test_report_compares_baselines_and_answers_against_gold(tmp_path):
     assert page.count("data:image/png;base64,") == 4  # pairs, methods, reliability, confusion (flags: a table)
 
 
+def test_a_method_fitted_on_part_of_the_pairs_is_compared_on_the_pairs_it_labels(tmp_path):
+    # accord report --group fits the context model on the judgments with a group only (on UKPConvArg1 40,539 of
+    # 84,445 have no stance): the comparison failed on its empty rows, "Encountered all NA values", after every fit
+    table, _ = _small_table(seed=2)
+    kept = table["pair_id"].drop_duplicates().iloc[:40]
+    (full,) = _fit(table, "dawid-skene")
+    (part,) = _fit(validate(table[table["pair_id"].isin(kept)].reset_index(drop=True)), "majority")
+    out = write_report(tmp_path / "r", table, full, part)
+    methods = pd.read_csv(out / "methods.csv", index_col=0)
+    assert methods.loc["majority", "pairs"] == len(kept) and methods.loc["dawid-skene", "pairs"] == 60
+    same = (full.soft_labels_.hard().reindex(kept) == part.soft_labels_.hard().reindex(kept)).mean()
+    assert methods.loc["majority", "same label as dawid-skene"] == pytest.approx(same)
+    agreement = pd.read_csv(out / "method_agreement.csv", index_col=0)
+    assert np.diag(agreement.to_numpy()).tolist() == [1.0, 1.0]  # a method always agrees with itself
+    assert agreement.loc["majority", "dawid-skene"] == pytest.approx(same)
+    assert "a method fitted on part of the table labels fewer" in (out / "report.html").read_text(encoding="utf-8")
+
+
 def test_gold_agreement_is_one_accuracy_when_gold_has_ties(tmp_path):
     from accord.datasets import make_synthetic
 

@@ -624,7 +624,9 @@ class _ReportBuilder:
         for model in self.models:
             soft = model.soft_labels_
             probs = soft.probs.reindex(first.index)
-            top = probs.idxmax(axis=1)
+            # a model fitted on part of the pairs (the context model keeps the judgments with a group) has no label
+            # for the others: idxmax failed on their empty rows ("Encountered all NA values") after every fit
+            top = probs.dropna(how="all").idxmax(axis=1).reindex(first.index)
             name = model.method if model.method not in tops else f"{model.method} ({len(tops) + 1})"
             tops[name] = top
             row = {"method": name, "inference": getattr(model, "inference", "-"),
@@ -632,7 +634,7 @@ class _ReportBuilder:
                    "mean P(most likely)": float(probs.max(axis=1).mean()),
                    f"contested (< {CONTESTED_BELOW})": int((probs.max(axis=1) < CONTESTED_BELOW).sum()),
                    "median uncertainty": float(soft.uncertainty.median()),
-                   f"same label as {self.models[0].method}": float((top == tops[next(iter(tops))]).mean())}
+                   f"same label as {self.models[0].method}": _same_label(top, tops[next(iter(tops))])}
             if len(gold):
                 scores = metrics.score(soft.probs, self.labels_as(soft.probs.columns, gold))
                 row.update({"gold accuracy": scores["accuracy"], "gold NLL": scores["nll"],
@@ -641,7 +643,7 @@ class _ReportBuilder:
         table = pd.DataFrame(rows).set_index("method")
         self.save_csv(table, "methods")
         names = list(tops)
-        agreement = pd.DataFrame([[float((tops[a] == tops[b]).mean()) for b in names] for a in names],
+        agreement = pd.DataFrame([[_same_label(tops[a], tops[b]) for b in names] for a in names],
                                  index=names, columns=names)
         self.save_csv(agreement, "method_agreement")
         fig = Figure(figsize=(7.5, 3.2))
@@ -657,6 +659,8 @@ class _ReportBuilder:
             f"The {len(names)} fitted methods on the same {len(first):,} pairs: how sure their labels are (a curve "
             "further right is surer), how many pairs each leaves contested, and how often two methods choose the "
             "same most likely label"
+            + (" (on the pairs both label: a method fitted on part of the table labels fewer, as its <i>pairs</i> "
+               "column says)" if (table["pairs"] < len(first)).any() else "")
             + (f"; against the gold labels of {len(gold):,} pairs, accuracy and, lower is better, NLL and ECE"
                if len(gold) else "")
             + ". A blank uncertainty: the method gives none. Tables in <code>methods.csv</code> and "
@@ -805,6 +809,12 @@ class _ReportBuilder:
         columns += [c for c in ("item_topic", "prompt", "response_a", "response_b") if c in top]
         return _Section("Pairs with the most genuine disagreement", intro, figure,
                         [("Genuine disagreement", top[columns].round(3))])
+
+
+def _same_label(one: pd.Series, other: pd.Series) -> float:
+    """The share of the pairs both methods label on which they choose the same most likely label (NaN: none)."""
+    both = one.notna() & other.notna()
+    return float((one[both] == other[both]).mean()) if both.any() else float("nan")
 
 
 # -- HTML ----------------------------------------------------------------------------------------------------
