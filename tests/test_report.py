@@ -26,7 +26,7 @@ def ukp_slice() -> pd.DataFrame:
     return validate(table[table["annotator_stance"].notna()].reset_index(drop=True))
 
 
-def test_report_writes_html_figures_and_csvs(ukp_slice, tmp_path):
+def test_report_writes_html_figures_and_csvs(ukp_slice, tmp_path, drawn_figures):
     context = ContextPreference(
         group="annotator_stance", reference_group="none", topic="item_debate", covariates=None, inference="map",
         max_steps=400,
@@ -68,6 +68,8 @@ def test_report_writes_html_figures_and_csvs(ukp_slice, tmp_path):
     types_table = pd.read_csv(out / "types.csv")
     assert len(types_table) == 2 and abs(types_table["share"].sum() - 1) < 1e-6
     assert (out / "flagged.csv").exists() and (out / "summary.csv").exists()
+    for name, figure in drawn_figures.items():
+        assert _covered_by_legend(figure) == [], name
 
 
 # -- the report on small tables: its text agrees with its data ------------------------------------------------------
@@ -409,3 +411,41 @@ def test_the_forest_plot_draws_the_annotator_table_without_exporting_the_posteri
     annotators = pd.read_csv(out / "annotators.csv", index_col=0)
     assert drawn.to_numpy() == pytest.approx(annotators.loc[drawn.index, "reliability"].to_numpy())
     assert ax.get_yticks()[np.argmin(drawn.to_numpy())] == max(ax.get_yticks())  # the least reliable at the top
+
+
+def _covered_by_legend(figure) -> list[str]:
+    """What a legend of ``figure`` is drawn over: bars of some height, points of lines and markers (a vertical
+    reference line, drawn across the whole height, is left out)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.patches import Rectangle
+
+    FigureCanvasAgg(figure).draw()
+    covered = []
+    for ax in figure.axes:
+        legend = ax.get_legend()
+        if legend is None:
+            continue
+        box = legend.get_window_extent()
+        for bar in ax.patches:
+            if isinstance(bar, Rectangle) and bar.get_height() > 0 and bar.get_window_extent().overlaps(box):
+                covered.append(f"{ax.get_xlabel()}: bar at x={bar.get_x():.2f}")
+        for line in ax.lines:
+            x, y = np.asarray(line.get_xdata(), float), np.asarray(line.get_ydata(), float)
+            if len(np.unique(x)) > 1:
+                points = ax.transData.transform(np.column_stack([x, y]))
+                if any(box.contains(px, py) for px, py in points):
+                    covered.append(f"{ax.get_xlabel()}: line {line.get_label()}")
+        for markers in ax.collections:
+            points = markers.get_offset_transform().transform(markers.get_offsets())
+            if any(box.contains(px, py) for px, py in points):
+                covered.append(f"{ax.get_xlabel()}: markers {markers.get_label()}")
+    return covered
+
+
+def test_no_legend_is_drawn_over_the_data(ukp_slice, tmp_path, drawn_figures):
+    # pair_labels.png put 'contested below 0.6' over its tallest bar, the pairs labelled with certainty (on
+    # UKPConvArg1 the 3,800 pairs at P = 1.0), where no corner of the panel was free
+    write_report(tmp_path / "r", ukp_slice, *_fit(ukp_slice, "dawid-skene", "majority"))
+    assert {"pair_labels", "methods"} <= set(drawn_figures)
+    for name, figure in drawn_figures.items():
+        assert _covered_by_legend(figure) == [], name

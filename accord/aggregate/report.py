@@ -566,7 +566,8 @@ class _ReportBuilder:
         left.axvline(CONTESTED_BELOW, color="tab:red", lw=1, ls="--", label=f"contested below {CONTESTED_BELOW}")
         left.set_xlabel("probability of the most likely label")
         left.set_ylabel("pairs")
-        left.legend(fontsize=8)
+        # above the panel: inside, the legend covered the tallest bar where no corner was free (UKPConvArg1)
+        left.legend(fontsize=8, loc="lower right", bbox_to_anchor=(1.0, 1.0), borderaxespad=0.2, frameon=False)
         uncertainty = frame["uncertainty"].dropna()
         if len(uncertainty):
             right.hist(uncertainty, bins=20, color="tab:gray")
