@@ -449,3 +449,27 @@ def test_no_legend_is_drawn_over_the_data(ukp_slice, tmp_path, drawn_figures):
     assert {"pair_labels", "methods"} <= set(drawn_figures)
     for name, figure in drawn_figures.items():
         assert _covered_by_legend(figure) == [], name
+
+
+def test_the_disagreement_split_of_rater_types_shows_the_genuine_share_within_types(tmp_path, drawn_figures):
+    # under rater types members of one type may genuinely differ (on UKPConvArg1 81% of a pair's disagreement on
+    # average): the figure and the text showed only the shares between types and noise, called that the whole split,
+    # and labelled the types 'groups'
+    from accord.aggregate.pluralistic import decompose_disagreement
+    from accord.datasets import make_synthetic
+
+    table = validate(make_synthetic(n_pairs=60, n_annotators=8, judgments_per_pair=3, seed=0).judgments)
+    types = RaterTypes(n_types=2, max_steps=100).fit(table)
+    split = decompose_disagreement(types)
+    assert split["within_group"].gt(0).any()  # the case this test is about
+    out = write_report(tmp_path / "r", table, types)
+    ax = drawn_figures["disagreement_split"].axes[0]
+    names = [text.get_text() for text in ax.get_legend().get_texts()]
+    assert names == ["genuine (between types)", "genuine (within types)", "noise"]
+    seen = split[split["total"] > 0.05]
+    for bars, column in zip(ax.containers, ["disagreement", "within_group", "noise_share"]):
+        heights = [bar.get_height() for bar in bars]
+        assert heights == np.histogram(seen[column], bins=20, range=(0, 1))[0].tolist(), column
+    page = (out / "report.html").read_text(encoding="utf-8")
+    assert "genuine disagreement within types" in page and "(between types; within types)" in page
+    assert "<th>within_group</th>" in page
