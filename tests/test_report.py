@@ -473,3 +473,31 @@ def test_the_disagreement_split_of_rater_types_shows_the_genuine_share_within_ty
     page = (out / "report.html").read_text(encoding="utf-8")
     assert "genuine disagreement within types" in page and "(between types; within types)" in page
     assert "<th>within_group</th>" in page
+
+
+def _overlapping_texts(ax) -> list[tuple[str, str]]:
+    """Pairs of texts of ``ax`` (cell texts, x tick labels) drawn over each other."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    FigureCanvasAgg(ax.figure).draw()
+    overlaps = []
+    for texts in (ax.texts, ax.get_xticklabels()):
+        boxes = [(t.get_text(), t.get_window_extent()) for t in texts if t.get_text()]
+        overlaps += [(a, b) for i, (a, box) in enumerate(boxes) for b, other in boxes[i + 1:] if box.overlaps(other)]
+    return overlaps
+
+
+@pytest.mark.parametrize("names", [[f"c{k:02d}" for k in range(12)], [f"{k}" for k in range(6)], [f"{k}" for k in range(7)],
+                                   ["entailment", "contradiction", "neutral"], ["A", "B", "tie"]])
+def test_confusion_matrices_of_many_classes_or_long_names_stay_readable(names):
+    # with 12 classes the counts of neighbouring cells and the class names below ran into each other
+    from matplotlib.figure import Figure
+
+    from accord.aggregate.report import _ReportBuilder
+
+    counts = np.arange(len(names) ** 2, dtype=float).reshape(len(names), -1) * 37.3
+    matrix = pd.DataFrame(counts, index=[f"true {c}" for c in names], columns=[f"said {c}" for c in names])
+    ax = Figure(figsize=(3.2, 3.2)).subplots()  # the report's panel
+    _ReportBuilder.draw_confusion(ax, matrix)
+    assert _overlapping_texts(ax) == []
+    assert [t.get_text() for t in ax.get_xticklabels()] == names

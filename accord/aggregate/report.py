@@ -67,6 +67,11 @@ FLAG_THRESHOLD = 0.5
 MIN_ROW_WEIGHT = 0.5
 #: A pair is contested when its most likely label has a probability below this.
 CONTESTED_BELOW = 0.6
+#: Confusion matrices of more classes than this are drawn without their counts (in ``confusion.csv``): in a
+#: panel of the report's size the counts of 12 classes ran into each other.
+MAX_NUMBERED_CLASSES = 6
+#: Class names of a confusion matrix are written upright below it when all fit in this many characters side by side.
+UPRIGHT_CHARACTERS = 20
 
 
 @dataclass
@@ -438,7 +443,10 @@ class _ReportBuilder:
             who = "the one ranked annotator"
         intro = (
             f"Soft confusion matrices of {who} of {self.ranked_phrase(ranked, filtered)}: rows are the consensus "
-            "class (weighted by the model's posterior), columns what the annotator said, cells expected counts. "
+            "class (weighted by the model's posterior), columns what the annotator said, cells expected counts"
+            + (f" (not written in the cells above {MAX_NUMBERED_CLASSES} classes: see <code>confusion.csv</code>)"
+               if self.rater_model.soft_labels_.probs.shape[1] > MAX_NUMBERED_CLASSES else "")
+            + ". "
             f"Colour: the cell's share of its row; rows with under {MIN_ROW_WEIGHT} expected judgments are grey "
             "(too little to show a share)."
         )
@@ -453,12 +461,14 @@ class _ReportBuilder:
         faint = np.broadcast_to(totals < MIN_ROW_WEIGHT, share.shape)
         ax.imshow(np.ma.masked_where(faint, share), cmap="Blues", vmin=0, vmax=1)
         ax.set_facecolor("#e6e6e6")
-        for (r, c), value in np.ndenumerate(counts):
+        for (r, c), value in np.ndenumerate(counts if len(counts) <= MAX_NUMBERED_CLASSES else np.empty((0, 0))):
             dark = share[r, c] > 0.6 and not faint[r, c]
             ax.text(c, r, f"{value:.0f}" if value >= 9.95 else f"{value:.1f}", ha="center", va="center",
                     color="white" if dark else "black", fontsize=9)
         ax.set_axis_on()
-        ax.set_xticks(range(matrix.shape[1]), [c[5:] for c in matrix.columns])
+        said = [c[5:] for c in matrix.columns]
+        upright = len(said) * max(len(c) for c in said) <= UPRIGHT_CHARACTERS  # else the names ran into each other
+        ax.set_xticks(range(matrix.shape[1]), said, rotation=0 if upright else 90)
         ax.set_yticks(range(matrix.shape[0]), [r[5:] for r in matrix.index])
         ax.set_xlabel("said")
         ax.set_ylabel("consensus")
