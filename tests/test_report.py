@@ -487,8 +487,8 @@ def _overlapping_texts(ax) -> list[tuple[str, str]]:
     return overlaps
 
 
-@pytest.mark.parametrize("names", [[f"c{k:02d}" for k in range(12)], [f"{k}" for k in range(6)],
-                                   [f"{k}" for k in range(7)], ["entailment", "contradiction", "neutral"],
+@pytest.mark.parametrize("names", [[f"c{k:02d}" for k in range(12)], [f"{k}" for k in range(7)],
+                                   [f"{k}" for k in range(8)], ["entailment", "contradiction", "neutral"],
                                    ["A", "B", "tie"]])
 def test_confusion_matrices_of_many_classes_or_long_names_stay_readable(names):
     # with 12 classes the counts of neighbouring cells and the class names below ran into each other

@@ -69,7 +69,7 @@ MIN_ROW_WEIGHT = 0.5
 CONTESTED_BELOW = 0.6
 #: Confusion matrices of more classes than this are drawn without their counts (in ``confusion.csv``): in a
 #: panel of the report's size the counts of 12 classes ran into each other.
-MAX_NUMBERED_CLASSES = 6
+MAX_NUMBERED_CLASSES = 7
 #: Class names of a confusion matrix are written upright below it when all fit in this many characters side by side.
 UPRIGHT_CHARACTERS = 20
 
