@@ -518,3 +518,18 @@ def test_the_forest_plot_marks_the_annotators_it_leaves_out(tmp_path, drawn_figu
     drawn_figures.clear()
     write_report(tmp_path / "r", table, *_fit(table, "dawid-skene"), max_forest=40)
     assert list(drawn_figures["reliability_forest"].axes[0].texts) == []  # all shown: no note
+
+
+def test_the_numbers_on_the_rater_types_agreement_map_contrast_with_their_cells(tmp_path, drawn_figures):
+    # black on the darkest green of the map (every type agrees with itself: 1.00) was barely legible
+    from matplotlib.colors import to_rgb
+
+    table, _ = _small_table()
+    write_report(tmp_path / "r", table, RaterTypes(n_types=2, max_steps=50).fit(table))
+    agree = drawn_figures["rater_types"].axes[1]
+    image = agree.images[0]
+    for text in agree.texts:
+        x, y = text.get_position()
+        cell = np.mean(image.to_rgba(image.get_array()[int(round(y)), int(round(x))])[:3])
+        ink = np.mean(to_rgb(text.get_color()))
+        assert (cell > 0.4 or ink == 1.0) and (cell < 0.7 or ink == 0.0), text.get_text()  # dark: white; light: black

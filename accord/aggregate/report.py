@@ -747,7 +747,10 @@ class _ReportBuilder:
         left.set_title("Rater types", fontsize=11)
         right.imshow(agree, cmap="Greens", vmin=0, vmax=1)
         for (r, c), value in np.ndenumerate(agree):
-            right.text(c, r, f"{value:.2f}", ha="center", va="center", fontsize=9)
+            # white on the dark cells, as in the confusion matrices: black on Greens' darkest (a type agreeing with
+            # itself, 1.00) was barely legible
+            right.text(c, r, f"{value:.2f}", ha="center", va="center", fontsize=9,
+                       color="white" if value > 0.6 else "black")
         right.set_xticks(range(len(types)), types["type"])
         right.set_yticks(range(len(types)), types["type"])
         right.set_title("Share of pairs where two types agree", fontsize=10)
