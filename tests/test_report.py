@@ -533,3 +533,25 @@ def test_the_numbers_on_the_rater_types_agreement_map_contrast_with_their_cells(
         cell = np.mean(image.to_rgba(image.get_array()[int(round(y)), int(round(x))])[:3])
         ink = np.mean(to_rgb(text.get_color()))
         assert (cell > 0.4 or ink == 1.0) and (cell < 0.7 or ink == 0.0), text.get_text()  # dark: white; light: black
+
+
+def test_the_genuine_disagreement_figure_draws_the_group_labels_that_rank_the_pairs(ukp_slice, tmp_path,
+                                                                                     drawn_figures):
+    # the pairs are ranked by the spread of the groups' labels, but the figure drew their preferences P(A > B): on
+    # UKPConvArg1's top pairs, where one stance holds 'tie' and another 'B', every group sat near P(A) = 0.05
+    from accord.aggregate.pluralistic import pluralistic_soft_labels
+
+    context = ContextPreference(group="annotator_stance", reference_group="none", topic="item_debate",
+                                covariates=None, inference="map", max_steps=400).fit(ukp_slice)
+    out = write_report(tmp_path / "r", ukp_slice, context, top_n=8)
+    held = pluralistic_soft_labels(context, target="label")
+    top = pd.read_csv(out / "genuine_disagreement.csv", index_col=0).index[:8]
+    axes = drawn_figures["genuine_disagreement"].axes
+    assert [ax.get_xlabel() for ax in axes] == ["P(the group's label is A)", "P(the group's label is tie)"]
+    rows = [t.get_text() for t in axes[0].get_yticklabels()]
+    assert rows == [str(p) for p in top]
+    for ax, side in zip(axes, ["a", "tie"]):
+        for markers in ax.collections[:-1]:  # one per group, then the population
+            expected = held.extra[f"p_{side}_{markers.get_label()}"].reindex(top).to_numpy()
+            drawn = np.ma.getdata(markers.get_offsets())[:, 0]
+            np.testing.assert_allclose(drawn, expected, err_msg=f"{side} {markers.get_label()}")

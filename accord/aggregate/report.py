@@ -782,19 +782,27 @@ class _ReportBuilder:
         frame = frame.sort_values(["between", "disagreement"], ascending=False)
         self.save_csv(frame, "genuine_disagreement")
         top = frame.head(self.top_n)
-        fig = Figure(figsize=(7.5, 1.2 + 0.28 * len(top)))
-        ax = fig.subplots()
+        # drawn: each group's label on the pair, whose spread ranks the pairs ('between'), with P(tie) where there
+        # are ties; the groups' preferences P(A > B) of the table looked alike on the top pairs of UKPConvArg1, where
+        # one stance holds 'tie' (0.97) and another 'B' (0.91). Under rater types and individual labels the two agree.
+        held = pluralistic_soft_labels(self.plural, self.weights, target="label")
+        sides = [c for c in held.probs.columns if str(c).lower() in ("a", "tie")]
+        fig = Figure(figsize=(4.0 + 3.5 * len(sides), 1.2 + 0.28 * len(top)))
+        axes = np.atleast_1d(fig.subplots(1, len(sides), sharey=True))
         y = np.arange(len(top))[::-1]
         markers = "osD^v<>p*h"
-        for g, column in enumerate(per_group):
-            ax.scatter(top[column], y, marker=markers[g % len(markers)], label=column[4:], s=30)
-        ax.scatter(top["p_a_population"], y, marker="|", color="black", s=120, label="population")
-        ax.axvline(0.5, color="gray", lw=0.8, ls="--")
-        ax.set_yticks(y, [str(p)[:24] for p in top.index], fontsize=8)
-        ax.set_xlim(0, 1)
-        ax.set_xlabel("P(A > B)")
-        ax.set_title(f"Pairs with the most genuine (between-{kind[:-1]}) disagreement", fontsize=11)
-        ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.0, 0.5))
+        for ax, side in zip(axes, sides):
+            for g, column in enumerate(per_group):
+                values = held.extra[f"p_{str(side).lower()}_{column[4:]}"].reindex(top.index)
+                ax.scatter(values, y, marker=markers[g % len(markers)], label=column[4:], s=30)
+            ax.scatter(held.probs[side].reindex(top.index), y, marker="|", color="black", s=120, label="population")
+            ax.axvline(0.5, color="gray", lw=0.8, ls="--")
+            ax.set_xlim(0, 1)
+            ax.set_xlabel(f"P(the {kind[:-1]}'s label is {side})")
+        axes[0].set_yticks(y, [str(p)[:24] for p in top.index], fontsize=8)
+        fig.suptitle(f"Pairs with the most genuine (between-{kind[:-1]}) disagreement", fontsize=11)
+        axes[-1].legend(fontsize=8, loc="center left", bbox_to_anchor=(1.0, 0.5))
+        _tight_layout(fig)
         figure = self.save_figure(fig, "genuine_disagreement")
         fig2 = Figure(figsize=(7.5, 3.0))
         ax2 = fig2.subplots()
@@ -814,8 +822,9 @@ class _ReportBuilder:
             + (f", genuine disagreement within {kind} (under this model the members of one may differ)" if within
                else "")
             + " and rater noise (see <code>accord.aggregate.pluralistic</code>); population weights: "
-            f"<code>{html.escape(str(self.weights))}</code>. The pairs where the {kind} differ most, with each one's "
-            f"P(A > B). All pairs in <code>genuine_disagreement.csv</code>."
+            f"<code>{html.escape(str(self.weights))}</code>. The pairs where the {kind} differ most: the figure shows "
+            f"each one's label on the pair (what the split compares), the table each one's preference P(A > B). All "
+            "pairs in <code>genuine_disagreement.csv</code>."
         )
         columns = ["p_a_population", *per_group, *parts, "n_judgments"]
         columns += [c for c in ("item_topic", "prompt", "response_a", "response_b") if c in top]
