@@ -10,8 +10,8 @@ genuine-disagreement section, a :class:`~accord.models.rater_types.RaterTypes` t
     The page. Figures are embedded (base64 PNG), so the file alone can be mailed or opened offline.
 ``figures/*.png``
     The same figures as files: ``pair_labels.png`` (how sure the labels are), ``methods.png`` (the methods side by
-    side, with two or more models), ``reliability_forest.png`` (ArviZ forest plot of annotator reliability with 90%
-    credible intervals), ``confusion_matrices.png`` (least and most reliable raters), ``group_effects.png``,
+    side, with two or more models), ``reliability_forest.png`` (each annotator's reliability with its 90% interval, the
+    numbers of ``annotators.csv``), ``confusion_matrices.png`` (least and most reliable raters), ``group_effects.png``,
     ``rater_types.png``, ``genuine_disagreement.png``, ``disagreement_split.png``, ``pulls_<covariate>.png`` (a
     debiased model: each rater's pull towards a pair covariate, those more likely pulled than not in red; a character
     of the covariate's name unsafe in a file name becomes ``_``).
@@ -40,13 +40,11 @@ it, the adversarial probability exceeds :data:`FLAG_THRESHOLD`).
 from __future__ import annotations
 
 import base64
-import contextlib
 import html
 import os
 import re
 import shutil
 import tempfile
-import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -69,6 +67,11 @@ FLAG_THRESHOLD = 0.5
 MIN_ROW_WEIGHT = 0.5
 #: A pair is contested when its most likely label has a probability below this.
 CONTESTED_BELOW = 0.6
+#: Confusion matrices of more classes than this are drawn without their counts (in ``confusion.csv``): in a
+#: panel of the report's size the counts of 12 classes ran into each other.
+MAX_NUMBERED_CLASSES = 7
+#: Class names of a confusion matrix are written upright below it when all fit in this many characters side by side.
+UPRIGHT_CHARACTERS = 20
 
 
 @dataclass
@@ -322,13 +325,7 @@ class _ReportBuilder:
         if self.types is not None:
             sections.append(self.types_section())
         if self.plural is not None:
-            sections.append(self.disagreement_section())
-            sections.append(_Section(
-                "Noise versus genuine disagreement",
-                "Over all pairs with some disagreement: the share of each pair's disagreement that is genuine "
-                "(between groups or types) and the share that is rater noise.",
-                "disagreement_split",
-            ))
+            sections += self.disagreement_sections()
         return sections
 
     def summary_table(self) -> pd.DataFrame:
@@ -357,7 +354,7 @@ class _ReportBuilder:
         else:
             chosen = ranked.index
             shown_text = self.ranked_phrase(ranked, filtered)
-        figure = self.forest(chosen)
+        figure = self.forest(chosen, len(ranked) - len(chosen))
         intro = (
             f"Posterior mean and 90% credible interval of each annotator's reliability under "
             f"<code>{html.escape(self.rater_model.method)}</code> (the probability that a vote is the true label). "
@@ -376,40 +373,36 @@ class _ReportBuilder:
                       (f"The {k} most reliable annotators", ranked[columns].tail(k).iloc[::-1])]
         return _Section("Annotator reliability", intro, figure, tables)
 
-    def forest(self, chosen: pd.Index) -> str | None:
+    def forest(self, chosen: pd.Index, left_out: int = 0) -> str | None:
+        """The reliability of the ``chosen`` annotators, least reliable at the top; ``left_out`` ranked ones between
+        the least and the most reliable half are not drawn, and an empty row between the halves says so."""
         if len(chosen) == 0:
             return None
-        height = 1.0 + 0.22 * len(chosen)
+        height = 1.0 + 0.22 * (len(chosen) + bool(left_out))
         figure = Figure(figsize=(7.5, height))
         ax = figure.subplots()
-        drawn = False
-        with contextlib.suppress(Exception):  # models without reliability draws fall back to their intervals
-            with warnings.catch_warnings():  # ArviZ announces its refactor on import
-                warnings.simplefilter("ignore", FutureWarning)
-                import arviz as az
-
-            idata = self.rater_model.to_arviz()
-            if "reliability" in idata.posterior and "annotator" in idata.posterior["reliability"].dims:
-                labels = [str(a) for a in chosen]
-                az.plot_forest(
-                    idata, var_names=["reliability"], coords={"annotator": labels}, combined=True, hdi_prob=0.9,
-                    ax=ax, textsize=9, colors="tab:blue",
-                )
-                ax.set_title("Annotator reliability (90% HDI)", fontsize=11)
-                drawn = True
-        if not drawn:
-            frame = self.annotators().loc[chosen]
-            y = np.arange(len(frame))[::-1]  # the least reliable at the top
-            lower = frame.get("reliability_lower", frame["reliability"])
-            upper = frame.get("reliability_upper", frame["reliability"])
-            # the reliability is the exact posterior mean and the interval comes from float32 draws: a rater certain to
-            # be right (0.99998) can sit a rounding error outside [1.0, 1.0], which matplotlib refuses as a negative bar
-            below = np.maximum(frame["reliability"] - lower, 0.0)
-            above = np.maximum(upper - frame["reliability"], 0.0)
-            ax.errorbar(frame["reliability"], y, xerr=[below, above], fmt="o", color="tab:blue", ecolor="tab:gray",
-                        capsize=2)
-            ax.set_yticks(y, [str(a) for a in frame.index], fontsize=8)
-            ax.set_title("Annotator reliability (90% interval)", fontsize=11)
+        # drawn from the annotator table, so the figure shows the numbers of annotators.csv: an ArviZ forest plot
+        # first exported every posterior draw and per-judgment log-likelihood (to_arviz: 4.6 s and 360 MB more peak
+        # memory on UKPConvArg1's 3,815 raters) to look for a 'reliability' variable that no model's posterior has
+        frame = self.annotators().loc[chosen]
+        y = np.arange(len(frame))[::-1]  # the least reliable at the top
+        # the halves apart, else they read as one ranking with a jump in the middle (Snow 2008 RTE: 0.73 to 0.94)
+        gap = len(frame) - len(frame) // 2
+        if left_out:
+            y[y >= gap] += 1
+        lower = frame.get("reliability_lower", frame["reliability"])
+        upper = frame.get("reliability_upper", frame["reliability"])
+        # the reliability is the exact posterior mean and the interval comes from float32 draws: a rater certain to
+        # be right (0.99998) can sit a rounding error outside [1.0, 1.0], which matplotlib refuses as a negative bar
+        below = np.maximum(frame["reliability"] - lower, 0.0)
+        above = np.maximum(upper - frame["reliability"], 0.0)
+        ax.errorbar(frame["reliability"], y, xerr=[below, above], fmt="o", color="tab:blue", ecolor="tab:gray",
+                    capsize=2)
+        ax.set_yticks(y, [str(a) for a in frame.index], fontsize=8)
+        ax.set_title("Annotator reliability (90% interval)", fontsize=11)
+        if left_out:
+            ax.text(0.5, gap, f"\u22ee {left_out:,} annotators not shown \u22ee", transform=ax.get_yaxis_transform(),
+                    ha="center", va="center", fontsize=8, color="tab:gray")
         ax.set_xlabel("reliability")
         ax.set_xlim(0, 1)
         _shorten_tick_labels(ax)
@@ -459,7 +452,10 @@ class _ReportBuilder:
             who = "the one ranked annotator"
         intro = (
             f"Soft confusion matrices of {who} of {self.ranked_phrase(ranked, filtered)}: rows are the consensus "
-            "class (weighted by the model's posterior), columns what the annotator said, cells expected counts. "
+            "class (weighted by the model's posterior), columns what the annotator said, cells expected counts"
+            + (f" (not written in the cells above {MAX_NUMBERED_CLASSES} classes: see <code>confusion.csv</code>)"
+               if self.rater_model.soft_labels_.probs.shape[1] > MAX_NUMBERED_CLASSES else "")
+            + ". "
             f"Colour: the cell's share of its row; rows with under {MIN_ROW_WEIGHT} expected judgments are grey "
             "(too little to show a share)."
         )
@@ -474,12 +470,14 @@ class _ReportBuilder:
         faint = np.broadcast_to(totals < MIN_ROW_WEIGHT, share.shape)
         ax.imshow(np.ma.masked_where(faint, share), cmap="Blues", vmin=0, vmax=1)
         ax.set_facecolor("#e6e6e6")
-        for (r, c), value in np.ndenumerate(counts):
+        for (r, c), value in np.ndenumerate(counts if len(counts) <= MAX_NUMBERED_CLASSES else np.empty((0, 0))):
             dark = share[r, c] > 0.6 and not faint[r, c]
             ax.text(c, r, f"{value:.0f}" if value >= 9.95 else f"{value:.1f}", ha="center", va="center",
                     color="white" if dark else "black", fontsize=9)
         ax.set_axis_on()
-        ax.set_xticks(range(matrix.shape[1]), [c[5:] for c in matrix.columns])
+        said = [c[5:] for c in matrix.columns]
+        upright = len(said) * max(len(c) for c in said) <= UPRIGHT_CHARACTERS  # else the names ran into each other
+        ax.set_xticks(range(matrix.shape[1]), said, rotation=0 if upright else 90)
         ax.set_yticks(range(matrix.shape[0]), [r[5:] for r in matrix.index])
         ax.set_xlabel("said")
         ax.set_ylabel("consensus")
@@ -581,7 +579,8 @@ class _ReportBuilder:
         left.axvline(CONTESTED_BELOW, color="tab:red", lw=1, ls="--", label=f"contested below {CONTESTED_BELOW}")
         left.set_xlabel("probability of the most likely label")
         left.set_ylabel("pairs")
-        left.legend(fontsize=8)
+        # above the panel: inside, the legend covered the tallest bar where no corner was free (UKPConvArg1)
+        left.legend(fontsize=8, loc="lower right", bbox_to_anchor=(1.0, 1.0), borderaxespad=0.2, frameon=False)
         uncertainty = frame["uncertainty"].dropna()
         if len(uncertainty):
             right.hist(uncertainty, bins=20, color="tab:gray")
@@ -624,7 +623,9 @@ class _ReportBuilder:
         for model in self.models:
             soft = model.soft_labels_
             probs = soft.probs.reindex(first.index)
-            top = probs.idxmax(axis=1)
+            # a model fitted on part of the pairs (the context model keeps the judgments with a group) has no label
+            # for the others: idxmax failed on their empty rows ("Encountered all NA values") after every fit
+            top = probs.dropna(how="all").idxmax(axis=1).reindex(first.index)
             name = model.method if model.method not in tops else f"{model.method} ({len(tops) + 1})"
             tops[name] = top
             row = {"method": name, "inference": getattr(model, "inference", "-"),
@@ -632,7 +633,7 @@ class _ReportBuilder:
                    "mean P(most likely)": float(probs.max(axis=1).mean()),
                    f"contested (< {CONTESTED_BELOW})": int((probs.max(axis=1) < CONTESTED_BELOW).sum()),
                    "median uncertainty": float(soft.uncertainty.median()),
-                   f"same label as {self.models[0].method}": float((top == tops[next(iter(tops))]).mean())}
+                   f"same label as {self.models[0].method}": _same_label(top, tops[next(iter(tops))])}
             if len(gold):
                 scores = metrics.score(soft.probs, self.labels_as(soft.probs.columns, gold))
                 row.update({"gold accuracy": scores["accuracy"], "gold NLL": scores["nll"],
@@ -641,7 +642,7 @@ class _ReportBuilder:
         table = pd.DataFrame(rows).set_index("method")
         self.save_csv(table, "methods")
         names = list(tops)
-        agreement = pd.DataFrame([[float((tops[a] == tops[b]).mean()) for b in names] for a in names],
+        agreement = pd.DataFrame([[_same_label(tops[a], tops[b]) for b in names] for a in names],
                                  index=names, columns=names)
         self.save_csv(agreement, "method_agreement")
         fig = Figure(figsize=(7.5, 3.2))
@@ -657,6 +658,8 @@ class _ReportBuilder:
             f"The {len(names)} fitted methods on the same {len(first):,} pairs: how sure their labels are (a curve "
             "further right is surer), how many pairs each leaves contested, and how often two methods choose the "
             "same most likely label"
+            + (" (on the pairs both label: a method fitted on part of the table labels fewer, as its <i>pairs</i> "
+               "column says)" if (table["pairs"] < len(first)).any() else "")
             + (f"; against the gold labels of {len(gold):,} pairs, accuracy and, lower is better, NLL and ECE"
                if len(gold) else "")
             + ". A blank uncertainty: the method gives none. Tables in <code>methods.csv</code> and "
@@ -744,7 +747,10 @@ class _ReportBuilder:
         left.set_title("Rater types", fontsize=11)
         right.imshow(agree, cmap="Greens", vmin=0, vmax=1)
         for (r, c), value in np.ndenumerate(agree):
-            right.text(c, r, f"{value:.2f}", ha="center", va="center", fontsize=9)
+            # white on the dark cells, as in the confusion matrices: black on Greens' darkest (a type agreeing with
+            # itself, 1.00) was barely legible
+            right.text(c, r, f"{value:.2f}", ha="center", va="center", fontsize=9,
+                       color="white" if value > 0.6 else "black")
         right.set_xticks(range(len(types)), types["type"])
         right.set_yticks(range(len(types)), types["type"])
         right.set_title("Share of pairs where two types agree", fontsize=10)
@@ -756,9 +762,15 @@ class _ReportBuilder:
             tables.append(("Choice of the number of types", self.types.selection_.round(4)))
         return _Section("Rater types", intro, self.save_figure(fig, "rater_types"), tables)
 
-    def disagreement_section(self) -> _Section:
+    def disagreement_sections(self) -> list[_Section]:
+        """The pairs the groups (or types) disagree on most, and how each pair's disagreement splits."""
         labels = pluralistic_soft_labels(self.plural, self.weights)
         split = decompose_disagreement(self.plural, self.weights)
+        kind = "types" if self.plural is self.types else "groups"
+        # rater types and individual labels let members of one group genuinely differ: that share of a pair's
+        # disagreement (on UKPConvArg1 under two types, 81% on average) was left out of the figure and the text,
+        # which called the rest, between groups and noise, the whole split
+        within = bool(split["within_group"].gt(0).any())
         extra = labels.extra
         per_group = [c for c in extra.columns if c.startswith("p_a_")]
         frame = pd.DataFrame({"p_a_population": labels.p_a}).join(extra[per_group]).join(split)
@@ -770,41 +782,64 @@ class _ReportBuilder:
         frame = frame.sort_values(["between", "disagreement"], ascending=False)
         self.save_csv(frame, "genuine_disagreement")
         top = frame.head(self.top_n)
-        fig = Figure(figsize=(7.5, 1.2 + 0.28 * len(top)))
-        ax = fig.subplots()
+        # drawn: each group's label on the pair, whose spread ranks the pairs ('between'), with P(tie) where there
+        # are ties; the groups' preferences P(A > B) of the table looked alike on the top pairs of UKPConvArg1, where
+        # one stance holds 'tie' (0.97) and another 'B' (0.91). Under rater types and individual labels the two agree.
+        held = pluralistic_soft_labels(self.plural, self.weights, target="label")
+        sides = [c for c in held.probs.columns if str(c).lower() in ("a", "tie")]
+        fig = Figure(figsize=(4.0 + 3.5 * len(sides), 1.2 + 0.28 * len(top)))
+        axes = np.atleast_1d(fig.subplots(1, len(sides), sharey=True))
         y = np.arange(len(top))[::-1]
         markers = "osD^v<>p*h"
-        for g, column in enumerate(per_group):
-            ax.scatter(top[column], y, marker=markers[g % len(markers)], label=column[4:], s=30)
-        ax.scatter(top["p_a_population"], y, marker="|", color="black", s=120, label="population")
-        ax.axvline(0.5, color="gray", lw=0.8, ls="--")
-        ax.set_yticks(y, [str(p)[:24] for p in top.index], fontsize=8)
-        ax.set_xlim(0, 1)
-        ax.set_xlabel("P(A > B)")
-        ax.set_title("Pairs with the most genuine (between-group) disagreement", fontsize=11)
-        ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.0, 0.5))
+        for ax, side in zip(axes, sides):
+            for g, column in enumerate(per_group):
+                values = held.extra[f"p_{str(side).lower()}_{column[4:]}"].reindex(top.index)
+                ax.scatter(values, y, marker=markers[g % len(markers)], label=column[4:], s=30)
+            ax.scatter(held.probs[side].reindex(top.index), y, marker="|", color="black", s=120, label="population")
+            ax.axvline(0.5, color="gray", lw=0.8, ls="--")
+            ax.set_xlim(0, 1)
+            ax.set_xlabel(f"P(the {kind[:-1]}'s label is {side})")
+        axes[0].set_yticks(y, [str(p)[:24] for p in top.index], fontsize=8)
+        fig.suptitle(f"Pairs with the most genuine (between-{kind[:-1]}) disagreement", fontsize=11)
+        axes[-1].legend(fontsize=8, loc="center left", bbox_to_anchor=(1.0, 0.5))
+        _tight_layout(fig)
         figure = self.save_figure(fig, "genuine_disagreement")
         fig2 = Figure(figsize=(7.5, 3.0))
         ax2 = fig2.subplots()
         seen = split[split["total"] > 0.05]
-        ax2.hist([seen["disagreement"], seen["noise_share"]], bins=20, range=(0, 1), label=["genuine (between groups)",
-                 "noise"], color=["tab:orange", "tab:gray"])
+        parts = ["disagreement", *(["within_group"] if within else []), "noise_share"]
+        names = [f"genuine (between {kind})", *([f"genuine (within {kind})"] if within else []), "noise"]
+        ax2.hist([seen[c] for c in parts], bins=20, range=(0, 1), label=names,
+                 color=["tab:orange", *(["tab:olive"] if within else []), "tab:gray"])
         ax2.set_xlabel("share of the pair's disagreement")
         ax2.set_ylabel("pairs")
         ax2.legend(fontsize=8)
         ax2.set_title("How much of each pair's disagreement is genuine", fontsize=11)
         self.save_figure(fig2, "disagreement_split")
-        kind = "types" if self.plural is self.types else "groups"
         intro = (
             f"Per pair, the disagreement (probability that two judgments differ) split into genuine disagreement "
-            f"between {kind} and rater noise (see <code>accord.aggregate.pluralistic</code>); population weights: "
-            f"<code>{html.escape(str(self.weights))}</code>. The pairs where the {kind} differ most, with each one's "
-            f"P(A > B). All pairs in <code>genuine_disagreement.csv</code>."
+            f"between {kind}"
+            + (f", genuine disagreement within {kind} (under this model the members of one may differ)" if within
+               else "")
+            + " and rater noise (see <code>accord.aggregate.pluralistic</code>); population weights: "
+            f"<code>{html.escape(str(self.weights))}</code>. The pairs where the {kind} differ most: the figure shows "
+            f"each one's label on the pair (what the split compares), the table each one's preference P(A > B). All "
+            "pairs in <code>genuine_disagreement.csv</code>."
         )
-        columns = ["p_a_population", *per_group, "disagreement", "noise_share", "n_judgments"]
+        columns = ["p_a_population", *per_group, *parts, "n_judgments"]
         columns += [c for c in ("item_topic", "prompt", "response_a", "response_b") if c in top]
-        return _Section("Pairs with the most genuine disagreement", intro, figure,
-                        [("Genuine disagreement", top[columns].round(3))])
+        split_intro = (
+            "Over all pairs with some disagreement: the share of each pair's disagreement that is genuine "
+            f"(between {kind}" + (f"; within {kind}" if within else "") + ") and the share that is rater noise.")
+        return [_Section("Pairs with the most genuine disagreement", intro, figure,
+                         [("Genuine disagreement", top[columns].round(3))]),
+                _Section("Noise versus genuine disagreement", split_intro, "disagreement_split")]
+
+
+def _same_label(one: pd.Series, other: pd.Series) -> float:
+    """The share of the pairs both methods label on which they choose the same most likely label (NaN: none)."""
+    both = one.notna() & other.notna()
+    return float((one[both] == other[both]).mean()) if both.any() else float("nan")
 
 
 # -- HTML ----------------------------------------------------------------------------------------------------
