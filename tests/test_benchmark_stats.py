@@ -119,10 +119,20 @@ def test_cpu_step_refuses_settings_that_time_no_or_one_step(monkeypatch, capsys,
 def test_overoptimization_refuses_repeated_or_no_seeds(monkeypatch, capsys, tmp_path, seeds):
     """``--seeds 0,0`` ran seed 0 twice on the same data and candidates and pooled its prompts as twice as many
     independent (seed, prompt) units: every paired standard error came out up to sqrt(2) too small."""
+    script = overoptimization_without_training(monkeypatch)
+    with pytest.raises(SystemExit) as raised:
+        script.main(["--seeds", seeds, "--png", str(tmp_path / "curves.png"), "--backbone", str(tmp_path)])
+    assert raised.value.code == 2
+    assert "--seeds" in capsys.readouterr().err
+
+
+def overoptimization_without_training(monkeypatch):
+    """benchmarks/overoptimization.py with its backbone and each seed's training replaced by made-up curves (the old
+    main went on to train where these tests expect a command-line error)."""
     script = load_script("overoptimization")
     ns = [1, 2, 4]
 
-    def fake_seed(seed, share, args, backbone, work_dir, cache):  # the old main went on to train: not here
+    def fake_seed(seed, share, args, backbone, work_dir, cache):
         curve = np.tile(np.linspace(0.0, 1.0, len(ns)), (3, 1)) + seed
         return {"seed": seed, "ns": ns, "utility": {m: curve for m in script.METHODS},
                 "length": {m: curve for m in script.METHODS}}
@@ -130,10 +140,7 @@ def test_overoptimization_refuses_repeated_or_no_seeds(monkeypatch, capsys, tmp_
     fake_model = SimpleNamespace(config=SimpleNamespace(num_hidden_layers=6))
     monkeypatch.setattr(script, "PooledCache", lambda backbone: SimpleNamespace(model=fake_model, computed=0))
     monkeypatch.setattr(script, "run_seed", fake_seed)
-    with pytest.raises(SystemExit) as raised:
-        script.main(["--seeds", seeds, "--png", str(tmp_path / "curves.png"), "--backbone", str(tmp_path)])
-    assert raised.value.code == 2
-    assert "--seeds" in capsys.readouterr().err
+    return script
 
 
 @pytest.mark.parametrize("seeds", ["0,0", "3,1,3", ""])
@@ -322,17 +329,7 @@ def test_length_bias_rewards_refuse_repeated_or_no_seeds(monkeypatch, capsys, tm
 def test_overoptimization_checks_the_ensembles_before_training(monkeypatch, capsys, tmp_path, argv, named):
     """An ensemble of one member (or one head), or a negative k, was refused by the conservative reward only after
     the first seed had trained every reward model."""
-    script = load_script("overoptimization")
-    ns = [1, 2]
-
-    def fake_seed(seed, share, args, backbone, work_dir, cache):  # the old main went on: no training here
-        curve = np.tile(np.linspace(0.0, 1.0, len(ns)), (2, 1))
-        return {"seed": seed, "ns": ns, "utility": {m: curve for m in script.METHODS},
-                "length": {m: curve for m in script.METHODS}}
-
-    fake_model = SimpleNamespace(config=SimpleNamespace(num_hidden_layers=6))
-    monkeypatch.setattr(script, "PooledCache", lambda backbone: SimpleNamespace(model=fake_model, computed=0))
-    monkeypatch.setattr(script, "run_seed", fake_seed)
+    script = overoptimization_without_training(monkeypatch)
     with pytest.raises(SystemExit) as raised:
         script.main(["--seeds", "0", *argv, "--png", str(tmp_path / "curves.png"), "--backbone", str(tmp_path)])
     assert raised.value.code == 2
