@@ -160,6 +160,23 @@ def seed_everything(seed: int) -> None:
     np.random.seed(seed)
 
 
+@contextmanager
+def seeded(seed: int, device: torch.device | str = "cpu") -> Iterator[None]:
+    """Run the block with torch, numpy and Python's ``random`` seeded with ``seed`` (:func:`seed_everything`), then
+    leave the three global streams as they were: a fit is reproducible from its own seed and does not reseed the
+    caller's streams (a notebook's ``torch.manual_seed(1)``, a fit, then ``torch.rand(1)`` drew the numbers of seed
+    0 whatever the notebook had seeded)."""
+    device = torch.device(device)
+    python_state, numpy_state = random.getstate(), np.random.get_state()
+    try:
+        with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+            seed_everything(seed)
+            yield
+    finally:
+        random.setstate(python_state)
+        np.random.set_state(numpy_state)
+
+
 def random_state(device: torch.device) -> torch.Tensor:
     """The state of torch's global random stream on ``device`` (to take draws from it later: :func:`replay_random`)."""
     return torch.cuda.get_rng_state(device) if device.type == "cuda" else torch.get_rng_state()
@@ -223,7 +240,8 @@ class RaterModel(Settings, ABC):
         Posterior draws kept for soft-label uncertainty, intervals and ArviZ (``num_warmup`` more for NUTS, which
         needs at least 4 per chain).
     seed
-        Seeds torch, numpy and Python: the same seed on the same machine gives identical results.
+        Seeds torch, numpy and Python for the fit (their global streams are left as they were before it): the
+        same seed on the same machine gives identical results.
     device
         ``"cpu"``, ``"cuda"``: the same code runs on a GPU.
     progress
@@ -305,10 +323,10 @@ class RaterModel(Settings, ABC):
             self._cache: dict[str, Any] = {}
             self._table = table if self.reads_table else None
             self._prepare(table, self.encoded_)
-            seed_everything(self.seed)
-            self._fit(self.encoded_)
-            self._warn_if_unsettled()
-            self.soft_labels_ = self._soft_labels()
+            with seeded(self.seed, self._torch_device):
+                self._fit(self.encoded_)
+                self._warn_if_unsettled()
+                self.soft_labels_ = self._soft_labels()
             self._defer("_annotator_table", "annotators_")
         except BaseException:
             # a fit that fails part-way leaves the model unfitted, not this table's codes beside the last fit's labels

@@ -1,0 +1,87 @@
+"""A fit leaves the user's Python session as it found it: the global random streams of torch, numpy and Python
+(the fit seeds itself from its ``seed`` setting), and Pyro's parameter store (a Pyro model of the user's own)."""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import pandas as pd
+import pyro
+import pytest
+import torch
+
+from accord.datasets.synthetic import make_synthetic
+from conftest import QUICK_RATER_MODELS, fit_quick
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+
+@pytest.fixture(scope="module")
+def synthetic():
+    return make_synthetic(n_pairs=40, n_annotators=8, judgments_per_pair=3, seed=2)
+
+
+def _streams(seed: int) -> None:
+    torch.manual_seed(seed)
+    np.random.seed(seed)
+    random.seed(seed)
+
+
+def _draws() -> tuple[float, float, float]:
+    return float(torch.rand(1)), float(np.random.rand()), random.random()
+
+
+@pytest.mark.parametrize("name", ["dawid-skene", "dawid-skene-gibbs", "hierarchical-dawid-skene", "mace"])
+def test_a_fit_leaves_the_global_random_streams_as_they_were(name, synthetic):
+    _streams(123)
+    expected = _draws()
+    _streams(123)
+    fit_quick(name, synthetic.judgments, seed=0)
+    assert _draws() == expected
+
+
+def test_partial_fit_leaves_the_global_random_streams_as_they_were(synthetic):
+    judgments = synthetic.judgments
+    model = fit_quick("dawid-skene", judgments.iloc[:60])
+    _streams(7)
+    expected = _draws()
+    _streams(7)
+    model.partial_fit(judgments.iloc[60:])
+    assert _draws() == expected
+
+
+def test_a_fit_does_not_depend_on_the_global_random_streams(synthetic):
+    """The fit seeds itself: what the user seeded (or drew) before it does not move its result."""
+    _streams(1)
+    first = fit_quick("hierarchical-dawid-skene", synthetic.judgments, seed=3)
+    _streams(2)
+    torch.rand(5)
+    second = fit_quick("hierarchical-dawid-skene", synthetic.judgments, seed=3)
+    pd.testing.assert_frame_equal(first.soft_labels_.to_frame(), second.soft_labels_.to_frame(), check_exact=True)
+
+
+def test_a_pyro_fit_keeps_the_users_pyro_parameters(synthetic):
+    pyro.clear_param_store()
+    mine = pyro.param("my_weight", torch.tensor([1.5, -2.0]))
+    pyro.param("AutoDiagonalNormal.loc", torch.zeros(3))  # a name the fit's guide uses
+    try:
+        fit_quick("hierarchical-dawid-skene", synthetic.judgments)
+        store = pyro.get_param_store()
+        assert set(store.keys()) == {"my_weight", "AutoDiagonalNormal.loc"}
+        assert torch.equal(pyro.param("my_weight").detach(), mine.detach())
+        assert torch.equal(pyro.param("AutoDiagonalNormal.loc").detach(), torch.zeros(3))
+    finally:
+        pyro.clear_param_store()
+
+
+def test_a_pyro_fit_does_not_depend_on_the_users_pyro_parameters(synthetic):
+    pyro.clear_param_store()
+    first = fit_quick("hierarchical-dawid-skene", synthetic.judgments)
+    pyro.param("AutoDiagonalNormal.loc", torch.zeros(3))
+    pyro.param("AutoDiagonalNormal.scale", torch.ones(3), constraint=torch.distributions.constraints.positive)
+    try:
+        second = fit_quick("hierarchical-dawid-skene", synthetic.judgments)
+    finally:
+        pyro.clear_param_store()
+    pd.testing.assert_frame_equal(first.soft_labels_.to_frame(), second.soft_labels_.to_frame(), check_exact=True)
