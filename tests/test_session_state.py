@@ -85,3 +85,30 @@ def test_a_pyro_fit_does_not_depend_on_the_users_pyro_parameters(synthetic):
     finally:
         pyro.clear_param_store()
     pd.testing.assert_frame_equal(first.soft_labels_.to_frame(), second.soft_labels_.to_frame(), check_exact=True)
+
+
+@pytest.fixture(scope="module")
+def mace_probs(synthetic):
+    return fit_quick("mace", synthetic.judgments).soft_labels_.probs
+
+
+@pytest.mark.parametrize("mode", [torch.no_grad, torch.inference_mode])
+def test_an_svi_fit_under_the_users_no_grad_fits_as_without_it(mode, synthetic, mace_probs):
+    """A notebook cell under ``torch.no_grad()`` (or ``inference_mode``) failed inside Pyro ('ELBO is cannot be
+    differentiated'); the fit turns gradients on for itself, and the cell's mode is on again after it."""
+    with mode():
+        probs = fit_quick("mace", synthetic.judgments).soft_labels_.probs
+        assert not torch.is_grad_enabled()
+    pd.testing.assert_frame_equal(probs, mace_probs, check_exact=True)
+
+
+def test_a_fit_does_not_depend_on_the_default_dtype(synthetic, mace_probs):
+    """A session's float64 default dtype changed the SVI fit's draws (MACE's soft labels by ~0.1); the fit runs in
+    the float32 it is written for, and the session's default is back after it."""
+    torch.set_default_dtype(torch.float64)
+    try:
+        probs = fit_quick("mace", synthetic.judgments).soft_labels_.probs
+        assert torch.get_default_dtype() == torch.float64
+    finally:
+        torch.set_default_dtype(torch.float32)
+    pd.testing.assert_frame_equal(probs, mace_probs, check_exact=True)
