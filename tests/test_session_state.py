@@ -112,3 +112,32 @@ def test_a_fit_does_not_depend_on_the_default_dtype(synthetic, mace_probs):
     finally:
         torch.set_default_dtype(torch.float32)
     pd.testing.assert_frame_equal(probs, mace_probs, check_exact=True)
+
+
+def _gating_fit():
+    from accord.reward.attribute_combination import GatingNetwork
+
+    rng = np.random.default_rng(4)
+    embedding, differences = rng.normal(size=(60, 3)), rng.normal(size=(60, 2))
+    target = (differences[:, 0] > 0).astype(float)
+    return GatingNetwork(["a", "b"], hidden=4, max_steps=20).fit(embedding, differences, target).params_
+
+
+def test_a_gating_network_fit_leaves_the_session_as_it_was():
+    """GatingNetwork.fit reseeded the caller's torch stream, failed under ``torch.no_grad()`` and fitted another
+    network under a float64 default dtype; it now fits the same network in each case and leaves the session as
+    it was."""
+    plain = _gating_fit()
+    _streams(9)
+    expected = _draws()
+    _streams(9)
+    torch.set_default_dtype(torch.float64)
+    try:
+        with torch.no_grad():
+            fitted = _gating_fit()
+    finally:
+        torch.set_default_dtype(torch.float32)
+    assert _draws() == expected
+    assert plain.keys() == fitted.keys()
+    for name in plain:
+        np.testing.assert_array_equal(fitted[name], plain[name], err_msg=name)

@@ -148,7 +148,7 @@ def fit_sharded(model: Any, encoded: Encoded, worker_counts: np.ndarray, *, anno
     so a caller that writes no table passes ``annotator_table=False``. Every other fitted attribute is the
     single-process one.
     """
-    from accord.models.base import seeded
+    from accord._session import seeded
     from accord.models.dawid_skene import DawidSkene
     from accord.models.hierarchical_dawid_skene import HierarchicalDawidSkene
 

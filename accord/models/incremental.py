@@ -48,7 +48,7 @@ from accord.models._data import vote_fractions
 from accord.models._vb import (PRIOR_TOL, Incidence, VBResult, _vb_m_step, build_incidence, cell_table,
                                dirichlet_expected_log, fit_confusion_prior_evidence, fit_population_prior_evidence,
                                incidence_from_csr, remaining_distance, row_sums, softmax_last)
-from accord.models.base import seeded
+from accord._session import seeded
 from accord.models.confusion import label_codes
 
 def _codes_extended(index: pd.Index, values: pd.Series) -> tuple[np.ndarray, pd.Index]:
