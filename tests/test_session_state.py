@@ -141,3 +141,27 @@ def test_a_gating_network_fit_leaves_the_session_as_it_was():
     assert plain.keys() == fitted.keys()
     for name in plain:
         np.testing.assert_array_equal(fitted[name], plain[name], err_msg=name)
+
+
+class _FailingModel(torch.nn.Module):
+    """A model in training whose scoring fails (an error or a Ctrl-C part-way through an evaluation)."""
+
+    pooling, hidden_size = "last", 4
+
+    def __init__(self):
+        super().__init__()
+        self.layer = torch.nn.Linear(1, 1)
+
+    def forward(self, **batch):
+        raise KeyboardInterrupt
+
+
+def test_scoring_that_fails_leaves_a_training_model_in_training_mode():
+    from accord.reward.data import TokenizedResponses
+    from accord.reward.evaluate import predict_responses
+
+    model = _FailingModel().train()
+    encoded = TokenizedResponses(ids=[[1, 2, 3], [1, 2]], prompt_lengths=np.array([1, 1]), type_ids=None)
+    with pytest.raises(KeyboardInterrupt):
+        predict_responses(model, encoded, pad_token_id=0)
+    assert model.training
