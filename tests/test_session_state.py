@@ -165,3 +165,19 @@ def test_scoring_that_fails_leaves_a_training_model_in_training_mode():
     with pytest.raises(KeyboardInterrupt):
         predict_responses(model, encoded, pad_token_id=0)
     assert model.training
+
+
+def test_building_a_tiny_backbone_leaves_the_random_streams_as_they_were(tmp_path):
+    from safetensors.torch import load_file
+
+    from accord.reward.tiny import build_tiny_backbone
+
+    _streams(5)
+    expected = _draws()
+    _streams(5)
+    first = build_tiny_backbone(tmp_path / "a", "bert", texts=["a b c"], seed=1, num_hidden_layers=1)
+    assert _draws() == expected
+    second = build_tiny_backbone(tmp_path / "b", "bert", texts=["a b c"], seed=1, num_hidden_layers=1)
+    weights = [load_file(str(path / "model.safetensors")) for path in (first, second)]
+    assert weights[0].keys() == weights[1].keys()
+    assert all(torch.equal(weights[0][name], weights[1][name]) for name in weights[0])
