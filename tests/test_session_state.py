@@ -181,3 +181,18 @@ def test_building_a_tiny_backbone_leaves_the_random_streams_as_they_were(tmp_pat
     weights = [load_file(str(path / "model.safetensors")) for path in (first, second)]
     assert weights[0].keys() == weights[1].keys()
     assert all(torch.equal(weights[0][name], weights[1][name]) for name in weights[0])
+
+
+def test_the_report_draws_plain_text_under_the_users_usetex(synthetic, tmp_path):
+    """A session with ``text.usetex`` on (LaTeX for a paper's figures) sent the report's labels to LaTeX: the
+    report failed where LaTeX is not installed (and LaTeX reads the '_' of a name such as 'w_1' as markup)."""
+    import matplotlib
+
+    from accord.aggregate import make_method
+    from accord.aggregate.report import write_report
+
+    model = make_method("dawid-skene").fit(synthetic.judgments)
+    with matplotlib.rc_context({"text.usetex": True}):
+        out = write_report(tmp_path / "report", synthetic.judgments, model)
+        assert matplotlib.rcParams["text.usetex"]
+    assert (out / "report.html").exists() and any((out / "figures").glob("*.png"))
