@@ -63,9 +63,16 @@ def torch_threads(n_judgments: int | None, cores_free: int) -> int:
     return cores_free
 
 
+#: torch's thread count before the running command first changed it: :func:`main` puts it back, so that a command
+#: run in-process (a notebook, the tests) leaves the session's count as it was (a small table's left it at 1)
+_threads_before: list[int] = []
+
+
 def use_threads(count: int) -> None:
     import torch
 
+    if not _threads_before:
+        _threads_before.append(torch.get_num_threads())
     torch.set_num_threads(count)
 
 
@@ -1295,6 +1302,24 @@ def _refuse_output_over_input(args: argparse.Namespace) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # the thread settings are the command's own: a command run in-process leaves the session's environment and
+    # torch's thread count as they were
+    environment = {name: os.environ.get(name) for name in ("OMP_WAIT_POLICY", "OMP_NUM_THREADS")}
+    try:
+        return _run(argv)
+    finally:
+        for name, value in environment.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        if _threads_before:
+            import torch
+
+            torch.set_num_threads(_threads_before.pop())
+
+
+def _run(argv: list[str] | None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # read when torch loads OpenMP: set before any import of it
     cores = free_cores()  # measured before this command adds its own load

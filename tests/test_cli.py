@@ -759,3 +759,26 @@ def test_a_pairs_output_under_a_file_is_refused_before_the_responses_are_written
     err = capsys.readouterr().err
     assert status == 2 and err.startswith("accord: error: --pairs-output ") and "notes.txt is a file" in err, err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt", "ratings.csv"]
+
+
+def test_a_command_run_in_process_leaves_the_threads_and_environment_as_they_were(tmp_path, capsys, monkeypatch):
+    """The command picks torch's threads (one for a small table) and OpenMP's environment for itself; a notebook
+    or test that runs ``main`` keeps its own count and environment after it."""
+    import os
+
+    import torch
+
+    monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
+    monkeypatch.setenv("OMP_NUM_THREADS", "2")
+    source = tmp_path / "judgments.jsonl"
+    GOOD.to_json(source, orient="records", lines=True)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        assert main(["aggregate", "--input", str(source), "--method", "dawid-skene",
+                     "--output", str(tmp_path / "clean.jsonl")]) == 0
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(threads)
+    assert "OMP_WAIT_POLICY" not in os.environ
+    assert os.environ["OMP_NUM_THREADS"] == "2"

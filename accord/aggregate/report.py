@@ -50,6 +50,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import matplotlib
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
@@ -128,7 +129,10 @@ def write_report(
     try:
         (work / "figures").mkdir()
         builder = _ReportBuilder(work, table, models, weights, top_n, min_judgments, max_forest)
-        sections = builder.build()
+        # the labels are plain text (_plain_text): a session's text.usetex (LaTeX for a paper's figures) sent them
+        # to LaTeX, which failed without it installed (and reads the '_' or '%' of a name such as 'w_1' as markup)
+        with matplotlib.rc_context({"text.usetex": False}):
+            sections = builder.build()
         (work / "report.html").write_text(_render_page(work, title, builder.summary, sections), encoding="utf-8")
         _swap_into_place(work, target)
     except BaseException:

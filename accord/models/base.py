@@ -41,7 +41,6 @@ from __future__ import annotations
 
 import math
 import numbers
-import random
 import warnings
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
@@ -53,6 +52,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from accord._session import fit_defaults, seeded
 from accord._settings import Settings
 from accord.datasets import AccordError, Encoded, SoftLabels, validate
 from accord.datasets.schema import check_two_classes, is_validated
@@ -153,13 +153,6 @@ def check_device(value: Any, name: str = "device") -> None:
         raise AccordError(f"{name} {value!r}: torch has no MPS device on this machine; use 'cpu'")
 
 
-def seed_everything(seed: int) -> None:
-    """Seed torch, numpy and Python's ``random`` (what ``pyro.set_rng_seed`` does, without importing Pyro)."""
-    torch.manual_seed(seed)
-    random.seed(seed)
-    np.random.seed(seed)
-
-
 def random_state(device: torch.device) -> torch.Tensor:
     """The state of torch's global random stream on ``device`` (to take draws from it later: :func:`replay_random`)."""
     return torch.cuda.get_rng_state(device) if device.type == "cuda" else torch.get_rng_state()
@@ -223,7 +216,8 @@ class RaterModel(Settings, ABC):
         Posterior draws kept for soft-label uncertainty, intervals and ArviZ (``num_warmup`` more for NUTS, which
         needs at least 4 per chain).
     seed
-        Seeds torch, numpy and Python: the same seed on the same machine gives identical results.
+        Seeds torch, numpy and Python for the fit (their global streams are left as they were before it): the
+        same seed on the same machine gives identical results.
     device
         ``"cpu"``, ``"cuda"``: the same code runs on a GPU.
     progress
@@ -300,15 +294,16 @@ class RaterModel(Settings, ABC):
             raise AccordError(f"final_lr_fraction must be a number in (0, 1], not {fraction!r}")
         self._forget_fit()  # nothing of a previous fit (on another table) outlives this one
         try:
-            self.encoded_ = encoded if encoded is not None else encode_with_classes(table, classes)
-            check_two_classes(self.encoded_)
-            self._cache: dict[str, Any] = {}
-            self._table = table if self.reads_table else None
-            self._prepare(table, self.encoded_)
-            seed_everything(self.seed)
-            self._fit(self.encoded_)
-            self._warn_if_unsettled()
-            self.soft_labels_ = self._soft_labels()
+            with fit_defaults():
+                self.encoded_ = encoded if encoded is not None else encode_with_classes(table, classes)
+                check_two_classes(self.encoded_)
+                self._cache: dict[str, Any] = {}
+                self._table = table if self.reads_table else None
+                self._prepare(table, self.encoded_)
+                with seeded(self.seed, self._torch_device):
+                    self._fit(self.encoded_)
+                    self._warn_if_unsettled()
+                    self.soft_labels_ = self._soft_labels()
             self._defer("_annotator_table", "annotators_")
         except BaseException:
             # a fit that fails part-way leaves the model unfitted, not this table's codes beside the last fit's labels

@@ -148,7 +148,7 @@ def fit_sharded(model: Any, encoded: Encoded, worker_counts: np.ndarray, *, anno
     so a caller that writes no table passes ``annotator_table=False``. Every other fitted attribute is the
     single-process one.
     """
-    from accord.models.base import seed_everything
+    from accord._session import seeded
     from accord.models.dawid_skene import DawidSkene
     from accord.models.hierarchical_dawid_skene import HierarchicalDawidSkene
 
@@ -161,12 +161,12 @@ def fit_sharded(model: Any, encoded: Encoded, worker_counts: np.ndarray, *, anno
     model.encoded_ = encoded
     model._cache = {}
     model._prepare(None, encoded)
-    seed_everything(model.seed)
-    if isinstance(model, HierarchicalDawidSkene):
-        model._fit(encoded, solve=vb_dawid_skene_sharded)
-    else:
-        _fit_dawid_skene(model, encoded)
-    model.soft_labels_ = model._soft_labels()
+    with seeded(model.seed, model._torch_device):
+        if isinstance(model, HierarchicalDawidSkene):
+            model._fit(encoded, solve=vb_dawid_skene_sharded)
+        else:
+            _fit_dawid_skene(model, encoded)
+        model.soft_labels_ = model._soft_labels()
     model.annotators_ = None
     if annotator_table and world()[0] == 0:
         table = model._annotator_table()

@@ -48,7 +48,7 @@ from accord.models._data import vote_fractions
 from accord.models._vb import (PRIOR_TOL, Incidence, VBResult, _vb_m_step, build_incidence, cell_table,
                                dirichlet_expected_log, fit_confusion_prior_evidence, fit_population_prior_evidence,
                                incidence_from_csr, remaining_distance, row_sums, softmax_last)
-from accord.models.base import seed_everything
+from accord._session import seeded
 from accord.models.confusion import label_codes
 
 def _codes_extended(index: pd.Index, values: pd.Series) -> tuple[np.ndarray, pd.Index]:
@@ -192,18 +192,18 @@ def _refit_dawid_skene(model: Any, encoded: Encoded) -> Any:
     model._keep_vb(vb)
     model._confusion_prior = vb.confusion_prior
     model._summarize_prior()
-    seed_everything(model.seed)
-    model._draw_from_vb(vb)
-    # the calibration is kept while the judgments have grown by less than RECALIBRATE_GROWTH since it was chosen (a
-    # small batch barely moves it, and choosing it costs more than the warm sweeps); past that it is chosen again,
-    # so that batch after batch it does not stay where the first fit put it
-    calibrated_at = getattr(model, "_calibrated_at", len(model.encoded_.items))  # a distributed fit does not say
-    recalibrate = len(encoded.items) >= RECALIBRATE_GROWTH * calibrated_at
-    with nullcontext() if recalibrate else _calibration_kept(model):
-        model._finish()
-    if recalibrate:
-        model._calibrated_at = len(encoded.items)
-    model.soft_labels_ = model._soft_labels()
+    with seeded(model.seed, model._torch_device):
+        model._draw_from_vb(vb)
+        # the calibration is kept while the judgments have grown by less than RECALIBRATE_GROWTH since it was chosen
+        # (a small batch barely moves it, and choosing it costs more than the warm sweeps); past that it is chosen
+        # again, so that batch after batch it does not stay where the first fit put it
+        calibrated_at = getattr(model, "_calibrated_at", len(model.encoded_.items))  # a distributed fit does not say
+        recalibrate = len(encoded.items) >= RECALIBRATE_GROWTH * calibrated_at
+        with nullcontext() if recalibrate else _calibration_kept(model):
+            model._finish()
+        if recalibrate:
+            model._calibrated_at = len(encoded.items)
+        model.soft_labels_ = model._soft_labels()
     model._defer("_annotator_table", "annotators_")
     return model
 

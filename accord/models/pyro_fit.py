@@ -78,6 +78,18 @@ def fit_pyro(settings: Any, model: Callable[..., Any], data: Any, *, sites: list
     a run) from each of which the MAP stage of a two-stage fit runs; the run with the lowest final loss goes on;
     ``map_plateau_cuts``: :func:`run_svi`'s ``plateau_cuts`` in that MAP stage.
     """
+    # the fit's parameters live in a store of their own for the fit: the caller's Pyro parameters (a model of their
+    # own in the same session) were cleared by every fit, and are now where they were after it
+    with pyro.get_param_store().scope():
+        return _fit_pyro(settings, model, data, sites=sites, enumerated=enumerated, init=init, plates=plates,
+                         map_normal=map_normal, hold=hold, rank=rank, vectorize_draws=vectorize_draws,
+                         subsample=subsample, map_variants=map_variants, map_plateau_cuts=map_plateau_cuts)
+
+
+def _fit_pyro(settings: Any, model: Callable[..., Any], data: Any, *, sites: list[str] | None,
+              enumerated: bool, init: Draws | None, plates: Callable[..., Any] | None, map_normal: tuple[str, ...],
+              hold: tuple[Draws, int] | None, rank: int | None, vectorize_draws: bool, subsample: int | None,
+              map_variants: Sequence[Callable[[], None]], map_plateau_cuts: int) -> PyroFit:
     inference = settings.inference
     if inference == "nuts":
         samples, diverging = run_nuts(model, data, None, init_values=init, num_samples=settings.num_samples,

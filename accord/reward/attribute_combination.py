@@ -36,6 +36,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from accord._session import fit_defaults, seeded
 from accord.datasets.errors import AccordError
 from accord.datasets.io import atomic_path
 
@@ -182,7 +183,13 @@ class GatingNetwork(Combination):
 
     def fit(self, embedding: np.ndarray, differences: np.ndarray, target: np.ndarray,
             sample_weight: np.ndarray | None = None) -> "GatingNetwork":
-        torch.manual_seed(self.seed)
+        # seeded, in float32 and with gradients on, whatever the session has set; its random streams and defaults
+        # are back after the fit (a bare torch.manual_seed here reseeded the caller's global stream)
+        with seeded(self.seed), fit_defaults():
+            return self._fit(embedding, differences, target, sample_weight)
+
+    def _fit(self, embedding: np.ndarray, differences: np.ndarray, target: np.ndarray,
+             sample_weight: np.ndarray | None) -> "GatingNetwork":
         emb = np.asarray(embedding, dtype=np.float64)
         self.params_["emb_mean"], self.params_["emb_sd"] = emb.mean(axis=0), emb.std(axis=0) + 1e-6
         e = torch.as_tensor((emb - self.params_["emb_mean"]) / self.params_["emb_sd"], dtype=torch.float32)

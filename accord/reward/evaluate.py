@@ -18,7 +18,9 @@ variance-scaled difference of :func:`accord.reward.losses.pairwise_logit` when t
 
 from __future__ import annotations
 
+import contextlib
 import math
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +53,18 @@ def _bar(total: int, desc: str, unit: str, progress: bool) -> Any:
     return tqdm(total=total, desc=desc, unit=unit, disable=not progress, leave=False, dynamic_ncols=True)
 
 
+@contextlib.contextmanager
+def _eval_mode(model: torch.nn.Module) -> Iterator[None]:
+    """The model in eval mode for the block, then back in the mode it had, also when scoring fails or is
+    interrupted (a training model was left in eval mode, its dropout off, by a Ctrl-C in a notebook)."""
+    was_training = model.training
+    model.eval()
+    try:
+        yield
+    finally:
+        model.train(was_training)
+
+
 @torch.no_grad()
 def predict_pairs(model: RewardModel, pairs: TokenizedPairs, *, pad_token_id: int, batch_size: int = 32,
                   packing: bool | None = None, device: str | torch.device | None = None,
@@ -71,9 +85,7 @@ def predict_pairs(model: RewardModel, pairs: TokenizedPairs, *, pad_token_id: in
     var_r = np.full(n, np.nan)
     heads = getattr(model, "ensemble_heads", 1)
     members = np.zeros((2, n, heads)) if heads > 1 else None
-    was_training = model.training
-    model.eval()
-    with _bar(n, desc, "pair", progress) as bar:
+    with _eval_mode(model), _bar(n, desc, "pair", progress) as bar:
         for start in range(0, n, batch_size):
             at = order[start:start + batch_size]
             batch = collator(pairs, subset[at])
@@ -88,7 +100,6 @@ def predict_pairs(model: RewardModel, pairs: TokenizedPairs, *, pad_token_id: in
                 each = out.members.float().cpu().numpy()
                 members[0, at], members[1, at] = each[:k], each[k:]
             bar.update(k)
-    model.train(was_training)
     pred = {"reward_chosen": chosen, "reward_rejected": rejected, "var_chosen": var_c, "var_rejected": var_r}
     if members is not None:
         pred.update(members_chosen=members[0], members_rejected=members[1])
@@ -126,9 +137,7 @@ def _predict_sequences(model: RewardModel, encoded: TokenizedResponses, *, pad_t
     variance = np.full(n, np.nan)
     heads = getattr(model, "ensemble_heads", 1)
     members = np.zeros((n, heads)) if heads > 1 else None
-    was_training = model.training
-    model.eval()
-    with _bar(n, "scoring responses", "response", progress) as bar:
+    with _eval_mode(model), _bar(n, "scoring responses", "response", progress) as bar:
         for start in range(0, n, batch_size):
             idx = order[start:start + batch_size]
             types = None if encoded.type_ids is None else [encoded.type_ids[i] for i in idx]
@@ -140,7 +149,6 @@ def _predict_sequences(model: RewardModel, encoded: TokenizedResponses, *, pad_t
             if members is not None:
                 members[idx] = out.members.float().cpu().numpy()
             bar.update(len(idx))
-    model.train(was_training)
     return reward, variance, members
 
 

@@ -100,8 +100,9 @@ def tiny_config(kind: str, vocab_size: int, hidden: int = 32, layers: int = 2, h
 def build_tiny_backbone(path: str | Path, kind: str = "llama", *, texts: Iterable[str] = (), seed: int = 0,
                         tokenizer_from: str | Path | None = None, **config_kwargs: Any) -> Path:
     """Write a random tiny backbone and its tokenizer to ``path`` and return the path."""
-    import torch
     from transformers import AutoModel, AutoTokenizer
+
+    from accord._session import seeded
 
     path = Path(path)
     if tokenizer_from is not None:
@@ -117,8 +118,8 @@ def build_tiny_backbone(path: str | Path, kind: str = "llama", *, texts: Iterabl
     if kind != "bert":
         config.bos_token_id = tokenizer.bos_token_id
         config.eos_token_id = tokenizer.eos_token_id
-    torch.manual_seed(seed)
-    model = AutoModel.from_config(config)
+    with seeded(seed):  # the caller's random streams are left as they were (a bare manual_seed reseeded them)
+        model = AutoModel.from_config(config)
     from accord.reward.trainer import library_bars
 
     with library_bars(False):  # transformers' 'Writing model shards' bar, for a model written in milliseconds
