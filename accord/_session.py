@@ -16,7 +16,7 @@ def seed_everything(seed: int) -> None:
     """Seed torch, numpy and Python's ``random`` (what ``pyro.set_rng_seed`` does, without importing Pyro)."""
     torch.manual_seed(seed)
     random.seed(seed)
-    np.random.seed(seed)
+    np.random.seed(seed % 2**32)  # numpy's global seed takes 32 bits; torch's and Python's take more
 
 
 @contextmanager

@@ -33,7 +33,6 @@ import contextlib
 import json
 import math
 import os
-import random
 import shutil
 import signal
 import sys
@@ -48,6 +47,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from accord._session import seed_everything
 from accord.datasets.errors import AccordError
 from accord.datasets.io import atomic_path, check_output_folder
 from accord.reward.config import RewardConfig
@@ -101,12 +101,6 @@ class TrainingInterrupted(KeyboardInterrupt):
     def __init__(self, message: str, checkpoint: Path | None):
         super().__init__(message)
         self.checkpoint = checkpoint
-
-
-def seed_everything(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
 
 
 def lr_lambda(kind: str, warmup: int, total: int) -> Callable[[int], float]:
