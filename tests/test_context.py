@@ -242,6 +242,7 @@ def test_plateau_cuts_go_on_at_a_tenth_of_the_rate_where_the_rule_would_stop():
     import pyro.distributions as dist
     from pyro.infer import Trace_ELBO
     from pyro.infer.autoguide import AutoDelta
+    from pyro.infer.autoguide.initialization import init_to_value
 
     from accord.models.pyro_fit import run_svi
 
@@ -249,16 +250,19 @@ def test_plateau_cuts_go_on_at_a_tenth_of_the_rate_where_the_rule_would_stop():
         x = pyro.sample("x", dist.Normal(torch.tensor(0.0), torch.tensor(10.0)))
         pyro.factor("kink", -50.0 * (x - 1.0).abs())
 
-    ends = {}
-    for cuts in (0, 2):
-        pyro.clear_param_store()
-        guide = AutoDelta(model)
-        result = run_svi(model, guide, Trace_ELBO(), max_steps=3000, learning_rate=0.1, tol=1e-4, patience=20,
-                         plateau_cuts=cuts)
-        ends[cuts] = (result.n_steps, abs(float(guide.median()["x"]) - 1.0), result.converged)
-    assert ends[0][2] and ends[2][2]
-    assert ends[2][0] >= ends[0][0] + 2 * 2 * 20  # each cut runs at least two more windows
-    assert ends[2][1] < ends[0][1] / 5
+    # AutoDelta's default start is a draw from the prior, which made the end points (and this test) differ between
+    # machines; fixed starts make it the same run everywhere, and several of them keep it from resting on one path.
+    for start in (0.0, -2.0, 3.0, 5.5):
+        ends = {}
+        for cuts in (0, 2):
+            pyro.clear_param_store()
+            guide = AutoDelta(model, init_loc_fn=init_to_value(values={"x": torch.tensor(start)}))
+            result = run_svi(model, guide, Trace_ELBO(), max_steps=3000, learning_rate=0.1, tol=1e-4, patience=20,
+                             plateau_cuts=cuts)
+            ends[cuts] = (result.n_steps, abs(float(guide.median()["x"]) - 1.0), result.converged)
+        assert ends[0][2] and ends[2][2], (start, ends)
+        assert ends[2][0] >= ends[0][0] + 2 * 2 * 20, (start, ends)  # each cut runs at least two more windows
+        assert ends[2][1] < ends[0][1] / 5, (start, ends)
 
 
 def test_predictive_loglik_does_not_depend_on_the_order_of_the_rows():
