@@ -60,6 +60,7 @@ import torch  # noqa: E402
 from accord import metrics  # noqa: E402
 from accord.aggregate.suggest import suggest  # noqa: E402
 from accord.datasets import gold_labels, validate  # noqa: E402
+from accord.datasets.io import atomic_path  # noqa: E402
 from accord.models.dawid_skene import DawidSkene  # noqa: E402
 
 SETS = {"sentiment": "vldb17-sentiment", "rte": "snow2008-rte", "temp": "snow2008-temp", "wsd": "snow2008-wsd",
@@ -199,7 +200,8 @@ def run_replay(args: argparse.Namespace) -> None:
     data = pd.concat(curves, ignore_index=True)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    data.to_csv(out / "replay_curves.csv", index=False)
+    with atomic_path(out / "replay_curves.csv") as tmp:  # a stopped run leaves no half-written curves
+        data.to_csv(tmp, index=False)
     summarize_replay(data, args)
 
 
@@ -240,7 +242,8 @@ def summarize_replay(data: pd.DataFrame, args: argparse.Namespace) -> None:
                         "worst_accord_minus_uniform_plus_se": float(worst)})
         plot(name, mean, se, part, all_votes, len(table), out)
     summary = pd.DataFrame(summary).set_index("set")
-    summary.to_csv(out / "replay_summary.csv")
+    with atomic_path(out / "replay_summary.csv") as tmp:
+        summary.to_csv(tmp)
     with pd.option_context("display.width", 200, "display.max_columns", 30, "display.precision", 4):
         print(summary.T.to_string())
     print("\ntargets:")
@@ -282,7 +285,8 @@ def plot(name: str, mean: pd.DataFrame, se: pd.DataFrame, part: pd.DataFrame, al
     axes[0].legend()
     fig.suptitle(f"{SETS[name]}: which votes to reveal next")
     fig.tight_layout()
-    fig.savefig(out / f"replay_{name}.png", dpi=110)
+    with atomic_path(out / f"replay_{name}.png") as tmp:
+        fig.savefig(tmp, dpi=110, format="png")
     plt.close(fig)
 
 

@@ -401,7 +401,10 @@ def plot(table: pd.DataFrame, path: Path) -> None:
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    from accord.datasets.io import atomic_path
+
+    with atomic_path(path) as tmp:  # a stopped run leaves no half-written figure
+        fig.savefig(tmp, dpi=120, format="png")
 
 
 def main(argv: list[str] | None = None) -> int:
