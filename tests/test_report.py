@@ -555,3 +555,25 @@ def test_the_genuine_disagreement_figure_draws_the_group_labels_that_rank_the_pa
             expected = held.extra[f"p_{side}_{markers.get_label()}"].reindex(top).to_numpy()
             drawn = np.ma.getdata(markers.get_offsets())[:, 0]
             np.testing.assert_allclose(drawn, expected, err_msg=f"{side} {markers.get_label()}")
+
+
+@pytest.mark.filterwarnings("ignore::accord.models.ConvergenceWarning")  # a short fit: its effects are what is drawn
+def test_the_group_effects_figure_keeps_the_largest_effects_of_many_groups(tmp_path, drawn_figures):
+    """A group column of many values (here every rater its own group) drew every effect: four rows per group, a
+    figure that grew without bound. The figure and its table keep the max_forest largest; the CSV keeps all."""
+    from accord.datasets import make_synthetic
+
+    table = validate(make_synthetic(n_pairs=40, n_annotators=16, judgments_per_pair=4, seed=0).judgments)
+    table = table.assign(rater_group=table["annotator"].astype(str))
+    context = ContextPreference(group="rater_group", topic=None, covariates=None, inference="map", max_steps=60,
+                                seed=0).fit(table)
+    out = write_report(tmp_path / "r", table, context, max_forest=8)
+    effects = pd.read_csv(out / "group_effects.csv")
+    assert len(effects) > 8 and effects["group"].nunique() == 15  # every group but the reference, in the CSV
+    axes = drawn_figures["group_effects"].axes[0]
+    drawn = np.asarray(axes.containers[0][0].get_xdata(), dtype=float)  # the errorbar's points
+    largest = np.sort(effects["mean"].abs().to_numpy())[-8:]
+    assert len(axes.get_yticklabels()) == 8
+    np.testing.assert_allclose(np.sort(np.abs(drawn)), largest, rtol=1e-6)
+    page = (out / "report.html").read_text(encoding="utf-8")
+    assert f"8 largest of the {len(effects)} effects" in page

@@ -111,7 +111,8 @@ def write_report(
         Raters with fewer judgments are left out of the reliability ranking and its figures (their estimates lean on
         the prior) unless fewer than two have that many; they are flagged by the same rule as everyone.
     max_forest
-        At most this many annotators in the forest plot (half least, half most reliable).
+        At most this many rows in a forest plot: annotators (half least, half most reliable), and the largest
+        group effects and covariate pulls (the CSVs hold all).
     """
     if not models:
         raise AccordError("write_report needs at least one fitted model")
@@ -676,13 +677,17 @@ class _ReportBuilder:
         effects = self.context.group_effects_.copy()
         self.save_csv(effects, "group_effects", index=False)
         figure = None
-        if len(effects):
-            labels = [f"{r.effect}: {r.group} {r.term}".strip() for r in effects.itertuples()]
-            fig = Figure(figsize=(7.5, 1.0 + 0.3 * len(effects)))
+        # Four effects per group: a group column of hundreds of values made a figure thousands of pixels tall with
+        # unreadable rows. The figure keeps the max_forest largest effects, in the table's order; the CSV holds all.
+        largest = np.argsort(-effects["mean"].abs().to_numpy(), kind="stable")[: self.max_forest]
+        plotted = effects.iloc[np.sort(largest)]
+        if len(plotted):
+            labels = [f"{r.effect}: {r.group} {r.term}".strip() for r in plotted.itertuples()]
+            fig = Figure(figsize=(7.5, 1.0 + 0.3 * len(plotted)))
             ax = fig.subplots()
-            y = np.arange(len(effects))[::-1]
-            spread = [effects["mean"] - effects["lower"], effects["upper"] - effects["mean"]]
-            ax.errorbar(effects["mean"], y, xerr=spread, fmt="o", color="tab:red", ecolor="tab:gray", capsize=3)
+            y = np.arange(len(plotted))[::-1]
+            spread = [plotted["mean"] - plotted["lower"], plotted["upper"] - plotted["mean"]]
+            ax.errorbar(plotted["mean"], y, xerr=spread, fmt="o", color="tab:red", ecolor="tab:gray", capsize=3)
             ax.axvline(0.0, color="black", lw=0.8, ls="--")
             ax.set_yticks(y, labels, fontsize=8)
             ax.set_xlabel(f"effect vs reference group '{effects['reference'].iloc[0]}' (90% interval)")
@@ -695,8 +700,10 @@ class _ReportBuilder:
             "credible intervals. <b>preference_scale</b> = lambda - 1 (0: same preference as the reference, -1: "
             "indifferent, -2: the opposite side); <b>preference_shift</b>: log-odds shift along an item covariate; "
             "<b>reliability</b>: log-odds shift of an honest report; <b>tie</b>: shift of the tie threshold."
+            + (f" The figure and table show the {len(plotted)} largest of the {len(effects)} effects; all are in "
+               "<code>group_effects.csv</code>." if len(plotted) < len(effects) else "")
         )
-        shown = effects.drop(columns=["meaning"]).round(3)
+        shown = plotted.drop(columns=["meaning"]).round(3)
         return _Section("Group effects", intro, figure, [("Group effects", shown)])
 
     def pulls_section(self, covariate: str) -> _Section:
