@@ -232,3 +232,22 @@ def test_export_after_partial_fit_clone_and_crowdkit_names(judgments):
         for group in ("posterior", "log_likelihood"):
             for name, values in getattr(model.to_arviz(), group).data_vars.items():
                 np.testing.assert_array_equal(getattr(other, group)[name].values, values.values)
+
+
+def test_partial_fit_after_switching_a_nuts_fit_to_vb_exports_no_stale_sampler_stats(judgments):
+    """A NUTS fit keeps a VB-EM solution as its start; after ``set_params(inference="vb")`` partial_fit took it for a
+    VB fit and warm-refitted from it, leaving the NUTS fit's divergences (two chains, beside one chain of VB draws
+    in the export), guide and SVI record on the model. It is fitted afresh now, as a cold VB fit on all the rows."""
+    table = raw(judgments[judgments["pair_id"].isin(judgments["pair_id"].unique()[:12])])
+    first, rest = table.iloc[:30], table.iloc[30:].reset_index(drop=True)
+    model = fit(lambda: DawidSkene(inference="nuts", num_samples=4, num_warmup=4, num_chains=2), first)
+    assert "sample_stats" in model.to_arviz().groups()
+    model.set_params(inference="vb")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model.partial_fit(rest)
+    idata = model.to_arviz()
+    assert "sample_stats" not in idata.groups() and idata.posterior.sizes["chain"] == 1
+    assert not hasattr(model, "n_divergences_") and not hasattr(model, "guide_")
+    cold = fit(lambda: DawidSkene(inference="vb", num_samples=4, num_warmup=4, num_chains=2), table)
+    pd.testing.assert_frame_equal(model.soft_labels_.probs, cold.soft_labels_.probs)
