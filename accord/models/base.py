@@ -427,8 +427,15 @@ class RaterModel(Settings, ABC):
 
     def to_arviz(self) -> Any:
         """An ``arviz.InferenceData`` with the posterior draws and a per-judgment ``log_likelihood`` group (so
-        ``az.loo``, ``az.waic``, ``az.compare`` work), with named dimensions ``annotator``, ``pair_id``, ``class``,
-        ``judgment``. A MAP fit has one draw, on which PSIS-LOO is not defined (ArviZ fails inside ``az.loo``;
+        ``az.loo``, ``az.waic``, ``az.compare`` work), ``observed_data`` (each judgment's class code) and, after NUTS,
+        ``sample_stats`` with ``diverging``; named dimensions ``annotator``, ``pair_id``, ``class``, ``true_class``,
+        ``judgment`` (in the order of the fitted table's rows), with the table's ids as coordinates. The arrays are
+        copies: editing them leaves the model as it was.
+
+        Only NUTS and Gibbs draws are Markov chains, on which ``r_hat`` and ESS say something; the draws of a
+        ``"vb"``, ``"meanfield"`` or ``"lowrank"`` fit are independent draws of the approximate posterior, one chain,
+        so ``r_hat`` near 1 says nothing about the fit (every group's ``attrs["inference"]`` names the method). A
+        MAP fit has one draw, on which PSIS-LOO is not defined (ArviZ fails inside ``az.loo``;
         :func:`~accord.models.compare` leaves such fits out of its LOO column)."""
         import arviz as az
 
@@ -440,11 +447,22 @@ class RaterModel(Settings, ABC):
                                   "true_class": [str(c) for c in encoded.classes],
                                   "judgment": np.arange(encoded.n_judgments), **self._extra_coords()}
         raw = self._posterior_draws()
-        return az.from_dict(posterior={name: np.asarray(value) for name, (value, _) in raw.items()},
-                            log_likelihood={"y": np.asarray(self._loglik_draws())}, observed_data={"y": encoded.labels},
-                            sample_stats=getattr(self, "_sample_stats", None), coords=coords,
+        # copies: several models hand out their own draws, cached log-likelihood and codes (views of torch tensors
+        # or of fitted arrays), and ArviZ keeps the arrays it is given, so an in-place edit of the export (``idata.
+        # posterior["utility"] -= ...``) rewrote the fitted model's posterior, and its predictions with it
+        stats = getattr(self, "_sample_stats", None)
+        idata = az.from_dict(posterior={name: np.array(value) for name, (value, _) in raw.items()},
+                            log_likelihood={"y": np.array(self._loglik_draws())},
+                            observed_data={"y": np.array(encoded.labels)},
+                            sample_stats=None if stats is None else {k: np.array(v) for k, v in stats.items()},
+                            coords=coords,
                             dims={**{name: list(dims) for name, (_, dims) in raw.items()}, "y": ["judgment"]},
                             attrs={"method": self.method, "inference": self.inference})
+        # ArviZ puts ``attrs`` on the InferenceData and observed_data only: every group says what made its draws
+        # (one chain of a "vb" fit is independent draws of an approximation, not a Markov chain)
+        for group in idata.groups():
+            getattr(idata, group).attrs.update(method=self.method, inference=self.inference)
+        return idata
 
     def predictive_loglik(self, judgments: pd.DataFrame) -> np.ndarray:
         """``log p(y_n | training judgments)`` of each judgment of a new table: its posterior-predictive density,
@@ -518,9 +536,10 @@ class PyroRaterModel(RaterModel):
     num_chains: int = 2
 
     def _keep_fit(self, fit: Any) -> dict[str, Any]:
-        """Store what every Pyro fit reports (``svi_``, ``guide_``, ``n_divergences_``) and return its draws; note
-        each SVI stage that stopped at its step limit before its loss settled (warned once, after ``_fit``: a model
-        may fit more than once, as the debiasing model's two stages)."""
+        """Store what every Pyro fit reports (``svi_``, ``guide_``, ``n_divergences_``: the NUTS draws that diverged
+        in any stage of the fit) and return its draws; note each SVI stage that stopped at its step limit before its
+        loss settled (warned once, after ``_fit``: a model may fit more than once, as the debiasing model's two
+        stages)."""
         self.svi_, self.guide_ = fit.svi, fit.guide
         unsettled = self.__dict__.setdefault("_unsettled", [])
         # a two-stage fit's MAP stage runs max_steps, its posterior stage posterior_steps (a MAP fit: one stage)
@@ -531,8 +550,13 @@ class PyroRaterModel(RaterModel):
         if fit.svi_map is not None:
             self.svi_map_ = fit.svi_map
         if fit.diverging is not None:
-            self._sample_stats = {"diverging": fit.diverging}
-            self.n_divergences_ = int(fit.diverging.sum())
+            # a two-stage fit (the debiasing model) exports draws of both stages side by side, draw by draw: a draw
+            # diverged where either stage's did (stage 2's flags alone hid every divergence behind the pulls)
+            earlier = self.__dict__.get("_sample_stats", {}).get("diverging")
+            diverging = fit.diverging if earlier is None or earlier.shape != fit.diverging.shape \
+                else earlier | fit.diverging
+            self._sample_stats = {"diverging": diverging}
+            self.n_divergences_ = int(diverging.sum())
         return fit.draws
 
     def _warn_if_unsettled(self) -> None:

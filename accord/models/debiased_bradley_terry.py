@@ -169,8 +169,10 @@ class DebiasedBradleyTerry(CrowdBradleyTerry):
     zero where no pull is the likelier) and ``<name>_effect_lfsr`` (local false sign rate); ``covariate_scale_``
     (``c_k``, the covariate's units per standard deviation); ``covariate_centre_`` (``m_k``, its mean over pairs);
     ``identified_``; ``population_`` adds
-    ``<name>_effect_scale`` (``tau_k``), ``<name>_effect_mean`` (the judgment-weighted mean pull) and
-    ``<name>_effect_null_share``.
+    ``<name>_effect_scale`` (``tau_k``), ``<name>_effect_mean`` (the judgment-weighted mean pull),
+    ``<name>_effect_shared`` (``alpha_k``), ``<name>_effect_null_share`` and ``<name>_effect_centre`` (the
+    adaptive-shrinkage prior's). :meth:`to_arviz` exports ``<name>_effect`` (dims ``annotator``),
+    ``<name>_effect_scale`` and ``<name>_effect_shared``, all stage 1's draws.
     """
 
     method: ClassVar[str] = "debiased-bradley-terry"
@@ -441,7 +443,13 @@ class DebiasedBradleyTerry(CrowdBradleyTerry):
 
     def _posterior_draws(self) -> dict[str, tuple[np.ndarray, list[str]]]:
         out = super()._posterior_draws()
+        chains = next(iter(self._chains.values())).shape[0]
         for k, site in enumerate(self._effect_sites()):
-            out[self._effect_name(k)] = (out.pop(site)[0], ["annotator"])
-            out[f"{self._effect_name(k)}_scale"] = (out.pop(f"effect_scale_{k}")[0], [])
+            name = self._effect_name(k)
+            out[name] = (out.pop(site)[0], ["annotator"])
+            out[f"{name}_scale"] = (out.pop(f"effect_scale_{k}")[0], [])
+            # the shared component alpha_k as stage 1 drew it (population_'s <name>_effect_shared), not the zero at
+            # which stage 2 held it: that constant went out as 'effect_mean_0', a site of no name and no spread
+            out.pop(f"effect_mean_{k}")
+            out[f"{name}_shared"] = (self._shared_[self.covariates[k]].reshape(chains, -1).numpy(), [])
         return out

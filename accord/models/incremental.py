@@ -165,7 +165,12 @@ def partial_fit(model: Any, new_judgments: pd.DataFrame, duplicates: str = "erro
         return model._fit_table(table, classes=encoded.classes)
     from accord.models.dawid_skene import DawidSkene
 
-    if type(model) is not DawidSkene or model.inference != "vb" or getattr(model, "_vb", None) is None:
+    # the warm refit continues a closed-form VB fit (whose draws it puts off: ``_pending_draws``); a NUTS, Gibbs or
+    # SVI fit keeps a VB-EM solution too, as its start, and after set_params(inference="vb") the warm refit went on
+    # from it and left that fit's NUTS divergences (sample_stats of another chain count in to_arviz), guide and SVI
+    # record beside the VB draws: such a model is fitted afresh
+    if (type(model) is not DawidSkene or model.inference != "vb" or getattr(model, "_vb", None) is None
+            or "_pending_draws" not in model.__dict__):
         return model._fit_table(None, encoded=encoded)
     return _refit_dawid_skene(model, encoded)
 

@@ -276,7 +276,7 @@ class RaterTypes(PyroRaterModel):
         W, N, n_items = data.n_workers, data.n_judgments, data.n_items
         workers = data.workers
         clean = np.empty((S, n_items, T, K), dtype=np.float32)
-        resp = np.zeros((W, T))
+        resp_draws = np.empty((S, W, T))
         loglik = np.empty((S, N), dtype=np.float32)
         reliability = np.empty((S, W))
         weights = np.empty((S, T))
@@ -288,7 +288,7 @@ class RaterTypes(PyroRaterModel):
             for s, p in enumerate(self.draws_):
                 log_by_type, joint = self._joint(p, data)
                 r = (joint - torch.logsumexp(joint, -1, keepdim=True)).exp()
-                resp += r.cpu().numpy() / S
+                resp_draws[s] = r.cpu().numpy()
                 # leave-one-judgment-out conditional: log p(y_n | the annotator's other votes, theta)
                 without = joint[workers] - log_by_type
                 loglik[s] = (torch.logsumexp(without + log_by_type, -1) - torch.logsumexp(without, -1)).cpu().numpy()
@@ -310,6 +310,7 @@ class RaterTypes(PyroRaterModel):
                 spam_labels[s] = spam
                 observed += (h_bar[..., None] * clean[s] + (1.0 - h_bar[..., None]) * spam) / S
                 counts += mass / S
+        resp = resp_draws.mean(0)
         share = resp.mean(0)
         self._clean_draws = clean
         self._observed_mean = observed
@@ -339,7 +340,9 @@ class RaterTypes(PyroRaterModel):
         self.types_ = pd.DataFrame(rows)
         self._posterior = {"honest_share": (reliability[None], ["annotator"]),
                            "type_weights": (weights[None], ["type"]),
-                           "type_probability": (np.broadcast_to(resp, (S, W, T))[None].copy(), ["annotator", "type"])}
+                           # each draw's own responsibilities: their mean copied into every draw gave the type
+                           # assignments a posterior sd of 0 (and ArviZ a constant variable) under any inference
+                           "type_probability": (resp_draws[None], ["annotator", "type"])}
 
     def _rater_confusion(self, lo: int, hi: int) -> torch.Tensor:
         """Row ``c`` (the type's clean label): ``h e_c + (1 - h) s``, honesty ``h = sigmoid(a_j)``, spam labels
