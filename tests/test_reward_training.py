@@ -21,6 +21,8 @@ from conftest import logged_sums
 from accord.datasets import AccordError, write_cleaned
 from accord.reward import RewardConfig, RewardModel, RewardTrainer, evaluate, score, train
 from accord.reward.__main__ import main as cli_main
+from accord.reward.evaluate import predict_pairs
+from accord.reward.task import model_inputs
 from accord.reward.tiny import build_tiny_backbone
 
 torch.set_num_threads(1)
@@ -420,6 +422,28 @@ def test_frozen_lower_layers_do_not_train(workspace):
     assert any(key.startswith("backbone.encoder.layer.1.") for key in changed)
     with pytest.raises(AccordError, match="freeze_layers"):
         RewardTrainer(config(workspace, "frozen-too-deep", model=workspace["bert"], freeze_layers=3))
+
+
+def test_gradient_checkpointing_with_frozen_layers_does_not_run_back_through_them(workspace):
+    # was: transformers made the embeddings' output require a gradient when checkpointing was switched on, so the
+    # backward pass went through the frozen layers of a decoder again (recomputing each) instead of stopping above
+    trainer = RewardTrainer(config(workspace, "frozen-checkpointed", freeze_layers=1, gradient_checkpointing=True),
+                            train_data=synthetic_pairs(8, seed=3))
+    model = trainer.unwrapped().train()
+    calls = {0: 0, 1: 0}
+    for index in calls:
+        mlp = model.backbone.layers[index].mlp
+        forward = mlp.forward
+
+        def counting(*args, _index=index, _forward=forward, **kwargs):
+            calls[_index] += 1
+            return _forward(*args, **kwargs)
+
+        mlp.forward = counting
+    batch = trainer.task.collate(trainer.train_data, np.arange(8))
+    model(**model_inputs(batch)).reward.sum().backward()
+    assert calls == {0: 1, 1: 2}  # the trained layer is recomputed in the backward pass, the frozen one is not
+    assert all(p.grad is None for p in model.backbone.layers[0].parameters())
 
 
 @pytest.mark.parametrize("setting", [

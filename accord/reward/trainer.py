@@ -210,6 +210,12 @@ class RewardTrainer:
                 backbone.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
             else:
                 backbone.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+            if cfg.freeze_layers:
+                # transformers >= 5 also makes the embeddings' output require a gradient (for reentrant checkpoints
+                # and adapters); with the embeddings frozen and non-reentrant checkpoints nothing needs it, and it
+                # sent the backward pass through the frozen layers, recomputing each, which freezing them was to save
+                with contextlib.suppress(AttributeError):  # transformers 4: no such hook to remove
+                    backbone.disable_input_require_grads()
         if cfg.torch_compile:
             compile_repeated_blocks(model.backbone)
         return model, tokenizer
