@@ -329,6 +329,30 @@ def test_a_tokenizer_with_nothing_to_pad_with_is_a_clear_error(workspace, tmp_pa
     assert trainer.tokenizer.pad_token_id == tokenizer.convert_tokens_to_ids("</s>")
 
 
+def test_a_pad_token_the_embeddings_lack_is_one_error_and_a_resized_model_round_trips(workspace):
+    # was: a pad token added to a decoder's tokenizer (Llama's has none) without resizing the embeddings trained
+    # until the first batch, then failed with "IndexError: index out of range in self" deep in the embedding
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(workspace["llama"])
+    tokenizer.pad_token = None
+    tokenizer.add_special_tokens({"pad_token": "[PAD]"})
+    frame = synthetic_pairs(8, seed=5)
+    with pytest.raises(AccordError, match=r"pad token '\[PAD\]' \(id \d+\) has no row in the backbone's \d+ token "
+                                          r"embeddings.*resize_token_embeddings"):
+        RewardTrainer(config(workspace, "added-pad"), tokenizer=tokenizer, train_data=frame)
+    model = RewardModel.from_backbone(workspace["llama"])
+    model.backbone.resize_token_embeddings(len(tokenizer))
+    trainer = RewardTrainer(config(workspace, "added-pad", max_steps=1), model=model, tokenizer=tokenizer,
+                            train_data=frame)
+    trainer.train()
+    # the saved model (new pad row and all) gives the rewards it had in memory, its pad token kept
+    pred = predict_pairs(trainer.unwrapped(), trainer.train_data, pad_token_id=tokenizer.pad_token_id)
+    scored = score(trainer.output_dir, frame[["prompt", "chosen", "rejected"]])
+    assert np.allclose(scored["reward_chosen"], pred["reward_chosen"], atol=1e-5)
+    assert AutoTokenizer.from_pretrained(trainer.output_dir).pad_token == "[PAD]"
+
+
 def test_eval_steps_without_evaluation_data_is_refused(workspace):
     # eval_steps was silently ignored: no evaluation ever ran
     with pytest.raises(AccordError, match="eval_steps.*eval_path"):

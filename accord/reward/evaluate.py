@@ -256,6 +256,7 @@ def load_model(model_dir: str | Path, device: str | torch.device | None = None,
         model = RewardModel.from_pretrained(model_dir).to(_device(device))
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     ensure_pad_token(tokenizer, str(model_dir))
+    model.check_token("pad token", tokenizer.pad_token, tokenizer.pad_token_id, f"{model_dir}: ")
     return model, tokenizer
 
 

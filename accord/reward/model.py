@@ -226,6 +226,18 @@ class RewardModel(nn.Module):
             raise AccordError(f"{where}max_length {max_length}: the backbone ({self.meta.get('base_model', 'the model')})"
                               f" reads at most {limit} token positions; set max_length to {limit} or less")
 
+    def check_token(self, what: str, token: str | None, token_id: int | None, where: str = "") -> None:
+        """One clear error (prefixed by ``where``) when ``token_id``, the tokenizer's ``what`` (its pad token, a step
+        separator), has no row in the backbone's token embeddings: a token added to the tokenizer without resizing
+        them (a decoder given a new pad token) was an ``IndexError`` deep in the embedding, at the first batch."""
+        embeddings = self.backbone.get_input_embeddings()
+        rows = getattr(embeddings, "num_embeddings", None)
+        if token_id is not None and rows is not None and not 0 <= int(token_id) < rows:
+            raise AccordError(f"{where}the tokenizer's {what} {token!r} (id {token_id}) has no row in the backbone's "
+                              f"{rows} token embeddings (a token added to the tokenizer, the embeddings not resized): "
+                              "resize them (model.backbone.resize_token_embeddings(len(tokenizer))) and save the "
+                              "model with the tokenizer, or use a token of the vocabulary")
+
     def _dtype(self) -> torch.dtype:
         for param in self.backbone.parameters():
             return param.dtype if param.is_floating_point() else torch.float32

@@ -199,7 +199,9 @@ class RewardTrainer:
             from transformers import AutoTokenizer
 
             tokenizer = AutoTokenizer.from_pretrained(resolve_model_path(cfg.model or model.meta["base_model"]))
-        ensure_pad_token(tokenizer, cfg.model or model.meta.get("base_model", "(given)"))
+        name = cfg.model or model.meta.get("base_model", "(given)")
+        ensure_pad_token(tokenizer, name)
+        model.check_token("pad token", tokenizer.pad_token, tokenizer.pad_token_id, f"model {name}: ")
         if cfg.freeze_layers:
             freeze_lower_layers(model.backbone, cfg.freeze_layers)
         if cfg.lora:
