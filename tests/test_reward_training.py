@@ -353,6 +353,26 @@ def test_a_pad_token_the_embeddings_lack_is_one_error_and_a_resized_model_round_
     assert AutoTokenizer.from_pretrained(trainer.output_dir).pad_token == "[PAD]"
 
 
+def test_a_model_folder_without_its_tokenizer_is_one_error_naming_it(workspace, tmp_path, capsys):
+    # was: a transformers traceback ("ValueError: Couldn't instantiate the backend tokenizer from one of: ...") from
+    # accord train on a folder of weights alone, and from accord score on a model saved without its tokenizer
+    import shutil
+
+    weights = tmp_path / "weights-only"
+    weights.mkdir()
+    for name in ("config.json", "model.safetensors"):
+        shutil.copy(Path(workspace["llama"]) / name, weights / name)
+    out = tmp_path / "rm"
+    code = cli_main(["train", "--model", str(weights), "--train-path", workspace["data"], "--output-dir", str(out),
+                     "--no-progress"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and f"model {weights}: cannot load its tokenizer" in err[0], err
+    assert not out.exists()
+    RewardModel.from_backbone(workspace["llama"]).save_pretrained(out)  # no tokenizer given
+    with pytest.raises(AccordError, match=f"model {out}: cannot load its tokenizer"):
+        score(out, pd.DataFrame({"response": ["a good answer"]}))
+
+
 def test_eval_steps_without_evaluation_data_is_refused(workspace):
     # eval_steps was silently ignored: no evaluation ever ran
     with pytest.raises(AccordError, match="eval_steps.*eval_path"):

@@ -62,6 +62,20 @@ def resolve_model_path(name: str) -> str:
     return name
 
 
+def load_tokenizer(path: str | Path, name: str | Path) -> Any:
+    """The tokenizer in ``path`` (a folder or a hub name; ``name``: what the user called it), or one clear error: a
+    folder of weights without the tokenizer files was a transformers traceback ("Couldn't instantiate the backend
+    tokenizer...") from ``accord train``, ``score`` and ``evaluate``."""
+    from transformers import AutoTokenizer
+
+    try:
+        return AutoTokenizer.from_pretrained(str(path))
+    except (OSError, ValueError, TypeError) as err:
+        raise AccordError(f"model {name}: cannot load its tokenizer ({str(err).strip().splitlines()[0].rstrip(': ')}); the folder "
+                          "needs the tokenizer's files (tokenizer.json or the like, as tokenizer.save_pretrained "
+                          "writes them) beside the weights") from err
+
+
 def is_decoder_config(config: Any) -> bool:
     """Whether a backbone config is a causal decoder (pool at the last token, pack with position ids)."""
     from transformers.models.auto.modeling_auto import (

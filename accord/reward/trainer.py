@@ -57,6 +57,7 @@ from accord.reward.model import (
     apply_lora,
     compile_repeated_blocks,
     freeze_lower_layers,
+    load_tokenizer,
     resolve_model_path,
 )
 from accord.reward.task import RewardTask, get_task
@@ -195,11 +196,9 @@ class RewardTrainer:
                               f"{self.task.num_outputs}")
         elif model.ensemble_heads != heads:
             raise AccordError(f"the model has {model.ensemble_heads} ensemble heads; the config asks for {heads}")
-        if tokenizer is None:
-            from transformers import AutoTokenizer
-
-            tokenizer = AutoTokenizer.from_pretrained(resolve_model_path(cfg.model or model.meta["base_model"]))
         name = cfg.model or model.meta.get("base_model", "(given)")
+        if tokenizer is None:
+            tokenizer = load_tokenizer(resolve_model_path(name), name)
         ensure_pad_token(tokenizer, name)
         model.check_token("pad token", tokenizer.pad_token, tokenizer.pad_token_id, f"model {name}: ")
         if cfg.freeze_layers:
