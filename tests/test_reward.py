@@ -538,6 +538,16 @@ def test_save_and_load_round_trip(backbones, tmp_path):
         RewardModel.from_pretrained(backbones["llama"])
 
 
+@pytest.mark.parametrize("lost", ["model.safetensors", "reward_head.safetensors"])
+def test_a_saved_model_missing_a_file_is_one_error_naming_the_folder(backbones, tmp_path, lost):
+    # was: transformers' "OSError: Error no file named model.safetensors..." or safetensors' FileNotFoundError, a
+    # traceback from accord score and evaluate on a folder copied in part
+    folder = RewardModel.from_backbone(str(backbones["llama"])).save_pretrained(tmp_path / "rm")
+    (folder / lost).unlink()
+    with pytest.raises(AccordError, match=f"folder {folder}: an incomplete reward model"):
+        RewardModel.from_pretrained(folder)
+
+
 def test_save_without_stats_returns_the_folder(backbones, tmp_path):
     # the ``return`` sat inside ``if stats is not None``: saved without statistics, the documented Path was None
     model = RewardModel.from_backbone(str(backbones["bert"]))

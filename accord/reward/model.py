@@ -357,12 +357,20 @@ class RewardModel(nn.Module):
         kwargs: dict[str, Any] = {"dtype": dtype}
         if attn_implementation:
             kwargs["attn_implementation"] = attn_implementation
-        backbone = AutoModel.from_pretrained(directory, **kwargs)
+        # a folder that lost a file (copied in part, a save cut short) was a transformers or safetensors traceback
+        head_path = directory / HEAD_FILE
+        if not head_path.is_file():
+            raise AccordError(f"folder {directory}: an incomplete reward model: its head ({HEAD_FILE}) is missing")
+        try:
+            backbone = AutoModel.from_pretrained(directory, **kwargs)
+        except (OSError, ValueError) as err:
+            raise AccordError(f"folder {directory}: an incomplete reward model: cannot load its backbone "
+                              f"({str(err).strip().splitlines()[0]})") from err
         disable_dropout(backbone)
         model = cls(backbone, is_decoder=meta["is_decoder"], pooling=meta["pooling"],
                     uncertainty_head=meta["uncertainty_head"], num_outputs=int(meta.get("num_outputs", 1)), meta=meta,
                     ensemble_heads=int(meta.get("ensemble_heads", 1)))
-        model.head.load_state_dict(load_file(str(directory / HEAD_FILE)))
+        model.head.load_state_dict(load_file(str(head_path)))
         stats_path = directory / STATS_FILE
         model.stats = json.loads(stats_path.read_text()) if stats_path.exists() else None
         model.eval()
