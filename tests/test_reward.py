@@ -548,6 +548,17 @@ def test_a_saved_model_missing_a_file_is_one_error_naming_the_folder(backbones, 
         RewardModel.from_pretrained(folder)
 
 
+def test_an_attention_kernel_that_is_not_installed_is_one_error(backbones):
+    # was: transformers' ImportError traceback ("FlashAttention2 has been toggled on, but it cannot be used...") from
+    # accord train --attn-implementation flash_attention_2 on a machine without flash-attn (any CPU one)
+    import importlib.util
+
+    if importlib.util.find_spec("flash_attn") is not None:
+        pytest.skip("flash-attn is installed")
+    with pytest.raises(AccordError, match=f"model {backbones['llama']}: cannot load: "):
+        RewardModel.from_backbone(str(backbones["llama"]), attn_implementation="flash_attention_2")
+
+
 def test_save_without_stats_returns_the_folder(backbones, tmp_path):
     # the ``return`` sat inside ``if stats is not None``: saved without statistics, the documented Path was None
     model = RewardModel.from_backbone(str(backbones["bert"]))

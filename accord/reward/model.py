@@ -289,7 +289,7 @@ class RewardModel(nn.Module):
             kwargs["attn_implementation"] = attn_implementation
         try:
             backbone = AutoModel.from_pretrained(path, **kwargs)
-        except (OSError, ValueError) as err:
+        except (OSError, ValueError, ImportError) as err:  # ImportError: an attention kernel that is not installed
             raise AccordError(f"model {name_or_path}: cannot load: {str(err).splitlines()[0]}") from err
         if not dropout:
             disable_dropout(backbone)
