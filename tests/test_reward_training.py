@@ -373,6 +373,23 @@ def test_a_model_folder_without_its_tokenizer_is_one_error_naming_it(workspace, 
         score(out, pd.DataFrame({"response": ["a good answer"]}))
 
 
+@pytest.mark.skipif(torch.cuda.is_available(), reason="the CPU's flex attention")
+@pytest.mark.parametrize("kind, setting", [("llama", {"share_prompt": True}), ("bert", {"packing": True})])
+def test_flex_attention_with_a_dense_mask_on_the_cpu_is_one_error_not_a_crash(workspace, kind, setting):
+    # was: a shared-prompt batch (or a packed encoder one) reached torch's flex attention on the CPU as a dense mask,
+    # which corrupted memory ("double free or corruption") and killed the process at the first step, without a word
+    cfg = config(workspace, f"flex-{kind}", model=workspace[kind], attn_implementation="flex_attention", **setting)
+    with pytest.raises(AccordError, match="config: attn_implementation 'flex_attention' cannot take the dense "
+                                          "attention mask .* on the CPU"):
+        RewardTrainer(cfg, train_data=synthetic_pairs(8, seed=2))
+    # the model refuses such a batch itself as well
+    model = RewardModel.from_backbone(workspace[kind], attn_implementation="flex_attention")
+    rows = torch.zeros((1, 4), dtype=torch.long)
+    batch = {"dense_mask": torch.ones((1, 4, 4), dtype=torch.bool)} if kind == "llama" else {"segment_ids": rows}
+    with pytest.raises(AccordError, match="flex_attention"):
+        model(input_ids=rows, pool_index=torch.tensor([3]), position_ids=rows, **batch)
+
+
 def test_eval_steps_without_evaluation_data_is_refused(workspace):
     # eval_steps was silently ignored: no evaluation ever ran
     with pytest.raises(AccordError, match="eval_steps.*eval_path"):

@@ -196,10 +196,13 @@ class RewardModel(nn.Module):
         if token_type_ids is not None and _takes_token_types(self.backbone):
             kwargs["token_type_ids"] = token_type_ids
         if dense_mask is not None:  # shared-prompt rows: the collator's (rows, T, T) visibility
+            self.check_dense_mask(dense_mask.device)
             kwargs["attention_mask"] = _additive(dense_mask, self._dtype())
         elif segment_ids is not None:
             # packed rows: decoders get their block-diagonal causal mask from the position ids (transformers finds
             # the sequences where the positions restart); encoders get a block-diagonal mask from the segments
+            if not self.is_decoder:
+                self.check_dense_mask(segment_ids.device)
             kwargs["attention_mask"] = None if self.is_decoder else _block_diagonal_mask(segment_ids, self._dtype())
         else:
             kwargs["attention_mask"] = attention_mask
@@ -251,6 +254,16 @@ class RewardModel(nn.Module):
                               f"{rows} token embeddings (a token added to the tokenizer, the embeddings not resized): "
                               "resize them (model.backbone.resize_token_embeddings(len(tokenizer))) and save the "
                               "model with the tokenizer, or use a token of the vocabulary")
+
+    def check_dense_mask(self, device: torch.device, where: str = "") -> None:
+        """One clear error (prefixed by ``where``) when the backbone cannot take a dense (rows, 1, T, T) attention
+        mask on ``device`` (a shared-prompt batch, a packed encoder batch): torch's flex attention on the CPU reads
+        it through a compiled score modification that corrupted memory and killed the process, without a word."""
+        if torch.device(device).type == "cpu" and getattr(self.backbone.config, "_attn_implementation",
+                                                          None) == "flex_attention":
+            raise AccordError(f"{where}attn_implementation 'flex_attention' cannot take the dense attention mask of "
+                              "a shared-prompt (share_prompt) or packed encoder (packing) batch on the CPU; on the "
+                              "CPU use sdpa (leave attn_implementation unset) or turn that setting off")
 
     def _dtype(self) -> torch.dtype:
         for param in self.backbone.parameters():

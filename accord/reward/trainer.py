@@ -163,6 +163,8 @@ class RewardTrainer:
         with library_bars(config.progress):
             model, self.tokenizer = self._set_up_model(model, tokenizer)
         model.check_max_length(config.max_length, "config: ")
+        if config.share_prompt or (config.packing and not model.is_decoder):  # at set-up, not at the first step
+            model.check_dense_mask(self.accelerator.device, "config: ")
         model.meta.update(task=self.task.name, **self.task.bind(self.tokenizer, model))
         self.train_data = self.task.encode(self.train_table)
         self.eval_data = None if self.eval_table is None else self.task.encode(self.eval_table)
