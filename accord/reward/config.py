@@ -79,8 +79,8 @@ class RewardConfig:
     lora_target_modules: str | list[str] = setting(
         "all-linear", "modules given adapters: 'all-linear' or comma-separated names (q_proj,v_proj)", "model")
     attn_implementation: str | None = setting(
-        None, "attention kernel passed to from_pretrained: sdpa (unset), eager, flex_attention (packed decoders on "
-        "a GPU are fastest with it), flash_attention_2", "model")
+        None, "attention kernel passed to from_pretrained: sdpa (unset), eager, flex_attention (GPU only: packed "
+        "decoders are fastest with it), flash_attention_2", "model")
     disable_dropout: bool = setting(
         True, "set every dropout probability of the backbone to 0 (as TRL does): a pair's reward difference is "
         "then deterministic", "model")

@@ -163,8 +163,11 @@ class RewardTrainer:
         with library_bars(config.progress):
             model, self.tokenizer = self._set_up_model(model, tokenizer)
         model.check_max_length(config.max_length, "config: ")
-        if config.share_prompt or (config.packing and not model.is_decoder):  # at set-up, not at the first step
-            model.check_dense_mask(self.accelerator.device, "config: ")
+        if config.attn_implementation == "flex_attention" and self.accelerator.device.type == "cpu":
+            # torch's NotImplementedError at the first backward pass otherwise (and with a shared prompt or a packed
+            # encoder, a crash in the first forward pass: RewardModel.check_dense_mask)
+            raise AccordError("config: attn_implementation 'flex_attention' trains on a GPU only (torch's flex "
+                              "attention has no backward pass on the CPU); leave it unset (sdpa) on the CPU")
         model.meta.update(task=self.task.name, **self.task.bind(self.tokenizer, model))
         self.train_data = self.task.encode(self.train_table)
         self.eval_data = None if self.eval_table is None else self.task.encode(self.eval_table)
