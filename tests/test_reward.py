@@ -231,6 +231,31 @@ def test_a_truncated_chat_response_keeps_its_end_of_turn(chat_tokenizer, n_words
     assert (len(body) < len(full_body)) == bool(cut.truncated_responses)
 
 
+@pytest.mark.parametrize("bos", [False, True])
+@settings(max_examples=20, deadline=None)
+@given(n_prompt_words=st.integers(1, 40), n_words=st.integers(1, 30), max_length=st.integers(10, 30))
+def test_a_truncated_chat_prompt_keeps_the_template_s_start(backbones, bos, n_prompt_words, n_words, max_length):
+    # was: a prompt cut from the left lost the template's start with its first tokens (the BOS token a Llama reads
+    # first, the user header), which the plain layouts keep; the cut prompt now keeps that start and the end of its
+    # text, in as many tokens as before
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(backbones["llama"])
+    if bos:
+        tokenizer.chat_template = "{{ bos_token }}" + tokenizer.chat_template
+    head = ["<s>", "<|user|>"] if bos else ["<|user|>"]
+    prompt, response = " ".join((WORDS * 3)[:n_prompt_words]), " ".join(WORDS[:n_words])
+    cut = PairEncoder(tokenizer, max_length=max_length, is_decoder=True).encode([prompt], [response])
+    whole = PairEncoder(tokenizer, max_length=10_000, is_decoder=True).encode([prompt], [response])
+    n, whole_n = int(cut.prompt_lengths[0]), int(whole.prompt_lengths[0])
+    kept, full = cut.ids[0][:n], whole.ids[0][:whole_n]
+    assert len(cut.ids[0]) <= max_length
+    if n >= len(head):
+        assert tokenizer.convert_ids_to_tokens(kept[:len(head)]) == head
+        assert full[len(full) - (n - len(head)):] == kept[len(head):]  # then the end of the prompt
+    assert (n < whole_n) == bool(cut.truncated_prompts)
+
+
 def test_decoder_chat_template_puts_the_prompt_first(backbones):
     from transformers import AutoTokenizer
 
