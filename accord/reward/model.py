@@ -71,9 +71,10 @@ def load_tokenizer(path: str | Path, name: str | Path) -> Any:
     try:
         return AutoTokenizer.from_pretrained(str(path))
     except (OSError, ValueError, TypeError) as err:
-        raise AccordError(f"model {name}: cannot load its tokenizer ({str(err).strip().splitlines()[0].rstrip(': ')}); the folder "
-                          "needs the tokenizer's files (tokenizer.json or the like, as tokenizer.save_pretrained "
-                          "writes them) beside the weights") from err
+        reason = (str(err).strip().splitlines() or [type(err).__name__])[0].rstrip(": ")
+        raise AccordError(f"model {name}: cannot load its tokenizer ({reason}); the folder needs the tokenizer's files "
+                          "(tokenizer.json or the like, as tokenizer.save_pretrained writes them) beside the "
+                          "weights") from err
 
 
 def is_decoder_config(config: Any) -> bool:
