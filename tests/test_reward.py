@@ -538,6 +538,14 @@ def test_flex_packed_batch_row_matches_padded_on_gpu(tmp_path, compiled):
     assert torch.allclose(results["flex"][1], results["padded"][1], atol=1e-4)
 
 
+@pytest.mark.parametrize("kind", ["llama", "qwen2"])
+def test_first_token_pooling_on_a_decoder_is_refused(backbones, kind):
+    # was: accepted, and a causal decoder's first token (the BOS token) attends to nothing after it, so every
+    # response got one reward and training could learn nothing from the texts
+    with pytest.raises(AccordError, match="pooling 'cls' reads a decoder's first token"):
+        RewardModel.from_backbone(str(backbones[kind]), pooling="cls")
+
+
 def test_decoder_detection():
     from transformers import BertConfig, GPT2Config, LlamaConfig, Qwen2Config
 

