@@ -231,6 +231,31 @@ def test_a_truncated_chat_response_keeps_its_end_of_turn(chat_tokenizer, n_words
     assert (len(body) < len(full_body)) == bool(cut.truncated_responses)
 
 
+@pytest.mark.parametrize("bos", [False, True])
+@settings(max_examples=20, deadline=None)
+@given(n_prompt_words=st.integers(1, 40), n_words=st.integers(1, 30), max_length=st.integers(10, 30))
+def test_a_truncated_chat_prompt_keeps_the_template_s_start(backbones, bos, n_prompt_words, n_words, max_length):
+    # was: a prompt cut from the left lost the template's start with its first tokens (the BOS token a Llama reads
+    # first, the user header), which the plain layouts keep; the cut prompt now keeps that start and the end of its
+    # text, in as many tokens as before
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(backbones["llama"])
+    if bos:
+        tokenizer.chat_template = "{{ bos_token }}" + tokenizer.chat_template
+    head = ["<s>", "<|user|>"] if bos else ["<|user|>"]
+    prompt, response = " ".join((WORDS * 3)[:n_prompt_words]), " ".join(WORDS[:n_words])
+    cut = PairEncoder(tokenizer, max_length=max_length, is_decoder=True).encode([prompt], [response])
+    whole = PairEncoder(tokenizer, max_length=10_000, is_decoder=True).encode([prompt], [response])
+    n, whole_n = int(cut.prompt_lengths[0]), int(whole.prompt_lengths[0])
+    kept, full = cut.ids[0][:n], whole.ids[0][:whole_n]
+    assert len(cut.ids[0]) <= max_length
+    if n >= len(head):
+        assert tokenizer.convert_ids_to_tokens(kept[:len(head)]) == head
+        assert full[len(full) - (n - len(head)):] == kept[len(head):]  # then the end of the prompt
+    assert (n < whole_n) == bool(cut.truncated_prompts)
+
+
 def test_decoder_chat_template_puts_the_prompt_first(backbones):
     from transformers import AutoTokenizer
 
@@ -513,6 +538,14 @@ def test_flex_packed_batch_row_matches_padded_on_gpu(tmp_path, compiled):
     assert torch.allclose(results["flex"][1], results["padded"][1], atol=1e-4)
 
 
+@pytest.mark.parametrize("kind", ["llama", "qwen2"])
+def test_first_token_pooling_on_a_decoder_is_refused(backbones, kind):
+    # was: accepted, and a causal decoder's first token (the BOS token) attends to nothing after it, so every
+    # response got one reward and training could learn nothing from the texts
+    with pytest.raises(AccordError, match="pooling 'cls' reads a decoder's first token"):
+        RewardModel.from_backbone(str(backbones[kind]), pooling="cls")
+
+
 def test_decoder_detection():
     from transformers import BertConfig, GPT2Config, LlamaConfig, Qwen2Config
 
@@ -536,6 +569,27 @@ def test_save_and_load_round_trip(backbones, tmp_path):
     assert loaded.stats["sd"] == 2.0 and loaded.uncertainty_head and loaded.pooling == "last"
     with pytest.raises(AccordError, match="not an accord reward model"):
         RewardModel.from_pretrained(backbones["llama"])
+
+
+@pytest.mark.parametrize("lost", ["model.safetensors", "reward_head.safetensors"])
+def test_a_saved_model_missing_a_file_is_one_error_naming_the_folder(backbones, tmp_path, lost):
+    # was: transformers' "OSError: Error no file named model.safetensors..." or safetensors' FileNotFoundError, a
+    # traceback from accord score and evaluate on a folder copied in part
+    folder = RewardModel.from_backbone(str(backbones["llama"])).save_pretrained(tmp_path / "rm")
+    (folder / lost).unlink()
+    with pytest.raises(AccordError, match=f"folder {folder}: an incomplete reward model"):
+        RewardModel.from_pretrained(folder)
+
+
+def test_an_attention_kernel_that_is_not_installed_is_one_error(backbones):
+    # was: transformers' ImportError traceback ("FlashAttention2 has been toggled on, but it cannot be used...") from
+    # accord train --attn-implementation flash_attention_2 on a machine without flash-attn (any CPU one)
+    import importlib.util
+
+    if importlib.util.find_spec("flash_attn") is not None:
+        pytest.skip("flash-attn is installed")
+    with pytest.raises(AccordError, match=f"model {backbones['llama']}: cannot load: "):
+        RewardModel.from_backbone(str(backbones["llama"]), attn_implementation="flash_attention_2")
 
 
 def test_save_without_stats_returns_the_folder(backbones, tmp_path):

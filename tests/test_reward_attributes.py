@@ -19,6 +19,7 @@ from accord.datasets import AccordError, ValidationError
 from accord.datasets.cleaned_attributes import read_attribute_cleaned
 from accord.reward import RewardConfig, RewardTrainer, evaluate, score
 from accord.reward.attribute_combination import FittedWeights, FixedWeights, GatingNetwork, combination_from_dict
+from accord.reward.attributes import predict_attributes
 from accord.reward.task import model_inputs
 from accord.reward.tiny import build_tiny_backbone
 
@@ -281,6 +282,47 @@ def test_score_reports_every_attribute_and_the_combined_reward(bert, tmp_path):
     both = score(cfg.output_dir, pairs)
     assert {"p_chosen_helpful_model", "p_slack_model", "p_chosen_model", "reward_chosen", "reward_rejected",
             "reward_helpful_rejected"} <= set(both.columns)
+
+
+@pytest.fixture(scope="module")
+def llama(tmp_path_factory):
+    """A tiny decoder whose tokenizer has a chat template (as most decoders' have)."""
+    words = " ".join(GOOD + BAD + tuple(FILLER) + ("q",))
+    return str(build_tiny_backbone(tmp_path_factory.mktemp("attributes") / "llama", "llama", texts=[words], seed=1))
+
+
+def _as_chat(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` with chat messages: pairs as whole conversations (no prompt column), responses with the prompt as a
+    user turn."""
+    frame = frame.copy()
+    user = [[{"role": "user", "content": p}] for p in frame["prompt"]]
+    if "response" in frame.columns:
+        frame["prompt"] = user
+        return frame
+    for side in ("chosen", "rejected"):
+        frame[side] = [u + [{"role": "assistant", "content": text}] for u, text in zip(user, frame[side])]
+    return frame.drop(columns="prompt")
+
+
+@pytest.mark.parametrize("layout", ["pairs", "responses"])
+def test_score_reads_chat_messages_as_training_does(llama, tmp_path, layout):
+    # was: score_attributes encoded str() of each message list (its Python repr) as a text, where training renders
+    # the messages with the chat template (and takes the conversations' shared turns for the prompt): a decoder's
+    # scores of its own training data were another model's
+    table = _as_chat(attribute_pairs(6, seed=4) if layout == "pairs" else graded_responses(6, seed=4))
+    columns = ["chosen", "rejected"] if layout == "pairs" else ["prompt", "response"]
+    cfg = config(llama, tmp_path, "chat", max_steps=1, batch_size=6, stats_max_pairs=6)
+    trainer = RewardTrainer(cfg, train_data=table)
+    trainer.train()
+    assert trainer.unwrapped().meta["use_chat_template"]
+    rewards = predict_attributes(trainer.unwrapped(), trainer.train_data, pad_token_id=trainer.tokenizer.pad_token_id)
+    scored = score(cfg.output_dir, table[columns])
+    for j, name in enumerate(trainer.task.spec.names):
+        if layout == "pairs":
+            assert np.allclose(scored[f"reward_{name}_chosen"], rewards["chosen"][:, j], atol=1e-5), name
+            assert np.allclose(scored[f"reward_{name}_rejected"], rewards["rejected"][:, j], atol=1e-5), name
+        else:
+            assert np.allclose(scored[f"reward_{name}"], rewards["reward"][:, j], atol=1e-5), name
 
 
 def test_evaluate_scores_the_combined_reward_on_the_pairs_with_an_overall_label_only(bert, tmp_path):

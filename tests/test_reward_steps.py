@@ -312,6 +312,17 @@ def test_a_separator_missing_from_the_tokenizer_exits_2_and_writes_nothing(works
     assert not out.exists()
 
 
+def test_a_separator_the_embeddings_lack_is_one_error_naming_it(workspace):
+    # was: a step token added to the tokenizer without resizing the embeddings was taken, and training failed at
+    # the first batch with "IndexError: index out of range in self" deep in the embedding
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(workspace["llama"])
+    tokenizer.add_tokens(["<step>"])
+    with pytest.raises(AccordError, match=r"config: the tokenizer's step_separator '<step>' \(id \d+\) has no row"):
+        RewardTrainer(config(workspace, "added-separator", step_separator="<step>"), tokenizer=tokenizer)
+
+
 def test_stepwise_layout_is_read_and_checked(tmp_path):
     frame = pd.DataFrame({"prompt": ["q", "r"], "completions": [["a", "b", "c"], ["d"]],
                           "labels": [[True, True, False], [True]], "problem_id": ["p", "p"]})

@@ -21,6 +21,8 @@ from conftest import logged_sums
 from accord.datasets import AccordError, write_cleaned
 from accord.reward import RewardConfig, RewardModel, RewardTrainer, evaluate, score, train
 from accord.reward.__main__ import main as cli_main
+from accord.reward.evaluate import predict_pairs
+from accord.reward.task import model_inputs
 from accord.reward.tiny import build_tiny_backbone
 
 torch.set_num_threads(1)
@@ -327,6 +329,67 @@ def test_a_tokenizer_with_nothing_to_pad_with_is_a_clear_error(workspace, tmp_pa
     assert trainer.tokenizer.pad_token_id == tokenizer.convert_tokens_to_ids("</s>")
 
 
+def test_a_pad_token_the_embeddings_lack_is_one_error_and_a_resized_model_round_trips(workspace):
+    # was: a pad token added to a decoder's tokenizer (Llama's has none) without resizing the embeddings trained
+    # until the first batch, then failed with "IndexError: index out of range in self" deep in the embedding
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(workspace["llama"])
+    tokenizer.pad_token = None
+    tokenizer.add_special_tokens({"pad_token": "[PAD]"})
+    frame = synthetic_pairs(8, seed=5)
+    with pytest.raises(AccordError, match=r"pad token '\[PAD\]' \(id \d+\) has no row in the backbone's \d+ token "
+                                          r"embeddings.*resize_token_embeddings"):
+        RewardTrainer(config(workspace, "added-pad"), tokenizer=tokenizer, train_data=frame)
+    model = RewardModel.from_backbone(workspace["llama"])
+    model.backbone.resize_token_embeddings(len(tokenizer))
+    trainer = RewardTrainer(config(workspace, "added-pad", max_steps=1), model=model, tokenizer=tokenizer,
+                            train_data=frame)
+    trainer.train()
+    # the saved model (new pad row and all) gives the rewards it had in memory, its pad token kept
+    pred = predict_pairs(trainer.unwrapped(), trainer.train_data, pad_token_id=tokenizer.pad_token_id)
+    scored = score(trainer.output_dir, frame[["prompt", "chosen", "rejected"]])
+    assert np.allclose(scored["reward_chosen"], pred["reward_chosen"], atol=1e-5)
+    assert AutoTokenizer.from_pretrained(trainer.output_dir).pad_token == "[PAD]"
+
+
+def test_a_model_folder_without_its_tokenizer_is_one_error_naming_it(workspace, tmp_path, capsys):
+    # was: a transformers traceback ("ValueError: Couldn't instantiate the backend tokenizer from one of: ...") from
+    # accord train on a folder of weights alone, and from accord score on a model saved without its tokenizer
+    import shutil
+
+    weights = tmp_path / "weights-only"
+    weights.mkdir()
+    for name in ("config.json", "model.safetensors"):
+        shutil.copy(Path(workspace["llama"]) / name, weights / name)
+    out = tmp_path / "rm"
+    code = cli_main(["train", "--model", str(weights), "--train-path", workspace["data"], "--output-dir", str(out),
+                     "--no-progress"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and f"model {weights}: cannot load its tokenizer" in err[0], err
+    assert not out.exists()
+    RewardModel.from_backbone(workspace["llama"]).save_pretrained(out)  # no tokenizer given
+    with pytest.raises(AccordError, match=f"model {out}: cannot load its tokenizer"):
+        score(out, pd.DataFrame({"response": ["a good answer"]}))
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="the CPU's flex attention")
+@pytest.mark.parametrize("kind, setting", [("llama", {}), ("llama", {"share_prompt": True}), ("bert", {})])
+def test_flex_attention_on_the_cpu_is_one_error_not_a_traceback_or_a_crash(workspace, kind, setting):
+    # was: torch's "NotImplementedError: FlexAttention does not support backward on CPU" at the first step; and a
+    # shared-prompt batch (or a packed encoder one) reached flex attention on the CPU as a dense mask, which corrupted
+    # memory ("double free or corruption") and killed the process in the first forward pass, without a word
+    cfg = config(workspace, f"flex-{kind}", model=workspace[kind], attn_implementation="flex_attention", **setting)
+    with pytest.raises(AccordError, match="config: attn_implementation 'flex_attention' trains on a GPU only"):
+        RewardTrainer(cfg, train_data=synthetic_pairs(8, seed=2))
+    # scoring such a batch with a flex model is refused by the model itself
+    model = RewardModel.from_backbone(workspace[kind], attn_implementation="flex_attention")
+    rows = torch.zeros((1, 4), dtype=torch.long)
+    batch = {"dense_mask": torch.ones((1, 4, 4), dtype=torch.bool)} if kind == "llama" else {"segment_ids": rows}
+    with pytest.raises(AccordError, match="'flex_attention' cannot take the dense attention mask .* on the CPU"):
+        model(input_ids=rows, pool_index=torch.tensor([3]), position_ids=rows, **batch)
+
+
 def test_eval_steps_without_evaluation_data_is_refused(workspace):
     # eval_steps was silently ignored: no evaluation ever ran
     with pytest.raises(AccordError, match="eval_steps.*eval_path"):
@@ -420,6 +483,28 @@ def test_frozen_lower_layers_do_not_train(workspace):
     assert any(key.startswith("backbone.encoder.layer.1.") for key in changed)
     with pytest.raises(AccordError, match="freeze_layers"):
         RewardTrainer(config(workspace, "frozen-too-deep", model=workspace["bert"], freeze_layers=3))
+
+
+def test_gradient_checkpointing_with_frozen_layers_does_not_run_back_through_them(workspace):
+    # was: transformers made the embeddings' output require a gradient when checkpointing was switched on, so the
+    # backward pass went through the frozen layers of a decoder again (recomputing each) instead of stopping above
+    trainer = RewardTrainer(config(workspace, "frozen-checkpointed", freeze_layers=1, gradient_checkpointing=True),
+                            train_data=synthetic_pairs(8, seed=3))
+    model = trainer.unwrapped().train()
+    calls = {0: 0, 1: 0}
+    for index in calls:
+        mlp = model.backbone.layers[index].mlp
+        forward = mlp.forward
+
+        def counting(*args, _index=index, _forward=forward, **kwargs):
+            calls[_index] += 1
+            return _forward(*args, **kwargs)
+
+        mlp.forward = counting
+    batch = trainer.task.collate(trainer.train_data, np.arange(8))
+    model(**model_inputs(batch)).reward.sum().backward()
+    assert calls == {0: 1, 1: 2}  # the trained layer is recomputed in the backward pass, the frozen one is not
+    assert all(p.grad is None for p in model.backbone.layers[0].parameters())
 
 
 @pytest.mark.parametrize("setting", [

@@ -242,11 +242,24 @@ def encode_attribute_table(encoder: PairEncoder, spec: AttributeSpec, table: pd.
     """Tokenize a table of :func:`read_attribute_table` and attach its labels (:func:`attribute_labels`)."""
     labels, label_var, weight = attribute_labels(table, spec)
     if spec.layout == "pairs":
-        text = load_pairs(table[[c for c in ("pair_id", "prompt", "chosen", "rejected") if c in table.columns]])
-        return AttributeData(encoder.encode_pairs(text), None, labels, label_var, weight)
-    prompts = list(table["prompt"].fillna("")) if "prompt" in table.columns else [""] * len(table)
-    responses = encoder.encode(prompts, [str(r) for r in table["response"].fillna("")])
-    return AttributeData(None, responses, labels, label_var, weight)
+        return AttributeData(encoder.encode_pairs(pair_texts(table)), None, labels, label_var, weight)
+    return AttributeData(None, encoder.encode(*response_texts(table)), labels, label_var, weight)
+
+
+def pair_texts(table: pd.DataFrame) -> pd.DataFrame:
+    """The prompts and responses of a table of pairs as training, scoring and fitting a combination read them
+    (:func:`accord.reward.data.load_pairs`: chat messages stay messages, the prompt of conversations is the
+    messages both sides share)."""
+    return load_pairs(table[[c for c in ("pair_id", "prompt", "chosen", "rejected") if c in table.columns]])
+
+
+def response_texts(table: pd.DataFrame) -> tuple[list[Any], list[Any]]:
+    """The prompts and responses of a table of responses as training and scoring read them: a text as written
+    (missing: empty), chat messages as messages (the encoder renders them with the chat template)."""
+    from accord.reward.data import _text_or_messages
+
+    prompts = [_text_or_messages(p) for p in table["prompt"]] if "prompt" in table.columns else [""] * len(table)
+    return prompts, [_text_or_messages(r) for r in table["response"]]
 
 
 def _numeric(frame: pd.DataFrame, column: str, source: str | None) -> np.ndarray:
@@ -627,7 +640,7 @@ def score_attributes(model_dir: str | Path, data: Any, *, k: float | None = None
     reward - k * reward_sd``. Pairs get these per side (suffixes ``_chosen``, ``_rejected``), ``p_chosen_<a>_model``
     per preference attribute, ``p_<a>_model`` per property and ``p_chosen_model`` from the combined reward.
     """
-    from accord.reward.attribute_combination import COMBINATION_FILE, load_combination, response_lengths
+    from accord.reward.attribute_combination import COMBINATION_FILE, _text, load_combination, response_lengths
     from accord.reward.evaluate import _encoder, _read_frame, load_model, refuse_nan
 
     frame = _read_frame(data)  # before the model loads: a problem with the data is reported at once
@@ -643,14 +656,25 @@ def score_attributes(model_dir: str | Path, data: Any, *, k: float | None = None
     stats = combination.stats_ or (None if (Path(model_dir) / COMBINATION_FILE).exists() else model.stats)
     encoder = _encoder(model, tokenizer, max_length)
     settings = dict(pad_token_id=tokenizer.pad_token_id, batch_size=batch_size, progress=progress)
-    prompts = [str(p) for p in frame["prompt"].fillna("")] if "prompt" in frame.columns else [""] * len(frame)
+    # the texts as training and fit_combination read them: the Python repr of chat messages (str of a list) was
+    # scored here, and a pair encoded side by side, not with the prompt both sides keep
+    if "response" in frame.columns:
+        prompts, responses = response_texts(frame)
+    else:
+        for column in ("chosen", "rejected"):
+            if column not in frame.columns:
+                raise ValidationError("scoring needs a 'response' column, or 'chosen' and 'rejected'", column=column)
+        pairs = pair_texts(frame)
+        prompts = list(pairs["prompt"])
+        encoded = encoder.encode_pairs(pairs)
     embedding = None
-    if combination.method == "gating":
-        embedding = predict_sequences(model, encoder.encode([""] * len(frame), prompts), capture_pooled=True,
-                                      **settings)["pooled"]
+    if combination.method == "gating":  # the prompt's embedding, as fit_combination reads it
+        embedding = predict_sequences(model, encoder.encode([""] * len(frame), [_text(p) for p in prompts]),
+                                      capture_pooled=True, **settings)["pooled"]
 
-    def side(texts: list[str], suffix: str) -> tuple[dict[str, np.ndarray], np.ndarray]:
-        predicted = predict_sequences(model, encoder.encode(prompts, texts), **settings)
+    def side(sequences: TokenizedResponses, texts: list[Any], suffix: str) -> tuple[dict[str, np.ndarray],
+                                                                                      np.ndarray]:
+        predicted = predict_sequences(model, sequences, **settings)
         rewards, variance = predicted["reward"], predicted["variance"]
         columns: dict[str, np.ndarray] = {}
         rows = "pairs" if suffix else "responses"
@@ -678,13 +702,10 @@ def score_attributes(model_dir: str | Path, data: Any, *, k: float | None = None
         return columns, rewards
 
     if "response" in frame.columns:
-        columns, _ = side([str(r) for r in frame["response"].fillna("")], "")
+        columns, _ = side(encoder.encode(prompts, responses), responses, "")
         return frame.copy().assign(**columns)
-    for column in ("chosen", "rejected"):
-        if column not in frame.columns:
-            raise ValidationError("scoring needs a 'response' column, or 'chosen' and 'rejected'", column=column)
-    chosen_columns, chosen = side([str(r) for r in frame["chosen"].fillna("")], "_chosen")
-    rejected_columns, rejected = side([str(r) for r in frame["rejected"].fillna("")], "_rejected")
+    chosen_columns, chosen = side(encoded.chosen, list(pairs["chosen"]), "_chosen")
+    rejected_columns, rejected = side(encoded.rejected, list(pairs["rejected"]), "_rejected")
     out = frame.copy().assign(**chosen_columns, **rejected_columns)
     logits = pair_attribute_logits(spec, {"chosen": chosen, "rejected": rejected,
                                           "var_chosen": np.full_like(chosen, np.nan),

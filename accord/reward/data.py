@@ -384,6 +384,7 @@ class PairEncoder:
         suffix = self.single[0][2]
         self.eos = [eos] if (self.is_decoder and eos is not None and suffix[-1:] != [eos]) else []
         self.turn_end = self._turn_end() if self.use_chat_template else []
+        self.chat_head = self._chat_head() if self.use_chat_template else []
 
     def _turn_end(self) -> list[int]:
         """The tokens a chat template puts after the assistant's text (its end-of-turn marker, e.g. ``</s>`` or
@@ -394,6 +395,14 @@ class PairEncoder:
         probe = self._plain_ids([assistant])[0]
         at = _find(full, probe, 0)
         return full[at + len(probe):] if probe and at >= 0 else []
+
+    def _chat_head(self) -> list[int]:
+        """What a chat template writes before the user's text (e.g. ``<s>``, a system turn, the user header): the
+        tokens two probe prompts share."""
+        first, second = ([{"role": "user", "content": text}] for text in ("reward model probe", "another probe text"))
+        a = _template_ids(self.tokenizer, first, add_generation_prompt=True)
+        b = _template_ids(self.tokenizer, second, add_generation_prompt=True)
+        return a[:_shared_length(a, b)]
 
     def _layout(self, pair: bool) -> tuple[list[list[int]], list[list[int]], tuple[int, int]]:
         """Where the tokenizer puts its special tokens: ``([before, between, after] ids, the same for token types,
@@ -476,8 +485,14 @@ class PairEncoder:
             # do: a last-token reward is then read at the same token in truncated and whole responses
             end = end if end and r[len(r) - len(end):] == end else []
             r = r[:len(r) - len(end)]
+            whole = p
             p, roomed = _fit_prompt(p, None if prompt_room is None else prompt_room[i])
             p, r, a, b = truncate_pair(p, r, self.max_length - len(end))
+            # a prompt cut from the left lost the template's start (the BOS token, the user header) that the plain
+            # layouts keep: it now keeps that start and the end of the text, in as many tokens as were kept
+            head = whole[:_shared_length(whole, self.chat_head)]
+            if len(p) < len(whole) and len(p) >= len(head):
+                p = head + whole[len(whole) - (len(p) - len(head)):]
             cut_p += a or roomed
             cut_r += b
             ids.append(p + r + end)
@@ -515,6 +530,14 @@ def _fit_prompt(prompt: list[int], room: int | None) -> tuple[list[int], bool]:
     if room is None or len(prompt) <= room:
         return prompt, False
     return (prompt[len(prompt) - room:] if room > 0 else []), True
+
+
+def _shared_length(a: list[int], b: list[int]) -> int:
+    """How many leading tokens ``a`` and ``b`` share."""
+    n = 0
+    while n < min(len(a), len(b)) and a[n] == b[n]:
+        n += 1
+    return n
 
 
 def _find(haystack: list[int], needle: list[int], start: int) -> int:

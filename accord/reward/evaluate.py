@@ -35,7 +35,7 @@ from accord.reward.calibration import apply_calibration
 from accord.reward.data import (VOTE_COLUMNS, PairCollator, PairEncoder, TokenizedPairs, TokenizedResponses,
                                 ensure_pad_token, load_pairs)
 from accord.reward.losses import pairwise_logit
-from accord.reward.model import STATS_FILE, RewardModel
+from accord.reward.model import STATS_FILE, RewardModel, load_tokenizer
 
 
 TIE_TOLERANCE = 1e-6  # a soft label whose two sides differ by less is a tie (float32 labels are within ~1e-7)
@@ -247,15 +247,14 @@ def load_model(model_dir: str | Path, device: str | torch.device | None = None,
                progress: bool = False) -> tuple[RewardModel, Any]:
     """A saved reward model and its tokenizer, on ``device`` (default: a GPU when there is one); transformers'
     'Loading weights' bar only with ``progress``."""
-    from transformers import AutoTokenizer
-
     from accord.reward.trainer import library_bars
 
     model_dir = Path(model_dir)
     with library_bars(progress):
         model = RewardModel.from_pretrained(model_dir).to(_device(device))
-    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    tokenizer = load_tokenizer(model_dir, model_dir)
     ensure_pad_token(tokenizer, str(model_dir))
+    model.check_token("pad token", tokenizer.pad_token, tokenizer.pad_token_id, f"{model_dir}: ")
     return model, tokenizer
 
 

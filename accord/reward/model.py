@@ -62,6 +62,21 @@ def resolve_model_path(name: str) -> str:
     return name
 
 
+def load_tokenizer(path: str | Path, name: str | Path) -> Any:
+    """The tokenizer in ``path`` (a folder or a hub name; ``name``: what the user called it), or one clear error: a
+    folder of weights without the tokenizer files was a transformers traceback ("Couldn't instantiate the backend
+    tokenizer...") from ``accord train``, ``score`` and ``evaluate``."""
+    from transformers import AutoTokenizer
+
+    try:
+        return AutoTokenizer.from_pretrained(str(path))
+    except (OSError, ValueError, TypeError) as err:
+        reason = (str(err).strip().splitlines() or [type(err).__name__])[0].rstrip(": ")
+        raise AccordError(f"model {name}: cannot load its tokenizer ({reason}); the folder needs the tokenizer's files "
+                          "(tokenizer.json or the like, as tokenizer.save_pretrained writes them) beside the "
+                          "weights") from err
+
+
 def is_decoder_config(config: Any) -> bool:
     """Whether a backbone config is a causal decoder (pool at the last token, pack with position ids)."""
     from transformers.models.auto.modeling_auto import (
@@ -132,6 +147,9 @@ class RewardModel(nn.Module):
             pooling = "last" if is_decoder else "mean"
         if pooling not in ("last", "cls", "mean"):
             raise AccordError(f"unknown pooling '{pooling}' (use last, cls or mean)")
+        if pooling == "cls" and is_decoder:  # a causal decoder's first token sees only itself (the BOS token)
+            raise AccordError("pooling 'cls' reads a decoder's first token, which attends to nothing after it: every "
+                              "response would get the same reward; use last (auto for decoders) or mean")
         self.backbone = backbone
         self.is_decoder = bool(is_decoder)
         self.pooling = pooling
@@ -182,10 +200,13 @@ class RewardModel(nn.Module):
         if token_type_ids is not None and _takes_token_types(self.backbone):
             kwargs["token_type_ids"] = token_type_ids
         if dense_mask is not None:  # shared-prompt rows: the collator's (rows, T, T) visibility
+            self.check_dense_mask(dense_mask.device)
             kwargs["attention_mask"] = _additive(dense_mask, self._dtype())
         elif segment_ids is not None:
             # packed rows: decoders get their block-diagonal causal mask from the position ids (transformers finds
             # the sequences where the positions restart); encoders get a block-diagonal mask from the segments
+            if not self.is_decoder:
+                self.check_dense_mask(segment_ids.device)
             kwargs["attention_mask"] = None if self.is_decoder else _block_diagonal_mask(segment_ids, self._dtype())
         else:
             kwargs["attention_mask"] = attention_mask
@@ -226,6 +247,28 @@ class RewardModel(nn.Module):
             raise AccordError(f"{where}max_length {max_length}: the backbone ({self.meta.get('base_model', 'the model')})"
                               f" reads at most {limit} token positions; set max_length to {limit} or less")
 
+    def check_token(self, what: str, token: str | None, token_id: int | None, where: str = "") -> None:
+        """One clear error (prefixed by ``where``) when ``token_id``, the tokenizer's ``what`` (its pad token, a step
+        separator), has no row in the backbone's token embeddings: a token added to the tokenizer without resizing
+        them (a decoder given a new pad token) was an ``IndexError`` deep in the embedding, at the first batch."""
+        embeddings = self.backbone.get_input_embeddings()
+        rows = getattr(embeddings, "num_embeddings", None)
+        if token_id is not None and rows is not None and not 0 <= int(token_id) < rows:
+            raise AccordError(f"{where}the tokenizer's {what} {token!r} (id {token_id}) has no row in the backbone's "
+                              f"{rows} token embeddings (a token added to the tokenizer, the embeddings not resized): "
+                              "resize them (model.backbone.resize_token_embeddings(len(tokenizer))) and save the "
+                              "model with the tokenizer, or use a token of the vocabulary")
+
+    def check_dense_mask(self, device: torch.device, where: str = "") -> None:
+        """One clear error (prefixed by ``where``) when the backbone cannot take a dense (rows, 1, T, T) attention
+        mask on ``device`` (a shared-prompt batch, a packed encoder batch): torch's flex attention on the CPU reads
+        it through a compiled score modification that corrupted memory and killed the process, without a word."""
+        if torch.device(device).type == "cpu" and getattr(self.backbone.config, "_attn_implementation",
+                                                          None) == "flex_attention":
+            raise AccordError(f"{where}attn_implementation 'flex_attention' cannot take the dense attention mask of "
+                              "a shared-prompt (share_prompt) or packed encoder (packing) batch on the CPU; on the "
+                              "CPU use sdpa (leave attn_implementation unset) or turn that setting off")
+
     def _dtype(self) -> torch.dtype:
         for param in self.backbone.parameters():
             return param.dtype if param.is_floating_point() else torch.float32
@@ -263,7 +306,7 @@ class RewardModel(nn.Module):
             kwargs["attn_implementation"] = attn_implementation
         try:
             backbone = AutoModel.from_pretrained(path, **kwargs)
-        except (OSError, ValueError) as err:
+        except (OSError, ValueError, ImportError) as err:  # ImportError: an attention kernel that is not installed
             raise AccordError(f"model {name_or_path}: cannot load: {str(err).splitlines()[0]}") from err
         if not dropout:
             disable_dropout(backbone)
@@ -331,12 +374,20 @@ class RewardModel(nn.Module):
         kwargs: dict[str, Any] = {"dtype": dtype}
         if attn_implementation:
             kwargs["attn_implementation"] = attn_implementation
-        backbone = AutoModel.from_pretrained(directory, **kwargs)
+        # a folder that lost a file (copied in part, a save cut short) was a transformers or safetensors traceback
+        head_path = directory / HEAD_FILE
+        if not head_path.is_file():
+            raise AccordError(f"folder {directory}: an incomplete reward model: its head ({HEAD_FILE}) is missing")
+        try:
+            backbone = AutoModel.from_pretrained(directory, **kwargs)
+        except (OSError, ValueError) as err:
+            raise AccordError(f"folder {directory}: an incomplete reward model: cannot load its backbone "
+                              f"({str(err).strip().splitlines()[0]})") from err
         disable_dropout(backbone)
         model = cls(backbone, is_decoder=meta["is_decoder"], pooling=meta["pooling"],
                     uncertainty_head=meta["uncertainty_head"], num_outputs=int(meta.get("num_outputs", 1)), meta=meta,
                     ensemble_heads=int(meta.get("ensemble_heads", 1)))
-        model.head.load_state_dict(load_file(str(directory / HEAD_FILE)))
+        model.head.load_state_dict(load_file(str(head_path)))
         stats_path = directory / STATS_FILE
         model.stats = json.loads(stats_path.read_text()) if stats_path.exists() else None
         model.eval()

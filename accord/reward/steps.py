@@ -480,6 +480,7 @@ class StepTask(RewardTask):
             raise AccordError("config: the 'steps' task writes solutions as steps and separators, not in a chat "
                               "template; leave use_chat_template unset")
         text, sep_id = separator_token(tokenizer, cfg.step_separator)
+        model.check_token("step_separator", text, sep_id, "config: ")
         self.pad_token_id = tokenizer.pad_token_id
         self.encoder = StepEncoder(tokenizer, cfg.max_length, model.is_decoder, sep_id, cfg.step_target)
         flex = (cfg.attn_implementation or "") == "flex_attention"

@@ -57,6 +57,7 @@ from accord.reward.model import (
     apply_lora,
     compile_repeated_blocks,
     freeze_lower_layers,
+    load_tokenizer,
     resolve_model_path,
 )
 from accord.reward.task import RewardTask, get_task
@@ -162,6 +163,11 @@ class RewardTrainer:
         with library_bars(config.progress):
             model, self.tokenizer = self._set_up_model(model, tokenizer)
         model.check_max_length(config.max_length, "config: ")
+        if config.attn_implementation == "flex_attention" and self.accelerator.device.type == "cpu":
+            # torch's NotImplementedError at the first backward pass otherwise (and with a shared prompt or a packed
+            # encoder, a crash in the first forward pass: RewardModel.check_dense_mask)
+            raise AccordError("config: attn_implementation 'flex_attention' trains on a GPU only (torch's flex "
+                              "attention has no backward pass on the CPU); leave it unset (sdpa) on the CPU")
         model.meta.update(task=self.task.name, **self.task.bind(self.tokenizer, model))
         self.train_data = self.task.encode(self.train_table)
         self.eval_data = None if self.eval_table is None else self.task.encode(self.eval_table)
@@ -195,11 +201,11 @@ class RewardTrainer:
                               f"{self.task.num_outputs}")
         elif model.ensemble_heads != heads:
             raise AccordError(f"the model has {model.ensemble_heads} ensemble heads; the config asks for {heads}")
+        name = cfg.model or model.meta.get("base_model", "(given)")
         if tokenizer is None:
-            from transformers import AutoTokenizer
-
-            tokenizer = AutoTokenizer.from_pretrained(resolve_model_path(cfg.model or model.meta["base_model"]))
-        ensure_pad_token(tokenizer, cfg.model or model.meta.get("base_model", "(given)"))
+            tokenizer = load_tokenizer(resolve_model_path(name), name)
+        ensure_pad_token(tokenizer, name)
+        model.check_token("pad token", tokenizer.pad_token, tokenizer.pad_token_id, f"model {name}: ")
         if cfg.freeze_layers:
             freeze_lower_layers(model.backbone, cfg.freeze_layers)
         if cfg.lora:
@@ -210,6 +216,12 @@ class RewardTrainer:
                 backbone.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
             else:
                 backbone.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+            if cfg.freeze_layers:
+                # transformers >= 5 also makes the embeddings' output require a gradient (for reentrant checkpoints
+                # and adapters); with the embeddings frozen and non-reentrant checkpoints nothing needs it, and it
+                # sent the backward pass through the frozen layers, recomputing each, which freezing them was to save
+                with contextlib.suppress(AttributeError):  # transformers 4: no such hook to remove
+                    backbone.disable_input_require_grads()
         if cfg.torch_compile:
             compile_repeated_blocks(model.backbone)
         return model, tokenizer
