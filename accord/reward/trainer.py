@@ -53,6 +53,7 @@ from accord.datasets.io import atomic_path, check_output_folder
 from accord.reward.config import RewardConfig
 from accord.reward.data import ensure_pad_token, length_grouped_batches
 from accord.reward.model import (
+    META_FILE,
     RewardModel,
     apply_lora,
     compile_repeated_blocks,
@@ -185,11 +186,30 @@ class RewardTrainer:
     # set-up
     # ------------------------------------------------------------------------------------------------------------------
 
+    def _saved_reward_model(self) -> RewardModel:
+        """The reward model saved in the folder ``model`` names, head and all, to train on from where it stopped: the
+        folder's backbone was loaded under a new head, and what the saved head had learned was silently dropped.
+        Settings of the model that the saved one fixes must agree with it."""
+        cfg = self.config
+        model = RewardModel.from_pretrained(resolve_model_path(cfg.model),
+                                            attn_implementation=cfg.attn_implementation or "sdpa")
+        fixed = (("pooling", cfg.pooling, model.pooling), ("disable_dropout", cfg.disable_dropout, True),
+                 ("uncertainty_head", cfg.uncertainty_head, model.uncertainty_head))
+        conflicts = [f"{name} {asked!r} (the saved model's: {saved!r})" for name, asked, saved in fixed
+                     if asked != saved and not (name == "pooling" and asked == "auto")]
+        if conflicts:
+            raise AccordError(f"model {cfg.model}: a saved reward model goes on training with its own head, which "
+                              f"fixes what these settings ask otherwise: {'; '.join(conflicts)}; leave them unset, or "
+                              "name its base backbone to start a new head")
+        return model
+
     def _set_up_model(self, model: RewardModel | None, tokenizer: Any) -> tuple[RewardModel, Any]:
         """The model (loaded unless given) with the config's training set-up, and its tokenizer."""
         cfg = self.config
         seed_everything(cfg.seed)  # the head's initialisation
         heads = cfg.ensemble_heads or 1
+        if model is None and cfg.model and (Path(resolve_model_path(cfg.model)) / META_FILE).is_file():
+            model = self._saved_reward_model()
         if model is None:
             model = RewardModel.from_backbone(cfg.model, pooling=cfg.pooling, uncertainty_head=cfg.uncertainty_head,
                                               num_outputs=self.task.num_outputs,
