@@ -569,3 +569,42 @@ def test_a_property_no_training_pair_is_rated_on_is_masked_not_nan(bert, tmp_pat
     result = trainer.train()
     assert np.isfinite(result.train_loss)
     assert all(torch.isfinite(p).all() for p in trainer.unwrapped().parameters())
+
+
+def test_a_model_trained_on_graded_responses_is_evaluated_on_the_pairs_aggregate_writes(bert, tmp_path, capsys):
+    """Was: `accord evaluate` of a model trained on the responses layout (`--train-path scores.parquet`) on the pairs
+    `accord aggregate --pairs-output` writes ended in a traceback (KeyError: 'response'), though `accord combine` and
+    `accord score` read those pairs. Now each graded attribute's reward difference orders the pair against its
+    `p_chosen_<a>`, the accuracy `accord score`'s rewards give, and the combined reward is scored against `p_chosen`.
+    A model trained on pairs has rewards on no scale, so a table of graded responses is one error naming the file."""
+    from accord.reward.evaluate import pair_hits
+
+    source = ratings_file(tmp_path)
+    scores, pairs, model_dir = tmp_path / "scores.parquet", tmp_path / "pairs.parquet", tmp_path / "rm"
+    assert accord_main(["aggregate", "--input", str(source), "--method", "attribute-mean", "--output", str(scores),
+                        "--pairs-output", str(pairs), "--quiet"]) == 0
+    assert accord_main(["train", "--task", "attributes", "--model", bert, "--train-path", str(scores),
+                        "--output-dir", str(model_dir), "--max-steps", "2", "--batch-size", "4",
+                        "--no-progress"]) == 0
+    capsys.readouterr()
+    out = tmp_path / "metrics.json"
+    assert accord_main(["evaluate", str(model_dir), str(pairs), "--out", str(out), "--quiet"]) == 0
+    metrics = json.loads(out.read_text())
+    table = read_attribute_cleaned(pairs)
+    scored = score(str(model_dir), table)
+    for name in ATTRIBUTES:
+        label = table[f"p_chosen_{name}"].to_numpy(dtype=float)
+        side = np.where(label > 0.5, 1, np.where(label < 0.5, -1, 0))
+        d = (scored[f"reward_{name}_chosen"] - scored[f"reward_{name}_rejected"]).to_numpy()
+        assert metrics[f"n_{name}"] == (side != 0).sum()
+        assert metrics[f"accuracy_{name}"] == pytest.approx(pair_hits(d[side != 0], side[side != 0]).mean(), abs=1e-6)
+    assert metrics["combined_n_pairs"] == table["p_chosen"].notna().sum()
+    # the other way round: no scale to read a pairs model's rewards on
+    pairs_model = tmp_path / "rm-pairs"
+    assert accord_main(["train", "--task", "attributes", "--model", bert, "--train-path", str(pairs),
+                        "--output-dir", str(pairs_model), "--max-steps", "1", "--batch-size", "4",
+                        "--no-progress"]) == 0
+    capsys.readouterr()
+    assert accord_main(["evaluate", str(pairs_model), str(scores), "--quiet"]) == 2
+    error = capsys.readouterr().err.strip().splitlines()
+    assert len(error) == 1 and "scores.parquet" in error[0] and "pairs" in error[0], error

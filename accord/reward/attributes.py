@@ -717,16 +717,39 @@ def score_attributes(model_dir: str | Path, data: Any, *, k: float | None = None
     return out
 
 
+def evaluation_spec(spec: AttributeSpec, frame: pd.DataFrame, model_dir: str | Path) -> AttributeSpec:
+    """The model's attributes as ``frame``'s layout scores them. Pairs (``chosen``, ``rejected``) score a model trained
+    on graded responses too, as ``accord score`` and ``accord combine`` read them: each attribute's reward difference
+    orders the pair against its ``p_chosen_<a>`` (what ``accord aggregate --pairs-output`` writes beside the scores).
+    A model trained on pairs has rewards on no scale, so graded responses cannot score it: one error naming the
+    file."""
+    source = frame.attrs.get("source") or "the data"
+    is_pairs = {"chosen", "rejected"} <= set(frame.columns)
+    if is_pairs == (spec.layout == "pairs") and (is_pairs or "response" in frame.columns):
+        return spec
+    if spec.layout == "pairs":
+        raise ValidationError(f"{model_dir} was trained on pairs of responses, whose rewards have no scale to compare "
+                              "with ratings: evaluate it on pairs ('chosen', 'rejected', 'p_chosen_<a>'), e.g. the "
+                              "--pairs-output of accord aggregate", source=source, column="chosen")
+    if not is_pairs:
+        raise ValidationError("neither graded responses (a 'response' column) nor pairs ('chosen' and 'rejected' "
+                              "columns)", source=source, column="response")
+    return AttributeSpec("pairs", list(spec.names), [PREFERENCE] * len(spec.names), [(0.0, 1.0)] * len(spec.names),
+                         [0.0] * len(spec.names), spec.chosen_by)
+
+
 def evaluate_attributes(model_dir: str | Path, data: Any, *, batch_size: int = 32, max_length: int | None = None,
                         device: str | torch.device | None = None, progress: bool = False) -> dict[str, float]:
     """``accord evaluate`` of a multi-attribute model: the per-attribute metrics of :func:`attribute_metrics` on the
     attributes ``data`` has, and, when it has an overall label (``p_chosen``) with pairs, the metrics of the
     combined reward against it (``combined_accuracy``, ``combined_nll``, ...)."""
     from accord.reward.evaluate import _encoder, load_model, pairwise_metrics
+    from accord.reward.model import RewardModel
 
-    frame, _ = read_attribute_table(data)  # before the model loads, as score does
+    # the data, and whether its layout can score the model, before the model loads, as score does
+    frame, _ = read_attribute_table(data)
+    spec = evaluation_spec(AttributeSpec.from_dict(RewardModel.read_meta(model_dir)["attributes"]), frame, model_dir)
     model, tokenizer = load_model(model_dir, device, progress)
-    spec = AttributeSpec.from_dict(model.meta["attributes"])
     encoded = encode_attribute_table(_encoder(model, tokenizer, max_length), spec, frame)
     rewards = predict_attributes(model, encoded, pad_token_id=tokenizer.pad_token_id, batch_size=batch_size,
                                  progress=progress)
