@@ -641,9 +641,9 @@ def score_attributes(model_dir: str | Path, data: Any, *, k: float | None = None
     per preference attribute, ``p_<a>_model`` per property and ``p_chosen_model`` from the combined reward.
     """
     from accord.reward.attribute_combination import COMBINATION_FILE, _text, load_combination, response_lengths
-    from accord.reward.evaluate import _encoder, _read_frame, load_model, refuse_nan
+    from accord.reward.evaluate import _encoder, _read_scored, load_model, refuse_nan
 
-    frame = _read_frame(data)  # before the model loads: a problem with the data is reported at once
+    frame = _read_scored(data)  # before the model loads: a problem with the data is reported at once
     model, tokenizer = load_model(model_dir, device, progress)
     spec = AttributeSpec.from_dict(model.meta["attributes"])
     if k is not None and not model.uncertainty_head:
@@ -660,10 +660,7 @@ def score_attributes(model_dir: str | Path, data: Any, *, k: float | None = None
     # scored here, and a pair encoded side by side, not with the prompt both sides keep
     if "response" in frame.columns:
         prompts, responses = response_texts(frame)
-    else:
-        for column in ("chosen", "rejected"):
-            if column not in frame.columns:
-                raise ValidationError("scoring needs a 'response' column, or 'chosen' and 'rejected'", column=column)
+    else:  # pairs: _read_scored has checked that the table has one of the two layouts
         pairs = pair_texts(frame)
         prompts = list(pairs["prompt"])
         encoded = encoder.encode_pairs(pairs)
