@@ -608,3 +608,23 @@ def test_a_model_trained_on_graded_responses_is_evaluated_on_the_pairs_aggregate
     assert accord_main(["evaluate", str(pairs_model), str(scores), "--quiet"]) == 2
     error = capsys.readouterr().err.strip().splitlines()
     assert len(error) == 1 and "scores.parquet" in error[0] and "pairs" in error[0], error
+
+
+@pytest.mark.parametrize("layout", ["pairs", "responses"])
+def test_evaluate_on_a_table_without_any_of_the_model_s_labels_is_one_error_naming_the_file(bert, tmp_path, capsys,
+                                                                                          layout):
+    """Was: `accord evaluate` of a multi-attribute model on texts without any label it reads (no `p_chosen_<a>`,
+    `<a>_mean` or overall `p_chosen`) printed `{}` and exited 0, as if the model had been evaluated. Now it is one
+    error naming the file and the columns it looks for, before the model loads."""
+    train_data = attribute_pairs(16, seed=5) if layout == "pairs" else graded_responses(16, seed=5)
+    cfg = config(bert, tmp_path, f"unlabelled-{layout}", max_steps=1)
+    RewardTrainer(cfg, train_data=train_data).train()
+    texts = tmp_path / "texts.jsonl"
+    table = attribute_pairs(4, seed=6)[["prompt", "chosen", "rejected"]]
+    if layout == "responses":
+        table = table.rename(columns={"chosen": "response"}).drop(columns="rejected")
+    table.to_json(texts, orient="records", lines=True)
+    capsys.readouterr()
+    assert accord_main(["evaluate", cfg.output_dir, str(texts), "--quiet"]) == 2
+    error = capsys.readouterr().err.strip().splitlines()
+    assert len(error) == 1 and "texts.jsonl" in error[0] and f"{ATTRIBUTES[0]}" in error[0], error

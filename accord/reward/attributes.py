@@ -735,6 +735,18 @@ def evaluation_spec(spec: AttributeSpec, frame: pd.DataFrame, model_dir: str | P
                          [0.0] * len(spec.names), spec.chosen_by)
 
 
+def refuse_unlabelled(spec: AttributeSpec, frame: pd.DataFrame) -> None:
+    """One error naming the file when ``frame`` has none of the labels an evaluation of ``spec`` reads (each
+    attribute's ``p_chosen_<a>`` or ``<a>_mean``, and for pairs the overall ``p_chosen``): its metrics would be
+    none, printed as if the model had been evaluated."""
+    wanted = [f"p_chosen_{name}" if kind == PREFERENCE else f"{name}_mean"
+              for name, kind in zip(spec.names, spec.kinds)]
+    wanted += ["p_chosen"] if spec.layout == "pairs" else []
+    if not set(wanted) & set(frame.columns):
+        raise ValidationError(f"no label to evaluate the model against: none of the columns {', '.join(wanted)}",
+                              source=frame.attrs.get("source") or "the data")
+
+
 def evaluate_attributes(model_dir: str | Path, data: Any, *, batch_size: int = 32, max_length: int | None = None,
                         device: str | torch.device | None = None, progress: bool = False) -> dict[str, float]:
     """``accord evaluate`` of a multi-attribute model: the per-attribute metrics of :func:`attribute_metrics` on the
@@ -746,6 +758,7 @@ def evaluate_attributes(model_dir: str | Path, data: Any, *, batch_size: int = 3
     # the data, and whether its layout can score the model, before the model loads, as score does
     frame, _ = read_attribute_table(data)
     spec = evaluation_spec(AttributeSpec.from_dict(RewardModel.read_meta(model_dir)["attributes"]), frame, model_dir)
+    refuse_unlabelled(spec, frame)
     model, tokenizer = load_model(model_dir, device, progress)
     encoded = encode_attribute_table(_encoder(model, tokenizer, max_length), spec, frame)
     rewards = predict_attributes(model, encoded, pad_token_id=tokenizer.pad_token_id, batch_size=batch_size,
