@@ -1260,7 +1260,7 @@ def build_parser() -> argparse.ArgumentParser:
     sug.set_defaults(func=cmd_suggest)
 
     for name, text in (("train", "train a reward model on a cleaned dataset (accord train -h lists its settings)"),
-                       ("evaluate", "accuracy, NLL, Brier and ECE of a saved reward model"),
+                       ("evaluate", "accuracy, NLL, Brier and ECE of a saved reward model on held-out data"),
                        ("score", "rewards, uncertainty and conservative rewards of responses or pairs"),
                        ("combine", "combine a multi-attribute reward model's attributes into one reward"),
 

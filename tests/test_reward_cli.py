@@ -518,3 +518,17 @@ def test_score_of_a_table_without_what_it_scores_names_the_file_before_a_model_l
     assert accord_main(["score", ",".join(model_dirs), str(data)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and str(data) in err[0], err
+
+
+@pytest.mark.parametrize("command", ["evaluate", "score"])
+def test_the_evaluate_and_score_help_say_what_each_task_reads(command, capsys):
+    """Was: `accord evaluate -h` spoke of preference pairs only and `accord score -h` of responses or pairs, while
+    both read a process reward model's step dataset (prompt, completions) and a multi-attribute model's tables, and
+    evaluate's vote metrics need columns the help did not name. Now the help names each task's data."""
+    with pytest.raises(SystemExit) as done:
+        accord_main([command, "-h"])
+    assert done.value.code == 0
+    text = re.sub(r"-\s+", "-", " ".join(capsys.readouterr().out.split()))  # argparse wraps after a hyphen
+    assert "'completions'" in text and "step dataset" in text and "multi-attribute" in text
+    if command == "evaluate":
+        assert "votes_chosen" in text and "first-error F1" in text
