@@ -628,3 +628,16 @@ def test_evaluate_on_a_table_without_any_of_the_model_s_labels_is_one_error_nami
     assert accord_main(["evaluate", cfg.output_dir, str(texts), "--quiet"]) == 2
     error = capsys.readouterr().err.strip().splitlines()
     assert len(error) == 1 and "texts.jsonl" in error[0] and f"{ATTRIBUTES[0]}" in error[0], error
+
+
+def test_the_trainer_evaluates_a_model_trained_on_graded_responses_on_pairs_as_accord_evaluate_does(bert, tmp_path):
+    """Was: evaluation pairs (eval_path) for a model trained on graded responses were refused ('pairs, but the model
+    trains on responses'), though `accord evaluate` of the saved model reads them. Now the trainer's evaluation
+    orders the pairs by each attribute's reward difference and gives `accord evaluate`'s accuracies."""
+    cfg = config(bert, tmp_path, "responses-eval-pairs", num_epochs=2)
+    pairs = attribute_pairs(24, seed=12)
+    result = RewardTrainer(cfg, train_data=graded_responses(32, seed=2), eval_data=pairs).train()
+    evaluated = evaluate(cfg.output_dir, pairs)
+    for name in ATTRIBUTES:
+        assert result.eval_metrics[f"n_{name}"] == evaluated[f"n_{name}"] == len(pairs)
+        assert result.eval_metrics[f"accuracy_{name}"] == pytest.approx(evaluated[f"accuracy_{name}"], abs=1e-6)

@@ -332,10 +332,9 @@ class AttributesTask(RewardTask):
                 if kind == PROPERTY and not np.isnan(labels[:, j]).all():
                     rate = float(np.clip(np.nanmean(labels[:, j]), 1e-3, 1 - 1e-3))
                     spec.offsets[j] = math.log(rate / (1 - rate))
-        elif spec.layout != self.spec.layout:
-            raise AccordError(f"{frame.attrs.get('source') or 'evaluation data'}: {spec.layout}, but the model "
-                              f"trains on {self.spec.layout}")
-        if self.spec.layout == "pairs":
+        else:  # evaluation data: pairs score a model trained on graded responses too, as accord evaluate reads them
+            evaluation_spec(self.spec, frame, "the model")
+        if spec.layout == "pairs":
             load_pairs(frame[[c for c in ("pair_id", "prompt", "chosen", "rejected") if c in frame.columns]])
         return frame
 
@@ -368,7 +367,9 @@ class AttributesTask(RewardTask):
                 "combination": {"method": "fixed", "weights": self.spec.default_weights()}}
 
     def encode(self, table: Any) -> AttributeData:
-        return table if isinstance(table, AttributeData) else encode_attribute_table(self.encoder, self.spec, table)
+        if isinstance(table, AttributeData):
+            return table
+        return encode_attribute_table(self.encoder, evaluation_spec(self.spec, table, "the model"), table)
 
     def cost(self, data: AttributeData) -> np.ndarray:
         if data.pairs is not None and not self.collator.packing:
@@ -463,8 +464,10 @@ class AttributesTask(RewardTask):
         preference accuracies."""
         rewards = predict_attributes(model, data, pad_token_id=self.pad_token_id, batch_size=batch_size,
                                      packing=self.collator.packing, progress=progress)
-        refuse_nan_rewards("evaluation data", self.spec, rewards)  # as accord evaluate (evaluate_attributes) does
-        return attribute_metrics(self.spec, rewards, data.labels)
+        # pairs evaluating a model trained on graded responses: each attribute's reward difference orders the pair
+        spec = pairs_view(self.spec) if data.pairs is not None and self.spec.layout != "pairs" else self.spec
+        refuse_nan_rewards("evaluation data", spec, rewards)  # as accord evaluate (evaluate_attributes) does
+        return attribute_metrics(spec, rewards, data.labels)
 
     def reward_stats(self, model: Any, data: AttributeData, indices: np.ndarray, *, device: torch.device,
                      batch_size: int, progress: bool) -> dict[str, Any]:
@@ -714,6 +717,13 @@ def score_attributes(model_dir: str | Path, data: Any, *, k: float | None = None
     return out
 
 
+def pairs_view(spec: AttributeSpec) -> AttributeSpec:
+    """A model trained on graded responses, read on pairs: every attribute a preference whose log-odds is the
+    difference of the two sides' rewards."""
+    k = len(spec.names)
+    return AttributeSpec("pairs", list(spec.names), [PREFERENCE] * k, [(0.0, 1.0)] * k, [0.0] * k, spec.chosen_by)
+
+
 def evaluation_spec(spec: AttributeSpec, frame: pd.DataFrame, model_dir: str | Path) -> AttributeSpec:
     """The model's attributes as ``frame``'s layout scores them. Pairs (``chosen``, ``rejected``) score a model trained
     on graded responses too, as ``accord score`` and ``accord combine`` read them: each attribute's reward difference
@@ -731,8 +741,7 @@ def evaluation_spec(spec: AttributeSpec, frame: pd.DataFrame, model_dir: str | P
     if not is_pairs:
         raise ValidationError("neither graded responses (a 'response' column) nor pairs ('chosen' and 'rejected' "
                               "columns)", source=source, column="response")
-    return AttributeSpec("pairs", list(spec.names), [PREFERENCE] * len(spec.names), [(0.0, 1.0)] * len(spec.names),
-                         [0.0] * len(spec.names), spec.chosen_by)
+    return pairs_view(spec)
 
 
 def refuse_unlabelled(spec: AttributeSpec, frame: pd.DataFrame) -> None:
