@@ -1183,7 +1183,8 @@ def build_parser() -> argparse.ArgumentParser:
     agg = sub.add_parser("aggregate", help="fit an aggregation method and write soft labels or a cleaned dataset")
     _add_input_arguments(agg)
     agg.add_argument("--method", help="majority, vote-fraction (default), dawid-skene, ...; per-attribute ratings: "
-                     "multi-attribute-ordinal (default) or attribute-mean")
+                     "multi-attribute-ordinal (default) or attribute-mean; step judgments: majority, vote-fraction "
+                     "(default), dawid-skene or first-error")
     agg.add_argument("--debias", action="append", metavar="COVARIATE",
                      help="remove the raters' pull towards a pair covariate from the soft labels: 'length' (word "
                           "difference of the texts) or an item_* column; repeat or comma-separate for several "
@@ -1203,7 +1204,9 @@ def build_parser() -> argparse.ArgumentParser:
                      "that draws nothing at random (majority, vote-fraction, the per-attribute methods)")
     agg.add_argument("--output", required=True,
                      help="output file: .parquet or .jsonl (a cleaned dataset when the judgments have response texts, "
-                          "else soft labels), .csv or .tsv (soft labels; compressed as x.csv.gz, .bz2 or .xz)")
+                          "else soft labels), .csv or .tsv (soft labels; compressed as x.csv.gz, .bz2 or .xz); step "
+                          "judgments and per-attribute ratings give a cleaned step or multi-attribute dataset, "
+                          ".parquet or .jsonl only")
     agg.add_argument("--pairs-output", help="per-attribute ratings of responses: also write the pairs of responses "
                      "to one prompt, with P(chosen better) per attribute (.parquet or .jsonl)")
     agg.add_argument("--annotators", help="also write the annotator table: .csv or .tsv (compressed as x.csv.gz, .bz2 "
@@ -1260,7 +1263,7 @@ def build_parser() -> argparse.ArgumentParser:
     sug.set_defaults(func=cmd_suggest)
 
     for name, text in (("train", "train a reward model on a cleaned dataset (accord train -h lists its settings)"),
-                       ("evaluate", "accuracy, NLL, Brier and ECE of a saved reward model"),
+                       ("evaluate", "accuracy, NLL, Brier and ECE of a saved reward model on held-out data"),
                        ("score", "rewards, uncertainty and conservative rewards of responses or pairs"),
                        ("combine", "combine a multi-attribute reward model's attributes into one reward"),
 

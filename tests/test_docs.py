@@ -290,3 +290,19 @@ def test_the_train_help_names_every_task_and_loss():
     helps = {field.name: field.metadata["help"] for field in dataclasses.fields(RewardConfig)}
     assert [name for name in task_names() if f"'{name}'" not in helps["task"]] == []
     assert [name for name in LOSSES if name not in helps["loss"]] == []
+
+
+def test_the_aggregate_help_names_the_step_methods_and_what_each_table_writes(capsys):
+    """Was: `accord aggregate -h` named the pairwise and per-attribute methods but not the step methods (a step
+    table's first-error), and said a .csv output gives soft labels, which step and per-attribute tables refuse (their
+    cleaned datasets are .parquet or .jsonl). Now the help says both."""
+    from accord.aggregate.steps import STEP_METHODS
+    from accord.cli import main
+
+    with pytest.raises(SystemExit):
+        main(["aggregate", "-h"])
+    text = re.sub(r"-\s+", "-", " ".join(capsys.readouterr().out.split()))  # argparse wraps after a hyphen
+    method = text.split("--method METHOD", 2)[2].split("--debias")[0]
+    assert [name for name in STEP_METHODS if name not in method] == []
+    output = text.split("--output OUTPUT", 2)[2].split("--pairs-output")[0]
+    assert "step" in output and "per-attribute" in output

@@ -569,3 +569,75 @@ def test_a_property_no_training_pair_is_rated_on_is_masked_not_nan(bert, tmp_pat
     result = trainer.train()
     assert np.isfinite(result.train_loss)
     assert all(torch.isfinite(p).all() for p in trainer.unwrapped().parameters())
+
+
+def test_a_model_trained_on_graded_responses_is_evaluated_on_the_pairs_aggregate_writes(bert, tmp_path, capsys):
+    """Was: `accord evaluate` of a model trained on the responses layout (`--train-path scores.parquet`) on the pairs
+    `accord aggregate --pairs-output` writes ended in a traceback (KeyError: 'response'), though `accord combine` and
+    `accord score` read those pairs. Now each graded attribute's reward difference orders the pair against its
+    `p_chosen_<a>`, the accuracy `accord score`'s rewards give, and the combined reward is scored against `p_chosen`.
+    A model trained on pairs has rewards on no scale, so a table of graded responses is one error naming the file."""
+    from accord.reward.evaluate import pair_hits
+
+    source = ratings_file(tmp_path)
+    scores, pairs, model_dir = tmp_path / "scores.parquet", tmp_path / "pairs.parquet", tmp_path / "rm"
+    assert accord_main(["aggregate", "--input", str(source), "--method", "attribute-mean", "--output", str(scores),
+                        "--pairs-output", str(pairs), "--quiet"]) == 0
+    assert accord_main(["train", "--task", "attributes", "--model", bert, "--train-path", str(scores),
+                        "--output-dir", str(model_dir), "--max-steps", "2", "--batch-size", "4",
+                        "--no-progress"]) == 0
+    capsys.readouterr()
+    out = tmp_path / "metrics.json"
+    assert accord_main(["evaluate", str(model_dir), str(pairs), "--out", str(out), "--quiet"]) == 0
+    metrics = json.loads(out.read_text())
+    table = read_attribute_cleaned(pairs)
+    scored = score(str(model_dir), table)
+    for name in ATTRIBUTES:
+        label = table[f"p_chosen_{name}"].to_numpy(dtype=float)
+        side = np.where(label > 0.5, 1, np.where(label < 0.5, -1, 0))
+        d = (scored[f"reward_{name}_chosen"] - scored[f"reward_{name}_rejected"]).to_numpy()
+        assert metrics[f"n_{name}"] == (side != 0).sum()
+        assert metrics[f"accuracy_{name}"] == pytest.approx(pair_hits(d[side != 0], side[side != 0]).mean(), abs=1e-6)
+    assert metrics["combined_n_pairs"] == table["p_chosen"].notna().sum()
+    # the other way round: no scale to read a pairs model's rewards on
+    pairs_model = tmp_path / "rm-pairs"
+    assert accord_main(["train", "--task", "attributes", "--model", bert, "--train-path", str(pairs),
+                        "--output-dir", str(pairs_model), "--max-steps", "1", "--batch-size", "4",
+                        "--no-progress"]) == 0
+    capsys.readouterr()
+    assert accord_main(["evaluate", str(pairs_model), str(scores), "--quiet"]) == 2
+    error = capsys.readouterr().err.strip().splitlines()
+    assert len(error) == 1 and "scores.parquet" in error[0] and "pairs" in error[0], error
+
+
+@pytest.mark.parametrize("layout", ["pairs", "responses"])
+def test_evaluate_on_a_table_without_any_of_the_model_s_labels_is_one_error_naming_the_file(bert, tmp_path, capsys,
+                                                                                          layout):
+    """Was: `accord evaluate` of a multi-attribute model on texts without any label it reads (no `p_chosen_<a>`,
+    `<a>_mean` or overall `p_chosen`) printed `{}` and exited 0, as if the model had been evaluated. Now it is one
+    error naming the file and the columns it looks for, before the model loads."""
+    train_data = attribute_pairs(16, seed=5) if layout == "pairs" else graded_responses(16, seed=5)
+    cfg = config(bert, tmp_path, f"unlabelled-{layout}", max_steps=1)
+    RewardTrainer(cfg, train_data=train_data).train()
+    texts = tmp_path / "texts.jsonl"
+    table = attribute_pairs(4, seed=6)[["prompt", "chosen", "rejected"]]
+    if layout == "responses":
+        table = table.rename(columns={"chosen": "response"}).drop(columns="rejected")
+    table.to_json(texts, orient="records", lines=True)
+    capsys.readouterr()
+    assert accord_main(["evaluate", cfg.output_dir, str(texts), "--quiet"]) == 2
+    error = capsys.readouterr().err.strip().splitlines()
+    assert len(error) == 1 and "texts.jsonl" in error[0] and f"{ATTRIBUTES[0]}" in error[0], error
+
+
+def test_the_trainer_evaluates_a_model_trained_on_graded_responses_on_pairs_as_accord_evaluate_does(bert, tmp_path):
+    """Was: evaluation pairs (eval_path) for a model trained on graded responses were refused ('pairs, but the model
+    trains on responses'), though `accord evaluate` of the saved model reads them. Now the trainer's evaluation
+    orders the pairs by each attribute's reward difference and gives `accord evaluate`'s accuracies."""
+    cfg = config(bert, tmp_path, "responses-eval-pairs", num_epochs=2)
+    pairs = attribute_pairs(24, seed=12)
+    result = RewardTrainer(cfg, train_data=graded_responses(32, seed=2), eval_data=pairs).train()
+    evaluated = evaluate(cfg.output_dir, pairs)
+    for name in ATTRIBUTES:
+        assert result.eval_metrics[f"n_{name}"] == evaluated[f"n_{name}"] == len(pairs)
+        assert result.eval_metrics[f"accuracy_{name}"] == pytest.approx(evaluated[f"accuracy_{name}"], abs=1e-6)

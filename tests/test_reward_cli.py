@@ -483,3 +483,52 @@ def test_evaluate_and_score_read_the_data_before_a_model_loads(tmp_path, monkeyp
     missing = tmp_path / "no-such-data.parquet"
     with pytest.raises(AccordError, match="no-such-data"):
         getattr(evaluate_module, entry)(model_dir, str(missing))
+
+
+@pytest.mark.parametrize("table", ["other columns", "judgments"])
+@pytest.mark.parametrize("task, members", [("pairwise", 1), ("pairwise", 2), ("attributes", 1)])
+def test_score_of_a_table_without_what_it_scores_names_the_file_before_a_model_loads(tmp_path, monkeypatch, capsys,
+                                                                                      table, task, members):
+    """Was: `accord score` of a file with neither a 'response' column nor 'chosen' and 'rejected' (another layout,
+    or the raters' judgments themselves) said what was missing without naming the file, and a pairwise or
+    multi-attribute model's weights were loaded before it was found. Now it is one line naming the file, before any
+    model loads."""
+    from accord.reward.model import META_FILE
+
+    evaluate_module = importlib.import_module("accord.reward.evaluate")
+
+    def loaded(*args, **kwargs):
+        raise AssertionError("the model was loaded before the data was checked")
+
+    monkeypatch.setattr(evaluate_module, "load_model", loaded)
+    model_dirs = []
+    for m in range(members):
+        model_dir = tmp_path / f"rm{m}"
+        model_dir.mkdir()
+        (model_dir / META_FILE).write_text(json.dumps({"task": task}))
+        model_dirs.append(str(model_dir))
+    data = tmp_path / "to_score.csv"
+    if table == "judgments":
+        frame = pd.DataFrame({"pair_id": ["p1", "p1"], "annotator": ["a", "b"], "label": ["A", "B"],
+                              "prompt": ["q", "q"], "response_a": ["good", "good"], "response_b": ["bad", "bad"]})
+    else:
+        frame = pd.DataFrame({"prompt": ["q"], "text": ["a good answer"]})
+    frame.to_csv(data, index=False)
+    capsys.readouterr()
+    assert accord_main(["score", ",".join(model_dirs), str(data)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and str(data) in err[0], err
+
+
+@pytest.mark.parametrize("command", ["evaluate", "score"])
+def test_the_evaluate_and_score_help_say_what_each_task_reads(command, capsys):
+    """Was: `accord evaluate -h` spoke of preference pairs only and `accord score -h` of responses or pairs, while
+    both read a process reward model's step dataset (prompt, completions) and a multi-attribute model's tables, and
+    evaluate's vote metrics need columns the help did not name. Now the help names each task's data."""
+    with pytest.raises(SystemExit) as done:
+        accord_main([command, "-h"])
+    assert done.value.code == 0
+    text = re.sub(r"-\s+", "-", " ".join(capsys.readouterr().out.split()))  # argparse wraps after a hyphen
+    assert "'completions'" in text and "step dataset" in text and "multi-attribute" in text
+    if command == "evaluate":
+        assert "votes_chosen" in text and "first-error F1" in text

@@ -112,13 +112,20 @@ def build_parser(prog: str = "accord") -> argparse.ArgumentParser:
                                        "save it to --output-dir. Every flag is a field of "
                                        "accord.reward.RewardConfig.")
     add_train_arguments(train)
-    ev = sub.add_parser("evaluate", help="accuracy, NLL, Brier and ECE of a saved reward model on pairs",
-                        description="Accuracy, NLL, Brier and ECE of a saved reward model on preference pairs, "
-                                    "against their soft labels (and against held-out votes when the data has them).")
+    ev = sub.add_parser("evaluate", help="accuracy, NLL, Brier and ECE of a saved reward model on held-out data",
+                        description="Metrics of a saved reward model on held-out data of its task. A pairwise "
+                                    "model: accuracy, NLL, Brier and ECE on preference pairs against their soft "
+                                    "labels (and against held-out votes when the data has votes_chosen, "
+                                    "votes_rejected and optionally votes_tie counts). A process reward model (--task "
+                                    "steps): step accuracy, AUROC and ECE and first-error F1 on a step dataset "
+                                    "(best-of-n with problem_id). A multi-attribute model (--task attributes): each "
+                                    "attribute's accuracy on pairs or Spearman and RMSE on graded responses, and the "
+                                    "combined reward's metrics on pairs with an overall p_chosen.")
     ev.add_argument("model_dir", help="a folder written by `accord train`")
-    ev.add_argument("data", help="a cleaned dataset or any preference layout, a file (.parquet, .jsonl, .json, .csv, "
-                    ".tsv, compressed too: .gz, .bz2, .xz, .zst, .zip) or a `datasets` folder (vote columns add vote "
-                    "metrics)")
+    ev.add_argument("data", help="preference pairs (a cleaned dataset or any preference layout), a step dataset "
+                    "('prompt', 'completions', 'labels') or a cleaned multi-attribute dataset, as the model's task "
+                    "reads: a file (.parquet, .jsonl, .json, .csv, .tsv, compressed too: .gz, .bz2, .xz, .zst, .zip) "
+                    "or a `datasets` folder")
     ev.add_argument("--batch-size", type=int, default=32, metavar="N", help="pairs per forward pass (default: 32)")
     ev.add_argument("--max-length", type=int, default=None, metavar="N",
                     help="tokens per sequence (default: the length the model was trained with)")
@@ -128,10 +135,13 @@ def build_parser(prog: str = "accord") -> argparse.ArgumentParser:
     sc = sub.add_parser("score", help="rewards, uncertainties and conservative rewards of responses or pairs",
                         description="Rewards of responses (a 'response' column, optionally 'prompt') or of pairs "
                                     "('chosen' and 'rejected'). A model trained with --uncertainty-head also gives "
-                                    "reward_sd and the conservative reward, reward - k * reward_sd.")
+                                    "reward_sd and the conservative reward, reward - k * reward_sd. A "
+                                    "multi-attribute model (--task attributes) gives each attribute's reward and "
+                                    "their combination; a process reward model (--task steps) scores a step dataset "
+                                    "('prompt', 'completions'), one row per step.")
     sc.add_argument("model_dir", help="a folder written by `accord train`, or several, comma-separated: an ensemble")
     sc.add_argument("data", help="a file (or a `datasets` folder) with a 'response' column (and 'prompt'), or 'chosen' "
-                    "and 'rejected'")
+                    "and 'rejected'; for a process reward model a step dataset ('prompt', 'completions')")
     sc.add_argument("--k", type=float, default=None, metavar="X",
                     help="conservative reward = reward - k * reward_sd (default: 1; needs a model trained with "
                          "--uncertainty-head, or an ensemble: then k multiplies the members' sd or variance)")

@@ -332,10 +332,9 @@ class AttributesTask(RewardTask):
                 if kind == PROPERTY and not np.isnan(labels[:, j]).all():
                     rate = float(np.clip(np.nanmean(labels[:, j]), 1e-3, 1 - 1e-3))
                     spec.offsets[j] = math.log(rate / (1 - rate))
-        elif spec.layout != self.spec.layout:
-            raise AccordError(f"{frame.attrs.get('source') or 'evaluation data'}: {spec.layout}, but the model "
-                              f"trains on {self.spec.layout}")
-        if self.spec.layout == "pairs":
+        else:  # evaluation data: pairs score a model trained on graded responses too, as accord evaluate reads them
+            evaluation_spec(self.spec, frame, "the model")
+        if spec.layout == "pairs":
             load_pairs(frame[[c for c in ("pair_id", "prompt", "chosen", "rejected") if c in frame.columns]])
         return frame
 
@@ -368,7 +367,9 @@ class AttributesTask(RewardTask):
                 "combination": {"method": "fixed", "weights": self.spec.default_weights()}}
 
     def encode(self, table: Any) -> AttributeData:
-        return table if isinstance(table, AttributeData) else encode_attribute_table(self.encoder, self.spec, table)
+        if isinstance(table, AttributeData):
+            return table
+        return encode_attribute_table(self.encoder, evaluation_spec(self.spec, table, "the model"), table)
 
     def cost(self, data: AttributeData) -> np.ndarray:
         if data.pairs is not None and not self.collator.packing:
@@ -463,8 +464,10 @@ class AttributesTask(RewardTask):
         preference accuracies."""
         rewards = predict_attributes(model, data, pad_token_id=self.pad_token_id, batch_size=batch_size,
                                      packing=self.collator.packing, progress=progress)
-        refuse_nan_rewards("evaluation data", self.spec, rewards)  # as accord evaluate (evaluate_attributes) does
-        return attribute_metrics(self.spec, rewards, data.labels)
+        # pairs evaluating a model trained on graded responses: each attribute's reward difference orders the pair
+        spec = pairs_view(self.spec) if data.pairs is not None and self.spec.layout != "pairs" else self.spec
+        refuse_nan_rewards("evaluation data", spec, rewards)  # as accord evaluate (evaluate_attributes) does
+        return attribute_metrics(spec, rewards, data.labels)
 
     def reward_stats(self, model: Any, data: AttributeData, indices: np.ndarray, *, device: torch.device,
                      batch_size: int, progress: bool) -> dict[str, Any]:
@@ -641,9 +644,9 @@ def score_attributes(model_dir: str | Path, data: Any, *, k: float | None = None
     per preference attribute, ``p_<a>_model`` per property and ``p_chosen_model`` from the combined reward.
     """
     from accord.reward.attribute_combination import COMBINATION_FILE, _text, load_combination, response_lengths
-    from accord.reward.evaluate import _encoder, _read_frame, load_model, refuse_nan
+    from accord.reward.evaluate import _encoder, _read_scored, load_model, refuse_nan
 
-    frame = _read_frame(data)  # before the model loads: a problem with the data is reported at once
+    frame = _read_scored(data)  # before the model loads: a problem with the data is reported at once
     model, tokenizer = load_model(model_dir, device, progress)
     spec = AttributeSpec.from_dict(model.meta["attributes"])
     if k is not None and not model.uncertainty_head:
@@ -660,10 +663,7 @@ def score_attributes(model_dir: str | Path, data: Any, *, k: float | None = None
     # scored here, and a pair encoded side by side, not with the prompt both sides keep
     if "response" in frame.columns:
         prompts, responses = response_texts(frame)
-    else:
-        for column in ("chosen", "rejected"):
-            if column not in frame.columns:
-                raise ValidationError("scoring needs a 'response' column, or 'chosen' and 'rejected'", column=column)
+    else:  # pairs: _read_scored has checked that the table has one of the two layouts
         pairs = pair_texts(frame)
         prompts = list(pairs["prompt"])
         encoded = encoder.encode_pairs(pairs)
@@ -717,16 +717,58 @@ def score_attributes(model_dir: str | Path, data: Any, *, k: float | None = None
     return out
 
 
+def pairs_view(spec: AttributeSpec) -> AttributeSpec:
+    """A model trained on graded responses, read on pairs: every attribute a preference whose log-odds is the
+    difference of the two sides' rewards."""
+    k = len(spec.names)
+    return AttributeSpec("pairs", list(spec.names), [PREFERENCE] * k, [(0.0, 1.0)] * k, [0.0] * k, spec.chosen_by)
+
+
+def evaluation_spec(spec: AttributeSpec, frame: pd.DataFrame, model_dir: str | Path) -> AttributeSpec:
+    """The model's attributes as ``frame``'s layout scores them. Pairs (``chosen``, ``rejected``) score a model trained
+    on graded responses too, as ``accord score`` and ``accord combine`` read them: each attribute's reward difference
+    orders the pair against its ``p_chosen_<a>`` (what ``accord aggregate --pairs-output`` writes beside the scores).
+    A model trained on pairs has rewards on no scale, so graded responses cannot score it: one error naming the
+    file."""
+    source = frame.attrs.get("source") or "the data"
+    is_pairs = {"chosen", "rejected"} <= set(frame.columns)
+    if is_pairs == (spec.layout == "pairs") and (is_pairs or "response" in frame.columns):
+        return spec
+    if spec.layout == "pairs":
+        raise ValidationError(f"{model_dir} was trained on pairs of responses, whose rewards have no scale to compare "
+                              "with ratings: evaluate it on pairs ('chosen', 'rejected', 'p_chosen_<a>'), e.g. the "
+                              "--pairs-output of accord aggregate", source=source, column="chosen")
+    if not is_pairs:
+        raise ValidationError("neither graded responses (a 'response' column) nor pairs ('chosen' and 'rejected' "
+                              "columns)", source=source, column="response")
+    return pairs_view(spec)
+
+
+def refuse_unlabelled(spec: AttributeSpec, frame: pd.DataFrame) -> None:
+    """One error naming the file when ``frame`` has none of the labels an evaluation of ``spec`` reads (each
+    attribute's ``p_chosen_<a>`` or ``<a>_mean``, and for pairs the overall ``p_chosen``): its metrics would be
+    none, printed as if the model had been evaluated."""
+    wanted = [f"p_chosen_{name}" if kind == PREFERENCE else f"{name}_mean"
+              for name, kind in zip(spec.names, spec.kinds)]
+    wanted += ["p_chosen"] if spec.layout == "pairs" else []
+    if not set(wanted) & set(frame.columns):
+        raise ValidationError(f"no label to evaluate the model against: none of the columns {', '.join(wanted)}",
+                              source=frame.attrs.get("source") or "the data")
+
+
 def evaluate_attributes(model_dir: str | Path, data: Any, *, batch_size: int = 32, max_length: int | None = None,
                         device: str | torch.device | None = None, progress: bool = False) -> dict[str, float]:
     """``accord evaluate`` of a multi-attribute model: the per-attribute metrics of :func:`attribute_metrics` on the
     attributes ``data`` has, and, when it has an overall label (``p_chosen``) with pairs, the metrics of the
     combined reward against it (``combined_accuracy``, ``combined_nll``, ...)."""
     from accord.reward.evaluate import _encoder, load_model, pairwise_metrics
+    from accord.reward.model import RewardModel
 
-    frame, _ = read_attribute_table(data)  # before the model loads, as score does
+    # the data, and whether its layout can score the model, before the model loads, as score does
+    frame, _ = read_attribute_table(data)
+    spec = evaluation_spec(AttributeSpec.from_dict(RewardModel.read_meta(model_dir)["attributes"]), frame, model_dir)
+    refuse_unlabelled(spec, frame)
     model, tokenizer = load_model(model_dir, device, progress)
-    spec = AttributeSpec.from_dict(model.meta["attributes"])
     encoded = encode_attribute_table(_encoder(model, tokenizer, max_length), spec, frame)
     rewards = predict_attributes(model, encoded, pad_token_id=tokenizer.pad_token_id, batch_size=batch_size,
                                  progress=progress)

@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from accord.datasets.errors import AccordError
+from accord.datasets.errors import AccordError, ValidationError
 
 CONSERVATIVE = ("sd", "var", "min")
 
@@ -82,7 +82,7 @@ def score_ensemble(model_dirs: Sequence[str | Path], data: Any, *, conservative:
     ``conservative_reward`` (of kind ``conservative`` with ``k``), all on the members' standardised scale, and each
     member's standardised reward (``reward_0``, ``reward_1``, ...).
     """
-    from accord.reward.evaluate import _read_frame, _task, score
+    from accord.reward.evaluate import _read_scored, _source, _task, score
 
     model_dirs = [str(d) for d in model_dirs]
     heads = [ensemble_heads(d) for d in model_dirs]
@@ -92,10 +92,10 @@ def score_ensemble(model_dirs: Sequence[str | Path], data: Any, *, conservative:
         if task != "pairwise":
             raise AccordError(f"folder {directory}: a reward model of task '{task}'; an ensemble's members are "
                               "pairwise reward models (one reward per response)")
-    frame = _read_frame(data)
+    frame = _read_scored(data)
     if "response" not in frame.columns:
-        raise AccordError("an ensemble scores responses: the data needs a 'response' column (and optionally "
-                          "'prompt')")
+        raise ValidationError("an ensemble scores responses: the data needs a 'response' column (and optionally "
+                              "'prompt')", source=_source(data), column="response")
     rows = []
     for directory, n_heads in zip(model_dirs, heads):
         if n_heads > 1:

@@ -31,9 +31,10 @@ from scipy.special import expit
 
 from accord import metrics
 from accord.datasets.errors import AccordError, ValidationError
+from accord.datasets.schema import columns_note
 from accord.reward.calibration import apply_calibration
 from accord.reward.data import (VOTE_COLUMNS, PairCollator, PairEncoder, TokenizedPairs, TokenizedResponses,
-                                ensure_pad_token, load_pairs)
+                                ensure_pad_token, load_pairs, normalise_pairs)
 from accord.reward.losses import pairwise_logit
 from accord.reward.model import STATS_FILE, RewardModel, load_tokenizer
 
@@ -335,7 +336,8 @@ def score(model_dir: str | Path, data: Any, *, k: float | None = None, batch_siz
         raise AccordError(f"k: {model_dir} has no uncertainty head (it was trained without --uncertainty-head), so "
                           "it has no reward_sd and its conservative reward would equal the reward; train with "
                           "--uncertainty-head to use k")
-    frame = _read_frame(data)  # before the model loads: a problem with the data is reported at once
+    frame = _read_scored(data)  # before the model loads: a problem with the data is reported at once
+    pairs_frame = None if "response" in frame.columns else normalise_pairs(frame, source=_source(data))
     model, tokenizer = load_model(model_dir, device, progress)
     k = 1.0 if k is None else float(k)
     encoder = _encoder(model, tokenizer, max_length)
@@ -351,7 +353,6 @@ def score(model_dir: str | Path, data: Any, *, k: float | None = None, batch_siz
                                              batch_size=batch_size, progress=progress)
         refuse_nan(f"{model_dir}: reward", reward, "responses")
         return frame.copy().assign(**_side_columns(reward, variance, k, mean, sd, "", model.uncertainty_head))
-    pairs_frame = load_pairs(frame)
     pairs = encoder.encode_pairs(pairs_frame)
     pred = predict_pairs(model, pairs, pad_token_id=tokenizer.pad_token_id, batch_size=batch_size,
                          progress=progress)
@@ -387,7 +388,28 @@ def _read_frame(data: Any) -> pd.DataFrame:
         return _check_texts(data.reset_index(drop=True), None)
     from accord.reward.data import read_table_path
 
-    return _check_texts(read_table_path(Path(data)), str(data))
+    return _check_texts(read_table_path(Path(data)), _source(data))
+
+
+def _source(data: Any) -> str | None:
+    """The file ``data`` was read from, for an error to name (``None`` for a frame)."""
+    return None if isinstance(data, pd.DataFrame) else str(data)
+
+
+def _read_scored(data: Any) -> pd.DataFrame:
+    """The table ``accord score`` reads (:func:`_read_frame`): responses (a ``response`` column) or pairs (``chosen``
+    and ``rejected``). The raters' judgments, or a table with neither, is one error naming the file (:func:`_source`),
+    found before a model loads."""
+    frame = _read_frame(data)
+    source = _source(data)
+    columns = set(frame.columns)
+    if "response" not in columns and not {"chosen", "rejected"} <= columns:
+        if {"annotator", "label"} <= columns or {"worker", "label"} <= columns:
+            normalise_pairs(frame, source=source)  # its error: the judgments themselves, to be aggregated first
+        raise ValidationError(f"scoring needs a 'response' column, or 'chosen' and 'rejected' "
+                              f"({columns_note(frame.columns)})", source=source,
+                              column="response" if "chosen" not in columns else "rejected")
+    return frame
 
 
 def _check_texts(frame: pd.DataFrame, source: str | None) -> pd.DataFrame:
