@@ -1131,7 +1131,9 @@ def cmd_report(args: argparse.Namespace) -> int:
 # -- parser -------------------------------------------------------------------------------------------------
 
 
-def _add_input_arguments(parser: argparse.ArgumentParser) -> None:
+def _add_input_arguments(parser: argparse.ArgumentParser, gold: bool = True) -> None:
+    """The input flags every command that reads judgments shares; ``gold=False``: a command that reads no gold labels
+    (suggest) keeps ``--gold`` only to refuse it in one line, out of its help."""
     source = parser.add_mutually_exclusive_group()
     source.add_argument("--input", help="judgments file: CSV, TSV, JSONL or Parquet")
     source.add_argument("--dataset", help="a named dataset (see `accord datasets list`)")
@@ -1148,7 +1150,8 @@ def _add_input_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--scale", type=int, help="graded labels: the scale's largest strength")
     parser.add_argument("--duplicates", default="error", choices=["error", "first", "last", "keep"],
                         help="an annotator who judged a pair twice: error (default), keep the first, the last, or all")
-    parser.add_argument("--gold", help="file with gold labels per pair (an id column and a gold/truth column)")
+    parser.add_argument("--gold", help="file with gold labels per pair (an id column and a gold/truth column)"
+                        if gold else argparse.SUPPRESS)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -1235,7 +1238,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     sug = sub.add_parser("suggest", help="where the next judgments should go: pairs (and raters) by expected "
                                          "information gain per cost")
-    _add_input_arguments(sug)
+    _add_input_arguments(sug, gold=False)
     sug.add_argument("--method", default="dawid-skene",
                      help="rater model: dawid-skene (default), mace, bradley-terry, ...")
     sug.add_argument("--budget", type=float, required=True,

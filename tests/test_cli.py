@@ -479,6 +479,9 @@ def test_suggest_refuses_gold_it_would_ignore(tmp_path, capsys):
     err = capsys.readouterr().err
     assert status == 2 and err.count("\n") == 1 and "--gold" in err and "suggest" in err, err
     assert not output.exists()
+    with pytest.raises(SystemExit):  # and its help does not offer the flag it refuses
+        main(["suggest", "--help"])
+    assert "--gold" not in capsys.readouterr().out
 
 
 @pytest.mark.parametrize("command", ["aggregate", "suggest"])
