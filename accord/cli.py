@@ -605,6 +605,11 @@ def cmd_suggest(args: argparse.Namespace) -> int:
                     raters=None if raters is None else raters["annotator"].tolist(), capacity=capacity,
                     candidates=candidates, max_per_pair=args.max_per_pair, certainty=args.certainty)
     elapsed = time.perf_counter() - started
+    texts = [c for c in ("prompt", "response_a", "response_b") if c in judgments.columns]
+    if texts:  # the raters are shown the pair, and the judgments that come back join a table that has its texts
+        attrs = batch.attrs
+        batch = batch.join(judgments.drop_duplicates("pair_id").set_index("pair_id")[texts], on="pair_id")
+        batch.attrs = attrs
     write_table(batch, output)
     print(f"method: {args.method}  judgments: {len(judgments):,}  pairs: {batch.attrs['n_pairs']:,}  "
           f"not yet certain (P < {args.certainty:g}): {batch.attrs['n_open_pairs']:,}  fit: {fitted:.2f}s  "

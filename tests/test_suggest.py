@@ -657,3 +657,25 @@ def test_unseen_comparisons_are_every_pair_of_one_prompts_responses_never_compar
     fresh = unseen_comparisons(table)
     got = [frozenset((str(a), str(b))) for a, b in zip(fresh["response_a_id"], fresh["response_b_id"])]
     assert len(got) == len(set(got)) and set(got) == expected
+
+
+def test_the_batch_carries_each_pairs_texts_when_the_judgments_have_them(tmp_path):
+    """next_batch.csv named pairs by id alone: the raters could not be shown what to compare from it, and the
+    judgments that came back, joined to a table with texts, stopped `accord aggregate` ("missing response text").
+    Each row now has its pair's prompt and responses, and the returned judgments append to the table."""
+    from accord.datasets import make_synthetic
+
+    table = make_synthetic(30, 6, 3, with_text=True, seed=2).judgments
+    path, output = tmp_path / "judgments.csv", tmp_path / "next_batch.csv"
+    table.to_csv(path, index=False)
+    assert main(["suggest", "--input", str(path), "--method", "dawid-skene", "--budget", "8", "--output",
+                 str(output), "--quiet"]) == 0
+    batch = pd.read_csv(output, dtype={"pair_id": str})
+    texts = table.astype({"pair_id": str}).drop_duplicates("pair_id").set_index("pair_id")
+    assert len(batch) == 8
+    for column in ("prompt", "response_a", "response_b"):
+        assert (batch[column].to_numpy() == texts.loc[batch["pair_id"], column].to_numpy()).all()
+    returned = batch.assign(annotator=[f"new rater {i}" for i in range(len(batch))], label="A")[["pair_id", "annotator", "label", "prompt",
+                                                               "response_a", "response_b"]]
+    grown = pd.concat([table.astype({"pair_id": str})[returned.columns], returned], ignore_index=True)
+    assert len(validate(grown)) == len(table) + 8
