@@ -447,6 +447,22 @@ def test_training_on_the_judgments_themselves_says_to_aggregate_them_first(tmp_p
     assert not (tmp_path / "rm").exists()
 
 
+def test_training_on_soft_labels_says_they_hold_no_texts_and_how_to_write_the_cleaned_dataset(tmp_path, capsys):
+    """`accord aggregate --output labels.csv` writes soft labels (ids and numbers) even from judgments with texts;
+    given to `accord train` they said only "missing required column 'chosen'". Refused before a model loads."""
+    from accord.datasets import make_synthetic
+
+    judgments, labels = tmp_path / "judgments.csv", tmp_path / "labels.csv"
+    make_synthetic(n_pairs=10, n_annotators=5, seed=0).judgments.to_csv(judgments, index=False)
+    assert accord_main(["aggregate", "--input", str(judgments), "--output", str(labels), "--quiet"]) == 0
+    capsys.readouterr()
+    assert accord_main(["train", "--model", str(tmp_path / "no-model-here"), "--train-path", str(labels),
+                        "--output-dir", str(tmp_path / "rm")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and str(labels) in err and "soft labels" in err and "--output cleaned.parquet" in err
+    assert not (tmp_path / "rm").exists()
+
+
 def test_training_steps_on_the_step_judgments_says_to_aggregate_them_first(tmp_path, capsys):
     """A step-judgments table given to `accord train --task steps` said "column 'completions': missing required
     column of a step dataset"; it now names the aggregation that makes one, before a model loads."""

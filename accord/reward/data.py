@@ -127,6 +127,12 @@ def normalise_pairs(frame: pd.DataFrame, source: str | None = None) -> pd.DataFr
                 raise ValidationError("a judgments table (one row per judgment), not a preference dataset: aggregate "
                                       "it first (accord aggregate --input FILE --output cleaned.parquet) and train "
                                       "on that", source=source)
+            if {"pair_id", "p_A", "p_B"} <= set(frame.columns):
+                # what accord aggregate writes to .csv / .tsv, or from judgments without texts: ids and numbers only
+                raise ValidationError("soft labels (pair_id, p_A, p_B), not a preference dataset: they hold no texts "
+                                      "to train on; write the cleaned dataset with accord aggregate --output "
+                                      "cleaned.parquet (or .jsonl) from judgments that carry prompt, response_a "
+                                      "and response_b", source=source)
             raise ValidationError(f"missing required column of a preference dataset ({columns_note(frame.columns)})",
                                   source=source, column=column)
     if len(frame) == 0:
