@@ -273,3 +273,25 @@ def test_adding_a_constant_to_a_covariate_leaves_the_fit_unchanged():
     np.testing.assert_allclose(plain_loglik, shifted_loglik, atol=0.02)
     assert shifted.covariate_scale_ == pytest.approx(plain.covariate_scale_)
     assert shifted.covariate_centre_["item_words"] == pytest.approx(plain.covariate_centre_["item_words"] + 5 * x.std())
+
+
+# texts that recur (a response is judged many times), with Unicode whitespace, and numbers in an object column
+_WORDS = st.sampled_from(["a", "bb", "x\u00a0y", " ", "\u2003", "\t\n", "\x1c", "é", "7", ""])
+_TEXTS = st.lists(_WORDS, max_size=5).map("".join) | st.integers(-3, 3) | st.floats(-2, 2, allow_nan=False)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(pool=st.lists(_TEXTS, min_size=1, max_size=6), picks=st.lists(st.tuples(st.integers(0, 5), st.integers(0, 5)),
+                                                                     min_size=1, max_size=40),
+       as_string=st.booleans())
+def test_length_covariate_counts_each_row_s_words_as_row_by_row(pool, picks, as_string):
+    """The length covariate counts each distinct text once; every row still gets its own texts' word counts (the
+    words of ``str(text)`` as ``re.findall(r"\\S+")`` finds them), for text and object columns alike."""
+    a = [pool[i % len(pool)] for i, _ in picks]
+    b = [pool[j % len(pool)] for _, j in picks]
+    table = pd.DataFrame({"response_a": pd.Series(a, dtype=object), "response_b": pd.Series(b, dtype=object)})
+    if as_string:
+        table = table.astype(str)
+    expected = np.array([len(re.findall(r"\S+", str(x))) - len(re.findall(r"\S+", str(y))) for x, y in zip(a, b)],
+                        dtype=np.float64)
+    np.testing.assert_array_equal(covariate_values(table, "length"), expected)

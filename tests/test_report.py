@@ -6,8 +6,10 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from accord.aggregate.report import write_report
+from accord.aggregate.report import vote_counts, write_report
 from accord.datasets import AccordError, validate
 from accord.datasets.loaders.ukp import load_ukpconvarg1
 from accord.models.context import ContextPreference
@@ -577,3 +579,20 @@ def test_the_group_effects_figure_keeps_the_largest_effects_of_many_groups(tmp_p
     np.testing.assert_allclose(np.sort(np.abs(drawn)), largest, rtol=1e-6)
     page = (out / "report.html").read_text(encoding="utf-8")
     assert f"8 largest of the {len(effects)} effects" in page
+
+
+@settings(max_examples=80, deadline=None)
+@given(judged=st.lists(st.tuples(st.sampled_from(["p1", "p2", "p3", "p4"]),
+                                 st.sampled_from(["A", "B", "tie", "other", None])), max_size=30),
+       shown=st.lists(st.sampled_from(["p1", "p2", "p3", "p5"]), unique=True),
+       classes=st.sampled_from([["A", "B"], ["A", "B", "tie"], ["B", "tie", "A"]]))
+def test_vote_counts_match_a_crosstab(judged, shown, classes):
+    """The pairs table's vote counts, counted over codes, are pandas' crosstab of pair and label laid on the shown
+    pairs and the model's classes (a label outside them, a missing label and an unshown pair count nowhere)."""
+    pair_ids = pd.Series([p for p, _ in judged], dtype=object)
+    labels = pd.Series([label for _, label in judged], dtype=object)
+    pairs, columns = pd.Index(shown, dtype=object), pd.Index(classes, dtype=object)
+    expected = pd.crosstab(pair_ids, labels).reindex(columns=columns, fill_value=0).reindex(pairs, fill_value=0)
+    got = vote_counts(pair_ids, labels, pairs, columns)
+    np.testing.assert_array_equal(got.to_numpy(), expected.to_numpy())
+    assert got.index.equals(pairs) and got.columns.equals(columns)

@@ -231,6 +231,38 @@ def test_a_truncated_chat_response_keeps_its_end_of_turn(chat_tokenizer, n_words
     assert (len(body) < len(full_body)) == bool(cut.truncated_responses)
 
 
+_CHAT_TEXTS = st.lists(st.sampled_from([*WORDS[:6], "é", "\n", "  ", ""]), max_size=8).map(" ".join)
+_CHAT_SIDES = _CHAT_TEXTS | st.lists(st.tuples(st.sampled_from(["user", "assistant", "system"]), _CHAT_TEXTS).map(
+    lambda m: {"role": m[0], "content": m[1]}), min_size=1, max_size=3)
+
+
+@settings(max_examples=25, deadline=None)
+@given(sides=st.lists(st.tuples(_CHAT_SIDES, _CHAT_SIDES), min_size=1, max_size=6),
+       max_length=st.integers(8, 60), room=st.booleans())
+def test_chat_encoding_in_one_tokenizer_call_matches_one_call_per_text(chat_tokenizer, sides, max_length, room):
+    """The chat layout tokenizes all prompts and all conversations in two batched calls; every sequence, prompt
+    length and truncation count is what one tokenizer call per text gives (truncated prompts included)."""
+    from unittest import mock
+
+    import accord.reward.data as data
+
+    encoder = PairEncoder(chat_tokenizer, max_length=max_length, is_decoder=True)
+    prompts, responses = [p for p, _ in sides], [r for _, r in sides]
+    prompt_room = np.array([3 + 2 * i for i in range(len(sides))]) if room else None
+    batched = encoder.encode(prompts, responses, prompt_room)
+    def one_call_per_text(tokenizer, conversations, add_generation_prompt):
+        return [[int(i) for i in tokenizer.apply_chat_template(c, add_generation_prompt=add_generation_prompt,
+                                                               tokenize=True, return_dict=False)]
+                for c in conversations]
+
+    with mock.patch.object(data, "_template_ids_batch", one_call_per_text):
+        one_by_one = encoder.encode(prompts, responses, prompt_room)
+    assert batched.ids == one_by_one.ids
+    np.testing.assert_array_equal(batched.prompt_lengths, one_by_one.prompt_lengths)
+    assert (batched.truncated_prompts, batched.truncated_responses) == (one_by_one.truncated_prompts,
+                                                                        one_by_one.truncated_responses)
+
+
 @pytest.mark.parametrize("bos", [False, True])
 @settings(max_examples=20, deadline=None)
 @given(n_prompt_words=st.integers(1, 40), n_words=st.integers(1, 30), max_length=st.integers(10, 30))

@@ -110,8 +110,13 @@ def covariate_values(table: pd.DataFrame, name: str) -> np.ndarray:
             if text.isna().any():
                 row = int(np.flatnonzero(text.isna().to_numpy())[0])
                 raise AccordError(f"covariate 'length': column '{column}' row {row} has no text")
-        count = [text.astype(str).str.count(r"\S+").to_numpy(dtype=np.float64) for text in words]
-        return count[0] - count[1]
+        # each distinct text is counted once: a response recurs in many judgments (200k judgments, 21k distinct
+        # texts: 2.9 s counted row by row)
+        texts = pd.concat(words, ignore_index=True).astype(str)
+        codes, distinct = pd.factorize(texts)
+        per_text = pd.Series(distinct, dtype=texts.dtype).str.count(r"\S+").to_numpy(dtype=np.float64)
+        count = per_text[codes]
+        return count[:len(table)] - count[len(table):]
     if not name.startswith("item_"):
         raise AccordError(f"covariate {name!r}: use 'length' or an item_* column")
     if name not in table.columns:

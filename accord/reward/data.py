@@ -477,12 +477,15 @@ class PairEncoder:
     def _encode_chat(self, prompts: Sequence[Any], responses: Sequence[Any],
                      prompt_room: np.ndarray | None) -> TokenizedResponses:
         ids, prompt_lengths, cut_p, cut_r = [], [], 0, 0
-        for i, (prompt, response) in enumerate(zip(prompts, responses)):
-            prompt_messages = prompt if isinstance(prompt, list) else [{"role": "user", "content": str(prompt)}]
-            response_messages = response if isinstance(response, list) else [
-                {"role": "assistant", "content": str(response)}]
-            p = _template_ids(self.tokenizer, prompt_messages, add_generation_prompt=True)
-            full = _template_ids(self.tokenizer, prompt_messages + response_messages, add_generation_prompt=False)
+        prompt_messages = [prompt if isinstance(prompt, list) else [{"role": "user", "content": str(prompt)}]
+                           for prompt in prompts]
+        conversations = [messages + (response if isinstance(response, list) else [
+            {"role": "assistant", "content": str(response)}]) for messages, response in zip(prompt_messages, responses)]
+        # one tokenizer call for all prompts and one for all conversations (four calls per pair took three times
+        # as long); the templates still render one by one, inside the tokenizer
+        prompt_ids = _template_ids_batch(self.tokenizer, prompt_messages, add_generation_prompt=True)
+        full_ids = _template_ids_batch(self.tokenizer, conversations, add_generation_prompt=False)
+        for i, (response, p, full) in enumerate(zip(responses, prompt_ids, full_ids)):
             if full[:len(p)] == p:
                 r, end = full[len(p):], self.turn_end
             else:  # a template whose generation prompt is not a prefix of the conversation
@@ -560,10 +563,21 @@ def _as_text(value: Any) -> str:
 
 
 def _template_ids(tokenizer: Any, messages: list[dict[str, str]], add_generation_prompt: bool) -> list[int]:
-    out = tokenizer.apply_chat_template(messages, add_generation_prompt=add_generation_prompt, tokenize=True)
+    return _template_ids_batch(tokenizer, [messages], add_generation_prompt)[0]
+
+
+def _template_ids_batch(tokenizer: Any, conversations: Sequence[list[dict[str, str]]],
+                        add_generation_prompt: bool) -> list[list[int]]:
+    """The chat-template token ids of each conversation, from one batched tokenizer call."""
+    if not conversations:
+        return []
+    if any(len(messages) == 0 for messages in conversations):  # the tokenizer's own error for an empty one
+        conversations = [conversations[[len(m) for m in conversations].index(0)]]
+    out = tokenizer.apply_chat_template(list(conversations), add_generation_prompt=add_generation_prompt,
+                                        tokenize=True)
     if isinstance(out, dict) or hasattr(out, "keys"):
         out = out["input_ids"]
-    return [int(i) for i in out]
+    return [[int(i) for i in ids] for ids in out]
 
 
 # ----------------------------------------------------------------------------------------------------------------------
