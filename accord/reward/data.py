@@ -563,7 +563,10 @@ def _as_text(value: Any) -> str:
 
 
 def _template_ids(tokenizer: Any, messages: list[dict[str, str]], add_generation_prompt: bool) -> list[int]:
-    return _template_ids_batch(tokenizer, [messages], add_generation_prompt)[0]
+    out = tokenizer.apply_chat_template(messages, add_generation_prompt=add_generation_prompt, tokenize=True)
+    if isinstance(out, dict) or hasattr(out, "keys"):
+        out = out["input_ids"]
+    return [int(i) for i in out]
 
 
 def _template_ids_batch(tokenizer: Any, conversations: Sequence[list[dict[str, str]]],
@@ -571,8 +574,10 @@ def _template_ids_batch(tokenizer: Any, conversations: Sequence[list[dict[str, s
     """The chat-template token ids of each conversation, from one batched tokenizer call."""
     if not conversations:
         return []
-    if any(len(messages) == 0 for messages in conversations):  # the tokenizer's own error for an empty one
-        conversations = [conversations[[len(m) for m in conversations].index(0)]]
+    if any(len(messages) == 0 for messages in conversations):
+        # a batched call reads an empty list as no conversation at all; one call each gives every conversation
+        # what the tokenizer makes of it alone (its error, or its template's text), row for row
+        return [_template_ids(tokenizer, messages, add_generation_prompt) for messages in conversations]
     out = tokenizer.apply_chat_template(list(conversations), add_generation_prompt=add_generation_prompt,
                                         tokenize=True)
     if isinstance(out, dict) or hasattr(out, "keys"):
