@@ -202,3 +202,29 @@ def test_an_unfitted_model_pickles_with_its_settings(name):
     model = cls()
     twin = pickle.loads(pickle.dumps(model))
     assert type(twin) is cls and twin.get_params() == model.get_params() and vars(twin) == vars(model)
+
+
+def test_an_export_named_after_a_column_with_a_slash_writes_netcdf(tables, tmp_path):
+    """The debiasing model names its ArviZ variables after its covariates' columns; netCDF refuses a '/' in a
+    name, so ``to_netcdf`` of a fit with the covariate 'item_tokens/words' failed ('Forward slashes are not
+    allowed'). The '/' is written '_'; two names that then clash are an error naming the first."""
+    import arviz as az
+
+    from accord.datasets import AccordError
+
+    table = tables[0].copy()
+    table["item_tokens/words"] = table.groupby("pair_id")["response_a"].transform(lambda s: len(s.iloc[0]) % 7)
+    table["item_tokens_words"] = table["item_tokens/words"] % 3
+    model = models.DebiasedBradleyTerry(covariates=("item_tokens/words",), max_steps=10, num_samples=4)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        idata = model.fit(table).to_arviz()
+    back = az.from_netcdf(idata.to_netcdf(str(tmp_path / "debiased.nc")))
+    np.testing.assert_array_equal(back.posterior["item_tokens_words_effect"].values,
+                                  model.to_arviz().posterior["item_tokens_words_effect"].values)
+    assert list(back.posterior["item_tokens_words_effect"].dims) == ["chain", "draw", "annotator"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model.set_params(covariates=("item_tokens/words", "item_tokens_words")).fit(table)
+    with pytest.raises(AccordError, match="'item_tokens/words_effect'"):
+        model.to_arviz()

@@ -502,6 +502,14 @@ class RaterModel(Settings, ABC):
                                   "true_class": [str(c) for c in encoded.classes],
                                   "judgment": np.arange(encoded.n_judgments), **self._extra_coords()}
         raw = self._posterior_draws()
+        # netCDF (``idata.to_netcdf``, ArviZ's file) refuses a '/' in a variable name, which a name built from a
+        # column's holds (the debiasing model's ``<covariate>_effect`` of a column 'item_tokens/words'): '_' there
+        netcdf = {name: name.replace("/", "_") for name in raw}
+        if len(set(netcdf.values())) < len(netcdf):
+            clash = sorted(name for name in raw if "/" in name)
+            raise AccordError(f"the ArviZ export names {clash[0]!r} as {netcdf[clash[0]]!r} (netCDF allows no '/' in "
+                              "a name), which another variable is already called: rename the column it comes from")
+        raw = {netcdf[name]: value for name, value in raw.items()}
         # copies: several models hand out their own draws, cached log-likelihood and codes (views of torch tensors
         # or of fitted arrays), and ArviZ keeps the arrays it is given, so an in-place edit of the export (``idata.
         # posterior["utility"] -= ...``) rewrote the fitted model's posterior, and its predictions with it
