@@ -398,9 +398,13 @@ class RaterModel(Settings, ABC):
         return state
 
     def __copy__(self) -> "RaterModel":
-        """A shallow copy shares the fitted attributes (without this it would go through :meth:`__getstate__`)."""
+        """A shallow copy shares the fitted attributes (without this it would go through :meth:`__getstate__`), not
+        the note of those still to compute: with one note, the first copy to compute an attribute took it off for
+        both, and the other lost the attribute ('no attribute annotators_')."""
         twin = type(self).__new__(type(self))
         twin.__dict__.update(self.__dict__)
+        if "_deferred" in self.__dict__:
+            twin.__dict__["_deferred"] = dict(self.__dict__["_deferred"])
         return twin
 
     def __setstate__(self, state: dict[str, Any]) -> None:
