@@ -11,6 +11,7 @@ storages, so a context model's pickle held every draw once per draw (37 times wh
 from __future__ import annotations
 
 import dataclasses
+import os
 import pickle
 import subprocess
 import sys
@@ -25,6 +26,7 @@ import torch
 
 from accord import models
 from accord.datasets.synthetic import make_synthetic
+from conftest import REPO_ROOT
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -122,15 +124,17 @@ def fresh_answers(tables, tmp_path_factory) -> tuple[dict[str, Any], dict[str, A
     (folder / "here").mkdir()
     (folder / "there").mkdir()
     here = {name: answers(model, tables, folder / "here") for name, model in fitted.items()}
-    code = (f"import pickle, sys, warnings; sys.path.insert(0, {str(Path(__file__).parent)!r}); "
-            "warnings.simplefilter('ignore'); import torch; torch.set_num_threads(1); torch.manual_seed(12345)\n"
+    code = ("import pickle, warnings; warnings.simplefilter('ignore'); import torch; torch.set_num_threads(1); "
+            "torch.manual_seed(12345)\n"
             "from test_persistence import answers\n"
             f"folder = __import__('pathlib').Path({str(folder)!r})\n"
             "fitted = pickle.loads((folder / 'models.pkl').read_bytes())\n"
             "tables = pickle.loads((folder / 'tables.pkl').read_bytes())\n"
             "out = {name: answers(model, tables, folder / 'there') for name, model in fitted.items()}\n"
             "(folder / 'answers.pkl').write_bytes(pickle.dumps(out))\n")
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    path = os.pathsep.join([str(REPO_ROOT), str(Path(__file__).parent)])  # this checkout's accord, and this file
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "PYTHONPATH": path})
     assert done.returncode == 0, done.stderr[-3000:]
     return here, pickle.loads((folder / "answers.pkl").read_bytes())
 
