@@ -39,13 +39,16 @@ Bradley-Terry ``sharpness``, ...).
 
 from __future__ import annotations
 
+import io
 import math
 import numbers
+import pickle
 import warnings
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, fields
+from types import SimpleNamespace
 from typing import Any, ClassVar
 
 import numpy as np
@@ -196,6 +199,29 @@ class deferred:
     def __set__(self, obj: Any, value: Any) -> None:
         obj.__dict__.get("_deferred", {}).pop(self.name, None)
         obj.__dict__[self.name] = value
+
+
+def _the_model() -> Any:
+    """Stands for the model in its pickled fitted state (:func:`_state_pickle`); only ever read through it."""
+    raise AccordError("a rater model's fitted state was read apart from its model: unpickle the model itself")
+
+
+def _state_pickle(model: "RaterModel") -> SimpleNamespace:
+    """The pickle module with which ``torch.save`` / ``torch.load`` write and read ``model``'s fitted state: the
+    model itself (a Pyro guide holds its model function, a bound method of the model) is written as a reference to
+    :func:`_the_model` and read back as the model being restored, not written again inside its own state."""
+
+    class Pickler(pickle.Pickler):
+        def reducer_override(self, obj: Any) -> Any:
+            return (_the_model, ()) if obj is model else NotImplemented
+
+    class Unpickler(pickle.Unpickler):
+        def find_class(self, module: str, name: str) -> Any:
+            if (module, name) == (__name__, _the_model.__name__):
+                return lambda: model
+            return super().find_class(module, name)
+
+    return SimpleNamespace(__name__="pickle", Pickler=Pickler, Unpickler=Unpickler, load=pickle.load)
 
 
 @dataclass(kw_only=True, eq=False, repr=False)
@@ -356,6 +382,39 @@ class RaterModel(Settings, ABC):
         """The settings, by name (``set_params`` and ``clone`` read them: :class:`accord._settings.Settings`)."""
         return {f.name: getattr(self, f.name) for f in fields(self)}
 
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickle (and ``copy.deepcopy``): the settings as they are, the fitted state as one ``torch.save``, which
+        writes each tensor's data once. Pickle writes a tensor with all the data its storage holds, and fitted
+        tensors are views of shared storages (every site of an SVI guide's draws is a slice of one latent draw, a
+        reshape shares its source's data, the per-draw parameters of the context and rater-type models slice all
+        the draws): a context model's pickle held every draw once per draw, 60 MB for a fit of 1.6 MB."""
+        settings = {f.name for f in fields(self)}
+        state = {name: value for name, value in self.__dict__.items() if name in settings}
+        fitted = {name: value for name, value in self.__dict__.items() if name not in settings}
+        if fitted:
+            buffer = io.BytesIO()
+            torch.save(fitted, buffer, pickle_module=_state_pickle(self), pickle_protocol=pickle.DEFAULT_PROTOCOL)
+            state["_fitted_state"] = buffer.getvalue()
+        return state
+
+    def __copy__(self) -> "RaterModel":
+        """A shallow copy shares the fitted attributes (without this it would go through :meth:`__getstate__`), not
+        the note of those still to compute: with one note, the first copy to compute an attribute took it off for
+        both, and the other lost the attribute ('no attribute annotators_')."""
+        twin = type(self).__new__(type(self))
+        twin.__dict__.update(self.__dict__)
+        if "_deferred" in self.__dict__:
+            twin.__dict__["_deferred"] = dict(self.__dict__["_deferred"])
+        return twin
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        state = dict(state)
+        packed = state.pop("_fitted_state", None)
+        self.__dict__.update(state)
+        if packed is not None:
+            # the full unpickler, as pickle itself is: the state holds pandas objects, Pyro guides and dataclasses
+            self.__dict__.update(torch.load(io.BytesIO(packed), weights_only=False, pickle_module=_state_pickle(self)))
+
     @property
     def _torch_device(self) -> torch.device:
         return torch.device(self.device)
@@ -447,6 +506,14 @@ class RaterModel(Settings, ABC):
                                   "true_class": [str(c) for c in encoded.classes],
                                   "judgment": np.arange(encoded.n_judgments), **self._extra_coords()}
         raw = self._posterior_draws()
+        # netCDF (``idata.to_netcdf``, ArviZ's file) refuses a '/' in a variable name, which a name built from a
+        # column's holds (the debiasing model's ``<covariate>_effect`` of a column 'item_tokens/words'): '_' there
+        netcdf = {name: name.replace("/", "_") for name in raw}
+        if len(set(netcdf.values())) < len(netcdf):
+            clash = sorted(name for name in raw if "/" in name)
+            raise AccordError(f"the ArviZ export names {clash[0]!r} as {netcdf[clash[0]]!r} (netCDF allows no '/' in "
+                              "a name), which another variable is already called: rename the column it comes from")
+        raw = {netcdf[name]: value for name, value in raw.items()}
         # copies: several models hand out their own draws, cached log-likelihood and codes (views of torch tensors
         # or of fitted arrays), and ArviZ keeps the arrays it is given, so an in-place edit of the export (``idata.
         # posterior["utility"] -= ...``) rewrote the fitted model's posterior, and its predictions with it

@@ -177,7 +177,8 @@ class DebiasedBradleyTerry(CrowdBradleyTerry):
     ``<name>_effect_scale`` (``tau_k``), ``<name>_effect_mean`` (the judgment-weighted mean pull),
     ``<name>_effect_shared`` (``alpha_k``), ``<name>_effect_null_share`` and ``<name>_effect_centre`` (the
     adaptive-shrinkage prior's). :meth:`to_arviz` exports ``<name>_effect`` (dims ``annotator``),
-    ``<name>_effect_scale`` and ``<name>_effect_shared``, all stage 1's draws.
+    ``<name>_effect_scale`` and ``<name>_effect_shared``, all stage 1's draws (a '/' in the name, which netCDF
+    does not take, written '_').
     """
 
     method: ClassVar[str] = "debiased-bradley-terry"
