@@ -454,8 +454,12 @@ class PairEncoder:
             return self._encode_chat(prompts, responses, prompt_room)
         prompts = [_as_text(p) for p in prompts]
         responses = [_as_text(r) for r in responses]
-        p_ids = self._plain_ids(prompts)
-        r_ids = self._plain_ids(responses)
+        return self._lay_out(prompts, self._plain_ids(prompts), self._plain_ids(responses), prompt_room)
+
+    def _lay_out(self, prompts: list[str], p_ids: list[list[int]], r_ids: list[list[int]],
+                 prompt_room: np.ndarray | None) -> TokenizedResponses:
+        """:meth:`encode` without a chat template, from the prompts' and responses' plain token ids (read, never
+        changed: one prompt's ids may serve many rows)."""
         ids, types, prompt_lengths, cut_p, cut_r = [], [], [], 0, 0
         for i, (text, p, r) in enumerate(zip(prompts, p_ids, r_ids)):
             # encoders: the tokenizer's pair layout when there is a prompt; decoders: one text, then EOS
@@ -511,16 +515,30 @@ class PairEncoder:
     def encode_pairs(self, frame: pd.DataFrame) -> TokenizedPairs:
         """Tokenize a frame from :func:`load_pairs`; both sides of a pair keep the same prompt tokens."""
         prompts = list(frame["prompt"])
-        chosen = self.encode(prompts, list(frame["chosen"]))
-        rejected = self.encode(prompts, list(frame["rejected"]))
+        if self.use_chat_template:
+            def encode(side: str, room: np.ndarray | None = None) -> TokenizedResponses:
+                return self.encode(prompts, list(frame[side]), room)
+        else:
+            # plain layouts: each distinct prompt is tokenized once (not once per side and per pass), and each
+            # response once, whatever the passes below
+            texts = [_as_text(p) for p in prompts]
+            distinct = list(dict.fromkeys(texts))
+            known = dict(zip(distinct, self._plain_ids(distinct)))
+            p_ids = [known[t] for t in texts]
+            r_ids = {side: self._plain_ids([_as_text(r) for r in frame[side]]) for side in ("chosen", "rejected")}
+
+            def encode(side: str, room: np.ndarray | None = None) -> TokenizedResponses:
+                return self._lay_out(texts, p_ids, r_ids[side], room)
+        chosen = encode("chosen")
+        rejected = encode("rejected")
         # a long response cuts more of the prompt than a short one; the two rewards of a pair must read the same
         # prompt, so the side that kept more of it is encoded again with the other side's share (its response
         # gets the room that frees)
         room = np.minimum(chosen.prompt_lengths, rejected.prompt_lengths)
         if (chosen.prompt_lengths > room).any():
-            chosen = self.encode(prompts, list(frame["chosen"]), room)
+            chosen = encode("chosen", room)
         if (rejected.prompt_lengths > room).any():
-            rejected = self.encode(prompts, list(frame["rejected"]), room)
+            rejected = encode("rejected", room)
         margin = frame["margin"].to_numpy(dtype=np.float32) if "margin" in frame.columns else np.full(
             len(frame), np.nan, dtype=np.float32)
         return TokenizedPairs(
