@@ -180,7 +180,7 @@ def write_with_provenance(frame: pd.DataFrame, path: str | os.PathLike, provenan
     """Write ``frame`` atomically as Parquet (the provenance in the schema's metadata) or JSON Lines (the provenance
     in a ``.meta.json`` sidecar): the one writer of every cleaned layout (pairs, steps, attributes)."""
     fmt = cleaned_format(path, fmt)
-    target = Path(path)
+    target = Path(path).expanduser()
     if target.suffix.lower() in COMPRESSION_SUFFIXES:  # only with fmt: the suffix alone is refused above
         # the file was written uncompressed under the compressed name, which pandas then failed to decompress
         raise AccordError(f"file {target}: a cleaned dataset is written uncompressed (Parquet compresses its "
@@ -222,7 +222,7 @@ def read_cleaned(path: str | os.PathLike, fmt: str | None = None) -> pd.DataFram
 def read_with_provenance(path: str | os.PathLike, fmt: str | None = None,
                          text_columns: tuple[str, ...] = ()) -> tuple[pd.DataFrame, dict[str, Any]]:
     """A table written by :func:`write_with_provenance`, and its provenance; ``text_columns`` stay text in JSON."""
-    target = Path(path)
+    target = Path(path).expanduser()
     if not target.exists():
         raise AccordError(f"file {target}: not found")
     fmt = cleaned_format(target, fmt)

@@ -74,7 +74,7 @@ def file_in_the_way(path: str | os.PathLike) -> Path | None:
 def check_output_path(path: str | os.PathLike) -> None:
     """Refuse an output path that :func:`atomic_path` could not write, before any work: an existing folder, or a
     path under a file (``notes.txt/out.csv``). Missing folders are fine: they are created when the file is written."""
-    target = Path(path)
+    target = Path(path).expanduser()
     if target.is_dir():
         raise ValidationError("is a folder; name a file to write", source=str(target))
     blocking = file_in_the_way(target)
@@ -86,7 +86,7 @@ def check_output_folder(path: str | os.PathLike, name: str, what: str) -> None:
     """Refuse an output folder that cannot be made, before any work: ``path`` is a file, or a file stands where a
     folder above it should be (mkdir's NotADirectoryError came at the first write, after the fits or the training).
     ``name`` is the flag or setting, ``what`` what the folder holds (in the message)."""
-    target = Path(path)
+    target = Path(path).expanduser()
     if target.exists() and not target.is_dir():
         raise AccordError(f"{name} {path}: is a file; {what} is a folder")
     blocking = file_in_the_way(target)
@@ -106,7 +106,7 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     the file it points to is replaced and the link stays (as ``open(path, "w")`` and pandas' writers do; replacing
     the link itself would leave its target stale).
     """
-    target = Path(path)
+    target = Path(path).expanduser()  # "~/out.csv" is the home folder's, as pandas' writers read it
     if target.is_symlink():
         target = Path(os.path.realpath(target))
     check_output_path(target)
@@ -132,7 +132,7 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
 def write_table(frame: Any, path: str | os.PathLike) -> Path:
     """Write a plain table atomically, the format from the suffix as :func:`infer_format` reads it (``.csv``,
     ``.tsv``/``.tab``, ``.jsonl``/``.ndjson``, ``.json``; compressed by a ``.gz``, ``.bz2``... suffix), else Parquet."""
-    target = Path(path)
+    target = Path(path).expanduser()
     try:
         fmt = infer_format(target)
     except ValidationError:

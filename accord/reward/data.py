@@ -72,6 +72,7 @@ def read_table_path(path: Path) -> pd.DataFrame:
     ``.json``, ``.csv``, ``.tsv``, compressed by a ``.gz``, ``.bz2``... suffix; text columns read as text) or a
     folder written by ``datasets.Dataset.save_to_disk`` (its ``train`` split for a ``DatasetDict``). Each failure
     is one :class:`AccordError` naming the file."""
+    path = Path(path).expanduser()  # "~/cleaned.parquet" is the home folder's, as pandas' readers read it
     if not path.exists():
         raise AccordError(f"file {path}: not found")
     if path.is_dir():

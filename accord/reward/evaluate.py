@@ -250,7 +250,7 @@ def load_model(model_dir: str | Path, device: str | torch.device | None = None,
     'Loading weights' bar only with ``progress``."""
     from accord.reward.trainer import library_bars
 
-    model_dir = Path(model_dir)
+    model_dir = Path(model_dir).expanduser()
     with library_bars(progress):
         model = RewardModel.from_pretrained(model_dir).to(_device(device))
     tokenizer = load_tokenizer(model_dir, model_dir)

@@ -357,7 +357,7 @@ class RewardModel(nn.Module):
     @staticmethod
     def read_meta(directory: str | Path) -> dict[str, Any]:
         """The metadata of a saved model (``reward_model.json``) without loading its weights."""
-        meta_path = Path(directory) / META_FILE
+        meta_path = Path(directory).expanduser() / META_FILE
         if not meta_path.exists():
             raise AccordError(f"folder {directory}: not an accord reward model (no {META_FILE})")
         return json.loads(meta_path.read_text())
@@ -369,7 +369,7 @@ class RewardModel(nn.Module):
         from safetensors.torch import load_file
         from transformers import AutoModel
 
-        directory = Path(directory)
+        directory = Path(directory).expanduser()
         meta = cls.read_meta(directory)
         kwargs: dict[str, Any] = {"dtype": dtype}
         if attn_implementation:

@@ -149,7 +149,7 @@ class RewardTrainer:
         self.task = task if task is not None else get_task(config.task)(config)
         self.callbacks = list(callbacks)
         self.accelerator = _accelerator(config.mixed_precision)
-        self.output_dir = Path(config.output_dir)
+        self.output_dir = Path(config.output_dir).expanduser()
         self._check_earlier_run()
 
         # the data is read first: a wrong path fails before a model is loaded

@@ -72,8 +72,8 @@ def read_table(path: str | os.PathLike, *, fmt: str | None = None, **read_kwargs
         The file is missing, empty, not valid text in its encoding, truncated or corrupt, or not the format its
         suffix claims. The message names the file and, where known, the line.
     """
-    source = str(path)
-    file = Path(path)
+    file = Path(path).expanduser()  # "~/judgments.csv" is the home folder's, as pandas' readers read it
+    source = path = str(file)
     require_file(file)
     if fmt is None:
         fmt = infer_format(file)
@@ -285,10 +285,11 @@ def read_unvalidated(path: str | os.PathLike, *, columns: dict[str, str] | None 
                      **read_kwargs: Any) -> pd.DataFrame:
     """A judgments file read and renamed as :func:`read_judgments` reads it (the delimiter recognised, ids kept as
     text, JSON's own types), not validated: for tables with a validation of their own (step judgments)."""
+    path = Path(path).expanduser()
     source = str(path)
     if columns is not None and not isinstance(columns, dict):
         raise ValidationError("columns must be a dict {name in the file: accord name}", source=source)
-    require_file(Path(path))
+    require_file(path)
     fmt = infer_format(path)
     if fmt in ("csv", "tsv") and "sep" not in read_kwargs and "delimiter" not in read_kwargs:
         guessed = _guess_delimiter(path, fmt, read_kwargs.get("encoding", "utf-8"))

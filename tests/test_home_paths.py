@@ -1,0 +1,49 @@
+"""Paths that start with "~" mean the home folder in every reader and writer, as they do in pandas'."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from accord.aggregate import build_cleaned
+from accord.datasets import make_synthetic, read_judgments, write_cleaned
+from accord.models import DawidSkene
+
+
+@pytest.fixture
+def home(tmp_path, monkeypatch) -> Path:
+    folder = tmp_path / "home"
+    folder.mkdir()
+    monkeypatch.setenv("HOME", str(folder))
+    monkeypatch.chdir(tmp_path)  # a literal "~" folder would appear here
+    return folder
+
+
+def test_a_home_path_is_read_and_written_in_the_home_folder(home, tmp_path):
+    """read_judgments("~/j.csv") said "no such file" for a file pandas reads, and write_cleaned(..., "~/c.parquet")
+    made a folder named "~" in the working folder."""
+    table = make_synthetic(12, 4, 3, with_text=True, seed=0).judgments
+    table.to_csv(home / "judgments.csv", index=False)
+    judgments = read_judgments("~/judgments.csv")
+    assert len(judgments) == len(table)
+    written = write_cleaned(build_cleaned(DawidSkene().fit(judgments).soft_labels_, judgments), "~/cleaned.parquet")
+    assert Path(written).resolve() == (home / "cleaned.parquet").resolve()
+    assert len(pd.read_parquet(home / "cleaned.parquet")) == judgments["pair_id"].nunique()
+    assert not (tmp_path / "~").exists()
+
+
+def test_a_reward_model_trains_into_and_loads_from_a_home_path(home, tmp_path):
+    """RewardConfig(output_dir="~/rm") trained into a folder named "~" in the working folder, and a saved model
+    named by "~/rm" was not found."""
+    from accord.reward import RewardConfig, evaluate, train
+    from accord.reward.tiny import build_tiny_backbone
+
+    table = make_synthetic(16, 4, 3, with_text=True, seed=0).judgments
+    write_cleaned(build_cleaned(DawidSkene().fit(table).soft_labels_, table), home / "cleaned.parquet")
+    backbone = build_tiny_backbone(home / "backbone", "bert", texts=list(table["response_a"]), seed=0)
+    train(RewardConfig(model=f"~/{Path(backbone).name}", train_path="~/cleaned.parquet", output_dir="~/rm",
+                       batch_size=4, max_steps=2, progress=False, stats_max_pairs=8))
+    assert (home / "rm" / "reward_model.json").is_file() and not (tmp_path / "~").exists()
+    assert 0.0 <= evaluate("~/rm", "~/cleaned.parquet")["accuracy"] <= 1.0
