@@ -519,6 +519,7 @@ def cmd_suggest(args: argparse.Namespace) -> int:
 
     from accord.aggregate import make_method
     from accord.aggregate.suggest import DEFAULT_POOL, suggest, unseen_comparisons
+    from accord.datasets.cleaned import item_texts
     from accord.datasets.io import write_table
 
     # checked before the fit, in the flags' names (suggest() names its arguments, after a fit of seconds)
@@ -605,10 +606,11 @@ def cmd_suggest(args: argparse.Namespace) -> int:
                     raters=None if raters is None else raters["annotator"].tolist(), capacity=capacity,
                     candidates=candidates, max_per_pair=args.max_per_pair, certainty=args.certainty)
     elapsed = time.perf_counter() - started
-    texts = [c for c in ("prompt", "response_a", "response_b") if c in judgments.columns]
-    if texts:  # the raters are shown the pair, and the judgments that come back join a table that has its texts
+    if {"prompt", "response_a", "response_b"} & set(judgments.columns):
+        # the raters are shown the pair, and the judgments that come back join a table that has its texts
         attrs = batch.attrs
-        batch = batch.join(judgments.drop_duplicates("pair_id").set_index("pair_id")[texts], on="pair_id")
+        batch = batch.join(item_texts(judgments, "pair_id", ("prompt", "response_a", "response_b"), "pair"),
+                           on="pair_id")
         batch.attrs = attrs
     write_table(batch, output)
     print(f"method: {args.method}  judgments: {len(judgments):,}  pairs: {batch.attrs['n_pairs']:,}  "

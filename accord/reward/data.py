@@ -582,10 +582,13 @@ def _as_text(value: Any) -> str:
 
 
 def _template_ids(tokenizer: Any, messages: list[dict[str, str]], add_generation_prompt: bool) -> list[int]:
-    out = tokenizer.apply_chat_template(messages, add_generation_prompt=add_generation_prompt, tokenize=True)
-    if isinstance(out, dict) or hasattr(out, "keys"):
-        out = out["input_ids"]
+    out = _input_ids(tokenizer.apply_chat_template(messages, add_generation_prompt=add_generation_prompt, tokenize=True))
     return [int(i) for i in out]
+
+
+def _input_ids(out: Any) -> Any:
+    """The token ids of what ``apply_chat_template(..., tokenize=True)`` returns (a list, or a BatchEncoding)."""
+    return out["input_ids"] if isinstance(out, dict) or hasattr(out, "keys") else out
 
 
 def _template_ids_batch(tokenizer: Any, conversations: Sequence[list[dict[str, str]]],
@@ -597,10 +600,8 @@ def _template_ids_batch(tokenizer: Any, conversations: Sequence[list[dict[str, s
         # a batched call reads an empty list as no conversation at all; one call each gives every conversation
         # what the tokenizer makes of it alone (its error, or its template's text), row for row
         return [_template_ids(tokenizer, messages, add_generation_prompt) for messages in conversations]
-    out = tokenizer.apply_chat_template(list(conversations), add_generation_prompt=add_generation_prompt,
-                                        tokenize=True)
-    if isinstance(out, dict) or hasattr(out, "keys"):
-        out = out["input_ids"]
+    out = _input_ids(tokenizer.apply_chat_template(list(conversations), add_generation_prompt=add_generation_prompt,
+                                                   tokenize=True))
     return [[int(i) for i in ids] for ids in out]
 
 

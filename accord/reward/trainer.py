@@ -186,13 +186,12 @@ class RewardTrainer:
     # set-up
     # ------------------------------------------------------------------------------------------------------------------
 
-    def _saved_reward_model(self) -> RewardModel:
-        """The reward model saved in the folder ``model`` names, head and all, to train on from where it stopped: the
+    def _saved_reward_model(self, folder: Path) -> RewardModel:
+        """The reward model saved in ``folder`` (what ``model`` names), head and all, to train on from where it stopped: the
         folder's backbone was loaded under a new head, and what the saved head had learned was silently dropped.
         Settings of the model that the saved one fixes must agree with it."""
         cfg = self.config
-        model = RewardModel.from_pretrained(resolve_model_path(cfg.model),
-                                            attn_implementation=cfg.attn_implementation or "sdpa")
+        model = RewardModel.from_pretrained(folder, attn_implementation=cfg.attn_implementation or "sdpa")
         fixed = (("pooling", cfg.pooling, model.pooling), ("disable_dropout", cfg.disable_dropout, True),
                  ("uncertainty_head", cfg.uncertainty_head, model.uncertainty_head))
         conflicts = [f"{name} {asked!r} (the saved model's: {saved!r})" for name, asked, saved in fixed
@@ -208,8 +207,9 @@ class RewardTrainer:
         cfg = self.config
         seed_everything(cfg.seed)  # the head's initialisation
         heads = cfg.ensemble_heads or 1
-        if model is None and cfg.model and (Path(resolve_model_path(cfg.model)) / META_FILE).is_file():
-            model = self._saved_reward_model()
+        saved = Path(resolve_model_path(cfg.model)) if model is None and cfg.model else None
+        if saved is not None and (saved / META_FILE).is_file():
+            model = self._saved_reward_model(saved)
         if model is None:
             model = RewardModel.from_backbone(cfg.model, pooling=cfg.pooling, uncertainty_head=cfg.uncertainty_head,
                                               num_outputs=self.task.num_outputs,
