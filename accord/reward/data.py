@@ -582,7 +582,8 @@ def _as_text(value: Any) -> str:
 
 
 def _template_ids(tokenizer: Any, messages: list[dict[str, str]], add_generation_prompt: bool) -> list[int]:
-    out = _input_ids(tokenizer.apply_chat_template(messages, add_generation_prompt=add_generation_prompt, tokenize=True))
+    out = _input_ids(tokenizer.apply_chat_template(messages, add_generation_prompt=add_generation_prompt,
+                                                   tokenize=True))
     return [int(i) for i in out]
 
 

@@ -187,9 +187,9 @@ class RewardTrainer:
     # ------------------------------------------------------------------------------------------------------------------
 
     def _saved_reward_model(self, folder: Path) -> RewardModel:
-        """The reward model saved in ``folder`` (what ``model`` names), head and all, to train on from where it stopped: the
-        folder's backbone was loaded under a new head, and what the saved head had learned was silently dropped.
-        Settings of the model that the saved one fixes must agree with it."""
+        """The reward model saved in ``folder`` (what ``model`` names), head and all, to train on from where it
+        stopped: the folder's backbone was loaded under a new head, and what the saved head had learned was silently
+        dropped. Settings of the model that the saved one fixes must agree with it."""
         cfg = self.config
         model = RewardModel.from_pretrained(folder, attn_implementation=cfg.attn_implementation or "sdpa")
         fixed = (("pooling", cfg.pooling, model.pooling), ("disable_dropout", cfg.disable_dropout, True),
