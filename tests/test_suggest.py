@@ -675,7 +675,7 @@ def test_the_batch_carries_each_pairs_texts_when_the_judgments_have_them(tmp_pat
     assert len(batch) == 8
     for column in ("prompt", "response_a", "response_b"):
         assert (batch[column].to_numpy() == texts.loc[batch["pair_id"], column].to_numpy()).all()
-    returned = batch.assign(annotator=[f"new rater {i}" for i in range(len(batch))], label="A")[["pair_id", "annotator", "label", "prompt",
-                                                               "response_a", "response_b"]]
+    columns = ["pair_id", "annotator", "label", "prompt", "response_a", "response_b"]
+    returned = batch.assign(annotator=[f"new rater {i}" for i in range(len(batch))], label="A")[columns]
     grown = pd.concat([table.astype({"pair_id": str})[returned.columns], returned], ignore_index=True)
     assert len(validate(grown)) == len(table) + 8
