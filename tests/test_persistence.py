@@ -235,3 +235,41 @@ def test_an_export_named_after_a_column_with_a_slash_writes_netcdf(tables, tmp_p
         model.set_params(covariates=("item_tokens/words", "item_tokens_words")).fit(table)
     with pytest.raises(AccordError, match="'item_tokens/words_effect'"):
         model.to_arviz()
+
+
+def test_a_model_pickled_on_a_gpu_loads_on_a_machine_without_one(tables, monkeypatch):
+    """A fit on a GPU kept with pickle and loaded where there is none (a notebook on a laptop): torch stopped at the
+    first CUDA tensor ('Attempting to deserialize object on a CUDA device'). The fitted state now loads on the CPU,
+    with a warning, and the model answers as it did. The GPU pickle is made here by tagging every tensor of the
+    fitted state with the location torch writes for a CUDA tensor."""
+    if torch.cuda.is_available():
+        pytest.skip("the machine has the GPU the pickle names")
+    model = fit("glad", tables[0])
+    expected = model.soft_labels_.probs.copy(), model.predictive_loglik(tables[2])
+    model.device = "cuda:0"
+    with monkeypatch.context() as patch:
+        patch.setattr(torch.serialization, "location_tag", lambda storage: "cuda:0")
+        packed = pickle.dumps(model)
+    with pytest.warns(UserWarning, match="fitted on device 'cuda:0'.*loaded on the CPU"):
+        twin = pickle.loads(packed)
+    assert twin.device == "cpu"
+    np.testing.assert_array_equal(twin.soft_labels_.probs, expected[0])
+    np.testing.assert_array_equal(twin.predictive_loglik(tables[2]), expected[1])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", models.ConvergenceWarning)  # a short fit; what is tested is where it runs
+        twin.partial_fit(tables[1])  # and it goes on fitting, on the CPU
+    assert len(twin.encoded_.items) > len(tables[0])
+
+
+def test_a_pickle_under_forced_weights_only_loading_says_what_to_do(tables, monkeypatch):
+    """With TORCH_FORCE_WEIGHTS_ONLY_LOAD set, torch refuses the full load of the fitted state: the error said 'Can
+    not safely load weights when explicit pickle_module is specified'; it now names the variable."""
+    from accord.datasets import AccordError
+
+    model = fit("dawid-skene-vb", tables[0])
+    packed = pickle.dumps(model)
+    monkeypatch.setenv("TORCH_FORCE_WEIGHTS_ONLY_LOAD", "1")
+    with pytest.raises(AccordError, match="DawidSkene.*TORCH_FORCE_WEIGHTS_ONLY_LOAD"):
+        pickle.loads(packed)
+    monkeypatch.setenv("TORCH_FORCE_WEIGHTS_ONLY_LOAD", "0")
+    np.testing.assert_array_equal(pickle.loads(packed).soft_labels_.probs, model.soft_labels_.probs)

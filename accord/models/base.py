@@ -42,6 +42,7 @@ from __future__ import annotations
 import io
 import math
 import numbers
+import os
 import pickle
 import warnings
 from abc import ABC, abstractmethod
@@ -412,8 +413,25 @@ class RaterModel(Settings, ABC):
         packed = state.pop("_fitted_state", None)
         self.__dict__.update(state)
         if packed is not None:
+            if os.environ.get("TORCH_FORCE_WEIGHTS_ONLY_LOAD", "0") not in ("0", ""):
+                # torch then refuses every full load, ours too, with 'Can not safely load weights when explicit
+                # pickle_module is specified': the pickle itself was already read in full, but say what to do
+                raise AccordError(f"{type(self).__name__}: a pickled rater model cannot be loaded while "
+                                  "TORCH_FORCE_WEIGHTS_ONLY_LOAD is set (its fitted state holds pandas tables and "
+                                  "Pyro guides, not weights only); unset it to load the model")
+            location = None
+            try:
+                check_device(self.device)
+            except AccordError:
+                # fitted on a GPU this machine lacks: torch would stop at the first CUDA tensor ('Attempting to
+                # deserialize object on a CUDA device'); the state is the same on the CPU
+                warnings.warn(f"{type(self).__name__} was fitted on device {self.device!r}, which this machine does "
+                              "not have: its fitted state is loaded on the CPU and its device set to 'cpu'",
+                              stacklevel=2)
+                self.device, location = "cpu", "cpu"
             # the full unpickler, as pickle itself is: the state holds pandas objects, Pyro guides and dataclasses
-            self.__dict__.update(torch.load(io.BytesIO(packed), weights_only=False, pickle_module=_state_pickle(self)))
+            self.__dict__.update(torch.load(io.BytesIO(packed), map_location=location, weights_only=False,
+                                            pickle_module=_state_pickle(self)))
 
     @property
     def _torch_device(self) -> torch.device:
