@@ -73,6 +73,7 @@ from scipy.stats import spearmanr
 from accord.aggregate import AttributeMean
 from accord.datasets import make_synthetic_attributes
 from accord.models import MultiAttributeOrdinal
+from accord.step_metrics import auroc
 
 SCENARIOS: dict[str, dict[str, Any]] = {
     "default": {},
@@ -395,10 +396,9 @@ def reward_ukp(args: argparse.Namespace) -> None:
         f1 = 2 * tp / max(float(truth.sum() + guess.sum()), 1.0)
         prevalence = float(truth.mean())
         f1s.append(f1)
-        # the threshold-free ranking quality of P(reason): Mann-Whitney U over the pairs with and without it
-        ranks = pd.Series(k_scored[f"p_{g}_model"].to_numpy()).rank().to_numpy()
-        n_pos, n_neg = int(truth.sum()), int((~truth).sum())
-        auc = (ranks[truth].sum() - n_pos * (n_pos + 1) / 2) / max(n_pos * n_neg, 1)
+        # the threshold-free ranking quality of P(reason); NaN where the test pairs hold no pair with (or without)
+        # the reason (a small --ukp-test-pairs), which printed 0.000 and pulled the macro mean down
+        auc = auroc(k_scored[f"p_{g}_model"].to_numpy(), truth)
         aucs.append(auc)
         always_yes = 2 * prevalence / (1 + prevalence)
         # majority class: always the more frequent answer of the training pairs; random: yes with the training
@@ -411,7 +411,7 @@ def reward_ukp(args: argparse.Namespace) -> None:
               f"{float((truth == guess).mean()):.3f} | {auc:.3f} |")
     means = np.mean(baselines, axis=0)
     print(f"| **macro** | | {np.mean(f1s):.3f} | {means[0]:.3f} | {means[1]:.3f} | {means[2]:.3f} | | "
-          f"{np.mean(aucs):.3f} |\n", flush=True)
+          f"{np.nanmean(aucs):.3f} |\n", flush=True)
 
 
 if __name__ == "__main__":
