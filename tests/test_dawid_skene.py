@@ -229,6 +229,33 @@ def test_calibration_never_reads_gold(small_binary):
         pd.testing.assert_frame_equal(model.soft_labels_.probs, fits[0].soft_labels_.probs)
 
 
+@settings(max_examples=12, deadline=None)
+@given(st.integers(20, 60), st.integers(1, 4), st.integers(2, 3), st.integers(0, 2**16),
+       st.sampled_from(["vb", "gibbs"]))
+def test_pairs_of_one_vote_say_nothing_about_the_calibration(n_pairs, n_raters, n_classes, seed, inference):
+    """The calibration predicts each vote from the item's other votes; a vote alone on its item has none, and its
+    'others' vote fractions (uniform) are not the fractions its soft label is mixed with (its own vote). On a table
+    of one vote per pair they chose a vote shrinkage near 1 under Gibbs: soft labels of 0.999 beside a rater of
+    reliability 0.67. Such a table leaves both values at 0, and the soft labels follow the raters' confusions."""
+    rng = np.random.default_rng(seed)
+    classes = ["A", "B", "tie"][:n_classes]
+    table = pd.DataFrame({"pair_id": np.arange(n_pairs).astype(str),
+                          "annotator": rng.integers(0, n_raters, n_pairs).astype(str),
+                          "label": rng.choice(classes, n_pairs)})
+    draws = {"num_samples": 60, "num_warmup": 40} if inference == "gibbs" else {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = DawidSkene(inference=inference, **draws).fit(table)
+    assert model.item_correlation_ == 0.0 and model.vote_shrinkage_ == 0.0
+    # one vote y of rater w: Bayes' rule with the posterior means, P(z = k) ∝ E[pi_k] E[theta_w[k, y]]
+    # (``confusion_`` and ``class_prior_`` are means of draws, hence the tolerance)
+    encoded = model.encoded_
+    joint = model.class_prior_.to_numpy()[None, :] * model.confusion_[encoded.workers, :, encoded.labels]
+    expected = np.zeros((encoded.n_items, encoded.n_classes))
+    expected[encoded.items] = joint / joint.sum(axis=1, keepdims=True)
+    np.testing.assert_allclose(model.soft_labels_.probs.to_numpy(), expected, atol=0.06)
+
+
 def test_vote_shrinkage_mixes_in_vote_fractions():
     """A fixed shrinkage e gives (1 - e) p + e v, v the item's vote fractions; the chosen e keeps a class that a
     confident crowd outvoted possible, where plain Dawid-Skene rules it out."""

@@ -981,7 +981,7 @@ def select_item_calibration(incidence: Incidence, items: torch.Tensor, workers: 
     leave-one-out posterior is ``p(z | y_{i,-n}) = (1 - e) softmax(s_{i,-n} / T) + e v_{i,-n}`` with ``s_{i,-n}``
     the item's collapsed score without the judgment, ``T = 1 + (n_i - 2) rho`` (the design effect of the
     ``n_i - 1`` others) and ``v_{i,-n}`` the others' vote fractions; the criterion is the mean of
-    ``log sum_k p(z = k | y_{i,-n}) theta[w, k, y]``. ``rho`` (with ``e = 0``) then ``e`` (given ``rho``) are each
+    ``log sum_k p(z = k | y_{i,-n}) theta[w, k, y]`` over the judgments whose item has others. ``rho`` (with ``e = 0``) then ``e`` (given ``rho``) are each
     maximised over ``[0, 1]`` (bounded Brent) and kept only where the total gain over 0 exceeds ``min_z``
     standard errors of the per-item sums of the gains (items are the independent units). A value passed in
     (``correlation``, ``shrinkage``) is kept fixed. The predicting row is the VB cavity ``(alpha[w, k, y] - q_ik) /
@@ -998,13 +998,21 @@ def select_item_calibration(incidence: Incidence, items: torch.Tensor, workers: 
 
     # a process of a sharded fit that holds no pairs still joins every all_reduce below (returning early would leave
     # the other processes waiting in theirs for ever)
-    if (len(items) == 0 and all_reduce is None) or (correlation is not None and shrinkage is not None):
-        return float(correlation or 0.0), float(shrinkage or 0.0)
+    if correlation is not None and shrinkage is not None:
+        return float(correlation), float(shrinkage)
     k = incidence.n_classes
     dtype = incidence.val.dtype
     n_items = incidence.n_items
+    counts = vote_counts(incidence).to(dtype)  # every judgment of the item counts, not only the sampled ones
+    # a judgment alone on its item has no others to be predicted from, so it says nothing about either value: its
+    # 'others' vote fractions are uniform where the soft label of its item mixes in its own vote (on a table of one
+    # vote per pair this chose e = 1, and Gibbs soft labels of 0.999 beside a rater of reliability 0.67)
+    with_others = counts.sum(-1)[items] > 1
+    items, workers, labels = items[with_others], workers[with_others], labels[with_others]
     n_all = float(len(items)) if all_reduce is None else float(all_reduce(torch.tensor([float(len(items))],
                                                                                      dtype=torch.float64), "sum")[0])
+    if n_all == 0:  # the same total in every process of a sharded fit: all of them return here
+        return float(correlation or 0.0), float(shrinkage or 0.0)
     if n_all > max_judgments:
         generator = torch.Generator().manual_seed(seed)
         share = max_judgments / n_all
@@ -1021,7 +1029,6 @@ def select_item_calibration(incidence: Incidence, items: torch.Tensor, workers: 
     else:
         predict = own
     predict_probs = predict.exp()
-    counts = vote_counts(incidence).to(dtype)  # every judgment of the item counts, not only the sampled ones
     others_n = counts.sum(-1)[items] - 1.0  # judgments of the item besides n
     others_votes = counts[items] - torch.nn.functional.one_hot(labels, k).to(dtype)
     votes = (others_votes + vote_smoothing) / (others_n[:, None] + k * vote_smoothing)
