@@ -313,9 +313,9 @@ def score(model_dir: str | Path, data: Any, *, k: float | None = None, batch_siz
     ``reward_sd``, its standard deviation, and ``conservative_reward = reward - k * reward_sd`` (``k`` defaults to
     1), to use against reward hacking. A model without the head has neither column, and asking it for ``k`` is an
     error: its conservative reward would be the reward itself. Pairs get these per side (suffixes ``_chosen``,
-    ``_rejected``) and ``p_chosen_model``, the model's probability that ``chosen`` is better. A process reward
-    model (``accord train --task steps``) scores a step dataset instead, one row per step
-    (:func:`accord.reward.steps.score_steps`).
+    ``_rejected``) and ``p_chosen_model``, the model's probability that ``chosen`` is better. The rows come back
+    as they came, a frame's index kept. A process reward model (``accord train --task steps``) scores a step
+    dataset instead, one row per step (:func:`accord.reward.steps.score_steps`).
     """
     if _task(model_dir) == "attributes":  # every attribute and their combination
         from accord.reward.attributes import score_attributes
@@ -384,8 +384,11 @@ def _side_columns(reward: np.ndarray, var: np.ndarray, k: float, mean: float, sd
 
 
 def _read_frame(data: Any) -> pd.DataFrame:
+    """The table in ``data`` (a frame, or a file :func:`~accord.reward.data.read_table_path` reads), checked. A frame
+    keeps its index, so that the scores come back on the caller's rows (``df["reward"] = score(rm, df)["reward"]``
+    put every reward on the wrong row of a frame whose index was not 0..n-1); rows are read by position."""
     if isinstance(data, pd.DataFrame):
-        return _check_texts(data.reset_index(drop=True), None)
+        return _check_texts(data, None)
     from accord.reward.data import read_table_path
 
     return _check_texts(read_table_path(Path(data)), _source(data))

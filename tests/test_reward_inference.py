@@ -1,0 +1,81 @@
+"""What a user does with a trained reward model: score responses and pairs, score an ensemble, calibrate, from
+Python and from `accord score` / `evaluate` / `calibrate`. The models are tiny random backbones with a random head,
+saved as the trainer saves them (no training: the rewards only need to differ from response to response)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from accord.reward.ensemble import score_ensemble
+from accord.reward.evaluate import score
+from accord.reward.model import RewardModel, load_tokenizer
+from accord.reward.tiny import build_tiny_backbone
+
+torch.set_num_threads(1)
+WORDS = "good helpful clear bad rude wrong the a answer question cat dog".split()
+MODEL_SETTINGS = st.sampled_from(["bert", "llama", "bert_uncertainty", "llama_heads"])
+
+
+def save_random_model(backbone, folder, **settings):
+    """A reward model on ``backbone`` with a random head, saved as the trainer saves one."""
+    torch.manual_seed(0)
+    model = RewardModel.from_backbone(str(backbone), **settings)
+    heads = settings.get("ensemble_heads", 1)
+    stats = {"mean": 0.1, "sd": 2.0, "n": 10.0}
+    if heads > 1:
+        stats["heads"] = [{"mean": 0.1 * h, "sd": 1.0 + h, "n": 10.0} for h in range(heads)]
+    model.save_pretrained(folder, tokenizer=load_tokenizer(backbone, backbone), stats=stats,
+                          extra_meta={"max_length": 32, "task": "pairwise"})
+    return str(folder)
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory):
+    root = tmp_path_factory.mktemp("inference")
+    bert = build_tiny_backbone(root / "bert", "bert", texts=[" ".join(WORDS)], seed=1, max_positions=64)
+    llama = build_tiny_backbone(root / "llama", "llama", texts=[" ".join(WORDS)], seed=1)
+    return {"bert": save_random_model(bert, root / "rm_bert"),
+            "llama": save_random_model(llama, root / "rm_llama"),
+            "bert_uncertainty": save_random_model(bert, root / "rm_bert_u", uncertainty_head=True),
+            "llama_heads": save_random_model(llama, root / "rm_llama_e3", ensemble_heads=3, head_seed=0)}
+
+
+def texts(rng: np.random.Generator, n: int) -> list[str]:
+    return [" ".join(rng.choice(WORDS, int(rng.integers(0, 6)))) for _ in range(n)]
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# the caller's rows
+# ----------------------------------------------------------------------------------------------------------------------
+
+
+@settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(kind=MODEL_SETTINGS, pairs=st.booleans(), seed=st.integers(0, 1000))
+def test_scores_come_back_on_the_rows_of_a_frame_with_any_index(models, kind, pairs, seed):
+    # was: the index was reset to 0..n-1, so df["reward"] = score(rm, df)["reward"] put each reward on another row
+    rng = np.random.default_rng(seed)
+    n = 5
+    columns = {"prompt": texts(rng, n)}
+    columns.update({"chosen": texts(rng, n), "rejected": texts(rng, n)} if pairs else {"response": texts(rng, n)})
+    plain = pd.DataFrame(columns)
+    index = pd.Index(rng.permutation(100)[:n] * 7 + 3, name="row_id")
+    frame = plain.set_axis(index)
+    scored = score(models[kind], frame)
+    assert scored.index.equals(index)
+    column = "reward_chosen" if pairs else "reward"
+    expected = score(models[kind], plain)[column].to_numpy()
+    np.testing.assert_allclose(frame.assign(reward=scored[column])["reward"], expected, rtol=1e-5, atol=1e-6)
+
+
+def test_an_ensemble_s_scores_come_back_on_the_rows_of_the_frame(models):
+    frame = pd.DataFrame({"prompt": ["a", "the cat", "question"], "response": ["good", "bad rude", "clear answer"]},
+                         index=["x", "y", "z"])
+    scored = score_ensemble([models["bert"], models["llama"]], frame)
+    assert list(scored.index) == ["x", "y", "z"]
+    np.testing.assert_allclose(scored["reward_0"], score(models["bert"], frame)["reward_normalised"])
+
