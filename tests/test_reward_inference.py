@@ -79,3 +79,29 @@ def test_an_ensemble_s_scores_come_back_on_the_rows_of_the_frame(models):
     assert list(scored.index) == ["x", "y", "z"]
     np.testing.assert_allclose(scored["reward_0"], score(models["bert"], frame)["reward_normalised"])
 
+
+# ----------------------------------------------------------------------------------------------------------------------
+# layouts
+# ----------------------------------------------------------------------------------------------------------------------
+
+
+def chat_responses() -> pd.DataFrame:
+    return pd.DataFrame({"prompt": [[{"role": "user", "content": "question"}], [{"role": "user", "content": "cat"}]],
+                         "response": [[{"role": "assistant", "content": "good clear answer"}],
+                                      [{"role": "assistant", "content": "bad rude"}]]})
+
+
+@pytest.mark.parametrize("kind", ["llama", "bert", "llama_heads"])
+def test_chat_messages_read_from_parquet_score_as_the_same_messages(models, kind, tmp_path):
+    # Parquet gives lists of messages back as numpy arrays: their repr was scored as the text (with an ensemble's
+    # heads too), so the file scored otherwise than the same table in memory or in JSON Lines
+    frame = chat_responses()
+    frame.to_parquet(tmp_path / "chat.parquet")
+    frame.to_json(tmp_path / "chat.jsonl", orient="records", lines=True)
+    expected = score(models[kind], frame)["reward"].to_numpy()
+    for path in (tmp_path / "chat.parquet", tmp_path / "chat.jsonl"):
+        np.testing.assert_allclose(score(models[kind], str(path))["reward"], expected, rtol=1e-5, atol=1e-6)
+    if kind == "llama_heads":
+        scored = score_ensemble([models[kind]], str(tmp_path / "chat.parquet"))
+        np.testing.assert_allclose(scored["reward_mean"], score_ensemble([models[kind]], frame)["reward_mean"],
+                                   rtol=1e-5, atol=1e-6)

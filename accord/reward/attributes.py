@@ -46,7 +46,8 @@ from accord.datasets.attributes import validate_attributes
 from accord.datasets.cleaned import read_with_provenance
 from accord.datasets.cleaned_attributes import LAYOUTS, check_attribute_cleaned
 from accord.datasets.errors import AccordError, ValidationError
-from accord.reward.data import PairCollator, PairEncoder, TokenizedPairs, TokenizedResponses, load_pairs
+from accord.reward.data import (PairCollator, PairEncoder, TokenizedPairs, TokenizedResponses, load_pairs,
+                                response_texts)
 from accord.reward.evaluate import pair_hits
 from accord.reward.losses import get_loss, pair_loss_inputs, pairwise_logit
 from accord.reward.task import RewardTask, model_inputs, register_task
@@ -251,15 +252,6 @@ def pair_texts(table: pd.DataFrame) -> pd.DataFrame:
     (:func:`accord.reward.data.load_pairs`: chat messages stay messages, the prompt of conversations is the
     messages both sides share)."""
     return load_pairs(table[[c for c in ("pair_id", "prompt", "chosen", "rejected") if c in table.columns]])
-
-
-def response_texts(table: pd.DataFrame) -> tuple[list[Any], list[Any]]:
-    """The prompts and responses of a table of responses as training and scoring read them: a text as written
-    (missing: empty), chat messages as messages (the encoder renders them with the chat template)."""
-    from accord.reward.data import _text_or_messages
-
-    prompts = [_text_or_messages(p) for p in table["prompt"]] if "prompt" in table.columns else [""] * len(table)
-    return prompts, [_text_or_messages(r) for r in table["response"]]
 
 
 def _numeric(frame: pd.DataFrame, column: str, source: str | None) -> np.ndarray:

@@ -210,6 +210,14 @@ def normalise_pairs(frame: pd.DataFrame, source: str | None = None) -> pd.DataFr
     return out
 
 
+def response_texts(table: pd.DataFrame) -> tuple[list[Any], list[Any]]:
+    """The prompts and responses of a table of responses as training and scoring read them: a text as written
+    (missing: empty), chat messages as messages (the encoder renders them with the chat template), also when a
+    Parquet file gives them back as numpy arrays of messages (their repr was scored as the text)."""
+    prompts = [_text_or_messages(p) for p in table["prompt"]] if "prompt" in table.columns else [""] * len(table)
+    return prompts, [_text_or_messages(r) for r in table["response"]]
+
+
 def _is_messages(value: Any) -> bool:
     if isinstance(value, np.ndarray):
         value = list(value)

@@ -119,11 +119,11 @@ def head_rewards(model_dir: str | Path, frame: pd.DataFrame, *, batch_size: int 
                  device: Any = None, progress: bool = False) -> np.ndarray:
     """``(H, n)``: each ensemble head's reward of the responses of ``frame`` (a ``response`` column, optionally
     ``prompt``), standardised by that head's training-set mean and standard deviation (``reward_stats.json``)."""
+    from accord.reward.data import response_texts
     from accord.reward.evaluate import _encoder, load_model, predict_response_heads
 
     model, tokenizer = load_model(model_dir, device)
-    prompts = list(frame["prompt"].fillna("")) if "prompt" in frame.columns else [""] * len(frame)
-    encoded = _encoder(model, tokenizer, max_length).encode(prompts, list(frame["response"].fillna("")))
+    encoded = _encoder(model, tokenizer, max_length).encode(*response_texts(frame))
     members = predict_response_heads(model, encoded, pad_token_id=tokenizer.pad_token_id, batch_size=batch_size,
                                      progress=progress)
     stats = (model.stats or {}).get("heads") or [{}] * len(members)

@@ -34,7 +34,7 @@ from accord.datasets.errors import AccordError, ValidationError
 from accord.datasets.schema import columns_note
 from accord.reward.calibration import apply_calibration
 from accord.reward.data import (VOTE_COLUMNS, PairCollator, PairEncoder, TokenizedPairs, TokenizedResponses,
-                                ensure_pad_token, load_pairs, normalise_pairs)
+                                ensure_pad_token, load_pairs, normalise_pairs, response_texts)
 from accord.reward.losses import pairwise_logit
 from accord.reward.model import STATS_FILE, RewardModel, load_tokenizer
 
@@ -347,8 +347,7 @@ def score(model_dir: str | Path, data: Any, *, k: float | None = None, batch_siz
         raise AccordError(f"{model_dir}: its {STATS_FILE} has mean {mean} and sd {sd}; the training rewards were "
                           "NaN (a diverged model): retrain it")
     if "response" in frame.columns:
-        prompts = list(frame["prompt"].fillna("")) if "prompt" in frame.columns else [""] * len(frame)
-        encoded = encoder.encode(prompts, list(frame["response"].fillna("")))
+        encoded = encoder.encode(*response_texts(frame))
         reward, variance = predict_responses(model, encoded, pad_token_id=tokenizer.pad_token_id,
                                              batch_size=batch_size, progress=progress)
         refuse_nan(f"{model_dir}: reward", reward, "responses")
