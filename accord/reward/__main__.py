@@ -258,14 +258,6 @@ def main(argv: list[str] | None = None, prog: str = "accord") -> int:
         elif args.command == "evaluate":
             from accord.reward.evaluate import evaluate
 
-            if args.out:  # a missing folder is created, as the other commands' outputs are
-                from accord.datasets.errors import ValidationError
-                from accord.datasets.io import check_output_path
-
-                try:
-                    check_output_path(args.out)
-                except ValidationError as err:
-                    raise AccordError(f"--out {args.out}: {err.problem} (checked before evaluating)") from err
             metrics = evaluate(args.model_dir, args.data, batch_size=args.batch_size, max_length=args.max_length,
                                progress=not args.quiet)
             text = json.dumps(metrics, indent=2)
@@ -301,12 +293,22 @@ def main(argv: list[str] | None = None, prog: str = "accord") -> int:
 
 def _check_sizes(args: argparse.Namespace) -> None:
     """--batch-size and --max-length of evaluate, score, calibrate and combine (train's are the config's); an --out
-    that is the data file (it would be written over)."""
+    that is the data file (it would be written over) or that cannot be written (a folder, a path under a file: score
+    found it in the writer, after scoring everything). A missing folder is fine: it is created, as the other
+    commands' outputs are."""
     if args.command == "train":
         return
-    from accord.datasets.io import refuse_writing_over_inputs
+    from accord.datasets.errors import ValidationError
+    from accord.datasets.io import check_output_path, refuse_writing_over_inputs
 
-    refuse_writing_over_inputs("--out", getattr(args, "out", None), {"data": getattr(args, "data", None)})
+    out = getattr(args, "out", None)
+    refuse_writing_over_inputs("--out", out, {"data": getattr(args, "data", None)})
+    if out:
+        try:
+            check_output_path(out)
+        except ValidationError as err:
+            verb = {"evaluate": "evaluating", "score": "scoring"}[args.command]
+            raise AccordError(f"--out {out}: {err.problem} (checked before {verb})") from err
     if getattr(args, "batch_size", 1) < 1:
         raise AccordError(f"--batch-size must be at least 1, got {args.batch_size}")
     max_length = getattr(args, "max_length", None)
