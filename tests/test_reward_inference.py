@@ -105,3 +105,38 @@ def test_chat_messages_read_from_parquet_score_as_the_same_messages(models, kind
         scored = score_ensemble([models[kind]], str(tmp_path / "chat.parquet"))
         np.testing.assert_allclose(scored["reward_mean"], score_ensemble([models[kind]], frame)["reward_mean"],
                                    rtol=1e-5, atol=1e-6)
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# loading
+# ----------------------------------------------------------------------------------------------------------------------
+
+
+def test_a_model_saved_in_bfloat16_loads_and_scores_in_bfloat16(tmp_path):
+    # was: loaded as float32 whatever it was saved in (twice the memory of the model saved), so its scores were not
+    # the saved model's; training on from it still starts from float32 weights
+    import json
+
+    from accord.reward import RewardConfig, train
+    from accord.reward.data import PairEncoder
+    from accord.reward.evaluate import load_model, predict_responses
+
+    llama = build_tiny_backbone(tmp_path / "llama", "llama", texts=[" ".join(WORDS)], seed=1)
+    torch.manual_seed(0)
+    saved = RewardModel.from_backbone(str(llama), dtype=torch.bfloat16)
+    tokenizer = load_tokenizer(llama, llama)
+    saved.save_pretrained(tmp_path / "rm", tokenizer=tokenizer, extra_meta={"max_length": 32, "task": "pairwise"})
+    model, _ = load_model(tmp_path / "rm", "cpu")
+    assert {p.dtype for p in model.backbone.parameters()} == {torch.bfloat16}
+    assert model.head.weight.dtype == torch.float32
+    responses = ["good clear answer", "bad rude wrong", "the cat"]
+    encoded = PairEncoder(tokenizer, 32, True).encode([""] * 3, responses)
+    expected, _ = predict_responses(saved, encoded, pad_token_id=tokenizer.pad_token_id)
+    np.testing.assert_array_equal(score(tmp_path / "rm", pd.DataFrame({"response": responses}))["reward"], expected)
+    pairs = tmp_path / "pairs.jsonl"
+    pd.DataFrame({"chosen": responses[:1] * 8, "rejected": responses[1:2] * 8}).to_json(pairs, orient="records",
+                                                                                        lines=True)
+    config = RewardConfig(model=str(tmp_path / "rm"), train_path=str(pairs), output_dir=str(tmp_path / "rm2"),
+                          batch_size=4, max_steps=1, save_steps=None, progress=False, stats_max_pairs=4)
+    train(config)
+    assert json.loads((tmp_path / "rm2" / "config.json").read_text())["dtype"] == "float32"

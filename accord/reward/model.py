@@ -364,8 +364,10 @@ class RewardModel(nn.Module):
 
     @classmethod
     def from_pretrained(cls, directory: str | Path, *, attn_implementation: str | None = None,
-                        dtype: torch.dtype = torch.float32) -> "RewardModel":
-        """Load a model written by :meth:`save_pretrained`."""
+                        dtype: torch.dtype | str = "auto") -> "RewardModel":
+        """Load a model written by :meth:`save_pretrained`; ``dtype``: the backbone's, by default the one it was
+        saved in (a bfloat16 model came back as float32, twice its memory), float32 to train on (the head is
+        float32 either way)."""
         from safetensors.torch import load_file
         from transformers import AutoModel
 

@@ -192,7 +192,9 @@ class RewardTrainer:
         stopped: the folder's backbone was loaded under a new head, and what the saved head had learned was silently
         dropped. Settings of the model that the saved one fixes must agree with it."""
         cfg = self.config
-        model = RewardModel.from_pretrained(folder, attn_implementation=cfg.attn_implementation or "sdpa")
+        # float32 whatever it was saved in: the optimiser's weights (mixed precision is the autocast's)
+        model = RewardModel.from_pretrained(folder, attn_implementation=cfg.attn_implementation or "sdpa",
+                                            dtype=torch.float32)
         fixed = (("pooling", cfg.pooling, model.pooling), ("disable_dropout", cfg.disable_dropout, True),
                  ("uncertainty_head", cfg.uncertainty_head, model.uncertainty_head))
         conflicts = [f"{name} {asked!r} (the saved model's: {saved!r})" for name, asked, saved in fixed
