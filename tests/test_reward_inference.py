@@ -140,3 +140,36 @@ def test_a_model_saved_in_bfloat16_loads_and_scores_in_bfloat16(tmp_path):
                           batch_size=4, max_steps=1, save_steps=None, progress=False, stats_max_pairs=4)
     train(config)
     assert json.loads((tmp_path / "rm2" / "config.json").read_text())["dtype"] == "float32"
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# calibration
+# ----------------------------------------------------------------------------------------------------------------------
+
+
+def test_calibrate_prints_the_ece_before_and_after_as_evaluate_measures_them(models, tmp_path, capsys):
+    # was: only the fit's objective (nll_before / nll_after) was printed, so whether the probabilities came closer
+    # to the labels took an evaluate before and one after
+    import json
+    import shutil
+
+    from accord.cli import main as accord_main
+
+    model = shutil.copytree(models["bert"], tmp_path / "rm")
+    rng = np.random.default_rng(3)
+    held_out = tmp_path / "held_out.jsonl"
+    pairs = pd.DataFrame({"prompt": texts(rng, 30), "chosen": texts(rng, 30), "rejected": texts(rng, 30)})
+    d = score(model, pairs).eval("reward_chosen - reward_rejected").to_numpy()
+    # labels that follow the model's ranking, more sharply than its probabilities do
+    pairs["p_chosen"] = 1 / (1 + np.exp(-(3 * d + rng.normal(0, 0.3, 30))))
+    pairs.to_json(held_out, orient="records", lines=True)
+    assert accord_main(["evaluate", str(model), str(held_out), "--quiet"]) == 0
+    before = json.loads(capsys.readouterr().out)
+    assert accord_main(["calibrate", str(model), str(held_out), "--quiet", "--objective", "soft"]) == 0
+    fitted = json.loads(capsys.readouterr().out)
+    assert accord_main(["evaluate", str(model), str(held_out), "--quiet"]) == 0
+    after = json.loads(capsys.readouterr().out)
+    for name in ("ece", "soft_ece"):
+        assert fitted[f"{name}_before"] == pytest.approx(before[name], rel=1e-6, abs=1e-9)
+        assert fitted[f"{name}_after"] == pytest.approx(after[name], rel=1e-6, abs=1e-9)
+    assert fitted["temperature"] != pytest.approx(1.0)

@@ -159,7 +159,8 @@ def build_parser(prog: str = "accord") -> argparse.ArgumentParser:
     cal = sub.add_parser("calibrate", help="fit a temperature on held-out pairs against their soft labels",
                          description="Fit a temperature (and with --bias a bias) on the saved model's pairwise "
                                      "log-odds against the soft labels of held-out pairs (no gold needed) and save it "
-                                     "in the model's reward_model.json; evaluate and score then apply it.")
+                                     "in the model's reward_model.json; evaluate and score then apply it. Prints the "
+                                     "fit with the held-out pairs' ECE before and after.")
     cal.add_argument("model_dir", help="a folder written by `accord train` (a pairwise reward model)")
     cal.add_argument("data", help="held-out pairs (not trained on): a cleaned dataset or any preference layout")
     cal.add_argument("--bias", action="store_true", help="also fit a bias towards the side shown as chosen")
