@@ -107,6 +107,22 @@ def test_chat_messages_read_from_parquet_score_as_the_same_messages(models, kind
                                    rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.parametrize("labels", [{"p_chosen": [0.7, np.nan, 0.2]}, {"weight": [2.0, 1.0, 0.5]},
+                                    {"p_chosen": [0.9, 0.8, 0.1], "p_tie": [0.5, 0.0, 0.0]}, {"margin": ["big", 1, 2]}])
+def test_score_of_pairs_reads_their_texts_and_no_label(models, labels, tmp_path):
+    # was: the pairs' label columns were checked as training checks them, so pairs not rated yet (a missing
+    # p_chosen) or a weight above 1 were refused, though scoring reads no label
+    pairs = pd.DataFrame({"prompt": ["question", "", "the cat"], "chosen": ["good clear", "answer", "dog"],
+                          "rejected": ["bad rude", "wrong", "a cat"]})
+    expected = score(models["bert"], pairs)
+    labelled = pairs.assign(**labels)
+    labelled.to_json(tmp_path / "pairs.jsonl", orient="records", lines=True)
+    for data in (labelled, str(tmp_path / "pairs.jsonl")):
+        scored = score(models["bert"], data)
+        pd.testing.assert_frame_equal(scored[expected.columns], expected, check_exact=False, rtol=1e-6)
+        assert list(scored.columns[:len(labelled.columns)]) == list(labelled.columns)  # the labels go along
+
+
 # ----------------------------------------------------------------------------------------------------------------------
 # loading
 # ----------------------------------------------------------------------------------------------------------------------

@@ -46,8 +46,8 @@ from accord.datasets.attributes import validate_attributes
 from accord.datasets.cleaned import read_with_provenance
 from accord.datasets.cleaned_attributes import LAYOUTS, check_attribute_cleaned
 from accord.datasets.errors import AccordError, ValidationError
-from accord.reward.data import (PairCollator, PairEncoder, TokenizedPairs, TokenizedResponses, load_pairs,
-                                response_texts)
+from accord.reward.data import (PairCollator, PairEncoder, TokenizedPairs, TokenizedResponses,
+                                pair_texts, response_texts)
 from accord.reward.evaluate import pair_hits
 from accord.reward.losses import get_loss, pair_loss_inputs, pairwise_logit
 from accord.reward.task import RewardTask, model_inputs, register_task
@@ -247,13 +247,6 @@ def encode_attribute_table(encoder: PairEncoder, spec: AttributeSpec, table: pd.
     return AttributeData(None, encoder.encode(*response_texts(table)), labels, label_var, weight)
 
 
-def pair_texts(table: pd.DataFrame) -> pd.DataFrame:
-    """The prompts and responses of a table of pairs as training, scoring and fitting a combination read them
-    (:func:`accord.reward.data.load_pairs`: chat messages stay messages, the prompt of conversations is the
-    messages both sides share)."""
-    return load_pairs(table[[c for c in ("pair_id", "prompt", "chosen", "rejected") if c in table.columns]])
-
-
 def _numeric(frame: pd.DataFrame, column: str, source: str | None) -> np.ndarray:
     raw = frame[column]
     values = pd.to_numeric(raw, errors="coerce").to_numpy(dtype=np.float64)
@@ -327,7 +320,7 @@ class AttributesTask(RewardTask):
         else:  # evaluation data: pairs score a model trained on graded responses too, as accord evaluate reads them
             evaluation_spec(self.spec, frame, "the model")
         if spec.layout == "pairs":
-            load_pairs(frame[[c for c in ("pair_id", "prompt", "chosen", "rejected") if c in frame.columns]])
+            pair_texts(frame)  # the texts checked as the pairwise task checks them
         return frame
 
     def check_training(self, table: Any, source: str | None = None) -> None:

@@ -210,6 +210,15 @@ def normalise_pairs(frame: pd.DataFrame, source: str | None = None) -> pd.DataFr
     return out
 
 
+def pair_texts(table: pd.DataFrame, source: str | None = None) -> pd.DataFrame:
+    """The prompts and responses of a table of pairs as training, scoring and fitting a combination read them
+    (:func:`normalise_pairs`: chat messages stay messages, the prompt of conversations is the messages both sides
+    share), and none of its labels: what only reads the texts refused a table for a label it does not use (a
+    missing ``p_chosen`` of a pair not rated yet, a ``weight`` above 1)."""
+    return normalise_pairs(table[[c for c in ("pair_id", "prompt", "chosen", "rejected") if c in table.columns]],
+                           source=source)
+
+
 def response_texts(table: pd.DataFrame) -> tuple[list[Any], list[Any]]:
     """The prompts and responses of a table of responses as training and scoring read them: a text as written
     (missing: empty), chat messages as messages (the encoder renders them with the chat template), also when a

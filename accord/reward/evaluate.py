@@ -34,7 +34,7 @@ from accord.datasets.errors import AccordError, ValidationError
 from accord.datasets.schema import columns_note
 from accord.reward.calibration import apply_calibration
 from accord.reward.data import (VOTE_COLUMNS, PairCollator, PairEncoder, TokenizedPairs, TokenizedResponses,
-                                ensure_pad_token, load_pairs, normalise_pairs, response_texts)
+                                ensure_pad_token, load_pairs, normalise_pairs, pair_texts, response_texts)
 from accord.reward.losses import pairwise_logit
 from accord.reward.model import STATS_FILE, RewardModel, load_tokenizer
 
@@ -337,7 +337,7 @@ def score(model_dir: str | Path, data: Any, *, k: float | None = None, batch_siz
                           "it has no reward_sd and its conservative reward would equal the reward; train with "
                           "--uncertainty-head to use k")
     frame = _read_scored(data)  # before the model loads: a problem with the data is reported at once
-    pairs_frame = None if "response" in frame.columns else normalise_pairs(frame, source=_source(data))
+    pairs_frame = None if "response" in frame.columns else pair_texts(frame, source=_source(data))
     model, tokenizer = load_model(model_dir, device, progress)
     k = 1.0 if k is None else float(k)
     encoder = _encoder(model, tokenizer, max_length)
