@@ -123,6 +123,48 @@ def test_score_of_pairs_reads_their_texts_and_no_label(models, labels, tmp_path)
         assert list(scored.columns[:len(labelled.columns)]) == list(labelled.columns)  # the labels go along
 
 
+def save_decoder(kind: str, folder) -> str:
+    """A tiny random decoder of a transformers model type outside accord.reward.tiny's, with its reward head."""
+    from transformers import AutoConfig, AutoModel
+
+    from accord.reward.tiny import word_tokenizer
+
+    tokenizer = word_tokenizer([" ".join(WORDS)], decoder=True)
+    sizes = {"opt": dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=4, ffn_dim=64,
+                         word_embed_proj_dim=32),
+             "mpt": dict(d_model=32, n_layers=2, n_heads=4)}[kind]
+    config = AutoConfig.for_model(kind, vocab_size=len(tokenizer), pad_token_id=tokenizer.pad_token_id,
+                                  bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id, **sizes)
+    torch.manual_seed(0)
+    AutoModel.from_config(config).save_pretrained(folder / "backbone")
+    tokenizer.save_pretrained(folder / "backbone")
+    return save_random_model(folder / "backbone", folder / "rm")
+
+
+@pytest.mark.parametrize("kind", ["opt", "mpt"])
+def test_a_decoder_that_reads_no_position_ids_scores_each_response_alone(kind, tmp_path):
+    # was: OPT and MPT (BLOOM, XGLM) build their causal mask without the position ids a packed row restarts, so a
+    # packed response attended to the responses before it in its row: its reward changed with the batch size
+    from accord.reward.evaluate import load_model
+
+    model_dir = save_decoder(kind, tmp_path)
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"prompt": texts(rng, 8), "response": texts(rng, 8)})
+    alone = score(model_dir, frame, batch_size=1)["reward"].to_numpy()
+    for batch_size in (3, 8):
+        np.testing.assert_allclose(score(model_dir, frame, batch_size=batch_size)["reward"], alone, rtol=1e-5,
+                                   atol=1e-5)
+    pairs = pd.DataFrame({"prompt": frame["prompt"], "chosen": frame["response"], "rejected": texts(rng, 8)})
+    np.testing.assert_allclose(score(model_dir, pairs)["reward_chosen"], alone, rtol=1e-5, atol=1e-5)
+    assert not load_model(model_dir, "cpu")[0].packs_by_position()
+
+
+def test_decoders_that_read_position_ids_keep_their_packed_rows(models):
+    from accord.reward.evaluate import load_model
+
+    assert load_model(models["llama"], "cpu")[0].packs_by_position()
+
+
 # ----------------------------------------------------------------------------------------------------------------------
 # loading
 # ----------------------------------------------------------------------------------------------------------------------

@@ -210,7 +210,12 @@ class RewardModel(nn.Module):
             kwargs["attention_mask"] = None if self.is_decoder else _block_diagonal_mask(segment_ids, self._dtype())
         else:
             kwargs["attention_mask"] = attention_mask
-        hidden = self.backbone(**kwargs).last_hidden_state
+        if segment_ids is not None and dense_mask is None and self.is_decoder and not self.packs_by_position():
+            # a decoder that would let a packed sequence see the ones before it in its row: its sequences are run
+            # one per row, padded, and their states put back where the packed row had them
+            hidden = self._unpacked_states(input_ids, segment_ids, position_ids)
+        else:
+            hidden = self.backbone(**kwargs).last_hidden_state
         flat = hidden.reshape(-1, hidden.shape[-1])
         if self.pooling == "mean" and token_seq is not None:
             pooled = _mean_by_sequence(flat, token_seq, len(pool_index))
@@ -226,6 +231,56 @@ class RewardModel(nn.Module):
             log_var = out[:, k] if k == 1 else out[:, k:]
             return RewardOutput(reward=reward, log_var=log_var.clamp(-12.0, 12.0))
         return RewardOutput(reward=reward)
+
+    def packs_by_position(self) -> bool:
+        """Whether the decoder backbone keeps the sequences of a packed row apart by their position ids alone. Most
+        do (Llama, Qwen2, Mistral, GPT-2, ...); OPT, MPT, BLOOM and XGLM build their causal mask without them, so a
+        packed sequence attended to every sequence before it in its row and its reward depended on what it was
+        packed with (the batch size, the other responses); :meth:`forward` runs their packed batches one sequence per
+        row. Found once per model: a token starting a sequence after 16 others in one row must come out as it does
+        alone (on tiny random backbones within 1e-6 of its norm where the positions are read, 1e-2 and more where
+        they are not). Flash attention kernels read the positions themselves: no probe."""
+        known = getattr(self, "_packs_by_position", None)
+        if known is None:
+            implementation = str(getattr(self.backbone.config, "_attn_implementation", None) or "")
+            known = implementation.startswith("flash") or self._probe_packing()
+            self._packs_by_position = known
+        return known
+
+    def _unpacked_states(self, input_ids: torch.Tensor, segment_ids: torch.Tensor,
+                         position_ids: torch.Tensor) -> torch.Tensor:
+        """The backbone's (rows, T, hidden) states of a packed batch, computed with each sequence alone in a
+        right-padded row (a 2-D attention mask, which every decoder reads)."""
+        real = segment_ids >= 0
+        sequence, column = segment_ids[real], position_ids[real]
+        shape = (int(sequence.max()) + 1, int(column.max()) + 1)
+        ids = torch.zeros(shape, dtype=input_ids.dtype, device=input_ids.device)  # padding: masked, any id serves
+        ids[sequence, column] = input_ids[real]
+        mask = torch.zeros(shape, dtype=torch.long, device=input_ids.device)
+        mask[sequence, column] = 1
+        positions = torch.arange(shape[1], device=input_ids.device).expand(shape)
+        states = self.backbone(input_ids=ids, attention_mask=mask, position_ids=positions,
+                               use_cache=False).last_hidden_state
+        hidden = states.new_zeros((*input_ids.shape, states.shape[-1]))
+        hidden[real] = states[sequence, column]
+        return hidden
+
+    def _probe_packing(self, prefix: int = 16) -> bool:
+        device = next(self.backbone.parameters()).device
+        vocab = self.backbone.get_input_embeddings().num_embeddings
+        ids = ((torch.arange(prefix + 1) * 7 + 3) % vocab).to(device)[None]
+        positions = torch.cat([torch.arange(prefix), torch.zeros(1, dtype=torch.long)]).to(device)[None]
+        was_training = self.backbone.training
+        self.backbone.eval()  # dropout would tell the two apart
+        try:
+            with torch.no_grad():
+                packed = self.backbone(input_ids=ids, position_ids=positions, use_cache=False).last_hidden_state
+                alone = self.backbone(input_ids=ids[:, -1:], position_ids=positions[:, -1:],
+                                      use_cache=False).last_hidden_state
+        finally:
+            self.backbone.train(was_training)
+        packed, alone = packed[0, -1].float(), alone[0, -1].float()
+        return bool((packed - alone).norm() <= 5e-3 * alone.norm().clamp_min(1e-12))
 
     @property
     def max_positions(self) -> int | None:
