@@ -107,6 +107,29 @@ def test_chat_messages_read_from_parquet_score_as_the_same_messages(models, kind
                                    rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.parametrize("column, value", [
+    ("response", {"role": "assistant", "content": "good"}), ("response", ["good", "bad"]), ("response", []),
+    ("response", [{"content": "no role"}]), ("prompt", {"role": "user", "content": "question"}),
+    ("prompt", [{"role": "user"}])])
+@pytest.mark.parametrize("ensemble", [False, True])
+def test_a_response_that_is_neither_a_text_nor_messages_is_one_line_naming_file_column_and_row(
+        models, column, value, ensemble, tmp_path, capsys):
+    # was: a single message (a dict), a list of texts or an empty list was scored as its repr, and messages without
+    # a role were a KeyError traceback, where pairs refuse them naming the row
+    from accord.cli import main as accord_main
+
+    frame = pd.DataFrame({"prompt": ["question", "a", "cat"], "response": ["good", "bad", "clear"]})
+    frame[column] = frame[column].astype(object)
+    frame.at[2, column] = value
+    data = tmp_path / "responses.jsonl"
+    frame.to_json(data, orient="records", lines=True)
+    model = f"{models['bert']},{models['llama']}" if ensemble else models["llama"]
+    assert accord_main(["score", model, str(data), "--quiet"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1, err
+    assert f"file {data}, column '{column}', row 2" in err and "chat messages" in err, err
+
+
 @pytest.mark.parametrize("labels", [{"p_chosen": [0.7, np.nan, 0.2]}, {"weight": [2.0, 1.0, 0.5]},
                                     {"p_chosen": [0.9, 0.8, 0.1], "p_tie": [0.5, 0.0, 0.0]}, {"margin": ["big", 1, 2]}])
 def test_score_of_pairs_reads_their_texts_and_no_label(models, labels, tmp_path):

@@ -156,10 +156,7 @@ def normalise_pairs(frame: pd.DataFrame, source: str | None = None) -> pd.DataFr
                                       f"{'messages' if conversational else 'a text'}, this one is not",
                                       source=source, column=column, row=row)
     if "prompt" in frame.columns:
-        for row, value in enumerate(frame["prompt"]):
-            if not _missing(value) and not _well_formed(value) and not _no_messages(value):
-                raise ValidationError("must be a text or a list of chat messages ({'role': text, 'content': "
-                                      "text})", source=source, column="prompt", row=row, value=value)
+        check_prompts(frame, source)
         prompts = [_text_or_messages(p) for p in frame["prompt"]]
         if conversational:
             prompts, chosen, rejected = _prompts_in_conversations(prompts, chosen, rejected)
@@ -208,6 +205,28 @@ def normalise_pairs(frame: pd.DataFrame, source: str | None = None) -> pd.DataFr
             out[column] = values
     out.attrs = dict(frame.attrs)
     return out
+
+
+def check_prompts(frame: pd.DataFrame, source: str | None = None) -> None:
+    """One error naming the row of a ``prompt`` that is neither a text nor a list of chat messages (missing or an
+    empty list: no prompt)."""
+    for row, value in enumerate(frame["prompt"]):
+        if not _missing(value) and not _well_formed(value) and not _no_messages(value):
+            raise ValidationError("must be a text or a list of chat messages ({'role': text, 'content': text})",
+                                  source=source, column="prompt", row=row, value=value)
+
+
+def check_responses(frame: pd.DataFrame, source: str | None = None) -> None:
+    """One error naming the row of a ``response`` (present: missing ones are the caller's to refuse) that is neither
+    a text nor a non-empty list of chat messages, or of such a prompt, as :func:`normalise_pairs` refuses them in
+    pairs: a single message (a dict), a list of texts or an empty list was scored as its repr, and messages without
+    a role failed with a KeyError."""
+    for row, value in enumerate(frame["response"]):
+        if not _well_formed(value):
+            raise ValidationError("must be a text or a non-empty list of chat messages ({'role': text, 'content': "
+                                  "text})", source=source, column="response", row=row, value=value)
+    if "prompt" in frame.columns:
+        check_prompts(frame, source)
 
 
 def pair_texts(table: pd.DataFrame, source: str | None = None) -> pd.DataFrame:

@@ -34,7 +34,8 @@ from accord.datasets.errors import AccordError, ValidationError
 from accord.datasets.schema import columns_note
 from accord.reward.calibration import apply_calibration
 from accord.reward.data import (VOTE_COLUMNS, PairCollator, PairEncoder, TokenizedPairs, TokenizedResponses,
-                                ensure_pad_token, load_pairs, normalise_pairs, pair_texts, response_texts)
+                                check_responses, ensure_pad_token, load_pairs, normalise_pairs, pair_texts,
+                                response_texts)
 from accord.reward.losses import pairwise_logit
 from accord.reward.model import STATS_FILE, RewardModel, load_tokenizer
 
@@ -415,7 +416,8 @@ def _read_scored(data: Any) -> pd.DataFrame:
 
 
 def _check_texts(frame: pd.DataFrame, source: str | None) -> pd.DataFrame:
-    """``frame``, once it has rows and no response it scores is missing (it would be scored as the empty text)."""
+    """``frame``, once it has rows, no response it scores is missing (it would be scored as the empty text) and every
+    response and prompt is a text or chat messages."""
     if len(frame) == 0:
         raise ValidationError("the table is empty (nothing to score)", source=source)
     for column in ("response", "chosen", "rejected"):
@@ -424,6 +426,8 @@ def _check_texts(frame: pd.DataFrame, source: str | None) -> pd.DataFrame:
             if missing.any():
                 raise ValidationError("missing response text", source=source, column=column,
                                       row=int(np.flatnonzero(missing)[0]))
+    if "response" in frame.columns:  # pairs are checked as training checks them (pair_texts)
+        check_responses(frame, source)
     return frame
 
 
