@@ -481,7 +481,7 @@ def predict_sequences(model: Any, encoded: TokenizedResponses, *, pad_token_id: 
     """``reward`` ``(n, K)`` of the sequences ``indices`` of ``encoded`` (default: all), ``variance`` with an
     uncertainty head, and with ``capture_pooled`` the pooled hidden states the head reads (``pooled``, ``(n, H)``:
     the embedding a gating network conditions on)."""
-    from accord.reward.evaluate import _bar
+    from accord.reward.evaluate import _bar, _eval_mode
 
     device = next(model.parameters()).device
     collator = PairCollator(pad_token_id, packing=packing, pooling=model.pooling, hidden_size=model.hidden_size)
@@ -493,10 +493,8 @@ def predict_sequences(model: Any, encoded: TokenizedResponses, *, pad_token_id: 
     pooled = np.zeros((n, model.hidden_size), dtype=np.float32) if capture_pooled else None
     captured: list[torch.Tensor] = []
     hook = model.head.register_forward_hook(lambda _m, args, _o: captured.append(args[0])) if capture_pooled else None
-    was_training = model.training
-    model.eval()
     try:
-        with _bar(n, "scoring", "sequence", progress) as bar:
+        with _eval_mode(model), _bar(n, "scoring", "sequence", progress) as bar:
             for start in range(0, n, batch_size):
                 at = order[start:start + batch_size]
                 rows = subset[at]
@@ -512,7 +510,6 @@ def predict_sequences(model: Any, encoded: TokenizedResponses, *, pad_token_id: 
     finally:
         if hook is not None:
             hook.remove()
-        model.train(was_training)
     result = {"reward": reward, "variance": variance}
     if capture_pooled:
         result["pooled"] = pooled
