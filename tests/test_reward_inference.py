@@ -188,6 +188,31 @@ def test_decoders_that_read_position_ids_keep_their_packed_rows(models):
     assert load_model(models["llama"], "cpu")[0].packs_by_position()
 
 
+@pytest.mark.parametrize("command, name", [("evaluate", "reward_model.json"), ("evaluate", "config.json"),
+                                           ("evaluate", "tokenizer.json"), ("evaluate", "reward_stats.json"),
+                                           ("evaluate", "model.safetensors"), ("score", "tokenizer.json")])
+def test_an_out_that_names_a_file_of_the_model_is_refused_before_any_work(models, tmp_path, capsys, command, name):
+    # was: accord evaluate rm pairs --out rm/reward_model.json wrote the metrics over the model's metadata (exit 0),
+    # and the model no longer loaded; the model folder is an input as the data file is
+    import shutil
+
+    from accord.cli import main as accord_main
+
+    model = shutil.copytree(models["bert"], tmp_path / "rm")
+    data = tmp_path / "pairs.jsonl"
+    pd.DataFrame({"chosen": ["good", "clear"], "rejected": ["bad", "rude"]}).to_json(data, orient="records",
+                                                                                     lines=True)
+    files = {path.name: path.read_bytes() for path in model.iterdir()}
+    assert accord_main([command, str(model), str(data), "--out", str(model / name), "--quiet"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "--out" in err and "file of the model" in err, err
+    assert {path.name: path.read_bytes() for path in model.iterdir()} == files
+    # a file of its own beside the model is written, and written again
+    for _ in range(2):
+        assert accord_main(["evaluate", str(model), str(data), "--out", str(model / "eval.json"), "--quiet"]) == 0
+    assert (model / "eval.json").exists()
+
+
 # ----------------------------------------------------------------------------------------------------------------------
 # loading
 # ----------------------------------------------------------------------------------------------------------------------

