@@ -218,6 +218,27 @@ def test_an_out_that_names_a_file_of_the_model_is_refused_before_any_work(models
 # ----------------------------------------------------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("name, what", [("reward_head.safetensors", "cannot load its head"),
+                                        ("model.safetensors", "cannot load its backbone"),
+                                        ("reward_model.json", "reward_model.json is not readable JSON"),
+                                        ("reward_stats.json", "reward_stats.json is not readable JSON")])
+@pytest.mark.parametrize("command", ["score", "evaluate"])
+def test_a_model_file_cut_short_is_one_line_naming_the_folder_and_file(models, tmp_path, capsys, name, what,
+                                                                       command):
+    # was: a safetensors or JSON traceback (exit 1) for a file cut short by a copy or a download
+    import shutil
+
+    from accord.cli import main as accord_main
+
+    model = shutil.copytree(models["bert"], tmp_path / "rm")
+    (model / name).write_bytes((model / name).read_bytes()[:30])
+    data = tmp_path / "pairs.jsonl"
+    pd.DataFrame({"chosen": ["good"], "rejected": ["bad"]}).to_json(data, orient="records", lines=True)
+    assert accord_main([command, str(model), str(data), "--quiet"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and f"folder {model}" in err and what in err, err
+
+
 def test_a_model_saved_in_bfloat16_loads_and_scores_in_bfloat16(tmp_path):
     # was: loaded as float32 whatever it was saved in (twice the memory of the model saved), so its scores were not
     # the saved model's; training on from it still starts from float32 weights

@@ -432,7 +432,7 @@ class RewardModel(nn.Module):
         meta_path = Path(directory).expanduser() / META_FILE
         if not meta_path.exists():
             raise AccordError(f"folder {directory}: not an accord reward model (no {META_FILE})")
-        return json.loads(meta_path.read_text())
+        return _read_json(meta_path, directory)
 
     @classmethod
     def from_pretrained(cls, directory: str | Path, *, attn_implementation: str | None = None,
@@ -440,6 +440,7 @@ class RewardModel(nn.Module):
         """Load a model written by :meth:`save_pretrained`; ``dtype``: the backbone's, by default the one it was
         saved in (a bfloat16 model came back as float32, twice its memory), float32 to train on (the head is
         float32 either way)."""
+        from safetensors import SafetensorError
         from safetensors.torch import load_file
         from transformers import AutoModel
 
@@ -452,18 +453,23 @@ class RewardModel(nn.Module):
         head_path = directory / HEAD_FILE
         if not head_path.is_file():
             raise AccordError(f"folder {directory}: an incomplete reward model: its head ({HEAD_FILE}) is missing")
+        # a damaged file (a copy or a download cut short, a file written over) was a safetensors or JSON traceback
         try:
             backbone = AutoModel.from_pretrained(directory, **kwargs)
-        except (OSError, ValueError) as err:
+        except (OSError, ValueError, SafetensorError) as err:
             raise AccordError(f"folder {directory}: an incomplete reward model: cannot load its backbone "
                               f"({str(err).strip().splitlines()[0]})") from err
         disable_dropout(backbone)
         model = cls(backbone, is_decoder=meta["is_decoder"], pooling=meta["pooling"],
                     uncertainty_head=meta["uncertainty_head"], num_outputs=int(meta.get("num_outputs", 1)), meta=meta,
                     ensemble_heads=int(meta.get("ensemble_heads", 1)))
-        model.head.load_state_dict(load_file(str(head_path)))
+        try:
+            model.head.load_state_dict(load_file(str(head_path)))
+        except (OSError, RuntimeError, SafetensorError) as err:  # RuntimeError: weights of another shape
+            raise AccordError(f"folder {directory}: a damaged reward model: cannot load its head ({HEAD_FILE}: "
+                              f"{str(err).strip().splitlines()[0]})") from err
         stats_path = directory / STATS_FILE
-        model.stats = json.loads(stats_path.read_text()) if stats_path.exists() else None
+        model.stats = _read_json(stats_path, directory) if stats_path.exists() else None
         model.eval()
         return model
 
@@ -555,6 +561,15 @@ def _ensemble_head(hidden: int, n_heads: int, seed: int | None) -> nn.Linear:
             head.weight[h] = torch.randn(hidden, generator=generator) / math.sqrt(hidden + 1)
         head.bias.zero_()
     return head
+
+
+def _read_json(path: Path, directory: str | Path) -> Any:
+    """The JSON in ``path``, a file of the saved model in ``directory``, or one error naming both."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, OSError) as err:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+        raise AccordError(f"folder {directory}: a damaged reward model: {path.name} is not readable JSON "
+                          f"({str(err).splitlines()[0]})") from err
 
 
 def _hidden_size(config: Any) -> int:
