@@ -80,6 +80,29 @@ def test_an_ensemble_s_scores_come_back_on_the_rows_of_the_frame(models):
     np.testing.assert_allclose(scored["reward_0"], score(models["bert"], frame)["reward_normalised"])
 
 
+@pytest.mark.parametrize("member, stats", [("llama", None), ("llama", {"n": 4}),
+                                           ("llama_heads", {"mean": 0.0, "sd": 1.0}),
+                                           ("llama_heads", {"heads": [{"mean": 0.0, "sd": 1.0}]})])
+def test_an_ensemble_member_without_its_training_statistics_is_refused_naming_it(models, tmp_path, capsys, member,
+                                                                                  stats):
+    # was: its rewards were taken as they came (mean 0, sd 1) beside members standardised by their own statistics,
+    # so the ensemble's mean, spread and conservative reward mixed two scales without a word
+    import json
+    import shutil
+
+    from accord.cli import main as accord_main
+
+    folder = shutil.copytree(models[member], tmp_path / "member")
+    (folder / "reward_stats.json").unlink()
+    if stats is not None:
+        (folder / "reward_stats.json").write_text(json.dumps(stats))
+    data = tmp_path / "responses.jsonl"
+    pd.DataFrame({"response": ["good", "bad"]}).to_json(data, orient="records", lines=True)
+    assert accord_main(["score", f"{models['bert']},{folder}", str(data), "--quiet"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and f"folder {folder}" in err and "reward_stats.json" in err, err
+
+
 # ----------------------------------------------------------------------------------------------------------------------
 # layouts
 # ----------------------------------------------------------------------------------------------------------------------

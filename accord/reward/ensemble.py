@@ -87,11 +87,12 @@ def score_ensemble(model_dirs: Sequence[str | Path], data: Any, *, conservative:
     model_dirs = [str(d) for d in model_dirs]
     heads = [ensemble_heads(d) for d in model_dirs]
     check_ensemble(sum(heads), conservative, k)
-    for directory in model_dirs:  # a step or multi-attribute model scores steps or attributes, not one reward
-        task = _task(directory)
+    for directory, n_heads in zip(model_dirs, heads):
+        task = _task(directory)  # a step or multi-attribute model scores steps or attributes, not one reward
         if task != "pairwise":
             raise AccordError(f"folder {directory}: a reward model of task '{task}'; an ensemble's members are "
                               "pairwise reward models (one reward per response)")
+        _check_stats(directory, n_heads)
     frame = _read_scored(data)
     if "response" not in frame.columns:
         raise ValidationError("an ensemble scores responses: the data needs a 'response' column (and optionally "
@@ -113,6 +114,21 @@ def score_ensemble(model_dirs: Sequence[str | Path], data: Any, *, conservative:
     out["reward_min"] = members.min(axis=0)
     out["conservative_reward"] = conservative_reward(members, conservative, k)
     return out
+
+
+def _check_stats(directory: str, n_heads: int) -> None:
+    """One error, before any model loads, for a member without the training-set statistics (``reward_stats.json``,
+    with one entry per head for ensemble heads) that put it on the members' common scale: its rewards were taken
+    as they came (mean 0, sd 1), beside members standardised by theirs, and the spread mixed the two scales."""
+    from accord.reward.model import STATS_FILE, _read_json
+
+    path = Path(directory).expanduser() / STATS_FILE
+    stats = _read_json(path, directory) if path.is_file() else None
+    wanted = "mean and sd" if n_heads == 1 else f"a mean and sd for each of its {n_heads} heads ('heads')"
+    if not isinstance(stats, dict) or (n_heads == 1 and not {"mean", "sd"} <= set(stats)) or (
+            n_heads > 1 and len(stats.get("heads") or []) != n_heads):
+        raise AccordError(f"folder {directory}: an ensemble member needs its training rewards' {wanted} in "
+                          f"{STATS_FILE} (the trainer writes them), to put its rewards on the members' common scale")
 
 
 def head_rewards(model_dir: str | Path, frame: pd.DataFrame, *, batch_size: int = 32, max_length: int | None = None,
