@@ -130,6 +130,25 @@ def test_chat_messages_read_from_parquet_score_as_the_same_messages(models, kind
                                    rtol=1e-5, atol=1e-6)
 
 
+def test_chat_messages_without_a_prompt_score_as_the_same_messages_in_a_pair(models):
+    # was: pairs of messages that share no prompt (assistant turns alone) failed with transformers' "Cannot apply
+    # chat template to an empty conversation" traceback in score, evaluate and train, and a response given as
+    # messages without a prompt got an empty user turn before it, so it scored otherwise than as a side of a pair
+    from accord.reward.evaluate import evaluate
+
+    user = {"role": "user", "content": "question"}
+    good, bad = ([{"role": "assistant", "content": text}] for text in ("good clear answer", "bad rude"))
+    for prefix in ([], [user]):
+        pairs = pd.DataFrame({"chosen": [prefix + good], "rejected": [prefix + bad]})
+        sides = score(models["llama"], pairs)
+        responses = score(models["llama"], pd.DataFrame({"response": [prefix + good, prefix + bad]}))["reward"]
+        np.testing.assert_allclose(responses, sides[["reward_chosen", "reward_rejected"]].to_numpy()[0], rtol=1e-5,
+                                   atol=1e-6)
+        assert evaluate(models["llama"], pairs.assign(p_chosen=1.0))["n_pairs"] == 1
+    with_prompt = score(models["llama"], pd.DataFrame({"prompt": [[user]], "response": [good]}))["reward"]
+    np.testing.assert_allclose(with_prompt, responses.to_numpy()[:1], rtol=1e-5, atol=1e-6)
+
+
 @pytest.mark.parametrize("column, value", [
     ("response", {"role": "assistant", "content": "good"}), ("response", ["good", "bad"]), ("response", []),
     ("response", [{"content": "no role"}]), ("prompt", {"role": "user", "content": "question"}),

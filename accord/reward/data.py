@@ -243,7 +243,11 @@ def response_texts(table: pd.DataFrame) -> tuple[list[Any], list[Any]]:
     (missing: empty), chat messages as messages (the encoder renders them with the chat template), also when a
     Parquet file gives them back as numpy arrays of messages (their repr was scored as the text)."""
     prompts = [_text_or_messages(p) for p in table["prompt"]] if "prompt" in table.columns else [""] * len(table)
-    return prompts, [_text_or_messages(r) for r in table["response"]]
+    responses = [_text_or_messages(r) for r in table["response"]]
+    # chat messages without a prompt are the whole conversation, as a pair's messages that share no prompt are:
+    # no empty user turn before them (a reward other than the same messages got as a side of a pair)
+    prompts = [[] if p == "" and isinstance(r, list) else p for p, r in zip(prompts, responses)]
+    return prompts, responses
 
 
 def _is_messages(value: Any) -> bool:
@@ -524,7 +528,13 @@ class PairEncoder:
             {"role": "assistant", "content": str(response)}]) for messages, response in zip(prompt_messages, responses)]
         # one tokenizer call for all prompts and one for all conversations (four calls per pair took three times
         # as long); the templates still render one by one, inside the tokenizer
-        prompt_ids = _template_ids_batch(self.tokenizer, prompt_messages, add_generation_prompt=True)
+        # a conversation without a prompt (pairs of messages that share none, a response given as the whole
+        # conversation) has no prompt tokens: the template of an empty conversation is an error in transformers
+        asked = [i for i, messages in enumerate(prompt_messages) if messages]
+        prompt_ids: list[list[int]] = [[] for _ in prompt_messages]
+        for i, found in zip(asked, _template_ids_batch(self.tokenizer, [prompt_messages[i] for i in asked],
+                                                       add_generation_prompt=True)):
+            prompt_ids[i] = found
         full_ids = _template_ids_batch(self.tokenizer, conversations, add_generation_prompt=False)
         for i, (response, p, full) in enumerate(zip(responses, prompt_ids, full_ids)):
             if full[:len(p)] == p:
