@@ -263,7 +263,8 @@ def test_an_out_that_names_a_file_of_the_model_is_refused_before_any_work(models
 @pytest.mark.parametrize("name, what", [("reward_head.safetensors", "cannot load its head"),
                                         ("model.safetensors", "cannot load its backbone"),
                                         ("reward_model.json", "reward_model.json is not readable JSON"),
-                                        ("reward_stats.json", "reward_stats.json is not readable JSON")])
+                                        ("reward_stats.json", "reward_stats.json is not readable JSON"),
+                                        ("reward_model.json", "lacks")])
 @pytest.mark.parametrize("command", ["score", "evaluate"])
 def test_a_model_file_cut_short_is_one_line_naming_the_folder_and_file(models, tmp_path, capsys, name, what,
                                                                        command):
@@ -273,7 +274,11 @@ def test_a_model_file_cut_short_is_one_line_naming_the_folder_and_file(models, t
     from accord.cli import main as accord_main
 
     model = shutil.copytree(models["bert"], tmp_path / "rm")
-    (model / name).write_bytes((model / name).read_bytes()[:30])
+    if name == "reward_model.json" and what.endswith("lacks"):  # valid JSON, what the model is built from gone
+        (model / name).write_text('{"task": "pairwise", "max_length": 32}')
+        what = "reward_model.json lacks is_decoder, pooling, uncertainty_head"
+    else:
+        (model / name).write_bytes((model / name).read_bytes()[:30])
     data = tmp_path / "pairs.jsonl"
     pd.DataFrame({"chosen": ["good"], "rejected": ["bad"]}).to_json(data, orient="records", lines=True)
     assert accord_main([command, str(model), str(data), "--quiet"]) == 2

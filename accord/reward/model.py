@@ -459,6 +459,10 @@ class RewardModel(nn.Module):
         except (OSError, ValueError, SafetensorError) as err:
             raise AccordError(f"folder {directory}: an incomplete reward model: cannot load its backbone "
                               f"({str(err).strip().splitlines()[0]})") from err
+        missing = [key for key in ("is_decoder", "pooling", "uncertainty_head") if key not in meta]
+        if missing:  # a hand-written or damaged reward_model.json was a KeyError traceback
+            raise AccordError(f"folder {directory}: a damaged reward model: its {META_FILE} lacks "
+                              f"{', '.join(missing)} (save_pretrained writes them)")
         disable_dropout(backbone)
         model = cls(backbone, is_decoder=meta["is_decoder"], pooling=meta["pooling"],
                     uncertainty_head=meta["uncertainty_head"], num_outputs=int(meta.get("num_outputs", 1)), meta=meta,
