@@ -87,16 +87,17 @@ def score_ensemble(model_dirs: Sequence[str | Path], data: Any, *, conservative:
     model_dirs = [str(d) for d in model_dirs]
     heads = [ensemble_heads(d) for d in model_dirs]
     check_ensemble(sum(heads), conservative, k)
-    for directory, n_heads in zip(model_dirs, heads):
-        task = _task(directory)  # a step or multi-attribute model scores steps or attributes, not one reward
+    for directory in model_dirs:  # a step or multi-attribute model scores steps or attributes, not one reward
+        task = _task(directory)
         if task != "pairwise":
             raise AccordError(f"folder {directory}: a reward model of task '{task}'; an ensemble's members are "
                               "pairwise reward models (one reward per response)")
-        _check_stats(directory, n_heads)
     frame = _read_scored(data)
     if "response" not in frame.columns:
         raise ValidationError("an ensemble scores responses: the data needs a 'response' column (and optionally "
                               "'prompt')", source=_source(data), column="response")
+    for directory, n_heads in zip(model_dirs, heads):  # the data first, then what the members lack
+        _check_stats(directory, n_heads)
     rows = []
     for directory, n_heads in zip(model_dirs, heads):
         if n_heads > 1:
