@@ -284,6 +284,18 @@ def test_score_reports_every_attribute_and_the_combined_reward(bert, tmp_path):
             "reward_helpful_rejected"} <= set(both.columns)
 
 
+def test_score_keeps_the_rows_of_a_frame_with_any_index(bert, tmp_path):
+    # was: the index was reset to 0..n-1, so df["reward"] = score(rm, df)["reward"] put each reward on another row
+    cfg = config(bert, tmp_path, "indexed", max_steps=1)
+    RewardTrainer(cfg, train_data=attribute_pairs(16, seed=5)).train()
+    for frame in (pd.DataFrame({"prompt": ["q", "q"], "response": ["helpful correct short", "useless wrong"]}),
+                  attribute_pairs(3, seed=6)[["prompt", "chosen", "rejected"]]):
+        index = pd.Index([7, 3, 7][:len(frame)], name="row_id")
+        scored = score(cfg.output_dir, frame.set_axis(index))
+        assert scored.index.equals(index)
+        pd.testing.assert_frame_equal(scored.reset_index(drop=True), score(cfg.output_dir, frame))
+
+
 @pytest.fixture(scope="module")
 def llama(tmp_path_factory):
     """A tiny decoder whose tokenizer has a chat template (as most decoders' have)."""

@@ -202,3 +202,27 @@ def test_a_damaged_calibration_is_one_error_naming_the_value(calibration, name):
         apply_calibration(np.array([1.0, -1.0, 0.0]), {"calibration": calibration})
     assert apply_calibration(np.array([1.0, -2.0]), {"calibration": {"temperature": 2, "bias": 0.5}}).tolist() == [
         1.0, -0.5]
+
+
+def test_training_on_from_a_calibrated_model_does_not_carry_its_temperature(tmp_path):
+    # was: the saved model's calibration stayed in the new model's reward_model.json, so evaluate and score tempered
+    # the new model's log-odds by a temperature fitted to another model's
+    bert = build_tiny_backbone(tmp_path / "bert", "bert", texts=[" ".join(WORDS)], seed=1)
+    train_file = tmp_path / "train.jsonl"
+    _pairs(16, 0).to_json(train_file, orient="records", lines=True)
+    settings = dict(train_path=str(train_file), batch_size=8, max_steps=1, save_steps=None, progress=False,
+                    stats_max_pairs=8)
+    first = RewardConfig(model=str(bert), output_dir=str(tmp_path / "rm"), **settings)
+    train(first)
+    meta_path = tmp_path / "rm" / META_FILE
+    meta = json.loads(meta_path.read_text())
+    meta["calibration"] = {"temperature": 0.1, "bias": 0.0, "objective": "soft", "n_pairs": 16}
+    meta_path.write_text(json.dumps(meta))
+    second = RewardConfig(model=first.output_dir, output_dir=str(tmp_path / "rm2"), **settings)
+    train(second)
+    assert "calibration" not in json.loads((tmp_path / "rm2" / META_FILE).read_text())
+    pairs = _pairs(4, 2)
+    scored = score(second.output_dir, pairs)
+    d = scored["reward_chosen"] - scored["reward_rejected"]
+    np.testing.assert_allclose(scored["p_chosen_model"], 1 / (1 + np.exp(-d)), rtol=1e-6)
+    assert "calibration" in json.loads(meta_path.read_text())  # the saved model keeps its own

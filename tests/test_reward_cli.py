@@ -272,6 +272,24 @@ def test_evaluate_out_that_cannot_be_written_fails_before_evaluating(workspace, 
         assert len(err.splitlines()) == 1 and "--out" in err and "before evaluating" in err
 
 
+def test_score_out_under_a_file_fails_before_scoring(workspace, plain_model, tmp_path, capsys, monkeypatch):
+    """``accord score M data --out notes.txt/scored.csv`` loaded the model and scored every response, then failed in
+    the writer."""
+    evaluate_module = sys.modules["accord.reward.evaluate"]
+
+    def never(*_args, **_kwargs):
+        raise AssertionError("scored although --out cannot be written")
+
+    monkeypatch.setattr(evaluate_module, "score", never)
+    (tmp_path / "notes.txt").write_text("a file, not a folder\n")
+    for out in (tmp_path / "notes.txt" / "scored.csv", tmp_path / "notes.txt" / "deeper" / "scored.parquet"):
+        assert accord_main(["score", plain_model, workspace["data"], "--out", str(out)]) == 2
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and "--out" in err and "notes.txt is a file" in err, err
+        assert "before scoring" in err
+    assert (tmp_path / "notes.txt").read_text() == "a file, not a folder\n"
+
+
 def test_evaluate_out_creates_a_missing_folder_as_the_other_commands_do(workspace, plain_model, tmp_path, capsys):
     """``accord evaluate --out new/metrics.json`` was refused ('name a file in an existing folder') where aggregate,
     score and train create the folder of their output."""

@@ -118,6 +118,30 @@ def test_packed_and_padded_step_scores_agree(workspace, kind):
     assert torch.allclose(out[True].log_var, out[False].log_var, atol=1e-4)
 
 
+@pytest.mark.parametrize("stop", [RuntimeError, KeyboardInterrupt])
+def test_step_scoring_that_stops_leaves_a_training_model_in_training_mode(workspace, stop):
+    # was: predict_steps put the model in eval mode and back only when it finished, so a failure or a Ctrl-C in the
+    # trainer's evaluation left a training model with its dropout off for the rest of training
+    from accord.reward.steps import predict_steps
+
+    tokenizer, model, _, data = _encoded(workspace, "llama")
+    model.train()
+    calls = []
+
+    def stop_at_second_batch(module, args, kwargs):
+        calls.append(module.training)
+        if len(calls) == 2:
+            raise stop("stopped")
+
+    hook = model.register_forward_pre_hook(stop_at_second_batch, with_kwargs=True)
+    try:
+        with pytest.raises(stop):
+            predict_steps(model, data, pad_token_id=tokenizer.pad_token_id, batch_size=2)
+    finally:
+        hook.remove()
+    assert calls == [False, False] and model.training
+
+
 def test_a_decoder_scores_each_step_from_its_prefix(workspace):
     frame = toy_steps(6, seed=4, max_steps=4)
     frame = frame[frame["n_steps"] >= 2].reset_index(drop=True)

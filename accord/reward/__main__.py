@@ -159,7 +159,8 @@ def build_parser(prog: str = "accord") -> argparse.ArgumentParser:
     cal = sub.add_parser("calibrate", help="fit a temperature on held-out pairs against their soft labels",
                          description="Fit a temperature (and with --bias a bias) on the saved model's pairwise "
                                      "log-odds against the soft labels of held-out pairs (no gold needed) and save it "
-                                     "in the model's reward_model.json; evaluate and score then apply it.")
+                                     "in the model's reward_model.json; evaluate and score then apply it. Prints the "
+                                     "fit with the held-out pairs' ECE before and after.")
     cal.add_argument("model_dir", help="a folder written by `accord train` (a pairwise reward model)")
     cal.add_argument("data", help="held-out pairs (not trained on): a cleaned dataset or any preference layout")
     cal.add_argument("--bias", action="store_true", help="also fit a bias towards the side shown as chosen")
@@ -258,14 +259,6 @@ def main(argv: list[str] | None = None, prog: str = "accord") -> int:
         elif args.command == "evaluate":
             from accord.reward.evaluate import evaluate
 
-            if args.out:  # a missing folder is created, as the other commands' outputs are
-                from accord.datasets.errors import ValidationError
-                from accord.datasets.io import check_output_path
-
-                try:
-                    check_output_path(args.out)
-                except ValidationError as err:
-                    raise AccordError(f"--out {args.out}: {err.problem} (checked before evaluating)") from err
             metrics = evaluate(args.model_dir, args.data, batch_size=args.batch_size, max_length=args.max_length,
                                progress=not args.quiet)
             text = json.dumps(metrics, indent=2)
@@ -301,12 +294,28 @@ def main(argv: list[str] | None = None, prog: str = "accord") -> int:
 
 def _check_sizes(args: argparse.Namespace) -> None:
     """--batch-size and --max-length of evaluate, score, calibrate and combine (train's are the config's); an --out
-    that is the data file (it would be written over)."""
+    that is the data file (it would be written over) or that cannot be written (a folder, a path under a file: score
+    found it in the writer, after scoring everything). A missing folder is fine: it is created, as the other
+    commands' outputs are."""
     if args.command == "train":
         return
-    from accord.datasets.io import refuse_writing_over_inputs
+    from accord.datasets.errors import ValidationError
+    from accord.datasets.io import check_output_path, refuse_writing_over_inputs
 
-    refuse_writing_over_inputs("--out", getattr(args, "out", None), {"data": getattr(args, "data", None)})
+    out = getattr(args, "out", None)
+    refuse_writing_over_inputs("--out", out, {"data": getattr(args, "data", None)})
+    if out:
+        from accord.reward.model import is_model_file
+
+        for model_dir in str(getattr(args, "model_dir", "")).split(","):
+            if model_dir and is_model_file(out, model_dir):
+                raise AccordError(f"--out {out}: is a file of the model {model_dir} (its weights, config, tokenizer "
+                                  "or accord's reward_*.json); writing it would break the model (name another file)")
+        try:
+            check_output_path(out)
+        except ValidationError as err:
+            verb = {"evaluate": "evaluating", "score": "scoring"}[args.command]
+            raise AccordError(f"--out {out}: {err.problem} (checked before {verb})") from err
     if getattr(args, "batch_size", 1) < 1:
         raise AccordError(f"--batch-size must be at least 1, got {args.batch_size}")
     max_length = getattr(args, "max_length", None)

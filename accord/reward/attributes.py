@@ -46,7 +46,8 @@ from accord.datasets.attributes import validate_attributes
 from accord.datasets.cleaned import read_with_provenance
 from accord.datasets.cleaned_attributes import LAYOUTS, check_attribute_cleaned
 from accord.datasets.errors import AccordError, ValidationError
-from accord.reward.data import PairCollator, PairEncoder, TokenizedPairs, TokenizedResponses, load_pairs
+from accord.reward.data import (PairCollator, PairEncoder, TokenizedPairs, TokenizedResponses,
+                                pair_texts, response_texts)
 from accord.reward.evaluate import pair_hits
 from accord.reward.losses import get_loss, pair_loss_inputs, pairwise_logit
 from accord.reward.task import RewardTask, model_inputs, register_task
@@ -246,22 +247,6 @@ def encode_attribute_table(encoder: PairEncoder, spec: AttributeSpec, table: pd.
     return AttributeData(None, encoder.encode(*response_texts(table)), labels, label_var, weight)
 
 
-def pair_texts(table: pd.DataFrame) -> pd.DataFrame:
-    """The prompts and responses of a table of pairs as training, scoring and fitting a combination read them
-    (:func:`accord.reward.data.load_pairs`: chat messages stay messages, the prompt of conversations is the
-    messages both sides share)."""
-    return load_pairs(table[[c for c in ("pair_id", "prompt", "chosen", "rejected") if c in table.columns]])
-
-
-def response_texts(table: pd.DataFrame) -> tuple[list[Any], list[Any]]:
-    """The prompts and responses of a table of responses as training and scoring read them: a text as written
-    (missing: empty), chat messages as messages (the encoder renders them with the chat template)."""
-    from accord.reward.data import _text_or_messages
-
-    prompts = [_text_or_messages(p) for p in table["prompt"]] if "prompt" in table.columns else [""] * len(table)
-    return prompts, [_text_or_messages(r) for r in table["response"]]
-
-
 def _numeric(frame: pd.DataFrame, column: str, source: str | None) -> np.ndarray:
     raw = frame[column]
     values = pd.to_numeric(raw, errors="coerce").to_numpy(dtype=np.float64)
@@ -335,7 +320,7 @@ class AttributesTask(RewardTask):
         else:  # evaluation data: pairs score a model trained on graded responses too, as accord evaluate reads them
             evaluation_spec(self.spec, frame, "the model")
         if spec.layout == "pairs":
-            load_pairs(frame[[c for c in ("pair_id", "prompt", "chosen", "rejected") if c in frame.columns]])
+            pair_texts(frame)  # the texts checked as the pairwise task checks them
         return frame
 
     def check_training(self, table: Any, source: str | None = None) -> None:
@@ -496,7 +481,7 @@ def predict_sequences(model: Any, encoded: TokenizedResponses, *, pad_token_id: 
     """``reward`` ``(n, K)`` of the sequences ``indices`` of ``encoded`` (default: all), ``variance`` with an
     uncertainty head, and with ``capture_pooled`` the pooled hidden states the head reads (``pooled``, ``(n, H)``:
     the embedding a gating network conditions on)."""
-    from accord.reward.evaluate import _bar
+    from accord.reward.evaluate import _bar, _eval_mode
 
     device = next(model.parameters()).device
     collator = PairCollator(pad_token_id, packing=packing, pooling=model.pooling, hidden_size=model.hidden_size)
@@ -508,10 +493,8 @@ def predict_sequences(model: Any, encoded: TokenizedResponses, *, pad_token_id: 
     pooled = np.zeros((n, model.hidden_size), dtype=np.float32) if capture_pooled else None
     captured: list[torch.Tensor] = []
     hook = model.head.register_forward_hook(lambda _m, args, _o: captured.append(args[0])) if capture_pooled else None
-    was_training = model.training
-    model.eval()
     try:
-        with _bar(n, "scoring", "sequence", progress) as bar:
+        with _eval_mode(model), _bar(n, "scoring", "sequence", progress) as bar:
             for start in range(0, n, batch_size):
                 at = order[start:start + batch_size]
                 rows = subset[at]
@@ -527,7 +510,6 @@ def predict_sequences(model: Any, encoded: TokenizedResponses, *, pad_token_id: 
     finally:
         if hook is not None:
             hook.remove()
-        model.train(was_training)
     result = {"reward": reward, "variance": variance}
     if capture_pooled:
         result["pooled"] = pooled

@@ -169,9 +169,14 @@ def calibrate(model_dir: str | Path, data: Any, *, fit_bias: bool = False, objec
     """Fit the temperature (and bias) of the saved model in ``model_dir`` on the held-out pairs ``data`` (a cleaned
     dataset or any layout :func:`~accord.reward.data.load_pairs` reads; ``objective``: see the module) and write it
     into its metadata. Pairs the model was trained on would make it look over-confident: use a slice held out from
-    training."""
+    training.
+
+    Returns :func:`fit_temperature`'s result with the expected calibration errors on these pairs before and after
+    (``ece_before`` / ``ece_after`` against their hard labels, as ``accord evaluate`` reports ``ece``, left out when
+    every pair is a tie; ``soft_ece_before`` / ``soft_ece_after`` against their soft labels): the objective's NLL
+    alone did not say whether the probabilities came closer to the labels."""
     from accord.reward.data import load_pairs
-    from accord.reward.evaluate import _encoder, load_model, pair_logits, predict_pairs
+    from accord.reward.evaluate import _encoder, load_model, pair_logits, pairwise_metrics, predict_pairs
     from accord.reward.model import META_FILE, RewardModel
 
     meta = RewardModel.read_meta(model_dir)  # fails with one line before the weights load
@@ -184,8 +189,12 @@ def calibrate(model_dir: str | Path, data: Any, *, fit_bias: bool = False, objec
     pairs = _encoder(model, tokenizer, max_length).encode_pairs(frame)
     pred = predict_pairs(model, pairs, pad_token_id=tokenizer.pad_token_id, batch_size=batch_size,
                          progress=progress, desc="calibrating")
-    fitted = fit_temperature(pair_logits(pred), frame["p_chosen"].to_numpy(dtype=float),
-                             frame["p_tie"].to_numpy(dtype=float), fit_bias=fit_bias, objective=objective)
+    d = pair_logits(pred)
+    p_chosen, p_tie = frame["p_chosen"].to_numpy(dtype=float), frame["p_tie"].to_numpy(dtype=float)
+    fitted = fit_temperature(d, p_chosen, p_tie, fit_bias=fit_bias, objective=objective)
+    for when, logits in (("before", d), ("after", d / fitted["temperature"] + fitted["bias"])):
+        measured = pairwise_metrics(logits, p_chosen, p_tie)
+        fitted.update({f"{name}_{when}": measured[name] for name in ("ece", "soft_ece") if name in measured})
     meta[CALIBRATION_KEY] = {"temperature": fitted["temperature"], "bias": fitted["bias"], "objective": objective,
                              "n_pairs": fitted["n_pairs"], "source": str(data) if not hasattr(data, "columns")
                              else "a table"}

@@ -156,10 +156,7 @@ def normalise_pairs(frame: pd.DataFrame, source: str | None = None) -> pd.DataFr
                                       f"{'messages' if conversational else 'a text'}, this one is not",
                                       source=source, column=column, row=row)
     if "prompt" in frame.columns:
-        for row, value in enumerate(frame["prompt"]):
-            if not _missing(value) and not _well_formed(value) and not _no_messages(value):
-                raise ValidationError("must be a text or a list of chat messages ({'role': text, 'content': "
-                                      "text})", source=source, column="prompt", row=row, value=value)
+        check_prompts(frame, source)
         prompts = [_text_or_messages(p) for p in frame["prompt"]]
         if conversational:
             prompts, chosen, rejected = _prompts_in_conversations(prompts, chosen, rejected)
@@ -208,6 +205,49 @@ def normalise_pairs(frame: pd.DataFrame, source: str | None = None) -> pd.DataFr
             out[column] = values
     out.attrs = dict(frame.attrs)
     return out
+
+
+def check_prompts(frame: pd.DataFrame, source: str | None = None) -> None:
+    """One error naming the row of a ``prompt`` that is neither a text nor a list of chat messages (missing or an
+    empty list: no prompt)."""
+    for row, value in enumerate(frame["prompt"]):
+        if not _missing(value) and not _well_formed(value) and not _no_messages(value):
+            raise ValidationError("must be a text or a list of chat messages ({'role': text, 'content': text})",
+                                  source=source, column="prompt", row=row, value=value)
+
+
+def check_responses(frame: pd.DataFrame, source: str | None = None) -> None:
+    """One error naming the row of a ``response`` (present: missing ones are the caller's to refuse) that is neither
+    a text nor a non-empty list of chat messages, or of such a prompt, as :func:`normalise_pairs` refuses them in
+    pairs: a single message (a dict), a list of texts or an empty list was scored as its repr, and messages without
+    a role failed with a KeyError."""
+    for row, value in enumerate(frame["response"]):
+        if not _well_formed(value):
+            raise ValidationError("must be a text or a non-empty list of chat messages ({'role': text, 'content': "
+                                  "text})", source=source, column="response", row=row, value=value)
+    if "prompt" in frame.columns:
+        check_prompts(frame, source)
+
+
+def pair_texts(table: pd.DataFrame, source: str | None = None) -> pd.DataFrame:
+    """The prompts and responses of a table of pairs as training, scoring and fitting a combination read them
+    (:func:`normalise_pairs`: chat messages stay messages, the prompt of conversations is the messages both sides
+    share), and none of its labels: what only reads the texts refused a table for a label it does not use (a
+    missing ``p_chosen`` of a pair not rated yet, a ``weight`` above 1)."""
+    return normalise_pairs(table[[c for c in ("pair_id", "prompt", "chosen", "rejected") if c in table.columns]],
+                           source=source)
+
+
+def response_texts(table: pd.DataFrame) -> tuple[list[Any], list[Any]]:
+    """The prompts and responses of a table of responses as training and scoring read them: a text as written
+    (missing: empty), chat messages as messages (the encoder renders them with the chat template), also when a
+    Parquet file gives them back as numpy arrays of messages (their repr was scored as the text)."""
+    prompts = [_text_or_messages(p) for p in table["prompt"]] if "prompt" in table.columns else [""] * len(table)
+    responses = [_text_or_messages(r) for r in table["response"]]
+    # chat messages without a prompt are the whole conversation, as a pair's messages that share no prompt are:
+    # no empty user turn before them (a reward other than the same messages got as a side of a pair)
+    prompts = [[] if p == "" and isinstance(r, list) else p for p, r in zip(prompts, responses)]
+    return prompts, responses
 
 
 def _is_messages(value: Any) -> bool:
@@ -488,7 +528,13 @@ class PairEncoder:
             {"role": "assistant", "content": str(response)}]) for messages, response in zip(prompt_messages, responses)]
         # one tokenizer call for all prompts and one for all conversations (four calls per pair took three times
         # as long); the templates still render one by one, inside the tokenizer
-        prompt_ids = _template_ids_batch(self.tokenizer, prompt_messages, add_generation_prompt=True)
+        # a conversation without a prompt (pairs of messages that share none, a response given as the whole
+        # conversation) has no prompt tokens: the template of an empty conversation is an error in transformers
+        asked = [i for i, messages in enumerate(prompt_messages) if messages]
+        prompt_ids: list[list[int]] = [[] for _ in prompt_messages]
+        for i, found in zip(asked, _template_ids_batch(self.tokenizer, [prompt_messages[i] for i in asked],
+                                                       add_generation_prompt=True)):
+            prompt_ids[i] = found
         full_ids = _template_ids_batch(self.tokenizer, conversations, add_generation_prompt=False)
         for i, (response, p, full) in enumerate(zip(responses, prompt_ids, full_ids)):
             if full[:len(p)] == p:

@@ -96,6 +96,8 @@ def score_ensemble(model_dirs: Sequence[str | Path], data: Any, *, conservative:
     if "response" not in frame.columns:
         raise ValidationError("an ensemble scores responses: the data needs a 'response' column (and optionally "
                               "'prompt')", source=_source(data), column="response")
+    for directory, n_heads in zip(model_dirs, heads):  # the data first, then what the members lack
+        _check_stats(directory, n_heads)
     rows = []
     for directory, n_heads in zip(model_dirs, heads):
         if n_heads > 1:
@@ -115,15 +117,30 @@ def score_ensemble(model_dirs: Sequence[str | Path], data: Any, *, conservative:
     return out
 
 
+def _check_stats(directory: str, n_heads: int) -> None:
+    """One error, before any model loads, for a member without the training-set statistics (``reward_stats.json``,
+    with one entry per head for ensemble heads) that put it on the members' common scale: its rewards were taken
+    as they came (mean 0, sd 1), beside members standardised by theirs, and the spread mixed the two scales."""
+    from accord.reward.model import STATS_FILE, _read_json
+
+    path = Path(directory).expanduser() / STATS_FILE
+    stats = _read_json(path, directory) if path.is_file() else None
+    wanted = "mean and sd" if n_heads == 1 else f"a mean and sd for each of its {n_heads} heads ('heads')"
+    if not isinstance(stats, dict) or (n_heads == 1 and not {"mean", "sd"} <= set(stats)) or (
+            n_heads > 1 and len(stats.get("heads") or []) != n_heads):
+        raise AccordError(f"folder {directory}: an ensemble member needs its training rewards' {wanted} in "
+                          f"{STATS_FILE} (the trainer writes them), to put its rewards on the members' common scale")
+
+
 def head_rewards(model_dir: str | Path, frame: pd.DataFrame, *, batch_size: int = 32, max_length: int | None = None,
                  device: Any = None, progress: bool = False) -> np.ndarray:
     """``(H, n)``: each ensemble head's reward of the responses of ``frame`` (a ``response`` column, optionally
     ``prompt``), standardised by that head's training-set mean and standard deviation (``reward_stats.json``)."""
+    from accord.reward.data import response_texts
     from accord.reward.evaluate import _encoder, load_model, predict_response_heads
 
     model, tokenizer = load_model(model_dir, device)
-    prompts = list(frame["prompt"].fillna("")) if "prompt" in frame.columns else [""] * len(frame)
-    encoded = _encoder(model, tokenizer, max_length).encode(prompts, list(frame["response"].fillna("")))
+    encoded = _encoder(model, tokenizer, max_length).encode(*response_texts(frame))
     members = predict_response_heads(model, encoded, pad_token_id=tokenizer.pad_token_id, batch_size=batch_size,
                                      progress=progress)
     stats = (model.stats or {}).get("heads") or [{}] * len(members)

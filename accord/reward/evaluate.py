@@ -34,7 +34,8 @@ from accord.datasets.errors import AccordError, ValidationError
 from accord.datasets.schema import columns_note
 from accord.reward.calibration import apply_calibration
 from accord.reward.data import (VOTE_COLUMNS, PairCollator, PairEncoder, TokenizedPairs, TokenizedResponses,
-                                ensure_pad_token, load_pairs, normalise_pairs)
+                                check_responses, ensure_pad_token, load_pairs, normalise_pairs, pair_texts,
+                                response_texts)
 from accord.reward.losses import pairwise_logit
 from accord.reward.model import STATS_FILE, RewardModel, load_tokenizer
 
@@ -313,9 +314,9 @@ def score(model_dir: str | Path, data: Any, *, k: float | None = None, batch_siz
     ``reward_sd``, its standard deviation, and ``conservative_reward = reward - k * reward_sd`` (``k`` defaults to
     1), to use against reward hacking. A model without the head has neither column, and asking it for ``k`` is an
     error: its conservative reward would be the reward itself. Pairs get these per side (suffixes ``_chosen``,
-    ``_rejected``) and ``p_chosen_model``, the model's probability that ``chosen`` is better. A process reward
-    model (``accord train --task steps``) scores a step dataset instead, one row per step
-    (:func:`accord.reward.steps.score_steps`).
+    ``_rejected``) and ``p_chosen_model``, the model's probability that ``chosen`` is better. The rows come back
+    as they came, a frame's index kept. A process reward model (``accord train --task steps``) scores a step
+    dataset instead, one row per step (:func:`accord.reward.steps.score_steps`).
     """
     if _task(model_dir) == "attributes":  # every attribute and their combination
         from accord.reward.attributes import score_attributes
@@ -337,7 +338,7 @@ def score(model_dir: str | Path, data: Any, *, k: float | None = None, batch_siz
                           "it has no reward_sd and its conservative reward would equal the reward; train with "
                           "--uncertainty-head to use k")
     frame = _read_scored(data)  # before the model loads: a problem with the data is reported at once
-    pairs_frame = None if "response" in frame.columns else normalise_pairs(frame, source=_source(data))
+    pairs_frame = None if "response" in frame.columns else pair_texts(frame, source=_source(data))
     model, tokenizer = load_model(model_dir, device, progress)
     k = 1.0 if k is None else float(k)
     encoder = _encoder(model, tokenizer, max_length)
@@ -347,8 +348,7 @@ def score(model_dir: str | Path, data: Any, *, k: float | None = None, batch_siz
         raise AccordError(f"{model_dir}: its {STATS_FILE} has mean {mean} and sd {sd}; the training rewards were "
                           "NaN (a diverged model): retrain it")
     if "response" in frame.columns:
-        prompts = list(frame["prompt"].fillna("")) if "prompt" in frame.columns else [""] * len(frame)
-        encoded = encoder.encode(prompts, list(frame["response"].fillna("")))
+        encoded = encoder.encode(*response_texts(frame))
         reward, variance = predict_responses(model, encoded, pad_token_id=tokenizer.pad_token_id,
                                              batch_size=batch_size, progress=progress)
         refuse_nan(f"{model_dir}: reward", reward, "responses")
@@ -384,8 +384,11 @@ def _side_columns(reward: np.ndarray, var: np.ndarray, k: float, mean: float, sd
 
 
 def _read_frame(data: Any) -> pd.DataFrame:
+    """The table in ``data`` (a frame, or a file :func:`~accord.reward.data.read_table_path` reads), checked. A frame
+    keeps its index, so that the scores come back on the caller's rows (``df["reward"] = score(rm, df)["reward"]``
+    put every reward on the wrong row of a frame whose index was not 0..n-1); rows are read by position."""
     if isinstance(data, pd.DataFrame):
-        return _check_texts(data.reset_index(drop=True), None)
+        return _check_texts(data, None)
     from accord.reward.data import read_table_path
 
     return _check_texts(read_table_path(Path(data)), _source(data))
@@ -413,7 +416,8 @@ def _read_scored(data: Any) -> pd.DataFrame:
 
 
 def _check_texts(frame: pd.DataFrame, source: str | None) -> pd.DataFrame:
-    """``frame``, once it has rows and no response it scores is missing (it would be scored as the empty text)."""
+    """``frame``, once it has rows, no response it scores is missing (it would be scored as the empty text) and every
+    response and prompt is a text or chat messages."""
     if len(frame) == 0:
         raise ValidationError("the table is empty (nothing to score)", source=source)
     for column in ("response", "chosen", "rejected"):
@@ -422,6 +426,8 @@ def _check_texts(frame: pd.DataFrame, source: str | None) -> pd.DataFrame:
             if missing.any():
                 raise ValidationError("missing response text", source=source, column=column,
                                       row=int(np.flatnonzero(missing)[0]))
+    if "response" in frame.columns:  # pairs are checked as training checks them (pair_texts)
+        check_responses(frame, source)
     return frame
 
 

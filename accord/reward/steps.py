@@ -42,7 +42,7 @@ from accord.datasets.errors import AccordError, ValidationError
 from accord.datasets.io import COMPRESSION_SUFFIXES
 from accord.datasets.steps.cleaned import STEP_CLEANED_COLUMNS, check_cleaned_steps, float_list, read_cleaned_steps
 from accord.reward.data import PairCollator, PairEncoder
-from accord.reward.evaluate import _bar, _device, _read_frame, load_model, refuse_nan, reward_stats
+from accord.reward.evaluate import _bar, _device, _eval_mode, _read_frame, load_model, refuse_nan, reward_stats
 from accord.reward.losses import pairwise_logit
 from accord.reward.task import RewardTask, model_inputs, register_task
 from accord.step_metrics import (
@@ -352,9 +352,8 @@ def predict_steps(model: Any, data: TokenizedSteps, *, pad_token_id: int, batch_
     variance = np.full(len(flat_all), np.nan)
     logit = np.zeros(len(flat_all))
     order = subset[np.argsort(-data.lengths[subset], kind="stable")]
-    was_training = model.training
-    model.eval()
-    with _bar(len(subset), desc, "solution", progress) as bar:
+    # back in the mode it had also when scoring fails or is interrupted (a training model was left in eval mode)
+    with _eval_mode(model), _bar(len(subset), desc, "solution", progress) as bar:
         for start in range(0, len(order), batch_size):
             chunk = order[start:start + batch_size]
             batch = collator(data, chunk)
@@ -365,7 +364,6 @@ def predict_steps(model: Any, data: TokenizedSteps, *, pad_token_id: int, batch_
                 variance[at] = out.variance.float().cpu().numpy()
             logit[at] = step_logits(out.reward, out.variance).float().cpu().numpy()
             bar.update(len(chunk))
-    model.train(was_training)
     return {"reward": reward, "variance": variance, "logit": logit}
 
 

@@ -50,6 +50,7 @@ import torch
 from accord._session import seed_everything
 from accord.datasets.errors import AccordError
 from accord.datasets.io import atomic_path, check_output_folder
+from accord.reward.calibration import CALIBRATION_KEY
 from accord.reward.config import RewardConfig
 from accord.reward.data import ensure_pad_token, length_grouped_batches
 from accord.reward.model import (
@@ -191,7 +192,9 @@ class RewardTrainer:
         stopped: the folder's backbone was loaded under a new head, and what the saved head had learned was silently
         dropped. Settings of the model that the saved one fixes must agree with it."""
         cfg = self.config
-        model = RewardModel.from_pretrained(folder, attn_implementation=cfg.attn_implementation or "sdpa")
+        # float32 whatever it was saved in: the optimiser's weights (mixed precision is the autocast's)
+        model = RewardModel.from_pretrained(folder, attn_implementation=cfg.attn_implementation or "sdpa",
+                                            dtype=torch.float32)
         fixed = (("pooling", cfg.pooling, model.pooling), ("disable_dropout", cfg.disable_dropout, True),
                  ("uncertainty_head", cfg.uncertainty_head, model.uncertainty_head))
         conflicts = [f"{name} {asked!r} (the saved model's: {saved!r})" for name, asked, saved in fixed
@@ -200,6 +203,10 @@ class RewardTrainer:
             raise AccordError(f"model {cfg.model}: a saved reward model goes on training with its own head, which "
                               f"fixes what these settings ask otherwise: {'; '.join(conflicts)}; leave them unset, or "
                               "name its base backbone to start a new head")
+        # a temperature fitted to the saved model's log-odds (accord calibrate) says nothing about the model this
+        # training makes: kept in its metadata, evaluate and score applied it to the new model's log-odds, unsaid;
+        # the new model is calibrated on its own (accord calibrate again)
+        model.meta.pop(CALIBRATION_KEY, None)
         return model
 
     def _set_up_model(self, model: RewardModel | None, tokenizer: Any) -> tuple[RewardModel, Any]:
