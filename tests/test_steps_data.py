@@ -84,6 +84,17 @@ def test_bad_input_gives_one_error_naming_column_and_row(change, column, row, fr
         assert f"row {row}" in message
 
 
+def test_a_word_among_labels_read_as_text_is_the_one_named(tmp_path) -> None:
+    # one word in a CSV's label column makes pandas read every label of it as text: the error named row 0 and its
+    # '1', not the row of the word
+    path = tmp_path / "steps.csv"
+    small_table().assign(label=["1", "0", "-1", "1", "wrong", "1", "+1"]).to_csv(path, index=False)
+    table = pd.read_csv(path)
+    assert table["label"].map(type).eq(str).all()
+    with pytest.raises(ValidationError, match=r"column 'label', row 4: label must be a number .*\(value: 'wrong'\)"):
+        validate_steps(table, source=str(path))
+
+
 @pytest.mark.parametrize("method", ["majority", "vote-fraction", "dawid-skene", "first-error"])
 def test_a_validated_table_filtered_to_a_gap_is_one_error_naming_the_step(method: str) -> None:
     # the filtered table kept the validated attrs, so nothing checked the numbering again: majority gave the

@@ -263,7 +263,9 @@ def _labels(values: pd.Series, source: str | None) -> pd.Series:
     if values.dtype == object or pd.api.types.is_string_dtype(values):
         text = values.map(lambda v: isinstance(v, str)).to_numpy()
         if text.any():
-            row = _first(text)
+            # one word in a CSV column reads every label of it as text ("1", "0"): name the word, not row 0's "1"
+            word = text & pd.to_numeric(values.where(text), errors="coerce").isna().to_numpy()
+            row = _first(word if word.any() else text)
             raise ValidationError("label must be a number (-1, 0, 1 or 0, 1), not text", source=source,
                                   column="label", row=row, value=values.iloc[row])
         values = values.map(lambda v: int(v) if isinstance(v, (bool, np.bool_)) else v)
