@@ -319,6 +319,9 @@ def test_the_command_line_goes_from_step_labels_to_step_scores(workspace, tmp_pa
     ("a label outside the declared set", {"r4": {"label": -1}}, ["--step-labels", "binary"],
      "label outside the declared set binary"),
     ("a label outside any set", {"r3": {"label": 2}}, [], "label outside the declared set"),
+    # the way out was named as Python's duplicates='first', not as the command line's --duplicates
+    ("a step labelled twice by one rater", {"r2": {"annotator": "r1"}}, [],
+     "more than once (to allow it: --duplicates first, last or keep on the command line"),
 ])
 def test_bad_step_judgments_exit_2_and_write_nothing(tmp_path, capsys, problem, change, extra, message):
     judgments = _judgments(tmp_path, **change)

@@ -288,7 +288,8 @@ def _apply_duplicate_policy(table: pd.DataFrame, policy: str, source: str | None
     if policy == "error":
         row = _first(repeated)
         raise ValidationError(
-            "annotator labelled this step more than once (pass duplicates='first', 'last' or 'keep' to allow it)",
+            "annotator labelled this step more than once (to allow it: --duplicates first, last or keep on the "
+            "command line, duplicates='first', 'last' or 'keep' in Python)",
             source=source, column="annotator", row=row,
             value=(table["solution_id"].iloc[row], int(table["step"].iloc[row]), table["annotator"].iloc[row]),
         )
