@@ -70,6 +70,9 @@ def test_encoding_lays_steps_out_flat() -> None:
         (lambda t: t.assign(annotator=["r1", None, "r1", "r2", "r2", "r1", "r1"]), "annotator", 1, "missing id"),
         (lambda t: t.assign(step_text=["a", "b", "c", "a", "B", "x", "y"]), "step_text", 4, "two different texts"),
         (lambda t: t.assign(prompt=["P1"] * 4 + ["P9", "P2", "P2"]), "prompt", 4, "two different prompts"),
+        # best-of-n groups solutions by problem_id: the cleaned dataset kept the first of two, silently
+        (lambda t: t.assign(problem_id=["q1"] * 4 + ["q2", "q3", "q3"]), "problem_id", 4,
+         "two different problem_ids"),
         (lambda t: pd.concat([t, t.iloc[[3]]], ignore_index=True), "annotator", 7, "more than once"),
         (lambda t: t.drop(columns="step"), "step", None, "missing required column"),
     ],

@@ -142,7 +142,7 @@ def validate_steps(
     ValidationError
         One line naming the file, column, row and value: a missing column or id, a step that is not a
         non-negative integer, the steps of a solution not numbered ``0..T-1``, a label outside the declared set,
-        two texts for one step (or two prompts for one solution), a repeated label.
+        two texts for one step (or two prompts or problem ids for one solution), a repeated label.
     """
     if not isinstance(judgments, pd.DataFrame):
         raise ValidationError(f"expected a pandas DataFrame, got {type(judgments).__name__}", source=source)
@@ -182,8 +182,10 @@ def validate_steps(
     _check_numbering(table, codes, source)
     if "step_text" in table.columns:
         _check_one_value(table, codes, "step_text", "one step has two different texts", source, by_step=True)
-    if "prompt" in table.columns:
-        _check_one_value(table, codes, "prompt", "one solution has two different prompts", source, by_step=False)
+    for column in ("prompt", "problem_id"):  # (the cleaned dataset keeps one of each per solution)
+        if column in table.columns:
+            _check_one_value(table, codes, column, f"one solution has two different {column}s", source,
+                             by_step=False)
     table.attrs[ATTRS_KEY] = {"labels": label_set}
     return table
 
