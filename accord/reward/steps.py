@@ -298,9 +298,8 @@ class StepEncoder:
             left_out = int((~whole).sum())
             if left_out:
                 warnings.warn(f"max_length={self.max_length} cuts the steps of {left_out} of {len(table)} "
-                              "solutions: their outcome labels are about steps the model does not read, so the "
-                              "outcome-only model is not trained on them (a larger max_length keeps them)",
-                              stacklevel=2)
+                              "solutions: an outcome label is about the whole solution, so these are left out of "
+                              "the outcome-only model's loss (a larger max_length keeps them)", stacklevel=2)
             target = np.full(len(flat_keep), np.nan)
             target[last] = table["p_all_correct"].to_numpy(dtype=float)
             weight = np.ones(len(flat_keep))
@@ -572,7 +571,9 @@ def _saved_encoder(model: Any, tokenizer: Any, max_length: int | None) -> StepEn
     _, sep_id = separator_token(tokenizer, meta.get("step_separator"))
     max_length = max_length or int(meta.get("max_length", 512))
     model.check_max_length(max_length)
-    return StepEncoder(tokenizer, max_length, model.is_decoder, sep_id, meta.get("step_target", "steps"))
+    # (the step target says what a loss reads, which scoring and evaluating do not: an outcome-only model's cut
+    # solutions are scored as any other)
+    return StepEncoder(tokenizer, max_length, model.is_decoder, sep_id)
 
 
 def _step_rows(table: pd.DataFrame, encoded: TokenizedSteps) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
