@@ -101,6 +101,21 @@ def test_prm800k_duplicate_labels_keep_the_earliest(tmp_path: Path) -> None:
         load_prm800k(path, duplicates="error")
 
 
+def test_prm800k_fields_some_lines_lack_are_null(tmp_path: Path) -> None:
+    # pandas reads a field that some lines lack as NaN: a line without is_quality_control_question was marked a
+    # quality-control solution (NaN is true), and one without a timestamp was refused ('must be a text or null')
+    rows = records(PHASE2)
+    rows[2].pop("is_quality_control_question")
+    rows[3].pop("is_initial_screening_question")
+    rows[1].pop("timestamp")
+    table = load_prm800k(write_records(tmp_path / "phase2.jsonl", rows))
+    flags = table.groupby("source_row")[["quality_control", "initial_screening"]].first()
+    assert flags["quality_control"].tolist() == [True, True, False, False]
+    assert flags["initial_screening"].tolist() == [False, False, False, False]
+    assert table.loc[table["source_row"] == 1, "timestamp"].isna().all()
+    assert table.loc[table["source_row"] == 0, "timestamp"].notna().all()
+
+
 @pytest.mark.parametrize(
     "edit, column, fragment",
     [

@@ -87,6 +87,8 @@ def load_prm800k(
     frame, name = frame_or_file(source, dtype=False)
     require_columns(frame, _RECORD_COLUMNS, name, "PRM800K")
     records = frame.reset_index(drop=True)
+    # a field that some lines lack is NaN in the frame pandas reads: null, as in those lines (NaN is no text, and true)
+    records = records.astype(object).where(records.notna(), None)
     columns: dict[str, list[Any]] = {key: [] for key in _OUTPUT}
     path_keys: list[str] = []
     for row, record in enumerate(records.to_dict("records")):  # nested JSON: one record at a time
