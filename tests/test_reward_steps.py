@@ -200,6 +200,17 @@ def test_outcome_mode_leaves_out_solutions_whose_steps_are_cut(workspace):
     loss.backward()  # and it backpropagates (a zero gradient)
 
 
+@pytest.mark.parametrize("missing", [None, np.nan])
+def test_a_cleaned_solution_without_a_prompt_is_read_as_no_prompt(workspace, missing):
+    # a null prompt in a cleaned step dataset reached the encoder as str(nan): the model read "nan" as the problem
+    frame = toy_steps(3, seed=8)
+    frame["prompt"] = frame["prompt"].astype(object)
+    none, empty = frame.copy(), frame.copy()
+    none.loc[0, "prompt"], empty.loc[0, "prompt"] = missing, ""
+    assert load_steps(none)["prompt"].tolist() == load_steps(empty)["prompt"].tolist()
+    assert _encoded(workspace, "bert", frame=none)[3].ids == _encoded(workspace, "bert", frame=empty)[3].ids
+
+
 # ----------------------------------------------------------------------------------------------------------------------
 # training through the core
 # ----------------------------------------------------------------------------------------------------------------------

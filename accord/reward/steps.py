@@ -99,6 +99,8 @@ def load_steps(source: Any, *, need_labels: bool = True) -> pd.DataFrame:
         for column in ("labels", "label_weights"):
             out[column] = out[column].map(lambda v: np.asarray(v, dtype=float).tolist())
         out["solution_id"] = out["solution_id"].astype(str)
+        # a null prompt is no prompt, as in the stepwise layout (the encoder read it as the problem text "nan")
+        out["prompt"] = out["prompt"].fillna("").astype(str)
         return out
     return _stepwise(frame, name, need_labels)
 
