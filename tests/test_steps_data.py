@@ -87,6 +87,19 @@ def test_bad_input_gives_one_error_naming_column_and_row(change, column, row, fr
         assert f"row {row}" in message
 
 
+@pytest.mark.parametrize("policy", ["first", "last"])
+@pytest.mark.parametrize("conflict, column", [({"step_text": "B"}, "step_text"), ({"step": 4}, "step")])
+def test_an_error_after_dropping_repeated_labels_names_the_input_row(policy: str, conflict: dict,
+                                                                      column: str) -> None:
+    # the rows were renumbered once the repeats were dropped: the error named a row one up from the one at fault
+    table = small_table()
+    table = pd.concat([table.iloc[[0]], table], ignore_index=True)  # rater r1 labelled step 0 of s1 twice
+    for key, value in conflict.items():
+        table.loc[5, key] = value  # (s1, step 1, r2)
+    with pytest.raises(ValidationError, match=rf"column '{column}', row 5:"):
+        validate_steps(table, duplicates=policy)
+
+
 def test_a_word_among_labels_read_as_text_is_the_one_named(tmp_path) -> None:
     # one word in a CSV's label column makes pandas read every label of it as text: the error named row 0 and its
     # '1', not the row of the word

@@ -186,6 +186,7 @@ def validate_steps(
         if column in table.columns:
             _check_one_value(table, codes, column, f"one solution has two different {column}s", source,
                              by_step=False)
+    table = table.reset_index(drop=True)
     table.attrs[ATTRS_KEY] = {"labels": label_set}
     return table
 
@@ -295,7 +296,8 @@ def _apply_duplicate_policy(table: pd.DataFrame, policy: str, source: str | None
             source=source, column="annotator", row=row,
             value=(table["solution_id"].iloc[row], int(table["step"].iloc[row]), table["annotator"].iloc[row]),
         )
-    return table.drop_duplicates(keys, keep=policy).reset_index(drop=True)
+    # the kept rows keep their positions in the input as index: a later error names the input's row
+    return table.drop_duplicates(keys, keep=policy)
 
 
 def _check_numbering(table: pd.DataFrame, codes: np.ndarray, source: str | None) -> None:
@@ -327,20 +329,21 @@ def _check_numbering(table: pd.DataFrame, codes: np.ndarray, source: str | None)
         row = int(rows[np.flatnonzero(steps[rows] == after)[0]])
         problem = (f"the steps of solution {solution_id!r} must be numbered 0..T-1, but step {missing} is missing "
                    f"(steps present: {_short_list(present)})")
-    raise ValidationError(problem, source=source, column="step", row=row, value=int(steps[row]))
+    raise ValidationError(problem, source=source, column="step", row=int(table.index[row]), value=int(steps[row]))
 
 
 def _check_one_value(table: pd.DataFrame, codes: np.ndarray, column: str, problem: str, source: str | None,
                      *, by_step: bool) -> None:
     keys = pd.DataFrame({"s": codes, "t": table["step"].to_numpy()}) if by_step else pd.DataFrame({"s": codes})
-    values = table[column]
+    values = table[column].reset_index(drop=True)
     present = values.notna().to_numpy()
     keys = keys[present]
     first = values[present].groupby([keys[c] for c in keys.columns], sort=False).transform("first")
     differs = first.to_numpy() != values[present].to_numpy()
     if differs.any():
         row = int(np.flatnonzero(present)[_first(differs)])
-        raise ValidationError(problem, source=source, column=column, row=row, value=values.iloc[row])
+        raise ValidationError(problem, source=source, column=column, row=int(table.index[row]),
+                              value=values.iloc[row])
 
 
 def _short_list(values: np.ndarray, limit: int = 8) -> str:
