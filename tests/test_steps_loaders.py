@@ -116,6 +116,16 @@ def test_prm800k_fields_some_lines_lack_are_null(tmp_path: Path) -> None:
     assert table.loc[table["source_row"] == 0, "timestamp"].notna().all()
 
 
+@pytest.mark.parametrize("missing", [lambda r: r.pop("labeler"), lambda r: r.update(labeler=None)])
+def test_prm800k_a_line_without_labeler_is_named(tmp_path: Path, missing) -> None:
+    # it was named as column 'annotator' of a row of the table built from the file (row 0 or 1, not line 3)
+    rows = records(PHASE2)
+    missing(rows[3])
+    path = write_records(tmp_path / "phase2.jsonl", rows)
+    with pytest.raises(ValidationError, match=r"column 'labeler', row 3: missing labeler"):
+        load_prm800k(path)
+
+
 @pytest.mark.parametrize(
     "edit, column, fragment",
     [

@@ -112,6 +112,8 @@ _OUTPUT: tuple[str, ...] = (
 
 def _one_record(record: dict[str, Any], row: int, phase: int | str, alternatives: bool, source: str,
                 out: dict[str, list[Any]], path_keys: list[str]) -> None:
+    if record.get("labeler") is None:  # (else validate_steps named the annotator of a row of the derived table)
+        raise ValidationError("missing labeler", source=source, column="labeler", row=row)
     question = _mapping(record.get("question"), "question", row, source)
     label = _mapping(record.get("label"), "label", row, source)
     problem = question.get("problem")
