@@ -97,7 +97,8 @@ def test_prm800k_duplicate_labels_keep_the_earliest(tmp_path: Path) -> None:
     table = load_prm800k(path)
     step1 = table[(table["annotator"] == "lab-a") & table["quality_control"] & (table["step"] == 1)]
     assert step1["label"].tolist() == [1]
-    with pytest.raises(ValidationError, match="labelled this step more than once"):
+    # the error named a row of the table built from the file, and its column 'annotator': now one of the two lines
+    with pytest.raises(ValidationError, match=r"column 'labeler', row [04]: annotator labelled this step more than"):
         load_prm800k(path, duplicates="error")
 
 
@@ -191,6 +192,15 @@ def test_math_shepherd_bad_rows(tmp_path: Path) -> None:
     no_step = pd.DataFrame([{"input": "A problem. First we add. ки", "label": "A problem. First we add. +"}])
     with pytest.raises(ValidationError, match="no 'Step 1:'"):
         load_math_shepherd(no_step)
+
+
+def test_math_shepherd_a_solution_twice_names_the_later_row() -> None:
+    # validate_steps named a row of the table of steps (row 3 here) and its column 'annotator'
+    frame = pd.DataFrame({"input": ["P Step 1: a ки", "Q Step 1: b ки\nStep 2: c ки", "P Step 1: a ки"],
+                          "label": ["P Step 1: a +", "Q Step 1: b +\nStep 2: c -", "P Step 1: a -"]})
+    with pytest.raises(ValidationError, match=r"column 'input', row 2: the solution appears twice"):
+        load_math_shepherd(frame, duplicates="error")
+    assert load_math_shepherd(frame, duplicates="last")["source_row"].tolist() == [1, 1, 2]
 
 
 @settings(max_examples=40, deadline=None, derandomize=True, database=None)

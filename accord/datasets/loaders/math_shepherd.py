@@ -84,6 +84,11 @@ def load_math_shepherd(
                       "labelled steps", stacklevel=2)
     if steps.empty:
         raise ValidationError("no labelled steps in the table", source=name)
+    again = frame["input"][problems == ""].duplicated() if duplicates == "error" else pd.Series(False)
+    if again.any():  # (validate_steps would name a row of the table of steps, and its annotator)
+        row = int(again.idxmax())
+        raise ValidationError("the solution appears twice (the same input as an earlier row; duplicates='first' or "
+                              "'last' keeps one)", source=name, column="input", row=row)
     rows = steps["source_row"].to_numpy()
     ids = content_ids(frame, ["input"], "ms-", unique=False).to_numpy()  # a hash of the row's input
     tasks = frame["task"].to_numpy() if "task" in frame.columns else np.full(len(frame), pd.NA)

@@ -100,7 +100,14 @@ def load_prm800k(
     if "timestamp" in records.columns:
         table = table.sort_values("timestamp", kind="stable", na_position="last")
     table = table[["solution_id", *_OUTPUT]].sort_values(["solution_id", "step"], kind="stable")
-    return validate_steps(table.reset_index(drop=True), labels="ternary", duplicates=duplicates, source=name)
+    table = table.reset_index(drop=True)
+    try:
+        return validate_steps(table, labels="ternary", duplicates=duplicates, source=name)
+    except ValidationError as error:  # named a row of the table built here: name the file's line (and field)
+        if error.row is None:
+            raise
+        raise ValidationError(error.problem, source=name, column={"annotator": "labeler"}.get(error.column,
+                              error.column), row=int(table["source_row"].iloc[error.row]), value=error.value) from None
 
 
 _OUTPUT: tuple[str, ...] = (
