@@ -87,6 +87,7 @@ def test_vote_methods_have_no_uncertainty(data) -> None:
         (lambda f: f.assign(first_error=f["n_steps"] + 1), "first_error"),
         (lambda f: f.assign(first_error=np.nan), "first_error"),
         (lambda f: f.assign(first_error=f["first_error"] - 0.5), "first_error"),
+        (lambda f: f.assign(n_steps=f["n_steps"] + 0.5), "n_steps"),  # was blamed on 'completions'
         (lambda f: f.drop(columns="completions"), "completions"),
     ],
 )

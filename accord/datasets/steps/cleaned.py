@@ -68,10 +68,11 @@ def check_cleaned_steps(frame: pd.DataFrame, source: str | None = None) -> None:
     if len(frame) == 0:
         raise ValidationError("the cleaned step dataset is empty", source=source)
     n_steps = pd.to_numeric(frame["n_steps"], errors="coerce").to_numpy(dtype=float)
-    bad = ~np.isfinite(n_steps) | (n_steps < 1)
+    with np.errstate(invalid="ignore"):  # (a fraction was reported as the lists' fault: 'completions' not n_steps)
+        bad = ~np.isfinite(n_steps) | (n_steps < 1) | (n_steps != np.round(n_steps))
     if bad.any():
         row = int(np.flatnonzero(bad)[0])
-        raise ValidationError("must be a positive number of steps", source=source, column="n_steps", row=row,
+        raise ValidationError("must be a positive whole number of steps", source=source, column="n_steps", row=row,
                               value=frame["n_steps"].iloc[row])
     for column in (*_STEP_LISTS, "p_first_error"):
         extra = 1 if column == "p_first_error" else 0
