@@ -37,8 +37,6 @@ from accord.datasets.steps.schema import validate_steps
 STEP_TAG = "ки"
 # Python's whitespace (what str.strip() strips and re's \s matches), for Arrow's kernels to read texts by its rules
 _SPACE = "".join(c for c in map(chr, range(0x3001)) if c.isspace())  # U+3000 is the last one
-_NOTHING = pa.scalar("", pa.large_string())
-_SIGNS = pa.array(["", "+", "-"], pa.large_string())
 
 
 def load_math_shepherd(
@@ -108,13 +106,12 @@ def _parse(text: pd.Series, labelled: pd.Series, tag: str) -> tuple[pd.DataFrame
     tagged = np.ones(len(row), dtype=bool)  # the pieces that a tag ends
     tagged[last] = False
     # `label` is `input` with each tag replaced by one character, + or - (one byte in UTF-8): the byte after the
-    # bytes of the pieces and signs before it
-    at = pd.Series(_length(pieces.values) + 1).groupby(row).cumsum().to_numpy() - 1
-    sign = _byte_at(label, row, at)
-    signs = _SIGNS.take(np.where(tagged, np.where(sign == ord("+"), 1, 2), 0))
-    rebuilt = pc.binary_join(pa.ListArray.from_arrays(pieces.offsets, pc.binary_join_element_wise(
-        pieces.values, signs, _NOTHING)), _NOTHING)
-    unsigned = tagged & (sign != ord("+")) & (sign != ord("-"))
+    # bytes of the pieces and signs before it. With those bytes made + it is `input` with each tag made a +
+    tag_row = row[tagged]
+    at = pd.Series(_length(pieces.values) + 1).groupby(row).cumsum().to_numpy()[tagged] - 1
+    sign, plus_label = _signs(label, tag_row, at)
+    replaced = pc.equal(pc.replace_substring(text, tag, "+"), plus_label).to_numpy(False) & ~_any(
+        (sign != ord("+")) & (sign != ord("-")), tag_row, len(text))
     # the problem ends where 'Step 1:' begins: its tags (annotation slips) are dropped with their signs
     start = pc.find_substring_regex(text, f"(?i)step[{_SPACE}]*1[{_SPACE}]*:").to_numpy()
     head, rest = _cut(text, np.maximum(start, 0))
@@ -124,8 +121,7 @@ def _parse(text: pd.Series, labelled: pd.Series, tag: str) -> tuple[pd.DataFrame
     is_step = np.ones(len(step_row), dtype=bool)
     is_step[step_last] = False
     problems = np.select(
-        [~texts, pc.list_value_length(pieces).to_numpy() < 2,
-         ~pc.equal(rebuilt, label).to_numpy(False) | _any(unsigned, row, len(text)),
+        [~texts, pc.list_value_length(pieces).to_numpy() < 2, ~replaced,
          _length(pc.utf8_trim(pieces.values.take(last), _SPACE)) > 0, start < 0,
          _any(is_step & (_length(step_text) == 0), step_row, len(text))],
         ["input and label must be texts", f"no step tag {tag!r} in the input",
@@ -133,8 +129,8 @@ def _parse(text: pd.Series, labelled: pd.Series, tag: str) -> tuple[pd.DataFrame
          f"text after the last step tag {tag!r} has no label", "cannot tell where the problem ends (no 'Step 1:')",
          "an empty step between two step tags"], "")
     readable = problems == ""
-    position = np.arange(len(row)) - pieces.offsets.to_numpy()[row]  # of each piece in its row
-    step_sign = tagged & readable[row] & (position >= pc.count_substring(head, tag).to_numpy()[row])
+    position = (np.arange(len(row)) - pieces.offsets.to_numpy()[row])[tagged]  # of each tag in its row
+    step_sign = readable[tag_row] & (position >= pc.count_substring(head, tag).to_numpy()[tag_row])
     tag_pattern = "".join(f"\\x{{{ord(c):x}}}" for c in tag)
     prompt = pc.utf8_trim(pc.replace_substring_regex(head, f"[{_SPACE}]*{tag_pattern}", ""), _SPACE)
     keep = is_step & readable[step_row]
@@ -162,14 +158,18 @@ def _offsets(strings: pa.LargeStringArray) -> np.ndarray:
     return np.frombuffer(strings.buffers()[1], np.int64)[strings.offset:strings.offset + len(strings) + 1]
 
 
-def _byte_at(strings: pa.LargeStringArray, row: np.ndarray, at: np.ndarray) -> np.ndarray:
-    """Byte ``at[j]`` of the UTF-8 text ``row[j]`` of ``strings`` (0 past its end), read in place."""
-    offsets, data = _offsets(strings), np.frombuffer(strings.buffers()[2] or b"", np.uint8)
+def _signs(label: pa.LargeStringArray, row: np.ndarray, at: np.ndarray) -> tuple[np.ndarray, pa.LargeStringArray]:
+    """Byte ``at[j]`` of the UTF-8 text ``row[j]`` of ``label`` (0 past its end), and ``label`` with those bytes
+    made ``+`` (a copy of its bytes, its offsets shared)."""
+    offsets, data = _offsets(label), np.frombuffer(label.buffers()[2] or b"", np.uint8)
     where = offsets[row] + at
     inside = where < offsets[row + 1]
-    byte = np.zeros(len(row), dtype=np.uint8)
-    byte[inside] = data[where[inside]]
-    return byte
+    sign = np.zeros(len(row), dtype=np.uint8)
+    sign[inside] = data[where[inside]]
+    plus = data.copy()
+    plus[where[inside]] = ord("+")
+    return sign, pa.LargeStringArray.from_buffers(len(label), label.buffers()[1], pa.py_buffer(plus),
+                                                  offset=label.offset)
 
 
 def _cut(strings: pa.LargeStringArray, at: np.ndarray) -> tuple[pa.LargeStringArray, pa.LargeStringArray]:
