@@ -26,7 +26,7 @@ from accord.datasets import AccordError, ValidationError
 from accord.datasets.steps import write_cleaned_steps
 from accord.reward import RewardConfig, RewardModel, RewardTrainer, evaluate, score, train
 from accord.reward.data import PairCollator
-from accord.reward.steps import StepCollator, StepEncoder, load_steps, separator_token
+from accord.reward.steps import StepCollator, StepEncoder, StepTask, load_steps, separator_token
 from accord.reward.tiny import build_tiny_backbone
 from accord.step_metrics import auroc, best_of_n, first_flagged_step, solution_scores
 
@@ -195,6 +195,46 @@ def test_outcome_mode_labels_only_each_solutions_last_step(workspace):
     assert np.allclose(data.weight[last], table["outcome_weight"].to_numpy())
 
 
+def test_outcome_mode_leaves_out_solutions_whose_steps_are_cut(workspace):
+    """The outcome is about the whole solution: read at the last step of a solution that max_length cut, it would
+    train the model to tell the outcome from steps it never reads. Such a solution is left out of the outcome loss,
+    with a warning counting them; the step labels of the kept steps are still there for the metrics."""
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(workspace["llama"])
+    table = load_steps(toy_steps(16, seed=7, max_steps=5, max_words=8))
+    _, sep = separator_token(tokenizer, None)
+    whole = StepEncoder(tokenizer, 512, True, sep, target="outcome").encode(table)
+    with pytest.warns(UserWarning, match=r"max_length=24 cuts the steps of \d+ of 16 solutions") as caught:
+        data = StepEncoder(tokenizer, 24, True, sep, target="outcome").encode(table)
+    complete = (data.n_steps == whole.n_steps) & (data.lengths == whole.lengths)
+    assert 0 < complete.sum() < len(table) and data.outcomes_left_out == (~complete).sum()
+    assert f"the steps of {(~complete).sum()} of 16" in str(caught[0].message)
+    last = np.cumsum(data.n_steps) - 1
+    assert np.flatnonzero(data.labelled).tolist() == last[complete].tolist()
+    assert np.allclose(data.target[last[complete]], table["p_all_correct"].to_numpy()[complete])
+    # an optimisation step of cut solutions only has no outcome to learn: its loss is 0, not NaN
+    step_task = StepTask(config(workspace, "cut-outcomes", step_target="outcome"))
+    model = RewardModel.from_backbone(workspace["llama"], attn_implementation="sdpa")
+    step_task.bind(tokenizer, model)
+    cut = np.flatnonzero(~complete)
+    context = step_task.step_context(data, cut)
+    loss, sums = step_task.compute_loss(model, StepCollator(PairCollator(tokenizer.pad_token_id))(data, cut), context)
+    assert loss.item() == 0.0 and all(np.isfinite(v.item()) for v in sums.values())
+    loss.backward()  # and it backpropagates (a zero gradient)
+
+
+@pytest.mark.parametrize("missing", [None, np.nan])
+def test_a_cleaned_solution_without_a_prompt_is_read_as_no_prompt(workspace, missing):
+    # a null prompt in a cleaned step dataset reached the encoder as str(nan): the model read "nan" as the problem
+    frame = toy_steps(3, seed=8)
+    frame["prompt"] = frame["prompt"].astype(object)
+    none, empty = frame.copy(), frame.copy()
+    none.loc[0, "prompt"], empty.loc[0, "prompt"] = missing, ""
+    assert load_steps(none)["prompt"].tolist() == load_steps(empty)["prompt"].tolist()
+    assert _encoded(workspace, "bert", frame=none)[3].ids == _encoded(workspace, "bert", frame=empty)[3].ids
+
+
 # ----------------------------------------------------------------------------------------------------------------------
 # training through the core
 # ----------------------------------------------------------------------------------------------------------------------
@@ -314,6 +354,9 @@ def test_the_command_line_goes_from_step_labels_to_step_scores(workspace, tmp_pa
     ("a label outside the declared set", {"r4": {"label": -1}}, ["--step-labels", "binary"],
      "label outside the declared set binary"),
     ("a label outside any set", {"r3": {"label": 2}}, [], "label outside the declared set"),
+    # the way out was named as Python's duplicates='first', not as the command line's --duplicates
+    ("a step labelled twice by one rater", {"r2": {"annotator": "r1"}}, [],
+     "more than once (to allow it: --duplicates first, last or keep on the command line"),
 ])
 def test_bad_step_judgments_exit_2_and_write_nothing(tmp_path, capsys, problem, change, extra, message):
     judgments = _judgments(tmp_path, **change)

@@ -83,6 +83,11 @@ def test_vote_methods_have_no_uncertainty(data) -> None:
         (lambda f: f.assign(p_first_error=f["p_first_error"].map(lambda v: [*v, 0.0])), "p_first_error"),
         (lambda f: f.assign(label_weights=f["label_weights"].map(lambda v: [1.5] * len(v))), "label_weights"),
         (lambda f: f.assign(p_all_correct=-0.1), "p_all_correct"),
+        # the first-error metrics' truth: a missing or impossible position passed, and was scored as no error
+        (lambda f: f.assign(first_error=f["n_steps"] + 1), "first_error"),
+        (lambda f: f.assign(first_error=np.nan), "first_error"),
+        (lambda f: f.assign(first_error=f["first_error"] - 0.5), "first_error"),
+        (lambda f: f.assign(n_steps=f["n_steps"] + 0.5), "n_steps"),  # was blamed on 'completions'
         (lambda f: f.drop(columns="completions"), "completions"),
     ],
 )

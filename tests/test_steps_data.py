@@ -70,6 +70,9 @@ def test_encoding_lays_steps_out_flat() -> None:
         (lambda t: t.assign(annotator=["r1", None, "r1", "r2", "r2", "r1", "r1"]), "annotator", 1, "missing id"),
         (lambda t: t.assign(step_text=["a", "b", "c", "a", "B", "x", "y"]), "step_text", 4, "two different texts"),
         (lambda t: t.assign(prompt=["P1"] * 4 + ["P9", "P2", "P2"]), "prompt", 4, "two different prompts"),
+        # best-of-n groups solutions by problem_id: the cleaned dataset kept the first of two, silently
+        (lambda t: t.assign(problem_id=["q1"] * 4 + ["q2", "q3", "q3"]), "problem_id", 4,
+         "two different problem_ids"),
         (lambda t: pd.concat([t, t.iloc[[3]]], ignore_index=True), "annotator", 7, "more than once"),
         (lambda t: t.drop(columns="step"), "step", None, "missing required column"),
     ],
@@ -82,6 +85,30 @@ def test_bad_input_gives_one_error_naming_column_and_row(change, column, row, fr
     assert fragment in message
     if row is not None:
         assert f"row {row}" in message
+
+
+@pytest.mark.parametrize("policy", ["first", "last"])
+@pytest.mark.parametrize("conflict, column", [({"step_text": "B"}, "step_text"), ({"step": 4}, "step")])
+def test_an_error_after_dropping_repeated_labels_names_the_input_row(policy: str, conflict: dict,
+                                                                      column: str) -> None:
+    # the rows were renumbered once the repeats were dropped: the error named a row one up from the one at fault
+    table = small_table()
+    table = pd.concat([table.iloc[[0]], table], ignore_index=True)  # rater r1 labelled step 0 of s1 twice
+    for key, value in conflict.items():
+        table.loc[5, key] = value  # (s1, step 1, r2)
+    with pytest.raises(ValidationError, match=rf"column '{column}', row 5:"):
+        validate_steps(table, duplicates=policy)
+
+
+def test_a_word_among_labels_read_as_text_is_the_one_named(tmp_path) -> None:
+    # one word in a CSV's label column makes pandas read every label of it as text: the error named row 0 and its
+    # '1', not the row of the word
+    path = tmp_path / "steps.csv"
+    small_table().assign(label=["1", "0", "-1", "1", "wrong", "1", "+1"]).to_csv(path, index=False)
+    table = pd.read_csv(path)
+    assert table["label"].map(type).eq(str).all()
+    with pytest.raises(ValidationError, match=r"column 'label', row 4: label must be a number .*\(value: 'wrong'\)"):
+        validate_steps(table, source=str(path))
 
 
 @pytest.mark.parametrize("method", ["majority", "vote-fraction", "dawid-skene", "first-error"])

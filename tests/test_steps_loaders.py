@@ -4,6 +4,8 @@ Math-Shepherd."""
 from __future__ import annotations
 
 import json
+import re
+import warnings
 from pathlib import Path
 
 import pandas as pd
@@ -12,7 +14,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from accord.datasets import AccordError, ValidationError
+from accord.datasets.ids import content_ids
 from accord.datasets.loaders import load_math_shepherd, load_prm800k
+from accord.datasets.steps import validate_steps
 
 FIXTURES = Path(__file__).parent / "fixtures" / "steps"
 PHASE1 = FIXTURES / "prm800k_phase1.jsonl"
@@ -93,8 +97,34 @@ def test_prm800k_duplicate_labels_keep_the_earliest(tmp_path: Path) -> None:
     table = load_prm800k(path)
     step1 = table[(table["annotator"] == "lab-a") & table["quality_control"] & (table["step"] == 1)]
     assert step1["label"].tolist() == [1]
-    with pytest.raises(ValidationError, match="labelled this step more than once"):
+    # the error named a row of the table built from the file, and its column 'annotator': now one of the two lines
+    with pytest.raises(ValidationError, match=r"column 'labeler', row [04]: annotator labelled this step more than"):
         load_prm800k(path, duplicates="error")
+
+
+def test_prm800k_fields_some_lines_lack_are_null(tmp_path: Path) -> None:
+    # pandas reads a field that some lines lack as NaN: a line without is_quality_control_question was marked a
+    # quality-control solution (NaN is true), and one without a timestamp was refused ('must be a text or null')
+    rows = records(PHASE2)
+    rows[2].pop("is_quality_control_question")
+    rows[3].pop("is_initial_screening_question")
+    rows[1].pop("timestamp")
+    table = load_prm800k(write_records(tmp_path / "phase2.jsonl", rows))
+    flags = table.groupby("source_row")[["quality_control", "initial_screening"]].first()
+    assert flags["quality_control"].tolist() == [True, True, False, False]
+    assert flags["initial_screening"].tolist() == [False, False, False, False]
+    assert table.loc[table["source_row"] == 1, "timestamp"].isna().all()
+    assert table.loc[table["source_row"] == 0, "timestamp"].notna().all()
+
+
+@pytest.mark.parametrize("missing", [lambda r: r.pop("labeler"), lambda r: r.update(labeler=None)])
+def test_prm800k_a_line_without_labeler_is_named(tmp_path: Path, missing) -> None:
+    # it was named as column 'annotator' of a row of the table built from the file (row 0 or 1, not line 3)
+    rows = records(PHASE2)
+    missing(rows[3])
+    path = write_records(tmp_path / "phase2.jsonl", rows)
+    with pytest.raises(ValidationError, match=r"column 'labeler', row 3: missing labeler"):
+        load_prm800k(path)
 
 
 @pytest.mark.parametrize(
@@ -164,6 +194,15 @@ def test_math_shepherd_bad_rows(tmp_path: Path) -> None:
         load_math_shepherd(no_step)
 
 
+def test_math_shepherd_a_solution_twice_names_the_later_row() -> None:
+    # validate_steps named a row of the table of steps (row 3 here) and its column 'annotator'
+    frame = pd.DataFrame({"input": ["P Step 1: a ки", "Q Step 1: b ки\nStep 2: c ки", "P Step 1: a ки"],
+                          "label": ["P Step 1: a +", "Q Step 1: b +\nStep 2: c -", "P Step 1: a -"]})
+    with pytest.raises(ValidationError, match=r"column 'input', row 2: the solution appears twice"):
+        load_math_shepherd(frame, duplicates="error")
+    assert load_math_shepherd(frame, duplicates="last")["source_row"].tolist() == [1, 1, 2]
+
+
 @settings(max_examples=40, deadline=None, derandomize=True, database=None)
 @given(
     problem=st.text(st.characters(codec="utf-8", exclude_characters="ки\r"), min_size=1, max_size=40).filter(
@@ -181,3 +220,136 @@ def test_math_shepherd_round_trip(problem: str, steps: list[str], signs: list[st
     assert table["step_text"].tolist() == texts
     assert table["label"].tolist() == [1 if sign == "+" else 0 for sign in signs[: len(steps)]]
     assert table["prompt"].iloc[0] == problem.strip()
+
+
+# -- Math-Shepherd: the vectorised parser against the row-by-row one it replaced --------------------------------
+
+_OLD_LABELS = {"+": 1, "-": 0}
+
+
+def _old_split(text, labelled, tag):
+    """The row-by-row parser of accord <= session 36, kept as the oracle (verbatim but for its name)."""
+    if not isinstance(text, str) or not isinstance(labelled, str):
+        raise ValueError("input and label must be texts")
+    pieces = text.split(tag)
+    if len(pieces) < 2:
+        raise ValueError(f"no step tag {tag!r} in the input")
+    marks, position = [], 0
+    for piece in pieces[:-1]:
+        position += len(piece)
+        marks.append(labelled[position] if position < len(labelled) else "")
+        position += 1
+    rebuilt = "".join(piece + mark for piece, mark in zip(pieces, [*marks, ""]))
+    if any(mark not in _OLD_LABELS for mark in marks) or rebuilt != labelled:
+        raise ValueError("label is not the input with each step tag replaced by + or -")
+    if pieces[-1].strip():
+        raise ValueError(f"text after the last step tag {tag!r} has no label")
+    start = re.compile(r"step\s*1\s*:", re.IGNORECASE).search(text)
+    if start is None:
+        raise ValueError("cannot tell where the problem ends (no 'Step 1:')")
+    ends, first = [], 0
+    position = 0
+    for piece in pieces[:-1]:
+        position += len(piece) + len(tag)
+        ends.append(position)
+    first = sum(end <= start.start() for end in ends)
+    prompt = re.sub(r"\s*" + re.escape(tag), "", text[: start.start()]).strip()
+    first_piece_start = start.start() - (ends[first - 1] if first else 0)
+    steps = [pieces[first][first_piece_start:].strip(), *(p.strip() for p in pieces[first + 1:-1])]
+    labels = [_OLD_LABELS[m] for m in marks[first:]]
+    if not steps or any(not s for s in steps):
+        raise ValueError("an empty step between two step tags")
+    return prompt, steps, labels
+
+
+def _old_load(frame: pd.DataFrame, tag: str, invalid: str) -> pd.DataFrame:
+    name = "<DataFrame>"
+    frame = frame.reset_index(drop=True)
+    tasks = frame["task"] if "task" in frame.columns else pd.Series(pd.NA, index=frame.index)
+    parts = {k: [] for k in ("source_row", "step", "label", "prompt", "step_text", "input")}
+    dropped = 0
+    for row, (text, labelled) in enumerate(zip(frame["input"], frame["label"])):
+        try:
+            prompt, steps, labels = _old_split(text, labelled, tag)
+        except ValueError as problem:
+            if invalid == "error":
+                raise ValidationError(str(problem), source=name, column="input", row=row,
+                                      value=text if isinstance(text, str) else None) from None
+            dropped += 1
+            continue
+        for t, (step_text, label) in enumerate(zip(steps, labels)):
+            for key, value in zip(parts, (row, t, label, prompt, step_text, text)):
+                parts[key].append(value)
+    if dropped:
+        warnings.warn(f"{name}: dropped {dropped} row(s) that could not be split into problem and labelled steps",
+                      stacklevel=2)
+    if not parts["step"]:
+        raise ValidationError("no labelled steps in the table", source=name)
+    table = pd.DataFrame(parts)
+    table.insert(0, "solution_id", content_ids(table, ["input"], "ms-", unique=False).to_numpy())
+    table.insert(2, "annotator", "math-shepherd")
+    table["task"] = tasks.to_numpy()[table["source_row"].to_numpy()]
+    table = table.drop(columns="input")[["solution_id", "step", "annotator", "label", "prompt", "step_text", "task",
+                                         "source_row"]]
+    return validate_steps(table, labels="binary", duplicates="first", source=name)
+
+
+_TAGS = ("ки", "<s>", "\n\n")
+_PIECES = ("a", "7", " ", "\n", "+", "-", "é", "中", "🙂", "\t", "\u2003", "Step 1:", "step 2:", "STEP  1 :",
+           "ſtep 1:", "ки")
+
+
+@st.composite
+def shepherd_rows(draw, tag: str) -> dict:
+    """A Math-Shepherd row: usually well formed (a problem, then 'Step i: ...' steps each ending in the tag), with
+    edge cases (empty steps, tags in the problem, unicode, signs in the text, text after the last tag) and labels
+    that are the input with its tags replaced by signs, now and then spoilt."""
+    text = st.lists(st.sampled_from((*_PIECES, tag)), max_size=8).map("".join)
+    if draw(st.integers(0, 4)) == 0:  # free text: no tag, no 'Step 1:', a tag at the very end...
+        source = draw(text)
+    else:
+        steps = draw(st.lists(text, min_size=1, max_size=5))
+        ends = draw(st.lists(st.sampled_from(["", "\n", " "]), min_size=len(steps), max_size=len(steps)))
+        heads = [draw(st.sampled_from(["Step 1:", "STEP1 :", "Part 1:"])), *(f"Step {t}:" for t in range(2, 6))]
+        body = "".join(f"{head}{s} {tag}{end}" for head, s, end in zip(heads, steps, ends))
+        after = draw(st.sampled_from(["", " ", "\n", "", "x"]))  # after the last tag
+        source = f"{draw(text)} {body}{after}"
+    pieces = source.split(tag)
+    signs = draw(st.lists(st.sampled_from("+-"), min_size=len(pieces) - 1, max_size=len(pieces) - 1))
+    label = "".join(p + s for p, s in zip(pieces, [*signs, ""]))
+    spoil = draw(st.sampled_from(range(12)))
+    if spoil == 0 and label:
+        at = draw(st.integers(0, len(label) - 1))
+        label = label[:at] + draw(st.sampled_from("+-?ки")) + label[at + 1:]
+    elif spoil == 1:
+        label += draw(st.sampled_from(["+", " ", ""]))
+    elif spoil == 2:
+        label = label[:-1]
+    row = {"input": source, "label": label, "task": draw(st.sampled_from(["GSM8K", "MATH", None]))}
+    if draw(st.sampled_from(range(30))) == 7:
+        row[draw(st.sampled_from(["input", "label"]))] = draw(st.sampled_from([None, 3, float("nan")]))
+    return row
+
+
+def _outcome(load):
+    """What a load gives: its table, or its error; and the warnings it raised."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            result = load()
+        except ValidationError as error:
+            result = str(error)
+    return result, [str(w.message) for w in caught]
+
+
+@settings(max_examples=120, deadline=None, derandomize=True, database=None)
+@given(data=st.data(), tag=st.sampled_from(_TAGS), invalid=st.sampled_from(["error", "drop"]))
+def test_math_shepherd_parses_as_the_row_by_row_parser(data, tag: str, invalid: str) -> None:
+    frame = pd.DataFrame(data.draw(st.lists(shepherd_rows(tag), min_size=1, max_size=4)))
+    new, new_warnings = _outcome(lambda: load_math_shepherd(frame, step_tag=tag, invalid=invalid))
+    old, old_warnings = _outcome(lambda: _old_load(frame, tag, invalid))
+    assert new_warnings == old_warnings
+    if isinstance(old, str):
+        assert new == old
+    else:
+        pd.testing.assert_frame_equal(new, old)

@@ -127,7 +127,8 @@ class RewardConfig:
         "one token of the tokenizer (unset: its sep token, else its end-of-sequence token)", "data")
     step_target: str = setting(
         "steps", "task 'steps': learn every step's label (steps: a process reward model) or only whether the whole "
-        "solution is right, read at its last step (outcome: an outcome reward model, the baseline)", "data",
+        "solution is right, read at its last step (outcome: an outcome reward model, the baseline; a solution that "
+        "max_length cuts is left out of its loss)", "data",
         ("steps", "outcome"))
 
     # -- loss ----------------------------------------------------------------------------------------------------------

@@ -11,7 +11,9 @@ cross-entropy against the step's soft label ``y_t = P(step t correct)`` weighted
 (``label_weights`` = ``1 - 2 sd``, normalised to mean 1 over the optimisation step), i.e.
 ``sum_t w_t / mean(w) * -(y_t log sigmoid(d_t) + (1 - y_t) log sigmoid(-d_t))`` divided by the labelled steps of the
 optimisation step. ``step_target="outcome"`` trains the outcome-only baseline on the same data: one label per
-solution, ``p_all_correct`` (P(no step is wrong)) weighted by ``outcome_weight``, read at the last step's separator.
+solution, ``p_all_correct`` (P(no step is wrong)) weighted by ``outcome_weight``, read at the last step's separator;
+a solution whose steps ``max_length`` cuts is left out of that loss (with a warning counting them), as its outcome
+is about steps the model does not read.
 
 With a decoder each step's score depends on the problem and the steps up to it; an encoder (MiniLM, BERT) attends
 both ways, so its score at step ``t`` also sees the later steps of the solution.
@@ -27,6 +29,7 @@ candidates (``problem_id``) with the solution scored by its weakest step, the pr
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -96,6 +99,8 @@ def load_steps(source: Any, *, need_labels: bool = True) -> pd.DataFrame:
         for column in ("labels", "label_weights"):
             out[column] = out[column].map(lambda v: np.asarray(v, dtype=float).tolist())
         out["solution_id"] = out["solution_id"].astype(str)
+        # a null prompt is no prompt, as in the stepwise layout (the encoder read it as the problem text "nan")
+        out["prompt"] = out["prompt"].fillna("").astype(str)
         return out
     return _stepwise(frame, name, need_labels)
 
@@ -189,7 +194,8 @@ class TokenizedSteps:
     Solution ``i`` is ``ids[i]``; its ``n_steps[i]`` scored steps (those that fit ``max_length``) end at the token
     positions ``separators[i]``. Per-step arrays are flat over the scored steps of all solutions, solution ``i``'s
     from ``offsets[i]``: ``label`` (the step's label), and what the loss reads, ``target``, ``weight`` and
-    ``labelled`` (every step, or only the last one for the outcome-only model).
+    ``labelled`` (every step, or for the outcome-only model the last step of each solution kept whole: a cut
+    solution's outcome is about steps the model does not read); ``outcomes_left_out`` counts the cut ones there.
     """
 
     ids: list[list[int]]
@@ -202,6 +208,7 @@ class TokenizedSteps:
     labelled: np.ndarray
     truncated_prompts: int = 0
     truncated_steps: int = 0
+    outcomes_left_out: int = 0
     lengths: np.ndarray = field(init=False)
     offsets: np.ndarray = field(init=False)
 
@@ -252,6 +259,7 @@ class StepEncoder:
         prompt_ids = self.layout._plain_ids(prompts)
         starts = np.cumsum(n_steps) - n_steps
         ids, types, separators, kept = [], [], [], np.zeros(len(table), dtype=np.int64)
+        whole = np.ones(len(table), dtype=bool)  # every step kept, none cut
         cut_prompts = cut_steps = 0
         layout = self.layout
         for i, (prompt, p) in enumerate(zip(prompts, prompt_ids)):  # one solution at a time, as tokenizers are
@@ -269,6 +277,7 @@ class StepEncoder:
                 k = 1
             body = [token for s in pieces[:k] for token in (*s, self.separator_id)]
             ends = np.cumsum([len(s) + 1 for s in pieces[:k]]) - 1
+            whole[i] = k == n_steps[i] and len(pieces[0]) == len(step_ids[starts[i]])
             cut_steps += int(n_steps[i] - k) + (1 if len(pieces[0]) < len(step_ids[starts[i]]) else 0)
             keep_prompt = budget - len(body)
             if len(p) > keep_prompt:
@@ -283,9 +292,16 @@ class StepEncoder:
         label = np.concatenate([np.asarray(v, dtype=float) for v in table["labels"]])[flat_keep]
         weight = np.concatenate([np.asarray(v, dtype=float) for v in table["label_weights"]])[flat_keep]
         last = np.cumsum(kept) - 1
+        left_out = 0
         if self.target == "outcome":
+            # the outcome is read at the last step the model reads: of a cut solution, not its last step
             labelled = np.zeros(len(flat_keep), dtype=bool)
-            labelled[last] = True
+            labelled[last[whole]] = True
+            left_out = int((~whole).sum())
+            if left_out:
+                warnings.warn(f"max_length={self.max_length} cuts the steps of {left_out} of {len(table)} "
+                              "solutions: an outcome label is about the whole solution, so these are left out of "
+                              "the outcome-only model's loss (a larger max_length keeps them)", stacklevel=2)
             target = np.full(len(flat_keep), np.nan)
             target[last] = table["p_all_correct"].to_numpy(dtype=float)
             weight = np.ones(len(flat_keep))
@@ -296,7 +312,7 @@ class StepEncoder:
         return TokenizedSteps(ids=ids, type_ids=None if layout.is_decoder else types, separators=separators,
                               n_steps=kept, label=label.astype(np.float32), target=target.astype(np.float32),
                               weight=weight.astype(np.float32), labelled=labelled, truncated_prompts=cut_prompts,
-                              truncated_steps=cut_steps)
+                              truncated_steps=cut_steps, outcomes_left_out=left_out)
 
 
 # ----------------------------------------------------------------------------------------------------------------------
@@ -502,9 +518,10 @@ class StepTask(RewardTask):
     def step_context(self, data: TokenizedSteps, indices: np.ndarray) -> dict[str, Any]:
         flat = data.flat_index(indices)
         labelled = data.labelled[flat]
-        step: dict[str, Any] = {"n_examples": int(labelled.sum()), "n_solutions": len(indices)}
+        # (an outcome-only step of cut solutions alone has no label: its loss is 0, not 0 / 0)
+        step: dict[str, Any] = {"n_examples": max(int(labelled.sum()), 1), "n_solutions": len(indices)}
         if "weight_mean" in self.loss.inputs:
-            step["weight_mean"] = float(data.weight[flat][labelled].mean())
+            step["weight_mean"] = float(data.weight[flat][labelled].mean()) if labelled.any() else 1.0
         return step
 
     def compute_loss(self, model: torch.nn.Module, batch: dict[str, Any],
@@ -554,7 +571,9 @@ def _saved_encoder(model: Any, tokenizer: Any, max_length: int | None) -> StepEn
     _, sep_id = separator_token(tokenizer, meta.get("step_separator"))
     max_length = max_length or int(meta.get("max_length", 512))
     model.check_max_length(max_length)
-    return StepEncoder(tokenizer, max_length, model.is_decoder, sep_id, meta.get("step_target", "steps"))
+    # (the step target says what a loss reads, which scoring and evaluating do not: an outcome-only model's cut
+    # solutions are scored as any other)
+    return StepEncoder(tokenizer, max_length, model.is_decoder, sep_id)
 
 
 def _step_rows(table: pd.DataFrame, encoded: TokenizedSteps) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -22,11 +22,12 @@ Columns: ``solution_id`` (a hash of ``input``), ``step``, ``annotator``, ``label
 from __future__ import annotations
 
 import os
-import re
 import warnings
-from typing import Any
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from accord.datasets.errors import AccordError, ValidationError
 from accord.datasets.ids import content_ids
@@ -34,8 +35,8 @@ from accord.datasets.loaders.generic import frame_or_file, require_columns
 from accord.datasets.steps.schema import validate_steps
 
 STEP_TAG = "ки"
-_FIRST_STEP = re.compile(r"step\s*1\s*:", re.IGNORECASE)
-_LABELS: dict[str, int] = {"+": 1, "-": 0}
+# Python's whitespace (what str.strip() strips and re's \s matches), for Arrow's kernels to read texts by its rules
+_SPACE = "".join(c for c in map(chr, range(0x3001)) if c.isspace())  # U+3000 is the last one
 
 
 def load_math_shepherd(
@@ -70,71 +71,120 @@ def load_math_shepherd(
     frame, name = frame_or_file(source, dtype=False)
     require_columns(frame, ("input", "label"), name, "Math-Shepherd")
     frame = frame.reset_index(drop=True)
-    tasks = frame["task"] if "task" in frame.columns else pd.Series(pd.NA, index=frame.index)
-    parts: dict[str, list[Any]] = {k: [] for k in ("source_row", "step", "label", "prompt", "step_text", "input")}
-    dropped = 0
-    for row, (text, labelled) in enumerate(zip(frame["input"], frame["label"])):  # string parsing, row by row
-        try:
-            prompt, steps, labels = _split(text, labelled, step_tag)
-        except ValueError as problem:
-            if invalid == "error":
-                raise ValidationError(str(problem), source=name, column="input", row=row,
-                                      value=text if isinstance(text, str) else None) from None
-            dropped += 1
-            continue
-        for t, (step_text, label) in enumerate(zip(steps, labels)):
-            parts["source_row"].append(row)
-            parts["step"].append(t)
-            parts["label"].append(label)
-            parts["prompt"].append(prompt)
-            parts["step_text"].append(step_text)
-            parts["input"].append(text)
-    if dropped:
-        warnings.warn(f"{name}: dropped {dropped} row(s) that could not be split into problem and labelled steps",
-                      stacklevel=2)
-    if not parts["step"]:
+    steps, problems = _parse(frame["input"], frame["label"], step_tag)
+    if (problems != "").any():
+        if invalid == "error":
+            row = int(np.flatnonzero(problems != "")[0])
+            text = frame["input"].iloc[row]
+            raise ValidationError(str(problems[row]), source=name, column="input", row=row,
+                                  value=text if isinstance(text, str) else None)
+        warnings.warn(f"{name}: dropped {(problems != '').sum()} row(s) that could not be split into problem and "
+                      "labelled steps", stacklevel=2)
+    if steps.empty:
         raise ValidationError("no labelled steps in the table", source=name)
-    table = pd.DataFrame(parts)
-    table.insert(0, "solution_id", content_ids(table, ["input"], "ms-", unique=False).to_numpy())
-    table.insert(2, "annotator", annotator)
-    table["task"] = tasks.to_numpy()[table["source_row"].to_numpy()]
-    table = table.drop(columns="input")[["solution_id", "step", "annotator", "label", "prompt", "step_text", "task",
-                                         "source_row"]]
-    return validate_steps(table, labels="binary", duplicates=duplicates, source=name)
+    again = frame["input"][problems == ""].duplicated() if duplicates == "error" else pd.Series(False)
+    if again.any():  # (validate_steps would name a row of the table of steps, and its annotator)
+        row = int(again.idxmax())
+        raise ValidationError("the solution appears twice (the same input as an earlier row; duplicates='first' or "
+                              "'last' keeps one)", source=name, column="input", row=row)
+    rows = steps["source_row"].to_numpy()
+    ids = content_ids(frame, ["input"], "ms-", unique=False).to_numpy()  # a hash of the row's input
+    tasks = frame["task"].to_numpy() if "task" in frame.columns else np.full(len(frame), pd.NA)
+    table = steps.assign(solution_id=ids[rows], annotator=annotator, task=tasks[rows])
+    return validate_steps(table[["solution_id", "step", "annotator", "label", "prompt", "step_text", "task",
+                                 "source_row"]], labels="binary", duplicates=duplicates, source=name)
 
 
-def _split(text: Any, labelled: Any, tag: str) -> tuple[str, list[str], list[int]]:
-    """Problem, step texts and 0/1 labels of one row; ValueError with the reason when it cannot be read."""
-    if not isinstance(text, str) or not isinstance(labelled, str):
-        raise ValueError("input and label must be texts")
-    pieces = text.split(tag)
-    if len(pieces) < 2:
-        raise ValueError(f"no step tag {tag!r} in the input")
-    # in `label` each tag is one character (+ or -): find those characters and check the rest is the input
-    marks, position = [], 0
-    for piece in pieces[:-1]:
-        position += len(piece)
-        marks.append(labelled[position] if position < len(labelled) else "")
-        position += 1
-    rebuilt = "".join(piece + mark for piece, mark in zip(pieces, [*marks, ""]))
-    if any(mark not in _LABELS for mark in marks) or rebuilt != labelled:
-        raise ValueError("label is not the input with each step tag replaced by + or -")
-    if pieces[-1].strip():
-        raise ValueError(f"text after the last step tag {tag!r} has no label")
-    start = _FIRST_STEP.search(text)
-    if start is None:
-        raise ValueError("cannot tell where the problem ends (no 'Step 1:')")
-    # pieces that end before 'Step 1:' are part of the problem: their tags (annotation slips) are dropped
-    ends, first = [], 0
-    position = 0
-    for piece in pieces[:-1]:
-        position += len(piece) + len(tag)
-        ends.append(position)
-    first = sum(end <= start.start() for end in ends)
-    prompt = re.sub(r"\s*" + re.escape(tag), "", text[: start.start()]).strip()
-    first_piece_start = start.start() - (ends[first - 1] if first else 0)
-    steps = [pieces[first][first_piece_start:].strip(), *(p.strip() for p in pieces[first + 1:-1])]
-    labels = [_LABELS[m] for m in marks[first:]]
-    if not steps or any(not s for s in steps):
-        raise ValueError("an empty step between two step tags")
-    return prompt, steps, labels
+def _parse(text: pd.Series, labelled: pd.Series, tag: str) -> tuple[pd.DataFrame, np.ndarray]:
+    """The labelled steps of all rows (``source_row``, ``step``, ``label``, ``prompt``, ``step_text``) and, per row,
+    why it cannot be read (``""`` when it can): Arrow's string kernels over all rows, told Python's whitespace so that
+    they read the texts as ``str.strip`` and ``re`` did."""
+    texts = _is_text(text) & _is_text(labelled)
+    text, label = _arrow(text, texts), _arrow(labelled, texts)
+    pieces = pc.split_pattern(text, tag)  # a row's last piece follows its last tag
+    row, last = pc.list_parent_indices(pieces).to_numpy(), pieces.offsets.to_numpy()[1:] - 1
+    tagged = np.ones(len(row), dtype=bool)  # the pieces that a tag ends
+    tagged[last] = False
+    # `label` is `input` with each tag replaced by one character, + or - (one byte in UTF-8): the byte after the
+    # bytes of the pieces and signs before it. With those bytes made + it is `input` with each tag made a +
+    tag_row = row[tagged]
+    at = pd.Series(_length(pieces.values) + 1).groupby(row).cumsum().to_numpy()[tagged] - 1
+    sign, plus_label = _signs(label, tag_row, at)
+    replaced = pc.equal(pc.replace_substring(text, tag, "+"), plus_label).to_numpy(False) & ~_any(
+        (sign != ord("+")) & (sign != ord("-")), tag_row, len(text))
+    # the problem ends where 'Step 1:' begins: its tags (annotation slips) are dropped with their signs
+    start = pc.find_substring_regex(text, f"(?i)step[{_SPACE}]*1[{_SPACE}]*:").to_numpy()
+    head, rest = _cut(text, np.maximum(start, 0))
+    steps = pc.split_pattern(rest, tag)  # a row's steps, then what follows its last tag
+    step_row, step_last = pc.list_parent_indices(steps).to_numpy(), steps.offsets.to_numpy()[1:] - 1
+    step_text = pc.utf8_trim(steps.values, _SPACE)
+    is_step = np.ones(len(step_row), dtype=bool)
+    is_step[step_last] = False
+    problems = np.select(
+        [~texts, pc.list_value_length(pieces).to_numpy() < 2, ~replaced,
+         _length(pc.utf8_trim(pieces.values.take(last), _SPACE)) > 0, start < 0,
+         _any(is_step & (_length(step_text) == 0), step_row, len(text))],
+        ["input and label must be texts", f"no step tag {tag!r} in the input",
+         "label is not the input with each step tag replaced by + or -",
+         f"text after the last step tag {tag!r} has no label", "cannot tell where the problem ends (no 'Step 1:')",
+         "an empty step between two step tags"], "")
+    readable = problems == ""
+    position = (np.arange(len(row)) - pieces.offsets.to_numpy()[row])[tagged]  # of each tag in its row
+    step_sign = readable[tag_row] & (position >= pc.count_substring(head, tag).to_numpy()[tag_row])
+    tag_pattern = "".join(f"\\x{{{ord(c):x}}}" for c in tag)
+    prompt = pc.utf8_trim(pc.replace_substring_regex(head, f"[{_SPACE}]*{tag_pattern}", ""), _SPACE)
+    keep = is_step & readable[step_row]
+    steps = pd.DataFrame({"source_row": step_row[keep], "label": (sign[step_sign] == ord("+")).astype(np.int64),
+                          "prompt": prompt.take(step_row[keep]).to_pandas(),
+                          "step_text": step_text.filter(keep).to_pandas()})
+    steps.insert(1, "step", steps.groupby("source_row").cumcount())
+    return steps, problems
+
+
+def _is_text(column: pd.Series) -> np.ndarray:
+    if isinstance(column.dtype, pd.StringDtype):  # (a pandas string column holds texts or nothing)
+        return column.notna().to_numpy()
+    return column.map(lambda v: isinstance(v, str)).to_numpy(dtype=bool)
+
+
+def _arrow(column: pd.Series, texts: np.ndarray) -> pa.LargeStringArray:
+    """The texts of ``column`` as one Arrow array (``""`` where ``texts`` is false)."""
+    array = pa.array(column.where(texts, ""), pa.large_string())
+    return array.combine_chunks() if isinstance(array, pa.ChunkedArray) else array
+
+
+def _offsets(strings: pa.LargeStringArray) -> np.ndarray:
+    """Where each text begins in the array's byte buffer, and where the last one ends."""
+    return np.frombuffer(strings.buffers()[1], np.int64)[strings.offset:strings.offset + len(strings) + 1]
+
+
+def _signs(label: pa.LargeStringArray, row: np.ndarray, at: np.ndarray) -> tuple[np.ndarray, pa.LargeStringArray]:
+    """Byte ``at[j]`` of the UTF-8 text ``row[j]`` of ``label`` (0 past its end), and ``label`` with those bytes
+    made ``+`` (a copy of its bytes, its offsets shared)."""
+    offsets, data = _offsets(label), np.frombuffer(label.buffers()[2] or b"", np.uint8)
+    where = offsets[row] + at
+    inside = where < offsets[row + 1]
+    sign = np.zeros(len(row), dtype=np.uint8)
+    sign[inside] = data[where[inside]]
+    plus = data.copy()
+    plus[where[inside]] = ord("+")
+    return sign, pa.LargeStringArray.from_buffers(len(label), label.buffers()[1], pa.py_buffer(plus),
+                                                  offset=label.offset)
+
+
+def _cut(strings: pa.LargeStringArray, at: np.ndarray) -> tuple[pa.LargeStringArray, pa.LargeStringArray]:
+    """Each text cut in two at its byte ``at``: both halves of all texts are one array over the same bytes, with a
+    bound between each text's halves; the first halves are its even elements."""
+    offsets = _offsets(strings)
+    bounds = np.append(np.column_stack([offsets[:-1], offsets[:-1] + at]).ravel(), offsets[-1])
+    halves = pa.LargeStringArray.from_buffers(2 * len(strings), pa.py_buffer(bounds), strings.buffers()[2])
+    return halves.take(np.arange(0, len(halves), 2)), halves.take(np.arange(1, len(halves), 2))
+
+
+def _length(strings: pa.LargeStringArray) -> np.ndarray:
+    return pc.binary_length(strings).to_numpy()
+
+
+def _any(mask: np.ndarray, row: np.ndarray, n_rows: int) -> np.ndarray:
+    """Per row: is ``mask`` true for any of its elements (element ``j`` belongs to row ``row[j]``)?"""
+    return np.bincount(row[mask], minlength=n_rows) > 0

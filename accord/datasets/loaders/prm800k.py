@@ -87,6 +87,8 @@ def load_prm800k(
     frame, name = frame_or_file(source, dtype=False)
     require_columns(frame, _RECORD_COLUMNS, name, "PRM800K")
     records = frame.reset_index(drop=True)
+    # a field that some lines lack is NaN in the frame pandas reads: null, as in those lines (NaN is no text, and true)
+    records = records.astype(object).where(records.notna(), None)
     columns: dict[str, list[Any]] = {key: [] for key in _OUTPUT}
     path_keys: list[str] = []
     for row, record in enumerate(records.to_dict("records")):  # nested JSON: one record at a time
@@ -98,7 +100,14 @@ def load_prm800k(
     if "timestamp" in records.columns:
         table = table.sort_values("timestamp", kind="stable", na_position="last")
     table = table[["solution_id", *_OUTPUT]].sort_values(["solution_id", "step"], kind="stable")
-    return validate_steps(table.reset_index(drop=True), labels="ternary", duplicates=duplicates, source=name)
+    table = table.reset_index(drop=True)
+    try:
+        return validate_steps(table, labels="ternary", duplicates=duplicates, source=name)
+    except ValidationError as error:  # named a row of the table built here: name the file's line (and field)
+        if error.row is None:
+            raise
+        raise ValidationError(error.problem, source=name, column={"annotator": "labeler"}.get(error.column,
+                              error.column), row=int(table["source_row"].iloc[error.row]), value=error.value) from None
 
 
 _OUTPUT: tuple[str, ...] = (
@@ -110,6 +119,8 @@ _OUTPUT: tuple[str, ...] = (
 
 def _one_record(record: dict[str, Any], row: int, phase: int | str, alternatives: bool, source: str,
                 out: dict[str, list[Any]], path_keys: list[str]) -> None:
+    if record.get("labeler") is None:  # (else validate_steps named the annotator of a row of the derived table)
+        raise ValidationError("missing labeler", source=source, column="labeler", row=row)
     question = _mapping(record.get("question"), "question", row, source)
     label = _mapping(record.get("label"), "label", row, source)
     problem = question.get("problem")

@@ -68,10 +68,11 @@ def check_cleaned_steps(frame: pd.DataFrame, source: str | None = None) -> None:
     if len(frame) == 0:
         raise ValidationError("the cleaned step dataset is empty", source=source)
     n_steps = pd.to_numeric(frame["n_steps"], errors="coerce").to_numpy(dtype=float)
-    bad = ~np.isfinite(n_steps) | (n_steps < 1)
+    with np.errstate(invalid="ignore"):  # (a fraction was reported as the lists' fault: 'completions' not n_steps)
+        bad = ~np.isfinite(n_steps) | (n_steps < 1) | (n_steps != np.round(n_steps))
     if bad.any():
         row = int(np.flatnonzero(bad)[0])
-        raise ValidationError("must be a positive number of steps", source=source, column="n_steps", row=row,
+        raise ValidationError("must be a positive whole number of steps", source=source, column="n_steps", row=row,
                               value=frame["n_steps"].iloc[row])
     for column in (*_STEP_LISTS, "p_first_error"):
         extra = 1 if column == "p_first_error" else 0
@@ -103,6 +104,15 @@ def check_cleaned_steps(frame: pd.DataFrame, source: str | None = None) -> None:
         raise ValidationError(f"must sum to 1 (P(first error at each step), then P(no step is wrong) last), sums "
                               f"to {totals[row]:.6g}", source=source, column="p_first_error", row=row,
                               value=frame["p_first_error"].iloc[row])
+    # the truth of the first-error metrics: a missing or impossible position was scored as a solution without error
+    first_error = pd.to_numeric(frame["first_error"], errors="coerce").to_numpy(dtype=float)
+    with np.errstate(invalid="ignore"):
+        bad = ~(np.isfinite(first_error) & (first_error >= 0) & (first_error <= n_steps)
+                & (first_error == np.round(first_error)))
+    if bad.any():
+        row = int(np.flatnonzero(bad)[0])
+        raise ValidationError("must be a step position 0..n_steps (n_steps: no step is wrong)", source=source,
+                              column="first_error", row=row, value=frame["first_error"].iloc[row])
     for column in ("p_all_correct", "outcome_weight"):
         values = pd.to_numeric(frame[column], errors="coerce").to_numpy(dtype=float)
         bad = ~np.isfinite(values) | (values < 0) | (values > 1)

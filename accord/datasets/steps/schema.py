@@ -142,7 +142,7 @@ def validate_steps(
     ValidationError
         One line naming the file, column, row and value: a missing column or id, a step that is not a
         non-negative integer, the steps of a solution not numbered ``0..T-1``, a label outside the declared set,
-        two texts for one step (or two prompts for one solution), a repeated label.
+        two texts for one step (or two prompts or problem ids for one solution), a repeated label.
     """
     if not isinstance(judgments, pd.DataFrame):
         raise ValidationError(f"expected a pandas DataFrame, got {type(judgments).__name__}", source=source)
@@ -182,8 +182,11 @@ def validate_steps(
     _check_numbering(table, codes, source)
     if "step_text" in table.columns:
         _check_one_value(table, codes, "step_text", "one step has two different texts", source, by_step=True)
-    if "prompt" in table.columns:
-        _check_one_value(table, codes, "prompt", "one solution has two different prompts", source, by_step=False)
+    for column in ("prompt", "problem_id"):  # (the cleaned dataset keeps one of each per solution)
+        if column in table.columns:
+            _check_one_value(table, codes, column, f"one solution has two different {column}s", source,
+                             by_step=False)
+    table = table.reset_index(drop=True)
     table.attrs[ATTRS_KEY] = {"labels": label_set}
     return table
 
@@ -263,7 +266,9 @@ def _labels(values: pd.Series, source: str | None) -> pd.Series:
     if values.dtype == object or pd.api.types.is_string_dtype(values):
         text = values.map(lambda v: isinstance(v, str)).to_numpy()
         if text.any():
-            row = _first(text)
+            # one word in a CSV column reads every label of it as text ("1", "0"): name the word, not row 0's "1"
+            word = text & pd.to_numeric(values.where(text), errors="coerce").isna().to_numpy()
+            row = _first(word if word.any() else text)
             raise ValidationError("label must be a number (-1, 0, 1 or 0, 1), not text", source=source,
                                   column="label", row=row, value=values.iloc[row])
         values = values.map(lambda v: int(v) if isinstance(v, (bool, np.bool_)) else v)
@@ -286,11 +291,13 @@ def _apply_duplicate_policy(table: pd.DataFrame, policy: str, source: str | None
     if policy == "error":
         row = _first(repeated)
         raise ValidationError(
-            "annotator labelled this step more than once (pass duplicates='first', 'last' or 'keep' to allow it)",
+            "annotator labelled this step more than once (to allow it: --duplicates first, last or keep on the "
+            "command line, duplicates='first', 'last' or 'keep' in Python)",
             source=source, column="annotator", row=row,
             value=(table["solution_id"].iloc[row], int(table["step"].iloc[row]), table["annotator"].iloc[row]),
         )
-    return table.drop_duplicates(keys, keep=policy).reset_index(drop=True)
+    # the kept rows keep their positions in the input as index: a later error names the input's row
+    return table.drop_duplicates(keys, keep=policy)
 
 
 def _check_numbering(table: pd.DataFrame, codes: np.ndarray, source: str | None) -> None:
@@ -322,20 +329,21 @@ def _check_numbering(table: pd.DataFrame, codes: np.ndarray, source: str | None)
         row = int(rows[np.flatnonzero(steps[rows] == after)[0]])
         problem = (f"the steps of solution {solution_id!r} must be numbered 0..T-1, but step {missing} is missing "
                    f"(steps present: {_short_list(present)})")
-    raise ValidationError(problem, source=source, column="step", row=row, value=int(steps[row]))
+    raise ValidationError(problem, source=source, column="step", row=int(table.index[row]), value=int(steps[row]))
 
 
 def _check_one_value(table: pd.DataFrame, codes: np.ndarray, column: str, problem: str, source: str | None,
                      *, by_step: bool) -> None:
     keys = pd.DataFrame({"s": codes, "t": table["step"].to_numpy()}) if by_step else pd.DataFrame({"s": codes})
-    values = table[column]
+    values = table[column].reset_index(drop=True)
     present = values.notna().to_numpy()
     keys = keys[present]
     first = values[present].groupby([keys[c] for c in keys.columns], sort=False).transform("first")
     differs = first.to_numpy() != values[present].to_numpy()
     if differs.any():
         row = int(np.flatnonzero(present)[_first(differs)])
-        raise ValidationError(problem, source=source, column=column, row=row, value=values.iloc[row])
+        raise ValidationError(problem, source=source, column=column, row=int(table.index[row]),
+                              value=values.iloc[row])
 
 
 def _short_list(values: np.ndarray, limit: int = 8) -> str:
