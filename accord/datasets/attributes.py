@@ -296,8 +296,10 @@ def attributes_from_wide(
         raise ValidationError(f"two rating columns give the attribute {mapping[repeated[0]]!r} "
                               f"({', '.join(map(repr, repeated))}); give each attribute one column",
                               source=source, column=repeated[1])
-    long = frame[[*keep, *mapping]].melt(id_vars=list(keep), value_vars=list(mapping), var_name=ATTRIBUTE_COLUMN,
-                                         value_name="label", ignore_index=False)
+    # the rows' positions as the index: ``_row`` below orders by it, and a frame's own index (a string index, a
+    # sorted or filtered frame's, a repeated one) put the long rows in the order of its labels, not of the rows
+    long = frame[[*keep, *mapping]].reset_index(drop=True).melt(
+        id_vars=list(keep), value_vars=list(mapping), var_name=ATTRIBUTE_COLUMN, value_name="label", ignore_index=False)
     long[ATTRIBUTE_COLUMN] = long[ATTRIBUTE_COLUMN].map(mapping)
     long = long[long["label"].notna()]
     # source row order, then attribute order: one item's ratings stay together

@@ -1,0 +1,69 @@
+"""DataFrames as users have them, at every public entry point: pandas' own dtypes (Arrow-backed, ``string``,
+categorical with unused categories, nullable ``Int64``/``boolean``/``Float64``), indexes other than 0..n-1 (a
+filtered, sorted, repeated, string or MultiIndex), crowd-kit's ``task``/``worker`` names.
+
+The rule: the same answer as the plain table (object columns, a RangeIndex), or one error naming the column (and
+the row, where a cell is to blame); and the user's frame is never modified.
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from collections.abc import Iterator
+
+import numpy as np
+import pandas as pd
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from pandas.testing import assert_frame_equal
+
+from accord.datasets import attributes_from_wide
+
+PANDAS_FUZZ = settings(max_examples=30, deadline=None, derandomize=True, database=None,
+                       suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+
+INDEX_KINDS = ("gaps", "sorted", "repeated", "text", "multi")
+
+
+def with_index(frame: pd.DataFrame, kind: str) -> pd.DataFrame:
+    """``frame`` (same rows, same order) under an index of ``kind``: what filtering, sorting, concatenating or
+    reading with ``index_col`` leaves."""
+    n = len(frame)
+    index = {
+        "gaps": lambda: pd.Index(np.arange(n) * 3 + 5),  # a filtered frame
+        "sorted": lambda: pd.Index(np.arange(n)[::-1]),  # a frame sorted by a column: its labels out of order
+        "repeated": lambda: pd.Index(np.zeros(n, dtype=np.int64)),  # pd.concat without ignore_index
+        "text": lambda: pd.Index([f"r{i}" for i in range(n)]),  # "r10" sorts before "r2"
+        "multi": lambda: pd.MultiIndex.from_arrays([np.arange(n) // 2, np.arange(n) % 2]),
+    }[kind]()
+    return frame.set_axis(index)
+
+
+@contextmanager
+def unchanged(*frames: pd.DataFrame) -> Iterator[None]:
+    """The frames hold the same cells, dtypes, index and columns after the block as before it."""
+    before = [frame.copy(deep=True) for frame in frames]
+    yield
+    for frame, copy in zip(frames, before):
+        assert_frame_equal(frame, copy, check_exact=True)
+        assert frame.index.equals(copy.index) and list(frame.columns) == list(copy.columns)
+
+
+# -- attributes_from_wide ------------------------------------------------------------------------------------------
+
+
+@PANDAS_FUZZ
+@given(st.integers(3, 12), st.sampled_from(INDEX_KINDS), st.integers(0, 10_000))
+def test_wide_ratings_become_long_in_row_order_whatever_the_index(n, kind, seed):
+    """The long rows were ordered by the frame's index labels: a sorted frame's ratings came out in the order of its
+    old labels, a text index put 'r10' before 'r2', and under a repeated index one item's ratings were no longer
+    together (all of the first attribute, then all of the next)."""
+    rng = np.random.default_rng(seed)
+    wide = pd.DataFrame({"response_id": [f"r{i}" for i in range(n)], "annotator": rng.choice(["a", "b", "c"], n),
+                         "help": rng.integers(0, 5, n).astype(float), "verb": rng.integers(0, 5, n)})
+    wide.loc[rng.random(n) < 0.2, "help"] = np.nan  # a missing cell is not a rating
+    plain = attributes_from_wide(wide, ["help", "verb"], scales=(0, 4), keep=["response_id", "annotator"])
+    messy = with_index(wide, kind)
+    with unchanged(messy):
+        long = attributes_from_wide(messy, ["help", "verb"], scales=(0, 4), keep=["response_id", "annotator"])
+    assert_frame_equal(long, plain)
