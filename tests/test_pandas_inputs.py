@@ -13,11 +13,13 @@ from collections.abc import Iterator
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pandas.testing import assert_frame_equal
 
-from accord.datasets import attributes_from_wide
+from accord.datasets import ValidationError, attributes_from_wide, validate_steps
 
 PANDAS_FUZZ = settings(max_examples=30, deadline=None, derandomize=True, database=None,
                        suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
@@ -67,3 +69,19 @@ def test_wide_ratings_become_long_in_row_order_whatever_the_index(n, kind, seed)
     with unchanged(messy):
         long = attributes_from_wide(messy, ["help", "verb"], scales=(0, 4), keep=["response_id", "annotator"])
     assert_frame_equal(long, plain)
+
+
+# -- step judgments --------------------------------------------------------------------------------------------
+
+
+@PANDAS_FUZZ
+@given(st.integers(0, 3), st.sampled_from(["boolean", pd.ArrowDtype(pa.bool_())]))
+def test_a_missing_step_label_in_a_nullable_boolean_column_is_named(row, dtype):
+    """pandas' "boolean" and Arrow's bool columns hold pd.NA: the cast of true/false to 1/0 met it as pandas' own
+    ValueError ('cannot convert NA to integer') or TypeError, naming no column or row."""
+    labels = [True, False, True, True]
+    labels[row] = None
+    table = pd.DataFrame({"solution_id": ["s"] * 4, "step": [0, 1, 0, 1], "annotator": ["a", "a", "b", "b"],
+                          "label": pd.array(labels, dtype=dtype)})
+    with unchanged(table), pytest.raises(ValidationError, match=f"column 'label', row {row}: missing label"):
+        validate_steps(table)

@@ -254,12 +254,14 @@ def _integral_steps(values: pd.Series, source: str | None) -> pd.Series:
 
 def _labels(values: pd.Series, source: str | None) -> pd.Series:
     """Labels as int64 (true/false read as 1/0); strings, fractions and missing values are errors."""
-    if pd.api.types.is_bool_dtype(values.dtype):
-        return values.astype(np.int64)
+    # missing first: a nullable boolean column (pandas' "boolean", Arrow's bool) holds pd.NA, which the cast of
+    # true/false below met as pandas' own ValueError or TypeError, not as a missing label
     present = values.notna().to_numpy()
     if not present.all():
         row = _first(~present)
         raise ValidationError("missing label", source=source, column="label", row=row, value=values.iloc[row])
+    if pd.api.types.is_bool_dtype(values.dtype):
+        return values.astype(np.int64)
     if values.dtype == object or pd.api.types.is_string_dtype(values):
         text = values.map(lambda v: isinstance(v, str)).to_numpy()
         if text.any():
