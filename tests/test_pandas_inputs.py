@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pandas.testing import assert_frame_equal
 
-from accord.datasets import ValidationError, attributes_from_wide, validate_steps
+from accord.datasets import ValidationError, attributes_from_wide, swap_sides, validate_steps
 
 PANDAS_FUZZ = settings(max_examples=30, deadline=None, derandomize=True, database=None,
                        suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
@@ -85,3 +85,33 @@ def test_a_missing_step_label_in_a_nullable_boolean_column_is_named(row, dtype):
                           "label": pd.array(labels, dtype=dtype)})
     with unchanged(table), pytest.raises(ValidationError, match=f"column 'label', row {row}: missing label"):
         validate_steps(table)
+
+
+# -- swap_sides ------------------------------------------------------------------------------------------------
+
+
+@PANDAS_FUZZ
+@given(st.lists(st.tuples(st.sampled_from(["x", "y", "z", "w"]), st.sampled_from(["x", "y", "z", "w"]),
+                          st.sampled_from(["A", "B", "tie"]), st.booleans()), min_size=1, max_size=8),
+       st.sampled_from(["sides", "ids", "both"]), st.sampled_from(INDEX_KINDS))
+def test_swap_sides_of_categorical_response_columns(rows, categorical, kind):
+    """A categorical response column (``astype('category')``, Parquet's dictionary columns) took the other side's
+    texts only when they were among its own categories: else pandas' 'Cannot setitem on a Categorical with a new
+    category'."""
+    plain = pd.DataFrame({"pair_id": [f"p{i}" for i in range(len(rows))], "annotator": "w",
+                          "label": [label for _, _, label, _ in rows], "response_a": [a for a, _, _, _ in rows],
+                          "response_b": [b for _, b, _, _ in rows],
+                          "response_a_id": [f"id-{a}" for a, _, _, _ in rows],
+                          "response_b_id": [f"id-{b}" for _, b, _, _ in rows]})
+    mask = np.array([turn for _, _, _, turn in rows])
+    columns = {"sides": ["response_a", "response_b"], "ids": ["response_a_id", "response_b_id"]}.get(
+        categorical, ["response_a", "response_b", "response_a_id", "response_b_id"])
+    messy = with_index(plain.astype(dict.fromkeys(columns, "category")), kind)
+    with unchanged(messy):
+        turned = swap_sides(messy, mask)
+    expected = swap_sides(plain, mask)
+    assert turned.index.equals(messy.index)
+    for column in expected.columns:
+        assert turned[column].astype(object).tolist() == expected[column].tolist(), column
+    for column in columns:  # still categorical, its categories the values of both sides
+        assert isinstance(turned[column].dtype, pd.CategoricalDtype)
