@@ -8,8 +8,9 @@ the row, where a cell is to blame); and the user's frame is never modified.
 
 from __future__ import annotations
 
-from contextlib import contextmanager
+import io
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 import numpy as np
 import pandas as pd
@@ -19,7 +20,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pandas.testing import assert_frame_equal
 
-from accord.datasets import ValidationError, attributes_from_wide, swap_sides, validate_steps
+from accord.aggregate import MajorityVote
+from accord.datasets import (ValidationError, attributes_from_wide, encode, encode_attributes, make_synthetic,
+                             swap_sides, validate, validate_attributes, validate_steps)
+from accord.datasets.steps.schema import encode_steps
 
 PANDAS_FUZZ = settings(max_examples=30, deadline=None, derandomize=True, database=None,
                        suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
@@ -115,3 +119,87 @@ def test_swap_sides_of_categorical_response_columns(rows, categorical, kind):
         assert turned[column].astype(object).tolist() == expected[column].tolist(), column
     for column in columns:  # still categorical, its categories the values of both sides
         assert isinstance(turned[column].dtype, pd.CategoricalDtype)
+
+
+# -- Arrow dictionary columns ------------------------------------------------------------------------------------
+
+
+def read_back_with_arrow(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` written to Parquet and read with ``dtype_backend="pyarrow"``: its categorical columns come back as
+    Arrow dictionary columns, whose dictionaries keep every category (unused ones too)."""
+    buffer = io.BytesIO()
+    frame.to_parquet(buffer)
+    buffer.seek(0)
+    return pd.read_parquet(buffer, dtype_backend="pyarrow")
+
+
+def as_categories(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
+    """``columns`` as pandas categoricals with the categories sorted and one unused category added."""
+    out = frame.copy()
+    for column in columns:
+        values = out[column].astype(str)
+        out[column] = pd.Categorical(values, categories=sorted({*values, "zz-unused"}))
+    return out
+
+
+@PANDAS_FUZZ
+@given(st.lists(st.tuples(st.integers(0, 5), st.integers(0, 4), st.sampled_from(["A", "B", "tie"])), min_size=2,
+                max_size=30, unique_by=lambda row: row[:2]),
+       st.integers(0, 4))
+def test_arrow_dictionary_columns_are_read_as_their_values(rows, dropped):
+    """An Arrow dictionary column was numbered in its dictionary's order, unused entries included: a table filtered
+    after reading (a rater's rows dropped) still had that rater, and a pair nobody judged got a uniform soft label;
+    raters came in sorted order, not in order of appearance as from a plain column."""
+    table = pd.DataFrame(rows, columns=["pair_id", "annotator", "label"]).assign(
+        pair_id=lambda t: "p" + t["pair_id"].astype(str), annotator=lambda t: "w" + t["annotator"].astype(str))
+    stored = read_back_with_arrow(as_categories(table, ["pair_id", "annotator", "label"]))
+    keep = (table["annotator"] != f"w{dropped}").to_numpy()
+    if not keep.any():
+        return
+    plain, messy = table[keep], stored[keep]
+    with unchanged(messy):
+        expected, got = encode(validate(plain)), encode(validate(messy))
+        votes = MajorityVote().fit(messy).soft_labels_.probs
+    assert list(got.item_index) == list(expected.item_index)
+    assert list(got.worker_index) == list(expected.worker_index)
+    for codes in ("items", "workers", "labels"):
+        assert np.array_equal(getattr(got, codes), getattr(expected, codes))
+    assert got.classes == expected.classes
+    assert list(votes.index) == list(MajorityVote().fit(plain).soft_labels_.probs.index)
+
+
+def test_arrow_dictionary_response_ids_fit_the_context_model():
+    """pyarrow's isin refused the plain ids of a dictionary column ('Array type doesn't match type of values set')."""
+    from accord.models import ContextPreference
+
+    judgments = make_synthetic(n_pairs=8, n_annotators=4, judgments_per_pair=3, n_groups=2, seed=0).judgments
+    judgments.attrs = {}
+    columns = [c for c in judgments.columns if not pd.api.types.is_numeric_dtype(judgments[c])]
+    stored = read_back_with_arrow(as_categories(judgments, columns))
+    settings_ = {"max_steps": 5, "num_samples": 5}
+    with unchanged(stored):
+        fitted = ContextPreference(**settings_).fit(stored)
+    plain = ContextPreference(**settings_).fit(judgments)
+    assert_frame_equal(fitted.soft_labels_.probs, plain.soft_labels_.probs, check_index_type=False)
+
+
+@pytest.mark.parametrize("kind", ["attributes", "steps"])
+def test_arrow_dictionary_ids_of_ratings_and_steps(kind):
+    """The same reading of the ids for multi-attribute ratings and step judgments (a filtered table kept its
+    dictionary's unused raters)."""
+    if kind == "attributes":
+        table = pd.DataFrame({"response_id": ["r1", "r1", "r2", "r2"], "annotator": ["b", "a", "b", "c"],
+                              "attribute": ["help"] * 4, "label": [1, 2, 3, 1]})
+        check, codes = (lambda t: validate_attributes(t, scales=(0, 4))), encode_attributes
+        index = "item_index"
+    else:
+        table = pd.DataFrame({"solution_id": ["s2", "s2", "s1", "s1"], "step": [0, 0, 0, 0],
+                              "annotator": ["b", "a", "b", "c"], "label": [1, 0, 1, 1]})
+        check, codes = validate_steps, encode_steps
+        index = "solution_index"
+    stored = read_back_with_arrow(as_categories(table, [table.columns[0], "annotator"]))
+    keep = (table["annotator"] != "c").to_numpy()
+    got, expected = codes(check(stored[keep])), codes(check(table[keep]))
+    assert list(got.worker_index) == list(expected.worker_index) == ["b", "a"]
+    assert list(getattr(got, index)) == list(getattr(expected, index))
+    assert np.array_equal(got.workers, expected.workers)

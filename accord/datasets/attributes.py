@@ -42,7 +42,8 @@ import numpy as np
 import pandas as pd
 
 from accord.datasets.errors import ValidationError
-from accord.datasets.schema import INT64_LIMIT, check_flat_columns, check_ids, plain_values, string_mask
+from accord.datasets.schema import (INT64_LIMIT, check_flat_columns, check_ids, decode_dictionaries, plain_values,
+                                    string_mask)
 
 ATTRIBUTE_COLUMN = "attribute"
 ITEM_KINDS: dict[str, str] = {"response": "response_id", "pair": "pair_id"}
@@ -157,7 +158,7 @@ def validate_attributes(
     if len(repeated):
         raise ValidationError("the column appears more than once", source=source, column=repeated[0])
     check_flat_columns(judgments, source)
-    table = judgments.copy()
+    table = decode_dictionaries(judgments.copy())
     table.attrs = {}
     if "worker" in table.columns:
         if "annotator" in table.columns:

@@ -163,7 +163,7 @@ def validate(
     if classes is not None:
         classes = _checked_classes(classes)
 
-    table = judgments.copy()
+    table = decode_dictionaries(judgments.copy())
     crowdkit_names = "task" in table.columns or "worker" in table.columns
     if crowdkit_names:
         clash = [c for c in CROWDKIT_COLUMNS.values() if c in table.columns]
@@ -333,6 +333,22 @@ def check_flat_columns(judgments: pd.DataFrame, source: str | None) -> None:
         raise ValidationError("the table has a header of several levels (a MultiIndex); flatten it to one name per "
                               "column (e.g. frame.columns = ['_'.join(map(str, c)) for c in frame.columns])",
                               source=source, column=judgments.columns[0])
+
+
+def decode_dictionaries(table: pd.DataFrame) -> pd.DataFrame:
+    """``table`` with each Arrow dictionary column (what ``pd.read_parquet(..., dtype_backend="pyarrow")`` gives for
+    a file written from categorical columns) as the Arrow values it holds. pandas numbers such a column's values in
+    the order of its dictionary, unused entries included: a filtered table gave a rater or a pair without judgments
+    (a uniform soft label for a pair nobody judged), and the raters in another order than a plain column's; and its
+    ``isin`` refuses plain values (pyarrow's 'Array type doesn't match type of values set')."""
+    decoded = {}
+    for column, dtype in table.dtypes.items():
+        if isinstance(dtype, pd.ArrowDtype):
+            import pyarrow as pa  # an Arrow column: pyarrow is there
+
+            if pa.types.is_dictionary(dtype.pyarrow_dtype):
+                decoded[column] = pd.ArrowDtype(dtype.pyarrow_dtype.value_type)
+    return table.astype(decoded) if decoded else table
 
 
 def plain_values(values: pd.Series) -> pd.Series:

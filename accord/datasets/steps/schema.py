@@ -36,7 +36,7 @@ import numpy as np
 import pandas as pd
 
 from accord.datasets.errors import ValidationError
-from accord.datasets.schema import INT64_LIMIT, check_flat_columns, check_ids, plain_values
+from accord.datasets.schema import INT64_LIMIT, check_flat_columns, check_ids, decode_dictionaries, plain_values
 
 STEP_COLUMNS: tuple[str, ...] = ("solution_id", "step", "annotator", "label")
 #: label set name -> its values, in code order
@@ -160,7 +160,7 @@ def validate_steps(
                                   column=column)
     if len(judgments) == 0:
         raise ValidationError("the step-judgments table is empty", source=source)
-    table = judgments.reset_index(drop=True).copy()
+    table = decode_dictionaries(judgments.reset_index(drop=True).copy())
     table.attrs = {}
     for column in STEP_COLUMNS:
         table[column] = plain_values(table[column])
