@@ -203,3 +203,34 @@ def test_arrow_dictionary_ids_of_ratings_and_steps(kind):
     assert list(got.worker_index) == list(expected.worker_index) == ["b", "a"]
     assert list(getattr(got, index)) == list(getattr(expected, index))
     assert np.array_equal(got.workers, expected.workers)
+
+
+# -- predict_proba of response pairs ------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def crowd_bradley_terry():
+    from accord.models import CrowdBradleyTerry
+
+    judgments = make_synthetic(n_pairs=10, n_annotators=4, judgments_per_pair=3, seed=0).judgments
+    return CrowdBradleyTerry(max_steps=30, num_samples=10).fit(judgments)
+
+
+@PANDAS_FUZZ
+@given(st.lists(st.tuples(st.integers(0, 19), st.integers(0, 19)), min_size=1, max_size=8),
+       st.sampled_from(INDEX_KINDS), st.sampled_from([None, "category", "string[pyarrow]"]))
+def test_predict_proba_keeps_the_index_of_the_pairs(crowd_bradley_terry, picks, kind, dtype):
+    """The predictions of a filtered or sorted frame of pairs came numbered 0..n-1: assigned back to the frame
+    (pairs.assign(p_a=model.predict_proba(pairs)['A'])) they landed on other rows, or on none (NaN)."""
+    responses = crowd_bradley_terry.layout_.response_index
+    plain = pd.DataFrame({"response_a_id": [responses[a % len(responses)] for a, _ in picks],
+                          "response_b_id": [responses[b % len(responses)] for _, b in picks]})
+    messy = with_index(plain if dtype is None else plain.astype(dtype), kind)
+    with unchanged(messy):
+        out = crowd_bradley_terry.predict_proba(messy)
+    assert out.index.equals(messy.index)
+    expected = crowd_bradley_terry.predict_proba(plain)
+    assert_frame_equal(out.reset_index(drop=True).astype({c: object for c in ("response_a_id", "response_b_id")}),
+                       expected.astype({c: object for c in ("response_a_id", "response_b_id")}))
+    if kind != "repeated":  # assigned back, each row gets its own pair's prediction
+        assert messy.assign(p_a=out["A"])["p_a"].tolist() == expected["A"].tolist()
