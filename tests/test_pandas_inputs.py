@@ -234,3 +234,34 @@ def test_predict_proba_keeps_the_index_of_the_pairs(crowd_bradley_terry, picks, 
                        expected.astype({c: object for c in ("response_a_id", "response_b_id")}))
     if kind != "repeated":  # assigned back, each row gets its own pair's prediction
         assert messy.assign(p_a=out["A"])["p_a"].tolist() == expected["A"].tolist()
+
+
+# -- suggest -----------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def dawid_skene():
+    from accord.models import DawidSkene
+
+    judgments = make_synthetic(n_pairs=10, n_annotators=5, judgments_per_pair=2, seed=1).judgments
+    return DawidSkene().fit(judgments)
+
+
+@PANDAS_FUZZ
+@given(st.data(), st.sampled_from(INDEX_KINDS), st.sampled_from([None, "category", "string[pyarrow]"]),
+       st.booleans())
+def test_suggest_reads_allowed_assignments_as_given(dawid_skene, data, kind, dtype, crowdkit):
+    """The allowed (pair, rater) rows in any dtype and index give the batch of the plain rows; with crowd-kit's
+    task/worker names they were refused ('allowed assignments need columns pair_id and annotator')."""
+    from accord.aggregate.suggest import suggest
+
+    pairs, raters = dawid_skene.encoded_.item_index, dawid_skene.encoded_.worker_index
+    rows = data.draw(st.lists(st.tuples(st.sampled_from(list(pairs)), st.sampled_from(list(raters))), min_size=1,
+                              max_size=20, unique=True))
+    plain = pd.DataFrame(rows, columns=["pair_id", "annotator"])
+    messy = with_index(plain if dtype is None else plain.astype(dtype), kind)
+    if crowdkit:
+        messy = messy.rename(columns={"pair_id": "task", "annotator": "worker"})
+    with unchanged(messy):
+        batch = suggest(dawid_skene, 4, allowed=messy, certainty=1.0)
+    assert_frame_equal(batch, suggest(dawid_skene, 4, allowed=plain, certainty=1.0))
