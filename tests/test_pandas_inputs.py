@@ -265,3 +265,45 @@ def test_suggest_reads_allowed_assignments_as_given(dawid_skene, data, kind, dty
     with unchanged(messy):
         batch = suggest(dawid_skene, 4, allowed=messy, certainty=1.0)
     assert_frame_equal(batch, suggest(dawid_skene, 4, allowed=plain, certainty=1.0))
+
+
+# -- rows named after a duplicate policy -------------------------------------------------------------------------
+
+
+@PANDAS_FUZZ
+@given(st.lists(st.tuples(st.sampled_from(["p1", "p2"]), st.sampled_from(["a", "b"])), min_size=1, max_size=10),
+       st.integers(0, 10), st.sampled_from(["first", "last", "keep"]), st.sampled_from(["judgments", "ratings"]),
+       st.sampled_from(INDEX_KINDS))
+def test_an_error_after_dropping_duplicates_names_the_row_given(rows, at, duplicates, kind, index):
+    """With duplicates='first' or 'last', the checks after the policy read the table without the dropped rows: a
+    pair shown with the same response on both sides was reported at its position there (row 2 for the input's row 3
+    after one earlier row was dropped)."""
+    at = min(at, len(rows))
+    good = [{"pair_id": pair, "annotator": rater, "response_a_id": "x", "response_b_id": "y"} for pair, rater in rows]
+    bad = {"pair_id": "p-bad", "annotator": "a", "response_a_id": "z", "response_b_id": "z"}
+    table = pd.DataFrame(good[:at] + [bad] + good[at:])
+    if kind == "judgments":
+        table["label"] = "A"
+        check = lambda t: validate(t, duplicates=duplicates)  # noqa: E731
+    else:
+        table = table.assign(attribute="overall", label=1)
+        check = lambda t: validate_attributes(t, duplicates=duplicates, scales=1)  # noqa: E731
+    with pytest.raises(ValidationError, match=f"column 'response_b_id', row {at}: both sides"):
+        check(with_index(table, index))
+
+
+@PANDAS_FUZZ
+@given(st.lists(st.tuples(st.sampled_from(["s1", "s2"]), st.sampled_from(["a", "b"])), min_size=1, max_size=10),
+       st.integers(0, 10), st.sampled_from(["first", "last", "keep"]), st.sampled_from(["numbering", "text"]))
+def test_a_step_error_after_dropping_duplicates_names_the_row_given(rows, at, duplicates, problem):
+    """The same for step judgments: the numbering and one-text-per-step checks run after the duplicate policy."""
+    at = min(at, len(rows))
+    good = [{"solution_id": solution, "step": 0, "annotator": rater, "label": 1, "step_text": "t"}
+            for solution, rater in rows]
+    bad = [{"solution_id": "s-bad", "step": 0, "annotator": "a", "label": 1, "step_text": "t"},
+           {"solution_id": "s-bad", "step": 2 if problem == "numbering" else 0, "annotator": "b", "label": 1,
+            "step_text": "t" if problem == "numbering" else "other"}]
+    table = pd.DataFrame(good[:at] + bad + good[at:])
+    column = "step" if problem == "numbering" else "step_text"
+    with pytest.raises(ValidationError, match=f"column '{column}', row {at + 1}: "):
+        validate_steps(table, duplicates=duplicates)

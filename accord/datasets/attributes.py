@@ -43,7 +43,7 @@ import pandas as pd
 
 from accord.datasets.errors import ValidationError
 from accord.datasets.schema import (INT64_LIMIT, check_flat_columns, check_ids, decode_dictionaries, plain_values,
-                                    string_mask)
+                                    rows_of_input, string_mask)
 
 ATTRIBUTE_COLUMN = "attribute"
 ITEM_KINDS: dict[str, str] = {"response": "response_id", "pair": "pair_id"}
@@ -193,8 +193,11 @@ def validate_attributes(
         order = [str(a) for a in scales if str(a) in set(names)] + [a for a in names if a not in scales]
     _check_on_scale(table, declared, source)
     table = _apply_duplicates(table, item_column, duplicates, source)
+    positions = table.index  # of the rows kept, in the table given
+    table = table.reset_index(drop=True)
     if kind == "pair":
-        _check_distinct_sides(table, source)
+        with rows_of_input(positions):
+            _check_distinct_sides(table, source)
     table["label"] = table["label"].astype("int64")
     table.attrs["accord"] = {
         "form": ATTRIBUTE_FORM,
@@ -548,7 +551,7 @@ def _apply_duplicates(table: pd.DataFrame, item_column: str, policy: str, source
             "annotator rated this item on this attribute more than once (pass duplicates='first', 'last' or "
             "'keep' to allow it)", source=source, column="annotator", row=row,
             value=tuple(table[k].iloc[row] for k in key))
-    return table.drop_duplicates(key, keep=policy).reset_index(drop=True)
+    return table.drop_duplicates(key, keep=policy)  # the kept rows' positions as the index
 
 
 def _check_distinct_sides(table: pd.DataFrame, source: str | None) -> None:

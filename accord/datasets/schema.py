@@ -31,6 +31,8 @@ between accord's and crowd-kit's column conventions.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -226,7 +228,10 @@ def validate(
             table["gold"] = gold.astype(object).where(gold.isna(), gold.fillna(0).astype("int64").astype(object))
 
     table = _apply_duplicate_policy(table, duplicates, source)
-    _check_distinct_sides(table, source)
+    positions = table.index  # of the rows kept, in the table given
+    table = table.reset_index(drop=True)
+    with rows_of_input(positions):
+        _check_distinct_sides(table, source)
 
     info: dict[str, Any] = {"form": form, "scale": scale}
     if form == "categorical" and classes is not None:
@@ -333,6 +338,20 @@ def check_flat_columns(judgments: pd.DataFrame, source: str | None) -> None:
         raise ValidationError("the table has a header of several levels (a MultiIndex); flatten it to one name per "
                               "column (e.g. frame.columns = ['_'.join(map(str, c)) for c in frame.columns])",
                               source=source, column=judgments.columns[0])
+
+
+@contextmanager
+def rows_of_input(positions: pd.Index) -> Iterator[None]:
+    """Errors raised in the block name the row of the table given: ``positions`` holds each checked row's position
+    there. The checks after a duplicate policy ('first', 'last') read the table without the dropped rows, whose
+    positions named another row of the input (its row 3 reported as row 2 after one earlier row was dropped)."""
+    try:
+        yield
+    except ValidationError as error:
+        if error.row is None:
+            raise
+        raise ValidationError(error.problem, source=error.source, column=error.column,
+                              row=int(positions[error.row]), value=error.value) from None
 
 
 def decode_dictionaries(table: pd.DataFrame) -> pd.DataFrame:
@@ -638,8 +657,7 @@ def _apply_duplicate_policy(table: pd.DataFrame, policy: str, source: str | None
             row=row,
             value=(table["pair_id"].iloc[row], table["annotator"].iloc[row]),
         )
-    keep = table.drop_duplicates(["pair_id", "annotator"], keep=policy)
-    return keep.reset_index(drop=True)
+    return table.drop_duplicates(["pair_id", "annotator"], keep=policy)  # the kept rows' positions as the index
 
 
 def _check_distinct_sides(table: pd.DataFrame, source: str | None) -> None:

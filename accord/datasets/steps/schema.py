@@ -36,7 +36,8 @@ import numpy as np
 import pandas as pd
 
 from accord.datasets.errors import ValidationError
-from accord.datasets.schema import INT64_LIMIT, check_flat_columns, check_ids, decode_dictionaries, plain_values
+from accord.datasets.schema import (INT64_LIMIT, check_flat_columns, check_ids, decode_dictionaries, plain_values,
+                                    rows_of_input)
 
 STEP_COLUMNS: tuple[str, ...] = ("solution_id", "step", "annotator", "label")
 #: label set name -> its values, in code order
@@ -178,12 +179,16 @@ def validate_steps(
                               column="label", row=row, value=judgments["label"].iloc[row])
 
     table = _apply_duplicate_policy(table, duplicates, source)
+    positions = table.index  # of the rows kept, in the table given
+    table = table.reset_index(drop=True)
     codes = pd.factorize(table["solution_id"], sort=False)[0]
-    _check_numbering(table, codes, source)
-    if "step_text" in table.columns:
-        _check_one_value(table, codes, "step_text", "one step has two different texts", source, by_step=True)
-    if "prompt" in table.columns:
-        _check_one_value(table, codes, "prompt", "one solution has two different prompts", source, by_step=False)
+    with rows_of_input(positions):
+        _check_numbering(table, codes, source)
+        if "step_text" in table.columns:
+            _check_one_value(table, codes, "step_text", "one step has two different texts", source, by_step=True)
+        if "prompt" in table.columns:
+            _check_one_value(table, codes, "prompt", "one solution has two different prompts", source,
+                             by_step=False)
     table.attrs[ATTRS_KEY] = {"labels": label_set}
     return table
 
@@ -292,7 +297,7 @@ def _apply_duplicate_policy(table: pd.DataFrame, policy: str, source: str | None
             source=source, column="annotator", row=row,
             value=(table["solution_id"].iloc[row], int(table["step"].iloc[row]), table["annotator"].iloc[row]),
         )
-    return table.drop_duplicates(keys, keep=policy).reset_index(drop=True)
+    return table.drop_duplicates(keys, keep=policy)  # the kept rows' positions as the index
 
 
 def _check_numbering(table: pd.DataFrame, codes: np.ndarray, source: str | None) -> None:
