@@ -307,3 +307,55 @@ def test_a_step_error_after_dropping_duplicates_names_the_row_given(rows, at, du
     column = "step" if problem == "numbering" else "step_text"
     with pytest.raises(ValidationError, match=f"column '{column}', row {at + 1}: "):
         validate_steps(table, duplicates=duplicates)
+
+
+# -- column names that are not texts -------------------------------------------------------------------------------
+
+
+NON_TEXT_NAMES = st.sampled_from([0, 7, np.int64(3), 1.5, np.nan, True, ("a", "b")])
+
+
+@PANDAS_FUZZ
+@given(st.lists(NON_TEXT_NAMES, min_size=1, max_size=3, unique_by=repr))
+def test_columns_named_by_numbers_are_no_covariates(names):
+    """A column named 0 (read_csv(header=None), an unnamed Series put beside the table) or NaN (frame[None] = ...)
+    beside accord's columns: annotator_columns / item_columns, ContextPreference's covariates='auto' and the reward
+    model's attribute columns read every name as a text ('int' object has no attribute 'startswith')."""
+    from accord.datasets import annotator_columns, item_columns
+
+    table = pd.DataFrame({"pair_id": ["p1", "p1", "p2", "p2"], "annotator": ["a", "b", "a", "b"],
+                          "label": ["A", "B", "B", "B"], "annotator_group": ["g", "h", "g", "h"],
+                          "item_topic": ["t", "t", "u", "u"]})
+    for position, name in enumerate(names):
+        table.insert(position, name, position)
+    with unchanged(table):
+        assert annotator_columns(table) == ["annotator_group"]
+        assert item_columns(table) == ["item_topic"]
+    from accord.datasets.schema import columns_named
+
+    assert columns_named(table, suffix="_topic") == ["item_topic"]
+
+
+def test_a_number_named_column_beside_the_context_columns_fits():
+    from accord.models import ContextPreference
+
+    judgments = make_synthetic(n_pairs=8, n_annotators=4, judgments_per_pair=3, n_groups=2, seed=0).judgments
+    judgments.attrs = {}
+    messy = judgments.assign(**{"0": 1}).rename(columns={"0": 0})
+    with unchanged(messy):
+        fitted = ContextPreference(max_steps=5, num_samples=5).fit(messy)
+    plain = ContextPreference(max_steps=5, num_samples=5).fit(judgments)
+    assert_frame_equal(fitted.soft_labels_.probs, plain.soft_labels_.probs)
+
+
+def test_a_number_named_column_beside_attribute_pairs_for_the_reward_model():
+    from accord.reward.attributes import attribute_spec, read_attribute_table
+
+    pairs = pd.DataFrame({"pair_id": ["q1", "q2"], "prompt": ["p", "p"], "chosen": ["x", "y"], "rejected": ["y", "x"],
+                          "p_chosen_help": [0.9, 0.7], "weight_help": [1.0, 1.0], "p_chosen": [0.9, 0.7],
+                          "p_tie": [0.0, 0.0], "weight": [1.0, 1.0], "length_mean": [3.0, 4.0]})
+    expected = attribute_spec(*read_attribute_table(pairs))
+    messy = pairs.assign(extra=1).rename(columns={"extra": 0})
+    with unchanged(messy):
+        spec = attribute_spec(*read_attribute_table(messy))
+    assert spec == expected and spec.names == ["help", "length"]

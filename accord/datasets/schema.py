@@ -319,12 +319,20 @@ def from_crowdkit(frame: pd.DataFrame, **validate_kwargs: Any) -> pd.DataFrame:
 
 def annotator_columns(judgments: pd.DataFrame) -> list[str]:
     """Names of the annotator covariate columns (``annotator_*``)."""
-    return [c for c in judgments.columns if c.startswith("annotator_")]
+    return columns_named(judgments, prefix="annotator_")
 
 
 def item_columns(judgments: pd.DataFrame) -> list[str]:
     """Names of the item covariate columns (``item_*``)."""
-    return [c for c in judgments.columns if c.startswith("item_")]
+    return columns_named(judgments, prefix="item_")
+
+
+def columns_named(frame: pd.DataFrame, *, prefix: str = "", suffix: str = "") -> list[str]:
+    """The names of ``frame``'s columns that start with ``prefix`` and end with ``suffix``. A column whose name is
+    not a text (``0`` from ``read_csv(header=None)`` or an unnamed Series put beside the table, ``NaN`` from
+    ``frame[None] = ...``) is no such column: reading its name as a text was an AttributeError ('int' object has no
+    attribute 'startswith')."""
+    return [c for c in frame.columns if isinstance(c, str) and c.startswith(prefix) and c.endswith(suffix)]
 
 
 # -- checks -------------------------------------------------------------------------------------------------
