@@ -359,3 +359,26 @@ def test_a_number_named_column_beside_attribute_pairs_for_the_reward_model():
     with unchanged(messy):
         spec = attribute_spec(*read_attribute_table(messy))
     assert spec == expected and spec.names == ["help", "length"]
+
+
+# -- categorical labels with a gold column ----------------------------------------------------------------------
+
+
+@PANDAS_FUZZ
+@given(st.lists(st.tuples(st.integers(0, 3), st.one_of(st.none(), st.integers(0, 4))), min_size=2, max_size=20),
+       st.sampled_from(["int64", "Int64", "uint8", "object"]), st.sampled_from(["float64", "Int64", "Float64"]))
+def test_integer_classes_whatever_holds_the_gold_gaps(rows, label_dtype, gold_dtype):
+    """A gap in a gold column of whole numbers makes it float in numpy: the classes of integer labels then became
+    the floats 0.0, 1.0, 2.0 (soft-label columns and hard labels 1.0), where a nullable Int64 gold gave 0, 1, 2."""
+    if all(gold is None for _, gold in rows):
+        return
+    table = pd.DataFrame({"task": [f"t{i}" for i in range(len(rows))], "worker": "w",
+                          "label": pd.Series([label for label, _ in rows]).astype(label_dtype),
+                          "gold": pd.Series([np.nan if gold is None else gold for _, gold in rows]).astype(gold_dtype)})
+    expected = tuple(sorted({label for label, _ in rows} | {gold for _, gold in rows if gold is not None}))
+    with unchanged(table):
+        classes = encode(validate(table)).classes
+        probs = MajorityVote().fit(table).soft_labels_.probs
+    assert classes == expected
+    assert all(isinstance(c, (int, np.integer)) for c in classes), classes
+    assert list(probs.columns) == list(expected)

@@ -224,8 +224,11 @@ def validate(
     if form == "graded":  # whole floats such as 1.0 become the integers they hold
         table["label"] = table["label"].astype("int64")
         if "gold" in table.columns and pd.api.types.is_float_dtype(table["gold"].dtype):
-            gold = table["gold"]
-            table["gold"] = gold.astype(object).where(gold.isna(), gold.fillna(0).astype("int64").astype(object))
+            table["gold"] = _as_integers(table["gold"])
+    elif form == "categorical" and "gold" in table.columns and _whole_float_gold(table["label"], table["gold"]):
+        # a gap in a gold column of whole numbers makes it float (numpy has no missing integer): the classes were
+        # then the floats 0.0, 1.0, 2.0 for integer labels, where a nullable Int64 gold gave 0, 1, 2
+        table["gold"] = _as_integers(table["gold"])
 
     table = _apply_duplicate_policy(table, duplicates, source)
     positions = table.index  # of the rows kept, in the table given
@@ -598,6 +601,21 @@ def _check_labels(
                 row = _first_bad(present & (is_bool != is_bool.iloc[_first_bad(present)]))
                 raise ValidationError("mixed label forms (true/false and other values in one column)",
                                       source=source, column=column, row=row, value=values.iloc[row])
+
+
+def _as_integers(values: pd.Series) -> pd.Series:
+    """A float column of whole numbers as the integers it holds (an object column; missing cells stay missing)."""
+    return values.astype(object).where(values.isna(), values.fillna(0).astype("int64").astype(object))
+
+
+def _whole_float_gold(labels: pd.Series, gold: pd.Series) -> bool:
+    """Categorical labels that are integers beside a float gold column whose cells are all whole numbers."""
+    integer_labels = pd.api.types.is_integer_dtype(labels.dtype) or (labels.dtype == object
+                                                                     and object_kind(labels) == "integer")
+    if not integer_labels or not pd.api.types.is_float_dtype(gold.dtype):
+        return False
+    present = gold.dropna().to_numpy(dtype=float)
+    return bool(((present == np.round(present)) & (np.abs(present) < INT64_LIMIT)).all())
 
 
 def _object_mask(values: pd.Series, present: pd.Series, predicate: Any) -> pd.Series:
