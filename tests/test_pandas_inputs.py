@@ -382,3 +382,49 @@ def test_integer_classes_whatever_holds_the_gold_gaps(rows, label_dtype, gold_dt
     assert classes == expected
     assert all(isinstance(c, (int, np.integer)) for c in classes), classes
     assert list(probs.columns) == list(expected)
+
+
+# -- cleaned datasets written from Arrow-backed frames -------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def cleaned_steps():
+    from accord.aggregate import build_cleaned_steps, make_step_method
+    from accord.datasets import make_synthetic_steps
+
+    judgments = make_synthetic_steps(4, candidates_per_problem=2, labelled_per_problem=2, seed=0).judgments
+    return build_cleaned_steps(make_step_method("first-error").fit(judgments).step_labels_, judgments)
+
+
+@PANDAS_FUZZ
+@given(st.data(), st.sampled_from(INDEX_KINDS), st.sampled_from(["parquet", "jsonl"]))
+def test_a_cleaned_step_dataset_read_with_arrow_is_written_and_read_back(tmp_path_factory, cleaned_steps, data, kind,
+                                                                         fmt):
+    """A cleaned step dataset read with dtype_backend='pyarrow' (lists of step texts as Arrow list columns), filtered
+    and written again: pandas recorded the dtype 'list<element: string>[pyarrow]' in the Parquet file, and reading it
+    back failed with a TypeError ('data type ... not understood')."""
+    from accord.datasets import read_cleaned_steps, write_cleaned_steps
+
+    folder = tmp_path_factory.mktemp("steps")
+    write_cleaned_steps(cleaned_steps, folder / "all.parquet")
+    stored = pd.read_parquet(folder / "all.parquet", dtype_backend="pyarrow")
+    keep = data.draw(st.lists(st.booleans(), min_size=len(stored), max_size=len(stored)).filter(any))
+    messy = with_index(stored[keep], kind)
+    with unchanged(messy):
+        write_cleaned_steps(messy, folder / f"some.{fmt}")
+    write_cleaned_steps(cleaned_steps[keep], folder / f"plain.{fmt}")
+    got, expected = read_cleaned_steps(folder / f"some.{fmt}"), read_cleaned_steps(folder / f"plain.{fmt}")
+    assert list(got.columns) == list(expected.columns)
+    assert_frame_equal(got.astype(str), expected.astype(str))
+
+
+def test_a_step_file_pandas_wrote_from_arrow_lists_is_read(tmp_path, cleaned_steps):
+    """The reader reads such a file written by pandas itself (df.to_parquet of an Arrow-backed frame) from its Arrow
+    types."""
+    from accord.datasets import read_cleaned_steps, write_cleaned_steps
+
+    write_cleaned_steps(cleaned_steps, tmp_path / "all.parquet")
+    pd.read_parquet(tmp_path / "all.parquet", dtype_backend="pyarrow").to_parquet(tmp_path / "pandas.parquet")
+    got = read_cleaned_steps(tmp_path / "pandas.parquet")
+    assert [list(steps) for steps in got["completions"]] == [list(steps) for steps in cleaned_steps["completions"]]
+    assert got["solution_id"].tolist() == cleaned_steps["solution_id"].tolist()
