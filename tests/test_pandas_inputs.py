@@ -428,3 +428,45 @@ def test_a_step_file_pandas_wrote_from_arrow_lists_is_read(tmp_path, cleaned_ste
     got = read_cleaned_steps(tmp_path / "pandas.parquet")
     assert [list(steps) for steps in got["completions"]] == [list(steps) for steps in cleaned_steps["completions"]]
     assert got["solution_id"].tolist() == cleaned_steps["solution_id"].tolist()
+
+
+# -- a categorical prompt column with a missing prompt --------------------------------------------------------
+
+
+@PANDAS_FUZZ
+@given(st.lists(st.tuples(st.sampled_from(["q1", "q2", None]), st.sampled_from(["x", "y", "z"]),
+                          st.sampled_from(["u", "v"]), st.sampled_from(["A", "B"])), min_size=1, max_size=10),
+       st.sampled_from(INDEX_KINDS))
+def test_pair_ids_from_a_categorical_prompt_column_with_gaps(rows, kind):
+    """A missing prompt is no prompt when the pair id is derived from the texts; a categorical prompt column
+    refused the blank (fillna('') on a Categorical: 'Cannot setitem on a Categorical with a new category')."""
+    plain = pd.DataFrame(rows, columns=["prompt", "response_a", "response_b", "label"]).assign(
+        annotator=[f"w{i}" for i in range(len(rows))])
+    messy = with_index(plain.astype({"prompt": "category"}), kind)
+    with unchanged(messy):
+        got = validate(messy)
+    expected = validate(plain)
+    assert got["pair_id"].tolist() == expected["pair_id"].tolist()
+
+
+def test_cleaned_steps_with_a_categorical_prompt_column_with_gaps():
+    from accord.aggregate import StepMajorityVote, build_cleaned_steps
+
+    judgments = pd.DataFrame({"solution_id": ["s1", "s1", "s2", "s2"], "step": [0, 1, 0, 0],
+                              "annotator": ["a", "a", "a", "b"], "label": [1, 0, 1, 1],
+                              "prompt": ["q", "q", None, None], "step_text": ["t1", "t2", "t3", "t3"]})
+    messy = judgments.astype({"prompt": "category"})
+    with unchanged(messy):
+        got = build_cleaned_steps(StepMajorityVote().fit(messy).step_labels_, messy)
+    expected = build_cleaned_steps(StepMajorityVote().fit(judgments).step_labels_, judgments)
+    assert got["prompt"].tolist() == expected["prompt"].tolist() == ["q", ""]
+
+
+def test_reward_step_data_with_a_categorical_prompt_column_with_gaps():
+    from accord.reward.steps import load_steps
+
+    stepwise = pd.DataFrame({"prompt": ["q", None], "completions": [["a", "b"], ["c"]], "labels": [[1, 0], [1]]})
+    messy = stepwise.astype({"prompt": "category"})
+    with unchanged(messy):
+        got = load_steps(messy)
+    assert got["prompt"].tolist() == load_steps(stepwise)["prompt"].tolist() == ["q", ""]

@@ -47,8 +47,10 @@ def derive_pair_ids(table: pd.DataFrame, form: str) -> pd.DataFrame:
     """
     a = table["response_a"].astype(str)
     b = table["response_b"].astype(str)
-    # a missing prompt is no prompt (as in the cleaned dataset), not the text "nan"
-    prompt = table["prompt"].fillna("").astype(str) if "prompt" in table.columns else pd.Series("", index=table.index)
+    # a missing prompt is no prompt (as in the cleaned dataset), not the text "nan"; blanked after the cast, as in
+    # content_ids: a categorical prompt column refused fillna("") ("" is not one of its categories)
+    prompt = (table["prompt"].astype(str).where(table["prompt"].notna(), "") if "prompt" in table.columns
+              else pd.Series("", index=table.index))
     hash_a = pd.util.hash_pandas_object(a, index=False).to_numpy(np.uint64)
     hash_b = pd.util.hash_pandas_object(b, index=False).to_numpy(np.uint64)
     a_first = hash_a <= hash_b
