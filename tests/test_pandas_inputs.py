@@ -470,3 +470,39 @@ def test_reward_step_data_with_a_categorical_prompt_column_with_gaps():
     with unchanged(messy):
         got = load_steps(messy)
     assert got["prompt"].tolist() == load_steps(stepwise)["prompt"].tolist() == ["q", ""]
+
+
+@pytest.fixture(scope="module")
+def tiny_ensemble_reward_model(tmp_path_factory):
+    """A tiny random BERT trained for two steps with two ensemble heads (its rewards are noise; what is checked is
+    how the responses are read)."""
+    from accord.reward import RewardConfig, train
+    from accord.reward.tiny import build_tiny_backbone
+
+    folder = tmp_path_factory.mktemp("reward")
+    words = "good bad clear rude answer question".split()
+    bert = build_tiny_backbone(folder / "bert", "bert", texts=[" ".join(words)], seed=1)
+    pairs = pd.DataFrame({"chosen": ["good clear answer"] * 8, "rejected": ["rude bad answer"] * 8,
+                          "prompt": "question"})
+    config = RewardConfig(model=str(bert), train_path=str(folder / "pairs.jsonl"), output_dir=str(folder / "rm"),
+                          batch_size=4, max_steps=2, seed=0, save_steps=None, progress=False, stats_max_pairs=4,
+                          ensemble_heads=2)
+    pairs.to_json(config.train_path, orient="records", lines=True)
+    train(config)
+    return config.output_dir
+
+
+def test_scoring_responses_with_a_categorical_prompt_column_with_gaps(tiny_ensemble_reward_model):
+    """score and score_ensemble read a missing prompt as no prompt; a categorical prompt (or response) column refused
+    fillna('') with pandas' TypeError."""
+    from accord.reward.ensemble import score_ensemble
+    from accord.reward.evaluate import score
+
+    plain = pd.DataFrame({"prompt": ["question", None, "question"], "response": ["good answer", "rude", "clear"]})
+    messy = with_index(plain.astype({"prompt": "category", "response": "category"}), "gaps")
+    with unchanged(messy):
+        scored = score(tiny_ensemble_reward_model, messy)
+        members = score_ensemble([tiny_ensemble_reward_model], messy)
+    np.testing.assert_allclose(scored["reward"], score(tiny_ensemble_reward_model, plain)["reward"], rtol=1e-5)
+    np.testing.assert_allclose(members["reward_mean"],
+                               score_ensemble([tiny_ensemble_reward_model], plain)["reward_mean"], rtol=1e-5)

@@ -122,8 +122,9 @@ def head_rewards(model_dir: str | Path, frame: pd.DataFrame, *, batch_size: int 
     from accord.reward.evaluate import _encoder, load_model, predict_response_heads
 
     model, tokenizer = load_model(model_dir, device)
-    prompts = list(frame["prompt"].fillna("")) if "prompt" in frame.columns else [""] * len(frame)
-    encoded = _encoder(model, tokenizer, max_length).encode(prompts, list(frame["response"].fillna("")))
+    # as objects first: a categorical column refused fillna("") ("" is not one of its categories)
+    prompts = list(frame["prompt"].astype(object).fillna("")) if "prompt" in frame.columns else [""] * len(frame)
+    encoded = _encoder(model, tokenizer, max_length).encode(prompts, list(frame["response"].astype(object).fillna("")))
     members = predict_response_heads(model, encoded, pad_token_id=tokenizer.pad_token_id, batch_size=batch_size,
                                      progress=progress)
     stats = (model.stats or {}).get("heads") or [{}] * len(members)

@@ -347,8 +347,9 @@ def score(model_dir: str | Path, data: Any, *, k: float | None = None, batch_siz
         raise AccordError(f"{model_dir}: its {STATS_FILE} has mean {mean} and sd {sd}; the training rewards were "
                           "NaN (a diverged model): retrain it")
     if "response" in frame.columns:
-        prompts = list(frame["prompt"].fillna("")) if "prompt" in frame.columns else [""] * len(frame)
-        encoded = encoder.encode(prompts, list(frame["response"].fillna("")))
+        # as objects first: a categorical column refused fillna("") ("" is not one of its categories)
+        prompts = list(frame["prompt"].astype(object).fillna("")) if "prompt" in frame.columns else [""] * len(frame)
+        encoded = encoder.encode(prompts, list(frame["response"].astype(object).fillna("")))
         reward, variance = predict_responses(model, encoded, pad_token_id=tokenizer.pad_token_id,
                                              batch_size=batch_size, progress=progress)
         refuse_nan(f"{model_dir}: reward", reward, "responses")
