@@ -124,8 +124,10 @@ def build_cleaned_steps(step_labels: StepLabels, judgments: pd.DataFrame) -> pd.
     ends = np.cumsum(n_steps)[:-1]
     positions_end = np.cumsum(n_steps + 1)[:-1]
     per_solution = judgments.groupby("solution_id", sort=False)
-    prompt = (per_solution["prompt"].first().reindex(solution_ids).fillna("").astype(str).to_numpy()
-              if "prompt" in judgments.columns else np.full(len(solution_ids), ""))
+    prompt = np.full(len(solution_ids), "")
+    if "prompt" in judgments.columns:  # a missing prompt is no prompt (a categorical column refused fillna(""))
+        first = per_solution["prompt"].first().reindex(solution_ids)
+        prompt = first.astype(str).where(first.notna(), "").to_numpy()
     first_error = step_labels.first_error
     last_uncertainty = first_error["uncertainty"].to_numpy()[np.cumsum(n_steps + 1) - 1]
     uncertainty = steps["uncertainty"].to_numpy(dtype=float)

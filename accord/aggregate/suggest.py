@@ -48,6 +48,7 @@ import pandas as pd
 import torch
 
 from accord.datasets import AccordError
+from accord.datasets.schema import CROWDKIT_COLUMNS
 
 #: the pool of raters whose pool is not given
 DEFAULT_POOL = "crowd"
@@ -397,8 +398,8 @@ def suggest(model: Any, budget: float, *, pool_costs: Mapping[str, float] | None
         per pair and never on a pair they already judged. Without ``raters`` (or ``allowed``), each judgment names a
         pool, to be given to a random rater of it.
     allowed
-        ``pair_id`` / ``annotator`` rows: the only (pair, rater) assignments possible (e.g. raters who can still be
-        asked about that pair); implies rater assignment.
+        ``pair_id`` / ``annotator`` rows (crowd-kit's ``task`` / ``worker``): the only (pair, rater) assignments
+        possible (e.g. raters who can still be asked about that pair); implies rater assignment.
     capacity
         The most judgments a rater takes in this batch (one number for all, or per annotator); the batch is then
         planned in rounds, each continuing the pairs' sequences after the judgments already placed.
@@ -552,9 +553,16 @@ def _rater_options(model: Any, setup: _Setup, open_pairs: np.ndarray, raters: An
     encoded = model.encoded_
     workers = encoded.worker_index
     if allowed is not None:
+        if not isinstance(allowed, pd.DataFrame):
+            raise AccordError(f"allowed must be a DataFrame with columns pair_id and annotator, not "
+                              f"{type(allowed).__name__}")
+        # crowd-kit's names, as the judgments table takes them (a table of task/worker rows was refused)
+        allowed = allowed.rename(columns={crowdkit: ours for crowdkit, ours in CROWDKIT_COLUMNS.items()
+                                          if ours not in allowed.columns})
         missing = [c for c in ("pair_id", "annotator") if c not in allowed.columns]
         if missing:
-            raise AccordError(f"allowed assignments need columns pair_id and annotator (missing {missing})")
+            raise AccordError(f"allowed assignments need columns pair_id and annotator (or crowd-kit's task and "
+                              f"worker; missing {missing})")
         item = setup.pair_ids.get_indexer(allowed["pair_id"])
         worker = workers.get_indexer(allowed["annotator"])
         if raters is not None:

@@ -42,7 +42,8 @@ import numpy as np
 import pandas as pd
 
 from accord.datasets.errors import ValidationError
-from accord.datasets.schema import INT64_LIMIT, check_flat_columns, check_ids, plain_values, string_mask
+from accord.datasets.schema import (INT64_LIMIT, check_flat_columns, check_ids, decode_dictionaries, plain_values,
+                                    rows_of_input, string_mask)
 
 ATTRIBUTE_COLUMN = "attribute"
 ITEM_KINDS: dict[str, str] = {"response": "response_id", "pair": "pair_id"}
@@ -157,7 +158,7 @@ def validate_attributes(
     if len(repeated):
         raise ValidationError("the column appears more than once", source=source, column=repeated[0])
     check_flat_columns(judgments, source)
-    table = judgments.copy()
+    table = decode_dictionaries(judgments.copy())
     table.attrs = {}
     if "worker" in table.columns:
         if "annotator" in table.columns:
@@ -192,8 +193,11 @@ def validate_attributes(
         order = [str(a) for a in scales if str(a) in set(names)] + [a for a in names if a not in scales]
     _check_on_scale(table, declared, source)
     table = _apply_duplicates(table, item_column, duplicates, source)
+    positions = table.index  # of the rows kept, in the table given
+    table = table.reset_index(drop=True)
     if kind == "pair":
-        _check_distinct_sides(table, source)
+        with rows_of_input(positions):
+            _check_distinct_sides(table, source)
     table["label"] = table["label"].astype("int64")
     table.attrs["accord"] = {
         "form": ATTRIBUTE_FORM,
@@ -296,8 +300,10 @@ def attributes_from_wide(
         raise ValidationError(f"two rating columns give the attribute {mapping[repeated[0]]!r} "
                               f"({', '.join(map(repr, repeated))}); give each attribute one column",
                               source=source, column=repeated[1])
-    long = frame[[*keep, *mapping]].melt(id_vars=list(keep), value_vars=list(mapping), var_name=ATTRIBUTE_COLUMN,
-                                         value_name="label", ignore_index=False)
+    # the rows' positions as the index: ``_row`` below orders by it, and a frame's own index (a string index, a
+    # sorted or filtered frame's, a repeated one) put the long rows in the order of its labels, not of the rows
+    long = frame[[*keep, *mapping]].reset_index(drop=True).melt(
+        id_vars=list(keep), value_vars=list(mapping), var_name=ATTRIBUTE_COLUMN, value_name="label", ignore_index=False)
     long[ATTRIBUTE_COLUMN] = long[ATTRIBUTE_COLUMN].map(mapping)
     long = long[long["label"].notna()]
     # source row order, then attribute order: one item's ratings stay together
@@ -545,7 +551,7 @@ def _apply_duplicates(table: pd.DataFrame, item_column: str, policy: str, source
             "annotator rated this item on this attribute more than once (pass duplicates='first', 'last' or "
             "'keep' to allow it)", source=source, column="annotator", row=row,
             value=tuple(table[k].iloc[row] for k in key))
-    return table.drop_duplicates(key, keep=policy).reset_index(drop=True)
+    return table.drop_duplicates(key, keep=policy)  # the kept rows' positions as the index
 
 
 def _check_distinct_sides(table: pd.DataFrame, source: str | None) -> None:

@@ -189,6 +189,13 @@ def write_with_provenance(frame: pd.DataFrame, path: str | os.PathLike, provenan
     meta = _provenance(provenance)
     frame = frame.reset_index(drop=True)
     frame.attrs = {}
+    # Arrow-backed nested columns (a step dataset's lists read with dtype_backend="pyarrow") as Python lists: pandas
+    # records such a column's dtype in the file as 'list<element: string>[pyarrow]', which neither it nor pyarrow
+    # reads back ('data type ... not understood')
+    nested = [column for column, dtype in frame.dtypes.items()
+              if isinstance(dtype, pd.ArrowDtype) and pa.types.is_nested(dtype.pyarrow_dtype)]
+    if nested:
+        frame = frame.astype(dict.fromkeys(nested, object))
     if fmt == "parquet":
         try:
             table = pa.Table.from_pandas(frame, preserve_index=False)
@@ -231,7 +238,10 @@ def read_with_provenance(path: str | os.PathLike, fmt: str | None = None,
             table = pq.read_table(target)
             raw = (table.schema.metadata or {}).get(METADATA_KEY)
             meta = json.loads(raw) if raw else {}
-            frame = table.to_pandas()
+            try:
+                frame = table.to_pandas()
+            except TypeError:  # a pandas dtype its own reader does not understand (a file written from an
+                frame = table.to_pandas(ignore_metadata=True)  # Arrow-backed list column): the Arrow types decide
         else:
             # JSON's own types, as written: pandas' guessing would read the id "007" as 7 and the float 1.0 as 1
             # a byte-order mark skipped; precise_float: the fast parser is off in the last digit of what it reads

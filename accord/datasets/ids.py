@@ -47,8 +47,10 @@ def derive_pair_ids(table: pd.DataFrame, form: str) -> pd.DataFrame:
     """
     a = table["response_a"].astype(str)
     b = table["response_b"].astype(str)
-    # a missing prompt is no prompt (as in the cleaned dataset), not the text "nan"
-    prompt = table["prompt"].fillna("").astype(str) if "prompt" in table.columns else pd.Series("", index=table.index)
+    # a missing prompt is no prompt (as in the cleaned dataset), not the text "nan"; blanked after the cast, as in
+    # content_ids: a categorical prompt column refused fillna("") ("" is not one of its categories)
+    prompt = (table["prompt"].astype(str).where(table["prompt"].notna(), "") if "prompt" in table.columns
+              else pd.Series("", index=table.index))
     hash_a = pd.util.hash_pandas_object(a, index=False).to_numpy(np.uint64)
     hash_b = pd.util.hash_pandas_object(b, index=False).to_numpy(np.uint64)
     a_first = hash_a <= hash_b
@@ -88,6 +90,13 @@ def swap_sides(table: pd.DataFrame, rows: np.ndarray | pd.Series | None = None, 
     out.attrs = {}
     for a, b in (("response_a", "response_b"), ("response_a_id", "response_b_id")):
         if a in out.columns and b in out.columns:
+            for column, other in ((a, b), (b, a)):
+                if isinstance(out[column].dtype, pd.CategoricalDtype):
+                    # a categorical side takes the other side's values: those not among its categories were
+                    # pandas' 'Cannot setitem on a Categorical with a new category'
+                    values = pd.unique(np.asarray(table.loc[mask, other].dropna(), dtype=object))
+                    known = set(out[column].cat.categories)
+                    out[column] = out[column].cat.add_categories([v for v in values if v not in known])
             out.loc[mask, [a, b]] = table.loc[mask, [b, a]].to_numpy()
     # gold is the pair's label in the same form: left as it was, it named the other side of a turned row (a pair's
     # gold from a row shown the other way round, accuracy against gold of a swapped table)

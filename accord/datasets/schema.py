@@ -31,6 +31,8 @@ between accord's and crowd-kit's column conventions.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -163,7 +165,7 @@ def validate(
     if classes is not None:
         classes = _checked_classes(classes)
 
-    table = judgments.copy()
+    table = decode_dictionaries(judgments.copy())
     crowdkit_names = "task" in table.columns or "worker" in table.columns
     if crowdkit_names:
         clash = [c for c in CROWDKIT_COLUMNS.values() if c in table.columns]
@@ -222,11 +224,17 @@ def validate(
     if form == "graded":  # whole floats such as 1.0 become the integers they hold
         table["label"] = table["label"].astype("int64")
         if "gold" in table.columns and pd.api.types.is_float_dtype(table["gold"].dtype):
-            gold = table["gold"]
-            table["gold"] = gold.astype(object).where(gold.isna(), gold.fillna(0).astype("int64").astype(object))
+            table["gold"] = _as_integers(table["gold"])
+    elif form == "categorical" and "gold" in table.columns and _whole_float_gold(table["label"], table["gold"]):
+        # a gap in a gold column of whole numbers makes it float (numpy has no missing integer): the classes were
+        # then the floats 0.0, 1.0, 2.0 for integer labels, where a nullable Int64 gold gave 0, 1, 2
+        table["gold"] = _as_integers(table["gold"])
 
     table = _apply_duplicate_policy(table, duplicates, source)
-    _check_distinct_sides(table, source)
+    positions = table.index  # of the rows kept, in the table given
+    table = table.reset_index(drop=True)
+    with rows_of_input(positions):
+        _check_distinct_sides(table, source)
 
     info: dict[str, Any] = {"form": form, "scale": scale}
     if form == "categorical" and classes is not None:
@@ -314,12 +322,20 @@ def from_crowdkit(frame: pd.DataFrame, **validate_kwargs: Any) -> pd.DataFrame:
 
 def annotator_columns(judgments: pd.DataFrame) -> list[str]:
     """Names of the annotator covariate columns (``annotator_*``)."""
-    return [c for c in judgments.columns if c.startswith("annotator_")]
+    return columns_named(judgments, prefix="annotator_")
 
 
 def item_columns(judgments: pd.DataFrame) -> list[str]:
     """Names of the item covariate columns (``item_*``)."""
-    return [c for c in judgments.columns if c.startswith("item_")]
+    return columns_named(judgments, prefix="item_")
+
+
+def columns_named(frame: pd.DataFrame, *, prefix: str = "", suffix: str = "") -> list[str]:
+    """The names of ``frame``'s columns that start with ``prefix`` and end with ``suffix``. A column whose name is
+    not a text (``0`` from ``read_csv(header=None)`` or an unnamed Series put beside the table, ``NaN`` from
+    ``frame[None] = ...``) is no such column: reading its name as a text was an AttributeError ('int' object has no
+    attribute 'startswith')."""
+    return [c for c in frame.columns if isinstance(c, str) and c.startswith(prefix) and c.endswith(suffix)]
 
 
 # -- checks -------------------------------------------------------------------------------------------------
@@ -333,6 +349,36 @@ def check_flat_columns(judgments: pd.DataFrame, source: str | None) -> None:
         raise ValidationError("the table has a header of several levels (a MultiIndex); flatten it to one name per "
                               "column (e.g. frame.columns = ['_'.join(map(str, c)) for c in frame.columns])",
                               source=source, column=judgments.columns[0])
+
+
+@contextmanager
+def rows_of_input(positions: pd.Index) -> Iterator[None]:
+    """Errors raised in the block name the row of the table given: ``positions`` holds each checked row's position
+    there. The checks after a duplicate policy ('first', 'last') read the table without the dropped rows, whose
+    positions named another row of the input (its row 3 reported as row 2 after one earlier row was dropped)."""
+    try:
+        yield
+    except ValidationError as error:
+        if error.row is None:
+            raise
+        raise ValidationError(error.problem, source=error.source, column=error.column,
+                              row=int(positions[error.row]), value=error.value) from None
+
+
+def decode_dictionaries(table: pd.DataFrame) -> pd.DataFrame:
+    """``table`` with each Arrow dictionary column (what ``pd.read_parquet(..., dtype_backend="pyarrow")`` gives for
+    a file written from categorical columns) as the Arrow values it holds. pandas numbers such a column's values in
+    the order of its dictionary, unused entries included: a filtered table gave a rater or a pair without judgments
+    (a uniform soft label for a pair nobody judged), and the raters in another order than a plain column's; and its
+    ``isin`` refuses plain values (pyarrow's 'Array type doesn't match type of values set')."""
+    decoded = {}
+    for column, dtype in table.dtypes.items():
+        if isinstance(dtype, pd.ArrowDtype):
+            import pyarrow as pa  # an Arrow column: pyarrow is there
+
+            if pa.types.is_dictionary(dtype.pyarrow_dtype):
+                decoded[column] = pd.ArrowDtype(dtype.pyarrow_dtype.value_type)
+    return table.astype(decoded) if decoded else table
 
 
 def plain_values(values: pd.Series) -> pd.Series:
@@ -557,6 +603,21 @@ def _check_labels(
                                       source=source, column=column, row=row, value=values.iloc[row])
 
 
+def _as_integers(values: pd.Series) -> pd.Series:
+    """A float column of whole numbers as the integers it holds (an object column; missing cells stay missing)."""
+    return values.astype(object).where(values.isna(), values.fillna(0).astype("int64").astype(object))
+
+
+def _whole_float_gold(labels: pd.Series, gold: pd.Series) -> bool:
+    """Categorical labels that are integers beside a float gold column whose cells are all whole numbers."""
+    integer_labels = pd.api.types.is_integer_dtype(labels.dtype) or (labels.dtype == object
+                                                                     and object_kind(labels) == "integer")
+    if not integer_labels or not pd.api.types.is_float_dtype(gold.dtype):
+        return False
+    present = gold.dropna().to_numpy(dtype=float)
+    return bool(((present == np.round(present)) & (np.abs(present) < INT64_LIMIT)).all())
+
+
 def _object_mask(values: pd.Series, present: pd.Series, predicate: Any) -> pd.Series:
     """``predicate`` (of a float or a boolean) of each present cell of an object column, as a boolean Series (false
     where ``present`` is false); all false for a typed column (numbers, booleans, a string dtype), which holds no Python
@@ -622,8 +683,7 @@ def _apply_duplicate_policy(table: pd.DataFrame, policy: str, source: str | None
             row=row,
             value=(table["pair_id"].iloc[row], table["annotator"].iloc[row]),
         )
-    keep = table.drop_duplicates(["pair_id", "annotator"], keep=policy)
-    return keep.reset_index(drop=True)
+    return table.drop_duplicates(["pair_id", "annotator"], keep=policy)  # the kept rows' positions as the index
 
 
 def _check_distinct_sides(table: pd.DataFrame, source: str | None) -> None:

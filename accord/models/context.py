@@ -102,7 +102,7 @@ import torch
 
 from accord.datasets import AccordError, Encoded, validate
 from accord.datasets.errors import ValidationError
-from accord.datasets.schema import is_validated
+from accord.datasets.schema import is_validated, item_columns
 from accord.models.base import PyroRaterModel, interval_columns, summarize_draws
 from accord.models.confusion import label_codes
 from accord.models.pyro_fit import fit_pyro
@@ -1324,7 +1324,7 @@ def _resolve_covariates(value: Sequence[str] | str | None, table: pd.DataFrame) 
     if value is None:
         return []
     if value == "auto":
-        return _per_pair_columns(table, [c for c in table.columns if c.startswith("item_")], "covariates")
+        return _per_pair_columns(table, item_columns(table), "covariates")
     if isinstance(value, str):
         return [value]
     return list(value)

@@ -515,7 +515,8 @@ class PairwiseUtilityModel(PyroRaterModel):
         compared in the data or not: the posterior mean over draws for a typical annotator, the model's own columns
         (e.g. the expected strength), and ``sd`` of P(A better).
 
-        ``pairs``: a DataFrame with ``response_a_id`` / ``response_b_id`` or a sequence of ``(a, b)`` ids.
+        ``pairs``: a DataFrame with ``response_a_id`` / ``response_b_id`` (the result has its index) or a sequence
+        of ``(a, b)`` ids.
         """
         self._check_fitted()
         frame, a, b = self._response_codes(pairs)
@@ -535,6 +536,10 @@ class PairwiseUtilityModel(PyroRaterModel):
             draws = self.class_log_probs(params, gap, None, torch.as_tensor(code.astype(np.int64))).exp()
         probs = self._vote_classes(draws).numpy().astype(np.float64)
         out = frame.copy()
+        if isinstance(pairs, pd.DataFrame):
+            # one row per given pair under the caller's labels: a filtered or sorted frame's predictions were
+            # numbered 0..n-1, so pairs.assign(p=model.predict_proba(pairs)["A"]) put them on other rows (or NaN)
+            out.index = pairs.index
         for k, name in enumerate(self._soft_classes()):
             out[name] = probs[..., k].mean(axis=0)
         for name, values in self._predicted_columns(draws).items():

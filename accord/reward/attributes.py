@@ -46,6 +46,7 @@ from accord.datasets.attributes import validate_attributes
 from accord.datasets.cleaned import read_with_provenance
 from accord.datasets.cleaned_attributes import LAYOUTS, check_attribute_cleaned
 from accord.datasets.errors import AccordError, ValidationError
+from accord.datasets.schema import columns_named
 from accord.reward.data import (PairCollator, PairEncoder, TokenizedPairs, TokenizedResponses,
                                 pair_texts, response_texts)
 from accord.reward.evaluate import pair_hits
@@ -157,13 +158,13 @@ def attribute_spec(frame: pd.DataFrame, meta: dict[str, Any]) -> AttributeSpec:
             preference = list(meta.get("preference_attributes") or [])
             properties = list(meta.get("property_attributes") or [])
         else:
-            preference = [c[len("p_chosen_"):] for c in frame.columns if c.startswith("p_chosen_")]
-            properties = [c[:-len("_mean")] for c in frame.columns if c.endswith("_mean")]
+            preference = [c[len("p_chosen_"):] for c in columns_named(frame, prefix="p_chosen_")]
+            properties = [c[:-len("_mean")] for c in columns_named(frame, suffix="_mean")]
         names = preference + properties
         kinds = [PREFERENCE] * len(preference) + [PROPERTY] * len(properties)
         layout = "pairs"
     elif "response" in columns:
-        names = list(meta.get("attributes") or [c[:-len("_mean")] for c in frame.columns if c.endswith("_mean")])
+        names = list(meta.get("attributes") or [c[:-len("_mean")] for c in columns_named(frame, suffix="_mean")])
         kinds = [SCORE] * len(names)
         layout = "responses"
     else:

@@ -148,7 +148,9 @@ def _stepwise(frame: pd.DataFrame, source: str | None, need_labels: bool) -> pd.
     out = pd.DataFrame({
         "solution_id": frame["solution_id"].astype(str).to_numpy() if "solution_id" in frame.columns
         else np.arange(len(frame)).astype(str),
-        "prompt": frame["prompt"].fillna("").astype(str).to_numpy() if "prompt" in frame.columns else "",
+        # a missing prompt is no prompt (blanked after the cast: a categorical column refused fillna(""))
+        "prompt": frame["prompt"].astype(str).where(frame["prompt"].notna(), "").to_numpy()
+        if "prompt" in frame.columns else "",
         "completions": steps.to_numpy(),
         "labels": labels.to_numpy(),
         "label_weights": [[1.0] * int(n) for n in n_steps],

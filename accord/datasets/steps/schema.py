@@ -36,7 +36,8 @@ import numpy as np
 import pandas as pd
 
 from accord.datasets.errors import ValidationError
-from accord.datasets.schema import INT64_LIMIT, check_flat_columns, check_ids, plain_values
+from accord.datasets.schema import (INT64_LIMIT, check_flat_columns, check_ids, decode_dictionaries, plain_values,
+                                    rows_of_input)
 
 STEP_COLUMNS: tuple[str, ...] = ("solution_id", "step", "annotator", "label")
 #: label set name -> its values, in code order
@@ -160,7 +161,7 @@ def validate_steps(
                                   column=column)
     if len(judgments) == 0:
         raise ValidationError("the step-judgments table is empty", source=source)
-    table = judgments.reset_index(drop=True).copy()
+    table = decode_dictionaries(judgments.reset_index(drop=True).copy())
     table.attrs = {}
     for column in STEP_COLUMNS:
         table[column] = plain_values(table[column])
@@ -178,15 +179,17 @@ def validate_steps(
                               column="label", row=row, value=judgments["label"].iloc[row])
 
     table = _apply_duplicate_policy(table, duplicates, source)
-    codes = pd.factorize(table["solution_id"], sort=False)[0]
-    _check_numbering(table, codes, source)
-    if "step_text" in table.columns:
-        _check_one_value(table, codes, "step_text", "one step has two different texts", source, by_step=True)
-    for column in ("prompt", "problem_id"):  # (the cleaned dataset keeps one of each per solution)
-        if column in table.columns:
-            _check_one_value(table, codes, column, f"one solution has two different {column}s", source,
-                             by_step=False)
+    positions = table.index  # of the rows kept, in the table given
     table = table.reset_index(drop=True)
+    codes = pd.factorize(table["solution_id"], sort=False)[0]
+    with rows_of_input(positions):
+        _check_numbering(table, codes, source)
+        if "step_text" in table.columns:
+            _check_one_value(table, codes, "step_text", "one step has two different texts", source, by_step=True)
+        for column in ("prompt", "problem_id"):  # (the cleaned dataset keeps one of each per solution)
+            if column in table.columns:
+                _check_one_value(table, codes, column, f"one solution has two different {column}s", source,
+                                 by_step=False)
     table.attrs[ATTRS_KEY] = {"labels": label_set}
     return table
 
@@ -257,12 +260,14 @@ def _integral_steps(values: pd.Series, source: str | None) -> pd.Series:
 
 def _labels(values: pd.Series, source: str | None) -> pd.Series:
     """Labels as int64 (true/false read as 1/0); strings, fractions and missing values are errors."""
-    if pd.api.types.is_bool_dtype(values.dtype):
-        return values.astype(np.int64)
+    # missing first: a nullable boolean column (pandas' "boolean", Arrow's bool) holds pd.NA, which the cast of
+    # true/false below met as pandas' own ValueError or TypeError, not as a missing label
     present = values.notna().to_numpy()
     if not present.all():
         row = _first(~present)
         raise ValidationError("missing label", source=source, column="label", row=row, value=values.iloc[row])
+    if pd.api.types.is_bool_dtype(values.dtype):
+        return values.astype(np.int64)
     if values.dtype == object or pd.api.types.is_string_dtype(values):
         text = values.map(lambda v: isinstance(v, str)).to_numpy()
         if text.any():
@@ -296,8 +301,7 @@ def _apply_duplicate_policy(table: pd.DataFrame, policy: str, source: str | None
             source=source, column="annotator", row=row,
             value=(table["solution_id"].iloc[row], int(table["step"].iloc[row]), table["annotator"].iloc[row]),
         )
-    # the kept rows keep their positions in the input as index: a later error names the input's row
-    return table.drop_duplicates(keys, keep=policy)
+    return table.drop_duplicates(keys, keep=policy)  # the kept rows' positions as the index
 
 
 def _check_numbering(table: pd.DataFrame, codes: np.ndarray, source: str | None) -> None:
@@ -329,7 +333,7 @@ def _check_numbering(table: pd.DataFrame, codes: np.ndarray, source: str | None)
         row = int(rows[np.flatnonzero(steps[rows] == after)[0]])
         problem = (f"the steps of solution {solution_id!r} must be numbered 0..T-1, but step {missing} is missing "
                    f"(steps present: {_short_list(present)})")
-    raise ValidationError(problem, source=source, column="step", row=int(table.index[row]), value=int(steps[row]))
+    raise ValidationError(problem, source=source, column="step", row=row, value=int(steps[row]))
 
 
 def _check_one_value(table: pd.DataFrame, codes: np.ndarray, column: str, problem: str, source: str | None,
@@ -342,7 +346,7 @@ def _check_one_value(table: pd.DataFrame, codes: np.ndarray, column: str, proble
     differs = first.to_numpy() != values[present].to_numpy()
     if differs.any():
         row = int(np.flatnonzero(present)[_first(differs)])
-        raise ValidationError(problem, source=source, column=column, row=int(table.index[row]),
+        raise ValidationError(problem, source=source, column=column, row=row,
                               value=values.iloc[row])
 
 
