@@ -138,6 +138,9 @@ class Method:
     run: Callable[[pd.DataFrame], tuple[pd.DataFrame, Any]]
     pairwise_only: bool = False
     max_judgments: int | None = None  # skip above this size (documented limits)
+    # False: the method's probabilities have no tie class (crowd-kit's pairwise aggregators), so it is scored on the
+    # pairs whose gold is a side; a method that models ties (accord's crowd Bradley-Terry) is scored on every pair
+    models_ties: bool = True
 
 
 def accord_method(name: str, factory: Callable[[], RaterModel], max_judgments: int | None = None,
@@ -196,7 +199,7 @@ def crowdkit_pairwise(name: str, factory: Callable[[], Any], max_judgments: int 
         probs["A"], probs["B"] = p_a, 1.0 - p_a
         return probs, model
 
-    return Method(name, "crowd-kit", run, True, max_judgments)
+    return Method(name, "crowd-kit", run, True, max_judgments, models_ties=False)
 
 
 def _align_probs(probs: pd.DataFrame, judgments: pd.DataFrame) -> pd.DataFrame:
@@ -334,7 +337,7 @@ def run_on(judgments: pd.DataFrame, methods: list[Method], gold: pd.Series, data
             continue
         probs = result.probs
         metrics = score(probs, gold)
-        if method.pairwise_only and "tie" in probs.columns:  # no tie model: score the pairs whose gold is a side
+        if not method.models_ties and (gold == "tie").any():  # no tie model: score the pairs whose gold is a side
             metrics = score(probs, gold[gold != "tie"])
             row["note"] = "NLL/ECE on non-tie gold"
         row.update(accuracy=metrics["accuracy"], nll=metrics["nll"], ece=metrics["ece"], seconds=result.seconds,

@@ -392,3 +392,34 @@ def test_aggregation_refuses_nuts_draws_below_one(monkeypatch, capsys, draws):
     assert raised.value.code == 2
     assert "--nuts-draws" in capsys.readouterr().err
     assert ran == []
+
+
+# --- aggregation.py: which pairs each method is scored on --------------------------------------------------------
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.lists(st.sampled_from(["A", "B", "tie"]), min_size=4, max_size=12).filter(
+    lambda labels: "tie" in labels and set(labels) - {"tie"}), st.integers(0, 2**32 - 1))
+def test_aggregation_scores_a_tie_model_on_every_pair(labels, seed):
+    """Every pairwise-only method with a ``tie`` column was scored on the non-tie gold pairs only: right for
+    crowd-kit's Bradley-Terry (no tie model, tie probability 0), but accord's crowd Bradley-Terry models ties and its
+    NLL and ECE left out the pairs whose true answer is a tie, where the other methods are scored on every pair."""
+    from accord.metrics import score
+
+    script = load_script("aggregation")
+    pairs = [f"p{i}" for i in range(len(labels))]
+    gold = pd.Series(labels, index=pd.Index(pairs, name="pair_id"), name="gold")
+    probs = pd.DataFrame(np.random.default_rng(seed).dirichlet(np.ones(3), len(pairs)), index=gold.index,
+                         columns=["A", "B", "tie"])
+    judgments = pd.DataFrame({"pair_id": pairs, "annotator": "w", "label": labels})
+    every, sides = score(probs, gold), score(probs, gold[gold != "tie"])
+    with_ties = script.Method("tie model", "accord", lambda table: (probs, None), pairwise_only=True)
+    [row] = script.run_on(judgments, [with_ties], gold, "toy", pairwise=True)
+    assert row["nll"] == pytest.approx(every["nll"])
+    assert row["ece"] == pytest.approx(every["ece"])
+    assert "note" not in row
+    no_ties = script.Method("no tie model", "crowd-kit", lambda table: (probs, None), pairwise_only=True,
+                            models_ties=False)
+    [row] = script.run_on(judgments, [no_ties], gold, "toy", pairwise=True)
+    assert row["nll"] == pytest.approx(sides["nll"])
+    assert row["note"] == "NLL/ECE on non-tie gold"
