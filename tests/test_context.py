@@ -463,3 +463,30 @@ def test_auto_topic_leaves_out_an_item_topic_that_differs_within_a_pair_with_a_w
     assert model.design_.topic_column is None
     with pytest.raises(AccordError, match="column 'item_topic', row 1: .*one value per pair"):
         ContextPreference(topic="item_topic", **settings_).fit(table)
+
+
+@given(st.integers(0, 35), st.sampled_from(["two values", "infinite", "refit value"]))
+@settings(max_examples=12, deadline=None)
+def test_errors_name_the_position_of_the_row_in_a_reordered_validated_table(row, problem):
+    """A validated table, reordered or filtered, keeps its index labels (and its validation): the context checks
+    named the row by its index label, another row of the table given (row 34 for its second row). Now they name
+    the row's position, as validate does."""
+    model, table = _fitted_small()
+    shuffled = table.iloc[np.random.default_rng(row).permutation(len(table))]
+    assert not (shuffled.index == np.arange(len(shuffled))).all()
+    changed = shuffled.copy()
+    changed["item_length"] = changed["item_length"].astype(object)
+    at = changed.columns.get_loc("item_length")
+    same_pair = np.flatnonzero((changed["pair_id"] == changed["pair_id"].iloc[row]).to_numpy())
+    if problem == "two values":
+        changed.iloc[same_pair[-1], at] = 1e3
+        with pytest.raises(AccordError, match=rf"column 'item_length', row {same_pair[-1]}: .*row {same_pair[0]}:"):
+            ContextPreference(covariates=["item_length"], inference="map", max_steps=2, num_samples=2).fit(changed)
+    elif problem == "infinite":
+        changed.iloc[same_pair, at] = np.inf
+        with pytest.raises(AccordError, match=rf"column 'item_length', row {same_pair[0]}: .*finite"):
+            model.predictive_loglik(changed)
+    else:
+        changed.iloc[same_pair, at] = float(changed.iloc[same_pair[0], at]) + 0.5
+        with pytest.raises(AccordError, match=rf"column 'item_length', row {same_pair[0]}: pair .* when fitting"):
+            model.predictive_loglik(changed)

@@ -309,7 +309,7 @@ class ContextDesign:
                 at = int(np.flatnonzero(differs)[0])
                 raise ValidationError(f"pair {rows['pair_id'].iloc[at]!r} had {old[at]!r} when fitting and has "
                                       f"{new[at]!r} in this table: a fitted pair keeps its topic and covariates",
-                                      column=column, row=rows.index[at])
+                                      column=column, row=int(np.flatnonzero(known)[at]))
 
     def unseen_topics(self, items: pd.DataFrame) -> pd.Index:
         """The topics of ``items`` the fit did not see, sorted (so the order of the rows does not number them)."""
@@ -369,14 +369,16 @@ def _is_numeric(values: pd.Series) -> bool:
 
 def _numbers(values: pd.Series, column: str) -> np.ndarray:
     """A numeric covariate column as floats, missing cells NaN (nullable integers too). One error naming the row
-    for an infinite value or a cell that is not a number (a column numeric at fit and text in a new table)."""
+    (its position in ``values``, a column of the table given: a filtered or reordered table keeps index labels that
+    name other rows) for an infinite value or a cell that is not a number (a column numeric at fit and text in a
+    new table)."""
     numbers = pd.to_numeric(values.astype(object).where(values.notna(), np.nan), errors="coerce")
     numbers = numbers.to_numpy(dtype=float, na_value=np.nan)
     bad = np.isinf(numbers) | (np.isnan(numbers) & values.notna().to_numpy())
     if bad.any():
         row = int(np.flatnonzero(bad)[0])
         raise ValidationError("a numeric covariate needs a finite number or a missing cell", column=column,
-                              row=values.index[row], value=values.iloc[row])
+                              row=row, value=values.iloc[row])
     return numbers
 
 
@@ -395,9 +397,8 @@ def check_item_columns(table: pd.DataFrame, columns: Sequence[str], numeric: Col
             levels = _as_level(table[column])
             raise ValidationError(
                 f"pair {table['pair_id'].iloc[row]!r} has {levels.iloc[row]!r} in this row but "
-                f"{levels.iloc[first[row]]!r} in row {table.index[first[row]]}: a topic or item covariate takes one value "
-                "per pair", column=column,
-                row=table.index[row])
+                f"{levels.iloc[first[row]]!r} in row {first[row]}: a topic or item covariate takes one value per pair",
+                column=column, row=row)
 
 
 def _first_rows(table: pd.DataFrame) -> np.ndarray:
@@ -1277,15 +1278,14 @@ def _pair_responses(table: pd.DataFrame, pairs: pd.Index) -> tuple[pd.DataFrame,
     One error naming the column and row where a judgment of these pairs has no response id (a missing id became a
     response of its own, one utility shared by every pair without an id; a table without the columns was a
     KeyError)."""
-    mine = table[table["pair_id"].isin(pairs)]
     for column in ("response_a_id", "response_b_id"):
         if column not in table.columns:
             raise AccordError(f"column '{column}': the model writes pair preferences as response utilities "
                               "(utilities), and the table has no response ids")
-        missing = mine[column].isna().to_numpy()
-        if missing.any():
+        missing = (table["pair_id"].isin(pairs) & table[column].isna()).to_numpy()
+        if missing.any():  # the row's position in the table given (its index label may name another row)
             raise ValidationError("missing response id (the model writes pair preferences as response utilities)",
-                                  column=column, row=mine.index[int(np.flatnonzero(missing)[0])])
+                                  column=column, row=int(np.flatnonzero(missing)[0]))
     firsts = table.drop_duplicates("pair_id").set_index("pair_id").reindex(pairs)
     return firsts, pd.unique(np.concatenate([firsts["response_a_id"].to_numpy(), firsts["response_b_id"].to_numpy()]))
 
