@@ -465,6 +465,7 @@ def test_auto_topic_leaves_out_an_item_topic_that_differs_within_a_pair_with_a_w
         ContextPreference(topic="item_topic", **settings_).fit(table)
 
 
+@pytest.mark.filterwarnings("ignore::accord.models.base.ConvergenceWarning")
 @given(st.integers(0, 35), st.sampled_from(["two values", "infinite", "refit value"]))
 @settings(max_examples=12, deadline=None)
 def test_errors_name_the_position_of_the_row_in_a_reordered_validated_table(row, problem):
@@ -490,3 +491,41 @@ def test_errors_name_the_position_of_the_row_in_a_reordered_validated_table(row,
         changed.iloc[same_pair, at] = float(changed.iloc[same_pair[0], at]) + 0.5
         with pytest.raises(AccordError, match=rf"column 'item_length', row {same_pair[0]}: pair .* when fitting"):
             model.predictive_loglik(changed)
+
+
+@given(st.lists(st.integers(-3, 1000), min_size=2, max_size=4, unique=True), st.integers(0, 3))
+@settings(max_examples=15, deadline=None)
+def test_number_groups_and_topics_are_the_same_levels_as_integers_or_floats(values, pick):
+    """A level was the text of the cell: 1 in an integer column, "1.0" in a float one (one missing cell makes an
+    integer column float), so a new table's groups were all unknown and scored as the reference group, and
+    ``reference_group=1.0`` was not found. Now a whole number is the same level either way."""
+    from accord.models.context import build_design
+
+    table = _small_table()
+    codes = pd.factorize(table["annotator"])[0]
+    pair_codes = pd.factorize(table["pair_id"])[0]
+    numbered = table.assign(annotator_group=np.asarray(values)[codes % len(values)],
+                            item_topic=np.asarray(values)[pair_codes % len(values)])
+    floats = numbered.assign(annotator_group=numbered["annotator_group"].astype(float),
+                             item_topic=numbered["item_topic"].astype(float))
+    reference = float(values[pick % len(values)])
+    design = build_design(numbered, group="annotator_group", topic="item_topic", covariates=None,
+                          reference_group=reference)
+    assert design.group_names[0] == str(values[pick % len(values)])
+    assert design == build_design(floats, group="annotator_group", topic="item_topic", covariates=None,
+                                  reference_group=reference)
+    np.testing.assert_array_equal(design.groups_of(floats), design.groups_of(numbered))
+    frame = design.item_frame(floats, pd.Index(floats["pair_id"].unique()))
+    assert design.unseen_topics(frame).empty
+
+
+@pytest.mark.filterwarnings("ignore::accord.models.base.ConvergenceWarning")
+def test_held_out_judgments_of_number_groups_score_alike_as_integers_or_floats():
+    table = _small_table()
+    table = table.assign(annotator_group=table["annotator_group"].astype(str).str[-1].astype(int))
+    pairs = table["pair_id"].unique()
+    model = ContextPreference(covariates=None, topic=None, inference="map", max_steps=20, num_samples=3,
+                              seed=0).fit(table[table["pair_id"].isin(pairs[:9])])
+    new = table[~table["pair_id"].isin(pairs[:9])].reset_index(drop=True)
+    as_float = new.assign(annotator_group=new["annotator_group"].astype(float))
+    np.testing.assert_allclose(model.predictive_loglik(as_float), model.predictive_loglik(new), rtol=0, atol=1e-9)
