@@ -529,3 +529,23 @@ def test_held_out_judgments_of_number_groups_score_alike_as_integers_or_floats()
     new = table[~table["pair_id"].isin(pairs[:9])].reset_index(drop=True)
     as_float = new.assign(annotator_group=new["annotator_group"].astype(float))
     np.testing.assert_allclose(model.predictive_loglik(as_float), model.predictive_loglik(new), rtol=0, atol=1e-9)
+
+
+@pytest.mark.filterwarnings("ignore::accord.models.base.ConvergenceWarning")
+@given(st.sampled_from(["hh-rlhf", True, False, "NA"]), st.sampled_from(["other", True, None]))
+@settings(max_examples=6, deadline=None)
+def test_a_categorical_covariate_with_one_level_is_left_out_and_another_level_later_changes_nothing(value, later):
+    """A categorical (or boolean) column with one level was one-hot 1 on every pair: a group intercept that the
+    group effects already hold, and a new pair with another level (0 in every column) lost it, so a column that told
+    the fitted pairs nothing apart moved the held-out scores. Now it is left out, as a constant numeric column."""
+    from accord.models.context import build_design
+
+    table = _small_table().assign(item_source=value)
+    design = build_design(table, group="annotator_group", topic=None, covariates=["item_length", "item_source"])
+    assert design.covariate_names == ("item_length",)
+    pairs = table["pair_id"].unique()
+    model = ContextPreference(topic=None, covariates=["item_length", "item_source"], inference="map", max_steps=20,
+                              num_samples=2, seed=0).fit(table[table["pair_id"].isin(pairs[:9])])
+    new = table[~table["pair_id"].isin(pairs[:9])].reset_index(drop=True)
+    np.testing.assert_allclose(model.predictive_loglik(new.assign(item_source=later)), model.predictive_loglik(new),
+                               rtol=0, atol=1e-9)

@@ -472,6 +472,10 @@ def build_design(table: pd.DataFrame, *, group: str | None, topic: str | None, c
             found = tuple(sorted(_as_level(values).unique()))
             if len(found) > MAX_LEVELS:
                 continue  # an identifier or free text, not a covariate
+            if len(found) < 2:
+                # one level is 1 on every pair, as a constant numeric column: a group intercept the group effects
+                # already hold, which a new pair with another level (0 in every column) then lost
+                continue
             levels[column] = found
             names.extend(f"{column}={level}" for level in found)
         kept.append(column)
@@ -524,8 +528,9 @@ class ContextPreference(PyroRaterModel):
         ``None``: none), one value per pair. Categorical columns (booleans too)
         are one-hot encoded, a missing value as a level ``"NA"`` of its own (columns with more than 64 levels are
         skipped as identifiers); numeric ones are standardised, a missing value imputed at the column's mean (0
-        once standardised), and a numeric column with fewer than two distinct values is skipped (it tells the pairs
-        nothing apart). An infinite value, or text in a column that was numeric at fit, is an error naming the row.
+        once standardised), and a column with fewer than two distinct values (levels, for a categorical one) is
+        skipped (it tells the pairs nothing apart). An infinite value, or text in a column that was numeric at fit,
+        is an error naming the row.
         ``pair_id``, ``label`` and ``gold`` cannot be a group, topic or covariate.
     reference_group
         The group every effect is a contrast against (default: the group with most judgments; of groups with equal
