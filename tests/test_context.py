@@ -549,3 +549,20 @@ def test_a_categorical_covariate_with_one_level_is_left_out_and_another_level_la
     new = table[~table["pair_id"].isin(pairs[:9])].reset_index(drop=True)
     np.testing.assert_allclose(model.predictive_loglik(new.assign(item_source=later)), model.predictive_loglik(new),
                                rtol=0, atol=1e-9)
+
+
+@given(st.lists(st.integers(-5, 50), min_size=2, max_size=3, unique=True), st.booleans())
+@settings(max_examples=15, deadline=None)
+def test_population_weights_name_number_groups_as_the_model_does(values, as_float):
+    """The model knows a group 1 as '1' (an integer or a float column alike); weights keyed 1.0 named an unknown
+    group '1.0', and keys 1 and '1' both named group '1', the later weight silently replacing the other. Now a key
+    names the group as the model does, and one group named twice is an error."""
+    groups = [str(v) for v in values]
+    probs = GroupProbabilities(clean=np.full((1, 2, len(groups), 2), 0.5), observed=np.full((2, len(groups), 2), 0.5),
+                               groups=groups, share=np.full(len(groups), 1 / len(groups)),
+                               counts=np.ones((2, len(groups))), item_index=pd.Index(["p0", "p1"]), classes=("A", "B"))
+    keys = [float(v) if as_float else v for v in values]
+    expected = np.arange(1.0, len(values) + 1)
+    np.testing.assert_allclose(population_weights(probs, dict(zip(keys, expected))), expected / expected.sum())
+    with pytest.raises(AccordError, match=f"weights name the group '{values[0]}' twice"):
+        population_weights(probs, {values[0]: 1.0, str(values[0]): 2.0})

@@ -352,12 +352,12 @@ class ContextDesign:
 
 
 def _as_level(values: pd.Series) -> pd.Series:
-    """Category values as strings (:func:`_level`), missing values as the level ``"NA"`` (so missing is a group of
+    """Category values as strings (:func:`level_name`), missing values as the level ``"NA"`` (so missing is a group of
     its own)."""
-    return values.astype(object).where(values.notna(), "NA").map(_level).astype(str)
+    return values.astype(object).where(values.notna(), "NA").map(level_name).astype(str)
 
 
-def _level(value: Any) -> str:
+def level_name(value: Any) -> str:
     """The level a category value is known by: its text, a whole number written as an integer. The text of a
     float column's 1.0 is "1.0" and of an integer column's 1 is "1", and one missing cell makes an integer column
     float: a new table's groups 1.0 were unknown and scored as the reference group, and reference_group=1.0 was
@@ -444,7 +444,7 @@ def build_design(table: pd.DataFrame, *, group: str | None, topic: str | None, c
     if group is not None:
         # most judgments first; equal counts in name order, so the reference does not depend on the rows' order
         counts = _as_level(table[group]).value_counts().sort_index().sort_values(ascending=False, kind="stable")
-        reference = counts.index[0] if reference_group is None else _level(reference_group)
+        reference = counts.index[0] if reference_group is None else level_name(reference_group)
         if reference not in counts.index:
             raise AccordError(f"reference group '{reference_group}' does not occur in column '{group}'")
         others = sorted(c for c in counts.index if c != reference)
@@ -1347,5 +1347,5 @@ def _resolve_covariates(value: Sequence[str] | str | None, table: pd.DataFrame) 
 
 
 __all__ = ["ContextDesign", "ContextPreference", "GroupProbabilities", "build_design", "flip_index", "gini",
-           "preference_probs"]
+           "level_name", "preference_probs"]
 
