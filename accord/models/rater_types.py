@@ -376,7 +376,10 @@ class RaterTypes(PyroRaterModel):
         typical honesty; unseen pairs get the population's prior (log-odds 0).
         """
         self._check_fitted()
-        table = judgments if is_validated(judgments) else validate(judgments)
+        # read as the fitted table was: validated without its form, a categorical or graded table was read as
+        # preferences and refused ('label outside the declared set {A, B, tie}')
+        table = judgments if is_validated(judgments) else validate(
+            judgments, form=self.encoded_.form, scale=self.encoded_.scale)
         encoded, data = self.encoded_, self.data_
         device = self._torch_device
         y = torch.as_tensor(label_codes(encoded, table), device=device)
