@@ -566,3 +566,12 @@ def test_population_weights_name_number_groups_as_the_model_does(values, as_floa
     np.testing.assert_allclose(population_weights(probs, dict(zip(keys, expected))), expected / expected.sum())
     with pytest.raises(AccordError, match=f"weights name the group '{values[0]}' twice"):
         population_weights(probs, {values[0]: 1.0, str(values[0]): 2.0})
+
+
+@pytest.mark.parametrize("group", [None, "auto"])
+def test_a_reference_group_without_groups_is_refused_not_ignored(group):
+    """reference_group names the group every effect is a contrast against; without a group column (group=None, or
+    'auto' on a table without annotator_group) it was silently ignored. Now it is one error naming the setting."""
+    table = _small_table().drop(columns=["annotator_group"])
+    with pytest.raises(AccordError, match="reference_group='g1' needs a group column"):
+        ContextPreference(group=group, reference_group="g1", covariates=None, inference="map", max_steps=2).fit(table)

@@ -441,6 +441,10 @@ def build_design(table: pd.DataFrame, *, group: str | None, topic: str | None, c
     check_item_columns(table, [c for c in dict.fromkeys([topic, *(covariates or ())]) if c is not None],
                        [c for c in covariates or () if _is_numeric(table[c])])
     group_names: tuple[str, ...] = ("all",)
+    if group is None and reference_group is not None:
+        # without groups there is nothing to contrast against: the setting was silently ignored
+        raise AccordError(f"reference_group={reference_group!r} needs a group column (group='auto' found no "
+                          "annotator_group column, or group=None)")
     if group is not None:
         # most judgments first; equal counts in name order, so the reference does not depend on the rows' order
         counts = _as_level(table[group]).value_counts().sort_index().sort_values(ascending=False, kind="stable")
@@ -534,7 +538,7 @@ class ContextPreference(PyroRaterModel):
         ``pair_id``, ``label`` and ``gold`` cannot be a group, topic or covariate.
     reference_group
         The group every effect is a contrast against (default: the group with most judgments; of groups with equal
-        counts, the first by name).
+        counts, the first by name); an error without a group column.
     scale_effects, shift_effects, reliability_effects, tie_effects
         Switch each family of group effects on or off.
     labels
