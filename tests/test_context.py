@@ -575,3 +575,21 @@ def test_a_reference_group_without_groups_is_refused_not_ignored(group):
     table = _small_table().drop(columns=["annotator_group"])
     with pytest.raises(AccordError, match="reference_group='g1' needs a group column"):
         ContextPreference(group=group, reference_group="g1", covariates=None, inference="map", max_steps=2).fit(table)
+
+
+@given(st.sampled_from([1.0, -1.0, 2.5, 1e-3, 1e4]), st.floats(-1e3, 1e3))
+@settings(max_examples=8, deadline=None)
+def test_a_numeric_covariate_that_is_a_linear_function_of_another_is_left_out_with_a_warning(scale, offset):
+    """A covariate told twice under two names (a column copied, in other units) entered the design twice: two
+    columns whose effects only their sum identifies, each group shift reported at a share of it (a name given
+    twice is refused for that reason). Now the later one is left out with a warning naming both, and the design
+    is the one of the first alone."""
+    from accord.models.context import build_design
+
+    table = _small_table().assign(item_copy=lambda t: scale * t["item_length"] + offset,
+                                  item_other=lambda t: t["item_length"] ** 2)
+    alone = build_design(table, group="annotator_group", topic=None, covariates=["item_length", "item_other"])
+    with pytest.warns(UserWarning, match=r"column 'item_copy' is a linear function of \['item_length'\]"):
+        design = build_design(table, group="annotator_group", topic=None,
+                              covariates=["item_length", "item_copy", "item_other"])
+    assert design == alone

@@ -103,7 +103,7 @@ import torch
 from accord.datasets import AccordError, Encoded, validate
 from accord.datasets.errors import ValidationError
 from accord.datasets.schema import is_validated, item_columns
-from accord.models.base import PyroRaterModel, interval_columns, summarize_draws
+from accord.models.base import PyroRaterModel, interval_columns, linear_in, summarize_draws
 from accord.models.confusion import label_codes
 from accord.models.pyro_fit import fit_pyro
 
@@ -461,6 +461,7 @@ def build_design(table: pd.DataFrame, *, group: str | None, topic: str | None, c
     numeric: dict[str, tuple[float, float]] = {}
     names: list[str] = []
     kept: list[str] = []
+    standardised: dict[str, np.ndarray] = {}  # the numeric covariates kept, per pair
     for column in covariates or ():
         values = firsts[column]
         if _is_numeric(values):
@@ -470,7 +471,19 @@ def build_design(table: pd.DataFrame, *, group: str | None, topic: str | None, c
                 # and multiply a new pair's other value (a constant 1e9 column gave a pair at 1e9 + 1000 the value
                 # 1000)
                 continue
-            numeric[column] = (float(np.nanmean(numbers)), float(np.nanstd(numbers)))
+            centre, spread = float(np.nanmean(numbers)), float(np.nanstd(numbers))
+            scaled = np.nan_to_num((numbers - centre) / spread)  # as covariates_of encodes it
+            earlier = np.column_stack([*standardised.values(), np.zeros((len(scaled), 0))])
+            coef = linear_in(earlier, scaled)
+            if coef is not None:
+                # another covariate told twice (a column copied, in other units): only the sum of their effects is
+                # identified, so each was reported at a share of it; one is kept, as a name given twice is refused
+                given = [name for name, c in zip(standardised, coef) if abs(c) > 1e-6] or list(standardised)
+                warnings.warn(f"covariates: column '{column}' is a linear function of {given} over the pairs and is "
+                              "left out (only the sum of their effects would be identified)", stacklevel=4)
+                continue
+            standardised[column] = scaled
+            numeric[column] = (centre, spread)
             names.append(column)
         else:
             found = tuple(sorted(_as_level(values).unique()))
@@ -533,8 +546,9 @@ class ContextPreference(PyroRaterModel):
         are one-hot encoded, a missing value as a level ``"NA"`` of its own (columns with more than 64 levels are
         skipped as identifiers); numeric ones are standardised, a missing value imputed at the column's mean (0
         once standardised), and a column with fewer than two distinct values (levels, for a categorical one) is
-        skipped (it tells the pairs nothing apart). An infinite value, or text in a column that was numeric at fit,
-        is an error naming the row.
+        skipped (it tells the pairs nothing apart), as is, with a warning, a numeric column that is a linear
+        function of the numeric ones before it (only the sum of their effects would be identified). An infinite
+        value, or text in a column that was numeric at fit, is an error naming the row.
         ``pair_id``, ``label`` and ``gold`` cannot be a group, topic or covariate.
     reference_group
         The group every effect is a contrast against (default: the group with most judgments; of groups with equal

@@ -91,7 +91,7 @@ from pyro import poutine
 from accord.datasets import AccordError, Encoded, validate
 from accord.datasets.schema import is_validated
 from accord.models.adaptive_shrinkage import SparseEffects, adaptive_shrinkage, effect_grid
-from accord.models.base import check_positive, mean_and_interval
+from accord.models.base import check_positive, linear_in, mean_and_interval
 from accord.models.bradley_terry import CrowdBradleyTerry
 from accord.models.pairwise import NormalizedCategorical, Params, PairwiseData
 
@@ -160,10 +160,8 @@ def check_not_collinear(x: np.ndarray, names: tuple[str, ...], tolerance: float 
     another unit) enters the likelihood only through its sum with the others, so each rater's pull was split
     between the names by the prior, each reported at a fraction of the pull, and ``identified_`` said True."""
     for k in range(1, x.shape[1]):
-        earlier = x[:, :k]
-        coef = np.linalg.lstsq(earlier, x[:, k], rcond=None)[0]
-        residual = x[:, k] - earlier @ coef
-        if residual.std() < tolerance:
+        coef = linear_in(x[:, :k], x[:, k], tolerance)
+        if coef is not None:
             used = [names[j] for j in range(k) if abs(coef[j]) > tolerance] or list(names[:k])
             raise AccordError(f"covariate {names[k]!r} is a linear function of {', '.join(map(repr, used))} over "
                               "the pairs: only their sum is identified, so the raters' pull would be split between "
