@@ -230,3 +230,19 @@ def test_held_out_scoring_reads_a_plain_table_in_the_fitted_form(form):
         warnings.simplefilter("ignore")
         model = RaterTypes(n_types=2, max_steps=30, seed=0).fit(table)
     np.testing.assert_allclose(model.predictive_loglik(plain), model.predictive_loglik(table), rtol=0, atol=1e-9)
+
+
+@pytest.mark.parametrize("seed, inference", [(5, "meanfield"), (0, "map"), (1, "meanfield")])
+def test_types_are_reported_in_order_of_their_share(seed, inference):
+    """Types were ordered by the mixture weights omega while ``types_`` reports the annotators' mean type
+    probability as their share, so a posterior fit with near-equal types listed them out of share order (0.332,
+    0.344, 0.324 on the first case). Now they are ordered by the share that is reported, largest first."""
+    table, _ = typed_judgments(2, n_pairs=40, n_annotators=12, per_pair=5, seed=seed)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = RaterTypes(n_types=3, seed=seed, inference=inference, max_steps=100, posterior_steps=50,
+                           num_samples=20).fit(table)
+    share = model.types_["share"].to_numpy()
+    assert (np.diff(share) <= 0).all()
+    np.testing.assert_allclose(share, model.responsibilities_.mean(0).to_numpy())
+    np.testing.assert_allclose(model.responsibilities_.sum(1), 1.0, atol=1e-5)
