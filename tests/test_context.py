@@ -463,3 +463,133 @@ def test_auto_topic_leaves_out_an_item_topic_that_differs_within_a_pair_with_a_w
     assert model.design_.topic_column is None
     with pytest.raises(AccordError, match="column 'item_topic', row 1: .*one value per pair"):
         ContextPreference(topic="item_topic", **settings_).fit(table)
+
+
+@pytest.mark.filterwarnings("ignore::accord.models.base.ConvergenceWarning")
+@given(st.integers(0, 35), st.sampled_from(["two values", "infinite", "refit value"]))
+@settings(max_examples=12, deadline=None)
+def test_errors_name_the_position_of_the_row_in_a_reordered_validated_table(row, problem):
+    """A validated table, reordered or filtered, keeps its index labels (and its validation): the context checks
+    named the row by its index label, another row of the table given (row 34 for its second row). Now they name
+    the row's position, as validate does."""
+    model, table = _fitted_small()
+    shuffled = table.iloc[np.random.default_rng(row).permutation(len(table))]
+    assert not (shuffled.index == np.arange(len(shuffled))).all()
+    changed = shuffled.copy()
+    changed["item_length"] = changed["item_length"].astype(object)
+    at = changed.columns.get_loc("item_length")
+    same_pair = np.flatnonzero((changed["pair_id"] == changed["pair_id"].iloc[row]).to_numpy())
+    if problem == "two values":
+        changed.iloc[same_pair[-1], at] = 1e3
+        with pytest.raises(AccordError, match=rf"column 'item_length', row {same_pair[-1]}: .*row {same_pair[0]}:"):
+            ContextPreference(covariates=["item_length"], inference="map", max_steps=2, num_samples=2).fit(changed)
+    elif problem == "infinite":
+        changed.iloc[same_pair, at] = np.inf
+        with pytest.raises(AccordError, match=rf"column 'item_length', row {same_pair[0]}: .*finite"):
+            model.predictive_loglik(changed)
+    else:
+        changed.iloc[same_pair, at] = float(changed.iloc[same_pair[0], at]) + 0.5
+        with pytest.raises(AccordError, match=rf"column 'item_length', row {same_pair[0]}: pair .* when fitting"):
+            model.predictive_loglik(changed)
+
+
+@given(st.lists(st.integers(-3, 1000), min_size=2, max_size=4, unique=True), st.integers(0, 3))
+@settings(max_examples=15, deadline=None)
+def test_number_groups_and_topics_are_the_same_levels_as_integers_or_floats(values, pick):
+    """A level was the text of the cell: 1 in an integer column, "1.0" in a float one (one missing cell makes an
+    integer column float), so a new table's groups were all unknown and scored as the reference group, and
+    ``reference_group=1.0`` was not found. Now a whole number is the same level either way."""
+    from accord.models.context import build_design
+
+    table = _small_table()
+    codes = pd.factorize(table["annotator"])[0]
+    pair_codes = pd.factorize(table["pair_id"])[0]
+    numbered = table.assign(annotator_group=np.asarray(values)[codes % len(values)],
+                            item_topic=np.asarray(values)[pair_codes % len(values)])
+    floats = numbered.assign(annotator_group=numbered["annotator_group"].astype(float),
+                             item_topic=numbered["item_topic"].astype(float))
+    reference = float(values[pick % len(values)])
+    design = build_design(numbered, group="annotator_group", topic="item_topic", covariates=None,
+                          reference_group=reference)
+    assert design.group_names[0] == str(values[pick % len(values)])
+    assert design == build_design(floats, group="annotator_group", topic="item_topic", covariates=None,
+                                  reference_group=reference)
+    np.testing.assert_array_equal(design.groups_of(floats), design.groups_of(numbered))
+    frame = design.item_frame(floats, pd.Index(floats["pair_id"].unique()))
+    assert design.unseen_topics(frame).empty
+
+
+@pytest.mark.filterwarnings("ignore::accord.models.base.ConvergenceWarning")
+def test_held_out_judgments_of_number_groups_score_alike_as_integers_or_floats():
+    table = _small_table()
+    table = table.assign(annotator_group=table["annotator_group"].astype(str).str[-1].astype(int))
+    pairs = table["pair_id"].unique()
+    model = ContextPreference(covariates=None, topic=None, inference="map", max_steps=20, num_samples=3,
+                              seed=0).fit(table[table["pair_id"].isin(pairs[:9])])
+    new = table[~table["pair_id"].isin(pairs[:9])].reset_index(drop=True)
+    as_float = new.assign(annotator_group=new["annotator_group"].astype(float))
+    np.testing.assert_allclose(model.predictive_loglik(as_float), model.predictive_loglik(new), rtol=0, atol=1e-9)
+
+
+@pytest.mark.filterwarnings("ignore::accord.models.base.ConvergenceWarning")
+@given(st.sampled_from(["hh-rlhf", True, False, "NA"]), st.sampled_from(["other", True, None]))
+@settings(max_examples=6, deadline=None)
+def test_a_categorical_covariate_with_one_level_is_left_out_and_another_level_later_changes_nothing(value, later):
+    """A categorical (or boolean) column with one level was one-hot 1 on every pair: a group intercept that the
+    group effects already hold, and a new pair with another level (0 in every column) lost it, so a column that told
+    the fitted pairs nothing apart moved the held-out scores. Now it is left out, as a constant numeric column."""
+    from accord.models.context import build_design
+
+    table = _small_table().assign(item_source=value)
+    design = build_design(table, group="annotator_group", topic=None, covariates=["item_length", "item_source"])
+    assert design.covariate_names == ("item_length",)
+    pairs = table["pair_id"].unique()
+    model = ContextPreference(topic=None, covariates=["item_length", "item_source"], inference="map", max_steps=20,
+                              num_samples=2, seed=0).fit(table[table["pair_id"].isin(pairs[:9])])
+    new = table[~table["pair_id"].isin(pairs[:9])].reset_index(drop=True)
+    np.testing.assert_allclose(model.predictive_loglik(new.assign(item_source=later)), model.predictive_loglik(new),
+                               rtol=0, atol=1e-9)
+
+
+@given(st.lists(st.integers(-5, 50), min_size=2, max_size=3, unique=True), st.booleans())
+@settings(max_examples=15, deadline=None)
+def test_population_weights_name_number_groups_as_the_model_does(values, as_float):
+    """The model knows a group 1 as '1' (an integer or a float column alike); weights keyed 1.0 named an unknown
+    group '1.0', and keys 1 and '1' both named group '1', the later weight silently replacing the other. Now a key
+    names the group as the model does, and one group named twice is an error."""
+    groups = [str(v) for v in values]
+    probs = GroupProbabilities(clean=np.full((1, 2, len(groups), 2), 0.5), observed=np.full((2, len(groups), 2), 0.5),
+                               groups=groups, share=np.full(len(groups), 1 / len(groups)),
+                               counts=np.ones((2, len(groups))), item_index=pd.Index(["p0", "p1"]), classes=("A", "B"))
+    keys = [float(v) if as_float else v for v in values]
+    expected = np.arange(1.0, len(values) + 1)
+    np.testing.assert_allclose(population_weights(probs, dict(zip(keys, expected))), expected / expected.sum())
+    with pytest.raises(AccordError, match=f"weights name the group '{values[0]}' twice"):
+        population_weights(probs, {values[0]: 1.0, str(values[0]): 2.0})
+
+
+@pytest.mark.parametrize("group", [None, "auto"])
+def test_a_reference_group_without_groups_is_refused_not_ignored(group):
+    """reference_group names the group every effect is a contrast against; without a group column (group=None, or
+    'auto' on a table without annotator_group) it was silently ignored. Now it is one error naming the setting."""
+    table = _small_table().drop(columns=["annotator_group"])
+    with pytest.raises(AccordError, match="reference_group='g1' needs a group column"):
+        ContextPreference(group=group, reference_group="g1", covariates=None, inference="map", max_steps=2).fit(table)
+
+
+@given(st.sampled_from([1.0, -1.0, 2.5, 1e-3, 1e4]), st.floats(-1e3, 1e3))
+@settings(max_examples=8, deadline=None)
+def test_a_numeric_covariate_that_is_a_linear_function_of_another_is_left_out_with_a_warning(scale, offset):
+    """A covariate told twice under two names (a column copied, in other units) entered the design twice: two
+    columns whose effects only their sum identifies, each group shift reported at a share of it (a name given
+    twice is refused for that reason). Now the later one is left out with a warning naming both, and the design
+    is the one of the first alone."""
+    from accord.models.context import build_design
+
+    table = _small_table().assign(item_copy=lambda t: scale * t["item_length"] + offset,
+                                  item_other=lambda t: t["item_length"] ** 2)
+    alone = build_design(table, group="annotator_group", topic=None, covariates=["item_length", "item_other"])
+    with pytest.warns(UserWarning, match=r"column 'item_copy' is a linear function of \['item_length'\]"):
+        design = build_design(table, group="annotator_group", topic=None,
+                              covariates=["item_length", "item_copy", "item_other"])
+    assert design == alone

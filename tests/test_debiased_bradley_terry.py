@@ -295,3 +295,27 @@ def test_length_covariate_counts_each_row_s_words_as_row_by_row(pool, picks, as_
     expected = np.array([len(re.findall(r"\S+", str(x))) - len(re.findall(r"\S+", str(y))) for x, y in zip(a, b)],
                         dtype=np.float64)
     np.testing.assert_array_equal(covariate_values(table, "length"), expected)
+
+
+@given(scale=st.sampled_from([1.0, -1.0, 2.5, 1e-3, 1e4]), offset=st.floats(-1e3, 1e3), by_hand_first=st.booleans())
+@settings(max_examples=10, deadline=None)
+def test_a_covariate_that_is_a_linear_function_of_another_is_refused_naming_both(scale, offset, by_hand_first):
+    """The length given twice (``length`` from the texts and an ``item_*`` column of the same word difference, in
+    any unit or offset) entered the likelihood only through its sum: each rater's pull was split between the two
+    names by the prior, each reported at about half, with ``identified_`` True and no warning. Now the second is
+    one error naming both; the same column given alone fits as ``length`` does."""
+    data = make_synthetic(n_pairs=30, n_annotators=6, judgments_per_pair=3, tie_rate=0.0, seed=1)
+    table = data.judgments.assign(item_words=scale * covariate_values(data.judgments, "length") + offset)
+    names = ("item_words", "length") if by_hand_first else ("length", "item_words")
+    with pytest.raises(AccordError, match=rf"covariate '{names[1]}' is a linear function of '{names[0]}'"):
+        DebiasedBradleyTerry(covariates=names, inference="map", max_steps=5, num_samples=2).fit(table)
+    table = table.assign(item_sum=table["item_words"] + 3 * table["item_words"] ** 2,
+                         item_square=table["item_words"] ** 2)
+    with pytest.raises(AccordError, match=r"covariate 'item_sum' is a linear function of 'item_words', "
+                                          r"'item_square'"):
+        DebiasedBradleyTerry(covariates=("item_words", "item_square", "item_sum"), max_steps=5).fit(table)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = DebiasedBradleyTerry(covariates=("item_words", "item_square"), inference="map", max_steps=5,
+                                     num_samples=2).fit(table)
+    assert set(model.identified_) == {"item_words", "item_square"}

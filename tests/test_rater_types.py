@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -212,3 +214,35 @@ def test_auto_types_on_a_table_too_small_to_hold_out_names_the_setting_to_change
         RaterTypes(max_steps=50, seed=0).fit(table)
     probs = RaterTypes(n_types=1, max_steps=50, seed=0).fit(table).soft_labels_.probs
     assert np.isfinite(probs.to_numpy()).all() and np.allclose(probs.sum(axis=1), 1.0)
+
+
+@pytest.mark.parametrize("form", ["categorical", "graded"])
+def test_held_out_scoring_reads_a_plain_table_in_the_fitted_form(form):
+    """predictive_loglik validated a plain (not yet validated) table as preferences, so a model fitted on
+    categorical or graded labels refused its own judgments ('label outside the declared set {A, B, tie}'). Now it
+    reads the table in the form and scale of the fit, and scores it as the validated table."""
+    table, _, _ = categorical_judgments(3, n_items=30, n_annotators=6, per_item=3, seed=3)
+    plain = pd.DataFrame({c: table[c].to_numpy() for c in ["pair_id", "annotator", "label"]})
+    if form == "graded":
+        plain = plain.assign(label=plain["label"] - 1)
+        table = validate(plain, scale=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = RaterTypes(n_types=2, max_steps=30, seed=0).fit(table)
+    np.testing.assert_allclose(model.predictive_loglik(plain), model.predictive_loglik(table), rtol=0, atol=1e-9)
+
+
+@pytest.mark.parametrize("seed, inference", [(5, "meanfield"), (0, "map"), (1, "meanfield")])
+def test_types_are_reported_in_order_of_their_share(seed, inference):
+    """Types were ordered by the mixture weights omega while ``types_`` reports the annotators' mean type
+    probability as their share, so a posterior fit with near-equal types listed them out of share order (0.332,
+    0.344, 0.324 on the first case). Now they are ordered by the share that is reported, largest first."""
+    table, _ = typed_judgments(2, n_pairs=40, n_annotators=12, per_pair=5, seed=seed)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = RaterTypes(n_types=3, seed=seed, inference=inference, max_steps=100, posterior_steps=50,
+                           num_samples=20).fit(table)
+    share = model.types_["share"].to_numpy()
+    assert (np.diff(share) <= 0).all()
+    np.testing.assert_allclose(share, model.responsibilities_.mean(0).to_numpy())
+    np.testing.assert_allclose(model.responsibilities_.sum(1), 1.0, atol=1e-5)

@@ -15,7 +15,8 @@ Population weights
 ``"equal"``
     Every group weighs ``1 / G``: a minority counts as much as a majority.
 a dict ``{group: weight}``
-    User-given weights (normalised to sum to 1; groups left out weigh 0).
+    User-given weights (normalised to sum to 1; groups left out weigh 0; a key names a group as the model knows it,
+    a whole number as an integer, so 1.0 names the group ``'1'``).
 
 Noise versus genuine disagreement
 ---------------------------------
@@ -50,7 +51,7 @@ import pandas as pd
 
 from accord.datasets import AccordError, SoftLabels
 from accord.models.base import summarize_draws
-from accord.models.context import GroupProbabilities, gini
+from accord.models.context import GroupProbabilities, gini, level_name
 
 WEIGHTINGS: tuple[str, ...] = ("share", "equal")
 TARGETS: tuple[str, ...] = ("preference", "label")
@@ -82,11 +83,16 @@ def population_weights(probs: GroupProbabilities, weights: str | Mapping[Any, fl
         else:
             raise AccordError(f"weights must be 'share', 'equal' or a dict of group weights, not '{weights}'")
     else:
+        # a group is named as the model knows it (a whole number as an integer: 1.0 names the group '1')
         names = [str(g) for g in probs.groups]
-        unknown = [g for g in weights if str(g) not in names]
+        unknown = [g for g in weights if level_name(g) not in names]
         if unknown:
             raise AccordError(f"weights name unknown groups {unknown}; the groups are {names}")
-        given = {str(g): float(v) for g, v in weights.items()}
+        named_twice = pd.Series([level_name(g) for g in weights]).duplicated()
+        if named_twice.any():
+            raise AccordError(f"weights name the group '{level_name(list(weights)[int(named_twice.idxmax())])}' "
+                              f"twice ({list(weights)})")
+        given = {level_name(g): float(v) for g, v in weights.items()}
         if any(v < 0 for v in given.values()):
             raise AccordError("group weights must not be negative")
         out = np.asarray([given.get(name, 0.0) for name in names])

@@ -129,6 +129,16 @@ def concat_summaries(parts: list[ItemSummary]) -> ItemSummary:
     return ItemSummary(*(np.concatenate([getattr(p, f.name) for p in parts]) for f in fields(ItemSummary)))
 
 
+def linear_in(earlier: np.ndarray, column: np.ndarray, tolerance: float = 1e-6) -> np.ndarray | None:
+    """The coefficients that write ``column [n]`` (centred and scaled) as a linear function of the columns of
+    ``earlier [n, k]``, to ``tolerance`` of its sd; None when it is not one. A covariate that others determine enters
+    a model only through their sum, so its effect and theirs are split by the prior."""
+    if earlier.shape[1] == 0:
+        return None
+    coef = np.linalg.lstsq(earlier, column, rcond=None)[0]
+    return coef if (column - earlier @ coef).std() < tolerance else None
+
+
 def check_positive(owner: Any, *names: str, zero: bool = False) -> None:
     """One error unless each named setting of ``owner`` (or each number of a tuple setting) is a finite number > 0
     (>= 0 with ``zero``). Written as a test of the good case: NaN fails every comparison, so ``if value <= 0: raise``

@@ -103,7 +103,7 @@ import torch
 from accord.datasets import AccordError, Encoded, validate
 from accord.datasets.errors import ValidationError
 from accord.datasets.schema import is_validated, item_columns
-from accord.models.base import PyroRaterModel, interval_columns, summarize_draws
+from accord.models.base import PyroRaterModel, interval_columns, linear_in, summarize_draws
 from accord.models.confusion import label_codes
 from accord.models.pyro_fit import fit_pyro
 
@@ -309,7 +309,7 @@ class ContextDesign:
                 at = int(np.flatnonzero(differs)[0])
                 raise ValidationError(f"pair {rows['pair_id'].iloc[at]!r} had {old[at]!r} when fitting and has "
                                       f"{new[at]!r} in this table: a fitted pair keeps its topic and covariates",
-                                      column=column, row=rows.index[at])
+                                      column=column, row=int(np.flatnonzero(known)[at]))
 
     def unseen_topics(self, items: pd.DataFrame) -> pd.Index:
         """The topics of ``items`` the fit did not see, sorted (so the order of the rows does not number them)."""
@@ -352,8 +352,19 @@ class ContextDesign:
 
 
 def _as_level(values: pd.Series) -> pd.Series:
-    """Category values as strings, missing values as the level ``"NA"`` (so missing is a group of its own)."""
-    return values.astype(object).where(values.notna(), "NA").astype(str)
+    """Category values as strings (:func:`level_name`), missing values as the level ``"NA"`` (so missing is a group of
+    its own)."""
+    return values.astype(object).where(values.notna(), "NA").map(level_name).astype(str)
+
+
+def level_name(value: Any) -> str:
+    """The level a category value is known by: its text, a whole number written as an integer. The text of a
+    float column's 1.0 is "1.0" and of an integer column's 1 is "1", and one missing cell makes an integer column
+    float: a new table's groups 1.0 were unknown and scored as the reference group, and reference_group=1.0 was
+    not found among the groups '0' and '1'."""
+    if isinstance(value, (float, np.floating)) and math.isfinite(value) and float(value).is_integer():
+        return str(int(value))
+    return str(value)
 
 
 def _require_column(table: pd.DataFrame, column: str, role: str) -> None:
@@ -369,14 +380,16 @@ def _is_numeric(values: pd.Series) -> bool:
 
 def _numbers(values: pd.Series, column: str) -> np.ndarray:
     """A numeric covariate column as floats, missing cells NaN (nullable integers too). One error naming the row
-    for an infinite value or a cell that is not a number (a column numeric at fit and text in a new table)."""
+    (its position in ``values``, a column of the table given: a filtered or reordered table keeps index labels that
+    name other rows) for an infinite value or a cell that is not a number (a column numeric at fit and text in a
+    new table)."""
     numbers = pd.to_numeric(values.astype(object).where(values.notna(), np.nan), errors="coerce")
     numbers = numbers.to_numpy(dtype=float, na_value=np.nan)
     bad = np.isinf(numbers) | (np.isnan(numbers) & values.notna().to_numpy())
     if bad.any():
         row = int(np.flatnonzero(bad)[0])
         raise ValidationError("a numeric covariate needs a finite number or a missing cell", column=column,
-                              row=values.index[row], value=values.iloc[row])
+                              row=row, value=values.iloc[row])
     return numbers
 
 
@@ -395,9 +408,8 @@ def check_item_columns(table: pd.DataFrame, columns: Sequence[str], numeric: Col
             levels = _as_level(table[column])
             raise ValidationError(
                 f"pair {table['pair_id'].iloc[row]!r} has {levels.iloc[row]!r} in this row but "
-                f"{levels.iloc[first[row]]!r} in row {table.index[first[row]]}: a topic or item covariate takes one value "
-                "per pair", column=column,
-                row=table.index[row])
+                f"{levels.iloc[first[row]]!r} in row {first[row]}: a topic or item covariate takes one value per pair",
+                column=column, row=row)
 
 
 def _first_rows(table: pd.DataFrame) -> np.ndarray:
@@ -429,10 +441,14 @@ def build_design(table: pd.DataFrame, *, group: str | None, topic: str | None, c
     check_item_columns(table, [c for c in dict.fromkeys([topic, *(covariates or ())]) if c is not None],
                        [c for c in covariates or () if _is_numeric(table[c])])
     group_names: tuple[str, ...] = ("all",)
+    if group is None and reference_group is not None:
+        # without groups there is nothing to contrast against: the setting was silently ignored
+        raise AccordError(f"reference_group={reference_group!r} needs a group column (group='auto' found no "
+                          "annotator_group column, or group=None)")
     if group is not None:
         # most judgments first; equal counts in name order, so the reference does not depend on the rows' order
         counts = _as_level(table[group]).value_counts().sort_index().sort_values(ascending=False, kind="stable")
-        reference = counts.index[0] if reference_group is None else str(reference_group)
+        reference = counts.index[0] if reference_group is None else level_name(reference_group)
         if reference not in counts.index:
             raise AccordError(f"reference group '{reference_group}' does not occur in column '{group}'")
         others = sorted(c for c in counts.index if c != reference)
@@ -445,6 +461,7 @@ def build_design(table: pd.DataFrame, *, group: str | None, topic: str | None, c
     numeric: dict[str, tuple[float, float]] = {}
     names: list[str] = []
     kept: list[str] = []
+    standardised: dict[str, np.ndarray] = {}  # the numeric covariates kept, per pair
     for column in covariates or ():
         values = firsts[column]
         if _is_numeric(values):
@@ -454,12 +471,28 @@ def build_design(table: pd.DataFrame, *, group: str | None, topic: str | None, c
                 # and multiply a new pair's other value (a constant 1e9 column gave a pair at 1e9 + 1000 the value
                 # 1000)
                 continue
-            numeric[column] = (float(np.nanmean(numbers)), float(np.nanstd(numbers)))
+            centre, spread = float(np.nanmean(numbers)), float(np.nanstd(numbers))
+            scaled = np.nan_to_num((numbers - centre) / spread)  # as covariates_of encodes it
+            earlier = np.column_stack([*standardised.values(), np.zeros((len(scaled), 0))])
+            coef = linear_in(earlier, scaled)
+            if coef is not None:
+                # another covariate told twice (a column copied, in other units): only the sum of their effects is
+                # identified, so each was reported at a share of it; one is kept, as a name given twice is refused
+                given = [name for name, c in zip(standardised, coef) if abs(c) > 1e-6] or list(standardised)
+                warnings.warn(f"covariates: column '{column}' is a linear function of {given} over the pairs and is "
+                              "left out (only the sum of their effects would be identified)", stacklevel=4)
+                continue
+            standardised[column] = scaled
+            numeric[column] = (centre, spread)
             names.append(column)
         else:
             found = tuple(sorted(_as_level(values).unique()))
             if len(found) > MAX_LEVELS:
                 continue  # an identifier or free text, not a covariate
+            if len(found) < 2:
+                # one level is 1 on every pair, as a constant numeric column: a group intercept the group effects
+                # already hold, which a new pair with another level (0 in every column) then lost
+                continue
             levels[column] = found
             names.extend(f"{column}={level}" for level in found)
         kept.append(column)
@@ -512,12 +545,14 @@ class ContextPreference(PyroRaterModel):
         ``None``: none), one value per pair. Categorical columns (booleans too)
         are one-hot encoded, a missing value as a level ``"NA"`` of its own (columns with more than 64 levels are
         skipped as identifiers); numeric ones are standardised, a missing value imputed at the column's mean (0
-        once standardised), and a numeric column with fewer than two distinct values is skipped (it tells the pairs
-        nothing apart). An infinite value, or text in a column that was numeric at fit, is an error naming the row.
+        once standardised), and a column with fewer than two distinct values (levels, for a categorical one) is
+        skipped (it tells the pairs nothing apart), as is, with a warning, a numeric column that is a linear
+        function of the numeric ones before it (only the sum of their effects would be identified). An infinite
+        value, or text in a column that was numeric at fit, is an error naming the row.
         ``pair_id``, ``label`` and ``gold`` cannot be a group, topic or covariate.
     reference_group
         The group every effect is a contrast against (default: the group with most judgments; of groups with equal
-        counts, the first by name).
+        counts, the first by name); an error without a group column.
     scale_effects, shift_effects, reliability_effects, tie_effects
         Switch each family of group effects on or off.
     labels
@@ -1277,15 +1312,14 @@ def _pair_responses(table: pd.DataFrame, pairs: pd.Index) -> tuple[pd.DataFrame,
     One error naming the column and row where a judgment of these pairs has no response id (a missing id became a
     response of its own, one utility shared by every pair without an id; a table without the columns was a
     KeyError)."""
-    mine = table[table["pair_id"].isin(pairs)]
     for column in ("response_a_id", "response_b_id"):
         if column not in table.columns:
             raise AccordError(f"column '{column}': the model writes pair preferences as response utilities "
                               "(utilities), and the table has no response ids")
-        missing = mine[column].isna().to_numpy()
-        if missing.any():
+        missing = (table["pair_id"].isin(pairs) & table[column].isna()).to_numpy()
+        if missing.any():  # the row's position in the table given (its index label may name another row)
             raise ValidationError("missing response id (the model writes pair preferences as response utilities)",
-                                  column=column, row=mine.index[int(np.flatnonzero(missing)[0])])
+                                  column=column, row=int(np.flatnonzero(missing)[0]))
     firsts = table.drop_duplicates("pair_id").set_index("pair_id").reindex(pairs)
     return firsts, pd.unique(np.concatenate([firsts["response_a_id"].to_numpy(), firsts["response_b_id"].to_numpy()]))
 
@@ -1331,5 +1365,5 @@ def _resolve_covariates(value: Sequence[str] | str | None, table: pd.DataFrame) 
 
 
 __all__ = ["ContextDesign", "ContextPreference", "GroupProbabilities", "build_design", "flip_index", "gini",
-           "preference_probs"]
+           "level_name", "preference_probs"]
 

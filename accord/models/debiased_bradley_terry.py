@@ -33,7 +33,8 @@ they follow the covariate than most raters do. ``population_`` reports the judgm
 scale and ``alpha`` (a pull every rater shares, or quality that goes with the covariate: the ratings cannot
 tell). When the covariate agrees with the fitted quality almost exactly (``|corr| >= collinear_threshold`` between
 ``x`` and stage 1's fitted gap over pairs), sharpness and pull cannot be told apart per rater either; the fit then
-warns and ``identified_`` says so. A covariate that is missing, not numeric or constant is an error.
+warns and ``identified_`` says so. A covariate that is missing, not numeric or constant is an error, and so is one
+that is a linear function of the covariates named before it (the same length twice, in words and as an item column).
 
 **Debiased soft labels.** The fit has two stages. Stage 1 fits everything above. With ``alpha`` in the model the
 utilities shrink towards ``alpha x`` rather than towards zero, so labels read from stage 1 would lean on the
@@ -90,7 +91,7 @@ from pyro import poutine
 from accord.datasets import AccordError, Encoded, validate
 from accord.datasets.schema import is_validated
 from accord.models.adaptive_shrinkage import SparseEffects, adaptive_shrinkage, effect_grid
-from accord.models.base import check_positive, mean_and_interval
+from accord.models.base import check_positive, linear_in, mean_and_interval
 from accord.models.bradley_terry import CrowdBradleyTerry
 from accord.models.pairwise import NormalizedCategorical, Params, PairwiseData
 
@@ -149,6 +150,22 @@ def per_pair_values(table: pd.DataFrame, raw: np.ndarray, names: tuple[str, ...]
                           f"{raw[row, k]:g} but row {earlier} of the same pair has {raw[earlier, k]:g}: a pair "
                           "covariate takes one value per pair")
     return per_pair
+
+
+def check_not_collinear(x: np.ndarray, names: tuple[str, ...], tolerance: float = 1e-6) -> None:
+    """One error naming a covariate that the earlier ones determine: ``x [pairs, k]`` (centred and scaled per
+    pair) has a column that is a linear function of the columns before it, to ``tolerance`` of its sd.
+
+    Such a covariate (the same length given as ``length`` and as an ``item_*`` column, or one column twice in
+    another unit) enters the likelihood only through its sum with the others, so each rater's pull was split
+    between the names by the prior, each reported at a fraction of the pull, and ``identified_`` said True."""
+    for k in range(1, x.shape[1]):
+        coef = linear_in(x[:, :k], x[:, k], tolerance)
+        if coef is not None:
+            used = [names[j] for j in range(k) if abs(coef[j]) > tolerance] or list(names[:k])
+            raise AccordError(f"covariate {names[k]!r} is a linear function of {', '.join(map(repr, used))} over "
+                              "the pairs: only their sum is identified, so the raters' pull would be split between "
+                              "them; give one of them")
 
 
 class DebiasedBradleyTerry(CrowdBradleyTerry):
@@ -213,6 +230,7 @@ class DebiasedBradleyTerry(CrowdBradleyTerry):
                 raise AccordError(f"covariate {name!r} is constant ({per_pair[0, k]:g} on every pair): its effect "
                                   "cannot be estimated")
         centre = per_pair.mean(axis=0)
+        check_not_collinear((per_pair - centre) / scale, self.covariates)
         self.covariate_scale_ = dict(zip(self.covariates, scale.tolist()))
         self.covariate_centre_ = dict(zip(self.covariates, centre.tolist()))
         self._pair_x = (per_pair - centre) / scale

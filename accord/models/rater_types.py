@@ -253,10 +253,14 @@ class RaterTypes(PyroRaterModel):
         return init
 
     def _order_types(self, draws: list[dict[str, torch.Tensor]]) -> list[dict[str, torch.Tensor]]:
-        """Relabel types by share, largest first (types are exchangeable; a fixed order makes names stable)."""
+        """Relabel types by share, largest first (types are exchangeable; a fixed order makes names stable): the
+        share ``types_`` reports, the annotators' mean type probability. (Ordered by the mixture weights ``omega``
+        instead, a posterior fit's types came out of share order, e.g. 0.332, 0.344, 0.324.)"""
         if self.n_types_ == 1:
             return draws
-        order = torch.argsort(torch.stack([d["weights"] for d in draws]).mean(0), descending=True)
+        with torch.no_grad():
+            share = torch.stack([torch.softmax(self._joint(d, self.data_)[1], dim=-1).mean(0) for d in draws]).mean(0)
+        order = torch.argsort(share, descending=True, stable=True)
         return [{**d, "eta": d["eta"][:, order], "weights": d["weights"][order]} for d in draws]
 
     @property
@@ -376,7 +380,10 @@ class RaterTypes(PyroRaterModel):
         typical honesty; unseen pairs get the population's prior (log-odds 0).
         """
         self._check_fitted()
-        table = judgments if is_validated(judgments) else validate(judgments)
+        # read as the fitted table was: validated without its form, a categorical or graded table was read as
+        # preferences and refused ('label outside the declared set {A, B, tie}')
+        table = judgments if is_validated(judgments) else validate(
+            judgments, form=self.encoded_.form, scale=self.encoded_.scale)
         encoded, data = self.encoded_, self.data_
         device = self._torch_device
         y = torch.as_tensor(label_codes(encoded, table), device=device)
