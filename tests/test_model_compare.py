@@ -6,9 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from accord.datasets import AccordError
+from accord.datasets import AccordError, validate
 from accord.datasets.synthetic import make_synthetic
-from accord.models.comparison import COLUMNS, compare
+from accord.models.comparison import COLUMNS, compare, heldout_loglik
 from accord.models.dawid_skene import DawidSkene
 from accord.models.hierarchical_dawid_skene import HierarchicalDawidSkene
 
@@ -112,3 +112,39 @@ def test_a_model_fitted_on_another_table_of_the_same_size_is_not_taken_as_fitted
     stale = compare([DawidSkene().fit(other)], judgments, k=0)
     fresh = compare([DawidSkene()], judgments, k=0)
     assert stale["elpd_loo"].iloc[0] == pytest.approx(fresh["elpd_loo"].iloc[0])
+
+
+def _plain_labels(form: str) -> pd.DataFrame:
+    """A plain (not validated) table of categorical or graded labels, accord's column names."""
+    rng = np.random.default_rng(2)
+    truth = rng.integers(0, 3, 40)
+    rows = [(f"p{i}", f"r{r}", truth[i] if rng.random() < 0.8 else rng.integers(0, 3))
+            for i in range(40) for r in rng.choice(6, 3, replace=False)]
+    plain = pd.DataFrame(rows, columns=["pair_id", "annotator", "label"])
+    if form == "graded":
+        return plain.assign(label=plain["label"] - 1)
+    return plain.assign(label=plain["label"].map({0: "x", 1: "y", 2: "z"}))
+
+
+@pytest.mark.parametrize("form", ["categorical", "graded"])
+def test_compare_reads_a_plain_table_in_the_fitted_form(form):
+    """compare and heldout_loglik validated a plain table as preferences, so a model fitted on categorical or graded
+    labels refused its own judgments ('label outside the declared set {A, B, tie}'). Now they read it in the form
+    and scale of the fitted model, as its predictive_loglik does, and give what the validated table gives."""
+    plain = _plain_labels(form)
+    table = validate(plain, form="categorical") if form == "categorical" else validate(plain, scale=1)
+    model = DawidSkene().fit(table)
+    np.testing.assert_allclose(heldout_loglik(model, plain, folds=2), heldout_loglik(model, table, folds=2))
+    from_plain, from_table = compare([model], plain, k=2), compare([model], table, k=2)
+    assert from_plain.n_judgments.iloc[0] == len(plain)
+    np.testing.assert_allclose(from_plain.heldout_loglik, from_table.heldout_loglik)
+
+
+def test_compare_refuses_fitted_models_of_different_forms():
+    """Models fitted on labels of different forms cannot say how to read one plain table: the error names both."""
+    plain = _plain_labels("graded")
+    graded = DawidSkene().fit(validate(plain, scale=1))
+    categorical = DawidSkene().fit(validate(plain, form="categorical"))
+    with pytest.raises(AccordError, match=r"different forms \(categorical.*graded"):
+        compare([graded, categorical], plain, k=0)
+

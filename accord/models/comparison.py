@@ -53,7 +53,7 @@ def compare(models: Sequence[RaterModel], judgments: pd.DataFrame, *, k: int = 5
         raise AccordError(f"k must be a whole number (below 2 skips the held-out part), not {k!r}")
     for position, model in enumerate(models):
         _check_rater_model(model, f"model {position}")
-    table = judgments if is_validated(judgments) else validate(judgments)
+    table = _read(judgments, models)
     encoded = encode(table)
     labels = _names(models, names)
 
@@ -120,7 +120,7 @@ def heldout_loglik(model: RaterModel | Callable[[], RaterModel], judgments: pd.D
     # fewer than two folds has no training part (and 0 or fewer no fold at all: np.empty's memory came back)
     if not _whole(folds) or folds < 2:
         raise AccordError(f"folds must be a whole number >= 2, not {folds!r}")
-    table = judgments if is_validated(judgments) else validate(judgments)
+    table = _read(judgments, [model] if isinstance(model, RaterModel) else [])
     n = len(table)
     if n < folds:
         raise AccordError(f"{n} judgments cannot be split into {folds} folds")
@@ -150,6 +150,24 @@ def _check_rater_model(model: object, what: str) -> RaterModel:
     raise AccordError(f"{what} is a {type(model).__name__}, not a rater model of accord.models: only those "
                       "(Dawid-Skene, MACE, GLAD, crowd Bradley-Terry, ...) export a posterior and score held-out "
                       "judgments; baselines, step and multi-attribute models do not")
+
+
+def _read(judgments: pd.DataFrame, models: Sequence[RaterModel]) -> pd.DataFrame:
+    """``judgments`` validated in the form and scale of the fitted models (as their own ``predictive_loglik``
+    reads a plain table): validated without it, a table of categorical or graded labels was read as preferences
+    and a model fitted on it refused its own judgments ('label outside the declared set {A, B, tie}'). Unfitted
+    models have no form yet: the table is read as ``validate`` infers it."""
+    if is_validated(judgments):
+        return judgments
+    forms = {(model.encoded_.form, model.encoded_.scale) for model in models if hasattr(model, "soft_labels_")}
+    if len(forms) > 1:
+        raise AccordError("the fitted models were fitted on labels of different forms "
+                          f"({', '.join(f'{form} (scale {scale})' for form, scale in sorted(forms, key=str))}): "
+                          "validate the judgments table (accord.datasets.validate) in the form to compare on")
+    if not forms:
+        return validate(judgments)
+    form, scale = forms.pop()
+    return validate(judgments, form=form, scale=scale)
 
 
 def _fitted_on(model: RaterModel, encoded: Encoded) -> bool:
