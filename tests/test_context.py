@@ -11,6 +11,7 @@ underconfident (ECE 0.03-0.06 measured on seeds 2-3).
 from __future__ import annotations
 
 import functools
+import re
 
 import numpy as np
 import pandas as pd
@@ -172,6 +173,23 @@ def test_groups_whose_column_names_coincide_are_refused_by_name():
                                share=np.array([0.5, 0.5]), counts=np.ones((3, 2)),
                                item_index=pd.Index(["p1", "p2", "p3"]), classes=("A", "B"))
     with pytest.raises(AccordError, match="'18-25' and '18 25'.*'18_25'"):
+        pluralistic_soft_labels(probs)
+
+
+
+@given(st.one_of(st.integers(0, 99).map(lambda v: (v, str(v))),
+                 st.from_regex(r"[a-z]{1,4}", fullmatch=True).map(lambda s: (s.upper(), s))))
+@settings(max_examples=15, deadline=None)
+def test_classes_whose_column_names_coincide_are_refused_by_name(classes):
+    """Classes 'A' and 'a' (or 1 and '1') both gave the columns p_a_<group>: the later class's probabilities
+    silently replaced the earlier's. Now it is one error naming both classes."""
+    clean = np.random.default_rng(0).dirichlet([1.0, 1.0], size=(4, 3, 2))
+    probs = GroupProbabilities(clean=clean, observed=clean.mean(0), groups=["g1", "g2"],
+                               share=np.array([0.5, 0.5]), counts=np.ones((3, 2)),
+                               item_index=pd.Index(["p1", "p2", "p3"]), classes=classes)
+    first, second = classes
+    with pytest.raises(AccordError, match=f"classes {re.escape(repr(first))} and {re.escape(repr(second))} both "
+                                          f"give the column name 'p_{str(second).lower()}_g1'"):
         pluralistic_soft_labels(probs)
 
 

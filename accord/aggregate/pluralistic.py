@@ -186,10 +186,21 @@ def pluralistic_soft_labels(
             raise AccordError(f"groups '{named[column_name(group)]}' and '{group}' both give the column name "
                               f"'{column_name(group)}' (p_a_<name>): rename one of them")
         named[column_name(group)] = group
+    # one column per class and group (p_<class>_<group>, the class lower-cased as build_cleaned and the report read
+    # it): classes such as 'A' and 'a', or 1 and '1', gave one name and the later silently replaced the earlier
+    columns: dict[str, tuple[Any, Any]] = {}
     for g, group in enumerate(probs.groups):
         name = column_name(group)
         for k, label in enumerate(classes):
-            extra[f"p_{str(label).lower()}_{name}"] = per_group[:, g, k]
+            column = f"p_{str(label).lower()}_{name}"
+            if column in columns:
+                other, other_group = columns[column]
+                which = (f"classes {other!r} and {label!r}" if other_group == group else
+                         f"class {other!r} of group '{other_group}' and class {label!r} of group '{group}'")
+                raise AccordError(f"{which} both give the column name '{column}' (p_<class>_<group>, the class "
+                                  "lower-cased): rename one of the classes")
+            columns[column] = (label, group)
+            extra[column] = per_group[:, g, k]
     split = decompose_disagreement(probs, weights)
     extra["disagreement"] = split["disagreement"].to_numpy()
     extra["within_group"] = split["within_group"].to_numpy()
