@@ -350,3 +350,19 @@ def test_solution_ids_mixing_texts_and_numbers_are_refused() -> None:
     table.loc[5:, "solution_id"] = 2
     with pytest.raises(ValidationError, match="column 'solution_id', row 5: ids mix texts and numbers"):
         validate_steps(table)
+
+
+@given(st.permutations(list(small_table().columns)))
+@settings(max_examples=10, deadline=None)
+def test_crowdkit_worker_column_is_read_as_the_annotator(order: list[str]) -> None:
+    """validate and validate_attributes accept crowd-kit's ``worker`` for ``annotator``; validate_steps said
+    'missing required column' for it. Now it reads it as the annotator (in any column order), leaves the input as
+    it is, and refuses a table with both names, naming the column."""
+    ours = small_table()[order]
+    theirs = ours.rename(columns={"annotator": "worker"})
+    before = theirs.copy()
+    pd.testing.assert_frame_equal(validate_steps(theirs), validate_steps(ours))
+    pd.testing.assert_frame_equal(theirs, before)
+    with pytest.raises(ValidationError, match="'worker'.*'annotator'") as caught:
+        validate_steps(theirs.assign(annotator=ours["annotator"]))
+    assert caught.value.column == "worker"

@@ -36,8 +36,8 @@ import numpy as np
 import pandas as pd
 
 from accord.datasets.errors import ValidationError
-from accord.datasets.schema import (INT64_LIMIT, check_flat_columns, check_ids, decode_dictionaries, plain_values,
-                                    rows_of_input)
+from accord.datasets.schema import (CROWDKIT_COLUMNS, INT64_LIMIT, check_flat_columns, check_ids, decode_dictionaries,
+                                    plain_values, rows_of_input)
 
 STEP_COLUMNS: tuple[str, ...] = ("solution_id", "step", "annotator", "label")
 #: label set name -> its values, in code order
@@ -127,7 +127,8 @@ def validate_steps(
     Parameters
     ----------
     judgments
-        One row per label: ``solution_id``, ``step``, ``annotator``, ``label`` and optional columns.
+        One row per label: ``solution_id``, ``step``, ``annotator``, ``label`` and optional columns. crowd-kit's
+        ``worker`` is accepted for ``annotator``.
     labels
         The declared label set, ``"ternary"`` (-1/0/+1) or ``"binary"`` (0/1). Inferred when omitted: ternary when
         some label is -1, else binary (so a table of 0/1 labels reads 0 as "wrong": declare ``"ternary"`` for
@@ -155,6 +156,14 @@ def validate_steps(
     if len(repeated):
         raise ValidationError("the column appears more than once", source=source, column=repeated[0])
     check_flat_columns(judgments, source)
+    # crowd-kit's name of the rater, accepted as validate and validate_attributes accept it (crowd-kit has no name
+    # for a solution or a step: its ``task`` would not say which of the two it means)
+    worker = next(crowdkit for crowdkit, ours in CROWDKIT_COLUMNS.items() if ours == "annotator")
+    if worker in judgments.columns:
+        if "annotator" in judgments.columns:
+            raise ValidationError(f"both crowd-kit's '{worker}' and accord's 'annotator' columns are present",
+                                  source=source, column=worker)
+        judgments = judgments.rename(columns={worker: "annotator"})  # a renamed copy: the input is left as it is
     for column in STEP_COLUMNS:
         if column not in judgments.columns:
             raise ValidationError("missing required column of the step-judgments table", source=source,
