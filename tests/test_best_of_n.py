@@ -75,3 +75,15 @@ def test_tied_proxies_are_broken_at_random_not_by_position(rows, shuffle):
 def test_a_constant_proxy_is_a_random_pick():
     utility = np.arange(6.0)
     np.testing.assert_allclose(best_of_n_expectation(np.zeros(6), utility, [1, 3, 6]), utility.mean())
+
+
+@given(st.integers(1, 6), st.sampled_from([int, np.int64, np.array, str]))
+@settings(max_examples=20, deadline=None)
+def test_a_bare_n_is_one_error_saying_ns_is_a_sequence(n, kind):
+    """The docstring gives one result per n in ``ns``; a bare n (best_of_n_expectation(p, u, 4)) failed with
+    list()'s TypeError ('int' object is not iterable), a numeric string was read digit by digit. Now it is one
+    error naming ns, and the same n in a list is computed."""
+    proxy = np.arange(6.0)
+    with pytest.raises(AccordError, match=r"ns must be a sequence of candidate counts.*\[" + str(n)):
+        best_of_n_expectation(proxy, proxy, kind(n))
+    assert best_of_n_expectation(proxy, proxy, [n]).shape == (1,)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 import numbers
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 
@@ -29,7 +29,8 @@ def best_of_n_kl(n: int) -> float:
 def best_of_n_expectation(proxy: np.ndarray, utility: np.ndarray, ns: Sequence[int]) -> np.ndarray:
     """Expected ``utility`` of the highest-``proxy`` candidate among ``n`` drawn without replacement from the pool,
     for each ``n`` in ``ns``; a tie for the highest proxy is broken at random (each tied candidate equally likely),
-    so the result does not depend on the order of the pool and a constant proxy is no better than a random pick."""
+    so the result does not depend on the order of the pool and a constant proxy is no better than a random pick.
+    Returns one value per n, in the order of ``ns`` (for a single n, pass ``[n]``)."""
     from scipy.special import gammaln
 
     proxy, utility = np.asarray(proxy, dtype=float), np.asarray(utility, dtype=float)
@@ -40,6 +41,10 @@ def best_of_n_expectation(proxy: np.ndarray, utility: np.ndarray, ns: Sequence[i
         if not np.isfinite(values).all():
             raise AccordError(f"{name}: candidate {int(np.flatnonzero(~np.isfinite(values))[0])} has no finite value")
     big_n = len(proxy)
+    if isinstance(ns, (str, bytes)) or not isinstance(ns, Iterable) or np.ndim(ns) == 0 and hasattr(ns, "shape"):
+        # one value per n in ns: a bare n (or a string) is no list of them and failed with list()'s TypeError
+        raise AccordError(f"ns must be a sequence of candidate counts, one result per n (e.g. [{ns}]), not "
+                          f"the {type(ns).__name__} {ns!r}")
     ns = list(ns)  # a generator was used up by the checks below, leaving nothing to compute
     if any(isinstance(n, bool) or not isinstance(n, numbers.Integral) for n in ns):
         raise AccordError(f"every n must be a whole number, got {list(ns)}")
