@@ -566,3 +566,22 @@ def test_the_evaluate_and_score_help_say_what_each_task_reads(command, capsys):
     assert "'completions'" in text and "step dataset" in text and "multi-attribute" in text
     if command == "evaluate":
         assert "votes_chosen" in text and "first-error F1" in text
+
+
+@pytest.mark.parametrize("command", ["evaluate", "score", "calibrate"])
+def test_a_max_length_past_the_backbone_names_the_flag_on_the_command_line(workspace, plain_model, capsys, command):
+    """``accord evaluate M data --max-length N`` past the backbone's positions said 'set max_length to ...', the
+    library's keyword, where the user typed --max-length. Now the command line names the flag; the library keeps
+    naming its parameter."""
+    from accord.reward.evaluate import evaluate
+    from accord.reward.model import RewardModel
+
+    limit = RewardModel.from_pretrained(plain_model).max_positions
+    assert limit is not None  # a BERT learns one embedding per position
+    capsys.readouterr()
+    assert accord_main([command, plain_model, workspace["data"], "--max-length", str(limit + 1), "--quiet"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and f"set --max-length to {limit} or less" in err, err
+    assert f"--max-length {limit + 1}:" in err and "max_length" not in err, err
+    with pytest.raises(AccordError, match=f"max_length {limit + 1}: .*set max_length to {limit} or less"):
+        evaluate(plain_model, workspace["data"], max_length=limit + 1, progress=False)

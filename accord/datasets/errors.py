@@ -7,6 +7,7 @@ exits with status 2.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 
@@ -43,6 +44,20 @@ class ValidationError(AccordError):
         self.column = column
         self.row = row
         self.value = value
+
+
+class SettingError(AccordError):
+    """A setting's value cannot work. The message names the setting by the library's keyword (``max_length``);
+    the command line, whose user typed a flag, asks for it naming the flag instead (:meth:`naming`)."""
+
+    def __init__(self, setting: str, message: Callable[[str], str]) -> None:
+        super().__init__(message(setting))
+        self.setting = setting
+        self._message = message
+
+    def naming(self, name: str) -> str:
+        """The message with the setting called ``name`` (``--max-length`` on the command line)."""
+        return self._message(name)
 
 
 class FitError(AccordError):

@@ -24,7 +24,7 @@ import typing
 from pathlib import Path
 from typing import Any
 
-from accord.datasets.errors import AccordError
+from accord.datasets.errors import AccordError, SettingError
 
 COMMANDS = ("train", "evaluate", "score", "combine", "calibrate")
 EXIT_USAGE = 2
@@ -279,6 +279,13 @@ def main(argv: list[str] | None = None, prog: str = "accord") -> int:
             print(json.dumps(fitted, indent=2))
         else:
             _score(args)
+    except SettingError as err:
+        # the library names its keyword (set max_length ...); here the user typed a flag, so name the flag.
+        # train's settings may come from its config file, and its messages say so ('config: max_length ...')
+        flag = "--" + err.setting.replace("_", "-")
+        named = args.command != "train" and hasattr(args, err.setting)
+        print(f"accord: error: {err.naming(flag) if named else err}", file=sys.stderr)
+        return EXIT_USAGE
     except AccordError as err:
         print(f"accord: error: {err}", file=sys.stderr)  # as every other accord command says it
         return EXIT_USAGE

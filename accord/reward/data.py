@@ -24,7 +24,7 @@ import pandas as pd
 import torch
 
 from accord.datasets.cleaned import CLEANED_COLUMNS, check_cleaned, read_cleaned
-from accord.datasets.errors import AccordError, ValidationError
+from accord.datasets.errors import AccordError, SettingError, ValidationError
 from accord.datasets.io import COMPRESSION_SUFFIXES, infer_format
 from accord.datasets.schema import columns_note
 from accord.datasets.loaders.generic import read_table
@@ -322,7 +322,8 @@ def truncate_pair(prompt: list[int], response: list[int], budget: int) -> tuple[
     response, stays). Returns the two parts and whether each was cut.
     """
     if budget < 1:
-        raise AccordError(f"max_length leaves no room for text after the special tokens (budget {budget})")
+        raise SettingError("max_length", lambda name: (
+            f"{name} leaves no room for text after the special tokens (budget {budget})"))
     if len(prompt) + len(response) <= budget:
         return prompt, response, False, False
     keep_response = max(budget - len(prompt), min(len(response), budget // 2))

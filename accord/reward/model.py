@@ -31,7 +31,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from accord.datasets.errors import AccordError
+from accord.datasets.errors import AccordError, SettingError
 from accord.datasets.io import atomic_path
 
 HEAD_FILE = "reward_head.safetensors"
@@ -316,8 +316,10 @@ class RewardModel(nn.Module):
         sequence)."""
         limit = self.max_positions
         if limit is not None and max_length > limit:
-            raise AccordError(f"{where}max_length {max_length}: the backbone ({self.meta.get('base_model', 'the model')})"
-                              f" reads at most {limit} token positions; set max_length to {limit} or less")
+            backbone = self.meta.get("base_model", "the model")
+            raise SettingError("max_length", lambda name: (
+                f"{where}{name} {max_length}: the backbone ({backbone}) reads at most {limit} token positions; set "
+                f"{name} to {limit} or less"))
 
     def check_token(self, what: str, token: str | None, token_id: int | None, where: str = "") -> None:
         """One clear error (prefixed by ``where``) when ``token_id``, the tokenizer's ``what`` (its pad token, a step
