@@ -585,3 +585,24 @@ def test_a_max_length_past_the_backbone_names_the_flag_on_the_command_line(works
     assert f"--max-length {limit + 1}:" in err and "max_length" not in err, err
     with pytest.raises(AccordError, match=f"max_length {limit + 1}: .*set max_length to {limit} or less"):
         evaluate(plain_model, workspace["data"], max_length=limit + 1, progress=False)
+
+
+@pytest.mark.parametrize("command", ["evaluate", "score"])
+def test_an_out_that_is_the_training_log_of_the_model_is_refused(plain_model, workspace, tmp_path, capsys, command):
+    """``accord evaluate rm data --out rm/metrics.jsonl`` wrote the metrics over the trainer's log of the model
+    (exit 0): the record of its training was lost. Now the log counts as a file of the model: one line naming
+    --out and the log, and the folder is left as it was."""
+    import shutil
+
+    from accord.reward.trainer import METRICS_FILE
+
+    model = shutil.copytree(plain_model, tmp_path / "rm")
+    log = model / METRICS_FILE
+    assert log.exists()  # train wrote it
+    files = {path.name: path.read_bytes() for path in model.iterdir() if path.is_file()}
+    capsys.readouterr()
+    assert accord_main([command, str(model), workspace["data"], "--out", str(log), "--quiet"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and f"--out {log}" in err and "file of the model" in err, err
+    assert METRICS_FILE in err, err
+    assert {path.name: path.read_bytes() for path in model.iterdir() if path.is_file()} == files

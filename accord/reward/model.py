@@ -37,11 +37,12 @@ from accord.datasets.io import atomic_path
 HEAD_FILE = "reward_head.safetensors"
 META_FILE = "reward_model.json"
 STATS_FILE = "reward_stats.json"
+METRICS_FILE = "metrics.jsonl"  # the trainer's log of the run, beside the model it trained
 MINILM_NAMES = ("all-minilm-l6-v2", "sentence-transformers/all-minilm-l6-v2", "minilm")
 LOG_VAR_INIT = -2.0  # the uncertainty head starts at a reward variance of exp(-2) ~ 0.14
 #: The names of the files a saved model is loaded from (accord's, the backbone's weights and config, the
-#: tokenizer's), as :func:`is_model_file` matches them.
-MODEL_FILE_PATTERNS = (META_FILE, HEAD_FILE, STATS_FILE, "reward_combination.json", "reward_config.json",
+#: tokenizer's) and of the trainer's log of it, as :func:`is_model_file` matches them.
+MODEL_FILE_PATTERNS = (META_FILE, HEAD_FILE, STATS_FILE, METRICS_FILE, "reward_combination.json", "reward_config.json",
                        "config.json", "generation_config.json", "*.safetensors", "*.bin", "*.index.json", "*.model",
                        "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "added_tokens.json",
                        "vocab.txt", "vocab.json", "merges.txt", "chat_template.jinja", "chat_template.json")
@@ -59,7 +60,8 @@ def minilm_path() -> Path | None:
 
 def is_model_file(path: str | Path, directory: str | Path) -> bool:
     """Whether ``path`` names a file the saved model in ``directory`` is (or would be) loaded from: written over, or
-    written beside the others under such a name, it would break the model or change what it scores."""
+    written beside the others under such a name, it would break the model or change what it scores. The trainer's
+    log (``metrics.jsonl``) counts as one: written over, the record of how the model was trained is lost."""
     path, directory = Path(path).expanduser(), Path(directory).expanduser()
     if not directory.is_dir() or os.path.realpath(path.parent) != os.path.realpath(directory):
         return False

@@ -55,6 +55,7 @@ from accord.reward.config import RewardConfig
 from accord.reward.data import ensure_pad_token, length_grouped_batches
 from accord.reward.model import (
     META_FILE,
+    METRICS_FILE,
     RewardModel,
     apply_lora,
     compile_repeated_blocks,
@@ -67,7 +68,6 @@ from accord.reward.task import RewardTask, get_task
 CHECKPOINTS = "checkpoints"
 STATE_FILE = "trainer_state.json"
 WINDOW_FILE = "log_window_{rank}.json"  # a process's sums since the last log line, in a checkpoint
-METRICS_FILE = "metrics.jsonl"
 CONFIG_FILE = "reward_config.json"
 
 
