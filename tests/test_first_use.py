@@ -491,3 +491,22 @@ def test_ratings_without_a_scale_say_how_the_command_line_declares_one(tmp_path,
     message = one_line_error(capsys)
     assert str(path) in message and "scale_min/scale_max columns" in message and "--scale S" in message
     assert "-S..S" in message
+
+
+def test_an_excel_header_with_a_spaced_name_is_pointed_at_and_can_be_mapped(tmp_path, capsys):
+    # Excel's '"pair_id";" annotator";"label"' (BOM, CRLF): the error listed ' annotator' without saying it was the
+    # column, and --columns " annotator=annotator" was refused (its parts are stripped), so only editing the file
+    # helped; the rater ids "007" were also read as numbers when renamed from a spaced name
+    path = tmp_path / "excel.csv"
+    rows = ["p1;007;A;;", "p1;w2;B;;", "p2;007;tie;;", "p2;w2;A;;"]
+    path.write_bytes(("\ufeff" + '"pair_id";" annotator";"label";;\r\n' + "\r\n".join(rows) + "\r\n").encode())
+    out = tmp_path / "soft.csv"
+    assert main(["aggregate", "--input", str(path), "--output", str(out)]) == 2
+    message = one_line_error(capsys)
+    assert "' annotator' differs from 'annotator' only in spaces or case" in message and "--columns" in message
+    assert not out.exists()
+    table = read_judgments(path, columns={"annotator": "annotator"})
+    assert set(table["annotator"]) == {"007", "w2"}
+    assert main(["aggregate", "--input", str(path), "--columns", " annotator=annotator", "--annotators",
+                 str(tmp_path / "raters.csv"), "--method", "dawid-skene", "--quiet", "--output", str(out)]) == 0
+    assert set(pd.read_csv(tmp_path / "raters.csv", dtype=str)["annotator"]) == {"007", "w2"}

@@ -662,6 +662,10 @@ def _missing_column_hint(table: pd.DataFrame, column: str, given: pd.Index) -> s
     # the columns it was given (before crowd-kit's names were read), so that a table of item/rater/vote says what
     # there is to rename, as --columns does
     has = columns_note(given)
+    # Excel's quoted " annotator", or "Label": the column is there, under a name that differs only in spaces or case
+    close = [name for name in given if isinstance(name, str) and name.strip().casefold() == column.casefold()]
+    if close:
+        has += f"; {str(close[0])!r} differs from '{column}' only in spaces or case"
     if column == "pair_id":
         return f" (or give response_a and response_b, and the pair id is derived from the texts; {has})"
     return f" ({has})"

@@ -32,7 +32,7 @@ from pandas._libs.parsers import STR_NA_VALUES  # the words read_csv reads as mi
 import accord
 from accord.datasets.errors import AccordError, ValidationError
 from accord.datasets.io import COMPRESSION_SUFFIXES, infer_format
-from accord.datasets.schema import CROWDKIT_COLUMNS, Form, validate
+from accord.datasets.schema import CROWDKIT_COLUMNS, Form, columns_note, validate
 
 #: Environment variable naming a folder that holds the public data sets (one sub-folder per source).
 ENV_DATA_DIR = "ACCORD_DATA_DIR"
@@ -296,11 +296,12 @@ def read_unvalidated(path: str | os.PathLike, *, columns: dict[str, str] | None 
         if guessed is not None:
             read_kwargs["sep"] = guessed
     if fmt in ("csv", "tsv") and "dtype" not in read_kwargs:
-        renamed_ids = {src for src, dst in (columns or {}).items() if dst in (*_ID_COLUMNS, *_TEXT_COLUMNS)}
+        header = _csv_header(path, fmt, read_kwargs)
+        renamed_ids = {_file_column(src, pd.Index(sorted(header))) for src, dst in (columns or {}).items()
+                       if dst in (*_ID_COLUMNS, *_TEXT_COLUMNS)}
         # Ids are read as text so "007" stays "007"; only columns the file really has are named, which the
         # C parser requires (checked for real after reading).
         read_kwargs["dtype"] = {name: str for name in (*_ID_COLUMNS, *_TEXT_COLUMNS, *renamed_ids)}
-        header = _csv_header(path, fmt, read_kwargs)
         read_kwargs["dtype"] = {k: v for k, v in read_kwargs["dtype"].items() if k in header}
         if header and "na_values" not in read_kwargs and "keep_default_na" not in read_kwargs:
             # An id or a text is what was written: "NA", "None", "null" and "nan" are ids (write_table writes them
@@ -314,11 +315,11 @@ def read_unvalidated(path: str | os.PathLike, *, columns: dict[str, str] | None 
         read_kwargs.setdefault("dtype", False)
     table = read_table(path, fmt=fmt, **read_kwargs)
     if columns:
+        columns = {_file_column(src, table.columns): dst for src, dst in columns.items()}
         missing = [src for src in columns if src not in table.columns]
         if missing:
-            present = ", ".join(map(str, table.columns))
-            raise ValidationError(f"the column mapping names a column the file does not have (it has: {present})",
-                                  source=source, column=missing[0])
+            raise ValidationError(f"the column mapping names a column the file does not have "
+                                  f"({columns_note(table.columns)})", source=source, column=missing[0])
         targets = list(columns.values())
         clash = [t for t in targets if targets.count(t) > 1 or (t in table.columns and t not in columns)]
         if clash:
@@ -326,6 +327,16 @@ def read_unvalidated(path: str | os.PathLike, *, columns: dict[str, str] | None 
                                   column=clash[0])
         table = table.rename(columns=columns)
     return table
+
+
+def _file_column(name: Any, header: pd.Index) -> Any:
+    """The file's column a mapping's source names: itself, else the one column whose name is it with spaces around
+    (Excel's ``" annotator"``), which ``--columns`` cannot pass (its parts are stripped) and Python's user should
+    not have to type."""
+    if name in header or not isinstance(name, str):
+        return name
+    spaced = [column for column in header if isinstance(column, str) and column.strip() == name.strip()]
+    return spaced[0] if len(spaced) == 1 else name
 
 
 def _guess_delimiter(path: str | os.PathLike, fmt: str, encoding: str) -> str | None:
