@@ -169,9 +169,10 @@ def _attach_gold(judgments: pd.DataFrame, path: Path, mapping: dict[str, str] | 
     import pandas as pd
 
     from accord.datasets import validate
-    from accord.datasets.loaders import read_table
+    from accord.datasets.loaders.generic import read_unvalidated
 
-    gold = read_table(path)
+    # read as the judgments are: a ';'-delimited export recognised, pair ids kept as text ("007" stays "007")
+    gold = read_unvalidated(path)
     if mapping:
         gold = gold.rename(columns={k: v for k, v in mapping.items() if v in ("pair_id", "task")})
     id_column = next((c for c in GOLD_ID_COLUMNS if c in gold.columns), None)

@@ -151,6 +151,21 @@ def test_gold_that_matches_no_pair_is_an_error(tmp_path, capsys):
     assert not output.exists()
 
 
+def test_an_excel_gold_file_is_read_as_the_judgments_are(tmp_path, capsys):
+    # was: the gold file was read with commas only, so Excel's ';' export (which --input reads) failed with
+    # "found ['pair_id;\"gold\"']", and its ids were read as numbers, so gold "007" could not match pair "007"
+    judgments = tmp_path / "judgments.csv"
+    pd.DataFrame({"pair_id": ["007", "007", "010", "010"], "annotator": ["w1", "w2", "w1", "w2"],
+                  "label": ["A", "A", "B", "tie"]}).to_csv(judgments, index=False)
+    gold = tmp_path / "gold.csv"
+    gold.write_bytes("\ufeff\"pair_id\";\"gold\"\r\n007;A\r\n010;B\r\n".encode())
+    output = tmp_path / "soft.csv"
+    assert main(["aggregate", "--input", str(judgments), "--gold", str(gold), "--method", "majority",
+                 "--output", str(output)]) == 0
+    out = capsys.readouterr().out
+    assert "gold: 2 of 2 pairs have a gold label" in out and "against gold (2 items)" in out
+
+
 # -- outputs --------------------------------------------------------------------------------------------------
 
 
