@@ -3,6 +3,7 @@ Hugging Face Hub schemas (hand-made fixtures), and the registry (never touching 
 
 from __future__ import annotations
 
+import codecs
 import gzip
 import json
 import shutil
@@ -872,3 +873,18 @@ def test_write_table_writes_what_read_table_reads_by_the_same_suffix(tmp_path, n
     frame = pd.DataFrame({"annotator": ["r1", "r2"], "accuracy": [0.5, 0.75]})
     write_table(frame, tmp_path / name)
     pd.testing.assert_frame_equal(read_table(tmp_path / name), frame, check_dtype=False)
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-le", "utf-16-be"])
+def test_a_utf16_file_is_told_to_be_read_as_utf16(tmp_path, encoding):
+    # Excel's "Unicode Text" export is UTF-16 with a byte-order mark; the error suggested --encoding latin-1, which
+    # reads it as garbage ("ÿþp\x00a\x00...") and fails on every column name
+    file = tmp_path / "unicode_text.tsv"
+    text = "pair_id\tannotator\tlabel\np1\tw1\tA\np1\tw2\tB\n"
+    bom = {"utf-16": b"", "utf-16-le": codecs.BOM_UTF16_LE, "utf-16-be": codecs.BOM_UTF16_BE}[encoding]
+    file.write_bytes(bom + text.encode(encoding))
+    with pytest.raises(ValidationError) as caught:
+        read_judgments(file)
+    assert str(file) in str(caught.value) and "--encoding utf-16" in str(caught.value)
+    assert "latin-1" not in str(caught.value)
+    assert list(read_judgments(file, encoding="utf-16")["annotator"]) == ["w1", "w2"]

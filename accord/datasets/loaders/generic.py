@@ -87,9 +87,10 @@ def read_table(path: str | os.PathLike, *, fmt: str | None = None, **read_kwargs
         raise
     except UnicodeDecodeError as exc:
         encoding = read_kwargs.get("encoding", "utf-8")
+        likely = _likely_encoding(file)
         raise ValidationError(
             f"not valid {encoding} text{_decode_error_place(file, encoding, exc)} (give the file's real encoding: "
-            f"--encoding latin-1 on the command line, encoding='latin-1' in Python)",
+            f"--encoding {likely} on the command line, encoding='{likely}' in Python)",
             source=source,
         ) from None
     except pd.errors.EmptyDataError:
@@ -137,6 +138,16 @@ def _decode_error_place(file: Path, encoding: str, exc: UnicodeDecodeError) -> s
     except LookupError:
         pass
     return f": byte {bad_byte:#04x}" if bad_byte is not None else ""
+
+
+def _likely_encoding(file: Path) -> str:
+    """The encoding to suggest for a file that is not valid UTF-8: UTF-16 where it starts with UTF-16's byte-order
+    mark (Excel's "Unicode Text" export), else latin-1 (which reads any bytes)."""
+    if Path(file).suffixes and Path(file).suffixes[-1].lower() in COMPRESSION_SUFFIXES:
+        return "latin-1"
+    with open(file, "rb") as handle:
+        start = handle.read(2)
+    return "utf-16" if start in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE) else "latin-1"
 
 
 def text_encoding(encoding: str | None) -> str:
