@@ -483,9 +483,10 @@ def _pool_costs(text: str | None) -> dict[str, float]:
 
 def _read_raters(path: Path, known: pd.Index) -> pd.DataFrame:
     """``--raters``: the annotators who can be assigned (column ``annotator`` or ``worker``; optional ``pool``)."""
-    from accord.datasets.loaders import read_table
+    from accord.datasets.loaders.generic import read_unvalidated
 
-    raters = read_table(path)
+    # read as the judgments are: a ';'-delimited export recognised, rater names kept as text ("007" stays "007")
+    raters = read_unvalidated(path)
     if {"annotator", "worker"} <= set(raters.columns):
         raise AccordError(f"file {path}: both 'annotator' and 'worker' columns name the raters; keep one")
     raters = raters.rename(columns={"worker": "annotator"})

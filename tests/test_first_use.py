@@ -166,6 +166,21 @@ def test_an_excel_gold_file_is_read_as_the_judgments_are(tmp_path, capsys):
     assert "gold: 2 of 2 pairs have a gold label" in out and "against gold (2 items)" in out
 
 
+def test_an_excel_raters_file_is_read_as_the_judgments_are(tmp_path, capsys):
+    # was: suggest's --raters file was read with commas only (Excel's ';' export: "needs an 'annotator' column;
+    # found ['annotator;capacity']") and its names as numbers, so rater "007" matched no annotator "007"
+    judgments = tmp_path / "judgments.csv"
+    SMALL_PREFERENCES.assign(annotator=SMALL_PREFERENCES["annotator"].map(
+        {name: f"{number:03d}" for number, name in enumerate(sorted(SMALL_PREFERENCES["annotator"].unique()))}
+    )).to_csv(judgments, index=False)
+    raters = tmp_path / "raters.csv"
+    raters.write_bytes("\ufeff\"annotator\";\"capacity\"\r\n000;2\r\n001;2\r\n".encode())
+    output = tmp_path / "next.csv"
+    assert main(["suggest", "--input", str(judgments), "--method", "dawid-skene", "--budget", "3", "--raters",
+                 str(raters), "--output", str(output), "--quiet"]) == 0
+    assert set(pd.read_csv(output, dtype=str)["annotator"]) <= {"000", "001"}
+
+
 # -- outputs --------------------------------------------------------------------------------------------------
 
 
