@@ -540,3 +540,20 @@ def test_an_excel_header_with_a_spaced_name_is_pointed_at_and_can_be_mapped(tmp_
     assert main(["aggregate", "--input", str(path), "--columns", " annotator=annotator", "--annotators",
                  str(tmp_path / "raters.csv"), "--method", "dawid-skene", "--quiet", "--output", str(out)]) == 0
     assert set(pd.read_csv(tmp_path / "raters.csv", dtype=str)["annotator"]) == {"007", "w2"}
+
+
+@pytest.mark.parametrize("header, mapping, slip", [
+    ("pair_id,annotater,label", [], "annotater"),
+    ("pair_id,rater,lable", ["--columns", "rater=annotator"], "lable"),
+    ("item,annotator,label", ["--columns", "item=pairid"], "pairid"),
+    ("pair_id,Rater,label", ["--columns", "Rater=Annotators"], "Annotators"),
+])
+def test_a_misspelt_required_column_is_pointed_at(tmp_path, capsys, header, mapping, slip):
+    # was: "missing required column (the table has: 'pair_id', 'annotater', 'label')": the slip, in the file's
+    # header or in a --columns target, was listed but not pointed at
+    path = tmp_path / "judgments.csv"
+    path.write_text(f"{header}\np1,w1,A\np1,w2,B\n")
+    assert main(["aggregate", "--input", str(path), *mapping, "--output", str(tmp_path / "o.csv")]) == 2
+    message = one_line_error(capsys)
+    assert f"'{slip}' looks like a misspelt" in message and str(path) in message
+    assert not (tmp_path / "o.csv").exists()

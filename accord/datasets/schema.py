@@ -31,6 +31,7 @@ between accord's and crowd-kit's column conventions.
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -663,9 +664,15 @@ def _missing_column_hint(table: pd.DataFrame, column: str, given: pd.Index) -> s
     # there is to rename, as --columns does
     has = columns_note(given)
     # Excel's quoted " annotator", or "Label": the column is there, under a name that differs only in spaces or case
-    close = [name for name in given if isinstance(name, str) and name.strip().casefold() == column.casefold()]
+    names = [name for name in given if isinstance(name, str)]
+    close = [name for name in names if name.strip().casefold() == column.casefold()]
     if close:
         has += f"; {str(close[0])!r} differs from '{column}' only in spaces or case"
+    else:  # a misspelt header or --columns target ("annotater"): the error named the column but not the slip
+        folded = {name.strip().casefold(): name for name in reversed(names)}  # the first of equal foldings
+        spelt = difflib.get_close_matches(column, list(folded), n=1, cutoff=0.8)
+        if spelt:
+            has += f"; {folded[spelt[0]]!r} looks like a misspelt '{column}'"
     if column == "pair_id":
         return f" (or give response_a and response_b, and the pair id is derived from the texts; {has})"
     return f" ({has})"
