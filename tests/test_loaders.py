@@ -888,3 +888,20 @@ def test_a_utf16_file_is_told_to_be_read_as_utf16(tmp_path, encoding):
     assert str(file) in str(caught.value) and "--encoding utf-16" in str(caught.value)
     assert "latin-1" not in str(caught.value)
     assert list(read_judgments(file, encoding="utf-16")["annotator"]) == ["w1", "w2"]
+
+
+@given(trailing=st.integers(min_value=1, max_value=4), sep=st.sampled_from([",", ";", "\t"]))
+@settings(max_examples=15, deadline=None)
+def test_empty_rows_a_spreadsheet_appends_are_no_records(tmp_path_factory, trailing, sep):
+    # a spreadsheet exports rows it once formatted as ";;;" lines; they were read as judgments and refused
+    # ("column 'pair_id', row 2: missing id") though the file's real rows were fine
+    file = tmp_path_factory.mktemp("excel") / ("rows.tsv" if sep == "\t" else "rows.csv")
+    lines = [sep.join(["pair_id", "annotator", "label", "note"]), sep.join(["p1", "w1", "A", ""]),
+             sep.join(["p1", "w2", "B", "x"]), *[sep * 3] * trailing]
+    file.write_text("\r\n".join(lines) + "\r\n")
+    table = read_judgments(file)
+    assert list(table["annotator"]) == ["w1", "w2"]
+    # an empty row among the records is still an error naming its row, as pandas numbers it
+    file.write_text("\r\n".join([*lines[:2], sep * 3, *lines[2:]]) + "\r\n")
+    with pytest.raises(ValidationError, match="row 1"):
+        read_judgments(file)

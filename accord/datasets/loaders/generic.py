@@ -325,6 +325,8 @@ def read_unvalidated(path: str | os.PathLike, *, columns: dict[str, str] | None 
         # JSON has types of its own: pandas' dtype guessing would turn the id "007" into 7 and the label "2" into 2
         read_kwargs.setdefault("dtype", False)
     table = read_table(path, fmt=fmt, **read_kwargs)
+    if fmt in ("csv", "tsv"):
+        table = _without_trailing_empty_rows(table)
     if columns:
         columns = {_file_column(src, table.columns): dst for src, dst in columns.items()}
         missing = [src for src in columns if src not in table.columns]
@@ -338,6 +340,15 @@ def read_unvalidated(path: str | os.PathLike, *, columns: dict[str, str] | None 
                                   column=clash[0])
         table = table.rename(columns=columns)
     return table
+
+
+def _without_trailing_empty_rows(table: pd.DataFrame) -> pd.DataFrame:
+    """The table without the rows at its end whose every cell is empty: a spreadsheet exports rows it once
+    formatted as ``;;;`` lines, which pandas reads as records (it skips only blank lines). Only trailing ones go, so
+    that every other row keeps the number pandas gives it (errors name rows by it)."""
+    filled = np.flatnonzero(table.notna().any(axis=1).to_numpy())
+    end = int(filled[-1]) + 1 if len(filled) else 0
+    return table.iloc[:end] if end < len(table) else table
 
 
 def _file_column(name: Any, header: pd.Index) -> Any:
