@@ -143,7 +143,7 @@ def _read_input(args: argparse.Namespace) -> pd.DataFrame:
 
         if table_info(judgments)["form"] == "attribute":  # gold labels are per pair (it failed with a KeyError)
             _refuse_unused(args, "per-attribute ratings (gold labels are per pair of pairwise judgments)", "gold")
-        judgments = _attach_gold(judgments, Path(args.gold), _mapping(args.columns))
+        judgments = _attach_gold(judgments, Path(args.gold), _mapping(args.columns), args.encoding)
     return judgments
 
 
@@ -163,16 +163,19 @@ GOLD_ID_COLUMNS = ("pair_id", "task", "question", "item")
 GOLD_VALUE_COLUMNS = ("gold", "truth", "true_label", "label")
 
 
-def _attach_gold(judgments: pd.DataFrame, path: Path, mapping: dict[str, str] | None) -> pd.DataFrame:
+def _attach_gold(judgments: pd.DataFrame, path: Path, mapping: dict[str, str] | None,
+                 encoding: str | None = None) -> pd.DataFrame:
     """The judgments with a ``gold`` column from ``path``; ids are matched as text ("7" matches 7), gold values take
-    the labels' type (1.0 becomes 1 when the labels are integers). A gold file that matches no pair is an error."""
+    the labels' type (1.0 becomes 1 when the labels are integers). A gold file that matches no pair is an error.
+    ``encoding`` is --encoding's: the files of one export share it (a latin-1 gold file was told to give the
+    --encoding latin-1 that had been given)."""
     import pandas as pd
 
     from accord.datasets import validate
     from accord.datasets.loaders.generic import read_unvalidated
 
     # read as the judgments are: a ';'-delimited export recognised, pair ids kept as text ("007" stays "007")
-    gold = read_unvalidated(path)
+    gold = read_unvalidated(path, **({"encoding": encoding} if encoding else {}))
     if mapping:
         gold = gold.rename(columns={k: v for k, v in mapping.items() if v in ("pair_id", "task")})
     id_column = next((c for c in GOLD_ID_COLUMNS if c in gold.columns), None)
@@ -481,12 +484,13 @@ def _pool_costs(text: str | None) -> dict[str, float]:
     return costs
 
 
-def _read_raters(path: Path, known: pd.Index) -> pd.DataFrame:
-    """``--raters``: the annotators who can be assigned (column ``annotator`` or ``worker``; optional ``pool``)."""
+def _read_raters(path: Path, known: pd.Index, encoding: str | None = None) -> pd.DataFrame:
+    """``--raters``: the annotators who can be assigned (column ``annotator`` or ``worker``; optional ``pool``), read
+    in --encoding's encoding as the input is."""
     from accord.datasets.loaders.generic import read_unvalidated
 
     # read as the judgments are: a ';'-delimited export recognised, rater names kept as text ("007" stays "007")
-    raters = read_unvalidated(path)
+    raters = read_unvalidated(path, **({"encoding": encoding} if encoding else {}))
     if {"annotator", "worker"} <= set(raters.columns):
         raise AccordError(f"file {path}: both 'annotator' and 'worker' columns name the raters; keep one")
     raters = raters.rename(columns={"worker": "annotator"})
@@ -568,7 +572,7 @@ def cmd_suggest(args: argparse.Namespace) -> int:
                               "belongs to one pool")
     raters = None
     if args.raters:
-        raters = _read_raters(Path(args.raters), annotators)
+        raters = _read_raters(Path(args.raters), annotators, args.encoding)
         if "pool" in raters.columns:
             given = raters.set_index("annotator")["pool"].dropna().astype(str)
             pools = given if pools is None else given.combine_first(pools)
@@ -1153,7 +1157,8 @@ def _add_input_arguments(parser: argparse.ArgumentParser, gold: bool = True) -> 
                                           "prompt, response_a, response_b)")
     parser.add_argument("--sep", help="CSV delimiter, e.g. ';' or '\\t' (default: ',' for .csv, tab for .tsv; a "
                                       "header with ';', tab or '|' instead is recognised)")
-    parser.add_argument("--encoding", help="text encoding of the input file (default: utf-8), e.g. latin-1")
+    parser.add_argument("--encoding", help="text encoding of the input file, and of the gold or "
+                                               "raters file read beside it (default: utf-8), e.g. latin-1")
     parser.add_argument("--form", choices=["preference", "graded", "categorical"], help="label form (default: "
                                                                                          "inferred)")
     parser.add_argument("--scale", type=int, help="graded labels: the scale's largest strength")

@@ -557,3 +557,14 @@ def test_a_misspelt_required_column_is_pointed_at(tmp_path, capsys, header, mapp
     message = one_line_error(capsys)
     assert f"'{slip}' looks like a misspelt" in message and str(path) in message
     assert not (tmp_path / "o.csv").exists()
+
+
+def test_encoding_reaches_the_gold_file(tmp_path, capsys):
+    # was: with --encoding latin-1 given, a latin-1 gold file failed with "not valid utf-8 text ... (give the
+    # file's real encoding: --encoding latin-1 ...)", the flag already given: it reached the input only
+    judgments, gold = tmp_path / "judgments.csv", tmp_path / "gold.csv"
+    judgments.write_bytes("pair_id,annotator,label\ncaf\xe9,w1,A\ncaf\xe9,w2,B\nthé,w1,B\nthé,w2,B\n".encode("latin-1"))
+    gold.write_bytes("pair_id,gold\ncaf\xe9,A\nthé,B\n".encode("latin-1"))
+    assert main(["aggregate", "--input", str(judgments), "--encoding", "latin-1", "--gold", str(gold), "--method",
+                 "majority", "--output", str(tmp_path / "soft.csv")]) == 0
+    assert "gold: 2 of 2 pairs have a gold label" in capsys.readouterr().out
