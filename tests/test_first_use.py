@@ -568,3 +568,17 @@ def test_encoding_reaches_the_gold_file(tmp_path, capsys):
     assert main(["aggregate", "--input", str(judgments), "--encoding", "latin-1", "--gold", str(gold), "--method",
                  "majority", "--output", str(tmp_path / "soft.csv")]) == 0
     assert "gold: 2 of 2 pairs have a gold label" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("written, meant", [("a", "A"), ("b", "B"), ("Tie", "tie"), ("TIE", "tie"), ("A ", "A")])
+def test_a_preference_label_in_another_spelling_is_told_its_exact_one(tmp_path, capsys, written, meant):
+    # was: "label outside the declared set {'A', 'B', 'tie'} (for other labels: --form categorical, ...)": for
+    # "a" or "Tie" the remedy offered was another form, which loses the preference layout (no cleaned dataset)
+    path = tmp_path / "judgments.csv"
+    path.write_text(f"pair_id,annotator,label\np1,w1,B\np1,w2,{written}\n")
+    assert main(["aggregate", "--input", str(path), "--output", str(tmp_path / "o.csv")]) == 2
+    message = one_line_error(capsys)
+    assert "column 'label', row 1" in message and f"write {meant!r}" in message and f"{written!r}" in message
+    assert "--form categorical" not in message
+    with pytest.raises(ValidationError, match=f"write {meant!r}"):
+        read_judgments(path)

@@ -527,9 +527,15 @@ def _check_labels(
             row = _first_bad(bad)
             value = values.iloc[row]
             mixed = is_str.any() and (present & ~is_str).any()
+            # "a", "Tie", "B ": a preference label in another spelling, for which another form is the wrong remedy
+            meant = {label.casefold(): label for label in PREFERENCE_LABELS}.get(
+                value.strip().casefold() if isinstance(value, str) else None)
             problem = (
                 "mixed label forms (strings and numbers in one column)"
                 if mixed
+                else f"label outside the declared set {{'A', 'B', 'tie'}}: labels are matched exactly (case and "
+                     f"spaces count): write {meant!r} in every such cell"
+                if meant is not None
                 # a table of other labels needs its form declared; without a word on how, a Python user was stuck
                 else "label outside the declared set {'A', 'B', 'tie'} (for other labels: --form categorical, or "
                      "--form graded --scale S for signed strengths, on the command line; form='categorical', or "
