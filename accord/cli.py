@@ -134,7 +134,7 @@ def _read_input(args: argparse.Namespace) -> pd.DataFrame:
             judgments = read_judgments(args.input, columns=_mapping(args.columns), form=args.form, scale=args.scale,
                                        duplicates=args.duplicates, **read_kwargs)
         except ValidationError as err:
-            hint = _flag_hint(err)
+            hint = _flag_hint(err, _mapping(args.columns))
             if hint is None:
                 raise
             raise AccordError(f"{err}; {hint}") from err
@@ -147,9 +147,12 @@ def _read_input(args: argparse.Namespace) -> pd.DataFrame:
     return judgments
 
 
-def _flag_hint(err: ValidationError) -> str | None:
+def _flag_hint(err: ValidationError, mapping: dict[str, str] | None = None) -> str | None:
     """The command-line flag that mends a common input error, where one does (the library's message cannot know)."""
     if "missing required column" in err.problem and err.column in ("pair_id", "annotator", "label"):
+        if mapping and err.column in mapping:  # written the wrong way round: annotator=rater for rater=annotator
+            return (f"--columns {err.column}={mapping[err.column]} renamed the file's '{err.column}' away: each "
+                    f"part is FILE_NAME=ACCORD_NAME (leave '{err.column}' out of --columns, it is already named so)")
         return f"--columns NAME={err.column} takes the file's column NAME for it"
     # the library's message names its keyword (scale=3); the command line's user needs the flag
     if err.problem.startswith("graded labels need a declared scale"):

@@ -582,3 +582,20 @@ def test_a_preference_label_in_another_spelling_is_told_its_exact_one(tmp_path, 
     assert "--form categorical" not in message
     with pytest.raises(ValidationError, match=f"write {meant!r}"):
         read_judgments(path)
+
+
+@pytest.mark.parametrize("header", ["pair_id,rater,label", "pair_id,annotator,label"])
+def test_a_columns_mapping_written_the_wrong_way_round_says_so(tmp_path, capsys, header):
+    # --columns annotator=rater (accord's name first): with a file of 'rater' the error said only that the file has
+    # no 'annotator'; with a file of 'annotator' it renamed it away and then told the user to map NAME=annotator
+    path = tmp_path / "judgments.csv"
+    path.write_text(f"{header}\np1,w1,A\np1,w2,B\n")
+    assert main(["aggregate", "--input", str(path), "--columns", "annotator=rater", "--output",
+                 str(tmp_path / "o.csv")]) == 2
+    message = one_line_error(capsys)
+    assert str(path) in message and "column 'annotator'" in message
+    if "rater" in header:
+        assert "rater=annotator" in message
+    else:
+        assert "--columns annotator=rater renamed the file's 'annotator' away" in message
+    assert not (tmp_path / "o.csv").exists()

@@ -331,8 +331,12 @@ def read_unvalidated(path: str | os.PathLike, *, columns: dict[str, str] | None 
         columns = {_file_column(src, table.columns): dst for src, dst in columns.items()}
         missing = [src for src in columns if src not in table.columns]
         if missing:
+            # annotator=rater for rater=annotator: the target is the file's column, the order reversed
+            target = columns[missing[0]]
+            reversed_ = (f"; '{target}' is, and the mapping goes from the file's name to accord's: "
+                         f"{target}={missing[0]}" if target in table.columns else "")
             raise ValidationError(f"the column mapping names a column the file does not have "
-                                  f"({columns_note(table.columns)})", source=source, column=missing[0])
+                                  f"({columns_note(table.columns)}{reversed_})", source=source, column=missing[0])
         targets = list(columns.values())
         clash = [t for t in targets if targets.count(t) > 1 or (t in table.columns and t not in columns)]
         if clash:
