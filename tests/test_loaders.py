@@ -905,3 +905,18 @@ def test_empty_rows_a_spreadsheet_appends_are_no_records(tmp_path_factory, trail
     file.write_text("\r\n".join([*lines[:2], sep * 3, *lines[2:]]) + "\r\n")
     with pytest.raises(ValidationError, match="row 1"):
         read_judgments(file)
+
+
+@pytest.mark.parametrize("sep", [";", ",", "\t", "|"])
+def test_an_excel_sep_line_above_the_header_declares_the_delimiter(tmp_path, sep):
+    # Excel writes (and reads) "sep=;" above the header; it was read as the header ("the table has: 'sep=',
+    # 'Unnamed: 1'") and every judgment refused
+    file = tmp_path / "excel.csv"
+    rows = [sep.join(["pair_id", "annotator", "label"]), sep.join(["007", "w1", "A"]), sep.join(["007", "w2", "tie"])]
+    file.write_bytes(("\ufeff" + f"sep={sep}\r\n" + "\r\n".join(rows) + "\r\n").encode())
+    table = read_judgments(file)
+    assert list(table["pair_id"]) == ["007", "007"] and list(table["label"]) == ["A", "tie"]
+    bad = tmp_path / "bad.csv"
+    bad.write_text(f"sep={sep}\n" + "\n".join([*rows[:2], sep.join(["007", "w2", "C"])]) + "\n")
+    with pytest.raises(ValidationError, match="row 1"):  # rows are still counted from the first after the header
+        read_judgments(bad)

@@ -265,6 +265,7 @@ def read_judgments(
     **read_kwargs
         Passed to the pandas reader, e.g. ``encoding="latin-1"`` or ``sep=";"``. Without ``sep``, a CSV or TSV
         file whose header line lacks the usual delimiter but holds ``;``, a tab, ``|`` or ``,`` is read with that.
+        An Excel ``sep=;`` line above the header declares the delimiter.
         In a CSV or TSV file, ids and texts (``prompt``, ``response_a``/``response_b``) are read as written:
         ``"007"``, ``"1e3"``, ``"NA"`` and ``"None"`` are ids, only an empty cell is missing; other columns read
         pandas' usual words (``NA``, ``null``...) as missing.
@@ -302,6 +303,11 @@ def read_unvalidated(path: str | os.PathLike, *, columns: dict[str, str] | None 
         raise ValidationError("columns must be a dict {name in the file: accord name}", source=source)
     require_file(path)
     fmt = infer_format(path)
+    directive = _sep_directive(path, read_kwargs.get("encoding", "utf-8")) if fmt in ("csv", "tsv") else None
+    if directive is not None and "skiprows" not in read_kwargs:  # the line above the header is no record
+        read_kwargs["skiprows"] = 1
+        if "sep" not in read_kwargs and "delimiter" not in read_kwargs:
+            read_kwargs["sep"] = directive
     if fmt in ("csv", "tsv") and "sep" not in read_kwargs and "delimiter" not in read_kwargs:
         guessed = _guess_delimiter(path, fmt, read_kwargs.get("encoding", "utf-8"))
         if guessed is not None:
@@ -365,18 +371,29 @@ def _file_column(name: Any, header: pd.Index) -> Any:
     return spaced[0] if len(spaced) == 1 else name
 
 
+def _first_text_line(path: str | os.PathLike, encoding: str) -> str | None:
+    """The first line of a text file, decompressed (``None`` when it cannot be read: the read reports why)."""
+    from pandas.io.common import get_handle
+
+    try:
+        with get_handle(path, "r", encoding=text_encoding(encoding), compression="infer", errors="replace") as handle:
+            return handle.handle.readline()
+    except (OSError, EOFError, ValueError, LookupError, ImportError):
+        return None
+
+
+def _sep_directive(path: str | os.PathLike, encoding: str) -> str | None:
+    """The delimiter a first line ``sep=;`` declares (Excel writes and reads it above the header), else ``None``."""
+    line = (_first_text_line(path, encoding) or "").rstrip("\r\n")
+    return line[4:] if line.lower().startswith("sep=") and len(line) == 5 else None
+
+
 def _guess_delimiter(path: str | os.PathLike, fmt: str, encoding: str) -> str | None:
     """The delimiter of a CSV/TSV file whose header line lacks the usual one (``,`` or tab) but has ``;``, tab,
     ``|`` or ``,``; ``None`` keeps the usual one (also when the first line cannot be read: the read reports why)."""
-    from pandas.io.common import get_handle
-
     usual = "," if fmt == "csv" else "\t"
-    try:
-        with get_handle(path, "r", encoding=encoding, compression="infer", errors="replace") as handle:
-            header = handle.handle.readline()
-    except (OSError, EOFError, ValueError, LookupError, ImportError):
-        return None
-    if usual in header:
+    header = _first_text_line(path, encoding)
+    if header is None or usual in header:
         return None
     counts = {d: header.count(d) for d in (";", "\t", "|", ",") if d != usual}
     best = max(counts, key=counts.get)
