@@ -134,7 +134,7 @@ def _read_input(args: argparse.Namespace) -> pd.DataFrame:
             judgments = read_judgments(args.input, columns=_mapping(args.columns), form=args.form, scale=args.scale,
                                        duplicates=args.duplicates, **read_kwargs)
         except ValidationError as err:
-            hint = _flag_hint(err)
+            hint = _flag_hint(err, _mapping(args.columns))
             if hint is None:
                 raise
             raise AccordError(f"{err}; {hint}") from err
@@ -143,13 +143,16 @@ def _read_input(args: argparse.Namespace) -> pd.DataFrame:
 
         if table_info(judgments)["form"] == "attribute":  # gold labels are per pair (it failed with a KeyError)
             _refuse_unused(args, "per-attribute ratings (gold labels are per pair of pairwise judgments)", "gold")
-        judgments = _attach_gold(judgments, Path(args.gold), _mapping(args.columns))
+        judgments = _attach_gold(judgments, Path(args.gold), _mapping(args.columns), args.encoding)
     return judgments
 
 
-def _flag_hint(err: ValidationError) -> str | None:
+def _flag_hint(err: ValidationError, mapping: dict[str, str] | None = None) -> str | None:
     """The command-line flag that mends a common input error, where one does (the library's message cannot know)."""
     if "missing required column" in err.problem and err.column in ("pair_id", "annotator", "label"):
+        if mapping and err.column in mapping:  # written the wrong way round: annotator=rater for rater=annotator
+            return (f"--columns {err.column}={mapping[err.column]} renamed the file's '{err.column}' away: each "
+                    f"part is FILE_NAME=ACCORD_NAME (leave '{err.column}' out of --columns, it is already named so)")
         return f"--columns NAME={err.column} takes the file's column NAME for it"
     # the library's message names its keyword (scale=3); the command line's user needs the flag
     if err.problem.startswith("graded labels need a declared scale"):
@@ -163,15 +166,19 @@ GOLD_ID_COLUMNS = ("pair_id", "task", "question", "item")
 GOLD_VALUE_COLUMNS = ("gold", "truth", "true_label", "label")
 
 
-def _attach_gold(judgments: pd.DataFrame, path: Path, mapping: dict[str, str] | None) -> pd.DataFrame:
+def _attach_gold(judgments: pd.DataFrame, path: Path, mapping: dict[str, str] | None,
+                 encoding: str | None = None) -> pd.DataFrame:
     """The judgments with a ``gold`` column from ``path``; ids are matched as text ("7" matches 7), gold values take
-    the labels' type (1.0 becomes 1 when the labels are integers). A gold file that matches no pair is an error."""
+    the labels' type (1.0 becomes 1 when the labels are integers). A gold file that matches no pair is an error.
+    ``encoding`` is --encoding's: the files of one export share it (a latin-1 gold file was told to give the
+    --encoding latin-1 that had been given)."""
     import pandas as pd
 
     from accord.datasets import validate
-    from accord.datasets.loaders import read_table
+    from accord.datasets.loaders.generic import read_unvalidated
 
-    gold = read_table(path)
+    # read as the judgments are: a ';'-delimited export recognised, pair ids kept as text ("007" stays "007")
+    gold = read_unvalidated(path, **({"encoding": encoding} if encoding else {}))
     if mapping:
         gold = gold.rename(columns={k: v for k, v in mapping.items() if v in ("pair_id", "task")})
     id_column = next((c for c in GOLD_ID_COLUMNS if c in gold.columns), None)
@@ -480,11 +487,13 @@ def _pool_costs(text: str | None) -> dict[str, float]:
     return costs
 
 
-def _read_raters(path: Path, known: pd.Index) -> pd.DataFrame:
-    """``--raters``: the annotators who can be assigned (column ``annotator`` or ``worker``; optional ``pool``)."""
-    from accord.datasets.loaders import read_table
+def _read_raters(path: Path, known: pd.Index, encoding: str | None = None) -> pd.DataFrame:
+    """``--raters``: the annotators who can be assigned (column ``annotator`` or ``worker``; optional ``pool``), read
+    in --encoding's encoding as the input is."""
+    from accord.datasets.loaders.generic import read_unvalidated
 
-    raters = read_table(path)
+    # read as the judgments are: a ';'-delimited export recognised, rater names kept as text ("007" stays "007")
+    raters = read_unvalidated(path, **({"encoding": encoding} if encoding else {}))
     if {"annotator", "worker"} <= set(raters.columns):
         raise AccordError(f"file {path}: both 'annotator' and 'worker' columns name the raters; keep one")
     raters = raters.rename(columns={"worker": "annotator"})
@@ -566,7 +575,7 @@ def cmd_suggest(args: argparse.Namespace) -> int:
                               "belongs to one pool")
     raters = None
     if args.raters:
-        raters = _read_raters(Path(args.raters), annotators)
+        raters = _read_raters(Path(args.raters), annotators, args.encoding)
         if "pool" in raters.columns:
             given = raters.set_index("annotator")["pool"].dropna().astype(str)
             pools = given if pools is None else given.combine_first(pools)
@@ -1151,7 +1160,8 @@ def _add_input_arguments(parser: argparse.ArgumentParser, gold: bool = True) -> 
                                           "prompt, response_a, response_b)")
     parser.add_argument("--sep", help="CSV delimiter, e.g. ';' or '\\t' (default: ',' for .csv, tab for .tsv; a "
                                       "header with ';', tab or '|' instead is recognised)")
-    parser.add_argument("--encoding", help="text encoding of the input file (default: utf-8), e.g. latin-1")
+    parser.add_argument("--encoding", help="text encoding of the input file, and of the gold or "
+                                               "raters file read beside it (default: utf-8), e.g. latin-1")
     parser.add_argument("--form", choices=["preference", "graded", "categorical"], help="label form (default: "
                                                                                          "inferred)")
     parser.add_argument("--scale", type=int, help="graded labels: the scale's largest strength")

@@ -785,3 +785,19 @@ def test_a_command_run_in_process_leaves_the_threads_and_environment_as_they_wer
         torch.set_num_threads(threads)
     assert "OMP_WAIT_POLICY" not in os.environ
     assert os.environ["OMP_NUM_THREADS"] == "2"
+
+
+@pytest.mark.parametrize("cell, comma", [("12,5", True), ("long", False)])
+def test_a_covariate_that_is_not_numeric_names_its_row_and_value(tmp_path, capsys, cell, comma):
+    # was: "covariate 'item_len': column is not numeric (dtype str)": neither the cell nor why; a spreadsheet's
+    # decimal comma ("12,5" in a ';'-delimited export) is the usual cause
+    path = tmp_path / "judgments.csv"
+    rows = [f"p{p};w{w};{'AB'[(p + w) % 2]};{p}.5" for p in range(4) for w in range(3)]
+    rows[7] = rows[7].rsplit(";", 1)[0] + f";{cell}"
+    path.write_text("pair_id;annotator;label;item_len\n" + "\n".join(rows) + "\n")
+    output = tmp_path / "soft.csv"
+    assert main(["aggregate", "--input", str(path), "--debias", "item_len", "--quiet", "--output", str(output)]) == 2
+    message = capsys.readouterr().err.strip()
+    assert "\n" not in message and "'item_len'" in message and f"row 7 is '{cell}'" in message
+    assert ("decimal comma" in message) == comma
+    assert not output.exists()

@@ -151,6 +151,36 @@ def test_gold_that_matches_no_pair_is_an_error(tmp_path, capsys):
     assert not output.exists()
 
 
+def test_an_excel_gold_file_is_read_as_the_judgments_are(tmp_path, capsys):
+    # was: the gold file was read with commas only, so Excel's ';' export (which --input reads) failed with
+    # "found ['pair_id;\"gold\"']", and its ids were read as numbers, so gold "007" could not match pair "007"
+    judgments = tmp_path / "judgments.csv"
+    pd.DataFrame({"pair_id": ["007", "007", "010", "010"], "annotator": ["w1", "w2", "w1", "w2"],
+                  "label": ["A", "A", "B", "tie"]}).to_csv(judgments, index=False)
+    gold = tmp_path / "gold.csv"
+    gold.write_bytes("\ufeff\"pair_id\";\"gold\"\r\n007;A\r\n010;B\r\n".encode())
+    output = tmp_path / "soft.csv"
+    assert main(["aggregate", "--input", str(judgments), "--gold", str(gold), "--method", "majority",
+                 "--output", str(output)]) == 0
+    out = capsys.readouterr().out
+    assert "gold: 2 of 2 pairs have a gold label" in out and "against gold (2 items)" in out
+
+
+def test_an_excel_raters_file_is_read_as_the_judgments_are(tmp_path, capsys):
+    # was: suggest's --raters file was read with commas only (Excel's ';' export: "needs an 'annotator' column;
+    # found ['annotator;capacity']") and its names as numbers, so rater "007" matched no annotator "007"
+    judgments = tmp_path / "judgments.csv"
+    SMALL_PREFERENCES.assign(annotator=SMALL_PREFERENCES["annotator"].map(
+        {name: f"{number:03d}" for number, name in enumerate(sorted(SMALL_PREFERENCES["annotator"].unique()))}
+    )).to_csv(judgments, index=False)
+    raters = tmp_path / "raters.csv"
+    raters.write_bytes("\ufeff\"annotator\";\"capacity\"\r\n000;2\r\n001;2\r\n".encode())
+    output = tmp_path / "next.csv"
+    assert main(["suggest", "--input", str(judgments), "--method", "dawid-skene", "--budget", "3", "--raters",
+                 str(raters), "--output", str(output), "--quiet"]) == 0
+    assert set(pd.read_csv(output, dtype=str)["annotator"]) <= {"000", "001"}
+
+
 # -- outputs --------------------------------------------------------------------------------------------------
 
 
@@ -491,3 +521,81 @@ def test_ratings_without_a_scale_say_how_the_command_line_declares_one(tmp_path,
     message = one_line_error(capsys)
     assert str(path) in message and "scale_min/scale_max columns" in message and "--scale S" in message
     assert "-S..S" in message
+
+
+def test_an_excel_header_with_a_spaced_name_is_pointed_at_and_can_be_mapped(tmp_path, capsys):
+    # Excel's '"pair_id";" annotator";"label"' (BOM, CRLF): the error listed ' annotator' without saying it was the
+    # column, and --columns " annotator=annotator" was refused (its parts are stripped), so only editing the file
+    # helped; the rater ids "007" were also read as numbers when renamed from a spaced name
+    path = tmp_path / "excel.csv"
+    rows = ["p1;007;A;;", "p1;w2;B;;", "p2;007;tie;;", "p2;w2;A;;"]
+    path.write_bytes(("\ufeff" + '"pair_id";" annotator";"label";;\r\n' + "\r\n".join(rows) + "\r\n").encode())
+    out = tmp_path / "soft.csv"
+    assert main(["aggregate", "--input", str(path), "--output", str(out)]) == 2
+    message = one_line_error(capsys)
+    assert "' annotator' differs from 'annotator' only in spaces or case" in message and "--columns" in message
+    assert not out.exists()
+    table = read_judgments(path, columns={"annotator": "annotator"})
+    assert set(table["annotator"]) == {"007", "w2"}
+    assert main(["aggregate", "--input", str(path), "--columns", " annotator=annotator", "--annotators",
+                 str(tmp_path / "raters.csv"), "--method", "dawid-skene", "--quiet", "--output", str(out)]) == 0
+    assert set(pd.read_csv(tmp_path / "raters.csv", dtype=str)["annotator"]) == {"007", "w2"}
+
+
+@pytest.mark.parametrize("header, mapping, slip", [
+    ("pair_id,annotater,label", [], "annotater"),
+    ("pair_id,rater,lable", ["--columns", "rater=annotator"], "lable"),
+    ("item,annotator,label", ["--columns", "item=pairid"], "pairid"),
+    ("pair_id,Rater,label", ["--columns", "Rater=Annotators"], "Annotators"),
+])
+def test_a_misspelt_required_column_is_pointed_at(tmp_path, capsys, header, mapping, slip):
+    # was: "missing required column (the table has: 'pair_id', 'annotater', 'label')": the slip, in the file's
+    # header or in a --columns target, was listed but not pointed at
+    path = tmp_path / "judgments.csv"
+    path.write_text(f"{header}\np1,w1,A\np1,w2,B\n")
+    assert main(["aggregate", "--input", str(path), *mapping, "--output", str(tmp_path / "o.csv")]) == 2
+    message = one_line_error(capsys)
+    assert f"'{slip}' looks like a misspelt" in message and str(path) in message
+    assert not (tmp_path / "o.csv").exists()
+
+
+def test_encoding_reaches_the_gold_file(tmp_path, capsys):
+    # was: with --encoding latin-1 given, a latin-1 gold file failed with "not valid utf-8 text ... (give the
+    # file's real encoding: --encoding latin-1 ...)", the flag already given: it reached the input only
+    judgments, gold = tmp_path / "judgments.csv", tmp_path / "gold.csv"
+    judgments.write_bytes("pair_id,annotator,label\ncaf\xe9,w1,A\ncaf\xe9,w2,B\nthé,w1,B\nthé,w2,B\n".encode("latin-1"))
+    gold.write_bytes("pair_id,gold\ncaf\xe9,A\nthé,B\n".encode("latin-1"))
+    assert main(["aggregate", "--input", str(judgments), "--encoding", "latin-1", "--gold", str(gold), "--method",
+                 "majority", "--output", str(tmp_path / "soft.csv")]) == 0
+    assert "gold: 2 of 2 pairs have a gold label" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("written, meant", [("a", "A"), ("b", "B"), ("Tie", "tie"), ("TIE", "tie"), ("A ", "A")])
+def test_a_preference_label_in_another_spelling_is_told_its_exact_one(tmp_path, capsys, written, meant):
+    # was: "label outside the declared set {'A', 'B', 'tie'} (for other labels: --form categorical, ...)": for
+    # "a" or "Tie" the remedy offered was another form, which loses the preference layout (no cleaned dataset)
+    path = tmp_path / "judgments.csv"
+    path.write_text(f"pair_id,annotator,label\np1,w1,B\np1,w2,{written}\n")
+    assert main(["aggregate", "--input", str(path), "--output", str(tmp_path / "o.csv")]) == 2
+    message = one_line_error(capsys)
+    assert "column 'label', row 1" in message and f"write {meant!r}" in message and f"{written!r}" in message
+    assert "--form categorical" not in message
+    with pytest.raises(ValidationError, match=f"write {meant!r}"):
+        read_judgments(path)
+
+
+@pytest.mark.parametrize("header", ["pair_id,rater,label", "pair_id,annotator,label"])
+def test_a_columns_mapping_written_the_wrong_way_round_says_so(tmp_path, capsys, header):
+    # --columns annotator=rater (accord's name first): with a file of 'rater' the error said only that the file has
+    # no 'annotator'; with a file of 'annotator' it renamed it away and then told the user to map NAME=annotator
+    path = tmp_path / "judgments.csv"
+    path.write_text(f"{header}\np1,w1,A\np1,w2,B\n")
+    assert main(["aggregate", "--input", str(path), "--columns", "annotator=rater", "--output",
+                 str(tmp_path / "o.csv")]) == 2
+    message = one_line_error(capsys)
+    assert str(path) in message and "column 'annotator'" in message
+    if "rater" in header:
+        assert "rater=annotator" in message
+    else:
+        assert "--columns annotator=rater renamed the file's 'annotator' away" in message
+    assert not (tmp_path / "o.csv").exists()

@@ -3,6 +3,7 @@ Hugging Face Hub schemas (hand-made fixtures), and the registry (never touching 
 
 from __future__ import annotations
 
+import codecs
 import gzip
 import json
 import shutil
@@ -872,3 +873,50 @@ def test_write_table_writes_what_read_table_reads_by_the_same_suffix(tmp_path, n
     frame = pd.DataFrame({"annotator": ["r1", "r2"], "accuracy": [0.5, 0.75]})
     write_table(frame, tmp_path / name)
     pd.testing.assert_frame_equal(read_table(tmp_path / name), frame, check_dtype=False)
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-le", "utf-16-be"])
+def test_a_utf16_file_is_told_to_be_read_as_utf16(tmp_path, encoding):
+    # Excel's "Unicode Text" export is UTF-16 with a byte-order mark; the error suggested --encoding latin-1, which
+    # reads it as garbage ("ÿþp\x00a\x00...") and fails on every column name
+    file = tmp_path / "unicode_text.tsv"
+    text = "pair_id\tannotator\tlabel\np1\tw1\tA\np1\tw2\tB\n"
+    bom = {"utf-16": b"", "utf-16-le": codecs.BOM_UTF16_LE, "utf-16-be": codecs.BOM_UTF16_BE}[encoding]
+    file.write_bytes(bom + text.encode(encoding))
+    with pytest.raises(ValidationError) as caught:
+        read_judgments(file)
+    assert str(file) in str(caught.value) and "--encoding utf-16" in str(caught.value)
+    assert "latin-1" not in str(caught.value)
+    assert list(read_judgments(file, encoding="utf-16")["annotator"]) == ["w1", "w2"]
+
+
+@given(trailing=st.integers(min_value=1, max_value=4), sep=st.sampled_from([",", ";", "\t"]))
+@settings(max_examples=15, deadline=None)
+def test_empty_rows_a_spreadsheet_appends_are_no_records(tmp_path_factory, trailing, sep):
+    # a spreadsheet exports rows it once formatted as ";;;" lines; they were read as judgments and refused
+    # ("column 'pair_id', row 2: missing id") though the file's real rows were fine
+    file = tmp_path_factory.mktemp("excel") / ("rows.tsv" if sep == "\t" else "rows.csv")
+    lines = [sep.join(["pair_id", "annotator", "label", "note"]), sep.join(["p1", "w1", "A", ""]),
+             sep.join(["p1", "w2", "B", "x"]), *[sep * 3] * trailing]
+    file.write_text("\r\n".join(lines) + "\r\n")
+    table = read_judgments(file)
+    assert list(table["annotator"]) == ["w1", "w2"]
+    # an empty row among the records is still an error naming its row, as pandas numbers it
+    file.write_text("\r\n".join([*lines[:2], sep * 3, *lines[2:]]) + "\r\n")
+    with pytest.raises(ValidationError, match="row 1"):
+        read_judgments(file)
+
+
+@pytest.mark.parametrize("sep", [";", ",", "\t", "|"])
+def test_an_excel_sep_line_above_the_header_declares_the_delimiter(tmp_path, sep):
+    # Excel writes (and reads) "sep=;" above the header; it was read as the header ("the table has: 'sep=',
+    # 'Unnamed: 1'") and every judgment refused
+    file = tmp_path / "excel.csv"
+    rows = [sep.join(["pair_id", "annotator", "label"]), sep.join(["007", "w1", "A"]), sep.join(["007", "w2", "tie"])]
+    file.write_bytes(("\ufeff" + f"sep={sep}\r\n" + "\r\n".join(rows) + "\r\n").encode())
+    table = read_judgments(file)
+    assert list(table["pair_id"]) == ["007", "007"] and list(table["label"]) == ["A", "tie"]
+    bad = tmp_path / "bad.csv"
+    bad.write_text(f"sep={sep}\n" + "\n".join([*rows[:2], sep.join(["007", "w2", "C"])]) + "\n")
+    with pytest.raises(ValidationError, match="row 1"):  # rows are still counted from the first after the header
+        read_judgments(bad)

@@ -31,6 +31,7 @@ between accord's and crowd-kit's column conventions.
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -526,9 +527,15 @@ def _check_labels(
             row = _first_bad(bad)
             value = values.iloc[row]
             mixed = is_str.any() and (present & ~is_str).any()
+            # "a", "Tie", "B ": a preference label in another spelling, for which another form is the wrong remedy
+            meant = {label.casefold(): label for label in PREFERENCE_LABELS}.get(
+                value.strip().casefold() if isinstance(value, str) else None)
             problem = (
                 "mixed label forms (strings and numbers in one column)"
                 if mixed
+                else f"label outside the declared set {{'A', 'B', 'tie'}}: labels are matched exactly (case and "
+                     f"spaces count): write {meant!r} in every such cell"
+                if meant is not None
                 # a table of other labels needs its form declared; without a word on how, a Python user was stuck
                 else "label outside the declared set {'A', 'B', 'tie'} (for other labels: --form categorical, or "
                      "--form graded --scale S for signed strengths, on the command line; form='categorical', or "
@@ -662,6 +669,16 @@ def _missing_column_hint(table: pd.DataFrame, column: str, given: pd.Index) -> s
     # the columns it was given (before crowd-kit's names were read), so that a table of item/rater/vote says what
     # there is to rename, as --columns does
     has = columns_note(given)
+    # Excel's quoted " annotator", or "Label": the column is there, under a name that differs only in spaces or case
+    names = [name for name in given if isinstance(name, str)]
+    close = [name for name in names if name.strip().casefold() == column.casefold()]
+    if close:
+        has += f"; {str(close[0])!r} differs from '{column}' only in spaces or case"
+    else:  # a misspelt header or --columns target ("annotater"): the error named the column but not the slip
+        folded = {name.strip().casefold(): name for name in reversed(names)}  # the first of equal foldings
+        spelt = difflib.get_close_matches(column, list(folded), n=1, cutoff=0.8)
+        if spelt:
+            has += f"; {folded[spelt[0]]!r} looks like a misspelt '{column}'"
     if column == "pair_id":
         return f" (or give response_a and response_b, and the pair id is derived from the texts; {has})"
     return f" ({has})"

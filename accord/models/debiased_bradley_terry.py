@@ -125,7 +125,15 @@ def covariate_values(table: pd.DataFrame, name: str) -> np.ndarray:
         raise AccordError(f"covariate {name!r}: no such column (item columns: {', '.join(present) or 'none'})")
     column = table[name]
     if not pd.api.types.is_numeric_dtype(column) or pd.api.types.is_bool_dtype(column):
-        raise AccordError(f"covariate {name!r}: column is not numeric (dtype {column.dtype})")
+        # the first cell that is no number, so that a spreadsheet's "12,5" (a decimal comma) is seen, not a dtype
+        numbers = pd.to_numeric(column.astype(object).where(~column.map(lambda v: isinstance(v, (bool, np.bool_)))),
+                                errors="coerce")
+        bad = np.flatnonzero((numbers.isna() & column.notna()).to_numpy())
+        row = int(bad[0]) if len(bad) else 0
+        value = column.iloc[row]
+        comma = isinstance(value, str) and not pd.isna(pd.to_numeric(value.replace(",", "."), errors="coerce"))
+        raise AccordError(f"covariate {name!r}: column is not numeric: row {row} is {value!r}"
+                          + (" (a decimal comma? write numbers with '.')" if comma else ""))
     values = column.to_numpy(dtype=np.float64, na_value=np.nan)
     bad = ~np.isfinite(values)
     if bad.any():

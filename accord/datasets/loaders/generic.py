@@ -32,7 +32,7 @@ from pandas._libs.parsers import STR_NA_VALUES  # the words read_csv reads as mi
 import accord
 from accord.datasets.errors import AccordError, ValidationError
 from accord.datasets.io import COMPRESSION_SUFFIXES, infer_format
-from accord.datasets.schema import CROWDKIT_COLUMNS, Form, validate
+from accord.datasets.schema import CROWDKIT_COLUMNS, Form, columns_note, validate
 
 #: Environment variable naming a folder that holds the public data sets (one sub-folder per source).
 ENV_DATA_DIR = "ACCORD_DATA_DIR"
@@ -87,9 +87,10 @@ def read_table(path: str | os.PathLike, *, fmt: str | None = None, **read_kwargs
         raise
     except UnicodeDecodeError as exc:
         encoding = read_kwargs.get("encoding", "utf-8")
+        likely = _likely_encoding(file)
         raise ValidationError(
             f"not valid {encoding} text{_decode_error_place(file, encoding, exc)} (give the file's real encoding: "
-            f"--encoding latin-1 on the command line, encoding='latin-1' in Python)",
+            f"--encoding {likely} on the command line, encoding='{likely}' in Python)",
             source=source,
         ) from None
     except pd.errors.EmptyDataError:
@@ -137,6 +138,16 @@ def _decode_error_place(file: Path, encoding: str, exc: UnicodeDecodeError) -> s
     except LookupError:
         pass
     return f": byte {bad_byte:#04x}" if bad_byte is not None else ""
+
+
+def _likely_encoding(file: Path) -> str:
+    """The encoding to suggest for a file that is not valid UTF-8: UTF-16 where it starts with UTF-16's byte-order
+    mark (Excel's "Unicode Text" export), else latin-1 (which reads any bytes)."""
+    if Path(file).suffixes and Path(file).suffixes[-1].lower() in COMPRESSION_SUFFIXES:
+        return "latin-1"
+    with open(file, "rb") as handle:
+        start = handle.read(2)
+    return "utf-16" if start in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE) else "latin-1"
 
 
 def text_encoding(encoding: str | None) -> str:
@@ -254,6 +265,7 @@ def read_judgments(
     **read_kwargs
         Passed to the pandas reader, e.g. ``encoding="latin-1"`` or ``sep=";"``. Without ``sep``, a CSV or TSV
         file whose header line lacks the usual delimiter but holds ``;``, a tab, ``|`` or ``,`` is read with that.
+        An Excel ``sep=;`` line above the header declares the delimiter.
         In a CSV or TSV file, ids and texts (``prompt``, ``response_a``/``response_b``) are read as written:
         ``"007"``, ``"1e3"``, ``"NA"`` and ``"None"`` are ids, only an empty cell is missing; other columns read
         pandas' usual words (``NA``, ``null``...) as missing.
@@ -291,16 +303,22 @@ def read_unvalidated(path: str | os.PathLike, *, columns: dict[str, str] | None 
         raise ValidationError("columns must be a dict {name in the file: accord name}", source=source)
     require_file(path)
     fmt = infer_format(path)
+    directive = _sep_directive(path, read_kwargs.get("encoding", "utf-8")) if fmt in ("csv", "tsv") else None
+    if directive is not None and "skiprows" not in read_kwargs:  # the line above the header is no record
+        read_kwargs["skiprows"] = 1
+        if "sep" not in read_kwargs and "delimiter" not in read_kwargs:
+            read_kwargs["sep"] = directive
     if fmt in ("csv", "tsv") and "sep" not in read_kwargs and "delimiter" not in read_kwargs:
         guessed = _guess_delimiter(path, fmt, read_kwargs.get("encoding", "utf-8"))
         if guessed is not None:
             read_kwargs["sep"] = guessed
     if fmt in ("csv", "tsv") and "dtype" not in read_kwargs:
-        renamed_ids = {src for src, dst in (columns or {}).items() if dst in (*_ID_COLUMNS, *_TEXT_COLUMNS)}
+        header = _csv_header(path, fmt, read_kwargs)
+        renamed_ids = {_file_column(src, pd.Index(sorted(header))) for src, dst in (columns or {}).items()
+                       if dst in (*_ID_COLUMNS, *_TEXT_COLUMNS)}
         # Ids are read as text so "007" stays "007"; only columns the file really has are named, which the
         # C parser requires (checked for real after reading).
         read_kwargs["dtype"] = {name: str for name in (*_ID_COLUMNS, *_TEXT_COLUMNS, *renamed_ids)}
-        header = _csv_header(path, fmt, read_kwargs)
         read_kwargs["dtype"] = {k: v for k, v in read_kwargs["dtype"].items() if k in header}
         if header and "na_values" not in read_kwargs and "keep_default_na" not in read_kwargs:
             # An id or a text is what was written: "NA", "None", "null" and "nan" are ids (write_table writes them
@@ -313,12 +331,18 @@ def read_unvalidated(path: str | os.PathLike, *, columns: dict[str, str] | None 
         # JSON has types of its own: pandas' dtype guessing would turn the id "007" into 7 and the label "2" into 2
         read_kwargs.setdefault("dtype", False)
     table = read_table(path, fmt=fmt, **read_kwargs)
+    if fmt in ("csv", "tsv"):
+        table = _without_trailing_empty_rows(table)
     if columns:
+        columns = {_file_column(src, table.columns): dst for src, dst in columns.items()}
         missing = [src for src in columns if src not in table.columns]
         if missing:
-            present = ", ".join(map(str, table.columns))
-            raise ValidationError(f"the column mapping names a column the file does not have (it has: {present})",
-                                  source=source, column=missing[0])
+            # annotator=rater for rater=annotator: the target is the file's column, the order reversed
+            target = columns[missing[0]]
+            reversed_ = (f"; '{target}' is, and the mapping goes from the file's name to accord's: "
+                         f"{target}={missing[0]}" if target in table.columns else "")
+            raise ValidationError(f"the column mapping names a column the file does not have "
+                                  f"({columns_note(table.columns)}{reversed_})", source=source, column=missing[0])
         targets = list(columns.values())
         clash = [t for t in targets if targets.count(t) > 1 or (t in table.columns and t not in columns)]
         if clash:
@@ -328,18 +352,48 @@ def read_unvalidated(path: str | os.PathLike, *, columns: dict[str, str] | None 
     return table
 
 
+def _without_trailing_empty_rows(table: pd.DataFrame) -> pd.DataFrame:
+    """The table without the rows at its end whose every cell is empty: a spreadsheet exports rows it once
+    formatted as ``;;;`` lines, which pandas reads as records (it skips only blank lines). Only trailing ones go, so
+    that every other row keeps the number pandas gives it (errors name rows by it)."""
+    filled = np.flatnonzero(table.notna().any(axis=1).to_numpy())
+    end = int(filled[-1]) + 1 if len(filled) else 0
+    return table.iloc[:end] if end < len(table) else table
+
+
+def _file_column(name: Any, header: pd.Index) -> Any:
+    """The file's column a mapping's source names: itself, else the one column whose name is it with spaces around
+    (Excel's ``" annotator"``), which ``--columns`` cannot pass (its parts are stripped) and Python's user should
+    not have to type."""
+    if name in header or not isinstance(name, str):
+        return name
+    spaced = [column for column in header if isinstance(column, str) and column.strip() == name.strip()]
+    return spaced[0] if len(spaced) == 1 else name
+
+
+def _first_text_line(path: str | os.PathLike, encoding: str) -> str | None:
+    """The first line of a text file, decompressed (``None`` when it cannot be read: the read reports why)."""
+    from pandas.io.common import get_handle
+
+    try:
+        with get_handle(path, "r", encoding=text_encoding(encoding), compression="infer", errors="replace") as handle:
+            return handle.handle.readline()
+    except (OSError, EOFError, ValueError, LookupError, ImportError):
+        return None
+
+
+def _sep_directive(path: str | os.PathLike, encoding: str) -> str | None:
+    """The delimiter a first line ``sep=;`` declares (Excel writes and reads it above the header), else ``None``."""
+    line = (_first_text_line(path, encoding) or "").rstrip("\r\n")
+    return line[4:] if line.lower().startswith("sep=") and len(line) == 5 else None
+
+
 def _guess_delimiter(path: str | os.PathLike, fmt: str, encoding: str) -> str | None:
     """The delimiter of a CSV/TSV file whose header line lacks the usual one (``,`` or tab) but has ``;``, tab,
     ``|`` or ``,``; ``None`` keeps the usual one (also when the first line cannot be read: the read reports why)."""
-    from pandas.io.common import get_handle
-
     usual = "," if fmt == "csv" else "\t"
-    try:
-        with get_handle(path, "r", encoding=encoding, compression="infer", errors="replace") as handle:
-            header = handle.handle.readline()
-    except (OSError, EOFError, ValueError, LookupError, ImportError):
-        return None
-    if usual in header:
+    header = _first_text_line(path, encoding)
+    if header is None or usual in header:
         return None
     counts = {d: header.count(d) for d in (";", "\t", "|", ",") if d != usual}
     best = max(counts, key=counts.get)
