@@ -330,7 +330,7 @@ def _print_table(frame: pd.DataFrame) -> None:
 def cmd_aggregate(args: argparse.Namespace) -> int:
     from accord.aggregate import build_cleaned, make_method
     from accord.datasets import table_info, write_cleaned
-    from accord.datasets.io import write_table
+    from accord.datasets.io import write_table, written_together
 
     if args.distributed is not None or int(os.environ.get("WORLD_SIZE", "1")) > 1:
         return aggregate_across_processes(args)
@@ -397,14 +397,16 @@ def cmd_aggregate(args: argparse.Namespace) -> int:
         if args.drop_ties and len(cleaned) == 0:
             raise AccordError(f"--drop-ties: every pair's most likely outcome under {args.method} is a tie, so no pair "
                               "is left to write (leave out --drop-ties to keep them)")
-        write_cleaned(cleaned, output, provenance=provenance)
-        written = f"cleaned preference dataset, {len(cleaned)} pairs"
-    else:
-        frame = soft.to_frame().reset_index()
-        write_table(frame, output)
-        written = f"soft labels, {len(frame)} items"
-    if annotator_table is not None:
-        write_table(annotator_table, Path(args.annotators))
+    with written_together():  # the output and the annotator table: both or neither
+        if as_cleaned:
+            write_cleaned(cleaned, output, provenance=provenance)
+            written = f"cleaned preference dataset, {len(cleaned)} pairs"
+        else:
+            frame = soft.to_frame().reset_index()
+            write_table(frame, output)
+            written = f"soft labels, {len(frame)} items"
+        if annotator_table is not None:
+            write_table(annotator_table, Path(args.annotators))
     print(f"method: {args.method}  judgments: {len(judgments):,}  pairs: {len(soft):,}  fit: {elapsed:.2f}s")
     scores = _summary(soft, judgments)
     if scores:
@@ -764,7 +766,7 @@ def aggregate_across_processes(args: argparse.Namespace) -> int:
     ``--distributed 1`` is the same streaming fit in this one process."""
     import resource
 
-    from accord.datasets.io import write_table
+    from accord.datasets.io import write_table, written_together
     from accord.models.distributed import SHARDED_METHODS
 
     if args.distributed is not None and args.distributed < 1:
@@ -831,9 +833,10 @@ def aggregate_across_processes(args: argparse.Namespace) -> int:
         assert parts is not None
         frames = [part[0] for part in parts if len(part[0])] or [parts[0][0]]  # a rank may hold no pairs
         soft = pd.concat(frames).sort_values("_first_row", kind="stable")
-        write_table(soft.drop(columns="_first_row").reset_index(drop=True), output)
-        if args.annotators:
-            write_table(estimator.annotators_.reset_index(), Path(args.annotators))
+        with written_together():  # the soft labels and the annotator table: both or neither
+            write_table(soft.drop(columns="_first_row").reset_index(drop=True), output)
+            if args.annotators:
+                write_table(estimator.annotators_.reset_index(), Path(args.annotators))
     peaks = gather_to_first(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2)  # after the writing
     if rank == 0:
         assert parts is not None and peaks is not None

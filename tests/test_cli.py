@@ -182,6 +182,40 @@ def test_annotators_with_a_baseline_is_refused_before_any_output(method, tmp_pat
     assert not output.exists() and not (tmp_path / "raters.csv").exists()
 
 
+@pytest.mark.parametrize(("input_name", "output_name", "extra"), [
+    ("judgments.csv", "clean.parquet", []), ("judgments.csv", "clean.jsonl", []), ("judgments.csv", "soft.csv", []),
+    ("judgments.parquet", "soft.parquet", ["--distributed", "1"])])
+def test_an_interruption_while_writing_the_annotator_table_leaves_neither_output(input_name, output_name, extra,
+                                                                                  tmp_path, capsys, monkeypatch):
+    """``--output`` and ``--annotators`` are one result: interrupted while the annotator table was being written,
+    ``accord aggregate`` left the soft labels (or the cleaned dataset and its sidecar) written without it. Now
+    neither lands, and no temporary file is left; the same run uninterrupted writes both."""
+    import accord.datasets.io as io
+
+    source = tmp_path / input_name
+    GOOD.to_csv(source, index=False) if source.suffix == ".csv" else GOOD.to_parquet(source, index=False)
+    output, raters = tmp_path / "out" / output_name, tmp_path / "out" / "raters.csv"
+    argv = ["aggregate", "--input", str(source), "--method", "dawid-skene", "--output", str(output),
+            "--annotators", str(raters), *extra]
+    write_table = io.write_table
+
+    def interrupted(frame, path):
+        if Path(path).name == raters.name:
+            with io.atomic_path(path) as tmp:  # part of the table written, then Ctrl-C
+                tmp.write_text("annotator,reliab")
+                raise KeyboardInterrupt
+        return write_table(frame, path)
+
+    monkeypatch.setattr(io, "write_table", interrupted)
+    assert main(argv) == 130
+    assert "interrupted" in capsys.readouterr().err
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == []
+    monkeypatch.setattr(io, "write_table", write_table)
+    assert main(argv) == 0
+    assert output.exists() and raters.exists()
+    assert len(pd.read_csv(raters)) == GOOD["annotator"].nunique()
+
+
 @pytest.mark.parametrize("extra", [["--method", "majority", "--inference", "map"], ["--inference", "nuts"],
                                    ["--method", "vote-fraction", "--device", "cuda"]])
 def test_model_settings_with_a_baseline_are_refused(extra, tmp_path, capsys):

@@ -72,6 +72,37 @@ def test_writing_to_a_symbolic_link_replaces_the_file_it_points_to(tmp_path):
     assert not list(real.parent.glob("*.partial"))
 
 
+@pytest.mark.parametrize("fails_at", [0, 1, 2, None])
+def test_files_written_together_land_together(tmp_path, fails_at):
+    """Inside ``written_together`` no atomic write lands before the block ends: an error after any of them leaves
+    every target as it was (an existing one untouched) and no temporary file; without one, all land."""
+    from accord.datasets.io import written_together
+
+    targets = [tmp_path / "a.txt", tmp_path / "sub" / "b.txt", tmp_path / "c.txt"]
+    targets[2].write_text("old")
+
+    def write_all() -> None:
+        with written_together():
+            for i, target in enumerate(targets):
+                with atomic_path(target) as tmp:
+                    tmp.write_text(f"new {i}")
+                assert target.name == "c.txt" or not target.exists()  # nothing lands inside the block
+                if i == fails_at:
+                    raise KeyboardInterrupt
+
+    if fails_at is None:
+        write_all()
+        assert [t.read_text() for t in targets] == ["new 0", "new 1", "new 2"]
+    else:
+        with pytest.raises(KeyboardInterrupt):
+            write_all()
+        assert not targets[0].exists() and not targets[1].exists() and targets[2].read_text() == "old"
+    assert not list(tmp_path.rglob("*.partial"))
+    with atomic_path(tmp_path / "after.txt") as tmp:  # outside the block a write lands at once again
+        tmp.write_text("x")
+    assert (tmp_path / "after.txt").read_text() == "x"
+
+
 @pytest.mark.parametrize("under", ["notes.txt", "notes.txt/deeper"])
 def test_writing_under_a_file_is_one_error_naming_the_output(tmp_path, under):
     """An output under a file (``--output notes.txt/labels.csv``) ended in mkdir's FileExistsError (or

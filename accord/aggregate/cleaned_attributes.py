@@ -22,7 +22,7 @@ from accord.datasets import AccordError, AttributeScores, validate_attributes
 from accord.datasets.attributes import ATTRIBUTE_FORM, is_preference_scale
 from accord.datasets.cleaned import as_text, item_texts
 from accord.datasets.cleaned_attributes import check_attribute_cleaned, write_attribute_cleaned
-from accord.datasets.io import check_output_path
+from accord.datasets.io import check_output_path, written_together
 
 #: The texts (and ids) of a rated item that every rating of it must show alike.
 RESPONSE_TEXT_COLUMNS: tuple[str, ...] = ("prompt_id", "prompt", "response")
@@ -135,15 +135,16 @@ def clean_attributes(
     if pairs_path is not None and pair_frame is None:
         raise AccordError("pairs_path: there are no pairs to write (no two responses share a prompt; pass pairs=)")
     extra = {"method": model.method, "settings": settings, **(provenance or {})}
-    # each file is written atomically, the two together are not: both frames are checked before either is written,
-    # so that pairs which fail their check (a response without its text) leave no responses file behind
+    # both frames are checked before either is written (pairs which fail their check, a response without its
+    # text, leave no responses file behind), and the two files land together or not at all
     for frame, path in ((responses, responses_path), (pair_frame, pairs_path)):
         if path is not None and frame is not None:
             check_attribute_cleaned(frame, dict(frame.attrs.get("accord") or {}))
-    if responses_path is not None and responses is not None:
-        write_attribute_cleaned(responses, Path(responses_path), provenance=extra)
-    if pairs_path is not None and pair_frame is not None:
-        write_attribute_cleaned(pair_frame, Path(pairs_path), provenance=extra)
+    with written_together():
+        if responses_path is not None and responses is not None:
+            write_attribute_cleaned(responses, Path(responses_path), provenance=extra)
+        if pairs_path is not None and pair_frame is not None:
+            write_attribute_cleaned(pair_frame, Path(pairs_path), provenance=extra)
     return CleanedAttributes(model=model, scores=scores, responses=responses, pairs=pair_frame)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import csv
 import os
 import tempfile
@@ -29,6 +30,9 @@ COMPRESSION_METHODS: dict[str, str] = {".gz": "gzip", ".bz2": "bz2", ".xz": "xz"
 #: Decimals of a number in a JSON file (pandas writes at most 15; its default 10 read 1/3 back as 0.3333333333 and a
 #: probability of 3e-11 as 0): a JSON table then matches its Parquet or CSV twin to 1e-15.
 JSON_DECIMALS = 15
+#: the (temporary, target) files of the :func:`written_together` block being run (None: outside one)
+_PENDING: contextvars.ContextVar[list[tuple[Path, Path]] | None] = contextvars.ContextVar("accord_pending_writes",
+                                                                                           default=None)
 #: Compressions a .csv or .tsv table output may add (write_table compresses by the last suffix, the readers look
 #: through it); a compressed .jsonl would be soft labels where the plain one is a cleaned dataset, so it is not one
 TABLE_COMPRESSIONS: tuple[str, ...] = (".gz", ".bz2", ".xz")
@@ -122,10 +126,36 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         os.chmod(tmp, 0o666 & ~current_umask())
         with open(tmp, "rb+") as handle:
             os.fsync(handle.fileno())
-        os.replace(tmp, target)
+        pending = _PENDING.get()
+        if pending is None:
+            os.replace(tmp, target)
+        else:  # inside written_together: it lands with the others
+            pending.append((tmp, target))
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
+        raise
+
+
+@contextlib.contextmanager
+def written_together() -> Iterator[None]:
+    """Every :func:`atomic_path` in the block lands only once the whole block has succeeded, so that the outputs of
+    one command are all written or none is: ``accord aggregate --annotators`` interrupted while writing the annotator
+    table left the soft labels written without it. The files are renamed into place one after the other at the end
+    (each rename atomic); on an error none is, and the temporary files are removed."""
+    pending: list[tuple[Path, Path]] = []
+    token = _PENDING.set(pending)
+    try:
+        try:
+            yield
+        finally:
+            _PENDING.reset(token)
+        for tmp, target in pending:
+            os.replace(tmp, target)  # a file already renamed is gone from tmp: the unlink below skips it
+    except BaseException:
+        for tmp, _ in pending:
+            with contextlib.suppress(FileNotFoundError):
+                tmp.unlink()
         raise
 
 
