@@ -996,22 +996,23 @@ def select_item_calibration(incidence: Incidence, items: torch.Tensor, workers: 
     """
     from scipy.optimize import minimize_scalar
 
-    # a process of a sharded fit that holds no pairs still joins every all_reduce below (returning early would leave
-    # the other processes waiting in theirs for ever)
     if correlation is not None and shrinkage is not None:
         return float(correlation), float(shrinkage)
     k = incidence.n_classes
     dtype = incidence.val.dtype
     n_items = incidence.n_items
     counts = vote_counts(incidence).to(dtype)  # every judgment of the item counts, not only the sampled ones
+    per_item = counts.sum(-1)
     # a judgment alone on its item has no others to be predicted from, so it says nothing about either value: its
     # 'others' vote fractions are uniform where the soft label of its item mixes in its own vote (on a table of one
     # vote per pair this chose e = 1, and Gibbs soft labels of 0.999 beside a rater of reliability 0.67)
-    with_others = counts.sum(-1)[items] > 1
+    with_others = per_item[items] > 1
     items, workers, labels = items[with_others], workers[with_others], labels[with_others]
     n_all = float(len(items)) if all_reduce is None else float(all_reduce(torch.tensor([float(len(items))],
                                                                                      dtype=torch.float64), "sum")[0])
-    if n_all == 0:  # the same total in every process of a sharded fit: all of them return here
+    # a process of a sharded fit that holds no pairs still joins every all_reduce (returning early alone would leave
+    # the other processes waiting in theirs for ever); no judgment anywhere: every process returns here at once
+    if n_all == 0:
         return float(correlation or 0.0), float(shrinkage or 0.0)
     if n_all > max_judgments:
         generator = torch.Generator().manual_seed(seed)
@@ -1029,7 +1030,7 @@ def select_item_calibration(incidence: Incidence, items: torch.Tensor, workers: 
     else:
         predict = own
     predict_probs = predict.exp()
-    others_n = counts.sum(-1)[items] - 1.0  # judgments of the item besides n
+    others_n = per_item[items] - 1.0  # judgments of the item besides n
     others_votes = counts[items] - torch.nn.functional.one_hot(labels, k).to(dtype)
     votes = (others_votes + vote_smoothing) / (others_n[:, None] + k * vote_smoothing)
     extra = (others_n - 1.0).clamp_min(0.0)
