@@ -662,7 +662,8 @@ def test_helpsteer2_missing_rating_keeps_the_annotators_aligned(ratings: list[li
 
 PATH_LOADERS = ["read_table", "read_judgments", "load_multipref", "load_helpsteer2_preference",
                 "load_helpsteer3_preference", "load_summarize_from_feedback", "load_helpsteer2_ratings",
-                "load_multipref_aspects", "load_summarize_axis", "load_prm800k", "load_math_shepherd"]
+                "load_multipref_aspects", "load_summarize_axis", "load_prm800k", "load_math_shepherd",
+                "load_chatbot_arena"]
 
 
 @pytest.mark.parametrize("loader", PATH_LOADERS)

@@ -13,6 +13,7 @@ function                               reads
 :func:`load_helpsteer2_preference`     ``nvidia/HelpSteer2`` preference subset (individual ratings)
 :func:`load_helpsteer3_preference`     ``nvidia/HelpSteer3`` preference subset (individual ratings)
 :func:`load_summarize_from_feedback`   ``openai/summarize_from_feedback`` comparisons
+:func:`load_chatbot_arena`             Chatbot Arena / MT-Bench human battles (conversations or one-hot winners)
 :func:`load_prm800k`                   PRM800K step labels (phase 1 and 2), as a step-judgments table
 :func:`load_math_shepherd`             Math-Shepherd's automatic step labels, as a step-judgments table
 :func:`load_helpsteer2_ratings`        ``nvidia/HelpSteer2`` per-attribute ratings (multi-attribute table)
@@ -25,6 +26,7 @@ function                               reads
 =====================================  ================================================================
 """
 
+from accord.datasets.loaders.arena import load_chatbot_arena
 from accord.datasets.loaders.generic import read_judgments, read_table
 from accord.datasets.loaders.hub import (
     load_helpsteer2_preference,
@@ -51,6 +53,7 @@ __all__ = [
     "fetch",
     "list_datasets",
     "load",
+    "load_chatbot_arena",
     "load_helpsteer2_preference",
     "load_helpsteer2_ratings",
     "load_helpsteer3_preference",
