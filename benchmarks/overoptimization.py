@@ -28,11 +28,23 @@ Best-of-n on each held-out prompt: ``--candidates`` (256) fresh responses with k
 :meth:`SyntheticData.sample_candidates`; for n = 1, 2, 4, ..., 256 the expected true utility of the candidate with
 the highest proxy reward among n drawn without replacement, computed exactly from the ranks
 (:func:`accord.reward.best_of_n.best_of_n_expectation`), mean over prompts; against n and against the KL of
-best-of-n from the sampling distribution, ``log n - (n - 1) / n``. Standard errors of differences are paired:
-the difference of two methods per (seed, prompt) on the same candidates, its standard deviation over all (seed,
-prompt) units divided by the square root of their number. After each setting's table: (d) - (a) at n = 64 and
-(c) - (b) at n = 64 and 256 (with biased raters), each method's peak and its fall below the peak up to the last n
-(the paired difference of the method with itself at the two n), and without biased raters (d) - (a) at every n.
+best-of-n from the sampling distribution, ``log n - (n - 1) / n``.
+
+Standard errors are between seeds (:func:`clustered`): the held-out prompts of one seed share its data, its labels
+and its trained reward models, so their curves move together and are not independent units; the seed (one
+reward-model training replicate) is. Each SE is the cluster-robust (CR1) standard error of the mean over every
+(seed, prompt) with the seed as the cluster - with the same number of prompts per seed, the standard deviation of the
+per-seed means divided by the square root of the number of seeds - chosen over a cluster bootstrap because it is
+exact arithmetic on a handful of seeds (a bootstrap over five clusters has at most 126 distinct resamples). Few
+seeds give wide SEs; that is the honest answer. With one seed no between-seed SE exists and none is printed (the
+spread over one seed's prompts says nothing about another training run). Differences are paired: the difference of
+two methods per (seed, prompt) on the same candidates, clustered the same way. After each setting's table: (d) - (a)
+at n = 64 and (c) - (b) at n = 64 and 256 (with biased raters); for each method the n where its mean curve is
+highest (in-sample, a description) and its fall from the peak to the last n, cross-fitted over seeds
+(:func:`cross_fitted_fall`): for each seed the peak n is chosen on the other seeds' mean curve and the fall is the
+paired difference of the last n and that n on this seed's prompts, so the choice never sees the curves the fall is
+measured on (a split of a seed's prompts would not do: its two halves share one reward model); and without biased
+raters (d) - (a) at every n.
 
 CPU-sized by default: the backbone is frozen entirely (``--freeze-layers 6``: only the linear head trains), so
 MiniLM's pooled embedding of a text is a function of its tokens alone. Each is computed once per run
@@ -61,6 +73,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -316,36 +329,71 @@ def results_from_curves(frame: pd.DataFrame) -> dict[float, list[dict[str, Any]]
     return {share: sorted(results, key=lambda r: r["seed"]) for share, results in out.items()}
 
 
+def clustered(per_seed: Sequence[np.ndarray]) -> tuple[float, float]:
+    """The mean of a quantity over every (seed, prompt) and its standard error with the seed as the unit of
+    independence: the CR1 cluster-robust SE of the mean, ``sqrt(G / (G - 1) * sum_g (sum_i (x_gi - mean))^2) / N``
+    over ``G`` seeds and ``N`` units, which with the same number of prompts per seed is the standard deviation of
+    the per-seed means over the square root of ``G``. ``per_seed`` holds one array of per-prompt values per seed.
+    The SE is NaN with one seed: its prompts share one reward model, and their spread is not a between-seed one."""
+    values = [np.asarray(v, dtype=float).ravel() for v in per_seed]
+    if not values or any(v.size == 0 for v in values):
+        raise ValueError("clustered: every seed needs at least one prompt's value")
+    units = np.concatenate(values)
+    mean = float(units.mean())
+    if len(values) < 2:
+        return mean, math.nan
+    sums = np.array([np.sum(v - mean) for v in values])
+    return mean, float(math.sqrt(len(values) / (len(values) - 1) * np.sum(sums**2)) / units.size)
+
+
+def cross_fitted_fall(per_seed: Sequence[np.ndarray]) -> tuple[list[int], float, float] | None:
+    """A method's fall from its peak to the last n, with the peak chosen on other curves than those measured:
+    ``per_seed`` holds each seed's ``(prompt, n)`` curves; for each seed the peak is the index of the highest mean
+    over the other seeds' prompts, and the fall is the last n minus that n on this seed's prompts. Returns each
+    seed's peak index and the falls' mean and between-seed SE (:func:`clustered`); None with one seed (no other
+    seed to choose its peak on). Choosing the peak on the curves a fall is measured on makes every noise bump a
+    peak and reports a fall where the curve is flat."""
+    curves = [np.asarray(c, dtype=float) for c in per_seed]
+    if len(curves) < 2:
+        return None
+    peaks, falls = [], []
+    for s, own in enumerate(curves):
+        others = np.concatenate([c for t, c in enumerate(curves) if t != s])
+        peak = int(np.argmax(others.mean(axis=0)))
+        peaks.append(peak)
+        falls.append(own[:, -1] - own[:, peak])
+    return (peaks, *clustered(falls))
+
+
 def summarise(results: list[dict[str, Any]], share: float) -> pd.DataFrame:
     from accord.reward.best_of_n import best_of_n_kl
 
     ns = results[0]["ns"]
     rows = []
     for m in results[0]["utility"]:
-        u = np.concatenate([r["utility"][m] for r in results])  # (seed, prompt) x n
-        base = np.concatenate([r["utility"]["a majority"] for r in results])
-        length = np.concatenate([r["length"][m] for r in results])
         for j, n in enumerate(ns):
-            diff = u[:, j] - base[:, j]
-            rows.append({"biased share": share, "method": m, "n": n, "KL": best_of_n_kl(n),
-                         "utility": u[:, j].mean(), "SE": u[:, j].std(ddof=1) / math.sqrt(len(u)),
-                         "minus (a)": diff.mean(), "paired SE": diff.std(ddof=1) / math.sqrt(len(diff)),
-                         "length": length[:, j].mean()})
+            utility, se = clustered([r["utility"][m][:, j] for r in results])
+            diff, paired_se = paired(results, m, j, METHODS[0], j)
+            rows.append({"biased share": share, "method": m, "n": n, "KL": best_of_n_kl(n), "utility": utility,
+                         "SE": se, "minus (a)": diff, "paired SE": paired_se,
+                         "length": clustered([r["length"][m][:, j] for r in results])[0]})
     return pd.DataFrame(rows)
 
 
 def paired(results: list[dict[str, Any]], m1: str, j1: int, m2: str, j2: int) -> tuple[float, float]:
-    """Mean and paired standard error over (seed, prompt) of ``m1`` at the ``j1``-th n minus ``m2`` at the
-    ``j2``-th n."""
-    diff = np.concatenate([r["utility"][m1][:, j1] - r["utility"][m2][:, j2] for r in results])
-    return float(diff.mean()), float(diff.std(ddof=1) / math.sqrt(len(diff)))
+    """Mean over (seed, prompt) of ``m1`` at the ``j1``-th n minus ``m2`` at the ``j2``-th n, and its standard
+    error between seeds (:func:`clustered`)."""
+    return clustered([r["utility"][m1][:, j1] - r["utility"][m2][:, j2] for r in results])
 
 
 def checks(results: list[dict[str, Any]], share: float) -> list[str]:
-    """The comparisons the benchmark exists for, each as a difference with its paired standard error."""
+    """The comparisons the benchmark exists for, each as a difference with its paired standard error between
+    seeds."""
     ns = results[0]["ns"]
 
     def fmt(mean: float, se: float) -> str:
+        if math.isnan(se):
+            return f"{mean:+.4f} (no SE: one seed)"
         if se < 1e-9:  # the same choices on every prompt
             return f"{mean:+.4f} (paired SE 0)"
         return f"{mean:+.4f} (paired SE {se:.4f}, {mean / se:+.2f} SE)"
@@ -362,18 +410,23 @@ def checks(results: list[dict[str, Any]], share: float) -> list[str]:
                          f"(e) - (d) {fmt(*paired(results, HEADS_METHOD, jj, METHODS[3], jj))}")
     for m in results[0]["utility"]:
         curve = np.concatenate([r["utility"][m] for r in results]).mean(axis=0)
-        peak = int(np.argmax(curve))
-        falls = [(ns[j], *paired(results, m, j, m, peak)) for j in range(peak + 1, len(ns))]
-        worst = min(falls, key=lambda f: f[1] / f[2] if f[2] >= 1e-9 else 0.0, default=None)
-        text = f"{m}: peak at n = {ns[peak]} ({curve[peak]:+.4f}); n = {ns[-1]} minus the peak "
-        text += fmt(*paired(results, m, len(ns) - 1, m, peak)) if worst else "+0 (the peak is at the last n)"
-        if worst:
-            text += f"; largest fall below the peak at n = {worst[0]}: {fmt(worst[1], worst[2])}"
-        lines.append(text)
+        top = int(np.argmax(curve))
+        text = f"{m}: highest mean at n = {ns[top]} ({curve[top]:+.4f}); n = {ns[-1]} minus the other seeds' peak"
+        fall = cross_fitted_fall([r["utility"][m] for r in results])
+        if fall is None:
+            lines.append(text + ": n/a (one seed)")
+            continue
+        peaks, mean, se = fall
+        chosen = ", ".join(f"{r['seed']}: {ns[p]}" for r, p in zip(results, peaks))
+        lines.append(text + f" (seed: peak n {chosen}) {fmt(mean, se)}")
     if share == 0:
+        def short(mean: float, se: float) -> str:
+            if math.isnan(se):
+                return f"{mean:+.4f} (no SE)"
+            return f"{mean:+.4f} ({f'{mean / se:+.2f} SE' if se >= 1e-9 else 'paired SE 0'})"
+
         lines.append("(d) - (a) at every n: " + "; ".join(
-            f"n = {n}: {mean:+.4f} ({f'{mean / se:+.2f} SE' if se >= 1e-9 else 'paired SE 0'})"
-            for n, (mean, se) in ((n, paired(results, METHODS[3], j, METHODS[0], j)) for j, n in enumerate(ns))))
+            f"n = {n}: {short(*paired(results, METHODS[3], j, METHODS[0], j))}" for j, n in enumerate(ns)))
     return lines
 
 
@@ -500,9 +553,13 @@ def main(argv: list[str] | None = None) -> int:
     with pd.option_context("display.width", 200, "display.max_columns", 20):
         for (share, part), (_, lines) in zip(table.groupby("biased share", sort=False), verdicts):
             # the seeds of this share: --from-curves files may hold a share for some of their seeds only
-            print(f"\n{share:.0%} length-biased raters ({len(by_share[share])} seeds): true utility of best-of-n, its "
-                  "SE, the paired difference to (a) and its SE, the chosen response's length (sentences)")
-            print(part.drop(columns="biased share").to_string(index=False, float_format="{:+.4f}".format))
+            n_seeds = len(by_share[share])
+            print(f"\n{share:.0%} length-biased raters ({n_seeds} seeds): true utility of best-of-n, its SE, the "
+                  "paired difference to (a) and its SE, the chosen response's length (sentences); SEs between "
+                  + ("seeds (a seed's prompts share its reward models)" if n_seeds > 1
+                     else "seeds: n/a with one seed"))
+            print(part.drop(columns="biased share").to_string(
+                index=False, float_format="{:+.4f}".format, na_rep="n/a"))
             print("\n".join(lines))
     if cache is not None:
         print(f"MiniLM pooled embeddings computed: {cache.computed:,} (each once)")

@@ -423,3 +423,108 @@ def test_aggregation_scores_a_tie_model_on_every_pair(labels, seed):
     [row] = script.run_on(judgments, [no_ties], gold, "toy", pairwise=True)
     assert row["nll"] == pytest.approx(sides["nll"])
     assert row["note"] == "NLL/ECE on non-tie gold"
+
+
+# --- overoptimization.py: standard errors between seeds, peaks chosen on other seeds ----------------------------------
+
+
+@pytest.fixture(scope="module")
+def overoptimization():
+    return load_script("overoptimization")
+
+
+def seed_results(script, curves_by_seed: list[np.ndarray], ns: list[int]) -> list[dict]:
+    """One result per seed with the same ``(prompt, n)`` curves for every method but (a), which is zero: each
+    method minus (a) is the curve itself."""
+    return [{"seed": seed, "ns": ns,
+             "utility": {m: (np.zeros_like(c) if m == script.METHODS[0] else c) for m in script.METHODS},
+             "length": {m: c for m in script.METHODS}} for seed, c in enumerate(curves_by_seed)]
+
+
+@settings(max_examples=30, deadline=None)
+@given(sizes=st.lists(st.integers(1, 8), min_size=2, max_size=6), spread=st.floats(0.1, 10.0),
+       seed=st.integers(0, 2**32 - 1))
+def test_overoptimization_standard_errors_are_between_seeds(overoptimization, sizes, spread, seed):
+    """The 16 held-out prompts of a seed share its reward models, but each (seed, prompt) counted as an independent
+    unit: with a seed-level offset shared by a seed's prompts the SE was about sqrt(prompts) too small. Now only the
+    seeds' means enter it: spreading each seed's prompts around their mean leaves the SE as it is, and with equal
+    prompts per seed it is the standard deviation of the per-seed means over sqrt(seeds)."""
+    rng = np.random.default_rng(seed)
+    offsets = rng.normal(size=len(sizes))
+    ns = [1, 2]
+    flat = [np.full((k, len(ns)), o) for k, o in zip(sizes, offsets)]  # every prompt of a seed at its seed's mean
+    noisy = []
+    for k, c in zip(sizes, flat):
+        noise = rng.normal(scale=spread, size=(k, len(ns)))
+        noisy.append(c + noise - noise.mean(axis=0))  # the seed's mean unchanged
+    paired = overoptimization.paired
+    for j in range(len(ns)):
+        mean_flat, se_flat = paired(seed_results(overoptimization, flat, ns), "b soft", j, "a majority", j)
+        mean_noisy, se_noisy = paired(seed_results(overoptimization, noisy, ns), "b soft", j, "a majority", j)
+        assert mean_noisy == pytest.approx(mean_flat, abs=1e-9)
+        assert se_noisy == pytest.approx(se_flat, rel=1e-9, abs=1e-12)
+    equal = [c[:2] for c in noisy] if min(sizes) >= 2 else None
+    if equal is not None:
+        table = overoptimization.summarise(seed_results(overoptimization, equal, ns), 0.25)
+        expected = np.std([c[:, 0].mean() for c in equal], ddof=1) / np.sqrt(len(equal))
+        row = table[(table["method"] == "b soft") & (table["n"] == 1)].iloc[0]
+        assert row["SE"] == pytest.approx(expected, rel=1e-9)
+        assert row["paired SE"] == pytest.approx(expected, rel=1e-9)
+
+
+def test_overoptimization_one_seed_prints_no_standard_error(overoptimization, capsys, tmp_path):
+    """With one seed the SE over its prompts was printed as a paired SE; a seed's prompts share one reward model, so
+    there is no between-seed SE to print."""
+    ns = [1, 2, 4]
+    curves = np.random.default_rng(0).normal(size=(4, len(ns)))
+    results = seed_results(overoptimization, [curves], ns)
+    path = tmp_path / "one.parquet"
+    overoptimization.curves_frame(results, 0.25).to_parquet(path)
+    assert overoptimization.main(["--from-curves", str(path), "--png", str(tmp_path / "c.png"),
+                                  "--backbone", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "(no SE: one seed)" in out
+    assert "paired SE 0." not in out  # no finite SE anywhere
+    assert "other seeds' peak: n/a (one seed)" in out
+    table = overoptimization.summarise(results, 0.25)
+    assert table["SE"].isna().all()
+
+
+@settings(max_examples=30, deadline=None)
+@given(n_seeds=st.integers(2, 5), prompts=st.integers(1, 6), data=st.data())
+def test_overoptimization_peak_is_chosen_without_the_curves_measured(overoptimization, n_seeds, prompts, data):
+    """The peak of each method was the argmax of the mean curve over every seed and its fall measured on the same
+    curves, so a bump of noise became a peak and a fall. Here each seed's curve is flat (the last n equal to every
+    other) but for one bump of its own at an n no other seed bumps at: chosen on the other seeds, the peak never
+    lands on a seed's own bump and every fall is exactly 0, where the in-sample peak reported a fall."""
+    ns = [2**i for i in range(n_seeds + 2)]
+    bumps = data.draw(st.permutations(range(1, n_seeds + 1)))  # distinct, never the last n
+    heights = data.draw(st.lists(st.floats(0.1, 5.0), min_size=n_seeds, max_size=n_seeds))
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1)))
+    curves = []
+    for bump, height in zip(bumps, heights):
+        c = np.repeat(rng.normal(size=(prompts, 1)), len(ns), axis=1)  # each prompt flat at its own level
+        c[:, bump] += height
+        curves.append(c)
+    results = seed_results(overoptimization, curves, ns)
+    for line in overoptimization.checks(results, 0.25):
+        if line.startswith("b soft:"):
+            assert "+0.0000 (paired SE 0)" in line
+    peaks, mean, se = overoptimization.cross_fitted_fall(curves)
+    assert all(p != b for p, b in zip(peaks, bumps))
+    assert mean == 0.0 and se == 0.0
+
+
+@settings(max_examples=30, deadline=None)
+@given(n_seeds=st.integers(2, 5), n_ns=st.integers(2, 6), prompts=st.integers(1, 5), seed=st.integers(0, 2**32 - 1))
+def test_overoptimization_a_seeds_own_curves_never_choose_its_peak(overoptimization, n_seeds, n_ns, prompts, seed):
+    """Whatever one seed's curves are, the peak its fall is measured from stays the same: it is chosen on the other
+    seeds alone."""
+    rng = np.random.default_rng(seed)
+    curves = [rng.normal(size=(prompts, n_ns)) for _ in range(n_seeds)]
+    peaks, _, _ = overoptimization.cross_fitted_fall(curves)
+    for s in range(n_seeds):
+        changed = list(curves)
+        changed[s] = rng.normal(scale=100.0, size=(prompts + 1, n_ns))
+        assert overoptimization.cross_fitted_fall(changed)[0][s] == peaks[s]
+    assert overoptimization.cross_fitted_fall(curves[:1]) is None
