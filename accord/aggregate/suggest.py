@@ -226,6 +226,12 @@ def _pools_of(model: Any, pools: pd.Series | Mapping[Any, str] | None) -> tuple[
 
 def rater_confusions(model: Any) -> torch.Tensor:
     """``[W, K, L]``: each rater's posterior-mean confusion (the one-judgment posterior predictive given the label)."""
+    moments = getattr(model, "_moments", None)
+    if moments is not None:
+        # the posterior means the soft labels are computed from (exact under VB), as predictive_loglik reads them:
+        # ``confusion_`` averages num_samples draws, whose noise (about 0.02 at the default 200) decided which rater
+        # a pair went to, so that the same judgments in another row order gave another batch
+        return moments.log_theta.detach().double().exp().cpu()
     if getattr(model, "confusion_", None) is not None:
         return torch.as_tensor(np.asarray(model.confusion_), dtype=torch.float64)
     n, step = model.encoded_.n_workers, 4096
