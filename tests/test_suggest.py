@@ -683,6 +683,23 @@ def test_unseen_comparisons_are_every_pair_of_one_prompts_responses_never_compar
     assert len(got) == len(set(got)) and set(got) == expected
 
 
+@settings(max_examples=30, deadline=None)
+@given(seed=st.integers(0, 10_000), n_rows=st.integers(1, 30), limit=st.integers(1, 6))
+def test_unseen_comparisons_drawn_do_not_depend_on_row_order(seed: int, n_rows: int, limit: int) -> None:
+    # the random subset was drawn from the candidates in the order of the judgments' rows: the same judgments in
+    # another order gave other candidates (and so another `accord suggest --new-comparisons` batch)
+    rng = np.random.default_rng(seed)
+    prompt = rng.integers(0, 4, n_rows)
+    sides = np.array([rng.choice(6, 2, replace=False) for _ in range(n_rows)])
+    table = pd.DataFrame({"prompt": [f"q{q}" for q in prompt],
+                          "response_a_id": [f"r{q}-{a}" for q, a in zip(prompt, sides[:, 0])],
+                          "response_b_id": [f"r{q}-{b}" for q, b in zip(prompt, sides[:, 1])]})
+    shuffled = table.sample(frac=1, random_state=seed).reset_index(drop=True)
+    first, second = (unseen_comparisons(t, limit=limit, seed=seed) for t in (table, shuffled))
+    assert len(first) == min(limit, len(unseen_comparisons(table)))
+    pd.testing.assert_frame_equal(first, second)
+
+
 def test_the_batch_carries_each_pairs_texts_when_the_judgments_have_them(tmp_path):
     """next_batch.csv named pairs by id alone: the raters could not be shown what to compare from it, and the
     judgments that came back, joined to a table with texts, stopped `accord aggregate` ("missing response text").

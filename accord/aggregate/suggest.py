@@ -629,6 +629,9 @@ def unseen_comparisons(judgments: pd.DataFrame, *, limit: int | None = None, see
     keys = both[["response_a", "response_b"]].astype(str)
     compared = keys.merge(seen, how="left", on=["response_a", "response_b"], indicator=True)["_merge"] == "both"
     fresh = both[~compared.to_numpy()]
+    # in the order of the ids (as text), not of the judgments' rows: the random subset drawn from a table in another
+    # row order was another subset, so the same judgments gave another batch
+    fresh = fresh.loc[keys[~compared.to_numpy()].sort_values(["response_a", "response_b"], kind="stable").index]
     if limit is not None and len(fresh) > limit:
         fresh = fresh.sample(limit, random_state=seed)
     return fresh[["response_a", "response_b"]].set_axis(["response_a_id", "response_b_id"], axis=1).reset_index(
