@@ -260,6 +260,15 @@ def test_a_budget_beyond_the_raters_capacities_fills_every_capacity(fitted: tupl
     assert len(batch) == len(raters) and batch["annotator"].value_counts().max() == 1
 
 
+def test_capacity_without_raters_is_one_clear_error(fitted: tuple[DawidSkene, pd.DataFrame]) -> None:
+    # the batch then names pools, and capacity=0 capped nothing: 10 judgments came back, silently
+    model, _ = fitted
+    for capacity in (0, 2, {"w1": 0}):
+        with pytest.raises(AccordError, match="capacity caps the judgments of named raters: pass raters="):
+            suggest(model, 10, capacity=capacity, certainty=1.0)
+    assert len(suggest(model, 10, capacity=0, raters=["w1"], certainty=1.0)) == 0
+
+
 @pytest.mark.parametrize("capacity, message", [
     (1.5, "capacity must be a whole number"),  # a rater took 2 judgments
     (True, "capacity must be a whole number"),  # taken as 1

@@ -434,6 +434,9 @@ def suggest(model: Any, budget: float, *, pool_costs: Mapping[str, float] | None
         raise AccordError(f"raters: expected the annotator ids (a list, Index or Series), not a table with columns "
                           f"{list(raters.columns)}; pass e.g. raters=table['annotator'] and the table's capacity as "
                           "capacity=table.set_index('annotator')['capacity']")
+    if capacity is not None and raters is None and allowed is None:  # each judgment names a pool: it capped nothing
+        raise AccordError("capacity caps the judgments of named raters: pass raters= (or allowed=) too; without them "
+                          "each judgment goes to a pool, to a random rater of it")
     setup = _setup(model, pools, candidates)
     pool_cost = _cost_vector(setup.pool_names, pool_costs)
     n_pools, n_pairs = len(setup.pool_names), len(setup.pair_ids)
