@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from accord.aggregate.suggest import (LabelPosterior, _single_gains, expected_information_gain, plan_sequences,
@@ -187,6 +187,40 @@ def test_pool_costs_buy_the_best_value(fitted: tuple[DawidSkene, pd.DataFrame]) 
         suggest(model, 0)
     with pytest.raises(AccordError, match="none of the raters"):
         suggest(model, 5, raters=["nobody"])
+
+
+@pytest.fixture(scope="module")
+def humans_and_ai() -> tuple[DawidSkene, pd.Series]:
+    """Reliable humans and cheaper, less reliable AI judges, four judgments per pair."""
+    rng = np.random.default_rng(0)
+    skill = {f"h{i}": 0.95 for i in range(4)} | {f"a{i}": 0.8 for i in range(4)}
+    truth, rows = rng.integers(0, 2, 150), []
+    for item in range(150):
+        for rater in rng.choice(list(skill), 4, replace=False):
+            right = rng.random() < skill[rater]
+            rows.append({"pair_id": f"i{item}", "annotator": rater,
+                         "label": int(truth[item] if right else 1 - truth[item])})
+    pools = pd.Series({rater: "human" if rater[0] == "h" else "ai" for rater in skill})
+    return DawidSkene().fit(validate(pd.DataFrame(rows), form="categorical")), pools
+
+
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@example(budget=1.5, ai_cost=0.2, by_rater=True)  # 0.9 was left: humans first, and AI judgments worth buying
+@given(budget=st.floats(0.5, 6.0), ai_cost=st.sampled_from([0.1, 0.2, 0.3, 0.45]), by_rater=st.booleans())
+def test_a_judgment_that_does_not_fit_the_budget_is_passed_over(humans_and_ai: tuple[DawidSkene, pd.Series],
+                                                                budget: float, ai_cost: float, by_rater: bool) -> None:
+    # the batch ended at the first judgment that did not fit: a human judgment (cost 1) with 0.9 left stopped it,
+    # though AI judgments (0.2) of positive value still fitted (budget 1.5: 0.6 spent)
+    model, pools = humans_and_ai
+    settings_ = dict(pools=pools, pool_costs={"human": 1.0, "ai": ai_cost}, certainty=1.0,
+                     raters=list(pools.index) if by_rater else None)
+    batch = suggest(model, budget, **settings_)
+    left = budget - batch["cost"].sum()
+    assert left >= -1e-9
+    every = suggest(model, 1e6, **settings_)  # the same plan, every entry of positive value
+    assert set(zip(batch["pair_id"], batch["slot"])) <= set(zip(every["pair_id"], every["slot"]))
+    untouched = every[~every["pair_id"].isin(batch["pair_id"]) & (every["slot"] == 1)]
+    assert not (untouched["cost"] <= left + 1e-9).any()  # a pair's first judgment that fits is bought
 
 
 def test_raters_given_as_a_table_is_one_clear_error(fitted: tuple[DawidSkene, pd.DataFrame]) -> None:

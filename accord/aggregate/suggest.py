@@ -469,7 +469,7 @@ def suggest(model: Any, budget: float, *, pool_costs: Mapping[str, float] | None
         pick = chosen[row, slot].numpy()
         keep = _within_capacity(row, slot, pick - n_pools, room)
         row, slot, pick = row[keep], slot[keep], pick[keep]
-        within = np.cumsum(option_cost[pick]) <= left + 1e-9
+        within = _within_budget(row, slot, option_cost[pick], left)
         row, slot, pick = row[within], slot[within], pick[within]
         if len(row) == 0:
             break
@@ -554,6 +554,26 @@ def _within_capacity(row: np.ndarray, slot: np.ndarray, rater: np.ndarray, room:
     keep = ~is_rater | (order < room[code])
     first_lost = pd.Series(np.where(keep, np.iinfo(np.int64).max, slot)).groupby(row).transform("min").to_numpy()
     return keep & (slot < first_lost)
+
+
+def _within_budget(row: np.ndarray, slot: np.ndarray, cost: np.ndarray, left: float) -> np.ndarray:
+    """Which selected entries (best first) the budget ``left`` buys: each in turn while it fits, as the greedy rule
+    under a budget takes them. An entry that does not fit is passed over, with its pair's later slots (a pair's k-th
+    judgment only with its first k - 1); it was the end of the batch, so that a dear judgment left the budget unspent
+    where cheaper ones of positive value still fitted. Each pass takes the longest run that fits after dropping what
+    no longer can (the budget only shrinks), so the passes are at most as many as the distinct costs."""
+    taken = np.zeros(len(row), dtype=bool)
+    live = np.ones(len(row), dtype=bool)
+    while True:
+        live &= cost <= left + 1e-9
+        lost = pd.Series(np.where(live, np.iinfo(np.int64).max, slot)).groupby(row).transform("min").to_numpy()
+        live &= slot < lost
+        waiting = np.flatnonzero(live & ~taken)
+        if len(waiting) == 0:
+            return taken
+        take = waiting[np.cumsum(cost[waiting]) <= left + 1e-9]  # the first one fits: every pass takes one
+        taken[take] = True
+        left -= float(cost[take].sum())
 
 
 def _rater_options(model: Any, setup: _Setup, open_pairs: np.ndarray, raters: Any,
