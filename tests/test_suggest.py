@@ -246,6 +246,20 @@ def test_a_rater_given_two_pools_is_one_clear_error(fitted: tuple[DawidSkene, pd
     pd.testing.assert_frame_equal(again, suggest(model, 10, pools=pools, certainty=1.0))
 
 
+def test_pools_that_name_no_fitted_rater_are_one_clear_error(fitted: tuple[DawidSkene, pd.DataFrame]) -> None:
+    # pools keyed by ids of another type (numbers for 'w0', 'w1', ...) put every rater in one pool, silently, and
+    # pool costs then said "unknown pool 'human'" of the pool just given
+    model, _ = fitted
+    numbered = pd.Series(["human", "ai"], index=[0, 1])
+    with pytest.raises(AccordError, match="pools: none of the 2 annotators given was fitted .* e.g. 0; .* e.g. 'w"):
+        suggest(model, 5, pools=numbered)
+    with pytest.raises(AccordError, match="pools: none of the 2 annotators"):
+        suggest(model, 5, pools=dict(numbered), pool_costs={"human": 1.0, "ai": 0.1})
+    # some fitted raters named is a partial pool assignment (the others are in the default pool), as before
+    mixed = suggest(model, 5, pools={"w0": "human", 7: "ai"}, certainty=1.0)
+    assert set(mixed["pool"]) <= {"human", "crowd"}
+
+
 def test_numpy_numbers_are_a_budget_and_true_is_not(fitted: tuple[DawidSkene, pd.DataFrame]) -> None:
     # an np.int64 budget (e.g. a share of np.sum of the pairs) was "not a positive number", an np.int64
     # max_per_pair "not a whole number", while True bought one judgment

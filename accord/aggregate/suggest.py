@@ -219,6 +219,9 @@ def _pools_of(model: Any, pools: pd.Series | Mapping[Any, str] | None) -> tuple[
         raise AccordError(f"pools: annotator {rater!r} is given two pools ({sorted(series[series.index == rater])}); "
                           "a rater belongs to one pool")
     series = series[~series.index.duplicated()]  # a rater named twice in one pool is one rater
+    if len(series) and not series.index.isin(workers).any():  # e.g. ids read as numbers: every rater fell in one pool
+        raise AccordError(f"pools: none of the {len(series):,} annotators given was fitted (pools name e.g. "
+                          f"{series.index.tolist()[0]!r}; the model's annotators are e.g. {workers.tolist()[0]!r})")
     names = series.reindex(workers).astype(object).where(lambda s: s.notna(), DEFAULT_POOL).astype(str)
     codes, uniques = pd.factorize(names, sort=True)
     return codes.astype(np.int64), [str(u) for u in uniques]
