@@ -317,6 +317,17 @@ def test_capacity_without_raters_is_one_clear_error(fitted: tuple[DawidSkene, pd
     assert len(suggest(model, 10, capacity=0, raters=["w1"], certainty=1.0)) == 0
 
 
+def test_capacity_that_names_no_fitted_rater_is_one_clear_error(fitted: tuple[DawidSkene, pd.DataFrame]) -> None:
+    # capacities keyed by ids of another type (numbers for 'w0', 'w1') left every rater uncapped, silently
+    model, _ = fitted
+    with pytest.raises(AccordError, match="capacity: none of the 2 annotators given was fitted .* e.g. 0; "):
+        suggest(model, 10, raters=["w0", "w1"], capacity={0: 1, 1: 1}, certainty=1.0)
+    with pytest.raises(AccordError, match="capacity: none of the 1 annotators"):
+        suggest(model, 10, raters=["w0", "w1"], capacity=pd.Series({"nobody": 0}), certainty=1.0)
+    batch = suggest(model, 10, raters=["w0", "w1"], capacity={"w0": 1, 7: 0}, certainty=1.0)
+    assert (batch["annotator"] == "w0").sum() <= 1
+
+
 @pytest.mark.parametrize("capacity, message", [
     (1.5, "capacity must be a whole number"),  # a rater took 2 judgments
     (True, "capacity must be a whole number"),  # taken as 1

@@ -538,6 +538,9 @@ def _capacities(capacity: Any, workers: pd.Index, rater_pool: np.ndarray) -> np.
     if bad.any():
         raise AccordError(f"capacity of annotator {bad.idxmax()!r}: expected a whole number of judgments >= 0 (or "
                           f"missing for no cap), not {values[bad].iloc[0]!r}")
+    if len(values) and not values.index.isin(workers).any():  # e.g. ids read as numbers: every rater was uncapped
+        raise AccordError(f"capacity: none of the {len(values):,} annotators given was fitted (capacity names e.g. "
+                          f"{values.index.tolist()[0]!r}; the model's annotators are e.g. {workers.tolist()[0]!r})")
     values = values.where(given).astype(float).reindex(workers)
     return np.where(values.isna(), np.inf, values.to_numpy())
 
