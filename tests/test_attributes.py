@@ -267,3 +267,21 @@ def test_wide_columns_named_like_the_long_forms_columns() -> None:
     assert caught.value.column == 1
     long = attributes_from_wide(numbered, {1: "1", 2: "2"}, scales=(0, 4), keep=["response_id", "annotator"])
     assert long["attribute"].tolist() == ["1", "2"]
+
+
+@settings(max_examples=40, deadline=None)
+@given(n=st.integers(2, 8), kind=st.sampled_from(["response", "pair"]), as_text=st.booleans(), data=st.data())
+def test_one_bad_rating_in_a_column_read_as_text_names_its_own_row(n: int, kind: str, as_text: bool,
+                                                                   data: st.DataObject) -> None:
+    # a CSV column with one bad cell is read as text throughout: its row 0 ('1', a good rating) was named, and among
+    # numbers a text that is no A/B/tie was called "both A/B/tie labels and numbers" at a number
+    ratings = data.draw(st.lists(st.integers(-1, 1), min_size=n, max_size=n))
+    row = data.draw(st.integers(0, n - 1))
+    bad = data.draw(st.sampled_from(["x", "good", "1.5?", "-"]))
+    labels: list[object] = [str(r) if as_text else r for r in ratings]
+    labels[row] = bad
+    table = pd.DataFrame({f"{kind}_id": [f"i{i}" for i in range(n)], "annotator": "a", "attribute": "overall",
+                          "label": pd.Series(labels, dtype=object)})
+    with pytest.raises(ValidationError) as caught:
+        validate_attributes(table, scales=(-1, 1), source="ratings.csv")
+    assert (caught.value.column, caught.value.row, caught.value.value) == ("label", row, bad)

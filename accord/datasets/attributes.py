@@ -42,8 +42,8 @@ import numpy as np
 import pandas as pd
 
 from accord.datasets.errors import ValidationError
-from accord.datasets.schema import (INT64_LIMIT, check_flat_columns, check_ids, decode_dictionaries, plain_values,
-                                    rows_of_input, string_mask)
+from accord.datasets.schema import (INT64_LIMIT, check_flat_columns, check_ids, decode_dictionaries,
+                                    first_bad_rating, plain_values, rows_of_input, string_mask)
 
 ATTRIBUTE_COLUMN = "attribute"
 ITEM_KINDS: dict[str, str] = {"response": "response_id", "pair": "pair_id"}
@@ -414,9 +414,15 @@ def _labels_as_integers(table: pd.DataFrame, kind: str, source: str | None) -> t
     text_attrs: set[str] = set()
     if is_text.any():
         if kind != "pair":
-            row = _first(is_text)
+            row = first_bad_rating(values, is_text)
             raise ValidationError("ratings of responses must be integers on the attribute's scale", source=source,
                                   column="label", row=row, value=values.iloc[row])
+        # first: a text that is no A/B/tie among numbers was called "both A/B/tie labels and numbers" at a number
+        unknown = is_text & ~values.isin(list(PREFERENCE_CODES))
+        if unknown.any():
+            row = first_bad_rating(values, unknown)
+            raise ValidationError("text labels of pairs must be 'A', 'B' or 'tie'", source=source, column="label",
+                                  row=row, value=values.iloc[row])
         # A/B/tie and numbers must not share an attribute: that would be two scales in one attribute
         text_attrs = set(table.loc[is_text, ATTRIBUTE_COLUMN])
         mixed = ~is_text & table[ATTRIBUTE_COLUMN].isin(text_attrs)
@@ -425,11 +431,6 @@ def _labels_as_integers(table: pd.DataFrame, kind: str, source: str | None) -> t
             raise ValidationError(
                 f"two scales in one attribute: attribute '{table[ATTRIBUTE_COLUMN].iloc[row]}' has both A/B/tie "
                 f"labels and numbers", source=source, column="label", row=row, value=values.iloc[row])
-        unknown = is_text & ~values.isin(list(PREFERENCE_CODES))
-        if unknown.any():
-            row = _first(unknown)
-            raise ValidationError("text labels of pairs must be 'A', 'B' or 'tie'", source=source, column="label",
-                                  row=row, value=values.iloc[row])
         if is_text.all():  # A/B/tie only (checked above): their codes, looked up for the column at once
             return values.map(PREFERENCE_CODES).astype("int64"), text_attrs
     integral = values.map(lambda v: isinstance(v, str) or _is_whole(v))
