@@ -285,3 +285,17 @@ def test_one_bad_rating_in_a_column_read_as_text_names_its_own_row(n: int, kind:
     with pytest.raises(ValidationError) as caught:
         validate_attributes(table, scales=(-1, 1), source="ratings.csv")
     assert (caught.value.column, caught.value.row, caught.value.value) == ("label", row, bad)
+
+
+@settings(max_examples=20, deadline=None)
+@given(item=st.sampled_from(["response_id", "pair_id"]), kept=st.sets(st.sampled_from(["item", "annotator"])))
+def test_a_required_column_left_out_of_keep_is_named_as_such(item: str, kept: set[str]) -> None:
+    # it was "missing required column" of a column the frame has (and of response_id where it has pair_id)
+    wide = pd.DataFrame({item: ["i1", "i2"], "annotator": ["a", "b"], "help": [1, 2]})
+    keep = [item if k == "item" else k for k in sorted(kept)]
+    if len(keep) == 2:
+        assert len(attributes_from_wide(wide, ["help"], scales=(0, 4), keep=keep)) == 2
+        return
+    with pytest.raises(ValidationError, match="keep leaves it out") as caught:
+        attributes_from_wide(wide, ["help"], scales=(0, 4), keep=keep)
+    assert caught.value.column in {item, "annotator"} - set(keep)

@@ -336,6 +336,13 @@ def attributes_from_wide(
     try:
         return validate_attributes(long, scales=declared, source=source)
     except ValidationError as error:
+        # "missing required column" of a column the frame has (or of response_id where it has pair_id): it was left
+        # out of keep
+        wanted = [*ITEM_KINDS.values()] if error.column in ITEM_KINDS.values() else [error.column]
+        left_out = [c for c in wanted if c in set(frame.columns) - set(keep) - set(mapping)]
+        if error.row is None and left_out:
+            raise ValidationError(f"the long form needs this column on every rating, and keep leaves it out: "
+                                  f"keep={[*keep, left_out[0]]!r}", source=source, column=left_out[0]) from None
         if error.row is None:
             raise
         # the cell of the frame given: its row, and the rating column for a rating or its attribute (the long table's
