@@ -580,6 +580,14 @@ def cmd_suggest(args: argparse.Namespace) -> int:
         raters = _read_raters(Path(args.raters), annotators, args.encoding)
         if "pool" in raters.columns:
             given = raters.set_index("annotator")["pool"].dropna().astype(str)
+            if pools is not None:  # the raters file's pool was taken, silently, as in one table it is not
+                both = given.index.intersection(pools.index)
+                clash = both[given[both].to_numpy() != pools[both].to_numpy()]
+                if len(clash):
+                    rater = clash[0]
+                    raise AccordError(f"file {args.raters}, column 'pool': rater {rater!r} is in pool {given[rater]!r} "
+                                      f"here and in pool {pools[rater]!r} in column '{pool_column}' of {source}; a "
+                                      "rater belongs to one pool")
             pools = given if pools is None else given.combine_first(pools)
     pool_names = sorted(set(pools.reindex(annotators).fillna(DEFAULT_POOL)) if pools is not None else {DEFAULT_POOL})
     unknown = sorted(set(costs) - set(pool_names))

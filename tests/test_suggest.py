@@ -656,6 +656,22 @@ def test_cli_rater_in_two_pools_is_one_error(judgments_file: str, tmp_path, caps
                  "--quiet"]) == 0
 
 
+def test_cli_rater_in_another_pool_in_the_raters_file_is_one_error(judgments_file: str, tmp_path, capsys) -> None:
+    # the raters file's pool was taken over the judgments' pool, silently (in one table that is an error)
+    raters, output = tmp_path / "available.csv", tmp_path / "next_batch.csv"
+    pd.DataFrame({"annotator": ["w3", "w4"], "pool": ["human", "ai"]}).to_csv(raters, index=False)
+    status = main(["suggest", "--input", judgments_file, "--form", "categorical", "--budget", "5", "--raters",
+                   str(raters), "--output", str(output), "--quiet"])
+    err = capsys.readouterr().err
+    assert status == 2 and err.count("\n") == 1 and not output.exists()
+    assert f"file {raters}, column 'pool': rater 'w4' is in pool 'ai' here and in pool 'human' in column 'pool'" in err
+    # the same pools, or a blank pool cell, agree with the judgments
+    pd.DataFrame({"annotator": ["w3", "w4", "w0"], "pool": ["human", None, "ai"]}).to_csv(raters, index=False)
+    assert main(["suggest", "--input", judgments_file, "--form", "categorical", "--budget", "5", "--raters",
+                 str(raters), "--output", str(output), "--quiet"]) == 0
+    assert set(pd.read_csv(output)["pool"]) <= {"human", "ai"}
+
+
 def test_cli_rater_listed_twice_in_the_raters_file(judgments_file: str, tmp_path, capsys) -> None:
     output = tmp_path / "next_batch.csv"
     raters = tmp_path / "available.csv"
