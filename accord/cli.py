@@ -630,6 +630,8 @@ def cmd_suggest(args: argparse.Namespace) -> int:
         attrs = batch.attrs
         batch = batch.join(item_texts(judgments, "pair_id", ("prompt", "response_a", "response_b"), "pair"),
                            on="pair_id")
+        if candidates is not None and len(candidates):
+            batch = _texts_of_new_comparisons(batch, judgments)
         batch.attrs = attrs
     write_table(batch, output)
     print(f"method: {args.method}  judgments: {len(judgments):,}  pairs: {batch.attrs['n_pairs']:,}  "
@@ -639,6 +641,27 @@ def cmd_suggest(args: argparse.Namespace) -> int:
           f"of {args.budget:g}, expected information gain {batch['expected_gain'].sum():.1f} nats")
     print(f"wrote {output}")
     return 0
+
+
+def _texts_of_new_comparisons(batch: pd.DataFrame, judgments: pd.DataFrame) -> pd.DataFrame:
+    """The texts of the comparisons never made (``--new-comparisons``) in a batch: no judgment of the pair holds
+    them (they were left empty, so the raters would be sent a pair without its prompt and responses), so each side's
+    response and prompt come from the judgments of that response."""
+    import pandas as pd
+
+    from accord.datasets.cleaned import item_texts
+
+    sides = pd.concat([judgments.reindex(columns=[f"response_{s}_id", "prompt", f"response_{s}"])
+                       .set_axis(["response_id", "prompt", "response"], axis=1) for s in "ab"], ignore_index=True)
+    texts = item_texts(sides[sides["response_id"].notna()], "response_id", ("prompt", "response"), "response")
+    batch = batch.copy()
+    new = ~batch["pair_id"].isin(judgments["pair_id"]).to_numpy()
+    for side in "ab":
+        if f"response_{side}" in batch.columns:
+            batch.loc[new, f"response_{side}"] = texts["response"].reindex(batch[f"response_{side}_id"][new]).to_numpy()
+    if "prompt" in batch.columns:
+        batch.loc[new, "prompt"] = texts["prompt"].reindex(batch["response_a_id"][new]).to_numpy()
+    return batch
 
 
 def _input_columns(path: Path, args: argparse.Namespace) -> set[str]:

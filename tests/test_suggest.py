@@ -804,3 +804,23 @@ def test_the_batch_carries_each_pairs_texts_when_the_judgments_have_them(tmp_pat
     returned = batch.assign(annotator=[f"new rater {i}" for i in range(len(batch))], label="A")[columns]
     grown = pd.concat([table.astype({"pair_id": str})[returned.columns], returned], ignore_index=True)
     assert len(validate(grown)) == len(table) + 8
+
+
+def test_a_new_comparison_in_the_batch_carries_its_responses_texts(tmp_path, one_torch_thread: None) -> None:
+    # --new-comparisons: a comparison never made has no judgment of its own, and its prompt and responses were left
+    # empty in next_batch.csv (the raters could not be shown it); each side's text is its response's
+    rng = np.random.default_rng(0)
+    rows = [{"pair_id": f"q{q}-{a}{b}", "annotator": f"w{w}", "label": str(rng.choice(["A", "B"])),
+             "prompt": f"prompt {q}", "response_a": f"text of q{q} r{a}", "response_b": f"text of q{q} r{b}",
+             "response_a_id": f"q{q}r{a}", "response_b_id": f"q{q}r{b}"}
+            for q in range(3) for a, b in ((0, 1), (1, 2)) for w in range(3)]
+    path, output = tmp_path / "judgments.csv", tmp_path / "next_batch.csv"
+    pd.DataFrame(rows).to_csv(path, index=False)
+    assert main(["suggest", "--input", str(path), "--method", "bradley-terry", "--budget", "12", "--certainty", "1",
+                 "--new-comparisons", "3", "--max-per-pair", "1", "--output", str(output), "--quiet"]) == 0
+    batch = pd.read_csv(output)
+    new = batch[batch["pair_id"].str.contains(" vs ")]
+    assert len(new) and batch[["prompt", "response_a", "response_b"]].notna().all().all()
+    for side in ("a", "b"):
+        assert (new[f"response_{side}"] == "text of " + new[f"response_{side}_id"].str.replace("r", " r", n=1)).all()
+    assert (new["prompt"] == "prompt " + new["response_a_id"].str[1]).all()
