@@ -572,8 +572,9 @@ def _within_budget(row: np.ndarray, slot: np.ndarray, cost: np.ndarray, left: fl
     live = np.ones(len(row), dtype=bool)
     while True:
         live &= cost <= left + 1e-9
-        lost = pd.Series(np.where(live, np.iinfo(np.int64).max, slot)).groupby(row).transform("min").to_numpy()
-        live &= slot < lost
+        if not live.all():
+            lost = pd.Series(np.where(live, np.iinfo(np.int64).max, slot)).groupby(row).transform("min").to_numpy()
+            live &= slot < lost
         waiting = np.flatnonzero(live & ~taken)
         if len(waiting) == 0:
             return taken
