@@ -315,28 +315,39 @@ class TestCleanedDataset:
         assert result.pairs is not None
         assert sorted(result.pairs[["chosen_id", "rejected_id"]].iloc[0]) == ["r1", "r2"] and len(result.pairs) == 1
 
-    @settings(max_examples=25, deadline=None)
+    @settings(max_examples=30, deadline=None)
     @given(data=st.data())
-    def test_pairs_given_name_the_row_of_a_side_without_scores(self, data) -> None:
+    def test_bad_pairs_given_are_one_error_naming_their_row(self, data) -> None:
         # a side that is no scored response was "no scores for item 'x'" (no row, no column); a response compared
-        # with itself became a pair whose chosen and rejected are one text, at P = 0.5, silently
-        table = pd.DataFrame({"response_id": ["r1", "r2", "r3"], "annotator": "a", "attribute": "help",
-                              "label": [1, 3, 2], "prompt": "q", "response": ["x", "y", "z"]})
+        # with itself became a pair whose chosen and rejected are one text, at P = 0.5, and a pair (or pair_id) given
+        # twice was written twice, silently
+        table = pd.DataFrame({"response_id": ["r1", "r2", "r3", "r4"], "annotator": "a", "attribute": "help",
+                              "label": [1, 3, 2, 0], "prompt": "q", "response": ["w", "x", "y", "z"]})
         scores = AttributeMean().fit(validate_attributes(table, scales=(0, 4))).scores_
-        known = st.sampled_from(["r1", "r2", "r3"])
-        rows = data.draw(st.lists(st.tuples(known, known).filter(lambda p: p[0] != p[1]), min_size=1, max_size=6))
-        pairs = pd.DataFrame(rows, columns=["response_a_id", "response_b_id"])
+        known = st.sampled_from(["r1", "r2", "r3", "r4"])
+        rows = data.draw(st.lists(st.tuples(known, known).filter(lambda p: p[0] != p[1]), min_size=1, max_size=6,
+                                  unique_by=frozenset))
+        pairs = pd.DataFrame(rows, columns=["response_a_id", "response_b_id"]).assign(
+            pair_id=[f"pair {i}" for i in range(len(rows))])
         assert len(build_attribute_pairs(scores, table, pairs=pairs)) == len(pairs)
         row = data.draw(st.integers(0, len(pairs) - 1))
         column = data.draw(st.sampled_from(["response_a_id", "response_b_id"]))
-        bad = data.draw(st.sampled_from(["r9", None, "self"]))
+        bad = data.draw(st.sampled_from(["r9", None, "self"] + (["repeat", "pair_id"] if row else [])))
+        other = "response_b_id" if column == "response_a_id" else "response_a_id"
         broken = pairs.copy()
-        broken.loc[row, column] = broken.loc[row, "response_b_id" if column == "response_a_id" else "response_a_id"] \
-            if bad == "self" else bad
+        if bad == "self":
+            broken.loc[row, column] = broken.loc[row, other]
+        elif bad == "repeat":  # an earlier pair again, in either order
+            broken.loc[row, [column, other]] = broken.loc[0, ["response_a_id", "response_b_id"]].to_list()
+        elif bad == "pair_id":
+            broken.loc[row, "pair_id"] = "pair 0"
+        else:
+            broken.loc[row, column] = bad
         with pytest.raises(ValidationError, match="pairs: ") as caught:
             build_attribute_pairs(scores, table, pairs=broken)
         assert caught.value.row == row
-        assert caught.value.column == ("response_b_id" if bad == "self" else column)
+        assert caught.value.column == {"self": "response_b_id", "repeat": "response_b_id",
+                                       "pair_id": "pair_id"}.get(bad, column)
 
     def test_chosen_by_orients_every_attribute(self, synthetic, fitted) -> None:
         pairs = build_attribute_pairs(fitted.scores_, synthetic.judgments, chosen_by="verbosity")

@@ -216,8 +216,8 @@ def _response_pairs(scores: AttributeScores, judgments: pd.DataFrame, pairs: pd.
 
 def _check_pairs(scores: AttributeScores, pairs: pd.DataFrame) -> None:
     """One error naming the row of ``pairs`` for a side that is no scored response (it was "no scores for item
-    'x'", no row or column) and for a response compared with itself (it became a pair whose chosen and rejected are
-    one text, at P = 0.5: a label of nothing, which the judgments table refuses)."""
+    'x'", no row or column), a response compared with itself (it became a pair whose chosen and rejected are one
+    text, at P = 0.5: a label of nothing, which the judgments table refuses) and a pair or pair_id given twice."""
     for column in ("response_a_id", "response_b_id"):
         unknown = scores.item_ids.get_indexer(pd.Index(pairs[column])) < 0
         if unknown.any():
@@ -229,6 +229,17 @@ def _check_pairs(scores: AttributeScores, pairs: pd.DataFrame) -> None:
         row = int(np.flatnonzero(same)[0])
         raise ValidationError("pairs: the pair compares a response with itself", column="response_b_id", row=row,
                               value=pairs["response_b_id"].iloc[row])
+    # a pair given twice was written twice (its labels counted twice in training), and a pair_id of two pairs named
+    # both in the cleaned dataset
+    a = scores.item_ids.get_indexer(pd.Index(pairs["response_a_id"]))
+    b = scores.item_ids.get_indexer(pd.Index(pairs["response_b_id"]))
+    repeated = pd.Series(np.minimum(a, b).astype(np.int64) * len(scores) + np.maximum(a, b)).duplicated().to_numpy()
+    for column, twice, why in (("response_b_id", repeated, "the pair repeats an earlier one (in either order)"),
+                               ("pair_id", pairs["pair_id"].duplicated().to_numpy() if "pair_id" in pairs.columns
+                                else np.zeros(len(pairs), dtype=bool), "the pair_id is an earlier pair's too")):
+        if twice.any():
+            row = int(np.flatnonzero(twice)[0])
+            raise ValidationError(f"pairs: {why}", column=column, row=row, value=pairs[column].iloc[row])
 
 
 def _pairs_within_prompts(responses: pd.DataFrame) -> pd.DataFrame:
