@@ -223,6 +223,30 @@ def test_a_judgment_that_does_not_fit_the_budget_is_passed_over(humans_and_ai: t
     assert not (untouched["cost"] <= left + 1e-9).any()  # a pair's first judgment that fits is bought
 
 
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_batches_with_costs_and_capacities_keep_every_promise(humans_and_ai: tuple[DawidSkene, pd.Series],
+                                                              data: st.DataObject) -> None:
+    # passing over a judgment that does not fit the budget must keep a pair's judgments in order, and every cap
+    model, pools = humans_and_ai
+    raters = data.draw(st.lists(st.sampled_from(list(pools.index)), min_size=1, unique=True))
+    capacity = data.draw(st.one_of(st.none(), st.integers(0, 3),
+                                   st.dictionaries(st.sampled_from(raters), st.integers(0, 3), min_size=1)))
+    costs = {"human": 1.0, "ai": data.draw(st.sampled_from([0.1, 0.3, 0.7]))}
+    budget, max_per_pair = data.draw(st.floats(0.2, 12.0)), data.draw(st.integers(1, 3))
+    batch = suggest(model, budget, pools=pools, pool_costs=costs, raters=raters, capacity=capacity,
+                    max_per_pair=max_per_pair, certainty=1.0)
+    assert batch["cost"].sum() <= budget + 1e-9
+    assert np.allclose(batch["cost"], batch["pool"].map(costs)) and set(batch["annotator"]) <= set(raters)
+    assert len(set(zip(batch["pair_id"], batch["annotator"]))) == len(batch)
+    slots = batch.groupby("pair_id")["slot"].agg(["max", "size"])
+    assert (slots["max"] == slots["size"]).all() and (slots["size"] <= max_per_pair).all()
+    if capacity is not None:
+        caps = pd.Series(capacity if isinstance(capacity, dict) else dict.fromkeys(raters, capacity), dtype=float)
+        counts = batch["annotator"].value_counts()
+        assert (counts <= caps.reindex(counts.index).fillna(np.inf)).all()
+
+
 def test_raters_given_as_a_table_is_one_clear_error(fitted: tuple[DawidSkene, pd.DataFrame]) -> None:
     # a raters table (as the CLI's raters file) was iterated by its column names: "none of the raters given is known"
     model, _ = fitted
