@@ -49,6 +49,24 @@ def fitted(synthetic):
 
 
 class TestSyntheticAttributes:
+    @settings(max_examples=20, deadline=None)
+    @given(names=st.lists(st.sampled_from(["helpfulness", "verbosity", "correctness"]), min_size=1, max_size=3),
+           as_mapping=st.booleans())
+    def test_attributes_named_twice_or_as_one_text_are_one_clear_error(self, names, as_mapping) -> None:
+        # a name given twice was one attribute, silently (2 and '2' in a mapping too); one text was read letter by
+        # letter ("must be a subset ..., got ['h', 'e', ...]")
+        given = [(name, {"n_facts": 1.0}) for name in names] + ([(2, {"tone": 1.0}), ("2", {"tone": 0.5})]
+                                                                 if as_mapping else [])
+        attributes = dict(given) if as_mapping else names
+        if len(set(map(str, (name for name, _ in given)))) == len(given):
+            made = make_synthetic_attributes(n_responses=6, n_raters=3, raters_per_response=2, attributes=attributes)
+            assert made.attributes == tuple(map(str, attributes))
+            return
+        with pytest.raises(AccordError, match="is named twice"):
+            make_synthetic_attributes(n_responses=6, n_raters=3, raters_per_response=2, attributes=attributes)
+        with pytest.raises(AccordError, match=r"attributes must be a list of names, e.g. attributes=\['verbosity'\]"):
+            make_synthetic_attributes(n_responses=6, n_raters=3, attributes="verbosity")
+
     def test_shapes_truth_and_rater_mix(self, synthetic) -> None:
         data = synthetic
         assert data.attributes == ("helpfulness", "correctness", "coherence", "complexity", "verbosity")
