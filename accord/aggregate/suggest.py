@@ -17,8 +17,9 @@ gain of a sequence :math:`y_1..y_m` (conditionally independent given the label) 
 y_m) - \sum_j H(y_j \mid z_i)`, computed exactly by enumerating the :math:`L^m` outcomes. Each pair's sequence is
 built greedily, the :math:`m`-th judgment going to the pool (or allowed rater) with the largest marginal gain per
 cost given the first :math:`m - 1`; the marginal gains per cost are made non-increasing along the sequence and the
-batch takes the best (pair, slot) entries until the budget (in cost units) is spent, which is the greedy rule for a
-monotone submodular objective summed over pairs (Krause & Golovin 2014), computed for all pairs at once.
+batch takes the best (pair, slot) entries until the budget (in cost units) is spent (one that does not fit what is
+left is passed over, with its pair's later slots), which is the greedy rule for a monotone submodular objective
+summed over pairs (Krause & Golovin 2014), computed for all pairs at once.
 
 Stopping rule: a pair whose most likely label already has posterior probability ``certainty`` or more gets nothing.
 
@@ -410,8 +411,9 @@ def suggest(model: Any, budget: float, *, pool_costs: Mapping[str, float] | None
         ``pair_id`` / ``annotator`` rows (crowd-kit's ``task`` / ``worker``): the only (pair, rater) assignments
         possible (e.g. raters who can still be asked about that pair); implies rater assignment.
     capacity
-        The most judgments a rater takes in this batch (one number for all, or per annotator); the batch is then
-        planned in rounds, each continuing the pairs' sequences after the judgments already placed.
+        The most judgments a rater takes in this batch (one number for all, or per annotator; with ``raters`` or
+        ``allowed``, as judgments given to a pool name no rater); the batch is then planned in rounds, each
+        continuing the pairs' sequences after the judgments already placed.
     candidates
         Comparison models: response pairs to consider besides the fitted pairs (``response_a_id``,
         ``response_b_id``), e.g. two responses never compared.
