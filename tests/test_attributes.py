@@ -234,7 +234,8 @@ def test_item_ids_mixing_texts_and_numbers_are_refused():
 def test_a_bad_rating_in_a_wide_table_names_its_row_and_rating_column(n: int, n_columns: int,
                                                                       data: st.DataObject) -> None:
     # the error named column 'label' and the row of the long table (one row per rating), neither of the frame given
-    columns = [data.draw(st.sampled_from(["help", "Help ful", "ü verbosity", "2"])) + f"#{c}" for c in range(n_columns)]
+    names = st.sampled_from(["help", "Help ful", "ü verbosity", "2"])
+    columns = [data.draw(names) + f"#{c}" for c in range(n_columns)]
     cells = data.draw(st.lists(st.lists(st.one_of(st.none(), st.integers(0, 4)), min_size=n_columns,
                                         max_size=n_columns), min_size=n, max_size=n))
     wide = pd.DataFrame({"response_id": [f"r{i}" for i in range(n)], "annotator": "a",

@@ -830,7 +830,7 @@ def test_the_batch_carries_each_pairs_texts_when_the_judgments_have_them(tmp_pat
     assert len(validate(grown)) == len(table) + 8
 
 
-def test_a_new_comparison_in_the_batch_carries_its_responses_texts(tmp_path, one_torch_thread: None) -> None:
+def test_a_new_comparison_in_the_batch_carries_its_responses_texts(tmp_path, capsys, one_torch_thread: None) -> None:
     # --new-comparisons: a comparison never made has no judgment of its own, and its prompt and responses were left
     # empty in next_batch.csv (the raters could not be shown it); each side's text is its response's
     rng = np.random.default_rng(0)
@@ -848,3 +848,14 @@ def test_a_new_comparison_in_the_batch_carries_its_responses_texts(tmp_path, one
     for side in ("a", "b"):
         assert (new[f"response_{side}"] == "text of " + new[f"response_{side}_id"].str.replace("r", " r", n=1)).all()
     assert (new["prompt"] == "prompt " + new["response_a_id"].str[1]).all()
+    # a response shown with two texts has no one text to show: one error naming both rows, and no batch
+    table = pd.DataFrame(rows)
+    table.loc[table["response_b_id"] == "q0r1", "response_b"] = "another text"
+    table.to_csv(path, index=False)
+    output.unlink()
+    assert main(["suggest", "--input", str(path), "--method", "bradley-terry", "--budget", "12", "--certainty", "1",
+                 "--new-comparisons", "3", "--max-per-pair", "1", "--output", str(output), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and not output.exists()
+    assert (f"{path}, column 'response_a', row 3: response 'q0r1' is shown with two different texts ('another text' "
+            "in column 'response_b', row 0; 'text of q0 r1' here)") in err
