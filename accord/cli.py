@@ -580,6 +580,14 @@ def cmd_suggest(args: argparse.Namespace) -> int:
         raters = _read_raters(Path(args.raters), annotators, args.encoding)
         if "pool" in raters.columns:
             given = raters.set_index("annotator")["pool"].dropna().astype(str)
+            if pools is not None:  # the raters file's pool was taken, silently, as in one table it is not
+                both = given.index.intersection(pools.index)
+                clash = both[given[both].to_numpy() != pools[both].to_numpy()]
+                if len(clash):
+                    rater = clash[0]
+                    raise AccordError(f"file {args.raters}, column 'pool': rater {rater!r} is in pool {given[rater]!r} "
+                                      f"here and in pool {pools[rater]!r} in column '{pool_column}' of {source}; a "
+                                      "rater belongs to one pool")
             pools = given if pools is None else given.combine_first(pools)
     pool_names = sorted(set(pools.reindex(annotators).fillna(DEFAULT_POOL)) if pools is not None else {DEFAULT_POOL})
     unknown = sorted(set(costs) - set(pool_names))
@@ -622,6 +630,8 @@ def cmd_suggest(args: argparse.Namespace) -> int:
         attrs = batch.attrs
         batch = batch.join(item_texts(judgments, "pair_id", ("prompt", "response_a", "response_b"), "pair"),
                            on="pair_id")
+        if candidates is not None and len(candidates):
+            batch = _texts_of_new_comparisons(batch, judgments, source)
         batch.attrs = attrs
     write_table(batch, output)
     print(f"method: {args.method}  judgments: {len(judgments):,}  pairs: {batch.attrs['n_pairs']:,}  "
@@ -631,6 +641,42 @@ def cmd_suggest(args: argparse.Namespace) -> int:
           f"of {args.budget:g}, expected information gain {batch['expected_gain'].sum():.1f} nats")
     print(f"wrote {output}")
     return 0
+
+
+def _texts_of_new_comparisons(batch: pd.DataFrame, judgments: pd.DataFrame, source: str) -> pd.DataFrame:
+    """The texts of the comparisons never made (``--new-comparisons``) in a batch: no judgment of the pair holds
+    them (they were left empty, so the raters would be sent a pair without its prompt and responses), so each side's
+    response and prompt come from the judgments of that response; a response shown with two texts is refused,
+    naming the column and both rows of ``source``."""
+    import numpy as np
+    import pandas as pd
+
+    sides = pd.concat([judgments.reindex(columns=[f"response_{s}_id", "prompt", f"response_{s}"])
+                       .set_axis(["response_id", "prompt", "response"], axis=1)
+                       .assign(_row=np.arange(len(judgments)), _column=f"response_{s}") for s in "ab"])
+    sides = sides[sides["response_id"].notna()].sort_values("_row", kind="stable")
+    for column in ("prompt", "response"):
+        values = sides[column]
+        first = sides.groupby("response_id", sort=False)[column].transform("first")
+        differs = (values.notna() & first.notna()).to_numpy() & (values.to_numpy() != first.to_numpy())
+        if differs.any():
+            at = int(np.flatnonzero(differs)[0])
+            item = sides["response_id"].iloc[at]
+            earlier = int(np.flatnonzero((sides["response_id"] == item).to_numpy() & values.notna().to_numpy())[0])
+            name = lambda i: column if column == "prompt" else sides["_column"].iloc[i]  # noqa: E731
+            raise AccordError(f"{source}, column '{name(at)}', row {sides['_row'].iloc[at]}: response {item!r} is "
+                              f"shown with two different texts ({values.iloc[earlier]!r} in column '{name(earlier)}', "
+                              f"row {sides['_row'].iloc[earlier]}; {values.iloc[at]!r} here): a comparison never made "
+                              "takes its texts from its responses' judgments")
+    texts = sides.groupby("response_id", sort=False)[["prompt", "response"]].first()
+    batch = batch.copy()
+    new = ~batch["pair_id"].isin(judgments["pair_id"]).to_numpy()
+    for side in "ab":
+        if f"response_{side}" in batch.columns:
+            batch.loc[new, f"response_{side}"] = texts["response"].reindex(batch[f"response_{side}_id"][new]).to_numpy()
+    if "prompt" in batch.columns:
+        batch.loc[new, "prompt"] = texts["prompt"].reindex(batch["response_a_id"][new]).to_numpy()
+    return batch
 
 
 def _input_columns(path: Path, args: argparse.Namespace) -> set[str]:

@@ -227,3 +227,76 @@ def test_item_ids_mixing_texts_and_numbers_are_refused():
                           "label": [1, 3]})
     with pytest.raises(ValidationError, match="column 'response_id', row 1: ids mix texts and numbers"):
         validate_attributes(table, scales=(0, 4))
+
+
+@settings(max_examples=40, deadline=None)
+@given(n=st.integers(1, 8), n_columns=st.integers(1, 3), data=st.data())
+def test_a_bad_rating_in_a_wide_table_names_its_row_and_rating_column(n: int, n_columns: int,
+                                                                      data: st.DataObject) -> None:
+    # the error named column 'label' and the row of the long table (one row per rating), neither of the frame given
+    names = st.sampled_from(["help", "Help ful", "ü verbosity", "2"])
+    columns = [data.draw(names) + f"#{c}" for c in range(n_columns)]
+    cells = data.draw(st.lists(st.lists(st.one_of(st.none(), st.integers(0, 4)), min_size=n_columns,
+                                        max_size=n_columns), min_size=n, max_size=n))
+    wide = pd.DataFrame({"response_id": [f"r{i}" for i in range(n)], "annotator": "a",
+                         **{c: pd.array([row[k] for row in cells], dtype="Float64") for k, c in enumerate(columns)}})
+    row, column = data.draw(st.integers(0, n - 1)), data.draw(st.sampled_from(columns))
+    bad = data.draw(st.sampled_from([7.0, -1.0, 2.5]))
+    wide.loc[row, column] = bad
+    wide.index = [f"x{i}" for i in reversed(range(n))]  # rows are named by position, not by index label
+    with pytest.raises(ValidationError) as caught:
+        attributes_from_wide(wide, columns, scales=(0, 4), keep=["response_id", "annotator"], source="wide.csv")
+    assert (caught.value.column, caught.value.row, caught.value.value) == (column, row, bad)
+    assert str(caught.value).startswith(f"file wide.csv, column '{column}', row {row}:")
+
+
+def test_wide_columns_named_like_the_long_forms_columns() -> None:
+    # a rating column called 'label' was pandas' "value_name (label) cannot match an element"; a kept 'attribute'
+    # was "melt output columns cannot contain duplicate names"; a number as a name named a row of no table given
+    wide = pd.DataFrame({"response_id": ["r1", "r2"], "annotator": ["a", "b"], "help": [1, 2], "label": [0, 3]})
+    long = attributes_from_wide(wide, ["help", "label"], scales=(0, 4), keep=["response_id", "annotator"])
+    assert long[["response_id", "attribute", "label"]].values.tolist() == [
+        ["r1", "help", 1], ["r1", "label", 0], ["r2", "help", 2], ["r2", "label", 3]]
+    for kept in ("attribute", "label"):
+        frame = wide.rename(columns={"label": "other"}).assign(**{kept: ["x", "y"]})
+        with pytest.raises(ValidationError, match=f"a kept column cannot be called '{kept}'") as caught:
+            attributes_from_wide(frame, ["help"], scales=(0, 4), keep=["response_id", "annotator", kept])
+        assert caught.value.column == kept
+    numbered = pd.DataFrame({"response_id": ["r1"], "annotator": ["a"], 1: [2], 2: [3]})
+    with pytest.raises(ValidationError, match="must be a name") as caught:
+        attributes_from_wide(numbered, [1, 2], scales=(0, 4), keep=["response_id", "annotator"])
+    assert caught.value.column == 1
+    long = attributes_from_wide(numbered, {1: "1", 2: "2"}, scales=(0, 4), keep=["response_id", "annotator"])
+    assert long["attribute"].tolist() == ["1", "2"]
+
+
+@settings(max_examples=40, deadline=None)
+@given(n=st.integers(2, 8), kind=st.sampled_from(["response", "pair"]), as_text=st.booleans(), data=st.data())
+def test_one_bad_rating_in_a_column_read_as_text_names_its_own_row(n: int, kind: str, as_text: bool,
+                                                                   data: st.DataObject) -> None:
+    # a CSV column with one bad cell is read as text throughout: its row 0 ('1', a good rating) was named, and among
+    # numbers a text that is no A/B/tie was called "both A/B/tie labels and numbers" at a number
+    ratings = data.draw(st.lists(st.integers(-1, 1), min_size=n, max_size=n))
+    row = data.draw(st.integers(0, n - 1))
+    bad = data.draw(st.sampled_from(["x", "good", "1.5?", "-"]))
+    labels: list[object] = [str(r) if as_text else r for r in ratings]
+    labels[row] = bad
+    table = pd.DataFrame({f"{kind}_id": [f"i{i}" for i in range(n)], "annotator": "a", "attribute": "overall",
+                          "label": pd.Series(labels, dtype=object)})
+    with pytest.raises(ValidationError) as caught:
+        validate_attributes(table, scales=(-1, 1), source="ratings.csv")
+    assert (caught.value.column, caught.value.row, caught.value.value) == ("label", row, bad)
+
+
+@settings(max_examples=20, deadline=None)
+@given(item=st.sampled_from(["response_id", "pair_id"]), kept=st.sets(st.sampled_from(["item", "annotator"])))
+def test_a_required_column_left_out_of_keep_is_named_as_such(item: str, kept: set[str]) -> None:
+    # it was "missing required column" of a column the frame has (and of response_id where it has pair_id)
+    wide = pd.DataFrame({item: ["i1", "i2"], "annotator": ["a", "b"], "help": [1, 2]})
+    keep = [item if k == "item" else k for k in sorted(kept)]
+    if len(keep) == 2:
+        assert len(attributes_from_wide(wide, ["help"], scales=(0, 4), keep=keep)) == 2
+        return
+    with pytest.raises(ValidationError, match="keep leaves it out") as caught:
+        attributes_from_wide(wide, ["help"], scales=(0, 4), keep=keep)
+    assert caught.value.column in {item, "annotator"} - set(keep)

@@ -49,6 +49,24 @@ def fitted(synthetic):
 
 
 class TestSyntheticAttributes:
+    @settings(max_examples=20, deadline=None)
+    @given(names=st.lists(st.sampled_from(["helpfulness", "verbosity", "correctness"]), min_size=1, max_size=3),
+           as_mapping=st.booleans())
+    def test_attributes_named_twice_or_as_one_text_are_one_clear_error(self, names, as_mapping) -> None:
+        # a name given twice was one attribute, silently (2 and '2' in a mapping too); one text was read letter by
+        # letter ("must be a subset ..., got ['h', 'e', ...]")
+        given = [(name, {"n_facts": 1.0}) for name in names] + ([(2, {"tone": 1.0}), ("2", {"tone": 0.5})]
+                                                                 if as_mapping else [])
+        attributes = dict(given) if as_mapping else names
+        if len(set(map(str, (name for name, _ in given)))) == len(given):
+            made = make_synthetic_attributes(n_responses=6, n_raters=3, raters_per_response=2, attributes=attributes)
+            assert made.attributes == tuple(map(str, attributes))
+            return
+        with pytest.raises(AccordError, match="is named twice"):
+            make_synthetic_attributes(n_responses=6, n_raters=3, raters_per_response=2, attributes=attributes)
+        with pytest.raises(AccordError, match=r"attributes must be a list of names, e.g. attributes=\['verbosity'\]"):
+            make_synthetic_attributes(n_responses=6, n_raters=3, attributes="verbosity")
+
     def test_shapes_truth_and_rater_mix(self, synthetic) -> None:
         data = synthetic
         assert data.attributes == ("helpfulness", "correctness", "coherence", "complexity", "verbosity")
@@ -314,6 +332,40 @@ class TestCleanedDataset:
         result = clean_attributes(validate_attributes(table, scales=(0, 4)), method="attribute-mean")
         assert result.pairs is not None
         assert sorted(result.pairs[["chosen_id", "rejected_id"]].iloc[0]) == ["r1", "r2"] and len(result.pairs) == 1
+
+    @settings(max_examples=30, deadline=None)
+    @given(data=st.data())
+    def test_bad_pairs_given_are_one_error_naming_their_row(self, data) -> None:
+        # a side that is no scored response was "no scores for item 'x'" (no row, no column); a response compared
+        # with itself became a pair whose chosen and rejected are one text, at P = 0.5, and a pair (or pair_id) given
+        # twice was written twice, silently
+        table = pd.DataFrame({"response_id": ["r1", "r2", "r3", "r4"], "annotator": "a", "attribute": "help",
+                              "label": [1, 3, 2, 0], "prompt": "q", "response": ["w", "x", "y", "z"]})
+        scores = AttributeMean().fit(validate_attributes(table, scales=(0, 4))).scores_
+        known = st.sampled_from(["r1", "r2", "r3", "r4"])
+        rows = data.draw(st.lists(st.tuples(known, known).filter(lambda p: p[0] != p[1]), min_size=1, max_size=6,
+                                  unique_by=frozenset))
+        pairs = pd.DataFrame(rows, columns=["response_a_id", "response_b_id"]).assign(
+            pair_id=[f"pair {i}" for i in range(len(rows))])
+        assert len(build_attribute_pairs(scores, table, pairs=pairs)) == len(pairs)
+        row = data.draw(st.integers(0, len(pairs) - 1))
+        column = data.draw(st.sampled_from(["response_a_id", "response_b_id"]))
+        bad = data.draw(st.sampled_from(["r9", None, "self"] + (["repeat", "pair_id"] if row else [])))
+        other = "response_b_id" if column == "response_a_id" else "response_a_id"
+        broken = pairs.copy()
+        if bad == "self":
+            broken.loc[row, column] = broken.loc[row, other]
+        elif bad == "repeat":  # an earlier pair again, in either order
+            broken.loc[row, [column, other]] = broken.loc[0, ["response_a_id", "response_b_id"]].to_list()
+        elif bad == "pair_id":
+            broken.loc[row, "pair_id"] = "pair 0"
+        else:
+            broken.loc[row, column] = bad
+        with pytest.raises(ValidationError, match="pairs: ") as caught:
+            build_attribute_pairs(scores, table, pairs=broken)
+        assert caught.value.row == row
+        assert caught.value.column == {"self": "response_b_id", "repeat": "response_b_id",
+                                       "pair_id": "pair_id"}.get(bad, column)
 
     def test_chosen_by_orients_every_attribute(self, synthetic, fitted) -> None:
         pairs = build_attribute_pairs(fitted.scores_, synthetic.judgments, chosen_by="verbosity")

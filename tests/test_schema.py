@@ -281,3 +281,18 @@ def test_validate_refuses_one_response_on_both_sides_in_any_storage():
         with pytest.raises(ValidationError, match="both sides of the pair are the same response") as error:
             validate(column)
         assert "row 1" in str(error.value)
+
+
+@settings(max_examples=30, deadline=None)
+@given(labels=st.lists(st.integers(-2, 2), min_size=2, max_size=8), data=st.data())
+def test_one_bad_graded_label_in_a_column_read_as_text_names_its_own_row(labels: list[int],
+                                                                         data: st.DataObject) -> None:
+    # a CSV column with one bad cell is read as text throughout: its row 0 ('1', a good label) was named
+    row = data.draw(st.integers(0, len(labels) - 1))
+    bad = data.draw(st.sampled_from(["x", "strong", "?"]))
+    text = [str(label) for label in labels]
+    text[row] = bad
+    table = pd.DataFrame({"pair_id": [f"p{i}" for i in range(len(labels))], "annotator": "a", "label": text})
+    with pytest.raises(ValidationError) as caught:
+        validate(table, form="graded", scale=2)
+    assert (caught.value.column, caught.value.row, caught.value.value) == ("label", row, bad)

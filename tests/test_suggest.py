@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from accord.aggregate.suggest import (LabelPosterior, _single_gains, expected_information_gain, plan_sequences,
@@ -139,6 +139,30 @@ def test_batch_respects_allowed_raters_budget_and_certainty(fitted: tuple[DawidS
     assert (slots["max"] == slots["size"]).all()
 
 
+@settings(max_examples=6, deadline=None)
+@given(seed=st.integers(0, 10_000), budget=st.integers(1, 25), max_per_pair=st.integers(1, 3),
+       by_rater=st.booleans())
+def test_a_batch_does_not_depend_on_row_order_or_the_ids_names(seed: int, budget: int, max_per_pair: int,
+                                                               by_rater: bool) -> None:
+    # the raters' confusions were the means of num_samples posterior draws (noise about 0.02): the same judgments in
+    # another row order sent the pairs to other raters (9 of 30 judgments alike), though the soft labels agreed
+    table, _, _ = crowd(n_items=40, n_workers=8, seed=seed % 7)
+    rng = np.random.default_rng(seed)
+    shuffled = table.sample(frac=1, random_state=rng.integers(1 << 31)).reset_index(drop=True)
+    renamed = shuffled.assign(pair_id="pair " + shuffled["pair_id"] + " ü", annotator=shuffled["annotator"] + "-x")
+
+    def batch(judgments: pd.DataFrame) -> list[tuple[float, str]]:
+        model = DawidSkene(num_samples=10, seed=seed).fit(validate(judgments, form="categorical"))
+        raters = list(model.encoded_.worker_index) if by_rater else None
+        out = suggest(model, budget, raters=raters, max_per_pair=max_per_pair, certainty=1.0)
+        rater = out["annotator"].fillna("").str.removesuffix("-x")
+        # pairs with the same votes by the same raters are interchangeable: compared by their gains, not their ids
+        return sorted(zip(out["expected_gain"].round(8), rater, out["slot"]))
+
+    plain = batch(table)
+    assert plain and batch(shuffled) == plain and batch(renamed) == plain
+
+
 def test_allowed_assignments_the_model_does_not_know_are_one_clear_error(
         fitted: tuple[DawidSkene, pd.DataFrame]) -> None:
     # assignments of another table (no row names a fitted pair and a fitted rater) gave an empty batch, silently
@@ -165,6 +189,64 @@ def test_pool_costs_buy_the_best_value(fitted: tuple[DawidSkene, pd.DataFrame]) 
         suggest(model, 5, raters=["nobody"])
 
 
+@pytest.fixture(scope="module")
+def humans_and_ai() -> tuple[DawidSkene, pd.Series]:
+    """Reliable humans and cheaper, less reliable AI judges, four judgments per pair."""
+    rng = np.random.default_rng(0)
+    skill = {f"h{i}": 0.95 for i in range(4)} | {f"a{i}": 0.8 for i in range(4)}
+    truth, rows = rng.integers(0, 2, 150), []
+    for item in range(150):
+        for rater in rng.choice(list(skill), 4, replace=False):
+            right = rng.random() < skill[rater]
+            rows.append({"pair_id": f"i{item}", "annotator": rater,
+                         "label": int(truth[item] if right else 1 - truth[item])})
+    pools = pd.Series({rater: "human" if rater[0] == "h" else "ai" for rater in skill})
+    return DawidSkene().fit(validate(pd.DataFrame(rows), form="categorical")), pools
+
+
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@example(budget=1.5, ai_cost=0.2, by_rater=True)  # 0.9 was left: humans first, and AI judgments worth buying
+@given(budget=st.floats(0.5, 6.0), ai_cost=st.sampled_from([0.1, 0.2, 0.3, 0.45]), by_rater=st.booleans())
+def test_a_judgment_that_does_not_fit_the_budget_is_passed_over(humans_and_ai: tuple[DawidSkene, pd.Series],
+                                                                budget: float, ai_cost: float, by_rater: bool) -> None:
+    # the batch ended at the first judgment that did not fit: a human judgment (cost 1) with 0.9 left stopped it,
+    # though AI judgments (0.2) of positive value still fitted (budget 1.5: 0.6 spent)
+    model, pools = humans_and_ai
+    settings_ = dict(pools=pools, pool_costs={"human": 1.0, "ai": ai_cost}, certainty=1.0,
+                     raters=list(pools.index) if by_rater else None)
+    batch = suggest(model, budget, **settings_)
+    left = budget - batch["cost"].sum()
+    assert left >= -1e-9
+    every = suggest(model, 1e6, **settings_)  # the same plan, every entry of positive value
+    assert set(zip(batch["pair_id"], batch["slot"])) <= set(zip(every["pair_id"], every["slot"]))
+    untouched = every[~every["pair_id"].isin(batch["pair_id"]) & (every["slot"] == 1)]
+    assert not (untouched["cost"] <= left + 1e-9).any()  # a pair's first judgment that fits is bought
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_batches_with_costs_and_capacities_keep_every_promise(humans_and_ai: tuple[DawidSkene, pd.Series],
+                                                              data: st.DataObject) -> None:
+    # passing over a judgment that does not fit the budget must keep a pair's judgments in order, and every cap
+    model, pools = humans_and_ai
+    raters = data.draw(st.lists(st.sampled_from(list(pools.index)), min_size=1, unique=True))
+    capacity = data.draw(st.one_of(st.none(), st.integers(0, 3),
+                                   st.dictionaries(st.sampled_from(raters), st.integers(0, 3), min_size=1)))
+    costs = {"human": 1.0, "ai": data.draw(st.sampled_from([0.1, 0.3, 0.7]))}
+    budget, max_per_pair = data.draw(st.floats(0.2, 12.0)), data.draw(st.integers(1, 3))
+    batch = suggest(model, budget, pools=pools, pool_costs=costs, raters=raters, capacity=capacity,
+                    max_per_pair=max_per_pair, certainty=1.0)
+    assert batch["cost"].sum() <= budget + 1e-9
+    assert np.allclose(batch["cost"], batch["pool"].map(costs)) and set(batch["annotator"]) <= set(raters)
+    assert len(set(zip(batch["pair_id"], batch["annotator"]))) == len(batch)
+    slots = batch.groupby("pair_id")["slot"].agg(["max", "size"])
+    assert (slots["max"] == slots["size"]).all() and (slots["size"] <= max_per_pair).all()
+    if capacity is not None:
+        caps = pd.Series(capacity if isinstance(capacity, dict) else dict.fromkeys(raters, capacity), dtype=float)
+        counts = batch["annotator"].value_counts()
+        assert (counts <= caps.reindex(counts.index).fillna(np.inf)).all()
+
+
 def test_raters_given_as_a_table_is_one_clear_error(fitted: tuple[DawidSkene, pd.DataFrame]) -> None:
     # a raters table (as the CLI's raters file) was iterated by its column names: "none of the raters given is known"
     model, _ = fitted
@@ -186,6 +268,20 @@ def test_a_rater_given_two_pools_is_one_clear_error(fitted: tuple[DawidSkene, pd
     # the same pool twice is one rater in it
     again = suggest(model, 10, pools=pd.concat([pools, pools.iloc[:2]]), certainty=1.0)
     pd.testing.assert_frame_equal(again, suggest(model, 10, pools=pools, certainty=1.0))
+
+
+def test_pools_that_name_no_fitted_rater_are_one_clear_error(fitted: tuple[DawidSkene, pd.DataFrame]) -> None:
+    # pools keyed by ids of another type (numbers for 'w0', 'w1', ...) put every rater in one pool, silently, and
+    # pool costs then said "unknown pool 'human'" of the pool just given
+    model, _ = fitted
+    numbered = pd.Series(["human", "ai"], index=[0, 1])
+    with pytest.raises(AccordError, match="pools: none of the 2 annotators given was fitted .* e.g. 0; .* e.g. 'w"):
+        suggest(model, 5, pools=numbered)
+    with pytest.raises(AccordError, match="pools: none of the 2 annotators"):
+        suggest(model, 5, pools=dict(numbered), pool_costs={"human": 1.0, "ai": 0.1})
+    # some fitted raters named is a partial pool assignment (the others are in the default pool), as before
+    mixed = suggest(model, 5, pools={"w0": "human", 7: "ai"}, certainty=1.0)
+    assert set(mixed["pool"]) <= {"human", "crowd"}
 
 
 def test_numpy_numbers_are_a_budget_and_true_is_not(fitted: tuple[DawidSkene, pd.DataFrame]) -> None:
@@ -234,6 +330,26 @@ def test_a_budget_beyond_the_raters_capacities_fills_every_capacity(fitted: tupl
     raters = list(model.encoded_.worker_index)
     batch = suggest(model, 20, raters=raters, capacity=1, certainty=1.0)
     assert len(batch) == len(raters) and batch["annotator"].value_counts().max() == 1
+
+
+def test_capacity_without_raters_is_one_clear_error(fitted: tuple[DawidSkene, pd.DataFrame]) -> None:
+    # the batch then names pools, and capacity=0 capped nothing: 10 judgments came back, silently
+    model, _ = fitted
+    for capacity in (0, 2, {"w1": 0}):
+        with pytest.raises(AccordError, match="capacity caps the judgments of named raters: pass raters="):
+            suggest(model, 10, capacity=capacity, certainty=1.0)
+    assert len(suggest(model, 10, capacity=0, raters=["w1"], certainty=1.0)) == 0
+
+
+def test_capacity_that_names_no_fitted_rater_is_one_clear_error(fitted: tuple[DawidSkene, pd.DataFrame]) -> None:
+    # capacities keyed by ids of another type (numbers for 'w0', 'w1') left every rater uncapped, silently
+    model, _ = fitted
+    with pytest.raises(AccordError, match="capacity: none of the 2 annotators given was fitted .* e.g. 0; "):
+        suggest(model, 10, raters=["w0", "w1"], capacity={0: 1, 1: 1}, certainty=1.0)
+    with pytest.raises(AccordError, match="capacity: none of the 1 annotators"):
+        suggest(model, 10, raters=["w0", "w1"], capacity=pd.Series({"nobody": 0}), certainty=1.0)
+    batch = suggest(model, 10, raters=["w0", "w1"], capacity={"w0": 1, 7: 0}, certainty=1.0)
+    assert (batch["annotator"] == "w0").sum() <= 1
 
 
 @pytest.mark.parametrize("capacity, message", [
@@ -564,6 +680,22 @@ def test_cli_rater_in_two_pools_is_one_error(judgments_file: str, tmp_path, caps
                  "--quiet"]) == 0
 
 
+def test_cli_rater_in_another_pool_in_the_raters_file_is_one_error(judgments_file: str, tmp_path, capsys) -> None:
+    # the raters file's pool was taken over the judgments' pool, silently (in one table that is an error)
+    raters, output = tmp_path / "available.csv", tmp_path / "next_batch.csv"
+    pd.DataFrame({"annotator": ["w3", "w4"], "pool": ["human", "ai"]}).to_csv(raters, index=False)
+    status = main(["suggest", "--input", judgments_file, "--form", "categorical", "--budget", "5", "--raters",
+                   str(raters), "--output", str(output), "--quiet"])
+    err = capsys.readouterr().err
+    assert status == 2 and err.count("\n") == 1 and not output.exists()
+    assert f"file {raters}, column 'pool': rater 'w4' is in pool 'ai' here and in pool 'human' in column 'pool'" in err
+    # the same pools, or a blank pool cell, agree with the judgments
+    pd.DataFrame({"annotator": ["w3", "w4", "w0"], "pool": ["human", None, "ai"]}).to_csv(raters, index=False)
+    assert main(["suggest", "--input", judgments_file, "--form", "categorical", "--budget", "5", "--raters",
+                 str(raters), "--output", str(output), "--quiet"]) == 0
+    assert set(pd.read_csv(output)["pool"]) <= {"human", "ai"}
+
+
 def test_cli_rater_listed_twice_in_the_raters_file(judgments_file: str, tmp_path, capsys) -> None:
     output = tmp_path / "next_batch.csv"
     raters = tmp_path / "available.csv"
@@ -659,6 +791,23 @@ def test_unseen_comparisons_are_every_pair_of_one_prompts_responses_never_compar
     assert len(got) == len(set(got)) and set(got) == expected
 
 
+@settings(max_examples=30, deadline=None)
+@given(seed=st.integers(0, 10_000), n_rows=st.integers(1, 30), limit=st.integers(1, 6))
+def test_unseen_comparisons_drawn_do_not_depend_on_row_order(seed: int, n_rows: int, limit: int) -> None:
+    # the random subset was drawn from the candidates in the order of the judgments' rows: the same judgments in
+    # another order gave other candidates (and so another `accord suggest --new-comparisons` batch)
+    rng = np.random.default_rng(seed)
+    prompt = rng.integers(0, 4, n_rows)
+    sides = np.array([rng.choice(6, 2, replace=False) for _ in range(n_rows)])
+    table = pd.DataFrame({"prompt": [f"q{q}" for q in prompt],
+                          "response_a_id": [f"r{q}-{a}" for q, a in zip(prompt, sides[:, 0])],
+                          "response_b_id": [f"r{q}-{b}" for q, b in zip(prompt, sides[:, 1])]})
+    shuffled = table.sample(frac=1, random_state=seed).reset_index(drop=True)
+    first, second = (unseen_comparisons(t, limit=limit, seed=seed) for t in (table, shuffled))
+    assert len(first) == min(limit, len(unseen_comparisons(table)))
+    pd.testing.assert_frame_equal(first, second)
+
+
 def test_the_batch_carries_each_pairs_texts_when_the_judgments_have_them(tmp_path):
     """next_batch.csv named pairs by id alone: the raters could not be shown what to compare from it, and the
     judgments that came back, joined to a table with texts, stopped `accord aggregate` ("missing response text").
@@ -679,3 +828,34 @@ def test_the_batch_carries_each_pairs_texts_when_the_judgments_have_them(tmp_pat
     returned = batch.assign(annotator=[f"new rater {i}" for i in range(len(batch))], label="A")[columns]
     grown = pd.concat([table.astype({"pair_id": str})[returned.columns], returned], ignore_index=True)
     assert len(validate(grown)) == len(table) + 8
+
+
+def test_a_new_comparison_in_the_batch_carries_its_responses_texts(tmp_path, capsys, one_torch_thread: None) -> None:
+    # --new-comparisons: a comparison never made has no judgment of its own, and its prompt and responses were left
+    # empty in next_batch.csv (the raters could not be shown it); each side's text is its response's
+    rng = np.random.default_rng(0)
+    rows = [{"pair_id": f"q{q}-{a}{b}", "annotator": f"w{w}", "label": str(rng.choice(["A", "B"])),
+             "prompt": f"prompt {q}", "response_a": f"text of q{q} r{a}", "response_b": f"text of q{q} r{b}",
+             "response_a_id": f"q{q}r{a}", "response_b_id": f"q{q}r{b}"}
+            for q in range(3) for a, b in ((0, 1), (1, 2)) for w in range(3)]
+    path, output = tmp_path / "judgments.csv", tmp_path / "next_batch.csv"
+    pd.DataFrame(rows).to_csv(path, index=False)
+    assert main(["suggest", "--input", str(path), "--method", "bradley-terry", "--budget", "12", "--certainty", "1",
+                 "--new-comparisons", "3", "--max-per-pair", "1", "--output", str(output), "--quiet"]) == 0
+    batch = pd.read_csv(output)
+    new = batch[batch["pair_id"].str.contains(" vs ")]
+    assert len(new) and batch[["prompt", "response_a", "response_b"]].notna().all().all()
+    for side in ("a", "b"):
+        assert (new[f"response_{side}"] == "text of " + new[f"response_{side}_id"].str.replace("r", " r", n=1)).all()
+    assert (new["prompt"] == "prompt " + new["response_a_id"].str[1]).all()
+    # a response shown with two texts has no one text to show: one error naming both rows, and no batch
+    table = pd.DataFrame(rows)
+    table.loc[table["response_b_id"] == "q0r1", "response_b"] = "another text"
+    table.to_csv(path, index=False)
+    output.unlink()
+    assert main(["suggest", "--input", str(path), "--method", "bradley-terry", "--budget", "12", "--certainty", "1",
+                 "--new-comparisons", "3", "--max-per-pair", "1", "--output", str(output), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and not output.exists()
+    assert (f"{path}, column 'response_a', row 3: response 'q0r1' is shown with two different texts ('another text' "
+            "in column 'response_b', row 0; 'text of q0 r1' here)") in err

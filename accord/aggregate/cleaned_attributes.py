@@ -18,7 +18,7 @@ import pandas as pd
 
 from accord.aggregate.attribute_mean import AttributeMean
 from accord.aggregate.cleaned import PAIR_TEXT_COLUMNS
-from accord.datasets import AccordError, AttributeScores, validate_attributes
+from accord.datasets import AccordError, AttributeScores, ValidationError, validate_attributes
 from accord.datasets.attributes import ATTRIBUTE_FORM, is_preference_scale
 from accord.datasets.cleaned import as_text, item_texts
 from accord.datasets.cleaned_attributes import check_attribute_cleaned, write_attribute_cleaned
@@ -183,6 +183,7 @@ def _response_pairs(scores: AttributeScores, judgments: pd.DataFrame, pairs: pd.
             raise AccordError(f"column '{column}': pairs need the ids of both responses")
     pairs = pairs.reset_index(drop=True)
     a_ids, b_ids = pairs["response_a_id"].to_numpy(), pairs["response_b_id"].to_numpy()
+    _check_pairs(scores, pairs)
     attributes = scores.attributes
     chosen_by = _default_chosen_by(scores, attributes, chosen_by)
     p_a = scores.compare(a_ids, b_ids)
@@ -211,6 +212,34 @@ def _response_pairs(scores: AttributeScores, judgments: pd.DataFrame, pairs: pd.
     out.attrs["accord"] = _meta(scores, "attribute-pairs", chosen_by=chosen_by, preference_attributes=attributes,
                                 property_attributes=[])
     return out
+
+
+def _check_pairs(scores: AttributeScores, pairs: pd.DataFrame) -> None:
+    """One error naming the row of ``pairs`` for a side that is no scored response (it was "no scores for item
+    'x'", no row or column), a response compared with itself (it became a pair whose chosen and rejected are one
+    text, at P = 0.5: a label of nothing, which the judgments table refuses) and a pair or pair_id given twice."""
+    for column in ("response_a_id", "response_b_id"):
+        unknown = scores.item_ids.get_indexer(pd.Index(pairs[column])) < 0
+        if unknown.any():
+            row = int(np.flatnonzero(unknown)[0])
+            raise ValidationError("pairs: no response of the judgments has this id (none was rated)", column=column,
+                                  row=row, value=pairs[column].iloc[row])
+    same = (pairs["response_a_id"] == pairs["response_b_id"]).to_numpy()
+    if same.any():
+        row = int(np.flatnonzero(same)[0])
+        raise ValidationError("pairs: the pair compares a response with itself", column="response_b_id", row=row,
+                              value=pairs["response_b_id"].iloc[row])
+    # a pair given twice was written twice (its labels counted twice in training), and a pair_id of two pairs named
+    # both in the cleaned dataset
+    a = scores.item_ids.get_indexer(pd.Index(pairs["response_a_id"]))
+    b = scores.item_ids.get_indexer(pd.Index(pairs["response_b_id"]))
+    repeated = pd.Series(np.minimum(a, b).astype(np.int64) * len(scores) + np.maximum(a, b)).duplicated().to_numpy()
+    for column, twice, why in (("response_b_id", repeated, "the pair repeats an earlier one (in either order)"),
+                               ("pair_id", pairs["pair_id"].duplicated().to_numpy() if "pair_id" in pairs.columns
+                                else np.zeros(len(pairs), dtype=bool), "the pair_id is an earlier pair's too")):
+        if twice.any():
+            row = int(np.flatnonzero(twice)[0])
+            raise ValidationError(f"pairs: {why}", column=column, row=row, value=pairs[column].iloc[row])
 
 
 def _pairs_within_prompts(responses: pd.DataFrame) -> pd.DataFrame:

@@ -17,8 +17,9 @@ gain of a sequence :math:`y_1..y_m` (conditionally independent given the label) 
 y_m) - \sum_j H(y_j \mid z_i)`, computed exactly by enumerating the :math:`L^m` outcomes. Each pair's sequence is
 built greedily, the :math:`m`-th judgment going to the pool (or allowed rater) with the largest marginal gain per
 cost given the first :math:`m - 1`; the marginal gains per cost are made non-increasing along the sequence and the
-batch takes the best (pair, slot) entries until the budget (in cost units) is spent, which is the greedy rule for a
-monotone submodular objective summed over pairs (Krause & Golovin 2014), computed for all pairs at once.
+batch takes the best (pair, slot) entries until the budget (in cost units) is spent (one that does not fit what is
+left is passed over, with its pair's later slots), which is the greedy rule for a monotone submodular objective
+summed over pairs (Krause & Golovin 2014), computed for all pairs at once.
 
 Stopping rule: a pair whose most likely label already has posterior probability ``certainty`` or more gets nothing.
 
@@ -219,6 +220,9 @@ def _pools_of(model: Any, pools: pd.Series | Mapping[Any, str] | None) -> tuple[
         raise AccordError(f"pools: annotator {rater!r} is given two pools ({sorted(series[series.index == rater])}); "
                           "a rater belongs to one pool")
     series = series[~series.index.duplicated()]  # a rater named twice in one pool is one rater
+    if len(series) and not series.index.isin(workers).any():  # e.g. ids read as numbers: every rater fell in one pool
+        raise AccordError(f"pools: none of the {len(series):,} annotators given was fitted (pools name e.g. "
+                          f"{series.index.tolist()[0]!r}; the model's annotators are e.g. {workers.tolist()[0]!r})")
     names = series.reindex(workers).astype(object).where(lambda s: s.notna(), DEFAULT_POOL).astype(str)
     codes, uniques = pd.factorize(names, sort=True)
     return codes.astype(np.int64), [str(u) for u in uniques]
@@ -226,6 +230,12 @@ def _pools_of(model: Any, pools: pd.Series | Mapping[Any, str] | None) -> tuple[
 
 def rater_confusions(model: Any) -> torch.Tensor:
     """``[W, K, L]``: each rater's posterior-mean confusion (the one-judgment posterior predictive given the label)."""
+    moments = getattr(model, "_moments", None)
+    if moments is not None:
+        # the posterior means the soft labels are computed from (exact under VB), as predictive_loglik reads them:
+        # ``confusion_`` averages num_samples draws, whose noise (about 0.02 at the default 200) decided which rater
+        # a pair went to, so that the same judgments in another row order gave another batch
+        return moments.log_theta.detach().double().exp().cpu()
     if getattr(model, "confusion_", None) is not None:
         return torch.as_tensor(np.asarray(model.confusion_), dtype=torch.float64)
     n, step = model.encoded_.n_workers, 4096
@@ -401,8 +411,9 @@ def suggest(model: Any, budget: float, *, pool_costs: Mapping[str, float] | None
         ``pair_id`` / ``annotator`` rows (crowd-kit's ``task`` / ``worker``): the only (pair, rater) assignments
         possible (e.g. raters who can still be asked about that pair); implies rater assignment.
     capacity
-        The most judgments a rater takes in this batch (one number for all, or per annotator); the batch is then
-        planned in rounds, each continuing the pairs' sequences after the judgments already placed.
+        The most judgments a rater takes in this batch (one number for all, or per annotator; with ``raters`` or
+        ``allowed``, as judgments given to a pool name no rater); the batch is then planned in rounds, each
+        continuing the pairs' sequences after the judgments already placed.
     candidates
         Comparison models: response pairs to consider besides the fitted pairs (``response_a_id``,
         ``response_b_id``), e.g. two responses never compared.
@@ -428,6 +439,9 @@ def suggest(model: Any, budget: float, *, pool_costs: Mapping[str, float] | None
         raise AccordError(f"raters: expected the annotator ids (a list, Index or Series), not a table with columns "
                           f"{list(raters.columns)}; pass e.g. raters=table['annotator'] and the table's capacity as "
                           "capacity=table.set_index('annotator')['capacity']")
+    if capacity is not None and raters is None and allowed is None:  # each judgment names a pool: it capped nothing
+        raise AccordError("capacity caps the judgments of named raters: pass raters= (or allowed=) too; without them "
+                          "each judgment goes to a pool, to a random rater of it")
     setup = _setup(model, pools, candidates)
     pool_cost = _cost_vector(setup.pool_names, pool_costs)
     n_pools, n_pairs = len(setup.pool_names), len(setup.pair_ids)
@@ -460,7 +474,7 @@ def suggest(model: Any, budget: float, *, pool_costs: Mapping[str, float] | None
         pick = chosen[row, slot].numpy()
         keep = _within_capacity(row, slot, pick - n_pools, room)
         row, slot, pick = row[keep], slot[keep], pick[keep]
-        within = np.cumsum(option_cost[pick]) <= left + 1e-9
+        within = _within_budget(row, slot, option_cost[pick], left)
         row, slot, pick = row[within], slot[within], pick[within]
         if len(row) == 0:
             break
@@ -526,6 +540,9 @@ def _capacities(capacity: Any, workers: pd.Index, rater_pool: np.ndarray) -> np.
     if bad.any():
         raise AccordError(f"capacity of annotator {bad.idxmax()!r}: expected a whole number of judgments >= 0 (or "
                           f"missing for no cap), not {values[bad].iloc[0]!r}")
+    if len(values) and not values.index.isin(workers).any():  # e.g. ids read as numbers: every rater was uncapped
+        raise AccordError(f"capacity: none of the {len(values):,} annotators given was fitted (capacity names e.g. "
+                          f"{values.index.tolist()[0]!r}; the model's annotators are e.g. {workers.tolist()[0]!r})")
     values = values.where(given).astype(float).reindex(workers)
     return np.where(values.isna(), np.inf, values.to_numpy())
 
@@ -545,6 +562,27 @@ def _within_capacity(row: np.ndarray, slot: np.ndarray, rater: np.ndarray, room:
     keep = ~is_rater | (order < room[code])
     first_lost = pd.Series(np.where(keep, np.iinfo(np.int64).max, slot)).groupby(row).transform("min").to_numpy()
     return keep & (slot < first_lost)
+
+
+def _within_budget(row: np.ndarray, slot: np.ndarray, cost: np.ndarray, left: float) -> np.ndarray:
+    """Which selected entries (best first) the budget ``left`` buys: each in turn while it fits, as the greedy rule
+    under a budget takes them. An entry that does not fit is passed over, with its pair's later slots (a pair's k-th
+    judgment only with its first k - 1); it was the end of the batch, so that a dear judgment left the budget unspent
+    where cheaper ones of positive value still fitted. Each pass takes the longest run that fits after dropping what
+    no longer can (the budget only shrinks), so the passes are at most as many as the distinct costs."""
+    taken = np.zeros(len(row), dtype=bool)
+    live = np.ones(len(row), dtype=bool)
+    while True:
+        live &= cost <= left + 1e-9
+        if not live.all():
+            lost = pd.Series(np.where(live, np.iinfo(np.int64).max, slot)).groupby(row).transform("min").to_numpy()
+            live &= slot < lost
+        waiting = np.flatnonzero(live & ~taken)
+        if len(waiting) == 0:
+            return taken
+        take = waiting[np.cumsum(cost[waiting]) <= left + 1e-9]  # the first one fits: every pass takes one
+        taken[take] = True
+        left -= float(cost[take].sum())
 
 
 def _rater_options(model: Any, setup: _Setup, open_pairs: np.ndarray, raters: Any,
@@ -623,6 +661,9 @@ def unseen_comparisons(judgments: pd.DataFrame, *, limit: int | None = None, see
     keys = both[["response_a", "response_b"]].astype(str)
     compared = keys.merge(seen, how="left", on=["response_a", "response_b"], indicator=True)["_merge"] == "both"
     fresh = both[~compared.to_numpy()]
+    # in the order of the ids (as text), not of the judgments' rows: the random subset drawn from a table in another
+    # row order was another subset, so the same judgments gave another batch
+    fresh = fresh.loc[keys[~compared.to_numpy()].sort_values(["response_a", "response_b"], kind="stable").index]
     if limit is not None and len(fresh) > limit:
         fresh = fresh.sample(limit, random_state=seed)
     return fresh[["response_a", "response_b"]].set_axis(["response_a_id", "response_b_id"], axis=1).reset_index(

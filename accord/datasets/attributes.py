@@ -42,8 +42,8 @@ import numpy as np
 import pandas as pd
 
 from accord.datasets.errors import ValidationError
-from accord.datasets.schema import (INT64_LIMIT, check_flat_columns, check_ids, decode_dictionaries, plain_values,
-                                    rows_of_input, string_mask)
+from accord.datasets.schema import (INT64_LIMIT, check_flat_columns, check_ids, decode_dictionaries,
+                                    first_bad_rating, plain_values, rows_of_input, string_mask)
 
 ATTRIBUTE_COLUMN = "attribute"
 ITEM_KINDS: dict[str, str] = {"response": "response_id", "pair": "pair_id"}
@@ -294,6 +294,17 @@ def attributes_from_wide(
     if both:
         raise ValidationError("the column is both a rating column (attributes) and a kept column (keep)",
                               source=source, column=both[0])
+    made = [column for column in keep if column in (ATTRIBUTE_COLUMN, "label")]
+    if made:  # was pandas' "melt output columns cannot contain duplicate names" (or "value_name ... cannot match")
+        raise ValidationError(f"a kept column cannot be called {made[0]!r}: the long form makes its own "
+                              f"{ATTRIBUTE_COLUMN!r} and 'label' columns (rename it, or leave it out of keep)",
+                              source=source, column=made[0])
+    unnamed = [column for column, name in mapping.items() if not isinstance(name, str)]
+    if unnamed:  # was "column 'attribute', row 0: attribute must be a name", a column and row of no table given
+        raise ValidationError(f"the attribute of this rating column must be a name (text), not "
+                              f"{mapping[unnamed[0]]!r}: map the column to a name, e.g. "
+                              f"attributes={{{unnamed[0]!r}: {str(mapping[unnamed[0]])!r}}}",
+                              source=source, column=unnamed[0])
     names = list(mapping.values())
     repeated = [column for column, name in mapping.items() if names.count(name) > 1]
     if repeated:  # one rater would rate one item twice on one attribute, in one row
@@ -302,18 +313,44 @@ def attributes_from_wide(
                               source=source, column=repeated[1])
     # the rows' positions as the index: ``_row`` below orders by it, and a frame's own index (a string index, a
     # sorted or filtered frame's, a repeated one) put the long rows in the order of its labels, not of the rows
+    # melted into a name no column has: a rating column called 'label' clashed with the long form's label (pandas'
+    # "value_name (label) cannot match an element in the DataFrame columns")
+    value = "label"
+    while value in frame.columns:
+        value = f"_{value}"
     long = frame[[*keep, *mapping]].reset_index(drop=True).melt(
-        id_vars=list(keep), value_vars=list(mapping), var_name=ATTRIBUTE_COLUMN, value_name="label", ignore_index=False)
+        id_vars=list(keep), value_vars=list(mapping), var_name=ATTRIBUTE_COLUMN, value_name=value, ignore_index=False)
+    long = long.rename(columns={value: "label"})
+    long["_column"] = long[ATTRIBUTE_COLUMN]
     long[ATTRIBUTE_COLUMN] = long[ATTRIBUTE_COLUMN].map(mapping)
     long = long[long["label"].notna()]
     # source row order, then attribute order: one item's ratings stay together
     long["_row"] = long.index
     long["_attr"] = pd.Index(list(mapping.values())).get_indexer(long[ATTRIBUTE_COLUMN])
-    long = long.sort_values(["_row", "_attr"], kind="stable").drop(columns=["_row", "_attr"])
+    long = long.sort_values(["_row", "_attr"], kind="stable").reset_index(drop=True)
+    rows, columns = long.pop("_row").to_numpy(), long.pop("_column").to_numpy()
+    long = long.drop(columns=["_attr"])
     declared = scales
     if isinstance(scales, Mapping):
         declared = {mapping.get(k, k): v for k, v in scales.items()}
-    return validate_attributes(long.reset_index(drop=True), scales=declared, source=source)
+    try:
+        return validate_attributes(long, scales=declared, source=source)
+    except ValidationError as error:
+        # "missing required column" of a column the frame has (or of response_id where it has pair_id): it was left
+        # out of keep
+        wanted = [*ITEM_KINDS.values()] if error.column in ITEM_KINDS.values() else [error.column]
+        left_out = [c for c in wanted if c in set(frame.columns) - set(keep) - set(mapping)]
+        if error.row is None and left_out:
+            raise ValidationError(f"the long form needs this column on every rating, and keep leaves it out: "
+                                  f"keep={[*keep, left_out[0]]!r}", source=source, column=left_out[0]) from None
+        if error.row is None:
+            raise
+        # the cell of the frame given: its row, and the rating column for a rating or its attribute (the long table's
+        # row and its 'label' column were of a table the caller never saw)
+        row = int(error.row)
+        column = columns[row] if error.column in ("label", ATTRIBUTE_COLUMN) else error.column
+        raise ValidationError(error.problem, source=source, column=column, row=int(rows[row]),
+                              value=error.value) from None
 
 
 # -- checks -------------------------------------------------------------------------------------------------
@@ -384,9 +421,15 @@ def _labels_as_integers(table: pd.DataFrame, kind: str, source: str | None) -> t
     text_attrs: set[str] = set()
     if is_text.any():
         if kind != "pair":
-            row = _first(is_text)
+            row = first_bad_rating(values, is_text)
             raise ValidationError("ratings of responses must be integers on the attribute's scale", source=source,
                                   column="label", row=row, value=values.iloc[row])
+        # first: a text that is no A/B/tie among numbers was called "both A/B/tie labels and numbers" at a number
+        unknown = is_text & ~values.isin(list(PREFERENCE_CODES))
+        if unknown.any():
+            row = first_bad_rating(values, unknown)
+            raise ValidationError("text labels of pairs must be 'A', 'B' or 'tie'", source=source, column="label",
+                                  row=row, value=values.iloc[row])
         # A/B/tie and numbers must not share an attribute: that would be two scales in one attribute
         text_attrs = set(table.loc[is_text, ATTRIBUTE_COLUMN])
         mixed = ~is_text & table[ATTRIBUTE_COLUMN].isin(text_attrs)
@@ -395,11 +438,6 @@ def _labels_as_integers(table: pd.DataFrame, kind: str, source: str | None) -> t
             raise ValidationError(
                 f"two scales in one attribute: attribute '{table[ATTRIBUTE_COLUMN].iloc[row]}' has both A/B/tie "
                 f"labels and numbers", source=source, column="label", row=row, value=values.iloc[row])
-        unknown = is_text & ~values.isin(list(PREFERENCE_CODES))
-        if unknown.any():
-            row = _first(unknown)
-            raise ValidationError("text labels of pairs must be 'A', 'B' or 'tie'", source=source, column="label",
-                                  row=row, value=values.iloc[row])
         if is_text.all():  # A/B/tie only (checked above): their codes, looked up for the column at once
             return values.map(PREFERENCE_CODES).astype("int64"), text_attrs
     integral = values.map(lambda v: isinstance(v, str) or _is_whole(v))

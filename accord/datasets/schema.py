@@ -414,6 +414,17 @@ def _first_bad(mask: pd.Series | np.ndarray) -> int:
     return int(np.flatnonzero(np.asarray(mask))[0])
 
 
+def first_bad_rating(values: pd.Series, mask: pd.Series | np.ndarray) -> int:
+    """The first row of ``mask``, preferring a cell that is not a whole number written as text: a CSV column of
+    ratings with one bad cell ('x') is read as text throughout, and its first row ('1', a good rating) was named
+    instead of the cell to fix."""
+    mask = np.asarray(mask, dtype=bool)
+    text = pd.Series(np.asarray(values, dtype=object)).map(lambda v: v.strip() if isinstance(v, str) else None)
+    numeric = pd.to_numeric(text, errors="coerce").to_numpy(dtype=float)
+    whole = np.isfinite(numeric) & (numeric == np.round(numeric))
+    return _first_bad(mask & ~whole) if (mask & ~whole).any() else _first_bad(mask)
+
+
 def _check_hashable(values: pd.Series, column: str, source: str | None) -> None:
     """Ids and labels must be single values: JSON inputs can hold lists or objects, which pandas cannot group."""
     if values.dtype != object or object_kind(values) in _SCALAR_KINDS:
@@ -560,7 +571,7 @@ def _check_labels(
             )
         bad = present & ~integral
         if bad.any():
-            row = _first_bad(bad)
+            row = first_bad_rating(values, bad)
             raise ValidationError(
                 f"graded label is not an integer on the scale -{scale}..{scale}",
                 source=source, column=column, row=row, value=values.iloc[row],

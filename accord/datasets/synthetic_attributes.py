@@ -304,6 +304,13 @@ def _attribute_weights(attributes: Sequence[str] | Mapping[str, Mapping[str, flo
                        ) -> dict[str, dict[str, float]]:
     if attributes is None:
         return {k: dict(v) for k, v in ATTRIBUTE_WEIGHTS.items()}
+    if isinstance(attributes, str):  # read letter by letter, it was "must be a subset ..., got ['h', 'e', ...]"
+        raise AccordError(f"attributes must be a list of names, e.g. attributes=[{attributes!r}]")
+    # a name given twice was one attribute, silently (in a mapping: 2 and '2' both name the column '2')
+    names = [str(name) for name in attributes]
+    twice = [name for name in names if names.count(name) > 1]
+    if twice:
+        raise AccordError(f"attributes: {twice[0]!r} is named twice; name each attribute once")
     if isinstance(attributes, Mapping):
         out = {}
         for name, weights in attributes.items():
