@@ -606,3 +606,39 @@ def test_an_out_that_is_the_training_log_of_the_model_is_refused(plain_model, wo
     assert len(err.splitlines()) == 1 and f"--out {log}" in err and "file of the model" in err, err
     assert METRICS_FILE in err, err
     assert {path.name: path.read_bytes() for path in model.iterdir() if path.is_file()} == files
+
+
+@pytest.mark.parametrize("flags, named", [
+    (["--max-length", "4"], ["--max-length"]),
+    (["--lora-r", "4"], ["--lora-r", "--lora"]),
+    (["--freeze-layers", "1", "--lora"], ["--freeze-layers", "--lora"]),
+    (["--label-smoothing", "0.2"], ["--label-smoothing", "--loss"]),
+    (["--packing-capacity", "64", "--no-packing"], ["--packing-capacity", "--packing"]),
+    (["--eval-steps", "1"], ["--eval-steps", "--eval-path"]),
+    (["--warmup-ratio", "1"], ["--warmup-ratio"]),
+    (["--pooling", "cls"], ["--pooling"]),
+    (["--freeze-layers", "9"], ["--freeze-layers"]),
+    (["--max-length", "4000"], ["--max-length"]),
+])
+def test_a_training_setting_that_cannot_work_names_the_flag_typed(workspace, tmp_path, capsys, flags, named):
+    """``accord train ... --max-length 4`` said "config: 'max_length' must be at least 8" (and '--lora-r 4' "set
+    lora"): the library's keywords, where the user typed flags. Now the command line names the flags; a value read
+    from a --config file keeps the file's keyword; the library keeps its own."""
+    decoder = build_tiny_backbone(workspace["root"] / "llama-short", "llama", texts=[" ".join(WORDS)], seed=1)
+    model = workspace["bert"] if "--freeze-layers" in flags and "9" in flags or "4000" in flags else str(decoder)
+    capsys.readouterr()
+    assert accord_main(["train", "--model", model, "--train-path", workspace["data"], "--output-dir",
+                        str(tmp_path / "rm"), "--max-steps", "1", "--no-progress", *flags]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and all(flag in err for flag in named), err
+    words = re.sub(r"'[^']*'|\([^()]*\)", "", err.replace(str(tmp_path), ""))  # values and transformers' reasons
+    assert "config:" not in err and not re.search(r"\b[a-z]+_[a-z_]+\b", words), err
+
+
+def test_a_training_setting_read_from_the_config_file_keeps_its_keyword(workspace, tmp_path, capsys):
+    config = tmp_path / "reward.json"
+    config.write_text(json.dumps({"max_length": 4}))
+    capsys.readouterr()
+    assert accord_main(["train", "--model", workspace["bert"], "--train-path", workspace["data"], "--config",
+                        str(config), "--output-dir", str(tmp_path / "rm")]) == 2
+    assert "config: 'max_length' must be at least 8, got 4" in capsys.readouterr().err

@@ -280,11 +280,7 @@ def main(argv: list[str] | None = None, prog: str = "accord") -> int:
         else:
             _score(args)
     except SettingError as err:
-        # the library names its keyword (set max_length ...); here the user typed a flag, so name the flag.
-        # train's settings may come from its config file, and its messages say so ('config: max_length ...')
-        flag = "--" + err.setting.replace("_", "-")
-        named = args.command != "train" and hasattr(args, err.setting)
-        print(f"accord: error: {err.naming(flag) if named else err}", file=sys.stderr)
+        print(f"accord: error: {_flag_message(err, args)}", file=sys.stderr)
         return EXIT_USAGE
     except AccordError as err:
         print(f"accord: error: {err}", file=sys.stderr)  # as every other accord command says it
@@ -297,6 +293,17 @@ def main(argv: list[str] | None = None, prog: str = "accord") -> int:
         print(f"interrupted{when}: nothing written", file=sys.stderr)
         return EXIT_INTERRUPTED
     return 0
+
+
+def _flag_message(err: SettingError, args: argparse.Namespace) -> str:
+    """The message of ``err`` naming the flags of its settings: the library names its keywords ('config: max_length
+    ...'), where the user typed a flag. train's settings may come from its --config file: one read from there (its
+    flag not given) keeps the file's keyword, and the 'config: ' that says where it came from."""
+    from_file = args.command == "train" and getattr(args, "config", None)
+    for setting in err.settings:
+        if not hasattr(args, setting) or (from_file and getattr(args, setting) is None):
+            return str(err)
+    return err.naming(*("--" + setting.replace("_", "-") for setting in err.settings))
 
 
 def _check_sizes(args: argparse.Namespace) -> None:

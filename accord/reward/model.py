@@ -167,8 +167,9 @@ class RewardModel(nn.Module):
         if pooling not in ("last", "cls", "mean"):
             raise AccordError(f"unknown pooling '{pooling}' (use last, cls or mean)")
         if pooling == "cls" and is_decoder:  # a causal decoder's first token sees only itself (the BOS token)
-            raise AccordError("pooling 'cls' reads a decoder's first token, which attends to nothing after it: every "
-                              "response would get the same reward; use last (auto for decoders) or mean")
+            raise SettingError("pooling", lambda name: (
+                f"{name} 'cls' reads a decoder's first token, which attends to nothing after it: every response would "
+                "get the same reward; use last (auto for decoders) or mean"))
         self.backbone = backbone
         self.is_decoder = bool(is_decoder)
         self.pooling = pooling
@@ -320,8 +321,8 @@ class RewardModel(nn.Module):
         if limit is not None and max_length > limit:
             backbone = self.meta.get("base_model", "the model")
             raise SettingError("max_length", lambda name: (
-                f"{where}{name} {max_length}: the backbone ({backbone}) reads at most {limit} token positions; set "
-                f"{name} to {limit} or less"))
+                f"{name} {max_length}: the backbone ({backbone}) reads at most {limit} token positions; set "
+                f"{name} to {limit} or less"), where=where)
 
     def check_token(self, what: str, token: str | None, token_id: int | None, where: str = "") -> None:
         """One clear error (prefixed by ``where``) when ``token_id``, the tokenizer's ``what`` (its pad token, a step
@@ -492,7 +493,8 @@ def apply_lora(model: RewardModel, r: int, alpha: int, dropout: float, target_mo
     try:
         model.backbone = get_peft_model(model.backbone, config)
     except ValueError as err:  # peft's: no module of the backbone matches
-        raise AccordError(f"lora_target_modules {target_modules!r}: {str(err).splitlines()[0]}") from err
+        reason = str(err).splitlines()[0]  # the lambda outlives the except block's name
+        raise SettingError("lora_target_modules", lambda name: f"{name} {target_modules!r}: {reason}") from err
 
 
 def repeated_blocks(backbone: nn.Module) -> list[tuple[str, nn.ModuleList]]:
@@ -520,7 +522,8 @@ def compile_repeated_blocks(backbone: nn.Module) -> int:
             block.compile(dynamic=True)
             compiled += 1
     if compiled == 0:
-        raise AccordError(f"torch_compile: found no repeated blocks in a {type(backbone).__name__}")
+        raise SettingError("torch_compile", lambda name: (
+            f"{name}: found no repeated blocks in a {type(backbone).__name__}"))
     return compiled
 
 
@@ -535,11 +538,12 @@ def freeze_lower_layers(backbone: nn.Module, n_layers: int) -> int:
     """
     lists = repeated_blocks(backbone)
     if len(lists) != 1:
-        raise AccordError(f"freeze_layers: cannot tell the layers of a {type(backbone).__name__} "
-                          f"({len(lists)} lists of repeated blocks)")
+        raise SettingError("freeze_layers", lambda name: (
+            f"{name}: cannot tell the layers of a {type(backbone).__name__} ({len(lists)} lists of repeated blocks)"))
     prefix, blocks = lists[0]
     if not 1 <= n_layers <= len(blocks):
-        raise AccordError(f"freeze_layers: {n_layers} is not between 1 and the backbone's {len(blocks)} layers")
+        raise SettingError("freeze_layers", lambda name: (
+            f"{name}: {n_layers} is not between 1 and the backbone's {len(blocks)} layers"))
     depth = prefix.count(".") + 2  # "encoder.layer.3.attention.self.query.weight" -> block "encoder.layer.3"
     frozen = {f"{prefix}.{i}" for i in range(n_layers)}
     before_layers = True

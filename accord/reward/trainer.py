@@ -51,7 +51,7 @@ from accord._session import seed_everything
 from accord.datasets.errors import AccordError
 from accord.datasets.io import atomic_path, check_output_folder
 from accord.reward.calibration import CALIBRATION_KEY
-from accord.reward.config import RewardConfig
+from accord.reward.config import QUOTE, RewardConfig, refused
 from accord.reward.data import ensure_pad_token, length_grouped_batches
 from accord.reward.model import (
     META_FILE,
@@ -139,12 +139,12 @@ class RewardTrainer:
                  callbacks: Sequence[Callable[["RewardTrainer", dict[str, Any]], None]] = ()):
         config.validate()
         if model is None and not config.model:
-            raise AccordError("config: 'model' is required (a local folder or a hub name)")
+            raise refused(lambda n: f"{n} is required (a local folder or a hub name)", "model")
         if train_data is None and not config.train_path:
-            raise AccordError("config: 'train_path' is required")
+            raise refused(lambda n: f"{n} is required", "train_path")
         if config.eval_steps and eval_data is None and not config.eval_path:
-            raise AccordError("config: 'eval_steps' evaluates on eval_path, which is unset (give eval_path, or leave "
-                              "eval_steps unset)")
+            raise refused(lambda n, path: f"{n} evaluates on {path.strip(QUOTE)}, which is unset (give "
+                          f"{path.strip(QUOTE)}, or leave {n.strip(QUOTE)} unset)", "eval_steps", "eval_path")
         check_output_folder(config.output_dir, "output_dir", "the reward model (new or an earlier output)")
         self.config = config
         self.task = task if task is not None else get_task(config.task)(config)
@@ -168,8 +168,9 @@ class RewardTrainer:
         if config.attn_implementation == "flex_attention" and self.accelerator.device.type == "cpu":
             # torch's NotImplementedError at the first backward pass otherwise (and with a shared prompt or a packed
             # encoder, a crash in the first forward pass: RewardModel.check_dense_mask)
-            raise AccordError("config: attn_implementation 'flex_attention' trains on a GPU only (torch's flex "
-                              "attention has no backward pass on the CPU); leave it unset (sdpa) on the CPU")
+            raise refused(lambda n: f"{n.strip(QUOTE)} 'flex_attention' trains on a GPU only (torch's flex "
+                          "attention has no backward pass on the CPU); leave it unset (sdpa) on the CPU",
+                          "attn_implementation")
         model.meta.update(task=self.task.name, **self.task.bind(self.tokenizer, model))
         self.train_data = self.task.encode(self.train_table)
         self.eval_data = None if self.eval_table is None else self.task.encode(self.eval_table)
