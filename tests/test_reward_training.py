@@ -799,3 +799,21 @@ def test_training_from_a_saved_reward_model_goes_on_from_its_head(workspace):
     assert torch.equal(state["backbone.embeddings.word_embeddings.weight"], saved["embeddings.word_embeddings.weight"])
     with pytest.raises(AccordError, match="uncertainty_head True"):
         RewardTrainer(config(workspace, "saved-third", model=first.output_dir, uncertainty_head=True))
+
+
+@pytest.mark.parametrize("kind", ["bloom", "mpt"])
+def test_a_backbone_without_sdpa_trains_and_asking_sdpa_of_it_names_the_setting(workspace, kind, capsys):
+    """The trainer asked every backbone for sdpa attention: BLOOM and MPT have none, so `accord train` on them ended in
+    transformers' 'does not support ... scaled_dot_product_attention' naming no setting. Unset, the kernel is now
+    transformers' choice (sdpa where the backbone has it, else eager): they train; asked for sdpa, the error names
+    --attn-implementation."""
+    backbone = build_tiny_backbone(workspace["root"] / kind, kind, texts=[" ".join(GOOD + BAD + NEUTRAL)], seed=1)
+    cfg = config(workspace, f"no-sdpa-{kind}", model=str(backbone), max_steps=1)
+    trainer = RewardTrainer(cfg)
+    assert trainer.unwrapped().backbone.config._attn_implementation == "eager"
+    assert trainer.train().global_step == 1
+    capsys.readouterr()
+    assert cli_main(["train", "--model", str(backbone), "--train-path", workspace["data"], "--output-dir",
+                     str(workspace["root"] / f"sdpa-{kind}"), "--attn-implementation", "sdpa", "--no-progress"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "--attn-implementation 'sdpa'" in err and "attn_implementation" not in err

@@ -92,8 +92,9 @@ class RewardConfig:
     lora_target_modules: str | list[str] = setting(
         "all-linear", "modules given adapters: 'all-linear' or comma-separated names (q_proj,v_proj)", "model")
     attn_implementation: str | None = setting(
-        None, "attention kernel passed to from_pretrained: sdpa (unset), eager, flex_attention (GPU only: packed "
-        "decoders are fastest with it), flash_attention_2", "model")
+        None, "attention kernel passed to from_pretrained: sdpa, eager, flex_attention (GPU only: packed "
+        "decoders are fastest with it), flash_attention_2 (unset: sdpa where the backbone supports it, else eager, "
+        "as transformers chooses; BLOOM and MPT support no sdpa)", "model")
     disable_dropout: bool = setting(
         True, "set every dropout probability of the backbone to 0 (as TRL does): a pair's reward difference is "
         "then deterministic", "model")

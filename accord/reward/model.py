@@ -384,6 +384,7 @@ class RewardModel(nn.Module):
         try:
             backbone = AutoModel.from_pretrained(path, **kwargs)
         except (OSError, ValueError, ImportError) as err:  # ImportError: an attention kernel that is not installed
+            _refuse_attention(err, attn_implementation, f"model {name_or_path}: ")
             raise AccordError(f"model {name_or_path}: cannot load: {str(err).splitlines()[0]}") from err
         if not dropout:
             disable_dropout(backbone)
@@ -461,7 +462,10 @@ class RewardModel(nn.Module):
         # a damaged file (a copy or a download cut short, a file written over) was a safetensors or JSON traceback
         try:
             backbone = AutoModel.from_pretrained(directory, **kwargs)
-        except (OSError, ValueError, SafetensorError) as err:
+        except (OSError, ValueError, ImportError, SafetensorError) as err:  # ImportError: a kernel not installed
+            _refuse_attention(err, attn_implementation, f"folder {directory}: ")
+            if isinstance(err, ImportError):
+                raise
             raise AccordError(f"folder {directory}: an incomplete reward model: cannot load its backbone "
                               f"({str(err).strip().splitlines()[0]})") from err
         missing = [key for key in ("is_decoder", "pooling", "uncertainty_head") if key not in meta]
@@ -573,6 +577,16 @@ def _ensemble_head(hidden: int, n_heads: int, seed: int | None) -> nn.Linear:
             head.weight[h] = torch.randn(hidden, generator=generator) / math.sqrt(hidden + 1)
         head.bias.zero_()
     return head
+
+
+def _refuse_attention(err: Exception, attn_implementation: str | None, where: str) -> None:
+    """One error naming the setting when loading with ``attn_implementation`` failed for want of that kernel (BLOOM
+    and MPT have no sdpa; flash attention not installed): transformers' message named neither it nor the way on."""
+    reason = (str(err).strip().splitlines() or [type(err).__name__])[0].split(". ")[0].rstrip(".")
+    if attn_implementation and ("attention" in reason.lower() or attn_implementation in reason):
+        raise SettingError("attn_implementation", lambda name: (
+            f"{where}{name} '{attn_implementation}' does not load this backbone ({reason}); leave {name} unset "
+            "(sdpa where the backbone supports it, else eager) or name another")) from err
 
 
 def _read_json(path: Path, directory: str | Path) -> Any:

@@ -194,8 +194,7 @@ class RewardTrainer:
         dropped. Settings of the model that the saved one fixes must agree with it."""
         cfg = self.config
         # float32 whatever it was saved in: the optimiser's weights (mixed precision is the autocast's)
-        model = RewardModel.from_pretrained(folder, attn_implementation=cfg.attn_implementation or "sdpa",
-                                            dtype=torch.float32)
+        model = RewardModel.from_pretrained(folder, attn_implementation=cfg.attn_implementation, dtype=torch.float32)
         fixed = (("pooling", cfg.pooling, model.pooling), ("disable_dropout", cfg.disable_dropout, True),
                  ("uncertainty_head", cfg.uncertainty_head, model.uncertainty_head))
         conflicts = [f"{name} {asked!r} (the saved model's: {saved!r})" for name, asked, saved in fixed
@@ -221,7 +220,7 @@ class RewardTrainer:
         if model is None:
             model = RewardModel.from_backbone(cfg.model, pooling=cfg.pooling, uncertainty_head=cfg.uncertainty_head,
                                               num_outputs=self.task.num_outputs,
-                                              attn_implementation=cfg.attn_implementation or "sdpa",
+                                              attn_implementation=cfg.attn_implementation,
                                               dropout=not cfg.disable_dropout, ensemble_heads=heads,
                                               head_seed=cfg.seed if heads > 1 else None)
         elif model.num_outputs != self.task.num_outputs:
