@@ -347,3 +347,37 @@ def test_calibrate_prints_the_ece_before_and_after_as_evaluate_measures_them(mod
         assert fitted[f"{name}_before"] == pytest.approx(before[name], rel=1e-6, abs=1e-9)
         assert fitted[f"{name}_after"] == pytest.approx(after[name], rel=1e-6, abs=1e-9)
     assert fitted["temperature"] != pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("command", ["score", "evaluate"])
+def test_a_packed_gpt2_batch_prints_no_attention_mask_warning(tmp_path, capsys, command):
+    """`accord score rm data --quiet` on a GPT-2 reward model printed transformers' "We strongly recommend passing in
+    an `attention_mask`": a packed decoder row goes without a 2-D mask on purpose (its sequences are kept apart by
+    their position ids) and its trailing padding is never read. The warning is gone; the rewards are those of
+    unpacked rows, which do get a mask."""
+    import logging
+
+    from accord.cli import main as accord_main
+
+    backbone = build_tiny_backbone(tmp_path / "gpt2", "gpt2", texts=[" ".join(WORDS)], seed=1, max_positions=64)
+    model = save_random_model(backbone, tmp_path / "rm")
+    data = tmp_path / "pairs.jsonl"
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"prompt": texts(rng, 6), "chosen": texts(rng, 6), "rejected": texts(rng, 6)})
+    frame.to_json(data, orient="records", lines=True)
+    records: list[logging.LogRecord] = []
+    handler = logging.Handler()
+    handler.emit = records.append
+    transformers_logger = logging.getLogger("transformers")
+    logging.Logger.warning_once.cache_clear()  # transformers says it once per process
+    transformers_logger.addHandler(handler)
+    try:
+        capsys.readouterr()
+        assert accord_main([command, model, str(data), "--quiet", *(["--out", str(tmp_path / "s.csv")]
+                                                                     if command == "score" else [])]) == 0
+    finally:
+        transformers_logger.removeHandler(handler)
+    assert not [r.getMessage() for r in records if "attention_mask" in r.getMessage()]
+    assert "attention_mask" not in capsys.readouterr().err
+    packed = score(model, frame, batch_size=6)["reward_chosen"].to_numpy()
+    np.testing.assert_allclose(packed, score(model, frame, batch_size=1)["reward_chosen"], rtol=1e-5, atol=1e-5)

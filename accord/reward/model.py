@@ -20,8 +20,10 @@ multi-attribute model, and ``accord calibrate`` writes its temperature into ``re
 
 from __future__ import annotations
 
+import contextlib
 import fnmatch
 import json
+import logging
 import math
 import os
 from dataclasses import dataclass
@@ -39,6 +41,8 @@ META_FILE = "reward_model.json"
 STATS_FILE = "reward_stats.json"
 METRICS_FILE = "metrics.jsonl"  # the trainer's log of the run, beside the model it trained
 MINILM_NAMES = ("all-minilm-l6-v2", "sentence-transformers/all-minilm-l6-v2", "minilm")
+#: The start of transformers' warning on rows run without an attention mask (:func:`_no_padding_warning`).
+PADDING_WARNING = "We strongly recommend passing in an `attention_mask`"
 LOG_VAR_INIT = -2.0  # the uncertainty head starts at a reward variance of exp(-2) ~ 0.14
 #: The names of the files a saved model is loaded from (accord's, the backbone's weights and config, the
 #: tokenizer's) and of the trainer's log of it, as :func:`is_model_file` matches them.
@@ -235,7 +239,8 @@ class RewardModel(nn.Module):
             # one per row, padded, and their states put back where the packed row had them
             hidden = self._unpacked_states(input_ids, segment_ids, position_ids)
         else:
-            hidden = self.backbone(**kwargs).last_hidden_state
+            with _no_padding_warning():
+                hidden = self.backbone(**kwargs).last_hidden_state
         flat = hidden.reshape(-1, hidden.shape[-1])
         if self.pooling == "mean" and token_seq is not None:
             pooled = _mean_by_sequence(flat, token_seq, len(pool_index))
@@ -293,7 +298,7 @@ class RewardModel(nn.Module):
         was_training = self.backbone.training
         self.backbone.eval()  # dropout would tell the two apart
         try:
-            with torch.no_grad():
+            with torch.no_grad(), _no_padding_warning():
                 packed = self.backbone(input_ids=ids, position_ids=positions, use_cache=False).last_hidden_state
                 alone = self.backbone(input_ids=ids[:, -1:], position_ids=positions[:, -1:],
                                       use_cache=False).last_hidden_state
@@ -587,6 +592,28 @@ def _refuse_attention(err: Exception, attn_implementation: str | None, where: st
         raise SettingError("attn_implementation", lambda name: (
             f"{where}{name} '{attn_implementation}' does not load this backbone ({reason}); leave {name} unset "
             "(sdpa where the backbone supports it, else eager) or name another")) from err
+
+
+class _PaddingWarningFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith(PADDING_WARNING)
+
+
+@contextlib.contextmanager
+def _no_padding_warning() -> Any:
+    """transformers' GPT-2 warns "We strongly recommend passing in an `attention_mask`" when a row run without a 2-D
+    mask starts or ends with the pad id. A packed decoder row goes without one on purpose (transformers finds its
+    sequences from the position ids, which a 2-D mask turns off), and the padding after its last sequence (or an
+    end-of-sequence token serving as pad) is never read by the tokens before it: the warning, printed by `accord
+    score --quiet` and the rest, was wrong. It is dropped for these calls only (transformers, which says it once per
+    process, then counts it as said)."""
+    logger = logging.getLogger("transformers.modeling_utils")
+    dropped = _PaddingWarningFilter()
+    logger.addFilter(dropped)
+    try:
+        yield
+    finally:
+        logger.removeFilter(dropped)
 
 
 def _read_json(path: Path, directory: str | Path) -> Any:
