@@ -642,3 +642,27 @@ def test_a_training_setting_read_from_the_config_file_keeps_its_keyword(workspac
     assert accord_main(["train", "--model", workspace["bert"], "--train-path", workspace["data"], "--config",
                         str(config), "--output-dir", str(tmp_path / "rm")]) == 2
     assert "config: 'max_length' must be at least 8, got 4" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("command", ["evaluate", "score"])
+def test_an_out_in_a_training_checkpoint_of_the_model_is_refused(workspace, tmp_path, capsys, command):
+    """``accord evaluate rm data --out rm/checkpoints/step-N/trainer_state.json`` wrote over the checkpoint's state
+    (exit 0): the run no longer resumed. Every file a training run with checkpoints writes now counts as a file of
+    the model (is_model_file), and such an --out is one line, the checkpoint left as it was."""
+    from accord.reward.model import is_model_file
+    from accord.reward.trainer import CHECKPOINTS
+
+    output = tmp_path / "rm"
+    train(RewardConfig(model=workspace["bert"], train_path=workspace["data"], output_dir=str(output), batch_size=16,
+                       max_steps=2, save_steps=1, save_total_limit=None, progress=False, stats_max_pairs=8))
+    written = [path for path in output.rglob("*") if path.is_file()]
+    assert any(CHECKPOINTS in path.parts for path in written)
+    assert [path for path in written if not is_model_file(path, output)] == []
+    checkpoint = sorted((output / CHECKPOINTS).iterdir())[0]
+    files = {path: path.read_bytes() for path in checkpoint.iterdir()}
+    capsys.readouterr()
+    for name in files:
+        assert accord_main([command, str(output), workspace["data"], "--out", str(name), "--quiet"]) == 2
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and f"--out {name}" in err and "checkpoint" in err, err
+    assert {path: path.read_bytes() for path in checkpoint.iterdir()} == files

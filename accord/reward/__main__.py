@@ -324,8 +324,9 @@ def _check_sizes(args: argparse.Namespace) -> None:
         for model_dir in str(getattr(args, "model_dir", "")).split(","):
             if model_dir and is_model_file(out, model_dir):
                 raise AccordError(f"--out {out}: is a file of the model {model_dir} (its weights, config, tokenizer, "
-                                  "accord's reward_*.json or the training log metrics.jsonl); writing it would break "
-                                  "the model or lose its record (name another file)")
+                                  "accord's reward_*.json, the training log metrics.jsonl or a file of a training "
+                                  "checkpoint); writing it would break the model or lose its record (name another "
+                                  "file)")
         try:
             check_output_path(out)
         except ValidationError as err:

@@ -65,11 +65,19 @@ def minilm_path() -> Path | None:
 def is_model_file(path: str | Path, directory: str | Path) -> bool:
     """Whether ``path`` names a file the saved model in ``directory`` is (or would be) loaded from: written over, or
     written beside the others under such a name, it would break the model or change what it scores. The trainer's
-    log (``metrics.jsonl``) counts as one: written over, the record of how the model was trained is lost."""
+    log (``metrics.jsonl``) counts as one: written over, the record of how the model was trained is lost. So does
+    any file in one of the trainer's checkpoints (``checkpoints/step-N/``: the model, optimiser, scheduler and RNG
+    states, ``trainer_state.json``, the log windows): written over, the run no longer resumes, and a file written
+    beside them goes when the checkpoint is pruned."""
+    from accord.reward.trainer import CHECKPOINTS
+
     path, directory = Path(path).expanduser(), Path(directory).expanduser()
-    if not directory.is_dir() or os.path.realpath(path.parent) != os.path.realpath(directory):
+    if not directory.is_dir():
         return False
-    return any(fnmatch.fnmatch(path.name.lower(), pattern) for pattern in MODEL_FILE_PATTERNS)
+    parent = Path(os.path.realpath(path.parent))
+    if parent == Path(os.path.realpath(directory)):
+        return any(fnmatch.fnmatch(path.name.lower(), pattern) for pattern in MODEL_FILE_PATTERNS)
+    return parent.is_relative_to(os.path.realpath(directory / CHECKPOINTS))  # under checkpoints/, at any depth
 
 
 def resolve_model_path(name: str) -> str:
