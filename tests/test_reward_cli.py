@@ -666,3 +666,27 @@ def test_an_out_in_a_training_checkpoint_of_the_model_is_refused(workspace, tmp_
         err = capsys.readouterr().err.strip()
         assert len(err.splitlines()) == 1 and f"--out {name}" in err and "checkpoint" in err, err
     assert {path: path.read_bytes() for path in checkpoint.iterdir()} == files
+
+
+@pytest.mark.parametrize("case", ["output_dir", "output_dir_under_a_file", "resume_from", "saved_head",
+                                  "ensemble_heads"])
+def test_a_training_folder_or_model_setting_that_cannot_work_names_the_flag(workspace, plain_model, tmp_path,
+                                                                             capsys, case):
+    """The trainer's own checks named output_dir, resume_from (as 'folder X: not a complete checkpoint', for a folder
+    that did not exist), uncertainty_head or 'the config' where the user typed --output-dir, --resume-from,
+    --uncertainty-head or --ensemble-heads. Now each names the flag."""
+    (tmp_path / "a-file").write_text("x")
+    flags = {"output_dir": ["--output-dir", str(tmp_path / "a-file")],
+             "output_dir_under_a_file": ["--output-dir", str(tmp_path / "a-file" / "rm")],
+             "resume_from": ["--resume-from", str(tmp_path / "nowhere")],
+             "saved_head": ["--model", plain_model, "--uncertainty-head"],
+             "ensemble_heads": ["--model", plain_model, "--ensemble-heads", "2"]}[case]
+    named = {"output_dir_under_a_file": "--output-dir", "saved_head": "--uncertainty-head"}.get(
+        case, "--" + case.replace("_", "-"))
+    capsys.readouterr()
+    assert accord_main(["train", "--model", workspace["bert"], "--train-path", workspace["data"], "--output-dir",
+                        str(tmp_path / "rm"), "--max-steps", "1", "--no-progress", *flags]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and named in err, err
+    words = re.sub(r"'[^']*'", "", err.replace(str(tmp_path), "").replace(plain_model, ""))
+    assert "config" not in words and not re.search(r"\b[a-z]+_[a-z_]+\b", words), err

@@ -443,7 +443,7 @@ def test_an_output_dir_under_a_file_is_refused_before_loading(workspace, tmp_pat
     assert cli_main(["train", "--model", workspace["bert"], "--train-path", workspace["data"], "--output-dir",
                      str(output), "--max-steps", "1", "--no-progress"]) == 2
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and err.startswith("accord: error: output_dir"), err
+    assert err.count("\n") == 1 and err.startswith("accord: error: --output-dir"), err  # the flag typed
 
 
 def test_training_data_whose_weights_are_all_zero_is_refused_before_loading(workspace, tmp_path):
