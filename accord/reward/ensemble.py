@@ -22,6 +22,7 @@ L. Gao, J. Schulman, J. Hilton. Scaling laws for reward model overoptimization. 
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -85,6 +86,14 @@ def score_ensemble(model_dirs: Sequence[str | Path], data: Any, *, conservative:
     from accord.reward.evaluate import _read_scored, _source, _task, score
 
     model_dirs = [str(d) for d in model_dirs]
+    named: dict[str, str] = {}
+    for directory in model_dirs:  # "rm,rm" (or rm and ./rm/) was two identical members: no spread, a smaller sd
+        folder = os.path.realpath(Path(directory).expanduser())
+        if folder in named:
+            first = named[folder]
+            raise AccordError(f"folder {directory}: named twice in the ensemble (also as {first}); a member counts "
+                              "once: its copy would add no spread and shrink the members' sd")
+        named[folder] = directory
     heads = [ensemble_heads(d) for d in model_dirs]
     check_ensemble(sum(heads), conservative, k)
     for directory in model_dirs:  # a step or multi-attribute model scores steps or attributes, not one reward
