@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from accord.reward.ensemble import score_ensemble
-from accord.reward.evaluate import score
+from accord.reward.evaluate import evaluate, score
 from accord.reward.model import RewardModel, load_tokenizer
 from accord.reward.tiny import build_tiny_backbone
 
@@ -381,3 +381,20 @@ def test_a_packed_gpt2_batch_prints_no_attention_mask_warning(tmp_path, capsys, 
     assert "attention_mask" not in capsys.readouterr().err
     packed = score(model, frame, batch_size=6)["reward_chosen"].to_numpy()
     np.testing.assert_allclose(packed, score(model, frame, batch_size=1)["reward_chosen"], rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("device", ["gpu", "cuda:7", "cuda0"])
+def test_a_device_torch_cannot_use_is_one_error_naming_the_setting(models, device):
+    """score(rm, frame, device="cuda") on a machine without CUDA was torch's AssertionError ('Torch not compiled
+    with CUDA enabled') after the weights had loaded, and a typo torch's RuntimeError listing every device type.
+    score, evaluate and score_ensemble now check the device first, naming the setting (as the rater models do)."""
+    from accord.datasets import AccordError
+
+    frame = pd.DataFrame({"prompt": ["a"], "response": ["good"]})
+    pairs = pd.DataFrame({"prompt": ["a"], "chosen": ["good"], "rejected": ["bad"]})
+    calls = [lambda: score(models["bert"], frame, device=device),
+             lambda: evaluate(models["bert"], pairs, device=device),
+             lambda: score_ensemble([models["bert"], models["llama"]], frame, device=device)]
+    for call in calls:
+        with pytest.raises(AccordError, match=f"^device (must be a torch device .*'{device}'|'{device}': this)"):
+            call()

@@ -45,6 +45,11 @@ TIE_TOLERANCE = 1e-6  # a soft label whose two sides differ by less is a tie (fl
 
 def _device(device: str | torch.device | None) -> torch.device:
     if device is not None:
+        # 'cuda' where torch has none (or a typo) was torch's traceback ('Torch not compiled with CUDA enabled'),
+        # after the weights had loaded
+        from accord.models.base import check_device
+
+        check_device(device, "device")
         return torch.device(device)
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
@@ -252,8 +257,9 @@ def load_model(model_dir: str | Path, device: str | torch.device | None = None,
     from accord.reward.trainer import library_bars
 
     model_dir = Path(model_dir).expanduser()
+    target = _device(device)  # a device this machine lacks fails before the weights load
     with library_bars(progress):
-        model = RewardModel.from_pretrained(model_dir).to(_device(device))
+        model = RewardModel.from_pretrained(model_dir).to(target)
     tokenizer = load_tokenizer(model_dir, model_dir)
     ensure_pad_token(tokenizer, str(model_dir))
     model.check_token("pad token", tokenizer.pad_token, tokenizer.pad_token_id, f"{model_dir}: ")
