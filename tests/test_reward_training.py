@@ -817,3 +817,27 @@ def test_a_backbone_without_sdpa_trains_and_asking_sdpa_of_it_names_the_setting(
                      str(workspace["root"] / f"sdpa-{kind}"), "--attn-implementation", "sdpa", "--no-progress"]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "--attn-implementation 'sdpa'" in err and "attn_implementation" not in err
+
+
+@pytest.mark.parametrize("kind", ["bloom", "mpt"])
+def test_share_prompt_on_a_backbone_that_cannot_take_it_is_one_error_naming_it(workspace, kind, capsys):
+    """share_prompt runs a pair's responses after one copy of the prompt, each at the positions and under the mask
+    it would have alone. BLOOM and MPT bias attention by ALiBi from the row's own layout: BLOOM ended in transformers'
+    'too many values to unpack' traceback at the first step, and MPT trained on rejected responses scored otherwise
+    than alone, without a word. Now both are refused before training, naming share_prompt (--share-prompt); a
+    backbone that takes it trains with it."""
+    backbone = build_tiny_backbone(workspace["root"] / f"{kind}-shared", kind, texts=[" ".join(GOOD + BAD + NEUTRAL)],
+                                   seed=1)
+    # eager: as transformers picks for them (named, the old main loaded them too)
+    cfg = config(workspace, f"shared-{kind}", model=str(backbone), max_steps=1, share_prompt=True,
+                 attn_implementation="eager")
+    with pytest.raises(AccordError, match=r"config: share_prompt: the backbone \((Bloom|Mpt)Model\) cannot take a "
+                                          r"shared prompt: .*; turn share_prompt off"):
+        RewardTrainer(cfg)
+    capsys.readouterr()
+    assert cli_main(["train", "--model", str(backbone), "--train-path", workspace["data"], "--output-dir",
+                     str(workspace["root"] / f"shared-cli-{kind}"), "--share-prompt", "--attn-implementation", "eager",
+                     "--no-progress"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "--share-prompt: the backbone" in err, err
+    assert RewardTrainer(config(workspace, "shared-llama", max_steps=1, share_prompt=True)).train().global_step == 1

@@ -127,8 +127,8 @@ class RewardConfig:
         None, "tokens per packed row (unset: the width between 1 and 2 times the batch's longest sequence that "
         "costs least, or the whole batch in one row under flex attention)", "data")
     share_prompt: bool = setting(
-        False, "decoders only: encode a pair's prompt once for both responses (one packed unit, a dense mask)",
-        "data")
+        False, "decoders only: encode a pair's prompt once for both responses (one packed unit, a dense mask; not "
+        "BLOOM or MPT, whose ALiBi attention reads the row's layout)", "data")
     group_by_length: bool = setting(
         True, "draw batches from length-sorted mega-batches of 64 batches (less padding; the batch order stays "
         "random)", "data")
