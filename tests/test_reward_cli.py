@@ -690,3 +690,20 @@ def test_a_training_folder_or_model_setting_that_cannot_work_names_the_flag(work
     assert len(err.splitlines()) == 1 and named in err, err
     words = re.sub(r"'[^']*'", "", err.replace(str(tmp_path), "").replace(plain_model, ""))
     assert "config" not in words and not re.search(r"\b[a-z]+_[a-z_]+\b", words), err
+
+
+@pytest.mark.parametrize("flag, value", [("--save-steps", None), ("--save-total-limit", None),
+                                         ("--max-grad-norm", None), ("--save-steps", 7)])
+def test_a_setting_set_by_default_can_be_unset_on_the_command_line(flag, value):
+    """save_steps (500), save_total_limit (2) and max_grad_norm (1.0) say what unset does ('unset: none', 'unset:
+    all'), but on the command line there was no way to unset them: '--save-steps 0' is refused (0 is no step count)
+    and 'none' was argparse's 'invalid int value'. 'none' now unsets them; a number is taken as before."""
+    from accord.reward.__main__ import build_parser, config_from_args
+
+    args = build_parser().parse_args(["train", "--model", "m", "--train-path", "t", flag,
+                                      "none" if value is None else str(value)])
+    config = config_from_args(args)
+    assert getattr(config, flag[2:].replace("-", "_")) == value
+    config.validate()  # unset is a value these settings take
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["train", flag, "never"])

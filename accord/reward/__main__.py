@@ -75,14 +75,37 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
         kind = _field_type(f.type)
         choices = choices_of(f)
         text = f.metadata["help"] if f.default == "" else f"{f.metadata['help']} (default: {_default_text(f.default)})"
+        metavar = "{" + ",".join(choices) + "}" if choices else METAVARS.get(f.name, {int: "N", float: "X"}.get(
+            kind, "TEXT"))
+        if f.type.endswith("| None") and f.default is not None and kind is not bool:
+            # save_steps 500: 'unset' (no checkpoints) was a config file's null alone
+            text = text[:-1] + "; 'none' unsets it)"
+            kind = _or_none(kind)
         text = text.replace("%", "%%")  # argparse formats help with %
         group = groups[f.metadata["group"]]
         if kind is bool:
             group.add_argument(flag, dest=f.name, action=argparse.BooleanOptionalAction, default=None, help=text)
         else:
-            metavar = "{" + ",".join(choices) + "}" if choices else METAVARS.get(f.name, {int: "N", float: "X"}.get(
-                kind, "TEXT"))
             group.add_argument(flag, dest=f.name, type=kind, default=None, metavar=metavar, help=text)
+
+
+UNSET = "none"  # what a flag is given to unset a setting whose default is set (--save-steps none)
+
+
+class _Unset:
+    """The parsed value of ``--flag none``: the setting unset (``None`` itself means "flag not given")."""
+
+    def __repr__(self) -> str:
+        return UNSET
+
+
+def _or_none(kind: type) -> Any:
+    """The flag type ``kind``, or :class:`_Unset` for ``none``."""
+    def parse(text: str) -> Any:
+        return _Unset() if text.strip().lower() == UNSET else kind(text)
+
+    parse.__name__ = kind.__name__  # argparse's "invalid int value: 'x'"
+    return parse
 
 
 def config_from_args(args: argparse.Namespace) -> Any:
@@ -96,7 +119,7 @@ def config_from_args(args: argparse.Namespace) -> Any:
     for f in dataclasses.fields(RewardConfig):
         given = getattr(args, f.name, None)
         if given is not None:
-            values[f.name] = given
+            values[f.name] = None if isinstance(given, _Unset) else given
     modules = values.get("lora_target_modules")
     if isinstance(modules, str) and "," in modules:  # --lora-target-modules q_proj,v_proj
         values["lora_target_modules"] = [m.strip() for m in modules.split(",") if m.strip()]
