@@ -398,3 +398,26 @@ def test_a_device_torch_cannot_use_is_one_error_naming_the_setting(models, devic
     for call in calls:
         with pytest.raises(AccordError, match=f"^device (must be a torch device .*'{device}'|'{device}': this)"):
             call()
+
+
+@pytest.mark.parametrize("pairs", [False, True])
+def test_scoring_responses_longer_than_max_length_says_how_many_were_cut(models, pairs):
+    """`accord score` cut responses longer than max_length without a word: two answers that part after the cut got
+    one reward, where training and evaluate count the cuts. Now score warns with the count; nothing is said when
+    everything fits."""
+    import warnings
+
+    long, short = " ".join(["good"] * 80), "good answer"
+    if pairs:
+        frame = pd.DataFrame({"prompt": ["a", "b"], "chosen": [long + " cat", short], "rejected": [long + " dog", "bad"]})
+        expected = "2 of the 4 responses of the pairs"
+    else:
+        frame = pd.DataFrame({"prompt": ["a", "b", "c"], "response": [long + " cat", long + " dog", short]})
+        expected = "2 of the 3 responses"
+    with pytest.warns(UserWarning, match=f"score: {expected} did not fit max_length 32"):
+        scored = score(models["llama"], frame)
+    column = "reward_chosen" if pairs else "reward"
+    assert np.isfinite(scored[column]).all()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        score(models["llama"], frame.iloc[1:] if pairs else frame.iloc[2:])
