@@ -409,7 +409,8 @@ def test_scoring_responses_longer_than_max_length_says_how_many_were_cut(models,
 
     long, short = " ".join(["good"] * 80), "good answer"
     if pairs:
-        frame = pd.DataFrame({"prompt": ["a", "b"], "chosen": [long + " cat", short], "rejected": [long + " dog", "bad"]})
+        frame = pd.DataFrame({"prompt": ["a", "b"], "chosen": [long + " cat", short],
+                              "rejected": [long + " dog", "bad"]})
         expected = "2 of the 4 responses of the pairs"
     else:
         frame = pd.DataFrame({"prompt": ["a", "b", "c"], "response": [long + " cat", long + " dog", short]})
