@@ -342,17 +342,20 @@ def test_an_empty_file_says_it_is_empty(workspace, plain_model, tmp_path, capsys
 
 def test_score_k_with_the_minimum_of_an_ensemble_is_refused(plain_model, tmp_path, capsys):
     """``accord score A,B data --conservative min --k 2`` scored the members' minimum and ignored --k, exit 0."""
+    import shutil
+
+    twin = shutil.copytree(plain_model, tmp_path / "twin")  # a member counts once: the same folder twice is refused
     data = tmp_path / "responses.jsonl"
     pd.DataFrame({"response": ["good clear answer", "rude wrong"]}).to_json(data, orient="records", lines=True)
     out = tmp_path / "scored.csv"
     capsys.readouterr()
-    assert accord_main(["score", f"{plain_model},{plain_model}", str(data), "--conservative", "min", "--k", "2",
+    assert accord_main(["score", f"{plain_model},{twin}", str(data), "--conservative", "min", "--k", "2",
                         "--out", str(out), "--quiet"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith("accord: error: --k: --conservative min"), err
     assert not out.exists()
     # without --k the minimum is scored
-    assert accord_main(["score", f"{plain_model},{plain_model}", str(data), "--conservative", "min",
+    assert accord_main(["score", f"{plain_model},{twin}", str(data), "--conservative", "min",
                         "--out", str(out), "--quiet"]) == 0
     assert len(pd.read_csv(out)) == 2
 

@@ -86,6 +86,13 @@ def score_ensemble(model_dirs: Sequence[str | Path], data: Any, *, conservative:
     from accord.reward.evaluate import _read_scored, _source, _task, score
 
     model_dirs = [str(d) for d in model_dirs]
+    heads = [ensemble_heads(d) for d in model_dirs]
+    check_ensemble(sum(heads), conservative, k)
+    for directory in model_dirs:  # a step or multi-attribute model scores steps or attributes, not one reward
+        task = _task(directory)
+        if task != "pairwise":
+            raise AccordError(f"folder {directory}: a reward model of task '{task}'; an ensemble's members are "
+                              "pairwise reward models (one reward per response)")
     named: dict[str, str] = {}
     for directory in model_dirs:  # "rm,rm" (or rm and ./rm/) was two identical members: no spread, a smaller sd
         folder = os.path.realpath(Path(directory).expanduser())
@@ -94,13 +101,6 @@ def score_ensemble(model_dirs: Sequence[str | Path], data: Any, *, conservative:
             raise AccordError(f"folder {directory}: named twice in the ensemble (also as {first}); a member counts "
                               "once: its copy would add no spread and shrink the members' sd")
         named[folder] = directory
-    heads = [ensemble_heads(d) for d in model_dirs]
-    check_ensemble(sum(heads), conservative, k)
-    for directory in model_dirs:  # a step or multi-attribute model scores steps or attributes, not one reward
-        task = _task(directory)
-        if task != "pairwise":
-            raise AccordError(f"folder {directory}: a reward model of task '{task}'; an ensemble's members are "
-                              "pairwise reward models (one reward per response)")
     frame = _read_scored(data)
     if "response" not in frame.columns:
         raise ValidationError("an ensemble scores responses: the data needs a 'response' column (and optionally "
