@@ -422,3 +422,33 @@ def test_scoring_responses_longer_than_max_length_says_how_many_were_cut(models,
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         score(models["llama"], frame.iloc[1:] if pairs else frame.iloc[2:])
+
+
+@pytest.mark.parametrize("name, text, what", [
+    ("reward_model.json", "[]", "reward_model.json holds [] where a JSON object belongs"),
+    ("reward_model.json", "null", "reward_model.json holds null where a JSON object belongs"),
+    ("reward_stats.json", '"x"', 'reward_stats.json holds "x" where a JSON object belongs'),
+    ("reward_model.json", "later", "a reward model of format 'accord-reward-model/9'")])
+@pytest.mark.parametrize("command", ["score", "evaluate", "calibrate"])
+def test_metadata_that_is_no_object_or_of_a_later_format_is_one_line_naming_the_folder(models, tmp_path, capsys,
+                                                                                      name, text, what, command):
+    """A reward_model.json (or reward_stats.json) holding valid JSON that is no object was an AttributeError
+    traceback ("'list' object has no attribute 'get'"); one whose 'format' is not the one this accord writes (a
+    later layout) was read as this one without a word. Both are now one line naming the folder and the file."""
+    import json
+    import shutil
+
+    from accord.cli import main as accord_main
+
+    model = shutil.copytree(models["bert"], tmp_path / "rm")
+    if text == "later":
+        meta = json.loads((model / name).read_text())
+        text = json.dumps({**meta, "format": "accord-reward-model/9"})
+    (model / name).write_text(text)
+    data = tmp_path / "pairs.jsonl"
+    pd.DataFrame({"chosen": ["good", "clear"], "rejected": ["bad", "rude"], "p_chosen": [0.9, 0.2]}).to_json(
+        data, orient="records", lines=True)
+    capsys.readouterr()
+    assert accord_main([command, str(model), str(data), "--quiet"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and f"folder {model}" in err and what in err, err

@@ -39,6 +39,7 @@ from accord.datasets.io import atomic_path
 HEAD_FILE = "reward_head.safetensors"
 META_FILE = "reward_model.json"
 STATS_FILE = "reward_stats.json"
+FORMAT = "accord-reward-model/1"  # the layout reward_model.json says a folder has (save_pretrained writes it)
 METRICS_FILE = "metrics.jsonl"  # the trainer's log of the run, beside the model it trained
 MINILM_NAMES = ("all-minilm-l6-v2", "sentence-transformers/all-minilm-l6-v2", "minilm")
 #: The start of transformers' warning on rows run without an attention mask (:func:`_no_padding_warning`).
@@ -438,7 +439,7 @@ class RewardModel(nn.Module):
         meta = dict(self.meta)
         meta.update(extra_meta or {})
         meta.update(pooling=self.pooling, is_decoder=self.is_decoder, uncertainty_head=self.uncertainty_head,
-                    num_outputs=self.num_outputs, format="accord-reward-model/1")
+                    num_outputs=self.num_outputs, format=FORMAT)
         if self.ensemble_heads > 1:  # one head: the metadata stays what it always was
             meta["ensemble_heads"] = self.ensemble_heads
         with atomic_path(directory / META_FILE) as tmp:
@@ -451,7 +452,12 @@ class RewardModel(nn.Module):
         meta_path = Path(directory).expanduser() / META_FILE
         if not meta_path.exists():
             raise AccordError(f"folder {directory}: not an accord reward model (no {META_FILE})")
-        return _read_json(meta_path, directory)
+        meta = _read_json(meta_path, directory, dict)
+        saved = meta.get("format", FORMAT)  # models saved before the format was written are of this one
+        if saved != FORMAT:  # a later layout was read as this one, whatever it had changed
+            raise AccordError(f"folder {directory}: a reward model of format {saved!r} ({META_FILE}), which this "
+                              f"version of accord does not read (it reads {FORMAT!r}): saved by a newer accord?")
+        return meta
 
     @classmethod
     def from_pretrained(cls, directory: str | Path, *, attn_implementation: str | None = None,
@@ -495,7 +501,7 @@ class RewardModel(nn.Module):
             raise AccordError(f"folder {directory}: a damaged reward model: cannot load its head ({HEAD_FILE}: "
                               f"{str(err).strip().splitlines()[0]})") from err
         stats_path = directory / STATS_FILE
-        model.stats = _read_json(stats_path, directory) if stats_path.exists() else None
+        model.stats = _read_json(stats_path, directory, dict) if stats_path.exists() else None
         model.eval()
         return model
 
@@ -624,13 +630,18 @@ def _no_padding_warning() -> Any:
         logger.removeFilter(dropped)
 
 
-def _read_json(path: Path, directory: str | Path) -> Any:
-    """The JSON in ``path``, a file of the saved model in ``directory``, or one error naming both."""
+def _read_json(path: Path, directory: str | Path, kind: type | None = None) -> Any:
+    """The JSON in ``path``, a file of the saved model in ``directory``, or one error naming both; ``kind``: the
+    type it must hold (a list or a text where an object belongs was an AttributeError traceback further on)."""
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        value = json.loads(path.read_text(encoding="utf-8"))
     except (ValueError, OSError) as err:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
         raise AccordError(f"folder {directory}: a damaged reward model: {path.name} is not readable JSON "
                           f"({str(err).splitlines()[0]})") from err
+    if kind is not None and not isinstance(value, kind):
+        raise AccordError(f"folder {directory}: a damaged reward model: {path.name} holds {json.dumps(value)[:40]} "
+                          f"where a JSON {'object' if kind is dict else kind.__name__} belongs")
+    return value
 
 
 def _hidden_size(config: Any) -> int:
