@@ -17,6 +17,8 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import math
+import numbers
 import os
 import sys
 import types
@@ -284,7 +286,7 @@ def main(argv: list[str] | None = None, prog: str = "accord") -> int:
 
             metrics = evaluate(args.model_dir, args.data, batch_size=args.batch_size, max_length=args.max_length,
                                progress=not args.quiet)
-            text = json.dumps(metrics, indent=2)
+            text = json_text(metrics, indent=2)
             if args.out:
                 from accord.datasets.io import atomic_path
 
@@ -299,7 +301,7 @@ def main(argv: list[str] | None = None, prog: str = "accord") -> int:
             fitted = calibrate(args.model_dir, args.data, fit_bias=args.bias, objective=args.objective,
                                batch_size=args.batch_size,
                                max_length=args.max_length, progress=not args.quiet)
-            print(json.dumps(fitted, indent=2))
+            print(json_text(fitted, indent=2))
         else:
             _score(args)
     except SettingError as err:
@@ -327,6 +329,24 @@ def _flag_message(err: SettingError, args: argparse.Namespace) -> str:
         if not hasattr(args, setting) or (from_file and getattr(args, setting) is None):
             return str(err)
     return err.naming(*("--" + setting.replace("_", "-") for setting in err.settings))
+
+
+def json_text(value: Any, **kwargs: Any) -> str:
+    """``value`` as JSON, NaN and infinities as null: json's default wrote them as bare NaN tokens, which are no
+    JSON (jq, JavaScript and strict parsers refused `accord evaluate --out` of a step dataset where one class is
+    absent: step_auroc NaN). numpy numbers are written as numbers."""
+    def clean(item: Any) -> Any:
+        if isinstance(item, dict):
+            return {key: clean(inner) for key, inner in item.items()}
+        if isinstance(item, (list, tuple)):
+            return [clean(inner) for inner in item]
+        if isinstance(item, numbers.Integral) and not isinstance(item, bool):
+            return int(item)
+        if isinstance(item, numbers.Real):
+            return float(item) if math.isfinite(item) else None
+        return item
+
+    return json.dumps(clean(value), allow_nan=False, **kwargs)
 
 
 def _check_sizes(args: argparse.Namespace) -> None:
@@ -368,11 +388,11 @@ def _train(args: argparse.Namespace) -> None:
     result = train(config_from_args(args))
     if os.environ.get("RANK", "0") != "0":  # under accelerate launch / torchrun: the main process reports
         return
-    print(json.dumps({"output_dir": str(result.output_dir), "global_step": result.global_step,
+    print(json_text({"output_dir": str(result.output_dir), "global_step": result.global_step,
                       "train_loss": result.train_loss,
                       f"{result.unit}_per_s": round(result.examples_per_second, 2),
                       "tokens_per_s": round(result.tokens_per_second, 1), **result.truncation,
-                      **({"eval": result.eval_metrics} if result.eval_metrics else {})}, default=float))
+                      **({"eval": result.eval_metrics} if result.eval_metrics else {})}))
 
 
 def _score(args: argparse.Namespace) -> None:
