@@ -5,6 +5,7 @@ every attribute in `accord score`, and refuses bad ratings with one clear error 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -653,3 +654,20 @@ def test_the_trainer_evaluates_a_model_trained_on_graded_responses_on_pairs_as_a
     for name in ATTRIBUTES:
         assert result.eval_metrics[f"n_{name}"] == evaluated[f"n_{name}"] == len(pairs)
         assert result.eval_metrics[f"accuracy_{name}"] == pytest.approx(evaluated[f"accuracy_{name}"], abs=1e-6)
+
+
+@pytest.mark.parametrize("text", ['{"method": "fix', "[]"])
+def test_a_damaged_combination_file_is_one_line_naming_the_folder_and_file(bert, tmp_path, capsys, text):
+    """A reward_combination.json cut short (a copy, a download) or holding no object ended `accord score` in a
+    JSONDecodeError or AttributeError traceback; it is now one line naming the folder and the file."""
+    from accord.reward.attribute_combination import COMBINATION_FILE
+
+    cfg = config(bert, tmp_path, "damaged", max_steps=1)
+    RewardTrainer(cfg, train_data=attribute_pairs(16, seed=5)).train()
+    (Path(cfg.output_dir) / COMBINATION_FILE).write_text(text)
+    data = tmp_path / "responses.jsonl"
+    pd.DataFrame({"prompt": ["q"], "response": ["helpful correct short"]}).to_json(data, orient="records", lines=True)
+    capsys.readouterr()
+    assert accord_main(["score", cfg.output_dir, str(data), "--quiet"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and f"folder {cfg.output_dir}" in err and COMBINATION_FILE in err, err

@@ -226,3 +226,30 @@ def test_training_on_from_a_calibrated_model_does_not_carry_its_temperature(tmp_
     d = scored["reward_chosen"] - scored["reward_rejected"]
     np.testing.assert_allclose(scored["p_chosen_model"], 1 / (1 + np.exp(-d)), rtol=1e-6)
     assert "calibration" in json.loads(meta_path.read_text())  # the saved model keeps its own
+
+
+def test_calibrating_on_one_held_out_pair_is_one_line_naming_the_file_before_the_model_loads(tmp_path, capsys,
+                                                                                            monkeypatch):
+    """`accord calibrate rm one_pair.jsonl` loaded and ran the model, then said "calibration needs at least 2 pairs
+    with one logit and one soft label each, got (1,) and (1,)", naming no file. Now one line naming the file and
+    the count, before the weights load; the model's metadata is left as it was."""
+    import importlib
+
+    from accord.reward.model import RewardModel
+
+    bert = build_tiny_backbone(tmp_path / "bert", "bert", texts=[" ".join(WORDS)], seed=1)
+    RewardModel.from_backbone(str(bert)).save_pretrained(tmp_path / "rm", extra_meta={"task": "pairwise"})
+    meta = (tmp_path / "rm" / META_FILE).read_bytes()
+    one = tmp_path / "one.jsonl"
+    _pairs(1, 0).to_json(one, orient="records", lines=True)
+
+    def no_loading(*args, **kwargs):
+        raise AssertionError("the model was loaded")
+
+    # the package's evaluate is the function: the module is looked up by its name
+    monkeypatch.setattr(importlib.import_module("accord.reward.evaluate"), "load_model", no_loading)
+    capsys.readouterr()
+    assert accord_main(["calibrate", str(tmp_path / "rm"), str(one), "--quiet"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and f"file {one}" in err and "at least 2 held-out pairs, got 1" in err, err
+    assert (tmp_path / "rm" / META_FILE).read_bytes() == meta

@@ -342,17 +342,20 @@ def test_an_empty_file_says_it_is_empty(workspace, plain_model, tmp_path, capsys
 
 def test_score_k_with_the_minimum_of_an_ensemble_is_refused(plain_model, tmp_path, capsys):
     """``accord score A,B data --conservative min --k 2`` scored the members' minimum and ignored --k, exit 0."""
+    import shutil
+
+    twin = shutil.copytree(plain_model, tmp_path / "twin")  # a member counts once: the same folder twice is refused
     data = tmp_path / "responses.jsonl"
     pd.DataFrame({"response": ["good clear answer", "rude wrong"]}).to_json(data, orient="records", lines=True)
     out = tmp_path / "scored.csv"
     capsys.readouterr()
-    assert accord_main(["score", f"{plain_model},{plain_model}", str(data), "--conservative", "min", "--k", "2",
+    assert accord_main(["score", f"{plain_model},{twin}", str(data), "--conservative", "min", "--k", "2",
                         "--out", str(out), "--quiet"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith("accord: error: --k: --conservative min"), err
     assert not out.exists()
     # without --k the minimum is scored
-    assert accord_main(["score", f"{plain_model},{plain_model}", str(data), "--conservative", "min",
+    assert accord_main(["score", f"{plain_model},{twin}", str(data), "--conservative", "min",
                         "--out", str(out), "--quiet"]) == 0
     assert len(pd.read_csv(out)) == 2
 
@@ -606,3 +609,104 @@ def test_an_out_that_is_the_training_log_of_the_model_is_refused(plain_model, wo
     assert len(err.splitlines()) == 1 and f"--out {log}" in err and "file of the model" in err, err
     assert METRICS_FILE in err, err
     assert {path.name: path.read_bytes() for path in model.iterdir() if path.is_file()} == files
+
+
+@pytest.mark.parametrize("flags, named", [
+    (["--max-length", "4"], ["--max-length"]),
+    (["--lora-r", "4"], ["--lora-r", "--lora"]),
+    (["--freeze-layers", "1", "--lora"], ["--freeze-layers", "--lora"]),
+    (["--label-smoothing", "0.2"], ["--label-smoothing", "--loss"]),
+    (["--packing-capacity", "64", "--no-packing"], ["--packing-capacity", "--packing"]),
+    (["--eval-steps", "1"], ["--eval-steps", "--eval-path"]),
+    (["--warmup-ratio", "1"], ["--warmup-ratio"]),
+    (["--pooling", "cls"], ["--pooling"]),
+    (["--freeze-layers", "9"], ["--freeze-layers"]),
+    (["--max-length", "4000"], ["--max-length"]),
+])
+def test_a_training_setting_that_cannot_work_names_the_flag_typed(workspace, tmp_path, capsys, flags, named):
+    """``accord train ... --max-length 4`` said "config: 'max_length' must be at least 8" (and '--lora-r 4' "set
+    lora"): the library's keywords, where the user typed flags. Now the command line names the flags; a value read
+    from a --config file keeps the file's keyword; the library keeps its own."""
+    decoder = build_tiny_backbone(workspace["root"] / "llama-short", "llama", texts=[" ".join(WORDS)], seed=1)
+    model = workspace["bert"] if "--freeze-layers" in flags and "9" in flags or "4000" in flags else str(decoder)
+    capsys.readouterr()
+    assert accord_main(["train", "--model", model, "--train-path", workspace["data"], "--output-dir",
+                        str(tmp_path / "rm"), "--max-steps", "1", "--no-progress", *flags]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and all(flag in err for flag in named), err
+    words = re.sub(r"'[^']*'|\([^()]*\)", "", err.replace(str(tmp_path), ""))  # values and transformers' reasons
+    assert "config:" not in err and not re.search(r"\b[a-z]+_[a-z_]+\b", words), err
+
+
+def test_a_training_setting_read_from_the_config_file_keeps_its_keyword(workspace, tmp_path, capsys):
+    config = tmp_path / "reward.json"
+    config.write_text(json.dumps({"max_length": 4}))
+    capsys.readouterr()
+    assert accord_main(["train", "--model", workspace["bert"], "--train-path", workspace["data"], "--config",
+                        str(config), "--output-dir", str(tmp_path / "rm")]) == 2
+    assert "config: 'max_length' must be at least 8, got 4" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("command", ["evaluate", "score"])
+def test_an_out_in_a_training_checkpoint_of_the_model_is_refused(workspace, tmp_path, capsys, command):
+    """``accord evaluate rm data --out rm/checkpoints/step-N/trainer_state.json`` wrote over the checkpoint's state
+    (exit 0): the run no longer resumed. Every file a training run with checkpoints writes now counts as a file of
+    the model (is_model_file), and such an --out is one line, the checkpoint left as it was."""
+    from accord.reward.model import is_model_file
+    from accord.reward.trainer import CHECKPOINTS
+
+    output = tmp_path / "rm"
+    train(RewardConfig(model=workspace["bert"], train_path=workspace["data"], output_dir=str(output), batch_size=16,
+                       max_steps=2, save_steps=1, save_total_limit=None, progress=False, stats_max_pairs=8))
+    written = [path for path in output.rglob("*") if path.is_file()]
+    assert any(CHECKPOINTS in path.parts for path in written)
+    assert [path for path in written if not is_model_file(path, output)] == []
+    checkpoint = sorted((output / CHECKPOINTS).iterdir())[0]
+    files = {path: path.read_bytes() for path in checkpoint.iterdir()}
+    capsys.readouterr()
+    for name in files:
+        assert accord_main([command, str(output), workspace["data"], "--out", str(name), "--quiet"]) == 2
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and f"--out {name}" in err and "checkpoint" in err, err
+    assert {path: path.read_bytes() for path in checkpoint.iterdir()} == files
+
+
+@pytest.mark.parametrize("case", ["output_dir", "output_dir_under_a_file", "resume_from", "saved_head",
+                                  "ensemble_heads"])
+def test_a_training_folder_or_model_setting_that_cannot_work_names_the_flag(workspace, plain_model, tmp_path,
+                                                                             capsys, case):
+    """The trainer's own checks named output_dir, resume_from (as 'folder X: not a complete checkpoint', for a folder
+    that did not exist), uncertainty_head or 'the config' where the user typed --output-dir, --resume-from,
+    --uncertainty-head or --ensemble-heads. Now each names the flag."""
+    (tmp_path / "a-file").write_text("x")
+    flags = {"output_dir": ["--output-dir", str(tmp_path / "a-file")],
+             "output_dir_under_a_file": ["--output-dir", str(tmp_path / "a-file" / "rm")],
+             "resume_from": ["--resume-from", str(tmp_path / "nowhere")],
+             "saved_head": ["--model", plain_model, "--uncertainty-head"],
+             "ensemble_heads": ["--model", plain_model, "--ensemble-heads", "2"]}[case]
+    named = {"output_dir_under_a_file": "--output-dir", "saved_head": "--uncertainty-head"}.get(
+        case, "--" + case.replace("_", "-"))
+    capsys.readouterr()
+    assert accord_main(["train", "--model", workspace["bert"], "--train-path", workspace["data"], "--output-dir",
+                        str(tmp_path / "rm"), "--max-steps", "1", "--no-progress", *flags]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and named in err, err
+    words = re.sub(r"'[^']*'", "", err.replace(str(tmp_path), "").replace(plain_model, ""))
+    assert "config" not in words and not re.search(r"\b[a-z]+_[a-z_]+\b", words), err
+
+
+@pytest.mark.parametrize("flag, value", [("--save-steps", None), ("--save-total-limit", None),
+                                         ("--max-grad-norm", None), ("--save-steps", 7)])
+def test_a_setting_set_by_default_can_be_unset_on_the_command_line(flag, value):
+    """save_steps (500), save_total_limit (2) and max_grad_norm (1.0) say what unset does ('unset: none', 'unset:
+    all'), but on the command line there was no way to unset them: '--save-steps 0' is refused (0 is no step count)
+    and 'none' was argparse's 'invalid int value'. 'none' now unsets them; a number is taken as before."""
+    from accord.reward.__main__ import build_parser, config_from_args
+
+    args = build_parser().parse_args(["train", "--model", "m", "--train-path", "t", flag,
+                                      "none" if value is None else str(value)])
+    config = config_from_args(args)
+    assert getattr(config, flag[2:].replace("-", "_")) == value
+    config.validate()  # unset is a value these settings take
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["train", flag, "never"])

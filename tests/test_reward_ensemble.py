@@ -261,3 +261,24 @@ def test_bad_ensemble_heads_and_k_are_one_error(heads_workspace, tmp_path, capsy
     with pytest.raises(AccordError, match="ensemble_heads is for the pairwise task"):
         RewardTrainer(heads_config(heads_workspace["bert"], heads_workspace["pairs"], tmp_path / "rm-s",
                                    ensemble_heads=2, task="steps"))
+
+
+@pytest.mark.parametrize("second", ["same", "trailing_slash", "symlink"])
+def test_a_model_named_twice_in_an_ensemble_is_one_error(heads_workspace, tmp_path, capsys, second):
+    """`accord score rm,rm responses.jsonl` scored one model as two members, exit 0, the duplicate unsaid: for a
+    plain model every reward_sd 0 and the conservative reward the reward itself, for one with ensemble heads each
+    head twice (a smaller sd). Now it is one line naming the folder, before any model loads."""
+    import os
+
+    from accord.reward.ensemble import score_ensemble
+
+    model = str(heads_workspace["heads"])
+    twin = {"same": model, "trailing_slash": model + os.sep, "symlink": str(tmp_path / "link")}[second]
+    if second == "symlink":
+        os.symlink(model, twin)
+    with pytest.raises(AccordError, match=f"folder {twin}: named twice in the ensemble"):
+        score_ensemble([model, twin], heads_workspace["responses"])
+    capsys.readouterr()
+    assert accord_main(["score", f"{model},{twin}", str(heads_workspace["responses"]), "--quiet"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "named twice" in err, err

@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from accord.reward.ensemble import score_ensemble
-from accord.reward.evaluate import score
+from accord.reward.evaluate import evaluate, score
 from accord.reward.model import RewardModel, load_tokenizer
 from accord.reward.tiny import build_tiny_backbone
 
@@ -347,3 +347,108 @@ def test_calibrate_prints_the_ece_before_and_after_as_evaluate_measures_them(mod
         assert fitted[f"{name}_before"] == pytest.approx(before[name], rel=1e-6, abs=1e-9)
         assert fitted[f"{name}_after"] == pytest.approx(after[name], rel=1e-6, abs=1e-9)
     assert fitted["temperature"] != pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("command", ["score", "evaluate"])
+def test_a_packed_gpt2_batch_prints_no_attention_mask_warning(tmp_path, capsys, command):
+    """`accord score rm data --quiet` on a GPT-2 reward model printed transformers' "We strongly recommend passing in
+    an `attention_mask`": a packed decoder row goes without a 2-D mask on purpose (its sequences are kept apart by
+    their position ids) and its trailing padding is never read. The warning is gone; the rewards are those of
+    unpacked rows, which do get a mask."""
+    import logging
+
+    from accord.cli import main as accord_main
+
+    backbone = build_tiny_backbone(tmp_path / "gpt2", "gpt2", texts=[" ".join(WORDS)], seed=1, max_positions=64)
+    model = save_random_model(backbone, tmp_path / "rm")
+    data = tmp_path / "pairs.jsonl"
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"prompt": texts(rng, 6), "chosen": texts(rng, 6), "rejected": texts(rng, 6)})
+    frame.to_json(data, orient="records", lines=True)
+    records: list[logging.LogRecord] = []
+    handler = logging.Handler()
+    handler.emit = records.append
+    transformers_logger = logging.getLogger("transformers")
+    logging.Logger.warning_once.cache_clear()  # transformers says it once per process
+    transformers_logger.addHandler(handler)
+    try:
+        capsys.readouterr()
+        assert accord_main([command, model, str(data), "--quiet", *(["--out", str(tmp_path / "s.csv")]
+                                                                     if command == "score" else [])]) == 0
+    finally:
+        transformers_logger.removeHandler(handler)
+    assert not [r.getMessage() for r in records if "attention_mask" in r.getMessage()]
+    assert "attention_mask" not in capsys.readouterr().err
+    packed = score(model, frame, batch_size=6)["reward_chosen"].to_numpy()
+    np.testing.assert_allclose(packed, score(model, frame, batch_size=1)["reward_chosen"], rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("device", ["gpu", "cuda:7", "cuda0"])
+def test_a_device_torch_cannot_use_is_one_error_naming_the_setting(models, device):
+    """score(rm, frame, device="cuda") on a machine without CUDA was torch's AssertionError ('Torch not compiled
+    with CUDA enabled') after the weights had loaded, and a typo torch's RuntimeError listing every device type.
+    score, evaluate and score_ensemble now check the device first, naming the setting (as the rater models do)."""
+    from accord.datasets import AccordError
+
+    frame = pd.DataFrame({"prompt": ["a"], "response": ["good"]})
+    pairs = pd.DataFrame({"prompt": ["a"], "chosen": ["good"], "rejected": ["bad"]})
+    calls = [lambda: score(models["bert"], frame, device=device),
+             lambda: evaluate(models["bert"], pairs, device=device),
+             lambda: score_ensemble([models["bert"], models["llama"]], frame, device=device)]
+    for call in calls:
+        with pytest.raises(AccordError, match=f"^device (must be a torch device .*'{device}'|'{device}': this)"):
+            call()
+
+
+@pytest.mark.parametrize("pairs", [False, True])
+def test_scoring_responses_longer_than_max_length_says_how_many_were_cut(models, pairs):
+    """`accord score` cut responses longer than max_length without a word: two answers that part after the cut got
+    one reward, where training and evaluate count the cuts. Now score warns with the count; nothing is said when
+    everything fits."""
+    import warnings
+
+    long, short = " ".join(["good"] * 80), "good answer"
+    if pairs:
+        frame = pd.DataFrame({"prompt": ["a", "b"], "chosen": [long + " cat", short],
+                              "rejected": [long + " dog", "bad"]})
+        expected = "2 of the 4 responses of the pairs"
+    else:
+        frame = pd.DataFrame({"prompt": ["a", "b", "c"], "response": [long + " cat", long + " dog", short]})
+        expected = "2 of the 3 responses"
+    with pytest.warns(UserWarning, match=f"score: {expected} did not fit max_length 32"):
+        scored = score(models["llama"], frame)
+    column = "reward_chosen" if pairs else "reward"
+    assert np.isfinite(scored[column]).all()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        score(models["llama"], frame.iloc[1:] if pairs else frame.iloc[2:])
+
+
+@pytest.mark.parametrize("name, text, what", [
+    ("reward_model.json", "[]", "reward_model.json holds [] where a JSON object belongs"),
+    ("reward_model.json", "null", "reward_model.json holds null where a JSON object belongs"),
+    ("reward_stats.json", '"x"', 'reward_stats.json holds "x" where a JSON object belongs'),
+    ("reward_model.json", "later", "a reward model of format 'accord-reward-model/9'")])
+@pytest.mark.parametrize("command", ["score", "evaluate", "calibrate"])
+def test_metadata_that_is_no_object_or_of_a_later_format_is_one_line_naming_the_folder(models, tmp_path, capsys,
+                                                                                      name, text, what, command):
+    """A reward_model.json (or reward_stats.json) holding valid JSON that is no object was an AttributeError
+    traceback ("'list' object has no attribute 'get'"); one whose 'format' is not the one this accord writes (a
+    later layout) was read as this one without a word. Both are now one line naming the folder and the file."""
+    import json
+    import shutil
+
+    from accord.cli import main as accord_main
+
+    model = shutil.copytree(models["bert"], tmp_path / "rm")
+    if text == "later":
+        meta = json.loads((model / name).read_text())
+        text = json.dumps({**meta, "format": "accord-reward-model/9"})
+    (model / name).write_text(text)
+    data = tmp_path / "pairs.jsonl"
+    pd.DataFrame({"chosen": ["good", "clear"], "rejected": ["bad", "rude"], "p_chosen": [0.9, 0.2]}).to_json(
+        data, orient="records", lines=True)
+    capsys.readouterr()
+    assert accord_main([command, str(model), str(data), "--quiet"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and f"folder {model}" in err and what in err, err

@@ -673,3 +673,26 @@ def test_a_step_scored_exactly_even_counts_in_training_as_the_evaluation_counts_
     evaluated = trainer.evaluate()["step_accuracy"]
     assert evaluated == pytest.approx(float((labels >= 0.5).mean()))
     assert logged == pytest.approx(evaluated)
+
+
+def test_evaluate_out_of_a_step_dataset_without_a_wrong_step_is_valid_json(workspace, tmp_path, capsys):
+    """Where every held-out step is right, step_auroc (and the first-error F1) are undefined: `accord evaluate prm
+    steps --out m.json` wrote them as bare NaN tokens, which are no JSON (jq, JavaScript and strict parsers refuse
+    the file). They are now null, in the file and in what is printed."""
+    model = tmp_path / "prm"
+    assert accord_main(["train", "--task", "steps", "--model", workspace["llama"], "--train-path", workspace["data"],
+                        "--output-dir", str(model), "--batch-size", "4", "--max-steps", "1", "--no-progress"]) == 0
+    right = tmp_path / "right.jsonl"
+    rows = [{"prompt": "q", "completions": ["so it adds", "checks out"], "labels": [True, True]},
+            {"prompt": "r", "completions": ["fine"], "labels": [True]}]
+    right.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    out = tmp_path / "metrics.json"
+    capsys.readouterr()
+    assert accord_main(["evaluate", str(model), str(right), "--out", str(out), "--quiet"]) == 0
+
+    def no_bare_constants(token):
+        raise ValueError(f"{token} is no JSON")
+
+    for text in (out.read_text(), capsys.readouterr().out):
+        metrics = json.loads(text, parse_constant=no_bare_constants)
+        assert metrics["step_auroc"] is None and metrics["n_steps"] == 3

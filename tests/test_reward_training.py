@@ -443,7 +443,7 @@ def test_an_output_dir_under_a_file_is_refused_before_loading(workspace, tmp_pat
     assert cli_main(["train", "--model", workspace["bert"], "--train-path", workspace["data"], "--output-dir",
                      str(output), "--max-steps", "1", "--no-progress"]) == 2
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and err.startswith("accord: error: output_dir"), err
+    assert err.count("\n") == 1 and err.startswith("accord: error: --output-dir"), err  # the flag typed
 
 
 def test_training_data_whose_weights_are_all_zero_is_refused_before_loading(workspace, tmp_path):
@@ -799,3 +799,45 @@ def test_training_from_a_saved_reward_model_goes_on_from_its_head(workspace):
     assert torch.equal(state["backbone.embeddings.word_embeddings.weight"], saved["embeddings.word_embeddings.weight"])
     with pytest.raises(AccordError, match="uncertainty_head True"):
         RewardTrainer(config(workspace, "saved-third", model=first.output_dir, uncertainty_head=True))
+
+
+@pytest.mark.parametrize("kind", ["bloom", "mpt"])
+def test_a_backbone_without_sdpa_trains_and_asking_sdpa_of_it_names_the_setting(workspace, kind, capsys):
+    """The trainer asked every backbone for sdpa attention: BLOOM and MPT have none, so `accord train` on them ended in
+    transformers' 'does not support ... scaled_dot_product_attention' naming no setting. Unset, the kernel is now
+    transformers' choice (sdpa where the backbone has it, else eager): they train; asked for sdpa, the error names
+    --attn-implementation."""
+    backbone = build_tiny_backbone(workspace["root"] / kind, kind, texts=[" ".join(GOOD + BAD + NEUTRAL)], seed=1)
+    cfg = config(workspace, f"no-sdpa-{kind}", model=str(backbone), max_steps=1)
+    trainer = RewardTrainer(cfg)
+    assert trainer.unwrapped().backbone.config._attn_implementation == "eager"
+    assert trainer.train().global_step == 1
+    capsys.readouterr()
+    assert cli_main(["train", "--model", str(backbone), "--train-path", workspace["data"], "--output-dir",
+                     str(workspace["root"] / f"sdpa-{kind}"), "--attn-implementation", "sdpa", "--no-progress"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "--attn-implementation 'sdpa'" in err and "attn_implementation" not in err
+
+
+@pytest.mark.parametrize("kind", ["bloom", "mpt"])
+def test_share_prompt_on_a_backbone_that_cannot_take_it_is_one_error_naming_it(workspace, kind, capsys):
+    """share_prompt runs a pair's responses after one copy of the prompt, each at the positions and under the mask
+    it would have alone. BLOOM and MPT bias attention by ALiBi from the row's own layout: BLOOM ended in transformers'
+    'too many values to unpack' traceback at the first step, and MPT trained on rejected responses scored otherwise
+    than alone, without a word. Now both are refused before training, naming share_prompt (--share-prompt); a
+    backbone that takes it trains with it."""
+    backbone = build_tiny_backbone(workspace["root"] / f"{kind}-shared", kind, texts=[" ".join(GOOD + BAD + NEUTRAL)],
+                                   seed=1)
+    # eager: as transformers picks for them (named, the old main loaded them too)
+    cfg = config(workspace, f"shared-{kind}", model=str(backbone), max_steps=1, share_prompt=True,
+                 attn_implementation="eager")
+    with pytest.raises(AccordError, match=r"config: share_prompt: the backbone \((Bloom|Mpt)Model\) cannot take a "
+                                          r"shared prompt: .*; turn share_prompt off"):
+        RewardTrainer(cfg)
+    capsys.readouterr()
+    assert cli_main(["train", "--model", str(backbone), "--train-path", workspace["data"], "--output-dir",
+                     str(workspace["root"] / f"shared-cli-{kind}"), "--share-prompt", "--attn-implementation", "eager",
+                     "--no-progress"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "--share-prompt: the backbone" in err, err
+    assert RewardTrainer(config(workspace, "shared-llama", max_steps=1, share_prompt=True)).train().global_step == 1

@@ -48,16 +48,21 @@ class ValidationError(AccordError):
 
 class SettingError(AccordError):
     """A setting's value cannot work. The message names the setting by the library's keyword (``max_length``);
-    the command line, whose user typed a flag, asks for it naming the flag instead (:meth:`naming`)."""
+    the command line, whose user typed a flag, asks for it naming the flag instead (:meth:`naming`).
 
-    def __init__(self, setting: str, message: Callable[[str], str]) -> None:
-        super().__init__(message(setting))
+    ``message`` takes one name per setting it is about: ``setting``, then ``others`` (``freeze_layers`` and
+    ``lora``, say). ``where`` leads the library's message alone (``"config: "``: a flag needs no such word)."""
+
+    def __init__(self, setting: str, message: Callable[..., str], *others: str, where: str = "") -> None:
+        super().__init__(where + message(setting, *others))
         self.setting = setting
+        self.settings = (setting, *others)
         self._message = message
 
-    def naming(self, name: str) -> str:
-        """The message with the setting called ``name`` (``--max-length`` on the command line)."""
-        return self._message(name)
+    def naming(self, *names: str) -> str:
+        """The message with the settings called ``names``, in the order of :attr:`settings` (``--max-length`` on
+        the command line)."""
+        return self._message(*names)
 
 
 class FitError(AccordError):

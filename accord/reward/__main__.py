@@ -17,6 +17,8 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import math
+import numbers
 import os
 import sys
 import types
@@ -75,14 +77,37 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
         kind = _field_type(f.type)
         choices = choices_of(f)
         text = f.metadata["help"] if f.default == "" else f"{f.metadata['help']} (default: {_default_text(f.default)})"
+        metavar = "{" + ",".join(choices) + "}" if choices else METAVARS.get(f.name, {int: "N", float: "X"}.get(
+            kind, "TEXT"))
+        if f.type.endswith("| None") and f.default is not None and kind is not bool:
+            # save_steps 500: 'unset' (no checkpoints) was a config file's null alone
+            text = text[:-1] + "; 'none' unsets it)"
+            kind = _or_none(kind)
         text = text.replace("%", "%%")  # argparse formats help with %
         group = groups[f.metadata["group"]]
         if kind is bool:
             group.add_argument(flag, dest=f.name, action=argparse.BooleanOptionalAction, default=None, help=text)
         else:
-            metavar = "{" + ",".join(choices) + "}" if choices else METAVARS.get(f.name, {int: "N", float: "X"}.get(
-                kind, "TEXT"))
             group.add_argument(flag, dest=f.name, type=kind, default=None, metavar=metavar, help=text)
+
+
+UNSET = "none"  # what a flag is given to unset a setting whose default is set (--save-steps none)
+
+
+class _Unset:
+    """The parsed value of ``--flag none``: the setting unset (``None`` itself means "flag not given")."""
+
+    def __repr__(self) -> str:
+        return UNSET
+
+
+def _or_none(kind: type) -> Any:
+    """The flag type ``kind``, or :class:`_Unset` for ``none``."""
+    def parse(text: str) -> Any:
+        return _Unset() if text.strip().lower() == UNSET else kind(text)
+
+    parse.__name__ = kind.__name__  # argparse's "invalid int value: 'x'"
+    return parse
 
 
 def config_from_args(args: argparse.Namespace) -> Any:
@@ -96,7 +121,7 @@ def config_from_args(args: argparse.Namespace) -> Any:
     for f in dataclasses.fields(RewardConfig):
         given = getattr(args, f.name, None)
         if given is not None:
-            values[f.name] = given
+            values[f.name] = None if isinstance(given, _Unset) else given
     modules = values.get("lora_target_modules")
     if isinstance(modules, str) and "," in modules:  # --lora-target-modules q_proj,v_proj
         values["lora_target_modules"] = [m.strip() for m in modules.split(",") if m.strip()]
@@ -261,7 +286,7 @@ def main(argv: list[str] | None = None, prog: str = "accord") -> int:
 
             metrics = evaluate(args.model_dir, args.data, batch_size=args.batch_size, max_length=args.max_length,
                                progress=not args.quiet)
-            text = json.dumps(metrics, indent=2)
+            text = json_text(metrics, indent=2)
             if args.out:
                 from accord.datasets.io import atomic_path
 
@@ -276,15 +301,11 @@ def main(argv: list[str] | None = None, prog: str = "accord") -> int:
             fitted = calibrate(args.model_dir, args.data, fit_bias=args.bias, objective=args.objective,
                                batch_size=args.batch_size,
                                max_length=args.max_length, progress=not args.quiet)
-            print(json.dumps(fitted, indent=2))
+            print(json_text(fitted, indent=2))
         else:
             _score(args)
     except SettingError as err:
-        # the library names its keyword (set max_length ...); here the user typed a flag, so name the flag.
-        # train's settings may come from its config file, and its messages say so ('config: max_length ...')
-        flag = "--" + err.setting.replace("_", "-")
-        named = args.command != "train" and hasattr(args, err.setting)
-        print(f"accord: error: {err.naming(flag) if named else err}", file=sys.stderr)
+        print(f"accord: error: {_flag_message(err, args)}", file=sys.stderr)
         return EXIT_USAGE
     except AccordError as err:
         print(f"accord: error: {err}", file=sys.stderr)  # as every other accord command says it
@@ -297,6 +318,35 @@ def main(argv: list[str] | None = None, prog: str = "accord") -> int:
         print(f"interrupted{when}: nothing written", file=sys.stderr)
         return EXIT_INTERRUPTED
     return 0
+
+
+def _flag_message(err: SettingError, args: argparse.Namespace) -> str:
+    """The message of ``err`` naming the flags of its settings: the library names its keywords ('config: max_length
+    ...'), where the user typed a flag. train's settings may come from its --config file: one read from there (its
+    flag not given) keeps the file's keyword, and the 'config: ' that says where it came from."""
+    from_file = args.command == "train" and getattr(args, "config", None)
+    for setting in err.settings:
+        if not hasattr(args, setting) or (from_file and getattr(args, setting) is None):
+            return str(err)
+    return err.naming(*("--" + setting.replace("_", "-") for setting in err.settings))
+
+
+def json_text(value: Any, **kwargs: Any) -> str:
+    """``value`` as JSON, NaN and infinities as null: json's default wrote them as bare NaN tokens, which are no
+    JSON (jq, JavaScript and strict parsers refused `accord evaluate --out` of a step dataset where one class is
+    absent: step_auroc NaN). numpy numbers are written as numbers."""
+    def clean(item: Any) -> Any:
+        if isinstance(item, dict):
+            return {key: clean(inner) for key, inner in item.items()}
+        if isinstance(item, (list, tuple)):
+            return [clean(inner) for inner in item]
+        if isinstance(item, numbers.Integral) and not isinstance(item, bool):
+            return int(item)
+        if isinstance(item, numbers.Real):
+            return float(item) if math.isfinite(item) else None
+        return item
+
+    return json.dumps(clean(value), allow_nan=False, **kwargs)
 
 
 def _check_sizes(args: argparse.Namespace) -> None:
@@ -317,8 +367,9 @@ def _check_sizes(args: argparse.Namespace) -> None:
         for model_dir in str(getattr(args, "model_dir", "")).split(","):
             if model_dir and is_model_file(out, model_dir):
                 raise AccordError(f"--out {out}: is a file of the model {model_dir} (its weights, config, tokenizer, "
-                                  "accord's reward_*.json or the training log metrics.jsonl); writing it would break "
-                                  "the model or lose its record (name another file)")
+                                  "accord's reward_*.json, the training log metrics.jsonl or a file of a training "
+                                  "checkpoint); writing it would break the model or lose its record (name another "
+                                  "file)")
         try:
             check_output_path(out)
         except ValidationError as err:
@@ -337,11 +388,11 @@ def _train(args: argparse.Namespace) -> None:
     result = train(config_from_args(args))
     if os.environ.get("RANK", "0") != "0":  # under accelerate launch / torchrun: the main process reports
         return
-    print(json.dumps({"output_dir": str(result.output_dir), "global_step": result.global_step,
+    print(json_text({"output_dir": str(result.output_dir), "global_step": result.global_step,
                       "train_loss": result.train_loss,
                       f"{result.unit}_per_s": round(result.examples_per_second, 2),
                       "tokens_per_s": round(result.tokens_per_second, 1), **result.truncation,
-                      **({"eval": result.eval_metrics} if result.eval_metrics else {})}, default=float))
+                      **({"eval": result.eval_metrics} if result.eval_metrics else {})}))
 
 
 def _score(args: argparse.Namespace) -> None:

@@ -260,8 +260,10 @@ def load_combination(model_dir: str | Path, meta: Mapping[str, Any]) -> Combinat
     """The saved combination of a model, else the default one of its metadata."""
     names = meta["attributes"]["names"]
     path = Path(model_dir) / COMBINATION_FILE
-    if path.exists():
-        return combination_from_dict(json.loads(path.read_text()), names)
+    if path.exists():  # a file cut short (or no object) was a JSONDecodeError or AttributeError traceback
+        from accord.reward.model import _read_json
+
+        return combination_from_dict(_read_json(path, model_dir, dict), names)
     return combination_from_dict(meta.get("combination") or {"method": "fixed", "weights": {}}, names)
 
 

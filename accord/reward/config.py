@@ -10,11 +10,12 @@ import dataclasses
 import json
 import math
 import numbers
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from accord.datasets.errors import AccordError
+from accord.datasets.errors import AccordError, SettingError
 from accord.datasets.io import atomic_path
 
 POOLINGS = ("auto", "last", "cls", "mean")
@@ -28,6 +29,17 @@ def setting(default: Any, help: str, group: str, choices: tuple[str, ...] | str 
     """A config field with its help text, its ``-h`` group and its choices (a tuple, or ``"losses"``/``"tasks"``
     for the registries, read when asked so that registered additions appear)."""
     return field(default=default, metadata={"help": help, "group": group, "choices": choices})
+
+
+QUOTE = "'"
+
+
+def refused(message: Callable[..., str], setting: str, *others: str) -> SettingError:
+    """The error of a setting (and ``others``) that cannot work: ``message`` takes each one's name, in the library
+    ``'max_length'`` (quoted, after ``config: ``; ``name.strip(QUOTE)`` where it reads better bare), on the command
+    line its flag (``--max-length``, :func:`accord.reward.__main__.main`)."""
+    return SettingError(setting, lambda *names: message(*(n if n.startswith("--") else f"'{n}'" for n in names)),
+                        *others, where="config: ")
 
 
 def choices_of(f: dataclasses.Field) -> tuple[str, ...] | None:
@@ -80,8 +92,9 @@ class RewardConfig:
     lora_target_modules: str | list[str] = setting(
         "all-linear", "modules given adapters: 'all-linear' or comma-separated names (q_proj,v_proj)", "model")
     attn_implementation: str | None = setting(
-        None, "attention kernel passed to from_pretrained: sdpa (unset), eager, flex_attention (GPU only: packed "
-        "decoders are fastest with it), flash_attention_2", "model")
+        None, "attention kernel passed to from_pretrained: sdpa, eager, flex_attention (GPU only: packed "
+        "decoders are fastest with it), flash_attention_2 (unset: sdpa where the backbone supports it, else eager, "
+        "as transformers chooses; BLOOM and MPT support no sdpa)", "model")
     disable_dropout: bool = setting(
         True, "set every dropout probability of the backbone to 0 (as TRL does): a pair's reward difference is "
         "then deterministic", "model")
@@ -114,8 +127,8 @@ class RewardConfig:
         None, "tokens per packed row (unset: the width between 1 and 2 times the batch's longest sequence that "
         "costs least, or the whole batch in one row under flex attention)", "data")
     share_prompt: bool = setting(
-        False, "decoders only: encode a pair's prompt once for both responses (one packed unit, a dense mask)",
-        "data")
+        False, "decoders only: encode a pair's prompt once for both responses (one packed unit, a dense mask; not "
+        "BLOOM or MPT, whose ALiBi attention reads the row's layout)", "data")
     group_by_length: bool = setting(
         True, "draw batches from length-sorted mega-batches of 64 batches (less padding; the batch order stays "
         "random)", "data")
@@ -202,33 +215,33 @@ class RewardConfig:
             choices = f.metadata.get("choices")
             value = getattr(self, f.name)
             if isinstance(choices, tuple) and value is not None and value not in choices:
-                raise AccordError(f"config: unknown {f.name} '{value}' (use one of {choices})")
+                raise refused(lambda n: f"unknown {n.strip(QUOTE)} '{value}' (use one of {choices})", f.name)
         for f in dataclasses.fields(self):  # the type each field is declared with (a JSON or YAML file can hold any)
             value = getattr(self, f.name)
             if value is None and f.type.endswith("| None"):
                 continue
             if f.type.startswith("bool") and not isinstance(value, bool):  # "no" from a YAML file is truthy
-                raise AccordError(f"config: '{f.name}' must be true or false, got {value!r}")
+                raise refused(lambda n: f"{n} must be true or false, got {value!r}", f.name)
             if f.type.startswith("int") and (isinstance(value, bool) or not isinstance(value, numbers.Integral)):
-                raise AccordError(f"config: '{f.name}' must be a whole number, got {value!r}")
+                raise refused(lambda n: f"{n} must be a whole number, got {value!r}", f.name)
             if f.type.startswith("float") and (isinstance(value, bool) or not isinstance(value, numbers.Real)
                                                or not math.isfinite(value)):
-                raise AccordError(f"config: '{f.name}' must be a finite number, got {value!r}")
+                raise refused(lambda n: f"{n} must be a finite number, got {value!r}", f.name)
         for name in ("batch_size", "gradient_accumulation_steps", "max_length", "logging_steps", "stats_max_pairs",
                      "lora_r"):
             if int(getattr(self, name)) < 1:
-                raise AccordError(f"config: '{name}' must be at least 1, got {getattr(self, name)}")
+                raise refused(lambda n: f"{n} must be at least 1, got {getattr(self, name)}", name)
         if self.max_length < 8:
-            raise AccordError(f"config: 'max_length' must be at least 8, got {self.max_length}")
+            raise refused(lambda n: f"{n} must be at least 8, got {self.max_length}", "max_length")
         for name in ("max_steps", "save_steps", "eval_steps", "save_total_limit", "packing_capacity",
                      "pad_to_multiple_of"):
             if getattr(self, name) is not None and getattr(self, name) < 1:
-                raise AccordError(f"config: '{name}' must be at least 1 (or unset), got {getattr(self, name)}")
+                raise refused(lambda n: f"{n} must be at least 1 (or unset), got {getattr(self, name)}", name)
         if self.task != "steps":  # a step setting without --task steps would be ignored
             for name, unset in (("step_target", "steps"), ("step_separator", None)):
                 if getattr(self, name) != unset:
-                    raise AccordError(f"config: '{name}' is a setting of the 'steps' task, not of '{self.task}' "
-                                      "(set task to 'steps')")
+                    raise refused(lambda n, task: f"{n} is a setting of the 'steps' task, not of '{self.task}' (set "
+                                  f"{task.strip(QUOTE)} to 'steps')", name, "task")
         # a setting of another loss (read by name: label_smoothing, davidson_nu, margin) or of LoRA without lora
         # would be ignored, as a step setting without the steps task would
         from accord.reward.losses import LOSSES
@@ -238,48 +251,51 @@ class RewardConfig:
             for name in other.inputs:
                 if (name in defaults and name not in get_loss(self.loss).inputs
                         and getattr(self, name) != defaults[name]):
-                    raise AccordError(f"config: '{name}' is a setting of the '{other.name}' loss, not of "
-                                      f"'{self.loss}' (set loss to '{other.name}')")
+                    raise refused(lambda n, loss: f"{n} is a setting of the '{other.name}' loss, not of "
+                                  f"'{self.loss}' (set {loss.strip(QUOTE)} to '{other.name}')", name, "loss")
         if not self.lora:
             for name in ("lora_r", "lora_alpha", "lora_dropout", "lora_target_modules"):
                 if getattr(self, name) != defaults[name]:
-                    raise AccordError(f"config: '{name}' is a setting of LoRA, which is off (set lora)")
+                    raise refused(lambda n, lora: f"{n} is a setting of LoRA, which is off (set "
+                                  f"{lora.strip(QUOTE)})", name, "lora")
         if self.packing_capacity is not None and not self.packing:
-            raise AccordError("config: 'packing_capacity' is a setting of packing, which is off (set packing)")
+            raise refused(lambda n, packing: f"{n} is a setting of packing, which is off (set {packing.strip(QUOTE)})",
+                          "packing_capacity", "packing")
         from accord.reward.pairwise import PairwiseTask
 
         if not issubclass(get_task(self.task), PairwiseTask):  # the pairwise task alone reads these
             for name in ("share_prompt", "center_rewards_coefficient"):
                 if getattr(self, name):
-                    raise AccordError(f"config: '{name}' is a setting of the 'pairwise' task, not of '{self.task}'")
+                    raise refused(lambda n: f"{n} is a setting of the 'pairwise' task, not of '{self.task}'", name)
         if self.ensemble_heads is not None:
             if self.ensemble_heads < 2:
-                raise AccordError(f"config: an ensemble needs at least 2 reward heads (ensemble_heads "
-                                  f"{self.ensemble_heads}); leave it unset for one head")
+                raise refused(lambda n: f"an ensemble needs at least 2 reward heads ({n.strip(QUOTE)} "
+                              f"{self.ensemble_heads}); leave it unset for one head", "ensemble_heads")
             if self.uncertainty_head:
-                raise AccordError("config: ensemble_heads and uncertainty_head both estimate the reward's "
-                                  "uncertainty; set one of them")
+                raise refused(lambda n, u: f"{n.strip(QUOTE)} and {u.strip(QUOTE)} both estimate the reward's "
+                              "uncertainty; set one of them", "ensemble_heads", "uncertainty_head")
         if self.freeze_layers < 0:
-            raise AccordError(f"config: 'freeze_layers' must be 0 or more, got {self.freeze_layers}")
+            raise refused(lambda n: f"{n} must be 0 or more, got {self.freeze_layers}", "freeze_layers")
         if self.seed < 0:  # numpy's generators (the batch order) take no negative seed: a raw ValueError at set-up
-            raise AccordError(f"config: 'seed' must be 0 or more, got {self.seed}")
+            raise refused(lambda n: f"{n} must be 0 or more, got {self.seed}", "seed")
         if self.overwrite_output_dir and self.resume_from:
-            raise AccordError("config: resume_from continues the earlier run that overwrite_output_dir removes; set "
-                              "one of them")
+            raise refused(lambda resume, overwrite: f"{resume.strip(QUOTE)} continues the earlier run that "
+                          f"{overwrite.strip(QUOTE)} removes; set one of them", "resume_from", "overwrite_output_dir")
         if self.freeze_layers and self.lora:
-            raise AccordError("config: freeze_layers and lora both choose what trains; set one of them")
+            raise refused(lambda n, lora: f"{n.strip(QUOTE)} and {lora.strip(QUOTE)} both choose what trains; set "
+                          "one of them", "freeze_layers", "lora")
         if self.num_epochs <= 0:
-            raise AccordError(f"config: 'num_epochs' must be positive, got {self.num_epochs}")
+            raise refused(lambda n: f"{n} must be positive, got {self.num_epochs}", "num_epochs")
         if self.learning_rate <= 0:
-            raise AccordError(f"config: 'learning_rate' must be positive, got {self.learning_rate}")
+            raise refused(lambda n: f"{n} must be positive, got {self.learning_rate}", "learning_rate")
         if not 0.0 <= self.warmup_ratio < 1.0:
-            raise AccordError(f"config: 'warmup_ratio' must be in [0, 1), got {self.warmup_ratio}")
+            raise refused(lambda n: f"{n} must be in [0, 1), got {self.warmup_ratio}", "warmup_ratio")
         for name in ("adam_beta1", "adam_beta2", "lora_dropout"):
             if not 0.0 <= getattr(self, name) < 1.0:
-                raise AccordError(f"config: '{name}' must be in [0, 1), got {getattr(self, name)}")
+                raise refused(lambda n: f"{n} must be in [0, 1), got {getattr(self, name)}", name)
         for name in ("weight_decay", "adam_epsilon", "warmup_steps", "max_grad_norm"):
             if getattr(self, name) is not None and getattr(self, name) < 0:
-                raise AccordError(f"config: '{name}' must be 0 or more, got {getattr(self, name)}")
+                raise refused(lambda n: f"{n} must be 0 or more, got {getattr(self, name)}", name)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

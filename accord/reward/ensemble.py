@@ -22,6 +22,7 @@ L. Gao, J. Schulman, J. Hilton. Scaling laws for reward model overoptimization. 
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -92,6 +93,14 @@ def score_ensemble(model_dirs: Sequence[str | Path], data: Any, *, conservative:
         if task != "pairwise":
             raise AccordError(f"folder {directory}: a reward model of task '{task}'; an ensemble's members are "
                               "pairwise reward models (one reward per response)")
+    named: dict[str, str] = {}
+    for directory in model_dirs:  # "rm,rm" (or rm and ./rm/) was two identical members: no spread, a smaller sd
+        folder = os.path.realpath(Path(directory).expanduser())
+        if folder in named:
+            first = named[folder]
+            raise AccordError(f"folder {directory}: named twice in the ensemble (also as {first}); a member counts "
+                              "once: its copy would add no spread and shrink the members' sd")
+        named[folder] = directory
     frame = _read_scored(data)
     if "response" not in frame.columns:
         raise ValidationError("an ensemble scores responses: the data needs a 'response' column (and optionally "

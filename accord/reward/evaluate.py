@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -45,6 +46,11 @@ TIE_TOLERANCE = 1e-6  # a soft label whose two sides differ by less is a tie (fl
 
 def _device(device: str | torch.device | None) -> torch.device:
     if device is not None:
+        # 'cuda' where torch has none (or a typo) was torch's traceback ('Torch not compiled with CUDA enabled'),
+        # after the weights had loaded
+        from accord.models.base import check_device
+
+        check_device(device, "device")
         return torch.device(device)
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
@@ -252,8 +258,9 @@ def load_model(model_dir: str | Path, device: str | torch.device | None = None,
     from accord.reward.trainer import library_bars
 
     model_dir = Path(model_dir).expanduser()
+    target = _device(device)  # a device this machine lacks fails before the weights load
     with library_bars(progress):
-        model = RewardModel.from_pretrained(model_dir).to(_device(device))
+        model = RewardModel.from_pretrained(model_dir).to(target)
     tokenizer = load_tokenizer(model_dir, model_dir)
     ensure_pad_token(tokenizer, str(model_dir))
     model.check_token("pad token", tokenizer.pad_token, tokenizer.pad_token_id, f"{model_dir}: ")
@@ -352,18 +359,30 @@ def score(model_dir: str | Path, data: Any, *, k: float | None = None, batch_siz
         reward, variance = predict_responses(model, encoded, pad_token_id=tokenizer.pad_token_id,
                                              batch_size=batch_size, progress=progress)
         refuse_nan(f"{model_dir}: reward", reward, "responses")
+        _warn_cut(encoded.truncated_responses, len(frame), "responses", encoder.max_length)
         return frame.copy().assign(**_side_columns(reward, variance, k, mean, sd, "", model.uncertainty_head))
     pairs = encoder.encode_pairs(pairs_frame)
     pred = predict_pairs(model, pairs, pad_token_id=tokenizer.pad_token_id, batch_size=batch_size,
                          progress=progress)
     for side in ("chosen", "rejected"):
         refuse_nan(f"{model_dir}: reward_{side}", pred[f"reward_{side}"], "pairs")
+    _warn_cut(pairs.truncation["truncated_responses"], 2 * len(pairs_frame), "responses of the pairs",
+              encoder.max_length)
     out = frame.copy()
     for side in ("chosen", "rejected"):
         out = out.assign(**_side_columns(pred[f"reward_{side}"], pred[f"var_{side}"], k, mean, sd, f"_{side}",
                                          model.uncertainty_head))
     out["p_chosen_model"] = expit(apply_calibration(pair_logits(pred), model.meta))
     return out
+
+
+def _warn_cut(cut: int, total: int, what: str, max_length: int) -> None:
+    """Say how many responses ``max_length`` cut: score read only their first tokens, without a word (two answers
+    that part after the cut got one reward), where training and evaluate count the cuts."""
+    if cut:
+        warnings.warn(f"score: {cut} of the {total} {what} did not fit max_length {max_length} (with their prompt "
+                      "and special tokens) and were cut: their rewards read only their beginning (a larger "
+                      "max_length, within the backbone's positions, reads more)", UserWarning, stacklevel=3)
 
 
 def _task(model_dir: str | Path) -> str:

@@ -20,8 +20,10 @@ multi-attribute model, and ``accord calibrate`` writes its temperature into ``re
 
 from __future__ import annotations
 
+import contextlib
 import fnmatch
 import json
+import logging
 import math
 import os
 from dataclasses import dataclass
@@ -37,8 +39,11 @@ from accord.datasets.io import atomic_path
 HEAD_FILE = "reward_head.safetensors"
 META_FILE = "reward_model.json"
 STATS_FILE = "reward_stats.json"
+FORMAT = "accord-reward-model/1"  # the layout reward_model.json says a folder has (save_pretrained writes it)
 METRICS_FILE = "metrics.jsonl"  # the trainer's log of the run, beside the model it trained
 MINILM_NAMES = ("all-minilm-l6-v2", "sentence-transformers/all-minilm-l6-v2", "minilm")
+#: The start of transformers' warning on rows run without an attention mask (:func:`_no_padding_warning`).
+PADDING_WARNING = "We strongly recommend passing in an `attention_mask`"
 LOG_VAR_INIT = -2.0  # the uncertainty head starts at a reward variance of exp(-2) ~ 0.14
 #: The names of the files a saved model is loaded from (accord's, the backbone's weights and config, the
 #: tokenizer's) and of the trainer's log of it, as :func:`is_model_file` matches them.
@@ -61,11 +66,19 @@ def minilm_path() -> Path | None:
 def is_model_file(path: str | Path, directory: str | Path) -> bool:
     """Whether ``path`` names a file the saved model in ``directory`` is (or would be) loaded from: written over, or
     written beside the others under such a name, it would break the model or change what it scores. The trainer's
-    log (``metrics.jsonl``) counts as one: written over, the record of how the model was trained is lost."""
+    log (``metrics.jsonl``) counts as one: written over, the record of how the model was trained is lost. So does
+    any file in one of the trainer's checkpoints (``checkpoints/step-N/``: the model, optimiser, scheduler and RNG
+    states, ``trainer_state.json``, the log windows): written over, the run no longer resumes, and a file written
+    beside them goes when the checkpoint is pruned."""
+    from accord.reward.trainer import CHECKPOINTS
+
     path, directory = Path(path).expanduser(), Path(directory).expanduser()
-    if not directory.is_dir() or os.path.realpath(path.parent) != os.path.realpath(directory):
+    if not directory.is_dir():
         return False
-    return any(fnmatch.fnmatch(path.name.lower(), pattern) for pattern in MODEL_FILE_PATTERNS)
+    parent = Path(os.path.realpath(path.parent))
+    if parent == Path(os.path.realpath(directory)):
+        return any(fnmatch.fnmatch(path.name.lower(), pattern) for pattern in MODEL_FILE_PATTERNS)
+    return parent.is_relative_to(os.path.realpath(directory / CHECKPOINTS))  # under checkpoints/, at any depth
 
 
 def resolve_model_path(name: str) -> str:
@@ -167,8 +180,9 @@ class RewardModel(nn.Module):
         if pooling not in ("last", "cls", "mean"):
             raise AccordError(f"unknown pooling '{pooling}' (use last, cls or mean)")
         if pooling == "cls" and is_decoder:  # a causal decoder's first token sees only itself (the BOS token)
-            raise AccordError("pooling 'cls' reads a decoder's first token, which attends to nothing after it: every "
-                              "response would get the same reward; use last (auto for decoders) or mean")
+            raise SettingError("pooling", lambda name: (
+                f"{name} 'cls' reads a decoder's first token, which attends to nothing after it: every response would "
+                "get the same reward; use last (auto for decoders) or mean"))
         self.backbone = backbone
         self.is_decoder = bool(is_decoder)
         self.pooling = pooling
@@ -234,7 +248,8 @@ class RewardModel(nn.Module):
             # one per row, padded, and their states put back where the packed row had them
             hidden = self._unpacked_states(input_ids, segment_ids, position_ids)
         else:
-            hidden = self.backbone(**kwargs).last_hidden_state
+            with _no_padding_warning():
+                hidden = self.backbone(**kwargs).last_hidden_state
         flat = hidden.reshape(-1, hidden.shape[-1])
         if self.pooling == "mean" and token_seq is not None:
             pooled = _mean_by_sequence(flat, token_seq, len(pool_index))
@@ -292,7 +307,7 @@ class RewardModel(nn.Module):
         was_training = self.backbone.training
         self.backbone.eval()  # dropout would tell the two apart
         try:
-            with torch.no_grad():
+            with torch.no_grad(), _no_padding_warning():
                 packed = self.backbone(input_ids=ids, position_ids=positions, use_cache=False).last_hidden_state
                 alone = self.backbone(input_ids=ids[:, -1:], position_ids=positions[:, -1:],
                                       use_cache=False).last_hidden_state
@@ -320,8 +335,8 @@ class RewardModel(nn.Module):
         if limit is not None and max_length > limit:
             backbone = self.meta.get("base_model", "the model")
             raise SettingError("max_length", lambda name: (
-                f"{where}{name} {max_length}: the backbone ({backbone}) reads at most {limit} token positions; set "
-                f"{name} to {limit} or less"))
+                f"{name} {max_length}: the backbone ({backbone}) reads at most {limit} token positions; set "
+                f"{name} to {limit} or less"), where=where)
 
     def check_token(self, what: str, token: str | None, token_id: int | None, where: str = "") -> None:
         """One clear error (prefixed by ``where``) when ``token_id``, the tokenizer's ``what`` (its pad token, a step
@@ -383,6 +398,7 @@ class RewardModel(nn.Module):
         try:
             backbone = AutoModel.from_pretrained(path, **kwargs)
         except (OSError, ValueError, ImportError) as err:  # ImportError: an attention kernel that is not installed
+            _refuse_attention(err, attn_implementation, f"model {name_or_path}: ")
             raise AccordError(f"model {name_or_path}: cannot load: {str(err).splitlines()[0]}") from err
         if not dropout:
             disable_dropout(backbone)
@@ -423,7 +439,7 @@ class RewardModel(nn.Module):
         meta = dict(self.meta)
         meta.update(extra_meta or {})
         meta.update(pooling=self.pooling, is_decoder=self.is_decoder, uncertainty_head=self.uncertainty_head,
-                    num_outputs=self.num_outputs, format="accord-reward-model/1")
+                    num_outputs=self.num_outputs, format=FORMAT)
         if self.ensemble_heads > 1:  # one head: the metadata stays what it always was
             meta["ensemble_heads"] = self.ensemble_heads
         with atomic_path(directory / META_FILE) as tmp:
@@ -436,7 +452,12 @@ class RewardModel(nn.Module):
         meta_path = Path(directory).expanduser() / META_FILE
         if not meta_path.exists():
             raise AccordError(f"folder {directory}: not an accord reward model (no {META_FILE})")
-        return _read_json(meta_path, directory)
+        meta = _read_json(meta_path, directory, dict)
+        saved = meta.get("format", FORMAT)  # models saved before the format was written are of this one
+        if saved != FORMAT:  # a later layout was read as this one, whatever it had changed
+            raise AccordError(f"folder {directory}: a reward model of format {saved!r} ({META_FILE}), which this "
+                              f"version of accord does not read (it reads {FORMAT!r}): saved by a newer accord?")
+        return meta
 
     @classmethod
     def from_pretrained(cls, directory: str | Path, *, attn_implementation: str | None = None,
@@ -460,7 +481,10 @@ class RewardModel(nn.Module):
         # a damaged file (a copy or a download cut short, a file written over) was a safetensors or JSON traceback
         try:
             backbone = AutoModel.from_pretrained(directory, **kwargs)
-        except (OSError, ValueError, SafetensorError) as err:
+        except (OSError, ValueError, ImportError, SafetensorError) as err:  # ImportError: a kernel not installed
+            _refuse_attention(err, attn_implementation, f"folder {directory}: ")
+            if isinstance(err, ImportError):
+                raise
             raise AccordError(f"folder {directory}: an incomplete reward model: cannot load its backbone "
                               f"({str(err).strip().splitlines()[0]})") from err
         missing = [key for key in ("is_decoder", "pooling", "uncertainty_head") if key not in meta]
@@ -477,7 +501,7 @@ class RewardModel(nn.Module):
             raise AccordError(f"folder {directory}: a damaged reward model: cannot load its head ({HEAD_FILE}: "
                               f"{str(err).strip().splitlines()[0]})") from err
         stats_path = directory / STATS_FILE
-        model.stats = _read_json(stats_path, directory) if stats_path.exists() else None
+        model.stats = _read_json(stats_path, directory, dict) if stats_path.exists() else None
         model.eval()
         return model
 
@@ -492,7 +516,8 @@ def apply_lora(model: RewardModel, r: int, alpha: int, dropout: float, target_mo
     try:
         model.backbone = get_peft_model(model.backbone, config)
     except ValueError as err:  # peft's: no module of the backbone matches
-        raise AccordError(f"lora_target_modules {target_modules!r}: {str(err).splitlines()[0]}") from err
+        reason = str(err).splitlines()[0]  # the lambda outlives the except block's name
+        raise SettingError("lora_target_modules", lambda name: f"{name} {target_modules!r}: {reason}") from err
 
 
 def repeated_blocks(backbone: nn.Module) -> list[tuple[str, nn.ModuleList]]:
@@ -520,7 +545,8 @@ def compile_repeated_blocks(backbone: nn.Module) -> int:
             block.compile(dynamic=True)
             compiled += 1
     if compiled == 0:
-        raise AccordError(f"torch_compile: found no repeated blocks in a {type(backbone).__name__}")
+        raise SettingError("torch_compile", lambda name: (
+            f"{name}: found no repeated blocks in a {type(backbone).__name__}"))
     return compiled
 
 
@@ -535,11 +561,12 @@ def freeze_lower_layers(backbone: nn.Module, n_layers: int) -> int:
     """
     lists = repeated_blocks(backbone)
     if len(lists) != 1:
-        raise AccordError(f"freeze_layers: cannot tell the layers of a {type(backbone).__name__} "
-                          f"({len(lists)} lists of repeated blocks)")
+        raise SettingError("freeze_layers", lambda name: (
+            f"{name}: cannot tell the layers of a {type(backbone).__name__} ({len(lists)} lists of repeated blocks)"))
     prefix, blocks = lists[0]
     if not 1 <= n_layers <= len(blocks):
-        raise AccordError(f"freeze_layers: {n_layers} is not between 1 and the backbone's {len(blocks)} layers")
+        raise SettingError("freeze_layers", lambda name: (
+            f"{name}: {n_layers} is not between 1 and the backbone's {len(blocks)} layers"))
     depth = prefix.count(".") + 2  # "encoder.layer.3.attention.self.query.weight" -> block "encoder.layer.3"
     frozen = {f"{prefix}.{i}" for i in range(n_layers)}
     before_layers = True
@@ -571,13 +598,50 @@ def _ensemble_head(hidden: int, n_heads: int, seed: int | None) -> nn.Linear:
     return head
 
 
-def _read_json(path: Path, directory: str | Path) -> Any:
-    """The JSON in ``path``, a file of the saved model in ``directory``, or one error naming both."""
+def _refuse_attention(err: Exception, attn_implementation: str | None, where: str) -> None:
+    """One error naming the setting when loading with ``attn_implementation`` failed for want of that kernel (BLOOM
+    and MPT have no sdpa; flash attention not installed): transformers' message named neither it nor the way on."""
+    reason = (str(err).strip().splitlines() or [type(err).__name__])[0].split(". ")[0].rstrip(".")
+    if attn_implementation and ("attention" in reason.lower() or attn_implementation in reason):
+        raise SettingError("attn_implementation", lambda name: (
+            f"{where}{name} '{attn_implementation}' does not load this backbone ({reason}); leave {name} unset "
+            "(sdpa where the backbone supports it, else eager) or name another")) from err
+
+
+class _PaddingWarningFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith(PADDING_WARNING)
+
+
+@contextlib.contextmanager
+def _no_padding_warning() -> Any:
+    """transformers' GPT-2 warns "We strongly recommend passing in an `attention_mask`" when a row run without a 2-D
+    mask starts or ends with the pad id. A packed decoder row goes without one on purpose (transformers finds its
+    sequences from the position ids, which a 2-D mask turns off), and the padding after its last sequence (or an
+    end-of-sequence token serving as pad) is never read by the tokens before it: the warning, printed by `accord
+    score --quiet` and the rest, was wrong. It is dropped for these calls only (transformers, which says it once per
+    process, then counts it as said)."""
+    logger = logging.getLogger("transformers.modeling_utils")
+    dropped = _PaddingWarningFilter()
+    logger.addFilter(dropped)
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        yield
+    finally:
+        logger.removeFilter(dropped)
+
+
+def _read_json(path: Path, directory: str | Path, kind: type | None = None) -> Any:
+    """The JSON in ``path``, a file of the saved model in ``directory``, or one error naming both; ``kind``: the
+    type it must hold (a list or a text where an object belongs was an AttributeError traceback further on)."""
+    try:
+        value = json.loads(path.read_text(encoding="utf-8"))
     except (ValueError, OSError) as err:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
         raise AccordError(f"folder {directory}: a damaged reward model: {path.name} is not readable JSON "
                           f"({str(err).splitlines()[0]})") from err
+    if kind is not None and not isinstance(value, kind):
+        raise AccordError(f"folder {directory}: a damaged reward model: {path.name} holds {json.dumps(value)[:40]} "
+                          f"where a JSON {'object' if kind is dict else kind.__name__} belongs")
+    return value
 
 
 def _hidden_size(config: Any) -> int:

@@ -26,11 +26,21 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import torch
 
 from accord.datasets.errors import AccordError, ValidationError
+from accord.reward.config import QUOTE, refused
 from accord.reward.data import PairCollator, PairEncoder, TokenizedPairs, load_pairs
-from accord.reward.evaluate import pair_hits, pair_logits, pair_sides, pairwise_metrics, predict_pairs, reward_stats
+from accord.reward.evaluate import (
+    _eval_mode,
+    pair_hits,
+    pair_logits,
+    pair_sides,
+    pairwise_metrics,
+    predict_pairs,
+    reward_stats,
+)
 from accord.reward.losses import pair_loss_inputs, pairwise_logit
 from accord.reward.task import RewardTask, model_inputs, register_task
 
@@ -59,7 +69,7 @@ class PairwiseTask(RewardTask):
     def bind(self, tokenizer: Any, model: Any) -> dict[str, Any]:
         cfg = self.config
         if cfg.share_prompt and not (model.is_decoder and model.pooling == "last"):
-            raise AccordError("config: share_prompt needs a decoder with last-token pooling")
+            raise refused(lambda n: f"{n.strip(QUOTE)} needs a decoder with last-token pooling", "share_prompt")
         self.pad_token_id = tokenizer.pad_token_id
         self.encoder = PairEncoder(tokenizer, cfg.max_length, model.is_decoder, cfg.use_chat_template)
         flex = (cfg.attn_implementation or "") == "flex_attention"
@@ -67,7 +77,37 @@ class PairwiseTask(RewardTask):
                                      capacity=cfg.packing_capacity, hidden_size=model.hidden_size,
                                      whole_batch_row=bool(cfg.packing) and flex and cfg.packing_capacity is None,
                                      pad_to_multiple_of=cfg.pad_to_multiple_of, share_prompt=cfg.share_prompt)
+        if cfg.share_prompt:
+            self._check_shared_prompt(model)
         return {"max_length": cfg.max_length, "use_chat_template": self.encoder.use_chat_template, "loss": cfg.loss}
+
+    def _check_shared_prompt(self, model: Any) -> None:
+        """One error naming share_prompt when the backbone does not score a shared-prompt unit as it scores its two
+        sequences apart. The unit gives each response the positions and the mask it would have alone, which most
+        decoders read; BLOOM and MPT bias attention by ALiBi built from the row's own layout: BLOOM crashed in the
+        first forward pass (transformers' 'too many values to unpack'), and MPT trained on rewards of the rejected
+        responses that changed with the prompt's length, without a word. Probed once, on one pair, on the CPU
+        copy of the model before training."""
+        probe = pd.DataFrame({"pair_id": ["probe"], "prompt": ["reward model probe of a shared prompt"],
+                              "chosen": ["one answer"], "rejected": ["another and longer answer"], "p_chosen": [1.0],
+                              "p_tie": [0.0], "weight": [1.0]})
+        pairs = self.encoder.encode_pairs(probe)
+        apart = PairCollator(self.pad_token_id, pooling=model.pooling, hidden_size=model.hidden_size)(pairs, [0])
+        reason = None
+        with _eval_mode(model), torch.no_grad():
+            alone = model(**model_inputs(apart)).reward.float()
+            try:
+                shared = model(**model_inputs(self.collator(pairs, [0]))).reward.float()
+            except (ValueError, RuntimeError, IndexError) as err:  # BLOOM's alibi takes a 2-D mask alone
+                reason = f"its forward pass fails on the unit's mask: {str(err).strip().splitlines()[0]}"
+            else:
+                if not torch.allclose(shared, alone, rtol=1e-3, atol=1e-4):
+                    reason = (f"it scores the unit's responses {shared.tolist()} where apart they score "
+                              f"{alone.tolist()} (attention biased by the row's layout, as ALiBi is)")
+        if reason is not None:
+            backbone = type(model.backbone).__name__
+            raise refused(lambda n: f"{n.strip(QUOTE)}: the backbone ({backbone}) cannot take a shared prompt: "
+                          f"{reason}; turn {n.strip(QUOTE)} off", "share_prompt")
 
     def encode(self, table: Any) -> TokenizedPairs:
         return table if isinstance(table, TokenizedPairs) else self.encoder.encode_pairs(table)

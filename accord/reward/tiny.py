@@ -20,6 +20,7 @@ CHAT_TEMPLATE = (
     "{% for m in messages %}<|{{ m['role'] }}|>{{ m['content'] }}</s>{% endfor %}"
     "{% if add_generation_prompt %}<|assistant|>{% endif %}"
 )
+OTHER_DECODERS = ("gpt2", "opt", "bloom", "mpt")  # tiny_config's decoders besides llama and qwen2
 DEFAULT_WORDS = (
     "the a an is was be good bad better worse helpful harmful answer question because so and or not yes no this that "
     "it he she they we you i cat dog sat on mat runs fast slow water bottles ban economy people jobs health argument"
@@ -72,8 +73,10 @@ def word_tokenizer(texts: Iterable[str] = (), *, decoder: bool = True, max_words
 
 def tiny_config(kind: str, vocab_size: int, hidden: int = 32, layers: int = 2, heads: int = 4,
                 intermediate: int | None = None, max_positions: int = 2048, **overrides: Any) -> Any:
-    """The config of a tiny random ``llama``, ``qwen2`` or ``bert`` backbone (float32, dropout 0)."""
-    from transformers import BertConfig, LlamaConfig, Qwen2Config
+    """The config of a tiny random ``llama``, ``qwen2`` or ``bert`` backbone (float32, dropout 0), or of one of the
+    decoders whose attention differs from Llama's (``gpt2``: learned positions; ``opt``, ``bloom``, ``mpt``: a causal
+    mask built without the position ids; BLOOM and MPT: no sdpa kernel)."""
+    from transformers import AutoConfig, BertConfig, LlamaConfig, Qwen2Config
 
     intermediate = intermediate or 2 * hidden
     if kind == "llama":
@@ -90,8 +93,19 @@ def tiny_config(kind: str, vocab_size: int, hidden: int = 32, layers: int = 2, h
         config = BertConfig(vocab_size=vocab_size, hidden_size=hidden, intermediate_size=intermediate,
                             num_hidden_layers=layers, num_attention_heads=heads, max_position_embeddings=max_positions,
                             hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
+    elif kind in OTHER_DECODERS:
+        sizes = {"gpt2": dict(n_embd=hidden, n_layer=layers, n_head=heads, n_inner=intermediate,
+                              n_positions=max_positions, bos_token_id=None, eos_token_id=None),  # 50256: no row
+                 "opt": dict(hidden_size=hidden, num_hidden_layers=layers, num_attention_heads=heads,
+                             ffn_dim=intermediate, word_embed_proj_dim=hidden, max_position_embeddings=max_positions),
+                 "bloom": dict(hidden_size=hidden, n_layer=layers, n_head=heads),
+                 "mpt": dict(d_model=hidden, n_layers=layers, n_heads=heads, max_seq_len=max_positions)}[kind]
+        config = AutoConfig.for_model(kind, vocab_size=vocab_size, **sizes)
+        for key, value in list(vars(config).items()):  # GPT-2's resid_pdrop, OPT's dropout, ... (0.1 by default)
+            if ("dropout" in key or key.endswith("pdrop")) and isinstance(value, float):
+                setattr(config, key, 0.0)
     else:
-        raise AccordError(f"unknown tiny model kind '{kind}' (use llama, qwen2 or bert)")
+        raise AccordError(f"unknown tiny model kind '{kind}' (use llama, qwen2, bert, {', '.join(OTHER_DECODERS)})")
     for key, value in overrides.items():
         setattr(config, key, value)
     return config

@@ -48,10 +48,10 @@ import numpy as np
 import torch
 
 from accord._session import seed_everything
-from accord.datasets.errors import AccordError
+from accord.datasets.errors import AccordError, SettingError
 from accord.datasets.io import atomic_path, check_output_folder
 from accord.reward.calibration import CALIBRATION_KEY
-from accord.reward.config import RewardConfig
+from accord.reward.config import QUOTE, RewardConfig, refused
 from accord.reward.data import ensure_pad_token, length_grouped_batches
 from accord.reward.model import (
     META_FILE,
@@ -139,13 +139,17 @@ class RewardTrainer:
                  callbacks: Sequence[Callable[["RewardTrainer", dict[str, Any]], None]] = ()):
         config.validate()
         if model is None and not config.model:
-            raise AccordError("config: 'model' is required (a local folder or a hub name)")
+            raise refused(lambda n: f"{n} is required (a local folder or a hub name)", "model")
         if train_data is None and not config.train_path:
-            raise AccordError("config: 'train_path' is required")
+            raise refused(lambda n: f"{n} is required", "train_path")
         if config.eval_steps and eval_data is None and not config.eval_path:
-            raise AccordError("config: 'eval_steps' evaluates on eval_path, which is unset (give eval_path, or leave "
-                              "eval_steps unset)")
-        check_output_folder(config.output_dir, "output_dir", "the reward model (new or an earlier output)")
+            raise refused(lambda n, path: f"{n} evaluates on {path.strip(QUOTE)}, which is unset (give "
+                          f"{path.strip(QUOTE)}, or leave {n.strip(QUOTE)} unset)", "eval_steps", "eval_path")
+        try:
+            check_output_folder(config.output_dir, "output_dir", "the reward model (new or an earlier output)")
+        except AccordError as err:  # its message starts with the name it was given: the flag's on the command line
+            rest = str(err).removeprefix("output_dir")
+            raise SettingError("output_dir", lambda name: name + rest) from err
         self.config = config
         self.task = task if task is not None else get_task(config.task)(config)
         self.callbacks = list(callbacks)
@@ -168,8 +172,9 @@ class RewardTrainer:
         if config.attn_implementation == "flex_attention" and self.accelerator.device.type == "cpu":
             # torch's NotImplementedError at the first backward pass otherwise (and with a shared prompt or a packed
             # encoder, a crash in the first forward pass: RewardModel.check_dense_mask)
-            raise AccordError("config: attn_implementation 'flex_attention' trains on a GPU only (torch's flex "
-                              "attention has no backward pass on the CPU); leave it unset (sdpa) on the CPU")
+            raise refused(lambda n: f"{n.strip(QUOTE)} 'flex_attention' trains on a GPU only (torch's flex "
+                          "attention has no backward pass on the CPU); leave it unset (sdpa) on the CPU",
+                          "attn_implementation")
         model.meta.update(task=self.task.name, **self.task.bind(self.tokenizer, model))
         self.train_data = self.task.encode(self.train_table)
         self.eval_data = None if self.eval_table is None else self.task.encode(self.eval_table)
@@ -193,16 +198,21 @@ class RewardTrainer:
         dropped. Settings of the model that the saved one fixes must agree with it."""
         cfg = self.config
         # float32 whatever it was saved in: the optimiser's weights (mixed precision is the autocast's)
-        model = RewardModel.from_pretrained(folder, attn_implementation=cfg.attn_implementation or "sdpa",
-                                            dtype=torch.float32)
+        model = RewardModel.from_pretrained(folder, attn_implementation=cfg.attn_implementation, dtype=torch.float32)
         fixed = (("pooling", cfg.pooling, model.pooling), ("disable_dropout", cfg.disable_dropout, True),
                  ("uncertainty_head", cfg.uncertainty_head, model.uncertainty_head))
-        conflicts = [f"{name} {asked!r} (the saved model's: {saved!r})" for name, asked, saved in fixed
+        conflicts = [(name, asked, saved) for name, asked, saved in fixed
                      if asked != saved and not (name == "pooling" and asked == "auto")]
         if conflicts:
-            raise AccordError(f"model {cfg.model}: a saved reward model goes on training with its own head, which "
-                              f"fixes what these settings ask otherwise: {'; '.join(conflicts)}; leave them unset, or "
-                              "name its base backbone to start a new head")
+            def message(*names: str) -> str:
+                asked = "; ".join(f"{name} {value!r} (the saved model's: {saved!r})"
+                                  for name, (_, value, saved) in zip(names, conflicts))
+                return (f"model {cfg.model}: a saved reward model goes on training with its own head, which fixes "
+                        f"what these settings ask otherwise: {asked}; leave them unset, or name its base backbone to "
+                        "start a new head")
+
+            first, *others = (name for name, _, _ in conflicts)
+            raise SettingError(first, message, *others)
         # a temperature fitted to the saved model's log-odds (accord calibrate) says nothing about the model this
         # training makes: kept in its metadata, evaluate and score applied it to the new model's log-odds, unsaid;
         # the new model is calibrated on its own (accord calibrate again)
@@ -220,14 +230,15 @@ class RewardTrainer:
         if model is None:
             model = RewardModel.from_backbone(cfg.model, pooling=cfg.pooling, uncertainty_head=cfg.uncertainty_head,
                                               num_outputs=self.task.num_outputs,
-                                              attn_implementation=cfg.attn_implementation or "sdpa",
+                                              attn_implementation=cfg.attn_implementation,
                                               dropout=not cfg.disable_dropout, ensemble_heads=heads,
                                               head_seed=cfg.seed if heads > 1 else None)
         elif model.num_outputs != self.task.num_outputs:
             raise AccordError(f"the model's head has {model.num_outputs} outputs; the '{self.task.name}' task needs "
                               f"{self.task.num_outputs}")
         elif model.ensemble_heads != heads:
-            raise AccordError(f"the model has {model.ensemble_heads} ensemble heads; the config asks for {heads}")
+            raise SettingError("ensemble_heads", lambda name: (
+                f"the model has {model.ensemble_heads} ensemble heads; {name} asks for {heads}"))
         name = cfg.model or model.meta.get("base_model", "(given)")
         if tokenizer is None:
             tokenizer = load_tokenizer(resolve_model_path(name), name)
@@ -565,7 +576,8 @@ class RewardTrainer:
         if path is None:
             return  # "latest" with nothing saved yet: a fresh start
         if not (path / STATE_FILE).exists():
-            raise AccordError(f"folder {path}: not a complete checkpoint (no {STATE_FILE})")
+            problem = f"not a complete checkpoint (no {STATE_FILE})" if path.exists() else "not found"
+            raise SettingError("resume_from", lambda name: f"{name} {path}: {problem}")
         state = json.loads((path / STATE_FILE).read_text())
         if state["world_size"] != self.accelerator.num_processes or state["steps_per_epoch"] != self.steps_per_epoch:
             raise AccordError(f"folder {path}: saved with {state['world_size']} processes and "
@@ -576,8 +588,9 @@ class RewardTrainer:
         # run would skip the batches done and go on through batches of another order (older checkpoints lack both)
         unit = self.task.unit
         if "seed" in state and state["seed"] != self.config.seed:
-            raise AccordError(f"folder {path}: saved with seed {state['seed']}; this run has seed {self.config.seed} "
-                              "(resume needs the same seed: it sets the batch order)")
+            raise SettingError("seed", lambda name: (
+                f"folder {path}: saved with {name} {state['seed']}; this run has {name} {self.config.seed} (resume "
+                "needs the same seed: it sets the batch order)"))
         if "n_examples" in state and state["n_examples"] != len(self.train_data):
             raise AccordError(f"folder {path}: saved from {state['n_examples']} training {unit}; this run has "
                               f"{len(self.train_data)} (resume needs the same training data: it sets the batch order)")
