@@ -134,6 +134,9 @@ def test_prm800k_a_line_without_labeler_is_named(tmp_path: Path, missing) -> Non
          "rating outside -1/0/+1"),
         (lambda r: r["label"]["steps"][1].update(chosen_completion=5), "label.steps[1].chosen_completion",
          "does not exist"),
+        # a JSON true was read as completion 1 (Python counts a bool as an int)
+        (lambda r: r["label"]["steps"][0].update(chosen_completion=True), "label.steps[0].chosen_completion",
+         "does not exist"),
         (lambda r: r["question"].pop("problem"), "question.problem", "missing problem"),
         (lambda r: r["label"].update(steps="none"), "label.steps", "missing list"),
     ],
@@ -148,6 +151,20 @@ def test_prm800k_bad_records_name_field_and_row(tmp_path: Path, edit, column, fr
     row = 1 if column == "question.problem" else 0
     assert f"file {path}" in message and f"column '{column}'" in message and f"row {row}" in message
     assert fragment in message and "\n" not in message
+
+
+def test_prm800k_a_null_step_text_is_no_text(tmp_path: Path) -> None:
+    """A completion (or a pre-generated step) whose text is null was the step text 'None'."""
+    rows = records(PHASE2)
+    for step in rows[0]["label"]["steps"]:
+        for completion in step["completions"]:
+            if completion["text"] == rows[0]["question"]["pre_generated_steps"][0]:
+                completion["text"] = None
+    rows[0]["question"]["pre_generated_steps"][0] = None
+    table = load_prm800k(write_records(tmp_path / "phase2.jsonl", rows))
+    assert "None" not in set(table["step_text"])
+    first = table[(table["source_row"] == 0) & (table["step"] == 0)]
+    assert len(first) == 1 and first["step_text"].iloc[0] == ""
 
 
 def test_prm800k_phase_mismatch_and_missing_fields(tmp_path: Path) -> None:

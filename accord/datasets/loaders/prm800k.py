@@ -134,7 +134,7 @@ def _one_record(record: dict[str, Any], row: int, phase: int | str, alternatives
     if phase != "auto" and line_phase != phase:
         raise ValidationError(f"a phase-{line_phase} record where phase {phase} was asked for (phase 2 records "
                               "have question.pre_generated_steps)", source=source, column="question", row=row)
-    pre_steps = [str(s) for s in pre] if line_phase == 2 else []
+    pre_steps = [_text(s) for s in pre] if line_phase == 2 else []
     timestamp = record.get("timestamp")
     if timestamp is not None and not isinstance(timestamp, str):  # texts (ISO times) sort; a mix of kinds cannot
         raise ValidationError("timestamp must be a text (an ISO time) or null", source=source, column="timestamp",
@@ -160,7 +160,7 @@ def _one_record(record: dict[str, Any], row: int, phase: int | str, alternatives
             for c, (completion, rating) in enumerate(zip(completions, ratings)):
                 if (chosen is not None and chosen[4] == c) or rating is None:
                     continue
-                alt = (str(completion.get("text", "")), rating, "model", completion.get("flagged"))
+                alt = (_text(completion.get("text")), rating, "model", completion.get("flagged"))
                 _emit([*path, alt], problem, shared, True, out, path_keys, None)
         if chosen is None or chosen[1] is None:
             break
@@ -181,18 +181,19 @@ def _path_step(step: dict[str, Any], completions: list[Any], t: int, line_phase:
             return None
         for c, completion in enumerate(completions):
             completion = _mapping(completion, f"{where}.completions[{c}]", row, source)
-            if str(completion.get("text", "")).strip() == pre_steps[t].strip():
+            if _text(completion.get("text")).strip() == pre_steps[t].strip():
                 rating = _rating(completion, f"{where}.completions[{c}]", row, source)
                 return pre_steps[t], rating, "model", completion.get("flagged"), c
         return None
     chosen = _whole(step.get("chosen_completion"))
     if chosen is not None:
-        if not isinstance(chosen, (int, np.integer)) or not 0 <= chosen < len(completions):
+        # (a JSON true is no index, though Python counts it as 1)
+        if isinstance(chosen, bool) or not isinstance(chosen, (int, np.integer)) or not 0 <= chosen < len(completions):
             raise ValidationError(f"chosen completion does not exist (the step has {len(completions)})",
                                   source=source, column=f"{where}.chosen_completion", row=row, value=chosen)
         completion = _mapping(completions[chosen], f"{where}.completions[{chosen}]", row, source)
         rating = _rating(completion, f"{where}.completions[{chosen}]", row, source)
-        return str(completion.get("text", "")), rating, "model", completion.get("flagged"), int(chosen)
+        return _text(completion.get("text")), rating, "model", completion.get("flagged"), int(chosen)
     human = step.get("human_completion")
     if human is not None:
         text = human.get("text") if isinstance(human, dict) else human
@@ -205,7 +206,7 @@ def _path_step(step: dict[str, Any], completions: list[Any], t: int, line_phase:
     if len(completions) == 1:
         completion = _mapping(completions[0], f"{where}.completions[0]", row, source)
         rating = _rating(completion, f"{where}.completions[0]", row, source)
-        return str(completion.get("text", "")), rating, "model", completion.get("flagged"), 0
+        return _text(completion.get("text")), rating, "model", completion.get("flagged"), 0
     return None
 
 
@@ -234,6 +235,11 @@ def _rating(completion: Any, where: str, row: int, source: str) -> int | None:
         raise ValidationError("rating outside -1/0/+1", source=source, column=f"{where}.rating", row=row,
                               value=rating)
     return int(rating)
+
+
+def _text(value: Any) -> str:
+    """A step's text as read: a null is no text (it was the text 'None', in the step and in the solution's id)."""
+    return "" if value is None or (isinstance(value, float) and np.isnan(value)) else str(value)
 
 
 def _whole(value: Any) -> Any:
