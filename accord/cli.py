@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from accord.datasets.errors import AccordError, ValidationError, warnings_as_lines
+from accord.datasets.errors import AccordError, SettingError, ValidationError, warnings_as_lines
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -1399,6 +1399,7 @@ def _run(argv: list[str] | None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # read when torch loads OpenMP: set before any import of it
     cores = free_cores()  # measured before this command adds its own load
+    args = None
     try:
         if argv and argv[0] in REWARD_COMMANDS:
             # torch is not imported yet (and `accord train -h` should not wait for it): its thread count is read
@@ -1415,6 +1416,11 @@ def _run(argv: list[str] | None) -> int:
         args.argv = argv
         with warnings_as_lines():  # one line each, as accord train|evaluate|score|calibrate show theirs
             return int(args.func(args) or 0)
+    except SettingError as err:  # the library names its keyword (data_dir), where the user typed the flag
+        flags = ["--" + setting.replace("_", "-") for setting in err.settings]
+        typed = all(hasattr(args, setting) for setting in err.settings)
+        print(f"accord: error: {err.naming(*flags) if typed else err}", file=sys.stderr)
+        return EXIT_USAGE
     except AccordError as err:
         print(f"accord: error: {err}", file=sys.stderr)
         return EXIT_USAGE

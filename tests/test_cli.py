@@ -676,7 +676,7 @@ def test_datasets_with_a_data_dir_that_is_a_file_is_one_line(command, by_env, tm
     capsys.readouterr()
     status = main(["datasets", *command, *([] if by_env else ["--data-dir", str(not_a_folder)])])
     captured = capsys.readouterr()
-    setting = "$ACCORD_DATA_DIR" if by_env else "data_dir"
+    setting = "$ACCORD_DATA_DIR" if by_env else "--data-dir"  # the flag typed (was the keyword, data_dir)
     assert status == 2 and captured.err.count("\n") == 1, captured
     assert captured.err.startswith(f"accord: error: {setting} {not_a_folder}: is a file, not a folder"), captured.err
     assert str(not_a_folder / "") not in captured.out

@@ -849,3 +849,16 @@ def test_chat_responses_cut_to_their_role_say_so(workspace, tmp_path, capfd):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         PairEncoder(tokenizer, 64, is_decoder=False, use_chat_template=False).encode_pairs(load_pairs(rows))
+
+
+@pytest.mark.parametrize("command", ["evaluate", "score", "calibrate"])
+def test_a_model_folder_that_is_a_file_or_missing_says_which(workspace, tmp_path, capsys, command):
+    # the data named first (`accord score data.jsonl rm`) or a mistyped folder was 'folder X: not an accord reward
+    # model (no reward_model.json)', as for a folder of other files
+    capsys.readouterr()
+    assert accord_main([command, workspace["data"], workspace["data"], "--quiet"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and f"{workspace['data']}: is a file, not a reward model's folder" in err, err
+    assert accord_main([command, str(tmp_path / "nowhere"), workspace["data"], "--quiet"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and f"folder {tmp_path / 'nowhere'}: not found" in err, err

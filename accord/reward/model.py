@@ -458,6 +458,12 @@ class RewardModel(nn.Module):
         """The metadata of a saved model (``reward_model.json``) without loading its weights."""
         meta_path = Path(directory).expanduser() / META_FILE
         if not meta_path.exists():
+            # a file (the data named first, say) or no path at all was 'folder X: not an accord reward model'
+            if not meta_path.parent.exists():
+                raise AccordError(f"folder {directory}: not found (name the folder `accord train` wrote)")
+            if not meta_path.parent.is_dir():
+                raise AccordError(f"{directory}: is a file, not a reward model's folder (the model's folder comes "
+                                  "first, then the data)")
             raise AccordError(f"folder {directory}: not an accord reward model (no {META_FILE})")
         meta = _read_json(meta_path, directory, dict)
         saved = meta.get("format", FORMAT)  # models saved before the format was written are of this one
