@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from accord.datasets.errors import AccordError, ValidationError
+from accord.datasets.errors import AccordError, SettingError, ValidationError, warnings_as_lines
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -610,7 +610,8 @@ def cmd_suggest(args: argparse.Namespace) -> int:
     fitted = time.perf_counter() - started
     candidates = None
     if hasattr(estimator, "utility_draws") and args.new_comparisons:
-        candidates = unseen_comparisons(judgments, limit=args.new_comparisons)
+        # --seed draws the subset too: it was always seed 0, whatever --seed said
+        candidates = unseen_comparisons(judgments, limit=args.new_comparisons, seed=args.seed)
     capacity = None
     if raters is not None and "capacity" in raters.columns:
         raw = raters.set_index("annotator")["capacity"]
@@ -1152,6 +1153,9 @@ def cmd_report(args: argparse.Namespace) -> int:
     names = [name.strip() for name in args.methods.split(",") if name.strip()]
     if not names:
         raise AccordError("--methods: name at least one method")
+    repeated = [name for i, name in enumerate(names) if name in names[:i]]
+    if repeated:  # was fitted twice, and the report compared the method with itself
+        raise AccordError(f"--methods: {repeated[0]} is named twice; name each method once")
     for name in names:  # was "unknown method 'x'", without the flag, after the input was read
         _check_pairwise_method(name, "--methods")
     judgments = _read_input(args)
@@ -1321,8 +1325,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help="pairs whose most likely label has this probability already get nothing (default: "
                           "%(default)s)")
     sug.add_argument("--new-comparisons", type=int, default=0,
-                     help="bradley-terry: also consider up to N pairs of responses to one prompt never compared "
-                          "(default: %(default)s)")
+                     help="bradley-terry: also consider up to N pairs of responses to one prompt never compared, "
+                          "drawn at random with --seed when there are more (default: %(default)s)")
     sug.add_argument("--inference", help="model inference: vb, gibbs, map, meanfield, lowrank or nuts, as the "
                      "method supports (default: the method's own)")
     sug.add_argument("--device", help="torch device for the model, e.g. cuda (default: cpu)")
@@ -1395,6 +1399,7 @@ def _run(argv: list[str] | None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # read when torch loads OpenMP: set before any import of it
     cores = free_cores()  # measured before this command adds its own load
+    args = None
     try:
         if argv and argv[0] in REWARD_COMMANDS:
             # torch is not imported yet (and `accord train -h` should not wait for it): its thread count is read
@@ -1409,7 +1414,13 @@ def _run(argv: list[str] | None) -> int:
         _refuse_output_over_input(args)
         args.free_cores = cores
         args.argv = argv
-        return int(args.func(args) or 0)
+        with warnings_as_lines():  # one line each, as accord train|evaluate|score|calibrate show theirs
+            return int(args.func(args) or 0)
+    except SettingError as err:  # the library names its keyword (data_dir), where the user typed the flag
+        flags = ["--" + setting.replace("_", "-") for setting in err.settings]
+        typed = all(hasattr(args, setting) for setting in err.settings)
+        print(f"accord: error: {err.naming(*flags) if typed else err}", file=sys.stderr)
+        return EXIT_USAGE
     except AccordError as err:
         print(f"accord: error: {err}", file=sys.stderr)
         return EXIT_USAGE

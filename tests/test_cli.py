@@ -297,6 +297,36 @@ def test_report_limit_pairs_below_one_is_refused(limit, tmp_path, capsys):
     assert not (tmp_path / "report").exists()
 
 
+def test_report_methods_named_twice_is_refused(tmp_path, capsys):
+    """``--methods majority,majority`` fitted the method twice and the report compared it with itself."""
+    source = tmp_path / "judgments.csv"
+    GOOD.to_csv(source, index=False)
+    status = main(["report", "--input", str(source), "--methods", "majority,mace,majority", "--output-dir",
+                   str(tmp_path / "report"), "--quiet"])
+    err = capsys.readouterr().err
+    assert status == 2 and err.count("\n") == 1 and "--methods: majority is named twice" in err, err
+    assert not (tmp_path / "report").exists()
+
+
+def test_a_warning_of_a_command_is_one_line(tmp_path, capsys, monkeypatch):
+    """A warning (a rater model that did not converge, say) printed as Python's 'file.py:12: ConvergenceWarning:
+    ...' and the line of accord's source that warned; accord train|evaluate|score show theirs as one line. Now every
+    command says 'accord: warning: ...' in one line."""
+    import warnings
+
+    import accord.cli as cli
+
+    def warn(args):
+        warnings.warn("the fit stopped before it converged\n(raise max_steps)", RuntimeWarning)
+        return 0
+
+    monkeypatch.setattr(cli, "cmd_aggregate", warn)
+    source = tmp_path / "judgments.csv"
+    GOOD.to_csv(source, index=False)
+    assert main(["aggregate", "--input", str(source), "--output", str(tmp_path / "soft.csv"), "--quiet"]) == 0
+    assert capsys.readouterr().err == "accord: warning: the fit stopped before it converged (raise max_steps)\n"
+
+
 def test_report_on_per_attribute_ratings_names_the_file(tmp_path, capsys):
     # the error came from deep in the fit ("a multi-attribute table: use ... encode_attributes") without the file
     source = tmp_path / "ratings.csv"
@@ -646,7 +676,7 @@ def test_datasets_with_a_data_dir_that_is_a_file_is_one_line(command, by_env, tm
     capsys.readouterr()
     status = main(["datasets", *command, *([] if by_env else ["--data-dir", str(not_a_folder)])])
     captured = capsys.readouterr()
-    setting = "$ACCORD_DATA_DIR" if by_env else "data_dir"
+    setting = "$ACCORD_DATA_DIR" if by_env else "--data-dir"  # the flag typed (was the keyword, data_dir)
     assert status == 2 and captured.err.count("\n") == 1, captured
     assert captured.err.startswith(f"accord: error: {setting} {not_a_folder}: is a file, not a folder"), captured.err
     assert str(not_a_folder / "") not in captured.out

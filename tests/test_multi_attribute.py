@@ -485,3 +485,24 @@ def test_a_pairs_path_under_a_file_is_refused_before_the_fit_and_no_responses_ar
         clean_attributes(validate_attributes(_rated_responses(), scales=(0, 4)), method="attribute-mean",
                          responses_path=tmp_path / "responses.parquet", pairs_path=tmp_path / "notes.txt" / "p.parquet")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]
+
+
+@settings(max_examples=25, deadline=None)
+@given(labels=st.lists(st.integers(0, 4), min_size=6, max_size=6), order=st.randoms(use_true_random=False))
+def test_pairs_of_rated_responses_do_not_depend_on_the_row_order(labels, order) -> None:
+    # the pairs within a prompt put on side A the response rated first in the table: the same ratings shuffled gave
+    # a pair another pair_id ('r2~r1' for 'r1~r2'), and two responses rated alike (P = 1/2) another chosen side
+    table = pd.DataFrame({"response_id": ["r1", "r2", "r3", "r1", "r2", "r3"], "annotator": ["a"] * 3 + ["b"] * 3,
+                          "attribute": "help", "label": labels, "prompt": "q",
+                          "response": ["x", "y", "z", "x", "y", "z"]})
+    rows = list(range(len(table)))
+    order.shuffle(rows)
+    built = []
+    for judgments in (table, table.iloc[rows].reset_index(drop=True)):
+        checked = validate_attributes(judgments, scales=(0, 4))
+        pairs = build_attribute_pairs(AttributeMean().fit(checked).scores_, checked)
+        built.append(pairs.sort_values("pair_id").reset_index(drop=True))
+    pd.testing.assert_frame_equal(built[0], built[1])
+    assert set(built[0]["pair_id"]) == {"r1~r2", "r1~r3", "r2~r3"}
+    # p_chosen follows the orientation: the chosen side is never the worse one
+    assert (built[0]["p_chosen_help"] >= 0.5).all()

@@ -671,3 +671,23 @@ def test_a_damaged_combination_file_is_one_line_naming_the_folder_and_file(bert,
     assert accord_main(["score", cfg.output_dir, str(data), "--quiet"]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and f"folder {cfg.output_dir}" in err and COMBINATION_FILE in err, err
+
+
+def test_an_attribute_named_like_a_score_column_is_one_error_naming_both(bert, tmp_path, capsys):
+    # an attribute 'normalised' gave reward_normalised, which the combined reward's normalised value then replaced,
+    # silently (and 'sd' gave reward_sd, the combined spread's name)
+    cfg = config(bert, tmp_path, "named", max_steps=1)
+    data = attribute_pairs(16, seed=5).rename(columns={"p_chosen_concise": "p_chosen_normalised",
+                                                       "weight_concise": "weight_normalised"})
+    RewardTrainer(cfg, train_data=data).train()
+    responses = pd.DataFrame({"prompt": ["q", "q"], "response": ["helpful correct short", "useless wrong"]})
+    with pytest.raises(AccordError, match=r"attribute 'normalised''s reward and the combined reward normalised both "
+                                          r"give the column 'reward_normalised'"):
+        score(cfg.output_dir, responses)
+    path = tmp_path / "responses.jsonl"
+    responses.to_json(path, orient="records", lines=True)
+    out = tmp_path / "scored.csv"
+    capsys.readouterr()
+    assert accord_main(["score", cfg.output_dir, str(path), "--out", str(out), "--quiet"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "'reward_normalised'" in err and not out.exists(), err

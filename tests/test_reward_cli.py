@@ -59,7 +59,8 @@ def test_train_help_lists_every_flag_with_help_default_and_choices(capsys):
     for title in ("model:", "data:", "loss:", "optimisation:", "output, checkpoints and logging:"):
         assert f"\n{title}" in text
     entries = re.split(r"\n  (?=-)", text.split("\noptions:\n", 1)[1])
-    flags = [entry for entry in entries if entry.startswith("--") and not entry.startswith("--config")]
+    # every RewardConfig field, besides --config and --quiet (another name of --no-progress)
+    flags = [entry for entry in entries if entry.startswith("--") and not entry.startswith(("--config", "--quiet"))]
     assert len(flags) == len([f for f in RewardConfig.__dataclass_fields__])
     for entry in flags:
         spec, help_text = re.split(r"\s{2,}", entry.strip(), maxsplit=1)
@@ -710,3 +711,154 @@ def test_a_setting_set_by_default_can_be_unset_on_the_command_line(flag, value):
     config.validate()  # unset is a value these settings take
     with pytest.raises(SystemExit):
         build_parser().parse_args(["train", flag, "never"])
+
+
+def test_train_takes_quiet_as_the_other_commands_do(workspace, tmp_path, capfd):
+    """`accord train --quiet` was "unrecognized arguments" (only --no-progress), where every other accord command
+    takes --quiet. Now it is --no-progress's other name; asked together with --progress it is one line."""
+    capfd.readouterr()
+    base = ["train", "--model", workspace["bert"], "--train-path", workspace["data"], "--max-steps", "1",
+            "--batch-size", "16", "--stats-max-pairs", "8", "--save-steps", "none"]
+    assert accord_main([*base, "--output-dir", str(tmp_path / "quiet"), "--quiet"]) == 0
+    quiet = capfd.readouterr()
+    assert accord_main([*base, "--output-dir", str(tmp_path / "silent"), "--no-progress"]) == 0
+    silent = capfd.readouterr()
+    assert quiet.err == silent.err == "", (quiet.err, silent.err)
+    assert json.loads(quiet.out)["global_step"] == 1
+    assert accord_main([*base, "--output-dir", str(tmp_path / "both"), "--quiet", "--progress"]) == 2
+    err = capfd.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "--quiet" in err and "--progress" in err, err
+    assert not (tmp_path / "both").exists()
+
+
+def test_score_quiet_leaves_out_the_note_on_the_uncertainty_head(workspace, plain_model, tmp_path, capsys):
+    # "note: ... has no uncertainty head" was printed under --quiet too
+    scored = tmp_path / "scored.csv"
+    capsys.readouterr()
+    assert accord_main(["score", plain_model, workspace["data"], "--out", str(scored)]) == 0
+    assert "no uncertainty head" in capsys.readouterr().err  # the note, without --quiet
+    assert accord_main(["score", plain_model, workspace["data"], "--out", str(scored), "--quiet"]) == 0
+    assert capsys.readouterr().err == ""
+
+
+def test_score_says_responses_were_cut_in_one_line_naming_the_flag(workspace, plain_model, tmp_path, capfd):
+    """score's "responses cut" warning printed as Python's 'evaluate.py:383: UserWarning: ...' plus the source line,
+    and named max_length where the user typed --max-length. Now it is one 'accord: warning:' line naming the flag;
+    the library's warning keeps the keyword."""
+    from accord.reward.evaluate import score
+
+    responses = tmp_path / "responses.jsonl"
+    pd.DataFrame({"response": [" ".join(WORDS * 3), "good"]}).to_json(responses, orient="records", lines=True)
+    capfd.readouterr()
+    assert accord_main(["score", plain_model, str(responses), "--max-length", "8", "--quiet",
+                        "--out", str(tmp_path / "scored.csv")]) == 0
+    err = capfd.readouterr().err
+    assert err.startswith("accord: warning: score: 1 of the 2 responses") and len(err.splitlines()) == 1, err
+    assert "--max-length 8" in err and "max_length" not in err and "UserWarning" not in err, err
+    with pytest.warns(UserWarning, match="did not fit max_length 8"):
+        score(plain_model, str(responses), max_length=8)
+
+
+def test_calibrate_warnings_are_one_line_naming_the_flags(workspace, plain_model, tmp_path, capfd):
+    """calibrate's warnings printed in Python's raw 'file:line: UserWarning' form and suggested objective='soft'
+    where the user types --objective soft."""
+    import shutil
+
+    from accord.reward.evaluate import score
+
+    model = shutil.copytree(plain_model, tmp_path / "rm")
+    scored = score(str(model), workspace["data"])
+    # labels that never weigh against the model's ranking: the temperature runs towards 0
+    held_out = tmp_path / "held_out.jsonl"
+    pairs(48).assign(p_chosen=(scored["reward_chosen"] > scored["reward_rejected"]).astype(float)).to_json(
+        held_out, orient="records", lines=True)
+    capfd.readouterr()
+    assert accord_main(["calibrate", str(model), str(held_out), "--quiet"]) == 0
+    warned = [line for line in capfd.readouterr().err.splitlines() if line.strip()]
+    assert warned and all(line.startswith("accord: warning: calibration: ") for line in warned), warned
+    text = "\n".join(warned)
+    assert "temperature ran towards 0" in text and "--objective soft" in text and "objective=" not in text, text
+
+
+def test_a_saved_model_conflict_names_the_switch_as_typed(workspace, plain_model, tmp_path, capsys):
+    # was: "--uncertainty-head True (the saved model's: False)", a value given to a flag that takes none
+    capsys.readouterr()
+    assert accord_main(["train", "--model", plain_model, "--train-path", workspace["data"], "--output-dir",
+                        str(tmp_path / "rm"), "--max-steps", "1", "--quiet", "--uncertainty-head"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "--uncertainty-head (the saved model's: --no-uncertainty-head)" in err, err
+    assert "True" not in err and "False" not in err, err
+
+
+def test_a_resume_with_another_batch_size_names_the_flag(workspace, tmp_path, capsys):
+    # was: "folder X: saved with 1 processes ... (resume needs the same data, batch size and processes)", naming no
+    # flag; now it names --batch-size (batch_size in Python)
+    from accord.reward.trainer import CHECKPOINTS
+
+    output = tmp_path / "rm"
+    train(RewardConfig(model=workspace["bert"], train_path=workspace["data"], output_dir=str(output), batch_size=16,
+                       max_steps=2, save_steps=1, save_total_limit=None, progress=False, stats_max_pairs=8))
+    checkpoint = sorted((output / CHECKPOINTS).iterdir())[0]
+    capsys.readouterr()
+    assert accord_main(["train", "--model", workspace["bert"], "--train-path", workspace["data"], "--output-dir",
+                        str(output), "--max-steps", "3", "--batch-size", "8", "--resume-from", str(checkpoint),
+                        "--quiet"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "--batch-size" in err and "batch size" not in err, err
+    with pytest.raises(AccordError, match="same data, batch_size and number of processes"):
+        train(RewardConfig(model=workspace["bert"], train_path=workspace["data"], output_dir=str(output),
+                           batch_size=8, max_steps=3, save_steps=1, progress=False, stats_max_pairs=8,
+                           resume_from=str(checkpoint)))
+
+
+def test_a_max_length_nobody_gave_says_where_it_came_from(workspace, tmp_path, capsys):
+    """A model whose reward_model.json records no max_length is read at 512 tokens; past a short backbone's
+    positions the error said '--max-length 512', a flag the user never typed. Now it says it is the default."""
+    short = build_tiny_backbone(tmp_path / "short", "bert", texts=[" ".join(WORDS)], seed=1, max_positions=64)
+    output = tmp_path / "rm"
+    train(RewardConfig(model=str(short), train_path=workspace["data"], output_dir=str(output), batch_size=16,
+                       max_steps=1, max_length=32, save_steps=None, progress=False, stats_max_pairs=8))
+    meta_path = output / "reward_model.json"
+    meta = json.loads(meta_path.read_text())
+    del meta["max_length"]
+    meta_path.write_text(json.dumps(meta))
+    capsys.readouterr()
+    assert accord_main(["score", str(output), workspace["data"], "--quiet"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "--max-length 512 (the default" in err and "records no length" in err, err
+    assert accord_main(["score", str(output), workspace["data"], "--quiet", "--max-length", "32",
+                        "--out", str(tmp_path / "scored.csv")]) == 0
+
+
+def test_chat_responses_cut_to_their_role_say_so(workspace, tmp_path, capfd):
+    """On an encoder without a chat template, messages are written 'assistant: text'; a --max-length that leaves
+    room for little more than the role made both sides of a pair the same tokens, silently."""
+    from accord.reward.data import PairEncoder, load_pairs
+    from accord.reward.model import load_tokenizer
+
+    rows = pairs(4)
+    rows["chosen"] = [[{"role": "assistant", "content": text}] for text in rows["chosen"]]
+    rows["rejected"] = [[{"role": "assistant", "content": text}] for text in rows["rejected"]]
+    tokenizer = load_tokenizer(workspace["bert"], workspace["bert"])
+    encoder = PairEncoder(tokenizer, 8, is_decoder=False, use_chat_template=False)
+    with pytest.warns(UserWarning, match=r"4 of 4 pairs .* the same tokens by max_length 8 \(chat messages"):
+        encoder.encode_pairs(load_pairs(rows))
+    # room enough: no warning
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        PairEncoder(tokenizer, 64, is_decoder=False, use_chat_template=False).encode_pairs(load_pairs(rows))
+
+
+@pytest.mark.parametrize("command", ["evaluate", "score", "calibrate"])
+def test_a_model_folder_that_is_a_file_or_missing_says_which(workspace, tmp_path, capsys, command):
+    # the data named first (`accord score data.jsonl rm`) or a mistyped folder was 'folder X: not an accord reward
+    # model (no reward_model.json)', as for a folder of other files
+    capsys.readouterr()
+    assert accord_main([command, workspace["data"], workspace["data"], "--quiet"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and f"{workspace['data']}: is a file, not a reward model's folder" in err, err
+    assert accord_main([command, str(tmp_path / "nowhere"), workspace["data"], "--quiet"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and f"folder {tmp_path / 'nowhere'}: not found" in err, err

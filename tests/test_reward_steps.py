@@ -375,7 +375,9 @@ def test_a_separator_missing_from_the_tokenizer_exits_2_and_writes_nothing(works
                         "--output-dir", str(out), "--step-separator", "ки", "--no-progress"])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1
-    assert "step_separator 'ки' is not a single token" in err[0] and "'[SEP]'" in err[0]
+    # the flag typed, not the config's keyword ('config: step_separator ...' before)
+    assert "--step-separator 'ки' is not a single token" in err[0] and "'[SEP]'" in err[0]
+    assert "config" not in err[0] and "step_separator" not in err[0], err[0]
     assert not out.exists()
 
 
@@ -388,6 +390,24 @@ def test_a_separator_the_embeddings_lack_is_one_error_naming_it(workspace):
     tokenizer.add_tokens(["<step>"])
     with pytest.raises(AccordError, match=r"config: the tokenizer's step_separator '<step>' \(id \d+\) has no row"):
         RewardTrainer(config(workspace, "added-separator", step_separator="<step>"), tokenizer=tokenizer)
+
+
+def test_a_separator_the_embeddings_lack_names_the_flag_on_the_command_line(workspace, tmp_path, capsys):
+    # the command line said "config: the tokenizer's step_separator ...", where the user typed --step-separator
+    import shutil
+
+    from transformers import AutoTokenizer
+
+    model = shutil.copytree(workspace["llama"], tmp_path / "llama")
+    tokenizer = AutoTokenizer.from_pretrained(str(model))
+    tokenizer.add_tokens(["<step>"])
+    tokenizer.save_pretrained(str(model))
+    out = tmp_path / "prm"
+    assert accord_main(["train", "--task", "steps", "--model", str(model), "--train-path", workspace["data"],
+                        "--output-dir", str(out), "--step-separator", "<step>", "--quiet"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "the tokenizer's --step-separator '<step>'" in err, err
+    assert "config" not in err and not out.exists(), err
 
 
 def test_stepwise_layout_is_read_and_checked(tmp_path):

@@ -797,7 +797,7 @@ def test_training_from_a_saved_reward_model_goes_on_from_its_head(workspace):
     heads = [k for k in saved if k.startswith("head.")]
     assert heads and all(torch.equal(state[k], saved[k]) for k in heads)
     assert torch.equal(state["backbone.embeddings.word_embeddings.weight"], saved["embeddings.word_embeddings.weight"])
-    with pytest.raises(AccordError, match="uncertainty_head True"):
+    with pytest.raises(AccordError, match="uncertainty_head=True"):
         RewardTrainer(config(workspace, "saved-third", model=first.output_dir, uncertainty_head=True))
 
 

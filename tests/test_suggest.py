@@ -859,3 +859,39 @@ def test_a_new_comparison_in_the_batch_carries_its_responses_texts(tmp_path, cap
     assert err.count("\n") == 1 and not output.exists()
     assert (f"{path}, column 'response_a', row 3: response 'q0r1' is shown with two different texts ('another text' "
             "in column 'response_b', row 0; 'text of q0 r1' here)") in err
+
+
+def test_a_pool_named_p_label_is_one_error_not_a_replaced_column(fitted: tuple[DawidSkene, pd.DataFrame]) -> None:
+    # expected_information_gain has one column per pool and p_label: a pool called 'p_label' had its gains replaced
+    # by the label's probability, silently
+    model, _ = fitted
+    raters = list(model.encoded_.worker_index)
+    pools = pd.Series(["p_label" if i % 2 else "human" for i in range(len(raters))], index=raters)
+    with pytest.raises(AccordError, match="pool 'p_label'.*column name 'p_label'"):
+        expected_information_gain(model, pools=pools)
+    gains = expected_information_gain(model, pools=pools.replace("p_label", "ai"))
+    assert {"ai", "human", "p_label"} == set(gains.columns)
+
+
+def test_suggest_seed_draws_the_new_comparisons(tmp_path, monkeypatch, one_torch_thread: None) -> None:
+    # --new-comparisons drew its random subset with seed 0 whatever --seed said
+    import accord.aggregate.suggest as module
+
+    drawn = []
+    real = module.unseen_comparisons
+
+    def spy(judgments: pd.DataFrame, **kwargs):
+        drawn.append(kwargs.get("seed", 0))
+        return real(judgments, **kwargs)
+
+    monkeypatch.setattr(module, "unseen_comparisons", spy)
+    rng = np.random.default_rng(0)
+    rows = [{"pair_id": f"q{q}-{a}{b}", "annotator": f"w{w}", "label": str(rng.choice(["A", "B"])),
+             "prompt": f"prompt {q}", "response_a_id": f"q{q}r{a}", "response_b_id": f"q{q}r{b}"}
+            for q in range(3) for a, b in ((0, 1), (1, 2), (2, 3)) for w in range(3)]
+    path = tmp_path / "judgments.csv"
+    pd.DataFrame(rows).to_csv(path, index=False)
+    assert main(["suggest", "--input", str(path), "--method", "bradley-terry", "--inference", "map", "--budget", "4",
+                 "--certainty", "1", "--new-comparisons", "2", "--seed", "7", "--output", str(tmp_path / "batch.csv"),
+                 "--quiet"]) == 0
+    assert drawn == [7]

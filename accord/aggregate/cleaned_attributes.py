@@ -244,7 +244,9 @@ def _check_pairs(scores: AttributeScores, pairs: pd.DataFrame) -> None:
 
 def _pairs_within_prompts(responses: pd.DataFrame) -> pd.DataFrame:
     """Every pair of responses to one prompt, in the order the responses first appear (a response without a prompt
-    is paired with none)."""
+    is paired with none). Side A is the response whose id comes first as text: it was the one whose rating came first
+    in the table, so the same judgments in another row order gave a pair another pair_id ('b~a' for 'a~b') and, at
+    P = 1/2, another chosen side."""
     key = "prompt_id" if "prompt_id" in responses.columns else "prompt"
     if key not in responses.columns:
         raise AccordError("pairs=: the responses have no prompt to group them by; pass the pairs to compare")
@@ -253,7 +255,9 @@ def _pairs_within_prompts(responses: pd.DataFrame) -> pd.DataFrame:
     frame = frame[frame["key"].notna()]  # pandas' merge matches missing keys with each other: not one prompt
     joined = frame.merge(frame, on="key", suffixes=("_a", "_b"))
     joined = joined[joined["order_a"] < joined["order_b"]].sort_values(["order_a", "order_b"])
-    return pd.DataFrame({"response_a_id": joined["id_a"].to_numpy(), "response_b_id": joined["id_b"].to_numpy()})
+    first, second = joined["id_a"].to_numpy(), joined["id_b"].to_numpy()
+    swap = joined["id_a"].astype(str).to_numpy() > joined["id_b"].astype(str).to_numpy()
+    return pd.DataFrame({"response_a_id": np.where(swap, second, first), "response_b_id": np.where(swap, first, second)})
 
 
 def _pair_items(scores: AttributeScores, judgments: pd.DataFrame, chosen_by: str | None) -> pd.DataFrame:

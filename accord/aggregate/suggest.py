@@ -364,6 +364,9 @@ def expected_information_gain(model: Any, *, pools: pd.Series | Mapping[Any, str
     """Per pair and pool: the expected information gain (nats) about the pair's label from one judgment by a random
     rater of the pool (one column per pool), and ``p_label``, the current probability of the most likely label."""
     setup = _setup(model, pools, candidates)
+    if "p_label" in setup.pool_names:  # its gains were replaced by the label's probability, silently
+        raise AccordError("pool 'p_label' gives the column name 'p_label', which also holds the current probability "
+                          "of the most likely label: rename the pool")
     n, p = len(setup.pair_ids), len(setup.pool_names)
     pairs = torch.arange(n)
     options = torch.arange(p).expand(n, p)

@@ -32,7 +32,8 @@ the standard columns then describing the ``chosen_by`` attribute) plus, per attr
 
 ``chosen``/``rejected`` are the sides the ``chosen_by`` attribute prefers (``chosen_side``: ``"A"``/``"B"``;
 ``chosen_id``/``rejected_id`` when the responses have ids); every ``p_chosen_<a>`` refers to that orientation
-(below 0.5 where the chosen response is worse on ``a``). ``p_tie`` is 0 and ``uncertainty`` NaN (the soft labels
+(below 0.5 where the chosen response is worse on ``a``). Pairs built from rated responses put on side A the response
+whose id comes first as text (``pair_id`` ``"<a>~<b>"``), whatever the order of the ratings. ``p_tie`` is 0 and ``uncertainty`` NaN (the soft labels
 are posterior probabilities, not uncertain frequencies; ``weight_<a>`` carries the uncertainty).
 
 Metadata (Parquet schema key ``accord``, or the sidecar): ``layout``, ``attributes``, ``scales``, ``interval``,

@@ -7,7 +7,10 @@ exits with status 2.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import sys
+import warnings
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 
@@ -63,6 +66,34 @@ class SettingError(AccordError):
         """The message with the settings called ``names``, in the order of :attr:`settings` (``--max-length`` on
         the command line)."""
         return self._message(*names)
+
+
+class SettingWarning(UserWarning):
+    """A warning about a setting's value (responses cut at ``max_length``), naming it as :class:`SettingError` does:
+    by the library's keyword, or on the command line by its flag (:meth:`naming`)."""
+
+    def __init__(self, setting: str, message: Callable[..., str], *others: str) -> None:
+        super().__init__(message(setting, *others))
+        self.settings = (setting, *others)
+        self._message = message
+
+    def naming(self, *names: str) -> str:
+        return self._message(*names)
+
+
+@contextmanager
+def warnings_as_lines(text: Callable[[Warning], str] = str) -> Iterator[None]:
+    """Show warnings as the command line shows its errors, one line ``accord: warning: ...`` (``text`` gives the
+    message, e.g. a :class:`SettingWarning` naming its flags): Python's default was ``file:line: UserWarning: ...``
+    followed by the line of accord's source that warned."""
+    def show(message: Warning | str, category: type[Warning], filename: str, lineno: int, file: Any = None,
+             line: str | None = None) -> None:
+        words = text(message) if isinstance(message, Warning) else str(message)
+        print(f"accord: warning: {' '.join(words.split())}", file=file or sys.stderr, flush=True)
+
+    with warnings.catch_warnings():  # restores the caller's showwarning (a session's, pytest's) on the way out
+        warnings.showwarning = show
+        yield
 
 
 class FitError(AccordError):

@@ -26,7 +26,7 @@ import typing
 from pathlib import Path
 from typing import Any
 
-from accord.datasets.errors import AccordError, SettingError
+from accord.datasets.errors import AccordError, SettingError, SettingWarning, warnings_as_lines
 
 COMMANDS = ("train", "evaluate", "score", "combine", "calibrate")
 EXIT_USAGE = 2
@@ -89,6 +89,9 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
             group.add_argument(flag, dest=f.name, action=argparse.BooleanOptionalAction, default=None, help=text)
         else:
             group.add_argument(flag, dest=f.name, type=kind, default=None, metavar=metavar, help=text)
+    # every other accord command takes --quiet: `accord train --quiet` was "unrecognized arguments"
+    groups["bookkeeping"].add_argument("--quiet", action="store_true",
+                                       help="no progress bars or lines per phase, as --no-progress")
 
 
 UNSET = "none"  # what a flag is given to unset a setting whose default is set (--save-steps none)
@@ -122,6 +125,10 @@ def config_from_args(args: argparse.Namespace) -> Any:
         given = getattr(args, f.name, None)
         if given is not None:
             values[f.name] = None if isinstance(given, _Unset) else given
+    if getattr(args, "quiet", False):
+        if getattr(args, "progress", None):
+            raise AccordError("--quiet and --progress: one says no progress bars, the other asks for them; give one")
+        values["progress"] = False
     modules = values.get("lora_target_modules")
     if isinstance(modules, str) and "," in modules:  # --lora-target-modules q_proj,v_proj
         values["lora_target_modules"] = [m.strip() for m in modules.split(",") if m.strip()]
@@ -179,7 +186,7 @@ def build_parser(prog: str = "accord") -> argparse.ArgumentParser:
     sc.add_argument("--out", metavar="FILE",
                     help="write the scored table here (.parquet, .jsonl, .csv or .tsv, the last two compressed as "
                          "x.csv.gz, .bz2 or .xz; default: print it)")
-    sc.add_argument("--quiet", action="store_true", help="no progress bars")
+    sc.add_argument("--quiet", action="store_true", help="no progress bars, and no notes on the model")
     _add_combine_parser(sub)
     cal = sub.add_parser("calibrate", help="fit a temperature on held-out pairs against their soft labels",
                          description="Fit a temperature (and with --bias a bias) on the saved model's pairwise "
@@ -277,33 +284,37 @@ def main(argv: list[str] | None = None, prog: str = "accord") -> int:
     args = build_parser(prog).parse_args(argv)
     from accord.reward.trainer import TrainingInterrupted
 
+    def warning_text(warning: Warning) -> str:
+        return _flag_message(warning, args) if isinstance(warning, SettingWarning) else str(warning)
+
     try:
-        _check_sizes(args)
-        if args.command == "train":
-            _train(args)
-        elif args.command == "evaluate":
-            from accord.reward.evaluate import evaluate
+        with warnings_as_lines(warning_text):
+            _check_sizes(args)
+            if args.command == "train":
+                _train(args)
+            elif args.command == "evaluate":
+                from accord.reward.evaluate import evaluate
 
-            metrics = evaluate(args.model_dir, args.data, batch_size=args.batch_size, max_length=args.max_length,
-                               progress=not args.quiet)
-            text = json_text(metrics, indent=2)
-            if args.out:
-                from accord.datasets.io import atomic_path
+                metrics = evaluate(args.model_dir, args.data, batch_size=args.batch_size, max_length=args.max_length,
+                                   progress=not args.quiet)
+                text = json_text(metrics, indent=2)
+                if args.out:
+                    from accord.datasets.io import atomic_path
 
-                with atomic_path(args.out) as tmp:
-                    tmp.write_text(text + "\n")
-            print(text)
-        elif args.command == "combine":
-            _combine(args)
-        elif args.command == "calibrate":
-            from accord.reward.calibration import calibrate
+                    with atomic_path(args.out) as tmp:
+                        tmp.write_text(text + "\n")
+                print(text)
+            elif args.command == "combine":
+                _combine(args)
+            elif args.command == "calibrate":
+                from accord.reward.calibration import calibrate
 
-            fitted = calibrate(args.model_dir, args.data, fit_bias=args.bias, objective=args.objective,
-                               batch_size=args.batch_size,
-                               max_length=args.max_length, progress=not args.quiet)
-            print(json_text(fitted, indent=2))
-        else:
-            _score(args)
+                fitted = calibrate(args.model_dir, args.data, fit_bias=args.bias, objective=args.objective,
+                                   batch_size=args.batch_size,
+                                   max_length=args.max_length, progress=not args.quiet)
+                print(json_text(fitted, indent=2))
+            else:
+                _score(args)
     except SettingError as err:
         print(f"accord: error: {_flag_message(err, args)}", file=sys.stderr)
         return EXIT_USAGE
@@ -320,15 +331,19 @@ def main(argv: list[str] | None = None, prog: str = "accord") -> int:
     return 0
 
 
-def _flag_message(err: SettingError, args: argparse.Namespace) -> str:
+FLAGS = {"fit_bias": "bias"}  # a library keyword whose flag is another word (calibrate --bias)
+
+
+def _flag_message(err: SettingError | SettingWarning, args: argparse.Namespace) -> str:
     """The message of ``err`` naming the flags of its settings: the library names its keywords ('config: max_length
     ...'), where the user typed a flag. train's settings may come from its --config file: one read from there (its
     flag not given) keeps the file's keyword, and the 'config: ' that says where it came from."""
     from_file = args.command == "train" and getattr(args, "config", None)
-    for setting in err.settings:
-        if not hasattr(args, setting) or (from_file and getattr(args, setting) is None):
+    flags = [FLAGS.get(setting, setting) for setting in err.settings]
+    for flag in flags:
+        if not hasattr(args, flag) or (from_file and getattr(args, flag) is None):
             return str(err)
-    return err.naming(*("--" + setting.replace("_", "-") for setting in err.settings))
+    return err.naming(*("--" + flag.replace("_", "-") for flag in flags))
 
 
 def json_text(value: Any, **kwargs: Any) -> str:
@@ -424,7 +439,9 @@ def _score(args: argparse.Namespace) -> None:
     (model_dir,) = model_dirs
     table = score(model_dir, args.data, k=args.k, batch_size=args.batch_size, max_length=args.max_length,
                   progress=not args.quiet)
-    if sum(heads) > 1:
+    if args.quiet:
+        pass  # the notes below are advice, not results: --quiet leaves only the table (and warnings, errors)
+    elif sum(heads) > 1:
         print(f"note: {model_dir} has {sum(heads)} ensemble heads and its reward is their mean; --conservative "
               "{sd,var,min} or --k scores them as an ensemble", file=sys.stderr)
     elif "p_correct" not in table.columns and not any(column.startswith("reward_sd") for column in table.columns):

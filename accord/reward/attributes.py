@@ -655,33 +655,51 @@ def score_attributes(model_dir: str | Path, data: Any, *, k: float | None = None
         embedding = predict_sequences(model, encoder.encode([""] * len(frame), [_text(p) for p in prompts]),
                                       capture_pooled=True, **settings)["pooled"]
 
+    # an attribute named like a column of another meaning (an attribute 'normalised' and the combined reward's
+    # reward_normalised, 'sd' and reward_sd) gave one column, the later silently replacing the earlier
+    owners: dict[str, str] = {}
+
+    def put(columns: dict[str, np.ndarray], column: str, values: np.ndarray, what: str) -> None:
+        if column in owners and owners[column] != what:
+            raise AccordError(f"{model_dir}: {owners[column]} and {what} both give the column '{column}' of the "
+                              "scores; rename the attribute in the training data and train again")
+        owners[column] = what
+        columns[column] = values
+
     def side(sequences: TokenizedResponses, texts: list[Any], suffix: str) -> tuple[dict[str, np.ndarray],
                                                                                       np.ndarray]:
         predicted = predict_sequences(model, sequences, **settings)
         rewards, variance = predicted["reward"], predicted["variance"]
         columns: dict[str, np.ndarray] = {}
         rows = "pairs" if suffix else "responses"
+        side_name = f" ({suffix[1:]})" if suffix else ""
         for j, (name, kind, (low, high)) in enumerate(zip(spec.names, spec.kinds, spec.scales)):
             # a NaN reward (a diverged model) would be written on as a score, and NaN the combined reward with it
             refuse_nan(f"{model_dir}: reward_{name}{suffix}", rewards[:, j], rows)
-            columns[f"reward_{name}{suffix}"] = rewards[:, j]
+            put(columns, f"reward_{name}{suffix}", rewards[:, j], f"attribute '{name}''s reward{side_name}")
             if model.uncertainty_head:
-                columns[f"reward_sd_{name}{suffix}"] = np.sqrt(variance[:, j])
+                put(columns, f"reward_sd_{name}{suffix}", np.sqrt(variance[:, j]),
+                    f"attribute '{name}''s reward_sd{side_name}")
             if kind == SCORE:
-                columns[f"{name}_predicted{suffix}"] = (low + high) / 2.0 + (high - low) / 2.0 * rewards[:, j]
+                put(columns, f"{name}_predicted{suffix}", (low + high) / 2.0 + (high - low) / 2.0 * rewards[:, j],
+                    f"attribute '{name}''s predicted grade{side_name}")
         lengths = response_lengths(texts)
         combined = combination.combine(rewards, lengths, embedding)
         refuse_nan(f"{model_dir}: reward{suffix} (the attributes' rewards combined)", combined, rows)
         weights = combination.weights(embedding, len(texts))
-        columns[f"reward{suffix}"] = combined
+        put(columns, f"reward{suffix}", combined, f"the combined reward{side_name}")
         if stats:
-            columns[f"reward_normalised{suffix}"] = (combined - float(stats["mean"])) / (float(stats["sd"]) or 1.0)
+            put(columns, f"reward_normalised{suffix}",
+                (combined - float(stats["mean"])) / (float(stats["sd"]) or 1.0),
+                f"the combined reward normalised{side_name}")
         if combination.method == "gating" and not suffix.endswith("rejected"):
-            columns.update({f"weight_{name}": weights[:, j] for j, name in enumerate(spec.names)})
+            for j, name in enumerate(spec.names):
+                put(columns, f"weight_{name}", weights[:, j], f"attribute '{name}''s gating weight")
         if model.uncertainty_head:
             combined_sd = np.sqrt((weights**2 * variance).sum(axis=1))
-            columns[f"reward_sd{suffix}"] = combined_sd
-            columns[f"conservative_reward{suffix}"] = combined - k * combined_sd
+            put(columns, f"reward_sd{suffix}", combined_sd, f"the combined reward_sd{side_name}")
+            put(columns, f"conservative_reward{suffix}", combined - k * combined_sd,
+                f"the conservative reward{side_name}")
         return columns, rewards
 
     if "response" in frame.columns:
@@ -689,15 +707,17 @@ def score_attributes(model_dir: str | Path, data: Any, *, k: float | None = None
         return frame.copy().assign(**columns)
     chosen_columns, chosen = side(encoded.chosen, list(pairs["chosen"]), "_chosen")
     rejected_columns, rejected = side(encoded.rejected, list(pairs["rejected"]), "_rejected")
-    out = frame.copy().assign(**chosen_columns, **rejected_columns)
     logits = pair_attribute_logits(spec, {"chosen": chosen, "rejected": rejected,
                                           "var_chosen": np.full_like(chosen, np.nan),
                                           "var_rejected": np.full_like(chosen, np.nan)})
+    probabilities: dict[str, np.ndarray] = {}
     for j, (name, kind) in enumerate(zip(spec.names, spec.kinds)):
         column = f"p_{name}_model" if kind == PROPERTY else f"p_chosen_{name}_model"
-        out[column] = expit(logits[:, j])  # no overflow warning for large negative logits
-    out["p_chosen_model"] = expit(out["reward_chosen"] - out["reward_rejected"])
-    return out
+        # no overflow warning for large negative logits
+        put(probabilities, column, expit(logits[:, j]), f"attribute '{name}''s probability")
+    put(probabilities, "p_chosen_model", expit(chosen_columns["reward_chosen"] - rejected_columns["reward_rejected"]),
+        "the combined reward's P(chosen better)")
+    return frame.copy().assign(**chosen_columns, **rejected_columns, **probabilities)
 
 
 def pairs_view(spec: AttributeSpec) -> AttributeSpec:

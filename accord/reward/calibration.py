@@ -51,8 +51,9 @@ from typing import Any
 
 import numpy as np
 
-from accord.datasets.errors import AccordError
+from accord.datasets.errors import AccordError, SettingWarning
 from accord.datasets.io import atomic_path
+from accord.reward.config import assigned
 
 CALIBRATION_KEY = "calibration"
 
@@ -120,17 +121,19 @@ def fit_temperature(d: np.ndarray, p_chosen: np.ndarray, p_tie: np.ndarray | Non
     if result.x[0] <= bounds[0][0] + 1.0 or (not fit_bias and _separated(d, p_c, p_r, p_t, objective)):
         # the likelihood keeps rising as T -> 0: the labels never weigh against the model's side (separation); with
         # hard labels its gradient vanishes like exp(-|d| / T) and the optimiser stops well above the bound
-        warnings.warn(f"calibration: the temperature ran towards 0 (stopped at {temperature:.1e}); the "
-                      f"{len(d)} held-out labels never weigh against the model's ranking, so they cannot bound its "
-                      "confidence (more held-out pairs, or objective='soft')", stacklevel=2)
+        warnings.warn(SettingWarning("objective", lambda name: (
+            f"calibration: the temperature ran towards 0 (stopped at {temperature:.1e}); the {len(d)} held-out "
+            "labels never weigh against the model's ranking, so they cannot bound its confidence (more held-out "
+            f"pairs, or {assigned(name, 'soft')})")), stacklevel=2)
     elif result.x[0] >= bounds[0][1] - 1.0:
         warnings.warn(f"calibration: the temperature ran to its upper bound ({temperature:.1e}): the {len(d)} "
                       "held-out labels do not follow the model's ranking, so every calibrated probability is about "
                       "1/2", stacklevel=2)
     if fit_bias and abs(result.x[1]) >= bounds[1][1] - 1e-6:
-        warnings.warn(f"calibration: the bias ran to its bound ({result.x[1]:+.0f}): the held-out labels favour one "
-                      "side as shown (chosen or rejected) whatever the model says, so they cannot bound the bias "
-                      "(fit without a bias)", stacklevel=2)
+        warnings.warn(SettingWarning("fit_bias", lambda name: (
+            f"calibration: the bias ran to its bound ({result.x[1]:+.0f}): the held-out labels favour one side as "
+            "shown (chosen or rejected) whatever the model says, so they cannot bound the bias (fit without a bias: "
+            f"{'leave out ' + name if name.startswith('--') else name + '=False'})")), stacklevel=2)
     return {"temperature": temperature, "bias": float(result.x[1]) if fit_bias else 0.0, "objective": objective,
             "nll_before": loss(np.zeros_like(start))[0], "nll_after": float(result.fun), "n_pairs": len(d)}
 

@@ -42,6 +42,16 @@ def refused(message: Callable[..., str], setting: str, *others: str) -> SettingE
                         *others, where="config: ")
 
 
+def assigned(name: str, value: Any) -> str:
+    """``name`` set to ``value`` as the user writes it: ``max_length=24`` in Python, ``--max-length 24`` on the
+    command line, where a switch is ``--uncertainty-head`` or ``--no-uncertainty-head`` (it takes no value)."""
+    if not name.startswith("--"):
+        return f"{name}={value!r}"
+    if isinstance(value, bool):
+        return name if value else "--no-" + name[2:]
+    return f"{name} {value}"
+
+
 def choices_of(f: dataclasses.Field) -> tuple[str, ...] | None:
     """The values a config field takes (the registries' current names for ``loss`` and ``task``)."""
     choices = f.metadata.get("choices")

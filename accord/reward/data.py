@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,7 +25,7 @@ import pandas as pd
 import torch
 
 from accord.datasets.cleaned import CLEANED_COLUMNS, check_cleaned, read_cleaned
-from accord.datasets.errors import AccordError, SettingError, ValidationError
+from accord.datasets.errors import AccordError, SettingError, SettingWarning, ValidationError
 from accord.datasets.io import COMPRESSION_SUFFIXES, infer_format
 from accord.datasets.schema import columns_note
 from accord.datasets.loaders.generic import read_table
@@ -587,6 +588,7 @@ class PairEncoder:
             chosen = encode("chosen", room)
         if (rejected.prompt_lengths > room).any():
             rejected = encode("rejected", room)
+        self._warn_same_after_cut(frame, chosen, rejected)
         margin = frame["margin"].to_numpy(dtype=np.float32) if "margin" in frame.columns else np.full(
             len(frame), np.nan, dtype=np.float32)
         return TokenizedPairs(
@@ -598,6 +600,26 @@ class PairEncoder:
             weight=frame["weight"].to_numpy(dtype=np.float32),
             margin=margin,
         )
+
+    def _warn_same_after_cut(self, frame: pd.DataFrame, chosen: TokenizedResponses,
+                             rejected: TokenizedResponses) -> None:
+        """Say how many pairs of two different responses the cut left as one sequence: their rewards are equal and
+        their label teaches nothing, without a word (chat messages on a tokenizer without a chat template begin
+        with the same 'assistant: ', which a small max_length could leave as all of both responses)."""
+        if not chosen.truncated_responses and not rejected.truncated_responses:
+            return
+        same = [i for i, (a, b) in enumerate(zip(chosen.ids, rejected.ids)) if a == b]
+        texts = [(frame["chosen"].iloc[i], frame["rejected"].iloc[i]) for i in same]
+        alike = [(a, b) for a, b in texts if _as_text(a) != _as_text(b)]
+        if not alike:
+            return
+        chat = any(isinstance(a, list) or isinstance(b, list) for a, b in alike) and not self.use_chat_template
+        why = (" (chat messages are written as 'role: content' text here, the tokenizer having no chat template, "
+               "and the role takes room)" if chat else "")
+        warnings.warn(SettingWarning("max_length", lambda name: (
+            f"{len(alike)} of {len(frame)} pairs of two different responses were cut to the same tokens by "
+            f"{name} {self.max_length}{why}: the model cannot tell their sides apart; a larger {name} keeps "
+            "them apart")), stacklevel=3)
 
 
 def _fit_prompt(prompt: list[int], room: int | None) -> tuple[list[int], bool]:

@@ -31,14 +31,14 @@ import torch
 from scipy.special import expit
 
 from accord import metrics
-from accord.datasets.errors import AccordError, ValidationError
+from accord.datasets.errors import AccordError, SettingWarning, ValidationError
 from accord.datasets.schema import columns_note
 from accord.reward.calibration import apply_calibration
 from accord.reward.data import (VOTE_COLUMNS, PairCollator, PairEncoder, TokenizedPairs, TokenizedResponses,
                                 check_responses, ensure_pad_token, load_pairs, normalise_pairs, pair_texts,
                                 response_texts)
 from accord.reward.losses import pairwise_logit
-from accord.reward.model import STATS_FILE, RewardModel, load_tokenizer
+from accord.reward.model import META_FILE, STATS_FILE, RewardModel, load_tokenizer
 
 
 TIE_TOLERANCE = 1e-6  # a soft label whose two sides differ by less is a tie (float32 labels are within ~1e-7)
@@ -267,11 +267,27 @@ def load_model(model_dir: str | Path, device: str | torch.device | None = None,
     return model, tokenizer
 
 
+FALLBACK_MAX_LENGTH = 512  # RewardConfig's default: a saved model whose metadata records none was trained with it
+
+
+def saved_max_length(model: RewardModel, max_length: int | None) -> int:
+    """The tokens per sequence to read a saved model with: ``max_length``, else the length it was trained with (its
+    metadata's, else the trainer's default), checked against the backbone's positions. An error about a length the
+    user did not give says where it came from: '--max-length 512' was named where no one typed it."""
+    if max_length:
+        model.check_max_length(max_length)
+        return max_length
+    saved = model.meta.get("max_length")
+    origin = (" (the length the model was trained with)" if saved else
+              f" (the default: the model's {META_FILE} records no length)")
+    max_length = int(saved or FALLBACK_MAX_LENGTH)
+    model.check_max_length(max_length, origin=origin)
+    return max_length
+
+
 def _encoder(model: RewardModel, tokenizer: Any, max_length: int | None) -> PairEncoder:
-    meta = model.meta
-    max_length = max_length or int(meta.get("max_length", 512))
-    model.check_max_length(max_length)
-    return PairEncoder(tokenizer, max_length, model.is_decoder, meta.get("use_chat_template"))
+    max_length = saved_max_length(model, max_length)
+    return PairEncoder(tokenizer, max_length, model.is_decoder, model.meta.get("use_chat_template"))
 
 
 def evaluate(model_dir: str | Path, data: Any, *, batch_size: int = 32, max_length: int | None = None,
@@ -380,9 +396,10 @@ def _warn_cut(cut: int, total: int, what: str, max_length: int) -> None:
     """Say how many responses ``max_length`` cut: score read only their first tokens, without a word (two answers
     that part after the cut got one reward), where training and evaluate count the cuts."""
     if cut:
-        warnings.warn(f"score: {cut} of the {total} {what} did not fit max_length {max_length} (with their prompt "
-                      "and special tokens) and were cut: their rewards read only their beginning (a larger "
-                      "max_length, within the backbone's positions, reads more)", UserWarning, stacklevel=3)
+        warnings.warn(SettingWarning("max_length", lambda name: (
+            f"score: {cut} of the {total} {what} did not fit {name} {max_length} (with their prompt and special "
+            f"tokens) and were cut: their rewards read only their beginning (a larger {name}, within the "
+            "backbone's positions, reads more)")), stacklevel=3)
 
 
 def _task(model_dir: str | Path) -> str:

@@ -327,28 +327,35 @@ class RewardModel(nn.Module):
                 return module.num_embeddings - offset
         return None
 
-    def check_max_length(self, max_length: int, where: str = "") -> None:
+    def check_max_length(self, max_length: int, where: str = "", origin: str = "") -> None:
         """One clear error (prefixed by ``where``, e.g. ``"config: "``) when sequences of ``max_length`` tokens would
         run off the backbone's position table (an ``IndexError`` deep in the embedding otherwise, on the first long
-        sequence)."""
+        sequence). ``origin`` says where a ``max_length`` the user did not give came from."""
         limit = self.max_positions
         if limit is not None and max_length > limit:
             backbone = self.meta.get("base_model", "the model")
             raise SettingError("max_length", lambda name: (
-                f"{name} {max_length}: the backbone ({backbone}) reads at most {limit} token positions; set "
+                f"{name} {max_length}{origin}: the backbone ({backbone}) reads at most {limit} token positions; set "
                 f"{name} to {limit} or less"), where=where)
 
-    def check_token(self, what: str, token: str | None, token_id: int | None, where: str = "") -> None:
+    def check_token(self, what: str, token: str | None, token_id: int | None, where: str = "",
+                    setting: bool = False) -> None:
         """One clear error (prefixed by ``where``) when ``token_id``, the tokenizer's ``what`` (its pad token, a step
         separator), has no row in the backbone's token embeddings: a token added to the tokenizer without resizing
-        them (a decoder given a new pad token) was an ``IndexError`` deep in the embedding, at the first batch."""
+        them (a decoder given a new pad token) was an ``IndexError`` deep in the embedding, at the first batch.
+        ``setting``: ``what`` is a setting's keyword (step_separator), which the command line names by its flag."""
         embeddings = self.backbone.get_input_embeddings()
         rows = getattr(embeddings, "num_embeddings", None)
         if token_id is not None and rows is not None and not 0 <= int(token_id) < rows:
-            raise AccordError(f"{where}the tokenizer's {what} {token!r} (id {token_id}) has no row in the backbone's "
-                              f"{rows} token embeddings (a token added to the tokenizer, the embeddings not resized): "
-                              "resize them (model.backbone.resize_token_embeddings(len(tokenizer))) and save the "
-                              "model with the tokenizer, or use a token of the vocabulary")
+            def message(name: str) -> str:
+                return (f"the tokenizer's {name} {token!r} (id {token_id}) has no row in the backbone's {rows} token "
+                        "embeddings (a token added to the tokenizer, the embeddings not resized): resize them "
+                        "(model.backbone.resize_token_embeddings(len(tokenizer))) and save the model with the "
+                        "tokenizer, or use a token of the vocabulary")
+
+            if setting:
+                raise SettingError(what, message, where=where)
+            raise AccordError(where + message(what))
 
     def check_dense_mask(self, device: torch.device, where: str = "") -> None:
         """One clear error (prefixed by ``where``) when the backbone cannot take a dense (rows, 1, T, T) attention
@@ -451,6 +458,12 @@ class RewardModel(nn.Module):
         """The metadata of a saved model (``reward_model.json``) without loading its weights."""
         meta_path = Path(directory).expanduser() / META_FILE
         if not meta_path.exists():
+            # a file (the data named first, say) or no path at all was 'folder X: not an accord reward model'
+            if not meta_path.parent.exists():
+                raise AccordError(f"folder {directory}: not found (name the folder `accord train` wrote)")
+            if not meta_path.parent.is_dir():
+                raise AccordError(f"{directory}: is a file, not a reward model's folder (the model's folder comes "
+                                  "first, then the data)")
             raise AccordError(f"folder {directory}: not an accord reward model (no {META_FILE})")
         meta = _read_json(meta_path, directory, dict)
         saved = meta.get("format", FORMAT)  # models saved before the format was written are of this one

@@ -41,11 +41,21 @@ import torch
 from scipy.special import expit
 
 from accord import metrics
-from accord.datasets.errors import AccordError, ValidationError
+from accord.datasets.errors import AccordError, SettingWarning, ValidationError
 from accord.datasets.io import COMPRESSION_SUFFIXES
 from accord.datasets.steps.cleaned import STEP_CLEANED_COLUMNS, check_cleaned_steps, float_list, read_cleaned_steps
+from accord.reward.config import QUOTE, assigned, refused
 from accord.reward.data import PairCollator, PairEncoder
-from accord.reward.evaluate import _bar, _device, _eval_mode, _read_frame, load_model, refuse_nan, reward_stats
+from accord.reward.evaluate import (
+    _bar,
+    _device,
+    _eval_mode,
+    _read_frame,
+    load_model,
+    refuse_nan,
+    reward_stats,
+    saved_max_length,
+)
 from accord.reward.losses import pairwise_logit
 from accord.reward.task import RewardTask, model_inputs, register_task
 from accord.step_metrics import (
@@ -176,16 +186,17 @@ def separator_token(tokenizer: Any, separator: str | None) -> tuple[str, int]:
     text = separator if separator is not None else (getattr(tokenizer, "sep_token", None)
                                                     or getattr(tokenizer, "eos_token", None))
     if not text:
-        raise AccordError("config: step_separator is unset and the tokenizer has neither a sep nor an end-of-sequence "
-                          "token; name a token of its vocabulary with --step-separator")
+        raise refused(lambda name: (f"{name} is unset and the tokenizer has neither a sep nor an end-of-sequence "
+                                    f"token; name a token of its vocabulary with {name}"), "step_separator")
     ids = list(tokenizer(text, add_special_tokens=False)["input_ids"])
     unk = getattr(tokenizer, "unk_token_id", None)
     if len(ids) != 1 or (unk is not None and ids[0] == unk and text != getattr(tokenizer, "unk_token", None)):
         found = "the unknown token" if len(ids) == 1 else f"{len(ids)} tokens"
         hints = [t for t in (getattr(tokenizer, "sep_token", None), getattr(tokenizer, "eos_token", None)) if t]
-        raise AccordError(f"config: step_separator {text!r} is not a single token of the tokenizer (it encodes to "
-                          f"{found}); name one token of its vocabulary"
-                          + (f", e.g. {' or '.join(repr(h) for h in hints)}" if hints else ""))
+        raise refused(lambda name: (f"{name.strip(QUOTE)} {text!r} is not a single token of the tokenizer (it "
+                                    f"encodes to {found}); name one token of its vocabulary"
+                                    + (f", e.g. {' or '.join(repr(h) for h in hints)}" if hints else "")),
+                      "step_separator")
     return text, int(ids[0])
 
 
@@ -247,7 +258,8 @@ class StepEncoder:
     def __init__(self, tokenizer: Any, max_length: int, is_decoder: bool, separator_id: int,
                  target: str = "steps"):
         if target not in STEP_TARGETS:
-            raise AccordError(f"config: unknown step_target '{target}' (use one of {STEP_TARGETS})")
+            raise refused(lambda name: f"unknown {name.strip(QUOTE)} '{target}' (use one of {STEP_TARGETS})",
+                          "step_target")
         self.layout = PairEncoder(tokenizer, max_length, is_decoder, use_chat_template=False)
         self.max_length = int(max_length)
         self.separator_id = int(separator_id)
@@ -301,9 +313,10 @@ class StepEncoder:
             labelled[last[whole]] = True
             left_out = int((~whole).sum())
             if left_out:
-                warnings.warn(f"max_length={self.max_length} cuts the steps of {left_out} of {len(table)} "
-                              "solutions: an outcome label is about the whole solution, so these are left out of "
-                              "the outcome-only model's loss (a larger max_length keeps them)", stacklevel=2)
+                warnings.warn(SettingWarning("max_length", lambda name: (
+                    f"{assigned(name, self.max_length)} cuts the steps of {left_out} of {len(table)} solutions: an "
+                    "outcome label is about the whole solution, so these are left out of the outcome-only model's "
+                    f"loss (a larger {name} keeps them)")), stacklevel=2)
             target = np.full(len(flat_keep), np.nan)
             target[last] = table["p_all_correct"].to_numpy(dtype=float)
             weight = np.ones(len(flat_keep))
@@ -491,12 +504,12 @@ class StepTask(RewardTask):
     def bind(self, tokenizer: Any, model: Any) -> dict[str, Any]:
         cfg = self.config
         if cfg.share_prompt:
-            raise AccordError("config: share_prompt is for preference pairs, not the 'steps' task")
+            raise refused(lambda name: f"{name} is for preference pairs, not the 'steps' task", "share_prompt")
         if cfg.use_chat_template:
-            raise AccordError("config: the 'steps' task writes solutions as steps and separators, not in a chat "
-                              "template; leave use_chat_template unset")
+            raise refused(lambda name: ("the 'steps' task writes solutions as steps and separators, not in a chat "
+                                        f"template; leave {name} unset"), "use_chat_template")
         text, sep_id = separator_token(tokenizer, cfg.step_separator)
-        model.check_token("step_separator", text, sep_id, "config: ")
+        model.check_token("step_separator", text, sep_id, "config: ", setting=True)
         self.pad_token_id = tokenizer.pad_token_id
         self.encoder = StepEncoder(tokenizer, cfg.max_length, model.is_decoder, sep_id, cfg.step_target)
         flex = (cfg.attn_implementation or "") == "flex_attention"
@@ -571,8 +584,7 @@ class StepTask(RewardTask):
 def _saved_encoder(model: Any, tokenizer: Any, max_length: int | None) -> StepEncoder:
     meta = model.meta
     _, sep_id = separator_token(tokenizer, meta.get("step_separator"))
-    max_length = max_length or int(meta.get("max_length", 512))
-    model.check_max_length(max_length)
+    max_length = saved_max_length(model, max_length)
     # (the step target says what a loss reads, which scoring and evaluating do not: an outcome-only model's cut
     # solutions are scored as any other)
     return StepEncoder(tokenizer, max_length, model.is_decoder, sep_id)

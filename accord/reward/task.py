@@ -37,6 +37,7 @@ import numpy as np
 import torch
 
 from accord.datasets.errors import AccordError
+from accord.reward.config import QUOTE, refused
 from accord.reward.losses import get_loss
 from accord.reward.model import RewardModel
 
@@ -59,14 +60,15 @@ class RewardTask:
     def __init__(self, config: Any):
         self.config = config
         if getattr(config, "ensemble_heads", None) and not self.ensemble_heads:
-            raise AccordError(f"config: the '{self.name}' task has no ensemble heads (ensemble_heads is for the "
-                              "pairwise task)")
+            raise refused(lambda name: f"the '{self.name}' task has no ensemble heads ({name} is for the pairwise "
+                                       "task)", "ensemble_heads")
         self.loss = get_loss(config.loss)
         fields = {f.name for f in dataclasses.fields(config)}
         missing = self.loss.required - self.loss_inputs - fields
         if missing:
-            raise AccordError(f"config: loss '{config.loss}' reads {sorted(missing)}, which the '{self.name}' task "
-                              f"does not provide (it provides {sorted(self.loss_inputs)})")
+            raise refused(lambda loss, task: (f"{loss.strip(QUOTE)} '{config.loss}' reads {sorted(missing)}, which "
+                                              f"the {task.strip(QUOTE)} '{self.name}' does not provide (it provides "
+                                              f"{sorted(self.loss_inputs)})"), "loss", "task")
         #: the config settings the loss reads by name (label_smoothing, davidson_nu, ...)
         self.loss_settings = {name: getattr(config, name) for name in self.loss.inputs if name in fields}
 

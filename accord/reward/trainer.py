@@ -48,10 +48,10 @@ import numpy as np
 import torch
 
 from accord._session import seed_everything
-from accord.datasets.errors import AccordError, SettingError
+from accord.datasets.errors import AccordError, SettingError, SettingWarning
 from accord.datasets.io import atomic_path, check_output_folder
 from accord.reward.calibration import CALIBRATION_KEY
-from accord.reward.config import QUOTE, RewardConfig, refused
+from accord.reward.config import QUOTE, RewardConfig, assigned, refused
 from accord.reward.data import ensure_pad_token, length_grouped_batches
 from accord.reward.model import (
     META_FILE,
@@ -205,7 +205,8 @@ class RewardTrainer:
                      if asked != saved and not (name == "pooling" and asked == "auto")]
         if conflicts:
             def message(*names: str) -> str:
-                asked = "; ".join(f"{name} {value!r} (the saved model's: {saved!r})"
+                # as the user writes each: '--no-uncertainty-head', not '--uncertainty-head False' (a switch)
+                asked = "; ".join(f"{assigned(name, value)} (the saved model's: {assigned(name, saved)})"
                                   for name, (_, value, saved) in zip(names, conflicts))
                 return (f"model {cfg.model}: a saved reward model goes on training with its own head, which fixes "
                         f"what these settings ask otherwise: {asked}; leave them unset, or name its base backbone to "
@@ -580,10 +581,10 @@ class RewardTrainer:
             raise SettingError("resume_from", lambda name: f"{name} {path}: {problem}")
         state = json.loads((path / STATE_FILE).read_text())
         if state["world_size"] != self.accelerator.num_processes or state["steps_per_epoch"] != self.steps_per_epoch:
-            raise AccordError(f"folder {path}: saved with {state['world_size']} processes and "
-                              f"{state['steps_per_epoch']} steps per epoch; this run has "
-                              f"{self.accelerator.num_processes} and {self.steps_per_epoch} (resume needs the same "
-                              "data, batch size and processes)")
+            raise SettingError("batch_size", lambda name: (
+                f"folder {path}: saved with {state['world_size']} processes and {state['steps_per_epoch']} steps per "
+                f"epoch; this run has {self.accelerator.num_processes} and {self.steps_per_epoch} (resume needs the "
+                f"same data, {name} and number of processes)"))
         # the epoch's batch order is a function of the seed and the number of examples: with another of either, the
         # run would skip the batches done and go on through batches of another order (older checkpoints lack both)
         unit = self.task.unit
@@ -727,9 +728,9 @@ def _accelerator(mixed_precision: str) -> Any:
         mixed = "bf16" if cuda and torch.cuda.is_bf16_supported() else "no"
     if not cuda:
         if mixed in ("bf16", "fp16"):
-            warnings.warn(f"mixed_precision='{mixed}' needs a GPU: on the CPU training runs in float32 (leave "
-                          "mixed_precision at 'auto' or 'no' to train on the CPU without this warning)", UserWarning,
-                          stacklevel=3)
+            warnings.warn(SettingWarning("mixed_precision", lambda name: (
+                f"{assigned(name, mixed)} needs a GPU: on the CPU training runs in float32 (leave {name} at 'auto' "
+                "or 'no' to train on the CPU without this warning)")), stacklevel=3)
         mixed = "no"
     return Accelerator(cpu=not cuda, mixed_precision=mixed)
 

@@ -47,7 +47,7 @@ from typing import Any
 import pandas as pd
 
 import accord
-from accord.datasets.errors import AccordError
+from accord.datasets.errors import AccordError, SettingError
 from accord.datasets.io import atomic_path
 from accord.datasets.loaders import pandalm, snow, ukp, ukp2, vldb
 from accord.datasets.loaders.generic import ENV_DATA_DIR, default_cache_dir, repository_datasets_dir
@@ -514,8 +514,10 @@ def _named_dir(data_dir: str | os.PathLike | None) -> Path | None:
     named = Path(data_dir).expanduser() if data_dir is not None else Path(env).expanduser() if env else None
     # a file was taken as a folder: `accord datasets list` showed paths under it, and loads looked inside it
     if named is not None and named.exists() and not named.is_dir():
-        raise AccordError(f"{setting} {named}: is a file, not a folder (name the folder that holds the datasets; "
-                          "--data-dir on the command line)")
+        problem = f"{named}: is a file, not a folder (name the folder that holds the datasets)"
+        if data_dir is None:
+            raise AccordError(f"{setting} {problem}")
+        raise SettingError("data_dir", lambda name: f"{name} {problem}")  # --data-dir on the command line
     return named
 
 
