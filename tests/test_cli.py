@@ -317,14 +317,19 @@ def test_a_warning_of_a_command_is_one_line(tmp_path, capsys, monkeypatch):
     import accord.cli as cli
 
     def warn(args):
-        warnings.warn("the fit stopped before it converged\n(raise max_steps)", RuntimeWarning)
+        # one of accord's own, and one another library raised inside the command: that one says whose it is
+        warnings.warn_explicit("the fit stopped before it converged\n(raise max_steps)", RuntimeWarning,
+                               cli.__file__, 1)
+        warnings.warn_explicit("a kernel is slow here", UserWarning,
+                               str(tmp_path / "lib" / "site-packages" / "transformers" / "modeling_utils.py"), 1)
         return 0
 
     monkeypatch.setattr(cli, "cmd_aggregate", warn)
     source = tmp_path / "judgments.csv"
     GOOD.to_csv(source, index=False)
     assert main(["aggregate", "--input", str(source), "--output", str(tmp_path / "soft.csv"), "--quiet"]) == 0
-    assert capsys.readouterr().err == "accord: warning: the fit stopped before it converged (raise max_steps)\n"
+    assert capsys.readouterr().err == ("accord: warning: the fit stopped before it converged (raise max_steps)\n"
+                                       "accord: warning (transformers): a kernel is slow here\n")
 
 
 def test_report_on_per_attribute_ratings_names_the_file(tmp_path, capsys):

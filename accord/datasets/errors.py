@@ -11,6 +11,7 @@ import sys
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 
@@ -89,11 +90,28 @@ def warnings_as_lines(text: Callable[[Warning], str] = str) -> Iterator[None]:
     def show(message: Warning | str, category: type[Warning], filename: str, lineno: int, file: Any = None,
              line: str | None = None) -> None:
         words = text(message) if isinstance(message, Warning) else str(message)
-        print(f"accord: warning: {' '.join(words.split())}", file=file or sys.stderr, flush=True)
+        source = _warned_by(filename)  # another library's warning says whose it is: not accord's to explain
+        print(f"accord: warning{f' ({source})' if source else ''}: {' '.join(words.split())}",
+              file=file or sys.stderr, flush=True)
 
     with warnings.catch_warnings():  # restores the caller's showwarning (a session's, pytest's) on the way out
         warnings.showwarning = show
         yield
+
+
+def _warned_by(filename: str) -> str:
+    """The package whose code warned from ``filename`` (``transformers``, ``torch``), or "" for accord's own."""
+    path = Path(filename).resolve()
+    if path.is_relative_to(_ACCORD_DIR):
+        return ""
+    parts = path.parts
+    for marker in ("site-packages", "dist-packages"):
+        if marker in parts and parts.index(marker) + 1 < len(parts):
+            return parts[parts.index(marker) + 1].removesuffix(".py")
+    return path.stem
+
+
+_ACCORD_DIR = Path(__file__).resolve().parents[1]
 
 
 class FitError(AccordError):
