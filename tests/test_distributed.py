@@ -259,3 +259,29 @@ def test_the_annotator_table_is_built_only_when_written(tmp_path, monkeypatch):
     assert built == []
     assert main([*common, "--output", str(tmp_path / "b.csv"), "--annotators", str(tmp_path / "b_ann.csv")]) == 0
     assert built == [1] and len(pd.read_csv(tmp_path / "b_ann.csv")) == 30
+
+
+@settings(max_examples=10, deadline=None)
+@given(sizes=st.lists(st.integers(1, 8), min_size=1, max_size=3), data=st.data(),
+       problem=st.sampled_from(["label", "missing", "repeat"]))
+def test_an_error_in_a_folder_of_files_names_the_file_and_its_row(tmp_path_factory, sizes, data, problem):
+    """A folder of Parquet files: the error named the folder and the row counted over all of its files (row 12 for
+    the third row of the second file)."""
+    n = sum(sizes)
+    table = pd.DataFrame({"pair_id": [f"p{i}" for i in range(n)], "annotator": "w0", "label": "A"})
+    bad = data.draw(st.integers(1 if problem == "repeat" else 0, n - 1), label="bad row")
+    if problem == "label":
+        table.loc[bad, "label"] = "C"
+    elif problem == "missing":
+        table.loc[bad, "label"] = None
+    else:
+        table.loc[bad, "pair_id"] = table.loc[data.draw(st.integers(0, bad - 1), label="repeated row"), "pair_id"]
+    folder = tmp_path_factory.mktemp("folder")
+    starts = np.cumsum([0, *sizes])
+    for number, (start, stop) in enumerate(zip(starts[:-1], starts[1:])):
+        write_parquet(table.iloc[start:stop], folder / f"part-{number}.parquet", row_group_size=3)
+    file = int(np.searchsorted(starts, bad, side="right")) - 1
+    with pytest.raises(ValidationError) as raised:
+        read_judgment_shard(folder, batch_rows=2)
+    assert str(raised.value).startswith(f"file {folder / f'part-{file}.parquet'}, column ")
+    assert f", row {bad - starts[file]}: " in str(raised.value)
