@@ -261,6 +261,51 @@ def test_the_annotator_table_is_built_only_when_written(tmp_path, monkeypatch):
     assert built == [1] and len(pd.read_csv(tmp_path / "b_ann.csv")) == 30
 
 
+def _streamed_fit(path: Path, method: str):
+    """The fit of ``--distributed 1`` (the input streamed in this process), in Python."""
+    from accord.aggregate import make_method
+    from accord.models.distributed import encode_shard, fit_sharded
+
+    encoded, counts = encode_shard(read_judgment_shard(path, batch_rows=3))
+    return fit_sharded(make_method(method, inference="vb"), encoded, counts)
+
+
+@settings(max_examples=12, deadline=None)
+@given(n_items=st.integers(1, 12), n_workers=st.integers(1, 3), seed=st.integers(0, 1000),
+       row_group=st.integers(1, 9), method=st.sampled_from(["dawid-skene", "hierarchical-dawid-skene"]))
+def test_a_streamed_fit_is_the_single_process_fit_whatever_the_table(tmp_path_factory, n_items, n_workers, seed,
+                                                                      row_group, method):
+    """Small tables (one annotator, one row, only ties, pairs across row groups): the streamed fit gives the soft
+    labels of the single-process one. With one annotator in the file it fitted the confusion prior, which the
+    single-process fit leaves fixed there (no population to fit it to): soft labels of 1.0 against 0.76."""
+    from accord.aggregate import make_method
+    from accord.datasets import validate
+
+    rng = np.random.default_rng(seed)
+    rows = [(f"p{i}", f"w{w}") for i in range(n_items) for w in range(n_workers) if w == 0 or rng.random() < 0.7]
+    table = pd.DataFrame(rows, columns=["pair_id", "annotator"])
+    table["label"] = rng.choice(["A", "B", "tie"], size=len(table), p=rng.dirichlet(np.ones(3)))
+    table = table.iloc[rng.permutation(len(table))].reset_index(drop=True)
+    path = write_parquet(table, tmp_path_factory.mktemp("small") / "j.parquet", row_group_size=row_group)
+    streamed = _streamed_fit(path, method).soft_labels_.probs
+    single = make_method(method, inference="vb").fit(validate(table)).soft_labels_.probs
+    assert list(streamed.columns) == list(single.columns)
+    assert np.allclose(streamed.loc[single.index].to_numpy(), single.to_numpy(), rtol=0, atol=1e-6)
+
+
+def test_a_streamed_fit_of_one_annotator_keeps_the_fixed_prior(tmp_path):
+    """One annotator: the single-process Dawid-Skene leaves the confusion prior fixed; the streamed fit fitted it
+    (``prior_correct_`` far from the fixed 4.0, soft labels near 1 instead of about 0.76)."""
+    from accord.aggregate import make_method
+    from accord.datasets import validate
+
+    table = pd.DataFrame({"pair_id": ["p1", "p2", "p3", "p4"], "annotator": "solo", "label": ["A", "A", "B", "tie"]})
+    model = _streamed_fit(write_parquet(table, tmp_path / "j.parquet"), "dawid-skene")
+    single = make_method("dawid-skene").fit(validate(table))
+    assert model.prior_correct_ == single.prior_correct_ and model._prior_fitted is False
+    assert np.allclose(model.soft_labels_.probs.to_numpy(), single.soft_labels_.probs.to_numpy(), rtol=0, atol=1e-6)
+
+
 @settings(max_examples=10, deadline=None)
 @given(sizes=st.lists(st.integers(1, 8), min_size=1, max_size=3), data=st.data(),
        problem=st.sampled_from(["label", "missing", "repeat"]))
