@@ -330,3 +330,24 @@ def test_an_error_in_a_folder_of_files_names_the_file_and_its_row(tmp_path_facto
         read_judgment_shard(folder, batch_rows=2)
     assert str(raised.value).startswith(f"file {folder / f'part-{file}.parquet'}, column ")
     assert f", row {bad - starts[file]}: " in str(raised.value)
+
+
+def test_a_folder_with_a_file_arrow_cannot_read_is_one_clear_error(tmp_path):
+    """The folder's first file is read for the schema; a later damaged file, or one whose ids do not cast to the
+    first file's type, was Arrow's traceback (ArrowInvalid), and an empty folder "missing required column (the table
+    has: )"."""
+    table = correlated_table(n_items=10)
+    for name, part in (("damaged", b"not parquet"), ("other_ids", table.assign(pair_id=range(len(table))))):
+        folder = tmp_path / name
+        folder.mkdir()
+        write_parquet(table.assign(pair_id=range(len(table))) if name == "other_ids" else table,
+                      folder / "part-0.parquet")
+        if isinstance(part, bytes):
+            (folder / "part-1.parquet").write_bytes(part)
+        else:
+            write_parquet(table, folder / "part-1.parquet")
+        with pytest.raises(AccordError, match=f"file {folder}: not readable as Parquet"):
+            read_judgment_shard(folder)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(AccordError, match="a folder without Parquet files"):
+        read_judgment_shard(tmp_path / "empty")

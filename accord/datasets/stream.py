@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import bisect
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -124,6 +125,8 @@ def read_judgment_shard(path: str | os.PathLike, rank: int = 0, world_size: int 
         dataset = ds.dataset(source, format="parquet")
     except (pa.ArrowInvalid, OSError) as err:
         raise AccordError(f"file {source}: not readable as Parquet ({err})") from err
+    if not dataset.files:  # was "missing required column (the table has: )"
+        raise AccordError(f"file {source}: a folder without Parquet files")
     names = _column_names(dataset.schema.names, columns, source)
     kept: dict[str, list] = {"pair_id": [], "annotator": [], "label": [], "row": []}
     offset = 0
@@ -131,7 +134,7 @@ def read_judgment_shard(path: str | os.PathLike, rank: int = 0, world_size: int 
     # and its own row (it named the folder and the row counted over all of its files)
     files: list[tuple[int, str]] = []
     scanner = dataset.scanner(columns=[names[c] for c in REQUIRED_COLUMNS], batch_size=batch_rows)
-    for tagged in scanner.scan_batches():
+    for tagged in _batches(scanner, source):
         batch = tagged.record_batch
         n = batch.num_rows
         if n == 0:
@@ -197,6 +200,23 @@ def read_judgment_shard(path: str | os.PathLike, rank: int = 0, world_size: int 
     return JudgmentShard(items=items, workers=workers, labels=labels, rows=rows, item_ids=item_ids,
                          annotator_ids=annotator_ids, label_values=label_list, item_first_row=item_first,
                          annotator_first_row=annotator_first, n_rows=offset, source=source)
+
+
+def _batches(scanner: Any, source: str) -> Iterator[Any]:
+    """The scanner's tagged record batches; a file of a folder that Arrow cannot read (damaged, not Parquet, a column
+    of a type that does not cast to the first file's) is an error naming it, where it was Arrow's traceback (the
+    folder's first file alone is read before the scan)."""
+    import pyarrow as pa
+
+    batches = scanner.scan_batches()
+    while True:
+        try:
+            tagged = next(batches)
+        except StopIteration:
+            return
+        except (pa.ArrowException, OSError) as err:
+            raise AccordError(f"file {source}: not readable as Parquet ({err})") from err
+        yield tagged
 
 
 def _in_file(files: list[tuple[int, str]], row: int) -> tuple[str, int]:
