@@ -274,3 +274,15 @@ def test_partial_fit_goes_on_from_the_fit_after_pickling_and_refits_cold_after_s
     model.set_params(vote_shrinkage=0.0).partial_fit(table.iloc[110:])
     assert warm == [1] and model.vote_shrinkage_ == 0.0
     assert model._fitted_settings == model.get_params()
+
+
+@pytest.mark.parametrize("new", [None, [{"pair_id": "p", "annotator": "a", "label": "A"}], "judgments.csv"])
+def test_partial_fit_of_something_other_than_a_table_is_one_clear_error(new):
+    # as fit says: a list of records was an AttributeError ('list' object has no attribute 'columns'), None a
+    # TypeError from len()
+    from accord.datasets import ValidationError
+    from accord.models import DawidSkene
+
+    model = DawidSkene().fit(make_synthetic(20, 5, 3, with_text=False, seed=0).judgments)
+    with pytest.raises(ValidationError, match=f"expected a pandas DataFrame, got {type(new).__name__}"):
+        model.partial_fit(new)

@@ -152,6 +152,8 @@ def partial_fit(model: Any, new_judgments: pd.DataFrame, duplicates: str = "erro
     """Refit ``model`` on its judgments plus ``new_judgments``, warm-started where it can be (module docstring);
     ``duplicates``: as :func:`extend_encoded`."""
     model._check_fitted()
+    if not isinstance(new_judgments, pd.DataFrame):  # validate names it, as for fit (was an AttributeError on
+        validate(new_judgments)                      # .columns, or a TypeError on len() of None)
     if len(new_judgments) == 0:
         return model
     new_judgments = validate_new(model.encoded_, new_judgments, duplicates)
