@@ -351,3 +351,23 @@ def test_a_folder_with_a_file_arrow_cannot_read_is_one_clear_error(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(AccordError, match="a folder without Parquet files"):
         read_judgment_shard(tmp_path / "empty")
+
+
+@pytest.mark.parametrize("flag, name", [("--output", "part-0.parquet"), ("--output", "soft.parquet"),
+                                        ("--annotators", "sub/annotators.csv")])
+def test_an_output_in_the_input_folder_is_refused(tmp_path, capsys, flag, name):
+    """Every file of an --input folder is read as judgments: --output over one of them destroyed it, and a new file
+    there made the next read of the folder fail ("column 'annotator', row 0: missing id")."""
+    from accord.cli import main
+
+    folder = tmp_path / "judgments"
+    folder.mkdir()
+    write_parquet(correlated_table(n_items=20), folder / "part-0.parquet")
+    before = (folder / "part-0.parquet").read_bytes()
+    outputs = {"--output": str(tmp_path / "soft.csv"), "--annotators": str(tmp_path / "annotators.csv"),
+               flag: str(folder / name)}
+    argv = ["aggregate", "--input", str(folder), "--method", "dawid-skene", "--distributed", "1", "--quiet"]
+    assert main([*argv, *[part for pair in outputs.items() for part in pair]]) == 2
+    assert f"{flag} {folder / name}: is in the --input folder" in capsys.readouterr().err
+    assert sorted(p.name for p in folder.iterdir()) == ["part-0.parquet"]
+    assert (folder / "part-0.parquet").read_bytes() == before
