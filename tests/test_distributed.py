@@ -371,3 +371,19 @@ def test_an_output_in_the_input_folder_is_refused(tmp_path, capsys, flag, name):
     assert f"{flag} {folder / name}: is in the --input folder" in capsys.readouterr().err
     assert sorted(p.name for p in folder.iterdir()) == ["part-0.parquet"]
     assert (folder / "part-0.parquet").read_bytes() == before
+
+
+def test_a_column_mapping_from_a_column_the_file_lacks_is_refused_as_in_one_process(tmp_path):
+    """``--columns item=pair_id`` on a file with pair_id and no item: the single-process reader names the mapping's
+    mistake; the streamed one passed over the mapping and read the file's pair_id."""
+    from accord.datasets.loaders.generic import read_judgments
+
+    table = correlated_table(n_items=10)
+    path = write_parquet(table, tmp_path / "j.parquet")
+    for mapping, message in (({"item": "pair_id"}, "column 'item': the column mapping names a column the file does "
+                                                   "not have"),
+                             ({"annotator": "pair_id"}, "two columns would get the same name")):
+        with pytest.raises(ValidationError, match=message):
+            read_judgments(path, columns=mapping)
+        with pytest.raises(ValidationError, match=message):
+            read_judgment_shard(path, columns=mapping)

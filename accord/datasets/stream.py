@@ -60,7 +60,12 @@ def shard_of(ids: np.ndarray, world_size: int) -> np.ndarray:
 
 def _column_names(schema_names: list[str], columns: dict[str, str] | None, source: str) -> dict[str, str]:
     """accord column -> the file's column (a ``source=target`` mapping, crowd-kit's task/worker, or accord's)."""
-    renamed = {target: source_name for source_name, target in (columns or {}).items()}
+    from accord.datasets.loaders.generic import checked_mapping
+
+    # a mapping from a column the file lacks was passed over (the file's pair_id read instead), where the
+    # single-process reader refuses it
+    mapping = checked_mapping(columns or {}, schema_names, source)
+    renamed = {target: source_name for source_name, target in mapping.items()}
     found = {}
     for column in REQUIRED_COLUMNS:
         crowdkit = {v: k for k, v in CROWDKIT_COLUMNS.items()}.get(column)
