@@ -138,13 +138,14 @@ def read_judgment_shard(path: str | os.PathLike, rank: int = 0, world_size: int 
     # (row of the whole input where it starts, name) of each file read: an error in a folder's file names that file
     # and its own row (it named the folder and the row counted over all of its files)
     files: list[tuple[int, str]] = []
+    folder = Path(path).is_dir()
     scanner = dataset.scanner(columns=[names[c] for c in REQUIRED_COLUMNS], batch_size=batch_rows)
     for tagged in _batches(scanner, source):
         batch = tagged.record_batch
         n = batch.num_rows
         if n == 0:
             continue
-        name = tagged.fragment.path if Path(path).is_dir() else source
+        name = tagged.fragment.path if folder else source
         if not files or files[-1][1] != name:
             files.append((offset, name))
         start = offset - files[-1][0]  # the batch's first row in its file
