@@ -270,7 +270,7 @@ def _streamed_fit(path: Path, method: str):
     return fit_sharded(make_method(method, inference="vb"), encoded, counts)
 
 
-@settings(max_examples=5, deadline=None)
+@settings(max_examples=4, deadline=None)
 @given(n_items=st.integers(1, 12), n_workers=st.integers(1, 3), seed=st.integers(0, 1000),
        row_group=st.integers(1, 9), method=st.sampled_from(["dawid-skene", "hierarchical-dawid-skene"]))
 def test_a_streamed_fit_is_the_single_process_fit_whatever_the_table(tmp_path_factory, n_items, n_workers, seed,
