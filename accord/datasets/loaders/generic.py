@@ -123,13 +123,17 @@ def read_table(path: str | os.PathLike, *, fmt: str | None = None, **read_kwargs
 def _decode_error_place(file: Path, encoding: str, exc: UnicodeDecodeError) -> str:
     """Where the first undecodable byte is, as ``": line N, byte 0xXX"``.
 
-    Readers decode in chunks, so the exception's offset is relative to a chunk; for an uncompressed file the
-    whole file is decoded once more (only on this error path) to name the true line.
+    Readers decode in chunks, so the exception's offset is relative to a chunk; the whole file (decompressed: a
+    compressed file's error named no line) is decoded once more (only on this error path) to name the true line.
     """
+    from pandas.io.common import get_handle
+
     bad_byte = exc.object[exc.start] if exc.start < len(exc.object) else None
-    if Path(file).suffixes and Path(file).suffixes[-1].lower() in COMPRESSION_SUFFIXES:
+    try:
+        with get_handle(file, "rb", compression="infer", is_text=False) as handle:
+            data = handle.handle.read()
+    except Exception:  # unreadable once more (a damaged archive): the error stands without its line
         return f": byte {bad_byte:#04x}" if bad_byte is not None else ""
-    data = Path(file).read_bytes()
     try:
         data.decode(encoding)
     except UnicodeDecodeError as full:
