@@ -387,3 +387,21 @@ def test_a_column_mapping_from_a_column_the_file_lacks_is_refused_as_in_one_proc
             read_judgments(path, columns=mapping)
         with pytest.raises(ValidationError, match=message):
             read_judgment_shard(path, columns=mapping)
+
+
+@settings(max_examples=10, deadline=None)
+@given(label=st.sampled_from(["a", "b", "Tie", "B ", " A", "TIE"]), at=st.integers(0, 39))
+def test_a_respelt_preference_label_gets_the_single_process_message(tmp_path_factory, label, at):
+    """'b' for 'B': the streamed reader suggested --form categorical (which would make 'b' a class beside 'B');
+    validate says to write 'B'. Both now say the same, naming the file's row."""
+    from accord.datasets import validate
+
+    table = correlated_table(n_items=10, n_workers=8, per_item=4)
+    table.loc[at, "label"] = label
+    path = write_parquet(table, tmp_path_factory.mktemp("respelt") / "j.parquet", row_group_size=7)
+    with pytest.raises(ValidationError) as single:
+        validate(table)
+    with pytest.raises(ValidationError) as streamed:
+        read_judgment_shard(path, batch_rows=5)
+    assert str(streamed.value) == f"file {path}, " + str(single.value)
+    assert f"row {at}: " in str(streamed.value) and "--form categorical" not in str(streamed.value)

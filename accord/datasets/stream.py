@@ -23,7 +23,8 @@ import numpy as np
 import pandas as pd
 
 from accord.datasets.errors import AccordError, ValidationError
-from accord.datasets.schema import CROWDKIT_COLUMNS, PREFERENCE_LABELS, REQUIRED_COLUMNS, columns_note
+from accord.datasets.schema import (CROWDKIT_COLUMNS, PREFERENCE_LABELS, REQUIRED_COLUMNS, columns_note,
+                                     respelt_label_problem)
 
 #: rows per record batch read from the file (a batch never spans two Parquet row groups)
 BATCH_ROWS = 1 << 16
@@ -190,9 +191,11 @@ def read_judgment_shard(path: str | os.PathLike, rank: int = 0, world_size: int 
         bad = [value for value in label_list if value not in PREFERENCE_LABELS]
         if bad:
             file, row = _in_file(files, int(rows[np.flatnonzero(labels == label_list.index(bad[0]))[0]]))
-            raise ValidationError("label outside the declared set {'A', 'B', 'tie'} (for other labels: --form "
-                                  "categorical on the command line, form='categorical' in Python)", source=file,
-                                  column=names["label"], row=row, value=bad[0])
+            # "b" for "B": another form was suggested, which makes it a class of its own (validate's message)
+            problem = respelt_label_problem(bad[0]) or ("label outside the declared set {'A', 'B', 'tie'} (for other "
+                                                        "labels: --form categorical on the command line, "
+                                                        "form='categorical' in Python)")
+            raise ValidationError(problem, source=file, column=names["label"], row=row, value=bad[0])
     if len(items):
         key = items * max(len(annotator_ids), 1) + workers
         order = np.argsort(key, kind="stable")
