@@ -845,6 +845,12 @@ def aggregate_across_processes(args: argparse.Namespace) -> int:
     _check_table_output(output, "--output")
     if args.annotators:
         _check_table_output(Path(args.annotators), "--annotators")
+    for flag, target in (("--output", args.output), ("--annotators", args.annotators)):
+        # every file of an --input folder is read as judgments: an output there wrote over one of them, or made the
+        # next read of the folder fail ("column 'annotator', row 0: missing id" in the soft labels)
+        if target and Path(args.input).is_dir() and Path(args.input).resolve() in Path(target).resolve().parents:
+            raise AccordError(f"{flag} {target}: is in the --input folder {args.input}, whose every file is read as "
+                              "judgments: name a file outside it")
     if "WORLD_SIZE" not in os.environ and (args.distributed or 1) > 1:
         return _launch_torchrun(args)
 

@@ -259,3 +259,149 @@ def test_the_annotator_table_is_built_only_when_written(tmp_path, monkeypatch):
     assert built == []
     assert main([*common, "--output", str(tmp_path / "b.csv"), "--annotators", str(tmp_path / "b_ann.csv")]) == 0
     assert built == [1] and len(pd.read_csv(tmp_path / "b_ann.csv")) == 30
+
+
+def _streamed_fit(path: Path, method: str):
+    """The fit of ``--distributed 1`` (the input streamed in this process), in Python."""
+    from accord.aggregate import make_method
+    from accord.models.distributed import encode_shard, fit_sharded
+
+    encoded, counts = encode_shard(read_judgment_shard(path, batch_rows=3))
+    return fit_sharded(make_method(method, inference="vb"), encoded, counts)
+
+
+@settings(max_examples=4, deadline=None)
+@given(n_items=st.integers(1, 12), n_workers=st.integers(1, 3), seed=st.integers(0, 1000),
+       row_group=st.integers(1, 9), method=st.sampled_from(["dawid-skene", "hierarchical-dawid-skene"]))
+def test_a_streamed_fit_is_the_single_process_fit_whatever_the_table(tmp_path_factory, n_items, n_workers, seed,
+                                                                      row_group, method):
+    """Small tables (one annotator, one row, only ties, pairs across row groups): the streamed fit gives the soft
+    labels of the single-process one. With one annotator in the file it fitted the confusion prior, which the
+    single-process fit leaves fixed there (no population to fit it to): soft labels of 1.0 against 0.76."""
+    from accord.aggregate import make_method
+    from accord.datasets import validate
+
+    rng = np.random.default_rng(seed)
+    rows = [(f"p{i}", f"w{w}") for i in range(n_items) for w in range(n_workers) if w == 0 or rng.random() < 0.7]
+    table = pd.DataFrame(rows, columns=["pair_id", "annotator"])
+    table["label"] = rng.choice(["A", "B", "tie"], size=len(table), p=rng.dirichlet(np.ones(3)))
+    table = table.iloc[rng.permutation(len(table))].reset_index(drop=True)
+    path = write_parquet(table, tmp_path_factory.mktemp("small") / "j.parquet", row_group_size=row_group)
+    streamed = _streamed_fit(path, method).soft_labels_.probs
+    single = make_method(method, inference="vb").fit(validate(table)).soft_labels_.probs
+    assert list(streamed.columns) == list(single.columns)
+    assert np.allclose(streamed.loc[single.index].to_numpy(), single.to_numpy(), rtol=0, atol=1e-6)
+
+
+def test_a_streamed_fit_of_one_annotator_keeps_the_fixed_prior(tmp_path):
+    """One annotator: the single-process Dawid-Skene leaves the confusion prior fixed; the streamed fit fitted it
+    (``prior_correct_`` far from the fixed 4.0, soft labels near 1 instead of about 0.76)."""
+    from accord.aggregate import make_method
+    from accord.datasets import validate
+
+    table = pd.DataFrame({"pair_id": ["p1", "p2", "p3", "p4"], "annotator": "solo", "label": ["A", "A", "B", "tie"]})
+    model = _streamed_fit(write_parquet(table, tmp_path / "j.parquet"), "dawid-skene")
+    single = make_method("dawid-skene").fit(validate(table))
+    assert model.prior_correct_ == single.prior_correct_ and model._prior_fitted is False
+    assert np.allclose(model.soft_labels_.probs.to_numpy(), single.soft_labels_.probs.to_numpy(), rtol=0, atol=1e-6)
+
+
+@settings(max_examples=10, deadline=None)
+@given(sizes=st.lists(st.integers(1, 8), min_size=1, max_size=3), data=st.data(),
+       problem=st.sampled_from(["label", "missing", "repeat"]))
+def test_an_error_in_a_folder_of_files_names_the_file_and_its_row(tmp_path_factory, sizes, data, problem):
+    """A folder of Parquet files: the error named the folder and the row counted over all of its files (row 12 for
+    the third row of the second file)."""
+    n = sum(sizes)
+    table = pd.DataFrame({"pair_id": [f"p{i}" for i in range(n)], "annotator": "w0", "label": "A"})
+    bad = data.draw(st.integers(1 if problem == "repeat" else 0, n - 1), label="bad row")
+    if problem == "label":
+        table.loc[bad, "label"] = "C"
+    elif problem == "missing":
+        table.loc[bad, "label"] = None
+    else:
+        table.loc[bad, "pair_id"] = table.loc[data.draw(st.integers(0, bad - 1), label="repeated row"), "pair_id"]
+    folder = tmp_path_factory.mktemp("folder")
+    starts = np.cumsum([0, *sizes])
+    for number, (start, stop) in enumerate(zip(starts[:-1], starts[1:])):
+        write_parquet(table.iloc[start:stop], folder / f"part-{number}.parquet", row_group_size=3)
+    file = int(np.searchsorted(starts, bad, side="right")) - 1
+    with pytest.raises(ValidationError) as raised:
+        read_judgment_shard(folder, batch_rows=2)
+    assert str(raised.value).startswith(f"file {folder / f'part-{file}.parquet'}, column ")
+    assert f", row {bad - starts[file]}: " in str(raised.value)
+
+
+def test_a_folder_with_a_file_arrow_cannot_read_is_one_clear_error(tmp_path):
+    """The folder's first file is read for the schema; a later damaged file, or one whose ids do not cast to the
+    first file's type, was Arrow's traceback (ArrowInvalid), and an empty folder "missing required column (the table
+    has: )"."""
+    table = correlated_table(n_items=10)
+    for name, part in (("damaged", b"not parquet"), ("other_ids", table.assign(pair_id=range(len(table))))):
+        folder = tmp_path / name
+        folder.mkdir()
+        write_parquet(table.assign(pair_id=range(len(table))) if name == "other_ids" else table,
+                      folder / "part-0.parquet")
+        if isinstance(part, bytes):
+            (folder / "part-1.parquet").write_bytes(part)
+        else:
+            write_parquet(table, folder / "part-1.parquet")
+        with pytest.raises(AccordError, match=f"file {folder}: not readable as Parquet"):
+            read_judgment_shard(folder)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(AccordError, match="a folder without Parquet files"):
+        read_judgment_shard(tmp_path / "empty")
+
+
+@pytest.mark.parametrize("flag, name", [("--output", "part-0.parquet"), ("--output", "soft.parquet"),
+                                        ("--annotators", "sub/annotators.csv")])
+def test_an_output_in_the_input_folder_is_refused(tmp_path, capsys, flag, name):
+    """Every file of an --input folder is read as judgments: --output over one of them destroyed it, and a new file
+    there made the next read of the folder fail ("column 'annotator', row 0: missing id")."""
+    from accord.cli import main
+
+    folder = tmp_path / "judgments"
+    folder.mkdir()
+    write_parquet(correlated_table(n_items=20), folder / "part-0.parquet")
+    before = (folder / "part-0.parquet").read_bytes()
+    outputs = {"--output": str(tmp_path / "soft.csv"), "--annotators": str(tmp_path / "annotators.csv"),
+               flag: str(folder / name)}
+    argv = ["aggregate", "--input", str(folder), "--method", "dawid-skene", "--distributed", "1", "--quiet"]
+    assert main([*argv, *[part for pair in outputs.items() for part in pair]]) == 2
+    assert f"{flag} {folder / name}: is in the --input folder" in capsys.readouterr().err
+    assert sorted(p.name for p in folder.iterdir()) == ["part-0.parquet"]
+    assert (folder / "part-0.parquet").read_bytes() == before
+
+
+def test_a_column_mapping_from_a_column_the_file_lacks_is_refused_as_in_one_process(tmp_path):
+    """``--columns item=pair_id`` on a file with pair_id and no item: the single-process reader names the mapping's
+    mistake; the streamed one passed over the mapping and read the file's pair_id."""
+    from accord.datasets.loaders.generic import read_judgments
+
+    table = correlated_table(n_items=10)
+    path = write_parquet(table, tmp_path / "j.parquet")
+    for mapping, message in (({"item": "pair_id"}, "column 'item': the column mapping names a column the file does "
+                                                   "not have"),
+                             ({"annotator": "pair_id"}, "two columns would get the same name")):
+        with pytest.raises(ValidationError, match=message):
+            read_judgments(path, columns=mapping)
+        with pytest.raises(ValidationError, match=message):
+            read_judgment_shard(path, columns=mapping)
+
+
+@settings(max_examples=10, deadline=None)
+@given(label=st.sampled_from(["a", "b", "Tie", "B ", " A", "TIE"]), at=st.integers(0, 39))
+def test_a_respelt_preference_label_gets_the_single_process_message(tmp_path_factory, label, at):
+    """'b' for 'B': the streamed reader suggested --form categorical (which would make 'b' a class beside 'B');
+    validate says to write 'B'. Both now say the same, naming the file's row."""
+    from accord.datasets import validate
+
+    table = correlated_table(n_items=10, n_workers=8, per_item=4)
+    table.loc[at, "label"] = label
+    path = write_parquet(table, tmp_path_factory.mktemp("respelt") / "j.parquet", row_group_size=7)
+    with pytest.raises(ValidationError) as single:
+        validate(table)
+    with pytest.raises(ValidationError) as streamed:
+        read_judgment_shard(path, batch_rows=5)
+    assert str(streamed.value) == f"file {path}, " + str(single.value)
+    assert f"row {at}: " in str(streamed.value) and "--form categorical" not in str(streamed.value)

@@ -921,3 +921,23 @@ def test_an_excel_sep_line_above_the_header_declares_the_delimiter(tmp_path, sep
     bad.write_text(f"sep={sep}\n" + "\n".join([*rows[:2], sep.join(["007", "w2", "C"])]) + "\n")
     with pytest.raises(ValidationError, match="row 1"):  # rows are still counted from the first after the header
         read_judgments(bad)
+
+
+@settings(max_examples=10, deadline=None)
+@given(n_rows=st.integers(1, 40_000), at=st.floats(0, 1), suffix=st.sampled_from(["", ".gz", ".bz2", ".xz"]))
+def test_an_undecodable_byte_is_named_by_its_line_in_a_compressed_file_too(tmp_path_factory, n_rows, at, suffix):
+    # the readers decode in chunks: for a compressed file the error named the byte and no line (the whole file was
+    # decoded again only when uncompressed); the line is that of the file, wherever the chunks end
+    import bz2
+    import gzip
+    import lzma
+
+    lines = ["pair_id,annotator,label", *(f"p{i},a{i % 7},{'AB'[i % 2]}" for i in range(n_rows))]
+    bad = 1 + min(int(at * n_rows), n_rows - 1)  # a data line, 0-based
+    lines[bad] = lines[bad].replace("p", "p\xe9", 1)
+    data = "\n".join(lines).encode("latin-1")
+    compress = {"": bytes, ".gz": gzip.compress, ".bz2": bz2.compress, ".xz": lzma.compress}[suffix]
+    path = tmp_path_factory.mktemp("enc") / f"judgments.csv{suffix}"
+    path.write_bytes(compress(data))
+    with pytest.raises(ValidationError, match=f"not valid utf-8 text: line {bad + 1}, byte 0xe9"):
+        read_judgments(path)

@@ -8,6 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from accord.datasets import AccordError, encode, validate
 from accord.datasets.synthetic import make_synthetic
@@ -230,3 +232,57 @@ def test_partial_fit_equals_a_cold_fit_where_the_fitted_prior_is_at_its_bound():
     cold = DawidSkene().fit(validate(table, form="categorical"))
     gap = np.abs(model.soft_labels_.probs.to_numpy() - cold.soft_labels_.probs.to_numpy()).max()
     assert gap < 1e-3
+
+
+@settings(max_examples=8, deadline=None)
+@given(change=st.sampled_from([{"empirical_prior": False}, {"empirical_prior": False, "prior_correct": 10.0},
+                               {"class_prior": 5.0}, {"prior_error": 0.5}]),
+       seed=st.integers(0, 100), n_new=st.integers(1, 60))
+def test_partial_fit_after_set_params_equals_a_cold_fit_with_the_new_settings(change, seed, n_new):
+    # the warm refit went on with the earlier fit's fitted confusion prior and class prior: after
+    # set_params(empirical_prior=False) its soft labels sat 0.47 from a cold fit's, prior_correct_ stayed the fitted
+    # 6.8 where the setting is 2.0
+    from accord.models import DawidSkene
+
+    table = make_synthetic(60, 8, 3, with_text=False, seed=seed).judgments[["pair_id", "annotator", "label"]]
+    table = table.reset_index(drop=True)
+    model = DawidSkene().fit(table.iloc[:-n_new]).set_params(**change)
+    warm = model.partial_fit(table.iloc[-n_new:])
+    cold = DawidSkene(**change).fit(table)
+    gap = np.abs(warm.soft_labels_.probs.loc[cold.soft_labels_.probs.index].to_numpy()
+                 - cold.soft_labels_.probs.to_numpy()).max()
+    assert gap < 1e-3
+    if change.get("empirical_prior") is False:
+        assert (warm.prior_correct_, warm.prior_error_) == (cold.prior_correct_, cold.prior_error_)
+
+
+def test_partial_fit_goes_on_from_the_fit_after_pickling_and_refits_cold_after_set_params(monkeypatch):
+    # the warm refit is kept for a model whose settings are those of its fit, pickled or not
+    import pickle
+
+    import accord.models.incremental as incremental
+    from accord.models import DawidSkene
+
+    warm = []
+    refit = incremental._refit_dawid_skene
+    monkeypatch.setattr(incremental, "_refit_dawid_skene",
+                        lambda model, encoded: warm.append(1) or refit(model, encoded))
+    table = make_synthetic(40, 6, 3, with_text=False, seed=3).judgments[["pair_id", "annotator", "label"]]
+    model = pickle.loads(pickle.dumps(DawidSkene().fit(table.iloc[:100])))
+    model.partial_fit(table.iloc[100:110])
+    assert warm == [1]
+    model.set_params(vote_shrinkage=0.0).partial_fit(table.iloc[110:])
+    assert warm == [1] and model.vote_shrinkage_ == 0.0
+    assert model._fitted_settings == model.get_params()
+
+
+@pytest.mark.parametrize("new", [None, [{"pair_id": "p", "annotator": "a", "label": "A"}], "judgments.csv"])
+def test_partial_fit_of_something_other_than_a_table_is_one_clear_error(new):
+    # as fit says: a list of records was an AttributeError ('list' object has no attribute 'columns'), None a
+    # TypeError from len()
+    from accord.datasets import ValidationError
+    from accord.models import DawidSkene
+
+    model = DawidSkene().fit(make_synthetic(20, 5, 3, with_text=False, seed=0).judgments)
+    with pytest.raises(ValidationError, match=f"expected a pandas DataFrame, got {type(new).__name__}"):
+        model.partial_fit(new)

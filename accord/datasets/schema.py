@@ -517,6 +517,17 @@ def _is_integral(value: Any) -> bool:
     return False
 
 
+def respelt_label_problem(value: Any) -> str | None:
+    """The problem with a label that is a preference label in another spelling ("a", "Tie", "B "), for which
+    another form is the wrong remedy (it would make "b" a class beside "B"); None for any other value."""
+    meant = {label.casefold(): label for label in PREFERENCE_LABELS}.get(
+        value.strip().casefold() if isinstance(value, str) else None)
+    if meant is None:
+        return None
+    return (f"label outside the declared set {{'A', 'B', 'tie'}}: labels are matched exactly (case and spaces "
+            f"count): write {meant!r} in every such cell")
+
+
 def _check_labels(
     values: pd.Series,
     column: str,
@@ -538,15 +549,12 @@ def _check_labels(
             row = _first_bad(bad)
             value = values.iloc[row]
             mixed = is_str.any() and (present & ~is_str).any()
-            # "a", "Tie", "B ": a preference label in another spelling, for which another form is the wrong remedy
-            meant = {label.casefold(): label for label in PREFERENCE_LABELS}.get(
-                value.strip().casefold() if isinstance(value, str) else None)
+            respelt = respelt_label_problem(value)
             problem = (
                 "mixed label forms (strings and numbers in one column)"
                 if mixed
-                else f"label outside the declared set {{'A', 'B', 'tie'}}: labels are matched exactly (case and "
-                     f"spaces count): write {meant!r} in every such cell"
-                if meant is not None
+                else respelt
+                if respelt is not None
                 # a table of other labels needs its form declared; without a word on how, a Python user was stuck
                 else "label outside the declared set {'A', 'B', 'tie'} (for other labels: --form categorical, or "
                      "--form graded --scale S for signed strengths, on the command line; form='categorical', or "

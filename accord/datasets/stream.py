@@ -12,7 +12,9 @@ and annotators in order of first appearance; the ranks reproduce that order from
 
 from __future__ import annotations
 
+import bisect
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,7 +23,8 @@ import numpy as np
 import pandas as pd
 
 from accord.datasets.errors import AccordError, ValidationError
-from accord.datasets.schema import CROWDKIT_COLUMNS, PREFERENCE_LABELS, REQUIRED_COLUMNS, columns_note
+from accord.datasets.schema import (CROWDKIT_COLUMNS, PREFERENCE_LABELS, REQUIRED_COLUMNS, columns_note,
+                                     respelt_label_problem)
 
 #: rows per record batch read from the file (a batch never spans two Parquet row groups)
 BATCH_ROWS = 1 << 16
@@ -58,7 +61,12 @@ def shard_of(ids: np.ndarray, world_size: int) -> np.ndarray:
 
 def _column_names(schema_names: list[str], columns: dict[str, str] | None, source: str) -> dict[str, str]:
     """accord column -> the file's column (a ``source=target`` mapping, crowd-kit's task/worker, or accord's)."""
-    renamed = {target: source_name for source_name, target in (columns or {}).items()}
+    from accord.datasets.loaders.generic import checked_mapping
+
+    # a mapping from a column the file lacks was passed over (the file's pair_id read instead), where the
+    # single-process reader refuses it
+    mapping = checked_mapping(columns or {}, schema_names, source)
+    renamed = {target: source_name for source_name, target in mapping.items()}
     found = {}
     for column in REQUIRED_COLUMNS:
         crowdkit = {v: k for k, v in CROWDKIT_COLUMNS.items()}.get(column)
@@ -123,24 +131,35 @@ def read_judgment_shard(path: str | os.PathLike, rank: int = 0, world_size: int 
         dataset = ds.dataset(source, format="parquet")
     except (pa.ArrowInvalid, OSError) as err:
         raise AccordError(f"file {source}: not readable as Parquet ({err})") from err
+    if not dataset.files:  # was "missing required column (the table has: )"
+        raise AccordError(f"file {source}: a folder without Parquet files")
     names = _column_names(dataset.schema.names, columns, source)
     kept: dict[str, list] = {"pair_id": [], "annotator": [], "label": [], "row": []}
     offset = 0
+    # (row of the whole input where it starts, name) of each file read: an error in a folder's file names that file
+    # and its own row (it named the folder and the row counted over all of its files)
+    files: list[tuple[int, str]] = []
+    folder = Path(path).is_dir()
     scanner = dataset.scanner(columns=[names[c] for c in REQUIRED_COLUMNS], batch_size=batch_rows)
-    for batch in scanner.to_batches():
+    for tagged in _batches(scanner, source):
+        batch = tagged.record_batch
         n = batch.num_rows
         if n == 0:
             continue
+        name = tagged.fragment.path if folder else source
+        if not files or files[-1][1] != name:
+            files.append((offset, name))
+        start = offset - files[-1][0]  # the batch's first row in its file
         # a pandas categorical is stored dictionary-encoded: its values, not its dictionary, are the ids (each
         # rank's dictionary would otherwise list every pair of the file, and the blank check below see none)
         columns_now = {c: _decoded(batch.column(names[c])) for c in REQUIRED_COLUMNS}
         for column in REQUIRED_COLUMNS:
             values = columns_now[column]
             if values.null_count:
-                row = offset + int(np.flatnonzero(np.asarray(values.is_null()))[0])
-                raise ValidationError(f"missing {'label' if column == 'label' else 'id'}", source=source,
+                row = start + int(np.flatnonzero(np.asarray(values.is_null()))[0])
+                raise ValidationError(f"missing {'label' if column == 'label' else 'id'}", source=name,
                                       column=names[column], row=row)
-            _check_cells(values, column, names[column], source, offset)
+            _check_cells(values, column, names[column], name, start)
         mine = shard_of(columns_now["pair_id"].to_numpy(zero_copy_only=False), world_size) == rank
         if mine.any():
             where = pa.array(mine)
@@ -171,20 +190,46 @@ def read_judgment_shard(path: str | os.PathLike, rank: int = 0, world_size: int 
     if form == "preference" or (form is None and names["pair_id"] == "pair_id"):
         bad = [value for value in label_list if value not in PREFERENCE_LABELS]
         if bad:
-            row = int(rows[np.flatnonzero(labels == label_list.index(bad[0]))[0]])
-            raise ValidationError("label outside the declared set {'A', 'B', 'tie'} (for other labels: --form "
-                                  "categorical on the command line, form='categorical' in Python)", source=source,
-                                  column=names["label"], row=row, value=bad[0])
+            file, row = _in_file(files, int(rows[np.flatnonzero(labels == label_list.index(bad[0]))[0]]))
+            # "b" for "B": another form was suggested, which makes it a class of its own (validate's message)
+            problem = respelt_label_problem(bad[0]) or ("label outside the declared set {'A', 'B', 'tie'} (for other "
+                                                        "labels: --form categorical on the command line, "
+                                                        "form='categorical' in Python)")
+            raise ValidationError(problem, source=file, column=names["label"], row=row, value=bad[0])
     if len(items):
         key = items * max(len(annotator_ids), 1) + workers
         order = np.argsort(key, kind="stable")
         repeated = np.flatnonzero(key[order][1:] == key[order][:-1])
         if len(repeated):
-            row = int(rows[order[repeated[0] + 1]])
+            file, row = _in_file(files, int(rows[order[repeated[0] + 1]]))
             raise ValidationError("an annotator judged this pair more than once (a fit across processes takes one "
                                   "judgment per rater and pair: remove the repeats, or fit in one process, where "
-                                  "--duplicates first, last or keep allows them)", source=source,
+                                  "--duplicates first, last or keep allows them)", source=file,
                                   column=names["annotator"], row=row, value=annotator_ids[workers[order[repeated[0]]]])
     return JudgmentShard(items=items, workers=workers, labels=labels, rows=rows, item_ids=item_ids,
                          annotator_ids=annotator_ids, label_values=label_list, item_first_row=item_first,
                          annotator_first_row=annotator_first, n_rows=offset, source=source)
+
+
+def _batches(scanner: Any, source: str) -> Iterator[Any]:
+    """The scanner's tagged record batches; a file of a folder that Arrow cannot read (damaged, not Parquet, a column
+    of a type that does not cast to the first file's) is an error naming it, where it was Arrow's traceback (the
+    folder's first file alone is read before the scan)."""
+    import pyarrow as pa
+
+    batches = scanner.scan_batches()
+    while True:
+        try:
+            tagged = next(batches)
+        except StopIteration:
+            return
+        except (pa.ArrowException, OSError) as err:
+            raise AccordError(f"file {source}: not readable as Parquet ({err})") from err
+        yield tagged
+
+
+def _in_file(files: list[tuple[int, str]], row: int) -> tuple[str, int]:
+    """The file and its own row of ``row`` of the whole input (``files``: where each file starts, in reading
+    order)."""
+    at = bisect.bisect_right([first for first, _ in files], row) - 1
+    return files[at][1], row - files[at][0]

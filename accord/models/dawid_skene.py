@@ -219,13 +219,11 @@ class DawidSkene(ConfusionModel, PyroRaterModel):
     def _fit(self, encoded: Encoded) -> None:
         self._check_settings(encoded)
         self._prepare_fit(encoded)
-        self._k = k = encoded.n_classes
-        eye = torch.eye(k, dtype=torch.float64, device=self._torch_device)
-        self._confusion_prior = self.prior_error + (self.prior_correct - self.prior_error) * eye
+        self._k = encoded.n_classes
+        self._confusion_prior = self._fixed_prior(encoded.n_classes)
         self._vb = None
         closed_form = self.inference in ("vb", "gibbs")
-        # the population prior of one annotator is not identified (docstring): the fixed prior then
-        empirical = self._prior_fitted = bool(self.empirical_prior) and not self.symmetric and encoded.n_workers > 1
+        empirical = self._prior_fitted = self._fits_prior(encoded)
         if closed_form or (self.warm_start and self.init == "vote") or empirical:
             self._keep_vb(vb_dawid_skene(self._incidence, self._confusion_prior, self._class_prior_vec,
                                          self._initial_item_probs(encoded),
@@ -241,6 +239,7 @@ class DawidSkene(ConfusionModel, PyroRaterModel):
             self._draw_from_vb(self._vb)
             self._finish()
             self._calibrated_at = encoded.n_judgments  # partial_fit chooses the calibration again past a growth
+            self._fitted_settings = self.get_params()  # partial_fit goes on from this fit only under these settings
         elif self.inference == "gibbs":
             vb = self._vb
             draws = gibbs_dawid_skene(self._incidence, self._confusion_prior, self._class_prior_vec,
@@ -253,6 +252,18 @@ class DawidSkene(ConfusionModel, PyroRaterModel):
             self._finish()
         else:
             self._fit_pyro(encoded)
+
+    def _fixed_prior(self, k: int) -> torch.Tensor:
+        """The ``[K, K]`` Dirichlet parameters of the settings' confusion prior (``prior_correct`` on the diagonal):
+        the prior of a fit with ``empirical_prior=False``, the start of its fit otherwise."""
+        eye = torch.eye(k, dtype=torch.float64, device=self._torch_device)
+        return self.prior_error + (self.prior_correct - self.prior_error) * eye
+
+    def _fits_prior(self, encoded: Encoded) -> bool:
+        """Whether the fit fits the confusion prior (``empirical_prior``): the population prior of one annotator is
+        not identified (docstring), so then the fixed prior (a fit across processes asks too, with the global
+        annotators)."""
+        return bool(self.empirical_prior) and not self.symmetric and encoded.n_workers > 1
 
     def _summarize_prior(self) -> None:
         """``prior_correct_`` / ``prior_error_``: the mean diagonal and off-diagonal of the (fitted) confusion prior."""

@@ -182,15 +182,15 @@ def _fit_dawid_skene(model: Any, encoded: Encoded) -> None:
         raise AccordError("empirical_prior='full' cannot be fitted across processes; use True or False")
     model._check_settings(encoded)
     model._prepare_fit(encoded)
-    model._k = k = encoded.n_classes
-    eye = torch.eye(k, dtype=torch.float64, device=model._torch_device)
-    model._confusion_prior = model.prior_error + (model.prior_correct - model.prior_error) * eye
+    model._k = encoded.n_classes
+    model._confusion_prior = model._fixed_prior(encoded.n_classes)
+    # one annotator in the whole file: the fixed prior, as the single-process fit keeps it (it fitted one here)
+    empirical = model._prior_fitted = model._fits_prior(encoded)
     vb = vb_dawid_skene_sharded(model._incidence, model._confusion_prior, model._class_prior_vec,
                                 model._initial_item_probs(encoded), max_iter=model.max_steps, tol=model.tol,
-                                empirical_prior=bool(model.empirical_prior), stop="distance")
+                                empirical_prior=empirical, stop="distance")
     model._keep_vb(vb)
-    model._prior_fitted = bool(model.empirical_prior)
-    if model.empirical_prior:
+    if empirical:
         model._confusion_prior = vb.confusion_prior
     model._summarize_prior()
     model._draw_from_vb(vb)
@@ -199,3 +199,4 @@ def _fit_dawid_skene(model: Any, encoded: Encoded) -> None:
         model._finish()
     finally:
         del model._all_reduce
+    model._fitted_settings = model.get_params()  # as DawidSkene._fit: what partial_fit may go on from

@@ -14,7 +14,8 @@ them) and refits:
   small batch barely moves it, until the judgments have grown by a tenth since it was chosen (then it is chosen
   again, as a cold fit does). Where VB-EM has more than one fixed point, the warm start stays at the one nearest
   the previous fit, which a cold fit need not reach. ``n_iter_`` counts the warm sweeps;
-- every other model: a fit on all judgments (the same answer as :meth:`~accord.models.base.RaterModel.fit`, with no
+- every other model, and a Dawid-Skene whose settings changed since its fit (``set_params``): a fit on all
+  judgments (the same answer as :meth:`~accord.models.base.RaterModel.fit`, with no
   saving); a model that reads columns of its table beyond the codes (``reads_table``: response ids, context columns,
   covariates) keeps its validated table and refits on it with the new rows appended.
 
@@ -151,6 +152,8 @@ def partial_fit(model: Any, new_judgments: pd.DataFrame, duplicates: str = "erro
     """Refit ``model`` on its judgments plus ``new_judgments``, warm-started where it can be (module docstring);
     ``duplicates``: as :func:`extend_encoded`."""
     model._check_fitted()
+    if not isinstance(new_judgments, pd.DataFrame):  # validate names it, as for fit (was an AttributeError on
+        validate(new_judgments)                      # .columns, or a TypeError on len() of None)
     if len(new_judgments) == 0:
         return model
     new_judgments = validate_new(model.encoded_, new_judgments, duplicates)
@@ -168,9 +171,11 @@ def partial_fit(model: Any, new_judgments: pd.DataFrame, duplicates: str = "erro
     # the warm refit continues a closed-form VB fit (whose draws it puts off: ``_pending_draws``); a NUTS, Gibbs or
     # SVI fit keeps a VB-EM solution too, as its start, and after set_params(inference="vb") the warm refit went on
     # from it and left that fit's NUTS divergences (sample_stats of another chain count in to_arviz), guide and SVI
-    # record beside the VB draws: such a model is fitted afresh
+    # record beside the VB draws: such a model is fitted afresh. So is one whose settings changed since its fit
+    # (set_params): the warm refit went on with that fit's prior, class prior and calibration (after
+    # set_params(empirical_prior=False) its soft labels sat 0.47 from a cold fit's)
     if (type(model) is not DawidSkene or model.inference != "vb" or getattr(model, "_vb", None) is None
-            or "_pending_draws" not in model.__dict__):
+            or "_pending_draws" not in model.__dict__ or model.__dict__.get("_fitted_settings") != model.get_params()):
         return model._fit_table(None, encoded=encoded)
     return _refit_dawid_skene(model, encoded)
 

@@ -123,13 +123,17 @@ def read_table(path: str | os.PathLike, *, fmt: str | None = None, **read_kwargs
 def _decode_error_place(file: Path, encoding: str, exc: UnicodeDecodeError) -> str:
     """Where the first undecodable byte is, as ``": line N, byte 0xXX"``.
 
-    Readers decode in chunks, so the exception's offset is relative to a chunk; for an uncompressed file the
-    whole file is decoded once more (only on this error path) to name the true line.
+    Readers decode in chunks, so the exception's offset is relative to a chunk; the whole file (decompressed: a
+    compressed file's error named no line) is decoded once more (only on this error path) to name the true line.
     """
+    from pandas.io.common import get_handle
+
     bad_byte = exc.object[exc.start] if exc.start < len(exc.object) else None
-    if Path(file).suffixes and Path(file).suffixes[-1].lower() in COMPRESSION_SUFFIXES:
+    try:
+        with get_handle(file, "rb", compression="infer", is_text=False) as handle:
+            data = handle.handle.read()
+    except Exception:  # unreadable once more (a damaged archive): the error stands without its line
         return f": byte {bad_byte:#04x}" if bad_byte is not None else ""
-    data = Path(file).read_bytes()
     try:
         data.decode(encoding)
     except UnicodeDecodeError as full:
@@ -334,22 +338,29 @@ def read_unvalidated(path: str | os.PathLike, *, columns: dict[str, str] | None 
     if fmt in ("csv", "tsv"):
         table = _without_trailing_empty_rows(table)
     if columns:
-        columns = {_file_column(src, table.columns): dst for src, dst in columns.items()}
-        missing = [src for src in columns if src not in table.columns]
-        if missing:
-            # annotator=rater for rater=annotator: the target is the file's column, the order reversed
-            target = columns[missing[0]]
-            reversed_ = (f"; '{target}' is, and the mapping goes from the file's name to accord's: "
-                         f"{target}={missing[0]}" if target in table.columns else "")
-            raise ValidationError(f"the column mapping names a column the file does not have "
-                                  f"({columns_note(table.columns)}{reversed_})", source=source, column=missing[0])
-        targets = list(columns.values())
-        clash = [t for t in targets if targets.count(t) > 1 or (t in table.columns and t not in columns)]
-        if clash:
-            raise ValidationError("two columns would get the same name after renaming", source=source,
-                                  column=clash[0])
-        table = table.rename(columns=columns)
+        table = table.rename(columns=checked_mapping(columns, table.columns, source))
     return table
+
+
+def checked_mapping(columns: dict[Any, Any], header: Iterable[Any], source: str | None) -> dict[Any, Any]:
+    """A column mapping (the file's name -> accord's) with each source the file's own column (:func:`_file_column`);
+    a source the file lacks, or two columns given one name, is an error naming the column (the streamed reader of a
+    fit across processes asks too)."""
+    header = pd.Index(list(header))
+    columns = {_file_column(src, header): dst for src, dst in columns.items()}
+    missing = [src for src in columns if src not in header]
+    if missing:
+        # annotator=rater for rater=annotator: the target is the file's column, the order reversed
+        target = columns[missing[0]]
+        reversed_ = (f"; '{target}' is, and the mapping goes from the file's name to accord's: "
+                     f"{target}={missing[0]}" if target in header else "")
+        raise ValidationError(f"the column mapping names a column the file does not have "
+                              f"({columns_note(header)}{reversed_})", source=source, column=missing[0])
+    targets = list(columns.values())
+    clash = [t for t in targets if targets.count(t) > 1 or (t in header and t not in columns)]
+    if clash:
+        raise ValidationError("two columns would get the same name after renaming", source=source, column=clash[0])
+    return columns
 
 
 def _without_trailing_empty_rows(table: pd.DataFrame) -> pd.DataFrame:
