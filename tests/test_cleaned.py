@@ -476,3 +476,40 @@ def test_grades_summing_to_a_hair_over_one_write_a_valid_cleaned_dataset(graded_
     assert ((cleaned["p_chosen"] >= 0) & (cleaned["p_chosen"] <= 1)).all()
     path = write_cleaned(cleaned, tmp_path_factory.mktemp("cleaned") / "clean.parquet")
     assert len(read_cleaned(path)) == len(ids)
+
+
+_MESSAGE_TEXT = st.text(st.characters(blacklist_categories=("Cs",)), max_size=20)
+
+
+@st.composite
+def _chat_cleaned(draw) -> pd.DataFrame:
+    """A cleaned dataset whose responses are chat messages, its prompts messages or texts (empty or not, any
+    unicode, now and then very long)."""
+    n = draw(st.integers(1, 4))
+
+    def messages(role: str) -> list[dict[str, str]]:
+        texts = draw(st.lists(_MESSAGE_TEXT, min_size=1, max_size=3))
+        return [{"role": role, "content": t * draw(st.sampled_from([1, 1, 5000]))} for t in texts]
+
+    prompt_kind = draw(st.sampled_from(["messages", "text", "empty"]))
+    prompts = [messages("user") if prompt_kind == "messages" else draw(_MESSAGE_TEXT) if prompt_kind == "text" else ""
+               for _ in range(n)]
+    return pd.DataFrame({"pair_id": [f"p{i}" for i in range(n)], "prompt": prompts,
+                         "chosen": [messages("assistant") for _ in range(n)],
+                         "rejected": [messages("assistant") for _ in range(n)],
+                         "p_chosen": draw(st.lists(st.floats(0.5, 1.0), min_size=n, max_size=n)), "p_tie": 0.0,
+                         "uncertainty": np.nan, "weight": 1.0, "n_judgments": 3})
+
+
+@given(_chat_cleaned())
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_chat_messages_read_back_as_the_messages_written(tmp_path_factory, cleaned):
+    """Chat messages in JSON Lines were read back as their Python repr ("[{'role': 'user', ...}]", a text the reward
+    trainer then trained on) and from Parquet as numpy arrays: both formats now give the lists of dicts written."""
+    folder = tmp_path_factory.mktemp("chat")
+    for suffix in ("parquet", "jsonl"):
+        back = read_cleaned(write_cleaned(cleaned, folder / f"clean.{suffix}"))
+        for column in ("prompt", "chosen", "rejected"):
+            assert back[column].tolist() == cleaned[column].tolist(), (suffix, column)
+        pd.testing.assert_frame_equal(back[list(CLEANED_COLUMNS[4:])], cleaned[list(CLEANED_COLUMNS[4:])],
+                                      check_dtype=False)

@@ -246,14 +246,23 @@ def read_with_provenance(path: str | os.PathLike, fmt: str | None = None,
             # JSON's own types, as written: pandas' guessing would read the id "007" as 7 and the float 1.0 as 1
             # a byte-order mark skipped; precise_float: the fast parser is off in the last digit of what it reads
             frame = pd.read_json(target, lines=True, dtype=False, encoding="utf-8-sig", precise_float=True)
-            frame = frame.astype({c: str for c in text_columns if c in frame.columns})
+            frame = frame.astype({c: str for c in text_columns if c in frame.columns and not _has_lists(frame[c])})
             empty = [c for c in frame.columns if frame[c].dtype == object and frame[c].isna().all()]
             frame = frame.astype(dict.fromkeys(empty, float))  # a column of nulls (no uncertainty) is NaN
             sidecar = Path(str(target) + ".meta.json")
             meta = json.loads(sidecar.read_text()) if sidecar.exists() else {}
     except (OSError, ValueError, pa.ArrowException) as err:
         raise AccordError(f"file {target}: cannot read as {fmt}: {str(err).splitlines()[0]}") from err
+    for column in (c for c in text_columns if c in frame.columns and _has_lists(frame[c])):
+        # chat messages as they were written, lists of dicts: JSON Lines' were turned to their repr, a text that
+        # the trainer then trained on, and Parquet gives numpy arrays
+        frame[column] = as_text(frame[column].map(lambda v: v.tolist() if isinstance(v, np.ndarray) else v))
     return frame, meta
+
+
+def _has_lists(column: pd.Series) -> bool:
+    """Whether a text column holds chat messages (lists; numpy arrays as Parquet reads them)."""
+    return column.dtype == object and bool(column.map(lambda v: isinstance(v, (list, np.ndarray))).any())
 
 
 def _provenance(extra: dict[str, Any] | None) -> dict[str, Any]:
