@@ -513,3 +513,34 @@ def test_chat_messages_read_back_as_the_messages_written(tmp_path_factory, clean
             assert back[column].tolist() == cleaned[column].tolist(), (suffix, column)
         pd.testing.assert_frame_equal(back[list(CLEANED_COLUMNS[4:])], cleaned[list(CLEANED_COLUMNS[4:])],
                                       check_dtype=False)
+
+
+@pytest.mark.parametrize("prompt", ["missing", None, "", "question", "messages", "in the conversations"])
+def test_chat_pairs_get_the_prompt_as_messages_as_trl_adds_prompt_and_response(prompt, tmp_path):
+    """TRL's RewardTrainer reads an explicit prompt as ``prompt + chosen``: a cleaned dataset of chat messages had the
+    text ``""`` as prompt of pairs without one (and a text prompt as given), and TRL failed with 'can only concatenate
+    str (not "list") to str'. The prompt is now messages too (none: ``[]``), and prompt + chosen is the chosen
+    conversation, in the files and in Hugging Face datasets."""
+    user = [{"role": "user", "content": "question"}]
+
+    def side(text: str) -> list[dict[str, str]]:
+        return (user if prompt == "in the conversations" else []) + [{"role": "assistant", "content": text}]
+
+    judgments = pd.DataFrame({"pair_id": ["p1", "p1", "p2"], "annotator": ["w1", "w2", "w1"], "label": ["A", "B", "B"],
+                              "response_a": [side("a1"), side("a1"), side("a2")],
+                              "response_b": [side("b1"), side("b1"), side("b2")]})
+    if prompt != "missing":
+        judgments["prompt"] = [user if prompt == "messages" else prompt] * 3
+    cleaned = build_cleaned(VoteFraction().fit(judgments).soft_labels_, judgments)
+    expected_prompt = [] if prompt in ("missing", None, "") else user
+    assert cleaned["prompt"].tolist() == [expected_prompt] * 2
+    for suffix, reader in (("parquet", "parquet"), ("jsonl", "json")):
+        back = read_cleaned(write_cleaned(cleaned, tmp_path / f"clean.{suffix}"))
+        for row in back.itertuples():
+            side_of_chosen = "a" if row.chosen_side == "A" else "b"
+            assert row.prompt + row.chosen == expected_prompt + [
+                {"role": "assistant", "content": f"{side_of_chosen}{row.pair_id[1]}"}]
+    datasets = pytest.importorskip("datasets")
+    loaded = datasets.load_dataset("parquet", data_files=str(tmp_path / "clean.parquet"), split="train",
+                                   cache_dir=str(tmp_path / "hf"))
+    assert all(isinstance(example["prompt"] + example["chosen"], list) for example in loaded)

@@ -16,7 +16,8 @@ Columns (Hugging Face preference layout plus accord's soft label and weight):
 ==============  ==========================================================================================
 
 ``prompt``, ``chosen`` and ``rejected`` are texts (a response given as a number, JSON's ``4``, is written as its
-text), the same in both formats. Optional columns written when known: ``chosen_id``, ``rejected_id`` (response
+text), the same in both formats, or chat messages (lists of ``{"role", "content"}``), the prompt then messages too
+(:func:`conversational_prompts`). Optional columns written when known: ``chosen_id``, ``rejected_id`` (response
 ids), ``chosen_side`` (``"A"`` or ``"B"``), per-group probabilities ``p_chosen_<group>`` and disagreement shares;
 from graded judgments ``margin`` (the expected strength towards the chosen side, on the label scale: what
 ``--loss margin`` reads) and the ordinal model's ``grade_<k>`` probabilities in the chosen side's view.
@@ -107,6 +108,45 @@ def as_text(values: pd.Series | np.ndarray, missing: str | None = None) -> np.nd
         return value
 
     return cells.map(text).to_numpy()
+
+
+def is_messages(value: Any) -> bool:
+    """Whether a cell holds chat messages: a non-empty list (or the numpy array Parquet reads) of ``{"role",
+    "content"}`` dicts."""
+    if isinstance(value, np.ndarray):
+        value = list(value)
+    return isinstance(value, list) and len(value) > 0 and isinstance(value[0], dict) and "content" in value[0]
+
+
+def split_shared_messages(chosen: Any, rejected: Any) -> tuple[list, list, list]:
+    """The leading messages two conversations share (the implicit prompt; each side keeps its last message), and
+    the rest of each."""
+    chosen, rejected = list(chosen), list(rejected)
+    n = 0
+    while n < min(len(chosen), len(rejected)) - 1 and dict(chosen[n]) == dict(rejected[n]):
+        n += 1
+    return chosen[:n], chosen[n:], rejected[n:]
+
+
+def conversational_prompts(prompts: Sequence[Any], chosen: Sequence[Any],
+                           rejected: Sequence[Any]) -> tuple[list, list, list]:
+    """Pairs whose responses are chat messages in the conversational layout with an explicit prompt, the prompt a
+    list of messages too: TRL's ``RewardTrainer`` adds prompt and response, and the text prompt beside messages (the
+    ``""`` of a pair without one) failed there ('can only concatenate str (not "list") to str'). A prompt given as
+    messages stays; else the messages both sides start with are the prompt (as TRL's ``extract_prompt`` and accord's
+    trainer read them; a text prompt beside whole conversations repeats their first turn), else the text prompt is
+    the user's turn (as accord's trainer reads it), else there is none (``[]``). Pairs of texts stay as they are."""
+    out: tuple[list, list, list] = ([], [], [])
+    for prompt, c, r in zip(prompts, chosen, rejected):
+        parts = (prompt, c, r)
+        if is_messages(c) and is_messages(r) and not is_messages(prompt):
+            shared, c_rest, r_rest = split_shared_messages(c, r)
+            text = "" if prompt is None or (isinstance(prompt, float) and np.isnan(prompt)) else str(prompt)
+            turn = [{"role": "user", "content": text}] if text else []
+            parts = (shared, c_rest, r_rest) if shared else (turn, list(c), list(r))
+        for column, part in zip(out, parts):
+            column.append(part)
+    return out
 
 
 def cleaned_format(path: str | os.PathLike, fmt: str | None = None) -> str:
