@@ -188,3 +188,23 @@ def test_a_step_that_is_a_number_is_written_as_its_text(tmp_path: Path, suffix: 
     frame = build_cleaned_steps(StepVoteFraction().fit(judgments).step_labels_, judgments)
     back = read_cleaned_steps(write_cleaned_steps(frame, tmp_path / f"steps{suffix}"))
     assert back["completions"].map(list).tolist() == [["x = 6 * 7", "42"], ["3.5"]]
+
+
+def test_a_method_without_uncertainty_writes_float_lists_that_load_beside_another_methods(
+        tmp_path: Path, data, cleaned) -> None:
+    """label_uncertainty of NaN only (vote methods) was list<null> in Parquet: Hugging Face datasets read None, and
+    refused to load the file beside one from the first-error model ("Couldn't cast array of type double to null")."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    votes = build_cleaned_steps(StepVoteFraction().fit(data.judgments).step_labels_, data.judgments)
+    paths = [write_cleaned_steps(votes, tmp_path / "votes.parquet"),
+             write_cleaned_steps(cleaned[0], tmp_path / "first_error.parquet")]
+    for column in ("labels", "label_uncertainty", "label_weights", "p_first_error"):
+        assert pq.read_schema(paths[0]).field(column).type == pa.list_(pa.float64()), column
+    back = read_cleaned_steps(paths[0])
+    assert all(np.isnan(u).all() for u in back["label_uncertainty"])
+    datasets = pytest.importorskip("datasets")
+    loaded = datasets.load_dataset("parquet", data_files=[str(p) for p in paths], split="train",
+                                   cache_dir=str(tmp_path / "hf"))
+    assert loaded.num_rows == len(votes) + len(cleaned[0])

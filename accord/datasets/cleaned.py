@@ -242,6 +242,13 @@ def write_with_provenance(frame: pd.DataFrame, path: str | os.PathLike, provenan
         except (pa.ArrowInvalid, pa.ArrowTypeError) as err:  # e.g. a column mixing lists and texts
             reason = "; ".join(str(part) for part in reversed(err.args))
             raise AccordError(f"file {target}: cannot write as Parquet: {reason}") from err
+        # a list column of NaN only (a step dataset's label_uncertainty from a method without one) is list<null> to
+        # Arrow: Hugging Face datasets read it as None, not floats, and refused to load it beside another method's
+        # file ("Couldn't cast array of type double to null")
+        nulls = [i for i, field in enumerate(table.schema)
+                 if pa.types.is_list(field.type) and pa.types.is_null(field.type.value_type)]
+        for i in nulls:
+            table = table.set_column(i, table.schema.field(i).name, table.column(i).cast(pa.list_(pa.float64())))
         metadata = dict(table.schema.metadata or {})
         metadata[METADATA_KEY] = json.dumps(meta).encode()
         table = table.replace_schema_metadata(metadata)
