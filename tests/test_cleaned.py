@@ -544,3 +544,16 @@ def test_chat_pairs_get_the_prompt_as_messages_as_trl_adds_prompt_and_response(p
     loaded = datasets.load_dataset("parquet", data_files=str(tmp_path / "clean.parquet"), split="train",
                                    cache_dir=str(tmp_path / "hf"))
     assert all(isinstance(example["prompt"] + example["chosen"], list) for example in loaded)
+
+
+@pytest.mark.parametrize("suffix", ["parquet", "jsonl"])
+def test_a_file_read_and_written_again_records_this_writes_time_and_keeps_its_method(cleaned, tmp_path, suffix):
+    """write_cleaned carries the provenance of a file read back (its method and source), and with it the time and
+    package version of the first write, which then claimed a file written later by another version."""
+    first = write_cleaned(cleaned, tmp_path / f"first.{suffix}", provenance={"method": "vote-fraction"})
+    back = read_cleaned(first)
+    back.attrs["provenance"] = {**back.attrs["provenance"], "written_at": "2001-01-01T00:00:00+00:00",
+                                "version": "0.0.0"}  # as an older version would have written them
+    again = read_cleaned(write_cleaned(back.iloc[:2], tmp_path / f"again.{suffix}")).attrs["provenance"]
+    assert again["method"] == "vote-fraction"
+    assert again["written_at"] > "2001-01-02" and again["version"] != "0.0.0"

@@ -319,10 +319,8 @@ def _provenance(extra: dict[str, Any] | None) -> dict[str, Any]:
         version = metadata.version("accord")
     except metadata.PackageNotFoundError:
         version = "unknown"
-    meta: dict[str, Any] = {
-        "package": "accord",
-        "version": version,
-        "written_at": pd.Timestamp.now(tz="UTC").isoformat(),
-    }
-    meta.update(extra or {})
+    # the package, version and time are this write's: a file read back (its provenance in attrs, which the writers
+    # carry over) and written again kept the time and version of the first write
+    meta: dict[str, Any] = {**(extra or {}), "package": "accord", "version": version,
+                            "written_at": pd.Timestamp.now(tz="UTC").isoformat()}
     return json.loads(json.dumps(meta, default=str))
