@@ -208,3 +208,17 @@ def test_a_method_without_uncertainty_writes_float_lists_that_load_beside_anothe
     loaded = datasets.load_dataset("parquet", data_files=[str(p) for p in paths], split="train",
                                    cache_dir=str(tmp_path / "hf"))
     assert loaded.num_rows == len(votes) + len(cleaned[0])
+
+
+@pytest.mark.parametrize("suffix", ["parquet", "jsonl"])
+def test_the_method_is_recorded_without_being_told_and_kept_when_a_file_is_written_again(
+        tmp_path: Path, data, suffix: str) -> None:
+    """The README's provenance "as for the cleaned preference dataset": write_cleaned_steps recorded the method of
+    build_cleaned_steps' output only when told, and a file read and written again lost its method and source."""
+    frame = build_cleaned_steps(StepVoteFraction().fit(data.judgments).step_labels_, data.judgments)
+    first = read_cleaned_steps(write_cleaned_steps(frame, tmp_path / f"first.{suffix}"))
+    assert first.attrs["provenance"]["method"] == "vote-fraction"
+    told = write_cleaned_steps(frame, tmp_path / f"told.{suffix}", provenance={"source": "unit"})
+    again = read_cleaned_steps(write_cleaned_steps(read_cleaned_steps(told).iloc[:2], tmp_path / f"again.{suffix}"))
+    assert {k: again.attrs["provenance"][k] for k in ("method", "source", "kind")} == {
+        "method": "vote-fraction", "source": "unit", "kind": "steps"}

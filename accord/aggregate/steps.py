@@ -152,6 +152,9 @@ def build_cleaned_steps(step_labels: StepLabels, judgments: pd.DataFrame) -> pd.
     })
     if "problem_id" in judgments.columns:
         out["problem_id"] = per_solution["problem_id"].first().reindex(solution_ids).to_numpy()
+    # what write_cleaned_steps records without being told, as build_cleaned's output for write_cleaned
+    out.attrs["provenance"] = {k: v for k, v in (("method", step_labels.method),
+                                                  ("source", judgments.attrs.get("source"))) if v is not None}
     return out
 
 

@@ -133,9 +133,15 @@ def write_cleaned_steps(
     provenance: dict[str, Any] | None = None,
     fmt: str | None = None,
 ) -> Path:
-    """Write a cleaned step dataset atomically (Parquet by default from the suffix, or JSONL)."""
+    """Write a cleaned step dataset atomically (Parquet by default from the suffix, or JSONL).
+
+    The provenance recorded is the package version and time, what ``frame.attrs["provenance"]`` holds (the method
+    and source that :func:`accord.aggregate.build_cleaned_steps` copies from the step labels and the judgments, or
+    a file :func:`read_cleaned_steps` read), and ``provenance``, whose keys win.
+    """
     check_cleaned_steps(frame)
-    return write_with_provenance(_plain_lists(frame), path, {"kind": "steps", **(provenance or {})}, fmt)
+    return write_with_provenance(_plain_lists(frame), path, {**frame.attrs.get("provenance", {}), "kind": "steps",
+                                                             **(provenance or {})}, fmt)
 
 
 def read_cleaned_steps(path: str | os.PathLike, fmt: str | None = None) -> pd.DataFrame:
