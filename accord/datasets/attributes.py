@@ -42,8 +42,8 @@ import numpy as np
 import pandas as pd
 
 from accord.datasets.errors import ValidationError
-from accord.datasets.schema import (INT64_LIMIT, Checked, checked_info, check_flat_columns, check_ids, decode_dictionaries,
-                                    first_bad_rating, plain_values, rows_of_input, string_mask)
+from accord.datasets.schema import (INT64_LIMIT, Checked, check_flat_columns, check_ids, checked_info,
+                                    decode_dictionaries, first_bad_rating, plain_values, rows_of_input, string_mask)
 
 ATTRIBUTE_COLUMN = "attribute"
 ITEM_KINDS: dict[str, str] = {"response": "response_id", "pair": "pair_id"}

@@ -36,8 +36,8 @@ import numpy as np
 import pandas as pd
 
 from accord.datasets.errors import ValidationError
-from accord.datasets.schema import (CROWDKIT_COLUMNS, Checked, checked_info, INT64_LIMIT, check_flat_columns, check_ids, decode_dictionaries,
-                                    plain_values, rows_of_input)
+from accord.datasets.schema import (CROWDKIT_COLUMNS, INT64_LIMIT, Checked, check_flat_columns, check_ids,
+                                    checked_info, decode_dictionaries, plain_values, rows_of_input)
 
 STEP_COLUMNS: tuple[str, ...] = ("solution_id", "step", "annotator", "label")
 #: label set name -> its values, in code order
