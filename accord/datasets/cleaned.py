@@ -216,9 +216,10 @@ def write_cleaned(
 
 
 def write_with_provenance(frame: pd.DataFrame, path: str | os.PathLike, provenance: dict[str, Any],
-                          fmt: str | None = None) -> Path:
+                          fmt: str | None = None, float_lists: tuple[str, ...] = ()) -> Path:
     """Write ``frame`` atomically as Parquet (the provenance in the schema's metadata) or JSON Lines (the provenance
-    in a ``.meta.json`` sidecar): the one writer of every cleaned layout (pairs, steps, attributes)."""
+    in a ``.meta.json`` sidecar): the one writer of every cleaned layout (pairs, steps, attributes). The columns
+    ``float_lists`` are lists of floats in Parquet whatever they hold."""
     fmt = cleaned_format(path, fmt)
     target = Path(path).expanduser()
     if target.suffix.lower() in COMPRESSION_SUFFIXES:  # only with fmt: the suffix alone is refused above
@@ -245,10 +246,9 @@ def write_with_provenance(frame: pd.DataFrame, path: str | os.PathLike, provenan
         # a list column of NaN only (a step dataset's label_uncertainty from a method without one) is list<null> to
         # Arrow: Hugging Face datasets read it as None, not floats, and refused to load it beside another method's
         # file ("Couldn't cast array of type double to null")
-        nulls = [i for i, field in enumerate(table.schema)
-                 if pa.types.is_list(field.type) and pa.types.is_null(field.type.value_type)]
-        for i in nulls:
-            table = table.set_column(i, table.schema.field(i).name, table.column(i).cast(pa.list_(pa.float64())))
+        for column in float_lists:
+            i = table.schema.get_field_index(column)
+            table = table.set_column(i, column, table.column(i).cast(pa.list_(pa.float64())))
         metadata = dict(table.schema.metadata or {})
         metadata[METADATA_KEY] = json.dumps(meta).encode()
         table = table.replace_schema_metadata(metadata)

@@ -57,6 +57,7 @@ STEP_CLEANED_COLUMNS: tuple[str, ...] = (
     "n_annotators",
 )
 _STEP_LISTS: tuple[str, ...] = ("completions", "labels", "label_uncertainty", "label_weights")
+_FLOAT_LISTS: tuple[str, ...] = ("labels", "label_uncertainty", "label_weights", "p_first_error")
 
 
 def check_cleaned_steps(frame: pd.DataFrame, source: str | None = None) -> None:
@@ -141,7 +142,7 @@ def write_cleaned_steps(
     """
     check_cleaned_steps(frame)
     return write_with_provenance(_plain_lists(frame), path, {**frame.attrs.get("provenance", {}), "kind": "steps",
-                                                             **(provenance or {})}, fmt)
+                                                             **(provenance or {})}, fmt, float_lists=_FLOAT_LISTS)
 
 
 def read_cleaned_steps(path: str | os.PathLike, fmt: str | None = None) -> pd.DataFrame:
@@ -176,8 +177,7 @@ def _length(value: Any) -> float:
 
 def _plain_lists(frame: pd.DataFrame) -> pd.DataFrame:
     """List columns as Python lists (Parquet gives numpy arrays; JSON gives null for NaN)."""
-    numeric = ("labels", "label_uncertainty", "label_weights", "p_first_error")
-    out = frame.assign(**{c: frame[c].map(lambda v: np.asarray(v, dtype=float).tolist()) for c in numeric})
+    out = frame.assign(**{c: frame[c].map(lambda v: np.asarray(v, dtype=float).tolist()) for c in _FLOAT_LISTS})
     out["completions"] = frame["completions"].map(list)
     return out
 
