@@ -476,3 +476,84 @@ def test_grades_summing_to_a_hair_over_one_write_a_valid_cleaned_dataset(graded_
     assert ((cleaned["p_chosen"] >= 0) & (cleaned["p_chosen"] <= 1)).all()
     path = write_cleaned(cleaned, tmp_path_factory.mktemp("cleaned") / "clean.parquet")
     assert len(read_cleaned(path)) == len(ids)
+
+
+_MESSAGE_TEXT = st.text(st.characters(blacklist_categories=("Cs",)), max_size=20)
+
+
+@st.composite
+def _chat_cleaned(draw) -> pd.DataFrame:
+    """A cleaned dataset whose responses are chat messages, its prompts messages or texts (empty or not, any
+    unicode, now and then very long)."""
+    n = draw(st.integers(1, 4))
+
+    def messages(role: str) -> list[dict[str, str]]:
+        texts = draw(st.lists(_MESSAGE_TEXT, min_size=1, max_size=3))
+        return [{"role": role, "content": t * draw(st.sampled_from([1, 1, 5000]))} for t in texts]
+
+    prompt_kind = draw(st.sampled_from(["messages", "text", "empty"]))
+    prompts = [messages("user") if prompt_kind == "messages" else draw(_MESSAGE_TEXT) if prompt_kind == "text" else ""
+               for _ in range(n)]
+    return pd.DataFrame({"pair_id": [f"p{i}" for i in range(n)], "prompt": prompts,
+                         "chosen": [messages("assistant") for _ in range(n)],
+                         "rejected": [messages("assistant") for _ in range(n)],
+                         "p_chosen": draw(st.lists(st.floats(0.5, 1.0), min_size=n, max_size=n)), "p_tie": 0.0,
+                         "uncertainty": np.nan, "weight": 1.0, "n_judgments": 3})
+
+
+@given(_chat_cleaned())
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_chat_messages_read_back_as_the_messages_written(tmp_path_factory, cleaned):
+    """Chat messages in JSON Lines were read back as their Python repr ("[{'role': 'user', ...}]", a text the reward
+    trainer then trained on) and from Parquet as numpy arrays: both formats now give the lists of dicts written."""
+    folder = tmp_path_factory.mktemp("chat")
+    for suffix in ("parquet", "jsonl"):
+        back = read_cleaned(write_cleaned(cleaned, folder / f"clean.{suffix}"))
+        for column in ("prompt", "chosen", "rejected"):
+            assert back[column].tolist() == cleaned[column].tolist(), (suffix, column)
+        pd.testing.assert_frame_equal(back[list(CLEANED_COLUMNS[4:])], cleaned[list(CLEANED_COLUMNS[4:])],
+                                      check_dtype=False)
+
+
+@pytest.mark.parametrize("prompt", ["missing", None, "", "question", "messages", "in the conversations"])
+def test_chat_pairs_get_the_prompt_as_messages_as_trl_adds_prompt_and_response(prompt, tmp_path):
+    """TRL's RewardTrainer reads an explicit prompt as ``prompt + chosen``: a cleaned dataset of chat messages had the
+    text ``""`` as prompt of pairs without one (and a text prompt as given), and TRL failed with 'can only concatenate
+    str (not "list") to str'. The prompt is now messages too (none: ``[]``), and prompt + chosen is the chosen
+    conversation, in the files and in Hugging Face datasets."""
+    user = [{"role": "user", "content": "question"}]
+
+    def side(text: str) -> list[dict[str, str]]:
+        return (user if prompt == "in the conversations" else []) + [{"role": "assistant", "content": text}]
+
+    judgments = pd.DataFrame({"pair_id": ["p1", "p1", "p2"], "annotator": ["w1", "w2", "w1"], "label": ["A", "B", "B"],
+                              "response_a": [side("a1"), side("a1"), side("a2")],
+                              "response_b": [side("b1"), side("b1"), side("b2")]})
+    if prompt != "missing":
+        judgments["prompt"] = [user if prompt == "messages" else prompt] * 3
+    cleaned = build_cleaned(VoteFraction().fit(judgments).soft_labels_, judgments)
+    expected_prompt = [] if prompt in ("missing", None, "") else user
+    assert cleaned["prompt"].tolist() == [expected_prompt] * 2
+    for suffix, reader in (("parquet", "parquet"), ("jsonl", "json")):
+        back = read_cleaned(write_cleaned(cleaned, tmp_path / f"clean.{suffix}"))
+        for row in back.itertuples():
+            side_of_chosen = "a" if row.chosen_side == "A" else "b"
+            assert row.prompt + row.chosen == expected_prompt + [
+                {"role": "assistant", "content": f"{side_of_chosen}{row.pair_id[1]}"}]
+    datasets = pytest.importorskip("datasets")
+    loaded = datasets.load_dataset("parquet", data_files=str(tmp_path / "clean.parquet"), split="train",
+                                   cache_dir=str(tmp_path / "hf"))
+    assert all(isinstance(example["prompt"] + example["chosen"], list) for example in loaded)
+
+
+@pytest.mark.parametrize("suffix", ["parquet", "jsonl"])
+def test_a_file_read_and_written_again_records_this_writes_time_and_keeps_its_method(cleaned, tmp_path, suffix):
+    """write_cleaned carries the provenance of a file read back (its method and source), and with it the time and
+    package version of the first write, which then claimed a file written later by another version."""
+    first = write_cleaned(cleaned, tmp_path / f"first.{suffix}", provenance={"method": "vote-fraction"})
+    back = read_cleaned(first)
+    back.attrs["provenance"] = {**back.attrs["provenance"], "written_at": "2001-01-01T00:00:00+00:00",
+                                "version": "0.0.0"}  # as an older version would have written them
+    again = read_cleaned(write_cleaned(back.iloc[:2], tmp_path / f"again.{suffix}")).attrs["provenance"]
+    assert again["method"] == "vote-fraction"
+    assert again["written_at"] > "2001-01-02" and again["version"] != "0.0.0"

@@ -506,3 +506,16 @@ def test_pairs_of_rated_responses_do_not_depend_on_the_row_order(labels, order) 
     assert set(built[0]["pair_id"]) == {"r1~r2", "r1~r3", "r2~r3"}
     # p_chosen follows the orientation: the chosen side is never the worse one
     assert (built[0]["p_chosen_help"] >= 0.5).all()
+
+
+@pytest.mark.parametrize("suffix", ["parquet", "jsonl"])
+def test_a_cleaned_multi_attribute_file_read_filtered_and_written_again_keeps_its_layout(tmp_path, suffix):
+    """write_attribute_cleaned took the layout only from what the builders set: a file read back (its layout in
+    attrs["provenance"]), filtered and written again was refused ('unknown or missing layout None')."""
+    paths = {"responses_path": tmp_path / f"responses.{suffix}", "pairs_path": tmp_path / f"pairs.{suffix}"}
+    clean_attributes(validate_attributes(_rated_responses(), scales=(0, 4)), method="attribute-mean", **paths)
+    for path in paths.values():
+        frame = read_attribute_cleaned(path)
+        again = read_attribute_cleaned(write_attribute_cleaned(frame.iloc[:1], tmp_path / f"again.{suffix}"))
+        assert again.attrs["provenance"]["layout"] == frame.attrs["provenance"]["layout"]
+        assert again.attrs["provenance"]["attributes"] == ["helpfulness"] and len(again) == 1

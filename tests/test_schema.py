@@ -296,3 +296,25 @@ def test_one_bad_graded_label_in_a_column_read_as_text_names_its_own_row(labels:
     with pytest.raises(ValidationError) as caught:
         validate(table, form="graded", scale=2)
     assert (caught.value.column, caught.value.row, caught.value.value) == ("label", row, bad)
+
+
+@pytest.mark.parametrize("kind", ["preference", "steps", "attributes"])
+def test_a_validated_table_written_to_parquet_edited_and_read_back_is_validated_again(kind, tmp_path):
+    """pandas writes ``attrs`` (the validation record) into a Parquet file and reads them back: a validated table
+    written, edited (here: one judgment twice) and read back passed for validated, and the models fitted it."""
+    from accord.aggregate import VoteFraction
+    from accord.datasets import encode_attributes, make_synthetic, make_synthetic_attributes
+    from accord.datasets.steps import encode_steps, make_synthetic_steps
+
+    table, use = {
+        "preference": (lambda: make_synthetic(n_pairs=6, n_annotators=3, judgments_per_pair=2, seed=0).judgments,
+                       lambda t: VoteFraction().fit(t)),
+        "steps": (lambda: make_synthetic_steps(n_problems=2, seed=0).judgments, encode_steps),
+        "attributes": (lambda: make_synthetic_attributes(seed=0).judgments, encode_attributes),
+    }[kind]
+    validated = table()
+    use(validated)  # the table as validated is accepted
+    path = tmp_path / "judgments.parquet"
+    pd.concat([validated, validated.iloc[:1]], ignore_index=True).to_parquet(path)
+    with pytest.raises(ValidationError, match="more than once"):
+        use(pd.read_parquet(path))

@@ -188,3 +188,37 @@ def test_a_step_that_is_a_number_is_written_as_its_text(tmp_path: Path, suffix: 
     frame = build_cleaned_steps(StepVoteFraction().fit(judgments).step_labels_, judgments)
     back = read_cleaned_steps(write_cleaned_steps(frame, tmp_path / f"steps{suffix}"))
     assert back["completions"].map(list).tolist() == [["x = 6 * 7", "42"], ["3.5"]]
+
+
+def test_a_method_without_uncertainty_writes_float_lists_that_load_beside_another_methods(
+        tmp_path: Path, data, cleaned) -> None:
+    """label_uncertainty of NaN only (vote methods) was list<null> in Parquet: Hugging Face datasets read None, and
+    refused to load the file beside one from the first-error model ("Couldn't cast array of type double to null")."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    votes = build_cleaned_steps(StepVoteFraction().fit(data.judgments).step_labels_, data.judgments)
+    paths = [write_cleaned_steps(votes, tmp_path / "votes.parquet"),
+             write_cleaned_steps(cleaned[0], tmp_path / "first_error.parquet")]
+    for column in ("labels", "label_uncertainty", "label_weights", "p_first_error"):
+        assert pq.read_schema(paths[0]).field(column).type == pa.list_(pa.float64()), column
+    back = read_cleaned_steps(paths[0])
+    assert all(np.isnan(u).all() for u in back["label_uncertainty"])
+    datasets = pytest.importorskip("datasets")
+    loaded = datasets.load_dataset("parquet", data_files=[str(p) for p in paths], split="train",
+                                   cache_dir=str(tmp_path / "hf"))
+    assert loaded.num_rows == len(votes) + len(cleaned[0])
+
+
+@pytest.mark.parametrize("suffix", ["parquet", "jsonl"])
+def test_the_method_is_recorded_without_being_told_and_kept_when_a_file_is_written_again(
+        tmp_path: Path, data, suffix: str) -> None:
+    """The README's provenance "as for the cleaned preference dataset": write_cleaned_steps recorded the method of
+    build_cleaned_steps' output only when told, and a file read and written again lost its method and source."""
+    frame = build_cleaned_steps(StepVoteFraction().fit(data.judgments).step_labels_, data.judgments)
+    first = read_cleaned_steps(write_cleaned_steps(frame, tmp_path / f"first.{suffix}"))
+    assert first.attrs["provenance"]["method"] == "vote-fraction"
+    told = write_cleaned_steps(frame, tmp_path / f"told.{suffix}", provenance={"source": "unit"})
+    again = read_cleaned_steps(write_cleaned_steps(read_cleaned_steps(told).iloc[:2], tmp_path / f"again.{suffix}"))
+    assert {k: again.attrs["provenance"][k] for k in ("method", "source", "kind")} == {
+        "method": "vote-fraction", "source": "unit", "kind": "steps"}

@@ -11,6 +11,7 @@ from accord._settings import ConstructorSettings
 from accord.datasets import AccordError, AttributeScores, encode_attributes, validate_attributes
 from accord.datasets.attribute_scores import INTERVAL, check_interval
 from accord.datasets.attributes import ATTRIBUTE_FORM, is_preference_scale
+from accord.datasets.schema import checked_info
 
 
 class AttributeMean(ConstructorSettings):
@@ -43,7 +44,7 @@ class AttributeMean(ConstructorSettings):
         from scipy.special import ndtri  # deferred: scipy is slow to import
 
         check_interval(self.interval)
-        info = judgments.attrs.get("accord") if isinstance(judgments, pd.DataFrame) else None
+        info = checked_info(judgments)
         table = judgments if info and info.get("form") == ATTRIBUTE_FORM else validate_attributes(judgments)
         codes = encode_attributes(table)
         n_items, n_attr = codes.n_items, codes.n_attributes

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from accord.datasets import AccordError, SoftLabels, validate, weight_from_uncertainty
-from accord.datasets.cleaned import as_text, item_texts
+from accord.datasets.cleaned import as_text, conversational_prompts, is_messages, item_texts
 from accord.datasets.schema import is_validated
 
 PAIR_TEXT_COLUMNS = ("prompt", "response_a", "response_b", "response_a_id", "response_b_id")
@@ -74,6 +74,10 @@ def build_cleaned(
             "chosen_side": np.where(a_chosen, "A", "B"),
         }
     )
+    if any(is_messages(c) for c in out["chosen"]):  # chat messages: the prompt is messages too (TRL's layout)
+        for column, values in zip(("prompt", "chosen", "rejected"),
+                                  conversational_prompts(out["prompt"], out["chosen"], out["rejected"])):
+            out[column] = pd.Series(values, index=out.index, dtype=object)
     if "response_a_id" in pairs and "response_b_id" in pairs:
         out["chosen_id"] = np.where(a_chosen, pairs["response_a_id"], pairs["response_b_id"])
         out["rejected_id"] = np.where(a_chosen, pairs["response_b_id"], pairs["response_a_id"])

@@ -23,6 +23,7 @@ from accord.datasets.attributes import ATTRIBUTE_FORM, is_preference_scale
 from accord.datasets.cleaned import as_text, item_texts
 from accord.datasets.cleaned_attributes import check_attribute_cleaned, write_attribute_cleaned
 from accord.datasets.io import check_output_path, written_together
+from accord.datasets.schema import checked_info
 
 #: The texts (and ids) of a rated item that every rating of it must show alike.
 RESPONSE_TEXT_COLUMNS: tuple[str, ...] = ("prompt_id", "prompt", "response")
@@ -115,7 +116,7 @@ def clean_attributes(
     for path in (responses_path, pairs_path):
         if path is not None:
             check_output_path(path)
-    info = judgments.attrs.get("accord") if isinstance(judgments, pd.DataFrame) else None
+    info = checked_info(judgments)
     table = judgments if info and info.get("form") == ATTRIBUTE_FORM else validate_attributes(judgments)
     if responses_path is not None and table.attrs["accord"]["item"] != "response":
         raise AccordError("responses_path: per-response scores need ratings of responses, the table rates pairs")

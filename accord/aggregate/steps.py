@@ -21,6 +21,7 @@ import pandas as pd
 from accord._settings import ConstructorSettings
 from accord.datasets import AccordError, weight_from_uncertainty
 from accord.datasets.cleaned import as_text
+from accord.datasets.schema import checked_info
 from accord.datasets.steps import EncodedSteps, StepLabels, encode_steps, validate_steps
 
 # name -> (module, class). Rater models are imported on first use (Pyro is slow to import).
@@ -107,7 +108,7 @@ def build_cleaned_steps(step_labels: StepLabels, judgments: pd.DataFrame) -> pd.
     The step texts come from the judgments' ``step_text`` column and the prompt from ``prompt`` (empty when there
     is none); ``problem_id`` is carried over when the judgments have it.
     """
-    validated = isinstance(judgments, pd.DataFrame) and "accord_steps" in judgments.attrs
+    validated = checked_info(judgments, "accord_steps") is not None
     judgments = judgments if validated else validate_steps(judgments)
     if "step_text" not in judgments.columns:
         raise AccordError("column 'step_text': the cleaned step dataset needs the text of each step")
@@ -151,6 +152,9 @@ def build_cleaned_steps(step_labels: StepLabels, judgments: pd.DataFrame) -> pd.
     })
     if "problem_id" in judgments.columns:
         out["problem_id"] = per_solution["problem_id"].first().reindex(solution_ids).to_numpy()
+    # what write_cleaned_steps records without being told, as build_cleaned's output for write_cleaned
+    out.attrs["provenance"] = {k: v for k, v in (("method", step_labels.method),
+                                                  ("source", judgments.attrs.get("source"))) if v is not None}
     return out
 
 

@@ -42,8 +42,8 @@ import numpy as np
 import pandas as pd
 
 from accord.datasets.errors import ValidationError
-from accord.datasets.schema import (INT64_LIMIT, check_flat_columns, check_ids, decode_dictionaries,
-                                    first_bad_rating, plain_values, rows_of_input, string_mask)
+from accord.datasets.schema import (INT64_LIMIT, Checked, check_flat_columns, check_ids, checked_info,
+                                    decode_dictionaries, first_bad_rating, plain_values, rows_of_input, string_mask)
 
 ATTRIBUTE_COLUMN = "attribute"
 ITEM_KINDS: dict[str, str] = {"response": "response_id", "pair": "pair_id"}
@@ -111,7 +111,7 @@ def is_attribute_table(judgments: pd.DataFrame) -> bool:
 
 def attribute_info(table: pd.DataFrame) -> dict[str, Any]:
     """What :func:`validate_attributes` recorded: ``item`` kind, ``attributes`` and their ``scales``."""
-    info = table.attrs.get("accord")
+    info = checked_info(table)
     if info is None or info.get("form") != ATTRIBUTE_FORM:
         info = validate_attributes(table).attrs["accord"]
     return info
@@ -199,18 +199,18 @@ def validate_attributes(
         with rows_of_input(positions):
             _check_distinct_sides(table, source)
     table["label"] = table["label"].astype("int64")
-    table.attrs["accord"] = {
+    table.attrs["accord"] = Checked({
         "form": ATTRIBUTE_FORM,
         "item": kind,
         "attributes": order,
         "scales": {a: [int(declared[a][0]), int(declared[a][1])] for a in order},
-    }
+    })
     return table
 
 
 def encode_attributes(table: pd.DataFrame) -> AttributeCodes:
     """Integer codes of a multi-attribute table (validated first when it was not)."""
-    info = table.attrs.get("accord")
+    info = checked_info(table)
     if info is None or info.get("form") != ATTRIBUTE_FORM or len(table) == 0:  # (filtered to no rows: the error)
         table = validate_attributes(table)
         info = table.attrs["accord"]

@@ -16,7 +16,8 @@ Columns (Hugging Face preference layout plus accord's soft label and weight):
 ==============  ==========================================================================================
 
 ``prompt``, ``chosen`` and ``rejected`` are texts (a response given as a number, JSON's ``4``, is written as its
-text), the same in both formats. Optional columns written when known: ``chosen_id``, ``rejected_id`` (response
+text), the same in both formats, or chat messages (lists of ``{"role", "content"}``), the prompt then messages too
+(:func:`conversational_prompts`). Optional columns written when known: ``chosen_id``, ``rejected_id`` (response
 ids), ``chosen_side`` (``"A"`` or ``"B"``), per-group probabilities ``p_chosen_<group>`` and disagreement shares;
 from graded judgments ``margin`` (the expected strength towards the chosen side, on the label scale: what
 ``--loss margin`` reads) and the ordinal model's ``grade_<k>`` probabilities in the chosen side's view.
@@ -109,6 +110,45 @@ def as_text(values: pd.Series | np.ndarray, missing: str | None = None) -> np.nd
     return cells.map(text).to_numpy()
 
 
+def is_messages(value: Any) -> bool:
+    """Whether a cell holds chat messages: a non-empty list (or the numpy array Parquet reads) of ``{"role",
+    "content"}`` dicts."""
+    if isinstance(value, np.ndarray):
+        value = list(value)
+    return isinstance(value, list) and len(value) > 0 and isinstance(value[0], dict) and "content" in value[0]
+
+
+def split_shared_messages(chosen: Any, rejected: Any) -> tuple[list, list, list]:
+    """The leading messages two conversations share (the implicit prompt; each side keeps its last message), and
+    the rest of each."""
+    chosen, rejected = list(chosen), list(rejected)
+    n = 0
+    while n < min(len(chosen), len(rejected)) - 1 and dict(chosen[n]) == dict(rejected[n]):
+        n += 1
+    return chosen[:n], chosen[n:], rejected[n:]
+
+
+def conversational_prompts(prompts: Sequence[Any], chosen: Sequence[Any],
+                           rejected: Sequence[Any]) -> tuple[list, list, list]:
+    """Pairs whose responses are chat messages in the conversational layout with an explicit prompt, the prompt a
+    list of messages too: TRL's ``RewardTrainer`` adds prompt and response, and the text prompt beside messages (the
+    ``""`` of a pair without one) failed there ('can only concatenate str (not "list") to str'). A prompt given as
+    messages stays; else the messages both sides start with are the prompt (as TRL's ``extract_prompt`` and accord's
+    trainer read them; a text prompt beside whole conversations repeats their first turn), else the text prompt is
+    the user's turn (as accord's trainer reads it), else there is none (``[]``). Pairs of texts stay as they are."""
+    out: tuple[list, list, list] = ([], [], [])
+    for prompt, c, r in zip(prompts, chosen, rejected):
+        parts = (prompt, c, r)
+        if is_messages(c) and is_messages(r) and not is_messages(prompt):
+            shared, c_rest, r_rest = split_shared_messages(c, r)
+            text = "" if prompt is None or (isinstance(prompt, float) and np.isnan(prompt)) else str(prompt)
+            turn = [{"role": "user", "content": text}] if text else []
+            parts = (shared, c_rest, r_rest) if shared else (turn, list(c), list(r))
+        for column, part in zip(out, parts):
+            column.append(part)
+    return out
+
+
 def cleaned_format(path: str | os.PathLike, fmt: str | None = None) -> str:
     """``"parquet"`` or ``"jsonl"``: ``fmt`` when given (for a name whose suffix says no format; one that says the
     other format is refused, as its reader would refuse the file), else from the suffix (a cleaned dataset named
@@ -176,9 +216,10 @@ def write_cleaned(
 
 
 def write_with_provenance(frame: pd.DataFrame, path: str | os.PathLike, provenance: dict[str, Any],
-                          fmt: str | None = None) -> Path:
+                          fmt: str | None = None, float_lists: tuple[str, ...] = ()) -> Path:
     """Write ``frame`` atomically as Parquet (the provenance in the schema's metadata) or JSON Lines (the provenance
-    in a ``.meta.json`` sidecar): the one writer of every cleaned layout (pairs, steps, attributes)."""
+    in a ``.meta.json`` sidecar): the one writer of every cleaned layout (pairs, steps, attributes). The columns
+    ``float_lists`` are lists of floats in Parquet whatever they hold."""
     fmt = cleaned_format(path, fmt)
     target = Path(path).expanduser()
     if target.suffix.lower() in COMPRESSION_SUFFIXES:  # only with fmt: the suffix alone is refused above
@@ -202,6 +243,12 @@ def write_with_provenance(frame: pd.DataFrame, path: str | os.PathLike, provenan
         except (pa.ArrowInvalid, pa.ArrowTypeError) as err:  # e.g. a column mixing lists and texts
             reason = "; ".join(str(part) for part in reversed(err.args))
             raise AccordError(f"file {target}: cannot write as Parquet: {reason}") from err
+        # a list column of NaN only (a step dataset's label_uncertainty from a method without one) is list<null> to
+        # Arrow: Hugging Face datasets read it as None, not floats, and refused to load it beside another method's
+        # file ("Couldn't cast array of type double to null")
+        for column in float_lists:
+            i = table.schema.get_field_index(column)
+            table = table.set_column(i, column, table.column(i).cast(pa.list_(pa.float64())))
         metadata = dict(table.schema.metadata or {})
         metadata[METADATA_KEY] = json.dumps(meta).encode()
         table = table.replace_schema_metadata(metadata)
@@ -246,14 +293,23 @@ def read_with_provenance(path: str | os.PathLike, fmt: str | None = None,
             # JSON's own types, as written: pandas' guessing would read the id "007" as 7 and the float 1.0 as 1
             # a byte-order mark skipped; precise_float: the fast parser is off in the last digit of what it reads
             frame = pd.read_json(target, lines=True, dtype=False, encoding="utf-8-sig", precise_float=True)
-            frame = frame.astype({c: str for c in text_columns if c in frame.columns})
+            frame = frame.astype({c: str for c in text_columns if c in frame.columns and not _has_lists(frame[c])})
             empty = [c for c in frame.columns if frame[c].dtype == object and frame[c].isna().all()]
             frame = frame.astype(dict.fromkeys(empty, float))  # a column of nulls (no uncertainty) is NaN
             sidecar = Path(str(target) + ".meta.json")
             meta = json.loads(sidecar.read_text()) if sidecar.exists() else {}
     except (OSError, ValueError, pa.ArrowException) as err:
         raise AccordError(f"file {target}: cannot read as {fmt}: {str(err).splitlines()[0]}") from err
+    for column in (c for c in text_columns if c in frame.columns and _has_lists(frame[c])):
+        # chat messages as they were written, lists of dicts: JSON Lines' were turned to their repr, a text that
+        # the trainer then trained on, and Parquet gives numpy arrays
+        frame[column] = as_text(frame[column].map(lambda v: v.tolist() if isinstance(v, np.ndarray) else v))
     return frame, meta
+
+
+def _has_lists(column: pd.Series) -> bool:
+    """Whether a text column holds chat messages (lists; numpy arrays as Parquet reads them)."""
+    return column.dtype == object and bool(column.map(lambda v: isinstance(v, (list, np.ndarray))).any())
 
 
 def _provenance(extra: dict[str, Any] | None) -> dict[str, Any]:
@@ -263,10 +319,8 @@ def _provenance(extra: dict[str, Any] | None) -> dict[str, Any]:
         version = metadata.version("accord")
     except metadata.PackageNotFoundError:
         version = "unknown"
-    meta: dict[str, Any] = {
-        "package": "accord",
-        "version": version,
-        "written_at": pd.Timestamp.now(tz="UTC").isoformat(),
-    }
-    meta.update(extra or {})
+    # the package, version and time are this write's: a file read back (its provenance in attrs, which the writers
+    # carry over) and written again kept the time and version of the first write
+    meta: dict[str, Any] = {**(extra or {}), "package": "accord", "version": version,
+                            "written_at": pd.Timestamp.now(tz="UTC").isoformat()}
     return json.loads(json.dumps(meta, default=str))

@@ -97,11 +97,13 @@ def write_attribute_cleaned(
     fmt: str | None = None,
 ) -> Path:
     """Write a cleaned multi-attribute dataset atomically; its layout and attributes come from
-    ``frame.attrs["accord"]`` (set by the builders in :mod:`accord.aggregate.cleaned_attributes`).
+    ``frame.attrs["accord"]`` (set by the builders in :mod:`accord.aggregate.cleaned_attributes`), or from
+    ``frame.attrs["provenance"]`` of a file :func:`read_attribute_cleaned` read (a file read, filtered and written
+    again was refused for a missing layout).
 
     The frame is checked first: on any problem nothing is written.
     """
-    meta = dict(frame.attrs.get("accord") or {})
+    meta = dict(frame.attrs.get("accord") or frame.attrs.get("provenance") or {})
     check_attribute_cleaned(frame, meta)
     return write_with_provenance(frame, path, {**meta, **(provenance or {})}, fmt)
 

@@ -105,9 +105,22 @@ def check_two_classes(encoded: Encoded) -> None:
         )
 
 
+class Checked(dict):
+    """What a validator records in a table's ``attrs`` (form, scale, label set): a dict of its own type, so that only
+    a table checked in this session passes for checked. pandas writes ``attrs`` into a Parquet file's metadata as
+    JSON and reads them back as plain dicts: a validated table written, edited and read back skipped validation."""
+
+
+def checked_info(table: Any, key: str = "accord") -> dict[str, Any] | None:
+    """What a validator recorded under ``attrs[key]`` of a table it returned (copies, which pandas gives the same
+    attrs, included); ``None`` for anything else, a table read back from a file among them."""
+    info = table.attrs.get(key) if isinstance(table, pd.DataFrame) else None
+    return info if isinstance(info, Checked) else None
+
+
 def table_info(judgments: pd.DataFrame) -> dict[str, Any]:
     """The form and scale recorded by :func:`validate` (validating again when they are missing)."""
-    info = judgments.attrs.get("accord")
+    info = checked_info(judgments)
     if info is None:
         info = validate(judgments).attrs["accord"]
     return info
@@ -240,7 +253,7 @@ def validate(
     info: dict[str, Any] = {"form": form, "scale": scale}
     if form == "categorical" and classes is not None:
         info["classes"] = list(classes)
-    table.attrs["accord"] = info
+    table.attrs["accord"] = Checked(info)
     return table
 
 
@@ -294,7 +307,7 @@ def encode(judgments: pd.DataFrame) -> Encoded:
 def is_validated(judgments: Any) -> bool:
     """Whether ``judgments`` is a table :func:`validate` returned (its checks are not repeated); anything else goes
     through :func:`validate`, which names what is wrong (a list of records was an AttributeError on ``.attrs``)."""
-    return isinstance(judgments, pd.DataFrame) and "accord" in judgments.attrs
+    return checked_info(judgments) is not None
 
 
 def gold_labels(judgments: pd.DataFrame) -> pd.Series:

@@ -14,6 +14,7 @@ import pandas as pd
 import torch
 
 from accord.datasets import AccordError, Encoded, encode
+from accord.datasets.schema import is_validated
 
 
 @dataclass(frozen=True)
@@ -72,7 +73,7 @@ def encode_with_classes(judgments: pd.DataFrame, classes: tuple[Any, ...] | list
 
 def shared_classes(*tables: pd.DataFrame) -> tuple[Any, ...]:
     """The class tuple :func:`encode` gives the union of several judgments tables of one form."""
-    attrs = next((t.attrs for t in tables if "accord" in t.attrs), None)
+    attrs = next((t.attrs for t in tables if is_validated(t)), None)
     joined = pd.concat(tables, ignore_index=True)
     if attrs is not None:
         joined.attrs = dict(attrs)

@@ -566,7 +566,7 @@ class RaterModel(Settings, ABC):
 
     def _heldout_loglik(self, train: pd.DataFrame, test: pd.DataFrame) -> np.ndarray:
         """Log-likelihood of each judgment of ``test`` under the model fitted on ``train`` (same settings)."""
-        train = train if "accord" in train.attrs else validate(train)
+        train = train if is_validated(train) else validate(train)
         model = self.clone()
         model._fit_table(train, shared_classes(train, test))
         return model.predictive_loglik(test)

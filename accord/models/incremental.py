@@ -44,7 +44,7 @@ import scipy.sparse as sp
 import torch
 
 from accord.datasets import AccordError, Encoded, ValidationError, validate
-from accord.datasets.schema import REQUIRED_COLUMNS
+from accord.datasets.schema import REQUIRED_COLUMNS, is_validated
 from accord.models._data import vote_fractions
 from accord.models._vb import (PRIOR_TOL, Incidence, VBResult, _vb_m_step, build_incidence, cell_table,
                                dirichlet_expected_log, fit_confusion_prior_evidence, fit_population_prior_evidence,
@@ -85,10 +85,10 @@ def validate_new(encoded: Encoded, new_judgments: pd.DataFrame, duplicates: str 
     """New judgments validated in the form (scale, categorical classes) of the fitted ones; with
     ``duplicates="keep"`` they may repeat a (pair, rater) among themselves too."""
     missing = [c for c in REQUIRED_COLUMNS if c not in new_judgments.columns]
-    if "accord" in new_judgments.attrs and missing:  # pandas carries attrs through rename: was a KeyError
+    if is_validated(new_judgments) and missing:  # pandas carries attrs through rename: was a KeyError
         raise ValidationError("missing required column; the table changed since it was validated: validate it again",
                               column=missing[0])
-    return new_judgments if "accord" in new_judgments.attrs else validate(
+    return new_judgments if is_validated(new_judgments) else validate(
         new_judgments, form=encoded.form, scale=encoded.scale,
         classes=list(encoded.classes) if encoded.form == "categorical" else None,
         duplicates="keep" if duplicates == "keep" else "error")

@@ -25,6 +25,7 @@ from accord.datasets.attributes import (
     is_preference_scale,
     validate_attributes,
 )
+from accord.datasets.schema import checked_info
 from accord.models.base import check_device, check_positive
 from accord.models.ordinal_probit import ordinal_probit_derivatives, ordinal_probit_loglik
 
@@ -208,7 +209,7 @@ class MultiAttributeOrdinal(ConstructorSettings):
     def fit(self, judgments: pd.DataFrame) -> "MultiAttributeOrdinal":
         """Fit on a multi-attribute table (see :mod:`accord.datasets.attributes`)."""
         self._check_settings()
-        info = judgments.attrs.get("accord") if isinstance(judgments, pd.DataFrame) else None
+        info = checked_info(judgments)
         table = judgments if info and info.get("form") == ATTRIBUTE_FORM else validate_attributes(judgments)
         codes = encode_attributes(table)
         data = self._tensors(codes)

@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from accord.datasets.cleaned import CLEANED_COLUMNS, check_cleaned, read_cleaned
+from accord.datasets.cleaned import CLEANED_COLUMNS, check_cleaned, is_messages, read_cleaned, split_shared_messages
 from accord.datasets.errors import AccordError, SettingError, SettingWarning, ValidationError
 from accord.datasets.io import COMPRESSION_SUFFIXES, infer_format
 from accord.datasets.schema import columns_note
@@ -144,7 +144,7 @@ def normalise_pairs(frame: pd.DataFrame, source: str | None = None) -> pd.DataFr
     out = pd.DataFrame(index=range(len(frame)))
     chosen = list(frame["chosen"])
     rejected = list(frame["rejected"])
-    conversational = _is_messages(chosen[0])
+    conversational = is_messages(chosen[0])
     for row, (c, r) in enumerate(zip(chosen, rejected)):
         for column, value in (("chosen", c), ("rejected", r)):
             if _missing(value):
@@ -152,7 +152,7 @@ def normalise_pairs(frame: pd.DataFrame, source: str | None = None) -> pd.DataFr
             if not _well_formed(value):
                 raise ValidationError("must be a text or a non-empty list of chat messages ({'role': text, "
                                       "'content': text})", source=source, column=column, row=row, value=value)
-            if _is_messages(value) != conversational:
+            if is_messages(value) != conversational:
                 raise ValidationError("mixes chat messages and plain texts: row 0 of 'chosen' is "
                                       f"{'messages' if conversational else 'a text'}, this one is not",
                                       source=source, column=column, row=row)
@@ -162,7 +162,7 @@ def normalise_pairs(frame: pd.DataFrame, source: str | None = None) -> pd.DataFr
         if conversational:
             prompts, chosen, rejected = _prompts_in_conversations(prompts, chosen, rejected)
     elif conversational:
-        prompts, chosen, rejected = zip(*(_split_shared_prefix(c, r) for c, r in zip(chosen, rejected)))
+        prompts, chosen, rejected = zip(*(split_shared_messages(c, r) for c, r in zip(chosen, rejected)))
     else:
         prompts = [""] * len(frame)
     out["pair_id"] = frame["pair_id"].astype(str).to_numpy() if "pair_id" in frame.columns else [
@@ -251,12 +251,6 @@ def response_texts(table: pd.DataFrame) -> tuple[list[Any], list[Any]]:
     return prompts, responses
 
 
-def _is_messages(value: Any) -> bool:
-    if isinstance(value, np.ndarray):
-        value = list(value)
-    return isinstance(value, list) and len(value) > 0 and isinstance(value[0], dict) and "content" in value[0]
-
-
 def _well_formed(value: Any) -> bool:
     """A text (a number is read as its text) or a non-empty list of messages with text ``role`` and ``content``."""
     if isinstance(value, np.ndarray):
@@ -270,7 +264,7 @@ def _well_formed(value: Any) -> bool:
 def _text_or_messages(value: Any) -> str | list[dict[str, str]]:
     if isinstance(value, np.ndarray):
         value = list(value)
-    if _is_messages(value):
+    if is_messages(value):
         return [{"role": str(m["role"]), "content": str(m["content"])} for m in value]
     if _missing(value) or _no_messages(value):
         return ""
@@ -294,20 +288,11 @@ def _prompts_in_conversations(prompts: list, chosen: list, rejected: list) -> tu
     conversations that share nothing (assistant turns alone) stays the prompt, as do prompts given as messages."""
     out: tuple[list, list, list] = ([], [], [])
     for prompt, c, r in zip(prompts, chosen, rejected):
-        shared, c_rest, r_rest = _split_shared_prefix(c, r)
+        shared, c_rest, r_rest = split_shared_messages(c, r)
         parts = (shared, c_rest, r_rest) if isinstance(prompt, str) and shared else (prompt, c, r)
         for column, part in zip(out, parts):
             column.append(part)
     return out
-
-
-def _split_shared_prefix(chosen: Any, rejected: Any) -> tuple[list, list, list]:
-    """Implicit prompt: the leading messages both sides share; the rest are the responses."""
-    chosen, rejected = list(chosen), list(rejected)
-    n = 0
-    while n < min(len(chosen), len(rejected)) - 1 and dict(chosen[n]) == dict(rejected[n]):
-        n += 1
-    return chosen[:n], chosen[n:], rejected[n:]
 
 
 # ----------------------------------------------------------------------------------------------------------------------

@@ -57,6 +57,7 @@ STEP_CLEANED_COLUMNS: tuple[str, ...] = (
     "n_annotators",
 )
 _STEP_LISTS: tuple[str, ...] = ("completions", "labels", "label_uncertainty", "label_weights")
+_FLOAT_LISTS: tuple[str, ...] = ("labels", "label_uncertainty", "label_weights", "p_first_error")
 
 
 def check_cleaned_steps(frame: pd.DataFrame, source: str | None = None) -> None:
@@ -133,9 +134,15 @@ def write_cleaned_steps(
     provenance: dict[str, Any] | None = None,
     fmt: str | None = None,
 ) -> Path:
-    """Write a cleaned step dataset atomically (Parquet by default from the suffix, or JSONL)."""
+    """Write a cleaned step dataset atomically (Parquet by default from the suffix, or JSONL).
+
+    The provenance recorded is the package version and time, what ``frame.attrs["provenance"]`` holds (the method
+    and source that :func:`accord.aggregate.build_cleaned_steps` copies from the step labels and the judgments, or
+    a file :func:`read_cleaned_steps` read), and ``provenance``, whose keys win.
+    """
     check_cleaned_steps(frame)
-    return write_with_provenance(_plain_lists(frame), path, {"kind": "steps", **(provenance or {})}, fmt)
+    return write_with_provenance(_plain_lists(frame), path, {**frame.attrs.get("provenance", {}), "kind": "steps",
+                                                             **(provenance or {})}, fmt, float_lists=_FLOAT_LISTS)
 
 
 def read_cleaned_steps(path: str | os.PathLike, fmt: str | None = None) -> pd.DataFrame:
@@ -170,8 +177,7 @@ def _length(value: Any) -> float:
 
 def _plain_lists(frame: pd.DataFrame) -> pd.DataFrame:
     """List columns as Python lists (Parquet gives numpy arrays; JSON gives null for NaN)."""
-    numeric = ("labels", "label_uncertainty", "label_weights", "p_first_error")
-    out = frame.assign(**{c: frame[c].map(lambda v: np.asarray(v, dtype=float).tolist()) for c in numeric})
+    out = frame.assign(**{c: frame[c].map(lambda v: np.asarray(v, dtype=float).tolist()) for c in _FLOAT_LISTS})
     out["completions"] = frame["completions"].map(list)
     return out
 

@@ -36,8 +36,8 @@ import numpy as np
 import pandas as pd
 
 from accord.datasets.errors import ValidationError
-from accord.datasets.schema import (CROWDKIT_COLUMNS, INT64_LIMIT, check_flat_columns, check_ids, decode_dictionaries,
-                                    plain_values, rows_of_input)
+from accord.datasets.schema import (CROWDKIT_COLUMNS, INT64_LIMIT, Checked, check_flat_columns, check_ids,
+                                    checked_info, decode_dictionaries, plain_values, rows_of_input)
 
 STEP_COLUMNS: tuple[str, ...] = ("solution_id", "step", "annotator", "label")
 #: label set name -> its values, in code order
@@ -199,13 +199,13 @@ def validate_steps(
             if column in table.columns:
                 _check_one_value(table, codes, column, f"one solution has two different {column}s", source,
                                  by_step=False)
-    table.attrs[ATTRS_KEY] = {"labels": label_set}
+    table.attrs[ATTRS_KEY] = Checked(labels=label_set)
     return table
 
 
 def step_label_set(judgments: pd.DataFrame) -> str:
     """The label set recorded by :func:`validate_steps` (validating again when it is missing)."""
-    info = judgments.attrs.get(ATTRS_KEY)
+    info = checked_info(judgments, ATTRS_KEY)
     if info is None:
         info = validate_steps(judgments).attrs[ATTRS_KEY]
     return info["labels"]
@@ -213,7 +213,7 @@ def step_label_set(judgments: pd.DataFrame) -> str:
 
 def encode_steps(judgments: pd.DataFrame) -> EncodedSteps:
     """Integer codes for a step-judgments table (validated first when it was not)."""
-    if (not isinstance(judgments, pd.DataFrame) or ATTRS_KEY not in judgments.attrs  # validate_steps names it
+    if (checked_info(judgments, ATTRS_KEY) is None  # validate_steps names what is wrong with a non-table
             or len(judgments) == 0):  # a validated table filtered to no rows keeps its
         judgments = validate_steps(judgments)  # attrs: validating again names the problem before torch trips on it
     label_set = judgments.attrs[ATTRS_KEY]["labels"]
