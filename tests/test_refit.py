@@ -286,3 +286,21 @@ def test_partial_fit_of_something_other_than_a_table_is_one_clear_error(new):
     model = DawidSkene().fit(make_synthetic(20, 5, 3, with_text=False, seed=0).judgments)
     with pytest.raises(ValidationError, match=f"expected a pandas DataFrame, got {type(new).__name__}"):
         model.partial_fit(new)
+
+
+@pytest.mark.parametrize("columns", [[], ["x"], ["pair_id", "label"], ["task", "label"]])
+def test_partial_fit_of_a_frame_without_the_judgments_columns_is_fits_error(columns):
+    """pd.DataFrame() (no rows, no columns) was returned as an empty batch, the mistake passed over; fit names the
+    missing column. A batch with the columns and no rows still adds nothing."""
+    from accord.datasets import ValidationError
+    from accord.models import DawidSkene
+
+    model = DawidSkene(num_samples=5).fit(make_synthetic(20, 5, 3, with_text=False, seed=0).judgments)
+    frame = pd.DataFrame(columns=columns)
+    with pytest.raises(ValidationError) as fitting:
+        DawidSkene().fit(frame)
+    with pytest.raises(ValidationError) as adding:
+        model.partial_fit(frame)
+    assert str(adding.value) == str(fitting.value) and "missing required column" in str(adding.value)
+    for names in (["pair_id", "annotator", "label"], ["task", "worker", "label"]):
+        assert model.partial_fit(pd.DataFrame(columns=names)) is model

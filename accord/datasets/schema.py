@@ -179,30 +179,8 @@ def validate(
     if classes is not None:
         classes = _checked_classes(classes)
 
-    table = decode_dictionaries(judgments.copy())
-    crowdkit_names = "task" in table.columns or "worker" in table.columns
-    if crowdkit_names:
-        clash = [c for c in CROWDKIT_COLUMNS.values() if c in table.columns]
-        if clash:
-            raise ValidationError(
-                "both crowd-kit (task/worker) and accord (pair_id/annotator) column names are present",
-                source=source,
-                column=clash[0],
-            )
-        table = table.rename(columns=CROWDKIT_COLUMNS)
-    derivable_form = form or ("graded" if scale is not None else "preference")
-    if "pair_id" not in table.columns and {"response_a", "response_b"} <= set(table.columns) \
-            and derivable_form != "categorical":
-        for column in ("response_a", "response_b"):  # the id is a hash of the texts
-            missing = table[column].isna().to_numpy()
-            if missing.any():
-                raise ValidationError("missing response text (the pair id is derived from the texts)",
-                                      source=source, column=column, row=int(np.flatnonzero(missing)[0]))
-        table = derive_pair_ids(table, derivable_form)
-    for column in REQUIRED_COLUMNS:
-        if column not in table.columns:
-            raise ValidationError(f"missing required column{_missing_column_hint(table, column, judgments.columns)}",
-                                  source=source, column=column)
+    table = with_required_columns(judgments, form=form, scale=scale, source=source)
+    crowdkit_names = "task" in judgments.columns or "worker" in judgments.columns
     if len(table) == 0:
         raise ValidationError("the judgments table is empty", source=source)
     table = table.reset_index(drop=True)
@@ -254,6 +232,38 @@ def validate(
     if form == "categorical" and classes is not None:
         info["classes"] = list(classes)
     table.attrs["accord"] = Checked(info)
+    return table
+
+
+def with_required_columns(judgments: pd.DataFrame, *, form: Form | None = None, scale: int | None = None,
+                          source: str | None = None) -> pd.DataFrame:
+    """A copy of ``judgments`` under accord's names (crowd-kit's ``task``/``worker`` renamed; ``pair_id`` derived
+    from ``response_a``/``response_b`` where it is missing and the form allows), refused with one line naming a
+    required column it still lacks: the first check of :func:`validate`, and all there is to check of a table with
+    no rows (an empty batch given to ``partial_fit``)."""
+    table = decode_dictionaries(judgments.copy())
+    if "task" in table.columns or "worker" in table.columns:
+        clash = [c for c in CROWDKIT_COLUMNS.values() if c in table.columns]
+        if clash:
+            raise ValidationError(
+                "both crowd-kit (task/worker) and accord (pair_id/annotator) column names are present",
+                source=source,
+                column=clash[0],
+            )
+        table = table.rename(columns=CROWDKIT_COLUMNS)
+    derivable_form = form or ("graded" if scale is not None else "preference")
+    if "pair_id" not in table.columns and {"response_a", "response_b"} <= set(table.columns) \
+            and derivable_form != "categorical":
+        for column in ("response_a", "response_b"):  # the id is a hash of the texts
+            missing = table[column].isna().to_numpy()
+            if missing.any():
+                raise ValidationError("missing response text (the pair id is derived from the texts)",
+                                      source=source, column=column, row=int(np.flatnonzero(missing)[0]))
+        table = derive_pair_ids(table, derivable_form)
+    for column in REQUIRED_COLUMNS:
+        if column not in table.columns:
+            raise ValidationError(f"missing required column{_missing_column_hint(table, column, judgments.columns)}",
+                                  source=source, column=column)
     return table
 
 

@@ -44,7 +44,7 @@ import scipy.sparse as sp
 import torch
 
 from accord.datasets import AccordError, Encoded, ValidationError, validate
-from accord.datasets.schema import REQUIRED_COLUMNS, is_validated
+from accord.datasets.schema import REQUIRED_COLUMNS, is_validated, with_required_columns
 from accord.models._data import vote_fractions
 from accord.models._vb import (PRIOR_TOL, Incidence, VBResult, _vb_m_step, build_incidence, cell_table,
                                dirichlet_expected_log, fit_confusion_prior_evidence, fit_population_prior_evidence,
@@ -154,7 +154,9 @@ def partial_fit(model: Any, new_judgments: pd.DataFrame, duplicates: str = "erro
     model._check_fitted()
     if not isinstance(new_judgments, pd.DataFrame):  # validate names it, as for fit (was an AttributeError on
         validate(new_judgments)                      # .columns, or a TypeError on len() of None)
-    if len(new_judgments) == 0:
+    if len(new_judgments) == 0:  # a batch of no judgments adds none; but a frame without their columns
+        if not is_validated(new_judgments):  # (pd.DataFrame()) is refused as fit refuses it, where it was passed
+            with_required_columns(new_judgments, form=model.encoded_.form, scale=model.encoded_.scale)
         return model
     new_judgments = validate_new(model.encoded_, new_judgments, duplicates)
     encoded = extend_encoded(model.encoded_, new_judgments, duplicates)
