@@ -333,21 +333,16 @@ def test_an_error_in_a_folder_of_files_names_the_file_and_its_row(tmp_path_facto
 
 
 def test_a_folder_with_a_file_arrow_cannot_read_is_one_clear_error(tmp_path):
-    """The folder's first file is read for the schema; a later damaged file, or one whose ids do not cast to the
-    first file's type, was Arrow's traceback (ArrowInvalid), and an empty folder "missing required column (the table
-    has: )"."""
+    """The folder's first file is read for the schema; a later damaged file was Arrow's traceback (ArrowInvalid), and
+    an empty folder "missing required column (the table has: )". (A file whose ids do not cast to the first file's
+    type is refused before the scan: test_a_folder_whose_files_differ_in_columns_or_id_kinds_is_refused_by_file.)"""
     table = correlated_table(n_items=10)
-    for name, part in (("damaged", b"not parquet"), ("other_ids", table.assign(pair_id=range(len(table))))):
-        folder = tmp_path / name
-        folder.mkdir()
-        write_parquet(table.assign(pair_id=range(len(table))) if name == "other_ids" else table,
-                      folder / "part-0.parquet")
-        if isinstance(part, bytes):
-            (folder / "part-1.parquet").write_bytes(part)
-        else:
-            write_parquet(table, folder / "part-1.parquet")
-        with pytest.raises(AccordError, match=f"file {folder}: not readable as Parquet"):
-            read_judgment_shard(folder)
+    folder = tmp_path / "damaged"
+    folder.mkdir()
+    write_parquet(table, folder / "part-0.parquet")
+    (folder / "part-1.parquet").write_bytes(b"not parquet")
+    with pytest.raises(AccordError, match=f"file {folder}: not readable as Parquet"):
+        read_judgment_shard(folder)
     (tmp_path / "empty").mkdir()
     with pytest.raises(AccordError, match="a folder without Parquet files"):
         read_judgment_shard(tmp_path / "empty")
@@ -405,3 +400,58 @@ def test_a_respelt_preference_label_gets_the_single_process_message(tmp_path_fac
         read_judgment_shard(path, batch_rows=5)
     assert str(streamed.value) == f"file {path}, " + str(single.value)
     assert f"row {at}: " in str(streamed.value) and "--form categorical" not in str(streamed.value)
+
+
+@pytest.mark.parametrize("first, later, problem", [
+    ("text", "no annotator", "column 'annotator': missing required column"),
+    ("text", "numbers", "column 'pair_id': ids mix texts and numbers"),
+    ("numbers", "text", "column 'pair_id': ids mix texts and numbers"),
+    ("numbers", "true/false", "column 'pair_id': ids mix true/false and numbers"),
+])
+def test_a_folder_whose_files_differ_in_columns_or_id_kinds_is_refused_by_file(tmp_path, first, later, problem):
+    """Arrow reads a folder in its first file's schema: a later file without a column was "column 'annotator', row 0:
+    missing id", and one whose ids are numbers where the first file's are texts (or the reverse, when every text
+    parses as a number) was cast without a word, the number 7 and the text '7' one id. The single-process reader
+    refuses ids that mix kinds; the streamed one now refuses the file, naming it and the column."""
+    from accord.datasets.schema import check_ids
+
+    table = correlated_table(n_items=12)
+    numbers = table["pair_id"].str[1:].astype(int)
+    kinds = {"text": table.assign(pair_id=numbers.astype(str)), "numbers": table.assign(pair_id=numbers),
+             "true/false": table.assign(pair_id=numbers % 2 == 0), "no annotator": table.drop(columns="annotator")}
+    write_parquet(kinds[first].iloc[:30], tmp_path / "part-0.parquet")
+    write_parquet(kinds[later].iloc[30:], tmp_path / "part-1.parquet")
+    with pytest.raises(ValidationError, match=f"^file {tmp_path / 'part-1.parquet'}, {problem}"):
+        read_judgment_shard(tmp_path, batch_rows=7)
+    if later != "no annotator":  # the single-process rule on the two files' ids as one column says the same
+        both = pd.concat([kinds[first]["pair_id"].iloc[:30], kinds[later]["pair_id"].iloc[30:]]).astype(object)
+        with pytest.raises(ValidationError, match=problem.removeprefix("column 'pair_id': ")):
+            check_ids(both.reset_index(drop=True), "pair_id", None)
+
+
+@pytest.mark.parametrize("blank", ["", "  "])
+def test_a_blank_label_gets_advice_that_mends_it(tmp_path, blank):
+    """A blank label was "leave the cell empty for no label", but an empty label cell is "missing label" in both
+    readers: the message sent the user from one error to the next. Both readers now say the same, and following
+    the advice (a class) reads; for gold, which may be empty, leaving the cell empty is still the advice."""
+    from accord.datasets import validate
+
+    table = correlated_table(n_items=10).rename(columns={"pair_id": "task", "annotator": "worker"})
+    table["label"] = table["label"].map({"A": "cat", "B": "dog", "tie": "fish"})
+    table.loc[7, "label"] = blank
+    path = write_parquet(table, tmp_path / "j.parquet", row_group_size=4)
+    with pytest.raises(ValidationError) as single:
+        validate(table)
+    with pytest.raises(ValidationError) as streamed:
+        read_judgment_shard(path, batch_rows=3)
+    assert str(streamed.value) == f"file {path}, " + str(single.value)
+    assert "row 7: blank label (give a class" in str(single.value) and "empty" not in str(single.value)
+    emptied = table.astype({"label": object})
+    emptied.loc[7, "label"] = None  # what the old advice said to do
+    with pytest.raises(ValidationError, match="row 7: missing label"):
+        validate(emptied)
+    assert len(validate(table.assign(label=table["label"].replace(blank, "cat")))) == len(table)
+    gold = table.assign(label=table["label"].replace(blank, "cat"), gold=None).astype({"gold": object})
+    gold.loc[3, "gold"] = blank
+    with pytest.raises(ValidationError, match="column 'gold', row 3: blank label .leave the cell empty for no gold"):
+        validate(gold)

@@ -467,6 +467,11 @@ def _hashable(value: Any) -> bool:
     return True
 
 
+#: the problems of an id column that mixes kinds (:func:`check_ids`; the streamed reader's folder whose files differ)
+MIXED_TEXT_IDS = "ids mix texts and numbers (the text '7' and the number 7 would be two ids): make them all text"
+MIXED_BOOLEAN_IDS = "ids mix true/false and numbers (true and the number 1 would be one id): make them all text"
+
+
 def check_ids(values: pd.Series, column: str, source: str | None) -> None:
     """The rules every id column of every table follows (judgments, per-attribute ratings, step judgments): present
     and not blank, a single value, finite, and all texts or all numbers (the text '7' and the number 7 would be two
@@ -492,13 +497,11 @@ def check_ids(values: pd.Series, column: str, source: str | None) -> None:
         is_text = values.map(lambda v: isinstance(v, str)).to_numpy()
         if is_text.any() and not is_text.all():
             row = _first_bad(is_text != is_text[0])
-            raise ValidationError("ids mix texts and numbers (the text '7' and the number 7 would be two ids): make "
-                                  "them all text", source=source, column=column, row=row, value=values.iloc[row])
+            raise ValidationError(MIXED_TEXT_IDS, source=source, column=column, row=row, value=values.iloc[row])
         is_bool = values.map(lambda v: isinstance(v, (bool, np.bool_))).to_numpy()
         if is_bool.any() and not is_bool.all():
             row = _first_bad(is_bool != is_bool[0])
-            raise ValidationError("ids mix true/false and numbers (true and the number 1 would be one id): make them "
-                                  "all text", source=source, column=column, row=row, value=values.iloc[row])
+            raise ValidationError(MIXED_BOOLEAN_IDS, source=source, column=column, row=row, value=values.iloc[row])
 
 
 #: kinds of :func:`object_kind` whose values are all single (hashable) values
@@ -549,6 +552,15 @@ def respelt_label_problem(value: Any) -> str | None:
         return None
     return (f"label outside the declared set {{'A', 'B', 'tie'}}: labels are matched exactly (case and spaces "
             f"count): write {meant!r} in every such cell")
+
+
+def blank_label_problem(column: str) -> str:
+    """The problem with a label cell of blank text, as the single-process and the streamed readers give it. A gold
+    cell may be left empty (no gold for that pair); a judgment's label may not, as an empty cell is a missing label,
+    refused too: saying "leave the cell empty for no label" sent the user from one error to the next."""
+    if column == "gold":
+        return "blank label (leave the cell empty for no gold label, or give a class)"
+    return "blank label (give a class, or remove the row: a judgment needs a label)"
 
 
 def _check_labels(
@@ -642,8 +654,8 @@ def _check_labels(
         blank = present & is_str & values.astype(str).str.strip().eq("")
         if blank.any():
             row = _first_bad(blank)
-            raise ValidationError("blank label (leave the cell empty for no label, or give a class)", source=source,
-                                  column=column, row=row, value=values.iloc[row])
+            raise ValidationError(blank_label_problem(column), source=source, column=column, row=row,
+                                  value=values.iloc[row])
         if values.dtype == object:  # True == 1 in Python: true/false among numbers would merge with the classes 1/0
             is_bool = _object_mask(values, present, lambda v: isinstance(v, (bool, np.bool_)))
             if is_bool.any() and (present & ~is_bool).any():

@@ -23,8 +23,8 @@ import numpy as np
 import pandas as pd
 
 from accord.datasets.errors import AccordError, ValidationError
-from accord.datasets.schema import (CROWDKIT_COLUMNS, PREFERENCE_LABELS, REQUIRED_COLUMNS, columns_note,
-                                     respelt_label_problem)
+from accord.datasets.schema import (CROWDKIT_COLUMNS, MIXED_BOOLEAN_IDS, MIXED_TEXT_IDS, PREFERENCE_LABELS,
+                                     REQUIRED_COLUMNS, blank_label_problem, columns_note, respelt_label_problem)
 
 #: rows per record batch read from the file (a batch never spans two Parquet row groups)
 BATCH_ROWS = 1 << 16
@@ -97,13 +97,51 @@ def _check_cells(values: Any, column: str, name: str, source: str, offset: int) 
     bad, problem = None, ""
     if pa.types.is_string(values.type) or pa.types.is_large_string(values.type):
         bad = np.asarray(pc.equal(pc.utf8_trim_whitespace(values), ""))
-        problem = "missing id" if what == "id" else "blank label (leave the cell empty for no label, or give a class)"
+        problem = "missing id" if what == "id" else blank_label_problem("label")
     elif pa.types.is_floating(values.type):
         bad = ~np.isfinite(values.to_numpy(zero_copy_only=False))
         problem = f"{what} is not finite"
     if bad is not None and bad.any():
         at = int(np.flatnonzero(bad)[0])
         raise ValidationError(problem, source=source, column=name, row=offset + at, value=values[at].as_py())
+
+
+def _id_kind(arrow_type: Any) -> str:
+    """An id column's kind as :func:`accord.datasets.schema.check_ids` tells them apart: texts, true/false, or
+    numbers (a dictionary column by its values)."""
+    import pyarrow as pa
+
+    if pa.types.is_dictionary(arrow_type):
+        arrow_type = arrow_type.value_type
+    if pa.types.is_string(arrow_type) or pa.types.is_large_string(arrow_type):
+        return "texts"
+    return "true/false" if pa.types.is_boolean(arrow_type) else "numbers"
+
+
+def _check_files(dataset: Any, names: dict[str, str]) -> None:
+    """Each file of a folder has the required columns, and ids of the kind of the first file's (whose schema Arrow
+    reads the folder in). A file without a column had it read as empty ("missing id, row 0"); one whose ids were
+    numbers where the first file's are texts had them cast to texts without a word (the number 7 of one file and
+    the text '7' of another one id), where the single-process reader refuses ids that mix kinds. Only each file's
+    footer is read."""
+    import pyarrow as pa
+
+    first = {column: _id_kind(dataset.schema.field(names[column]).type) for column in ("pair_id", "annotator")}
+    for fragment in dataset.get_fragments():
+        try:
+            schema = fragment.physical_schema
+        except (pa.ArrowException, OSError):
+            continue  # a damaged file: the scan names it (_batches)
+        for column in REQUIRED_COLUMNS:
+            if names[column] not in schema.names:
+                raise ValidationError(f"missing required column ({columns_note(schema.names)})",
+                                      source=fragment.path, column=names[column])
+        for column, kind in first.items():
+            own = _id_kind(schema.field(names[column]).type)
+            if own != kind:
+                problem = MIXED_TEXT_IDS if "texts" in (own, kind) else MIXED_BOOLEAN_IDS
+                raise ValidationError(f"{problem} (this file's ids are {own}, those of the folder's first file "
+                                      f"{kind})", source=fragment.path, column=names[column])
 
 
 def read_judgment_shard(path: str | os.PathLike, rank: int = 0, world_size: int = 1, *,
@@ -134,6 +172,8 @@ def read_judgment_shard(path: str | os.PathLike, rank: int = 0, world_size: int 
     if not dataset.files:  # was "missing required column (the table has: )"
         raise AccordError(f"file {source}: a folder without Parquet files")
     names = _column_names(dataset.schema.names, columns, source)
+    if Path(path).is_dir():
+        _check_files(dataset, names)
     kept: dict[str, list] = {"pair_id": [], "annotator": [], "label": [], "row": []}
     offset = 0
     # (row of the whole input where it starts, name) of each file read: an error in a folder's file names that file
