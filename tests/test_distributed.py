@@ -13,7 +13,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from accord.datasets import AccordError, ValidationError
@@ -313,6 +313,7 @@ def test_an_error_in_a_folder_of_files_names_the_file_and_its_row(tmp_path_facto
     """A folder of Parquet files: the error named the folder and the row counted over all of its files (row 12 for
     the third row of the second file)."""
     n = sum(sizes)
+    assume(problem != "repeat" or n > 1)  # a repeat needs an earlier row
     table = pd.DataFrame({"pair_id": [f"p{i}" for i in range(n)], "annotator": "w0", "label": "A"})
     bad = data.draw(st.integers(1 if problem == "repeat" else 0, n - 1), label="bad row")
     if problem == "label":
