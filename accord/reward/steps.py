@@ -41,6 +41,7 @@ import torch
 from scipy.special import expit
 
 from accord import metrics
+from accord.datasets.cleaned import prompt_texts
 from accord.datasets.errors import AccordError, SettingWarning, ValidationError
 from accord.datasets.io import COMPRESSION_SUFFIXES
 from accord.datasets.steps.cleaned import STEP_CLEANED_COLUMNS, check_cleaned_steps, float_list, read_cleaned_steps
@@ -109,8 +110,9 @@ def load_steps(source: Any, *, need_labels: bool = True) -> pd.DataFrame:
         for column in ("labels", "label_weights"):
             out[column] = out[column].map(lambda v: np.asarray(v, dtype=float).tolist())
         out["solution_id"] = out["solution_id"].astype(str)
-        # a null prompt is no prompt, as in the stepwise layout (the encoder read it as the problem text "nan")
-        out["prompt"] = out["prompt"].fillna("").astype(str)
+        # a null prompt is no prompt, as in the stepwise layout (the encoder read it as the problem text "nan"), and
+        # chat messages the text the step encoder reads (it has no chat template; their Python repr was read)
+        out["prompt"] = prompt_texts(out["prompt"])
         return out
     return _stepwise(frame, name, need_labels)
 
@@ -159,8 +161,7 @@ def _stepwise(frame: pd.DataFrame, source: str | None, need_labels: bool) -> pd.
         "solution_id": frame["solution_id"].astype(str).to_numpy() if "solution_id" in frame.columns
         else np.arange(len(frame)).astype(str),
         # a missing prompt is no prompt (blanked after the cast: a categorical column refused fillna(""))
-        "prompt": frame["prompt"].astype(str).where(frame["prompt"].notna(), "").to_numpy()
-        if "prompt" in frame.columns else "",
+        "prompt": prompt_texts(frame["prompt"]) if "prompt" in frame.columns else "",
         "completions": steps.to_numpy(),
         "labels": labels.to_numpy(),
         "label_weights": [[1.0] * int(n) for n in n_steps],
