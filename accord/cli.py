@@ -1189,7 +1189,8 @@ def cmd_report(args: argparse.Namespace) -> int:
             models.append(estimator.fit(judgments))
         except AccordError as err:  # the file the table came from, as aggregate and suggest say it
             raise AccordError(f"{source}: {err}") from err
-        print(f"fitted {name} in {time.perf_counter() - started:.1f}s", flush=True)
+        if not args.quiet:  # a line per fit is progress, which --quiet leaves out (the line of what it wrote stays)
+            print(f"fitted {name} in {time.perf_counter() - started:.1f}s", flush=True)
     if args.group:
         from accord.models.context import ContextPreference
 
@@ -1309,7 +1310,7 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--seed", type=int, default=0, help="random seed of the rater models (default: 0)")
     report.add_argument("--output-dir", required=True,
                         help="folder for report.html, its figures and the CSV tables (made if missing)")
-    report.add_argument("--quiet", action="store_true", help="no progress bars")
+    report.add_argument("--quiet", action="store_true", help="no progress bars or lines per fit")
     report.set_defaults(func=cmd_report)
 
     sug = sub.add_parser("suggest", help="where the next judgments should go: pairs (and raters) by expected "

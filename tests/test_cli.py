@@ -870,3 +870,18 @@ def test_a_covariate_that_is_not_numeric_names_its_row_and_value(tmp_path, capsy
     assert "\n" not in message and "'item_len'" in message and f"row 7 is '{cell}'" in message
     assert ("decimal comma" in message) == comma
     assert not output.exists()
+
+
+def test_report_quiet_prints_the_result_without_a_line_per_fit(tmp_path, capsys):
+    """Was: `accord report --quiet` printed "fitted X in Ns" for every method, where --quiet silences the lines per
+    phase (accord train --quiet) and leaves the results (aggregate's summary, score's table); now only what it
+    wrote, and the fit lines without --quiet."""
+    source = tmp_path / "judgments.csv"
+    GOOD.to_csv(source, index=False)
+    for quiet in (True, False):
+        capsys.readouterr()
+        status = main(["report", "--input", str(source), "--methods", "majority", "--output-dir",
+                       str(tmp_path / f"report-{quiet}"), *(["--quiet"] if quiet else [])])
+        out = capsys.readouterr().out
+        assert status == 0 and "report.html" in out, out
+        assert ("fitted majority" in out) != quiet, out

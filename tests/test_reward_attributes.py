@@ -691,3 +691,16 @@ def test_an_attribute_named_like_a_score_column_is_one_error_naming_both(bert, t
     assert accord_main(["score", cfg.output_dir, str(path), "--out", str(out), "--quiet"]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "'reward_normalised'" in err and not out.exists(), err
+
+
+def test_a_data_column_named_like_an_attribute_score_column_is_refused(bert, tmp_path):
+    # was: the attribute's score replaced the data's own column of its name without a word
+    cfg = config(bert, tmp_path, "taken", max_steps=1)
+    RewardTrainer(cfg, train_data=attribute_pairs(16, seed=5)).train()
+    responses = pd.DataFrame({"prompt": ["q", "q"], "response": ["helpful correct short", "useless wrong"],
+                              "reward_concise": [1.0, 2.0]})
+    with pytest.raises(AccordError, match=r"column 'reward_concise'.*rename or drop it in the data"):
+        score(cfg.output_dir, responses)
+    pairs = pd.DataFrame({"prompt": ["q"], "chosen": ["helpful"], "rejected": ["wrong"], "p_chosen_model": [0.5]})
+    with pytest.raises(AccordError, match=r"column 'p_chosen_model'"):
+        score(cfg.output_dir, pairs)

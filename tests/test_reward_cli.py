@@ -862,3 +862,41 @@ def test_a_model_folder_that_is_a_file_or_missing_says_which(workspace, tmp_path
     assert accord_main([command, str(tmp_path / "nowhere"), workspace["data"], "--quiet"]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and f"folder {tmp_path / 'nowhere'}: not found" in err, err
+
+
+@pytest.mark.parametrize("shape, column", [("responses", "reward"), ("responses", "reward_normalised"),
+                                           ("pairs", "reward_chosen"), ("pairs", "p_chosen_model"),
+                                           ("ensemble", "reward_mean"), ("ensemble", "reward_1")])
+def test_score_refuses_a_data_column_named_like_a_score_column(plain_model, tmp_path, capsys, shape, column):
+    """Was: the score replaced an input column of its name without a word (a table with a 'reward' of its own, or
+    one scored before, lost it); now one line naming the column and what to do, before any file is written."""
+    import shutil
+
+    if shape == "pairs":
+        table = pd.DataFrame({"prompt": ["q", "q"], "chosen": ["good clear", "helpful"], "rejected": ["rude", "bad"]})
+    else:
+        table = pd.DataFrame({"prompt": ["q", "q"], "response": ["good clear answer", "rude wrong"]})
+    table[column] = [7.0, 8.0]
+    data = tmp_path / "data.jsonl"
+    table.to_json(data, orient="records", lines=True)
+    model = plain_model
+    if shape == "ensemble":
+        model = f"{plain_model},{shutil.copytree(plain_model, tmp_path / 'twin')}"
+    out = tmp_path / "scored.csv"
+    capsys.readouterr()
+    assert accord_main(["score", model, str(data), "--out", str(out), "--quiet"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and f"column '{column}'" in err and "rename or drop" in err, err
+    assert not out.exists()
+
+
+def test_an_ensemble_scores_data_with_a_reward_column_of_its_own(plain_model, tmp_path):
+    # 'reward' is a column a member's own score writes, not one the ensemble writes: kept as it came
+    import shutil
+
+    from accord.reward.ensemble import score_ensemble
+
+    twin = shutil.copytree(plain_model, tmp_path / "twin")
+    table = pd.DataFrame({"response": ["good clear answer", "rude wrong"], "reward": [7.0, 8.0]})
+    scored = score_ensemble([plain_model, str(twin)], table)
+    assert scored["reward"].tolist() == [7.0, 8.0] and "reward_mean" in scored.columns

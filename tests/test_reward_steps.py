@@ -716,3 +716,22 @@ def test_evaluate_out_of_a_step_dataset_without_a_wrong_step_is_valid_json(works
     for text in (out.read_text(), capsys.readouterr().out):
         metrics = json.loads(text, parse_constant=no_bare_constants)
         assert metrics["step_auroc"] is None and metrics["n_steps"] == 3
+
+
+def test_a_bad_saved_separator_names_the_model_folder_and_its_file(workspace, tmp_path, capsys):
+    """Was: ``config: 'step_separator' ... is not a single token`` at score time, a setting the user of `accord score`
+    cannot give; now one line naming the model's folder, its reward_model.json and what to set there."""
+    cfg = config(workspace, "bad-separator", max_steps=1, output_dir=str(tmp_path / "model"))
+    train(cfg)
+    meta_path = Path(cfg.output_dir) / "reward_model.json"
+    meta = json.loads(meta_path.read_text())
+    meta["step_separator"] = "checks out fine"  # three tokens
+    meta_path.write_text(json.dumps(meta))
+    out = tmp_path / "scores.csv"
+    capsys.readouterr()
+    assert accord_main(["score", cfg.output_dir, workspace["data"], "--out", str(out), "--quiet"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and f"folder {cfg.output_dir}" in err and "reward_model.json" in err, err
+    assert "config:" not in err and "'checks out fine'" in err and not out.exists(), err
+    with pytest.raises(AccordError, match="reward_model.json"):
+        score(cfg.output_dir, workspace["data"])

@@ -222,3 +222,23 @@ def test_the_method_is_recorded_without_being_told_and_kept_when_a_file_is_writt
     again = read_cleaned_steps(write_cleaned_steps(read_cleaned_steps(told).iloc[:2], tmp_path / f"again.{suffix}"))
     assert {k: again.attrs["provenance"][k] for k in ("method", "source", "kind")} == {
         "method": "vote-fraction", "source": "unit", "kind": "steps"}
+
+
+@pytest.mark.parametrize("suffix", [".parquet", ".jsonl"])
+def test_a_chat_prompt_is_written_as_the_text_the_step_trainer_reads(tmp_path: Path, suffix: str) -> None:
+    """Was: a prompt of chat messages was written as its Python repr ("[{'role': 'user', ...}]"), which the step
+    trainer then tokenized; now as the text an encoder without a chat template reads (one 'role: content' line per
+    message), the text load_steps gives a stepwise table of the same messages. Plain-text prompts stay as they are."""
+    from accord.reward.steps import load_steps
+
+    messages = [{"role": "system", "content": "be brief"}, {"role": "user", "content": "what is 2+2"}]
+    judgments = pd.DataFrame({"solution_id": ["s1", "s1", "s2"], "step": [0, 1, 0], "annotator": ["a", "a", "a"],
+                              "label": [1, 1, 1], "step_text": ["x", "y", "z"],
+                              "prompt": [messages, messages, "plain problem"]})
+    frame = build_cleaned_steps(StepVoteFraction().fit(judgments).step_labels_, judgments)
+    assert frame["prompt"].tolist() == ["system: be brief\nuser: what is 2+2", "plain problem"]
+    back = read_cleaned_steps(write_cleaned_steps(frame, tmp_path / f"steps{suffix}"))
+    assert back["prompt"].tolist() == frame["prompt"].tolist()
+    stepwise = pd.DataFrame({"prompt": [messages, "plain problem"], "completions": [["x", "y"], ["z"]],
+                             "labels": [[1, 1], [1]]})
+    assert load_steps(stepwise)["prompt"].tolist() == frame["prompt"].tolist()

@@ -20,7 +20,7 @@ import pandas as pd
 
 from accord._settings import ConstructorSettings
 from accord.datasets import AccordError, weight_from_uncertainty
-from accord.datasets.cleaned import as_text
+from accord.datasets.cleaned import as_text, prompt_texts
 from accord.datasets.schema import checked_info
 from accord.datasets.steps import EncodedSteps, StepLabels, encode_steps, validate_steps
 
@@ -127,8 +127,8 @@ def build_cleaned_steps(step_labels: StepLabels, judgments: pd.DataFrame) -> pd.
     per_solution = judgments.groupby("solution_id", sort=False)
     prompt = np.full(len(solution_ids), "")
     if "prompt" in judgments.columns:  # a missing prompt is no prompt (a categorical column refused fillna(""))
-        first = per_solution["prompt"].first().reindex(solution_ids)
-        prompt = first.astype(str).where(first.notna(), "").to_numpy()
+        # chat messages as the text the step trainer reads (their Python repr was written)
+        prompt = prompt_texts(per_solution["prompt"].first().reindex(solution_ids))
     first_error = step_labels.first_error
     last_uncertainty = first_error["uncertainty"].to_numpy()[np.cumsum(n_steps + 1) - 1]
     uncertainty = steps["uncertainty"].to_numpy(dtype=float)

@@ -118,6 +118,21 @@ def is_messages(value: Any) -> bool:
     return isinstance(value, list) and len(value) > 0 and isinstance(value[0], dict) and "content" in value[0]
 
 
+def messages_text(messages: Any) -> str:
+    """Chat messages as the text a tokenizer without a chat template reads them: one ``role: content`` line per
+    message (:class:`accord.reward.data.PairEncoder`'s plain layout)."""
+    return "\n".join(f"{m['role']}: {m['content']}" for m in messages)
+
+
+def prompt_texts(prompts: pd.Series) -> np.ndarray:
+    """The prompts of a step dataset as the text the step encoder tokenizes (it reads no chat template): chat
+    messages as :func:`messages_text` renders them (their Python repr was written and read), a missing prompt as no
+    prompt (blanked after the cast: a categorical column refused fillna(""))."""
+    cells = prompts.astype(object)
+    texts = cells.map(lambda p: messages_text(p) if is_messages(p) else p).astype(str)
+    return texts.where(cells.notna(), "").to_numpy()
+
+
 def split_shared_messages(chosen: Any, rejected: Any) -> tuple[list, list, list]:
     """The leading messages two conversations share (the implicit prompt; each side keeps its last message), and
     the rest of each."""

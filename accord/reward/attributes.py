@@ -627,7 +627,8 @@ def score_attributes(model_dir: str | Path, data: Any, *, k: float | None = None
     per preference attribute, ``p_<a>_model`` per property and ``p_chosen_model`` from the combined reward.
     """
     from accord.reward.attribute_combination import COMBINATION_FILE, _text, load_combination, response_lengths
-    from accord.reward.evaluate import _encoder, _read_scored, load_model, refuse_nan
+    from accord.reward.evaluate import (_encoder, _read_scored, _source, load_model, refuse_nan,
+                                        refuse_score_columns)
 
     frame = _read_scored(data)  # before the model loads: a problem with the data is reported at once
     model, tokenizer = load_model(model_dir, device, progress)
@@ -704,6 +705,7 @@ def score_attributes(model_dir: str | Path, data: Any, *, k: float | None = None
 
     if "response" in frame.columns:
         columns, _ = side(encoder.encode(prompts, responses), responses, "")
+        refuse_score_columns(frame, list(columns), _source(data))
         return frame.copy().assign(**columns)
     chosen_columns, chosen = side(encoded.chosen, list(pairs["chosen"]), "_chosen")
     rejected_columns, rejected = side(encoded.rejected, list(pairs["rejected"]), "_rejected")
@@ -717,6 +719,7 @@ def score_attributes(model_dir: str | Path, data: Any, *, k: float | None = None
         put(probabilities, column, expit(logits[:, j]), f"attribute '{name}''s probability")
     put(probabilities, "p_chosen_model", expit(chosen_columns["reward_chosen"] - rejected_columns["reward_rejected"]),
         "the combined reward's P(chosen better)")
+    refuse_score_columns(frame, [*chosen_columns, *rejected_columns, *probabilities], _source(data))
     return frame.copy().assign(**chosen_columns, **rejected_columns, **probabilities)
 
 

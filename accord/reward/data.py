@@ -24,7 +24,8 @@ import numpy as np
 import pandas as pd
 import torch
 
-from accord.datasets.cleaned import CLEANED_COLUMNS, check_cleaned, is_messages, read_cleaned, split_shared_messages
+from accord.datasets.cleaned import (CLEANED_COLUMNS, check_cleaned, is_messages, messages_text, read_cleaned,
+                                     split_shared_messages)
 from accord.datasets.errors import AccordError, SettingError, SettingWarning, ValidationError
 from accord.datasets.io import COMPRESSION_SUFFIXES, infer_format
 from accord.datasets.schema import columns_note
@@ -631,7 +632,7 @@ def _find(haystack: list[int], needle: list[int], start: int) -> int:
 
 def _as_text(value: Any) -> str:
     if isinstance(value, list):
-        return "\n".join(f"{m['role']}: {m['content']}" for m in value)
+        return messages_text(value)
     return "" if value is None else str(value)
 
 

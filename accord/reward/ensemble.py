@@ -83,7 +83,7 @@ def score_ensemble(model_dirs: Sequence[str | Path], data: Any, *, conservative:
     ``conservative_reward`` (of kind ``conservative`` with ``k``), all on the members' standardised scale, and each
     member's standardised reward (``reward_0``, ``reward_1``, ...).
     """
-    from accord.reward.evaluate import _read_scored, _source, _task, score
+    from accord.reward.evaluate import _read_scored, _source, _task, refuse_score_columns, score
 
     model_dirs = [str(d) for d in model_dirs]
     heads = [ensemble_heads(d) for d in model_dirs]
@@ -105,6 +105,9 @@ def score_ensemble(model_dirs: Sequence[str | Path], data: Any, *, conservative:
     if "response" not in frame.columns:
         raise ValidationError("an ensemble scores responses: the data needs a 'response' column (and optionally "
                               "'prompt')", source=_source(data), column="response")
+    written = [f"reward_{m}" for m in range(sum(heads))]
+    refuse_score_columns(frame, [*written, "reward_mean", "reward_sd", "reward_min", "conservative_reward"],
+                         _source(data))
     for directory, n_heads in zip(model_dirs, heads):  # the data first, then what the members lack
         _check_stats(directory, n_heads)
     rows = []
@@ -113,7 +116,10 @@ def score_ensemble(model_dirs: Sequence[str | Path], data: Any, *, conservative:
             rows.extend(head_rewards(directory, frame, batch_size=batch_size, max_length=max_length, device=device,
                                      progress=progress))
         else:
-            rows.append(score(directory, frame, batch_size=batch_size, max_length=max_length, device=device,
+            # only the texts: a column of the data named like one a member's own scores write ('reward') is
+            # no column the ensemble writes
+            texts = frame[[column for column in ("prompt", "response") if column in frame.columns]]
+            rows.append(score(directory, texts, batch_size=batch_size, max_length=max_length, device=device,
                               progress=progress)["reward_normalised"].to_numpy())
     members = np.stack(rows)
     out = frame.copy()

@@ -338,7 +338,8 @@ def score(model_dir: str | Path, data: Any, *, k: float | None = None, batch_siz
     1), to use against reward hacking. A model without the head has neither column, and asking it for ``k`` is an
     error: its conservative reward would be the reward itself. Pairs get these per side (suffixes ``_chosen``,
     ``_rejected``) and ``p_chosen_model``, the model's probability that ``chosen`` is better. The rows come back
-    as they came, a frame's index kept. A process reward model (``accord train --task steps``) scores a step
+    as they came, a frame's index kept; a column of the data named like one of these is an error (the score would
+    replace it). A process reward model (``accord train --task steps``) scores a step
     dataset instead, one row per step (:func:`accord.reward.steps.score_steps`).
     """
     if _task(model_dir) == "attributes":  # every attribute and their combination
@@ -362,6 +363,11 @@ def score(model_dir: str | Path, data: Any, *, k: float | None = None, batch_siz
                           "--uncertainty-head to use k")
     frame = _read_scored(data)  # before the model loads: a problem with the data is reported at once
     pairs_frame = None if "response" in frame.columns else pair_texts(frame, source=_source(data))
+    uncertainty = bool(RewardModel.read_meta(model_dir).get("uncertainty_head"))
+    sides = [""] if pairs_frame is None else ["_chosen", "_rejected"]
+    written = [column for suffix in sides for column in _side_columns(np.zeros(0), np.zeros(0), 1.0, 0.0, 1.0,
+                                                                      suffix, uncertainty)]
+    refuse_score_columns(frame, written + ([] if pairs_frame is None else ["p_chosen_model"]), _source(data))
     model, tokenizer = load_model(model_dir, device, progress)
     k = 1.0 if k is None else float(k)
     encoder = _encoder(model, tokenizer, max_length)
@@ -428,6 +434,17 @@ def _read_frame(data: Any) -> pd.DataFrame:
     from accord.reward.data import read_table_path
 
     return _check_texts(read_table_path(Path(data)), _source(data))
+
+
+def refuse_score_columns(frame: pd.DataFrame, written: list[str], source: str | None) -> None:
+    """One error for a column of the scored table named like a column the scores are written to: the score
+    replaced it without a word (a table scored before, or one with a ``reward`` of its own, lost its column)."""
+    taken = [column for column in written if column in frame.columns]
+    if taken:
+        raise ValidationError(f"the scores are written to a column of this name ({len(taken)} of the data's columns "
+                              f"would be replaced: {', '.join(repr(c) for c in taken)}); rename or drop "
+                              f"{'it' if len(taken) == 1 else 'them'} in the data and score again",
+                              source=source, column=taken[0])
 
 
 def _source(data: Any) -> str | None:

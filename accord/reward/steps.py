@@ -41,7 +41,8 @@ import torch
 from scipy.special import expit
 
 from accord import metrics
-from accord.datasets.errors import AccordError, SettingWarning, ValidationError
+from accord.datasets.cleaned import prompt_texts
+from accord.datasets.errors import AccordError, SettingError, SettingWarning, ValidationError
 from accord.datasets.io import COMPRESSION_SUFFIXES
 from accord.datasets.steps.cleaned import STEP_CLEANED_COLUMNS, check_cleaned_steps, float_list, read_cleaned_steps
 from accord.reward.config import QUOTE, assigned, refused
@@ -109,8 +110,9 @@ def load_steps(source: Any, *, need_labels: bool = True) -> pd.DataFrame:
         for column in ("labels", "label_weights"):
             out[column] = out[column].map(lambda v: np.asarray(v, dtype=float).tolist())
         out["solution_id"] = out["solution_id"].astype(str)
-        # a null prompt is no prompt, as in the stepwise layout (the encoder read it as the problem text "nan")
-        out["prompt"] = out["prompt"].fillna("").astype(str)
+        # a null prompt is no prompt, as in the stepwise layout (the encoder read it as the problem text "nan"), and
+        # chat messages the text the step encoder reads (it has no chat template; their Python repr was read)
+        out["prompt"] = prompt_texts(out["prompt"])
         return out
     return _stepwise(frame, name, need_labels)
 
@@ -159,8 +161,7 @@ def _stepwise(frame: pd.DataFrame, source: str | None, need_labels: bool) -> pd.
         "solution_id": frame["solution_id"].astype(str).to_numpy() if "solution_id" in frame.columns
         else np.arange(len(frame)).astype(str),
         # a missing prompt is no prompt (blanked after the cast: a categorical column refused fillna(""))
-        "prompt": frame["prompt"].astype(str).where(frame["prompt"].notna(), "").to_numpy()
-        if "prompt" in frame.columns else "",
+        "prompt": prompt_texts(frame["prompt"]) if "prompt" in frame.columns else "",
         "completions": steps.to_numpy(),
         "labels": labels.to_numpy(),
         "label_weights": [[1.0] * int(n) for n in n_steps],
@@ -581,9 +582,16 @@ class StepTask(RewardTask):
 # ----------------------------------------------------------------------------------------------------------------------
 
 
-def _saved_encoder(model: Any, tokenizer: Any, max_length: int | None) -> StepEncoder:
+def _saved_encoder(model_dir: str | Path, model: Any, tokenizer: Any, max_length: int | None) -> StepEncoder:
+    from accord.reward.model import META_FILE
+
     meta = model.meta
-    _, sep_id = separator_token(tokenizer, meta.get("step_separator"))
+    try:
+        _, sep_id = separator_token(tokenizer, meta.get("step_separator"))
+    except SettingError as error:  # the saved separator: 'config: step_separator' named a setting no one gave here
+        raise AccordError(f"folder {model_dir}: the step separator its {META_FILE} records does not fit the "
+                          f"tokenizer saved with it: {error.naming('step_separator')}; set \"step_separator\" in "
+                          f"{META_FILE} to the one token the model was trained with, or train it again") from error
     max_length = saved_max_length(model, max_length)
     # (the step target says what a loss reads, which scoring and evaluating do not: an outcome-only model's cut
     # solutions are scored as any other)
@@ -616,7 +624,7 @@ def evaluate_steps(model_dir: str | Path, data: Any, *, batch_size: int = 32, ma
     """:func:`step_reward_metrics` of a saved process reward model on a step dataset, with the truncation counts."""
     table = load_steps(data)  # before the model loads: a problem with the data is reported at once
     model, tokenizer = load_model(model_dir, device, progress)
-    encoded = _saved_encoder(model, tokenizer, max_length).encode(table)
+    encoded = _saved_encoder(model_dir, model, tokenizer, max_length).encode(table)
     pred = predict_steps(model, encoded, pad_token_id=tokenizer.pad_token_id, batch_size=batch_size,
                          device=_device(device), progress=progress, desc="evaluating")
     _refuse_nan_read_steps(model_dir, table, encoded, pred["reward"])  # else NaN metrics, without a word
@@ -633,7 +641,7 @@ def score_steps(model_dir: str | Path, data: Any, *, batch_size: int = 32, max_l
     ``problem_id`` when the data has it. A step cut off by ``max_length`` has NaN scores."""
     table = load_steps(data, need_labels=False)  # before the model loads, as score does
     model, tokenizer = load_model(model_dir, device, progress)
-    encoded = _saved_encoder(model, tokenizer, max_length).encode(table)
+    encoded = _saved_encoder(model_dir, model, tokenizer, max_length).encode(table)
     pred = predict_steps(model, encoded, pad_token_id=tokenizer.pad_token_id, batch_size=batch_size,
                          device=_device(device), progress=progress)
     rows, step, scored = _step_rows(table, encoded)
