@@ -258,7 +258,7 @@ def test_bad_ensemble_heads_and_k_are_one_error(heads_workspace, tmp_path, capsy
                           uncertainty_head=True)
     with pytest.raises(AccordError, match="set one of them"):
         RewardTrainer(config)
-    with pytest.raises(AccordError, match="ensemble_heads is for the pairwise task"):
+    with pytest.raises(AccordError, match="'ensemble_heads' is for the pairwise task"):
         RewardTrainer(heads_config(heads_workspace["bert"], heads_workspace["pairs"], tmp_path / "rm-s",
                                    ensemble_heads=2, task="steps"))
 
