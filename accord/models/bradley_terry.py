@@ -56,6 +56,9 @@ integrated out (:class:`~accord.models.pairwise.GroupNormal`; with ``tau`` free 
 conditional posterior. ``"meanfield"`` (default) and ``"lowrank"`` by SVI, warm-started from vote-based utilities
 with every ``s_j`` equal (the honest-majority mode); ``"map"`` (point estimates, the annotator groups mean-field;
 the scale split follows the priors' slight tilt slowly, so prefer ``"meanfield"``); ``"nuts"`` for small data.
+Every inference samples the utilities in a basis that puts each connected group of responses' mean utility, which
+only the prior knows, apart from the differences the votes see (:class:`~accord.models.pairwise.ComponentReflection`):
+the same model, in which a mean-field guide's P(A > B) comes close to exact draws.
 
 References
 ----------

@@ -36,6 +36,7 @@ Params = Mapping[str, torch.Tensor]
 
 LINKS: tuple[str, ...] = ("logit", "probit")
 LATENT_MODES: tuple[str, ...] = ("auto", "response", "pair")
+ROTATED = "utility_rotated"  # the site of the utilities in the basis they are sampled in (ComponentReflection)
 # Pairs per chunk when summarising draws: bounds memory at draws x chunk x classes floats.
 _CHUNK = 20_000
 
@@ -165,6 +166,50 @@ class GroupNormal(dist.TorchDistribution):
 
 
 @dataclass(frozen=True)
+class ComponentReflection:
+    r"""The orthonormal change of basis ``u = H z`` in which the utilities are sampled: per connected component
+    of the comparison graph (responses joined by a compared pair), the Householder reflection that maps the
+    component's first response to the direction of its mean, ``H = I - 2 w w^T / (w^T w)`` with
+    ``w = e_first - 1 / \sqrt{R}`` on the component's ``R`` responses (identity for a response alone).
+
+    ``H`` is orthogonal and symmetric, so ``z ~ N(0, I)`` gives ``u = H z ~ N(0, I)``: the model is unchanged. The
+    votes see only differences within a component, so the component's mean utility is known only through its
+    prior, and every utility of the component shares its variance; a mean-field guide over ``u`` cannot represent
+    that shared part and adds it to the variance of every gap ``u_A - u_B``, which then shrinks the sharpness and
+    makes the soft labels timid against exact posterior draws (measured in the README's debiasing section). In
+    ``z`` the mean is one coordinate of its own, apart from the differences.
+    """
+
+    component: torch.Tensor  # [n] component code of each response
+    w: torch.Tensor  # [n] the reflection vector, component by component
+    scale: torch.Tensor  # [C] 2 / (w^T w) per component, 0 for a component of one response
+
+    @classmethod
+    def of_pairs(cls, pair_a: np.ndarray, pair_b: np.ndarray, n_responses: int,
+                 device: torch.device) -> ComponentReflection:
+        from scipy.sparse import coo_matrix
+        from scipy.sparse.csgraph import connected_components
+
+        graph = coo_matrix((np.ones(len(pair_a)), (pair_a, pair_b)), shape=(n_responses, n_responses))
+        _, component = connected_components(graph, directed=False)
+        size = np.bincount(component)
+        first = np.zeros(n_responses, dtype=bool)
+        first[np.unique(component, return_index=True)[1]] = True
+        w = first - 1.0 / np.sqrt(size[component])
+        norm = 2.0 - 2.0 / np.sqrt(size)  # w^T w: (1 - 1/sqrt R)^2 + (R - 1) / R
+        scale = np.divide(2.0, norm, out=np.zeros_like(norm), where=norm > 1e-12)
+        return cls(*(torch.as_tensor(v, device=device) for v in (component, w.astype(np.float32),
+                                                                 scale.astype(np.float32))))
+
+    def __call__(self, values: torch.Tensor) -> torch.Tensor:
+        """``H values`` along the last dimension (``H`` is its own inverse: the same call maps ``u`` to ``z``)."""
+        w = self.w.to(values.dtype)
+        dots = torch.zeros(*values.shape[:-1], len(self.scale), dtype=values.dtype, device=values.device)
+        dots = dots.index_add(-1, self.component, values * w) * self.scale.to(values.dtype)
+        return values - w * dots[..., self.component]
+
+
+@dataclass(frozen=True)
 class PairwiseData:
     """Per-judgment codes as tensors, the arguments of the Pyro models.
 
@@ -182,6 +227,7 @@ class PairwiseData:
     n_classes: int
     pairs: torch.Tensor | None = None  # judgment -> pair code (for pair-level effects)
     n_pairs: int = 0
+    reflection: ComponentReflection | None = None  # "response" mode: the basis the utilities are sampled in
 
     @property
     def n_judgments(self) -> int:
@@ -369,7 +415,8 @@ class PairwiseUtilityModel(PyroRaterModel):
 
     def _sample_latent(self, data: PairwiseData) -> torch.Tensor:
         """Sample the utilities (or, in pair mode, the gaps) in their plate: ``u ~ N(0, 1)``, fixed scale (the
-        annotators' sharpness carries the scale)."""
+        annotators' sharpness carries the scale). Utilities are sampled as ``z`` (site ``utility_rotated``) and
+        returned as ``u = H z`` (:class:`ComponentReflection`: the same prior, a basis a mean-field guide fits)."""
         device = data.device
 
         def build() -> dist.Distribution:
@@ -381,7 +428,8 @@ class PairwiseUtilityModel(PyroRaterModel):
         # the plate is made on every call: making one records its subsample site in the trace (model-guide match)
         if data.side_b is not None:
             with pyro.plate("responses", data.n_latent, device=device):
-                return pyro.sample("utility", prior)
+                rotated = pyro.sample(ROTATED, prior)
+            return data.reflection(rotated) if data.reflection is not None else rotated
         with pyro.plate("pairs", data.n_latent, device=device):
             return pyro.sample("gap", prior)
 
@@ -406,16 +454,18 @@ class PairwiseUtilityModel(PyroRaterModel):
         self.layout_ = build_layout(table, encoded, self.latent)
         device, layout = self._torch_device, self.layout_
         labels, n_classes = self._labels_for_model(encoded)
+        reflection = None
         if layout.mode == "response":
             side_a = torch.as_tensor(layout.judgment_a, device=device)
             side_b: torch.Tensor | None = torch.as_tensor(layout.judgment_b, device=device)
+            reflection = ComponentReflection.of_pairs(layout.pair_a, layout.pair_b, layout.n_responses, device)
         else:
             side_a, side_b = torch.as_tensor(encoded.items, device=device), None
         self._data = PairwiseData(side_a, side_b, torch.as_tensor(encoded.workers, device=device),
                                   torch.as_tensor(labels, device=device),
                                   layout.n_responses if layout.mode == "response" else encoded.n_items,
                                   encoded.n_workers, n_classes, torch.as_tensor(encoded.items, device=device),
-                                  encoded.n_items)
+                                  encoded.n_items, reflection)
 
     def _fit(self, encoded: Encoded) -> None:
         data = self._data
@@ -426,9 +476,14 @@ class PairwiseUtilityModel(PyroRaterModel):
         # the default rank (sqrt of the dimension) is too costly for 1e5 responses; 16 directions catch the
         # dominant posterior correlations (shared scale parameters, connected utilities)
         rank = self.rank if self.rank is not None else max(1, min(16, int(math.sqrt(n_latent))))
-        chains = self._keep_fit(fit_pyro(self, self._model, data, init=self._init_values(data), rank=rank,
+        init = self._init_values(data)
+        if data.reflection is not None:  # the utilities' start in the basis they are sampled in (H is its inverse)
+            init[ROTATED] = data.reflection(init.pop("utility"))
+        chains = self._keep_fit(fit_pyro(self, self._model, data, init=init, rank=rank,
                                          map_normal=(*self.group_priors, *self.pair_priors), vectorize_draws=True,
                                          subsample=batch if batch is not None and batch < data.n_judgments else None))
+        if data.reflection is not None:
+            chains["utility"] = data.reflection(chains.pop(ROTATED))
         chains = {name: value.detach().cpu().float() for name, value in chains.items()}
         # the group scales (annotator and pair groups) are integrated out of the model: add their conditional
         # posterior draws
