@@ -148,3 +148,18 @@ def test_compare_refuses_fitted_models_of_different_forms():
     with pytest.raises(AccordError, match=r"different forms \(categorical.*graded"):
         compare([graded, categorical], plain, k=0)
 
+
+
+@pytest.mark.parametrize("k", [3, 5])
+def test_more_folds_than_judgments_is_one_error_naming_the_setting_before_any_fit(k, monkeypatch):
+    """compare(k=5) on a table of fewer judgments fitted and scored every model by PSIS-LOO first, then failed with
+    heldout_loglik's '3 judgments cannot be split into 5 folds', which names no setting (compare's is k, not
+    folds). It is refused at once, naming k; heldout_loglik names folds."""
+    from accord.models import comparison
+
+    table = validate(pd.DataFrame({"pair_id": [f"p{i}" for i in range(k - 1)], "annotator": "a", "label": "A"}))
+    monkeypatch.setattr(comparison, "_loo_part", lambda *args: pytest.fail("the models were scored before the check"))
+    with pytest.raises(AccordError, match=rf"k={k}: {k - 1} judgments cannot be split into {k} folds"):
+        compare([DawidSkene()], table, k=k)
+    with pytest.raises(AccordError, match=rf"folds={k}: {k - 1} judgments"):
+        heldout_loglik(DawidSkene(), table, folds=k)

@@ -54,6 +54,9 @@ def compare(models: Sequence[RaterModel], judgments: pd.DataFrame, *, k: int = 5
     for position, model in enumerate(models):
         _check_rater_model(model, f"model {position}")
     table = _read(judgments, models)
+    if k >= 2 and len(table) < k:  # named here, before the fits: heldout_loglik names its own setting, folds
+        raise AccordError(f"k={k}: {len(table)} judgments cannot be split into {k} folds (k below 2 skips the "
+                          "held-out part)")
     encoded = encode(table)
     labels = _names(models, names)
 
@@ -123,7 +126,7 @@ def heldout_loglik(model: RaterModel | Callable[[], RaterModel], judgments: pd.D
     table = _read(judgments, [model] if isinstance(model, RaterModel) else [])
     n = len(table)
     if n < folds:
-        raise AccordError(f"{n} judgments cannot be split into {folds} folds")
+        raise AccordError(f"folds={folds}: {n} judgments cannot be split into {folds} folds")
     fold = np.random.default_rng(seed).permutation(n) % folds
     out = np.empty(n)
     for f in range(folds):
