@@ -235,3 +235,16 @@ def test_first_error_f1_is_the_harmonic_mean_or_nan_without_solutions_of_one_kin
         assert located["f1"] == pytest.approx(0.0 if a + b == 0 else 2 * a * b / (a + b))
     perfect = first_error_scores(truth, truth, n_steps)
     assert np.isnan(perfect["f1"]) or perfect["f1"] == 1.0
+
+
+@pytest.mark.parametrize("seed", [None, "a", 2.5, True, -1, 2**64])
+def test_a_seed_that_is_not_a_whole_number_in_numpys_range_is_one_clear_error(synthetic, seed) -> None:
+    """The seed of the posterior draws was not checked: None or "a" failed in torch.manual_seed (TypeError,
+    ValueError) only after the VB-EM loop, 2**64 as 'Overflow when unpacking long long', and 2.5 or True were taken
+    as other seeds. Refused now by the constructor and the fit, naming the setting, as the rater models' seed is."""
+    with pytest.raises(AccordError, match="seed must be a whole number"):
+        FirstErrorModel(seed=seed)
+    model = FirstErrorModel(num_samples=0)
+    model.seed = seed  # assigned directly: the fit checks again
+    with pytest.raises(AccordError, match="seed must be a whole number"):
+        model.fit(synthetic.judgments)

@@ -163,3 +163,17 @@ def test_more_folds_than_judgments_is_one_error_naming_the_setting_before_any_fi
         compare([DawidSkene()], table, k=k)
     with pytest.raises(AccordError, match=rf"folds={k}: {k - 1} judgments"):
         heldout_loglik(DawidSkene(), table, folds=k)
+
+
+@pytest.mark.parametrize("seed", [None, 2.5, -1, True, 2**32])
+def test_a_fold_seed_that_is_not_a_whole_number_is_one_clear_error_before_any_fit(judgments, seed, monkeypatch):
+    """compare(seed=-1) or seed=2.5 fitted and scored every model by PSIS-LOO, then failed in numpy's words
+    ('expected non-negative integer', 'SeedSequence expects int ...'); None gave folds that no run repeats and True
+    was seed 1. The seed is checked first, naming it, by compare and by heldout_loglik."""
+    from accord.models import comparison
+
+    monkeypatch.setattr(comparison, "_loo_part", lambda *args: pytest.fail("the models were scored before the check"))
+    with pytest.raises(AccordError, match="seed must be a whole number"):
+        compare([DawidSkene()], judgments, k=2, seed=seed)
+    with pytest.raises(AccordError, match="seed must be a whole number"):
+        heldout_loglik(DawidSkene(), judgments, folds=2, seed=seed)

@@ -152,6 +152,13 @@ def check_positive(owner: Any, *names: str, zero: bool = False) -> None:
                                   f"{' each' if isinstance(value, (tuple, list)) else ''}, not {value!r}")
 
 
+def check_seed(value: Any, name: str = "seed") -> None:
+    """One error unless ``value`` is a whole number in numpy's seed range ``0..2**32 - 1`` (not a bool): a seed of
+    None, 2.5 or -1 failed far from the setting, in numpy's or torch's words, after the fit had run."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not 0 <= value < 2**32:
+        raise AccordError(f"{name} must be a whole number in 0..2**32 - 1 (numpy's range), not {value!r}")
+
+
 def check_device(value: Any, name: str = "device") -> None:
     """One error unless ``value`` names a torch device this machine has: a typo ('cuda0'), or 'cuda' where torch has
     no CUDA, failed deep in the fit with torch's traceback ('Expected one of cpu, cuda, ...', 'Torch not compiled
@@ -320,8 +327,7 @@ class RaterModel(Settings, ABC):
             raise AccordError(f"batch_size subsamples the pairs of SVI steps (inference 'map', 'meanfield' or "
                               f"'lowrank'); inference '{self.inference}' reads every judgment: drop batch_size or "
                               "choose an SVI inference")
-        if isinstance(self.seed, bool) or not isinstance(self.seed, (int, np.integer)) or not 0 <= self.seed < 2**32:
-            raise AccordError(f"seed must be a whole number in 0..2**32 - 1 (numpy's range), not {self.seed!r}")
+        check_seed(self.seed)
         if isinstance(self.tol, bool) or not isinstance(self.tol, numbers.Real) or not 0 <= self.tol < math.inf:
             raise AccordError(f"tol must be a finite number >= 0 (0 runs every step), not {self.tol!r}")
         check_positive(self, *(name for name in ("learning_rate", "init_scale") if hasattr(self, name)))

@@ -11,7 +11,7 @@ import pandas as pd
 from accord.datasets import AccordError, Encoded, encode, validate
 from accord.datasets.schema import is_validated
 from accord.models._data import with_attrs
-from accord.models.base import RaterModel
+from accord.models.base import RaterModel, check_seed
 
 COLUMNS: tuple[str, ...] = ("loo_rank", "elpd_loo", "p_loo", "elpd_diff", "loo_se", "loo_dse", "weight", "loo_warning",
                             "heldout_loglik", "heldout_se", "heldout_diff", "heldout_dse", "n_judgments")
@@ -51,6 +51,7 @@ def compare(models: Sequence[RaterModel], judgments: pd.DataFrame, *, k: int = 5
         raise AccordError("compare needs at least one model")
     if not _whole(k):
         raise AccordError(f"k must be a whole number (below 2 skips the held-out part), not {k!r}")
+    check_seed(seed)  # here: numpy refused -1 or 2.5 in its own words, after every model's PSIS-LOO
     for position, model in enumerate(models):
         _check_rater_model(model, f"model {position}")
     table = _read(judgments, models)
@@ -123,6 +124,7 @@ def heldout_loglik(model: RaterModel | Callable[[], RaterModel], judgments: pd.D
     # fewer than two folds has no training part (and 0 or fewer no fold at all: np.empty's memory came back)
     if not _whole(folds) or folds < 2:
         raise AccordError(f"folds must be a whole number >= 2, not {folds!r}")
+    check_seed(seed)
     table = _read(judgments, [model] if isinstance(model, RaterModel) else [])
     n = len(table)
     if n < folds:

@@ -16,7 +16,7 @@ from accord.datasets import AccordError, FitError
 from accord.datasets.steps import EncodedSteps, StepLabels, encode_steps
 from accord.datasets.steps.labels import position_index
 from accord.models._vb import dirichlet_expected_log, fit_polya_prior, log_hyperprior, quantiles_90
-from accord.models.base import check_positive
+from accord.models.base import check_positive, check_seed
 
 #: the three states a step can be in, given the first wrong step tau of its solution
 STATES: tuple[str, ...] = ("correct", "first_error", "after_error")
@@ -207,6 +207,8 @@ class FirstErrorModel(ConstructorSettings):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < least:
                 raise AccordError(f"{name} must be a whole number >= {least}, not {value!r}")
+        # None or "a" failed in torch.manual_seed only after the VB-EM loop, and 2.5 or True were taken as 2 and 1
+        check_seed(self.seed)
 
     def _initial_label_prior(self, n_labels: int, error_code: int) -> torch.Tensor:
         flag = torch.tensor(self.prior_flag, dtype=torch.float64)[:, None]
