@@ -248,3 +248,18 @@ def test_a_seed_that_is_not_a_whole_number_in_numpys_range_is_one_clear_error(sy
     model.seed = seed  # assigned directly: the fit checks again
     with pytest.raises(AccordError, match="seed must be a whole number"):
         model.fit(synthetic.judgments)
+
+
+@pytest.mark.parametrize("setting", ["truncate_after_flag", "empirical_prior"])
+@pytest.mark.parametrize("value", ["no", "false", 0, None])
+def test_a_switch_that_is_not_true_or_false_is_one_clear_error(synthetic, setting: str, value) -> None:
+    """truncate_after_flag="no" or empirical_prior="false" was taken as it reads in Python, truthy: the part the
+    setting names stayed on without a word (0 and None switched it off by the same accident). Refused, naming it,
+    by the constructor and by the fit, as the rater models refuse such a switch."""
+    with pytest.raises(AccordError, match=f"{setting} must be True or False"):
+        FirstErrorModel(**{setting: value})
+    model = FirstErrorModel(num_samples=0)
+    setattr(model, setting, value)
+    with pytest.raises(AccordError, match=f"{setting} must be True or False"):
+        model.fit(synthetic.judgments)
+    FirstErrorModel(**{setting: np.bool_(False)})  # numpy's bool is a bool

@@ -152,6 +152,14 @@ def check_positive(owner: Any, *names: str, zero: bool = False) -> None:
                                   f"{' each' if isinstance(value, (tuple, list)) else ''}, not {value!r}")
 
 
+def check_switches(owner: Any) -> None:
+    """One error for a True/False setting of the dataclass ``owner`` given as anything else: a switch given as text
+    ('no', 'false') is truthy, so it switched the part on."""
+    for field in fields(owner):
+        if field.type in ("bool", bool) and not isinstance(getattr(owner, field.name), (bool, np.bool_)):
+            raise AccordError(f"{field.name} must be True or False, not {getattr(owner, field.name)!r}")
+
+
 def check_seed(value: Any, name: str = "seed") -> None:
     """One error unless ``value`` is a whole number in numpy's seed range ``0..2**32 - 1`` (not a bool): a seed of
     None, 2.5 or -1 failed far from the setting, in numpy's or torch's words, after the fit had run."""
@@ -306,9 +314,7 @@ class RaterModel(Settings, ABC):
             raise AccordError(
                 f"{type(self).__name__} supports inference in {self.supported_inference}, not '{self.inference}'"
             )
-        for field in fields(self):  # a switch given as text ('no', 'false') is truthy: it switched the part on
-            if field.type in ("bool", bool) and not isinstance(getattr(self, field.name), (bool, np.bool_)):
-                raise AccordError(f"{field.name} must be True or False, not {getattr(self, field.name)!r}")
+        check_switches(self)
         # patience: a window of 0 or 2.5 losses is never full, so the convergence rule never ran (every max_steps)
         for name in ("max_steps", "posterior_steps", "num_samples", "batch_size", "rank", "num_chains", "patience"):
             value = getattr(self, name, None)

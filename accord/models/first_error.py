@@ -16,7 +16,7 @@ from accord.datasets import AccordError, FitError
 from accord.datasets.steps import EncodedSteps, StepLabels, encode_steps
 from accord.datasets.steps.labels import position_index
 from accord.models._vb import dirichlet_expected_log, fit_polya_prior, log_hyperprior, quantiles_90
-from accord.models.base import check_positive, check_seed
+from accord.models.base import check_positive, check_seed, check_switches
 
 #: the three states a step can be in, given the first wrong step tau of its solution
 STATES: tuple[str, ...] = ("correct", "first_error", "after_error")
@@ -196,6 +196,7 @@ class FirstErrorModel(ConstructorSettings):
     # -- pieces ---------------------------------------------------------------------------------------------------
 
     def _check_settings(self) -> None:
+        check_switches(self)  # truncate_after_flag="no" or empirical_prior="false" was truthy: the part stayed on
         if len(self.prior_flag) != 3 or not all(0 < p < 1 for p in self.prior_flag):
             raise AccordError(f"prior_flag must hold three probabilities in (0, 1), got {self.prior_flag}")
         if len(self.hazard_prior) != 2:
