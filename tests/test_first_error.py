@@ -263,3 +263,15 @@ def test_a_switch_that_is_not_true_or_false_is_one_clear_error(synthetic, settin
     with pytest.raises(AccordError, match=f"{setting} must be True or False"):
         model.fit(synthetic.judgments)
     FirstErrorModel(**{setting: np.bool_(False)})  # numpy's bool is a bool
+
+
+@pytest.mark.parametrize("setting", [dict(prior_flag=None), dict(prior_flag=0.5), dict(prior_flag="abc"),
+                                     dict(prior_flag=(0.2, 0.7)), dict(hazard_prior=None), dict(hazard_prior=1.0),
+                                     dict(hazard_prior=(1.0, 9.0, 1.0))])
+def test_a_prior_that_is_not_a_tuple_of_numbers_is_one_clear_error(setting: dict) -> None:
+    """prior_flag=None or 0.5, hazard_prior=None or 1.0 ended in Python's "object of type 'float' has no len()", and
+    prior_flag="abc" in "'<' not supported between instances of 'int' and 'str'": errors that named no setting."""
+    name = next(iter(setting))
+    with pytest.raises(AccordError, match=f"^{name} must"):
+        FirstErrorModel(**setting)
+    FirstErrorModel(prior_flag=[0.1, 0.8, 0.5], hazard_prior=[1, 9])  # a list is a tuple here

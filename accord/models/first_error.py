@@ -4,6 +4,7 @@ reports of where that step is."""
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -197,9 +198,12 @@ class FirstErrorModel(ConstructorSettings):
 
     def _check_settings(self) -> None:
         check_switches(self)  # truncate_after_flag="no" or empirical_prior="false" was truthy: the part stayed on
-        if len(self.prior_flag) != 3 or not all(0 < p < 1 for p in self.prior_flag):
-            raise AccordError(f"prior_flag must hold three probabilities in (0, 1), got {self.prior_flag}")
-        if len(self.hazard_prior) != 2:
+        # a number, None or a text had no len() or compared with a str: raw TypeErrors that named no setting
+        flag = self.prior_flag
+        if (not isinstance(flag, (tuple, list, np.ndarray)) or len(flag) != 3
+                or not all(isinstance(p, numbers.Real) and not isinstance(p, bool) and 0 < p < 1 for p in flag)):
+            raise AccordError(f"prior_flag must hold three probabilities in (0, 1), got {self.prior_flag!r}")
+        if not isinstance(self.hazard_prior, (tuple, list)) or len(self.hazard_prior) != 2:
             raise AccordError(f"hazard_prior must be the two shapes of a Beta prior, got {self.hazard_prior!r}")
         check_positive(self, "prior_strength", "hazard_prior", "tol")
         # tested as the good case, naming the setting: None (or 2.5) was a raw TypeError from the comparison (or
