@@ -177,3 +177,21 @@ def test_a_fold_seed_that_is_not_a_whole_number_is_one_clear_error_before_any_fi
         compare([DawidSkene()], judgments, k=2, seed=seed)
     with pytest.raises(AccordError, match="seed must be a whole number"):
         heldout_loglik(DawidSkene(), judgments, folds=2, seed=seed)
+
+
+def test_a_model_whose_settings_changed_since_its_fit_is_refitted(judgments, monkeypatch):
+    """A model fitted on the table and then given other settings (set_params, sklearn's in-place way) was used as
+    it was: its PSIS-LOO came from the earlier fit while its held-out column refitted with the new settings, so
+    one row described two models. It is refitted now, as one fitted on another table is, and left as it was."""
+    model = DawidSkene(num_samples=30).fit(judgments)
+    before = model.soft_labels_.probs.copy()
+    model.set_params(empirical_prior=False, num_samples=60)
+    changed = compare([model], judgments, k=0)
+    fresh = compare([DawidSkene(num_samples=60, empirical_prior=False)], judgments, k=0)
+    assert changed["elpd_loo"].iloc[0] == pytest.approx(fresh["elpd_loo"].iloc[0])
+    pd.testing.assert_frame_equal(model.soft_labels_.probs, before)
+    # a model fitted under its present settings is still used as it is (not refitted)
+    same = DawidSkene(num_samples=30).fit(judgments)
+    monkeypatch.setattr(same, "clone", lambda: pytest.fail("a model fitted on the table under its settings was "
+                                                           "refitted"))
+    compare([same], judgments, k=0)

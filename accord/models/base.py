@@ -354,6 +354,8 @@ class RaterModel(Settings, ABC):
                     self._warn_if_unsettled()
                     self.soft_labels_ = self._soft_labels()
             self._defer("_annotator_table", "annotators_")
+            # the settings of this fit: a set_params since leaves the fit as it was (compare and partial_fit read it)
+            self._fitted_settings = self.get_params()
         except BaseException:
             # a fit that fails part-way leaves the model unfitted, not this table's codes beside the last fit's labels
             self._forget_fit()

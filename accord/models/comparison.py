@@ -177,8 +177,10 @@ def _read(judgments: pd.DataFrame, models: Sequence[RaterModel]) -> pd.DataFrame
 
 def _fitted_on(model: RaterModel, encoded: Encoded) -> bool:
     """Whether ``model`` was fitted on the table ``encoded`` codes: the same judgments (pair, rater, label, in
-    order) and ids. The number of judgments alone took a fit on another table of the same size for one on this."""
-    if not hasattr(model, "soft_labels_"):
+    order) and ids. The number of judgments alone took a fit on another table of the same size for one on this.
+    And under its present settings: after a ``set_params`` the PSIS-LOO column scored the earlier fit while the
+    held-out column refitted with the new settings, two models in one row."""
+    if not hasattr(model, "soft_labels_") or model.__dict__.get("_fitted_settings") != model.get_params():
         return False
     mine = model.encoded_
     return (mine.n_judgments == encoded.n_judgments and tuple(mine.classes) == tuple(encoded.classes)
