@@ -251,3 +251,32 @@ def test_partial_fit_after_switching_a_nuts_fit_to_vb_exports_no_stale_sampler_s
     assert not hasattr(model, "n_divergences_") and not hasattr(model, "guide_")
     cold = fit(lambda: DawidSkene(inference="vb", num_samples=4, num_warmup=4, num_chains=2), table)
     pd.testing.assert_frame_equal(model.soft_labels_.probs, cold.soft_labels_.probs)
+
+
+def test_glad_class_ability_is_laid_out_on_the_true_class(judgments):
+    """GLAD's ``class_ability`` (delta_jk) is rater j's ability offset on pairs whose *true* class is k (the reported
+    label plays no part in it), but went out on the ``class`` dimension, the one of the reported label
+    (``theta[annotator, true_class, class]``, MACE's ``spam_labels[annotator, class]``): selected by true class, as
+    ``theta`` is, it was not there. The offset of true class k is read back through the model's own likelihood: a
+    draw's P(right | true class k) is sigmoid((alpha_j + delta_jk) beta_i)."""
+    import torch
+
+    model = fit(FAMILIES["glad"], judgments)
+    posterior = model.to_arviz().posterior
+    offset = posterior["class_ability"]
+    assert offset.dims == ("chain", "draw", "annotator", "true_class")
+    classes = [str(c) for c in model.encoded_.classes]
+    assert list(offset.coords["true_class"].values) == classes
+    # the emission of each judgment under its true class k, rebuilt from the export selected by true class
+    draws = {name: torch.as_tensor(posterior[name].values.reshape(-1, *posterior[name].shape[2:]))
+             for name in ("ability", "class_ability", "beta")}
+    codes = model.encoded_
+    workers, items, labels = (torch.as_tensor(a) for a in (codes.workers, codes.items, codes.labels))
+    emission = model._log_emission(draws, workers, items, labels)  # [D, K, N]
+    for k, name in enumerate(classes):
+        ability = draws["ability"][:, workers] + torch.as_tensor(offset.sel(true_class=name).values.reshape(
+            -1, codes.n_workers))[:, workers]
+        x = ability * draws["beta"][:, items]
+        expected = torch.where(labels == k, torch.nn.functional.logsigmoid(x),
+                               torch.nn.functional.logsigmoid(-x) - np.log(max(len(classes) - 1, 1)))
+        np.testing.assert_allclose(emission[:, k].numpy(), expected.numpy(), atol=1e-5)

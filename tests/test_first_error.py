@@ -235,3 +235,43 @@ def test_first_error_f1_is_the_harmonic_mean_or_nan_without_solutions_of_one_kin
         assert located["f1"] == pytest.approx(0.0 if a + b == 0 else 2 * a * b / (a + b))
     perfect = first_error_scores(truth, truth, n_steps)
     assert np.isnan(perfect["f1"]) or perfect["f1"] == 1.0
+
+
+@pytest.mark.parametrize("seed", [None, "a", 2.5, True, -1, 2**64])
+def test_a_seed_that_is_not_a_whole_number_in_numpys_range_is_one_clear_error(synthetic, seed) -> None:
+    """The seed of the posterior draws was not checked: None or "a" failed in torch.manual_seed (TypeError,
+    ValueError) only after the VB-EM loop, 2**64 as 'Overflow when unpacking long long', and 2.5 or True were taken
+    as other seeds. Refused now by the constructor and the fit, naming the setting, as the rater models' seed is."""
+    with pytest.raises(AccordError, match="seed must be a whole number"):
+        FirstErrorModel(seed=seed)
+    model = FirstErrorModel(num_samples=0)
+    model.seed = seed  # assigned directly: the fit checks again
+    with pytest.raises(AccordError, match="seed must be a whole number"):
+        model.fit(synthetic.judgments)
+
+
+@pytest.mark.parametrize("setting", ["truncate_after_flag", "empirical_prior"])
+@pytest.mark.parametrize("value", ["no", "false", 0, None])
+def test_a_switch_that_is_not_true_or_false_is_one_clear_error(synthetic, setting: str, value) -> None:
+    """truncate_after_flag="no" or empirical_prior="false" was taken as it reads in Python, truthy: the part the
+    setting names stayed on without a word (0 and None switched it off by the same accident). Refused, naming it,
+    by the constructor and by the fit, as the rater models refuse such a switch."""
+    with pytest.raises(AccordError, match=f"{setting} must be True or False"):
+        FirstErrorModel(**{setting: value})
+    model = FirstErrorModel(num_samples=0)
+    setattr(model, setting, value)
+    with pytest.raises(AccordError, match=f"{setting} must be True or False"):
+        model.fit(synthetic.judgments)
+    FirstErrorModel(**{setting: np.bool_(False)})  # numpy's bool is a bool
+
+
+@pytest.mark.parametrize("setting", [dict(prior_flag=None), dict(prior_flag=0.5), dict(prior_flag="abc"),
+                                     dict(prior_flag=(0.2, 0.7)), dict(hazard_prior=None), dict(hazard_prior=1.0),
+                                     dict(hazard_prior=(1.0, 9.0, 1.0))])
+def test_a_prior_that_is_not_a_tuple_of_numbers_is_one_clear_error(setting: dict) -> None:
+    """prior_flag=None or 0.5, hazard_prior=None or 1.0 ended in Python's "object of type 'float' has no len()", and
+    prior_flag="abc" in "'<' not supported between instances of 'int' and 'str'": errors that named no setting."""
+    name = next(iter(setting))
+    with pytest.raises(AccordError, match=f"^{name} must"):
+        FirstErrorModel(**setting)
+    FirstErrorModel(prior_flag=[0.1, 0.8, 0.5], hazard_prior=[1, 9])  # a list is a tuple here

@@ -148,3 +148,50 @@ def test_compare_refuses_fitted_models_of_different_forms():
     with pytest.raises(AccordError, match=r"different forms \(categorical.*graded"):
         compare([graded, categorical], plain, k=0)
 
+
+
+@pytest.mark.parametrize("k", [3, 5])
+def test_more_folds_than_judgments_is_one_error_naming_the_setting_before_any_fit(k, monkeypatch):
+    """compare(k=5) on a table of fewer judgments fitted and scored every model by PSIS-LOO first, then failed with
+    heldout_loglik's '3 judgments cannot be split into 5 folds', which names no setting (compare's is k, not
+    folds). It is refused at once, naming k; heldout_loglik names folds."""
+    from accord.models import comparison
+
+    table = validate(pd.DataFrame({"pair_id": [f"p{i}" for i in range(k - 1)], "annotator": "a", "label": "A"}))
+    monkeypatch.setattr(comparison, "_loo_part", lambda *args: pytest.fail("the models were scored before the check"))
+    with pytest.raises(AccordError, match=rf"k={k}: {k - 1} judgments cannot be split into {k} folds"):
+        compare([DawidSkene()], table, k=k)
+    with pytest.raises(AccordError, match=rf"folds={k}: {k - 1} judgments"):
+        heldout_loglik(DawidSkene(), table, folds=k)
+
+
+@pytest.mark.parametrize("seed", [None, 2.5, -1, True, 2**32])
+def test_a_fold_seed_that_is_not_a_whole_number_is_one_clear_error_before_any_fit(judgments, seed, monkeypatch):
+    """compare(seed=-1) or seed=2.5 fitted and scored every model by PSIS-LOO, then failed in numpy's words
+    ('expected non-negative integer', 'SeedSequence expects int ...'); None gave folds that no run repeats and True
+    was seed 1. The seed is checked first, naming it, by compare and by heldout_loglik."""
+    from accord.models import comparison
+
+    monkeypatch.setattr(comparison, "_loo_part", lambda *args: pytest.fail("the models were scored before the check"))
+    with pytest.raises(AccordError, match="seed must be a whole number"):
+        compare([DawidSkene()], judgments, k=2, seed=seed)
+    with pytest.raises(AccordError, match="seed must be a whole number"):
+        heldout_loglik(DawidSkene(), judgments, folds=2, seed=seed)
+
+
+def test_a_model_whose_settings_changed_since_its_fit_is_refitted(judgments, monkeypatch):
+    """A model fitted on the table and then given other settings (set_params, sklearn's in-place way) was used as
+    it was: its PSIS-LOO came from the earlier fit while its held-out column refitted with the new settings, so
+    one row described two models. It is refitted now, as one fitted on another table is, and left as it was."""
+    model = DawidSkene(num_samples=30).fit(judgments)
+    before = model.soft_labels_.probs.copy()
+    model.set_params(empirical_prior=False, num_samples=60)
+    changed = compare([model], judgments, k=0)
+    fresh = compare([DawidSkene(num_samples=60, empirical_prior=False)], judgments, k=0)
+    assert changed["elpd_loo"].iloc[0] == pytest.approx(fresh["elpd_loo"].iloc[0])
+    pd.testing.assert_frame_equal(model.soft_labels_.probs, before)
+    # a model fitted under its present settings is still used as it is (not refitted)
+    same = DawidSkene(num_samples=30).fit(judgments)
+    monkeypatch.setattr(same, "clone", lambda: pytest.fail("a model fitted on the table under its settings was "
+                                                           "refitted"))
+    compare([same], judgments, k=0)

@@ -152,6 +152,21 @@ def check_positive(owner: Any, *names: str, zero: bool = False) -> None:
                                   f"{' each' if isinstance(value, (tuple, list)) else ''}, not {value!r}")
 
 
+def check_switches(owner: Any) -> None:
+    """One error for a True/False setting of the dataclass ``owner`` given as anything else: a switch given as text
+    ('no', 'false') is truthy, so it switched the part on."""
+    for field in fields(owner):
+        if field.type in ("bool", bool) and not isinstance(getattr(owner, field.name), (bool, np.bool_)):
+            raise AccordError(f"{field.name} must be True or False, not {getattr(owner, field.name)!r}")
+
+
+def check_seed(value: Any, name: str = "seed") -> None:
+    """One error unless ``value`` is a whole number in numpy's seed range ``0..2**32 - 1`` (not a bool): a seed of
+    None, 2.5 or -1 failed far from the setting, in numpy's or torch's words, after the fit had run."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not 0 <= value < 2**32:
+        raise AccordError(f"{name} must be a whole number in 0..2**32 - 1 (numpy's range), not {value!r}")
+
+
 def check_device(value: Any, name: str = "device") -> None:
     """One error unless ``value`` names a torch device this machine has: a typo ('cuda0'), or 'cuda' where torch has
     no CUDA, failed deep in the fit with torch's traceback ('Expected one of cpu, cuda, ...', 'Torch not compiled
@@ -299,9 +314,7 @@ class RaterModel(Settings, ABC):
             raise AccordError(
                 f"{type(self).__name__} supports inference in {self.supported_inference}, not '{self.inference}'"
             )
-        for field in fields(self):  # a switch given as text ('no', 'false') is truthy: it switched the part on
-            if field.type in ("bool", bool) and not isinstance(getattr(self, field.name), (bool, np.bool_)):
-                raise AccordError(f"{field.name} must be True or False, not {getattr(self, field.name)!r}")
+        check_switches(self)
         # patience: a window of 0 or 2.5 losses is never full, so the convergence rule never ran (every max_steps)
         for name in ("max_steps", "posterior_steps", "num_samples", "batch_size", "rank", "num_chains", "patience"):
             value = getattr(self, name, None)
@@ -320,8 +333,7 @@ class RaterModel(Settings, ABC):
             raise AccordError(f"batch_size subsamples the pairs of SVI steps (inference 'map', 'meanfield' or "
                               f"'lowrank'); inference '{self.inference}' reads every judgment: drop batch_size or "
                               "choose an SVI inference")
-        if isinstance(self.seed, bool) or not isinstance(self.seed, (int, np.integer)) or not 0 <= self.seed < 2**32:
-            raise AccordError(f"seed must be a whole number in 0..2**32 - 1 (numpy's range), not {self.seed!r}")
+        check_seed(self.seed)
         if isinstance(self.tol, bool) or not isinstance(self.tol, numbers.Real) or not 0 <= self.tol < math.inf:
             raise AccordError(f"tol must be a finite number >= 0 (0 runs every step), not {self.tol!r}")
         check_positive(self, *(name for name in ("learning_rate", "init_scale") if hasattr(self, name)))
@@ -342,6 +354,8 @@ class RaterModel(Settings, ABC):
                     self._warn_if_unsettled()
                     self.soft_labels_ = self._soft_labels()
             self._defer("_annotator_table", "annotators_")
+            # the settings of this fit: a set_params since leaves the fit as it was (compare and partial_fit read it)
+            self._fitted_settings = self.get_params()
         except BaseException:
             # a fit that fails part-way leaves the model unfitted, not this table's codes beside the last fit's labels
             self._forget_fit()

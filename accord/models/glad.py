@@ -160,8 +160,10 @@ class GLAD(EnumeratedRaterModel):
 
     method: ClassVar[str] = "glad"
     supported_inference: ClassVar[tuple[str, ...]] = ("map", "meanfield", "lowrank", "nuts")
-    _site_dims: ClassVar[dict[str, tuple[str, ...]]] = {"ability": ("annotator",), "class_ability": ("annotator",
-                                                                                                        "class"),
+    # delta_jk is the offset on pairs of *true* class k: the latent class's dim, as theta's rows (not "class", the
+    # reported label's)
+    _site_dims: ClassVar[dict[str, tuple[str, ...]]] = {"ability": ("annotator",),
+                                                         "class_ability": ("annotator", "true_class"),
                                                          "beta": ("pair_id",)}
     _local_sites: ClassVar[tuple[str, ...]] = ("beta",)
 
