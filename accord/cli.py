@@ -231,13 +231,28 @@ def _like_labels(values: pd.Series, labels: pd.Series, path: Path, column: str) 
 
 
 def _require_texts(judgments: pd.DataFrame, source: str) -> None:
-    """A cleaned dataset needs both response texts of every pair: name the input row that lacks one."""
+    """A cleaned dataset needs both response texts of every pair, read as :func:`accord.aggregate.build_cleaned`
+    reads them, before the fit: a pair takes its texts from whichever of its judgments hold them, so only a pair
+    none of whose judgments holds one is refused, naming its first row (a judgment without the texts beside others
+    with them, such as the judgments that came back from ``accord suggest``'s batch, was refused though the cleaned
+    dataset had the texts); a pair shown with two different texts is refused naming the file (that came after the
+    fit, without it)."""
+    import numpy as np
+
+    from accord.aggregate.cleaned import PAIR_TEXT_COLUMNS
+    from accord.datasets.cleaned import item_texts
+
+    try:
+        texts = item_texts(judgments, "pair_id", PAIR_TEXT_COLUMNS, "pair")
+    except AccordError as err:
+        raise AccordError(f"file {source}, {err}") from err
     for column in ("response_a", "response_b"):
-        missing = judgments[column].isna().to_numpy()
-        if missing.any():
-            row = int(missing.nonzero()[0][0])
-            raise ValidationError("missing response text (a cleaned dataset needs both responses of every pair)",
-                                  source=source, column=column, row=row)
+        missing = texts.index[texts[column].isna().to_numpy()]
+        if len(missing):
+            row = int(np.flatnonzero((judgments["pair_id"] == missing[0]).to_numpy())[0])
+            raise ValidationError("missing response text (a cleaned dataset needs both responses of every pair, and "
+                                  f"no judgment of pair {missing[0]!r} holds this one)", source=source, column=column,
+                                  row=row)
 
 
 def _check_output(output: Path) -> None:

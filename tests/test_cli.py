@@ -38,6 +38,10 @@ BAD_INPUTS = {
     "same response twice": (GOOD.assign(response_b=["a1", "a1", "b2", "b2"]), "both sides of the pair are the same"),
     "empty table": (GOOD.iloc[:0], "empty"),
     "mixed label forms": (GOOD.assign(label=["A", "1", "B", "A"]), "column 'label', row 1"),
+    "pair with no text": (GOOD.assign(response_b=["b1", "b1", None, None]),
+                          "column 'response_b', row 2: missing response text.*pair 'p2'"),
+    "pair with two texts": (GOOD.assign(response_b=["b1", "B1", "b2", "b2"]),
+                            "column 'response_b': pair 'p1' is shown with two different values.*row 0.*row 1"),
 }
 
 
@@ -56,6 +60,19 @@ def test_bad_input_gives_one_line_exit_2_and_no_output(case, tmp_path, capsys):
     assert not output.exists()
     assert not (output.parent.exists() and any(output.parent.iterdir()))
 
+
+
+def test_a_pair_takes_its_texts_from_the_judgments_that_hold_them(tmp_path, capsys):
+    # the judgments that came back from a batch, appended without the texts their pairs have in earlier rows, were
+    # refused ("missing response text"), where build_cleaned takes a pair's texts from whichever judgments hold them
+    source, output = tmp_path / "judgments.csv", tmp_path / "clean.parquet"
+    returned = pd.DataFrame({"pair_id": ["p1", "p2"], "annotator": ["w3", "w3"], "label": ["A", "B"]})
+    pd.concat([GOOD, returned], ignore_index=True).to_csv(source, index=False)
+    assert main(["aggregate", "--input", str(source), "--method", "vote-fraction", "--output", str(output)]) == 0
+    cleaned = read_cleaned(output).set_index("pair_id")
+    assert cleaned.loc["p1", ["prompt", "chosen", "rejected"]].tolist() == ["q1", "a1", "b1"]
+    assert cleaned.loc["p2", ["prompt", "chosen", "rejected"]].tolist() == ["q2", "b2", "a2"]
+    assert cleaned["n_judgments"].tolist() == [3, 3]
 
 
 @pytest.mark.parametrize("kind", ["folder", "missing"])
