@@ -596,3 +596,21 @@ def test_vote_counts_match_a_crosstab(judged, shown, classes):
     got = vote_counts(pair_ids, labels, pairs, columns)
     np.testing.assert_array_equal(got.to_numpy(), expected.to_numpy())
     assert got.index.equals(pairs) and got.columns.equals(columns)
+
+
+def test_the_pairs_table_takes_each_pairs_texts_from_the_judgments_that_hold_them(tmp_path):
+    # pairs.csv showed the texts of a pair's first judgment alone: a pair whose first judgment lacks its prompt or a
+    # response (the others give it, and the cleaned dataset has it) was listed without it; chat messages were shown
+    # as their Python repr
+    from accord.aggregate import MajorityVote
+
+    chat = [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "ünïcode"}]
+    table = pd.DataFrame({"pair_id": ["p1", "p1", "p2", "p2", "p3"], "annotator": ["w1", "w2", "w1", "w2", "w1"],
+                          "label": ["A", "A", "B", "A", "B"], "prompt": [None, None, None, "q2", "q3"],
+                          "response_a": ["a1", "a1", None, "a2", chat],
+                          "response_b": ["b1", "b1", "b2", "b2", chat[:1] + [{"role": "assistant", "content": "x"}]]})
+    out = write_report(tmp_path / "r", table, MajorityVote().fit(table))
+    pairs = pd.read_csv(out / "pairs.csv", index_col=0, keep_default_na=False)
+    assert pairs.loc["p2", ["prompt", "response_a", "response_b"]].tolist() == ["q2", "a2", "b2"]
+    assert pairs.loc["p1", ["prompt", "response_a", "response_b"]].tolist() == ["", "a1", "b1"]
+    assert pairs.loc["p3", "response_a"] == "user: hi\nassistant: ünïcode"

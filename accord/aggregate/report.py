@@ -60,6 +60,7 @@ from matplotlib.ticker import FixedFormatter, FuncFormatter
 from accord.aggregate.pluralistic import decompose_disagreement, pluralistic_soft_labels
 from accord import metrics
 from accord.datasets import AccordError, encode, gold_labels, validate
+from accord.datasets.cleaned import is_messages, messages_text
 from accord.datasets.io import write_table
 from accord.datasets.schema import is_validated
 
@@ -321,6 +322,17 @@ class _ReportBuilder:
             return pd.Series(sides, index=labels.index, name=labels.name)
         return labels
 
+    def pair_texts(self, columns: tuple[str, ...], width: int) -> pd.DataFrame:
+        """The ``columns`` the judgments have, one row per pair, cut to ``width`` characters: each the first value
+        among the pair's judgments that holds one, as the cleaned dataset takes it (the first judgment's alone left
+        a pair without the text its other judgments give, and a missing one read 'nan'), chat messages as the text
+        a tokenizer reads them (not their Python repr); a missing text is blank."""
+        present = [c for c in columns if c in self.table.columns]
+        first = self.table.groupby("pair_id", sort=False)[present].first()
+        return first.apply(lambda values: pd.Series(
+            [messages_text(v) if is_messages(v) else "" if _missing(v) else str(v) for v in values],
+            index=values.index, dtype=object).str.slice(0, width))
+
     def counts(self) -> pd.Series:
         return self.table.groupby("annotator", sort=False).size()
 
@@ -579,10 +591,7 @@ class _ReportBuilder:
             # accord's accuracy leaves gold ties out (a tie has no right side to choose); so does this column
             frame["agrees with gold"] = np.select(
                 [gold.isna(), gold.astype(str) == "tie", frame["most likely"] == gold], ["", "gold tie", "yes"], "no")
-        pairs = self.table.drop_duplicates("pair_id").set_index("pair_id")
-        for column in ("prompt", "response_a", "response_b"):
-            if column in pairs:
-                frame[column] = pairs[column].reindex(frame.index).astype(str).str.slice(0, 100)
+        frame = frame.join(self.pair_texts(("prompt", "response_a", "response_b"), 100).reindex(frame.index))
         frame = frame.sort_values(["probability", "n_judgments"], ascending=[True, False])
         self.save_csv(frame, "pairs")
         contested = frame["probability"] < CONTESTED_BELOW
@@ -794,10 +803,8 @@ class _ReportBuilder:
         extra = labels.extra
         per_group = [c for c in extra.columns if c.startswith("p_a_")]
         frame = pd.DataFrame({"p_a_population": labels.p_a}).join(extra[per_group]).join(split)
-        pairs = self.table.drop_duplicates("pair_id").set_index("pair_id")
-        for column in ("prompt", "response_a", "response_b", "item_topic"):
-            if column in pairs:
-                frame[column] = pairs[column].reindex(frame.index).astype(str).str.slice(0, 160)
+        frame = frame.join(self.pair_texts(("prompt", "response_a", "response_b", "item_topic"), 160)
+                           .reindex(frame.index))
         frame["n_judgments"] = labels.n_judgments
         frame = frame.sort_values(["between", "disagreement"], ascending=False)
         self.save_csv(frame, "genuine_disagreement")
@@ -854,6 +861,11 @@ class _ReportBuilder:
         return [_Section("Pairs with the most genuine disagreement", intro, figure,
                          [("Genuine disagreement", top[columns].round(3))]),
                 _Section("Noise versus genuine disagreement", split_intro, "disagreement_split")]
+
+
+def _missing(value: Any) -> bool:
+    """Whether a cell holds no value (``None``, NaN, ``pd.NA``); a list (chat messages) holds one."""
+    return not isinstance(value, (list, np.ndarray)) and bool(pd.isna(value))
 
 
 def _same_label(one: pd.Series, other: pd.Series) -> float:
