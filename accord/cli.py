@@ -751,9 +751,13 @@ def _aggregate_steps(args: argparse.Namespace, output: Path) -> int:
     if "step_text" not in judgments.columns:
         raise AccordError(f"file {source}: column 'step_text': the cleaned step dataset needs the text of each step")
     started = time.perf_counter()
-    model = fit_step_method(args.method, judgments, **_step_seed(args))
-    elapsed = time.perf_counter() - started
-    cleaned = build_cleaned_steps(model.step_labels_, judgments)
+    try:  # say which input the method could not fit or clean, as for pairwise judgments ("step 1 of solution 's2'
+        # has no text" named no file)
+        model = fit_step_method(args.method, judgments, **_step_seed(args))
+        elapsed = time.perf_counter() - started
+        cleaned = build_cleaned_steps(model.step_labels_, judgments)
+    except AccordError as err:
+        raise AccordError(f"{source}: {err}") from err
     write_cleaned_steps(cleaned, output, provenance={"method": args.method, "source": source,
                                                      "n_judgments": len(judgments)})
     print(f"method: {args.method}  step judgments: {len(judgments):,}  solutions: {len(cleaned):,}  "

@@ -396,6 +396,18 @@ def test_a_step_table_renamed_by_columns_is_read_as_step_judgments(tmp_path, cap
     assert "cleaned step dataset, 1 solutions, 2 steps" in capsys.readouterr().out
 
 
+def test_a_step_without_a_text_names_the_input_file(tmp_path, capsys):
+    # the cleaned step dataset's "step 1 of solution 's2' has no text" named no file, as the README says every input
+    # error does (the pairwise path names it)
+    source, output = tmp_path / "steps.csv", tmp_path / "steps.parquet"
+    source.write_text("solution_id,step,annotator,label,step_text\ns1,0,a,1,x\ns1,1,a,-1,y\ns2,0,a,1,z\n"
+                      "s2,1,a,1,\n")
+    assert main(["aggregate", "--input", str(source), "--output", str(output)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and str(source) in err and "column 'step_text'" in err and "'s2'" in err
+    assert not output.exists()
+
+
 def test_a_step_table_is_read_as_judgments_are(tmp_path, capsys):
     # the step path read the file with pandas' defaults: a ';' header (recognised for pairwise judgments, and by the
     # step check itself) gave "missing required column", and the solutions "001" and "01" became one solution 1
