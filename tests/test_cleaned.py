@@ -584,3 +584,21 @@ def test_chat_judgments_read_from_parquet_give_the_cleaned_dataset_they_give_as_
     written = read_cleaned(tmp_path / "clean.parquet")
     assert written["chosen"].tolist() == expected["chosen"].tolist()
     assert written["prompt"].tolist() == [[{"role": "user", "content": "ünïcode?"}]] * 2
+
+
+def test_chat_judgments_without_pair_ids_get_the_same_ids_from_parquet_as_from_json_lines(tmp_path):
+    """A pair id derived from the texts hashed the text of each cell: chat messages read from Parquet (numpy arrays)
+    read without the commas of the lists JSON Lines gives, so one set of judgments got other pair ids from each
+    format (and a gold file or a batch keyed by one format's ids matched nothing of the other's)."""
+    from accord.datasets import read_judgments
+
+    def side(text: str) -> list[dict[str, str]]:
+        return [{"role": "user", "content": "q"}, {"role": "assistant", "content": text}]
+
+    judgments = pd.DataFrame({"annotator": ["w1", "w2", "w1"], "label": ["A", "A", "B"],
+                              "prompt": [side("p")[:1]] * 3, "response_a": [side("a"), side("b"), side("c")],
+                              "response_b": [side("b"), side("a"), side("d")]})
+    judgments.to_parquet(tmp_path / "judgments.parquet")
+    judgments.to_json(tmp_path / "judgments.jsonl", orient="records", lines=True)
+    ids = [read_judgments(tmp_path / name)["pair_id"].tolist() for name in ("judgments.parquet", "judgments.jsonl")]
+    assert ids[0] == ids[1] and len(set(ids[0])) == 2
