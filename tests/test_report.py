@@ -9,6 +9,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from accord.aggregate.pluralistic import pluralistic_soft_labels
 from accord.aggregate.report import vote_counts, write_report
 from accord.datasets import AccordError, validate
 from accord.datasets.loaders.ukp import load_ukpconvarg1
@@ -614,3 +615,28 @@ def test_the_pairs_table_takes_each_pairs_texts_from_the_judgments_that_hold_the
     assert pairs.loc["p2", ["prompt", "response_a", "response_b"]].tolist() == ["q2", "a2", "b2"]
     assert pairs.loc["p1", ["prompt", "response_a", "response_b"]].tolist() == ["", "a1", "b1"]
     assert pairs.loc["p3", "response_a"] == "user: hi\nassistant: ünïcode"
+
+
+@pytest.mark.parametrize("form", ["categorical", "graded"])
+def test_rater_types_of_labels_without_sides_get_their_disagreement_section(form, tmp_path, drawn_figures):
+    # rater types fit categorical and graded labels too, and the report then failed after the fit: the disagreement
+    # section read P(A > B) of classes 'bird', 'cat', 'dog' (an AccordError) or drew a figure of no panels (grades:
+    # matplotlib's ValueError). Each type's probability of the population's most likely label is shown instead
+    rng = np.random.default_rng(0)
+    classes = ["bird", "cat", "dog"] if form == "categorical" else [-2, -1, 0, 1, 2]
+    truth = rng.choice(len(classes), size=30)
+    rows = [{"pair_id": f"t{i}", "annotator": f"w{w}",
+             "label": classes[t if rng.random() < 0.7 else rng.integers(len(classes))]}
+            for i, t in enumerate(truth) for w in range(6)]
+    table = validate(pd.DataFrame(rows), form=form, scale=2 if form == "graded" else None)
+    model = RaterTypes(n_types=2, max_steps=50, num_samples=20).fit(table)
+    out = write_report(tmp_path / "r", table, model)
+    split = pd.read_csv(out / "genuine_disagreement.csv", index_col=0, dtype={"consensus": str})
+    labels = pluralistic_soft_labels(model, "share")
+    split = split.reindex(labels.probs.index)
+    assert (split["consensus"] == labels.probs.idxmax(axis=1).astype(str)).all()
+    assert np.allclose(split["p_consensus_population"], labels.probs.max(axis=1))
+    for group in ("type1", "type2"):
+        held = [labels.extra.loc[pair, f"p_{label.lower()}_{group}"] for pair, label in split["consensus"].items()]
+        assert np.allclose(split[f"p_consensus_{group}"], held)
+    assert "genuine_disagreement" in drawn_figures

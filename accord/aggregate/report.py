@@ -57,7 +57,8 @@ from matplotlib.figure import Figure
 from matplotlib.text import Text
 from matplotlib.ticker import FixedFormatter, FuncFormatter
 
-from accord.aggregate.pluralistic import decompose_disagreement, pluralistic_soft_labels
+from accord.aggregate.pluralistic import (column_name, decompose_disagreement, group_probabilities_of,
+                                          pluralistic_soft_labels)
 from accord import metrics
 from accord.datasets import AccordError, encode, gold_labels, validate
 from accord.datasets.cleaned import is_messages, messages_text
@@ -800,9 +801,20 @@ class _ReportBuilder:
         # disagreement (on UKPConvArg1 under two types, 81% on average) was left out of the figure and the text,
         # which called the rest, between groups and noise, the whole split
         within = bool(split["within_group"].gt(0).any())
-        extra = labels.extra
-        per_group = [c for c in extra.columns if c.startswith("p_a_")]
-        frame = pd.DataFrame({"p_a_population": labels.p_a}).join(extra[per_group]).join(split)
+        group_names = [column_name(group) for group in group_probabilities_of(self.plural).groups]
+        # pairwise labels: each group's preference P(A > B); other labels (categories, grades: rater types fit them
+        # too) have no sides, and the section failed on them after the fit (P(A > B) of classes 'bird', 'cat', a
+        # figure of no panels): each group's probability of the population's most likely label instead
+        pairwise = {"A", "B"} <= set(labels.probs.columns)
+        if pairwise:
+            per_group = [f"p_a_{name}" for name in group_names]
+            lead = ["p_a_population"]
+            frame = pd.DataFrame({"p_a_population": labels.p_a}).join(labels.extra[per_group])
+        else:
+            per_group = [f"p_consensus_{name}" for name in group_names]
+            lead = ["consensus", "p_consensus_population"]
+            frame = _consensus_view(labels, group_names)
+        frame = frame.join(split)
         frame = frame.join(self.pair_texts(("prompt", "response_a", "response_b", "item_topic"), 160)
                            .reindex(frame.index))
         frame["n_judgments"] = labels.n_judgments
@@ -813,21 +825,28 @@ class _ReportBuilder:
         # are ties; the groups' preferences P(A > B) of the table looked alike on the top pairs of UKPConvArg1, where
         # one stance holds 'tie' (0.97) and another 'B' (0.91). Under rater types and individual labels the two agree.
         held = pluralistic_soft_labels(self.plural, self.weights, target="label")
-        sides = [c for c in held.probs.columns if str(c).lower() in ("a", "tie")]
-        fig = Figure(figsize=(4.0 + 3.5 * len(sides), 1.2 + 0.28 * len(top)))
-        axes = np.atleast_1d(fig.subplots(1, len(sides), sharey=True))
+        member = kind[:-1]
+        if pairwise:  # one panel per side: (x label, each group's values, the population's)
+            panels = [(f"P(the {member}'s label is {side})",
+                       {name: held.extra[f"p_{str(side).lower()}_{name}"] for name in group_names}, held.probs[side])
+                      for side in held.probs.columns if str(side).lower() in ("a", "tie")]
+        else:
+            view = _consensus_view(held, group_names)
+            panels = [(f"P(the {member}'s label is the population's most likely)",
+                       {name: view[f"p_consensus_{name}"] for name in group_names}, view["p_consensus_population"])]
+        fig = Figure(figsize=(4.0 + 3.5 * len(panels), 1.2 + 0.28 * len(top)))
+        axes = np.atleast_1d(fig.subplots(1, len(panels), sharey=True))
         y = np.arange(len(top))[::-1]
         markers = "osD^v<>p*h"
-        for ax, side in zip(axes, sides):
-            for g, column in enumerate(per_group):
-                values = held.extra[f"p_{str(side).lower()}_{column[4:]}"].reindex(top.index)
-                ax.scatter(values, y, marker=markers[g % len(markers)], label=column[4:], s=30)
-            ax.scatter(held.probs[side].reindex(top.index), y, marker="|", color="black", s=120, label="population")
+        for ax, (xlabel, groups, population) in zip(axes, panels):
+            for g, (name, values) in enumerate(groups.items()):
+                ax.scatter(values.reindex(top.index), y, marker=markers[g % len(markers)], label=name, s=30)
+            ax.scatter(population.reindex(top.index), y, marker="|", color="black", s=120, label="population")
             ax.axvline(0.5, color="gray", lw=0.8, ls="--")
             ax.set_xlim(0, 1)
-            ax.set_xlabel(f"P(the {kind[:-1]}'s label is {side})")
+            ax.set_xlabel(xlabel)
         axes[0].set_yticks(y, [str(p)[:24] for p in top.index], fontsize=8)
-        fig.suptitle(f"Pairs with the most genuine (between-{kind[:-1]}) disagreement", fontsize=11)
+        fig.suptitle(f"Pairs with the most genuine (between-{member}) disagreement", fontsize=11)
         axes[-1].legend(fontsize=8, loc="center left", bbox_to_anchor=(1.0, 0.5))
         _tight_layout(fig)
         figure = self.save_figure(fig, "genuine_disagreement")
@@ -850,10 +869,12 @@ class _ReportBuilder:
                else "")
             + " and rater noise (see <code>accord.aggregate.pluralistic</code>); population weights: "
             f"<code>{html.escape(str(self.weights))}</code>. The pairs where the {kind} differ most: the figure shows "
-            f"each one's label on the pair (what the split compares), the table each one's preference P(A > B). All "
-            "pairs in <code>genuine_disagreement.csv</code>."
+            f"each one's label on the pair (what the split compares), the table each one's "
+            + ("preference P(A > B)" if pairwise else "probability of the label the population holds most likely "
+               "(<i>consensus</i>)")
+            + ". All pairs in <code>genuine_disagreement.csv</code>."
         )
-        columns = ["p_a_population", *per_group, *parts, "n_judgments"]
+        columns = [*lead, *per_group, *parts, "n_judgments"]
         columns += [c for c in ("item_topic", "prompt", "response_a", "response_b") if c in top]
         split_intro = (
             "Over all pairs with some disagreement: the share of each pair's disagreement that is genuine "
@@ -861,6 +882,20 @@ class _ReportBuilder:
         return [_Section("Pairs with the most genuine disagreement", intro, figure,
                          [("Genuine disagreement", top[columns].round(3))]),
                 _Section("Noise versus genuine disagreement", split_intro, "disagreement_split")]
+
+
+def _consensus_view(labels: Any, names: list[str]) -> pd.DataFrame:
+    """Per pair of pluralistic soft labels (:func:`pluralistic_soft_labels`, groups by their column ``names``): the
+    population's most likely label (``consensus``), its probability and each group's probability of it."""
+    probs = labels.probs.to_numpy(dtype=float)
+    top = probs.argmax(axis=1)
+    rows = np.arange(len(top))
+    out = pd.DataFrame({"consensus": np.asarray(labels.probs.columns, dtype=object)[top],
+                        "p_consensus_population": probs[rows, top]}, index=labels.probs.index)
+    for name in names:
+        per_class = labels.extra[[f"p_{str(c).lower()}_{name}" for c in labels.probs.columns]].to_numpy(dtype=float)
+        out[f"p_consensus_{name}"] = per_class[rows, top]
+    return out
 
 
 def _missing(value: Any) -> bool:
