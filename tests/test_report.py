@@ -640,3 +640,23 @@ def test_rater_types_of_labels_without_sides_get_their_disagreement_section(form
         held = [labels.extra.loc[pair, f"p_{label.lower()}_{group}"] for pair, label in split["consensus"].items()]
         assert np.allclose(split[f"p_consensus_{group}"], held)
     assert "genuine_disagreement" in drawn_figures
+
+
+@pytest.mark.parametrize("form", ["preference", "categorical"])
+def test_two_rater_types_agree_on_a_pair_when_they_hold_the_same_label_most_likely(form, tmp_path, drawn_figures):
+    # the agreement map compared whether each type's P(first class) exceeded 0.5: a type holding B and one holding
+    # tie (or 'cat' and 'dog') were counted as agreeing
+    rng = np.random.default_rng(1)
+    classes = ["A", "B", "tie"] if form == "preference" else ["bird", "cat", "dog"]
+    truth = rng.choice(3, size=40)
+    # half the raters answer the truth, half the next class: the two types disagree on every pair, on no first class
+    rows = [{"pair_id": f"t{i}", "annotator": f"w{w}",
+             "label": classes[(t + (w % 2)) % 3 if rng.random() < 0.9 else rng.integers(3)]}
+            for i, t in enumerate(truth) for w in range(8)]
+    table = validate(pd.DataFrame(rows), form=form)
+    model = RaterTypes(n_types=2, max_steps=50, num_samples=20).fit(table)
+    write_report(tmp_path / "r", table, model)
+    drawn = np.asarray(drawn_figures["rater_types"].axes[1].images[0].get_array())
+    held = model.group_probabilities().mean_clean().argmax(axis=2)
+    expected = [[(held[:, a] == held[:, b]).mean() for b in range(held.shape[1])] for a in range(held.shape[1])]
+    assert np.allclose(drawn, expected)

@@ -767,9 +767,11 @@ class _ReportBuilder:
         self.save_csv(types, "types", index=False)
         assignments = self.types.annotators_
         self.save_csv(assignments, "type_assignments")
-        probs = self.types.group_probabilities().mean_clean()[:, :, 0]
-        agree = np.array([[((probs[:, a] > 0.5) == (probs[:, b] > 0.5)).mean() for b in range(probs.shape[1])]
-                          for a in range(probs.shape[1])])
+        # two types agree on a pair when they hold the same label most likely: P(first class) > 0.5 on both sides
+        # called a type holding B and one holding tie (or 'cat' and 'dog') agreed
+        held = self.types.group_probabilities().mean_clean().argmax(axis=2)  # [pairs, types]
+        agree = np.array([[(held[:, a] == held[:, b]).mean() for b in range(held.shape[1])]
+                          for a in range(held.shape[1])])
         fig = Figure(figsize=(9, 3.2))
         left, right = fig.subplots(1, 2)
         left.bar(types["type"], types["share"], color="tab:purple")
