@@ -660,3 +660,27 @@ def test_two_rater_types_agree_on_a_pair_when_they_hold_the_same_label_most_like
     held = model.group_probabilities().mean_clean().argmax(axis=2)
     expected = [[(held[:, a] == held[:, b]).mean() for b in range(held.shape[1])] for a in range(held.shape[1])]
     assert np.allclose(drawn, expected)
+
+
+def test_a_model_over_grades_and_one_over_sides_are_compared_on_sides(tmp_path):
+    # graded judgments: the ordinal model's labels are sides (A / tie / B) and majority vote's are grades; a grade was
+    # never the same label as a side, so the side-by-side said the two never agreed (0.0 on every pair)
+    from accord.aggregate import MajorityVote
+    from accord.models import OrdinalPreference
+
+    rng = np.random.default_rng(0)
+    truth = rng.integers(-2, 3, size=30)
+    rows = [{"pair_id": f"t{i}", "annotator": f"w{w}", "label": int(np.clip(t + rng.integers(-1, 2), -2, 2))}
+            for i, t in enumerate(truth) for w in range(5)]
+    table = validate(pd.DataFrame(rows), scale=2)
+    ordinal = OrdinalPreference(max_steps=100, num_samples=30).fit(table)
+    majority = MajorityVote().fit(table)
+    out = write_report(tmp_path / "r", table, ordinal, majority)
+    agreement = pd.read_csv(out / "method_agreement.csv", index_col=0)
+    grade = majority.soft_labels_.probs.idxmax(axis=1).reindex(ordinal.soft_labels_.probs.index).astype(int)
+    side = np.select([grade < 0, grade > 0], ["A", "B"], "tie")
+    expected = (ordinal.soft_labels_.probs.idxmax(axis=1).to_numpy() == side).mean()
+    assert expected > 0.5
+    assert agreement.loc["majority", ordinal.method] == pytest.approx(expected)
+    methods = pd.read_csv(out / "methods.csv", index_col=0)
+    assert methods.loc["majority", f"same label as {ordinal.method}"] == pytest.approx(expected)

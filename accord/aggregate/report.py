@@ -644,12 +644,18 @@ class _ReportBuilder:
         tops = {}
         rows = []
         gold = gold_labels(self.table)
+        sides = {"A", "B", "tie"}
+        # graded judgments under a model over grades and one over sides (the ordinal model): a grade and a side were
+        # never the same label (every pair counted as a disagreement); the grade is read as its side there
+        as_sides = any(set(m.soft_labels_.probs.columns) <= sides for m in self.models)
         for model in self.models:
             soft = model.soft_labels_
             probs = soft.probs.reindex(first.index)
             # a model fitted on part of the pairs (the context model keeps the judgments with a group) has no label
             # for the others: idxmax failed on their empty rows ("Encountered all NA values") after every fit
             top = probs.dropna(how="all").idxmax(axis=1).reindex(first.index)
+            if as_sides and not set(probs.columns) <= sides:
+                top = self.labels_as(sorted(sides), top)
             name = model.method if model.method not in tops else f"{model.method} ({len(tops) + 1})"
             tops[name] = top
             row = {"method": name, "inference": getattr(model, "inference", "-"),
