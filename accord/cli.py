@@ -324,11 +324,14 @@ def _refuse_seed(args: argparse.Namespace, method: str, why: str) -> None:
 def _summary(soft_labels: Any, judgments: pd.DataFrame) -> dict[str, float]:
     from accord import metrics
     from accord.datasets import gold_labels
+    from accord.datasets.schema import labels_as_classes
 
     gold = gold_labels(judgments)
     if gold.empty:
         return {}
-    return metrics.score(soft_labels.probs, gold)
+    # graded gold under a model over sides (the ordinal model) as its side: the grades failed as 'gold label 2 is not
+    # one of the classes', a traceback after the output was written
+    return metrics.score(soft_labels.probs, labels_as_classes(judgments, soft_labels.probs.columns, gold))
 
 
 def _print_table(frame: pd.DataFrame) -> None:

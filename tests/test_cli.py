@@ -914,3 +914,22 @@ def test_report_quiet_prints_the_result_without_a_line_per_fit(tmp_path, capsys)
         out = capsys.readouterr().out
         assert status == 0 and "report.html" in out, out
         assert ("fitted majority" in out) != quiet, out
+
+
+def test_graded_gold_under_the_ordinal_model_is_scored_as_its_side(tmp_path, capsys):
+    # the ordinal model's soft labels are over sides (A / tie / B): graded gold was scored as given, and `accord
+    # aggregate --gold` ended with a traceback ("gold label 2 is not one of the classes ['A', 'B', 'tie']") after it
+    # had written its output
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    truth = {f"t{i}": int(rng.integers(-2, 3)) for i in range(12)}
+    rows = [{"pair_id": pair, "annotator": f"w{w}", "label": int(np.clip(t + rng.integers(-1, 2), -2, 2))}
+            for pair, t in truth.items() for w in range(4)]
+    source, gold, output = tmp_path / "graded.csv", tmp_path / "gold.csv", tmp_path / "soft.csv"
+    pd.DataFrame(rows).to_csv(source, index=False)
+    pd.DataFrame({"pair_id": list(truth), "gold": list(truth.values())}).to_csv(gold, index=False)
+    assert main(["aggregate", "--input", str(source), "--scale", "2", "--method", "ordinal", "--gold", str(gold),
+                 "--output", str(output), "--quiet"]) == 0
+    printed = capsys.readouterr().out
+    assert f"against gold ({len(truth)} items): accuracy" in printed and output.exists()

@@ -63,7 +63,7 @@ from accord import metrics
 from accord.datasets import AccordError, encode, gold_labels, validate
 from accord.datasets.cleaned import is_messages, messages_text
 from accord.datasets.io import write_table
-from accord.datasets.schema import is_validated
+from accord.datasets.schema import is_validated, labels_as_classes
 
 FLAG_THRESHOLD = 0.5
 #: Rows of a soft confusion matrix with fewer expected judgments than this are drawn grey.
@@ -311,17 +311,11 @@ class _ReportBuilder:
         return f"all {total} annotators"
 
     def labels_as(self, classes: Any, labels: pd.Series | None = None) -> pd.Series:
-        """The judgments' labels (or ``labels``, e.g. gold) in the terms of a model's ``classes``: grades (-S..S)
-        read by a model over A/B/tie (the ordinal model) become their side (negative: A, 0: tie, positive: B); else
-        as they are. Compared as they were, no grade matched a class: empty votes, empty confusion matrices, no
-        flags, and every pair wrong against gold."""
-        labels = self.table["label"] if labels is None else labels
-        graded = self.table.attrs.get("accord", {}).get("form") == "graded"
-        if graded and set(classes) <= {"A", "B", "tie"}:
-            grade = pd.to_numeric(labels).to_numpy(dtype=float)
-            sides = np.select([grade < 0, grade > 0, grade == 0], ["A", "B", "tie"], None)  # NaN: no gold
-            return pd.Series(sides, index=labels.index, name=labels.name)
-        return labels
+        """The judgments' labels (or ``labels``, e.g. gold) in the terms of a model's ``classes``
+        (:func:`~accord.datasets.schema.labels_as_classes`: grades read by a model over A/B/tie become their side).
+        Compared as they were, no grade matched a class: empty votes, empty confusion matrices, no flags, and every
+        pair wrong against gold."""
+        return labels_as_classes(self.table, classes, self.table["label"] if labels is None else labels)
 
     def pair_texts(self, columns: tuple[str, ...], width: int) -> pd.DataFrame:
         """The ``columns`` the judgments have, one row per pair, cut to ``width`` characters: each the first value
