@@ -71,7 +71,7 @@ def _key_text(values: pd.Series) -> pd.Series:
     """The cells as the texts a derived pair id hashes; chat messages as the text of the lists they hold: pandas
     reads them from Parquet as numpy arrays, whose text differs from the list's (no commas), and the same judgments
     got other pair ids from a Parquet file than from JSON Lines."""
-    if values.dtype == object:
+    if values.dtype == object and pd.api.types.infer_dtype(values, skipna=True) != "string":  # texts: as they are
         values = values.map(lambda v: v.tolist() if isinstance(v, np.ndarray) else v)
     return values.astype(str)
 
