@@ -682,6 +682,8 @@ class _ReportBuilder:
             f"The {len(names)} fitted methods on the same {len(first):,} pairs: how sure their labels are (a curve "
             "further right is surer), how many pairs each leaves contested, and how often two methods choose the "
             "same most likely label"
+            + (" (a method's most likely grade read as its side, as another method's labels are sides)" if as_sides
+               and any(not set(m.soft_labels_.probs.columns) <= sides for m in self.models) else "")
             + (" (on the pairs both label: a method fitted on part of the table labels fewer, as its <i>pairs</i> "
                "column says)" if (table["pairs"] < len(first)).any() else "")
             + (f"; against the gold labels of {len(gold):,} pairs, accuracy and, lower is better, NLL and ECE"
