@@ -208,8 +208,17 @@ def _attach_gold(judgments: pd.DataFrame, path: Path, mapping: dict[str, str] | 
           + (f" ({unmatched:,} gold ids match no pair)" if unmatched else ""))
     info = judgments.attrs["accord"]
     with_gold = judgments.assign(gold=matched.astype(object).where(matched.notna(), None))
-    return validate(with_gold, form=info["form"], scale=info["scale"], classes=info.get("classes"), duplicates="keep",
-                    source=str(path))
+    try:
+        return validate(with_gold, form=info["form"], scale=info["scale"], classes=info.get("classes"),
+                        duplicates="keep", source=str(path))
+    except ValidationError as err:
+        if err.column != "gold" or err.row is None:
+            raise
+        # the check read the gold joined to the judgments: its row was a judgment's, named as a row of the gold
+        # file (a 'C' in the file's row 0 reported as row 2); the gold file's row of that pair, in its column
+        file_rows = pd.Series(gold.index, index=gold[id_column].astype(str).str.strip().to_numpy())
+        row = file_rows[~file_rows.index.duplicated()].get(pair_text.iloc[err.row], err.row)
+        raise ValidationError(err.problem, source=str(path), column=value_column, row=row, value=err.value) from None
 
 
 def _like_labels(values: pd.Series, labels: pd.Series, path: Path, column: str) -> pd.Series:
@@ -220,9 +229,11 @@ def _like_labels(values: pd.Series, labels: pd.Series, path: Path, column: str) 
         numbers = pd.to_numeric(values, errors="coerce")
         bad = numbers.isna() | (numbers != numbers.round())
         if bad.any():
-            row = int(bad.to_numpy().nonzero()[0][0])
-            raise AccordError(f"file {path}, column '{column}', row {row}: gold value {values.iloc[row]!r} is not "
-                              f"a whole number like the labels")
+            at = int(bad.to_numpy().nonzero()[0][0])
+            # the row of the file (the index as read): rows without a gold value, or repeating an id, were left out
+            # before, and the position among those kept named another row
+            raise AccordError(f"file {path}, column '{column}', row {values.index[at]}: gold value "
+                              f"{values.iloc[at]!r} is not a whole number like the labels")
         return numbers.astype("int64")
     if pd.api.types.is_numeric_dtype(values.dtype):
         whole = values == values.round()

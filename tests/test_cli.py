@@ -933,3 +933,21 @@ def test_graded_gold_under_the_ordinal_model_is_scored_as_its_side(tmp_path, cap
                  "--output", str(output), "--quiet"]) == 0
     printed = capsys.readouterr().out
     assert f"against gold ({len(truth)} items): accuracy" in printed and output.exists()
+
+
+@pytest.mark.parametrize("labels, gold, row", [
+    # a gold label off the label set: the check read the gold joined to the judgments and named a judgment's row
+    (["A", "B", "A", "A", "B", "B"], "pair_id,gold\np2,C\np3,B\np1,A\n", 0),
+    # a gold value that is no whole number: its position among the rows with a gold value was named
+    ([1, 0, 1, 1, 0, 0], "pair_id,gold\np1,\np1,1\np2,x\np3,0\n", 2),
+])
+def test_a_bad_gold_label_names_its_row_of_the_gold_file(labels, gold, row, tmp_path, capsys):
+    source, gold_file, output = tmp_path / "judgments.csv", tmp_path / "gold.csv", tmp_path / "soft.csv"
+    pd.DataFrame({"pair_id": ["p1", "p1", "p2", "p2", "p3", "p3"], "annotator": ["w1", "w2"] * 3,
+                  "label": labels}).to_csv(source, index=False)
+    gold_file.write_text(gold)
+    form = ["--form", "categorical"] if isinstance(labels[0], int) else []
+    assert main(["aggregate", "--input", str(source), *form, "--gold", str(gold_file), "--output", str(output)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"file {gold_file}, column 'gold', row {row}:" in err, err
+    assert not output.exists()
