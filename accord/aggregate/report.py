@@ -903,8 +903,9 @@ def _consensus_view(labels: Any, names: list[str]) -> pd.DataFrame:
 
 
 def _missing(value: Any) -> bool:
-    """Whether a cell holds no value (``None``, NaN, ``pd.NA``); a list (chat messages) holds one."""
-    return not isinstance(value, (list, np.ndarray)) and bool(pd.isna(value))
+    """Whether a cell holds no value (``None``, NaN, ``pd.NA``); a list (chat messages) or another container holds
+    one."""
+    return not isinstance(value, (list, tuple, dict, np.ndarray)) and bool(pd.isna(value))
 
 
 def _same_label(one: pd.Series, other: pd.Series) -> float:
