@@ -208,8 +208,17 @@ def _attach_gold(judgments: pd.DataFrame, path: Path, mapping: dict[str, str] | 
           + (f" ({unmatched:,} gold ids match no pair)" if unmatched else ""))
     info = judgments.attrs["accord"]
     with_gold = judgments.assign(gold=matched.astype(object).where(matched.notna(), None))
-    return validate(with_gold, form=info["form"], scale=info["scale"], classes=info.get("classes"), duplicates="keep",
-                    source=str(path))
+    try:
+        return validate(with_gold, form=info["form"], scale=info["scale"], classes=info.get("classes"),
+                        duplicates="keep", source=str(path))
+    except ValidationError as err:
+        if err.column != "gold" or err.row is None:
+            raise
+        # the check read the gold joined to the judgments: its row was a judgment's, named as a row of the gold
+        # file (a 'C' in the file's row 0 reported as row 2); the gold file's row of that pair, in its column
+        file_rows = pd.Series(gold.index, index=gold[id_column].astype(str).str.strip().to_numpy())
+        row = file_rows[~file_rows.index.duplicated()].get(pair_text.iloc[err.row], err.row)
+        raise ValidationError(err.problem, source=str(path), column=value_column, row=row, value=err.value) from None
 
 
 def _like_labels(values: pd.Series, labels: pd.Series, path: Path, column: str) -> pd.Series:
@@ -220,9 +229,11 @@ def _like_labels(values: pd.Series, labels: pd.Series, path: Path, column: str) 
         numbers = pd.to_numeric(values, errors="coerce")
         bad = numbers.isna() | (numbers != numbers.round())
         if bad.any():
-            row = int(bad.to_numpy().nonzero()[0][0])
-            raise AccordError(f"file {path}, column '{column}', row {row}: gold value {values.iloc[row]!r} is not "
-                              f"a whole number like the labels")
+            at = int(bad.to_numpy().nonzero()[0][0])
+            # the row of the file (the index as read): rows without a gold value, or repeating an id, were left out
+            # before, and the position among those kept named another row
+            raise AccordError(f"file {path}, column '{column}', row {values.index[at]}: gold value "
+                              f"{values.iloc[at]!r} is not a whole number like the labels")
         return numbers.astype("int64")
     if pd.api.types.is_numeric_dtype(values.dtype):
         whole = values == values.round()
@@ -231,13 +242,28 @@ def _like_labels(values: pd.Series, labels: pd.Series, path: Path, column: str) 
 
 
 def _require_texts(judgments: pd.DataFrame, source: str) -> None:
-    """A cleaned dataset needs both response texts of every pair: name the input row that lacks one."""
+    """A cleaned dataset needs both response texts of every pair, read as :func:`accord.aggregate.build_cleaned`
+    reads them, before the fit: a pair takes its texts from whichever of its judgments hold them, so only a pair
+    none of whose judgments holds one is refused, naming its first row (a judgment without the texts beside others
+    with them, such as the judgments that came back from ``accord suggest``'s batch, was refused though the cleaned
+    dataset had the texts); a pair shown with two different texts is refused naming the file (that came after the
+    fit, without it)."""
+    import numpy as np
+
+    from accord.aggregate.cleaned import PAIR_TEXT_COLUMNS
+    from accord.datasets.cleaned import item_texts
+
+    try:
+        texts = item_texts(judgments, "pair_id", PAIR_TEXT_COLUMNS, "pair")
+    except AccordError as err:
+        raise AccordError(f"file {source}, {err}") from err
     for column in ("response_a", "response_b"):
-        missing = judgments[column].isna().to_numpy()
-        if missing.any():
-            row = int(missing.nonzero()[0][0])
-            raise ValidationError("missing response text (a cleaned dataset needs both responses of every pair)",
-                                  source=source, column=column, row=row)
+        missing = texts.index[texts[column].isna().to_numpy()]
+        if len(missing):
+            row = int(np.flatnonzero((judgments["pair_id"] == missing[0]).to_numpy())[0])
+            raise ValidationError("missing response text (a cleaned dataset needs both responses of every pair, and "
+                                  f"no judgment of pair {missing[0]!r} holds this one)", source=source, column=column,
+                                  row=row)
 
 
 def _check_output(output: Path) -> None:
@@ -309,11 +335,14 @@ def _refuse_seed(args: argparse.Namespace, method: str, why: str) -> None:
 def _summary(soft_labels: Any, judgments: pd.DataFrame) -> dict[str, float]:
     from accord import metrics
     from accord.datasets import gold_labels
+    from accord.datasets.schema import labels_as_classes
 
     gold = gold_labels(judgments)
     if gold.empty:
         return {}
-    return metrics.score(soft_labels.probs, gold)
+    # graded gold under a model over sides (the ordinal model) as its side: the grades failed as 'gold label 2 is not
+    # one of the classes', a traceback after the output was written
+    return metrics.score(soft_labels.probs, labels_as_classes(judgments, soft_labels.probs.columns, gold))
 
 
 def _print_table(frame: pd.DataFrame) -> None:
@@ -736,9 +765,13 @@ def _aggregate_steps(args: argparse.Namespace, output: Path) -> int:
     if "step_text" not in judgments.columns:
         raise AccordError(f"file {source}: column 'step_text': the cleaned step dataset needs the text of each step")
     started = time.perf_counter()
-    model = fit_step_method(args.method, judgments, **_step_seed(args))
-    elapsed = time.perf_counter() - started
-    cleaned = build_cleaned_steps(model.step_labels_, judgments)
+    try:  # say which input the method could not fit or clean, as for pairwise judgments ("step 1 of solution 's2'
+        # has no text" named no file)
+        model = fit_step_method(args.method, judgments, **_step_seed(args))
+        elapsed = time.perf_counter() - started
+        cleaned = build_cleaned_steps(model.step_labels_, judgments)
+    except AccordError as err:
+        raise AccordError(f"{source}: {err}") from err
     write_cleaned_steps(cleaned, output, provenance={"method": args.method, "source": source,
                                                      "n_judgments": len(judgments)})
     print(f"method: {args.method}  step judgments: {len(judgments):,}  solutions: {len(cleaned):,}  "

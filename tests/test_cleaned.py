@@ -557,3 +557,48 @@ def test_a_file_read_and_written_again_records_this_writes_time_and_keeps_its_me
     again = read_cleaned(write_cleaned(back.iloc[:2], tmp_path / f"again.{suffix}")).attrs["provenance"]
     assert again["method"] == "vote-fraction"
     assert again["written_at"] > "2001-01-02" and again["version"] != "0.0.0"
+
+
+def test_chat_judgments_read_from_parquet_give_the_cleaned_dataset_they_give_as_lists(tmp_path):
+    """pandas reads chat messages from a Parquet judgments file as numpy arrays of dicts: build_cleaned (and so
+    `accord aggregate --input judgments.parquet`) failed with 'The truth value of an array ... is ambiguous' when it
+    compared a pair's texts across its judgments, after the fit. They now give what the lists give."""
+    from accord.cli import main
+
+    def side(text: str) -> list[dict[str, str]]:
+        return [{"role": "user", "content": "ünïcode?"}, {"role": "assistant", "content": text}]
+
+    judgments = pd.DataFrame({"pair_id": ["p1", "p1", "p2", "p2"], "annotator": ["w1", "w2", "w1", "w2"],
+                              "label": ["A", "B", "B", "B"], "response_a": [side("a1"), side("a1"), side("a2"),
+                                                                            side("a2")],
+                              "response_b": [side("b1"), side("b1"), side("b2"), side("b2")]})
+    judgments.to_parquet(tmp_path / "judgments.parquet")
+    read = pd.read_parquet(tmp_path / "judgments.parquet")
+    assert isinstance(read["response_a"].iloc[0], np.ndarray)  # what the reader gives, not lists
+    expected = build_cleaned(VoteFraction().fit(judgments).soft_labels_, judgments)
+    from_parquet = build_cleaned(VoteFraction().fit(read).soft_labels_, read)
+    for column in ("prompt", "chosen", "rejected"):
+        assert from_parquet[column].tolist() == expected[column].tolist()
+    assert main(["aggregate", "--input", str(tmp_path / "judgments.parquet"), "--method", "vote-fraction",
+                 "--output", str(tmp_path / "clean.parquet")]) == 0
+    written = read_cleaned(tmp_path / "clean.parquet")
+    assert written["chosen"].tolist() == expected["chosen"].tolist()
+    assert written["prompt"].tolist() == [[{"role": "user", "content": "ünïcode?"}]] * 2
+
+
+def test_chat_judgments_without_pair_ids_get_the_same_ids_from_parquet_as_from_json_lines(tmp_path):
+    """A pair id derived from the texts hashed the text of each cell: chat messages read from Parquet (numpy arrays)
+    read without the commas of the lists JSON Lines gives, so one set of judgments got other pair ids from each
+    format (and a gold file or a batch keyed by one format's ids matched nothing of the other's)."""
+    from accord.datasets import read_judgments
+
+    def side(text: str) -> list[dict[str, str]]:
+        return [{"role": "user", "content": "q"}, {"role": "assistant", "content": text}]
+
+    judgments = pd.DataFrame({"annotator": ["w1", "w2", "w1"], "label": ["A", "A", "B"],
+                              "prompt": [side("p")[:1]] * 3, "response_a": [side("a"), side("b"), side("c")],
+                              "response_b": [side("b"), side("a"), side("d")]})
+    judgments.to_parquet(tmp_path / "judgments.parquet")
+    judgments.to_json(tmp_path / "judgments.jsonl", orient="records", lines=True)
+    ids = [read_judgments(tmp_path / name)["pair_id"].tolist() for name in ("judgments.parquet", "judgments.jsonl")]
+    assert ids[0] == ids[1] and len(set(ids[0])) == 2

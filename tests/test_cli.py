@@ -38,6 +38,10 @@ BAD_INPUTS = {
     "same response twice": (GOOD.assign(response_b=["a1", "a1", "b2", "b2"]), "both sides of the pair are the same"),
     "empty table": (GOOD.iloc[:0], "empty"),
     "mixed label forms": (GOOD.assign(label=["A", "1", "B", "A"]), "column 'label', row 1"),
+    "pair with no text": (GOOD.assign(response_b=["b1", "b1", None, None]),
+                          "column 'response_b', row 2: missing response text.*pair 'p2'"),
+    "pair with two texts": (GOOD.assign(response_b=["b1", "B1", "b2", "b2"]),
+                            "column 'response_b': pair 'p1' is shown with two different values.*row 0.*row 1"),
 }
 
 
@@ -56,6 +60,19 @@ def test_bad_input_gives_one_line_exit_2_and_no_output(case, tmp_path, capsys):
     assert not output.exists()
     assert not (output.parent.exists() and any(output.parent.iterdir()))
 
+
+
+def test_a_pair_takes_its_texts_from_the_judgments_that_hold_them(tmp_path, capsys):
+    # the judgments that came back from a batch, appended without the texts their pairs have in earlier rows, were
+    # refused ("missing response text"), where build_cleaned takes a pair's texts from whichever judgments hold them
+    source, output = tmp_path / "judgments.csv", tmp_path / "clean.parquet"
+    returned = pd.DataFrame({"pair_id": ["p1", "p2"], "annotator": ["w3", "w3"], "label": ["A", "B"]})
+    pd.concat([GOOD, returned], ignore_index=True).to_csv(source, index=False)
+    assert main(["aggregate", "--input", str(source), "--method", "vote-fraction", "--output", str(output)]) == 0
+    cleaned = read_cleaned(output).set_index("pair_id")
+    assert cleaned.loc["p1", ["prompt", "chosen", "rejected"]].tolist() == ["q1", "a1", "b1"]
+    assert cleaned.loc["p2", ["prompt", "chosen", "rejected"]].tolist() == ["q2", "b2", "a2"]
+    assert cleaned["n_judgments"].tolist() == [3, 3]
 
 
 @pytest.mark.parametrize("kind", ["folder", "missing"])
@@ -377,6 +394,18 @@ def test_a_step_table_renamed_by_columns_is_read_as_step_judgments(tmp_path, cap
                    "--output", str(output)])
     assert status == 0, capsys.readouterr().err
     assert "cleaned step dataset, 1 solutions, 2 steps" in capsys.readouterr().out
+
+
+def test_a_step_without_a_text_names_the_input_file(tmp_path, capsys):
+    # the cleaned step dataset's "step 1 of solution 's2' has no text" named no file, as the README says every input
+    # error does (the pairwise path names it)
+    source, output = tmp_path / "steps.csv", tmp_path / "steps.parquet"
+    source.write_text("solution_id,step,annotator,label,step_text\ns1,0,a,1,x\ns1,1,a,-1,y\ns2,0,a,1,z\n"
+                      "s2,1,a,1,\n")
+    assert main(["aggregate", "--input", str(source), "--output", str(output)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and str(source) in err and "column 'step_text'" in err and "'s2'" in err
+    assert not output.exists()
 
 
 def test_a_step_table_is_read_as_judgments_are(tmp_path, capsys):
@@ -885,3 +914,40 @@ def test_report_quiet_prints_the_result_without_a_line_per_fit(tmp_path, capsys)
         out = capsys.readouterr().out
         assert status == 0 and "report.html" in out, out
         assert ("fitted majority" in out) != quiet, out
+
+
+def test_graded_gold_under_the_ordinal_model_is_scored_as_its_side(tmp_path, capsys):
+    # the ordinal model's soft labels are over sides (A / tie / B): graded gold was scored as given, and `accord
+    # aggregate --gold` ended with a traceback ("gold label 2 is not one of the classes ['A', 'B', 'tie']") after it
+    # had written its output
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    truth = {f"t{i}": int(rng.integers(-2, 3)) for i in range(12)}
+    rows = [{"pair_id": pair, "annotator": f"w{w}", "label": int(np.clip(t + rng.integers(-1, 2), -2, 2))}
+            for pair, t in truth.items() for w in range(4)]
+    source, gold, output = tmp_path / "graded.csv", tmp_path / "gold.csv", tmp_path / "soft.csv"
+    pd.DataFrame(rows).to_csv(source, index=False)
+    pd.DataFrame({"pair_id": list(truth), "gold": list(truth.values())}).to_csv(gold, index=False)
+    assert main(["aggregate", "--input", str(source), "--scale", "2", "--method", "ordinal", "--gold", str(gold),
+                 "--output", str(output), "--quiet"]) == 0
+    printed = capsys.readouterr().out
+    assert f"against gold ({len(truth)} items): accuracy" in printed and output.exists()
+
+
+@pytest.mark.parametrize("labels, gold, row", [
+    # a gold label off the label set: the check read the gold joined to the judgments and named a judgment's row
+    (["A", "B", "A", "A", "B", "B"], "pair_id,gold\np2,C\np3,B\np1,A\n", 0),
+    # a gold value that is no whole number: its position among the rows with a gold value was named
+    ([1, 0, 1, 1, 0, 0], "pair_id,gold\np1,\np1,1\np2,x\np3,0\n", 2),
+])
+def test_a_bad_gold_label_names_its_row_of_the_gold_file(labels, gold, row, tmp_path, capsys):
+    source, gold_file, output = tmp_path / "judgments.csv", tmp_path / "gold.csv", tmp_path / "soft.csv"
+    pd.DataFrame({"pair_id": ["p1", "p1", "p2", "p2", "p3", "p3"], "annotator": ["w1", "w2"] * 3,
+                  "label": labels}).to_csv(source, index=False)
+    gold_file.write_text(gold)
+    form = ["--form", "categorical"] if isinstance(labels[0], int) else []
+    assert main(["aggregate", "--input", str(source), *form, "--gold", str(gold_file), "--output", str(output)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"file {gold_file}, column 'gold', row {row}:" in err, err
+    assert not output.exists()

@@ -9,6 +9,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from accord.aggregate.pluralistic import pluralistic_soft_labels
 from accord.aggregate.report import vote_counts, write_report
 from accord.datasets import AccordError, validate
 from accord.datasets.loaders.ukp import load_ukpconvarg1
@@ -596,3 +597,90 @@ def test_vote_counts_match_a_crosstab(judged, shown, classes):
     got = vote_counts(pair_ids, labels, pairs, columns)
     np.testing.assert_array_equal(got.to_numpy(), expected.to_numpy())
     assert got.index.equals(pairs) and got.columns.equals(columns)
+
+
+def test_the_pairs_table_takes_each_pairs_texts_from_the_judgments_that_hold_them(tmp_path):
+    # pairs.csv showed the texts of a pair's first judgment alone: a pair whose first judgment lacks its prompt or a
+    # response (the others give it, and the cleaned dataset has it) was listed without it; chat messages were shown
+    # as their Python repr
+    from accord.aggregate import MajorityVote
+
+    chat = [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "ünïcode"}]
+    table = pd.DataFrame({"pair_id": ["p1", "p1", "p2", "p2", "p3"], "annotator": ["w1", "w2", "w1", "w2", "w1"],
+                          "label": ["A", "A", "B", "A", "B"], "prompt": [None, None, None, "q2", "q3"],
+                          "response_a": ["a1", "a1", None, "a2", chat],
+                          "response_b": ["b1", "b1", "b2", "b2", chat[:1] + [{"role": "assistant", "content": "x"}]]})
+    out = write_report(tmp_path / "r", table, MajorityVote().fit(table))
+    pairs = pd.read_csv(out / "pairs.csv", index_col=0, keep_default_na=False)
+    assert pairs.loc["p2", ["prompt", "response_a", "response_b"]].tolist() == ["q2", "a2", "b2"]
+    assert pairs.loc["p1", ["prompt", "response_a", "response_b"]].tolist() == ["", "a1", "b1"]
+    assert pairs.loc["p3", "response_a"] == "user: hi\nassistant: ünïcode"
+
+
+@pytest.mark.parametrize("form", ["categorical", "graded"])
+def test_rater_types_of_labels_without_sides_get_their_disagreement_section(form, tmp_path, drawn_figures):
+    # rater types fit categorical and graded labels too, and the report then failed after the fit: the disagreement
+    # section read P(A > B) of classes 'bird', 'cat', 'dog' (an AccordError) or drew a figure of no panels (grades:
+    # matplotlib's ValueError). Each type's probability of the population's most likely label is shown instead
+    rng = np.random.default_rng(0)
+    classes = ["bird", "cat", "dog"] if form == "categorical" else [-2, -1, 0, 1, 2]
+    truth = rng.choice(len(classes), size=30)
+    rows = [{"pair_id": f"t{i}", "annotator": f"w{w}",
+             "label": classes[t if rng.random() < 0.7 else rng.integers(len(classes))]}
+            for i, t in enumerate(truth) for w in range(6)]
+    table = validate(pd.DataFrame(rows), form=form, scale=2 if form == "graded" else None)
+    model = RaterTypes(n_types=2, max_steps=50, num_samples=20).fit(table)
+    out = write_report(tmp_path / "r", table, model)
+    split = pd.read_csv(out / "genuine_disagreement.csv", index_col=0, dtype={"consensus": str})
+    labels = pluralistic_soft_labels(model, "share")
+    split = split.reindex(labels.probs.index)
+    assert (split["consensus"] == labels.probs.idxmax(axis=1).astype(str)).all()
+    assert np.allclose(split["p_consensus_population"], labels.probs.max(axis=1))
+    for group in ("type1", "type2"):
+        held = [labels.extra.loc[pair, f"p_{label.lower()}_{group}"] for pair, label in split["consensus"].items()]
+        assert np.allclose(split[f"p_consensus_{group}"], held)
+    assert "genuine_disagreement" in drawn_figures
+
+
+@pytest.mark.parametrize("form", ["preference", "categorical"])
+def test_two_rater_types_agree_on_a_pair_when_they_hold_the_same_label_most_likely(form, tmp_path, drawn_figures):
+    # the agreement map compared whether each type's P(first class) exceeded 0.5: a type holding B and one holding
+    # tie (or 'cat' and 'dog') were counted as agreeing
+    rng = np.random.default_rng(1)
+    classes = ["A", "B", "tie"] if form == "preference" else ["bird", "cat", "dog"]
+    truth = rng.choice(3, size=40)
+    # half the raters answer the truth, half the next class: the two types disagree on every pair, on no first class
+    rows = [{"pair_id": f"t{i}", "annotator": f"w{w}",
+             "label": classes[(t + (w % 2)) % 3 if rng.random() < 0.9 else rng.integers(3)]}
+            for i, t in enumerate(truth) for w in range(8)]
+    table = validate(pd.DataFrame(rows), form=form)
+    model = RaterTypes(n_types=2, max_steps=50, num_samples=20).fit(table)
+    write_report(tmp_path / "r", table, model)
+    drawn = np.asarray(drawn_figures["rater_types"].axes[1].images[0].get_array())
+    held = model.group_probabilities().mean_clean().argmax(axis=2)
+    expected = [[(held[:, a] == held[:, b]).mean() for b in range(held.shape[1])] for a in range(held.shape[1])]
+    assert np.allclose(drawn, expected)
+
+
+def test_a_model_over_grades_and_one_over_sides_are_compared_on_sides(tmp_path):
+    # graded judgments: the ordinal model's labels are sides (A / tie / B) and majority vote's are grades; a grade was
+    # never the same label as a side, so the side-by-side said the two never agreed (0.0 on every pair)
+    from accord.aggregate import MajorityVote
+    from accord.models import OrdinalPreference
+
+    rng = np.random.default_rng(0)
+    truth = rng.integers(-2, 3, size=30)
+    rows = [{"pair_id": f"t{i}", "annotator": f"w{w}", "label": int(np.clip(t + rng.integers(-1, 2), -2, 2))}
+            for i, t in enumerate(truth) for w in range(5)]
+    table = validate(pd.DataFrame(rows), scale=2)
+    ordinal = OrdinalPreference(max_steps=100, num_samples=30).fit(table)
+    majority = MajorityVote().fit(table)
+    out = write_report(tmp_path / "r", table, ordinal, majority)
+    agreement = pd.read_csv(out / "method_agreement.csv", index_col=0)
+    grade = majority.soft_labels_.probs.idxmax(axis=1).reindex(ordinal.soft_labels_.probs.index).astype(int)
+    side = np.select([grade < 0, grade > 0], ["A", "B"], "tie")
+    expected = (ordinal.soft_labels_.probs.idxmax(axis=1).to_numpy() == side).mean()
+    assert expected > 0.5
+    assert agreement.loc["majority", ordinal.method] == pytest.approx(expected)
+    methods = pd.read_csv(out / "methods.csv", index_col=0)
+    assert methods.loc["majority", f"same label as {ordinal.method}"] == pytest.approx(expected)

@@ -57,11 +57,13 @@ from matplotlib.figure import Figure
 from matplotlib.text import Text
 from matplotlib.ticker import FixedFormatter, FuncFormatter
 
-from accord.aggregate.pluralistic import decompose_disagreement, pluralistic_soft_labels
+from accord.aggregate.pluralistic import (column_name, decompose_disagreement, group_probabilities_of,
+                                          pluralistic_soft_labels)
 from accord import metrics
 from accord.datasets import AccordError, encode, gold_labels, validate
+from accord.datasets.cleaned import is_messages, messages_text
 from accord.datasets.io import write_table
-from accord.datasets.schema import is_validated
+from accord.datasets.schema import is_validated, labels_as_classes
 
 FLAG_THRESHOLD = 0.5
 #: Rows of a soft confusion matrix with fewer expected judgments than this are drawn grey.
@@ -309,17 +311,22 @@ class _ReportBuilder:
         return f"all {total} annotators"
 
     def labels_as(self, classes: Any, labels: pd.Series | None = None) -> pd.Series:
-        """The judgments' labels (or ``labels``, e.g. gold) in the terms of a model's ``classes``: grades (-S..S)
-        read by a model over A/B/tie (the ordinal model) become their side (negative: A, 0: tie, positive: B); else
-        as they are. Compared as they were, no grade matched a class: empty votes, empty confusion matrices, no
-        flags, and every pair wrong against gold."""
-        labels = self.table["label"] if labels is None else labels
-        graded = self.table.attrs.get("accord", {}).get("form") == "graded"
-        if graded and set(classes) <= {"A", "B", "tie"}:
-            grade = pd.to_numeric(labels).to_numpy(dtype=float)
-            sides = np.select([grade < 0, grade > 0, grade == 0], ["A", "B", "tie"], None)  # NaN: no gold
-            return pd.Series(sides, index=labels.index, name=labels.name)
-        return labels
+        """The judgments' labels (or ``labels``, e.g. gold) in the terms of a model's ``classes``
+        (:func:`~accord.datasets.schema.labels_as_classes`: grades read by a model over A/B/tie become their side).
+        Compared as they were, no grade matched a class: empty votes, empty confusion matrices, no flags, and every
+        pair wrong against gold."""
+        return labels_as_classes(self.table, classes, self.table["label"] if labels is None else labels)
+
+    def pair_texts(self, columns: tuple[str, ...], width: int) -> pd.DataFrame:
+        """The ``columns`` the judgments have, one row per pair, cut to ``width`` characters: each the first value
+        among the pair's judgments that holds one, as the cleaned dataset takes it (the first judgment's alone left
+        a pair without the text its other judgments give, and a missing one read 'nan'), chat messages as the text
+        a tokenizer reads them (not their Python repr); a missing text is blank."""
+        present = [c for c in columns if c in self.table.columns]
+        first = self.table.groupby("pair_id", sort=False)[present].first()
+        return first.apply(lambda values: pd.Series(
+            [messages_text(v) if is_messages(v) else "" if _missing(v) else str(v) for v in values],
+            index=values.index, dtype=object).str.slice(0, width))
 
     def counts(self) -> pd.Series:
         return self.table.groupby("annotator", sort=False).size()
@@ -579,10 +586,7 @@ class _ReportBuilder:
             # accord's accuracy leaves gold ties out (a tie has no right side to choose); so does this column
             frame["agrees with gold"] = np.select(
                 [gold.isna(), gold.astype(str) == "tie", frame["most likely"] == gold], ["", "gold tie", "yes"], "no")
-        pairs = self.table.drop_duplicates("pair_id").set_index("pair_id")
-        for column in ("prompt", "response_a", "response_b"):
-            if column in pairs:
-                frame[column] = pairs[column].reindex(frame.index).astype(str).str.slice(0, 100)
+        frame = frame.join(self.pair_texts(("prompt", "response_a", "response_b"), 100).reindex(frame.index))
         frame = frame.sort_values(["probability", "n_judgments"], ascending=[True, False])
         self.save_csv(frame, "pairs")
         contested = frame["probability"] < CONTESTED_BELOW
@@ -634,12 +638,18 @@ class _ReportBuilder:
         tops = {}
         rows = []
         gold = gold_labels(self.table)
+        sides = {"A", "B", "tie"}
+        # graded judgments under a model over grades and one over sides (the ordinal model): a grade and a side were
+        # never the same label (every pair counted as a disagreement); the grade is read as its side there
+        as_sides = any(set(m.soft_labels_.probs.columns) <= sides for m in self.models)
         for model in self.models:
             soft = model.soft_labels_
             probs = soft.probs.reindex(first.index)
             # a model fitted on part of the pairs (the context model keeps the judgments with a group) has no label
             # for the others: idxmax failed on their empty rows ("Encountered all NA values") after every fit
             top = probs.dropna(how="all").idxmax(axis=1).reindex(first.index)
+            if as_sides and not set(probs.columns) <= sides:
+                top = self.labels_as(sorted(sides), top)
             name = model.method if model.method not in tops else f"{model.method} ({len(tops) + 1})"
             tops[name] = top
             row = {"method": name, "inference": getattr(model, "inference", "-"),
@@ -672,6 +682,8 @@ class _ReportBuilder:
             f"The {len(names)} fitted methods on the same {len(first):,} pairs: how sure their labels are (a curve "
             "further right is surer), how many pairs each leaves contested, and how often two methods choose the "
             "same most likely label"
+            + (" (a method's most likely grade read as its side, as another method's labels are sides)" if as_sides
+               and any(not set(m.soft_labels_.probs.columns) <= sides for m in self.models) else "")
             + (" (on the pairs both label: a method fitted on part of the table labels fewer, as its <i>pairs</i> "
                "column says)" if (table["pairs"] < len(first)).any() else "")
             + (f"; against the gold labels of {len(gold):,} pairs, accuracy and, lower is better, NLL and ECE"
@@ -757,9 +769,11 @@ class _ReportBuilder:
         self.save_csv(types, "types", index=False)
         assignments = self.types.annotators_
         self.save_csv(assignments, "type_assignments")
-        probs = self.types.group_probabilities().mean_clean()[:, :, 0]
-        agree = np.array([[((probs[:, a] > 0.5) == (probs[:, b] > 0.5)).mean() for b in range(probs.shape[1])]
-                          for a in range(probs.shape[1])])
+        # two types agree on a pair when they hold the same label most likely: P(first class) > 0.5 on both sides
+        # called a type holding B and one holding tie (or 'cat' and 'dog') agreed
+        held = self.types.group_probabilities().mean_clean().argmax(axis=2)  # [pairs, types]
+        agree = np.array([[(held[:, a] == held[:, b]).mean() for b in range(held.shape[1])]
+                          for a in range(held.shape[1])])
         fig = Figure(figsize=(9, 3.2))
         left, right = fig.subplots(1, 2)
         left.bar(types["type"], types["share"], color="tab:purple")
@@ -791,13 +805,22 @@ class _ReportBuilder:
         # disagreement (on UKPConvArg1 under two types, 81% on average) was left out of the figure and the text,
         # which called the rest, between groups and noise, the whole split
         within = bool(split["within_group"].gt(0).any())
-        extra = labels.extra
-        per_group = [c for c in extra.columns if c.startswith("p_a_")]
-        frame = pd.DataFrame({"p_a_population": labels.p_a}).join(extra[per_group]).join(split)
-        pairs = self.table.drop_duplicates("pair_id").set_index("pair_id")
-        for column in ("prompt", "response_a", "response_b", "item_topic"):
-            if column in pairs:
-                frame[column] = pairs[column].reindex(frame.index).astype(str).str.slice(0, 160)
+        group_names = [column_name(group) for group in group_probabilities_of(self.plural).groups]
+        # pairwise labels: each group's preference P(A > B); other labels (categories, grades: rater types fit them
+        # too) have no sides, and the section failed on them after the fit (P(A > B) of classes 'bird', 'cat', a
+        # figure of no panels): each group's probability of the population's most likely label instead
+        pairwise = {"A", "B"} <= set(labels.probs.columns)
+        if pairwise:
+            per_group = [f"p_a_{name}" for name in group_names]
+            lead = ["p_a_population"]
+            frame = pd.DataFrame({"p_a_population": labels.p_a}).join(labels.extra[per_group])
+        else:
+            per_group = [f"p_consensus_{name}" for name in group_names]
+            lead = ["consensus", "p_consensus_population"]
+            frame = _consensus_view(labels, group_names)
+        frame = frame.join(split)
+        frame = frame.join(self.pair_texts(("prompt", "response_a", "response_b", "item_topic"), 160)
+                           .reindex(frame.index))
         frame["n_judgments"] = labels.n_judgments
         frame = frame.sort_values(["between", "disagreement"], ascending=False)
         self.save_csv(frame, "genuine_disagreement")
@@ -806,21 +829,28 @@ class _ReportBuilder:
         # are ties; the groups' preferences P(A > B) of the table looked alike on the top pairs of UKPConvArg1, where
         # one stance holds 'tie' (0.97) and another 'B' (0.91). Under rater types and individual labels the two agree.
         held = pluralistic_soft_labels(self.plural, self.weights, target="label")
-        sides = [c for c in held.probs.columns if str(c).lower() in ("a", "tie")]
-        fig = Figure(figsize=(4.0 + 3.5 * len(sides), 1.2 + 0.28 * len(top)))
-        axes = np.atleast_1d(fig.subplots(1, len(sides), sharey=True))
+        member = kind[:-1]
+        if pairwise:  # one panel per side: (x label, each group's values, the population's)
+            panels = [(f"P(the {member}'s label is {side})",
+                       {name: held.extra[f"p_{str(side).lower()}_{name}"] for name in group_names}, held.probs[side])
+                      for side in held.probs.columns if str(side).lower() in ("a", "tie")]
+        else:
+            view = _consensus_view(held, group_names)
+            panels = [(f"P(the {member}'s label is the population's most likely)",
+                       {name: view[f"p_consensus_{name}"] for name in group_names}, view["p_consensus_population"])]
+        fig = Figure(figsize=(4.0 + 3.5 * len(panels), 1.2 + 0.28 * len(top)))
+        axes = np.atleast_1d(fig.subplots(1, len(panels), sharey=True))
         y = np.arange(len(top))[::-1]
         markers = "osD^v<>p*h"
-        for ax, side in zip(axes, sides):
-            for g, column in enumerate(per_group):
-                values = held.extra[f"p_{str(side).lower()}_{column[4:]}"].reindex(top.index)
-                ax.scatter(values, y, marker=markers[g % len(markers)], label=column[4:], s=30)
-            ax.scatter(held.probs[side].reindex(top.index), y, marker="|", color="black", s=120, label="population")
+        for ax, (xlabel, groups, population) in zip(axes, panels):
+            for g, (name, values) in enumerate(groups.items()):
+                ax.scatter(values.reindex(top.index), y, marker=markers[g % len(markers)], label=name, s=30)
+            ax.scatter(population.reindex(top.index), y, marker="|", color="black", s=120, label="population")
             ax.axvline(0.5, color="gray", lw=0.8, ls="--")
             ax.set_xlim(0, 1)
-            ax.set_xlabel(f"P(the {kind[:-1]}'s label is {side})")
+            ax.set_xlabel(xlabel)
         axes[0].set_yticks(y, [str(p)[:24] for p in top.index], fontsize=8)
-        fig.suptitle(f"Pairs with the most genuine (between-{kind[:-1]}) disagreement", fontsize=11)
+        fig.suptitle(f"Pairs with the most genuine (between-{member}) disagreement", fontsize=11)
         axes[-1].legend(fontsize=8, loc="center left", bbox_to_anchor=(1.0, 0.5))
         _tight_layout(fig)
         figure = self.save_figure(fig, "genuine_disagreement")
@@ -843,10 +873,12 @@ class _ReportBuilder:
                else "")
             + " and rater noise (see <code>accord.aggregate.pluralistic</code>); population weights: "
             f"<code>{html.escape(str(self.weights))}</code>. The pairs where the {kind} differ most: the figure shows "
-            f"each one's label on the pair (what the split compares), the table each one's preference P(A > B). All "
-            "pairs in <code>genuine_disagreement.csv</code>."
+            f"each one's label on the pair (what the split compares), the table each one's "
+            + ("preference P(A > B)" if pairwise else "probability of the label the population holds most likely "
+               "(<i>consensus</i>)")
+            + ". All pairs in <code>genuine_disagreement.csv</code>."
         )
-        columns = ["p_a_population", *per_group, *parts, "n_judgments"]
+        columns = [*lead, *per_group, *parts, "n_judgments"]
         columns += [c for c in ("item_topic", "prompt", "response_a", "response_b") if c in top]
         split_intro = (
             "Over all pairs with some disagreement: the share of each pair's disagreement that is genuine "
@@ -854,6 +886,26 @@ class _ReportBuilder:
         return [_Section("Pairs with the most genuine disagreement", intro, figure,
                          [("Genuine disagreement", top[columns].round(3))]),
                 _Section("Noise versus genuine disagreement", split_intro, "disagreement_split")]
+
+
+def _consensus_view(labels: Any, names: list[str]) -> pd.DataFrame:
+    """Per pair of pluralistic soft labels (:func:`pluralistic_soft_labels`, groups by their column ``names``): the
+    population's most likely label (``consensus``), its probability and each group's probability of it."""
+    probs = labels.probs.to_numpy(dtype=float)
+    top = probs.argmax(axis=1)
+    rows = np.arange(len(top))
+    out = pd.DataFrame({"consensus": np.asarray(labels.probs.columns, dtype=object)[top],
+                        "p_consensus_population": probs[rows, top]}, index=labels.probs.index)
+    for name in names:
+        per_class = labels.extra[[f"p_{str(c).lower()}_{name}" for c in labels.probs.columns]].to_numpy(dtype=float)
+        out[f"p_consensus_{name}"] = per_class[rows, top]
+    return out
+
+
+def _missing(value: Any) -> bool:
+    """Whether a cell holds no value (``None``, NaN, ``pd.NA``); a list (chat messages) or another container holds
+    one."""
+    return not isinstance(value, (list, tuple, dict, np.ndarray)) and bool(pd.isna(value))
 
 
 def _same_label(one: pd.Series, other: pd.Series) -> float:

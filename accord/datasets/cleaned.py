@@ -74,6 +74,11 @@ def item_texts(judgments: pd.DataFrame, key: str, columns: Sequence[str], what: 
     multi-attribute datasets; the pairwise one refused it without naming the rows)."""
     present = [c for c in columns if c in judgments.columns]
     table = judgments[[key, *present]].reset_index(drop=True)
+    for column in present:
+        # chat messages read from Parquet are numpy arrays, which compared element by element ('truth value of an
+        # array ... is ambiguous'): as the lists they hold (a column of texts, told at C speed, is left as it is)
+        if table[column].dtype == object and pd.api.types.infer_dtype(table[column], skipna=True) != "string":
+            table[column] = table[column].map(lambda v: v.tolist() if isinstance(v, np.ndarray) else v)
     grouped = table.groupby(key, sort=False)
     for column in present:
         values = table[column]

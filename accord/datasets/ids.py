@@ -45,11 +45,11 @@ def derive_pair_ids(table: pd.DataFrame, form: str) -> pd.DataFrame:
     ``"A"``/``"B"`` label exchanged, a graded strength negated) and marked ``presented_swapped``; a position bias is
     then measured against that orientation.
     """
-    a = table["response_a"].astype(str)
-    b = table["response_b"].astype(str)
+    a = _key_text(table["response_a"])
+    b = _key_text(table["response_b"])
     # a missing prompt is no prompt (as in the cleaned dataset), not the text "nan"; blanked after the cast, as in
     # content_ids: a categorical prompt column refused fillna("") ("" is not one of its categories)
-    prompt = (table["prompt"].astype(str).where(table["prompt"].notna(), "") if "prompt" in table.columns
+    prompt = (_key_text(table["prompt"]).where(table["prompt"].notna(), "") if "prompt" in table.columns
               else pd.Series("", index=table.index))
     hash_a = pd.util.hash_pandas_object(a, index=False).to_numpy(np.uint64)
     hash_b = pd.util.hash_pandas_object(b, index=False).to_numpy(np.uint64)
@@ -65,6 +65,15 @@ def derive_pair_ids(table: pd.DataFrame, form: str) -> pd.DataFrame:
         out = swap_sides(out, swapped, graded=form == "graded")
         out["presented_swapped"] = swapped
     return out
+
+
+def _key_text(values: pd.Series) -> pd.Series:
+    """The cells as the texts a derived pair id hashes; chat messages as the text of the lists they hold: pandas
+    reads them from Parquet as numpy arrays, whose text differs from the list's (no commas), and the same judgments
+    got other pair ids from a Parquet file than from JSON Lines."""
+    if values.dtype == object and pd.api.types.infer_dtype(values, skipna=True) != "string":  # texts: as they are
+        values = values.map(lambda v: v.tolist() if isinstance(v, np.ndarray) else v)
+    return values.astype(str)
 
 
 def swap_sides(table: pd.DataFrame, rows: np.ndarray | pd.Series | None = None, *,

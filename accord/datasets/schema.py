@@ -320,6 +320,18 @@ def is_validated(judgments: Any) -> bool:
     return checked_info(judgments) is not None
 
 
+def labels_as_classes(judgments: pd.DataFrame, classes: Any, labels: pd.Series) -> pd.Series:
+    """``labels`` of ``judgments`` (its votes or gold) in the terms of a model's ``classes``: in a graded table, grades
+    read by a model over A/B/tie (the ordinal model) become their side (negative: A, 0: tie, positive: B; missing:
+    ``None``); else as they are. Compared as they were, no grade matched a class."""
+    graded = (checked_info(judgments) or {}).get("form") == "graded"
+    if graded and set(classes) <= {"A", "B", "tie"}:
+        grade = pd.to_numeric(labels).to_numpy(dtype=float)
+        sides = np.select([grade < 0, grade > 0, grade == 0], ["A", "B", "tie"], None)  # NaN: no label
+        return pd.Series(sides, index=labels.index, name=labels.name)
+    return labels
+
+
 def gold_labels(judgments: pd.DataFrame) -> pd.Series:
     """The gold label of each pair that has one, indexed by ``pair_id`` (empty when the table has no gold)."""
     if "gold" not in judgments.columns:
