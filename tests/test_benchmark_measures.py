@@ -3,6 +3,8 @@ taken over."""
 
 from __future__ import annotations
 
+import contextlib
+import io
 import re
 from collections import Counter
 
@@ -80,3 +82,44 @@ def test_pandalm_agreement_with_the_human_majority_is_over_the_pairs_both_label(
         assert found.group(1) == "nan"
     else:
         assert float(found.group(1)) == pytest.approx(expected, abs=5e-4)
+
+
+# --- aggregation.py: the gold-NLL targets ------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def aggregation():
+    return load_script("aggregation")
+
+
+@settings(max_examples=30, deadline=None)
+@given(sets=st.lists(st.tuples(st.floats(0.05, 2.0), st.booleans(), st.floats(0.05, 2.0), st.booleans(),
+                               st.floats(0.05, 2.0)), min_size=1, max_size=7))
+@example(sets=[(0.5, False, 0.3, True, 0.7)] * 6)  # crowd-kit DS left out by --methods: 'below it on 6/6: OK'
+def test_gold_nll_targets_count_only_the_sets_where_the_reference_was_fitted(aggregation, sets):
+    """'gold NLL of <method>: below crowd-kit DS on k/n sets' read a set without a crowd-kit DS row (left out by
+    --methods, or failed there) as one with an infinite NLL, so the accord method 'beat' it and the target was met
+    against a method that never ran; now only the sets where the reference was fitted count, and a reference fitted
+    nowhere leaves the target not checked."""
+    rows = []
+    for i, (accord_nll, has_ds, ds_nll, has_vf, vf_nll) in enumerate(sets):
+        rows += [{"dataset": f"set{i}", "method": "accord DS (vb)", "family": "accord", "accuracy": 0.9,
+                  "nll": accord_nll, "ece": 0.05},
+                 {"dataset": f"set{i}", "method": "crowd-kit MACE", "family": "crowd-kit", "accuracy": 0.9,
+                  "nll": 1.0, "ece": 0.05}]
+        for name, present, nll in (("crowd-kit DawidSkene", has_ds, ds_nll), ("vote fractions", has_vf, vf_nll)):
+            if present:
+                rows.append({"dataset": f"set{i}", "method": name, "family": "baseline" if name == "vote fractions"
+                             else "crowd-kit", "accuracy": 0.9, "nll": nll, "ece": 0.05})
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        aggregation.check_gold_targets(rows)
+    line = next(text for text in printed.getvalue().splitlines() if text.startswith("- gold NLL of accord"))
+    ds = [accord_nll < ds_nll for accord_nll, has_ds, ds_nll, _, _ in sets if has_ds]
+    vf = [accord_nll < vf_nll for accord_nll, _, _, has_vf, vf_nll in sets if has_vf]
+    if not ds or not vf:
+        assert "not checked" in line and "OK" not in line and "MISS" not in line
+        return
+    found = re.search(r"below crowd-kit DS on (\d+)/(\d+) sets .*below vote fractions on (\d+)/(\d+)", line)
+    assert found is not None, line
+    assert [int(v) for v in found.groups()] == [sum(ds), len(ds), sum(vf), len(vf)]
+    assert line.endswith("OK" if sum(ds) >= 5 and sum(vf) >= 4 else "MISS")
