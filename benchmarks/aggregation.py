@@ -499,7 +499,8 @@ def interval_coverage(model: RaterModel, accuracy: pd.Series, oracle: pd.DataFra
 
 
 def section_speed(size: int = 1_000_000) -> None:
-    """DawidSkene() with its intervals against crowd-kit DawidSkene, one thread each, on two 1M-judgment sets."""
+    """DawidSkene() with its intervals against crowd-kit DawidSkene, one thread each, on two sets of ``size``
+    judgments (1M by default)."""
     from crowdkit.aggregation import DawidSkene as CKDawidSkene
 
     from accord.datasets.synthetic import make_synthetic
@@ -511,7 +512,9 @@ def section_speed(size: int = 1_000_000) -> None:
                                with_text=False, seed=0)
     cases = [("scaling set (make_synthetic, 3 votes)", synthetic.judgments, synthetic.true_label,
               synthetic.annotators.accuracy, None),
-             ("crowd set (200k x 5, log-normal activity)", crowd.judgments, crowd.truth, crowd.accuracy, crowd.oracle)]
+             # the items it holds: "200k x 5" was printed whatever --sizes made it
+             (f"crowd set ({len(crowd.truth):,} x 5, log-normal activity)", crowd.judgments, crowd.truth,
+              crowd.accuracy, crowd.oracle)]
     rows = []
     for name, judgments, truth, accuracy, oracle in cases:
         with_crowdkit(judgments)

@@ -123,3 +123,25 @@ def test_gold_nll_targets_count_only_the_sets_where_the_reference_was_fitted(agg
     assert found is not None, line
     assert [int(v) for v in found.groups()] == [sum(ds), len(ds), sum(vf), len(vf)]
     assert line.endswith("OK" if sum(ds) >= 5 and sum(vf) >= 4 else "MISS")
+
+
+def test_speed_section_names_the_crowd_set_it_measured(aggregation, monkeypatch):
+    """The speed section's table named its second set 'crowd set (200k x 5, ...)' whatever size ``--sizes`` gave it
+    (4,000 items at --sizes 20000): the name says how many items the set it measured holds."""
+    made = []
+    original = aggregation.crowd_set
+
+    def recorded(*args, **kwargs):
+        made.append(original(*args, **kwargs))
+        return made[-1]
+
+    monkeypatch.setattr(aggregation, "crowd_set", recorded)
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        aggregation.section_speed(1500)
+    found = re.search(r"\| crowd set \(([\d,]+) x (\d+),", printed.getvalue())
+    assert found is not None, printed.getvalue()
+    judgments = made[0].judgments
+    per_item = judgments.groupby("pair_id").size()
+    assert int(found.group(1).replace(",", "")) == len(per_item)
+    assert (per_item == int(found.group(2))).all()
