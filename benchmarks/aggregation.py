@@ -935,12 +935,19 @@ def section_scaling(methods: list[Method], sizes: list[int]) -> None:
     frame = pd.DataFrame(rows)
     largest = frame.n.max()
     at = frame[frame.n == largest].set_index("method")
-    ck = at.seconds.get("crowd-kit DawidSkene", np.nan)
+    # a method skipped, failed or left out by --methods has no time (nor any column, when none was timed)
+    timed, peaks = (at[column] if column in at else pd.Series(dtype=float) for column in ("seconds", "peak_mb"))
+    ck = timed.get("crowd-kit DawidSkene", np.nan)
     print(f"\nAt {largest:,} judgments (torch threads: {torch.get_num_threads()}):")
     for name in ("accord DS (vb)", "accord DS (vb, 100 draws)", "accord HDS (vb)", "accord DS (gibbs)",
                  "accord DS (gibbs, 1 chain 50+100)"):
-        seconds = at.seconds.get(name, np.nan)
-        peak = at.peak_mb.get(name, np.nan)
+        seconds = timed.get(name, np.nan)
+        peak = peaks.get(name, np.nan)
+        if not (np.isfinite(seconds) and np.isfinite(ck)):  # was a MISS of a method never timed
+            missing = " and ".join(m for m, t in ((name, seconds), ("crowd-kit DawidSkene", ck)) if not np.isfinite(t))
+            print(f"- ratio of {name} fit time to crowd-kit DawidSkene's: not measured ({missing} not timed at "
+                  f"{largest:,} judgments: left out by --methods, skipped or failed)")
+            continue
         verdict = "OK" if seconds <= ck and peak <= 4096 else "MISS"
         print(f"- ratio of {name} fit time to crowd-kit DawidSkene's: {seconds / ck:.2f} ({seconds:.2f} s vs "
               f"{ck:.2f} s), peak memory {peak:.0f} MB: {verdict} (target: ratio <= 1, peak <= 4096 MB)")

@@ -145,3 +145,40 @@ def test_speed_section_names_the_crowd_set_it_measured(aggregation, monkeypatch)
     per_item = judgments.groupby("pair_id").size()
     assert int(found.group(1).replace(",", "")) == len(per_item)
     assert (per_item == int(found.group(2))).all()
+
+
+@pytest.mark.parametrize(("given", "accord_s", "crowdkit_s", "peak_mb"), [
+    (("accord DS (vb)", "crowd-kit DawidSkene"), 0.5, 1.0, 100.0),
+    (("accord DS (vb)", "crowd-kit DawidSkene"), 2.0, 1.0, 100.0),
+    (("accord DS (vb)", "crowd-kit DawidSkene"), 0.5, 1.0, 5000.0),
+    (("accord DS (vb)",), 0.5, 1.0, 100.0),  # crowd-kit DS left out by --methods: every ratio was a MISS
+    (("crowd-kit DawidSkene",), 0.5, 1.0, 100.0),
+])
+def test_scaling_targets_are_read_only_for_methods_that_were_timed(aggregation, monkeypatch, given, accord_s,
+                                                                   crowdkit_s, peak_mb):
+    """The scaling section's 'ratio of <accord method> fit time to crowd-kit DawidSkene's' printed MISS (with nan s)
+    for a method that was never timed - left out by --methods, skipped or failed - and for every method when crowd-kit
+    DawidSkene was; now such a line says it is not measured, and a timed one is OK exactly when the ratio is <= 1 and
+    the peak <= 4096 MB."""
+    original = aggregation.measure
+
+    def timed(fit):  # the fit as it is, with the time and memory of this case
+        result = original(fit)
+        crowdkit = type(result.model).__module__.startswith("crowdkit")
+        result.seconds, result.peak_mb = (crowdkit_s if crowdkit else accord_s), peak_mb
+        return result
+
+    monkeypatch.setattr(aggregation, "measure", timed)
+    methods = [m for m in aggregation.all_methods(quick=True, max_bt=0) if m.name in given]
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        aggregation.section_scaling(methods, [300])
+    lines = {name: next(line for line in printed.getvalue().splitlines()
+                        if line.startswith(f"- ratio of {name} fit time"))
+             for name in ("accord DS (vb)", "accord HDS (vb)")}
+    assert "not measured" in lines["accord HDS (vb)"] and "MISS" not in lines["accord HDS (vb)"]
+    if set(given) == {"accord DS (vb)", "crowd-kit DawidSkene"}:
+        expected = "OK" if accord_s <= crowdkit_s and peak_mb <= 4096 else "MISS"
+        assert f": {expected} (target" in lines["accord DS (vb)"]
+    else:
+        assert "not measured" in lines["accord DS (vb)"] and "MISS" not in lines["accord DS (vb)"]
