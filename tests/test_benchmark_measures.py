@@ -182,3 +182,16 @@ def test_scaling_targets_are_read_only_for_methods_that_were_timed(aggregation, 
         assert f": {expected} (target" in lines["accord DS (vb)"]
     else:
         assert "not measured" in lines["accord DS (vb)"] and "MISS" not in lines["accord DS (vb)"]
+
+
+def test_scaling_section_with_no_fit_timed_says_so(aggregation, monkeypatch):
+    """When no fit at the largest size was timed (each failed, or was skipped), the targets failed on the table's
+    missing 'seconds' column, after every fit; now each ratio is 'not measured'."""
+    monkeypatch.setattr(aggregation, "measure", lambda fit: aggregation.Result(error="RuntimeError: out of memory"))
+    methods = [m for m in aggregation.all_methods(quick=True, max_bt=0)
+               if m.name in ("accord DS (vb)", "crowd-kit DawidSkene")]
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        aggregation.section_scaling(methods, [300])
+    lines = [line for line in printed.getvalue().splitlines() if line.startswith("- ratio of")]
+    assert lines and all("not measured" in line for line in lines)
