@@ -410,9 +410,13 @@ def check_gold_targets(rows: list[dict[str, Any]]) -> None:
         hds_check = (f"HDS {hds:.4f} vs crowd-kit DS {ck_ds:.4f}: {'OK' if ok2 else 'MISS'}"
                      if np.isfinite(hds) and np.isfinite(ck_ds) else
                      "HDS vs crowd-kit DS: not checked (--methods left out accord HDS (meanfield) or crowd-kit DS)")
-        print(f"- {dataset}: best accord accuracy {best_accord:.4f} ({accord.accuracy.idxmax()}) vs crowd-kit best "
-              f"{best_ck:.4f} ({crowdkit.accuracy.idxmax()}): {'OK' if ok1 else 'MISS'}; {hds_check}; "
-              f"reference crowd-kit DS {CROWDKIT_REFERENCE.get(dataset)}")
+        # a set where every fit of one side failed has no best of it (idxmax of nothing failed after every fit)
+        best_check = (f"best accord accuracy {best_accord:.4f} ({accord.accuracy.idxmax()}) vs crowd-kit best "
+                      f"{best_ck:.4f} ({crowdkit.accuracy.idxmax()}): {'OK' if ok1 else 'MISS'}"
+                      if len(accord) and len(crowdkit) else
+                      f"best accord vs crowd-kit accuracy: not checked (no {'accord' if crowdkit.size else 'crowd-kit'}"
+                      " method fitted on the set)")
+        print(f"- {dataset}: {best_check}; {hds_check}; reference crowd-kit DS {CROWDKIT_REFERENCE.get(dataset)}")
         # a set where a reference did not run (left out by --methods, or failed) is not counted: read as an NLL of
         # infinity, it was beaten by every accord method, and the target met against a method never fitted
         ds_nll, vf_nll = by.nll.get("crowd-kit DawidSkene", np.nan), by.nll.get("vote fractions", np.nan)
