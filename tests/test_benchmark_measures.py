@@ -1,5 +1,6 @@
-"""What the benchmark scripts' measures compute, each against an independent computation: the pairs an agreement is
-taken over."""
+"""What the benchmark scripts' measures and targets compute, each against an independent computation: the pairs an
+agreement is taken over, the sets a target counts, the data a printed name describes, and a target left unchecked
+(not met, not failed) where its reference was never fitted."""
 
 from __future__ import annotations
 
