@@ -212,3 +212,77 @@ def test_gold_targets_of_a_set_where_one_side_has_no_fit(aggregation, missing):
     lines = {line.split(":")[0]: line for line in printed.getvalue().splitlines() if line.startswith("- ")}
     assert "best accord accuracy 0.9000 (accord DS (vb)) vs crowd-kit best 0.9000" in lines["- RTE"]
     assert "best accord vs crowd-kit accuracy: not checked" in lines["- TEMP"]
+
+
+# --- process_rewards.py: seeds without a value ------------------------------------------------------------------
+
+CELL = re.compile(r"^(\S+) ± (\S+)(?: \((\d+) of (\d+) seeds\))?$")
+
+
+def check_cell(cell: str, values: list[float], n_seeds: int) -> None:
+    """A table cell is the mean and standard error over the seeds with a value, and says how many they are."""
+    found = CELL.match(cell.strip())
+    assert found is not None, cell
+    known = np.array([v for v in values if not np.isnan(v)])
+    mean = known.mean() if len(known) else np.nan
+    se = known.std(ddof=1) / np.sqrt(len(known)) if len(known) > 1 else np.nan
+    for printed, expected in ((found.group(1), mean), (found.group(2), se)):
+        assert (printed == "nan") if np.isnan(expected) else float(printed) == pytest.approx(expected, abs=6e-4)
+    if len(known) < n_seeds:
+        assert (int(found.group(3)), int(found.group(4))) == (len(known), n_seeds)
+    else:
+        assert found.group(3) is None
+
+
+@pytest.fixture(scope="module")
+def process_rewards():
+    return load_script("process_rewards")
+
+
+@settings(max_examples=25, deadline=None)
+@given(n_seeds=st.integers(2, 5), data=st.data())
+@example(n_seeds=3, data=None)  # one seed's F1 NaN: the mean of two seeds shown as of three, its SE over three
+def test_process_reward_summary_is_over_the_seeds_with_a_value(process_rewards, n_seeds, data):
+    """A seed whose first-error F1 (or step AUROC) is NaN - its held-out solutions all of one kind - was left out of
+    the mean without a word while the SE was divided by the square root of every seed, and the paired difference
+    counted it among the seeds 'ahead on k of n'; now each cell is over the seeds with a value and says so."""
+    rng = np.random.default_rng(n_seeds)
+    rows = pd.DataFrame([{"seed": seed, "model": label, "n_train": 100, "n_test": 32, "bon_random": 0.5,
+                          "bon_oracle": 0.9, **{key: float(rng.uniform()) for key, _ in process_rewards.REWARD_COLUMNS}}
+                         for seed in range(n_seeds) for label, _, _ in process_rewards.REWARD_MODELS])
+    soft = rows["model"] == "process, soft labels"
+    missing = [0] if data is None else data.draw(st.lists(st.integers(0, n_seeds - 1), unique=True, max_size=n_seeds))
+    rows.loc[soft & rows["seed"].isin(missing), "first_error_f1"] = np.nan
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        process_rewards.summarize_rewards(rows, "a test")
+    lines = printed.getvalue().splitlines()
+    row = next(line for line in lines if line.startswith("| process, soft labels |"))
+    check_cell(row.split("|")[2], list(rows.loc[soft, "first_error_f1"]), n_seeds)
+    other = next(line for line in lines if line.startswith("| outcome, soft labels |"))
+    check_cell(other.split("|")[2], list(rows.loc[rows["model"] == "outcome, soft labels", "first_error_f1"]),
+               n_seeds)
+    line = next(line for line in lines if line.startswith("first_error_f1: process, soft labels - outcome, soft"))
+    wide = rows.pivot(index="seed", columns="model", values="first_error_f1")
+    diff = (wide["process, soft labels"] - wide["outcome, soft labels"]).dropna()
+    counted = re.search(r"ahead on (\d+), behind on (\d+) of (\d+) seeds", line)
+    assert [int(v) for v in counted.groups()] == [int((diff > 0).sum()), int((diff < 0).sum()), len(diff)]
+    if len(diff) < n_seeds:
+        assert f"with a value, of {n_seeds}" in line
+
+
+def test_step_aggregation_summary_is_over_the_seeds_with_a_value(process_rewards):
+    """The aggregation section's table and paired gains, with one seed whose first-error F1 is NaN (its labelled
+    solutions all of one kind): the mean, SE and count are over the two seeds with a value."""
+    rng = np.random.default_rng(0)
+    rows = pd.DataFrame([{"seed": seed, "method": method, **{key: float(rng.uniform())
+                                                             for key, _ in process_rewards.COLUMNS}}
+                         for seed in range(3) for method in process_rewards.METHODS])
+    rows.loc[(rows["seed"] == 1) & (rows["method"] == "first-error"), "f1"] = np.nan
+    table = process_rewards.summarise(rows)
+    row = next(line for line in table.splitlines() if line.startswith("| first-error |"))
+    check_cell(row.split("|")[3], list(rows.loc[rows["method"] == "first-error", "f1"]), 3)
+    gain, se, wins, n = process_rewards.paired(rows, "f1", "first-error", "majority")
+    wide = rows.pivot(index="seed", columns="method", values="f1")
+    diff = (wide["first-error"] - wide["majority"]).dropna()
+    assert (gain, se, wins, n) == pytest.approx((diff.mean(), diff.std(ddof=1) / np.sqrt(2), int((diff > 0).sum()), 2))
