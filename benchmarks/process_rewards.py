@@ -56,6 +56,7 @@ sys.path.insert(0, str(REPO))
 import torch  # noqa: E402
 
 from accord.aggregate import StepMajorityVote, fit_step_method  # noqa: E402
+from accord.datasets.io import atomic_path  # noqa: E402
 from accord.datasets.steps import make_synthetic_steps  # noqa: E402
 from accord.models import FirstErrorModel  # noqa: E402
 from accord.step_metrics import first_error_scores, step_label_scores  # noqa: E402
@@ -266,8 +267,9 @@ def reward_section(args: argparse.Namespace) -> None:
         args.scratch = Path(scratch)
         for seed in args.seeds:
             rows.extend(reward_run(seed, args, backbone))
-            if args.output:
-                pd.DataFrame(rows).to_csv(Path(args.output).with_suffix(".reward.csv"), index=False)
+            if args.output:  # the seeds so far, replaced whole: a run stopped while writing keeps the last file
+                with atomic_path(Path(args.output).with_suffix(".reward.csv")) as tmp:
+                    pd.DataFrame(rows).to_csv(tmp, index=False)
     what = (f"a random decoder ({args.tiny_layers} layers, hidden size {args.tiny_hidden}, trained from scratch)"
             if backbone == "tiny" else f"{args.backbone} (embeddings and lower {args.freeze_layers} layers frozen)")
     summarize_rewards(pd.DataFrame(rows), f"{what}, {args.reward_steps} steps of {args.reward_batch_size} solutions")

@@ -8,6 +8,7 @@ import contextlib
 import io
 import re
 from collections import Counter
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -286,3 +287,31 @@ def test_step_aggregation_summary_is_over_the_seeds_with_a_value(process_rewards
     wide = rows.pivot(index="seed", columns="method", values="f1")
     diff = (wide["first-error"] - wide["majority"]).dropna()
     assert (gain, se, wins, n) == pytest.approx((diff.mean(), diff.std(ddof=1) / np.sqrt(2), int((diff > 0).sum()), 2))
+
+
+def test_a_reward_run_stopped_while_writing_keeps_the_seeds_written_before(process_rewards, monkeypatch, tmp_path):
+    """``--output`` rewrote ``<name>.reward.csv`` in place after every seed: a run stopped while writing (killed,
+    out of disk) left a cut file that ``--from-results`` then read as results, without the seeds it had held; now
+    the file is replaced whole, so it still holds every seed written before."""
+    monkeypatch.setattr(process_rewards, "reward_run", lambda seed, args, backbone: [
+        {"seed": seed, "model": label, "n_train": 100, "n_test": 32, "bon_random": 0.5, "bon_oracle": 0.9,
+         **{key: 0.1 * (seed + 1) for key, _ in process_rewards.REWARD_COLUMNS}}
+        for label, _, _ in process_rewards.REWARD_MODELS])
+    monkeypatch.setattr(process_rewards, "summarize_rewards", lambda results, what: None)
+    written = pd.DataFrame.to_csv
+
+    def stopped_on_the_second_seed(frame, path, **kwargs):  # half the text, then the run ends
+        if frame["seed"].nunique() < 2:
+            return written(frame, path, **kwargs)
+        text = written(frame, None, **kwargs)
+        Path(path).write_text(text[:len(text) // 2])
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(pd.DataFrame, "to_csv", stopped_on_the_second_seed)
+    with pytest.raises(OSError, match="No space"):
+        process_rewards.main(["--sections", "reward", "--backbone", "tiny", "--seeds", "0,1",
+                              "--output", str(tmp_path / "a.csv")])
+    monkeypatch.setattr(pd.DataFrame, "to_csv", written)
+    kept = pd.read_csv(tmp_path / "a.reward.csv")
+    assert sorted(kept["seed"].unique()) == [0]
+    assert len(kept) == len(process_rewards.REWARD_MODELS)
