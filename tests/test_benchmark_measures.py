@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 import re
 from collections import Counter
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -16,6 +18,7 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+from tests.conftest import shared_data_or_skip
 from tests.test_benchmark_stats import load_script
 
 LABELS = ("A", "B", "tie")
@@ -315,3 +318,46 @@ def test_a_reward_run_stopped_while_writing_keeps_the_seeds_written_before(proce
     kept = pd.read_csv(tmp_path / "a.reward.csv")
     assert sorted(kept["seed"].unique()) == [0]
     assert len(kept) == len(process_rewards.REWARD_MODELS)
+
+
+# --- reward_quality.py: the results file ---------------------------------------------------------------------------
+
+
+def test_reward_quality_stopped_while_writing_keeps_the_losses_written_before(monkeypatch, tmp_path):
+    """The results JSON was rewritten in place after every loss: a run stopped while writing the second left a cut
+    file that --from-json could not read; now it is replaced whole and keeps the first loss's results."""
+    import accord.reward as reward
+    from accord.reward import pairwise_metrics
+
+    data = shared_data_or_skip("ukp-convarg1")
+    script = load_script("reward_quality")
+
+    def fake_evaluate(model_dir, frame, batch_size=32):
+        d = np.random.default_rng(len(frame)).normal(size=len(frame))
+        return pairwise_metrics(d, frame["p_chosen"].to_numpy(), frame["p_tie"].to_numpy(), votes=frame)
+
+    class FakeTrainer:
+        def __init__(self, config, train_data):
+            self.config = config
+
+        def train(self):
+            return SimpleNamespace(train_seconds=0.0, examples_per_second=0.0, train_loss=0.0,
+                                   output_dir=self.config.output_dir)
+
+    monkeypatch.setattr(reward, "RewardTrainer", FakeTrainer)
+    monkeypatch.setattr(reward, "evaluate", fake_evaluate)
+    written = Path.write_text
+
+    def stopped_on_the_second_loss(path, text, *args, **kwargs):  # half the text, then the run ends
+        if len(json.loads(text)["runs"]) < 2:
+            return written(path, text, *args, **kwargs)
+        written(path, text[:len(text) // 2], *args, **kwargs)
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(Path, "write_text", stopped_on_the_second_loss)
+    out = tmp_path / "results.json"
+    with pytest.raises(OSError, match="No space"):
+        script.main(["--data-dir", str(data), "--losses", "bradley_terry,weighted_soft_bce", "--train-pairs", "50",
+                     "--test-pairs", "50", "--out", str(out), "--work-dir", str(tmp_path / "runs")])
+    monkeypatch.setattr(Path, "write_text", written)
+    assert list(json.loads(out.read_text())["runs"]) == ["bradley_terry"]
