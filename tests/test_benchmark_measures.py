@@ -8,6 +8,7 @@ import contextlib
 import io
 import json
 import re
+import sys
 from collections import Counter
 from pathlib import Path
 from types import SimpleNamespace
@@ -361,3 +362,31 @@ def test_reward_quality_stopped_while_writing_keeps_the_losses_written_before(mo
                      "--test-pairs", "50", "--out", str(out), "--work-dir", str(tmp_path / "runs")])
     monkeypatch.setattr(Path, "write_text", written)
     assert list(json.loads(out.read_text())["runs"]) == ["bradley_terry"]
+
+
+# --- repeated or no seeds ------------------------------------------------------------------------------------------
+
+SEEDED = {  # script -> (what its main would run, command line without --seeds)
+    "reward_synthetic": ("labels_only", ["--labels-only", "majority"]),
+    "debias_synthetic": ("run", []),
+    "invariance": ("differences", ["--models", "dawid-skene"]),
+}
+
+
+@pytest.mark.parametrize("name", sorted(SEEDED))
+@pytest.mark.parametrize("seeds", ["0,0", "2,1,2", "", ","])
+def test_seeded_scripts_refuse_repeated_or_no_seeds(monkeypatch, capsys, name, seeds):
+    """A repeated seed ran twice and entered the means over seeds (reward_synthetic's and debias_synthetic's tables,
+    invariance's 'on k of n seeds') twice; no seed ran nothing and printed an empty summary, or failed after the
+    set-up (debias: KeyError 'biased share'; invariance: int('')). Each is refused before any work, as
+    multi_attribute.py and process_rewards.py refuse them."""
+    script = load_script(name)
+    work, argv = SEEDED[name]
+    ran = []
+    monkeypatch.setattr(script, work, lambda *args, **kwargs: ran.append(args) or {})
+    monkeypatch.setattr(sys, "argv", [f"{name}.py", *argv, "--seeds", seeds])
+    with pytest.raises(SystemExit) as raised:
+        script.main()
+    assert raised.value.code == 2
+    assert "--seeds" in capsys.readouterr().err
+    assert ran == []
