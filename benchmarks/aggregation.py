@@ -980,6 +980,15 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--sections: unknown {', '.join(sorted(set(sections) - known))} (use {', '.join(sorted(known))})")
     if not sections:  # ran nothing and exited 0, as if every section had passed
         parser.error(f"--sections: no section named (use one or more of {', '.join(sorted(known))})")
+    sizes = None if args.sizes is None else [s.strip() for s in args.sizes.split(",") if s.strip()]
+    # a size given twice was fitted twice, and its duplicate rows failed the ratios after every fit ("Can only
+    # compare identically-labeled Series"); an empty --sizes ran the default sizes, up to 1M judgments, and "," failed
+    # on int('')
+    if sizes is not None:
+        if not sizes or not all(s.isdigit() for s in sizes) or len(set(map(int, sizes))) < len(sizes) or min(
+                map(int, sizes)) < 3:
+            parser.error(f"--sizes: one or more distinct numbers of judgments, each at least 3, not {args.sizes!r}")
+        sizes = [int(s) for s in sizes]
     if args.nuts_draws is not None and args.nuts_draws < 1:  # 0 was read as no --nuts-draws: the default's 600
         parser.error(f"--nuts-draws: at least 1 draw per chain, not {args.nuts_draws}")
     methods = all_methods(args.quick, args.max_bt)
@@ -1002,7 +1011,7 @@ def main(argv: list[str] | None = None) -> int:
         if "loso-glad" in sections or "loso" in sections:
             section_loso_glad()
         if "speed" in sections:
-            section_speed(int(args.sizes.split(",")[-1]) if args.sizes else 1_000_000)
+            section_speed(sizes[-1] if sizes else 1_000_000)
         if "synthetic" in sections:
             section_synthetic(methods, args.quick)
         if "ukp" in sections:
@@ -1010,8 +1019,7 @@ def main(argv: list[str] | None = None) -> int:
         if "nuts" in sections:
             section_nuts(args.quick, args.nuts_draws)
         if "scaling" in sections:
-            sizes = [int(s) for s in args.sizes.split(",")] if args.sizes else (
-                [10_000, 100_000] if args.quick else [10_000, 100_000, 1_000_000])
+            sizes = sizes or ([10_000, 100_000] if args.quick else [10_000, 100_000, 1_000_000])
             section_scaling(methods, sizes)
     except Exception:  # noqa: BLE001
         traceback.print_exc()

@@ -390,3 +390,26 @@ def test_seeded_scripts_refuse_repeated_or_no_seeds(monkeypatch, capsys, name, s
     assert raised.value.code == 2
     assert "--seeds" in capsys.readouterr().err
     assert ran == []
+
+
+@pytest.mark.parametrize("sizes", ["3000,3000", "", ",", "10k", "2"])
+def test_aggregation_refuses_sizes_it_cannot_measure(aggregation, monkeypatch, capsys, sizes):
+    """--sizes 3000,3000 fitted every method twice at 3,000 judgments, then failed on the duplicate rows after
+    every fit; an empty --sizes ran the default sizes (up to 1M judgments), ',' failed on int(''), 2 judgments made
+    a set of no pairs: each is refused before any work."""
+    ran = []
+    monkeypatch.setattr(aggregation, "section_scaling", lambda methods, sizes: ran.append(sizes))
+    monkeypatch.setattr(aggregation, "section_speed", lambda size: ran.append(size))
+    with pytest.raises(SystemExit) as raised:
+        aggregation.main(["--sections", "scaling,speed", "--sizes", sizes])
+    assert raised.value.code == 2
+    assert "--sizes" in capsys.readouterr().err
+    assert ran == []
+
+
+def test_aggregation_sizes_reach_both_sections(aggregation, monkeypatch):
+    ran = []
+    monkeypatch.setattr(aggregation, "section_scaling", lambda methods, sizes: ran.append(sizes))
+    monkeypatch.setattr(aggregation, "section_speed", lambda size: ran.append(size))
+    assert aggregation.main(["--sections", "speed,scaling", "--sizes", "3000, 9000"]) == 0
+    assert ran == [9000, [3000, 9000]]
