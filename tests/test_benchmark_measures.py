@@ -413,3 +413,19 @@ def test_aggregation_sizes_reach_both_sections(aggregation, monkeypatch):
     monkeypatch.setattr(aggregation, "section_speed", lambda size: ran.append(size))
     assert aggregation.main(["--sections", "speed,scaling", "--sizes", "3000, 9000"]) == 0
     assert ran == [9000, [3000, 9000]]
+
+
+@pytest.mark.parametrize("shares", ["0.25,0.25", "", "0.9", "-0.1", "a quarter"])
+def test_debias_refuses_shares_it_cannot_make(monkeypatch, capsys, shares):
+    """A share above 0.75 left the mix without reliable raters and was normalised (--shares 0.9 printed '90%' over
+    data with 78% length-biased raters); a share given twice merged into one row of the means; none ran nothing
+    and failed on the empty table. Each is refused before any work."""
+    script = load_script("debias_synthetic")
+    ran = []
+    monkeypatch.setattr(script, "run", lambda *args: ran.append(args) or {})
+    monkeypatch.setattr(sys, "argv", ["debias_synthetic.py", "--shares", shares])
+    with pytest.raises(SystemExit) as raised:
+        script.main()
+    assert raised.value.code == 2
+    assert "--shares" in capsys.readouterr().err
+    assert ran == []
