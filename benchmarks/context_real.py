@@ -126,6 +126,22 @@ def ukp(folds: int, quick: bool) -> None:
     )
 
 
+def human_majority(wide: pd.DataFrame, humans: list[str]) -> pd.Series:
+    """Per pair (a row of ``wide``, one column per rater), the label more of the ``humans`` gave than any other;
+    NaN where none did (a three-way split, or no human label): ``mode(axis=1)[0]`` gave a split to the first label
+    in sorted order, "A"."""
+    modes = wide[humans].mode(axis=1)
+    return modes[0].where(modes.notna().sum(axis=1) == 1)
+
+
+def majority_agreement(labels: pd.Series, majority: pd.Series) -> tuple[float, int]:
+    """The share of the pairs with both a label in ``labels`` and a human ``majority`` on which the two agree, and
+    how many such pairs there are: a pair the rater left unlabelled (25 of gpt-3.5-turbo's 999 in PandaLM) counted
+    as a disagreement, where the kappa table beside it leaves such pairs out."""
+    both = labels.notna() & majority.reindex(labels.index).notna()
+    return float((labels[both] == majority.reindex(labels.index)[both]).mean()), int(both.sum())
+
+
 def pandalm(folds: int) -> None:
     section("PandaLM: human annotators versus AI judges")
     table = load_pandalm(SHARED / "pandalm")
@@ -144,10 +160,12 @@ def pandalm(folds: int) -> None:
                          "kappa": (agree - expected) / (1 - expected)})
     print(pd.DataFrame(rows).round(3).to_string(index=False))
     humans = [r for r in raters if not table.loc[table["annotator"] == r, "annotator_is_ai"].iloc[0]]
-    majority = wide[humans].mode(axis=1)[0]
+    majority = human_majority(wide, humans)
     for r in raters:
         if r not in humans:
-            print(f"agreement of {r} with the human majority: {(wide[r] == majority).mean():.3f}")
+            share, n = majority_agreement(wide[r], majority)
+            print(f"agreement of {r} with the human majority: {share:.3f} (on the {n} pairs it labelled that have "
+                  f"a human majority, of {len(wide)})")
 
     model = ContextPreference(group="annotator_kind", reference_group="human", topic=None, covariates=None,
                               utilities=False, inference="meanfield", seed=0).fit(table)

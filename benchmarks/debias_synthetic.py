@@ -123,14 +123,25 @@ def main(argv: list[str] | None = None) -> int:
                         help="the debiased model's inference ('nuts': exact posterior draws, minutes a fit)")
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args(argv)
+    seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
+    if not seeds or len(set(seeds)) < len(seeds):  # a repeated seed's run entered the means twice; none ran nothing
+        parser.error(f"--seeds: one or more distinct seeds, not {args.seeds!r}")
+    try:
+        shares = [float(v) for v in args.shares.split(",") if v.strip()]
+    except ValueError:
+        shares = []
+    # the biased raters take their share from the reliable ones' 0.75: above it the mix lost its reliable raters and
+    # was normalised, so '90%' printed a set with 78% length-biased raters; a share given twice merged in the means
+    if not shares or len(set(shares)) < len(shares) or not all(0.0 <= v <= 0.75 for v in shares):
+        parser.error(f"--shares: one or more distinct shares of length-biased raters in 0..0.75, not {args.shares!r}")
     import torch
 
     torch.set_num_threads(args.threads)
     rows = []
-    for share in [float(v) for v in args.shares.split(",") if v.strip()]:
+    for share in shares:
         print(f"length-biased share {share:.0%}: {args.pairs:,} pairs, {args.annotators} raters, 5 judgments per pair, "
               f"at most {args.max_filler} filler sentences", flush=True)
-        for seed in [int(s) for s in args.seeds.split(",") if s.strip()]:
+        for seed in seeds:
             rows.append(run(seed, share, args))
     table = pd.DataFrame(rows)
     with pd.option_context("display.width", 250, "display.max_columns", 30):

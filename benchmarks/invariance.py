@@ -53,7 +53,7 @@ def differences(method: str, table: pd.DataFrame, inference: str | None) -> dict
     return out
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", default="context", help="comma-separated methods of `accord aggregate`")
     parser.add_argument("--inference", default=None, help="inference of every model (default: each model's own)")
@@ -61,9 +61,11 @@ def main() -> None:
     parser.add_argument("--seeds", default="0,1,2,3,4,5", help="seeds of the synthetic tables")
     parser.add_argument("--pairs", type=int, default=150)
     parser.add_argument("--raters", type=int, default=24)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
+    seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
+    if not seeds or len(set(seeds)) < len(seeds):  # a repeated seed counted twice in 'on k of n seeds'
+        parser.error(f"--seeds: one or more distinct seeds, not {args.seeds!r}")
     torch.set_num_threads(1)
-    seeds = [int(s) for s in args.seeds.split(",")]
     print(f"{'model':<14}{'groups':>7}{'seed':>5}" + "".join(f"{name + ' max/mean':>22}" for name in TRANSFORMS))
     for method in args.models.split(","):
         for groups in (int(g) for g in args.groups.split(",")):

@@ -56,6 +56,7 @@ sys.path.insert(0, str(REPO))
 import torch  # noqa: E402
 
 from accord.aggregate import StepMajorityVote, fit_step_method  # noqa: E402
+from accord.datasets.io import atomic_path  # noqa: E402
 from accord.datasets.steps import make_synthetic_steps  # noqa: E402
 from accord.models import FirstErrorModel  # noqa: E402
 from accord.step_metrics import first_error_scores, step_label_scores  # noqa: E402
@@ -94,26 +95,38 @@ def aggregation_run(seed: int, n_problems: int, protocol: str, labels: str) -> l
     return rows
 
 
+def mean_se(values: pd.Series, n_seeds: int, digits: int = 3) -> str:
+    """``mean ± SE`` over the seeds with a value, and how many they are when some have none: a seed whose measure is
+    NaN (a first-error F1 or step AUROC where its solutions are all of one kind) was left out of the mean without a
+    word, while the standard error was divided by the square root of every seed."""
+    known = values.dropna()
+    se = known.std(ddof=1) / np.sqrt(len(known)) if len(known) > 1 else float("nan")
+    cell = f"{known.mean() if len(known) else float('nan'):.{digits}f} ± {se:.{digits}f}"
+    return cell + (f" ({len(known)} of {n_seeds} seeds)" if len(known) < n_seeds else "")
+
+
 def summarise(results: pd.DataFrame) -> str:
     seeds = results["seed"].nunique()
     lines = ["| method | " + " | ".join(label for _, label in COLUMNS) + " |",
              "|---|" + "---|" * len(COLUMNS)]
     for method in METHODS:
         part = results[results["method"] == method]
-        cells = []
-        for key, _ in COLUMNS:
-            mean = part[key].mean()
-            se = part[key].std(ddof=1) / np.sqrt(seeds) if seeds > 1 else float("nan")
-            cells.append(f"{mean:.2f}" if key == "seconds" else f"{mean:.3f} ± {se:.3f}")
+        cells = [f"{part[key].mean():.2f}" if key == "seconds" else mean_se(part[key], seeds) for key, _ in COLUMNS]
         lines.append(f"| {method} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
+def paired_difference(better: pd.Series, worse: pd.Series) -> tuple[float, float, int, int]:
+    """Mean of ``better - worse`` over the seeds where both have a value, its paired standard error, on how many of
+    them ``better`` is ahead, and how many they are (a NaN seed counted in the seeds, not in the mean)."""
+    diff = (better - worse).dropna()
+    se = diff.std(ddof=1) / np.sqrt(len(diff)) if len(diff) > 1 else float("nan")
+    return float(diff.mean()) if len(diff) else float("nan"), float(se), int((diff > 0).sum()), len(diff)
+
+
 def paired(results: pd.DataFrame, key: str, better: str, worse: str) -> tuple[float, float, int, int]:
     wide = results.pivot(index="seed", columns="method", values=key)
-    diff = wide[better] - wide[worse]
-    se = diff.std(ddof=1) / np.sqrt(len(diff)) if len(diff) > 1 else float("nan")
-    return float(diff.mean()), float(se), int((diff > 0).sum()), len(diff)
+    return paired_difference(wide[better], wide[worse])
 
 
 def aggregation_section(args: argparse.Namespace) -> None:
@@ -127,12 +140,11 @@ def aggregation_section(args: argparse.Namespace) -> None:
               f"{','.join(map(str, args.seeds))} ({args.n_problems} problems, {int(first['n_solutions'])} labelled "
               f"solutions, {int(first['n_steps'])} steps, {int(first['n_judgments'])} judgments per seed)\n")
         print(summarise(results))
-        gain, se, wins, n = paired(results, "recovery", "first-error", "majority")
-        print(f"\nfirst-error model - majority vote, first error found: {gain:+.3f} (paired SE {se:.3f}; better on "
-              f"{wins} of {n} seeds)")
-        gain, se, wins, n = paired(results, "f1", "first-error", "majority")
-        print(f"first-error model - majority vote, first-error F1: {gain:+.3f} (paired SE {se:.3f}; better on "
-              f"{wins} of {n} seeds)")
+        for key, what in (("recovery", "\nfirst-error model - majority vote, first error found"),
+                          ("f1", "first-error model - majority vote, first-error F1")):
+            gain, se, wins, n = paired(results, key, "first-error", "majority")
+            print(f"{what}: {gain:+.3f} (paired SE {se:.3f}; better on {wins} of {n} seeds"
+                  f"{'' if n == len(args.seeds) else f' with a value, of {len(args.seeds)}'})")
         ece = results.loc[results["method"] == "first-error", "step_ece"]
         print(f"first-error model step ECE: max over seeds {ece.max():.4f} (target <= 0.03: "
               f"{'met' if ece.max() <= 0.03 else 'NOT met'})")
@@ -255,8 +267,9 @@ def reward_section(args: argparse.Namespace) -> None:
         args.scratch = Path(scratch)
         for seed in args.seeds:
             rows.extend(reward_run(seed, args, backbone))
-            if args.output:
-                pd.DataFrame(rows).to_csv(Path(args.output).with_suffix(".reward.csv"), index=False)
+            if args.output:  # the seeds so far, replaced whole: a run stopped while writing keeps the last file
+                with atomic_path(Path(args.output).with_suffix(".reward.csv")) as tmp:
+                    pd.DataFrame(rows).to_csv(tmp, index=False)
     what = (f"a random decoder ({args.tiny_layers} layers, hidden size {args.tiny_hidden}, trained from scratch)"
             if backbone == "tiny" else f"{args.backbone} (embeddings and lower {args.freeze_layers} layers frozen)")
     summarize_rewards(pd.DataFrame(rows), f"{what}, {args.reward_steps} steps of {args.reward_batch_size} solutions")
@@ -277,11 +290,8 @@ def summarize_rewards(results: pd.DataFrame, what: str) -> None:
              "|---|" + "---|" * len(REWARD_COLUMNS)]
     for label, _, _ in REWARD_MODELS:
         part = results[results["model"] == label]
-        cells = []
-        for key, _ in REWARD_COLUMNS:
-            mean = part[key].mean()
-            se = part[key].std(ddof=1) / np.sqrt(seeds) if seeds > 1 else float("nan")
-            cells.append(f"{mean:.0f}" if key == "seconds" else f"{mean:.3f} ± {se:.3f}")
+        cells = [f"{part[key].mean():.0f}" if key == "seconds" else mean_se(part[key], seeds)
+                 for key, _ in REWARD_COLUMNS]
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
     print("\n".join(lines))
     print(f"\nbest-of-16 by a random pick {results['bon_random'].mean():.3f}, by an oracle "
@@ -293,10 +303,10 @@ def summarize_rewards(results: pd.DataFrame, what: str) -> None:
                    ("outcome, soft labels", "outcome, majority labels")]
     for key in ("first_error_f1", "bon_min", "bon_product", "bon_last"):
         for better, worse in comparisons:
-            diff = wide[key][better] - wide[key][worse]
-            se = diff.std(ddof=1) / np.sqrt(len(diff)) if len(diff) > 1 else float("nan")
-            print(f"{key}: {better} - {worse}: {diff.mean():+.3f} (paired SE {se:.3f}; ahead on "
-                  f"{int((diff > 0).sum())}, behind on {int((diff < 0).sum())} of {len(diff)} seeds)")
+            mean, se, ahead, n = paired_difference(wide[key][better], wide[key][worse])
+            behind = int(((wide[key][better] - wide[key][worse]) < 0).sum())
+            print(f"{key}: {better} - {worse}: {mean:+.3f} (paired SE {se:.3f}; ahead on {ahead}, behind on "
+                  f"{behind} of {n} seeds{'' if n == seeds else f' with a value, of {seeds}'})")
 
 
 def main(argv: list[str] | None = None) -> None:

