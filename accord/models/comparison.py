@@ -30,9 +30,8 @@ def compare(models: Sequence[RaterModel], judgments: pd.DataFrame, *, k: int = 5
       others (not fitted yet, fitted on another table, or given other settings since) are fitted on it, with the
       same settings. A prior fitted to the judgments (empirical Bayes: ``DawidSkene``'s and
       ``HierarchicalDawidSkene``'s by default) is held fixed in the draws, so the left-out judgment still shaped
-      it and PSIS-LOO is optimistic where the table is small (a 60-judgment synthetic table:
-      ``HierarchicalDawidSkene(inference="vb")`` -0.68 nats per judgment by LOO, -1.02 by 5-fold, its population
-      prior at its bounds): read the held-out columns there, which refit the prior.
+      it and PSIS-LOO is optimistic where the table is small (the README's model comparison has a measured case):
+      read the held-out columns there, which refit the prior.
     - **k-fold held-out judgment log-likelihood**: the judgments are split at random into ``k`` folds (``seed``);
       each model is refitted (same settings) on ``k - 1`` folds and scores ``log p(y_n | training folds)`` of each
       held-out judgment. ``heldout_loglik`` is the mean per judgment, ``heldout_se`` its standard error,
