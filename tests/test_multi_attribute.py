@@ -273,6 +273,24 @@ class TestAttributeMean:
         assert scores.n["help"].tolist() == [2, 2, 1]
         assert (scores.upper["help"] <= 4).all() and (scores.lower["help"] >= 0).all()
 
+    @settings(max_examples=25, deadline=None)
+    @given(offset=st.integers(-10 ** 12, 10 ** 12), seed=st.integers(0, 1000))
+    def test_a_constant_added_to_every_rating_and_its_scale_moves_only_the_means(self, offset: int,
+                                                                                 seed: int) -> None:
+        # the sd came from the labels' sum of squares less n mean^2, which rounding loses far from 0: at an offset
+        # of 1e7 the sd moved by 1e-3, from 1e8 on it was NaN
+        rng = np.random.default_rng(seed)
+        table = pd.DataFrame({"response_id": np.repeat([f"r{i}" for i in range(12)], 3),
+                              "annotator": np.tile(["a", "b", "c"], 12), "attribute": "help",
+                              "label": rng.integers(0, 5, 36), "scale_min": 0, "scale_max": 4})
+        base = AttributeMean().fit(table).scores_
+        moved = AttributeMean().fit(table.assign(label=table["label"] + offset, scale_min=offset,
+                                                 scale_max=4 + offset)).scores_
+        np.testing.assert_allclose(moved.sd.to_numpy(), base.sd.to_numpy(), rtol=1e-12, atol=1e-12)
+        for name in ("mean", "lower", "upper"):
+            np.testing.assert_allclose(getattr(moved, name).to_numpy(), getattr(base, name).to_numpy() + offset,
+                                       rtol=1e-15, atol=1e-9)
+
     @pytest.mark.parametrize("items", ["response", "pair"])
     def test_an_attribute_every_item_has_alike_gets_weight_0_not_nan(self, items: str, tmp_path: Path) -> None:
         # every item's mean the same and no spread within items: the reliability was 1 - 0 / 0 = NaN, and writing
