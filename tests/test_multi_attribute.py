@@ -291,6 +291,25 @@ class TestAttributeMean:
             np.testing.assert_allclose(getattr(moved, name).to_numpy(), getattr(base, name).to_numpy() + offset,
                                        rtol=1e-15, atol=1e-9)
 
+    @settings(max_examples=25, deadline=None)
+    @given(n_a=st.integers(0, 4), n_b=st.integers(0, 4), seed=st.integers(0, 1000))
+    def test_comparisons_pair_lists_of_one_length_and_refuse_others(self, n_a: int, n_b: int, seed: int) -> None:
+        # lists of other lengths were broadcast without a word (one id against none: an empty frame; two against
+        # one: both compared with it), and a lone id failed in pandas ("Index(...) must be called with a collection")
+        table = pd.DataFrame({"response_id": ["r1", "r1", "r2", "r3", "r4"], "annotator": ["a", "b", "a", "a", "b"],
+                              "attribute": "help", "label": [1, 3, 4, 0, 2], "scale_min": 0, "scale_max": 4})
+        scores = AttributeMean().fit(table).scores_
+        rng = np.random.default_rng(seed)
+        a, b = (list(rng.choice(scores.item_ids, n)) for n in (n_a, n_b))
+        for compare in (scores.compare, scores.reliability):
+            if n_a == n_b:
+                assert len(compare(a, b)) == n_a
+            else:
+                with pytest.raises(AccordError, match=f"must be as long, got {n_a} and {n_b} ids"):
+                    compare(a, b)
+        with pytest.raises(AccordError, match=r"a must be a list of item ids, e.g. a=\['r1'\]"):
+            scores.compare("r1", "r2")
+
     @pytest.mark.parametrize("items", ["response", "pair"])
     def test_an_attribute_every_item_has_alike_gets_weight_0_not_nan(self, items: str, tmp_path: Path) -> None:
         # every item's mean the same and no spread within items: the reliability was 1 - 0 / 0 = NaN, and writing
