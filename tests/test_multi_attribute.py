@@ -273,6 +273,43 @@ class TestAttributeMean:
         assert scores.n["help"].tolist() == [2, 2, 1]
         assert (scores.upper["help"] <= 4).all() and (scores.lower["help"] >= 0).all()
 
+    @settings(max_examples=25, deadline=None)
+    @given(offset=st.integers(-10 ** 12, 10 ** 12), seed=st.integers(0, 1000))
+    def test_a_constant_added_to_every_rating_and_its_scale_moves_only_the_means(self, offset: int,
+                                                                                 seed: int) -> None:
+        # the sd came from the labels' sum of squares less n mean^2, which rounding loses far from 0: at an offset
+        # of 1e7 the sd moved by 1e-3, from 1e8 on it was NaN
+        rng = np.random.default_rng(seed)
+        table = pd.DataFrame({"response_id": np.repeat([f"r{i}" for i in range(12)], 3),
+                              "annotator": np.tile(["a", "b", "c"], 12), "attribute": "help",
+                              "label": rng.integers(0, 5, 36), "scale_min": 0, "scale_max": 4})
+        base = AttributeMean().fit(table).scores_
+        moved = AttributeMean().fit(table.assign(label=table["label"] + offset, scale_min=offset,
+                                                 scale_max=4 + offset)).scores_
+        np.testing.assert_allclose(moved.sd.to_numpy(), base.sd.to_numpy(), rtol=1e-12, atol=1e-12)
+        for name in ("mean", "lower", "upper"):
+            np.testing.assert_allclose(getattr(moved, name).to_numpy(), getattr(base, name).to_numpy() + offset,
+                                       rtol=1e-15, atol=1e-9)
+
+    @settings(max_examples=25, deadline=None)
+    @given(n_a=st.integers(0, 4), n_b=st.integers(0, 4), seed=st.integers(0, 1000))
+    def test_comparisons_pair_lists_of_one_length_and_refuse_others(self, n_a: int, n_b: int, seed: int) -> None:
+        # lists of other lengths were broadcast without a word (one id against none: an empty frame; two against
+        # one: both compared with it), and a lone id failed in pandas ("Index(...) must be called with a collection")
+        table = pd.DataFrame({"response_id": ["r1", "r1", "r2", "r3", "r4"], "annotator": ["a", "b", "a", "a", "b"],
+                              "attribute": "help", "label": [1, 3, 4, 0, 2], "scale_min": 0, "scale_max": 4})
+        scores = AttributeMean().fit(table).scores_
+        rng = np.random.default_rng(seed)
+        a, b = (list(rng.choice(scores.item_ids, n)) for n in (n_a, n_b))
+        for compare in (scores.compare, scores.reliability):
+            if n_a == n_b:
+                assert len(compare(a, b)) == n_a
+            else:
+                with pytest.raises(AccordError, match=f"must be as long, got {n_a} and {n_b} ids"):
+                    compare(a, b)
+        with pytest.raises(AccordError, match=r"a must be a list of item ids, e.g. a=\['r1'\]"):
+            scores.compare("r1", "r2")
+
     @pytest.mark.parametrize("items", ["response", "pair"])
     def test_an_attribute_every_item_has_alike_gets_weight_0_not_nan(self, items: str, tmp_path: Path) -> None:
         # every item's mean the same and no spread within items: the reliability was 1 - 0 / 0 = NaN, and writing

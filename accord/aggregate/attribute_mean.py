@@ -49,21 +49,24 @@ class AttributeMean(ConstructorSettings):
         codes = encode_attributes(table)
         n_items, n_attr = codes.n_items, codes.n_attributes
         slot = codes.items * n_attr + codes.attributes
-        labels = (codes.levels + codes.lows[codes.attributes]).astype(float)
+        # levels counted from the bottom of each scale, and squares of deviations from the item's mean: the sum of
+        # squares less n mean^2 of the labels themselves lost the spread to rounding on a scale far from 0 (a
+        # constant added to every rating and its scale changed the sd, and made it NaN from 1e8 on)
+        levels = codes.levels.astype(float)
         counts = codes.counts().astype(float)
         flat_counts = counts.ravel()
-        sums = np.bincount(slot, weights=labels, minlength=n_items * n_attr)
-        squares = np.bincount(slot, weights=labels ** 2, minlength=n_items * n_attr)
+        sums = np.bincount(slot, weights=levels, minlength=n_items * n_attr)
         rated = flat_counts > 0
         mean = np.divide(sums, flat_counts, out=np.zeros_like(sums), where=rated)
-        within = np.where(rated, squares - flat_counts * mean ** 2, 0.0).reshape(n_items, n_attr)
+        within = np.bincount(slot, weights=(levels - mean[slot]) ** 2, minlength=n_items * n_attr)
+        within = within.reshape(n_items, n_attr)
         mean, rated = mean.reshape(n_items, n_attr), rated.reshape(n_items, n_attr)
         degrees = np.maximum(counts - 1, 0).sum(0)
         # no item rated twice (e.g. one gold label per item): nothing to estimate a spread from, ratings taken as given
         pooled = np.sqrt(np.divide(within.sum(0), degrees, out=np.zeros(n_attr), where=degrees > 0))
         grand = np.array([mean[rated[:, a], a].mean() if rated[:, a].any() else 0.0 for a in range(n_attr)])
         between = np.array([mean[rated[:, a], a].std() if rated[:, a].sum() > 1 else 1.0 for a in range(n_attr)])
-        mean = np.where(rated, mean, grand[None, :])
+        mean = codes.lows.astype(float)[None, :] + np.where(rated, mean, grand[None, :])
         sd = np.where(rated, pooled[None, :] / np.sqrt(np.maximum(counts, 1.0)), between[None, :])
         z = float(ndtri(0.5 + self.interval / 2))
         lows, highs = codes.lows.astype(float)[None, :], codes.highs.astype(float)[None, :]

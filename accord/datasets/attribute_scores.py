@@ -137,7 +137,8 @@ class AttributeScores:
         else:
             if a is None or b is None:
                 raise AccordError("reliability() needs both a and b, or neither")
-            posterior, index = (var[self._rows(a)] + var[self._rows(b)]) / 2, None
+            a_rows, b_rows = self._pair_rows(a, b, "reliability")
+            posterior, index = (var[a_rows] + var[b_rows]) / 2, None
         # a prior variance of 0 (per-attribute averaging when every item has the same mean) gave 0 / 0 = NaN where
         # the posterior variance is 0 too: the ratio is taken as infinite there, as it is for a positive posterior
         ratio = np.divide(posterior, prior, out=np.full(posterior.shape, np.inf), where=prior > 0)
@@ -163,8 +164,7 @@ class AttributeScores:
 
         if self.item_kind != "response":
             raise AccordError("compare() is for responses; for pair items use p_a_better()")
-        a_rows = self._rows(a)
-        b_rows = self._rows(b)
+        a_rows, b_rows = self._pair_rows(a, b, "compare")
         mu = self.latent_mean.to_numpy()
         var = np.einsum("iaa->ia", self.latent_cov)
         z = (mu[a_rows] - mu[b_rows]) / np.sqrt(np.maximum(var[a_rows] + var[b_rows], 1e-300))
@@ -181,6 +181,20 @@ class AttributeScores:
         sd = np.sqrt(np.maximum(np.einsum("iaa->ia", self.latent_cov), 1e-300))
         values = ndtr((neutral.reindex(self.attributes).to_numpy()[None, :] - mu) / sd)
         return pd.DataFrame(values, index=self.mean.index, columns=self.attributes)
+
+    def _pair_rows(self, a: pd.Index | np.ndarray | list, b: pd.Index | np.ndarray | list,
+                   caller: str) -> tuple[np.ndarray, np.ndarray]:
+        """The rows of ``a[k]`` and ``b[k]``: two lists of ids of one length. Lists of other lengths were
+        broadcast by numpy without a word (one id against none gave an empty frame, two against one compared both
+        with it) or failed on "operands could not be broadcast"; a lone id failed in pandas' Index."""
+        for name, ids in (("a", a), ("b", b)):
+            if isinstance(ids, (str, bytes)) or np.ndim(ids) != 1:
+                raise AccordError(f"{caller}(): {name} must be a list of item ids, e.g. {name}=[{ids!r}], "
+                                  f"got {type(ids).__name__}")
+        if len(a) != len(b):
+            raise AccordError(f"{caller}(): a and b pair a[k] with b[k] and must be as long, got {len(a)} and "
+                              f"{len(b)} ids")
+        return self._rows(a), self._rows(b)
 
     def _rows(self, ids: pd.Index | np.ndarray | list) -> np.ndarray:
         rows = self.mean.index.get_indexer(pd.Index(ids))

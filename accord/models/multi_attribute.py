@@ -365,7 +365,10 @@ class MultiAttributeOrdinal(ConstructorSettings):
         is the free location: the scale turned round (a side swap of pairs) maps it to minus itself and reverses
         the increments, so the fit of the turned table is this fit turned round."""
         steps = params["cut_log_increment"].exp()
-        offsets = torch.cat([torch.zeros_like(steps[:, :1]), torch.cumsum(steps, dim=-1)], dim=-1)
+        # the first offset is a column of its own: ``steps[:, :1]`` has no column when every scale has 2 levels
+        # (no increments), which left no cut-point at all (an IndexError on a table of 0/1 ratings only)
+        first = steps.new_zeros((steps.shape[0], 1))
+        offsets = torch.cat([first, torch.cumsum(steps, dim=-1)], dim=-1)
         used = data.cut_used
         middle = (offsets * used).sum(-1) / used.sum(-1).clamp(min=1.0)
         return params["cut_centre"].unsqueeze(-1) + offsets - middle.unsqueeze(-1)
