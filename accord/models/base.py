@@ -46,7 +46,7 @@ import os
 import pickle
 import warnings
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, fields
 from types import SimpleNamespace
@@ -150,6 +150,21 @@ def check_positive(owner: Any, *names: str, zero: bool = False) -> None:
                     math.isfinite(number) and (number >= 0 if zero else number > 0)):
                 raise AccordError(f"{name} must be {'a finite number >= 0' if zero else 'a finite number > 0'}"
                                   f"{' each' if isinstance(value, (tuple, list)) else ''}, not {value!r}")
+
+
+def as_names(owner: Any, name: str) -> None:
+    """The setting ``name`` of ``owner``, a sequence of names, stored as a tuple of them, as a list is: a numpy
+    array or a pandas Index of names compared element by element, and ``ContextPreference(covariates=np.array([...]))``
+    failed in its fit with numpy's 'truth value of an array is ambiguous'. A name is kept a plain text (numpy's
+    ``np.str_('item_a')`` made the repr unreadable back); a tuple of texts is kept as the very object given, as
+    ``sklearn.base.clone`` checks. ``None`` and a single text (a setting's own words, such as ``"auto"``) are left to
+    the setting's own checks."""
+    value = getattr(owner, name)
+    if value is None or isinstance(value, str) or (isinstance(value, tuple) and all(type(v) is str for v in value)):
+        return
+    if isinstance(value, (dict, set, frozenset)) or not isinstance(value, Iterable) or getattr(value, "ndim", 1) != 1:
+        raise AccordError(f"{name} must be a sequence of names (a list or a tuple), not {value!r}")
+    setattr(owner, name, tuple(str(v) if isinstance(v, str) else v for v in value))
 
 
 def check_switches(owner: Any) -> None:
