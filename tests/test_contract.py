@@ -500,3 +500,19 @@ def test_the_repr_shows_the_changed_settings_in_one_form(module, name, settings)
     params = again.get_params()
     assert set(params) == set(model.get_params())
     assert all(repr(params[k]) == repr(v) for k, v in model.get_params().items())
+
+
+@pytest.mark.parametrize("name", ["majority", "dawid-skene", "context", "debiased-bradley-terry"])
+def test_make_method_refuses_a_setting_the_method_lacks_naming_both(name):
+    """``make_method(name, unknown_setting=1)`` raised the constructor's plain TypeError ('got an unexpected keyword
+    argument', or 'MajorityVote() takes no arguments'), naming neither the setting nor the method; now one
+    AccordError names both and lists the method's settings, each of which it takes."""
+    from accord.aggregate.methods import make_method
+
+    with pytest.raises(AccordError, match=f"method '{name}' .*has no setting 'unknown_setting'; its settings: "):
+        make_method(name, unknown_setting=1)
+    model = make_method(name)
+    with pytest.raises(AccordError, match="did you mean 'max_steps'" if "max_steps" in model.get_params() else "none"):
+        make_method(name, max_step=1)
+    for setting, value in model.get_params().items():
+        assert make_method(name, **{setting: value}).get_params() == model.get_params()
