@@ -145,11 +145,19 @@ def check_positive(owner: Any, *names: str, zero: bool = False) -> None:
     let it through to a fit that failed far away, with a message about the data."""
     for name in names:
         value = getattr(owner, name)
-        for number in value if isinstance(value, (tuple, list)) else (value,):
+        for number in value if is_numbers(value) else (value,):
             if isinstance(number, bool) or not isinstance(number, numbers.Real) or not (
                     math.isfinite(number) and (number >= 0 if zero else number > 0)):
                 raise AccordError(f"{name} must be {'a finite number >= 0' if zero else 'a finite number > 0'}"
-                                  f"{' each' if isinstance(value, (tuple, list)) else ''}, not {value!r}")
+                                  f"{' each' if is_numbers(value) else ''}, not {value!r}")
+
+
+def is_numbers(value: Any, length: int | None = None) -> bool:
+    """Whether a setting holds several numbers (of ``length``, when given): a tuple, a list or a one-dimensional
+    numpy array, which a prior's shapes read from a fitted model or computed with numpy are (an array was refused as
+    'not the two shapes', or read as one bad number, where the list of the same numbers was taken)."""
+    several = isinstance(value, (tuple, list)) or (isinstance(value, np.ndarray) and value.ndim == 1)
+    return several and (length is None or len(value) == length)
 
 
 def as_names(owner: Any, name: str) -> None:
