@@ -46,7 +46,7 @@ import os
 import pickle
 import warnings
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Iterator
+from collections.abc import Hashable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, fields
 from types import SimpleNamespace
@@ -173,6 +173,13 @@ def as_names(owner: Any, name: str) -> None:
     if isinstance(value, (dict, set, frozenset)) or not isinstance(value, Iterable) or getattr(value, "ndim", 1) != 1:
         raise AccordError(f"{name} must be a sequence of names (a list or a tuple), not {value!r}")
     setattr(owner, name, tuple(str(v) if isinstance(v, str) else v for v in value))
+
+
+def is_one_of(value: Any, choices: Any) -> bool:
+    """Whether a setting's value is one of ``choices`` (words, None): a numpy array given where a word belongs was
+    compared element by element, and the check failed with numpy's 'truth value of an array is ambiguous' in place
+    of the setting's own error."""
+    return isinstance(value, Hashable) and value in choices
 
 
 def check_switches(owner: Any) -> None:

@@ -77,6 +77,7 @@ Example
 from __future__ import annotations
 
 import math
+import numbers
 import warnings
 from collections.abc import Iterator
 from typing import Any, ClassVar
@@ -223,7 +224,8 @@ class DebiasedBradleyTerry(CrowdBradleyTerry):
         if len(set(self.covariates)) != len(self.covariates):
             raise AccordError(f"covariates: a name is given twice in {list(self.covariates)}")
         check_positive(self, "effect_df")
-        if not 0 < self.collinear_threshold <= 1:
+        threshold = self.collinear_threshold  # a text or None failed the comparison with a raw TypeError
+        if isinstance(threshold, bool) or not isinstance(threshold, numbers.Real) or not 0 < threshold <= 1:
             raise AccordError(f"collinear_threshold must be an absolute correlation in (0, 1], not "
                               f"{self.collinear_threshold!r}")
 
