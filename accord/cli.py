@@ -1209,8 +1209,10 @@ def cmd_report(args: argparse.Namespace) -> int:
         raise AccordError(f"{source}: per-attribute ratings; the rater report reads pairwise or categorical judgments "
                           "(accord aggregate fits per-attribute ratings)")
     if args.limit_pairs:
+        from accord.datasets.schema import keep_rows
+
         keep = judgments["pair_id"].drop_duplicates().iloc[: args.limit_pairs]
-        judgments = judgments[judgments["pair_id"].isin(keep)].reset_index(drop=True)
+        judgments = keep_rows(judgments, judgments["pair_id"].isin(keep))  # errors still name the file's rows
     if args.group:  # before the other fits, which take minutes on a large table
         from accord.models.context import RESERVED_CONTEXT
 
@@ -1233,7 +1235,9 @@ def cmd_report(args: argparse.Namespace) -> int:
     if args.group:
         from accord.models.context import ContextPreference
 
-        grouped = judgments[judgments[args.group].notna()].reset_index(drop=True)
+        from accord.datasets.schema import keep_rows
+
+        grouped = keep_rows(judgments, judgments[args.group].notna())  # errors still name the file's rows
         try:
             models.append(ContextPreference(group=args.group, seed=args.seed, progress=not args.quiet).fit(grouped))
         except AccordError as err:  # the file, as for the other methods

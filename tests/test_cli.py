@@ -980,3 +980,17 @@ def test_an_error_after_dropping_repeats_names_the_files_row(problem, duplicates
                 "two pools": "column 'pool', row 4: annotator 'w1' is in pool 'out'"}[problem]
     assert status == 2 and re.search(expected, err), err
     assert not output.exists()
+
+
+def test_report_with_limit_pairs_names_the_files_row(tmp_path, capsys):
+    """``accord report --limit-pairs N`` kept the first N pairs and numbered the rows afresh, so a check of the
+    fit (a pair given two response-id pairs) named the row of the filtered table: the file's row 4, after a row of
+    a pair left out, was reported as row 3."""
+    source = tmp_path / "judgments.csv"
+    pd.DataFrame({"pair_id": ["p0", "p1", "p2", "p3", "p2", "p2"], "annotator": ["w1", "w1", "w1", "w1", "w2", "w3"],
+                  "label": ["A", "A", "B", "B", "B", "B"], "response_a_id": ["r1", "x", "u", "s", "u", "u"],
+                  "response_b_id": ["r2", "y", "v", "t", "w", "v"]}).to_csv(source, index=False)
+    status = main(["report", "--input", str(source), "--limit-pairs", "3", "--methods", "bradley-terry",
+                   "--output-dir", str(tmp_path / "report")])
+    err = capsys.readouterr().err
+    assert status == 2 and "column 'response_a_id', row 4: one pair_id is given two different" in err, err

@@ -127,6 +127,20 @@ def input_row(table: pd.DataFrame, position: int) -> int:
     return int(position) if rows is None else int(rows[position])
 
 
+def keep_rows(table: pd.DataFrame, mask: np.ndarray | pd.Series) -> pd.DataFrame:
+    """The rows of the validated ``table`` where ``mask`` holds, numbered afresh, still knowing each one's row in the
+    user's table (:func:`input_row`): a check after a filter (``accord report --limit-pairs``) named the row of the
+    filtered table."""
+    mask = np.asarray(mask, dtype=bool)
+    rows = input_rows(table)
+    kept = table[mask].reset_index(drop=True)
+    info = checked_info(table)
+    if info is not None:
+        kept.attrs["accord"] = record = Checked(info)
+        record.input_rows = (np.arange(len(table)) if rows is None else rows)[mask]
+    return kept
+
+
 def input_rows(table: Any) -> np.ndarray | None:
     """The recorded positions in the user's table of ``table``'s rows, where they still describe its rows."""
     info = checked_info(table)
