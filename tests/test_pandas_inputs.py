@@ -341,6 +341,21 @@ def test_an_error_after_validation_names_the_row_given(rows, at, duplicates, cas
 
 
 @PANDAS_FUZZ
+@given(st.lists(st.tuples(st.sampled_from(["p1", "p2"]), st.sampled_from(["a", "b"])), min_size=1, max_size=10),
+       st.integers(0, 10), st.sampled_from(["first", "last"]))
+def test_a_validated_table_sorted_afresh_names_its_own_rows_not_stale_ones(rows, at, duplicates):
+    """The rows recorded at validation describe the validated table's order: sorted and numbered afresh (a RangeIndex
+    again, the record still in its attrs), the table's errors name its own rows, never the recorded rows of others."""
+    at = min(at, len(rows))
+    table = validate(_with_bad_pair(rows, at, [{"annotator": "a"}, {"annotator": "b", "response_b": "w"}]),
+                     duplicates=duplicates)
+    shuffled = table.iloc[::-1].reset_index(drop=True)
+    where = np.flatnonzero((shuffled["pair_id"] == "p-bad").to_numpy())
+    with pytest.raises(AccordError, match=rf"\('w' in row {where[0]}, 'v' in row {where[1]}\)"):
+        item_texts(shuffled, "pair_id", ("response_a", "response_b"), "pair")
+
+
+@PANDAS_FUZZ
 @given(st.lists(st.tuples(st.sampled_from(["s1", "s2"]), st.sampled_from(["a", "b"])), min_size=1, max_size=10),
        st.integers(0, 10), st.sampled_from(["first", "last", "keep"]), st.sampled_from(["numbering", "text"]))
 def test_a_step_error_after_dropping_duplicates_names_the_row_given(rows, at, duplicates, problem):

@@ -32,6 +32,7 @@ between accord's and crowd-kit's column conventions.
 from __future__ import annotations
 
 import difflib
+import hashlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -111,10 +112,25 @@ class Checked(dict):
     JSON and reads them back as plain dicts: a validated table written, edited and read back skipped validation.
 
     ``input_rows``, where a duplicate policy dropped rows, holds each kept row's position in the table given to the
-    validator (:func:`input_row` reads it): an attribute, not an entry, so that the JSON written to Parquet stays
-    small and holds no array."""
+    validator (:func:`input_row` reads it), and ``rows_order`` the order of the rows it describes: attributes, not
+    entries, so that the JSON written to Parquet stays small and holds no array."""
 
     input_rows: np.ndarray | None = None
+    rows_order: str | None = None  # row_order of the table when input_rows was recorded
+
+
+def row_order(table: pd.DataFrame) -> str:
+    """A digest of the order of ``table``'s judgments (their pair, rater, item and attribute ids): a table sorted
+    and numbered afresh keeps the recorded rows in its ``attrs`` and a RangeIndex, yet its rows are no longer those
+    rows. Computed where rows are recorded and on an error's path, never per fit."""
+    keys = [c for c in ("pair_id", "response_id", "annotator", "attribute") if c in table.columns]
+    hashed = pd.util.hash_pandas_object(table[keys], index=False).to_numpy() if keys else np.zeros(0)
+    return hashlib.blake2b(hashed.tobytes(), digest_size=16).hexdigest()
+
+
+def _record_rows(record: Checked, table: pd.DataFrame, rows: np.ndarray) -> None:
+    record.input_rows = rows
+    record.rows_order = row_order(table)
 
 
 def input_row(table: pd.DataFrame, position: int) -> int:
@@ -137,7 +153,7 @@ def keep_rows(table: pd.DataFrame, mask: np.ndarray | pd.Series) -> pd.DataFrame
     info = checked_info(table)
     if info is not None:
         kept.attrs["accord"] = record = Checked(info)
-        record.input_rows = (np.arange(len(table)) if rows is None else rows)[mask]
+        _record_rows(record, kept, (np.arange(len(table)) if rows is None else rows)[mask])
     return kept
 
 
@@ -145,7 +161,7 @@ def input_rows(table: Any) -> np.ndarray | None:
     """The recorded positions in the user's table of ``table``'s rows, where they still describe its rows."""
     info = checked_info(table)
     rows = None if info is None else info.input_rows
-    if rows is None or not table.index.equals(pd.RangeIndex(len(rows))):
+    if rows is None or not table.index.equals(pd.RangeIndex(len(rows))) or row_order(table) != info.rows_order:
         return None
     return rows
 
@@ -286,7 +302,7 @@ def checked(table: pd.DataFrame, info: dict[str, Any], positions: np.ndarray) ->
     are not simply 0..n-1 (rows were dropped)."""
     record = Checked(info)
     if not np.array_equal(positions, np.arange(len(table))):
-        record.input_rows = positions
+        _record_rows(record, table, positions)
     table.attrs["accord"] = record
     return table
 
