@@ -252,6 +252,7 @@ def _require_texts(judgments: pd.DataFrame, source: str) -> None:
 
     from accord.aggregate.cleaned import PAIR_TEXT_COLUMNS
     from accord.datasets.cleaned import item_texts
+    from accord.datasets.schema import input_row
 
     try:
         texts = item_texts(judgments, "pair_id", PAIR_TEXT_COLUMNS, "pair")
@@ -260,7 +261,7 @@ def _require_texts(judgments: pd.DataFrame, source: str) -> None:
     for column in ("response_a", "response_b"):
         missing = texts.index[texts[column].isna().to_numpy()]
         if len(missing):
-            row = int(np.flatnonzero((judgments["pair_id"] == missing[0]).to_numpy())[0])
+            row = input_row(judgments, int(np.flatnonzero((judgments["pair_id"] == missing[0]).to_numpy())[0]))
             raise ValidationError("missing response text (a cleaned dataset needs both responses of every pair, and "
                                   f"no judgment of pair {missing[0]!r} holds this one)", source=source, column=column,
                                   row=row)
@@ -561,6 +562,7 @@ def cmd_suggest(args: argparse.Namespace) -> int:
     from accord.aggregate.suggest import DEFAULT_POOL, suggest, unseen_comparisons
     from accord.datasets.cleaned import item_texts
     from accord.datasets.io import write_table
+    from accord.datasets.schema import input_row
 
     # checked before the fit, in the flags' names (suggest() names its arguments, after a fit of seconds)
     if not 0 < args.budget < float("inf"):
@@ -601,7 +603,7 @@ def cmd_suggest(args: argparse.Namespace) -> int:
         if clash.any():  # the first row's pool was taken, silently
             row = given.index[int(np.flatnonzero(clash)[0])]
             rater = judgments["annotator"].iloc[row]
-            raise AccordError(f"{source}, column '{pool_column}', row {row}: annotator {rater!r} is in pool "
+            raise AccordError(f"{source}, column '{pool_column}', row {input_row(judgments, row)}: annotator {rater!r} is in pool "
                               f"{column.iloc[row]!r} here and in pool {pools[rater]!r} in an earlier row; a rater "
                               "belongs to one pool")
     raters = None
@@ -681,9 +683,13 @@ def _texts_of_new_comparisons(batch: pd.DataFrame, judgments: pd.DataFrame, sour
     import numpy as np
     import pandas as pd
 
+    from accord.datasets.schema import input_rows
+
+    rows = input_rows(judgments)  # the rows of the user's file (a duplicate policy may have dropped some)
+    rows = np.arange(len(judgments)) if rows is None else rows
     sides = pd.concat([judgments.reindex(columns=[f"response_{s}_id", "prompt", f"response_{s}"])
                        .set_axis(["response_id", "prompt", "response"], axis=1)
-                       .assign(_row=np.arange(len(judgments)), _column=f"response_{s}") for s in "ab"])
+                       .assign(_row=rows, _column=f"response_{s}") for s in "ab"])
     sides = sides[sides["response_id"].notna()].sort_values("_row", kind="stable")
     for column in ("prompt", "response"):
         values = sides[column]
@@ -1203,8 +1209,10 @@ def cmd_report(args: argparse.Namespace) -> int:
         raise AccordError(f"{source}: per-attribute ratings; the rater report reads pairwise or categorical judgments "
                           "(accord aggregate fits per-attribute ratings)")
     if args.limit_pairs:
+        from accord.datasets.schema import keep_rows
+
         keep = judgments["pair_id"].drop_duplicates().iloc[: args.limit_pairs]
-        judgments = judgments[judgments["pair_id"].isin(keep)].reset_index(drop=True)
+        judgments = keep_rows(judgments, judgments["pair_id"].isin(keep))  # errors still name the file's rows
     if args.group:  # before the other fits, which take minutes on a large table
         from accord.models.context import RESERVED_CONTEXT
 
@@ -1227,7 +1235,9 @@ def cmd_report(args: argparse.Namespace) -> int:
     if args.group:
         from accord.models.context import ContextPreference
 
-        grouped = judgments[judgments[args.group].notna()].reset_index(drop=True)
+        from accord.datasets.schema import keep_rows
+
+        grouped = keep_rows(judgments, judgments[args.group].notna())  # errors still name the file's rows
         try:
             models.append(ContextPreference(group=args.group, seed=args.seed, progress=not args.quiet).fit(grouped))
         except AccordError as err:  # the file, as for the other methods

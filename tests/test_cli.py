@@ -951,3 +951,46 @@ def test_a_bad_gold_label_names_its_row_of_the_gold_file(labels, gold, row, tmp_
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and f"file {gold_file}, column 'gold', row {row}:" in err, err
     assert not output.exists()
+
+
+@pytest.mark.parametrize("duplicates", ["first", "last"])
+@pytest.mark.parametrize("problem", ["no text", "two texts", "two pools"])
+def test_an_error_after_dropping_repeats_names_the_files_row(problem, duplicates, tmp_path, capsys):
+    """With --duplicates first or last, the checks after validation (a pair none of whose judgments holds a text,
+    a pair shown with two texts, a rater in two pools) named the row of the table without the dropped repeat: the
+    file's rows 2 and 3 were reported as rows 1 and 2, so the user looked at the wrong row of the file."""
+    repeat = {"pair_id": "p1", "annotator": "w1", "label": "A", "response_a": "x", "response_b": "y", "pool": "in"}
+    bad = [{"pair_id": "p2", "annotator": "w1", "label": "B", "response_a": "u", "response_b": "v", "pool": "in"},
+           {"pair_id": "p2", "annotator": "w2", "label": "B", "response_a": "u", "response_b": "v", "pool": "in"}]
+    if problem == "no text":
+        bad = [{**row, "response_a": None} for row in bad]
+    elif problem == "two texts":
+        bad[1]["response_b"] = "w"
+    else:
+        bad.append({**bad[0], "pair_id": "p3", "pool": "out"})
+    source = tmp_path / "judgments.csv"
+    pd.DataFrame([repeat, repeat, *bad]).to_csv(source, index=False)
+    output = tmp_path / ("batch.csv" if problem == "two pools" else "clean.parquet")
+    command = "suggest" if problem == "two pools" else "aggregate"
+    status = main([command, "--input", str(source), "--duplicates", duplicates, "--output", str(output),
+                   *(["--budget", "2"] if command == "suggest" else ["--method", "majority"])])
+    err = capsys.readouterr().err
+    expected = {"no text": "column 'response_a', row 2: missing response text",
+                "two texts": r"\('v' in row 2, 'w' in row 3\)",
+                "two pools": "column 'pool', row 4: annotator 'w1' is in pool 'out'"}[problem]
+    assert status == 2 and re.search(expected, err), err
+    assert not output.exists()
+
+
+def test_report_with_limit_pairs_names_the_files_row(tmp_path, capsys):
+    """``accord report --limit-pairs N`` kept the first N pairs and numbered the rows afresh, so a check of the
+    fit (a pair given two response-id pairs) named the row of the filtered table: the file's row 4, after a row of
+    a pair left out, was reported as row 3."""
+    source = tmp_path / "judgments.csv"
+    pd.DataFrame({"pair_id": ["p0", "p1", "p2", "p3", "p2", "p2"], "annotator": ["w1", "w1", "w1", "w1", "w2", "w3"],
+                  "label": ["A", "A", "B", "B", "B", "B"], "response_a_id": ["r1", "x", "u", "s", "u", "u"],
+                  "response_b_id": ["r2", "y", "v", "t", "w", "v"]}).to_csv(source, index=False)
+    status = main(["report", "--input", str(source), "--limit-pairs", "3", "--methods", "bradley-terry",
+                   "--output-dir", str(tmp_path / "report")])
+    err = capsys.readouterr().err
+    assert status == 2 and "column 'response_a_id', row 4: one pair_id is given two different" in err, err

@@ -611,3 +611,30 @@ def test_a_numeric_covariate_that_is_a_linear_function_of_another_is_left_out_wi
         design = build_design(table, group="annotator_group", topic=None,
                               covariates=["item_length", "item_copy", "item_other"])
     assert design == alone
+
+
+NAME_SEQUENCES = {"list": list, "tuple": tuple, "numpy": np.array, "index": pd.Index}
+
+
+@pytest.mark.parametrize("kind", sorted(NAME_SEQUENCES))
+def test_covariates_as_any_sequence_of_names_fit_as_the_list_does(kind):
+    """``covariates=np.array([...])`` failed in the fit with numpy's 'truth value of an array is ambiguous' (the
+    setting was compared with 'auto'); any sequence of names is now the tuple of them, the fit the list's, and
+    get_params / clone / sklearn's clone give the setting back unchanged."""
+    sklearn_base = pytest.importorskip("sklearn.base")
+    table = _small_table().assign(item_other=lambda t: t["item_length"] ** 2)
+    names = ["item_length", "item_other"]
+    settings = dict(inference="map", max_steps=20, num_samples=3, seed=0)
+    model = ContextPreference(covariates=NAME_SEQUENCES[kind](names), **settings)
+    assert model.covariates == tuple(names) and all(type(name) is str for name in model.covariates)
+    for copy in (model.clone(), sklearn_base.clone(model), eval(repr(model), {"ContextPreference": ContextPreference})):
+        assert copy.get_params() == model.get_params()
+    given = model.fit(table).soft_labels_.probs
+    as_list = ContextPreference(covariates=names, **settings).fit(table).soft_labels_.probs
+    pd.testing.assert_frame_equal(given, as_list)
+
+
+@pytest.mark.parametrize("covariates", [{"item_length"}, np.array([["item_length"]]), 3])
+def test_covariates_that_are_no_sequence_of_names_are_one_error_naming_the_setting(covariates):
+    with pytest.raises(AccordError, match="covariates must be a sequence of names"):
+        ContextPreference(covariates=covariates)

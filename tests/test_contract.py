@@ -500,3 +500,38 @@ def test_the_repr_shows_the_changed_settings_in_one_form(module, name, settings)
     params = again.get_params()
     assert set(params) == set(model.get_params())
     assert all(repr(params[k]) == repr(v) for k, v in model.get_params().items())
+
+
+@pytest.mark.parametrize("name", ["majority", "dawid-skene", "context", "debiased-bradley-terry"])
+def test_make_method_refuses_a_setting_the_method_lacks_naming_both(name):
+    """``make_method(name, unknown_setting=1)`` raised the constructor's plain TypeError ('got an unexpected keyword
+    argument', or 'MajorityVote() takes no arguments'), naming neither the setting nor the method; now one
+    AccordError names both and lists the method's settings, each of which it takes."""
+    from accord.aggregate.methods import make_method
+
+    with pytest.raises(AccordError, match=f"method '{name}' .*has no setting 'unknown_setting'; its settings: "):
+        make_method(name, unknown_setting=1)
+    model = make_method(name)
+    with pytest.raises(AccordError, match="did you mean 'max_steps'" if "max_steps" in model.get_params() else "none"):
+        make_method(name, max_step=1)
+    for setting, value in model.get_params().items():
+        assert make_method(name, **{setting: value}).get_params() == model.get_params()
+
+
+BAD_SETTING_VALUES = ("x", None, [1], -1, 1.5, {"a": 1}, np.array([1.0, 2.0]), np.array(["a", "b"]))
+
+
+@pytest.mark.parametrize("name", sorted(__import__("accord.aggregate.methods", fromlist=["METHODS"]).METHODS))
+def test_a_setting_of_the_wrong_kind_is_refused_naming_it_never_a_raw_python_error(name):
+    """Constructors failed with Python's or numpy's own error on a value of the wrong kind, naming no setting:
+    RaterTypes(candidates=3) 'int object is not iterable', DebiasedBradleyTerry(collinear_threshold='x') ''<' not
+    supported', and a numpy array where a word belongs (link, latent, ties, labels, utilities) 'truth value of an
+    array is ambiguous'. Each value is now taken or refused with an AccordError naming the setting."""
+    from accord.aggregate.methods import make_method
+
+    for setting in make_method(name).get_params():
+        for value in BAD_SETTING_VALUES:
+            try:
+                make_method(name, **{setting: value})
+            except AccordError as error:
+                assert setting in str(error), (setting, value, error)

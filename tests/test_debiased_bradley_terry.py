@@ -319,3 +319,18 @@ def test_a_covariate_that_is_a_linear_function_of_another_is_refused_naming_both
         model = DebiasedBradleyTerry(covariates=("item_words", "item_square"), inference="map", max_steps=5,
                                      num_samples=2).fit(table)
     assert set(model.identified_) == {"item_words", "item_square"}
+
+
+@pytest.mark.parametrize("kind", ["list", "numpy", "index"])
+def test_covariates_as_any_sequence_of_names_are_the_tuple_of_them(kind):
+    """``covariates=np.array(["length"])`` failed in the constructor with numpy's 'truth value of an array is
+    ambiguous'; any sequence of names is now the tuple of them, as ContextPreference takes them, and clone and
+    sklearn's clone give it back unchanged."""
+    sklearn_base = pytest.importorskip("sklearn.base")
+    names = ["length", "item_other"]
+    model = DebiasedBradleyTerry(covariates={"list": list, "numpy": np.array, "index": pd.Index}[kind](names))
+    assert model.covariates == tuple(names) and all(type(name) is str for name in model.covariates)
+    for copy in (model.clone(), sklearn_base.clone(model)):
+        assert copy.get_params() == model.get_params()
+    with pytest.raises(AccordError, match="covariates must be a sequence of names"):
+        DebiasedBradleyTerry(covariates={"length"})

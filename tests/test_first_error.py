@@ -275,3 +275,16 @@ def test_a_prior_that_is_not_a_tuple_of_numbers_is_one_clear_error(setting: dict
     with pytest.raises(AccordError, match=f"^{name} must"):
         FirstErrorModel(**setting)
     FirstErrorModel(prior_flag=[0.1, 0.8, 0.5], hazard_prior=[1, 9])  # a list is a tuple here
+
+
+def test_a_hazard_prior_given_as_a_numpy_array_fits_as_its_tuple(synthetic) -> None:
+    """``prior_flag`` took a numpy array and ``hazard_prior`` refused one ('must be the two shapes of a Beta prior')
+    where its tuple was taken: both now take a one-dimensional array as its tuple."""
+    small = synthetic.judgments[synthetic.judgments["problem_id"] < "p00030"]
+    given = FirstErrorModel(num_samples=0, hazard_prior=np.array([1.0, 4.0])).fit(small).step_labels_
+    as_tuple = FirstErrorModel(num_samples=0, hazard_prior=(1.0, 4.0)).fit(small).step_labels_
+    pd.testing.assert_frame_equal(given.steps, as_tuple.steps)
+    with pytest.raises(AccordError, match="hazard_prior"):
+        FirstErrorModel(hazard_prior=np.array([1.0, -4.0]))
+    with pytest.raises(AccordError, match="hazard_prior"):
+        FirstErrorModel(hazard_prior=np.array([[1.0, 4.0]]))

@@ -6,6 +6,7 @@ from __future__ import annotations
 import codecs
 import gzip
 import json
+import re
 import shutil
 import urllib.error
 import urllib.parse
@@ -941,3 +942,40 @@ def test_an_undecodable_byte_is_named_by_its_line_in_a_compressed_file_too(tmp_p
     path.write_bytes(compress(data))
     with pytest.raises(ValidationError, match=f"not valid utf-8 text: line {bad + 1}, byte 0xe9"):
         read_judgments(path)
+
+
+SURROGATE_TEXTS = st.text(st.characters(blacklist_categories=("Cs",)), max_size=8)
+
+
+@settings(max_examples=40, deadline=None)
+@given(SURROGATE_TEXTS, SURROGATE_TEXTS, st.sampled_from(["\\ud800", "\\udbff", "\\udc00", "\\uDFFF"]),
+       st.integers(0, 3), st.sampled_from(["jsonl", "json"]))
+def test_a_lone_surrogate_in_a_json_text_is_refused_naming_the_column_and_line(
+        tmp_path_factory, before, after, escape, at, fmt):
+    """A lone UTF-16 surrogate escape (``"x\\ud800y"``, what a tool that cut a text inside an emoji writes) was
+    dropped without a word by pandas' JSON reader (read as ``"xy"``), or failed naming no line ('utf-8' codec can't
+    encode ...); a CSV file's undecodable byte is refused naming the line. Now one error names the file, the column
+    and the line (the row, in a JSON array)."""
+    rows = [{"pair_id": f"p{i}", "annotator": "w1", "label": "A", "response_a": f"a{i}", "response_b": f"b{i}"}
+            for i in range(4)]
+    texts = [json.dumps(row, ensure_ascii=True) for row in rows]
+    bad = json.dumps(before, ensure_ascii=True)[:-1] + escape + json.dumps(after, ensure_ascii=True)[1:]
+    texts[at] = texts[at].replace('"b%d"' % at, bad)
+    path = tmp_path_factory.mktemp("surrogate") / f"judgments.{fmt}"
+    path.write_text("\n".join(texts) + "\n" if fmt == "jsonl" else "[\n" + ",\n".join(texts) + "\n]\n")
+    where = f"column 'response_b': line {at + 1}: " if fmt == "jsonl" else f"column 'response_b', row {at}: "
+    with pytest.raises(ValidationError, match=re.escape(f"file {path}, {where}the text holds a lone UTF-16 "
+                                                        f"surrogate ({escape.lower()} without")):
+        read_judgments(path)
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.text(max_size=12).filter(lambda t: not any("\ud800" <= c <= "\udfff" for c in t)))
+def test_a_json_text_with_surrogate_pairs_and_escaped_backslashes_is_read_as_json_says(tmp_path_factory, text):
+    """An emoji written as its surrogate pair (``\\ud83d\\ude00``) and the escaped text ``\\\\ud800`` are text:
+    read as Python's JSON reader reads them, never refused."""
+    text = text + "\U0001f600\\ud800"
+    row = {"pair_id": "p1", "annotator": "w1", "label": "A", "response_a": text, "response_b": "b"}
+    path = tmp_path_factory.mktemp("pairs") / "judgments.jsonl"
+    path.write_text(json.dumps(row, ensure_ascii=True) + "\n")
+    assert read_judgments(path)["response_a"].iloc[0] == json.loads(path.read_text())["response_a"] == text

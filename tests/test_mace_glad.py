@@ -496,3 +496,25 @@ def test_a_prior_that_is_not_a_pair_of_numbers_is_one_clear_error(model_class, s
     judgments, _, _ = mace_data(seed=10, n_workers=5, n_items=10, per_item=3)
     with pytest.raises(AccordError, match=message):
         model_class(max_steps=5, **settings).fit(judgments)
+
+
+@pytest.mark.parametrize("model, setting, value", [
+    (lambda **s: MACE(inference="vb", **s), "spam_prior", (2.0, 3.0)),
+    (lambda **s: GLAD(inference="map", max_steps=10, seed=0, **s), "ability_prior", (1.0, 2.0)),
+    (lambda **s: GLAD(inference="map", max_steps=10, seed=0, **s), "log_beta_prior", (0.5, 1.5)),
+])
+def test_a_prior_given_as_a_numpy_array_fits_as_its_tuple(model, setting, value):
+    """A prior's numbers as a numpy array (computed, or read off another fit) were refused, where the list or tuple
+    of the same numbers was taken: MACE said 'spam_prior must be the two shapes (a, b) of a Beta prior' and GLAD
+    'must be (a finite location, a finite scale > 0)', both wrong about the value. The array now fits as its tuple;
+    a bad number in it is named as in the tuple."""
+    from accord.datasets import make_synthetic
+
+    judgments = make_synthetic(n_pairs=30, n_annotators=6, judgments_per_pair=3, seed=0).judgments
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        given = model(**{setting: np.array(value)}).fit(judgments).soft_labels_.probs
+        as_tuple = model(**{setting: value}).fit(judgments).soft_labels_.probs
+    pd.testing.assert_frame_equal(given, as_tuple)
+    with pytest.raises(AccordError, match=setting):
+        model(**{setting: np.array([value[0], -1.0])}).fit(judgments)

@@ -21,9 +21,12 @@ from hypothesis import strategies as st
 from pandas.testing import assert_frame_equal
 
 from accord.aggregate import MajorityVote
-from accord.datasets import (ValidationError, attributes_from_wide, encode, encode_attributes, make_synthetic,
-                             swap_sides, validate, validate_attributes, validate_steps)
+from accord.datasets import (AccordError, ValidationError, attributes_from_wide, encode, encode_attributes,
+                             make_synthetic, swap_sides, validate, validate_attributes, validate_steps)
+from accord.datasets.cleaned import item_texts
 from accord.datasets.steps.schema import encode_steps
+from accord.models.debiased_bradley_terry import covariate_values, per_pair_values
+from accord.models.pairwise import build_layout
 
 PANDAS_FUZZ = settings(max_examples=30, deadline=None, derandomize=True, database=None,
                        suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
@@ -290,6 +293,66 @@ def test_an_error_after_dropping_duplicates_names_the_row_given(rows, at, duplic
         check = lambda t: validate_attributes(t, duplicates=duplicates, scales=1)  # noqa: E731
     with pytest.raises(ValidationError, match=f"column 'response_b_id', row {at}: both sides"):
         check(with_index(table, index))
+
+
+def _with_bad_pair(rows: list[tuple[str, str]], at: int, bad: list[dict]) -> pd.DataFrame:
+    """Judgments of ``rows`` (pair, rater; repeats among them) with the judgments ``bad`` put in at row ``at``."""
+    good = [{"pair_id": pair, "annotator": rater, "label": "A", "response_a": "x", "response_b": "y",
+             "response_a_id": "x", "response_b_id": "y", "item_n": 1.0} for pair, rater in rows]
+    base = {"pair_id": "p-bad", "label": "B", "response_a": "u", "response_b": "v", "response_a_id": "u",
+            "response_b_id": "v", "item_n": 2.0}
+    return pd.DataFrame(good[:at] + [{**base, **row} for row in bad] + good[at:])
+
+
+AFTER_VALIDATION = {
+    # the check after validation, the judgments it is given (the second at row at + 1) and the error it names
+    "two texts": (lambda t: item_texts(t, "pair_id", ("response_a", "response_b"), "pair"),
+                  [{"annotator": "a"}, {"annotator": "b", "response_b": "w"}],
+                  r"\('v' in row {at}, 'w' in row {next}\)"),
+    "two response ids": (lambda t: build_layout(t, encode(t), "response"),
+                         [{"annotator": "a"}, {"annotator": "b", "response_b_id": "w"}],
+                         r"column 'response_a_id', row {at}: one pair_id"),
+    "no text for length": (lambda t: covariate_values(t, "length"),
+                           [{"annotator": "a", "response_a": None}], r"column 'response_a' row {at} has no text"),
+    "no covariate value": (lambda t: covariate_values(t, "item_n"),
+                           [{"annotator": "a", "item_n": np.nan}], r"row {at} has no finite value"),
+    "two covariate values": (lambda t: per_pair_values(t, covariate_values(t, "item_n")[:, None], ("item_n",)),
+                             [{"annotator": "a"}, {"annotator": "b", "item_n": 3.0}],
+                             r"row {next} \(pair 'p-bad'\) has 3 but row {at} of the same pair has 2"),
+}
+
+
+@PANDAS_FUZZ
+@given(st.lists(st.tuples(st.sampled_from(["p1", "p2"]), st.sampled_from(["a", "b"])), min_size=1, max_size=10),
+       st.integers(0, 10), st.sampled_from(["first", "last"]), st.sampled_from(sorted(AFTER_VALIDATION)),
+       st.booleans())
+def test_an_error_after_validation_names_the_row_given(rows, at, duplicates, case, again):
+    """Checks of a validated table (a pair's texts, its response ids, the debiased model's covariates) named the
+    row of the table without the repeats that duplicates='first' or 'last' dropped (the file's row 3 as row 2 after
+    one earlier repeat): they name the row of the table given, also once the table is validated again (gold
+    attached)."""
+    at = min(at, len(rows))
+    check, bad, expected = AFTER_VALIDATION[case]
+    table = validate(_with_bad_pair(rows, at, bad), duplicates=duplicates)
+    if again:
+        table = validate(table.assign(gold=None), duplicates="keep")
+    with pytest.raises(AccordError, match=expected.format(at=at, next=at + 1)):
+        check(table)
+
+
+@PANDAS_FUZZ
+@given(st.lists(st.tuples(st.sampled_from(["p1", "p2"]), st.sampled_from(["a", "b"])), min_size=1, max_size=10),
+       st.integers(0, 10), st.sampled_from(["first", "last"]))
+def test_a_validated_table_sorted_afresh_names_its_own_rows_not_stale_ones(rows, at, duplicates):
+    """The rows recorded at validation describe the validated table's order: sorted and numbered afresh (a RangeIndex
+    again, the record still in its attrs), the table's errors name its own rows, never the recorded rows of others."""
+    at = min(at, len(rows))
+    table = validate(_with_bad_pair(rows, at, [{"annotator": "a"}, {"annotator": "b", "response_b": "w"}]),
+                     duplicates=duplicates)
+    shuffled = table.iloc[::-1].reset_index(drop=True)
+    where = np.flatnonzero((shuffled["pair_id"] == "p-bad").to_numpy())
+    with pytest.raises(AccordError, match=rf"\('w' in row {where[0]}, 'v' in row {where[1]}\)"):
+        item_texts(shuffled, "pair_id", ("response_a", "response_b"), "pair")
 
 
 @PANDAS_FUZZ

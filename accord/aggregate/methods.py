@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import difflib
 import importlib
+import inspect
 from typing import Any
 
 import pandas as pd
 
 from accord.datasets import AccordError
+from accord.datasets.errors import SettingError
 
 # name -> (module, class, default settings). Models are imported on first use: loading Pyro costs a second.
 METHODS: dict[str, tuple[str, str, dict[str, Any]]] = {
@@ -47,7 +50,20 @@ def make_method(name: str, **settings: Any) -> Any:
         estimator_cls = getattr(importlib.import_module(module), cls)
     except (ImportError, AttributeError) as err:
         raise AccordError(f"method '{name}' is not available in this installation ({err})") from err
+    known = setting_names(estimator_cls)
+    unknown = [setting for setting in settings if setting not in known]
+    if unknown:  # the constructor's own TypeError ("got an unexpected keyword argument") named no method
+        close = difflib.get_close_matches(unknown[0], known, n=1)
+        raise SettingError(unknown[0], lambda setting: f"method '{name}' ({cls}) has no setting '{setting}'"
+                           + (f" (did you mean '{close[0]}'?)" if close else "")
+                           + f"; its settings: {', '.join(known) or 'none'}")
     return estimator_cls(**{**defaults, **settings})
+
+
+def setting_names(estimator_cls: type) -> list[str]:
+    """The settings ``estimator_cls``'s constructor takes, by name (none for a constructor without its own)."""
+    parameters = inspect.signature(estimator_cls).parameters.values()
+    return [p.name for p in parameters if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
 
 
 def fit_method(name: str, judgments: pd.DataFrame, **settings: Any) -> Any:

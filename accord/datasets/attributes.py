@@ -42,8 +42,9 @@ import numpy as np
 import pandas as pd
 
 from accord.datasets.errors import ValidationError
-from accord.datasets.schema import (INT64_LIMIT, Checked, check_flat_columns, check_ids, checked_info,
-                                    decode_dictionaries, first_bad_rating, plain_values, rows_of_input, string_mask)
+from accord.datasets.schema import (INT64_LIMIT, check_flat_columns, check_ids, checked, checked_info,
+                                    decode_dictionaries, first_bad_rating, input_rows, plain_values, rows_of_input,
+                                    string_mask, user_rows)
 
 ATTRIBUTE_COLUMN = "attribute"
 ITEM_KINDS: dict[str, str] = {"response": "response_id", "pair": "pair_id"}
@@ -158,6 +159,7 @@ def validate_attributes(
     if len(repeated):
         raise ValidationError("the column appears more than once", source=source, column=repeated[0])
     check_flat_columns(judgments, source)
+    given_rows = input_rows(judgments)  # a validated table validated again keeps the user's rows
     table = decode_dictionaries(judgments.copy())
     table.attrs = {}
     if "worker" in table.columns:
@@ -193,19 +195,18 @@ def validate_attributes(
         order = [str(a) for a in scales if str(a) in set(names)] + [a for a in names if a not in scales]
     _check_on_scale(table, declared, source)
     table = _apply_duplicates(table, item_column, duplicates, source)
-    positions = table.index  # of the rows kept, in the table given
+    positions = user_rows(table.index, given_rows)
     table = table.reset_index(drop=True)
     if kind == "pair":
         with rows_of_input(positions):
             _check_distinct_sides(table, source)
     table["label"] = table["label"].astype("int64")
-    table.attrs["accord"] = Checked({
+    return checked(table, {
         "form": ATTRIBUTE_FORM,
         "item": kind,
         "attributes": order,
         "scales": {a: [int(declared[a][0]), int(declared[a][1])] for a in order},
-    })
-    return table
+    }, positions)
 
 
 def encode_attributes(table: pd.DataFrame) -> AttributeCodes:

@@ -43,6 +43,7 @@ import pyarrow.parquet as pq
 
 from accord.datasets.errors import AccordError, ValidationError
 from accord.datasets.io import COMPRESSION_SUFFIXES, JSON_DECIMALS, atomic_path, infer_format
+from accord.datasets.schema import input_row
 
 CLEANED_COLUMNS: tuple[str, ...] = (
     "pair_id",
@@ -88,8 +89,10 @@ def item_texts(judgments: pd.DataFrame, key: str, columns: Sequence[str], what: 
             row = int(np.flatnonzero(differs)[0])
             item = table[key].iloc[row]
             earlier = int(np.flatnonzero((table[key] == item).to_numpy() & values.notna().to_numpy())[0])
+            # the rows of the user's table (a duplicate policy may have dropped rows before these)
             raise AccordError(f"column '{column}': {what} {item!r} is shown with two different values "
-                              f"({values.iloc[earlier]!r} in row {earlier}, {values.iloc[row]!r} in row {row})")
+                              f"({values.iloc[earlier]!r} in row {input_row(judgments, earlier)}, "
+                              f"{values.iloc[row]!r} in row {input_row(judgments, row)})")
     return grouped[present].first() if present else pd.DataFrame(index=pd.Index(table[key].unique(), name=key))
 
 

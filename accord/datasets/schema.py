@@ -32,6 +32,7 @@ between accord's and crowd-kit's column conventions.
 from __future__ import annotations
 
 import difflib
+import hashlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -108,7 +109,61 @@ def check_two_classes(encoded: Encoded) -> None:
 class Checked(dict):
     """What a validator records in a table's ``attrs`` (form, scale, label set): a dict of its own type, so that only
     a table checked in this session passes for checked. pandas writes ``attrs`` into a Parquet file's metadata as
-    JSON and reads them back as plain dicts: a validated table written, edited and read back skipped validation."""
+    JSON and reads them back as plain dicts: a validated table written, edited and read back skipped validation.
+
+    ``input_rows``, where a duplicate policy dropped rows, holds each kept row's position in the table given to the
+    validator (:func:`input_row` reads it), and ``rows_order`` the order of the rows it describes: attributes, not
+    entries, so that the JSON written to Parquet stays small and holds no array."""
+
+    input_rows: np.ndarray | None = None
+    rows_order: str | None = None  # row_order of the table when input_rows was recorded
+
+
+def row_order(table: pd.DataFrame) -> str:
+    """A digest of the order of ``table``'s judgments (their pair, rater, item and attribute ids): a table sorted
+    and numbered afresh keeps the recorded rows in its ``attrs`` and a RangeIndex, yet its rows are no longer those
+    rows. Computed where rows are recorded and on an error's path, never per fit."""
+    keys = [c for c in ("pair_id", "response_id", "annotator", "attribute") if c in table.columns]
+    hashed = pd.util.hash_pandas_object(table[keys], index=False).to_numpy() if keys else np.zeros(0)
+    return hashlib.blake2b(hashed.tobytes(), digest_size=16).hexdigest()
+
+
+def _record_rows(record: Checked, table: pd.DataFrame, rows: np.ndarray) -> None:
+    record.input_rows = rows
+    record.rows_order = row_order(table)
+
+
+def input_row(table: pd.DataFrame, position: int) -> int:
+    """The row of the user's table that row ``position`` of the validated ``table`` came from, for an error raised
+    after validation: a duplicate policy ('first', 'last') drops rows, and such an error named the row of the table
+    without them (a pair's texts in the file's row 3 reported as row 2 after one earlier repeat was dropped).
+    ``position`` itself where nothing was dropped, or where ``table`` is no longer the validated table's rows in
+    their order (filtered or sorted), whose positions cannot be told."""
+    rows = input_rows(table)
+    return int(position) if rows is None else int(rows[position])
+
+
+def keep_rows(table: pd.DataFrame, mask: np.ndarray | pd.Series) -> pd.DataFrame:
+    """The rows of the validated ``table`` where ``mask`` holds, numbered afresh, still knowing each one's row in the
+    user's table (:func:`input_row`): a check after a filter (``accord report --limit-pairs``) named the row of the
+    filtered table."""
+    mask = np.asarray(mask, dtype=bool)
+    rows = input_rows(table)
+    kept = table[mask].reset_index(drop=True)
+    info = checked_info(table)
+    if info is not None:
+        kept.attrs["accord"] = record = Checked(info)
+        _record_rows(record, kept, (np.arange(len(table)) if rows is None else rows)[mask])
+    return kept
+
+
+def input_rows(table: Any) -> np.ndarray | None:
+    """The recorded positions in the user's table of ``table``'s rows, where they still describe its rows."""
+    info = checked_info(table)
+    rows = None if info is None else info.input_rows
+    if rows is None or not table.index.equals(pd.RangeIndex(len(rows))) or row_order(table) != info.rows_order:
+        return None
+    return rows
 
 
 def checked_info(table: Any, key: str = "accord") -> dict[str, Any] | None:
@@ -179,6 +234,7 @@ def validate(
     if classes is not None:
         classes = _checked_classes(classes)
 
+    given_rows = input_rows(judgments)  # a validated table validated again (gold attached) keeps the user's rows
     table = with_required_columns(judgments, form=form, scale=scale, source=source)
     crowdkit_names = "task" in judgments.columns or "worker" in judgments.columns
     if len(table) == 0:
@@ -223,7 +279,7 @@ def validate(
         table["gold"] = _as_integers(table["gold"])
 
     table = _apply_duplicate_policy(table, duplicates, source)
-    positions = table.index  # of the rows kept, in the table given
+    positions = user_rows(table.index, given_rows)
     table = table.reset_index(drop=True)
     with rows_of_input(positions):
         _check_distinct_sides(table, source)
@@ -231,7 +287,23 @@ def validate(
     info: dict[str, Any] = {"form": form, "scale": scale}
     if form == "categorical" and classes is not None:
         info["classes"] = list(classes)
-    table.attrs["accord"] = Checked(info)
+    return checked(table, info, positions)
+
+
+def user_rows(kept: pd.Index, given_rows: np.ndarray | None) -> np.ndarray:
+    """The positions in the user's table of the rows ``kept`` (their positions in the table given to the validator,
+    which ``given_rows`` maps to the user's when that table was itself validated with rows dropped)."""
+    positions = kept.to_numpy(dtype=np.int64)
+    return positions if given_rows is None else given_rows[positions]
+
+
+def checked(table: pd.DataFrame, info: dict[str, Any], positions: np.ndarray) -> pd.DataFrame:
+    """``table`` marked validated with ``info``, recording its rows' ``positions`` in the user's table where they
+    are not simply 0..n-1 (rows were dropped)."""
+    record = Checked(info)
+    if not np.array_equal(positions, np.arange(len(table))):
+        _record_rows(record, table, positions)
+    table.attrs["accord"] = record
     return table
 
 
@@ -388,7 +460,7 @@ def check_flat_columns(judgments: pd.DataFrame, source: str | None) -> None:
 
 
 @contextmanager
-def rows_of_input(positions: pd.Index) -> Iterator[None]:
+def rows_of_input(positions: pd.Index | np.ndarray) -> Iterator[None]:
     """Errors raised in the block name the row of the table given: ``positions`` holds each checked row's position
     there. The checks after a duplicate policy ('first', 'last') read the table without the dropped rows, whose
     positions named another row of the input (its row 3 reported as row 2 after one earlier row was dropped)."""

@@ -46,7 +46,7 @@ import os
 import pickle
 import warnings
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Hashable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, fields
 from types import SimpleNamespace
@@ -145,11 +145,41 @@ def check_positive(owner: Any, *names: str, zero: bool = False) -> None:
     let it through to a fit that failed far away, with a message about the data."""
     for name in names:
         value = getattr(owner, name)
-        for number in value if isinstance(value, (tuple, list)) else (value,):
+        for number in value if is_numbers(value) else (value,):
             if isinstance(number, bool) or not isinstance(number, numbers.Real) or not (
                     math.isfinite(number) and (number >= 0 if zero else number > 0)):
                 raise AccordError(f"{name} must be {'a finite number >= 0' if zero else 'a finite number > 0'}"
-                                  f"{' each' if isinstance(value, (tuple, list)) else ''}, not {value!r}")
+                                  f"{' each' if is_numbers(value) else ''}, not {value!r}")
+
+
+def is_numbers(value: Any, length: int | None = None) -> bool:
+    """Whether a setting holds several numbers (of ``length``, when given): a tuple, a list or a one-dimensional
+    numpy array, which a prior's shapes read from a fitted model or computed with numpy are (an array was refused as
+    'not the two shapes', or read as one bad number, where the list of the same numbers was taken)."""
+    several = isinstance(value, (tuple, list)) or (isinstance(value, np.ndarray) and value.ndim == 1)
+    return several and (length is None or len(value) == length)
+
+
+def as_names(owner: Any, name: str) -> None:
+    """The setting ``name`` of ``owner``, a sequence of names, stored as a tuple of them, as a list is: a numpy
+    array or a pandas Index of names compared element by element, and ``ContextPreference(covariates=np.array([...]))``
+    failed in its fit with numpy's 'truth value of an array is ambiguous'. A name is kept a plain text (numpy's
+    ``np.str_('item_a')`` made the repr unreadable back); a tuple of texts is kept as the very object given, as
+    ``sklearn.base.clone`` checks. ``None`` and a single text (a setting's own words, such as ``"auto"``) are left to
+    the setting's own checks."""
+    value = getattr(owner, name)
+    if value is None or isinstance(value, str) or (isinstance(value, tuple) and all(type(v) is str for v in value)):
+        return
+    if isinstance(value, (dict, set, frozenset)) or not isinstance(value, Iterable) or getattr(value, "ndim", 1) != 1:
+        raise AccordError(f"{name} must be a sequence of names (a list or a tuple), not {value!r}")
+    setattr(owner, name, tuple(str(v) if isinstance(v, str) else v for v in value))
+
+
+def is_one_of(value: Any, choices: Any) -> bool:
+    """Whether a setting's value is one of ``choices`` (words, None): a numpy array given where a word belongs was
+    compared element by element, and the check failed with numpy's 'truth value of an array is ambiguous' in place
+    of the setting's own error."""
+    return isinstance(value, Hashable) and value in choices
 
 
 def check_switches(owner: Any) -> None:

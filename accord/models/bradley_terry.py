@@ -89,6 +89,7 @@ import pyro.distributions as dist
 import torch
 
 from accord.datasets import AccordError, Encoded
+from accord.models.base import is_one_of
 from accord.models.pairwise import GroupNormal, Params, PairwiseData, PairwiseUtilityModel, log_cdf, ordinal_log_probs
 
 TIE_MODELS: tuple[str, ...] = ("davidson", "rao-kupper")
@@ -135,7 +136,7 @@ class CrowdBradleyTerry(PairwiseUtilityModel):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if self.ties is not None and self.ties not in TIE_MODELS:
+        if self.ties is not None and not is_one_of(self.ties, TIE_MODELS):
             raise AccordError(f"ties must be one of {TIE_MODELS} or None, not {self.ties!r}")
         if self.link == "probit" and self.ties == "davidson":
             raise AccordError("Davidson ties have no probit form: use ties='rao-kupper' (Glenn-David) with "

@@ -103,7 +103,7 @@ import torch
 from accord.datasets import AccordError, Encoded, validate
 from accord.datasets.errors import ValidationError
 from accord.datasets.schema import is_validated, item_columns
-from accord.models.base import PyroRaterModel, interval_columns, linear_in, summarize_draws
+from accord.models.base import PyroRaterModel, as_names, interval_columns, is_one_of, linear_in, summarize_draws
 from accord.models.confusion import label_codes
 from accord.models.pyro_fit import fit_pyro
 
@@ -609,9 +609,10 @@ class ContextPreference(PyroRaterModel):
     _reverse_ties = False
 
     def __post_init__(self) -> None:
-        if self.labels not in LABEL_MODELS:
+        as_names(self, "covariates")
+        if not is_one_of(self.labels, LABEL_MODELS):
             raise AccordError(f"labels must be one of {LABEL_MODELS}, not '{self.labels}'")
-        if not any(self.utilities is value for value in (True, False)) and self.utilities != "auto":
+        if not any(self.utilities is value for value in (True, False)) and not is_one_of(self.utilities, ("auto",)):
             raise AccordError(f"utilities must be True, False or 'auto', not {self.utilities!r}")
 
     def _prepare(self, table: pd.DataFrame | None, encoded: Encoded) -> None:

@@ -77,6 +77,7 @@ Example
 from __future__ import annotations
 
 import math
+import numbers
 import warnings
 from collections.abc import Iterator
 from typing import Any, ClassVar
@@ -89,9 +90,9 @@ import torch
 from pyro import poutine
 
 from accord.datasets import AccordError, Encoded, validate
-from accord.datasets.schema import is_validated
+from accord.datasets.schema import input_row, is_validated
 from accord.models.adaptive_shrinkage import SparseEffects, adaptive_shrinkage, effect_grid
-from accord.models.base import check_positive, linear_in, mean_and_interval
+from accord.models.base import as_names, check_positive, linear_in, mean_and_interval
 from accord.models.bradley_terry import CrowdBradleyTerry
 from accord.models.pairwise import NormalizedCategorical, Params, PairwiseData
 
@@ -109,7 +110,7 @@ def covariate_values(table: pd.DataFrame, name: str) -> np.ndarray:
         words = [table[c].astype(object).where(table[c].notna(), None) for c in ("response_a", "response_b")]
         for column, text in zip(("response_a", "response_b"), words):
             if text.isna().any():
-                row = int(np.flatnonzero(text.isna().to_numpy())[0])
+                row = input_row(table, int(np.flatnonzero(text.isna().to_numpy())[0]))
                 raise AccordError(f"covariate 'length': column '{column}' row {row} has no text")
         # each distinct text is counted once: a response recurs in many judgments (200k judgments, 21k distinct
         # texts: 2.9 s counted row by row)
@@ -132,13 +133,14 @@ def covariate_values(table: pd.DataFrame, name: str) -> np.ndarray:
         row = int(bad[0]) if len(bad) else 0
         value = column.iloc[row]
         comma = isinstance(value, str) and not pd.isna(pd.to_numeric(value.replace(",", "."), errors="coerce"))
-        raise AccordError(f"covariate {name!r}: column is not numeric: row {row} is {value!r}"
+        raise AccordError(f"covariate {name!r}: column is not numeric: row {input_row(table, row)} is {value!r}"
                           + (" (a decimal comma? write numbers with '.')" if comma else ""))
     values = column.to_numpy(dtype=np.float64, na_value=np.nan)
     bad = ~np.isfinite(values)
     if bad.any():
         row = int(np.flatnonzero(bad)[0])
-        raise AccordError(f"covariate {name!r}: row {row} has no finite value ({column.iloc[row]!r})")
+        raise AccordError(f"covariate {name!r}: row {input_row(table, row)} has no finite value "
+                          f"({column.iloc[row]!r})")
     return values
 
 
@@ -154,8 +156,9 @@ def per_pair_values(table: pd.DataFrame, raw: np.ndarray, names: tuple[str, ...]
     if differs.any():
         row, k = (int(i) for i in np.argwhere(differs)[0])
         earlier = first[pairs[row]]
-        raise AccordError(f"covariate {names[k]!r}: row {row} (pair {table['pair_id'].iloc[row]!r}) has "
-                          f"{raw[row, k]:g} but row {earlier} of the same pair has {raw[earlier, k]:g}: a pair "
+        raise AccordError(f"covariate {names[k]!r}: row {input_row(table, row)} (pair "
+                          f"{table['pair_id'].iloc[row]!r}) has {raw[row, k]:g} but row {input_row(table, earlier)} "
+                          f"of the same pair has {raw[earlier, k]:g}: a pair "
                           "covariate takes one value per pair")
     return per_pair
 
@@ -213,6 +216,7 @@ class DebiasedBradleyTerry(CrowdBradleyTerry):
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        as_names(self, "covariates")
         if isinstance(self.covariates, str):
             raise AccordError(f"covariates must be a sequence of names, e.g. ({self.covariates!r},), not a string")
         if not self.covariates:
@@ -220,7 +224,8 @@ class DebiasedBradleyTerry(CrowdBradleyTerry):
         if len(set(self.covariates)) != len(self.covariates):
             raise AccordError(f"covariates: a name is given twice in {list(self.covariates)}")
         check_positive(self, "effect_df")
-        if not 0 < self.collinear_threshold <= 1:
+        threshold = self.collinear_threshold  # a text or None failed the comparison with a raw TypeError
+        if isinstance(threshold, bool) or not isinstance(threshold, numbers.Real) or not 0 < threshold <= 1:
             raise AccordError(f"collinear_threshold must be an absolute correlation in (0, 1], not "
                               f"{self.collinear_threshold!r}")
 

@@ -17,7 +17,7 @@ from accord.datasets import AccordError, FitError
 from accord.datasets.steps import EncodedSteps, StepLabels, encode_steps
 from accord.datasets.steps.labels import position_index
 from accord.models._vb import dirichlet_expected_log, fit_polya_prior, log_hyperprior, quantiles_90
-from accord.models.base import check_positive, check_seed, check_switches
+from accord.models.base import check_positive, check_seed, check_switches, is_numbers
 
 #: the three states a step can be in, given the first wrong step tau of its solution
 STATES: tuple[str, ...] = ("correct", "first_error", "after_error")
@@ -200,10 +200,10 @@ class FirstErrorModel(ConstructorSettings):
         check_switches(self)  # truncate_after_flag="no" or empirical_prior="false" was truthy: the part stayed on
         # a number, None or a text had no len() or compared with a str: raw TypeErrors that named no setting
         flag = self.prior_flag
-        if (not isinstance(flag, (tuple, list, np.ndarray)) or len(flag) != 3
+        if (not is_numbers(flag, 3)
                 or not all(isinstance(p, numbers.Real) and not isinstance(p, bool) and 0 < p < 1 for p in flag)):
             raise AccordError(f"prior_flag must hold three probabilities in (0, 1), got {self.prior_flag!r}")
-        if not isinstance(self.hazard_prior, (tuple, list)) or len(self.hazard_prior) != 2:
+        if not is_numbers(self.hazard_prior, 2):
             raise AccordError(f"hazard_prior must be the two shapes of a Beta prior, got {self.hazard_prior!r}")
         check_positive(self, "prior_strength", "hazard_prior", "tol")
         # tested as the good case, naming the setting: None (or 2.5) was a raw TypeError from the comparison (or

@@ -13,7 +13,7 @@ import torch
 
 from accord.datasets import AccordError, Encoded
 from accord.models._data import PaddedJudgments, vote_fractions
-from accord.models.base import ConvergenceWarning, check_positive, mean_and_interval
+from accord.models.base import ConvergenceWarning, check_positive, is_numbers, mean_and_interval
 from accord.models.enumerated import Draws, EnumeratedRaterModel, per_judgment
 
 
@@ -184,7 +184,7 @@ class GLAD(EnumeratedRaterModel):
         for name in ("ability_prior", "log_beta_prior"):  # (location, scale) of a normal
             value = getattr(self, name)
             # a bare number or a string failed to unpack, or to compare, with Python's raw TypeError
-            pair = value if isinstance(value, (tuple, list)) and len(value) == 2 else (math.nan, math.nan)
+            pair = value if is_numbers(value, 2) else (math.nan, math.nan)
             if not all(isinstance(v, numbers.Real) and not isinstance(v, bool) for v in pair):
                 pair = (math.nan, math.nan)
             loc, scale = pair

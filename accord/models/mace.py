@@ -12,7 +12,7 @@ import torch
 
 from accord.datasets import AccordError, Encoded, FitError
 from accord.models._data import PaddedJudgments, vote_fractions
-from accord.models.base import ConvergenceWarning, check_positive, interval_columns
+from accord.models.base import ConvergenceWarning, check_positive, interval_columns, is_numbers
 from accord.models.confusion import TINY
 from accord.models.enumerated import Draws, EnumeratedRaterModel, per_judgment
 
@@ -108,7 +108,7 @@ class MACE(EnumeratedRaterModel):
         super()._check_settings(encoded)
         if self.init == "random":
             raise AccordError("MACE supports init='vote' or 'uniform'")
-        if not isinstance(self.spam_prior, (tuple, list)) or len(self.spam_prior) != 2:  # a bare number: len() failed
+        if not is_numbers(self.spam_prior, 2):  # a bare number: len() failed
             raise AccordError(f"spam_prior must be the two shapes (a, b) of a Beta prior, not {self.spam_prior!r}")
         check_positive(self, "spam_prior", "spam_label_concentration")
 

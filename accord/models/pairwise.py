@@ -28,8 +28,8 @@ import torch
 import torch.nn.functional as F
 
 from accord.datasets import AccordError, Encoded, FitError, ValidationError, encode, validate
-from accord.datasets.schema import is_validated
-from accord.models.base import PyroRaterModel, concat_summaries, interval_columns, mean_and_interval, summarize_draws
+from accord.datasets.schema import input_row, is_validated
+from accord.models.base import PyroRaterModel, concat_summaries, is_one_of, interval_columns, mean_and_interval, summarize_draws
 from accord.models.pyro_fit import fit_pyro
 
 Params = Mapping[str, torch.Tensor]
@@ -317,7 +317,7 @@ def build_layout(table: pd.DataFrame | None, encoded: Encoded, latent: str) -> R
     if clash.any():
         row = int(np.flatnonzero(clash)[0])
         raise ValidationError("one pair_id is given two different (response_a_id, response_b_id)",
-                              column="response_a_id", row=row,
+                              column="response_a_id", row=input_row(table, row),
                               value=(table["pair_id"].iloc[row], a.iloc[row], b.iloc[row]))
     return ResponseLayout(
         "response", pd.Index(uniques, name="response_id"), pair_a, pair_b, judgment_a, judgment_b
@@ -354,9 +354,9 @@ class PairwiseUtilityModel(PyroRaterModel):
     num_chains: int = 1
 
     def __post_init__(self) -> None:
-        if self.link not in LINKS:
+        if not is_one_of(self.link, LINKS):
             raise AccordError(f"link must be one of {LINKS}, not {self.link!r}")
-        if self.latent not in LATENT_MODES:
+        if not is_one_of(self.latent, LATENT_MODES):
             raise AccordError(f"latent must be one of {LATENT_MODES}, not {self.latent!r}")
 
     def _model(self, data: PairwiseData, batch_size: int | None = None) -> None:

@@ -52,7 +52,7 @@ Example
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -111,6 +111,9 @@ class RaterTypes(PyroRaterModel):
     max_steps: int = 1000
 
     def __post_init__(self) -> None:
+        # a number or None had no tuple(): Python's raw 'object is not iterable', naming no setting
+        if isinstance(self.candidates, (str, bytes)) or not isinstance(self.candidates, Iterable):
+            raise AccordError(f"candidates must be one or more whole numbers >= 1, not {self.candidates!r}")
         self.candidates = tuple(self.candidates)
 
     def _prepare(self, table: pd.DataFrame | None, encoded: Encoded) -> None:

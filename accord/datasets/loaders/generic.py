@@ -19,6 +19,7 @@ from __future__ import annotations
 import codecs
 import json
 import os
+import re
 import zlib
 from collections.abc import Iterable
 from pathlib import Path
@@ -177,6 +178,7 @@ def _read(file: Path, fmt: str, read_kwargs: dict[str, Any]) -> pd.DataFrame:
         return table
     if fmt == "parquet":
         return pd.read_parquet(file, **read_kwargs)
+    _refuse_lone_surrogates(file, read_kwargs)  # pandas' reader drops some and fails on others, naming no line
     if fmt == "jsonl":
         return _read_json_lines(file, read_kwargs)
     # ".json": a JSON array of records; files named .json that hold JSON Lines are common, so fall back to them.
@@ -219,6 +221,75 @@ def _read_json_lines(file: Path, read_kwargs: dict[str, Any]) -> pd.DataFrame:
                                   "integers? write such ids as texts)", source=str(file)) from None
         raise ValidationError(f"line {line_no}: invalid JSON ({problem}); is the file truncated?",
                               source=str(file)) from None
+
+
+# a \\uD800-\\uDFFF escape (half of a UTF-16 surrogate pair), found cheaply before the lines are parsed again
+SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
+
+
+def _refuse_lone_surrogates(file: Path, read_kwargs: dict[str, Any]) -> None:
+    """One error naming the column and the line (the row, in a JSON array) of the first text holding a lone UTF-16
+    surrogate (``"\\ud800"`` without its other half, what a tool that cut a text between the two halves of an
+    emoji writes): pandas' JSON reader dropped it without a word (``"x\\ud800y"`` read as ``"xy"``), where a CSV
+    file's undecodable byte is refused; such a text is no Unicode text, and could not be written to Parquet or
+    tokenized as given. A whole pair (``"\\ud83d\\ude00"``, an emoji) and an escaped backslash
+    (``"\\\\ud800"``, the text ``\\ud800``) are text, read as JSON says."""
+    from pandas.io.common import get_handle
+
+    with get_handle(file, "r", encoding=text_encoding(read_kwargs.get("encoding")),
+                    compression=read_kwargs.get("compression", "infer")) as handle:
+        text = handle.handle.read()
+    hits = SURROGATE_ESCAPE.finditer(text)
+    first = next(hits, None)
+    if first is None:  # so in almost every file: one pass of the pattern, in C
+        return
+    try:  # a JSON array of records (.json) parses whole
+        records = json.loads(text)
+    except json.JSONDecodeError:
+        records = None
+    if records is not None:
+        for row, record in enumerate(records if isinstance(records, list) else [records]):
+            for key, value in (record.items() if isinstance(record, dict) else [(None, record)]):
+                _refuse_surrogate_in(value, file, key, row=row)
+        return
+    seen: set[int] = set()
+    for match in (first, *hits):  # JSON Lines: only the lines with such an escape are parsed again
+        start = text.rfind("\n", 0, match.start()) + 1
+        if start in seen:
+            continue
+        seen.add(start)
+        end = text.find("\n", match.end())
+        try:
+            record = json.loads(text[start:None if end < 0 else end])
+        except json.JSONDecodeError:  # the reader names a line that is no JSON
+            continue
+        for key, value in (record.items() if isinstance(record, dict) else [(None, record)]):
+            _refuse_surrogate_in(value, file, key, line=text.count("\n", 0, start) + 1)
+
+
+def _refuse_surrogate_in(value: Any, file: Path, key: Any, *, line: int | None = None, row: int | None = None) -> None:
+    escape = _first_lone_surrogate(value)
+    if escape is not None:
+        raise ValidationError(f"{'' if line is None else f'line {line}: '}the text holds a lone UTF-16 surrogate ({escape} without its other half), "
+                              "which is not Unicode text: mend the text or drop the escape", source=str(file),
+                              column=None if key is None else str(key), row=row)
+
+
+def _first_lone_surrogate(value: Any) -> str | None:
+    """The escape (``\\ud800``) of the first lone surrogate in ``value`` (a JSON value: texts, lists, objects)."""
+    if isinstance(value, str):
+        for char in value:
+            if "\ud800" <= char <= "\udfff":
+                return f"\\u{ord(char):04x}"
+        return None
+    if isinstance(value, dict):
+        value = [*value.keys(), *value.values()]
+    if isinstance(value, list):
+        for item in value:
+            found = _first_lone_surrogate(item)
+            if found is not None:
+                return found
+    return None
 
 
 def _first_bad_json_line(file: Path, encoding: str, compression: Any) -> tuple[int, str]:
