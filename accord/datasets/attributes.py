@@ -34,14 +34,14 @@ whose two sides are the same response. :func:`encode_attributes` gives the integ
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
 
-from accord.datasets.errors import ValidationError
+from accord.datasets.errors import AccordError, ValidationError
 from accord.datasets.schema import (INT64_LIMIT, Checked, check_flat_columns, check_ids, checked_info,
                                     decode_dictionaries, first_bad_rating, plain_values, rows_of_input, string_mask)
 
@@ -240,6 +240,18 @@ def encode_attributes(table: pd.DataFrame) -> AttributeCodes:
 def is_preference_scale(scale: Sequence[int]) -> bool:
     """A pair attribute on ``-S..S`` is a preference (negative: A better)."""
     return int(scale[0]) == -int(scale[1]) and int(scale[1]) >= 1
+
+
+def refuse_shared_columns(columns: Iterable[tuple[str, str]], table: str) -> None:
+    """One error where two of ``columns`` (``(column name, what it holds)`` in order) have one name: the per-attribute
+    columns are named from the attribute (``n_<a>``), so an attribute 'judgments' gave ``n_judgments`` beside the
+    total's, and the later silently replaced the earlier in ``table``."""
+    owners: dict[str, str] = {}
+    for column, what in columns:
+        if column in owners and owners[column] != what:
+            raise AccordError(f"{owners[column]} and {what} both give the column '{column}' of {table}: rename the "
+                              "attribute")
+        owners[column] = what
 
 
 def select_attribute(table: pd.DataFrame, attribute: str) -> pd.DataFrame:
