@@ -604,3 +604,20 @@ def test_a_preference_and_a_property_attribute_giving_one_pairs_column_are_refus
     with pytest.raises(AccordError, match="attribute 'mean' and attribute 'weight' both give the column "
                                           "'weight_mean' of the pairs"):
         clean_attributes(table, method="attribute-mean")
+
+
+@settings(max_examples=15, deadline=None)
+@given(change=st.sampled_from(["attribute", "label", "fraction"]), row=st.integers(0, 7),
+       model=st.sampled_from([AttributeMean, MultiAttributeOrdinal]))
+def test_a_table_changed_since_it_was_validated_is_refused_naming_the_cell(change, row, model) -> None:
+    # pandas carries the validated attrs through assign: an attribute renamed (or a rating moved off its scale)
+    # afterwards failed in the fit on numpy's "'list' argument must have no negative elements"
+    table = _rated(["helpfulness", "tone"], "response", [(0, 4), (0, 4)])
+    value = {"attribute": "renamed", "label": 9, "fraction": 2.5}[change]
+    column = "attribute" if change == "attribute" else "label"
+    if change == "fraction":
+        table = table.assign(label=table["label"].astype(float))
+    changed = table.assign(**{column: table[column].where(table.index != row, value)})
+    with pytest.raises(ValidationError, match=f"column '{column}', row {row}: .*the table changed since it was "
+                                              "validated: validate it again"):
+        model().fit(changed)

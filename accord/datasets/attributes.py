@@ -222,7 +222,22 @@ def encode_attributes(table: pd.DataFrame) -> AttributeCodes:
     attribute_codes = pd.Index(names).get_indexer(table[ATTRIBUTE_COLUMN])
     lows = np.array([info["scales"][a][0] for a in names], dtype=np.int64)
     highs = np.array([info["scales"][a][1] for a in names], dtype=np.int64)
-    levels = table["label"].to_numpy(dtype=np.int64) - lows[attribute_codes]
+    # pandas carries attrs through assign/copy: a table changed since it was validated (an attribute renamed, a
+    # rating moved off its scale) failed in the fit on numpy's "'list' argument must have no negative elements"
+    stale = "; the table changed since it was validated: validate it again"
+    unknown = attribute_codes < 0
+    if unknown.any():
+        row = _first(unknown)
+        raise ValidationError(f"attribute not among the validated attributes {list(names)}{stale}",
+                              column=ATTRIBUTE_COLUMN, row=row, value=table[ATTRIBUTE_COLUMN].iloc[row])
+    labels = pd.to_numeric(table["label"], errors="coerce").to_numpy(dtype=float)
+    off = ~((labels >= lows[attribute_codes]) & (labels <= highs[attribute_codes]) & (labels == np.round(labels)))
+    if off.any():
+        row = _first(off)
+        raise ValidationError(f"rating outside the validated scale {lows[attribute_codes[row]]}.."
+                              f"{highs[attribute_codes[row]]}{stale}", column="label", row=row,
+                              value=table["label"].iloc[row])
+    levels = labels.astype(np.int64) - lows[attribute_codes]
     return AttributeCodes(
         items=item_codes.astype(np.int64),
         workers=worker_codes.astype(np.int64),
