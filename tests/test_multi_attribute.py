@@ -596,6 +596,10 @@ def test_an_attribute_named_judgments_is_refused_before_the_fit_not_overwritten_
     renamed = _rated(["judged", *others], items, [(-2, 2)] * len(attributes))
     result = clean_attributes(renamed, method="attribute-mean")
     assert result.pairs is not None and "n_judged" in result.pairs.columns
+    # a table filtered to the other attributes no longer rates 'judgments': nothing to refuse
+    if others:
+        kept = table[table["attribute"] != "judgments"]
+        assert "n_judgments" in clean_attributes(kept, method="attribute-mean").pairs.columns
 
 
 def test_a_preference_and_a_property_attribute_giving_one_pairs_column_are_refused() -> None:

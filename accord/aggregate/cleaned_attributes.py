@@ -19,7 +19,8 @@ import pandas as pd
 from accord.aggregate.attribute_mean import AttributeMean
 from accord.aggregate.cleaned import PAIR_TEXT_COLUMNS
 from accord.datasets import AccordError, AttributeScores, ValidationError, validate_attributes
-from accord.datasets.attributes import ATTRIBUTE_FORM, is_preference_scale, refuse_shared_columns
+from accord.datasets.attributes import (ATTRIBUTE_COLUMN, ATTRIBUTE_FORM, is_preference_scale,
+                                        refuse_shared_columns)
 from accord.datasets.cleaned import as_text, item_texts
 from accord.datasets.cleaned_attributes import check_attribute_cleaned, write_attribute_cleaned
 from accord.datasets.io import check_output_path, written_together
@@ -121,9 +122,12 @@ def clean_attributes(
     table = judgments if info and info.get("form") == ATTRIBUTE_FORM else validate_attributes(judgments)
     if responses_path is not None and table.attrs["accord"]["item"] != "response":
         raise AccordError("responses_path: per-response scores need ratings of responses, the table rates pairs")
-    if table.attrs["accord"]["item"] == "pair" or pairs is not None or _has_prompts(table):
+    meta = table.attrs["accord"]
+    if meta["item"] == "pair" or pairs is not None or _has_prompts(table):
         # before the fit: an attribute 'judgments' gave n_judgments, replaced by the chosen_by attribute's at the end
-        refuse_shared_columns(_pair_columns(table.attrs["accord"]["item"], table.attrs["accord"]["scales"]),
+        # (the attributes the table still rates, as the fit encodes them)
+        rated = set(pd.unique(table[ATTRIBUTE_COLUMN]))
+        refuse_shared_columns(_pair_columns(meta["item"], {a: s for a, s in meta["scales"].items() if a in rated}),
                               "the pairs")
     if method == "attribute-mean":
         model = AttributeMean(**settings).fit(table)
