@@ -1214,6 +1214,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         keep = judgments["pair_id"].drop_duplicates().iloc[: args.limit_pairs]
         judgments = keep_rows(judgments, judgments["pair_id"].isin(keep))  # errors still name the file's rows
     if args.group:  # before the other fits, which take minutes on a large table
+        from accord.aggregate.report import refuse_group_named_population
         from accord.models.context import RESERVED_CONTEXT
 
         if args.group not in judgments.columns:
@@ -1221,6 +1222,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         if args.group in RESERVED_CONTEXT:
             raise AccordError(f"--group {args.group}: the pair or its label cannot be a rater group; name an annotator "
                               "column (e.g. annotator_stance)")
+        refuse_group_named_population(judgments[args.group].dropna().unique())  # the fits take minutes
     use_threads(torch_threads(len(judgments), args.free_cores))
     models = []
     for name in names:

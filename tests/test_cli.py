@@ -994,3 +994,25 @@ def test_report_with_limit_pairs_names_the_files_row(tmp_path, capsys):
                    "--output-dir", str(tmp_path / "report")])
     err = capsys.readouterr().err
     assert status == 2 and "column 'response_a_id', row 4: one pair_id is given two different" in err, err
+
+
+def test_report_refuses_a_group_named_population_before_the_fits(tmp_path, capsys, monkeypatch):
+    # the group's column p_a_population was the population's too: the report failed after every fit on pandas'
+    # "columns overlap" (see test_report.py); the CLI reads the group column's values before fitting anything
+    import accord.aggregate
+    from accord.datasets.synthetic import make_synthetic
+
+    def no_fit(name, **settings):
+        raise AssertionError(f"{name} was fitted before the group was refused")
+
+    monkeypatch.setattr(accord.aggregate, "make_method", no_fit)  # cmd_report imports it from there
+    table = make_synthetic(n_pairs=12, n_annotators=4, judgments_per_pair=3, n_groups=2, seed=0).judgments
+    first = table["annotator_group"] == table["annotator_group"].iloc[0]
+    table = table.assign(annotator_group=first.map({True: "population", False: "others"}))
+    source = tmp_path / "judgments.csv"
+    table.to_csv(source, index=False)
+    status = main(["report", "--input", str(source), "--methods", "majority", "--group", "annotator_group",
+                   "--output-dir", str(tmp_path / "report"), "--quiet"])
+    err = capsys.readouterr().err
+    assert status == 2 and "group 'population' gives the columns p_a_population" in err, err
+    assert not (tmp_path / "report").exists()

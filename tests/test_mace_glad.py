@@ -518,3 +518,16 @@ def test_a_prior_given_as_a_numpy_array_fits_as_its_tuple(model, setting, value)
     pd.testing.assert_frame_equal(given, as_tuple)
     with pytest.raises(AccordError, match=setting):
         model(**{setting: np.array([value[0], -1.0])}).fit(judgments)
+
+
+@pytest.mark.parametrize("side", ["lower", "upper"])
+def test_a_class_named_like_an_end_of_the_ability_interval_is_refused_before_the_fit(side) -> None:
+    # annotators_ holds each class's ability as ability_<class>: a class 'lower' replaced ability_lower (the
+    # interval's lower end then lay above the ability), silently
+    rows = [{"pair_id": f"t{i}", "annotator": f"w{w}", "label": (side, "other")[(i + w) % 3 == 0]}
+            for i in range(12) for w in range(3)]
+    table = validate(pd.DataFrame(rows), form="categorical")
+    with pytest.raises(AccordError, match=f"class '{side}' gives the annotator column 'ability_{side}'"):
+        GLAD(inference="map", max_steps=5).fit(table)
+    model = GLAD(inference="map", max_steps=5, class_ability_scale=0.0).fit(table)  # one ability: no class column
+    assert (model.annotators_["ability_lower"] <= model.annotators_["ability"]).all()

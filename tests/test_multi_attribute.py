@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from scipy.stats import spearmanr
 
 from accord.aggregate import AttributeMean, build_attribute_pairs, clean_attributes
+from accord.aggregate.cleaned_attributes import ATTRIBUTE_METHODS
 from accord.datasets import (
     AccordError,
     ValidationError,
@@ -556,3 +557,71 @@ def test_a_cleaned_multi_attribute_file_read_filtered_and_written_again_keeps_it
         again = read_attribute_cleaned(write_attribute_cleaned(frame.iloc[:1], tmp_path / f"again.{suffix}"))
         assert again.attrs["provenance"]["layout"] == frame.attrs["provenance"]["layout"]
         assert again.attrs["provenance"]["attributes"] == ["helpfulness"] and len(again) == 1
+
+
+def _rated(attributes: list[str], items: str, scales: list[tuple[int, int]]) -> pd.DataFrame:
+    """Two raters rating two items (responses to one prompt, or pairs) on each attribute, validated."""
+    rows = []
+    for attribute, (low, high) in zip(attributes, scales):
+        for k, (item, rater) in enumerate([("i1", "a"), ("i1", "b"), ("i2", "a"), ("i2", "b")]):
+            rows.append({"item": item, "annotator": rater, "attribute": attribute, "label": (low, high)[k % 2],
+                         "scale_min": low, "scale_max": high})
+    table = pd.DataFrame(rows).assign(prompt_id="p1")
+    if items == "response":
+        table = table.rename(columns={"item": "response_id"}).assign(response=lambda t: "text " + t["response_id"])
+    else:
+        table = table.rename(columns={"item": "pair_id"}).assign(response_a=lambda t: "a " + t["pair_id"],
+                                                                 response_b=lambda t: "b " + t["pair_id"])
+    return validate_attributes(table)
+
+
+@settings(max_examples=10, deadline=None)
+@given(others=st.lists(st.sampled_from(["helpfulness", "tone", "n"]), unique=True, max_size=2),
+       items=st.sampled_from(["response", "pair"]), method=st.sampled_from(ATTRIBUTE_METHODS))
+def test_an_attribute_named_judgments_is_refused_before_the_fit_not_overwritten_by_the_total(others, items,
+                                                                                            method) -> None:
+    # the per-attribute n_<a> of an attribute 'judgments' is n_judgments: in annotators_ the total replaced it, and in
+    # the pairs the chosen_by attribute's count replaced it, silently (one column left, holding the other number)
+    attributes = ["judgments", *others]
+    table = _rated(attributes, items, [(-2, 2)] * len(attributes))
+    expected = "attribute 'judgments'.* both give the column 'n_judgments' of {}: rename the attribute"
+    with pytest.raises(AccordError, match=expected.format("annotators_")):
+        MultiAttributeOrdinal(max_iter=1).fit(table)
+    with pytest.raises(AccordError, match=expected.format("the pairs")):
+        clean_attributes(table, method=method, **({"max_iter": 1} if method == "multi-attribute-ordinal" else {}))
+    scores = AttributeMean().fit(table).scores_
+    with pytest.raises(AccordError, match=expected.format("the pairs")):
+        build_attribute_pairs(scores, table)
+    # renamed, nothing is refused and the total stays the total
+    renamed = _rated(["judged", *others], items, [(-2, 2)] * len(attributes))
+    result = clean_attributes(renamed, method="attribute-mean")
+    assert result.pairs is not None and "n_judged" in result.pairs.columns
+    # a table filtered to the other attributes no longer rates 'judgments': nothing to refuse
+    if others:
+        kept = table[table["attribute"] != "judgments"]
+        assert "n_judgments" in clean_attributes(kept, method="attribute-mean").pairs.columns
+
+
+def test_a_preference_and_a_property_attribute_giving_one_pairs_column_are_refused() -> None:
+    # the preference 'mean' gives weight_mean, the property 'weight' its weight_mean too: one replaced the other
+    table = _rated(["mean", "weight"], "pair", [(-2, 2), (0, 4)])
+    with pytest.raises(AccordError, match="attribute 'mean' and attribute 'weight' both give the column "
+                                          "'weight_mean' of the pairs"):
+        clean_attributes(table, method="attribute-mean")
+
+
+@settings(max_examples=15, deadline=None)
+@given(change=st.sampled_from(["attribute", "label", "fraction"]), row=st.integers(0, 7),
+       model=st.sampled_from([AttributeMean, MultiAttributeOrdinal]))
+def test_a_table_changed_since_it_was_validated_is_refused_naming_the_cell(change, row, model) -> None:
+    # pandas carries the validated attrs through assign: an attribute renamed (or a rating moved off its scale)
+    # afterwards failed in the fit on numpy's "'list' argument must have no negative elements"
+    table = _rated(["helpfulness", "tone"], "response", [(0, 4), (0, 4)])
+    value = {"attribute": "renamed", "label": 9, "fraction": 2.5}[change]
+    column = "attribute" if change == "attribute" else "label"
+    if change == "fraction":
+        table = table.assign(label=table["label"].astype(float))
+    changed = table.assign(**{column: table[column].where(table.index != row, value)})
+    with pytest.raises(ValidationError, match=f"column '{column}', row {row}: .*the table changed since it was "
+                                              "validated: validate it again"):
+        model().fit(changed)

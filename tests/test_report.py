@@ -684,3 +684,20 @@ def test_a_model_over_grades_and_one_over_sides_are_compared_on_sides(tmp_path):
     assert agreement.loc["majority", ordinal.method] == pytest.approx(expected)
     methods = pd.read_csv(out / "methods.csv", index_col=0)
     assert methods.loc["majority", f"same label as {ordinal.method}"] == pytest.approx(expected)
+
+
+@pytest.mark.filterwarnings("ignore::accord.models.ConvergenceWarning")  # a short fit: only its groups matter here
+@pytest.mark.parametrize("name", ["population", "population!"])
+def test_a_group_named_population_is_refused_naming_it_and_nothing_is_written(name, tmp_path):
+    # genuine_disagreement.csv holds p_a_population (the population's P(A > B)) beside each group's p_a_<group>: a
+    # group 'population' gave that name twice, and the report failed after the fits on pandas' "columns overlap"
+    from accord.datasets import make_synthetic
+
+    table = validate(make_synthetic(n_pairs=20, n_annotators=6, judgments_per_pair=3, seed=0).judgments)
+    table = table.assign(rater_group=np.where(pd.factorize(table["annotator"])[0] % 2 == 0, name, "experts"))
+    context = ContextPreference(group="rater_group", topic=None, covariates=None, inference="map", max_steps=10,
+                                seed=0).fit(table)
+    with pytest.raises(AccordError, match=f"group '{name}' gives the columns p_a_population and "
+                                          "p_consensus_population of genuine_disagreement.csv"):
+        write_report(tmp_path / "r", table, context)
+    assert not (tmp_path / "r").exists() and list(tmp_path.iterdir()) == []

@@ -19,7 +19,8 @@ import pandas as pd
 from accord.aggregate.attribute_mean import AttributeMean
 from accord.aggregate.cleaned import PAIR_TEXT_COLUMNS
 from accord.datasets import AccordError, AttributeScores, ValidationError, validate_attributes
-from accord.datasets.attributes import ATTRIBUTE_FORM, is_preference_scale
+from accord.datasets.attributes import (ATTRIBUTE_COLUMN, ATTRIBUTE_FORM, is_preference_scale,
+                                        refuse_shared_columns)
 from accord.datasets.cleaned import as_text, item_texts
 from accord.datasets.cleaned_attributes import check_attribute_cleaned, write_attribute_cleaned
 from accord.datasets.io import check_output_path, written_together
@@ -88,6 +89,7 @@ def build_attribute_pairs(
         The attribute that decides which side is ``chosen``; default ``"overall"`` when there is one, else the
         first preference attribute (pair items) or the first attribute (responses).
     """
+    refuse_shared_columns(_pair_columns(scores.item_kind, scores.scales), "the pairs")
     if scores.item_kind == "response":
         return _response_pairs(scores, judgments, pairs, chosen_by)
     return _pair_items(scores, judgments, chosen_by)
@@ -120,6 +122,13 @@ def clean_attributes(
     table = judgments if info and info.get("form") == ATTRIBUTE_FORM else validate_attributes(judgments)
     if responses_path is not None and table.attrs["accord"]["item"] != "response":
         raise AccordError("responses_path: per-response scores need ratings of responses, the table rates pairs")
+    meta = table.attrs["accord"]
+    if meta["item"] == "pair" or pairs is not None or _has_prompts(table):
+        # before the fit: an attribute 'judgments' gave n_judgments, replaced by the chosen_by attribute's at the end
+        # (the attributes the table still rates, as the fit encodes them)
+        rated = set(pd.unique(table[ATTRIBUTE_COLUMN]))
+        refuse_shared_columns(_pair_columns(meta["item"], {a: s for a, s in meta["scales"].items() if a in rated}),
+                              "the pairs")
     if method == "attribute-mean":
         model = AttributeMean(**settings).fit(table)
     else:
@@ -156,6 +165,20 @@ def _meta(scores: AttributeScores, layout: str, **extra: Any) -> dict[str, Any]:
     return {"layout": layout, "attributes": scores.attributes,
             "scales": {a: list(s) for a, s in scores.scales.items()}, "interval": scores.interval,
             "method": scores.method, **extra}
+
+
+def _pair_columns(item_kind: str, scales: dict[str, Any]) -> list[tuple[str, str]]:
+    """The columns of the pairs frame (:func:`_response_pairs`, :func:`_pair_items`), each with what it holds."""
+    fixed = ["pair_id", "prompt", "chosen", "rejected", "chosen_id", "rejected_id", "chosen_side"]
+    columns = [(c, f"the pair's {c}") for c in fixed]
+    for attribute, scale in scales.items():
+        if item_kind == "response" or is_preference_scale(scale):
+            kinds = [f"p_chosen_{attribute}", f"weight_{attribute}", f"n_{attribute}"]
+        else:
+            kinds = [f"{attribute}_mean", f"{attribute}_sd", f"{attribute}_n"]
+        columns += [(c, f"attribute '{attribute}'") for c in kinds]
+    standard = ("p_chosen", "p_tie", "uncertainty", "weight", "n_judgments")
+    return columns + [(c, f"the chosen_by attribute's {c} (a cleaned preference dataset's column)") for c in standard]
 
 
 def _has_prompts(table: pd.DataFrame) -> bool:

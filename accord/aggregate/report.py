@@ -45,7 +45,7 @@ import os
 import re
 import shutil
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -142,6 +142,17 @@ def write_report(
         shutil.rmtree(work, ignore_errors=True)
         raise
     return target
+
+
+def refuse_group_named_population(groups: Iterable[Any]) -> None:
+    """genuine_disagreement.csv holds the population's P(A > B) (or probability of the consensus) beside each group's
+    as ``p_a_population`` (``p_consensus_population``) and ``p_a_<group>``: a group named 'population' gave the same
+    name, and the report failed after the fits on pandas' 'columns overlap' (or the group's replaced the
+    population's, for labels without sides). ``accord report --group`` asks before its fits."""
+    for group in groups:
+        if column_name(group) == "population":
+            raise AccordError(f"group {str(group)!r} gives the columns p_a_population and p_consensus_population of "
+                              "genuine_disagreement.csv, which hold the whole population's: rename the group")
 
 
 def _check_count(name: str, value: Any, least: int) -> None:
@@ -264,6 +275,8 @@ class _ReportBuilder:
         self.types = next((m for m in models if hasattr(m, "types_")), None)
         self.debiased = next((m for m in models if hasattr(m, "covariate_scale_")), None)
         self.plural = self.context if self.context is not None else self.types
+        if self.plural is not None:  # before any section is built
+            refuse_group_named_population(group_probabilities_of(self.plural).groups)
         self.summary: pd.DataFrame = pd.DataFrame()
 
     # -- helpers ------------------------------------------------------------------------------------------

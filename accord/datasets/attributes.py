@@ -34,14 +34,14 @@ whose two sides are the same response. :func:`encode_attributes` gives the integ
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
 
-from accord.datasets.errors import ValidationError
+from accord.datasets.errors import AccordError, ValidationError
 from accord.datasets.schema import (INT64_LIMIT, check_flat_columns, check_ids, checked, checked_info,
                                     decode_dictionaries, first_bad_rating, input_rows, plain_values, rows_of_input,
                                     string_mask, user_rows)
@@ -223,7 +223,22 @@ def encode_attributes(table: pd.DataFrame) -> AttributeCodes:
     attribute_codes = pd.Index(names).get_indexer(table[ATTRIBUTE_COLUMN])
     lows = np.array([info["scales"][a][0] for a in names], dtype=np.int64)
     highs = np.array([info["scales"][a][1] for a in names], dtype=np.int64)
-    levels = table["label"].to_numpy(dtype=np.int64) - lows[attribute_codes]
+    # pandas carries attrs through assign/copy: a table changed since it was validated (an attribute renamed, a
+    # rating moved off its scale) failed in the fit on numpy's "'list' argument must have no negative elements"
+    stale = "; the table changed since it was validated: validate it again"
+    unknown = attribute_codes < 0
+    if unknown.any():
+        row = _first(unknown)
+        raise ValidationError(f"attribute not among the validated attributes {list(names)}{stale}",
+                              column=ATTRIBUTE_COLUMN, row=row, value=table[ATTRIBUTE_COLUMN].iloc[row])
+    labels = pd.to_numeric(table["label"], errors="coerce").to_numpy(dtype=float)
+    off = ~((labels >= lows[attribute_codes]) & (labels <= highs[attribute_codes]) & (labels == np.round(labels)))
+    if off.any():
+        row = _first(off)
+        raise ValidationError(f"rating outside the validated scale {lows[attribute_codes[row]]}.."
+                              f"{highs[attribute_codes[row]]}{stale}", column="label", row=row,
+                              value=table["label"].iloc[row])
+    levels = labels.astype(np.int64) - lows[attribute_codes]
     return AttributeCodes(
         items=item_codes.astype(np.int64),
         workers=worker_codes.astype(np.int64),
@@ -241,6 +256,18 @@ def encode_attributes(table: pd.DataFrame) -> AttributeCodes:
 def is_preference_scale(scale: Sequence[int]) -> bool:
     """A pair attribute on ``-S..S`` is a preference (negative: A better)."""
     return int(scale[0]) == -int(scale[1]) and int(scale[1]) >= 1
+
+
+def refuse_shared_columns(columns: Iterable[tuple[str, str]], table: str) -> None:
+    """One error where two of ``columns`` (``(column name, what it holds)`` in order) have one name: the per-attribute
+    columns are named from the attribute (``n_<a>``), so an attribute 'judgments' gave ``n_judgments`` beside the
+    total's, and the later silently replaced the earlier in ``table``."""
+    owners: dict[str, str] = {}
+    for column, what in columns:
+        if column in owners and owners[column] != what:
+            raise AccordError(f"{owners[column]} and {what} both give the column '{column}' of {table}: rename the "
+                              "attribute")
+        owners[column] = what
 
 
 def select_attribute(table: pd.DataFrame, attribute: str) -> pd.DataFrame:

@@ -192,6 +192,14 @@ class GLAD(EnumeratedRaterModel):
                 raise AccordError(f"{name} must be (a finite location, a finite scale > 0), not "
                                   f"{getattr(self, name)!r}")
         check_positive(self, "class_ability_scale", zero=True)
+        if self.class_ability_scale > 0:
+            # annotators_ holds each class's ability as ability_<class> beside the interval of the ability: a class
+            # 'lower' or 'upper' silently replaced ability_lower or ability_upper (an interval that missed its mean)
+            for name in encoded.classes:
+                if f"ability_{name}" in ("ability_lower", "ability_upper"):
+                    raise AccordError(f"class {name!r} gives the annotator column 'ability_{name}' (its class "
+                                      f"ability), which holds an end of the ability's interval: rename the class, or "
+                                      "set class_ability_scale=0 (one ability per annotator)")
 
     def _model(self, data: PaddedJudgments, batch_size: int | None = None) -> None:
         import pyro

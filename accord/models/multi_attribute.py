@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import functools
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -23,6 +24,7 @@ from accord.datasets.attributes import (
     AttributeCodes,
     encode_attributes,
     is_preference_scale,
+    refuse_shared_columns,
     validate_attributes,
 )
 from accord.datasets.schema import checked_info
@@ -212,6 +214,8 @@ class MultiAttributeOrdinal(ConstructorSettings):
         info = checked_info(judgments)
         table = judgments if info and info.get("form") == ATTRIBUTE_FORM else validate_attributes(judgments)
         codes = encode_attributes(table)
+        # before the fit: an attribute 'judgments' gave annotators_ its n_judgments, replaced by the total at the end
+        refuse_shared_columns(self._annotator_columns(codes.attribute_names), "annotators_")
         data = self._tensors(codes)
         mean, params, start_variance = self._init_params(data)
         hyper = self._init_hyper(mean, start_variance, data)
@@ -652,6 +656,15 @@ class MultiAttributeOrdinal(ConstructorSettings):
         population.attrs["shift_sd_rater"] = float(hyper["shift_var_rater"].sqrt()) if self.shift else 0.0
         population.attrs["noise_sd_rater"] = float(hyper["noise_var_rater"].sqrt()) if self.noise else 0.0
         self.population_ = population
+
+    def _annotator_columns(self, names: Sequence[str]) -> list[tuple[str, str]]:
+        """The columns :meth:`_annotators` writes, each with what it holds, in order."""
+        columns = [(c, f"every attribute's {c}") for c, on in (("shift", self.shift), ("noise", self.noise)) if on]
+        for name in names:
+            kinds = ("shift", "noise", "reliability", "n") if self.shift else ("noise", "reliability", "n")
+            columns += [(f"{kind}_{name}", f"attribute '{name}' ({kind}_<attribute>)") for kind in kinds]
+        return columns + [("reliability", "every attribute's reliability"),
+                          ("n_judgments", "the judgments of all attributes together")]
 
     def _annotators(self, codes: AttributeCodes, data: _Data, params: dict[str, torch.Tensor],
                     hyper: dict[str, torch.Tensor], log_noise: np.ndarray, typical_log: np.ndarray) -> None:
