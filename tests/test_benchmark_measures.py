@@ -11,7 +11,6 @@ import re
 import sys
 from collections import Counter
 from pathlib import Path
-from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -20,7 +19,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from tests.conftest import shared_data_or_skip
-from tests.test_benchmark_stats import load_script
+from tests.test_benchmark_stats import fake_reward_training, load_script
 
 LABELS = ("A", "B", "tie")
 
@@ -327,26 +326,10 @@ def test_a_reward_run_stopped_while_writing_keeps_the_seeds_written_before(proce
 def test_reward_quality_stopped_while_writing_keeps_the_losses_written_before(monkeypatch, tmp_path):
     """The results JSON was rewritten in place after every loss: a run stopped while writing the second left a cut
     file that --from-json could not read; now it is replaced whole and keeps the first loss's results."""
-    import accord.reward as reward
-    from accord.reward import pairwise_metrics
-
     data = shared_data_or_skip("ukp-convarg1")
     script = load_script("reward_quality")
 
-    def fake_evaluate(model_dir, frame, batch_size=32):
-        d = np.random.default_rng(len(frame)).normal(size=len(frame))
-        return pairwise_metrics(d, frame["p_chosen"].to_numpy(), frame["p_tie"].to_numpy(), votes=frame)
-
-    class FakeTrainer:
-        def __init__(self, config, train_data):
-            self.config = config
-
-        def train(self):
-            return SimpleNamespace(train_seconds=0.0, examples_per_second=0.0, train_loss=0.0,
-                                   output_dir=self.config.output_dir)
-
-    monkeypatch.setattr(reward, "RewardTrainer", FakeTrainer)
-    monkeypatch.setattr(reward, "evaluate", fake_evaluate)
+    fake_reward_training(monkeypatch)
     written = Path.write_text
 
     def stopped_on_the_second_loss(path, text, *args, **kwargs):  # half the text, then the run ends

@@ -38,6 +38,32 @@ def active():
 # --- active.py: the replay summary ---------------------------------------------------------------------------------
 
 
+def fake_reward_training(monkeypatch) -> list:
+    """Replace ``accord.reward``'s trainer by one that trains nothing and its ``evaluate`` by random rewards, the same
+    for the same pairs on every call; returns the list each evaluation appends ``(pairs, rewards)`` to."""
+    import accord.reward as reward
+    from accord.reward import pairwise_metrics
+
+    seen: list = []
+
+    def fake_evaluate(model_dir, frame, batch_size=32):
+        d = np.random.default_rng(len(frame)).normal(size=len(frame))
+        seen.append((frame, d))
+        return pairwise_metrics(d, frame["p_chosen"].to_numpy(), frame["p_tie"].to_numpy(), votes=frame)
+
+    class FakeTrainer:
+        def __init__(self, config, train_data):
+            self.config = config
+
+        def train(self):
+            return SimpleNamespace(train_seconds=0.0, examples_per_second=0.0, train_loss=0.0,
+                                   output_dir=self.config.output_dir)
+
+    monkeypatch.setattr(reward, "RewardTrainer", FakeTrainer)
+    monkeypatch.setattr(reward, "evaluate", fake_evaluate)
+    return seen
+
+
 def replay_curves(n_seeds: int, seed: int) -> pd.DataFrame:
     """Curves of every strategy on one set: three budgets after a common start, random accuracies."""
     rng = np.random.default_rng(seed)
@@ -193,28 +219,11 @@ def test_reward_quality_scores_every_test_pair_against_the_strict_gold_label(mon
     test pairs whose votes tie were left out and those whose votes favour the other side were scored against the
     gold label. A model whose rewards are drawn at random here is scored on every test pair against the gold side
     (``chosen``), while the vote-distribution metrics stay those of the votes."""
-    import accord.reward as reward
     from accord.reward import pairwise_metrics
 
     data = shared_data_or_skip("ukp-convarg1")
     script = load_script("reward_quality")
-    seen = []
-
-    def fake_evaluate(model_dir, frame, batch_size=32):  # the same random rewards for the same pairs, every call
-        d = np.random.default_rng(len(frame)).normal(size=len(frame))
-        seen.append((frame, d))
-        return pairwise_metrics(d, frame["p_chosen"].to_numpy(), frame["p_tie"].to_numpy(), votes=frame)
-
-    class FakeTrainer:
-        def __init__(self, config, train_data):
-            self.config = config
-
-        def train(self):
-            return SimpleNamespace(train_seconds=0.0, examples_per_second=0.0, train_loss=0.0,
-                                   output_dir=self.config.output_dir)
-
-    monkeypatch.setattr(reward, "RewardTrainer", FakeTrainer)
-    monkeypatch.setattr(reward, "evaluate", fake_evaluate)
+    seen = fake_reward_training(monkeypatch)
     out = tmp_path / "results.json"
     script.main(["--data-dir", str(data), "--losses", "weighted_soft_bce", "--train-pairs", "50", "--out", str(out),
                  "--work-dir", str(tmp_path / "runs")])
