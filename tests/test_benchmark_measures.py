@@ -133,6 +133,7 @@ def test_gold_nll_targets_count_only_the_sets_where_the_reference_was_fitted(agg
 def test_speed_section_names_the_crowd_set_it_measured(aggregation, monkeypatch):
     """The speed section's table named its second set 'crowd set (200k x 5, ...)' whatever size ``--sizes`` gave it
     (4,000 items at --sizes 20000): the name says how many items the set it measured holds."""
+    pytest.importorskip("crowdkit")  # the sections measure crowd-kit beside accord (the bench extra)
     made = []
     original = aggregation.crowd_set
 
@@ -165,6 +166,7 @@ def test_scaling_targets_are_read_only_for_methods_that_were_timed(aggregation, 
     for a method that was never timed - left out by --methods, skipped or failed - and for every method when crowd-kit
     DawidSkene was; now such a line says it is not measured, and a timed one is OK exactly when the ratio is <= 1 and
     the peak <= 4096 MB."""
+    pytest.importorskip("crowdkit")  # the sections measure crowd-kit beside accord (the bench extra)
     original = aggregation.measure
 
     def timed(fit):  # the fit as it is, with the time and memory of this case
@@ -192,6 +194,7 @@ def test_scaling_targets_are_read_only_for_methods_that_were_timed(aggregation, 
 def test_scaling_section_with_no_fit_timed_says_so(aggregation, monkeypatch):
     """When no fit at the largest size was timed (each failed, or was skipped), the targets failed on the table's
     missing 'seconds' column, after every fit; now each ratio is 'not measured'."""
+    pytest.importorskip("crowdkit")  # the sections measure crowd-kit beside accord (the bench extra)
     monkeypatch.setattr(aggregation, "measure", lambda fit: aggregation.Result(error="RuntimeError: out of memory"))
     methods = [m for m in aggregation.all_methods(quick=True, max_bt=0)
                if m.name in ("accord DS (vb)", "crowd-kit DawidSkene")]
@@ -391,6 +394,7 @@ def test_aggregation_refuses_sizes_it_cannot_measure(aggregation, monkeypatch, c
 
 
 def test_aggregation_sizes_reach_both_sections(aggregation, monkeypatch):
+    pytest.importorskip("crowdkit")  # the sections measure crowd-kit beside accord (the bench extra)
     ran = []
     monkeypatch.setattr(aggregation, "section_scaling", lambda methods, sizes: ran.append(sizes))
     monkeypatch.setattr(aggregation, "section_speed", lambda size: ran.append(size))
