@@ -58,8 +58,8 @@ The hierarchy is written non-centred (``mu = s_mu z``).
 
 *Inference.* Two stages. (1) MAP (AutoDelta) with the population hyperparameters held at their starting values
 (joint MAP over a hierarchy is degenerate), from a warm start: pair log-odds or utilities from vote fractions and
-win rates, honest raters, and the sign of each group's scale read off the correlation of its vote fractions with
-the reference group's (the sign flips the label coupling, which gradient steps cannot cross). This keeps the fit
+win rates, honest raters, and the sign of each group's scale on each topic chosen by the likelihood of its votes
+there, reversed or not (the sign flips the label coupling, which gradient steps cannot cross). This keeps the fit
 off the mirror modes (label switching). Under shared labels the warm start gives every group one distribution, so
 their cut points of ``[0, 1]`` tie, and the marginal has a kink there: which way the fit leaves it follows the
 order of the tied points, and a side swap (A and B exchanged) reverses that order. Stage 1 therefore runs with
@@ -974,7 +974,7 @@ class ContextPreference(PyroRaterModel):
                 init[f"{name}_z"] = torch.zeros(shape, **f32)
                 init[f"{name}_sd"] = torch.tensor(sd, **f32)
         if uses["scale"]:
-            init["scale_effect_z"] = torch.as_tensor(self._reversal_start(data, labels, items), **f32)
+            init["scale_effect_z"] = self._reversal_start(data, init, uses)
         return init
 
     @staticmethod
@@ -994,30 +994,49 @@ class ContextPreference(PyroRaterModel):
         utility -= utility.mean()
         return {"utility_z": torch.as_tensor(utility / pair_scale, **f32)}
 
-    @staticmethod
-    def _reversal_start(data: ContextData, labels: np.ndarray, items: np.ndarray) -> np.ndarray:
-        """Start value of ``epsilon[g, t] / sd`` (sd starts at 1): -2 (reversed) where group ``g``'s vote log-odds
-        correlate clearly negatively (r < -0.2 over at least 10 shared pairs) with the reference group's on topic
-        ``t``, else 0. The sign of a group's scale flips its label coupling, which gradient steps cannot cross
-        smoothly, so it is read off the votes, as the warm start of any label-switching-prone model."""
+    def _reversal_start(self, data: ContextData, init: dict[str, torch.Tensor],
+                        uses: dict[str, bool]) -> torch.Tensor:
+        """Start value of ``epsilon[g, t] / sd`` (sd starts at 1): -2 (reversed) where the votes of group ``g`` on
+        topic ``t`` (at least 10 pairs that both it and the reference group judged) are more likely under the model,
+        at the rest of the warm start, with the group's scale reversed than with it equal to the reference's, else 0.
+
+        The sign of a group's scale flips its label coupling, which gradient steps cannot cross, so it is chosen
+        here. It was read off the correlation of the group's vote fractions with the reference group's (r < -0.2):
+        that misses a reversal whose pairs differ little (every pair voted about 60:40 by either stance correlates
+        at r near 0, and a topic of 24 pairs with three votes a group at r = -0.18) and it ignores how many votes
+        a pair has; the fit then stayed at the groups agreeing, calling one group's raters spammers, at a higher
+        loss than the reversed start reaches. The likelihood weighs each pair by its votes and uses the same
+        coupling of the groups' labels as the fit. Groups are chosen one after another, the earlier ones kept.
+        """
         G, T = data.n_groups, data.n_topics
-        groups = data.groups.cpu().numpy()
-        topics = data.topics.cpu().numpy()
-        side = np.where(labels == 0, 1.0, np.where(labels == 1, -1.0, 0.0))
-        votes = np.zeros((data.n_items, G))
+        items, groups, topics = (t.cpu().numpy() for t in (data.items, data.groups, data.topics))
         count = np.zeros((data.n_items, G))
-        np.add.at(votes, (items, groups), side)
         np.add.at(count, (items, groups), 1.0)
-        lean = votes / np.maximum(count, 1.0)
-        start = np.zeros((G - 1, T))
-        for g in range(1, G):  # a loop over groups and topics (a handful), never over judgments
-            for t in range(T):
-                both = (topics == t) & (count[:, 0] > 0) & (count[:, g] > 0)
-                if both.sum() < 10 or lean[both, 0].std() == 0 or lean[both, g].std() == 0:
-                    continue
-                if np.corrcoef(lean[both, 0], lean[both, g])[0, 1] < -0.2:
-                    start[g - 1, t] = -2.0
+        start = torch.zeros(G - 1, T, dtype=init["pair_scale"].dtype, device=init["pair_scale"].device)
+        with torch.no_grad():
+            for g in range(1, G):  # a loop over groups (a handful), never over judgments
+                fits = []
+                for value in (0.0, -2.0):
+                    start[g - 1] = value
+                    fits.append(self._pair_loglik({**init, "scale_effect_z": start}, data, uses).cpu().numpy())
+                # only pairs both groups judged: elsewhere the start's pair log-odds were read off this group's own
+                # votes (no reference vote), which then agree with it whatever the group's scale
+                both = (count[:, 0] > 0) & (count[:, g] > 0)
+                gain = np.bincount(topics, weights=np.where(both, fits[1] - fits[0], 0.0), minlength=T)
+                shared = np.bincount(topics, weights=both, minlength=T)
+                start[g - 1] = torch.as_tensor(np.where((gain > 0) & (shared >= 10), -2.0, 0.0), dtype=start.dtype,
+                                               device=start.device)
         return start
+
+    def _pair_loglik(self, sites: dict[str, torch.Tensor], data: ContextData, uses: dict[str, bool]) -> torch.Tensor:
+        """``[n_items]``: log P(the pair's votes | parameters from ``sites``), the likelihood of :meth:`_model`."""
+        p = self._derive(sites, uses, data)
+        if self.labels == "shared":
+            return self._shared_terms(p, data, uses)["log_marginal"]
+        every = torch.arange(data.n_judgments, device=data.labels.device)
+        probs = self._judgment_probs(p, data, every, uses)
+        log_p = torch.log(probs.gather(1, data.labels[:, None]).squeeze(1))
+        return log_p.new_zeros(data.n_items).index_add(0, data.items, log_p)
 
     def _summarise(self, data: ContextData) -> None:
         uses = self._uses(data)
