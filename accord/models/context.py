@@ -1009,16 +1009,20 @@ class ContextPreference(PyroRaterModel):
         coupling of the groups' labels as the fit. Groups are chosen one after another, the earlier ones kept.
         """
         G, T = data.n_groups, data.n_topics
-        items, groups, topics = (t.cpu().numpy() for t in (data.items, data.groups, data.topics))
+        items, groups, topics, labels = (t.cpu().numpy() for t in (data.items, data.groups, data.topics, data.labels))
         count = np.zeros((data.n_items, G))
         np.add.at(count, (items, groups), 1.0)
         start = torch.zeros(G - 1, T, dtype=init["pair_scale"].dtype, device=init["pair_scale"].device)
+        # the pairs' log-odds in the reference group, read off its votes alone: a start from utilities reads them
+        # off every group's votes, which under individual labels then agree with any group's scale
+        mu = torch.as_tensor(pair_log_odds(items, labels, groups == 0, data.n_items), dtype=start.dtype,
+                             device=start.device)
         with torch.no_grad():
             for g in range(1, G):  # a loop over groups (a handful), never over judgments
                 fits = []
                 for value in (0.0, -2.0):
                     start[g - 1] = value
-                    fits.append(self._pair_loglik({**init, "scale_effect_z": start}, data, uses).cpu().numpy())
+                    fits.append(self._pair_loglik({**init, "scale_effect_z": start}, data, uses, mu).cpu().numpy())
                 # only pairs both groups judged: elsewhere the start's pair log-odds were read off this group's own
                 # votes (no reference vote), which then agree with it whatever the group's scale
                 both = (count[:, 0] > 0) & (count[:, g] > 0)
@@ -1028,9 +1032,11 @@ class ContextPreference(PyroRaterModel):
                                                device=start.device)
         return start
 
-    def _pair_loglik(self, sites: dict[str, torch.Tensor], data: ContextData, uses: dict[str, bool]) -> torch.Tensor:
-        """``[n_items]``: log P(the pair's votes | parameters from ``sites``), the likelihood of :meth:`_model`."""
-        p = self._derive(sites, uses, data)
+    def _pair_loglik(self, sites: dict[str, torch.Tensor], data: ContextData, uses: dict[str, bool],
+                     mu: torch.Tensor) -> torch.Tensor:
+        """``[n_items]``: log P(the pair's votes | parameters from ``sites``, pair log-odds ``mu``), the likelihood of
+        :meth:`_model`."""
+        p = {**self._derive(sites, uses, data), "mu": mu}
         if self.labels == "shared":
             return self._shared_terms(p, data, uses)["log_marginal"]
         every = torch.arange(data.n_judgments, device=data.labels.device)
