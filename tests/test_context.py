@@ -316,6 +316,25 @@ def test_every_topic_contested_by_equal_groups_is_read_as_reversed_and_pools_to_
         assert (pooled - syn.true_p_a.loc[pooled.index]).abs().mean() < 0.06
 
 
+def test_a_scale_sign_the_votes_leave_open_is_settled_by_the_loss_so_a_side_swap_and_row_order_mirror_the_fit():
+    """The likelihood start read a topic nobody contests (fitness, 44 pairs, r = -0.02) as reversed: its summed gain
+    (+23 nats) was within twice its standard error over the pairs, as large as a contested topic of few votes gets.
+    From that start the MAP path crossed scale 0 and stopped at the kink of another topic's scale there (cooking,
+    0.02 or -0.23) as rounding had it: a side swap and another row order moved the soft labels by 0.34. Where the
+    votes leave the sign open, the fit now also runs from the correlation's reading and keeps the lower loss (here
+    the one that does not reverse fitness), and the swapped or shuffled table gives the mirrored fit."""
+    from accord.datasets import swap_sides
+
+    table = make_synthetic(n_pairs=150, n_annotators=24, n_groups=2, seed=1).judgments.drop(columns=["gold"])
+    moved = swap_sides(table).sample(frac=1.0, random_state=11).reset_index(drop=True)
+    fits = [ContextPreference(inference="map", seed=0).fit(t) for t in (table, moved)]
+    want = fits[0].soft_labels_.probs
+    got = fits[1].soft_labels_.probs.rename(columns={"A": "B", "B": "A"}).loc[want.index, want.columns]
+    np.testing.assert_allclose(got.to_numpy(), want.to_numpy(), atol=3e-3)
+    scales = [f.group_effects_.query("effect == 'preference_scale'").set_index("term")["mean"] for f in fits]
+    np.testing.assert_allclose(scales[1].loc[scales[0].index], scales[0], atol=1e-2)
+
+
 def test_plateau_cuts_go_on_at_a_tenth_of_the_rate_where_the_rule_would_stop():
     """Adam at a fixed rate hovers about a kinked optimum (the shared-label marginal has kinks); ``plateau_cuts``
     lets a MAP run go on at a tenth of its rate where its stopping rule settles, so it ends closer to the optimum."""
