@@ -242,15 +242,97 @@ def test_segment_lengths_are_non_negative_and_mirror_with_the_cut_points(grid, n
 def test_a_side_swap_mirrors_the_fit_of_two_rater_groups():
     """With two rater groups and shared labels the fit left the warm start's tie (every group one distribution)
     towards one of two modes by the sort order of tied cut points, which a side swap reverses: the swapped table's
-    soft labels moved by 0.78. The MAP stage now runs with both orders and keeps the lower loss."""
+    soft labels moved by 0.78. The MAP stage now runs with both orders and keeps the lower loss. The table's two
+    contested topics now start reversed (their scale effects end at -2, the truth; they stayed at +1.2 and +1.8
+    with the correlation start, 20 nats higher): lambda = -1 ties the groups' cut points as well, and the kept
+    runs end up to 0.001 apart there at equal loss (a two-group swap moved MAP soft labels by up to 0.003 on six
+    seeds, benchmarks/invariance.py)."""
     table = make_synthetic(n_pairs=150, n_annotators=20, n_groups=2, seed=0).judgments.drop(columns=["gold"])
     swapped = table.assign(label=table["label"].map({"A": "B", "B": "A", "tie": "tie"}))
     for a, b in (("response_a", "response_b"), ("response_a_id", "response_b_id")):
         swapped[a], swapped[b] = table[b].to_numpy(), table[a].to_numpy()
     fits = [ContextPreference(inference="map", seed=0).fit(t) for t in (table, swapped)]
     probs = fits[1].soft_labels_.probs.rename(columns={"A": "B", "B": "A"})[fits[0].soft_labels_.probs.columns]
-    np.testing.assert_allclose(probs.to_numpy(), fits[0].soft_labels_.probs.to_numpy(), atol=1e-4)
+    np.testing.assert_allclose(probs.to_numpy(), fits[0].soft_labels_.probs.to_numpy(), atol=2e-3)
     assert fits[0].svi_map_.losses[-1] == pytest.approx(fits[1].svi_map_.losses[-1], rel=1e-5)
+
+
+def _stance_table(majority: int, votes: int, n_pairs: int = 40, seed: int = 0) -> pd.DataFrame:
+    """Two stances of ``votes`` raters each judge every pair: "con" gives B ``majority`` of its votes and A the rest,
+    "pro" the mirror image (which rater casts which vote shuffled per pair). Exchanging the stances' names together
+    with the sides gives the same table."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for pair in range(n_pairs):
+        for stance, side, other in (("con", "B", "A"), ("pro", "A", "B")):
+            labels = rng.permutation([side] * majority + [other] * (votes - majority))
+            rows += [{"pair_id": f"p{pair}", "annotator": f"{stance}{j}", "label": label, "annotator_group": stance}
+                     for j, label in enumerate(labels)]
+    return pd.DataFrame(rows)
+
+
+@pytest.mark.parametrize(("majority", "votes"), [(5, 8), (4, 6)])
+def test_two_stances_that_mirror_each_other_give_even_soft_labels_under_either_name_or_side(majority, votes):
+    """The sign of a group's preference scale was started from the correlation of its vote fractions with the
+    reference group's over the pairs (r < -0.2): two stances that split every pair alike their own way correlate at
+    r = 0/0 (undefined), so the fit started with the groups agreeing and called the other stance's raters spammers
+    leaning to their side (reliability effect -3.7): pooled P(A) from 0.001 to 1.000 on pairs with the very same
+    votes, on average 0.45, 0.36 with the stances' names exchanged and 0.55 with the sides swapped (the same table up
+    to the raters' names). A constant lean is what such a spammer gives too, and that reading has the lower MAP loss
+    here (532 against 556 at 5 of 8): without pairs that differ, the votes cannot tell the two apart. The start now
+    takes the sign under which the votes are more likely (reversed), and the fit reads the table the same way under
+    either name or side: each stance holds its own side, and with equal shares the pooled label is even."""
+    from accord.datasets import swap_sides
+
+    table = _stance_table(majority, votes)
+    renamed = table.assign(annotator_group=table["annotator_group"].map({"con": "pro", "pro": "con"}))
+    fits = [ContextPreference(inference="map", seed=0).fit(t) for t in (table, renamed, swap_sides(table))]
+    for fit in fits:
+        np.testing.assert_allclose(fit.soft_labels_.p_a.to_numpy(), 0.5, atol=1e-3)
+        scale = fit.group_effects_.set_index("effect").loc["preference_scale", "mean"]
+        assert scale < -1.0  # the second stance reverses the reference's preference
+    # each stance's own label is its majority side, whichever is the reference and whichever side A is
+    consensus = [pd.DataFrame(f.group_probabilities().consensus[:, :, 0], columns=f.design_.group_names) for f in fits]
+    assert (consensus[0]["con"] < 0.5).all() and (consensus[0]["pro"] > 0.5).all()
+    for mirrored in consensus[1:]:
+        assert (mirrored["con"] > 0.5).all() and (mirrored["pro"] < 0.5).all()
+
+
+@pytest.mark.parametrize("labels", ["shared", "individual"])
+def test_every_topic_contested_by_equal_groups_is_read_as_reversed_and_pools_to_even(labels):
+    """make_synthetic with two equal groups and every topic contested: the second group prefers the other side on
+    every pair, so the population's P(A) is 0.5 throughout. Two topics (24 and 11 pairs, about three votes a group
+    on each) correlate at r = -0.18 and -0.13, above the old start's threshold of -0.2: they started agreeing and
+    ended so (scale effects +3.6 and +1.2, the truth -2) at a higher MAP loss than the reversed start reaches (1175
+    against 1158), the pooled soft labels off 0.5 by 0.105 on average (0.036 now); under individual labels
+    parenting stayed at +0.7. Every topic now starts reversed."""
+    syn = make_synthetic(n_pairs=200, n_annotators=40, judgments_per_pair=6, n_groups=2, contested_topics=8,
+                         tie_rate=0.0, seed=0)
+    model = ContextPreference(inference="map", covariates=None, labels=labels, seed=0).fit(syn.judgments)
+    scale = model.group_effects_.query("effect == 'preference_scale'").set_index("term")["mean"]
+    assert len(scale) == 8 and (scale < -0.5).all(), scale.to_dict()
+    if labels == "shared":  # with lambda = -1 the groups hold exactly the swapped label, and equal shares pool to 0.5
+        pooled = model.soft_labels_.p_a
+        assert (pooled - syn.true_p_a.loc[pooled.index]).abs().mean() < 0.06
+
+
+def test_a_scale_sign_the_votes_leave_open_is_settled_by_the_loss_so_a_side_swap_and_row_order_mirror_the_fit():
+    """The likelihood start read a topic nobody contests (fitness, 44 pairs, r = -0.02) as reversed: its summed gain
+    (+23 nats) was within twice its standard error over the pairs, as large as a contested topic of few votes gets.
+    From that start the MAP path crossed scale 0 and stopped at the kink of another topic's scale there (cooking,
+    0.02 or -0.23) as rounding had it: a side swap and another row order moved the soft labels by 0.34. Where the
+    votes leave the sign open, the fit now also runs from the correlation's reading and keeps the lower loss (here
+    the one that does not reverse fitness), and the swapped or shuffled table gives the mirrored fit."""
+    from accord.datasets import swap_sides
+
+    table = make_synthetic(n_pairs=150, n_annotators=24, n_groups=2, seed=1).judgments.drop(columns=["gold"])
+    moved = swap_sides(table).sample(frac=1.0, random_state=11).reset_index(drop=True)
+    fits = [ContextPreference(inference="map", seed=0).fit(t) for t in (table, moved)]
+    want = fits[0].soft_labels_.probs
+    got = fits[1].soft_labels_.probs.rename(columns={"A": "B", "B": "A"}).loc[want.index, want.columns]
+    np.testing.assert_allclose(got.to_numpy(), want.to_numpy(), atol=3e-3)
+    scales = [f.group_effects_.query("effect == 'preference_scale'").set_index("term")["mean"] for f in fits]
+    np.testing.assert_allclose(scales[1].loc[scales[0].index], scales[0], atol=1e-2)
 
 
 def test_plateau_cuts_go_on_at_a_tenth_of_the_rate_where_the_rule_would_stop():

@@ -58,8 +58,9 @@ The hierarchy is written non-centred (``mu = s_mu z``).
 
 *Inference.* Two stages. (1) MAP (AutoDelta) with the population hyperparameters held at their starting values
 (joint MAP over a hierarchy is degenerate), from a warm start: pair log-odds or utilities from vote fractions and
-win rates, honest raters, and the sign of each group's scale read off the correlation of its vote fractions with
-the reference group's (the sign flips the label coupling, which gradient steps cannot cross). This keeps the fit
+win rates, honest raters, and the sign of each group's scale on each topic chosen by the likelihood of its votes
+there, reversed or not (the sign flips the label coupling, which gradient steps cannot cross; where the likelihood
+is within noise, runs from it and from the correlation's reading, the lower loss kept). This keeps the fit
 off the mirror modes (label switching). Under shared labels the warm start gives every group one distribution, so
 their cut points of ``[0, 1]`` tie, and the marginal has a kink there: which way the fit leaves it follows the
 order of the tied points, and a side swap (A and B exchanged) reverses that order. Stage 1 therefore runs with
@@ -684,16 +685,28 @@ class ContextPreference(PyroRaterModel):
         # rounding (benchmarks/invariance.py measures what a swap or another row order still moves).
         uses = self._uses(data)
         groups_differ = self.labels == "shared" and any(uses[k] for k in ("scale", "shift", "tie_group", "interaction"))
-        orders = [functools.partial(setattr, self, "_reverse_ties", flag) for flag in (False, True)]
+        # the signs of the groups' scales: where the votes leave one open, a run from either reading (see
+        # _reversal_starts), the lower loss kept like the tie orders'
+        signs = self._reversal_starts(data, init, uses) if uses["scale"] else [None]
+        self._map_variant(init, False, signs[0])
+        orders = [functools.partial(self._map_variant, init, flag, sign)
+                  for sign in signs for flag in ((False, True) if groups_differ else (False,))]
         draws = self._keep_fit(fit_pyro(self, self._model, data, init=init, hold=(hyper, self.posterior_steps),
                                         rank=self.rank, vectorize_draws=True,
                                         subsample=batch if batch is not None and batch < data.n_judgments else None,
-                                        map_variants=orders if groups_differ else (),
+                                        map_variants=orders if len(orders) > 1 else (),
                                         map_plateau_cuts=1 if groups_differ else 0))
         n_draws = next(iter(draws.values())).shape[1]
         self.draws_ = [self._derive({**hyper, **{k: v[0, s] for k, v in draws.items()}}, uses, data)
                        for s in range(n_draws)]
         self._summarise(data)
+
+    def _map_variant(self, init: dict[str, torch.Tensor], reverse_ties: bool, signs: torch.Tensor | None) -> None:
+        """Set up one MAP run: the sort order of tied cut points and (where given) the start of the scale signs,
+        written into ``init``, which the run copies after this call."""
+        self._reverse_ties = reverse_ties
+        if signs is not None:
+            init["scale_effect_z"] = signs
 
     def _uses(self, data: ContextData) -> dict[str, bool]:
         grouped = data.n_groups > 1
@@ -974,8 +987,6 @@ class ContextPreference(PyroRaterModel):
             if uses[use]:
                 init[f"{name}_z"] = torch.zeros(shape, **f32)
                 init[f"{name}_sd"] = torch.tensor(sd, **f32)
-        if uses["scale"]:
-            init["scale_effect_z"] = torch.as_tensor(self._reversal_start(data, labels, items), **f32)
         return init
 
     @staticmethod
@@ -995,30 +1006,86 @@ class ContextPreference(PyroRaterModel):
         utility -= utility.mean()
         return {"utility_z": torch.as_tensor(utility / pair_scale, **f32)}
 
-    @staticmethod
-    def _reversal_start(data: ContextData, labels: np.ndarray, items: np.ndarray) -> np.ndarray:
-        """Start value of ``epsilon[g, t] / sd`` (sd starts at 1): -2 (reversed) where group ``g``'s vote log-odds
-        correlate clearly negatively (r < -0.2 over at least 10 shared pairs) with the reference group's on topic
-        ``t``, else 0. The sign of a group's scale flips its label coupling, which gradient steps cannot cross
-        smoothly, so it is read off the votes, as the warm start of any label-switching-prone model."""
+    def _reversal_starts(self, data: ContextData, init: dict[str, torch.Tensor],
+                         uses: dict[str, bool]) -> list[torch.Tensor]:
+        """Start values of ``epsilon[g, t] / sd`` (sd starts at 1), the first the likelihood's reading and, where it
+        differs, the second: -2 (reversed) where the votes of group ``g`` on topic ``t`` (at least 10 pairs that
+        both it and the reference group judged) are more likely under the model, at the rest of the warm start, with
+        the group's scale reversed than with it equal to the reference's, else 0.
+
+        The sign of a group's scale flips its label coupling, which gradient steps cannot cross, so it is chosen
+        here. It was read off the correlation of the group's vote fractions with the reference group's (r < -0.2):
+        that misses a reversal whose pairs differ little (every pair voted about 60:40 by either stance correlates
+        at r near 0, and a topic of 24 pairs with three votes a group at r = -0.18) and it ignores how many votes
+        a pair has; the fit then stayed at the groups agreeing, calling one group's raters spammers, at a higher
+        loss than the reversed start reaches. The likelihood weighs each pair by its votes and uses the same
+        coupling of the groups' labels as the fit. Groups are chosen one after another, the earlier ones kept.
+
+        Where the summed gain is within twice its standard error over the pairs (the pairs' gains scatter as much
+        as their sum), the votes do not tell the two readings apart: a topic that nobody contests reads as reversed
+        as often as a contested one of few votes does. There the second start takes the correlation's reading, and
+        the fit runs from both and keeps the lower loss (:meth:`_fit`). Choosing one of them would leave a sign that
+        the votes do not fix to the start, and from a wrong one the MAP path crosses scale 0 and may stop at the
+        kink there on one side or the other as rounding (the row order, the sides) has it.
+        """
         G, T = data.n_groups, data.n_topics
-        groups = data.groups.cpu().numpy()
-        topics = data.topics.cpu().numpy()
+        items, groups, topics, labels = (t.cpu().numpy() for t in (data.items, data.groups, data.topics, data.labels))
+        count = np.zeros((data.n_items, G))
+        np.add.at(count, (items, groups), 1.0)
+        start = torch.zeros(G - 1, T, dtype=init["pair_scale"].dtype, device=init["pair_scale"].device)
+        fallback = start.clone()
         side = np.where(labels == 0, 1.0, np.where(labels == 1, -1.0, 0.0))
         votes = np.zeros((data.n_items, G))
-        count = np.zeros((data.n_items, G))
         np.add.at(votes, (items, groups), side)
-        np.add.at(count, (items, groups), 1.0)
         lean = votes / np.maximum(count, 1.0)
-        start = np.zeros((G - 1, T))
-        for g in range(1, G):  # a loop over groups and topics (a handful), never over judgments
-            for t in range(T):
-                both = (topics == t) & (count[:, 0] > 0) & (count[:, g] > 0)
-                if both.sum() < 10 or lean[both, 0].std() == 0 or lean[both, g].std() == 0:
-                    continue
-                if np.corrcoef(lean[both, 0], lean[both, g])[0, 1] < -0.2:
-                    start[g - 1, t] = -2.0
-        return start
+        # the pairs' log-odds in the reference group, read off its votes alone: a start from utilities reads them
+        # off every group's votes, which under individual labels then agree with any group's scale
+        mu = torch.as_tensor(pair_log_odds(items, labels, groups == 0, data.n_items), dtype=start.dtype,
+                             device=start.device)
+        with torch.no_grad():
+            for g in range(1, G):  # a loop over groups (a handful), never over judgments
+                fits = []
+                for value in (0.0, -2.0):
+                    start[g - 1] = value
+                    fits.append(self._pair_loglik({**init, "scale_effect_z": start}, data, uses, mu).cpu().numpy())
+                # only pairs both groups judged: elsewhere the start's pair log-odds were read off this group's own
+                # votes (no reference vote), which then agree with it whatever the group's scale
+                both = (count[:, 0] > 0) & (count[:, g] > 0)
+                pair_gain = np.where(both, fits[1] - fits[0], 0.0)
+                gain = np.bincount(topics, weights=pair_gain, minlength=T)
+                shared = np.bincount(topics, weights=both, minlength=T)
+                spread = np.bincount(topics, weights=pair_gain ** 2, minlength=T) - gain ** 2 / np.maximum(shared, 1.0)
+                # |gain| > 2 sqrt(n var) = 2 sqrt(sum of squared deviations); pairs that all gain alike are clear
+                clear = gain ** 2 > 4.0 * np.maximum(spread, 0.0)
+                reversed_ = (gain > 0) & (shared >= 10)
+                start[g - 1] = torch.as_tensor(np.where(reversed_, -2.0, 0.0), dtype=start.dtype, device=start.device)
+                read = np.where(clear, reversed_, self._correlation_reversed(lean[:, [0, g]], both, topics, T))
+                fallback[g - 1] = torch.as_tensor(np.where(read, -2.0, 0.0), dtype=start.dtype, device=start.device)
+        return [start] if torch.equal(start, fallback) else [start, fallback]
+
+    @staticmethod
+    def _correlation_reversed(lean: np.ndarray, both: np.ndarray, topics: np.ndarray, n_topics: int) -> np.ndarray:
+        """``[n_topics]``: whether the two groups' vote leans (columns of ``lean``) correlate at r < -0.2 over the
+        topic's pairs that both judged (at least 10, neither constant): the start's reading where the likelihood
+        gives none."""
+        out = np.zeros(n_topics, dtype=bool)
+        for t in range(n_topics):  # a handful of topics, never a loop over judgments
+            on = both & (topics == t)
+            if on.sum() >= 10 and lean[on, 0].std() > 0 and lean[on, 1].std() > 0:
+                out[t] = np.corrcoef(lean[on, 0], lean[on, 1])[0, 1] < -0.2
+        return out
+
+    def _pair_loglik(self, sites: dict[str, torch.Tensor], data: ContextData, uses: dict[str, bool],
+                     mu: torch.Tensor) -> torch.Tensor:
+        """``[n_items]``: log P(the pair's votes | parameters from ``sites``, pair log-odds ``mu``), the likelihood of
+        :meth:`_model`."""
+        p = {**self._derive(sites, uses, data), "mu": mu}
+        if self.labels == "shared":
+            return self._shared_terms(p, data, uses)["log_marginal"]
+        every = torch.arange(data.n_judgments, device=data.labels.device)
+        probs = self._judgment_probs(p, data, every, uses)
+        log_p = torch.log(probs.gather(1, data.labels[:, None]).squeeze(1))
+        return log_p.new_zeros(data.n_items).index_add(0, data.items, log_p)
 
     def _summarise(self, data: ContextData) -> None:
         uses = self._uses(data)
