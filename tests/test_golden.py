@@ -46,8 +46,7 @@ RENAMED: dict[str, dict[str, str]] = {
 
 #: cases stored again under today's column names (AutoDiagonalNormal as the mean-field guide; the context cases:
 #: ContextPreference's learning rate 0.05 -> 0.1, chosen leave-one-source-out on small tables with gold, and its
-#: MAP stage run from both orders of tied cut points, the lower loss kept (``context`` only: one group elsewhere),
-#: and the sign of a group's preference scale started from the likelihood of its votes, not their correlation;
+#: MAP stage run from both orders of tied cut points, the lower loss kept (``context`` only: one group elsewhere);
 #: dawid-skene-vb's annotator table: its draws integrate the empirical prior's concentration out, soft labels kept;
 #: dawid-skene-gibbs: the sampler draws the concentration too; hierarchical-dawid-skene-vb: its population step on
 #: the evidence of the counts once the pairs settle, which reaches the fixed point the creeping step stopped short of)
