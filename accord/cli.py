@@ -603,8 +603,8 @@ def cmd_suggest(args: argparse.Namespace) -> int:
         if clash.any():  # the first row's pool was taken, silently
             row = given.index[int(np.flatnonzero(clash)[0])]
             rater = judgments["annotator"].iloc[row]
-            raise AccordError(f"{source}, column '{pool_column}', row {input_row(judgments, row)}: annotator {rater!r} is in pool "
-                              f"{column.iloc[row]!r} here and in pool {pools[rater]!r} in an earlier row; a rater "
+            raise AccordError(f"{source}, column '{pool_column}', row {input_row(judgments, row)}: annotator "
+                              f"{rater!r} is in pool {column.iloc[row]!r} here and in pool {pools[rater]!r} in an earlier row; a rater "
                               "belongs to one pool")
     raters = None
     if args.raters:

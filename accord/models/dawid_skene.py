@@ -239,7 +239,6 @@ class DawidSkene(ConfusionModel, PyroRaterModel):
             self._draw_from_vb(self._vb)
             self._finish()
             self._calibrated_at = encoded.n_judgments  # partial_fit chooses the calibration again past a growth
-            self._fitted_settings = self.get_params()  # partial_fit goes on from this fit only under these settings
         elif self.inference == "gibbs":
             vb = self._vb
             draws = gibbs_dawid_skene(self._incidence, self._confusion_prior, self._class_prior_vec,

@@ -199,4 +199,4 @@ def _fit_dawid_skene(model: Any, encoded: Encoded) -> None:
         model._finish()
     finally:
         del model._all_reduce
-    model._fitted_settings = model.get_params()  # as DawidSkene._fit: what partial_fit may go on from
+    model._fitted_settings = model.get_params()  # as every fit records: what partial_fit may go on from

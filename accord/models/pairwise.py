@@ -29,7 +29,8 @@ import torch.nn.functional as F
 
 from accord.datasets import AccordError, Encoded, FitError, ValidationError, encode, validate
 from accord.datasets.schema import input_row, is_validated
-from accord.models.base import PyroRaterModel, concat_summaries, is_one_of, interval_columns, mean_and_interval, summarize_draws
+from accord.models.base import (PyroRaterModel, concat_summaries, interval_columns, is_one_of, mean_and_interval,
+                                 summarize_draws)
 from accord.models.pyro_fit import fit_pyro
 
 Params = Mapping[str, torch.Tensor]

@@ -270,7 +270,8 @@ def _refuse_lone_surrogates(file: Path, read_kwargs: dict[str, Any]) -> None:
 def _refuse_surrogate_in(value: Any, file: Path, key: Any, *, line: int | None = None, row: int | None = None) -> None:
     escape = _first_lone_surrogate(value)
     if escape is not None:
-        raise ValidationError(f"{'' if line is None else f'line {line}: '}the text holds a lone UTF-16 surrogate ({escape} without its other half), "
+        where = "" if line is None else f"line {line}: "
+        raise ValidationError(f"{where}the text holds a lone UTF-16 surrogate ({escape} without its other half), "
                               "which is not Unicode text: mend the text or drop the escape", source=str(file),
                               column=None if key is None else str(key), row=row)
 
