@@ -399,6 +399,29 @@ def test_responses_that_are_numbers_load_as_text_in_hugging_face_datasets(small_
         assert loaded["chosen"] == ["1", "5", "3"] and loaded["rejected"] == ["4", "2", "6"]
 
 
+def test_a_jsonl_file_loads_from_its_folder_in_hugging_face_datasets(cleaned, tmp_path):
+    # the provenance sidecar beside train.jsonl was a visible train.jsonl.meta.json, which load_dataset(folder)
+    # read as a second data file of another schema and failed on (DatasetGenerationError)
+    datasets = pytest.importorskip("datasets")
+    folder = tmp_path / "prefs"
+    folder.mkdir()
+    write_cleaned(cleaned, folder / "train.jsonl")
+    loaded = datasets.load_dataset(str(folder), split="train", cache_dir=str(tmp_path / "hf"))
+    assert loaded["chosen"] == cleaned["chosen"].tolist()
+    assert read_cleaned(folder / "train.jsonl").attrs["provenance"]["package"] == "accord"
+
+
+def test_a_jsonl_file_with_the_earlier_visible_sidecar_keeps_its_provenance(cleaned, tmp_path):
+    path = write_cleaned(cleaned, tmp_path / "clean.jsonl", provenance={"method": "dawid-skene"})
+    hidden = tmp_path / ".clean.jsonl.meta.json"
+    visible = tmp_path / "clean.jsonl.meta.json"
+    hidden.rename(visible)  # as an earlier accord wrote it
+    assert read_cleaned(path).attrs["provenance"]["method"] == "dawid-skene"
+    write_cleaned(cleaned, path, provenance={"method": "mace"})  # writing again leaves one sidecar, the new one
+    assert not visible.exists()
+    assert read_cleaned(path).attrs["provenance"]["method"] == "mace"
+
+
 def test_a_pair_missing_a_text_in_one_judgment_keeps_the_text_of_the_others(small_preferences):
     # the first row's texts were the pair's: a judgment without its prompt or text left the pair without one
     judgments = small_preferences.copy()

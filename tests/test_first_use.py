@@ -56,7 +56,9 @@ def test_written_files_have_the_mode_the_umask_gives(tmp_path, mask, suffix):
     finally:
         os.umask(old)
     expected = 0o666 & ~mask
-    for file in [path, tmp_path / "plain.txt", *tmp_path.glob("*.meta.json")]:
+    sidecars = list(tmp_path.glob(".*.meta.json"))
+    assert len(sidecars) == (suffix == ".jsonl")
+    for file in [path, tmp_path / "plain.txt", *sidecars]:
         assert stat.S_IMODE(file.stat().st_mode) == expected, file
 
 

@@ -67,7 +67,7 @@ def test_round_trip_with_provenance(tmp_path: Path, cleaned, suffix: str) -> Non
         assert all(np.allclose(a, b) for a, b in zip(back[column], frame[column]))
     assert back["solution_id"].tolist() == frame["solution_id"].tolist()
     if suffix == ".jsonl":
-        assert json.loads(Path(str(path) + ".meta.json").read_text())["package"] == "accord"
+        assert json.loads(path.with_name(f".{path.name}.meta.json").read_text())["package"] == "accord"
 
 
 def test_vote_methods_have_no_uncertainty(data) -> None:

@@ -23,8 +23,9 @@ from graded judgments ``margin`` (the expected strength towards the chosen side,
 ``--loss margin`` reads) and the ordinal model's ``grade_<k>`` probabilities in the chosen side's view.
 
 Provenance (method, package version, source, time) lives in the Parquet schema metadata under the key ``accord``;
-for JSONL, which has no metadata, in a sidecar ``<file>.meta.json``. Files load with ``pandas.read_parquet`` /
-``pandas.read_json(lines=True)`` and with ``datasets.load_dataset("parquet", data_files=...)``.
+for JSONL, which has no metadata, in a hidden sidecar ``.<file>.meta.json`` (hidden so that
+``datasets.load_dataset(folder)`` does not read it as data). Files load with ``pandas.read_parquet`` /
+``pandas.read_json(lines=True)``, with ``datasets.load_dataset("parquet", data_files=...)`` and from their folder.
 """
 
 from __future__ import annotations
@@ -241,8 +242,8 @@ def write_cleaned(
 def write_with_provenance(frame: pd.DataFrame, path: str | os.PathLike, provenance: dict[str, Any],
                           fmt: str | None = None, float_lists: tuple[str, ...] = ()) -> Path:
     """Write ``frame`` atomically as Parquet (the provenance in the schema's metadata) or JSON Lines (the provenance
-    in a ``.meta.json`` sidecar): the one writer of every cleaned layout (pairs, steps, attributes). The columns
-    ``float_lists`` are lists of floats in Parquet whatever they hold."""
+    in a hidden ``.<file>.meta.json`` sidecar): the one writer of every cleaned layout (pairs, steps, attributes).
+    The columns ``float_lists`` are lists of floats in Parquet whatever they hold."""
     fmt = cleaned_format(path, fmt)
     target = Path(path).expanduser()
     if target.suffix.lower() in COMPRESSION_SUFFIXES:  # only with fmt: the suffix alone is refused above
@@ -278,13 +279,29 @@ def write_with_provenance(frame: pd.DataFrame, path: str | os.PathLike, provenan
         with atomic_path(target) as tmp:
             pq.write_table(table, tmp)
     else:
-        sidecar = Path(str(target) + ".meta.json")
+        sidecar = sidecar_path(target)
         with atomic_path(target) as tmp, atomic_path(sidecar) as tmp_meta:
             # 15 decimals, the most pandas writes (its default 10 read 1/3 back as 0.3333333333 and a p_tie of 3e-11
             # as 0): the file then matches its Parquet twin to 1e-15
             frame.to_json(tmp, orient="records", lines=True, force_ascii=False, double_precision=JSON_DECIMALS)
             tmp_meta.write_text(json.dumps(meta, indent=2))
+        # the visible sidecar of an earlier accord would keep the old provenance beside the new file and keep
+        # Hugging Face's folder loader failing on it
+        legacy_sidecar_path(target).unlink(missing_ok=True)
     return target
+
+
+def sidecar_path(target: Path) -> Path:
+    """Where a JSON Lines file's provenance is written: ``.<file>.meta.json`` beside it. Hidden, because
+    ``datasets.load_dataset(folder)`` reads every visible file of the folder as data (a ``<file>.meta.json`` beside
+    ``train.jsonl`` made it fail: the sidecar has another schema) and skips names starting with a dot."""
+    return target.with_name(f".{target.name}.meta.json")
+
+
+def legacy_sidecar_path(target: Path) -> Path:
+    """The sidecar's name before it was hidden, ``<file>.meta.json``: still read, so earlier files keep their
+    provenance."""
+    return Path(str(target) + ".meta.json")
 
 
 def read_cleaned(path: str | os.PathLike, fmt: str | None = None) -> pd.DataFrame:
@@ -319,8 +336,8 @@ def read_with_provenance(path: str | os.PathLike, fmt: str | None = None,
             frame = frame.astype({c: str for c in text_columns if c in frame.columns and not _has_lists(frame[c])})
             empty = [c for c in frame.columns if frame[c].dtype == object and frame[c].isna().all()]
             frame = frame.astype(dict.fromkeys(empty, float))  # a column of nulls (no uncertainty) is NaN
-            sidecar = Path(str(target) + ".meta.json")
-            meta = json.loads(sidecar.read_text()) if sidecar.exists() else {}
+            sidecar = next((p for p in (sidecar_path(target), legacy_sidecar_path(target)) if p.exists()), None)
+            meta = json.loads(sidecar.read_text()) if sidecar is not None else {}
     except (OSError, ValueError, pa.ArrowException) as err:
         raise AccordError(f"file {target}: cannot read as {fmt}: {str(err).splitlines()[0]}") from err
     for column in (c for c in text_columns if c in frame.columns and _has_lists(frame[c])):

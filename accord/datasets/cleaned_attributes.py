@@ -1,6 +1,6 @@
 """The cleaned multi-attribute dataset: per-response attribute scores and per-pair, per-attribute soft labels.
 
-Two layouts, each one file (Parquet, or JSON Lines with a ``.meta.json`` sidecar, as for
+Two layouts, each one file (Parquet, or JSON Lines with a hidden ``.<file>.meta.json`` sidecar, as for
 :mod:`accord.datasets.cleaned`), written atomically.
 
 ``attribute-responses``: one row per response.

@@ -25,7 +25,7 @@ One row per solution, in TRL's stepwise-supervision layout (``prompt``, ``comple
 Optional columns written when known: ``problem_id`` (solutions to one problem, e.g. best-of-n candidates).
 
 Provenance (method, package version, source, time) lives in the Parquet schema metadata under the key ``accord``;
-for JSONL in a sidecar ``<file>.meta.json``, as for the cleaned preference dataset. Files load with
+for JSONL in a hidden sidecar ``.<file>.meta.json``, as for the cleaned preference dataset. Files load with
 ``pandas.read_parquet`` / ``pandas.read_json(lines=True)`` and ``datasets.load_dataset("parquet", data_files=...)``.
 """
 
