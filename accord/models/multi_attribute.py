@@ -35,6 +35,11 @@ from accord.models.ordinal_probit import ordinal_probit_derivatives, ordinal_pro
 # log-increments, and the inverse-gamma (shape, scale) of every variance (a mode near 0 only when the data say so).
 _CUT_CENTRE_SD = 10.0
 _CUT_INCREMENT_SD = 1.5
+# The cut-points of a scale span about this many units a priori, whatever its number of levels: the increments'
+# prior is centred at log(span / (L - 1)) (0 on a 0..4 scale). Centred at 0 on every scale, a 0..100 slider's 99
+# increments were held near one unit each, a span of 99 units against the data's few: the prior outweighed the
+# ratings and the intervals under-covered (tests/test_multi_attribute_truth.py).
+_CUT_SPAN = 4.0
 _VARIANCE_PRIOR = (1.0, 1e-3)
 
 
@@ -80,7 +85,9 @@ class MultiAttributeOrdinal(ConstructorSettings):
         \gamma_{a1} < \dots < \gamma_{a,L_a-1},
 
     with attribute-specific cut-points ``\gamma_a`` (ordered by construction: their centre plus exponentiated
-    increments about it, so that the scale turned round is the same model), and for rater ``j`` on attribute ``a``
+    increments about it, so that the scale turned round is the same model; the log-increments' weak prior
+    ``\mathcal N(\log(4 / (L_a - 1)), 1.5^2)`` lets the cut-points of any scale span about four units, a 0..4 scale's
+    or a 0..100 slider's alike), and for rater ``j`` on attribute ``a``
     a *threshold shift* ``b_{ja}`` (leniency: positive reads the item higher) and a *noise*
     ``\sigma_{ja} = e^{s_{ja}}``. Partial pooling, across raters and across attributes (in the spirit of the
     hierarchical rater model of Patz, Junker, Johnson & Mariano 2002):
@@ -402,9 +409,13 @@ class MultiAttributeOrdinal(ConstructorSettings):
             log_noise = torch.zeros_like(shift)
         return shift, log_noise, cuts[data.attr, data.lower_cut], cuts[data.attr, data.upper_cut]
 
-    def _rater_log_prior(self, params: dict[str, torch.Tensor], hyper: dict[str, torch.Tensor]) -> torch.Tensor:
+    def _rater_log_prior(self, params: dict[str, torch.Tensor], hyper: dict[str, torch.Tensor],
+                         data: _Data) -> torch.Tensor:
         total = -0.5 * (params["cut_centre"] / _CUT_CENTRE_SD).pow(2).sum()
-        total = total - 0.5 * (params["cut_log_increment"] / _CUT_INCREMENT_SD).pow(2).sum()
+        increments = params["cut_log_increment"]
+        levels = torch.as_tensor(data.n_levels, dtype=increments.dtype, device=increments.device)
+        typical = torch.log(_CUT_SPAN / (levels - 1.0).clamp_min(1.0)).unsqueeze(-1)  # per attribute
+        total = total - 0.5 * ((increments - typical) / _CUT_INCREMENT_SD).pow(2).sum()
         for kind, name in (("shift", "shift"), ("noise", "log_noise")):
             if getattr(self, kind):
                 deviation = params[name] - params[f"{name}_rater"].unsqueeze(-1)
@@ -440,7 +451,7 @@ class MultiAttributeOrdinal(ConstructorSettings):
         prior = prior - 0.5 * data.n_items * torch.logdet(hyper["covariance"])
         entropy = 0.5 * torch.logdet(covariance).sum()
         loglik = self._expected_loglik(mean, covariance, params, data).sum()
-        return loglik + prior + entropy + self._rater_log_prior(params, hyper)
+        return loglik + prior + entropy + self._rater_log_prior(params, hyper, data)
 
     # -- the three EM steps ---------------------------------------------------------------------------------
 
@@ -517,7 +528,7 @@ class MultiAttributeOrdinal(ConstructorSettings):
             optimiser.zero_grad()
             current = {name: leaves[name] / root[name] for name in leaves}
             objective = self._expected_loglik(mean, covariance, current, data).sum()
-            loss = -(objective + self._rater_log_prior(current, hyper)) * scale
+            loss = -(objective + self._rater_log_prior(current, hyper, data)) * scale
             loss.backward()
             return loss
 
