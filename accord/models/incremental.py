@@ -150,8 +150,16 @@ def _check_id_kind(fitted: pd.Index, values: pd.Series, column: str) -> None:
 
 def partial_fit(model: Any, new_judgments: pd.DataFrame, duplicates: str = "error") -> Any:
     """Refit ``model`` on its judgments plus ``new_judgments``, warm-started where it can be (module docstring);
-    ``duplicates``: as :func:`extend_encoded`."""
-    model._check_fitted()
+    ``duplicates``: as :func:`extend_encoded`. A model not fitted yet is fitted on ``new_judgments`` (scikit-learn's
+    ``partial_fit`` habit: the first batch of a stream starts the fit), as ``fit`` would fit them."""
+    if not hasattr(model, "soft_labels_"):
+        # the first batch of ``for batch in stream: model.partial_fit(batch)`` was refused ('not fitted yet: call
+        # fit(judgments) first'), where the fit of that batch is the answer
+        if duplicates not in ("error", "keep"):
+            raise AccordError(f"duplicates must be 'error' or 'keep' when judgments are added, not {duplicates!r}")
+        if isinstance(new_judgments, pd.DataFrame) and duplicates == "keep" and not is_validated(new_judgments):
+            new_judgments = validate(new_judgments, duplicates="keep")
+        return model.fit(new_judgments)
     if not isinstance(new_judgments, pd.DataFrame):  # validate names it, as for fit (was an AttributeError on
         validate(new_judgments)                      # .columns, or a TypeError on len() of None)
     if len(new_judgments) == 0:  # a batch of no judgments adds none; but a frame without their columns
