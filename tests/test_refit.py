@@ -327,3 +327,24 @@ def test_partial_fit_of_a_model_not_fitted_yet_is_the_fit_of_its_batch(name, see
     np.testing.assert_allclose(grown.soft_labels_.probs.reindex(cold.soft_labels_.probs.index).sum(axis=1), 1.0)
     with pytest.raises(AccordError, match="duplicates must be 'error' or 'keep'"):
         model.clone().partial_fit(plain, duplicates="first")
+
+
+@settings(max_examples=3, deadline=None)
+@given(name=st.sampled_from(["DawidSkene", "MACE", "CrowdBradleyTerry"]), seed=st.integers(0, 100),
+       n_without=st.integers(20, 60))
+def test_a_first_tie_in_a_later_batch_gives_the_fit_of_all_judgments(name, seed, n_without):
+    """Preference labels without a tie are fitted on the classes (A, B); a later batch's first tie was refused
+    ('label 'tie' is not one of the fitted classes'), where a fit of all the judgments has the classes (A, B, tie)."""
+    import accord.models
+
+    table = make_synthetic(30, 8, 3, tie_rate=0.2, seed=seed, with_text=False).judgments
+    rows = ["pair_id", "annotator", "label", "response_a_id", "response_b_id"]
+    plain = pd.DataFrame({column: table[column].astype(str).to_numpy() for column in rows})
+    plain = pd.concat([plain[plain["label"] != "tie"].iloc[:n_without], plain[plain["label"] != "tie"].iloc[n_without:],
+                       plain[plain["label"] == "tie"]], ignore_index=True)  # every tie after the first batch
+    settings_ = {"inference": "vb"} if name != "CrowdBradleyTerry" else {"inference": "map", "max_steps": 30}
+    model = getattr(accord.models, name)(num_samples=5, seed=0, **settings_)
+    warm = model.clone().fit(plain.iloc[:n_without]).partial_fit(plain.iloc[n_without:])
+    cold = model.clone().fit(plain)
+    assert list(warm.soft_labels_.probs.columns) == list(cold.soft_labels_.probs.columns) == ["A", "B", "tie"]
+    np.testing.assert_allclose(warm.soft_labels_.probs.to_numpy(), cold.soft_labels_.probs.to_numpy(), atol=1e-6)
