@@ -628,3 +628,21 @@ def test_a_closed_form_fit_stopped_at_max_steps_warns_and_a_converged_one_does_n
     with warnings.catch_warnings():
         warnings.simplefilter("error", ConvergenceWarning)
         assert DawidSkene(seed=0).fit(small_binary.judgments).converged_
+
+
+@pytest.mark.filterwarnings("ignore::accord.models.base.ConvergenceWarning")
+@settings(max_examples=4, deadline=None)
+@given(seed=st.integers(0, 1000), symmetric=st.booleans())
+def test_a_map_fit_reports_no_spread_of_its_soft_labels_as_every_other_point_estimate(seed, symmetric):
+    """One draw says nothing of the posterior spread: a MAP fit's soft labels have NaN uncertainty and no interval
+    (the soft labels' contract, and every other model's MAP fit). Dawid-Skene's moments of its one draw had variance
+    0, and its soft labels an uncertainty of 0 and a 90% interval of zero width on every pair: certainty claimed."""
+    table = make_synthetic(30, 6, 3, tie_rate=0.0, with_text=False, seed=seed).judgments
+    point = DawidSkene(inference="map", symmetric=symmetric, max_steps=100, seed=0).fit(table).soft_labels_
+    assert point.uncertainty.isna().all() and point.interval is None
+    assert np.allclose(point.probs.sum(axis=1), 1.0)
+    other = HierarchicalDawidSkene(inference="map", max_steps=100, seed=0).fit(table).soft_labels_
+    assert other.uncertainty.isna().all() and other.interval is None
+    # fits with posterior draws keep their spread
+    drawn = DawidSkene(inference="meanfield", symmetric=symmetric, max_steps=100, num_samples=20, seed=0).fit(table)
+    assert np.isfinite(drawn.soft_labels_.uncertainty).all() and drawn.soft_labels_.interval is not None

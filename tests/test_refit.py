@@ -304,3 +304,49 @@ def test_partial_fit_of_a_frame_without_the_judgments_columns_is_fits_error(colu
     assert str(adding.value) == str(fitting.value) and "missing required column" in str(adding.value)
     for names in (["pair_id", "annotator", "label"], ["task", "worker", "label"]):
         assert model.partial_fit(pd.DataFrame(columns=names)) is model
+
+
+@settings(max_examples=3, deadline=None)
+@given(name=st.sampled_from(["DawidSkene", "OneCoinDawidSkene", "MACE", "CrowdBradleyTerry"]),
+       seed=st.integers(0, 100), keep=st.booleans())
+def test_partial_fit_of_a_model_not_fitted_yet_is_the_fit_of_its_batch(name, seed, keep):
+    """``for batch in stream: model.partial_fit(batch)`` (scikit-learn's habit): the first batch was refused with
+    'not fitted yet: call fit(judgments) first'. It is now the fit of that batch, and the stream goes on warm."""
+    import accord.models
+
+    table = make_synthetic(30, 8, 3, seed=seed, with_text=False).judgments
+    rows = ["pair_id", "annotator", "label", "response_a_id", "response_b_id"]
+    plain = pd.DataFrame({column: table[column].astype(str).to_numpy() for column in rows})
+    settings_ = {"inference": "vb"} if name != "CrowdBradleyTerry" else {"inference": "map", "max_steps": 30}
+    model = getattr(accord.models, name)(num_samples=5, seed=0, **settings_)
+    first = model.clone().partial_fit(plain.iloc[:60], duplicates="keep" if keep else "error")
+    cold = model.clone().fit(plain.iloc[:60])
+    pd.testing.assert_frame_equal(first.soft_labels_.probs, cold.soft_labels_.probs)
+    grown = first.partial_fit(plain.iloc[60:])
+    assert len(grown.encoded_.items) == len(plain)
+    np.testing.assert_allclose(grown.soft_labels_.probs.reindex(cold.soft_labels_.probs.index).sum(axis=1), 1.0)
+    with pytest.raises(AccordError, match="duplicates must be 'error' or 'keep'"):
+        model.clone().partial_fit(plain, duplicates="first")
+
+
+@settings(max_examples=3, deadline=None)
+@given(name=st.sampled_from(["DawidSkene", "MACE", "CrowdBradleyTerry"]), seed=st.integers(0, 100),
+       n_without=st.integers(20, 60))
+def test_a_first_tie_in_a_later_batch_gives_the_fit_of_all_judgments(name, seed, n_without):
+    """Preference labels without a tie are fitted on the classes (A, B); a later batch's first tie was refused
+    ('label 'tie' is not one of the fitted classes'), where a fit of all the judgments has the classes (A, B, tie)."""
+    import accord.models
+
+    table = make_synthetic(30, 8, 3, tie_rate=0.2, seed=seed, with_text=False).judgments
+    rows = ["pair_id", "annotator", "label", "response_a_id", "response_b_id"]
+    plain = pd.DataFrame({column: table[column].astype(str).to_numpy() for column in rows})
+    ties = plain["label"] == "tie"
+    plain = pd.concat([plain[~ties], plain[ties]], ignore_index=True)  # every tie after the first batch
+    n_without = min(n_without, int((~ties).sum()))
+    assert ties.any() and not (plain["label"].iloc[:n_without] == "tie").any()
+    settings_ = {"inference": "vb"} if name != "CrowdBradleyTerry" else {"inference": "map", "max_steps": 30}
+    model = getattr(accord.models, name)(num_samples=5, seed=0, **settings_)
+    warm = model.clone().fit(plain.iloc[:n_without]).partial_fit(plain.iloc[n_without:])
+    cold = model.clone().fit(plain)
+    assert list(warm.soft_labels_.probs.columns) == list(cold.soft_labels_.probs.columns) == ["A", "B", "tie"]
+    np.testing.assert_allclose(warm.soft_labels_.probs.to_numpy(), cold.soft_labels_.probs.to_numpy(), atol=1e-6)

@@ -418,7 +418,7 @@ class RaterModel(Settings, ABC):
     def partial_fit(self, new_judgments: pd.DataFrame, *, duplicates: str = "error") -> "RaterModel":
         """Add judgments to a fitted model and refit, reusing the fitted state where the model can (a warm start:
         :func:`accord.models.incremental.partial_fit`); the result is a fit on all judgments (where the fit has more
-        than one fixed point, the one nearest the previous fit).
+        than one fixed point, the one nearest the previous fit); a model not fitted yet is fitted on them, as ``fit``.
         ``duplicates="keep"`` adds judgments of a pair by a rater who judged it before; by default that is an error,
         as it is for one table (a batch given twice)."""
         from accord.models.incremental import partial_fit

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from typing import ClassVar
 
+import numpy as np
 import torch
 
 from accord.datasets import AccordError, Encoded
@@ -297,10 +299,14 @@ class DawidSkene(ConfusionModel, PyroRaterModel):
         """Posterior moments of the confusions, then the gold-free calibration (``rho``, ``e``) and the soft labels
         from the moments; the annotator table and ArviZ keep the draws."""
         vb = self._vb if self.inference == "vb" else None
+        # a fit of one draw (MAP, or one Gibbs or NUTS draw) is a point estimate: its moments have no spread
+        self._one_draw = False
         if vb is not None:
             self._moments = dirichlet_moments(vb.confusion_alpha, vb.class_alpha)
         else:
-            self._moments = draw_moments(*self._flat_draws())
+            log_theta, log_pi = self._flat_draws()
+            self._moments = draw_moments(log_theta, log_pi)
+            self._one_draw = log_pi.shape[0] == 1
         encoded, incidence = self.encoded_, self._incidence
         as_index = lambda a: torch.as_tensor(a, dtype=torch.long, device=self._torch_device)  # noqa: E731
         fixed = lambda value: None if value == "auto" else float(value)  # noqa: E731
@@ -317,8 +323,14 @@ class DawidSkene(ConfusionModel, PyroRaterModel):
 
     def _summarize_items(self) -> ItemSummary:
         assert self._moments is not None
-        return closed_form_item_summary(self._incidence, self._moments, temperature=self._item_temperature,
-                                        vote_probs=self._vote_probs, shrinkage=self.vote_shrinkage_)
+        summary = closed_form_item_summary(self._incidence, self._moments, temperature=self._item_temperature,
+                                           vote_probs=self._vote_probs, shrinkage=self.vote_shrinkage_)
+        if self._one_draw:
+            # the moments of one draw have variance 0, which read as an sd of 0 and a 90% interval of zero width:
+            # a MAP fit's soft labels claimed certainty. One draw says nothing of the spread: NaN, as every other
+            # model's one-draw summary (accord.models.base.summarize_draws) and the soft labels' contract say
+            summary = replace(summary, sd=np.full_like(summary.sd, np.nan))
+        return summary
 
     def _model(self, data: PaddedJudgments, batch_size: int | None = None) -> None:
         import pyro

@@ -95,7 +95,8 @@ def validate_new(encoded: Encoded, new_judgments: pd.DataFrame, duplicates: str 
 
 
 def extend_encoded(encoded: Encoded, new_judgments: pd.DataFrame, duplicates: str = "error") -> Encoded:
-    """``encoded`` with the judgments of a new table appended (its labels must be among the fitted classes); with
+    """``encoded`` with the judgments of a new table appended (its labels must be among the fitted classes, but for
+    a first tie of preference labels, which adds the class ``"tie"`` as a fit of all judgments has it); with
     ``duplicates="error"``, none may be of a pair by a rater whose judgment of it was fitted."""
     if duplicates not in ("error", "keep"):
         raise AccordError(f"duplicates must be 'error' or 'keep' when judgments are added, not {duplicates!r}")
@@ -107,12 +108,19 @@ def extend_encoded(encoded: Encoded, new_judgments: pd.DataFrame, duplicates: st
         _check_id_kind(index, table[column], column)
     items, item_index = _codes_extended(encoded.item_index, table["pair_id"])
     workers, worker_index = _codes_extended(encoded.worker_index, table["annotator"])
-    labels = label_codes(encoded, table).astype(np.int64)
+    classes = tuple(encoded.classes)
+    if form == "preference" and "tie" not in classes and any(
+            (table[column] == "tie").any() for column in ("label", "gold") if column in table.columns):
+        # a fit of all judgments has the classes (A, B, tie) once one of them is a tie (accord.datasets.encode), and A
+        # and B keep their codes: the first tie of a stream was refused ('not one of the fitted classes')
+        classes = (*classes, "tie")
+    labels = label_codes(replace(encoded, classes=classes), table).astype(np.int64)
     if duplicates == "error":
         _check_no_repeats(encoded, items, workers, len(worker_index), table)
     return replace(encoded, items=np.concatenate([encoded.items, items]),
                    workers=np.concatenate([encoded.workers, workers]),
-                   labels=np.concatenate([encoded.labels, labels]), item_index=item_index, worker_index=worker_index)
+                   labels=np.concatenate([encoded.labels, labels]), item_index=item_index, worker_index=worker_index,
+                   classes=classes)
 
 
 def _check_no_repeats(encoded: Encoded, items: np.ndarray, workers: np.ndarray, n_workers: int,
@@ -150,8 +158,16 @@ def _check_id_kind(fitted: pd.Index, values: pd.Series, column: str) -> None:
 
 def partial_fit(model: Any, new_judgments: pd.DataFrame, duplicates: str = "error") -> Any:
     """Refit ``model`` on its judgments plus ``new_judgments``, warm-started where it can be (module docstring);
-    ``duplicates``: as :func:`extend_encoded`."""
-    model._check_fitted()
+    ``duplicates``: as :func:`extend_encoded`. A model not fitted yet is fitted on ``new_judgments`` (scikit-learn's
+    ``partial_fit`` habit: the first batch of a stream starts the fit), as ``fit`` would fit them."""
+    if not hasattr(model, "soft_labels_"):
+        # the first batch of ``for batch in stream: model.partial_fit(batch)`` was refused ('not fitted yet: call
+        # fit(judgments) first'), where the fit of that batch is the answer
+        if duplicates not in ("error", "keep"):
+            raise AccordError(f"duplicates must be 'error' or 'keep' when judgments are added, not {duplicates!r}")
+        if isinstance(new_judgments, pd.DataFrame) and duplicates == "keep" and not is_validated(new_judgments):
+            new_judgments = validate(new_judgments, duplicates="keep")
+        return model.fit(new_judgments)
     if not isinstance(new_judgments, pd.DataFrame):  # validate names it, as for fit (was an AttributeError on
         validate(new_judgments)                      # .columns, or a TypeError on len() of None)
     if len(new_judgments) == 0:  # a batch of no judgments adds none; but a frame without their columns
@@ -176,8 +192,10 @@ def partial_fit(model: Any, new_judgments: pd.DataFrame, duplicates: str = "erro
     # record beside the VB draws: such a model is fitted afresh. So is one whose settings changed since its fit
     # (set_params): the warm refit went on with that fit's prior, class prior and calibration (after
     # set_params(empirical_prior=False) its soft labels sat 0.47 from a cold fit's)
+    # (and one whose classes grew, by a first tie: the warm start's item posteriors and prior have a class too few)
     if (type(model) is not DawidSkene or model.inference != "vb" or getattr(model, "_vb", None) is None
-            or "_pending_draws" not in model.__dict__ or model.__dict__.get("_fitted_settings") != model.get_params()):
+            or "_pending_draws" not in model.__dict__ or model.__dict__.get("_fitted_settings") != model.get_params()
+            or encoded.n_classes != model.encoded_.n_classes):
         return model._fit_table(None, encoded=encoded)
     return _refit_dawid_skene(model, encoded)
 
