@@ -766,6 +766,34 @@ def test_pairwise_metrics_name_a_nan_input(name):
         pairwise_metrics(arrays["d"], arrays["p_chosen"], arrays["p_tie"])
 
 
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.tuples(st.floats(-5, 5), st.floats(0.0, 1.0), st.floats(0.0, 1e-6)), min_size=1, max_size=10))
+def test_pairwise_metrics_take_every_soft_label_load_pairs_accepts(rows):
+    """A soft label whose p_chosen + p_tie passes 1 by float rounding (load_pairs accepts up to 1 + 1e-6) made the
+    soft target ``p_chosen + p_tie / 2`` pass 1, and the soft ECE failed with a bare ValueError ('outcome: 1 values are
+    not probabilities'): `accord evaluate` and `accord calibrate` stopped with a traceback on such a file. Now the
+    target is taken at 1, and the metrics agree with those of the label without the rounding."""
+    d = np.array([row[0] for row in rows])
+    p_tie = np.array([row[2] for row in rows])
+    p_chosen = np.array([row[1] for row in rows]) * (1.0 - p_tie)
+    p_chosen[0] = 1.0  # over 1 by p_tie
+    loaded = load_pairs(pd.DataFrame({"chosen": ["a"] * len(d), "rejected": ["b"] * len(d), "p_chosen": p_chosen,
+                                      "p_tie": p_tie}))
+    m = pairwise_metrics(d, loaded["p_chosen"].to_numpy(), loaded["p_tie"].to_numpy())
+    exact = pairwise_metrics(d, p_chosen, np.where(np.arange(len(d)) == 0, 0.0, p_tie))
+    for key, value in exact.items():
+        assert m[key] == pytest.approx(value, abs=1e-5), key
+
+
+@pytest.mark.parametrize("p_chosen, p_tie, name", [(1.5, 0.0, "p_chosen"), (0.5, -0.1, "p_tie"),
+                                                   (0.8, 0.3, "p_chosen \\+ p_tie")])
+def test_pairwise_metrics_name_a_label_that_is_no_probability(p_chosen, p_tie, name):
+    # was: ValueError "outcome: 1 values are not probabilities" (the soft ECE's argument, not the caller's)
+    with pytest.raises(AccordError, match=f"^{name}: 1 of 2 pairs are not probabilities in \\[0, 1\\] \\(the first "
+                                          "at position 1"):
+        pairwise_metrics(np.array([0.3, -1.0]), np.array([1.0, p_chosen]), np.array([0.0, p_tie]))
+
+
 @pytest.mark.parametrize("column, value", [("margin", "big"), ("margin", float("inf")), ("uncertainty", "high")])
 def test_load_pairs_refuses_a_margin_or_uncertainty_that_is_not_a_number(column, value):
     # such a value was read as NaN, i.e. as "no margin" / "no uncertainty", without a word

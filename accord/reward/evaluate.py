@@ -34,9 +34,9 @@ from accord import metrics
 from accord.datasets.errors import AccordError, SettingWarning, ValidationError
 from accord.datasets.schema import columns_note
 from accord.reward.calibration import apply_calibration
-from accord.reward.data import (VOTE_COLUMNS, PairCollator, PairEncoder, TokenizedPairs, TokenizedResponses,
-                                check_responses, ensure_pad_token, load_pairs, normalise_pairs, pair_texts,
-                                response_texts)
+from accord.reward.data import (LABEL_SUM_TOLERANCE, VOTE_COLUMNS, PairCollator, PairEncoder, TokenizedPairs,
+                                TokenizedResponses, check_responses, ensure_pad_token, load_pairs, normalise_pairs,
+                                pair_texts, response_texts)
 from accord.reward.losses import pairwise_logit
 from accord.reward.model import META_FILE, STATS_FILE, RewardModel, load_tokenizer
 
@@ -211,6 +211,14 @@ def pairwise_metrics(d: np.ndarray, p_chosen: np.ndarray, p_tie: np.ndarray | No
     # error about "probabilities" the caller never passed
     for name, values in (("d", d), ("p_chosen", p_chosen), ("p_tie", p_tie)):
         refuse_nan(name, values, "pairs", rewards=name == "d")
+    # labels off [0, 1] were a ValueError about an "outcome" the caller never passed (the soft ECE's)
+    for name, values, high in (("p_chosen", p_chosen, 1.0), ("p_tie", p_tie, 1.0),
+                               ("p_chosen + p_tie", p_chosen + p_tie, 1.0 + LABEL_SUM_TOLERANCE)):
+        bad = (values < 0) | (values > high)
+        if bad.any():
+            at = int(np.flatnonzero(bad)[0])
+            raise AccordError(f"{name}: {int(bad.sum())} of {len(bad)} pairs are not probabilities in [0, 1] (the "
+                              f"first at position {at}: {float(values[at])})")
     prob = expit(d)  # 1 / (1 + exp(-d)) overflows (a RuntimeWarning) for d < -709
     side = pair_sides(p_chosen, p_tie)
     tie = side == 0
@@ -229,7 +237,9 @@ def pairwise_metrics(d: np.ndarray, p_chosen: np.ndarray, p_tie: np.ndarray | No
         hit = (gold[keep] == "chosen").to_numpy(dtype=float)
         out.update(accuracy=float(right.mean()), nll=hard["nll"], brier=float(((prob[keep] - hit) ** 2).mean()),
                    ece=metrics.calibration_error(confidence, right, n_bins))
-    y = p_chosen + 0.5 * p_tie
+    # p_chosen + p_tie may pass 1 by the loaders' rounding tolerance: the soft ECE refused such a target as
+    # "outcome: not a probability" (a soft label of p_chosen 1, p_tie 9e-7 that load_pairs accepts)
+    y = np.clip(p_chosen + 0.5 * p_tie, 0.0, 1.0)
     p = np.clip(prob, metrics.EPS, 1 - metrics.EPS)
     out["soft_nll"] = float(-(y * np.log(p) + (1 - y) * np.log(1 - p)).mean())
     out["soft_brier"] = float(((prob - y) ** 2).mean())
