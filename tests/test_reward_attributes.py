@@ -285,6 +285,23 @@ def test_score_reports_every_attribute_and_the_combined_reward(bert, tmp_path):
             "reward_helpful_rejected"} <= set(both.columns)
 
 
+def test_score_s_pair_probabilities_read_the_uncertainty_head_as_training_does(bert, tmp_path):
+    """With an uncertainty head the model's log-odds that chosen is better on an attribute is the variance-scaled
+    difference ``(r_c - r_r) / sqrt(1 + pi (var_c + var_r) / 8)`` (what training fits and accord evaluate reads, as
+    the pairwise task's p_chosen_model). `accord score` of pairs left the variances out, so p_chosen_<a>_model and
+    p_<a>_model were more confident than the model. Now they are computed from the reported rewards and sds."""
+    cfg = config(bert, tmp_path, "uncertain", max_steps=2, uncertainty_head=True)
+    RewardTrainer(cfg, train_data=attribute_pairs(16, seed=5)).train()
+    scored = score(cfg.output_dir, attribute_pairs(6, seed=6)[["prompt", "chosen", "rejected"]])
+    meta = json.loads((tmp_path / "uncertain" / "reward_model.json").read_text())["attributes"]
+    for name, kind, offset in zip(meta["names"], meta["kinds"], meta["offsets"]):
+        difference = scored[f"reward_{name}_chosen"] - scored[f"reward_{name}_rejected"]
+        variance = scored[f"reward_sd_{name}_chosen"] ** 2 + scored[f"reward_sd_{name}_rejected"] ** 2
+        logit = difference / np.sqrt(1.0 + np.pi / 8.0 * variance) + (offset if kind == "property" else 0.0)
+        column = f"p_{name}_model" if kind == "property" else f"p_chosen_{name}_model"
+        np.testing.assert_allclose(scored[column], 1.0 / (1.0 + np.exp(-logit)), rtol=1e-6, err_msg=column)
+
+
 def test_score_keeps_the_rows_of_a_frame_with_any_index(bert, tmp_path):
     # was: the index was reset to 0..n-1, so df["reward"] = score(rm, df)["reward"] put each reward on another row
     cfg = config(bert, tmp_path, "indexed", max_steps=1)

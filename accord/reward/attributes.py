@@ -668,7 +668,7 @@ def score_attributes(model_dir: str | Path, data: Any, *, k: float | None = None
         columns[column] = values
 
     def side(sequences: TokenizedResponses, texts: list[Any], suffix: str) -> tuple[dict[str, np.ndarray],
-                                                                                      np.ndarray]:
+                                                                                      dict[str, np.ndarray]]:
         predicted = predict_sequences(model, sequences, **settings)
         rewards, variance = predicted["reward"], predicted["variance"]
         columns: dict[str, np.ndarray] = {}
@@ -701,7 +701,7 @@ def score_attributes(model_dir: str | Path, data: Any, *, k: float | None = None
             put(columns, f"reward_sd{suffix}", combined_sd, f"the combined reward_sd{side_name}")
             put(columns, f"conservative_reward{suffix}", combined - k * combined_sd,
                 f"the conservative reward{side_name}")
-        return columns, rewards
+        return columns, predicted
 
     if "response" in frame.columns:
         columns, _ = side(encoder.encode(prompts, responses), responses, "")
@@ -709,9 +709,10 @@ def score_attributes(model_dir: str | Path, data: Any, *, k: float | None = None
         return frame.copy().assign(**columns)
     chosen_columns, chosen = side(encoded.chosen, list(pairs["chosen"]), "_chosen")
     rejected_columns, rejected = side(encoded.rejected, list(pairs["rejected"]), "_rejected")
-    logits = pair_attribute_logits(spec, {"chosen": chosen, "rejected": rejected,
-                                          "var_chosen": np.full_like(chosen, np.nan),
-                                          "var_rejected": np.full_like(chosen, np.nan)})
+    # with the variances of an uncertainty head, as training and accord evaluate read the log-odds: without them
+    # the probabilities came out more confident than the model's own
+    logits = pair_attribute_logits(spec, {"chosen": chosen["reward"], "rejected": rejected["reward"],
+                                          "var_chosen": chosen["variance"], "var_rejected": rejected["variance"]})
     probabilities: dict[str, np.ndarray] = {}
     for j, (name, kind) in enumerate(zip(spec.names, spec.kinds)):
         column = f"p_{name}_model" if kind == PROPERTY else f"p_chosen_{name}_model"
