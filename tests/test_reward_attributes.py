@@ -660,6 +660,28 @@ def test_evaluate_on_a_table_without_any_of_the_model_s_labels_is_one_error_nami
     assert len(error) == 1 and "texts.jsonl" in error[0] and f"{ATTRIBUTES[0]}" in error[0], error
 
 
+@pytest.mark.parametrize("column, value", [("p_chosen", 1.5), ("p_chosen", "high"), ("p_tie", -0.2),
+                                           ("p_tie", 0.9)])
+def test_evaluate_refuses_an_overall_label_that_is_no_probability_naming_file_column_and_row(bert, tmp_path, capsys,
+                                                                                           column, value):
+    """Was: an overall p_chosen (or p_tie) of a plain table off [0, 1], or a text, was a bare ValueError of numpy or of
+    the ECE ('could not convert string to float', 'outcome: ... not probabilities'): a traceback naming no file,
+    column or row, after the model had scored every pair. Now it is one line naming all three, before the model
+    loads."""
+    cfg = config(bert, tmp_path, "overall-labels", max_steps=1)
+    RewardTrainer(cfg, train_data=attribute_pairs(16, seed=5)).train()
+    pairs = attribute_pairs(4, seed=6)
+    pairs["p_chosen"], pairs["p_tie"] = [0.9, np.nan, 0.4, 0.2], 0.0
+    pairs[column] = pairs[column].astype(object)
+    pairs.loc[2, column] = value
+    path = tmp_path / "overall.jsonl"
+    pairs.to_json(path, orient="records", lines=True)
+    capsys.readouterr()
+    assert accord_main(["evaluate", cfg.output_dir, str(path), "--quiet"]) == 2
+    error = capsys.readouterr().err.strip().splitlines()
+    assert len(error) == 1 and "overall.jsonl" in error[0] and column in error[0] and "row 2" in error[0], error
+
+
 def test_the_trainer_evaluates_a_model_trained_on_graded_responses_on_pairs_as_accord_evaluate_does(bert, tmp_path):
     """Was: evaluation pairs (eval_path) for a model trained on graded responses were refused ('pairs, but the model
     trains on responses'), though `accord evaluate` of the saved model reads them. Now the trainer's evaluation

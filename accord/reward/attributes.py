@@ -47,8 +47,8 @@ from accord.datasets.cleaned import read_with_provenance
 from accord.datasets.cleaned_attributes import LAYOUTS, check_attribute_cleaned
 from accord.datasets.errors import AccordError, ValidationError
 from accord.datasets.schema import columns_named
-from accord.reward.data import (PairCollator, PairEncoder, TokenizedPairs, TokenizedResponses,
-                                pair_texts, response_texts)
+from accord.reward.data import (LABEL_SUM_TOLERANCE, PairCollator, PairEncoder, TokenizedPairs,
+                                TokenizedResponses, pair_texts, response_texts)
 from accord.reward.evaluate import pair_hits
 from accord.reward.losses import get_loss, pair_loss_inputs, pairwise_logit
 from accord.reward.task import RewardTask, model_inputs, register_task
@@ -763,6 +763,26 @@ def refuse_unlabelled(spec: AttributeSpec, frame: pd.DataFrame) -> None:
                               source=frame.attrs.get("source") or "the data")
 
 
+def overall_labels(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """The overall soft label of the pairs of ``frame`` (``p_chosen``, NaN where a pair has none, and ``p_tie``, 0
+    where missing), checked as :func:`accord.reward.data.load_pairs` checks a label: a text or a value off [0, 1]
+    was a bare ValueError of numpy or of the ECE, naming no file, column or row."""
+    source = frame.attrs.get("source")
+    p_chosen = _numeric(frame, "p_chosen", source)
+    p_tie = np.nan_to_num(_numeric(frame, "p_tie", source)) if "p_tie" in frame.columns else np.zeros(len(frame))
+    for column, values in (("p_chosen", p_chosen), ("p_tie", p_tie)):
+        bad = (values < 0) | (values > 1)  # NaN: no overall label
+        if bad.any():
+            row = int(np.flatnonzero(bad)[0])
+            raise ValidationError("must be a probability in [0, 1]", source=source, column=column, row=row,
+                                  value=frame[column].iloc[row])
+    over = p_chosen + p_tie > 1 + LABEL_SUM_TOLERANCE
+    if over.any():
+        raise ValidationError("p_chosen + p_tie exceeds 1", source=source, column="p_tie",
+                              row=int(np.flatnonzero(over)[0]))
+    return p_chosen, p_tie
+
+
 def evaluate_attributes(model_dir: str | Path, data: Any, *, batch_size: int = 32, max_length: int | None = None,
                         device: str | torch.device | None = None, progress: bool = False) -> dict[str, float]:
     """``accord evaluate`` of a multi-attribute model: the per-attribute metrics of :func:`attribute_metrics` on the
@@ -775,20 +795,19 @@ def evaluate_attributes(model_dir: str | Path, data: Any, *, batch_size: int = 3
     frame, _ = read_attribute_table(data)
     spec = evaluation_spec(AttributeSpec.from_dict(RewardModel.read_meta(model_dir)["attributes"]), frame, model_dir)
     refuse_unlabelled(spec, frame)
+    overall = overall_labels(frame) if "p_chosen" in frame.columns and spec.layout == "pairs" else None
     model, tokenizer = load_model(model_dir, device, progress)
     encoded = encode_attribute_table(_encoder(model, tokenizer, max_length), spec, frame)
     rewards = predict_attributes(model, encoded, pad_token_id=tokenizer.pad_token_id, batch_size=batch_size,
                                  progress=progress)
     refuse_nan_rewards(model_dir, spec, rewards)  # as score_attributes refuses a NaN attribute reward
     result = attribute_metrics(spec, rewards, encoded.labels)
-    if "p_chosen" in frame.columns and encoded.pairs is not None:
+    if overall is not None:
         scored = score_attributes(model_dir, frame[["prompt", "chosen", "rejected"]] if "prompt" in frame.columns
                                   else frame[["chosen", "rejected"]], batch_size=batch_size, max_length=max_length,
                                   device=device)
         d = (scored["reward_chosen"] - scored["reward_rejected"]).to_numpy()
-        p_chosen = frame["p_chosen"].to_numpy(dtype=float)
-        p_tie = np.nan_to_num(frame["p_tie"].to_numpy(dtype=float)) if "p_tie" in frame.columns else \
-            np.zeros_like(p_chosen)
+        p_chosen, p_tie = overall
         # the overall label is, like every attribute's, given for some pairs only: the others are not scored (a NaN
         # label compared as "rejected is better")
         labelled = ~np.isnan(p_chosen)
