@@ -632,6 +632,30 @@ def test_save_without_stats_returns_the_folder(backbones, tmp_path):
     assert RewardModel.from_pretrained(tmp_path / "rm").stats is None
 
 
+def test_score_of_a_model_without_statistics_has_no_normalised_reward(backbones, tmp_path):
+    """Was: a model saved without reward_stats.json (save_pretrained without stats) scored a reward_normalised that
+    was the reward itself (mean 0 and sd 1 taken for the missing statistics), a column that said normalised where
+    nothing was. Now it is left out, as score of a multi-attribute model leaves it out without statistics; with
+    statistics it is (reward - mean) / sd."""
+    from transformers import AutoTokenizer
+
+    from accord.reward import score
+
+    tokenizer = AutoTokenizer.from_pretrained(backbones["bert"])
+    responses = pd.DataFrame({"response": ["good answer", "bad answer", "the cat"]})
+    pairs = pd.DataFrame({"chosen": ["good answer"], "rejected": ["bad answer"]})
+    for stats in (None, {"mean": 0.5, "sd": 2.0, "n": 8.0}):
+        folder = tmp_path / ("with" if stats else "without")
+        RewardModel.from_backbone(str(backbones["bert"])).save_pretrained(folder, tokenizer=tokenizer, stats=stats)
+        scored, both = score(folder, responses), score(folder, pairs)
+        if stats is None:
+            assert not [column for column in (*scored.columns, *both.columns) if "normalised" in column]
+            continue
+        np.testing.assert_allclose(scored["reward_normalised"], (scored["reward"] - 0.5) / 2.0)
+        for side in ("chosen", "rejected"):
+            np.testing.assert_allclose(both[f"reward_normalised_{side}"], (both[f"reward_{side}"] - 0.5) / 2.0)
+
+
 def test_saving_over_an_earlier_model_leaves_no_mix_of_the_two(backbones, tmp_path):
     """Was: a save that died half-way over an earlier model (here in the tokenizer's save, after the new backbone
     was written) left the earlier reward_model.json and head beside the new backbone, a folder that loaded as a mix

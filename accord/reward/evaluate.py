@@ -342,7 +342,8 @@ def score(model_dir: str | Path, data: Any, *, k: float | None = None, batch_siz
     ``data``: a frame (or a file :func:`load_pairs` / pandas reads) with a ``response`` column (and optionally
     ``prompt``), or with ``chosen`` and ``rejected`` columns (``p_chosen_model`` uses the model's calibration,
     :mod:`accord.reward.calibration`, when it has one). Per response it returns ``reward`` and
-    ``reward_normalised`` (``(reward - mean) / sd`` of the training-set rewards in ``reward_stats.json``); a model
+    ``reward_normalised`` (``(reward - mean) / sd`` of the training-set rewards in ``reward_stats.json``; absent for
+    a model saved without them); a model
     trained with an uncertainty head (``uncertainty_head=True``, ``accord train --uncertainty-head``) adds
     ``reward_sd``, its standard deviation, and ``conservative_reward = reward - k * reward_sd`` (``k`` defaults to
     1), to use against reward hacking. A model without the head has neither column, and asking it for ``k`` is an
@@ -375,24 +376,30 @@ def score(model_dir: str | Path, data: Any, *, k: float | None = None, batch_siz
     pairs_frame = None if "response" in frame.columns else pair_texts(frame, source=_source(data))
     uncertainty = bool(RewardModel.read_meta(model_dir).get("uncertainty_head"))
     sides = [""] if pairs_frame is None else ["_chosen", "_rejected"]
-    written = [column for suffix in sides for column in _side_columns(np.zeros(0), np.zeros(0), 1.0, 0.0, 1.0,
+    written = [column for suffix in sides for column in _side_columns(np.zeros(0), np.zeros(0), 1.0, (0.0, 1.0),
                                                                       suffix, uncertainty)]
     refuse_score_columns(frame, written + ([] if pairs_frame is None else ["p_chosen_model"]), _source(data))
     model, tokenizer = load_model(model_dir, device, progress)
     k = 1.0 if k is None else float(k)
     encoder = _encoder(model, tokenizer, max_length)
+    # a model saved without its training rewards' statistics has no normalised reward: it was the reward itself
+    # (mean 0, sd 1 taken for them), a column that said normalised where nothing was, as score_attributes leaves
+    # it out for a combination without statistics
     stats = model.stats or {}
-    mean, sd = float(stats.get("mean", 0.0)), float(stats.get("sd", 1.0)) or 1.0
-    if not (math.isfinite(mean) and math.isfinite(sd)):  # every normalised reward would be NaN
-        raise AccordError(f"{model_dir}: its {STATS_FILE} has mean {mean} and sd {sd}; the training rewards were "
-                          "NaN (a diverged model): retrain it")
+    normalise = None
+    if {"mean", "sd"} <= set(stats):
+        mean, sd = float(stats["mean"]), float(stats["sd"]) or 1.0
+        if not (math.isfinite(mean) and math.isfinite(sd)):  # every normalised reward would be NaN
+            raise AccordError(f"{model_dir}: its {STATS_FILE} has mean {mean} and sd {sd}; the training rewards "
+                              "were NaN (a diverged model): retrain it")
+        normalise = (mean, sd)
     if "response" in frame.columns:
         encoded = encoder.encode(*response_texts(frame))
         reward, variance = predict_responses(model, encoded, pad_token_id=tokenizer.pad_token_id,
                                              batch_size=batch_size, progress=progress)
         refuse_nan(f"{model_dir}: reward", reward, "responses")
         _warn_cut(encoded.truncated_responses, len(frame), "responses", encoder.max_length)
-        return frame.copy().assign(**_side_columns(reward, variance, k, mean, sd, "", model.uncertainty_head))
+        return frame.copy().assign(**_side_columns(reward, variance, k, normalise, "", model.uncertainty_head))
     pairs = encoder.encode_pairs(pairs_frame)
     pred = predict_pairs(model, pairs, pad_token_id=tokenizer.pad_token_id, batch_size=batch_size,
                          progress=progress)
@@ -402,7 +409,7 @@ def score(model_dir: str | Path, data: Any, *, k: float | None = None, batch_siz
               encoder.max_length)
     out = frame.copy()
     for side in ("chosen", "rejected"):
-        out = out.assign(**_side_columns(pred[f"reward_{side}"], pred[f"var_{side}"], k, mean, sd, f"_{side}",
+        out = out.assign(**_side_columns(pred[f"reward_{side}"], pred[f"var_{side}"], k, normalise, f"_{side}",
                                          model.uncertainty_head))
     out["p_chosen_model"] = expit(apply_calibration(pair_logits(pred), model.meta))
     return out
@@ -423,13 +430,16 @@ def _task(model_dir: str | Path) -> str:
     return RewardModel.read_meta(model_dir).get("task", "pairwise")
 
 
-def _side_columns(reward: np.ndarray, var: np.ndarray, k: float, mean: float, sd: float, suffix: str,
-                  uncertainty: bool) -> dict[str, np.ndarray]:
+def _side_columns(reward: np.ndarray, var: np.ndarray, k: float, normalise: tuple[float, float] | None,
+                  suffix: str, uncertainty: bool) -> dict[str, np.ndarray]:
+    """The score's columns of one side: ``normalise`` is the training rewards' ``(mean, sd)`` (``None``: no
+    ``reward_normalised``)."""
     columns = {f"reward{suffix}": reward}
     if uncertainty:
         reward_sd = np.sqrt(var)
         columns[f"reward_sd{suffix}"] = reward_sd
-    columns[f"reward_normalised{suffix}"] = (reward - mean) / sd
+    if normalise is not None:
+        columns[f"reward_normalised{suffix}"] = (reward - normalise[0]) / normalise[1]
     if uncertainty:
         columns[f"conservative_reward{suffix}"] = reward - k * reward_sd
     return columns
