@@ -199,6 +199,13 @@ class RewardTrainer:
         cfg = self.config
         # float32 whatever it was saved in: the optimiser's weights (mixed precision is the autocast's)
         model = RewardModel.from_pretrained(folder, attn_implementation=cfg.attn_implementation, dtype=torch.float32)
+        # a setting left at its default is unset: the saved head's own (was: a model saved with an uncertainty head
+        # or ensemble heads went on training only when the setting was given again, the error saying to leave it
+        # unset, or that ensemble_heads, not given, asked for 1)
+        if not cfg.uncertainty_head and model.uncertainty_head:
+            cfg.uncertainty_head = True
+        if cfg.ensemble_heads is None and model.ensemble_heads > 1:
+            cfg.ensemble_heads = model.ensemble_heads
         fixed = (("pooling", cfg.pooling, model.pooling), ("disable_dropout", cfg.disable_dropout, True),
                  ("uncertainty_head", cfg.uncertainty_head, model.uncertainty_head))
         conflicts = [(name, asked, saved) for name, asked, saved in fixed
@@ -224,10 +231,10 @@ class RewardTrainer:
         """The model (loaded unless given) with the config's training set-up, and its tokenizer."""
         cfg = self.config
         seed_everything(cfg.seed)  # the head's initialisation
-        heads = cfg.ensemble_heads or 1
         saved = Path(resolve_model_path(cfg.model)) if model is None and cfg.model else None
         if saved is not None and (saved / META_FILE).is_file():
             model = self._saved_reward_model(saved)
+        heads = cfg.ensemble_heads or 1
         if model is None:
             model = RewardModel.from_backbone(cfg.model, pooling=cfg.pooling, uncertainty_head=cfg.uncertainty_head,
                                               num_outputs=self.task.num_outputs,
