@@ -302,6 +302,27 @@ def test_score_s_pair_probabilities_read_the_uncertainty_head_as_training_does(b
         np.testing.assert_allclose(scored[column], 1.0 / (1.0 + np.exp(-logit)), rtol=1e-6, err_msg=column)
 
 
+def test_k_of_a_multi_attribute_model_without_an_uncertainty_head_names_the_flag(bert, tmp_path, capsys, monkeypatch):
+    """Was: 'k: ... to use k' on the command line, where --k was typed, and only after the model had loaded. Now the
+    flag is named, before the weights load (as the pairwise score refuses it)."""
+    import importlib
+
+    evaluate_module = importlib.import_module("accord.reward.evaluate")  # the module, not accord.reward.evaluate()
+    cfg = config(bert, tmp_path, "no-head", max_steps=1)
+    RewardTrainer(cfg, train_data=attribute_pairs(16, seed=5)).train()
+    responses = tmp_path / "responses.jsonl"
+    pd.DataFrame({"response": ["helpful correct short"]}).to_json(responses, orient="records", lines=True)
+
+    def no_loading(*args, **kwargs):
+        raise AssertionError("the model was loaded")
+
+    monkeypatch.setattr(evaluate_module, "load_model", no_loading)
+    capsys.readouterr()
+    assert accord_main(["score", cfg.output_dir, str(responses), "--k", "1", "--quiet"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("accord: error: --k: ") and "no uncertainty head" in err and err.endswith("--k"), err
+
+
 def test_score_keeps_the_rows_of_a_frame_with_any_index(bert, tmp_path):
     # was: the index was reset to 0..n-1, so df["reward"] = score(rm, df)["reward"] put each reward on another row
     cfg = config(bert, tmp_path, "indexed", max_steps=1)

@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 
 from accord.cli import main as accord_main
 from accord.datasets import AccordError
-from accord.reward import RewardConfig, train
+from accord.reward import RewardConfig, score, train
 from accord.reward.tiny import build_tiny_backbone
 
 torch.set_num_threads(1)
@@ -155,6 +155,22 @@ def test_score_says_when_the_model_has_no_uncertainty_head(workspace, tmp_path, 
     assert "no uncertainty head" not in capsys.readouterr().err
     table = pd.read_csv(scored)
     assert np.allclose(table["conservative_reward"], table["reward"] - 2 * table["reward_sd"])
+
+
+def test_k_without_an_uncertainty_head_names_the_flag_on_the_command_line(workspace, tmp_path, capsys):
+    """Was: 'k: rm has no uncertainty head ...; train with --uncertainty-head to use k', the library's keyword where
+    the user typed --k. Now the command line names --k, the library k."""
+    plain = RewardConfig(model=workspace["bert"], train_path=workspace["data"], output_dir=str(tmp_path / "plain"),
+                         batch_size=8, max_steps=1, save_steps=None, progress=False, stats_max_pairs=8)
+    train(plain)
+    responses = tmp_path / "responses.jsonl"
+    pd.DataFrame({"response": ["good clear answer", "rude wrong"]}).to_json(responses, orient="records", lines=True)
+    capsys.readouterr()
+    assert accord_main(["score", plain.output_dir, str(responses), "--k", "2", "--quiet"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("accord: error: --k: ") and err.endswith("to use --k") and " k:" not in err, err
+    with pytest.raises(AccordError, match=r"^k: .*to use k$"):
+        score(plain.output_dir, responses, k=2.0)
 
 
 @pytest.fixture(scope="module")

@@ -627,15 +627,15 @@ def score_attributes(model_dir: str | Path, data: Any, *, k: float | None = None
     per preference attribute, ``p_<a>_model`` per property and ``p_chosen_model`` from the combined reward.
     """
     from accord.reward.attribute_combination import COMBINATION_FILE, _text, load_combination, response_lengths
-    from accord.reward.evaluate import (_encoder, _read_scored, _source, load_model, refuse_nan,
-                                        refuse_score_columns)
+    from accord.reward.evaluate import (_encoder, _read_scored, _source, k_without_uncertainty_head, load_model,
+                                        refuse_nan, refuse_score_columns)
+    from accord.reward.model import RewardModel
 
     frame = _read_scored(data)  # before the model loads: a problem with the data is reported at once
+    if k is not None and not RewardModel.read_meta(model_dir).get("uncertainty_head"):
+        raise k_without_uncertainty_head(model_dir)
     model, tokenizer = load_model(model_dir, device, progress)
     spec = AttributeSpec.from_dict(model.meta["attributes"])
-    if k is not None and not model.uncertainty_head:
-        raise AccordError(f"k: {model_dir} has no uncertainty head (it was trained without --uncertainty-head), so "
-                          "it has no reward_sd; train with --uncertainty-head to use k")
     k = 1.0 if k is None else float(k)
     combination = load_combination(model_dir, model.meta)
     # the combined reward's statistics: measured when the combination was fitted, else (the default combination)

@@ -31,7 +31,7 @@ import torch
 from scipy.special import expit
 
 from accord import metrics
-from accord.datasets.errors import AccordError, SettingWarning, ValidationError
+from accord.datasets.errors import AccordError, SettingError, SettingWarning, ValidationError
 from accord.datasets.schema import columns_note
 from accord.reward.calibration import apply_calibration
 from accord.reward.data import (LABEL_SUM_TOLERANCE, VOTE_COLUMNS, PairCollator, PairEncoder, TokenizedPairs,
@@ -362,16 +362,16 @@ def score(model_dir: str | Path, data: Any, *, k: float | None = None, batch_siz
         from accord.reward.steps import score_steps
 
         if k is not None:
-            raise AccordError("k: the conservative reward is for response rewards, not per-step scores")
+            raise SettingError("k", lambda name: f"{name}: the conservative reward is for response rewards, not "
+                               "per-step scores")
         return score_steps(model_dir, data, batch_size=batch_size, max_length=max_length, device=device,
                            progress=progress)
     if k is not None and RewardModel.read_meta(model_dir).get("ensemble_heads", 1) > 1:
-        raise AccordError(f"k: {model_dir} has ensemble heads, no uncertainty head; score them as an ensemble "
-                          "(accord.reward.ensemble.score_ensemble, `accord score --conservative`)")
+        raise SettingError("k", lambda name: f"{name}: {model_dir} has ensemble heads, no uncertainty head; score "
+                           "them as an ensemble (accord.reward.ensemble.score_ensemble, `accord score "
+                           "--conservative`)")
     if k is not None and not RewardModel.read_meta(model_dir).get("uncertainty_head"):
-        raise AccordError(f"k: {model_dir} has no uncertainty head (it was trained without --uncertainty-head), so "
-                          "it has no reward_sd and its conservative reward would equal the reward; train with "
-                          "--uncertainty-head to use k")
+        raise k_without_uncertainty_head(model_dir)
     frame = _read_scored(data)  # before the model loads: a problem with the data is reported at once
     pairs_frame = None if "response" in frame.columns else pair_texts(frame, source=_source(data))
     uncertainty = bool(RewardModel.read_meta(model_dir).get("uncertainty_head"))
@@ -413,6 +413,14 @@ def score(model_dir: str | Path, data: Any, *, k: float | None = None, batch_siz
                                          model.uncertainty_head))
     out["p_chosen_model"] = expit(apply_calibration(pair_logits(pred), model.meta))
     return out
+
+
+def k_without_uncertainty_head(model_dir: str | Path) -> SettingError:
+    """The error of ``k`` (``--k`` on the command line, which the message names there) for a model without an
+    uncertainty head."""
+    return SettingError("k", lambda name: (
+        f"{name}: {model_dir} has no uncertainty head (it was trained without --uncertainty-head), so it has no "
+        f"reward_sd and its conservative reward would equal the reward; train with --uncertainty-head to use {name}"))
 
 
 def _warn_cut(cut: int, total: int, what: str, max_length: int) -> None:
