@@ -323,6 +323,28 @@ def test_k_of_a_multi_attribute_model_without_an_uncertainty_head_names_the_flag
     assert err.startswith("accord: error: --k: ") and "no uncertainty head" in err and err.endswith("--k"), err
 
 
+def test_score_says_when_max_length_cuts_the_responses_as_the_pairwise_score_does(bert, tmp_path):
+    """Was: `accord score` of a multi-attribute model read only the beginning of responses --max-length cut, without
+    a word, where the pairwise score counts them in a warning. Now it warns too (once: evaluate, which scores the
+    combined reward with it, says nothing of the score's)."""
+    import warnings
+
+    cfg = config(bert, tmp_path, "cut", max_steps=1)
+    RewardTrainer(cfg, train_data=attribute_pairs(16, seed=5)).train()
+    long = " ".join(["helpful correct short answer"] * 4)
+    responses = pd.DataFrame({"prompt": ["q", "q"], "response": [long, "useless"]})
+    with pytest.warns(UserWarning, match="score: 1 of the 2 responses did not fit max_length 12"):
+        score(cfg.output_dir, responses, max_length=12)
+    pairs = attribute_pairs(3, seed=6)[["prompt", "chosen", "rejected"]]
+    pairs.loc[0, "chosen"] = long
+    with pytest.warns(UserWarning, match=r"score: \d of the 6 responses of the pairs did not fit max_length 12"):
+        score(cfg.output_dir, pairs, max_length=12)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        evaluate(cfg.output_dir, pairs.assign(p_chosen=0.8, p_chosen_helpful=0.9), max_length=12)
+    assert not [w for w in caught if "score:" in str(w.message)], [str(w.message) for w in caught]
+
+
 def test_score_keeps_the_rows_of_a_frame_with_any_index(bert, tmp_path):
     # was: the index was reset to 0..n-1, so df["reward"] = score(rm, df)["reward"] put each reward on another row
     cfg = config(bert, tmp_path, "indexed", max_steps=1)

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import math
 import os
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,7 +46,7 @@ from scipy.special import expit
 from accord.datasets.attributes import validate_attributes
 from accord.datasets.cleaned import read_with_provenance
 from accord.datasets.cleaned_attributes import LAYOUTS, check_attribute_cleaned
-from accord.datasets.errors import AccordError, ValidationError
+from accord.datasets.errors import AccordError, SettingWarning, ValidationError
 from accord.datasets.schema import columns_named
 from accord.reward.data import (LABEL_SUM_TOLERANCE, PairCollator, PairEncoder, TokenizedPairs,
                                 TokenizedResponses, pair_texts, response_texts)
@@ -627,8 +628,8 @@ def score_attributes(model_dir: str | Path, data: Any, *, k: float | None = None
     per preference attribute, ``p_<a>_model`` per property and ``p_chosen_model`` from the combined reward.
     """
     from accord.reward.attribute_combination import COMBINATION_FILE, _text, load_combination, response_lengths
-    from accord.reward.evaluate import (_encoder, _read_scored, _source, k_without_uncertainty_head, load_model,
-                                        refuse_nan, refuse_score_columns)
+    from accord.reward.evaluate import (_encoder, _read_scored, _source, _warn_cut, k_without_uncertainty_head,
+                                        load_model, refuse_nan, refuse_score_columns)
     from accord.reward.model import RewardModel
 
     frame = _read_scored(data)  # before the model loads: a problem with the data is reported at once
@@ -704,9 +705,13 @@ def score_attributes(model_dir: str | Path, data: Any, *, k: float | None = None
         return columns, predicted
 
     if "response" in frame.columns:
-        columns, _ = side(encoder.encode(prompts, responses), responses, "")
+        encoded_responses = encoder.encode(prompts, responses)
+        _warn_cut(encoded_responses.truncated_responses, len(frame), "responses", encoder.max_length)
+        columns, _ = side(encoded_responses, responses, "")
         refuse_score_columns(frame, list(columns), _source(data))
         return frame.copy().assign(**columns)
+    # as the pairwise score says it (was: not a word): the rewards of a cut response read only its beginning
+    _warn_cut(encoded.truncation["truncated_responses"], 2 * len(pairs), "responses of the pairs", encoder.max_length)
     chosen_columns, chosen = side(encoded.chosen, list(pairs["chosen"]), "_chosen")
     rejected_columns, rejected = side(encoded.rejected, list(pairs["rejected"]), "_rejected")
     # with the variances of an uncertainty head, as training and accord evaluate read the log-odds: without them
@@ -803,9 +808,11 @@ def evaluate_attributes(model_dir: str | Path, data: Any, *, batch_size: int = 3
     refuse_nan_rewards(model_dir, spec, rewards)  # as score_attributes refuses a NaN attribute reward
     result = attribute_metrics(spec, rewards, encoded.labels)
     if overall is not None:
-        scored = score_attributes(model_dir, frame[["prompt", "chosen", "rejected"]] if "prompt" in frame.columns
-                                  else frame[["chosen", "rejected"]], batch_size=batch_size, max_length=max_length,
-                                  device=device)
+        with warnings.catch_warnings():  # the pairs were encoded above, and what their cut warns of was said there
+            warnings.simplefilter("ignore", SettingWarning)
+            scored = score_attributes(model_dir, frame[["prompt", "chosen", "rejected"]] if "prompt" in frame.columns
+                                      else frame[["chosen", "rejected"]], batch_size=batch_size,
+                                      max_length=max_length, device=device)
         d = (scored["reward_chosen"] - scored["reward_rejected"]).to_numpy()
         p_chosen, p_tie = overall
         # the overall label is, like every attribute's, given for some pairs only: the others are not scored (a NaN
