@@ -192,6 +192,26 @@ def test_a_batch_size_or_max_length_below_one_is_one_line(workspace, plain_model
     assert len(err.splitlines()) == 1 and flag[0] in err, err
 
 
+@pytest.mark.parametrize("loss, flag, value", [("davidson", "--davidson-nu", "0"), ("davidson", "--davidson-nu", "-1"),
+                                               ("label_smoothing", "--label-smoothing", "0.5"),
+                                               ("label_smoothing", "--label-smoothing", "-0.1")])
+def test_a_loss_setting_off_its_range_is_refused_naming_the_flag_before_anything_starts(workspace, tmp_path, capsys,
+                                                                                      loss, flag, value):
+    """Was: the loss refused it at the first training step, after the model had loaded and the output folder (with
+    its reward_config.json) was started, in a line naming no flag ('the Davidson tie parameter nu must be positive').
+    Now the config refuses it, naming the flag, and nothing is written."""
+    out = tmp_path / "rm"
+    capsys.readouterr()
+    assert accord_main(["train", "--model", workspace["bert"], "--train-path", workspace["data"], "--output-dir",
+                        str(out), "--max-steps", "1", "--batch-size", "8", "--quiet", "--loss", loss, flag,
+                        value]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and err.startswith(f"accord: error: {flag} ") and value in err, err
+    assert not out.exists()
+    with pytest.raises(AccordError, match=f"config: '{flag[2:].replace('-', '_')}'"):
+        RewardConfig(model="m", loss=loss, **{flag[2:].replace("-", "_"): float(value)}).validate()
+
+
 def test_score_refuses_a_missing_response_and_an_infinite_k(workspace, plain_model, tmp_path, capsys):
     # a missing response was scored as the empty text
     responses = tmp_path / "responses.jsonl"
