@@ -212,6 +212,13 @@ def test_a_loss_setting_off_its_range_is_refused_naming_the_flag_before_anything
         RewardConfig(model="m", loss=loss, **{flag[2:].replace("-", "_"): float(value)}).validate()
 
 
+def test_a_negative_centring_coefficient_is_refused():
+    # was: accepted, and the centring term -c (r_chosen + r_rejected)^2 then rewarded rewards running off to infinity
+    with pytest.raises(AccordError, match="config: 'center_rewards_coefficient' must be 0 or more, got -0.01"):
+        RewardConfig(model="m", center_rewards_coefficient=-0.01).validate()
+    RewardConfig(model="m", center_rewards_coefficient=0.01).validate()
+
+
 def test_score_refuses_a_missing_response_and_an_infinite_k(workspace, plain_model, tmp_path, capsys):
     # a missing response was scored as the empty text
     responses = tmp_path / "responses.jsonl"

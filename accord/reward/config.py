@@ -310,7 +310,8 @@ class RewardConfig:
         for name in ("adam_beta1", "adam_beta2", "lora_dropout"):
             if not 0.0 <= getattr(self, name) < 1.0:
                 raise refused(lambda n: f"{n} must be in [0, 1), got {getattr(self, name)}", name)
-        for name in ("weight_decay", "adam_epsilon", "warmup_steps", "max_grad_norm"):
+        # a negative centring coefficient rewards |r_chosen + r_rejected| growing: the loss has no floor
+        for name in ("weight_decay", "adam_epsilon", "warmup_steps", "max_grad_norm", "center_rewards_coefficient"):
             if getattr(self, name) is not None and getattr(self, name) < 0:
                 raise refused(lambda n: f"{n} must be 0 or more, got {getattr(self, name)}", name)
 
