@@ -809,7 +809,9 @@ def test_a_saved_model_s_head_goes_on_training_without_restating_it(workspace, h
     saved head's, which trains on, and the run's config records it; one asked otherwise is still an error."""
     first = config(workspace, f"head-first-{list(head)[0]}", model=workspace["bert"], max_steps=1, **head)
     train(first)
-    trainer = RewardTrainer(config(workspace, f"head-second-{list(head)[0]}", model=first.output_dir, max_steps=1))
+    asked = config(workspace, f"head-second-{list(head)[0]}", model=first.output_dir, max_steps=1)
+    trainer = RewardTrainer(asked)
+    assert not asked.uncertainty_head and asked.ensemble_heads is None  # the caller's config stays as given
     saved = final_weights(first.output_dir)
     state = trainer.unwrapped().state_dict()
     assert all(torch.equal(state[k], saved[k]) for k in saved if k.startswith("head."))

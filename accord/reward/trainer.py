@@ -30,6 +30,7 @@ running step finish, saves a checkpoint and raises :class:`TrainingInterrupted`.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import math
 import os
@@ -138,6 +139,9 @@ class RewardTrainer:
                  tokenizer: Any = None, train_data: Any = None, eval_data: Any = None,
                  callbacks: Sequence[Callable[["RewardTrainer", dict[str, Any]], None]] = ()):
         config.validate()
+        # the trainer's own copy: a saved reward model fills in the settings its head fixes (_saved_reward_model),
+        # which the caller's config keeps as given
+        config = dataclasses.replace(config)
         if model is None and not config.model:
             raise refused(lambda n: f"{n} is required (a local folder or a hub name)", "model")
         if train_data is None and not config.train_path:
@@ -202,10 +206,11 @@ class RewardTrainer:
         # a setting left at its default is unset: the saved head's own (was: a model saved with an uncertainty head
         # or ensemble heads went on training only when the setting was given again, the error saying to leave it
         # unset, or that ensemble_heads, not given, asked for 1)
-        if not cfg.uncertainty_head and model.uncertainty_head:
-            cfg.uncertainty_head = True
-        if cfg.ensemble_heads is None and model.ensemble_heads > 1:
-            cfg.ensemble_heads = model.ensemble_heads
+        for settings in [cfg] if self.task.config is cfg else [cfg, self.task.config]:  # and a task's given
+            if not settings.uncertainty_head and model.uncertainty_head:
+                settings.uncertainty_head = True
+            if settings.ensemble_heads is None and model.ensemble_heads > 1:
+                settings.ensemble_heads = model.ensemble_heads
         fixed = (("pooling", cfg.pooling, model.pooling), ("disable_dropout", cfg.disable_dropout, True),
                  ("uncertainty_head", cfg.uncertainty_head, model.uncertainty_head))
         conflicts = [(name, asked, saved) for name, asked, saved in fixed
