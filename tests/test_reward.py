@@ -632,6 +632,30 @@ def test_save_without_stats_returns_the_folder(backbones, tmp_path):
     assert RewardModel.from_pretrained(tmp_path / "rm").stats is None
 
 
+def test_score_of_a_model_without_statistics_has_no_normalised_reward(backbones, tmp_path):
+    """Was: a model saved without reward_stats.json (save_pretrained without stats) scored a reward_normalised that
+    was the reward itself (mean 0 and sd 1 taken for the missing statistics), a column that said normalised where
+    nothing was. Now it is left out, as score of a multi-attribute model leaves it out without statistics; with
+    statistics it is (reward - mean) / sd."""
+    from transformers import AutoTokenizer
+
+    from accord.reward import score
+
+    tokenizer = AutoTokenizer.from_pretrained(backbones["bert"])
+    responses = pd.DataFrame({"response": ["good answer", "bad answer", "the cat"]})
+    pairs = pd.DataFrame({"chosen": ["good answer"], "rejected": ["bad answer"]})
+    for stats in (None, {"mean": 0.5, "sd": 2.0, "n": 8.0}):
+        folder = tmp_path / ("with" if stats else "without")
+        RewardModel.from_backbone(str(backbones["bert"])).save_pretrained(folder, tokenizer=tokenizer, stats=stats)
+        scored, both = score(folder, responses), score(folder, pairs)
+        if stats is None:
+            assert not [column for column in (*scored.columns, *both.columns) if "normalised" in column]
+            continue
+        np.testing.assert_allclose(scored["reward_normalised"], (scored["reward"] - 0.5) / 2.0)
+        for side in ("chosen", "rejected"):
+            np.testing.assert_allclose(both[f"reward_normalised_{side}"], (both[f"reward_{side}"] - 0.5) / 2.0)
+
+
 def test_saving_over_an_earlier_model_leaves_no_mix_of_the_two(backbones, tmp_path):
     """Was: a save that died half-way over an earlier model (here in the tokenizer's save, after the new backbone
     was written) left the earlier reward_model.json and head beside the new backbone, a folder that loaded as a mix
@@ -764,6 +788,34 @@ def test_pairwise_metrics_name_a_nan_input(name):
     arrays[name][1] = np.nan
     with pytest.raises(AccordError, match=f"{name}: 1 of 3 pairs are NaN \\(the first at position 1\\)"):
         pairwise_metrics(arrays["d"], arrays["p_chosen"], arrays["p_tie"])
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.tuples(st.floats(-5, 5), st.floats(0.0, 1.0), st.floats(0.0, 1e-6)), min_size=1, max_size=10))
+def test_pairwise_metrics_take_every_soft_label_load_pairs_accepts(rows):
+    """A soft label whose p_chosen + p_tie passes 1 by float rounding (load_pairs accepts up to 1 + 1e-6) made the
+    soft target ``p_chosen + p_tie / 2`` pass 1, and the soft ECE failed with a bare ValueError ('outcome: 1 values are
+    not probabilities'): `accord evaluate` and `accord calibrate` stopped with a traceback on such a file. Now the
+    target is taken at 1, and the metrics agree with those of the label without the rounding."""
+    d = np.array([row[0] for row in rows])
+    p_tie = np.array([row[2] for row in rows])
+    p_chosen = np.array([row[1] for row in rows]) * (1.0 - p_tie)
+    p_chosen[0] = 1.0  # over 1 by p_tie
+    loaded = load_pairs(pd.DataFrame({"chosen": ["a"] * len(d), "rejected": ["b"] * len(d), "p_chosen": p_chosen,
+                                      "p_tie": p_tie}))
+    m = pairwise_metrics(d, loaded["p_chosen"].to_numpy(), loaded["p_tie"].to_numpy())
+    exact = pairwise_metrics(d, p_chosen, np.where(np.arange(len(d)) == 0, 0.0, p_tie))
+    for key, value in exact.items():
+        assert m[key] == pytest.approx(value, abs=1e-5), key
+
+
+@pytest.mark.parametrize("p_chosen, p_tie, name", [(1.5, 0.0, "p_chosen"), (0.5, -0.1, "p_tie"),
+                                                   (0.8, 0.3, "p_chosen \\+ p_tie")])
+def test_pairwise_metrics_name_a_label_that_is_no_probability(p_chosen, p_tie, name):
+    # was: ValueError "outcome: 1 values are not probabilities" (the soft ECE's argument, not the caller's)
+    with pytest.raises(AccordError, match=f"^{name}: 1 of 2 pairs are not probabilities in \\[0, 1\\] \\(the first "
+                                          "at position 1"):
+        pairwise_metrics(np.array([0.3, -1.0]), np.array([1.0, p_chosen]), np.array([0.0, p_tie]))
 
 
 @pytest.mark.parametrize("column, value", [("margin", "big"), ("margin", float("inf")), ("uncertainty", "high")])

@@ -285,6 +285,66 @@ def test_score_reports_every_attribute_and_the_combined_reward(bert, tmp_path):
             "reward_helpful_rejected"} <= set(both.columns)
 
 
+def test_score_s_pair_probabilities_read_the_uncertainty_head_as_training_does(bert, tmp_path):
+    """With an uncertainty head the model's log-odds that chosen is better on an attribute is the variance-scaled
+    difference ``(r_c - r_r) / sqrt(1 + pi (var_c + var_r) / 8)`` (what training fits and accord evaluate reads, as
+    the pairwise task's p_chosen_model). `accord score` of pairs left the variances out, so p_chosen_<a>_model and
+    p_<a>_model were more confident than the model. Now they are computed from the reported rewards and sds."""
+    cfg = config(bert, tmp_path, "uncertain", max_steps=2, uncertainty_head=True)
+    RewardTrainer(cfg, train_data=attribute_pairs(16, seed=5)).train()
+    scored = score(cfg.output_dir, attribute_pairs(6, seed=6)[["prompt", "chosen", "rejected"]])
+    meta = json.loads((tmp_path / "uncertain" / "reward_model.json").read_text())["attributes"]
+    for name, kind, offset in zip(meta["names"], meta["kinds"], meta["offsets"]):
+        difference = scored[f"reward_{name}_chosen"] - scored[f"reward_{name}_rejected"]
+        variance = scored[f"reward_sd_{name}_chosen"] ** 2 + scored[f"reward_sd_{name}_rejected"] ** 2
+        logit = difference / np.sqrt(1.0 + np.pi / 8.0 * variance) + (offset if kind == "property" else 0.0)
+        column = f"p_{name}_model" if kind == "property" else f"p_chosen_{name}_model"
+        np.testing.assert_allclose(scored[column], 1.0 / (1.0 + np.exp(-logit)), rtol=1e-6, err_msg=column)
+
+
+def test_k_of_a_multi_attribute_model_without_an_uncertainty_head_names_the_flag(bert, tmp_path, capsys, monkeypatch):
+    """Was: 'k: ... to use k' on the command line, where --k was typed, and only after the model had loaded. Now the
+    flag is named, before the weights load (as the pairwise score refuses it)."""
+    import importlib
+
+    evaluate_module = importlib.import_module("accord.reward.evaluate")  # the module, not accord.reward.evaluate()
+    cfg = config(bert, tmp_path, "no-head", max_steps=1)
+    RewardTrainer(cfg, train_data=attribute_pairs(16, seed=5)).train()
+    responses = tmp_path / "responses.jsonl"
+    pd.DataFrame({"response": ["helpful correct short"]}).to_json(responses, orient="records", lines=True)
+
+    def no_loading(*args, **kwargs):
+        raise AssertionError("the model was loaded")
+
+    monkeypatch.setattr(evaluate_module, "load_model", no_loading)
+    capsys.readouterr()
+    assert accord_main(["score", cfg.output_dir, str(responses), "--k", "1", "--quiet"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("accord: error: --k: ") and "no uncertainty head" in err and err.endswith("--k"), err
+
+
+def test_score_says_when_max_length_cuts_the_responses_as_the_pairwise_score_does(bert, tmp_path):
+    """Was: `accord score` of a multi-attribute model read only the beginning of responses --max-length cut, without
+    a word, where the pairwise score counts them in a warning. Now it warns too (once: evaluate, which scores the
+    combined reward with it, says nothing of the score's)."""
+    import warnings
+
+    cfg = config(bert, tmp_path, "cut", max_steps=1)
+    RewardTrainer(cfg, train_data=attribute_pairs(16, seed=5)).train()
+    long = " ".join(["helpful correct short answer"] * 4)
+    responses = pd.DataFrame({"prompt": ["q", "q"], "response": [long, "useless"]})
+    with pytest.warns(UserWarning, match="score: 1 of the 2 responses did not fit max_length 12"):
+        score(cfg.output_dir, responses, max_length=12)
+    pairs = attribute_pairs(3, seed=6)[["prompt", "chosen", "rejected"]]
+    pairs.loc[0, "chosen"] = long
+    with pytest.warns(UserWarning, match=r"score: \d of the 6 responses of the pairs did not fit max_length 12"):
+        score(cfg.output_dir, pairs, max_length=12)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        evaluate(cfg.output_dir, pairs.assign(p_chosen=0.8, p_chosen_helpful=0.9), max_length=12)
+    assert not [w for w in caught if "score:" in str(w.message)], [str(w.message) for w in caught]
+
+
 def test_score_keeps_the_rows_of_a_frame_with_any_index(bert, tmp_path):
     # was: the index was reset to 0..n-1, so df["reward"] = score(rm, df)["reward"] put each reward on another row
     cfg = config(bert, tmp_path, "indexed", max_steps=1)
@@ -641,6 +701,28 @@ def test_evaluate_on_a_table_without_any_of_the_model_s_labels_is_one_error_nami
     assert accord_main(["evaluate", cfg.output_dir, str(texts), "--quiet"]) == 2
     error = capsys.readouterr().err.strip().splitlines()
     assert len(error) == 1 and "texts.jsonl" in error[0] and f"{ATTRIBUTES[0]}" in error[0], error
+
+
+@pytest.mark.parametrize("column, value", [("p_chosen", 1.5), ("p_chosen", "high"), ("p_tie", -0.2),
+                                           ("p_tie", 0.9)])
+def test_evaluate_refuses_an_overall_label_that_is_no_probability_naming_file_column_and_row(bert, tmp_path, capsys,
+                                                                                           column, value):
+    """Was: an overall p_chosen (or p_tie) of a plain table off [0, 1], or a text, was a bare ValueError of numpy or of
+    the ECE ('could not convert string to float', 'outcome: ... not probabilities'): a traceback naming no file,
+    column or row, after the model had scored every pair. Now it is one line naming all three, before the model
+    loads."""
+    cfg = config(bert, tmp_path, "overall-labels", max_steps=1)
+    RewardTrainer(cfg, train_data=attribute_pairs(16, seed=5)).train()
+    pairs = attribute_pairs(4, seed=6)
+    pairs["p_chosen"], pairs["p_tie"] = [0.9, np.nan, 0.4, 0.2], 0.0
+    pairs[column] = pairs[column].astype(object)
+    pairs.loc[2, column] = value
+    path = tmp_path / "overall.jsonl"
+    pairs.to_json(path, orient="records", lines=True)
+    capsys.readouterr()
+    assert accord_main(["evaluate", cfg.output_dir, str(path), "--quiet"]) == 2
+    error = capsys.readouterr().err.strip().splitlines()
+    assert len(error) == 1 and "overall.jsonl" in error[0] and column in error[0] and "row 2" in error[0], error
 
 
 def test_the_trainer_evaluates_a_model_trained_on_graded_responses_on_pairs_as_accord_evaluate_does(bert, tmp_path):

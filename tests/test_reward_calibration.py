@@ -105,6 +105,43 @@ def test_perfectly_separated_hard_labels_warn_that_the_temperature_ran_towards_z
     assert 0.0 < fitted["temperature"] < 1.0 and np.isfinite(fitted["nll_after"])
 
 
+def _warnings_of(*args, **kwargs) -> tuple[dict, list[str]]:
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        fitted = fit_temperature(*args, **kwargs)
+    return fitted, [str(w.message) for w in caught]
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.floats(0.05, 5.0), min_size=2, max_size=30), st.lists(st.booleans(), min_size=30, max_size=30),
+       st.floats(-3.0, 3.0), st.sampled_from(["evidence", "soft"]))
+def test_with_a_bias_labels_a_threshold_on_d_separates_warn_that_the_temperature_ran_towards_zero(size, flip,
+                                                                                                  threshold, objective):
+    """With a bias, hard labels on both sides that a threshold on d splits have no maximum-likelihood temperature
+    either (T -> 0, the bias -> threshold / T). Was: the separation was looked for only without a bias, so the fit
+    stopped near T = 0.07 with at most a warning that the labels 'favour one side as shown whatever the model says',
+    which they do not. Now it is the temperature's warning, and only it."""
+    d = threshold + np.array(size) * np.where(flip[:len(size)], -1.0, 1.0)
+    assume(len(set(np.sign(d - threshold))) == 2)  # labels on both sides
+    fitted, said = _warnings_of(d, (d > threshold).astype(float), fit_bias=True, objective=objective)
+    assert any("temperature ran towards 0" in text for text in said), said
+    assert not any("favour one side" in text for text in said), said
+    assert 0.0 < fitted["temperature"] < 1.0
+
+
+@pytest.mark.parametrize("objective", ["evidence", "soft"])
+@pytest.mark.parametrize("low, high", [(0.5, 3.0), (-1.0, 3.0), (0.01, 0.1)])
+def test_with_a_bias_labels_that_all_favour_one_side_warn_wherever_the_fit_stops(low, high, objective):
+    """Hard labels that all say "chosen" (the TRL layout's) leave the bias nothing to stop at. Was: a warning only
+    when the bias reached its bound, so a model that orders these pairs as their labels do got T ~ 0.03 and a bias of
+    0.3, written without a word. Now the bias's warning says where it stopped, wherever that is."""
+    d = np.random.default_rng(0).uniform(low, high, 32)
+    _, said = _warnings_of(d, np.ones(32), fit_bias=True, objective=objective)
+    assert any("the bias ran" in text and "favour one side" in text for text in said), said
+
+
 @pytest.mark.parametrize("p_chosen, p_tie", [(0.0, 1.0), (0.5, 0.0), (0.3, 0.4)])
 def test_held_out_pairs_that_are_all_even_are_one_error_not_a_temperature_of_one(p_chosen, p_tie):
     # was: every pair's evidence likelihood is flat in T, so the fit returned T = 1 and calibrate wrote it as fitted

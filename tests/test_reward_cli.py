@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 
 from accord.cli import main as accord_main
 from accord.datasets import AccordError
-from accord.reward import RewardConfig, train
+from accord.reward import RewardConfig, score, train
 from accord.reward.tiny import build_tiny_backbone
 
 torch.set_num_threads(1)
@@ -157,6 +157,22 @@ def test_score_says_when_the_model_has_no_uncertainty_head(workspace, tmp_path, 
     assert np.allclose(table["conservative_reward"], table["reward"] - 2 * table["reward_sd"])
 
 
+def test_k_without_an_uncertainty_head_names_the_flag_on_the_command_line(workspace, tmp_path, capsys):
+    """Was: 'k: rm has no uncertainty head ...; train with --uncertainty-head to use k', the library's keyword where
+    the user typed --k. Now the command line names --k, the library k."""
+    plain = RewardConfig(model=workspace["bert"], train_path=workspace["data"], output_dir=str(tmp_path / "plain"),
+                         batch_size=8, max_steps=1, save_steps=None, progress=False, stats_max_pairs=8)
+    train(plain)
+    responses = tmp_path / "responses.jsonl"
+    pd.DataFrame({"response": ["good clear answer", "rude wrong"]}).to_json(responses, orient="records", lines=True)
+    capsys.readouterr()
+    assert accord_main(["score", plain.output_dir, str(responses), "--k", "2", "--quiet"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("accord: error: --k: ") and err.endswith("to use --k") and " k:" not in err, err
+    with pytest.raises(AccordError, match=r"^k: .*to use k$"):
+        score(plain.output_dir, responses, k=2.0)
+
+
 @pytest.fixture(scope="module")
 def plain_model(workspace):
     config = RewardConfig(model=workspace["bert"], train_path=workspace["data"],
@@ -174,6 +190,33 @@ def test_a_batch_size_or_max_length_below_one_is_one_line(workspace, plain_model
     assert accord_main([command, plain_model, workspace["data"], *flag]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and flag[0] in err, err
+
+
+@pytest.mark.parametrize("loss, flag, value", [("davidson", "--davidson-nu", "0"), ("davidson", "--davidson-nu", "-1"),
+                                               ("label_smoothing", "--label-smoothing", "0.5"),
+                                               ("label_smoothing", "--label-smoothing", "-0.1")])
+def test_a_loss_setting_off_its_range_is_refused_naming_the_flag_before_anything_starts(workspace, tmp_path, capsys,
+                                                                                      loss, flag, value):
+    """Was: the loss refused it at the first training step, after the model had loaded and the output folder (with
+    its reward_config.json) was started, in a line naming no flag ('the Davidson tie parameter nu must be positive').
+    Now the config refuses it, naming the flag, and nothing is written."""
+    out = tmp_path / "rm"
+    capsys.readouterr()
+    assert accord_main(["train", "--model", workspace["bert"], "--train-path", workspace["data"], "--output-dir",
+                        str(out), "--max-steps", "1", "--batch-size", "8", "--quiet", "--loss", loss, flag,
+                        value]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and err.startswith(f"accord: error: {flag} ") and value in err, err
+    assert not out.exists()
+    with pytest.raises(AccordError, match=f"config: '{flag[2:].replace('-', '_')}'"):
+        RewardConfig(model="m", loss=loss, **{flag[2:].replace("-", "_"): float(value)}).validate()
+
+
+def test_a_negative_centring_coefficient_is_refused():
+    # was: accepted, and the centring term -c (r_chosen + r_rejected)^2 then rewarded rewards running off to infinity
+    with pytest.raises(AccordError, match="config: 'center_rewards_coefficient' must be 0 or more, got -0.01"):
+        RewardConfig(model="m", center_rewards_coefficient=-0.01).validate()
+    RewardConfig(model="m", center_rewards_coefficient=0.01).validate()
 
 
 def test_score_refuses_a_missing_response_and_an_infinite_k(workspace, plain_model, tmp_path, capsys):

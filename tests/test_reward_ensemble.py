@@ -238,6 +238,24 @@ def test_accord_score_uses_the_heads_as_the_ensemble(heads_workspace, tmp_path, 
                                    atol=1e-9)
 
 
+def test_an_ensemble_of_heads_says_when_max_length_cuts_the_responses(heads_workspace, tmp_path, capsys):
+    """Was: the heads of a model scored as an ensemble read only the beginning of responses --max-length cut, without
+    a word, where a plain member (scored by `score`) warned of the same responses. Now both say how many were cut,
+    naming --max-length on the command line."""
+    from accord.reward.ensemble import score_ensemble
+
+    responses = tmp_path / "long.jsonl"
+    pd.DataFrame({"response": [" ".join(["good clear answer"] * 6), "rude wrong"]}).to_json(responses,
+                                                                                          orient="records", lines=True)
+    with pytest.warns(UserWarning, match="1 of the 2 responses did not fit max_length 8"):
+        score_ensemble([heads_workspace["heads"]], responses, max_length=8)
+    capsys.readouterr()
+    assert accord_main(["score", heads_workspace["heads"], str(responses), "--conservative", "min", "--max-length",
+                        "8", "--quiet"]) == 0
+    err = capsys.readouterr().err
+    assert "accord: warning: score: 1 of the 2 responses did not fit --max-length 8" in err, err
+
+
 def test_bad_ensemble_heads_and_k_are_one_error(heads_workspace, tmp_path, capsys):
     from accord.reward.trainer import RewardTrainer
 

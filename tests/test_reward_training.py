@@ -801,6 +801,28 @@ def test_training_from_a_saved_reward_model_goes_on_from_its_head(workspace):
         RewardTrainer(config(workspace, "saved-third", model=first.output_dir, uncertainty_head=True))
 
 
+@pytest.mark.parametrize("head", [{"uncertainty_head": True}, {"ensemble_heads": 2}])
+def test_a_saved_model_s_head_goes_on_training_without_restating_it(workspace, head):
+    """Was: a model saved with an uncertainty head (or ensemble heads) went on training only when the setting was
+    given again: left unset, the error said 'uncertainty_head=False (the saved model's: uncertainty_head=True); leave
+    them unset', which it was, or that ensemble_heads, not given, 'asks for 1'. Now a setting left unset takes the
+    saved head's, which trains on, and the run's config records it; one asked otherwise is still an error."""
+    first = config(workspace, f"head-first-{list(head)[0]}", model=workspace["bert"], max_steps=1, **head)
+    train(first)
+    asked = config(workspace, f"head-second-{list(head)[0]}", model=first.output_dir, max_steps=1)
+    trainer = RewardTrainer(asked)
+    assert not asked.uncertainty_head and asked.ensemble_heads is None  # the caller's config stays as given
+    saved = final_weights(first.output_dir)
+    state = trainer.unwrapped().state_dict()
+    assert all(torch.equal(state[k], saved[k]) for k in saved if k.startswith("head."))
+    assert trainer.train().global_step == 1
+    written = json.loads((Path(trainer.config.output_dir) / "reward_config.json").read_text())
+    assert {name: written[name] for name in head} == head
+    other = {"uncertainty_head": {"ensemble_heads": 3}, "ensemble_heads": {"ensemble_heads": 3}}[list(head)[0]]
+    with pytest.raises(AccordError, match="ensemble_heads"):
+        RewardTrainer(config(workspace, f"head-third-{list(head)[0]}", model=first.output_dir, **other))
+
+
 @pytest.mark.parametrize("kind", ["bloom", "mpt"])
 def test_a_backbone_without_sdpa_trains_and_asking_sdpa_of_it_names_the_setting(workspace, kind, capsys):
     """The trainer asked every backbone for sdpa attention: BLOOM and MPT have none, so `accord train` on them ended in

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import math
 import os
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,10 +46,10 @@ from scipy.special import expit
 from accord.datasets.attributes import validate_attributes
 from accord.datasets.cleaned import read_with_provenance
 from accord.datasets.cleaned_attributes import LAYOUTS, check_attribute_cleaned
-from accord.datasets.errors import AccordError, ValidationError
+from accord.datasets.errors import AccordError, SettingWarning, ValidationError
 from accord.datasets.schema import columns_named
-from accord.reward.data import (PairCollator, PairEncoder, TokenizedPairs, TokenizedResponses,
-                                pair_texts, response_texts)
+from accord.reward.data import (LABEL_SUM_TOLERANCE, PairCollator, PairEncoder, TokenizedPairs,
+                                TokenizedResponses, pair_texts, response_texts)
 from accord.reward.evaluate import pair_hits
 from accord.reward.losses import get_loss, pair_loss_inputs, pairwise_logit
 from accord.reward.task import RewardTask, model_inputs, register_task
@@ -627,15 +628,15 @@ def score_attributes(model_dir: str | Path, data: Any, *, k: float | None = None
     per preference attribute, ``p_<a>_model`` per property and ``p_chosen_model`` from the combined reward.
     """
     from accord.reward.attribute_combination import COMBINATION_FILE, _text, load_combination, response_lengths
-    from accord.reward.evaluate import (_encoder, _read_scored, _source, load_model, refuse_nan,
-                                        refuse_score_columns)
+    from accord.reward.evaluate import (_encoder, _read_scored, _source, _warn_cut, k_without_uncertainty_head,
+                                        load_model, refuse_nan, refuse_score_columns)
+    from accord.reward.model import RewardModel
 
     frame = _read_scored(data)  # before the model loads: a problem with the data is reported at once
+    if k is not None and not RewardModel.read_meta(model_dir).get("uncertainty_head"):
+        raise k_without_uncertainty_head(model_dir)
     model, tokenizer = load_model(model_dir, device, progress)
     spec = AttributeSpec.from_dict(model.meta["attributes"])
-    if k is not None and not model.uncertainty_head:
-        raise AccordError(f"k: {model_dir} has no uncertainty head (it was trained without --uncertainty-head), so "
-                          "it has no reward_sd; train with --uncertainty-head to use k")
     k = 1.0 if k is None else float(k)
     combination = load_combination(model_dir, model.meta)
     # the combined reward's statistics: measured when the combination was fitted, else (the default combination)
@@ -668,7 +669,7 @@ def score_attributes(model_dir: str | Path, data: Any, *, k: float | None = None
         columns[column] = values
 
     def side(sequences: TokenizedResponses, texts: list[Any], suffix: str) -> tuple[dict[str, np.ndarray],
-                                                                                      np.ndarray]:
+                                                                                      dict[str, np.ndarray]]:
         predicted = predict_sequences(model, sequences, **settings)
         rewards, variance = predicted["reward"], predicted["variance"]
         columns: dict[str, np.ndarray] = {}
@@ -701,17 +702,22 @@ def score_attributes(model_dir: str | Path, data: Any, *, k: float | None = None
             put(columns, f"reward_sd{suffix}", combined_sd, f"the combined reward_sd{side_name}")
             put(columns, f"conservative_reward{suffix}", combined - k * combined_sd,
                 f"the conservative reward{side_name}")
-        return columns, rewards
+        return columns, predicted
 
     if "response" in frame.columns:
-        columns, _ = side(encoder.encode(prompts, responses), responses, "")
+        encoded_responses = encoder.encode(prompts, responses)
+        _warn_cut(encoded_responses.truncated_responses, len(frame), "responses", encoder.max_length)
+        columns, _ = side(encoded_responses, responses, "")
         refuse_score_columns(frame, list(columns), _source(data))
         return frame.copy().assign(**columns)
+    # as the pairwise score says it (was: not a word): the rewards of a cut response read only its beginning
+    _warn_cut(encoded.truncation["truncated_responses"], 2 * len(pairs), "responses of the pairs", encoder.max_length)
     chosen_columns, chosen = side(encoded.chosen, list(pairs["chosen"]), "_chosen")
     rejected_columns, rejected = side(encoded.rejected, list(pairs["rejected"]), "_rejected")
-    logits = pair_attribute_logits(spec, {"chosen": chosen, "rejected": rejected,
-                                          "var_chosen": np.full_like(chosen, np.nan),
-                                          "var_rejected": np.full_like(chosen, np.nan)})
+    # with the variances of an uncertainty head, as training and accord evaluate read the log-odds: without them
+    # the probabilities came out more confident than the model's own
+    logits = pair_attribute_logits(spec, {"chosen": chosen["reward"], "rejected": rejected["reward"],
+                                          "var_chosen": chosen["variance"], "var_rejected": rejected["variance"]})
     probabilities: dict[str, np.ndarray] = {}
     for j, (name, kind) in enumerate(zip(spec.names, spec.kinds)):
         column = f"p_{name}_model" if kind == PROPERTY else f"p_chosen_{name}_model"
@@ -762,6 +768,26 @@ def refuse_unlabelled(spec: AttributeSpec, frame: pd.DataFrame) -> None:
                               source=frame.attrs.get("source") or "the data")
 
 
+def overall_labels(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """The overall soft label of the pairs of ``frame`` (``p_chosen``, NaN where a pair has none, and ``p_tie``, 0
+    where missing), checked as :func:`accord.reward.data.load_pairs` checks a label: a text or a value off [0, 1]
+    was a bare ValueError of numpy or of the ECE, naming no file, column or row."""
+    source = frame.attrs.get("source")
+    p_chosen = _numeric(frame, "p_chosen", source)
+    p_tie = np.nan_to_num(_numeric(frame, "p_tie", source)) if "p_tie" in frame.columns else np.zeros(len(frame))
+    for column, values in (("p_chosen", p_chosen), ("p_tie", p_tie)):
+        bad = (values < 0) | (values > 1)  # NaN: no overall label
+        if bad.any():
+            row = int(np.flatnonzero(bad)[0])
+            raise ValidationError("must be a probability in [0, 1]", source=source, column=column, row=row,
+                                  value=frame[column].iloc[row])
+    over = p_chosen + p_tie > 1 + LABEL_SUM_TOLERANCE
+    if over.any():
+        raise ValidationError("p_chosen + p_tie exceeds 1", source=source, column="p_tie",
+                              row=int(np.flatnonzero(over)[0]))
+    return p_chosen, p_tie
+
+
 def evaluate_attributes(model_dir: str | Path, data: Any, *, batch_size: int = 32, max_length: int | None = None,
                         device: str | torch.device | None = None, progress: bool = False) -> dict[str, float]:
     """``accord evaluate`` of a multi-attribute model: the per-attribute metrics of :func:`attribute_metrics` on the
@@ -774,20 +800,21 @@ def evaluate_attributes(model_dir: str | Path, data: Any, *, batch_size: int = 3
     frame, _ = read_attribute_table(data)
     spec = evaluation_spec(AttributeSpec.from_dict(RewardModel.read_meta(model_dir)["attributes"]), frame, model_dir)
     refuse_unlabelled(spec, frame)
+    overall = overall_labels(frame) if "p_chosen" in frame.columns and spec.layout == "pairs" else None
     model, tokenizer = load_model(model_dir, device, progress)
     encoded = encode_attribute_table(_encoder(model, tokenizer, max_length), spec, frame)
     rewards = predict_attributes(model, encoded, pad_token_id=tokenizer.pad_token_id, batch_size=batch_size,
                                  progress=progress)
     refuse_nan_rewards(model_dir, spec, rewards)  # as score_attributes refuses a NaN attribute reward
     result = attribute_metrics(spec, rewards, encoded.labels)
-    if "p_chosen" in frame.columns and encoded.pairs is not None:
-        scored = score_attributes(model_dir, frame[["prompt", "chosen", "rejected"]] if "prompt" in frame.columns
-                                  else frame[["chosen", "rejected"]], batch_size=batch_size, max_length=max_length,
-                                  device=device)
+    if overall is not None:
+        with warnings.catch_warnings():  # the pairs were encoded above, and what their cut warns of was said there
+            warnings.simplefilter("ignore", SettingWarning)
+            scored = score_attributes(model_dir, frame[["prompt", "chosen", "rejected"]] if "prompt" in frame.columns
+                                      else frame[["chosen", "rejected"]], batch_size=batch_size,
+                                      max_length=max_length, device=device)
         d = (scored["reward_chosen"] - scored["reward_rejected"]).to_numpy()
-        p_chosen = frame["p_chosen"].to_numpy(dtype=float)
-        p_tie = np.nan_to_num(frame["p_tie"].to_numpy(dtype=float)) if "p_tie" in frame.columns else \
-            np.zeros_like(p_chosen)
+        p_chosen, p_tie = overall
         # the overall label is, like every attribute's, given for some pairs only: the others are not scored (a NaN
         # label compared as "rejected is better")
         labelled = ~np.isnan(p_chosen)

@@ -118,7 +118,15 @@ def fit_temperature(d: np.ndarray, p_chosen: np.ndarray, p_tie: np.ndarray | Non
     bounds = [(-7.0, 7.0)] + ([(-10.0, 10.0)] if fit_bias else [])  # T within e^-7..e^7
     result = minimize(loss, start, jac=True, method="L-BFGS-B", bounds=bounds, options={"gtol": 1e-10, "ftol": 1e-15})
     temperature = math.exp(float(result.x[0]))
-    if result.x[0] <= bounds[0][0] + 1.0 or (not fit_bias and _separated(d, p_c, p_r, p_t, objective)):
+    # with a bias, labels that all favour one side are met by the bias alone (its warning below), and labels on both
+    # sides that a threshold on d splits leave T running to 0 as they do without one, taking the bias with it (was:
+    # a model that orders every held-out pair as its hard label says got T ~ 0.03 and no word, or a warning that the
+    # labels favour one side)
+    sides = _label_sides(p_c, p_r, p_t, objective)
+    pulled = sides[sides != 0]  # NaN included
+    one_sided = fit_bias and bool(np.all(pulled == pulled[0]))
+    separated = not one_sided and _separated(d, sides, fit_bias)
+    if result.x[0] <= bounds[0][0] + 1.0 or separated:
         # the likelihood keeps rising as T -> 0: the labels never weigh against the model's side (separation); with
         # hard labels its gradient vanishes like exp(-|d| / T) and the optimiser stops well above the bound
         warnings.warn(SettingWarning("objective", lambda name: (
@@ -129,25 +137,38 @@ def fit_temperature(d: np.ndarray, p_chosen: np.ndarray, p_tie: np.ndarray | Non
         warnings.warn(f"calibration: the temperature ran to its upper bound ({temperature:.1e}): the {len(d)} "
                       "held-out labels do not follow the model's ranking, so every calibrated probability is about "
                       "1/2", stacklevel=2)
-    if fit_bias and abs(result.x[1]) >= bounds[1][1] - 1e-6:
+    if fit_bias and ((abs(result.x[1]) >= bounds[1][1] - 1e-6 and not separated) or one_sided):
+        ran = (f"ran to its bound ({result.x[1]:+.0f})" if abs(result.x[1]) >= bounds[1][1] - 1e-6 else
+               f"ran towards {'+' if sides[sides != 0][0] > 0 else '-'}infinity (stopped at {result.x[1]:+.2g})")
         warnings.warn(SettingWarning("fit_bias", lambda name: (
-            f"calibration: the bias ran to its bound ({result.x[1]:+.0f}): the held-out labels favour one side as "
+            f"calibration: the bias {ran}: the held-out labels favour one side as "
             "shown (chosen or rejected) whatever the model says, so they cannot bound the bias (fit without a bias: "
             f"{'leave out ' + name if name.startswith('--') else name + '=False'})")), stacklevel=2)
     return {"temperature": temperature, "bias": float(result.x[1]) if fit_bias else 0.0, "objective": objective,
             "nll_before": loss(np.zeros_like(start))[0], "nll_after": float(result.fun), "n_pairs": len(d)}
 
 
-def _separated(d: np.ndarray, p_c: np.ndarray, p_r: np.ndarray, p_t: np.ndarray, objective: str) -> bool:
-    """Whether no pair weighs against the model's side, so that the likelihood rises all the way to ``T -> 0``: the
-    evidence of a pair ``d > 0`` favours rejected only if ``p_rejected > p_chosen``; the soft target is met only by
-    a hard label on the model's side."""
-    side = np.sign(d)
+def _label_sides(p_c: np.ndarray, p_r: np.ndarray, p_t: np.ndarray, objective: str) -> np.ndarray:
+    """The side each pair's label pulls its calibrated log-odds towards without limit: ``1`` (chosen), ``-1``
+    (rejected), ``0`` (no pull: an even label) or NaN (a label that bounds it: the soft target of a label that is
+    not hard). The evidence of a pair favours the side of its larger probability."""
     if objective == "soft":
         y = p_c + 0.5 * p_t
-        return bool(np.all((side == 0) | ((side > 0) & (y >= 1.0)) | ((side < 0) & (y <= 0.0))))
-    lean = side * (p_c - p_r)
-    return bool(np.all(lean >= 0.0) and np.any(lean > 0.0))
+        return np.where(y >= 1.0, 1.0, np.where(y <= 0.0, -1.0, np.nan))
+    return np.sign(p_c - p_r)
+
+
+def _separated(d: np.ndarray, sides: np.ndarray, fit_bias: bool) -> bool:
+    """Whether no pair weighs against the model's side (:func:`_label_sides`), so that the likelihood rises all the
+    way to ``T -> 0``. Without a bias the model's side is the sign of ``d`` (a pair of ``d = 0`` stays at 1/2 whatever
+    ``T``); with one, any threshold on ``d`` that splits the labels' sides."""
+    if not fit_bias:
+        lean = (np.sign(d) * sides)[d != 0]
+        return bool(np.all(lean >= 0.0) and np.any(lean > 0.0))  # NaN compares False: not separated
+    if np.isnan(sides).any():
+        return False
+    chosen, rejected = d[sides > 0], d[sides < 0]
+    return bool(len(chosen) and len(rejected) and rejected.max() < chosen.min())
 
 
 def apply_calibration(d: np.ndarray, meta: dict[str, Any]) -> np.ndarray:

@@ -294,6 +294,13 @@ class RewardConfig:
         if self.freeze_layers and self.lora:
             raise refused(lambda n, lora: f"{n.strip(QUOTE)} and {lora.strip(QUOTE)} both choose what trains; set "
                           "one of them", "freeze_layers", "lora")
+        # the losses refuse these too, but only at the first step: after the model had loaded and the output folder
+        # was started, in an error naming no setting
+        if not 0.0 <= self.label_smoothing < 0.5:
+            raise refused(lambda n: f"{n} must be in [0, 0.5), got {self.label_smoothing}", "label_smoothing")
+        if self.davidson_nu <= 0:
+            raise refused(lambda n: f"{n} (Davidson's tie parameter) must be positive, got {self.davidson_nu}",
+                          "davidson_nu")
         if self.num_epochs <= 0:
             raise refused(lambda n: f"{n} must be positive, got {self.num_epochs}", "num_epochs")
         if self.learning_rate <= 0:
@@ -303,7 +310,8 @@ class RewardConfig:
         for name in ("adam_beta1", "adam_beta2", "lora_dropout"):
             if not 0.0 <= getattr(self, name) < 1.0:
                 raise refused(lambda n: f"{n} must be in [0, 1), got {getattr(self, name)}", name)
-        for name in ("weight_decay", "adam_epsilon", "warmup_steps", "max_grad_norm"):
+        # a negative centring coefficient rewards |r_chosen + r_rejected| growing: the loss has no floor
+        for name in ("weight_decay", "adam_epsilon", "warmup_steps", "max_grad_norm", "center_rewards_coefficient"):
             if getattr(self, name) is not None and getattr(self, name) < 0:
                 raise refused(lambda n: f"{n} must be 0 or more, got {getattr(self, name)}", name)
 

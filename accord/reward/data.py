@@ -36,6 +36,8 @@ from accord.datasets.loaders.generic import read_table
 TRAINING_PAIR_COLUMNS = ("pair_id", "prompt", "chosen", "rejected", "p_chosen", "p_tie", "uncertainty", "weight",
                          "margin")
 VOTE_COLUMNS = ("votes_chosen", "votes_rejected", "votes_tie")
+#: How far a soft label's ``p_chosen + p_tie`` may pass 1 (float rounding of labels written as float32, say).
+LABEL_SUM_TOLERANCE = 1e-6
 #: The columns of an input table that hold texts or ids, read as written (never as numbers or missing values).
 TEXT_COLUMNS = ("pair_id", "prompt", "chosen", "rejected", "response")
 
@@ -190,7 +192,7 @@ def normalise_pairs(frame: pd.DataFrame, source: str | None = None) -> pd.DataFr
                 raise ValidationError("must be a finite number (or missing)", source=source, column=column, row=row,
                                       value=frame[column].iloc[row])
         out[column] = values
-    over = out["p_chosen"].to_numpy() + out["p_tie"].to_numpy() > 1 + 1e-6
+    over = out["p_chosen"].to_numpy() + out["p_tie"].to_numpy() > 1 + LABEL_SUM_TOLERANCE
     if over.any():
         row = int(np.flatnonzero(over)[0])
         raise ValidationError("p_chosen + p_tie exceeds 1", source=source, column="p_tie", row=row)

@@ -152,10 +152,14 @@ def head_rewards(model_dir: str | Path, frame: pd.DataFrame, *, batch_size: int 
     """``(H, n)``: each ensemble head's reward of the responses of ``frame`` (a ``response`` column, optionally
     ``prompt``), standardised by that head's training-set mean and standard deviation (``reward_stats.json``)."""
     from accord.reward.data import response_texts
-    from accord.reward.evaluate import _encoder, load_model, predict_response_heads
+    from accord.reward.evaluate import _encoder, _warn_cut, load_model, predict_response_heads
 
     model, tokenizer = load_model(model_dir, device)
-    encoded = _encoder(model, tokenizer, max_length).encode(*response_texts(frame))
+    encoder = _encoder(model, tokenizer, max_length)
+    encoded = encoder.encode(*response_texts(frame))
+    # as score says it of a plain member: the heads read only the beginning of a response max_length cut (was: not
+    # a word, for the same responses a plain member warned of)
+    _warn_cut(encoded.truncated_responses, len(frame), "responses", encoder.max_length)
     members = predict_response_heads(model, encoded, pad_token_id=tokenizer.pad_token_id, batch_size=batch_size,
                                      progress=progress)
     stats = (model.stats or {}).get("heads") or [{}] * len(members)

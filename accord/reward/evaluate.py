@@ -31,12 +31,12 @@ import torch
 from scipy.special import expit
 
 from accord import metrics
-from accord.datasets.errors import AccordError, SettingWarning, ValidationError
+from accord.datasets.errors import AccordError, SettingError, SettingWarning, ValidationError
 from accord.datasets.schema import columns_note
 from accord.reward.calibration import apply_calibration
-from accord.reward.data import (VOTE_COLUMNS, PairCollator, PairEncoder, TokenizedPairs, TokenizedResponses,
-                                check_responses, ensure_pad_token, load_pairs, normalise_pairs, pair_texts,
-                                response_texts)
+from accord.reward.data import (LABEL_SUM_TOLERANCE, VOTE_COLUMNS, PairCollator, PairEncoder, TokenizedPairs,
+                                TokenizedResponses, check_responses, ensure_pad_token, load_pairs, normalise_pairs,
+                                pair_texts, response_texts)
 from accord.reward.losses import pairwise_logit
 from accord.reward.model import META_FILE, STATS_FILE, RewardModel, load_tokenizer
 
@@ -211,6 +211,14 @@ def pairwise_metrics(d: np.ndarray, p_chosen: np.ndarray, p_tie: np.ndarray | No
     # error about "probabilities" the caller never passed
     for name, values in (("d", d), ("p_chosen", p_chosen), ("p_tie", p_tie)):
         refuse_nan(name, values, "pairs", rewards=name == "d")
+    # labels off [0, 1] were a ValueError about an "outcome" the caller never passed (the soft ECE's)
+    for name, values, high in (("p_chosen", p_chosen, 1.0), ("p_tie", p_tie, 1.0),
+                               ("p_chosen + p_tie", p_chosen + p_tie, 1.0 + LABEL_SUM_TOLERANCE)):
+        bad = (values < 0) | (values > high)
+        if bad.any():
+            at = int(np.flatnonzero(bad)[0])
+            raise AccordError(f"{name}: {int(bad.sum())} of {len(bad)} pairs are not probabilities in [0, 1] (the "
+                              f"first at position {at}: {float(values[at])})")
     prob = expit(d)  # 1 / (1 + exp(-d)) overflows (a RuntimeWarning) for d < -709
     side = pair_sides(p_chosen, p_tie)
     tie = side == 0
@@ -229,7 +237,9 @@ def pairwise_metrics(d: np.ndarray, p_chosen: np.ndarray, p_tie: np.ndarray | No
         hit = (gold[keep] == "chosen").to_numpy(dtype=float)
         out.update(accuracy=float(right.mean()), nll=hard["nll"], brier=float(((prob[keep] - hit) ** 2).mean()),
                    ece=metrics.calibration_error(confidence, right, n_bins))
-    y = p_chosen + 0.5 * p_tie
+    # p_chosen + p_tie may pass 1 by the loaders' rounding tolerance: the soft ECE refused such a target as
+    # "outcome: not a probability" (a soft label of p_chosen 1, p_tie 9e-7 that load_pairs accepts)
+    y = np.clip(p_chosen + 0.5 * p_tie, 0.0, 1.0)
     p = np.clip(prob, metrics.EPS, 1 - metrics.EPS)
     out["soft_nll"] = float(-(y * np.log(p) + (1 - y) * np.log(1 - p)).mean())
     out["soft_brier"] = float(((prob - y) ** 2).mean())
@@ -332,7 +342,8 @@ def score(model_dir: str | Path, data: Any, *, k: float | None = None, batch_siz
     ``data``: a frame (or a file :func:`load_pairs` / pandas reads) with a ``response`` column (and optionally
     ``prompt``), or with ``chosen`` and ``rejected`` columns (``p_chosen_model`` uses the model's calibration,
     :mod:`accord.reward.calibration`, when it has one). Per response it returns ``reward`` and
-    ``reward_normalised`` (``(reward - mean) / sd`` of the training-set rewards in ``reward_stats.json``); a model
+    ``reward_normalised`` (``(reward - mean) / sd`` of the training-set rewards in ``reward_stats.json``; absent for
+    a model saved without them); a model
     trained with an uncertainty head (``uncertainty_head=True``, ``accord train --uncertainty-head``) adds
     ``reward_sd``, its standard deviation, and ``conservative_reward = reward - k * reward_sd`` (``k`` defaults to
     1), to use against reward hacking. A model without the head has neither column, and asking it for ``k`` is an
@@ -351,38 +362,44 @@ def score(model_dir: str | Path, data: Any, *, k: float | None = None, batch_siz
         from accord.reward.steps import score_steps
 
         if k is not None:
-            raise AccordError("k: the conservative reward is for response rewards, not per-step scores")
+            raise SettingError("k", lambda name: f"{name}: the conservative reward is for response rewards, not "
+                               "per-step scores")
         return score_steps(model_dir, data, batch_size=batch_size, max_length=max_length, device=device,
                            progress=progress)
     if k is not None and RewardModel.read_meta(model_dir).get("ensemble_heads", 1) > 1:
-        raise AccordError(f"k: {model_dir} has ensemble heads, no uncertainty head; score them as an ensemble "
-                          "(accord.reward.ensemble.score_ensemble, `accord score --conservative`)")
+        raise SettingError("k", lambda name: f"{name}: {model_dir} has ensemble heads, no uncertainty head; score "
+                           "them as an ensemble (accord.reward.ensemble.score_ensemble, `accord score "
+                           "--conservative`)")
     if k is not None and not RewardModel.read_meta(model_dir).get("uncertainty_head"):
-        raise AccordError(f"k: {model_dir} has no uncertainty head (it was trained without --uncertainty-head), so "
-                          "it has no reward_sd and its conservative reward would equal the reward; train with "
-                          "--uncertainty-head to use k")
+        raise k_without_uncertainty_head(model_dir)
     frame = _read_scored(data)  # before the model loads: a problem with the data is reported at once
     pairs_frame = None if "response" in frame.columns else pair_texts(frame, source=_source(data))
     uncertainty = bool(RewardModel.read_meta(model_dir).get("uncertainty_head"))
     sides = [""] if pairs_frame is None else ["_chosen", "_rejected"]
-    written = [column for suffix in sides for column in _side_columns(np.zeros(0), np.zeros(0), 1.0, 0.0, 1.0,
+    written = [column for suffix in sides for column in _side_columns(np.zeros(0), np.zeros(0), 1.0, (0.0, 1.0),
                                                                       suffix, uncertainty)]
     refuse_score_columns(frame, written + ([] if pairs_frame is None else ["p_chosen_model"]), _source(data))
     model, tokenizer = load_model(model_dir, device, progress)
     k = 1.0 if k is None else float(k)
     encoder = _encoder(model, tokenizer, max_length)
+    # a model saved without its training rewards' statistics has no normalised reward: it was the reward itself
+    # (mean 0, sd 1 taken for them), a column that said normalised where nothing was, as score_attributes leaves
+    # it out for a combination without statistics
     stats = model.stats or {}
-    mean, sd = float(stats.get("mean", 0.0)), float(stats.get("sd", 1.0)) or 1.0
-    if not (math.isfinite(mean) and math.isfinite(sd)):  # every normalised reward would be NaN
-        raise AccordError(f"{model_dir}: its {STATS_FILE} has mean {mean} and sd {sd}; the training rewards were "
-                          "NaN (a diverged model): retrain it")
+    normalise = None
+    if {"mean", "sd"} <= set(stats):
+        mean, sd = float(stats["mean"]), float(stats["sd"]) or 1.0
+        if not (math.isfinite(mean) and math.isfinite(sd)):  # every normalised reward would be NaN
+            raise AccordError(f"{model_dir}: its {STATS_FILE} has mean {mean} and sd {sd}; the training rewards "
+                              "were NaN (a diverged model): retrain it")
+        normalise = (mean, sd)
     if "response" in frame.columns:
         encoded = encoder.encode(*response_texts(frame))
         reward, variance = predict_responses(model, encoded, pad_token_id=tokenizer.pad_token_id,
                                              batch_size=batch_size, progress=progress)
         refuse_nan(f"{model_dir}: reward", reward, "responses")
         _warn_cut(encoded.truncated_responses, len(frame), "responses", encoder.max_length)
-        return frame.copy().assign(**_side_columns(reward, variance, k, mean, sd, "", model.uncertainty_head))
+        return frame.copy().assign(**_side_columns(reward, variance, k, normalise, "", model.uncertainty_head))
     pairs = encoder.encode_pairs(pairs_frame)
     pred = predict_pairs(model, pairs, pad_token_id=tokenizer.pad_token_id, batch_size=batch_size,
                          progress=progress)
@@ -392,10 +409,18 @@ def score(model_dir: str | Path, data: Any, *, k: float | None = None, batch_siz
               encoder.max_length)
     out = frame.copy()
     for side in ("chosen", "rejected"):
-        out = out.assign(**_side_columns(pred[f"reward_{side}"], pred[f"var_{side}"], k, mean, sd, f"_{side}",
+        out = out.assign(**_side_columns(pred[f"reward_{side}"], pred[f"var_{side}"], k, normalise, f"_{side}",
                                          model.uncertainty_head))
     out["p_chosen_model"] = expit(apply_calibration(pair_logits(pred), model.meta))
     return out
+
+
+def k_without_uncertainty_head(model_dir: str | Path) -> SettingError:
+    """The error of ``k`` (``--k`` on the command line, which the message names there) for a model without an
+    uncertainty head."""
+    return SettingError("k", lambda name: (
+        f"{name}: {model_dir} has no uncertainty head (it was trained without --uncertainty-head), so it has no "
+        f"reward_sd and its conservative reward would equal the reward; train with --uncertainty-head to use {name}"))
 
 
 def _warn_cut(cut: int, total: int, what: str, max_length: int) -> None:
@@ -413,13 +438,16 @@ def _task(model_dir: str | Path) -> str:
     return RewardModel.read_meta(model_dir).get("task", "pairwise")
 
 
-def _side_columns(reward: np.ndarray, var: np.ndarray, k: float, mean: float, sd: float, suffix: str,
-                  uncertainty: bool) -> dict[str, np.ndarray]:
+def _side_columns(reward: np.ndarray, var: np.ndarray, k: float, normalise: tuple[float, float] | None,
+                  suffix: str, uncertainty: bool) -> dict[str, np.ndarray]:
+    """The score's columns of one side: ``normalise`` is the training rewards' ``(mean, sd)`` (``None``: no
+    ``reward_normalised``)."""
     columns = {f"reward{suffix}": reward}
     if uncertainty:
         reward_sd = np.sqrt(var)
         columns[f"reward_sd{suffix}"] = reward_sd
-    columns[f"reward_normalised{suffix}"] = (reward - mean) / sd
+    if normalise is not None:
+        columns[f"reward_normalised{suffix}"] = (reward - normalise[0]) / normalise[1]
     if uncertainty:
         columns[f"conservative_reward{suffix}"] = reward - k * reward_sd
     return columns

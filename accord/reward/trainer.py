@@ -30,6 +30,7 @@ running step finish, saves a checkpoint and raises :class:`TrainingInterrupted`.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import math
 import os
@@ -138,6 +139,9 @@ class RewardTrainer:
                  tokenizer: Any = None, train_data: Any = None, eval_data: Any = None,
                  callbacks: Sequence[Callable[["RewardTrainer", dict[str, Any]], None]] = ()):
         config.validate()
+        # the trainer's own copy: a saved reward model fills in the settings its head fixes (_saved_reward_model),
+        # which the caller's config keeps as given
+        config = dataclasses.replace(config)
         if model is None and not config.model:
             raise refused(lambda n: f"{n} is required (a local folder or a hub name)", "model")
         if train_data is None and not config.train_path:
@@ -199,6 +203,14 @@ class RewardTrainer:
         cfg = self.config
         # float32 whatever it was saved in: the optimiser's weights (mixed precision is the autocast's)
         model = RewardModel.from_pretrained(folder, attn_implementation=cfg.attn_implementation, dtype=torch.float32)
+        # a setting left at its default is unset: the saved head's own (was: a model saved with an uncertainty head
+        # or ensemble heads went on training only when the setting was given again, the error saying to leave it
+        # unset, or that ensemble_heads, not given, asked for 1)
+        for settings in [cfg] if self.task.config is cfg else [cfg, self.task.config]:  # and a task's given
+            if not settings.uncertainty_head and model.uncertainty_head:
+                settings.uncertainty_head = True
+            if settings.ensemble_heads is None and model.ensemble_heads > 1:
+                settings.ensemble_heads = model.ensemble_heads
         fixed = (("pooling", cfg.pooling, model.pooling), ("disable_dropout", cfg.disable_dropout, True),
                  ("uncertainty_head", cfg.uncertainty_head, model.uncertainty_head))
         conflicts = [(name, asked, saved) for name, asked, saved in fixed
@@ -224,10 +236,10 @@ class RewardTrainer:
         """The model (loaded unless given) with the config's training set-up, and its tokenizer."""
         cfg = self.config
         seed_everything(cfg.seed)  # the head's initialisation
-        heads = cfg.ensemble_heads or 1
         saved = Path(resolve_model_path(cfg.model)) if model is None and cfg.model else None
         if saved is not None and (saved / META_FILE).is_file():
             model = self._saved_reward_model(saved)
+        heads = cfg.ensemble_heads or 1
         if model is None:
             model = RewardModel.from_backbone(cfg.model, pooling=cfg.pooling, uncertainty_head=cfg.uncertainty_head,
                                               num_outputs=self.task.num_outputs,
