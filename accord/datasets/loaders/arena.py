@@ -142,8 +142,10 @@ def _split_column(conversations: pd.Series, turns: pd.Series | None, name: str,
                   column, conversations)
     exploded = lists[lists.map(len) > 0].explode()  # (an empty chat has no answer: named below)
     is_message = exploded.map(lambda m: isinstance(m, dict) and "content" in m)
-    _refuse_first(~is_message.groupby(level=0).all(), "a message must be an object with 'role' and 'content'",
-                  name, column, conversations)
+    # per battle of the whole column: the empty chats left out above would shift the row named by one each
+    all_messages = is_message.groupby(level=0).all().reindex(conversations.index, fill_value=True)
+    _refuse_first(~all_messages, "a message must be an object with 'role' and 'content'", name, column,
+                  conversations)
     exploded = exploded[is_message.to_numpy()]
     messages = pd.json_normalize(exploded.tolist(), max_level=0) if len(exploded) else pd.DataFrame()
     messages = messages.reindex(columns=["role", "content"])
