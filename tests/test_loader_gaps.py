@@ -9,6 +9,7 @@ column and row (they used to be blamed on another row and column, on another fil
 from __future__ import annotations
 
 import json
+import re
 import warnings
 from pathlib import Path
 
@@ -17,8 +18,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from accord.datasets import ValidationError
-from accord.datasets.loaders import load_pandalm, load_vldb17
+from accord.datasets import AccordError, ValidationError
+from accord.datasets.loaders import load_pandalm, load_snow2008, load_vldb17
 
 FEW = settings(max_examples=25, deadline=None, derandomize=True, database=None,
                suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -331,3 +332,32 @@ def test_blank_header_cells_are_not_a_repeated_name(tmp_path):
     path = tmp_path / "judgments.csv"
     path.write_text("pair_id,annotator,label,,\np1,a,A,,\np1,b,B,,\n")
     assert read_judgments(path)["label"].tolist() == ["A", "B"]
+
+
+# -- another published set's folder or file, given for the set asked for ---------------------------------------
+
+
+@pytest.mark.parametrize(("asked", "given"), [("dog", "d_sentiment"), ("duck", "d_jn-product"),
+                                              ("sentiment", "D_DUCK IDENTIFICATION")])
+def test_vldb_folder_of_another_set_is_refused(tmp_path, asked, given):
+    """Every VLDB set folder holds the same answer.csv and truth.csv, and binary answers fit Dog's classes 0-3: the
+    folder of another set was read as the set asked for, without a word (the sentiment answers as Dog)."""
+    folder = _vldb(tmp_path / given, 4, [0, 1, 2, 3])
+    with pytest.raises(AccordError, match=rf"file {re.escape(str(folder))}: this is the VLDB 2017 set"):
+        load_vldb17(asked, folder)
+    # the set's own folder, and a renamed copy, are read as the set asked for
+    assert len(load_vldb17(given, folder)) == 12
+    assert len(load_vldb17(asked, _vldb(tmp_path / "my copy", 4, [0, 1, 2, 3]))) == 12
+
+
+def test_snow_file_of_another_set_is_refused(tmp_path):
+    """TEMP's classes (1/2) fit WSD's (1/2/3): the TEMP file given for WSD was read as WSD, without a word."""
+    rows = "!amt_annotation_ids\t!amt_worker_ids\torig_id\tresponse\tgold\nh1\tw1\t1\t1\t1\nh1\tw2\t1\t2\t1\n"
+    temp = tmp_path / "temp.standardized.tsv"
+    temp.write_text(rows, encoding="utf-8")
+    with pytest.raises(AccordError, match=rf"file {re.escape(str(temp))}: this is the Snow 2008 set 'temp', not 'wsd'"):
+        load_snow2008("wsd", temp)
+    assert len(load_snow2008("temp", temp)) == 2
+    renamed = tmp_path / "my-wsd-copy.tsv"
+    renamed.write_text(rows, encoding="utf-8")
+    assert load_snow2008("wsd", renamed).attrs["accord"]["classes"] == [1, 2, 3]
