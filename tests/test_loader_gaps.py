@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from accord.datasets import AccordError, ValidationError
-from accord.datasets.loaders import load_pandalm, load_snow2008, load_vldb17
+from accord.datasets.loaders import load_pandalm, load_snow2008, load_ukpconvarg1, load_vldb17
 
 FEW = settings(max_examples=25, deadline=None, derandomize=True, database=None,
                suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -361,3 +361,33 @@ def test_snow_file_of_another_set_is_refused(tmp_path):
     renamed = tmp_path / "my-wsd-copy.tsv"
     renamed.write_text(rows, encoding="utf-8")
     assert load_snow2008("wsd", renamed).attrs["accord"]["classes"] == [1, 2, 3]
+
+
+# -- UKPConvArg1: a folder of files, an error named in its own file --------------------------------------------
+
+
+UKP_FIXTURES = Path(__file__).parent / "fixtures" / "ukp"
+
+
+def test_ukp_error_of_a_folder_names_the_file_and_its_row(tmp_path):
+    """A folder's files are checked as one table: a worker judging a pair twice in the second file was named under
+    the folder, at its row among every file's rows (row 5), which no file has."""
+    xml = (UKP_FIXTURES / "mini-debate_side-a.xml").read_text(encoding="utf-8")
+    first = xml.replace("10_11", "20_21").replace("<id>10</id>", "<id>20</id>").replace("<id>11</id>", "<id>21</id>")
+    (tmp_path / "a-debate_side.xml").write_text(first, encoding="utf-8")
+    second = tmp_path / "b-debate_side.xml"
+    second.write_text(xml.replace("<turkID>W2</turkID>", "<turkID>W1</turkID>"), encoding="utf-8")
+    assert len(load_ukpconvarg1(tmp_path / "a-debate_side.xml")) == 4  # the first file's four assignments
+    with pytest.raises(ValidationError, match=rf"^file {re.escape(str(second))}, column 'turkID', row 1: annotator "
+                                              r"judged this pair more than once"):
+        load_ukpconvarg1(tmp_path)
+    # the strict CSVs: a pair of the first file repeated on the second line of the second
+    csv_rows = (UKP_FIXTURES / "mini-debate_side-a.csv").read_text(encoding="utf-8").splitlines()
+    strict = tmp_path / "strict"
+    strict.mkdir()
+    (strict / "a-debate_side.csv").write_text("\n".join(csv_rows) + "\n", encoding="utf-8")
+    repeated = strict / "b-debate_side.csv"
+    repeated.write_text("\n".join([csv_rows[0], csv_rows[2].replace("12_10", "30_31"), csv_rows[1]]) + "\n",
+                        encoding="utf-8")
+    with pytest.raises(ValidationError, match=rf"^file {re.escape(str(repeated))}, column '#id', row 1: "):
+        load_ukpconvarg1(strict, variant="strict")
