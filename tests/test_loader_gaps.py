@@ -391,3 +391,20 @@ def test_ukp_error_of_a_folder_names_the_file_and_its_row(tmp_path):
                         encoding="utf-8")
     with pytest.raises(ValidationError, match=rf"^file {re.escape(str(repeated))}, column '#id', row 1: "):
         load_ukpconvarg1(strict, variant="strict")
+
+
+def test_pandalm_and_vldb_read_the_folder_of_a_file_of_theirs(tmp_path):
+    """Given one of the set's files, its folder is read (the files were looked for inside the file:
+    '.../testset-v1.json/testset-v1.json: not found'); a file of another name is named as no folder."""
+    folder = _pandalm(tmp_path / "pandalm", _items(3))
+    for name in ("testset-v1.json", "gpt-3.5-turbo-testset-v1.json"):
+        pd.testing.assert_frame_equal(load_pandalm(folder / name), load_pandalm(folder))
+    vldb = _vldb(tmp_path / "vldb", 3, [0, 1, 2])
+    for name in ("answer.csv", "truth.csv"):
+        pd.testing.assert_frame_equal(load_vldb17("duck", vldb / name), load_vldb17("duck", vldb))
+    other = tmp_path / "notes.txt"
+    other.write_text("x")
+    with pytest.raises(AccordError, match=rf"file {re.escape(str(other))}: is a file, not the PandaLM folder"):
+        load_pandalm(other)
+    with pytest.raises(AccordError, match=rf"file {re.escape(str(other))}: is a file, not a VLDB 2017 folder"):
+        load_vldb17("duck", other)

@@ -44,7 +44,8 @@ def load_pandalm(path: str | os.PathLike | None = None, *, include_ai_judges: bo
     Parameters
     ----------
     path
-        The folder holding ``testset-v1.json`` (and the two AI-judge files). ``None`` looks for ``pandalm/`` in
+        The folder holding ``testset-v1.json`` (and the two AI-judge files), or one of those files (its folder is
+        read). ``None`` looks for ``pandalm/`` in
         ``$ACCORD_DATA_DIR``, the repository's ``../shared/datasets`` and the download cache.
     include_ai_judges
         Add the verdicts of ``gpt-3.5-turbo`` and ``pandalm-7b`` as two more annotators (``annotator_is_ai``).
@@ -57,6 +58,12 @@ def load_pandalm(path: str | os.PathLike | None = None, *, include_ai_judges: bo
         ``annotator_kind``, ``item_motivation_app``, ``item_model_a``/``item_model_b`` and ``reason`` (AI only).
     """
     folder = find_source_folder(FOLDER, "pandalm") if path is None else Path(path)
+    if folder.is_file() and folder.name in (HUMAN_FILE, *(f for f, _, _ in AI_JUDGES.values())):
+        # one of the set's files: its folder (the files were looked for inside the file, '.../testset-v1.json/...')
+        folder = folder.parent
+    elif folder.is_file():
+        raise AccordError(f"file {folder}: is a file, not the PandaLM folder (name the folder that holds {HUMAN_FILE} "
+                          "and the AI-judge files)")
     items = _read_json(folder / HUMAN_FILE)
     source = str(folder / HUMAN_FILE)
     require_columns(items, ("idx", "instruction", "input", "response1", "response2", *HUMAN_ANNOTATORS),

@@ -73,13 +73,19 @@ def load_vldb17(name: str, path: str | os.PathLike | None = None) -> pd.DataFram
         ``"d_jn-product"``, ``"d_sentiment"``, ``"d_Duck Identification"`` or the aliases ``"product"``,
         ``"sentiment"``, ``"duck"``.
     path
-        The ``vldb17`` folder (holding one sub-folder per set) or the set's own folder. ``None`` looks for
+        The ``vldb17`` folder (holding one sub-folder per set), the set's own folder, or its ``answer.csv`` or
+        ``truth.csv`` (the folder is read). ``None`` looks for
         ``vldb17/`` in ``$ACCORD_DATA_DIR``, the repository's ``../shared/datasets`` and the download cache.
     """
     folder_name = resolve_name(name)
     short = {v: k for k, v in ALIASES.items() if k in ("product", "sentiment", "duck", "dog")}[folder_name]
     classes = SET_CLASSES.get(folder_name, CLASSES)
     base = find_source_folder(FOLDER, f"vldb17-{short}") if path is None else Path(path)
+    if base.is_file() and base.name in ("answer.csv", "truth.csv"):
+        base = base.parent  # one of the set's files: its folder (they were looked for inside it, '.../answer.csv/...')
+    elif base.is_file():
+        raise AccordError(f"file {base}: is a file, not a VLDB 2017 folder (name the vldb17 folder or the set's own, "
+                          "which holds answer.csv and truth.csv)")
     folder = base / folder_name if (base / folder_name).is_dir() else base
     _refuse_another_set(folder, folder_name)
     answers = _read_pairs(folder / "answer.csv", 3, ("pair_id", "annotator", "label"), classes)
