@@ -1030,6 +1030,14 @@ def sample_candidates(
     check_int("seed", seed, 0)  # numpy's raw "expected non-negative integer" named nothing
     if len(prompts) != len(topics):
         raise AccordError(f"{len(prompts)} prompts but {len(topics)} topics")
+    if prompt_ids is not None:
+        # one id per prompt, each once: (prompt_id, candidate) names a candidate, and best-of-n groups by prompt_id
+        if len(prompt_ids) != len(prompts):
+            raise AccordError(f"{len(prompts)} prompts but {len(prompt_ids)} prompt_ids")
+        repeated = pd.Index(prompt_ids).duplicated()
+        if repeated.any():
+            raise AccordError(f"prompt_id {prompt_ids[int(np.flatnonzero(repeated)[0])]!r} is given twice: name each "
+                              "prompt once (n candidates are drawn for each)")
     unknown = [t for t in topics if t not in TOPICS]
     if unknown:
         raise AccordError(f"unknown topic {unknown[0]!r}; topics are {list(_TOPIC_NAMES)}")
