@@ -408,3 +408,19 @@ def test_pandalm_and_vldb_read_the_folder_of_a_file_of_theirs(tmp_path):
         load_pandalm(other)
     with pytest.raises(AccordError, match=rf"file {re.escape(str(other))}: is a file, not a VLDB 2017 folder"):
         load_vldb17("duck", other)
+
+
+def test_load_by_name_reads_the_folder_that_holds_a_vldb_sets_files(tmp_path, monkeypatch):
+    """``load("vldb17-dog", data_dir=".../s4_Dog data")``, the folder holding the set's answer.csv and truth.csv, as
+    load_vldb17 reads it: it was refused, the message asking for the files under '.../s4_Dog data/vldb17/'."""
+    from accord.datasets.loaders import load, registry
+
+    monkeypatch.setenv("ACCORD_CACHE_DIR", str(tmp_path / "cache"))  # (an empty cache: nothing read from there)
+    own = _vldb(tmp_path / "s4_Dog data", 4, [0, 1, 2, 3])
+    assert registry.locate("vldb17-dog", own, download=False) == own
+    pd.testing.assert_frame_equal(load("vldb17-dog", own, download=False), load_vldb17("dog", own),
+                                  check_like=True)
+    # a folder without one of the files is still refused, saying where they go
+    (own / "truth.csv").unlink()
+    with pytest.raises(AccordError, match="download=False"):
+        load("vldb17-dog", own, download=False)

@@ -315,9 +315,16 @@ def where(name: str, data_dir: str | os.PathLike | None = None,
     candidates = [root / spec.folder for root in _local_roots(data_dir)]
     if named is not None:
         candidates.append(named)
-    for folder in (*candidates, cache / spec.folder):
+    for folder in candidates:
         if _has_files(spec, folder):
             return True, folder
+    # the folder that holds the set's files themselves, where they sit one level deeper in their source folder
+    # (``.../vldb17/s4_Dog data``, ``.../ukp-convarg1/UKPConvArg1-full-XML``): the loaders read it, and the message
+    # asked for the files under ``.../s4_Dog data/vldb17/``
+    if named is not None and _has_files(spec, named, skip=2):
+        return True, named
+    if _has_files(spec, cache / spec.folder):
+        return True, cache / spec.folder
     return False, _where_to_put(data_dir, cache) / spec.folder
 
 
@@ -521,9 +528,12 @@ def _named_dir(data_dir: str | os.PathLike | None) -> Path | None:
     return named
 
 
-def _has_files(spec: DatasetSpec, folder: Path) -> bool:
-    """Whether ``folder`` holds every file of the set as its source folder (``spec.files`` less their first part)."""
-    return all((folder / rel.split("/", 1)[1]).is_file() for rel in spec.files)
+def _has_files(spec: DatasetSpec, folder: Path, skip: int = 1) -> bool:
+    """Whether ``folder`` holds every file of the set as its source folder (``spec.files`` less their first part),
+    or with ``skip=2`` as the folder the files are in, below their source folder (never true for a set whose files
+    sit in the source folder itself)."""
+    parts = [rel.split("/", skip) for rel in spec.files]
+    return all(len(p) > skip for p in parts) and all((folder / p[skip]).is_file() for p in parts)
 
 
 def _where_to_put(data_dir: str | os.PathLike | None, cache: Path) -> Path:
