@@ -424,3 +424,29 @@ def test_load_by_name_reads_the_folder_that_holds_a_vldb_sets_files(tmp_path, mo
     (own / "truth.csv").unlink()
     with pytest.raises(AccordError, match="download=False"):
         load("vldb17-dog", own, download=False)
+
+
+# -- files read from JSON keep JSON's types ---------------------------------------------------------------------
+
+
+def test_json_ids_of_the_hub_loaders_are_read_as_written(tmp_path):
+    """The Hub and Arena loaders read JSON with pandas' dtype guessing: the judges "007" and "7" (texts in the file)
+    both became the number 7, one judge who then judged a pair twice (refused, or one judgment dropped), and a
+    worker id "12" came back as an integer."""
+    from accord.datasets import load_chatbot_arena, load_summarize_from_feedback
+
+    def chat(answer: str) -> list[dict]:
+        return [{"role": "user", "content": "q"}, {"role": "assistant", "content": answer}]
+
+    battles = [{"model_a": "m1", "model_b": "m2", "winner": winner, "judge": judge, "conversation_a": chat("a"),
+                "conversation_b": chat("b")} for judge, winner in (("007", "model_a"), ("7", "model_b"))]
+    arena = tmp_path / "arena.jsonl"
+    arena.write_text("".join(json.dumps(b) + "\n" for b in battles), encoding="utf-8")
+    table = load_chatbot_arena(arena)
+    assert table["annotator"].tolist() == ["007", "7"] and table["label"].tolist() == ["A", "B"]
+
+    comparisons = [{"info": {"id": "t1", "post": "p"}, "summaries": [{"text": "s1"}, {"text": "s2"}], "choice": 0,
+                    "worker": worker} for worker in ("007", "12")]
+    summarize = tmp_path / "comparisons.json"
+    summarize.write_text(json.dumps(comparisons), encoding="utf-8")
+    assert load_summarize_from_feedback(summarize)["annotator"].tolist() == ["007", "12"]
