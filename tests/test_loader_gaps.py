@@ -4,6 +4,8 @@ VLDB 2017: a ``truth.csv`` with gaps, or with truths of items no one answered, l
 them (it used to pass a left join silently). PandaLM: a verdict missing from one row, a verdict stored as 1.0, an
 ``idx`` of another kind, a null instruction or response, a list in a text field: each is named at its own file,
 column and row (they used to be blamed on another row and column, on another file, or raised a raw TypeError).
+Also: another published set's folder or file is refused rather than read as the set asked for; a folder of UKPConvArg1
+files names the file and row of an error; a set's own file or innermost folder reads its folder; JSON ids stay text.
 """
 
 from __future__ import annotations
