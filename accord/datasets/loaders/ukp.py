@@ -136,8 +136,9 @@ def load_ukpconvarg1(
         starts = np.cumsum([0, *(len(part) for part in parts)])
         k = int(np.searchsorted(starts, error.row, side="right")) - 1
         fields = _XML_FIELDS if variant == "full" else _CSV_FIELDS
-        raise ValidationError(error.problem, source=str(files[k]), column=fields.get(error.column, error.column),
-                              row=int(error.row - starts[k]), value=error.value) from None
+        place = " (row: the <mTurkAssignment>'s place in the file)" if variant == "full" else ""
+        raise ValidationError(error.problem + place, source=str(files[k]), column=fields.get(error.column,
+                              error.column), row=int(error.row - starts[k]), value=error.value) from None
 
 
 # The file's own name of a column of the table, for errors named in a file.
