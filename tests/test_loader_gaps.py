@@ -452,3 +452,17 @@ def test_json_ids_of_the_hub_loaders_are_read_as_written(tmp_path):
     summarize = tmp_path / "comparisons.json"
     summarize.write_text(json.dumps(comparisons), encoding="utf-8")
     assert load_summarize_from_feedback(summarize)["annotator"].tolist() == ["007", "12"]
+
+
+@FEW
+@given(st.integers(2, 6), st.data())
+def test_pandalm_pair_of_one_response_is_named_at_its_item_in_the_human_file(tmp_path_factory, n, data):
+    """Checked as the table built from the three files (sorted by item, five judgments each), an item whose two
+    responses are the same text was named under the folder at that table's row (row 10 for the file's row 2)."""
+    row = data.draw(st.integers(0, n - 1))
+    items = _items(n)
+    items[row]["response2"] = items[row]["response1"]
+    folder = _pandalm(tmp_path_factory.mktemp("pandalm"), items)
+    with pytest.raises(ValidationError, match=rf"^file {re.escape(str(folder / 'testset-v1.json'))}, column "
+                                              rf"'response2', row {row}: both sides of the pair are the same"):
+        load_pandalm(folder)
