@@ -466,3 +466,37 @@ def test_pandalm_pair_of_one_response_is_named_at_its_item_in_the_human_file(tmp
     with pytest.raises(ValidationError, match=rf"^file {re.escape(str(folder / 'testset-v1.json'))}, column "
                                               rf"'response2', row {row}: both sides of the pair are the same"):
         load_pandalm(folder)
+
+
+# -- Hub loaders: a judgment's error is named at its row of the source -----------------------------------------
+
+
+@FEW
+@given(st.integers(2, 5), st.data())
+def test_multipref_evaluator_twice_is_named_at_the_comparisons_row(tmp_path_factory, n, data):
+    """The table checked is one row per annotation: an evaluator annotating comparison k twice was named at its row
+    among every comparison's annotations (row 7 for the source's row 2), in no row of the file."""
+    from accord.datasets import load_multipref
+
+    row = data.draw(st.integers(0, n - 1))
+    notes = [[{"evaluator": f"e{j}", "overall_pref": "Tie"} for j in range(3)] for _ in range(n)]
+    notes[row][2]["evaluator"] = "e0"
+    frame = pd.DataFrame({"comparison_id": [f"c{i}" for i in range(n)], "text": "q",
+                          "completion_a": [f"a{i}" for i in range(n)], "completion_b": [f"b{i}" for i in range(n)],
+                          "normal_worker_annotations": notes, "expert_worker_annotations": [[] for _ in range(n)]})
+    with pytest.raises(ValidationError, match=rf"column 'annotator', row {row}: annotator judged this pair more"):
+        load_multipref(frame)
+
+
+def test_summarize_judgment_after_a_dropped_row_is_named_at_its_own_row():
+    """A row whose two summaries are one text is dropped (with a warning); the rows after it were named one row up."""
+    from accord.datasets import load_summarize_from_feedback
+
+    def comparison(first: str, second: str) -> dict:
+        return {"info": {"id": "t1", "post": "p"}, "summaries": [{"text": first}, {"text": second}], "choice": 0,
+                "worker": "w1"}
+
+    frame = pd.DataFrame([comparison("same", "same"), comparison("s1", "s2"), comparison("s2", "s1")])
+    with pytest.warns(UserWarning, match="identical"), \
+            pytest.raises(ValidationError, match=r"column 'annotator', row 2: annotator judged this pair more"):
+        load_summarize_from_feedback(frame)
