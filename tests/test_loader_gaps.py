@@ -474,9 +474,10 @@ def test_pandalm_pair_of_one_response_is_named_at_its_item_in_the_human_file(tmp
 @FEW
 @given(st.integers(2, 5), st.data())
 def test_multipref_evaluator_twice_is_named_at_the_comparisons_row(tmp_path_factory, n, data):
-    """The table checked is one row per annotation: an evaluator annotating comparison k twice was named at its row
-    among every comparison's annotations (row 7 for the source's row 2), in no row of the file."""
-    from accord.datasets import load_multipref
+    """The table checked is one row per annotation (per aspect of one, as attributes): an evaluator annotating
+    comparison k twice was named at its row among every comparison's annotations (row 7 for the source's row 2, 14 as
+    aspects), in no row of the file."""
+    from accord.datasets import load_multipref, load_multipref_aspects
 
     row = data.draw(st.integers(0, n - 1))
     notes = [[{"evaluator": f"e{j}", "overall_pref": "Tie"} for j in range(3)] for _ in range(n)]
@@ -486,6 +487,8 @@ def test_multipref_evaluator_twice_is_named_at_the_comparisons_row(tmp_path_fact
                           "normal_worker_annotations": notes, "expert_worker_annotations": [[] for _ in range(n)]})
     with pytest.raises(ValidationError, match=rf"column 'annotator', row {row}: annotator judged this pair more"):
         load_multipref(frame)
+    with pytest.raises(ValidationError, match=rf"column 'annotator', row {row}: annotator rated this item on this"):
+        load_multipref_aspects(frame)
 
 
 def test_summarize_judgment_after_a_dropped_row_is_named_at_its_own_row():

@@ -42,7 +42,7 @@ import io
 import json
 import os
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Literal
 
 import numpy as np
@@ -533,14 +533,16 @@ def _normalize_dicts(values: pd.Series, name: str, column: str) -> pd.DataFrame:
     return normalized.reindex(values.index)
 
 
-def validate_naming_source_rows(table: pd.DataFrame, **validate_kwargs: Any) -> pd.DataFrame:
-    """:func:`~accord.datasets.schema.validate` of a loader's judgments, whose column ``_source_row`` (dropped here)
-    holds each judgment's row of the source: an error is named at that row, as the loader's own errors are. The
-    table's rows are judgments: one source row may hold several (MultiPref's annotations) or have lost some to
-    :func:`_drop_identical_sides`, and validate's row (MultiPref's row 7 for the file's row 2) was in no file."""
+def validate_naming_source_rows(table: pd.DataFrame, check: Callable[..., pd.DataFrame] = validate,
+                                **validate_kwargs: Any) -> pd.DataFrame:
+    """``check`` (:func:`~accord.datasets.schema.validate`, or ``validate_attributes``) of a loader's judgments, whose
+    column ``_source_row`` (dropped here) holds each judgment's row of the source: an error is named at that row, as
+    the loader's own errors are. The table's rows are judgments: one source row may hold several (MultiPref's
+    annotations) or have lost some to :func:`_drop_identical_sides`, and the check's row (MultiPref's row 7 for the
+    file's row 2) was in no file."""
     source_rows = table.pop("_source_row").to_numpy()
     try:
-        return validate(table, **validate_kwargs)
+        return check(table, **validate_kwargs)
     except ValidationError as error:
         if error.row is None:
             raise
