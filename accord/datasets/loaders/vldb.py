@@ -70,8 +70,8 @@ def load_vldb17(name: str, path: str | os.PathLike | None = None) -> pd.DataFram
     Parameters
     ----------
     name
-        ``"d_jn-product"``, ``"d_sentiment"``, ``"d_Duck Identification"`` or the aliases ``"product"``,
-        ``"sentiment"``, ``"duck"``.
+        ``"d_jn-product"``, ``"d_sentiment"``, ``"d_Duck Identification"``, ``"s4_Dog data"`` or the aliases
+        ``"product"``, ``"sentiment"``, ``"duck"``, ``"dog"``.
     path
         The ``vldb17`` folder (holding one sub-folder per set), the set's own folder, or its ``answer.csv`` or
         ``truth.csv`` (the folder is read). ``None`` looks for
