@@ -422,6 +422,12 @@ def test_load_by_name_reads_the_folder_that_holds_a_vldb_sets_files(tmp_path, mo
     assert registry.locate("vldb17-dog", own, download=False) == own
     pd.testing.assert_frame_equal(load("vldb17-dog", own, download=False), load_vldb17("dog", own),
                                   check_like=True)
+    # taken by its published name only: every set has the same two files, so it is no other set's folder, nor is a
+    # folder of another name any set's
+    with pytest.raises(AccordError, match="download=False"):
+        load("vldb17-duck", own, download=False)
+    with pytest.raises(AccordError, match="download=False"):
+        load("vldb17-dog", _vldb(tmp_path / "my copy", 4, [0, 1, 2, 3]), download=False)
     # a folder without one of the files is still refused, saying where they go
     (own / "truth.csv").unlink()
     with pytest.raises(AccordError, match="download=False"):
