@@ -156,3 +156,15 @@ def test_errors_name_the_column_row_and_value() -> None:
         load_chatbot_arena(not_json)
     with pytest.raises(ValidationError, match=r"column 'winner': missing column"):
         load_chatbot_arena(source.drop(columns="winner"))
+
+
+def test_a_bad_message_after_an_empty_conversation_is_named_at_its_own_row() -> None:
+    """Empty chats were left out before the per-battle check, so the row it named was counted among the non-empty
+    ones: a bad message in row 3 after an empty chat in row 0 was reported at row 2, with row 2's conversation as the
+    value."""
+    source = mt_bench()
+    source.at[0, "conversation_a"] = []
+    source.at[3, "conversation_a"] = ["Plan a trip", "Rome"]
+    with pytest.raises(ValidationError, match=r"column 'conversation_a', row 3: .*'role' and 'content' "
+                                              r"\(value: \['Plan a trip', 'Rome'\]\)"):
+        load_chatbot_arena(source)

@@ -4,11 +4,14 @@ VLDB 2017: a ``truth.csv`` with gaps, or with truths of items no one answered, l
 them (it used to pass a left join silently). PandaLM: a verdict missing from one row, a verdict stored as 1.0, an
 ``idx`` of another kind, a null instruction or response, a list in a text field: each is named at its own file,
 column and row (they used to be blamed on another row and column, on another file, or raised a raw TypeError).
+Also: another published set's folder or file is refused rather than read as the set asked for; a folder of UKPConvArg1
+files names the file and row of an error; a set's own file or innermost folder reads its folder; JSON ids stay text.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import warnings
 from pathlib import Path
 
@@ -17,8 +20,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from accord.datasets import ValidationError
-from accord.datasets.loaders import load_pandalm, load_vldb17
+from accord.datasets import AccordError, ValidationError
+from accord.datasets.loaders import load_pandalm, load_snow2008, load_ukpconvarg1, load_vldb17
 
 FEW = settings(max_examples=25, deadline=None, derandomize=True, database=None,
                suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -331,3 +334,178 @@ def test_blank_header_cells_are_not_a_repeated_name(tmp_path):
     path = tmp_path / "judgments.csv"
     path.write_text("pair_id,annotator,label,,\np1,a,A,,\np1,b,B,,\n")
     assert read_judgments(path)["label"].tolist() == ["A", "B"]
+
+
+# -- another published set's folder or file, given for the set asked for ---------------------------------------
+
+
+@pytest.mark.parametrize(("asked", "given"), [("dog", "d_sentiment"), ("duck", "d_jn-product"),
+                                              ("sentiment", "D_DUCK IDENTIFICATION")])
+def test_vldb_folder_of_another_set_is_refused(tmp_path, asked, given):
+    """Every VLDB set folder holds the same answer.csv and truth.csv, and binary answers fit Dog's classes 0-3: the
+    folder of another set was read as the set asked for, without a word (the sentiment answers as Dog)."""
+    folder = _vldb(tmp_path / given, 4, [0, 1, 2, 3])
+    with pytest.raises(AccordError, match=rf"file {re.escape(str(folder))}: this is the VLDB 2017 set"):
+        load_vldb17(asked, folder)
+    # the set's own folder, and a renamed copy, are read as the set asked for
+    assert len(load_vldb17(given, folder)) == 12
+    assert len(load_vldb17(asked, _vldb(tmp_path / "my copy", 4, [0, 1, 2, 3]))) == 12
+
+
+def test_snow_file_of_another_set_is_refused(tmp_path):
+    """TEMP's classes (1/2) fit WSD's (1/2/3): the TEMP file given for WSD was read as WSD, without a word."""
+    rows = "!amt_annotation_ids\t!amt_worker_ids\torig_id\tresponse\tgold\nh1\tw1\t1\t1\t1\nh1\tw2\t1\t2\t1\n"
+    temp = tmp_path / "temp.standardized.tsv"
+    temp.write_text(rows, encoding="utf-8")
+    with pytest.raises(AccordError, match=rf"file {re.escape(str(temp))}: this is the Snow 2008 set 'temp', not 'wsd'"):
+        load_snow2008("wsd", temp)
+    assert len(load_snow2008("temp", temp)) == 2
+    renamed = tmp_path / "my-wsd-copy.tsv"
+    renamed.write_text(rows, encoding="utf-8")
+    assert load_snow2008("wsd", renamed).attrs["accord"]["classes"] == [1, 2, 3]
+
+
+# -- UKPConvArg1: a folder of files, an error named in its own file --------------------------------------------
+
+
+UKP_FIXTURES = Path(__file__).parent / "fixtures" / "ukp"
+
+
+def test_ukp_error_of_a_folder_names_the_file_and_its_row(tmp_path):
+    """A folder's files are checked as one table: a worker judging a pair twice in the second file was named under
+    the folder, at its row among every file's rows (row 5), which no file has."""
+    xml = (UKP_FIXTURES / "mini-debate_side-a.xml").read_text(encoding="utf-8")
+    first = xml.replace("10_11", "20_21").replace("<id>10</id>", "<id>20</id>").replace("<id>11</id>", "<id>21</id>")
+    (tmp_path / "a-debate_side.xml").write_text(first, encoding="utf-8")
+    second = tmp_path / "b-debate_side.xml"
+    second.write_text(xml.replace("<turkID>W2</turkID>", "<turkID>W1</turkID>"), encoding="utf-8")
+    assert len(load_ukpconvarg1(tmp_path / "a-debate_side.xml")) == 4  # the first file's four assignments
+    with pytest.raises(ValidationError, match=rf"^file {re.escape(str(second))}, column 'turkID', row 1: annotator "
+                                              r"judged this pair more than once"):
+        load_ukpconvarg1(tmp_path)
+    # the strict CSVs: a pair of the first file repeated on the second line of the second
+    csv_rows = (UKP_FIXTURES / "mini-debate_side-a.csv").read_text(encoding="utf-8").splitlines()
+    strict = tmp_path / "strict"
+    strict.mkdir()
+    (strict / "a-debate_side.csv").write_text("\n".join(csv_rows) + "\n", encoding="utf-8")
+    repeated = strict / "b-debate_side.csv"
+    repeated.write_text("\n".join([csv_rows[0], csv_rows[2].replace("12_10", "30_31"), csv_rows[1]]) + "\n",
+                        encoding="utf-8")
+    with pytest.raises(ValidationError, match=rf"^file {re.escape(str(repeated))}, column '#id', row 1: "):
+        load_ukpconvarg1(strict, variant="strict")
+
+
+def test_pandalm_and_vldb_read_the_folder_of_a_file_of_theirs(tmp_path):
+    """Given one of the set's files, its folder is read (the files were looked for inside the file:
+    '.../testset-v1.json/testset-v1.json: not found'); a file of another name is named as no folder."""
+    folder = _pandalm(tmp_path / "pandalm", _items(3))
+    for name in ("testset-v1.json", "gpt-3.5-turbo-testset-v1.json"):
+        pd.testing.assert_frame_equal(load_pandalm(folder / name), load_pandalm(folder))
+    vldb = _vldb(tmp_path / "vldb", 3, [0, 1, 2])
+    for name in ("answer.csv", "truth.csv"):
+        pd.testing.assert_frame_equal(load_vldb17("duck", vldb / name), load_vldb17("duck", vldb))
+    other = tmp_path / "notes.txt"
+    other.write_text("x")
+    with pytest.raises(AccordError, match=rf"file {re.escape(str(other))}: is a file, not the PandaLM folder"):
+        load_pandalm(other)
+    with pytest.raises(AccordError, match=rf"file {re.escape(str(other))}: is a file, not a VLDB 2017 folder"):
+        load_vldb17("duck", other)
+
+
+def test_load_by_name_reads_the_folder_that_holds_a_vldb_sets_files(tmp_path, monkeypatch):
+    """``load("vldb17-dog", data_dir=".../s4_Dog data")``, the folder holding the set's answer.csv and truth.csv, as
+    load_vldb17 reads it: it was refused, the message asking for the files under '.../s4_Dog data/vldb17/'."""
+    from accord.datasets.loaders import load, registry
+
+    monkeypatch.setenv("ACCORD_CACHE_DIR", str(tmp_path / "cache"))  # (an empty cache: nothing read from there)
+    own = _vldb(tmp_path / "s4_Dog data", 4, [0, 1, 2, 3])
+    assert registry.locate("vldb17-dog", own, download=False) == own
+    pd.testing.assert_frame_equal(load("vldb17-dog", own, download=False), load_vldb17("dog", own),
+                                  check_like=True)
+    # taken by its published name only: every set has the same two files, so it is no other set's folder, nor is a
+    # folder of another name any set's
+    with pytest.raises(AccordError, match="download=False"):
+        load("vldb17-duck", own, download=False)
+    with pytest.raises(AccordError, match="download=False"):
+        load("vldb17-dog", _vldb(tmp_path / "my copy", 4, [0, 1, 2, 3]), download=False)
+    # a folder without one of the files is still refused, saying where they go
+    (own / "truth.csv").unlink()
+    with pytest.raises(AccordError, match="download=False"):
+        load("vldb17-dog", own, download=False)
+
+
+# -- files read from JSON keep JSON's types ---------------------------------------------------------------------
+
+
+def test_json_ids_of_the_hub_loaders_are_read_as_written(tmp_path):
+    """The Hub and Arena loaders read JSON with pandas' dtype guessing: the judges "007" and "7" (texts in the file)
+    both became the number 7, one judge who then judged a pair twice (refused, or one judgment dropped), and a
+    worker id "12" came back as an integer."""
+    from accord.datasets import load_chatbot_arena, load_summarize_from_feedback
+
+    def chat(answer: str) -> list[dict]:
+        return [{"role": "user", "content": "q"}, {"role": "assistant", "content": answer}]
+
+    battles = [{"model_a": "m1", "model_b": "m2", "winner": winner, "judge": judge, "conversation_a": chat("a"),
+                "conversation_b": chat("b")} for judge, winner in (("007", "model_a"), ("7", "model_b"))]
+    arena = tmp_path / "arena.jsonl"
+    arena.write_text("".join(json.dumps(b) + "\n" for b in battles), encoding="utf-8")
+    table = load_chatbot_arena(arena)
+    assert table["annotator"].tolist() == ["007", "7"] and table["label"].tolist() == ["A", "B"]
+
+    comparisons = [{"info": {"id": "t1", "post": "p"}, "summaries": [{"text": "s1"}, {"text": "s2"}], "choice": 0,
+                    "worker": worker} for worker in ("007", "12")]
+    summarize = tmp_path / "comparisons.json"
+    summarize.write_text(json.dumps(comparisons), encoding="utf-8")
+    assert load_summarize_from_feedback(summarize)["annotator"].tolist() == ["007", "12"]
+
+
+@FEW
+@given(st.integers(2, 6), st.data())
+def test_pandalm_pair_of_one_response_is_named_at_its_item_in_the_human_file(tmp_path_factory, n, data):
+    """Checked as the table built from the three files (sorted by item, five judgments each), an item whose two
+    responses are the same text was named under the folder at that table's row (row 10 for the file's row 2)."""
+    row = data.draw(st.integers(0, n - 1))
+    items = _items(n)
+    items[row]["response2"] = items[row]["response1"]
+    folder = _pandalm(tmp_path_factory.mktemp("pandalm"), items)
+    with pytest.raises(ValidationError, match=rf"^file {re.escape(str(folder / 'testset-v1.json'))}, column "
+                                              rf"'response2', row {row}: both sides of the pair are the same"):
+        load_pandalm(folder)
+
+
+# -- Hub loaders: a judgment's error is named at its row of the source -----------------------------------------
+
+
+@FEW
+@given(st.integers(2, 5), st.data())
+def test_multipref_evaluator_twice_is_named_at_the_comparisons_row(tmp_path_factory, n, data):
+    """The table checked is one row per annotation (per aspect of one, as attributes): an evaluator annotating
+    comparison k twice was named at its row among every comparison's annotations (row 7 for the source's row 2, 14 as
+    aspects), in no row of the file."""
+    from accord.datasets import load_multipref, load_multipref_aspects
+
+    row = data.draw(st.integers(0, n - 1))
+    notes = [[{"evaluator": f"e{j}", "overall_pref": "Tie"} for j in range(3)] for _ in range(n)]
+    notes[row][2]["evaluator"] = "e0"
+    frame = pd.DataFrame({"comparison_id": [f"c{i}" for i in range(n)], "text": "q",
+                          "completion_a": [f"a{i}" for i in range(n)], "completion_b": [f"b{i}" for i in range(n)],
+                          "normal_worker_annotations": notes, "expert_worker_annotations": [[] for _ in range(n)]})
+    with pytest.raises(ValidationError, match=rf"column 'annotator', row {row}: annotator judged this pair more"):
+        load_multipref(frame)
+    with pytest.raises(ValidationError, match=rf"column 'annotator', row {row}: annotator rated this item on this"):
+        load_multipref_aspects(frame)
+
+
+def test_summarize_judgment_after_a_dropped_row_is_named_at_its_own_row():
+    """A row whose two summaries are one text is dropped (with a warning); the rows after it were named one row up."""
+    from accord.datasets import load_summarize_from_feedback
+
+    def comparison(first: str, second: str) -> dict:
+        return {"info": {"id": "t1", "post": "p"}, "summaries": [{"text": first}, {"text": second}], "choice": 0,
+                "worker": "w1"}
+
+    frame = pd.DataFrame([comparison("same", "same"), comparison("s1", "s2"), comparison("s2", "s1")])
+    with pytest.warns(UserWarning, match="identical"), \
+            pytest.raises(ValidationError, match=r"column 'annotator', row 2: annotator judged this pair more"):
+        load_summarize_from_feedback(frame)

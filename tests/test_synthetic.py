@@ -524,3 +524,19 @@ def test_held_out_prompts_rejects_a_share_outside_zero_one() -> None:
     for share in (0.0, 1.0, -0.2):
         with pytest.raises(AccordError, match="share must be in"):
             data.held_out_prompts(share)
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(n_pairs=st.integers(1, 24), share=st.floats(0.01, 0.99))
+def test_held_out_prompts_leave_a_prompt_to_train_on(n_pairs: int, share: float) -> None:
+    """A split whose held-out side would take every prompt (one prompt, or share 0.9 of two) is refused naming the
+    share: it returned an all-True mask without a word, and nothing was left to train on."""
+    data = make_synthetic(n_pairs=n_pairs, n_annotators=5, judgments_per_pair=2, n_responses_per_prompt=3,
+                          with_text=False)
+    n_prompts = data.responses["prompt_id"].nunique()
+    if max(1, round(share * n_prompts)) >= n_prompts:
+        with pytest.raises(AccordError, match=rf"share={share!r} of the data's {n_prompts} prompt"):
+            data.held_out_prompts(share)
+    else:
+        held_out = data.held_out_prompts(share)
+        assert held_out.any() and not held_out.all()

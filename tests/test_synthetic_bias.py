@@ -153,3 +153,20 @@ def test_max_filler_sets_how_much_length_tells_about_utility():
 def test_max_filler_out_of_range_is_refused(bad):
     with pytest.raises(AccordError, match="max_filler"):
         make_synthetic(n_pairs=10, n_annotators=5, max_filler=bad)
+
+
+def test_each_prompt_id_names_one_prompt_of_candidates():
+    """A prompt id given twice drew two sets of candidates under one id, both numbered 0..n-1 (a best-of-n over that
+    prompt then picked from 2n); prompt_ids of another length than prompts raised numpy's IndexError, or a longer
+    list was cut without a word."""
+    data = make_synthetic(n_pairs=60, n_annotators=10, seed=2)
+    prompt = str(data.responses["prompt_id"].iloc[0])
+    with pytest.raises(AccordError, match=f"prompt_id '{prompt}' is given twice"):
+        data.sample_candidates([prompt, prompt], 4)
+    with pytest.raises(AccordError, match="prompt_id 'p1' is given twice"):
+        sample_candidates(["How?", "Why?"], ["diet", "diet"], 2, prompt_ids=["p1", "p1"])
+    for ids in (["p1"], ["p1", "p2", "p3"]):
+        with pytest.raises(AccordError, match=f"2 prompts but {len(ids)} prompt_ids"):
+            sample_candidates(["How?", "Why?"], ["diet", "diet"], 2, prompt_ids=ids)
+    cands = data.sample_candidates([prompt], 4)
+    assert not cands.duplicated(["prompt_id", "candidate"]).any() and len(cands) == 4

@@ -366,8 +366,14 @@ class SyntheticData:
         first = self.judgments.drop_duplicates("pair_id").set_index("pair_id")["response_a_id"]
         prompt_of_pair = self.responses["prompt_id"].reindex(first.reindex(self.true_label.index)).to_numpy()
         prompts = np.unique(prompt_of_pair)
+        size = max(1, round(share * len(prompts)))
+        if size >= len(prompts):
+            # every prompt held out: no pair left to train on, which no split means (a 1-prompt set, or share 0.9
+            # of 2 prompts, gave an all-True mask without a word)
+            raise AccordError(f"share={share!r} of the data's {len(prompts)} prompt(s) holds out every prompt, leaving "
+                              "none to train on: use a smaller share or more pairs (n_pairs)")
         rng = np.random.default_rng([seed, 20250])
-        test_prompts = rng.choice(prompts, size=max(1, round(share * len(prompts))), replace=False)
+        test_prompts = rng.choice(prompts, size=size, replace=False)
         return pd.Series(np.isin(prompt_of_pair, test_prompts), index=self.true_label.index, name="held_out")
 
 
@@ -1030,6 +1036,14 @@ def sample_candidates(
     check_int("seed", seed, 0)  # numpy's raw "expected non-negative integer" named nothing
     if len(prompts) != len(topics):
         raise AccordError(f"{len(prompts)} prompts but {len(topics)} topics")
+    if prompt_ids is not None:
+        # one id per prompt, each once: (prompt_id, candidate) names a candidate, and best-of-n groups by prompt_id
+        if len(prompt_ids) != len(prompts):
+            raise AccordError(f"{len(prompts)} prompts but {len(prompt_ids)} prompt_ids")
+        repeated = pd.Index(prompt_ids).duplicated()
+        if repeated.any():
+            raise AccordError(f"prompt_id {prompt_ids[int(np.flatnonzero(repeated)[0])]!r} is given twice: name each "
+                              "prompt once (n candidates are drawn for each)")
     unknown = [t for t in topics if t not in TOPICS]
     if unknown:
         raise AccordError(f"unknown topic {unknown[0]!r}; topics are {list(_TOPIC_NAMES)}")

@@ -8,7 +8,7 @@ function                               reads
 :func:`load_ukpconvarg1`               UKPConvArg1, full XML (every worker) or the Strict CSV (gold only)
 :func:`load_pandalm`                   the PandaLM human test set, optionally with two AI judges
 :func:`load_snow2008`                  Snow et al. 2008 RTE / TEMP / WSD (categorical, expert gold)
-:func:`load_vldb17`                    VLDB 2017 truth-inference sets: product, sentiment, duck
+:func:`load_vldb17`                    VLDB 2017 truth-inference sets: product, sentiment, duck, dog
 :func:`load_multipref`                 ``allenai/multipref`` from a local file or DataFrame
 :func:`load_helpsteer2_preference`     ``nvidia/HelpSteer2`` preference subset (individual ratings)
 :func:`load_helpsteer3_preference`     ``nvidia/HelpSteer3`` preference subset (individual ratings)

@@ -31,8 +31,7 @@ import pandas as pd
 from accord.datasets.errors import ValidationError
 from accord.datasets.ids import derive_pair_ids
 from accord.datasets.loaders.generic import frame_or_file, require_columns
-from accord.datasets.loaders.hub import Source, _as_list, _drop_identical_sides
-from accord.datasets.schema import validate
+from accord.datasets.loaders.hub import Source, _as_list, _drop_identical_sides, validate_naming_source_rows
 
 #: The conversations layout's verdicts, as preference labels (both kinds of tie are ties).
 ARENA_WINNERS: dict[str, str] = {
@@ -75,6 +74,7 @@ def load_chatbot_arena(source: Source, *, duplicates: str = "error") -> pd.DataF
     else:
         require_columns(frame, CONVERSATION_COLUMNS, name, "Chatbot Arena conversations")
         table = _conversation_battles(frame, name)
+    table["_source_row"] = np.arange(len(table))  # the battle's row in the source (errors are named there)
     for column in ("model_a", "model_b", "question_id", "turn", "language"):
         if column in frame.columns:
             table[f"item_{column}"] = frame[column].to_numpy()
@@ -90,7 +90,7 @@ def load_chatbot_arena(source: Source, *, duplicates: str = "error") -> pd.DataF
         pair_id = table["pair_id"]
         table.insert(1, "annotator", pair_id + "/" + (pair_id.groupby(pair_id).cumcount() + 1).astype(str))
     table = _drop_identical_sides(table, name)
-    return validate(table, form="preference", duplicates=duplicates, source=name)
+    return validate_naming_source_rows(table, form="preference", duplicates=duplicates, source=name)
 
 
 def _conversation_battles(frame: pd.DataFrame, name: str) -> pd.DataFrame:
@@ -142,8 +142,10 @@ def _split_column(conversations: pd.Series, turns: pd.Series | None, name: str,
                   column, conversations)
     exploded = lists[lists.map(len) > 0].explode()  # (an empty chat has no answer: named below)
     is_message = exploded.map(lambda m: isinstance(m, dict) and "content" in m)
-    _refuse_first(~is_message.groupby(level=0).all(), "a message must be an object with 'role' and 'content'",
-                  name, column, conversations)
+    # per battle of the whole column: the empty chats left out above would shift the row named by one each
+    all_messages = is_message.groupby(level=0).all().reindex(conversations.index, fill_value=True)
+    _refuse_first(~all_messages, "a message must be an object with 'role' and 'content'", name, column,
+                  conversations)
     exploded = exploded[is_message.to_numpy()]
     messages = pd.json_normalize(exploded.tolist(), max_level=0) if len(exploded) else pd.DataFrame()
     messages = messages.reindex(columns=["role", "content"])

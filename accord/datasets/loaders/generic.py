@@ -528,12 +528,17 @@ def _folder_problem(folder: Path, shown: int = 3, looked_at: int = 10_000) -> st
 
 
 def frame_or_file(source: pd.DataFrame | str | os.PathLike, **read_kwargs: Any) -> tuple[pd.DataFrame, str]:
-    """A DataFrame as given (copied), or the table read from a file; with a name for error messages."""
+    """A DataFrame as given (copied), or the table read from a file; with a name for error messages. A JSON file's
+    values keep JSON's types (a text id ``"007"`` stays that text)."""
     if isinstance(source, pd.DataFrame):
         return source.copy(), "<DataFrame>"
     if isinstance(source, (str, os.PathLike)):
         # (a missing file or a folder is read_table's to name, before any suffix)
-        if read_kwargs.get("dtype") is False and Path(source).is_file() and infer_format(source) == "parquet":
+        fmt = infer_format(source) if Path(source).is_file() else None
+        if fmt in ("json", "jsonl"):
+            # JSON has types of its own: pandas' guessing turned the judge "007" into 7, the same judge as "7"
+            read_kwargs.setdefault("dtype", False)
+        elif read_kwargs.get("dtype") is False:
             # dtype=False asks the JSON readers to keep JSON's own types; Parquet has them already, and its reader
             # would refuse the argument (which read_table then reports as a corrupt file)
             read_kwargs = {k: v for k, v in read_kwargs.items() if k != "dtype"}

@@ -42,7 +42,7 @@ import io
 import json
 import os
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Literal
 
 import numpy as np
@@ -137,9 +137,10 @@ def load_multipref(
                    "highest_level_degree"):
         if column in rows.columns:
             table[f"item_{column}"] = rows[column].to_numpy()
+    table["_source_row"] = records.index.to_numpy()
     table = _drop_identical_sides(table, name)
-    return validate(table, form=form, scale=MULTIPREF_SCALE if form == "graded" else None,
-                    duplicates=duplicates, source=name)
+    return validate_naming_source_rows(table, form=form, scale=MULTIPREF_SCALE if form == "graded" else None,
+                                       duplicates=duplicates, source=name)
 
 
 def multipref_records(frame: pd.DataFrame, groups: Sequence[str], name: str) -> pd.DataFrame:
@@ -315,8 +316,10 @@ def _graded_pairs(
         # a published preference off the scale or fractional is unknown (NA), as an off-scale one always was
         overall = overall.where((overall.abs() <= HELPSTEER_SCALE) & (overall == overall.round())).astype("Int64")
         table["item_published_preference"] = _to_form(overall, form).to_numpy()
+    table["_source_row"] = rows.to_numpy()
     table = _drop_identical_sides(table, name)
-    return validate(table, form=form, scale=HELPSTEER_SCALE if form == "graded" else None, source=name)
+    return validate_naming_source_rows(table, form=form, scale=HELPSTEER_SCALE if form == "graded" else None,
+                                       source=name)
 
 
 def _render_context(context: Any) -> str:
@@ -425,8 +428,9 @@ def load_summarize_from_feedback(source: Source, *, duplicates: str = "error") -
     if "policy" in summaries.columns:
         table["item_policy_a"] = first["policy"].where(~swapped, second["policy"]).to_numpy()
         table["item_policy_b"] = second["policy"].where(~swapped, first["policy"]).to_numpy()
+    table["_source_row"] = np.arange(len(table))
     table = _drop_identical_sides(table, name)
-    return validate(table, form="preference", duplicates=duplicates, source=name)
+    return validate_naming_source_rows(table, form="preference", duplicates=duplicates, source=name)
 
 
 # -- shared helpers -----------------------------------------------------------------------------------------
@@ -527,6 +531,23 @@ def _normalize_dicts(values: pd.Series, name: str, column: str) -> pd.DataFrame:
         raise ValidationError("entries must be objects", source=name, column=column)
     normalized.index = present.index
     return normalized.reindex(values.index)
+
+
+def validate_naming_source_rows(table: pd.DataFrame, check: Callable[..., pd.DataFrame] = validate,
+                                **validate_kwargs: Any) -> pd.DataFrame:
+    """``check`` (:func:`~accord.datasets.schema.validate`, or ``validate_attributes``) of a loader's judgments, whose
+    column ``_source_row`` (dropped here) holds each judgment's row of the source: an error is named at that row, as
+    the loader's own errors are. The table's rows are judgments: one source row may hold several (MultiPref's
+    annotations) or have lost some to :func:`_drop_identical_sides`, and the check's row (MultiPref's row 7 for the
+    file's row 2) was in no file."""
+    source_rows = table.pop("_source_row").to_numpy()
+    try:
+        return check(table, **validate_kwargs)
+    except ValidationError as error:
+        if error.row is None:
+            raise
+        raise ValidationError(error.problem, source=error.source, column=error.column,
+                              row=int(source_rows[error.row]), value=error.value) from None
 
 
 def _drop_identical_sides(table: pd.DataFrame, name: str) -> pd.DataFrame:

@@ -51,6 +51,7 @@ from accord.datasets.loaders.hub import (
     _map_strings,
     _normalize_dicts,
     multipref_records,
+    validate_naming_source_rows,
 )
 
 Source = pd.DataFrame | str | os.PathLike
@@ -148,6 +149,7 @@ def load_helpsteer2_ratings(
         "prompt": frame["prompt"].to_numpy()[rows],
         "response": frame["response"].to_numpy()[rows],
     })
+    table["_source_row"] = rows
     if "split" in frame.columns:
         table["item_split"] = frame["split"].to_numpy()[rows]
     if published is not None:
@@ -160,7 +162,7 @@ def load_helpsteer2_ratings(
         table = table.merge(scores, on=["response_id", "attribute"], how="left", validate="many_to_one")
         table["item_published"] = pd.to_numeric(table["item_published"]).astype("Int64")
     scales = {a: HELPSTEER2_SCALE for a in attributes if a in set(table["attribute"])}
-    return validate_attributes(table, item="response", scales=scales, source=name)
+    return validate_naming_source_rows(table, validate_attributes, item="response", scales=scales, source=name)
 
 
 def _check_ratings(long: pd.DataFrame, scale: tuple[int, int], name: str) -> None:
@@ -266,9 +268,11 @@ def load_multipref_aspects(
                    "highest_level_degree"):
         if column in frame.columns:
             table[f"item_{column}"] = frame[column].to_numpy()[rows]
+    table["_source_row"] = rows
     table = _drop_identical_sides(table, name)
     scales = {a: (-MULTIPREF_SCALE, MULTIPREF_SCALE) for a in aspects if a in set(table["attribute"])}
-    return validate_attributes(table, item="pair", scales=scales, duplicates=duplicates, source=name)
+    return validate_naming_source_rows(table, validate_attributes, item="pair", scales=scales, duplicates=duplicates,
+                                       source=name)
 
 
 # -- summarize from feedback: axis evaluations ---------------------------------------------------------------
@@ -359,5 +363,7 @@ def load_summarize_axis(
     for column in ("title", "subreddit", "site"):
         if column in info.columns:
             table[f"item_{column}"] = info[column].to_numpy()[rows]
+    table["_source_row"] = rows
     scales = {a: SUMMARIZE_SCALE for a in axes if a in set(table["attribute"])}
-    return validate_attributes(table, item="response", scales=scales, duplicates=duplicates, source=name)
+    return validate_naming_source_rows(table, validate_attributes, item="response", scales=scales,
+                                       duplicates=duplicates, source=name)

@@ -44,7 +44,8 @@ def load_pandalm(path: str | os.PathLike | None = None, *, include_ai_judges: bo
     Parameters
     ----------
     path
-        The folder holding ``testset-v1.json`` (and the two AI-judge files). ``None`` looks for ``pandalm/`` in
+        The folder holding ``testset-v1.json`` (and the two AI-judge files), or one of those files (its folder is
+        read). ``None`` looks for ``pandalm/`` in
         ``$ACCORD_DATA_DIR``, the repository's ``../shared/datasets`` and the download cache.
     include_ai_judges
         Add the verdicts of ``gpt-3.5-turbo`` and ``pandalm-7b`` as two more annotators (``annotator_is_ai``).
@@ -57,6 +58,12 @@ def load_pandalm(path: str | os.PathLike | None = None, *, include_ai_judges: bo
         ``annotator_kind``, ``item_motivation_app``, ``item_model_a``/``item_model_b`` and ``reason`` (AI only).
     """
     folder = find_source_folder(FOLDER, "pandalm") if path is None else Path(path)
+    if folder.is_file() and folder.name in (HUMAN_FILE, *(f for f, _, _ in AI_JUDGES.values())):
+        # one of the set's files: its folder (the files were looked for inside the file, '.../testset-v1.json/...')
+        folder = folder.parent
+    elif folder.is_file():
+        raise AccordError(f"file {folder}: is a file, not the PandaLM folder (name the folder that holds {HUMAN_FILE} "
+                          "and the AI-judge files)")
     items = _read_json(folder / HUMAN_FILE)
     source = str(folder / HUMAN_FILE)
     require_columns(items, ("idx", "instruction", "input", "response1", "response2", *HUMAN_ANNOTATORS),
@@ -122,8 +129,35 @@ def load_pandalm(path: str | os.PathLike | None = None, *, include_ai_judges: bo
     table["annotator_kind"] = np.where(table["annotator_is_ai"], "ai", "human")
     ordered = ["pair_id", "annotator", "label", "prompt", "response_a", "response_b", "annotator_is_ai",
                "annotator_kind", "item_motivation_app", "item_model_a", "item_model_b", "reason"]
-    table = table[ordered].sort_values(["pair_id", "annotator_is_ai"], kind="stable", ignore_index=True)
-    return validate(table, form="preference", source=str(folder))
+    table = table.sort_values(["pair_id", "annotator_is_ai"], kind="stable", ignore_index=True)
+    try:
+        return validate(table[ordered], form="preference", source=str(folder))
+    except ValidationError as error:
+        if error.row is None:
+            raise
+        raise _in_its_file(error, table, items, source) from None
+
+
+# The human file's field of each item column of the table (an error in one names the item's row there).
+_ITEM_FIELDS: dict[str, str] = {"pair_id": "idx", "prompt": "instruction", "response_a": "response1",
+                                "response_b": "response2", "item_motivation_app": "motivation_app",
+                                "item_model_a": "cmp_key", "item_model_b": "cmp_key"}
+
+
+def _in_its_file(error: ValidationError, table: pd.DataFrame, items: pd.DataFrame, human: str) -> ValidationError:
+    """``error``, named at a row of the table built here (its judgments sorted by item, under the folder), named
+    instead at the file, field and row it comes from: an item's field at the item's row of the human file, anything
+    else at the judgment's own file and row."""
+    judgment = table.iloc[error.row]
+    if error.column in _ITEM_FIELDS:
+        row = int(np.flatnonzero((items["idx"] == judgment["pair_id"]).to_numpy())[0])
+        return ValidationError(error.problem, source=human, column=_ITEM_FIELDS[error.column], row=row,
+                               value=error.value)
+    column = error.column
+    if error.column == "label":  # a verdict is its rater's column, or the AI judge's verdict field
+        column = AI_JUDGES[judgment["annotator"]][1] if judgment["annotator_is_ai"] else judgment["annotator"]
+    return ValidationError(error.problem, source=judgment["_source"], column=column, row=int(judgment["_row"]),
+                           value=error.value)
 
 
 def _verdict_text(raw: object) -> str:

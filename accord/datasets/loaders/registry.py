@@ -315,9 +315,17 @@ def where(name: str, data_dir: str | os.PathLike | None = None,
     candidates = [root / spec.folder for root in _local_roots(data_dir)]
     if named is not None:
         candidates.append(named)
-    for folder in (*candidates, cache / spec.folder):
+    for folder in candidates:
         if _has_files(spec, folder):
             return True, folder
+    # the folder that holds the set's files themselves, where they sit one level deeper in their source folder
+    # (``.../vldb17/s4_Dog data``, ``.../ukp-convarg1/UKPConvArg1-full-XML``): the loaders read it, and the message
+    # asked for the files under ``.../s4_Dog data/vldb17/``. By its published name only: every VLDB set has the same
+    # two files, so a folder of another name would be taken for each of them
+    if named is not None and _has_files(spec, named, skip=2) and _inner_folder(spec) == named.name:
+        return True, named
+    if _has_files(spec, cache / spec.folder):
+        return True, cache / spec.folder
     return False, _where_to_put(data_dir, cache) / spec.folder
 
 
@@ -521,9 +529,18 @@ def _named_dir(data_dir: str | os.PathLike | None) -> Path | None:
     return named
 
 
-def _has_files(spec: DatasetSpec, folder: Path) -> bool:
-    """Whether ``folder`` holds every file of the set as its source folder (``spec.files`` less their first part)."""
-    return all((folder / rel.split("/", 1)[1]).is_file() for rel in spec.files)
+def _has_files(spec: DatasetSpec, folder: Path, skip: int = 1) -> bool:
+    """Whether ``folder`` holds every file of the set as its source folder (``spec.files`` less their first part),
+    or with ``skip=2`` as the folder the files are in, below their source folder (never true for a set whose files
+    sit in the source folder itself)."""
+    parts = [rel.split("/", skip) for rel in spec.files]
+    return all(len(p) > skip for p in parts) and all((folder / p[skip]).is_file() for p in parts)
+
+
+def _inner_folder(spec: DatasetSpec) -> str | None:
+    """The one folder below the source folder that holds every file of the set (``s4_Dog data``), if there is one."""
+    inner = {rel.split("/")[1] for rel in spec.files if rel.count("/") == 2}
+    return inner.pop() if len(inner) == 1 and all(rel.count("/") == 2 for rel in spec.files) else None
 
 
 def _where_to_put(data_dir: str | os.PathLike | None, cache: Path) -> Path:

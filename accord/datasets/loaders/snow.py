@@ -67,6 +67,12 @@ def load_snow2008(name: str, path: str | os.PathLike | None = None) -> pd.DataFr
     base = find_source_folder(FOLDER, f"snow2008-{key}") if path is None else Path(path)
     file = base if base.is_file() else base / file_name
     source = str(file)
+    # another set's published file: TEMP's classes 1/2 fit WSD's, so load_snow2008("wsd", ".../temp.standardized.tsv")
+    # returned TEMP's labels as WSD without a word (a file of any other name is read as the set asked for)
+    other = next((k for k, (f, _) in SETS.items() if f == file.name.lower()), key)
+    if other != key:
+        raise AccordError(f"file {file}: this is the Snow 2008 set '{other}', not '{key}' (name the snow2008 folder, "
+                          f"or the file {file_name})")
     raw = read_table(file, fmt="tsv", dtype={"orig_id": str, "!amt_worker_ids": str, "!amt_annotation_ids": str})
     require_columns(raw, _COLUMNS, source, "Snow 2008 standardized TSV")
     table = raw[list(_COLUMNS)].rename(columns=_COLUMNS)

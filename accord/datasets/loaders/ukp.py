@@ -41,6 +41,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Literal
 
+import numpy as np
 import pandas as pd
 
 from accord.datasets.errors import AccordError, ValidationError
@@ -119,13 +120,30 @@ def load_ukpconvarg1(
         raise AccordError(f"variant must be one of {VARIANTS}, got {variant!r}")
     if variant == "full":
         files = _files(path, FULL_SUBFOLDER, ".xml")
-        table = pd.concat([_parse_xml(f) for f in files], ignore_index=True)
-        source = str(files[0].parent if len(files) > 1 else files[0])
-        return validate(table, form="preference", duplicates=duplicates, source=source)
-    files = _files(path, STRICT_SUBFOLDER, ".csv")
-    table = pd.concat([_read_strict_csv(f) for f in files], ignore_index=True)
+        parts = [_parse_xml(f) for f in files]
+    else:
+        files = _files(path, STRICT_SUBFOLDER, ".csv")
+        parts = [_read_strict_csv(f) for f in files]
+    table = pd.concat(parts, ignore_index=True)
     source = str(files[0].parent if len(files) > 1 else files[0])
-    return validate(table, form="preference", duplicates=duplicates, source=source)
+    try:
+        return validate(table, form="preference", duplicates=duplicates, source=source)
+    except ValidationError as error:
+        if error.row is None or len(files) == 1:
+            raise
+        # named at a row of all files' rows together, under the folder: name the file and the row there (an
+        # assignment's place in its XML file, a pair's line in its CSV file), as the parse's own errors do
+        starts = np.cumsum([0, *(len(part) for part in parts)])
+        k = int(np.searchsorted(starts, error.row, side="right")) - 1
+        fields = _XML_FIELDS if variant == "full" else _CSV_FIELDS
+        place = " (row: the <mTurkAssignment>'s place in the file)" if variant == "full" else ""
+        raise ValidationError(error.problem + place, source=str(files[k]), column=fields.get(error.column,
+                              error.column), row=int(error.row - starts[k]), value=error.value) from None
+
+
+# The file's own name of a column of the table, for errors named in a file.
+_XML_FIELDS: dict[str | None, str] = {"pair_id": "id", "annotator": "turkID", "label": "value", "gold": "goldLabel"}
+_CSV_FIELDS: dict[str | None, str] = {"pair_id": "#id", "annotator": "#id"}  # (the annotator is "gold": a pair twice)
 
 
 def _files(path: str | os.PathLike | None, subfolder: str, suffix: str) -> list[Path]:

@@ -70,17 +70,24 @@ def load_vldb17(name: str, path: str | os.PathLike | None = None) -> pd.DataFram
     Parameters
     ----------
     name
-        ``"d_jn-product"``, ``"d_sentiment"``, ``"d_Duck Identification"`` or the aliases ``"product"``,
-        ``"sentiment"``, ``"duck"``.
+        ``"d_jn-product"``, ``"d_sentiment"``, ``"d_Duck Identification"``, ``"s4_Dog data"`` or the aliases
+        ``"product"``, ``"sentiment"``, ``"duck"``, ``"dog"``.
     path
-        The ``vldb17`` folder (holding one sub-folder per set) or the set's own folder. ``None`` looks for
+        The ``vldb17`` folder (holding one sub-folder per set), the set's own folder, or its ``answer.csv`` or
+        ``truth.csv`` (the folder is read). ``None`` looks for
         ``vldb17/`` in ``$ACCORD_DATA_DIR``, the repository's ``../shared/datasets`` and the download cache.
     """
     folder_name = resolve_name(name)
     short = {v: k for k, v in ALIASES.items() if k in ("product", "sentiment", "duck", "dog")}[folder_name]
     classes = SET_CLASSES.get(folder_name, CLASSES)
     base = find_source_folder(FOLDER, f"vldb17-{short}") if path is None else Path(path)
+    if base.is_file() and base.name in ("answer.csv", "truth.csv"):
+        base = base.parent  # one of the set's files: its folder (they were looked for inside it, '.../answer.csv/...')
+    elif base.is_file():
+        raise AccordError(f"file {base}: is a file, not a VLDB 2017 folder (name the vldb17 folder or the set's own, "
+                          "which holds answer.csv and truth.csv)")
     folder = base / folder_name if (base / folder_name).is_dir() else base
+    _refuse_another_set(folder, folder_name)
     answers = _read_pairs(folder / "answer.csv", 3, ("pair_id", "annotator", "label"), classes)
     truth = _read_pairs(folder / "truth.csv", 2, ("pair_id", "gold"), classes)
     source = str(folder / "answer.csv")
@@ -93,6 +100,16 @@ def load_vldb17(name: str, path: str | os.PathLike | None = None) -> pd.DataFram
     table = answers.merge(truth, on="pair_id", how="left", validate="many_to_one")
     _warn_about_gaps(answers["pair_id"], truth["pair_id"], folder)
     return validate(table, form="categorical", classes=list(classes), source=source)
+
+
+def _refuse_another_set(folder: Path, folder_name: str) -> None:
+    """Refuse the folder of another published set: every set has the same two files, and the binary sets' classes
+    fit Dog's, so ``load_vldb17("duck", ".../d_sentiment")`` returned the sentiment answers as Duck, without a word.
+    A folder of any other name (a copy of one set, renamed) is read as the set asked for."""
+    other = {s.lower(): s for s in SETS}.get(folder.name.strip().lower())
+    if other is not None and other != folder_name:
+        raise AccordError(f"file {folder}: this is the VLDB 2017 set '{other}', not '{folder_name}' (name the vldb17 "
+                          f"folder, or the folder of the set asked for)")
 
 
 def _warn_about_gaps(answered: pd.Series, known: pd.Series, folder: Path) -> None:
