@@ -23,6 +23,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from accord import __version__
 from accord.datasets.errors import AccordError, SettingError, ValidationError, warnings_as_lines
 
 if TYPE_CHECKING:
@@ -447,6 +448,8 @@ def cmd_aggregate(args: argparse.Namespace) -> int:
     if args.debias:
         _print_debias(estimator)
     print(f"wrote {output} ({written})")
+    if annotator_table is not None:  # it was written without a word: the user looked for it
+        print(f"wrote {args.annotators} (annotator table, {len(annotator_table)} annotators)")
     return 0
 
 
@@ -938,6 +941,8 @@ def aggregate_across_processes(args: argparse.Namespace) -> int:
               f"read: {read:.2f}s  fit: {fit:.2f}s")
         print("peak memory per rank (GB): " + "  ".join(f"{peak:.2f}" for peak in peaks))
         print(f"wrote {output} (soft labels, {len(soft)} items)")
+        if args.annotators:
+            print(f"wrote {args.annotators} (annotator table, {len(estimator.annotators_)} annotators)")
     import torch.distributed as dist
 
     if dist.is_initialized():
@@ -1282,6 +1287,8 @@ def build_parser() -> argparse.ArgumentParser:
                                    "dataset -> uncertainty-aware reward models.",
         epilog=f"Threads: small fits run on one torch thread, larger work on the free cores; {THREADS_ENV}=N "
                "sets the number.")
+    # `accord --version` was "the following arguments are required: command"
+    parser.add_argument("--version", action="version", version=f"accord {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     demo = sub.add_parser("demo", help="synthetic data -> rater models -> cleaned dataset -> reward models -> table")

@@ -79,7 +79,8 @@ def nll(probs: pd.DataFrame, gold: pd.Series) -> float:
     """Mean negative log probability of the gold class (probabilities clipped at 1e-12)."""
     probs, gold = _align(probs, gold)
     p = probs.to_numpy(dtype=float)[np.arange(len(gold)), _gold_codes(probs, gold)]
-    return float(-np.log(np.clip(p, EPS, 1.0)).mean())
+    # + 0.0: every gold class at probability 1 gave -0.0, which the command line printed as 'NLL -0.000'
+    return float(-np.log(np.clip(p, EPS, 1.0)).mean()) + 0.0
 
 
 def brier(probs: pd.DataFrame, gold: pd.Series) -> float:

@@ -1016,3 +1016,38 @@ def test_report_refuses_a_group_named_population_before_the_fits(tmp_path, capsy
     err = capsys.readouterr().err
     assert status == 2 and "group 'population' gives the columns p_a_population" in err, err
     assert not (tmp_path / "report").exists()
+
+
+def test_version_flag_prints_the_package_version(capsys):
+    """``accord --version`` was "the following arguments are required: command", exit 2."""
+    from accord import __version__
+
+    with pytest.raises(SystemExit) as stopped:
+        main(["--version"])
+    assert stopped.value.code == 0
+    assert capsys.readouterr().out.strip() == f"accord {__version__}"
+
+
+def test_aggregate_says_where_it_wrote_the_annotator_table(tmp_path, capsys):
+    """The annotator table was written without a line saying so (the soft labels had theirs)."""
+    source = tmp_path / "judgments.csv"
+    GOOD.to_csv(source, index=False)
+    raters = tmp_path / "raters.csv"
+    assert main(["aggregate", "--input", str(source), "--method", "dawid-skene", "--output",
+                 str(tmp_path / "soft.csv"), "--annotators", str(raters), "--quiet"]) == 0
+    out = capsys.readouterr().out
+    n_raters = len(pd.read_csv(raters))
+    assert f"wrote {raters} (annotator table, {n_raters} annotators)" in out, out
+
+
+def test_a_perfect_gold_score_prints_no_negative_zero(tmp_path, capsys):
+    """Every pair's gold label at probability 1 printed 'NLL -0.000' (the mean of -log 1 is -0.0)."""
+    judgments = pd.DataFrame({"pair_id": ["p1", "p1", "p2"], "annotator": ["w1", "w2", "w1"],
+                              "label": ["A", "A", "B"]})
+    source, gold = tmp_path / "judgments.csv", tmp_path / "gold.csv"
+    judgments.to_csv(source, index=False)
+    pd.DataFrame({"pair_id": ["p1", "p2"], "gold": ["A", "B"]}).to_csv(gold, index=False)
+    assert main(["aggregate", "--input", str(source), "--gold", str(gold), "--method", "majority", "--output",
+                 str(tmp_path / "soft.csv")]) == 0
+    out = capsys.readouterr().out
+    assert "accuracy 1.000" in out and "NLL 0.000" in out and "-0.000" not in out, out
