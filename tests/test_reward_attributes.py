@@ -786,3 +786,23 @@ def test_a_data_column_named_like_an_attribute_score_column_is_refused(bert, tmp
     pairs = pd.DataFrame({"prompt": ["q"], "chosen": ["helpful"], "rejected": ["wrong"], "p_chosen_model": [0.5]})
     with pytest.raises(AccordError, match=r"column 'p_chosen_model'"):
         score(cfg.output_dir, pairs)
+
+
+def test_combine_fixed_without_pairs_says_there_is_no_normalised_reward(bert, tmp_path, capsys):
+    """Fixed weights given without pairs have no mean and sd, so `accord score` left out reward_normalised, which
+    the README lists, without a word: `accord combine` says so (not under --quiet), and with pairs it is there."""
+    cfg = config(bert, tmp_path, "fixed", max_steps=1)
+    RewardTrainer(cfg, train_data=attribute_pairs(16, seed=5)).train()
+    responses = pd.DataFrame({"prompt": ["q"], "response": ["helpful correct short"]})
+    capsys.readouterr()
+    assert accord_main(["combine", cfg.output_dir, "--method", "fixed", "--weights", "helpful=1"]) == 0
+    err = capsys.readouterr().err
+    assert "reward_normalised" not in score(cfg.output_dir, responses).columns
+    assert err.startswith("note: no pairs given") and "no reward_normalised" in err, err
+    assert accord_main(["combine", cfg.output_dir, "--method", "fixed", "--weights", "helpful=1", "--quiet"]) == 0
+    assert capsys.readouterr().err == ""
+    pairs = tmp_path / "pairs.jsonl"
+    attribute_pairs(8, seed=6).to_json(pairs, orient="records", lines=True)
+    assert accord_main(["combine", cfg.output_dir, str(pairs), "--method", "fixed", "--weights", "helpful=1"]) == 0
+    assert "no pairs given" not in capsys.readouterr().err
+    assert "reward_normalised" in score(cfg.output_dir, responses).columns

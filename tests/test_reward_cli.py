@@ -943,3 +943,34 @@ def test_an_ensemble_scores_data_with_a_reward_column_of_its_own(plain_model, tm
     table = pd.DataFrame({"response": ["good clear answer", "rude wrong"], "reward": [7.0, 8.0]})
     scored = score_ensemble([plain_model, str(twin)], table)
     assert scored["reward"].tolist() == [7.0, 8.0] and "reward_mean" in scored.columns
+
+
+@pytest.mark.parametrize("flag, value, kind", [("--loss", "hinge", "loss"), ("--task", "ranking", "task")])
+def test_an_unknown_loss_or_task_names_its_flag(workspace, tmp_path, capsys, flag, value, kind):
+    """`accord train --loss hinge` said "unknown loss 'hinge'" and `--task ranking` "config: unknown task", naming
+    no flag; both are refused before the model loads, naming the flag (and the keyword in Python)."""
+    from accord.datasets.errors import SettingError
+
+    out = tmp_path / "rm"
+    capsys.readouterr()
+    assert accord_main(["train", "--model", workspace["bert"], "--train-path", workspace["data"], "--output-dir",
+                        str(out), flag, value]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and err.startswith(f"accord: error: {flag}: unknown {kind} '{value}'"), err
+    assert not out.exists()
+    with pytest.raises(SettingError, match=f"'{kind}': unknown {kind} '{value}'"):
+        RewardConfig(model=workspace["bert"], **{kind: value}).validate()
+
+
+@pytest.mark.parametrize("argv, flag", [(["--conservative", "min"], "--conservative min"),
+                                        (["--conservative", "sd"], "--conservative sd")])
+def test_what_a_plain_model_cannot_give_names_the_flag_and_the_model(workspace, plain_model, tmp_path, capsys, argv,
+                                                                        flag):
+    """`--conservative` on one plain model said "an ensemble needs at least 2 reward models (got 1)", naming neither
+    the flag nor the model (as `--k` on a model without an uncertainty head names both)."""
+    out = tmp_path / "scored.csv"
+    capsys.readouterr()
+    assert accord_main(["score", plain_model, workspace["data"], *argv, "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and err.startswith(f"accord: error: {flag}: {plain_model} "), err
+    assert not out.exists()

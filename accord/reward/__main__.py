@@ -275,6 +275,10 @@ def _combine(args: argparse.Namespace) -> None:
     path = save_combination(args.model_dir, combination)
     print(combination_frame(combination).to_string(index=False))
     print(f"wrote {path} ({combination.method} combination)")
+    if args.data is None and not args.quiet:  # `accord score` then left out reward_normalised without a word
+        print(f"note: no pairs given, so the combined reward's mean and sd are not known and `accord score "
+              f"{args.model_dir}` gives no reward_normalised; give pairs (accord combine {args.model_dir} PAIRS "
+              "--method fixed --weights ...) to measure them", file=sys.stderr)
 
 
 def main(argv: list[str] | None = None, prog: str = "accord") -> int:
@@ -426,6 +430,10 @@ def _score(args: argparse.Namespace) -> None:
         raise AccordError("--k: --conservative min is the members' minimum and subtracts no spread; leave out --k, "
                           "or use --conservative sd or var")
     heads = [ensemble_heads(d) for d in model_dirs]
+    if args.conservative and sum(heads) < 2:  # was "an ensemble needs at least 2 reward models", naming neither
+        raise AccordError(f"--conservative {args.conservative}: {model_dirs[0]} is one reward model without ensemble "
+                          "heads, and an ensemble needs at least 2 members: give several model folders joined by "
+                          "commas, or a model trained with --ensemble-heads N")
     if len(model_dirs) > 1 or args.conservative or (args.k is not None and sum(heads) > 1):
         check_ensemble(sum(heads), args.conservative or "sd", args.k)
         table = score_ensemble(model_dirs, args.data, conservative=args.conservative or "sd",

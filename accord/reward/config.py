@@ -60,7 +60,7 @@ def choices_of(f: dataclasses.Field) -> tuple[str, ...] | None:
 
         return tuple(sorted(LOSSES))
     if choices == "tasks":
-        from accord.reward.task import task_names
+        from accord.reward.task import get_task, task_names
 
         return tuple(task_names())
     return choices
@@ -216,11 +216,15 @@ class RewardConfig:
     def validate(self) -> None:
         """Raise :class:`AccordError` (one line) on a setting that cannot work; the trainer calls it once (whether
         ``model`` and ``train_path`` are needed depends on what the trainer is given, so it checks those itself)."""
-        from accord.reward.losses import get_loss
-        from accord.reward.task import get_task
+        from accord.reward.losses import LOSSES, get_loss
+        from accord.reward.task import get_task, task_names
 
-        get_task(self.task)
-        get_loss(self.loss)
+        # the registries' own errors named no setting: `accord train --loss hinge` said "unknown loss 'hinge'", and
+        # --task said "config: unknown task", where the user had typed a flag
+        if self.task not in task_names():
+            raise refused(lambda n: f"{n}: unknown task '{self.task}' (use one of {task_names()})", "task")
+        if self.loss not in LOSSES:
+            raise refused(lambda n: f"{n}: unknown loss '{self.loss}' (use one of {sorted(LOSSES)})", "loss")
         for f in dataclasses.fields(self):
             choices = f.metadata.get("choices")
             value = getattr(self, f.name)
