@@ -974,3 +974,20 @@ def test_what_a_plain_model_cannot_give_names_the_flag_and_the_model(workspace, 
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and err.startswith(f"accord: error: {flag}: {plain_model} "), err
     assert not out.exists()
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o077])
+def test_every_file_of_a_trained_model_gets_the_umask_mode(workspace, tmp_path, capsys, umask):
+    """safetensors wrote the backbone's model.safetensors private (0o600) while the head, metadata and tokenizer
+    beside it got the umask's mode: a model saved for a group (a serving user) could not be loaded by it."""
+    out = tmp_path / "rm"
+    before = os.umask(umask)
+    try:
+        assert accord_main(["train", "--model", workspace["bert"], "--train-path", workspace["data"], "--output-dir",
+                            str(out), "--max-steps", "1", "--batch-size", "8", "--stats-max-pairs", "8",
+                            "--save-steps", "none", "--quiet"]) == 0
+    finally:
+        os.umask(before)
+    modes = {path.name: oct(path.stat().st_mode & 0o777) for path in out.iterdir() if path.is_file()}
+    assert "model.safetensors" in modes
+    assert set(modes.values()) == {oct(0o666 & ~umask)}, modes

@@ -34,7 +34,7 @@ import torch
 from torch import nn
 
 from accord.datasets.errors import AccordError, SettingError
-from accord.datasets.io import atomic_path
+from accord.datasets.io import atomic_path, current_umask
 
 HEAD_FILE = "reward_head.safetensors"
 META_FILE = "reward_model.json"
@@ -433,9 +433,11 @@ class RewardModel(nn.Module):
         if hasattr(backbone, "merge_and_unload"):  # peft
             backbone = backbone.merge_and_unload()
             self.backbone = backbone
+        before = _file_stamps(directory)
         backbone.save_pretrained(directory)
         if tokenizer is not None:
             tokenizer.save_pretrained(directory)
+        _usual_modes(directory, before)
         with atomic_path(directory / HEAD_FILE) as tmp:
             save_file({k: v.detach().cpu().contiguous() for k, v in self.head.state_dict().items()}, str(tmp))
         if stats is not None:
@@ -619,6 +621,23 @@ def _refuse_attention(err: Exception, attn_implementation: str | None, where: st
         raise SettingError("attn_implementation", lambda name: (
             f"{where}{name} '{attn_implementation}' does not load this backbone ({reason}); leave {name} unset "
             "(sdpa where the backbone supports it, else eager) or name another")) from err
+
+
+def _file_stamps(directory: Path) -> dict[str, tuple[int, int]]:
+    """Each file of ``directory`` with its inode and modification time: what a save then wrote is what changed."""
+    return {entry.name: (entry.stat().st_ino, entry.stat().st_mtime_ns) for entry in os.scandir(directory)
+            if entry.is_file(follow_symlinks=False)}
+
+
+def _usual_modes(directory: Path, before: dict[str, tuple[int, int]]) -> None:
+    """Give the files a save wrote into ``directory`` since ``before`` the mode ``open(path, "w")`` gives (``0o666``
+    less the umask), as :func:`accord.datasets.io.atomic_path` gives accord's own: safetensors writes the
+    backbone's weights private (``0o600``), so a saved model's ``model.safetensors`` was unreadable to the group
+    and others while its head, metadata and tokenizer beside it were readable."""
+    mode = 0o666 & ~current_umask()
+    for name, stamp in _file_stamps(directory).items():
+        if before.get(name) != stamp:
+            os.chmod(directory / name, mode)
 
 
 class _PaddingWarningFilter(logging.Filter):
