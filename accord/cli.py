@@ -866,6 +866,14 @@ def aggregate_across_processes(args: argparse.Namespace) -> int:
         raise AccordError(f"--method {args.method}: a fit across processes supports {', '.join(SHARDED_METHODS)}")
     if args.inference not in (None, "vb"):
         raise AccordError(f"--inference {args.inference}: a fit across processes is closed-form VB (vb)")
+    from accord.aggregate import make_method
+
+    default = make_method(args.method).inference
+    if args.inference is None and default != "vb":
+        # was "a fit across processes supports ... with inference 'vb'" from the fit, after reading the input, naming
+        # no flag (hierarchical-dawid-skene's own default is another inference)
+        raise AccordError(f"--inference: a fit across processes is closed-form VB, and {args.method}'s default "
+                          f"inference is {default}: add --inference vb")
     if args.dataset or not args.input:
         raise AccordError("a fit across processes reads --input FILE (Parquet, a file or a folder of files)")
     if not Path(args.input).exists():
@@ -898,7 +906,6 @@ def aggregate_across_processes(args: argparse.Namespace) -> int:
 
     import pandas as pd
 
-    from accord.aggregate import make_method
     from accord.datasets.stream import read_judgment_shard
     from accord.models.distributed import encode_shard, fit_sharded, gather_to_first, init_process_group
 

@@ -1051,3 +1051,24 @@ def test_a_perfect_gold_score_prints_no_negative_zero(tmp_path, capsys):
                  str(tmp_path / "soft.csv")]) == 0
     out = capsys.readouterr().out
     assert "accuracy 1.000" in out and "NLL 0.000" in out and "-0.000" not in out, out
+
+
+def test_distributed_without_inference_names_the_flag_before_reading(tmp_path, capsys, monkeypatch):
+    """`--distributed` with hierarchical-dawid-skene (whose own default inference is not vb) and no --inference
+    failed in the fit, after reading the input, with a line naming no flag."""
+    import accord.datasets.stream as stream
+
+    source = tmp_path / "judgments.parquet"
+    GOOD.to_parquet(source)
+    read = []
+    monkeypatch.setattr(stream, "read_judgment_shard", lambda *a, **k: read.append(a) or pytest.fail("read"))
+    output = tmp_path / "soft.csv"
+    assert main(["aggregate", "--distributed", "1", "--input", str(source), "--method", "hierarchical-dawid-skene",
+                 "--output", str(output)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("accord: error: --inference: ") and "--inference vb" in err, err
+    assert not read and not output.exists()
+    monkeypatch.undo()
+    assert main(["aggregate", "--distributed", "1", "--input", str(source), "--method", "hierarchical-dawid-skene",
+                 "--inference", "vb", "--output", str(output), "--quiet"]) == 0
+    assert len(pd.read_csv(output)) == GOOD["pair_id"].nunique()
