@@ -258,13 +258,16 @@ def test_score_out_takes_the_compressed_tables_aggregate_writes(workspace, plain
     assert len(table) == 48 and "reward_chosen" in table.columns
 
 
-def test_score_out_refuses_a_compressed_json_lines_file_before_scoring(workspace, plain_model, tmp_path, capsys):
-    # as aggregate's --output: only .csv and .tsv tables are written compressed
+@pytest.mark.parametrize("name, suffix", [("scored.jsonl.gz", ".gz"), ("scored.txt", ".txt")])
+def test_score_out_refuses_a_compressed_json_lines_file_before_scoring(workspace, plain_model, tmp_path, capsys, name,
+                                                                       suffix):
+    # as aggregate's --output: only .csv and .tsv tables are written compressed; the line names the flag, --out (it
+    # said "file scored.txt: unknown suffix", where aggregate says "--output soft.txt: unknown file type")
     capsys.readouterr()
-    out = tmp_path / "scored.jsonl.gz"
+    out = tmp_path / name
     assert accord_main(["score", plain_model, workspace["data"], "--out", str(out)]) == 2
     err = capsys.readouterr().err
-    assert f"file {out}: unknown suffix '.gz'" in err and err.count("\n") == 1
+    assert err.startswith(f"accord: error: --out {out}: unknown suffix '{suffix}'") and err.count("\n") == 1, err
     assert not out.exists()
 
 

@@ -469,10 +469,11 @@ def _table_format(path: Path) -> str:
     # the tables accord aggregate writes (soft labels, annotators), and their other names
     formats = {".parquet": "parquet", ".pq": "parquet", ".jsonl": "jsonl", ".ndjson": "jsonl", ".csv": "csv",
                ".tsv": "tsv"}
+    # the path is score's --out: named by its flag, as aggregate's --output is (it said "file scored.txt: ...")
     if path.is_dir():
-        raise AccordError(f"file {path}: is a folder (name a file ending in .parquet, .jsonl, .csv or .tsv)")
+        raise AccordError(f"--out {path}: is a folder (name a file ending in .parquet, .jsonl, .csv or .tsv)")
     if suffix not in formats:
-        raise AccordError(f"file {path}: unknown suffix '{suffix}' (use .parquet, .jsonl, .csv or .tsv; .csv and "
+        raise AccordError(f"--out {path}: unknown suffix '{suffix}' (use .parquet, .jsonl, .csv or .tsv; .csv and "
                           f".tsv optionally compressed as x.csv.gz, .bz2 or .xz)")
     return formats[suffix]
 
