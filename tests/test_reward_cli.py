@@ -994,3 +994,15 @@ def test_every_file_of_a_trained_model_gets_the_umask_mode(workspace, tmp_path, 
     modes = {path.name: oct(path.stat().st_mode & 0o777) for path in out.iterdir() if path.is_file()}
     assert "model.safetensors" in modes
     assert set(modes.values()) == {oct(0o666 & ~umask)}, modes
+
+
+@pytest.mark.parametrize("name", ["metrics.parquet", "metrics.csv", "metrics.jsonl"])
+def test_evaluate_out_of_another_format_is_refused_before_evaluating(workspace, plain_model, tmp_path, capsys, name):
+    """``accord evaluate --out metrics.parquet`` wrote the metrics as JSON text under a Parquet name (its reader then
+    refused the file); the metrics are one JSON object, so --out names a .json file."""
+    out = tmp_path / name
+    capsys.readouterr()
+    assert accord_main(["evaluate", plain_model, workspace["data"], "--out", str(out), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"accord: error: --out {out}: ") and ".json file" in err and err.count("\n") == 1, err
+    assert not out.exists()

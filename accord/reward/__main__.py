@@ -162,7 +162,7 @@ def build_parser(prog: str = "accord") -> argparse.ArgumentParser:
     ev.add_argument("--max-length", type=int, default=None, metavar="N",
                     help="tokens per sequence (default: the length the model was trained with)")
     ev.add_argument("--out", metavar="FILE",
-                    help="also write the metrics as JSON here (they are printed either way)")
+                    help="also write the metrics as JSON to this .json file (they are printed either way)")
     ev.add_argument("--quiet", action="store_true", help="no progress bars")
     sc = sub.add_parser("score", help="rewards, uncertainties and conservative rewards of responses or pairs",
                         description="Rewards of responses (a 'response' column, optionally 'prompt') or of pairs "
@@ -394,6 +394,10 @@ def _check_sizes(args: argparse.Namespace) -> None:
         except ValidationError as err:
             verb = {"evaluate": "evaluating", "score": "scoring"}[args.command]
             raise AccordError(f"--out {out}: {err.problem} (checked before {verb})") from err
+        if args.command == "evaluate" and Path(out).suffix.lower() != ".json":
+            # the metrics are one JSON object: --out metrics.parquet (or .csv) was written as JSON text under that
+            # name, which the suffix's reader then refused
+            raise AccordError(f"--out {out}: evaluate writes its metrics as one JSON object; name a .json file")
     if getattr(args, "batch_size", 1) < 1:
         raise AccordError(f"--batch-size must be at least 1, got {args.batch_size}")
     max_length = getattr(args, "max_length", None)
