@@ -17,10 +17,13 @@ from accord.datasets.errors import AccordError
 from accord.metrics import EPS, calibration_error
 
 
-def _aligned(predicted: pd.Series, truth: pd.Series) -> tuple[np.ndarray, np.ndarray, pd.Index]:
+def _aligned(predicted: pd.Series, truth: pd.Series, *also: pd.Series) -> tuple[np.ndarray, np.ndarray, pd.Index]:
     common = predicted.index.intersection(truth.index)
+    for other in also:  # (solutions missing from one of them were a KeyError, not left out)
+        common = common.intersection(other.index)
     if len(common) == 0:
-        raise ValueError("no ids in common between the predictions and the truth")
+        raise ValueError("no ids in common between the predictions and the truth"
+                         + (" and the step counts" if also else ""))
     return predicted.loc[common].to_numpy(), truth.loc[common].to_numpy(), common
 
 
@@ -32,7 +35,7 @@ def first_error_scores(predicted: pd.Series, truth: pd.Series, n_steps: pd.Serie
     harmonic mean ``f1`` (NaN, like the accuracy it lacks, when there are no solutions of one kind) and the counts
     ``n``, ``n_erroneous``.
     """
-    guess, true, common = _aligned(predicted, truth)
+    guess, true, common = _aligned(predicted, truth, n_steps)
     length = n_steps.loc[common].to_numpy()
     hit = guess == true
     erroneous = true < length

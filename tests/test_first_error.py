@@ -237,6 +237,31 @@ def test_first_error_f1_is_the_harmonic_mean_or_nan_without_solutions_of_one_kin
     assert np.isnan(perfect["f1"]) or perfect["f1"] == 1.0
 
 
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.tuples(st.integers(1, 5), st.integers(0, 5), st.integers(0, 5), st.sampled_from("ptn")),
+                min_size=1, max_size=20))
+def test_first_error_scores_count_only_the_solutions_all_three_series_hold(rows):
+    # was: a solution the predictions and the truth held but the step counts lacked was a KeyError, though the
+    # docstring scores "the solutions present in all three Series"
+    ids = [f"s{i}" for i in range(len(rows))]
+    n_steps = pd.Series([n for n, _, _, _ in rows], index=ids)
+    truth = pd.Series([min(t, n) for n, t, _, _ in rows], index=ids)
+    predicted = pd.Series([min(p, n) for n, _, p, _ in rows], index=ids)
+    # each solution left out of one Series (p, t or n), or of none (every third row)
+    drop = {series: [s for s, row in zip(ids, rows) if row[3] == series and int(s[1:]) % 3]
+            for series in "ptn"}
+    kept = [s for s in ids if not any(s in dropped for dropped in drop.values())]
+    given_ = (predicted.drop(drop["p"]), truth.drop(drop["t"]), n_steps.drop(drop["n"]))
+    if not kept:
+        with pytest.raises(ValueError, match="no ids in common"):
+            first_error_scores(*given_)
+        return
+    located = first_error_scores(*given_)
+    expected = first_error_scores(predicted[kept], truth[kept], n_steps[kept])
+    assert located["n"] == len(kept)
+    assert located == pytest.approx(expected, nan_ok=True)
+
+
 @pytest.mark.parametrize("seed", [None, "a", 2.5, True, -1, 2**64])
 def test_a_seed_that_is_not_a_whole_number_in_numpys_range_is_one_clear_error(synthetic, seed) -> None:
     """The seed of the posterior draws was not checked: None or "a" failed in torch.manual_seed (TypeError,
