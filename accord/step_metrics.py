@@ -89,14 +89,33 @@ def auroc(score: np.ndarray, outcome: np.ndarray) -> float:
 def first_flagged_step(p_correct: np.ndarray, n_steps: np.ndarray, threshold: float = 0.5) -> np.ndarray:
     """Per solution, the first step whose ``P(correct)`` is below ``threshold`` (``T`` when none is): how a process
     reward model localises the first error. ``p_correct`` holds each solution's ``n_steps`` scores in turn."""
-    p_correct = np.asarray(p_correct, dtype=float)
-    n_steps = np.asarray(n_steps, dtype=np.int64)
+    p_correct, n_steps = _steps_of_solutions(p_correct, n_steps)
     solution = np.repeat(np.arange(len(n_steps)), n_steps)
     position = np.arange(len(p_correct)) - np.repeat(np.cumsum(n_steps) - n_steps, n_steps)
     first = n_steps.copy()
     flagged = p_correct < threshold
     np.minimum.at(first, solution[flagged], position[flagged])
     return first
+
+
+def _steps_of_solutions(p_correct: np.ndarray, n_steps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The flat step scores and the step counts as arrays, once the counts are whole numbers >= 1 that add up to the
+    scores: a solution of no steps took its neighbour's score (``reduceat`` reads an empty segment as the next
+    value), and counts that added up to fewer steps than there were scores left the rest out without a word."""
+    p_correct = np.asarray(p_correct, dtype=float)
+    counts = np.asarray(n_steps)
+    whole = np.isfinite(counts.astype(float)) & (counts.astype(float) >= 1) & (counts.astype(float) % 1 == 0)
+    if counts.ndim != 1:
+        raise AccordError(f"n_steps: one number of steps per solution (a 1-d array), got shape {counts.shape}")
+    if not whole.all():
+        at = int(np.flatnonzero(~whole)[0])
+        raise AccordError(f"n_steps: every solution has a whole number of steps >= 1 (solution {at}: "
+                          f"{counts[at].item()!r})")
+    counts = counts.astype(np.int64)
+    if p_correct.ndim != 1 or int(counts.sum()) != len(p_correct):
+        raise AccordError(f"n_steps: the {len(counts)} solutions have {int(counts.sum())} steps in all, but "
+                          f"p_correct holds {p_correct.size} step scores")
+    return p_correct, counts
 
 
 #: How step scores become one solution score for best-of-n selection.
@@ -108,8 +127,7 @@ def solution_scores(p_correct: np.ndarray, n_steps: np.ndarray, how: str) -> np.
     is right if they erred independently (``product``, summed in log space) or the last step's (``last``)."""
     if how not in SOLUTION_AGGREGATES:
         raise ValueError(f"unknown aggregate '{how}' (use one of {SOLUTION_AGGREGATES})")
-    p_correct = np.asarray(p_correct, dtype=float)
-    n_steps = np.asarray(n_steps, dtype=np.int64)
+    p_correct, n_steps = _steps_of_solutions(p_correct, n_steps)
     starts = np.cumsum(n_steps) - n_steps
     if how == "last":
         return p_correct[starts + n_steps - 1]

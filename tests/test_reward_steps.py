@@ -468,6 +468,32 @@ def test_step_metrics_match_hand_values():
         best_of_n(np.array([0.3, 0.9, 0.5]), np.array([1, 0, 1]), np.array(["a", "a", None], dtype=object))
 
 
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.integers(1, 4), min_size=1, max_size=6), st.integers(0, 5), st.sampled_from(["empty", "fewer",
+                                                                                                 "more"]))
+def test_step_counts_that_do_not_lay_out_the_scores_are_one_error_naming_n_steps(n_steps, at, problem):
+    # was: a solution of 0 steps took its neighbour's score (reduceat reads an empty segment as the next value) and
+    # counts adding up to fewer steps than the scores left the rest out ('last' gave a score per counted solution),
+    # each without a word; first_flagged_step failed with numpy's broadcast error
+    p = np.linspace(0.05, 0.95, sum(n_steps))
+    counts = list(n_steps)
+    if problem == "empty":
+        counts.insert(at % (len(counts) + 1), 0)
+        message = "n_steps: every solution has a whole number of steps >= 1"
+    else:
+        counts[at % len(counts)] += -1 if problem == "fewer" else 1
+        message = "n_steps: the .* solutions have .* steps in all, but p_correct holds"
+    if problem == "fewer" and counts[at % len(counts)] == 0:
+        message = "n_steps: every solution has a whole number of steps >= 1"
+    for call in [lambda: first_flagged_step(p, np.array(counts))] + [
+            lambda how=how: solution_scores(p, np.array(counts), how) for how in ("min", "product", "last")]:
+        with pytest.raises(AccordError, match=message):
+            call()
+    # the counts that do lay the scores out give one value per solution
+    assert len(first_flagged_step(p, np.array(n_steps))) == len(n_steps)
+    assert all(len(solution_scores(p, np.array(n_steps), how)) == len(n_steps) for how in ("min", "product", "last"))
+
+
 @settings(max_examples=60, deadline=None)
 @given(st.lists(st.tuples(st.sampled_from("abc"), st.sampled_from([0.2, 1.0, 1.0]), st.booleans()), min_size=1,
                 max_size=15), st.randoms())
