@@ -68,8 +68,8 @@ def step_label_scores(p_correct: pd.Series, truth: pd.Series, n_bins: int = 10) 
 
 
 def auroc(score: np.ndarray, outcome: np.ndarray) -> float:
-    """Area under the ROC curve of ``score`` for the positive ``outcome`` (Mann-Whitney U with mid-ranks for ties);
-    NaN when one class is absent."""
+    """Area under the ROC curve of ``score`` for the positive ``outcome`` (True/False or 1/0; Mann-Whitney U with
+    mid-ranks for ties); NaN when one class is absent."""
     score = np.asarray(score, dtype=float)
     outcome = np.asarray(outcome)
     # a NaN score is ranked last by pandas (no rank: a NaN AUROC), a NaN outcome is True to astype(bool)
@@ -78,6 +78,16 @@ def auroc(score: np.ndarray, outcome: np.ndarray) -> float:
         if missing.any():
             raise AccordError(f"{name}: {int(missing.sum())} of {len(values)} values are NaN (the first at position "
                               f"{int(np.flatnonzero(missing)[0])})")
+    # a soft outcome (a step label of 0.3) was True to astype(bool): every labelled step a positive, the AUROC NaN
+    # or that of another question; the caller says where its threshold is (``label >= 0.5``)
+    if outcome.dtype != bool:
+        numeric = pd.to_numeric(pd.Series(outcome), errors="coerce").to_numpy(dtype=float)
+        off = ~np.isin(numeric, (0.0, 1.0))
+        if off.any():
+            at = int(np.flatnonzero(off)[0])
+            value = np.asarray(outcome[at]).item()
+            raise AccordError(f"outcome: must be True/False or 1/0, not a probability ({int(off.sum())} of "
+                              f"{len(outcome)} values are not; the first at position {at}: {value!r})")
     positive = outcome.astype(bool)
     n_pos, n_neg = int(positive.sum()), int((~positive).sum())
     if n_pos == 0 or n_neg == 0:

@@ -451,6 +451,22 @@ def test_auroc_names_a_nan_input(name):
         auroc(arrays["score"], arrays["outcome"])
 
 
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 3), st.sampled_from([0.0, 1.0, 0.2, 0.5, 0.9, 2.0])), min_size=2,
+                max_size=20))
+def test_auroc_refuses_an_outcome_that_is_not_true_or_false(rows):
+    # was: astype(bool) read a soft outcome (a step label of 0.2) as a positive, so the AUROC of soft labels was NaN
+    # (every step positive) or that of "label > 0", without a word
+    score, outcome = (np.array(column, dtype=float) for column in zip(*rows))
+    soft = ~np.isin(outcome, (0.0, 1.0))
+    if soft.any():
+        first = np.flatnonzero(soft)[0]
+        with pytest.raises(AccordError, match=f"outcome: must be True/False or 1/0.*position {first}"):
+            auroc(score, outcome)
+    else:  # 1/0 and True/False are one outcome
+        assert auroc(score, outcome) == pytest.approx(auroc(score, outcome == 1.0), nan_ok=True)
+
+
 def test_step_metrics_match_hand_values():
     assert auroc(np.array([0.1, 0.4, 0.35, 0.8]), np.array([0, 0, 1, 1])) == pytest.approx(0.75)
     assert auroc(np.array([0.5, 0.5]), np.array([0, 1])) == pytest.approx(0.5)
