@@ -134,7 +134,8 @@ SOLUTION_AGGREGATES: tuple[str, ...] = ("min", "product", "last")
 
 def solution_scores(p_correct: np.ndarray, n_steps: np.ndarray, how: str) -> np.ndarray:
     """One score per solution from its steps' ``P(correct)``: the weakest step (``min``), the chance that every step
-    is right if they erred independently (``product``, summed in log space) or the last step's (``last``)."""
+    is right if they erred independently (``product``, as its log: summed in log space, ``-inf`` for a product of
+    0) or the last step's (``last``)."""
     if how not in SOLUTION_AGGREGATES:
         raise ValueError(f"unknown aggregate '{how}' (use one of {SOLUTION_AGGREGATES})")
     p_correct, n_steps = _steps_of_solutions(p_correct, n_steps)
@@ -143,7 +144,11 @@ def solution_scores(p_correct: np.ndarray, n_steps: np.ndarray, how: str) -> np.
         return p_correct[starts + n_steps - 1]
     if how == "min":
         return np.minimum.reduceat(p_correct, starts)
-    return np.add.reduceat(np.log(np.clip(p_correct, EPS, 1.0)), starts)
+    # the log of each probability as it is: clipped at EPS, every solution with a step below 1e-12 tied at log(EPS)
+    # (a step at 1e-15 and one at 1e-30 counted as one score), though min ranks them and the product does; a step of
+    # exactly 0 gives -inf, a product of 0, tied with every other such solution as the product is
+    with np.errstate(divide="ignore"):
+        return np.add.reduceat(np.log(np.clip(p_correct, 0.0, 1.0)), starts)
 
 
 def best_of_n(score: np.ndarray, correct: np.ndarray, group: np.ndarray) -> dict[str, float]:

@@ -510,6 +510,21 @@ def test_step_counts_that_do_not_lay_out_the_scores_are_one_error_naming_n_steps
     assert all(len(solution_scores(p, np.array(n_steps), how)) == len(n_steps) for how in ("min", "product", "last"))
 
 
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.lists(st.integers(0, 40), min_size=1, max_size=3), min_size=2, max_size=5))
+def test_the_product_of_steps_ranks_solutions_as_the_product_does(exponents):
+    # was: each step clipped at 1e-12 before its log, so a solution whose weakest step was 1e-15 tied with one at
+    # 1e-30 (both log(1e-12)): best-of-n by product counted the two as a tie where the product (and min) ranks them
+    p = np.array([10.0 ** -k for steps in exponents for k in steps])
+    n_steps = np.array([len(steps) for steps in exponents])
+    product = np.array([sum(steps) for steps in exponents])  # -log10 of each solution's product, exactly
+    scores = solution_scores(p, n_steps, "product")
+    assert np.allclose(scores, -product * np.log(10.0))
+    picked = best_of_n(scores, product == product.min(), np.zeros(len(exponents)))
+    assert picked["accuracy"] == 1.0  # the highest product is the one picked, whichever it is
+    assert solution_scores(np.array([0.0, 0.5, 0.0]), np.array([2, 1]), "product")[0] == -np.inf  # a product of 0
+
+
 @settings(max_examples=60, deadline=None)
 @given(st.lists(st.tuples(st.sampled_from("abc"), st.sampled_from([0.2, 1.0, 1.0]), st.booleans()), min_size=1,
                 max_size=15), st.randoms())
