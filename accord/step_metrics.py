@@ -54,9 +54,10 @@ def step_label_scores(p_correct: pd.Series, truth: pd.Series, n_bins: int = 10) 
 
     Both Series are indexed by ``(solution_id, step)``; ``truth`` holds booleans (or 0/1).
     """
-    p, true, _ = _aligned(p_correct, truth)
+    p, true, common = _aligned(p_correct, truth)
     p = p.astype(float)
-    outcome = true.astype(float)
+    # a soft truth (0.7) was read as a wrong step by the accuracy and the NLL (only 1.0 counted as correct)
+    outcome = _true_or_false(true, "truth", common).astype(float)
     likelihood = np.where(outcome == 1.0, p, 1.0 - p)
     return {
         "accuracy": float(((p >= 0.5) == (outcome == 1.0)).mean()),
@@ -65,6 +66,25 @@ def step_label_scores(p_correct: pd.Series, truth: pd.Series, n_bins: int = 10) 
         "ece": calibration_error(p, outcome, n_bins),
         "n": float(len(p)),
     }
+
+
+def _true_or_false(values: np.ndarray, name: str, index: pd.Index | None = None) -> np.ndarray:
+    """``values`` as booleans, once each is True/False or 1/0; else one error naming ``name`` and the first other
+    value's position (its ``index`` label when given)."""
+    values = np.asarray(values)
+    if values.dtype == bool:
+        return values
+    numeric = pd.to_numeric(pd.Series(values, dtype=object), errors="coerce").to_numpy(dtype=float)
+    off = ~np.isin(numeric, (0.0, 1.0))
+    if off.any():
+        at = int(np.flatnonzero(off)[0])
+        label = index[at] if index is not None else None
+        if isinstance(label, tuple):  # (solution_id, step) as written, not as numpy's np.int64(1)
+            label = tuple(part.item() if isinstance(part, np.generic) else part for part in label)
+        where = f"at {label!r}" if index is not None else f"at position {at}"
+        raise AccordError(f"{name}: must be True/False or 1/0, not a probability ({int(off.sum())} of {len(values)} "
+                          f"values are not; the first {where}: {np.asarray(values[at]).item()!r})")
+    return numeric == 1.0
 
 
 def auroc(score: np.ndarray, outcome: np.ndarray) -> float:
@@ -80,15 +100,7 @@ def auroc(score: np.ndarray, outcome: np.ndarray) -> float:
                               f"{int(np.flatnonzero(missing)[0])})")
     # a soft outcome (a step label of 0.3) was True to astype(bool): every labelled step a positive, the AUROC NaN
     # or that of another question; the caller says where its threshold is (``label >= 0.5``)
-    if outcome.dtype != bool:
-        numeric = pd.to_numeric(pd.Series(outcome), errors="coerce").to_numpy(dtype=float)
-        off = ~np.isin(numeric, (0.0, 1.0))
-        if off.any():
-            at = int(np.flatnonzero(off)[0])
-            value = np.asarray(outcome[at]).item()
-            raise AccordError(f"outcome: must be True/False or 1/0, not a probability ({int(off.sum())} of "
-                              f"{len(outcome)} values are not; the first at position {at}: {value!r})")
-    positive = outcome.astype(bool)
+    positive = _true_or_false(outcome, "outcome")
     n_pos, n_neg = int(positive.sum()), int((~positive).sum())
     if n_pos == 0 or n_neg == 0:
         return float("nan")

@@ -313,3 +313,24 @@ def test_a_hazard_prior_given_as_a_numpy_array_fits_as_its_tuple(synthetic) -> N
         FirstErrorModel(hazard_prior=np.array([1.0, -4.0]))
     with pytest.raises(AccordError, match="hazard_prior"):
         FirstErrorModel(hazard_prior=np.array([[1.0, 4.0]]))
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.tuples(st.floats(0, 1), st.sampled_from([0.0, 1.0, True, False, 0.7, 0.3])), min_size=1,
+                max_size=12))
+def test_step_label_scores_refuse_a_truth_that_is_not_true_or_false(rows) -> None:
+    # was: a soft truth (0.7) was read as a wrong step by the accuracy and the NLL, which counted only 1.0 as correct,
+    # while the Brier score and the ECE read it as 0.7: four measures of two different truths, without a word
+    index = pd.MultiIndex.from_arrays([["s"] * len(rows), range(len(rows))], names=["solution_id", "step"])
+    p = pd.Series([r[0] for r in rows], index=index)
+    truth = pd.Series([r[1] for r in rows], index=index, dtype=object)
+    soft = [not isinstance(r[1], bool) and r[1] not in (0.0, 1.0) for r in rows]
+    if any(soft):
+        with pytest.raises(AccordError, match=f"truth: must be True/False or 1/0.*\\('s', {soft.index(True)}\\)"):
+            step_label_scores(p, truth)
+        return
+    hard = truth.astype(float) == 1.0
+    scores = step_label_scores(p, truth)
+    assert scores == step_label_scores(p, hard)  # 1/0 and True/False are one truth
+    assert scores["accuracy"] == pytest.approx(((p >= 0.5) == hard).mean())
+    assert scores["brier"] == pytest.approx(((p - hard) ** 2).mean())
