@@ -130,6 +130,22 @@ def test_a_validated_table_filtered_to_a_gap_is_one_error_naming_the_step(method
         fit_step_method(method, repeated[~repeated.index.isin([1, 4])])
 
 
+@pytest.mark.parametrize("method", ["majority", "vote-fraction", "dawid-skene", "first-error"])
+@settings(max_examples=8, deadline=None, database=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(row=st.integers(0, 6), value=st.sampled_from([-1, 2, 5]))
+def test_a_label_changed_after_validation_to_one_off_its_set_is_one_error_naming_the_row(method: str, row: int,
+                                                                                         value: int) -> None:
+    # was: the table kept its validated attrs, so the label had no code (-1), which numpy read as the set's last label:
+    # a binary table's 0 made -1 ("wrong" in the ternary set) was a correct step to every method, without a word
+    from accord.aggregate import fit_step_method
+
+    table = validate_steps(small_table().assign(label=[1, 0, 0, 1, 0, 1, 1]))  # binary: 0 is the error label
+    assert table.attrs["accord_steps"]["labels"] == "binary"
+    table.loc[row, "label"] = value
+    with pytest.raises(ValidationError, match=f"column 'label', row {row}: label outside the declared set binary"):
+        fit_step_method(method, table)
+
+
 def test_declared_binary_rejects_minus_one_and_duplicates_policy() -> None:
     with pytest.raises(ValidationError, match=r"column 'label', row 2: label outside the declared set binary"):
         validate_steps(small_table(), labels="binary")

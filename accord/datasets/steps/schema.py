@@ -229,6 +229,12 @@ def encode_steps(judgments: pd.DataFrame) -> EncodedSteps:
     if (np.bincount(offsets[solutions] + steps, minlength=int(n_steps.sum())) == 0).any():
         judgments = validate_steps(judgments, labels=label_set, duplicates="keep")
     label_codes = pd.Index(STEP_LABEL_SETS[label_set]).get_indexer(judgments["label"])
+    if (label_codes < 0).any():
+        # a label changed after validation (a binary table's 0 made -1) has no code: -1, which numpy reads as the
+        # set's last label, "correct". Validating again with the recorded set names the row and the label (and reads
+        # what it can, true/false as 1/0, in the same row order: every label is kept)
+        judgments = validate_steps(judgments, labels=label_set, duplicates="keep")
+        label_codes = pd.Index(STEP_LABEL_SETS[label_set]).get_indexer(judgments["label"])
     return EncodedSteps(
         solutions=solutions.astype(np.int64),
         steps=steps,
