@@ -146,6 +146,19 @@ def test_a_label_changed_after_validation_to_one_off_its_set_is_one_error_naming
         fit_step_method(method, table)
 
 
+@pytest.mark.parametrize("method", ["majority", "vote-fraction", "dawid-skene", "first-error"])
+@pytest.mark.parametrize("row", [0, 1, 4, 6])
+def test_a_step_made_negative_after_validation_is_one_error_naming_the_row(method: str, row: int) -> None:
+    # was: the table kept its validated attrs, so step -1 of a solution was laid out as offset - 1, the last step of
+    # the solution before it: its label counted there (or, for the first solution, numpy's bincount error)
+    from accord.aggregate import fit_step_method
+
+    table = validate_steps(small_table())
+    table.loc[row, "step"] = -1
+    with pytest.raises(ValidationError, match=f"column 'step', row {row}: step must be a non-negative integer"):
+        fit_step_method(method, table)
+
+
 def test_declared_binary_rejects_minus_one_and_duplicates_policy() -> None:
     with pytest.raises(ValidationError, match=r"column 'label', row 2: label outside the declared set binary"):
         validate_steps(small_table(), labels="binary")

@@ -226,7 +226,8 @@ def encode_steps(judgments: pd.DataFrame) -> EncodedSteps:
     # solution with no label: validating it again names the solution and the missing step (its repeated labels
     # were allowed by the first validation, so they are kept)
     offsets = np.cumsum(n_steps) - n_steps
-    if (np.bincount(offsets[solutions] + steps, minlength=int(n_steps.sum())) == 0).any():
+    # (a step made negative after validation counted as a step of the solution before: offset + step)
+    if (steps < 0).any() or (np.bincount(offsets[solutions] + steps, minlength=int(n_steps.sum())) == 0).any():
         judgments = validate_steps(judgments, labels=label_set, duplicates="keep")
     label_codes = pd.Index(STEP_LABEL_SETS[label_set]).get_indexer(judgments["label"])
     if (label_codes < 0).any():
