@@ -159,6 +159,19 @@ def test_a_step_made_negative_after_validation_is_one_error_naming_the_row(metho
         fit_step_method(method, table)
 
 
+@pytest.mark.parametrize("method", ["majority", "vote-fraction", "dawid-skene", "first-error"])
+@pytest.mark.parametrize("row", [0, 3, 6])
+def test_an_annotator_made_missing_after_validation_is_one_error_naming_the_row(method: str, row: int) -> None:
+    # was: the table kept its validated attrs and pandas codes a missing id -1, which numpy read as the last rater:
+    # the label was fitted as that rater's, without a word
+    from accord.aggregate import fit_step_method
+
+    table = validate_steps(small_table())
+    table.loc[row, "annotator"] = None
+    with pytest.raises(ValidationError, match=f"column 'annotator', row {row}: missing id"):
+        fit_step_method(method, table)
+
+
 def test_declared_binary_rejects_minus_one_and_duplicates_policy() -> None:
     with pytest.raises(ValidationError, match=r"column 'label', row 2: label outside the declared set binary"):
         validate_steps(small_table(), labels="binary")

@@ -220,14 +220,17 @@ def encode_steps(judgments: pd.DataFrame) -> EncodedSteps:
     solutions, solution_index = pd.factorize(judgments["solution_id"], sort=False)
     workers, worker_index = pd.factorize(judgments["annotator"], sort=False)
     steps = judgments["step"].to_numpy(dtype=np.int64)
+    # a validated table changed afterwards keeps its attrs: an id made missing has code -1, which numpy reads as the
+    # last solution or rater, and step -1 was laid out as offset - 1, the last step of the solution before. Validating
+    # again names the row (every label is kept: the first validation allowed its repeats)
+    if (solutions < 0).any() or (workers < 0).any() or (steps < 0).any():
+        validate_steps(judgments, labels=label_set, duplicates="keep")
     n_steps = np.zeros(len(solution_index), dtype=np.int64)
     np.maximum.at(n_steps, solutions, steps + 1)
     # a validated table filtered afterwards (a rater's rows dropped) keeps its attrs, yet may leave a step of a
-    # solution with no label: validating it again names the solution and the missing step (its repeated labels
-    # were allowed by the first validation, so they are kept)
+    # solution with no label: validating it again names the solution and the missing step
     offsets = np.cumsum(n_steps) - n_steps
-    # (a step made negative after validation counted as a step of the solution before: offset + step)
-    if (steps < 0).any() or (np.bincount(offsets[solutions] + steps, minlength=int(n_steps.sum())) == 0).any():
+    if (np.bincount(offsets[solutions] + steps, minlength=int(n_steps.sum())) == 0).any():
         judgments = validate_steps(judgments, labels=label_set, duplicates="keep")
     label_codes = pd.Index(STEP_LABEL_SETS[label_set]).get_indexer(judgments["label"])
     if (label_codes < 0).any():
