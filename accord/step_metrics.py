@@ -82,8 +82,8 @@ def _true_or_false(values: np.ndarray, name: str, index: pd.Index | None = None)
         if isinstance(label, tuple):  # (solution_id, step) as written, not as numpy's np.int64(1)
             label = tuple(part.item() if isinstance(part, np.generic) else part for part in label)
         where = f"at {label!r}" if index is not None else f"at position {at}"
-        raise AccordError(f"{name}: must be True/False or 1/0, not a probability ({int(off.sum())} of {len(values)} "
-                          f"values are not; the first {where}: {np.asarray(values[at]).item()!r})")
+        raise AccordError(f"{name}: must be True/False or 1/0 ({int(off.sum())} of {len(values)} values are something "
+                          f"else, e.g. a probability or a missing value; the first {where}: {np.asarray(values[at]).item()!r})")
     return numeric == 1.0
 
 
@@ -171,8 +171,10 @@ def best_of_n(score: np.ndarray, correct: np.ndarray, group: np.ndarray) -> dict
     is ``correct``, with the same share for a uniformly random pick (``random``: the mean correctness within each
     group) and for an oracle (``oracle``: a group with any correct candidate counts), and ``n_groups``,
     ``n_candidates`` (the mean group size)."""
+    # a missing correctness (NaN) was skipped by the means: its group's pick counted as no group in the accuracy, yet
+    # as one in n_groups; the text "False" was numpy's ValueError
     frame = pd.DataFrame({"group": np.asarray(group), "score": np.asarray(score, dtype=float),
-                          "correct": np.asarray(correct).astype(float)})
+                          "correct": _true_or_false(correct, "correct").astype(float)})
     if frame["group"].isna().any():  # the pick counted them as one problem, the random and oracle columns not at all
         raise AccordError(f"group: {int(frame['group'].isna().sum())} candidates have no problem (group); best-of-n "
                           "compares the candidates of one problem")

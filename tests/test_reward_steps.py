@@ -539,6 +539,20 @@ def test_best_of_n_breaks_a_tie_at_random_not_by_row_order(rows, shuffle):
     assert best_of_n(score[order], correct[order], group[order])["accuracy"] == pytest.approx(expected)
 
 
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from("ab"), st.floats(0, 1), st.booleans()), min_size=1, max_size=10),
+       st.integers(0, 9), st.sampled_from([np.nan, None, 0.5, "False"]))
+def test_best_of_n_refuses_a_correctness_that_is_not_true_or_false(rows, at, bad):
+    # was: a missing correctness (NaN, None) was skipped by the means, so its group's pick counted as no group in
+    # the accuracy yet as one in n_groups; a text was numpy's ValueError
+    group, score, correct = (np.array(column) for column in zip(*rows))
+    assert best_of_n(score, correct.astype(int), group) == best_of_n(score, correct, group)  # 1/0 as True/False
+    flags = correct.astype(object)
+    flags[at % len(rows)] = bad
+    with pytest.raises(AccordError, match=f"correct: must be True/False or 1/0.*position {at % len(rows)}"):
+        best_of_n(score, flags, group)
+
+
 def test_best_of_n_names_a_nan_score():
     with pytest.raises(AccordError, match="score: 1 candidates have a NaN score \\(the first at position 1\\)"):
         best_of_n(np.array([0.3, np.nan, 0.5]), np.array([1, 0, 1]), np.array(["a", "a", "b"]))
