@@ -37,6 +37,17 @@ def first_error_scores(predicted: pd.Series, truth: pd.Series, n_steps: pd.Serie
     """
     guess, true, common = _aligned(predicted, truth, n_steps)
     length = n_steps.loc[common].to_numpy()
+    # a missing truth (NaN) or one past the solution's end counted as a solution without error (NaN < T is False),
+    # a missing prediction as a miss: scores of solutions no one localised
+    for name, values in (("predicted", guess), ("truth", true)):
+        position = pd.to_numeric(pd.Series(values, dtype=object), errors="coerce").to_numpy(dtype=float)
+        with np.errstate(invalid="ignore"):
+            bad = ~(np.isfinite(position) & (position >= 0) & (position <= length) & (position % 1 == 0))
+        if bad.any():
+            at = int(np.flatnonzero(bad)[0])
+            raise AccordError(f"{name}: a first-error position is a step 0..n_steps (n_steps: no wrong step); "
+                              f"solution {common[at]!r} has {np.asarray(values[at]).item()!r} with n_steps "
+                              f"{np.asarray(length[at]).item()!r} ({int(bad.sum())} of {len(values)} solutions)")
     hit = guess == true
     erroneous = true < length
     acc_err = float(hit[erroneous].mean()) if erroneous.any() else float("nan")

@@ -262,6 +262,23 @@ def test_first_error_scores_count_only_the_solutions_all_three_series_hold(rows)
     assert located == pytest.approx(expected, nan_ok=True)
 
 
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.tuples(st.integers(1, 5), st.integers(0, 5)), min_size=1, max_size=12), st.integers(0, 11),
+       st.sampled_from(["predicted", "truth"]), st.sampled_from([np.nan, None, -1, 0.5, "past the end"]))
+def test_a_first_error_position_that_is_missing_or_off_the_solution_is_one_error_naming_it(rows, at, which, bad):
+    # was: a missing truth (NaN) or one past the end counted as a solution without error (NaN < T is False) and a
+    # missing prediction as a miss, so the scores covered solutions no one had localised, without a word
+    ids = [f"s{i}" for i in range(len(rows))]
+    n_steps = pd.Series([n for n, _ in rows], index=ids)
+    truth = pd.Series([min(t, n) for n, t in rows], index=ids, dtype=object)
+    series = {"predicted": truth.copy(), "truth": truth.copy()}
+    first_error_scores(series["predicted"], series["truth"], n_steps)  # positions 0..T are fine
+    at %= len(rows)
+    series[which].iloc[at] = n_steps.iloc[at] + 1 if bad == "past the end" else bad
+    with pytest.raises(AccordError, match=f"{which}: a first-error position is a step 0..n_steps.*solution 's{at}'"):
+        first_error_scores(series["predicted"], series["truth"], n_steps)
+
+
 @pytest.mark.parametrize("seed", [None, "a", 2.5, True, -1, 2**64])
 def test_a_seed_that_is_not_a_whole_number_in_numpys_range_is_one_clear_error(synthetic, seed) -> None:
     """The seed of the posterior draws was not checked: None or "a" failed in torch.manual_seed (TypeError,
