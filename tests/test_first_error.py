@@ -351,3 +351,19 @@ def test_step_label_scores_refuse_a_truth_that_is_not_true_or_false(rows) -> Non
     assert scores == step_label_scores(p, hard)  # 1/0 and True/False are one truth
     assert scores["accuracy"] == pytest.approx(((p >= 0.5) == hard).mean())
     assert scores["brier"] == pytest.approx(((p - hard) ** 2).mean())
+
+
+@pytest.mark.parametrize("name, setting, hint", [
+    ("majority", "seed", "its settings: none"), ("vote-fraction", "prior", "its settings: none"),
+    ("dawid-skene", "seed", "its settings: estimator"), ("first-error", "num_sample", "did you mean 'num_samples'")])
+def test_a_step_method_setting_it_does_not_take_is_one_error_naming_method_and_setting(name, setting, hint) -> None:
+    # was: the constructor's TypeError ("StepMajorityVote() takes no arguments", "got an unexpected keyword argument")
+    # named neither the method nor its settings, as make_method's error for the pairwise methods does
+    from accord.aggregate import make_step_method
+    from accord.datasets.errors import SettingError
+
+    with pytest.raises(SettingError, match=f"method '{name}' .* has no setting '{setting}'.*{hint}"):
+        make_step_method(name, **{setting: 1})
+    with pytest.raises(SettingError, match=f"has no setting '{setting}'"):
+        fit_step_method(name, validate_steps(pd.DataFrame({"solution_id": ["s"], "step": [0], "annotator": ["r"],
+                                                           "label": [1]})), **{setting: 1})

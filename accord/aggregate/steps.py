@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from accord._settings import ConstructorSettings
+from accord.aggregate.methods import check_setting_names
 from accord.datasets import AccordError, weight_from_uncertainty
 from accord.datasets.cleaned import as_text, prompt_texts
 from accord.datasets.schema import checked_info
@@ -39,7 +40,10 @@ def make_step_method(name: str, **settings: Any) -> Any:
     if name not in STEP_METHODS:
         raise AccordError(f"unknown step method '{name}' (choose from {', '.join(STEP_METHODS)})")
     module, cls = STEP_METHODS[name]
-    return getattr(importlib.import_module(module), cls)(**settings)
+    estimator_cls = getattr(importlib.import_module(module), cls)
+    # as make_method: the constructor's TypeError ("StepMajorityVote() takes no arguments") named no setting
+    check_setting_names(name, estimator_cls, settings)
+    return estimator_cls(**settings)
 
 
 def fit_step_method(name: str, judgments: pd.DataFrame, **settings: Any) -> Any:
