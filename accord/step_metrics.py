@@ -93,8 +93,9 @@ def _true_or_false(values: np.ndarray, name: str, index: pd.Index | None = None)
         if isinstance(label, tuple):  # (solution_id, step) as written, not as numpy's np.int64(1)
             label = tuple(part.item() if isinstance(part, np.generic) else part for part in label)
         where = f"at {label!r}" if index is not None else f"at position {at}"
+        value = np.asarray(values[at]).item()
         raise AccordError(f"{name}: must be True/False or 1/0 ({int(off.sum())} of {len(values)} values are something "
-                          f"else, e.g. a probability or a missing value; the first {where}: {np.asarray(values[at]).item()!r})")
+                          f"else, e.g. a probability or a missing value; the first {where}: {value!r})")
     return numeric == 1.0
 
 
@@ -137,9 +138,11 @@ def _steps_of_solutions(p_correct: np.ndarray, n_steps: np.ndarray) -> tuple[np.
     value), and counts that added up to fewer steps than there were scores left the rest out without a word."""
     p_correct = np.asarray(p_correct, dtype=float)
     counts = np.asarray(n_steps)
-    whole = np.isfinite(counts.astype(float)) & (counts.astype(float) >= 1) & (counts.astype(float) % 1 == 0)
     if counts.ndim != 1:
         raise AccordError(f"n_steps: one number of steps per solution (a 1-d array), got shape {counts.shape}")
+    number = pd.to_numeric(pd.Series(counts, dtype=object), errors="coerce").to_numpy(dtype=float)
+    with np.errstate(invalid="ignore"):
+        whole = np.isfinite(number) & (number >= 1) & (number % 1 == 0)
     if not whole.all():
         at = int(np.flatnonzero(~whole)[0])
         raise AccordError(f"n_steps: every solution has a whole number of steps >= 1 (solution {at}: "
