@@ -72,7 +72,8 @@ def step_label_scores(p_correct: pd.Series, truth: pd.Series, n_bins: int = 10) 
     likelihood = np.where(outcome == 1.0, p, 1.0 - p)
     return {
         "accuracy": float(((p >= 0.5) == (outcome == 1.0)).mean()),
-        "nll": float(-np.log(np.clip(likelihood, EPS, 1.0)).mean()),
+        # + 0.0: steps all scored right with certainty gave -0.0, printed as 'NLL -0.000' (as accord.metrics.nll)
+        "nll": float(-np.log(np.clip(likelihood, EPS, 1.0)).mean()) + 0.0,
         "brier": float(((p - outcome) ** 2).mean()),
         "ece": calibration_error(p, outcome, n_bins),
         "n": float(len(p)),

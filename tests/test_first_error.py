@@ -367,3 +367,11 @@ def test_a_step_method_setting_it_does_not_take_is_one_error_naming_method_and_s
     with pytest.raises(SettingError, match=f"has no setting '{setting}'"):
         fit_step_method(name, validate_steps(pd.DataFrame({"solution_id": ["s"], "step": [0], "annotator": ["r"],
                                                            "label": [1]})), **{setting: 1})
+
+
+def test_step_labels_right_with_certainty_have_an_nll_of_plus_zero() -> None:
+    # was: -log(1) summed to -0.0, which a table prints as 'NLL -0.000' (accord.metrics.nll had the same slip)
+    index = pd.MultiIndex.from_arrays([["s", "s", "t"], [0, 1, 0]], names=["solution_id", "step"])
+    scores = step_label_scores(pd.Series([1.0, 0.0, 1.0], index=index), pd.Series([True, False, True], index=index))
+    assert scores["nll"] == 0.0 and np.copysign(1.0, scores["nll"]) == 1.0
+    assert f"{scores['nll']:.3f}" == "0.000"
