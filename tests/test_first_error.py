@@ -237,6 +237,48 @@ def test_first_error_f1_is_the_harmonic_mean_or_nan_without_solutions_of_one_kin
     assert np.isnan(perfect["f1"]) or perfect["f1"] == 1.0
 
 
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.tuples(st.integers(1, 5), st.integers(0, 5), st.integers(0, 5), st.sampled_from("ptn")),
+                min_size=1, max_size=20))
+def test_first_error_scores_count_only_the_solutions_all_three_series_hold(rows):
+    # was: a solution the predictions and the truth held but the step counts lacked was a KeyError, though the
+    # docstring scores "the solutions present in all three Series"
+    ids = [f"s{i}" for i in range(len(rows))]
+    n_steps = pd.Series([n for n, _, _, _ in rows], index=ids)
+    truth = pd.Series([min(t, n) for n, t, _, _ in rows], index=ids)
+    predicted = pd.Series([min(p, n) for n, _, p, _ in rows], index=ids)
+    # each solution left out of one Series (p, t or n), or of none (every third row)
+    drop = {series: [s for s, row in zip(ids, rows) if row[3] == series and int(s[1:]) % 3]
+            for series in "ptn"}
+    kept = [s for s in ids if not any(s in dropped for dropped in drop.values())]
+    given_ = (predicted.drop(drop["p"]), truth.drop(drop["t"]), n_steps.drop(drop["n"]))
+    if not kept:
+        with pytest.raises(ValueError, match="no ids in common"):
+            first_error_scores(*given_)
+        return
+    located = first_error_scores(*given_)
+    expected = first_error_scores(predicted[kept], truth[kept], n_steps[kept])
+    assert located["n"] == len(kept)
+    assert located == pytest.approx(expected, nan_ok=True)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.tuples(st.integers(1, 5), st.integers(0, 5)), min_size=1, max_size=12), st.integers(0, 11),
+       st.sampled_from(["predicted", "truth"]), st.sampled_from([np.nan, None, -1, 0.5, "past the end"]))
+def test_a_first_error_position_that_is_missing_or_off_the_solution_is_one_error_naming_it(rows, at, which, bad):
+    # was: a missing truth (NaN) or one past the end counted as a solution without error (NaN < T is False) and a
+    # missing prediction as a miss, so the scores covered solutions no one had localised, without a word
+    ids = [f"s{i}" for i in range(len(rows))]
+    n_steps = pd.Series([n for n, _ in rows], index=ids)
+    truth = pd.Series([min(t, n) for n, t in rows], index=ids, dtype=object)
+    series = {"predicted": truth.copy(), "truth": truth.copy()}
+    first_error_scores(series["predicted"], series["truth"], n_steps)  # positions 0..T are fine
+    at %= len(rows)
+    series[which].iloc[at] = n_steps.iloc[at] + 1 if bad == "past the end" else bad
+    with pytest.raises(AccordError, match=f"{which}: a first-error position is a step 0..n_steps.*solution 's{at}'"):
+        first_error_scores(series["predicted"], series["truth"], n_steps)
+
+
 @pytest.mark.parametrize("seed", [None, "a", 2.5, True, -1, 2**64])
 def test_a_seed_that_is_not_a_whole_number_in_numpys_range_is_one_clear_error(synthetic, seed) -> None:
     """The seed of the posterior draws was not checked: None or "a" failed in torch.manual_seed (TypeError,
@@ -288,3 +330,48 @@ def test_a_hazard_prior_given_as_a_numpy_array_fits_as_its_tuple(synthetic) -> N
         FirstErrorModel(hazard_prior=np.array([1.0, -4.0]))
     with pytest.raises(AccordError, match="hazard_prior"):
         FirstErrorModel(hazard_prior=np.array([[1.0, 4.0]]))
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.tuples(st.floats(0, 1), st.sampled_from([0.0, 1.0, True, False, 0.7, 0.3])), min_size=1,
+                max_size=12))
+def test_step_label_scores_refuse_a_truth_that_is_not_true_or_false(rows) -> None:
+    # was: a soft truth (0.7) was read as a wrong step by the accuracy and the NLL, which counted only 1.0 as correct,
+    # while the Brier score and the ECE read it as 0.7: four measures of two different truths, without a word
+    index = pd.MultiIndex.from_arrays([["s"] * len(rows), range(len(rows))], names=["solution_id", "step"])
+    p = pd.Series([r[0] for r in rows], index=index)
+    truth = pd.Series([r[1] for r in rows], index=index, dtype=object)
+    soft = [not isinstance(r[1], bool) and r[1] not in (0.0, 1.0) for r in rows]
+    if any(soft):
+        with pytest.raises(AccordError, match=f"truth: must be True/False or 1/0.*\\('s', {soft.index(True)}\\)"):
+            step_label_scores(p, truth)
+        return
+    hard = truth.astype(float) == 1.0
+    scores = step_label_scores(p, truth)
+    assert scores == step_label_scores(p, hard)  # 1/0 and True/False are one truth
+    assert scores["accuracy"] == pytest.approx(((p >= 0.5) == hard).mean())
+    assert scores["brier"] == pytest.approx(((p - hard) ** 2).mean())
+
+
+@pytest.mark.parametrize("name, setting, hint", [
+    ("majority", "seed", "its settings: none"), ("vote-fraction", "prior", "its settings: none"),
+    ("dawid-skene", "seed", "its settings: estimator"), ("first-error", "num_sample", "did you mean 'num_samples'")])
+def test_a_step_method_setting_it_does_not_take_is_one_error_naming_method_and_setting(name, setting, hint) -> None:
+    # was: the constructor's TypeError ("StepMajorityVote() takes no arguments", "got an unexpected keyword argument")
+    # named neither the method nor its settings, as make_method's error for the pairwise methods does
+    from accord.aggregate import make_step_method
+    from accord.datasets.errors import SettingError
+
+    with pytest.raises(SettingError, match=f"method '{name}' .* has no setting '{setting}'.*{hint}"):
+        make_step_method(name, **{setting: 1})
+    with pytest.raises(SettingError, match=f"has no setting '{setting}'"):
+        fit_step_method(name, validate_steps(pd.DataFrame({"solution_id": ["s"], "step": [0], "annotator": ["r"],
+                                                           "label": [1]})), **{setting: 1})
+
+
+def test_step_labels_right_with_certainty_have_an_nll_of_plus_zero() -> None:
+    # was: -log(1) summed to -0.0, which a table prints as 'NLL -0.000' (accord.metrics.nll had the same slip)
+    index = pd.MultiIndex.from_arrays([["s", "s", "t"], [0, 1, 0]], names=["solution_id", "step"])
+    scores = step_label_scores(pd.Series([1.0, 0.0, 1.0], index=index), pd.Series([True, False, True], index=index))
+    assert scores["nll"] == 0.0 and np.copysign(1.0, scores["nll"]) == 1.0
+    assert f"{scores['nll']:.3f}" == "0.000"

@@ -451,6 +451,22 @@ def test_auroc_names_a_nan_input(name):
         auroc(arrays["score"], arrays["outcome"])
 
 
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 3), st.sampled_from([0.0, 1.0, 0.2, 0.5, 0.9, 2.0])), min_size=2,
+                max_size=20))
+def test_auroc_refuses_an_outcome_that_is_not_true_or_false(rows):
+    # was: astype(bool) read a soft outcome (a step label of 0.2) as a positive, so the AUROC of soft labels was NaN
+    # (every step positive) or that of "label > 0", without a word
+    score, outcome = (np.array(column, dtype=float) for column in zip(*rows))
+    soft = ~np.isin(outcome, (0.0, 1.0))
+    if soft.any():
+        first = np.flatnonzero(soft)[0]
+        with pytest.raises(AccordError, match=f"outcome: must be True/False or 1/0.*position {first}"):
+            auroc(score, outcome)
+    else:  # 1/0 and True/False are one outcome
+        assert auroc(score, outcome) == pytest.approx(auroc(score, outcome == 1.0), nan_ok=True)
+
+
 def test_step_metrics_match_hand_values():
     assert auroc(np.array([0.1, 0.4, 0.35, 0.8]), np.array([0, 0, 1, 1])) == pytest.approx(0.75)
     assert auroc(np.array([0.5, 0.5]), np.array([0, 1])) == pytest.approx(0.5)
@@ -468,6 +484,47 @@ def test_step_metrics_match_hand_values():
         best_of_n(np.array([0.3, 0.9, 0.5]), np.array([1, 0, 1]), np.array(["a", "a", None], dtype=object))
 
 
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.integers(1, 4), min_size=1, max_size=6), st.integers(0, 5), st.sampled_from(["empty", "fewer",
+                                                                                                 "more"]))
+def test_step_counts_that_do_not_lay_out_the_scores_are_one_error_naming_n_steps(n_steps, at, problem):
+    # was: a solution of 0 steps took its neighbour's score (reduceat reads an empty segment as the next value) and
+    # counts adding up to fewer steps than the scores left the rest out ('last' gave a score per counted solution),
+    # each without a word; first_flagged_step failed with numpy's broadcast error
+    p = np.linspace(0.05, 0.95, sum(n_steps))
+    counts = list(n_steps)
+    if problem == "empty":
+        counts.insert(at % (len(counts) + 1), 0)
+        message = "n_steps: every solution has a whole number of steps >= 1"
+    else:
+        counts[at % len(counts)] += -1 if problem == "fewer" else 1
+        message = "n_steps: the .* solutions have .* steps in all, but p_correct holds"
+    if problem == "fewer" and counts[at % len(counts)] == 0:
+        message = "n_steps: every solution has a whole number of steps >= 1"
+    for call in [lambda: first_flagged_step(p, np.array(counts))] + [
+            lambda how=how: solution_scores(p, np.array(counts), how) for how in ("min", "product", "last")]:
+        with pytest.raises(AccordError, match=message):
+            call()
+    # the counts that do lay the scores out give one value per solution
+    assert len(first_flagged_step(p, np.array(n_steps))) == len(n_steps)
+    assert all(len(solution_scores(p, np.array(n_steps), how)) == len(n_steps) for how in ("min", "product", "last"))
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.lists(st.integers(0, 40), min_size=1, max_size=3), min_size=2, max_size=5))
+def test_the_product_of_steps_ranks_solutions_as_the_product_does(exponents):
+    # was: each step clipped at 1e-12 before its log, so a solution whose weakest step was 1e-15 tied with one at
+    # 1e-30 (both log(1e-12)): best-of-n by product counted the two as a tie where the product (and min) ranks them
+    p = np.array([10.0 ** -k for steps in exponents for k in steps])
+    n_steps = np.array([len(steps) for steps in exponents])
+    product = np.array([sum(steps) for steps in exponents])  # -log10 of each solution's product, exactly
+    scores = solution_scores(p, n_steps, "product")
+    assert np.allclose(scores, -product * np.log(10.0))
+    picked = best_of_n(scores, product == product.min(), np.zeros(len(exponents)))
+    assert picked["accuracy"] == 1.0  # the highest product is the one picked, whichever it is
+    assert solution_scores(np.array([0.0, 0.5, 0.0]), np.array([2, 1]), "product")[0] == -np.inf  # a product of 0
+
+
 @settings(max_examples=60, deadline=None)
 @given(st.lists(st.tuples(st.sampled_from("abc"), st.sampled_from([0.2, 1.0, 1.0]), st.booleans()), min_size=1,
                 max_size=15), st.randoms())
@@ -480,6 +537,20 @@ def test_best_of_n_breaks_a_tie_at_random_not_by_row_order(rows, shuffle):
     order = list(range(len(rows)))
     shuffle.shuffle(order)
     assert best_of_n(score[order], correct[order], group[order])["accuracy"] == pytest.approx(expected)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from("ab"), st.floats(0, 1), st.booleans()), min_size=1, max_size=10),
+       st.integers(0, 9), st.sampled_from([np.nan, None, 0.5, "False"]))
+def test_best_of_n_refuses_a_correctness_that_is_not_true_or_false(rows, at, bad):
+    # was: a missing correctness (NaN, None) was skipped by the means, so its group's pick counted as no group in
+    # the accuracy yet as one in n_groups; a text was numpy's ValueError
+    group, score, correct = (np.array(column) for column in zip(*rows))
+    assert best_of_n(score, correct.astype(int), group) == best_of_n(score, correct, group)  # 1/0 as True/False
+    flags = correct.astype(object)
+    flags[at % len(rows)] = bad
+    with pytest.raises(AccordError, match=f"correct: must be True/False or 1/0.*position {at % len(rows)}"):
+        best_of_n(score, flags, group)
 
 
 def test_best_of_n_names_a_nan_score():

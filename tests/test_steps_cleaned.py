@@ -242,3 +242,20 @@ def test_a_chat_prompt_is_written_as_the_text_the_step_trainer_reads(tmp_path: P
     stepwise = pd.DataFrame({"prompt": [messages, "plain problem"], "completions": [["x", "y"], ["z"]],
                              "labels": [[1, 1], [1]]})
     assert load_steps(stepwise)["prompt"].tolist() == frame["prompt"].tolist()
+
+
+@settings(max_examples=20, deadline=None)
+@given(st.randoms())
+def test_first_error_rows_in_another_order_of_solutions_are_read_by_solution(data, cleaned, shuffle) -> None:
+    # was: p_first_error was cut from StepLabels.first_error in its own row order, so a StepLabels listing the
+    # solutions there in another order than in its steps gave each solution another's distribution (beside its own
+    # p_all_correct and first_error)
+    frame, labels = cleaned
+    order = list(labels.solution_ids)
+    shuffle.shuffle(order)
+    first_error = labels.first_error.loc[order]  # each solution's positions together, the solutions reordered
+    reordered = StepLabels(steps=labels.steps, first_error=first_error, method=labels.method)
+    again = build_cleaned_steps(reordered, data.judgments)
+    for column in ("p_first_error", "p_all_correct", "outcome_weight", "first_error", "labels"):
+        assert again[column].tolist() == frame[column].tolist(), column
+    assert np.allclose([p[-1] for p in again["p_first_error"]], again["p_all_correct"])

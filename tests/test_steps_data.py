@@ -130,6 +130,48 @@ def test_a_validated_table_filtered_to_a_gap_is_one_error_naming_the_step(method
         fit_step_method(method, repeated[~repeated.index.isin([1, 4])])
 
 
+@pytest.mark.parametrize("method", ["majority", "vote-fraction", "dawid-skene", "first-error"])
+@settings(max_examples=8, deadline=None, database=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(row=st.integers(0, 6), value=st.sampled_from([-1, 2, 5]))
+def test_a_label_changed_after_validation_to_one_off_its_set_is_one_error_naming_the_row(method: str, row: int,
+                                                                                         value: int) -> None:
+    # was: the table kept its validated attrs, so the label had no code (-1), which numpy read as the set's last label:
+    # a binary table's 0 made -1 ("wrong" in the ternary set) was a correct step to every method, without a word
+    from accord.aggregate import fit_step_method
+
+    table = validate_steps(small_table().assign(label=[1, 0, 0, 1, 0, 1, 1]))  # binary: 0 is the error label
+    assert table.attrs["accord_steps"]["labels"] == "binary"
+    table.loc[row, "label"] = value
+    with pytest.raises(ValidationError, match=f"column 'label', row {row}: label outside the declared set binary"):
+        fit_step_method(method, table)
+
+
+@pytest.mark.parametrize("method", ["majority", "vote-fraction", "dawid-skene", "first-error"])
+@pytest.mark.parametrize("row", [0, 1, 4, 6])
+def test_a_step_made_negative_after_validation_is_one_error_naming_the_row(method: str, row: int) -> None:
+    # was: the table kept its validated attrs, so step -1 of a solution was laid out as offset - 1, the last step of
+    # the solution before it: its label counted there (or, for the first solution, numpy's bincount error)
+    from accord.aggregate import fit_step_method
+
+    table = validate_steps(small_table())
+    table.loc[row, "step"] = -1
+    with pytest.raises(ValidationError, match=f"column 'step', row {row}: step must be a non-negative integer"):
+        fit_step_method(method, table)
+
+
+@pytest.mark.parametrize("method", ["majority", "vote-fraction", "dawid-skene", "first-error"])
+@pytest.mark.parametrize("row", [0, 3, 6])
+def test_an_annotator_made_missing_after_validation_is_one_error_naming_the_row(method: str, row: int) -> None:
+    # was: the table kept its validated attrs and pandas codes a missing id -1, which numpy read as the last rater:
+    # the label was fitted as that rater's, without a word
+    from accord.aggregate import fit_step_method
+
+    table = validate_steps(small_table())
+    table.loc[row, "annotator"] = None
+    with pytest.raises(ValidationError, match=f"column 'annotator', row {row}: missing id"):
+        fit_step_method(method, table)
+
+
 def test_declared_binary_rejects_minus_one_and_duplicates_policy() -> None:
     with pytest.raises(ValidationError, match=r"column 'label', row 2: label outside the declared set binary"):
         validate_steps(small_table(), labels="binary")

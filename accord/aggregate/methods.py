@@ -50,14 +50,20 @@ def make_method(name: str, **settings: Any) -> Any:
         estimator_cls = getattr(importlib.import_module(module), cls)
     except (ImportError, AttributeError) as err:
         raise AccordError(f"method '{name}' is not available in this installation ({err})") from err
+    check_setting_names(name, estimator_cls, settings)
+    return estimator_cls(**{**defaults, **settings})
+
+
+def check_setting_names(name: str, estimator_cls: type, settings: dict[str, Any]) -> None:
+    """One error naming method ``name`` and the first of ``settings`` its constructor does not take."""
     known = setting_names(estimator_cls)
     unknown = [setting for setting in settings if setting not in known]
     if unknown:  # the constructor's own TypeError ("got an unexpected keyword argument") named no method
         close = difflib.get_close_matches(unknown[0], known, n=1)
+        cls = estimator_cls.__name__
         raise SettingError(unknown[0], lambda setting: f"method '{name}' ({cls}) has no setting '{setting}'"
                            + (f" (did you mean '{close[0]}'?)" if close else "")
                            + f"; its settings: {', '.join(known) or 'none'}")
-    return estimator_cls(**{**defaults, **settings})
 
 
 def setting_names(estimator_cls: type) -> list[str]:

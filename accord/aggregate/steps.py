@@ -19,10 +19,12 @@ import numpy as np
 import pandas as pd
 
 from accord._settings import ConstructorSettings
+from accord.aggregate.methods import check_setting_names
 from accord.datasets import AccordError, weight_from_uncertainty
 from accord.datasets.cleaned import as_text, prompt_texts
 from accord.datasets.schema import checked_info
 from accord.datasets.steps import EncodedSteps, StepLabels, encode_steps, validate_steps
+from accord.datasets.steps.labels import position_index
 
 # name -> (module, class). Rater models are imported on first use (Pyro is slow to import).
 STEP_METHODS: dict[str, tuple[str, str]] = {
@@ -38,7 +40,10 @@ def make_step_method(name: str, **settings: Any) -> Any:
     if name not in STEP_METHODS:
         raise AccordError(f"unknown step method '{name}' (choose from {', '.join(STEP_METHODS)})")
     module, cls = STEP_METHODS[name]
-    return getattr(importlib.import_module(module), cls)(**settings)
+    estimator_cls = getattr(importlib.import_module(module), cls)
+    # as make_method: the constructor's TypeError ("StepMajorityVote() takes no arguments") named no setting
+    check_setting_names(name, estimator_cls, settings)
+    return estimator_cls(**settings)
 
 
 def fit_step_method(name: str, judgments: pd.DataFrame, **settings: Any) -> Any:
@@ -129,7 +134,9 @@ def build_cleaned_steps(step_labels: StepLabels, judgments: pd.DataFrame) -> pd.
     if "prompt" in judgments.columns:  # a missing prompt is no prompt (a categorical column refused fillna(""))
         # chat messages as the text the step trainer reads (their Python repr was written)
         prompt = prompt_texts(per_solution["prompt"].first().reindex(solution_ids))
-    first_error = step_labels.first_error
+    # in the steps' order of solutions, as every other column: a StepLabels built with its first_error listing the
+    # solutions in another order gave each solution another's p_first_error (beside its own p_all_correct)
+    first_error = step_labels.first_error.reindex(position_index(solution_ids, n_steps))
     last_uncertainty = first_error["uncertainty"].to_numpy()[np.cumsum(n_steps + 1) - 1]
     uncertainty = steps["uncertainty"].to_numpy(dtype=float)
     out = pd.DataFrame({

@@ -220,15 +220,25 @@ def encode_steps(judgments: pd.DataFrame) -> EncodedSteps:
     solutions, solution_index = pd.factorize(judgments["solution_id"], sort=False)
     workers, worker_index = pd.factorize(judgments["annotator"], sort=False)
     steps = judgments["step"].to_numpy(dtype=np.int64)
+    # a validated table changed afterwards keeps its attrs: an id made missing has code -1, which numpy reads as the
+    # last solution or rater, and step -1 was laid out as offset - 1, the last step of the solution before. Validating
+    # again names the row (every label is kept: the first validation allowed its repeats)
+    if (solutions < 0).any() or (workers < 0).any() or (steps < 0).any():
+        validate_steps(judgments, labels=label_set, duplicates="keep")
     n_steps = np.zeros(len(solution_index), dtype=np.int64)
     np.maximum.at(n_steps, solutions, steps + 1)
     # a validated table filtered afterwards (a rater's rows dropped) keeps its attrs, yet may leave a step of a
-    # solution with no label: validating it again names the solution and the missing step (its repeated labels
-    # were allowed by the first validation, so they are kept)
+    # solution with no label: validating it again names the solution and the missing step
     offsets = np.cumsum(n_steps) - n_steps
     if (np.bincount(offsets[solutions] + steps, minlength=int(n_steps.sum())) == 0).any():
         judgments = validate_steps(judgments, labels=label_set, duplicates="keep")
     label_codes = pd.Index(STEP_LABEL_SETS[label_set]).get_indexer(judgments["label"])
+    if (label_codes < 0).any():
+        # a label changed after validation (a binary table's 0 made -1) has no code: -1, which numpy reads as the
+        # set's last label, "correct". Validating again with the recorded set names the row and the label (and reads
+        # what it can, true/false as 1/0, in the same row order: every label is kept)
+        judgments = validate_steps(judgments, labels=label_set, duplicates="keep")
+        label_codes = pd.Index(STEP_LABEL_SETS[label_set]).get_indexer(judgments["label"])
     return EncodedSteps(
         solutions=solutions.astype(np.int64),
         steps=steps,
