@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from hypothesis import given, settings
+from hypothesis import assume, example, given, settings
 from hypothesis import strategies as st
 
 from accord.datasets import AccordError, encode, validate
@@ -232,6 +232,46 @@ def test_partial_fit_equals_a_cold_fit_where_the_fitted_prior_is_at_its_bound():
     cold = DawidSkene().fit(validate(table, form="categorical"))
     gap = np.abs(model.soft_labels_.probs.to_numpy() - cold.soft_labels_.probs.to_numpy()).max()
     assert gap < 1e-3
+
+
+def _soft_label_gap(warm, cold) -> float:
+    """Largest difference of two fits' soft labels, pair by pair."""
+    cold_probs = cold.soft_labels_.probs
+    return float(np.abs(warm.soft_labels_.probs.loc[cold_probs.index].to_numpy() - cold_probs.to_numpy()).max())
+
+
+def test_partial_fit_refits_a_prior_at_its_bound_as_a_cold_fit_does():
+    # the first 50 judgments fit the prior to its bound (a = 1000); from there the warm refit's evidence step went
+    # straight back to the bound, where a cold fit on all 90, whose prior starts at the settings' (2, 1), settles at
+    # a = 4.2: soft labels 0.40 apart
+    from accord.models.dawid_skene import DawidSkene
+
+    table = make_synthetic(30, 8, 3, tie_rate=0.2, seed=0).judgments
+    model = DawidSkene().fit(table.iloc[:50])
+    assert model.prior_correct_ == 1000.0
+    cold = DawidSkene().fit(table)
+    assert cold.prior_correct_ < 100.0
+    model.partial_fit(table.iloc[50:])
+    assert _soft_label_gap(model, cold) < 1e-3
+    assert model.prior_correct_ == pytest.approx(cold.prior_correct_, rel=1e-3)
+
+
+@settings(max_examples=15, deadline=None)
+@given(n_pairs=st.integers(15, 60), n_annotators=st.integers(4, 11), per_pair=st.integers(2, 4),
+       share=st.floats(0.4, 0.9), seed=st.integers(0, 1000))
+@example(n_pairs=21, n_annotators=5, per_pair=4, share=0.7, seed=11)
+@example(n_pairs=37, n_annotators=5, per_pair=4, share=0.51, seed=25)
+def test_partial_fit_after_a_prior_at_its_bound_equals_a_cold_fit(n_pairs, n_annotators, per_pair, share, seed):
+    # small tables whose first fit puts the prior at its bound: the warm refit stayed there on some (the two
+    # examples: soft labels 0.49 and 0.66 from the cold fit's, whose prior was inside the bounds)
+    from accord.models.dawid_skene import DawidSkene
+
+    table = make_synthetic(n_pairs, n_annotators, per_pair, tie_rate=0.2, seed=seed, with_text=False).judgments
+    cut = int(len(table) * share)
+    model = DawidSkene().fit(table.iloc[:cut])
+    assume(model.encoded_.n_workers > 1 and model.prior_correct_ == 1000.0)
+    model.partial_fit(table.iloc[cut:])
+    assert _soft_label_gap(model, DawidSkene().fit(table)) < 1e-3
 
 
 @settings(max_examples=8, deadline=None)

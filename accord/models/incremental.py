@@ -7,7 +7,9 @@ encoded; new pairs and raters get codes after the old ones, in the order :func:`
 them) and refits:
 
 - :class:`~accord.models.dawid_skene.DawidSkene` with closed-form VB (``inference="vb"``): VB-EM restarts from the
-  previous item posteriors ``q(z)`` (new pairs from their vote fractions) and the previous fitted prior. VB-EM
+  previous item posteriors ``q(z)`` (new pairs from their vote fractions) and the previous fitted prior (a fitted
+  prior at the upper bound of :data:`~accord.models._vb.PRIOR_BOUNDS` is fitted afresh as a cold fit fits it, from the
+  settings' prior, without SQUAREM: :func:`_refit_dawid_skene`). VB-EM
   converges linearly, and slowly where raters are uncertain, so the warm iteration is accelerated by SQUAREM
   (Varadhan & Roland 2008) on the parameters ``E[log theta]``, ``E[log pi]`` (:func:`warm_vb_dawid_skene`). The
   calibration chosen by an earlier fit (``item_correlation="auto"``, ``vote_shrinkage="auto"``) is kept, since a
@@ -46,9 +48,10 @@ import torch
 from accord.datasets import AccordError, Encoded, ValidationError, validate
 from accord.datasets.schema import REQUIRED_COLUMNS, is_validated, with_required_columns
 from accord.models._data import vote_fractions
-from accord.models._vb import (PRIOR_TOL, Incidence, VBResult, _vb_m_step, build_incidence, cell_table,
-                               dirichlet_expected_log, fit_confusion_prior_evidence, fit_population_prior_evidence,
-                               incidence_from_csr, remaining_distance, row_sums, softmax_last)
+from accord.models._vb import (PRIOR_BOUNDS, PRIOR_TOL, Incidence, VBResult, _vb_m_step, build_incidence,
+                               cell_table, dirichlet_expected_log, fit_confusion_prior_evidence, fit_population_prior,
+                               fit_population_prior_evidence, incidence_from_csr, remaining_distance, row_sums,
+                               softmax_last, vb_dawid_skene)
 from accord._session import seeded
 from accord.models.confusion import label_codes
 
@@ -215,9 +218,22 @@ def _refit_dawid_skene(model: Any, encoded: Encoded) -> Any:
     prior_fit = {"full": fit_population_prior_evidence, True: fit_confusion_prior_evidence}.get(
         model.empirical_prior) if encoded.n_workers > 1 else None
     model._prior_fitted = prior_fit is not None
-    vb = warm_vb_dawid_skene(incidence, old.confusion_prior, model._class_prior_vec,
-                             torch.cat([old.item_probs, fresh]), prior_fit=prior_fit, tol=model.tol,
-                             max_iter=model.max_steps)
+    start = torch.cat([old.item_probs, fresh])
+    if prior_fit is not None and _at_upper_bound(old.confusion_prior):
+        # a prior at the upper bound of PRIOR_BOUNDS is the mark of a small table whose evidence barely tells the
+        # prior's concentration, and there the fixed point VB-EM reaches depends on how the prior's fit starts: the
+        # warm solve's evidence step, from the fitted prior or any other, went straight back to the bound, where a
+        # cold fit's first iterations (the step given q(theta), from the settings' prior) can settle inside it (soft
+        # labels 0.40 apart on 90 judgments; neither fixed point has the higher evidence bound in general). So the
+        # prior is fitted afresh as a cold fit fits it, from the previous q(z): on such small tables the slower
+        # solve costs little
+        vb = vb_dawid_skene(incidence, model._fixed_prior(encoded.n_classes), model._class_prior_vec, start,
+                            max_iter=model.max_steps, tol=model.tol, empirical_prior=True,
+                            prior_fit=fit_population_prior if model.empirical_prior == "full" else None,
+                            stop="distance")
+    else:
+        vb = warm_vb_dawid_skene(incidence, old.confusion_prior, model._class_prior_vec, start, prior_fit=prior_fit,
+                                 tol=model.tol, max_iter=model.max_steps)
     model.encoded_, model._incidence, model._cache = encoded, incidence, {}
     model._keep_vb(vb)
     model._confusion_prior = vb.confusion_prior
@@ -236,6 +252,13 @@ def _refit_dawid_skene(model: Any, encoded: Encoded) -> Any:
         model.soft_labels_ = model._soft_labels()
     model._defer("_annotator_table", "annotators_")
     return model
+
+
+def _at_upper_bound(prior: torch.Tensor) -> bool:
+    """Whether a value of a fitted confusion prior sits at the upper bound of :data:`accord.models._vb.PRIOR_BOUNDS`
+    (where a small table's evidence, flat toward a large concentration, puts it; the lower bound of a rare confusion
+    of ``empirical_prior="full"`` is met on large tables too, where the warm solve's speed matters)."""
+    return bool((prior >= PRIOR_BOUNDS[1]).any())
 
 
 def _extended_incidence(fitted: Incidence, encoded: Encoded, n_fitted: int, device: Any) -> Incidence:
