@@ -129,12 +129,18 @@ def test_sigint_saves_a_resumable_checkpoint_and_exits_130(workspace, tmp_path):
     assert steps == list(range(1, step + 3))
 
 
-def test_score_says_when_the_model_has_no_uncertainty_head(workspace, tmp_path, capsys):
+def _plain_model_and_responses(workspace, tmp_path) -> tuple[RewardConfig, Path]:
+    """A reward model trained one step without an uncertainty head, and two responses to score."""
     plain = RewardConfig(model=workspace["bert"], train_path=workspace["data"], output_dir=str(tmp_path / "plain"),
                          batch_size=8, max_steps=1, save_steps=None, progress=False, stats_max_pairs=8)
     train(plain)
     responses = tmp_path / "responses.jsonl"
     pd.DataFrame({"response": ["good clear answer", "rude wrong"]}).to_json(responses, orient="records", lines=True)
+    return plain, responses
+
+
+def test_score_says_when_the_model_has_no_uncertainty_head(workspace, tmp_path, capsys):
+    plain, responses = _plain_model_and_responses(workspace, tmp_path)
     capsys.readouterr()
     # asking for a conservative reward the model cannot give: one line, exit 2, nothing written
     scored = tmp_path / "scored.csv"
@@ -160,11 +166,7 @@ def test_score_says_when_the_model_has_no_uncertainty_head(workspace, tmp_path, 
 def test_k_without_an_uncertainty_head_names_the_flag_on_the_command_line(workspace, tmp_path, capsys):
     """Was: 'k: rm has no uncertainty head ...; train with --uncertainty-head to use k', the library's keyword where
     the user typed --k. Now the command line names --k, the library k."""
-    plain = RewardConfig(model=workspace["bert"], train_path=workspace["data"], output_dir=str(tmp_path / "plain"),
-                         batch_size=8, max_steps=1, save_steps=None, progress=False, stats_max_pairs=8)
-    train(plain)
-    responses = tmp_path / "responses.jsonl"
-    pd.DataFrame({"response": ["good clear answer", "rude wrong"]}).to_json(responses, orient="records", lines=True)
+    plain, responses = _plain_model_and_responses(workspace, tmp_path)
     capsys.readouterr()
     assert accord_main(["score", plain.output_dir, str(responses), "--k", "2", "--quiet"]) == 2
     err = capsys.readouterr().err.strip()
