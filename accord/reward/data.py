@@ -145,10 +145,13 @@ def normalise_pairs(frame: pd.DataFrame, source: str | None = None) -> pd.DataFr
     if all(column in frame.columns for column in CLEANED_COLUMNS):
         check_cleaned(frame, source=source)
     out = pd.DataFrame(index=range(len(frame)))
-    chosen = list(frame["chosen"])
-    rejected = list(frame["rejected"])
+    # responses that are all texts (a cleaned dataset of texts) pass every check below and stay as they are: told
+    # at C speed, where the checks one cell at a time took 4 s of the 6 s that loading 200k pairs took
+    texts = _all_texts(frame["chosen"]) and _all_texts(frame["rejected"])
+    chosen = _texts(frame["chosen"]) if texts else list(frame["chosen"])
+    rejected = _texts(frame["rejected"]) if texts else list(frame["rejected"])
     conversational = is_messages(chosen[0])
-    for row, (c, r) in enumerate(zip(chosen, rejected)):
+    for row, (c, r) in enumerate([] if texts else zip(chosen, rejected)):
         for column, value in (("chosen", c), ("rejected", r)):
             if _missing(value):
                 raise ValidationError("missing response text", source=source, column=column, row=row)
@@ -159,7 +162,9 @@ def normalise_pairs(frame: pd.DataFrame, source: str | None = None) -> pd.DataFr
                 raise ValidationError("mixes chat messages and plain texts: row 0 of 'chosen' is "
                                       f"{'messages' if conversational else 'a text'}, this one is not",
                                       source=source, column=column, row=row)
-    if "prompt" in frame.columns:
+    if "prompt" in frame.columns and _all_texts(frame["prompt"]) and not conversational:
+        prompts = _texts(frame["prompt"])
+    elif "prompt" in frame.columns:
         check_prompts(frame, source)
         prompts = [_text_or_messages(p) for p in frame["prompt"]]
         if conversational:
@@ -171,8 +176,8 @@ def normalise_pairs(frame: pd.DataFrame, source: str | None = None) -> pd.DataFr
     out["pair_id"] = frame["pair_id"].astype(str).to_numpy() if "pair_id" in frame.columns else [
         str(i) for i in range(len(frame))]
     out["prompt"] = list(prompts)
-    out["chosen"] = [_text_or_messages(c) for c in chosen]
-    out["rejected"] = [_text_or_messages(r) for r in rejected]
+    out["chosen"] = chosen if texts else [_text_or_messages(c) for c in chosen]
+    out["rejected"] = rejected if texts else [_text_or_messages(r) for r in rejected]
     defaults = {"p_chosen": 1.0, "p_tie": 0.0, "uncertainty": np.nan, "weight": 1.0, "margin": np.nan}
     for column, default in defaults.items():
         if column in frame.columns:
@@ -252,6 +257,16 @@ def response_texts(table: pd.DataFrame) -> tuple[list[Any], list[Any]]:
     # no empty user turn before them (a reward other than the same messages got as a side of a pair)
     prompts = [[] if p == "" and isinstance(r, list) else p for p, r in zip(prompts, responses)]
     return prompts, responses
+
+
+def _all_texts(values: pd.Series) -> bool:
+    """Whether every cell is a text, none missing: such a column is well formed and holds no chat messages."""
+    return pd.api.types.infer_dtype(values, skipna=False) == "string" and not values.isna().any()
+
+
+def _texts(values: pd.Series) -> list[str]:
+    """A column of texts (:func:`_all_texts`) as the Python strings :func:`_text_or_messages` makes of them."""
+    return values.astype(str).tolist()
 
 
 def _well_formed(value: Any) -> bool:
