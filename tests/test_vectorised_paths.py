@@ -52,3 +52,20 @@ def test_normalise_pairs_of_texts_is_the_per_row_result(n, data, kind, with_prom
     pd.testing.assert_frame_equal(fast, per_row, check_exact=True)
     for column in ("prompt", "chosen", "rejected"):
         assert [type(v) for v in fast[column]] == [type(v) for v in per_row[column]], column
+
+
+MESSAGES = [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"}]
+RESPONSE = st.one_of(TEXT, TEXT, st.none(), st.just(np.nan), st.just(pd.NA), st.integers(-3, 3), st.just(MESSAGES),
+                     st.just(np.array(MESSAGES, dtype=object)), st.just([]), st.just(b"bytes"))
+
+
+@settings(max_examples=200, deadline=None)
+@given(cells=st.lists(RESPONSE, max_size=6), kind=st.sampled_from(["str", "object"]))
+def test_build_cleaned_sees_chat_messages_as_the_per_row_check_did(cells, kind):
+    from accord.aggregate.cleaned import _texts
+    from accord.datasets.cleaned import is_messages
+
+    column = (pd.Series(cells, dtype="str") if kind == "str" and all(isinstance(c, str) for c in cells)
+              else pd.Series(cells, dtype=object))
+    per_row = any(is_messages(c) for c in column)
+    assert (not _texts(column) and any(is_messages(c) for c in column)) == per_row
