@@ -69,3 +69,70 @@ def test_build_cleaned_sees_chat_messages_as_the_per_row_check_did(cells, kind):
               else pd.Series(cells, dtype=object))
     per_row = any(is_messages(c) for c in column)
     assert (not _texts(column) and any(is_messages(c) for c in column)) == per_row
+
+
+def _solution(draw: Any, n_steps: int) -> dict[str, Any]:
+    """One valid row of a cleaned step dataset, its lists as lists, tuples or arrays."""
+    probabilities = st.floats(0, 1)
+    labels = draw(st.lists(probabilities, min_size=n_steps, max_size=n_steps))
+    first = np.asarray(draw(st.lists(st.floats(0.01, 1), min_size=n_steps + 1, max_size=n_steps + 1)))
+    as_kind = draw(st.sampled_from([list, tuple, np.asarray, lambda v: np.asarray(v, dtype=np.float32).astype(float)]))
+    return {"solution_id": draw(st.integers(0, 99)), "prompt": "p",
+            "completions": draw(st.sampled_from([list, tuple, lambda v: np.asarray(v, dtype=object)]))(
+                [draw(TEXT) for _ in range(n_steps)]),
+            "labels": as_kind(labels), "label_uncertainty": as_kind([np.nan] * n_steps),
+            "label_weights": as_kind(draw(st.lists(probabilities, min_size=n_steps, max_size=n_steps))),
+            "p_first_error": as_kind((first / first.sum()).tolist()), "p_all_correct": 0.5, "outcome_weight": 1.0,
+            "first_error": n_steps, "n_steps": n_steps, "n_judgments": 3, "n_annotators": 3}
+
+
+# what a row's list may wrongly hold or be: each is read by the per-row checks, or by Arrow where it reads the same
+ODD = [None, np.nan, pd.NA, "0.5", b"x", True, 2, 2**70, -0.0, 1.5, float("inf"), [0.5], {0.5, 0.25}, {"a": 1},
+       "steps", (0.5,), np.array([[0.5, 0.5]]), np.array(0.5), np.array(["a"]), []]
+
+
+@settings(max_examples=300, deadline=None)
+@given(data=st.data(), n=st.integers(1, 5), odd=st.booleans())
+def test_check_cleaned_steps_is_the_per_row_check(data, n, odd):
+    from accord.datasets.steps import cleaned
+
+    rows = [_solution(data.draw, data.draw(st.integers(1, 12))) for _ in range(n)]
+    frame = pd.DataFrame(rows)
+    if odd:  # one cell, or one entry of a list, made odd
+        column = data.draw(st.sampled_from(["completions", "labels", "label_uncertainty", "label_weights",
+                                            "p_first_error"]))
+        row, value = data.draw(st.integers(0, n - 1)), data.draw(st.sampled_from(ODD))
+        cell = frame.at[row, column]
+        if data.draw(st.booleans()) and isinstance(value, (str, bytes, bool, int, float)) or value is None:
+            cell = [*list(cell)[:-1], value]
+        else:
+            cell = value
+        frame[column] = frame[column].astype(object)
+        frame.at[row, column] = cell
+
+    def outcome() -> str:
+        try:
+            cleaned.check_cleaned_steps(frame, source="s.parquet")
+        except ValidationError as error:
+            return str(error)
+        return "valid"
+
+    fast = outcome()
+    if not odd:  # a well-formed file is read at C speed
+        assert all(cleaned._flat_lists(frame[c], texts=c == "completions") is not None
+                   for c in ("completions", "labels", "label_uncertainty", "label_weights", "p_first_error"))
+    with pytest.MonkeyPatch.context() as patch:  # every column through the per-row checks, as before
+        patch.setattr(cleaned, "_flat_lists", lambda values, texts=False: None)
+        per_row = outcome()
+    assert fast == per_row
+
+
+@settings(max_examples=200, deadline=None)
+@given(rows=st.lists(st.lists(st.floats(-1e6, 1e6), max_size=300), min_size=1, max_size=8))
+def test_row_sums_are_each_rows_numpy_sum(rows):
+    from accord.datasets.steps.cleaned import _row_sums
+
+    lengths = np.array([len(r) for r in rows], dtype=float)
+    flat = np.concatenate([np.asarray(r, dtype=float) for r in rows])
+    expected = np.array([float(np.sum(np.asarray(r, dtype=float))) for r in rows])
+    np.testing.assert_array_equal(_row_sums(lengths, flat), expected)
