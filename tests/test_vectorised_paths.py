@@ -91,7 +91,7 @@ ODD = [None, np.nan, pd.NA, "0.5", b"x", True, 2, 2**70, -0.0, 1.5, float("inf")
        "steps", (0.5,), np.array([[0.5, 0.5]]), np.array(0.5), np.array(["a"]), []]
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=600, deadline=None)
 @given(data=st.data(), n=st.integers(1, 5), odd=st.booleans())
 def test_check_cleaned_steps_is_the_per_row_check(data, n, odd):
     from accord.datasets.steps import cleaned
@@ -136,3 +136,28 @@ def test_row_sums_are_each_rows_numpy_sum(rows):
     flat = np.concatenate([np.asarray(r, dtype=float) for r in rows])
     expected = np.array([float(np.sum(np.asarray(r, dtype=float))) for r in rows])
     np.testing.assert_array_equal(_row_sums(lengths, flat), expected)
+
+
+@settings(max_examples=150, deadline=None)
+@given(n=st.integers(1, 6), data=st.data(), kind=st.sampled_from(["str", "object"]), with_prompt=st.booleans(),
+       plain=st.booleans())
+def test_response_texts_and_checks_of_texts_are_the_per_row_result(n, data, kind, with_prompt, plain):
+    cells = st.lists(TEXT if plain else CELL, min_size=n, max_size=n)
+    frame = pd.DataFrame({"response": _column(data.draw(cells), kind)})
+    if with_prompt:
+        frame["prompt"] = _column(data.draw(cells), kind)
+
+    def outcome() -> Any:
+        try:
+            reward_data.check_responses(frame, source="r.jsonl")
+        except ValidationError as error:
+            return str(error)
+        return reward_data.response_texts(frame)
+
+    fast = outcome()
+    with pytest.MonkeyPatch.context() as patch:  # every column through the per-row code, as before
+        patch.setattr(reward_data, "_all_texts", lambda values: False)
+        per_row = outcome()
+    assert fast == per_row
+    if not isinstance(per_row, str):
+        assert [[type(v) for v in part] for part in fast] == [[type(v) for v in part] for part in per_row]

@@ -184,12 +184,17 @@ def float_list(value: Any) -> np.ndarray | None:
 def _flat_lists(values: pd.Series, texts: bool = False) -> tuple[np.ndarray, np.ndarray] | None:
     """The length of each row and the rows' entries concatenated (as floats; none with ``texts``) of a column whose
     every row is a list, tuple or 1-d array of floats (of texts, with ``texts``) without a missing entry; ``None``
-    for any other column. What :func:`float_list` and :func:`_length` read of such a row, told by Arrow."""
+    for any other column. What :func:`float_list` and :func:`_length` read of such a row, told at C speed."""
     import pyarrow as pa
 
     # Arrow also reads a set as a list, which float_list refuses (its order is no step order)
     if not values.map(type).isin((list, tuple, np.ndarray)).all():
         return None
+    if texts:  # pandas, not Arrow: Arrow reads bytes as texts. An empty row explodes to NaN; None is no text
+        entries = values.explode()
+        if pd.api.types.infer_dtype(entries, skipna=False) != "string" or entries.isna().any():
+            return None
+        return values.map(len).to_numpy(dtype=float), np.empty(0)
     try:
         array = pa.array(values, from_pandas=False)  # NaN stays a float; None, pd.NA, a text among numbers do not
     except (pa.ArrowException, TypeError, ValueError, OverflowError):
@@ -199,12 +204,10 @@ def _flat_lists(values: pd.Series, texts: bool = False) -> tuple[np.ndarray, np.
     if not pa.types.is_list(array.type) and not pa.types.is_large_list(array.type) or array.null_count:
         return None
     entries = array.flatten()
-    kind = entries.type
-    wanted = pa.types.is_string(kind) or pa.types.is_large_string(kind) if texts else pa.types.is_floating(kind)
-    if not wanted or entries.null_count:
+    if not pa.types.is_floating(entries.type) or entries.null_count:
         return None
-    lengths = array.value_lengths().to_numpy(zero_copy_only=False).astype(float)
-    return lengths, np.empty(0) if texts else entries.to_numpy(zero_copy_only=False).astype(float)
+    return (array.value_lengths().to_numpy(zero_copy_only=False).astype(float),
+            entries.to_numpy(zero_copy_only=False).astype(float))
 
 
 def _row_sums(lengths: np.ndarray, flat: np.ndarray) -> np.ndarray:
