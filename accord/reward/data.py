@@ -219,7 +219,7 @@ def normalise_pairs(frame: pd.DataFrame, source: str | None = None) -> pd.DataFr
 def check_prompts(frame: pd.DataFrame, source: str | None = None) -> None:
     """One error naming the row of a ``prompt`` that is neither a text nor a list of chat messages (missing or an
     empty list: no prompt)."""
-    for row, value in enumerate(frame["prompt"]):
+    for row, value in enumerate([] if _all_texts(frame["prompt"]) else frame["prompt"]):  # texts: well formed
         if not _missing(value) and not _well_formed(value) and not _no_messages(value):
             raise ValidationError("must be a text or a list of chat messages ({'role': text, 'content': text})",
                                   source=source, column="prompt", row=row, value=value)
@@ -230,7 +230,7 @@ def check_responses(frame: pd.DataFrame, source: str | None = None) -> None:
     a text nor a non-empty list of chat messages, or of such a prompt, as :func:`normalise_pairs` refuses them in
     pairs: a single message (a dict), a list of texts or an empty list was scored as its repr, and messages without
     a role failed with a KeyError."""
-    for row, value in enumerate(frame["response"]):
+    for row, value in enumerate([] if _all_texts(frame["response"]) else frame["response"]):  # texts: well formed
         if not _well_formed(value):
             raise ValidationError("must be a text or a non-empty list of chat messages ({'role': text, 'content': "
                                   "text})", source=source, column="response", row=row, value=value)
@@ -251,8 +251,11 @@ def response_texts(table: pd.DataFrame) -> tuple[list[Any], list[Any]]:
     """The prompts and responses of a table of responses as training and scoring read them: a text as written
     (missing: empty), chat messages as messages (the encoder renders them with the chat template), also when a
     Parquet file gives them back as numpy arrays of messages (their repr was scored as the text)."""
-    prompts = [_text_or_messages(p) for p in table["prompt"]] if "prompt" in table.columns else [""] * len(table)
-    responses = [_text_or_messages(r) for r in table["response"]]
+    if not _all_texts(table["response"]) or "prompt" in table.columns and not _all_texts(table["prompt"]):
+        prompts = [_text_or_messages(p) for p in table["prompt"]] if "prompt" in table.columns else [""] * len(table)
+        responses = [_text_or_messages(r) for r in table["response"]]
+    else:  # texts, none missing (told at C speed): each is its own text, and no response is messages
+        return _texts(table["prompt"]) if "prompt" in table.columns else [""] * len(table), _texts(table["response"])
     # chat messages without a prompt are the whole conversation, as a pair's messages that share no prompt are:
     # no empty user turn before them (a reward other than the same messages got as a side of a pair)
     prompts = [[] if p == "" and isinstance(r, list) else p for p, r in zip(prompts, responses)]
