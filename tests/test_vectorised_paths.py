@@ -119,10 +119,10 @@ def test_check_cleaned_steps_is_the_per_row_check(data, n, odd):
 
     fast = outcome()
     if not odd:  # a well-formed file is read at C speed
-        assert all(cleaned._flat_lists(frame[c], texts=c == "completions") is not None
+        assert all(cleaned.flat_lists(frame[c], texts=c == "completions") is not None
                    for c in ("completions", "labels", "label_uncertainty", "label_weights", "p_first_error"))
     with pytest.MonkeyPatch.context() as patch:  # every column through the per-row checks, as before
-        patch.setattr(cleaned, "_flat_lists", lambda values, texts=False: None)
+        patch.setattr(cleaned, "flat_lists", lambda values, texts=False: None)
         per_row = outcome()
     assert fast == per_row
 
@@ -161,3 +161,64 @@ def test_response_texts_and_checks_of_texts_are_the_per_row_result(n, data, kind
     assert fast == per_row
     if not isinstance(per_row, str):
         assert [[type(v) for v in part] for part in fast] == [[type(v) for v in part] for part in per_row]
+
+
+@settings(max_examples=200, deadline=None)
+@given(cells=st.lists(st.one_of(CELL, st.just(pd.NA), st.just(b"x"), st.just(np.array(MESSAGES, dtype=object))),
+                      max_size=6),
+       kind=st.sampled_from(["str", "object", "category"]), width=st.integers(0, 8))
+def test_report_pair_texts_are_the_per_cell_texts(cells, kind, width):
+    from accord.aggregate.report import _missing, _shown_texts
+    from accord.datasets.cleaned import is_messages, messages_text
+
+    texts_only = all(isinstance(c, str) or c is None or c is pd.NA for c in cells)
+    if kind == "str" and texts_only:
+        values = pd.Series(cells, dtype="str")
+    elif kind == "category" and texts_only:
+        values = pd.Series(cells, dtype="category")
+    else:
+        values = pd.Series(cells, dtype=object)
+    per_cell = pd.Series([messages_text(v) if is_messages(v) else "" if _missing(v) else str(v) for v in values],
+                         index=values.index, dtype=object).str.slice(0, width)
+    shown = _shown_texts(values, width)
+    pd.testing.assert_series_equal(shown, per_cell)
+    assert [type(v) for v in shown] == [type(v) for v in per_cell]
+
+
+@settings(max_examples=300, deadline=None)
+@given(data=st.data(), n=st.integers(1, 5), odd=st.booleans(), with_labels=st.booleans())
+def test_load_steps_of_stepwise_lists_is_the_per_row_result(data, n, odd, with_labels):
+    import accord.reward.steps as reward_steps
+
+    rows = [_solution(data.draw, data.draw(st.integers(1, 6))) for _ in range(n)]
+    frame = pd.DataFrame({"prompt": [r["prompt"] for r in rows], "completions": [r["completions"] for r in rows]})
+    if with_labels:
+        frame["labels"] = [r["labels"] for r in rows]
+    if odd:  # one cell, or one entry of a list, made odd
+        column = data.draw(st.sampled_from(["completions", "labels"] if with_labels else ["completions"]))
+        row, value = data.draw(st.integers(0, n - 1)), data.draw(st.sampled_from(ODD))
+        cell = frame.at[row, column]
+        if data.draw(st.booleans()) and isinstance(value, (str, bytes, bool, int, float)) or value is None:
+            cell = [*list(cell)[:-1], value]
+        else:
+            cell = value
+        frame[column] = frame[column].astype(object)
+        frame.at[row, column] = cell
+
+    def outcome() -> Any:
+        try:
+            return reward_steps.load_steps(frame, need_labels=False)
+        except (ValidationError, TypeError) as error:  # (a 0-d array of steps fails with a TypeError either way)
+            return f"{type(error).__name__}: {error}"
+
+    fast = outcome()
+    with pytest.MonkeyPatch.context() as patch:  # every column through the per-row checks, as before
+        patch.setattr(reward_steps, "flat_lists", lambda values, texts=False: None)
+        per_row = outcome()
+    assert type(fast) is type(per_row)
+    if isinstance(per_row, str):
+        assert fast == per_row
+        return
+    pd.testing.assert_frame_equal(fast, per_row, check_exact=True)
+    for column in ("completions", "labels"):
+        assert [[type(v) for v in cell] for cell in fast[column]] == [[type(v) for v in cell] for cell in per_row[column]]

@@ -78,11 +78,11 @@ def check_cleaned_steps(frame: pd.DataFrame, source: str | None = None) -> None:
     # each list column at C speed where every row is a flat list of floats (of texts: completions), as a cleaned
     # file holds them; the per-row checks below read any other column (a missing row or entry, a text among
     # numbers, ...) and name its first bad row. They took 1.2 s a check at 128k solutions, each read checks twice.
-    flat_lists = {column: _flat_lists(frame[column], texts=column == "completions")
+    lists = {column: flat_lists(frame[column], texts=column == "completions")
                   for column in (*_STEP_LISTS, "p_first_error")}
     for column in (*_STEP_LISTS, "p_first_error"):
         extra = 1 if column == "p_first_error" else 0
-        known = flat_lists[column]
+        known = lists[column]
         lengths = known[0] if known is not None else frame[column].map(_length).to_numpy(dtype=float)
         bad = lengths != n_steps + extra
         if bad.any():
@@ -90,7 +90,7 @@ def check_cleaned_steps(frame: pd.DataFrame, source: str | None = None) -> None:
             raise ValidationError(f"must be a list of n_steps{' + 1' if extra else ''} values", source=source,
                                   column=column, row=row, value=frame[column].iloc[row])
     for column in ("labels", "label_uncertainty", "label_weights", "p_first_error"):
-        if flat_lists[column] is not None:
+        if lists[column] is not None:
             continue  # every row a flat list of floats
         unreadable = frame[column].map(float_list).isna().to_numpy()
         if unreadable.any():
@@ -98,7 +98,7 @@ def check_cleaned_steps(frame: pd.DataFrame, source: str | None = None) -> None:
             raise ValidationError("must be a list of numbers", source=source, column=column, row=row,
                                   value=frame[column].iloc[row])
     for column in ("labels", "label_weights", "p_first_error"):
-        known = flat_lists[column]
+        known = lists[column]
         flat = known[1] if known is not None else np.concatenate([np.asarray(v, dtype=float) for v in frame[column]])
         bad = ~np.isfinite(flat) | (flat < 0) | (flat > 1)
         if bad.any():
@@ -107,7 +107,7 @@ def check_cleaned_steps(frame: pd.DataFrame, source: str | None = None) -> None:
                                   value=frame[column].iloc[row])
     # P(first error at step t) for every step, then P(no step is wrong): one distribution per solution. The
     # tolerance is far above float32 storage (~3e-8) and JSON's 10 decimals, far below a wrong layout.
-    known = flat_lists["p_first_error"]
+    known = lists["p_first_error"]
     totals = (_row_sums(*known) if known is not None else
               frame["p_first_error"].map(lambda v: float(np.sum(np.asarray(v, dtype=float)))).to_numpy(dtype=float))
     off = np.abs(totals - 1.0) > 1e-6
@@ -132,7 +132,7 @@ def check_cleaned_steps(frame: pd.DataFrame, source: str | None = None) -> None:
             row = int(np.flatnonzero(bad)[0])
             raise ValidationError("must be a probability in [0, 1]", source=source, column=column, row=row,
                                   value=frame[column].iloc[row])
-    if flat_lists["completions"] is not None:
+    if lists["completions"] is not None:
         return  # every row a list of texts
     texts = frame["completions"].map(lambda steps: all(isinstance(s, str) for s in steps)).to_numpy()
     if not texts.all():
@@ -181,7 +181,7 @@ def float_list(value: Any) -> np.ndarray | None:
     return values if values.ndim == 1 else None
 
 
-def _flat_lists(values: pd.Series, texts: bool = False) -> tuple[np.ndarray, np.ndarray] | None:
+def flat_lists(values: pd.Series, texts: bool = False) -> tuple[np.ndarray, np.ndarray] | None:
     """The length of each row and the rows' entries concatenated (as floats; none with ``texts``) of a column whose
     every row is a list, tuple or 1-d array of floats (of texts, with ``texts``) without a missing entry; ``None``
     for any other column. What :func:`float_list` and :func:`_length` read of such a row, told at C speed."""
