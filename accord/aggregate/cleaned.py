@@ -74,7 +74,8 @@ def build_cleaned(
             "chosen_side": np.where(a_chosen, "A", "B"),
         }
     )
-    if any(is_messages(c) for c in out["chosen"]):  # chat messages: the prompt is messages too (TRL's layout)
+    # chat messages: the prompt is messages too (TRL's layout); a column of texts (told at C speed) holds none
+    if not _texts(out["chosen"]) and any(is_messages(c) for c in out["chosen"]):
         for column, values in zip(("prompt", "chosen", "rejected"),
                                   conversational_prompts(out["prompt"], out["chosen"], out["rejected"])):
             out[column] = pd.Series(values, index=out.index, dtype=object)
@@ -107,6 +108,11 @@ def build_cleaned(
     if min_p_chosen > 0:
         keep &= out["p_chosen"].to_numpy() >= min_p_chosen
     return out[keep].reset_index(drop=True)
+
+
+def _texts(values: pd.Series) -> bool:
+    """Whether every cell present is a text: such a column holds no chat messages."""
+    return pd.api.types.infer_dtype(values, skipna=True) in ("string", "empty")
 
 
 def _a_chosen(p_a: np.ndarray, p_b: np.ndarray, strength: np.ndarray | None) -> np.ndarray:

@@ -337,9 +337,7 @@ class _ReportBuilder:
         a tokenizer reads them (not their Python repr); a missing text is blank."""
         present = [c for c in columns if c in self.table.columns]
         first = self.table.groupby("pair_id", sort=False)[present].first()
-        return first.apply(lambda values: pd.Series(
-            [messages_text(v) if is_messages(v) else "" if _missing(v) else str(v) for v in values],
-            index=values.index, dtype=object).str.slice(0, width))
+        return first.apply(lambda values: _shown_texts(values, width))
 
     def counts(self) -> pd.Series:
         return self.table.groupby("annotator", sort=False).size()
@@ -913,6 +911,17 @@ def _consensus_view(labels: Any, names: list[str]) -> pd.DataFrame:
         per_class = labels.extra[[f"p_{str(c).lower()}_{name}" for c in labels.probs.columns]].to_numpy(dtype=float)
         out[f"p_consensus_{name}"] = per_class[rows, top]
     return out
+
+
+def _shown_texts(values: pd.Series, width: int) -> pd.Series:
+    """A column of :meth:`_ReportBuilder.pair_texts`, cut to ``width`` characters: a column of texts (some
+    missing) at C speed, where a million pairs took seconds a column one cell at a time; any other cell by cell."""
+    if pd.api.types.infer_dtype(values, skipna=True) in ("string", "empty"):
+        texts = values.astype(str).astype(object).where(values.notna(), "")
+    else:
+        texts = pd.Series([messages_text(v) if is_messages(v) else "" if _missing(v) else str(v) for v in values],
+                          index=values.index, dtype=object)
+    return texts.str.slice(0, width)
 
 
 def _missing(value: Any) -> bool:

@@ -1,0 +1,224 @@
+"""Hot paths told at C speed give exactly what the per-row code they bypass gives: each is compared with that code
+(still there, for the inputs it is kept for) on varied inputs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import accord.reward.data as reward_data
+from accord.datasets.errors import ValidationError
+
+TEXT = st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=12)
+# a cell of a response or prompt column: mostly texts, sometimes what the per-row checks are there for
+CELL = st.one_of(TEXT, TEXT, TEXT, TEXT.map(np.str_), st.none(), st.just(np.nan), st.integers(-5, 5),
+                 st.just([{"role": "user", "content": "hi"}]), st.just([]))
+
+
+def _column(cells: list[Any], kind: str) -> pd.Series:
+    if kind == "str" and all(isinstance(c, str) for c in cells):
+        return pd.Series(cells, dtype="str")
+    return pd.Series(cells, dtype=object)
+
+
+def _outcome(frame: pd.DataFrame) -> Any:
+    try:
+        return reward_data.normalise_pairs(frame, source="t.parquet")
+    except ValidationError as error:
+        return str(error)
+
+
+@settings(max_examples=150, deadline=None)
+@given(n=st.integers(1, 6), data=st.data(), kind=st.sampled_from(["str", "object"]), with_prompt=st.booleans(),
+       plain=st.booleans())
+def test_normalise_pairs_of_texts_is_the_per_row_result(n, data, kind, with_prompt, plain):
+    cells = st.lists(TEXT if plain else CELL, min_size=n, max_size=n)
+    frame = pd.DataFrame({"chosen": _column(data.draw(cells), kind), "rejected": _column(data.draw(cells), kind)})
+    if with_prompt:
+        frame["prompt"] = _column(data.draw(cells), kind)
+    fast = _outcome(frame)
+    with pytest.MonkeyPatch.context() as patch:  # every column through the per-row checks, as before
+        patch.setattr(reward_data, "_all_texts", lambda values: False)
+        per_row = _outcome(frame)
+    assert type(fast) is type(per_row)
+    if isinstance(per_row, str):
+        assert fast == per_row
+        return
+    pd.testing.assert_frame_equal(fast, per_row, check_exact=True)
+    for column in ("prompt", "chosen", "rejected"):
+        assert [type(v) for v in fast[column]] == [type(v) for v in per_row[column]], column
+
+
+MESSAGES = [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"}]
+RESPONSE = st.one_of(TEXT, TEXT, st.none(), st.just(np.nan), st.just(pd.NA), st.integers(-3, 3), st.just(MESSAGES),
+                     st.just(np.array(MESSAGES, dtype=object)), st.just([]), st.just(b"bytes"))
+
+
+@settings(max_examples=200, deadline=None)
+@given(cells=st.lists(RESPONSE, max_size=6), kind=st.sampled_from(["str", "object"]))
+def test_build_cleaned_sees_chat_messages_as_the_per_row_check_did(cells, kind):
+    from accord.aggregate.cleaned import _texts
+    from accord.datasets.cleaned import is_messages
+
+    column = (pd.Series(cells, dtype="str") if kind == "str" and all(isinstance(c, str) for c in cells)
+              else pd.Series(cells, dtype=object))
+    per_row = any(is_messages(c) for c in column)
+    assert (not _texts(column) and any(is_messages(c) for c in column)) == per_row
+
+
+def _solution(draw: Any, n_steps: int) -> dict[str, Any]:
+    """One valid row of a cleaned step dataset, its lists as lists, tuples or arrays."""
+    probabilities = st.floats(0, 1)
+    labels = draw(st.lists(probabilities, min_size=n_steps, max_size=n_steps))
+    first = np.asarray(draw(st.lists(st.floats(0.01, 1), min_size=n_steps + 1, max_size=n_steps + 1)))
+    as_kind = draw(st.sampled_from([list, tuple, np.asarray, lambda v: np.asarray(v, dtype=np.float32).astype(float)]))
+    return {"solution_id": draw(st.integers(0, 99)), "prompt": "p",
+            "completions": draw(st.sampled_from([list, tuple, lambda v: np.asarray(v, dtype=object)]))(
+                [draw(TEXT) for _ in range(n_steps)]),
+            "labels": as_kind(labels), "label_uncertainty": as_kind([np.nan] * n_steps),
+            "label_weights": as_kind(draw(st.lists(probabilities, min_size=n_steps, max_size=n_steps))),
+            "p_first_error": as_kind((first / first.sum()).tolist()), "p_all_correct": 0.5, "outcome_weight": 1.0,
+            "first_error": n_steps, "n_steps": n_steps, "n_judgments": 3, "n_annotators": 3}
+
+
+# what a row's list may wrongly hold or be: each is read by the per-row checks, or by Arrow where it reads the same
+ODD = [None, np.nan, pd.NA, "0.5", b"x", True, 2, 2**70, -0.0, 1.5, float("inf"), [0.5], {0.5, 0.25}, {"a": 1},
+       "steps", (0.5,), np.array([[0.5, 0.5]]), np.array(0.5), np.array(["a"]), []]
+
+
+@settings(max_examples=600, deadline=None)
+@given(data=st.data(), n=st.integers(1, 5), odd=st.booleans())
+def test_check_cleaned_steps_is_the_per_row_check(data, n, odd):
+    from accord.datasets.steps import cleaned
+
+    rows = [_solution(data.draw, data.draw(st.integers(1, 12))) for _ in range(n)]
+    frame = pd.DataFrame(rows)
+    if odd:  # one cell, or one entry of a list, made odd
+        column = data.draw(st.sampled_from(["completions", "labels", "label_uncertainty", "label_weights",
+                                            "p_first_error"]))
+        row, value = data.draw(st.integers(0, n - 1)), data.draw(st.sampled_from(ODD))
+        cell = frame.at[row, column]
+        if data.draw(st.booleans()) and isinstance(value, (str, bytes, bool, int, float)) or value is None:
+            cell = [*list(cell)[:-1], value]
+        else:
+            cell = value
+        frame[column] = frame[column].astype(object)
+        frame.at[row, column] = cell
+
+    def outcome() -> str:
+        try:
+            cleaned.check_cleaned_steps(frame, source="s.parquet")
+        except ValidationError as error:
+            return str(error)
+        return "valid"
+
+    fast = outcome()
+    if not odd:  # a well-formed file is read at C speed
+        assert all(cleaned.flat_lists(frame[c], texts=c == "completions") is not None
+                   for c in ("completions", "labels", "label_uncertainty", "label_weights", "p_first_error"))
+    with pytest.MonkeyPatch.context() as patch:  # every column through the per-row checks, as before
+        patch.setattr(cleaned, "flat_lists", lambda values, texts=False: None)
+        per_row = outcome()
+    assert fast == per_row
+
+
+@settings(max_examples=200, deadline=None)
+@given(rows=st.lists(st.lists(st.floats(-1e6, 1e6), max_size=300), min_size=1, max_size=8))
+def test_row_sums_are_each_rows_numpy_sum(rows):
+    from accord.datasets.steps.cleaned import _row_sums
+
+    lengths = np.array([len(r) for r in rows], dtype=float)
+    flat = np.concatenate([np.asarray(r, dtype=float) for r in rows])
+    expected = np.array([float(np.sum(np.asarray(r, dtype=float))) for r in rows])
+    np.testing.assert_array_equal(_row_sums(lengths, flat), expected)
+
+
+@settings(max_examples=150, deadline=None)
+@given(n=st.integers(1, 6), data=st.data(), kind=st.sampled_from(["str", "object"]), with_prompt=st.booleans(),
+       plain=st.booleans())
+def test_response_texts_and_checks_of_texts_are_the_per_row_result(n, data, kind, with_prompt, plain):
+    cells = st.lists(TEXT if plain else CELL, min_size=n, max_size=n)
+    frame = pd.DataFrame({"response": _column(data.draw(cells), kind)})
+    if with_prompt:
+        frame["prompt"] = _column(data.draw(cells), kind)
+
+    def outcome() -> Any:
+        try:
+            reward_data.check_responses(frame, source="r.jsonl")
+        except ValidationError as error:
+            return str(error)
+        return reward_data.response_texts(frame)
+
+    fast = outcome()
+    with pytest.MonkeyPatch.context() as patch:  # every column through the per-row code, as before
+        patch.setattr(reward_data, "_all_texts", lambda values: False)
+        per_row = outcome()
+    assert fast == per_row
+    if not isinstance(per_row, str):
+        assert [[type(v) for v in part] for part in fast] == [[type(v) for v in part] for part in per_row]
+
+
+@settings(max_examples=200, deadline=None)
+@given(cells=st.lists(st.one_of(CELL, st.just(pd.NA), st.just(b"x"), st.just(np.array(MESSAGES, dtype=object))),
+                      max_size=6),
+       kind=st.sampled_from(["str", "object", "category"]), width=st.integers(0, 8))
+def test_report_pair_texts_are_the_per_cell_texts(cells, kind, width):
+    from accord.aggregate.report import _missing, _shown_texts
+    from accord.datasets.cleaned import is_messages, messages_text
+
+    texts_only = all(isinstance(c, str) or c is None or c is pd.NA for c in cells)
+    if kind == "str" and texts_only:
+        values = pd.Series(cells, dtype="str")
+    elif kind == "category" and texts_only:
+        values = pd.Series(cells, dtype="category")
+    else:
+        values = pd.Series(cells, dtype=object)
+    per_cell = pd.Series([messages_text(v) if is_messages(v) else "" if _missing(v) else str(v) for v in values],
+                         index=values.index, dtype=object).str.slice(0, width)
+    shown = _shown_texts(values, width)
+    pd.testing.assert_series_equal(shown, per_cell)
+    assert [type(v) for v in shown] == [type(v) for v in per_cell]
+
+
+@settings(max_examples=300, deadline=None)
+@given(data=st.data(), n=st.integers(1, 5), odd=st.booleans(), with_labels=st.booleans())
+def test_load_steps_of_stepwise_lists_is_the_per_row_result(data, n, odd, with_labels):
+    import accord.reward.steps as reward_steps
+
+    rows = [_solution(data.draw, data.draw(st.integers(1, 6))) for _ in range(n)]
+    frame = pd.DataFrame({"prompt": [r["prompt"] for r in rows], "completions": [r["completions"] for r in rows]})
+    if with_labels:
+        frame["labels"] = [r["labels"] for r in rows]
+    if odd:  # one cell, or one entry of a list, made odd
+        column = data.draw(st.sampled_from(["completions", "labels"] if with_labels else ["completions"]))
+        row, value = data.draw(st.integers(0, n - 1)), data.draw(st.sampled_from(ODD))
+        cell = frame.at[row, column]
+        if data.draw(st.booleans()) and isinstance(value, (str, bytes, bool, int, float)) or value is None:
+            cell = [*list(cell)[:-1], value]
+        else:
+            cell = value
+        frame[column] = frame[column].astype(object)
+        frame.at[row, column] = cell
+
+    def outcome() -> Any:
+        try:
+            return reward_steps.load_steps(frame, need_labels=False)
+        except (ValidationError, TypeError) as error:  # (a 0-d array of steps fails with a TypeError either way)
+            return f"{type(error).__name__}: {error}"
+
+    fast = outcome()
+    with pytest.MonkeyPatch.context() as patch:  # every column through the per-row checks, as before
+        patch.setattr(reward_steps, "flat_lists", lambda values, texts=False: None)
+        per_row = outcome()
+    assert type(fast) is type(per_row)
+    if isinstance(per_row, str):
+        assert fast == per_row
+        return
+    pd.testing.assert_frame_equal(fast, per_row, check_exact=True)
+    for column in ("completions", "labels"):
+        assert [[type(v) for v in cell] for cell in fast[column]] == [[type(v) for v in cell] for cell in per_row[column]]
