@@ -370,7 +370,7 @@ def cmd_aggregate(args: argparse.Namespace) -> int:
     # the header as --columns renames it: a step table whose columns need renaming is still a step table
     renamed = _mapping(args.columns) or {}
     if args.input and {"solution_id", "step"} <= {renamed.get(c, c) for c in _input_columns(Path(args.input), args)}:
-        _refuse_unused(args, "a step-judgments table", "annotators", "inference", "device", "debias", "drop_ties",
+        _refuse_unused(args, "a step-judgments table", "inference", "device", "debias", "drop_ties",
                        "pairs_output", "gold", "form", "scale", "n_types", "data_dir")
         return _aggregate_steps(args, output)
     if args.annotators:
@@ -750,6 +750,7 @@ def _aggregate_steps(args: argparse.Namespace, output: Path) -> int:
     """``accord aggregate`` on a step-judgments table: a step method's soft step labels, as a cleaned step dataset
     (the input of ``accord train --task steps``)."""
     from accord.aggregate import STEP_METHODS, build_cleaned_steps, fit_step_method
+    from accord.datasets.io import write_table, written_together
     from accord.datasets.loaders.generic import read_unvalidated
     from accord.datasets.steps import validate_steps, write_cleaned_steps
 
@@ -762,6 +763,11 @@ def _aggregate_steps(args: argparse.Namespace, output: Path) -> int:
     if args.method not in SEEDED_STEP_METHODS:
         _refuse_seed(args, args.method, "counts votes and draws nothing at random; leave out --seed (or use "
                      f"--method {' or '.join(SEEDED_STEP_METHODS)})")
+    if args.annotators:  # the step rater models have an annotator table, as the pairwise ones (was: refused)
+        _check_table_output(Path(args.annotators), "--annotators")
+        if args.method not in SEEDED_STEP_METHODS:
+            raise AccordError(f"--annotators: method {args.method} counts votes and has no annotator table (use "
+                              f"--method {' or '.join(SEEDED_STEP_METHODS)})")
     source = str(args.input)
     read_kwargs: dict[str, Any] = {}
     if args.sep is not None:
@@ -781,11 +787,17 @@ def _aggregate_steps(args: argparse.Namespace, output: Path) -> int:
         cleaned = build_cleaned_steps(model.step_labels_, judgments)
     except AccordError as err:
         raise AccordError(f"{source}: {err}") from err
-    write_cleaned_steps(cleaned, output, provenance={"method": args.method, "source": source,
-                                                     "n_judgments": len(judgments)})
+    annotator_table = model.annotators_.reset_index() if args.annotators else None
+    with written_together():  # the cleaned step dataset and the annotator table: both or neither
+        write_cleaned_steps(cleaned, output, provenance={"method": args.method, "source": source,
+                                                         "n_judgments": len(judgments)})
+        if annotator_table is not None:
+            write_table(annotator_table, Path(args.annotators))
     print(f"method: {args.method}  step judgments: {len(judgments):,}  solutions: {len(cleaned):,}  "
           f"fit: {elapsed:.2f}s")
     print(f"wrote {output} (cleaned step dataset, {len(cleaned)} solutions, {int(cleaned['n_steps'].sum())} steps)")
+    if annotator_table is not None:
+        print(f"wrote {args.annotators} (annotator table, {len(annotator_table)} annotators)")
     return 0
 
 

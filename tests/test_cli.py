@@ -794,6 +794,27 @@ def test_a_seed_is_taken_by_a_method_that_draws_at_random(kind, method, tmp_path
                  str(tmp_path / "clean3.parquet"), "--quiet"]) == 0
 
 
+@pytest.mark.parametrize("method", ["first-error", "dawid-skene"])
+def test_a_step_rater_model_writes_its_annotator_table(method, tmp_path, capsys):
+    """``--annotators`` on a step table was refused as a flag of another kind of input, though the step rater models
+    have an annotator table: it is now written beside the cleaned step dataset, the model's own table."""
+    from accord.aggregate import fit_step_method
+    from accord.datasets.steps import validate_steps
+
+    source = tmp_path / "judgments.csv"
+    _step_table(source)
+    output, raters = tmp_path / "steps.parquet", tmp_path / "raters.csv"
+    assert main(["aggregate", "--input", str(source), "--method", method, "--output", str(output), "--annotators",
+                 str(raters)]) == 0, capsys.readouterr().err
+    assert f"wrote {raters} (annotator table, 1 annotators)" in capsys.readouterr().out
+    expected = fit_step_method(method, validate_steps(pd.read_csv(source))).annotators_.reset_index()
+    written = pd.read_csv(raters)
+    assert list(written.columns) == list(expected.columns) and written["annotator"].tolist() == ["r1"]
+    numeric = expected.select_dtypes("number").columns
+    pd.testing.assert_frame_equal(written[numeric], expected[numeric], check_dtype=False, rtol=1e-9)
+    assert output.exists()
+
+
 @pytest.mark.parametrize(("flag", "output", "annotators"), [
     ("--annotators", "clean.parquet", "notes.txt/raters.csv"),
     ("--annotators", "soft.csv", "notes.txt/sub/raters.csv.gz"),
