@@ -607,8 +607,8 @@ def cmd_suggest(args: argparse.Namespace) -> int:
             row = given.index[int(np.flatnonzero(clash)[0])]
             rater = judgments["annotator"].iloc[row]
             raise AccordError(f"{source}, column '{pool_column}', row {input_row(judgments, row)}: annotator "
-                              f"{rater!r} is in pool {column.iloc[row]!r} here and in pool {pools[rater]!r} in an earlier row; a rater "
-                              "belongs to one pool")
+                              f"{rater!r} is in pool {column.iloc[row]!r} here and in pool {pools[rater]!r} in an "
+                              "earlier row; a rater belongs to one pool")
     raters = None
     if args.raters:
         raters = _read_raters(Path(args.raters), annotators, args.encoding)
