@@ -91,6 +91,19 @@ ODD = [None, np.nan, pd.NA, "0.5", b"x", True, 2, 2**70, -0.0, 1.5, float("inf")
        "steps", (0.5,), np.array([[0.5, 0.5]]), np.array(0.5), np.array(["a"]), []]
 
 
+def _make_one_cell_odd(draw: Any, frame: pd.DataFrame, columns: list[str]) -> None:
+    """One cell of one of ``columns``, or the last entry of its list, replaced by an odd value (in place)."""
+    column = draw(st.sampled_from(columns))
+    row, value = draw(st.integers(0, len(frame) - 1)), draw(st.sampled_from(ODD))
+    cell = frame.at[row, column]
+    if draw(st.booleans()) and isinstance(value, (str, bytes, bool, int, float)) or value is None:
+        cell = [*list(cell)[:-1], value]
+    else:
+        cell = value
+    frame[column] = frame[column].astype(object)
+    frame.at[row, column] = cell
+
+
 @settings(max_examples=600, deadline=None)
 @given(data=st.data(), n=st.integers(1, 5), odd=st.booleans())
 def test_check_cleaned_steps_is_the_per_row_check(data, n, odd):
@@ -98,17 +111,9 @@ def test_check_cleaned_steps_is_the_per_row_check(data, n, odd):
 
     rows = [_solution(data.draw, data.draw(st.integers(1, 12))) for _ in range(n)]
     frame = pd.DataFrame(rows)
-    if odd:  # one cell, or one entry of a list, made odd
-        column = data.draw(st.sampled_from(["completions", "labels", "label_uncertainty", "label_weights",
-                                            "p_first_error"]))
-        row, value = data.draw(st.integers(0, n - 1)), data.draw(st.sampled_from(ODD))
-        cell = frame.at[row, column]
-        if data.draw(st.booleans()) and isinstance(value, (str, bytes, bool, int, float)) or value is None:
-            cell = [*list(cell)[:-1], value]
-        else:
-            cell = value
-        frame[column] = frame[column].astype(object)
-        frame.at[row, column] = cell
+    if odd:
+        _make_one_cell_odd(data.draw, frame, ["completions", "labels", "label_uncertainty", "label_weights",
+                                              "p_first_error"])
 
     def outcome() -> str:
         try:
@@ -194,16 +199,8 @@ def test_load_steps_of_stepwise_lists_is_the_per_row_result(data, n, odd, with_l
     frame = pd.DataFrame({"prompt": [r["prompt"] for r in rows], "completions": [r["completions"] for r in rows]})
     if with_labels:
         frame["labels"] = [r["labels"] for r in rows]
-    if odd:  # one cell, or one entry of a list, made odd
-        column = data.draw(st.sampled_from(["completions", "labels"] if with_labels else ["completions"]))
-        row, value = data.draw(st.integers(0, n - 1)), data.draw(st.sampled_from(ODD))
-        cell = frame.at[row, column]
-        if data.draw(st.booleans()) and isinstance(value, (str, bytes, bool, int, float)) or value is None:
-            cell = [*list(cell)[:-1], value]
-        else:
-            cell = value
-        frame[column] = frame[column].astype(object)
-        frame.at[row, column] = cell
+    if odd:
+        _make_one_cell_odd(data.draw, frame, ["completions", "labels"] if with_labels else ["completions"])
 
     def outcome() -> Any:
         try:
