@@ -43,7 +43,7 @@ def test_normalise_pairs_of_texts_is_the_per_row_result(n, data, kind, with_prom
         frame["prompt"] = _column(data.draw(cells), kind)
     fast = _outcome(frame)
     with pytest.MonkeyPatch.context() as patch:  # every column through the per-row checks, as before
-        patch.setattr(reward_data, "_all_texts", lambda values: False)
+        patch.setattr(reward_data, "only_texts", lambda values, missing=True: False)
         per_row = _outcome(frame)
     assert type(fast) is type(per_row)
     if isinstance(per_row, str):
@@ -62,13 +62,12 @@ RESPONSE = st.one_of(TEXT, TEXT, st.none(), st.just(np.nan), st.just(pd.NA), st.
 @settings(max_examples=200, deadline=None)
 @given(cells=st.lists(RESPONSE, max_size=6), kind=st.sampled_from(["str", "object"]))
 def test_build_cleaned_sees_chat_messages_as_the_per_row_check_did(cells, kind):
-    from accord.aggregate.cleaned import _texts
-    from accord.datasets.cleaned import is_messages
+    from accord.datasets.cleaned import is_messages, only_texts
 
     column = (pd.Series(cells, dtype="str") if kind == "str" and all(isinstance(c, str) for c in cells)
               else pd.Series(cells, dtype=object))
     per_row = any(is_messages(c) for c in column)
-    assert (not _texts(column) and any(is_messages(c) for c in column)) == per_row
+    assert (not only_texts(column) and any(is_messages(c) for c in column)) == per_row
 
 
 def _solution(draw: Any, n_steps: int) -> dict[str, Any]:
@@ -161,7 +160,7 @@ def test_response_texts_and_checks_of_texts_are_the_per_row_result(n, data, kind
 
     fast = outcome()
     with pytest.MonkeyPatch.context() as patch:  # every column through the per-row code, as before
-        patch.setattr(reward_data, "_all_texts", lambda values: False)
+        patch.setattr(reward_data, "only_texts", lambda values, missing=True: False)
         per_row = outcome()
     assert fast == per_row
     if not isinstance(per_row, str):

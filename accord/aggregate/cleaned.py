@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from accord.datasets import AccordError, SoftLabels, validate, weight_from_uncertainty
-from accord.datasets.cleaned import as_text, conversational_prompts, is_messages, item_texts
+from accord.datasets.cleaned import as_text, conversational_prompts, is_messages, item_texts, only_texts
 from accord.datasets.schema import is_validated
 
 PAIR_TEXT_COLUMNS = ("prompt", "response_a", "response_b", "response_a_id", "response_b_id")
@@ -75,7 +75,7 @@ def build_cleaned(
         }
     )
     # chat messages: the prompt is messages too (TRL's layout); a column of texts (told at C speed) holds none
-    if not _texts(out["chosen"]) and any(is_messages(c) for c in out["chosen"]):
+    if not only_texts(out["chosen"]) and any(is_messages(c) for c in out["chosen"]):
         for column, values in zip(("prompt", "chosen", "rejected"),
                                   conversational_prompts(out["prompt"], out["chosen"], out["rejected"])):
             out[column] = pd.Series(values, index=out.index, dtype=object)
@@ -108,11 +108,6 @@ def build_cleaned(
     if min_p_chosen > 0:
         keep &= out["p_chosen"].to_numpy() >= min_p_chosen
     return out[keep].reset_index(drop=True)
-
-
-def _texts(values: pd.Series) -> bool:
-    """Whether every cell present is a text: such a column holds no chat messages."""
-    return pd.api.types.infer_dtype(values, skipna=True) in ("string", "empty")
 
 
 def _a_chosen(p_a: np.ndarray, p_b: np.ndarray, strength: np.ndarray | None) -> np.ndarray:

@@ -106,7 +106,7 @@ def as_text(values: pd.Series | np.ndarray, missing: str | None = None) -> np.nd
     cells = pd.Series(np.asarray(values, dtype=object), dtype=object)
     if missing is not None:
         cells = cells.where(cells.notna(), missing)
-    if pd.api.types.infer_dtype(cells, skipna=True) in ("string", "empty"):
+    if only_texts(cells):
         return cells.to_numpy()
 
     def text(value: Any) -> Any:
@@ -117,6 +117,15 @@ def as_text(values: pd.Series | np.ndarray, missing: str | None = None) -> np.nd
         return value
 
     return cells.map(text).to_numpy()
+
+
+def only_texts(values: pd.Series, missing: bool = True) -> bool:
+    """Whether every cell of ``values`` is a text (cells without a value allowed with ``missing``), told at C speed:
+    such a column holds no chat messages, numbers or other objects, so the checks and conversions made one cell at a
+    time have nothing to do."""
+    if pd.api.types.infer_dtype(values, skipna=True) not in (("string", "empty") if missing else ("string",)):
+        return False
+    return missing or not bool(pd.isna(values).any())
 
 
 def is_messages(value: Any) -> bool:

@@ -24,8 +24,8 @@ import numpy as np
 import pandas as pd
 import torch
 
-from accord.datasets.cleaned import (CLEANED_COLUMNS, check_cleaned, is_messages, messages_text, read_cleaned,
-                                     split_shared_messages)
+from accord.datasets.cleaned import (CLEANED_COLUMNS, check_cleaned, is_messages, messages_text, only_texts,
+                                     read_cleaned, split_shared_messages)
 from accord.datasets.errors import AccordError, SettingError, SettingWarning, ValidationError
 from accord.datasets.io import COMPRESSION_SUFFIXES, infer_format
 from accord.datasets.schema import columns_note
@@ -147,7 +147,7 @@ def normalise_pairs(frame: pd.DataFrame, source: str | None = None) -> pd.DataFr
     out = pd.DataFrame(index=range(len(frame)))
     # responses that are all texts (a cleaned dataset of texts) pass every check below and stay as they are: told
     # at C speed, where the checks one cell at a time took 4 s of the 6 s that loading 200k pairs took
-    texts = _all_texts(frame["chosen"]) and _all_texts(frame["rejected"])
+    texts = only_texts(frame["chosen"], missing=False) and only_texts(frame["rejected"], missing=False)
     chosen = _texts(frame["chosen"]) if texts else list(frame["chosen"])
     rejected = _texts(frame["rejected"]) if texts else list(frame["rejected"])
     conversational = is_messages(chosen[0])
@@ -162,7 +162,7 @@ def normalise_pairs(frame: pd.DataFrame, source: str | None = None) -> pd.DataFr
                 raise ValidationError("mixes chat messages and plain texts: row 0 of 'chosen' is "
                                       f"{'messages' if conversational else 'a text'}, this one is not",
                                       source=source, column=column, row=row)
-    if "prompt" in frame.columns and _all_texts(frame["prompt"]) and not conversational:
+    if "prompt" in frame.columns and only_texts(frame["prompt"], missing=False) and not conversational:
         prompts = _texts(frame["prompt"])
     elif "prompt" in frame.columns:
         check_prompts(frame, source)
@@ -219,7 +219,8 @@ def normalise_pairs(frame: pd.DataFrame, source: str | None = None) -> pd.DataFr
 def check_prompts(frame: pd.DataFrame, source: str | None = None) -> None:
     """One error naming the row of a ``prompt`` that is neither a text nor a list of chat messages (missing or an
     empty list: no prompt)."""
-    for row, value in enumerate([] if _all_texts(frame["prompt"]) else frame["prompt"]):  # texts: well formed
+    texts = only_texts(frame["prompt"], missing=False)  # texts, none missing: each is well formed
+    for row, value in enumerate([] if texts else frame["prompt"]):
         if not _missing(value) and not _well_formed(value) and not _no_messages(value):
             raise ValidationError("must be a text or a list of chat messages ({'role': text, 'content': text})",
                                   source=source, column="prompt", row=row, value=value)
@@ -230,7 +231,8 @@ def check_responses(frame: pd.DataFrame, source: str | None = None) -> None:
     a text nor a non-empty list of chat messages, or of such a prompt, as :func:`normalise_pairs` refuses them in
     pairs: a single message (a dict), a list of texts or an empty list was scored as its repr, and messages without
     a role failed with a KeyError."""
-    for row, value in enumerate([] if _all_texts(frame["response"]) else frame["response"]):  # texts: well formed
+    texts = only_texts(frame["response"], missing=False)  # texts, none missing: each is well formed
+    for row, value in enumerate([] if texts else frame["response"]):
         if not _well_formed(value):
             raise ValidationError("must be a text or a non-empty list of chat messages ({'role': text, 'content': "
                                   "text})", source=source, column="response", row=row, value=value)
@@ -251,24 +253,21 @@ def response_texts(table: pd.DataFrame) -> tuple[list[Any], list[Any]]:
     """The prompts and responses of a table of responses as training and scoring read them: a text as written
     (missing: empty), chat messages as messages (the encoder renders them with the chat template), also when a
     Parquet file gives them back as numpy arrays of messages (their repr was scored as the text)."""
-    if not _all_texts(table["response"]) or "prompt" in table.columns and not _all_texts(table["prompt"]):
-        prompts = [_text_or_messages(p) for p in table["prompt"]] if "prompt" in table.columns else [""] * len(table)
-        responses = [_text_or_messages(r) for r in table["response"]]
-    else:  # texts, none missing (told at C speed): each is its own text, and no response is messages
+    if only_texts(table["response"], missing=False) and (
+            "prompt" not in table.columns or only_texts(table["prompt"], missing=False)):
+        # texts, none missing (told at C speed): each is its own text, and no response is messages
         return _texts(table["prompt"]) if "prompt" in table.columns else [""] * len(table), _texts(table["response"])
+    prompts = [_text_or_messages(p) for p in table["prompt"]] if "prompt" in table.columns else [""] * len(table)
+    responses = [_text_or_messages(r) for r in table["response"]]
     # chat messages without a prompt are the whole conversation, as a pair's messages that share no prompt are:
     # no empty user turn before them (a reward other than the same messages got as a side of a pair)
     prompts = [[] if p == "" and isinstance(r, list) else p for p, r in zip(prompts, responses)]
     return prompts, responses
 
 
-def _all_texts(values: pd.Series) -> bool:
-    """Whether every cell is a text, none missing: such a column is well formed and holds no chat messages."""
-    return pd.api.types.infer_dtype(values, skipna=False) == "string" and not values.isna().any()
-
-
 def _texts(values: pd.Series) -> list[str]:
-    """A column of texts (:func:`_all_texts`) as the Python strings :func:`_text_or_messages` makes of them."""
+    """A column of texts, none missing (:func:`accord.datasets.cleaned.only_texts`), as the Python strings
+    :func:`_text_or_messages` makes of them."""
     return values.astype(str).tolist()
 
 

@@ -38,7 +38,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from accord.datasets.cleaned import read_with_provenance, write_with_provenance
+from accord.datasets.cleaned import only_texts, read_with_provenance, write_with_provenance
 from accord.datasets.errors import ValidationError
 
 STEP_CLEANED_COLUMNS: tuple[str, ...] = (
@@ -192,7 +192,7 @@ def flat_lists(values: pd.Series, texts: bool = False) -> tuple[np.ndarray, np.n
         return None
     if texts:  # pandas, not Arrow: Arrow reads bytes as texts. An empty row explodes to NaN; None is no text
         entries = values.explode()
-        if pd.api.types.infer_dtype(entries, skipna=False) != "string" or entries.isna().any():
+        if not only_texts(entries, missing=False):
             return None
         return values.map(len).to_numpy(dtype=float), np.empty(0)
     try:
