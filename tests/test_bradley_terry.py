@@ -132,6 +132,61 @@ def test_davidson_tie_parameter_recovered(fitted: CrowdBradleyTerry, crowd: tupl
     assert nu["lower"] < nu["mean"] < nu["upper"]
 
 
+def _davidson_side(d: np.ndarray, log_nu: np.ndarray | float, side: str) -> np.ndarray:
+    """Davidson's P(vote = side) at log-odds ``d`` and tie parameter ``nu = exp(log_nu)``."""
+    top = np.maximum(np.abs(d) / 2, log_nu)
+    norm = np.exp(d / 2 - top) + np.exp(-d / 2 - top) + np.exp(log_nu - top)
+    return np.exp((d / 2 if side == "A" else -d / 2) - top) / norm
+
+
+def _documented_reliability(gap: np.ndarray, sharpness: np.ndarray, bias: np.ndarray,
+                            log_nu: np.ndarray | float) -> np.ndarray:
+    """A pairwise model's ``reliability`` per judgment (README, annotator table; ``accord/models/pairwise.py``): the
+    true label of a pair is its better response, shown first or second with probability 1/2 each (the class prior),
+    and the rater's chance of voting for it; a tie vote never equals it."""
+    first = _davidson_side(sharpness * np.abs(gap) + bias, log_nu, "A")
+    second = _davidson_side(-sharpness * np.abs(gap) + bias, log_nu, "B")
+    return 0.5 * (first + second)
+
+
+def test_reliability_is_the_chance_of_voting_for_the_better_response_by_hand() -> None:
+    """The annotator table's reliability, computed by hand from the exported draws: per draw and per judgment of the
+    rater, the chance of voting for the response that is better under that draw (its own bias, tie propensity and
+    the pair's), averaged over the rater's judgments and the draws. Not the chance of matching a label drawn around
+    the utilities, which is ``make_synthetic``'s ``accuracy``: that one is higher wherever labels are noisy."""
+    table, _ = simulate(n_responses=40, n_annotators=12, n_pairs=200, seed=5)
+    model = CrowdBradleyTerry(inference="meanfield", max_steps=400, seed=0).fit(table)
+    posterior = model.to_arviz().posterior
+
+    def draws(name: str) -> np.ndarray:
+        return posterior[name].values.reshape(-1, *posterior[name].shape[2:])
+
+    utility = pd.DataFrame(draws("utility"), columns=posterior["utility"].coords["response"].values)
+    gap = utility[table["response_a_id"]].to_numpy() - utility[table["response_b_id"]].to_numpy()  # [draws, n]
+    worker = model.encoded_.worker_index.get_indexer(table["annotator"])
+    pair = model.encoded_.item_index.get_indexer(table["pair_id"])
+    log_nu = draws("tie_log_mean")[:, None] + draws("tie_offset")[:, worker] + draws("pair_tie")[:, pair]
+    each = _documented_reliability(gap, draws("sharpness")[:, worker], draws("bias")[:, worker], log_nu)
+    expected = pd.Series(each.mean(axis=0)).groupby(table["annotator"].to_numpy()).mean()
+    reliability = model.annotators_["reliability"].reindex(expected.index)
+    np.testing.assert_allclose(reliability, expected, atol=1e-5)
+
+
+def test_reliability_recovers_the_true_chance_of_voting_for_the_better_response(
+        fitted: CrowdBradleyTerry, crowd: tuple[pd.DataFrame, Truth]) -> None:
+    """On the model's own generative story, each rater's reliability recovers the true value of what it is defined
+    as (measured over seeds 0-2: mean error +0.001 to +0.011, mean absolute error 0.03, correlation 0.96-0.97)."""
+    table, truth = crowd
+    worker = table["annotator"].to_numpy()
+    gap = truth.utility[table["response_a_id"]].to_numpy() - truth.utility[table["response_b_id"]].to_numpy()
+    each = _documented_reliability(gap, truth.sharpness[worker].to_numpy(), truth.bias[worker].to_numpy(),
+                                   math.log(truth.nu))
+    true = pd.Series(each).groupby(worker).mean()
+    error = fitted.annotators_["reliability"].reindex(true.index) - true
+    assert abs(error.mean()) < 0.02 and error.abs().mean() < 0.045
+    assert np.corrcoef(true + error, true)[0, 1] > 0.93
+
+
 def test_predict_proba_for_pairs_never_compared(fitted: CrowdBradleyTerry,
                                                 crowd: tuple[pd.DataFrame, Truth]) -> None:
     table, truth = crowd

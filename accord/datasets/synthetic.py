@@ -315,7 +315,9 @@ class SyntheticData:
         group)), ``spam_prob``, ``position_bias`` (P(label == "A" | label != "tie")), ``tie_rate``
         (P(label == "tie")), ``attentive_accuracy`` (c_j; NaN for spammers), ``activity`` (relative workload
         weight), ``n_judgments``, ``length_bias`` and ``flattery_bias`` (the surface-bias strengths, 0 for raters
-        without that bias).
+        without that bias). ``accuracy`` is against the pair's label as drawn (step 4), which the class models'
+        ``reliability`` estimates; the pairwise models' (crowd Bradley-Terry, ordinal) is against the better
+        response, which the drawn label is not always, so it reads lower wherever labels are noisy.
     responses
         Per response (index ``response_id``): ``prompt_id``, ``prompt``, ``topic``, ``text`` (only with
         ``with_text``), ``utility``, the features ``n_facts``, ``n_filler``, ``tone``, ``flattery`` (0/1) and
