@@ -38,8 +38,9 @@ point; types are then ordered by share, largest first.
 
 Choosing ``T``: each candidate is fitted on 80% of every annotator's judgments and scored on the other 20% by
 ``log sum_t p(t_j | training votes) p(y_n | t)``; the smallest ``T`` whose mean held-out log-likelihood is within
-one standard error (of the paired difference) of the best is kept. Candidates are tried from the fewest types up,
-and the search ends at the first that scores below a smaller one (the data support no more types).
+one standard error (of the paired difference) of the best is kept. Every candidate is scored: the held-out score
+need not fall for good once it falls (each fit is a local optimum from its own warm start; on ``make_synthetic``'s
+default mix 2 types scored below 1 and 3 types above both), so a search that ended at the first dip missed the best.
 
 Example
 -------
@@ -524,10 +525,8 @@ def select_n_types(model: RaterTypes, table: pd.DataFrame) -> pd.DataFrame:
                           f"(of annotators with at least {HOLDOUT_MINIMUM}) to choose the number of types, and no "
                           "annotator has enough: set n_types to a number (e.g. n_types=1)")
     scores: dict[int, np.ndarray] = {}
-    for t in sorted(model.candidates):
+    for t in sorted(model.candidates):  # all of them: a dip at one T says nothing of the next (module doc)
         scores[t] = model.clone(n_types=t).fit(train).predictive_loglik(test)
-        if len(scores) > 1 and scores[t].mean() < max(values.mean() for values in list(scores.values())[:-1]):
-            break  # forward search: more types than one that scored worse would overfit further
     means = {t: float(v.mean()) for t, v in scores.items()}
     best = max(means, key=means.get)  # type: ignore[arg-type]
     rows = []
