@@ -92,8 +92,8 @@ class RaterTypes(PyroRaterModel):
     posterior_steps
         SVI steps of the posterior stage for ``meanfield``/``lowrank`` (after the MAP stage).
     Others: :class:`~accord.models.base.PyroRaterModel`; ``inference`` in ``map`` (default: the type posterior is
-    exact given the parameters, which are point estimates), ``meanfield``, ``lowrank``. As in
-    :class:`~accord.models.context.ContextPreference`, the MAP stage holds the population hyperparameters
+    exact given the parameters, which are point estimates), ``meanfield``, ``lowrank``. As in the context
+    model (``ContextPreference``), the MAP stage holds the population hyperparameters
     (``pair_scale``, ``type_scale``, ``honest_mean``, ``honest_sd``) at their starting values, so under ``map`` they
     are never learned; the posterior stage of ``meanfield`` / ``lowrank`` learns them.
 
