@@ -1008,3 +1008,18 @@ def test_evaluate_out_of_another_format_is_refused_before_evaluating(workspace, 
     err = capsys.readouterr().err
     assert err.startswith(f"accord: error: --out {out}: ") and ".json file" in err and err.count("\n") == 1, err
     assert not out.exists()
+
+
+def test_evaluate_prints_and_writes_its_counts_as_whole_numbers(workspace, plain_model, tmp_path, capsys):
+    """``accord evaluate`` printed and wrote every count as a float ("n_pairs": 48.0, "truncated_responses": 0.0):
+    a count is a whole number, written as one; the measures stay floats."""
+    out = tmp_path / "metrics.json"
+    capsys.readouterr()
+    assert accord_main(["evaluate", plain_model, workspace["data"], "--out", str(out), "--quiet"]) == 0
+    printed, written = json.loads(capsys.readouterr().out), json.loads(out.read_text())
+    assert printed == written
+    counts = ("n_pairs", "n_ties", "truncated_prompts", "truncated_responses", "sequences")
+    for key in counts:
+        assert type(written[key]) is int, (key, written[key])
+    assert written["n_pairs"] == 48 and type(written["accuracy"]) is float
+    assert re.search(r'"n_pairs": 48,\n', out.read_text())
