@@ -1023,3 +1023,22 @@ def test_evaluate_prints_and_writes_its_counts_as_whole_numbers(workspace, plain
         assert type(written[key]) is int, (key, written[key])
     assert written["n_pairs"] == 48 and type(written["accuracy"]) is float
     assert re.search(r'"n_pairs": 48,\n', out.read_text())
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o077])
+def test_every_file_of_a_training_checkpoint_gets_the_umask_mode(workspace, tmp_path, capsys, umask):
+    """A checkpoint's model.safetensors (safetensors writes it private, 0o600) was unreadable to the group that can
+    read the optimizer, scheduler and RNG states beside it and the saved model above it: a user of the group could
+    not resume it. Every file of a checkpoint now gets the mode the umask gives, as the model's own files do."""
+    out = tmp_path / "rm"
+    before = os.umask(umask)
+    try:
+        assert accord_main(["train", "--model", workspace["bert"], "--train-path", workspace["data"], "--output-dir",
+                            str(out), "--max-steps", "2", "--batch-size", "8", "--stats-max-pairs", "8",
+                            "--save-steps", "1", "--quiet"]) == 0
+    finally:
+        os.umask(before)
+    files = [path for path in (out / "checkpoints").rglob("*") if path.is_file()]
+    modes = {str(path.relative_to(out)): oct(path.stat().st_mode & 0o777) for path in files}
+    assert any(path.name == "model.safetensors" for path in files) and any("optimizer" in path.name for path in files)
+    assert set(modes.values()) == {oct(0o666 & ~umask)}, modes

@@ -50,7 +50,7 @@ import torch
 
 from accord._session import seed_everything
 from accord.datasets.errors import AccordError, SettingError, SettingWarning
-from accord.datasets.io import atomic_path, check_output_folder
+from accord.datasets.io import atomic_path, check_output_folder, current_umask
 from accord.reward.calibration import CALIBRATION_KEY
 from accord.reward.config import QUOTE, RewardConfig, assigned, refused
 from accord.reward.data import ensure_pad_token, length_grouped_batches
@@ -526,6 +526,7 @@ class RewardTrainer:
                      "total_steps": self.total_steps, "world_size": acc.num_processes, "seed": self.config.seed,
                      "n_examples": len(self.train_data), "last_loss": self._last_loss}
             (partial / STATE_FILE).write_text(json.dumps(state, indent=2))
+            _usual_modes_tree(partial)
             _fsync_tree(partial)
             _remove_checkpoint(final)  # one saved at this step before (a resumed run that gets here again)
             os.replace(partial, final)
@@ -762,6 +763,16 @@ def _checkpoint_step(folder: Path) -> int | None:
     """The step of a ``step-NNNNNNN`` checkpoint folder (or of its ``.partial``); ``None`` for another name."""
     digits = folder.name.removeprefix("step-").removesuffix(".partial")
     return int(digits) if digits.isdigit() else None
+
+
+def _usual_modes_tree(folder: Path) -> None:
+    """Give every file of a checkpoint the mode ``open(path, "w")`` gives (``0o666`` less the umask), as the saved
+    model's files get: safetensors writes the weights private (``0o600``), so a group that could read the
+    optimizer and RNG states beside them (and the model above) could not resume the checkpoint."""
+    mode = 0o666 & ~current_umask()
+    for path in folder.rglob("*"):
+        if path.is_file() and not path.is_symlink():
+            os.chmod(path, mode)
 
 
 def _fsync_tree(folder: Path) -> None:
