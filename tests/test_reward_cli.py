@@ -1042,3 +1042,37 @@ def test_every_file_of_a_training_checkpoint_gets_the_umask_mode(workspace, tmp_
     modes = {str(path.relative_to(out)): oct(path.stat().st_mode & 0o777) for path in files}
     assert any(path.name == "model.safetensors" for path in files) and any("optimizer" in path.name for path in files)
     assert set(modes.values()) == {oct(0o666 & ~umask)}, modes
+
+
+def test_a_hub_name_with_the_hub_unreachable_fails_at_once_or_loads_from_the_cache(workspace, tmp_path):
+    """With the hub unreachable, `accord train --model org/name` waited ~25 s of huggingface_hub's retries before
+    its error when the name was not in the cache, and minutes (every file's request retried) when it was. Now a name
+    not in the cache is one line at once, and a cached one trains from its snapshot without a request."""
+    import shutil
+    import socket
+
+    with socket.socket() as probe:  # a local port nothing listens on: the hub's connections are refused
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    cache = tmp_path / "hub"
+    snapshot = cache / "models--someorg--tiny-bert" / "snapshots" / "abc123"
+    shutil.copytree(workspace["bert"], snapshot)
+    (snapshot.parents[1] / "refs").mkdir()
+    (snapshot.parents[1] / "refs" / "main").write_text("abc123")
+    env = {key: value for key, value in os.environ.items()
+           if key.lower() not in ("https_proxy", "http_proxy", "all_proxy", "hf_hub_offline", "transformers_offline")}
+    env.update(PYTHONPATH=str(REPO_ROOT), OMP_NUM_THREADS="1", TOKENIZERS_PARALLELISM="false",
+               HF_ENDPOINT=f"http://127.0.0.1:{port}", HF_HUB_CACHE=str(cache))
+    common = ["--train-path", workspace["data"], "--max-steps", "1", "--batch-size", "8", "--stats-max-pairs", "8",
+              "--save-steps", "none", "--quiet"]
+    for name, code in (("someorg/not-cached", 2), ("someorg/tiny-bert", 0)):
+        out = tmp_path / name.split("/")[1]
+        done = subprocess.run([sys.executable, "-m", "accord.cli", "train", "--model", name, "--output-dir", str(out),
+                               *common], env=env, capture_output=True, text=True, timeout=600)
+        assert done.returncode == code and "Retrying" not in done.stderr, done.stderr[-2000:]
+        if code:
+            err = done.stderr.strip()
+            assert len(err.splitlines()) == 1 and err.startswith(f"accord: error: model {name}: "), err
+            assert "cache" in err and "cannot be reached" in err and not out.exists(), err
+        else:
+            assert json.loads((out / "reward_model.json").read_text())["base_model"] == name
