@@ -625,3 +625,32 @@ def test_chat_judgments_without_pair_ids_get_the_same_ids_from_parquet_as_from_j
     judgments.to_json(tmp_path / "judgments.jsonl", orient="records", lines=True)
     ids = [read_judgments(tmp_path / name)["pair_id"].tolist() for name in ("judgments.parquet", "judgments.jsonl")]
     assert ids[0] == ids[1] and len(set(ids[0])) == 2
+
+
+def _judgments_with(prompt, side_a, side_b) -> pd.DataFrame:
+    return pd.DataFrame({"pair_id": ["p1", "p1", "p2"], "annotator": ["w1", "w2", "w1"], "label": ["A", "A", "B"],
+                         "prompt": [prompt] * 3, "response_a": [side_a("a1"), side_a("a1"), side_a("a2")],
+                         "response_b": [side_b("b1"), side_b("b1"), side_b("b2")]})
+
+
+@pytest.mark.parametrize("chat", [False, True])
+def test_an_empty_list_as_prompt_is_no_prompt_in_the_cleaned_dataset(chat, tmp_path):
+    """A prompt given as an empty list of messages (a conversation with no user turn) was written as a user turn whose
+    text is "[]" beside chat responses (the reward model trained on it), and as ``[]`` beside text responses (a
+    prompt of messages beside texts: TRL failed on it with 'can only concatenate list (not "str") to list'). It is
+    no prompt, as accord's trainer reads it: "" beside texts, ``[]`` beside messages (TRL's layout of messages)."""
+    def text(t: str):
+        return t
+
+    def messages(t: str):
+        return [{"role": "assistant", "content": t}]
+
+    side = messages if chat else text
+    for empty in ([], np.array([], dtype=object)):
+        judgments = _judgments_with(empty, side, side)
+        cleaned = build_cleaned(VoteFraction().fit(judgments).soft_labels_, judgments)
+        for suffix in ("parquet", "jsonl"):
+            back = read_cleaned(write_cleaned(cleaned, tmp_path / f"clean.{suffix}"))
+            assert back["prompt"].tolist() == [[] if chat else ""] * 2, (suffix, back["prompt"].tolist())
+            assert back["chosen"].tolist() == [side("a1"), side("b2")]
+
