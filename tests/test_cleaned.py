@@ -654,3 +654,31 @@ def test_an_empty_list_as_prompt_is_no_prompt_in_the_cleaned_dataset(chat, tmp_p
             assert back["prompt"].tolist() == [[] if chat else ""] * 2, (suffix, back["prompt"].tolist())
             assert back["chosen"].tolist() == [side("a1"), side("b2")]
 
+
+def test_a_prompt_of_messages_makes_the_responses_assistant_turns_as_trl_reads_them(tmp_path):
+    """Judgments whose prompt is chat messages and whose responses are texts gave a cleaned dataset of a messages
+    prompt beside text responses: not TRL's conversational layout (prompt + chosen was 'can only concatenate list
+    (not "str") to list'), nor its standard one. The responses are now the assistant's turn, and a text prompt of
+    another pair the user's turn, so every row is in TRL's conversational layout, in the files and as a Hugging Face
+    dataset."""
+    user = [{"role": "user", "content": "question"}]
+    judgments = _judgments_with(user, str, str)
+    judgments.loc[2, "prompt"] = "another question"
+    judgments["prompt"] = judgments["prompt"].astype(object)
+    judgments.at[0, "prompt"] = judgments.at[1, "prompt"] = user
+    cleaned = build_cleaned(VoteFraction().fit(judgments).soft_labels_, judgments)
+    expected = {"p1": (user, "a1", "b1"), "p2": ([{"role": "user", "content": "another question"}], "b2", "a2")}
+    for suffix in ("parquet", "jsonl"):
+        back = read_cleaned(write_cleaned(cleaned, tmp_path / f"clean.{suffix}"))
+        for row in back.itertuples():
+            prompt, chosen, rejected = expected[row.pair_id]
+            assert row.prompt == prompt, (suffix, row.prompt)
+            assert row.chosen == [{"role": "assistant", "content": chosen}], (suffix, row.chosen)
+            assert row.rejected == [{"role": "assistant", "content": rejected}], (suffix, row.rejected)
+    trl = pytest.importorskip("trl.data_utils")
+    datasets = pytest.importorskip("datasets")
+    loaded = datasets.load_dataset("parquet", data_files=str(tmp_path / "clean.parquet"), split="train",
+                                   cache_dir=str(tmp_path / "hf"))
+    for example in loaded:
+        assert isinstance(example["prompt"] + example["chosen"], list)
+        assert all(trl.is_conversational({key: example[key]}) for key in ("prompt", "chosen", "rejected"))

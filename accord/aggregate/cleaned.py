@@ -77,7 +77,15 @@ def build_cleaned(
     if not only_texts(out["prompt"]):  # an empty list of messages is no prompt: its text was "[]"
         out["prompt"] = pd.Series([p if not _no_messages(p) else "" for p in out["prompt"]], dtype=object)
     # chat messages: the prompt is messages too (TRL's layout); a column of texts (told at C speed) holds none
-    if not only_texts(out["chosen"]) and any(is_messages(c) for c in out["chosen"]):
+    chat = not only_texts(out["chosen"]) and any(is_messages(c) for c in out["chosen"])
+    if not chat and not only_texts(out["prompt"]) and any(is_messages(p) for p in out["prompt"]):
+        # a prompt of messages beside text responses is neither of TRL's layouts (prompt + chosen failed): the
+        # responses are the assistant's turn, as accord's trainer reads a text response after messages
+        for column in ("chosen", "rejected"):
+            out[column] = pd.Series([[{"role": "assistant", "content": r}] if isinstance(r, str) else r
+                                     for r in out[column]], dtype=object)
+        chat = True
+    if chat:
         for column, values in zip(("prompt", "chosen", "rejected"),
                                   conversational_prompts(out["prompt"], out["chosen"], out["rejected"])):
             out[column] = pd.Series(values, index=out.index, dtype=object)
