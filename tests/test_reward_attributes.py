@@ -841,3 +841,18 @@ def test_a_combine_setting_that_cannot_work_names_its_flag_before_the_model_load
     assert accord_main(["combine", model_dir, pairs, *argv, "--quiet"]) == 2
     err = capsys.readouterr().err
     assert err.startswith(f"accord: error: {flag}: ") and err.count("\n") == 1, err
+
+
+@pytest.mark.parametrize("weights", ["helpful=1,helpful=2", "helpful=1, helpful =2", "helpful=1,concise=0,helpful=1"])
+def test_combine_refuses_an_attribute_weighted_twice(weights, tmp_path, capsys, monkeypatch):
+    """`accord combine rm --method fixed --weights helpful=1,helpful=2` saved helpful's weight as 2 without a word:
+    the last of the two won. An attribute given twice is one line naming --weights and the attribute."""
+    from accord.reward.model import RewardModel
+
+    monkeypatch.setattr(RewardModel, "read_meta", staticmethod(lambda _: {
+        "task": "attributes", "attributes": {"names": list(ATTRIBUTES)}}))
+    capsys.readouterr()
+    assert accord_main(["combine", str(tmp_path), "--method", "fixed", "--weights", weights, "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("accord: error: --weights: ") and "helpful" in err and err.count("\n") == 1, err
+    assert not (tmp_path / "reward_combination.json").exists()
