@@ -1076,3 +1076,17 @@ def test_a_hub_name_with_the_hub_unreachable_fails_at_once_or_loads_from_the_cac
             assert "cache" in err and "cannot be reached" in err and not out.exists(), err
         else:
             assert json.loads((out / "reward_model.json").read_text())["base_model"] == name
+
+
+def test_a_warning_about_the_evaluation_pairs_says_they_are_the_evaluation_pairs(workspace, tmp_path, capsys):
+    """`accord train --eval-path E --max-length 8` printed "N of 48 pairs of two different responses were cut to the
+    same tokens by --max-length 8" twice, the second of the evaluation pairs, in words that could not be told from
+    the first. A warning of the evaluation pairs now names --eval-path."""
+    capsys.readouterr()
+    assert accord_main(["train", "--model", workspace["bert"], "--train-path", workspace["data"], "--eval-path",
+                        workspace["data"], "--output-dir", str(tmp_path / "rm"), "--max-steps", "1", "--batch-size",
+                        "8", "--stats-max-pairs", "8", "--save-steps", "none", "--max-length", "8", "--quiet"]) == 0
+    warned = [line for line in capsys.readouterr().err.splitlines() if line.startswith("accord: warning: ")]
+    assert len(warned) == 2 and len(set(warned)) == 2, warned
+    assert sum(f"--eval-path {workspace['data']}" in line for line in warned) == 1, warned
+    assert all("--max-length 8" in line for line in warned), warned

@@ -181,7 +181,7 @@ class RewardTrainer:
                           "attn_implementation")
         model.meta.update(task=self.task.name, **self.task.bind(self.tokenizer, model))
         self.train_data = self.task.encode(self.train_table)
-        self.eval_data = None if self.eval_table is None else self.task.encode(self.eval_table)
+        self.eval_data = None if self.eval_table is None else self._encode_eval(eval_data, config.eval_path)
         self._plan_steps()
         self._set_up_optimisation(model)
         self.global_step = 0
@@ -195,6 +195,21 @@ class RewardTrainer:
     # ------------------------------------------------------------------------------------------------------------------
     # set-up
     # ------------------------------------------------------------------------------------------------------------------
+
+    def _encode_eval(self, eval_data: Any, eval_path: str | None) -> Any:
+        """The evaluation data encoded, its warnings naming it: one about the training data (responses cut to the
+        same tokens) was said again of the evaluation data in the same words, and could not be told from it."""
+        with warnings.catch_warnings(record=True) as said:
+            encoded = self.task.encode(self.eval_table)
+        for warning in said:
+            said_of = warning.message
+            if isinstance(said_of, SettingWarning) and eval_data is None and eval_path:
+                message: Warning = SettingWarning("eval_path", lambda flag, *names, said_of=said_of: (
+                    f"{flag} {eval_path}: {said_of.naming(*names)}"), *said_of.settings)
+            else:
+                message = warning.category(f"evaluation data: {said_of}")
+            warnings.warn_explicit(message, warning.category, warning.filename, warning.lineno)
+        return encoded
 
     def _saved_reward_model(self, folder: Path) -> RewardModel:
         """The reward model saved in ``folder`` (what ``model`` names), head and all, to train on from where it
