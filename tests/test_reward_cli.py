@@ -1090,3 +1090,14 @@ def test_a_warning_about_the_evaluation_pairs_says_they_are_the_evaluation_pairs
     assert len(warned) == 2 and len(set(warned)) == 2, warned
     assert sum(f"--eval-path {workspace['data']}" in line for line in warned) == 1, warned
     assert all("--max-length 8" in line for line in warned), warned
+
+
+def test_reward_statistics_write_their_count_as_a_whole_number(workspace, tmp_path):
+    """reward_stats.json wrote the number of rewards it was measured on as a float ("n": 16.0), for the model and
+    each ensemble head: a count, written as one."""
+    config = RewardConfig(model=workspace["bert"], train_path=workspace["data"], output_dir=str(tmp_path / "rm"),
+                          batch_size=8, max_steps=1, save_steps=None, progress=False, stats_max_pairs=8,
+                          ensemble_heads=2)
+    train(config)
+    stats = json.loads((tmp_path / "rm" / "reward_stats.json").read_text())
+    assert [type(s["n"]) for s in [stats, *stats["heads"]]] == [int] * 3 and stats["n"] == 16, stats

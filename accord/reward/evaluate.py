@@ -525,4 +525,4 @@ def reward_stats(rewards: np.ndarray) -> dict[str, float]:
     # a NaN mean would make every normalised reward of the saved model NaN
     refuse_nan("training rewards (reward_stats.json)", rewards, "rewards")
     sd = float(rewards.std()) if len(rewards) > 1 else 1.0
-    return {"mean": float(rewards.mean()), "sd": max(sd, 1e-6) if math.isfinite(sd) else 1.0, "n": float(len(rewards))}
+    return {"mean": float(rewards.mean()), "sd": max(sd, 1e-6) if math.isfinite(sd) else 1.0, "n": len(rewards)}
