@@ -1101,3 +1101,18 @@ def test_reward_statistics_write_their_count_as_a_whole_number(workspace, tmp_pa
     train(config)
     stats = json.loads((tmp_path / "rm" / "reward_stats.json").read_text())
     assert [type(s["n"]) for s in [stats, *stats["heads"]]] == [int] * 3 and stats["n"] == 16, stats
+
+
+def test_a_hub_name_out_of_reach_is_one_error_in_python_and_a_skipped_stage_in_the_demo(monkeypatch):
+    """resolve_model_path refuses at once a hub name neither cached nor reachable; `accord demo`, which trains its
+    reward models only on a backbone it has, skips that stage for such a name as for any other it lacks."""
+    import huggingface_hub.constants
+
+    import accord.reward.model as model
+    from accord.cli import _local_backbone
+
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.setattr(model, "_hub_reachable", lambda endpoint: False)
+    with pytest.raises(AccordError, match=r"^model someorg/not-cached: not a local folder nor in the Hugging Face "):
+        model.resolve_model_path("someorg/not-cached")
+    assert _local_backbone("someorg/not-cached") is None
