@@ -1181,7 +1181,10 @@ def _demo_reward_models(data: Any, cleaned: dict[str, pd.DataFrame], best: str, 
 def _local_backbone(name: str) -> str | None:
     from accord.reward.model import resolve_model_path
 
-    path = resolve_model_path(name)
+    try:
+        path = resolve_model_path(name)
+    except AccordError:  # a hub name neither cached nor reachable: the demo skips its reward-model stage
+        return None
     return path if Path(path).exists() else None
 
 

@@ -254,9 +254,13 @@ def reward_run(seed: int, args: argparse.Namespace, backbone: str) -> list[dict]
 
 
 def reward_section(args: argparse.Namespace) -> None:
+    from accord.datasets import AccordError
     from accord.reward.model import resolve_model_path
 
-    backbone = "tiny" if args.backbone == "tiny" else resolve_model_path(args.backbone)
+    try:
+        backbone = "tiny" if args.backbone == "tiny" else resolve_model_path(args.backbone)
+    except AccordError:  # a hub name neither cached nor reachable: skipped, as a name it has no folder for
+        backbone = args.backbone
     if backbone != "tiny" and not Path(backbone).exists():
         print(f"\n## Process reward models: skipped, backbone '{args.backbone}' is not a local folder")
         return

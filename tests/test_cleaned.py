@@ -625,3 +625,60 @@ def test_chat_judgments_without_pair_ids_get_the_same_ids_from_parquet_as_from_j
     judgments.to_json(tmp_path / "judgments.jsonl", orient="records", lines=True)
     ids = [read_judgments(tmp_path / name)["pair_id"].tolist() for name in ("judgments.parquet", "judgments.jsonl")]
     assert ids[0] == ids[1] and len(set(ids[0])) == 2
+
+
+def _judgments_with(prompt, side_a, side_b) -> pd.DataFrame:
+    return pd.DataFrame({"pair_id": ["p1", "p1", "p2"], "annotator": ["w1", "w2", "w1"], "label": ["A", "A", "B"],
+                         "prompt": [prompt] * 3, "response_a": [side_a("a1"), side_a("a1"), side_a("a2")],
+                         "response_b": [side_b("b1"), side_b("b1"), side_b("b2")]})
+
+
+@pytest.mark.parametrize("chat", [False, True])
+def test_an_empty_list_as_prompt_is_no_prompt_in_the_cleaned_dataset(chat, tmp_path):
+    """A prompt given as an empty list of messages (a conversation with no user turn) was written as a user turn whose
+    text is "[]" beside chat responses (the reward model trained on it), and as ``[]`` beside text responses (a
+    prompt of messages beside texts: TRL failed on it with 'can only concatenate list (not "str") to list'). It is
+    no prompt, as accord's trainer reads it: "" beside texts, ``[]`` beside messages (TRL's layout of messages)."""
+    def text(t: str):
+        return t
+
+    def messages(t: str):
+        return [{"role": "assistant", "content": t}]
+
+    side = messages if chat else text
+    for empty in ([], np.array([], dtype=object)):
+        judgments = _judgments_with(empty, side, side)
+        cleaned = build_cleaned(VoteFraction().fit(judgments).soft_labels_, judgments)
+        for suffix in ("parquet", "jsonl"):
+            back = read_cleaned(write_cleaned(cleaned, tmp_path / f"clean.{suffix}"))
+            assert back["prompt"].tolist() == [[] if chat else ""] * 2, (suffix, back["prompt"].tolist())
+            assert back["chosen"].tolist() == [side("a1"), side("b2")]
+
+
+def test_a_prompt_of_messages_makes_the_responses_assistant_turns_as_trl_reads_them(tmp_path):
+    """Judgments whose prompt is chat messages and whose responses are texts gave a cleaned dataset of a messages
+    prompt beside text responses: not TRL's conversational layout (prompt + chosen was 'can only concatenate list
+    (not "str") to list'), nor its standard one. The responses are now the assistant's turn, and a text prompt of
+    another pair the user's turn, so every row is in TRL's conversational layout, in the files and as a Hugging Face
+    dataset."""
+    user = [{"role": "user", "content": "question"}]
+    judgments = _judgments_with(user, str, str)
+    judgments.loc[2, "prompt"] = "another question"
+    judgments["prompt"] = judgments["prompt"].astype(object)
+    judgments.at[0, "prompt"] = judgments.at[1, "prompt"] = user
+    cleaned = build_cleaned(VoteFraction().fit(judgments).soft_labels_, judgments)
+    expected = {"p1": (user, "a1", "b1"), "p2": ([{"role": "user", "content": "another question"}], "b2", "a2")}
+    for suffix in ("parquet", "jsonl"):
+        back = read_cleaned(write_cleaned(cleaned, tmp_path / f"clean.{suffix}"))
+        for row in back.itertuples():
+            prompt, chosen, rejected = expected[row.pair_id]
+            assert row.prompt == prompt, (suffix, row.prompt)
+            assert row.chosen == [{"role": "assistant", "content": chosen}], (suffix, row.chosen)
+            assert row.rejected == [{"role": "assistant", "content": rejected}], (suffix, row.rejected)
+    trl = pytest.importorskip("trl.data_utils")
+    datasets = pytest.importorskip("datasets")
+    loaded = datasets.load_dataset("parquet", data_files=str(tmp_path / "clean.parquet"), split="train",
+                                   cache_dir=str(tmp_path / "hf"))
+    for example in loaded:
+        assert isinstance(example["prompt"] + example["chosen"], list)
+        assert all(trl.is_conversational({key: example[key]}) for key in ("prompt", "chosen", "rejected"))

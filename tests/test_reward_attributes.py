@@ -806,3 +806,53 @@ def test_combine_fixed_without_pairs_says_there_is_no_normalised_reward(bert, tm
     assert accord_main(["combine", cfg.output_dir, str(pairs), "--method", "fixed", "--weights", "helpful=1"]) == 0
     assert "no pairs given" not in capsys.readouterr().err
     assert "reward_normalised" in score(cfg.output_dir, responses).columns
+
+
+@pytest.fixture(scope="module")
+def combinable(bert, tmp_path_factory):
+    """A multi-attribute model trained a step, and pairs with an overall label."""
+    folder = tmp_path_factory.mktemp("combinable")
+    cfg = config(bert, folder, "rm", max_steps=1)
+    RewardTrainer(cfg, train_data=attribute_pairs(16, seed=3)).train()
+    pairs = folder / "pairs.jsonl"
+    attribute_pairs(8, seed=4).assign(p_chosen=0.8).to_json(pairs, orient="records", lines=True)
+    return cfg.output_dir, str(pairs)
+
+
+@pytest.mark.parametrize("argv, flag", [(["--method", "fitted", "--alpha", "-1"], "--alpha"),
+                                        (["--method", "gating", "--hidden", "0"], "--hidden"),
+                                        (["--method", "fixed", "--weights", "helpful=nan"], "--weights"),
+                                        (["--method", "fixed", "--weights", "helpfull=1"], "--weights")])
+def test_a_combine_setting_that_cannot_work_names_its_flag_before_the_model_loads(combinable, argv, flag, capsys,
+                                                                                   monkeypatch):
+    """`accord combine rm pairs --alpha -1` loaded the model and scored every pair before it said "alpha: the L2
+    penalty must be ..." (the keyword, where --alpha was typed); --hidden 0 and a --weights of NaN or of an attribute
+    the model lacks the same. Each is now one line naming the flag, before the model loads."""
+    import importlib
+
+    evaluate = importlib.import_module("accord.reward.evaluate")  # the module: the package names a function so
+    model_dir, pairs = combinable
+
+    def load_model(*args, **kwargs):
+        raise AssertionError("the model loaded")
+
+    monkeypatch.setattr(evaluate, "load_model", load_model)
+    capsys.readouterr()
+    assert accord_main(["combine", model_dir, pairs, *argv, "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"accord: error: {flag}: ") and err.count("\n") == 1, err
+
+
+@pytest.mark.parametrize("weights", ["helpful=1,helpful=2", "helpful=1, helpful =2", "helpful=1,concise=0,helpful=1"])
+def test_combine_refuses_an_attribute_weighted_twice(weights, tmp_path, capsys, monkeypatch):
+    """`accord combine rm --method fixed --weights helpful=1,helpful=2` saved helpful's weight as 2 without a word:
+    the last of the two won. An attribute given twice is one line naming --weights and the attribute."""
+    from accord.reward.model import RewardModel
+
+    monkeypatch.setattr(RewardModel, "read_meta", staticmethod(lambda _: {
+        "task": "attributes", "attributes": {"names": list(ATTRIBUTES)}}))
+    capsys.readouterr()
+    assert accord_main(["combine", str(tmp_path), "--method", "fixed", "--weights", weights, "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("accord: error: --weights: ") and "helpful" in err and err.count("\n") == 1, err
+    assert not (tmp_path / "reward_combination.json").exists()

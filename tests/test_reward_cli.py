@@ -1008,3 +1008,111 @@ def test_evaluate_out_of_another_format_is_refused_before_evaluating(workspace, 
     err = capsys.readouterr().err
     assert err.startswith(f"accord: error: --out {out}: ") and ".json file" in err and err.count("\n") == 1, err
     assert not out.exists()
+
+
+def test_evaluate_prints_and_writes_its_counts_as_whole_numbers(workspace, plain_model, tmp_path, capsys):
+    """``accord evaluate`` printed and wrote every count as a float ("n_pairs": 48.0, "truncated_responses": 0.0):
+    a count is a whole number, written as one; the measures stay floats."""
+    out = tmp_path / "metrics.json"
+    capsys.readouterr()
+    assert accord_main(["evaluate", plain_model, workspace["data"], "--out", str(out), "--quiet"]) == 0
+    printed, written = json.loads(capsys.readouterr().out), json.loads(out.read_text())
+    assert printed == written
+    counts = ("n_pairs", "n_ties", "truncated_prompts", "truncated_responses", "sequences")
+    for key in counts:
+        assert type(written[key]) is int, (key, written[key])
+    assert written["n_pairs"] == 48 and type(written["accuracy"]) is float
+    assert re.search(r'"n_pairs": 48,\n', out.read_text())
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o077])
+def test_every_file_of_a_training_checkpoint_gets_the_umask_mode(workspace, tmp_path, capsys, umask):
+    """A checkpoint's model.safetensors (safetensors writes it private, 0o600) was unreadable to the group that can
+    read the optimizer, scheduler and RNG states beside it and the saved model above it: a user of the group could
+    not resume it. Every file of a checkpoint now gets the mode the umask gives, as the model's own files do."""
+    out = tmp_path / "rm"
+    before = os.umask(umask)
+    try:
+        assert accord_main(["train", "--model", workspace["bert"], "--train-path", workspace["data"], "--output-dir",
+                            str(out), "--max-steps", "2", "--batch-size", "8", "--stats-max-pairs", "8",
+                            "--save-steps", "1", "--quiet"]) == 0
+    finally:
+        os.umask(before)
+    files = [path for path in (out / "checkpoints").rglob("*") if path.is_file()]
+    modes = {str(path.relative_to(out)): oct(path.stat().st_mode & 0o777) for path in files}
+    assert any(path.name == "model.safetensors" for path in files) and any("optimizer" in path.name for path in files)
+    assert set(modes.values()) == {oct(0o666 & ~umask)}, modes
+
+
+def test_a_hub_name_with_the_hub_unreachable_fails_at_once_or_loads_from_the_cache(workspace, tmp_path):
+    """With the hub unreachable, `accord train --model org/name` waited ~25 s of huggingface_hub's retries before
+    its error when the name was not in the cache, and minutes (every file's request retried) when it was. Now a name
+    not in the cache is one line at once, and a cached one trains from its snapshot without a request."""
+    import shutil
+    import socket
+
+    with socket.socket() as probe:  # a local port nothing listens on: the hub's connections are refused
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    cache = tmp_path / "hub"
+    snapshot = cache / "models--someorg--tiny-bert" / "snapshots" / "abc123"
+    shutil.copytree(workspace["bert"], snapshot)
+    (snapshot.parents[1] / "refs").mkdir()
+    (snapshot.parents[1] / "refs" / "main").write_text("abc123")
+    env = {key: value for key, value in os.environ.items()
+           if key.lower() not in ("https_proxy", "http_proxy", "all_proxy", "hf_hub_offline", "transformers_offline")}
+    env.update(PYTHONPATH=str(REPO_ROOT), OMP_NUM_THREADS="1", TOKENIZERS_PARALLELISM="false",
+               HF_ENDPOINT=f"http://127.0.0.1:{port}", HF_HUB_CACHE=str(cache))
+    common = ["--train-path", workspace["data"], "--max-steps", "1", "--batch-size", "8", "--stats-max-pairs", "8",
+              "--save-steps", "none", "--quiet"]
+    for name, code in (("someorg/not-cached", 2), ("someorg/tiny-bert", 0)):
+        out = tmp_path / name.split("/")[1]
+        done = subprocess.run([sys.executable, "-m", "accord.cli", "train", "--model", name, "--output-dir", str(out),
+                               *common], env=env, capture_output=True, text=True, timeout=600)
+        assert done.returncode == code and "Retrying" not in done.stderr, done.stderr[-2000:]
+        if code:
+            err = done.stderr.strip()
+            assert len(err.splitlines()) == 1 and err.startswith(f"accord: error: model {name}: "), err
+            assert "cache" in err and "cannot be reached" in err and not out.exists(), err
+        else:
+            assert json.loads((out / "reward_model.json").read_text())["base_model"] == name
+
+
+def test_a_warning_about_the_evaluation_pairs_says_they_are_the_evaluation_pairs(workspace, tmp_path, capsys):
+    """`accord train --eval-path E --max-length 8` printed "N of 48 pairs of two different responses were cut to the
+    same tokens by --max-length 8" twice, the second of the evaluation pairs, in words that could not be told from
+    the first. A warning of the evaluation pairs now names --eval-path."""
+    capsys.readouterr()
+    assert accord_main(["train", "--model", workspace["bert"], "--train-path", workspace["data"], "--eval-path",
+                        workspace["data"], "--output-dir", str(tmp_path / "rm"), "--max-steps", "1", "--batch-size",
+                        "8", "--stats-max-pairs", "8", "--save-steps", "none", "--max-length", "8", "--quiet"]) == 0
+    warned = [line for line in capsys.readouterr().err.splitlines() if line.startswith("accord: warning: ")]
+    assert len(warned) == 2 and len(set(warned)) == 2, warned
+    assert sum(f"--eval-path {workspace['data']}" in line for line in warned) == 1, warned
+    assert all("--max-length 8" in line for line in warned), warned
+
+
+def test_reward_statistics_write_their_count_as_a_whole_number(workspace, tmp_path):
+    """reward_stats.json wrote the number of rewards it was measured on as a float ("n": 16.0), for the model and
+    each ensemble head: a count, written as one."""
+    config = RewardConfig(model=workspace["bert"], train_path=workspace["data"], output_dir=str(tmp_path / "rm"),
+                          batch_size=8, max_steps=1, save_steps=None, progress=False, stats_max_pairs=8,
+                          ensemble_heads=2)
+    train(config)
+    stats = json.loads((tmp_path / "rm" / "reward_stats.json").read_text())
+    assert [type(s["n"]) for s in [stats, *stats["heads"]]] == [int] * 3 and stats["n"] == 16, stats
+
+
+def test_a_hub_name_out_of_reach_is_one_error_in_python_and_a_skipped_stage_in_the_demo(monkeypatch):
+    """resolve_model_path refuses at once a hub name neither cached nor reachable; `accord demo`, which trains its
+    reward models only on a backbone it has, skips that stage for such a name as for any other it lacks."""
+    import huggingface_hub.constants
+
+    import accord.reward.model as model
+    from accord.cli import _local_backbone
+
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.setattr(model, "_hub_reachable", lambda endpoint: False)
+    with pytest.raises(AccordError, match=r"^model someorg/not-cached: not a local folder nor in the Hugging Face "):
+        model.resolve_model_path("someorg/not-cached")
+    assert _local_backbone("someorg/not-cached") is None

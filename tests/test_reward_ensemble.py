@@ -300,3 +300,32 @@ def test_a_model_named_twice_in_an_ensemble_is_one_error(heads_workspace, tmp_pa
     assert accord_main(["score", f"{model},{twin}", str(heads_workspace["responses"]), "--quiet"]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "named twice" in err, err
+
+
+def test_an_ensemble_says_once_that_max_length_cut_the_responses(heads_workspace, tmp_path, capsys):
+    """`accord score rm1,rm2 ... --max-length 8` said "1 of the 2 responses did not fit --max-length 8" once per
+    member (each plain member scored and warned apart): the same responses, cut the same way, are said once."""
+    import shutil
+    import warnings
+
+    from accord.reward.ensemble import score_ensemble
+
+    plain = heads_config(heads_workspace["bert"], heads_workspace["pairs"], tmp_path / "rm-plain", max_steps=1)
+    train(plain)
+    responses = tmp_path / "long.jsonl"
+    pd.DataFrame({"response": [" ".join(["good clear answer"] * 6), "rude wrong"]}).to_json(responses,
+                                                                                          orient="records", lines=True)
+    members = [plain.output_dir, heads_workspace["heads"]]
+    twin = tmp_path / "rm-twin"
+    shutil.copytree(plain.output_dir, twin)
+    for names in ([plain.output_dir, str(twin)], members):
+        with warnings.catch_warnings(record=True) as said:
+            warnings.simplefilter("always")
+            score_ensemble(names, responses, max_length=8)
+        cut = [str(w.message) for w in said if "did not fit max_length 8" in str(w.message)]
+        assert len(cut) == 1, cut
+        capsys.readouterr()
+        assert accord_main(["score", ",".join(map(str, names)), str(responses), "--max-length", "8", "--quiet",
+                            "--out", str(tmp_path / "scored.csv")]) == 0
+        err = capsys.readouterr().err
+        assert err.count("did not fit --max-length 8") == 1, err

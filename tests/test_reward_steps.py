@@ -806,3 +806,16 @@ def test_a_bad_saved_separator_names_the_model_folder_and_its_file(workspace, tm
     assert "config:" not in err and "'checks out fine'" in err and not out.exists(), err
     with pytest.raises(AccordError, match="reward_model.json"):
         score(cfg.output_dir, workspace["data"])
+
+
+def test_step_metrics_give_their_counts_as_whole_numbers(workspace):
+    """`accord evaluate` of a process reward model wrote n_solutions, n_steps and the truncation counts as floats
+    (3.0): counts are ints, in the printed and the written JSON alike."""
+    from accord.reward.steps import evaluate_steps
+
+    cfg = config(workspace, "counts", max_steps=1)
+    train(cfg)
+    metrics = evaluate_steps(cfg.output_dir, workspace["data"])
+    counts = [key for key in metrics if key.startswith(("n_", "truncated_"))]
+    assert {"n_solutions", "n_steps"} <= set(counts)
+    assert all(type(metrics[key]) is int for key in counts), {key: metrics[key] for key in counts}

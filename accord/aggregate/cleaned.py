@@ -74,8 +74,18 @@ def build_cleaned(
             "chosen_side": np.where(a_chosen, "A", "B"),
         }
     )
+    if not only_texts(out["prompt"]):  # an empty list of messages is no prompt: its text was "[]"
+        out["prompt"] = pd.Series([p if not _no_messages(p) else "" for p in out["prompt"]], dtype=object)
     # chat messages: the prompt is messages too (TRL's layout); a column of texts (told at C speed) holds none
-    if not only_texts(out["chosen"]) and any(is_messages(c) for c in out["chosen"]):
+    chat = not only_texts(out["chosen"]) and any(is_messages(c) for c in out["chosen"])
+    if not chat and not only_texts(out["prompt"]) and any(is_messages(p) for p in out["prompt"]):
+        # a prompt of messages beside text responses is neither of TRL's layouts (prompt + chosen failed): the
+        # responses are the assistant's turn, as accord's trainer reads a text response after messages
+        for column in ("chosen", "rejected"):
+            out[column] = pd.Series([[{"role": "assistant", "content": r}] if isinstance(r, str) else r
+                                     for r in out[column]], dtype=object)
+        chat = True
+    if chat:
         for column, values in zip(("prompt", "chosen", "rejected"),
                                   conversational_prompts(out["prompt"], out["chosen"], out["rejected"])):
             out[column] = pd.Series(values, index=out.index, dtype=object)
@@ -134,3 +144,8 @@ def _preference_view(soft_labels: SoftLabels) -> tuple[np.ndarray, ...]:
     probs = soft_labels.probs.to_numpy(dtype=float)
     return (probs[:, grades < 0].sum(axis=1), probs[:, grades > 0].sum(axis=1), probs[:, grades == 0].sum(axis=1),
             probs @ grades, np.full(len(probs), np.nan))
+
+
+def _no_messages(value: object) -> bool:
+    """An empty list of chat messages (or the empty numpy array Parquet reads): a prompt that says nothing."""
+    return isinstance(value, (list, tuple, np.ndarray)) and len(value) == 0

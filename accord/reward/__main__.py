@@ -254,6 +254,8 @@ def _combine(args: argparse.Namespace) -> None:
         weights = {}
         for part in args.weights.split(","):
             name, _, value = part.partition("=")
+            if name.strip() in weights:  # the last of the two weights won, unsaid
+                raise AccordError(f"--weights: attribute '{name.strip()}' is given twice; give each attribute once")
             try:
                 weights[name.strip()] = float(value)
             except ValueError as err:

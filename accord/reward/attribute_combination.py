@@ -37,7 +37,7 @@ import pandas as pd
 import torch
 
 from accord._session import fit_defaults, seeded
-from accord.datasets.errors import AccordError
+from accord.datasets.errors import AccordError, SettingError
 from accord.datasets.io import atomic_path
 
 COMBINATION_FILE = "reward_combination.json"
@@ -110,10 +110,12 @@ class FixedWeights(Combination):
         super().__init__(attributes, decorrelate_length)
         unknown = sorted(set(weights) - set(self.attributes))
         if unknown:
-            raise AccordError(f"weights: unknown attribute(s) {unknown} (the model has {self.attributes})")
+            raise SettingError("weights", lambda name: (
+                f"{name}: unknown attribute(s) {unknown} (the model has {self.attributes})"))
         self.coef_ = np.array([float(weights.get(a, 0.0)) for a in self.attributes])
         if not np.isfinite(self.coef_).all():
-            raise AccordError(f"weights: every weight must be a finite number, got {dict(weights)}")
+            raise SettingError("weights", lambda name: (
+                f"{name}: every weight must be a finite number, got {dict(weights)}"))
 
     def weights(self, embedding: np.ndarray | None, n: int) -> np.ndarray:
         return np.broadcast_to(self.coef_, (n, len(self.attributes)))
@@ -137,7 +139,7 @@ class FittedWeights(FixedWeights):
         super().__init__({}, attributes, decorrelate_length)
         self.alpha, self.max_iter, self.tol = float(alpha), int(max_iter), float(tol)
         if not 0.0 <= self.alpha < math.inf:
-            raise AccordError(f"alpha: the L2 penalty must be a finite number >= 0, got {alpha}")
+            raise SettingError("alpha", lambda name: f"{name}: the L2 penalty must be a finite number >= 0, got {alpha}")
 
     def fit(self, differences: np.ndarray, target: np.ndarray, sample_weight: np.ndarray | None = None
             ) -> "FittedWeights":
@@ -174,7 +176,8 @@ class GatingNetwork(Combination):
         self.hidden, self.max_steps, self.learning_rate = int(hidden), int(max_steps), float(learning_rate)
         self.weight_decay, self.seed = float(weight_decay), int(seed)
         if self.hidden < 1:
-            raise AccordError(f"hidden: the gating network needs at least 1 hidden unit, got {hidden}")
+            raise SettingError("hidden", lambda name: (
+                f"{name}: the gating network needs at least 1 hidden unit, got {hidden}"))
         self.params_: dict[str, np.ndarray] = {}
 
     def _network(self, size: int) -> torch.nn.Module:
@@ -289,11 +292,21 @@ def fit_combination(model_dir: str | Path, pairs: Any, method: str = "fitted", *
     if model is None:
         from accord.reward.model import RewardModel
 
-        if RewardModel.read_meta(model_dir).get("task") != "attributes":
+        meta = RewardModel.read_meta(model_dir)
+        if meta.get("task") != "attributes":
             raise AccordError(f"{model_dir}: not a multi-attribute reward model (trained with --task attributes)")
-        model, tokenizer = load_model(model_dir, device)
-    spec = AttributeSpec.from_dict(model.meta["attributes"])
+    names = AttributeSpec.from_dict((meta if model is None else model.meta)["attributes"]).names
+    # the settings and the pairs before the model loads: a negative alpha, no hidden unit or a weight of an
+    # attribute the model lacks was said only after every pair was scored
+    if method == "fixed":
+        combination: Combination = FixedWeights(weights or {}, names, decorrelate_length)
+    elif method == "fitted":
+        combination = FittedWeights(names, alpha=alpha, decorrelate_length=decorrelate_length)
+    else:
+        combination = GatingNetwork(names, hidden=hidden, seed=seed, decorrelate_length=decorrelate_length)
     frame = load_pairs(pairs)
+    if model is None:
+        model, tokenizer = load_model(model_dir, device)
     encoder = _encoder(model, tokenizer, None)
     encoded = encoder.encode_pairs(frame)
     settings = dict(pad_token_id=tokenizer.pad_token_id, batch_size=batch_size, progress=progress)
@@ -302,14 +315,8 @@ def fit_combination(model_dir: str | Path, pairs: Any, method: str = "fitted", *
     len_c, len_r = response_lengths(frame["chosen"]), response_lengths(frame["rejected"])
     target = (frame["p_chosen"] + 0.5 * frame["p_tie"]).to_numpy(dtype=float)
     weight = frame["weight"].to_numpy(dtype=float)
-    names = spec.names
     embedding = None
-    if method == "fixed":
-        combination: Combination = FixedWeights(weights or {}, names, decorrelate_length)
-    elif method == "fitted":
-        combination = FittedWeights(names, alpha=alpha, decorrelate_length=decorrelate_length)
-    else:
-        combination = GatingNetwork(names, hidden=hidden, seed=seed, decorrelate_length=decorrelate_length)
+    if method == "gating":
         prompts = encoder.encode([""] * len(frame), [_text(p) for p in frame["prompt"]])
         embedding = predict_sequences(model, prompts, capture_pooled=True, **settings)["pooled"]
     combination.fit_length(np.concatenate([chosen, rejected]), np.concatenate([len_c, len_r]))
@@ -320,7 +327,7 @@ def fit_combination(model_dir: str | Path, pairs: Any, method: str = "fitted", *
         combination.fit(embedding, differences, target, weight)
     both = np.concatenate([combination.combine(chosen, len_c, embedding),
                            combination.combine(rejected, len_r, embedding)])
-    combination.stats_ = {"mean": float(both.mean()), "sd": max(float(both.std()), 1e-6), "n": float(len(both))}
+    combination.stats_ = {"mean": float(both.mean()), "sd": max(float(both.std()), 1e-6), "n": len(both)}
     return combination
 
 

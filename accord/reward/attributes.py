@@ -572,7 +572,7 @@ def attribute_metrics(spec: AttributeSpec, rewards: dict[str, np.ndarray], label
             # a pair scored exactly even (two identical responses) is half right, as pairwise_metrics counts it,
             # not right whenever the label favours the rejected side
             out[f"accuracy_{name}"] = float(pair_hits(logits[keep, j], side[keep]).mean())
-            out[f"n_{name}"] = float(keep.sum())
+            out[f"n_{name}"] = int(keep.sum())
             if kind == PROPERTY:
                 out[f"f1_{name}"] = f1_score(truth, guess)
             else:
@@ -587,7 +587,7 @@ def attribute_metrics(spec: AttributeSpec, rewards: dict[str, np.ndarray], label
             predicted, truth = centre + half * rewards["reward"][keep, j], centre + half * y[keep]
             out[f"spearman_{name}"] = float(pd.Series(predicted).corr(pd.Series(truth), method="spearman"))
             out[f"rmse_{name}"] = float(np.sqrt(np.mean((predicted - truth) ** 2)))
-            out[f"n_{name}"] = float(keep.sum())
+            out[f"n_{name}"] = int(keep.sum())
     if accuracies:
         out["accuracy"] = float(np.mean(accuracies))
     return out

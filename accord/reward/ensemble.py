@@ -23,6 +23,7 @@ L. Gao, J. Schulman, J. Hilton. Scaling laws for reward model overoptimization. 
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -111,16 +112,21 @@ def score_ensemble(model_dirs: Sequence[str | Path], data: Any, *, conservative:
     for directory, n_heads in zip(model_dirs, heads):  # the data first, then what the members lack
         _check_stats(directory, n_heads)
     rows = []
-    for directory, n_heads in zip(model_dirs, heads):
-        if n_heads > 1:
-            rows.extend(head_rewards(directory, frame, batch_size=batch_size, max_length=max_length, device=device,
-                                     progress=progress))
-        else:
-            # only the texts: a column of the data named like one a member's own scores write ('reward') is
-            # no column the ensemble writes
-            texts = frame[[column for column in ("prompt", "response") if column in frame.columns]]
-            rows.append(score(directory, texts, batch_size=batch_size, max_length=max_length, device=device,
-                              progress=progress)["reward_normalised"].to_numpy())
+    # each member warns of what it reads (responses max_length cut): members reading the same responses the same
+    # way said it once per member, so each distinct warning is said once, after the members scored
+    with warnings.catch_warnings(record=True) as said:
+        for directory, n_heads in zip(model_dirs, heads):
+            if n_heads > 1:
+                rows.extend(head_rewards(directory, frame, batch_size=batch_size, max_length=max_length,
+                                         device=device, progress=progress))
+            else:
+                # only the texts: a column of the data named like one a member's own scores write ('reward') is
+                # no column the ensemble writes
+                texts = frame[[column for column in ("prompt", "response") if column in frame.columns]]
+                rows.append(score(directory, texts, batch_size=batch_size, max_length=max_length, device=device,
+                                  progress=progress)["reward_normalised"].to_numpy())
+    for warning in {(type(w.message), str(w.message)): w for w in said}.values():
+        warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
     members = np.stack(rows)
     out = frame.copy()
     for m, values in enumerate(members):

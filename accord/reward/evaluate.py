@@ -223,7 +223,8 @@ def pairwise_metrics(d: np.ndarray, p_chosen: np.ndarray, p_tie: np.ndarray | No
     side = pair_sides(p_chosen, p_tie)
     tie = side == 0
     gold = pd.Series(np.where(tie, "tie", np.where(side > 0, "chosen", "rejected")))
-    out: dict[str, float] = {"n_pairs": float(len(d)), "n_ties": float(tie.sum())}
+    # counts are whole numbers: JSON and the printed metrics wrote them as floats ("n_pairs": 120.0)
+    out: dict[str, float] = {"n_pairs": len(d), "n_ties": int(tie.sum())}
     if (~tie).any():
         probs = pd.DataFrame({"chosen": prob, "rejected": 1.0 - prob})
         keep = ~tie
@@ -251,8 +252,8 @@ def pairwise_metrics(d: np.ndarray, p_chosen: np.ndarray, p_tie: np.ndarray | No
         total = n_c + n_r
         if total.sum() > 0:
             has = total > 0
-            out["n_votes"] = float(total.sum())
-            out["n_tie_votes"] = float(np.nansum(n_t))
+            out["n_votes"] = whole(total.sum())
+            out["n_tie_votes"] = whole(np.nansum(n_t))
             # by the sign of d, as the hard accuracy: sigmoid(d) rounds to exactly 1/2 for |d| < 1e-16
             out["votes_accuracy"] = float((n_c * (d > 0) + n_r * (d < 0) + 0.5 * total * (d == 0)).sum() / total.sum())
             out["votes_nll"] = float(-(n_c * np.log(p) + n_r * np.log(1 - p)).sum() / total.sum())
@@ -330,8 +331,14 @@ def evaluate(model_dir: str | Path, data: Any, *, batch_size: int = 32, max_leng
     d = apply_calibration(pair_logits(pred), model.meta)  # the fitted temperature, when the model has one
     result = pairwise_metrics(d, frame["p_chosen"].to_numpy(), frame["p_tie"].to_numpy(),
                               votes=frame if VOTE_COLUMNS[0] in frame.columns else None, n_bins=n_bins)
-    result.update({k: float(v) for k, v in pairs.truncation.items()})
+    result.update({k: int(v) for k, v in pairs.truncation.items()})
     return result
+
+
+def whole(value: float) -> float:
+    """A count as an int when it is a whole number (vote columns may hold weights, so a vote count may not be)."""
+    value = float(value)
+    return int(value) if value.is_integer() else value
 
 
 def score(model_dir: str | Path, data: Any, *, k: float | None = None, batch_size: int = 32,
@@ -518,4 +525,4 @@ def reward_stats(rewards: np.ndarray) -> dict[str, float]:
     # a NaN mean would make every normalised reward of the saved model NaN
     refuse_nan("training rewards (reward_stats.json)", rewards, "rewards")
     sd = float(rewards.std()) if len(rewards) > 1 else 1.0
-    return {"mean": float(rewards.mean()), "sd": max(sd, 1e-6) if math.isfinite(sd) else 1.0, "n": float(len(rewards))}
+    return {"mean": float(rewards.mean()), "sd": max(sd, 1e-6) if math.isfinite(sd) else 1.0, "n": len(rewards)}

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import fnmatch
+import functools
 import json
 import logging
 import math
@@ -91,7 +92,56 @@ def resolve_model_path(name: str) -> str:
         local = minilm_path()
         if local is not None:
             return str(local)
-    return name
+    return _hub_or_cache(name)
+
+
+PROXY_VARIABLES = ("https_proxy", "HTTPS_PROXY", "http_proxy", "HTTP_PROXY", "all_proxy", "ALL_PROXY")
+
+
+def _hub_or_cache(name: str) -> str:
+    """A hub name as is while the hub can be reached (or offline mode reads only the cache anyway); else its cached
+    snapshot folder, or one error at once: unreachable, huggingface_hub retried every file's request for about
+    25 s (a model not in the cache waited that long for its error, a cached one minutes, file by file)."""
+    from huggingface_hub import constants
+
+    try:
+        from huggingface_hub.utils import validate_repo_id
+
+        validate_repo_id(name)
+    except ValueError:  # no hub name (a missing folder): transformers says so without a request
+        return name
+    if constants.HF_HUB_OFFLINE or _hub_reachable(constants.ENDPOINT):
+        return name
+    from huggingface_hub import try_to_load_from_cache
+
+    config = try_to_load_from_cache(name, "config.json")
+    if isinstance(config, str):
+        return str(Path(config).parent)
+    raise AccordError(f"model {name}: not a local folder nor in the Hugging Face cache ({constants.HF_HUB_CACHE}), "
+                      f"and the hub ({constants.ENDPOINT}) cannot be reached: give the folder of a saved model, or "
+                      "download it where the hub can be reached")
+
+
+@functools.lru_cache(maxsize=None)
+def _hub_reachable(endpoint: str) -> bool:
+    """Whether a connection to the hub opens (once per process; one handshake, where a request that cannot connect
+    is retried for about 25 s). Behind a proxy the answer is the proxy's, so the hub is taken as reachable."""
+    import socket
+    from urllib.parse import urlsplit
+
+    if any(os.environ.get(variable) for variable in PROXY_VARIABLES):
+        return True
+    url = urlsplit(endpoint)
+    if not url.hostname:
+        return True
+    from huggingface_hub import constants
+
+    try:
+        with socket.create_connection((url.hostname, url.port or (80 if url.scheme == "http" else 443)),
+                                      timeout=constants.HF_HUB_ETAG_TIMEOUT):
+            return True
+    except OSError:
+        return False
 
 
 def load_tokenizer(path: str | Path, name: str | Path) -> Any:

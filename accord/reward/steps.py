@@ -439,7 +439,7 @@ def step_reward_metrics(logit: np.ndarray, data: TokenizedSteps, table: pd.DataF
     prob = expit(np.asarray(logit, dtype=float))  # no overflow warning for large negative logits
     label = data.label.astype(float)
     known = np.isfinite(label)
-    out: dict[str, float] = {"n_solutions": float(len(data)), "n_steps": float(len(prob))}
+    out: dict[str, float] = {"n_solutions": len(data), "n_steps": len(prob)}
     if known.any():
         p, y = prob[known], label[known]
         q = np.clip(p, metrics.EPS, 1 - metrics.EPS)
@@ -464,7 +464,7 @@ def step_reward_metrics(logit: np.ndarray, data: TokenizedSteps, table: pd.DataF
             chosen = best_of_n(solution_scores(prob, data.n_steps, how)[grouped], correct, group)
             out[f"bon_{how}"] = chosen["accuracy"]
         out.update(bon_random=chosen["random"], bon_oracle=chosen["oracle"], bon_n=chosen["n_candidates"],
-                   bon_problems=chosen["n_groups"])
+                   bon_problems=int(chosen["n_groups"]))
     return out
 
 
@@ -578,7 +578,7 @@ class StepTask(RewardTask):
                              desc="evaluating")
         # as accord evaluate (evaluate_steps) refuses it: a NaN score would pass on as NaN or wrong metrics
         _refuse_nan_read_steps("evaluation data", table, data, pred["reward"])
-        return {**step_reward_metrics(pred["logit"], data, table), "truncated_steps": float(data.truncated_steps)}
+        return {**step_reward_metrics(pred["logit"], data, table), "truncated_steps": int(data.truncated_steps)}
 
     def reward_stats(self, model: Any, data: TokenizedSteps, indices: np.ndarray, *, device: torch.device,
                      batch_size: int, progress: bool) -> dict[str, Any]:
@@ -641,7 +641,7 @@ def evaluate_steps(model_dir: str | Path, data: Any, *, batch_size: int = 32, ma
                          device=_device(device), progress=progress, desc="evaluating")
     _refuse_nan_read_steps(model_dir, table, encoded, pred["reward"])  # else NaN metrics, without a word
     result = step_reward_metrics(pred["logit"], encoded, table)
-    result.update({k: float(v) for k, v in encoded.truncation.items()})
+    result.update({k: int(v) for k, v in encoded.truncation.items()})
     return result
 
 

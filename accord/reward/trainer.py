@@ -50,7 +50,7 @@ import torch
 
 from accord._session import seed_everything
 from accord.datasets.errors import AccordError, SettingError, SettingWarning
-from accord.datasets.io import atomic_path, check_output_folder
+from accord.datasets.io import atomic_path, check_output_folder, current_umask
 from accord.reward.calibration import CALIBRATION_KEY
 from accord.reward.config import QUOTE, RewardConfig, assigned, refused
 from accord.reward.data import ensure_pad_token, length_grouped_batches
@@ -181,7 +181,7 @@ class RewardTrainer:
                           "attn_implementation")
         model.meta.update(task=self.task.name, **self.task.bind(self.tokenizer, model))
         self.train_data = self.task.encode(self.train_table)
-        self.eval_data = None if self.eval_table is None else self.task.encode(self.eval_table)
+        self.eval_data = None if self.eval_table is None else self._encode_eval(eval_data, config.eval_path)
         self._plan_steps()
         self._set_up_optimisation(model)
         self.global_step = 0
@@ -195,6 +195,21 @@ class RewardTrainer:
     # ------------------------------------------------------------------------------------------------------------------
     # set-up
     # ------------------------------------------------------------------------------------------------------------------
+
+    def _encode_eval(self, eval_data: Any, eval_path: str | None) -> Any:
+        """The evaluation data encoded, its warnings naming it: one about the training data (responses cut to the
+        same tokens) was said again of the evaluation data in the same words, and could not be told from it."""
+        with warnings.catch_warnings(record=True) as said:
+            encoded = self.task.encode(self.eval_table)
+        for warning in said:
+            said_of = warning.message
+            if isinstance(said_of, SettingWarning) and eval_data is None and eval_path:
+                message: Warning = SettingWarning("eval_path", lambda flag, *names, said_of=said_of: (
+                    f"{flag} {eval_path}: {said_of.naming(*names)}"), *said_of.settings)
+            else:
+                message = warning.category(f"evaluation data: {said_of}")
+            warnings.warn_explicit(message, warning.category, warning.filename, warning.lineno)
+        return encoded
 
     def _saved_reward_model(self, folder: Path) -> RewardModel:
         """The reward model saved in ``folder`` (what ``model`` names), head and all, to train on from where it
@@ -526,6 +541,7 @@ class RewardTrainer:
                      "total_steps": self.total_steps, "world_size": acc.num_processes, "seed": self.config.seed,
                      "n_examples": len(self.train_data), "last_loss": self._last_loss}
             (partial / STATE_FILE).write_text(json.dumps(state, indent=2))
+            _usual_modes_tree(partial)
             _fsync_tree(partial)
             _remove_checkpoint(final)  # one saved at this step before (a resumed run that gets here again)
             os.replace(partial, final)
@@ -762,6 +778,16 @@ def _checkpoint_step(folder: Path) -> int | None:
     """The step of a ``step-NNNNNNN`` checkpoint folder (or of its ``.partial``); ``None`` for another name."""
     digits = folder.name.removeprefix("step-").removesuffix(".partial")
     return int(digits) if digits.isdigit() else None
+
+
+def _usual_modes_tree(folder: Path) -> None:
+    """Give every file of a checkpoint the mode ``open(path, "w")`` gives (``0o666`` less the umask), as the saved
+    model's files get: safetensors writes the weights private (``0o600``), so a group that could read the
+    optimizer and RNG states beside them (and the model above) could not resume the checkpoint."""
+    mode = 0o666 & ~current_umask()
+    for path in folder.rglob("*"):
+        if path.is_file() and not path.is_symlink():
+            os.chmod(path, mode)
 
 
 def _fsync_tree(folder: Path) -> None:
