@@ -647,6 +647,18 @@ def test_step_labels_that_are_not_numbers_are_one_line(labels):
         load_steps(pd.DataFrame({"completions": [["s1", "s2"], ["s1", "s2"]], "labels": [[1, 0], labels]}))
 
 
+@pytest.mark.parametrize("column, cell", [("completions", np.array("s1")), ("completions", np.array(0.5)),
+                                          ("labels", np.array(1.0)), ("labels", np.array([[1.0, 0.0]]))])
+def test_a_step_list_that_is_a_0d_or_2d_array_is_one_line(column, cell):
+    # a 0-d numpy array is no list of steps (nor of labels): iterating it was Python's raw "TypeError: iteration over
+    # a 0-d array" from load_steps
+    frame = pd.DataFrame({"completions": [["s1", "s2"], ["s1", "s2"]], "labels": [[1, 0], [1, 1]]})
+    frame[column] = frame[column].astype(object)
+    frame.at[1, column] = cell
+    with pytest.raises(ValidationError, match=f"column '{column}', row 1"):
+        load_steps(frame)
+
+
 def test_calibrating_a_process_reward_model_is_one_error_and_writes_nothing(workspace, tmp_path, capsys):
     # `accord calibrate` fitted a temperature to the pairwise logits of a step model and saved it, though neither
     # evaluate nor score of a step model applies one

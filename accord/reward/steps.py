@@ -139,7 +139,9 @@ def _stepwise(frame: pd.DataFrame, source: str | None, need_labels: bool) -> pd.
     if known is not None and (known[0] > 0).all():
         steps, n_steps = frame["completions"].map(list), known[0].astype(np.int64)
     else:
-        steps = frame["completions"].map(lambda v: list(v) if isinstance(v, (list, tuple, np.ndarray)) else None)
+        # a 0-d array is no list (iterating it was a raw TypeError); a 2-d one's rows are no texts, refused below
+        steps = frame["completions"].map(lambda v: list(v) if isinstance(v, (list, tuple)) or (
+            isinstance(v, np.ndarray) and v.ndim >= 1) else None)
         bad = steps.map(lambda v: v is None or len(v) == 0 or not all(isinstance(s, str) for s in v)).to_numpy()
         if bad.any():
             row = int(np.flatnonzero(bad)[0])

@@ -183,7 +183,9 @@ def read_cleaned_steps(path: str | os.PathLike, fmt: str | None = None) -> pd.Da
 def float_list(value: Any) -> np.ndarray | None:
     """One solution's list as floats (a missing entry is NaN); ``None`` when it is not a flat list of numbers
     (texts included: "1" is not a label)."""
-    if not isinstance(value, (list, tuple, np.ndarray)) or any(isinstance(x, str) for x in value):
+    # a 0-d array is no list: iterating it for texts was a raw TypeError
+    if (not isinstance(value, (list, tuple, np.ndarray)) or isinstance(value, np.ndarray) and value.ndim != 1
+            or any(isinstance(x, str) for x in value)):
         return None
     try:
         values = np.asarray(value, dtype=float)
