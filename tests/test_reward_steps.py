@@ -659,6 +659,14 @@ def test_a_step_list_that_is_a_0d_or_2d_array_is_one_line(column, cell):
         load_steps(frame)
 
 
+def test_a_prompt_that_is_a_0d_array_is_read_as_its_value():
+    # a 0-d numpy array holds one value, here the problem's text: the check for chat messages iterated it, Python's
+    # raw "TypeError: iteration over a 0-d array"
+    frame = pd.DataFrame({"prompt": [np.array("what is 2+2"), "q"], "completions": [["s1"], ["s2"]],
+                          "labels": [[1], [0]]})
+    assert load_steps(frame)["prompt"].tolist() == ["what is 2+2", "q"]
+
+
 def test_calibrating_a_process_reward_model_is_one_error_and_writes_nothing(workspace, tmp_path, capsys):
     # `accord calibrate` fitted a temperature to the pairwise logits of a step model and saved it, though neither
     # evaluate nor score of a step model applies one
