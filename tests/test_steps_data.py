@@ -408,3 +408,22 @@ def test_crowdkit_worker_column_is_read_as_the_annotator(order: list[str]) -> No
     with pytest.raises(ValidationError, match="'worker'.*'annotator'") as caught:
         validate_steps(theirs.assign(annotator=ours["annotator"]))
     assert caught.value.column == "worker"
+
+
+def test_a_chat_prompt_read_from_parquet_is_one_prompt_per_solution(tmp_path) -> None:
+    """Parquet reads a prompt of chat messages as a numpy array of dicts: the check that a solution has one prompt
+    compared two such arrays with '!=' and failed with numpy's 'truth value of an array with more than one element
+    is ambiguous' (any conversation of two or more messages), a traceback from `accord aggregate`. Two different
+    conversations for one solution are still refused, naming the row."""
+    messages = [{"role": "system", "content": "be brief"}, {"role": "user", "content": "what is 2+2"}]
+    other = [{"role": "system", "content": "be brief"}, {"role": "user", "content": "what is 3+3"}]
+    table = pd.DataFrame({"solution_id": ["s", "s", "t"], "step": [0, 1, 0], "annotator": ["a", "a", "a"],
+                          "label": [1, 0, 1], "step_text": ["x", "y", "z"], "prompt": [messages, messages, other]})
+    table.to_parquet(tmp_path / "steps.parquet")
+    read = pd.read_parquet(tmp_path / "steps.parquet")
+    assert isinstance(read.at[0, "prompt"], np.ndarray)
+    assert len(validate_steps(read)) == 3
+    table.at[1, "prompt"] = other
+    table.to_parquet(tmp_path / "two.parquet")
+    with pytest.raises(ValidationError, match="column 'prompt', row 1: one solution has two different prompts"):
+        validate_steps(pd.read_parquet(tmp_path / "two.parquet"))
