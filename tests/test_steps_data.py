@@ -427,3 +427,15 @@ def test_a_chat_prompt_read_from_parquet_is_one_prompt_per_solution(tmp_path) ->
     table.to_parquet(tmp_path / "two.parquet")
     with pytest.raises(ValidationError, match="column 'prompt', row 1: one solution has two different prompts"):
         validate_steps(pd.read_parquet(tmp_path / "two.parquet"))
+
+
+@pytest.mark.parametrize("column", ["step", "label"])
+@pytest.mark.parametrize("cell", [np.array(1), np.array([1]), np.array([1, 0]), [1]])
+def test_a_step_or_label_that_is_an_array_or_a_list_is_one_error_naming_its_row(column: str, cell) -> None:
+    # a 0-d numpy array was pandas' raw "TypeError: len() of unsized object", and a 1-element array was read as the
+    # number it holds (a list of one was refused): one value per cell, as the pairwise table's labels
+    table = small_table()
+    table[column] = table[column].astype(object)
+    table.at[2, column] = cell
+    with pytest.raises(ValidationError, match=f"column '{column}', row 2"):
+        validate_steps(table, source="steps.parquet")

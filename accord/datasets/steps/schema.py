@@ -36,9 +36,9 @@ import numpy as np
 import pandas as pd
 
 from accord.datasets.errors import ValidationError
-from accord.datasets.schema import (_SCALAR_KINDS, CROWDKIT_COLUMNS, INT64_LIMIT, Checked, check_flat_columns,
-                                    check_ids, checked_info, decode_dictionaries, object_kind, plain_values,
-                                    rows_of_input)
+from accord.datasets.schema import (_SCALAR_KINDS, CROWDKIT_COLUMNS, INT64_LIMIT, Checked, _check_hashable,
+                                    check_flat_columns, check_ids, checked_info, decode_dictionaries, object_kind,
+                                    plain_values, rows_of_input)
 
 STEP_COLUMNS: tuple[str, ...] = ("solution_id", "step", "annotator", "label")
 #: label set name -> its values, in code order
@@ -178,6 +178,8 @@ def validate_steps(
 
     for column in ("solution_id", "annotator"):
         check_ids(table[column], column, source)
+    for column in ("step", "label"):  # one value per cell, as a pairwise label: a 0-d array was a raw TypeError,
+        _check_hashable(table[column], column, source)  # a 1-element one read as the number it holds
     table["step"] = _integral_steps(table["step"], source)
     table["label"] = _labels(table["label"], source)
     label_set = labels or ("ternary" if (table["label"] == -1).any() else "binary")
