@@ -17,7 +17,16 @@ from accord.datasets.errors import AccordError
 from accord.metrics import EPS, calibration_error
 
 
-def _aligned(predicted: pd.Series, truth: pd.Series, *also: pd.Series) -> tuple[np.ndarray, np.ndarray, pd.Index]:
+def _aligned(predicted: pd.Series, truth: pd.Series, *also: pd.Series,
+             names: tuple[str, ...] = ("predicted", "truth", "n_steps")) -> tuple[np.ndarray, np.ndarray, pd.Index]:
+    for name, series in zip(names, (predicted, truth, *also)):
+        # .loc gave a repeated id once per listing: Series of different lengths, numpy's broadcast error
+        repeated = series.index.duplicated()
+        if repeated.any():
+            label = series.index[int(np.flatnonzero(repeated)[0])]
+            what = "step" if isinstance(label, tuple) else "solution"  # (solution_id, step) or solution_id
+            raise AccordError(f"{name}: {what} {_plain(label)!r} is listed {int(series.index.isin([label]).sum())} "
+                              f"times (one value per {what})")
     common = predicted.index.intersection(truth.index)
     for other in also:  # (solutions missing from one of them were a KeyError, not left out)
         common = common.intersection(other.index)
@@ -65,7 +74,7 @@ def step_label_scores(p_correct: pd.Series, truth: pd.Series, n_bins: int = 10) 
 
     Both Series are indexed by ``(solution_id, step)``; ``truth`` holds booleans (or 0/1).
     """
-    p, true, common = _aligned(p_correct, truth)
+    p, true, common = _aligned(p_correct, truth, names=("p_correct", "truth"))
     p = p.astype(float)
     # a soft truth (0.7) was read as a wrong step by the accuracy and the NLL (only 1.0 counted as correct)
     outcome = _true_or_false(true, "truth", common).astype(float)
@@ -80,6 +89,13 @@ def step_label_scores(p_correct: pd.Series, truth: pd.Series, n_bins: int = 10) 
     }
 
 
+def _plain(label: object) -> object:
+    """An index label as written: (solution_id, step) as ('a', 1), not as numpy's ('a', np.int64(1))."""
+    if isinstance(label, tuple):
+        return tuple(part.item() if isinstance(part, np.generic) else part for part in label)
+    return label.item() if isinstance(label, np.generic) else label
+
+
 def _true_or_false(values: np.ndarray, name: str, index: pd.Index | None = None) -> np.ndarray:
     """``values`` as booleans, once each is True/False or 1/0; else one error naming ``name`` and the first other
     value's position (its ``index`` label when given)."""
@@ -90,9 +106,7 @@ def _true_or_false(values: np.ndarray, name: str, index: pd.Index | None = None)
     off = ~np.isin(numeric, (0.0, 1.0))
     if off.any():
         at = int(np.flatnonzero(off)[0])
-        label = index[at] if index is not None else None
-        if isinstance(label, tuple):  # (solution_id, step) as written, not as numpy's np.int64(1)
-            label = tuple(part.item() if isinstance(part, np.generic) else part for part in label)
+        label = _plain(index[at]) if index is not None else None
         where = f"at {label!r}" if index is not None else f"at position {at}"
         value = np.asarray(values[at]).item()
         raise AccordError(f"{name}: must be True/False or 1/0 ({int(off.sum())} of {len(values)} values are something "

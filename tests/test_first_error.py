@@ -375,3 +375,20 @@ def test_step_labels_right_with_certainty_have_an_nll_of_plus_zero() -> None:
     scores = step_label_scores(pd.Series([1.0, 0.0, 1.0], index=index), pd.Series([True, False, True], index=index))
     assert scores["nll"] == 0.0 and np.copysign(1.0, scores["nll"]) == 1.0
     assert f"{scores['nll']:.3f}" == "0.000"
+
+
+@pytest.mark.parametrize("which", ["predicted", "truth", "n_steps"])
+def test_a_solution_listed_twice_in_one_series_is_one_error_naming_it(which: str) -> None:
+    # was numpy's "operands could not be broadcast together with shapes (3,) (2,)": .loc gave the repeated solution
+    # twice in one Series and once in the others
+    ids = ["a", "b", "c"]
+    series = {"predicted": pd.Series([2, 3, 0], index=ids), "truth": pd.Series([2, 3, 1], index=ids),
+              "n_steps": pd.Series([3, 3, 2], index=ids)}
+    series[which] = pd.Series(series[which].to_numpy(), index=["a", "b", "b"])
+    with pytest.raises(AccordError, match=f"{which}: solution 'b' is listed 2 times"):
+        first_error_scores(series["predicted"], series["truth"], series["n_steps"])
+    steps = pd.MultiIndex.from_tuples([("a", 0), ("a", 1), ("b", 0)], names=["solution_id", "step"])
+    twice = pd.MultiIndex.from_tuples([("a", 0), ("a", 0), ("b", 0)], names=["solution_id", "step"])
+    with pytest.raises(AccordError, match=r"truth: step \('a', 0\) is listed 2 times"):
+        step_label_scores(pd.Series([0.9, 0.2, 0.6], index=steps), pd.Series([1, 0, 0], index=twice))
+

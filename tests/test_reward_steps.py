@@ -667,6 +667,23 @@ def test_a_prompt_that_is_a_0d_array_is_read_as_its_value():
     assert load_steps(frame)["prompt"].tolist() == ["what is 2+2", "q"]
 
 
+def test_step_metrics_of_a_stepwise_table_that_repeats_a_solution_id():
+    # first_error_scores now refuses a solution listed twice; the evaluation's three columns are aligned by row, so
+    # a stepwise table repeating an id (an optional column there) is still scored, as before
+    from accord.reward.steps import TokenizedSteps, step_reward_metrics
+
+    table = load_steps(pd.DataFrame({"solution_id": ["x", "x", "y"], "completions": [["a", "b"], ["c"], ["d"]],
+                                     "labels": [[1, 0], [1], [1]], "problem_id": ["p", "p", "p"]}))
+    n = table["n_steps"].to_numpy()
+    label = np.array([1.0, 0.0, 1.0, 1.0])
+    data = TokenizedSteps(ids=[[1]] * 3, type_ids=None, separators=[np.arange(k) for k in n], n_steps=n, label=label,
+                          target=label, weight=np.ones(4), labelled=np.ones(4, bool))
+    out = step_reward_metrics(np.array([2.0, -2.0, 1.0, 1.0]), data, table)
+    # the first error of each solution found (step 1; none; none), and the weakest step picks a right solution
+    assert out["first_error_f1"] == 1.0 and out["first_error_found"] == 1.0
+    assert out["bon_min"] == 1.0 and out["bon_random"] == pytest.approx(2 / 3)
+
+
 def test_calibrating_a_process_reward_model_is_one_error_and_writes_nothing(workspace, tmp_path, capsys):
     # `accord calibrate` fitted a temperature to the pairwise logits of a step model and saved it, though neither
     # evaluate nor score of a step model applies one

@@ -449,6 +449,8 @@ def step_reward_metrics(logit: np.ndarray, data: TokenizedSteps, table: pd.DataF
                    step_ece=metrics.calibration_error(p, y, n_bins),
                    step_nll=float(-(y * np.log(q) + (1 - y) * np.log(1 - q)).mean()))
     ids = table["solution_id"].astype(str).to_numpy()
+    if not pd.Index(ids).is_unique:  # (a stepwise table may repeat an id) the three columns are aligned by row
+        ids = np.arange(len(ids))
     n_steps = table["n_steps"].to_numpy(dtype=np.int64)
     predicted = first_flagged_step(prob, data.n_steps)
     predicted = np.where(predicted == data.n_steps, n_steps, predicted)  # none flagged: "no error"
