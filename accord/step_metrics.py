@@ -45,7 +45,16 @@ def first_error_scores(predicted: pd.Series, truth: pd.Series, n_steps: pd.Serie
     ``n``, ``n_erroneous``.
     """
     guess, true, common = _aligned(predicted, truth, n_steps)
-    length = n_steps.loc[common].to_numpy()
+    # a count that is no whole number >= 1 (NaN, 2.5) was blamed on the positions beside it, 0 scored a solution of
+    # no steps as one without error, and a text was Python's TypeError from '<='
+    counts = n_steps.loc[common].to_numpy()
+    length = pd.to_numeric(pd.Series(counts, dtype=object), errors="coerce").to_numpy(dtype=float)
+    with np.errstate(invalid="ignore"):
+        whole = np.isfinite(length) & (length >= 1) & (length % 1 == 0)
+    if not whole.all():
+        at = int(np.flatnonzero(~whole)[0])
+        raise AccordError(f"n_steps: every solution has a whole number of steps >= 1 (solution {common[at]!r}: "
+                          f"{np.asarray(counts[at]).item()!r})")
     # a missing truth (NaN) or one past the solution's end counted as a solution without error (NaN < T is False),
     # a missing prediction as a miss: scores of solutions no one localised
     for name, values in (("predicted", guess), ("truth", true)):
@@ -56,7 +65,7 @@ def first_error_scores(predicted: pd.Series, truth: pd.Series, n_steps: pd.Serie
             at = int(np.flatnonzero(bad)[0])
             raise AccordError(f"{name}: a first-error position is a step 0..n_steps (n_steps: no wrong step); "
                               f"solution {common[at]!r} has {np.asarray(values[at]).item()!r} with n_steps "
-                              f"{np.asarray(length[at]).item()!r} ({int(bad.sum())} of {len(values)} solutions)")
+                              f"{np.asarray(counts[at]).item()!r} ({int(bad.sum())} of {len(values)} solutions)")
     hit = guess == true
     erroneous = true < length
     acc_err = float(hit[erroneous].mean()) if erroneous.any() else float("nan")

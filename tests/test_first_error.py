@@ -392,3 +392,13 @@ def test_a_solution_listed_twice_in_one_series_is_one_error_naming_it(which: str
     with pytest.raises(AccordError, match=r"truth: step \('a', 0\) is listed 2 times"):
         step_label_scores(pd.Series([0.9, 0.2, 0.6], index=steps), pd.Series([1, 0, 0], index=twice))
 
+
+
+@pytest.mark.parametrize("count", [0, 2.5, np.nan, -1, "x"])
+def test_a_step_count_that_is_no_whole_number_of_steps_is_one_error_naming_n_steps(count) -> None:
+    # was: 2.5 or NaN blamed on the prediction ("predicted: ... with n_steps nan"), 0 scored a solution of no steps
+    # as one without error, and a text was Python's raw TypeError from '<='
+    ids = ["a", "b", "c"]
+    n_steps = pd.Series([3, 3, count], index=ids, dtype=object)
+    with pytest.raises(AccordError, match="n_steps: every solution has a whole number of steps >= 1.*solution 'c'"):
+        first_error_scores(pd.Series([2, 3, 0], index=ids), pd.Series([2, 3, 0], index=ids), n_steps)
