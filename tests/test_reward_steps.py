@@ -684,6 +684,24 @@ def test_step_metrics_of_a_stepwise_table_that_repeats_a_solution_id():
     assert out["bon_min"] == 1.0 and out["bon_random"] == pytest.approx(2 / 3)
 
 
+@pytest.mark.parametrize("dropped", ["n_annotators", "label_uncertainty", "outcome_weight"])
+def test_a_cleaned_step_dataset_missing_a_column_is_refused_not_read_as_the_stepwise_layout(tmp_path, dropped):
+    # was: without every cleaned column the file was read as TRL's stepwise layout, silently: its label weights became
+    # 1, its p_all_correct the product of the step labels and its outcome weight 1, all trained on without a word
+    judgments = pd.DataFrame({"solution_id": ["s", "s", "t"], "step": [0, 1, 0], "annotator": ["a", "b", "a"],
+                              "label": [1, 0, 1], "step_text": ["x", "y", "z"]})
+    from accord.aggregate import StepVoteFraction, build_cleaned_steps
+
+    frame = build_cleaned_steps(StepVoteFraction().fit(judgments).step_labels_, judgments).drop(columns=dropped)
+    with pytest.raises(ValidationError, match=f"column '{dropped}'"):
+        load_steps(frame)
+    frame.to_parquet(tmp_path / "steps.parquet")
+    with pytest.raises(ValidationError, match=f"steps.parquet, column '{dropped}'"):
+        load_steps(tmp_path / "steps.parquet")
+    # TRL's stepwise layout itself (no column only the cleaned dataset has) is read as before
+    assert load_steps(frame[["prompt", "completions", "labels"]])["label_weights"].tolist() == [[1.0, 1.0], [1.0]]
+
+
 def test_calibrating_a_process_reward_model_is_one_error_and_writes_nothing(workspace, tmp_path, capsys):
     # `accord calibrate` fitted a temperature to the pairwise logits of a step model and saved it, though neither
     # evaluate nor score of a step model applies one

@@ -74,6 +74,8 @@ from accord.step_metrics import (
 STEP_TABLE_COLUMNS = ("solution_id", "prompt", "completions", "labels", "label_weights", "p_all_correct",
                       "outcome_weight", "first_error", "n_steps")
 STEP_TARGETS = ("steps", "outcome")
+#: the columns of the cleaned step dataset that TRL's stepwise layout does not have
+CLEANED_ONLY_COLUMNS = ("label_uncertainty", "label_weights", "p_first_error", "p_all_correct", "outcome_weight")
 
 
 # ----------------------------------------------------------------------------------------------------------------------
@@ -88,7 +90,8 @@ def load_steps(source: Any, *, need_labels: bool = True) -> pd.DataFrame:
     (``completions`` as a list of step texts, ``labels`` as one 0/1, true/false or probability per step, optional
     ``prompt``, ``solution_id``, ``problem_id``). The stepwise layout's outcome label is the product of its step
     labels (for 0/1 labels: whether every step is right) and every weight is 1. ``need_labels=False`` (scoring)
-    accepts a table without ``labels``.
+    accepts a table without ``labels``. A table with any column that only the cleaned dataset has
+    (:data:`CLEANED_ONLY_COLUMNS`) is checked as a cleaned step dataset, its missing columns named.
     """
     name = str(source) if isinstance(source, (str, os.PathLike)) else None
     if isinstance(source, (str, os.PathLike)):
@@ -104,8 +107,10 @@ def load_steps(source: Any, *, need_labels: bool = True) -> pd.DataFrame:
         frame = source.reset_index(drop=True)
     else:
         raise AccordError(f"cannot read solutions written as steps from a {type(source).__name__}")
-    if all(column in frame.columns for column in STEP_CLEANED_COLUMNS):
-        check_cleaned_steps(frame, source=name)
+    # a column only the cleaned dataset has makes it one: without all of them it was read as the stepwise layout,
+    # silently, its label weights and outcome weights 1 and p_all_correct the product of the step labels
+    if any(column in frame.columns for column in CLEANED_ONLY_COLUMNS):
+        check_cleaned_steps(frame, source=name)  # names the missing column
         out = frame.copy()
         out["completions"] = out["completions"].map(list)
         for column in ("labels", "label_weights"):
