@@ -439,3 +439,17 @@ def test_a_step_or_label_that_is_an_array_or_a_list_is_one_error_naming_its_row(
     table.at[2, column] = cell
     with pytest.raises(ValidationError, match=f"column '{column}', row 2"):
         validate_steps(table, source="steps.parquet")
+
+
+@pytest.mark.parametrize("cell, fragment", [(1, "ids mix texts and numbers"), (["q1"], "single value"),
+                                            (float("inf"), "not finite")])
+def test_a_problem_id_that_is_no_single_id_is_one_error_naming_its_row(cell, fragment) -> None:
+    # best-of-n groups candidates by the text of problem_id: the number 1 beside the text '1' merged two problems,
+    # and a list or an infinite id passed into the cleaned dataset. A missing problem_id (no problem) stays allowed
+    table = small_table().assign(problem_id=["1"] * 4 + [None] * 3)
+    assert validate_steps(table)["problem_id"].isna().sum() == 3
+    table["problem_id"] = table["problem_id"].astype(object)
+    table.at[5, "problem_id"] = cell
+    table.at[6, "problem_id"] = cell
+    with pytest.raises(ValidationError, match=f"column 'problem_id', row 5: .*{fragment}"):
+        validate_steps(table, source="steps.jsonl")

@@ -180,6 +180,12 @@ def validate_steps(
         check_ids(table[column], column, source)
     for column in ("step", "label"):  # one value per cell, as a pairwise label: a 0-d array was a raw TypeError,
         _check_hashable(table[column], column, source)  # a 1-element one read as the number it holds
+    if "problem_id" in table.columns:
+        # an id where present (missing: no problem): best-of-n groups by its text, so the number 1 beside the text
+        # '1' merged two problems, and a list or an infinite id passed on into the cleaned dataset
+        given = np.flatnonzero(table["problem_id"].notna().to_numpy())
+        with rows_of_input(given):
+            check_ids(plain_values(table["problem_id"]).iloc[given].reset_index(drop=True), "problem_id", source)
     table["step"] = _integral_steps(table["step"], source)
     table["label"] = _labels(table["label"], source)
     label_set = labels or ("ternary" if (table["label"] == -1).any() else "binary")
