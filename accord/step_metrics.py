@@ -85,6 +85,11 @@ def step_label_scores(p_correct: pd.Series, truth: pd.Series, n_bins: int = 10) 
     """
     p, true, common = _aligned(p_correct, truth, names=("p_correct", "truth"))
     p = p.astype(float)
+    off = ~(np.isfinite(p) & (p >= 0) & (p <= 1))  # (the calibration error's ValueError named 'predicted')
+    if off.any():
+        at = int(np.flatnonzero(off)[0])
+        raise AccordError(f"p_correct: must be probabilities in [0, 1] ({int(off.sum())} of {len(p)} are not; the "
+                          f"first at {_plain(common[at])!r}: {float(p[at])!r})")
     # a soft truth (0.7) was read as a wrong step by the accuracy and the NLL (only 1.0 counted as correct)
     outcome = _true_or_false(true, "truth", common).astype(float)
     likelihood = np.where(outcome == 1.0, p, 1.0 - p)

@@ -402,3 +402,12 @@ def test_a_step_count_that_is_no_whole_number_of_steps_is_one_error_naming_n_ste
     n_steps = pd.Series([3, 3, count], index=ids, dtype=object)
     with pytest.raises(AccordError, match="n_steps: every solution has a whole number of steps >= 1.*solution 'c'"):
         first_error_scores(pd.Series([2, 3, 0], index=ids), pd.Series([2, 3, 0], index=ids), n_steps)
+
+
+@pytest.mark.parametrize("bad", [np.nan, 1.5, -0.2])
+def test_a_step_probability_off_zero_to_one_is_one_error_naming_p_correct_and_the_step(bad) -> None:
+    # was a plain ValueError from the calibration error, after the accuracy and NLL had read it, naming 'predicted'
+    # (an argument step_label_scores does not have) and a position instead of the step
+    steps = pd.MultiIndex.from_tuples([("a", 0), ("a", 1), ("b", 0)], names=["solution_id", "step"])
+    with pytest.raises(AccordError, match=r"p_correct: .*\('a', 1\)"):
+        step_label_scores(pd.Series([0.9, bad, 0.6], index=steps), pd.Series([1, 0, 0], index=steps))
