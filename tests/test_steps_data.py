@@ -19,6 +19,7 @@ from accord.datasets.steps import (
     step_table_info,
     validate_steps,
 )
+from accord.datasets.steps.labels import first_error_from_independent
 from accord.step_metrics import best_of_n
 
 PROPERTY = settings(max_examples=40, deadline=None, derandomize=True, database=None,
@@ -267,6 +268,23 @@ def test_step_labels_reject_incoherent_first_error() -> None:
         StepLabels(steps, pd.DataFrame({"p_first_error": [0.5, 0.6], "uncertainty": np.nan}, index=positions), "m")
     with pytest.raises(AccordError, match="positions 0..T"):
         StepLabels(steps, pd.DataFrame({"p_first_error": [1.0], "uncertainty": np.nan}, index=positions[:1]), "m")
+
+
+@pytest.mark.parametrize("order, message", [
+    ([("s", 1), ("s", 0), ("t", 0)], "solution 's' lists its steps as 1, 0"),  # reversed
+    ([("s", 0), ("s", 2), ("t", 0)], "solution 's' lists its steps as 0, 2"),  # a gap
+    ([("s", 0), ("t", 0), ("s", 1)], "solution 's' has its steps apart"),  # not together
+])
+def test_step_labels_need_each_solutions_steps_together_and_in_order(order, message) -> None:
+    # was: steps listed in another order were kept, and the cleaned step dataset wrote the solution's step texts and
+    # labels in that order (['second', 'first']) beside a first-error distribution read by position; a gap named
+    # a step with no text only later
+    index = pd.MultiIndex.from_tuples(order, names=["solution_id", "step"])
+    steps = pd.DataFrame({"p_correct": [0.9, 0.2, 0.5], "uncertainty": np.nan, "n_judgments": 1}, index=index)
+    first_error = first_error_from_independent(pd.Series([0.9, 0.2, 0.5], index=pd.MultiIndex.from_tuples(
+        [("s", 0), ("s", 1), ("t", 0)], names=["solution_id", "step"])))
+    with pytest.raises(AccordError, match=message):
+        StepLabels(steps, first_error, "m")
 
 
 # -- the synthetic testbed -----------------------------------------------------------------------------------------
