@@ -702,6 +702,33 @@ def test_a_cleaned_step_dataset_missing_a_column_is_refused_not_read_as_the_step
     assert load_steps(frame[["prompt", "completions", "labels"]])["label_weights"].tolist() == [[1.0, 1.0], [1.0]]
 
 
+STEPWISE_ODD = [None, np.nan, "0.5", b"x", True, 2, 1.5, [0.5], {"a": 1}, (0.5,), [], [None], np.array(0.5),
+                np.array("a"), np.array([]), np.array([[0.5, 0.5]]), np.array(["a"], dtype=object), [np.str_("a")]]
+
+
+@settings(max_examples=300, deadline=None, derandomize=True, database=None)
+@given(data=st.data(), lengths=st.lists(st.integers(1, 3), min_size=1, max_size=3),
+       column=st.sampled_from(["completions", "labels", "prompt"]), need_labels=st.booleans())
+def test_a_stepwise_table_with_one_odd_cell_is_read_or_refused_in_one_line(data, lengths, column, need_labels):
+    # one cell of the stepwise layout made odd: load_steps reads it or raises AccordError naming the column and row,
+    # never Python's or numpy's own error (a 0-d array was "iteration over a 0-d array" from three places)
+    frame = pd.DataFrame({"prompt": "q", "completions": [[f"s{t}" for t in range(n)] for n in lengths],
+                          "labels": [[1.0] * n for n in lengths]})
+    row = data.draw(st.integers(0, len(lengths) - 1))
+    frame[column] = frame[column].astype(object)
+    frame.at[row, column] = data.draw(st.sampled_from(STEPWISE_ODD))
+    try:
+        table = load_steps(frame, need_labels=need_labels)
+    except AccordError as error:
+        # (a list of steps of another length is the labels' fault: they no longer match it)
+        named = [f"column '{c}', row {row}" for c in {column, "labels"}]
+        assert "\n" not in str(error) and any(n in str(error) for n in named), str(error)
+        return
+    assert table["n_steps"].tolist() == [len(c) for c in table["completions"]]
+    assert all(isinstance(s, str) for c in table["completions"] for s in c)
+    assert all(isinstance(p, str) for p in table["prompt"])
+
+
 def test_calibrating_a_process_reward_model_is_one_error_and_writes_nothing(workspace, tmp_path, capsys):
     # `accord calibrate` fitted a temperature to the pairwise logits of a step model and saved it, though neither
     # evaluate nor score of a step model applies one
