@@ -180,6 +180,15 @@ def _steps_of_solutions(p_correct: np.ndarray, n_steps: np.ndarray) -> tuple[np.
     if p_correct.ndim != 1 or int(counts.sum()) != len(p_correct):
         raise AccordError(f"n_steps: the {len(counts)} solutions have {int(counts.sum())} steps in all, but "
                           f"p_correct holds {p_correct.size} step scores")
+    # a NaN step was never flagged (its solution predicted to have no error), and 'last' kept a score of 1.5 that
+    # 'product' clipped to 1
+    off = ~(np.isfinite(p_correct) & (p_correct >= 0) & (p_correct <= 1))
+    if off.any():
+        at = int(np.flatnonzero(off)[0])
+        solution = int(np.searchsorted(np.cumsum(counts), at, side="right"))
+        raise AccordError(f"p_correct: must be probabilities in [0, 1] ({int(off.sum())} of {len(p_correct)} are "
+                          f"not; the first, step {at - int(np.sum(counts[:solution]))} of solution {solution}: "
+                          f"{float(p_correct[at])!r})")
     return p_correct, counts
 
 

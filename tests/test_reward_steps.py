@@ -510,6 +510,17 @@ def test_step_counts_that_do_not_lay_out_the_scores_are_one_error_naming_n_steps
     assert all(len(solution_scores(p, np.array(n_steps), how)) == len(n_steps) for how in ("min", "product", "last"))
 
 
+@pytest.mark.parametrize("bad", [np.nan, 1.5, -0.5])
+def test_a_step_score_that_is_no_probability_is_one_error_naming_p_correct(bad):
+    # was read on without a word: a NaN step was never the first flagged one (the solution predicted to have no
+    # error), 'last' gave a solution the score 1.5, 'product' clipped it to 1 while 'min' kept it
+    p = np.array([0.9, bad, 0.8])
+    for call in [lambda: first_flagged_step(p, np.array([2, 1]))] + [
+            lambda how=how: solution_scores(p, np.array([2, 1]), how) for how in ("min", "product", "last")]:
+        with pytest.raises(AccordError, match=r"p_correct: .*step 1 of solution 0"):
+            call()
+
+
 @settings(max_examples=40, deadline=None)
 @given(st.lists(st.lists(st.integers(0, 40), min_size=1, max_size=3), min_size=2, max_size=5))
 def test_the_product_of_steps_ranks_solutions_as_the_product_does(exponents):
