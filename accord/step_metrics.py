@@ -17,7 +17,16 @@ from accord.datasets.errors import AccordError
 from accord.metrics import EPS, calibration_error
 
 
-def _aligned(predicted: pd.Series, truth: pd.Series, *also: pd.Series) -> tuple[np.ndarray, np.ndarray, pd.Index]:
+def _aligned(predicted: pd.Series, truth: pd.Series, *also: pd.Series,
+             names: tuple[str, ...] = ("predicted", "truth", "n_steps")) -> tuple[np.ndarray, np.ndarray, pd.Index]:
+    for name, series in zip(names, (predicted, truth, *also)):
+        # .loc gave a repeated id once per listing: Series of different lengths, numpy's broadcast error
+        repeated = series.index.duplicated()
+        if repeated.any():
+            label = series.index[int(np.flatnonzero(repeated)[0])]
+            what = "step" if isinstance(label, tuple) else "solution"  # (solution_id, step) or solution_id
+            raise AccordError(f"{name}: {what} {_plain(label)!r} is listed {int(series.index.isin([label]).sum())} "
+                              f"times (one value per {what})")
     common = predicted.index.intersection(truth.index)
     for other in also:  # (solutions missing from one of them were a KeyError, not left out)
         common = common.intersection(other.index)
@@ -36,7 +45,16 @@ def first_error_scores(predicted: pd.Series, truth: pd.Series, n_steps: pd.Serie
     ``n``, ``n_erroneous``.
     """
     guess, true, common = _aligned(predicted, truth, n_steps)
-    length = n_steps.loc[common].to_numpy()
+    # a count that is no whole number >= 1 (NaN, 2.5) was blamed on the positions beside it, 0 scored a solution of
+    # no steps as one without error, and a text was Python's TypeError from '<='
+    counts = n_steps.loc[common].to_numpy()
+    length = pd.to_numeric(pd.Series(counts, dtype=object), errors="coerce").to_numpy(dtype=float)
+    with np.errstate(invalid="ignore"):
+        whole = np.isfinite(length) & (length >= 1) & (length % 1 == 0)
+    if not whole.all():
+        at = int(np.flatnonzero(~whole)[0])
+        raise AccordError(f"n_steps: every solution has a whole number of steps >= 1 (solution {common[at]!r}: "
+                          f"{np.asarray(counts[at]).item()!r})")
     # a missing truth (NaN) or one past the solution's end counted as a solution without error (NaN < T is False),
     # a missing prediction as a miss: scores of solutions no one localised
     for name, values in (("predicted", guess), ("truth", true)):
@@ -47,7 +65,7 @@ def first_error_scores(predicted: pd.Series, truth: pd.Series, n_steps: pd.Serie
             at = int(np.flatnonzero(bad)[0])
             raise AccordError(f"{name}: a first-error position is a step 0..n_steps (n_steps: no wrong step); "
                               f"solution {common[at]!r} has {np.asarray(values[at]).item()!r} with n_steps "
-                              f"{np.asarray(length[at]).item()!r} ({int(bad.sum())} of {len(values)} solutions)")
+                              f"{np.asarray(counts[at]).item()!r} ({int(bad.sum())} of {len(values)} solutions)")
     hit = guess == true
     erroneous = true < length
     acc_err = float(hit[erroneous].mean()) if erroneous.any() else float("nan")
@@ -65,8 +83,13 @@ def step_label_scores(p_correct: pd.Series, truth: pd.Series, n_bins: int = 10) 
 
     Both Series are indexed by ``(solution_id, step)``; ``truth`` holds booleans (or 0/1).
     """
-    p, true, common = _aligned(p_correct, truth)
+    p, true, common = _aligned(p_correct, truth, names=("p_correct", "truth"))
     p = p.astype(float)
+    off = ~(np.isfinite(p) & (p >= 0) & (p <= 1))  # (the calibration error's ValueError named 'predicted')
+    if off.any():
+        at = int(np.flatnonzero(off)[0])
+        raise AccordError(f"p_correct: must be probabilities in [0, 1] ({int(off.sum())} of {len(p)} are not; the "
+                          f"first at {_plain(common[at])!r}: {float(p[at])!r})")
     # a soft truth (0.7) was read as a wrong step by the accuracy and the NLL (only 1.0 counted as correct)
     outcome = _true_or_false(true, "truth", common).astype(float)
     likelihood = np.where(outcome == 1.0, p, 1.0 - p)
@@ -80,6 +103,13 @@ def step_label_scores(p_correct: pd.Series, truth: pd.Series, n_bins: int = 10) 
     }
 
 
+def _plain(label: object) -> object:
+    """An index label as written: (solution_id, step) as ('a', 1), not as numpy's ('a', np.int64(1))."""
+    if isinstance(label, tuple):
+        return tuple(part.item() if isinstance(part, np.generic) else part for part in label)
+    return label.item() if isinstance(label, np.generic) else label
+
+
 def _true_or_false(values: np.ndarray, name: str, index: pd.Index | None = None) -> np.ndarray:
     """``values`` as booleans, once each is True/False or 1/0; else one error naming ``name`` and the first other
     value's position (its ``index`` label when given)."""
@@ -90,9 +120,7 @@ def _true_or_false(values: np.ndarray, name: str, index: pd.Index | None = None)
     off = ~np.isin(numeric, (0.0, 1.0))
     if off.any():
         at = int(np.flatnonzero(off)[0])
-        label = index[at] if index is not None else None
-        if isinstance(label, tuple):  # (solution_id, step) as written, not as numpy's np.int64(1)
-            label = tuple(part.item() if isinstance(part, np.generic) else part for part in label)
+        label = _plain(index[at]) if index is not None else None
         where = f"at {label!r}" if index is not None else f"at position {at}"
         value = np.asarray(values[at]).item()
         raise AccordError(f"{name}: must be True/False or 1/0 ({int(off.sum())} of {len(values)} values are something "
@@ -152,6 +180,15 @@ def _steps_of_solutions(p_correct: np.ndarray, n_steps: np.ndarray) -> tuple[np.
     if p_correct.ndim != 1 or int(counts.sum()) != len(p_correct):
         raise AccordError(f"n_steps: the {len(counts)} solutions have {int(counts.sum())} steps in all, but "
                           f"p_correct holds {p_correct.size} step scores")
+    # a NaN step was never flagged (its solution predicted to have no error), and 'last' kept a score of 1.5 that
+    # 'product' clipped to 1
+    off = ~(np.isfinite(p_correct) & (p_correct >= 0) & (p_correct <= 1))
+    if off.any():
+        at = int(np.flatnonzero(off)[0])
+        solution = int(np.searchsorted(np.cumsum(counts), at, side="right"))
+        raise AccordError(f"p_correct: must be probabilities in [0, 1] ({int(off.sum())} of {len(p_correct)} are "
+                          f"not; the first, step {at - int(np.sum(counts[:solution]))} of solution {solution}: "
+                          f"{float(p_correct[at])!r})")
     return p_correct, counts
 
 

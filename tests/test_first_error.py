@@ -375,3 +375,39 @@ def test_step_labels_right_with_certainty_have_an_nll_of_plus_zero() -> None:
     scores = step_label_scores(pd.Series([1.0, 0.0, 1.0], index=index), pd.Series([True, False, True], index=index))
     assert scores["nll"] == 0.0 and np.copysign(1.0, scores["nll"]) == 1.0
     assert f"{scores['nll']:.3f}" == "0.000"
+
+
+@pytest.mark.parametrize("which", ["predicted", "truth", "n_steps"])
+def test_a_solution_listed_twice_in_one_series_is_one_error_naming_it(which: str) -> None:
+    # was numpy's "operands could not be broadcast together with shapes (3,) (2,)": .loc gave the repeated solution
+    # twice in one Series and once in the others
+    ids = ["a", "b", "c"]
+    series = {"predicted": pd.Series([2, 3, 0], index=ids), "truth": pd.Series([2, 3, 1], index=ids),
+              "n_steps": pd.Series([3, 3, 2], index=ids)}
+    series[which] = pd.Series(series[which].to_numpy(), index=["a", "b", "b"])
+    with pytest.raises(AccordError, match=f"{which}: solution 'b' is listed 2 times"):
+        first_error_scores(series["predicted"], series["truth"], series["n_steps"])
+    steps = pd.MultiIndex.from_tuples([("a", 0), ("a", 1), ("b", 0)], names=["solution_id", "step"])
+    twice = pd.MultiIndex.from_tuples([("a", 0), ("a", 0), ("b", 0)], names=["solution_id", "step"])
+    with pytest.raises(AccordError, match=r"truth: step \('a', 0\) is listed 2 times"):
+        step_label_scores(pd.Series([0.9, 0.2, 0.6], index=steps), pd.Series([1, 0, 0], index=twice))
+
+
+
+@pytest.mark.parametrize("count", [0, 2.5, np.nan, -1, "x"])
+def test_a_step_count_that_is_no_whole_number_of_steps_is_one_error_naming_n_steps(count) -> None:
+    # was: 2.5 or NaN blamed on the prediction ("predicted: ... with n_steps nan"), 0 scored a solution of no steps
+    # as one without error, and a text was Python's raw TypeError from '<='
+    ids = ["a", "b", "c"]
+    n_steps = pd.Series([3, 3, count], index=ids, dtype=object)
+    with pytest.raises(AccordError, match="n_steps: every solution has a whole number of steps >= 1.*solution 'c'"):
+        first_error_scores(pd.Series([2, 3, 0], index=ids), pd.Series([2, 3, 0], index=ids), n_steps)
+
+
+@pytest.mark.parametrize("bad", [np.nan, 1.5, -0.2])
+def test_a_step_probability_off_zero_to_one_is_one_error_naming_p_correct_and_the_step(bad) -> None:
+    # was a plain ValueError from the calibration error, after the accuracy and NLL had read it, naming 'predicted'
+    # (an argument step_label_scores does not have) and a position instead of the step
+    steps = pd.MultiIndex.from_tuples([("a", 0), ("a", 1), ("b", 0)], names=["solution_id", "step"])
+    with pytest.raises(AccordError, match=r"p_correct: .*\('a', 1\)"):
+        step_label_scores(pd.Series([0.9, bad, 0.6], index=steps), pd.Series([1, 0, 0], index=steps))

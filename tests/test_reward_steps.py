@@ -510,6 +510,17 @@ def test_step_counts_that_do_not_lay_out_the_scores_are_one_error_naming_n_steps
     assert all(len(solution_scores(p, np.array(n_steps), how)) == len(n_steps) for how in ("min", "product", "last"))
 
 
+@pytest.mark.parametrize("bad", [np.nan, 1.5, -0.5])
+def test_a_step_score_that_is_no_probability_is_one_error_naming_p_correct(bad):
+    # was read on without a word: a NaN step was never the first flagged one (the solution predicted to have no
+    # error), 'last' gave a solution the score 1.5, 'product' clipped it to 1 while 'min' kept it
+    p = np.array([0.9, bad, 0.8])
+    for call in [lambda: first_flagged_step(p, np.array([2, 1]))] + [
+            lambda how=how: solution_scores(p, np.array([2, 1]), how) for how in ("min", "product", "last")]:
+        with pytest.raises(AccordError, match=r"p_correct: .*step 1 of solution 0"):
+            call()
+
+
 @settings(max_examples=40, deadline=None)
 @given(st.lists(st.lists(st.integers(0, 40), min_size=1, max_size=3), min_size=2, max_size=5))
 def test_the_product_of_steps_ranks_solutions_as_the_product_does(exponents):
@@ -645,6 +656,88 @@ def test_step_labels_that_are_not_numbers_are_one_line(labels):
 
     with pytest.raises(ValidationError, match="column 'labels', row 1"):
         load_steps(pd.DataFrame({"completions": [["s1", "s2"], ["s1", "s2"]], "labels": [[1, 0], labels]}))
+
+
+@pytest.mark.parametrize("column, cell", [("completions", np.array("s1")), ("completions", np.array(0.5)),
+                                          ("labels", np.array(1.0)), ("labels", np.array([[1.0, 0.0]]))])
+def test_a_step_list_that_is_a_0d_or_2d_array_is_one_line(column, cell):
+    # a 0-d numpy array is no list of steps (nor of labels): iterating it was Python's raw "TypeError: iteration over
+    # a 0-d array" from load_steps
+    frame = pd.DataFrame({"completions": [["s1", "s2"], ["s1", "s2"]], "labels": [[1, 0], [1, 1]]})
+    frame[column] = frame[column].astype(object)
+    frame.at[1, column] = cell
+    with pytest.raises(ValidationError, match=f"column '{column}', row 1"):
+        load_steps(frame)
+
+
+def test_a_prompt_that_is_a_0d_array_is_read_as_its_value():
+    # a 0-d numpy array holds one value, here the problem's text: the check for chat messages iterated it, Python's
+    # raw "TypeError: iteration over a 0-d array"
+    frame = pd.DataFrame({"prompt": [np.array("what is 2+2"), "q"], "completions": [["s1"], ["s2"]],
+                          "labels": [[1], [0]]})
+    assert load_steps(frame)["prompt"].tolist() == ["what is 2+2", "q"]
+
+
+def test_step_metrics_of_a_stepwise_table_that_repeats_a_solution_id():
+    # first_error_scores now refuses a solution listed twice; the evaluation's three columns are aligned by row, so
+    # a stepwise table repeating an id (an optional column there) is still scored, as before
+    from accord.reward.steps import TokenizedSteps, step_reward_metrics
+
+    table = load_steps(pd.DataFrame({"solution_id": ["x", "x", "y"], "completions": [["a", "b"], ["c"], ["d"]],
+                                     "labels": [[1, 0], [1], [1]], "problem_id": ["p", "p", "p"]}))
+    n = table["n_steps"].to_numpy()
+    label = np.array([1.0, 0.0, 1.0, 1.0])
+    data = TokenizedSteps(ids=[[1]] * 3, type_ids=None, separators=[np.arange(k) for k in n], n_steps=n, label=label,
+                          target=label, weight=np.ones(4), labelled=np.ones(4, bool))
+    out = step_reward_metrics(np.array([2.0, -2.0, 1.0, 1.0]), data, table)
+    # the first error of each solution found (step 1; none; none), and the weakest step picks a right solution
+    assert out["first_error_f1"] == 1.0 and out["first_error_found"] == 1.0
+    assert out["bon_min"] == 1.0 and out["bon_random"] == pytest.approx(2 / 3)
+
+
+@pytest.mark.parametrize("dropped", ["n_annotators", "label_uncertainty", "outcome_weight"])
+def test_a_cleaned_step_dataset_missing_a_column_is_refused_not_read_as_the_stepwise_layout(tmp_path, dropped):
+    # was: without every cleaned column the file was read as TRL's stepwise layout, silently: its label weights became
+    # 1, its p_all_correct the product of the step labels and its outcome weight 1, all trained on without a word
+    judgments = pd.DataFrame({"solution_id": ["s", "s", "t"], "step": [0, 1, 0], "annotator": ["a", "b", "a"],
+                              "label": [1, 0, 1], "step_text": ["x", "y", "z"]})
+    from accord.aggregate import StepVoteFraction, build_cleaned_steps
+
+    frame = build_cleaned_steps(StepVoteFraction().fit(judgments).step_labels_, judgments).drop(columns=dropped)
+    with pytest.raises(ValidationError, match=f"column '{dropped}'"):
+        load_steps(frame)
+    frame.to_parquet(tmp_path / "steps.parquet")
+    with pytest.raises(ValidationError, match=f"steps.parquet, column '{dropped}'"):
+        load_steps(tmp_path / "steps.parquet")
+    # TRL's stepwise layout itself (no column only the cleaned dataset has) is read as before
+    assert load_steps(frame[["prompt", "completions", "labels"]])["label_weights"].tolist() == [[1.0, 1.0], [1.0]]
+
+
+STEPWISE_ODD = [None, np.nan, "0.5", b"x", True, 2, 1.5, [0.5], {"a": 1}, (0.5,), [], [None], np.array(0.5),
+                np.array("a"), np.array([]), np.array([[0.5, 0.5]]), np.array(["a"], dtype=object), [np.str_("a")]]
+
+
+@settings(max_examples=300, deadline=None, derandomize=True, database=None)
+@given(data=st.data(), lengths=st.lists(st.integers(1, 3), min_size=1, max_size=3),
+       column=st.sampled_from(["completions", "labels", "prompt"]), need_labels=st.booleans())
+def test_a_stepwise_table_with_one_odd_cell_is_read_or_refused_in_one_line(data, lengths, column, need_labels):
+    # one cell of the stepwise layout made odd: load_steps reads it or raises AccordError naming the column and row,
+    # never Python's or numpy's own error (a 0-d array was "iteration over a 0-d array" from three places)
+    frame = pd.DataFrame({"prompt": "q", "completions": [[f"s{t}" for t in range(n)] for n in lengths],
+                          "labels": [[1.0] * n for n in lengths]})
+    row = data.draw(st.integers(0, len(lengths) - 1))
+    frame[column] = frame[column].astype(object)
+    frame.at[row, column] = data.draw(st.sampled_from(STEPWISE_ODD))
+    try:
+        table = load_steps(frame, need_labels=need_labels)
+    except AccordError as error:
+        # (a list of steps of another length is the labels' fault: they no longer match it)
+        named = [f"column '{c}', row {row}" for c in {column, "labels"}]
+        assert "\n" not in str(error) and any(n in str(error) for n in named), str(error)
+        return
+    assert table["n_steps"].tolist() == [len(c) for c in table["completions"]]
+    assert all(isinstance(s, str) for c in table["completions"] for s in c)
+    assert all(isinstance(p, str) for p in table["prompt"])
 
 
 def test_calibrating_a_process_reward_model_is_one_error_and_writes_nothing(workspace, tmp_path, capsys):

@@ -259,3 +259,24 @@ def test_first_error_rows_in_another_order_of_solutions_are_read_by_solution(dat
     for column in ("p_first_error", "p_all_correct", "outcome_weight", "first_error", "labels"):
         assert again[column].tolist() == frame[column].tolist(), column
     assert np.allclose([p[-1] for p in again["p_first_error"]], again["p_all_correct"])
+
+
+def test_p_all_correct_must_be_the_last_entry_of_p_first_error(tmp_path: Path, cleaned) -> None:
+    """The layout gives both as P(no step is wrong), yet a file whose p_all_correct (the outcome-only model's label)
+    disagreed with its own p_first_error was written and read: the outcome model trained on another number than
+    the one the first-error distribution said. Now refused naming the row and the solution; float32 storage of the
+    list still passes."""
+    frame, _ = cleaned
+    bad = frame.copy()
+    row = 5
+    bad.at[row, "p_all_correct"] = (frame.at[row, "p_first_error"][-1] + 0.5) % 1.0  # a probability, 0.5 off
+    solution = frame.at[row, "solution_id"]
+    with pytest.raises(ValidationError, match=rf"column 'p_all_correct', row {row}: .*solution {solution!r}"):
+        write_cleaned_steps(bad, tmp_path / "bad.parquet")
+    bad.to_parquet(tmp_path / "theirs.parquet")
+    with pytest.raises(ValidationError, match=r"theirs.parquet, column 'p_all_correct', row 5"):
+        read_cleaned_steps(tmp_path / "theirs.parquet")
+    float32 = frame.assign(p_first_error=frame["p_first_error"].map(lambda v: np.asarray(v, dtype=np.float32)),
+                           p_all_correct=frame["p_all_correct"].astype(np.float32))
+    float32.to_parquet(tmp_path / "float32.parquet")
+    assert len(read_cleaned_steps(tmp_path / "float32.parquet")) == len(frame)

@@ -19,6 +19,7 @@ from accord.datasets.steps import (
     step_table_info,
     validate_steps,
 )
+from accord.datasets.steps.labels import first_error_from_independent
 from accord.step_metrics import best_of_n
 
 PROPERTY = settings(max_examples=40, deadline=None, derandomize=True, database=None,
@@ -269,6 +270,23 @@ def test_step_labels_reject_incoherent_first_error() -> None:
         StepLabels(steps, pd.DataFrame({"p_first_error": [1.0], "uncertainty": np.nan}, index=positions[:1]), "m")
 
 
+@pytest.mark.parametrize("order, message", [
+    ([("s", 1), ("s", 0), ("t", 0)], "solution 's' lists its steps as 1, 0"),  # reversed
+    ([("s", 0), ("s", 2), ("t", 0)], "solution 's' lists its steps as 0, 2"),  # a gap
+    ([("s", 0), ("t", 0), ("s", 1)], "solution 's' has its steps apart"),  # not together
+])
+def test_step_labels_need_each_solutions_steps_together_and_in_order(order, message) -> None:
+    # was: steps listed in another order were kept, and the cleaned step dataset wrote the solution's step texts and
+    # labels in that order (['second', 'first']) beside a first-error distribution read by position; a gap named
+    # a step with no text only later
+    index = pd.MultiIndex.from_tuples(order, names=["solution_id", "step"])
+    steps = pd.DataFrame({"p_correct": [0.9, 0.2, 0.5], "uncertainty": np.nan, "n_judgments": 1}, index=index)
+    first_error = first_error_from_independent(pd.Series([0.9, 0.2, 0.5], index=pd.MultiIndex.from_tuples(
+        [("s", 0), ("s", 1), ("t", 0)], names=["solution_id", "step"])))
+    with pytest.raises(AccordError, match=message):
+        StepLabels(steps, first_error, "m")
+
+
 # -- the synthetic testbed -----------------------------------------------------------------------------------------
 
 _EQUATION = re.compile(r": (-?[\d.]+) ([-+*/]) (\d+) = (-?[\d.]+)\.$")
@@ -408,3 +426,48 @@ def test_crowdkit_worker_column_is_read_as_the_annotator(order: list[str]) -> No
     with pytest.raises(ValidationError, match="'worker'.*'annotator'") as caught:
         validate_steps(theirs.assign(annotator=ours["annotator"]))
     assert caught.value.column == "worker"
+
+
+def test_a_chat_prompt_read_from_parquet_is_one_prompt_per_solution(tmp_path) -> None:
+    """Parquet reads a prompt of chat messages as a numpy array of dicts: the check that a solution has one prompt
+    compared two such arrays with '!=' and failed with numpy's 'truth value of an array with more than one element
+    is ambiguous' (any conversation of two or more messages), a traceback from `accord aggregate`. Two different
+    conversations for one solution are still refused, naming the row."""
+    messages = [{"role": "system", "content": "be brief"}, {"role": "user", "content": "what is 2+2"}]
+    other = [{"role": "system", "content": "be brief"}, {"role": "user", "content": "what is 3+3"}]
+    table = pd.DataFrame({"solution_id": ["s", "s", "t"], "step": [0, 1, 0], "annotator": ["a", "a", "a"],
+                          "label": [1, 0, 1], "step_text": ["x", "y", "z"], "prompt": [messages, messages, other]})
+    table.to_parquet(tmp_path / "steps.parquet")
+    read = pd.read_parquet(tmp_path / "steps.parquet")
+    assert isinstance(read.at[0, "prompt"], np.ndarray)
+    assert len(validate_steps(read)) == 3
+    table.at[1, "prompt"] = other
+    table.to_parquet(tmp_path / "two.parquet")
+    with pytest.raises(ValidationError, match="column 'prompt', row 1: one solution has two different prompts"):
+        validate_steps(pd.read_parquet(tmp_path / "two.parquet"))
+
+
+@pytest.mark.parametrize("column", ["step", "label"])
+@pytest.mark.parametrize("cell", [np.array(1), np.array([1]), np.array([1, 0]), [1]])
+def test_a_step_or_label_that_is_an_array_or_a_list_is_one_error_naming_its_row(column: str, cell) -> None:
+    # a 0-d numpy array was pandas' raw "TypeError: len() of unsized object", and a 1-element array was read as the
+    # number it holds (a list of one was refused): one value per cell, as the pairwise table's labels
+    table = small_table()
+    table[column] = table[column].astype(object)
+    table.at[2, column] = cell
+    with pytest.raises(ValidationError, match=f"column '{column}', row 2"):
+        validate_steps(table, source="steps.parquet")
+
+
+@pytest.mark.parametrize("cell, fragment", [(1, "ids mix texts and numbers"), (["q1"], "single value"),
+                                            (float("inf"), "not finite")])
+def test_a_problem_id_that_is_no_single_id_is_one_error_naming_its_row(cell, fragment) -> None:
+    # best-of-n groups candidates by the text of problem_id: the number 1 beside the text '1' merged two problems,
+    # and a list or an infinite id passed into the cleaned dataset. A missing problem_id (no problem) stays allowed
+    table = small_table().assign(problem_id=["1"] * 4 + [None] * 3)
+    assert validate_steps(table)["problem_id"].isna().sum() == 3
+    table["problem_id"] = table["problem_id"].astype(object)
+    table.at[5, "problem_id"] = cell
+    table.at[6, "problem_id"] = cell
+    with pytest.raises(ValidationError, match=f"column 'problem_id', row 5: .*{fragment}"):
+        validate_steps(table, source="steps.jsonl")

@@ -76,12 +76,13 @@ def _solution(draw: Any, n_steps: int) -> dict[str, Any]:
     labels = draw(st.lists(probabilities, min_size=n_steps, max_size=n_steps))
     first = np.asarray(draw(st.lists(st.floats(0.01, 1), min_size=n_steps + 1, max_size=n_steps + 1)))
     as_kind = draw(st.sampled_from([list, tuple, np.asarray, lambda v: np.asarray(v, dtype=np.float32).astype(float)]))
+    p_first_error = as_kind((first / first.sum()).tolist())
     return {"solution_id": draw(st.integers(0, 99)), "prompt": "p",
             "completions": draw(st.sampled_from([list, tuple, lambda v: np.asarray(v, dtype=object)]))(
                 [draw(TEXT) for _ in range(n_steps)]),
             "labels": as_kind(labels), "label_uncertainty": as_kind([np.nan] * n_steps),
             "label_weights": as_kind(draw(st.lists(probabilities, min_size=n_steps, max_size=n_steps))),
-            "p_first_error": as_kind((first / first.sum()).tolist()), "p_all_correct": 0.5, "outcome_weight": 1.0,
+            "p_first_error": p_first_error, "p_all_correct": float(p_first_error[-1]), "outcome_weight": 1.0,
             "first_error": n_steps, "n_steps": n_steps, "n_judgments": 3, "n_annotators": 3}
 
 

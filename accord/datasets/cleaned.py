@@ -132,7 +132,7 @@ def is_messages(value: Any) -> bool:
     """Whether a cell holds chat messages: a non-empty list (or the numpy array Parquet reads) of ``{"role",
     "content"}`` dicts."""
     if isinstance(value, np.ndarray):
-        value = list(value)
+        value = list(value) if value.ndim == 1 else None  # a 0-d array holds one value (list() of it: TypeError)
     return isinstance(value, list) and len(value) > 0 and isinstance(value[0], dict) and "content" in value[0]
 
 

@@ -74,6 +74,8 @@ from accord.step_metrics import (
 STEP_TABLE_COLUMNS = ("solution_id", "prompt", "completions", "labels", "label_weights", "p_all_correct",
                       "outcome_weight", "first_error", "n_steps")
 STEP_TARGETS = ("steps", "outcome")
+#: the columns of the cleaned step dataset that TRL's stepwise layout does not have
+CLEANED_ONLY_COLUMNS = ("label_uncertainty", "label_weights", "p_first_error", "p_all_correct", "outcome_weight")
 
 
 # ----------------------------------------------------------------------------------------------------------------------
@@ -88,7 +90,8 @@ def load_steps(source: Any, *, need_labels: bool = True) -> pd.DataFrame:
     (``completions`` as a list of step texts, ``labels`` as one 0/1, true/false or probability per step, optional
     ``prompt``, ``solution_id``, ``problem_id``). The stepwise layout's outcome label is the product of its step
     labels (for 0/1 labels: whether every step is right) and every weight is 1. ``need_labels=False`` (scoring)
-    accepts a table without ``labels``.
+    accepts a table without ``labels``. A table with any column that only the cleaned dataset has
+    (:data:`CLEANED_ONLY_COLUMNS`) is checked as a cleaned step dataset, its missing columns named.
     """
     name = str(source) if isinstance(source, (str, os.PathLike)) else None
     if isinstance(source, (str, os.PathLike)):
@@ -104,8 +107,10 @@ def load_steps(source: Any, *, need_labels: bool = True) -> pd.DataFrame:
         frame = source.reset_index(drop=True)
     else:
         raise AccordError(f"cannot read solutions written as steps from a {type(source).__name__}")
-    if all(column in frame.columns for column in STEP_CLEANED_COLUMNS):
-        check_cleaned_steps(frame, source=name)
+    # a column only the cleaned dataset has makes it one: without all of them it was read as the stepwise layout,
+    # silently, its label weights and outcome weights 1 and p_all_correct the product of the step labels
+    if any(column in frame.columns for column in CLEANED_ONLY_COLUMNS):
+        check_cleaned_steps(frame, source=name)  # names the missing column
         out = frame.copy()
         out["completions"] = out["completions"].map(list)
         for column in ("labels", "label_weights"):
@@ -139,7 +144,9 @@ def _stepwise(frame: pd.DataFrame, source: str | None, need_labels: bool) -> pd.
     if known is not None and (known[0] > 0).all():
         steps, n_steps = frame["completions"].map(list), known[0].astype(np.int64)
     else:
-        steps = frame["completions"].map(lambda v: list(v) if isinstance(v, (list, tuple, np.ndarray)) else None)
+        # a 0-d array is no list (iterating it was a raw TypeError); a 2-d one's rows are no texts, refused below
+        steps = frame["completions"].map(lambda v: list(v) if isinstance(v, (list, tuple)) or (
+            isinstance(v, np.ndarray) and v.ndim >= 1) else None)
         bad = steps.map(lambda v: v is None or len(v) == 0 or not all(isinstance(s, str) for s in v)).to_numpy()
         if bad.any():
             row = int(np.flatnonzero(bad)[0])
@@ -447,6 +454,8 @@ def step_reward_metrics(logit: np.ndarray, data: TokenizedSteps, table: pd.DataF
                    step_ece=metrics.calibration_error(p, y, n_bins),
                    step_nll=float(-(y * np.log(q) + (1 - y) * np.log(1 - q)).mean()))
     ids = table["solution_id"].astype(str).to_numpy()
+    if not pd.Index(ids).is_unique:  # (a stepwise table may repeat an id) the three columns are aligned by row
+        ids = np.arange(len(ids))
     n_steps = table["n_steps"].to_numpy(dtype=np.int64)
     predicted = first_flagged_step(prob, data.n_steps)
     predicted = np.where(predicted == data.n_steps, n_steps, predicted)  # none flagged: "no error"

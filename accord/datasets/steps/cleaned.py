@@ -14,7 +14,8 @@ One row per solution, in TRL's stepwise-supervision layout (``prompt``, ``comple
 ``label_weights``        list of ``T`` floats in [0, 1]: ``1 - 2 * uncertainty`` (1 where it is unknown)
 ``p_first_error``        list of ``T + 1`` floats summing to 1: P(the first wrong step is ``t``); the last entry
                          is P(no step is wrong)
-``p_all_correct``        P(no step is wrong): the outcome label of an outcome-only reward model
+``p_all_correct``        P(no step is wrong): the outcome label of an outcome-only reward model (the last entry
+                         of ``p_first_error``; checked)
 ``outcome_weight``       ``1 - 2 * uncertainty`` of ``p_all_correct`` (1 where it is unknown)
 ``first_error``          the most probable first-error position (``T`` = no error)
 ``n_steps``              ``T``
@@ -132,6 +133,16 @@ def check_cleaned_steps(frame: pd.DataFrame, source: str | None = None) -> None:
             row = int(np.flatnonzero(bad)[0])
             raise ValidationError("must be a probability in [0, 1]", source=source, column=column, row=row,
                                   value=frame[column].iloc[row])
+    # the layout's two names for P(no step is wrong): the outcome-only model trained on p_all_correct while the
+    # first-error distribution said another number (same tolerance as the sum above)
+    last = (known[1][np.cumsum(known[0]).astype(np.int64) - 1] if known is not None else
+            frame["p_first_error"].map(lambda v: float(np.asarray(v, dtype=float)[-1])).to_numpy(dtype=float))
+    off = np.abs(pd.to_numeric(frame["p_all_correct"]).to_numpy(dtype=float) - last) > 1e-6
+    if off.any():
+        row = int(np.flatnonzero(off)[0])
+        raise ValidationError(f"solution {frame['solution_id'].iloc[row]!r}: must equal the last entry of "
+                              f"p_first_error (both are P(no step is wrong)), which is {last[row]:.6g}",
+                              source=source, column="p_all_correct", row=row, value=frame["p_all_correct"].iloc[row])
     if lists["completions"] is not None:
         return  # every row a list of texts
     texts = frame["completions"].map(lambda steps: all(isinstance(s, str) for s in steps)).to_numpy()
@@ -172,7 +183,9 @@ def read_cleaned_steps(path: str | os.PathLike, fmt: str | None = None) -> pd.Da
 def float_list(value: Any) -> np.ndarray | None:
     """One solution's list as floats (a missing entry is NaN); ``None`` when it is not a flat list of numbers
     (texts included: "1" is not a label)."""
-    if not isinstance(value, (list, tuple, np.ndarray)) or any(isinstance(x, str) for x in value):
+    # a 0-d array is no list: iterating it for texts was a raw TypeError
+    if (not isinstance(value, (list, tuple, np.ndarray)) or isinstance(value, np.ndarray) and value.ndim != 1
+            or any(isinstance(x, str) for x in value)):
         return None
     try:
         values = np.asarray(value, dtype=float)

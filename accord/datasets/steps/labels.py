@@ -37,6 +37,7 @@ class StepLabels:
     method: str
 
     def __post_init__(self) -> None:
+        self._check_step_order()
         for name, column in (("steps", "p_correct"), ("first_error", "p_first_error")):
             values = getattr(self, name)[column].to_numpy(dtype=float)
             if not np.isfinite(values).all() or (values < -1e-9).any() or (values > 1 + 1e-9).any():
@@ -48,6 +49,28 @@ class StepLabels:
         totals = self.first_error["p_first_error"].groupby(level="solution_id", sort=False).sum()
         if not np.allclose(totals.to_numpy(), 1.0, atol=1e-6):
             raise AccordError(f"StepLabels from '{self.method}': P(first error) does not sum to 1 over positions")
+
+    def _check_step_order(self) -> None:
+        """Each solution's steps together, numbered 0..T-1 in order: the cleaned step dataset writes the step texts
+        and labels in the rows' order (steps listed 1, 0 were written so, beside a first-error distribution read by
+        position)."""
+        solution = self.steps.index.get_level_values("solution_id")
+        step = self.steps.index.get_level_values("step").to_numpy()
+        codes = pd.factorize(solution, sort=False)[0]  # in order of first appearance: together iff non-decreasing
+        apart = np.flatnonzero(np.diff(codes) < 0)
+        if len(apart):
+            name = _plain(solution[apart[0] + 1])
+            raise AccordError(f"StepLabels from '{self.method}': solution {name!r} has its steps apart (list each "
+                              "solution's steps together, numbered 0..T-1 in order)")
+        n_steps = np.bincount(codes)
+        off = step != np.arange(len(codes)) - (np.cumsum(n_steps) - n_steps)[codes]
+        if off.any():
+            code = codes[int(np.flatnonzero(off)[0])]
+            listed = step[codes == code]
+            shown = ", ".join(str(s) for s in listed[:8]) + (", ..." if len(listed) > 8 else "")
+            name = _plain(solution[codes == code][0])
+            raise AccordError(f"StepLabels from '{self.method}': solution {name!r} lists its steps as {shown} (steps "
+                              "0..T-1, in order)")
 
     @classmethod
     def from_independent_steps(
@@ -128,6 +151,11 @@ def first_error_from_independent(p_correct: pd.Series) -> pd.DataFrame:
     values[cell_offsets + n_steps] = survive[step_offsets + n_steps - 1]
     index = position_index(pd.Index(uniques), n_steps)
     return pd.DataFrame({"p_first_error": values, "uncertainty": np.nan}, index=index)
+
+
+def _plain(value: object) -> object:
+    """An id as written (7, not numpy's np.int64(7))."""
+    return value.item() if isinstance(value, np.generic) else value
 
 
 def _is_first(codes: np.ndarray) -> np.ndarray:

@@ -36,8 +36,9 @@ import numpy as np
 import pandas as pd
 
 from accord.datasets.errors import ValidationError
-from accord.datasets.schema import (CROWDKIT_COLUMNS, INT64_LIMIT, Checked, check_flat_columns, check_ids,
-                                    checked_info, decode_dictionaries, plain_values, rows_of_input)
+from accord.datasets.schema import (_SCALAR_KINDS, CROWDKIT_COLUMNS, INT64_LIMIT, Checked, _check_hashable,
+                                    check_flat_columns, check_ids, checked_info, decode_dictionaries, object_kind,
+                                    plain_values, rows_of_input)
 
 STEP_COLUMNS: tuple[str, ...] = ("solution_id", "step", "annotator", "label")
 #: label set name -> its values, in code order
@@ -177,6 +178,14 @@ def validate_steps(
 
     for column in ("solution_id", "annotator"):
         check_ids(table[column], column, source)
+    for column in ("step", "label"):  # one value per cell, as a pairwise label: a 0-d array was a raw TypeError,
+        _check_hashable(table[column], column, source)  # a 1-element one read as the number it holds
+    if "problem_id" in table.columns:
+        # an id where present (missing: no problem): best-of-n groups by its text, so the number 1 beside the text
+        # '1' merged two problems, and a list or an infinite id passed on into the cleaned dataset
+        given = np.flatnonzero(table["problem_id"].notna().to_numpy())
+        with rows_of_input(given):
+            check_ids(plain_values(table["problem_id"]).iloc[given].reset_index(drop=True), "problem_id", source)
     table["step"] = _integral_steps(table["step"], source)
     table["label"] = _labels(table["label"], source)
     label_set = labels or ("ternary" if (table["label"] == -1).any() else "binary")
@@ -358,15 +367,29 @@ def _check_numbering(table: pd.DataFrame, codes: np.ndarray, source: str | None)
 def _check_one_value(table: pd.DataFrame, codes: np.ndarray, column: str, problem: str, source: str | None,
                      *, by_step: bool) -> None:
     keys = pd.DataFrame({"s": codes, "t": table["step"].to_numpy()}) if by_step else pd.DataFrame({"s": codes})
-    values = table[column].reset_index(drop=True)
-    present = values.notna().to_numpy()
+    cells = table[column].reset_index(drop=True)
+    present = cells.notna().to_numpy()
     keys = keys[present]
+    # Parquet reads a list (chat messages) as a numpy array, which '!=' compares entry by entry: numpy's "truth value
+    # of an array is ambiguous" for a conversation of two messages. Such cells are compared as plain lists
+    values = cells if cells.dtype != object or object_kind(cells) in _SCALAR_KINDS else cells.map(_plain_cell)
     first = values[present].groupby([keys[c] for c in keys.columns], sort=False).transform("first")
     differs = first.to_numpy() != values[present].to_numpy()
     if differs.any():
         row = int(np.flatnonzero(present)[_first(differs)])
         raise ValidationError(problem, source=source, column=column, row=row,
-                              value=values.iloc[row])
+                              value=cells.iloc[row])
+
+
+def _plain_cell(value: Any) -> Any:
+    """A cell with its numpy arrays as lists, at every depth (what '==' compares as one value)."""
+    if isinstance(value, np.ndarray):
+        value = value.tolist()  # (an object array's entries stay as they are: read below)
+    if isinstance(value, (list, tuple)):
+        return [_plain_cell(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _plain_cell(v) for k, v in value.items()}
+    return value
 
 
 def _short_list(values: np.ndarray, limit: int = 8) -> str:
