@@ -1137,3 +1137,18 @@ def test_training_on_responses_that_max_length_cuts_says_how_many_in_one_line(wo
     assert accord_main([*base, "--output-dir", str(tmp_path / "whole"), "--max-length", "64"]) == 0
     done = capsys.readouterr()
     assert json.loads(done.out)["truncated_responses"] == 0 and "did not fit" not in done.err, done.err
+
+
+@pytest.mark.parametrize("command", ["evaluate", "calibrate", "combine"])
+def test_a_command_of_one_model_given_several_says_it_takes_one(workspace, plain_model, capsys, command):
+    """`accord evaluate rm1,rm2` (an ensemble, as score takes it) said "folder rm1,rm2: not found". Now one line says
+    the command takes one model; a stray comma reads as the one model, as score reads it."""
+    capsys.readouterr()
+    given = f"{plain_model},{plain_model}"
+    assert accord_main([command, given, workspace["data"], "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith(f"accord: error: model_dir {given}: "), err
+    assert "takes one reward model" in err and "not found" not in err, err
+    if command == "evaluate":
+        assert accord_main([command, plain_model + ",", workspace["data"], "--quiet"]) == 0, capsys.readouterr().err
+        assert "accuracy" in json.loads(capsys.readouterr().out)
