@@ -137,7 +137,7 @@ def ece(probs: pd.DataFrame, gold: pd.Series, n_bins: int = 10) -> float:
     return calibration_error(confidence, correct, n_bins)
 
 
-def score(probs: pd.DataFrame, gold: pd.Series, n_bins: int = 10) -> dict[str, float]:
+def score(probs: pd.DataFrame, gold: pd.Series, n_bins: int = 10) -> dict[str, float | int]:
     """Accuracy (gold ties excluded), NLL, Brier and ECE in one dict, plus the number of scored items."""
     probs_aligned, gold_aligned = _align(probs, gold)
     return {
@@ -145,5 +145,5 @@ def score(probs: pd.DataFrame, gold: pd.Series, n_bins: int = 10) -> dict[str, f
         "nll": nll(probs_aligned, gold_aligned),
         "brier": brier(probs_aligned, gold_aligned),
         "ece": ece(probs_aligned, gold_aligned, n_bins),
-        "n": float(len(gold_aligned)),
+        "n": len(gold_aligned),  # a count: 16, not 16.0 (as the reward layer writes its counts)
     }

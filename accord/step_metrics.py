@@ -36,7 +36,7 @@ def _aligned(predicted: pd.Series, truth: pd.Series, *also: pd.Series,
     return predicted.loc[common].to_numpy(), truth.loc[common].to_numpy(), common
 
 
-def first_error_scores(predicted: pd.Series, truth: pd.Series, n_steps: pd.Series) -> dict[str, float]:
+def first_error_scores(predicted: pd.Series, truth: pd.Series, n_steps: pd.Series) -> dict[str, float | int]:
     """Exact first-error recovery and ProcessBench's F1, on the solutions present in all three Series.
 
     Returns ``recovery`` (share of solutions whose first-error position, "none" included, is exactly right),
@@ -75,10 +75,10 @@ def first_error_scores(predicted: pd.Series, truth: pd.Series, n_steps: pd.Serie
     f1 = float("nan") if math.isnan(acc_err + acc_ok) else (
         2 * acc_err * acc_ok / (acc_err + acc_ok) if acc_err + acc_ok > 0 else 0.0)
     return {"recovery": float(hit.mean()), "accuracy_erroneous": acc_err, "accuracy_correct": acc_ok, "f1": f1,
-            "n": float(len(common)), "n_erroneous": float(erroneous.sum())}
+            "n": len(common), "n_erroneous": int(erroneous.sum())}  # counts as ints, not 16.0
 
 
-def step_label_scores(p_correct: pd.Series, truth: pd.Series, n_bins: int = 10) -> dict[str, float]:
+def step_label_scores(p_correct: pd.Series, truth: pd.Series, n_bins: int = 10) -> dict[str, float | int]:
     """Step accuracy (threshold 0.5), NLL, Brier score and ECE of ``P(step correct)`` against the true steps.
 
     Both Series are indexed by ``(solution_id, step)``; ``truth`` holds booleans (or 0/1).
@@ -99,7 +99,7 @@ def step_label_scores(p_correct: pd.Series, truth: pd.Series, n_bins: int = 10) 
         "nll": float(-np.log(np.clip(likelihood, EPS, 1.0)).mean()) + 0.0,
         "brier": float(((p - outcome) ** 2).mean()),
         "ece": calibration_error(p, outcome, n_bins),
-        "n": float(len(p)),
+        "n": len(p),
     }
 
 
@@ -215,7 +215,7 @@ def solution_scores(p_correct: np.ndarray, n_steps: np.ndarray, how: str) -> np.
         return np.add.reduceat(np.log(np.clip(p_correct, 0.0, 1.0)), starts)
 
 
-def best_of_n(score: np.ndarray, correct: np.ndarray, group: np.ndarray) -> dict[str, float]:
+def best_of_n(score: np.ndarray, correct: np.ndarray, group: np.ndarray) -> dict[str, float | int]:
     """Best-of-n selection: in each group (the candidate solutions of one problem) the highest-scoring candidate is
     picked, a tie broken at random: a tied group counts its tied candidates' mean correctness, as
     :func:`accord.reward.best_of_n.best_of_n_expectation` does (a saturated sigmoid gives many solutions exactly 1,
@@ -237,5 +237,5 @@ def best_of_n(score: np.ndarray, correct: np.ndarray, group: np.ndarray) -> dict
     picked = frame[top].groupby("group", sort=True)["correct"].mean()
     per_group = frame.groupby("group", sort=True)["correct"]
     return {"accuracy": float(picked.mean()), "random": float(per_group.mean().mean()),
-            "oracle": float((per_group.max() > 0).mean()), "n_groups": float(len(picked)),
+            "oracle": float((per_group.max() > 0).mean()), "n_groups": len(picked),
             "n_candidates": float(per_group.size().mean())}

@@ -393,7 +393,6 @@ def test_a_solution_listed_twice_in_one_series_is_one_error_naming_it(which: str
         step_label_scores(pd.Series([0.9, 0.2, 0.6], index=steps), pd.Series([1, 0, 0], index=twice))
 
 
-
 @pytest.mark.parametrize("count", [0, 2.5, np.nan, -1, "x"])
 def test_a_step_count_that_is_no_whole_number_of_steps_is_one_error_naming_n_steps(count) -> None:
     # was: 2.5 or NaN blamed on the prediction ("predicted: ... with n_steps nan"), 0 scored a solution of no steps
@@ -411,3 +410,21 @@ def test_a_step_probability_off_zero_to_one_is_one_error_naming_p_correct_and_th
     steps = pd.MultiIndex.from_tuples([("a", 0), ("a", 1), ("b", 0)], names=["solution_id", "step"])
     with pytest.raises(AccordError, match=r"p_correct: .*\('a', 1\)"):
         step_label_scores(pd.Series([0.9, bad, 0.6], index=steps), pd.Series([1, 0, 0], index=steps))
+
+
+def test_step_metrics_write_their_counts_as_whole_numbers() -> None:
+    """first_error_scores' n and n_erroneous, step_label_scores' n and best_of_n's n_groups were floats (16.0) where
+    the reward layer writes counts as ints; n_candidates, a mean group size, stays a float."""
+    from accord.step_metrics import best_of_n
+
+    ids = ["s1", "s2", "s3"]
+    located = first_error_scores(pd.Series([0, 2, 1], index=ids), pd.Series([0, 2, 2], index=ids),
+                                 pd.Series([2, 2, 3], index=ids))
+    assert (type(located["n"]), type(located["n_erroneous"])) == (int, int), located
+    assert (located["n"], located["n_erroneous"]) == (3, 2), located
+    index = pd.MultiIndex.from_tuples([("s1", 0), ("s1", 1), ("s2", 0)])
+    steps = step_label_scores(pd.Series([0.9, 0.2, 0.6], index=index), pd.Series([True, False, True], index=index))
+    assert type(steps["n"]) is int and steps["n"] == 3, steps
+    picked = best_of_n(np.array([0.3, 0.9, 0.5, 0.1, 0.2]), np.array([1, 0, 1, 0, 1]), np.array(list("aabbb")))
+    assert type(picked["n_groups"]) is int and picked["n_groups"] == 2, picked
+    assert picked["n_candidates"] == pytest.approx(2.5), picked

@@ -184,3 +184,9 @@ def test_gold_labels_that_are_all_ties_give_a_nan_accuracy_and_the_other_scores(
     assert metrics.accuracy(PROBS, gold, ties="count") == 0.5
     with pytest.raises(ValueError, match="no ids in common"):
         metrics.accuracy(PROBS, pd.Series({"zz": "A"}))
+
+
+def test_score_counts_its_items_as_a_whole_number():
+    # "n" was float(len(...)): 4.0 items in JSON and printed metrics, where the reward layer writes counts as ints
+    scores = metrics.score(PROBS, GOLD)
+    assert type(scores["n"]) is int and scores["n"] == 4, scores

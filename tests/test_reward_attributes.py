@@ -856,3 +856,19 @@ def test_combine_refuses_an_attribute_weighted_twice(weights, tmp_path, capsys, 
     err = capsys.readouterr().err
     assert err.startswith("accord: error: --weights: ") and "helpful" in err and err.count("\n") == 1, err
     assert not (tmp_path / "reward_combination.json").exists()
+
+
+@pytest.mark.parametrize("layout", ["pairs", "responses"])
+def test_evaluate_counts_what_max_length_cut_as_the_pairwise_and_step_models_do(bert, tmp_path, layout):
+    """`accord evaluate` of a multi-attribute model gave no truncation counts, where the pairwise and the step models'
+    report truncated_prompts, truncated_responses (or truncated_steps) and sequences. Now it reports them too, as
+    whole numbers."""
+    data = attribute_pairs(16, seed=5) if layout == "pairs" else graded_responses(16, seed=2)
+    cfg = config(bert, tmp_path, layout, max_steps=1)
+    RewardTrainer(cfg, train_data=data).train()
+    whole = evaluate(cfg.output_dir, data)
+    sequences = 2 * len(data) if layout == "pairs" else len(data)
+    assert whole["truncated_responses"] == 0 and whole["sequences"] == sequences, whole
+    cut = evaluate(cfg.output_dir, data, max_length=8)
+    assert 0 < cut["truncated_responses"] <= cut["sequences"] == sequences, cut
+    assert all(type(cut[k]) is int for k in ("truncated_prompts", "truncated_responses", "sequences")), cut

@@ -39,6 +39,26 @@ def test_the_temperature_of_tempered_soft_labels_is_recovered(temperature, bias,
     np.testing.assert_allclose(apply_calibration(d, {}), d)
 
 
+@pytest.mark.parametrize("objective", ["evidence", "soft"])
+def test_a_field_named_nll_is_a_negative_log_likelihood_and_the_evidence_says_it_is_relative(objective):
+    """`accord calibrate --objective evidence` printed nll_before -0.096: the votes' likelihood relative to the
+    prior's, negative where the model explains them better, read as a (positive) NLL. It is now named
+    nll_vs_prior_*; the soft objective's cross-entropy keeps nll_*."""
+    rng = np.random.default_rng(0)
+    d = rng.normal(0, 3, 200)
+    # confident labels that mostly follow the model (better than the prior), some against it (a bounded fit)
+    p_chosen = np.where((d > 0) != (rng.random(200) < 0.15), 0.9, 0.2)
+    fitted = fit_temperature(d, p_chosen, objective=objective)
+    named = {key: value for key, value in fitted.items() if key.startswith("nll_")}
+    relative = "nll_vs_prior" if objective == "evidence" else "nll"
+    assert set(named) == {f"{relative}_before", f"{relative}_after"}, fitted
+    assert fitted[f"{relative}_after"] <= fitted[f"{relative}_before"] + 1e-12
+    if objective == "evidence":
+        assert fitted["nll_vs_prior_before"] < 0, fitted  # the case that was printed as a negative nll
+    else:
+        assert all(value >= 0 for value in named.values()), fitted
+
+
 @settings(max_examples=15, deadline=None)
 @given(seed=st.integers(0, 1000), n=st.integers(20, 200))
 def test_on_hard_labels_the_evidence_is_the_hard_cross_entropy(seed, n):
@@ -51,7 +71,7 @@ def test_on_hard_labels_the_evidence_is_the_hard_cross_entropy(seed, n):
     evidence = fit_temperature(d, chosen, fit_bias=True)
     soft = fit_temperature(d, chosen, fit_bias=True, objective="soft")
     assert evidence["temperature"] == pytest.approx(soft["temperature"], rel=1e-4)
-    assert evidence["nll_after"] == pytest.approx(soft["nll_after"] + np.log(0.5), abs=1e-6)  # log 2 per pair
+    assert evidence["nll_vs_prior_after"] == pytest.approx(soft["nll_after"] + np.log(0.5), abs=1e-6)  # log 2 a pair
     # a soft label of 1/2 is no evidence: adding such pairs leaves the temperature where it was
     wider = fit_temperature(np.r_[d, rng.normal(0, 2, n)], np.r_[chosen, np.full(n, 0.5)], fit_bias=True)
     assert wider["temperature"] == pytest.approx(evidence["temperature"], rel=1e-3)
@@ -102,7 +122,8 @@ def test_perfectly_separated_hard_labels_warn_that_the_temperature_ran_towards_z
     d = np.array(size) * np.where(flip[:len(size)], -1.0, 1.0)
     with pytest.warns(UserWarning, match="temperature ran towards 0"):
         fitted = fit_temperature(d, (d > 0).astype(float), objective=objective)
-    assert 0.0 < fitted["temperature"] < 1.0 and np.isfinite(fitted["nll_after"])
+    nll = "nll_after" if objective == "soft" else "nll_vs_prior_after"
+    assert 0.0 < fitted["temperature"] < 1.0 and np.isfinite(fitted[nll])
 
 
 def _warnings_of(*args, **kwargs) -> tuple[dict, list[str]]:

@@ -1087,8 +1087,9 @@ def test_a_warning_about_the_evaluation_pairs_says_they_are_the_evaluation_pairs
                         workspace["data"], "--output-dir", str(tmp_path / "rm"), "--max-steps", "1", "--batch-size",
                         "8", "--stats-max-pairs", "8", "--save-steps", "none", "--max-length", "8", "--quiet"]) == 0
     warned = [line for line in capsys.readouterr().err.splitlines() if line.startswith("accord: warning: ")]
-    assert len(warned) == 2 and len(set(warned)) == 2, warned
-    assert sum(f"--eval-path {workspace['data']}" in line for line in warned) == 1, warned
+    # of each data, the responses cut and the pairs cut to the same tokens
+    assert len(warned) == 4 and len(set(warned)) == 4, warned
+    assert sum(f"--eval-path {workspace['data']}" in line for line in warned) == 2, warned
     assert all("--max-length 8" in line for line in warned), warned
 
 
@@ -1116,3 +1117,38 @@ def test_a_hub_name_out_of_reach_is_one_error_in_python_and_a_skipped_stage_in_t
     with pytest.raises(AccordError, match=r"^model someorg/not-cached: not a local folder nor in the Hugging Face "):
         model.resolve_model_path("someorg/not-cached")
     assert _local_backbone("someorg/not-cached") is None
+
+
+def test_training_on_responses_that_max_length_cuts_says_how_many_in_one_line(workspace, tmp_path, capsys):
+    """`accord train --max-length 8` cut every response with no warning: the count was only in the printed JSON. Now
+    one 'accord: warning:' line names --max-length and counts the responses cut of all, as score's does."""
+    capsys.readouterr()
+    base = ["train", "--model", workspace["bert"], "--train-path", workspace["data"], "--max-steps", "1",
+            "--batch-size", "8", "--stats-max-pairs", "8", "--save-steps", "none", "--quiet"]
+    assert accord_main([*base, "--output-dir", str(tmp_path / "cut"), "--max-length", "8"]) == 0
+    done = capsys.readouterr()
+    printed = json.loads(done.out)
+    assert printed["truncated_responses"] > 0, printed
+    cut = [line for line in done.err.splitlines() if "did not fit" in line]
+    assert len(cut) == 1 and cut[0].startswith("accord: warning: "), done.err
+    assert f"{printed['truncated_responses']} of the {printed['sequences']} responses" in cut[0], cut
+    assert "--max-length 8" in cut[0] and "max_length" not in cut[0], cut
+    # room enough: nothing said
+    assert accord_main([*base, "--output-dir", str(tmp_path / "whole"), "--max-length", "64"]) == 0
+    done = capsys.readouterr()
+    assert json.loads(done.out)["truncated_responses"] == 0 and "did not fit" not in done.err, done.err
+
+
+@pytest.mark.parametrize("command", ["evaluate", "calibrate", "combine"])
+def test_a_command_of_one_model_given_several_says_it_takes_one(workspace, plain_model, capsys, command):
+    """`accord evaluate rm1,rm2` (an ensemble, as score takes it) said "folder rm1,rm2: not found". Now one line says
+    the command takes one model; a stray comma reads as the one model, as score reads it."""
+    capsys.readouterr()
+    given = f"{plain_model},{plain_model}"
+    assert accord_main([command, given, workspace["data"], "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith(f"accord: error: model_dir {given}: "), err
+    assert "takes one reward model" in err and "not found" not in err, err
+    if command == "evaluate":
+        assert accord_main([command, plain_model + ",", workspace["data"], "--quiet"]) == 0, capsys.readouterr().err
+        assert "accuracy" in json.loads(capsys.readouterr().out)

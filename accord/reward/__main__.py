@@ -295,6 +295,7 @@ def main(argv: list[str] | None = None, prog: str = "accord") -> int:
 
     try:
         with warnings_as_lines(warning_text):
+            _one_model(args)
             _check_sizes(args)
             if args.command == "train":
                 _train(args)
@@ -368,6 +369,23 @@ def json_text(value: Any, **kwargs: Any) -> str:
         return item
 
     return json.dumps(clean(value), allow_nan=False, **kwargs)
+
+
+def _one_model(args: argparse.Namespace) -> None:
+    """evaluate, calibrate and combine read one model: several joined by commas (an ensemble, as score takes them)
+    were looked up as one folder named 'rm1,rm2' ("not found"). A stray comma is read as score reads it ("A," is
+    A); a folder whose name has a comma is taken as it is."""
+    if args.command not in ("evaluate", "calibrate", "combine") or "," not in args.model_dir:
+        return
+    if Path(args.model_dir).expanduser().exists():
+        return
+    model_dirs = [d for d in args.model_dir.split(",") if d]
+    if len(model_dirs) == 1:
+        args.model_dir = model_dirs[0]
+    elif len(model_dirs) > 1:
+        raise AccordError(f"model_dir {args.model_dir}: `accord {args.command}` takes one reward model, not the "
+                          f"{len(model_dirs)} joined by commas (an ensemble is for `accord score`); "
+                          f"{args.command} each model apart")
 
 
 def _check_sizes(args: argparse.Namespace) -> None:

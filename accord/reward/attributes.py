@@ -284,6 +284,15 @@ class AttributeData:
             return self.pairs.lengths
         return np.array([len(ids) for ids in self.responses.ids], dtype=np.int64)
 
+    @property
+    def truncation(self) -> dict[str, int]:
+        """How many prompts and responses ``max_length`` cut, as :attr:`TokenizedPairs.truncation` counts them: the
+        pairwise and step models' evaluate reported them, a multi-attribute model's none."""
+        if self.pairs is not None:
+            return self.pairs.truncation
+        return {"truncated_prompts": int(self.responses.truncated_prompts),
+                "truncated_responses": int(self.responses.truncated_responses), "sequences": len(self.responses.ids)}
+
 
 @register_task
 class AttributesTask(RewardTask):
@@ -821,4 +830,5 @@ def evaluate_attributes(model_dir: str | Path, data: Any, *, batch_size: int = 3
         if labelled.any():
             overall = pairwise_metrics(d[labelled], p_chosen[labelled], p_tie[labelled])
             result.update({f"combined_{name}": value for name, value in overall.items()})
+    result.update({k: int(v) for k, v in encoded.truncation.items()})
     return result

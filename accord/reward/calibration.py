@@ -65,10 +65,13 @@ def fit_temperature(d: np.ndarray, p_chosen: np.ndarray, p_tie: np.ndarray | Non
                     objective: str = "evidence") -> dict[str, Any]:
     """The temperature (and bias) of ``sigmoid(d / T + b)`` that maximises the likelihood of the soft labels
     ``(p_chosen, p_tie)``: the votes they summarise (``objective="evidence"``) or the soft cross-entropy against
-    ``p_chosen + p_tie / 2`` (``"soft"``). ``nll_before`` / ``nll_after``: the objective at ``T = 1, b = 0`` and at
-    the fit (per pair). ``T`` stays within ``e^-7 .. e^7`` (``b`` within +-10): labels that never weigh against the
-    model's side (``T -> 0``), that go against it (``T`` at its upper bound) or a bias at its bound warn; pairs
-    that are all even (no evidence either way) are an error."""
+    ``p_chosen + p_tie / 2`` (``"soft"``). The objective at ``T = 1, b = 0`` and at the fit (per pair):
+    ``nll_before`` / ``nll_after``, the soft cross-entropy; for ``"evidence"`` ``nll_vs_prior_before`` /
+    ``nll_vs_prior_after``, the votes' negative log-likelihood relative to the rater model's prior (their likelihood
+    is known only up to that constant), which is negative where the model explains the votes better than the prior
+    (a field named nll read as a positive NLL, and was -0.096). ``T`` stays within ``e^-7 .. e^7`` (``b`` within
+    +-10): labels that never weigh against the model's side (``T -> 0``), that go against it (``T`` at its upper
+    bound) or a bias at its bound warn; pairs that are all even (no evidence either way) are an error."""
     from scipy.optimize import minimize
 
     if objective not in OBJECTIVES:
@@ -144,8 +147,9 @@ def fit_temperature(d: np.ndarray, p_chosen: np.ndarray, p_tie: np.ndarray | Non
             f"calibration: the bias {ran}: the held-out labels favour one side as "
             "shown (chosen or rejected) whatever the model says, so they cannot bound the bias (fit without a bias: "
             f"{'leave out ' + name if name.startswith('--') else name + '=False'})")), stacklevel=2)
+    nll = "nll" if objective == "soft" else "nll_vs_prior"
     return {"temperature": temperature, "bias": float(result.x[1]) if fit_bias else 0.0, "objective": objective,
-            "nll_before": loss(np.zeros_like(start))[0], "nll_after": float(result.fun), "n_pairs": len(d)}
+            f"{nll}_before": loss(np.zeros_like(start))[0], f"{nll}_after": float(result.fun), "n_pairs": len(d)}
 
 
 def _label_sides(p_c: np.ndarray, p_r: np.ndarray, p_t: np.ndarray, objective: str) -> np.ndarray:

@@ -391,6 +391,18 @@ class TokenizedPairs:
         }
 
 
+def warn_cut(cut: int, total: int, what: str, max_length: int, effect: str, *, prefix: str = "",
+             stacklevel: int = 3) -> None:
+    """Say in one warning how many of ``total`` ``what`` (responses, responses of the pairs) ``max_length`` cut and
+    what that does (``effect``): score, and training, read only their first tokens, which their printed counts alone
+    did not say (`accord train --max-length 8` cut every response without a word)."""
+    if cut:
+        warnings.warn(SettingWarning("max_length", lambda name: (
+            f"{prefix}{cut} of the {total} {what} did not fit {name} {max_length} (with their prompt and special "
+            f"tokens) and were cut: {effect} (a larger {name}, within the backbone's positions, reads more)")),
+            stacklevel=stacklevel + 1)
+
+
 def ensure_pad_token(tokenizer: Any, model: str) -> None:
     """Give a tokenizer without a pad token its end-of-sequence (or unknown) token as one: padded positions are
     masked, so any id serves, but the collators need one. One without any of the three is a clear error."""

@@ -36,7 +36,7 @@ from accord.datasets.schema import columns_note
 from accord.reward.calibration import apply_calibration
 from accord.reward.data import (LABEL_SUM_TOLERANCE, VOTE_COLUMNS, PairCollator, PairEncoder, TokenizedPairs,
                                 TokenizedResponses, check_responses, ensure_pad_token, load_pairs, normalise_pairs,
-                                pair_texts, response_texts)
+                                pair_texts, response_texts, warn_cut)
 from accord.reward.losses import pairwise_logit
 from accord.reward.model import META_FILE, STATS_FILE, RewardModel, load_tokenizer
 
@@ -433,11 +433,7 @@ def k_without_uncertainty_head(model_dir: str | Path) -> SettingError:
 def _warn_cut(cut: int, total: int, what: str, max_length: int) -> None:
     """Say how many responses ``max_length`` cut: score read only their first tokens, without a word (two answers
     that part after the cut got one reward), where training and evaluate count the cuts."""
-    if cut:
-        warnings.warn(SettingWarning("max_length", lambda name: (
-            f"score: {cut} of the {total} {what} did not fit {name} {max_length} (with their prompt and special "
-            f"tokens) and were cut: their rewards read only their beginning (a larger {name}, within the "
-            "backbone's positions, reads more)")), stacklevel=3)
+    warn_cut(cut, total, what, max_length, "their rewards read only their beginning", prefix="score: ", stacklevel=3)
 
 
 def _task(model_dir: str | Path) -> str:

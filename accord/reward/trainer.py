@@ -53,7 +53,7 @@ from accord.datasets.errors import AccordError, SettingError, SettingWarning
 from accord.datasets.io import atomic_path, check_output_folder, current_umask
 from accord.reward.calibration import CALIBRATION_KEY
 from accord.reward.config import QUOTE, RewardConfig, assigned, refused
-from accord.reward.data import ensure_pad_token, length_grouped_batches
+from accord.reward.data import TokenizedPairs, ensure_pad_token, length_grouped_batches, warn_cut
 from accord.reward.model import (
     META_FILE,
     METRICS_FILE,
@@ -181,6 +181,7 @@ class RewardTrainer:
                           "attn_implementation")
         model.meta.update(task=self.task.name, **self.task.bind(self.tokenizer, model))
         self.train_data = self.task.encode(self.train_table)
+        self._warn_cut(self.train_data, "the model learns from only their beginning")
         self.eval_data = None if self.eval_table is None else self._encode_eval(eval_data, config.eval_path)
         self._plan_steps()
         self._set_up_optimisation(model)
@@ -201,6 +202,7 @@ class RewardTrainer:
         same tokens) was said again of the evaluation data in the same words, and could not be told from it."""
         with warnings.catch_warnings(record=True) as said:
             encoded = self.task.encode(self.eval_table)
+            self._warn_cut(encoded, "the evaluation reads only their beginning")
         for warning in said:
             said_of = warning.message
             if isinstance(said_of, SettingWarning) and eval_data is None and eval_path:
@@ -210,6 +212,15 @@ class RewardTrainer:
                 message = warning.category(f"evaluation data: {said_of}")
             warnings.warn_explicit(message, warning.category, warning.filename, warning.lineno)
         return encoded
+
+    def _warn_cut(self, data: Any, effect: str) -> None:
+        """One warning counting the responses max_length cut (a task whose data counts them): the count was in the
+        printed JSON alone, and `accord train --max-length 8` cut every response without a word."""
+        truncation = getattr(data, "truncation", {})
+        if "truncated_responses" in truncation:
+            what = "responses of the pairs" if isinstance(getattr(data, "pairs", data), TokenizedPairs) else "responses"
+            warn_cut(truncation["truncated_responses"], truncation["sequences"], what, self.config.max_length,
+                     effect, stacklevel=3)
 
     def _saved_reward_model(self, folder: Path) -> RewardModel:
         """The reward model saved in ``folder`` (what ``model`` names), head and all, to train on from where it
