@@ -189,12 +189,24 @@ def _attach_gold(judgments: pd.DataFrame, path: Path, mapping: dict[str, str] | 
             f"file {path}: a gold file needs an id column ({', '.join(GOLD_ID_COLUMNS)}) and a gold column "
             f"({', '.join(GOLD_VALUE_COLUMNS)}); found {list(gold.columns)}"
         )
-    gold = gold[gold[value_column].notna()].drop_duplicates(id_column)
+    gold = gold[gold[value_column].notna()]
     if len(gold) == 0:
         raise AccordError(f"file {path}: no gold labels (column '{value_column}' holds no value): give a gold file "
                           "with rows, or leave out --gold")
-    values = _like_labels(gold[value_column], judgments["label"], path, value_column)
-    lookup = pd.Series(values.to_numpy(dtype=object), index=gold[id_column].astype(str).str.strip().to_numpy())
+    values = _like_labels(gold[value_column], judgments["label"], path, value_column).astype(object)
+    ids = gold[id_column].astype(str).str.strip()
+    # one gold label per pair, ids matched as the pairs are (spaces cut): a second, different one was dropped
+    # without a word, and two ids equal only after the cut were pandas' InvalidIndexError
+    first = values.groupby(ids.to_numpy(), sort=False).transform("first")
+    clash = (values != first).to_numpy()
+    if clash.any():
+        at = int(clash.nonzero()[0][0])
+        row0 = ids.index[int((ids == ids.iloc[at]).to_numpy().argmax())]
+        raise AccordError(f"file {path}, column '{value_column}', row {ids.index[at]}: pair {ids.iloc[at]!r} has two "
+                          f"gold labels ('{first.iloc[at]}' in row {row0}, '{values.iloc[at]}' in row "
+                          f"{ids.index[at]}): keep one gold label per pair")
+    once = ~ids.duplicated().to_numpy()
+    lookup = pd.Series(values.to_numpy()[once], index=ids.to_numpy()[once])
     pair_text = judgments["pair_id"].astype(str).str.strip()
     matched = pair_text.map(lookup)
     pair_ids = pair_text.drop_duplicates()
