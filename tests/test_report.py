@@ -721,3 +721,13 @@ def test_a_model_fitted_on_other_judgments_is_refused_and_nothing_is_written(fit
     with pytest.raises(AccordError, match=f"{models[which].method} was fitted on other judgments"):
         write_report(out, part, models[which])
     assert not out.exists()
+
+
+@pytest.mark.parametrize("weights", ["bogus", "Equal", 0.5, ["share"], {"g0": 1.0}, "equal"])
+def test_weights_that_weigh_nothing_are_refused_and_nothing_is_written(weights, tmp_path):
+    # without a context or rater-types model there are no groups to weigh: the weights (even 'bogus') were accepted
+    # and ignored, and a report written as if they had been applied
+    table, _ = _small_table(n_pairs=12, spammer_judgments=4)
+    with pytest.raises(AccordError, match="weights"):
+        write_report(tmp_path / "r", table, *_fit(table, "majority"), weights=weights)
+    assert not (tmp_path / "r").exists()

@@ -57,7 +57,7 @@ from matplotlib.figure import Figure
 from matplotlib.text import Text
 from matplotlib.ticker import FixedFormatter, FuncFormatter
 
-from accord.aggregate.pluralistic import (column_name, decompose_disagreement, group_probabilities_of,
+from accord.aggregate.pluralistic import (WEIGHTINGS, column_name, decompose_disagreement, group_probabilities_of,
                                           pluralistic_soft_labels)
 from accord import metrics
 from accord.datasets import AccordError, encode, gold_labels, validate
@@ -126,6 +126,12 @@ def write_report(
     table = judgments if is_validated(judgments) else validate(judgments)
     for model in models:
         _check_fitted_on(table, model)
+    # the weights weigh the groups of a context or rater-types model: without one they were accepted and ignored
+    if isinstance(weights, str) and weights not in WEIGHTINGS or not isinstance(weights, (str, Mapping)):
+        raise AccordError(f"weights must be 'share', 'equal' or a dict of group weights, not {weights!r}")
+    if weights != "share" and not any(hasattr(m, "group_effects_") or hasattr(m, "types_") for m in models):
+        raise AccordError(f"weights {weights!r}: only a context or rater-types model has groups to weigh; pass one "
+                          "among the models, or leave weights out")
     target = Path(out_dir)
     work = _work_folder(target)
     umask = os.umask(0)
