@@ -685,7 +685,7 @@ def cmd_suggest(args: argparse.Namespace) -> int:
           f"not yet certain (P < {args.certainty:g}): {batch.attrs['n_open_pairs']:,}  fit: {fitted:.2f}s  "
           f"total: {elapsed:.2f}s")
     print(f"suggested {len(batch):,} judgments on {batch['pair_id'].nunique():,} pairs, cost {batch['cost'].sum():g} "
-          f"of {args.budget:g}, expected information gain {batch['expected_gain'].sum():.1f} nats")
+          f"of {args.budget:g}, expected information gain {batch['expected_gain'].sum():.3g} nats")
     print(f"wrote {output}")
     return 0
 
