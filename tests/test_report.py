@@ -731,3 +731,12 @@ def test_weights_that_weigh_nothing_are_refused_and_nothing_is_written(weights, 
     with pytest.raises(AccordError, match="weights"):
         write_report(tmp_path / "r", table, *_fit(table, "majority"), weights=weights)
     assert not (tmp_path / "r").exists()
+
+
+@pytest.mark.parametrize("title", [5, None, b"report"])
+def test_a_title_that_is_not_text_is_refused_and_nothing_is_written(title, tmp_path):
+    # it reached html.escape after every figure was drawn: AttributeError "'int' object has no attribute 'replace'"
+    table, _ = _small_table(n_pairs=12, spammer_judgments=4)
+    with pytest.raises(AccordError, match="title must be text"):
+        write_report(tmp_path / "r", table, *_fit(table, "majority"), title=title)
+    assert not (tmp_path / "r").exists()

@@ -120,6 +120,8 @@ def write_report(
         raise AccordError("write_report needs at least one fitted model")
     for name, value, least in (("top_n", top_n, 1), ("max_forest", max_forest, 1), ("min_judgments", min_judgments, 0)):
         _check_count(name, value, least)
+    if not isinstance(title, str):  # else html.escape's AttributeError, after every figure was drawn
+        raise AccordError(f"title must be text, not {title!r}")
     for model in models:
         if not hasattr(model, "soft_labels_"):
             raise AccordError(f"{type(model).__name__} is not fitted: call fit(judgments) first")
