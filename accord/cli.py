@@ -1255,6 +1255,10 @@ def cmd_report(args: argparse.Namespace) -> int:
 
         if args.group not in judgments.columns:
             raise AccordError(f"column '{args.group}': --group names a column the judgments do not have")
+        form = table_info(judgments)["form"]
+        if form != "preference":  # else ContextPreference's own error, naming no flag, after the other fits
+            raise AccordError(f"--group {args.group}: the context model reads preference judgments (A/B/tie), not "
+                              f"{form} labels; leave out --group")
         if args.group in RESERVED_CONTEXT:
             raise AccordError(f"--group {args.group}: the pair or its label cannot be a rater group; name an annotator "
                               "column (e.g. annotator_stance)")

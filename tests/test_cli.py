@@ -1115,3 +1115,19 @@ def test_distributed_without_inference_names_the_flag_before_reading(tmp_path, c
     assert main(["aggregate", "--distributed", "1", "--input", str(source), "--method", "hierarchical-dawid-skene",
                  "--inference", "vb", "--output", str(output), "--quiet"]) == 0
     assert len(pd.read_csv(output)) == GOOD["pair_id"].nunique()
+
+
+@pytest.mark.parametrize("form, labels", [("graded", [-2, 1, 0, 2]), ("categorical", ["x", "y", "x", "z"])])
+def test_report_group_on_judgments_that_are_not_preferences_names_the_flag_before_the_fits(form, labels, tmp_path,
+                                                                                          capsys):
+    # --group fits the context model, which reads A/B/tie only: the error came after every other method's fit, as
+    # "judgments.csv: ContextPreference needs preference judgments", naming no flag
+    source = tmp_path / "judgments.csv"
+    GOOD.assign(label=labels, stance=["x", "y", "x", "y"]).to_csv(source, index=False)
+    status = main(["report", "--input", str(source), "--form", form, *(["--scale", "2"] * (form == "graded")),
+                   "--group", "stance", "--methods", "majority", "--output-dir", str(tmp_path / "r"), "--quiet"])
+    captured = capsys.readouterr()
+    assert status == 2 and captured.err.count("\n") == 1, captured.err
+    assert captured.err.startswith(f"accord: error: --group stance: the context model reads preference judgments "
+                                   f"(A/B/tie), not {form} labels"), captured.err
+    assert "fitted" not in captured.out and not (tmp_path / "r").exists()
