@@ -189,12 +189,24 @@ def _attach_gold(judgments: pd.DataFrame, path: Path, mapping: dict[str, str] | 
             f"file {path}: a gold file needs an id column ({', '.join(GOLD_ID_COLUMNS)}) and a gold column "
             f"({', '.join(GOLD_VALUE_COLUMNS)}); found {list(gold.columns)}"
         )
-    gold = gold[gold[value_column].notna()].drop_duplicates(id_column)
+    gold = gold[gold[value_column].notna()]
     if len(gold) == 0:
         raise AccordError(f"file {path}: no gold labels (column '{value_column}' holds no value): give a gold file "
                           "with rows, or leave out --gold")
-    values = _like_labels(gold[value_column], judgments["label"], path, value_column)
-    lookup = pd.Series(values.to_numpy(dtype=object), index=gold[id_column].astype(str).str.strip().to_numpy())
+    values = _like_labels(gold[value_column], judgments["label"], path, value_column).astype(object)
+    ids = gold[id_column].astype(str).str.strip()
+    # one gold label per pair, ids matched as the pairs are (spaces cut): a second, different one was dropped
+    # without a word, and two ids equal only after the cut were pandas' InvalidIndexError
+    first = values.groupby(ids.to_numpy(), sort=False).transform("first")
+    clash = (values != first).to_numpy()
+    if clash.any():
+        at = int(clash.nonzero()[0][0])
+        row0 = ids.index[int((ids == ids.iloc[at]).to_numpy().argmax())]
+        raise AccordError(f"file {path}, column '{value_column}', row {ids.index[at]}: pair {ids.iloc[at]!r} has two "
+                          f"gold labels ('{first.iloc[at]}' in row {row0}, '{values.iloc[at]}' in row "
+                          f"{ids.index[at]}): keep one gold label per pair")
+    once = ~ids.duplicated().to_numpy()
+    lookup = pd.Series(values.to_numpy()[once], index=ids.to_numpy()[once])
     pair_text = judgments["pair_id"].astype(str).str.strip()
     matched = pair_text.map(lookup)
     pair_ids = pair_text.drop_duplicates()
@@ -673,7 +685,7 @@ def cmd_suggest(args: argparse.Namespace) -> int:
           f"not yet certain (P < {args.certainty:g}): {batch.attrs['n_open_pairs']:,}  fit: {fitted:.2f}s  "
           f"total: {elapsed:.2f}s")
     print(f"suggested {len(batch):,} judgments on {batch['pair_id'].nunique():,} pairs, cost {batch['cost'].sum():g} "
-          f"of {args.budget:g}, expected information gain {batch['expected_gain'].sum():.1f} nats")
+          f"of {args.budget:g}, expected information gain {batch['expected_gain'].sum():.3g} nats")
     print(f"wrote {output}")
     return 0
 
@@ -1246,6 +1258,10 @@ def cmd_report(args: argparse.Namespace) -> int:
 
         if args.group not in judgments.columns:
             raise AccordError(f"column '{args.group}': --group names a column the judgments do not have")
+        form = table_info(judgments)["form"]
+        if form != "preference":  # else ContextPreference's own error, naming no flag, after the other fits
+            raise AccordError(f"--group {args.group}: the context model reads preference judgments (A/B/tie), not "
+                              f"{form} labels; leave out --group")
         if args.group in RESERVED_CONTEXT:
             raise AccordError(f"--group {args.group}: the pair or its label cannot be a rater group; name an annotator "
                               "column (e.g. annotator_stance)")

@@ -376,6 +376,28 @@ def test_a_gold_file_without_gold_labels_is_one_line(header, tmp_path, capsys):
     assert not output.exists()
 
 
+@pytest.mark.parametrize("rows", [
+    ["p1,A", "p1,B"],     # one pair, two gold labels: the first was taken without a word
+    ["p1,A", '"p1 ",B'],  # the same after the ids' spaces are cut: pandas' InvalidIndexError traceback
+    ["p1,A", '"p1 ",A'],  # two rows that agree: not an error
+])
+@pytest.mark.parametrize("command", ["aggregate", "report"])
+def test_a_gold_file_with_two_gold_labels_for_one_pair_is_one_line(rows, command, tmp_path, capsys):
+    source, gold, output = tmp_path / "judgments.csv", tmp_path / "gold.csv", tmp_path / "out"
+    GOOD.to_csv(source, index=False)
+    gold.write_text("\n".join(["pair_id,gold", *rows, "p2,B"]) + "\n")
+    where = ["--output", str(output / "soft.csv")] if command == "aggregate" else ["--output-dir", str(output)]
+    status = main([command, "--input", str(source), "--gold", str(gold), "--method" + ("s" * (command == "report")),
+                   "majority", *where, "--quiet"])
+    err = capsys.readouterr().err
+    if rows[0].split(",")[1] == rows[1].split(",")[1]:
+        assert status == 0, err
+        return
+    assert status == 2 and err.count("\n") == 1, err
+    assert f"file {gold}, column 'gold', row 1: pair 'p1' has two gold labels ('A' in row 0, 'B' in row 1)" in err
+    assert not output.exists()
+
+
 def test_a_step_table_with_a_byte_order_mark_is_read_as_step_judgments(tmp_path, capsys):
     # the BOM was read into the first column name ('\ufeffsolution_id'): the step table was taken for a preference
     # table, and the error asked for a pair_id column
@@ -1093,3 +1115,19 @@ def test_distributed_without_inference_names_the_flag_before_reading(tmp_path, c
     assert main(["aggregate", "--distributed", "1", "--input", str(source), "--method", "hierarchical-dawid-skene",
                  "--inference", "vb", "--output", str(output), "--quiet"]) == 0
     assert len(pd.read_csv(output)) == GOOD["pair_id"].nunique()
+
+
+@pytest.mark.parametrize("form, labels", [("graded", [-2, 1, 0, 2]), ("categorical", ["x", "y", "x", "z"])])
+def test_report_group_on_judgments_that_are_not_preferences_names_the_flag_before_the_fits(form, labels, tmp_path,
+                                                                                          capsys):
+    # --group fits the context model, which reads A/B/tie only: the error came after every other method's fit, as
+    # "judgments.csv: ContextPreference needs preference judgments", naming no flag
+    source = tmp_path / "judgments.csv"
+    GOOD.assign(label=labels, stance=["x", "y", "x", "y"]).to_csv(source, index=False)
+    status = main(["report", "--input", str(source), "--form", form, *(["--scale", "2"] * (form == "graded")),
+                   "--group", "stance", "--methods", "majority", "--output-dir", str(tmp_path / "r"), "--quiet"])
+    captured = capsys.readouterr()
+    assert status == 2 and captured.err.count("\n") == 1, captured.err
+    assert captured.err.startswith(f"accord: error: --group stance: the context model reads preference judgments "
+                                   f"(A/B/tie), not {form} labels"), captured.err
+    assert "fitted" not in captured.out and not (tmp_path / "r").exists()

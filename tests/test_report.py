@@ -701,3 +701,42 @@ def test_a_group_named_population_is_refused_naming_it_and_nothing_is_written(na
                                           "p_consensus_population of genuine_disagreement.csv"):
         write_report(tmp_path / "r", table, context)
     assert not (tmp_path / "r").exists() and list(tmp_path.iterdir()) == []
+
+
+@pytest.fixture(scope="module")
+def fitted_on_all() -> tuple[pd.DataFrame, list]:
+    table, _ = _small_table(n_pairs=12, spammer_judgments=4)
+    return table, _fit(table, "dawid-skene", "majority")
+
+
+@settings(max_examples=25, deadline=None)
+@given(left_out=st.sets(st.integers(0, 75), min_size=1, max_size=20), which=st.sampled_from([0, 1]))
+def test_a_model_fitted_on_other_judgments_is_refused_and_nothing_is_written(fitted_on_all, left_out, which,
+                                                                              tmp_path_factory):
+    # a model fitted on the whole table and reported with part of it: the summary counted the judgments given
+    # (60 of 76) while annotators.csv, pairs.csv and the flags were the model's, a report at odds with itself
+    table, models = fitted_on_all
+    part = validate(table.drop(index=sorted(left_out)).reset_index(drop=True))
+    out = tmp_path_factory.mktemp("report") / "r"
+    with pytest.raises(AccordError, match=f"{models[which].method} was fitted on other judgments"):
+        write_report(out, part, models[which])
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("weights", ["bogus", "Equal", 0.5, ["share"], {"g0": 1.0}, "equal"])
+def test_weights_that_weigh_nothing_are_refused_and_nothing_is_written(weights, tmp_path):
+    # without a context or rater-types model there are no groups to weigh: the weights (even 'bogus') were accepted
+    # and ignored, and a report written as if they had been applied
+    table, _ = _small_table(n_pairs=12, spammer_judgments=4)
+    with pytest.raises(AccordError, match="weights"):
+        write_report(tmp_path / "r", table, *_fit(table, "majority"), weights=weights)
+    assert not (tmp_path / "r").exists()
+
+
+@pytest.mark.parametrize("title", [5, None, b"report"])
+def test_a_title_that_is_not_text_is_refused_and_nothing_is_written(title, tmp_path):
+    # it reached html.escape after every figure was drawn: AttributeError "'int' object has no attribute 'replace'"
+    table, _ = _small_table(n_pairs=12, spammer_judgments=4)
+    with pytest.raises(AccordError, match="title must be text"):
+        write_report(tmp_path / "r", table, *_fit(table, "majority"), title=title)
+    assert not (tmp_path / "r").exists()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import re
 
 import numpy as np
 import pandas as pd
@@ -895,3 +896,17 @@ def test_suggest_seed_draws_the_new_comparisons(tmp_path, monkeypatch, one_torch
                  "--certainty", "1", "--new-comparisons", "2", "--seed", "7", "--output", str(tmp_path / "batch.csv"),
                  "--quiet"]) == 0
     assert drawn == [7]
+
+
+def test_cli_prints_the_batch_s_total_gain_as_the_batch_says(tmp_path, capsys) -> None:
+    # raters who agree with chance leave every pair little to gain: the total (0.049 nats) was printed as 0.0
+    rng = np.random.default_rng(1)
+    table = pd.DataFrame({"pair_id": np.repeat([f"p{i}" for i in range(12)], 4),
+                          "annotator": np.tile([f"w{j}" for j in range(4)], 12),
+                          "label": rng.choice(["A", "B", "tie"], size=48)})
+    path, output = tmp_path / "judgments.csv", tmp_path / "next_batch.csv"
+    table.to_csv(path, index=False)
+    assert main(["suggest", "--input", str(path), "--budget", "5", "--output", str(output), "--quiet"]) == 0
+    total = pd.read_csv(output)["expected_gain"].sum()
+    printed = float(re.search(r"expected information gain (\S+) nats", capsys.readouterr().out).group(1))
+    assert 0 < total < 0.1 and printed == pytest.approx(total, rel=0.01)

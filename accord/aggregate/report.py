@@ -57,7 +57,7 @@ from matplotlib.figure import Figure
 from matplotlib.text import Text
 from matplotlib.ticker import FixedFormatter, FuncFormatter
 
-from accord.aggregate.pluralistic import (column_name, decompose_disagreement, group_probabilities_of,
+from accord.aggregate.pluralistic import (WEIGHTINGS, column_name, decompose_disagreement, group_probabilities_of,
                                           pluralistic_soft_labels)
 from accord import metrics
 from accord.datasets import AccordError, encode, gold_labels, validate
@@ -120,10 +120,20 @@ def write_report(
         raise AccordError("write_report needs at least one fitted model")
     for name, value, least in (("top_n", top_n, 1), ("max_forest", max_forest, 1), ("min_judgments", min_judgments, 0)):
         _check_count(name, value, least)
+    if not isinstance(title, str):  # else html.escape's AttributeError, after every figure was drawn
+        raise AccordError(f"title must be text, not {title!r}")
     for model in models:
         if not hasattr(model, "soft_labels_"):
             raise AccordError(f"{type(model).__name__} is not fitted: call fit(judgments) first")
     table = judgments if is_validated(judgments) else validate(judgments)
+    for model in models:
+        _check_fitted_on(table, model)
+    # the weights weigh the groups of a context or rater-types model: without one they were accepted and ignored
+    if isinstance(weights, str) and weights not in WEIGHTINGS or not isinstance(weights, (str, Mapping)):
+        raise AccordError(f"weights must be 'share', 'equal' or a dict of group weights, not {weights!r}")
+    if weights != "share" and not any(hasattr(m, "group_effects_") or hasattr(m, "types_") for m in models):
+        raise AccordError(f"weights {weights!r}: only a context or rater-types model has groups to weigh; pass one "
+                          "among the models, or leave weights out")
     target = Path(out_dir)
     work = _work_folder(target)
     umask = os.umask(0)
@@ -153,6 +163,25 @@ def refuse_group_named_population(groups: Iterable[Any]) -> None:
         if column_name(group) == "population":
             raise AccordError(f"group {str(group)!r} gives the columns p_a_population and p_consensus_population of "
                               "genuine_disagreement.csv, which hold the whole population's: rename the group")
+
+
+def _check_fitted_on(table: pd.DataFrame, model: Any) -> None:
+    """Refuse a model fitted on judgments these do not hold: the summary counts the table's judgments while the pairs,
+    annotators and flags are the model's, so a model fitted on the whole table and reported with part of it gave a
+    report at odds with itself. A model fitted on part of the table (the context model keeps the judgments with a
+    group) is fine: none of its pairs or raters has more judgments in the fit than here."""
+    checks = [("pair", model.soft_labels_.n_judgments, table.groupby("pair_id", sort=False).size())]
+    annotators = getattr(model, "annotators_", None)
+    if isinstance(annotators, pd.DataFrame) and "n_judgments" in annotators:
+        checks.append(("annotator", annotators["n_judgments"], table.groupby("annotator", sort=False).size()))
+    for kind, fitted, here in checks:
+        here = here.reindex(fitted.index, fill_value=0).to_numpy()
+        more = np.flatnonzero(fitted.to_numpy() > here)
+        if len(more):
+            at = int(more[0])
+            raise AccordError(f"{model.method} was fitted on other judgments than these ({kind} {fitted.index[at]!r}: "
+                              f"{int(fitted.iloc[at])} judgments in the fit, {int(here[at])} here): give write_report "
+                              "the table the models were fitted on")
 
 
 def _check_count(name: str, value: Any, least: int) -> None:
