@@ -9,6 +9,7 @@ et al. 2024) scores localisation as the harmonic mean (F1) of the accuracy on so
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
@@ -36,6 +37,20 @@ def _aligned(predicted: pd.Series, truth: pd.Series, *also: pd.Series,
     return predicted.loc[common].to_numpy(), truth.loc[common].to_numpy(), common
 
 
+def _whole_step_counts(counts: np.ndarray, solutions: Sequence[object]) -> np.ndarray:
+    """The step counts as floats, once each is a whole number >= 1, else one error naming the first other solution
+    (from ``solutions``): a count of NaN or 2.5 was blamed on the positions beside it, 0 scored a solution of no
+    steps as one without error, and a text was Python's TypeError from '<='."""
+    number = pd.to_numeric(pd.Series(counts, dtype=object), errors="coerce").to_numpy(dtype=float)
+    with np.errstate(invalid="ignore"):
+        whole = np.isfinite(number) & (number >= 1) & (number % 1 == 0)
+    if not whole.all():
+        at = int(np.flatnonzero(~whole)[0])
+        raise AccordError(f"n_steps: every solution has a whole number of steps >= 1 (solution {solutions[at]!r}: "
+                          f"{np.asarray(counts[at]).item()!r})")
+    return number
+
+
 def first_error_scores(predicted: pd.Series, truth: pd.Series, n_steps: pd.Series) -> dict[str, float | int]:
     """Exact first-error recovery and ProcessBench's F1, on the solutions present in all three Series.
 
@@ -45,16 +60,7 @@ def first_error_scores(predicted: pd.Series, truth: pd.Series, n_steps: pd.Serie
     ``n``, ``n_erroneous``.
     """
     guess, true, common = _aligned(predicted, truth, n_steps)
-    # a count that is no whole number >= 1 (NaN, 2.5) was blamed on the positions beside it, 0 scored a solution of
-    # no steps as one without error, and a text was Python's TypeError from '<='
-    counts = n_steps.loc[common].to_numpy()
-    length = pd.to_numeric(pd.Series(counts, dtype=object), errors="coerce").to_numpy(dtype=float)
-    with np.errstate(invalid="ignore"):
-        whole = np.isfinite(length) & (length >= 1) & (length % 1 == 0)
-    if not whole.all():
-        at = int(np.flatnonzero(~whole)[0])
-        raise AccordError(f"n_steps: every solution has a whole number of steps >= 1 (solution {common[at]!r}: "
-                          f"{np.asarray(counts[at]).item()!r})")
+    length = _whole_step_counts(n_steps.loc[common].to_numpy(), common)
     # a missing truth (NaN) or one past the solution's end counted as a solution without error (NaN < T is False),
     # a missing prediction as a miss: scores of solutions no one localised
     for name, values in (("predicted", guess), ("truth", true)):
@@ -65,7 +71,7 @@ def first_error_scores(predicted: pd.Series, truth: pd.Series, n_steps: pd.Serie
             at = int(np.flatnonzero(bad)[0])
             raise AccordError(f"{name}: a first-error position is a step 0..n_steps (n_steps: no wrong step); "
                               f"solution {common[at]!r} has {np.asarray(values[at]).item()!r} with n_steps "
-                              f"{np.asarray(counts[at]).item()!r} ({int(bad.sum())} of {len(values)} solutions)")
+                              f"{int(length[at])} ({int(bad.sum())} of {len(values)} solutions)")
     hit = guess == true
     erroneous = true < length
     acc_err = float(hit[erroneous].mean()) if erroneous.any() else float("nan")
@@ -169,13 +175,7 @@ def _steps_of_solutions(p_correct: np.ndarray, n_steps: np.ndarray) -> tuple[np.
     counts = np.asarray(n_steps)
     if counts.ndim != 1:
         raise AccordError(f"n_steps: one number of steps per solution (a 1-d array), got shape {counts.shape}")
-    number = pd.to_numeric(pd.Series(counts, dtype=object), errors="coerce").to_numpy(dtype=float)
-    with np.errstate(invalid="ignore"):
-        whole = np.isfinite(number) & (number >= 1) & (number % 1 == 0)
-    if not whole.all():
-        at = int(np.flatnonzero(~whole)[0])
-        raise AccordError(f"n_steps: every solution has a whole number of steps >= 1 (solution {at}: "
-                          f"{counts[at].item()!r})")
+    _whole_step_counts(counts, range(len(counts)))
     counts = counts.astype(np.int64)
     if p_correct.ndim != 1 or int(counts.sum()) != len(p_correct):
         raise AccordError(f"n_steps: the {len(counts)} solutions have {int(counts.sum())} steps in all, but "

@@ -981,18 +981,24 @@ def test_what_a_plain_model_cannot_give_names_the_flag_and_the_model(workspace, 
     assert not out.exists()
 
 
-@pytest.mark.parametrize("umask", [0o022, 0o077])
-def test_every_file_of_a_trained_model_gets_the_umask_mode(workspace, tmp_path, capsys, umask):
-    """safetensors wrote the backbone's model.safetensors private (0o600) while the head, metadata and tokenizer
-    beside it got the umask's mode: a model saved for a group (a serving user) could not be loaded by it."""
+def _train_under_umask(workspace, tmp_path, umask: int, max_steps: str, save_steps: str):
+    """A short ``accord train`` run (batches of 8) with the process's umask set to ``umask``; its output folder."""
     out = tmp_path / "rm"
     before = os.umask(umask)
     try:
         assert accord_main(["train", "--model", workspace["bert"], "--train-path", workspace["data"], "--output-dir",
-                            str(out), "--max-steps", "1", "--batch-size", "8", "--stats-max-pairs", "8",
-                            "--save-steps", "none", "--quiet"]) == 0
+                            str(out), "--max-steps", max_steps, "--batch-size", "8", "--stats-max-pairs", "8",
+                            "--save-steps", save_steps, "--quiet"]) == 0
     finally:
         os.umask(before)
+    return out
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o077])
+def test_every_file_of_a_trained_model_gets_the_umask_mode(workspace, tmp_path, capsys, umask):
+    """safetensors wrote the backbone's model.safetensors private (0o600) while the head, metadata and tokenizer
+    beside it got the umask's mode: a model saved for a group (a serving user) could not be loaded by it."""
+    out = _train_under_umask(workspace, tmp_path, umask, max_steps="1", save_steps="none")
     modes = {path.name: oct(path.stat().st_mode & 0o777) for path in out.iterdir() if path.is_file()}
     assert "model.safetensors" in modes
     assert set(modes.values()) == {oct(0o666 & ~umask)}, modes
@@ -1030,14 +1036,7 @@ def test_every_file_of_a_training_checkpoint_gets_the_umask_mode(workspace, tmp_
     """A checkpoint's model.safetensors (safetensors writes it private, 0o600) was unreadable to the group that can
     read the optimizer, scheduler and RNG states beside it and the saved model above it: a user of the group could
     not resume it. Every file of a checkpoint now gets the mode the umask gives, as the model's own files do."""
-    out = tmp_path / "rm"
-    before = os.umask(umask)
-    try:
-        assert accord_main(["train", "--model", workspace["bert"], "--train-path", workspace["data"], "--output-dir",
-                            str(out), "--max-steps", "2", "--batch-size", "8", "--stats-max-pairs", "8",
-                            "--save-steps", "1", "--quiet"]) == 0
-    finally:
-        os.umask(before)
+    out = _train_under_umask(workspace, tmp_path, umask, max_steps="2", save_steps="1")
     files = [path for path in (out / "checkpoints").rglob("*") if path.is_file()]
     modes = {str(path.relative_to(out)): oct(path.stat().st_mode & 0o777) for path in files}
     assert any(path.name == "model.safetensors" for path in files) and any("optimizer" in path.name for path in files)
