@@ -280,3 +280,23 @@ def test_p_all_correct_must_be_the_last_entry_of_p_first_error(tmp_path: Path, c
                            p_all_correct=frame["p_all_correct"].astype(np.float32))
     float32.to_parquet(tmp_path / "float32.parquet")
     assert len(read_cleaned_steps(tmp_path / "float32.parquet")) == len(frame)
+
+
+def test_a_solution_given_two_rows_is_one_error_naming_both(tmp_path: Path, cleaned) -> None:
+    """The layout has one row per solution, yet a file listing a solution twice (two sets of step labels, perhaps
+    from two fits concatenated) was written and read, and trained on twice. Now one error naming the repeated row,
+    the solution and its first row; an id that is no single value (a list) is named too, not a raw TypeError."""
+    frame, _ = cleaned
+    twice = pd.concat([frame, frame.iloc[[2]]], ignore_index=True)
+    solution = frame.at[2, "solution_id"]
+    where = rf"column 'solution_id', row {len(frame)}: solution {solution!r} .*row 2"
+    with pytest.raises(ValidationError, match=where):
+        write_cleaned_steps(twice, tmp_path / "twice.parquet")
+    twice.to_parquet(tmp_path / "theirs.parquet")  # a file written by other code is read back with the same check
+    with pytest.raises(ValidationError, match="theirs.parquet, " + where):
+        read_cleaned_steps(tmp_path / "theirs.parquet")
+    listed = frame.assign(solution_id=frame["solution_id"].astype(object))
+    listed.at[4, "solution_id"] = ["a", "b"]
+    with pytest.raises(ValidationError, match=r"column 'solution_id', row 4: must be one id"):
+        write_cleaned_steps(listed, tmp_path / "listed.parquet")
+

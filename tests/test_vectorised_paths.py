@@ -110,7 +110,7 @@ def test_check_cleaned_steps_is_the_per_row_check(data, n, odd):
     from accord.datasets.steps import cleaned
 
     rows = [_solution(data.draw, data.draw(st.integers(1, 12))) for _ in range(n)]
-    frame = pd.DataFrame(rows)
+    frame = pd.DataFrame(rows).assign(solution_id=lambda f: f["solution_id"] + 100 * np.arange(n))  # one per row
     if odd:
         _make_one_cell_odd(data.draw, frame, ["completions", "labels", "label_uncertainty", "label_weights",
                                               "p_first_error"])

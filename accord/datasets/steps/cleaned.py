@@ -33,6 +33,7 @@ for JSONL in a hidden sidecar ``.<file>.meta.json``, as for the cleaned preferen
 from __future__ import annotations
 
 import os
+from collections.abc import Hashable
 from pathlib import Path
 from typing import Any
 
@@ -76,6 +77,7 @@ def check_cleaned_steps(frame: pd.DataFrame, source: str | None = None) -> None:
         row = int(np.flatnonzero(bad)[0])
         raise ValidationError("must be a positive whole number of steps", source=source, column="n_steps", row=row,
                               value=frame["n_steps"].iloc[row])
+    _check_ids(frame["solution_id"], source)
     # each list column at C speed where every row is a flat list of floats (of texts: completions), as a cleaned
     # file holds them; the per-row checks below read any other column (a missing row or entry, a text among
     # numbers, ...) and name its first bad row. They took 1.2 s a check at 128k solutions, each read checks twice.
@@ -178,6 +180,23 @@ def read_cleaned_steps(path: str | os.PathLike, fmt: str | None = None) -> pd.Da
     frame = _plain_lists(frame)
     frame.attrs["provenance"] = meta
     return frame
+
+
+def _check_ids(ids: pd.Series, source: str | None) -> None:
+    """One row per solution: a solution listed twice (two fits concatenated) was trained on twice."""
+    try:
+        if ids.is_unique:
+            return
+        repeated = ids.duplicated(keep="first").to_numpy()
+    except TypeError:  # an unhashable id (a list, an array): no single id, and duplicated's raw TypeError
+        row = int(np.flatnonzero(~ids.map(lambda v: isinstance(v, Hashable)).to_numpy(dtype=bool))[0])
+        raise ValidationError("must be one id (a text or a number) per solution", source=source,
+                              column="solution_id", row=row, value=ids.iloc[row]) from None
+    row = int(np.flatnonzero(repeated)[0])
+    codes = pd.factorize(ids)[0]  # the same hashing as duplicated (a missing id is -1, as every other)
+    first = int(np.flatnonzero(codes == codes[row])[0])
+    raise ValidationError(f"solution {ids.iloc[row]!r} again, first at row {first}: the cleaned step dataset has one "
+                          "row per solution", source=source, column="solution_id", row=row)
 
 
 def float_list(value: Any) -> np.ndarray | None:
