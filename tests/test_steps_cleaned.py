@@ -300,3 +300,17 @@ def test_a_solution_given_two_rows_is_one_error_naming_both(tmp_path: Path, clea
     with pytest.raises(ValidationError, match=r"column 'solution_id', row 4: must be one id"):
         write_cleaned_steps(listed, tmp_path / "listed.parquet")
 
+
+@pytest.mark.parametrize("column", ["n_judgments", "n_annotators"])
+@pytest.mark.parametrize("value", [-1, 2.5, np.nan, "three"])
+def test_a_count_that_is_no_whole_number_is_one_error_naming_the_solution(tmp_path: Path, cleaned, column,
+                                                                          value) -> None:
+    """n_judgments and n_annotators count labels and raters, yet -1, 2.5, a missing count or a text were written and
+    read without a word. Now one error naming the column, the row and the solution."""
+    frame, _ = cleaned
+    bad = frame.assign(**{column: frame[column].astype(object)})
+    bad.at[3, column] = value
+    solution = frame.at[3, "solution_id"]
+    with pytest.raises(ValidationError, match=rf"column '{column}', row 3: solution {solution!r}: must be a whole"):
+        write_cleaned_steps(bad, tmp_path / "bad.jsonl")
+

@@ -78,6 +78,16 @@ def check_cleaned_steps(frame: pd.DataFrame, source: str | None = None) -> None:
         raise ValidationError("must be a positive whole number of steps", source=source, column="n_steps", row=row,
                               value=frame["n_steps"].iloc[row])
     _check_ids(frame["solution_id"], source)
+    # counts of step labels and of raters (a fraction or a negative count was written and read without a word)
+    for column in ("n_judgments", "n_annotators"):
+        counts = pd.to_numeric(frame[column], errors="coerce").to_numpy(dtype=float)
+        with np.errstate(invalid="ignore"):
+            bad = ~np.isfinite(counts) | (counts < 0) | (counts != np.round(counts))
+        if bad.any():
+            row = int(np.flatnonzero(bad)[0])
+            raise ValidationError(f"solution {frame['solution_id'].iloc[row]!r}: must be a whole number >= 0 (it "
+                                  f"counts {'step labels' if column == 'n_judgments' else 'raters'})", source=source,
+                                  column=column, row=row, value=frame[column].iloc[row])
     # each list column at C speed where every row is a flat list of floats (of texts: completions), as a cleaned
     # file holds them; the per-row checks below read any other column (a missing row or entry, a text among
     # numbers, ...) and name its first bad row. They took 1.2 s a check at 128k solutions, each read checks twice.
