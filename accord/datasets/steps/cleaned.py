@@ -40,7 +40,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from accord.datasets.cleaned import only_texts, read_with_provenance, write_with_provenance
+from accord.datasets.cleaned import only_texts, read_with_provenance, weight_from_uncertainty, write_with_provenance
 from accord.datasets.errors import ValidationError
 
 STEP_CLEANED_COLUMNS: tuple[str, ...] = (
@@ -118,6 +118,22 @@ def check_cleaned_steps(frame: pd.DataFrame, source: str | None = None) -> None:
             row = _row_of(frame[column], int(np.flatnonzero(bad)[0]))
             raise ValidationError("must hold probabilities in [0, 1]", source=source, column=column, row=row,
                                   value=frame[column].iloc[row])
+    # the weights the layout promises, by which the step trainer weighs each step's loss: 1 - 2 * uncertainty clipped
+    # to [0, 1], 1 where it is unknown (as the pairwise weight). float32 storage and JSON's decimals are far inside 1e-6
+    flat = {column: lists[column][1] if lists[column] is not None else
+            np.concatenate([np.asarray(v, dtype=float) for v in frame[column]])
+            for column in ("label_uncertainty", "label_weights")}
+    expected = weight_from_uncertainty(flat["label_uncertainty"])
+    off = np.abs(flat["label_weights"] - expected) > 1e-6
+    if off.any():
+        position = int(np.flatnonzero(off)[0])
+        ends = np.cumsum(n_steps).astype(np.int64)  # the lists' lengths, checked above
+        row = int(np.searchsorted(ends, position, side="right"))
+        step = position - (int(ends[row - 1]) if row else 0)
+        raise ValidationError(f"solution {frame['solution_id'].iloc[row]!r}, step {step}: must be 1 - 2 * "
+                              f"label_uncertainty clipped to [0, 1] (1 where it is unknown), which is "
+                              f"{expected[position]:.6g}", source=source, column="label_weights", row=row,
+                              value=frame["label_weights"].iloc[row])
     # P(first error at step t) for every step, then P(no step is wrong): one distribution per solution. The
     # tolerance is far above float32 storage (~3e-8) and JSON's 10 decimals, far below a wrong layout.
     known = lists["p_first_error"]
