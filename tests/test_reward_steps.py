@@ -834,6 +834,7 @@ def test_training_steps_whose_weights_are_all_zero_are_refused_before_loading(wo
     a model that never moved, without a word, where the pairwise task refuses such data. Now it is one error naming
     the file and the column, before a model is loaded; a loss that ignores weights still trains."""
     frame = toy_steps(8, seed=4)
+    frame["label_uncertainty"] = frame["label_uncertainty"].map(lambda u: [0.5] * len(u))  # 1 - 2 * 0.5 = 0
     frame["label_weights"] = frame["label_weights"].map(lambda w: [0.0] * len(w))
     frame["outcome_weight"] = 0.0
     path = write_cleaned_steps(frame, tmp_path / "zero.parquet")

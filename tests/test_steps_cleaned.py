@@ -280,3 +280,87 @@ def test_p_all_correct_must_be_the_last_entry_of_p_first_error(tmp_path: Path, c
                            p_all_correct=frame["p_all_correct"].astype(np.float32))
     float32.to_parquet(tmp_path / "float32.parquet")
     assert len(read_cleaned_steps(tmp_path / "float32.parquet")) == len(frame)
+
+
+def test_a_solution_given_two_rows_is_one_error_naming_both(tmp_path: Path, cleaned) -> None:
+    """The layout has one row per solution, yet a file listing a solution twice (two sets of step labels, perhaps
+    from two fits concatenated) was written and read, and trained on twice. Now one error naming the repeated row,
+    the solution and its first row; an id that is no single value (a list) is named too, not a raw TypeError."""
+    frame, _ = cleaned
+    twice = pd.concat([frame, frame.iloc[[2]]], ignore_index=True)
+    solution = frame.at[2, "solution_id"]
+    where = rf"column 'solution_id', row {len(frame)}: solution {solution!r} .*row 2"
+    with pytest.raises(ValidationError, match=where):
+        write_cleaned_steps(twice, tmp_path / "twice.parquet")
+    twice.to_parquet(tmp_path / "theirs.parquet")  # a file written by other code is read back with the same check
+    with pytest.raises(ValidationError, match="theirs.parquet, " + where):
+        read_cleaned_steps(tmp_path / "theirs.parquet")
+    listed = frame.assign(solution_id=frame["solution_id"].astype(object))
+    listed.at[4, "solution_id"] = ["a", "b"]
+    with pytest.raises(ValidationError, match=r"column 'solution_id', row 4: must be one id"):
+        write_cleaned_steps(listed, tmp_path / "listed.parquet")
+
+
+@pytest.mark.parametrize("column", ["n_judgments", "n_annotators"])
+@pytest.mark.parametrize("value", [-1, 2.5, np.nan, "three"])
+def test_a_count_that_is_no_whole_number_is_one_error_naming_the_solution(tmp_path: Path, cleaned, column,
+                                                                          value) -> None:
+    """n_judgments and n_annotators count labels and raters, yet -1, 2.5, a missing count or a text were written and
+    read without a word. Now one error naming the column, the row and the solution."""
+    frame, _ = cleaned
+    bad = frame.assign(**{column: frame[column].astype(object)})
+    bad.at[3, column] = value
+    solution = frame.at[3, "solution_id"]
+    with pytest.raises(ValidationError, match=rf"column '{column}', row 3: solution {solution!r}: must be a whole"):
+        write_cleaned_steps(bad, tmp_path / "bad.jsonl")
+
+
+def test_label_weights_must_be_one_minus_twice_the_uncertainty(tmp_path: Path, data, cleaned) -> None:
+    """The layout promises label_weights = 1 - 2 * label_uncertainty (clipped to [0, 1]; 1 where the uncertainty is
+    unknown), which the step trainer weighs each step's loss by; a file whose weights said otherwise (all 1 beside
+    uncertain labels, or down-weighted labels of a method without uncertainty) was written and read. Now one error
+    naming the row, the solution and the step; float32 storage of both lists still passes."""
+    frame, _ = cleaned
+    row = int(np.flatnonzero([np.nanmax(u) > 0.01 for u in frame["label_uncertainty"]])[0])
+    step = int(np.nanargmax(frame.at[row, "label_uncertainty"]))
+    bad = frame.copy()
+    bad.at[row, "label_weights"] = [1.0 if t == step else w for t, w in enumerate(frame.at[row, "label_weights"])]
+    solution = frame.at[row, "solution_id"]
+    where = rf"column 'label_weights', row {row}: solution {solution!r}, step {step}: must be 1 - 2 \* label_unc"
+    with pytest.raises(ValidationError, match=where):
+        write_cleaned_steps(bad, tmp_path / "bad.parquet")
+    bad.to_parquet(tmp_path / "theirs.parquet")
+    with pytest.raises(ValidationError, match="theirs.parquet, " + where):
+        read_cleaned_steps(tmp_path / "theirs.parquet")
+    votes = build_cleaned_steps(StepVoteFraction().fit(data.judgments).step_labels_, data.judgments)
+    votes.at[0, "label_weights"] = [0.5] * votes.at[0, "n_steps"]  # no uncertainty: every weight is 1
+    with pytest.raises(ValidationError, match=r"column 'label_weights', row 0: solution .*, step 0: must be 1 - 2"):
+        write_cleaned_steps(votes, tmp_path / "votes.jsonl")
+    float32 = frame.assign(**{c: frame[c].map(lambda v: np.asarray(v, dtype=np.float32))
+                              for c in ("label_uncertainty", "label_weights")})
+    float32.to_parquet(tmp_path / "float32.parquet")
+    assert len(read_cleaned_steps(tmp_path / "float32.parquet")) == len(frame)
+
+
+@settings(max_examples=12, deadline=None, derandomize=True, database=None)
+@given(data=st.data(), method=st.sampled_from(["majority", "vote-fraction", "dawid-skene", "first-error"]))
+def test_every_step_file_accord_writes_passes_its_check(tmp_path_factory, data, method) -> None:
+    """What build_cleaned_steps makes of a random step-judgments table, by each of the four methods, is written and
+    read back as Parquet and JSONL: the checks of the weights, counts and ids refuse none of accord's own files."""
+    from accord.aggregate import fit_step_method
+
+    n_solutions = data.draw(st.integers(1, 6))
+    rows = []
+    for i in range(n_solutions):
+        raters = data.draw(st.lists(st.sampled_from("abcde"), min_size=1, max_size=4, unique=True))
+        for t in range(data.draw(st.integers(1, 5))):
+            rows += [(f"s{i}", t, r, data.draw(st.sampled_from([-1, 0, 1])), f"step {t}") for r in raters]
+    judgments = pd.DataFrame(rows, columns=["solution_id", "step", "annotator", "label", "step_text"])
+    settings_ = {"num_samples": 20} if method == "first-error" else {}
+    labels = fit_step_method(method, validate_steps(judgments, labels="ternary"), **settings_).step_labels_
+    frame = build_cleaned_steps(labels, judgments)
+    folder = tmp_path_factory.mktemp("own")
+    for suffix in (".parquet", ".jsonl"):
+        back = read_cleaned_steps(write_cleaned_steps(frame, folder / f"c{suffix}"))
+        assert back["solution_id"].tolist() == frame["solution_id"].tolist()
+        assert back["n_judgments"].tolist() == frame["n_judgments"].tolist()

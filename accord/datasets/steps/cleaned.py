@@ -33,13 +33,14 @@ for JSONL in a hidden sidecar ``.<file>.meta.json``, as for the cleaned preferen
 from __future__ import annotations
 
 import os
+from collections.abc import Hashable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from accord.datasets.cleaned import only_texts, read_with_provenance, write_with_provenance
+from accord.datasets.cleaned import only_texts, read_with_provenance, weight_from_uncertainty, write_with_provenance
 from accord.datasets.errors import ValidationError
 
 STEP_CLEANED_COLUMNS: tuple[str, ...] = (
@@ -76,6 +77,17 @@ def check_cleaned_steps(frame: pd.DataFrame, source: str | None = None) -> None:
         row = int(np.flatnonzero(bad)[0])
         raise ValidationError("must be a positive whole number of steps", source=source, column="n_steps", row=row,
                               value=frame["n_steps"].iloc[row])
+    _check_ids(frame["solution_id"], source)
+    # counts of step labels and of raters (a fraction or a negative count was written and read without a word)
+    for column in ("n_judgments", "n_annotators"):
+        counts = pd.to_numeric(frame[column], errors="coerce").to_numpy(dtype=float)
+        with np.errstate(invalid="ignore"):
+            bad = ~np.isfinite(counts) | (counts < 0) | (counts != np.round(counts))
+        if bad.any():
+            row = int(np.flatnonzero(bad)[0])
+            raise ValidationError(f"solution {frame['solution_id'].iloc[row]!r}: must be a whole number >= 0 (it "
+                                  f"counts {'step labels' if column == 'n_judgments' else 'raters'})", source=source,
+                                  column=column, row=row, value=frame[column].iloc[row])
     # each list column at C speed where every row is a flat list of floats (of texts: completions), as a cleaned
     # file holds them; the per-row checks below read any other column (a missing row or entry, a text among
     # numbers, ...) and name its first bad row. They took 1.2 s a check at 128k solutions, each read checks twice.
@@ -106,6 +118,22 @@ def check_cleaned_steps(frame: pd.DataFrame, source: str | None = None) -> None:
             row = _row_of(frame[column], int(np.flatnonzero(bad)[0]))
             raise ValidationError("must hold probabilities in [0, 1]", source=source, column=column, row=row,
                                   value=frame[column].iloc[row])
+    # the weights the layout promises, by which the step trainer weighs each step's loss: 1 - 2 * uncertainty clipped
+    # to [0, 1], 1 where it is unknown (as the pairwise weight). float32 storage and JSON's decimals are far inside 1e-6
+    flat = {column: lists[column][1] if lists[column] is not None else
+            np.concatenate([np.asarray(v, dtype=float) for v in frame[column]])
+            for column in ("label_uncertainty", "label_weights")}
+    expected = weight_from_uncertainty(flat["label_uncertainty"])
+    off = np.abs(flat["label_weights"] - expected) > 1e-6
+    if off.any():
+        position = int(np.flatnonzero(off)[0])
+        ends = np.cumsum(n_steps).astype(np.int64)  # the lists' lengths, checked above
+        row = int(np.searchsorted(ends, position, side="right"))
+        step = position - (int(ends[row - 1]) if row else 0)
+        raise ValidationError(f"solution {frame['solution_id'].iloc[row]!r}, step {step}: must be 1 - 2 * "
+                              f"label_uncertainty clipped to [0, 1] (1 where it is unknown), which is "
+                              f"{expected[position]:.6g}", source=source, column="label_weights", row=row,
+                              value=frame["label_weights"].iloc[row])
     # P(first error at step t) for every step, then P(no step is wrong): one distribution per solution. The
     # tolerance is far above float32 storage (~3e-8) and JSON's 10 decimals, far below a wrong layout.
     known = lists["p_first_error"]
@@ -178,6 +206,23 @@ def read_cleaned_steps(path: str | os.PathLike, fmt: str | None = None) -> pd.Da
     frame = _plain_lists(frame)
     frame.attrs["provenance"] = meta
     return frame
+
+
+def _check_ids(ids: pd.Series, source: str | None) -> None:
+    """One row per solution: a solution listed twice (two fits concatenated) was trained on twice."""
+    try:
+        if ids.is_unique:
+            return
+        repeated = ids.duplicated(keep="first").to_numpy()
+    except TypeError:  # an unhashable id (a list, an array): no single id, and duplicated's raw TypeError
+        row = int(np.flatnonzero(~ids.map(lambda v: isinstance(v, Hashable)).to_numpy(dtype=bool))[0])
+        raise ValidationError("must be one id (a text or a number) per solution", source=source,
+                              column="solution_id", row=row, value=ids.iloc[row]) from None
+    row = int(np.flatnonzero(repeated)[0])
+    codes = pd.factorize(ids)[0]  # the same hashing as duplicated (a missing id is -1, as every other)
+    first = int(np.flatnonzero(codes == codes[row])[0])
+    raise ValidationError(f"solution {ids.iloc[row]!r} again, first at row {first}: the cleaned step dataset has one "
+                          "row per solution", source=source, column="solution_id", row=row)
 
 
 def float_list(value: Any) -> np.ndarray | None:
