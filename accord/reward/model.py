@@ -27,6 +27,7 @@ import json
 import logging
 import math
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -684,10 +685,14 @@ def _usual_modes(directory: Path, before: dict[str, tuple[int, int]]) -> None:
     less the umask), as :func:`accord.datasets.io.atomic_path` gives accord's own: safetensors writes the
     backbone's weights private (``0o600``), so a saved model's ``model.safetensors`` was unreadable to the group
     and others while its head, metadata and tokenizer beside it were readable."""
+    give_usual_modes(directory / name for name, stamp in _file_stamps(directory).items() if before.get(name) != stamp)
+
+
+def give_usual_modes(paths: Iterable[Path]) -> None:
+    """Give each file of ``paths`` the mode ``open(path, "w")`` gives: ``0o666`` less the umask."""
     mode = 0o666 & ~current_umask()
-    for name, stamp in _file_stamps(directory).items():
-        if before.get(name) != stamp:
-            os.chmod(directory / name, mode)
+    for path in paths:
+        os.chmod(path, mode)
 
 
 class _PaddingWarningFilter(logging.Filter):

@@ -50,7 +50,7 @@ import torch
 
 from accord._session import seed_everything
 from accord.datasets.errors import AccordError, SettingError, SettingWarning
-from accord.datasets.io import atomic_path, check_output_folder, current_umask
+from accord.datasets.io import atomic_path, check_output_folder
 from accord.reward.calibration import CALIBRATION_KEY
 from accord.reward.config import QUOTE, RewardConfig, assigned, refused
 from accord.reward.data import TokenizedPairs, ensure_pad_token, length_grouped_batches, warn_cut
@@ -61,6 +61,7 @@ from accord.reward.model import (
     apply_lora,
     compile_repeated_blocks,
     freeze_lower_layers,
+    give_usual_modes,
     load_tokenizer,
     resolve_model_path,
 )
@@ -795,10 +796,7 @@ def _usual_modes_tree(folder: Path) -> None:
     """Give every file of a checkpoint the mode ``open(path, "w")`` gives (``0o666`` less the umask), as the saved
     model's files get: safetensors writes the weights private (``0o600``), so a group that could read the
     optimizer and RNG states beside them (and the model above) could not resume the checkpoint."""
-    mode = 0o666 & ~current_umask()
-    for path in folder.rglob("*"):
-        if path.is_file() and not path.is_symlink():
-            os.chmod(path, mode)
+    give_usual_modes(path for path in folder.rglob("*") if path.is_file() and not path.is_symlink())
 
 
 def _fsync_tree(folder: Path) -> None:
