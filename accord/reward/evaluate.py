@@ -224,7 +224,7 @@ def pairwise_metrics(d: np.ndarray, p_chosen: np.ndarray, p_tie: np.ndarray | No
     tie = side == 0
     gold = pd.Series(np.where(tie, "tie", np.where(side > 0, "chosen", "rejected")))
     # counts are whole numbers: JSON and the printed metrics wrote them as floats ("n_pairs": 120.0)
-    out: dict[str, float] = {"n_pairs": len(d), "n_ties": int(tie.sum())}
+    out: dict[str, float | int] = {"n_pairs": len(d), "n_ties": int(tie.sum())}
     if (~tie).any():
         probs = pd.DataFrame({"chosen": prob, "rejected": 1.0 - prob})
         keep = ~tie
@@ -335,7 +335,7 @@ def evaluate(model_dir: str | Path, data: Any, *, batch_size: int = 32, max_leng
     return result
 
 
-def whole(value: float) -> float:
+def whole(value: float) -> int | float:
     """A count as an int when it is a whole number (vote columns may hold weights, so a vote count may not be)."""
     value = float(value)
     return int(value) if value.is_integer() else value
