@@ -180,8 +180,8 @@ def _check_fitted_on(table: pd.DataFrame, model: Any) -> None:
         if len(more):
             at = int(more[0])
             raise AccordError(f"{model.method} was fitted on other judgments than these ({kind} {fitted.index[at]!r}: "
-                              f"{int(fitted.iloc[at])} judgments in the fit, {int(here[at])} here): give write_report "
-                              "the table the models were fitted on")
+                              f"{int(fitted.iloc[at])} judgments in the fit, {int(here[at])} in the judgments given): "
+                              "give write_report the table the models were fitted on")
 
 
 def _check_count(name: str, value: Any, least: int) -> None:
