@@ -31,7 +31,10 @@ class SoftLabels:
     method
         The method's name (``"majority"``, ``"vote-fraction"``, ``"dawid-skene"``, ...).
     interval
-        Optional ``lower`` / ``upper`` columns: a credible interval of the same probability as ``uncertainty``.
+        Optional ``lower`` / ``upper`` columns: an equal-tailed 90% credible interval of the same probability as
+        ``uncertainty``. Where that probability's posterior is skewed against 0 or 1 its mean (the soft label) can
+        lie just outside the interval (Snow RTE under GLAD: by at most 7e-4): the mean is the label a reward model
+        should see, the interval where 90% of the posterior lies, and neither is moved to hold the other.
     extra
         Optional further per-pair columns (e.g. per-group probabilities), carried into the cleaned dataset.
     """
