@@ -1151,3 +1151,33 @@ def test_a_command_of_one_model_given_several_says_it_takes_one(workspace, plain
     if command == "evaluate":
         assert accord_main([command, plain_model + ",", workspace["data"], "--quiet"]) == 0, capsys.readouterr().err
         assert "accuracy" in json.loads(capsys.readouterr().out)
+
+
+def test_train_refuses_to_replace_a_finished_model_and_still_resumes(workspace, tmp_path, capsys):
+    """`accord train` into a folder holding a finished model (no checkpoints: the last step saves none) replaced it
+    without a word, and its training log and config from the first step: so did `--resume-from latest`, which
+    found no checkpoint and started afresh. Now both are one line naming the folder and --overwrite-output-dir,
+    and nothing is touched; --overwrite-output-dir replaces it, and resuming from a checkpoint still works."""
+    base = ["train", "--model", workspace["bert"], "--train-path", workspace["data"], "--batch-size", "16",
+            "--stats-max-pairs", "8", "--quiet"]
+    out = tmp_path / "rm"
+    assert accord_main([*base, "--output-dir", str(out), "--max-steps", "1", "--save-steps", "none"]) == 0
+    before = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
+    capsys.readouterr()
+    for again in ([], ["--resume-from", "latest"]):
+        assert accord_main([*base, "--output-dir", str(out), "--max-steps", "2", *again]) == 2
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and str(out) in err and "--overwrite-output-dir" in err, err
+        assert "finished reward model (trained to step 1)" in err, err
+        assert {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()} == before
+    assert accord_main([*base, "--output-dir", str(out), "--max-steps", "2", "--overwrite-output-dir"]) == 0
+    assert json.loads(capsys.readouterr().out)["global_step"] == 2
+    assert json.loads((out / "reward_model.json").read_text())["global_step"] == 2
+    # a finished model with a checkpoint to resume (the run saved one before its last step) goes on from it
+    assert accord_main([*base, "--output-dir", str(out), "--max-steps", "3", "--save-steps", "1",
+                        "--overwrite-output-dir"]) == 0
+    capsys.readouterr()
+    assert accord_main([*base, "--output-dir", str(out), "--max-steps", "4", "--save-steps", "1",
+                        "--resume-from", "latest"]) == 0
+    assert json.loads(capsys.readouterr().out)["global_step"] == 4
+

@@ -806,6 +806,33 @@ def _fsync_tree(folder: Path) -> None:
                 os.fsync(handle.fileno())
 
 
+def refuse_finished_model(config: RewardConfig) -> None:
+    """``accord train``'s refusal of a run that would replace the finished model in ``output_dir`` (a fresh run, or
+    ``resume_from="latest"`` with no checkpoint there to resume) unless ``overwrite_output_dir``: the new model was
+    written over it without a word, and the new run's config over its ``reward_config.json`` and log from the first
+    step. A folder that also holds checkpoints is left to :meth:`RewardTrainer._check_earlier_run` (its message
+    names resuming them). The library's :func:`train` replaces the folder's model, as a notebook run again does."""
+    folder = Path(config.output_dir).expanduser()
+    if config.overwrite_output_dir or not (folder / META_FILE).is_file():
+        return
+    if config.resume_from not in (None, "latest"):
+        return
+    checkpoints = folder / CHECKPOINTS
+    if checkpoints.is_dir() and any((p / STATE_FILE).exists() for p in checkpoints.glob("step-*")
+                                    if not p.name.endswith(".partial")):
+        return
+    try:
+        step = f" (trained to step {int(json.loads((folder / META_FILE).read_text())['global_step'])})"
+    except (OSError, ValueError, KeyError, TypeError):
+        step = ""
+    resume = config.resume_from == "latest"
+    raise refused(lambda out, overwrite, resume_flag, model: (
+        f"{out.strip(QUOTE)} {config.output_dir}: holds a finished reward model{step}"
+        + (f" and no checkpoint for {resume_flag.strip(QUOTE)} latest to continue" if resume else "")
+        + f", which this run would replace; replace it with {overwrite}, or give another {out} (to train on from "
+        f"it, name it as the {model.strip(QUOTE)})"), "output_dir", "overwrite_output_dir", "resume_from", "model")
+
+
 def train(config: RewardConfig, **kwargs: Any) -> TrainResult:
     """Train a reward model as ``config`` says and save it to ``config.output_dir`` (``accord train``); keyword
     arguments go to :class:`RewardTrainer`."""
