@@ -1181,3 +1181,21 @@ def test_train_refuses_to_replace_a_finished_model_and_still_resumes(workspace, 
                         "--resume-from", "latest"]) == 0
     assert json.loads(capsys.readouterr().out)["global_step"] == 4
 
+
+def test_evaluate_says_responses_were_cut_in_one_line_naming_the_flag(workspace, plain_model, tmp_path, capfd):
+    """`accord evaluate --max-length 8` counted the responses it cut in its JSON alone, where train and score warn
+    of them in one line: the metrics of responses read only from their beginning looked like any others. Now it
+    warns once, as they do, naming the flag; the library names the keyword."""
+    from accord.reward.evaluate import evaluate
+
+    capfd.readouterr()
+    assert accord_main(["evaluate", plain_model, workspace["data"], "--max-length", "8", "--quiet"]) == 0
+    captured = capfd.readouterr()
+    cut = [line for line in captured.err.splitlines() if "did not fit" in line]
+    total = json.loads(captured.out)["truncated_responses"]
+    assert total > 0 and len(cut) == 1, captured.err
+    assert cut[0].startswith(f"accord: warning: evaluate: {total} of the 96 responses of the pairs did not fit "
+                             "--max-length 8"), cut
+    assert "max_length" not in cut[0], cut
+    with pytest.warns(UserWarning, match="evaluate: .* did not fit max_length 8"):
+        evaluate(plain_model, workspace["data"], max_length=8)
