@@ -71,6 +71,12 @@ CHECKPOINTS = "checkpoints"
 STATE_FILE = "trainer_state.json"
 WINDOW_FILE = "log_window_{rank}.json"  # a process's sums since the last log line, in a checkpoint
 CONFIG_FILE = "reward_config.json"
+LEARNS_BEGINNING = "the model learns from only their beginning"
+EVALUATES_BEGINNING = "the evaluation reads only their beginning"
+#: what a cut does to steps, for what it does to responses
+STEP_CUT_EFFECTS = {
+    LEARNS_BEGINNING: "the model learns no label of a step left out (a first step cut is read from its beginning)",
+    EVALUATES_BEGINNING: "the evaluation scores no step left out (a first step cut is read from its beginning)"}
 
 
 @dataclass
@@ -182,7 +188,7 @@ class RewardTrainer:
                           "attn_implementation")
         model.meta.update(task=self.task.name, **self.task.bind(self.tokenizer, model))
         self.train_data = self.task.encode(self.train_table)
-        self._warn_cut(self.train_data, "the model learns from only their beginning")
+        self._warn_cut(self.train_data, LEARNS_BEGINNING)
         self.eval_data = None if self.eval_table is None else self._encode_eval(eval_data, config.eval_path)
         self._plan_steps()
         self._set_up_optimisation(model)
@@ -203,7 +209,7 @@ class RewardTrainer:
         same tokens) was said again of the evaluation data in the same words, and could not be told from it."""
         with warnings.catch_warnings(record=True) as said:
             encoded = self.task.encode(self.eval_table)
-            self._warn_cut(encoded, "the evaluation reads only their beginning")
+            self._warn_cut(encoded, EVALUATES_BEGINNING)
         for warning in said:
             said_of = warning.message
             if isinstance(said_of, SettingWarning) and eval_data is None and eval_path:
@@ -215,13 +221,18 @@ class RewardTrainer:
         return encoded
 
     def _warn_cut(self, data: Any, effect: str) -> None:
-        """One warning counting the responses max_length cut (a task whose data counts them): the count was in the
-        printed JSON alone, and `accord train --max-length 8` cut every response without a word."""
+        """One warning counting the responses (or steps) max_length cut (a task whose data counts them): the count
+        was in the printed JSON alone, and `accord train --max-length 8` cut every response without a word."""
         truncation = getattr(data, "truncation", {})
         if "truncated_responses" in truncation:
             what = "responses of the pairs" if isinstance(getattr(data, "pairs", data), TokenizedPairs) else "responses"
             warn_cut(truncation["truncated_responses"], truncation["sequences"], what, self.config.max_length,
                      effect, stacklevel=3)
+        elif "truncated_steps" in truncation and not getattr(data, "outcomes_left_out", 0):
+            # a process reward model's steps (the outcome-only target warns itself of the solutions it leaves out):
+            # training on them said nothing of the steps max_length left out of the loss
+            warn_cut(truncation["truncated_steps"], data.steps_given, "steps", self.config.max_length,
+                     STEP_CUT_EFFECTS[effect], stacklevel=3)
 
     def _saved_reward_model(self, folder: Path) -> RewardModel:
         """The reward model saved in ``folder`` (what ``model`` names), head and all, to train on from where it
