@@ -949,3 +949,20 @@ def test_training_and_evaluating_steps_say_once_how_many_steps_max_length_cut(wo
     metrics = json.loads(captured.out)
     assert len(err) == 1 and err[0].startswith(f"accord: warning: evaluate: {metrics['truncated_steps']} of the "
                                                f"{table['n_steps'].sum()} steps did not fit --max-length 24"), err
+
+
+def test_scoring_steps_says_once_how_many_steps_max_length_cut(workspace, tmp_path, capsys):
+    """Was: `accord score` of a process reward model gave the steps --max-length cut off NaN scores without a word,
+    where the pairwise score warns of the responses it cuts. Now it warns once, naming the flag."""
+    model = tmp_path / "prm"
+    assert accord_main(["train", "--task", "steps", "--model", workspace["llama"], "--train-path", workspace["data"],
+                        "--output-dir", str(model), "--batch-size", "8", "--max-steps", "1", "--no-progress"]) == 0
+    out = tmp_path / "scored.csv"
+    capsys.readouterr()
+    assert accord_main(["score", str(model), workspace["data"], "--max-length", "24", "--quiet",
+                        "--out", str(out)]) == 0
+    err = capsys.readouterr().err.strip().splitlines()
+    scored = pd.read_csv(out)
+    assert len(err) == 1 and err[0].startswith("accord: warning: score: "), err
+    assert f"of the {len(scored)} steps did not fit --max-length 24" in err[0] and "NaN scores" in err[0], err
+    assert scored["reward"].isna().sum() > 0

@@ -669,7 +669,12 @@ def score_steps(model_dir: str | Path, data: Any, *, batch_size: int = 32, max_l
     ``problem_id`` when the data has it. A step cut off by ``max_length`` has NaN scores."""
     table = load_steps(data, need_labels=False)  # before the model loads, as score does
     model, tokenizer = load_model(model_dir, device, progress)
-    encoded = _saved_encoder(model_dir, model, tokenizer, max_length).encode(table)
+    encoder = _saved_encoder(model_dir, model, tokenizer, max_length)
+    encoded = encoder.encode(table)
+    # as the pairwise score says it (was: the steps cut off came out NaN without a word)
+    warn_cut(encoded.truncated_steps, encoded.steps_given, "steps", encoder.max_length,
+             "the steps left out have NaN scores (a first step cut is read from its beginning)", prefix="score: ",
+             stacklevel=2)
     pred = predict_steps(model, encoded, pad_token_id=tokenizer.pad_token_id, batch_size=batch_size,
                          device=_device(device), progress=progress)
     rows, step, scored = _step_rows(table, encoded)
