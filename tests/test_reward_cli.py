@@ -1199,3 +1199,17 @@ def test_evaluate_says_responses_were_cut_in_one_line_naming_the_flag(workspace,
     assert "max_length" not in cut[0], cut
     with pytest.warns(UserWarning, match="evaluate: .* did not fit max_length 8"):
         evaluate(plain_model, workspace["data"], max_length=8)
+
+
+def test_calibrate_says_responses_were_cut_in_one_line_naming_the_flag(workspace, plain_model, tmp_path, capfd):
+    """`accord calibrate --max-length 8` fitted the temperature it saves with the model to the log-odds of cut
+    responses without a word, where evaluate and score warn of the responses they cut. Now it warns once, naming
+    the flag."""
+    import shutil
+
+    model = shutil.copytree(plain_model, tmp_path / "rm")
+    capfd.readouterr()
+    assert accord_main(["calibrate", str(model), workspace["data"], "--max-length", "8", "--quiet"]) == 0
+    cut = [line for line in capfd.readouterr().err.splitlines() if "did not fit" in line]
+    assert len(cut) == 1 and cut[0].startswith("accord: warning: calibrate: ") and "--max-length 8" in cut[0], cut
+    assert "of the 96 responses of the pairs" in cut[0] and "temperature" in cut[0], cut

@@ -434,13 +434,14 @@ def k_without_uncertainty_head(model_dir: str | Path) -> SettingError:
 
 
 CUT_EFFECTS = {"score": "their rewards read only their beginning",
-               "evaluate": "the metrics read only their beginning"}  # what a cut does to each command's output
+               "evaluate": "the metrics read only their beginning",
+               "calibrate": "the temperature is fitted to the log-odds of their beginning"}  # what a cut does
 
 
 def _warn_cut(cut: int, total: int, what: str, max_length: int, command: str = "score") -> None:
     """Say how many responses ``max_length`` cut, once, as training does: score read only their first tokens,
     without a word (two answers that part after the cut got one reward), and evaluate put the count in its metrics
-    alone; ``command`` (score, evaluate) leads the line and says what the cut does."""
+    alone; ``command`` (score, evaluate, calibrate) leads the line and says what the cut does."""
     warn_cut(cut, total, what, max_length, CUT_EFFECTS[command], prefix=f"{command}: ", stacklevel=3)
 
 
