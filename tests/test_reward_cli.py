@@ -1213,3 +1213,24 @@ def test_calibrate_says_responses_were_cut_in_one_line_naming_the_flag(workspace
     cut = [line for line in capfd.readouterr().err.splitlines() if "did not fit" in line]
     assert len(cut) == 1 and cut[0].startswith("accord: warning: calibrate: ") and "--max-length 8" in cut[0], cut
     assert "of the 96 responses of the pairs" in cut[0] and "temperature" in cut[0], cut
+
+
+@pytest.mark.parametrize("command", ["evaluate", "score", "calibrate"])
+def test_a_training_checkpoint_given_as_the_model_says_what_it_is(workspace, tmp_path, capsys, command):
+    """A checkpoint folder (checkpoints/step-N) given to evaluate, score or calibrate was 'not an accord reward
+    model (no reward_model.json)', which left the user to guess why a folder the trainer wrote is none. Now the one
+    line says it is a training checkpoint and how to get the model from it."""
+    out = tmp_path / "rm"
+    assert accord_main(["train", "--model", workspace["bert"], "--train-path", workspace["data"], "--batch-size", "16",
+                        "--stats-max-pairs", "8", "--quiet", "--output-dir", str(out), "--max-steps", "2",
+                        "--save-steps", "1"]) == 0
+    checkpoint = out / "checkpoints" / "step-0000001"
+    capsys.readouterr()
+    assert accord_main([command, str(checkpoint), workspace["data"], "--quiet"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and str(checkpoint) in err and "a training checkpoint" in err, err
+    assert f"the run's finished model is {out}" in err, err
+    (out / "reward_model.json").unlink()  # as while the run is still going
+    assert accord_main([command, str(checkpoint), workspace["data"], "--quiet"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and f"--resume-from {checkpoint}" in err, err
