@@ -1234,3 +1234,23 @@ def test_a_training_checkpoint_given_as_the_model_says_what_it_is(workspace, tmp
     assert accord_main([command, str(checkpoint), workspace["data"], "--quiet"]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and f"--resume-from {checkpoint}" in err, err
+
+
+def test_train_refuses_to_write_over_the_backbone_it_trains_from(workspace, tmp_path, capsys):
+    """`accord train --model B --output-dir B` (B a backbone folder) wrote the reward model's backbone weights,
+    config and tokenizer over B's without a word: the pretrained backbone was lost. Now it is one line naming both
+    flags, before anything loads, and B is untouched; the library refuses it too."""
+    import shutil
+
+    backbone = shutil.copytree(workspace["bert"], tmp_path / "backbone")
+    before = {p.name: p.read_bytes() for p in backbone.iterdir() if p.is_file()}
+    capsys.readouterr()
+    assert accord_main(["train", "--model", str(backbone), "--train-path", workspace["data"], "--batch-size", "16",
+                        "--stats-max-pairs", "8", "--quiet", "--output-dir", str(backbone), "--max-steps", "1",
+                        "--save-steps", "none"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and str(backbone) in err and "--output-dir" in err and "--model" in err, err
+    assert {p.name: p.read_bytes() for p in backbone.iterdir() if p.is_file()} == before
+    with pytest.raises(AccordError, match="is the folder of the backbone 'model' names"):
+        train(RewardConfig(model=str(backbone), train_path=workspace["data"], output_dir=str(backbone),
+                           max_steps=1, progress=False))

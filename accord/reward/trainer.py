@@ -166,6 +166,8 @@ class RewardTrainer:
         self.callbacks = list(callbacks)
         self.accelerator = _accelerator(config.mixed_precision)
         self.output_dir = Path(config.output_dir).expanduser()
+        if model is None:
+            self._refuse_writing_over_the_backbone()
         self._check_earlier_run()
 
         # the data is read first: a wrong path fails before a model is loaded
@@ -579,6 +581,20 @@ class RewardTrainer:
         done = sorted(p for p in self.checkpoint_dir().glob("step-*") if not p.name.endswith(".partial"))
         for old in done[:-limit]:
             _remove_checkpoint(old)
+
+    def _refuse_writing_over_the_backbone(self) -> None:
+        """An ``output_dir`` that is the folder of the backbone ``model`` names (not a saved reward model, which goes
+        on training in place) is refused before anything loads: the reward model's backbone weights, config and
+        tokenizer were written over the pretrained ones, which were lost without a word."""
+        backbone = Path(resolve_model_path(self.config.model))
+        if not (backbone.is_dir() and self.output_dir.is_dir() and os.path.samefile(backbone, self.output_dir)):
+            return
+        if (backbone / META_FILE).is_file():
+            return
+        raise refused(lambda out, model: (
+            f"{out.strip(QUOTE)} {self.config.output_dir}: is the folder of the backbone {model} names; "
+            f"the reward model would be written over its weights, config and tokenizer: give another "
+            f"{out.strip(QUOTE)}"), "output_dir", "model")
 
     def _check_earlier_run(self) -> None:
         """A fresh run (no ``resume_from``) in a folder holding an earlier run's checkpoints is refused unless
