@@ -569,6 +569,34 @@ def test_chat_pairs_get_the_prompt_as_messages_as_trl_adds_prompt_and_response(p
     assert all(isinstance(example["prompt"] + example["chosen"], list) for example in loaded)
 
 
+def test_chat_pairs_without_a_prompt_reach_trl_through_the_readme_s_implicit_prompt_map(tmp_path):
+    """A chat pair without a prompt has prompt ``[]`` (the documented layout); TRL's apply_chat_template reads its
+    last message and fails (IndexError). The README's map to TRL's implicit-prompt layout is what TRL reads."""
+    datasets = pytest.importorskip("datasets")
+    data_utils = pytest.importorskip("trl.data_utils")
+    from accord.reward.tiny import word_tokenizer
+
+    def side(text: str) -> list[dict[str, str]]:
+        return [{"role": "assistant", "content": text}]
+
+    judgments = pd.DataFrame({"pair_id": ["p1", "p1", "p2"], "annotator": ["w1", "w2", "w1"], "label": ["A", "B", "B"],
+                              "response_a": [side("a1"), side("a1"), side("a2")],
+                              "response_b": [side("b1"), side("b1"), side("b2")]})
+    path = write_cleaned(build_cleaned(VoteFraction().fit(judgments).soft_labels_, judgments),
+                         tmp_path / "clean.parquet")
+    loaded = datasets.load_dataset("parquet", data_files=str(path), split="train", cache_dir=str(tmp_path / "hf"))
+    assert loaded[0]["prompt"] == []
+    tokenizer = word_tokenizer(["a1 b1 a2 b2"])
+    with pytest.raises(IndexError):
+        data_utils.apply_chat_template(dict(loaded[0]), tokenizer)
+    implicit = loaded.map(lambda x: {"chosen": x["prompt"] + x["chosen"], "rejected": x["prompt"] + x["rejected"]},
+                          remove_columns=["prompt"])
+    for example in implicit:
+        assert data_utils.is_conversational(example)
+        text = data_utils.apply_chat_template(example, tokenizer)
+        assert text["chosen"].endswith(example["chosen"][-1]["content"] + "</s>"), text
+
+
 @pytest.mark.parametrize("suffix", ["parquet", "jsonl"])
 def test_a_file_read_and_written_again_records_this_writes_time_and_keeps_its_method(cleaned, tmp_path, suffix):
     """write_cleaned carries the provenance of a file read back (its method and source), and with it the time and

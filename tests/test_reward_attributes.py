@@ -398,6 +398,24 @@ def test_score_reads_chat_messages_as_training_does(llama, tmp_path, layout):
             assert np.allclose(scored[f"reward_{name}"], rewards["reward"][:, j], atol=1e-5), name
 
 
+def test_evaluate_says_once_when_max_length_cuts_the_responses_as_score_and_training_do(bert, tmp_path):
+    """Was: `accord evaluate` of a multi-attribute model counted the responses --max-length cut in its metrics
+    alone, where training and score warn of them. Now it warns once (the combined reward's scoring says nothing)."""
+    import warnings
+
+    cfg = config(bert, tmp_path, "cut-evaluate", max_steps=1)
+    RewardTrainer(cfg, train_data=attribute_pairs(16, seed=5)).train()
+    pairs = attribute_pairs(3, seed=6)
+    pairs.loc[0, "chosen"] = " ".join(["helpful correct short answer"] * 4)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        metrics = evaluate(cfg.output_dir, pairs.assign(p_chosen=0.8), max_length=12)
+    cut = [str(w.message) for w in caught if "did not fit" in str(w.message)]
+    assert len(cut) == 1, cut
+    assert cut[0].startswith(f"evaluate: {metrics['truncated_responses']} of the 6 responses of the pairs did not "
+                             "fit max_length 12"), cut
+
+
 def test_evaluate_scores_the_combined_reward_on_the_pairs_with_an_overall_label_only(bert, tmp_path):
     # was: a pair without an overall label (NaN p_chosen) was compared as if its rejected side were better
     cfg = config(bert, tmp_path, "overall", max_steps=2)

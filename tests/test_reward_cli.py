@@ -1151,3 +1151,106 @@ def test_a_command_of_one_model_given_several_says_it_takes_one(workspace, plain
     if command == "evaluate":
         assert accord_main([command, plain_model + ",", workspace["data"], "--quiet"]) == 0, capsys.readouterr().err
         assert "accuracy" in json.loads(capsys.readouterr().out)
+
+
+def test_train_refuses_to_replace_a_finished_model_and_still_resumes(workspace, tmp_path, capsys):
+    """`accord train` into a folder holding a finished model (no checkpoints: the last step saves none) replaced it
+    without a word, and its training log and config from the first step: so did `--resume-from latest`, which
+    found no checkpoint and started afresh. Now both are one line naming the folder and --overwrite-output-dir,
+    and nothing is touched; --overwrite-output-dir replaces it, and resuming from a checkpoint still works."""
+    base = ["train", "--model", workspace["bert"], "--train-path", workspace["data"], "--batch-size", "16",
+            "--stats-max-pairs", "8", "--quiet"]
+    out = tmp_path / "rm"
+    assert accord_main([*base, "--output-dir", str(out), "--max-steps", "1", "--save-steps", "none"]) == 0
+    before = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
+    capsys.readouterr()
+    for again in ([], ["--resume-from", "latest"]):
+        assert accord_main([*base, "--output-dir", str(out), "--max-steps", "2", *again]) == 2
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and str(out) in err and "--overwrite-output-dir" in err, err
+        assert "finished reward model (trained to step 1)" in err, err
+        assert {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()} == before
+    assert accord_main([*base, "--output-dir", str(out), "--max-steps", "2", "--overwrite-output-dir"]) == 0
+    assert json.loads(capsys.readouterr().out)["global_step"] == 2
+    assert json.loads((out / "reward_model.json").read_text())["global_step"] == 2
+    # a finished model with a checkpoint to resume (the run saved one before its last step) goes on from it
+    assert accord_main([*base, "--output-dir", str(out), "--max-steps", "3", "--save-steps", "1",
+                        "--overwrite-output-dir"]) == 0
+    capsys.readouterr()
+    assert accord_main([*base, "--output-dir", str(out), "--max-steps", "4", "--save-steps", "1",
+                        "--resume-from", "latest"]) == 0
+    assert json.loads(capsys.readouterr().out)["global_step"] == 4
+
+
+def test_evaluate_says_responses_were_cut_in_one_line_naming_the_flag(workspace, plain_model, tmp_path, capfd):
+    """`accord evaluate --max-length 8` counted the responses it cut in its JSON alone, where train and score warn
+    of them in one line: the metrics of responses read only from their beginning looked like any others. Now it
+    warns once, as they do, naming the flag; the library names the keyword."""
+    from accord.reward.evaluate import evaluate
+
+    capfd.readouterr()
+    assert accord_main(["evaluate", plain_model, workspace["data"], "--max-length", "8", "--quiet"]) == 0
+    captured = capfd.readouterr()
+    cut = [line for line in captured.err.splitlines() if "did not fit" in line]
+    total = json.loads(captured.out)["truncated_responses"]
+    assert total > 0 and len(cut) == 1, captured.err
+    assert cut[0].startswith(f"accord: warning: evaluate: {total} of the 96 responses of the pairs did not fit "
+                             "--max-length 8"), cut
+    assert "max_length" not in cut[0], cut
+    with pytest.warns(UserWarning, match="evaluate: .* did not fit max_length 8"):
+        evaluate(plain_model, workspace["data"], max_length=8)
+
+
+def test_calibrate_says_responses_were_cut_in_one_line_naming_the_flag(workspace, plain_model, tmp_path, capfd):
+    """`accord calibrate --max-length 8` fitted the temperature it saves with the model to the log-odds of cut
+    responses without a word, where evaluate and score warn of the responses they cut. Now it warns once, naming
+    the flag."""
+    import shutil
+
+    model = shutil.copytree(plain_model, tmp_path / "rm")
+    capfd.readouterr()
+    assert accord_main(["calibrate", str(model), workspace["data"], "--max-length", "8", "--quiet"]) == 0
+    cut = [line for line in capfd.readouterr().err.splitlines() if "did not fit" in line]
+    assert len(cut) == 1 and cut[0].startswith("accord: warning: calibrate: ") and "--max-length 8" in cut[0], cut
+    assert "of the 96 responses of the pairs" in cut[0] and "temperature" in cut[0], cut
+
+
+@pytest.mark.parametrize("command", ["evaluate", "score", "calibrate"])
+def test_a_training_checkpoint_given_as_the_model_says_what_it_is(workspace, tmp_path, capsys, command):
+    """A checkpoint folder (checkpoints/step-N) given to evaluate, score or calibrate was 'not an accord reward
+    model (no reward_model.json)', which left the user to guess why a folder the trainer wrote is none. Now the one
+    line says it is a training checkpoint and how to get the model from it."""
+    out = tmp_path / "rm"
+    assert accord_main(["train", "--model", workspace["bert"], "--train-path", workspace["data"], "--batch-size", "16",
+                        "--stats-max-pairs", "8", "--quiet", "--output-dir", str(out), "--max-steps", "2",
+                        "--save-steps", "1"]) == 0
+    checkpoint = out / "checkpoints" / "step-0000001"
+    capsys.readouterr()
+    assert accord_main([command, str(checkpoint), workspace["data"], "--quiet"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and str(checkpoint) in err and "a training checkpoint" in err, err
+    assert f"the run's finished model is {out}" in err, err
+    (out / "reward_model.json").unlink()  # as while the run is still going
+    assert accord_main([command, str(checkpoint), workspace["data"], "--quiet"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and f"--resume-from {checkpoint}" in err, err
+
+
+def test_train_refuses_to_write_over_the_backbone_it_trains_from(workspace, tmp_path, capsys):
+    """`accord train --model B --output-dir B` (B a backbone folder) wrote the reward model's backbone weights,
+    config and tokenizer over B's without a word: the pretrained backbone was lost. Now it is one line naming both
+    flags, before anything loads, and B is untouched; the library refuses it too."""
+    import shutil
+
+    backbone = shutil.copytree(workspace["bert"], tmp_path / "backbone")
+    before = {p.name: p.read_bytes() for p in backbone.iterdir() if p.is_file()}
+    capsys.readouterr()
+    assert accord_main(["train", "--model", str(backbone), "--train-path", workspace["data"], "--batch-size", "16",
+                        "--stats-max-pairs", "8", "--quiet", "--output-dir", str(backbone), "--max-steps", "1",
+                        "--save-steps", "none"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and str(backbone) in err and "--output-dir" in err and "--model" in err, err
+    assert {p.name: p.read_bytes() for p in backbone.iterdir() if p.is_file()} == before
+    with pytest.raises(AccordError, match="is the folder of the backbone 'model' names"):
+        train(RewardConfig(model=str(backbone), train_path=workspace["data"], output_dir=str(backbone),
+                           max_steps=1, progress=False))

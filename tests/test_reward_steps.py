@@ -913,3 +913,56 @@ def test_step_metrics_give_their_counts_as_whole_numbers(workspace):
     counts = [key for key in metrics if key.startswith(("n_", "truncated_"))]
     assert {"n_solutions", "n_steps"} <= set(counts)
     assert all(type(metrics[key]) is int for key in counts), {key: metrics[key] for key in counts}
+
+
+@pytest.mark.parametrize("target", ["steps", "outcome"])
+def test_training_and_evaluating_steps_say_once_how_many_steps_max_length_cut(workspace, tmp_path, target, capsys):
+    """Was: a process reward model trained (and evaluated) on steps --max-length left out without a word: the
+    count was in the printed JSON alone, where the pairwise task warns in one line. Now the step target warns as
+    the pairwise path does, counting the steps; the outcome target keeps its one warning of the solutions it
+    leaves out (not a second); `accord evaluate` says it once too."""
+    import warnings
+
+    table = load_steps(workspace["data"])
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        trainer = RewardTrainer(config(workspace, f"cut-{target}", max_length=24, max_steps=1, step_target=target))
+    said = [str(w.message) for w in caught if "max_length" in str(w.message)]
+    assert len(said) == 1, said
+    if target == "steps":
+        cut = trainer.train_data.truncated_steps
+        assert 0 < cut < table["n_steps"].sum()
+        assert said[0].startswith(f"{cut} of the {table['n_steps'].sum()} steps did not fit max_length 24"), said
+    else:
+        assert "cuts the steps of" in said[0], said
+    if target == "outcome":
+        return
+    model = tmp_path / "prm"
+    assert accord_main(["train", "--task", "steps", "--model", workspace["llama"], "--train-path", workspace["data"],
+                        "--output-dir", str(model), "--batch-size", "8", "--max-steps", "1", "--max-length", "24",
+                        "--no-progress"]) == 0
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("accord: warning: ") and "--max-length 24" in err[0], err
+    assert accord_main(["evaluate", str(model), workspace["data"], "--quiet"]) == 0
+    captured = capsys.readouterr()
+    err = captured.err.strip().splitlines()
+    metrics = json.loads(captured.out)
+    assert len(err) == 1 and err[0].startswith(f"accord: warning: evaluate: {metrics['truncated_steps']} of the "
+                                               f"{table['n_steps'].sum()} steps did not fit --max-length 24"), err
+
+
+def test_scoring_steps_says_once_how_many_steps_max_length_cut(workspace, tmp_path, capsys):
+    """Was: `accord score` of a process reward model gave the steps --max-length cut off NaN scores without a word,
+    where the pairwise score warns of the responses it cuts. Now it warns once, naming the flag."""
+    model = tmp_path / "prm"
+    assert accord_main(["train", "--task", "steps", "--model", workspace["llama"], "--train-path", workspace["data"],
+                        "--output-dir", str(model), "--batch-size", "8", "--max-steps", "1", "--no-progress"]) == 0
+    out = tmp_path / "scored.csv"
+    capsys.readouterr()
+    assert accord_main(["score", str(model), workspace["data"], "--max-length", "24", "--quiet",
+                        "--out", str(out)]) == 0
+    err = capsys.readouterr().err.strip().splitlines()
+    scored = pd.read_csv(out)
+    assert len(err) == 1 and err[0].startswith("accord: warning: score: "), err
+    assert f"of the {len(scored)} steps did not fit --max-length 24" in err[0] and "NaN scores" in err[0], err
+    assert scored["reward"].isna().sum() > 0

@@ -168,7 +168,9 @@ def conversational_prompts(prompts: Sequence[Any], chosen: Sequence[Any],
     ``""`` of a pair without one) failed there ('can only concatenate str (not "list") to str'). A prompt given as
     messages stays; else the messages both sides start with are the prompt (as TRL's ``extract_prompt`` and accord's
     trainer read them; a text prompt beside whole conversations repeats their first turn), else the text prompt is
-    the user's turn (as accord's trainer reads it), else there is none (``[]``). Pairs of texts stay as they are."""
+    the user's turn (as accord's trainer reads it), else there is none (``[]``: TRL's ``apply_chat_template`` and
+    ``is_conversational`` read an explicit prompt's messages and fail on it; the README shows the map to TRL's
+    implicit-prompt layout). Pairs of texts stay as they are."""
     out: tuple[list, list, list] = ([], [], [])
     for prompt, c, r in zip(prompts, chosen, rejected):
         parts = (prompt, c, r)

@@ -426,9 +426,11 @@ def _check_sizes(args: argparse.Namespace) -> None:
 
 
 def _train(args: argparse.Namespace) -> None:
-    from accord.reward.trainer import train
+    from accord.reward.trainer import refuse_finished_model, train
 
-    result = train(config_from_args(args))
+    config = config_from_args(args)
+    refuse_finished_model(config)  # a field tool keeps a finished model unless told to replace it
+    result = train(config)
     if os.environ.get("RANK", "0") != "0":  # under accelerate launch / torchrun: the main process reports
         return
     print(json_text({"output_dir": str(result.output_dir), "global_step": result.global_step,

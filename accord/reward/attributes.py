@@ -802,7 +802,7 @@ def evaluate_attributes(model_dir: str | Path, data: Any, *, batch_size: int = 3
     """``accord evaluate`` of a multi-attribute model: the per-attribute metrics of :func:`attribute_metrics` on the
     attributes ``data`` has, and, when it has an overall label (``p_chosen``) with pairs, the metrics of the
     combined reward against it (``combined_accuracy``, ``combined_nll``, ...)."""
-    from accord.reward.evaluate import _encoder, load_model, pairwise_metrics
+    from accord.reward.evaluate import _encoder, _warn_cut, load_model, pairwise_metrics
     from accord.reward.model import RewardModel
 
     # the data, and whether its layout can score the model, before the model loads, as score does
@@ -811,10 +811,14 @@ def evaluate_attributes(model_dir: str | Path, data: Any, *, batch_size: int = 3
     refuse_unlabelled(spec, frame)
     overall = overall_labels(frame) if "p_chosen" in frame.columns and spec.layout == "pairs" else None
     model, tokenizer = load_model(model_dir, device, progress)
-    encoded = encode_attribute_table(_encoder(model, tokenizer, max_length), spec, frame)
+    encoder = _encoder(model, tokenizer, max_length)
+    encoded = encode_attribute_table(encoder, spec, frame)
     rewards = predict_attributes(model, encoded, pad_token_id=tokenizer.pad_token_id, batch_size=batch_size,
                                  progress=progress)
     refuse_nan_rewards(model_dir, spec, rewards)  # as score_attributes refuses a NaN attribute reward
+    truncation = encoded.truncation  # said once, as the pairwise evaluate says it (was: in the metrics alone)
+    _warn_cut(truncation["truncated_responses"], truncation["sequences"],
+              "responses of the pairs" if encoded.pairs is not None else "responses", encoder.max_length, "evaluate")
     result = attribute_metrics(spec, rewards, encoded.labels)
     if overall is not None:
         with warnings.catch_warnings():  # the pairs were encoded above, and what their cut warns of was said there

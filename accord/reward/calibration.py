@@ -204,7 +204,7 @@ def calibrate(model_dir: str | Path, data: Any, *, fit_bias: bool = False, objec
     every pair is a tie; ``soft_ece_before`` / ``soft_ece_after`` against their soft labels): the objective's NLL
     alone did not say whether the probabilities came closer to the labels."""
     from accord.reward.data import load_pairs
-    from accord.reward.evaluate import _encoder, load_model, pair_logits, pairwise_metrics, predict_pairs
+    from accord.reward.evaluate import _encoder, _warn_cut, load_model, pair_logits, pairwise_metrics, predict_pairs
     from accord.reward.model import META_FILE, RewardModel
 
     meta = RewardModel.read_meta(model_dir)  # fails with one line before the weights load
@@ -217,7 +217,11 @@ def calibrate(model_dir: str | Path, data: Any, *, fit_bias: bool = False, objec
         where = "" if hasattr(data, "columns") else f"file {data}: "
         raise AccordError(f"{where}calibration fits a temperature to at least 2 held-out pairs, got {len(frame)}")
     model, tokenizer = load_model(model_dir, device)
-    pairs = _encoder(model, tokenizer, max_length).encode_pairs(frame)
+    encoder = _encoder(model, tokenizer, max_length)
+    pairs = encoder.encode_pairs(frame)
+    # as evaluate and score say it (was: a temperature saved with the model, fitted on cut pairs without a word)
+    _warn_cut(pairs.truncation["truncated_responses"], pairs.truncation["sequences"], "responses of the pairs",
+              encoder.max_length, "calibrate")
     pred = predict_pairs(model, pairs, pad_token_id=tokenizer.pad_token_id, batch_size=batch_size,
                          progress=progress, desc="calibrating")
     d = pair_logits(pred)

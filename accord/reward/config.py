@@ -206,7 +206,7 @@ class RewardConfig:
     overwrite_output_dir: bool = setting(
         False, "start afresh in an output_dir that holds checkpoints of an earlier run, removing them (without it "
         "such a run is refused: 'latest' and the pruning of old checkpoints would take the earlier run's for this "
-        "one's)", "bookkeeping")
+        "one's), or, with accord train, a finished model, replacing it", "bookkeeping")
     eval_steps: int | None = setting(None, "steps between evaluations on eval_path", "bookkeeping")
     stats_max_pairs: int = setting(
         256, "training examples (a seeded sample) scored at the end for reward_stats.json, the rewards' mean and "

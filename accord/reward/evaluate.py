@@ -325,7 +325,10 @@ def evaluate(model_dir: str | Path, data: Any, *, batch_size: int = 32, max_leng
     frame = load_pairs(data)  # before the model loads: a problem with the data is reported at once, as score does
     if model is None:
         model, tokenizer = load_model(model_dir, device, progress)
-    pairs = _encoder(model, tokenizer, max_length).encode_pairs(frame)
+    encoder = _encoder(model, tokenizer, max_length)
+    pairs = encoder.encode_pairs(frame)
+    _warn_cut(pairs.truncation["truncated_responses"], pairs.truncation["sequences"], "responses of the pairs",
+              encoder.max_length, "evaluate")
     pred = predict_pairs(model, pairs, pad_token_id=tokenizer.pad_token_id, batch_size=batch_size,
                          progress=progress, desc="evaluating")
     d = apply_calibration(pair_logits(pred), model.meta)  # the fitted temperature, when the model has one
@@ -430,10 +433,16 @@ def k_without_uncertainty_head(model_dir: str | Path) -> SettingError:
         f"reward_sd and its conservative reward would equal the reward; train with --uncertainty-head to use {name}"))
 
 
-def _warn_cut(cut: int, total: int, what: str, max_length: int) -> None:
-    """Say how many responses ``max_length`` cut: score read only their first tokens, without a word (two answers
-    that part after the cut got one reward), where training and evaluate count the cuts."""
-    warn_cut(cut, total, what, max_length, "their rewards read only their beginning", prefix="score: ", stacklevel=3)
+CUT_EFFECTS = {"score": "their rewards read only their beginning",
+               "evaluate": "the metrics read only their beginning",
+               "calibrate": "the temperature is fitted to the log-odds of their beginning"}  # what a cut does
+
+
+def _warn_cut(cut: int, total: int, what: str, max_length: int, command: str = "score") -> None:
+    """Say how many responses ``max_length`` cut, once, as training does: score read only their first tokens,
+    without a word (two answers that part after the cut got one reward), and evaluate put the count in its metrics
+    alone; ``command`` (score, evaluate, calibrate) leads the line and says what the cut does."""
+    warn_cut(cut, total, what, max_length, CUT_EFFECTS[command], prefix=f"{command}: ", stacklevel=3)
 
 
 def _task(model_dir: str | Path) -> str:

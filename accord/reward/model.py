@@ -517,6 +517,15 @@ class RewardModel(nn.Module):
             if not meta_path.parent.is_dir():
                 raise AccordError(f"{directory}: is a file, not a reward model's folder (the model's folder comes "
                                   "first, then the data)")
+            from accord.reward.trainer import STATE_FILE
+
+            if (meta_path.parent / STATE_FILE).is_file():  # was: "not an accord reward model", of a checkpoint
+                run = meta_path.parent.parent.parent  # output_dir/checkpoints/step-N
+                way = (f"the run's finished model is {run}" if (run / META_FILE).is_file() else
+                       f"finish the run with `accord train ... --resume-from {directory}` and use the model it saves "
+                       f"in {run}")
+                raise AccordError(f"folder {directory}: a training checkpoint, not a finished reward model (no "
+                                  f"{META_FILE}); {way}")
             raise AccordError(f"folder {directory}: not an accord reward model (no {META_FILE})")
         meta = _read_json(meta_path, directory, dict)
         saved = meta.get("format", FORMAT)  # models saved before the format was written are of this one

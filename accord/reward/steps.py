@@ -47,7 +47,7 @@ from accord.datasets.io import COMPRESSION_SUFFIXES
 from accord.datasets.steps.cleaned import (STEP_CLEANED_COLUMNS, check_cleaned_steps, flat_lists, float_list,
                                            read_cleaned_steps)
 from accord.reward.config import QUOTE, assigned, refused
-from accord.reward.data import PairCollator, PairEncoder
+from accord.reward.data import PairCollator, PairEncoder, warn_cut
 from accord.reward.evaluate import (
     _bar,
     _device,
@@ -242,6 +242,7 @@ class TokenizedSteps:
     truncated_prompts: int = 0
     truncated_steps: int = 0
     outcomes_left_out: int = 0
+    steps_given: int = 0  # the steps of the table, before max_length cut any (the count a cut warning is of)
     lengths: np.ndarray = field(init=False)
     offsets: np.ndarray = field(init=False)
 
@@ -347,7 +348,8 @@ class StepEncoder:
         return TokenizedSteps(ids=ids, type_ids=None if layout.is_decoder else types, separators=separators,
                               n_steps=kept, label=label.astype(np.float32), target=target.astype(np.float32),
                               weight=weight.astype(np.float32), labelled=labelled, truncated_prompts=cut_prompts,
-                              truncated_steps=cut_steps, outcomes_left_out=left_out)
+                              truncated_steps=cut_steps, outcomes_left_out=left_out,
+                              steps_given=int(n_steps.sum()))
 
 
 # ----------------------------------------------------------------------------------------------------------------------
@@ -645,7 +647,12 @@ def evaluate_steps(model_dir: str | Path, data: Any, *, batch_size: int = 32, ma
     """:func:`step_reward_metrics` of a saved process reward model on a step dataset, with the truncation counts."""
     table = load_steps(data)  # before the model loads: a problem with the data is reported at once
     model, tokenizer = load_model(model_dir, device, progress)
-    encoded = _saved_encoder(model_dir, model, tokenizer, max_length).encode(table)
+    encoder = _saved_encoder(model_dir, model, tokenizer, max_length)
+    encoded = encoder.encode(table)
+    # once, as training and the pairwise evaluate say it (was: in the metrics alone)
+    warn_cut(encoded.truncated_steps, encoded.steps_given, "steps", encoder.max_length,
+             "the metrics score no step left out (a first step cut is read from its beginning)", prefix="evaluate: ",
+             stacklevel=2)
     pred = predict_steps(model, encoded, pad_token_id=tokenizer.pad_token_id, batch_size=batch_size,
                          device=_device(device), progress=progress, desc="evaluating")
     _refuse_nan_read_steps(model_dir, table, encoded, pred["reward"])  # else NaN metrics, without a word
@@ -662,7 +669,12 @@ def score_steps(model_dir: str | Path, data: Any, *, batch_size: int = 32, max_l
     ``problem_id`` when the data has it. A step cut off by ``max_length`` has NaN scores."""
     table = load_steps(data, need_labels=False)  # before the model loads, as score does
     model, tokenizer = load_model(model_dir, device, progress)
-    encoded = _saved_encoder(model_dir, model, tokenizer, max_length).encode(table)
+    encoder = _saved_encoder(model_dir, model, tokenizer, max_length)
+    encoded = encoder.encode(table)
+    # as the pairwise score says it (was: the steps cut off came out NaN without a word)
+    warn_cut(encoded.truncated_steps, encoded.steps_given, "steps", encoder.max_length,
+             "the steps left out have NaN scores (a first step cut is read from its beginning)", prefix="score: ",
+             stacklevel=2)
     pred = predict_steps(model, encoded, pad_token_id=tokenizer.pad_token_id, batch_size=batch_size,
                          device=_device(device), progress=progress)
     rows, step, scored = _step_rows(table, encoded)

@@ -71,6 +71,12 @@ CHECKPOINTS = "checkpoints"
 STATE_FILE = "trainer_state.json"
 WINDOW_FILE = "log_window_{rank}.json"  # a process's sums since the last log line, in a checkpoint
 CONFIG_FILE = "reward_config.json"
+LEARNS_BEGINNING = "the model learns from only their beginning"
+EVALUATES_BEGINNING = "the evaluation reads only their beginning"
+#: what a cut does to steps, for what it does to responses
+STEP_CUT_EFFECTS = {
+    LEARNS_BEGINNING: "the model learns no label of a step left out (a first step cut is read from its beginning)",
+    EVALUATES_BEGINNING: "the evaluation scores no step left out (a first step cut is read from its beginning)"}
 
 
 @dataclass
@@ -160,6 +166,8 @@ class RewardTrainer:
         self.callbacks = list(callbacks)
         self.accelerator = _accelerator(config.mixed_precision)
         self.output_dir = Path(config.output_dir).expanduser()
+        if model is None:
+            self._refuse_writing_over_the_backbone()
         self._check_earlier_run()
 
         # the data is read first: a wrong path fails before a model is loaded
@@ -182,7 +190,7 @@ class RewardTrainer:
                           "attn_implementation")
         model.meta.update(task=self.task.name, **self.task.bind(self.tokenizer, model))
         self.train_data = self.task.encode(self.train_table)
-        self._warn_cut(self.train_data, "the model learns from only their beginning")
+        self._warn_cut(self.train_data, LEARNS_BEGINNING)
         self.eval_data = None if self.eval_table is None else self._encode_eval(eval_data, config.eval_path)
         self._plan_steps()
         self._set_up_optimisation(model)
@@ -203,7 +211,7 @@ class RewardTrainer:
         same tokens) was said again of the evaluation data in the same words, and could not be told from it."""
         with warnings.catch_warnings(record=True) as said:
             encoded = self.task.encode(self.eval_table)
-            self._warn_cut(encoded, "the evaluation reads only their beginning")
+            self._warn_cut(encoded, EVALUATES_BEGINNING)
         for warning in said:
             said_of = warning.message
             if isinstance(said_of, SettingWarning) and eval_data is None and eval_path:
@@ -215,13 +223,18 @@ class RewardTrainer:
         return encoded
 
     def _warn_cut(self, data: Any, effect: str) -> None:
-        """One warning counting the responses max_length cut (a task whose data counts them): the count was in the
-        printed JSON alone, and `accord train --max-length 8` cut every response without a word."""
+        """One warning counting the responses (or steps) max_length cut (a task whose data counts them): the count
+        was in the printed JSON alone, and `accord train --max-length 8` cut every response without a word."""
         truncation = getattr(data, "truncation", {})
         if "truncated_responses" in truncation:
             what = "responses of the pairs" if isinstance(getattr(data, "pairs", data), TokenizedPairs) else "responses"
             warn_cut(truncation["truncated_responses"], truncation["sequences"], what, self.config.max_length,
                      effect, stacklevel=3)
+        elif "truncated_steps" in truncation and not getattr(data, "outcomes_left_out", 0):
+            # a process reward model's steps (the outcome-only target warns itself of the solutions it leaves out):
+            # training on them said nothing of the steps max_length left out of the loss
+            warn_cut(truncation["truncated_steps"], data.steps_given, "steps", self.config.max_length,
+                     STEP_CUT_EFFECTS[effect], stacklevel=3)
 
     def _saved_reward_model(self, folder: Path) -> RewardModel:
         """The reward model saved in ``folder`` (what ``model`` names), head and all, to train on from where it
@@ -569,6 +582,20 @@ class RewardTrainer:
         for old in done[:-limit]:
             _remove_checkpoint(old)
 
+    def _refuse_writing_over_the_backbone(self) -> None:
+        """An ``output_dir`` that is the folder of the backbone ``model`` names (not a saved reward model, which goes
+        on training in place) is refused before anything loads: the reward model's backbone weights, config and
+        tokenizer were written over the pretrained ones, which were lost without a word."""
+        backbone = Path(resolve_model_path(self.config.model))
+        if not (backbone.is_dir() and self.output_dir.is_dir() and os.path.samefile(backbone, self.output_dir)):
+            return
+        if (backbone / META_FILE).is_file():
+            return
+        raise refused(lambda out, model: (
+            f"{out.strip(QUOTE)} {self.config.output_dir}: is the folder of the backbone {model} names; "
+            f"the reward model would be written over its weights, config and tokenizer: give another "
+            f"{out.strip(QUOTE)}"), "output_dir", "model")
+
     def _check_earlier_run(self) -> None:
         """A fresh run (no ``resume_from``) in a folder holding an earlier run's checkpoints is refused unless
         ``overwrite_output_dir``: the earlier run's later steps would stay 'latest', and pruning would delete this
@@ -804,6 +831,33 @@ def _fsync_tree(folder: Path) -> None:
         if path.is_file():
             with open(path, "rb") as handle:
                 os.fsync(handle.fileno())
+
+
+def refuse_finished_model(config: RewardConfig) -> None:
+    """``accord train``'s refusal of a run that would replace the finished model in ``output_dir`` (a fresh run, or
+    ``resume_from="latest"`` with no checkpoint there to resume) unless ``overwrite_output_dir``: the new model was
+    written over it without a word, and the new run's config over its ``reward_config.json`` and log from the first
+    step. A folder that also holds checkpoints is left to :meth:`RewardTrainer._check_earlier_run` (its message
+    names resuming them). The library's :func:`train` replaces the folder's model, as a notebook run again does."""
+    folder = Path(config.output_dir).expanduser()
+    if config.overwrite_output_dir or not (folder / META_FILE).is_file():
+        return
+    if config.resume_from not in (None, "latest"):
+        return
+    checkpoints = folder / CHECKPOINTS
+    if checkpoints.is_dir() and any((p / STATE_FILE).exists() for p in checkpoints.glob("step-*")
+                                    if not p.name.endswith(".partial")):
+        return
+    try:
+        step = f" (trained to step {int(json.loads((folder / META_FILE).read_text())['global_step'])})"
+    except (OSError, ValueError, KeyError, TypeError):
+        step = ""
+    resume = config.resume_from == "latest"
+    raise refused(lambda out, overwrite, resume_flag, model: (
+        f"{out.strip(QUOTE)} {config.output_dir}: holds a finished reward model{step}"
+        + (f" and no checkpoint for {resume_flag.strip(QUOTE)} latest to continue" if resume else "")
+        + f", which this run would replace; replace it with {overwrite}, or give another {out} (to train on from "
+        f"it, name it as the {model.strip(QUOTE)})"), "output_dir", "overwrite_output_dir", "resume_from", "model")
 
 
 def train(config: RewardConfig, **kwargs: Any) -> TrainResult:
