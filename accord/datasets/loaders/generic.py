@@ -44,9 +44,10 @@ FORMATS: tuple[str, ...] = ("csv", "tsv", "jsonl", "json", "parquet")
 
 # Where a (source) id column may be called, so CSV readers keep ids as text: "007" must not become 7 (nor the
 # responses "01" and "1" one response). The items of per-attribute ratings (response_id) and of step judgments
-# (solution_id), and the ids that group or name responses, are ids too.
+# (solution_id), and the ids that group or name responses, are ids too; so is the name of a rated attribute ("007"
+# and "7" are two attributes, "NA" one, not a missing name).
 _ID_COLUMNS: tuple[str, ...] = ("pair_id", "annotator", *CROWDKIT_COLUMNS.keys(), "response_id", "solution_id",
-                                "prompt_id", "problem_id", "response_a_id", "response_b_id")
+                                "prompt_id", "problem_id", "response_a_id", "response_b_id", "attribute")
 # Texts are read as written too: a response "1e3" stays that text, and "None", "N/A" or "NA" (a model's whole answer
 # can be one) are texts, not missing values; only an empty cell is no text.
 _TEXT_COLUMNS: tuple[str, ...] = ("prompt", "response_a", "response_b", "step_text")
