@@ -142,3 +142,16 @@ def test_attribute_names_come_back_as_written_from_csv(tmp_path, fmt, names):
     _same(table, back)
     assert back.attrs["accord"]["attributes"] == names
 
+
+
+@pytest.mark.parametrize("word", ["NA", "None", "null", "N/A"])
+def test_response_texts_of_attribute_ratings_come_back_as_written_from_csv(tmp_path, word):
+    """A rated response's text is read as written, as a pair's response_a/response_b are: a response "None" came back
+    as no text, and `accord aggregate` then failed on "column 'chosen', row 1: missing response text"."""
+    from accord.datasets import validate_attributes
+
+    table = validate_attributes(pd.DataFrame({
+        "response_id": ["r1", "r2"], "annotator": ["a", "a"], "attribute": ["help", "help"], "label": [0, 2],
+        "scale_min": 0, "scale_max": 2, "prompt": ["q", "q"], "response": [word, "x"]}))
+    back = read_judgments(write_table(table, tmp_path / "ratings.csv"))
+    _same(table, back)
