@@ -456,3 +456,28 @@ def test_a_blank_label_gets_advice_that_mends_it(tmp_path, blank):
     gold.loc[3, "gold"] = blank
     with pytest.raises(ValidationError, match="column 'gold', row 3: blank label .leave the cell empty for no gold"):
         validate(gold)
+
+
+@pytest.mark.parametrize("rename", [False, True])
+def test_per_attribute_ratings_are_refused_by_a_fit_across_processes(tmp_path, capsys, rename):
+    """A fit across processes reads one label per rater and pair: per-attribute ratings whose raters each rated one
+    attribute of a pair were fitted as one pooled label per pair without a word (the 'attribute' column ignored),
+    where one process fits every attribute (accord aggregate's per-attribute methods)."""
+    from accord.cli import main
+
+    rows = [{"pair_id": f"p{p}", "annotator": f"{a}{w}", "attribute": a, "label": (p + w) % 2, "scale_min": 0,
+             "scale_max": 1} for p in range(12) for a in ("helpful", "harmless") for w in range(3)]
+    table = pd.DataFrame(rows)
+    extra = []
+    if rename:
+        table = table.rename(columns={"attribute": "aspect"})
+        extra = ["--columns", "aspect=attribute"]
+    path = write_parquet(table, tmp_path / "ratings.parquet")
+    argv = ["aggregate", "--input", str(path), "--output", str(tmp_path / "o.parquet"), "--distributed", "1",
+            "--method", "dawid-skene", "--form", "categorical", *extra]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("accord: error: ") and "per-attribute ratings" in err and err.count("\n") == 1, err
+    assert not (tmp_path / "o.parquet").exists()
+    with pytest.raises(AccordError, match="per-attribute ratings"):
+        read_judgment_shard(path, columns={"aspect": "attribute"} if rename else None, form="categorical")

@@ -735,6 +735,21 @@ class TestRegistry:
         assert (dog["n_items"], dog["n_judgments"], dog["n_annotators"]) == (807, 8_070, 109)
         assert set(dog["labels"]) == {0, 1, 2, 3} and dog["n_items_with_gold"] == 807
 
+    def test_describe_gives_a_multi_attribute_set_s_labels_and_scales_per_attribute(self) -> None:
+        """UKPConvArg2's labels were counted over every attribute at once ({-1: 4592, 0: 31063, 1: 19011}: the
+        preference's -1/1 and the reasons' 0/1 on one count) and its scale was None. Counts from the CSV files
+        with pandas: 4,592 pairs whose more convincing argument was the first the workers saw; 1,514 with a
+        reason of group o5, 6,282 of o8."""
+        shared_data_or_skip("ukp-convarg2")
+        info = describe("ukpconvarg2")
+        assert (info["form"], info["n_items"], info["n_judgments"], info["n_annotators"]) == (
+            "attribute", 9_111, 54_666, 1)
+        assert info["scale"] == {"convincing": (-1, 1), **{g: (0, 1) for g in ("o5", "o6", "o7", "o8", "o9")}}
+        assert list(info["labels"]) == ["convincing", "o5", "o6", "o7", "o8", "o9"]
+        assert info["labels"]["convincing"] == {-1: 4_592, 1: 4_519}
+        assert info["labels"]["o5"] == {0: 9_111 - 1_514, 1: 1_514}
+        assert info["labels"]["o8"] == {0: 9_111 - 6_282, 1: 6_282}
+
     def test_env_var_names_the_data_folder(self, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
         mine = tmp_path / "mine"
         (mine / "snow2008").mkdir(parents=True)

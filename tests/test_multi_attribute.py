@@ -625,3 +625,24 @@ def test_a_table_changed_since_it_was_validated_is_refused_naming_the_cell(chang
     with pytest.raises(ValidationError, match=f"column '{column}', row {row}: .*the table changed since it was "
                                               "validated: validate it again"):
         model().fit(changed)
+
+
+@pytest.mark.parametrize(("kind", "column", "paths"), [("responses", "response", ("responses_path",)),
+                                                      ("responses", "response", ("responses_path", "pairs_path")),
+                                                      ("pairs", "response_b", ("pairs_path",))])
+def test_an_item_none_of_whose_ratings_holds_its_text_is_refused_naming_the_input_row(kind, column, paths, tmp_path):
+    """The responses file was written with a missing response text (which accord train then read as an empty
+    response), and the pairs failed after the fit on "column 'chosen', row 1", a column and row of the output; an item
+    whose text only some ratings hold keeps it (as the pairwise cleaned dataset does)."""
+    table = _rated_pairs() if kind == "pairs" else _rated_responses()
+    first = table.index[table.iloc[:, 0] == table.iloc[3, 0]]  # every rating of the item rated in row 3
+    partial = table.copy()
+    partial.loc[first[1:], column] = None  # a rating without the text beside one with it: kept
+    scales = (-2, 2) if kind == "pairs" else (0, 4)
+    kept = clean_attributes(validate_attributes(partial, scales=scales), method="attribute-mean")
+    assert kept.pairs["chosen"].notna().all() and kept.pairs["rejected"].notna().all()
+    table.loc[first, column] = None
+    with pytest.raises(ValidationError, match=f"column '{column}', row {first[0]}: missing response text"):
+        clean_attributes(validate_attributes(table, scales=scales), method="attribute-mean",
+                         **{name: tmp_path / f"{name}.parquet" for name in paths})
+    assert list(tmp_path.iterdir()) == []

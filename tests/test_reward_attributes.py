@@ -890,3 +890,35 @@ def test_evaluate_counts_what_max_length_cut_as_the_pairwise_and_step_models_do(
     cut = evaluate(cfg.output_dir, data, max_length=8)
     assert 0 < cut["truncated_responses"] <= cut["sequences"] == sequences, cut
     assert all(type(cut[k]) is int for k in ("truncated_prompts", "truncated_responses", "sequences")), cut
+
+
+@pytest.mark.parametrize(("weights", "expected"), [
+    ("help,ful=2,a=b=-1", {"help,ful": 2.0, "a=b": -1.0, "plain": 0.0}),
+    ("plain=0.5, help,ful=1e-1", {"help,ful": 0.1, "a=b": 0.0, "plain": 0.5}),
+    ("a=b=3", {"help,ful": 0.0, "a=b": 3.0, "plain": 0.0})])
+def test_combine_weights_name_attributes_holding_commas_and_equals_signs(weights, expected, tmp_path, capsys,
+                                                                         monkeypatch):
+    """An attribute's name is any text (UKPConvArg2-style reasons, "help,ful", "a=b"), but `accord combine --weights`
+    split at every ',' and at the first '=': such an attribute could not be weighted ("expected attribute=number,
+    got 'help'", or 'a' with the weight 'b=-1'). A weight is the number after the last '=', and a piece without one
+    belongs to the next name."""
+    from accord.reward.model import RewardModel
+
+    monkeypatch.setattr(RewardModel, "read_meta", staticmethod(lambda _: {
+        "task": "attributes", "attributes": {"names": ["help,ful", "a=b", "plain"]}}))
+    assert accord_main(["combine", str(tmp_path), "--method", "fixed", "--weights", weights, "--quiet"]) == 0, (
+        capsys.readouterr().err)
+    saved = json.loads((tmp_path / "reward_combination.json").read_text())
+    assert saved["weights"] == expected
+
+
+@pytest.mark.parametrize("weights", ["help", "help,ful", "plain=1,", "plain=x", "=1"])
+def test_combine_weights_that_do_not_parse_are_one_line_naming_the_flag(weights, tmp_path, capsys, monkeypatch):
+    from accord.reward.model import RewardModel
+
+    monkeypatch.setattr(RewardModel, "read_meta", staticmethod(lambda _: {
+        "task": "attributes", "attributes": {"names": ["help,ful", "plain"]}}))
+    assert accord_main(["combine", str(tmp_path), "--method", "fixed", "--weights", weights, "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("accord: error: --weights: ") and err.count("\n") == 1, err
+    assert not (tmp_path / "reward_combination.json").exists()

@@ -124,3 +124,34 @@ def test_a_json_table_keeps_its_numbers_as_the_csv_and_parquet_ones_do(tmp_path,
     back = pd.read_json(path, lines=suffix != "json", dtype=False)
     pd.testing.assert_frame_equal(back, frame, check_exact=False, rtol=1e-13, atol=1e-16)
     assert back.loc[0, "p_tie"] > 0
+
+
+@pytest.mark.parametrize("fmt", ["csv", "tsv", "csv.gz"])
+@pytest.mark.parametrize("names", [["NA", "null"], ["007", "7"], ["1e3", "None"]])
+def test_attribute_names_come_back_as_written_from_csv(tmp_path, fmt, names):
+    """An attribute is a name (it becomes part of column names): "007" and "7" are two attributes, "NA" is one. The
+    reader guessed their types: "NA" and "null" came back missing ("attribute missing from this row"), and names that
+    all look like numbers as numbers ("attribute must be a name (text)", value 7 for "007")."""
+    from accord.datasets import validate_attributes
+
+    table = validate_attributes(pd.DataFrame({
+        "response_id": ["r1", "r1", "r2", "r2"], "annotator": ["a", "a", "a", "b"],
+        "attribute": [names[0], names[1], names[0], names[1]], "label": [0, 1, 2, 1], "scale_min": 0,
+        "scale_max": 2}))
+    back = read_judgments(write_table(table, tmp_path / f"ratings.{fmt}"))
+    _same(table, back)
+    assert back.attrs["accord"]["attributes"] == names
+
+
+
+@pytest.mark.parametrize("word", ["NA", "None", "null", "N/A"])
+def test_response_texts_of_attribute_ratings_come_back_as_written_from_csv(tmp_path, word):
+    """A rated response's text is read as written, as a pair's response_a/response_b are: a response "None" came back
+    as no text, and `accord aggregate` then failed on "column 'chosen', row 1: missing response text"."""
+    from accord.datasets import validate_attributes
+
+    table = validate_attributes(pd.DataFrame({
+        "response_id": ["r1", "r2"], "annotator": ["a", "a"], "attribute": ["help", "help"], "label": [0, 2],
+        "scale_min": 0, "scale_max": 2, "prompt": ["q", "q"], "response": [word, "x"]}))
+    back = read_judgments(write_table(table, tmp_path / "ratings.csv"))
+    _same(table, back)

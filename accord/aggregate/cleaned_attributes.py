@@ -24,7 +24,7 @@ from accord.datasets.attributes import (ATTRIBUTE_COLUMN, ATTRIBUTE_FORM, is_pre
 from accord.datasets.cleaned import as_text, item_texts
 from accord.datasets.cleaned_attributes import check_attribute_cleaned, write_attribute_cleaned
 from accord.datasets.io import check_output_path, written_together
-from accord.datasets.schema import checked_info
+from accord.datasets.schema import checked_info, input_row
 
 #: The texts (and ids) of a rated item that every rating of it must show alike.
 RESPONSE_TEXT_COLUMNS: tuple[str, ...] = ("prompt_id", "prompt", "response")
@@ -129,6 +129,7 @@ def clean_attributes(
         rated = set(pd.unique(table[ATTRIBUTE_COLUMN]))
         refuse_shared_columns(_pair_columns(meta["item"], {a: s for a, s in meta["scales"].items() if a in rated}),
                               "the pairs")
+    _require_item_texts(table)  # before the fit: a response without its text was written as a missing one
     if method == "attribute-mean":
         model = AttributeMean(**settings).fit(table)
     else:
@@ -159,6 +160,25 @@ def clean_attributes(
 
 
 # -- helpers ------------------------------------------------------------------------------------------------
+
+
+def _require_item_texts(table: pd.DataFrame) -> None:
+    """Every rated item's texts (the response; a pair's two responses), taken as :func:`item_texts` takes them from
+    whichever of its ratings hold them: an item none of whose ratings holds one is refused, naming the column and
+    its first rating's row of the input. The responses file was written with the text missing (read back by
+    ``accord train`` as an empty response), and the pairs failed after the fit naming their own 'chosen' column."""
+    kind = table.attrs["accord"]["item"]
+    key, texts = ("response_id", ("response",)) if kind == "response" else ("pair_id", ("response_a", "response_b"))
+    present = [c for c in texts if c in table.columns]  # a missing column is the builders' error, as it was
+    if not present:
+        return
+    held = item_texts(table, key, present, kind)
+    for column in present:
+        missing = held.index[held[column].isna().to_numpy()]
+        if len(missing):
+            row = input_row(table, int(np.flatnonzero((table[key] == missing[0]).to_numpy())[0]))
+            raise ValidationError(f"missing response text (a cleaned multi-attribute dataset needs the texts, and no "
+                                  f"rating of {kind} {missing[0]!r} holds this one)", column=column, row=row)
 
 
 def _meta(scores: AttributeScores, layout: str, **extra: Any) -> dict[str, Any]:

@@ -172,6 +172,11 @@ def read_judgment_shard(path: str | os.PathLike, rank: int = 0, world_size: int 
     if not dataset.files:  # was "missing required column (the table has: )"
         raise AccordError(f"file {source}: a folder without Parquet files")
     names = _column_names(dataset.schema.names, columns, source)
+    renamed = {**{c: c for c in dataset.schema.names}, **(columns or {})}
+    if "attribute" in renamed.values():  # its ratings were pooled into one label per pair, the attribute unread
+        raise AccordError(f"file {source}: per-attribute ratings (an 'attribute' column): a fit across processes "
+                          "reads one label per rater and pair; fit them in one process (accord aggregate without "
+                          "--distributed), which fits each attribute")
     if Path(path).is_dir():
         _check_files(dataset, names)
     kept: dict[str, list] = {"pair_id": [], "annotator": [], "label": [], "row": []}

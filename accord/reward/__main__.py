@@ -249,17 +249,7 @@ def _combine(args: argparse.Namespace) -> None:
     meta = RewardModel.read_meta(args.model_dir)
     if meta.get("task") != "attributes":
         raise AccordError(f"{args.model_dir}: not a multi-attribute reward model (train it with --task attributes)")
-    weights = None
-    if args.weights:
-        weights = {}
-        for part in args.weights.split(","):
-            name, _, value = part.partition("=")
-            if name.strip() in weights:  # the last of the two weights won, unsaid
-                raise AccordError(f"--weights: attribute '{name.strip()}' is given twice; give each attribute once")
-            try:
-                weights[name.strip()] = float(value)
-            except ValueError as err:
-                raise AccordError(f"--weights: expected attribute=number, got {part!r}") from err
+    weights = _weights(args.weights) if args.weights else None
     if args.method == "fixed" and not weights:
         raise AccordError("--method fixed needs --weights attribute=weight,...")
     if args.method != "fixed" and weights:
@@ -281,6 +271,31 @@ def _combine(args: argparse.Namespace) -> None:
         print(f"note: no pairs given, so the combined reward's mean and sd are not known and `accord score "
               f"{args.model_dir}` gives no reward_normalised; give pairs (accord combine {args.model_dir} PAIRS "
               "--method fixed --weights ...) to measure them", file=sys.stderr)
+
+
+def _weights(text: str) -> dict[str, float]:
+    """``--weights a=w,...``: each weight is the number after the last '=' of its piece, and a piece without one is
+    part of the next attribute's name (a name is any text: splitting at every ',' and the first '=' left "help,ful"
+    and "a=b" no way to be weighted)."""
+    weights: dict[str, float] = {}
+    pending: list[str] = []
+    for part in text.split(","):
+        pending.append(part)
+        name, equals, value = ",".join(pending).rpartition("=")
+        try:
+            number = float(value) if equals else None
+        except ValueError:
+            number = None
+        if number is None:
+            continue
+        name = name.strip()
+        if name in weights:  # the last of the two weights won, unsaid
+            raise AccordError(f"--weights: attribute '{name}' is given twice; give each attribute once")
+        weights[name] = number
+        pending = []
+    if pending:
+        raise AccordError(f"--weights: expected attribute=number, got {','.join(pending)!r}")
+    return weights
 
 
 def main(argv: list[str] | None = None, prog: str = "accord") -> int:

@@ -44,12 +44,13 @@ FORMATS: tuple[str, ...] = ("csv", "tsv", "jsonl", "json", "parquet")
 
 # Where a (source) id column may be called, so CSV readers keep ids as text: "007" must not become 7 (nor the
 # responses "01" and "1" one response). The items of per-attribute ratings (response_id) and of step judgments
-# (solution_id), and the ids that group or name responses, are ids too.
+# (solution_id), and the ids that group or name responses, are ids too; so is the name of a rated attribute ("007"
+# and "7" are two attributes, "NA" one, not a missing name).
 _ID_COLUMNS: tuple[str, ...] = ("pair_id", "annotator", *CROWDKIT_COLUMNS.keys(), "response_id", "solution_id",
-                                "prompt_id", "problem_id", "response_a_id", "response_b_id")
+                                "prompt_id", "problem_id", "response_a_id", "response_b_id", "attribute")
 # Texts are read as written too: a response "1e3" stays that text, and "None", "N/A" or "NA" (a model's whole answer
-# can be one) are texts, not missing values; only an empty cell is no text.
-_TEXT_COLUMNS: tuple[str, ...] = ("prompt", "response_a", "response_b", "step_text")
+# can be one) are texts, not missing values; only an empty cell is no text. So is the text of a rated response.
+_TEXT_COLUMNS: tuple[str, ...] = ("prompt", "response_a", "response_b", "step_text", "response")
 
 
 # -- reading files ------------------------------------------------------------------------------------------
@@ -342,7 +343,8 @@ def read_judgments(
         Passed to the pandas reader, e.g. ``encoding="latin-1"`` or ``sep=";"``. Without ``sep``, a CSV or TSV
         file whose header line lacks the usual delimiter but holds ``;``, a tab, ``|`` or ``,`` is read with that.
         An Excel ``sep=;`` line above the header declares the delimiter.
-        In a CSV or TSV file, ids and texts (``prompt``, ``response_a``/``response_b``) are read as written:
+        In a CSV or TSV file, ids and texts (``prompt``, ``response_a``/``response_b``, ``response``) and attribute
+        names are read as written:
         ``"007"``, ``"1e3"``, ``"NA"`` and ``"None"`` are ids, only an empty cell is missing; other columns read
         pandas' usual words (``NA``, ``null``...) as missing.
 

@@ -366,20 +366,30 @@ def load(
 
 
 def describe(name: str, data_dir: str | os.PathLike | None = None, **load_kwargs: Any) -> dict[str, Any]:
-    """Counts of a named set: items (pairs), judgments, annotators, the label distribution and gold coverage."""
+    """Counts of a named set: items (pairs), judgments, annotators, the label distribution and gold coverage; for
+    per-attribute ratings the labels and scales per attribute (one count over every attribute added a preference's
+    -1/1 to the reasons' 0/1)."""
     spec = get_spec(name)
     table = load(spec.name, data_dir, **load_kwargs)
     info = table_info(table)
     gold = gold_labels(table)
-    labels = table["label"].value_counts()
+    scale = info.get("scale")
+    item = "pair_id"
+    if info["form"] == "attribute":
+        item = "response_id" if info["item"] == "response" else "pair_id"
+        counts = table.groupby("attribute", sort=False)["label"].value_counts().sort_index()
+        labels = {a: {_plain(k): int(v) for k, v in counts[a].items()} for a in info["attributes"]}
+        scale = {a: tuple(info["scales"][a]) for a in info["attributes"]}
+    else:
+        labels = {_plain(k): int(v) for k, v in table["label"].value_counts().sort_index().items()}
     return {
         "name": spec.name,
         "form": info["form"],
-        "scale": info.get("scale"),
-        "n_items": int(table["pair_id"].nunique()),
+        "scale": scale,
+        "n_items": int(table[item].nunique()),
         "n_judgments": int(len(table)),
         "n_annotators": int(table["annotator"].nunique()),
-        "labels": {_plain(k): int(v) for k, v in labels.sort_index().items()},
+        "labels": labels,
         "has_gold": bool(len(gold) > 0),
         "n_items_with_gold": int(len(gold)),
     }
