@@ -144,7 +144,8 @@ def _read_input(args: argparse.Namespace) -> pd.DataFrame:
 
         if table_info(judgments)["form"] == "attribute":  # gold labels are per pair (it failed with a KeyError)
             _refuse_unused(args, "per-attribute ratings (gold labels are per pair of pairwise judgments)", "gold")
-        judgments = _attach_gold(judgments, Path(args.gold), _mapping(args.columns), args.encoding)
+        judgments = _attach_gold(judgments, Path(args.gold), _mapping(args.columns), args.encoding,
+                                 getattr(args, "limit_pairs", None))
     return judgments
 
 
@@ -168,11 +169,12 @@ GOLD_VALUE_COLUMNS = ("gold", "truth", "true_label", "label")
 
 
 def _attach_gold(judgments: pd.DataFrame, path: Path, mapping: dict[str, str] | None,
-                 encoding: str | None = None) -> pd.DataFrame:
+                 encoding: str | None = None, limit_pairs: int | None = None) -> pd.DataFrame:
     """The judgments with a ``gold`` column from ``path``; ids are matched as text ("7" matches 7), gold values take
     the labels' type (1.0 becomes 1 when the labels are integers). A gold file that matches no pair is an error.
     ``encoding`` is --encoding's: the files of one export share it (a latin-1 gold file was told to give the
-    --encoding latin-1 that had been given)."""
+    --encoding latin-1 that had been given). ``limit_pairs``: the command reads only the first so many pairs, whose
+    gold labels the printed count counts."""
     import pandas as pd
 
     from accord.datasets import validate
@@ -217,8 +219,13 @@ def _attach_gold(judgments: pd.DataFrame, path: Path, mapping: dict[str, str] | 
             f"like {lookup.index[0]!r}, pair ids like {pair_ids.iloc[0]!r}); name the id column with --columns"
         )
     unmatched = len(lookup) - int(lookup.index.isin(pair_ids).sum())
-    print(f"gold: {n_matched:,} of {len(pair_ids):,} pairs have a gold label"
-          + (f" ({unmatched:,} gold ids match no pair)" if unmatched else ""))
+    kept = ""
+    if limit_pairs:  # the pairs the command reads (accord report --limit-pairs): the whole input's count misled
+        first = judgments["pair_id"].drop_duplicates().iloc[:limit_pairs]
+        pair_ids = pair_text[judgments["pair_id"].isin(first).to_numpy()].drop_duplicates()
+        n_matched, kept = int(pair_ids.isin(lookup.index).sum()), " kept by --limit-pairs"
+    print(f"gold: {n_matched:,} of {len(pair_ids):,} pairs{kept} have a gold label"
+          + (f" ({unmatched:,} gold ids match no pair{' of the input' if kept else ''})" if unmatched else ""))
     info = judgments.attrs["accord"]
     with_gold = judgments.assign(gold=matched.astype(object).where(matched.notna(), None))
     try:

@@ -1131,3 +1131,19 @@ def test_report_group_on_judgments_that_are_not_preferences_names_the_flag_befor
     assert captured.err.startswith(f"accord: error: --group stance: the context model reads preference judgments "
                                    f"(A/B/tie), not {form} labels"), captured.err
     assert "fitted" not in captured.out and not (tmp_path / "r").exists()
+
+
+def test_report_limit_pairs_counts_the_gold_labels_of_the_pairs_kept(tmp_path, capsys):
+    """``accord report --limit-pairs N --gold FILE`` said how many pairs of the whole input had a gold label
+    ('gold: 4 of 4 pairs') while the report read only the first N pairs. Now it counts the pairs kept."""
+    source, gold = tmp_path / "judgments.csv", tmp_path / "gold.csv"
+    table = pd.DataFrame({"pair_id": [f"p{i}" for i in range(4) for _ in range(2)],
+                          "annotator": ["w1", "w2"] * 4, "label": ["A", "B", "B", "B", "A", "A", "B", "A"]})
+    table.to_csv(source, index=False)
+    pd.DataFrame({"pair_id": ["p1", "p2", "p3"], "gold": ["B", "A", "B"]}).to_csv(gold, index=False)
+    status = main(["report", "--input", str(source), "--gold", str(gold), "--limit-pairs", "3", "--methods",
+                   "majority", "--output-dir", str(tmp_path / "report"), "--quiet"])
+    out = capsys.readouterr().out
+    assert status == 0 and "gold: 2 of 3 pairs " in out and "4 pairs" not in out, out
+    report = (tmp_path / "report" / "report.html").read_text()
+    assert "gold labels of 2 pairs" in report
