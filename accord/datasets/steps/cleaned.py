@@ -123,13 +123,27 @@ def check_cleaned_steps(frame: pd.DataFrame, source: str | None = None) -> None:
     flat = {column: lists[column][1] if lists[column] is not None else
             np.concatenate([np.asarray(v, dtype=float) for v in frame[column]])
             for column in ("label_uncertainty", "label_weights")}
+    ends = np.cumsum(n_steps).astype(np.int64)  # the lists' lengths, checked above
+
+    def step_of(position: int) -> tuple[int, int]:
+        """The row and the step of entry ``position`` of a step list's concatenated rows."""
+        row = int(np.searchsorted(ends, position, side="right"))
+        return row, position - (int(ends[row - 1]) if row else 0)
+
+    # each label's posterior sd, or NaN: a negative or infinite one got weight 1, which passed the check below (no
+    # upper bound: as the pairwise uncertainty, an sd may pass 0.5, its weight then 0)
+    with np.errstate(invalid="ignore"):
+        bad = np.isinf(flat["label_uncertainty"]) | (flat["label_uncertainty"] < 0)
+    if bad.any():
+        row, step = step_of(int(np.flatnonzero(bad)[0]))
+        raise ValidationError(f"solution {frame['solution_id'].iloc[row]!r}, step {step}: must be a standard "
+                              "deviation, a finite number >= 0 (or NaN: none)", source=source,
+                              column="label_uncertainty", row=row, value=frame["label_uncertainty"].iloc[row])
     expected = weight_from_uncertainty(flat["label_uncertainty"])
     off = np.abs(flat["label_weights"] - expected) > 1e-6
     if off.any():
         position = int(np.flatnonzero(off)[0])
-        ends = np.cumsum(n_steps).astype(np.int64)  # the lists' lengths, checked above
-        row = int(np.searchsorted(ends, position, side="right"))
-        step = position - (int(ends[row - 1]) if row else 0)
+        row, step = step_of(position)
         raise ValidationError(f"solution {frame['solution_id'].iloc[row]!r}, step {step}: must be 1 - 2 * "
                               f"label_uncertainty clipped to [0, 1] (1 where it is unknown), which is "
                               f"{expected[position]:.6g}", source=source, column="label_weights", row=row,
