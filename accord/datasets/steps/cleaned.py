@@ -168,6 +168,19 @@ def check_cleaned_steps(frame: pd.DataFrame, source: str | None = None) -> None:
         row = int(np.flatnonzero(bad)[0])
         raise ValidationError("must be a step position 0..n_steps (n_steps: no step is wrong)", source=source,
                               column="first_error", row=row, value=frame["first_error"].iloc[row])
+    # ... and the most probable one of p_first_error (within the tolerance of the sums: float32 storage may turn
+    # a tie either way): a file naming another position scored the first-error metrics against it
+    flat_first = known[1] if known is not None else np.concatenate(
+        [np.asarray(v, dtype=float) for v in frame["p_first_error"]])
+    starts = np.cumsum(n_steps + 1).astype(np.int64) - (n_steps + 1).astype(np.int64)
+    best = np.maximum.reduceat(flat_first, starts)
+    off = flat_first[starts + first_error.astype(np.int64)] < best - 1e-6
+    if off.any():
+        row = int(np.flatnonzero(off)[0])
+        position = int(np.argmax(flat_first[starts[row]:starts[row] + int(n_steps[row]) + 1]))
+        raise ValidationError(f"solution {frame['solution_id'].iloc[row]!r}: must be the most probable position of "
+                              f"p_first_error, {position} (P = {best[row]:.6g})", source=source,
+                              column="first_error", row=row, value=frame["first_error"].iloc[row])
     for column in ("p_all_correct", "outcome_weight"):
         values = pd.to_numeric(frame[column], errors="coerce").to_numpy(dtype=float)
         bad = ~np.isfinite(values) | (values < 0) | (values > 1)
