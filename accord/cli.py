@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from accord import __version__
+from accord._words import counted
 from accord.datasets.errors import AccordError, SettingError, ValidationError, warnings_as_lines
 
 if TYPE_CHECKING:
@@ -224,7 +225,8 @@ def _attach_gold(judgments: pd.DataFrame, path: Path, mapping: dict[str, str] | 
         first = judgments["pair_id"].drop_duplicates().iloc[:limit_pairs]
         pair_ids = pair_text[judgments["pair_id"].isin(first).to_numpy()].drop_duplicates()
         n_matched, kept = int(pair_ids.isin(lookup.index).sum()), " kept by --limit-pairs"
-    print(f"gold: {n_matched:,} of {len(pair_ids):,} pairs{kept} have a gold label"
+    print(f"gold: {n_matched:,} of {counted(len(pair_ids), 'pair')}{kept} {'has' if n_matched == 1 else 'have'} "
+          "a gold label"
           + (f" ({unmatched:,} gold ids match no pair{' of the input' if kept else ''})" if unmatched else ""))
     info = judgments.attrs["accord"]
     with_gold = judgments.assign(gold=matched.astype(object).where(matched.notna(), None))
@@ -450,25 +452,25 @@ def cmd_aggregate(args: argparse.Namespace) -> int:
     with written_together():  # the output and the annotator table: both or neither
         if as_cleaned:
             write_cleaned(cleaned, output, provenance=provenance)
-            written = f"cleaned preference dataset, {len(cleaned)} pairs"
+            written = f"cleaned preference dataset, {counted(len(cleaned), 'pair')}"
         else:
             frame = soft.to_frame().reset_index()
             write_table(frame, output)
-            written = f"soft labels, {len(frame)} items"
+            written = f"soft labels, {counted(len(frame), 'item')}"
         if annotator_table is not None:
             write_table(annotator_table, Path(args.annotators))
     print(f"method: {args.method}  judgments: {len(judgments):,}  pairs: {len(soft):,}  fit: {elapsed:.2f}s")
     scores = _summary(soft, judgments)
     if scores:
         print(
-            f"against gold ({int(scores['n']):,} items): accuracy {scores['accuracy']:.3f}  "
+            f"against gold ({counted(int(scores['n']), 'item')}): accuracy {scores['accuracy']:.3f}  "
             f"NLL {scores['nll']:.3f}  Brier {scores['brier']:.3f}  ECE {scores['ece']:.3f}"
         )
     if args.debias:
         _print_debias(estimator)
     print(f"wrote {output} ({written})")
     if annotator_table is not None:  # it was written without a word: the user looked for it
-        print(f"wrote {args.annotators} (annotator table, {len(annotator_table)} annotators)")
+        print(f"wrote {args.annotators} (annotator table, {counted(len(annotator_table), 'annotator')})")
     return 0
 
 
@@ -514,9 +516,9 @@ def _aggregate_attributes(args: argparse.Namespace, judgments: pd.DataFrame, out
     attributes = judgments.attrs["accord"]["attributes"]
     print(f"method: {method}  ratings: {len(judgments):,}  attributes: {', '.join(attributes)}  fit: {elapsed:.2f}s")
     if item == "response":
-        print(f"wrote {output} (per-response attribute scores, {len(cleaned.responses)} responses)")
+        print(f"wrote {output} (per-response attribute scores, {counted(len(cleaned.responses), 'response')})")
     if cleaned.pairs is not None and (pairs_output is not None or item == "pair"):
-        print(f"wrote {pairs_output or output} (per-attribute preference pairs, {len(cleaned.pairs)} pairs)")
+        print(f"wrote {pairs_output or output} (per-attribute preference pairs, {counted(len(cleaned.pairs), 'pair')})")
     return 0
 
 
@@ -691,8 +693,9 @@ def cmd_suggest(args: argparse.Namespace) -> int:
     print(f"method: {args.method}  judgments: {len(judgments):,}  pairs: {batch.attrs['n_pairs']:,}  "
           f"not yet certain (P < {args.certainty:g}): {batch.attrs['n_open_pairs']:,}  fit: {fitted:.2f}s  "
           f"total: {elapsed:.2f}s")
-    print(f"suggested {len(batch):,} judgments on {batch['pair_id'].nunique():,} pairs, cost {batch['cost'].sum():g} "
-          f"of {args.budget:g}, expected information gain {batch['expected_gain'].sum():.3g} nats")
+    print(f"suggested {counted(len(batch), 'judgment')} on {counted(batch['pair_id'].nunique(), 'pair')}, "
+          f"cost {batch['cost'].sum():g} of {args.budget:g}, expected information gain "
+          f"{batch['expected_gain'].sum():.3g} nats")
     print(f"wrote {output}")
     return 0
 
@@ -814,9 +817,10 @@ def _aggregate_steps(args: argparse.Namespace, output: Path) -> int:
             write_table(annotator_table, Path(args.annotators))
     print(f"method: {args.method}  step judgments: {len(judgments):,}  solutions: {len(cleaned):,}  "
           f"fit: {elapsed:.2f}s")
-    print(f"wrote {output} (cleaned step dataset, {len(cleaned)} solutions, {int(cleaned['n_steps'].sum())} steps)")
+    print(f"wrote {output} (cleaned step dataset, {counted(len(cleaned), 'solution')}, "
+          f"{counted(int(cleaned['n_steps'].sum()), 'step')})")
     if annotator_table is not None:
-        print(f"wrote {args.annotators} (annotator table, {len(annotator_table)} annotators)")
+        print(f"wrote {args.annotators} (annotator table, {counted(len(annotator_table), 'annotator')})")
     return 0
 
 
@@ -978,9 +982,9 @@ def aggregate_across_processes(args: argparse.Namespace) -> int:
         print(f"method: {args.method}  judgments: {judgments:,}  pairs: {len(soft):,}  ranks: {size}  "
               f"read: {read:.2f}s  fit: {fit:.2f}s")
         print("peak memory per rank (GB): " + "  ".join(f"{peak:.2f}" for peak in peaks))
-        print(f"wrote {output} (soft labels, {len(soft)} items)")
+        print(f"wrote {output} (soft labels, {counted(len(soft), 'item')})")
         if args.annotators:
-            print(f"wrote {args.annotators} (annotator table, {len(estimator.annotators_)} annotators)")
+            print(f"wrote {args.annotators} (annotator table, {counted(len(estimator.annotators_), 'annotator')})")
     import torch.distributed as dist
 
     if dist.is_initialized():

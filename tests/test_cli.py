@@ -404,7 +404,7 @@ def test_a_step_table_with_a_byte_order_mark_is_read_as_step_judgments(tmp_path,
     source, output = tmp_path / "steps.csv", tmp_path / "steps.parquet"
     source.write_bytes("\ufeffsolution_id,step,annotator,label,step_text\ns1,0,a,1,x\ns1,1,a,-1,y\n".encode())
     assert main(["aggregate", "--input", str(source), "--output", str(output)]) == 0
-    assert "cleaned step dataset, 1 solutions, 2 steps" in capsys.readouterr().out
+    assert "cleaned step dataset, 1 solution, 2 steps" in capsys.readouterr().out
 
 
 def test_a_step_table_renamed_by_columns_is_read_as_step_judgments(tmp_path, capsys):
@@ -415,7 +415,7 @@ def test_a_step_table_renamed_by_columns_is_read_as_step_judgments(tmp_path, cap
     status = main(["aggregate", "--input", str(source), "--columns", "sid=solution_id,position=step",
                    "--output", str(output)])
     assert status == 0, capsys.readouterr().err
-    assert "cleaned step dataset, 1 solutions, 2 steps" in capsys.readouterr().out
+    assert "cleaned step dataset, 1 solution, 2 steps" in capsys.readouterr().out
 
 
 def test_a_step_without_a_text_names_the_input_file(tmp_path, capsys):
@@ -828,7 +828,7 @@ def test_a_step_rater_model_writes_its_annotator_table(method, tmp_path, capsys)
     output, raters = tmp_path / "steps.parquet", tmp_path / "raters.csv"
     assert main(["aggregate", "--input", str(source), "--method", method, "--output", str(output), "--annotators",
                  str(raters)]) == 0, capsys.readouterr().err
-    assert f"wrote {raters} (annotator table, 1 annotators)" in capsys.readouterr().out
+    assert f"wrote {raters} (annotator table, 1 annotator)" in capsys.readouterr().out
     expected = fit_step_method(method, validate_steps(pd.read_csv(source))).annotators_.reset_index()
     written = pd.read_csv(raters)
     assert list(written.columns) == list(expected.columns) and written["annotator"].tolist() == ["r1"]
@@ -1147,3 +1147,19 @@ def test_report_limit_pairs_counts_the_gold_labels_of_the_pairs_kept(tmp_path, c
     assert status == 0 and "gold: 2 of 3 pairs " in out and "4 pairs" not in out, out
     report = (tmp_path / "report" / "report.html").read_text()
     assert "gold labels of 2 pairs" in report
+
+
+def test_a_count_of_one_is_said_in_the_singular(tmp_path, capsys):
+    """Every message that counts said '1 pairs', '1 items', '1 annotators', '1 solutions'. A count of 1 now takes
+    the singular noun (one helper), every other count the plural."""
+    source, gold = tmp_path / "judgments.csv", tmp_path / "gold.csv"
+    GOOD[GOOD["pair_id"] == "p1"].to_csv(source, index=False)
+    pd.DataFrame({"pair_id": ["p1"], "gold": ["A"]}).to_csv(gold, index=False)
+    assert main(["aggregate", "--input", str(source), "--gold", str(gold), "--output", str(tmp_path / "c.parquet"),
+                 "--method", "dawid-skene", "--annotators", str(tmp_path / "raters.csv")]) == 0
+    out = capsys.readouterr().out
+    for said in ("gold: 1 of 1 pair has a gold label", "against gold (1 item)",
+                 "(cleaned preference dataset, 1 pair)", "(annotator table, 2 annotators)"):
+        assert said in out, (said, out)
+    assert main(["aggregate", "--input", str(source), "--output", str(tmp_path / "soft.csv")]) == 0
+    assert "(soft labels, 1 item)" in capsys.readouterr().out
