@@ -574,6 +574,11 @@ def _read_raters(path: Path, known: pd.Index, encoding: str | None = None) -> pd
         raise AccordError(f"file {path}: none of its {len(raters):,} raters judged a pair of the input (raters look "
                           f"like {names.iloc[0] if len(names) else '(none)'!r}, annotators like {known[0]!r}): "
                           "only raters the model has seen can be assigned")
+    if not matched.all():  # they were left out of the batch without a word (as gold ids matching no pair are not)
+        left = names[~matched.to_numpy()]
+        shown = ", ".join(map(repr, left.iloc[:3])) + (", ..." if len(left) > 3 else "")
+        print(f"note: {len(left):,} of the {counted(len(names), 'rater')} of {path} judged no pair of the input and "
+              f"cannot be assigned ({shown})")
     lookup = dict(zip(known.astype(str), known))
     return raters.assign(annotator=names.map(lookup))[matched.to_numpy()]
 
