@@ -365,7 +365,12 @@ def _summary(soft_labels: Any, judgments: pd.DataFrame) -> dict[str, float]:
         return {}
     # graded gold under a model over sides (the ordinal model) as its side: the grades failed as 'gold label 2 is not
     # one of the classes', a traceback after the output was written
-    return metrics.score(soft_labels.probs, labels_as_classes(judgments, soft_labels.probs.columns, gold))
+    gold = labels_as_classes(judgments, soft_labels.probs.columns, gold)
+    scores = metrics.score(soft_labels.probs, gold)
+    # the accuracy leaves gold ties out (metrics.accuracy), the other scores read them: the line says how many
+    scored = gold.dropna()
+    scores["ties"] = int((scored[scored.index.isin(soft_labels.probs.index)].astype(str) == "tie").sum())
+    return scores
 
 
 def _print_table(frame: pd.DataFrame) -> None:
@@ -463,7 +468,9 @@ def cmd_aggregate(args: argparse.Namespace) -> int:
     scores = _summary(soft, judgments)
     if scores:
         print(
-            f"against gold ({counted(int(scores['n']), 'item')}): accuracy {scores['accuracy']:.3f}  "
+            f"against gold ({counted(int(scores['n']), 'item')}"
+            + (f"; the accuracy leaves out {counted(scores['ties'], 'gold tie')}" if scores["ties"] else "")
+            + f"): accuracy {scores['accuracy']:.3f}  "
             f"NLL {scores['nll']:.3f}  Brier {scores['brier']:.3f}  ECE {scores['ece']:.3f}"
         )
     if args.debias:

@@ -975,7 +975,9 @@ def test_graded_gold_under_the_ordinal_model_is_scored_as_its_side(tmp_path, cap
     assert main(["aggregate", "--input", str(source), "--scale", "2", "--method", "ordinal", "--gold", str(gold),
                  "--output", str(output), "--quiet"]) == 0
     printed = capsys.readouterr().out
-    assert f"against gold ({len(truth)} items): accuracy" in printed and output.exists()
+    ties = sum(t == 0 for t in truth.values())  # grade 0 is the side 'tie', which the accuracy leaves out
+    left_out = f"; the accuracy leaves out {ties} gold tie{'s' if ties != 1 else ''}" if ties else ""
+    assert f"against gold ({len(truth)} items{left_out}): accuracy" in printed and output.exists()
 
 
 @pytest.mark.parametrize("labels, gold, row", [
@@ -1163,3 +1165,19 @@ def test_a_count_of_one_is_said_in_the_singular(tmp_path, capsys):
         assert said in out, (said, out)
     assert main(["aggregate", "--input", str(source), "--output", str(tmp_path / "soft.csv")]) == 0
     assert "(soft labels, 1 item)" in capsys.readouterr().out
+
+
+def test_the_gold_summary_says_how_many_gold_ties_the_accuracy_leaves_out(tmp_path, capsys):
+    """``accord aggregate --gold`` printed 'against gold (4 items): accuracy 0.667' where one gold label was a tie:
+    the accuracy leaves gold ties out (2 of the other 3 right), NLL, Brier and ECE read all 4, and nothing said so.
+    The line now names the gold ties left out of the accuracy."""
+    source, gold = tmp_path / "judgments.csv", tmp_path / "gold.csv"
+    pd.DataFrame({"pair_id": ["p1", "p1", "p2", "p2", "p3", "p4"], "annotator": ["w1", "w2"] * 2 + ["w1", "w1"],
+                  "label": ["tie", "tie", "B", "B", "A", "B"]}).to_csv(source, index=False)
+    pd.DataFrame({"pair_id": ["p1", "p2", "p3", "p4"], "gold": ["tie", "B", "B", "B"]}).to_csv(gold, index=False)
+    assert main(["aggregate", "--input", str(source), "--gold", str(gold), "--output", str(tmp_path / "s.csv")]) == 0
+    out = capsys.readouterr().out
+    assert "against gold (4 items; the accuracy leaves out 1 gold tie): accuracy 0.667" in out, out
+    pd.DataFrame({"pair_id": ["p2", "p3", "p4"], "gold": ["B", "B", "B"]}).to_csv(gold, index=False)
+    assert main(["aggregate", "--input", str(source), "--gold", str(gold), "--output", str(tmp_path / "s.csv")]) == 0
+    assert "against gold (3 items): accuracy 0.667" in capsys.readouterr().out
