@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from accord import __version__
+from accord._words import counted
 from accord.datasets.errors import AccordError, SettingError, ValidationError, warnings_as_lines
 
 if TYPE_CHECKING:
@@ -144,7 +145,8 @@ def _read_input(args: argparse.Namespace) -> pd.DataFrame:
 
         if table_info(judgments)["form"] == "attribute":  # gold labels are per pair (it failed with a KeyError)
             _refuse_unused(args, "per-attribute ratings (gold labels are per pair of pairwise judgments)", "gold")
-        judgments = _attach_gold(judgments, Path(args.gold), _mapping(args.columns), args.encoding)
+        judgments = _attach_gold(judgments, Path(args.gold), _mapping(args.columns), args.encoding,
+                                 getattr(args, "limit_pairs", None))
     return judgments
 
 
@@ -168,11 +170,12 @@ GOLD_VALUE_COLUMNS = ("gold", "truth", "true_label", "label")
 
 
 def _attach_gold(judgments: pd.DataFrame, path: Path, mapping: dict[str, str] | None,
-                 encoding: str | None = None) -> pd.DataFrame:
+                 encoding: str | None = None, limit_pairs: int | None = None) -> pd.DataFrame:
     """The judgments with a ``gold`` column from ``path``; ids are matched as text ("7" matches 7), gold values take
     the labels' type (1.0 becomes 1 when the labels are integers). A gold file that matches no pair is an error.
     ``encoding`` is --encoding's: the files of one export share it (a latin-1 gold file was told to give the
-    --encoding latin-1 that had been given)."""
+    --encoding latin-1 that had been given). ``limit_pairs``: the command reads only the first so many pairs, whose
+    gold labels the printed count counts."""
     import pandas as pd
 
     from accord.datasets import validate
@@ -217,8 +220,14 @@ def _attach_gold(judgments: pd.DataFrame, path: Path, mapping: dict[str, str] | 
             f"like {lookup.index[0]!r}, pair ids like {pair_ids.iloc[0]!r}); name the id column with --columns"
         )
     unmatched = len(lookup) - int(lookup.index.isin(pair_ids).sum())
-    print(f"gold: {n_matched:,} of {len(pair_ids):,} pairs have a gold label"
-          + (f" ({unmatched:,} gold ids match no pair)" if unmatched else ""))
+    kept = ""
+    if limit_pairs:  # the pairs the command reads (accord report --limit-pairs): the whole input's count misled
+        first = judgments["pair_id"].drop_duplicates().iloc[:limit_pairs]
+        pair_ids = pair_text[judgments["pair_id"].isin(first).to_numpy()].drop_duplicates()
+        n_matched, kept = int(pair_ids.isin(lookup.index).sum()), " kept by --limit-pairs"
+    print(f"gold: {n_matched:,} of {counted(len(pair_ids), 'pair')}{kept} {'has' if n_matched == 1 else 'have'} "
+          "a gold label"
+          + (f" ({unmatched:,} gold ids match no pair{' of the input' if kept else ''})" if unmatched else ""))
     info = judgments.attrs["accord"]
     with_gold = judgments.assign(gold=matched.astype(object).where(matched.notna(), None))
     try:
@@ -356,7 +365,12 @@ def _summary(soft_labels: Any, judgments: pd.DataFrame) -> dict[str, float]:
         return {}
     # graded gold under a model over sides (the ordinal model) as its side: the grades failed as 'gold label 2 is not
     # one of the classes', a traceback after the output was written
-    return metrics.score(soft_labels.probs, labels_as_classes(judgments, soft_labels.probs.columns, gold))
+    gold = labels_as_classes(judgments, soft_labels.probs.columns, gold)
+    scores = metrics.score(soft_labels.probs, gold)
+    # the accuracy leaves gold ties out (metrics.accuracy), the other scores read them: the line says how many
+    scored = gold.dropna()
+    scores["ties"] = int((scored[scored.index.isin(soft_labels.probs.index)].astype(str) == "tie").sum())
+    return scores
 
 
 def _print_table(frame: pd.DataFrame) -> None:
@@ -443,25 +457,27 @@ def cmd_aggregate(args: argparse.Namespace) -> int:
     with written_together():  # the output and the annotator table: both or neither
         if as_cleaned:
             write_cleaned(cleaned, output, provenance=provenance)
-            written = f"cleaned preference dataset, {len(cleaned)} pairs"
+            written = f"cleaned preference dataset, {counted(len(cleaned), 'pair')}"
         else:
             frame = soft.to_frame().reset_index()
             write_table(frame, output)
-            written = f"soft labels, {len(frame)} items"
+            written = f"soft labels, {counted(len(frame), 'item')}"
         if annotator_table is not None:
             write_table(annotator_table, Path(args.annotators))
     print(f"method: {args.method}  judgments: {len(judgments):,}  pairs: {len(soft):,}  fit: {elapsed:.2f}s")
     scores = _summary(soft, judgments)
     if scores:
         print(
-            f"against gold ({int(scores['n']):,} items): accuracy {scores['accuracy']:.3f}  "
+            f"against gold ({counted(int(scores['n']), 'item')}"
+            + (f"; the accuracy leaves out {counted(scores['ties'], 'gold tie')}" if scores["ties"] else "")
+            + f"): accuracy {scores['accuracy']:.3f}  "
             f"NLL {scores['nll']:.3f}  Brier {scores['brier']:.3f}  ECE {scores['ece']:.3f}"
         )
     if args.debias:
         _print_debias(estimator)
     print(f"wrote {output} ({written})")
     if annotator_table is not None:  # it was written without a word: the user looked for it
-        print(f"wrote {args.annotators} (annotator table, {len(annotator_table)} annotators)")
+        print(f"wrote {args.annotators} (annotator table, {counted(len(annotator_table), 'annotator')})")
     return 0
 
 
@@ -507,9 +523,9 @@ def _aggregate_attributes(args: argparse.Namespace, judgments: pd.DataFrame, out
     attributes = judgments.attrs["accord"]["attributes"]
     print(f"method: {method}  ratings: {len(judgments):,}  attributes: {', '.join(attributes)}  fit: {elapsed:.2f}s")
     if item == "response":
-        print(f"wrote {output} (per-response attribute scores, {len(cleaned.responses)} responses)")
+        print(f"wrote {output} (per-response attribute scores, {counted(len(cleaned.responses), 'response')})")
     if cleaned.pairs is not None and (pairs_output is not None or item == "pair"):
-        print(f"wrote {pairs_output or output} (per-attribute preference pairs, {len(cleaned.pairs)} pairs)")
+        print(f"wrote {pairs_output or output} (per-attribute preference pairs, {counted(len(cleaned.pairs), 'pair')})")
     return 0
 
 
@@ -565,6 +581,11 @@ def _read_raters(path: Path, known: pd.Index, encoding: str | None = None) -> pd
         raise AccordError(f"file {path}: none of its {len(raters):,} raters judged a pair of the input (raters look "
                           f"like {names.iloc[0] if len(names) else '(none)'!r}, annotators like {known[0]!r}): "
                           "only raters the model has seen can be assigned")
+    if not matched.all():  # they were left out of the batch without a word (as gold ids matching no pair are not)
+        left = names[~matched.to_numpy()]
+        shown = ", ".join(map(repr, left.iloc[:3])) + (", ..." if len(left) > 3 else "")
+        print(f"note: {len(left):,} of the {counted(len(names), 'rater')} of {path} judged no pair of the input and "
+              f"cannot be assigned ({shown})")
     lookup = dict(zip(known.astype(str), known))
     return raters.assign(annotator=names.map(lookup))[matched.to_numpy()]
 
@@ -684,8 +705,9 @@ def cmd_suggest(args: argparse.Namespace) -> int:
     print(f"method: {args.method}  judgments: {len(judgments):,}  pairs: {batch.attrs['n_pairs']:,}  "
           f"not yet certain (P < {args.certainty:g}): {batch.attrs['n_open_pairs']:,}  fit: {fitted:.2f}s  "
           f"total: {elapsed:.2f}s")
-    print(f"suggested {len(batch):,} judgments on {batch['pair_id'].nunique():,} pairs, cost {batch['cost'].sum():g} "
-          f"of {args.budget:g}, expected information gain {batch['expected_gain'].sum():.3g} nats")
+    print(f"suggested {counted(len(batch), 'judgment')} on {counted(batch['pair_id'].nunique(), 'pair')}, "
+          f"cost {batch['cost'].sum():g} of {args.budget:g}, expected information gain "
+          f"{batch['expected_gain'].sum():.3g} nats")
     print(f"wrote {output}")
     return 0
 
@@ -807,9 +829,10 @@ def _aggregate_steps(args: argparse.Namespace, output: Path) -> int:
             write_table(annotator_table, Path(args.annotators))
     print(f"method: {args.method}  step judgments: {len(judgments):,}  solutions: {len(cleaned):,}  "
           f"fit: {elapsed:.2f}s")
-    print(f"wrote {output} (cleaned step dataset, {len(cleaned)} solutions, {int(cleaned['n_steps'].sum())} steps)")
+    print(f"wrote {output} (cleaned step dataset, {counted(len(cleaned), 'solution')}, "
+          f"{counted(int(cleaned['n_steps'].sum()), 'step')})")
     if annotator_table is not None:
-        print(f"wrote {args.annotators} (annotator table, {len(annotator_table)} annotators)")
+        print(f"wrote {args.annotators} (annotator table, {counted(len(annotator_table), 'annotator')})")
     return 0
 
 
@@ -971,9 +994,9 @@ def aggregate_across_processes(args: argparse.Namespace) -> int:
         print(f"method: {args.method}  judgments: {judgments:,}  pairs: {len(soft):,}  ranks: {size}  "
               f"read: {read:.2f}s  fit: {fit:.2f}s")
         print("peak memory per rank (GB): " + "  ".join(f"{peak:.2f}" for peak in peaks))
-        print(f"wrote {output} (soft labels, {len(soft)} items)")
+        print(f"wrote {output} (soft labels, {counted(len(soft), 'item')})")
         if args.annotators:
-            print(f"wrote {args.annotators} (annotator table, {len(estimator.annotators_)} annotators)")
+            print(f"wrote {args.annotators} (annotator table, {counted(len(estimator.annotators_), 'annotator')})")
     import torch.distributed as dist
 
     if dist.is_initialized():

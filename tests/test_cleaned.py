@@ -710,3 +710,26 @@ def test_a_prompt_of_messages_makes_the_responses_assistant_turns_as_trl_reads_t
     for example in loaded:
         assert isinstance(example["prompt"] + example["chosen"], list)
         assert all(trl.is_conversational({key: example[key]}) for key in ("prompt", "chosen", "rejected"))
+
+
+@pytest.mark.parametrize("value", [-0.1, float("inf"), "high"])
+def test_an_uncertainty_that_is_no_standard_deviation_is_refused(cleaned, tmp_path, value):
+    """``uncertainty`` is the posterior sd of a probability (NaN when the method has none), yet a negative, infinite
+    or text value was written and read back without a word (the text as "no uncertainty"). Now one error naming the
+    column and the row, on write and on read; NaN, 0 and an sd over 0.5 (a few draws, or the delta method's
+    p (1 - p) sd(log-odds), can give one; its weight is 0) still pass."""
+    bad = cleaned.assign(uncertainty=cleaned["uncertainty"].astype(object))
+    bad.at[1, "uncertainty"] = value
+    with pytest.raises(ValidationError, match=r"column 'uncertainty', row 1: must be a standard deviation, a finite"):
+        write_cleaned(bad, tmp_path / "bad.parquet")
+    assert list(tmp_path.iterdir()) == []
+    if isinstance(value, str):
+        bad.to_json(tmp_path / "theirs.jsonl", orient="records", lines=True)
+    else:  # JSON has no infinity
+        bad.astype({"uncertainty": float}).to_parquet(tmp_path / "theirs.parquet")
+    theirs = next(tmp_path.iterdir())
+    with pytest.raises(ValidationError, match=rf"{theirs.name}, column 'uncertainty', row 1"):
+        read_cleaned(theirs)
+    fine = cleaned.assign(uncertainty=[np.nan, 0.0, 0.8])
+    fine["weight"] = np.clip(1 - 2 * fine["uncertainty"].fillna(0.0), 0, 1)
+    assert len(read_cleaned(write_cleaned(fine, tmp_path / "fine.parquet"))) == len(cleaned)

@@ -404,7 +404,7 @@ def test_a_step_table_with_a_byte_order_mark_is_read_as_step_judgments(tmp_path,
     source, output = tmp_path / "steps.csv", tmp_path / "steps.parquet"
     source.write_bytes("\ufeffsolution_id,step,annotator,label,step_text\ns1,0,a,1,x\ns1,1,a,-1,y\n".encode())
     assert main(["aggregate", "--input", str(source), "--output", str(output)]) == 0
-    assert "cleaned step dataset, 1 solutions, 2 steps" in capsys.readouterr().out
+    assert "cleaned step dataset, 1 solution, 2 steps" in capsys.readouterr().out
 
 
 def test_a_step_table_renamed_by_columns_is_read_as_step_judgments(tmp_path, capsys):
@@ -415,7 +415,7 @@ def test_a_step_table_renamed_by_columns_is_read_as_step_judgments(tmp_path, cap
     status = main(["aggregate", "--input", str(source), "--columns", "sid=solution_id,position=step",
                    "--output", str(output)])
     assert status == 0, capsys.readouterr().err
-    assert "cleaned step dataset, 1 solutions, 2 steps" in capsys.readouterr().out
+    assert "cleaned step dataset, 1 solution, 2 steps" in capsys.readouterr().out
 
 
 def test_a_step_without_a_text_names_the_input_file(tmp_path, capsys):
@@ -828,7 +828,7 @@ def test_a_step_rater_model_writes_its_annotator_table(method, tmp_path, capsys)
     output, raters = tmp_path / "steps.parquet", tmp_path / "raters.csv"
     assert main(["aggregate", "--input", str(source), "--method", method, "--output", str(output), "--annotators",
                  str(raters)]) == 0, capsys.readouterr().err
-    assert f"wrote {raters} (annotator table, 1 annotators)" in capsys.readouterr().out
+    assert f"wrote {raters} (annotator table, 1 annotator)" in capsys.readouterr().out
     expected = fit_step_method(method, validate_steps(pd.read_csv(source))).annotators_.reset_index()
     written = pd.read_csv(raters)
     assert list(written.columns) == list(expected.columns) and written["annotator"].tolist() == ["r1"]
@@ -975,7 +975,9 @@ def test_graded_gold_under_the_ordinal_model_is_scored_as_its_side(tmp_path, cap
     assert main(["aggregate", "--input", str(source), "--scale", "2", "--method", "ordinal", "--gold", str(gold),
                  "--output", str(output), "--quiet"]) == 0
     printed = capsys.readouterr().out
-    assert f"against gold ({len(truth)} items): accuracy" in printed and output.exists()
+    ties = sum(t == 0 for t in truth.values())  # grade 0 is the side 'tie', which the accuracy leaves out
+    left_out = f"; the accuracy leaves out {ties} gold tie{'s' if ties != 1 else ''}" if ties else ""
+    assert f"against gold ({len(truth)} items{left_out}): accuracy" in printed and output.exists()
 
 
 @pytest.mark.parametrize("labels, gold, row", [
@@ -1131,3 +1133,51 @@ def test_report_group_on_judgments_that_are_not_preferences_names_the_flag_befor
     assert captured.err.startswith(f"accord: error: --group stance: the context model reads preference judgments "
                                    f"(A/B/tie), not {form} labels"), captured.err
     assert "fitted" not in captured.out and not (tmp_path / "r").exists()
+
+
+def test_report_limit_pairs_counts_the_gold_labels_of_the_pairs_kept(tmp_path, capsys):
+    """``accord report --limit-pairs N --gold FILE`` said how many pairs of the whole input had a gold label
+    ('gold: 4 of 4 pairs') while the report read only the first N pairs. Now it counts the pairs kept."""
+    source, gold = tmp_path / "judgments.csv", tmp_path / "gold.csv"
+    table = pd.DataFrame({"pair_id": [f"p{i}" for i in range(4) for _ in range(2)],
+                          "annotator": ["w1", "w2"] * 4, "label": ["A", "B", "B", "B", "A", "A", "B", "A"]})
+    table.to_csv(source, index=False)
+    pd.DataFrame({"pair_id": ["p1", "p2", "p3"], "gold": ["B", "A", "B"]}).to_csv(gold, index=False)
+    status = main(["report", "--input", str(source), "--gold", str(gold), "--limit-pairs", "3", "--methods",
+                   "majority", "--output-dir", str(tmp_path / "report"), "--quiet"])
+    out = capsys.readouterr().out
+    assert status == 0 and "gold: 2 of 3 pairs " in out and "4 pairs" not in out, out
+    report = (tmp_path / "report" / "report.html").read_text()
+    assert "gold labels of 2 pairs" in report
+
+
+def test_a_count_of_one_is_said_in_the_singular(tmp_path, capsys):
+    """Every message that counts said '1 pairs', '1 items', '1 annotators', '1 solutions'. A count of 1 now takes
+    the singular noun (one helper), every other count the plural."""
+    source, gold = tmp_path / "judgments.csv", tmp_path / "gold.csv"
+    GOOD[GOOD["pair_id"] == "p1"].to_csv(source, index=False)
+    pd.DataFrame({"pair_id": ["p1"], "gold": ["A"]}).to_csv(gold, index=False)
+    assert main(["aggregate", "--input", str(source), "--gold", str(gold), "--output", str(tmp_path / "c.parquet"),
+                 "--method", "dawid-skene", "--annotators", str(tmp_path / "raters.csv")]) == 0
+    out = capsys.readouterr().out
+    for said in ("gold: 1 of 1 pair has a gold label", "against gold (1 item)",
+                 "(cleaned preference dataset, 1 pair)", "(annotator table, 2 annotators)"):
+        assert said in out, (said, out)
+    assert main(["aggregate", "--input", str(source), "--output", str(tmp_path / "soft.csv")]) == 0
+    assert "(soft labels, 1 item)" in capsys.readouterr().out
+
+
+def test_the_gold_summary_says_how_many_gold_ties_the_accuracy_leaves_out(tmp_path, capsys):
+    """``accord aggregate --gold`` printed 'against gold (4 items): accuracy 0.667' where one gold label was a tie:
+    the accuracy leaves gold ties out (2 of the other 3 right), NLL, Brier and ECE read all 4, and nothing said so.
+    The line now names the gold ties left out of the accuracy."""
+    source, gold = tmp_path / "judgments.csv", tmp_path / "gold.csv"
+    pd.DataFrame({"pair_id": ["p1", "p1", "p2", "p2", "p3", "p4"], "annotator": ["w1", "w2"] * 2 + ["w1", "w1"],
+                  "label": ["tie", "tie", "B", "B", "A", "B"]}).to_csv(source, index=False)
+    pd.DataFrame({"pair_id": ["p1", "p2", "p3", "p4"], "gold": ["tie", "B", "B", "B"]}).to_csv(gold, index=False)
+    assert main(["aggregate", "--input", str(source), "--gold", str(gold), "--output", str(tmp_path / "s.csv")]) == 0
+    out = capsys.readouterr().out
+    assert "against gold (4 items; the accuracy leaves out 1 gold tie): accuracy 0.667" in out, out
+    pd.DataFrame({"pair_id": ["p2", "p3", "p4"], "gold": ["B", "B", "B"]}).to_csv(gold, index=False)
+    assert main(["aggregate", "--input", str(source), "--gold", str(gold), "--output", str(tmp_path / "s.csv")]) == 0
+    assert "against gold (3 items): accuracy 0.667" in capsys.readouterr().out

@@ -364,3 +364,47 @@ def test_every_step_file_accord_writes_passes_its_check(tmp_path_factory, data, 
         back = read_cleaned_steps(write_cleaned_steps(frame, folder / f"c{suffix}"))
         assert back["solution_id"].tolist() == frame["solution_id"].tolist()
         assert back["n_judgments"].tolist() == frame["n_judgments"].tolist()
+
+
+@pytest.mark.parametrize("value", [-0.1, float("inf")])
+def test_a_label_uncertainty_that_is_no_standard_deviation_is_refused(tmp_path: Path, cleaned, value) -> None:
+    """label_uncertainty is each label's posterior sd (NaN when the method has none), yet a negative or infinite
+    one (whose weight, 1 - 2 * uncertainty clipped, is 1 and passed the weight check) was written and read without
+    a word. Now one error naming the row, the solution and the step."""
+    frame, _ = cleaned
+    bad = frame.copy()
+    bad.at[2, "label_uncertainty"] = [value if t == 1 else u for t, u in enumerate(frame.at[2, "label_uncertainty"])]
+    bad.at[2, "label_weights"] = [float(np.clip(1 - 2 * value, 0, 1)) if t == 1 else w
+                                  for t, w in enumerate(frame.at[2, "label_weights"])]
+    where = rf"column 'label_uncertainty', row 2: solution {frame.at[2, 'solution_id']!r}, step 1: must be a standard"
+    with pytest.raises(ValidationError, match=where):
+        write_cleaned_steps(bad, tmp_path / "bad.jsonl")
+    assert list(tmp_path.iterdir()) == []
+    bad.to_parquet(tmp_path / "theirs.parquet")
+    with pytest.raises(ValidationError, match="theirs.parquet, " + where):
+        read_cleaned_steps(tmp_path / "theirs.parquet")
+
+
+def test_first_error_must_be_the_most_probable_position_of_p_first_error(tmp_path: Path, cleaned) -> None:
+    """The layout gives first_error as the most probable first-error position (the truth of the first-error
+    metrics), yet a file whose first_error was another position than p_first_error's most probable one was written
+    and read. Now one error naming the row, the solution and the position expected; a tie within float32 storage
+    may name either position."""
+    frame, _ = cleaned
+    row = 4
+    p = np.asarray(frame.at[row, "p_first_error"])
+    bad = frame.copy()
+    bad.at[row, "first_error"] = int(np.argmin(p))
+    where = (rf"column 'first_error', row {row}: solution {frame.at[row, 'solution_id']!r}: must be the most "
+             rf"probable position of p_first_error, {int(np.argmax(p))}")
+    with pytest.raises(ValidationError, match=where):
+        write_cleaned_steps(bad, tmp_path / "bad.parquet")
+    bad.to_parquet(tmp_path / "theirs.parquet")
+    with pytest.raises(ValidationError, match="theirs.parquet, " + where):
+        read_cleaned_steps(tmp_path / "theirs.parquet")
+    tied = frame.copy()
+    n = frame.at[row, "n_steps"] + 1
+    tied.at[row, "p_first_error"] = [0.5 + 1e-9 if t == 0 else 0.5 if t == n - 1 else 0.0 for t in range(n)]
+    tied.at[row, "p_all_correct"] = 0.5
+    tied.at[row, "first_error"] = n - 1
+    assert len(read_cleaned_steps(write_cleaned_steps(tied, tmp_path / "tied.parquet"))) == len(frame)

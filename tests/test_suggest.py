@@ -910,3 +910,17 @@ def test_cli_prints_the_batch_s_total_gain_as_the_batch_says(tmp_path, capsys) -
     total = pd.read_csv(output)["expected_gain"].sum()
     printed = float(re.search(r"expected information gain (\S+) nats", capsys.readouterr().out).group(1))
     assert 0 < total < 0.1 and printed == pytest.approx(total, rel=0.01)
+
+
+def test_cli_raters_the_model_never_saw_are_named_not_dropped_silently(judgments_file: str, tmp_path,
+                                                                     capsys) -> None:
+    """A raters file listing a rater who judged nothing in the input (a typo, or a new rater) had that rater left
+    out of the batch without a word, as long as one other rater matched; the command now says which and how many
+    (the batch goes to the raters the model knows, as before)."""
+    raters, output = tmp_path / "available.csv", tmp_path / "next_batch.csv"
+    raters.write_text("annotator\nw3\nw_3\nw4\n")
+    status = main(["suggest", "--input", judgments_file, "--form", "categorical", "--budget", "4", "--raters",
+                   str(raters), "--output", str(output), "--quiet"])
+    out = capsys.readouterr().out
+    assert status == 0 and set(pd.read_csv(output)["annotator"]) <= {"w3", "w4"}
+    assert f"note: 1 of the 3 raters of {raters} judged no pair of the input and cannot be assigned ('w_3')" in out

@@ -87,7 +87,9 @@ def _solution(draw: Any, n_steps: int) -> dict[str, Any]:
             "labels": as_kind(labels), "label_uncertainty": as_kind(uncertainty),
             "label_weights": as_kind(weight_from_uncertainty(uncertainty).tolist()),  # as the layout has them
             "p_first_error": p_first_error, "p_all_correct": float(p_first_error[-1]), "outcome_weight": 1.0,
-            "first_error": n_steps, "n_steps": n_steps, "n_judgments": 3, "n_annotators": 3}
+            # the most probable position, as the layout has it
+            "first_error": int(np.argmax(np.asarray(p_first_error, dtype=float))), "n_steps": n_steps,
+            "n_judgments": 3, "n_annotators": 3}
 
 
 # what a row's list may wrongly hold or be: each is read by the per-row checks, or by Arrow where it reads the same

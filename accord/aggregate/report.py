@@ -60,6 +60,7 @@ from matplotlib.ticker import FixedFormatter, FuncFormatter
 from accord.aggregate.pluralistic import (WEIGHTINGS, column_name, decompose_disagreement, group_probabilities_of,
                                           pluralistic_soft_labels)
 from accord import metrics
+from accord._words import counted
 from accord.datasets import AccordError, encode, gold_labels, validate
 from accord.datasets.cleaned import is_messages, messages_text, only_texts
 from accord.datasets.io import write_table
@@ -180,8 +181,8 @@ def _check_fitted_on(table: pd.DataFrame, model: Any) -> None:
         if len(more):
             at = int(more[0])
             raise AccordError(f"{model.method} was fitted on other judgments than these ({kind} {fitted.index[at]!r}: "
-                              f"{int(fitted.iloc[at])} judgments in the fit, {int(here[at])} in the judgments given): "
-                              "give write_report the table the models were fitted on")
+                              f"{counted(int(fitted.iloc[at]), 'judgment')} in the fit, {int(here[at])} in the "
+                              "judgments given): give write_report the table the models were fitted on")
 
 
 def _check_count(name: str, value: Any, least: int) -> None:
@@ -345,7 +346,7 @@ class _ReportBuilder:
         total = len(self.annotators())
         if filtered:
             left_out = total - len(ranked)
-            return (f"the {len(ranked)} annotators with at least {self.min_judgments} judgments"
+            return (f"the {counted(len(ranked), 'annotator')} with at least {counted(self.min_judgments, 'judgment')}"
                     + (f" ({left_out} with fewer are left out: their estimates lean on the prior)" if left_out else ""))
         if total > 1 and self.min_judgments > 1:
             return (f"all {total} annotators (fewer than two have {self.min_judgments} or more judgments, so none is "
@@ -560,7 +561,8 @@ class _ReportBuilder:
         n_spam, n_adv = int((flagged["flag"] == "spammer").sum()), int((flagged["flag"] == "adversarial").sum())
         few = int((annotators["n_judgments"] < self.min_judgments).sum()) if "n_judgments" in annotators else 0
         intro = (
-            f"<b>Flagged: {n_spam} as spammer, {n_adv} as adversarial</b>, of all {len(annotators)} annotators. "
+            f"<b>Flagged: {n_spam} as spammer, {n_adv} as adversarial</b>, of all "
+            f"{counted(len(annotators), 'annotator')}. "
             "<b>Agreement</b> is a rater's agreement with the consensus of "
             f"<code>{html.escape(self.rater_model.method)}</code> (the probability it gives the label they chose, "
             "averaged over their judgments), with a 90% interval from their number of judgments (Jeffreys); "
@@ -662,8 +664,8 @@ class _ReportBuilder:
             scored = frame["agrees with gold"].isin(["yes", "no"])
             judged = frame.loc[scored, "agrees with gold"] == "yes"
             in_contested = frame.loc[contested & scored, "agrees with gold"] == "yes"
-            intro += (f" Against the gold labels of {len(judged):,} pairs (gold ties left out, as in every accuracy "
-                      f"accord reports) the most likely label is right on {judged.mean():.1%}"
+            intro += (f" Against the gold labels of {counted(len(judged), 'pair')} (gold ties left out, as in every "
+                      f"accuracy accord reports) the most likely label is right on {judged.mean():.1%}"
                       + (f", and on {in_contested.mean():.1%} of the {len(in_contested):,} contested pairs with gold"
                          if len(in_contested) else "")
                       + ".")
@@ -719,14 +721,14 @@ class _ReportBuilder:
         ax.set_title("How sure each method is", fontsize=11)
         ax.legend(fontsize=8)
         intro = (
-            f"The {len(names)} fitted methods on the same {len(first):,} pairs: how sure their labels are (a curve "
-            "further right is surer), how many pairs each leaves contested, and how often two methods choose the "
-            "same most likely label"
+            f"The {len(names)} fitted methods on the same {counted(len(first), 'pair')}: how sure their labels are "
+            "(a curve further right is surer), how many pairs each leaves contested, and how often two methods choose "
+            "the same most likely label"
             + (" (a method's most likely grade read as its side, as another method's labels are sides)" if as_sides
                and any(not set(m.soft_labels_.probs.columns) <= sides for m in self.models) else "")
             + (" (on the pairs both label: a method fitted on part of the table labels fewer, as its <i>pairs</i> "
                "column says)" if (table["pairs"] < len(first)).any() else "")
-            + (f"; against the gold labels of {len(gold):,} pairs, accuracy and, lower is better, NLL and ECE"
+            + (f"; against the gold labels of {counted(len(gold), 'pair')}, accuracy and, lower is better, NLL and ECE"
                if len(gold) else "")
             + ". A blank uncertainty: the method gives none. Tables in <code>methods.csv</code> and "
             "<code>method_agreement.csv</code>."

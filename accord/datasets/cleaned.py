@@ -221,6 +221,16 @@ def check_cleaned(frame: pd.DataFrame, source: str | None = None) -> None:
             raise ValidationError(
                 "must be a probability in [0, 1]", source=source, column=column, row=row, value=frame[column].iloc[row]
             )
+    # the posterior sd of a probability, or NaN where the method gives none: a negative, infinite or text value
+    # (read as "none") was written and read without a word. No upper bound: a few draws (n - 1) or the delta
+    # method's p (1 - p) sd(log-odds) can pass 0.5 (the weight is then 0)
+    values = pd.to_numeric(frame["uncertainty"], errors="coerce").to_numpy(dtype=float)
+    with np.errstate(invalid="ignore"):
+        bad = (np.isnan(values) & frame["uncertainty"].notna().to_numpy()) | np.isinf(values) | (values < 0)
+    if bad.any():
+        row = int(np.flatnonzero(bad)[0])
+        raise ValidationError("must be a standard deviation, a finite number >= 0 (or missing: none)", source=source,
+                              column="uncertainty", row=row, value=frame["uncertainty"].iloc[row])
     p_chosen = pd.to_numeric(frame["p_chosen"]).to_numpy(dtype=float)
     over = p_chosen + pd.to_numeric(frame["p_tie"]).to_numpy(dtype=float) > 1 + 1e-6
     if over.any():

@@ -123,13 +123,27 @@ def check_cleaned_steps(frame: pd.DataFrame, source: str | None = None) -> None:
     flat = {column: lists[column][1] if lists[column] is not None else
             np.concatenate([np.asarray(v, dtype=float) for v in frame[column]])
             for column in ("label_uncertainty", "label_weights")}
+    ends = np.cumsum(n_steps).astype(np.int64)  # the lists' lengths, checked above
+
+    def step_of(position: int) -> tuple[int, int]:
+        """The row and the step of entry ``position`` of a step list's concatenated rows."""
+        row = int(np.searchsorted(ends, position, side="right"))
+        return row, position - (int(ends[row - 1]) if row else 0)
+
+    # each label's posterior sd, or NaN: a negative or infinite one got weight 1, which passed the check below (no
+    # upper bound: as the pairwise uncertainty, an sd may pass 0.5, its weight then 0)
+    with np.errstate(invalid="ignore"):
+        bad = np.isinf(flat["label_uncertainty"]) | (flat["label_uncertainty"] < 0)
+    if bad.any():
+        row, step = step_of(int(np.flatnonzero(bad)[0]))
+        raise ValidationError(f"solution {frame['solution_id'].iloc[row]!r}, step {step}: must be a standard "
+                              "deviation, a finite number >= 0 (or NaN: none)", source=source,
+                              column="label_uncertainty", row=row, value=frame["label_uncertainty"].iloc[row])
     expected = weight_from_uncertainty(flat["label_uncertainty"])
     off = np.abs(flat["label_weights"] - expected) > 1e-6
     if off.any():
         position = int(np.flatnonzero(off)[0])
-        ends = np.cumsum(n_steps).astype(np.int64)  # the lists' lengths, checked above
-        row = int(np.searchsorted(ends, position, side="right"))
-        step = position - (int(ends[row - 1]) if row else 0)
+        row, step = step_of(position)
         raise ValidationError(f"solution {frame['solution_id'].iloc[row]!r}, step {step}: must be 1 - 2 * "
                               f"label_uncertainty clipped to [0, 1] (1 where it is unknown), which is "
                               f"{expected[position]:.6g}", source=source, column="label_weights", row=row,
@@ -153,6 +167,19 @@ def check_cleaned_steps(frame: pd.DataFrame, source: str | None = None) -> None:
     if bad.any():
         row = int(np.flatnonzero(bad)[0])
         raise ValidationError("must be a step position 0..n_steps (n_steps: no step is wrong)", source=source,
+                              column="first_error", row=row, value=frame["first_error"].iloc[row])
+    # ... and the most probable one of p_first_error (within the tolerance of the sums: float32 storage may turn
+    # a tie either way): a file naming another position scored the first-error metrics against it
+    flat_first = known[1] if known is not None else np.concatenate(
+        [np.asarray(v, dtype=float) for v in frame["p_first_error"]])
+    starts = np.cumsum(n_steps + 1).astype(np.int64) - (n_steps + 1).astype(np.int64)
+    best = np.maximum.reduceat(flat_first, starts)
+    off = flat_first[starts + first_error.astype(np.int64)] < best - 1e-6
+    if off.any():
+        row = int(np.flatnonzero(off)[0])
+        position = int(np.argmax(flat_first[starts[row]:starts[row] + int(n_steps[row]) + 1]))
+        raise ValidationError(f"solution {frame['solution_id'].iloc[row]!r}: must be the most probable position of "
+                              f"p_first_error, {position} (P = {best[row]:.6g})", source=source,
                               column="first_error", row=row, value=frame["first_error"].iloc[row])
     for column in ("p_all_correct", "outcome_weight"):
         values = pd.to_numeric(frame[column], errors="coerce").to_numpy(dtype=float)
