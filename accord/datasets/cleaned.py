@@ -85,7 +85,11 @@ def item_texts(judgments: pd.DataFrame, key: str, columns: Sequence[str], what: 
     for column in present:
         values = table[column]
         first = grouped[column].transform("first")
-        differs = (values.notna() & first.notna()).to_numpy() & (first.to_numpy() != values.to_numpy())
+        # cells compared only where both are present: pd.NA (a missing text of an object column) answers != with
+        # NA, whose truth value is an error
+        both = (values.notna() & first.notna()).to_numpy()
+        differs = np.zeros(len(values), dtype=bool)
+        differs[both] = first.to_numpy()[both] != values.to_numpy()[both]
         if differs.any():
             row = int(np.flatnonzero(differs)[0])
             item = table[key].iloc[row]
