@@ -224,3 +224,55 @@ def test_load_steps_of_stepwise_lists_is_the_per_row_result(data, n, odd, with_l
     pd.testing.assert_frame_equal(fast, per_row, check_exact=True)
     for column in ("completions", "labels"):
         assert [[type(v) for v in cell] for cell in fast[column]] == [[type(v) for v in cell] for cell in per_row[column]]
+
+
+# an item's text cell: few distinct values, so that items repeat texts, miss them, or show two of them
+ITEM_TEXT = st.one_of(st.sampled_from(["x", "y", "", " x", "é"]), st.none(), st.just(np.nan), st.just(pd.NA))
+
+
+@settings(max_examples=300, deadline=None)
+@given(data=st.data(), n=st.integers(1, 12), key_kind=st.sampled_from(["str", "object", "int", "object-int"]),
+       kinds=st.lists(st.sampled_from(["str", "object", "float", "int", "messages", "mixed"]), min_size=0,
+                      max_size=3))
+def test_item_texts_by_codes_is_the_per_cell_result(data, n, key_kind, kinds):
+    import accord.datasets.cleaned as cleaned
+    from accord.datasets import AccordError
+
+    keys = data.draw(st.lists(st.integers(0, 3), min_size=n, max_size=n))
+    key = {"str": pd.Series([f"p{k}" for k in keys], dtype="str"), "object": pd.Series([f"p{k}" for k in keys],
+                                                                                       dtype=object),
+           "int": pd.Series(keys, dtype="int64"), "object-int": pd.Series(keys, dtype=object)}[key_kind]
+    frame = pd.DataFrame({"pair_id": key})
+    for position, kind in enumerate(kinds):
+        if kind in ("str", "object"):
+            cells = data.draw(st.lists(ITEM_TEXT, min_size=n, max_size=n))
+            column = pd.Series(cells, dtype="str" if kind == "str" else object)
+        elif kind in ("float", "int"):
+            numbers = data.draw(st.lists(st.sampled_from([0.0, -0.0, 1.5, np.nan] if kind == "float" else [0, 7]),
+                                         min_size=n, max_size=n))
+            column = pd.Series(numbers, dtype="float64" if kind == "float" else "int64")
+        else:  # chat messages or texts mixed with numbers: the per-cell path only
+            cells = data.draw(st.lists(st.one_of(ITEM_TEXT, st.just(MESSAGES), st.integers(0, 1)), min_size=n,
+                                       max_size=n))
+            column = pd.Series(cells, dtype=object)
+        frame[f"c{position}"] = column
+    frame.index = pd.RangeIndex(10, 10 + n)  # the judgments' own row numbers, as after a duplicate policy
+
+    def outcome() -> Any:
+        try:
+            return cleaned.item_texts(frame, "pair_id", [f"c{p}" for p in range(len(kinds))] + ["absent"], "pair")
+        except AccordError as error:
+            return str(error)
+
+    fast = outcome()
+    with pytest.MonkeyPatch.context() as patch:  # every column through the per-cell comparison, as before
+        patch.setattr(cleaned, "_item_texts_by_codes", lambda table, key, present: None)
+        per_cell = outcome()
+    assert type(fast) is type(per_cell)
+    if isinstance(per_cell, str):
+        assert fast == per_cell
+        return
+    pd.testing.assert_frame_equal(fast, per_cell, check_exact=True)
+    for column in fast.columns:
+        assert [type(v) for v in fast[column]] == [type(v) for v in per_cell[column]], column
+
