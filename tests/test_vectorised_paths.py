@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import numpy as np
@@ -276,3 +277,23 @@ def test_item_texts_by_codes_is_the_per_cell_result(data, n, key_kind, kinds):
     for column in fast.columns:
         assert [type(v) for v in fast[column]] == [type(v) for v in per_cell[column]], column
 
+
+NUMBER_CELL = st.one_of(st.integers(-2**70, 2**70), st.floats(allow_nan=True, allow_infinity=True),
+                        st.floats(-5, 5).map(round).map(float), st.sampled_from([-0.0, 2.5, 1e300, np.float32(3.0)]),
+                        st.booleans(), st.none(), st.just(np.nan), st.just(pd.NA), st.just("1"), st.just(np.int64(4)))
+
+
+@settings(max_examples=400, deadline=None)
+@given(cells=st.lists(NUMBER_CELL, max_size=8),
+       dtype=st.sampled_from([object, "float64", "float32", "Float64", "int64", "Int64", "double[pyarrow]"]))
+def test_integral_mask_is_each_cells_is_integral(cells, dtype):
+    from accord.datasets.schema import _is_integral, integral_mask
+
+    try:
+        with warnings.catch_warnings(), np.errstate(all="ignore"):  # (a cast of a huge int to float32)
+            warnings.simplefilter("ignore", RuntimeWarning)
+            values = pd.Series(cells, dtype=dtype)
+    except (TypeError, ValueError, OverflowError):  # cells this dtype cannot hold
+        return
+    expected = values.map(_is_integral).astype(bool)
+    np.testing.assert_array_equal(integral_mask(values).to_numpy(dtype=bool), expected.to_numpy())
