@@ -297,3 +297,37 @@ def test_integral_mask_is_each_cells_is_integral(cells, dtype):
         return
     expected = values.map(_is_integral).astype(bool)
     np.testing.assert_array_equal(integral_mask(values).to_numpy(dtype=bool), expected.to_numpy())
+
+
+@settings(max_examples=300, deadline=None)
+@given(data=st.data(), n=st.integers(1, 12), by_step=st.booleans(),
+       kind=st.sampled_from(["str", "object", "float", "int", "messages", "mixed"]))
+def test_one_value_per_step_by_codes_is_the_per_cell_check(data, n, by_step, kind):
+    import accord.datasets.steps.schema as step_schema
+
+    codes = np.asarray(data.draw(st.lists(st.integers(0, 3), min_size=n, max_size=n)))
+    steps = data.draw(st.lists(st.integers(0, 2), min_size=n, max_size=n))
+    if kind in ("str", "object"):
+        column = pd.Series(data.draw(st.lists(ITEM_TEXT, min_size=n, max_size=n)),
+                           dtype="str" if kind == "str" else object)
+    elif kind in ("float", "int"):
+        column = pd.Series(data.draw(st.lists(st.sampled_from([0.0, -0.0, 1.5, np.nan] if kind == "float" else [0, 7]),
+                                              min_size=n, max_size=n)), dtype="float64" if kind == "float" else "int64")
+    else:  # chat messages (as Parquet's arrays too) or texts mixed with numbers: the per-cell path only
+        cells = st.one_of(ITEM_TEXT, st.just(MESSAGES), st.just(np.array(MESSAGES, dtype=object)), st.integers(0, 1))
+        column = pd.Series(data.draw(st.lists(cells, min_size=n, max_size=n)), dtype=object)
+    table = pd.DataFrame({"step": steps, "step_text": column})
+
+    def outcome() -> str:
+        try:
+            step_schema._check_one_value(table, codes, "step_text", "two texts", "s.csv", by_step=by_step)
+        except ValidationError as error:
+            return str(error)
+        return "valid"
+
+    fast = outcome()
+    with pytest.MonkeyPatch.context() as patch:  # every cell compared as before
+        patch.setattr(step_schema, "codes_comparable", lambda values: False)
+        per_cell = outcome()
+    assert fast == per_cell
+

@@ -44,7 +44,7 @@ import pyarrow.parquet as pq
 
 from accord.datasets.errors import AccordError, ValidationError
 from accord.datasets.io import COMPRESSION_SUFFIXES, JSON_DECIMALS, atomic_path, infer_format
-from accord.datasets.schema import input_row
+from accord.datasets.schema import codes_comparable, input_row
 
 CLEANED_COLUMNS: tuple[str, ...] = (
     "pair_id",
@@ -104,27 +104,15 @@ def item_texts(judgments: pd.DataFrame, key: str, columns: Sequence[str], what: 
     return grouped[present].first() if present else pd.DataFrame(index=pd.Index(table[key].unique(), name=key))
 
 
-def _codes_comparable(values: pd.Series) -> bool:
-    """Whether equal cells of ``values`` are equal codes of ``pd.factorize`` and a take of its array gives the
-    missing value ``groupby.first`` gives: texts (pandas' string dtypes, or objects that are all texts) and plain
-    numbers. Other columns (chat messages, mixed objects, categoricals) keep the per-cell comparison."""
-    dtype = values.dtype
-    if isinstance(dtype, pd.StringDtype):
-        return True
-    if dtype == object:
-        return pd.api.types.infer_dtype(values, skipna=True) == "string"
-    return isinstance(dtype, np.dtype) and dtype.kind in "biuf"
-
-
 def _item_texts_by_codes(table: pd.DataFrame, key: str, present: list[str]) -> pd.DataFrame | None:
-    """:func:`item_texts` where every column compares by codes (:func:`_codes_comparable`) and no item shows two
-    values: each item's first present value found from integer codes, at C speed. Arrow-backed text columns took
+    """:func:`item_texts` where every column compares by codes (:func:`~accord.datasets.schema.codes_comparable`)
+    and no item shows two values: each item's first present value found from integer codes, at C speed. Arrow-backed text columns took
     seconds at 600k judgments through ``transform("first")`` and an object comparison of every cell. ``None``
     where it cannot say (a column of another kind, a missing or categorical key, two values of one item: the
     per-cell path then gives the result or names the rows)."""
     if not present or isinstance(table[key].dtype, pd.CategoricalDtype) or table[key].isna().any():
         return None
-    if not all(_codes_comparable(table[column]) for column in present):
+    if not all(codes_comparable(table[column]) for column in present):
         return None
     grouped = table.groupby(key, sort=False)
     index = grouped.size().index  # the items in order of first appearance, as groupby names them

@@ -601,6 +601,18 @@ def object_kind(values: pd.Series) -> str:
     return pd.api.types.infer_dtype(values, skipna=True)
 
 
+def codes_comparable(values: pd.Series) -> bool:
+    """Whether equal cells of ``values`` are equal codes of ``pd.factorize`` and a take of its array gives the
+    missing value ``groupby.first`` gives: texts (pandas' string dtypes, or objects that are all texts) and plain
+    numbers. Other columns (chat messages, mixed objects, categoricals) keep the per-cell comparison."""
+    dtype = values.dtype
+    if isinstance(dtype, pd.StringDtype):
+        return True
+    if dtype == object:
+        return object_kind(values) == "string"
+    return isinstance(dtype, np.dtype) and dtype.kind in "biuf"
+
+
 def string_mask(values: pd.Series) -> pd.Series:
     """Which entries are strings (cheap for numeric columns, which hold none; for a string column, the present cells;
     for an object column of one kind, from its kind)."""
