@@ -186,7 +186,8 @@ def prompt_texts(prompts: pd.Series) -> np.ndarray:
     messages as :func:`messages_text` renders them (their Python repr was written and read), a missing prompt as no
     prompt (blanked after the cast: a categorical column refused fillna(""))."""
     cells = prompts.astype(object)
-    texts = cells.map(lambda p: messages_text(p) if is_messages(p) else p).astype(str)
+    # a column of texts (told at C speed) holds no messages: the cell-by-cell look took 2 s of 3 at 1M solutions
+    texts = (cells if only_texts(cells) else cells.map(lambda p: messages_text(p) if is_messages(p) else p)).astype(str)
     return texts.where(cells.notna(), "").to_numpy()
 
 
