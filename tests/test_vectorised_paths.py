@@ -348,3 +348,19 @@ def test_prompt_texts_of_texts_are_the_per_cell_texts(cells, kind):
         per_cell = cleaned.prompt_texts(prompts)
     assert [type(v) for v in fast] == [type(v) for v in per_cell]
     np.testing.assert_array_equal(fast, per_cell)
+
+
+@settings(max_examples=200, deadline=None)
+@given(lengths=st.lists(st.integers(1, 6), min_size=1, max_size=10), texts=st.booleans(), seed=st.integers(0, 99))
+def test_step_lists_are_numpys_split_lists(lengths, texts, seed):
+    from accord.aggregate.steps import _lists
+
+    ends = np.cumsum(lengths)[:-1]
+    values = np.random.default_rng(seed).random(sum(lengths))
+    values[::3] = np.nan
+    if texts:
+        values = np.array([str(v) for v in values], dtype=object)
+    expected = [part.tolist() for part in np.split(values, ends)]
+    got = _lists(values, ends)
+    assert repr(got) == repr(expected)
+    assert [[type(v) for v in part] for part in got] == [[type(v) for v in part] for part in expected]
