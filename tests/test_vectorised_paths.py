@@ -364,3 +364,22 @@ def test_step_lists_are_numpys_split_lists(lengths, texts, seed):
     got = _lists(values, ends)
     assert repr(got) == repr(expected)
     assert [[type(v) for v in part] for part in got] == [[type(v) for v in part] for part in expected]
+
+
+@settings(max_examples=300, deadline=None)
+@given(cells=st.lists(st.one_of(st.sampled_from(["g0", "g1", " g1", "NA", "1"]), st.none(), st.just(np.nan),
+                                st.sampled_from([0.0, -0.0, 1.0, 1.5, 2.0, float("inf")]), st.integers(-2, 2),
+                                st.booleans()), max_size=8),
+       dtype=st.sampled_from([None, object, "str", "float64", "int64", "bool", "category"]))
+def test_context_levels_named_once_per_value_are_each_cells_name(cells, dtype):
+    import accord.models.context as context
+
+    try:
+        values = pd.Series(cells, dtype=dtype, name="group", index=pd.RangeIndex(3, 3 + len(cells)))
+    except (TypeError, ValueError, OverflowError):  # cells this dtype cannot hold
+        return
+    fast = context._as_level(values)
+    with pytest.MonkeyPatch.context() as patch:  # every cell named, as before
+        patch.setattr(context, "codes_comparable", lambda values: False)
+        per_cell = context._as_level(values)
+    pd.testing.assert_series_equal(fast, per_cell, check_exact=True)
