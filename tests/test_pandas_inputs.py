@@ -355,6 +355,27 @@ def test_a_validated_table_sorted_afresh_names_its_own_rows_not_stale_ones(rows,
         item_texts(shuffled, "pair_id", ("response_a", "response_b"), "pair")
 
 
+MESSAGES = [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"}]
+
+
+@pytest.mark.parametrize("text", ["a1", MESSAGES], ids=["texts", "messages"])
+@pytest.mark.parametrize("missing", [pd.NA, None, np.nan], ids=["NA", "None", "nan"])
+def test_a_text_missing_as_pd_na_in_an_object_column_is_a_missing_text(text, missing):
+    """A pair's text missing from one of its judgments as pd.NA (an object column of a frame built with nullable
+    values) is a missing text, as None or NaN is: the pair keeps the text its other judgment shows. It was a raw
+    TypeError ('boolean value of NA is ambiguous') from the comparison of each cell with its pair's first text."""
+    from accord.aggregate import build_cleaned
+
+    table = pd.DataFrame({"pair_id": ["p1", "p1", "p2"], "annotator": ["r1", "r2", "r1"], "label": ["A", "A", "B"],
+                          "response_a": pd.Series([missing, text, "a2"], dtype=object),
+                          "response_b": pd.Series(["b1", "b1", "b2"], dtype=object)})
+    texts = item_texts(table, "pair_id", ("response_a", "response_b"), "pair")
+    assert texts.loc["p1", "response_a"] == text
+    assert texts.loc["p2", "response_a"] == "a2"
+    cleaned = build_cleaned(MajorityVote().fit(table).soft_labels_, table)
+    assert cleaned["rejected"].iloc[1] == "a2"
+
+
 @PANDAS_FUZZ
 @given(st.lists(st.tuples(st.sampled_from(["s1", "s2"]), st.sampled_from(["a", "b"])), min_size=1, max_size=10),
        st.integers(0, 10), st.sampled_from(["first", "last", "keep"]), st.sampled_from(["numbering", "text"]))

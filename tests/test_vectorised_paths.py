@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import numpy as np
@@ -226,3 +227,161 @@ def test_load_steps_of_stepwise_lists_is_the_per_row_result(data, n, odd, with_l
     pd.testing.assert_frame_equal(fast, per_row, check_exact=True)
     for column in ("completions", "labels"):
         assert [[type(v) for v in cell] for cell in fast[column]] == [[type(v) for v in cell] for cell in per_row[column]]
+
+
+# an item's text cell: few distinct values, so that items repeat texts, miss them, or show two of them
+ITEM_TEXT = st.one_of(st.sampled_from(["x", "y", "", " x", "é"]), st.none(), st.just(np.nan), st.just(pd.NA))
+
+
+@settings(max_examples=300, deadline=None)
+@given(data=st.data(), n=st.integers(1, 12), key_kind=st.sampled_from(["str", "object", "int", "object-int"]),
+       kinds=st.lists(st.sampled_from(["str", "object", "float", "int", "messages", "mixed"]), min_size=0,
+                      max_size=3))
+def test_item_texts_by_codes_is_the_per_cell_result(data, n, key_kind, kinds):
+    import accord.datasets.cleaned as cleaned
+    from accord.datasets import AccordError
+
+    keys = data.draw(st.lists(st.integers(0, 3), min_size=n, max_size=n))
+    key = {"str": pd.Series([f"p{k}" for k in keys], dtype="str"), "object": pd.Series([f"p{k}" for k in keys],
+                                                                                       dtype=object),
+           "int": pd.Series(keys, dtype="int64"), "object-int": pd.Series(keys, dtype=object)}[key_kind]
+    frame = pd.DataFrame({"pair_id": key})
+    for position, kind in enumerate(kinds):
+        if kind in ("str", "object"):
+            cells = data.draw(st.lists(ITEM_TEXT, min_size=n, max_size=n))
+            column = pd.Series(cells, dtype="str" if kind == "str" else object)
+        elif kind in ("float", "int"):
+            numbers = data.draw(st.lists(st.sampled_from([0.0, -0.0, 1.5, np.nan] if kind == "float" else [0, 7]),
+                                         min_size=n, max_size=n))
+            column = pd.Series(numbers, dtype="float64" if kind == "float" else "int64")
+        else:  # chat messages or texts mixed with numbers: the per-cell path only
+            cells = data.draw(st.lists(st.one_of(ITEM_TEXT, st.just(MESSAGES), st.integers(0, 1)), min_size=n,
+                                       max_size=n))
+            column = pd.Series(cells, dtype=object)
+        frame[f"c{position}"] = column
+    frame.index = pd.RangeIndex(10, 10 + n)  # the judgments' own row numbers, as after a duplicate policy
+
+    def outcome() -> Any:
+        try:
+            return cleaned.item_texts(frame, "pair_id", [f"c{p}" for p in range(len(kinds))] + ["absent"], "pair")
+        except AccordError as error:
+            return str(error)
+
+    fast = outcome()
+    with pytest.MonkeyPatch.context() as patch:  # every column through the per-cell comparison, as before
+        patch.setattr(cleaned, "_item_texts_by_codes", lambda table, key, present: None)
+        per_cell = outcome()
+    assert type(fast) is type(per_cell)
+    if isinstance(per_cell, str):
+        assert fast == per_cell
+        return
+    pd.testing.assert_frame_equal(fast, per_cell, check_exact=True)
+    for column in fast.columns:
+        assert [type(v) for v in fast[column]] == [type(v) for v in per_cell[column]], column
+
+
+NUMBER_CELL = st.one_of(st.integers(-2**70, 2**70), st.floats(allow_nan=True, allow_infinity=True),
+                        st.floats(-5, 5).map(round).map(float), st.sampled_from([-0.0, 2.5, 1e300, np.float32(3.0)]),
+                        st.booleans(), st.none(), st.just(np.nan), st.just(pd.NA), st.just("1"), st.just(np.int64(4)))
+
+
+@settings(max_examples=400, deadline=None)
+@given(cells=st.lists(NUMBER_CELL, max_size=8),
+       dtype=st.sampled_from([object, "float64", "float32", "Float64", "int64", "Int64", "double[pyarrow]"]))
+def test_integral_mask_is_each_cells_is_integral(cells, dtype):
+    from accord.datasets.schema import _is_integral, integral_mask
+
+    try:
+        with warnings.catch_warnings(), np.errstate(all="ignore"):  # (a cast of a huge int to float32)
+            warnings.simplefilter("ignore", RuntimeWarning)
+            values = pd.Series(cells, dtype=dtype)
+    except (TypeError, ValueError, OverflowError):  # cells this dtype cannot hold
+        return
+    expected = values.map(_is_integral).astype(bool)
+    np.testing.assert_array_equal(integral_mask(values).to_numpy(dtype=bool), expected.to_numpy())
+
+
+@settings(max_examples=300, deadline=None)
+@given(data=st.data(), n=st.integers(1, 12), by_step=st.booleans(),
+       kind=st.sampled_from(["str", "object", "float", "int", "messages", "mixed"]))
+def test_one_value_per_step_by_codes_is_the_per_cell_check(data, n, by_step, kind):
+    import accord.datasets.steps.schema as step_schema
+
+    codes = np.asarray(data.draw(st.lists(st.integers(0, 3), min_size=n, max_size=n)))
+    steps = data.draw(st.lists(st.integers(0, 2), min_size=n, max_size=n))
+    if kind in ("str", "object"):
+        column = pd.Series(data.draw(st.lists(ITEM_TEXT, min_size=n, max_size=n)),
+                           dtype="str" if kind == "str" else object)
+    elif kind in ("float", "int"):
+        column = pd.Series(data.draw(st.lists(st.sampled_from([0.0, -0.0, 1.5, np.nan] if kind == "float" else [0, 7]),
+                                              min_size=n, max_size=n)), dtype="float64" if kind == "float" else "int64")
+    else:  # chat messages (as Parquet's arrays too) or texts mixed with numbers: the per-cell path only
+        cells = st.one_of(ITEM_TEXT, st.just(MESSAGES), st.just(np.array(MESSAGES, dtype=object)), st.integers(0, 1))
+        column = pd.Series(data.draw(st.lists(cells, min_size=n, max_size=n)), dtype=object)
+    table = pd.DataFrame({"step": steps, "step_text": column})
+
+    def outcome() -> str:
+        try:
+            step_schema._check_one_value(table, codes, "step_text", "two texts", "s.csv", by_step=by_step)
+        except ValidationError as error:
+            return str(error)
+        return "valid"
+
+    fast = outcome()
+    with pytest.MonkeyPatch.context() as patch:  # every cell compared as before
+        patch.setattr(step_schema, "codes_comparable", lambda values: False)
+        per_cell = outcome()
+    assert fast == per_cell
+
+
+@settings(max_examples=200, deadline=None)
+@given(cells=st.lists(st.one_of(ITEM_TEXT, TEXT, st.just(MESSAGES), st.just(np.array(MESSAGES, dtype=object)),
+                                st.integers(-3, 3)), max_size=6),
+       kind=st.sampled_from(["str", "object", "category"]))
+def test_prompt_texts_of_texts_are_the_per_cell_texts(cells, kind):
+    import accord.datasets.cleaned as cleaned
+
+    if kind != "object" and not all(isinstance(c, str) or c is None or c is pd.NA or c is np.nan for c in cells):
+        kind = "object"
+    prompts = pd.Series(cells, dtype=kind)
+    fast = cleaned.prompt_texts(prompts)
+    with pytest.MonkeyPatch.context() as patch:  # every cell looked at for chat messages, as before
+        patch.setattr(cleaned, "only_texts", lambda values, missing=True: False)
+        per_cell = cleaned.prompt_texts(prompts)
+    assert [type(v) for v in fast] == [type(v) for v in per_cell]
+    np.testing.assert_array_equal(fast, per_cell)
+
+
+@settings(max_examples=200, deadline=None)
+@given(lengths=st.lists(st.integers(1, 6), min_size=1, max_size=10), texts=st.booleans(), seed=st.integers(0, 99))
+def test_step_lists_are_numpys_split_lists(lengths, texts, seed):
+    from accord.aggregate.steps import _lists
+
+    ends = np.cumsum(lengths)[:-1]
+    values = np.random.default_rng(seed).random(sum(lengths))
+    values[::3] = np.nan
+    if texts:
+        values = np.array([str(v) for v in values], dtype=object)
+    expected = [part.tolist() for part in np.split(values, ends)]
+    got = _lists(values, ends)
+    assert repr(got) == repr(expected)
+    assert [[type(v) for v in part] for part in got] == [[type(v) for v in part] for part in expected]
+
+
+@settings(max_examples=300, deadline=None)
+@given(cells=st.lists(st.one_of(st.sampled_from(["g0", "g1", " g1", "NA", "1"]), st.none(), st.just(np.nan),
+                                st.sampled_from([0.0, -0.0, 1.0, 1.5, 2.0, float("inf")]), st.integers(-2, 2),
+                                st.booleans()), max_size=8),
+       dtype=st.sampled_from([None, object, "str", "float64", "int64", "bool", "category"]))
+def test_context_levels_named_once_per_value_are_each_cells_name(cells, dtype):
+    import accord.models.context as context
+
+    try:
+        values = pd.Series(cells, dtype=dtype, name="group", index=pd.RangeIndex(3, 3 + len(cells)))
+    except (TypeError, ValueError, OverflowError):  # cells this dtype cannot hold
+        return
+    fast = context._as_level(values)
+    with pytest.MonkeyPatch.context() as patch:  # every cell named, as before
+        patch.setattr(context, "codes_comparable", lambda values: False)
+        per_cell = context._as_level(values)
+    pd.testing.assert_series_equal(fast, per_cell, check_exact=True)

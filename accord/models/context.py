@@ -103,7 +103,7 @@ import torch
 
 from accord.datasets import AccordError, Encoded, validate
 from accord.datasets.errors import ValidationError
-from accord.datasets.schema import is_validated, item_columns
+from accord.datasets.schema import codes_comparable, is_validated, item_columns
 from accord.models.base import PyroRaterModel, as_names, interval_columns, is_one_of, linear_in, summarize_draws
 from accord.models.confusion import label_codes
 from accord.models.pyro_fit import fit_pyro
@@ -355,6 +355,10 @@ class ContextDesign:
 def _as_level(values: pd.Series) -> pd.Series:
     """Category values as strings (:func:`level_name`), missing values as the level ``"NA"`` (so missing is a group of
     its own)."""
+    if codes_comparable(values):  # texts or plain numbers: each distinct value named once, not every judgment's
+        codes, uniques = pd.factorize(values)  # (a missing value is code -1: the last name, "NA")
+        names = pd.array([*(level_name(u) for u in uniques), "NA"], dtype=object).astype(str)
+        return pd.Series(names.take(codes), index=values.index, name=values.name)
     return values.astype(object).where(values.notna(), "NA").map(level_name).astype(str)
 
 
