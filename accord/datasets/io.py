@@ -180,8 +180,29 @@ def write_table(frame: Any, path: str | os.PathLike) -> Path:
             frame.to_json(tmp, orient="records", lines=fmt == "jsonl", force_ascii=False, compression=compression,
                           double_precision=JSON_DECIMALS)
         else:
-            frame.to_parquet(tmp, index=False)
+            try:
+                frame.to_parquet(tmp, index=False)
+            except Exception as err:  # pyarrow's ArrowTypeError traceback (a column of texts and true/false)
+                column = _unwritable_column(frame)
+                if column is None:
+                    raise
+                raise ValidationError(f"cannot write as Parquet: {err.args[0] if err.args else err} (a column "
+                                      "mixing texts with numbers or true/false: write its cells as texts, or name a "
+                                      ".csv or .jsonl file)", source=str(target), column=column) from None
     return target
+
+
+def _unwritable_column(frame: Any) -> Any:
+    """The first column of ``frame`` that Arrow cannot convert (``None`` when each converts alone): only on the path
+    of a failed Parquet write, which names it."""
+    import pyarrow as pa
+
+    for column in frame.columns:
+        try:
+            pa.array(frame[column], from_pandas=True)
+        except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
+            return column
+    return None
 
 
 def _holds_carriage_return(frame: Any) -> bool:
