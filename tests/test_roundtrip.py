@@ -173,3 +173,16 @@ def test_multi_attribute_table_through_crowdkit_layout_and_back(item):
     back = from_crowdkit(crowdkit, scale=(0, 4))
     _same(table, back)
     assert back.attrs["accord"] == table.attrs["accord"]
+
+
+@pytest.mark.parametrize("fmt", ["csv", "tsv", "csv.gz"])
+@pytest.mark.parametrize("with_gold", [True, False])
+def test_a_label_column_called_response_is_read_as_labels(tmp_path, fmt, with_gold):
+    """Snow 2008's files call the label 'response' (``--columns response=label``): since a rated response's text is
+    read as written, its labels came back as the texts '1'/'0' (classes of text; beside the gold 1, 'gold is not of
+    the labels' kind'). A column renamed to something else is read as what it becomes."""
+    table = pd.DataFrame({"item": ["i1", "i1", "i2"], "worker": ["w1", "w2", "w1"], "response": [1, 0, 1],
+                          **({"gold": [1, 1, 0]} if with_gold else {})})
+    path = write_table(table, tmp_path / f"snow.{fmt}")
+    read = read_judgments(path, columns={"item": "task", "response": "label"})
+    assert read["label"].tolist() == [1, 0, 1] and read.attrs["accord"]["form"] == "categorical"
