@@ -596,7 +596,7 @@ def cmd_suggest(args: argparse.Namespace) -> int:
 
     from accord.aggregate import make_method
     from accord.aggregate.suggest import DEFAULT_POOL, suggest, unseen_comparisons
-    from accord.datasets.cleaned import item_texts
+    from accord.datasets.cleaned import as_text, item_texts
     from accord.datasets.io import write_table
     from accord.datasets.schema import input_row
 
@@ -700,6 +700,9 @@ def cmd_suggest(args: argparse.Namespace) -> int:
                            on="pair_id")
         if candidates is not None and len(candidates):
             batch = _texts_of_new_comparisons(batch, judgments, source)
+        for column in ("prompt", "response_a", "response_b"):
+            if column in batch.columns:  # as the cleaned dataset writes them: PandaLM's JSON true is the text 'True'
+                batch[column] = as_text(batch[column])  # (Parquet refused a column of texts and true/false)
         batch.attrs = attrs
     write_table(batch, output)
     print(f"method: {args.method}  judgments: {len(judgments):,}  pairs: {batch.attrs['n_pairs']:,}  "

@@ -115,6 +115,32 @@ def test_a_streamed_input_error_names_the_flag_that_mends_it(tmp_path, capsys):
     assert not (tmp_path / "o.csv").exists()
 
 
+@pytest.mark.parametrize("names, mapping", [
+    (("task", "worker"), None), (("q", "w"), {"q": "task", "w": "worker"}),
+    (("q", "w"), {"q": "pair_id", "w": "annotator"}), (("q", "annotator"), {"q": "task"}), (("task", "annotator"), None), (("q", "w"), {"q": "pair_id", "w": "worker"})])
+@pytest.mark.parametrize("labels", [["A", "B", "tie"], [0, 1, 2]])
+def test_the_streamed_reader_names_columns_as_the_single_process_reader(tmp_path, names, mapping, labels):
+    """The column mapping is applied before the names are read, as read_judgments applies it: a target of crowd-kit's
+    (``q=task``) was not followed ("missing required column"), ``q=pair_id`` made accord's names count as crowd-kit's
+    (labels 0/1/2 fitted as classes where the single-process reader refuses them as preferences), and a file mixing
+    the two conventions had its accord column read without a word."""
+    from accord.datasets import read_judgments
+
+    table = correlated_table(n_items=12).assign(label=lambda t: t["label"].map(dict(zip(["A", "B", "tie"], labels))))
+    path = write_parquet(table.set_axis([*names, "label"], axis=1), tmp_path / "j.parquet")
+    try:
+        single = read_judgments(path, columns=mapping)
+    except ValidationError as error:
+        with pytest.raises(ValidationError) as caught:
+            read_judgment_shard(path, columns=mapping)
+        assert (caught.value.problem.split(" (")[0], caught.value.row) == (error.problem.split(" (")[0], error.row)
+        return
+    shard = read_judgment_shard(path, columns=mapping)
+    assert (shard.item_ids[shard.items] == single["pair_id"].to_numpy()).all()
+    assert (shard.annotator_ids[shard.workers] == single["annotator"].to_numpy()).all()
+    assert sorted(shard.label_values, key=str) == sorted(set(single["label"]), key=str)
+
+
 def duck_table() -> pd.DataFrame:
     """VLDB'17 Duck (binary categorical, integer ids), where the tempering's rho comes out above 0."""
     answers = shared_data_or_skip("vldb17", "d_Duck Identification", "answer.csv")

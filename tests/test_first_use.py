@@ -62,6 +62,29 @@ def test_written_files_have_the_mode_the_umask_gives(tmp_path, mask, suffix):
         assert stat.S_IMODE(file.stat().st_mode) == expected, file
 
 
+@pytest.mark.parametrize("mode", [0o600, 0o640, 0o664])
+@pytest.mark.parametrize("suffix", [".parquet", ".jsonl", ".csv"])
+def test_a_file_written_over_keeps_its_mode(tmp_path, mode, suffix):
+    """open(path, "w") keeps an existing file's mode; the atomic writers gave it 0o666 less the umask, so a private
+    (0o600) output rewritten by accord became readable by everyone."""
+    from accord.datasets.io import write_table
+
+    cleaned = build_cleaned(fit_method("vote-fraction", SMALL_PREFERENCES).soft_labels_, validate(SMALL_PREFERENCES))
+    old = os.umask(0o022)
+    try:
+        writers = (("clean", lambda p: write_cleaned(cleaned, p)), ("table", lambda p: write_table(cleaned, p)))
+        for name, write in writers:
+            if name == "clean" and suffix == ".csv":
+                continue
+            path = tmp_path / f"{name}{suffix}"
+            write(path)
+            os.chmod(path, mode)
+            write(path)
+            assert stat.S_IMODE(path.stat().st_mode) == mode, path
+    finally:
+        os.umask(old)
+
+
 def test_writing_to_a_symbolic_link_replaces_the_file_it_points_to(tmp_path):
     real = tmp_path / "runs" / "clean.parquet"
     real.parent.mkdir()

@@ -892,6 +892,23 @@ def test_write_table_writes_what_read_table_reads_by_the_same_suffix(tmp_path, n
     pd.testing.assert_frame_equal(read_table(tmp_path / name), frame, check_dtype=False)
 
 
+@pytest.mark.parametrize("odd", [True, 4, 2.5])
+@pytest.mark.parametrize("name", ["t.parquet", "t.pq"])
+def test_a_table_parquet_cannot_hold_is_refused_in_one_line_naming_file_and_column(tmp_path, odd, name):
+    # PandaLM's published responses include a few JSON true's among texts: `accord suggest --dataset pandalm --output
+    # x.parquet` (its batch carries the pairs' texts) ended in pyarrow's ArrowTypeError traceback
+    from accord.datasets.io import write_table
+
+    target = tmp_path / name
+    write_table(pd.DataFrame({"pair_id": ["p0"], "response_a": ["kept"]}), target)
+    before = target.read_bytes()
+    frame = pd.DataFrame({"pair_id": ["p1", "p2"], "p_A": [0.5, 0.25], "response_a": ["yes", odd]})
+    with pytest.raises(ValidationError, match=r"column 'response_a': cannot write as Parquet") as caught:
+        write_table(frame, target)
+    assert str(target) in str(caught.value) and "\n" not in str(caught.value)
+    assert target.read_bytes() == before and sorted(p.name for p in tmp_path.iterdir()) == [name]
+
+
 @pytest.mark.parametrize("encoding", ["utf-16", "utf-16-le", "utf-16-be"])
 def test_a_utf16_file_is_told_to_be_read_as_utf16(tmp_path, encoding):
     # Excel's "Unicode Text" export is UTF-16 with a byte-order mark; the error suggested --encoding latin-1, which

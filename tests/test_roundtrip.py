@@ -143,7 +143,6 @@ def test_attribute_names_come_back_as_written_from_csv(tmp_path, fmt, names):
     assert back.attrs["accord"]["attributes"] == names
 
 
-
 @pytest.mark.parametrize("word", ["NA", "None", "null", "N/A"])
 def test_response_texts_of_attribute_ratings_come_back_as_written_from_csv(tmp_path, word):
     """A rated response's text is read as written, as a pair's response_a/response_b are: a response "None" came back
@@ -155,3 +154,35 @@ def test_response_texts_of_attribute_ratings_come_back_as_written_from_csv(tmp_p
         "scale_min": 0, "scale_max": 2, "prompt": ["q", "q"], "response": [word, "x"]}))
     back = read_judgments(write_table(table, tmp_path / "ratings.csv"))
     _same(table, back)
+
+
+@pytest.mark.parametrize("item", ["response", "pair"])
+def test_multi_attribute_table_through_crowdkit_layout_and_back(item):
+    """A table rating responses went out with its response_id and no task (neither convention), and from_crowdkit
+    refused it ('missing required crowd-kit column'); the rated item is crowd-kit's task whichever it is."""
+    from accord.datasets import validate_attributes
+
+    key = f"{item}_id"
+    sides = {"response": ["r1", "r1", "r2", "r2"]} if item == "response" else {"response_a": ["x", "x", "y", "y"],
+                                                                               "response_b": ["z", "z", "w", "w"]}
+    table = validate_attributes(pd.DataFrame({key: ["i1", "i1", "i2", "i2"], "annotator": ["a", "b", "a", "b"],
+                                              "attribute": ["help"] * 4, "label": [0, 3, 4, 1], **sides}),
+                                scales=(0, 4))
+    crowdkit = to_crowdkit(table)
+    assert {"task", "worker", "label"} <= set(crowdkit.columns) and key not in crowdkit.columns
+    back = from_crowdkit(crowdkit, scale=(0, 4))
+    _same(table, back)
+    assert back.attrs["accord"] == table.attrs["accord"]
+
+
+@pytest.mark.parametrize("fmt", ["csv", "tsv", "csv.gz"])
+@pytest.mark.parametrize("with_gold", [True, False])
+def test_a_label_column_called_response_is_read_as_labels(tmp_path, fmt, with_gold):
+    """Snow 2008's files call the label 'response' (``--columns response=label``): since a rated response's text is
+    read as written, its labels came back as the texts '1'/'0' (classes of text; beside the gold 1, 'gold is not of
+    the labels' kind'). A column renamed to something else is read as what it becomes."""
+    table = pd.DataFrame({"item": ["i1", "i1", "i2"], "worker": ["w1", "w2", "w1"], "response": [1, 0, 1],
+                          **({"gold": [1, 1, 0]} if with_gold else {})})
+    path = write_table(table, tmp_path / f"snow.{fmt}")
+    read = read_judgments(path, columns={"item": "task", "response": "label"})
+    assert read["label"].tolist() == [1, 0, 1] and read.attrs["accord"]["form"] == "categorical"

@@ -831,6 +831,25 @@ def test_the_batch_carries_each_pairs_texts_when_the_judgments_have_them(tmp_pat
     assert len(validate(grown)) == len(table) + 8
 
 
+@pytest.mark.parametrize("odd", [True, 4])
+def test_a_batch_whose_responses_are_not_all_texts_is_written_as_parquet(tmp_path, odd):
+    """PandaLM's published responses include a few JSON true's: a batch of its pairs written to .parquet ended in
+    pyarrow's traceback (a column of texts and true/false). The texts are written as the cleaned dataset writes
+    them: true as 'True', 4 as '4'."""
+    from accord.datasets import make_synthetic
+
+    table = make_synthetic(30, 6, 3, with_text=True, seed=2).judgments.astype({"response_a": object})
+    table.loc[table["pair_id"].str[-1].isin(list("02468")), "response_a"] = odd
+    path, output = tmp_path / "judgments.jsonl", tmp_path / "next_batch.parquet"
+    table.to_json(path, orient="records", lines=True)
+    assert main(["suggest", "--input", str(path), "--method", "dawid-skene", "--budget", "8", "--output",
+                 str(output), "--quiet"]) == 0
+    batch = pd.read_parquet(output)
+    even = batch["pair_id"].str[-1].isin(list("02468"))
+    assert even.any() and not even.all()
+    assert (batch.loc[even, "response_a"] == str(odd)).all() and (batch.loc[~even, "response_a"] != str(odd)).all()
+
+
 def test_a_new_comparison_in_the_batch_carries_its_responses_texts(tmp_path, capsys, one_torch_thread: None) -> None:
     # --new-comparisons: a comparison never made has no judgment of its own, and its prompt and responses were left
     # empty in next_batch.csv (the raters could not be shown it); each side's text is its response's

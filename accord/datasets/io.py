@@ -6,6 +6,7 @@ import contextlib
 import contextvars
 import csv
 import os
+import stat
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -103,8 +104,9 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; on success it replaces ``path`` atomically, on error it is removed.
 
     The temporary file lives in the target's folder so that the final ``os.replace`` is a rename on one file system.
-    The file gets the mode a plain ``open(path, "w")`` would give it (``0o666`` less the umask): ``mkstemp`` creates
-    it private (``0o600``), and the rename would otherwise carry that mode to the target. A ``path`` naming an
+    The file gets the mode a plain ``open(path, "w")`` would give it (``0o666`` less the umask for a new file, the
+    file's own for one written over): ``mkstemp`` creates it private (``0o600``), and the rename would otherwise
+    carry that mode to the target. A ``path`` naming an
     existing folder, or under a file, is refused before anything is written (:func:`check_output_path`); missing
     folders are created. A ``path`` that is a symbolic link is written through:
     the file it points to is replaced and the link stays (as ``open(path, "w")`` and pandas' writers do; replacing
@@ -123,7 +125,9 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     tmp = Path(tmp_name)
     try:
         yield tmp
-        os.chmod(tmp, 0o666 & ~current_umask())
+        # a file written over keeps its mode, as open(path, "w") keeps it: a private (0o600) output rewritten became
+        # readable by all (0o644 under the usual umask)
+        os.chmod(tmp, stat.S_IMODE(target.stat().st_mode) if target.is_file() else 0o666 & ~current_umask())
         with open(tmp, "rb+") as handle:
             os.fsync(handle.fileno())
         pending = _PENDING.get()
@@ -180,8 +184,29 @@ def write_table(frame: Any, path: str | os.PathLike) -> Path:
             frame.to_json(tmp, orient="records", lines=fmt == "jsonl", force_ascii=False, compression=compression,
                           double_precision=JSON_DECIMALS)
         else:
-            frame.to_parquet(tmp, index=False)
+            try:
+                frame.to_parquet(tmp, index=False)
+            except Exception as err:  # pyarrow's ArrowTypeError traceback (a column of texts and true/false)
+                column = _unwritable_column(frame)
+                if column is None:
+                    raise
+                raise ValidationError(f"cannot write as Parquet: {err.args[0] if err.args else err} (a column "
+                                      "mixing texts with numbers or true/false: write its cells as texts, or name a "
+                                      ".csv or .jsonl file)", source=str(target), column=column) from None
     return target
+
+
+def _unwritable_column(frame: Any) -> Any:
+    """The first column of ``frame`` that Arrow cannot convert (``None`` when each converts alone): only on the path
+    of a failed Parquet write, which names it."""
+    import pyarrow as pa
+
+    for column in frame.columns:
+        try:
+            pa.array(frame[column], from_pandas=True)
+        except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
+            return column
+    return None
 
 
 def _holds_carriage_return(frame: Any) -> bool:

@@ -415,7 +415,10 @@ def gold_labels(judgments: pd.DataFrame) -> pd.Series:
 def to_crowdkit(judgments: pd.DataFrame) -> pd.DataFrame:
     """The table in crowd-kit's convention: columns ``task``, ``worker``, ``label`` (other columns kept)."""
     table = validate(judgments) if not is_validated(judgments) else judgments
-    out = table.rename(columns={v: k for k, v in CROWDKIT_COLUMNS.items()})
+    names = {v: k for k, v in CROWDKIT_COLUMNS.items()}
+    if table.attrs["accord"].get("item") == "response":  # a multi-attribute table rating responses: they are the
+        names = {"response_id": "task", "annotator": "worker"}  # tasks (its response_id was kept, with no task)
+    out = table.rename(columns=names)
     out.attrs = {}
     return out
 

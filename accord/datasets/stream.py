@@ -59,25 +59,32 @@ def shard_of(ids: np.ndarray, world_size: int) -> np.ndarray:
     return (hashed % np.uint64(world_size)).astype(np.int64)
 
 
-def _column_names(schema_names: list[str], columns: dict[str, str] | None, source: str) -> dict[str, str]:
-    """accord column -> the file's column (a ``source=target`` mapping, crowd-kit's task/worker, or accord's)."""
+def _column_names(schema_names: list[str], columns: dict[str, str] | None,
+                  source: str) -> tuple[dict[str, str], bool]:
+    """accord column -> the file's column, and whether the names are crowd-kit's: the file's columns named as the
+    single-process reader names them, the ``source=target`` mapping applied first (its target may be crowd-kit's
+    task/worker, which was not followed, and ``q=pair_id`` made accord's names read as crowd-kit's)."""
     from accord.datasets.loaders.generic import checked_mapping
 
     # a mapping from a column the file lacks was passed over (the file's pair_id read instead), where the
     # single-process reader refuses it
     mapping = checked_mapping(columns or {}, schema_names, source)
-    renamed = {target: source_name for source_name, target in mapping.items()}
+    renamed = {mapping.get(name, name): name for name in schema_names}  # name after renaming -> the file's
+    crowdkit = "task" in renamed or "worker" in renamed
+    if crowdkit:
+        clash = [c for c in CROWDKIT_COLUMNS.values() if c in renamed]
+        if clash:  # validate's rule: one convention or the other (the accord column was read without a word)
+            raise ValidationError("both crowd-kit (task/worker) and accord (pair_id/annotator) column names are "
+                                  "present", source=source, column=renamed[clash[0]])
+    ours = {v: k for k, v in CROWDKIT_COLUMNS.items()} if crowdkit else {}
     found = {}
     for column in REQUIRED_COLUMNS:
-        crowdkit = {v: k for k, v in CROWDKIT_COLUMNS.items()}.get(column)
-        for candidate in (renamed.get(column), column, crowdkit):
-            if candidate is not None and candidate in schema_names:
-                found[column] = candidate
-                break
-        else:
+        name = ours.get(column, column)
+        if name not in renamed:
             raise ValidationError(f"missing required column ({columns_note(schema_names)})", source=source,
                                   column=column)
-    return found
+        found[column] = renamed[name]
+    return found, crowdkit
 
 
 def _decoded(values: Any) -> Any:
@@ -171,7 +178,7 @@ def read_judgment_shard(path: str | os.PathLike, rank: int = 0, world_size: int 
         raise AccordError(f"file {source}: not readable as Parquet ({err})") from err
     if not dataset.files:  # was "missing required column (the table has: )"
         raise AccordError(f"file {source}: a folder without Parquet files")
-    names = _column_names(dataset.schema.names, columns, source)
+    names, crowdkit = _column_names(dataset.schema.names, columns, source)
     renamed = {**{c: c for c in dataset.schema.names}, **(columns or {})}
     if "attribute" in renamed.values():  # its ratings were pooled into one label per pair, the attribute unread
         raise AccordError(f"file {source}: per-attribute ratings (an 'attribute' column): a fit across processes "
@@ -232,7 +239,7 @@ def read_judgment_shard(path: str | os.PathLike, rank: int = 0, world_size: int 
     labels, label_values, _ = encode("label")
     kept.clear()
     label_list = label_values.tolist()
-    if form == "preference" or (form is None and names["pair_id"] == "pair_id"):
+    if form == "preference" or (form is None and not crowdkit):
         bad = [value for value in label_list if value not in PREFERENCE_LABELS]
         if bad:
             file, row = _in_file(files, int(rows[np.flatnonzero(labels == label_list.index(bad[0]))[0]]))

@@ -392,11 +392,15 @@ def read_unvalidated(path: str | os.PathLike, *, columns: dict[str, str] | None 
             read_kwargs["sep"] = guessed
     if fmt in ("csv", "tsv") and "dtype" not in read_kwargs:
         header = _csv_header(path, fmt, read_kwargs)
-        renamed_ids = {_file_column(src, pd.Index(sorted(header))) for src, dst in (columns or {}).items()
-                       if dst in (*_ID_COLUMNS, *_TEXT_COLUMNS)}
+        mapped = {_file_column(src, pd.Index(sorted(header))): dst for src, dst in (columns or {}).items()}
+        as_text = (*_ID_COLUMNS, *_TEXT_COLUMNS)
+        renamed_ids = {src for src, dst in mapped.items() if dst in as_text}
+        # a column renamed to something else is read as what it becomes: Snow 2008's label column is called
+        # "response" (--columns response=label), and its labels were read as the texts "0"/"1"
+        renamed_away = {src for src, dst in mapped.items() if dst not in as_text}
         # Ids are read as text so "007" stays "007"; only columns the file really has are named, which the
         # C parser requires (checked for real after reading).
-        read_kwargs["dtype"] = {name: str for name in (*_ID_COLUMNS, *_TEXT_COLUMNS, *renamed_ids)}
+        read_kwargs["dtype"] = {name: str for name in (*as_text, *renamed_ids) if name not in renamed_away}
         read_kwargs["dtype"] = {k: v for k, v in read_kwargs["dtype"].items() if k in header}
         if header and "na_values" not in read_kwargs and "keep_default_na" not in read_kwargs:
             # An id or a text is what was written: "NA", "None", "null" and "nan" are ids (write_table writes them
