@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 from accord.aggregate import build_cleaned, fit_method
 from accord.cli import main
 from accord.datasets import AccordError, ValidationError, atomic_path, read_cleaned, validate, write_cleaned
+from accord.datasets.io import write_table
 from accord.datasets.loaders import list_datasets, load, read_judgments
 from accord.datasets.loaders import registry
 from conftest import REPO_ROOT, SMALL_PREFERENCES, shared_data_or_skip
@@ -655,3 +656,18 @@ def test_a_columns_mapping_written_the_wrong_way_round_says_so(tmp_path, capsys,
     else:
         assert "--columns annotator=rater renamed the file's 'annotator' away" in message
     assert not (tmp_path / "o.csv").exists()
+
+
+def test_writing_a_compression_whose_package_is_missing_is_one_error_naming_the_file_and_package(tmp_path,
+                                                                                                   monkeypatch):
+    # was: pandas' raw ImportError traceback from write_table (the command line refuses .zst outputs before)
+    monkeypatch.setitem(sys.modules, "zstandard", None)  # as on an install without it (not a dependency)
+    frame = pd.DataFrame({"pair_id": ["p1"], "p_A": [0.5]})
+    target = tmp_path / "soft.csv.zst"
+    with pytest.raises(ValidationError, match=r"soft\.csv\.zst: writing it needs the Python package 'zstandard'"):
+        write_table(frame, target)
+    assert list(tmp_path.iterdir()) == []  # nothing half-written, no temporary file left
+    target.write_bytes(b"earlier")
+    with pytest.raises(ValidationError, match="pip install zstandard"):
+        write_table(frame, target)
+    assert target.read_bytes() == b"earlier"  # a file written over is left as it was

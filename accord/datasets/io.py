@@ -172,7 +172,7 @@ def write_table(frame: Any, path: str | os.PathLike) -> Path:
     except ValidationError:
         fmt = "parquet"
     compression = COMPRESSION_METHODS.get(target.suffix.lower())
-    with atomic_path(target) as tmp:
+    with atomic_path(target) as tmp, _compression_package_named(target):
         if fmt in ("csv", "tsv"):
             # pandas quotes a field that holds "\n" but not one that holds a lone "\r", which every CSV reader
             # takes for a line end: such a text would come back split over two rows. Quoting every field keeps it
@@ -194,6 +194,24 @@ def write_table(frame: Any, path: str | os.PathLike) -> Path:
                                       "mixing texts with numbers or true/false: write its cells as texts, or name a "
                                       ".csv or .jsonl file)", source=str(target), column=column) from None
     return target
+
+
+@contextlib.contextmanager
+def _compression_package_named(target: Path) -> Iterator[None]:
+    """Turn pandas' ImportError for an optional compression package (``.zst``: zstandard, not a dependency) into
+    one line naming the file and the package, as the readers do."""
+    try:
+        yield
+    except ImportError as exc:
+        raise ValidationError(f"writing it needs {missing_package(exc)}", source=str(target)) from None
+
+
+def missing_package(exc: ImportError) -> str:
+    """What an ImportError from pandas' optional compression support asks the user to install, in words."""
+    missing = getattr(exc.__cause__, "name", None) or getattr(exc, "name", None)
+    if missing:
+        return f"the Python package '{missing}' (pip install {missing})"
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
 
 
 def _unwritable_column(frame: Any) -> Any:

@@ -32,7 +32,7 @@ from pandas._libs.parsers import STR_NA_VALUES  # the words read_csv reads as mi
 
 import accord
 from accord.datasets.errors import AccordError, ValidationError
-from accord.datasets.io import COMPRESSION_SUFFIXES, infer_format
+from accord.datasets.io import COMPRESSION_SUFFIXES, infer_format, missing_package
 from accord.datasets.schema import CROWDKIT_COLUMNS, Form, columns_note, validate
 
 #: Environment variable naming a folder that holds the public data sets (one sub-folder per source).
@@ -105,9 +105,7 @@ def read_table(path: str | os.PathLike, *, fmt: str | None = None, **read_kwargs
         raise ValidationError(f"cannot read: {exc.strerror}", source=source) from None
     except ImportError as exc:
         # a compression whose module is optional (.zst: zstandard) - was a traceback from the command line
-        missing = getattr(exc.__cause__, "name", None) or getattr(exc, "name", None)
-        need = f"the Python package '{missing}' (pip install {missing})" if missing else first_line(exc)
-        raise ValidationError(f"reading it needs {need}", source=source) from None
+        raise ValidationError(f"reading it needs {missing_package(exc)}", source=source) from None
     except (pa.ArrowException, OSError, zlib.error) as exc:
         # Truncated or corrupt binary/compressed data: expected, so reported without the reader's traceback.
         # pyarrow repeats the path in its message; it is already at the start of ours.
