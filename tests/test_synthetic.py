@@ -7,6 +7,7 @@ import re
 import subprocess
 import sys
 import textwrap
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -16,6 +17,7 @@ from hypothesis import strategies as st
 
 from accord.datasets.errors import AccordError
 from accord.datasets.schema import validate
+from accord.datasets.synthetic_attributes import make_synthetic_attributes
 from accord.datasets.synthetic import (
     ANNOTATOR_TYPES,
     DEFAULT_ANNOTATOR_MIX,
@@ -369,6 +371,17 @@ def test_a_large_activity_skew_gives_finite_activities() -> None:
     assert np.isfinite(activity).all() and activity.mean() == pytest.approx(1.0)
     busiest = activity.idxmax()
     assert data.annotators.loc[busiest, "n_judgments"] == 300  # a weight of about n: on every pair
+
+
+def test_a_large_activity_skew_draws_attribute_raters_without_overflow() -> None:
+    """The attribute generator's workloads under a large skew: the busiest rater rates every response, and no
+    exp overflows on the way. Was: exp(activity_skew * z) overflowed (RuntimeWarning; inf weights)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        data = make_synthetic_attributes(n_responses=60, n_raters=30, raters_per_response=2, activity_skew=800.0,
+                                         with_text=False, seed=1)
+    per_rater = data.judgments.groupby("annotator")["response_id"].nunique()
+    assert per_rater.max() == 60
 
 
 # -- text -------------------------------------------------------------------------------------------------

@@ -220,12 +220,13 @@ def make_synthetic_attributes(
     log_noise = 0.2 * rng_raters.standard_normal((n_raters, 1)) + 0.2 * rng_raters.standard_normal((n_raters, n_attr))
     sigma = noise * spread[None, :] * np.exp(log_noise) * np.where(noisy_on, noisy_factor, 1.0)
     typical = np.exp(np.log(sigma).mean(axis=0))  # geometric mean over raters, per attribute
-    activity = np.exp(activity_skew * rng_raters.standard_normal(n_raters))
+    # only the log enters the draw below: kept as a log, exp cannot overflow under a large skew
+    log_activity = activity_skew * rng_raters.standard_normal(n_raters)
 
     # -- workload: distinct raters per response (Gumbel top-k = weighted sampling without replacement) ----------
     k_low, k_high = _range(raters_per_response)
     counts = rng_work.integers(k_low, k_high + 1, n) if k_high > k_low else np.full(n, k_low)
-    keys = np.log(activity)[None, :] - np.log(-np.log(rng_work.random((n, n_raters))))
+    keys = log_activity[None, :] - np.log(-np.log(rng_work.random((n, n_raters))))
     top = np.argsort(-keys, axis=1)[:, :k_high]
     take = np.arange(k_high)[None, :] < counts[:, None]
     rated_response = np.repeat(np.arange(n), counts)
