@@ -220,6 +220,8 @@ def _attach_gold(judgments: pd.DataFrame, path: Path, mapping: dict[str, str] | 
     print(f"gold: {n_matched:,} of {len(pair_ids):,} pairs have a gold label"
           + (f" ({unmatched:,} gold ids match no pair)" if unmatched else ""))
     info = judgments.attrs["accord"]
+    if info["form"] == "categorical" and info.get("classes") is None:
+        _refuse_gold_of_other_labels(judgments["label"], ids, values, pair_ids, path, value_column)
     with_gold = judgments.assign(gold=matched.astype(object).where(matched.notna(), None))
     try:
         return validate(with_gold, form=info["form"], scale=info["scale"], classes=info.get("classes"),
@@ -232,6 +234,23 @@ def _attach_gold(judgments: pd.DataFrame, path: Path, mapping: dict[str, str] | 
         file_rows = pd.Series(gold.index, index=gold[id_column].astype(str).str.strip().to_numpy())
         row = file_rows[~file_rows.index.duplicated()].get(pair_text.iloc[err.row], err.row)
         raise ValidationError(err.problem, source=str(path), column=value_column, row=row, value=err.value) from None
+
+
+def _refuse_gold_of_other_labels(labels: pd.Series, ids: pd.Series, values: pd.Series, pair_ids: pd.Series,
+                                 path: Path, column: str) -> None:
+    """Categorical gold none of whose values (of the pairs it matches) is a judgment's label is another export's
+    coding (0/1 beside neg/pos): each gold value became a class no rater gives, and every pair scored as wrong."""
+    import pandas as pd
+
+    used = ids.isin(pair_ids).to_numpy()
+    if values[used].isin(pd.unique(labels)).any():
+        return
+    observed = sorted(map(str, pd.unique(labels)))
+    shown = ", ".join(repr(v) for v in observed[:6]) + (", ..." if len(observed) > 6 else "")
+    at = int(used.nonzero()[0][0])
+    raise AccordError(f"file {path}, column '{column}', row {values.index[at]}: gold value {values.iloc[at]!r} - no "
+                      f"gold label of the matched pairs is a label of the judgments ({shown}): the gold file uses "
+                      "other labels")
 
 
 def _like_labels(values: pd.Series, labels: pd.Series, path: Path, column: str) -> pd.Series:

@@ -1131,3 +1131,19 @@ def test_report_group_on_judgments_that_are_not_preferences_names_the_flag_befor
     assert captured.err.startswith(f"accord: error: --group stance: the context model reads preference judgments "
                                    f"(A/B/tie), not {form} labels"), captured.err
     assert "fitted" not in captured.out and not (tmp_path / "r").exists()
+
+
+@pytest.mark.parametrize("gold", ["pair_id,gold\np1,0\np2,1\np3,0\n", "pair_id,gold\np1,yes\np2,no\np3,yes\n"])
+def test_gold_sharing_no_class_with_the_labels_is_one_line(gold, tmp_path, capsys):
+    """Labels neg/pos beside a gold file of 0/1 (another export's coding): every gold value became a class no rater
+    gives, and the command reported accuracy 0.000 and an NLL of 14 against it, writing soft labels with two empty
+    classes, instead of saying the two files do not use the same labels."""
+    source, gold_file, output = tmp_path / "judgments.csv", tmp_path / "gold.csv", tmp_path / "soft.csv"
+    pd.DataFrame({"task": ["p1", "p1", "p2", "p2", "p3", "p3"], "worker": ["w1", "w2"] * 3,
+                  "label": ["neg", "neg", "pos", "neg", "pos", "pos"]}).to_csv(source, index=False)
+    gold_file.write_text(gold)
+    assert main(["aggregate", "--input", str(source), "--method", "dawid-skene", "--gold", str(gold_file),
+                 "--output", str(output), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"file {gold_file}, column 'gold', row 0:" in err and "'neg'" in err, err
+    assert not output.exists()
