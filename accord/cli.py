@@ -122,6 +122,12 @@ def _read_input(args: argparse.Namespace) -> pd.DataFrame:
         raise AccordError("--data-dir: the folder of the named datasets, read with --dataset NAME; --input reads its "
                           "file as given")
     if args.dataset:
+        # the loader gives the stored form, names and rows: these flags were dropped without a word
+        for flag, given in (("--columns", args.columns), ("--form", args.form), ("--scale", args.scale),
+                            ("--duplicates", None if args.duplicates == "error" else args.duplicates)):
+            if given is not None:
+                raise AccordError(f"{flag}: only for an --input file; --dataset {args.dataset} is read as stored "
+                                  "(its form, columns and judgments as `accord datasets describe` shows them)")
         judgments = load(args.dataset, data_dir=args.data_dir)
     elif not args.input:
         raise AccordError("give --input FILE or --dataset NAME")

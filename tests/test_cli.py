@@ -1147,3 +1147,20 @@ def test_gold_sharing_no_class_with_the_labels_is_one_line(gold, tmp_path, capsy
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and f"file {gold_file}, column 'gold', row 0:" in err and "'neg'" in err, err
     assert not output.exists()
+
+
+@pytest.mark.parametrize("command", ["aggregate", "report", "suggest"])
+@pytest.mark.parametrize("flag", [("--form", "preference"), ("--scale", "0"), ("--columns", "foo=bar"),
+                                  ("--duplicates", "first")])
+def test_reading_flags_with_a_named_dataset_are_refused(flag, command, tmp_path, capsys):
+    """A named dataset is read as stored: --form preference on Snow's 0/1 labels, --scale 0, a --columns naming no
+    column or --duplicates first were dropped without a word and the command wrote soft labels of the stored form."""
+    data_dir = shared_data_or_skip()
+    out = ["--output-dir", str(tmp_path / "report")] if command == "report" else \
+        ["--budget", "5", "--output", str(tmp_path / "next.csv")] if command == "suggest" else \
+        ["--output", str(tmp_path / "soft.csv")]
+    status = main([command, "--dataset", "snow2008-wsd", "--data-dir", str(data_dir), *flag, *out, "--quiet"])
+    err = capsys.readouterr().err
+    assert status == 2 and err.count("\n") == 1, err
+    assert err.startswith(f"accord: error: {flag[0]}: ") and "--dataset snow2008-wsd" in err, err
+    assert not any(tmp_path.iterdir())
