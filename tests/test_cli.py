@@ -1164,3 +1164,28 @@ def test_reading_flags_with_a_named_dataset_are_refused(flag, command, tmp_path,
     assert status == 2 and err.count("\n") == 1, err
     assert err.startswith(f"accord: error: {flag[0]}: ") and "--dataset snow2008-wsd" in err, err
     assert not any(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("kind, name, hint", [("parquet", "judgments.csv", ".parquet"),
+                                              ("parquet", "judgments.jsonl", ".parquet"),
+                                              ("gzip", "judgments.csv", "judgments.csv.gz"),
+                                              ("zip", "judgments.tsv", "judgments.tsv.zip")])
+def test_a_binary_file_under_a_text_suffix_is_named_for_what_it_is(kind, name, hint, tmp_path, capsys):
+    """A Parquet or compressed file saved under a .csv or .jsonl name was 'not valid utf-8 text ... --encoding
+    latin-1', and with that flag a parse error on line 144: the advice led away from the file's real format."""
+    import gzip
+    import zipfile
+
+    source, output = tmp_path / name, tmp_path / "soft.csv"
+    if kind == "parquet":
+        GOOD.to_parquet(source)
+    elif kind == "gzip":
+        source.write_bytes(gzip.compress(GOOD.to_csv(index=False).encode()))
+    else:
+        with zipfile.ZipFile(source, "w") as archive:
+            archive.writestr("judgments.tsv", GOOD.to_csv(index=False, sep="\t"))
+    for extra in ([], ["--encoding", "latin-1"]):
+        status = main(["aggregate", "--input", str(source), *extra, "--output", str(output)])
+        err = capsys.readouterr().err
+        assert status == 2 and err.count("\n") == 1 and f"file {source}:" in err and hint in err, err
+        assert "--encoding" not in err and not output.exists()
