@@ -132,6 +132,9 @@ def _read_input(args: argparse.Namespace) -> pd.DataFrame:
     elif not args.input:
         raise AccordError("give --input FILE or --dataset NAME")
     else:
+        if args.scale is not None and args.scale < 1:  # was the validator's "column 'label': scale must be ..."
+            raise AccordError(f"--scale {args.scale}: the largest strength of graded labels is a whole number >= 1 "
+                              "(--scale 3 for -3..3)")
         read_kwargs: dict[str, Any] = {}
         if args.sep is not None:
             read_kwargs["sep"] = _separator(args.sep)

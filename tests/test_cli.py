@@ -1189,3 +1189,20 @@ def test_a_binary_file_under_a_text_suffix_is_named_for_what_it_is(kind, name, h
         err = capsys.readouterr().err
         assert status == 2 and err.count("\n") == 1 and f"file {source}:" in err and hint in err, err
         assert "--encoding" not in err and not output.exists()
+
+
+@pytest.mark.parametrize("command", ["aggregate", "report", "suggest"])
+@pytest.mark.parametrize("scale", ["0", "-2"])
+def test_a_scale_below_one_names_the_flag(scale, command, tmp_path, capsys):
+    """--scale 0 was 'column 'label': scale must be a positive integer (value: 0)': no file, and a column named for
+    what a flag had set."""
+    source = tmp_path / "graded.csv"
+    pd.DataFrame({"pair_id": ["p1", "p1", "p2"], "annotator": ["w1", "w2", "w1"], "label": [1, -1, 0]}).to_csv(
+        source, index=False)
+    out = ["--output-dir", str(tmp_path / "report")] if command == "report" else \
+        ["--budget", "2", "--output", str(tmp_path / "next.csv")] if command == "suggest" else \
+        ["--output", str(tmp_path / "soft.csv")]
+    status = main([command, "--input", str(source), "--scale", scale, *out, "--quiet"])
+    err = capsys.readouterr().err
+    assert status == 2 and err.count("\n") == 1 and err.startswith(f"accord: error: --scale {scale}: "), err
+    assert {p.name for p in tmp_path.iterdir()} == {"graded.csv"}
