@@ -118,6 +118,14 @@ def _read_input(args: argparse.Namespace) -> pd.DataFrame:
         if value is not None and fmt is not None and fmt not in formats:
             what = f"--dataset {args.dataset} is read as stored" if args.dataset else f"{args.input} is {fmt}"
             raise AccordError(f"{flag}: only for a {kinds} input file; {what}")
+    if args.encoding is not None:  # an unknown name blamed the file: "file x.csv: not readable CSV: LookupError"
+        import codecs
+
+        try:
+            codecs.lookup(args.encoding)
+        except LookupError:
+            raise AccordError(f"--encoding {args.encoding!r}: an unknown text encoding (e.g. utf-8, latin-1, cp1252, "
+                              "utf-16)") from None
     if args.data_dir is not None and not args.dataset:  # read only for a named dataset: ignored without a word
         raise AccordError("--data-dir: the folder of the named datasets, read with --dataset NAME; --input reads its "
                           "file as given")

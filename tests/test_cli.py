@@ -1206,3 +1206,18 @@ def test_a_scale_below_one_names_the_flag(scale, command, tmp_path, capsys):
     err = capsys.readouterr().err
     assert status == 2 and err.count("\n") == 1 and err.startswith(f"accord: error: --scale {scale}: "), err
     assert {p.name for p in tmp_path.iterdir()} == {"graded.csv"}
+
+
+@pytest.mark.parametrize("command", ["aggregate", "report", "suggest"])
+def test_an_unknown_encoding_names_the_flag(command, tmp_path, capsys):
+    """--encoding latin_one was 'file judgments.csv: not readable CSV: LookupError: unknown encoding: latin_one':
+    the file was blamed for the flag's value."""
+    source = tmp_path / "judgments.csv"
+    GOOD.to_csv(source, index=False)
+    out = ["--output-dir", str(tmp_path / "report")] if command == "report" else \
+        ["--budget", "2", "--output", str(tmp_path / "next.csv")] if command == "suggest" else \
+        ["--output", str(tmp_path / "soft.csv")]
+    status = main([command, "--input", str(source), "--encoding", "latin_one", *out, "--quiet"])
+    err = capsys.readouterr().err
+    assert status == 2 and err.count("\n") == 1 and err.startswith("accord: error: --encoding 'latin_one': "), err
+    assert {p.name for p in tmp_path.iterdir()} == {"judgments.csv"}
