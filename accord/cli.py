@@ -440,6 +440,8 @@ def cmd_aggregate(args: argparse.Namespace) -> int:
                           "response texts, written to .parquet or .jsonl); soft labels keep every pair")
     args.method = _debias_method(args)
     _check_pairwise_method(args.method)
+    _check_method_form(args.method, judgments, source,
+                       f"--debias {','.join(args.debias)} (method {args.method})" if args.debias else None)
     if args.annotators and args.method in BASELINES:
         raise AccordError(f"--annotators: method {args.method} has no annotator table (fit a rater model, e.g. "
                           "--method dawid-skene)")
@@ -679,6 +681,7 @@ def cmd_suggest(args: argparse.Namespace) -> int:
     if args.new_comparisons and not {"prompt", "response_a_id", "response_b_id"} <= set(judgments.columns):
         raise AccordError(f"--new-comparisons: {source} has no columns prompt, response_a_id and response_b_id to "
                           "pair responses to one prompt")
+    _check_method_form(args.method, judgments, source)
     use_threads(torch_threads(len(judgments), args.free_cores))
     estimator = make_method(args.method, **_model_settings(args.method, args))
     if args.new_comparisons and not hasattr(estimator, "utility_draws"):
@@ -1021,6 +1024,27 @@ def aggregate_across_processes(args: argparse.Namespace) -> int:
 DEBIAS_METHOD = "debiased-bradley-terry"
 
 
+# methods over the two sides of a pair, and the label forms they fit (the rest fit any form)
+PAIRWISE_ONLY = {"bradley-terry": ("preference", "graded"), "ordinal": ("preference", "graded"),
+                 "debiased-bradley-terry": ("preference", "graded"), "context": ("preference",)}
+
+
+def _check_method_form(method: str, judgments: pd.DataFrame, source: str, flag: str | None = None) -> None:
+    """A pairwise method on labels of another form is named by its flag before any fit: it failed inside the fit as
+    'x.csv: CrowdBradleyTerry needs pairwise labels ...', after Pyro's import (and report's earlier fits). ``flag``:
+    how the method was named, ``--method <method>`` unless given."""
+    from accord.aggregate.methods import METHODS
+    from accord.datasets import table_info
+
+    forms, form = PAIRWISE_ONLY.get(method), table_info(judgments)["form"]
+    if forms is None or form in forms:
+        return
+    need = "A/B/tie preference" if forms == ("preference",) else "pairwise (A/B/tie or graded)"
+    others = [name for name in METHODS if form in PAIRWISE_ONLY.get(name, (form,))]
+    raise AccordError(f"{flag or f'--method {method}'}: fits {need} labels, and {source} holds {form} ones; "
+                      f"{form} labels take {', '.join(others)}")
+
+
 def _check_pairwise_method(method: str, flag: str = "--method") -> None:
     """--method for pairwise judgments: a method of another input kind (a step or per-attribute method) is named as
     such, with the methods a judgments table takes (it was "unknown method", no hint); ``flag`` is the flag that
@@ -1283,6 +1307,8 @@ def cmd_report(args: argparse.Namespace) -> int:
     if table_info(judgments)["form"] == "attribute":
         raise AccordError(f"{source}: per-attribute ratings; the rater report reads pairwise or categorical judgments "
                           "(accord aggregate fits per-attribute ratings)")
+    for name in names:
+        _check_method_form(name, judgments, source, f"--methods {name}")
     if args.limit_pairs:
         from accord.datasets.schema import keep_rows
 

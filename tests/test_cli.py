@@ -1221,3 +1221,25 @@ def test_an_unknown_encoding_names_the_flag(command, tmp_path, capsys):
     err = capsys.readouterr().err
     assert status == 2 and err.count("\n") == 1 and err.startswith("accord: error: --encoding 'latin_one': "), err
     assert {p.name for p in tmp_path.iterdir()} == {"judgments.csv"}
+
+
+@pytest.mark.parametrize("command, flag, method", [("aggregate", "--method", "bradley-terry"),
+                                                   ("aggregate", "--method", "context"),
+                                                   ("report", "--methods", "dawid-skene,ordinal"),
+                                                   ("suggest", "--method", "debiased-bradley-terry")])
+def test_a_pairwise_method_on_categorical_labels_names_the_flag(command, flag, method, tmp_path, capsys):
+    """A pairwise model on categorical labels failed inside the fit ('x.csv: CrowdBradleyTerry needs pairwise labels
+    ...'), naming a class rather than the flag, after Pyro's import and, in report, after fitting the methods before
+    it."""
+    source = tmp_path / "labels.csv"
+    pd.DataFrame({"task": ["t1", "t1", "t2", "t2"], "worker": ["w1", "w2"] * 2, "label": ["x", "y", "y", "z"]}).to_csv(
+        source, index=False)
+    out = ["--output-dir", str(tmp_path / "report")] if command == "report" else \
+        ["--budget", "2", "--output", str(tmp_path / "next.csv")] if command == "suggest" else \
+        ["--output", str(tmp_path / "soft.csv")]
+    status = main([command, "--input", str(source), flag, method, *out, "--quiet"])
+    captured = capsys.readouterr()
+    name = method.split(",")[-1]
+    assert status == 2 and captured.err.count("\n") == 1, captured.err
+    assert captured.err.startswith(f"accord: error: {flag} {name}: ") and "categorical" in captured.err, captured.err
+    assert "fitted" not in captured.out and {p.name for p in tmp_path.iterdir()} == {"labels.csv"}
