@@ -119,14 +119,31 @@ def _read_input(args: argparse.Namespace) -> pd.DataFrame:
         if value is not None and fmt is not None and fmt not in formats:
             what = f"--dataset {args.dataset} is read as stored" if args.dataset else f"{args.input} is {fmt}"
             raise AccordError(f"{flag}: only for a {kinds} input file; {what}")
+    if args.encoding is not None:  # an unknown name blamed the file: "file x.csv: not readable CSV: LookupError"
+        import codecs
+
+        try:
+            codecs.lookup(args.encoding)
+        except LookupError:
+            raise AccordError(f"--encoding {args.encoding!r}: an unknown text encoding (e.g. utf-8, latin-1, cp1252, "
+                              "utf-16)") from None
     if args.data_dir is not None and not args.dataset:  # read only for a named dataset: ignored without a word
         raise AccordError("--data-dir: the folder of the named datasets, read with --dataset NAME; --input reads its "
                           "file as given")
     if args.dataset:
+        # the loader gives the stored form, names and rows: these flags were dropped without a word
+        for flag, given in (("--columns", args.columns), ("--form", args.form), ("--scale", args.scale),
+                            ("--duplicates", None if args.duplicates == "error" else args.duplicates)):
+            if given is not None:
+                raise AccordError(f"{flag}: only for an --input file; --dataset {args.dataset} is read as stored "
+                                  "(its form, columns and judgments as `accord datasets describe` shows them)")
         judgments = load(args.dataset, data_dir=args.data_dir)
     elif not args.input:
         raise AccordError("give --input FILE or --dataset NAME")
     else:
+        if args.scale is not None and args.scale < 1:  # was the validator's "column 'label': scale must be ..."
+            raise AccordError(f"--scale {args.scale}: the largest strength of graded labels is a whole number >= 1 "
+                              "(--scale 3 for -3..3)")
         read_kwargs: dict[str, Any] = {}
         if args.sep is not None:
             read_kwargs["sep"] = _separator(args.sep)
@@ -229,6 +246,8 @@ def _attach_gold(judgments: pd.DataFrame, path: Path, mapping: dict[str, str] | 
           "a gold label"
           + (f" ({unmatched:,} gold ids match no pair{' of the input' if kept else ''})" if unmatched else ""))
     info = judgments.attrs["accord"]
+    if info["form"] == "categorical" and info.get("classes") is None:
+        _refuse_gold_of_other_labels(judgments["label"], ids, values, pair_ids, path, value_column)
     with_gold = judgments.assign(gold=matched.astype(object).where(matched.notna(), None))
     try:
         return validate(with_gold, form=info["form"], scale=info["scale"], classes=info.get("classes"),
@@ -241,6 +260,23 @@ def _attach_gold(judgments: pd.DataFrame, path: Path, mapping: dict[str, str] | 
         file_rows = pd.Series(gold.index, index=gold[id_column].astype(str).str.strip().to_numpy())
         row = file_rows[~file_rows.index.duplicated()].get(pair_text.iloc[err.row], err.row)
         raise ValidationError(err.problem, source=str(path), column=value_column, row=row, value=err.value) from None
+
+
+def _refuse_gold_of_other_labels(labels: pd.Series, ids: pd.Series, values: pd.Series, pair_ids: pd.Series,
+                                 path: Path, column: str) -> None:
+    """Categorical gold none of whose values (of the pairs it matches) is a judgment's label is another export's
+    coding (0/1 beside neg/pos): each gold value became a class no rater gives, and every pair scored as wrong."""
+    import pandas as pd
+
+    used = ids.isin(pair_ids).to_numpy()
+    if values[used].isin(pd.unique(labels)).any():
+        return
+    observed = sorted(map(str, pd.unique(labels)))
+    shown = ", ".join(repr(v) for v in observed[:6]) + (", ..." if len(observed) > 6 else "")
+    at = int(used.nonzero()[0][0])
+    raise AccordError(f"file {path}, column '{column}', row {values.index[at]}: gold value {values.iloc[at]!r} - no "
+                      f"gold label of the matched pairs is a label of the judgments ({shown}): the gold file uses "
+                      "other labels")
 
 
 def _like_labels(values: pd.Series, labels: pd.Series, path: Path, column: str) -> pd.Series:
@@ -418,6 +454,8 @@ def cmd_aggregate(args: argparse.Namespace) -> int:
                           "response texts, written to .parquet or .jsonl); soft labels keep every pair")
     args.method = _debias_method(args)
     _check_pairwise_method(args.method)
+    _check_method_form(args.method, judgments, source,
+                       f"--debias {','.join(args.debias)} (method {args.method})" if args.debias else None)
     if args.annotators and args.method in BASELINES:
         raise AccordError(f"--annotators: method {args.method} has no annotator table (fit a rater model, e.g. "
                           "--method dawid-skene)")
@@ -664,6 +702,7 @@ def cmd_suggest(args: argparse.Namespace) -> int:
     if args.new_comparisons and not {"prompt", "response_a_id", "response_b_id"} <= set(judgments.columns):
         raise AccordError(f"--new-comparisons: {source} has no columns prompt, response_a_id and response_b_id to "
                           "pair responses to one prompt")
+    _check_method_form(args.method, judgments, source)
     use_threads(torch_threads(len(judgments), args.free_cores))
     estimator = make_method(args.method, **_model_settings(args.method, args))
     if args.new_comparisons and not hasattr(estimator, "utility_draws"):
@@ -1011,6 +1050,27 @@ def aggregate_across_processes(args: argparse.Namespace) -> int:
 DEBIAS_METHOD = "debiased-bradley-terry"
 
 
+# methods over the two sides of a pair, and the label forms they fit (the rest fit any form)
+PAIRWISE_ONLY = {"bradley-terry": ("preference", "graded"), "ordinal": ("preference", "graded"),
+                 "debiased-bradley-terry": ("preference", "graded"), "context": ("preference",)}
+
+
+def _check_method_form(method: str, judgments: pd.DataFrame, source: str, flag: str | None = None) -> None:
+    """A pairwise method on labels of another form is named by its flag before any fit: it failed inside the fit as
+    'x.csv: CrowdBradleyTerry needs pairwise labels ...', after Pyro's import (and report's earlier fits). ``flag``:
+    how the method was named, ``--method <method>`` unless given."""
+    from accord.aggregate.methods import METHODS
+    from accord.datasets import table_info
+
+    forms, form = PAIRWISE_ONLY.get(method), table_info(judgments)["form"]
+    if forms is None or form in forms:
+        return
+    need = "A/B/tie preference" if forms == ("preference",) else "pairwise (A/B/tie or graded)"
+    others = [name for name in METHODS if form in PAIRWISE_ONLY.get(name, (form,))]
+    raise AccordError(f"{flag or f'--method {method}'}: fits {need} labels, and {source} holds {form} ones; "
+                      f"{form} labels take {', '.join(others)}")
+
+
 def _check_pairwise_method(method: str, flag: str = "--method") -> None:
     """--method for pairwise judgments: a method of another input kind (a step or per-attribute method) is named as
     such, with the methods a judgments table takes (it was "unknown method", no hint); ``flag`` is the flag that
@@ -1273,6 +1333,8 @@ def cmd_report(args: argparse.Namespace) -> int:
     if table_info(judgments)["form"] == "attribute":
         raise AccordError(f"{source}: per-attribute ratings; the rater report reads pairwise or categorical judgments "
                           "(accord aggregate fits per-attribute ratings)")
+    for name in names:
+        _check_method_form(name, judgments, source, f"--methods {name}")
     if args.limit_pairs:
         from accord.datasets.schema import keep_rows
 

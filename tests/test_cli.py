@@ -1181,3 +1181,115 @@ def test_the_gold_summary_says_how_many_gold_ties_the_accuracy_leaves_out(tmp_pa
     pd.DataFrame({"pair_id": ["p2", "p3", "p4"], "gold": ["B", "B", "B"]}).to_csv(gold, index=False)
     assert main(["aggregate", "--input", str(source), "--gold", str(gold), "--output", str(tmp_path / "s.csv")]) == 0
     assert "against gold (3 items): accuracy 0.667" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("gold", ["pair_id,gold\np1,0\np2,1\np3,0\n", "pair_id,gold\np1,yes\np2,no\np3,yes\n"])
+def test_gold_sharing_no_class_with_the_labels_is_one_line(gold, tmp_path, capsys):
+    """Labels neg/pos beside a gold file of 0/1 (another export's coding): every gold value became a class no rater
+    gives, and the command reported accuracy 0.000 and an NLL of 14 against it, writing soft labels with two empty
+    classes, instead of saying the two files do not use the same labels."""
+    source, gold_file, output = tmp_path / "judgments.csv", tmp_path / "gold.csv", tmp_path / "soft.csv"
+    pd.DataFrame({"task": ["p1", "p1", "p2", "p2", "p3", "p3"], "worker": ["w1", "w2"] * 3,
+                  "label": ["neg", "neg", "pos", "neg", "pos", "pos"]}).to_csv(source, index=False)
+    gold_file.write_text(gold)
+    assert main(["aggregate", "--input", str(source), "--method", "dawid-skene", "--gold", str(gold_file),
+                 "--output", str(output), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"file {gold_file}, column 'gold', row 0:" in err and "'neg'" in err, err
+    assert not output.exists()
+
+
+@pytest.mark.parametrize("command", ["aggregate", "report", "suggest"])
+@pytest.mark.parametrize("flag", [("--form", "preference"), ("--scale", "0"), ("--columns", "foo=bar"),
+                                  ("--duplicates", "first")])
+def test_reading_flags_with_a_named_dataset_are_refused(flag, command, tmp_path, capsys):
+    """A named dataset is read as stored: --form preference on Snow's 0/1 labels, --scale 0, a --columns naming no
+    column or --duplicates first were dropped without a word and the command wrote soft labels of the stored form."""
+    data_dir = shared_data_or_skip()
+    out = ["--output-dir", str(tmp_path / "report")] if command == "report" else \
+        ["--budget", "5", "--output", str(tmp_path / "next.csv")] if command == "suggest" else \
+        ["--output", str(tmp_path / "soft.csv")]
+    status = main([command, "--dataset", "snow2008-wsd", "--data-dir", str(data_dir), *flag, *out, "--quiet"])
+    err = capsys.readouterr().err
+    assert status == 2 and err.count("\n") == 1, err
+    assert err.startswith(f"accord: error: {flag[0]}: ") and "--dataset snow2008-wsd" in err, err
+    assert not any(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("kind, name, hint", [("parquet", "judgments.csv", ".parquet"),
+                                              ("parquet", "judgments.jsonl", ".parquet"),
+                                              ("gzip", "judgments.csv", "judgments.csv.gz"),
+                                              ("zip", "judgments.tsv", "judgments.tsv.zip")])
+def test_a_binary_file_under_a_text_suffix_is_named_for_what_it_is(kind, name, hint, tmp_path, capsys):
+    """A Parquet or compressed file saved under a .csv or .jsonl name was 'not valid utf-8 text ... --encoding
+    latin-1', and with that flag a parse error on line 144: the advice led away from the file's real format."""
+    import gzip
+    import zipfile
+
+    source, output = tmp_path / name, tmp_path / "soft.csv"
+    if kind == "parquet":
+        GOOD.to_parquet(source)
+    elif kind == "gzip":
+        source.write_bytes(gzip.compress(GOOD.to_csv(index=False).encode()))
+    else:
+        with zipfile.ZipFile(source, "w") as archive:
+            archive.writestr("judgments.tsv", GOOD.to_csv(index=False, sep="\t"))
+    for extra in ([], ["--encoding", "latin-1"]):
+        status = main(["aggregate", "--input", str(source), *extra, "--output", str(output)])
+        err = capsys.readouterr().err
+        assert status == 2 and err.count("\n") == 1 and f"file {source}:" in err and hint in err, err
+        assert "--encoding" not in err and not output.exists()
+
+
+@pytest.mark.parametrize("command", ["aggregate", "report", "suggest"])
+@pytest.mark.parametrize("scale", ["0", "-2"])
+def test_a_scale_below_one_names_the_flag(scale, command, tmp_path, capsys):
+    """--scale 0 was 'column 'label': scale must be a positive integer (value: 0)': no file, and a column named for
+    what a flag had set."""
+    source = tmp_path / "graded.csv"
+    pd.DataFrame({"pair_id": ["p1", "p1", "p2"], "annotator": ["w1", "w2", "w1"], "label": [1, -1, 0]}).to_csv(
+        source, index=False)
+    out = ["--output-dir", str(tmp_path / "report")] if command == "report" else \
+        ["--budget", "2", "--output", str(tmp_path / "next.csv")] if command == "suggest" else \
+        ["--output", str(tmp_path / "soft.csv")]
+    status = main([command, "--input", str(source), "--scale", scale, *out, "--quiet"])
+    err = capsys.readouterr().err
+    assert status == 2 and err.count("\n") == 1 and err.startswith(f"accord: error: --scale {scale}: "), err
+    assert {p.name for p in tmp_path.iterdir()} == {"graded.csv"}
+
+
+@pytest.mark.parametrize("command", ["aggregate", "report", "suggest"])
+def test_an_unknown_encoding_names_the_flag(command, tmp_path, capsys):
+    """--encoding latin_one was 'file judgments.csv: not readable CSV: LookupError: unknown encoding: latin_one':
+    the file was blamed for the flag's value."""
+    source = tmp_path / "judgments.csv"
+    GOOD.to_csv(source, index=False)
+    out = ["--output-dir", str(tmp_path / "report")] if command == "report" else \
+        ["--budget", "2", "--output", str(tmp_path / "next.csv")] if command == "suggest" else \
+        ["--output", str(tmp_path / "soft.csv")]
+    status = main([command, "--input", str(source), "--encoding", "latin_one", *out, "--quiet"])
+    err = capsys.readouterr().err
+    assert status == 2 and err.count("\n") == 1 and err.startswith("accord: error: --encoding 'latin_one': "), err
+    assert {p.name for p in tmp_path.iterdir()} == {"judgments.csv"}
+
+
+@pytest.mark.parametrize("command, flag, method", [("aggregate", "--method", "bradley-terry"),
+                                                   ("aggregate", "--method", "context"),
+                                                   ("report", "--methods", "dawid-skene,ordinal"),
+                                                   ("suggest", "--method", "debiased-bradley-terry")])
+def test_a_pairwise_method_on_categorical_labels_names_the_flag(command, flag, method, tmp_path, capsys):
+    """A pairwise model on categorical labels failed inside the fit ('x.csv: CrowdBradleyTerry needs pairwise labels
+    ...'), naming a class rather than the flag, after Pyro's import and, in report, after fitting the methods before
+    it."""
+    source = tmp_path / "labels.csv"
+    pd.DataFrame({"task": ["t1", "t1", "t2", "t2"], "worker": ["w1", "w2"] * 2, "label": ["x", "y", "y", "z"]}).to_csv(
+        source, index=False)
+    out = ["--output-dir", str(tmp_path / "report")] if command == "report" else \
+        ["--budget", "2", "--output", str(tmp_path / "next.csv")] if command == "suggest" else \
+        ["--output", str(tmp_path / "soft.csv")]
+    status = main([command, "--input", str(source), flag, method, *out, "--quiet"])
+    captured = capsys.readouterr()
+    name = method.split(",")[-1]
+    assert status == 2 and captured.err.count("\n") == 1, captured.err
+    assert captured.err.startswith(f"accord: error: {flag} {name}: ") and "categorical" in captured.err, captured.err
+    assert "fitted" not in captured.out and {p.name for p in tmp_path.iterdir()} == {"labels.csv"}

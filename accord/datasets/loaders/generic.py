@@ -83,6 +83,7 @@ def read_table(path: str | os.PathLike, *, fmt: str | None = None, **read_kwargs
         raise ValidationError(f"unknown format '{fmt}' (use one of {FORMATS})", source=source)
     if file.stat().st_size == 0:
         raise ValidationError("the file is empty (0 bytes)", source=source)
+    _refuse_binary_under_text_suffix(file, fmt, source)
     try:
         table = _read(file, fmt, read_kwargs)
     except ValidationError:
@@ -118,6 +119,28 @@ def read_table(path: str | os.PathLike, *, fmt: str | None = None, **read_kwargs
     if table.shape[1] == 0:
         raise ValidationError("the file holds no records (only blank lines?)", source=source)
     return table
+
+
+# the first bytes of the binary files a text table is most often confused with (a bzip2 stream's block header too)
+_BINARY_MAGIC = ((b"PAR1", "a Parquet file", None), (b"\x1f\x8b", "gzip-compressed", ".gz"),
+                 (b"BZh", "bzip2-compressed", ".bz2"), (b"\xfd7zXZ\x00", "xz-compressed", ".xz"),
+                 (b"\x28\xb5\x2f\xfd", "zstd-compressed", ".zst"), (b"PK\x03\x04", "a zip archive", ".zip"))
+
+
+def _refuse_binary_under_text_suffix(file: Path, fmt: str, source: str) -> None:
+    """A Parquet or compressed file under a plain text suffix (``x.csv`` holding Parquet or gzip) is named for what it
+    is: read as text it failed as 'not valid utf-8 text', whose advice (--encoding latin-1) led to a parse error."""
+    if fmt == "parquet" or (file.suffixes and file.suffixes[-1].lower() in COMPRESSION_SUFFIXES):
+        return
+    with open(file, "rb") as handle:
+        start = handle.read(10)
+    for magic, kind, suffix in _BINARY_MAGIC:
+        if not start.startswith(magic) or (magic == b"BZh" and start[4:10] != b"1AY&SY"):
+            continue
+        rename = (f"name it {file.with_suffix('.parquet').name}" if suffix is None
+                  else f"name it {file.name}{suffix} to read it decompressed")
+        extra = " (an Excel workbook is one too: save it as CSV)" if magic == b"PK\x03\x04" else ""
+        raise ValidationError(f"the file is {kind}{extra}, not {fmt.upper()} text: {rename}", source=source)
 
 
 def _decode_error_place(file: Path, encoding: str, exc: UnicodeDecodeError) -> str:
