@@ -21,6 +21,19 @@ CELL = st.one_of(TEXT, TEXT, TEXT, TEXT.map(np.str_), st.none(), st.just(np.nan)
                  st.just([{"role": "user", "content": "hi"}]), st.just([]))
 
 
+def _both_paths(outcome: Any, module: Any, name: str, per_row_stub: Any) -> tuple[Any, Any]:
+    """``outcome()`` through the fast path, then with ``module.name`` stubbed so that every cell takes the per-row
+    path it replaced; an error (returned as text) must be the same error either way."""
+    fast = outcome()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(module, name, per_row_stub)
+        per_row = outcome()
+    assert type(fast) is type(per_row)
+    if isinstance(per_row, str):
+        assert fast == per_row
+    return fast, per_row
+
+
 def _column(cells: list[Any], kind: str) -> pd.Series:
     if kind == "str" and all(isinstance(c, str) for c in cells):
         return pd.Series(cells, dtype="str")
@@ -216,13 +229,8 @@ def test_load_steps_of_stepwise_lists_is_the_per_row_result(data, n, odd, with_l
         except (ValidationError, TypeError) as error:  # (a 0-d array of steps fails with a TypeError either way)
             return f"{type(error).__name__}: {error}"
 
-    fast = outcome()
-    with pytest.MonkeyPatch.context() as patch:  # every column through the per-row checks, as before
-        patch.setattr(reward_steps, "flat_lists", lambda values, texts=False: None)
-        per_row = outcome()
-    assert type(fast) is type(per_row)
+    fast, per_row = _both_paths(outcome, reward_steps, "flat_lists", lambda values, texts=False: None)
     if isinstance(per_row, str):
-        assert fast == per_row
         return
     pd.testing.assert_frame_equal(fast, per_row, check_exact=True)
     for column in ("completions", "labels"):
@@ -267,13 +275,8 @@ def test_item_texts_by_codes_is_the_per_cell_result(data, n, key_kind, kinds):
         except AccordError as error:
             return str(error)
 
-    fast = outcome()
-    with pytest.MonkeyPatch.context() as patch:  # every column through the per-cell comparison, as before
-        patch.setattr(cleaned, "_item_texts_by_codes", lambda table, key, present: None)
-        per_cell = outcome()
-    assert type(fast) is type(per_cell)
+    fast, per_cell = _both_paths(outcome, cleaned, "_item_texts_by_codes", lambda table, key, present: None)
     if isinstance(per_cell, str):
-        assert fast == per_cell
         return
     pd.testing.assert_frame_equal(fast, per_cell, check_exact=True)
     for column in fast.columns:
@@ -327,10 +330,7 @@ def test_one_value_per_step_by_codes_is_the_per_cell_check(data, n, by_step, kin
             return str(error)
         return "valid"
 
-    fast = outcome()
-    with pytest.MonkeyPatch.context() as patch:  # every cell compared as before
-        patch.setattr(step_schema, "codes_comparable", lambda values: False)
-        per_cell = outcome()
+    fast, per_cell = _both_paths(outcome, step_schema, "codes_comparable", lambda values: False)
     assert fast == per_cell
 
 
