@@ -225,14 +225,15 @@ class DawidSkene(ConfusionModel, PyroRaterModel):
         self._confusion_prior = self._fixed_prior(encoded.n_classes)
         self._vb = None
         closed_form = self.inference in ("vb", "gibbs")
-        empirical = self._prior_fitted = self._fits_prior(encoded)
+        empirical = self._prior_fitted = self._fits_prior(encoded) and not self._no_overlap()
         if closed_form or (self.warm_start and self.init == "vote") or empirical:
             self._keep_vb(vb_dawid_skene(self._incidence, self._confusion_prior, self._class_prior_vec,
                                          self._initial_item_probs(encoded),
                                          max_iter=self.max_steps if closed_form else 1000,
                                          tol=self.tol if closed_form else 1e-6, empirical_prior=empirical,
                                          prior_fit=fit_population_prior if empirical and self.empirical_prior == "full"
-                                         else None, stop="distance" if self.inference == "vb" else "change"),
+                                         else None, stop="distance" if self.inference == "vb" else "change",
+                                         informative=self._informative),
                           warn=self.inference == "vb")  # elsewhere VB-EM is the start of the sampler or SVI
             if empirical:
                 self._confusion_prior = self._vb.confusion_prior
@@ -247,7 +248,8 @@ class DawidSkene(ConfusionModel, PyroRaterModel):
                                       vb.confusion_alpha / vb.confusion_alpha.sum(-1, keepdim=True),
                                       vb.class_alpha / vb.class_alpha.sum(), num_samples=self.num_samples,
                                       num_warmup=self.num_warmup, num_chains=self.num_chains,
-                                      sample_concentration=empirical and self.empirical_prior is True)
+                                      sample_concentration=empirical and self.empirical_prior is True,
+                                      informative=self._informative)
             self._log_theta = draws.theta.double().clamp_min(TINY).log()
             self._log_pi = draws.pi.double().clamp_min(TINY).log()
             self._finish()
