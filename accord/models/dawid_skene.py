@@ -90,6 +90,13 @@ class DawidSkene(ConfusionModel, PyroRaterModel):
     prior: one rater's counts say nothing about a population (the evidence grows without bound toward a prior that
     makes the rater a coin, and VB-EM crept toward it for its 2,000 iterations on a table of two judgments).
 
+    *Pairs of one judgment* tell how often a rater gives each label, never how often it is right (only agreement
+    does), and in VB-EM their expected counts repeat the start: they are left out of the counts of the confusions, the
+    class prior and the empirical prior (a cut, Plummer 2015; :func:`accord.models._vb.informative_items`) and get
+    their soft labels from the raters learned on the other pairs. A table with no pair of two judgments (one label per
+    pair, as in much RLHF preference data) keeps the fixed prior and warns: every rater stays at the prior, and a
+    lone vote's soft label is the prior's (``2/3`` for two classes under ``Dirichlet(2, 1)`` rows).
+
     *Soft labels* are Bayes' rule with each annotator's posterior-predictive confusion ``E[theta_w]``:
     ``log p(z_i = k | y) = log E[pi_k] + sum_{n in i} log E[theta_{w_n, k, y_n}] + const`` (the collapsed item
     posterior), then calibrated as below. Their 90% intervals come from the posterior variance of the same scores
@@ -174,6 +181,8 @@ class DawidSkene(ConfusionModel, PyroRaterModel):
 
     Y. W. Teh, D. Newman and M. Welling (2007). A collapsed variational Bayesian inference algorithm for latent
     Dirichlet allocation. *NeurIPS 19* (the collapsed, posterior-predictive item posterior).
+
+    M. Plummer (2015). Cuts in Bayesian graphical models. *Statistics and Computing* 25(1), 37-43.
 
     L. Kish (1965). *Survey Sampling*. Wiley (the design effect ``1 + (m - 1) rho``).
 
