@@ -667,3 +667,12 @@ def test_one_judgment_per_pair_gives_the_priors_labels_and_warns(single_votes, i
     assert abs(top.mean() - 2 / 3) < 0.05
     assert (model.prior_correct_, model.prior_error_) == (2.0, 1.0)  # the fixed prior: none can be fitted
     assert model.annotators_["reliability"].max() < 0.9
+
+
+@pytest.mark.parametrize("settings", [{}, {"symmetric": True, "inference": "map", "max_steps": 30}])
+def test_one_annotator_of_one_judgment_per_pair_warns_too(settings):
+    # the fixed prior of one annotator (or of symmetric=True) is no reason to keep quiet: with no pair judged twice
+    # the labels rest on the prior whatever it is
+    judgments = pd.DataFrame({"pair_id": [f"p{i}" for i in range(10)], "annotator": "solo", "label": ["A", "B"] * 5})
+    with pytest.warns(UserWarning, match="no pair has two judgments"):
+        DawidSkene(seed=0, **settings).fit(judgments)

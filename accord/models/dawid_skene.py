@@ -234,7 +234,8 @@ class DawidSkene(ConfusionModel, PyroRaterModel):
         self._confusion_prior = self._fixed_prior(encoded.n_classes)
         self._vb = None
         closed_form = self.inference in ("vb", "gibbs")
-        empirical = self._prior_fitted = self._fits_prior(encoded) and not self._no_overlap()
+        # warned whatever the prior (one annotator, symmetric=True): with no pair of two judgments it is the prior's
+        empirical = self._prior_fitted = not self._no_overlap() and self._fits_prior(encoded)
         if closed_form or (self.warm_start and self.init == "vote") or empirical:
             self._keep_vb(vb_dawid_skene(self._incidence, self._confusion_prior, self._class_prior_vec,
                                          self._initial_item_probs(encoded),
