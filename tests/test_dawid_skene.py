@@ -646,3 +646,33 @@ def test_a_map_fit_reports_no_spread_of_its_soft_labels_as_every_other_point_est
     # fits with posterior draws keep their spread
     drawn = DawidSkene(inference="meanfield", symmetric=symmetric, max_steps=100, num_samples=20, seed=0).fit(table)
     assert np.isfinite(drawn.soft_labels_.uncertainty).all() and drawn.soft_labels_.interval is not None
+
+
+@pytest.fixture(scope="module")
+def single_votes():
+    """One judgment per pair (RLHF preference data often has one label per pair): no pair judged twice."""
+    data = make_synthetic(300, 20, 2, annotator_mix=BINARY_MIX, tie_rate=0.0, with_text=False, seed=3)
+    return data.judgments.groupby("pair_id", sort=False).head(1).reset_index(drop=True), data.true_label
+
+
+@pytest.mark.parametrize("inference", ["vb", "gibbs"])
+def test_one_judgment_per_pair_gives_the_priors_labels_and_warns(single_votes, inference):
+    # with no pair judged twice the judgments say nothing of a rater's accuracy (only of how often it says A):
+    # the soft label of a single vote is the prior's (Dirichlet(2, 1) rows: 2/3), not the certainty the fit
+    # once claimed from a fitted prior at its bounds and every rater at reliability 1.0
+    judgments, _ = single_votes
+    with pytest.warns(UserWarning, match="no pair has two judgments"):
+        model = DawidSkene(inference=inference, num_samples=100, num_warmup=50, seed=0).fit(judgments)
+    top = model.soft_labels_.probs.max(axis=1)
+    assert abs(top.mean() - 2 / 3) < 0.05
+    assert (model.prior_correct_, model.prior_error_) == (2.0, 1.0)  # the fixed prior: none can be fitted
+    assert model.annotators_["reliability"].max() < 0.9
+
+
+@pytest.mark.parametrize("settings", [{}, {"symmetric": True, "inference": "map", "max_steps": 30}])
+def test_one_annotator_of_one_judgment_per_pair_warns_too(settings):
+    # the fixed prior of one annotator (or of symmetric=True) is no reason to keep quiet: with no pair judged twice
+    # the labels rest on the prior whatever it is
+    judgments = pd.DataFrame({"pair_id": [f"p{i}" for i in range(10)], "annotator": "solo", "label": ["A", "B"] * 5})
+    with pytest.warns(UserWarning, match="no pair has two judgments"):
+        DawidSkene(seed=0, **settings).fit(judgments)

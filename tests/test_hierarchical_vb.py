@@ -136,3 +136,18 @@ def test_the_full_empirical_prior_settles_where_the_raters_look_alike():
     for model in (DawidSkene(empirical_prior="full", seed=0), HierarchicalDawidSkene(inference="vb", seed=0)):
         model.fit(table)
         assert model.converged_ and model.n_iter_ <= 200, (type(model).__name__, model.n_iter_)
+
+
+def test_one_judgment_per_pair_keeps_the_start_prior_and_warns():
+    # no pair judged twice: the population is not identified, and its fit ran to the bounds ((1000, 0.01) rows),
+    # every lone vote then read as near-certain (mean top probability 0.96 against a vote accuracy of 0.63)
+    from accord.datasets.synthetic import make_synthetic
+
+    data = make_synthetic(300, 20, 2, tie_rate=0.0, with_text=False, seed=3)
+    judgments = data.judgments.groupby("pair_id", sort=False).head(1).reset_index(drop=True)
+    with pytest.warns(UserWarning, match="no pair has two judgments"):
+        model = HierarchicalDawidSkene(inference="vb", seed=0).fit(judgments)
+    k = model.encoded_.n_classes
+    assert np.allclose(model.population_["alpha"], 1.0 + np.eye(k))  # the start, mildly diagonal
+    # the prior's 2 / (k + 1) for a lone vote, a little less over the draws of a flat class prior
+    assert 2 / (k + 1) - 0.06 < model.soft_labels_.probs.max(axis=1).mean() < 2 / (k + 1) + 0.02

@@ -124,3 +124,17 @@ def test_a_fit_stopped_at_max_steps_warns_as_dawid_skene_does():
         warnings.simplefilter("error", ConvergenceWarning)
         model = OneCoinDawidSkene(seed=0).fit(judgments)
     assert model.converged_ and 1 < model.n_iter_ < model.max_steps
+
+
+def test_one_judgment_per_pair_gives_the_priors_labels_and_warns():
+    # no pair judged twice: nothing tells how often a rater is right, so each vote counts as a rater of the prior's
+    # accuracy (Beta(2, 1): 2/3) would, less the spread of the flat class prior's draws; the fit once held every
+    # rater near the vote-fraction start (mean top probability 0.94)
+    from accord.datasets.synthetic import make_synthetic
+
+    data = make_synthetic(300, 20, 2, tie_rate=0.0, with_text=False, seed=3)
+    judgments = data.judgments.groupby("pair_id", sort=False).head(1).reset_index(drop=True)
+    with pytest.warns(UserWarning, match="no pair has two judgments"):
+        model = OneCoinDawidSkene(seed=0).fit(judgments)
+    assert 0.55 < model.soft_labels_.probs.max(axis=1).mean() < 0.7
+    assert model.accuracy_.max() == pytest.approx(2 / 3)

@@ -390,3 +390,16 @@ def test_a_first_tie_in_a_later_batch_gives_the_fit_of_all_judgments(name, seed,
     cold = model.clone().fit(plain)
     assert list(warm.soft_labels_.probs.columns) == list(cold.soft_labels_.probs.columns) == ["A", "B", "tie"]
     np.testing.assert_allclose(warm.soft_labels_.probs.to_numpy(), cold.soft_labels_.probs.to_numpy(), atol=1e-6)
+
+
+def test_partial_fit_of_dawid_skene_with_pairs_of_one_judgment_equals_a_fit_on_all_judgments():
+    # a fit leaves pairs of one judgment out of the raters' counts (accord.models._vb.informative_items); the warm
+    # sweeps of partial_fit counted them, so the same judgments gave other soft labels by the route they came
+    from accord.models import DawidSkene
+
+    data = make_synthetic(200, 15, 2, tie_rate=0.0, with_text=False, seed=4).judgments
+    doubled = data["pair_id"].isin(data["pair_id"].unique()[:60])
+    table = pd.concat([data[doubled], data[~doubled].groupby("pair_id", sort=False).head(1)]).reset_index(drop=True)
+    warm = DawidSkene(seed=0).fit(table.iloc[:150]).partial_fit(table.iloc[150:])
+    cold = DawidSkene(seed=0).fit(table)
+    np.testing.assert_allclose(warm.soft_labels_.probs.to_numpy(), cold.soft_labels_.probs.to_numpy(), atol=1e-6)

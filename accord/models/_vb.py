@@ -210,7 +210,8 @@ def vb_dawid_skene(incidence: Incidence, confusion_prior: torch.Tensor, class_pr
                    init_item_probs: torch.Tensor, *, max_iter: int = 500, tol: float = 1e-5,
                    empirical_prior: bool = False,
                    prior_fit: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
-                   all_reduce: Callable[..., torch.Tensor] | None = None, stop: str = "change") -> VBResult:
+                   all_reduce: Callable[..., torch.Tensor] | None = None, stop: str = "change",
+                   informative: torch.Tensor | None = None) -> VBResult:
     """Mean-field VB-EM for Dawid-Skene, started with an M-step from ``init_item_probs``.
 
     Stops (with ``empirical_prior`` also once the prior moves by less than ``PRIOR_TOL`` relatively), or after
@@ -230,6 +231,10 @@ def vb_dawid_skene(incidence: Incidence, confusion_prior: torch.Tensor, class_pr
     ``all_reduce(tensor, op)`` (``op`` ``"sum"`` or ``"max"``) reduces over the processes of a fit whose items are
     split across processes (:mod:`accord.models.distributed`): the M-step's counts are then sums over all items and
     every process stops at the same iteration; ``item_probs`` of the result are the local items'.
+
+    ``informative`` (``[I]``, 1 or 0; None: all 1): the items whose ``q(z)`` enter the M-step's counts (a pair of one
+    judgment says nothing of its rater's accuracy, and its expected counts would only echo the start: see
+    :func:`informative_items`); every item gets its ``q(z)`` from the E-step.
     """
     if empirical_prior and prior_fit is None:
         prior_fit = fit_confusion_prior
@@ -242,6 +247,8 @@ def vb_dawid_skene(incidence: Incidence, confusion_prior: torch.Tensor, class_pr
     change = float("inf")
 
     def m_step(q: torch.Tensor, prior: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        if informative is not None:
+            q = q * informative[:, None]
         if all_reduce is None:
             return _vb_m_step(incidence, q, prior, class_prior, w, k)
         return prior + all_reduce(_counts(incidence, q, w, k), "sum"), class_prior + all_reduce(q.sum(0), "sum")
@@ -698,6 +705,22 @@ def vote_counts(incidence: Incidence) -> torch.Tensor:
     return incidence.by_item @ pick
 
 
+def informative_items(incidence: Incidence) -> torch.Tensor | None:
+    """``[I]`` 1 for the items of two judgments or more, 0 for those of one; None where every item has two or more.
+
+    A pair of one judgment constrains its rater's confusion only through how often the rater gives each label; how
+    often it is right is told by agreement alone. In VB-EM its expected counts repeat the rater's current accuracy
+    (started from vote fractions, a perfect rater) and, with many such pairs, hold it there; the empirical prior,
+    fitted to those counts, then runs to a bound. Such pairs are left out of the counts of the confusions and the
+    class prior (a cut: the raters are learned from the pairs that can tell them apart), and get their soft labels
+    from them; a table of no such pairs leaves every rater at the prior.
+    """
+    single = vote_counts(incidence).sum(-1) < 2
+    if not bool(single.any()):
+        return None
+    return (~single).to(incidence.val.dtype)
+
+
 def design_effect(incidence: Incidence, rho: float) -> torch.Tensor | None:
     """``[I]`` item temperatures ``T_i = 1 + (n_i - 1) rho`` (None when ``rho == 0``: no tempering)."""
     if not rho:
@@ -720,7 +743,8 @@ class GibbsResult:
 
 def gibbs_dawid_skene(incidence: Incidence, confusion_prior: torch.Tensor, class_prior: torch.Tensor,
                       init_theta: torch.Tensor, init_pi: torch.Tensor, *, num_samples: int, num_warmup: int,
-                      num_chains: int, sample_concentration: bool = False) -> GibbsResult:
+                      num_chains: int, sample_concentration: bool = False,
+                      informative: torch.Tensor | None = None) -> GibbsResult:
     """Blocked Gibbs sampling of Dawid-Skene (exact posterior draws; all chains advance together).
 
     One sweep: ``z_i ~ p(z_i | y_i, theta, pi)`` for every pair at once (one sparse product), then
@@ -729,7 +753,9 @@ def gibbs_dawid_skene(incidence: Incidence, confusion_prior: torch.Tensor, class
     classes: the sampler does not jump between the mirror-image modes. With ``sample_concentration`` (a two-valued
     ``confusion_prior``) each chain first draws the prior's concentration given ``z`` with ``theta`` integrated out
     (:func:`concentration_draws` on the counts of ``z``, the prior's mean held), then ``theta`` under it: the
-    concentration is sampled with the rest instead of fixed at its estimate.
+    concentration is sampled with the rest instead of fixed at its estimate. ``informative``: as in
+    :func:`vb_dawid_skene`, the items whose ``z`` enter the counts of ``theta`` and ``pi`` (the others are drawn
+    given them: a cut, Plummer 2015).
     """
     w, k = incidence.n_workers, incidence.n_classes
     c = num_chains
@@ -745,6 +771,8 @@ def gibbs_dawid_skene(incidence: Incidence, confusion_prior: torch.Tensor, class
         cdf = softmax_last(scores).cumsum(-1)
         z = (u[..., None] > cdf).sum(-1).clamp_max(k - 1)  # [I, C]
         onehot = eye[z].reshape(-1, c * k)  # [I, C*K]
+        if informative is not None:
+            onehot = onehot * informative[:, None]
         counts = (incidence.by_cell @ onehot).reshape(w, k, c, k).permute(2, 0, 3, 1)  # [C, W, K(true), L]
         prior = confusion_prior
         if sample_concentration:  # [C, 1, K, L]: each chain's prior, drawn given its z

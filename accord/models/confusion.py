@@ -22,8 +22,8 @@ import torch
 
 from accord.datasets import AccordError, Encoded
 from accord.models._data import PaddedJudgments, pad_judgments, vote_fractions
-from accord.models._vb import (ConfusionMoments, Incidence, VBResult, build_incidence, item_log_posterior_scores,
-                               judgment_loglik_draws, summarize_item_posterior)
+from accord.models._vb import (ConfusionMoments, Incidence, VBResult, build_incidence, informative_items,
+                               item_log_posterior_scores, judgment_loglik_draws, summarize_item_posterior)
 from accord.datasets.schema import check_two_classes
 from accord.models.base import ANNOTATOR_CHUNK, ConvergenceWarning, ItemSummary, RaterModel, deferred
 
@@ -78,12 +78,24 @@ class ConfusionModel(RaterModel):
     def _prepare_fit(self, encoded: Encoded) -> None:
         check_start(self.init, self.class_prior)
         self._incidence = build_incidence(encoded, self._torch_device)
+        # [I] the pairs of two judgments or more (None: all): the only ones that tell a rater's accuracy
+        self._informative = informative_items(self._incidence)
         self._extra_draws: dict[str, tuple[np.ndarray, list[str]]] = {}
         self._item_temperature: torch.Tensor | None = None  # [I] design-effect temperatures (DawidSkene)
         self._moments: ConfusionMoments | None = None  # set by models whose soft labels come from moments
         self._class_prior_vec = torch.full((encoded.n_classes,), float(self.class_prior), dtype=torch.float64,
                                            device=self._torch_device)
         check_two_classes(encoded)  # the distributed fit comes here without RaterModel.fit
+
+    def _no_overlap(self) -> bool:
+        """Whether no pair has two judgments, with the one warning that the raters' confusions are then the prior's
+        (the judgments tell how often each rater gives each label, never how often it is right)."""
+        if self._informative is None or bool(self._informative.any()):
+            return False
+        warnings.warn(f"{type(self).__name__}: no pair has two judgments, so the judgments cannot tell how reliable a "
+                      "rater is: the reliabilities and soft labels are the prior's (judge some pairs twice to learn them)",
+                      UserWarning, stacklevel=5)
+        return True
 
     def _initial_item_probs(self, encoded: Encoded, init: str | None = None) -> torch.Tensor:
         """The first ``q(z)`` of a closed-form fit: vote fractions, random or uniform (``init``, or the setting)."""

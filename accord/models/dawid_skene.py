@@ -90,6 +90,13 @@ class DawidSkene(ConfusionModel, PyroRaterModel):
     prior: one rater's counts say nothing about a population (the evidence grows without bound toward a prior that
     makes the rater a coin, and VB-EM crept toward it for its 2,000 iterations on a table of two judgments).
 
+    *Pairs of one judgment* tell how often a rater gives each label, never how often it is right (only agreement
+    does), and in VB-EM their expected counts repeat the start: they are left out of the counts of the confusions, the
+    class prior and the empirical prior (a cut, Plummer 2015; :func:`accord.models._vb.informative_items`) and get
+    their soft labels from the raters learned on the other pairs. A table with no pair of two judgments (one label per
+    pair, as in much RLHF preference data) keeps the fixed prior and warns: every rater stays at the prior, and a
+    lone vote's soft label is the prior's (``2/3`` for two classes under ``Dirichlet(2, 1)`` rows).
+
     *Soft labels* are Bayes' rule with each annotator's posterior-predictive confusion ``E[theta_w]``:
     ``log p(z_i = k | y) = log E[pi_k] + sum_{n in i} log E[theta_{w_n, k, y_n}] + const`` (the collapsed item
     posterior), then calibrated as below. Their 90% intervals come from the posterior variance of the same scores
@@ -175,6 +182,8 @@ class DawidSkene(ConfusionModel, PyroRaterModel):
     Y. W. Teh, D. Newman and M. Welling (2007). A collapsed variational Bayesian inference algorithm for latent
     Dirichlet allocation. *NeurIPS 19* (the collapsed, posterior-predictive item posterior).
 
+    M. Plummer (2015). Cuts in Bayesian graphical models. *Statistics and Computing* 25(1), 37-43.
+
     L. Kish (1965). *Survey Sampling*. Wiley (the design effect ``1 + (m - 1) rho``).
 
     C. Varin, N. Reid and D. Firth (2011). An overview of composite likelihood methods. *Statistica Sinica* 21(1),
@@ -225,14 +234,16 @@ class DawidSkene(ConfusionModel, PyroRaterModel):
         self._confusion_prior = self._fixed_prior(encoded.n_classes)
         self._vb = None
         closed_form = self.inference in ("vb", "gibbs")
-        empirical = self._prior_fitted = self._fits_prior(encoded)
+        # warned whatever the prior (one annotator, symmetric=True): with no pair of two judgments it is the prior's
+        empirical = self._prior_fitted = not self._no_overlap() and self._fits_prior(encoded)
         if closed_form or (self.warm_start and self.init == "vote") or empirical:
             self._keep_vb(vb_dawid_skene(self._incidence, self._confusion_prior, self._class_prior_vec,
                                          self._initial_item_probs(encoded),
                                          max_iter=self.max_steps if closed_form else 1000,
                                          tol=self.tol if closed_form else 1e-6, empirical_prior=empirical,
                                          prior_fit=fit_population_prior if empirical and self.empirical_prior == "full"
-                                         else None, stop="distance" if self.inference == "vb" else "change"),
+                                         else None, stop="distance" if self.inference == "vb" else "change",
+                                         informative=self._informative),
                           warn=self.inference == "vb")  # elsewhere VB-EM is the start of the sampler or SVI
             if empirical:
                 self._confusion_prior = self._vb.confusion_prior
@@ -247,7 +258,8 @@ class DawidSkene(ConfusionModel, PyroRaterModel):
                                       vb.confusion_alpha / vb.confusion_alpha.sum(-1, keepdim=True),
                                       vb.class_alpha / vb.class_alpha.sum(), num_samples=self.num_samples,
                                       num_warmup=self.num_warmup, num_chains=self.num_chains,
-                                      sample_concentration=empirical and self.empirical_prior is True)
+                                      sample_concentration=empirical and self.empirical_prior is True,
+                                      informative=self._informative)
             self._log_theta = draws.theta.double().clamp_min(TINY).log()
             self._log_pi = draws.pi.double().clamp_min(TINY).log()
             self._finish()

@@ -188,7 +188,7 @@ def _fit_dawid_skene(model: Any, encoded: Encoded) -> None:
     empirical = model._prior_fitted = model._fits_prior(encoded)
     vb = vb_dawid_skene_sharded(model._incidence, model._confusion_prior, model._class_prior_vec,
                                 model._initial_item_probs(encoded), max_iter=model.max_steps, tol=model.tol,
-                                empirical_prior=empirical, stop="distance")
+                                empirical_prior=empirical, stop="distance", informative=model._informative)
     model._keep_vb(vb)
     if empirical:
         model._confusion_prior = vb.confusion_prior

@@ -128,8 +128,11 @@ class HierarchicalDawidSkene(ConfusionModel, PyroRaterModel):
         (``solve``: :func:`~accord.models._vb.vb_dawid_skene` or its sharded twin in
         :mod:`accord.models.distributed`)."""
         start = 1.0 + torch.eye(encoded.n_classes, dtype=torch.float64, device=self._torch_device)  # mildly diagonal
+        # pairs of one judgment stay out of the counts (accord.models._vb.informative_items); with no pair of two the
+        # population is not identified (its evidence ran to the bounds): the start is kept as the prior
+        fitted = None if self._no_overlap() else fit_population_prior
         self._keep_vb(solve(self._incidence, start, self._class_prior_vec, self._initial_item_probs(encoded, "vote"),
-                            max_iter=self.max_steps, tol=self.tol, prior_fit=fit_population_prior))
+                            max_iter=self.max_steps, tol=self.tol, prior_fit=fitted, informative=self._informative))
         self.population_ = {"alpha": self._vb.confusion_prior.cpu().numpy()}
         self._draw_from_vb(self._vb)
         self._finish()

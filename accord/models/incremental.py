@@ -195,10 +195,12 @@ def partial_fit(model: Any, new_judgments: pd.DataFrame, duplicates: str = "erro
     # record beside the VB draws: such a model is fitted afresh. So is one whose settings changed since its fit
     # (set_params): the warm refit went on with that fit's prior, class prior and calibration (after
     # set_params(empirical_prior=False) its soft labels sat 0.47 from a cold fit's)
-    # (and one whose classes grew, by a first tie: the warm start's item posteriors and prior have a class too few)
+    # (and one whose classes grew, by a first tie: the warm start's item posteriors and prior have a class too few;
+    # and a table with pairs of one judgment, which a fit leaves out of the counts and the warm sweeps do not)
     if (type(model) is not DawidSkene or model.inference != "vb" or getattr(model, "_vb", None) is None
             or "_pending_draws" not in model.__dict__ or model.__dict__.get("_fitted_settings") != model.get_params()
-            or encoded.n_classes != model.encoded_.n_classes):
+            or encoded.n_classes != model.encoded_.n_classes
+            or bool((np.bincount(encoded.items, minlength=encoded.n_items) < 2).any())):
         return model._fit_table(None, encoded=encoded)
     return _refit_dawid_skene(model, encoded)
 

@@ -71,10 +71,17 @@ class OneCoinDawidSkene(ConfusionModel):
         device, k, n_workers = self._torch_device, encoded.n_classes, encoded.n_workers
         items, workers, labels = (torch.as_tensor(a, device=device) for a in (encoded.items, encoded.workers,
                                                                               encoded.labels))
-        judged = torch.bincount(workers, minlength=n_workers).double()
+        # a pair of one judgment says nothing of how often its rater is right (only agreement does): it is left out
+        # of the counts, as in DawidSkene (accord.models._vb.informative_items), and a table of none keeps the prior
+        informative = self._informative
+        self._no_overlap()
+        weight = None if informative is None else informative[items]
+        judged = torch.bincount(workers, weights=weight, minlength=n_workers).double()
         q = self._initial_item_probs(encoded)
 
         def m_step(q: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+            if informative is not None:
+                q = q * informative[:, None]
             right = torch.bincount(workers, weights=q[items, labels], minlength=n_workers)
             return self.prior_correct + right, self.prior_error + judged - right, self._class_prior_vec + q.sum(0)
 
