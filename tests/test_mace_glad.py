@@ -559,3 +559,30 @@ def test_glad_nuts_chain_in_the_mirror_mode_is_moved_back_on_its_own(monkeypatch
     pd.testing.assert_frame_equal(mixed.soft_labels_.probs, honest.soft_labels_.probs, atol=1e-5)
     posterior = mixed.to_arviz().posterior
     np.testing.assert_allclose(posterior["ability"].values, honest.to_arviz().posterior["ability"].values, atol=1e-6)
+
+
+def test_nuts_without_a_start_begins_at_the_prior_median(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``warm_start=False`` or ``init="uniform"`` start SVI and NUTS at Pyro's prior median (as the settings say);
+    NUTS began instead at Pyro's ``init_to_uniform``, a random point in (-2, 2) of each site's unconstrained space,
+    a different one per chain (with GLAD's default ability prior, N(1, 1), a chain could begin among adversarial
+    abilities). The start NUTS is given is checked on a site whose prior median is far from that box."""
+    from pyro import poutine
+
+    from accord.models import pyro_fit
+
+    strategies = []
+
+    class Recording(pyro_fit.NUTS):
+        def __init__(self, *args, **kwargs):
+            strategies.append(kwargs["init_strategy"])
+            super().__init__(*args, **kwargs)
+
+    def model() -> None:
+        pyro.sample("x", dist.Normal(torch.tensor(8.0), 0.01))
+
+    monkeypatch.setattr(pyro_fit, "NUTS", Recording)
+    pyro_fit.run_nuts(model, num_samples=4, num_warmup=0, num_chains=2)
+    site = poutine.trace(model).get_trace().nodes["x"]
+    assert len(strategies) == 2
+    for strategy in strategies:
+        assert float(strategy(site)) == pytest.approx(8.0, abs=0.05)
