@@ -531,3 +531,58 @@ def test_a_class_named_like_an_end_of_the_ability_interval_is_refused_before_the
         GLAD(inference="map", max_steps=5).fit(table)
     model = GLAD(inference="map", max_steps=5, class_ability_scale=0.0).fit(table)  # one ability: no class column
     assert (model.annotators_["ability_lower"] <= model.annotators_["ability"]).all()
+
+
+def test_glad_nuts_chain_in_the_mirror_mode_is_moved_back_on_its_own(monkeypatch: pytest.MonkeyPatch) -> None:
+    """NUTS chains run apart, and a chain started away from the vote fractions (``init="uniform"``, a symmetric
+    ability prior) can settle in the mirror mode while the other stays honest. The guard looked at the draws of all
+    chains pooled, where the two modes cancel out: nothing was moved back, and the soft labels averaged both modes
+    to about 0.5. Each chain is now checked on its own. Here chain 1's draws are replaced by their exact mirror."""
+    from accord.models import pyro_fit
+
+    judgments, _, _ = mace_data(seed=7, n_workers=5, n_items=20, per_item=3, k=2)
+    real = pyro_fit.run_nuts
+
+    def second_chain_mirrored(*args, **kwargs):
+        draws, diverging = real(*args, **kwargs)
+        draws = {name: value.clone() for name, value in draws.items()}
+        draws["ability"][1] = -draws["ability"][1]
+        draws["class_ability"][1] = -draws["class_ability"][1].flip(-1)
+        draws["class_prior"][1] = draws["class_prior"][1].flip(-1)
+        return draws, diverging
+
+    settings = dict(inference="nuts", num_samples=6, num_warmup=10, num_chains=2, seed=0)
+    honest = GLAD(**settings).fit(judgments)
+    monkeypatch.setattr(pyro_fit, "run_nuts", second_chain_mirrored)
+    with pytest.warns(glad_module.ConvergenceWarning, match="mirror"):
+        mixed = GLAD(**settings).fit(judgments)
+    pd.testing.assert_frame_equal(mixed.soft_labels_.probs, honest.soft_labels_.probs, atol=1e-5)
+    posterior = mixed.to_arviz().posterior
+    np.testing.assert_allclose(posterior["ability"].values, honest.to_arviz().posterior["ability"].values, atol=1e-6)
+
+
+def test_nuts_without_a_start_begins_at_the_prior_median(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``warm_start=False`` or ``init="uniform"`` start SVI and NUTS at Pyro's prior median (as the settings say);
+    NUTS began instead at Pyro's ``init_to_uniform``, a random point in (-2, 2) of each site's unconstrained space,
+    a different one per chain (with GLAD's default ability prior, N(1, 1), a chain could begin among adversarial
+    abilities). The start NUTS is given is checked on a site whose prior median is far from that box."""
+    from pyro import poutine
+
+    from accord.models import pyro_fit
+
+    strategies = []
+
+    class Recording(pyro_fit.NUTS):
+        def __init__(self, *args, **kwargs):
+            strategies.append(kwargs["init_strategy"])
+            super().__init__(*args, **kwargs)
+
+    def model() -> None:
+        pyro.sample("x", dist.Normal(torch.tensor(8.0), 0.01))
+
+    monkeypatch.setattr(pyro_fit, "NUTS", Recording)
+    pyro_fit.run_nuts(model, num_samples=4, num_warmup=0, num_chains=2)
+    site = poutine.trace(model).get_trace().nodes["x"]
+    assert len(strategies) == 2
+    for strategy in strategies:
+        assert float(strategy(site)) == pytest.approx(8.0, abs=0.05)

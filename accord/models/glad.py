@@ -294,20 +294,29 @@ class GLAD(EnumeratedRaterModel):
         """With two classes, negating every ability and switching every label leaves the likelihood unchanged; a
         fit whose judgments come mostly from adversarial annotators (ability < 0, judgment-weighted, posterior
         mean) is taken to be that mirror and negated, with a warning. (The population being mostly adversarial is
-        possible, but then no aggregate without gold can tell, and the honest reading is the one users expect.)"""
+        possible, but then no aggregate without gold can tell, and the honest reading is the one users expect.)
+        Each NUTS chain is checked on its own: chains run apart and may settle in different modes, which cancel
+        out in the pooled draws (soft labels of about 0.5, and nothing moved back)."""
         if self.encoded_.n_classes != 2:
             return
-        ability = self._class_abilities(self._draws).double().mean((0, 2)).cpu().numpy()
+        chains = self._n_chains
+        ability = self._class_abilities(self._draws).double()
+        ability = ability.reshape(chains, -1, *ability.shape[1:]).mean((1, 3)).cpu().numpy()  # [chains, W]
         weight = np.bincount(self.encoded_.workers, minlength=self.encoded_.n_workers)
-        if float((weight * (ability < 0)).sum()) > 0.5 * weight.sum():
-            warnings.warn("GLAD: the fit landed in the mirror mode (most judgments from annotators with negative "
-                          "ability, every label switched); its abilities were negated", ConvergenceWarning,
-                          stacklevel=5)
-            self._draws["ability"] = -self._draws["ability"]
-            if "class_ability" in self._draws:  # the mirror of class k's offset is the other class's
-                self._draws["class_ability"] = -self._draws["class_ability"].flip(-1)
-            if "class_prior" in self._draws:
-                self._draws["class_prior"] = self._draws["class_prior"].flip(-1)
+        mirrored = (weight * (ability < 0)).sum(1) > 0.5 * weight.sum()  # [chains]
+        if not mirrored.any():
+            return
+        where = f" in {int(mirrored.sum())} of its {chains} chains" if chains > 1 else ""
+        warnings.warn(f"GLAD: the fit landed in the mirror mode{where} (most judgments from annotators with negative "
+                      "ability, every label switched); its abilities were negated", ConvergenceWarning, stacklevel=5)
+        # the mirror of an ability is its negation, of class k's offset the other class's, of the class prior its flip
+        mirrors = {"ability": lambda v: -v, "class_ability": lambda v: -v.flip(-1),
+                   "class_prior": lambda v: v.flip(-1)}
+        flip = torch.as_tensor(mirrored, device=self._torch_device).repeat_interleave(self._n_draws // chains)
+        for name, mirror in mirrors.items():
+            if name in self._draws:
+                value = self._draws[name]
+                self._draws[name] = torch.where(flip.view(-1, *([1] * (value.dim() - 1))), mirror(value), value)
 
     def _rater_confusion(self, lo: int, hi: int) -> torch.Tensor:
         """On an item of median difficulty: ``P(right | true k) = sigmoid((alpha_j + delta_jk) beta)``, errors

@@ -303,15 +303,18 @@ def run_nuts(model: Callable[..., Any], *args: Any, init_values: Draws | None = 
     Returns draws ``name -> [chains, draws, *shape]`` and the ``[chains, draws]`` divergence flags. Chains run in
     this process one by one (Pyro's multi-chain mode spawns processes, which costs more than it saves for small data
     on a few cores), each seeded ``seed + 1000 * chain`` (modulo 2**32) and started at ``init_values`` (e.g. a
-    variational fit) so that all chains explore the same labelling of the classes. ``jit_compile`` stays off: it
-    rests on ``torch.jit.trace``, deprecated in recent torch.
+    variational fit) so that all chains explore the same labelling of the classes; without them, at the prior
+    median. ``jit_compile`` stays off: it rests on ``torch.jit.trace``, deprecated in recent torch.
     """
     chains: list[Draws] = []
     diverging = np.zeros((num_chains, num_samples), dtype=bool)
     for chain in range(num_chains):
         pyro.set_rng_seed((seed + 1000 * chain) % 2**32)  # numpy takes seeds below 2**32 only
+        # no start: the prior median, as SVI's (init_to_value's own fallback, init_to_uniform, began each chain at
+        # a random point of (-2, 2) in every site's unconstrained space)
+        start = init_to_value(values=init_values) if init_values else init_to_median
         kernel = NUTS(model, max_plate_nesting=max_plate_nesting, jit_compile=False, max_tree_depth=8,
-                      init_strategy=init_to_value(values=init_values or {}))
+                      init_strategy=start)
         mcmc = MCMC(kernel, num_samples=num_samples, warmup_steps=num_warmup, disable_progbar=not progress)
         mcmc.run(*args)
         samples = mcmc.get_samples()
