@@ -534,3 +534,19 @@ def test_a_step_table_is_refused_by_a_fit_across_processes(tmp_path, capsys, ren
     assert not (tmp_path / "o.csv").exists()
     with pytest.raises(AccordError, match="step-judgments table"):
         read_judgment_shard(path, columns={"position": "step"} if rename else None, form="categorical")
+
+
+def test_ratings_of_responses_are_refused_by_a_fit_across_processes_as_per_attribute_ratings(tmp_path, capsys):
+    """Per-attribute ratings of responses (response_id, attribute) under ``--distributed`` were told to rename a
+    column to pair_id (the per-attribute refusal came after the column check); renamed, their ratings would be read
+    as one label per rater and response. Now the same one line as ratings of pairs: fit them in one process."""
+    from accord.cli import main
+    from accord.datasets.synthetic_attributes import make_synthetic_attributes
+
+    path = write_parquet(make_synthetic_attributes(8, 4, 2, seed=0).judgments, tmp_path / "ratings.parquet")
+    argv = ["aggregate", "--input", str(path), "--output", str(tmp_path / "o.csv"), "--distributed", "1",
+            "--method", "dawid-skene"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "per-attribute ratings" in err and "pair_id" not in err, err
+    assert not (tmp_path / "o.csv").exists()
