@@ -1293,3 +1293,19 @@ def test_a_pairwise_method_on_categorical_labels_names_the_flag(command, flag, m
     assert status == 2 and captured.err.count("\n") == 1, captured.err
     assert captured.err.startswith(f"accord: error: {flag} {name}: ") and "categorical" in captured.err, captured.err
     assert "fitted" not in captured.out and {p.name for p in tmp_path.iterdir()} == {"labels.csv"}
+
+
+@pytest.mark.parametrize("command", [["report", "--methods", "majority", "--output-dir", "OUT"],
+                                     ["suggest", "--budget", "4", "--output", "OUT.csv"]])
+def test_report_and_suggest_refuse_a_step_table(command, tmp_path, capsys):
+    """A step-judgments table (solution_id, step) given to report or suggest was told 'missing required column
+    pair_id; --columns NAME=pair_id ...'; renamed so, its steps were pooled into one label per rater and solution
+    (the 'step' column unread) without a word. Now one line saying it is a step table, which aggregate fits."""
+    source = tmp_path / "steps.csv"
+    _step_table(source)
+    command = [str(tmp_path / part) if part.startswith("OUT") else part for part in command]
+    status = main([command[0], "--input", str(source), *command[1:], "--quiet"])
+    err = capsys.readouterr().err
+    assert status == 2 and err.count("\n") == 1, err
+    assert "step-judgments table" in err and "pair_id" not in err, err
+    assert not any(path.name.startswith("OUT") for path in tmp_path.iterdir())
