@@ -662,6 +662,11 @@ def cmd_suggest(args: argparse.Namespace) -> int:
     _refuse_step_table(args, "suggest")
     judgments = _read_input(args)
     source = args.dataset or str(args.input)
+    from accord.datasets import table_info
+
+    if table_info(judgments)["form"] == "attribute":  # was refused by the model with Python advice (select_attribute)
+        raise AccordError(f"{source}: per-attribute ratings; accord suggest reads pairwise or categorical judgments "
+                          "(accord aggregate fits per-attribute ratings)")
     annotators = pd.Index(judgments["annotator"].drop_duplicates())
     pools = None
     pool_column = args.pool_column or "pool"

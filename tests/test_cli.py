@@ -1384,3 +1384,16 @@ def test_every_form_does_what_its_flags_say(form, flags, written, tmp_path, caps
     flags = [str(side.get(part, part)) for part in flags]
     assert main(["aggregate", *source, *flags, "--output", str(tmp_path / "out.parquet"), "--quiet"]) == 0
     assert all((tmp_path / name).exists() for name in written), capsys.readouterr()
+
+
+def test_suggest_refuses_per_attribute_ratings_in_the_command_line_s_terms(tmp_path, capsys):
+    """Per-attribute ratings given to suggest were refused with Python advice ('use
+    accord.datasets.attributes.encode_attributes, or pick one attribute with select_attribute()'); now the line says
+    what suggest reads, as report's does."""
+    source = tmp_path / "ratings.csv"
+    _attribute_table(source)
+    status = main(["suggest", "--input", str(source), "--budget", "4", "--output", str(tmp_path / "b.csv"),
+                   "--quiet"])
+    err = capsys.readouterr().err
+    assert status == 2 and err.count("\n") == 1 and "per-attribute ratings" in err, err
+    assert "select_attribute" not in err and not (tmp_path / "b.csv").exists()
