@@ -429,9 +429,7 @@ def cmd_aggregate(args: argparse.Namespace) -> int:
         return aggregate_across_processes(args)
     output = Path(args.output)
     _check_output(output)
-    # the header as --columns renames it: a step table whose columns need renaming is still a step table
-    renamed = _mapping(args.columns) or {}
-    if args.input and {"solution_id", "step"} <= {renamed.get(c, c) for c in _input_columns(Path(args.input), args)}:
+    if _is_step_table(args):
         _refuse_unused(args, "a step-judgments table", "inference", "device", "debias", "drop_ties",
                        "pairs_output", "gold", "form", "scale", "n_types", "data_dir")
         return _aggregate_steps(args, output)
@@ -661,8 +659,14 @@ def cmd_suggest(args: argparse.Namespace) -> int:
         raise AccordError("--gold: suggest does not read gold labels (the rater model is fitted on the judgments "
                           "alone); leave it out")
     costs = _pool_costs(args.pool_costs)
+    _refuse_step_table(args, "suggest")
     judgments = _read_input(args)
     source = args.dataset or str(args.input)
+    from accord.datasets import table_info
+
+    if table_info(judgments)["form"] == "attribute":  # was refused by the model with Python advice (select_attribute)
+        raise AccordError(f"{source}: per-attribute ratings; accord suggest reads pairwise or categorical judgments "
+                          "(accord aggregate fits per-attribute ratings)")
     annotators = pd.Index(judgments["annotator"].drop_duplicates())
     pools = None
     pool_column = args.pool_column or "pool"
@@ -792,6 +796,23 @@ def _texts_of_new_comparisons(batch: pd.DataFrame, judgments: pd.DataFrame, sour
     if "prompt" in batch.columns:
         batch.loc[new, "prompt"] = texts["prompt"].reindex(batch["response_a_id"][new]).to_numpy()
     return batch
+
+
+def _is_step_table(args: argparse.Namespace) -> bool:
+    """Whether --input is a step-judgments table (columns solution_id and step), its header as --columns renames it
+    (a step table whose columns need renaming is still a step table)."""
+    renamed = _mapping(args.columns) or {}
+    return bool(args.input) and {"solution_id", "step"} <= {renamed.get(c, c)
+                                                             for c in _input_columns(Path(args.input), args)}
+
+
+def _refuse_step_table(args: argparse.Namespace, command: str) -> None:
+    """report and suggest read pairwise or categorical judgments: a step table was told to rename a column to
+    pair_id, and renamed so, its steps were pooled into one label per rater and solution (the step unread)."""
+    if _is_step_table(args):
+        raise AccordError(f"{args.input}: a step-judgments table (columns solution_id and step); accord {command} "
+                          "reads pairwise or categorical judgments (accord aggregate fits step tables with a step "
+                          "method)")
 
 
 def _input_columns(path: Path, args: argparse.Namespace) -> set[str]:
@@ -1328,6 +1349,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         raise AccordError(f"--methods: {repeated[0]} is named twice; name each method once")
     for name in names:  # was "unknown method 'x'", without the flag, after the input was read
         _check_pairwise_method(name, "--methods")
+    _refuse_step_table(args, "report")
     judgments = _read_input(args)
     source = args.dataset or str(args.input)
     if table_info(judgments)["form"] == "attribute":

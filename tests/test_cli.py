@@ -1293,3 +1293,107 @@ def test_a_pairwise_method_on_categorical_labels_names_the_flag(command, flag, m
     assert status == 2 and captured.err.count("\n") == 1, captured.err
     assert captured.err.startswith(f"accord: error: {flag} {name}: ") and "categorical" in captured.err, captured.err
     assert "fitted" not in captured.out and {p.name for p in tmp_path.iterdir()} == {"labels.csv"}
+
+
+@pytest.mark.parametrize("command", [["report", "--methods", "majority", "--output-dir", "OUT"],
+                                     ["suggest", "--budget", "4", "--output", "OUT.csv"]])
+def test_report_and_suggest_refuse_a_step_table(command, tmp_path, capsys):
+    """A step-judgments table (solution_id, step) given to report or suggest was told 'missing required column
+    pair_id; --columns NAME=pair_id ...'; renamed so, its steps were pooled into one label per rater and solution
+    (the 'step' column unread) without a word. Now one line saying it is a step table, which aggregate fits."""
+    source = tmp_path / "steps.csv"
+    _step_table(source)
+    command = [str(tmp_path / part) if part.startswith("OUT") else part for part in command]
+    status = main([command[0], "--input", str(source), *command[1:], "--quiet"])
+    err = capsys.readouterr().err
+    assert status == 2 and err.count("\n") == 1, err
+    assert "step-judgments table" in err and "pair_id" not in err, err
+    assert not any(path.name.startswith("OUT") for path in tmp_path.iterdir())
+
+
+def _form_table(form: str, folder: Path, parquet: bool = False) -> list[str]:
+    """A tiny table of each input form ``accord aggregate`` routes, written to ``folder``: its --input flags."""
+    if form == "steps":
+        _step_table(folder / "t.csv")
+    elif form == "attributes":
+        _attribute_table(folder / "t.csv")
+    else:
+        table = {"pairs": GOOD,
+                 "graded": GOOD.assign(label=[-1, 1, 0, 1]),
+                 "crowd": pd.DataFrame({"task": ["t1", "t1", "t2", "t2"], "worker": ["w1", "w2", "w1", "w2"],
+                                        "label": ["cat", "cat", "dog", "cat"]})}[form]
+        table.to_csv(folder / "t.csv", index=False)
+    path = folder / "t.csv"
+    if parquet:
+        path = folder / "t.parquet"
+        pd.read_csv(folder / "t.csv").to_parquet(path)
+    return ["--input", str(path), *(["--scale", "1"] if form == "graded" else [])]
+
+
+# (form, flags, what the one line names): a flag the form does not use, or a method of another form, is refused
+# naming it; --distributed (a Parquet input) refuses the forms it cannot fit, naming the form
+FLAG_REFUSED = [
+    *[(form, flags, flags[0]) for form in ("steps", "attributes") for flags in (
+        ["--debias", "length"], ["--n-types", "2"], ["--drop-ties"], ["--inference", "map"], ["--device", "cpu"],
+        ["--form", "categorical"], ["--gold", "GOLD"])],
+    ("steps", ["--pairs-output", "PAIRS"], "--pairs-output"), ("steps", ["--method", "mace"], "mace"),
+    ("steps", ["--method", "attribute-mean"], "attribute-mean"),
+    ("attributes", ["--annotators", "ANNOTATORS"], "--annotators"), ("attributes", ["--step-labels", "binary"],
+                                                                    "--step-labels"),
+    ("attributes", ["--method", "dawid-skene"], "dawid-skene"), ("attributes", ["--method", "first-error"],
+                                                                  "first-error"),
+    *[(form, flags, flags[0] if flags[0] != "--method" else flags[1]) for form in ("pairs", "graded", "crowd")
+      for flags in (["--pairs-output", "PAIRS"], ["--step-labels", "binary"], ["--method", "first-error"],
+                    ["--method", "multi-attribute-ordinal"])],
+    ("pairs", ["--n-types", "2", "--method", "dawid-skene"], "--n-types"),
+    ("pairs", ["--debias", "length", "--method", "dawid-skene"], "--debias"),
+    ("crowd", ["--method", "bradley-terry"], "--method"), ("crowd", ["--debias", "length"], "--debias"),
+    ("graded", ["--method", "context"], "--method"),
+    ("graded", ["--distributed", "1", "--method", "dawid-skene"], "--scale"),
+    ("steps", ["--distributed", "1", "--method", "dawid-skene"], "step-judgments table"),
+    ("attributes", ["--distributed", "1", "--method", "dawid-skene"], "per-attribute ratings"),
+]
+
+
+@pytest.mark.parametrize("form, flags, named", FLAG_REFUSED)
+def test_every_form_refuses_the_flags_it_does_not_use_naming_them(form, flags, named, tmp_path, capsys):
+    """The matrix of input forms x ``accord aggregate`` flags: a flag the form has no use for is refused in one line
+    that names it (or the form, for a fit across processes), before anything is written."""
+    source = _form_table(form, tmp_path, parquet="--distributed" in flags)
+    pd.DataFrame({"pair_id": ["p1", "p2"], "gold": ["A", "B"]}).to_csv(tmp_path / "gold.csv", index=False)
+    side = {"ANNOTATORS": tmp_path / "raters.csv", "PAIRS": tmp_path / "pairs.parquet", "GOLD": tmp_path / "gold.csv"}
+    flags = [str(side.get(part, part)) for part in flags]
+    output = tmp_path / ("soft.csv" if "--distributed" in flags else "out.parquet")
+    status = main(["aggregate", *source, *flags, "--output", str(output), "--quiet"])
+    err = capsys.readouterr().err
+    assert status == 2 and err.count("\n") == 1 and named in err, err
+    assert not output.exists() and not (tmp_path / "raters.csv").exists() and not (tmp_path / "pairs.parquet").exists()
+
+
+@pytest.mark.parametrize("form, flags, written", [
+    ("pairs", ["--method", "majority"], ["out.parquet"]), ("graded", ["--method", "majority"], ["out.parquet"]),
+    ("crowd", ["--method", "dawid-skene", "--annotators", "ANNOTATORS"], ["out.parquet", "raters.csv"]),
+    ("steps", ["--method", "dawid-skene", "--annotators", "ANNOTATORS", "--step-labels", "ternary"],
+     ["out.parquet", "raters.csv"]),
+    ("attributes", ["--method", "attribute-mean", "--pairs-output", "PAIRS"], ["out.parquet", "pairs.parquet"]),
+])
+def test_every_form_does_what_its_flags_say(form, flags, written, tmp_path, capsys):
+    """The accepted cells of the matrix: each form's own flags write what they name."""
+    source = _form_table(form, tmp_path)
+    side = {"ANNOTATORS": tmp_path / "raters.csv", "PAIRS": tmp_path / "pairs.parquet"}
+    flags = [str(side.get(part, part)) for part in flags]
+    assert main(["aggregate", *source, *flags, "--output", str(tmp_path / "out.parquet"), "--quiet"]) == 0
+    assert all((tmp_path / name).exists() for name in written), capsys.readouterr()
+
+
+def test_suggest_refuses_per_attribute_ratings_in_the_command_line_s_terms(tmp_path, capsys):
+    """Per-attribute ratings given to suggest were refused with Python advice ('use
+    accord.datasets.attributes.encode_attributes, or pick one attribute with select_attribute()'); now the line says
+    what suggest reads, as report's does."""
+    source = tmp_path / "ratings.csv"
+    _attribute_table(source)
+    status = main(["suggest", "--input", str(source), "--budget", "4", "--output", str(tmp_path / "b.csv"),
+                   "--quiet"])
+    err = capsys.readouterr().err
+    assert status == 2 and err.count("\n") == 1 and "per-attribute ratings" in err, err
+    assert "select_attribute" not in err and not (tmp_path / "b.csv").exists()

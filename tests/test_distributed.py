@@ -507,3 +507,46 @@ def test_per_attribute_ratings_are_refused_by_a_fit_across_processes(tmp_path, c
     assert not (tmp_path / "o.parquet").exists()
     with pytest.raises(AccordError, match="per-attribute ratings"):
         read_judgment_shard(path, columns={"aspect": "attribute"} if rename else None, form="categorical")
+
+
+@pytest.mark.parametrize("rename", [False, True])
+def test_a_step_table_is_refused_by_a_fit_across_processes(tmp_path, capsys, rename):
+    """A step-judgments table (solution_id, step) under ``--distributed`` was told to rename a column to pair_id;
+    done, the shard reader read one label per rater and solution, the 'step' column unread, and a table whose steps
+    were labelled by different raters was fitted as one pooled label per solution without a word. One process fits
+    step tables (the step methods): refused in one line naming --distributed and the step table."""
+    from accord.cli import main
+
+    rows = [{"solution_id": f"s{s}", "step": k, "annotator": f"r{(s + k) % 5}_{k}", "label": (-1, 1)[(s * k) % 2],
+             "step_text": "x", "prompt": "q"} for s in range(6) for k in range(3)]
+    table = pd.DataFrame(rows)
+    extra = []
+    if rename:
+        table = table.rename(columns={"step": "position"})
+        extra = ["--columns", "position=step"]
+    path = write_parquet(table, tmp_path / "steps.parquet")
+    argv = ["aggregate", "--input", str(path), "--output", str(tmp_path / "o.csv"), "--distributed", "1",
+            "--method", "dawid-skene", *extra]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("accord: error: ") and err.count("\n") == 1, err
+    assert "--distributed" in err and "step" in err and "pair_id" not in err, err
+    assert not (tmp_path / "o.csv").exists()
+    with pytest.raises(AccordError, match="step-judgments table"):
+        read_judgment_shard(path, columns={"position": "step"} if rename else None, form="categorical")
+
+
+def test_ratings_of_responses_are_refused_by_a_fit_across_processes_as_per_attribute_ratings(tmp_path, capsys):
+    """Per-attribute ratings of responses (response_id, attribute) under ``--distributed`` were told to rename a
+    column to pair_id (the per-attribute refusal came after the column check); renamed, their ratings would be read
+    as one label per rater and response. Now the same one line as ratings of pairs: fit them in one process."""
+    from accord.cli import main
+    from accord.datasets.synthetic_attributes import make_synthetic_attributes
+
+    path = write_parquet(make_synthetic_attributes(8, 4, 2, seed=0).judgments, tmp_path / "ratings.parquet")
+    argv = ["aggregate", "--input", str(path), "--output", str(tmp_path / "o.csv"), "--distributed", "1",
+            "--method", "dawid-skene"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "per-attribute ratings" in err and "pair_id" not in err, err
+    assert not (tmp_path / "o.csv").exists()

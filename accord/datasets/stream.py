@@ -178,12 +178,18 @@ def read_judgment_shard(path: str | os.PathLike, rank: int = 0, world_size: int 
         raise AccordError(f"file {source}: not readable as Parquet ({err})") from err
     if not dataset.files:  # was "missing required column (the table has: )"
         raise AccordError(f"file {source}: a folder without Parquet files")
-    names, crowdkit = _column_names(dataset.schema.names, columns, source)
-    renamed = {**{c: c for c in dataset.schema.names}, **(columns or {})}
+    renamed = {c: (columns or {}).get(c, c) for c in dataset.schema.names}  # a source the file lacks: refused below
+    if {"solution_id", "step"} <= set(renamed.values()):  # was "missing pair_id; --columns NAME=pair_id": renamed,
+        # one label per rater and solution was read, the 'step' column unread (steps pooled without a word)
+        raise AccordError(f"file {source}: a step-judgments table (columns 'solution_id' and 'step'): a fit across "
+                          "processes (--distributed) reads one label per rater and pair; fit it in one process "
+                          "(accord aggregate without --distributed), whose step methods label each step")
+    # before the column check: ratings of responses (response_id) were told to rename a column to pair_id
     if "attribute" in renamed.values():  # its ratings were pooled into one label per pair, the attribute unread
         raise AccordError(f"file {source}: per-attribute ratings (an 'attribute' column): a fit across processes "
                           "reads one label per rater and pair; fit them in one process (accord aggregate without "
                           "--distributed), which fits each attribute")
+    names, crowdkit = _column_names(dataset.schema.names, columns, source)
     if Path(path).is_dir():
         _check_files(dataset, names)
     kept: dict[str, list] = {"pair_id": [], "annotator": [], "label": [], "row": []}
