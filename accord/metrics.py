@@ -4,7 +4,8 @@ A leaf: imports no other accord module.
 
 Probabilities come as a DataFrame (index = pair or item id, one column per class) and gold labels as a Series on
 the same ids; only ids present in both are scored. Tie handling in :func:`accuracy` is explicit: gold ties are
-either excluded (the default: pairwise accuracy is about which side is better) or counted as ordinary classes.
+either excluded (the default: pairwise accuracy is about which side is better) or counted as ordinary classes, and
+an exact tie among the predicted top classes goes to the first column (the default) or is split among them.
 """
 
 from __future__ import annotations
@@ -53,15 +54,23 @@ def accuracy(
     gold: pd.Series,
     *,
     ties: Literal["exclude", "count"] = "exclude",
+    predicted_ties: Literal["first", "split"] = "first",
 ) -> float:
     """Share of items whose predicted label equals gold.
 
-    ``predicted`` is a Series of labels or a DataFrame of class probabilities or any scores (its argmax is taken; on
-    exact ties between classes the first column wins; a NaN is an error). With ``ties="exclude"`` items whose gold
-    is ``"tie"`` are left out (NaN when that leaves none).
+    ``predicted`` is a Series of labels or a DataFrame of class probabilities or any scores (its argmax is taken; a
+    NaN is an error). An exact tie between the top classes of a DataFrame is scored by ``predicted_ties``:
+    ``"first"`` (the default) lets the first column win, so a tied item is right or wrong by the column order;
+    ``"split"`` credits an item whose ``k`` top classes include gold with ``1/k``, the expected accuracy of a random
+    tie-break (how published majority-vote figures are usually measured). A Series of labels has no ties to split.
+    With ``ties="exclude"`` items whose gold is ``"tie"`` are left out (NaN when that leaves none).
     """
+    if predicted_ties not in ("first", "split"):
+        raise ValueError(f"predicted_ties must be 'first' or 'split', not {predicted_ties!r}")
+    scores = None
     if isinstance(predicted, pd.DataFrame):
-        predicted = _check_probs(predicted, scores=True).idxmax(axis=1)
+        scores = _check_probs(predicted, scores=True)
+        predicted = scores.idxmax(axis=1)
     gold = gold.dropna()
     common = predicted.index.intersection(gold.index)
     if len(common) == 0:
@@ -72,6 +81,13 @@ def accuracy(
         gold = gold[gold.astype(str) != "tie"]
         if gold.empty:
             return float("nan")
+    if predicted_ties == "split" and scores is not None:
+        values = scores.loc[gold.index].to_numpy(dtype=float)
+        top = values == values.max(axis=1, keepdims=True)
+        codes = pd.Index(scores.columns).get_indexer(gold.to_numpy())
+        # a gold label that is no column (code -1) is wrong, as under "first", not the last column's credit
+        hit = np.where(codes >= 0, top[np.arange(len(codes)), codes], False)
+        return float((hit / top.sum(axis=1)).mean())
     return float((predicted.loc[gold.index].to_numpy() == gold.to_numpy()).mean())
 
 

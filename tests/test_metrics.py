@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import numpy as np
@@ -190,3 +191,55 @@ def test_score_counts_its_items_as_a_whole_number():
     # "n" was float(len(...)): 4.0 items in JSON and printed metrics, where the reward layer writes counts as ints
     scores = metrics.score(PROBS, GOLD)
     assert type(scores["n"]) is int and scores["n"] == 4, scores
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.integers(1, 12), st.integers(2, 4), st.data())
+def test_split_prediction_ties_is_the_mean_over_every_tie_break(n, n_classes, data):
+    # scores from a few levels so that exact ties are common; gold may be "tie" (a class here) to check ties=
+    classes = ["A", "B", "tie", "C"][:n_classes]
+    values = np.array(data.draw(st.lists(st.sampled_from([0.0, 0.25, 0.5]), min_size=n * n_classes,
+                                          max_size=n * n_classes))).reshape(n, n_classes)
+    probs = pd.DataFrame(values, index=[f"p{i}" for i in range(n)], columns=classes)
+    gold = pd.Series(data.draw(st.lists(st.sampled_from(classes), min_size=n, max_size=n)), index=probs.index)
+    for ties in ("exclude", "count"):
+        if ties == "exclude" and (gold == "tie").all():
+            continue
+        # "first" on the columns in every order: each order is one deterministic tie-break
+        expected = np.mean([metrics.accuracy(probs[list(order)], gold, ties=ties)
+                            for order in itertools.permutations(classes)])
+        assert metrics.accuracy(probs, gold, ties=ties, predicted_ties="split") == pytest.approx(expected)
+        # and by hand: a tied item is worth 1/k if gold is among its k top classes
+        scored = gold.index if ties == "count" else gold.index[gold != "tie"]
+        top = values == values.max(axis=1, keepdims=True)
+        credit = [top[i, classes.index(gold.iloc[i])] / top[i].sum() for i in range(n) if probs.index[i] in scored]
+        assert metrics.accuracy(probs, gold, ties=ties, predicted_ties="split") == pytest.approx(np.mean(credit))
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.integers(1, 30), st.integers(2, 4), st.integers(0, 2**32 - 1))
+def test_split_prediction_ties_equals_first_without_ties(n, n_classes, seed):
+    rng = np.random.default_rng(seed)
+    classes = ["A", "B", "C", "D"][:n_classes]
+    probs = pd.DataFrame(rng.dirichlet(np.ones(n_classes), size=n), columns=classes)  # continuous: no exact ties
+    gold = pd.Series(rng.choice(classes, size=n))
+    assert metrics.accuracy(probs, gold, predicted_ties="split") == metrics.accuracy(probs, gold)
+    # a Series of labels has no ties to split
+    labels = probs.idxmax(axis=1)
+    assert metrics.accuracy(labels, gold, predicted_ties="split") == metrics.accuracy(labels, gold)
+
+
+def test_split_prediction_ties_by_hand_and_default_unchanged():
+    probs = pd.DataFrame({"A": [0.5, 0.4, 1 / 3, 0.0], "B": [0.5, 0.4, 1 / 3, 1.0], "C": [0.0, 0.2, 1 / 3, 0.0]},
+                         index=["p1", "p2", "p3", "p4"])
+    gold = pd.Series({"p1": "B", "p2": "A", "p3": "C", "p4": "B"})
+    # first column wins a tie: p1 wrong, p2 right, p3 wrong, p4 right
+    assert metrics.accuracy(probs, gold) == pytest.approx(2 / 4)
+    assert metrics.accuracy(probs, gold, predicted_ties="first") == pytest.approx(2 / 4)
+    # split: 1/2 + 1/2 + 1/3 + 1
+    assert metrics.accuracy(probs, gold, predicted_ties="split") == pytest.approx((0.5 + 0.5 + 1 / 3 + 1) / 4)
+    # a gold class that is no column scores 0 under either rule (as a wrong label), never another column's credit
+    odd = pd.Series({"p1": "Z", "p4": "B"})
+    assert metrics.accuracy(probs, odd, predicted_ties="split") == metrics.accuracy(probs, odd) == pytest.approx(0.5)
+    with pytest.raises(ValueError, match="predicted_ties"):
+        metrics.accuracy(probs, gold, predicted_ties="random")
