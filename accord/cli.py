@@ -435,6 +435,8 @@ def cmd_aggregate(args: argparse.Namespace) -> int:
         return _aggregate_steps(args, output)
     if args.annotators:
         _check_table_output(Path(args.annotators), "--annotators")
+        if args.method in BASELINES:  # the flags alone refuse it: was after the whole input was read (and checked)
+            _refuse_baseline_annotators(args.method)
     judgments = _read_input(args)
     source = args.dataset or str(args.input)
     if table_info(judgments)["form"] == "attribute":
@@ -454,9 +456,8 @@ def cmd_aggregate(args: argparse.Namespace) -> int:
     _check_pairwise_method(args.method)
     _check_method_form(args.method, judgments, source,
                        f"--debias {','.join(args.debias)} (method {args.method})" if args.debias else None)
-    if args.annotators and args.method in BASELINES:
-        raise AccordError(f"--annotators: method {args.method} has no annotator table (fit a rater model, e.g. "
-                          "--method dawid-skene)")
+    if args.annotators and args.method in BASELINES:  # the default method (no --method) of pairwise judgments
+        _refuse_baseline_annotators(args.method)
     for flag, value in (("--inference", args.inference), ("--device", args.device), ("--seed", args.seed)):
         if value is not None and args.method in BASELINES:
             raise AccordError(f"{flag}: method {args.method} is a baseline with no model to fit; name a rater model "
@@ -1108,6 +1109,11 @@ def _check_pairwise_method(method: str, flag: str = "--method") -> None:
     raise AccordError(f"{flag} {method}: {'an ' if what == 'unknown' else 'is '}{what}"
                       f"{' method' if what == 'unknown' else ''}; a judgments table (not steps or attribute "
                       f"ratings) takes one of: {', '.join(METHODS)}")
+
+
+def _refuse_baseline_annotators(method: str) -> None:
+    raise AccordError(f"--annotators: method {method} has no annotator table (fit a rater model, e.g. "
+                      "--method dawid-skene)")
 
 
 def _debias_method(args: argparse.Namespace) -> str:

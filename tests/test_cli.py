@@ -199,6 +199,24 @@ def test_annotators_with_a_baseline_is_refused_before_any_output(method, tmp_pat
     assert not output.exists() and not (tmp_path / "raters.csv").exists()
 
 
+@pytest.mark.parametrize("method", ["majority", "vote-fraction"])
+def test_annotators_with_a_baseline_is_refused_before_the_input_is_read(method, tmp_path, capsys, monkeypatch):
+    """``--annotators`` with a baseline was refused only after the whole input was read (and a cleaned dataset's
+    texts checked): a long read for a refusal the flags alone decide. Now refused before reading."""
+    import accord.cli as cli
+
+    def unread(args):
+        raise AssertionError("the input was read")
+
+    monkeypatch.setattr(cli, "_read_input", unread)
+    source = tmp_path / "judgments.csv"
+    GOOD.to_csv(source, index=False)
+    status = main(["aggregate", "--input", str(source), "--method", method, "--output", str(tmp_path / "soft.csv"),
+                   "--annotators", str(tmp_path / "raters.csv")])
+    err = capsys.readouterr().err
+    assert status == 2 and err.count("\n") == 1 and "--annotators" in err and method in err
+
+
 @pytest.mark.parametrize(("input_name", "output_name", "extra"), [
     ("judgments.csv", "clean.parquet", []), ("judgments.csv", "clean.jsonl", []), ("judgments.csv", "soft.csv", []),
     ("judgments.parquet", "soft.parquet", ["--distributed", "1"])])
