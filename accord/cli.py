@@ -755,6 +755,11 @@ def cmd_suggest(args: argparse.Namespace) -> int:
     print(f"suggested {counted(len(batch), 'judgment')} on {counted(batch['pair_id'].nunique(), 'pair')}, "
           f"cost {batch['cost'].sum():g} of {args.budget:g}, expected information gain "
           f"{batch['expected_gain'].sum():.3g} nats")
+    if batch.empty and batch.attrs["n_open_pairs"] and not batch.attrs["n_gainful_pairs"]:
+        # an empty batch with budget left and pairs open said nothing of why
+        print(f"no judgment suggested: the expected information gain of a new judgment is 0 on every one of the "
+              f"{counted(batch.attrs['n_open_pairs'], 'open pair')} (under this {args.method} fit no rater's label "
+              "would move a pair's label: too few judgments to learn how the raters' labels follow the truth)")
     print(f"wrote {output}")
     return 0
 
