@@ -1495,7 +1495,8 @@ def build_parser() -> argparse.ArgumentParser:
                      "that draws nothing at random (majority, vote-fraction, the per-attribute methods)")
     agg.add_argument("--output", required=True,
                      help="output file: .parquet or .jsonl (a cleaned dataset when the judgments have response texts, "
-                          "else soft labels), .csv or .tsv (soft labels; compressed as x.csv.gz, .bz2 or .xz); step "
+                          "else soft labels; with --distributed always soft labels), .csv or .tsv (soft labels; "
+                          "compressed as x.csv.gz, .bz2 or .xz); step "
                           "judgments and per-attribute ratings give a cleaned step or multi-attribute dataset, "
                           ".parquet or .jsonl only")
     agg.add_argument("--pairs-output", help="per-attribute ratings of responses: also write the pairs of responses "
@@ -1505,7 +1506,8 @@ def build_parser() -> argparse.ArgumentParser:
     agg.add_argument("--distributed", type=int, metavar="N",
                      help="fit dawid-skene or hierarchical-dawid-skene (vb) on N local processes under torchrun, "
                           "each streaming its own pairs of a Parquet --input (1: streamed in this process; "
-                          "torchrun -m accord aggregate ... runs the same across machines)")
+                          "torchrun -m accord aggregate ... runs the same across machines); --output gets the soft "
+                          "labels, never a cleaned dataset, even of judgments with response texts")
     agg.add_argument("--quiet", action="store_true", help="no progress bars")
     agg.set_defaults(func=cmd_aggregate)
 

@@ -521,6 +521,20 @@ def test_every_flag_of_every_command_has_help():
     assert bare == []
 
 
+def test_the_help_says_a_distributed_fit_writes_soft_labels_where_one_process_writes_a_cleaned_dataset():
+    """``--distributed --output x.parquet`` writes soft labels, where the one-process fit of judgments with response
+    texts writes a cleaned dataset; neither --output's nor --distributed's help said so."""
+    import argparse
+
+    from accord.cli import build_parser
+
+    commands = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    helps = {action.option_strings[0]: " ".join(action.help.split())
+             for action in commands.choices["aggregate"]._actions if action.option_strings and action.help}
+    assert "with --distributed always soft labels" in helps["--output"]
+    assert "soft labels" in helps["--distributed"] and "never a cleaned dataset" in helps["--distributed"]
+
+
 @pytest.mark.parametrize("flag", ["--input", "--gold"])
 def test_report_output_dir_holding_the_input_is_refused(flag, tmp_path, capsys, monkeypatch):
     """The report swaps its whole --output-dir into place: ``--output-dir .`` beside the judgments (or the gold
