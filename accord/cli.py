@@ -435,6 +435,8 @@ def cmd_aggregate(args: argparse.Namespace) -> int:
         return _aggregate_steps(args, output)
     if args.annotators:
         _check_table_output(Path(args.annotators), "--annotators")
+        if args.method in BASELINES:  # the flags alone refuse it: was after the whole input was read (and checked)
+            _refuse_baseline_annotators(args.method)
     judgments = _read_input(args)
     source = args.dataset or str(args.input)
     if table_info(judgments)["form"] == "attribute":
@@ -454,9 +456,8 @@ def cmd_aggregate(args: argparse.Namespace) -> int:
     _check_pairwise_method(args.method)
     _check_method_form(args.method, judgments, source,
                        f"--debias {','.join(args.debias)} (method {args.method})" if args.debias else None)
-    if args.annotators and args.method in BASELINES:
-        raise AccordError(f"--annotators: method {args.method} has no annotator table (fit a rater model, e.g. "
-                          "--method dawid-skene)")
+    if args.annotators and args.method in BASELINES:  # the default method (no --method) of pairwise judgments
+        _refuse_baseline_annotators(args.method)
     for flag, value in (("--inference", args.inference), ("--device", args.device), ("--seed", args.seed)):
         if value is not None and args.method in BASELINES:
             raise AccordError(f"{flag}: method {args.method} is a baseline with no model to fit; name a rater model "
@@ -754,6 +755,11 @@ def cmd_suggest(args: argparse.Namespace) -> int:
     print(f"suggested {counted(len(batch), 'judgment')} on {counted(batch['pair_id'].nunique(), 'pair')}, "
           f"cost {batch['cost'].sum():g} of {args.budget:g}, expected information gain "
           f"{batch['expected_gain'].sum():.3g} nats")
+    if batch.empty and batch.attrs["n_open_pairs"] and not batch.attrs["n_gainful_pairs"]:
+        # an empty batch with budget left and pairs open said nothing of why
+        print(f"no judgment suggested: the expected information gain of a new judgment is 0 on every one of the "
+              f"{counted(batch.attrs['n_open_pairs'], 'open pair')} (under this {args.method} fit no rater's label "
+              "would move a pair's label: too few judgments to learn how the raters' labels follow the truth)")
     print(f"wrote {output}")
     return 0
 
@@ -1108,6 +1114,11 @@ def _check_pairwise_method(method: str, flag: str = "--method") -> None:
     raise AccordError(f"{flag} {method}: {'an ' if what == 'unknown' else 'is '}{what}"
                       f"{' method' if what == 'unknown' else ''}; a judgments table (not steps or attribute "
                       f"ratings) takes one of: {', '.join(METHODS)}")
+
+
+def _refuse_baseline_annotators(method: str) -> None:
+    raise AccordError(f"--annotators: method {method} has no annotator table (fit a rater model, e.g. "
+                      "--method dawid-skene)")
 
 
 def _debias_method(args: argparse.Namespace) -> str:
@@ -1484,7 +1495,8 @@ def build_parser() -> argparse.ArgumentParser:
                      "that draws nothing at random (majority, vote-fraction, the per-attribute methods)")
     agg.add_argument("--output", required=True,
                      help="output file: .parquet or .jsonl (a cleaned dataset when the judgments have response texts, "
-                          "else soft labels), .csv or .tsv (soft labels; compressed as x.csv.gz, .bz2 or .xz); step "
+                          "else soft labels; with --distributed always soft labels), .csv or .tsv (soft labels; "
+                          "compressed as x.csv.gz, .bz2 or .xz); step "
                           "judgments and per-attribute ratings give a cleaned step or multi-attribute dataset, "
                           ".parquet or .jsonl only")
     agg.add_argument("--pairs-output", help="per-attribute ratings of responses: also write the pairs of responses "
@@ -1494,7 +1506,8 @@ def build_parser() -> argparse.ArgumentParser:
     agg.add_argument("--distributed", type=int, metavar="N",
                      help="fit dawid-skene or hierarchical-dawid-skene (vb) on N local processes under torchrun, "
                           "each streaming its own pairs of a Parquet --input (1: streamed in this process; "
-                          "torchrun -m accord aggregate ... runs the same across machines)")
+                          "torchrun -m accord aggregate ... runs the same across machines); --output gets the soft "
+                          "labels, never a cleaned dataset, even of judgments with response texts")
     agg.add_argument("--quiet", action="store_true", help="no progress bars")
     agg.set_defaults(func=cmd_aggregate)
 

@@ -199,6 +199,24 @@ def test_annotators_with_a_baseline_is_refused_before_any_output(method, tmp_pat
     assert not output.exists() and not (tmp_path / "raters.csv").exists()
 
 
+@pytest.mark.parametrize("method", ["majority", "vote-fraction"])
+def test_annotators_with_a_baseline_is_refused_before_the_input_is_read(method, tmp_path, capsys, monkeypatch):
+    """``--annotators`` with a baseline was refused only after the whole input was read (and a cleaned dataset's
+    texts checked): a long read for a refusal the flags alone decide. Now refused before reading."""
+    import accord.cli as cli
+
+    def unread(args):
+        raise AssertionError("the input was read")
+
+    monkeypatch.setattr(cli, "_read_input", unread)
+    source = tmp_path / "judgments.csv"
+    GOOD.to_csv(source, index=False)
+    status = main(["aggregate", "--input", str(source), "--method", method, "--output", str(tmp_path / "soft.csv"),
+                   "--annotators", str(tmp_path / "raters.csv")])
+    err = capsys.readouterr().err
+    assert status == 2 and err.count("\n") == 1 and "--annotators" in err and method in err
+
+
 @pytest.mark.parametrize(("input_name", "output_name", "extra"), [
     ("judgments.csv", "clean.parquet", []), ("judgments.csv", "clean.jsonl", []), ("judgments.csv", "soft.csv", []),
     ("judgments.parquet", "soft.parquet", ["--distributed", "1"])])
@@ -501,6 +519,20 @@ def test_every_flag_of_every_command_has_help():
     bare = [f"{name} {action.option_strings[0]}" for name, action in flags(build_parser(), "accord")
             if not action.help]
     assert bare == []
+
+
+def test_the_help_says_a_distributed_fit_writes_soft_labels_where_one_process_writes_a_cleaned_dataset():
+    """``--distributed --output x.parquet`` writes soft labels, where the one-process fit of judgments with response
+    texts writes a cleaned dataset; neither --output's nor --distributed's help said so."""
+    import argparse
+
+    from accord.cli import build_parser
+
+    commands = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    helps = {action.option_strings[0]: " ".join(action.help.split())
+             for action in commands.choices["aggregate"]._actions if action.option_strings and action.help}
+    assert "with --distributed always soft labels" in helps["--output"]
+    assert "soft labels" in helps["--distributed"] and "never a cleaned dataset" in helps["--distributed"]
 
 
 @pytest.mark.parametrize("flag", ["--input", "--gold"])

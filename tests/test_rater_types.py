@@ -202,6 +202,23 @@ def test_an_svi_stage_stopped_at_its_step_limit_warns_naming_the_limit(inference
     assert model.svi_.converged and model.svi_map_.converged
 
 
+def test_auto_types_stopped_at_the_step_limit_warns_once_naming_the_fits():
+    """n_types='auto' with max_steps=2 warned one ConvergenceWarning per candidate number of types (pointing inside
+    select_n_types) and one more for the final fit; now one warning, at the caller, naming the fits that stopped."""
+    from accord.models import ConvergenceWarning
+
+    table = validate(pd.DataFrame({"pair_id": np.repeat([f"p{i}" for i in range(30)], 3),
+                                   "annotator": [f"w{(i * 3 + j) % 6}" for i in range(30) for j in range(3)],
+                                   "label": np.random.default_rng(0).choice(["A", "B"], 90)}))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model = RaterTypes(max_steps=2, candidates=(1, 2), seed=0).fit(table)
+    converged = [w for w in caught if issubclass(w.category, ConvergenceWarning)]
+    assert len(converged) == 1 and converged[0].filename == __file__
+    message = str(converged[0].message)
+    assert "max_steps=2" in message and "n_types=1, 2" in message and f"n_types={model.n_types_}" in message
+
+
 @pytest.mark.parametrize("table", [
     pd.DataFrame({"pair_id": "p0", "annotator": [f"w{i}" for i in range(6)], "label": ["A", "A", "B", "A", "tie", "A"]}),
     pd.DataFrame({"pair_id": np.repeat([f"p{i}" for i in range(4)], 2), "annotator": ["a", "b"] * 4, "label": "tie"}),

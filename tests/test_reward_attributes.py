@@ -345,6 +345,21 @@ def test_score_says_when_max_length_cuts_the_responses_as_the_pairwise_score_doe
     assert not [w for w in caught if "score:" in str(w.message)], [str(w.message) for w in caught]
 
 
+def test_combine_says_once_when_the_saved_max_length_cut_the_pairs_it_fits_on(bert, tmp_path, capsys):
+    """`accord combine` fitted its weights on the rewards of responses the saved model's max_length cut, without a
+    word, where score, evaluate and calibrate warn. Now one warning line, naming no --max-length (combine has
+    none: it reads the model's own)."""
+    cfg = config(bert, tmp_path, "cut", max_steps=1, max_length=12)
+    RewardTrainer(cfg, train_data=attribute_pairs(16, seed=5)).train()
+    pairs = attribute_pairs(4, seed=6)[["prompt", "chosen", "rejected"]].assign(p_chosen=0.8)
+    pairs.loc[0, "chosen"] = " ".join(["helpful correct short answer"] * 4)
+    pairs.to_json(tmp_path / "pairs.jsonl", orient="records", lines=True)
+    assert accord_main(["combine", cfg.output_dir, str(tmp_path / "pairs.jsonl"), "--quiet"]) == 0
+    lines = [line for line in capsys.readouterr().err.splitlines() if "did not fit" in line]
+    assert len(lines) == 1 and "combine: " in lines[0] and "of the 8 responses of the pairs" in lines[0]
+    assert "max_length 12" in lines[0] and "--max-length" not in lines[0]
+
+
 def test_score_keeps_the_rows_of_a_frame_with_any_index(bert, tmp_path):
     # was: the index was reset to 0..n-1, so df["reward"] = score(rm, df)["reward"] put each reward on another row
     cfg = config(bert, tmp_path, "indexed", max_steps=1)

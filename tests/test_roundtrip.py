@@ -13,7 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from accord.datasets import from_crowdkit, read_judgments, to_crowdkit, validate
+from accord.datasets import AccordError, from_crowdkit, read_judgments, to_crowdkit, validate
 from accord.datasets.io import write_table
 
 RT = settings(max_examples=30, deadline=None, derandomize=True, database=None,
@@ -186,3 +186,17 @@ def test_a_label_column_called_response_is_read_as_labels(tmp_path, fmt, with_go
     path = write_table(table, tmp_path / f"snow.{fmt}")
     read = read_judgments(path, columns={"item": "task", "response": "label"})
     assert read["label"].tolist() == [1, 0, 1] and read.attrs["accord"]["form"] == "categorical"
+
+
+@pytest.mark.parametrize("checked", [False, True])
+def test_to_crowdkit_on_a_step_table_says_step_tables_have_no_crowdkit_layout(checked):
+    """A step table (solution_id, step, annotator, label) was refused as 'missing required column pair_id', as if a
+    column were misnamed; now one line that step tables have no crowd-kit layout, naming the step models."""
+    from accord.datasets.steps import validate_steps
+
+    table = pd.DataFrame({"solution_id": ["s0", "s0", "s1"], "step": [0, 1, 0], "annotator": ["a", "b", "a"],
+                          "label": [1, 0, 1]})
+    with pytest.raises(AccordError, match="step table") as caught:
+        to_crowdkit(validate_steps(table) if checked else table)
+    message = str(caught.value)
+    assert "\n" not in message and "pair_id" not in message and "crowd-kit" in message

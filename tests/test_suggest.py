@@ -943,3 +943,17 @@ def test_cli_raters_the_model_never_saw_are_named_not_dropped_silently(judgments
     out = capsys.readouterr().out
     assert status == 0 and set(pd.read_csv(output)["annotator"]) <= {"w3", "w4"}
     assert f"note: 1 of the 3 raters of {raters} judged no pair of the input and cannot be assigned ('w_3')" in out
+
+
+def test_a_batch_of_nothing_with_open_pairs_says_every_gain_is_zero(tmp_path, capsys) -> None:
+    """Three pairs of three labels by three workers (crowd-kit's task/worker/label): the fit reads the raters' labels
+    as noise, every expected gain is 0, and ``accord suggest`` printed 'suggested 0 judgments on 0 pairs' with a
+    budget of 3 and three open pairs, without a word of why. Now one line says no judgment would gain anything."""
+    path, output = tmp_path / "crowd.csv", tmp_path / "batch.csv"
+    pd.DataFrame({"task": ["p0", "p0", "p1", "p0", "p2", "p2"], "worker": ["w1", "w2", "w1", "w0", "w1", "w0"],
+                  "label": ["x", "z", "x", "y", "z", "x"]}).to_csv(path, index=False)
+    status = main(["suggest", "--input", str(path), "--budget", "3", "--output", str(output)])
+    out = capsys.readouterr().out
+    assert status == 0 and "suggested 0 judgments" in out and pd.read_csv(output).empty
+    why = [line for line in out.splitlines() if "gain of a new judgment is 0" in line]
+    assert len(why) == 1 and "3 open pairs" in why[0]

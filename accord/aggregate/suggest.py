@@ -464,10 +464,13 @@ def suggest(model: Any, budget: float, *, pool_costs: Mapping[str, float] | None
     fixed = torch.full((len(open_pairs), 0), -1, dtype=torch.long)
     picked: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []  # row, option, slot, gain
     left = float(budget)
+    n_gainful = 0
     for _ in range(MAX_ROUNDS):  # one round unless raters' capacities cut the batch
         full = np.flatnonzero(room <= 0) + n_pools
         live = torch.where(torch.as_tensor(np.isin(options.numpy(), full)), -1, options)
         chosen, gains = plan_sequences(setup.posterior, pairs, live, reusable, cost, n_pools, max_per_pair, fixed)
+        if not picked:  # open pairs a judgment would tell something of: none leaves an empty batch with budget left
+            n_gainful = int(((gains > 0) & (chosen >= 0)).any(1).sum()) if gains.numel() else 0
         slot_cost = torch.as_tensor(option_cost[chosen.clamp_min(0).numpy()], dtype=torch.float64)
         # every entry worth something, best first; those past a rater's capacity are dropped before the budget is
         # counted (dropped after, they left budget unspent that MAX_ROUNDS rounds did not always place)
@@ -511,6 +514,7 @@ def suggest(model: Any, budget: float, *, pool_costs: Mapping[str, float] | None
         out.insert(1, "response_a_id", setup.pair_frame["response_a_id"].to_numpy()[pair_code])
         out.insert(2, "response_b_id", setup.pair_frame["response_b_id"].to_numpy()[pair_code])
     out.attrs["n_open_pairs"] = int(len(open_pairs))
+    out.attrs["n_gainful_pairs"] = n_gainful
     out.attrs["n_pairs"] = int(n_pairs)
     return out
 

@@ -414,6 +414,12 @@ def gold_labels(judgments: pd.DataFrame) -> pd.Series:
 
 def to_crowdkit(judgments: pd.DataFrame) -> pd.DataFrame:
     """The table in crowd-kit's convention: columns ``task``, ``worker``, ``label`` (other columns kept)."""
+    if "accord_steps" in judgments.attrs or ("pair_id" not in judgments.columns
+                                            and {"solution_id", "step"} <= set(judgments.columns)):
+        # a step table was refused as 'missing required column pair_id', as if a column were misnamed
+        raise AccordError("to_crowdkit: a step table (solution_id, step) has no crowd-kit layout (task, worker, "
+                          "label rate one item per row): fit it with accord's step models (StepDawidSkene, "
+                          "FirstErrorModel)")
     table = validate(judgments) if not is_validated(judgments) else judgments
     names = {v: k for k, v in CROWDKIT_COLUMNS.items()}
     if table.attrs["accord"].get("item") == "response":  # a multi-attribute table rating responses: they are the

@@ -53,6 +53,7 @@ Example
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -66,7 +67,7 @@ import torch
 from accord.datasets import AccordError, Encoded, validate
 from accord.datasets.schema import is_validated
 from accord.models._data import with_attrs
-from accord.models.base import PyroRaterModel, interval_columns, summarize_draws
+from accord.models.base import ConvergenceWarning, PyroRaterModel, interval_columns, summarize_draws
 from accord.models.confusion import label_codes
 from accord.models.context import RATER_DF, GroupProbabilities, log_mean_exp, pair_log_odds, preference_probs
 from accord.models.context import tie_start
@@ -133,12 +134,29 @@ class RaterTypes(PyroRaterModel):
                 raise AccordError(f"holdout must be a share in (0, 1), not {self.holdout!r}")
             if table is None:
                 raise AccordError("n_types='auto' holds judgments out of the table: use fit(judgments)")
-            self.selection_ = select_n_types(self, table)
+            # the candidates' fits stop quietly: one warning after the final fit names every fit that stopped
+            self.selection_, self._unsettled_candidates = _select_n_types(self, table)
             self.n_types_ = int(self.selection_.loc[self.selection_["chosen"], "n_types"].iloc[0])
         elif isinstance(self.n_types, bool) or not isinstance(self.n_types, (int, np.integer)) or self.n_types < 1:
             raise AccordError(f"n_types must be 'auto' or a whole number >= 1, not {self.n_types!r}")
         else:
             self.n_types_ = int(self.n_types)
+
+    def _warn_if_unsettled(self) -> None:
+        """One ConvergenceWarning for the final fit and the held-out fits of n_types='auto' together (one per
+        candidate before: five warnings of one cause with four candidates)."""
+        unsettled = self.__dict__.get("_unsettled", [])
+        candidates = self.__dict__.get("_unsettled_candidates", {})
+        if not unsettled and not candidates:
+            return
+        limits = [*unsettled, *(limit for stopped in candidates.values() for limit in stopped)]
+        limits = " and ".join(f"{limit}={getattr(self, limit)}" for limit in dict.fromkeys(limits))
+        fits = [f"the final fit (n_types={self.n_types_})"] if unsettled else []
+        if candidates:
+            fits.append(f"the held-out fits of n_types={', '.join(map(str, candidates))} (choosing n_types='auto')")
+        warnings.warn(f"{type(self).__name__}({self.inference}): SVI stopped at {limits} before its loss settled in "
+                      f"{' and '.join(fits)}; raise it (or learning_rate) and check the soft labels",
+                      ConvergenceWarning, stacklevel=4)
 
     def _fit(self, encoded: Encoded) -> None:
         device = self._torch_device
@@ -520,6 +538,18 @@ def holdout_split(table: pd.DataFrame, share: float, seed: int, minimum: int = H
 
 def select_n_types(model: RaterTypes, table: pd.DataFrame) -> pd.DataFrame:
     """Held-out log-likelihood of every candidate number of types; the chosen one is flagged (see module doc)."""
+    out, unsettled = _select_n_types(model, table)
+    if unsettled:
+        limits = dict.fromkeys(limit for stopped in unsettled.values() for limit in stopped)
+        warnings.warn(f"{type(model).__name__}({model.inference}): SVI stopped at "
+                      f"{' and '.join(f'{limit}={getattr(model, limit)}' for limit in limits)} before its loss "
+                      f"settled in the held-out fits of n_types={', '.join(map(str, unsettled))}; raise it (or "
+                      "learning_rate) and check the choice", ConvergenceWarning, stacklevel=2)
+    return out
+
+
+def _select_n_types(model: RaterTypes, table: pd.DataFrame) -> tuple[pd.DataFrame, dict[int, list[str]]]:
+    """:func:`select_n_types` and, by candidate, the step limits its fit stopped at unconverged (not warned)."""
     held = holdout_split(table, model.holdout, model.seed)
     train = with_attrs(table[~held], table)  # the table's form: categorical and graded labels too
     test = with_attrs(table[held], table)
@@ -528,8 +558,14 @@ def select_n_types(model: RaterTypes, table: pd.DataFrame) -> pd.DataFrame:
                           f"(of annotators with at least {HOLDOUT_MINIMUM}) to choose the number of types, and no "
                           "annotator has enough: set n_types to a number (e.g. n_types=1)")
     scores: dict[int, np.ndarray] = {}
+    unsettled: dict[int, list[str]] = {}
     for t in sorted(model.candidates):  # all of them: a dip at one T says nothing of the next (module doc)
-        scores[t] = model.clone(n_types=t).fit(train).predictive_loglik(test)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            candidate = model.clone(n_types=t).fit(train)
+        if candidate.__dict__.get("_unsettled"):
+            unsettled[t] = candidate.__dict__["_unsettled"]
+        scores[t] = candidate.predictive_loglik(test)
     means = {t: float(v.mean()) for t, v in scores.items()}
     best = max(means, key=means.get)  # type: ignore[arg-type]
     rows = []
@@ -542,7 +578,7 @@ def select_n_types(model: RaterTypes, table: pd.DataFrame) -> pd.DataFrame:
     out = pd.DataFrame(rows)
     within = out["difference_to_best"] >= -out["se_difference"]
     out["chosen"] = out["n_types"] == out.loc[within, "n_types"].min()
-    return out
+    return out, unsettled
 
 
 __all__ = ["RaterTypes", "holdout_split", "select_n_types", "spectral_types"]

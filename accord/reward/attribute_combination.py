@@ -282,7 +282,7 @@ def fit_combination(model_dir: str | Path, pairs: Any, method: str = "fitted", *
     combined reward's mean and sd on the pairs' responses are kept as its statistics (``reward_normalised``).
     """
     from accord.reward.attributes import AttributeSpec, predict_sequences
-    from accord.reward.data import load_pairs
+    from accord.reward.data import load_pairs, warn_cut
     from accord.reward.evaluate import _encoder, load_model
 
     if method not in METHODS:
@@ -309,6 +309,11 @@ def fit_combination(model_dir: str | Path, pairs: Any, method: str = "fitted", *
         model, tokenizer = load_model(model_dir, device)
     encoder = _encoder(model, tokenizer, None)
     encoded = encoder.encode_pairs(frame)
+    # fitted on the rewards of what the saved max_length kept, as score reads them: said, as score says it
+    warn_cut(encoded.truncation["truncated_responses"], encoded.truncation["sequences"], "responses of the pairs",
+             encoder.max_length, "the combination is fitted to the rewards of their beginning", prefix="combine: ",
+             stacklevel=2, advice="combine reads the max_length the model was saved with: a model trained with a "
+             "larger one reads more")
     settings = dict(pad_token_id=tokenizer.pad_token_id, batch_size=batch_size, progress=progress)
     chosen = predict_sequences(model, encoded.chosen, **settings)["reward"]
     rejected = predict_sequences(model, encoded.rejected, **settings)["reward"]

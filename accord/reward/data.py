@@ -392,14 +392,18 @@ class TokenizedPairs:
 
 
 def warn_cut(cut: int, total: int, what: str, max_length: int, effect: str, *, prefix: str = "",
-             stacklevel: int = 3) -> None:
+             stacklevel: int = 3, advice: str | None = None) -> None:
     """Say in one warning how many of ``total`` ``what`` (responses, responses of the pairs) ``max_length`` cut and
     what that does (``effect``): score, and training, read only their first tokens, which their printed counts alone
-    did not say (`accord train --max-length 8` cut every response without a word)."""
+    did not say (`accord train --max-length 8` cut every response without a word). ``advice`` replaces the closing
+    'a larger max_length reads more' where the caller has no such setting (combine reads the saved model's)."""
+    def closing(name: str) -> str:
+        return advice or f"a larger {name}, within the backbone's positions, reads more"
+
     if cut:
         warnings.warn(SettingWarning("max_length", lambda name: (
             f"{prefix}{cut} of the {total} {what} did not fit {name} {max_length} (with their prompt and special "
-            f"tokens) and were cut: {effect} (a larger {name}, within the backbone's positions, reads more)")),
+            f"tokens) and were cut: {effect} ({closing(name)})")),
             stacklevel=stacklevel + 1)
 
 
