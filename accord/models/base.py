@@ -313,6 +313,10 @@ class RaterModel(Settings, ABC):
     #: the fit reads columns of the table beyond the codes (``_prepare``): the validated table is kept for
     #: :meth:`partial_fit`, which refits on it and the new judgments
     reads_table: ClassVar[bool] = False
+    #: what a fit on a table with no pair judged twice gives of the raters (the one warning of
+    #: :meth:`_warn_if_no_overlap`)
+    no_overlap_consequence: ClassVar[str] = ("the reliabilities are not learned from them and the soft labels may be "
+                                             "over-confident")
     #: the annotator table, computed on first access (:class:`deferred`)
     annotators_ = deferred()
 
@@ -379,6 +383,7 @@ class RaterModel(Settings, ABC):
                 self._cache: dict[str, Any] = {}
                 self._table = table if self.reads_table else None
                 self._prepare(table, self.encoded_)
+                self._warn_if_no_overlap()
                 with seeded(self.seed, self._torch_device):
                     self._fit(self.encoded_)
                     self._warn_if_unsettled()
@@ -407,6 +412,19 @@ class RaterModel(Settings, ABC):
 
     def _prepare(self, table: pd.DataFrame | None, encoded: Encoded) -> None:
         """Read what the model needs from the raw table (before the random streams are seeded)."""
+
+    def _judged_once(self) -> bool:
+        """Whether nothing in the table tells how reliable a rater is: no pair has two judgments (agreement between
+        judgments of a pair is the only such evidence where each pair has its own latent label)."""
+        return int(np.bincount(self.encoded_.items, minlength=self.encoded_.n_items).max(initial=0)) < 2
+
+    def _warn_if_no_overlap(self) -> None:
+        """The one warning, shared by every rater model, that the judgments cannot tell a rater's reliability (the
+        judgments tell how often each rater gives each label, never how often it is right)."""
+        if self._judged_once():
+            warnings.warn(f"{type(self).__name__}: no pair has two judgments, so the judgments cannot tell how "
+                          f"reliable a rater is: {self.no_overlap_consequence} (judge some pairs twice to learn them)",
+                          UserWarning, stacklevel=5)
 
     def _warn_if_unsettled(self) -> None:
         """Warn after a fit whose iterative stages stopped at their step limit unconverged (see

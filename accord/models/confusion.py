@@ -68,6 +68,7 @@ class ConfusionModel(RaterModel):
     """
 
     method: ClassVar[str] = "confusion-model"
+    no_overlap_consequence: ClassVar[str] = "the reliabilities and soft labels are the prior's"
     #: posterior means of the draws, computed on first access
     confusion_ = deferred()
     class_prior_ = deferred()
@@ -88,14 +89,9 @@ class ConfusionModel(RaterModel):
         check_two_classes(encoded)  # the distributed fit comes here without RaterModel.fit
 
     def _no_overlap(self) -> bool:
-        """Whether no pair has two judgments, with the one warning that the raters' confusions are then the prior's
-        (the judgments tell how often each rater gives each label, never how often it is right)."""
-        if self._informative is None or bool(self._informative.any()):
-            return False
-        warnings.warn(f"{type(self).__name__}: no pair has two judgments, so the judgments cannot tell how reliable a "
-                      "rater is: the reliabilities and soft labels are the prior's (judge some pairs twice to learn them)",
-                      UserWarning, stacklevel=5)
-        return True
+        """Whether no pair has two judgments: the raters' confusions are then the prior's (the warning is
+        :meth:`RaterModel._warn_if_no_overlap`, given once by every fit)."""
+        return self._informative is not None and not bool(self._informative.any())
 
     def _initial_item_probs(self, encoded: Encoded, init: str | None = None) -> torch.Tensor:
         """The first ``q(z)`` of a closed-form fit: vote fractions, random or uniform (``init``, or the setting)."""

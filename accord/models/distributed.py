@@ -163,6 +163,7 @@ def fit_sharded(model: Any, encoded: Encoded, worker_counts: np.ndarray, *, anno
     model._prepare(None, encoded)
     with seeded(model.seed, model._torch_device):
         if isinstance(model, HierarchicalDawidSkene):
+            model._warn_if_no_overlap()  # this rank's pairs, as its fit reads them (RaterModel.fit warns elsewhere)
             model._fit(encoded, solve=vb_dawid_skene_sharded)
         else:
             _fit_dawid_skene(model, encoded)

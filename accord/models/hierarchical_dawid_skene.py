@@ -12,7 +12,7 @@ import torch
 from accord.datasets import AccordError, Encoded
 from accord.models._data import PaddedJudgments
 from accord.models._vb import VBResult, fit_population_prior, vb_dawid_skene
-from accord.models.base import PyroRaterModel, check_positive
+from accord.models.base import PyroRaterModel, RaterModel, check_positive
 from accord.models.confusion import TINY, ConfusionModel, enumerated_likelihood
 
 
@@ -107,6 +107,11 @@ class HierarchicalDawidSkene(ConfusionModel, PyroRaterModel):
     prior_scale: float = 1.0
     max_steps: int = 1500
     patience: int = 25
+
+    @property
+    def no_overlap_consequence(self) -> str:  # type: ignore[override]
+        # only the closed form leaves pairs of one judgment out of what the raters are learned from
+        return ConfusionModel.no_overlap_consequence if self.inference == "vb" else RaterModel.no_overlap_consequence
 
     def _fit(self, encoded: Encoded, solve: Callable[..., VBResult] = vb_dawid_skene) -> None:
         if self.init == "random":

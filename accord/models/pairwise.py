@@ -449,6 +449,14 @@ class PairwiseUtilityModel(PyroRaterModel):
             logits = self.class_log_probs(params, self._gap(latent, side_a, side_b), workers, pairs)
             pyro.sample("y", NormalizedCategorical(logits), obs=labels)
 
+    def _judged_once(self) -> bool:
+        """As every model's, but responses compared in more than one pair tie the pairs together through their
+        utilities (A over B, B over C, C over A tells a rater's sharpness without a pair judged twice)."""
+        layout = self.layout_
+        shared = layout.mode == "response" and bool(
+            (np.bincount(np.concatenate([layout.pair_a, layout.pair_b]), minlength=layout.n_responses) > 1).any())
+        return not shared and super()._judged_once()
+
     def _prepare(self, table: pd.DataFrame | None, encoded: Encoded) -> None:
         if encoded.form == "categorical":
             raise AccordError(f"{type(self).__name__} needs pairwise labels (A/B/tie or graded), not categorical ones")

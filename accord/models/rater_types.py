@@ -562,6 +562,8 @@ def _select_n_types(model: RaterTypes, table: pd.DataFrame) -> tuple[pd.DataFram
     for t in sorted(model.candidates):  # all of them: a dip at one T says nothing of the next (module doc)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
+            # the fit of the whole table says it once if no pair has two judgments
+            warnings.filterwarnings("ignore", message=r".*: no pair has two judgments", category=UserWarning)
             candidate = model.clone(n_types=t).fit(train)
         if candidate.__dict__.get("_unsettled"):
             unsettled[t] = candidate.__dict__["_unsettled"]
