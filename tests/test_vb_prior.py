@@ -16,6 +16,7 @@ from accord.models._vb import (build_incidence, concentration_draws, fit_confusi
                                fit_confusion_prior_evidence, vb_dawid_skene)
 from accord.datasets import encode, validate
 from accord.models._data import vote_fractions
+from accord.models.base import ConvergenceWarning
 from accord.models.dawid_skene import DawidSkene
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -152,7 +153,7 @@ def test_a_table_of_one_annotator_keeps_the_fixed_prior_and_converges(labels, pr
     if table["label"].nunique() < 2:
         return  # one class: refused by every model (check_two_classes)
     with warnings.catch_warnings():
-        warnings.simplefilter("error")  # no ConvergenceWarning
+        warnings.simplefilter("error", ConvergenceWarning)  # (one judgment a pair also warns that it is the prior)
         fitted = DawidSkene(empirical_prior=prior).fit(table)
     fixed = DawidSkene(empirical_prior=False).fit(table)
     assert fitted.converged_ and (fitted.prior_correct_, fitted.prior_error_) == (2.0, 1.0)
