@@ -484,6 +484,15 @@ def test_a_blank_label_gets_advice_that_mends_it(tmp_path, blank):
         validate(gold)
 
 
+def _written_under_another_name(table: pd.DataFrame, path: Path, column: str, other: str,
+                                rename: bool) -> tuple[Path, list[str]]:
+    """``table`` written to ``path`` (Parquet), with ``column`` called ``other`` when ``rename``, and the --columns
+    flag that maps it back."""
+    if not rename:
+        return write_parquet(table, path), []
+    return write_parquet(table.rename(columns={column: other}), path), ["--columns", f"{other}={column}"]
+
+
 @pytest.mark.parametrize("rename", [False, True])
 def test_per_attribute_ratings_are_refused_by_a_fit_across_processes(tmp_path, capsys, rename):
     """A fit across processes reads one label per rater and pair: per-attribute ratings whose raters each rated one
@@ -493,12 +502,8 @@ def test_per_attribute_ratings_are_refused_by_a_fit_across_processes(tmp_path, c
 
     rows = [{"pair_id": f"p{p}", "annotator": f"{a}{w}", "attribute": a, "label": (p + w) % 2, "scale_min": 0,
              "scale_max": 1} for p in range(12) for a in ("helpful", "harmless") for w in range(3)]
-    table = pd.DataFrame(rows)
-    extra = []
-    if rename:
-        table = table.rename(columns={"attribute": "aspect"})
-        extra = ["--columns", "aspect=attribute"]
-    path = write_parquet(table, tmp_path / "ratings.parquet")
+    path, extra = _written_under_another_name(pd.DataFrame(rows), tmp_path / "ratings.parquet", "attribute", "aspect",
+                                              rename)
     argv = ["aggregate", "--input", str(path), "--output", str(tmp_path / "o.parquet"), "--distributed", "1",
             "--method", "dawid-skene", "--form", "categorical", *extra]
     assert main(argv) == 2
@@ -519,12 +524,8 @@ def test_a_step_table_is_refused_by_a_fit_across_processes(tmp_path, capsys, ren
 
     rows = [{"solution_id": f"s{s}", "step": k, "annotator": f"r{(s + k) % 5}_{k}", "label": (-1, 1)[(s * k) % 2],
              "step_text": "x", "prompt": "q"} for s in range(6) for k in range(3)]
-    table = pd.DataFrame(rows)
-    extra = []
-    if rename:
-        table = table.rename(columns={"step": "position"})
-        extra = ["--columns", "position=step"]
-    path = write_parquet(table, tmp_path / "steps.parquet")
+    path, extra = _written_under_another_name(pd.DataFrame(rows), tmp_path / "steps.parquet", "step", "position",
+                                              rename)
     argv = ["aggregate", "--input", str(path), "--output", str(tmp_path / "o.csv"), "--distributed", "1",
             "--method", "dawid-skene", *extra]
     assert main(argv) == 2
