@@ -68,7 +68,7 @@ import torch  # noqa: E402
 
 from accord.aggregate import MajorityVote, VoteFraction  # noqa: E402
 from accord.datasets import encode, gold_labels, to_crowdkit  # noqa: E402
-from accord.metrics import score  # noqa: E402
+from accord.metrics import accuracy, score  # noqa: E402
 from accord.models.base import RaterModel, summarize_draws  # noqa: E402
 from accord.models.dawid_skene import DawidSkene  # noqa: E402
 from accord.models.hierarchical_dawid_skene import HierarchicalDawidSkene  # noqa: E402
@@ -656,10 +656,7 @@ def majority_accuracy(judgments: pd.DataFrame, gold: pd.Series) -> float:
     """Majority vote's accuracy, the larger of two tie rules: the first class wins a tie, or a tie counts as the
     share of the tied classes that is right (a random tie-break's expected accuracy)."""
     probs = MajorityVote().fit(judgments).soft_labels_.probs
-    common = probs.index.intersection(gold.dropna().index)
-    aligned, truth = probs.loc[common], gold.loc[common].to_numpy()
-    split = float((aligned.to_numpy() * (aligned.columns.to_numpy()[None, :] == truth[:, None])).sum(1).mean())
-    return max(score(probs, gold)["accuracy"], split)
+    return max(accuracy(probs, gold), accuracy(probs, gold, predicted_ties="split"))
 
 
 def section_loso_glad() -> pd.DataFrame:

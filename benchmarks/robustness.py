@@ -80,16 +80,6 @@ def datasets(names: list[str] | None) -> dict[str, Callable[[], pd.DataFrame]]:
     return {name: load for name, load in sets.items() if names is None or name in names}
 
 
-def split_accuracy(probs: pd.DataFrame, gold: pd.Series) -> float:
-    """Accuracy with a tied vote counted as the share of the tied classes that is right."""
-    gold = gold.dropna()
-    gold = gold[gold.astype(str) != "tie"]
-    common = probs.index.intersection(gold.index)
-    aligned = probs.loc[common]
-    hit = aligned.to_numpy() * (aligned.columns.to_numpy()[None, :] == gold.loc[common].to_numpy()[:, None])
-    return float(hit.sum(1).mean())
-
-
 def crowdkit_probs(model: object, judgments: pd.DataFrame) -> pd.DataFrame:
     from accord.datasets import to_crowdkit
 
@@ -138,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
         gold = gold_labels(table)
         per_rater = table["annotator"].value_counts()
         mv = MajorityVote().fit(table).soft_labels_.probs
-        mv_best = max(accuracy(mv, gold), split_accuracy(mv, gold))
+        mv_best = max(accuracy(mv, gold), accuracy(mv, gold, predicted_ties="split"))
         cells, nlls, verdict = [], {}, []
         for method, fit in methods.items():
             started = time.perf_counter()
@@ -160,7 +150,7 @@ def main(argv: list[str] | None = None) -> int:
                 if not ok:
                     shortfalls.append(f"{method} on {name}: {acc:.4f} < {mv_best:.4f}")
         print(f"{name:<13}{len(table):>8}{len(per_rater):>7}{(per_rater < 10).mean():>7.2f}"
-              f"{accuracy(mv, gold):>10.4f}{split_accuracy(mv, gold):>9.4f}" + "".join(cells)
+              f"{accuracy(mv, gold):>10.4f}{accuracy(mv, gold, predicted_ties='split'):>9.4f}" + "".join(cells)
               + f"{nlls.get('GLAD', np.nan):>9.3f}{nlls.get('MACE', np.nan):>9.3f}  {', '.join(verdict)}",
               flush=True)
     print("accuracy below majority vote: " + ("; ".join(shortfalls) if shortfalls else "none"))
