@@ -4,6 +4,7 @@ per-attribute averaging, and the cleaned multi-attribute dataset (including bad 
 from __future__ import annotations
 
 import math
+import warnings
 
 from pathlib import Path
 
@@ -646,3 +647,16 @@ def test_an_item_none_of_whose_ratings_holds_its_text_is_refused_naming_the_inpu
         clean_attributes(validate_attributes(table, scales=scales), method="attribute-mean",
                          **{name: tmp_path / f"{name}.parquet" for name in paths})
     assert list(tmp_path.iterdir()) == []
+
+
+def test_ratings_never_repeated_on_an_item_warn_that_the_labels_are_shrunk_and_name_attribute_mean() -> None:
+    """Gold labels (one rating an item and attribute, as UKPConvArg2's) cannot tell a rater's noise: the ordinal
+    model reads each as one typical rater's and shrinks it toward the attribute's mean, which the user must be told;
+    a table with an item rated twice fits quietly."""
+    rated = _rated_responses().assign(scale_min=0, scale_max=4)
+    once = rated.drop_duplicates("response_id")
+    with pytest.warns(UserWarning, match="no item is rated twice.*attribute-mean"):
+        MultiAttributeOrdinal().fit(once)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", message=".*rated twice.*")
+        MultiAttributeOrdinal().fit(rated)

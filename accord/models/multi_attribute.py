@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import functools
 import math
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -229,6 +230,12 @@ class MultiAttributeOrdinal(ConstructorSettings):
         # before the fit: an attribute 'judgments' gave annotators_ its n_judgments, replaced by the total at the end
         refuse_shared_columns(self._annotator_columns(codes.attribute_names), "annotators_")
         data = self._tensors(codes)
+        if int(data.item_counts.max(initial=0)) < 2:
+            # one rating an item (gold labels): nothing tells a rater's noise, so each rating is read as one typical
+            # rater's and shrunk toward its attribute's mean (UKPConvArg2: P(chosen) 0.69-0.78 for a gold 1.0)
+            warnings.warn(f"{type(self).__name__}: no item is rated twice on an attribute, so the ratings cannot tell "
+                          f"how noisy a rater is and each is shrunk toward its attribute's mean; for gold labels, "
+                          f"method attribute-mean keeps them as given", UserWarning, stacklevel=2)
         mean, params, start_variance = self._init_params(data)
         hyper = self._init_hyper(mean, start_variance, data)
         covariance = self._item_step(mean, hyper["covariance"].expand(data.n_items, -1, -1), params, hyper, data)
