@@ -755,8 +755,22 @@ def cmd_suggest(args: argparse.Namespace) -> int:
     print(f"suggested {counted(len(batch), 'judgment')} on {counted(batch['pair_id'].nunique(), 'pair')}, "
           f"cost {batch['cost'].sum():g} of {args.budget:g}, expected information gain "
           f"{batch['expected_gain'].sum():.3g} nats")
-    if batch.empty and batch.attrs["n_open_pairs"] and not batch.attrs["n_gainful_pairs"]:
-        # an empty batch with budget left and pairs open said nothing of why
+    # an empty batch said nothing of why (one line, the first reason that holds)
+    if not batch.empty or not batch.attrs["n_pairs"]:
+        pass
+    elif not batch.attrs["n_open_pairs"]:
+        print(f"no judgment suggested: every pair is already certain (P >= {args.certainty:g} for its label under "
+              "this fit; raise --certainty to ask for more judgments)")
+    elif batch.attrs["raters_done"]:
+        print(f"no judgment suggested: every rater of {args.raters} has judged every open pair already (a rater is "
+              "not sent a pair twice); name other raters")
+    elif batch.attrs["capacity_spent"]:
+        print(f"no judgment suggested: no rater of {args.raters} has capacity left (column 'capacity') for an open "
+              "pair they have not judged")
+    elif batch.attrs["n_gainful_pairs"] and batch.attrs["min_cost"] > args.budget:
+        print(f"no judgment suggested: a judgment worth something costs at least {batch.attrs['min_cost']:g}, more "
+              f"than --budget {args.budget:g}")
+    elif not batch.attrs["n_gainful_pairs"]:
         print(f"no judgment suggested: the expected information gain of a new judgment is 0 on every one of the "
               f"{counted(batch.attrs['n_open_pairs'], 'open pair')} (under this {args.method} fit no rater's label "
               "would move a pair's label: too few judgments to learn how the raters' labels follow the truth)")

@@ -957,3 +957,28 @@ def test_a_batch_of_nothing_with_open_pairs_says_every_gain_is_zero(tmp_path, ca
     assert status == 0 and "suggested 0 judgments" in out and pd.read_csv(output).empty
     why = [line for line in out.splitlines() if "gain of a new judgment is 0" in line]
     assert len(why) == 1 and "3 open pairs" in why[0]
+
+
+@pytest.mark.parametrize("case, why", [
+    (["--budget", "0.5"], "costs at least 1, more than --budget 0.5"),
+    (["--budget", "3", "--pool-costs", "crowd=5"], "costs at least 5, more than --budget 3"),
+    (["--budget", "3", "--raters", "RATERS"], "no rater of RATERS has capacity left"),
+    (["--budget", "3", "--raters", "DONE"], "every rater of DONE has judged every open pair already"),
+    (["--budget", "3", "--certainty", "0.5"], "every pair is already certain"),
+])
+def test_a_batch_of_nothing_says_why(case, why, tmp_path, capsys) -> None:
+    """A batch left empty by a budget below the cost of a judgment, or by raters whose capacity is 0, printed
+    'suggested 0 judgments' without a word of why (the capacity case said every gain was 0, which was not so); every
+    pair already certain said so only as '(P < 0.99): 0'. Now one line says why."""
+    path, output, raters, done = (tmp_path / name for name in ("judgments.csv", "batch.csv", "raters.csv",
+                                                                "done.csv"))
+    path.write_text("pair_id,annotator,label\np1,r1,A\np1,r2,A\np2,r1,B\np2,r2,B\np3,r1,A\np3,r2,B\np1,r3,A\n"
+                    "p2,r3,B\n")
+    raters.write_text("annotator,capacity\nr1,0\nr2,0\nr3,0\n")  # r3 could judge p3
+    done.write_text("annotator\nr1\nr2\n")  # who judged every pair
+    case = [{"RATERS": str(raters), "DONE": str(done)}.get(part, part) for part in case]
+    status = main(["suggest", "--input", str(path), *case, "--output", str(output)])
+    out = capsys.readouterr().out
+    assert status == 0 and "suggested 0 judgments" in out and pd.read_csv(output).empty, out
+    lines = [line for line in out.splitlines() if line.startswith("no judgment suggested:")]
+    assert len(lines) == 1 and why.replace("RATERS", str(raters)).replace("DONE", str(done)) in lines[0], out

@@ -464,14 +464,19 @@ def suggest(model: Any, budget: float, *, pool_costs: Mapping[str, float] | None
     fixed = torch.full((len(open_pairs), 0), -1, dtype=torch.long)
     picked: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []  # row, option, slot, gain
     left = float(budget)
-    n_gainful = 0
+    n_gainful, min_cost, capacity_spent = 0, np.inf, False
     for _ in range(MAX_ROUNDS):  # one round unless raters' capacities cut the batch
         full = np.flatnonzero(room <= 0) + n_pools
         live = torch.where(torch.as_tensor(np.isin(options.numpy(), full)), -1, options)
         chosen, gains = plan_sequences(setup.posterior, pairs, live, reusable, cost, n_pools, max_per_pair, fixed)
-        if not picked:  # open pairs a judgment would tell something of: none leaves an empty batch with budget left
-            n_gainful = int(((gains > 0) & (chosen >= 0)).any(1).sum()) if gains.numel() else 0
         slot_cost = torch.as_tensor(option_cost[chosen.clamp_min(0).numpy()], dtype=torch.float64)
+        if not picked:  # open pairs a judgment would tell something of: none leaves an empty batch with budget left
+            worth = (gains > 0) & (chosen >= 0) if gains.numel() else torch.zeros(0, dtype=torch.bool)
+            n_gainful = int(worth.any(1).sum()) if worth.numel() else 0
+            # why a batch can be empty: the cheapest judgment worth something is over the budget, or every rater
+            # who could judge an open pair is at capacity
+            min_cost = float(slot_cost[worth].min()) if n_gainful else np.inf
+            capacity_spent = bool((options >= n_pools).any() and not (live >= 0).any())
         # every entry worth something, best first; those past a rater's capacity are dropped before the budget is
         # counted (dropped after, they left budget unspent that MAX_ROUNDS rounds did not always place)
         row, slot = select_batch(gains, chosen, slot_cost, np.inf)
@@ -515,6 +520,11 @@ def suggest(model: Any, budget: float, *, pool_costs: Mapping[str, float] | None
         out.insert(2, "response_b_id", setup.pair_frame["response_b_id"].to_numpy()[pair_code])
     out.attrs["n_open_pairs"] = int(len(open_pairs))
     out.attrs["n_gainful_pairs"] = n_gainful
+    out.attrs["min_cost"] = min_cost
+    out.attrs["capacity_spent"] = capacity_spent
+    # named raters, each of whom judged every open pair already (a rater is not sent a pair twice)
+    out.attrs["raters_done"] = bool(len(open_pairs) and (raters is not None or allowed is not None)
+                                    and not (options >= 0).any())
     out.attrs["n_pairs"] = int(n_pairs)
     return out
 
