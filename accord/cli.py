@@ -755,27 +755,30 @@ def cmd_suggest(args: argparse.Namespace) -> int:
     print(f"suggested {counted(len(batch), 'judgment')} on {counted(batch['pair_id'].nunique(), 'pair')}, "
           f"cost {batch['cost'].sum():g} of {args.budget:g}, expected information gain "
           f"{batch['expected_gain'].sum():.3g} nats")
-    # an empty batch said nothing of why (one line, the first reason that holds)
-    if not batch.empty or not batch.attrs["n_pairs"]:
-        pass
-    elif not batch.attrs["n_open_pairs"]:
-        print(f"no judgment suggested: every pair is already certain (P >= {args.certainty:g} for its label under "
-              "this fit; raise --certainty to ask for more judgments)")
-    elif batch.attrs["raters_done"]:
-        print(f"no judgment suggested: every rater of {args.raters} has judged every open pair already (a rater is "
-              "not sent a pair twice); name other raters")
-    elif batch.attrs["capacity_spent"]:
-        print(f"no judgment suggested: no rater of {args.raters} has capacity left (column 'capacity') for an open "
-              "pair they have not judged")
-    elif batch.attrs["n_gainful_pairs"] and batch.attrs["min_cost"] > args.budget:
-        print(f"no judgment suggested: a judgment worth something costs at least {batch.attrs['min_cost']:g}, more "
-              f"than --budget {args.budget:g}")
-    elif not batch.attrs["n_gainful_pairs"]:
-        print(f"no judgment suggested: the expected information gain of a new judgment is 0 on every one of the "
-              f"{counted(batch.attrs['n_open_pairs'], 'open pair')} (under this {args.method} fit no rater's label "
-              "would move a pair's label: too few judgments to learn how the raters' labels follow the truth)")
+    why = _empty_batch_reason(batch, args) if batch.empty and batch.attrs["n_pairs"] else None
+    if why:
+        print(f"no judgment suggested: {why}")
     print(f"wrote {output}")
     return 0
+
+
+def _empty_batch_reason(batch: pd.DataFrame, args: argparse.Namespace) -> str | None:
+    """Why suggest's batch is empty, the first reason that holds (an empty batch said nothing of why)."""
+    attrs = batch.attrs
+    if not attrs["n_open_pairs"]:
+        return (f"every pair is already certain (P >= {args.certainty:g} for its label under this fit; raise "
+                "--certainty to ask for more judgments)")
+    if attrs["raters_done"]:
+        return f"every rater of {args.raters} has judged every open pair already (a rater is not sent a pair twice)"
+    if attrs["capacity_spent"]:
+        return f"no rater of {args.raters} has capacity left (column 'capacity') for an open pair they have not judged"
+    if attrs["n_gainful_pairs"] and attrs["min_cost"] > args.budget:
+        return f"a judgment worth something costs at least {attrs['min_cost']:g}, more than --budget {args.budget:g}"
+    if not attrs["n_gainful_pairs"]:
+        return (f"the expected information gain of a new judgment is 0 on every one of the "
+                f"{counted(attrs['n_open_pairs'], 'open pair')} (under this {args.method} fit no rater's label would "
+                "move a pair's label: too few judgments to learn how the raters' labels follow the truth)")
+    return None
 
 
 def _texts_of_new_comparisons(batch: pd.DataFrame, judgments: pd.DataFrame, source: str) -> pd.DataFrame:
