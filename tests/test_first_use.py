@@ -365,6 +365,23 @@ def test_errors_name_the_command_line_flags(tmp_path, capsys):
                  str(tmp_path / "o.csv")]) == 0
 
 
+@pytest.mark.parametrize("suffix", ["csv", "csv.gz"])
+def test_an_excel_windows_export_is_told_its_encoding_is_cp1252(tmp_path, capsys, suffix):
+    """Excel on Windows saves 'CSV' in cp1252, whose curly quotes and dashes are the bytes 0x80-0x9f. The error told
+    the user --encoding latin-1, which reads those bytes as invisible control characters: a prompt '\u201chi\u201d'
+    came back as '\x93hi\x94', silently, into the cleaned dataset. Such a file is told cp1252; one without those
+    bytes is still told latin-1."""
+    import gzip
+
+    excel = tmp_path / f"excel.{suffix}"
+    text = SMALL_PREFERENCES.assign(prompt="\u201chi\u201d \u2013 caf\xe9").to_csv(index=False).encode("cp1252")
+    excel.write_bytes(gzip.compress(text) if suffix.endswith(".gz") else text)
+    assert main(["aggregate", "--input", str(excel), "--output", str(tmp_path / "o.csv")]) == 2
+    assert "--encoding cp1252 on the command line" in one_line_error(capsys)
+    read = read_judgments(excel, encoding="cp1252")
+    assert set(read["prompt"]) == {"\u201chi\u201d \u2013 caf\xe9"}
+
+
 @pytest.mark.parametrize("command", ["aggregate", "report", "suggest"])
 def test_a_scale_error_names_the_file_and_the_scale_flag(tmp_path, capsys, command):
     # was: "column 'label': graded labels need a declared scale (e.g. scale=3 for -3..3)" - no file, and the

@@ -167,14 +167,31 @@ def _decode_error_place(file: Path, encoding: str, exc: UnicodeDecodeError) -> s
     return f": byte {bad_byte:#04x}" if bad_byte is not None else ""
 
 
+# bytes 0x80-0x9f: control characters in latin-1 (never text), curly quotes, dashes and the euro sign in cp1252
+_C1_BYTES = re.compile(b"[\x80-\x9f]")
+
+
 def _likely_encoding(file: Path) -> str:
     """The encoding to suggest for a file that is not valid UTF-8: UTF-16 where it starts with UTF-16's byte-order
-    mark (Excel's "Unicode Text" export), else latin-1 (which reads any bytes)."""
-    if Path(file).suffixes and Path(file).suffixes[-1].lower() in COMPRESSION_SUFFIXES:
+    mark (Excel's "Unicode Text" export); cp1252 where it holds bytes 0x80-0x9f and cp1252 reads it (Excel's CSV on
+    Windows: latin-1 read its curly quotes as invisible control characters, silently); else latin-1 (which reads
+    any bytes). The file is read again, decompressed, only on this error path."""
+    from pandas.io.common import get_handle
+
+    try:
+        with get_handle(file, "rb", compression="infer", is_text=False) as handle:
+            data = handle.handle.read()
+    except Exception:  # unreadable once more (a damaged archive): the reader's error stands with the usual advice
         return "latin-1"
-    with open(file, "rb") as handle:
-        start = handle.read(2)
-    return "utf-16" if start in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE) else "latin-1"
+    if data[:2] in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE):
+        return "utf-16"
+    if _C1_BYTES.search(data):
+        try:
+            data.decode("cp1252")
+            return "cp1252"
+        except UnicodeDecodeError:  # 0x81, 0x8d, 0x8f, 0x90, 0x9d are no cp1252 character
+            pass
+    return "latin-1"
 
 
 def text_encoding(encoding: str | None) -> str:
