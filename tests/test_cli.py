@@ -380,6 +380,23 @@ def test_report_on_per_attribute_ratings_names_the_file(tmp_path, capsys):
     assert not (tmp_path / "report").exists()
 
 
+@pytest.mark.parametrize("header, column", [
+    ("solution_id,step ,annotator,label,step_text", "step"),
+    (" solution_id,step,annotator,label,step_text", "solution_id"),
+    ("response_id,annotator,Attribute,label,step_text", "attribute")])
+def test_a_step_or_attribute_column_under_excels_spaces_is_named(header, column, tmp_path, capsys):
+    """A step table whose header says 'step ' (Excel keeps a space typed after a name), or per-attribute ratings
+    whose header says 'Attribute', was read as pairwise judgments and refused as 'missing required column pair_id',
+    naming neither the column at fault nor the kind of table; now the one line names it."""
+    source = tmp_path / "table.csv"
+    source.write_text(header + "\ns1,0,a,1,x\ns1,1,a,0,y\n")
+    status = main(["aggregate", "--input", str(source), "--output", str(tmp_path / "out.parquet")])
+    err = capsys.readouterr().err
+    assert status == 2 and err.count("\n") == 1, err
+    assert f"{header.split(',')[[c.strip().casefold() for c in header.split(',')].index(column)]!r} differs from " \
+           f"'{column}' only in spaces or case" in err, err
+
+
 @pytest.mark.parametrize("header", ["pair_id,gold\n", "pair_id,gold\np1,\n"])
 def test_a_gold_file_without_gold_labels_is_one_line(header, tmp_path, capsys):
     # a header-only gold file (or one whose gold cells are all empty) raised IndexError while naming an example id

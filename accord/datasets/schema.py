@@ -852,6 +852,14 @@ def _missing_column_hint(table: pd.DataFrame, column: str, given: pd.Index) -> s
         if spelt:
             has += f"; {folded[spelt[0]]!r} looks like a misspelt '{column}'"
     if column == "pair_id":
+        # a step table's or per-attribute ratings' own column under Excel's spaces ("step ") made the table read as
+        # pairwise judgments, and the error named only pair_id
+        kinds = {"attribute": "per-attribute ratings", "step": "a step-judgments table",
+                 "solution_id": "a step-judgments table"}
+        other = [(name, key) for name in names for key in kinds if name != key and name.strip().casefold() == key]
+        if other:
+            name, key = other[0]
+            has += f"; {name!r} differs from '{key}' only in spaces or case (the column of {kinds[key]})"
         return f" (or give response_a and response_b, and the pair id is derived from the texts; {has})"
     return f" ({has})"
 
