@@ -199,7 +199,7 @@ def _attach_gold(judgments: pd.DataFrame, path: Path, mapping: dict[str, str] | 
     from accord.datasets.loaders.generic import read_unvalidated
 
     # read as the judgments are: a ';'-delimited export recognised, pair ids kept as text ("007" stays "007")
-    gold = read_unvalidated(path, **({"encoding": encoding} if encoding else {}))
+    gold = read_unvalidated(path, strip_header=True, **({"encoding": encoding} if encoding else {}))
     if mapping:
         gold = gold.rename(columns={k: v for k, v in mapping.items() if v in ("pair_id", "task")})
     id_column = next((c for c in GOLD_ID_COLUMNS if c in gold.columns), None)
@@ -593,7 +593,7 @@ def _read_raters(path: Path, known: pd.Index, encoding: str | None = None) -> pd
     from accord.datasets.loaders.generic import read_unvalidated
 
     # read as the judgments are: a ';'-delimited export recognised, rater names kept as text ("007" stays "007")
-    raters = read_unvalidated(path, **({"encoding": encoding} if encoding else {}))
+    raters = read_unvalidated(path, strip_header=True, **({"encoding": encoding} if encoding else {}))
     if {"annotator", "worker"} <= set(raters.columns):
         raise AccordError(f"file {path}: both 'annotator' and 'worker' columns name the raters; keep one")
     raters = raters.rename(columns={"worker": "annotator"})

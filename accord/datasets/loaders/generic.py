@@ -410,9 +410,11 @@ def read_judgments(
 
 
 def read_unvalidated(path: str | os.PathLike, *, columns: dict[str, str] | None = None,
-                     **read_kwargs: Any) -> pd.DataFrame:
+                     strip_header: bool = False, **read_kwargs: Any) -> pd.DataFrame:
     """A judgments file read and renamed as :func:`read_judgments` reads it (the delimiter recognised, ids kept as
-    text, JSON's own types), not validated: for tables with a validation of their own (step judgments)."""
+    text, JSON's own types), not validated: for tables with a validation of their own (step judgments).
+    ``strip_header``: names with spaces around them are read without (a gold or raters file, whose columns no
+    ``--columns`` renames), where that gives no two columns one name."""
     path = Path(path).expanduser()
     source = str(path)
     if columns is not None and not isinstance(columns, dict):
@@ -455,7 +457,31 @@ def read_unvalidated(path: str | os.PathLike, *, columns: dict[str, str] | None 
         table = _without_trailing_empty_rows(table)
     if columns:
         table = table.rename(columns=checked_mapping(columns, table.columns, source))
+    if strip_header:
+        stripped = [name.strip() if isinstance(name, str) else name for name in table.columns]
+        if len(set(stripped)) == len(stripped):
+            table.columns = stripped
+    _refuse_spaced_optional_columns(table.columns, source)
     return table
+
+
+# columns accord reads when they are there, and passes over when they are not: under a name with spaces around it
+# (Excel keeps a space typed after a header) they were passed over without a word
+_OPTIONAL_COLUMNS: tuple[str, ...] = ("gold", "prompt", "response_a", "response_b", "response_a_id", "response_b_id",
+                                      "response", "step_text", "pool", "capacity", "scale_min", "scale_max")
+
+
+def _refuse_spaced_optional_columns(names: Iterable[Any], source: str) -> None:
+    """One error naming a column whose name is one of :data:`_OPTIONAL_COLUMNS` with spaces around it ("gold "),
+    where the table has no column of that name: read, its gold labels, texts or raters' capacities were ignored."""
+    names = list(names)
+    for name in names:
+        if isinstance(name, str) and name != name.strip() and name.strip() in _OPTIONAL_COLUMNS \
+                and name.strip() not in names:
+            meant = name.strip()
+            raise ValidationError(f"the name has spaces around it, so it is not read as '{meant}' (rename it in the "
+                                  f"file, or --columns {meant}={meant} on the command line, columns={{{name!r}: "
+                                  f"{meant!r}}} in Python)", source=source, column=name)
 
 
 def checked_mapping(columns: dict[Any, Any], header: Iterable[Any], source: str | None) -> dict[Any, Any]:
