@@ -421,23 +421,6 @@ def test_an_optional_column_under_excels_spaces_is_not_passed_over(tmp_path, cap
     assert status == 0 and pd.read_csv(output).empty, capsys.readouterr()
 
 
-@pytest.mark.parametrize("column", ["gold", "truth"])
-def test_a_gold_file_gives_a_class_named_na_as_written(column, tmp_path, capsys):
-    """A gold "NA" (a class: not applicable) was read as no gold: 1 of 2 pairs had a gold label. Beside the labels
-    A/B/tie, R's NA is still no gold."""
-    source, gold, output = tmp_path / "judgments.csv", tmp_path / "gold.csv", tmp_path / "soft.csv"
-    source.write_text("pair_id,annotator,label\np1,a,NA\np1,b,NA\np2,a,yes\np2,b,NA\n")
-    gold.write_text(f"pair_id,{column}\np1,NA\np2,yes\n")
-    status = main(["aggregate", "--input", str(source), "--gold", str(gold), "--method", "majority",
-                   "--form", "categorical", "--output", str(output)])
-    assert status == 0 and "gold: 2 of 2 pairs have a gold label" in capsys.readouterr().out
-    source.write_text("pair_id,annotator,label\np1,a,A\np1,b,A\np2,a,B\np2,b,B\n")
-    gold.write_text(f"pair_id,{column}\np1,NA\np2,B\n")
-    status = main(["aggregate", "--input", str(source), "--gold", str(gold), "--method", "majority",
-                   "--output", str(output)])
-    assert status == 0 and "gold: 1 of 2 pairs has a gold label" in capsys.readouterr().out
-
-
 @pytest.mark.parametrize("header", ["pair_id,gold\n", "pair_id,gold\np1,\n"])
 def test_a_gold_file_without_gold_labels_is_one_line(header, tmp_path, capsys):
     # a header-only gold file (or one whose gold cells are all empty) raised IndexError while naming an example id
