@@ -664,6 +664,66 @@ def test_a_config_write_that_fails_half_way_leaves_the_earlier_file_intact(tmp_p
     assert [p.name for p in tmp_path.iterdir()] == [path.name]
 
 
+def _model_files(folder: Path) -> dict[str, bytes]:
+    return {path.name: path.read_bytes() for path in folder.iterdir() if path.is_file()}
+
+
+@pytest.mark.parametrize("dies", ["head", "backbone", "tokenizer"])
+def test_overwriting_a_finished_model_cut_short_leaves_the_earlier_model_whole(workspace, monkeypatch, dies):
+    """Was: train with overwrite_output_dir over a finished model wrote the new run's reward_config.json at its start
+    (a run cut short left the earlier weights beside the new settings, a model that loaded with another run's
+    record), and its save removed the earlier reward_model.json first and then wrote file by file, so a save cut
+    short (here in the head's, the backbone's or the tokenizer's save, as a full disk or a kill would) left neither
+    model. Now the new model's files, its config among them, land together once all are written: the earlier model
+    stays as it was, byte for byte, and loads; a save that completes replaces it whole."""
+    import safetensors.torch
+    from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+    first = config(workspace, f"overwritten-{dies}", model=workspace["bert"], max_steps=1, seed=1)
+    train(first)
+    out = Path(first.output_dir)
+    earlier = _model_files(out)
+    assert {"reward_model.json", "reward_config.json", "model.safetensors", "reward_head.safetensors"} <= set(earlier)
+
+    def no_space(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    target = {"head": (safetensors.torch, "save_file"), "backbone": (PreTrainedModel, "save_pretrained"),
+              "tokenizer": (PreTrainedTokenizerBase, "save_pretrained")}[dies]
+    second = config(workspace, f"overwritten-{dies}", model=workspace["bert"], max_steps=2, seed=2,
+                    learning_rate=5e-3, overwrite_output_dir=True)
+    with monkeypatch.context() as patched:
+        patched.setattr(*target, no_space)
+        with pytest.raises(OSError, match="No space left"):
+            train(second)
+    kept = {name: data for name, data in _model_files(out).items() if name != "metrics.jsonl"}
+    assert kept == {name: data for name, data in earlier.items() if name != "metrics.jsonl"}
+    assert RewardConfig.load(out / "reward_config.json").seed == 1
+    assert RewardModel.from_pretrained(out).meta["global_step"] == 1
+    assert [path.name for path in out.iterdir() if path.name.startswith(".")] == []  # no staging folder left
+    train(second)  # completes: the new model, its config with it
+    assert RewardModel.from_pretrained(out).meta["global_step"] == 2
+    assert RewardConfig.load(out / "reward_config.json").seed == 2
+    assert [path.name for path in out.iterdir() if path.name.startswith(".")] == []
+
+
+def test_a_model_saved_over_another_keeps_none_of_its_files(workspace, tmp_path):
+    """The earlier model's files that the new one lacks go when the new one lands: its statistics (a model saved
+    without them was normalised by another model's rewards), a combination fitted to its rewards, weights of another
+    name; the trainer's log and other files stay."""
+    folder = tmp_path / "rm"
+    RewardModel.from_backbone(workspace["bert"]).save_pretrained(folder, stats={"mean": 0.5, "sd": 2.0, "n": 8})
+    for name in ("reward_combination.json", "pytorch_model.bin", "vocab.txt"):
+        (folder / name).write_text("{}")
+    (folder / "metrics.jsonl").write_text('{"step": 1}\n')
+    (folder / "notes.txt").write_text("mine")
+    RewardModel.from_backbone(workspace["bert"], pooling="cls").save_pretrained(folder)
+    names = {path.name for path in folder.iterdir()}
+    assert not names & {"reward_stats.json", "reward_combination.json", "pytorch_model.bin", "vocab.txt"}, names
+    assert {"metrics.jsonl", "notes.txt", "reward_model.json", "model.safetensors"} <= names
+    assert RewardModel.from_pretrained(folder).pooling == "cls"
+
+
 def test_resuming_an_older_checkpoint_removes_the_abandoned_run_s_later_ones(workspace, capsys):
     """Was: resuming from an explicit older checkpoint (step-1 while the run had gone on to step-3) left the later
     ones in place, so the next --resume-from latest took the abandoned run's step-3 for this run's newest. Now they

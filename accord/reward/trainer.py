@@ -201,6 +201,7 @@ class RewardTrainer:
         self._window: _Window | None = None
         self._resumed_window: dict[str, Any] | None = None
         self._last_loss = float("nan")
+        self._wrote_config = False  # whether this run wrote reward_config.json at its start (_start_output)
 
     # ------------------------------------------------------------------------------------------------------------------
     # set-up
@@ -478,11 +479,17 @@ class RewardTrainer:
         return run_examples, run_tokens, last_loss
 
     def _start_output(self) -> bool:
-        """Create the output folder and write the config (main process); whether the folder is new."""
+        """Create the output folder and write the config (main process); whether the folder is new. Over a finished
+        model (``overwrite_output_dir``, or the library's train run again) the config waits for the new model and
+        lands with it (:meth:`save_model`): written now, a run cut short left the earlier model's weights beside
+        this run's settings, a model that loaded with another's record of how it was trained."""
         created = not self.output_dir.exists()
+        self._wrote_config = False
         if self.accelerator.is_main_process:
             self.output_dir.mkdir(parents=True, exist_ok=True)
-            self.config.save(self.output_dir / CONFIG_FILE)
+            if not (self.output_dir / META_FILE).is_file():
+                self.config.save(self.output_dir / CONFIG_FILE)
+                self._wrote_config = True
             self._trim_metrics(self.global_step)
             self._remove_abandoned_checkpoints()
         return created
@@ -490,7 +497,8 @@ class RewardTrainer:
     def _remove_start(self, created: bool) -> None:
         if not self.accelerator.is_main_process or self.global_step > 0:
             return
-        (self.output_dir / CONFIG_FILE).unlink(missing_ok=True)
+        if self._wrote_config:  # a finished model's own config stays
+            (self.output_dir / CONFIG_FILE).unlink(missing_ok=True)
         if created and self.output_dir.exists() and not any(self.output_dir.iterdir()):
             self.output_dir.rmdir()
 
@@ -541,7 +549,8 @@ class RewardTrainer:
             with library_bars(self.config.progress):
                 model.save_pretrained(directory, tokenizer=self.tokenizer, stats=stats,
                                       extra_meta={"global_step": self.global_step},
-                                      state_dict=state if acc.distributed_type.value == "FSDP" else None)
+                                      state_dict=state if acc.distributed_type.value == "FSDP" else None,
+                                      files={CONFIG_FILE: self.config.to_json()})  # the settings land with it
         acc.wait_for_everyone()
         return directory
 
