@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -593,6 +594,41 @@ def test_resume_with_another_seed_or_training_data_is_refused_naming_it(workspac
         message = "saved from 40 training pairs; this run has 39"
     with pytest.raises(AccordError, match=f"^folder {checkpoint}: {message}"):
         trainer.train()
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"max_length": 12}, "saved with max_length=512; this run has max_length=12 (resume needs the same max_length"),
+    ({"group_by_length": False}, "saved with group_by_length=True; this run has group_by_length=False"),
+    ({"packing": False}, "saved with packing=True; this run has packing=False"),
+    ({"batch_size": 9}, "saved with batch_size=8; this run has batch_size=9"),  # 40 pairs: 5 batches either way
+    ({"data": True}, "saved with another batch order of its 40 training pairs")])
+def test_resume_with_settings_that_reorder_the_batches_is_refused_naming_them(workspace, change, message):
+    """Was: a checkpoint resumed with another max_length, group_by_length or packing (or a batch size of as many
+    steps per epoch, or other data of as many pairs) recomputed another batch order, skipped as many batches as were
+    done and went on through the rest: some pairs were trained on twice in the epoch and others never, without a
+    word. Now the checkpoint records its batch order, and a resumed run whose order differs is one error naming the
+    checkpoint and the settings that differ (or the data). A checkpoint saved before the order was recorded resumes
+    as before."""
+    frame = synthetic_pairs(40, seed=12)
+    name = "reorder-" + next(iter(change))
+    common = dict(batch_size=8, max_steps=4, save_steps=2)
+    with pytest.raises(Stop):
+        RewardTrainer(config(workspace, name, **common), train_data=frame, callbacks=[stop_at(2)]).train()
+    checkpoint = workspace["root"] / name / "checkpoints" / "step-0000002"
+    data = frame
+    if "data" in change:  # as many pairs, other lengths
+        data = frame.assign(chosen=frame["chosen"].str.cat(frame["chosen"].iloc[::-1].to_numpy(), sep=" "))
+    settings = {**common, **{key: value for key, value in change.items() if key != "data"}}
+    with pytest.raises(AccordError, match=f"^folder {checkpoint}: {re.escape(message)}"):
+        RewardTrainer(config(workspace, name, resume_from="latest", **settings), train_data=data).train()
+    # recorded before: the same run resumes, and a checkpoint without the record resumes as before
+    state_path = checkpoint / "trainer_state.json"
+    state = json.loads(state_path.read_text())
+    resumed = RewardTrainer(config(workspace, name, resume_from="latest", **common), train_data=frame).train()
+    assert resumed.global_step == 4
+    del state["batch_order"], state["batch_settings"]
+    state_path.write_text(json.dumps(state))
+    RewardTrainer(config(workspace, name, resume_from=str(checkpoint), **settings), train_data=data).train()
 
 
 def test_a_run_killed_while_replacing_a_checkpoint_resumes_from_a_complete_one(workspace, monkeypatch):

@@ -17,7 +17,8 @@ so that a resumed run logs what an uninterrupted one does) plus ``trainer_state.
 position; the seed and the number of examples, which set the batch order). They are written to a ``.partial``
 folder and renamed when complete, so a run killed while writing leaves the previous checkpoint intact (and one being
 deleted loses its ``trainer_state.json`` first). Resuming recomputes the epoch's batch order and skips the batches
-already done. Resuming from a checkpoint older than the newest in ``output_dir/checkpoints`` (``--resume-from`` a
+already done; the checkpoint records that order, and a run whose settings or data order the batches otherwise is
+refused. Resuming from a checkpoint older than the newest in ``output_dir/checkpoints`` (``--resume-from`` a
 ``step-N`` folder while a run that went on to ``step-M``, ``M > N``, left later ones) abandons that continuation: at
 resume, before the first step, the checkpoints after step ``N`` are removed, with a line saying which (as
 ``metrics.jsonl`` loses its lines after step ``N``), so that ``--resume-from latest`` takes this run's newest
@@ -31,6 +32,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import hashlib
 import json
 import math
 import os
@@ -70,6 +72,9 @@ from accord.reward.task import RewardTask, get_task
 CHECKPOINTS = "checkpoints"
 STATE_FILE = "trainer_state.json"
 WINDOW_FILE = "log_window_{rank}.json"  # a process's sums since the last log line, in a checkpoint
+#: The settings besides the seed and the data that set the batch order (the examples' costs and how they are cut
+#: into batches): a checkpoint records them, and a resumed run that orders its batches otherwise names them
+BATCH_ORDER_SETTINGS = ("batch_size", "group_by_length", "max_length", "packing")
 CONFIG_FILE = "reward_config.json"
 LEARNS_BEGINNING = "the model learns from only their beginning"
 EVALUATES_BEGINNING = "the evaluation reads only their beginning"
@@ -573,7 +578,9 @@ class RewardTrainer:
         if acc.is_main_process:
             state = {"global_step": self.global_step, "steps_per_epoch": self.steps_per_epoch,
                      "total_steps": self.total_steps, "world_size": acc.num_processes, "seed": self.config.seed,
-                     "n_examples": len(self.train_data), "last_loss": self._last_loss}
+                     "n_examples": len(self.train_data), "last_loss": self._last_loss,
+                     "batch_order": self._batch_order(self.global_step),
+                     "batch_settings": {name: getattr(self.config, name) for name in BATCH_ORDER_SETTINGS}}
             (partial / STATE_FILE).write_text(json.dumps(state, indent=2))
             _usual_modes_tree(partial)
             _fsync_tree(partial)
@@ -671,12 +678,41 @@ class RewardTrainer:
         if "n_examples" in state and state["n_examples"] != len(self.train_data):
             raise AccordError(f"folder {path}: saved from {state['n_examples']} training {unit}; this run has "
                               f"{len(self.train_data)} (resume needs the same training data: it sets the batch order)")
+        if "batch_order" in state and state["batch_order"] != self._batch_order(int(state["global_step"])):
+            self._refuse_another_batch_order(path, state)
         self.accelerator.load_state(str(path))
         self.global_step = int(state["global_step"])
         self._last_loss = float(state.get("last_loss", float("nan")))  # checkpoints of older versions lack both
         window = path / WINDOW_FILE.format(rank=self.accelerator.process_index)
         self._resumed_window = json.loads(window.read_text()) if window.exists() else None
         self.resumed_from = str(path)
+
+    def _batch_order(self, step: int) -> str:
+        """A digest of the batches of the epoch of ``step``: those a run resumed there skips and goes on through."""
+        batches = self._epoch_batches(step // self.steps_per_epoch)
+        digest = hashlib.sha256(np.concatenate(batches).astype(np.int64).tobytes())
+        digest.update(np.array([len(batch) for batch in batches], dtype=np.int64).tobytes())
+        return digest.hexdigest()[:16]
+
+    def _refuse_another_batch_order(self, path: Path, state: dict[str, Any]) -> None:
+        """One error for a checkpoint whose batch order this run would not recompute: with another max_length,
+        packing, group_by_length or batch size of as many steps per epoch (or other data of as many examples), the
+        run skipped the batches done and went on through batches of another order (pairs trained twice, others
+        never), without a word. Names the settings that differ, else the data."""
+        saved = state.get("batch_settings", {})
+        changed = [name for name in BATCH_ORDER_SETTINGS if name in saved and saved[name] != getattr(self.config, name)]
+        if changed:
+            def message(*names: str) -> str:
+                was = ", ".join(assigned(flag, saved[name]) for flag, name in zip(names, changed))
+                now = ", ".join(assigned(flag, getattr(self.config, name)) for flag, name in zip(names, changed))
+                verb = "they set" if len(names) > 1 else "it sets"
+                return (f"folder {path}: saved with {was}; this run has {now} (resume needs the same "
+                        f"{', '.join(name.strip(QUOTE) for name in names)}: {verb} the batch order)")
+
+            raise SettingError(changed[0], message, *changed[1:])
+        raise AccordError(f"folder {path}: saved with another batch order of its {state['n_examples']} training "
+                          f"{self.task.unit} (their lengths differ: other training data of as many {self.task.unit}?); "
+                          "resume needs the same training data")
 
     def _log(self, record: dict[str, Any]) -> None:
         if not self.accelerator.is_main_process:
