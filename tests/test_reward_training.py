@@ -631,6 +631,37 @@ def test_resume_with_settings_that_reorder_the_batches_is_refused_naming_them(wo
     RewardTrainer(config(workspace, name, resume_from=str(checkpoint), **settings), train_data=data).train()
 
 
+def test_an_interrupt_while_the_checkpoint_loads_leaves_the_folder_as_it_was(workspace, monkeypatch):
+    """Was: Ctrl-C while a checkpoint loaded (resume_from, which takes long for a large model) said "interrupted
+    before the first training step: nothing written", but the output folder had been started by then: the log
+    trimmed to the checkpoint's step and the later checkpoints of the run removed. Now an interrupt asked before the
+    folder is started leaves it as it was."""
+    from accord.reward.trainer import TrainingInterrupted
+
+    frame = synthetic_pairs(40, seed=12)
+    name = "interrupted-loading"
+    common = dict(batch_size=8, max_steps=5, save_steps=2)
+    with pytest.raises(Stop):
+        RewardTrainer(config(workspace, name, **common), train_data=frame, callbacks=[stop_at(4)]).train()
+    out = workspace["root"] / name
+    checkpoints = sorted(path.name for path in (out / "checkpoints").iterdir())
+    log = (out / "metrics.jsonl").read_bytes()
+    assert checkpoints == ["step-0000002", "step-0000004"]
+    real = RewardTrainer._maybe_resume
+
+    def interrupted_while_loading(self):
+        real(self)
+        os.kill(os.getpid(), signal.SIGINT)  # what Ctrl-C does: the handler only asks to stop
+
+    monkeypatch.setattr(RewardTrainer, "_maybe_resume", interrupted_while_loading)
+    trainer = RewardTrainer(config(workspace, name, resume_from=str(out / "checkpoints" / "step-0000002"), **common),
+                            train_data=frame)
+    with pytest.raises(TrainingInterrupted, match="nothing written"):
+        trainer.train()
+    assert sorted(path.name for path in (out / "checkpoints").iterdir()) == checkpoints
+    assert (out / "metrics.jsonl").read_bytes() == log
+
+
 def test_a_run_killed_while_replacing_a_checkpoint_resumes_from_a_complete_one(workspace, monkeypatch):
     """Was: a checkpoint saved again at its step (a resumed run reaching it once more) first deleted the old folder
     file by file, trainer_state.json among the last, so a run killed half-way left a folder without its weights that

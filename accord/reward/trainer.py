@@ -384,6 +384,9 @@ class RewardTrainer:
         cfg, acc = self.config, self.accelerator
         with _InterruptFlag() as interrupt:
             self._maybe_resume()
+            if interrupt.requested:  # while the checkpoint loaded: before the output folder is touched (its start
+                # trims the log, removes later or earlier checkpoints, writes the config), as the line says
+                raise TrainingInterrupted("interrupted before the first training step: nothing written", None)
             created = self._start_output()
             if interrupt.requested:  # before the first step: nothing worth keeping
                 self._remove_start(created)
