@@ -52,7 +52,7 @@ import torch
 
 from accord._session import seed_everything
 from accord.datasets.errors import AccordError, SettingError, SettingWarning
-from accord.datasets.io import atomic_path, check_output_folder
+from accord.datasets.io import atomic_path, check_output_folder, json_text
 from accord.reward.calibration import CALIBRATION_KEY
 from accord.reward.config import QUOTE, RewardConfig, assigned, refused
 from accord.reward.data import TokenizedPairs, ensure_pad_token, length_grouped_batches, warn_cut
@@ -722,7 +722,8 @@ class RewardTrainer:
             return
         self.output_dir.mkdir(parents=True, exist_ok=True)
         with open(self.output_dir / METRICS_FILE, "a", encoding="utf-8") as handle:
-            handle.write(json.dumps(record, default=float) + "\n")
+            # NaN (a diverged loss, an evaluation AUROC of one class) as null: a bare NaN token is no JSON
+            handle.write(json_text(record, default=float) + "\n")
 
     def _trim_metrics(self, step: int) -> None:
         """On resume, drop the lines a killed run wrote after its last checkpoint."""
