@@ -662,6 +662,28 @@ def test_an_interrupt_while_the_checkpoint_loads_leaves_the_folder_as_it_was(wor
     assert (out / "metrics.jsonl").read_bytes() == log
 
 
+def test_a_checkpoint_saved_before_the_first_log_line_is_json_and_resumes(workspace):
+    """Was: a checkpoint saved before the run's first log line (save_steps below logging_steps) wrote "last_loss":
+    NaN into trainer_state.json, a bare token that is no JSON (jq, strict parsers). Now it is null, and the resumed
+    run reads it back as no loss logged yet."""
+    import math
+
+    frame = synthetic_pairs(40, seed=13)
+    common = dict(batch_size=8, max_steps=3, save_steps=1, logging_steps=3)
+    with pytest.raises(Stop):
+        RewardTrainer(config(workspace, "unlogged", **common), train_data=frame, callbacks=[stop_at(1)]).train()
+
+    def refuse(token):
+        raise ValueError(f"{token} is no JSON")
+
+    state_path = workspace["root"] / "unlogged" / "checkpoints" / "step-0000001" / "trainer_state.json"
+    assert json.loads(state_path.read_text(), parse_constant=refuse)["last_loss"] is None
+    seen = []
+    result = RewardTrainer(config(workspace, "unlogged", resume_from="latest", **common), train_data=frame,
+                           callbacks=[lambda trainer, state: seen.append(state["loss"])]).train()
+    assert result.global_step == 3 and math.isnan(seen[0]) and math.isfinite(seen[-1])
+
+
 def test_a_run_killed_while_replacing_a_checkpoint_resumes_from_a_complete_one(workspace, monkeypatch):
     """Was: a checkpoint saved again at its step (a resumed run reaching it once more) first deleted the old folder
     file by file, trainer_state.json among the last, so a run killed half-way left a folder without its weights that

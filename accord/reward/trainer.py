@@ -584,7 +584,8 @@ class RewardTrainer:
                      "n_examples": len(self.train_data), "last_loss": self._last_loss,
                      "batch_order": self._batch_order(self.global_step),
                      "batch_settings": {name: getattr(self.config, name) for name in BATCH_ORDER_SETTINGS}}
-            (partial / STATE_FILE).write_text(json.dumps(state, indent=2))
+            # a last loss not yet logged (NaN) as null: a bare NaN token is no JSON
+            (partial / STATE_FILE).write_text(json_text(state, indent=2))
             _usual_modes_tree(partial)
             _fsync_tree(partial)
             _remove_checkpoint(final)  # one saved at this step before (a resumed run that gets here again)
@@ -685,7 +686,8 @@ class RewardTrainer:
             self._refuse_another_batch_order(path, state)
         self.accelerator.load_state(str(path))
         self.global_step = int(state["global_step"])
-        self._last_loss = float(state.get("last_loss", float("nan")))  # checkpoints of older versions lack both
+        last_loss = state.get("last_loss")  # checkpoints of older versions lack it (and the window); null: not logged
+        self._last_loss = float("nan") if last_loss is None else float(last_loss)
         window = path / WINDOW_FILE.format(rank=self.accelerator.process_index)
         self._resumed_window = json.loads(window.read_text()) if window.exists() else None
         self.resumed_from = str(path)
