@@ -684,6 +684,35 @@ def test_a_checkpoint_saved_before_the_first_log_line_is_json_and_resumes(worksp
     assert result.global_step == 3 and math.isnan(seen[0]) and math.isfinite(seen[-1])
 
 
+@pytest.mark.parametrize("change, message", [
+    ({"uncertainty_head": True}, "saved with uncertainty_head=False; this run has uncertainty_head=True"),
+    ({"ensemble_heads": 3}, "saved with ensemble_heads=None; this run has ensemble_heads=3"),
+    ({"pooling": "cls"}, "saved with pooling='auto'; this run has pooling='cls'")])
+def test_resume_into_another_model_is_one_error_naming_the_settings(workspace, change, message):
+    """Was: a checkpoint resumed with another head (uncertainty_head, ensemble_heads) or adapters ended in torch's
+    "Error(s) in loading state_dict for RewardModel" traceback, and with another pooling it went on training what
+    the saved head had learned to read elsewhere, without a word. Now the checkpoint records the settings that shape
+    the model, and a run that gives them otherwise is one error naming them; a checkpoint saved before the record
+    whose states do not fit is one line naming the checkpoint."""
+    frame = synthetic_pairs(40, seed=12)
+    name = "reshaped-" + next(iter(change))
+    common = dict(model=workspace["bert"], batch_size=8, max_steps=3, save_steps=1)
+    with pytest.raises(Stop):
+        RewardTrainer(config(workspace, name, **common), train_data=frame, callbacks=[stop_at(1)]).train()
+    checkpoint = workspace["root"] / name / "checkpoints" / "step-0000001"
+    with pytest.raises(AccordError, match=f"^folder {checkpoint}: {re.escape(message)}"):
+        RewardTrainer(config(workspace, name, resume_from="latest", **common, **change), train_data=frame).train()
+    if "pooling" in change:
+        return  # the states fit: nothing else to say
+    state_path = checkpoint / "trainer_state.json"
+    state = json.loads(state_path.read_text())
+    del state["model_settings"]
+    state_path.write_text(json.dumps(state))
+    with pytest.raises(AccordError, match=f"^folder {checkpoint}: its states do not fit this run's model") as caught:
+        RewardTrainer(config(workspace, name, resume_from="latest", **common, **change), train_data=frame).train()
+    assert "\n" not in str(caught.value)
+
+
 def test_a_run_killed_while_replacing_a_checkpoint_resumes_from_a_complete_one(workspace, monkeypatch):
     """Was: a checkpoint saved again at its step (a resumed run reaching it once more) first deleted the old folder
     file by file, trainer_state.json among the last, so a run killed half-way left a folder without its weights that

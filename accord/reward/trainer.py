@@ -75,6 +75,10 @@ WINDOW_FILE = "log_window_{rank}.json"  # a process's sums since the last log li
 #: The settings besides the seed and the data that set the batch order (the examples' costs and how they are cut
 #: into batches): a checkpoint records them, and a resumed run that orders its batches otherwise names them
 BATCH_ORDER_SETTINGS = ("batch_size", "group_by_length", "max_length", "packing")
+#: The settings that shape the model a checkpoint's states are loaded into (its head, adapters, what trains): a
+#: resumed run must keep them (the backbone's path may change: a folder moved)
+MODEL_SETTINGS = ("task", "pooling", "uncertainty_head", "ensemble_heads", "lora", "lora_r", "lora_target_modules",
+                  "freeze_layers")
 CONFIG_FILE = "reward_config.json"
 LEARNS_BEGINNING = "the model learns from only their beginning"
 EVALUATES_BEGINNING = "the evaluation reads only their beginning"
@@ -583,7 +587,8 @@ class RewardTrainer:
                      "total_steps": self.total_steps, "world_size": acc.num_processes, "seed": self.config.seed,
                      "n_examples": len(self.train_data), "last_loss": self._last_loss,
                      "batch_order": self._batch_order(self.global_step),
-                     "batch_settings": {name: getattr(self.config, name) for name in BATCH_ORDER_SETTINGS}}
+                     "batch_settings": {name: getattr(self.config, name) for name in BATCH_ORDER_SETTINGS},
+                     "model_settings": {name: getattr(self.config, name) for name in MODEL_SETTINGS}}
             # a last loss not yet logged (NaN) as null: a bare NaN token is no JSON
             (partial / STATE_FILE).write_text(json_text(state, indent=2))
             _usual_modes_tree(partial)
@@ -682,9 +687,18 @@ class RewardTrainer:
         if "n_examples" in state and state["n_examples"] != len(self.train_data):
             raise AccordError(f"folder {path}: saved from {state['n_examples']} training {unit}; this run has "
                               f"{len(self.train_data)} (resume needs the same training data: it sets the batch order)")
+        self._refuse_another_model(path, state)
         if "batch_order" in state and state["batch_order"] != self._batch_order(int(state["global_step"])):
             self._refuse_another_batch_order(path, state)
-        self.accelerator.load_state(str(path))
+        try:
+            self.accelerator.load_state(str(path))
+        except (RuntimeError, ValueError, KeyError) as err:  # torch's "Error(s) in loading state_dict" traceback
+            if not isinstance(err, KeyError) and "state_dict" not in str(err) and "parameter group" not in str(err):
+                raise
+            reason = (str(err).strip().splitlines() or [type(err).__name__])[0].rstrip(":")
+            raise AccordError(f"folder {path}: its states do not fit this run's model ({reason}); resume with the "
+                              "model and settings the checkpoint was saved with (the backbone, task, "
+                              "uncertainty_head, ensemble_heads, LoRA, freeze_layers)") from err
         self.global_step = int(state["global_step"])
         last_loss = state.get("last_loss")  # checkpoints of older versions lack it (and the window); null: not logged
         self._last_loss = float("nan") if last_loss is None else float(last_loss)
@@ -698,6 +712,23 @@ class RewardTrainer:
         digest = hashlib.sha256(np.concatenate(batches).astype(np.int64).tobytes())
         digest.update(np.array([len(batch) for batch in batches], dtype=np.int64).tobytes())
         return digest.hexdigest()[:16]
+
+    def _refuse_another_model(self, path: Path, state: dict[str, Any]) -> None:
+        """One error naming the settings of :data:`MODEL_SETTINGS` this run gives otherwise than the checkpoint was
+        saved with: resuming with another head or adapters was torch's "Error(s) in loading state_dict" traceback,
+        and with another pooling went on training what the checkpoint's head had learned to read elsewhere."""
+        saved = state.get("model_settings", {})
+        changed = [name for name in MODEL_SETTINGS if name in saved and saved[name] != getattr(self.config, name)]
+        if not changed:
+            return
+
+        def message(*names: str) -> str:
+            was = ", ".join(assigned(flag, saved[name]) for flag, name in zip(names, changed))
+            now = ", ".join(assigned(flag, getattr(self.config, name)) for flag, name in zip(names, changed))
+            return (f"folder {path}: saved with {was}; this run has {now} (resume needs the model the checkpoint "
+                    "was saved from)")
+
+        raise SettingError(changed[0], message, *changed[1:])
 
     def _refuse_another_batch_order(self, path: Path, state: dict[str, Any]) -> None:
         """One error for a checkpoint whose batch order this run would not recompute: with another max_length,
@@ -715,9 +746,10 @@ class RewardTrainer:
                         f"{', '.join(name.strip(QUOTE) for name in names)}: {verb} the batch order)")
 
             raise SettingError(changed[0], message, *changed[1:])
+        unit = self.task.unit
         raise AccordError(f"folder {path}: saved with another batch order of its {state['n_examples']} training "
-                          f"{self.task.unit} (their lengths differ: other training data of as many {self.task.unit}?); "
-                          "resume needs the same training data")
+                          f"{unit} (their token lengths differ: other training data of as many {unit}, or another "
+                          "backbone's tokenizer?); resume needs the same training data and model")
 
     def _log(self, record: dict[str, Any]) -> None:
         if not self.accelerator.is_main_process:
