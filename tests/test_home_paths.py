@@ -47,3 +47,18 @@ def test_a_reward_model_trains_into_and_loads_from_a_home_path(home, tmp_path):
                        batch_size=4, max_steps=2, progress=False, stats_max_pairs=8))
     assert (home / "rm" / "reward_model.json").is_file() and not (tmp_path / "~").exists()
     assert 0.0 <= evaluate("~/rm", "~/cleaned.parquet")["accuracy"] <= 1.0
+
+
+def test_a_combination_saved_under_a_home_path_is_the_one_scored(home, tmp_path):
+    """save_combination("~/rm", ...) wrote reward_combination.json into the home folder, but load_combination (what
+    score of a multi-attribute model reads) looked for it under a literal "~", found nothing and scored with the
+    model's default combination in its place, unsaid; the combined reward's statistics were then the model's."""
+    from accord.reward.attribute_combination import FixedWeights, load_combination, save_combination
+
+    combination = FixedWeights({"helpful": 2.0}, ["helpful", "honest"])
+    combination.stats_ = {"mean": 0.5, "sd": 2.0, "n": 8}
+    written = save_combination("~/rm", combination)
+    loaded = load_combination("~/rm", {"attributes": {"names": ["helpful", "honest"]}})
+    assert loaded.coef_.tolist() == [2.0, 0.0] and loaded.stats_ == combination.stats_
+    assert Path(written) == home / "rm" / "reward_combination.json"  # the path `accord combine` says it wrote
+    assert not (tmp_path / "~").exists()

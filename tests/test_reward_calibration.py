@@ -286,6 +286,52 @@ def test_training_on_from_a_calibrated_model_does_not_carry_its_temperature(tmp_
     assert "calibration" in json.loads(meta_path.read_text())  # the saved model keeps its own
 
 
+def test_the_calibration_records_its_max_length_and_reading_at_another_warns_once(tmp_path, capsys):
+    """Was: the temperature saved by `accord calibrate --max-length 12` kept no length, and evaluate and score read
+    the pairs at the model's own (or any --max-length) and applied it to those other log-odds without a word. Now the
+    calibration records the length it was fitted at, and reading at another warns once, naming the flag; a
+    calibration saved before the length was recorded loads and applies as before, without a warning."""
+    import warnings
+
+    bert = build_tiny_backbone(tmp_path / "bert", "bert", texts=[" ".join(WORDS)], seed=1)
+    train_file, held_out = tmp_path / "train.jsonl", tmp_path / "held_out.jsonl"
+    _pairs(16, 0).to_json(train_file, orient="records", lines=True)
+    _pairs(24, 1).to_json(held_out, orient="records", lines=True)
+    config = RewardConfig(model=str(bert), train_path=str(train_file), output_dir=str(tmp_path / "rm"), batch_size=8,
+                          max_steps=2, learning_rate=3e-3, max_length=24, save_steps=None, progress=False,
+                          stats_max_pairs=8)
+    train(config)
+    assert accord_main(["calibrate", config.output_dir, str(held_out), "--objective", "soft", "--max-length", "12",
+                        "--quiet"]) == 0
+    capsys.readouterr()
+    meta_path = tmp_path / "rm" / META_FILE
+    assert json.loads(meta_path.read_text())["calibration"]["max_length"] == 12
+    # at the model's own length (24): one line naming the flag and both lengths
+    assert accord_main(["evaluate", config.output_dir, str(held_out), "--quiet"]) == 0
+    said = [line for line in capsys.readouterr().err.splitlines() if "calibration" in line]
+    assert len(said) == 1 and "--max-length 12" in said[0] and "--max-length 24" in said[0], said
+    assert accord_main(["score", config.output_dir, str(held_out), "--max-length", "16", "--quiet"]) == 0
+    said = [line for line in capsys.readouterr().err.splitlines() if "calibration" in line]
+    assert len(said) == 1 and "--max-length 16" in said[0], said
+    with pytest.warns(UserWarning, match="max_length=12.*max_length=24") as caught:
+        score(config.output_dir, _pairs(3, 2))
+    assert sum("calibration" in str(w.message) for w in caught) == 1
+    with warnings.catch_warnings():  # read as it was fitted: nothing to say
+        warnings.simplefilter("error")
+        fitted_at = evaluate(config.output_dir, str(held_out), max_length=12)
+        tempered = score(config.output_dir, _pairs(3, 2), max_length=12)["p_chosen_model"]
+    # a calibration saved before the length was recorded: applied as before, unsaid
+    meta = json.loads(meta_path.read_text())
+    del meta["calibration"]["max_length"]
+    meta_path.write_text(json.dumps(meta))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert evaluate(config.output_dir, str(held_out), max_length=12) == fitted_at
+        np.testing.assert_array_equal(score(config.output_dir, _pairs(3, 2), max_length=12)["p_chosen_model"],
+                                      tempered)
+        evaluate(config.output_dir, str(held_out))
+
+
 def test_calibrating_on_one_held_out_pair_is_one_line_naming_the_file_before_the_model_loads(tmp_path, capsys,
                                                                                             monkeypatch):
     """`accord calibrate rm one_pair.jsonl` loaded and ran the model, then said "calibration needs at least 2 pairs

@@ -966,3 +966,23 @@ def test_scoring_steps_says_once_how_many_steps_max_length_cut(workspace, tmp_pa
     assert len(err) == 1 and err[0].startswith("accord: warning: score: "), err
     assert f"of the {len(scored)} steps did not fit --max-length 24" in err[0] and "NaN scores" in err[0], err
     assert scored["reward"].isna().sum() > 0
+
+
+def test_the_training_log_is_json_where_an_evaluation_measure_is_undefined(workspace):
+    """Was: metrics.jsonl held bare NaN tokens (eval_step_auroc of evaluation data whose steps are all correct), no
+    JSON: jq, JavaScript and strict parsers refused the trainer's log, as they refused `accord evaluate --out` before
+    it wrote null. Now an undefined measure is null there too."""
+    frame = toy_steps(48)
+    right = frame[frame["first_error"] == frame["n_steps"]].reset_index(drop=True)  # one class of steps only
+    eval_path = write_cleaned_steps(right, workspace["root"] / "all-right.parquet")
+    cfg = config(workspace, "undefined-auroc", max_steps=1, eval_path=str(eval_path))
+    train(cfg)
+
+    def refuse(token):
+        raise ValueError(f"{token} is no JSON")
+
+    records = [json.loads(line, parse_constant=refuse)
+               for line in (Path(cfg.output_dir) / "metrics.jsonl").read_text().splitlines()]
+    evaluated = [record for record in records if "eval_step_auroc" in record]
+    assert evaluated and evaluated[-1]["eval_step_auroc"] is None
+    assert isinstance(records[0]["loss"], float) and records[0]["step"] == 1

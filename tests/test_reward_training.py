@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -595,6 +596,123 @@ def test_resume_with_another_seed_or_training_data_is_refused_naming_it(workspac
         trainer.train()
 
 
+@pytest.mark.parametrize("change, message", [
+    ({"max_length": 12}, "saved with max_length=512; this run has max_length=12 (resume needs the same max_length"),
+    ({"group_by_length": False}, "saved with group_by_length=True; this run has group_by_length=False"),
+    ({"packing": False}, "saved with packing=True; this run has packing=False"),
+    ({"batch_size": 9}, "saved with batch_size=8; this run has batch_size=9"),  # 40 pairs: 5 batches either way
+    ({"data": True}, "saved with another batch order of its 40 training pairs")])
+def test_resume_with_settings_that_reorder_the_batches_is_refused_naming_them(workspace, change, message):
+    """Was: a checkpoint resumed with another max_length, group_by_length or packing (or a batch size of as many
+    steps per epoch, or other data of as many pairs) recomputed another batch order, skipped as many batches as were
+    done and went on through the rest: some pairs were trained on twice in the epoch and others never, without a
+    word. Now the checkpoint records its batch order, and a resumed run whose order differs is one error naming the
+    checkpoint and the settings that differ (or the data). A checkpoint saved before the order was recorded resumes
+    as before."""
+    frame = synthetic_pairs(40, seed=12)
+    name = "reorder-" + next(iter(change))
+    common = dict(batch_size=8, max_steps=4, save_steps=2)
+    with pytest.raises(Stop):
+        RewardTrainer(config(workspace, name, **common), train_data=frame, callbacks=[stop_at(2)]).train()
+    checkpoint = workspace["root"] / name / "checkpoints" / "step-0000002"
+    data = frame
+    if "data" in change:  # as many pairs, other lengths
+        data = frame.assign(chosen=frame["chosen"].str.cat(frame["chosen"].iloc[::-1].to_numpy(), sep=" "))
+    settings = {**common, **{key: value for key, value in change.items() if key != "data"}}
+    with pytest.raises(AccordError, match=f"^folder {checkpoint}: {re.escape(message)}"):
+        RewardTrainer(config(workspace, name, resume_from="latest", **settings), train_data=data).train()
+    # recorded before: the same run resumes, and a checkpoint without the record resumes as before
+    state_path = checkpoint / "trainer_state.json"
+    state = json.loads(state_path.read_text())
+    resumed = RewardTrainer(config(workspace, name, resume_from="latest", **common), train_data=frame).train()
+    assert resumed.global_step == 4
+    del state["batch_order"], state["batch_settings"]
+    state_path.write_text(json.dumps(state))
+    RewardTrainer(config(workspace, name, resume_from=str(checkpoint), **settings), train_data=data).train()
+
+
+def test_an_interrupt_while_the_checkpoint_loads_leaves_the_folder_as_it_was(workspace, monkeypatch):
+    """Was: Ctrl-C while a checkpoint loaded (resume_from, which takes long for a large model) said "interrupted
+    before the first training step: nothing written", but the output folder had been started by then: the log
+    trimmed to the checkpoint's step and the later checkpoints of the run removed. Now an interrupt asked before the
+    folder is started leaves it as it was."""
+    from accord.reward.trainer import TrainingInterrupted
+
+    frame = synthetic_pairs(40, seed=12)
+    name = "interrupted-loading"
+    common = dict(batch_size=8, max_steps=5, save_steps=2)
+    with pytest.raises(Stop):
+        RewardTrainer(config(workspace, name, **common), train_data=frame, callbacks=[stop_at(4)]).train()
+    out = workspace["root"] / name
+    checkpoints = sorted(path.name for path in (out / "checkpoints").iterdir())
+    log = (out / "metrics.jsonl").read_bytes()
+    assert checkpoints == ["step-0000002", "step-0000004"]
+    real = RewardTrainer._maybe_resume
+
+    def interrupted_while_loading(self):
+        real(self)
+        os.kill(os.getpid(), signal.SIGINT)  # what Ctrl-C does: the handler only asks to stop
+
+    monkeypatch.setattr(RewardTrainer, "_maybe_resume", interrupted_while_loading)
+    trainer = RewardTrainer(config(workspace, name, resume_from=str(out / "checkpoints" / "step-0000002"), **common),
+                            train_data=frame)
+    with pytest.raises(TrainingInterrupted, match="nothing written"):
+        trainer.train()
+    assert sorted(path.name for path in (out / "checkpoints").iterdir()) == checkpoints
+    assert (out / "metrics.jsonl").read_bytes() == log
+
+
+def test_a_checkpoint_saved_before_the_first_log_line_is_json_and_resumes(workspace):
+    """Was: a checkpoint saved before the run's first log line (save_steps below logging_steps) wrote "last_loss":
+    NaN into trainer_state.json, a bare token that is no JSON (jq, strict parsers). Now it is null, and the resumed
+    run reads it back as no loss logged yet."""
+    import math
+
+    frame = synthetic_pairs(40, seed=13)
+    common = dict(batch_size=8, max_steps=3, save_steps=1, logging_steps=3)
+    with pytest.raises(Stop):
+        RewardTrainer(config(workspace, "unlogged", **common), train_data=frame, callbacks=[stop_at(1)]).train()
+
+    def refuse(token):
+        raise ValueError(f"{token} is no JSON")
+
+    state_path = workspace["root"] / "unlogged" / "checkpoints" / "step-0000001" / "trainer_state.json"
+    assert json.loads(state_path.read_text(), parse_constant=refuse)["last_loss"] is None
+    seen = []
+    result = RewardTrainer(config(workspace, "unlogged", resume_from="latest", **common), train_data=frame,
+                           callbacks=[lambda trainer, state: seen.append(state["loss"])]).train()
+    assert result.global_step == 3 and math.isnan(seen[0]) and math.isfinite(seen[-1])
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"uncertainty_head": True}, "saved with uncertainty_head=False; this run has uncertainty_head=True"),
+    ({"ensemble_heads": 3}, "saved with ensemble_heads=None; this run has ensemble_heads=3"),
+    ({"pooling": "cls"}, "saved with pooling='auto'; this run has pooling='cls'")])
+def test_resume_into_another_model_is_one_error_naming_the_settings(workspace, change, message):
+    """Was: a checkpoint resumed with another head (uncertainty_head, ensemble_heads) or adapters ended in torch's
+    "Error(s) in loading state_dict for RewardModel" traceback, and with another pooling it went on training what
+    the saved head had learned to read elsewhere, without a word. Now the checkpoint records the settings that shape
+    the model, and a run that gives them otherwise is one error naming them; a checkpoint saved before the record
+    whose states do not fit is one line naming the checkpoint."""
+    frame = synthetic_pairs(40, seed=12)
+    name = "reshaped-" + next(iter(change))
+    common = dict(model=workspace["bert"], batch_size=8, max_steps=3, save_steps=1)
+    with pytest.raises(Stop):
+        RewardTrainer(config(workspace, name, **common), train_data=frame, callbacks=[stop_at(1)]).train()
+    checkpoint = workspace["root"] / name / "checkpoints" / "step-0000001"
+    with pytest.raises(AccordError, match=f"^folder {checkpoint}: {re.escape(message)}"):
+        RewardTrainer(config(workspace, name, resume_from="latest", **common, **change), train_data=frame).train()
+    if "pooling" in change:
+        return  # the states fit: nothing else to say
+    state_path = checkpoint / "trainer_state.json"
+    state = json.loads(state_path.read_text())
+    del state["model_settings"]
+    state_path.write_text(json.dumps(state))
+    with pytest.raises(AccordError, match=f"^folder {checkpoint}: its states do not fit this run's model") as caught:
+        RewardTrainer(config(workspace, name, resume_from="latest", **common, **change), train_data=frame).train()
+    assert "\n" not in str(caught.value)
+
+
 def test_a_run_killed_while_replacing_a_checkpoint_resumes_from_a_complete_one(workspace, monkeypatch):
     """Was: a checkpoint saved again at its step (a resumed run reaching it once more) first deleted the old folder
     file by file, trainer_state.json among the last, so a run killed half-way left a folder without its weights that
@@ -662,6 +780,66 @@ def test_a_config_write_that_fails_half_way_leaves_the_earlier_file_intact(tmp_p
     assert path.read_text() == before
     assert RewardConfig.load(path) == earlier
     assert [p.name for p in tmp_path.iterdir()] == [path.name]
+
+
+def _model_files(folder: Path) -> dict[str, bytes]:
+    return {path.name: path.read_bytes() for path in folder.iterdir() if path.is_file()}
+
+
+@pytest.mark.parametrize("dies", ["head", "backbone", "tokenizer"])
+def test_overwriting_a_finished_model_cut_short_leaves_the_earlier_model_whole(workspace, monkeypatch, dies):
+    """Was: train with overwrite_output_dir over a finished model wrote the new run's reward_config.json at its start
+    (a run cut short left the earlier weights beside the new settings, a model that loaded with another run's
+    record), and its save removed the earlier reward_model.json first and then wrote file by file, so a save cut
+    short (here in the head's, the backbone's or the tokenizer's save, as a full disk or a kill would) left neither
+    model. Now the new model's files, its config among them, land together once all are written: the earlier model
+    stays as it was, byte for byte, and loads; a save that completes replaces it whole."""
+    import safetensors.torch
+    from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+    first = config(workspace, f"overwritten-{dies}", model=workspace["bert"], max_steps=1, seed=1)
+    train(first)
+    out = Path(first.output_dir)
+    earlier = _model_files(out)
+    assert {"reward_model.json", "reward_config.json", "model.safetensors", "reward_head.safetensors"} <= set(earlier)
+
+    def no_space(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    target = {"head": (safetensors.torch, "save_file"), "backbone": (PreTrainedModel, "save_pretrained"),
+              "tokenizer": (PreTrainedTokenizerBase, "save_pretrained")}[dies]
+    second = config(workspace, f"overwritten-{dies}", model=workspace["bert"], max_steps=2, seed=2,
+                    learning_rate=5e-3, overwrite_output_dir=True)
+    with monkeypatch.context() as patched:
+        patched.setattr(*target, no_space)
+        with pytest.raises(OSError, match="No space left"):
+            train(second)
+    kept = {name: data for name, data in _model_files(out).items() if name != "metrics.jsonl"}
+    assert kept == {name: data for name, data in earlier.items() if name != "metrics.jsonl"}
+    assert RewardConfig.load(out / "reward_config.json").seed == 1
+    assert RewardModel.from_pretrained(out).meta["global_step"] == 1
+    assert [path.name for path in out.iterdir() if path.name.startswith(".")] == []  # no staging folder left
+    train(second)  # completes: the new model, its config with it
+    assert RewardModel.from_pretrained(out).meta["global_step"] == 2
+    assert RewardConfig.load(out / "reward_config.json").seed == 2
+    assert [path.name for path in out.iterdir() if path.name.startswith(".")] == []
+
+
+def test_a_model_saved_over_another_keeps_none_of_its_files(workspace, tmp_path):
+    """The earlier model's files that the new one lacks go when the new one lands: its statistics (a model saved
+    without them was normalised by another model's rewards), a combination fitted to its rewards, weights of another
+    name; the trainer's log and other files stay."""
+    folder = tmp_path / "rm"
+    RewardModel.from_backbone(workspace["bert"]).save_pretrained(folder, stats={"mean": 0.5, "sd": 2.0, "n": 8})
+    for name in ("reward_combination.json", "pytorch_model.bin", "vocab.txt"):
+        (folder / name).write_text("{}")
+    (folder / "metrics.jsonl").write_text('{"step": 1}\n')
+    (folder / "notes.txt").write_text("mine")
+    RewardModel.from_backbone(workspace["bert"], pooling="cls").save_pretrained(folder)
+    names = {path.name for path in folder.iterdir()}
+    assert not names & {"reward_stats.json", "reward_combination.json", "pytorch_model.bin", "vocab.txt"}, names
+    assert {"metrics.jsonl", "notes.txt", "reward_model.json", "model.safetensors"} <= names
+    assert RewardModel.from_pretrained(folder).pooling == "cls"
 
 
 def test_resuming_an_older_checkpoint_removes_the_abandoned_run_s_later_ones(workspace, capsys):

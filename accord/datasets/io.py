@@ -5,6 +5,9 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import csv
+import json
+import math
+import numbers
 import os
 import stat
 import tempfile
@@ -161,6 +164,27 @@ def written_together() -> Iterator[None]:
             with contextlib.suppress(FileNotFoundError):
                 tmp.unlink()
         raise
+
+
+def json_text(value: Any, **kwargs: Any) -> str:
+    """``value`` as JSON, NaN and infinities as null: json's default wrote them as bare NaN tokens, which are no
+    JSON (jq, JavaScript and strict parsers refused `accord evaluate --out` of a step dataset where one class is
+    absent: step_auroc NaN; the trainer's metrics.jsonl of such evaluation data). numpy numbers are written as
+    numbers, true and false as themselves."""
+    def clean(item: Any) -> Any:
+        if isinstance(item, dict):
+            return {key: clean(inner) for key, inner in item.items()}
+        if isinstance(item, (list, tuple)):
+            return [clean(inner) for inner in item]
+        if isinstance(item, bool):  # a bool is a Real too: it came out as 1.0
+            return item
+        if isinstance(item, numbers.Integral):
+            return int(item)
+        if isinstance(item, numbers.Real):
+            return float(item) if math.isfinite(item) else None
+        return item
+
+    return json.dumps(clean(value), allow_nan=False, **kwargs)
 
 
 def write_table(frame: Any, path: str | os.PathLike) -> Path:

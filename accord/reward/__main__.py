@@ -16,9 +16,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
-import math
-import numbers
 import os
 import sys
 import types
@@ -27,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from accord.datasets.errors import AccordError, SettingError, SettingWarning, warnings_as_lines
+from accord.datasets.io import json_text
 
 COMMANDS = ("train", "evaluate", "score", "combine", "calibrate")
 EXIT_USAGE = 2
@@ -366,24 +364,6 @@ def _flag_message(err: SettingError | SettingWarning, args: argparse.Namespace) 
         if not hasattr(args, flag) or (from_file and getattr(args, flag) is None):
             return str(err)
     return err.naming(*("--" + flag.replace("_", "-") for flag in flags))
-
-
-def json_text(value: Any, **kwargs: Any) -> str:
-    """``value`` as JSON, NaN and infinities as null: json's default wrote them as bare NaN tokens, which are no
-    JSON (jq, JavaScript and strict parsers refused `accord evaluate --out` of a step dataset where one class is
-    absent: step_auroc NaN). numpy numbers are written as numbers."""
-    def clean(item: Any) -> Any:
-        if isinstance(item, dict):
-            return {key: clean(inner) for key, inner in item.items()}
-        if isinstance(item, (list, tuple)):
-            return [clean(inner) for inner in item]
-        if isinstance(item, numbers.Integral) and not isinstance(item, bool):
-            return int(item)
-        if isinstance(item, numbers.Real):
-            return float(item) if math.isfinite(item) else None
-        return item
-
-    return json.dumps(clean(value), allow_nan=False, **kwargs)
 
 
 def _one_model(args: argparse.Namespace) -> None:

@@ -253,7 +253,7 @@ def combination_from_dict(values: Mapping[str, Any], attributes: Sequence[str]) 
 
 def save_combination(model_dir: str | Path, combination: Combination) -> Path:
     """Write ``reward_combination.json`` into a saved model's folder (atomically); ``accord score`` then uses it."""
-    path = Path(model_dir) / COMBINATION_FILE
+    path = Path(model_dir).expanduser() / COMBINATION_FILE
     with atomic_path(path) as tmp:
         tmp.write_text(json.dumps(combination.to_dict(), indent=1))
     return path
@@ -262,7 +262,9 @@ def save_combination(model_dir: str | Path, combination: Combination) -> Path:
 def load_combination(model_dir: str | Path, meta: Mapping[str, Any]) -> Combination:
     """The saved combination of a model, else the default one of its metadata."""
     names = meta["attributes"]["names"]
-    path = Path(model_dir) / COMBINATION_FILE
+    # "~/rm" as the model loads from it: unexpanded, the saved combination was not found and the default one
+    # (the training-time weights) scored in its place, unsaid
+    path = Path(model_dir).expanduser() / COMBINATION_FILE
     if path.exists():  # a file cut short (or no object) was a JSONDecodeError or AttributeError traceback
         from accord.reward.model import _read_json
 

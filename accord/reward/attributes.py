@@ -650,7 +650,7 @@ def score_attributes(model_dir: str | Path, data: Any, *, k: float | None = None
     combination = load_combination(model_dir, model.meta)
     # the combined reward's statistics: measured when the combination was fitted, else (the default combination)
     # at the end of training; a fixed combination given without data has none, and no normalised reward
-    stats = combination.stats_ or (None if (Path(model_dir) / COMBINATION_FILE).exists() else model.stats)
+    stats = combination.stats_ or (None if (Path(model_dir).expanduser() / COMBINATION_FILE).exists() else model.stats)
     encoder = _encoder(model, tokenizer, max_length)
     settings = dict(pad_token_id=tokenizer.pad_token_id, batch_size=batch_size, progress=progress)
     # the texts as training and fit_combination read them: the Python repr of chat messages (str of a list) was

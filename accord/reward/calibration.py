@@ -37,8 +37,9 @@ for labels that are themselves the probability to reproduce (the share of a popu
 
 Dividing by ``T`` keeps the ranking of responses; ``b`` shifts every pair towards the side shown as ``chosen`` and
 fits only when that order carries information. The fitted values are written into the model's
-``reward_model.json`` (``calibration``), and :func:`~accord.reward.evaluate.evaluate` and
-:func:`~accord.reward.evaluate.score` apply them.
+``reward_model.json`` (``calibration``, with the ``max_length`` the log-odds were read at), and
+:func:`~accord.reward.evaluate.evaluate` and :func:`~accord.reward.evaluate.score` apply them (warning when they
+read at another ``max_length``).
 """
 
 from __future__ import annotations
@@ -175,11 +176,19 @@ def _separated(d: np.ndarray, sides: np.ndarray, fit_bias: bool) -> bool:
     return bool(len(chosen) and len(rejected) and rejected.max() < chosen.min())
 
 
-def apply_calibration(d: np.ndarray, meta: dict[str, Any]) -> np.ndarray:
-    """``d / T + b`` when the model's metadata has a calibration, else ``d``."""
+def apply_calibration(d: np.ndarray, meta: dict[str, Any], max_length: int | None = None) -> np.ndarray:
+    """``d / T + b`` when the model's metadata has a calibration, else ``d``. ``max_length``: the tokens per
+    sequence ``d`` was read at; one other than the calibration's (recorded since it was) warns once."""
     calibration = meta.get(CALIBRATION_KEY)
     if not calibration:
         return np.asarray(d, dtype=np.float64)
+    fitted_at = calibration.get("max_length")
+    if max_length is not None and isinstance(fitted_at, int) and fitted_at != max_length:
+        # log-odds of responses cut elsewhere are other log-odds: the temperature was applied to them unsaid
+        warnings.warn(SettingWarning("max_length", lambda name: (
+            f"the calibration in reward_model.json was fitted to log-odds read at {assigned(name, fitted_at)}; "
+            f"these are read at {assigned(name, max_length)}, so its temperature may not fit them (read them at "
+            f"{assigned(name, fitted_at)}, or calibrate again with {assigned(name, max_length)})")), stacklevel=2)
     # a hand-edited or damaged reward_model.json: a negative temperature turned every ranking around, 0 gave inf
     # and NaN probabilities, a missing one a KeyError
     temperature, bias = calibration.get("temperature"), calibration.get("bias", 0.0)
@@ -230,9 +239,10 @@ def calibrate(model_dir: str | Path, data: Any, *, fit_bias: bool = False, objec
     for when, logits in (("before", d), ("after", d / fitted["temperature"] + fitted["bias"])):
         measured = pairwise_metrics(logits, p_chosen, p_tie)
         fitted.update({f"{name}_{when}": measured[name] for name in ("ece", "soft_ece") if name in measured})
+    # the length the log-odds were read at: evaluate and score at another warn (apply_calibration)
     meta[CALIBRATION_KEY] = {"temperature": fitted["temperature"], "bias": fitted["bias"], "objective": objective,
                              "n_pairs": fitted["n_pairs"], "source": str(data) if not hasattr(data, "columns")
-                             else "a table"}
+                             else "a table", "max_length": encoder.max_length}
     with atomic_path(Path(model_dir) / META_FILE) as tmp:
         tmp.write_text(json.dumps(meta, indent=2, default=str))
     return fitted

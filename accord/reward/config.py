@@ -326,7 +326,11 @@ class RewardConfig:
         """Write the config as JSON, atomically: a write that fails half-way leaves the earlier file as it was (a
         resumed run rewrites the ``reward_config.json`` of the run it continues)."""
         with atomic_path(path) as tmp:
-            tmp.write_text(json.dumps(self.to_dict(), indent=2, default=str))
+            tmp.write_text(self.to_json())
+
+    def to_json(self) -> str:
+        """The config as :meth:`save` writes it."""
+        return json.dumps(self.to_dict(), indent=2, default=str)
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> "RewardConfig":

@@ -331,7 +331,8 @@ def evaluate(model_dir: str | Path, data: Any, *, batch_size: int = 32, max_leng
               encoder.max_length, "evaluate")
     pred = predict_pairs(model, pairs, pad_token_id=tokenizer.pad_token_id, batch_size=batch_size,
                          progress=progress, desc="evaluating")
-    d = apply_calibration(pair_logits(pred), model.meta)  # the fitted temperature, when the model has one
+    # the fitted temperature, when the model has one
+    d = apply_calibration(pair_logits(pred), model.meta, encoder.max_length)
     result = pairwise_metrics(d, frame["p_chosen"].to_numpy(), frame["p_tie"].to_numpy(),
                               votes=frame if VOTE_COLUMNS[0] in frame.columns else None, n_bins=n_bins)
     result.update({k: int(v) for k, v in pairs.truncation.items()})
@@ -421,7 +422,7 @@ def score(model_dir: str | Path, data: Any, *, k: float | None = None, batch_siz
     for side in ("chosen", "rejected"):
         out = out.assign(**_side_columns(pred[f"reward_{side}"], pred[f"var_{side}"], k, normalise, f"_{side}",
                                          model.uncertainty_head))
-    out["p_chosen_model"] = expit(apply_calibration(pair_logits(pred), model.meta))
+    out["p_chosen_model"] = expit(apply_calibration(pair_logits(pred), model.meta, encoder.max_length))
     return out
 
 

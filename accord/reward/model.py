@@ -27,6 +27,8 @@ import json
 import logging
 import math
 import os
+import shutil
+import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,6 +45,8 @@ META_FILE = "reward_model.json"
 STATS_FILE = "reward_stats.json"
 FORMAT = "accord-reward-model/1"  # the layout reward_model.json says a folder has (save_pretrained writes it)
 METRICS_FILE = "metrics.jsonl"  # the trainer's log of the run, beside the model it trained
+#: The folder a save writes the model into before it lands (``.saving-XXXX.partial`` inside the model's folder).
+STAGING_PREFIX, PARTIAL = ".saving-", ".partial"
 MINILM_NAMES = ("all-minilm-l6-v2", "sentence-transformers/all-minilm-l6-v2", "minilm")
 #: The start of transformers' warning on rows run without an attention mask (:func:`_no_padding_warning`).
 PADDING_WARNING = "We strongly recommend passing in an `attention_mask`"
@@ -466,44 +470,50 @@ class RewardModel(nn.Module):
 
     def save_pretrained(self, directory: str | Path, tokenizer: Any = None, stats: dict[str, float] | None = None,
                         extra_meta: dict[str, Any] | None = None,
-                        state_dict: dict[str, torch.Tensor] | None = None) -> Path:
+                        state_dict: dict[str, torch.Tensor] | None = None,
+                        files: dict[str, str] | None = None) -> Path:
         """Write backbone, head, metadata (and tokenizer, stats) to ``directory``; LoRA adapters are merged first.
+        The files land together (:func:`land_model`): a save cut short leaves the earlier model there as it was.
 
-        ``state_dict``: the full model's weights when they live elsewhere (gathered from FSDP shards).
+        ``state_dict``: the full model's weights when they live elsewhere (gathered from FSDP shards). ``files``:
+        other texts to land with the model, by file name (the trainer's ``reward_config.json``).
         """
         from safetensors.torch import save_file
 
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
-        # reward_model.json marks a complete model: it goes first and comes back last, so that a save that dies
-        # half-way over an earlier model leaves no folder that loads as a mix of the two
-        (directory / META_FILE).unlink(missing_ok=True)
         if state_dict is not None:
             self.load_state_dict(state_dict)
         backbone = self.backbone
         if hasattr(backbone, "merge_and_unload"):  # peft
             backbone = backbone.merge_and_unload()
             self.backbone = backbone
-        before = _file_stamps(directory)
-        backbone.save_pretrained(directory)
-        if tokenizer is not None:
-            tokenizer.save_pretrained(directory)
-        _usual_modes(directory, before)
-        with atomic_path(directory / HEAD_FILE) as tmp:
-            save_file({k: v.detach().cpu().contiguous() for k, v in self.head.state_dict().items()}, str(tmp))
-        if stats is not None:
-            with atomic_path(directory / STATS_FILE) as tmp:
-                tmp.write_text(json.dumps(stats, indent=2))
-        else:  # an earlier model's statistics would normalise this model's rewards
-            (directory / STATS_FILE).unlink(missing_ok=True)
-        meta = dict(self.meta)
-        meta.update(extra_meta or {})
-        meta.update(pooling=self.pooling, is_decoder=self.is_decoder, uncertainty_head=self.uncertainty_head,
-                    num_outputs=self.num_outputs, format=FORMAT)
-        if self.ensemble_heads > 1:  # one head: the metadata stays what it always was
-            meta["ensemble_heads"] = self.ensemble_heads
-        with atomic_path(directory / META_FILE) as tmp:
-            tmp.write_text(json.dumps(meta, indent=2, default=str))
+        for stale in directory.glob(f"{STAGING_PREFIX}*{PARTIAL}"):  # a save killed outright (SIGKILL) left it
+            shutil.rmtree(stale, ignore_errors=True)
+        # everything is written into a folder beside the model first, then lands at once (land_model): a save that
+        # died half-way over an earlier model (the new backbone written, the tokenizer's save cut short) left no
+        # model at all, and `accord train --overwrite-output-dir` cut short there lost the earlier one
+        staging = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, suffix=PARTIAL, dir=directory))
+        try:
+            backbone.save_pretrained(staging)
+            if tokenizer is not None:
+                tokenizer.save_pretrained(staging)
+            save_file({k: v.detach().cpu().contiguous() for k, v in self.head.state_dict().items()},
+                      str(staging / HEAD_FILE))
+            if stats is not None:
+                (staging / STATS_FILE).write_text(json.dumps(stats, indent=2))
+            for name, text in (files or {}).items():
+                (staging / name).write_text(text)
+            meta = dict(self.meta)
+            meta.update(extra_meta or {})
+            meta.update(pooling=self.pooling, is_decoder=self.is_decoder, uncertainty_head=self.uncertainty_head,
+                        num_outputs=self.num_outputs, format=FORMAT)
+            if self.ensemble_heads > 1:  # one head: the metadata stays what it always was
+                meta["ensemble_heads"] = self.ensemble_heads
+            (staging / META_FILE).write_text(json.dumps(meta, indent=2, default=str))
+            land_model(staging, directory)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
         return directory
 
     @staticmethod
@@ -683,18 +693,33 @@ def _refuse_attention(err: Exception, attn_implementation: str | None, where: st
             "(sdpa where the backbone supports it, else eager) or name another")) from err
 
 
-def _file_stamps(directory: Path) -> dict[str, tuple[int, int]]:
-    """Each file of ``directory`` with its inode and modification time: what a save then wrote is what changed."""
-    return {entry.name: (entry.stat().st_ino, entry.stat().st_mtime_ns) for entry in os.scandir(directory)
-            if entry.is_file(follow_symlinks=False)}
+def land_model(staging: Path, directory: Path) -> None:
+    """Move the complete model written in ``staging`` into ``directory`` (:func:`accord.datasets.io.written_together`:
+    every file lands, or none does and the earlier model stays whole). The earlier model's ``reward_model.json``
+    goes just before the renames and the new one comes last, so that no moment of the renames leaves a folder that
+    loads as a mix of the two; the earlier model's files the new one lacks (its statistics, a tokenizer's other
+    files, weights of another sharding, its ``reward_combination.json``) go with it. The trainer's log and any
+    other file are kept."""
+    from accord.datasets.io import written_together
+
+    staged = sorted((path for path in staging.rglob("*") if path.is_file()), key=lambda path: path.name == META_FILE)
+    new = {path.relative_to(staging).as_posix() for path in staged}
+    with written_together():
+        for path in staged:
+            with atomic_path(directory / path.relative_to(staging)) as tmp:
+                os.replace(path, tmp)
+        stale = [entry for entry in os.scandir(directory) if entry.is_file(follow_symlinks=False)
+                 and entry.name not in new and _belongs_to_the_model(entry.name)]
+        (directory / META_FILE).unlink(missing_ok=True)
+        for entry in stale:
+            Path(entry.path).unlink(missing_ok=True)
 
 
-def _usual_modes(directory: Path, before: dict[str, tuple[int, int]]) -> None:
-    """Give the files a save wrote into ``directory`` since ``before`` the mode ``open(path, "w")`` gives (``0o666``
-    less the umask), as :func:`accord.datasets.io.atomic_path` gives accord's own: safetensors writes the
-    backbone's weights private (``0o600``), so a saved model's ``model.safetensors`` was unreadable to the group
-    and others while its head, metadata and tokenizer beside it were readable."""
-    give_usual_modes(directory / name for name, stamp in _file_stamps(directory).items() if before.get(name) != stamp)
+def _belongs_to_the_model(name: str) -> bool:
+    """Whether a file of a model's folder is part of the saved model (:data:`MODEL_FILE_PATTERNS`), not the
+    trainer's record of the run that made it (its log and settings, which the trainer writes itself)."""
+    return name not in (METRICS_FILE, "reward_config.json") and any(
+        fnmatch.fnmatch(name.lower(), pattern) for pattern in MODEL_FILE_PATTERNS)
 
 
 def give_usual_modes(paths: Iterable[Path]) -> None:

@@ -17,7 +17,8 @@ so that a resumed run logs what an uninterrupted one does) plus ``trainer_state.
 position; the seed and the number of examples, which set the batch order). They are written to a ``.partial``
 folder and renamed when complete, so a run killed while writing leaves the previous checkpoint intact (and one being
 deleted loses its ``trainer_state.json`` first). Resuming recomputes the epoch's batch order and skips the batches
-already done. Resuming from a checkpoint older than the newest in ``output_dir/checkpoints`` (``--resume-from`` a
+already done; the checkpoint records that order, and a run whose settings or data order the batches otherwise is
+refused. Resuming from a checkpoint older than the newest in ``output_dir/checkpoints`` (``--resume-from`` a
 ``step-N`` folder while a run that went on to ``step-M``, ``M > N``, left later ones) abandons that continuation: at
 resume, before the first step, the checkpoints after step ``N`` are removed, with a line saying which (as
 ``metrics.jsonl`` loses its lines after step ``N``), so that ``--resume-from latest`` takes this run's newest
@@ -31,6 +32,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import hashlib
 import json
 import math
 import os
@@ -50,7 +52,7 @@ import torch
 
 from accord._session import seed_everything
 from accord.datasets.errors import AccordError, SettingError, SettingWarning
-from accord.datasets.io import atomic_path, check_output_folder
+from accord.datasets.io import atomic_path, check_output_folder, json_text
 from accord.reward.calibration import CALIBRATION_KEY
 from accord.reward.config import QUOTE, RewardConfig, assigned, refused
 from accord.reward.data import TokenizedPairs, ensure_pad_token, length_grouped_batches, warn_cut
@@ -70,6 +72,13 @@ from accord.reward.task import RewardTask, get_task
 CHECKPOINTS = "checkpoints"
 STATE_FILE = "trainer_state.json"
 WINDOW_FILE = "log_window_{rank}.json"  # a process's sums since the last log line, in a checkpoint
+#: The settings besides the seed and the data that set the batch order (the examples' costs and how they are cut
+#: into batches): a checkpoint records them, and a resumed run that orders its batches otherwise names them
+BATCH_ORDER_SETTINGS = ("batch_size", "group_by_length", "max_length", "packing")
+#: The settings that shape the model a checkpoint's states are loaded into (its head, adapters, what trains): a
+#: resumed run must keep them (the backbone's path may change: a folder moved)
+MODEL_SETTINGS = ("task", "pooling", "uncertainty_head", "ensemble_heads", "lora", "lora_r", "lora_target_modules",
+                  "freeze_layers")
 CONFIG_FILE = "reward_config.json"
 LEARNS_BEGINNING = "the model learns from only their beginning"
 EVALUATES_BEGINNING = "the evaluation reads only their beginning"
@@ -201,6 +210,7 @@ class RewardTrainer:
         self._window: _Window | None = None
         self._resumed_window: dict[str, Any] | None = None
         self._last_loss = float("nan")
+        self._wrote_config = False  # whether this run wrote reward_config.json at its start (_start_output)
 
     # ------------------------------------------------------------------------------------------------------------------
     # set-up
@@ -378,6 +388,9 @@ class RewardTrainer:
         cfg, acc = self.config, self.accelerator
         with _InterruptFlag() as interrupt:
             self._maybe_resume()
+            if interrupt.requested:  # while the checkpoint loaded: before the output folder is touched (its start
+                # trims the log, removes later or earlier checkpoints, writes the config), as the line says
+                raise TrainingInterrupted("interrupted before the first training step: nothing written", None)
             created = self._start_output()
             if interrupt.requested:  # before the first step: nothing worth keeping
                 self._remove_start(created)
@@ -478,11 +491,17 @@ class RewardTrainer:
         return run_examples, run_tokens, last_loss
 
     def _start_output(self) -> bool:
-        """Create the output folder and write the config (main process); whether the folder is new."""
+        """Create the output folder and write the config (main process); whether the folder is new. Over a finished
+        model (``overwrite_output_dir``, or the library's train run again) the config waits for the new model and
+        lands with it (:meth:`save_model`): written now, a run cut short left the earlier model's weights beside
+        this run's settings, a model that loaded with another's record of how it was trained."""
         created = not self.output_dir.exists()
+        self._wrote_config = False
         if self.accelerator.is_main_process:
             self.output_dir.mkdir(parents=True, exist_ok=True)
-            self.config.save(self.output_dir / CONFIG_FILE)
+            if not (self.output_dir / META_FILE).is_file():
+                self.config.save(self.output_dir / CONFIG_FILE)
+                self._wrote_config = True
             self._trim_metrics(self.global_step)
             self._remove_abandoned_checkpoints()
         return created
@@ -490,7 +509,8 @@ class RewardTrainer:
     def _remove_start(self, created: bool) -> None:
         if not self.accelerator.is_main_process or self.global_step > 0:
             return
-        (self.output_dir / CONFIG_FILE).unlink(missing_ok=True)
+        if self._wrote_config:  # a finished model's own config stays
+            (self.output_dir / CONFIG_FILE).unlink(missing_ok=True)
         if created and self.output_dir.exists() and not any(self.output_dir.iterdir()):
             self.output_dir.rmdir()
 
@@ -541,7 +561,8 @@ class RewardTrainer:
             with library_bars(self.config.progress):
                 model.save_pretrained(directory, tokenizer=self.tokenizer, stats=stats,
                                       extra_meta={"global_step": self.global_step},
-                                      state_dict=state if acc.distributed_type.value == "FSDP" else None)
+                                      state_dict=state if acc.distributed_type.value == "FSDP" else None,
+                                      files={CONFIG_FILE: self.config.to_json()})  # the settings land with it
         acc.wait_for_everyone()
         return directory
 
@@ -564,8 +585,12 @@ class RewardTrainer:
         if acc.is_main_process:
             state = {"global_step": self.global_step, "steps_per_epoch": self.steps_per_epoch,
                      "total_steps": self.total_steps, "world_size": acc.num_processes, "seed": self.config.seed,
-                     "n_examples": len(self.train_data), "last_loss": self._last_loss}
-            (partial / STATE_FILE).write_text(json.dumps(state, indent=2))
+                     "n_examples": len(self.train_data), "last_loss": self._last_loss,
+                     "batch_order": self._batch_order(self.global_step),
+                     "batch_settings": {name: getattr(self.config, name) for name in BATCH_ORDER_SETTINGS},
+                     "model_settings": {name: getattr(self.config, name) for name in MODEL_SETTINGS}}
+            # a last loss not yet logged (NaN) as null: a bare NaN token is no JSON
+            (partial / STATE_FILE).write_text(json_text(state, indent=2))
             _usual_modes_tree(partial)
             _fsync_tree(partial)
             _remove_checkpoint(final)  # one saved at this step before (a resumed run that gets here again)
@@ -662,19 +687,77 @@ class RewardTrainer:
         if "n_examples" in state and state["n_examples"] != len(self.train_data):
             raise AccordError(f"folder {path}: saved from {state['n_examples']} training {unit}; this run has "
                               f"{len(self.train_data)} (resume needs the same training data: it sets the batch order)")
-        self.accelerator.load_state(str(path))
+        self._refuse_another_model(path, state)
+        if "batch_order" in state and state["batch_order"] != self._batch_order(int(state["global_step"])):
+            self._refuse_another_batch_order(path, state)
+        try:
+            self.accelerator.load_state(str(path))
+        except (RuntimeError, ValueError, KeyError) as err:  # torch's "Error(s) in loading state_dict" traceback
+            if not isinstance(err, KeyError) and "state_dict" not in str(err) and "parameter group" not in str(err):
+                raise
+            reason = (str(err).strip().splitlines() or [type(err).__name__])[0].rstrip(":")
+            raise AccordError(f"folder {path}: its states do not fit this run's model ({reason}); resume with the "
+                              "model and settings the checkpoint was saved with (the backbone, task, "
+                              "uncertainty_head, ensemble_heads, LoRA, freeze_layers)") from err
         self.global_step = int(state["global_step"])
-        self._last_loss = float(state.get("last_loss", float("nan")))  # checkpoints of older versions lack both
+        last_loss = state.get("last_loss")  # checkpoints of older versions lack it (and the window); null: not logged
+        self._last_loss = float("nan") if last_loss is None else float(last_loss)
         window = path / WINDOW_FILE.format(rank=self.accelerator.process_index)
         self._resumed_window = json.loads(window.read_text()) if window.exists() else None
         self.resumed_from = str(path)
+
+    def _batch_order(self, step: int) -> str:
+        """A digest of the batches of the epoch of ``step``: those a run resumed there skips and goes on through."""
+        batches = self._epoch_batches(step // self.steps_per_epoch)
+        digest = hashlib.sha256(np.concatenate(batches).astype(np.int64).tobytes())
+        digest.update(np.array([len(batch) for batch in batches], dtype=np.int64).tobytes())
+        return digest.hexdigest()[:16]
+
+    def _refuse_another_model(self, path: Path, state: dict[str, Any]) -> None:
+        """One error naming the settings of :data:`MODEL_SETTINGS` this run gives otherwise than the checkpoint was
+        saved with: resuming with another head or adapters was torch's "Error(s) in loading state_dict" traceback,
+        and with another pooling went on training what the checkpoint's head had learned to read elsewhere."""
+        saved = state.get("model_settings", {})
+        changed = [name for name in MODEL_SETTINGS if name in saved and saved[name] != getattr(self.config, name)]
+        if not changed:
+            return
+
+        def message(*names: str) -> str:
+            was = ", ".join(assigned(flag, saved[name]) for flag, name in zip(names, changed))
+            now = ", ".join(assigned(flag, getattr(self.config, name)) for flag, name in zip(names, changed))
+            return (f"folder {path}: saved with {was}; this run has {now} (resume needs the model the checkpoint "
+                    "was saved from)")
+
+        raise SettingError(changed[0], message, *changed[1:])
+
+    def _refuse_another_batch_order(self, path: Path, state: dict[str, Any]) -> None:
+        """One error for a checkpoint whose batch order this run would not recompute: with another max_length,
+        packing, group_by_length or batch size of as many steps per epoch (or other data of as many examples), the
+        run skipped the batches done and went on through batches of another order (pairs trained twice, others
+        never), without a word. Names the settings that differ, else the data."""
+        saved = state.get("batch_settings", {})
+        changed = [name for name in BATCH_ORDER_SETTINGS if name in saved and saved[name] != getattr(self.config, name)]
+        if changed:
+            def message(*names: str) -> str:
+                was = ", ".join(assigned(flag, saved[name]) for flag, name in zip(names, changed))
+                now = ", ".join(assigned(flag, getattr(self.config, name)) for flag, name in zip(names, changed))
+                verb = "they set" if len(names) > 1 else "it sets"
+                return (f"folder {path}: saved with {was}; this run has {now} (resume needs the same "
+                        f"{', '.join(name.strip(QUOTE) for name in names)}: {verb} the batch order)")
+
+            raise SettingError(changed[0], message, *changed[1:])
+        unit = self.task.unit
+        raise AccordError(f"folder {path}: saved with another batch order of its {state['n_examples']} training "
+                          f"{unit} (their token lengths differ: other training data of as many {unit}, or another "
+                          "backbone's tokenizer?); resume needs the same training data and model")
 
     def _log(self, record: dict[str, Any]) -> None:
         if not self.accelerator.is_main_process:
             return
         self.output_dir.mkdir(parents=True, exist_ok=True)
         with open(self.output_dir / METRICS_FILE, "a", encoding="utf-8") as handle:
-            handle.write(json.dumps(record, default=float) + "\n")
+            # NaN (a diverged loss, an evaluation AUROC of one class) as null: a bare NaN token is no JSON
+            handle.write(json_text(record, default=float) + "\n")
 
     def _trim_metrics(self, step: int) -> None:
         """On resume, drop the lines a killed run wrote after its last checkpoint."""
