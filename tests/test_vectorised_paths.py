@@ -439,3 +439,25 @@ def test_pair_layout_of_all_rows_is_the_per_row_layout(word_encoders, data, n, d
                                                                   per_row.truncated_responses)
     assert type(fast.truncated_prompts) is type(per_row.truncated_prompts) is int
 
+
+@settings(max_examples=200, deadline=None)
+@given(data=st.data(), n=st.integers(1, 5))
+def test_load_steps_of_a_cleaned_step_dataset_is_the_per_row_result(data, n):
+    import accord.reward.steps as reward_steps
+
+    rows = [_solution(data.draw, data.draw(st.integers(1, 6))) for _ in range(n)]
+    frame = pd.DataFrame(rows).assign(solution_id=lambda f: f["solution_id"] + 100 * np.arange(n))  # one per row
+
+    def outcome() -> Any:
+        try:
+            return reward_steps.load_steps(frame)
+        except ValidationError as error:
+            return str(error)
+
+    fast, per_row = _both_paths(outcome, reward_steps, "flat_lists", lambda values, texts=False: None)
+    if isinstance(per_row, str):
+        return
+    pd.testing.assert_frame_equal(fast, per_row, check_exact=True)
+    for column in ("completions", "labels", "label_weights"):
+        assert [[type(v) for v in cell] for cell in fast[column]] == [[type(v) for v in cell] for cell in per_row[column]]
+        assert repr(fast[column].tolist()) == repr(per_row[column].tolist())
