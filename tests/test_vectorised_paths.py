@@ -461,3 +461,14 @@ def test_load_steps_of_a_cleaned_step_dataset_is_the_per_row_result(data, n):
     for column in ("completions", "labels", "label_weights"):
         assert [[type(v) for v in cell] for cell in fast[column]] == [[type(v) for v in cell] for cell in per_row[column]]
         assert repr(fast[column].tolist()) == repr(per_row[column].tolist())
+
+
+@settings(max_examples=200, deadline=None)
+@given(cells=st.lists(st.one_of(CELL, st.just(MESSAGES), st.just(pd.NA), st.just(b"x")), max_size=6),
+       kind=st.sampled_from(["str", "object", "list"]))
+def test_texts_the_encoder_reads_are_each_cells_text(cells, kind):
+    values = cells if kind == "list" else _column(cells, kind)
+    per_cell = [reward_data._as_text(v) for v in values]
+    fast = reward_data._as_texts(values)
+    assert fast == per_cell
+    assert [type(v) for v in fast] == [type(v) for v in per_cell]

@@ -521,8 +521,7 @@ class PairEncoder:
             raise AccordError(f"{len(prompts)} prompts for {len(responses)} responses")
         if self.use_chat_template:
             return self._encode_chat(prompts, responses, prompt_room)
-        prompts = [_as_text(p) for p in prompts]
-        responses = [_as_text(r) for r in responses]
+        prompts, responses = _as_texts(prompts), _as_texts(responses)
         return self._lay_out(prompts, self._plain_ids(prompts), self._plain_ids(responses), prompt_room)
 
     def _lay_out(self, prompts: list[str], p_ids: list[list[int]], r_ids: list[list[int]],
@@ -664,11 +663,11 @@ class PairEncoder:
         else:
             # plain layouts: each distinct prompt is tokenized once (not once per side and per pass), and each
             # response once, whatever the passes below
-            texts = [_as_text(p) for p in prompts]
+            texts = _as_texts(frame["prompt"])
             distinct = list(dict.fromkeys(texts))
             known = dict(zip(distinct, self._plain_ids(distinct)))
-            p_ids = [known[t] for t in texts]
-            r_ids = {side: self._plain_ids([_as_text(r) for r in frame[side]]) for side in ("chosen", "rejected")}
+            p_ids = list(map(known.__getitem__, texts))
+            r_ids = {side: self._plain_ids(_as_texts(frame[side])) for side in ("chosen", "rejected")}
 
             def encode(side: str, room: np.ndarray | None = None) -> TokenizedResponses:
                 return self._lay_out(texts, p_ids, r_ids[side], room)
@@ -755,6 +754,15 @@ def _as_text(value: Any) -> str:
     if isinstance(value, list):
         return messages_text(value)
     return "" if value is None else str(value)
+
+
+def _as_texts(values: Sequence[Any] | pd.Series) -> list[str]:
+    """:func:`_as_text` of every value; a column of texts at C speed (one call per cell took 1.1-1.6 s of the three
+    columns of 200k pairs)."""
+    column = values if isinstance(values, pd.Series) else pd.Series(list(values), dtype=object)
+    if len(column) and only_texts(column, missing=False):
+        return _texts(column)
+    return [_as_text(v) for v in values]
 
 
 def _template_ids(tokenizer: Any, messages: list[dict[str, str]], add_generation_prompt: bool) -> list[int]:
