@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import accord.reward.data as reward_data
-from accord.datasets.errors import ValidationError
+from accord.datasets.errors import AccordError, ValidationError
 
 TEXT = st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=12)
 # a cell of a response or prompt column: mostly texts, sometimes what the per-row checks are there for
@@ -385,3 +385,90 @@ def test_context_levels_named_once_per_value_are_each_cells_name(cells, dtype):
         patch.setattr(context, "codes_comparable", lambda values: False)
         per_cell = context._as_level(values)
     pd.testing.assert_series_equal(fast, per_cell, check_exact=True)
+
+
+_IDS = st.lists(st.integers(0, 50), max_size=4)
+# a layout as PairEncoder._layout finds it: ([before, between, after] ids, their token types, (first, second) types)
+_LAYOUT = st.tuples(st.tuples(_IDS, _IDS, _IDS), st.integers(0, 2), st.integers(0, 2)).map(
+    lambda t: ([list(p) for p in t[0]], [[t[1]] * len(p) for p in t[0]], (t[1], t[2])))
+
+
+@pytest.fixture(scope="module")
+def word_encoders() -> dict[bool, Any]:
+    from accord.reward.tiny import word_tokenizer
+
+    return {decoder: reward_data.PairEncoder(word_tokenizer(decoder=decoder), 16, is_decoder=decoder,
+                                             use_chat_template=False) for decoder in (False, True)}
+
+
+@settings(max_examples=300, deadline=None)
+@given(data=st.data(), n=st.integers(0, 8), decoder=st.booleans(), max_length=st.integers(1, 24),
+       with_room=st.booleans())
+def test_pair_layout_of_all_rows_is_the_per_row_layout(word_encoders, data, n, decoder, max_length, with_room):
+    encoder = word_encoders[decoder]
+    with pytest.MonkeyPatch.context() as patch:  # layouts as varied as tokenizers make them
+        patch.setattr(encoder, "max_length", max_length)
+        patch.setattr(encoder, "single", data.draw(_LAYOUT))
+        patch.setattr(encoder, "pair", None if decoder else data.draw(_LAYOUT))
+        patch.setattr(encoder, "eos", data.draw(st.sampled_from([[], [3]])) if decoder else [])
+        shared = data.draw(st.lists(st.lists(st.integers(0, 50), max_size=12), min_size=1, max_size=3))
+        picks = data.draw(st.lists(st.integers(0, len(shared) - 1), min_size=n, max_size=n))
+        prompts = ["" if not shared[k] and data.draw(st.booleans()) else f"prompt {k}" for k in picks]
+        p_ids = [shared[k] for k in picks]  # one prompt's list serves many rows, as encode_pairs gives it
+        r_ids = data.draw(st.lists(st.lists(st.integers(0, 50), max_size=20), min_size=n, max_size=n))
+        room = np.asarray(data.draw(st.lists(st.integers(-2, 14), min_size=n, max_size=n)),
+                          dtype=np.int64) if with_room else None
+        before = repr((p_ids, r_ids))
+
+        def outcome() -> Any:
+            try:
+                return encoder._lay_out(prompts, p_ids, r_ids, room)
+            except AccordError as error:
+                return str(error)
+
+        fast, per_row = _both_paths(outcome, reward_data.PairEncoder, "_lay_out",
+                                    reward_data.PairEncoder._lay_out_rows)
+    assert repr((p_ids, r_ids)) == before  # the tokenizer's lists are read, never changed
+    if isinstance(per_row, str):
+        return
+    assert fast.ids == per_row.ids and fast.type_ids == per_row.type_ids
+    assert [[type(t) for t in s] for s in fast.ids] == [[type(t) for t in s] for s in per_row.ids]
+    assert fast.prompt_lengths.dtype == per_row.prompt_lengths.dtype == np.int64
+    np.testing.assert_array_equal(fast.prompt_lengths, per_row.prompt_lengths)
+    assert (fast.truncated_prompts, fast.truncated_responses) == (per_row.truncated_prompts,
+                                                                  per_row.truncated_responses)
+    assert type(fast.truncated_prompts) is type(per_row.truncated_prompts) is int
+
+
+@settings(max_examples=200, deadline=None)
+@given(data=st.data(), n=st.integers(1, 5))
+def test_load_steps_of_a_cleaned_step_dataset_is_the_per_row_result(data, n):
+    import accord.reward.steps as reward_steps
+
+    rows = [_solution(data.draw, data.draw(st.integers(1, 6))) for _ in range(n)]
+    frame = pd.DataFrame(rows).assign(solution_id=lambda f: f["solution_id"] + 100 * np.arange(n))  # one per row
+
+    def outcome() -> Any:
+        try:
+            return reward_steps.load_steps(frame)
+        except ValidationError as error:
+            return str(error)
+
+    fast, per_row = _both_paths(outcome, reward_steps, "flat_lists", lambda values, texts=False: None)
+    if isinstance(per_row, str):
+        return
+    pd.testing.assert_frame_equal(fast, per_row, check_exact=True)
+    for column in ("completions", "labels", "label_weights"):
+        assert [[type(v) for v in cell] for cell in fast[column]] == [[type(v) for v in cell] for cell in per_row[column]]
+        assert repr(fast[column].tolist()) == repr(per_row[column].tolist())
+
+
+@settings(max_examples=200, deadline=None)
+@given(cells=st.lists(st.one_of(CELL, st.just(MESSAGES), st.just(pd.NA), st.just(b"x")), max_size=6),
+       kind=st.sampled_from(["str", "object", "list"]))
+def test_texts_the_encoder_reads_are_each_cells_text(cells, kind):
+    values = cells if kind == "list" else _column(cells, kind)
+    per_cell = [reward_data._as_text(v) for v in values]
+    fast = reward_data._as_texts(values)
+    assert fast == per_cell
+    assert [type(v) for v in fast] == [type(v) for v in per_cell]

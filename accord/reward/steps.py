@@ -32,6 +32,7 @@ import os
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from itertools import chain
 from pathlib import Path
 from typing import Any
 
@@ -47,7 +48,7 @@ from accord.datasets.io import COMPRESSION_SUFFIXES
 from accord.datasets.steps.cleaned import (STEP_CLEANED_COLUMNS, check_cleaned_steps, flat_lists, float_list,
                                            read_cleaned_steps)
 from accord.reward.config import QUOTE, assigned, refused
-from accord.reward.data import PairCollator, PairEncoder, warn_cut
+from accord.reward.data import PairCollator, PairEncoder, _collector_paused, warn_cut
 from accord.reward.evaluate import (
     _bar,
     _device,
@@ -112,9 +113,10 @@ def load_steps(source: Any, *, need_labels: bool = True) -> pd.DataFrame:
     if any(column in frame.columns for column in CLEANED_ONLY_COLUMNS):
         check_cleaned_steps(frame, source=name)  # names the missing column
         out = frame.copy()
-        out["completions"] = out["completions"].map(list)
-        for column in ("labels", "label_weights"):
-            out[column] = out[column].map(lambda v: np.asarray(v, dtype=float).tolist())
+        with _collector_paused():  # lists of texts and floats make no cycles; it walked every list made so far
+            out["completions"] = out["completions"].map(list)
+            for column in ("labels", "label_weights"):
+                out[column] = _float_lists(out[column], flat_lists(out[column]))
         out["solution_id"] = out["solution_id"].astype(str)
         # a null prompt is no prompt, as in the stepwise layout (the encoder read it as the problem text "nan"), and
         # chat messages the text the step encoder reads (it has no chat template; their Python repr was read)
@@ -142,7 +144,7 @@ def _stepwise(frame: pd.DataFrame, source: str | None, need_labels: bool) -> pd.
     # 16 s of loading 1M solutions); any other column is read row by row, which names its first bad row
     known = flat_lists(frame["completions"], texts=True)
     if known is not None and (known[0] > 0).all():
-        steps, n_steps = frame["completions"].map(list), known[0].astype(np.int64)
+        steps, n_steps = _text_lists(frame["completions"], known), known[0].astype(np.int64)
     else:
         # a 0-d array is no list (iterating it was a raw TypeError); a 2-d one's rows are no texts, refused below
         steps = frame["completions"].map(lambda v: list(v) if isinstance(v, (list, tuple)) or (
@@ -156,7 +158,7 @@ def _stepwise(frame: pd.DataFrame, source: str | None, need_labels: bool) -> pd.
     if "labels" in frame.columns:
         known = flat_lists(frame["labels"])
         if known is not None:  # every row a flat list of floats: what float_list reads of it
-            labels = frame["labels"].map(lambda v: np.asarray(v, dtype=float).tolist())
+            labels = _float_lists(frame["labels"], known)
             wrong = known[0] != n_steps
         else:
             labels = frame["labels"].map(lambda v: None if (values := float_list(v)) is None else values.tolist())
@@ -174,7 +176,7 @@ def _stepwise(frame: pd.DataFrame, source: str | None, need_labels: bool) -> pd.
                                   column="labels", row=row, value=frame["labels"].iloc[row])
     else:
         labels = pd.Series([[np.nan] * int(n) for n in n_steps])
-    flat = np.concatenate([np.asarray(v, dtype=float) for v in labels])
+        flat = np.full(int(n_steps.sum()), np.nan)
     starts = np.cumsum(n_steps) - n_steps
     out = pd.DataFrame({
         "solution_id": frame["solution_id"].astype(str).to_numpy() if "solution_id" in frame.columns
@@ -193,6 +195,31 @@ def _stepwise(frame: pd.DataFrame, source: str | None, need_labels: bool) -> pd.
         if column not in out.columns:
             out[column] = frame[column].to_numpy()
     return out
+
+
+def _float_lists(values: pd.Series, known: tuple[np.ndarray, np.ndarray] | None) -> pd.Series:
+    """Each row's list as floats (``np.asarray(v, dtype=float).tolist()``), sliced from one list of every row's
+    values when :func:`flat_lists` read the column (``known``: an array and a list per row took 1 s of 38,400
+    solutions), else row by row."""
+    if known is None:
+        return values.map(lambda v: np.asarray(v, dtype=float).tolist())
+    return _split(values, known[0], known[1].tolist())
+
+
+def _text_lists(values: pd.Series, known: tuple[np.ndarray, np.ndarray] | None) -> pd.Series:
+    """Each row's step texts as a list (``list(v)``), sliced from one list of every row's texts when
+    :func:`flat_lists` read the column (``known``), else row by row."""
+    if known is None:
+        return values.map(list)
+    return _split(values, known[0], list(chain.from_iterable(values)))
+
+
+def _split(values: pd.Series, lengths: np.ndarray, flat: list[Any]) -> pd.Series:
+    """``flat`` cut into one list per row of ``values`` (``lengths[i]`` entries each), as a column like it."""
+    ends = np.cumsum(lengths.astype(np.int64))
+    with _collector_paused():  # lists of floats or texts make no cycles
+        rows = list(map(flat.__getitem__, map(slice, (ends - lengths.astype(np.int64)).tolist(), ends.tolist())))
+    return pd.Series(rows, index=values.index, dtype=object, name=values.name)
 
 
 # ----------------------------------------------------------------------------------------------------------------------
