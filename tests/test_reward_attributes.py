@@ -937,3 +937,32 @@ def test_combine_weights_that_do_not_parse_are_one_line_naming_the_flag(weights,
     err = capsys.readouterr().err
     assert err.startswith("accord: error: --weights: ") and err.count("\n") == 1, err
     assert not (tmp_path / "reward_combination.json").exists()
+
+
+def test_a_fitted_combination_records_its_max_length_and_scoring_at_another_warns(bert, tmp_path):
+    """Was: the statistics of a combination fitted by `accord combine` (and the training rewards' of the default one)
+    kept no length, and score at another max_length normalised the combined rewards by them without a word. Now each
+    records the length its rewards were read at, and scoring at another warns, naming the file; a combination saved
+    before the length was recorded is taken as it is, unsaid."""
+    import warnings
+
+    from accord.reward.attribute_combination import COMBINATION_FILE, fit_combination, save_combination
+
+    cfg = config(bert, tmp_path, "rm", max_steps=1, max_length=24)
+    RewardTrainer(cfg, train_data=attribute_pairs(16, seed=3)).train()
+    pairs = attribute_pairs(8, seed=4).assign(p_chosen=0.8)
+    with pytest.warns(UserWarning, match="reward_stats.json.*max_length=24.*max_length=16"):
+        score(cfg.output_dir, pairs, max_length=16)  # the default combination: the training rewards' statistics
+    combination = fit_combination(cfg.output_dir, pairs, "fitted")
+    assert combination.stats_["max_length"] == 24
+    save_combination(cfg.output_dir, combination)
+    with pytest.warns(UserWarning, match=f"{COMBINATION_FILE}.*max_length=24.*max_length=16"):
+        score(cfg.output_dir, pairs, max_length=16)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        score(cfg.output_dir, pairs)
+        path = Path(cfg.output_dir) / COMBINATION_FILE
+        saved = json.loads(path.read_text())
+        del saved["stats"]["max_length"]
+        path.write_text(json.dumps(saved))
+        score(cfg.output_dir, pairs, max_length=16)

@@ -801,7 +801,9 @@ def test_score_says_responses_were_cut_in_one_line_naming_the_flag(workspace, pl
     assert accord_main(["score", plain_model, str(responses), "--max-length", "8", "--quiet",
                         "--out", str(tmp_path / "scored.csv")]) == 0
     err = capfd.readouterr().err
-    assert err.startswith("accord: warning: score: 1 of the 2 responses") and len(err.splitlines()) == 1, err
+    # (and one for the training rewards' statistics, measured at the model's own max_length)
+    cut = [line for line in err.splitlines() if "did not fit" in line]
+    assert len(cut) == 1 and cut[0].startswith("accord: warning: score: 1 of the 2 responses"), err
     assert "--max-length 8" in err and "max_length" not in err and "UserWarning" not in err, err
     with pytest.warns(UserWarning, match="did not fit max_length 8"):
         score(plain_model, str(responses), max_length=8)
@@ -1254,3 +1256,35 @@ def test_train_refuses_to_write_over_the_backbone_it_trains_from(workspace, tmp_
     with pytest.raises(AccordError, match="is the folder of the backbone 'model' names"):
         train(RewardConfig(model=str(backbone), train_path=workspace["data"], output_dir=str(backbone),
                            max_steps=1, progress=False))
+
+
+def test_the_reward_statistics_record_their_max_length_and_scoring_at_another_warns_once(workspace, tmp_path,
+                                                                                           capsys):
+    """Was: reward_stats.json (the training rewards' mean and sd that reward_normalised divides by) kept no length,
+    and `accord score --max-length 16` of a model trained at 24 normalised the other rewards by them without a word,
+    as the calibration did before it recorded its length. Now the statistics record the length the rewards were read
+    at, and scoring at another warns once, naming the flag; statistics saved before the length was recorded are
+    taken as they are, unsaid."""
+    import warnings
+
+    from accord.reward.model import STATS_FILE
+
+    config = RewardConfig(model=workspace["bert"], train_path=workspace["data"], output_dir=str(tmp_path / "rm"),
+                          batch_size=8, max_steps=1, max_length=24, save_steps=None, progress=False,
+                          stats_max_pairs=8)
+    train(config)
+    stats_path = tmp_path / "rm" / STATS_FILE
+    assert json.loads(stats_path.read_text())["max_length"] == 24
+    capsys.readouterr()
+    assert accord_main(["score", config.output_dir, workspace["data"], "--max-length", "16", "--quiet"]) == 0
+    said = [line for line in capsys.readouterr().err.splitlines() if STATS_FILE in line]
+    assert len(said) == 1 and "--max-length 24" in said[0] and "--max-length 16" in said[0], said
+    with warnings.catch_warnings():  # read as they were measured: nothing to say
+        warnings.simplefilter("error")
+        score(config.output_dir, workspace["data"])
+    stats = json.loads(stats_path.read_text())
+    del stats["max_length"]
+    stats_path.write_text(json.dumps(stats))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        score(config.output_dir, workspace["data"], max_length=16)

@@ -334,7 +334,9 @@ def fit_combination(model_dir: str | Path, pairs: Any, method: str = "fitted", *
         combination.fit(embedding, differences, target, weight)
     both = np.concatenate([combination.combine(chosen, len_c, embedding),
                            combination.combine(rejected, len_r, embedding)])
-    combination.stats_ = {"mean": float(both.mean()), "sd": max(float(both.std()), 1e-6), "n": len(both)}
+    # the length the rewards were read at: score at another warns (warn_stats_length)
+    combination.stats_ = {"mean": float(both.mean()), "sd": max(float(both.std()), 1e-6), "n": len(both),
+                          "max_length": encoder.max_length}
     return combination
 
 

@@ -638,8 +638,8 @@ def score_attributes(model_dir: str | Path, data: Any, *, k: float | None = None
     """
     from accord.reward.attribute_combination import COMBINATION_FILE, _text, load_combination, response_lengths
     from accord.reward.evaluate import (_encoder, _read_scored, _source, _warn_cut, k_without_uncertainty_head,
-                                        load_model, refuse_nan, refuse_score_columns)
-    from accord.reward.model import RewardModel
+                                        load_model, refuse_nan, refuse_score_columns, warn_stats_length)
+    from accord.reward.model import STATS_FILE, RewardModel
 
     frame = _read_scored(data)  # before the model loads: a problem with the data is reported at once
     if k is not None and not RewardModel.read_meta(model_dir).get("uncertainty_head"):
@@ -652,6 +652,7 @@ def score_attributes(model_dir: str | Path, data: Any, *, k: float | None = None
     # at the end of training; a fixed combination given without data has none, and no normalised reward
     stats = combination.stats_ or (None if (Path(model_dir).expanduser() / COMBINATION_FILE).exists() else model.stats)
     encoder = _encoder(model, tokenizer, max_length)
+    warn_stats_length(stats, encoder.max_length, COMBINATION_FILE if stats is combination.stats_ else STATS_FILE)
     settings = dict(pad_token_id=tokenizer.pad_token_id, batch_size=batch_size, progress=progress)
     # the texts as training and fit_combination read them: the Python repr of chat messages (str of a list) was
     # scored here, and a pair encoded side by side, not with the prompt both sides keep

@@ -34,6 +34,7 @@ from accord import metrics
 from accord.datasets.errors import AccordError, SettingError, SettingWarning, ValidationError
 from accord.datasets.schema import columns_note
 from accord.reward.calibration import apply_calibration
+from accord.reward.config import assigned
 from accord.reward.data import (LABEL_SUM_TOLERANCE, VOTE_COLUMNS, PairCollator, PairEncoder, TokenizedPairs,
                                 TokenizedResponses, check_responses, ensure_pad_token, load_pairs, normalise_pairs,
                                 pair_texts, response_texts, warn_cut)
@@ -296,6 +297,18 @@ def saved_max_length(model: RewardModel, max_length: int | None) -> int:
     return max_length
 
 
+def warn_stats_length(stats: dict[str, Any] | None, max_length: int, source: str) -> None:
+    """Warn once when the rewards' statistics (``source``: the file holding them) were measured at another
+    ``max_length`` than the responses are read at (recorded since they are; older ones are taken as they are)."""
+    measured_at = (stats or {}).get("max_length")
+    if isinstance(measured_at, int) and measured_at != max_length:
+        # rewards of responses cut elsewhere are other rewards: reward_normalised was put on another scale unsaid
+        warnings.warn(SettingWarning("max_length", lambda name: (
+            f"the mean and sd in {source} that reward_normalised divides by were measured on rewards read at "
+            f"{assigned(name, measured_at)}; these are read at {assigned(name, max_length)}, so reward_normalised "
+            f"may be on another scale (read them at {assigned(name, measured_at)})")), stacklevel=3)
+
+
 def _encoder(model: RewardModel, tokenizer: Any, max_length: int | None) -> PairEncoder:
     max_length = saved_max_length(model, max_length)
     return PairEncoder(tokenizer, max_length, model.is_decoder, model.meta.get("use_chat_template"))
@@ -404,6 +417,7 @@ def score(model_dir: str | Path, data: Any, *, k: float | None = None, batch_siz
             raise AccordError(f"{model_dir}: its {STATS_FILE} has mean {mean} and sd {sd}; the training rewards "
                               "were NaN (a diverged model): retrain it")
         normalise = (mean, sd)
+        warn_stats_length(stats, encoder.max_length, STATS_FILE)
     if "response" in frame.columns:
         encoded = encoder.encode(*response_texts(frame))
         reward, variance = predict_responses(model, encoded, pad_token_id=tokenizer.pad_token_id,

@@ -557,6 +557,8 @@ class RewardTrainer:
                                            progress=self.config.progress and acc.is_main_process)
         except AccordError as err:  # NaN training rewards: name the model they belong to
             raise AccordError(f"{directory}: {err}") from err
+        if stats is not None:  # the length the rewards were read at: score at another warns (warn_stats_length)
+            stats = {**stats, "max_length": self.config.max_length}
         if acc.is_main_process:
             with library_bars(self.config.progress):
                 model.save_pretrained(directory, tokenizer=self.tokenizer, stats=stats,
