@@ -713,6 +713,32 @@ def test_resume_into_another_model_is_one_error_naming_the_settings(workspace, c
     assert "\n" not in str(caught.value)
 
 
+@pytest.mark.parametrize("change, message", [
+    ({"learning_rate": 5e-4}, "saved with learning_rate=0.002; this run has learning_rate=0.0005"),
+    ({"loss": "bradley_terry"}, "saved with loss='weighted_soft_bce'; this run has loss='bradley_terry'"),
+    ({"weight_decay": 0.5, "adam_beta2": 0.99}, "saved with weight_decay=0.0, adam_beta2=0.999; this run has "
+                                                "weight_decay=0.5, adam_beta2=0.99")])
+def test_resume_with_another_loss_or_optimiser_is_one_error_naming_the_settings(workspace, change, message):
+    """Was: a checkpoint resumed with another learning_rate (or weight decay, Adam's settings) trained on at the
+    checkpoint's, which its optimiser state holds, and with another loss trained the rest of the run towards another
+    objective, while reward_config.json recorded this run's settings alone. Now the checkpoint records them, and a run
+    that gives them otherwise is one error naming them; a checkpoint saved before the record resumes as before."""
+    frame = synthetic_pairs(40, seed=12)
+    name = "retrained-" + "-".join(change)
+    common = dict(model=workspace["bert"], batch_size=8, max_steps=3, save_steps=1)
+    with pytest.raises(Stop):
+        RewardTrainer(config(workspace, name, **common), train_data=frame, callbacks=[stop_at(1)]).train()
+    checkpoint = workspace["root"] / name / "checkpoints" / "step-0000001"
+    with pytest.raises(AccordError, match=f"^folder {checkpoint}: {re.escape(message)} \\(resume goes on with"):
+        RewardTrainer(config(workspace, name, resume_from="latest", **common, **change), train_data=frame).train()
+    state_path = checkpoint / "trainer_state.json"
+    state = json.loads(state_path.read_text())
+    del state["training_settings"]
+    state_path.write_text(json.dumps(state))
+    resumed = RewardTrainer(config(workspace, name, resume_from="latest", **common, **change), train_data=frame)
+    assert resumed.train().global_step == 3
+
+
 def test_a_run_killed_while_replacing_a_checkpoint_resumes_from_a_complete_one(workspace, monkeypatch):
     """Was: a checkpoint saved again at its step (a resumed run reaching it once more) first deleted the old folder
     file by file, trainer_state.json among the last, so a run killed half-way left a folder without its weights that

@@ -18,7 +18,7 @@ position; the seed and the number of examples, which set the batch order). They 
 folder and renamed when complete, so a run killed while writing leaves the previous checkpoint intact (and one being
 deleted loses its ``trainer_state.json`` first). Resuming recomputes the epoch's batch order and skips the batches
 already done; the checkpoint records that order, and a run whose settings or data order the batches otherwise is
-refused. Resuming from a checkpoint older than the newest in ``output_dir/checkpoints`` (``--resume-from`` a
+refused, as is one with another model (:data:`MODEL_SETTINGS`), loss or optimiser (:data:`TRAINING_SETTINGS`). Resuming from a checkpoint older than the newest in ``output_dir/checkpoints`` (``--resume-from`` a
 ``step-N`` folder while a run that went on to ``step-M``, ``M > N``, left later ones) abandons that continuation: at
 resume, before the first step, the checkpoints after step ``N`` are removed, with a line saying which (as
 ``metrics.jsonl`` loses its lines after step ``N``), so that ``--resume-from latest`` takes this run's newest
@@ -79,6 +79,11 @@ BATCH_ORDER_SETTINGS = ("batch_size", "group_by_length", "max_length", "packing"
 #: resumed run must keep them (the backbone's path may change: a folder moved)
 MODEL_SETTINGS = ("task", "pooling", "uncertainty_head", "ensemble_heads", "lora", "lora_r", "lora_target_modules",
                   "freeze_layers")
+#: The settings of what the model is trained towards and how: the loss, and the optimiser's, whose values a resumed
+#: run takes from the checkpoint's optimiser state whatever it is given (a resumed --learning-rate was ignored while
+#: reward_config.json recorded it): a resumed run must keep them
+TRAINING_SETTINGS = ("loss", "label_smoothing", "davidson_nu", "margin", "center_rewards_coefficient", "learning_rate",
+                     "weight_decay", "adam_beta1", "adam_beta2", "adam_epsilon")
 CONFIG_FILE = "reward_config.json"
 LEARNS_BEGINNING = "the model learns from only their beginning"
 EVALUATES_BEGINNING = "the evaluation reads only their beginning"
@@ -590,7 +595,8 @@ class RewardTrainer:
                      "n_examples": len(self.train_data), "last_loss": self._last_loss,
                      "batch_order": self._batch_order(self.global_step),
                      "batch_settings": {name: getattr(self.config, name) for name in BATCH_ORDER_SETTINGS},
-                     "model_settings": {name: getattr(self.config, name) for name in MODEL_SETTINGS}}
+                     "model_settings": {name: getattr(self.config, name) for name in MODEL_SETTINGS},
+                     "training_settings": {name: getattr(self.config, name) for name in TRAINING_SETTINGS}}
             # a last loss not yet logged (NaN) as null: a bare NaN token is no JSON
             (partial / STATE_FILE).write_text(json_text(state, indent=2))
             _usual_modes_tree(partial)
@@ -689,7 +695,11 @@ class RewardTrainer:
         if "n_examples" in state and state["n_examples"] != len(self.train_data):
             raise AccordError(f"folder {path}: saved from {state['n_examples']} training {unit}; this run has "
                               f"{len(self.train_data)} (resume needs the same training data: it sets the batch order)")
-        self._refuse_another_model(path, state)
+        self._refuse_changed(path, state.get("model_settings", {}), MODEL_SETTINGS,
+                             "resume needs the model the checkpoint was saved from")
+        self._refuse_changed(path, state.get("training_settings", {}), TRAINING_SETTINGS,
+                             "resume goes on with the checkpoint's loss and optimiser state, which holds its learning "
+                             "rate, weight decay and Adam's settings; start a fresh run to train with others")
         if "batch_order" in state and state["batch_order"] != self._batch_order(int(state["global_step"])):
             self._refuse_another_batch_order(path, state)
         try:
@@ -715,20 +725,21 @@ class RewardTrainer:
         digest.update(np.array([len(batch) for batch in batches], dtype=np.int64).tobytes())
         return digest.hexdigest()[:16]
 
-    def _refuse_another_model(self, path: Path, state: dict[str, Any]) -> None:
-        """One error naming the settings of :data:`MODEL_SETTINGS` this run gives otherwise than the checkpoint was
-        saved with: resuming with another head or adapters was torch's "Error(s) in loading state_dict" traceback,
-        and with another pooling went on training what the checkpoint's head had learned to read elsewhere."""
-        saved = state.get("model_settings", {})
-        changed = [name for name in MODEL_SETTINGS if name in saved and saved[name] != getattr(self.config, name)]
+    def _refuse_changed(self, path: Path, saved: dict[str, Any], settings: tuple[str, ...], why: str) -> None:
+        """One error naming the ``settings`` this run gives otherwise than the checkpoint ``saved`` them (those it
+        recorded), saying ``why``. :data:`MODEL_SETTINGS`: resuming with another head or adapters was torch's
+        "Error(s) in loading state_dict" traceback, and with another pooling went on training what the checkpoint's
+        head had learned to read elsewhere. :data:`TRAINING_SETTINGS`: another loss trained the rest of the run
+        towards another objective and another learning rate was overridden by the optimiser state, while
+        reward_config.json recorded this run's alone."""
+        changed = [name for name in settings if name in saved and saved[name] != getattr(self.config, name)]
         if not changed:
             return
 
         def message(*names: str) -> str:
             was = ", ".join(assigned(flag, saved[name]) for flag, name in zip(names, changed))
             now = ", ".join(assigned(flag, getattr(self.config, name)) for flag, name in zip(names, changed))
-            return (f"folder {path}: saved with {was}; this run has {now} (resume needs the model the checkpoint "
-                    "was saved from)")
+            return f"folder {path}: saved with {was}; this run has {now} ({why})"
 
         raise SettingError(changed[0], message, *changed[1:])
 
