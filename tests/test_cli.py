@@ -1470,3 +1470,19 @@ def test_suggest_refuses_per_attribute_ratings_in_the_command_line_s_terms(tmp_p
     err = capsys.readouterr().err
     assert status == 2 and err.count("\n") == 1 and "per-attribute ratings" in err, err
     assert "select_attribute" not in err and not (tmp_path / "b.csv").exists()
+
+
+@pytest.mark.parametrize("column, spelled", [("pair_id", "p1 "), ("pair_id", " p1"), ("annotator", "w1 ")])
+def test_ids_that_differ_only_in_spaces_around_them_are_refused_naming_both_rows(column, spelled, tmp_path, capsys):
+    """Was: 'p1' and Excel's 'p1 ' in one judgments file were two pairs without a word (and 'w1 ' another rater),
+    while --gold matched ids with the spaces cut. Now the second spelling is one line naming its column, its row and
+    the row of the first."""
+    source, output = tmp_path / "judgments.csv", tmp_path / "soft.csv"
+    row = 1 if column == "pair_id" else 2  # p1 by w2, p2 by w1
+    GOOD.assign(**{column: GOOD[column].where(GOOD.index != row, spelled)}).to_csv(source, index=False)
+    status = main(["aggregate", "--input", str(source), "--method", "majority", "--output", str(output)])
+    err = capsys.readouterr().err
+    assert status == 2 and err.count("\n") == 1, err
+    assert f"column '{column}', row {row}: id {spelled!r} differs from {spelled.strip()!r} (row 0)" in err, err
+    assert not output.exists()
+

@@ -575,6 +575,7 @@ def check_ids(values: pd.Series, column: str, source: str | None) -> None:
     if missing.any():
         row = _first_bad(missing)
         raise ValidationError("missing id", source=source, column=column, row=row, value=values.iloc[row])
+    _check_spaced_ids(values, column, source)
     if values.dtype == object and object_kind(values) in ("string", "integer", "boolean"):
         return  # (nothing missing) one kind of single, finite values: the checks below would pass every cell
     _check_hashable(values, column, source)
@@ -595,6 +596,22 @@ def check_ids(values: pd.Series, column: str, source: str | None) -> None:
         if is_bool.any() and not is_bool.all():
             row = _first_bad(is_bool != is_bool[0])
             raise ValidationError(MIXED_BOOLEAN_IDS, source=source, column=column, row=row, value=values.iloc[row])
+
+
+def _check_spaced_ids(values: pd.Series, column: str, source: str | None) -> None:
+    """Two ids that differ only in spaces around them ('p1' and Excel's 'p1 ') are refused naming both rows: they
+    were two pairs (or raters) without a word, where a gold file matches ids with the spaces cut."""
+    if not (pd.api.types.is_string_dtype(values) or values.dtype == object and object_kind(values) == "string"):
+        return  # numbers (and a mix of kinds, refused below) have no spaces to differ in
+    distinct = pd.Series(pd.unique(values.to_numpy()), dtype=object)  # each id once: the strip reads no row twice
+    stripped = distinct.str.strip()  # NaN for a cell that is no text
+    if stripped.eq(distinct).all() or not (near := stripped.notna() & stripped.duplicated(keep=False)).any():
+        return
+    spelled = distinct[near & stripped.eq(stripped[near].iloc[0])].iloc[:2]
+    first, second = (_first_bad(values.eq(v).to_numpy()) for v in spelled)
+    raise ValidationError(f"id {spelled.iloc[1]!r} differs from {spelled.iloc[0]!r} (row {first}) only in spaces "
+                          "around it, so the two were read as two ids: write the id one way", source=source,
+                          column=column, row=second, value=spelled.iloc[1])
 
 
 #: kinds of :func:`object_kind` whose values are all single (hashable) values
