@@ -296,7 +296,16 @@ def _like_labels(values: pd.Series, labels: pd.Series, path: Path, column: str) 
     if pd.api.types.is_numeric_dtype(values.dtype):
         whole = values == values.round()
         return values.astype("int64").astype(str).where(whole, values.astype(str))
-    return values.astype(str).str.strip()
+    # as written, as the judgments' labels are: 'A ' was cut to 'A' here while the same cell in the judgments was
+    # refused; one that is a label only once its spaces are cut is refused as the judgments' are
+    values = values.astype(str)
+    spaced = (~values.isin(labels) & values.str.strip().isin(labels)).to_numpy()
+    if spaced.any():
+        at = int(spaced.nonzero()[0][0])
+        raise AccordError(f"file {path}, column '{column}', row {values.index[at]}: gold value {values.iloc[at]!r} "
+                          f"differs from the label {values.iloc[at].strip()!r} only in spaces around it: labels are "
+                          "matched exactly, write it as the judgments do")
+    return values
 
 
 def _require_texts(judgments: pd.DataFrame, source: str) -> None:

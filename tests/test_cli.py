@@ -1486,3 +1486,31 @@ def test_ids_that_differ_only_in_spaces_around_them_are_refused_naming_both_rows
     assert f"column '{column}', row {row}: id {spelled!r} differs from {spelled.strip()!r} (row 0)" in err, err
     assert not output.exists()
 
+
+def test_a_gold_value_that_differs_from_a_label_only_in_spaces_is_refused_as_in_the_judgments(tmp_path, capsys):
+    """Was: a gold file's 'A ' was cut to 'A' and scored, while the same cell in the judgments was refused (labels
+    are matched exactly). Now the gold value is read as written and refused in one line naming its file, column and
+    row; a gold file written as the judgments are still scores."""
+    source, gold, output = tmp_path / "judgments.csv", tmp_path / "gold.csv", tmp_path / "soft.csv"
+    GOOD.to_csv(source, index=False)
+    gold.write_text('pair_id,gold\np1,B\np2,"A "\n')
+    status = main(["aggregate", "--input", str(source), "--gold", str(gold), "--method", "majority",
+                   "--output", str(output)])
+    err = capsys.readouterr().err
+    assert status == 2 and err.count("\n") == 1, err
+    assert f"file {gold}, column 'gold', row 1: gold value 'A ' differs from the label 'A' only in spaces" in err
+    assert not output.exists()
+    gold.write_text('pair_id,gold\np1,B\np2,A\n')
+    assert main(["aggregate", "--input", str(source), "--gold", str(gold), "--method", "majority",
+                 "--output", str(output)]) == 0
+
+
+def test_a_categorical_gold_value_with_spaces_matches_the_class_written_so(tmp_path, capsys):
+    """Was: gold 'pos ' was cut to 'pos', so a crowd-kit table whose class is 'pos ' scored its right answer as wrong
+    (accuracy 0.500 of 1.000)."""
+    source, gold, output = tmp_path / "judgments.csv", tmp_path / "gold.csv", tmp_path / "soft.csv"
+    source.write_text("task,worker,label\np1,r1,pos \np1,r2,pos \np2,r1,neg\np2,r2,neg\n")
+    gold.write_text('task,gold\np1,pos \np2,neg\n')
+    assert main(["aggregate", "--input", str(source), "--gold", str(gold), "--method", "majority",
+                 "--output", str(output)]) == 0
+    assert "against gold (2 items): accuracy 1.000" in capsys.readouterr().out
