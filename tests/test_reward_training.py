@@ -684,6 +684,15 @@ def test_a_checkpoint_saved_before_the_first_log_line_is_json_and_resumes(worksp
     assert result.global_step == 3 and math.isnan(seen[0]) and math.isfinite(seen[-1])
 
 
+def _stopped_after_one_step(workspace, name: str):
+    """A run of 3 steps stopped after its first, checkpointed: the data, the settings and the checkpoint."""
+    frame = synthetic_pairs(40, seed=12)
+    common = dict(model=workspace["bert"], batch_size=8, max_steps=3, save_steps=1)
+    with pytest.raises(Stop):
+        RewardTrainer(config(workspace, name, **common), train_data=frame, callbacks=[stop_at(1)]).train()
+    return frame, common, workspace["root"] / name / "checkpoints" / "step-0000001"
+
+
 @pytest.mark.parametrize("change, message", [
     ({"uncertainty_head": True}, "saved with uncertainty_head=False; this run has uncertainty_head=True"),
     ({"ensemble_heads": 3}, "saved with ensemble_heads=None; this run has ensemble_heads=3"),
@@ -694,12 +703,8 @@ def test_resume_into_another_model_is_one_error_naming_the_settings(workspace, c
     the saved head had learned to read elsewhere, without a word. Now the checkpoint records the settings that shape
     the model, and a run that gives them otherwise is one error naming them; a checkpoint saved before the record
     whose states do not fit is one line naming the checkpoint."""
-    frame = synthetic_pairs(40, seed=12)
     name = "reshaped-" + next(iter(change))
-    common = dict(model=workspace["bert"], batch_size=8, max_steps=3, save_steps=1)
-    with pytest.raises(Stop):
-        RewardTrainer(config(workspace, name, **common), train_data=frame, callbacks=[stop_at(1)]).train()
-    checkpoint = workspace["root"] / name / "checkpoints" / "step-0000001"
+    frame, common, checkpoint = _stopped_after_one_step(workspace, name)
     with pytest.raises(AccordError, match=f"^folder {checkpoint}: {re.escape(message)}"):
         RewardTrainer(config(workspace, name, resume_from="latest", **common, **change), train_data=frame).train()
     if "pooling" in change:
@@ -723,12 +728,8 @@ def test_resume_with_another_loss_or_optimiser_is_one_error_naming_the_settings(
     checkpoint's, which its optimiser state holds, and with another loss trained the rest of the run towards another
     objective, while reward_config.json recorded this run's settings alone. Now the checkpoint records them, and a run
     that gives them otherwise is one error naming them; a checkpoint saved before the record resumes as before."""
-    frame = synthetic_pairs(40, seed=12)
     name = "retrained-" + "-".join(change)
-    common = dict(model=workspace["bert"], batch_size=8, max_steps=3, save_steps=1)
-    with pytest.raises(Stop):
-        RewardTrainer(config(workspace, name, **common), train_data=frame, callbacks=[stop_at(1)]).train()
-    checkpoint = workspace["root"] / name / "checkpoints" / "step-0000001"
+    frame, common, checkpoint = _stopped_after_one_step(workspace, name)
     with pytest.raises(AccordError, match=f"^folder {checkpoint}: {re.escape(message)} \\(resume goes on with"):
         RewardTrainer(config(workspace, name, resume_from="latest", **common, **change), train_data=frame).train()
     state_path = checkpoint / "trainer_state.json"
