@@ -472,3 +472,102 @@ def test_texts_the_encoder_reads_are_each_cells_text(cells, kind):
     fast = reward_data._as_texts(values)
     assert fast == per_cell
     assert [type(v) for v in fast] == [type(v) for v in per_cell]
+
+
+def _same_steps(fast: Any, per_row: Any) -> None:
+    """Two TokenizedSteps hold the same sequences, positions, counts and per-step arrays, of the same types."""
+    assert fast.ids == per_row.ids and fast.type_ids == per_row.type_ids
+    assert [[type(t) for t in s] for s in fast.ids] == [[type(t) for t in s] for s in per_row.ids]
+    assert len(fast.separators) == len(per_row.separators)
+    for a, b in zip(fast.separators, per_row.separators):
+        assert a.dtype == b.dtype and a.tolist() == b.tolist()
+    for name in ("n_steps", "label", "target", "weight", "labelled", "lengths", "offsets"):
+        a, b = getattr(fast, name), getattr(per_row, name)
+        assert a.dtype == b.dtype, name
+        np.testing.assert_array_equal(a, b, err_msg=name)
+    for name in ("truncated_prompts", "truncated_steps", "outcomes_left_out", "steps_given"):
+        assert getattr(fast, name) == getattr(per_row, name) and type(getattr(fast, name)) is int, name
+
+
+def _warned(call: Any) -> tuple[Any, list[str]]:
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        out = call()
+    return out, [f"{w.category.__name__}: {w.message}" for w in caught]
+
+
+@pytest.fixture(scope="module")
+def step_encoders() -> dict[bool, Any]:
+    from accord.reward.steps import StepEncoder, separator_token
+    from accord.reward.tiny import word_tokenizer
+
+    encoders = {}
+    for decoder in (False, True):
+        tokenizer = word_tokenizer(["cat dog sat on the mat", "so it adds up"], decoder=decoder)
+        encoders[decoder] = StepEncoder(tokenizer, 16, decoder, separator_token(tokenizer, None)[1])
+    return encoders
+
+
+def _step_table(draw: Any, n_steps: list[int]) -> pd.DataFrame:
+    """The label columns :meth:`StepEncoder.encode` reads, for solutions of ``n_steps`` steps."""
+    floats = st.floats(0, 1)
+    return pd.DataFrame({
+        "n_steps": n_steps,
+        "labels": [draw(st.lists(st.one_of(floats, st.just(np.nan)), min_size=k, max_size=k)) for k in n_steps],
+        "label_weights": [draw(st.lists(floats, min_size=k, max_size=k)) for k in n_steps],
+        "p_all_correct": draw(st.lists(floats, min_size=len(n_steps), max_size=len(n_steps))),
+        "outcome_weight": draw(st.lists(floats, min_size=len(n_steps), max_size=len(n_steps)))})
+
+
+@settings(max_examples=400, deadline=None)
+@given(data=st.data(), n=st.integers(1, 6), decoder=st.booleans(), max_length=st.integers(1, 30),
+       target=st.sampled_from(["steps", "outcome"]))
+def test_step_layout_of_all_solutions_is_the_per_solution_layout(step_encoders, data, n, decoder, max_length,
+                                                                 target):
+    encoder = step_encoders[decoder]
+    with pytest.MonkeyPatch.context() as patch:  # layouts as varied as tokenizers make them
+        patch.setattr(encoder, "max_length", max_length)
+        patch.setattr(encoder, "target", target)
+        patch.setattr(encoder, "separator_id", data.draw(st.integers(0, 50)))
+        patch.setattr(encoder.layout, "single", data.draw(_LAYOUT))
+        patch.setattr(encoder.layout, "pair", None if decoder else data.draw(_LAYOUT))
+        shared = data.draw(st.lists(st.lists(st.integers(0, 50), max_size=12), min_size=1, max_size=3))
+        picks = data.draw(st.lists(st.integers(0, len(shared) - 1), min_size=n, max_size=n))
+        prompts = ["" if not shared[k] and data.draw(st.booleans()) else f"prompt {k}" for k in picks]
+        prompt_ids = [shared[k] for k in picks]  # one prompt's list serves many rows
+        n_steps = data.draw(st.lists(st.integers(1, 4), min_size=n, max_size=n))
+        # steps empty, short, or longer than the whole budget
+        step_ids = data.draw(st.lists(st.lists(st.integers(0, 50), max_size=data.draw(st.sampled_from([3, 10, 40]))),
+                                      min_size=sum(n_steps), max_size=sum(n_steps)))
+        table = _step_table(data.draw, n_steps)
+        before = repr((prompt_ids, step_ids))
+        fast, fast_warned = _warned(lambda: encoder._encode_flat(table, prompts, prompt_ids, step_ids))
+        per_row, row_warned = _warned(lambda: encoder._encode_rows(table, prompts, prompt_ids, step_ids))
+    assert repr((prompt_ids, step_ids)) == before  # the tokenizer's lists are read, never changed
+    _same_steps(fast, per_row)
+    assert fast_warned == row_warned
+
+
+WORD = st.sampled_from("cat dog sat on the mat so it adds up".split())
+
+
+@settings(max_examples=150, deadline=None)
+@given(data=st.data(), n=st.integers(1, 5), decoder=st.booleans(), max_length=st.integers(4, 40),
+       target=st.sampled_from(["steps", "outcome"]))
+def test_encoding_steps_is_the_per_solution_encoding(step_encoders, data, n, decoder, max_length, target):
+    import accord.reward.steps as reward_steps
+
+    encoder = step_encoders[decoder]
+    n_steps = data.draw(st.lists(st.integers(1, 4), min_size=n, max_size=n))
+    words = st.lists(WORD, max_size=data.draw(st.sampled_from([2, 6, 30]))).map(" ".join)
+    table = _step_table(data.draw, n_steps).assign(
+        prompt=[data.draw(st.one_of(st.just(""), words)) for _ in n_steps],
+        completions=[[data.draw(words) for _ in range(k)] for k in n_steps])
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(encoder, "max_length", max_length)
+        patch.setattr(encoder, "target", target)
+        fast, fast_warned = _warned(lambda: encoder.encode(table))
+        patch.setattr(reward_steps.StepEncoder, "_encode_flat", reward_steps.StepEncoder._encode_rows)
+        per_row, row_warned = _warned(lambda: encoder.encode(table))
+    _same_steps(fast, per_row)
+    assert fast_warned == row_warned
