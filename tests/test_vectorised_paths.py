@@ -571,3 +571,142 @@ def test_encoding_steps_is_the_per_solution_encoding(step_encoders, data, n, dec
         per_row, row_warned = _warned(lambda: encoder.encode(table))
     _same_steps(fast, per_row)
     assert fast_warned == row_warned
+
+
+# chat templates as varied as backbones write them: the tiny decoders' (one end-of-turn token), ChatML-like (two),
+# one opening with BOS, one whose generation prompt is not how the conversation goes on (the plain-ids fallback)
+# and one that refuses a system turn after the first message (a template's error, which must be the same one)
+_CHAT_TEMPLATES = {
+    "tiny": None,
+    "two-token-end": "{% for m in messages %}<|{{ m['role'] }}|>{{ m['content'] }}</s>\n{% endfor %}"
+                     "{% if add_generation_prompt %}<|assistant|>{% endif %}",
+    "bos": "{{ bos_token }}{% for m in messages %}<|{{ m['role'] }}|>{{ m['content'] }}</s>{% endfor %}"
+           "{% if add_generation_prompt %}<|assistant|>{% endif %}",
+    "other-generation-prompt": "{% for m in messages %}<|{{ m['role'] }}|>{{ m['content'] }}</s>{% endfor %}"
+                               "{% if add_generation_prompt %}<|bot|>{% endif %}",
+    "strict": "{% for m in messages %}{% if m['role'] == 'system' and not loop.first %}"
+              "{{ raise_exception('a system turn after the first message: ' ~ m['content']) }}{% endif %}"
+              "<|{{ m['role'] }}|>{{ m['content'] }}</s>{% endfor %}{% if add_generation_prompt %}<|assistant|>"
+              "{% endif %}",
+}
+
+
+@pytest.fixture(scope="module")
+def chat_encoders() -> dict[str, Any]:
+    from accord.reward.tiny import word_tokenizer
+
+    encoders = {}
+    for name, template in _CHAT_TEMPLATES.items():
+        tokenizer = word_tokenizer(["the cat sat on the mat good bad answer"], decoder=True)
+        if template is not None:
+            tokenizer.chat_template = template
+        encoders[name] = reward_data.PairEncoder(tokenizer, 16, is_decoder=True, use_chat_template=True)
+    return encoders
+
+
+_CHAT_TEXT = st.lists(st.sampled_from(["the", "cat", "sat", "on", "mat", "good", "bad", "é", "\n", " ", ""]),
+                      max_size=10).map(" ".join)
+# message contents that print alike yet are not the same value, or are the same value of another type
+_CONTENT = st.one_of(_CHAT_TEXT, st.sampled_from([0.0, -0.0, 1, True, 1.0, None, "1", "True"]),
+                     _CHAT_TEXT.map(np.str_))
+_MESSAGES = st.lists(st.builds(lambda role, content: {"role": role, "content": content},
+                               st.sampled_from(["user", "assistant", "system"]), _CONTENT), max_size=3)
+# one turn of a value that is equal to another (0.0 and -0.0, True and 1) but printed otherwise
+_ALIKE = st.sampled_from([0.0, -0.0, 1, True, 1.0, "1"]).map(lambda content: [{"role": "system", "content": content}])
+_CHAT_CELL = st.one_of(_ALIKE, st.one_of(_CHAT_TEXT, st.just(""), _MESSAGES, st.none(), st.just(np.nan),
+                                         st.sampled_from([0, -0.0, 0.0]), _CHAT_TEXT.map(np.str_)))
+
+
+def _outcome_warned(call: Any) -> tuple[Any, list[str]]:
+    """``call()``'s result or its error (as text), and the warnings it gave."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            out = call()
+        except Exception as error:  # noqa: BLE001 - a template's error must be the same error on both paths
+            out = f"{type(error).__name__}: {error}"
+    return out, [f"{w.category.__name__}: {w.message}" for w in caught]
+
+
+def _same_responses(fast: Any, per_row: Any) -> None:
+    assert type(fast) is type(per_row)
+    if isinstance(per_row, str):
+        assert fast == per_row
+        return
+    assert fast.ids == per_row.ids and fast.type_ids == per_row.type_ids is None
+    assert [[type(t) for t in s] for s in fast.ids] == [[type(t) for t in s] for s in per_row.ids]
+    assert fast.prompt_lengths.dtype == per_row.prompt_lengths.dtype == np.int64
+    np.testing.assert_array_equal(fast.prompt_lengths, per_row.prompt_lengths)
+    assert (fast.truncated_prompts, fast.truncated_responses) == (per_row.truncated_prompts,
+                                                                  per_row.truncated_responses)
+    assert type(fast.truncated_prompts) is type(per_row.truncated_prompts) is int
+
+
+@settings(max_examples=200, deadline=None)
+@given(data=st.data(), n=st.integers(1, 8), template=st.sampled_from(sorted(_CHAT_TEMPLATES)),
+       max_length=st.integers(1, 30), with_room=st.booleans())
+def test_chat_encoding_of_distinct_renderings_is_the_per_row_rendering(chat_encoders, data, n, template, max_length,
+                                                                      with_room):
+    """Each distinct prompt and conversation rendered once gives what rendering every row's did: prompts shared by
+    rows, given as text, as messages (values printing alike apart) or empty, cut by small max_lengths."""
+    encoder = chat_encoders[template]
+    pool = data.draw(st.lists(_CHAT_CELL, min_size=1, max_size=4))
+    prompts = [pool[k] for k in data.draw(st.lists(st.integers(0, len(pool) - 1), min_size=n, max_size=n))]
+    responses = data.draw(st.lists(_CHAT_CELL, min_size=n, max_size=n))
+    room = np.asarray(data.draw(st.lists(st.integers(-2, 20), min_size=n, max_size=n)),
+                      dtype=np.int64) if with_room else None
+    before = repr((prompts, responses))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(encoder, "max_length", max_length)
+        fast, fast_warned = _outcome_warned(lambda: encoder._encode_chat(prompts, responses, room))
+        per_row, row_warned = _outcome_warned(lambda: encoder._encode_chat_rows(prompts, responses, room))
+    assert repr((prompts, responses)) == before
+    _same_responses(fast, per_row)
+    assert fast_warned == row_warned
+
+
+_CHAT_WORDS = st.lists(st.sampled_from(["the", "cat", "sat", "good", "bad", "é"]), min_size=1, max_size=6).map(
+    " ".join)
+
+
+def _turns(roles: list[str], min_size: int) -> Any:
+    """Chat messages of texts, as load_pairs takes them."""
+    return st.lists(st.builds(lambda role, content: {"role": role, "content": content}, st.sampled_from(roles),
+                              _CHAT_WORDS), min_size=min_size, max_size=3)
+
+
+@settings(max_examples=150, deadline=None)
+@given(data=st.data(), n=st.integers(1, 8), template=st.sampled_from(sorted(_CHAT_TEMPLATES)),
+       max_length=st.integers(2, 30))
+def test_chat_encode_pairs_rendering_once_is_rendering_each_side_and_pass(chat_encoders, data, n, template,
+                                                                          max_length):
+    """encode_pairs' chat path renders the prompts and both sides' conversations once for all its passes; its
+    pairs, prompt lengths, truncation counts and warnings are those of rendering each side again on each pass
+    (responses to one prompt sharing it, list-of-messages and empty prompts, prompts and responses cut)."""
+    encoder = chat_encoders[template]
+    pool = data.draw(st.lists(st.one_of(_CHAT_TEXT, st.just(""), _turns(["user", "system"], 0)), min_size=1,
+                              max_size=3))
+    picks = data.draw(st.lists(st.integers(0, len(pool) - 1), min_size=n, max_size=n))
+    side = _turns(["assistant"], 1) if data.draw(st.booleans()) else _CHAT_TEXT  # one kind per column, as loaded
+    frame = pd.DataFrame({"pair_id": [f"p{i}" for i in range(n)], "prompt": pd.Series([pool[k] for k in picks],
+                                                                                      dtype=object),
+                          "chosen": pd.Series(data.draw(st.lists(side, min_size=n, max_size=n)), dtype=object),
+                          "rejected": pd.Series(data.draw(st.lists(side, min_size=n, max_size=n)), dtype=object)})
+    try:
+        pairs = reward_data.load_pairs(frame.assign(p_chosen=0.7))
+    except AccordError:
+        return  # a frame load_pairs refuses never reaches the encoder
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(encoder, "max_length", max_length)
+        fast, fast_warned = _outcome_warned(lambda: encoder.encode_pairs(pairs))
+        patch.setattr(encoder, "_chat_sides", encoder._chat_sides_rows)
+        per_row, row_warned = _outcome_warned(lambda: encoder.encode_pairs(pairs))
+    assert fast_warned == row_warned
+    assert type(fast) is type(per_row)
+    if isinstance(per_row, str):
+        assert fast == per_row
+        return
+    _same_responses(fast.chosen, per_row.chosen)
+    _same_responses(fast.rejected, per_row.rejected)
+    assert fast.truncation == per_row.truncation
+    np.testing.assert_array_equal(fast.lengths, per_row.lengths)
