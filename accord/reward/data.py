@@ -682,8 +682,7 @@ class PairEncoder:
     def _encode_chat_rows(self, prompts: Sequence[Any], responses: Sequence[Any],
                           prompt_room: np.ndarray | None) -> TokenizedResponses:
         """:meth:`_encode_chat` rendering every row's prompt and conversation on each call: what it replaced,
-        kept as its reference (tests/test_vectorised_paths.py)."""
-        ids, prompt_lengths, cut_p, cut_r = [], [], 0, 0
+        kept as its reference (tests/test_vectorised_paths.py); the layout is the same :meth:`_lay_out_chat`."""
         prompt_messages = [prompt if isinstance(prompt, list) else [{"role": "user", "content": str(prompt)}]
                            for prompt in prompts]
         conversations = [messages + (response if isinstance(response, list) else [
@@ -698,28 +697,7 @@ class PairEncoder:
                                                        add_generation_prompt=True)):
             prompt_ids[i] = found
         full_ids = _template_ids_batch(self.tokenizer, conversations, add_generation_prompt=False)
-        for i, (response, p, full) in enumerate(zip(responses, prompt_ids, full_ids)):
-            if full[:len(p)] == p:
-                r, end = full[len(p):], self.turn_end
-            else:  # a template whose generation prompt is not a prefix of the conversation
-                r, end = self._plain_ids([_as_text(response)])[0] + self.eos, self.eos
-            # the end-of-turn marker stays when the response is cut, as the encoders' [SEP] and the decoders' EOS
-            # do: a last-token reward is then read at the same token in truncated and whole responses
-            end = end if end and r[len(r) - len(end):] == end else []
-            r = r[:len(r) - len(end)]
-            whole = p
-            p, roomed = _fit_prompt(p, None if prompt_room is None else prompt_room[i])
-            p, r, a, b = truncate_pair(p, r, self.max_length - len(end))
-            # a prompt cut from the left lost the template's start (the BOS token, the user header) that the plain
-            # layouts keep: it now keeps that start and the end of the text, in as many tokens as were kept
-            head = whole[:_shared_length(whole, self.chat_head)]
-            if len(p) < len(whole) and len(p) >= len(head):
-                p = head + whole[len(whole) - (len(p) - len(head)):]
-            cut_p += a or roomed
-            cut_r += b
-            ids.append(p + r + end)
-            prompt_lengths.append(len(p))
-        return TokenizedResponses(ids, np.asarray(prompt_lengths, dtype=np.int64), None, cut_p, cut_r)
+        return self._lay_out_chat(prompt_ids, full_ids, responses, prompt_room)
 
     def encode_pairs(self, frame: pd.DataFrame) -> TokenizedPairs:
         """Tokenize a frame from :func:`load_pairs`; both sides of a pair keep the same prompt tokens."""
