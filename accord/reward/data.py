@@ -532,8 +532,7 @@ class PairEncoder:
         What :meth:`_lay_out_rows` gives, without Python code per row: the cuts of :func:`_fit_prompt` and
         :func:`truncate_pair` told with numpy over lengths, the sequences joined by C loops (``map`` over builtins)
         from slices of the tokenizer's lists (the ids through numpy and back to lists cost more than the per-row code
-        did). That code took 18 s of encoding 200k pairs, most of it the garbage collector walking the lists already
-        built, paused here.
+        did); most of that code's time was the garbage collector walking the lists already built, paused here.
         """
         with _collector_paused():
             return self._lay_out_flat(prompts, p_ids, r_ids, prompt_room)
@@ -628,8 +627,8 @@ class PairEncoder:
         Each distinct prompt is rendered once and each distinct conversation once, over all sides, in one batched
         call for the prompts and one for the conversations, in the order rows first give them (a template's error is
         the one the first failing row gave); rows alike share one list (read, never changed). Rendering every row's
-        prompt and conversation per side and per pass took 17 of the 18 s of encoding 10k pairs (eight renderings a
-        pair, one where responses to one prompt share it)."""
+        prompt and conversation per side and per pass (eight renderings a pair, one where responses to one prompt
+        share it) was nearly all the time of encoding."""
         p_keys = list(map(_chat_key, prompts))
         p_first = dict(zip(p_keys, prompts))  # any row of a key serves: the key fixes what the template reads
         p_messages = {key: _chat_messages(p_first[key], "user") for key in dict.fromkeys(p_keys)}
@@ -785,7 +784,7 @@ class PairEncoder:
 @contextmanager
 def _collector_paused() -> Iterator[None]:
     """Python's cyclic garbage collector paused while lists of token ids are built: lists of ints make no cycles,
-    yet each collection walked every list built so far (a third of encoding 50k pairs, most of laying them out)."""
+    yet each collection walked every list built so far (most of the time of laying pairs out)."""
     enabled = gc.isenabled()
     gc.disable()
     try:
@@ -824,8 +823,7 @@ def _as_text(value: Any) -> str:
 
 
 def _as_texts(values: Sequence[Any] | pd.Series) -> list[str]:
-    """:func:`_as_text` of every value; a column of texts at C speed (one call per cell took 1.1-1.6 s of the three
-    columns of 200k pairs)."""
+    """:func:`_as_text` of every value; a column of texts at C speed, not one call per cell."""
     column = values if isinstance(values, pd.Series) else pd.Series(list(values), dtype=object)
     if len(column) and only_texts(column, missing=False):
         return _texts(column)
@@ -835,7 +833,7 @@ def _as_texts(values: Sequence[Any] | pd.Series) -> list[str]:
 def _template_ids(tokenizer: Any, messages: list[dict[str, str]], add_generation_prompt: bool) -> list[int]:
     out = _input_ids(tokenizer.apply_chat_template(messages, add_generation_prompt=add_generation_prompt,
                                                    tokenize=True))
-    return list(map(int, out))  # ints whatever the tokenizer gives, at C speed (a comprehension: 1.3 s of 10k pairs)
+    return list(map(int, out))  # ints whatever the tokenizer gives, at C speed (not a comprehension's Python loop)
 
 
 def _input_ids(out: Any) -> Any:

@@ -18,7 +18,8 @@ position; the seed and the number of examples, which set the batch order). They 
 folder and renamed when complete, so a run killed while writing leaves the previous checkpoint intact (and one being
 deleted loses its ``trainer_state.json`` first). Resuming recomputes the epoch's batch order and skips the batches
 already done; the checkpoint records that order, and a run whose settings or data order the batches otherwise is
-refused, as is one with another model (:data:`MODEL_SETTINGS`), loss or optimiser (:data:`TRAINING_SETTINGS`). Resuming from a checkpoint older than the newest in ``output_dir/checkpoints`` (``--resume-from`` a
+refused, as is one with another model (:data:`MODEL_SETTINGS`), loss or optimiser (:data:`TRAINING_SETTINGS`).
+Resuming from a checkpoint older than the newest in ``output_dir/checkpoints`` (``--resume-from`` a
 ``step-N`` folder while a run that went on to ``step-M``, ``M > N``, left later ones) abandons that continuation: at
 resume, before the first step, the checkpoints after step ``N`` are removed, with a line saying which (as
 ``metrics.jsonl`` loses its lines after step ``N``), so that ``--resume-from latest`` takes this run's newest
@@ -725,13 +726,14 @@ class RewardTrainer:
         digest.update(np.array([len(batch) for batch in batches], dtype=np.int64).tobytes())
         return digest.hexdigest()[:16]
 
-    def _refuse_changed(self, path: Path, saved: dict[str, Any], settings: tuple[str, ...], why: str) -> None:
+    def _refuse_changed(self, path: Path, saved: dict[str, Any], settings: tuple[str, ...],
+                        why: str | Callable[[tuple[str, ...]], str]) -> None:
         """One error naming the ``settings`` this run gives otherwise than the checkpoint ``saved`` them (those it
-        recorded), saying ``why``. :data:`MODEL_SETTINGS`: resuming with another head or adapters was torch's
-        "Error(s) in loading state_dict" traceback, and with another pooling went on training what the checkpoint's
-        head had learned to read elsewhere. :data:`TRAINING_SETTINGS`: another loss trained the rest of the run
-        towards another objective and another learning rate was overridden by the optimiser state, while
-        reward_config.json recorded this run's alone."""
+        recorded), saying ``why`` (or ``why(flags)`` of the flags named). :data:`MODEL_SETTINGS`: resuming with
+        another head or adapters was torch's "Error(s) in loading state_dict" traceback, and with another pooling
+        went on training what the checkpoint's head had learned to read elsewhere. :data:`TRAINING_SETTINGS`:
+        another loss trained the rest of the run towards another objective and another learning rate was overridden
+        by the optimiser state, while reward_config.json recorded this run's alone."""
         changed = [name for name in settings if name in saved and saved[name] != getattr(self.config, name)]
         if not changed:
             return
@@ -739,7 +741,8 @@ class RewardTrainer:
         def message(*names: str) -> str:
             was = ", ".join(assigned(flag, saved[name]) for flag, name in zip(names, changed))
             now = ", ".join(assigned(flag, getattr(self.config, name)) for flag, name in zip(names, changed))
-            return f"folder {path}: saved with {was}; this run has {now} ({why})"
+            reason = why if isinstance(why, str) else why(names)
+            return f"folder {path}: saved with {was}; this run has {now} ({reason})"
 
         raise SettingError(changed[0], message, *changed[1:])
 
@@ -748,17 +751,9 @@ class RewardTrainer:
         packing, group_by_length or batch size of as many steps per epoch (or other data of as many examples), the
         run skipped the batches done and went on through batches of another order (pairs trained twice, others
         never), without a word. Names the settings that differ, else the data."""
-        saved = state.get("batch_settings", {})
-        changed = [name for name in BATCH_ORDER_SETTINGS if name in saved and saved[name] != getattr(self.config, name)]
-        if changed:
-            def message(*names: str) -> str:
-                was = ", ".join(assigned(flag, saved[name]) for flag, name in zip(names, changed))
-                now = ", ".join(assigned(flag, getattr(self.config, name)) for flag, name in zip(names, changed))
-                verb = "they set" if len(names) > 1 else "it sets"
-                return (f"folder {path}: saved with {was}; this run has {now} (resume needs the same "
-                        f"{', '.join(name.strip(QUOTE) for name in names)}: {verb} the batch order)")
-
-            raise SettingError(changed[0], message, *changed[1:])
+        self._refuse_changed(path, state.get("batch_settings", {}), BATCH_ORDER_SETTINGS, lambda names: (
+            f"resume needs the same {', '.join(name.strip(QUOTE) for name in names)}: "
+            f"{'they set' if len(names) > 1 else 'it sets'} the batch order"))
         unit = self.task.unit
         raise AccordError(f"folder {path}: saved with another batch order of its {state['n_examples']} training "
                           f"{unit} (their token lengths differ: other training data of as many {unit}, or another "
