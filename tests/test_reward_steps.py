@@ -23,6 +23,7 @@ from safetensors.torch import load_file
 from conftest import logged_sums
 from accord.cli import main as accord_main
 from accord.datasets import AccordError, ValidationError
+from accord.datasets.errors import SettingError
 from accord.datasets.steps import write_cleaned_steps
 from accord.reward import RewardConfig, RewardModel, RewardTrainer, evaluate, score, train
 from accord.reward.data import PairCollator
@@ -986,3 +987,20 @@ def test_the_training_log_is_json_where_an_evaluation_measure_is_undefined(works
     evaluated = [record for record in records if "eval_step_auroc" in record]
     assert evaluated and evaluated[-1]["eval_step_auroc"] is None
     assert isinstance(records[0]["loss"], float) and records[0]["step"] == 1
+
+
+@pytest.mark.parametrize("pooling", ["cls", "mean", "last"])
+def test_a_pooling_given_to_the_steps_task_is_refused_before_loading(workspace, tmp_path, capsys, pooling):
+    """Was: --pooling cls, mean or last was accepted and ignored by --task steps (it reads one score at each step
+    separator whatever the pooling: the same loss for all three) and recorded in the saved model as if it had been
+    used. Now it is one error naming the setting, before a model is loaded; unset (auto) it trains as before."""
+    absent = str(tmp_path / "no-model")
+    with pytest.raises(SettingError, match="pooling.*'steps' task"):
+        RewardTrainer(config(workspace, f"pool-{pooling}", model=absent, pooling=pooling))
+    out = tmp_path / "prm"
+    capsys.readouterr()
+    assert accord_main(["train", "--task", "steps", "--model", workspace["bert"], "--train-path", workspace["data"],
+                        "--output-dir", str(out), "--max-steps", "1", "--pooling", pooling, "--no-progress"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "--pooling" in err and not out.exists()
+    RewardTrainer(config(workspace, "pool-auto", pooling="auto"))

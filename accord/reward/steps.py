@@ -628,6 +628,15 @@ class StepTask(RewardTask):
     unit = "solutions"
     loss_inputs = frozenset({"d", "target", "weight", "weight_mean"})
 
+    def __init__(self, config: Any):
+        super().__init__(config)
+        # the collator reads one score at each step separator, whatever the pooling: a pooling given was ignored and
+        # saved in the model's metadata as if used. Refused here, before a model is loaded
+        if getattr(config, "pooling", "auto") != "auto":
+            raise refused(lambda name: (f"{name.strip(QUOTE)} {config.pooling!r}: the 'steps' task reads one score "
+                                        f"at each step separator, whatever the pooling; leave {name} unset"),
+                          "pooling")
+
     def read(self, source: Any) -> Any:
         return source if isinstance(source, TokenizedSteps) else load_steps(source)
 
