@@ -428,3 +428,19 @@ def test_step_metrics_write_their_counts_as_whole_numbers() -> None:
     picked = best_of_n(np.array([0.3, 0.9, 0.5, 0.1, 0.2]), np.array([1, 0, 1, 0, 1]), np.array(list("aabbb")))
     assert type(picked["n_groups"]) is int and picked["n_groups"] == 2, picked
     assert picked["n_candidates"] == pytest.approx(2.5), picked
+
+
+def test_a_fit_stopped_at_max_iter_before_it_converged_warns(synthetic) -> None:
+    """Was: FirstErrorModel ran to max_iter and gave its unfinished step labels without a word (converged_ False),
+    where the package promises a ConvergenceWarning from every model that stops at its step limit; a fit that
+    converges says nothing."""
+    from accord.models import ConvergenceWarning
+
+    with pytest.warns(ConvergenceWarning, match="max_iter=2"):
+        stopped = FirstErrorModel(max_iter=2, num_samples=0).fit(synthetic.judgments)
+    assert not stopped.converged_ and stopped.n_iter_ == 2
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        assert FirstErrorModel(num_samples=0).fit(synthetic.judgments).converged_

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import warnings
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -17,7 +18,7 @@ from accord.datasets import AccordError, FitError
 from accord.datasets.steps import EncodedSteps, StepLabels, encode_steps
 from accord.datasets.steps.labels import position_index
 from accord.models._vb import dirichlet_expected_log, fit_polya_prior, log_hyperprior, quantiles_90
-from accord.models.base import check_positive, check_seed, check_switches, is_numbers
+from accord.models.base import ConvergenceWarning, check_positive, check_seed, check_switches, is_numbers
 
 #: the three states a step can be in, given the first wrong step tau of its solution
 STATES: tuple[str, ...] = ("correct", "first_error", "after_error")
@@ -185,6 +186,10 @@ class FirstErrorModel(ConstructorSettings):
         self.elbo_ = history[-1]
         self.n_iter_ = iteration
         self.converged_ = converged
+        if not converged:  # as every other model says it: the step labels below were silently unfinished
+            warnings.warn(f"{type(self).__name__}: VB-EM stopped at max_iter={self.max_iter} iterations before it "
+                          f"converged (tol={self.tol}); raise max_iter and check the step labels", ConvergenceWarning,
+                          stacklevel=2)
         self.step_labels_ = self._step_labels(encoded, layout)
         self.annotators_ = self._annotator_table(encoded, keep, layout, q)
         self.hazard_ = self._hazard_table(layout, q)
