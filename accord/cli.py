@@ -879,6 +879,7 @@ def _aggregate_steps(args: argparse.Namespace, output: Path) -> int:
     """``accord aggregate`` on a step-judgments table: a step method's soft step labels, as a cleaned step dataset
     (the input of ``accord train --task steps``)."""
     from accord.aggregate import STEP_METHODS, build_cleaned_steps, fit_step_method
+    from accord.aggregate.steps import check_step_texts
     from accord.datasets.io import write_table, written_together
     from accord.datasets.loaders.generic import read_unvalidated
     from accord.datasets.steps import validate_steps, write_cleaned_steps
@@ -906,8 +907,8 @@ def _aggregate_steps(args: argparse.Namespace, output: Path) -> int:
     # read as pairwise judgments are (a ';' header recognised, "001" and "01" two solutions), then renamed
     table = read_unvalidated(args.input, columns=_mapping(args.columns), **read_kwargs)
     judgments = validate_steps(table, labels=args.step_labels, duplicates=args.duplicates, source=source)
-    if "step_text" not in judgments.columns:
-        raise AccordError(f"file {source}: column 'step_text': the cleaned step dataset needs the text of each step")
+    # before the fit (a step without a text was found after it); its row is the input's unless duplicates were dropped
+    check_step_texts(judgments, source, rows_as_given=len(judgments) == len(table))
     started = time.perf_counter()
     try:  # say which input the method could not fit or clean, as for pairwise judgments ("step 1 of solution 's2'
         # has no text" named no file)

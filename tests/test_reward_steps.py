@@ -1004,3 +1004,24 @@ def test_a_pooling_given_to_the_steps_task_is_refused_before_loading(workspace, 
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "--pooling" in err and not out.exists()
     RewardTrainer(config(workspace, "pool-auto", pooling="auto"))
+
+
+def test_a_step_without_a_text_is_refused_before_the_fit_naming_its_row(tmp_path, capsys, monkeypatch):
+    """Was: a step whose rows all lack a step_text was found by build_cleaned_steps, after the whole fit (24 s of the
+    first-error model's at a million judgments), in a line naming the solution and the step but no row. Now it is
+    refused before the fit, in one line naming the file, the column and the first row of the step."""
+    import accord.aggregate
+
+    judgments = _judgments(tmp_path, r5={"step_text": np.nan}, r7={"step_text": np.nan})
+    fits = []
+    fit = accord.aggregate.fit_step_method
+    monkeypatch.setattr(accord.aggregate, "fit_step_method", lambda *a, **k: fits.append(1) or fit(*a, **k))
+    out = tmp_path / "cleaned.parquet"
+    assert accord_main(["aggregate", "--input", str(judgments), "--method", "first-error", "--output", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "judgments.csv" in err[0] and "column 'step_text', row 5" in err[0], err
+    assert "step 1 of solution 'b'" in err[0] and not fits and not out.exists()
+    # a step with its text in one of its rows is written
+    judgments = _judgments(tmp_path, r5={"step_text": np.nan})
+    assert accord_main(["aggregate", "--input", str(judgments), "--method", "first-error", "--output", str(out)]) == 0
+    assert fits and pd.read_parquet(out)["completions"].map(list).tolist() == [["x", "y"], ["z", "w"]]

@@ -20,7 +20,7 @@ import pandas as pd
 
 from accord._settings import ConstructorSettings
 from accord.aggregate.methods import check_setting_names
-from accord.datasets import AccordError, weight_from_uncertainty
+from accord.datasets import AccordError, ValidationError, weight_from_uncertainty
 from accord.datasets.cleaned import as_text, prompt_texts
 from accord.datasets.schema import checked_info
 from accord.datasets.steps import EncodedSteps, StepLabels, encode_steps, validate_steps
@@ -115,8 +115,7 @@ def build_cleaned_steps(step_labels: StepLabels, judgments: pd.DataFrame) -> pd.
     """
     validated = checked_info(judgments, "accord_steps") is not None
     judgments = judgments if validated else validate_steps(judgments)
-    if "step_text" not in judgments.columns:
-        raise AccordError("column 'step_text': the cleaned step dataset needs the text of each step")
+    check_step_texts(judgments)
     steps = step_labels.steps
     keys = pd.MultiIndex.from_arrays([judgments["solution_id"], judgments["step"]], names=["solution_id", "step"])
     texts = pd.Series(judgments["step_text"].to_numpy(), index=keys).dropna()
@@ -163,6 +162,31 @@ def build_cleaned_steps(step_labels: StepLabels, judgments: pd.DataFrame) -> pd.
     out.attrs["provenance"] = {k: v for k, v in (("method", step_labels.method),
                                                   ("source", judgments.attrs.get("source"))) if v is not None}
     return out
+
+
+def check_step_texts(judgments: pd.DataFrame, source: str | None = None, *, rows_as_given: bool = True) -> None:
+    """Every step of a validated step-judgments table has its text in one of its rows (``step_text``), as
+    :func:`build_cleaned_steps` needs: checked before a fit, so that the error does not wait for it. One error naming
+    ``source``, the column and the first row of the first step without a text (``rows_as_given=False``: the rows are
+    not the input's, some dropped as duplicates, and no row is named)."""
+    if "step_text" not in judgments.columns:
+        raise ValidationError("the cleaned step dataset needs the text of each step", source=source,
+                              column="step_text")
+    solution = pd.factorize(judgments["solution_id"], sort=False)[0]
+    step = judgments["step"].to_numpy(dtype=np.int64)
+    # one code per (solution, step), and the texts each has, without a loop over the rows
+    cell = pd.factorize(solution * (int(step.max()) + 1) + step, sort=False)[0]
+    missing = np.bincount(cell, weights=judgments["step_text"].notna().to_numpy(dtype=float))[cell] == 0
+    if missing.any():
+        row = int(np.flatnonzero(missing)[0])
+        raise ValidationError(f"step {int(step[row])} of solution {_plain(judgments['solution_id'].iloc[row])!r} has "
+                              "no text (the cleaned step dataset needs the text of each step)", source=source,
+                              column="step_text", row=row if rows_as_given else None)
+
+
+def _plain(value: Any) -> Any:
+    """An id as written (7, not numpy's np.int64(7))."""
+    return value.item() if isinstance(value, np.generic) else value
 
 
 def _lists(values: np.ndarray, ends: np.ndarray) -> list[list[Any]]:
