@@ -444,3 +444,28 @@ def test_a_fit_stopped_at_max_iter_before_it_converged_warns(synthetic) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("error", ConvergenceWarning)
         assert FirstErrorModel(num_samples=0).fit(synthetic.judgments).converged_
+
+
+@pytest.mark.parametrize("estimator", ["dawid-skene", "one-coin"])
+def test_step_dawid_skene_uncertainty_is_that_of_p_correct_not_of_the_top_label(estimator) -> None:
+    """Was: with ternary labels a step's uncertainty was the posterior sd of its most likely label, which may be
+    neutral or correct: a step split between the two and almost never flagged (P(wrong) 0.024) had sd 0.27, so its
+    label weight in the cleaned dataset was 0.45 for a P(correct) of 0.976. Now it is the sd of P(wrong) = the sd of
+    p_correct: small wherever p_correct is near 1, the same as before where the wrong label is the top one, and with
+    binary labels unchanged."""
+    from accord.models import OneCoinDawidSkene
+
+    make = (lambda: None) if estimator == "dawid-skene" else OneCoinDawidSkene
+    data = make_synthetic_steps(n_problems=200, seed=3, labels="ternary")
+    model = StepDawidSkene(estimator=make()).fit(data.judgments)
+    steps, soft = model.step_labels_.steps, model.estimator_.soft_labels_
+    sure = steps["p_correct"].to_numpy() > 0.95
+    assert sure.sum() > 1000 and steps["uncertainty"].to_numpy()[sure].max() < 0.1
+    wrong_on_top = soft.probs.to_numpy().argmax(1) == list(soft.probs.columns).index(-1)
+    assert wrong_on_top.sum() > 100
+    np.testing.assert_allclose(steps["uncertainty"].to_numpy()[wrong_on_top],
+                               soft.uncertainty.to_numpy()[wrong_on_top], rtol=1e-6)
+    binary = make_synthetic_steps(n_problems=60, seed=3, labels="binary")
+    model = StepDawidSkene(estimator=make()).fit(binary.judgments)
+    np.testing.assert_array_equal(model.step_labels_.steps["uncertainty"].to_numpy(),
+                                  model.estimator_.soft_labels_.uncertainty.to_numpy())

@@ -825,7 +825,7 @@ EXACT_QUANTILE_BUDGET = 20_000_000
 
 
 def summarize_item_posterior(incidence: Incidence, log_theta: torch.Tensor, log_pi: torch.Tensor,
-                             item_temperature: torch.Tensor | None = None) -> ItemSummary:
+                             item_temperature: torch.Tensor | None = None, *, klass: int | None = None) -> ItemSummary:
     """Mean, sd and 5% / 95% quantiles of ``p(z_i | y_i, theta_d, pi_d)`` over draws ``d``, block by block of items
     (memory stays bounded however many items and draws). Computed in the incidence's dtype; with two classes only
     ``p(z_i = 1)`` is formed (a sigmoid of the log-odds), which halves the work.
@@ -836,6 +836,7 @@ def summarize_item_posterior(incidence: Incidence, log_theta: torch.Tensor, log_
 
     ``item_temperature`` (``[I]``, :func:`design_effect`): the judgments' log-likelihood of item ``i`` is divided by
     ``T_i`` before the class prior is added (the tempered posterior of :class:`~accord.models.dawid_skene.DawidSkene`).
+    ``klass``: the sd and quantiles are of this class's probability (its index), not of each item's top class.
     """
     d, _, k, _ = log_theta.shape
     exact = d == 1 or incidence.n_items * d <= EXACT_QUANTILE_BUDGET
@@ -853,7 +854,7 @@ def summarize_item_posterior(incidence: Incidence, log_theta: torch.Tensor, log_
             m1 = p1.mean(1).double()
             mean[lo:hi, 1] = m1.cpu().numpy()
             mean[lo:hi, 0] = torch.sigmoid(-odds).mean(1).double().cpu().numpy()  # not 1 - m1: keeps the tail
-            top_is_1 = m1 > 0.5
+            top_is_1 = m1 > 0.5 if klass is None else torch.full_like(m1, klass == 1, dtype=torch.bool)
             if d > 1:
                 sd[lo:hi] = p1.std(1).double().cpu().numpy()
             if exact:  # (one draw: its value)
@@ -867,7 +868,7 @@ def summarize_item_posterior(incidence: Incidence, log_theta: torch.Tensor, log_
         probs = softmax_last(scores + log_pi[None, :, :])  # [rows, D, K]
         m = probs.mean(1).double()
         m = m / m.sum(-1, keepdim=True)
-        top = m.argmax(-1)
+        top = m.argmax(-1) if klass is None else torch.full_like(m[:, 0], klass, dtype=torch.long)
         top_draws = probs.gather(2, top[:, None, None].expand(-1, d, 1))[..., 0]  # [rows, D]
         mean[lo:hi] = m.cpu().numpy()
         if d > 1:
@@ -960,7 +961,7 @@ def item_scores(incidence: Incidence, moments: ConfusionMoments) -> tuple[torch.
 
 def closed_form_item_summary(incidence: Incidence, moments: ConfusionMoments, *,
                              temperature: torch.Tensor | None = None, vote_probs: torch.Tensor | None = None,
-                             shrinkage: float = 0.0) -> ItemSummary:
+                             shrinkage: float = 0.0, klass: int | None = None) -> ItemSummary:
     """Soft labels and their 90% intervals from posterior moments, without posterior draws.
 
     Mean: ``(1 - e) softmax(s_i / T_i) + e v_i`` with ``s_i`` the collapsed scores of :func:`item_scores`, ``T_i``
@@ -970,7 +971,7 @@ def closed_form_item_summary(incidence: Incidence, moments: ConfusionMoments, *,
     w_k^2 var_k) / T_i^2`` (delta method, ``w`` the softmax over the other classes; the class scores are independent a
     posteriori because they use different confusion rows), so the interval is ``sigmoid(g +- 1.645 sd)``, mixed with
     ``v_it`` as the mean is; ``sd`` of the top probability is ``p (1 - p) sd_g``. Cost: three sparse products,
-    whatever ``num_samples``.
+    whatever ``num_samples``. ``klass``: the interval and sd are of this class (its index) instead of the top one.
     """
     scores, mean_scores, var_scores = item_scores(incidence, moments)
     if temperature is not None:
@@ -980,7 +981,7 @@ def closed_form_item_summary(incidence: Incidence, moments: ConfusionMoments, *,
     if vote_probs is not None and shrinkage:  # the ambiguous-item mixture (see select_item_calibration)
         mixed = (1.0 - shrinkage) * mixed + shrinkage * vote_probs.to(mixed)
     mixed = mixed / row_sums(mixed)[:, None]
-    top = mixed.argmax(-1, keepdim=True)
+    top = mixed.argmax(-1, keepdim=True) if klass is None else torch.full_like(mixed[:, :1], klass, dtype=torch.long)
     s_top = mean_scores.gather(1, top)[:, 0]
     weights, log_sum = softmax_and_logsumexp(mean_scores.scatter(1, top, float("-inf")))
     log_odds = s_top - log_sum

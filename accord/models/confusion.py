@@ -143,10 +143,11 @@ class ConfusionModel(RaterModel):
         pi = log_pi.float().exp().mean(0, dtype=torch.float64).cpu().numpy()
         self.class_prior_ = pd.Series(pi, index=list(self.encoded_.classes), name="class_prior")
 
-    def _summarize_items(self) -> ItemSummary:
-        """Soft labels and intervals of the pairs: ``p(z_i | y_i, theta, pi)`` summarised over the draws."""
+    def _summarize_items(self, klass: int | None = None) -> ItemSummary:
+        """Soft labels and intervals of the pairs: ``p(z_i | y_i, theta, pi)`` summarised over the draws (the sd and
+        interval of class ``klass``, its index, where given; else of each item's top class)."""
         return summarize_item_posterior(self._incidence.astype(torch.float32), *self._flat_draws(),
-                                        self._item_temperature)
+                                        self._item_temperature, klass=klass)
 
     def _rater_confusion(self, lo: int, hi: int) -> torch.Tensor:
         return self._flat_draws()[0][:, lo:hi].float().exp()

@@ -333,10 +333,10 @@ class DawidSkene(ConfusionModel, PyroRaterModel):
         self._vote_probs = torch.as_tensor(vote_fractions(encoded, 1e-3), device=self._torch_device)
         super()._finish()
 
-    def _summarize_items(self) -> ItemSummary:
+    def _summarize_items(self, klass: int | None = None) -> ItemSummary:
         assert self._moments is not None
         summary = closed_form_item_summary(self._incidence, self._moments, temperature=self._item_temperature,
-                                           vote_probs=self._vote_probs, shrinkage=self.vote_shrinkage_)
+                                           vote_probs=self._vote_probs, shrinkage=self.vote_shrinkage_, klass=klass)
         if self._one_draw:
             # the moments of one draw have variance 0, which read as an sd of 0 and a 90% interval of zero width:
             # a MAP fit's soft labels claimed certainty. One draw says nothing of the spread: NaN, as every other

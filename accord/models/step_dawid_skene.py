@@ -11,6 +11,7 @@ from accord._settings import ConstructorSettings
 from accord.datasets import AccordError, validate
 from accord.datasets.steps import StepLabels, encode_steps
 from accord.models.base import RaterModel
+from accord.models.confusion import ConfusionModel
 from accord.models.dawid_skene import DawidSkene
 
 
@@ -27,8 +28,9 @@ class StepDawidSkene(ConstructorSettings):
     empirical prior and design-effect tempering included). The steps of a solution are treated as independent
     items: the model knows nothing of the order of steps or of errors carried forward (use
     :class:`~accord.models.first_error.FirstErrorModel` for that, Lightman et al. 2023). ``P(step correct)`` is
-    ``1 - P(true label = the error label)``; its uncertainty is Dawid-Skene's (the posterior standard deviation of
-    the step's most likely label), and ``P(first error at t)`` is what these step probabilities imply when steps
+    ``1 - P(true label = the error label)``; its uncertainty is the posterior standard deviation of that probability
+    (for an estimator outside the Dawid-Skene family with three labels, that of the step's most likely label), and
+    ``P(first error at t)`` is what these step probabilities imply when steps
     err independently (:meth:`~accord.datasets.steps.StepLabels.from_independent_steps`).
 
     Parameters
@@ -70,7 +72,8 @@ class StepDawidSkene(ConstructorSettings):
         index = encoded.step_index()
         self.step_labels_ = StepLabels.from_independent_steps(
             p_correct=pd.Series(1.0 - error, index=index),
-            uncertainty=pd.Series(soft.uncertainty.reindex(cells).to_numpy(), index=index),
+            uncertainty=pd.Series(_error_uncertainty(model, values[encoded.error_code]).reindex(cells).to_numpy(),
+                                  index=index),
             n_judgments=pd.Series(soft.n_judgments.reindex(cells).to_numpy(), index=index),
             method=self.method,
         )
@@ -80,6 +83,19 @@ class StepDawidSkene(ConstructorSettings):
     def fit_predict(self, judgments: pd.DataFrame) -> pd.Series:
         """Fit and return the most probable first-error position of each solution (``T`` = no error)."""
         return self.fit(judgments).step_labels_.most_likely_first_error()
+
+
+def _error_uncertainty(model: RaterModel, error: int) -> pd.Series:
+    """The posterior sd of each step's P(true label = ``error``), by item: the sd of ``p_correct``. The soft labels'
+    uncertainty is that of each item's most likely label, which with three labels may be another's (a step split
+    between neutral and correct, never wrong, had the sd of P(correct) alone, up to 0.27: a certain step weighed half
+    in training). Two labels, or a model of another family: the soft labels' (with two it is the same)."""
+    soft = model.soft_labels_
+    classes = list(soft.probs.columns)
+    if len(classes) <= 2 or not isinstance(model, ConfusionModel):
+        return soft.uncertainty
+    sd = model._summarize_items(klass=classes.index(error)).sd
+    return pd.Series(np.asarray(sd, dtype=float), index=soft.uncertainty.index, name="uncertainty")
 
 
 def _check_estimator(estimator: object) -> None:
