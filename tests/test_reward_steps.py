@@ -24,7 +24,7 @@ from conftest import logged_sums
 from accord.cli import main as accord_main
 from accord.datasets import AccordError, ValidationError
 from accord.datasets.errors import SettingError
-from accord.datasets.steps import write_cleaned_steps
+from accord.datasets.steps import read_cleaned_steps, write_cleaned_steps
 from accord.reward import RewardConfig, RewardModel, RewardTrainer, evaluate, score, train
 from accord.reward.data import PairCollator
 from accord.reward.steps import StepCollator, StepEncoder, StepTask, load_steps, separator_token
@@ -1025,3 +1025,26 @@ def test_a_step_without_a_text_is_refused_before_the_fit_naming_its_row(tmp_path
     judgments = _judgments(tmp_path, r5={"step_text": np.nan})
     assert accord_main(["aggregate", "--input", str(judgments), "--method", "first-error", "--output", str(out)]) == 0
     assert fits and pd.read_parquet(out)["completions"].map(list).tolist() == [["x", "y"], ["z", "w"]]
+
+
+def test_a_cleaned_step_dataset_saved_as_a_datasets_folder_or_a_json_array_is_read(workspace, tmp_path):
+    """Was: train, evaluate and score read a `datasets` folder (save_to_disk) and a JSON array as they say, but one
+    holding a cleaned step dataset was handed to the cleaned file reader, which refused the folder ("cannot tell the
+    format from the suffix ''") and read the array as JSON Lines ("missing required column ... 'solution_id'"). Now
+    each is read and checked as the Parquet file is (as load_pairs reads a cleaned preference dataset), its rows
+    the same."""
+    import datasets
+
+    frame = toy_steps(6, seed=5)
+    path = write_cleaned_steps(frame, tmp_path / "steps.parquet")
+    folder, array = tmp_path / "steps_folder", tmp_path / "steps.json"
+    datasets.Dataset.from_pandas(pd.read_parquet(path)).save_to_disk(str(folder))
+    read_cleaned_steps(path).to_json(array, orient="records")
+    from_file = load_steps(path)
+    for other in (folder, array):
+        pd.testing.assert_frame_equal(load_steps(other)[from_file.columns].reset_index(drop=True),
+                                      from_file.reset_index(drop=True), check_dtype=False)
+    broken = tmp_path / "broken_folder"  # a folder is checked as the file is: the missing column named
+    datasets.Dataset.from_pandas(pd.read_parquet(path).drop(columns="label_weights")).save_to_disk(str(broken))
+    with pytest.raises(ValidationError, match="column 'label_weights'"):
+        load_steps(broken)

@@ -45,11 +45,11 @@ from scipy.special import expit
 from accord import metrics
 from accord.datasets.cleaned import prompt_texts
 from accord.datasets.errors import AccordError, SettingError, SettingWarning, ValidationError
-from accord.datasets.io import COMPRESSION_SUFFIXES
+from accord.datasets.io import infer_format
 from accord.datasets.steps.cleaned import (STEP_CLEANED_COLUMNS, check_cleaned_steps, flat_lists, float_list,
                                            read_cleaned_steps)
 from accord.reward.config import QUOTE, assigned, refused
-from accord.reward.data import PairCollator, PairEncoder, _collector_paused, warn_cut
+from accord.reward.data import PairCollator, PairEncoder, _cleaned_format, _collector_paused, warn_cut
 from accord.reward.evaluate import (
     _bar,
     _device,
@@ -101,10 +101,12 @@ def load_steps(source: Any, *, need_labels: bool = True) -> pd.DataFrame:
         if not path.exists():
             raise AccordError(f"file {path}: not found")
         frame = _read_frame(path)
-        # the cleaned reader reads an uncompressed file (and its provenance); a compressed one is checked below
-        if (all(column in frame.columns for column in STEP_CLEANED_COLUMNS)
-                and path.suffix.lower() not in COMPRESSION_SUFFIXES):
-            frame = read_cleaned_steps(path)
+        # the cleaned reader reads a file of its formats (and its provenance), as load_pairs does; a compressed one,
+        # a JSON array or a `datasets` folder (each refused by the cleaned reader: "cannot tell the format from the
+        # suffix ''", or read as JSON Lines) is checked below
+        fmt = None if path.is_dir() else _cleaned_format(path, infer_format(path))
+        if all(column in frame.columns for column in STEP_CLEANED_COLUMNS) and fmt is not None:
+            frame = read_cleaned_steps(path, fmt=fmt)
     elif isinstance(source, pd.DataFrame):
         frame = source.reset_index(drop=True)
     else:
