@@ -1048,3 +1048,22 @@ def test_a_cleaned_step_dataset_saved_as_a_datasets_folder_or_a_json_array_is_re
     datasets.Dataset.from_pandas(pd.read_parquet(path).drop(columns="label_weights")).save_to_disk(str(broken))
     with pytest.raises(ValidationError, match="column 'label_weights'"):
         load_steps(broken)
+
+
+@pytest.mark.parametrize("loss", ["bradley_terry", "label_smoothing", "margin"])
+def test_a_loss_that_reads_no_step_label_is_refused_before_loading(workspace, tmp_path, capsys, loss):
+    """Was: --task steps took --loss bradley_terry, label_smoothing or margin, losses of d alone (a pair's chosen
+    side as the winner), which read no step label: every step was trained as correct, the wrong ones too, without a
+    word. Now such a loss is one error naming the setting, before a model is loaded; soft_bce and weighted_soft_bce
+    train as before."""
+    absent = str(tmp_path / "no-model")
+    with pytest.raises(SettingError, match=f"loss '{loss}'.*step label"):
+        RewardTrainer(config(workspace, f"loss-{loss}", model=absent, loss=loss))
+    out = tmp_path / "prm"
+    capsys.readouterr()
+    assert accord_main(["train", "--task", "steps", "--model", workspace["llama"], "--train-path", workspace["data"],
+                        "--output-dir", str(out), "--max-steps", "1", "--loss", loss, "--no-progress"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "--loss" in err and not out.exists()
+    for good in ("soft_bce", "weighted_soft_bce"):
+        RewardTrainer(config(workspace, f"loss-{good}", loss=good))

@@ -634,6 +634,12 @@ class StepTask(RewardTask):
         super().__init__(config)
         # the collator reads one score at each step separator, whatever the pooling: a pooling given was ignored and
         # saved in the model's metadata as if used. Refused here, before a model is loaded
+        # a loss of d alone (bradley_terry, label_smoothing, margin: a pair's chosen side as the winner) reads no
+        # step label, and trained every step as correct, the wrong ones too
+        if "target" not in self.loss.inputs:
+            raise refused(lambda name: (f"{name.strip(QUOTE)} '{config.loss}' reads no step label (it takes every "
+                                        "step for a correct one); the 'steps' task trains with a loss of the step "
+                                        "labels: weighted_soft_bce (the default) or soft_bce"), "loss")
         if getattr(config, "pooling", "auto") != "auto":
             raise refused(lambda name: (f"{name.strip(QUOTE)} {config.pooling!r}: the 'steps' task reads one score "
                                         f"at each step separator, whatever the pooling; leave {name} unset"),
