@@ -219,6 +219,22 @@ def test_gold_agreement_is_one_accuracy_when_gold_has_ties(tmp_path):
     assert f"the most likely label is right on {share:.1%}" in (out / "report.html").read_text(encoding="utf-8")
 
 
+def test_the_methods_section_says_how_many_gold_ties_its_accuracy_leaves_out(tmp_path):
+    # UKPConvArg1 (3,000 pairs): "against the gold labels of 2,870 pairs, accuracy ..." while the accuracy read the
+    # 2,298 without a gold tie (the pairs section and accord aggregate's line said so; this one did not)
+    from accord.datasets import make_synthetic
+
+    data = make_synthetic(n_pairs=80, n_annotators=15, judgments_per_pair=3, tie_rate=0.2, seed=2)
+    table = validate(data.judgments.drop(columns="gold").assign(gold=data.judgments["pair_id"].map(data.true_label)))
+    gold = table.groupby("pair_id")["gold"].first()
+    ties = int((gold == "tie").sum())
+    assert 0 < ties < len(gold)
+    page = write_report(tmp_path / "r", table, *_fit(table, "dawid-skene", "majority")) / "report.html"
+    methods_intro = page.read_text(encoding="utf-8").split("The methods side by side")[-1]
+    assert (f"against the gold labels of {len(gold)} pairs (the accuracy leaves out {ties} gold ties)"
+            in methods_intro)
+
+
 def test_a_debiased_model_reports_who_is_pulled_and_its_text_agrees_with_its_table(tmp_path):
     from accord.datasets import make_synthetic
     from accord.models import DebiasedBradleyTerry

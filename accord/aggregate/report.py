@@ -257,6 +257,17 @@ def _plain_text(figure: Figure) -> None:
         text.set_text(_visible(text.get_text()))
 
 
+def _gold_ties_phrase(ties: Mapping[str, int]) -> str:
+    """How many gold ties each method's accuracy leaves out (its NLL and ECE read them), in words: once when all
+    leave out as many (graded gold under a model over grades has no tie, under one over sides its grade 0 is one)."""
+    if not any(ties.values()):
+        return ""
+    if len(set(ties.values())) == 1:
+        return f" (the accuracy leaves out {counted(next(iter(ties.values())), 'gold tie')})"
+    return (" (the accuracy leaves out the gold ties: "
+            + ", ".join(f"{counted(n, 'gold tie')} under {name}" for name, n in ties.items()) + ")")
+
+
 def _file_stem(name: str) -> str:
     """``name`` (a covariate's column name) made safe as part of a file name: a ``/`` in ``item_len/chars`` would
     name a folder that is not there, and the report would fail after the fit."""
@@ -684,6 +695,7 @@ class _ReportBuilder:
         # graded judgments under a model over grades and one over sides (the ordinal model): a grade and a side were
         # never the same label (every pair counted as a disagreement); the grade is read as its side there
         as_sides = any(set(m.soft_labels_.probs.columns) <= sides for m in self.models)
+        gold_ties: dict[str, int] = {}
         for model in self.models:
             soft = model.soft_labels_
             probs = soft.probs.reindex(first.index)
@@ -701,9 +713,13 @@ class _ReportBuilder:
                    "median uncertainty": float(soft.uncertainty.median()),
                    f"same label as {self.models[0].method}": _same_label(top, tops[next(iter(tops))])}
             if len(gold):
-                scores = metrics.score(soft.probs, self.labels_as(soft.probs.columns, gold))
+                scored_gold = self.labels_as(soft.probs.columns, gold)
+                scores = metrics.score(soft.probs, scored_gold)
                 row.update({"gold accuracy": scores["accuracy"], "gold NLL": scores["nll"],
                             "gold ECE": scores["ece"]})
+                # the accuracy leaves the gold ties out, NLL and ECE read them: the intro says how many
+                read = scored_gold[scored_gold.index.isin(soft.probs.index)].dropna()
+                gold_ties[name] = int((read.astype(str) == "tie").sum())
             rows.append(row)
         table = pd.DataFrame(rows).set_index("method")
         self.save_csv(table, "methods")
@@ -728,8 +744,8 @@ class _ReportBuilder:
                and any(not set(m.soft_labels_.probs.columns) <= sides for m in self.models) else "")
             + (" (on the pairs both label: a method fitted on part of the table labels fewer, as its <i>pairs</i> "
                "column says)" if (table["pairs"] < len(first)).any() else "")
-            + (f"; against the gold labels of {counted(len(gold), 'pair')}, accuracy and, lower is better, NLL and ECE"
-               if len(gold) else "")
+            + (f"; against the gold labels of {counted(len(gold), 'pair')}{_gold_ties_phrase(gold_ties)}, accuracy "
+               "and, lower is better, NLL and ECE" if len(gold) else "")
             + ". A blank uncertainty: the method gives none. Tables in <code>methods.csv</code> and "
             "<code>method_agreement.csv</code>."
         )
