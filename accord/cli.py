@@ -504,6 +504,9 @@ def cmd_aggregate(args: argparse.Namespace) -> int:
         if as_cleaned:
             write_cleaned(cleaned, output, provenance=provenance)
             written = f"cleaned preference dataset, {counted(len(cleaned), 'pair')}"
+            if len(cleaned) < len(soft):  # the fit's line counted them all: say where the others went
+                written += (f"; --drop-ties left out {counted(len(soft) - len(cleaned), 'pair')} whose most likely "
+                            "outcome is a tie")
         else:
             frame = soft.to_frame().reset_index()
             write_table(frame, output)

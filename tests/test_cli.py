@@ -171,6 +171,21 @@ def test_drop_ties_that_leaves_no_pair_names_the_flag(tmp_path, capsys):
     assert not output.exists()
 
 
+def test_drop_ties_says_how_many_pairs_it_left_out(tmp_path, capsys):
+    """PandaLM: 'pairs: 999' then 'wrote ... (cleaned preference dataset, 910 pairs)', the 89 pairs --drop-ties left
+    out (their most likely outcome a tie) never named; the line now says how many and why."""
+    source = tmp_path / "ties.csv"
+    pd.DataFrame({"pair_id": ["p", "p", "q", "r"], "annotator": ["a", "b", "a", "a"], "label": ["tie", "tie", "A", "B"],
+                  "prompt": "x", "response_a": ["r1", "r1", "r3", "r5"], "response_b": ["r2", "r2", "r4", "r6"]}
+                 ).to_csv(source, index=False)
+    output = tmp_path / "cleaned.parquet"
+    assert main(["aggregate", "--input", str(source), "--method", "majority", "--drop-ties", "--output",
+                 str(output)]) == 0
+    out = capsys.readouterr().out
+    assert len(read_cleaned(output)) == 2
+    assert "cleaned preference dataset, 2 pairs; --drop-ties left out 1 pair whose most likely outcome is a tie" in out
+
+
 def test_a_seed_numpy_cannot_take_is_one_line(tmp_path, capsys):
     """``--seed -1`` ended in numpy's raw ValueError and a traceback (exit 1)."""
     source = tmp_path / "judgments.csv"
