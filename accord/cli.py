@@ -245,6 +245,12 @@ def _attach_gold(judgments: pd.DataFrame, path: Path, mapping: dict[str, str] | 
     print(f"gold: {n_matched:,} of {counted(len(pair_ids), 'pair')}{kept} {'has' if n_matched == 1 else 'have'} "
           "a gold label"
           + (f" ({unmatched:,} gold ids match no pair{' of the input' if kept else ''})" if unmatched else ""))
+    if "gold" in judgments.columns:  # a named dataset's gold, or the user's: replaced by the file's without a word
+        own = pair_text[judgments["gold"].notna().to_numpy()].drop_duplicates()
+        n_own = int(own.isin(pair_ids).sum())
+        if n_own:
+            print(f"gold: {path} replaces the judgments' own column 'gold' ({counted(n_own, 'pair')} "
+                  "had a gold label there)")
     info = judgments.attrs["accord"]
     if info["form"] == "categorical" and info.get("classes") is None:
         _refuse_gold_of_other_labels(judgments["label"], ids, values, pair_ids, path, value_column)

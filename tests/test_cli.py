@@ -1186,6 +1186,21 @@ def test_a_perfect_gold_score_prints_no_negative_zero(tmp_path, capsys):
     assert "accuracy 1.000" in out and "NLL 0.000" in out and "-0.000" not in out, out
 
 
+def test_a_gold_file_over_judgments_with_their_own_gold_says_it_replaces_them(tmp_path, capsys):
+    """Judgments with a gold column (a named dataset's, or the user's) and --gold: the file's labels replaced the
+    column's without a word, here 3 pairs with gold becoming 1 (scored against another label)."""
+    judgments = pd.DataFrame({"pair_id": ["p1", "p1", "p2", "p2", "p3"], "annotator": ["w1", "w2"] * 2 + ["w1"],
+                              "label": ["A", "A", "B", "B", "A"], "gold": ["A", "A", "B", "B", "A"]})
+    source, gold = tmp_path / "judgments.csv", tmp_path / "gold.csv"
+    judgments.to_csv(source, index=False)
+    pd.DataFrame({"pair_id": ["p1"], "gold": ["B"]}).to_csv(gold, index=False)
+    assert main(["aggregate", "--input", str(source), "--gold", str(gold), "--method", "majority", "--output",
+                 str(tmp_path / "soft.csv")]) == 0
+    out = capsys.readouterr().out
+    assert "gold: 1 of 3 pairs has a gold label" in out and "against gold (1 item)" in out, out
+    assert f"{gold} replaces the judgments' own column 'gold' (3 pairs had a gold label there)" in out, out
+
+
 def test_distributed_without_inference_names_the_flag_before_reading(tmp_path, capsys, monkeypatch):
     """`--distributed` with hierarchical-dawid-skene (whose own default inference is not vb) and no --inference
     failed in the fit, after reading the input, with a line naming no flag."""
