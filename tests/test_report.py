@@ -494,6 +494,21 @@ def test_the_disagreement_split_of_rater_types_shows_the_genuine_share_within_ty
     assert "<th>within_group</th>" in page
 
 
+def test_one_rater_type_ranks_the_pairs_by_the_disagreement_within_it_and_says_so(tmp_path):
+    # VLDB'17 Dog: rater-types (n_types='auto') chose one type, so every pair's between-type disagreement is 0, and
+    # "the pairs where the types differ most" were the first 20 pairs of the file (ids 1..20), in their order
+    from accord.datasets import make_synthetic
+
+    table = validate(make_synthetic(n_pairs=60, n_annotators=8, judgments_per_pair=3, seed=0).judgments)
+    types = RaterTypes(n_types=1, max_steps=100).fit(table)
+    out = write_report(tmp_path / "r", table, types)
+    frame = pd.read_csv(out / "genuine_disagreement.csv", index_col=0)
+    assert (frame["between"] == 0).all() and frame["within"].gt(0).any()
+    assert frame["within"].is_monotonic_decreasing
+    page = (out / "report.html").read_text(encoding="utf-8")
+    assert "one type: no pair's types differ" in page
+
+
 def _overlapping_texts(ax) -> list[tuple[str, str]]:
     """Pairs of texts of ``ax`` (cell texts, x tick labels) drawn over each other."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg

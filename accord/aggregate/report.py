@@ -880,7 +880,10 @@ class _ReportBuilder:
         frame = frame.join(self.pair_texts(("prompt", "response_a", "response_b", "item_topic"), 160)
                            .reindex(frame.index))
         frame["n_judgments"] = labels.n_judgments
-        frame = frame.sort_values(["between", "disagreement"], ascending=False)
+        # within after between: under one type (rater types may choose one, as on VLDB'17 Dog) every pair's between
+        # is 0, and the ranking was the file's order; with two or more the floats leave it as it was
+        frame = frame.sort_values(["between", "disagreement", "within"], ascending=False)
+        single = len(group_names) == 1
         self.save_csv(frame, "genuine_disagreement")
         top = frame.head(self.top_n)
         # drawn: each group's label on the pair, whose spread ranks the pairs ('between'), with P(tie) where there
@@ -908,7 +911,8 @@ class _ReportBuilder:
             ax.set_xlim(0, 1)
             ax.set_xlabel(xlabel)
         axes[0].set_yticks(y, [str(p)[:24] for p in top.index], fontsize=8)
-        fig.suptitle(f"Pairs with the most genuine (between-{member}) disagreement", fontsize=11)
+        fig.suptitle(f"Pairs with the most genuine ({'within' if single else 'between'}-{member}) disagreement",
+                     fontsize=11)
         axes[-1].legend(fontsize=8, loc="center left", bbox_to_anchor=(1.0, 0.5))
         _tight_layout(fig)
         figure = self.save_figure(fig, "genuine_disagreement")
@@ -930,8 +934,12 @@ class _ReportBuilder:
             + (f", genuine disagreement within {kind} (under this model the members of one may differ)" if within
                else "")
             + " and rater noise (see <code>accord.aggregate.pluralistic</code>); population weights: "
-            f"<code>{html.escape(str(self.weights))}</code>. The pairs where the {kind} differ most: the figure shows "
-            f"each one's label on the pair (what the split compares), the table each one's "
+            f"<code>{html.escape(str(self.weights))}</code>. "
+            + (f"The model has one {member}: no pair's {kind} differ (between-{member} disagreement 0 on every pair), "
+               f"so the pairs are ranked by the genuine disagreement within the {member}; the figure shows its "
+               "label on the pair, the table its " if single else
+               f"The pairs where the {kind} differ most: the figure shows each one's label on the pair (what the split "
+               "compares), the table each one's ")
             + ("preference P(A > B)" if pairwise else "probability of the label the population holds most likely "
                "(<i>consensus</i>)")
             + ". All pairs in <code>genuine_disagreement.csv</code>."
