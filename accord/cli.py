@@ -776,6 +776,14 @@ def cmd_suggest(args: argparse.Namespace) -> int:
     why = _empty_batch_reason(batch, args) if batch.empty and batch.attrs["n_pairs"] else None
     if why:
         print(f"no judgment suggested: {why}")
+    left = args.budget - float(batch["cost"].sum())
+    # the batch takes every entry worth something that fits when it comes: budget that the dearest judgment still
+    # fits was left by the limits, not passed over for its cost, which the batch's line (cost 1.5 of 30) did not say
+    if len(batch) and left >= max(costs.get(pool, 1.0) for pool in pool_names) - 1e-9:
+        print(f"{left:g} of the budget left: the batch holds every judgment worth something that the limits allow "
+              f"(open pairs only, at most --max-per-pair {args.max_per_pair} each"
+              + ("; a named rater never on a pair they judged, and within their capacity" if raters is not None
+                 else "") + ")")
     print(f"wrote {output}")
     return 0
 
