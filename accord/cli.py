@@ -245,6 +245,12 @@ def _attach_gold(judgments: pd.DataFrame, path: Path, mapping: dict[str, str] | 
     print(f"gold: {n_matched:,} of {counted(len(pair_ids), 'pair')}{kept} {'has' if n_matched == 1 else 'have'} "
           "a gold label"
           + (f" ({unmatched:,} gold ids match no pair{' of the input' if kept else ''})" if unmatched else ""))
+    if "gold" in judgments.columns:  # a named dataset's gold, or the user's: replaced by the file's without a word
+        own = pair_text[judgments["gold"].notna().to_numpy()].drop_duplicates()
+        n_own = int(own.isin(pair_ids).sum())
+        if n_own:
+            print(f"gold: {path} replaces the judgments' own column 'gold' ({counted(n_own, 'pair')} "
+                  "had a gold label there)")
     info = judgments.attrs["accord"]
     if info["form"] == "categorical" and info.get("classes") is None:
         _refuse_gold_of_other_labels(judgments["label"], ids, values, pair_ids, path, value_column)
@@ -504,6 +510,9 @@ def cmd_aggregate(args: argparse.Namespace) -> int:
         if as_cleaned:
             write_cleaned(cleaned, output, provenance=provenance)
             written = f"cleaned preference dataset, {counted(len(cleaned), 'pair')}"
+            if len(cleaned) < len(soft):  # the fit's line counted them all: say where the others went
+                written += (f"; --drop-ties left out {counted(len(soft) - len(cleaned), 'pair')} whose most likely "
+                            "outcome is a tie")
         else:
             frame = soft.to_frame().reset_index()
             write_table(frame, output)
@@ -767,6 +776,14 @@ def cmd_suggest(args: argparse.Namespace) -> int:
     why = _empty_batch_reason(batch, args) if batch.empty and batch.attrs["n_pairs"] else None
     if why:
         print(f"no judgment suggested: {why}")
+    left = args.budget - float(batch["cost"].sum())
+    # the batch takes every entry worth something that fits when it comes: budget that the dearest judgment still
+    # fits was left by the limits, not passed over for its cost, which the batch's line (cost 1.5 of 30) did not say
+    if len(batch) and left >= max(costs.get(pool, 1.0) for pool in pool_names) - 1e-9:
+        print(f"{left:g} of the budget left: the batch holds every judgment worth something that the limits allow "
+              f"(open pairs only, at most --max-per-pair {args.max_per_pair} each"
+              + ("; a named rater never on a pair they judged, and within their capacity" if raters is not None
+                 else "") + ")")
     print(f"wrote {output}")
     return 0
 

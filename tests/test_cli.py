@@ -171,6 +171,21 @@ def test_drop_ties_that_leaves_no_pair_names_the_flag(tmp_path, capsys):
     assert not output.exists()
 
 
+def test_drop_ties_says_how_many_pairs_it_left_out(tmp_path, capsys):
+    """PandaLM: 'pairs: 999' then 'wrote ... (cleaned preference dataset, 910 pairs)', the 89 pairs --drop-ties left
+    out (their most likely outcome a tie) never named; the line now says how many and why."""
+    source = tmp_path / "ties.csv"
+    pd.DataFrame({"pair_id": ["p", "p", "q", "r"], "annotator": ["a", "b", "a", "a"], "label": ["tie", "tie", "A", "B"],
+                  "prompt": "x", "response_a": ["r1", "r1", "r3", "r5"], "response_b": ["r2", "r2", "r4", "r6"]}
+                 ).to_csv(source, index=False)
+    output = tmp_path / "cleaned.parquet"
+    assert main(["aggregate", "--input", str(source), "--method", "majority", "--drop-ties", "--output",
+                 str(output)]) == 0
+    out = capsys.readouterr().out
+    assert len(read_cleaned(output)) == 2
+    assert "cleaned preference dataset, 2 pairs; --drop-ties left out 1 pair whose most likely outcome is a tie" in out
+
+
 def test_a_seed_numpy_cannot_take_is_one_line(tmp_path, capsys):
     """``--seed -1`` ended in numpy's raw ValueError and a traceback (exit 1)."""
     source = tmp_path / "judgments.csv"
@@ -1169,6 +1184,21 @@ def test_a_perfect_gold_score_prints_no_negative_zero(tmp_path, capsys):
                  str(tmp_path / "soft.csv")]) == 0
     out = capsys.readouterr().out
     assert "accuracy 1.000" in out and "NLL 0.000" in out and "-0.000" not in out, out
+
+
+def test_a_gold_file_over_judgments_with_their_own_gold_says_it_replaces_them(tmp_path, capsys):
+    """Judgments with a gold column (a named dataset's, or the user's) and --gold: the file's labels replaced the
+    column's without a word, here 3 pairs with gold becoming 1 (scored against another label)."""
+    judgments = pd.DataFrame({"pair_id": ["p1", "p1", "p2", "p2", "p3"], "annotator": ["w1", "w2"] * 2 + ["w1"],
+                              "label": ["A", "A", "B", "B", "A"], "gold": ["A", "A", "B", "B", "A"]})
+    source, gold = tmp_path / "judgments.csv", tmp_path / "gold.csv"
+    judgments.to_csv(source, index=False)
+    pd.DataFrame({"pair_id": ["p1"], "gold": ["B"]}).to_csv(gold, index=False)
+    assert main(["aggregate", "--input", str(source), "--gold", str(gold), "--method", "majority", "--output",
+                 str(tmp_path / "soft.csv")]) == 0
+    out = capsys.readouterr().out
+    assert "gold: 1 of 3 pairs has a gold label" in out and "against gold (1 item)" in out, out
+    assert f"{gold} replaces the judgments' own column 'gold' (3 pairs had a gold label there)" in out, out
 
 
 def test_distributed_without_inference_names_the_flag_before_reading(tmp_path, capsys, monkeypatch):

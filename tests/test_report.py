@@ -219,6 +219,22 @@ def test_gold_agreement_is_one_accuracy_when_gold_has_ties(tmp_path):
     assert f"the most likely label is right on {share:.1%}" in (out / "report.html").read_text(encoding="utf-8")
 
 
+def test_the_methods_section_says_how_many_gold_ties_its_accuracy_leaves_out(tmp_path):
+    # UKPConvArg1 (3,000 pairs): "against the gold labels of 2,870 pairs, accuracy ..." while the accuracy read the
+    # 2,298 without a gold tie (the pairs section and accord aggregate's line said so; this one did not)
+    from accord.datasets import make_synthetic
+
+    data = make_synthetic(n_pairs=80, n_annotators=15, judgments_per_pair=3, tie_rate=0.2, seed=2)
+    table = validate(data.judgments.drop(columns="gold").assign(gold=data.judgments["pair_id"].map(data.true_label)))
+    gold = table.groupby("pair_id")["gold"].first()
+    ties = int((gold == "tie").sum())
+    assert 0 < ties < len(gold)
+    page = write_report(tmp_path / "r", table, *_fit(table, "dawid-skene", "majority")) / "report.html"
+    methods_intro = page.read_text(encoding="utf-8").split("The methods side by side")[-1]
+    assert (f"against the gold labels of {len(gold)} pairs (the accuracy leaves out {ties} gold ties)"
+            in methods_intro)
+
+
 def test_a_debiased_model_reports_who_is_pulled_and_its_text_agrees_with_its_table(tmp_path):
     from accord.datasets import make_synthetic
     from accord.models import DebiasedBradleyTerry
@@ -476,6 +492,21 @@ def test_the_disagreement_split_of_rater_types_shows_the_genuine_share_within_ty
     page = (out / "report.html").read_text(encoding="utf-8")
     assert "genuine disagreement within types" in page and "(between types; within types)" in page
     assert "<th>within_group</th>" in page
+
+
+def test_one_rater_type_ranks_the_pairs_by_the_disagreement_within_it_and_says_so(tmp_path):
+    # VLDB'17 Dog: rater-types (n_types='auto') chose one type, so every pair's between-type disagreement is 0, and
+    # "the pairs where the types differ most" were the first 20 pairs of the file (ids 1..20), in their order
+    from accord.datasets import make_synthetic
+
+    table = validate(make_synthetic(n_pairs=60, n_annotators=8, judgments_per_pair=3, seed=0).judgments)
+    types = RaterTypes(n_types=1, max_steps=100).fit(table)
+    out = write_report(tmp_path / "r", table, types)
+    frame = pd.read_csv(out / "genuine_disagreement.csv", index_col=0)
+    assert (frame["between"] == 0).all() and frame["within"].gt(0).any()
+    assert frame["within"].is_monotonic_decreasing
+    page = (out / "report.html").read_text(encoding="utf-8")
+    assert "one type: no pair's types differ" in page
 
 
 def _overlapping_texts(ax) -> list[tuple[str, str]]:

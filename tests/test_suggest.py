@@ -982,3 +982,22 @@ def test_a_batch_of_nothing_says_why(case, why, tmp_path, capsys) -> None:
     assert status == 0 and "suggested 0 judgments" in out and pd.read_csv(output).empty, out
     lines = [line for line in out.splitlines() if line.startswith("no judgment suggested:")]
     assert len(lines) == 1 and why.replace("RATERS", str(raters)).replace("DONE", str(done)) in lines[0], out
+
+
+def test_a_budget_left_over_says_the_batch_holds_every_judgment_the_limits_allow(tmp_path, capsys) -> None:
+    """PandaLM with --raters (two humans who judged every pair, gpt-3.5-turbo 25 pairs): 'suggested 15 judgments on
+    15 pairs, cost 1.5 of 30' and nothing said of why 28.5 of the budget bought nothing; so too a --budget above
+    --max-per-pair judgments of every open pair. One line now says the rest buys nothing the limits allow."""
+    path, output = tmp_path / "judgments.csv", tmp_path / "batch.csv"
+    path.write_text("pair_id,annotator,label\np1,r1,A\np1,r2,A\np2,r1,B\np2,r2,B\np3,r1,A\np3,r2,B\np1,r3,A\n"
+                    "p2,r3,B\n")
+    assert main(["suggest", "--input", str(path), "--budget", "100", "--output", str(output)]) == 0
+    out = capsys.readouterr().out
+    batch = pd.read_csv(output)
+    assert 0 < batch["cost"].sum() < 100 and batch.groupby("pair_id").size().max() <= 3
+    left = 100 - batch["cost"].sum()
+    assert f"{left:g} of the budget left: the batch holds every judgment worth something that the limits allow" \
+        in out, out
+    assert "--max-per-pair 3" in out
+    assert main(["suggest", "--input", str(path), "--budget", "2", "--output", str(output)]) == 0
+    assert "of the budget left" not in capsys.readouterr().out  # spent: nothing to say

@@ -257,6 +257,17 @@ def _plain_text(figure: Figure) -> None:
         text.set_text(_visible(text.get_text()))
 
 
+def _gold_ties_phrase(ties: Mapping[str, int]) -> str:
+    """How many gold ties each method's accuracy leaves out (its NLL and ECE read them), in words: once when all
+    leave out as many (graded gold under a model over grades has no tie, under one over sides its grade 0 is one)."""
+    if not any(ties.values()):
+        return ""
+    if len(set(ties.values())) == 1:
+        return f" (the accuracy leaves out {counted(next(iter(ties.values())), 'gold tie')})"
+    return (" (the accuracy leaves out the gold ties: "
+            + ", ".join(f"{counted(n, 'gold tie')} under {name}" for name, n in ties.items()) + ")")
+
+
 def _file_stem(name: str) -> str:
     """``name`` (a covariate's column name) made safe as part of a file name: a ``/`` in ``item_len/chars`` would
     name a folder that is not there, and the report would fail after the fit."""
@@ -684,6 +695,7 @@ class _ReportBuilder:
         # graded judgments under a model over grades and one over sides (the ordinal model): a grade and a side were
         # never the same label (every pair counted as a disagreement); the grade is read as its side there
         as_sides = any(set(m.soft_labels_.probs.columns) <= sides for m in self.models)
+        gold_ties: dict[str, int] = {}
         for model in self.models:
             soft = model.soft_labels_
             probs = soft.probs.reindex(first.index)
@@ -701,9 +713,13 @@ class _ReportBuilder:
                    "median uncertainty": float(soft.uncertainty.median()),
                    f"same label as {self.models[0].method}": _same_label(top, tops[next(iter(tops))])}
             if len(gold):
-                scores = metrics.score(soft.probs, self.labels_as(soft.probs.columns, gold))
+                scored_gold = self.labels_as(soft.probs.columns, gold)
+                scores = metrics.score(soft.probs, scored_gold)
                 row.update({"gold accuracy": scores["accuracy"], "gold NLL": scores["nll"],
                             "gold ECE": scores["ece"]})
+                # the accuracy leaves the gold ties out, NLL and ECE read them: the intro says how many
+                read = scored_gold[scored_gold.index.isin(soft.probs.index)].dropna()
+                gold_ties[name] = int((read.astype(str) == "tie").sum())
             rows.append(row)
         table = pd.DataFrame(rows).set_index("method")
         self.save_csv(table, "methods")
@@ -728,8 +744,8 @@ class _ReportBuilder:
                and any(not set(m.soft_labels_.probs.columns) <= sides for m in self.models) else "")
             + (" (on the pairs both label: a method fitted on part of the table labels fewer, as its <i>pairs</i> "
                "column says)" if (table["pairs"] < len(first)).any() else "")
-            + (f"; against the gold labels of {counted(len(gold), 'pair')}, accuracy and, lower is better, NLL and ECE"
-               if len(gold) else "")
+            + (f"; against the gold labels of {counted(len(gold), 'pair')}{_gold_ties_phrase(gold_ties)}, accuracy "
+               "and, lower is better, NLL and ECE" if len(gold) else "")
             + ". A blank uncertainty: the method gives none. Tables in <code>methods.csv</code> and "
             "<code>method_agreement.csv</code>."
         )
@@ -864,7 +880,10 @@ class _ReportBuilder:
         frame = frame.join(self.pair_texts(("prompt", "response_a", "response_b", "item_topic"), 160)
                            .reindex(frame.index))
         frame["n_judgments"] = labels.n_judgments
-        frame = frame.sort_values(["between", "disagreement"], ascending=False)
+        # within after between: under one type (rater types may choose one, as on VLDB'17 Dog) every pair's between
+        # is 0, and the ranking was the file's order; with two or more the floats leave it as it was
+        frame = frame.sort_values(["between", "disagreement", "within"], ascending=False)
+        single = len(group_names) == 1
         self.save_csv(frame, "genuine_disagreement")
         top = frame.head(self.top_n)
         # drawn: each group's label on the pair, whose spread ranks the pairs ('between'), with P(tie) where there
@@ -892,7 +911,8 @@ class _ReportBuilder:
             ax.set_xlim(0, 1)
             ax.set_xlabel(xlabel)
         axes[0].set_yticks(y, [str(p)[:24] for p in top.index], fontsize=8)
-        fig.suptitle(f"Pairs with the most genuine (between-{member}) disagreement", fontsize=11)
+        fig.suptitle(f"Pairs with the most genuine ({'within' if single else 'between'}-{member}) disagreement",
+                     fontsize=11)
         axes[-1].legend(fontsize=8, loc="center left", bbox_to_anchor=(1.0, 0.5))
         _tight_layout(fig)
         figure = self.save_figure(fig, "genuine_disagreement")
@@ -914,8 +934,12 @@ class _ReportBuilder:
             + (f", genuine disagreement within {kind} (under this model the members of one may differ)" if within
                else "")
             + " and rater noise (see <code>accord.aggregate.pluralistic</code>); population weights: "
-            f"<code>{html.escape(str(self.weights))}</code>. The pairs where the {kind} differ most: the figure shows "
-            f"each one's label on the pair (what the split compares), the table each one's "
+            f"<code>{html.escape(str(self.weights))}</code>. "
+            + (f"The model has one {member}: no pair's {kind} differ (between-{member} disagreement 0 on every pair), "
+               f"so the pairs are ranked by the genuine disagreement within the {member}; the figure shows its "
+               "label on the pair, the table its " if single else
+               f"The pairs where the {kind} differ most: the figure shows each one's label on the pair (what the split "
+               "compares), the table each one's ")
             + ("preference P(A > B)" if pairwise else "probability of the label the population holds most likely "
                "(<i>consensus</i>)")
             + ". All pairs in <code>genuine_disagreement.csv</code>."
