@@ -820,9 +820,21 @@ class ContextPreference(PyroRaterModel):
             # the class at each rank of a group's label order: (A, tie, B), or (B, tie, A) for a reversed group
             "forward": torch.tensor([0, 2, 1][:K] if K == 3 else [0, 1], device=device),
             "backward": torch.tensor([1, 2, 0][:K] if K == 3 else [1, 0], device=device),
+            "tie_order": self._tie_order(data),
         }
         self._constants_of = (data, constants)
         return constants
+
+    @staticmethod
+    def _tie_order(data: ContextData) -> torch.Tensor | None:
+        """The order in which the groups' tied cut points sort (:meth:`_shared_terms`): the reference group, then the
+        others by judgment count, most first (equal counts in code order, that is by name), as the reference is
+        chosen; None where that is the groups' code order. In code order alone, naming two of three groups the other
+        way round gave another group the gradient at the ties of the warm start, and another fit (two groups: one
+        order either way)."""
+        counts = np.bincount(data.groups.cpu().numpy(), minlength=data.n_groups)[1:]
+        order = np.concatenate([[0], 1 + np.argsort(-counts, kind="stable")])
+        return None if (order == np.arange(data.n_groups)).all() else torch.as_tensor(order, device=data.items.device)
 
     @staticmethod
     def _derive(sites: dict[str, torch.Tensor], uses: dict[str, bool], data: ContextData) -> dict[str, torch.Tensor]:
@@ -909,7 +921,8 @@ class ContextPreference(PyroRaterModel):
         reversed_ = self._scales(p, data, uses) < 0  # [n, G]
         order = torch.where(reversed_[..., None], backward, forward)  # [n, G, K] class at each rank
         cumulative = torch.cumsum(clean.gather(-1, order), dim=-1)[..., :-1]  # [n, G, K-1] breakpoints
-        flat = cumulative.reshape(n_items, -1)
+        tie_order = constants["tie_order"]
+        flat = (cumulative if tie_order is None else cumulative[:, tie_order]).reshape(n_items, -1)
         if self._reverse_ties:  # tied cut points sort in the groups' reverse order (see _fit)
             flat = flat.flip(-1)
         cuts = torch.cat([clean.new_zeros(n_items, 1), flat, clean.new_ones(n_items, 1)], dim=-1).clamp(0.0, 1.0)
