@@ -502,6 +502,31 @@ def test_a_blank_label_gets_advice_that_mends_it(tmp_path, blank):
         validate(gold)
 
 
+@pytest.mark.parametrize("column, cells", [
+    ("label", lambda n: pa.array([["A"]] * n)), ("pair_id", lambda n: pa.array([{"q": i // 2} for i in range(n)])),
+    ("annotator", lambda n: pa.array([{"w": [i % 3]} for i in range(n)]))])
+def test_a_list_or_object_cell_is_the_single_process_error(tmp_path, column, cells):
+    """A Parquet column of lists or structs (as JSON-derived tables hold): the streamed reader failed with Arrow's
+    ArrowNotImplementedError ("Function 'dictionary_encode' has no kernel ...") and a traceback, where
+    read_judgments says "must be a single value", naming the file, column and row."""
+    from accord.cli import main
+    from accord.datasets import read_judgments
+
+    n = 12
+    columns = {"pair_id": pa.array([f"p{i // 2}" for i in range(n)]), "annotator": pa.array([f"w{i % 3}" for i in range(n)]),
+               "label": pa.array(["A", "B"] * (n // 2))}
+    path = tmp_path / "j.parquet"
+    pq.write_table(pa.table({**columns, column: cells(n)}), path, row_group_size=5)
+    with pytest.raises(ValidationError) as single:
+        read_judgments(path)
+    with pytest.raises(ValidationError) as streamed:
+        read_judgment_shard(path, batch_rows=4)
+    assert (streamed.value.source, streamed.value.column, streamed.value.row, streamed.value.problem) == \
+        (single.value.source, single.value.column, single.value.row, single.value.problem)
+    assert main(["aggregate", "--distributed", "1", "--input", str(path), "--method", "dawid-skene", "--output",
+                 str(tmp_path / "o.csv")]) == 2
+
+
 def _written_under_another_name(table: pd.DataFrame, path: Path, column: str, other: str,
                                 rename: bool) -> tuple[Path, list[str]]:
     """``table`` written to ``path`` (Parquet), with ``column`` called ``other`` when ``rename``, and the --columns

@@ -95,12 +95,16 @@ def _decoded(values: Any) -> Any:
 
 
 def _check_cells(values: Any, column: str, name: str, source: str, offset: int) -> None:
-    """The cell rules of :func:`accord.datasets.schema.validate` that a batch can check alone: an id is not blank and
-    not infinite; a label is not a blank text and not infinite."""
+    """The cell rules of :func:`accord.datasets.schema.validate` that a batch can check alone: a cell is a single
+    value; an id is not blank and not infinite; a label is not a blank text and not infinite."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
     what = "label" if column == "label" else "id"
+    if pa.types.is_nested(values.type):  # lists or structs (JSON-derived tables): Arrow's dictionary_encode below
+        # had no kernel for them (an ArrowNotImplementedError traceback); read_judgments' message
+        raise ValidationError("must be a single value (text or number), not a list or object", source=source,
+                              column=name, row=offset, value=values[0].as_py())
     bad, problem = None, ""
     if pa.types.is_string(values.type) or pa.types.is_large_string(values.type):
         bad = np.asarray(pc.equal(pc.utf8_trim_whitespace(values), ""))
