@@ -527,6 +527,54 @@ def test_a_list_or_object_cell_is_the_single_process_error(tmp_path, column, cel
                  str(tmp_path / "o.csv")]) == 2
 
 
+@settings(max_examples=8, deadline=None)
+@given(column=st.sampled_from(["pair_id", "annotator"]), spelling=st.sampled_from([" {}", "{} ", "\t{}\u00a0"]),
+       at=st.integers(1, 29), batch_rows=st.integers(1, 7))
+def test_ids_that_differ_only_in_spaces_are_refused_as_in_one_process(tmp_path_factory, column, spelling, at,
+                                                                        batch_rows):
+    """'p1' and Excel's 'p1 ': read_judgments refuses them naming both rows; the streamed fit took them for two
+    pairs (or two raters) without a word, whichever processes they fell on."""
+    from accord.datasets import read_judgments
+    from accord.models.distributed import encode_shard
+
+    table = correlated_table(n_items=10, n_workers=6, per_item=3)
+    earlier = int(np.flatnonzero(table[column].to_numpy()[:at] != table[column].iloc[at])[0])
+    table.loc[at, column] = spelling.format(table.loc[earlier, column])
+    path = write_parquet(table, tmp_path_factory.mktemp("spaced") / "j.parquet", row_group_size=4)
+    with pytest.raises(ValidationError) as single:
+        read_judgments(path)
+    with pytest.raises(ValidationError) as streamed:
+        encode_shard(read_judgment_shard(path, batch_rows=batch_rows))
+    assert str(streamed.value) == str(single.value)
+
+
+def test_the_whitespace_the_streamed_reader_cuts_is_pythons():
+    from accord.datasets.stream import WHITESPACE
+
+    assert WHITESPACE == "".join(chr(code) for code in range(sys.maxunicode + 1) if chr(code).isspace())
+
+
+def test_pair_ids_that_differ_only_in_spaces_on_two_processes_are_one_error(tmp_path):
+    """The two spellings of a pair id hash to different processes: neither saw both."""
+    from accord.datasets import read_judgments
+    from accord.datasets.stream import shard_of
+
+    table = correlated_table(n_items=20, n_workers=6, per_item=3)
+    spelt = next(f"{pair} " for pair in table.pair_id.unique()
+                 if shard_of(np.array([pair, f"{pair} "], dtype=object), 2).tolist() in ([0, 1], [1, 0]))
+    row = int(np.flatnonzero(table.pair_id == spelt.strip())[-1])
+    table.loc[row, "pair_id"] = spelt
+    path = write_parquet(table, tmp_path / "j.parquet")
+    with pytest.raises(ValidationError) as single:
+        read_judgments(path)
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "ACCORD_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
+    command = [*ACCORD_LAUNCHING, "--input", str(path), "--method", "dawid-skene", "--output",
+               str(tmp_path / "soft.parquet")]
+    done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=120)
+    assert done.returncode == 2, done.stderr[-3000:]
+    assert done.stderr.strip() == f"accord: error: {single.value}"
+
+
 def _written_under_another_name(table: pd.DataFrame, path: Path, column: str, other: str,
                                 rename: bool) -> tuple[Path, list[str]]:
     """``table`` written to ``path`` (Parquet), with ``column`` called ``other`` when ``rename``, and the --columns

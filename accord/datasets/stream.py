@@ -15,7 +15,7 @@ from __future__ import annotations
 import bisect
 import os
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +28,10 @@ from accord.datasets.schema import (CROWDKIT_COLUMNS, MIXED_BOOLEAN_IDS, MIXED_T
 
 #: rows per record batch read from the file (a batch never spans two Parquet row groups)
 BATCH_ROWS = 1 << 16
+#: the characters Python's ``str.strip`` cuts (what :func:`accord.datasets.schema.check_ids` compares ids without;
+#: written out: finding them among all code points takes 0.1 s)
+WHITESPACE = ("\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007"
+              "\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000")
 
 
 @dataclass
@@ -36,7 +40,8 @@ class JudgmentShard:
 
     ``items``, ``workers``, ``labels`` are local codes into ``item_ids``, ``annotator_ids``, ``label_values``
     (each in order of first appearance in the file); ``item_first_row`` / ``annotator_first_row`` the row of the
-    whole file where each first appears; ``rows`` the file row of each judgment; ``n_rows`` the file's row count.
+    whole file where each first appears; ``rows`` the file row of each judgment; ``n_rows`` the file's row count;
+    ``columns`` the file's name of each accord column; ``files`` where each file of a folder starts among the rows.
     """
 
     items: np.ndarray
@@ -50,11 +55,14 @@ class JudgmentShard:
     annotator_first_row: np.ndarray
     n_rows: int
     source: str
+    columns: dict[str, str] = field(default_factory=dict)
+    files: list[tuple[int, str]] = field(default_factory=list)
 
 
 def shard_of(ids: np.ndarray, world_size: int) -> np.ndarray:
     """The rank that owns each pair id: a hash that is the same in every process (Python's ``hash`` is salted per
-    process; pandas' ``hash_array`` is not)."""
+    process; pandas' ``hash_array`` is not). :func:`read_judgment_shard` hashes text ids with the spaces around them
+    cut (:func:`trimmed`), so that ids differing only in them meet on one rank, which refuses them."""
     hashed = pd.util.hash_array(np.asarray(ids, dtype=object), categorize=False)
     return (hashed % np.uint64(world_size)).astype(np.int64)
 
@@ -85,6 +93,42 @@ def _column_names(schema_names: list[str], columns: dict[str, str] | None,
                                   column=column)
         found[column] = renamed[name]
     return found, crowdkit
+
+
+def trimmed(values: Any) -> Any:
+    """An Arrow column with the :data:`WHITESPACE` around each text cut (other columns as they are)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if pa.types.is_string(values.type) or pa.types.is_large_string(values.type):
+        return pc.utf8_trim(values, characters=WHITESPACE)
+    return values
+
+
+def check_spaced_ids(ids: Any, first_rows: np.ndarray, files: list[tuple[int, str]], name: str) -> None:
+    """Refuse two distinct ids that differ only in spaces around them (``'p1'`` and Excel's ``'p1 '``) as
+    :func:`accord.datasets.schema.check_ids` refuses them: the one first used second, naming the other's first row.
+    ``ids``: an Arrow array of distinct ids, ``first_rows`` the row of the input where each is first used, ``name``
+    the file's column. Only the ids with spaces around them, and those they may equal, are looked at."""
+    import pyarrow.compute as pc
+
+    cut = trimmed(ids)
+    if cut is ids or len(ids) == 0 or pc.all(pc.equal(cut, ids)).as_py():
+        return  # no text differs from itself cut, so no two cut texts are equal
+    spaced = pc.unique(cut.filter(pc.not_equal(cut, ids)))
+    near = np.asarray(pc.is_in(cut, value_set=spaced), dtype=bool)
+    found = pd.DataFrame({"id": ids.filter(near).to_pylist(), "cut": cut.filter(near).to_pylist(),
+                          "row": first_rows[near]}).sort_values("row", kind="stable")
+    found = found[found["cut"].duplicated(keep=False)]
+    if found.empty:
+        return
+    first, second = found[found["cut"] == found["cut"].iloc[0]].iloc[:2].itertuples(index=False)
+    first_file, first_row = _in_file(files, int(first.row))
+    file, row = _in_file(files, int(second.row))
+    earlier = f"row {first_row}" if first_file == file else f"file {first_file}, row {first_row}"
+    raise ValidationError(f"id {second.id!r} differs from {first.id!r} ({earlier}) only in spaces around it, so the "
+                          "two were read as two ids: write the id one way", source=file, column=name, row=row,
+                          value=second.id)
 
 
 def _decoded(values: Any) -> Any:
@@ -222,7 +266,7 @@ def read_judgment_shard(path: str | os.PathLike, rank: int = 0, world_size: int 
                 raise ValidationError(f"missing {'label' if column == 'label' else 'id'}", source=name,
                                       column=names[column], row=row)
             _check_cells(values, column, names[column], name, start)
-        mine = shard_of(columns_now["pair_id"].to_numpy(zero_copy_only=False), world_size) == rank
+        mine = shard_of(trimmed(columns_now["pair_id"]).to_numpy(zero_copy_only=False), world_size) == rank
         if mine.any():
             where = pa.array(mine)
             for column in REQUIRED_COLUMNS:
@@ -239,10 +283,11 @@ def read_judgment_shard(path: str | os.PathLike, rank: int = 0, world_size: int 
             return np.zeros(0, dtype=np.int64), pd.Index([]), np.zeros(0, dtype=np.int64)
         encoded = pc.dictionary_encode(pa.chunked_array(kept[column]).combine_chunks())
         codes = encoded.indices.to_numpy().astype(np.int64)
-        values = pd.Index(encoded.dictionary.to_pylist())
-        first = np.empty(len(values), dtype=np.int64)
+        first = np.empty(len(encoded.dictionary), dtype=np.int64)
         first[codes[::-1]] = rows[::-1]  # the last write for each code is its earliest row
-        return codes, values, first
+        if column == "pair_id":  # every spelling of a pair id is on this rank (hashed cut: trimmed)
+            check_spaced_ids(encoded.dictionary, first, files, names[column])
+        return codes, pd.Index(encoded.dictionary.to_pylist()), first
 
     items, item_ids, item_first = encode("pair_id")
     workers, annotator_ids, annotator_first = encode("annotator")
@@ -270,7 +315,8 @@ def read_judgment_shard(path: str | os.PathLike, rank: int = 0, world_size: int 
                                   column=names["annotator"], row=row, value=annotator_ids[workers[order[repeated[0]]]])
     return JudgmentShard(items=items, workers=workers, labels=labels, rows=rows, item_ids=item_ids,
                          annotator_ids=annotator_ids, label_values=label_list, item_first_row=item_first,
-                         annotator_first_row=annotator_first, n_rows=offset, source=source)
+                         annotator_first_row=annotator_first, n_rows=offset, source=source, columns=names,
+                         files=files)
 
 
 def _batches(scanner: Any, source: str) -> Iterator[Any]:

@@ -35,7 +35,7 @@ import pandas as pd
 import torch
 
 from accord.datasets import AccordError, Encoded, PREFERENCE_LABELS
-from accord.datasets.stream import JudgmentShard
+from accord.datasets.stream import JudgmentShard, check_spaced_ids
 from accord.models._vb import VBResult, vb_dawid_skene
 
 #: the aggregation methods a sharded fit supports (closed-form VB only)
@@ -115,6 +115,11 @@ def encode_shard(shard: JudgmentShard, form: str | None = None) -> tuple[Encoded
                           "first": np.concatenate([part[1] for part in parts])})
     first = names.groupby("annotator", sort=False)["first"].min().sort_values(kind="stable")
     worker_index = pd.Index(first.index, name="annotator")
+    if len(worker_index) and isinstance(worker_index[0], str):  # raters are not sharded: the same on every rank
+        import pyarrow as pa
+
+        check_spaced_ids(pa.array(worker_index.tolist()), first.to_numpy(), shard.files,
+                         shard.columns.get("annotator", "annotator"))
     labels = {label for part in parts for label in part[2]}
     if form is None:
         form = "preference" if labels <= set(PREFERENCE_LABELS) else "categorical"
