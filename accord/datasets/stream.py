@@ -213,8 +213,9 @@ def read_judgment_shard(path: str | os.PathLike, rank: int = 0, world_size: int 
     import pyarrow.compute as pc
     import pyarrow.dataset as ds
 
+    path = Path(path).expanduser()  # "~/judgments.parquet" is the home folder's, as read_judgments reads it
     source = str(path)
-    if not Path(path).exists():
+    if not path.exists():
         raise AccordError(f"file {source}: not found")
     if form not in (None, "preference", "categorical"):
         raise AccordError(f"a sharded fit reads preference or categorical labels, not form {form!r}")
@@ -238,14 +239,14 @@ def read_judgment_shard(path: str | os.PathLike, rank: int = 0, world_size: int 
                           "reads one label per rater and pair; fit them in one process (accord aggregate without "
                           "--distributed), which fits each attribute")
     names, crowdkit = _column_names(dataset.schema.names, columns, source)
-    if Path(path).is_dir():
+    if path.is_dir():
         _check_files(dataset, names)
     kept: dict[str, list] = {"pair_id": [], "annotator": [], "label": [], "row": []}
     offset = 0
     # (row of the whole input where it starts, name) of each file read: an error in a folder's file names that file
     # and its own row (it named the folder and the row counted over all of its files)
     files: list[tuple[int, str]] = []
-    folder = Path(path).is_dir()
+    folder = path.is_dir()
     scanner = dataset.scanner(columns=[names[c] for c in REQUIRED_COLUMNS], batch_size=batch_rows)
     for tagged in _batches(scanner, source):
         batch = tagged.record_batch
