@@ -4,6 +4,7 @@ soft labels and annotator table."""
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -472,6 +473,35 @@ def test_a_folder_whose_files_differ_in_columns_or_id_kinds_is_refused_by_file(t
         both = pd.concat([kinds[first]["pair_id"].iloc[:30], kinds[later]["pair_id"].iloc[30:]]).astype(object)
         with pytest.raises(ValidationError, match=problem.removeprefix("column 'pair_id': ")):
             check_ids(both.reset_index(drop=True), "pair_id", None)
+
+
+@pytest.mark.parametrize("first, later, problem", [
+    ("text", "numbers", "column 'label': mixed label forms (strings and numbers in one column)"),
+    ("numbers", "text", "column 'label': mixed label forms (strings and numbers in one column)"),
+    ("text", "empty", "column 'label', row 0: missing label"),
+    ("id empty", "empty", "column 'task', row 0: missing id"),
+])
+def test_a_folder_whose_files_differ_in_label_kinds_is_refused_by_file(tmp_path, first, later, problem):
+    """A folder whose first file has text labels and a later one numbers: Arrow cast the numbers to texts without a
+    word (the classes '1', '2', 'x', 'y' fitted), and the reverse was Arrow's "Failed to parse string" naming the
+    folder, where the single-process rule refuses labels mixing strings and numbers. A later file whose label (or
+    id) column holds nothing but empty cells (type null) is its missing label or id, as read_judgments says."""
+    from accord.datasets import validate
+
+    table = correlated_table(n_items=12).rename(columns={"pair_id": "task", "annotator": "worker"})
+    codes = table["label"].map({"A": 1, "B": 2, "tie": 3})
+    kinds = {"text": table.assign(label=table["label"].map({"A": "x", "B": "y", "tie": "z"})),
+             "numbers": table.assign(label=codes), "empty": table.assign(label=None),
+             "id empty": table.assign(label=codes)}
+    if first == "id empty":
+        kinds["empty"] = table.assign(label=codes, task=None)
+    parts = [kinds[first].iloc[:30], kinds[later].iloc[30:]]
+    for number, part in enumerate(parts):
+        write_parquet(part, tmp_path / f"part-{number}.parquet")
+    with pytest.raises(ValidationError, match=re.escape(f"file {tmp_path / 'part-1.parquet'}, {problem}")):
+        read_judgment_shard(tmp_path, form="categorical", batch_rows=7)
+    with pytest.raises(ValidationError, match=re.escape(problem.split(": ")[-1])):  # the single-process rule
+        validate(pd.concat(parts, ignore_index=True).astype({"label": object}), form="categorical")
 
 
 @pytest.mark.parametrize("blank", ["", "  "])

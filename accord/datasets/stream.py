@@ -23,8 +23,9 @@ import numpy as np
 import pandas as pd
 
 from accord.datasets.errors import AccordError, ValidationError
-from accord.datasets.schema import (CROWDKIT_COLUMNS, MIXED_BOOLEAN_IDS, MIXED_TEXT_IDS, PREFERENCE_LABELS,
-                                     REQUIRED_COLUMNS, blank_label_problem, columns_note, respelt_label_problem)
+from accord.datasets.schema import (CROWDKIT_COLUMNS, MIXED_BOOLEAN_IDS, MIXED_LABELS, MIXED_TEXT_IDS,
+                                     PREFERENCE_LABELS, REQUIRED_COLUMNS, blank_label_problem, columns_note,
+                                     respelt_label_problem)
 
 #: rows per record batch read from the file (a batch never spans two Parquet row groups)
 BATCH_ROWS = 1 << 16
@@ -161,27 +162,30 @@ def _check_cells(values: Any, column: str, name: str, source: str, offset: int) 
         raise ValidationError(problem, source=source, column=name, row=offset + at, value=values[at].as_py())
 
 
-def _id_kind(arrow_type: Any) -> str:
+def _id_kind(arrow_type: Any) -> str | None:
     """An id column's kind as :func:`accord.datasets.schema.check_ids` tells them apart: texts, true/false, or
-    numbers (a dictionary column by its values)."""
+    numbers (a dictionary column by its values); None for a column of nothing but empty cells (Arrow's null type),
+    which the scan reads as missing ids or labels."""
     import pyarrow as pa
 
     if pa.types.is_dictionary(arrow_type):
         arrow_type = arrow_type.value_type
+    if pa.types.is_null(arrow_type):
+        return None
     if pa.types.is_string(arrow_type) or pa.types.is_large_string(arrow_type):
         return "texts"
     return "true/false" if pa.types.is_boolean(arrow_type) else "numbers"
 
 
 def _check_files(dataset: Any, names: dict[str, str]) -> None:
-    """Each file of a folder has the required columns, and ids of the kind of the first file's (whose schema Arrow
-    reads the folder in). A file without a column had it read as empty ("missing id, row 0"); one whose ids were
+    """Each file of a folder has the required columns, and ids (and text or other labels) of the kind of the first
+    file's (whose schema Arrow reads the folder in). A file without a column had it read as empty ("missing id, row 0"); one whose ids were
     numbers where the first file's are texts had them cast to texts without a word (the number 7 of one file and
     the text '7' of another one id), where the single-process reader refuses ids that mix kinds. Only each file's
     footer is read."""
     import pyarrow as pa
 
-    first = {column: _id_kind(dataset.schema.field(names[column]).type) for column in ("pair_id", "annotator")}
+    first = {column: _id_kind(dataset.schema.field(names[column]).type) for column in REQUIRED_COLUMNS}
     for fragment in dataset.get_fragments():
         try:
             schema = fragment.physical_schema
@@ -193,10 +197,16 @@ def _check_files(dataset: Any, names: dict[str, str]) -> None:
                                       source=fragment.path, column=names[column])
         for column, kind in first.items():
             own = _id_kind(schema.field(names[column]).type)
-            if own != kind:
-                problem = MIXED_TEXT_IDS if "texts" in (own, kind) else MIXED_BOOLEAN_IDS
-                raise ValidationError(f"{problem} (this file's ids are {own}, those of the folder's first file "
-                                      f"{kind})", source=fragment.path, column=names[column])
+            if own is None or kind is None or own == kind:
+                continue  # a column of empty cells: the scan names its first row
+            if column == "label":  # validate's rule for labels: texts and numbers do not mix (true/false may)
+                if "texts" in (own, kind):
+                    raise ValidationError(f"{MIXED_LABELS} (this file's labels are {own}, those of the folder's "
+                                          f"first file {kind})", source=fragment.path, column=names[column])
+                continue
+            problem = MIXED_TEXT_IDS if "texts" in (own, kind) else MIXED_BOOLEAN_IDS
+            raise ValidationError(f"{problem} (this file's ids are {own}, those of the folder's first file "
+                                  f"{kind})", source=fragment.path, column=names[column])
 
 
 def read_judgment_shard(path: str | os.PathLike, rank: int = 0, world_size: int = 1, *,
