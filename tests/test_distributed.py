@@ -233,9 +233,11 @@ def test_one_streaming_process_gives_the_pandas_fit(tmp_path):
                                       check_exact=False, atol=1e-9, rtol=0)
 
 
-def test_a_process_with_no_pairs_does_not_hang_the_fit(tmp_path):
+@pytest.mark.parametrize("method", ["dawid-skene", "hierarchical-dawid-skene"])
+def test_a_process_with_no_pairs_does_not_hang_the_fit(tmp_path, method):
     """More processes than pairs: the process whose shard is empty skipped the calibration's all-reduces (an early
-    return for no judgments), so the other one waited in its first for ever. Every pair here hashes to rank 0."""
+    return for no judgments), so the other one waited in its first for ever. Every pair here hashes to rank 0.
+    The empty process also warned that "no pair has two judgments" (of its own none) for the hierarchical model."""
     from accord.aggregate import make_method
     from accord.datasets import validate
     from accord.datasets.stream import shard_of
@@ -244,11 +246,12 @@ def test_a_process_with_no_pairs_does_not_hang_the_fit(tmp_path):
     table = table[shard_of(table.pair_id.to_numpy(), 2) == 0]
     path = write_parquet(table, tmp_path / "judgments.parquet")
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "ACCORD_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
-    command = [*ACCORD_LAUNCHING, "--input", str(path), "--method", "dawid-skene", "--output",
+    command = [*ACCORD_LAUNCHING, "--input", str(path), "--method", method, "--inference", "vb", "--output",
                str(tmp_path / "soft.parquet"), "--quiet"]
     done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=120)
     assert done.returncode == 0, done.stderr[-3000:]
-    single = make_method("dawid-skene").fit(validate(table))
+    assert "no pair has two judgments" not in done.stderr
+    single = make_method(method, inference="vb").fit(validate(table))
     expected = single.soft_labels_.to_frame().reset_index()
     soft = pd.read_parquet(tmp_path / "soft.parquet")
     numbers = expected.select_dtypes("number").columns
@@ -336,6 +339,25 @@ def test_partial_fit_of_a_streamed_fit_chooses_the_calibration_again_as_after_a_
     gap = np.abs(model.soft_labels_.probs.loc[cold.soft_labels_.probs.index].to_numpy()
                  - cold.soft_labels_.probs.to_numpy()).max()
     assert gap < 1e-3
+
+
+def test_a_streamed_fit_of_pairs_judged_once_keeps_the_fixed_prior_and_warns(tmp_path):
+    """No pair with two judgments (eight raters): the single-process Dawid-Skene keeps the confusion prior fixed and
+    warns; the streamed fit fitted the prior (to counts of nothing) and integrated its concentration into the raters'
+    draws, an annotator table 0.24 from the single-process one (reliability_lower), without a word."""
+    from accord.aggregate import make_method
+    from accord.datasets import validate
+
+    table = pd.DataFrame({"pair_id": [f"p{i}" for i in range(40)], "annotator": [f"w{i % 8}" for i in range(40)],
+                          "label": np.random.default_rng(0).choice(["A", "B", "tie"], size=40)})
+    with pytest.warns(UserWarning, match="no pair has two judgments"):
+        single = make_method("dawid-skene").fit(validate(table))
+    with pytest.warns(UserWarning, match="no pair has two judgments"):
+        model = _streamed_fit(write_parquet(table, tmp_path / "j.parquet"), "dawid-skene")
+    assert model._prior_fitted is False and model.prior_correct_ == single.prior_correct_
+    numbers = single.annotators_.select_dtypes("number").columns
+    assert np.allclose(model.annotators_[numbers].to_numpy(float), single.annotators_[numbers].to_numpy(float),
+                       rtol=0, atol=1e-6)
 
 
 def test_a_streamed_fit_of_one_annotator_keeps_the_fixed_prior(tmp_path):

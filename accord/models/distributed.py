@@ -166,12 +166,18 @@ def fit_sharded(model: Any, encoded: Encoded, worker_counts: np.ndarray, *, anno
     model.encoded_ = encoded
     model._cache = {}
     model._prepare(None, encoded)
+    # whether any pair of the whole input has two judgments (a rank's own pairs said it wrongly: an empty rank, or one
+    # whose pairs were all judged once, warned that no pair has two, and the Dawid-Skene fit fitted its prior where
+    # there are none, as the single-process fit does not)
+    most = float(np.bincount(encoded.items, minlength=encoded.n_items).max(initial=0))
+    overlap = float(all_reduce(torch.tensor([most], dtype=torch.float64), "max")[0]) >= 2
+    if not overlap and world()[0] == 0:
+        model._warn_if_no_overlap()  # RaterModel.fit's warning, once
     with seeded(model.seed, model._torch_device):
         if isinstance(model, HierarchicalDawidSkene):
-            model._warn_if_no_overlap()  # this rank's pairs, as its fit reads them (RaterModel.fit warns elsewhere)
             model._fit(encoded, solve=vb_dawid_skene_sharded)
         else:
-            _fit_dawid_skene(model, encoded)
+            _fit_dawid_skene(model, encoded, overlap)
         model.soft_labels_ = model._soft_labels()
     model.annotators_ = None
     if annotator_table and world()[0] == 0:
@@ -181,17 +187,18 @@ def fit_sharded(model: Any, encoded: Encoded, worker_counts: np.ndarray, *, anno
     return model
 
 
-def _fit_dawid_skene(model: Any, encoded: Encoded) -> None:
+def _fit_dawid_skene(model: Any, encoded: Encoded, overlap: bool) -> None:
     """``DawidSkene._fit`` for ``inference="vb"``: the sharded VB-EM, then the model's own draws and calibration
-    with the calibration's sums taken over every rank."""
+    with the calibration's sums taken over every rank; ``overlap``: whether a pair of any rank has two judgments."""
     if model.empirical_prior == "full":
         raise AccordError("empirical_prior='full' cannot be fitted across processes; use True or False")
     model._check_settings(encoded)
     model._prepare_fit(encoded)
     model._k = encoded.n_classes
     model._confusion_prior = model._fixed_prior(encoded.n_classes)
-    # one annotator in the whole file: the fixed prior, as the single-process fit keeps it (it fitted one here)
-    empirical = model._prior_fitted = model._fits_prior(encoded)
+    # one annotator in the whole file, or no pair of two judgments: the fixed prior, as the single-process fit keeps
+    # it (it fitted one here)
+    empirical = model._prior_fitted = overlap and model._fits_prior(encoded)
     vb = vb_dawid_skene_sharded(model._incidence, model._confusion_prior, model._class_prior_vec,
                                 model._initial_item_probs(encoded), max_iter=model.max_steps, tol=model.tol,
                                 empirical_prior=empirical, stop="distance", informative=model._informative)
