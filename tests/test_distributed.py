@@ -258,6 +258,45 @@ def test_a_process_with_no_pairs_does_not_hang_the_fit(tmp_path, method):
     assert np.allclose(soft[numbers].to_numpy(float), expected[numbers].to_numpy(float), rtol=0, atol=1e-6)
 
 
+def _run_or_stop(command: list[str], env: dict[str, str], timeout: float) -> subprocess.CompletedProcess:
+    """``subprocess.run`` whose timeout stops torchrun's worker processes too (a hung fit leaves none behind)."""
+    import signal
+
+    child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                             start_new_session=True)
+    try:
+        stdout, stderr = child.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(child.pid, signal.SIGKILL)
+        child.communicate()
+        pytest.fail(f"{' '.join(command[:6])} ... did not end within {timeout} s")
+    return subprocess.CompletedProcess(command, child.returncode, stdout, stderr)
+
+
+def test_a_process_whose_pairs_are_all_judged_once_fits_with_the_others(tmp_path):
+    """The hierarchical fit fits its population only where some pair has two judgments, and each process asked its
+    own pairs: the one whose pairs were all judged once kept the start while the other fitted it, their iterations
+    parted and the fit hung in an all_reduce. It now gives the single-process fit."""
+    from accord.aggregate import make_method
+    from accord.datasets import validate
+    from accord.datasets.stream import shard_of
+
+    table = correlated_table(n_items=60, n_workers=8, per_item=3, seed=2)
+    table = table[~((shard_of(table.pair_id.to_numpy(), 2) == 1) & table.duplicated("pair_id"))]
+    path = write_parquet(table, tmp_path / "judgments.parquet")
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "ACCORD_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
+    command = [*ACCORD_LAUNCHING, "--input", str(path), "--method", "hierarchical-dawid-skene", "--inference", "vb",
+               "--output", str(tmp_path / "soft.parquet"), "--quiet"]
+    done = _run_or_stop(command, env, timeout=90)
+    assert done.returncode == 0, done.stderr[-3000:]
+    single = make_method("hierarchical-dawid-skene", inference="vb").fit(validate(table))
+    expected = single.soft_labels_.to_frame().reset_index()
+    soft = pd.read_parquet(tmp_path / "soft.parquet")
+    assert (soft.pair_id.to_numpy() == expected.pair_id.to_numpy()).all()
+    numbers = expected.select_dtypes("number").columns
+    assert np.allclose(soft[numbers].to_numpy(float), expected[numbers].to_numpy(float), rtol=0, atol=1e-6)
+
+
 def test_an_input_the_processes_refuse_is_one_error_line_and_status_2(tmp_path):
     """``--distributed 2`` on a file every process refuses (CSV, not Parquet): each process printed its
     ``accord: error:`` line, torchrun added its traceback of the failed child (about 40 lines) and exited 1."""

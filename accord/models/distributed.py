@@ -173,12 +173,19 @@ def fit_sharded(model: Any, encoded: Encoded, worker_counts: np.ndarray, *, anno
     overlap = float(all_reduce(torch.tensor([most], dtype=torch.float64), "max")[0]) >= 2
     if not overlap and world()[0] == 0:
         model._warn_if_no_overlap()  # RaterModel.fit's warning, once
-    with seeded(model.seed, model._torch_device):
-        if isinstance(model, HierarchicalDawidSkene):
-            model._fit(encoded, solve=vb_dawid_skene_sharded)
-        else:
-            _fit_dawid_skene(model, encoded, overlap)
-        model.soft_labels_ = model._soft_labels()
+    # the hierarchical fit fits its population only where a pair has two judgments: asked of its own pairs, a rank
+    # whose pairs were all judged once kept the start while the others fitted it, and the ranks' iterations parted
+    # (the fit hung in an all_reduce that the other rank never reached)
+    model._no_overlap = lambda: not overlap
+    try:
+        with seeded(model.seed, model._torch_device):
+            if isinstance(model, HierarchicalDawidSkene):
+                model._fit(encoded, solve=vb_dawid_skene_sharded)
+            else:
+                _fit_dawid_skene(model, encoded, overlap)
+            model.soft_labels_ = model._soft_labels()
+    finally:
+        del model._no_overlap
     model.annotators_ = None
     if annotator_table and world()[0] == 0:
         table = model._annotator_table()
