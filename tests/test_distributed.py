@@ -604,8 +604,8 @@ def test_a_list_or_object_cell_is_the_single_process_error(tmp_path, column, cel
     from accord.datasets import read_judgments
 
     n = 12
-    columns = {"pair_id": pa.array([f"p{i // 2}" for i in range(n)]), "annotator": pa.array([f"w{i % 3}" for i in range(n)]),
-               "label": pa.array(["A", "B"] * (n // 2))}
+    columns = {"pair_id": pa.array([f"p{i // 2}" for i in range(n)]),
+               "annotator": pa.array([f"w{i % 3}" for i in range(n)]), "label": pa.array(["A", "B"] * (n // 2))}
     path = tmp_path / "j.parquet"
     pq.write_table(pa.table({**columns, column: cells(n)}), path, row_group_size=5)
     with pytest.raises(ValidationError) as single:

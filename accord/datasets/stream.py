@@ -179,10 +179,10 @@ def _id_kind(arrow_type: Any) -> str | None:
 
 def _check_files(dataset: Any, names: dict[str, str]) -> None:
     """Each file of a folder has the required columns, and ids (and text or other labels) of the kind of the first
-    file's (whose schema Arrow reads the folder in). A file without a column had it read as empty ("missing id, row 0"); one whose ids were
-    numbers where the first file's are texts had them cast to texts without a word (the number 7 of one file and
-    the text '7' of another one id), where the single-process reader refuses ids that mix kinds. Only each file's
-    footer is read."""
+    file's (whose schema Arrow reads the folder in). A file without a column had it read as empty ("missing id, row
+    0"); one whose ids were numbers where the first file's are texts had them cast to texts without a word (the
+    number 7 of one file and the text '7' of another one id), where the single-process reader refuses ids that mix
+    kinds (and labels that mix texts and numbers). Only each file's footer is read."""
     import pyarrow as pa
 
     first = {column: _id_kind(dataset.schema.field(names[column]).type) for column in REQUIRED_COLUMNS}
