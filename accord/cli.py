@@ -1036,7 +1036,7 @@ def aggregate_across_processes(args: argparse.Namespace) -> int:
                           f"inference is {default}: add --inference vb")
     if args.dataset or not args.input:
         raise AccordError("a fit across processes reads --input FILE (Parquet, a file or a folder of files)")
-    if not Path(args.input).exists():
+    if not Path(args.input).expanduser().exists():  # "~/...": the home folder's, as the shard reader reads it
         raise AccordError(f"file {args.input}: not found")
     if args.gold:
         raise AccordError("--gold is not read by a fit across processes: score the written soft labels instead")
@@ -1058,7 +1058,8 @@ def aggregate_across_processes(args: argparse.Namespace) -> int:
     for flag, target in (("--output", args.output), ("--annotators", args.annotators)):
         # every file of an --input folder is read as judgments: an output there wrote over one of them, or made the
         # next read of the folder fail ("column 'annotator', row 0: missing id" in the soft labels)
-        if target and Path(args.input).is_dir() and Path(args.input).resolve() in Path(target).resolve().parents:
+        folder = Path(args.input).expanduser()
+        if target and folder.is_dir() and folder.resolve() in Path(target).expanduser().resolve().parents:
             raise AccordError(f"{flag} {target}: is in the --input folder {args.input}, whose every file is read as "
                               "judgments: name a file outside it")
     if "WORLD_SIZE" not in os.environ and (args.distributed or 1) > 1:

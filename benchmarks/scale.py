@@ -190,6 +190,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--work-dir", default=None, help="where the data goes (default: a temporary folder)")
     args = parser.parse_args(argv)
+    # each pair's raters are distinct (drawn again until they are): more per pair than annotators never ended
+    if not 1 <= args.per_pair <= args.annotators:
+        parser.error(f"--per-pair {args.per_pair}: distinct annotators per pair, 1 to --annotators "
+                     f"({args.annotators})")
+    if args.judgments < args.per_pair:  # no pair: an empty file, which the fit refuses
+        parser.error(f"--judgments {args.judgments}: at least one pair's worth (--per-pair {args.per_pair})")
 
     work = Path(args.work_dir or tempfile.mkdtemp(prefix="accord-scale-"))
     work.mkdir(parents=True, exist_ok=True)

@@ -211,6 +211,36 @@ def test_scale_measures_the_data_its_settings_describe(monkeypatch, tmp_path, ch
     assert (work / "judgments.parquet").stat().st_mtime_ns == stamp
 
 
+@pytest.mark.parametrize("options, flag", [({"--annotators": "3", "--per-pair": "5"}, "--per-pair 5"),
+                                           ({"--per-pair": "0"}, "--per-pair 0"),
+                                           ({"--judgments": "4", "--per-pair": "5"}, "--judgments 4")])
+def test_scale_refuses_data_settings_it_cannot_generate(monkeypatch, tmp_path, capsys, options, flag):
+    """More distinct annotators per pair than annotators redrew each pair's raters for ever (the benchmark hung
+    before writing a row), --per-pair 0 was a ZeroDivisionError, and fewer judgments than one pair's wrote an empty
+    file that the fit refused after the data step. Each is now one line naming the flag, before any data is
+    written."""
+    import signal
+
+    script = load_script("scale")
+    monkeypatch.setattr(script, "run_aggregate", lambda *a: pytest.fail("the fit was run"))
+
+    def hung(*_):
+        raise TimeoutError("scale.py hung on settings it cannot generate")
+
+    previous = signal.signal(signal.SIGALRM, hung)
+    signal.alarm(30)
+    try:
+        with pytest.raises(SystemExit) as raised:
+            script.main(["--judgments", "100", "--work-dir", str(tmp_path), "--methods", "dawid-skene",
+                         *(x for item in options.items() for x in item)])
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+    assert raised.value.code == 2
+    assert flag in capsys.readouterr().err
+    assert not (tmp_path / "judgments.parquet").exists()
+
+
 # --- reward_quality.py: accuracy against the Strict gold label --------------------------------------------------------
 
 

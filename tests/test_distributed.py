@@ -4,6 +4,7 @@ soft labels and annotator table."""
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -232,9 +233,11 @@ def test_one_streaming_process_gives_the_pandas_fit(tmp_path):
                                       check_exact=False, atol=1e-9, rtol=0)
 
 
-def test_a_process_with_no_pairs_does_not_hang_the_fit(tmp_path):
+@pytest.mark.parametrize("method", ["dawid-skene", "hierarchical-dawid-skene"])
+def test_a_process_with_no_pairs_does_not_hang_the_fit(tmp_path, method):
     """More processes than pairs: the process whose shard is empty skipped the calibration's all-reduces (an early
-    return for no judgments), so the other one waited in its first for ever. Every pair here hashes to rank 0."""
+    return for no judgments), so the other one waited in its first for ever. Every pair here hashes to rank 0.
+    The empty process also warned that "no pair has two judgments" (of its own none) for the hierarchical model."""
     from accord.aggregate import make_method
     from accord.datasets import validate
     from accord.datasets.stream import shard_of
@@ -243,13 +246,53 @@ def test_a_process_with_no_pairs_does_not_hang_the_fit(tmp_path):
     table = table[shard_of(table.pair_id.to_numpy(), 2) == 0]
     path = write_parquet(table, tmp_path / "judgments.parquet")
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "ACCORD_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
-    command = [*ACCORD_LAUNCHING, "--input", str(path), "--method", "dawid-skene", "--output",
+    command = [*ACCORD_LAUNCHING, "--input", str(path), "--method", method, "--inference", "vb", "--output",
                str(tmp_path / "soft.parquet"), "--quiet"]
     done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=120)
     assert done.returncode == 0, done.stderr[-3000:]
-    single = make_method("dawid-skene").fit(validate(table))
+    assert "no pair has two judgments" not in done.stderr
+    single = make_method(method, inference="vb").fit(validate(table))
     expected = single.soft_labels_.to_frame().reset_index()
     soft = pd.read_parquet(tmp_path / "soft.parquet")
+    numbers = expected.select_dtypes("number").columns
+    assert np.allclose(soft[numbers].to_numpy(float), expected[numbers].to_numpy(float), rtol=0, atol=1e-6)
+
+
+def _run_or_stop(command: list[str], env: dict[str, str], timeout: float) -> subprocess.CompletedProcess:
+    """``subprocess.run`` whose timeout stops torchrun's worker processes too (a hung fit leaves none behind)."""
+    import signal
+
+    child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                             start_new_session=True)
+    try:
+        stdout, stderr = child.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(child.pid, signal.SIGKILL)
+        child.communicate()
+        pytest.fail(f"{' '.join(command[:6])} ... did not end within {timeout} s")
+    return subprocess.CompletedProcess(command, child.returncode, stdout, stderr)
+
+
+def test_a_process_whose_pairs_are_all_judged_once_fits_with_the_others(tmp_path):
+    """The hierarchical fit fits its population only where some pair has two judgments, and each process asked its
+    own pairs: the one whose pairs were all judged once kept the start while the other fitted it, their iterations
+    parted and the fit hung in an all_reduce. It now gives the single-process fit."""
+    from accord.aggregate import make_method
+    from accord.datasets import validate
+    from accord.datasets.stream import shard_of
+
+    table = correlated_table(n_items=60, n_workers=8, per_item=3, seed=2)
+    table = table[~((shard_of(table.pair_id.to_numpy(), 2) == 1) & table.duplicated("pair_id"))]
+    path = write_parquet(table, tmp_path / "judgments.parquet")
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "ACCORD_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
+    command = [*ACCORD_LAUNCHING, "--input", str(path), "--method", "hierarchical-dawid-skene", "--inference", "vb",
+               "--output", str(tmp_path / "soft.parquet"), "--quiet"]
+    done = _run_or_stop(command, env, timeout=90)
+    assert done.returncode == 0, done.stderr[-3000:]
+    single = make_method("hierarchical-dawid-skene", inference="vb").fit(validate(table))
+    expected = single.soft_labels_.to_frame().reset_index()
+    soft = pd.read_parquet(tmp_path / "soft.parquet")
+    assert (soft.pair_id.to_numpy() == expected.pair_id.to_numpy()).all()
     numbers = expected.select_dtypes("number").columns
     assert np.allclose(soft[numbers].to_numpy(float), expected[numbers].to_numpy(float), rtol=0, atol=1e-6)
 
@@ -317,6 +360,43 @@ def test_a_streamed_fit_is_the_single_process_fit_whatever_the_table(tmp_path_fa
     single = make_method(method, inference="vb").fit(validate(table)).soft_labels_.probs
     assert list(streamed.columns) == list(single.columns)
     assert np.allclose(streamed.loc[single.index].to_numpy(), single.to_numpy(), rtol=0, atol=1e-6)
+
+
+def test_partial_fit_of_a_streamed_fit_chooses_the_calibration_again_as_after_a_pandas_fit(tmp_path):
+    """A streamed fit records no count of the judgments its calibration was chosen on, and partial_fit read its
+    fallback from the grown table: half as many judgments again kept the first calibration (rho 0.116 where a cold
+    fit chooses 0.030), soft labels 0.11 from the cold fit's, where after the pandas fit they are within 1e-3."""
+    from accord.datasets import validate
+    from accord.models import DawidSkene
+
+    table = correlated_table(n_items=600, n_workers=30, per_item=5, seed=1)
+    first, rest = table.iloc[: 2000], table.iloc[2000:].reset_index(drop=True)
+    model = _streamed_fit(write_parquet(first, tmp_path / "j.parquet"), "dawid-skene")
+    cold = DawidSkene().fit(validate(table))
+    model.partial_fit(rest)
+    assert model.item_correlation_ == pytest.approx(cold.item_correlation_, abs=1e-3)
+    gap = np.abs(model.soft_labels_.probs.loc[cold.soft_labels_.probs.index].to_numpy()
+                 - cold.soft_labels_.probs.to_numpy()).max()
+    assert gap < 1e-3
+
+
+def test_a_streamed_fit_of_pairs_judged_once_keeps_the_fixed_prior_and_warns(tmp_path):
+    """No pair with two judgments (eight raters): the single-process Dawid-Skene keeps the confusion prior fixed and
+    warns; the streamed fit fitted the prior (to counts of nothing) and integrated its concentration into the raters'
+    draws, an annotator table 0.24 from the single-process one (reliability_lower), without a word."""
+    from accord.aggregate import make_method
+    from accord.datasets import validate
+
+    table = pd.DataFrame({"pair_id": [f"p{i}" for i in range(40)], "annotator": [f"w{i % 8}" for i in range(40)],
+                          "label": np.random.default_rng(0).choice(["A", "B", "tie"], size=40)})
+    with pytest.warns(UserWarning, match="no pair has two judgments"):
+        single = make_method("dawid-skene").fit(validate(table))
+    with pytest.warns(UserWarning, match="no pair has two judgments"):
+        model = _streamed_fit(write_parquet(table, tmp_path / "j.parquet"), "dawid-skene")
+    assert model._prior_fitted is False and model.prior_correct_ == single.prior_correct_
+    numbers = single.annotators_.select_dtypes("number").columns
+    assert np.allclose(model.annotators_[numbers].to_numpy(float), single.annotators_[numbers].to_numpy(float),
+                       rtol=0, atol=1e-6)
 
 
 def test_a_streamed_fit_of_one_annotator_keeps_the_fixed_prior(tmp_path):
@@ -456,6 +536,35 @@ def test_a_folder_whose_files_differ_in_columns_or_id_kinds_is_refused_by_file(t
             check_ids(both.reset_index(drop=True), "pair_id", None)
 
 
+@pytest.mark.parametrize("first, later, problem", [
+    ("text", "numbers", "column 'label': mixed label forms (strings and numbers in one column)"),
+    ("numbers", "text", "column 'label': mixed label forms (strings and numbers in one column)"),
+    ("text", "empty", "column 'label', row 0: missing label"),
+    ("id empty", "empty", "column 'task', row 0: missing id"),
+])
+def test_a_folder_whose_files_differ_in_label_kinds_is_refused_by_file(tmp_path, first, later, problem):
+    """A folder whose first file has text labels and a later one numbers: Arrow cast the numbers to texts without a
+    word (the classes '1', '2', 'x', 'y' fitted), and the reverse was Arrow's "Failed to parse string" naming the
+    folder, where the single-process rule refuses labels mixing strings and numbers. A later file whose label (or
+    id) column holds nothing but empty cells (type null) is its missing label or id, as read_judgments says."""
+    from accord.datasets import validate
+
+    table = correlated_table(n_items=12).rename(columns={"pair_id": "task", "annotator": "worker"})
+    codes = table["label"].map({"A": 1, "B": 2, "tie": 3})
+    kinds = {"text": table.assign(label=table["label"].map({"A": "x", "B": "y", "tie": "z"})),
+             "numbers": table.assign(label=codes), "empty": table.assign(label=None),
+             "id empty": table.assign(label=codes)}
+    if first == "id empty":
+        kinds["empty"] = table.assign(label=codes, task=None)
+    parts = [kinds[first].iloc[:30], kinds[later].iloc[30:]]
+    for number, part in enumerate(parts):
+        write_parquet(part, tmp_path / f"part-{number}.parquet")
+    with pytest.raises(ValidationError, match=re.escape(f"file {tmp_path / 'part-1.parquet'}, {problem}")):
+        read_judgment_shard(tmp_path, form="categorical", batch_rows=7)
+    with pytest.raises(ValidationError, match=re.escape(problem.split(": ")[-1])):  # the single-process rule
+        validate(pd.concat(parts, ignore_index=True).astype({"label": object}), form="categorical")
+
+
 @pytest.mark.parametrize("blank", ["", "  "])
 def test_a_blank_label_gets_advice_that_mends_it(tmp_path, blank):
     """A blank label was "leave the cell empty for no label", but an empty label cell is "missing label" in both
@@ -482,6 +591,79 @@ def test_a_blank_label_gets_advice_that_mends_it(tmp_path, blank):
     gold.loc[3, "gold"] = blank
     with pytest.raises(ValidationError, match="column 'gold', row 3: blank label .leave the cell empty for no gold"):
         validate(gold)
+
+
+@pytest.mark.parametrize("column, cells", [
+    ("label", lambda n: pa.array([["A"]] * n)), ("pair_id", lambda n: pa.array([{"q": i // 2} for i in range(n)])),
+    ("annotator", lambda n: pa.array([{"w": [i % 3]} for i in range(n)]))])
+def test_a_list_or_object_cell_is_the_single_process_error(tmp_path, column, cells):
+    """A Parquet column of lists or structs (as JSON-derived tables hold): the streamed reader failed with Arrow's
+    ArrowNotImplementedError ("Function 'dictionary_encode' has no kernel ...") and a traceback, where
+    read_judgments says "must be a single value", naming the file, column and row."""
+    from accord.cli import main
+    from accord.datasets import read_judgments
+
+    n = 12
+    columns = {"pair_id": pa.array([f"p{i // 2}" for i in range(n)]),
+               "annotator": pa.array([f"w{i % 3}" for i in range(n)]), "label": pa.array(["A", "B"] * (n // 2))}
+    path = tmp_path / "j.parquet"
+    pq.write_table(pa.table({**columns, column: cells(n)}), path, row_group_size=5)
+    with pytest.raises(ValidationError) as single:
+        read_judgments(path)
+    with pytest.raises(ValidationError) as streamed:
+        read_judgment_shard(path, batch_rows=4)
+    assert (streamed.value.source, streamed.value.column, streamed.value.row, streamed.value.problem) == \
+        (single.value.source, single.value.column, single.value.row, single.value.problem)
+    assert main(["aggregate", "--distributed", "1", "--input", str(path), "--method", "dawid-skene", "--output",
+                 str(tmp_path / "o.csv")]) == 2
+
+
+@settings(max_examples=8, deadline=None)
+@given(column=st.sampled_from(["pair_id", "annotator"]), spelling=st.sampled_from([" {}", "{} ", "\t{}\u00a0"]),
+       at=st.integers(1, 29), batch_rows=st.integers(1, 7))
+def test_ids_that_differ_only_in_spaces_are_refused_as_in_one_process(tmp_path_factory, column, spelling, at,
+                                                                        batch_rows):
+    """'p1' and Excel's 'p1 ': read_judgments refuses them naming both rows; the streamed fit took them for two
+    pairs (or two raters) without a word, whichever processes they fell on."""
+    from accord.datasets import read_judgments
+    from accord.models.distributed import encode_shard
+
+    table = correlated_table(n_items=10, n_workers=6, per_item=3)
+    earlier = int(np.flatnonzero(table[column].to_numpy()[:at] != table[column].iloc[at])[0])
+    table.loc[at, column] = spelling.format(table.loc[earlier, column])
+    path = write_parquet(table, tmp_path_factory.mktemp("spaced") / "j.parquet", row_group_size=4)
+    with pytest.raises(ValidationError) as single:
+        read_judgments(path)
+    with pytest.raises(ValidationError) as streamed:
+        encode_shard(read_judgment_shard(path, batch_rows=batch_rows))
+    assert str(streamed.value) == str(single.value)
+
+
+def test_the_whitespace_the_streamed_reader_cuts_is_pythons():
+    from accord.datasets.stream import WHITESPACE
+
+    assert WHITESPACE == "".join(chr(code) for code in range(sys.maxunicode + 1) if chr(code).isspace())
+
+
+def test_pair_ids_that_differ_only_in_spaces_on_two_processes_are_one_error(tmp_path):
+    """The two spellings of a pair id hash to different processes: neither saw both."""
+    from accord.datasets import read_judgments
+    from accord.datasets.stream import shard_of
+
+    table = correlated_table(n_items=20, n_workers=6, per_item=3)
+    spelt = next(f"{pair} " for pair in table.pair_id.unique()
+                 if shard_of(np.array([pair, f"{pair} "], dtype=object), 2).tolist() in ([0, 1], [1, 0]))
+    row = int(np.flatnonzero(table.pair_id == spelt.strip())[-1])
+    table.loc[row, "pair_id"] = spelt
+    path = write_parquet(table, tmp_path / "j.parquet")
+    with pytest.raises(ValidationError) as single:
+        read_judgments(path)
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "ACCORD_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
+    command = [*ACCORD_LAUNCHING, "--input", str(path), "--method", "dawid-skene", "--output",
+               str(tmp_path / "soft.parquet")]
+    done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=120)
+    assert done.returncode == 2, done.stderr[-3000:]
+    assert done.stderr.strip() == f"accord: error: {single.value}"
 
 
 def _written_under_another_name(table: pd.DataFrame, path: Path, column: str, other: str,

@@ -62,3 +62,27 @@ def test_a_combination_saved_under_a_home_path_is_the_one_scored(home, tmp_path)
     assert loaded.coef_.tolist() == [2.0, 0.0] and loaded.stats_ == combination.stats_
     assert Path(written) == home / "rm" / "reward_combination.json"  # the path `accord combine` says it wrote
     assert not (tmp_path / "~").exists()
+
+
+@pytest.mark.parametrize("folder", [False, True])
+def test_a_streamed_fit_reads_a_home_path_as_read_judgments_does(home, tmp_path, folder):
+    """``accord aggregate --distributed 1 --input ~/judgments.parquet`` (a "~" the shell left, as in
+    ``--input=~/...``) said "file ~/judgments.parquet: not found" where the single-process command reads it."""
+    from accord.cli import main
+    from accord.datasets.stream import read_judgment_shard
+
+    table = make_synthetic(12, 4, 3, with_text=False, seed=0).judgments[["pair_id", "annotator", "label"]]
+    name = "judgments"
+    if folder:
+        (home / name).mkdir()
+        table.to_parquet(home / name / "part-0.parquet", index=False)
+    else:
+        name += ".parquet"
+        table.to_parquet(home / name, index=False)
+        assert len(read_judgments(f"~/{name}")) == len(table)
+    shard = read_judgment_shard(f"~/{name}")
+    assert len(shard.items) == len(table)
+    assert main(["aggregate", f"--input=~/{name}", "--method", "dawid-skene", "--distributed", "1", "--quiet",
+                 "--output", "~/soft.csv"]) == 0
+    assert len(pd.read_csv(home / "soft.csv")) == table["pair_id"].nunique()
+    assert not (tmp_path / "~").exists()

@@ -563,6 +563,8 @@ def _hashable(value: Any) -> bool:
 #: the problems of an id column that mixes kinds (:func:`check_ids`; the streamed reader's folder whose files differ)
 MIXED_TEXT_IDS = "ids mix texts and numbers (the text '7' and the number 7 would be two ids): make them all text"
 MIXED_BOOLEAN_IDS = "ids mix true/false and numbers (true and the number 1 would be one id): make them all text"
+#: labels that are texts in some rows and numbers in others (one form per column)
+MIXED_LABELS = "mixed label forms (strings and numbers in one column)"
 
 
 def check_ids(values: pd.Series, column: str, source: str | None) -> None:
@@ -724,7 +726,7 @@ def _check_labels(
             mixed = is_str.any() and (present & ~is_str).any()
             respelt = respelt_label_problem(value)
             problem = (
-                "mixed label forms (strings and numbers in one column)"
+                MIXED_LABELS
                 if mixed
                 else respelt
                 if respelt is not None
@@ -744,7 +746,7 @@ def _check_labels(
         if (present & is_str).any() and (present & ~is_str).any():
             row = _first_bad(present & is_str)
             raise ValidationError(
-                "mixed label forms (strings and numbers in one column)",
+                MIXED_LABELS,
                 source=source, column=column, row=row, value=values.iloc[row],
             )
         bad = present & ~integral
@@ -774,7 +776,7 @@ def _check_labels(
         if (present & is_str).any() and (present & ~is_str).any():
             row = _first_bad(present & ~is_str)
             raise ValidationError(
-                "mixed label forms (strings and numbers in one column)",
+                MIXED_LABELS,
                 source=source, column=column, row=row, value=values.iloc[row],
             )
         if pd.api.types.is_float_dtype(values.dtype):

@@ -15,7 +15,7 @@ from __future__ import annotations
 import bisect
 import os
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -23,11 +23,16 @@ import numpy as np
 import pandas as pd
 
 from accord.datasets.errors import AccordError, ValidationError
-from accord.datasets.schema import (CROWDKIT_COLUMNS, MIXED_BOOLEAN_IDS, MIXED_TEXT_IDS, PREFERENCE_LABELS,
-                                     REQUIRED_COLUMNS, blank_label_problem, columns_note, respelt_label_problem)
+from accord.datasets.schema import (CROWDKIT_COLUMNS, MIXED_BOOLEAN_IDS, MIXED_LABELS, MIXED_TEXT_IDS,
+                                     PREFERENCE_LABELS, REQUIRED_COLUMNS, blank_label_problem, columns_note,
+                                     respelt_label_problem)
 
 #: rows per record batch read from the file (a batch never spans two Parquet row groups)
 BATCH_ROWS = 1 << 16
+#: the characters Python's ``str.strip`` cuts (what :func:`accord.datasets.schema.check_ids` compares ids without;
+#: written out: finding them among all code points takes 0.1 s)
+WHITESPACE = ("\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007"
+              "\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000")
 
 
 @dataclass
@@ -36,7 +41,8 @@ class JudgmentShard:
 
     ``items``, ``workers``, ``labels`` are local codes into ``item_ids``, ``annotator_ids``, ``label_values``
     (each in order of first appearance in the file); ``item_first_row`` / ``annotator_first_row`` the row of the
-    whole file where each first appears; ``rows`` the file row of each judgment; ``n_rows`` the file's row count.
+    whole file where each first appears; ``rows`` the file row of each judgment; ``n_rows`` the file's row count;
+    ``columns`` the file's name of each accord column; ``files`` where each file of a folder starts among the rows.
     """
 
     items: np.ndarray
@@ -50,11 +56,14 @@ class JudgmentShard:
     annotator_first_row: np.ndarray
     n_rows: int
     source: str
+    columns: dict[str, str] = field(default_factory=dict)
+    files: list[tuple[int, str]] = field(default_factory=list)
 
 
 def shard_of(ids: np.ndarray, world_size: int) -> np.ndarray:
     """The rank that owns each pair id: a hash that is the same in every process (Python's ``hash`` is salted per
-    process; pandas' ``hash_array`` is not)."""
+    process; pandas' ``hash_array`` is not). :func:`read_judgment_shard` hashes text ids with the spaces around them
+    cut (:func:`trimmed`), so that ids differing only in them meet on one rank, which refuses them."""
     hashed = pd.util.hash_array(np.asarray(ids, dtype=object), categorize=False)
     return (hashed % np.uint64(world_size)).astype(np.int64)
 
@@ -87,6 +96,42 @@ def _column_names(schema_names: list[str], columns: dict[str, str] | None,
     return found, crowdkit
 
 
+def trimmed(values: Any) -> Any:
+    """An Arrow column with the :data:`WHITESPACE` around each text cut (other columns as they are)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if pa.types.is_string(values.type) or pa.types.is_large_string(values.type):
+        return pc.utf8_trim(values, characters=WHITESPACE)
+    return values
+
+
+def check_spaced_ids(ids: Any, first_rows: np.ndarray, files: list[tuple[int, str]], name: str) -> None:
+    """Refuse two distinct ids that differ only in spaces around them (``'p1'`` and Excel's ``'p1 '``) as
+    :func:`accord.datasets.schema.check_ids` refuses them: the one first used second, naming the other's first row.
+    ``ids``: an Arrow array of distinct ids, ``first_rows`` the row of the input where each is first used, ``name``
+    the file's column. Only the ids with spaces around them, and those they may equal, are looked at."""
+    import pyarrow.compute as pc
+
+    cut = trimmed(ids)
+    if cut is ids or len(ids) == 0 or pc.all(pc.equal(cut, ids)).as_py():
+        return  # no text differs from itself cut, so no two cut texts are equal
+    spaced = pc.unique(cut.filter(pc.not_equal(cut, ids)))
+    near = np.asarray(pc.is_in(cut, value_set=spaced), dtype=bool)
+    found = pd.DataFrame({"id": ids.filter(near).to_pylist(), "cut": cut.filter(near).to_pylist(),
+                          "row": first_rows[near]}).sort_values("row", kind="stable")
+    found = found[found["cut"].duplicated(keep=False)]
+    if found.empty:
+        return
+    first, second = found[found["cut"] == found["cut"].iloc[0]].iloc[:2].itertuples(index=False)
+    first_file, first_row = _in_file(files, int(first.row))
+    file, row = _in_file(files, int(second.row))
+    earlier = f"row {first_row}" if first_file == file else f"file {first_file}, row {first_row}"
+    raise ValidationError(f"id {second.id!r} differs from {first.id!r} ({earlier}) only in spaces around it, so the "
+                          "two were read as two ids: write the id one way", source=file, column=name, row=row,
+                          value=second.id)
+
+
 def _decoded(values: Any) -> Any:
     """An Arrow column with a dictionary-encoded column decoded to its values."""
     import pyarrow as pa
@@ -95,12 +140,16 @@ def _decoded(values: Any) -> Any:
 
 
 def _check_cells(values: Any, column: str, name: str, source: str, offset: int) -> None:
-    """The cell rules of :func:`accord.datasets.schema.validate` that a batch can check alone: an id is not blank and
-    not infinite; a label is not a blank text and not infinite."""
+    """The cell rules of :func:`accord.datasets.schema.validate` that a batch can check alone: a cell is a single
+    value; an id is not blank and not infinite; a label is not a blank text and not infinite."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
     what = "label" if column == "label" else "id"
+    if pa.types.is_nested(values.type):  # lists or structs (JSON-derived tables): Arrow's dictionary_encode below
+        # had no kernel for them (an ArrowNotImplementedError traceback); read_judgments' message
+        raise ValidationError("must be a single value (text or number), not a list or object", source=source,
+                              column=name, row=offset, value=values[0].as_py())
     bad, problem = None, ""
     if pa.types.is_string(values.type) or pa.types.is_large_string(values.type):
         bad = np.asarray(pc.equal(pc.utf8_trim_whitespace(values), ""))
@@ -113,27 +162,30 @@ def _check_cells(values: Any, column: str, name: str, source: str, offset: int) 
         raise ValidationError(problem, source=source, column=name, row=offset + at, value=values[at].as_py())
 
 
-def _id_kind(arrow_type: Any) -> str:
+def _id_kind(arrow_type: Any) -> str | None:
     """An id column's kind as :func:`accord.datasets.schema.check_ids` tells them apart: texts, true/false, or
-    numbers (a dictionary column by its values)."""
+    numbers (a dictionary column by its values); None for a column of nothing but empty cells (Arrow's null type),
+    which the scan reads as missing ids or labels."""
     import pyarrow as pa
 
     if pa.types.is_dictionary(arrow_type):
         arrow_type = arrow_type.value_type
+    if pa.types.is_null(arrow_type):
+        return None
     if pa.types.is_string(arrow_type) or pa.types.is_large_string(arrow_type):
         return "texts"
     return "true/false" if pa.types.is_boolean(arrow_type) else "numbers"
 
 
 def _check_files(dataset: Any, names: dict[str, str]) -> None:
-    """Each file of a folder has the required columns, and ids of the kind of the first file's (whose schema Arrow
-    reads the folder in). A file without a column had it read as empty ("missing id, row 0"); one whose ids were
-    numbers where the first file's are texts had them cast to texts without a word (the number 7 of one file and
-    the text '7' of another one id), where the single-process reader refuses ids that mix kinds. Only each file's
-    footer is read."""
+    """Each file of a folder has the required columns, and ids (and text or other labels) of the kind of the first
+    file's (whose schema Arrow reads the folder in). A file without a column had it read as empty ("missing id, row
+    0"); one whose ids were numbers where the first file's are texts had them cast to texts without a word (the
+    number 7 of one file and the text '7' of another one id), where the single-process reader refuses ids that mix
+    kinds (and labels that mix texts and numbers). Only each file's footer is read."""
     import pyarrow as pa
 
-    first = {column: _id_kind(dataset.schema.field(names[column]).type) for column in ("pair_id", "annotator")}
+    first = {column: _id_kind(dataset.schema.field(names[column]).type) for column in REQUIRED_COLUMNS}
     for fragment in dataset.get_fragments():
         try:
             schema = fragment.physical_schema
@@ -145,10 +197,16 @@ def _check_files(dataset: Any, names: dict[str, str]) -> None:
                                       source=fragment.path, column=names[column])
         for column, kind in first.items():
             own = _id_kind(schema.field(names[column]).type)
-            if own != kind:
-                problem = MIXED_TEXT_IDS if "texts" in (own, kind) else MIXED_BOOLEAN_IDS
-                raise ValidationError(f"{problem} (this file's ids are {own}, those of the folder's first file "
-                                      f"{kind})", source=fragment.path, column=names[column])
+            if own is None or kind is None or own == kind:
+                continue  # a column of empty cells: the scan names its first row
+            if column == "label":  # validate's rule for labels: texts and numbers do not mix (true/false may)
+                if "texts" in (own, kind):
+                    raise ValidationError(f"{MIXED_LABELS} (this file's labels are {own}, those of the folder's "
+                                          f"first file {kind})", source=fragment.path, column=names[column])
+                continue
+            problem = MIXED_TEXT_IDS if "texts" in (own, kind) else MIXED_BOOLEAN_IDS
+            raise ValidationError(f"{problem} (this file's ids are {own}, those of the folder's first file "
+                                  f"{kind})", source=fragment.path, column=names[column])
 
 
 def read_judgment_shard(path: str | os.PathLike, rank: int = 0, world_size: int = 1, *,
@@ -165,8 +223,9 @@ def read_judgment_shard(path: str | os.PathLike, rank: int = 0, world_size: int 
     import pyarrow.compute as pc
     import pyarrow.dataset as ds
 
+    path = Path(path).expanduser()  # "~/judgments.parquet" is the home folder's, as read_judgments reads it
     source = str(path)
-    if not Path(path).exists():
+    if not path.exists():
         raise AccordError(f"file {source}: not found")
     if form not in (None, "preference", "categorical"):
         raise AccordError(f"a sharded fit reads preference or categorical labels, not form {form!r}")
@@ -190,14 +249,14 @@ def read_judgment_shard(path: str | os.PathLike, rank: int = 0, world_size: int 
                           "reads one label per rater and pair; fit them in one process (accord aggregate without "
                           "--distributed), which fits each attribute")
     names, crowdkit = _column_names(dataset.schema.names, columns, source)
-    if Path(path).is_dir():
+    if path.is_dir():
         _check_files(dataset, names)
     kept: dict[str, list] = {"pair_id": [], "annotator": [], "label": [], "row": []}
     offset = 0
     # (row of the whole input where it starts, name) of each file read: an error in a folder's file names that file
     # and its own row (it named the folder and the row counted over all of its files)
     files: list[tuple[int, str]] = []
-    folder = Path(path).is_dir()
+    folder = path.is_dir()
     scanner = dataset.scanner(columns=[names[c] for c in REQUIRED_COLUMNS], batch_size=batch_rows)
     for tagged in _batches(scanner, source):
         batch = tagged.record_batch
@@ -218,7 +277,7 @@ def read_judgment_shard(path: str | os.PathLike, rank: int = 0, world_size: int 
                 raise ValidationError(f"missing {'label' if column == 'label' else 'id'}", source=name,
                                       column=names[column], row=row)
             _check_cells(values, column, names[column], name, start)
-        mine = shard_of(columns_now["pair_id"].to_numpy(zero_copy_only=False), world_size) == rank
+        mine = shard_of(trimmed(columns_now["pair_id"]).to_numpy(zero_copy_only=False), world_size) == rank
         if mine.any():
             where = pa.array(mine)
             for column in REQUIRED_COLUMNS:
@@ -235,10 +294,11 @@ def read_judgment_shard(path: str | os.PathLike, rank: int = 0, world_size: int 
             return np.zeros(0, dtype=np.int64), pd.Index([]), np.zeros(0, dtype=np.int64)
         encoded = pc.dictionary_encode(pa.chunked_array(kept[column]).combine_chunks())
         codes = encoded.indices.to_numpy().astype(np.int64)
-        values = pd.Index(encoded.dictionary.to_pylist())
-        first = np.empty(len(values), dtype=np.int64)
+        first = np.empty(len(encoded.dictionary), dtype=np.int64)
         first[codes[::-1]] = rows[::-1]  # the last write for each code is its earliest row
-        return codes, values, first
+        if column == "pair_id":  # every spelling of a pair id is on this rank (hashed cut: trimmed)
+            check_spaced_ids(encoded.dictionary, first, files, names[column])
+        return codes, pd.Index(encoded.dictionary.to_pylist()), first
 
     items, item_ids, item_first = encode("pair_id")
     workers, annotator_ids, annotator_first = encode("annotator")
@@ -266,7 +326,8 @@ def read_judgment_shard(path: str | os.PathLike, rank: int = 0, world_size: int 
                                   column=names["annotator"], row=row, value=annotator_ids[workers[order[repeated[0]]]])
     return JudgmentShard(items=items, workers=workers, labels=labels, rows=rows, item_ids=item_ids,
                          annotator_ids=annotator_ids, label_values=label_list, item_first_row=item_first,
-                         annotator_first_row=annotator_first, n_rows=offset, source=source)
+                         annotator_first_row=annotator_first, n_rows=offset, source=source, columns=names,
+                         files=files)
 
 
 def _batches(scanner: Any, source: str) -> Iterator[Any]:

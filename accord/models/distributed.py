@@ -35,7 +35,7 @@ import pandas as pd
 import torch
 
 from accord.datasets import AccordError, Encoded, PREFERENCE_LABELS
-from accord.datasets.stream import JudgmentShard
+from accord.datasets.stream import JudgmentShard, check_spaced_ids
 from accord.models._vb import VBResult, vb_dawid_skene
 
 #: the aggregation methods a sharded fit supports (closed-form VB only)
@@ -115,6 +115,11 @@ def encode_shard(shard: JudgmentShard, form: str | None = None) -> tuple[Encoded
                           "first": np.concatenate([part[1] for part in parts])})
     first = names.groupby("annotator", sort=False)["first"].min().sort_values(kind="stable")
     worker_index = pd.Index(first.index, name="annotator")
+    if len(worker_index) and isinstance(worker_index[0], str):  # raters are not sharded: the same on every rank
+        import pyarrow as pa
+
+        check_spaced_ids(pa.array(worker_index.tolist()), first.to_numpy(), shard.files,
+                         shard.columns.get("annotator", "annotator"))
     labels = {label for part in parts for label in part[2]}
     if form is None:
         form = "preference" if labels <= set(PREFERENCE_LABELS) else "categorical"
@@ -161,13 +166,26 @@ def fit_sharded(model: Any, encoded: Encoded, worker_counts: np.ndarray, *, anno
     model.encoded_ = encoded
     model._cache = {}
     model._prepare(None, encoded)
-    with seeded(model.seed, model._torch_device):
-        if isinstance(model, HierarchicalDawidSkene):
-            model._warn_if_no_overlap()  # this rank's pairs, as its fit reads them (RaterModel.fit warns elsewhere)
-            model._fit(encoded, solve=vb_dawid_skene_sharded)
-        else:
-            _fit_dawid_skene(model, encoded)
-        model.soft_labels_ = model._soft_labels()
+    # whether any pair of the whole input has two judgments (a rank's own pairs said it wrongly: an empty rank, or one
+    # whose pairs were all judged once, warned that no pair has two, and the Dawid-Skene fit fitted its prior where
+    # there are none, as the single-process fit does not)
+    most = float(np.bincount(encoded.items, minlength=encoded.n_items).max(initial=0))
+    overlap = float(all_reduce(torch.tensor([most], dtype=torch.float64), "max")[0]) >= 2
+    if not overlap and world()[0] == 0:
+        model._warn_if_no_overlap()  # RaterModel.fit's warning, once
+    # the hierarchical fit fits its population only where a pair has two judgments: asked of its own pairs, a rank
+    # whose pairs were all judged once kept the start while the others fitted it, and the ranks' iterations parted
+    # (the fit hung in an all_reduce that the other rank never reached)
+    model._no_overlap = lambda: not overlap
+    try:
+        with seeded(model.seed, model._torch_device):
+            if isinstance(model, HierarchicalDawidSkene):
+                model._fit(encoded, solve=vb_dawid_skene_sharded)
+            else:
+                _fit_dawid_skene(model, encoded, overlap)
+            model.soft_labels_ = model._soft_labels()
+    finally:
+        del model._no_overlap
     model.annotators_ = None
     if annotator_table and world()[0] == 0:
         table = model._annotator_table()
@@ -176,17 +194,18 @@ def fit_sharded(model: Any, encoded: Encoded, worker_counts: np.ndarray, *, anno
     return model
 
 
-def _fit_dawid_skene(model: Any, encoded: Encoded) -> None:
+def _fit_dawid_skene(model: Any, encoded: Encoded, overlap: bool) -> None:
     """``DawidSkene._fit`` for ``inference="vb"``: the sharded VB-EM, then the model's own draws and calibration
-    with the calibration's sums taken over every rank."""
+    with the calibration's sums taken over every rank; ``overlap``: whether a pair of any rank has two judgments."""
     if model.empirical_prior == "full":
         raise AccordError("empirical_prior='full' cannot be fitted across processes; use True or False")
     model._check_settings(encoded)
     model._prepare_fit(encoded)
     model._k = encoded.n_classes
     model._confusion_prior = model._fixed_prior(encoded.n_classes)
-    # one annotator in the whole file: the fixed prior, as the single-process fit keeps it (it fitted one here)
-    empirical = model._prior_fitted = model._fits_prior(encoded)
+    # one annotator in the whole file, or no pair of two judgments: the fixed prior, as the single-process fit keeps
+    # it (it fitted one here)
+    empirical = model._prior_fitted = overlap and model._fits_prior(encoded)
     vb = vb_dawid_skene_sharded(model._incidence, model._confusion_prior, model._class_prior_vec,
                                 model._initial_item_probs(encoded), max_iter=model.max_steps, tol=model.tol,
                                 empirical_prior=empirical, stop="distance", informative=model._informative)

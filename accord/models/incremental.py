@@ -209,6 +209,9 @@ def _refit_dawid_skene(model: Any, encoded: Encoded) -> Any:
     """The warm refit of a closed-form Dawid-Skene fit: the solve, then what ``DawidSkene._fit`` does after its
     own (the fitted prior, the draws put off, the moments, calibration and soft labels)."""
     old = model._vb
+    # the judgments the calibration was chosen on; a fit across processes does not record them: then all the fitted
+    # ones (read before encoded_ grows below: read after, a streamed fit's calibration was never chosen again)
+    calibrated_at = getattr(model, "_calibrated_at", len(model.encoded_.items))
     incidence = _extended_incidence(model._incidence, encoded, len(model.encoded_.items), model._torch_device)
     n_old = old.item_probs.shape[0]
     late = slice(len(model.encoded_.items), None)  # the new judgments; only they are on the new pairs
@@ -245,7 +248,6 @@ def _refit_dawid_skene(model: Any, encoded: Encoded) -> Any:
         # the calibration is kept while the judgments have grown by less than RECALIBRATE_GROWTH since it was chosen
         # (a small batch barely moves it, and choosing it costs more than the warm sweeps); past that it is chosen
         # again, so that batch after batch it does not stay where the first fit put it
-        calibrated_at = getattr(model, "_calibrated_at", len(model.encoded_.items))  # a distributed fit does not say
         recalibrate = len(encoded.items) >= RECALIBRATE_GROWTH * calibrated_at
         with nullcontext() if recalibrate else _calibration_kept(model):
             model._finish()
