@@ -1067,3 +1067,30 @@ def test_a_loss_that_reads_no_step_label_is_refused_before_loading(workspace, tm
     assert len(err.splitlines()) == 1 and "--loss" in err and not out.exists()
     for good in ("soft_bce", "weighted_soft_bce"):
         RewardTrainer(config(workspace, f"loss-{good}", loss=good))
+
+
+@pytest.mark.parametrize("method", ["vote-fraction", "first-error"])
+def test_a_model_that_reproduces_the_soft_step_labels_finds_every_first_error(method):
+    # was: the truth of a cleaned step dataset was its first_error column (the most probable position, the argmax of
+    # p_first_error) while the prediction is the first step scored below 1/2 (ProcessBench's rule): a model scoring
+    # every step exactly as its label found 0.78 (vote-fraction) or 0.98 (first-error) of the first errors, and the
+    # same labels in TRL's stepwise layout (truth: the first label below 1/2) scored 1. One rule now on both sides.
+    from scipy.special import logit
+
+    from accord.aggregate import build_cleaned_steps, fit_step_method
+    from accord.datasets.steps.synthetic import make_synthetic_steps
+    from accord.reward.steps import TokenizedSteps, step_reward_metrics
+
+    data = make_synthetic_steps(n_problems=60, seed=0)
+    cleaned = load_steps(build_cleaned_steps(fit_step_method(method, data.judgments).step_labels_, data.judgments))
+    n = cleaned["n_steps"].to_numpy()
+    label = np.concatenate(cleaned["labels"].map(np.asarray).to_list())
+    # the case in point is there: solutions whose most probable first error is not the first step labelled below 1/2
+    assert (cleaned["first_error"].to_numpy() != first_flagged_step(label, n)).any()
+    steps = TokenizedSteps(ids=[[1]] * len(n), type_ids=None, separators=[np.arange(k) for k in n], n_steps=n,
+                           label=label, target=label, weight=np.ones(len(label)), labelled=np.ones(len(label), bool))
+    scores = logit(np.clip(label, 1e-9, 1 - 1e-9))
+    out = step_reward_metrics(scores, steps, cleaned)
+    assert out["first_error_found"] == 1.0 and out["first_error_f1"] == 1.0
+    stepwise = load_steps(cleaned[["solution_id", "prompt", "completions", "labels"]])
+    assert step_reward_metrics(scores, steps, stepwise)["first_error_found"] == 1.0

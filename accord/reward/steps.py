@@ -557,6 +557,20 @@ def step_hits(p_correct: Any, label: Any) -> Any:
     return (p_correct >= 0.5) == (label >= 0.5)
 
 
+def labelled_first_error(table: pd.DataFrame) -> np.ndarray:
+    """Per solution, the first step whose label is below 1/2 (``n_steps`` when none is; an unlabelled step counts as
+    correct): the truth of the first-error measures, by the rule that locates a model's predicted first error. A
+    cleaned step dataset's ``first_error`` column is the most probable position (the argmax of ``p_first_error``),
+    which with soft labels is not always the first step labelled wrong: against it a model scoring every step exactly
+    as its label missed some first errors, and the same labels scored otherwise in TRL's stepwise layout."""
+    if "labels" not in table.columns:
+        return table["first_error"].to_numpy()
+    known = flat_lists(table["labels"])  # at C speed; a row with a missing label is read row by row
+    flat = known[1] if known is not None else np.concatenate(
+        [np.asarray(v, dtype=float) for v in table["labels"]] or [np.zeros(0)])
+    return first_flagged_step(np.nan_to_num(flat, nan=1.0), table["n_steps"].to_numpy(dtype=np.int64))
+
+
 def step_reward_metrics(logit: np.ndarray, data: TokenizedSteps, table: pd.DataFrame,
                         n_bins: int = 10) -> dict[str, float]:
     """Metrics of step scores (``logit``, flat over ``data``'s scored steps) against ``table``'s labels.
@@ -564,10 +578,10 @@ def step_reward_metrics(logit: np.ndarray, data: TokenizedSteps, table: pd.DataF
     ``step_accuracy`` (``P >= 1/2`` against ``label >= 1/2``), ``step_auroc``, ``step_ece`` (against the label,
     soft or hard), ``step_nll`` (soft cross-entropy); ProcessBench's first-error measures (``first_error_f1``,
     ``first_error_accuracy_erroneous``, ``first_error_accuracy_correct``, ``first_error_found``; the truth is the
-    table's ``first_error``, the prediction the first step with ``P < 1/2``); with ``problem_id`` and more than one
-    candidate per problem, best-of-n accuracy ``bon_min``, ``bon_product``, ``bon_last`` (the solution's score: its
-    weakest step, the product of its steps, its last step; correct: ``is_correct`` when the table has it, else
-    ``p_all_correct >= 1/2``) beside ``bon_random`` and ``bon_oracle``.
+    first step labelled below 1/2 (:func:`labelled_first_error`), the prediction the first step with ``P < 1/2``);
+    with ``problem_id`` and more than one candidate per problem, best-of-n accuracy ``bon_min``, ``bon_product``,
+    ``bon_last`` (the solution's score: its weakest step, the product of its steps, its last step; correct:
+    ``is_correct`` when the table has it, else ``p_all_correct >= 1/2``) beside ``bon_random`` and ``bon_oracle``.
     """
     prob = expit(np.asarray(logit, dtype=float))  # no overflow warning for large negative logits
     label = data.label.astype(float)
@@ -585,7 +599,7 @@ def step_reward_metrics(logit: np.ndarray, data: TokenizedSteps, table: pd.DataF
     n_steps = table["n_steps"].to_numpy(dtype=np.int64)
     predicted = first_flagged_step(prob, data.n_steps)
     predicted = np.where(predicted == data.n_steps, n_steps, predicted)  # none flagged: "no error"
-    located = first_error_scores(pd.Series(predicted, index=ids), pd.Series(table["first_error"].to_numpy(), index=ids),
+    located = first_error_scores(pd.Series(predicted, index=ids), pd.Series(labelled_first_error(table), index=ids),
                                  pd.Series(n_steps, index=ids))
     out.update(first_error_f1=located["f1"], first_error_accuracy_erroneous=located["accuracy_erroneous"],
                first_error_accuracy_correct=located["accuracy_correct"], first_error_found=located["recovery"])
