@@ -112,6 +112,17 @@ def test_a_random_spammer_with_ten_judgments_is_flagged_and_the_rule_is_stated(t
     assert "a rater is a <b>spammer</b> when their interval reaches down to random agreement" in page
 
 
+def test_one_undecided_rater_is_counted_in_the_singular(tmp_path):
+    # a spammer with two judgments (one right, one wrong): their interval is too wide to call; the page said
+    # "1 raters have intervals too wide ... (1 annotators have fewer than 10 judgments)"
+    table, _ = _small_table(spammer_judgments=2)
+    out = write_report(tmp_path / "r", table, *_fit(table, "dawid-skene"))
+    page = (out / "report.html").read_text(encoding="utf-8")
+    assert "1 rater has an interval too wide to tell a spammer from a typical rater" in page
+    assert "(1 annotator has fewer than 10 judgments)" in page
+    assert "1 raters" not in page and "1 annotators" not in page
+
+
 def test_a_rater_certain_to_be_right_is_drawn_though_its_mean_rounds_outside_its_interval(tmp_path):
     # ten unanimous judgments: reliability 0.99998 (exact) against an interval [1.0, 1.0] of float32 draws; the
     # forest plot's error bar came out 2e-5 negative and matplotlib refused it, so the report failed

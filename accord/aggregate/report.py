@@ -583,9 +583,11 @@ class _ReportBuilder:
             "agreement, <b>adversarial</b> when it lies wholly below random agreement"
             + (f" or the model's adversarial probability exceeds {FLAG_THRESHOLD}" if "adversarial_share" in annotators
                else "")
-            + f". The rule applies to raters with few judgments too; {int(undecided.sum())} raters have intervals "
-            "too wide to tell a spammer from a typical rater"
-            + (f" ({few} annotators have fewer than {self.min_judgments} judgments)" if few else "")
+            + f". The rule applies to raters with few judgments too; {counted(int(undecided.sum()), 'rater')} "
+            + ("has an interval" if int(undecided.sum()) == 1 else "have intervals")
+            + " too wide to tell a spammer from a typical rater"
+            + (f" ({counted(few, 'annotator')} {'has' if few == 1 else 'have'} fewer than "
+               f"{counted(self.min_judgments, 'judgment')})" if few else "")
             + ". The consensus includes each rater's own votes, which lifts a spammer's agreement where pairs have "
             "few judgments: a rater just above the line deserves a look too. All flags are in "
             "<code>flagged.csv</code>; the model's own <code>spam</code> estimate is shown beside."
