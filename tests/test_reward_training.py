@@ -841,8 +841,8 @@ def test_overwriting_a_finished_model_cut_short_leaves_the_earlier_model_whole(w
         patched.setattr(*target, no_space)
         with pytest.raises(OSError, match="No space left"):
             train(second)
-    kept = {name: data for name, data in _model_files(out).items() if name != "metrics.jsonl"}
-    assert kept == {name: data for name, data in earlier.items() if name != "metrics.jsonl"}
+    kept = {name: data for name, data in _model_files(out).items() if name != "metrics.next.jsonl"}
+    assert kept == earlier  # its log too (the new run's is kept aside until its model lands)
     assert RewardConfig.load(out / "reward_config.json").seed == 1
     assert RewardModel.from_pretrained(out).meta["global_step"] == 1
     assert [path.name for path in out.iterdir() if path.name.startswith(".")] == []  # no staging folder left
@@ -1068,3 +1068,44 @@ def test_share_prompt_on_a_backbone_that_cannot_take_it_is_one_error_naming_it(w
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "--share-prompt: the backbone" in err, err
     assert RewardTrainer(config(workspace, "shared-llama", max_steps=1, share_prompt=True)).train().global_step == 1
+
+
+def _logged(folder: Path) -> list[dict]:
+    """The log's lines without their timings (which differ between runs)."""
+    return [{k: v for k, v in json.loads(line).items() if not k.endswith("_per_s")}
+            for line in (folder / "metrics.jsonl").read_text().splitlines()]
+
+
+def test_a_run_over_a_finished_model_cut_short_leaves_the_earlier_model_its_log(workspace):
+    """Was: a run over a finished model (overwrite_output_dir, or the library's train run again) deleted the earlier
+    model's metrics.jsonl at its start, so a run cut short (a crash, Ctrl-C, before or after a checkpoint) left the
+    earlier model's files without the record of how it was trained. Now this run logs beside it, and its log
+    lands as metrics.jsonl with its model: the earlier model keeps its log until then; resumed, the run's final
+    log is an uninterrupted run's, and it never holds the earlier model's lines."""
+    frame = synthetic_pairs(40, seed=18)
+    common = dict(batch_size=8, max_steps=4, save_steps=2, logging_steps=1, seed=3)
+    name = "log-stays"
+    out = workspace["root"] / name
+    RewardTrainer(config(workspace, name, batch_size=8, max_steps=3, logging_steps=1), train_data=frame).train()
+    earlier = (out / "metrics.jsonl").read_bytes()
+    straight = config(workspace, "log-stays-straight", **common)
+    RewardTrainer(straight, train_data=frame).train()
+
+    for stop in (1, 3):  # before the run's first checkpoint, and after it
+        with pytest.raises(Stop):
+            RewardTrainer(config(workspace, name, overwrite_output_dir=True, **common), train_data=frame,
+                          callbacks=[stop_at(stop)]).train()
+        assert (out / "metrics.jsonl").read_bytes() == earlier
+        assert RewardModel.from_pretrained(out).meta["global_step"] == 3
+    RewardTrainer(config(workspace, name, resume_from="latest", **common), train_data=frame).train()
+    assert RewardModel.from_pretrained(out).meta["global_step"] == 4
+    assert _logged(out) == _logged(Path(straight.output_dir))
+    assert not (out / "metrics.next.jsonl").exists()
+    # resumed from an earlier checkpoint of the finished run: its log stays whole until the resumed run lands
+    finished = (out / "metrics.jsonl").read_bytes()
+    with pytest.raises(Stop):
+        RewardTrainer(config(workspace, name, resume_from=str(out / "checkpoints" / "step-0000002"), **common),
+                      train_data=frame, callbacks=[stop_at(3)]).train()
+    assert (out / "metrics.jsonl").read_bytes() == finished
+    RewardTrainer(config(workspace, name, resume_from="latest", **common), train_data=frame).train()
+    assert _logged(out) == _logged(Path(straight.output_dir))

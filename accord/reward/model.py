@@ -45,6 +45,8 @@ META_FILE = "reward_model.json"
 STATS_FILE = "reward_stats.json"
 FORMAT = "accord-reward-model/1"  # the layout reward_model.json says a folder has (save_pretrained writes it)
 METRICS_FILE = "metrics.jsonl"  # the trainer's log of the run, beside the model it trained
+#: The log of a run over a finished model, until its model lands (as ``metrics.jsonl``, replacing the earlier one's)
+NEXT_METRICS_FILE = "metrics.next.jsonl"
 #: The folder a save writes the model into before it lands (``.saving-XXXX.partial`` inside the model's folder).
 STAGING_PREFIX, PARTIAL = ".saving-", ".partial"
 MINILM_NAMES = ("all-minilm-l6-v2", "sentence-transformers/all-minilm-l6-v2", "minilm")
@@ -53,7 +55,8 @@ PADDING_WARNING = "We strongly recommend passing in an `attention_mask`"
 LOG_VAR_INIT = -2.0  # the uncertainty head starts at a reward variance of exp(-2) ~ 0.14
 #: The names of the files a saved model is loaded from (accord's, the backbone's weights and config, the
 #: tokenizer's) and of the trainer's log of it, as :func:`is_model_file` matches them.
-MODEL_FILE_PATTERNS = (META_FILE, HEAD_FILE, STATS_FILE, METRICS_FILE, "reward_combination.json", "reward_config.json",
+MODEL_FILE_PATTERNS = (META_FILE, HEAD_FILE, STATS_FILE, METRICS_FILE, NEXT_METRICS_FILE, "reward_combination.json",
+                       "reward_config.json",
                        "config.json", "generation_config.json", "*.safetensors", "*.bin", "*.index.json", "*.model",
                        "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "added_tokens.json",
                        "vocab.txt", "vocab.json", "merges.txt", "chat_template.jinja", "chat_template.json")
@@ -718,7 +721,7 @@ def land_model(staging: Path, directory: Path) -> None:
 def _belongs_to_the_model(name: str) -> bool:
     """Whether a file of a model's folder is part of the saved model (:data:`MODEL_FILE_PATTERNS`), not the
     trainer's record of the run that made it (its log and settings, which the trainer writes itself)."""
-    return name not in (METRICS_FILE, "reward_config.json") and any(
+    return name not in (METRICS_FILE, NEXT_METRICS_FILE, "reward_config.json") and any(
         fnmatch.fnmatch(name.lower(), pattern) for pattern in MODEL_FILE_PATTERNS)
 
 
