@@ -23,6 +23,7 @@ from accord.datasets import AccordError, write_cleaned
 from accord.reward import RewardConfig, RewardModel, RewardTrainer, evaluate, score, train
 from accord.reward.__main__ import main as cli_main
 from accord.reward.evaluate import predict_pairs
+from accord.reward.model import load_tokenizer
 from accord.reward.task import model_inputs
 from accord.reward.tiny import build_tiny_backbone
 
@@ -855,9 +856,13 @@ def test_overwriting_a_finished_model_cut_short_leaves_the_earlier_model_whole(w
 def test_a_model_saved_over_another_keeps_none_of_its_files(workspace, tmp_path):
     """The earlier model's files that the new one lacks go when the new one lands: its statistics (a model saved
     without them was normalised by another model's rewards), a combination fitted to its rewards, weights of another
-    name; the trainer's log and other files stay."""
+    name; the trainer's log and other files stay. A folder saved before the model recorded its files (here: the
+    record taken out) loses the files named as a model's are."""
     folder = tmp_path / "rm"
     RewardModel.from_backbone(workspace["bert"]).save_pretrained(folder, stats={"mean": 0.5, "sd": 2.0, "n": 8})
+    meta = json.loads((folder / "reward_model.json").read_text())
+    meta.pop("saved_files", None)
+    (folder / "reward_model.json").write_text(json.dumps(meta))
     for name in ("reward_combination.json", "pytorch_model.bin", "vocab.txt"):
         (folder / name).write_text("{}")
     (folder / "metrics.jsonl").write_text('{"step": 1}\n')
@@ -867,6 +872,32 @@ def test_a_model_saved_over_another_keeps_none_of_its_files(workspace, tmp_path)
     assert not names & {"reward_stats.json", "reward_combination.json", "pytorch_model.bin", "vocab.txt"}, names
     assert {"metrics.jsonl", "notes.txt", "reward_model.json", "model.safetensors"} <= names
     assert RewardModel.from_pretrained(folder).pooling == "cls"
+
+
+def test_a_model_saved_over_another_removes_only_the_files_the_earlier_model_wrote(workspace, tmp_path):
+    """Was: the earlier model's files that the new one lacks were found by their names' patterns (*.bin,
+    *.safetensors, config.json, vocab.txt...), so a user's own file in the folder that matched one (notes.bin,
+    an export.safetensors) was deleted with them. Now the files a model writes are recorded in its
+    reward_model.json, and only those (and accord's own reward_*.json beside it) go: the user's files stay."""
+    folder = tmp_path / "rm"
+    RewardModel.from_backbone(workspace["bert"]).save_pretrained(folder, tokenizer=load_tokenizer(workspace["bert"], "bert"),
+                                                                 stats={"mean": 0.5, "sd": 2.0, "n": 8})
+    tokenizer_files = {path.name for path in folder.iterdir()} - {
+        "config.json", "model.safetensors", "reward_head.safetensors", "reward_model.json", "reward_stats.json"}
+    assert tokenizer_files
+    mine = {"notes.bin": b"mine", "export.safetensors": b"mine too", "tokenizer.model": b"and mine"}
+    for name, data in mine.items():
+        (folder / name).write_bytes(data)
+    (folder / "reward_combination.json").write_text("{}")  # accord combine's, fitted to the earlier model
+    RewardModel.from_backbone(workspace["bert"], pooling="cls").save_pretrained(folder)
+    names = {path.name for path in folder.iterdir()}
+    assert not names & ({"reward_stats.json", "reward_combination.json"} | tokenizer_files), names
+    assert {name: (folder / name).read_bytes() for name in mine} == mine
+    assert RewardModel.from_pretrained(folder).pooling == "cls"
+    # and a model saved over this one, too: the record is of the files this one wrote
+    RewardModel.from_backbone(workspace["bert"]).save_pretrained(folder, stats={"mean": 0.0, "sd": 1.0, "n": 8})
+    assert {name: (folder / name).read_bytes() for name in mine} == mine
+    assert RewardModel.from_pretrained(folder).pooling != "cls"
 
 
 def test_resuming_an_older_checkpoint_removes_the_abandoned_run_s_later_ones(workspace, capsys):
