@@ -565,6 +565,54 @@ def test_encoding_steps_is_the_per_solution_encoding(step_encoders, data, n, dec
     assert fast_warned == row_warned
 
 
+@settings(max_examples=150, deadline=None)
+@given(data=st.data(), n=st.integers(1, 12), decoder=st.booleans(), max_length=st.integers(4, 40),
+       target=st.sampled_from(["steps", "outcome"]))
+def test_encoding_steps_with_each_distinct_prompt_tokenized_once_is_tokenizing_every_solution_s(
+        step_encoders, data, n, decoder, max_length, target):
+    import accord.reward.steps as reward_steps
+
+    encoder = step_encoders[decoder]
+    words = st.lists(WORD, max_size=data.draw(st.sampled_from([2, 6, 30]))).map(" ".join)
+    # a few prompts shared by many solutions, as process-reward data has them (the empty one, texts alike but
+    # for spaces among them)
+    shared = data.draw(st.lists(st.one_of(st.just(""), st.just(" "), words), min_size=1, max_size=4))
+    picks = data.draw(st.lists(st.integers(0, len(shared) - 1), min_size=n, max_size=n))
+    n_steps = data.draw(st.lists(st.integers(1, 4), min_size=n, max_size=n))
+    table = _step_table(data.draw, n_steps).assign(
+        prompt=[shared[k] for k in picks], completions=[[data.draw(words) for _ in range(k)] for k in n_steps])
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(encoder, "max_length", max_length)
+        patch.setattr(encoder, "target", target)
+        once, once_warned = _warned(lambda: encoder.encode(table))
+        patch.setattr(reward_steps.StepEncoder, "_prompt_ids", reward_steps.StepEncoder._prompt_ids_each)
+        each, each_warned = _warned(lambda: encoder.encode(table))
+    _same_steps(once, each)
+    assert once_warned == each_warned
+
+
+def test_encoding_steps_tokenizes_each_distinct_prompt_once(step_encoders):
+    """Was: StepEncoder.encode tokenized the prompt of every solution, though process-reward data holds several
+    solutions a prompt (8 a prompt: 8 times the prompts' tokenizing). Now each distinct prompt is tokenized once."""
+    encoder = step_encoders[False]
+    prompts = ["the cat sat", "so it adds up", "the cat sat", "", "so it adds up", "the cat sat"]
+    n = len(prompts)
+    table = pd.DataFrame({"prompt": prompts, "completions": [["cat dog"]] * n, "n_steps": [1] * n,
+                          "labels": [[1.0]] * n, "label_weights": [[1.0]] * n, "p_all_correct": [1.0] * n,
+                          "outcome_weight": [1.0] * n})
+    tokenized: list[str] = []
+    real = encoder.layout._plain_ids
+
+    def counted(texts):
+        tokenized.extend(texts)
+        return real(texts)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(encoder.layout, "_plain_ids", counted)
+        encoder.encode(table)
+    assert sorted(text for text in tokenized if text != "cat dog") == sorted(set(prompts))
+
+
 # chat templates as varied as backbones write them: the tiny decoders' (one end-of-turn token), ChatML-like (two),
 # one opening with BOS, one whose generation prompt is not how the conversation goes on (the plain-ids fallback)
 # and one that refuses a system turn after the first message (a template's error, which must be the same one)
