@@ -880,7 +880,8 @@ def test_a_model_saved_over_another_removes_only_the_files_the_earlier_model_wro
     an export.safetensors) was deleted with them. Now the files a model writes are recorded in its
     reward_model.json, and only those (and accord's own reward_*.json beside it) go: the user's files stay."""
     folder = tmp_path / "rm"
-    RewardModel.from_backbone(workspace["bert"]).save_pretrained(folder, tokenizer=load_tokenizer(workspace["bert"], "bert"),
+    tokenizer = load_tokenizer(workspace["bert"], "bert")
+    RewardModel.from_backbone(workspace["bert"]).save_pretrained(folder, tokenizer=tokenizer,
                                                                  stats={"mean": 0.5, "sd": 2.0, "n": 8})
     tokenizer_files = {path.name for path in folder.iterdir()} - {
         "config.json", "model.safetensors", "reward_head.safetensors", "reward_model.json", "reward_stats.json"}
