@@ -750,3 +750,55 @@ def test_chat_encode_pairs_rendering_once_is_rendering_each_side_and_pass(chat_e
     _same_responses(fast.rejected, per_row.rejected)
     assert fast.truncation == per_row.truncation
     np.testing.assert_array_equal(fast.lengths, per_row.lengths)
+
+
+@settings(max_examples=400, deadline=None)
+@given(data=st.data(), n=st.integers(0, 8), max_length=st.integers(1, 24), with_room=st.booleans())
+def test_chat_layout_of_all_rows_is_the_per_row_layout(chat_encoders, data, n, max_length, with_room):
+    """The chat path's layout (_lay_out_chat, numpy over lengths) gives the ids, prompt lengths and cut counts of
+    the per-row layout it replaced (_lay_out_chat_rows), or its error: prompts that share a list, conversations
+    that start with their prompt or not (the plain-ids fallback), end-of-turn markers, EOS and template starts of
+    several lengths, prompt rooms, budgets down to none."""
+    encoder = chat_encoders["tiny"]
+    with pytest.MonkeyPatch.context() as patch:  # markers as varied as templates make them
+        patch.setattr(encoder, "max_length", max_length)
+        turn_end = data.draw(st.sampled_from([[], [7], [7, 8]]))
+        chat_head = data.draw(st.sampled_from([[], [1], [1, 2, 4]]))
+        patch.setattr(encoder, "turn_end", turn_end)
+        patch.setattr(encoder, "chat_head", chat_head)
+        patch.setattr(encoder, "eos", data.draw(st.sampled_from([[], [3]])))
+        tokens = st.lists(st.sampled_from([0, 1, 2, 3, 4, 7, 8]), max_size=12)  # the markers' tokens often
+        # prompts that open with the template's start (or part of it), or end with the turn's end marker (a
+        # conversation that adds nothing to them, or less than the marker, does not end with it)
+        shared = data.draw(st.lists(st.one_of(tokens, tokens.map(lambda t: chat_head + t),
+                                              tokens.map(lambda t: chat_head[:1] + t),
+                                              tokens.map(lambda t: t + turn_end)), min_size=1, max_size=3))
+        picks = data.draw(st.lists(st.integers(0, len(shared) - 1), min_size=n, max_size=n))
+        p_ids = [shared[k] for k in picks]  # one prompt's list serves many rows, as _render_chat gives it
+
+        def conversation(prompt: list[int]) -> list[int]:
+            kind = data.draw(st.sampled_from(["turn", "turn", "open", "other"]))
+            if kind == "other":  # a template whose generation prompt is not how the conversation goes on
+                return data.draw(tokens)
+            return prompt + data.draw(tokens) + (turn_end if kind == "turn" else [])
+
+        full_ids = [conversation(p) for p in p_ids]
+        if n > 1 and data.draw(st.booleans()):
+            full_ids[1] = full_ids[0]  # rows alike share one conversation's list
+        responses = [data.draw(st.lists(st.sampled_from(["the", "cat", "sat", "mat"]), max_size=8).map(" ".join))
+                     for _ in range(n)]
+        room = np.asarray(data.draw(st.lists(st.integers(-2, 14), min_size=n, max_size=n)),
+                          dtype=np.int64) if with_room else None
+        before = repr((p_ids, full_ids))
+
+        def outcome() -> Any:
+            try:
+                return encoder._lay_out_chat(p_ids, full_ids, responses, room)
+            except AccordError as error:
+                return str(error)
+
+        fast, per_row = _both_paths(outcome, reward_data.PairEncoder, "_lay_out_chat",
+                                    reward_data.PairEncoder._lay_out_chat_rows)
+    assert repr((p_ids, full_ids)) == before  # the rendered lists are read, never changed
+    _same_responses(fast, per_row)
+
