@@ -23,6 +23,7 @@ from accord.datasets import AccordError, write_cleaned
 from accord.reward import RewardConfig, RewardModel, RewardTrainer, evaluate, score, train
 from accord.reward.__main__ import main as cli_main
 from accord.reward.evaluate import predict_pairs
+from accord.reward.model import load_tokenizer
 from accord.reward.task import model_inputs
 from accord.reward.tiny import build_tiny_backbone
 
@@ -841,8 +842,8 @@ def test_overwriting_a_finished_model_cut_short_leaves_the_earlier_model_whole(w
         patched.setattr(*target, no_space)
         with pytest.raises(OSError, match="No space left"):
             train(second)
-    kept = {name: data for name, data in _model_files(out).items() if name != "metrics.jsonl"}
-    assert kept == {name: data for name, data in earlier.items() if name != "metrics.jsonl"}
+    kept = {name: data for name, data in _model_files(out).items() if name != "metrics.next.jsonl"}
+    assert kept == earlier  # its log too (the new run's is kept aside until its model lands)
     assert RewardConfig.load(out / "reward_config.json").seed == 1
     assert RewardModel.from_pretrained(out).meta["global_step"] == 1
     assert [path.name for path in out.iterdir() if path.name.startswith(".")] == []  # no staging folder left
@@ -855,9 +856,13 @@ def test_overwriting_a_finished_model_cut_short_leaves_the_earlier_model_whole(w
 def test_a_model_saved_over_another_keeps_none_of_its_files(workspace, tmp_path):
     """The earlier model's files that the new one lacks go when the new one lands: its statistics (a model saved
     without them was normalised by another model's rewards), a combination fitted to its rewards, weights of another
-    name; the trainer's log and other files stay."""
+    name; the trainer's log and other files stay. A folder saved before the model recorded its files (here: the
+    record taken out) loses the files named as a model's are."""
     folder = tmp_path / "rm"
     RewardModel.from_backbone(workspace["bert"]).save_pretrained(folder, stats={"mean": 0.5, "sd": 2.0, "n": 8})
+    meta = json.loads((folder / "reward_model.json").read_text())
+    meta.pop("saved_files", None)
+    (folder / "reward_model.json").write_text(json.dumps(meta))
     for name in ("reward_combination.json", "pytorch_model.bin", "vocab.txt"):
         (folder / name).write_text("{}")
     (folder / "metrics.jsonl").write_text('{"step": 1}\n')
@@ -867,6 +872,33 @@ def test_a_model_saved_over_another_keeps_none_of_its_files(workspace, tmp_path)
     assert not names & {"reward_stats.json", "reward_combination.json", "pytorch_model.bin", "vocab.txt"}, names
     assert {"metrics.jsonl", "notes.txt", "reward_model.json", "model.safetensors"} <= names
     assert RewardModel.from_pretrained(folder).pooling == "cls"
+
+
+def test_a_model_saved_over_another_removes_only_the_files_the_earlier_model_wrote(workspace, tmp_path):
+    """Was: the earlier model's files that the new one lacks were found by their names' patterns (*.bin,
+    *.safetensors, config.json, vocab.txt...), so a user's own file in the folder that matched one (notes.bin,
+    an export.safetensors) was deleted with them. Now the files a model writes are recorded in its
+    reward_model.json, and only those (and accord's own reward_*.json beside it) go: the user's files stay."""
+    folder = tmp_path / "rm"
+    tokenizer = load_tokenizer(workspace["bert"], "bert")
+    RewardModel.from_backbone(workspace["bert"]).save_pretrained(folder, tokenizer=tokenizer,
+                                                                 stats={"mean": 0.5, "sd": 2.0, "n": 8})
+    tokenizer_files = {path.name for path in folder.iterdir()} - {
+        "config.json", "model.safetensors", "reward_head.safetensors", "reward_model.json", "reward_stats.json"}
+    assert tokenizer_files
+    mine = {"notes.bin": b"mine", "export.safetensors": b"mine too", "tokenizer.model": b"and mine"}
+    for name, data in mine.items():
+        (folder / name).write_bytes(data)
+    (folder / "reward_combination.json").write_text("{}")  # accord combine's, fitted to the earlier model
+    RewardModel.from_backbone(workspace["bert"], pooling="cls").save_pretrained(folder)
+    names = {path.name for path in folder.iterdir()}
+    assert not names & ({"reward_stats.json", "reward_combination.json"} | tokenizer_files), names
+    assert {name: (folder / name).read_bytes() for name in mine} == mine
+    assert RewardModel.from_pretrained(folder).pooling == "cls"
+    # and a model saved over this one, too: the record is of the files this one wrote
+    RewardModel.from_backbone(workspace["bert"]).save_pretrained(folder, stats={"mean": 0.0, "sd": 1.0, "n": 8})
+    assert {name: (folder / name).read_bytes() for name in mine} == mine
+    assert RewardModel.from_pretrained(folder).pooling != "cls"
 
 
 def test_resuming_an_older_checkpoint_removes_the_abandoned_run_s_later_ones(workspace, capsys):
@@ -1068,3 +1100,44 @@ def test_share_prompt_on_a_backbone_that_cannot_take_it_is_one_error_naming_it(w
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "--share-prompt: the backbone" in err, err
     assert RewardTrainer(config(workspace, "shared-llama", max_steps=1, share_prompt=True)).train().global_step == 1
+
+
+def _logged(folder: Path) -> list[dict]:
+    """The log's lines without their timings (which differ between runs)."""
+    return [{k: v for k, v in json.loads(line).items() if not k.endswith("_per_s")}
+            for line in (folder / "metrics.jsonl").read_text().splitlines()]
+
+
+def test_a_run_over_a_finished_model_cut_short_leaves_the_earlier_model_its_log(workspace):
+    """Was: a run over a finished model (overwrite_output_dir, or the library's train run again) deleted the earlier
+    model's metrics.jsonl at its start, so a run cut short (a crash, Ctrl-C, before or after a checkpoint) left the
+    earlier model's files without the record of how it was trained. Now this run logs beside it, and its log
+    lands as metrics.jsonl with its model: the earlier model keeps its log until then; resumed, the run's final
+    log is an uninterrupted run's, and it never holds the earlier model's lines."""
+    frame = synthetic_pairs(40, seed=18)
+    common = dict(batch_size=8, max_steps=4, save_steps=2, logging_steps=1, seed=3)
+    name = "log-stays"
+    out = workspace["root"] / name
+    RewardTrainer(config(workspace, name, batch_size=8, max_steps=3, logging_steps=1), train_data=frame).train()
+    earlier = (out / "metrics.jsonl").read_bytes()
+    straight = config(workspace, "log-stays-straight", **common)
+    RewardTrainer(straight, train_data=frame).train()
+
+    for stop in (1, 3):  # before the run's first checkpoint, and after it
+        with pytest.raises(Stop):
+            RewardTrainer(config(workspace, name, overwrite_output_dir=True, **common), train_data=frame,
+                          callbacks=[stop_at(stop)]).train()
+        assert (out / "metrics.jsonl").read_bytes() == earlier
+        assert RewardModel.from_pretrained(out).meta["global_step"] == 3
+    RewardTrainer(config(workspace, name, resume_from="latest", **common), train_data=frame).train()
+    assert RewardModel.from_pretrained(out).meta["global_step"] == 4
+    assert _logged(out) == _logged(Path(straight.output_dir))
+    assert not (out / "metrics.next.jsonl").exists()
+    # resumed from an earlier checkpoint of the finished run: its log stays whole until the resumed run lands
+    finished = (out / "metrics.jsonl").read_bytes()
+    with pytest.raises(Stop):
+        RewardTrainer(config(workspace, name, resume_from=str(out / "checkpoints" / "step-0000002"), **common),
+                      train_data=frame, callbacks=[stop_at(3)]).train()
+    assert (out / "metrics.jsonl").read_bytes() == finished
+    RewardTrainer(config(workspace, name, resume_from="latest", **common), train_data=frame).train()
+    assert _logged(out) == _logged(Path(straight.output_dir))

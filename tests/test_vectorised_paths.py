@@ -565,6 +565,54 @@ def test_encoding_steps_is_the_per_solution_encoding(step_encoders, data, n, dec
     assert fast_warned == row_warned
 
 
+@settings(max_examples=150, deadline=None)
+@given(data=st.data(), n=st.integers(1, 12), decoder=st.booleans(), max_length=st.integers(4, 40),
+       target=st.sampled_from(["steps", "outcome"]))
+def test_encoding_steps_with_each_distinct_prompt_tokenized_once_is_tokenizing_every_solution_s(
+        step_encoders, data, n, decoder, max_length, target):
+    import accord.reward.steps as reward_steps
+
+    encoder = step_encoders[decoder]
+    words = st.lists(WORD, max_size=data.draw(st.sampled_from([2, 6, 30]))).map(" ".join)
+    # a few prompts shared by many solutions, as process-reward data has them (the empty one, texts alike but
+    # for spaces among them)
+    shared = data.draw(st.lists(st.one_of(st.just(""), st.just(" "), words), min_size=1, max_size=4))
+    picks = data.draw(st.lists(st.integers(0, len(shared) - 1), min_size=n, max_size=n))
+    n_steps = data.draw(st.lists(st.integers(1, 4), min_size=n, max_size=n))
+    table = _step_table(data.draw, n_steps).assign(
+        prompt=[shared[k] for k in picks], completions=[[data.draw(words) for _ in range(k)] for k in n_steps])
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(encoder, "max_length", max_length)
+        patch.setattr(encoder, "target", target)
+        once, once_warned = _warned(lambda: encoder.encode(table))
+        patch.setattr(reward_steps.StepEncoder, "_prompt_ids", reward_steps.StepEncoder._prompt_ids_each)
+        each, each_warned = _warned(lambda: encoder.encode(table))
+    _same_steps(once, each)
+    assert once_warned == each_warned
+
+
+def test_encoding_steps_tokenizes_each_distinct_prompt_once(step_encoders):
+    """Was: StepEncoder.encode tokenized the prompt of every solution, though process-reward data holds several
+    solutions a prompt (8 a prompt: 8 times the prompts' tokenizing). Now each distinct prompt is tokenized once."""
+    encoder = step_encoders[False]
+    prompts = ["the cat sat", "so it adds up", "the cat sat", "", "so it adds up", "the cat sat"]
+    n = len(prompts)
+    table = pd.DataFrame({"prompt": prompts, "completions": [["cat dog"]] * n, "n_steps": [1] * n,
+                          "labels": [[1.0]] * n, "label_weights": [[1.0]] * n, "p_all_correct": [1.0] * n,
+                          "outcome_weight": [1.0] * n})
+    tokenized: list[str] = []
+    real = encoder.layout._plain_ids
+
+    def counted(texts):
+        tokenized.extend(texts)
+        return real(texts)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(encoder.layout, "_plain_ids", counted)
+        encoder.encode(table)
+    assert sorted(text for text in tokenized if text != "cat dog") == sorted(set(prompts))
+
+
 # chat templates as varied as backbones write them: the tiny decoders' (one end-of-turn token), ChatML-like (two),
 # one opening with BOS, one whose generation prompt is not how the conversation goes on (the plain-ids fallback)
 # and one that refuses a system turn after the first message (a template's error, which must be the same one)
@@ -702,3 +750,55 @@ def test_chat_encode_pairs_rendering_once_is_rendering_each_side_and_pass(chat_e
     _same_responses(fast.rejected, per_row.rejected)
     assert fast.truncation == per_row.truncation
     np.testing.assert_array_equal(fast.lengths, per_row.lengths)
+
+
+@settings(max_examples=400, deadline=None)
+@given(data=st.data(), n=st.integers(0, 8), max_length=st.integers(1, 24), with_room=st.booleans())
+def test_chat_layout_of_all_rows_is_the_per_row_layout(chat_encoders, data, n, max_length, with_room):
+    """The chat path's layout (_lay_out_chat, numpy over lengths) gives the ids, prompt lengths and cut counts of
+    the per-row layout it replaced (_lay_out_chat_rows), or its error: prompts that share a list, conversations
+    that start with their prompt or not (the plain-ids fallback), end-of-turn markers, EOS and template starts of
+    several lengths, prompt rooms, budgets down to none."""
+    encoder = chat_encoders["tiny"]
+    with pytest.MonkeyPatch.context() as patch:  # markers as varied as templates make them
+        patch.setattr(encoder, "max_length", max_length)
+        turn_end = data.draw(st.sampled_from([[], [7], [7, 8]]))
+        chat_head = data.draw(st.sampled_from([[], [1], [1, 2, 4]]))
+        patch.setattr(encoder, "turn_end", turn_end)
+        patch.setattr(encoder, "chat_head", chat_head)
+        patch.setattr(encoder, "eos", data.draw(st.sampled_from([[], [3]])))
+        tokens = st.lists(st.sampled_from([0, 1, 2, 3, 4, 7, 8]), max_size=12)  # the markers' tokens often
+        # prompts that open with the template's start (or part of it), or end with the turn's end marker (a
+        # conversation that adds nothing to them, or less than the marker, does not end with it)
+        shared = data.draw(st.lists(st.one_of(tokens, tokens.map(lambda t: chat_head + t),
+                                              tokens.map(lambda t: chat_head[:1] + t),
+                                              tokens.map(lambda t: t + turn_end)), min_size=1, max_size=3))
+        picks = data.draw(st.lists(st.integers(0, len(shared) - 1), min_size=n, max_size=n))
+        p_ids = [shared[k] for k in picks]  # one prompt's list serves many rows, as _render_chat gives it
+
+        def conversation(prompt: list[int]) -> list[int]:
+            kind = data.draw(st.sampled_from(["turn", "turn", "open", "other"]))
+            if kind == "other":  # a template whose generation prompt is not how the conversation goes on
+                return data.draw(tokens)
+            return prompt + data.draw(tokens) + (turn_end if kind == "turn" else [])
+
+        full_ids = [conversation(p) for p in p_ids]
+        if n > 1 and data.draw(st.booleans()):
+            full_ids[1] = full_ids[0]  # rows alike share one conversation's list
+        responses = [data.draw(st.lists(st.sampled_from(["the", "cat", "sat", "mat"]), max_size=8).map(" ".join))
+                     for _ in range(n)]
+        room = np.asarray(data.draw(st.lists(st.integers(-2, 14), min_size=n, max_size=n)),
+                          dtype=np.int64) if with_room else None
+        before = repr((p_ids, full_ids))
+
+        def outcome() -> Any:
+            try:
+                return encoder._lay_out_chat(p_ids, full_ids, responses, room)
+            except AccordError as error:
+                return str(error)
+
+        fast, per_row = _both_paths(outcome, reward_data.PairEncoder, "_lay_out_chat",
+                                    reward_data.PairEncoder._lay_out_chat_rows)
+    assert repr((p_ids, full_ids)) == before  # the rendered lists are read, never changed
+    _same_responses(fast, per_row)
+

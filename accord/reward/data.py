@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from itertools import chain, repeat
-from operator import getitem, mul
+from operator import add, eq, getitem, mul
 from pathlib import Path
 from typing import Any
 
@@ -648,8 +648,98 @@ class PairEncoder:
 
     def _lay_out_chat(self, p_ids: list[list[int]], full_ids: list[list[int]], responses: Sequence[Any],
                       prompt_room: np.ndarray | None) -> TokenizedResponses:
-        """The chat layout of rendered prompts and conversations (:meth:`_render_chat`): the response is what the
-        conversation adds to its prompt, fitted to ``max_length`` with its end-of-turn marker kept."""
+        """The chat layout of rendered prompts and conversations (:meth:`_render_chat`, lists read, never changed):
+        the response is what the conversation adds to its prompt, fitted to ``max_length`` with its end-of-turn
+        marker kept.
+
+        What :meth:`_lay_out_chat_rows` gives, without Python code per row, as :meth:`_lay_out` does the plain
+        layouts': the cuts told with numpy over lengths, the sequences joined by C loops from slices of the
+        rendered lists, the garbage collector paused."""
+        with _collector_paused():
+            return self._lay_out_chat_flat(p_ids, full_ids, list(responses), prompt_room)
+
+    def _lay_out_chat_flat(self, p_ids: list[list[int]], full_ids: list[list[int]], responses: list[Any],
+                           prompt_room: np.ndarray | None) -> TokenizedResponses:
+        """:meth:`_lay_out_chat`, the collector running or not."""
+        n = len(p_ids)
+        lw = np.fromiter(map(len, p_ids), np.int64, n)  # the whole prompt's length
+        # the response is what the conversation adds to its prompt; where the template's generation prompt is not a
+        # prefix of the conversation, the response's plain ids, then EOS
+        prefixed = np.fromiter(map(eq, map(getitem, full_ids, map(slice, repeat(None), lw.tolist())), p_ids), bool,
+                               n)
+        other = np.flatnonzero(~prefixed)
+        plain = self._plain_ids(_as_texts(list(map(responses.__getitem__, other.tolist())))) if len(other) else []
+        lr = np.fromiter(map(len, full_ids), np.int64, n) - lw
+        lr[other] = np.fromiter(map(len, plain), np.int64, len(plain))
+        # the end marker kept (0: none, 1: the turn's end, 2: EOS): the conversation's end of turn where it ends the
+        # response, EOS after a plain response
+        ends = [[], self.turn_end, self.eos]
+        n_end = np.array(list(map(len, ends)), dtype=np.int64)
+        end_kind = np.where(prefixed, 0, 2 if self.eos else 0)
+        if self.turn_end:
+            k = len(self.turn_end)
+            tails = np.fromiter(map(eq, map(getitem, full_ids, repeat(slice(-k, None))), repeat(self.turn_end)),
+                                bool, n)
+            end_kind[prefixed & (lr >= k) & tails] = 1
+        lr = np.where(prefixed, lr - n_end[end_kind], lr)  # the response without its end marker
+        budget = self.max_length - n_end[end_kind]
+        # _fit_prompt: the prompt's last tokens within its room
+        lp = lw
+        roomed = np.zeros(n, bool)
+        if prompt_room is not None:
+            room = np.asarray(prompt_room, dtype=np.int64)[:n]
+            roomed = lp > room
+            lp = np.where(roomed, np.maximum(room, 0), lp)
+        if (budget < 1).any():  # truncate_pair's error, for the first row it meets it on
+            truncate_pair([], [], int(budget[np.flatnonzero(budget < 1)[0]]))
+        # truncate_pair: the response cut first, never below min(its length, budget // 2), then the prompt's start
+        over = lp + lr > budget
+        keep_r = np.maximum(budget - lp, np.minimum(lr, budget // 2))
+        cut_r = over & (keep_r < lr)
+        lr_kept = np.where(over, keep_r, lr)
+        keep_p = budget - lr_kept
+        cut_p = over & (keep_p < lp)
+        lp_kept = np.where(cut_p, np.maximum(keep_p, 0), lp)
+        # a prompt cut from the left keeps the template's start (the BOS token, the user header) and the end of the
+        # text, in as many tokens as were kept, where they are enough for that start (measured once a prompt)
+        head = np.zeros(n, np.int64)
+        shortened = np.flatnonzero(lp_kept < lw)
+        if len(shortened):
+            wholes = list(map(p_ids.__getitem__, shortened.tolist()))
+            distinct = dict(zip(map(id, wholes), wholes))
+            n_head = dict(zip(distinct, map(_shared_length, distinct.values(), repeat(self.chat_head))))
+            heads = np.fromiter(map(n_head.__getitem__, map(id, wholes)), np.int64, len(wholes))
+            head[shortened] = np.where(lp_kept[shortened] >= heads, heads, 0)
+        tail = lp_kept - head
+        # a sequence is one slice of its conversation (the prompt's kept end, the response's kept start and, when
+        # the response is whole, its end marker), or of its prompt where the response is not the conversation's;
+        # the plain responses, the end markers after a cut response and the template's start are added to the rows
+        # that have them. Concatenating copies at C speed (chaining went token by token, twice as long)
+        end_inside = prefixed & (lr_kept == lr)
+        stop = np.where(prefixed, lw + lr_kept + np.where(end_inside, n_end[end_kind], 0), lw)
+        sliced = list(full_ids)
+        list(map(sliced.__setitem__, other.tolist(), map(p_ids.__getitem__, other.tolist())))
+        ids = list(map(getitem, sliced, map(slice, (lw - tail).tolist(), stop.tolist())))
+
+        def join(rows: np.ndarray, parts: Any, before: bool = False) -> None:
+            """``ids[i] = ids[i] + part`` (``part + ids[i]``) for each row ``i`` of ``rows`` and its part."""
+            at = rows.tolist()
+            pairs = (parts, map(ids.__getitem__, at)) if before else (map(ids.__getitem__, at), parts)
+            list(map(ids.__setitem__, at, map(add, *pairs)))
+
+        added_end = np.flatnonzero(prefixed & ~end_inside & (n_end[end_kind] > 0))
+        join(added_end, map(ends.__getitem__, end_kind[added_end].tolist()))
+        join(other, map(add, map(getitem, plain, map(slice, repeat(None), lr_kept[other].tolist())),
+                        map(ends.__getitem__, end_kind[other].tolist())))
+        headed = np.flatnonzero(head > 0)
+        join(headed, map(getitem, map(p_ids.__getitem__, headed.tolist()),
+                         map(slice, repeat(None), head[headed].tolist())), before=True)
+        return TokenizedResponses(ids, lp_kept.astype(np.int64), None, int((cut_p | roomed).sum()), int(cut_r.sum()))
+
+    def _lay_out_chat_rows(self, p_ids: list[list[int]], full_ids: list[list[int]], responses: Sequence[Any],
+                           prompt_room: np.ndarray | None) -> TokenizedResponses:
+        """:meth:`_lay_out_chat` row by row: what it replaced, kept as its reference
+        (tests/test_vectorised_paths.py)."""
         ids, prompt_lengths, cut_p, cut_r = [], [], 0, 0
         heads: dict[int, int] = {}  # rows of one prompt share its list: its head is measured once
         for i, (response, p, full) in enumerate(zip(responses, p_ids, full_ids)):

@@ -9,7 +9,8 @@ tokenizer files             the tokenizer it was trained with
 ``reward_head.safetensors`` the head: ``weight`` ((1 or 2) * num_outputs x hidden, or ensemble_heads x hidden) and
                             ``bias``
 ``reward_model.json``       task, pooling, decoder or encoder, outputs, uncertainty head, ensemble heads, max length,
-                            chat template
+                            chat template, the files the save wrote (``saved_files``: those a later model saved here
+                            replaces)
 ``reward_stats.json``       mean and standard deviation of the rewards on the training set (for normalised scores)
 =========================  =============================================================================================
 
@@ -29,7 +30,7 @@ import math
 import os
 import shutil
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -45,6 +46,10 @@ META_FILE = "reward_model.json"
 STATS_FILE = "reward_stats.json"
 FORMAT = "accord-reward-model/1"  # the layout reward_model.json says a folder has (save_pretrained writes it)
 METRICS_FILE = "metrics.jsonl"  # the trainer's log of the run, beside the model it trained
+#: The log of a run over a finished model, until its model lands (as ``metrics.jsonl``, replacing the earlier one's)
+NEXT_METRICS_FILE = "metrics.next.jsonl"
+#: The key of ``reward_model.json`` listing the files the save wrote (those the next model saved there replaces)
+SAVED_FILES_KEY = "saved_files"
 #: The folder a save writes the model into before it lands (``.saving-XXXX.partial`` inside the model's folder).
 STAGING_PREFIX, PARTIAL = ".saving-", ".partial"
 MINILM_NAMES = ("all-minilm-l6-v2", "sentence-transformers/all-minilm-l6-v2", "minilm")
@@ -53,7 +58,8 @@ PADDING_WARNING = "We strongly recommend passing in an `attention_mask`"
 LOG_VAR_INIT = -2.0  # the uncertainty head starts at a reward variance of exp(-2) ~ 0.14
 #: The names of the files a saved model is loaded from (accord's, the backbone's weights and config, the
 #: tokenizer's) and of the trainer's log of it, as :func:`is_model_file` matches them.
-MODEL_FILE_PATTERNS = (META_FILE, HEAD_FILE, STATS_FILE, METRICS_FILE, "reward_combination.json", "reward_config.json",
+MODEL_FILE_PATTERNS = (META_FILE, HEAD_FILE, STATS_FILE, METRICS_FILE, NEXT_METRICS_FILE, "reward_combination.json",
+                       "reward_config.json",
                        "config.json", "generation_config.json", "*.safetensors", "*.bin", "*.index.json", "*.model",
                        "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "added_tokens.json",
                        "vocab.txt", "vocab.json", "merges.txt", "chat_template.jinja", "chat_template.json")
@@ -510,6 +516,9 @@ class RewardModel(nn.Module):
                         num_outputs=self.num_outputs, format=FORMAT)
             if self.ensemble_heads > 1:  # one head: the metadata stays what it always was
                 meta["ensemble_heads"] = self.ensemble_heads
+            # what this save wrote: the next model to land here removes these (and no file of the user's beside them)
+            meta[SAVED_FILES_KEY] = sorted(path.relative_to(staging).as_posix() for path in staging.rglob("*")
+                                           if path.is_file())
             (staging / META_FILE).write_text(json.dumps(meta, indent=2, default=str))
             land_model(staging, directory)
         finally:
@@ -698,28 +707,47 @@ def land_model(staging: Path, directory: Path) -> None:
     every file lands, or none does and the earlier model stays whole). The earlier model's ``reward_model.json``
     goes just before the renames and the new one comes last, so that no moment of the renames leaves a folder that
     loads as a mix of the two; the earlier model's files the new one lacks (its statistics, a tokenizer's other
-    files, weights of another sharding, its ``reward_combination.json``) go with it. The trainer's log and any
-    other file are kept."""
+    files, weights of another sharding, its ``reward_combination.json``) go with it: those its
+    ``reward_model.json`` records it wrote (:func:`_written_by_the_model`). The trainer's log and any other file
+    are kept."""
     from accord.datasets.io import written_together
 
     staged = sorted((path for path in staging.rglob("*") if path.is_file()), key=lambda path: path.name == META_FILE)
     new = {path.relative_to(staging).as_posix() for path in staged}
+    earlier = _written_by_the_model(directory)
     with written_together():
         for path in staged:
             with atomic_path(directory / path.relative_to(staging)) as tmp:
                 os.replace(path, tmp)
         stale = [entry for entry in os.scandir(directory) if entry.is_file(follow_symlinks=False)
-                 and entry.name not in new and _belongs_to_the_model(entry.name)]
+                 and entry.name not in new and earlier(entry.name)]
         (directory / META_FILE).unlink(missing_ok=True)
         for entry in stale:
             Path(entry.path).unlink(missing_ok=True)
 
 
-def _belongs_to_the_model(name: str) -> bool:
-    """Whether a file of a model's folder is part of the saved model (:data:`MODEL_FILE_PATTERNS`), not the
-    trainer's record of the run that made it (its log and settings, which the trainer writes itself)."""
-    return name not in (METRICS_FILE, "reward_config.json") and any(
-        fnmatch.fnmatch(name.lower(), pattern) for pattern in MODEL_FILE_PATTERNS)
+#: accord's own files beside a saved model, whatever wrote them: ``accord combine``'s combination is fitted to the
+#: rewards of the model it was written beside (the trainer's log and settings stay, :func:`_written_by_the_model`)
+ACCORD_MODEL_FILES = (META_FILE, HEAD_FILE, STATS_FILE, "reward_combination.json")
+
+
+def _written_by_the_model(directory: Path) -> Callable[[str], bool]:
+    """Which files of ``directory`` the model saved there wrote: those its ``reward_model.json`` records
+    (:data:`SAVED_FILES_KEY`) and accord's own (:data:`ACCORD_MODEL_FILES`); was: every file named as a model's
+    file may be (:data:`MODEL_FILE_PATTERNS`: ``*.bin``, ``*.safetensors``, ``config.json``...), so a user's own
+    ``notes.bin`` beside the model went when another landed. A model saved before the record was kept (none there)
+    is still read by those patterns. Never the trainer's record of the run (its log and settings, which the
+    trainer writes itself)."""
+    try:
+        recorded = json.loads((directory / META_FILE).read_text(encoding="utf-8")).get(SAVED_FILES_KEY)
+    except (OSError, ValueError, AttributeError):  # none there, or damaged: read by the patterns
+        recorded = None
+    kept = (METRICS_FILE, NEXT_METRICS_FILE, "reward_config.json")
+    if isinstance(recorded, list):
+        written = {name for name in recorded if isinstance(name, str)} | set(ACCORD_MODEL_FILES)
+        return lambda name: name in written and name not in kept
+    return lambda name: name not in kept and any(fnmatch.fnmatch(name.lower(), pattern)
+                                                 for pattern in MODEL_FILE_PATTERNS)
 
 
 def give_usual_modes(paths: Iterable[Path]) -> None:

@@ -320,7 +320,7 @@ class StepEncoder:
         texts = list(map(str, chain.from_iterable(table["completions"])))
         step_ids = self.layout._plain_ids(texts)
         prompts = list(map(str, table["prompt"]))
-        prompt_ids = self.layout._plain_ids(prompts)
+        prompt_ids = self._prompt_ids(prompts)
         n_steps = table["n_steps"].to_numpy(dtype=np.int64)
         if len(table) == 0 or (n_steps < 1).any() or int(n_steps.sum()) != len(step_ids):
             # what the per-solution code does with a table load_steps never gives (no solution, a solution without
@@ -328,6 +328,19 @@ class StepEncoder:
             return self._encode_rows(table, prompts, prompt_ids, step_ids)
         with _collector_paused():  # lists of ints make no cycles; it walked every list built so far
             return self._encode_flat(table, prompts, prompt_ids, step_ids)
+
+    def _prompt_ids(self, prompts: list[str]) -> list[list[int]]:
+        """Each solution's prompt's plain token ids, each distinct prompt tokenized once (the solutions of a prompt
+        share its list, which the layouts read and never change): process-reward data holds several solutions a
+        prompt, and every one of them was tokenized again (:meth:`_prompt_ids_each`, kept as the reference)."""
+        distinct = list(dict.fromkeys(prompts))
+        known = dict(zip(distinct, self.layout._plain_ids(distinct)))
+        return list(map(known.__getitem__, prompts))
+
+    def _prompt_ids_each(self, prompts: list[str]) -> list[list[int]]:
+        """:meth:`_prompt_ids` one prompt per solution: what it replaced, kept as its reference
+        (tests/test_vectorised_paths.py)."""
+        return self.layout._plain_ids(prompts)
 
     def _encode_flat(self, table: pd.DataFrame, prompts: list[str], prompt_ids: list[list[int]],
                      step_ids: list[list[int]]) -> TokenizedSteps:

@@ -25,7 +25,8 @@ resume, before the first step, the checkpoints after step ``N`` are removed, wit
 ``metrics.jsonl`` loses its lines after step ``N``), so that ``--resume-from latest`` takes this run's newest
 checkpoint, or ``step-N`` until it saves one, never the abandoned run's. A fresh run (no ``resume_from``) in a
 folder holding checkpoints is refused before a model loads, unless ``overwrite_output_dir``, which removes them all
-at the start. An interrupt (Ctrl-C, SIGINT) lets the
+at the start. A run over a finished model logs to ``metrics.next.jsonl``, which lands as ``metrics.jsonl`` with
+its model: until then the earlier model keeps its own log. An interrupt (Ctrl-C, SIGINT) lets the
 running step finish, saves a checkpoint and raises :class:`TrainingInterrupted`.
 """
 
@@ -60,6 +61,7 @@ from accord.reward.data import TokenizedPairs, ensure_pad_token, length_grouped_
 from accord.reward.model import (
     META_FILE,
     METRICS_FILE,
+    NEXT_METRICS_FILE,
     RewardModel,
     apply_lora,
     compile_repeated_blocks,
@@ -217,6 +219,7 @@ class RewardTrainer:
         self._resumed_window: dict[str, Any] | None = None
         self._last_loss = float("nan")
         self._wrote_config = False  # whether this run wrote reward_config.json at its start (_start_output)
+        self._metrics_path = self.output_dir / METRICS_FILE  # this run's log (_start_output)
 
     # ------------------------------------------------------------------------------------------------------------------
     # set-up
@@ -498,17 +501,35 @@ class RewardTrainer:
 
     def _start_output(self) -> bool:
         """Create the output folder and write the config (main process); whether the folder is new. Over a finished
-        model (``overwrite_output_dir``, or the library's train run again) the config waits for the new model and
-        lands with it (:meth:`save_model`): written now, a run cut short left the earlier model's weights beside
-        this run's settings, a model that loaded with another's record of how it was trained."""
+        model (``overwrite_output_dir``, or the library's train run again) the config and the log wait for the new
+        model and land with it (:meth:`save_model`): written now, a run cut short left the earlier model's weights
+        beside this run's settings, a model that loaded with another's record of how it was trained, and the
+        earlier model's log was gone. Until then the run logs to ``metrics.next.jsonl``, which is there from the
+        start: a resumed run that finds it takes it for its own log; one that does not, over a finished model,
+        resumes a checkpoint of the run that made it, whose log it starts from (trimmed to the step)."""
         created = not self.output_dir.exists()
         self._wrote_config = False
+        finished = (self.output_dir / META_FILE).is_file()
+        pending = self.output_dir / NEXT_METRICS_FILE
+        if self.global_step == 0:
+            self._metrics_path = pending if finished else self.output_dir / METRICS_FILE
+        else:
+            self._metrics_path = pending if finished or pending.is_file() else self.output_dir / METRICS_FILE
         if self.accelerator.is_main_process:
             self.output_dir.mkdir(parents=True, exist_ok=True)
-            if not (self.output_dir / META_FILE).is_file():
+            if not finished:
                 self.config.save(self.output_dir / CONFIG_FILE)
                 self._wrote_config = True
-            self._trim_metrics(self.global_step)
+            if self.global_step == 0:
+                pending.unlink(missing_ok=True)  # the log of a run cut short before: this one starts afresh
+            if self._metrics_path == pending and not pending.is_file():
+                # a fresh run's log starts empty; a resumed one goes on from the finished model's own log
+                if self.global_step:
+                    self._trim_metrics(self.global_step, self.output_dir / METRICS_FILE)
+                if not pending.is_file():
+                    pending.touch()
+            else:
+                self._trim_metrics(self.global_step)
             self._remove_abandoned_checkpoints()
         return created
 
@@ -517,6 +538,7 @@ class RewardTrainer:
             return
         if self._wrote_config:  # a finished model's own config stays
             (self.output_dir / CONFIG_FILE).unlink(missing_ok=True)
+        (self.output_dir / NEXT_METRICS_FILE).unlink(missing_ok=True)
         if created and self.output_dir.exists() and not any(self.output_dir.iterdir()):
             self.output_dir.rmdir()
 
@@ -566,11 +588,18 @@ class RewardTrainer:
         if stats is not None:  # the length the rewards were read at: score at another warns (warn_stats_length)
             stats = {**stats, "max_length": self.config.max_length}
         if acc.is_main_process:
+            files = {CONFIG_FILE: self.config.to_json()}  # the settings land with it, and a log kept aside till now
+            pending = self._metrics_path if self._metrics_path.name == NEXT_METRICS_FILE else None
+            if pending is not None and directory == self.output_dir and pending.is_file():
+                files[METRICS_FILE] = pending.read_text(encoding="utf-8")
             with library_bars(self.config.progress):
                 model.save_pretrained(directory, tokenizer=self.tokenizer, stats=stats,
                                       extra_meta={"global_step": self.global_step},
                                       state_dict=state if acc.distributed_type.value == "FSDP" else None,
-                                      files={CONFIG_FILE: self.config.to_json()})  # the settings land with it
+                                      files=files)
+            if METRICS_FILE in files:  # landed: the run's log is metrics.jsonl from now on
+                pending.unlink(missing_ok=True)
+                self._metrics_path = self.output_dir / METRICS_FILE
         acc.wait_for_everyone()
         return directory
 
@@ -763,13 +792,14 @@ class RewardTrainer:
         if not self.accelerator.is_main_process:
             return
         self.output_dir.mkdir(parents=True, exist_ok=True)
-        with open(self.output_dir / METRICS_FILE, "a", encoding="utf-8") as handle:
+        with open(self._metrics_path, "a", encoding="utf-8") as handle:
             # NaN (a diverged loss, an evaluation AUROC of one class) as null: a bare NaN token is no JSON
             handle.write(json_text(record, default=float) + "\n")
 
-    def _trim_metrics(self, step: int) -> None:
-        """On resume, drop the lines a killed run wrote after its last checkpoint."""
-        path = self.output_dir / METRICS_FILE
+    def _trim_metrics(self, step: int, source: Path | None = None) -> None:
+        """On resume, drop the lines a killed run wrote after its last checkpoint: this run's log is the lines of
+        ``source`` (by default the log itself) up to ``step``."""
+        path = source or self._metrics_path
         if not path.exists():
             return
         if step == 0:
@@ -790,7 +820,7 @@ class RewardTrainer:
                                   "resume") from err
             if record["step"] <= step:
                 keep.append(line)
-        with atomic_path(path) as tmp:
+        with atomic_path(self._metrics_path) as tmp:
             tmp.write_text("".join(line + "\n" for line in keep))
 
 
