@@ -520,6 +520,7 @@ def cmd_aggregate(args: argparse.Namespace) -> int:
         if annotator_table is not None:
             write_table(annotator_table, Path(args.annotators))
     print(f"method: {args.method}  judgments: {len(judgments):,}  pairs: {len(soft):,}  fit: {elapsed:.2f}s")
+    _say_duplicates_dropped(args, judgments, "judgments of one pair")
     scores = _summary(soft, judgments)
     if scores:
         print(
@@ -534,6 +535,18 @@ def cmd_aggregate(args: argparse.Namespace) -> int:
     if annotator_table is not None:  # it was written without a word: the user looked for it
         print(f"wrote {args.annotators} (annotator table, {counted(len(annotator_table), 'annotator')})")
     return 0
+
+
+def _say_duplicates_dropped(args: argparse.Namespace, judgments: pd.DataFrame, what: str,
+                            key: str = "accord") -> None:
+    """One line counting the repeats that ``--duplicates first|last`` left out: the fit's count was all it said (4
+    rows read, 'judgments: 3'). The count is the validator's, which saw the input's rows."""
+    from accord.datasets.schema import duplicates_dropped
+
+    dropped = duplicates_dropped(judgments, key)
+    if dropped:
+        print(f"--duplicates {args.duplicates} left out {counted(dropped, 'row')} of {len(judgments) + dropped:,} "
+              f"read: a rater's repeated {what} (the {args.duplicates} of each kept)")
 
 
 def _refuse_unused(args: argparse.Namespace, kind: str, *names: str) -> None:
@@ -577,6 +590,7 @@ def _aggregate_attributes(args: argparse.Namespace, judgments: pd.DataFrame, out
     elapsed = time.perf_counter() - started
     attributes = judgments.attrs["accord"]["attributes"]
     print(f"method: {method}  ratings: {len(judgments):,}  attributes: {', '.join(attributes)}  fit: {elapsed:.2f}s")
+    _say_duplicates_dropped(args, judgments, "ratings of one item on one attribute")
     if item == "response":
         print(f"wrote {output} (per-response attribute scores, {counted(len(cleaned.responses), 'response')})")
     if cleaned.pairs is not None and (pairs_output is not None or item == "pair"):
@@ -942,6 +956,7 @@ def _aggregate_steps(args: argparse.Namespace, output: Path) -> int:
             write_table(annotator_table, Path(args.annotators))
     print(f"method: {args.method}  step judgments: {len(judgments):,}  solutions: {len(cleaned):,}  "
           f"fit: {elapsed:.2f}s")
+    _say_duplicates_dropped(args, judgments, "labels of one step", key="accord_steps")
     print(f"wrote {output} (cleaned step dataset, {counted(len(cleaned), 'solution')}, "
           f"{counted(int(cleaned['n_steps'].sum()), 'step')})")
     if annotator_table is not None:

@@ -1544,3 +1544,34 @@ def test_a_categorical_gold_value_with_spaces_matches_the_class_written_so(tmp_p
     assert main(["aggregate", "--input", str(source), "--gold", str(gold), "--method", "majority",
                  "--output", str(output)]) == 0
     assert "against gold (2 items): accuracy 1.000" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("kind", ["pairs", "pairs with gold", "attributes", "steps"])
+def test_duplicates_first_or_last_says_how_many_rows_it_left_out(kind, tmp_path, capsys):
+    """``--duplicates first|last`` dropped a rater's repeats and said only the fit's count (4 rows read, 'judgments:
+    3'): one line now counts the rows left out, as the validator counted them (a table validated again with its
+    gold keeps the count)."""
+    source = tmp_path / "judgments.csv"
+    if kind == "steps":
+        _step_table(source)
+    elif kind == "attributes":
+        _attribute_table(source)
+    else:
+        pd.DataFrame({"pair_id": ["p1", "p2", "p2"], "annotator": ["w1", "w1", "w2"], "label": ["A", "A", "B"],
+                      "response_a": ["x", "u", "u"], "response_b": ["y", "v", "v"]}).to_csv(source, index=False)
+    table = pd.read_csv(source)
+    n = len(table)
+    pd.concat([table, table.iloc[[0, 0]]]).to_csv(source, index=False)  # the first row twice more
+    gold = tmp_path / "gold.csv"
+    pd.DataFrame({"pair_id": ["p1", "p2"], "gold": ["A", "B"]}).to_csv(gold, index=False)
+    extra = ["--gold", str(gold)] if kind == "pairs with gold" else []
+    output = tmp_path / "out.parquet"
+    for policy in ("first", "last"):
+        assert main(["aggregate", "--input", str(source), "--duplicates", policy, *extra, "--output", str(output),
+                     "--quiet", *(["--method", "majority"] if kind.startswith("pairs") else [])]) == 0
+        out = capsys.readouterr().out
+        assert f"--duplicates {policy} left out 2 rows of {n + 2:,} read" in out, out
+    pd.concat([table]).to_csv(source, index=False)  # nothing repeated: nothing said
+    assert main(["aggregate", "--input", str(source), "--duplicates", "first", *extra, "--output", str(output),
+                 "--quiet", *(["--method", "majority"] if kind.startswith("pairs") else [])]) == 0
+    assert "left out" not in capsys.readouterr().out

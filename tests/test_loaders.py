@@ -10,6 +10,7 @@ import re
 import shutil
 import urllib.error
 import urllib.parse
+import warnings
 import zipfile
 from pathlib import Path
 
@@ -81,7 +82,9 @@ def ukp_strict() -> pd.DataFrame:
 
 @pytest.fixture(scope="module")
 def pandalm_table() -> pd.DataFrame:
-    return load_pandalm(shared_data_or_skip("pandalm"))
+    folder = shared_data_or_skip("pandalm")
+    with pytest.warns(UserWarning, match="dropped 25 of 999 verdicts of gpt-3.5-turbo"):  # its "garbage" verdicts
+        return load_pandalm(folder)
 
 
 class TestUKPConvArg1:
@@ -256,6 +259,24 @@ class TestPandaLM:
         # was "file <folder>, column 'annotator', row 10" (a row of the merged judgments)
         with pytest.raises(ValidationError, match=f"file {judged}, column 'idx', row 2: repeated item"):
             load_pandalm(tmp_path)
+
+
+    def test_non_verdicts_left_out_are_counted_in_a_warning(self, tmp_path: Path) -> None:
+        items = [{"idx": i, "instruction": "q", "input": "", "response1": f"a{i}", "response2": "b",
+                  "annotator1": 1, "annotator2": 2, "annotator3": 0} for i in range(4)]
+        (tmp_path / "testset-v1.json").write_text(json.dumps(items), encoding="utf-8")
+        gpt = tmp_path / "gpt-3.5-turbo-testset-v1.json"
+        gpt.write_text(json.dumps([{"idx": i, "gpt_result": "garbage" if i % 2 else "1"} for i in range(4)]),
+                       encoding="utf-8")
+        (tmp_path / "pandalm-7b-testset-v1.json").write_text(
+            json.dumps([{"idx": i, "pandalm_result": 1} for i in range(4)]), encoding="utf-8")
+        # the judge's two unparseable verdicts were dropped without a word (14 of 16 judgments returned)
+        with pytest.warns(UserWarning, match=rf"{re.escape(str(gpt))}: dropped 2 of 4 verdicts of gpt-3\.5-turbo"):
+            table = load_pandalm(tmp_path)
+        assert (table["annotator"] == "gpt-3.5-turbo").sum() == 2
+        with warnings.catch_warnings():  # nothing left out, nothing said
+            warnings.simplefilter("error")
+            load_pandalm(tmp_path, include_ai_judges=False)
 
 
 class TestSnowAndVLDB:

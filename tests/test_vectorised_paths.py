@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import warnings
 from typing import Any
 
@@ -446,13 +447,120 @@ def test_load_steps_of_a_cleaned_step_dataset_is_the_per_row_result(data, n):
         except ValidationError as error:
             return str(error)
 
-    fast, per_row = _both_paths(outcome, reward_steps, "flat_lists", lambda values, texts=False: None)
+    fast = outcome()
+    with _row_by_row():
+        per_row = outcome()
+    assert type(fast) is type(per_row)
     if isinstance(per_row, str):
+        assert fast == per_row
         return
-    pd.testing.assert_frame_equal(fast, per_row, check_exact=True)
-    for column in ("completions", "labels", "label_weights"):
+    _same_step_table(fast, per_row, ("completions", "labels", "label_weights"))
+
+
+@contextlib.contextmanager
+def _row_by_row(old_route: bool = False) -> Any:
+    """Every list column of a step dataset read row by row (no :func:`flat_lists`, in the checks or in making the
+    lists), as before; ``old_route``: a cleaned step file also read as a table first to find its columns, then read
+    again by the cleaned reader, as before it was read once."""
+    import accord.datasets.steps.cleaned as cleaned
+    import accord.reward.steps as reward_steps
+
+    with pytest.MonkeyPatch.context() as patch:
+        for module in (cleaned, reward_steps):
+            patch.setattr(module, "flat_lists", lambda values, texts=False: None)
+        if old_route:
+            patch.setattr(reward_steps, "_names_step_columns", lambda path, fmt: False)
+        yield
+
+
+def _same_step_table(fast: pd.DataFrame, per_row: pd.DataFrame, columns: tuple[str, ...]) -> None:
+    """The same frame, its list columns holding lists of values of the same types (their reprs: a NaN is no NaN's
+    equal), with the same provenance."""
+    pd.testing.assert_frame_equal(fast.drop(columns=list(columns)), per_row.drop(columns=list(columns)),
+                                  check_exact=True)
+    assert list(fast.columns) == list(per_row.columns)
+    for column in columns:
+        assert [type(cell) for cell in fast[column]] == [type(cell) for cell in per_row[column]], column
         assert [[type(v) for v in cell] for cell in fast[column]] == [[type(v) for v in cell] for cell in per_row[column]]
         assert repr(fast[column].tolist()) == repr(per_row[column].tolist())
+    assert fast.attrs == per_row.attrs
+
+
+def _write_raw(frame: pd.DataFrame, path: Any) -> bool:
+    """``frame`` written as it is (no check) in the format of ``path``'s suffix; ``False`` where it cannot be."""
+    try:
+        if path.suffix == ".parquet":
+            frame.to_parquet(path, index=False)
+        else:
+            frame.to_json(path, orient="records", lines=True, double_precision=15)
+    except Exception:  # noqa: BLE001 - an odd cell pandas or Arrow cannot write: nothing to read back
+        return False
+    return True
+
+
+@settings(max_examples=200, deadline=None)
+@given(data=st.data(), n=st.integers(1, 5), odd=st.booleans(), suffix=st.sampled_from([".parquet", ".jsonl"]),
+       empty=st.booleans())
+def test_load_steps_of_a_cleaned_step_file_is_the_old_routes_result(tmp_path_factory, data, n, odd, suffix, empty):
+    """A cleaned step file read once, its lists cut from flat arrays, gives what reading it as a table, again as a
+    cleaned step dataset and making its lists row by row gave: the same frame, provenance and error."""
+    import accord.reward.steps as reward_steps
+    from accord.datasets.steps import write_cleaned_steps
+
+    rows = [_solution(data.draw, data.draw(st.integers(1, 6))) for _ in range(n)]
+    frame = pd.DataFrame(rows).assign(solution_id=lambda f: f["solution_id"] + 100 * np.arange(n))  # one per row
+    path = tmp_path_factory.mktemp("steps") / f"steps{suffix}"
+    if odd or empty:
+        if odd:
+            _make_one_cell_odd(data.draw, frame, ["completions", "labels", "label_uncertainty", "label_weights",
+                                                  "p_first_error"])
+        if not _write_raw(frame.iloc[:0] if empty else frame, path):
+            return
+    else:
+        with _row_by_row():  # written as before, so that this reads what the writer wrote before
+            write_cleaned_steps(frame, path, provenance={"method": "test"})
+
+    def outcome() -> Any:
+        try:
+            return reward_steps.load_steps(path)
+        except AccordError as error:
+            return f"{type(error).__name__}: {error}"
+
+    fast = outcome()
+    with _row_by_row(old_route=True):
+        per_row = outcome()
+    assert type(fast) is type(per_row)
+    if isinstance(per_row, str):
+        assert fast == per_row
+        return
+    assert not odd or not empty
+    _same_step_table(fast, per_row, ("completions", "labels", "label_uncertainty", "label_weights", "p_first_error"))
+
+
+@settings(max_examples=150, deadline=None)
+@given(data=st.data(), n=st.integers(1, 5), suffix=st.sampled_from([".parquet", ".jsonl"]))
+def test_write_cleaned_steps_writes_what_the_per_row_lists_wrote(tmp_path_factory, data, n, suffix):
+    """The writer's lists cut from flat arrays write the file that the per-row lists wrote, byte for byte but the
+    time of writing."""
+    import pyarrow.parquet as pq
+
+    from accord.datasets.steps import write_cleaned_steps
+
+    rows = [_solution(data.draw, data.draw(st.integers(1, 6))) for _ in range(n)]
+    frame = pd.DataFrame(rows).assign(solution_id=lambda f: f["solution_id"] + 100 * np.arange(n))
+    folder = tmp_path_factory.mktemp("written")
+    fast, per_row = folder / f"fast{suffix}", folder / f"per_row{suffix}"
+    then = pd.Timestamp("2026-01-01", tz="UTC")
+    with pytest.MonkeyPatch.context() as patch:  # one time of writing for both
+        patch.setattr(pd.Timestamp, "now", staticmethod(lambda tz=None: then))
+        write_cleaned_steps(frame, fast)
+        with _row_by_row():
+            write_cleaned_steps(frame, per_row)
+    if suffix == ".parquet":
+        assert pq.read_table(fast).equals(pq.read_table(per_row), check_metadata=True)
+    else:
+        assert fast.read_bytes() == per_row.read_bytes()
+        assert (folder / ".fast.jsonl.meta.json").read_bytes() == (folder / ".per_row.jsonl.meta.json").read_bytes()
 
 
 @settings(max_examples=200, deadline=None)

@@ -43,8 +43,8 @@ import pandas as pd
 
 from accord.datasets.errors import AccordError, ValidationError
 from accord.datasets.schema import (INT64_LIMIT, check_flat_columns, check_ids, checked, checked_info,
-                                    decode_dictionaries, first_bad_rating, input_rows, plain_values, rows_of_input,
-                                    string_mask, user_rows)
+                                    decode_dictionaries, dropped_before, first_bad_rating, input_rows, plain_values,
+                                    rows_of_input, string_mask, user_rows)
 
 ATTRIBUTE_COLUMN = "attribute"
 ITEM_KINDS: dict[str, str] = {"response": "response_id", "pair": "pair_id"}
@@ -194,6 +194,7 @@ def validate_attributes(
     if isinstance(scales, Mapping):  # the declared order first, then any attribute declared by the scale columns
         order = [str(a) for a in scales if str(a) in set(names)] + [a for a in names if a not in scales]
     _check_on_scale(table, declared, source)
+    given = len(table)
     table = _apply_duplicates(table, item_column, duplicates, source)
     positions = user_rows(table.index, given_rows)
     table = table.reset_index(drop=True)
@@ -206,7 +207,7 @@ def validate_attributes(
         "item": kind,
         "attributes": order,
         "scales": {a: [int(declared[a][0]), int(declared[a][1])] for a in order},
-    }, positions)
+    }, positions, dropped_before(judgments, given_rows) + given - len(table))
 
 
 def encode_attributes(table: pd.DataFrame) -> AttributeCodes:

@@ -112,11 +112,13 @@ class Checked(dict):
     JSON and reads them back as plain dicts: a validated table written, edited and read back skipped validation.
 
     ``input_rows``, where a duplicate policy dropped rows, holds each kept row's position in the table given to the
-    validator (:func:`input_row` reads it), and ``rows_order`` the order of the rows it describes: attributes, not
-    entries, so that the JSON written to Parquet stays small and holds no array."""
+    validator (:func:`input_row` reads it), and ``rows_order`` the order of the rows it describes; ``dropped`` how
+    many rows of the user's table the policy left out (:func:`duplicates_dropped`). Attributes, not entries, so that
+    the JSON written to Parquet stays small and holds no array."""
 
     input_rows: np.ndarray | None = None
     rows_order: str | None = None  # row_order of the table when input_rows was recorded
+    dropped: int = 0
 
 
 def row_order(table: pd.DataFrame) -> str:
@@ -131,6 +133,14 @@ def row_order(table: pd.DataFrame) -> str:
 def _record_rows(record: Checked, table: pd.DataFrame, rows: np.ndarray) -> None:
     record.input_rows = rows
     record.rows_order = row_order(table)
+
+
+def duplicates_dropped(table: Any, key: str = "accord") -> int:
+    """How many rows of the user's table a duplicate policy ('first', 'last') left out of the validated ``table``
+    (a table validated again, gold attached, keeps the first count); 0 for a table no validator returned. ``key``:
+    where the validator records its checks (``"accord_steps"`` for step judgments)."""
+    info = checked_info(table, key)
+    return 0 if info is None else info.dropped
 
 
 def input_row(table: pd.DataFrame, position: int) -> int:
@@ -278,6 +288,7 @@ def validate(
         # then the floats 0.0, 1.0, 2.0 for integer labels, where a nullable Int64 gold gave 0, 1, 2
         table["gold"] = _as_integers(table["gold"])
 
+    given = len(table)
     table = _apply_duplicate_policy(table, duplicates, source)
     positions = user_rows(table.index, given_rows)
     table = table.reset_index(drop=True)
@@ -287,7 +298,7 @@ def validate(
     info: dict[str, Any] = {"form": form, "scale": scale}
     if form == "categorical" and classes is not None:
         info["classes"] = list(classes)
-    return checked(table, info, positions)
+    return checked(table, info, positions, dropped_before(judgments, given_rows) + given - len(table))
 
 
 def user_rows(kept: pd.Index, given_rows: np.ndarray | None) -> np.ndarray:
@@ -297,14 +308,22 @@ def user_rows(kept: pd.Index, given_rows: np.ndarray | None) -> np.ndarray:
     return positions if given_rows is None else given_rows[positions]
 
 
-def checked(table: pd.DataFrame, info: dict[str, Any], positions: np.ndarray) -> pd.DataFrame:
+def checked(table: pd.DataFrame, info: dict[str, Any], positions: np.ndarray, dropped: int = 0) -> pd.DataFrame:
     """``table`` marked validated with ``info``, recording its rows' ``positions`` in the user's table where they
-    are not simply 0..n-1 (rows were dropped)."""
+    are not simply 0..n-1 (rows were dropped) and how many of the user's rows a duplicate policy ``dropped``."""
     record = Checked(info)
-    if not np.array_equal(positions, np.arange(len(table))):
+    record.dropped = int(dropped)
+    # (also where only the last rows were dropped: a table validated again then still knows it is these rows)
+    if dropped or not np.array_equal(positions, np.arange(len(table))):
         _record_rows(record, table, positions)
     table.attrs["accord"] = record
     return table
+
+
+def dropped_before(judgments: pd.DataFrame, given_rows: np.ndarray | None) -> int:
+    """The rows of the user's table that an earlier validation of ``judgments`` dropped as duplicates, where it is
+    still that validation's table (``given_rows``: :func:`input_rows` of it); 0 otherwise."""
+    return duplicates_dropped(judgments) if given_rows is not None else 0
 
 
 def with_required_columns(judgments: pd.DataFrame, *, form: Form | None = None, scale: int | None = None,

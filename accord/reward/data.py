@@ -13,11 +13,9 @@
 
 from __future__ import annotations
 
-import gc
 import os
 import warnings
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from itertools import chain, repeat
 from operator import add, eq, getitem, mul
@@ -32,6 +30,7 @@ from accord.datasets.cleaned import (CLEANED_COLUMNS, check_cleaned, is_messages
                                      read_cleaned, split_shared_messages)
 from accord.datasets.errors import AccordError, SettingError, SettingWarning, ValidationError
 from accord.datasets.io import COMPRESSION_SUFFIXES, infer_format
+from accord.datasets.io import collector_paused as _collector_paused
 from accord.datasets.schema import columns_note
 from accord.datasets.loaders.generic import read_table
 
@@ -869,19 +868,6 @@ class PairEncoder:
             f"{len(alike)} of {len(frame)} pairs of two different responses were cut to the same tokens by "
             f"{name} {self.max_length}{why}: the model cannot tell their sides apart; a larger {name} keeps "
             "them apart")), stacklevel=3)
-
-
-@contextmanager
-def _collector_paused() -> Iterator[None]:
-    """Python's cyclic garbage collector paused while lists of token ids are built: lists of ints make no cycles,
-    yet each collection walked every list built so far (most of the time of laying pairs out)."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 def _fit_prompt(prompt: list[int], room: int | None) -> tuple[list[int], bool]:

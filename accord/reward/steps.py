@@ -28,6 +28,7 @@ candidates (``problem_id``) with the solution scored by its weakest step, the pr
 
 from __future__ import annotations
 
+import json
 import os
 import warnings
 from collections.abc import Sequence
@@ -39,19 +40,22 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 import torch
 from scipy.special import expit
 
 from accord import metrics
-from accord.datasets.cleaned import prompt_texts
+from accord.datasets.cleaned import CLEANED_COLUMNS, prompt_texts
 from accord.datasets.errors import AccordError, SettingError, SettingWarning, ValidationError
 from accord.datasets.io import infer_format
-from accord.datasets.steps.cleaned import (STEP_CLEANED_COLUMNS, check_cleaned_steps, flat_lists, float_list,
-                                           read_cleaned_steps)
+from accord.datasets.steps.cleaned import (STEP_CLEANED_COLUMNS, check_cleaned_steps, checked_steps, flat_lists,
+                                           float_list, float_rows, read_unchecked_steps, text_rows)
 from accord.reward.config import QUOTE, assigned, refused
 from accord.reward.data import PairCollator, PairEncoder, _cleaned_format, _collector_paused, warn_cut
 from accord.reward.evaluate import (
     _bar,
+    _check_texts,
     _device,
     _eval_mode,
     _read_frame,
@@ -100,13 +104,15 @@ def load_steps(source: Any, *, need_labels: bool = True) -> pd.DataFrame:
         path = Path(source)
         if not path.exists():
             raise AccordError(f"file {path}: not found")
-        frame = _read_frame(path)
         # the cleaned reader reads a file of its formats (and its provenance), as load_pairs does; a compressed one,
         # a JSON array or a `datasets` folder (each refused by the cleaned reader: "cannot tell the format from the
         # suffix ''", or read as JSON Lines) is checked below
         fmt = None if path.is_dir() else _cleaned_format(path, infer_format(path))
+        if fmt is not None and _names_step_columns(path, fmt):
+            return _read_cleaned_steps(path, fmt)
+        frame = _read_frame(path)
         if all(column in frame.columns for column in STEP_CLEANED_COLUMNS) and fmt is not None:
-            frame = read_cleaned_steps(path, fmt=fmt)
+            return _read_cleaned_steps(path, fmt)  # (columns its first line does not show)
     elif isinstance(source, pd.DataFrame):
         frame = source.reset_index(drop=True)
     else:
@@ -114,18 +120,54 @@ def load_steps(source: Any, *, need_labels: bool = True) -> pd.DataFrame:
     # a column only the cleaned dataset has makes it one: without all of them it was read as the stepwise layout,
     # silently, its label weights and outcome weights 1 and p_all_correct the product of the step labels
     if any(column in frame.columns for column in CLEANED_ONLY_COLUMNS):
-        check_cleaned_steps(frame, source=name)  # names the missing column
+        lists = check_cleaned_steps(frame, source=name)  # names the missing column
         out = frame.copy()
         with _collector_paused():  # lists of texts and floats make no cycles; it walked every list made so far
-            out["completions"] = out["completions"].map(list)
+            out["completions"] = text_rows(out["completions"], lists["completions"])
             for column in ("labels", "label_weights"):
-                out[column] = _float_lists(out[column], flat_lists(out[column]))
-        out["solution_id"] = out["solution_id"].astype(str)
-        # a null prompt is no prompt, as in the stepwise layout (the encoder read it as the problem text "nan"), and
-        # chat messages the text the step encoder reads (it has no chat template; their Python repr was read)
-        out["prompt"] = prompt_texts(out["prompt"])
-        return out
+                out[column] = float_rows(out[column], lists[column])
+        return _as_step_table(out)
     return _stepwise(frame, name, need_labels)
+
+
+def _read_cleaned_steps(path: Path, fmt: str) -> pd.DataFrame:
+    """A cleaned step dataset file, read and checked once (it was read as a table to find its columns, then read
+    again and checked twice: 2 of the 3.5 s of loading 64k solutions)."""
+    try:
+        frame, meta = read_unchecked_steps(path, fmt)
+    except AccordError:
+        _read_frame(path)  # the table reader's error, which names the line, as before
+        raise
+    _check_texts(frame, str(path))  # as the table reader checks it (an empty file has nothing to score)
+    out = _as_step_table(checked_steps(frame, source=str(path)))
+    out.attrs["provenance"] = meta
+    return out
+
+
+def _names_step_columns(path: Path, fmt: str) -> bool:
+    """Whether a file is a cleaned step dataset by its columns, told without reading its rows: a Parquet file's
+    schema, or the first line of a JSON Lines file (its every line holds every column). ``False`` where that does
+    not tell: the file is then read as a table to find them."""
+    try:
+        if fmt == "parquet":
+            names = set(pq.read_schema(path).names)
+        else:
+            with open(path, encoding="utf-8-sig") as handle:  # utf-8-sig: a byte-order mark is skipped
+                first = json.loads(handle.readline())
+            names = set(first) if isinstance(first, dict) else set()
+    except (OSError, ValueError, pa.ArrowException):
+        return False
+    # (a file with the preference dataset's columns too is the table reader's, as before)
+    return set(STEP_CLEANED_COLUMNS) <= names and not set(CLEANED_COLUMNS) <= names
+
+
+def _as_step_table(out: pd.DataFrame) -> pd.DataFrame:
+    """A checked cleaned step dataset with its ids and prompts as the step encoder reads them (in place)."""
+    out["solution_id"] = out["solution_id"].astype(str)
+    # a null prompt is no prompt, as in the stepwise layout (the encoder read it as the problem text "nan"), and
+    # chat messages the text the step encoder reads (it has no chat template; their Python repr was read)
+    out["prompt"] = prompt_texts(out["prompt"])
+    return out
 
 
 def _stepwise(frame: pd.DataFrame, source: str | None, need_labels: bool) -> pd.DataFrame:
@@ -147,7 +189,7 @@ def _stepwise(frame: pd.DataFrame, source: str | None, need_labels: bool) -> pd.
     # 16 s of loading 1M solutions); any other column is read row by row, which names its first bad row
     known = flat_lists(frame["completions"], texts=True)
     if known is not None and (known[0] > 0).all():
-        steps, n_steps = _text_lists(frame["completions"], known), known[0].astype(np.int64)
+        steps, n_steps = text_rows(frame["completions"], known), known[0].astype(np.int64)
     else:
         # a 0-d array is no list (iterating it was a raw TypeError); a 2-d one's rows are no texts, refused below
         steps = frame["completions"].map(lambda v: list(v) if isinstance(v, (list, tuple)) or (
@@ -161,7 +203,7 @@ def _stepwise(frame: pd.DataFrame, source: str | None, need_labels: bool) -> pd.
     if "labels" in frame.columns:
         known = flat_lists(frame["labels"])
         if known is not None:  # every row a flat list of floats: what float_list reads of it
-            labels = _float_lists(frame["labels"], known)
+            labels = float_rows(frame["labels"], known)
             wrong = known[0] != n_steps
         else:
             labels = frame["labels"].map(lambda v: None if (values := float_list(v)) is None else values.tolist())
@@ -198,31 +240,6 @@ def _stepwise(frame: pd.DataFrame, source: str | None, need_labels: bool) -> pd.
         if column not in out.columns:
             out[column] = frame[column].to_numpy()
     return out
-
-
-def _float_lists(values: pd.Series, known: tuple[np.ndarray, np.ndarray] | None) -> pd.Series:
-    """Each row's list as floats (``np.asarray(v, dtype=float).tolist()``), sliced from one list of every row's
-    values when :func:`flat_lists` read the column (``known``; not an array and a list per row), else row by
-    row."""
-    if known is None:
-        return values.map(lambda v: np.asarray(v, dtype=float).tolist())
-    return _split(values, known[0], known[1].tolist())
-
-
-def _text_lists(values: pd.Series, known: tuple[np.ndarray, np.ndarray] | None) -> pd.Series:
-    """Each row's step texts as a list (``list(v)``), sliced from one list of every row's texts when
-    :func:`flat_lists` read the column (``known``), else row by row."""
-    if known is None:
-        return values.map(list)
-    return _split(values, known[0], list(chain.from_iterable(values)))
-
-
-def _split(values: pd.Series, lengths: np.ndarray, flat: list[Any]) -> pd.Series:
-    """``flat`` cut into one list per row of ``values`` (``lengths[i]`` entries each), as a column like it."""
-    ends = np.cumsum(lengths.astype(np.int64))
-    with _collector_paused():  # lists of floats or texts make no cycles
-        rows = list(map(flat.__getitem__, map(slice, (ends - lengths.astype(np.int64)).tolist(), ends.tolist())))
-    return pd.Series(rows, index=values.index, dtype=object, name=values.name)
 
 
 # ----------------------------------------------------------------------------------------------------------------------

@@ -7,7 +7,8 @@ items: ``gpt-3.5-turbo-testset-v1.json`` (``gpt_result``: the strings ``"1"``, `
 items, ``"garbage"``: an unparseable verdict) and ``pandalm-7b-testset-v1.json`` (``pandalm_result``: 0/1/2).
 
 The loader returns one judgment per (item, rater): 2,997 human judgments, plus 999 by ``pandalm-7b`` and 974 by
-``gpt-3.5-turbo`` (its 25 ``"garbage"`` verdicts are not judgments and are dropped) when AI judges are included.
+``gpt-3.5-turbo`` (its 25 ``"garbage"`` verdicts are not judgments and are dropped, with one warning counting them)
+when AI judges are included.
 ``annotator_is_ai`` and ``annotator_kind`` (``"human"``/``"ai"``) tell them apart; the judges' explanations are in
 ``reason``.
 """
@@ -15,6 +16,7 @@ The loader returns one judgment per (item, rater): 2,997 human judgments, plus 9
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -99,6 +101,13 @@ def load_pandalm(path: str | os.PathLike | None = None, *, include_ai_judges: bo
 
     verdict_text = judgments["raw"].map(_verdict_text)
     keep = ~verdict_text.isin(_NON_VERDICTS)
+    # one warning per file counting them, as the other loaders say what they leave out (4,970 of 4,995 judgments
+    # were returned without a word)
+    for (file, judge), group in judgments.groupby(["_source", "annotator"], sort=False):
+        dropped = int((~keep[group.index]).sum())
+        if dropped:
+            warnings.warn(f"{file}: dropped {dropped} of {len(group)} verdicts of {judge} that are no judgment "
+                          f"({', '.join(repr(v) for v in sorted(_NON_VERDICTS))})", stacklevel=2)
     judgments, verdict_text = judgments[keep], verdict_text[keep]
     judgments["label"] = verdict_text.map(_VERDICTS)
     bad = judgments["label"].isna()

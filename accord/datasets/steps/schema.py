@@ -196,6 +196,7 @@ def validate_steps(
         raise ValidationError(f"label outside the declared set {label_set} {allowed}", source=source,
                               column="label", row=row, value=judgments["label"].iloc[row])
 
+    given = len(table)
     table = _apply_duplicate_policy(table, duplicates, source)
     positions = table.index  # of the rows kept, in the table given
     table = table.reset_index(drop=True)
@@ -208,7 +209,8 @@ def validate_steps(
             if column in table.columns:
                 _check_one_value(table, codes, column, f"one solution has two different {column}s", source,
                                  by_step=False)
-    table.attrs[ATTRS_KEY] = Checked(labels=label_set)
+    table.attrs[ATTRS_KEY] = record = Checked(labels=label_set)
+    record.dropped = given - len(table)  # rows the duplicate policy left out (duplicates_dropped reads it)
     return table
 
 
