@@ -417,7 +417,8 @@ def _summary(soft_labels: Any, judgments: pd.DataFrame) -> dict[str, float]:
     # graded gold under a model over sides (the ordinal model) as its side: the grades failed as 'gold label 2 is not
     # one of the classes', a traceback after the output was written
     gold = labels_as_classes(judgments, soft_labels.probs.columns, gold)
-    scores = metrics.score(soft_labels.probs, gold)
+    # a gold class no rater gave is none of the model's classes (gold never makes one): scored as never predicted
+    scores = metrics.score(metrics.with_gold_classes(soft_labels.probs, gold), gold)
     # the accuracy leaves gold ties out (metrics.accuracy), the other scores read them: the line says how many
     scored = gold.dropna()
     scores["ties"] = int((scored[scored.index.isin(soft_labels.probs.index)].astype(str) == "tie").sum())

@@ -1286,6 +1286,29 @@ def test_the_gold_summary_says_how_many_gold_ties_the_accuracy_leaves_out(tmp_pa
     assert "against gold (3 items): accuracy 0.667" in capsys.readouterr().out
 
 
+def test_a_gold_class_no_rater_gave_is_scored_as_never_predicted_and_not_fitted(tmp_path, capsys):
+    """Gold 'c' beside labels a/b: gold's classes were added to the model's, so --gold changed the fit (soft labels
+    over a, b and c, vote-fraction's uncertainty 0.186 -> 0.213). The model's classes are the labels' now, and gold
+    'c' is scored as a class never predicted: wrong in the accuracy, a finite NLL."""
+    import math
+
+    source, gold, output = tmp_path / "judgments.csv", tmp_path / "gold.csv", tmp_path / "soft.csv"
+    pd.DataFrame({"pair_id": ["i1"] * 3 + ["i2"] * 3 + ["i3"] * 3, "annotator": ["r1", "r2", "r3"] * 3,
+                  "label": ["a", "a", "b", "b", "b", "a", "a", "b", "a"]}).to_csv(source, index=False)
+    pd.DataFrame({"pair_id": ["i1", "i2", "i3"], "gold": ["a", "c", "b"]}).to_csv(gold, index=False)
+    plain = tmp_path / "plain.csv"
+    assert main(["aggregate", "--input", str(source), "--form", "categorical", "--method", "vote-fraction",
+                 "--output", str(plain), "--quiet"]) == 0
+    assert main(["aggregate", "--input", str(source), "--form", "categorical", "--method", "vote-fraction",
+                 "--gold", str(gold), "--output", str(output)]) == 0
+    out = capsys.readouterr().out
+    pd.testing.assert_frame_equal(pd.read_csv(output), pd.read_csv(plain))
+    line = next(t for t in out.splitlines() if "against gold (3 items)" in t)
+    assert "accuracy 0.333" in line, line  # i1 right, i2 (gold c) and i3 wrong
+    nll = float(line.split("NLL ")[1].split()[0].rstrip(","))
+    assert math.isfinite(nll) and nll > 9.0, line  # the never-predicted 'c' costs -log(1e-12) / 3
+
+
 @pytest.mark.parametrize("gold", ["pair_id,gold\np1,0\np2,1\np3,0\n", "pair_id,gold\np1,yes\np2,no\np3,yes\n"])
 def test_gold_sharing_no_class_with_the_labels_is_one_line(gold, tmp_path, capsys):
     """Labels neg/pos beside a gold file of 0/1 (another export's coding): every gold value became a class no rater

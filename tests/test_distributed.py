@@ -565,6 +565,29 @@ def test_a_folder_whose_files_differ_in_label_kinds_is_refused_by_file(tmp_path,
         validate(pd.concat(parts, ignore_index=True).astype({"label": object}), form="categorical")
 
 
+@pytest.mark.parametrize("column, later, row", [
+    ("pair_id", [1.0, 2.0, 3.5, 4.0], 2),  # integer ids in the first file, a fractional one later
+    ("annotator", [5, 2**40, 6, 7], 1),  # a later id too large for the first file's int32
+    ("label", [1.0, 0.5, 1.0, 0.0], 1),  # integer labels, a fractional one later
+])
+def test_a_later_file_whose_numbers_do_not_fit_the_first_files_type_names_file_and_column(tmp_path, column, later,
+                                                                                         row):
+    """Arrow reads a folder in its first file's schema: a later file's 3.5 beside the first file's integer ids (or a
+    value overflowing its int type) was "file <folder>: not readable as Parquet (Float value 3.500000 was truncated
+    converting to int64)", naming neither the file nor the column. Now one line names both, and the row."""
+    first = pd.DataFrame({"pair_id": [1, 1, 2, 2], "annotator": pd.array([1, 2, 1, 2], dtype="int32"),
+                          "label": [1, 0, 1, 0]})
+    second = pd.DataFrame({"pair_id": [3, 3, 4, 4], "annotator": [3, 4, 3, 4], "label": [1, 0, 1, 1]})
+    second[column] = later
+    write_parquet(first, tmp_path / "part-0.parquet")
+    write_parquet(second, tmp_path / "part-1.parquet")
+    with pytest.raises(ValidationError) as raised:
+        read_judgment_shard(tmp_path, form="categorical", batch_rows=3)
+    message = str(raised.value)
+    assert message.startswith(f"file {tmp_path / 'part-1.parquet'}, column '{column}', row {row}: "), message
+    assert "\n" not in message and "not readable as Parquet" not in message, message
+
+
 @pytest.mark.parametrize("blank", ["", "  "])
 def test_a_blank_label_gets_advice_that_mends_it(tmp_path, blank):
     """A blank label was "leave the cell empty for no label", but an empty label cell is "missing label" in both

@@ -403,3 +403,18 @@ def test_partial_fit_of_dawid_skene_with_pairs_of_one_judgment_equals_a_fit_on_a
     warm = DawidSkene(seed=0).fit(table.iloc[:150]).partial_fit(table.iloc[150:])
     cold = DawidSkene(seed=0).fit(table)
     np.testing.assert_allclose(warm.soft_labels_.probs.to_numpy(), cold.soft_labels_.probs.to_numpy(), atol=1e-6)
+
+
+def test_a_gold_tie_in_new_judgments_adds_no_tie_class():
+    # gold never shapes a fit (accord.datasets.encode): new untied judgments whose gold held a 'tie' gave the model a
+    # tie class on partial_fit, moving every soft label
+    from accord.aggregate import make_method
+
+    table = make_synthetic(40, 6, 3, with_text=False, seed=1).judgments[["pair_id", "annotator", "label"]]
+    table = table[table["label"] != "tie"].reset_index(drop=True)
+    first, late = table.iloc[:80].reset_index(drop=True), table.iloc[80:].reset_index(drop=True)
+    plain = make_method("dawid-skene", seed=0).fit(validate(first)).partial_fit(late)
+    gold = late.assign(gold=np.where(np.arange(len(late)) % 2, "tie", "A"))
+    with_gold = make_method("dawid-skene", seed=0).fit(validate(first)).partial_fit(gold)
+    assert tuple(with_gold.soft_labels_.probs.columns) == ("A", "B")
+    pd.testing.assert_frame_equal(with_gold.soft_labels_.probs, plain.soft_labels_.probs)

@@ -716,7 +716,8 @@ class _ReportBuilder:
                    f"same label as {self.models[0].method}": _same_label(top, tops[next(iter(tops))])}
             if len(gold):
                 scored_gold = self.labels_as(soft.probs.columns, gold)
-                scores = metrics.score(soft.probs, scored_gold)
+                # a gold class no rater gave is none of the model's classes: scored as never predicted
+                scores = metrics.score(metrics.with_gold_classes(soft.probs, scored_gold), scored_gold)
                 row.update({"gold accuracy": scores["accuracy"], "gold NLL": scores["nll"],
                             "gold ECE": scores["ece"]})
                 # the accuracy leaves the gold ties out, NLL and ECE read them: the intro says how many

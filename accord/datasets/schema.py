@@ -20,7 +20,8 @@ Required (accord's names; crowd-kit's ``task``/``worker``/``label`` are accepted
 
 Optional: ``prompt``, ``response_a``, ``response_b``, ``response_a_id``, ``response_b_id`` (one response may appear in
 many pairs), annotator covariates ``annotator_*`` (e.g. ``annotator_group``, ``annotator_is_ai``), item covariates
-``item_*`` (e.g. ``item_topic``), and ``gold`` (the pair's true label, where known, in the same form as ``label``).
+``item_*`` (e.g. ``item_topic``), and ``gold`` (the pair's true label, where known, in the same form as ``label``;
+only scored against, never fitted: a model's classes are the labels' and those declared, not gold's).
 A table with an ``attribute`` column is a multi-attribute table (one row per rater x item x attribute) and is
 validated by :func:`accord.datasets.attributes.validate_attributes`.
 
@@ -375,17 +376,16 @@ def encode(judgments: pd.DataFrame) -> Encoded:
     item_codes, item_index = pd.factorize(judgments["pair_id"], sort=False)
     worker_codes, worker_index = pd.factorize(judgments["annotator"], sort=False)
     labels = judgments["label"]
+    # the classes come from the labels (and the classes declared), never from gold: a gold class no rater gave made
+    # the model fit one more class (moving every soft label); gold is scored against these classes apart
+    # (accord.metrics.with_gold_classes: such a gold class is never predicted)
     if form == "preference":
         classes: tuple[Any, ...] = ("A", "B", "tie") if (labels == "tie").any() else ("A", "B")
-        if "gold" in judgments.columns and (judgments["gold"] == "tie").any():
-            classes = ("A", "B", "tie")
     elif form == "graded":
         scale = int(info["scale"])
         classes = tuple(range(-scale, scale + 1))
     else:
         observed = pd.unique(labels)
-        if "gold" in judgments.columns:
-            observed = pd.unique(np.concatenate([observed, judgments["gold"].dropna().to_numpy()]))
         declared = info.get("classes")
         classes = tuple(declared) if declared is not None else tuple(_sorted_labels(observed))
     class_codes = pd.Index(classes).get_indexer(labels)

@@ -258,7 +258,7 @@ def read_judgment_shard(path: str | os.PathLike, rank: int = 0, world_size: int 
     files: list[tuple[int, str]] = []
     folder = path.is_dir()
     scanner = dataset.scanner(columns=[names[c] for c in REQUIRED_COLUMNS], batch_size=batch_rows)
-    for tagged in _batches(scanner, source):
+    for tagged in _batches(scanner, source, dataset if folder else None, names):
         batch = tagged.record_batch
         n = batch.num_rows
         if n == 0:
@@ -330,10 +330,10 @@ def read_judgment_shard(path: str | os.PathLike, rank: int = 0, world_size: int 
                          files=files)
 
 
-def _batches(scanner: Any, source: str) -> Iterator[Any]:
-    """The scanner's tagged record batches; a file of a folder that Arrow cannot read (damaged, not Parquet, a column
-    of a type that does not cast to the first file's) is an error naming it, where it was Arrow's traceback (the
-    folder's first file alone is read before the scan)."""
+def _batches(scanner: Any, source: str, folder: Any = None, names: dict[str, str] | None = None) -> Iterator[Any]:
+    """The scanner's tagged record batches; a file Arrow cannot read (damaged, not Parquet) is an error, where it was
+    Arrow's traceback (the folder's first file alone is read before the scan). In a ``folder`` (the dataset), a
+    file whose numbers do not fit the first file's type names that file, its column and row (:func:`_uncast`)."""
     import pyarrow as pa
 
     batches = scanner.scan_batches()
@@ -343,8 +343,57 @@ def _batches(scanner: Any, source: str) -> Iterator[Any]:
         except StopIteration:
             return
         except (pa.ArrowException, OSError) as err:
+            if folder is not None and names is not None:
+                _uncast(folder, names)
             raise AccordError(f"file {source}: not readable as Parquet ({err})") from err
         yield tagged
+
+
+def _uncast(dataset: Any, names: dict[str, str]) -> None:
+    """Refuse the first file of a folder whose numbers do not cast to the type Arrow reads the folder in (its first
+    file's): a 3.5 beside the first file's integer ids, or an id too large for its int32, was "file <folder>: not
+    readable as Parquet (Float value 3.500000 was truncated converting to int64)", naming neither file nor column.
+    Read only once the scan has failed, and only the files whose column types differ from the first file's."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    for fragment in dataset.get_fragments():
+        try:
+            schema = fragment.physical_schema
+        except (pa.ArrowException, OSError):
+            continue  # a damaged file: Arrow's own reason is the message
+        for column in REQUIRED_COLUMNS:
+            name = names[column]
+            target = _decoded_type(dataset.schema.field(name).type)
+            if _decoded_type(schema.field(name).type) == target:
+                continue
+            try:
+                values = _decoded(fragment.to_table(columns=[name], schema=schema).column(name).combine_chunks())
+            except (pa.ArrowException, OSError):
+                continue  # unreadable: Arrow's own reason is the message
+            try:
+                pc.cast(values, target)
+                continue
+            except pa.ArrowInvalid:
+                pass  # a value that does not fit: found below
+            except pa.ArrowException:
+                continue
+            # the rows that change in a cast that does not check, and back: a fraction cut, a number wrapped
+            back = pc.cast(pc.cast(values, target, safe=False), values.type, safe=False)
+            changed = np.flatnonzero(np.asarray(pc.fill_null(pc.not_equal(back, values), False)))
+            row = int(changed[0]) if len(changed) else None
+            what = "labels" if column == "label" else "ids"
+            raise ValidationError(f"{what} of type {values.type} that do not fit the type {target} of the folder's "
+                                  f"first file (Arrow reads a folder in its first file's types): write the {what} of "
+                                  "every file in one type", source=fragment.path, column=name, row=row,
+                                  value=None if row is None else values[row].as_py())
+
+
+def _decoded_type(arrow_type: Any) -> Any:
+    """A column's type, a dictionary column's by its values."""
+    import pyarrow as pa
+
+    return arrow_type.value_type if pa.types.is_dictionary(arrow_type) else arrow_type
 
 
 def _in_file(files: list[tuple[int, str]], row: int) -> tuple[str, int]:

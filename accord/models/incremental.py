@@ -112,10 +112,10 @@ def extend_encoded(encoded: Encoded, new_judgments: pd.DataFrame, duplicates: st
     items, item_index = _codes_extended(encoded.item_index, table["pair_id"])
     workers, worker_index = _codes_extended(encoded.worker_index, table["annotator"])
     classes = tuple(encoded.classes)
-    if form == "preference" and "tie" not in classes and any(
-            (table[column] == "tie").any() for column in ("label", "gold") if column in table.columns):
+    if form == "preference" and "tie" not in classes and (table["label"] == "tie").any():
         # a fit of all judgments has the classes (A, B, tie) once one of them is a tie (accord.datasets.encode), and A
-        # and B keep their codes: the first tie of a stream was refused ('not one of the fitted classes')
+        # and B keep their codes: the first tie of a stream was refused ('not one of the fitted classes'). A gold
+        # tie adds none: gold never makes a class of the model (encode)
         classes = (*classes, "tie")
     labels = label_codes(replace(encoded, classes=classes), table).astype(np.int64)
     if duplicates == "error":
