@@ -8,8 +8,8 @@ them) and refits:
 
 - :class:`~accord.models.dawid_skene.DawidSkene` with closed-form VB (``inference="vb"``): VB-EM restarts from the
   previous item posteriors ``q(z)`` (new pairs from their vote fractions) and the previous fitted prior (a fitted
-  prior at the upper bound of :data:`~accord.models._vb.PRIOR_BOUNDS` is fitted afresh as a cold fit fits it, from the
-  settings' prior, without SQUAREM: :func:`_refit_dawid_skene`). VB-EM
+  prior at the upper bound of :data:`~accord.models._vb.PRIOR_BOUNDS`, the mark of a small table with more than one
+  fixed point, is refitted cold instead). VB-EM
   converges linearly, and slowly where raters are uncertain, so the warm iteration is accelerated by SQUAREM
   (Varadhan & Roland 2008) on the parameters ``E[log theta]``, ``E[log pi]`` (:func:`warm_vb_dawid_skene`). The
   calibration chosen by an earlier fit (``item_correlation="auto"``, ``vote_shrinkage="auto"``) is kept, since a
@@ -49,9 +49,9 @@ from accord.datasets import AccordError, Encoded, ValidationError, validate
 from accord.datasets.schema import REQUIRED_COLUMNS, is_validated, with_required_columns
 from accord.models._data import vote_fractions
 from accord.models._vb import (PRIOR_BOUNDS, PRIOR_TOL, Incidence, VBResult, _vb_m_step, build_incidence,
-                               cell_table, dirichlet_expected_log, fit_confusion_prior_evidence, fit_population_prior,
+                               cell_table, dirichlet_expected_log, fit_confusion_prior_evidence,
                                fit_population_prior_evidence, incidence_from_csr, remaining_distance, row_sums,
-                               softmax_last, vb_dawid_skene)
+                               softmax_last)
 from accord._session import seeded
 from accord.models.confusion import label_codes
 
@@ -196,11 +196,17 @@ def partial_fit(model: Any, new_judgments: pd.DataFrame, duplicates: str = "erro
     # (set_params): the warm refit went on with that fit's prior, class prior and calibration (after
     # set_params(empirical_prior=False) its soft labels sat 0.47 from a cold fit's)
     # (and one whose classes grew, by a first tie: the warm start's item posteriors and prior have a class too few;
-    # and a table with pairs of one judgment, which a fit leaves out of the counts and the warm sweeps do not)
+    # and a table with pairs of one judgment, which a fit leaves out of the counts and the warm sweeps do not;
+    # and a fitted confusion prior at the upper bound of PRIOR_BOUNDS, the mark of a small table whose evidence barely
+    # tells the prior's concentration: there the fixed point VB-EM reaches depends on where it starts, and a warm solve
+    # from the fit's prior, or the prior's fit from the previous q(z), settled at another than a cold fit's (soft
+    # labels 0.40 and 0.63 apart on tables of 90 and 45 judgments; neither fixed point has the higher evidence bound
+    # in general): such a table is small, and refitted cold)
     if (type(model) is not DawidSkene or model.inference != "vb" or getattr(model, "_vb", None) is None
             or "_pending_draws" not in model.__dict__ or model.__dict__.get("_fitted_settings") != model.get_params()
             or encoded.n_classes != model.encoded_.n_classes
-            or bool((np.bincount(encoded.items, minlength=encoded.n_items) < 2).any())):
+            or bool((np.bincount(encoded.items, minlength=encoded.n_items) < 2).any())
+            or (model._prior_fitted and _at_upper_bound(model._vb.confusion_prior))):
         return model._fit_table(None, encoded=encoded)
     return _refit_dawid_skene(model, encoded)
 
@@ -224,21 +230,8 @@ def _refit_dawid_skene(model: Any, encoded: Encoded) -> Any:
         model.empirical_prior) if encoded.n_workers > 1 else None
     model._prior_fitted = prior_fit is not None
     start = torch.cat([old.item_probs, fresh])
-    if prior_fit is not None and _at_upper_bound(old.confusion_prior):
-        # a prior at the upper bound of PRIOR_BOUNDS is the mark of a small table whose evidence barely tells the
-        # prior's concentration, and there the fixed point VB-EM reaches depends on how the prior's fit starts: the
-        # warm solve's evidence step, from the fitted prior or any other, went straight back to the bound, where a
-        # cold fit's first iterations (the step given q(theta), from the settings' prior) can settle inside it (soft
-        # labels 0.40 apart on 90 judgments; neither fixed point has the higher evidence bound in general). So the
-        # prior is fitted afresh as a cold fit fits it, from the previous q(z): on such small tables the slower
-        # solve costs little
-        vb = vb_dawid_skene(incidence, model._fixed_prior(encoded.n_classes), model._class_prior_vec, start,
-                            max_iter=model.max_steps, tol=model.tol, empirical_prior=True,
-                            prior_fit=fit_population_prior if model.empirical_prior == "full" else None,
-                            stop="distance")
-    else:
-        vb = warm_vb_dawid_skene(incidence, old.confusion_prior, model._class_prior_vec, start, prior_fit=prior_fit,
-                                 tol=model.tol, max_iter=model.max_steps)
+    vb = warm_vb_dawid_skene(incidence, old.confusion_prior, model._class_prior_vec, start, prior_fit=prior_fit,
+                             tol=model.tol, max_iter=model.max_steps)
     model.encoded_, model._incidence, model._cache = encoded, incidence, {}
     model._keep_vb(vb)
     model._confusion_prior = vb.confusion_prior
