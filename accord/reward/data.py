@@ -552,22 +552,8 @@ class PairEncoder:
         n_before, n_between, n_after = (part_len[3 * kind + j] for j in range(3))
         n_eos = len(self.eos)
         budget = self.max_length - n_before - n_between - n_after - n_eos
-        # _fit_prompt: the prompt's last tokens within its room
-        roomed = np.zeros(n, bool)
-        if prompt_room is not None:
-            room = np.asarray(prompt_room, dtype=np.int64)[:n] - n_before - n_between
-            roomed = lp > room
-            lp = np.where(roomed, np.maximum(room, 0), lp)
-        if (budget < 1).any():  # truncate_pair's error, for the first row it meets it on
-            truncate_pair([], [], int(budget[np.flatnonzero(budget < 1)[0]]))
-        # truncate_pair: the response cut first, never below min(its length, budget // 2), then the prompt's start
-        over = lp + lr > budget
-        keep_r = np.maximum(budget - lp, np.minimum(lr, budget // 2))
-        cut_r = over & (keep_r < lr)
-        lr_kept = np.where(over, keep_r, lr)
-        keep_p = budget - lr_kept
-        cut_p = over & (keep_p < lp)
-        lp_kept = np.where(cut_p, np.maximum(keep_p, 0), lp)
+        room = None if prompt_room is None else np.asarray(prompt_room, dtype=np.int64)[:n] - n_before - n_between
+        roomed, cut_p, cut_r, lp_kept, lr_kept = _cut_lengths(lp, lr, budget, room)
         pick = kind.tolist()
 
         def part(j: int, of: list[list[list[int]]]) -> Any:
@@ -682,23 +668,8 @@ class PairEncoder:
             end_kind[prefixed & (lr >= k) & tails] = 1
         lr = np.where(prefixed, lr - n_end[end_kind], lr)  # the response without its end marker
         budget = self.max_length - n_end[end_kind]
-        # _fit_prompt: the prompt's last tokens within its room
-        lp = lw
-        roomed = np.zeros(n, bool)
-        if prompt_room is not None:
-            room = np.asarray(prompt_room, dtype=np.int64)[:n]
-            roomed = lp > room
-            lp = np.where(roomed, np.maximum(room, 0), lp)
-        if (budget < 1).any():  # truncate_pair's error, for the first row it meets it on
-            truncate_pair([], [], int(budget[np.flatnonzero(budget < 1)[0]]))
-        # truncate_pair: the response cut first, never below min(its length, budget // 2), then the prompt's start
-        over = lp + lr > budget
-        keep_r = np.maximum(budget - lp, np.minimum(lr, budget // 2))
-        cut_r = over & (keep_r < lr)
-        lr_kept = np.where(over, keep_r, lr)
-        keep_p = budget - lr_kept
-        cut_p = over & (keep_p < lp)
-        lp_kept = np.where(cut_p, np.maximum(keep_p, 0), lp)
+        room = None if prompt_room is None else np.asarray(prompt_room, dtype=np.int64)[:n]
+        roomed, cut_p, cut_r, lp_kept, lr_kept = _cut_lengths(lw, lr, budget, room)
         # a prompt cut from the left keeps the template's start (the BOS token, the user header) and the end of the
         # text, in as many tokens as were kept, where they are enough for that start (measured once a prompt)
         head = np.zeros(n, np.int64)
@@ -868,6 +839,27 @@ class PairEncoder:
             f"{len(alike)} of {len(frame)} pairs of two different responses were cut to the same tokens by "
             f"{name} {self.max_length}{why}: the model cannot tell their sides apart; a larger {name} keeps "
             "them apart")), stacklevel=3)
+
+
+def _cut_lengths(lp: np.ndarray, lr: np.ndarray, budget: np.ndarray, room: np.ndarray | None,
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`_fit_prompt` then :func:`truncate_pair` over arrays of lengths (prompt ``lp``, response ``lr``, each
+    row's ``budget`` and prompt ``room``): whether each prompt was cut to its room, whether the pair cut the prompt
+    and the response, and the lengths each keeps (the prompt its last tokens, the response its first)."""
+    roomed = np.zeros(len(lp), bool)
+    if room is not None:
+        roomed = lp > room
+        lp = np.where(roomed, np.maximum(room, 0), lp)
+    if (budget < 1).any():  # truncate_pair's error, for the first row it meets it on
+        truncate_pair([], [], int(budget[np.flatnonzero(budget < 1)[0]]))
+    # the response cut first, never below min(its length, budget // 2), then the prompt's start
+    over = lp + lr > budget
+    keep_r = np.maximum(budget - lp, np.minimum(lr, budget // 2))
+    cut_r = over & (keep_r < lr)
+    lr_kept = np.where(over, keep_r, lr)
+    keep_p = budget - lr_kept
+    cut_p = over & (keep_p < lp)
+    return roomed, cut_p, cut_r, np.where(cut_p, np.maximum(keep_p, 0), lp), lr_kept
 
 
 def _fit_prompt(prompt: list[int], room: int | None) -> tuple[list[int], bool]:
