@@ -989,21 +989,29 @@ def test_the_training_log_is_json_where_an_evaluation_measure_is_undefined(works
     assert isinstance(records[0]["loss"], float) and records[0]["step"] == 1
 
 
-@pytest.mark.parametrize("pooling", ["cls", "mean", "last"])
-def test_a_pooling_given_to_the_steps_task_is_refused_before_loading(workspace, tmp_path, capsys, pooling):
-    """Was: --pooling cls, mean or last was accepted and ignored by --task steps (it reads one score at each step
-    separator whatever the pooling: the same loss for all three) and recorded in the saved model as if it had been
-    used. Now it is one error naming the setting, before a model is loaded; unset (auto) it trains as before."""
+@pytest.mark.parametrize("setting, value", [("pooling", "cls"), ("pooling", "mean"), ("pooling", "last"),
+                                            ("loss", "bradley_terry"), ("loss", "label_smoothing"), ("loss", "margin")])
+def test_a_setting_the_steps_task_cannot_honour_is_refused_before_loading(workspace, tmp_path, capsys, setting,
+                                                                          value):
+    """Was: --task steps accepted and ignored --pooling cls, mean or last (it reads one score at each step separator
+    whatever the pooling: the same loss for all three), recorded in the saved model as if it had been used; and it
+    took --loss bradley_terry, label_smoothing or margin, losses of d alone (a pair's chosen side as the winner) that
+    read no step label: every step was trained as correct, the wrong ones too, without a word. Now each is one error
+    naming the setting, before a model is loaded; pooling auto and the losses soft_bce and weighted_soft_bce train
+    as before."""
     absent = str(tmp_path / "no-model")
-    with pytest.raises(SettingError, match="pooling.*'steps' task"):
-        RewardTrainer(config(workspace, f"pool-{pooling}", model=absent, pooling=pooling))
+    match = "pooling.*'steps' task" if setting == "pooling" else f"loss '{value}'.*step label"
+    with pytest.raises(SettingError, match=match):
+        RewardTrainer(config(workspace, f"{setting}-{value}", model=absent, **{setting: value}))
     out = tmp_path / "prm"
     capsys.readouterr()
-    assert accord_main(["train", "--task", "steps", "--model", workspace["bert"], "--train-path", workspace["data"],
-                        "--output-dir", str(out), "--max-steps", "1", "--pooling", pooling, "--no-progress"]) == 2
+    model = workspace["bert"] if setting == "pooling" else workspace["llama"]
+    assert accord_main(["train", "--task", "steps", "--model", model, "--train-path", workspace["data"],
+                        "--output-dir", str(out), "--max-steps", "1", f"--{setting}", value, "--no-progress"]) == 2
     err = capsys.readouterr().err.strip()
-    assert len(err.splitlines()) == 1 and "--pooling" in err and not out.exists()
-    RewardTrainer(config(workspace, "pool-auto", pooling="auto"))
+    assert len(err.splitlines()) == 1 and f"--{setting}" in err and not out.exists()
+    for good in (("auto",) if setting == "pooling" else ("soft_bce", "weighted_soft_bce")):
+        RewardTrainer(config(workspace, f"{setting}-{good}", **{setting: good}))
 
 
 def test_a_step_without_a_text_is_refused_before_the_fit_naming_its_row(tmp_path, capsys, monkeypatch):
@@ -1048,25 +1056,6 @@ def test_a_cleaned_step_dataset_saved_as_a_datasets_folder_or_a_json_array_is_re
     datasets.Dataset.from_pandas(pd.read_parquet(path).drop(columns="label_weights")).save_to_disk(str(broken))
     with pytest.raises(ValidationError, match="column 'label_weights'"):
         load_steps(broken)
-
-
-@pytest.mark.parametrize("loss", ["bradley_terry", "label_smoothing", "margin"])
-def test_a_loss_that_reads_no_step_label_is_refused_before_loading(workspace, tmp_path, capsys, loss):
-    """Was: --task steps took --loss bradley_terry, label_smoothing or margin, losses of d alone (a pair's chosen
-    side as the winner), which read no step label: every step was trained as correct, the wrong ones too, without a
-    word. Now such a loss is one error naming the setting, before a model is loaded; soft_bce and weighted_soft_bce
-    train as before."""
-    absent = str(tmp_path / "no-model")
-    with pytest.raises(SettingError, match=f"loss '{loss}'.*step label"):
-        RewardTrainer(config(workspace, f"loss-{loss}", model=absent, loss=loss))
-    out = tmp_path / "prm"
-    capsys.readouterr()
-    assert accord_main(["train", "--task", "steps", "--model", workspace["llama"], "--train-path", workspace["data"],
-                        "--output-dir", str(out), "--max-steps", "1", "--loss", loss, "--no-progress"]) == 2
-    err = capsys.readouterr().err.strip()
-    assert len(err.splitlines()) == 1 and "--loss" in err and not out.exists()
-    for good in ("soft_bce", "weighted_soft_bce"):
-        RewardTrainer(config(workspace, f"loss-{good}", loss=good))
 
 
 @pytest.mark.parametrize("method", ["vote-fraction", "first-error"])
