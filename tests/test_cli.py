@@ -1569,6 +1569,63 @@ def test_a_categorical_gold_value_with_spaces_matches_the_class_written_so(tmp_p
     assert "against gold (2 items): accuracy 1.000" in capsys.readouterr().out
 
 
+_SLOW = 1.5  # seconds an import (or a write) is made to take: far above a fit of these four-row tables
+
+
+@pytest.mark.parametrize("kind, method", [
+    ("pairs", "majority"), ("pairs", "dawid-skene"), ("categorical", "dawid-skene"), ("graded", "majority"),
+    ("steps", "majority"), ("steps", "vote-fraction"), ("steps", "dawid-skene"),
+    ("attributes", "attribute-mean"),
+])
+def test_the_fit_time_aggregate_prints_covers_the_fit_only(kind, method, tmp_path, capsys, monkeypatch):
+    """Issue #13: "fit: X s" covers the fit only. A step table's fit time took in the import of its method's module
+    (2.9 s for a four-judgment table), and per-attribute ratings' the validation, the cleaned frames and their
+    writing; the pairwise forms (preference, categorical, graded) imported the model before the clock already.
+    Here the import of the method's module and the writing of the output each take ``_SLOW`` seconds."""
+    import importlib
+    import time
+    import types
+
+    import accord.aggregate.cleaned_attributes as cleaned_attributes
+    import accord.aggregate.methods as methods
+    import accord.aggregate.steps as steps
+
+    def slow_import(name, *args, **kwargs):
+        time.sleep(_SLOW)
+        return importlib.import_module(name, *args, **kwargs)
+
+    slow = types.SimpleNamespace(import_module=slow_import)
+    monkeypatch.setattr(methods, "importlib", slow)
+    monkeypatch.setattr(steps, "importlib", slow)
+    write = cleaned_attributes.write_attribute_cleaned
+
+    def slow_write(*args, **kwargs):
+        time.sleep(_SLOW)
+        return write(*args, **kwargs)
+
+    monkeypatch.setattr(cleaned_attributes, "write_attribute_cleaned", slow_write)
+    source = tmp_path / "judgments.csv"
+    flags: list[str] = []
+    if kind == "steps":
+        _step_table(source)
+    elif kind == "attributes":
+        _attribute_table(source)
+    elif kind == "categorical":
+        GOOD.assign(label=["x", "y", "x", "y"]).to_csv(source, index=False)
+        flags = ["--form", "categorical"]
+    elif kind == "graded":
+        GOOD.assign(label=[-2, 1, 0, 2]).to_csv(source, index=False)
+        flags = ["--form", "graded", "--scale", "2"]
+    else:
+        GOOD.to_csv(source, index=False)
+    output = tmp_path / ("out.parquet" if kind in ("steps", "attributes") else "soft.csv")
+    assert main(["aggregate", "--input", str(source), *flags, "--method", method, "--output", str(output),
+                 "--quiet"]) == 0, capsys.readouterr().err
+    line = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("method: "))
+    fit = float(re.search(r"fit: ([0-9.]+)s", line).group(1))
+    assert fit < _SLOW, line
+
+
 @pytest.mark.parametrize("kind", ["pairs", "pairs with gold", "attributes", "steps"])
 def test_duplicates_first_or_last_says_how_many_rows_it_left_out(kind, tmp_path, capsys):
     """``--duplicates first|last`` dropped a rater's repeats and said only the fit's count (4 rows read, 'judgments:

@@ -421,3 +421,50 @@ def test_a_gold_tie_in_new_judgments_adds_no_tie_class():
     with_gold = make_method("dawid-skene", seed=0).fit(validate(first)).partial_fit(gold)
     assert tuple(with_gold.soft_labels_.probs.columns) == ("A", "B")
     pd.testing.assert_frame_equal(with_gold.soft_labels_.probs, plain.soft_labels_.probs)
+
+
+@settings(max_examples=3, deadline=None)
+@given(name=st.sampled_from(["DawidSkene", "MACE"]), seed=st.integers(0, 100), n_without=st.integers(20, 60))
+def test_a_class_first_seen_in_a_later_batch_grows_undeclared_classes(name, seed, n_without):
+    """Categorical labels are fitted on the classes they show unless the user declared them; a later batch's first
+    label of another class was refused ("label outside the declared classes ['b', 'c']") though none were declared.
+    Now the classes grow to those of a fit of all the judgments (sorted: the new class 'a' comes first, so the
+    fitted labels' codes move too), with a warning that says why the model is fitted afresh."""
+    import accord.models
+
+    table = make_synthetic(30, 8, 3, tie_rate=0.2, seed=seed, with_text=False).judgments
+    plain = pd.DataFrame({"pair_id": table["pair_id"].astype(str).to_numpy(),
+                          "annotator": table["annotator"].astype(str).to_numpy(),
+                          "label": table["label"].map({"A": "b", "B": "c", "tie": "a"}).to_numpy()})
+    new_class = plain["label"] == "a"
+    plain = pd.concat([plain[~new_class], plain[new_class]], ignore_index=True)  # every 'a' after the first batch
+    n_without = min(n_without, int((~new_class).sum()))
+    assert new_class.any() and not (plain["label"].iloc[:n_without] == "a").any()
+    model = getattr(accord.models, name)(num_samples=5, seed=0, inference="vb")
+    first = model.clone().fit(validate(plain.iloc[:n_without], form="categorical"))
+    with pytest.warns(UserWarning, match=r"class 'a' .*not among the fitted classes \['b', 'c'\]"):
+        warm = first.partial_fit(plain.iloc[n_without:])
+    cold = model.clone().fit(validate(plain, form="categorical"))
+    assert list(warm.soft_labels_.probs.columns) == list(cold.soft_labels_.probs.columns) == ["a", "b", "c"]
+    np.testing.assert_allclose(warm.soft_labels_.probs.to_numpy(), cold.soft_labels_.probs.to_numpy(), atol=1e-6)
+
+
+def test_declared_classes_still_refuse_a_label_outside_them_and_survive_pickling():
+    """Classes the user declared (``validate(..., classes=[...])``) stay the model's classes: a later label outside
+    them is refused by name, before and after a pickle round trip; undeclared ones grow after one too."""
+    import pickle
+
+    from accord.models import DawidSkene
+
+    first = pd.DataFrame({"pair_id": ["p1", "p1", "p2", "p2", "p3", "p3"], "annotator": ["r1", "r2"] * 3,
+                          "label": ["x", "y", "x", "x", "y", "y"]})
+    later = pd.DataFrame({"pair_id": ["p4", "p4"], "annotator": ["r1", "r2"], "label": ["z", "x"]})
+    declared = DawidSkene(num_samples=5, seed=0).fit(validate(first, form="categorical", classes=["x", "y"]))
+    for model in (declared, pickle.loads(pickle.dumps(declared))):
+        with pytest.raises(AccordError, match=r"label outside the declared classes \['x', 'y'\]"):
+            model.partial_fit(later)
+        assert list(model.soft_labels_.probs.columns) == ["x", "y"]
+    grown = pickle.loads(pickle.dumps(DawidSkene(num_samples=5, seed=0).fit(validate(first, form="categorical"))))
+    with pytest.warns(UserWarning, match="class 'z'"):
+        grown.partial_fit(later)
+    assert list(grown.soft_labels_.probs.columns) == ["x", "y", "z"]

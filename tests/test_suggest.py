@@ -615,8 +615,9 @@ def test_draws_put_off_do_not_depend_on_the_random_stream_after_the_fit() -> Non
 
 
 def test_partial_fit_rejects_unknown_labels(fitted: tuple[DawidSkene, pd.DataFrame]) -> None:
+    # a label outside declared classes (undeclared ones grow with the data: tests/test_refit.py)
     table, _, _ = crowd(n_items=30, n_workers=5)
-    model = DawidSkene(num_samples=10).fit(table)
+    model = DawidSkene(num_samples=10).fit(validate(table, form="categorical", classes=[0, 1]))
     with pytest.raises(AccordError, match="outside the declared classes"):
         model.partial_fit(pd.DataFrame({"pair_id": ["i1"], "annotator": ["w1"], "label": [7]}))
 

@@ -9,6 +9,7 @@ build the frames from any :class:`~accord.datasets.attribute_scores.AttributeSco
 from __future__ import annotations
 
 import os
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -41,6 +42,9 @@ class CleanedAttributes:
     scores: AttributeScores
     responses: pd.DataFrame | None
     pairs: pd.DataFrame | None
+    #: seconds the fit took: the model's import, the checks and the writing left out (``accord aggregate``'s
+    #: "fit: X s" said their sum)
+    fit_seconds: float = float("nan")
 
 
 def build_attribute_responses(scores: AttributeScores, judgments: pd.DataFrame) -> pd.DataFrame:
@@ -131,11 +135,14 @@ def clean_attributes(
                               "the pairs")
     _require_item_texts(table)  # before the fit: a response without its text was written as a missing one
     if method == "attribute-mean":
-        model = AttributeMean(**settings).fit(table)
+        model = AttributeMean(**settings)
     else:
         from accord.models.multi_attribute import MultiAttributeOrdinal  # deferred: torch is heavy
 
-        model = MultiAttributeOrdinal(**settings).fit(table)
+        model = MultiAttributeOrdinal(**settings)
+    started = time.perf_counter()  # the model is imported and made before the clock
+    model.fit(table)
+    fit_seconds = time.perf_counter() - started
     scores = model.scores_
     responses = build_attribute_responses(scores, table) if scores.item_kind == "response" else None
     pair_frame = None
@@ -156,7 +163,8 @@ def clean_attributes(
             write_attribute_cleaned(responses, Path(responses_path), provenance=extra)
         if pairs_path is not None and pair_frame is not None:
             write_attribute_cleaned(pair_frame, Path(pairs_path), provenance=extra)
-    return CleanedAttributes(model=model, scores=scores, responses=responses, pairs=pair_frame)
+    return CleanedAttributes(model=model, scores=scores, responses=responses, pairs=pair_frame,
+                             fit_seconds=fit_seconds)
 
 
 # -- helpers ------------------------------------------------------------------------------------------------

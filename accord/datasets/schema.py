@@ -73,6 +73,10 @@ class Encoded:
     classes: tuple[Any, ...]
     form: str
     scale: int | None = None
+    #: False only for categorical classes read off the labels (none declared): ``partial_fit`` grows those with a
+    #: later batch's new class, and refuses a label outside declared ones. True by default, so that codes made
+    #: elsewhere, and those of a model pickled before this field, keep refusing it as they did
+    classes_declared: bool = True
 
     @property
     def n_items(self) -> int:
@@ -402,6 +406,7 @@ def encode(judgments: pd.DataFrame) -> Encoded:
         classes=classes,
         form=form,
         scale=info.get("scale"),
+        classes_declared=form != "categorical" or info.get("classes") is not None,
     )
 
 

@@ -132,7 +132,7 @@ def encode_shard(shard: JudgmentShard, form: str | None = None) -> tuple[Encoded
     encoded = Encoded(items=shard.items, workers=to_global[shard.workers].astype(np.int64),
                       labels=label_codes[shard.labels].astype(np.int64),
                       item_index=pd.Index(shard.item_ids, name="pair_id"), worker_index=worker_index,
-                      classes=classes, form=form)
+                      classes=classes, form=form, classes_declared=form != "categorical")  # read off the labels
     local = torch.as_tensor(np.bincount(encoded.workers, minlength=len(worker_index)), dtype=torch.float64)
     return encoded, all_reduce(local).numpy().astype(np.int64)
 

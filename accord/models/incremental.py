@@ -33,6 +33,7 @@ algorithm. *Scandinavian Journal of Statistics* 35(2), 335-353.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
 from dataclasses import replace
@@ -46,7 +47,7 @@ import scipy.sparse as sp
 import torch
 
 from accord.datasets import AccordError, Encoded, ValidationError, validate
-from accord.datasets.schema import REQUIRED_COLUMNS, is_validated, with_required_columns
+from accord.datasets.schema import REQUIRED_COLUMNS, _sorted_labels, is_validated, with_required_columns
 from accord.models._data import vote_fractions
 from accord.models._vb import (PRIOR_BOUNDS, PRIOR_TOL, Incidence, VBResult, _vb_m_step, build_incidence,
                                cell_table, dirichlet_expected_log, fit_confusion_prior_evidence,
@@ -93,13 +94,15 @@ def validate_new(encoded: Encoded, new_judgments: pd.DataFrame, duplicates: str 
                               column=missing[0])
     return new_judgments if is_validated(new_judgments) else validate(
         new_judgments, form=encoded.form, scale=encoded.scale,
-        classes=list(encoded.classes) if encoded.form == "categorical" else None,
+        # classes read off the fitted labels grow with the data (extend_encoded); only declared ones refuse a label
+        classes=list(encoded.classes) if encoded.form == "categorical" and encoded.classes_declared else None,
         duplicates="keep" if duplicates == "keep" else "error")
 
 
 def extend_encoded(encoded: Encoded, new_judgments: pd.DataFrame, duplicates: str = "error") -> Encoded:
     """``encoded`` with the judgments of a new table appended (its labels must be among the fitted classes, but for
-    a first tie of preference labels, which adds the class ``"tie"`` as a fit of all judgments has it); with
+    a first tie of preference labels, which adds the class ``"tie"`` as a fit of all judgments has it, and for new
+    categorical classes where none were declared, which grow the classes as :func:`_grown_classes` does); with
     ``duplicates="error"``, none may be of a pair by a rater whose judgment of it was fitted."""
     if duplicates not in ("error", "keep"):
         raise AccordError(f"duplicates must be 'error' or 'keep' when judgments are added, not {duplicates!r}")
@@ -117,6 +120,11 @@ def extend_encoded(encoded: Encoded, new_judgments: pd.DataFrame, duplicates: st
         # and B keep their codes: the first tie of a stream was refused ('not one of the fitted classes'). A gold
         # tie adds none: gold never makes a class of the model (encode)
         classes = (*classes, "tie")
+    if form == "categorical" and not encoded.classes_declared:
+        # classes that were read off the fitted labels, not declared: a fit of all the judgments has the new batch's
+        # classes too, sorted as accord.datasets.encode sorts them (the fitted labels' codes move with them)
+        encoded = _grown_classes(encoded, table)
+        classes = encoded.classes
     labels = label_codes(replace(encoded, classes=classes), table).astype(np.int64)
     if duplicates == "error":
         _check_no_repeats(encoded, items, workers, len(worker_index), table)
@@ -124,6 +132,23 @@ def extend_encoded(encoded: Encoded, new_judgments: pd.DataFrame, duplicates: st
                    workers=np.concatenate([encoded.workers, workers]),
                    labels=np.concatenate([encoded.labels, labels]), item_index=item_index, worker_index=worker_index,
                    classes=classes)
+
+
+def _grown_classes(encoded: Encoded, table: pd.DataFrame) -> Encoded:
+    """``encoded`` on the classes of its labels and of ``table``'s labels (gold never makes a class of the model:
+    :func:`accord.datasets.encode`), sorted as ``encode`` sorts undeclared classes; the same codes when ``table``
+    adds none."""
+    unseen = [v for v in pd.unique(table["label"].dropna().to_numpy()) if v not in set(encoded.classes)]
+    if not unseen:
+        return encoded
+    fitted = list(encoded.classes)
+    if len({isinstance(v, str) for v in (*fitted, *unseen)}) > 1:  # a fit of all the judgments refuses them mixed
+        kind = "a text" if isinstance(unseen[0], str) else "a number"
+        raise AccordError(f"column 'label': the new judgments' class {unseen[0]!r} is {kind} and the fitted classes "
+                          f"{fitted} are not; give the labels as the fit had them")
+    classes = tuple(_sorted_labels(np.array([*fitted, *unseen], dtype=object)))
+    moved = pd.Index(classes).get_indexer(fitted)
+    return replace(encoded, classes=classes, labels=moved[encoded.labels].astype(np.int64))
 
 
 def _check_no_repeats(encoded: Encoded, items: np.ndarray, workers: np.ndarray, n_workers: int,
@@ -179,6 +204,14 @@ def partial_fit(model: Any, new_judgments: pd.DataFrame, duplicates: str = "erro
         return model
     new_judgments = validate_new(model.encoded_, new_judgments, duplicates)
     encoded = extend_encoded(model.encoded_, new_judgments, duplicates)
+    fitted = list(model.encoded_.classes)
+    if encoded.form == "categorical" and len(encoded.classes) > len(fitted):  # say why the fit starts over
+        unseen = [c for c in encoded.classes if c not in set(fitted)]
+        more = f" (and {len(unseen) - 1} more)" if len(unseen) > 1 else ""
+        warnings.warn(f"class {unseen[0]!r}{more} of the new judgments is not among the fitted classes {fitted}, "
+                      f"which were not declared: the classes grow to {list(encoded.classes)} and "
+                      f"{type(model).__name__} is fitted afresh on all judgments (declare the classes with "
+                      "validate(judgments, classes=[...]) to refuse such a label)", UserWarning, stacklevel=3)
     if getattr(model, "_table", None) is not None:  # the fit reads the table's columns (response ids, context)
         missing = [c for c in model._table.columns if c not in new_judgments.columns and c != "gold"]
         if missing:  # the fit would read them as missing on the new rows (e.g. a utility per pair side)
