@@ -468,3 +468,15 @@ def test_declared_classes_still_refuse_a_label_outside_them_and_survive_pickling
     with pytest.warns(UserWarning, match="class 'z'"):
         grown.partial_fit(later)
     assert list(grown.soft_labels_.probs.columns) == ["x", "y", "z"]
+
+
+def test_a_gold_class_in_a_later_batch_grows_no_class():
+    # undeclared classes grow with a later batch's labels, never with its gold (gold never makes a class of the
+    # model); the merge of the two rules first read both columns
+    from accord.models import DawidSkene
+
+    first = pd.DataFrame({"pair_id": ["p1", "p1", "p2", "p2", "p3", "p3"], "annotator": ["r1", "r2"] * 3,
+                          "label": ["x", "y", "x", "x", "y", "y"]})
+    later = pd.DataFrame({"pair_id": ["p4", "p4"], "annotator": ["r1", "r2"], "label": ["y", "x"], "gold": ["z", "z"]})
+    model = DawidSkene(num_samples=5, seed=0).fit(validate(first, form="categorical")).partial_fit(later)
+    assert list(model.soft_labels_.probs.columns) == ["x", "y"]
