@@ -694,6 +694,7 @@ def cmd_suggest(args: argparse.Namespace) -> int:
     costs = _pool_costs(args.pool_costs)
     _refuse_step_table(args, "suggest")
     judgments = _read_input(args)
+    _say_duplicates_dropped(args, judgments, "judgments of one pair")
     source = args.dataset or str(args.input)
     from accord.datasets import table_info
 
@@ -1423,6 +1424,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         _check_pairwise_method(name, "--methods")
     _refuse_step_table(args, "report")
     judgments = _read_input(args)
+    _say_duplicates_dropped(args, judgments, "judgments of one pair")
     source = args.dataset or str(args.input)
     if table_info(judgments)["form"] == "attribute":
         raise AccordError(f"{source}: per-attribute ratings; the rater report reads pairwise or categorical judgments "

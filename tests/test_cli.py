@@ -1655,3 +1655,17 @@ def test_duplicates_first_or_last_says_how_many_rows_it_left_out(kind, tmp_path,
     assert main(["aggregate", "--input", str(source), "--duplicates", "first", *extra, "--output", str(output),
                  "--quiet", *(["--method", "majority"] if kind.startswith("pairs") else [])]) == 0
     assert "left out" not in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("command", ["report", "suggest"])
+def test_report_and_suggest_say_how_many_repeats_duplicates_left_out(command, tmp_path, capsys):
+    # accord aggregate counted the rows --duplicates first|last left out; report and suggest, which take the same
+    # flag, said nothing
+    source = tmp_path / "judgments.csv"
+    rows = pd.DataFrame({"pair_id": ["p1", "p1", "p2", "p2", "p3", "p3"], "annotator": ["w1", "w2"] * 3,
+                         "label": ["A", "A", "B", "A", "B", "B"]})
+    pd.concat([rows, rows.iloc[[0]]]).to_csv(source, index=False)
+    settings = (["--methods", "majority", "--output-dir", str(tmp_path / "report")] if command == "report"
+                else ["--budget", "2", "--output", str(tmp_path / "batch.csv")])
+    assert main([command, "--input", str(source), "--duplicates", "last", *settings, "--quiet"]) == 0
+    assert "--duplicates last left out 1 row of 7 read" in capsys.readouterr().out
