@@ -63,6 +63,8 @@ from accord.datasets.schema import check_two_classes, is_validated
 from accord.models._data import encode_with_classes, shared_classes
 
 INFERENCE_METHODS: tuple[str, ...] = ("vb", "gibbs", "map", "meanfield", "lowrank", "nuts")
+#: the inference methods fitted by SVI (a torch optimiser; the others are closed forms or a sampler)
+SVI_INFERENCE: tuple[str, ...] = ("map", "meanfield", "lowrank")
 # NUTS draws per chain below which Pyro's split R-hat (each chain halved, then halved again) cannot be computed
 MIN_NUTS_SAMPLES = 4
 #: annotators per block when summarising draws (bounds the memory of the annotator table)
@@ -504,6 +506,12 @@ class RaterModel(Settings, ABC):
             # the full unpickler, as pickle itself is: the state holds pandas objects, Pyro guides and dataclasses
             self.__dict__.update(torch.load(io.BytesIO(packed), map_location=location, weights_only=False,
                                             pickle_module=_state_pickle(self)))
+
+    @property
+    def runs_svi(self) -> bool:
+        """Whether :meth:`fit` runs SVI: its first step makes a torch optimiser, whose constructor imports
+        ``torch._dynamo`` (and sympy), 0.8 s once per process that a caller timing the fit imports before it."""
+        return self.inference in SVI_INFERENCE
 
     @property
     def _torch_device(self) -> torch.device:
