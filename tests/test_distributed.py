@@ -756,3 +756,51 @@ def test_ratings_of_responses_are_refused_by_a_fit_across_processes_as_per_attri
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "per-attribute ratings" in err and "pair_id" not in err, err
     assert not (tmp_path / "o.csv").exists()
+
+
+_NAN, _INF = float("nan"), float("inf")
+
+
+@pytest.mark.parametrize("case", [
+    "nan id", "nan annotator", "nan label", "nan label, categorical", "inf then nan id", "nan then null label",
+    "inf label, preference", "inf label, categorical",
+])
+def test_a_nan_or_infinite_cell_is_named_as_read_judgments_names_it(tmp_path, case):
+    """A NaN id or label (a Parquet float column keeps NaN apart from an empty cell) was "id/label is not finite" in
+    the streamed reader where read_judgments says "missing id/label"; and a preference file whose labels are numbers
+    with an infinite one was refused at the infinite label's row (2), where read_judgments names row 0, the first
+    number (every number is outside A / B / tie). Both readers now name the same problem, column and row."""
+    from accord.datasets import read_judgments
+
+    ids: list = ["p1", "p1", "p2", "p2", "p3", "p3"]
+    raters: list = ["a", "b", "a", "b", "a", "b"]
+    labels: list = [0.0, 1.0, 0.0, 1.0, 0.0, 1.0]
+    names = ("pair_id", "annotator", "label")
+    form = None
+    if case == "nan id":
+        ids = [1.0, 1.0, _NAN, 2.0, 3.0, 3.0]
+    elif case == "nan annotator":
+        raters = [1.0, _NAN, 1.0, 2.0, 1.0, 2.0]
+    elif case == "inf then nan id":  # both missing and infinite: read_judgments names the missing one first
+        ids = [1.0, _INF, 2.0, _NAN, 3.0, 3.0]
+    elif case == "nan then null label":  # an empty cell and a NaN are both missing: the first of them is named
+        labels = [0.0, 1.0, _NAN, None, 0.0, 1.0]
+    elif case.startswith("nan label"):
+        labels[2] = _NAN
+    else:
+        labels[2] = _INF
+    if case.endswith("categorical"):
+        names, form = ("task", "worker", "label"), "categorical"
+    elif case not in ("inf label, preference", "nan label"):
+        names = ("task", "worker", "label")  # crowd-kit's names: numeric labels are categorical
+    table = pa.table({names[0]: pa.array(ids, from_pandas=False), names[1]: pa.array(raters, from_pandas=False),
+                      names[2]: pa.array(labels, from_pandas=False)})
+    path = tmp_path / "judgments.parquet"
+    pq.write_table(table, path, row_group_size=4)  # two batches: the second starts at row 4
+    with pytest.raises(ValidationError) as single:
+        read_judgments(path, form=form)
+    with pytest.raises(ValidationError) as streamed:
+        read_judgment_shard(path, form=form, batch_rows=4)
+    # read_judgments names a renamed column by its new name ('pair_id' for 'task'): the row and problem are compared
+    assert (streamed.value.row, streamed.value.problem.split(" (")[0]) == (
+        single.value.row, single.value.problem.split(" (")[0]), (str(streamed.value), str(single.value))

@@ -139,23 +139,37 @@ def _decoded(values: Any) -> Any:
     return values.dictionary_decode() if pa.types.is_dictionary(values.type) else values
 
 
-def _check_cells(values: Any, column: str, name: str, source: str, offset: int) -> None:
-    """The cell rules of :func:`accord.datasets.schema.validate` that a batch can check alone: a cell is a single
-    value; an id is not blank and not infinite; a label is not a blank text and not infinite."""
+def _check_cells(values: Any, column: str, name: str, source: str, offset: int, preference: bool) -> None:
+    """The cell rules of :func:`accord.datasets.schema.validate` that a batch can check alone, in its order: a cell
+    is present (not empty, not NaN; an id not blank), a single value; an id is not infinite; a label is not a blank
+    text and, unless ``preference`` (every number is outside A / B / tie: the set check after the scan names the
+    first), not infinite."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
     what = "label" if column == "label" else "id"
+    floating = pa.types.is_floating(values.type)
+    text = pa.types.is_string(values.type) or pa.types.is_large_string(values.type)
+    # read_judgments reads NaN as an empty cell ("missing id"; it was "id is not finite" here), and a blank id too
+    missing = np.asarray(values.is_null())
+    if floating:
+        missing = missing | np.isnan(values.to_numpy(zero_copy_only=False))
+    elif text and what == "id":
+        missing = missing | np.asarray(pc.fill_null(pc.equal(pc.utf8_trim_whitespace(values), ""), False))
+    if missing.any():
+        at = int(np.flatnonzero(missing)[0])
+        raise ValidationError(f"missing {what}", source=source, column=name, row=offset + at,
+                              value=values[at].as_py())
     if pa.types.is_nested(values.type):  # lists or structs (JSON-derived tables): Arrow's dictionary_encode below
         # had no kernel for them (an ArrowNotImplementedError traceback); read_judgments' message
         raise ValidationError("must be a single value (text or number), not a list or object", source=source,
                               column=name, row=offset, value=values[0].as_py())
     bad, problem = None, ""
-    if pa.types.is_string(values.type) or pa.types.is_large_string(values.type):
+    if text and what == "label":
         bad = np.asarray(pc.equal(pc.utf8_trim_whitespace(values), ""))
-        problem = "missing id" if what == "id" else blank_label_problem("label")
-    elif pa.types.is_floating(values.type):
-        bad = ~np.isfinite(values.to_numpy(zero_copy_only=False))
+        problem = blank_label_problem("label")
+    elif floating and not (what == "label" and preference):
+        bad = np.isinf(values.to_numpy(zero_copy_only=False))
         problem = f"{what} is not finite"
     if bad is not None and bad.any():
         at = int(np.flatnonzero(bad)[0])
@@ -251,6 +265,7 @@ def read_judgment_shard(path: str | os.PathLike, rank: int = 0, world_size: int 
     names, crowdkit = _column_names(dataset.schema.names, columns, source)
     if path.is_dir():
         _check_files(dataset, names)
+    preference = form == "preference" or (form is None and not crowdkit)  # the labels' form, as checked below
     kept: dict[str, list] = {"pair_id": [], "annotator": [], "label": [], "row": []}
     offset = 0
     # (row of the whole input where it starts, name) of each file read: an error in a folder's file names that file
@@ -271,12 +286,7 @@ def read_judgment_shard(path: str | os.PathLike, rank: int = 0, world_size: int 
         # rank's dictionary would otherwise list every pair of the file, and the blank check below see none)
         columns_now = {c: _decoded(batch.column(names[c])) for c in REQUIRED_COLUMNS}
         for column in REQUIRED_COLUMNS:
-            values = columns_now[column]
-            if values.null_count:
-                row = start + int(np.flatnonzero(np.asarray(values.is_null()))[0])
-                raise ValidationError(f"missing {'label' if column == 'label' else 'id'}", source=name,
-                                      column=names[column], row=row)
-            _check_cells(values, column, names[column], name, start)
+            _check_cells(columns_now[column], column, names[column], name, start, preference)
         mine = shard_of(trimmed(columns_now["pair_id"]).to_numpy(zero_copy_only=False), world_size) == rank
         if mine.any():
             where = pa.array(mine)
@@ -305,7 +315,7 @@ def read_judgment_shard(path: str | os.PathLike, rank: int = 0, world_size: int 
     labels, label_values, _ = encode("label")
     kept.clear()
     label_list = label_values.tolist()
-    if form == "preference" or (form is None and not crowdkit):
+    if preference:
         bad = [value for value in label_list if value not in PREFERENCE_LABELS]
         if bad:
             file, row = _in_file(files, int(rows[np.flatnonzero(labels == label_list.index(bad[0]))[0]]))
