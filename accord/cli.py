@@ -414,10 +414,10 @@ def _refuse_seed(args: argparse.Namespace, method: str, why: str) -> None:
         raise AccordError(f"--seed: method {method} {why}")
 
 
-def _summary(soft_labels: Any, judgments: pd.DataFrame) -> dict[str, float]:
+def _summary(soft_labels: Any, judgments: pd.DataFrame) -> dict[str, Any]:
     from accord import metrics
     from accord.datasets import gold_labels
-    from accord.datasets.schema import labels_as_classes
+    from accord.datasets.schema import checked_info, labels_as_classes
 
     gold = gold_labels(judgments)
     if gold.empty:
@@ -430,7 +430,21 @@ def _summary(soft_labels: Any, judgments: pd.DataFrame) -> dict[str, float]:
     # the accuracy leaves gold ties out (metrics.accuracy), the other scores read them: the line says how many
     scored = gold.dropna()
     scores["ties"] = int((scored[scored.index.isin(soft_labels.probs.index)].astype(str) == "tie").sum())
+    # graded gold is scored two ways, and the line says which: exact grades (gold 0 one of them) or sides
+    scores["graded"] = ("sides" if set(soft_labels.probs.columns) <= {"A", "B", "tie"} else "grades") \
+        if (checked_info(judgments) or {}).get("form") == "graded" else None
     return scores
+
+
+def _gold_scoring(scores: dict) -> str:
+    """What the accuracy of the gold line scored: graded gold as exact grades (gold 0 included) or as sides (gold 0 a
+    tie, left out), else the gold ties it left out, if any."""
+    if scores["graded"] == "grades":
+        return "; the accuracy scores exact grades, gold 0 included"
+    if scores["graded"] == "sides":
+        return "; the accuracy scores sides" + (f", leaving out {counted(scores['ties'], 'gold tie')} (gold 0)"
+                                                if scores["ties"] else "")
+    return f"; the accuracy leaves out {counted(scores['ties'], 'gold tie')}" if scores["ties"] else ""
 
 
 def _print_table(frame: pd.DataFrame) -> None:
@@ -535,7 +549,7 @@ def cmd_aggregate(args: argparse.Namespace) -> int:
     if scores:
         print(
             f"against gold ({counted(int(scores['n']), 'item')}"
-            + (f"; the accuracy leaves out {counted(scores['ties'], 'gold tie')}" if scores["ties"] else "")
+            + _gold_scoring(scores)
             + f"): accuracy {scores['accuracy']:.3f}  "
             f"NLL {scores['nll']:.3f}  Brier {scores['brier']:.3f}  ECE {scores['ece']:.3f}"
         )

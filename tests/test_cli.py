@@ -1064,7 +1064,8 @@ def test_graded_gold_under_the_ordinal_model_is_scored_as_its_side(tmp_path, cap
                  "--output", str(output), "--quiet"]) == 0
     printed = capsys.readouterr().out
     ties = sum(t == 0 for t in truth.values())  # grade 0 is the side 'tie', which the accuracy leaves out
-    left_out = f"; the accuracy leaves out {ties} gold tie{'s' if ties != 1 else ''}" if ties else ""
+    left_out = "; the accuracy scores sides" + (f", leaving out {ties} gold tie{'s' if ties != 1 else ''} (gold 0)"
+                                                if ties else "")
     assert f"against gold ({len(truth)} items{left_out}): accuracy" in printed and output.exists()
 
 
@@ -1705,3 +1706,29 @@ def test_report_and_suggest_say_how_many_repeats_duplicates_left_out(command, tm
                 else ["--budget", "2", "--output", str(tmp_path / "batch.csv")])
     assert main([command, "--input", str(source), "--duplicates", "last", *settings, "--quiet"]) == 0
     assert "--duplicates last left out 1 row of 7 read" in capsys.readouterr().out
+
+
+def test_the_gold_line_says_how_graded_gold_is_scored_by_a_model_over_grades_and_one_over_sides(tmp_path, capsys):
+    """Graded gold is scored two ways: a model over grades scores exact grades (gold 0 a grade like any other), the
+    ordinal model scores sides and leaves gold 0 (a tie) out of the accuracy. The line said only the second, as if
+    gold ties were left out everywhere; now each says what it scored."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    truth = {f"t{i}": int(rng.integers(-2, 3)) for i in range(12)}
+    rows = [{"pair_id": pair, "annotator": f"w{w}", "label": int(np.clip(t + rng.integers(-1, 2), -2, 2))}
+            for pair, t in truth.items() for w in range(4)]
+    source, gold, output = tmp_path / "graded.csv", tmp_path / "gold.csv", tmp_path / "soft.csv"
+    pd.DataFrame(rows).to_csv(source, index=False)
+    pd.DataFrame({"pair_id": list(truth), "gold": list(truth.values())}).to_csv(gold, index=False)
+    zeros = sum(t == 0 for t in truth.values())
+    assert zeros == 1  # the premise: one gold 0, scored by one and left out by the other
+    lines = {}
+    for method in ("dawid-skene", "ordinal"):
+        assert main(["aggregate", "--input", str(source), "--scale", "2", "--method", method, "--gold", str(gold),
+                     "--output", str(output), "--quiet"]) == 0
+        lines[method] = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("against gold"))
+    assert lines["dawid-skene"].startswith("against gold (12 items; the accuracy scores exact grades, gold 0 "
+                                           "included): accuracy"), lines
+    assert lines["ordinal"].startswith("against gold (12 items; the accuracy scores sides, leaving out 1 gold tie "
+                                       "(gold 0)): accuracy"), lines

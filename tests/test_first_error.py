@@ -469,3 +469,38 @@ def test_step_dawid_skene_uncertainty_is_that_of_p_correct_not_of_the_top_label(
     model = StepDawidSkene(estimator=make()).fit(binary.judgments)
     np.testing.assert_array_equal(model.step_labels_.steps["uncertainty"].to_numpy(),
                                   model.estimator_.soft_labels_.uncertainty.to_numpy())
+
+
+@pytest.mark.parametrize("estimator", ["mace", "glad", "rater-types"])
+def test_step_dawid_skene_uncertainty_and_provenance_follow_any_estimator(estimator) -> None:
+    """Was: with MACE, GLAD or RaterTypes on ternary step labels a step's uncertainty was the posterior sd of its
+    most likely label (neutral or correct for most steps; GLAD, 200 problems, seed 3: up to 0.13 on steps with
+    P(correct) > 0.95, where the sd of P(correct) is at most 0.08), and the cleaned file's provenance said
+    "dawid-skene" whatever was fit. Now
+    the uncertainty is the sd of P(wrong) over the estimator's own draws (computed here by another path: the
+    enumerated scores, or the types' clean labels) and the method is the estimator's."""
+    from accord.aggregate.steps import build_cleaned_steps
+    from accord.models import GLAD, MACE, RaterTypes
+
+    make = {"mace": MACE, "glad": GLAD, "rater-types": lambda: RaterTypes(inference="meanfield")}[estimator]
+    data = make_synthetic_steps(n_problems=80, seed=3, labels="ternary")
+    model = StepDawidSkene(estimator=make()).fit(data.judgments)
+    fitted, soft = model.estimator_, model.estimator_.soft_labels_
+    wrong = list(soft.probs.columns).index(-1)
+    if estimator == "rater-types":
+        p_wrong = np.einsum("sitk,t->sik", fitted._clean_draws.astype(np.float64), fitted._share)[..., wrong]
+        sd = p_wrong.std(0, ddof=1)
+    else:
+        blocks = fitted._sorted.blocks(fitted._block_size(fitted._n_draws))
+        p_wrong = torch.cat([torch.softmax(fitted._item_scores(fitted._draws, lo, hi, span).double(), -1)[..., wrong]
+                             for lo, hi, span in blocks], dim=1)
+        sd = p_wrong.std(0).numpy()
+    uncertainty = model.step_labels_.steps["uncertainty"].to_numpy()
+    assert np.isfinite(sd).all()  # draws, not a point estimate
+    assert np.abs(sd - soft.uncertainty.to_numpy()).max() > 0.01  # the premise: the top label's sd differs
+    np.testing.assert_allclose(uncertainty, sd, atol=2e-4)
+    assert model.step_labels_.method == fitted.method == estimator
+    assert model.step_labels_.method == StepDawidSkene(estimator=make()).fit(data.judgments).step_labels_.method
+    if "step_text" in data.judgments.columns:
+        cleaned = build_cleaned_steps(model.step_labels_, data.judgments)
+        assert cleaned.attrs["provenance"]["method"] == estimator

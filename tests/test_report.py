@@ -782,3 +782,23 @@ def test_a_title_that_is_not_text_is_refused_and_nothing_is_written(title, tmp_p
     with pytest.raises(AccordError, match="title must be text"):
         write_report(tmp_path / "r", table, *_fit(table, "majority"), title=title)
     assert not (tmp_path / "r").exists()
+
+
+def test_the_report_says_how_graded_gold_is_scored_by_a_model_over_grades_and_one_over_sides(tmp_path):
+    """Graded gold under a model over grades is scored as exact grades, gold 0 included; under the ordinal model as
+    sides, gold 0 (a tie) left out. The contested-pairs section said "gold ties left out" of a model over grades and
+    the methods section "0 gold ties" left out under it; now each scoring is said as it is."""
+    rng = np.random.default_rng(0)
+    rows = [(f"p{i}", f"w{j}", int(np.clip([-2, 0, 2][i % 3] + rng.integers(-1, 2), -2, 2)), [-2, 0, 2][i % 3])
+            for i in range(21) for j in range(4)]
+    table = validate(pd.DataFrame(rows, columns=["pair_id", "annotator", "label", "gold"]), form="graded", scale=2)
+    out = write_report(tmp_path / "r", table, *_fit(table, "dawid-skene", "ordinal"))
+    page = (out / "report.html").read_text(encoding="utf-8")
+    pairs = pd.read_csv(out / "pairs.csv", index_col=0)
+    assert (pairs["gold"] == 0).sum() == 7 and set(pairs["agrees with gold"]) <= {"yes", "no"}  # gold 0 scored
+    assert "gold ties left out" not in page and "0 gold ties" not in page
+    assert "Against the gold labels of 21 pairs (scored as exact grades, gold 0 included) the most likely label" in page
+    assert ("(dawid-skene scores exact grades, gold 0 included; ordinal-preference scores sides, leaving out "
+            "7 gold ties (gold 0))") in page
+    page = (write_report(tmp_path / "o", table, *_fit(table, "ordinal")) / "report.html").read_text(encoding="utf-8")
+    assert "Against the gold labels of 14 pairs (scored as sides, leaving out 7 gold ties (gold 0)) the most" in page

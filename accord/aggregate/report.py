@@ -64,7 +64,7 @@ from accord._words import counted
 from accord.datasets import AccordError, encode, gold_labels, validate
 from accord.datasets.cleaned import is_messages, messages_text, only_texts
 from accord.datasets.io import write_table
-from accord.datasets.schema import is_validated, labels_as_classes
+from accord.datasets.schema import checked_info, is_validated, labels_as_classes
 
 FLAG_THRESHOLD = 0.5
 #: Rows of a soft confusion matrix with fewer expected judgments than this are drawn grey.
@@ -257,9 +257,21 @@ def _plain_text(figure: Figure) -> None:
         text.set_text(_visible(text.get_text()))
 
 
-def _gold_ties_phrase(ties: Mapping[str, int]) -> str:
+def _graded_scoring(over_sides: bool, ties: int) -> str:
+    """How graded gold is scored under a model over sides (``over_sides``) or over grades, in words."""
+    if not over_sides:
+        return "exact grades, gold 0 included"
+    return "sides" + (f", leaving out {counted(ties, 'gold tie')} (gold 0)" if ties else "")
+
+
+def _gold_ties_phrase(ties: Mapping[str, int], over_sides: Mapping[str, bool] | None = None) -> str:
     """How many gold ties each method's accuracy leaves out (its NLL and ECE read them), in words: once when all
-    leave out as many (graded gold under a model over grades has no tie, under one over sides its grade 0 is one)."""
+    leave out as many. Graded gold (``over_sides``: whether each method's labels are sides) is scored two ways, and
+    each method's is said: a model over grades scores exact grades, gold 0 included; one over sides (the ordinal
+    model) scores sides, its gold 0 a tie left out."""
+    if over_sides is not None:
+        return " (" + "; ".join(f"{name} scores {_graded_scoring(over_sides[name], n)}"
+                                for name, n in ties.items()) + ")"
     if not any(ties.values()):
         return ""
     if len(set(ties.values())) == 1:
@@ -310,6 +322,8 @@ class _ReportBuilder:
     def __init__(self, work: Path, table: pd.DataFrame, models: tuple[Any, ...], weights: Any, top_n: int,
                  min_judgments: int, max_forest: int) -> None:
         self.work, self.table, self.models = work, table, models
+        # graded gold is scored as exact grades or as sides by model: the sections say which
+        self.graded = (checked_info(table) or {}).get("form") == "graded"
         self.weights, self.top_n, self.min_judgments, self.max_forest = weights, top_n, min_judgments, max_forest
         self.rater_model = next((m for m in models if hasattr(m, "annotators_")), None)
         self.context = next((m for m in models if hasattr(m, "group_effects_")), None)
@@ -677,8 +691,12 @@ class _ReportBuilder:
             scored = frame["agrees with gold"].isin(["yes", "no"])
             judged = frame.loc[scored, "agrees with gold"] == "yes"
             in_contested = frame.loc[contested & scored, "agrees with gold"] == "yes"
-            intro += (f" Against the gold labels of {counted(len(judged), 'pair')} (gold ties left out, as in every "
-                      f"accuracy accord reports) the most likely label is right on {judged.mean():.1%}"
+            # graded gold: a model over grades scores gold 0 as a grade, one over sides leaves it out as a tie
+            how = ("gold ties left out, as in every accuracy accord reports" if not self.graded else
+                   "scored as " + _graded_scoring(set(probs.columns) <= {"A", "B", "tie"},
+                                                  int((frame["agrees with gold"] == "gold tie").sum())))
+            intro += (f" Against the gold labels of {counted(len(judged), 'pair')} ({how}) the most likely label is "
+                      f"right on {judged.mean():.1%}"
                       + (f", and on {in_contested.mean():.1%} of the {len(in_contested):,} contested pairs with gold"
                          if len(in_contested) else "")
                       + ".")
@@ -698,6 +716,7 @@ class _ReportBuilder:
         # never the same label (every pair counted as a disagreement); the grade is read as its side there
         as_sides = any(set(m.soft_labels_.probs.columns) <= sides for m in self.models)
         gold_ties: dict[str, int] = {}
+        over_sides: dict[str, bool] = {}
         for model in self.models:
             soft = model.soft_labels_
             probs = soft.probs.reindex(first.index)
@@ -723,6 +742,7 @@ class _ReportBuilder:
                 # the accuracy leaves the gold ties out, NLL and ECE read them: the intro says how many
                 read = scored_gold[scored_gold.index.isin(soft.probs.index)].dropna()
                 gold_ties[name] = int((read.astype(str) == "tie").sum())
+                over_sides[name] = set(soft.probs.columns) <= sides
             rows.append(row)
         table = pd.DataFrame(rows).set_index("method")
         self.save_csv(table, "methods")
@@ -747,7 +767,8 @@ class _ReportBuilder:
                and any(not set(m.soft_labels_.probs.columns) <= sides for m in self.models) else "")
             + (" (on the pairs both label: a method fitted on part of the table labels fewer, as its <i>pairs</i> "
                "column says)" if (table["pairs"] < len(first)).any() else "")
-            + (f"; against the gold labels of {counted(len(gold), 'pair')}{_gold_ties_phrase(gold_ties)}, accuracy "
+            + (f"; against the gold labels of {counted(len(gold), 'pair')}"
+               f"{_gold_ties_phrase(gold_ties, over_sides if self.graded else None)}, accuracy "
                "and, lower is better, NLL and ECE" if len(gold) else "")
             + ". A blank uncertainty: the method gives none. Tables in <code>methods.csv</code> and "
             "<code>method_agreement.csv</code>."

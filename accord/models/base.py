@@ -115,12 +115,13 @@ def mean_and_interval(draws: torch.Tensor | np.ndarray) -> tuple[np.ndarray, np.
     return draws.mean(0, dtype=torch.float64).cpu().numpy(), as_numpy(lower), as_numpy(upper)
 
 
-def summarize_draws(probs: torch.Tensor | np.ndarray) -> ItemSummary:
-    """:class:`ItemSummary` of ``[draws, pairs, classes]`` class probabilities (in float64)."""
+def summarize_draws(probs: torch.Tensor | np.ndarray, klass: int | None = None) -> ItemSummary:
+    """:class:`ItemSummary` of ``[draws, pairs, classes]`` class probabilities (in float64): the sd and interval of
+    each pair's top class, or of class ``klass`` (its index) where given."""
     probs = _as_tensor(probs).double()
     mean = probs.mean(0)
     mean = mean / mean.sum(-1, keepdim=True)
-    top = mean.argmax(-1)
+    top = mean.argmax(-1) if klass is None else torch.full_like(mean[:, 0], klass, dtype=torch.long)
     top_draws = probs.gather(2, top[None, :, None].expand(probs.shape[0], -1, 1))[..., 0]  # [D, I]
     lower, upper = quantiles_90(top_draws, dim=0)
     sd = top_draws.std(0) if probs.shape[0] > 1 else torch.full_like(lower, float("nan"))

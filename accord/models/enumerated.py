@@ -26,7 +26,7 @@ import torch
 from accord.datasets import AccordError, Encoded, FitError
 from accord.models._data import PaddedJudgments, pad_judgments
 from accord.models._vb import Incidence, build_incidence, item_log_posterior_scores, summarize_item_posterior
-from accord.models.base import PyroRaterModel, concat_summaries, summarize_draws
+from accord.models.base import ItemSummary, PyroRaterModel, concat_summaries, summarize_draws
 from accord.models.confusion import TINY, check_start, confusion_loglik_draws, heldout_codes
 
 Draws = dict[str, torch.Tensor]  # site name -> [n_draws, *shape] (constrained values; item sites [n_draws, items])
@@ -228,24 +228,29 @@ class EnumeratedRaterModel(PyroRaterModel):
 
     def _finish(self) -> None:
         """Soft labels (mean, sd and 90% interval of the top class over draws) and ``class_prior_``."""
-        draws, n_draws, k = self._draws, self._n_draws, self.encoded_.n_classes
-        log_theta = self._log_confusion(draws)
-        if log_theta is not None:
-            incidence = self._incidence()
-            dtype = incidence.val.dtype
-            summary = summarize_item_posterior(incidence, log_theta.to(dtype),
-                                               self._log_class_prior(draws, n_draws).to(dtype))
-        else:
-            summary = concat_summaries([
-                summarize_draws(torch.softmax(self._item_scores(draws, lo, hi, span), dim=-1))
-                for lo, hi, span in self._sorted.blocks(self._block_size(n_draws))
-            ])
+        draws, k = self._draws, self.encoded_.n_classes
+        summary = self._summarize_items()
         if not np.isfinite(summary.mean).all():
             raise FitError(f"{type(self).__name__}: the fitted posterior gives non-finite class probabilities")
         self._item_summary = summary
         prior = draws["class_prior"].double().mean(0).cpu().numpy() if "class_prior" in draws else np.full(k, 1 / k)
         self.class_prior_ = pd.Series(prior, index=list(self.encoded_.classes), name="class_prior")
         self._after_fit()
+
+    def _summarize_items(self, klass: int | None = None) -> ItemSummary:
+        """Each item's class probabilities summarised over the draws: the sd and interval of class ``klass`` (its
+        index) where given, else of each item's top class."""
+        draws, n_draws = self._draws, self._n_draws
+        log_theta = self._log_confusion(draws)
+        if log_theta is not None:
+            incidence = self._incidence()
+            dtype = incidence.val.dtype
+            return summarize_item_posterior(incidence, log_theta.to(dtype),
+                                            self._log_class_prior(draws, n_draws).to(dtype), klass=klass)
+        return concat_summaries([
+            summarize_draws(torch.softmax(self._item_scores(draws, lo, hi, span), dim=-1), klass=klass)
+            for lo, hi, span in self._sorted.blocks(self._block_size(n_draws))
+        ])
 
     def _class_prior_draws(self) -> torch.Tensor:
         return self._log_class_prior(self._draws, self._n_draws).exp()

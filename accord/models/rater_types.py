@@ -67,7 +67,7 @@ import torch
 from accord.datasets import AccordError, Encoded, validate
 from accord.datasets.schema import is_validated
 from accord.models._data import with_attrs
-from accord.models.base import ConvergenceWarning, PyroRaterModel, interval_columns, summarize_draws
+from accord.models.base import ConvergenceWarning, ItemSummary, PyroRaterModel, interval_columns, summarize_draws
 from accord.models.confusion import label_codes
 from accord.models.context import RATER_DF, GroupProbabilities, log_mean_exp, pair_log_odds, preference_probs
 from accord.models.context import tie_start
@@ -277,6 +277,16 @@ class RaterTypes(PyroRaterModel):
             init["type_weights"] = torch.as_tensor(share / share.sum(), **f32)
         return init
 
+    def _item_prob_draws(self) -> np.ndarray:
+        """``[draws, items, K]``: each item's class probabilities under each draw (its types' clean labels, weighted
+        by the types' shares)."""
+        return np.einsum("sitk,t->sik", self._clean_draws.astype(np.float64), self._share)
+
+    def _summarize_items(self, klass: int | None = None) -> ItemSummary:
+        """The items' class probabilities summarised over the draws: the sd and interval of class ``klass`` (its
+        index) where given, else of each item's top class."""
+        return summarize_draws(self._item_prob_draws(), klass=klass)
+
     def _order_types(self, draws: list[dict[str, torch.Tensor]]) -> list[dict[str, torch.Tensor]]:
         """Relabel types by share, largest first (types are exchangeable; a fixed order makes names stable): the
         share ``types_`` reports, the annotators' mean type probability. (Ordered by the mixture weights ``omega``
@@ -346,7 +356,7 @@ class RaterTypes(PyroRaterModel):
         self._counts = counts
         self._share = share
         self.responsibilities_ = pd.DataFrame(resp, index=self.encoded_.worker_index, columns=self.type_names_)
-        item_probs = np.einsum("sitk,t->sik", clean.astype(np.float64), share)
+        item_probs = self._item_prob_draws()
         self._item_summary = summarize_draws(item_probs)
         self._class_prior = torch.as_tensor(item_probs.mean(1))
         self._loglik = loglik[None]

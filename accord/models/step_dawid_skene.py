@@ -11,7 +11,6 @@ from accord._settings import ConstructorSettings
 from accord.datasets import AccordError, validate
 from accord.datasets.steps import StepLabels, encode_steps
 from accord.models.base import RaterModel
-from accord.models.confusion import ConfusionModel
 from accord.models.dawid_skene import DawidSkene
 
 
@@ -29,7 +28,7 @@ class StepDawidSkene(ConstructorSettings):
     items: the model knows nothing of the order of steps or of errors carried forward (use
     :class:`~accord.models.first_error.FirstErrorModel` for that, Lightman et al. 2023). ``P(step correct)`` is
     ``1 - P(true label = the error label)``; its uncertainty is the posterior standard deviation of that probability
-    (for an estimator outside the Dawid-Skene family with three labels, that of the step's most likely label), and
+    (for an estimator that keeps no posterior summary by class, that of the step's most likely label), and
     ``P(first error at t)`` is what these step probabilities imply when steps
     err independently (:meth:`~accord.datasets.steps.StepLabels.from_independent_steps`).
 
@@ -75,7 +74,7 @@ class StepDawidSkene(ConstructorSettings):
             uncertainty=pd.Series(_error_uncertainty(model, values[encoded.error_code]).reindex(cells).to_numpy(),
                                   index=index),
             n_judgments=pd.Series(soft.n_judgments.reindex(cells).to_numpy(), index=index),
-            method=self.method,
+            method=model.method,  # the estimator's ("mace", ...): the cleaned file's provenance names what was fit
         )
         self.annotators_ = model.annotators_
         return self
@@ -89,10 +88,12 @@ def _error_uncertainty(model: RaterModel, error: int) -> pd.Series:
     """The posterior sd of each step's P(true label = ``error``), by item: the sd of ``p_correct``. The soft labels'
     uncertainty is that of each item's most likely label, which with three labels may be another's (a step split
     between neutral and correct, never wrong, had the sd of P(correct) alone, up to 0.27: a certain step weighed half
-    in training). Two labels, or a model of another family: the soft labels' (with two it is the same)."""
+    in training). Every model that keeps its draws summarises them for this class (the Dawid-Skene family, MACE,
+    GLAD, RaterTypes: these had the top label's sd); two labels, or a model without ``_summarize_items``: the soft
+    labels' (with two it is the same)."""
     soft = model.soft_labels_
     classes = list(soft.probs.columns)
-    if len(classes) <= 2 or not isinstance(model, ConfusionModel):
+    if len(classes) <= 2 or not hasattr(model, "_summarize_items"):
         return soft.uncertainty
     sd = model._summarize_items(klass=classes.index(error)).sd
     return pd.Series(np.asarray(sd, dtype=float), index=soft.uncertainty.index, name="uncertainty")
