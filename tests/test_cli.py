@@ -1047,19 +1047,27 @@ def test_report_quiet_prints_the_result_without_a_line_per_fit(tmp_path, capsys)
         assert ("fitted majority" in out) != quiet, out
 
 
-def test_graded_gold_under_the_ordinal_model_is_scored_as_its_side(tmp_path, capsys):
-    # the ordinal model's soft labels are over sides (A / tie / B): graded gold was scored as given, and `accord
-    # aggregate --gold` ended with a traceback ("gold label 2 is not one of the classes ['A', 'B', 'tie']") after it
-    # had written its output
+def _graded_with_gold(tmp_path: Path) -> tuple[dict[str, int], Path, Path]:
+    """Twelve pairs of graded labels (-2..2), four raters each within one grade of the pair's true grade, written to
+    ``graded.csv``, and the true grades to ``gold.csv``."""
     import numpy as np
 
     rng = np.random.default_rng(0)
     truth = {f"t{i}": int(rng.integers(-2, 3)) for i in range(12)}
     rows = [{"pair_id": pair, "annotator": f"w{w}", "label": int(np.clip(t + rng.integers(-1, 2), -2, 2))}
             for pair, t in truth.items() for w in range(4)]
-    source, gold, output = tmp_path / "graded.csv", tmp_path / "gold.csv", tmp_path / "soft.csv"
+    source, gold = tmp_path / "graded.csv", tmp_path / "gold.csv"
     pd.DataFrame(rows).to_csv(source, index=False)
     pd.DataFrame({"pair_id": list(truth), "gold": list(truth.values())}).to_csv(gold, index=False)
+    return truth, source, gold
+
+
+def test_graded_gold_under_the_ordinal_model_is_scored_as_its_side(tmp_path, capsys):
+    # the ordinal model's soft labels are over sides (A / tie / B): graded gold was scored as given, and `accord
+    # aggregate --gold` ended with a traceback ("gold label 2 is not one of the classes ['A', 'B', 'tie']") after it
+    # had written its output
+    truth, source, gold = _graded_with_gold(tmp_path)
+    output = tmp_path / "soft.csv"
     assert main(["aggregate", "--input", str(source), "--scale", "2", "--method", "ordinal", "--gold", str(gold),
                  "--output", str(output), "--quiet"]) == 0
     printed = capsys.readouterr().out
@@ -1712,15 +1720,8 @@ def test_the_gold_line_says_how_graded_gold_is_scored_by_a_model_over_grades_and
     """Graded gold is scored two ways: a model over grades scores exact grades (gold 0 a grade like any other), the
     ordinal model scores sides and leaves gold 0 (a tie) out of the accuracy. The line said only the second, as if
     gold ties were left out everywhere; now each says what it scored."""
-    import numpy as np
-
-    rng = np.random.default_rng(0)
-    truth = {f"t{i}": int(rng.integers(-2, 3)) for i in range(12)}
-    rows = [{"pair_id": pair, "annotator": f"w{w}", "label": int(np.clip(t + rng.integers(-1, 2), -2, 2))}
-            for pair, t in truth.items() for w in range(4)]
-    source, gold, output = tmp_path / "graded.csv", tmp_path / "gold.csv", tmp_path / "soft.csv"
-    pd.DataFrame(rows).to_csv(source, index=False)
-    pd.DataFrame({"pair_id": list(truth), "gold": list(truth.values())}).to_csv(gold, index=False)
+    truth, source, gold = _graded_with_gold(tmp_path)
+    output = tmp_path / "soft.csv"
     zeros = sum(t == 0 for t in truth.values())
     assert zeros == 1  # the premise: one gold 0, scored by one and left out by the other
     lines = {}
