@@ -396,8 +396,8 @@ def _model_settings(name: str, args: argparse.Namespace) -> dict[str, Any]:
 
 def _import_before_the_clock(estimator: Any) -> None:
     """What the fit of ``estimator`` imports on its first step, imported now so that "fit: X s" covers the fit only:
-    an SVI fit's torch optimiser imports torch._dynamo (0.8 s, sympy with it); a closed-form fit never does, so only a
-    model that will run SVI pays for it (issue #13)."""
+    an SVI fit's torch optimiser imports torch._dynamo (sympy with it); a closed-form fit never does, so only a
+    model that will run SVI pays for it."""
     if getattr(estimator, "runs_svi", False):
         import torch._dynamo  # noqa: F401
 
