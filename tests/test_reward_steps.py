@@ -1021,9 +1021,9 @@ def test_a_step_without_a_text_is_refused_before_the_fit_naming_its_row(tmp_path
     import accord.aggregate
 
     judgments = _judgments(tmp_path, r5={"step_text": np.nan}, r7={"step_text": np.nan})
-    fits = []
-    fit = accord.aggregate.fit_step_method
-    monkeypatch.setattr(accord.aggregate, "fit_step_method", lambda *a, **k: fits.append(1) or fit(*a, **k))
+    fits = []  # the models made for a fit: the command makes its model, then times its fit
+    make = accord.aggregate.make_step_method
+    monkeypatch.setattr(accord.aggregate, "make_step_method", lambda *a, **k: fits.append(1) or make(*a, **k))
     out = tmp_path / "cleaned.parquet"
     assert accord_main(["aggregate", "--input", str(judgments), "--method", "first-error", "--output", str(out)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
