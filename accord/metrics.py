@@ -53,12 +53,12 @@ def with_gold_classes(probs: pd.DataFrame, gold: pd.Series) -> pd.DataFrame:
     """``probs`` with a column of zeros for each gold class that is none of its columns, to score gold against.
 
     A model's classes are those of the labels (and the classes a user declares), never gold's: a gold class no rater
-    gave is one the model never predicts. Scored here, :func:`accuracy` counts it wrong, :func:`nll` reads the
+    gave is one the model never predicts. So scored, :func:`accuracy` counts it wrong, :func:`nll` reads the
     probability 0 clipped at 1e-12 (``-log(1e-12)``, about 27.6, for each such item: finite, and the worst an item can
     score), :func:`brier` adds its one-hot's 1 and :func:`ece` counts the top class wrong.
     """
-    present = pd.unique(gold.dropna().to_numpy())
-    missing = [c for c in present if c not in set(probs.columns)]
+    known = set(probs.columns)
+    missing = [c for c in pd.unique(gold.dropna().to_numpy()) if c not in known]
     if not missing:
         return probs
     extra = pd.DataFrame(0.0, index=probs.index, columns=pd.Index(missing))

@@ -150,7 +150,7 @@ def _check_cells(values: Any, column: str, name: str, source: str, offset: int, 
     what = "label" if column == "label" else "id"
     floating = pa.types.is_floating(values.type)
     text = pa.types.is_string(values.type) or pa.types.is_large_string(values.type)
-    # read_judgments reads NaN as an empty cell ("missing id"; it was "id is not finite" here), and a blank id too
+    # read_judgments reads NaN as an empty cell ("missing id", not "id is not finite"), and a blank id too
     missing = np.asarray(values.is_null())
     if floating:
         missing = missing | np.isnan(values.to_numpy(zero_copy_only=False))

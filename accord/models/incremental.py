@@ -138,7 +138,8 @@ def _grown_classes(encoded: Encoded, table: pd.DataFrame) -> Encoded:
     """``encoded`` on the classes of its labels and of ``table``'s labels (gold never makes a class of the model:
     :func:`accord.datasets.encode`), sorted as ``encode`` sorts undeclared classes; the same codes when ``table``
     adds none."""
-    unseen = [v for v in pd.unique(table["label"].dropna().to_numpy()) if v not in set(encoded.classes)]
+    known = set(encoded.classes)
+    unseen = [v for v in pd.unique(table["label"].dropna().to_numpy()) if v not in known]
     if not unseen:
         return encoded
     fitted = list(encoded.classes)
@@ -206,7 +207,7 @@ def partial_fit(model: Any, new_judgments: pd.DataFrame, duplicates: str = "erro
     encoded = extend_encoded(model.encoded_, new_judgments, duplicates)
     fitted = list(model.encoded_.classes)
     if encoded.form == "categorical" and len(encoded.classes) > len(fitted):  # say why the fit starts over
-        unseen = [c for c in encoded.classes if c not in set(fitted)]
+        unseen = [c for c in encoded.classes if c not in model.encoded_.classes]
         more = f" (and {len(unseen) - 1} more)" if len(unseen) > 1 else ""
         warnings.warn(f"class {unseen[0]!r}{more} of the new judgments is not among the fitted classes {fitted}, "
                       f"which were not declared: the classes grow to {list(encoded.classes)} and "
