@@ -966,3 +966,30 @@ def test_a_fitted_combination_records_its_max_length_and_scoring_at_another_warn
         del saved["stats"]["max_length"]
         path.write_text(json.dumps(saved))
         score(cfg.output_dir, pairs, max_length=16)
+
+
+@pytest.mark.parametrize("method", ["fitted", "gating"])
+def test_combine_on_pairs_whose_weights_are_all_zero_is_one_line_naming_the_column(combinable, method, tmp_path,
+                                                                                   capsys, monkeypatch):
+    """`accord combine rm pairs --method fitted` on pairs whose `weight` is 0 everywhere saved weights of 0 on every
+    attribute (a combined reward of 0 for every response), and `--method gating` saved NaN parameters and statistics,
+    both with exit status 0: the loss weighted by 0 learns nothing. Now it is one line naming the file and the column,
+    before the model loads."""
+    import importlib
+
+    evaluate_module = importlib.import_module("accord.reward.evaluate")
+    model_dir, _ = combinable
+    pairs = tmp_path / "weightless.jsonl"
+    attribute_pairs(8, seed=4).assign(p_chosen=1.0, weight=0.0).to_json(pairs, orient="records", lines=True)
+
+    def load_model(*args, **kwargs):
+        raise AssertionError("the model loaded")
+
+    monkeypatch.setattr(evaluate_module, "load_model", load_model)
+    saved = Path(model_dir) / "reward_combination.json"
+    before = saved.read_text() if saved.exists() else None
+    capsys.readouterr()
+    assert accord_main(["combine", model_dir, str(pairs), "--method", method, "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("accord: error: ") and "'weight'" in err and str(pairs) in err and err.count("\n") == 1, err
+    assert (saved.read_text() if saved.exists() else None) == before

@@ -37,7 +37,7 @@ import pandas as pd
 import torch
 
 from accord._session import fit_defaults, seeded
-from accord.datasets.errors import AccordError, SettingError
+from accord.datasets.errors import AccordError, SettingError, ValidationError
 from accord.datasets.io import atomic_path
 
 COMBINATION_FILE = "reward_combination.json"
@@ -307,6 +307,12 @@ def fit_combination(model_dir: str | Path, pairs: Any, method: str = "fitted", *
     else:
         combination = GatingNetwork(names, hidden=hidden, seed=seed, decorrelate_length=decorrelate_length)
     frame = load_pairs(pairs)
+    if method != "fixed" and not (frame["weight"].to_numpy(dtype=float) > 0).any():
+        # the fitted weights came out 0 (a combined reward of 0 for every response) and the gating network NaN: a
+        # loss weighted by 0 everywhere learns nothing
+        raise ValidationError(f"every pair has weight 0, so the {method} combination learns nothing from them: give "
+                              "pairs with weights > 0", source=None if isinstance(pairs, pd.DataFrame) else str(pairs),
+                              column="weight")
     if model is None:
         model, tokenizer = load_model(model_dir, device)
     encoder = _encoder(model, tokenizer, None)
