@@ -993,3 +993,23 @@ def test_combine_on_pairs_whose_weights_are_all_zero_is_one_line_naming_the_colu
     err = capsys.readouterr().err
     assert err.startswith("accord: error: ") and "'weight'" in err and str(pairs) in err and err.count("\n") == 1, err
     assert (saved.read_text() if saved.exists() else None) == before
+
+
+@pytest.mark.parametrize("column", [None, 2])
+def test_unpenalised_fitted_weights_that_do_not_exist_are_one_error_naming_alpha(column):
+    """`accord combine --method fitted --alpha 0` (a penalty the help allows) on pairs whose overall labels the
+    attribute rewards separate (every pair's chosen side ahead on one attribute: no finite maximum), or with an
+    attribute whose differences are all 0, failed with numpy's "LinAlgError: Singular matrix" traceback. Now it is
+    one error naming alpha, which the command line names as --alpha."""
+    from accord.datasets.errors import SettingError
+
+    rng = np.random.default_rng(0)
+    differences = rng.normal(size=(50, 3))
+    differences[:, 0] = np.abs(differences[:, 0])  # chosen is ahead on 'a' in every pair
+    if column is not None:
+        differences[:, column] = 0.0
+    with pytest.raises(SettingError, match="alpha") as caught:
+        FittedWeights(["a", "b", "c"], alpha=0.0).fit(differences, np.ones(50))
+    assert caught.value.settings == ("alpha",) and "\n" not in str(caught.value)
+    fitted = FittedWeights(["a", "b", "c"], alpha=1.0).fit(differences, np.ones(50))  # a penalty: finite weights
+    assert np.isfinite(fitted.coef_).all()

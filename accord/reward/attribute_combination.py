@@ -149,15 +149,31 @@ class FittedWeights(FixedWeights):
         w = np.zeros(x.shape[1])
         penalty = self.alpha * np.eye(x.shape[1])
         for _ in range(self.max_iter):
-            p = 1.0 / (1.0 + np.exp(-(x @ w)))
+            with np.errstate(over="ignore"):  # exp of a large margin: p is 0 or 1 there, as it should be
+                p = 1.0 / (1.0 + np.exp(-(x @ w)))
             gradient = x.T @ (u * (p - y)) + self.alpha * w
             hessian = (x * (u * p * (1.0 - p))[:, None]).T @ x + penalty
-            step = np.linalg.solve(hessian, gradient)
+            try:
+                step = np.linalg.solve(hessian, gradient)
+            except np.linalg.LinAlgError:  # only without a penalty: alpha > 0 keeps the Hessian positive definite
+                step = np.full_like(w, np.nan)
+            if not np.isfinite(step).all():
+                # was numpy's "LinAlgError: Singular matrix" traceback: without a penalty the likelihood has no
+                # finite maximum where the rewards separate the labels (the weights grow until p is exactly 0 or 1)
+                raise self._undetermined()
             w = w - step
             if np.abs(step).max() < self.tol:
                 break
+        else:
+            if self.alpha == 0:  # still growing after max_iter steps: no finite maximum, as above
+                raise self._undetermined()
         self.coef_ = w
         return self
+
+    def _undetermined(self) -> SettingError:
+        return SettingError("alpha", lambda name: (
+            f"{name}: without a penalty the weights are not determined by these pairs (the attribute rewards "
+            f"separate the overall labels, or an attribute's differences are all 0): give {name} > 0"))
 
 
 class GatingNetwork(Combination):
