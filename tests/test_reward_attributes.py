@@ -1013,3 +1013,26 @@ def test_unpenalised_fitted_weights_that_do_not_exist_are_one_error_naming_alpha
     assert caught.value.settings == ("alpha",) and "\n" not in str(caught.value)
     fitted = FittedWeights(["a", "b", "c"], alpha=1.0).fit(differences, np.ones(50))  # a penalty: finite weights
     assert np.isfinite(fitted.coef_).all()
+
+
+@pytest.mark.parametrize("weights", ["helpful=0", "helpful=0,correct=-0.0,concise=0"])
+@pytest.mark.parametrize("with_pairs", [False, True])
+def test_fixed_weights_that_are_all_zero_are_one_line_naming_the_flag(combinable, weights, with_pairs, capsys):
+    """`accord combine rm --method fixed --weights helpful=0` saved a combination whose reward is 0 for every
+    response (`accord score` then ordered nothing: p_chosen_model 0.5 everywhere), with exit status 0. Weights of
+    opposite signs (summing to 0) or left out are fine; all of them 0 is one line naming --weights."""
+    model_dir, pairs = combinable
+    saved = Path(model_dir) / "reward_combination.json"
+    before = saved.read_text() if saved.exists() else None
+    capsys.readouterr()
+    argv = ["combine", model_dir, *([pairs] if with_pairs else []), "--method", "fixed", "--weights", weights]
+    assert accord_main([*argv, "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("accord: error: --weights: ") and err.count("\n") == 1, err
+    assert (saved.read_text() if saved.exists() else None) == before
+    assert accord_main(["combine", model_dir, "--method", "fixed", "--weights", "helpful=1,correct=-1", "--quiet"]) == 0
+    assert json.loads(saved.read_text())["weights"] == {"helpful": 1.0, "correct": -1.0, "concise": 0.0, "slack": 0.0}
+    if before is None:  # the module's model as it was for the tests after this one
+        saved.unlink()
+    else:
+        saved.write_text(before)

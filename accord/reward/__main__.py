@@ -233,6 +233,7 @@ def _add_combine_parser(sub: Any) -> None:
 def _combine(args: argparse.Namespace) -> None:
     from accord.reward.attribute_combination import (
         FixedWeights,
+        check_fixed_weights,
         combination_frame,
         fit_combination,
         save_combination,
@@ -250,6 +251,8 @@ def _combine(args: argparse.Namespace) -> None:
     weights = _weights(args.weights) if args.weights else None
     if args.method == "fixed" and not weights:
         raise AccordError("--method fixed needs --weights attribute=weight,...")
+    if args.method == "fixed":
+        check_fixed_weights(weights)
     if args.method != "fixed" and weights:
         raise AccordError(f"--weights: the {args.method} method learns the weights; use --method fixed")
     if args.data is None:

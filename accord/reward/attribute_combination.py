@@ -250,6 +250,15 @@ class GatingNetwork(Combination):
                 "params": {k: np.asarray(v).tolist() for k, v in self.params_.items()}}
 
 
+def check_fixed_weights(weights: Mapping[str, float]) -> None:
+    """One error when every weight given by hand is 0: the combined reward would be 0 for every response (weights of
+    opposite signs, or attributes left out, are fine)."""
+    if weights and all(float(w) == 0.0 for w in weights.values()):
+        raise SettingError("weights", lambda name: (
+            f"{name}: every weight is 0, so the combined reward would be 0 for every response: give some attribute a "
+            "weight other than 0"))
+
+
 def combination_from_dict(values: Mapping[str, Any], attributes: Sequence[str]) -> Combination:
     """A combination saved by :meth:`Combination.to_dict` (or the default ``{"method": "fixed", "weights": ...}``
     of a model's metadata)."""
@@ -307,6 +316,8 @@ def fit_combination(model_dir: str | Path, pairs: Any, method: str = "fitted", *
         raise AccordError(f"unknown combination method {method!r} (use one of {METHODS})")
     if method == "fixed" and not weights:
         raise AccordError("a fixed combination needs weights (attribute=weight, ...)")
+    if method == "fixed":
+        check_fixed_weights(weights)
     if model is None:
         from accord.reward.model import RewardModel
 
