@@ -660,3 +660,18 @@ def test_ratings_never_repeated_on_an_item_warn_that_the_labels_are_shrunk_and_n
     with warnings.catch_warnings():
         warnings.filterwarnings("error", message=".*rated twice.*")
         MultiAttributeOrdinal().fit(rated)
+
+
+def test_an_attribute_whose_items_are_never_rated_twice_is_named_in_the_warning_beside_others_rated_twice() -> None:
+    """The warning that gold labels are shrunk toward their attribute's mean came only when no item was rated twice on
+    any attribute: gold labels of one attribute (one rating an item, as UKPConvArg2's reasons) beside crowd ratings of
+    another were shrunk as much (a gold 0 or 4 read as about 1 or 3) without a word. Now the warning names each
+    attribute whose items are never rated twice; attributes rated twice on some item fit quietly."""
+    rated = _rated_responses()
+    gold = rated.drop_duplicates("response_id").assign(attribute="gold verdict", annotator="gold",
+                                                       label=[0, 4, 0, 4])
+    table = pd.concat([rated, gold], ignore_index=True).assign(scale_min=0, scale_max=4)
+    shrunk = "no item is rated twice on the attribute 'gold verdict'.*attribute-mean"
+    with pytest.warns(UserWarning, match=shrunk) as caught:
+        MultiAttributeOrdinal().fit(table)
+    assert "'helpfulness'" not in str(caught[0].message)

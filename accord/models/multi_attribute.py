@@ -230,10 +230,15 @@ class MultiAttributeOrdinal(ConstructorSettings):
         # before the fit: an attribute 'judgments' gave annotators_ its n_judgments, replaced by the total at the end
         refuse_shared_columns(self._annotator_columns(codes.attribute_names), "annotators_")
         data = self._tensors(codes)
-        if int(data.item_counts.max(initial=0)) < 2:
+        once = data.item_counts.max(axis=0, initial=0) < 2  # per attribute: no item rated twice on it
+        if once.any():
             # one rating an item (gold labels): nothing tells a rater's noise, so each rating is read as one typical
-            # rater's and shrunk toward its attribute's mean (UKPConvArg2: P(chosen) 0.69-0.78 for a gold 1.0)
-            warnings.warn(f"{type(self).__name__}: no item is rated twice on an attribute, so the ratings cannot tell "
+            # rater's and shrunk toward its attribute's mean (UKPConvArg2: P(chosen) 0.69-0.78 for a gold 1.0); per
+            # attribute, as gold labels of one attribute beside crowd ratings of another are shrunk as much
+            names = [a for a, single in zip(codes.attribute_names, once) if single]
+            where = ("an attribute" if once.all() else
+                     f"the attribute{'s' if len(names) > 1 else ''} {', '.join(repr(a) for a in names)}")
+            warnings.warn(f"{type(self).__name__}: no item is rated twice on {where}, so the ratings cannot tell "
                           f"how noisy a rater is and each is shrunk toward its attribute's mean; for gold labels, "
                           f"method attribute-mean keeps them as given", UserWarning, stacklevel=2)
         mean, params, start_variance = self._init_params(data)
