@@ -583,7 +583,7 @@ def _refuse_unused(args: argparse.Namespace, kind: str, *names: str) -> None:
 def _aggregate_attributes(args: argparse.Namespace, judgments: pd.DataFrame, output: Path, source: str) -> int:
     """A multi-attribute table: per-attribute scores into the cleaned multi-attribute layouts (responses to
     ``--output``, their pairs to ``--pairs-output``; rated pairs to ``--output``)."""
-    from accord.aggregate.cleaned_attributes import ATTRIBUTE_METHODS, clean_attributes
+    from accord.aggregate.cleaned_attributes import ATTRIBUTE_METHODS, clean_attributes, responses_share_a_prompt
 
     method = args.method or "multi-attribute-ordinal"
     if method not in ATTRIBUTE_METHODS:
@@ -602,6 +602,9 @@ def _aggregate_attributes(args: argparse.Namespace, judgments: pd.DataFrame, out
     text = "response" if item == "response" else "response_a"
     if text not in judgments.columns:
         raise AccordError(f"{source}: column '{text}': a cleaned multi-attribute dataset needs the texts")
+    if pairs_output is not None and not responses_share_a_prompt(judgments):  # before the fit (minutes, at scale)
+        raise AccordError(f"--pairs-output: {source}: there are no pairs to write: no two rated responses share a "
+                          "prompt (column 'prompt_id' or 'prompt')")
     if method == "multi-attribute-ordinal":
         use_threads(torch_threads(len(judgments), args.free_cores))
     try:

@@ -1733,3 +1733,35 @@ def test_the_gold_line_says_how_graded_gold_is_scored_by_a_model_over_grades_and
                                            "included): accuracy"), lines
     assert lines["ordinal"].startswith("against gold (12 items; the accuracy scores sides, leaving out 1 gold tie "
                                        "(gold 0)): accuracy"), lines
+
+
+@pytest.mark.parametrize("prompts", ["one each", "none"])
+def test_pairs_output_of_responses_that_share_no_prompt_names_the_flag_before_the_fit(prompts, tmp_path, capsys,
+                                                                                      monkeypatch):
+    """``--pairs-output`` of rated responses no two of which share a prompt (or that have no prompt): the rater model
+    was fitted first (minutes on a large table), then the error named the library's keywords ("pairs_path: ... pass
+    pairs="), not the flag. Now one line naming --pairs-output and the file, before the fit, and nothing written."""
+    from accord.aggregate import attribute_mean
+
+    rows = [{"response_id": f"r{r}", "annotator": f"w{w}", "attribute": "helpful", "label": (r + w) % 5,
+             "scale_min": 0, "scale_max": 4, "prompt": f"q{r}", "response": f"text {r}"}
+            for r in range(4) for w in range(3)]
+    table = pd.DataFrame(rows)
+    source = tmp_path / "ratings.csv"
+    (table if prompts == "one each" else table.drop(columns="prompt")).to_csv(source, index=False)
+
+    def fit(*args, **kwargs):
+        raise AssertionError("the model was fitted")
+
+    monkeypatch.setattr(attribute_mean.AttributeMean, "fit", fit)
+    capsys.readouterr()
+    status = main(["aggregate", "--input", str(source), "--method", "attribute-mean", "--output",
+                   str(tmp_path / "responses.parquet"), "--pairs-output", str(tmp_path / "pairs.parquet"), "--quiet"])
+    err = capsys.readouterr().err
+    assert status == 2 and err.count("\n") == 1, err
+    assert err.startswith("accord: error: --pairs-output: ") and str(source) in err, err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ratings.csv"]
+    from accord.aggregate.cleaned_attributes import clean_attributes
+
+    with pytest.raises(AccordError, match="pairs_path: there are no pairs to write"):  # the library, before the fit
+        clean_attributes(pd.read_csv(source), method="attribute-mean", pairs_path=tmp_path / "pairs.parquet")

@@ -31,6 +31,7 @@ from accord.datasets.schema import checked_info, input_row
 RESPONSE_TEXT_COLUMNS: tuple[str, ...] = ("prompt_id", "prompt", "response")
 #: Methods :func:`clean_attributes` can fit, by name.
 ATTRIBUTE_METHODS: tuple[str, ...] = ("multi-attribute-ordinal", "attribute-mean")
+NO_PAIRS = "pairs_path: there are no pairs to write (no two responses share a prompt; pass pairs=)"
 
 
 @dataclass(frozen=True)
@@ -134,6 +135,8 @@ def clean_attributes(
         refuse_shared_columns(_pair_columns(meta["item"], {a: s for a, s in meta["scales"].items() if a in rated}),
                               "the pairs")
     _require_item_texts(table)  # before the fit: a response without its text was written as a missing one
+    if pairs_path is not None and meta["item"] == "response" and pairs is None and not responses_share_a_prompt(table):
+        raise AccordError(NO_PAIRS)  # before the fit, which was minutes on a large table
     if method == "attribute-mean":
         model = AttributeMean(**settings)
     else:
@@ -151,7 +154,7 @@ def clean_attributes(
         if len(pair_frame) == 0:
             pair_frame = None
     if pairs_path is not None and pair_frame is None:
-        raise AccordError("pairs_path: there are no pairs to write (no two responses share a prompt; pass pairs=)")
+        raise AccordError(NO_PAIRS)
     extra = {"method": model.method, "settings": settings, **(provenance or {})}
     # both frames are checked before either is written (pairs which fail their check, a response without its
     # text, leave no responses file behind), and the two files land together or not at all
@@ -187,6 +190,16 @@ def _require_item_texts(table: pd.DataFrame) -> None:
             row = input_row(table, int(np.flatnonzero((table[key] == missing[0]).to_numpy())[0]))
             raise ValidationError(f"missing response text (a cleaned multi-attribute dataset needs the texts, and no "
                                   f"rating of {kind} {missing[0]!r} holds this one)", column=column, row=row)
+
+
+def responses_share_a_prompt(table: pd.DataFrame) -> bool:
+    """Whether two rated responses of ``table`` share a prompt (``prompt_id``, else ``prompt``; each response's
+    first one given), so that the pairs within prompts (:func:`_pairs_within_prompts`) are not none."""
+    key = "prompt_id" if "prompt_id" in table.columns else "prompt"
+    if key not in table.columns:
+        return False
+    prompts = table[["response_id", key]].dropna().drop_duplicates("response_id")[key]
+    return bool(prompts.duplicated().any())
 
 
 def _meta(scores: AttributeScores, layout: str, **extra: Any) -> dict[str, Any]:
