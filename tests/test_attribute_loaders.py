@@ -158,6 +158,18 @@ class TestUKPConvArg2:
         first = table[table["pair_id"] == "x1_x2"].drop_duplicates("pair_id")
         assert first["response_a_id"].iloc[0] == "x2"
 
+    def test_reasons_without_the_preference_keep_which_side_they_are_about(self) -> None:
+        """The reasons say why the more convincing argument wins. ``preference=False`` with the default
+        ``sides="original"`` (A as the workers saw it, the loser in some pairs) dropped the only record of which side
+        wins, so the reasons could no longer be tied to a side (a pair property predicted from A's reward minus B's
+        was of the winner's in some pairs and the loser's in others), without a word. Now that combination is one
+        error naming both settings; with ``sides="convincing_first"`` (A always wins) the reasons load alone."""
+        with pytest.raises(AccordError, match="preference=False.*sides='original'.*convincing_first") as caught:
+            load_ukpconvarg2(FIXTURES / "ukp2", preference=False)
+        assert "\n" not in str(caught.value)
+        table = load_ukpconvarg2(FIXTURES / "ukp2", preference=False, sides="convincing_first")
+        assert table.attrs["accord"]["attributes"] == ["o5", "o6", "o7", "o8", "o9"]
+
     def test_unknown_reason_names_the_file_and_row(self, tmp_path: Path) -> None:
         bad = tmp_path / "debate_side.xml.csv"
         bad.write_text("x1_x2\to8_1\tone\ttwo\nx1_x3\to4_1\tone\tthree\n")

@@ -128,12 +128,19 @@ def load_ukpconvarg2(
         cannot be recovered keep the CSV's order, with a warning. ``"convincing_first"``: A is always the more
         convincing argument.
     preference
-        Include the preference as the attribute ``convincing`` (``-1..1``; ``-1``: A more convincing).
+        Include the preference as the attribute ``convincing`` (``-1..1``; ``-1``: A more convincing). Leaving it
+        out needs ``sides="convincing_first"``: on the original sides it alone says which argument the reasons
+        are about.
     """
     if attributes not in ("group", "reason"):
         raise AccordError(f"attributes must be 'group' or 'reason', got {attributes!r}")
     if sides not in ("original", "convincing_first"):
         raise AccordError(f"sides must be 'original' or 'convincing_first', got {sides!r}")
+    if not preference and sides == "original":
+        # the reasons are about the more convincing argument, which the preference alone records on these sides
+        raise AccordError("preference=False with sides='original' drops which argument is more convincing, which "
+                          "every reason is about: pass sides='convincing_first' (A is then always the more "
+                          "convincing) or keep preference=True")
     files = _files(path)
     pairs = pd.concat([_read_csv(f) for f in files], ignore_index=True)
     source = str(files[0].parent if len(files) > 1 else files[0])
