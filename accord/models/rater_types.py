@@ -494,7 +494,21 @@ def spectral_types(items: np.ndarray, workers: np.ndarray, labels: np.ndarray, n
         embedding = u * sv
     norms = np.linalg.norm(embedding, axis=1, keepdims=True)
     embedding = embedding / np.maximum(norms, 1e-12)
-    return _kmeans(embedding, n_types, seed)
+    # k-means++ picks its start points by position: in the annotators' order (their first rows), a row shuffle or new
+    # names moved the start and the fit with it as a change of seed does; the points in an order of their own do not
+    order = _canonical_order(embedding)
+    types = np.empty(n_workers, dtype=np.int64)
+    types[order] = _kmeans(embedding[order], n_types, seed)
+    return types
+
+
+def _canonical_order(points: np.ndarray) -> np.ndarray:
+    """An order of ``points`` that follows their values only: each column's sign fixed so that its entry of largest
+    size is positive (a singular vector's sign is arbitrary), then sorted by the columns (rounded, so that a
+    difference the SVD's rounding makes does not reorder two points)."""
+    largest = points[np.abs(points).argmax(0), np.arange(points.shape[1])]
+    keys = np.round(points * np.where(largest < 0, -1.0, 1.0), 9)
+    return np.lexsort(keys.T[::-1])
 
 
 def _kmeans(points: np.ndarray, k: int, seed: int, restarts: int = 8, iterations: int = 50) -> np.ndarray:
