@@ -66,7 +66,7 @@ import torch
 
 from accord.datasets import AccordError, Encoded, validate
 from accord.datasets.schema import is_validated
-from accord.models._data import with_attrs
+from accord.models._data import id_order, with_attrs
 from accord.models.base import ConvergenceWarning, ItemSummary, PyroRaterModel, interval_columns, summarize_draws
 from accord.models.confusion import label_codes
 from accord.models.context import RATER_DF, GroupProbabilities, log_mean_exp, pair_log_odds, preference_probs
@@ -551,8 +551,7 @@ def holdout_split(table: pd.DataFrame, share: float, seed: int, minimum: int = H
     counts = np.bincount(codes)
     # the judgments drawn in an order of their ids, not of their rows: drawn by position, a row shuffle held out
     # other judgments, as a change of seed does (n_types="auto" then chose another number of types on 4 of 6 tables)
-    by_ids = np.lexsort([pd.factorize(table[column], sort=True)[0] for column in ("pair_id", "annotator")])
-    order = by_ids[rng.permutation(len(table))]
+    order = id_order(table)[rng.permutation(len(table))]
     rank = np.empty(len(table), dtype=np.int64)
     # position of each row among its annotator's rows, in random order: vectorised by a stable sort on annotator
     shuffled_codes = codes[order]
