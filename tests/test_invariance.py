@@ -127,7 +127,7 @@ def _models() -> dict:
             "hierarchical-dawid-skene-map": lambda: HierarchicalDawidSkene(**svi),
             "mace-map": lambda: MACE(**svi),
             "glad-map": lambda: GLAD(**svi),
-            "rater-types": lambda: RaterTypes(n_types=2, max_steps=80, seed=0),
+            "rater-types": lambda: RaterTypes(n_types=3, max_steps=80, seed=0),
             "context-map": lambda: ContextPreference(**svi),
             "context-individual-map": lambda: ContextPreference(labels="individual", **svi),
             "crowd-bradley-terry": lambda: CrowdBradleyTerry(max_steps=50, num_samples=20, seed=0),
@@ -135,8 +135,9 @@ def _models() -> dict:
             "ordinal-map": lambda: OrdinalPreference(**svi, num_samples=20)}
 
 
-# RaterTypes starts from a k-means++ clustering of the annotators, whose picks follow the annotators' order as a
-# change of seed would: row order is left out for it (it is not a defect: two seeds differ as much).
+# RaterTypes starts from a k-means++ clustering of the annotators, whose picks followed the annotators' order (their
+# first rows): with 3 types a row shuffle or new names moved the soft labels by 0.024 on the sweep's table (0.062 on
+# make_synthetic's seed 0 with 2 groups); the points are now clustered in an order of their own values.
 # Crowd Bradley-Terry, debiased Bradley-Terry and the ordinal model have a position-bias term (their docstrings): the
 # side swap is left out for them (DawidSkene(symmetric=True) has one too, and its MAP fit of the swapped table is the
 # mirror image, position bias negated: measured 3e-16 in the soft labels, 1.2e-7 in the rater columns). The fits of
@@ -149,9 +150,8 @@ def _models() -> dict:
 #   ordinal (graded table)  seed 0.012/0.014  shuffle 0.010/0.015  rename 0.007/0.019  swap 0.004/0.018
 # (80 steps at the full rate: seed 0.10/0.07 and 0.06/0.06, every transformation within 1.2 times that): none is
 # clearly larger than a change of seed.
-SKIP = {("rater-types", "shuffle"), ("rater-types", "rename"),
-        *((m, t) for m in ("crowd-bradley-terry", "debiased-bradley-terry", "ordinal-map")
-          for t in ("shuffle", "rename", "swap"))}
+SKIP = {(m, t) for m in ("crowd-bradley-terry", "debiased-bradley-terry", "ordinal-map")
+        for t in ("shuffle", "rename", "swap")}
 CASES = [(m, t) for m in ("majority", "vote-fraction", "dawid-skene-vb", "dawid-skene-map", "dawid-skene-symmetric-map",
                           "hierarchical-dawid-skene-map", "mace-map", "glad-map", "rater-types", "context-map",
                           "context-individual-map", "crowd-bradley-terry", "debiased-bradley-terry", "ordinal-map")

@@ -73,6 +73,17 @@ def test_holdout_split_keeps_every_annotator_in_training():
     assert set(table.loc[~held, "annotator"]) == set(table["annotator"])
 
 
+def test_the_held_out_judgments_and_the_choice_of_types_do_not_depend_on_row_order():
+    """The held-out judgments were drawn by row position: shuffled rows held out others, and n_types="auto" chose
+    another number of types under a row shuffle on 4 of 6 make_synthetic tables (80 pairs, 16 raters)."""
+    table, _ = typed_judgments(2, n_pairs=60, n_annotators=20, per_pair=4, seed=5)
+    shuffled = table.sample(frac=1.0, random_state=11).reset_index(drop=True)
+    held = [t[holdout_split(t, 0.2, seed=0)] for t in (table, shuffled)]
+    assert set(zip(held[0]["pair_id"], held[0]["annotator"])) == set(zip(held[1]["pair_id"], held[1]["annotator"]))
+    fits = [RaterTypes(n_types="auto", candidates=(1, 2), max_steps=60, seed=0).fit(t) for t in (table, shuffled)]
+    np.testing.assert_allclose(fits[1].selection_["heldout_loglik"], fits[0].selection_["heldout_loglik"], atol=1e-5)
+
+
 def categorical_judgments(n_classes: int, *, n_items: int = 300, n_annotators: int = 40, per_item: int = 8,
                           seed: int = 0):
     """A categorical table with labels 0..K-1 from two rater types: type 2 answers ``(t + 1) mod K`` instead of

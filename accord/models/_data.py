@@ -87,6 +87,13 @@ def with_attrs(table: pd.DataFrame, like: pd.DataFrame) -> pd.DataFrame:
     return table
 
 
+def id_order(table: pd.DataFrame) -> np.ndarray:
+    """Positions of ``table``'s rows sorted by annotator, then pair id (each column holds one kind of id, so its
+    values sort): the order in which a random split draws judgments, so that the split follows the judgments and
+    not the order of their rows (rows of one annotator and pair keep their order)."""
+    return np.lexsort([pd.factorize(table[column], sort=True)[0] for column in ("pair_id", "annotator")])
+
+
 def vote_fractions(encoded: Encoded, smoothing: float) -> np.ndarray:
     """``[n_items, n_classes]`` smoothed vote fractions, ``(votes + smoothing) / (n + K * smoothing)``: the starting
     posterior of the closed-form fits (smoothing keeps every class possible, so no class is ruled out on one vote)."""

@@ -10,7 +10,7 @@ import pandas as pd
 
 from accord.datasets import AccordError, Encoded, encode, validate
 from accord.datasets.schema import is_validated
-from accord.models._data import with_attrs
+from accord.models._data import id_order, with_attrs
 from accord.models.base import RaterModel, check_seed
 
 COLUMNS: tuple[str, ...] = ("loo_rank", "elpd_loo", "p_loo", "elpd_diff", "loo_se", "loo_dse", "weight", "loo_warning",
@@ -133,7 +133,10 @@ def heldout_loglik(model: RaterModel | Callable[[], RaterModel], judgments: pd.D
     n = len(table)
     if n < folds:
         raise AccordError(f"folds={folds}: {n} judgments cannot be split into {folds} folds")
-    fold = np.random.default_rng(seed).permutation(n) % folds
+    # the folds dealt in an order of the ids, not of the rows: by position, a row shuffle moved judgments between
+    # folds as a change of seed does (the mean held-out log-likelihood of Dawid-Skene by 0.020, a seed by 0.026)
+    fold = np.empty(n, dtype=np.int64)
+    fold[id_order(table)] = np.random.default_rng(seed).permutation(n) % folds
     out = np.empty(n)
     for f in range(folds):
         test = fold == f

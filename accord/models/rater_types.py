@@ -66,7 +66,7 @@ import torch
 
 from accord.datasets import AccordError, Encoded, validate
 from accord.datasets.schema import is_validated
-from accord.models._data import with_attrs
+from accord.models._data import id_order, with_attrs
 from accord.models.base import ConvergenceWarning, ItemSummary, PyroRaterModel, interval_columns, summarize_draws
 from accord.models.confusion import label_codes
 from accord.models.context import RATER_DF, GroupProbabilities, log_mean_exp, pair_log_odds, preference_probs
@@ -494,7 +494,21 @@ def spectral_types(items: np.ndarray, workers: np.ndarray, labels: np.ndarray, n
         embedding = u * sv
     norms = np.linalg.norm(embedding, axis=1, keepdims=True)
     embedding = embedding / np.maximum(norms, 1e-12)
-    return _kmeans(embedding, n_types, seed)
+    # k-means++ picks its start points by position: in the annotators' order (their first rows), a row shuffle or new
+    # names moved the start and the fit with it as a change of seed does; the points in an order of their own do not
+    order = _canonical_order(embedding)
+    types = np.empty(n_workers, dtype=np.int64)
+    types[order] = _kmeans(embedding[order], n_types, seed)
+    return types
+
+
+def _canonical_order(points: np.ndarray) -> np.ndarray:
+    """An order of ``points`` that follows their values only: each column's sign fixed so that its entry of largest
+    size is positive (a singular vector's sign is arbitrary), then sorted by the columns (rounded, so that a
+    difference the SVD's rounding makes does not reorder two points)."""
+    largest = points[np.abs(points).argmax(0), np.arange(points.shape[1])]
+    keys = np.round(points * np.where(largest < 0, -1.0, 1.0), 9)
+    return np.lexsort(keys.T[::-1])
 
 
 def _kmeans(points: np.ndarray, k: int, seed: int, restarts: int = 8, iterations: int = 50) -> np.ndarray:
@@ -535,7 +549,9 @@ def holdout_split(table: pd.DataFrame, share: float, seed: int, minimum: int = H
     rng = np.random.default_rng(seed)
     codes, _ = pd.factorize(table["annotator"])
     counts = np.bincount(codes)
-    order = rng.permutation(len(table))
+    # the judgments drawn in an order of their ids, not of their rows: drawn by position, a row shuffle held out
+    # other judgments, as a change of seed does (n_types="auto" then chose another number of types on 4 of 6 tables)
+    order = id_order(table)[rng.permutation(len(table))]
     rank = np.empty(len(table), dtype=np.int64)
     # position of each row among its annotator's rows, in random order: vectorised by a stable sort on annotator
     shuffled_codes = codes[order]
