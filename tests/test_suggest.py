@@ -164,6 +164,41 @@ def test_a_batch_does_not_depend_on_row_order_or_the_ids_names(seed: int, budget
     assert plain and batch(shuffled) == plain and batch(renamed) == plain
 
 
+def _with_twins(seed: int = 0) -> pd.DataFrame:
+    """A binary crowd with tied entries: pairs ``t0..t5`` each judged 'A' by ``w0`` and 'B' by ``w1`` (interchangeable
+    pairs), and raters ``r1``, ``r2`` who judged the same twelve pairs with the same labels (interchangeable raters)."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for i in range(30):
+        truth = rng.choice(["A", "B"])
+        for w in rng.choice(6, 3, replace=False):
+            rows.append((f"p{i}", f"w{w}", truth if rng.random() < 0.8 else {"A": "B", "B": "A"}[truth]))
+        if i < 12:
+            label = truth if rng.random() < 0.85 else {"A": "B", "B": "A"}[truth]
+            rows += [(f"p{i}", "r1", label), (f"p{i}", "r2", label)]
+    for i in range(6):
+        rows += [(f"t{i}", "w0", "A"), (f"t{i}", "w1", "B")]
+    return pd.DataFrame(rows, columns=["pair_id", "annotator", "label"])
+
+
+@pytest.mark.parametrize("raters", [None, ["r1", "r2"], ["w2", "w3", "w4", "w5"]])
+def test_ties_in_the_gain_do_not_depend_on_row_order(raters) -> None:
+    # equal gains (pairs with the same votes by the same raters; raters with the same history) went to the pair and
+    # the rater whose row came first: the same judgments in another row order gave a batch of other pairs (t2, t5 for
+    # t0, t1) or another rater (r2 for r1)
+    table = _with_twins()
+
+    def batch(judgments: pd.DataFrame) -> list[tuple[str, object, int]]:
+        model = DawidSkene(num_samples=10, seed=0).fit(validate(judgments))
+        out = suggest(model, 6, raters=raters, max_per_pair=1)  # four best pairs and two of the six twins
+        return sorted(zip(out["pair_id"], out["annotator"].fillna(""), out["slot"]))
+
+    plain = batch(table)
+    assert len(plain) == 6
+    for seed in range(1, 5):
+        assert batch(table.sample(frac=1, random_state=seed).reset_index(drop=True)) == plain
+
+
 def test_allowed_assignments_the_model_does_not_know_are_one_clear_error(
         fitted: tuple[DawidSkene, pd.DataFrame]) -> None:
     # assignments of another table (no row names a fitted pair and a fitted rater) gave an empty batch, silently

@@ -60,6 +60,8 @@ MAX_ROUNDS = 8
 #: elements of the largest intermediate array of one block of pairs
 _BLOCK_BUDGET = 2**23
 _TINY = 1e-30
+#: gains per cost closer than this (relative to the best) are a tie, broken by ids, not by the table's row order
+_TIE = 1e-10
 
 
 # -- the posterior, as acquisition sees it ------------------------------------------------------------------
@@ -172,7 +174,7 @@ def plan_sequences(posterior: Any, pairs: torch.Tensor, options: torch.Tensor, r
             new_info = _entropy(outcome) - (noise[:, None] + cond_entropy)
             value = (new_info - info[:, None]) / cost[lo:hi]
             value = torch.where(available, value, torch.full_like(value, -np.inf))
-            best = value.argmax(-1)
+            best = _first_best(value)
             ok = torch.isfinite(value[rows, best]) & (value[rows, best] > 0) & (slot < room)
             chosen[lo:hi, slot] = torch.where(ok, options[lo:hi][rows, best], -1)
             gains[lo:hi, slot] = torch.where(ok, new_info[rows, best] - info, 0.0)
@@ -185,19 +187,44 @@ def plan_sequences(posterior: Any, pairs: torch.Tensor, options: torch.Tensor, r
     return chosen, gains
 
 
+def _first_best(value: torch.Tensor) -> torch.Tensor:
+    """``value.argmax(-1)``, with values within :data:`_TIE` (relative) of the row's best counted as ties, which go
+    to the first column: equal gains of interchangeable options differ in their last bits with the order of the
+    sums that made them, and the option chosen followed that noise."""
+    top = value.max(-1, keepdim=True).values
+    near = value >= top - _TIE * top.abs()  # a row of nothing (-inf) ties everywhere: column 0, not taken
+    return near.to(torch.int8).argmax(-1)
+
+
+def _id_ranks(ids: pd.Index) -> np.ndarray:
+    """Each id's place in the sorted ids (as text where they do not sort), the order ties are broken in: codes
+    number ids in order of first appearance, so ties broken by code followed the table's row order."""
+    try:
+        order = np.argsort(np.asarray(ids, dtype=object), kind="stable")
+    except TypeError:
+        order = np.argsort(np.asarray(ids.astype(str), dtype=object), kind="stable")
+    ranks = np.empty(len(ids), dtype=np.int64)
+    ranks[order] = np.arange(len(ids))
+    return ranks
+
+
 def select_batch(gains: torch.Tensor, chosen: torch.Tensor, slot_cost: torch.Tensor,
-                 budget: float) -> tuple[np.ndarray, np.ndarray]:
+                 budget: float, pair_rank: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """The (pair, slot) entries of the batch: best marginal gain per cost first, until ``budget`` is spent.
 
     The values per cost are made non-increasing along each pair's sequence (a running minimum), so a pair's k-th
-    judgment is never taken before its first; ties go to earlier slots.
+    judgment is never taken before its first; ties (within :data:`_TIE`, relative) go to the pair of lower
+    ``pair_rank`` (its id's place in the sorted ids; by default its row here), then to earlier slots.
     """
     value = torch.where(chosen >= 0, gains / slot_cost, torch.full_like(gains, -np.inf))
     value = torch.cummin(value, dim=1).values.numpy()
     pair, slot = np.nonzero(np.isfinite(value) & (value > 0))
     if len(pair) == 0:
         return pair, slot
-    order = np.lexsort((slot, -value[pair, slot]))
+    rank = np.arange(len(value)) if pair_rank is None else np.asarray(pair_rank)
+    chosen_value = value[pair, slot]
+    level = np.round(chosen_value / chosen_value.max() / _TIE)  # equal gains whose last bits differ: one level
+    order = np.lexsort((slot, rank[pair], -level))
     pair, slot = pair[order], slot[order]
     spent = np.cumsum(slot_cost.numpy()[pair, slot])
     take = spent <= budget + 1e-9
@@ -460,6 +487,7 @@ def suggest(model: Any, budget: float, *, pool_costs: Mapping[str, float] | None
     option_cost = np.concatenate([pool_cost, pool_cost[setup.rater_pool]])
     cost = torch.as_tensor(option_cost[options.clamp_min(0).numpy()], dtype=torch.float64)
     pairs = torch.as_tensor(open_pairs, dtype=torch.long)
+    pair_rank = _id_ranks(setup.pair_ids)[open_pairs]  # ties go to the pair whose id sorts first
     room = _capacities(capacity, workers, setup.rater_pool)
     fixed = torch.full((len(open_pairs), 0), -1, dtype=torch.long)
     picked: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []  # row, option, slot, gain
@@ -479,7 +507,7 @@ def suggest(model: Any, budget: float, *, pool_costs: Mapping[str, float] | None
             capacity_spent = bool((options >= n_pools).any() and not (live >= 0).any())
         # every entry worth something, best first; those past a rater's capacity are dropped before the budget is
         # counted (dropped after, they left budget unspent that MAX_ROUNDS rounds did not always place)
-        row, slot = select_batch(gains, chosen, slot_cost, np.inf)
+        row, slot = select_batch(gains, chosen, slot_cost, np.inf, pair_rank)
         if len(row) == 0:
             break
         pick = chosen[row, slot].numpy()
@@ -646,10 +674,13 @@ def _rater_options(model: Any, setup: _Setup, open_pairs: np.ndarray, raters: An
     position[open_pairs] = np.arange(len(open_pairs))
     keep &= position[item] >= 0
     item, worker = position[item[keep]], worker[keep]
-    order = np.lexsort((worker, item))
+    # each pair's raters in the order of their ids, where a tie in the gain goes to the first (in the order of their
+    # codes, it went to the rater whose row came first)
+    order = np.lexsort((_id_ranks(workers)[worker], item))
     item, worker = item[order], worker[order]
-    pair_unique = np.unique(item * n_w + worker, return_index=True)[1]
-    item, worker = item[pair_unique], worker[pair_unique]
+    first = np.ones(len(item), dtype=bool)
+    first[1:] = (item[1:] != item[:-1]) | (worker[1:] != worker[:-1])  # a rater allowed twice: once
+    item, worker = item[first], worker[first]
     counts = np.bincount(item, minlength=len(open_pairs))
     width = max(int(counts.max()) if len(counts) else 0, 1)
     starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
