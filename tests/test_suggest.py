@@ -199,6 +199,36 @@ def test_ties_in_the_gain_do_not_depend_on_row_order(raters) -> None:
         assert batch(table.sample(frac=1, random_state=seed).reset_index(drop=True)) == plain
 
 
+def test_a_pool_is_sent_a_pair_at_most_once_per_rater_of_it_who_has_not_judged_it(tmp_path, capsys) -> None:
+    # each pair judged by two of three humans and by the one AI rater: a judgment by 'a random rater of the pool' can
+    # only be one by a rater of it who has not judged the pair, yet the AI pool (one rater, who judged all 40 pairs)
+    # was sent judgments, up to three a pair, and the humans up to three a pair where one human was left
+    rng = np.random.default_rng(1)
+    rows = []
+    for i in range(40):
+        truth = rng.choice(["A", "B"])
+        flip = {"A": "B", "B": "A"}
+        humans = [f"h{w}" for w in rng.choice(3, 2, replace=False)]
+        rows += [(f"p{i}", h, truth if rng.random() < 0.75 else flip[truth]) for h in humans]
+        rows.append((f"p{i}", "gpt", truth if rng.random() < 0.7 else flip[truth]))
+    table = pd.DataFrame(rows, columns=["pair_id", "annotator", "label"])
+    model = DawidSkene().fit(validate(table))
+    pools = pd.Series({"h0": "human", "h1": "human", "h2": "human", "gpt": "ai"})
+    batch = suggest(model, 30, pools=pools, pool_costs={"human": 1, "ai": 0.05}, certainty=1.0)
+    assert len(batch) and (batch["pool"] == "human").all()
+    assert batch.groupby("pair_id").size().max() == 1
+    # every rater judged every pair: no judgment is left to suggest
+    everyone = pd.DataFrame({"pair_id": np.repeat(["p1", "p2", "p3"], 3), "annotator": ["w1", "w2", "w3"] * 3,
+                             "label": ["A", "A", "B", "B", "B", "A", "A", "B", "A"]})
+    done = suggest(DawidSkene().fit(validate(everyone)), 5, certainty=1.0)
+    assert done.empty and done.attrs["raters_done"]
+    everyone.to_csv(tmp_path / "j.csv", index=False)
+    assert main(["suggest", "--input", str(tmp_path / "j.csv"), "--budget", "5", "--certainty", "1", "--output",
+                 str(tmp_path / "b.csv")]) == 0
+    assert "no judgment suggested: every rater of the judgments has judged every open pair already" in \
+        capsys.readouterr().out
+
+
 def test_allowed_assignments_the_model_does_not_know_are_one_clear_error(
         fitted: tuple[DawidSkene, pd.DataFrame]) -> None:
     # assignments of another table (no row names a fitted pair and a fitted rater) gave an empty batch, silently
@@ -954,10 +984,11 @@ def test_suggest_seed_draws_the_new_comparisons(tmp_path, monkeypatch, one_torch
 
 
 def test_cli_prints_the_batch_s_total_gain_as_the_batch_says(tmp_path, capsys) -> None:
-    # raters who agree with chance leave every pair little to gain: the total (0.049 nats) was printed as 0.0
+    # raters who agree with chance leave every pair little to gain: the total (0.049 nats) was printed as 0.0. Each
+    # pair is judged by four of six raters (a pair that every rater judged has no judgment left to suggest)
     rng = np.random.default_rng(1)
     table = pd.DataFrame({"pair_id": np.repeat([f"p{i}" for i in range(12)], 4),
-                          "annotator": np.tile([f"w{j}" for j in range(4)], 12),
+                          "annotator": [f"w{(i + j) % 6}" for i in range(12) for j in range(4)],
                           "label": rng.choice(["A", "B", "tie"], size=48)})
     path, output = tmp_path / "judgments.csv", tmp_path / "next_batch.csv"
     table.to_csv(path, index=False)
@@ -1034,6 +1065,7 @@ def test_a_budget_left_over_says_the_batch_holds_every_judgment_the_limits_allow
     left = 100 - batch["cost"].sum()
     assert f"{left:g} of the budget left: the batch holds every judgment worth something that the limits allow" \
         in out, out
-    assert "--max-per-pair 3" in out
-    assert main(["suggest", "--input", str(path), "--budget", "2", "--output", str(output)]) == 0
+    assert "--max-per-pair 3" in out and "a pool's judgment only by a rater of it who has not judged the pair" in out
+    # one rater (r3) is left for one pair (p3): a budget of one judgment is spent
+    assert main(["suggest", "--input", str(path), "--budget", "1", "--output", str(output)]) == 0
     assert "of the budget left" not in capsys.readouterr().out  # spent: nothing to say

@@ -126,8 +126,9 @@ def plan_sequences(posterior: Any, pairs: torch.Tensor, options: torch.Tensor, r
                    fixed: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Each pair's greedy sequence of up to ``max_per_pair`` judgments.
 
-    ``options`` ``[N, O]`` (-1: none), ``reusable`` ``[N, O]`` (a pool may judge a pair again, a rater may not) and
-    ``cost`` ``[N, O]``. ``fixed`` ``[N, F]`` (-1 padded): judgments already planned for the pair in this batch;
+    ``options`` ``[N, O]`` (-1: none), ``reusable`` ``[N, O]`` (true/false: a pool may judge a pair again, a rater
+    may not; or numbers: how many more judgments of the pair each option can give, a pool's raters who have not
+    judged it) and ``cost`` ``[N, O]``. ``fixed`` ``[N, F]`` (-1 padded): judgments already planned for the pair in this batch;
     the sequence continues after them (and counts them against ``max_per_pair``). Returns the chosen option
     ``[N, J]`` (-1 where the sequence stopped) and the marginal information gain of each slot ``[N, J]`` (nats),
     given the judgments before it.
@@ -138,6 +139,7 @@ def plan_sequences(posterior: Any, pairs: torch.Tensor, options: torch.Tensor, r
     gains = torch.zeros(n_all, max_per_pair, dtype=torch.float64)
     if n_all == 0 or o == 0:
         return chosen, gains
+    uses = (torch.where(reusable, np.inf, 1.0) if reusable.dtype == torch.bool else reusable).double()
     probe = posterior.conditionals(pairs[:1], options[:1], n_pools)
     m, n_labels = probe.shape[-2], probe.shape[-1]
     widest = o * m * n_labels ** (max_per_pair + fixed.shape[1])
@@ -149,7 +151,8 @@ def plan_sequences(posterior: Any, pairs: torch.Tensor, options: torch.Tensor, r
         w = posterior.weights(pairs[lo:hi]).double()  # [n, M]
         cond = posterior.conditionals(pairs[lo:hi], options[lo:hi], n_pools).double()  # [n, O, M, L]
         cond_entropy = (w[:, None, :] * _entropy(cond)).sum(-1)  # [n, O]: H(y | latent) of one judgment
-        available = options[lo:hi] >= 0
+        left = uses[lo:hi].clone()  # judgments each option can still give the pair
+        available = (options[lo:hi] >= 0) & (left > 0)
         joint = torch.ones(n, m, 1, dtype=torch.float64)  # P(outcomes so far | latent component)
         info = torch.zeros(n, dtype=torch.float64)
         noise = torch.zeros(n, dtype=torch.float64)
@@ -166,7 +169,8 @@ def plan_sequences(posterior: Any, pairs: torch.Tensor, options: torch.Tensor, r
             joint = extend(joint, grown, has)
             noise = noise + torch.where(has, (w * _entropy(own)).sum(-1), 0.0)
             info = _entropy((w[:, :, None] * joint).sum(1)) - noise
-            available = available & ~((options[lo:hi] == column[:, None]) & ~reusable[lo:hi])
+            left = left - ((options[lo:hi] == column[:, None]) & has[:, None]).double()
+            available = available & (left > 0)
         room = max_per_pair - (fixed[lo:hi] >= 0).sum(1)
         for slot in range(int(room.max())):  # slots no pair of the block has room for would only grow the joint
             grown = (joint[:, None, :, :, None] * cond[:, :, :, None, :]).reshape(n, o, m, -1)
@@ -181,9 +185,10 @@ def plan_sequences(posterior: Any, pairs: torch.Tensor, options: torch.Tensor, r
             joint = extend(joint, grown[rows, best], ok)
             info = torch.where(ok, new_info[rows, best], info)
             noise = torch.where(ok, noise + cond_entropy[rows, best], noise)
-            used = torch.zeros_like(available)
-            used[rows, best] = ok & ~reusable[lo:hi][rows, best]
-            available = available & ~used
+            used = torch.zeros_like(left)
+            used[rows, best] = ok.double()
+            left = left - used
+            available = available & (left > 0)
     return chosen, gains
 
 
@@ -479,11 +484,11 @@ def suggest(model: Any, budget: float, *, pool_costs: Mapping[str, float] | None
     workers = model.encoded_.worker_index
     if raters is None and allowed is None:
         options = torch.arange(n_pools).expand(len(open_pairs), n_pools).clone()
-        reusable = torch.ones(options.shape, dtype=torch.bool)
+        reusable = _pool_room(model, setup, open_pairs)
     else:
         options = _rater_options(model, setup, open_pairs, raters, allowed) + n_pools
         options = torch.where(options >= n_pools, options, torch.full_like(options, -1))
-        reusable = torch.zeros(options.shape, dtype=torch.bool)
+        reusable = torch.ones(options.shape, dtype=torch.float64)  # a rater judges a pair once
     option_cost = np.concatenate([pool_cost, pool_cost[setup.rater_pool]])
     cost = torch.as_tensor(option_cost[options.clamp_min(0).numpy()], dtype=torch.float64)
     pairs = torch.as_tensor(open_pairs, dtype=torch.long)
@@ -550,11 +555,25 @@ def suggest(model: Any, budget: float, *, pool_costs: Mapping[str, float] | None
     out.attrs["n_gainful_pairs"] = n_gainful
     out.attrs["min_cost"] = min_cost
     out.attrs["capacity_spent"] = capacity_spent
-    # named raters, each of whom judged every open pair already (a rater is not sent a pair twice)
-    out.attrs["raters_done"] = bool(len(open_pairs) and (raters is not None or allowed is not None)
-                                    and not (options >= 0).any())
+    # named raters, or the raters of every pool, each of whom judged every open pair already (a rater is not sent a
+    # pair twice)
+    out.attrs["raters_done"] = bool(len(open_pairs) and not ((options >= 0) & (reusable > 0)).any())
     out.attrs["n_pairs"] = int(n_pairs)
     return out
+
+
+def _pool_room(model: Any, setup: _Setup, open_pairs: np.ndarray) -> torch.Tensor:
+    """``[N_open, P]``: how many more judgments of each open pair each pool can give, its raters who have not
+    judged the pair (a random rater of the pool is one of them: the pool was sent a pair every rater of it had judged,
+    up to ``max_per_pair`` times, judgments no rater could give but as a repeat)."""
+    encoded = model.encoded_
+    n_pools, n_w = len(setup.pool_names), max(encoded.n_workers, 1)
+    # each rater once per pair (a repeat judgment kept with duplicates='keep' is not a second rater)
+    done = np.unique(encoded.items.astype(np.int64) * n_w + encoded.workers)
+    judged = np.bincount((done // n_w) * n_pools + setup.rater_pool[done % n_w],
+                         minlength=len(setup.pair_ids) * n_pools).reshape(-1, n_pools)
+    size = np.bincount(setup.rater_pool, minlength=n_pools)
+    return torch.as_tensor((size[None, :] - judged[open_pairs]).astype(np.float64))
 
 
 def _compact(fixed: torch.Tensor) -> torch.Tensor:
