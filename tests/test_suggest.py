@@ -229,6 +229,17 @@ def test_a_pool_is_sent_a_pair_at_most_once_per_rater_of_it_who_has_not_judged_i
         capsys.readouterr().out
 
 
+def test_raters_the_model_never_saw_are_named_in_python_too(fitted: tuple[DawidSkene, pd.DataFrame]) -> None:
+    # a rater who never labelled has no confusion to value a judgment by: suggest(raters=...) left them out of the
+    # batch without a word, where `accord suggest --raters` names them
+    model, _ = fitted
+    with pytest.warns(UserWarning, match=r"raters: 2 of the 4 raters given judged no pair .* \('newcomer', 7\)"):
+        batch = suggest(model, 6, raters=["w0", "newcomer", "w1", 7], certainty=1.0)
+    assert len(batch) == 6 and set(batch["annotator"]) <= {"w0", "w1"}
+    with pytest.raises(AccordError, match="none of the raters given is known"):
+        suggest(model, 6, raters=["newcomer"])
+
+
 def test_allowed_assignments_the_model_does_not_know_are_one_clear_error(
         fitted: tuple[DawidSkene, pd.DataFrame]) -> None:
     # assignments of another table (no row names a fitted pair and a fitted rater) gave an empty batch, silently

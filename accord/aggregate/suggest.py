@@ -40,6 +40,7 @@ A. Krause, D. Golovin (2014). Submodular function maximization. In *Tractability
 from __future__ import annotations
 
 import numbers
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -486,6 +487,8 @@ def suggest(model: Any, budget: float, *, pool_costs: Mapping[str, float] | None
         options = torch.arange(n_pools).expand(len(open_pairs), n_pools).clone()
         reusable = _pool_room(model, setup, open_pairs)
     else:
+        if raters is not None:
+            _warn_unknown_raters(raters, workers)
         options = _rater_options(model, setup, open_pairs, raters, allowed) + n_pools
         options = torch.where(options >= n_pools, options, torch.full_like(options, -1))
         reusable = torch.ones(options.shape, dtype=torch.float64)  # a rater judges a pair once
@@ -647,6 +650,18 @@ def _within_budget(row: np.ndarray, slot: np.ndarray, cost: np.ndarray, left: fl
         take = waiting[np.cumsum(cost[waiting]) <= left + 1e-9]  # the first one fits: every pass takes one
         taken[take] = True
         left -= float(cost[take].sum())
+
+
+def _warn_unknown_raters(raters: Any, workers: pd.Index) -> None:
+    """Warn of raters given who judged nothing the model was fitted on: they cannot be assigned (no confusion to
+    value their judgment by) and were left out of the batch without a word, where ``accord suggest --raters`` names
+    them. None known is an error (:func:`_rater_options`)."""
+    given = pd.Index(list(raters)).drop_duplicates()
+    unknown = given[workers.get_indexer(given) < 0]
+    if 0 < len(unknown) < len(given):
+        shown = ", ".join(map(repr, unknown[:3])) + (", ..." if len(unknown) > 3 else "")
+        warnings.warn(f"raters: {len(unknown):,} of the {len(given):,} raters given judged no pair the model was "
+                      f"fitted on and cannot be assigned ({shown})", UserWarning, stacklevel=3)
 
 
 def _rater_options(model: Any, setup: _Setup, open_pairs: np.ndarray, raters: Any,
