@@ -409,6 +409,20 @@ def test_a_budget_beyond_the_raters_capacities_fills_every_capacity(fitted: tupl
     assert len(batch) == len(raters) and batch["annotator"].value_counts().max() == 1
 
 
+def test_a_budget_within_many_raters_capacities_is_spent() -> None:
+    # 40 raters of capacity 1 and 300 open pairs, each rater free for some 270 of them: the batch took 8 planning
+    # rounds at most, each filling a few raters (every pair's best rater is the same few), and held 28 judgments of a
+    # budget of 40 (64 of 120 with capacity 3), which accord suggest called every judgment the limits allow
+    table, _, _ = crowd(n_items=300, n_workers=40, per_item=4, seed=3)
+    model = DawidSkene(num_samples=10).fit(table)
+    raters = list(model.encoded_.worker_index)
+    batch = suggest(model, 40, raters=raters, capacity=1, max_per_pair=1, certainty=1.0)
+    assert len(batch) == 40 and batch["annotator"].value_counts().max() == 1
+    batch = suggest(model, 120, raters=raters, capacity=3, certainty=1.0)
+    assert len(batch) == 120 and batch["annotator"].value_counts().max() == 3
+    assert batch.groupby("pair_id")["slot"].agg(["max", "size"]).pipe(lambda s: (s["max"] == s["size"]).all())
+
+
 def test_capacity_without_raters_is_one_clear_error(fitted: tuple[DawidSkene, pd.DataFrame]) -> None:
     # the batch then names pools, and capacity=0 capped nothing: 10 judgments came back, silently
     model, _ = fitted

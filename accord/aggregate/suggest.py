@@ -56,8 +56,6 @@ from accord.datasets.schema import CROWDKIT_COLUMNS
 DEFAULT_POOL = "crowd"
 #: posterior draws used for the Bradley-Terry gain (the mutual information is averaged over them)
 MAX_DRAWS = 64
-#: planning rounds of a batch when raters' capacities cut it
-MAX_ROUNDS = 8
 #: elements of the largest intermediate array of one block of pairs
 _BLOCK_BUDGET = 2**23
 _TINY = 1e-30
@@ -501,10 +499,17 @@ def suggest(model: Any, budget: float, *, pool_costs: Mapping[str, float] | None
     picked: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []  # row, option, slot, gain
     left = float(budget)
     n_gainful, min_cost, capacity_spent = 0, np.inf, False
-    for _ in range(MAX_ROUNDS):  # one round unless raters' capacities cut the batch
+    # one round unless raters' capacities cut the batch; a round that cuts fills a rater, so there are at most as many
+    # as raters (8 rounds at most left the budget unspent where raters still had room: 28 of 40 raters of capacity 1)
+    # (each round plans only the pairs that a cut left an entry worth something: every other pair's sequence is
+    # placed whole or worth nothing more, and a later round, with fewer raters, would find it so again)
+    active = np.arange(len(open_pairs))
+    for _ in range(len(workers) + 1):
         full = np.flatnonzero(room <= 0) + n_pools
         live = torch.where(torch.as_tensor(np.isin(options.numpy(), full)), -1, options)
-        chosen, gains = plan_sequences(setup.posterior, pairs, live, reusable, cost, n_pools, max_per_pair, fixed)
+        sub = torch.as_tensor(active, dtype=torch.long)
+        chosen, gains = plan_sequences(setup.posterior, pairs[sub], live[sub], reusable[sub], cost[sub], n_pools,
+                                       max_per_pair, fixed[sub])
         slot_cost = torch.as_tensor(option_cost[chosen.clamp_min(0).numpy()], dtype=torch.float64)
         if not picked:  # open pairs a judgment would tell something of: none leaves an empty batch with budget left
             worth = (gains > 0) & (chosen >= 0) if gains.numel() else torch.zeros(0, dtype=torch.bool)
@@ -514,19 +519,19 @@ def suggest(model: Any, budget: float, *, pool_costs: Mapping[str, float] | None
             min_cost = float(slot_cost[worth].min()) if n_gainful else np.inf
             capacity_spent = bool((options >= n_pools).any() and not (live >= 0).any())
         # every entry worth something, best first; those past a rater's capacity are dropped before the budget is
-        # counted (dropped after, they left budget unspent that MAX_ROUNDS rounds did not always place)
-        row, slot = select_batch(gains, chosen, slot_cost, np.inf, pair_rank)
-        if len(row) == 0:
+        # counted (dropped after, they left budget unspent that later rounds did not always place)
+        selected, slot = select_batch(gains, chosen, slot_cost, np.inf, pair_rank[active])
+        if len(selected) == 0:
             break
-        pick = chosen[row, slot].numpy()
-        keep = _within_capacity(row, slot, pick - n_pools, room)
-        row, slot, pick = row[keep], slot[keep], pick[keep]
-        within = _within_budget(row, slot, option_cost[pick], left)
-        row, slot, pick = row[within], slot[within], pick[within]
+        pick = chosen[selected, slot].numpy()
+        keep = _within_capacity(selected, slot, pick - n_pools, room)
+        placed = keep.copy()
+        placed[keep] = _within_budget(selected[keep], slot[keep], option_cost[pick[keep]], left)
+        row, slot, pick = active[selected[placed]], slot[placed], pick[placed]
         if len(row) == 0:
             break
         done = (fixed >= 0).sum(1).numpy()
-        picked.append((row, pick, done[row] + slot, gains[row, slot].numpy()))
+        picked.append((row, pick, done[row] + slot, gains[selected[placed], slot].numpy()))
         left -= float(option_cost[pick].sum())
         np.subtract.at(room, np.clip(pick - n_pools, 0, None)[pick >= n_pools], 1)
         added = torch.full((len(open_pairs), max_per_pair), -1, dtype=torch.long)
@@ -534,6 +539,7 @@ def suggest(model: Any, budget: float, *, pool_costs: Mapping[str, float] | None
         fixed = _compact(torch.cat([fixed, added], dim=1))
         if keep.all():
             break
+        active = np.unique(active[selected[~placed]])
     row, pick, slot, gain = (np.concatenate(parts) if picked else np.zeros(0, dtype=np.int64)
                              for parts in zip(*picked)) if picked else (np.zeros(0, dtype=np.int64),) * 4
     pair_code = open_pairs[row]
