@@ -825,7 +825,7 @@ def cmd_suggest(args: argparse.Namespace) -> int:
         print(f"{left:g} of the budget left: the batch holds every judgment worth something that the limits allow "
               f"(open pairs only, at most --max-per-pair {args.max_per_pair} each"
               + ("; a named rater never on a pair they judged, and within their capacity" if raters is not None
-                 else "") + ")")
+                 else "; a pool's judgment only by a rater of it who has not judged the pair") + ")")
     print(f"wrote {output}")
     return 0
 
@@ -837,7 +837,8 @@ def _empty_batch_reason(batch: pd.DataFrame, args: argparse.Namespace) -> str | 
         return (f"every pair is already certain (P >= {args.certainty:g} for its label under this fit; raise "
                 "--certainty to ask for more judgments)")
     if attrs["raters_done"]:
-        return f"every rater of {args.raters} has judged every open pair already (a rater is not sent a pair twice)"
+        return (f"every rater of {args.raters if args.raters else 'the judgments'} has judged every open pair already "
+                "(a rater is not sent a pair twice)")
     if attrs["capacity_spent"]:
         return f"no rater of {args.raters} has capacity left (column 'capacity') for an open pair they have not judged"
     if attrs["n_gainful_pairs"] and attrs["min_cost"] > args.budget:

@@ -164,6 +164,82 @@ def test_a_batch_does_not_depend_on_row_order_or_the_ids_names(seed: int, budget
     assert plain and batch(shuffled) == plain and batch(renamed) == plain
 
 
+def _with_twins(seed: int = 0) -> pd.DataFrame:
+    """A binary crowd with tied entries: pairs ``t0..t5`` each judged 'A' by ``w0`` and 'B' by ``w1`` (interchangeable
+    pairs), and raters ``r1``, ``r2`` who judged the same twelve pairs with the same labels (interchangeable raters)."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for i in range(30):
+        truth = rng.choice(["A", "B"])
+        for w in rng.choice(6, 3, replace=False):
+            rows.append((f"p{i}", f"w{w}", truth if rng.random() < 0.8 else {"A": "B", "B": "A"}[truth]))
+        if i < 12:
+            label = truth if rng.random() < 0.85 else {"A": "B", "B": "A"}[truth]
+            rows += [(f"p{i}", "r1", label), (f"p{i}", "r2", label)]
+    for i in range(6):
+        rows += [(f"t{i}", "w0", "A"), (f"t{i}", "w1", "B")]
+    return pd.DataFrame(rows, columns=["pair_id", "annotator", "label"])
+
+
+@pytest.mark.parametrize("raters", [None, ["r1", "r2"], ["w2", "w3", "w4", "w5"]])
+def test_ties_in_the_gain_do_not_depend_on_row_order(raters) -> None:
+    # equal gains (pairs with the same votes by the same raters; raters with the same history) went to the pair and
+    # the rater whose row came first: the same judgments in another row order gave a batch of other pairs (t2, t5 for
+    # t0, t1) or another rater (r2 for r1)
+    table = _with_twins()
+
+    def batch(judgments: pd.DataFrame) -> list[tuple[str, object, int]]:
+        model = DawidSkene(num_samples=10, seed=0).fit(validate(judgments))
+        out = suggest(model, 6, raters=raters, max_per_pair=1)  # four best pairs and two of the six twins
+        return sorted(zip(out["pair_id"], out["annotator"].fillna(""), out["slot"]))
+
+    plain = batch(table)
+    assert len(plain) == 6
+    for seed in range(1, 5):
+        assert batch(table.sample(frac=1, random_state=seed).reset_index(drop=True)) == plain
+
+
+def test_a_pool_is_sent_a_pair_at_most_once_per_rater_of_it_who_has_not_judged_it(tmp_path, capsys) -> None:
+    # each pair judged by two of three humans and by the one AI rater: a judgment by 'a random rater of the pool' can
+    # only be one by a rater of it who has not judged the pair, yet the AI pool (one rater, who judged all 40 pairs)
+    # was sent judgments, up to three a pair, and the humans up to three a pair where one human was left
+    rng = np.random.default_rng(1)
+    rows = []
+    for i in range(40):
+        truth = rng.choice(["A", "B"])
+        flip = {"A": "B", "B": "A"}
+        humans = [f"h{w}" for w in rng.choice(3, 2, replace=False)]
+        rows += [(f"p{i}", h, truth if rng.random() < 0.75 else flip[truth]) for h in humans]
+        rows.append((f"p{i}", "gpt", truth if rng.random() < 0.7 else flip[truth]))
+    table = pd.DataFrame(rows, columns=["pair_id", "annotator", "label"])
+    model = DawidSkene().fit(validate(table))
+    pools = pd.Series({"h0": "human", "h1": "human", "h2": "human", "gpt": "ai"})
+    batch = suggest(model, 30, pools=pools, pool_costs={"human": 1, "ai": 0.05}, certainty=1.0)
+    assert len(batch) and (batch["pool"] == "human").all()
+    assert batch.groupby("pair_id").size().max() == 1
+    # every rater judged every pair: no judgment is left to suggest
+    everyone = pd.DataFrame({"pair_id": np.repeat(["p1", "p2", "p3"], 3), "annotator": ["w1", "w2", "w3"] * 3,
+                             "label": ["A", "A", "B", "B", "B", "A", "A", "B", "A"]})
+    done = suggest(DawidSkene().fit(validate(everyone)), 5, certainty=1.0)
+    assert done.empty and done.attrs["raters_done"]
+    everyone.to_csv(tmp_path / "j.csv", index=False)
+    assert main(["suggest", "--input", str(tmp_path / "j.csv"), "--budget", "5", "--certainty", "1", "--output",
+                 str(tmp_path / "b.csv")]) == 0
+    assert "no judgment suggested: every rater of the judgments has judged every open pair already" in \
+        capsys.readouterr().out
+
+
+def test_raters_the_model_never_saw_are_named_in_python_too(fitted: tuple[DawidSkene, pd.DataFrame]) -> None:
+    # a rater who never labelled has no confusion to value a judgment by: suggest(raters=...) left them out of the
+    # batch without a word, where `accord suggest --raters` names them
+    model, _ = fitted
+    with pytest.warns(UserWarning, match=r"raters: 2 of the 4 raters given judged no pair .* \('newcomer', 7\)"):
+        batch = suggest(model, 6, raters=["w0", "newcomer", "w1", 7], certainty=1.0)
+    assert len(batch) == 6 and set(batch["annotator"]) <= {"w0", "w1"}
+    with pytest.raises(AccordError, match="none of the raters given is known"):
+        suggest(model, 6, raters=["newcomer"])
+
+
 def test_allowed_assignments_the_model_does_not_know_are_one_clear_error(
         fitted: tuple[DawidSkene, pd.DataFrame]) -> None:
     # assignments of another table (no row names a fitted pair and a fitted rater) gave an empty batch, silently
@@ -331,6 +407,20 @@ def test_a_budget_beyond_the_raters_capacities_fills_every_capacity(fitted: tupl
     raters = list(model.encoded_.worker_index)
     batch = suggest(model, 20, raters=raters, capacity=1, certainty=1.0)
     assert len(batch) == len(raters) and batch["annotator"].value_counts().max() == 1
+
+
+def test_a_budget_within_many_raters_capacities_is_spent() -> None:
+    # 40 raters of capacity 1 and 300 open pairs, each rater free for some 270 of them: the batch took 8 planning
+    # rounds at most, each filling a few raters (every pair's best rater is the same few), and held 28 judgments of a
+    # budget of 40 (64 of 120 with capacity 3), which accord suggest called every judgment the limits allow
+    table, _, _ = crowd(n_items=300, n_workers=40, per_item=4, seed=3)
+    model = DawidSkene(num_samples=10).fit(table)
+    raters = list(model.encoded_.worker_index)
+    batch = suggest(model, 40, raters=raters, capacity=1, max_per_pair=1, certainty=1.0)
+    assert len(batch) == 40 and batch["annotator"].value_counts().max() == 1
+    batch = suggest(model, 120, raters=raters, capacity=3, certainty=1.0)
+    assert len(batch) == 120 and batch["annotator"].value_counts().max() == 3
+    assert batch.groupby("pair_id")["slot"].agg(["max", "size"]).pipe(lambda s: (s["max"] == s["size"]).all())
 
 
 def test_capacity_without_raters_is_one_clear_error(fitted: tuple[DawidSkene, pd.DataFrame]) -> None:
@@ -919,10 +1009,11 @@ def test_suggest_seed_draws_the_new_comparisons(tmp_path, monkeypatch, one_torch
 
 
 def test_cli_prints_the_batch_s_total_gain_as_the_batch_says(tmp_path, capsys) -> None:
-    # raters who agree with chance leave every pair little to gain: the total (0.049 nats) was printed as 0.0
+    # raters who agree with chance leave every pair little to gain: the total (0.049 nats) was printed as 0.0. Each
+    # pair is judged by four of six raters (a pair that every rater judged has no judgment left to suggest)
     rng = np.random.default_rng(1)
     table = pd.DataFrame({"pair_id": np.repeat([f"p{i}" for i in range(12)], 4),
-                          "annotator": np.tile([f"w{j}" for j in range(4)], 12),
+                          "annotator": [f"w{(i + j) % 6}" for i in range(12) for j in range(4)],
                           "label": rng.choice(["A", "B", "tie"], size=48)})
     path, output = tmp_path / "judgments.csv", tmp_path / "next_batch.csv"
     table.to_csv(path, index=False)
@@ -999,6 +1090,7 @@ def test_a_budget_left_over_says_the_batch_holds_every_judgment_the_limits_allow
     left = 100 - batch["cost"].sum()
     assert f"{left:g} of the budget left: the batch holds every judgment worth something that the limits allow" \
         in out, out
-    assert "--max-per-pair 3" in out
-    assert main(["suggest", "--input", str(path), "--budget", "2", "--output", str(output)]) == 0
+    assert "--max-per-pair 3" in out and "a pool's judgment only by a rater of it who has not judged the pair" in out
+    # one rater (r3) is left for one pair (p3): a budget of one judgment is spent
+    assert main(["suggest", "--input", str(path), "--budget", "1", "--output", str(output)]) == 0
     assert "of the budget left" not in capsys.readouterr().out  # spent: nothing to say

@@ -40,6 +40,7 @@ A. Krause, D. Golovin (2014). Submodular function maximization. In *Tractability
 from __future__ import annotations
 
 import numbers
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -55,11 +56,11 @@ from accord.datasets.schema import CROWDKIT_COLUMNS
 DEFAULT_POOL = "crowd"
 #: posterior draws used for the Bradley-Terry gain (the mutual information is averaged over them)
 MAX_DRAWS = 64
-#: planning rounds of a batch when raters' capacities cut it
-MAX_ROUNDS = 8
 #: elements of the largest intermediate array of one block of pairs
 _BLOCK_BUDGET = 2**23
 _TINY = 1e-30
+#: gains per cost closer than this (relative to the best) are a tie, broken by ids, not by the table's row order
+_TIE = 1e-10
 
 
 # -- the posterior, as acquisition sees it ------------------------------------------------------------------
@@ -124,8 +125,9 @@ def plan_sequences(posterior: Any, pairs: torch.Tensor, options: torch.Tensor, r
                    fixed: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Each pair's greedy sequence of up to ``max_per_pair`` judgments.
 
-    ``options`` ``[N, O]`` (-1: none), ``reusable`` ``[N, O]`` (a pool may judge a pair again, a rater may not) and
-    ``cost`` ``[N, O]``. ``fixed`` ``[N, F]`` (-1 padded): judgments already planned for the pair in this batch;
+    ``options`` ``[N, O]`` (-1: none), ``reusable`` ``[N, O]`` (true/false: a pool may judge a pair again, a rater
+    may not; or numbers: how many more judgments of the pair each option can give, a pool's raters who have not
+    judged it) and ``cost`` ``[N, O]``. ``fixed`` ``[N, F]`` (-1 padded): judgments already planned for the pair in this batch;
     the sequence continues after them (and counts them against ``max_per_pair``). Returns the chosen option
     ``[N, J]`` (-1 where the sequence stopped) and the marginal information gain of each slot ``[N, J]`` (nats),
     given the judgments before it.
@@ -136,6 +138,7 @@ def plan_sequences(posterior: Any, pairs: torch.Tensor, options: torch.Tensor, r
     gains = torch.zeros(n_all, max_per_pair, dtype=torch.float64)
     if n_all == 0 or o == 0:
         return chosen, gains
+    uses = (torch.where(reusable, np.inf, 1.0) if reusable.dtype == torch.bool else reusable).double()
     probe = posterior.conditionals(pairs[:1], options[:1], n_pools)
     m, n_labels = probe.shape[-2], probe.shape[-1]
     widest = o * m * n_labels ** (max_per_pair + fixed.shape[1])
@@ -147,7 +150,8 @@ def plan_sequences(posterior: Any, pairs: torch.Tensor, options: torch.Tensor, r
         w = posterior.weights(pairs[lo:hi]).double()  # [n, M]
         cond = posterior.conditionals(pairs[lo:hi], options[lo:hi], n_pools).double()  # [n, O, M, L]
         cond_entropy = (w[:, None, :] * _entropy(cond)).sum(-1)  # [n, O]: H(y | latent) of one judgment
-        available = options[lo:hi] >= 0
+        left = uses[lo:hi].clone()  # judgments each option can still give the pair
+        available = (options[lo:hi] >= 0) & (left > 0)
         joint = torch.ones(n, m, 1, dtype=torch.float64)  # P(outcomes so far | latent component)
         info = torch.zeros(n, dtype=torch.float64)
         noise = torch.zeros(n, dtype=torch.float64)
@@ -164,7 +168,8 @@ def plan_sequences(posterior: Any, pairs: torch.Tensor, options: torch.Tensor, r
             joint = extend(joint, grown, has)
             noise = noise + torch.where(has, (w * _entropy(own)).sum(-1), 0.0)
             info = _entropy((w[:, :, None] * joint).sum(1)) - noise
-            available = available & ~((options[lo:hi] == column[:, None]) & ~reusable[lo:hi])
+            left = left - ((options[lo:hi] == column[:, None]) & has[:, None]).double()
+            available = available & (left > 0)
         room = max_per_pair - (fixed[lo:hi] >= 0).sum(1)
         for slot in range(int(room.max())):  # slots no pair of the block has room for would only grow the joint
             grown = (joint[:, None, :, :, None] * cond[:, :, :, None, :]).reshape(n, o, m, -1)
@@ -172,32 +177,58 @@ def plan_sequences(posterior: Any, pairs: torch.Tensor, options: torch.Tensor, r
             new_info = _entropy(outcome) - (noise[:, None] + cond_entropy)
             value = (new_info - info[:, None]) / cost[lo:hi]
             value = torch.where(available, value, torch.full_like(value, -np.inf))
-            best = value.argmax(-1)
+            best = _first_best(value)
             ok = torch.isfinite(value[rows, best]) & (value[rows, best] > 0) & (slot < room)
             chosen[lo:hi, slot] = torch.where(ok, options[lo:hi][rows, best], -1)
             gains[lo:hi, slot] = torch.where(ok, new_info[rows, best] - info, 0.0)
             joint = extend(joint, grown[rows, best], ok)
             info = torch.where(ok, new_info[rows, best], info)
             noise = torch.where(ok, noise + cond_entropy[rows, best], noise)
-            used = torch.zeros_like(available)
-            used[rows, best] = ok & ~reusable[lo:hi][rows, best]
-            available = available & ~used
+            used = torch.zeros_like(left)
+            used[rows, best] = ok.double()
+            left = left - used
+            available = available & (left > 0)
     return chosen, gains
 
 
+def _first_best(value: torch.Tensor) -> torch.Tensor:
+    """``value.argmax(-1)``, with values within :data:`_TIE` (relative) of the row's best counted as ties, which go
+    to the first column: equal gains of interchangeable options differ in their last bits with the order of the
+    sums that made them, and the option chosen followed that noise."""
+    top = value.max(-1, keepdim=True).values
+    near = value >= top - _TIE * top.abs()  # a row of nothing (-inf) ties everywhere: column 0, not taken
+    return near.to(torch.int8).argmax(-1)
+
+
+def _id_ranks(ids: pd.Index) -> np.ndarray:
+    """Each id's place in the sorted ids (as text where they do not sort), the order ties are broken in: codes
+    number ids in order of first appearance, so ties broken by code followed the table's row order."""
+    try:
+        order = ids.argsort()  # pandas' sort of the ids (a numpy sort of Python objects was 5 times slower)
+    except TypeError:
+        order = ids.astype(str).argsort()
+    ranks = np.empty(len(ids), dtype=np.int64)
+    ranks[order] = np.arange(len(ids))
+    return ranks
+
+
 def select_batch(gains: torch.Tensor, chosen: torch.Tensor, slot_cost: torch.Tensor,
-                 budget: float) -> tuple[np.ndarray, np.ndarray]:
+                 budget: float, pair_rank: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """The (pair, slot) entries of the batch: best marginal gain per cost first, until ``budget`` is spent.
 
     The values per cost are made non-increasing along each pair's sequence (a running minimum), so a pair's k-th
-    judgment is never taken before its first; ties go to earlier slots.
+    judgment is never taken before its first; ties (within :data:`_TIE`, relative) go to the pair of lower
+    ``pair_rank`` (its id's place in the sorted ids; by default its row here), then to earlier slots.
     """
     value = torch.where(chosen >= 0, gains / slot_cost, torch.full_like(gains, -np.inf))
     value = torch.cummin(value, dim=1).values.numpy()
     pair, slot = np.nonzero(np.isfinite(value) & (value > 0))
     if len(pair) == 0:
         return pair, slot
-    order = np.lexsort((slot, -value[pair, slot]))
+    rank = np.arange(len(value)) if pair_rank is None else np.asarray(pair_rank)
+    chosen_value = value[pair, slot]
+    level = np.round(chosen_value / chosen_value.max() / _TIE)  # equal gains whose last bits differ: one level
+    order = np.lexsort((slot, rank[pair], -level))
     pair, slot = pair[order], slot[order]
     spent = np.cumsum(slot_cost.numpy()[pair, slot])
     take = spent <= budget + 1e-9
@@ -452,23 +483,33 @@ def suggest(model: Any, budget: float, *, pool_costs: Mapping[str, float] | None
     workers = model.encoded_.worker_index
     if raters is None and allowed is None:
         options = torch.arange(n_pools).expand(len(open_pairs), n_pools).clone()
-        reusable = torch.ones(options.shape, dtype=torch.bool)
+        reusable = _pool_room(model, setup, open_pairs)
     else:
+        if raters is not None:
+            _warn_unknown_raters(raters, workers)
         options = _rater_options(model, setup, open_pairs, raters, allowed) + n_pools
         options = torch.where(options >= n_pools, options, torch.full_like(options, -1))
-        reusable = torch.zeros(options.shape, dtype=torch.bool)
+        reusable = torch.ones(options.shape, dtype=torch.float64)  # a rater judges a pair once
     option_cost = np.concatenate([pool_cost, pool_cost[setup.rater_pool]])
     cost = torch.as_tensor(option_cost[options.clamp_min(0).numpy()], dtype=torch.float64)
     pairs = torch.as_tensor(open_pairs, dtype=torch.long)
+    pair_rank = _id_ranks(setup.pair_ids)[open_pairs]  # ties go to the pair whose id sorts first
     room = _capacities(capacity, workers, setup.rater_pool)
     fixed = torch.full((len(open_pairs), 0), -1, dtype=torch.long)
     picked: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []  # row, option, slot, gain
     left = float(budget)
     n_gainful, min_cost, capacity_spent = 0, np.inf, False
-    for _ in range(MAX_ROUNDS):  # one round unless raters' capacities cut the batch
+    # one round unless raters' capacities cut the batch; a round that cuts fills a rater, so there are at most as many
+    # as raters (8 rounds at most left the budget unspent where raters still had room: 28 of 40 raters of capacity 1)
+    # (each round plans only the pairs that a cut left an entry worth something: every other pair's sequence is
+    # placed whole or worth nothing more, and a later round, with fewer raters, would find it so again)
+    active = np.arange(len(open_pairs))
+    for _ in range(len(workers) + 1):
         full = np.flatnonzero(room <= 0) + n_pools
         live = torch.where(torch.as_tensor(np.isin(options.numpy(), full)), -1, options)
-        chosen, gains = plan_sequences(setup.posterior, pairs, live, reusable, cost, n_pools, max_per_pair, fixed)
+        sub = torch.as_tensor(active, dtype=torch.long)
+        chosen, gains = plan_sequences(setup.posterior, pairs[sub], live[sub], reusable[sub], cost[sub], n_pools,
+                                       max_per_pair, fixed[sub])
         slot_cost = torch.as_tensor(option_cost[chosen.clamp_min(0).numpy()], dtype=torch.float64)
         if not picked:  # open pairs a judgment would tell something of: none leaves an empty batch with budget left
             worth = (gains > 0) & (chosen >= 0) if gains.numel() else torch.zeros(0, dtype=torch.bool)
@@ -478,19 +519,19 @@ def suggest(model: Any, budget: float, *, pool_costs: Mapping[str, float] | None
             min_cost = float(slot_cost[worth].min()) if n_gainful else np.inf
             capacity_spent = bool((options >= n_pools).any() and not (live >= 0).any())
         # every entry worth something, best first; those past a rater's capacity are dropped before the budget is
-        # counted (dropped after, they left budget unspent that MAX_ROUNDS rounds did not always place)
-        row, slot = select_batch(gains, chosen, slot_cost, np.inf)
-        if len(row) == 0:
+        # counted (dropped after, they left budget unspent that later rounds did not always place)
+        selected, slot = select_batch(gains, chosen, slot_cost, np.inf, pair_rank[active])
+        if len(selected) == 0:
             break
-        pick = chosen[row, slot].numpy()
-        keep = _within_capacity(row, slot, pick - n_pools, room)
-        row, slot, pick = row[keep], slot[keep], pick[keep]
-        within = _within_budget(row, slot, option_cost[pick], left)
-        row, slot, pick = row[within], slot[within], pick[within]
+        pick = chosen[selected, slot].numpy()
+        keep = _within_capacity(selected, slot, pick - n_pools, room)
+        placed = keep.copy()
+        placed[keep] = _within_budget(selected[keep], slot[keep], option_cost[pick[keep]], left)
+        row, slot, pick = active[selected[placed]], slot[placed], pick[placed]
         if len(row) == 0:
             break
         done = (fixed >= 0).sum(1).numpy()
-        picked.append((row, pick, done[row] + slot, gains[row, slot].numpy()))
+        picked.append((row, pick, done[row] + slot, gains[selected[placed], slot].numpy()))
         left -= float(option_cost[pick].sum())
         np.subtract.at(room, np.clip(pick - n_pools, 0, None)[pick >= n_pools], 1)
         added = torch.full((len(open_pairs), max_per_pair), -1, dtype=torch.long)
@@ -498,6 +539,7 @@ def suggest(model: Any, budget: float, *, pool_costs: Mapping[str, float] | None
         fixed = _compact(torch.cat([fixed, added], dim=1))
         if keep.all():
             break
+        active = np.unique(active[selected[~placed]])
     row, pick, slot, gain = (np.concatenate(parts) if picked else np.zeros(0, dtype=np.int64)
                              for parts in zip(*picked)) if picked else (np.zeros(0, dtype=np.int64),) * 4
     pair_code = open_pairs[row]
@@ -522,11 +564,25 @@ def suggest(model: Any, budget: float, *, pool_costs: Mapping[str, float] | None
     out.attrs["n_gainful_pairs"] = n_gainful
     out.attrs["min_cost"] = min_cost
     out.attrs["capacity_spent"] = capacity_spent
-    # named raters, each of whom judged every open pair already (a rater is not sent a pair twice)
-    out.attrs["raters_done"] = bool(len(open_pairs) and (raters is not None or allowed is not None)
-                                    and not (options >= 0).any())
+    # named raters, or the raters of every pool, each of whom judged every open pair already (a rater is not sent a
+    # pair twice)
+    out.attrs["raters_done"] = bool(len(open_pairs) and not ((options >= 0) & (reusable > 0)).any())
     out.attrs["n_pairs"] = int(n_pairs)
     return out
+
+
+def _pool_room(model: Any, setup: _Setup, open_pairs: np.ndarray) -> torch.Tensor:
+    """``[N_open, P]``: how many more judgments of each open pair each pool can give, its raters who have not
+    judged the pair (a random rater of the pool is one of them: the pool was sent a pair every rater of it had judged,
+    up to ``max_per_pair`` times, judgments no rater could give but as a repeat)."""
+    encoded = model.encoded_
+    n_pools, n_w = len(setup.pool_names), max(encoded.n_workers, 1)
+    # each rater once per pair (a repeat judgment kept with duplicates='keep' is not a second rater)
+    done = np.unique(encoded.items.astype(np.int64) * n_w + encoded.workers)
+    judged = np.bincount((done // n_w) * n_pools + setup.rater_pool[done % n_w],
+                         minlength=len(setup.pair_ids) * n_pools).reshape(-1, n_pools)
+    size = np.bincount(setup.rater_pool, minlength=n_pools)
+    return torch.as_tensor((size[None, :] - judged[open_pairs]).astype(np.float64))
 
 
 def _compact(fixed: torch.Tensor) -> torch.Tensor:
@@ -602,6 +658,18 @@ def _within_budget(row: np.ndarray, slot: np.ndarray, cost: np.ndarray, left: fl
         left -= float(cost[take].sum())
 
 
+def _warn_unknown_raters(raters: Any, workers: pd.Index) -> None:
+    """Warn of raters given who judged nothing the model was fitted on: they cannot be assigned (no confusion to
+    value their judgment by) and were left out of the batch without a word, where ``accord suggest --raters`` names
+    them. None known is an error (:func:`_rater_options`)."""
+    given = pd.Index(list(raters)).drop_duplicates()
+    unknown = given[workers.get_indexer(given) < 0]
+    if 0 < len(unknown) < len(given):
+        shown = ", ".join(map(repr, unknown[:3])) + (", ..." if len(unknown) > 3 else "")
+        warnings.warn(f"raters: {len(unknown):,} of the {len(given):,} raters given judged no pair the model was "
+                      f"fitted on and cannot be assigned ({shown})", UserWarning, stacklevel=3)
+
+
 def _rater_options(model: Any, setup: _Setup, open_pairs: np.ndarray, raters: Any,
                    allowed: pd.DataFrame | None) -> torch.Tensor:
     """``[N_open, O]`` rater codes each open pair may be sent to (-1 padding), without raters who judged it."""
@@ -646,10 +714,13 @@ def _rater_options(model: Any, setup: _Setup, open_pairs: np.ndarray, raters: An
     position[open_pairs] = np.arange(len(open_pairs))
     keep &= position[item] >= 0
     item, worker = position[item[keep]], worker[keep]
-    order = np.lexsort((worker, item))
+    # each pair's raters in the order of their ids, where a tie in the gain goes to the first (in the order of their
+    # codes, it went to the rater whose row came first)
+    order = np.lexsort((_id_ranks(workers)[worker], item))
     item, worker = item[order], worker[order]
-    pair_unique = np.unique(item * n_w + worker, return_index=True)[1]
-    item, worker = item[pair_unique], worker[pair_unique]
+    first = np.ones(len(item), dtype=bool)
+    first[1:] = (item[1:] != item[:-1]) | (worker[1:] != worker[:-1])  # a rater allowed twice: once
+    item, worker = item[first], worker[first]
     counts = np.bincount(item, minlength=len(open_pairs))
     width = max(int(counts.max()) if len(counts) else 0, 1)
     starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
