@@ -1141,3 +1141,32 @@ def test_a_run_over_a_finished_model_cut_short_leaves_the_earlier_model_its_log(
     assert (out / "metrics.jsonl").read_bytes() == finished
     RewardTrainer(config(workspace, name, resume_from="latest", **common), train_data=frame).train()
     assert _logged(out) == _logged(Path(straight.output_dir))
+
+
+def test_an_interrupt_while_saving_the_model_resumes_to_an_uninterrupted_run_s_log(workspace, monkeypatch):
+    """Was: Ctrl-C while the finished run saved its model (after the final evaluation's line was logged) saved a
+    checkpoint of the last step, and resuming it evaluated again and logged that line a second time: the log held
+    two final evaluations where an uninterrupted run has one. Now the resumed run drops the line it writes again,
+    and its log and weights are the uninterrupted run's."""
+    from accord.reward.trainer import TrainingInterrupted
+
+    frame = synthetic_pairs(24, seed=21)
+    common = dict(batch_size=8, max_steps=2, logging_steps=1)
+    straight = config(workspace, "save-interrupted-straight", **common)
+    RewardTrainer(straight, train_data=frame, eval_data=frame).train()
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    name = "save-interrupted"
+    with monkeypatch.context() as patched:
+        patched.setattr(RewardModel, "save_pretrained", interrupted)
+        with pytest.raises(TrainingInterrupted, match="only evaluates and saves"):
+            RewardTrainer(config(workspace, name, **common), train_data=frame, eval_data=frame).train()
+    out = workspace["root"] / name
+    assert not (out / "reward_model.json").exists()
+    RewardTrainer(config(workspace, name, resume_from="latest", **common), train_data=frame, eval_data=frame).train()
+    assert _logged(out) == _logged(Path(straight.output_dir))
+    a, b = final_weights(straight.output_dir), final_weights(out)
+    assert all(torch.equal(a[key], b[key]) for key in a)
+

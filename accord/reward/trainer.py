@@ -218,6 +218,7 @@ class RewardTrainer:
         self._window: _Window | None = None
         self._resumed_window: dict[str, Any] | None = None
         self._last_loss = float("nan")
+        self._resumed_at_the_end = False  # resumed from a checkpoint of the run's last step (_maybe_resume)
         self._wrote_config = False  # whether this run wrote reward_config.json at its start (_start_output)
         self._metrics_path = self.output_dir / METRICS_FILE  # this run's log (_start_output)
 
@@ -742,6 +743,8 @@ class RewardTrainer:
                               "model and settings the checkpoint was saved with (the backbone, task, "
                               "uncertainty_head, ensemble_heads, LoRA, freeze_layers)") from err
         self.global_step = int(state["global_step"])
+        # saved at the run's last step (an interrupt while it evaluated or saved the model): this run evaluates again
+        self._resumed_at_the_end = state.get("total_steps") == self.global_step
         last_loss = state.get("last_loss")  # checkpoints of older versions lack it (and the window); null: not logged
         self._last_loss = float("nan") if last_loss is None else float(last_loss)
         window = path / WINDOW_FILE.format(rank=self.accelerator.process_index)
@@ -798,7 +801,9 @@ class RewardTrainer:
 
     def _trim_metrics(self, step: int, source: Path | None = None) -> None:
         """On resume, drop the lines a killed run wrote after its last checkpoint: this run's log is the lines of
-        ``source`` (by default the log itself) up to ``step``."""
+        ``source`` (by default the log itself) up to ``step``. A checkpoint of the run's last step was saved after
+        the final evaluation's line (an interrupt while the model was saved): that line goes too, as this run
+        evaluates again (it was logged twice)."""
         path = source or self._metrics_path
         if not path.exists():
             return
@@ -818,7 +823,9 @@ class RewardTrainer:
                     break  # so it belongs after the checkpoint resumed from
                 raise AccordError(f"file {path}, line {number}: not a JSON record ({err.msg}); remove the line to "
                                   "resume") from err
-            if record["step"] <= step:
+            final_evaluation = self._resumed_at_the_end and record["step"] == step and any(
+                key.startswith("eval_") for key in record)
+            if record["step"] <= step and not final_evaluation:
                 keep.append(line)
         with atomic_path(self._metrics_path) as tmp:
             tmp.write_text("".join(line + "\n" for line in keep))
