@@ -1170,3 +1170,29 @@ def test_an_interrupt_while_saving_the_model_resumes_to_an_uninterrupted_run_s_l
     a, b = final_weights(straight.output_dir), final_weights(out)
     assert all(torch.equal(a[key], b[key]) for key in a)
 
+
+def test_a_second_ctrl_c_during_training_names_the_checkpoint_to_resume(workspace, monkeypatch, capsys, tmp_path):
+    """Was: a second Ctrl-C (which stops at once, not at the step's end) while the run trained or wrote a checkpoint
+    came out of `accord train` as "interrupted before training started: nothing written", though the folder held the
+    run's checkpoints and log. Now it says the run was interrupted after its steps done and names the checkpoint that
+    --resume-from latest continues, from which the run resumes."""
+    out = tmp_path / "twice-interrupted"
+    real = RewardTrainer.save_checkpoint
+
+    def ctrl_c_twice(self):
+        saved = real(self)
+        if self.global_step == 2:
+            os.kill(os.getpid(), signal.SIGINT)  # asks to stop at the step's end
+            os.kill(os.getpid(), signal.SIGINT)  # stops at once
+        return saved
+
+    line = ["--model", workspace["bert"], "--train-path", workspace["data"], "--output-dir", str(out),
+            "--max-steps", "4", "--batch-size", "8", "--no-progress", "--save-steps", "1", "--stats-max-pairs", "8"]
+    with monkeypatch.context() as patched:
+        patched.setattr(RewardTrainer, "save_checkpoint", ctrl_c_twice)
+        assert cli_main(line) == 130
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "nothing written" not in err, err
+    assert "after 2 of 4 steps" in err and str(out / "checkpoints" / "step-0000002") in err, err
+    assert cli_main(line + ["--resume-from", "latest"]) == 0
+    assert RewardModel.from_pretrained(out).meta["global_step"] == 4

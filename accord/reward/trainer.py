@@ -27,7 +27,8 @@ checkpoint, or ``step-N`` until it saves one, never the abandoned run's. A fresh
 folder holding checkpoints is refused before a model loads, unless ``overwrite_output_dir``, which removes them all
 at the start. A run over a finished model logs to ``metrics.next.jsonl``, which lands as ``metrics.jsonl`` with
 its model: until then the earlier model keeps its own log. An interrupt (Ctrl-C, SIGINT) lets the
-running step finish, saves a checkpoint and raises :class:`TrainingInterrupted`.
+running step finish, saves a checkpoint and raises :class:`TrainingInterrupted`; a second one stops at once, and
+the :class:`TrainingInterrupted` names the last checkpoint saved.
 """
 
 from __future__ import annotations
@@ -406,7 +407,12 @@ class RewardTrainer:
                 self._remove_start(created)
                 raise TrainingInterrupted("interrupted before the first training step: nothing written", None)
             start = time.perf_counter()
-            examples, tokens, last_loss = self._loop(interrupt)
+            try:
+                examples, tokens, last_loss = self._loop(interrupt)
+            except TrainingInterrupted:
+                raise
+            except KeyboardInterrupt as stopped:  # a second Ctrl-C: at once, not at the step's end
+                raise self._interrupted_unsaved() from stopped
             train_seconds = time.perf_counter() - start
         tokens = int(acc.reduce(torch.tensor(tokens, dtype=torch.int64, device=acc.device), reduction="sum").item())
         device = acc.device
@@ -420,7 +426,10 @@ class RewardTrainer:
         except KeyboardInterrupt as interrupted:
             if acc.num_processes > 1:
                 raise
-            checkpoint = self.save_checkpoint()
+            try:
+                checkpoint = self.save_checkpoint()
+            except KeyboardInterrupt as again:
+                raise self._interrupted_unsaved() from again
             raise TrainingInterrupted(f"interrupted after the last training step: saved a resumable checkpoint to "
                                       f"{checkpoint} (resuming with --resume-from latest only evaluates and saves)",
                                       checkpoint) from interrupted
@@ -428,6 +437,19 @@ class RewardTrainer:
                            train_seconds=train_seconds, examples=examples, tokens=tokens, unit=self.task.unit,
                            truncation=getattr(self.train_data, "truncation", {}), eval_metrics=eval_metrics,
                            peak_memory_mb=peak, resumed_from=self.resumed_from)
+
+    def _interrupted_unsaved(self) -> TrainingInterrupted:
+        """An interrupt that stopped the run at once (a second Ctrl-C), not at a step's end: it names the last
+        checkpoint saved, which resuming continues. Was: `accord train` said "interrupted before training started:
+        nothing written" of a run that had written its log and checkpoints."""
+        latest = self.latest_checkpoint()
+        done = f"interrupted after {self.global_step} of {self.total_steps} steps"
+        if latest is None:
+            return TrainingInterrupted(f"{done}, before any checkpoint was saved: nothing to resume (the log holds "
+                                       "the steps done)", None)
+        again = "" if _checkpoint_step(latest) == self.global_step else ", which trains the steps after it again"
+        return TrainingInterrupted(f"{done}: the last resumable checkpoint is {latest} (continue with --resume-from "
+                                   f"latest{again})", latest)
 
     def _loop(self, interrupt: "_InterruptFlag") -> tuple[int, int, float]:
         """The optimisation steps; returns the examples and tokens this process saw and the last logged loss."""
