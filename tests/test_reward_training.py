@@ -840,7 +840,7 @@ def test_overwriting_a_finished_model_cut_short_leaves_the_earlier_model_whole(w
                     learning_rate=5e-3, overwrite_output_dir=True)
     with monkeypatch.context() as patched:
         patched.setattr(*target, no_space)
-        with pytest.raises(OSError, match="No space left"):
+        with pytest.raises(AccordError, match="cannot save the reward model .*No space left"):
             train(second)
     kept = {name: data for name, data in _model_files(out).items() if name != "metrics.next.jsonl"}
     assert kept == earlier  # its log too (the new run's is kept aside until its model lands)
@@ -1196,3 +1196,50 @@ def test_a_second_ctrl_c_during_training_names_the_checkpoint_to_resume(workspac
     assert "after 2 of 4 steps" in err and str(out / "checkpoints" / "step-0000002") in err, err
     assert cli_main(line + ["--resume-from", "latest"]) == 0
     assert RewardModel.from_pretrained(out).meta["global_step"] == 4
+
+
+@pytest.mark.parametrize("dies", ["checkpoint", "model"])
+def test_a_full_disk_while_saving_is_one_line_that_says_what_is_kept(workspace, monkeypatch, capsys, tmp_path, dies):
+    """Was: a full disk (or no permission) while `accord train` wrote a checkpoint or the finished model came out as
+    a torch or safetensors traceback ending in "OSError: [Errno 28] No space left on device", naming neither the
+    folder nor what was kept, and a checkpoint cut short left its half-written .partial folder taking the space. Now
+    it is one line naming the folder and the checkpoint that resumes the run; the .partial folder is gone, the
+    earlier checkpoint and model stay as they were, and the run resumes from that checkpoint."""
+    import errno
+
+    import safetensors.torch
+
+    out = tmp_path / f"full-disk-{dies}"
+    line = ["--model", workspace["bert"], "--train-path", workspace["data"], "--output-dir", str(out),
+            "--batch-size", "8", "--no-progress", "--save-steps", "1", "--logging-steps", "1", "--stats-max-pairs", "8",
+            "--seed", "3"]
+    assert cli_main(line + ["--max-steps", "1"]) == 0  # a finished model the next run goes over
+    earlier = {name: data for name, data in _model_files(out).items()}
+    real_save = torch.save
+
+    def no_space_at_step_2(obj, target, *args, **kwargs):
+        if "step-0000002" in str(target):
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_save(obj, target, *args, **kwargs)
+
+    def no_space(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    capsys.readouterr()
+    with monkeypatch.context() as patched:
+        if dies == "checkpoint":
+            patched.setattr(torch, "save", no_space_at_step_2)
+        else:
+            patched.setattr(safetensors.torch, "save_file", no_space)  # the head's weights
+        assert cli_main(line + ["--max-steps", "3", "--overwrite-output-dir"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "Traceback" not in err, err
+    assert err.startswith("accord: error: folder ") and "No space left on device" in err, err
+    assert str(out / "checkpoints" / ("step-0000001" if dies == "checkpoint" else "step-0000002")) in err, err
+    assert sorted(path.name for path in (out / "checkpoints").iterdir()) == (
+        ["step-0000001"] if dies == "checkpoint" else ["step-0000001", "step-0000002"])
+    assert {name: data for name, data in _model_files(out).items() if name != "metrics.next.jsonl"} == earlier
+    assert RewardModel.from_pretrained(out).meta["global_step"] == 1
+    assert cli_main(line + ["--max-steps", "3", "--resume-from", "latest"]) == 0
+    assert RewardModel.from_pretrained(out).meta["global_step"] == 3
+    assert [json.loads(text)["step"] for text in (out / "metrics.jsonl").read_text().splitlines()] == [1, 2, 3]

@@ -451,6 +451,19 @@ class RewardTrainer:
         return TrainingInterrupted(f"{done}: the last resumable checkpoint is {latest} (continue with --resume-from "
                                    f"latest{again})", latest)
 
+    @contextlib.contextmanager
+    def _writing(self, what: str) -> Any:
+        """An OSError while writing (a full disk, no permission) as one line: ``what`` failed, why, and the
+        checkpoint that resumes the run. Was a torch, safetensors or transformers traceback ending in "OSError:
+        [Errno 28] No space left on device", naming neither the folder nor what was kept."""
+        try:
+            yield
+        except OSError as err:
+            latest = self.latest_checkpoint()
+            resume = (f"the last resumable checkpoint is {latest} (continue with --resume-from latest once it can "
+                      "be written)" if latest else "no checkpoint of this run to resume")
+            raise AccordError(f"{what}: {err.strerror or err}; {resume}") from err
+
     def _loop(self, interrupt: "_InterruptFlag") -> tuple[int, int, float]:
         """The optimisation steps; returns the examples and tokens this process saw and the last logged loss."""
         from tqdm.auto import tqdm
@@ -615,7 +628,9 @@ class RewardTrainer:
             pending = self._metrics_path if self._metrics_path.name == NEXT_METRICS_FILE else None
             if pending is not None and directory == self.output_dir and pending.is_file():
                 files[METRICS_FILE] = pending.read_text(encoding="utf-8")
-            with library_bars(self.config.progress):
+            earlier = " (the earlier model there is kept as it was)" if (directory / META_FILE).is_file() else ""
+            with library_bars(self.config.progress), self._writing(f"folder {directory}: cannot save the reward "
+                                                                   f"model{earlier}"):
                 model.save_pretrained(directory, tokenizer=self.tokenizer, stats=stats,
                                       extra_meta={"global_step": self.global_step},
                                       state_dict=state if acc.distributed_type.value == "FSDP" else None,
@@ -630,10 +645,21 @@ class RewardTrainer:
         return self.output_dir / CHECKPOINTS
 
     def save_checkpoint(self) -> Path:
-        """Write ``checkpoints/step-NNNNNNN`` (atomically: a ``.partial`` folder renamed when complete)."""
-        acc = self.accelerator
+        """Write ``checkpoints/step-NNNNNNN`` (atomically: a ``.partial`` folder renamed when complete, removed when
+        the writing fails)."""
         final = self.checkpoint_dir() / f"step-{self.global_step:07d}"
         partial = final.with_name(final.name + ".partial")
+        try:
+            with self._writing(f"folder {final}: cannot write the checkpoint"):
+                return self._write_checkpoint(final, partial)
+        except BaseException:
+            # a checkpoint cut short (a full disk, a second Ctrl-C): its half-written files took the space
+            if self.accelerator.is_main_process:
+                shutil.rmtree(partial, ignore_errors=True)
+            raise
+
+    def _write_checkpoint(self, final: Path, partial: Path) -> Path:
+        acc = self.accelerator
         if acc.is_main_process:
             shutil.rmtree(partial, ignore_errors=True)
             partial.mkdir(parents=True)
@@ -816,10 +842,11 @@ class RewardTrainer:
     def _log(self, record: dict[str, Any]) -> None:
         if not self.accelerator.is_main_process:
             return
-        self.output_dir.mkdir(parents=True, exist_ok=True)
-        with open(self._metrics_path, "a", encoding="utf-8") as handle:
-            # NaN (a diverged loss, an evaluation AUROC of one class) as null: a bare NaN token is no JSON
-            handle.write(json_text(record, default=float) + "\n")
+        with self._writing(f"file {self._metrics_path}: cannot write the training log"):
+            self.output_dir.mkdir(parents=True, exist_ok=True)
+            with open(self._metrics_path, "a", encoding="utf-8") as handle:
+                # NaN (a diverged loss, an evaluation AUROC of one class) as null: a bare NaN token is no JSON
+                handle.write(json_text(record, default=float) + "\n")
 
     def _trim_metrics(self, step: int, source: Path | None = None) -> None:
         """On resume, drop the lines a killed run wrote after its last checkpoint: this run's log is the lines of
