@@ -901,6 +901,28 @@ def test_a_model_saved_over_another_removes_only_the_files_the_earlier_model_wro
     assert RewardModel.from_pretrained(folder).pooling != "cls"
 
 
+def test_a_save_killed_while_its_files_landed_leaves_nothing_the_next_save_keeps(workspace, tmp_path):
+    """Was: a save killed outright (SIGKILL, the OOM killer) while its files landed - each moved beside the model
+    under a hidden temporary name and flushed to disk, seconds for large weights - left those hidden files
+    (".model.safetensors.<random>.partial", as large as the weights) beside the earlier model, and every later save
+    kept them: only the staging folder was cleared. Now the next save removes the temporary files of the files it
+    lands; the earlier model loaded meanwhile, and a file of the user's is kept."""
+    import tempfile
+
+    folder = tmp_path / "rm"
+    tokenizer = load_tokenizer(workspace["bert"], "bert")
+    RewardModel.from_backbone(workspace["bert"]).save_pretrained(folder, tokenizer=tokenizer)
+    # what the kill leaves: the temporary files atomic_path makes beside each file it lands
+    left = [Path(tempfile.mkstemp(prefix=f".{name}.", suffix=".partial", dir=folder)[1])
+            for name in ("model.safetensors", "reward_head.safetensors", "tokenizer.json", "reward_model.json")]
+    (folder / ".notes.partial").write_text("mine")
+    assert RewardModel.from_pretrained(folder).pooling != "cls"  # the earlier model loads meanwhile
+    RewardModel.from_backbone(workspace["bert"], pooling="cls").save_pretrained(folder, tokenizer=tokenizer)
+    assert [path.name for path in left if path.exists()] == []
+    assert sorted(path.name for path in folder.iterdir() if path.name.startswith(".")) == [".notes.partial"]
+    assert RewardModel.from_pretrained(folder).pooling == "cls"
+
+
 def test_resuming_an_older_checkpoint_removes_the_abandoned_run_s_later_ones(workspace, capsys):
     """Was: resuming from an explicit older checkpoint (step-1 while the run had gone on to step-3) left the later
     ones in place, so the next --resume-from latest took the abandoned run's step-3 for this run's newest. Now they

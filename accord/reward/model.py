@@ -24,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import fnmatch
 import functools
+import glob
 import json
 import logging
 import math
@@ -714,6 +715,10 @@ def land_model(staging: Path, directory: Path) -> None:
 
     staged = sorted((path for path in staging.rglob("*") if path.is_file()), key=lambda path: path.name == META_FILE)
     new = {path.relative_to(staging).as_posix() for path in staged}
+    for name in new:  # a landing killed outright (SIGKILL) left each file's temporary one (atomic_path's name), as
+        target = directory / name  # large as the weights, which no later save removed
+        for stale in target.parent.glob(f".{glob.escape(target.name)}.*{PARTIAL}"):
+            stale.unlink(missing_ok=True)
     earlier = _written_by_the_model(directory)
     with written_together():
         for path in staged:
