@@ -1265,3 +1265,27 @@ def test_a_full_disk_while_saving_is_one_line_that_says_what_is_kept(workspace, 
     assert cli_main(line + ["--max-steps", "3", "--resume-from", "latest"]) == 0
     assert RewardModel.from_pretrained(out).meta["global_step"] == 3
     assert [json.loads(text)["step"] for text in (out / "metrics.jsonl").read_text().splitlines()] == [1, 2, 3]
+
+
+@pytest.mark.parametrize("damage", ["optimizer.bin missing", "model.safetensors cut", "random_states_0.pkl missing",
+                                    "trainer_state.json cut"])
+def test_resuming_a_checkpoint_copied_in_part_is_one_error_naming_the_file(workspace, damage):
+    """Was: a checkpoint that lost a file or had one cut short (copied in part to another machine, a disk fault)
+    resumed into a FileNotFoundError, safetensors' "incomplete metadata" or json's JSONDecodeError traceback, and one
+    without its random states resumed without a word, its dropout no longer an uninterrupted run's. Now resuming it
+    is one error naming the checkpoint and the file; the checkpoint records its files' sizes when it is saved."""
+    frame = synthetic_pairs(16, seed=22)
+    common = dict(batch_size=8, max_steps=2, save_steps=1)
+    name = f"damaged-{damage.split()[0]}"
+    with pytest.raises(Stop):
+        RewardTrainer(config(workspace, name, **common), train_data=frame, callbacks=[stop_at(1)]).train()
+    checkpoint = workspace["root"] / name / "checkpoints" / "step-0000001"
+    file, how = damage.split()
+    if how == "missing":
+        (checkpoint / file).unlink()
+    else:
+        (checkpoint / file).write_bytes((checkpoint / file).read_bytes()[:-20])
+    trainer = RewardTrainer(config(workspace, name, resume_from="latest", **common), train_data=frame)
+    with pytest.raises(AccordError, match=f"^folder {re.escape(str(checkpoint))}: a damaged checkpoint.*{file}") as err:
+        trainer.train()
+    assert len(str(err.value).splitlines()) == 1

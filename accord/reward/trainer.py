@@ -676,6 +676,10 @@ class RewardTrainer:
                      "batch_settings": {name: getattr(self.config, name) for name in BATCH_ORDER_SETTINGS},
                      "model_settings": {name: getattr(self.config, name) for name in MODEL_SETTINGS},
                      "training_settings": {name: getattr(self.config, name) for name in TRAINING_SETTINGS}}
+            # every file's size (every process's, written by now): a resume of a checkpoint copied in part names
+            # the file it lacks (_check_checkpoint_files)
+            state["files"] = {file.relative_to(partial).as_posix(): file.stat().st_size
+                              for file in sorted(partial.rglob("*")) if file.is_file()}
             # a last loss not yet logged (NaN) as null: a bare NaN token is no JSON
             (partial / STATE_FILE).write_text(json_text(state, indent=2))
             _usual_modes_tree(partial)
@@ -758,7 +762,12 @@ class RewardTrainer:
         if not (path / STATE_FILE).exists():
             problem = f"not a complete checkpoint (no {STATE_FILE})" if path.exists() else "not found"
             raise SettingError("resume_from", lambda name: f"{name} {path}: {problem}")
-        state = json.loads((path / STATE_FILE).read_text())
+        try:
+            state = json.loads((path / STATE_FILE).read_text(encoding="utf-8"))
+        except (ValueError, UnicodeDecodeError) as err:  # json's JSONDecodeError traceback
+            raise AccordError(f"folder {path}: a damaged checkpoint: its {STATE_FILE} is not JSON ({err}); "
+                              f"{DAMAGED_ADVICE}") from err
+        _check_checkpoint_files(path, state.get("files"))
         if state["world_size"] != self.accelerator.num_processes or state["steps_per_epoch"] != self.steps_per_epoch:
             raise SettingError("batch_size", lambda name: (
                 f"folder {path}: saved with {state['world_size']} processes and {state['steps_per_epoch']} steps per "
@@ -988,6 +997,28 @@ def _remove_checkpoint(folder: Path) -> None:
     folder that resuming does not take for a complete checkpoint."""
     (folder / STATE_FILE).unlink(missing_ok=True)
     shutil.rmtree(folder, ignore_errors=True)
+
+
+DAMAGED_ADVICE = ("resume from another checkpoint (--resume-from a checkpoints/step-N folder), or start afresh with "
+                  "--overwrite-output-dir")
+
+
+def _check_checkpoint_files(folder: Path, files: Any) -> None:
+    """One error for a checkpoint that lacks a file it was saved with, or holds one of another size (copied in part,
+    a disk fault): resuming it was a FileNotFoundError, safetensors or torch traceback, and one without its random
+    states resumed without a word (accelerate goes on without them), its dropout no longer an uninterrupted run's.
+    ``files``: the sizes :meth:`RewardTrainer.save_checkpoint` recorded (checkpoints of older versions lack them)."""
+    if not isinstance(files, dict):
+        return
+    for name, size in files.items():
+        file = folder / name
+        if not file.is_file():
+            problem = f"its {name} is missing"
+        elif file.stat().st_size != size:
+            problem = f"its {name} has {file.stat().st_size:,} bytes, saved with {size:,}"
+        else:
+            continue
+        raise AccordError(f"folder {folder}: a damaged checkpoint ({problem}: copied in part?); {DAMAGED_ADVICE}")
 
 
 def _checkpoint_step(folder: Path) -> int | None:
