@@ -1289,3 +1289,18 @@ def test_resuming_a_checkpoint_copied_in_part_is_one_error_naming_the_file(works
     with pytest.raises(AccordError, match=f"^folder {re.escape(str(checkpoint))}: a damaged checkpoint.*{file}") as err:
         trainer.train()
     assert len(str(err.value).splitlines()) == 1
+
+
+def test_training_on_from_a_checkpoint_named_as_the_model_says_to_resume_it(workspace, tmp_path):
+    """Was: a checkpoint folder named as the model (after a run stopped short of saving its model, the checkpoint
+    is what there is) was "cannot load its config: Unrecognized model ... Should have a `model_type` key in its
+    config.json", of a folder without one. Now the error says it is a training checkpoint and how to continue it."""
+    frame = synthetic_pairs(16, seed=23)
+    name = "checkpoint-as-model"
+    with pytest.raises(Stop):
+        RewardTrainer(config(workspace, name, batch_size=8, max_steps=2, save_steps=1), train_data=frame,
+                      callbacks=[stop_at(1)]).train()
+    checkpoint = workspace["root"] / name / "checkpoints" / "step-0000001"
+    with pytest.raises(AccordError, match=f"^model {re.escape(str(checkpoint))}: a training checkpoint, not a "
+                                          f"backbone.*--resume-from {re.escape(str(checkpoint))}"):
+        RewardTrainer(config(workspace, "from-checkpoint", model=str(checkpoint), max_steps=1), train_data=frame)

@@ -456,7 +456,13 @@ class RewardModel(nn.Module):
         (``ensemble_heads`` and ``head_seed``: see the class docstring)."""
         from transformers import AutoConfig, AutoModel
 
+        from accord.reward.trainer import STATE_FILE
+
         path = resolve_model_path(name_or_path)
+        if (Path(path) / STATE_FILE).is_file():  # was "cannot load its config: Unrecognized model", of no config.json
+            raise AccordError(f"model {name_or_path}: a training checkpoint, not a backbone or a finished reward "
+                              f"model; continue its run with --resume-from {name_or_path} (and that run's "
+                              "--output-dir), or name the model the run saved")
         try:
             config = AutoConfig.from_pretrained(path)
         except (OSError, ValueError) as err:
