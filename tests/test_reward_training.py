@@ -1304,3 +1304,26 @@ def test_training_on_from_a_checkpoint_named_as_the_model_says_to_resume_it(work
     with pytest.raises(AccordError, match=f"^model {re.escape(str(checkpoint))}: a training checkpoint, not a "
                                           f"backbone.*--resume-from {re.escape(str(checkpoint))}"):
         RewardTrainer(config(workspace, "from-checkpoint", model=str(checkpoint), max_steps=1), train_data=frame)
+
+
+def test_a_checkpoint_a_kill_left_unfinished_goes_without_being_called_an_earlier_run_s(workspace, capsys):
+    """Was: the .partial folder of a checkpoint a run was killed while writing (SIGKILL) was removed at the next
+    run's start with "starting afresh (overwrite_output_dir): removed 1 checkpoint(s) of an earlier run
+    (step-0000002.partial)", of a run not given overwrite_output_dir, or, resumed, as a later checkpoint of a run
+    that went on from the one resumed. Now it goes without a word (it never was a checkpoint); complete later
+    checkpoints are still named."""
+    frame = synthetic_pairs(16, seed=24)
+    common = dict(batch_size=8, max_steps=2, save_steps=1)
+    name = "unfinished-checkpoint"
+    partial = workspace["root"] / name / "checkpoints" / "step-0000002.partial"
+    partial.mkdir(parents=True)
+    (partial / "model.safetensors").write_bytes(b"cut")
+    with pytest.raises(Stop):
+        RewardTrainer(config(workspace, name, **common), train_data=frame, callbacks=[stop_at(1)]).train()
+    assert not partial.exists()
+    assert "removed" not in capsys.readouterr().err
+    partial.mkdir()
+    (partial / "model.safetensors").write_bytes(b"cut")
+    RewardTrainer(config(workspace, name, resume_from="latest", **common), train_data=frame).train()
+    assert not partial.exists()
+    assert "removed" not in capsys.readouterr().err

@@ -731,10 +731,13 @@ class RewardTrainer:
             return
         later = sorted(p for p in self.checkpoint_dir().glob("step-*")
                        if (step := _checkpoint_step(p)) is not None and step > self.global_step)
-        if not later:
-            return
         for folder in later:
             _remove_checkpoint(folder)
+        # a .partial folder (a run killed while writing it) never was a checkpoint: it goes unsaid (it was called an
+        # earlier run's checkpoint removed by overwrite_output_dir, of a run not given it)
+        later = [folder for folder in later if not folder.name.endswith(".partial")]
+        if not later:
+            return
         # said with progress off too: files the user may have expected to keep are gone
         names = ", ".join(p.name for p in later)
         if self.resumed_from is None:
