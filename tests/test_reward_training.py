@@ -1327,3 +1327,24 @@ def test_a_checkpoint_a_kill_left_unfinished_goes_without_being_called_an_earlie
     RewardTrainer(config(workspace, name, resume_from="latest", **common), train_data=frame).train()
     assert not partial.exists()
     assert "removed" not in capsys.readouterr().err
+
+
+def test_a_full_disk_at_the_run_s_start_is_one_line_naming_the_folder(workspace, monkeypatch, capsys, tmp_path):
+    """Was: a full disk when `accord train` started its output folder (reward_config.json, the log trimmed on resume)
+    was a traceback ending in "OSError: [Errno 28] No space left on device"; now it is one line naming the folder."""
+    import errno
+
+    out = tmp_path / "full-at-start"
+    real_write_text = Path.write_text
+
+    def no_space_for_the_config(self, *args, **kwargs):
+        if self.name.startswith(".reward_config.json."):  # atomic_path's temporary file
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_write_text(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "write_text", no_space_for_the_config)
+    assert cli_main(["--model", workspace["bert"], "--train-path", workspace["data"], "--output-dir", str(out),
+                     "--max-steps", "1", "--batch-size", "8", "--no-progress"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and err.startswith(f"accord: error: folder {out}: "), err
+    assert "No space left on device" in err, err

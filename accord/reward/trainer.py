@@ -452,17 +452,19 @@ class RewardTrainer:
                                    f"latest{again})", latest)
 
     @contextlib.contextmanager
-    def _writing(self, what: str) -> Any:
-        """An OSError while writing (a full disk, no permission) as one line: ``what`` failed, why, and the
-        checkpoint that resumes the run. Was a torch, safetensors or transformers traceback ending in "OSError:
+    def _writing(self, what: str, *, resume: bool = True) -> Any:
+        """An OSError while writing (a full disk, no permission) as one line: ``what`` failed, why, and (``resume``)
+        the checkpoint that resumes the run. Was a torch, safetensors or transformers traceback ending in "OSError:
         [Errno 28] No space left on device", naming neither the folder nor what was kept."""
         try:
             yield
         except OSError as err:
-            latest = self.latest_checkpoint()
-            resume = (f"the last resumable checkpoint is {latest} (continue with --resume-from latest once it can "
-                      "be written)" if latest else "no checkpoint of this run to resume")
-            raise AccordError(f"{what}: {err.strerror or err}; {resume}") from err
+            said = f"{what}: {err.strerror or err}"
+            if resume:
+                latest = self.latest_checkpoint()
+                said += (f"; the last resumable checkpoint is {latest} (continue with --resume-from latest once it "
+                         "can be written)" if latest else "; no checkpoint of this run to resume")
+            raise AccordError(said) from err
 
     def _loop(self, interrupt: "_InterruptFlag") -> tuple[int, int, float]:
         """The optimisation steps; returns the examples and tokens this process saw and the last logged loss."""
@@ -552,20 +554,21 @@ class RewardTrainer:
         else:
             self._metrics_path = pending if finished or pending.is_file() else self.output_dir / METRICS_FILE
         if self.accelerator.is_main_process:
-            self.output_dir.mkdir(parents=True, exist_ok=True)
-            if not finished:
-                self.config.save(self.output_dir / CONFIG_FILE)
-                self._wrote_config = True
-            if self.global_step == 0:
-                pending.unlink(missing_ok=True)  # the log of a run cut short before: this one starts afresh
-            if self._metrics_path == pending and not pending.is_file():
-                # a fresh run's log starts empty; a resumed one goes on from the finished model's own log
-                if self.global_step:
-                    self._trim_metrics(self.global_step, self.output_dir / METRICS_FILE)
-                if not pending.is_file():
-                    pending.touch()
-            else:
-                self._trim_metrics(self.global_step)
+            with self._writing(f"folder {self.output_dir}: cannot start the run there", resume=False):
+                self.output_dir.mkdir(parents=True, exist_ok=True)
+                if not finished:
+                    self.config.save(self.output_dir / CONFIG_FILE)
+                    self._wrote_config = True
+                if self.global_step == 0:
+                    pending.unlink(missing_ok=True)  # the log of a run cut short before: this one starts afresh
+                if self._metrics_path == pending and not pending.is_file():
+                    # a fresh run's log starts empty; a resumed one goes on from the finished model's own log
+                    if self.global_step:
+                        self._trim_metrics(self.global_step, self.output_dir / METRICS_FILE)
+                    if not pending.is_file():
+                        pending.touch()
+                else:
+                    self._trim_metrics(self.global_step)
             self._remove_abandoned_checkpoints()
         return created
 
