@@ -14,9 +14,10 @@ gradient is then the same whatever the split into micro-batches and processes.
 Checkpoints (``output_dir/checkpoints/step-NNNNNNN``) hold the model, optimiser, scheduler and every process's
 RNG states (``accelerate.save_state``), each process's sums since the last log line (``log_window_<rank>.json``,
 so that a resumed run logs what an uninterrupted one does) plus ``trainer_state.json`` (the step, hence the data
-position; the seed and the number of examples, which set the batch order). They are written to a ``.partial``
-folder and renamed when complete, so a run killed while writing leaves the previous checkpoint intact (and one being
-deleted loses its ``trainer_state.json`` first). Resuming recomputes the epoch's batch order and skips the batches
+position; the seed and the number of examples, which set the batch order; the sizes of the other files, so that
+resuming one copied in part is refused naming the file). They are written to a ``.partial`` folder and renamed when
+complete, so a run killed while writing leaves the previous checkpoint intact (a write that fails removes the
+``.partial`` folder; one being deleted loses its ``trainer_state.json`` first). Resuming recomputes the epoch's batch order and skips the batches
 already done; the checkpoint records that order, and a run whose settings or data order the batches otherwise is
 refused, as is one with another model (:data:`MODEL_SETTINGS`), loss or optimiser (:data:`TRAINING_SETTINGS`).
 Resuming from a checkpoint older than the newest in ``output_dir/checkpoints`` (``--resume-from`` a
