@@ -1348,3 +1348,32 @@ def test_a_full_disk_at_the_run_s_start_is_one_line_naming_the_folder(workspace,
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and err.startswith(f"accord: error: folder {out}: "), err
     assert "No space left on device" in err, err
+
+
+@pytest.mark.parametrize("into", ["a new folder", "a finished model's folder"])
+def test_resuming_another_folder_s_checkpoint_starts_from_that_run_s_log(workspace, into):
+    """Was: a run resumed from a checkpoint of another output folder (--resume-from runA/checkpoints/step-N
+    --output-dir runB) started its log from runB's own: none (the log began at step N+1, its first steps missing
+    without a word) or, over a finished model there, that model's lines up to step N, another run's. Now it starts
+    from the log of the run that saved the checkpoint, up to its step: the final log is an uninterrupted run's (and
+    a finished model's own log stays whole until the new model lands)."""
+    frame = synthetic_pairs(32, seed=25)
+    common = dict(batch_size=8, max_steps=4, save_steps=2, logging_steps=1)
+    tag = into.split()[1]
+    straight = config(workspace, f"elsewhere-straight-{tag}", **common)
+    RewardTrainer(straight, train_data=frame).train()
+    with pytest.raises(Stop):
+        RewardTrainer(config(workspace, f"elsewhere-a-{tag}", **common), train_data=frame,
+                      callbacks=[stop_at(3)]).train()
+    name = f"elsewhere-b-{tag}"
+    checkpoint = workspace["root"] / f"elsewhere-a-{tag}" / "checkpoints" / "step-0000002"
+    out = workspace["root"] / name
+    if into != "a new folder":
+        RewardTrainer(config(workspace, name, batch_size=8, max_steps=1, seed=7), train_data=frame).train()
+        earlier = (out / "metrics.jsonl").read_bytes()
+        with pytest.raises(Stop):
+            RewardTrainer(config(workspace, name, resume_from=str(checkpoint), **common), train_data=frame,
+                          callbacks=[stop_at(3)]).train()
+        assert (out / "metrics.jsonl").read_bytes() == earlier
+    RewardTrainer(config(workspace, name, resume_from=str(checkpoint), **common), train_data=frame).train()
+    assert _logged(out) == _logged(Path(straight.output_dir))

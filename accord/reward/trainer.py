@@ -550,7 +550,8 @@ class RewardTrainer:
         self._wrote_config = False
         finished = (self.output_dir / META_FILE).is_file()
         pending = self.output_dir / NEXT_METRICS_FILE
-        if self.global_step == 0:
+        elsewhere = self._checkpoint_run_elsewhere()
+        if self.global_step == 0 or elsewhere is not None:
             self._metrics_path = pending if finished else self.output_dir / METRICS_FILE
         else:
             self._metrics_path = pending if finished or pending.is_file() else self.output_dir / METRICS_FILE
@@ -562,7 +563,15 @@ class RewardTrainer:
                     self._wrote_config = True
                 if self.global_step == 0:
                     pending.unlink(missing_ok=True)  # the log of a run cut short before: this one starts afresh
-                if self._metrics_path == pending and not pending.is_file():
+                if elsewhere is not None:
+                    # a checkpoint of another folder's run: this run's log is that run's, up to the step (was: this
+                    # folder's own, so the log began at the step resumed, or held a finished model's lines there)
+                    source = elsewhere / NEXT_METRICS_FILE
+                    self._metrics_path.unlink(missing_ok=True)
+                    self._trim_metrics(self.global_step, source if source.is_file() else elsewhere / METRICS_FILE)
+                    if finished and not pending.is_file():
+                        pending.touch()
+                elif self._metrics_path == pending and not pending.is_file():
                     # a fresh run's log starts empty; a resumed one goes on from the finished model's own log
                     if self.global_step:
                         self._trim_metrics(self.global_step, self.output_dir / METRICS_FILE)
@@ -572,6 +581,19 @@ class RewardTrainer:
                     self._trim_metrics(self.global_step)
             self._remove_abandoned_checkpoints()
         return created
+
+    def _checkpoint_run_elsewhere(self) -> Path | None:
+        """The output folder of the run that saved the checkpoint resumed (``<folder>/checkpoints/step-N``) when it
+        is not this run's, else ``None``."""
+        if self.resumed_from is None:
+            return None
+        checkpoint = Path(self.resumed_from)
+        run = checkpoint.parent.parent
+        if checkpoint.parent.name != CHECKPOINTS or not run.is_dir():
+            return None
+        if self.output_dir.exists() and os.path.samefile(run, self.output_dir):
+            return None
+        return run
 
     def _remove_start(self, created: bool) -> None:
         if not self.accelerator.is_main_process or self.global_step > 0:
