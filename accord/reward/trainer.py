@@ -27,7 +27,8 @@ resume, before the first step, the checkpoints after step ``N`` are removed, wit
 checkpoint, or ``step-N`` until it saves one, never the abandoned run's. A fresh run (no ``resume_from``) in a
 folder holding checkpoints is refused before a model loads, unless ``overwrite_output_dir``, which removes them all
 at the start. A run over a finished model logs to ``metrics.next.jsonl``, which lands as ``metrics.jsonl`` with
-its model: until then the earlier model keeps its own log. An interrupt (Ctrl-C, SIGINT) lets the
+its model: until then the earlier model keeps its own log. A run resumed from another folder's checkpoint
+starts its log from the log of the run that saved it. An interrupt (Ctrl-C, SIGINT) lets the
 running step finish, saves a checkpoint and raises :class:`TrainingInterrupted`; a second one stops at once, and
 the :class:`TrainingInterrupted` names the last checkpoint saved.
 """
