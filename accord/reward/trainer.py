@@ -11,26 +11,25 @@ the whole step's examples; the task scales each micro-batch's loss so that the s
 step's loss, and the core multiplies by the world size, which DDP's gradient averaging divides away again. The
 gradient is then the same whatever the split into micro-batches and processes.
 
-Checkpoints (``output_dir/checkpoints/step-NNNNNNN``) hold the model, optimiser, scheduler and every process's
-RNG states (``accelerate.save_state``), each process's sums since the last log line (``log_window_<rank>.json``,
-so that a resumed run logs what an uninterrupted one does) plus ``trainer_state.json`` (the step, hence the data
-position; the seed and the number of examples, which set the batch order; the sizes of the other files, so that
-resuming one copied in part is refused naming the file). They are written to a ``.partial`` folder and renamed when
-complete, so a run killed while writing leaves the previous checkpoint intact (a write that fails removes the
-``.partial`` folder; one being deleted loses its ``trainer_state.json`` first). Resuming recomputes the epoch's batch order and skips the batches
+Checkpoints (``output_dir/checkpoints/step-NNNNNNN``) hold the model, optimiser, scheduler and every process's RNG
+states (``accelerate.save_state``), each process's sums since the last log line (``log_window_<rank>.json``, so that a
+resumed run logs what an uninterrupted one does) plus ``trainer_state.json`` (the step, hence the data position; the
+seed and the number of examples, which set the batch order; the sizes of the other files, so that resuming one copied in
+part is refused naming the file). They are written to a ``.partial`` folder and renamed when complete, so a run killed
+while writing leaves the previous checkpoint intact (a write that fails removes the ``.partial`` folder; one being
+deleted loses its ``trainer_state.json`` first). Resuming recomputes the epoch's batch order and skips the batches
 already done; the checkpoint records that order, and a run whose settings or data order the batches otherwise is
-refused, as is one with another model (:data:`MODEL_SETTINGS`), loss or optimiser (:data:`TRAINING_SETTINGS`).
-Resuming from a checkpoint older than the newest in ``output_dir/checkpoints`` (``--resume-from`` a
-``step-N`` folder while a run that went on to ``step-M``, ``M > N``, left later ones) abandons that continuation: at
-resume, before the first step, the checkpoints after step ``N`` are removed, with a line saying which (as
-``metrics.jsonl`` loses its lines after step ``N``), so that ``--resume-from latest`` takes this run's newest
-checkpoint, or ``step-N`` until it saves one, never the abandoned run's. A fresh run (no ``resume_from``) in a
-folder holding checkpoints is refused before a model loads, unless ``overwrite_output_dir``, which removes them all
-at the start. A run over a finished model logs to ``metrics.next.jsonl``, which lands as ``metrics.jsonl`` with
-its model: until then the earlier model keeps its own log. A run resumed from another folder's checkpoint
-starts its log from the log of the run that saved it. An interrupt (Ctrl-C, SIGINT) lets the
-running step finish, saves a checkpoint and raises :class:`TrainingInterrupted`; a second one stops at once, and
-the :class:`TrainingInterrupted` names the last checkpoint saved.
+refused, as is one with another model (:data:`MODEL_SETTINGS`), loss or optimiser (:data:`TRAINING_SETTINGS`). Resuming
+from a checkpoint older than the newest in ``output_dir/checkpoints`` (``--resume-from`` a ``step-N`` folder while a run
+that went on to ``step-M``, ``M > N``, left later ones) abandons that continuation: at resume, before the first step,
+the checkpoints after step ``N`` are removed, with a line saying which (as ``metrics.jsonl`` loses its lines after step
+``N``), so that ``--resume-from latest`` takes this run's newest checkpoint, or ``step-N`` until it saves one, never the
+abandoned run's. A fresh run (no ``resume_from``) in a folder holding checkpoints is refused before a model loads,
+unless ``overwrite_output_dir``, which removes them all at the start. A run over a finished model logs to
+``metrics.next.jsonl``, which lands as ``metrics.jsonl`` with its model: until then the earlier model keeps its own log.
+A run resumed from another folder's checkpoint starts its log from the log of the run that saved it. An interrupt
+(Ctrl-C, SIGINT) lets the running step finish, saves a checkpoint and raises :class:`TrainingInterrupted`; a second one
+stops at once, and the :class:`TrainingInterrupted` names the last checkpoint saved.
 """
 
 from __future__ import annotations
