@@ -1288,3 +1288,27 @@ def test_the_reward_statistics_record_their_max_length_and_scoring_at_another_wa
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         score(config.output_dir, workspace["data"], max_length=16)
+
+
+@pytest.mark.parametrize("command", ["evaluate", "score"])
+def test_a_full_disk_while_writing_out_is_one_line_naming_the_file(workspace, tmp_path, monkeypatch, capsys, command):
+    """Was: a full disk while `accord evaluate --out` or `accord score --out` wrote its file (after the whole model
+    had run) was a pandas or pathlib traceback ending in "OSError: [Errno 28] No space left on device", naming no
+    file; now it is one line naming --out and the file (nothing is left there: the write is atomic)."""
+    import errno
+
+    model = tmp_path / "rm"
+    train(RewardConfig(model=workspace["bert"], train_path=workspace["data"], output_dir=str(model), max_steps=1,
+                       batch_size=8, save_steps=None, progress=False, stats_max_pairs=8))
+
+    def no_space(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    out = tmp_path / ("metrics.json" if command == "evaluate" else "scored.csv")
+    monkeypatch.setattr(Path, "write_text", no_space)
+    monkeypatch.setattr(pd.DataFrame, "to_csv", no_space)
+    capsys.readouterr()
+    assert accord_main([command, str(model), workspace["data"], "--out", str(out), "--quiet"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == f"accord: error: --out {out}: cannot write it: No space left on device", err
+    assert not out.exists() and [path.name for path in tmp_path.iterdir() if path.name.startswith(".")] == []

@@ -840,7 +840,7 @@ def test_overwriting_a_finished_model_cut_short_leaves_the_earlier_model_whole(w
                     learning_rate=5e-3, overwrite_output_dir=True)
     with monkeypatch.context() as patched:
         patched.setattr(*target, no_space)
-        with pytest.raises(OSError, match="No space left"):
+        with pytest.raises(AccordError, match="cannot save the reward model .*No space left"):
             train(second)
     kept = {name: data for name, data in _model_files(out).items() if name != "metrics.next.jsonl"}
     assert kept == earlier  # its log too (the new run's is kept aside until its model lands)
@@ -899,6 +899,28 @@ def test_a_model_saved_over_another_removes_only_the_files_the_earlier_model_wro
     RewardModel.from_backbone(workspace["bert"]).save_pretrained(folder, stats={"mean": 0.0, "sd": 1.0, "n": 8})
     assert {name: (folder / name).read_bytes() for name in mine} == mine
     assert RewardModel.from_pretrained(folder).pooling != "cls"
+
+
+def test_a_save_killed_while_its_files_landed_leaves_nothing_the_next_save_keeps(workspace, tmp_path):
+    """Was: a save killed outright (SIGKILL, the OOM killer) while its files landed - each moved beside the model
+    under a hidden temporary name and flushed to disk, seconds for large weights - left those hidden files
+    (".model.safetensors.<random>.partial", as large as the weights) beside the earlier model, and every later save
+    kept them: only the staging folder was cleared. Now the next save removes the temporary files of the files it
+    lands; the earlier model loaded meanwhile, and a file of the user's is kept."""
+    import tempfile
+
+    folder = tmp_path / "rm"
+    tokenizer = load_tokenizer(workspace["bert"], "bert")
+    RewardModel.from_backbone(workspace["bert"]).save_pretrained(folder, tokenizer=tokenizer)
+    # what the kill leaves: the temporary files atomic_path makes beside each file it lands
+    left = [Path(tempfile.mkstemp(prefix=f".{name}.", suffix=".partial", dir=folder)[1])
+            for name in ("model.safetensors", "reward_head.safetensors", "tokenizer.json", "reward_model.json")]
+    (folder / ".notes.partial").write_text("mine")
+    assert RewardModel.from_pretrained(folder).pooling != "cls"  # the earlier model loads meanwhile
+    RewardModel.from_backbone(workspace["bert"], pooling="cls").save_pretrained(folder, tokenizer=tokenizer)
+    assert [path.name for path in left if path.exists()] == []
+    assert sorted(path.name for path in folder.iterdir() if path.name.startswith(".")) == [".notes.partial"]
+    assert RewardModel.from_pretrained(folder).pooling == "cls"
 
 
 def test_resuming_an_older_checkpoint_removes_the_abandoned_run_s_later_ones(workspace, capsys):
@@ -1140,4 +1162,218 @@ def test_a_run_over_a_finished_model_cut_short_leaves_the_earlier_model_its_log(
                       train_data=frame, callbacks=[stop_at(3)]).train()
     assert (out / "metrics.jsonl").read_bytes() == finished
     RewardTrainer(config(workspace, name, resume_from="latest", **common), train_data=frame).train()
+    assert _logged(out) == _logged(Path(straight.output_dir))
+
+
+def test_an_interrupt_while_saving_the_model_resumes_to_an_uninterrupted_run_s_log(workspace, monkeypatch):
+    """Was: Ctrl-C while the finished run saved its model (after the final evaluation's line was logged) saved a
+    checkpoint of the last step, and resuming it evaluated again and logged that line a second time: the log held
+    two final evaluations where an uninterrupted run has one. Now the resumed run drops the line it writes again,
+    and its log and weights are the uninterrupted run's."""
+    from accord.reward.trainer import TrainingInterrupted
+
+    frame = synthetic_pairs(24, seed=21)
+    common = dict(batch_size=8, max_steps=2, logging_steps=1)
+    straight = config(workspace, "save-interrupted-straight", **common)
+    RewardTrainer(straight, train_data=frame, eval_data=frame).train()
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    name = "save-interrupted"
+    with monkeypatch.context() as patched:
+        patched.setattr(RewardModel, "save_pretrained", interrupted)
+        with pytest.raises(TrainingInterrupted, match="only evaluates and saves"):
+            RewardTrainer(config(workspace, name, **common), train_data=frame, eval_data=frame).train()
+    out = workspace["root"] / name
+    assert not (out / "reward_model.json").exists()
+    RewardTrainer(config(workspace, name, resume_from="latest", **common), train_data=frame, eval_data=frame).train()
+    assert _logged(out) == _logged(Path(straight.output_dir))
+    a, b = final_weights(straight.output_dir), final_weights(out)
+    assert all(torch.equal(a[key], b[key]) for key in a)
+
+
+def test_a_second_ctrl_c_during_training_names_the_checkpoint_to_resume(workspace, monkeypatch, capsys, tmp_path):
+    """Was: a second Ctrl-C (which stops at once, not at the step's end) while the run trained or wrote a checkpoint
+    came out of `accord train` as "interrupted before training started: nothing written", though the folder held the
+    run's checkpoints and log. Now it says the run was interrupted after its steps done and names the checkpoint that
+    --resume-from latest continues, from which the run resumes."""
+    out = tmp_path / "twice-interrupted"
+    real = RewardTrainer.save_checkpoint
+
+    def ctrl_c_twice(self):
+        saved = real(self)
+        if self.global_step == 2:
+            os.kill(os.getpid(), signal.SIGINT)  # asks to stop at the step's end
+            os.kill(os.getpid(), signal.SIGINT)  # stops at once
+        return saved
+
+    line = ["--model", workspace["bert"], "--train-path", workspace["data"], "--output-dir", str(out),
+            "--max-steps", "4", "--batch-size", "8", "--no-progress", "--save-steps", "1", "--stats-max-pairs", "8"]
+    with monkeypatch.context() as patched:
+        patched.setattr(RewardTrainer, "save_checkpoint", ctrl_c_twice)
+        assert cli_main(line) == 130
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "nothing written" not in err, err
+    assert "after 2 of 4 steps" in err and str(out / "checkpoints" / "step-0000002") in err, err
+    assert cli_main(line + ["--resume-from", "latest"]) == 0
+    assert RewardModel.from_pretrained(out).meta["global_step"] == 4
+
+
+@pytest.mark.parametrize("dies", ["checkpoint", "model"])
+def test_a_full_disk_while_saving_is_one_line_that_says_what_is_kept(workspace, monkeypatch, capsys, tmp_path, dies):
+    """Was: a full disk (or no permission) while `accord train` wrote a checkpoint or the finished model came out as
+    a torch or safetensors traceback ending in "OSError: [Errno 28] No space left on device", naming neither the
+    folder nor what was kept, and a checkpoint cut short left its half-written .partial folder taking the space. Now
+    it is one line naming the folder and the checkpoint that resumes the run; the .partial folder is gone, the
+    earlier checkpoint and model stay as they were, and the run resumes from that checkpoint."""
+    import errno
+
+    import safetensors.torch
+
+    out = tmp_path / f"full-disk-{dies}"
+    line = ["--model", workspace["bert"], "--train-path", workspace["data"], "--output-dir", str(out),
+            "--batch-size", "8", "--no-progress", "--save-steps", "1", "--logging-steps", "1", "--stats-max-pairs", "8",
+            "--seed", "3"]
+    assert cli_main(line + ["--max-steps", "1"]) == 0  # a finished model the next run goes over
+    earlier = {name: data for name, data in _model_files(out).items()}
+    real_save = torch.save
+
+    def no_space_at_step_2(obj, target, *args, **kwargs):
+        if "step-0000002" in str(target):
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_save(obj, target, *args, **kwargs)
+
+    def no_space(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    capsys.readouterr()
+    with monkeypatch.context() as patched:
+        if dies == "checkpoint":
+            patched.setattr(torch, "save", no_space_at_step_2)
+        else:
+            patched.setattr(safetensors.torch, "save_file", no_space)  # the head's weights
+        assert cli_main(line + ["--max-steps", "3", "--overwrite-output-dir"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "Traceback" not in err, err
+    assert err.startswith("accord: error: folder ") and "No space left on device" in err, err
+    assert str(out / "checkpoints" / ("step-0000001" if dies == "checkpoint" else "step-0000002")) in err, err
+    assert sorted(path.name for path in (out / "checkpoints").iterdir()) == (
+        ["step-0000001"] if dies == "checkpoint" else ["step-0000001", "step-0000002"])
+    assert {name: data for name, data in _model_files(out).items() if name != "metrics.next.jsonl"} == earlier
+    assert RewardModel.from_pretrained(out).meta["global_step"] == 1
+    assert cli_main(line + ["--max-steps", "3", "--resume-from", "latest"]) == 0
+    assert RewardModel.from_pretrained(out).meta["global_step"] == 3
+    assert [json.loads(text)["step"] for text in (out / "metrics.jsonl").read_text().splitlines()] == [1, 2, 3]
+
+
+@pytest.mark.parametrize("damage", ["optimizer.bin missing", "model.safetensors cut", "random_states_0.pkl missing",
+                                    "trainer_state.json cut"])
+def test_resuming_a_checkpoint_copied_in_part_is_one_error_naming_the_file(workspace, damage):
+    """Was: a checkpoint that lost a file or had one cut short (copied in part to another machine, a disk fault)
+    resumed into a FileNotFoundError, safetensors' "incomplete metadata" or json's JSONDecodeError traceback, and one
+    without its random states resumed without a word, its dropout no longer an uninterrupted run's. Now resuming it
+    is one error naming the checkpoint and the file; the checkpoint records its files' sizes when it is saved."""
+    frame = synthetic_pairs(16, seed=22)
+    common = dict(batch_size=8, max_steps=2, save_steps=1)
+    name = f"damaged-{damage.split()[0]}"
+    with pytest.raises(Stop):
+        RewardTrainer(config(workspace, name, **common), train_data=frame, callbacks=[stop_at(1)]).train()
+    checkpoint = workspace["root"] / name / "checkpoints" / "step-0000001"
+    file, how = damage.split()
+    if how == "missing":
+        (checkpoint / file).unlink()
+    else:
+        (checkpoint / file).write_bytes((checkpoint / file).read_bytes()[:-20])
+    trainer = RewardTrainer(config(workspace, name, resume_from="latest", **common), train_data=frame)
+    with pytest.raises(AccordError, match=f"^folder {re.escape(str(checkpoint))}: a damaged checkpoint.*{file}") as err:
+        trainer.train()
+    assert len(str(err.value).splitlines()) == 1
+
+
+def test_training_on_from_a_checkpoint_named_as_the_model_says_to_resume_it(workspace, tmp_path):
+    """Was: a checkpoint folder named as the model (after a run stopped short of saving its model, the checkpoint
+    is what there is) was "cannot load its config: Unrecognized model ... Should have a `model_type` key in its
+    config.json", of a folder without one. Now the error says it is a training checkpoint and how to continue it."""
+    frame = synthetic_pairs(16, seed=23)
+    name = "checkpoint-as-model"
+    with pytest.raises(Stop):
+        RewardTrainer(config(workspace, name, batch_size=8, max_steps=2, save_steps=1), train_data=frame,
+                      callbacks=[stop_at(1)]).train()
+    checkpoint = workspace["root"] / name / "checkpoints" / "step-0000001"
+    with pytest.raises(AccordError, match=f"^model {re.escape(str(checkpoint))}: a training checkpoint, not a "
+                                          f"backbone.*--resume-from {re.escape(str(checkpoint))}"):
+        RewardTrainer(config(workspace, "from-checkpoint", model=str(checkpoint), max_steps=1), train_data=frame)
+
+
+def test_a_checkpoint_a_kill_left_unfinished_goes_without_being_called_an_earlier_run_s(workspace, capsys):
+    """Was: the .partial folder of a checkpoint a run was killed while writing (SIGKILL) was removed at the next
+    run's start with "starting afresh (overwrite_output_dir): removed 1 checkpoint(s) of an earlier run
+    (step-0000002.partial)", of a run not given overwrite_output_dir, or, resumed, as a later checkpoint of a run
+    that went on from the one resumed. Now it goes without a word (it never was a checkpoint); complete later
+    checkpoints are still named."""
+    frame = synthetic_pairs(16, seed=24)
+    common = dict(batch_size=8, max_steps=2, save_steps=1)
+    name = "unfinished-checkpoint"
+    partial = workspace["root"] / name / "checkpoints" / "step-0000002.partial"
+    partial.mkdir(parents=True)
+    (partial / "model.safetensors").write_bytes(b"cut")
+    with pytest.raises(Stop):
+        RewardTrainer(config(workspace, name, **common), train_data=frame, callbacks=[stop_at(1)]).train()
+    assert not partial.exists()
+    assert "removed" not in capsys.readouterr().err
+    partial.mkdir()
+    (partial / "model.safetensors").write_bytes(b"cut")
+    RewardTrainer(config(workspace, name, resume_from="latest", **common), train_data=frame).train()
+    assert not partial.exists()
+    assert "removed" not in capsys.readouterr().err
+
+
+def test_a_full_disk_at_the_run_s_start_is_one_line_naming_the_folder(workspace, monkeypatch, capsys, tmp_path):
+    """Was: a full disk when `accord train` started its output folder (reward_config.json, the log trimmed on resume)
+    was a traceback ending in "OSError: [Errno 28] No space left on device"; now it is one line naming the folder."""
+    import errno
+
+    out = tmp_path / "full-at-start"
+    real_write_text = Path.write_text
+
+    def no_space_for_the_config(self, *args, **kwargs):
+        if self.name.startswith(".reward_config.json."):  # atomic_path's temporary file
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_write_text(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "write_text", no_space_for_the_config)
+    assert cli_main(["--model", workspace["bert"], "--train-path", workspace["data"], "--output-dir", str(out),
+                     "--max-steps", "1", "--batch-size", "8", "--no-progress"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and err.startswith(f"accord: error: folder {out}: "), err
+    assert "No space left on device" in err, err
+
+
+@pytest.mark.parametrize("into", ["a new folder", "a finished model's folder"])
+def test_resuming_another_folder_s_checkpoint_starts_from_that_run_s_log(workspace, into):
+    """Was: a run resumed from a checkpoint of another output folder (--resume-from runA/checkpoints/step-N
+    --output-dir runB) started its log from runB's own: none (the log began at step N+1, its first steps missing
+    without a word) or, over a finished model there, that model's lines up to step N, another run's. Now it starts
+    from the log of the run that saved the checkpoint, up to its step: the final log is an uninterrupted run's (and
+    a finished model's own log stays whole until the new model lands)."""
+    frame = synthetic_pairs(32, seed=25)
+    common = dict(batch_size=8, max_steps=4, save_steps=2, logging_steps=1)
+    tag = into.split()[1]
+    straight = config(workspace, f"elsewhere-straight-{tag}", **common)
+    RewardTrainer(straight, train_data=frame).train()
+    with pytest.raises(Stop):
+        RewardTrainer(config(workspace, f"elsewhere-a-{tag}", **common), train_data=frame,
+                      callbacks=[stop_at(3)]).train()
+    name = f"elsewhere-b-{tag}"
+    checkpoint = workspace["root"] / f"elsewhere-a-{tag}" / "checkpoints" / "step-0000002"
+    out = workspace["root"] / name
+    if into != "a new folder":
+        RewardTrainer(config(workspace, name, batch_size=8, max_steps=1, seed=7), train_data=frame).train()
+        earlier = (out / "metrics.jsonl").read_bytes()
+        with pytest.raises(Stop):
+            RewardTrainer(config(workspace, name, resume_from=str(checkpoint), **common), train_data=frame,
+                          callbacks=[stop_at(3)]).train()
+        assert (out / "metrics.jsonl").read_bytes() == earlier
+    RewardTrainer(config(workspace, name, resume_from=str(checkpoint), **common), train_data=frame).train()
     assert _logged(out) == _logged(Path(straight.output_dir))

@@ -15,6 +15,7 @@ with status 2; an interrupt (Ctrl-C) prints one line saying what was kept and ex
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import os
 import sys
@@ -324,7 +325,7 @@ def main(argv: list[str] | None = None, prog: str = "accord") -> int:
                 if args.out:
                     from accord.datasets.io import atomic_path
 
-                    with atomic_path(args.out) as tmp:
+                    with _writing_out(args.out), atomic_path(args.out) as tmp:
                         tmp.write_text(text + "\n")
                 print(text)
             elif args.command == "combine":
@@ -506,7 +507,18 @@ def _write_table(table: Any, path: Path) -> None:
     from accord.datasets.io import write_table
 
     _table_format(path)  # a suffix this command does not write fails here
-    write_table(table, path)
+    with _writing_out(path):
+        write_table(table, path)
+
+
+@contextlib.contextmanager
+def _writing_out(path: str | Path) -> Any:
+    """An OSError while --out is written (a full disk) as one line naming it: was a pandas or pathlib traceback
+    ending in "OSError: [Errno 28] No space left on device", naming no file (atomic_path leaves nothing there)."""
+    try:
+        yield
+    except OSError as err:
+        raise AccordError(f"--out {path}: cannot write it: {err.strerror or err}") from err
 
 
 if __name__ == "__main__":

@@ -24,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import fnmatch
 import functools
+import glob
 import json
 import logging
 import math
@@ -455,7 +456,13 @@ class RewardModel(nn.Module):
         (``ensemble_heads`` and ``head_seed``: see the class docstring)."""
         from transformers import AutoConfig, AutoModel
 
+        from accord.reward.trainer import STATE_FILE
+
         path = resolve_model_path(name_or_path)
+        if (Path(path) / STATE_FILE).is_file():  # was "cannot load its config: Unrecognized model", of no config.json
+            raise AccordError(f"model {name_or_path}: a training checkpoint, not a backbone or a finished reward "
+                              f"model; continue its run with --resume-from {name_or_path} (and that run's "
+                              "--output-dir), or name the model the run saved")
         try:
             config = AutoConfig.from_pretrained(path)
         except (OSError, ValueError) as err:
@@ -714,6 +721,10 @@ def land_model(staging: Path, directory: Path) -> None:
 
     staged = sorted((path for path in staging.rglob("*") if path.is_file()), key=lambda path: path.name == META_FILE)
     new = {path.relative_to(staging).as_posix() for path in staged}
+    for name in new:  # a landing killed outright (SIGKILL) left each file's temporary one (atomic_path's name), as
+        target = directory / name  # large as the weights, which no later save removed
+        for stale in target.parent.glob(f".{glob.escape(target.name)}.*{PARTIAL}"):
+            stale.unlink(missing_ok=True)
     earlier = _written_by_the_model(directory)
     with written_together():
         for path in staged:

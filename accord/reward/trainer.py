@@ -11,23 +11,25 @@ the whole step's examples; the task scales each micro-batch's loss so that the s
 step's loss, and the core multiplies by the world size, which DDP's gradient averaging divides away again. The
 gradient is then the same whatever the split into micro-batches and processes.
 
-Checkpoints (``output_dir/checkpoints/step-NNNNNNN``) hold the model, optimiser, scheduler and every process's
-RNG states (``accelerate.save_state``), each process's sums since the last log line (``log_window_<rank>.json``,
-so that a resumed run logs what an uninterrupted one does) plus ``trainer_state.json`` (the step, hence the data
-position; the seed and the number of examples, which set the batch order). They are written to a ``.partial``
-folder and renamed when complete, so a run killed while writing leaves the previous checkpoint intact (and one being
+Checkpoints (``output_dir/checkpoints/step-NNNNNNN``) hold the model, optimiser, scheduler and every process's RNG
+states (``accelerate.save_state``), each process's sums since the last log line (``log_window_<rank>.json``, so that a
+resumed run logs what an uninterrupted one does) plus ``trainer_state.json`` (the step, hence the data position; the
+seed and the number of examples, which set the batch order; the sizes of the other files, so that resuming one copied in
+part is refused naming the file). They are written to a ``.partial`` folder and renamed when complete, so a run killed
+while writing leaves the previous checkpoint intact (a write that fails removes the ``.partial`` folder; one being
 deleted loses its ``trainer_state.json`` first). Resuming recomputes the epoch's batch order and skips the batches
 already done; the checkpoint records that order, and a run whose settings or data order the batches otherwise is
-refused, as is one with another model (:data:`MODEL_SETTINGS`), loss or optimiser (:data:`TRAINING_SETTINGS`).
-Resuming from a checkpoint older than the newest in ``output_dir/checkpoints`` (``--resume-from`` a
-``step-N`` folder while a run that went on to ``step-M``, ``M > N``, left later ones) abandons that continuation: at
-resume, before the first step, the checkpoints after step ``N`` are removed, with a line saying which (as
-``metrics.jsonl`` loses its lines after step ``N``), so that ``--resume-from latest`` takes this run's newest
-checkpoint, or ``step-N`` until it saves one, never the abandoned run's. A fresh run (no ``resume_from``) in a
-folder holding checkpoints is refused before a model loads, unless ``overwrite_output_dir``, which removes them all
-at the start. A run over a finished model logs to ``metrics.next.jsonl``, which lands as ``metrics.jsonl`` with
-its model: until then the earlier model keeps its own log. An interrupt (Ctrl-C, SIGINT) lets the
-running step finish, saves a checkpoint and raises :class:`TrainingInterrupted`.
+refused, as is one with another model (:data:`MODEL_SETTINGS`), loss or optimiser (:data:`TRAINING_SETTINGS`). Resuming
+from a checkpoint older than the newest in ``output_dir/checkpoints`` (``--resume-from`` a ``step-N`` folder while a run
+that went on to ``step-M``, ``M > N``, left later ones) abandons that continuation: at resume, before the first step,
+the checkpoints after step ``N`` are removed, with a line saying which (as ``metrics.jsonl`` loses its lines after step
+``N``), so that ``--resume-from latest`` takes this run's newest checkpoint, or ``step-N`` until it saves one, never the
+abandoned run's. A fresh run (no ``resume_from``) in a folder holding checkpoints is refused before a model loads,
+unless ``overwrite_output_dir``, which removes them all at the start. A run over a finished model logs to
+``metrics.next.jsonl``, which lands as ``metrics.jsonl`` with its model: until then the earlier model keeps its own log.
+A run resumed from another folder's checkpoint starts its log from the log of the run that saved it. An interrupt
+(Ctrl-C, SIGINT) lets the running step finish, saves a checkpoint and raises :class:`TrainingInterrupted`; a second one
+stops at once, and the :class:`TrainingInterrupted` names the last checkpoint saved.
 """
 
 from __future__ import annotations
@@ -218,6 +220,7 @@ class RewardTrainer:
         self._window: _Window | None = None
         self._resumed_window: dict[str, Any] | None = None
         self._last_loss = float("nan")
+        self._resumed_at_the_end = False  # resumed from a checkpoint of the run's last step (_maybe_resume)
         self._wrote_config = False  # whether this run wrote reward_config.json at its start (_start_output)
         self._metrics_path = self.output_dir / METRICS_FILE  # this run's log (_start_output)
 
@@ -405,7 +408,12 @@ class RewardTrainer:
                 self._remove_start(created)
                 raise TrainingInterrupted("interrupted before the first training step: nothing written", None)
             start = time.perf_counter()
-            examples, tokens, last_loss = self._loop(interrupt)
+            try:
+                examples, tokens, last_loss = self._loop(interrupt)
+            except TrainingInterrupted:
+                raise
+            except KeyboardInterrupt as stopped:  # a second Ctrl-C: at once, not at the step's end
+                raise self._interrupted_unsaved() from stopped
             train_seconds = time.perf_counter() - start
         tokens = int(acc.reduce(torch.tensor(tokens, dtype=torch.int64, device=acc.device), reduction="sum").item())
         device = acc.device
@@ -419,7 +427,10 @@ class RewardTrainer:
         except KeyboardInterrupt as interrupted:
             if acc.num_processes > 1:
                 raise
-            checkpoint = self.save_checkpoint()
+            try:
+                checkpoint = self.save_checkpoint()
+            except KeyboardInterrupt as again:
+                raise self._interrupted_unsaved() from again
             raise TrainingInterrupted(f"interrupted after the last training step: saved a resumable checkpoint to "
                                       f"{checkpoint} (resuming with --resume-from latest only evaluates and saves)",
                                       checkpoint) from interrupted
@@ -427,6 +438,34 @@ class RewardTrainer:
                            train_seconds=train_seconds, examples=examples, tokens=tokens, unit=self.task.unit,
                            truncation=getattr(self.train_data, "truncation", {}), eval_metrics=eval_metrics,
                            peak_memory_mb=peak, resumed_from=self.resumed_from)
+
+    def _interrupted_unsaved(self) -> TrainingInterrupted:
+        """An interrupt that stopped the run at once (a second Ctrl-C), not at a step's end: it names the last
+        checkpoint saved, which resuming continues. Was: `accord train` said "interrupted before training started:
+        nothing written" of a run that had written its log and checkpoints."""
+        latest = self.latest_checkpoint()
+        done = f"interrupted after {self.global_step} of {self.total_steps} steps"
+        if latest is None:
+            return TrainingInterrupted(f"{done}, before any checkpoint was saved: nothing to resume (the log holds "
+                                       "the steps done)", None)
+        again = "" if _checkpoint_step(latest) == self.global_step else ", which trains the steps after it again"
+        return TrainingInterrupted(f"{done}: the last resumable checkpoint is {latest} (continue with --resume-from "
+                                   f"latest{again})", latest)
+
+    @contextlib.contextmanager
+    def _writing(self, what: str, *, resume: bool = True) -> Any:
+        """An OSError while writing (a full disk, no permission) as one line: ``what`` failed, why, and (``resume``)
+        the checkpoint that resumes the run. Was a torch, safetensors or transformers traceback ending in "OSError:
+        [Errno 28] No space left on device", naming neither the folder nor what was kept."""
+        try:
+            yield
+        except OSError as err:
+            said = f"{what}: {err.strerror or err}"
+            if resume:
+                latest = self.latest_checkpoint()
+                said += (f"; the last resumable checkpoint is {latest} (continue with --resume-from latest once it "
+                         "can be written)" if latest else "; no checkpoint of this run to resume")
+            raise AccordError(said) from err
 
     def _loop(self, interrupt: "_InterruptFlag") -> tuple[int, int, float]:
         """The optimisation steps; returns the examples and tokens this process saw and the last logged loss."""
@@ -511,27 +550,50 @@ class RewardTrainer:
         self._wrote_config = False
         finished = (self.output_dir / META_FILE).is_file()
         pending = self.output_dir / NEXT_METRICS_FILE
-        if self.global_step == 0:
+        elsewhere = self._checkpoint_run_elsewhere()
+        if self.global_step == 0 or elsewhere is not None:
             self._metrics_path = pending if finished else self.output_dir / METRICS_FILE
         else:
             self._metrics_path = pending if finished or pending.is_file() else self.output_dir / METRICS_FILE
         if self.accelerator.is_main_process:
-            self.output_dir.mkdir(parents=True, exist_ok=True)
-            if not finished:
-                self.config.save(self.output_dir / CONFIG_FILE)
-                self._wrote_config = True
-            if self.global_step == 0:
-                pending.unlink(missing_ok=True)  # the log of a run cut short before: this one starts afresh
-            if self._metrics_path == pending and not pending.is_file():
-                # a fresh run's log starts empty; a resumed one goes on from the finished model's own log
-                if self.global_step:
-                    self._trim_metrics(self.global_step, self.output_dir / METRICS_FILE)
-                if not pending.is_file():
-                    pending.touch()
-            else:
-                self._trim_metrics(self.global_step)
+            with self._writing(f"folder {self.output_dir}: cannot start the run there", resume=False):
+                self.output_dir.mkdir(parents=True, exist_ok=True)
+                if not finished:
+                    self.config.save(self.output_dir / CONFIG_FILE)
+                    self._wrote_config = True
+                if self.global_step == 0:
+                    pending.unlink(missing_ok=True)  # the log of a run cut short before: this one starts afresh
+                if elsewhere is not None:
+                    # a checkpoint of another folder's run: this run's log is that run's, up to the step (was: this
+                    # folder's own, so the log began at the step resumed, or held a finished model's lines there)
+                    source = elsewhere / NEXT_METRICS_FILE
+                    self._metrics_path.unlink(missing_ok=True)
+                    self._trim_metrics(self.global_step, source if source.is_file() else elsewhere / METRICS_FILE)
+                    if finished and not pending.is_file():
+                        pending.touch()
+                elif self._metrics_path == pending and not pending.is_file():
+                    # a fresh run's log starts empty; a resumed one goes on from the finished model's own log
+                    if self.global_step:
+                        self._trim_metrics(self.global_step, self.output_dir / METRICS_FILE)
+                    if not pending.is_file():
+                        pending.touch()
+                else:
+                    self._trim_metrics(self.global_step)
             self._remove_abandoned_checkpoints()
         return created
+
+    def _checkpoint_run_elsewhere(self) -> Path | None:
+        """The output folder of the run that saved the checkpoint resumed (``<folder>/checkpoints/step-N``) when it
+        is not this run's, else ``None``."""
+        if self.resumed_from is None:
+            return None
+        checkpoint = Path(self.resumed_from)
+        run = checkpoint.parent.parent
+        if checkpoint.parent.name != CHECKPOINTS or not run.is_dir():
+            return None
+        if self.output_dir.exists() and os.path.samefile(run, self.output_dir):
+            return None
+        return run
 
     def _remove_start(self, created: bool) -> None:
         if not self.accelerator.is_main_process or self.global_step > 0:
@@ -592,7 +654,9 @@ class RewardTrainer:
             pending = self._metrics_path if self._metrics_path.name == NEXT_METRICS_FILE else None
             if pending is not None and directory == self.output_dir and pending.is_file():
                 files[METRICS_FILE] = pending.read_text(encoding="utf-8")
-            with library_bars(self.config.progress):
+            earlier = " (the earlier model there is kept as it was)" if (directory / META_FILE).is_file() else ""
+            with library_bars(self.config.progress), self._writing(f"folder {directory}: cannot save the reward "
+                                                                   f"model{earlier}"):
                 model.save_pretrained(directory, tokenizer=self.tokenizer, stats=stats,
                                       extra_meta={"global_step": self.global_step},
                                       state_dict=state if acc.distributed_type.value == "FSDP" else None,
@@ -607,10 +671,21 @@ class RewardTrainer:
         return self.output_dir / CHECKPOINTS
 
     def save_checkpoint(self) -> Path:
-        """Write ``checkpoints/step-NNNNNNN`` (atomically: a ``.partial`` folder renamed when complete)."""
-        acc = self.accelerator
+        """Write ``checkpoints/step-NNNNNNN`` (atomically: a ``.partial`` folder renamed when complete, removed when
+        the writing fails)."""
         final = self.checkpoint_dir() / f"step-{self.global_step:07d}"
         partial = final.with_name(final.name + ".partial")
+        try:
+            with self._writing(f"folder {final}: cannot write the checkpoint"):
+                return self._write_checkpoint(final, partial)
+        except BaseException:
+            # a checkpoint cut short (a full disk, a second Ctrl-C): its half-written files took the space
+            if self.accelerator.is_main_process:
+                shutil.rmtree(partial, ignore_errors=True)
+            raise
+
+    def _write_checkpoint(self, final: Path, partial: Path) -> Path:
+        acc = self.accelerator
         if acc.is_main_process:
             shutil.rmtree(partial, ignore_errors=True)
             partial.mkdir(parents=True)
@@ -627,6 +702,10 @@ class RewardTrainer:
                      "batch_settings": {name: getattr(self.config, name) for name in BATCH_ORDER_SETTINGS},
                      "model_settings": {name: getattr(self.config, name) for name in MODEL_SETTINGS},
                      "training_settings": {name: getattr(self.config, name) for name in TRAINING_SETTINGS}}
+            # every file's size (every process's, written by now): a resume of a checkpoint copied in part names
+            # the file it lacks (_check_checkpoint_files)
+            state["files"] = {file.relative_to(partial).as_posix(): file.stat().st_size
+                              for file in sorted(partial.rglob("*")) if file.is_file()}
             # a last loss not yet logged (NaN) as null: a bare NaN token is no JSON
             (partial / STATE_FILE).write_text(json_text(state, indent=2))
             _usual_modes_tree(partial)
@@ -678,10 +757,13 @@ class RewardTrainer:
             return
         later = sorted(p for p in self.checkpoint_dir().glob("step-*")
                        if (step := _checkpoint_step(p)) is not None and step > self.global_step)
-        if not later:
-            return
         for folder in later:
             _remove_checkpoint(folder)
+        # a .partial folder (a run killed while writing it) never was a checkpoint: it goes unsaid (it was called an
+        # earlier run's checkpoint removed by overwrite_output_dir, of a run not given it)
+        later = [folder for folder in later if not folder.name.endswith(".partial")]
+        if not later:
+            return
         # said with progress off too: files the user may have expected to keep are gone
         names = ", ".join(p.name for p in later)
         if self.resumed_from is None:
@@ -709,7 +791,12 @@ class RewardTrainer:
         if not (path / STATE_FILE).exists():
             problem = f"not a complete checkpoint (no {STATE_FILE})" if path.exists() else "not found"
             raise SettingError("resume_from", lambda name: f"{name} {path}: {problem}")
-        state = json.loads((path / STATE_FILE).read_text())
+        try:
+            state = json.loads((path / STATE_FILE).read_text(encoding="utf-8"))
+        except (ValueError, UnicodeDecodeError) as err:  # json's JSONDecodeError traceback
+            raise AccordError(f"folder {path}: a damaged checkpoint: its {STATE_FILE} is not JSON ({err}); "
+                              f"{DAMAGED_ADVICE}") from err
+        _check_checkpoint_files(path, state.get("files"))
         if state["world_size"] != self.accelerator.num_processes or state["steps_per_epoch"] != self.steps_per_epoch:
             raise SettingError("batch_size", lambda name: (
                 f"folder {path}: saved with {state['world_size']} processes and {state['steps_per_epoch']} steps per "
@@ -742,6 +829,8 @@ class RewardTrainer:
                               "model and settings the checkpoint was saved with (the backbone, task, "
                               "uncertainty_head, ensemble_heads, LoRA, freeze_layers)") from err
         self.global_step = int(state["global_step"])
+        # saved at the run's last step (an interrupt while it evaluated or saved the model): this run evaluates again
+        self._resumed_at_the_end = state.get("total_steps") == self.global_step
         last_loss = state.get("last_loss")  # checkpoints of older versions lack it (and the window); null: not logged
         self._last_loss = float("nan") if last_loss is None else float(last_loss)
         window = path / WINDOW_FILE.format(rank=self.accelerator.process_index)
@@ -791,14 +880,17 @@ class RewardTrainer:
     def _log(self, record: dict[str, Any]) -> None:
         if not self.accelerator.is_main_process:
             return
-        self.output_dir.mkdir(parents=True, exist_ok=True)
-        with open(self._metrics_path, "a", encoding="utf-8") as handle:
-            # NaN (a diverged loss, an evaluation AUROC of one class) as null: a bare NaN token is no JSON
-            handle.write(json_text(record, default=float) + "\n")
+        with self._writing(f"file {self._metrics_path}: cannot write the training log"):
+            self.output_dir.mkdir(parents=True, exist_ok=True)
+            with open(self._metrics_path, "a", encoding="utf-8") as handle:
+                # NaN (a diverged loss, an evaluation AUROC of one class) as null: a bare NaN token is no JSON
+                handle.write(json_text(record, default=float) + "\n")
 
     def _trim_metrics(self, step: int, source: Path | None = None) -> None:
         """On resume, drop the lines a killed run wrote after its last checkpoint: this run's log is the lines of
-        ``source`` (by default the log itself) up to ``step``."""
+        ``source`` (by default the log itself) up to ``step``. A checkpoint of the run's last step was saved after
+        the final evaluation's line (an interrupt while the model was saved): that line goes too, as this run
+        evaluates again (it was logged twice)."""
         path = source or self._metrics_path
         if not path.exists():
             return
@@ -818,7 +910,9 @@ class RewardTrainer:
                     break  # so it belongs after the checkpoint resumed from
                 raise AccordError(f"file {path}, line {number}: not a JSON record ({err.msg}); remove the line to "
                                   "resume") from err
-            if record["step"] <= step:
+            final_evaluation = self._resumed_at_the_end and record["step"] == step and any(
+                key.startswith("eval_") for key in record)
+            if record["step"] <= step and not final_evaluation:
                 keep.append(line)
         with atomic_path(self._metrics_path) as tmp:
             tmp.write_text("".join(line + "\n" for line in keep))
@@ -932,6 +1026,28 @@ def _remove_checkpoint(folder: Path) -> None:
     folder that resuming does not take for a complete checkpoint."""
     (folder / STATE_FILE).unlink(missing_ok=True)
     shutil.rmtree(folder, ignore_errors=True)
+
+
+DAMAGED_ADVICE = ("resume from another checkpoint (--resume-from a checkpoints/step-N folder), or start afresh with "
+                  "--overwrite-output-dir")
+
+
+def _check_checkpoint_files(folder: Path, files: Any) -> None:
+    """One error for a checkpoint that lacks a file it was saved with, or holds one of another size (copied in part,
+    a disk fault): resuming it was a FileNotFoundError, safetensors or torch traceback, and one without its random
+    states resumed without a word (accelerate goes on without them), its dropout no longer an uninterrupted run's.
+    ``files``: the sizes :meth:`RewardTrainer.save_checkpoint` recorded (checkpoints of older versions lack them)."""
+    if not isinstance(files, dict):
+        return
+    for name, size in files.items():
+        file = folder / name
+        if not file.is_file():
+            problem = f"its {name} is missing"
+        elif file.stat().st_size != size:
+            problem = f"its {name} has {file.stat().st_size:,} bytes, saved with {size:,}"
+        else:
+            continue
+        raise AccordError(f"folder {folder}: a damaged checkpoint ({problem}: copied in part?); {DAMAGED_ADVICE}")
 
 
 def _checkpoint_step(folder: Path) -> int | None:
