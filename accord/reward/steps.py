@@ -49,7 +49,7 @@ from accord import metrics
 from accord.datasets.cleaned import CLEANED_COLUMNS, prompt_texts
 from accord.datasets.errors import AccordError, SettingError, SettingWarning, ValidationError
 from accord.datasets.io import infer_format
-from accord.datasets.steps.cleaned import (STEP_CLEANED_COLUMNS, check_cleaned_steps, checked_steps, flat_lists,
+from accord.datasets.steps.cleaned import (STEP_CLEANED_COLUMNS, check_cleaned_steps, checked_read, flat_lists,
                                            float_list, float_rows, read_unchecked_steps, text_rows)
 from accord.reward.config import QUOTE, assigned, refused
 from accord.reward.data import PairCollator, PairEncoder, _cleaned_format, _collector_paused, warn_cut
@@ -134,14 +134,12 @@ def _read_cleaned_steps(path: Path, fmt: str) -> pd.DataFrame:
     """A cleaned step dataset file, read and checked once (it was read as a table to find its columns, then read
     again and checked twice: 2 of the 3.5 s of loading 64k solutions)."""
     try:
-        frame, meta = read_unchecked_steps(path, fmt)
+        frame, meta = read_unchecked_steps(path, fmt, fast=True)
     except AccordError:
         _read_frame(path)  # the table reader's error, which names the line, as before
         raise
-    _check_texts(frame, str(path))  # as the table reader checks it (an empty file has nothing to score)
-    out = _as_step_table(checked_steps(frame, source=str(path)))
-    out.attrs["provenance"] = meta
-    return out
+    # the table reader's check first (an empty file has nothing to score)
+    return _as_step_table(checked_read(frame, meta, path, fmt, before=lambda table: _check_texts(table, str(path))))
 
 
 def _names_step_columns(path: Path, fmt: str) -> bool:
