@@ -715,7 +715,10 @@ def test_a_cleaned_step_dataset_missing_a_column_is_refused_not_read_as_the_step
 
 
 STEPWISE_ODD = [None, np.nan, "0.5", b"x", True, 2, 1.5, [0.5], {"a": 1}, (0.5,), [], [None], np.array(0.5),
-                np.array("a"), np.array([]), np.array([[0.5, 0.5]]), np.array(["a"], dtype=object), [np.str_("a")]]
+                np.array("a"), np.array([]), np.array([[0.5, 0.5]]), np.array(["a"], dtype=object), [np.str_("a")],
+                # chat messages without a role or a content, or beside a text: a prompt's were a raw KeyError/TypeError
+                [{"content": "q"}], [{"role": "user"}], [{"role": "user", "content": "q"}, "a"],
+                np.array([{"content": "q"}], dtype=object)]
 
 
 @settings(max_examples=300, deadline=None, derandomize=True, database=None)

@@ -181,11 +181,36 @@ def messages_text(messages: Any) -> str:
     return "\n".join(f"{m['role']}: {m['content']}" for m in messages)
 
 
-def prompt_texts(prompts: pd.Series) -> np.ndarray:
+def broken_messages(cells: pd.Series) -> np.ndarray:
+    """Which cells are chat messages :func:`messages_text` cannot render: a list (or the numpy array Parquet reads)
+    holding a dict, yet not every entry a dict with a ``role`` and a ``content``."""
+    def broken(value: Any) -> bool:
+        if isinstance(value, np.ndarray):
+            value = list(value) if value.ndim == 1 else None
+        return (isinstance(value, list) and any(isinstance(m, dict) for m in value)
+                and not all(isinstance(m, dict) and "role" in m and "content" in m for m in value))
+
+    return np.zeros(len(cells), dtype=bool) if only_texts(cells) else cells.map(broken).to_numpy(dtype=bool)
+
+
+def check_messages(cells: pd.Series, source: str | None = None) -> None:
+    """One error naming the row of the first cell of ``cells`` (a ``prompt`` column) that is chat messages without
+    a ``role`` or a ``content`` (:func:`broken_messages`): rendered as text, they were Python's KeyError or
+    TypeError."""
+    broken = broken_messages(cells)
+    if broken.any():
+        row = int(np.flatnonzero(broken)[0])
+        raise ValidationError("chat messages must each be a {'role': ..., 'content': ...} dict", source=source,
+                              column=str(cells.name), row=row, value=cells.iloc[row])
+
+
+def prompt_texts(prompts: pd.Series, source: str | None = None) -> np.ndarray:
     """The prompts of a step dataset as the text the step encoder tokenizes (it reads no chat template): chat
     messages as :func:`messages_text` renders them (their Python repr was written and read), a missing prompt as no
-    prompt (blanked after the cast: a categorical column refused fillna(""))."""
+    prompt (blanked after the cast: a categorical column refused fillna("")). Messages without a role or a content
+    are one error naming ``source`` and the row (:func:`check_messages`)."""
     cells = prompts.astype(object)
+    check_messages(cells.rename("prompt").reset_index(drop=True), source)
     # a column of texts (told at C speed) holds no messages: the cell-by-cell look took 2 s of 3 at 1M solutions
     texts = (cells if only_texts(cells) else cells.map(lambda p: messages_text(p) if is_messages(p) else p)).astype(str)
     return texts.where(cells.notna(), "").to_numpy()

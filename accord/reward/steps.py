@@ -126,7 +126,7 @@ def load_steps(source: Any, *, need_labels: bool = True) -> pd.DataFrame:
             out["completions"] = text_rows(out["completions"], lists["completions"])
             for column in ("labels", "label_weights"):
                 out[column] = float_rows(out[column], lists[column])
-        return _as_step_table(out)
+        return _as_step_table(out, name)
     return _stepwise(frame, name, need_labels)
 
 
@@ -139,7 +139,8 @@ def _read_cleaned_steps(path: Path, fmt: str) -> pd.DataFrame:
         _read_frame(path)  # the table reader's error, which names the line, as before
         raise
     # the table reader's check first (an empty file has nothing to score)
-    return _as_step_table(checked_read(frame, meta, path, fmt, before=lambda table: _check_texts(table, str(path))))
+    return _as_step_table(checked_read(frame, meta, path, fmt, before=lambda table: _check_texts(table, str(path))),
+                          str(path))
 
 
 def _names_step_columns(path: Path, fmt: str) -> bool:
@@ -159,12 +160,12 @@ def _names_step_columns(path: Path, fmt: str) -> bool:
     return set(STEP_CLEANED_COLUMNS) <= names and not set(CLEANED_COLUMNS) <= names
 
 
-def _as_step_table(out: pd.DataFrame) -> pd.DataFrame:
+def _as_step_table(out: pd.DataFrame, source: str | None) -> pd.DataFrame:
     """A checked cleaned step dataset with its ids and prompts as the step encoder reads them (in place)."""
     out["solution_id"] = out["solution_id"].astype(str)
     # a null prompt is no prompt, as in the stepwise layout (the encoder read it as the problem text "nan"), and
     # chat messages the text the step encoder reads (it has no chat template; their Python repr was read)
-    out["prompt"] = prompt_texts(out["prompt"])
+    out["prompt"] = prompt_texts(out["prompt"], source)
     return out
 
 
@@ -225,7 +226,7 @@ def _stepwise(frame: pd.DataFrame, source: str | None, need_labels: bool) -> pd.
         "solution_id": frame["solution_id"].astype(str).to_numpy() if "solution_id" in frame.columns
         else np.arange(len(frame)).astype(str),
         # a missing prompt is no prompt (blanked after the cast: a categorical column refused fillna(""))
-        "prompt": prompt_texts(frame["prompt"]) if "prompt" in frame.columns else "",
+        "prompt": prompt_texts(frame["prompt"], source) if "prompt" in frame.columns else "",
         "completions": steps.to_numpy(),
         "labels": labels.to_numpy(),
         "label_weights": [[1.0] * int(n) for n in n_steps],
