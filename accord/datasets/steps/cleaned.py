@@ -342,6 +342,14 @@ def _check_ids(ids: pd.Series, source: str | None) -> None:
                           "row per solution", source=source, column="solution_id", row=row)
 
 
+def numeric_cells(values: pd.Series) -> np.ndarray:
+    """``pd.to_numeric(values, errors="coerce")`` as floats (what is no number is NaN), a 0-d array read as the value
+    it holds: pandas' own conversion failed on one with a raw TypeError ("len() of unsized object")."""
+    if values.dtype == object:
+        values = values.map(lambda v: v.item() if isinstance(v, np.ndarray) and v.ndim == 0 else v)
+    return pd.to_numeric(values, errors="coerce").to_numpy(dtype=float)
+
+
 def float_list(value: Any) -> np.ndarray | None:
     """One solution's list as floats (a missing entry is NaN); ``None`` when it is not a flat list of numbers
     (texts included: "1" is not a label)."""
