@@ -426,11 +426,17 @@ def _outcome(read: Callable[[], pd.DataFrame]) -> Any:
         return type(err).__name__, str(err)
 
 
-#: floats pandas' JSON parser reads (a subnormal one, below 2.2e-308, is its "Range error", which Arrow reads)
-_FLOATS = st.floats(0, 1, allow_subnormal=False)
+def _readable(x: float) -> float:
+    """``x``, or 0 where pandas' JSON parser could not read it back: a number written below about 2.2e-308 (its 15
+    digits may put the smallest normal float there) is its "Range error", which Arrow reads (see
+    test_a_probability_near_the_smallest_float_reads_back_from_jsonl)."""
+    return x if abs(x) > 1e-300 else 0.0
+
+
+_FLOATS = st.floats(0, 1).map(_readable)
 #: JSON values a line of a cleaned step file may be given in place of what the writer wrote
 _JSON_VALUES = st.one_of(
-    st.none(), st.booleans(), st.integers(-3, 3), st.just(2**64 - 1), st.floats(-2, 2, allow_subnormal=False),
+    st.none(), st.booleans(), st.integers(-3, 3), st.just(2**64 - 1), st.floats(-2, 2).map(_readable),
     st.sampled_from(["", "007", "2020-01-01", "2021-02-03 10:00:00", "x"]),
     st.lists(st.one_of(st.none(), _FLOATS, st.integers(0, 1), st.just("a")), max_size=4),
     st.lists(st.dictionaries(st.sampled_from(["role", "content"]), st.just("hi"), min_size=1), max_size=2),
@@ -457,7 +463,7 @@ def test_jsonl_read_by_arrow_as_pandas_reads_it(tmp_path_factory, lengths: list[
         p = (p / p.sum()).tolist()
         sd = data.draw(st.sampled_from(["none", "some"]))
         uncertainty = [np.nan] * t if sd == "none" else data.draw(
-            st.lists(st.floats(0, 0.6, allow_subnormal=False) | st.just(np.nan), min_size=t, max_size=t))
+            st.lists(st.floats(0, 0.6).map(_readable) | st.just(np.nan), min_size=t, max_size=t))
         rows.append({"solution_id": f"s{i}" if ids == "text" else 10 * i, "prompt": data.draw(texts),
                      "completions": data.draw(st.lists(texts, min_size=t, max_size=t)),
                      "labels": data.draw(st.lists(_FLOATS, min_size=t, max_size=t)),
@@ -503,3 +509,18 @@ def test_a_written_jsonl_file_is_read_without_pandas_json_parser(tmp_path: Path,
 
     monkeypatch.setattr(pd, "read_json", refused)
     assert [_cells(read) for read in (read_cleaned_steps(path), load_steps(path))] == [_cells(f) for f in before]
+
+
+@pytest.mark.parametrize("tiny", [2.2250738585072014e-308, 1e-310, 5e-324])
+def test_a_probability_near_the_smallest_float_reads_back_from_jsonl(tmp_path: Path, cleaned, tiny: float) -> None:
+    """A JSON Lines file accord wrote could not be read back when a probability in it was the smallest normal float
+    or below (a first-error posterior that far out): pandas' JSON parser refused the number ("Range error when
+    decoding numeric as double"), read_cleaned_steps and load_steps failed on their own file. Arrow's reads it."""
+    from accord.reward.steps import load_steps
+
+    frame = cleaned[0].head(3).copy()
+    n = int(frame.at[1, "n_steps"])
+    frame.at[1, "labels"] = [tiny] * n
+    path = write_cleaned_steps(frame, tmp_path / "steps.jsonl")
+    for back in (read_cleaned_steps(path), load_steps(path)):  # (as written, to 15 digits)
+        assert len(back) == 3 and np.allclose(back.at[1, "labels"], tiny, rtol=1e-6, atol=1e-323)
