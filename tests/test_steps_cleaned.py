@@ -524,3 +524,22 @@ def test_a_probability_near_the_smallest_float_reads_back_from_jsonl(tmp_path: P
     path = write_cleaned_steps(frame, tmp_path / "steps.jsonl")
     for back in (read_cleaned_steps(path), load_steps(path)):  # (as written, to 15 digits)
         assert len(back) == 3 and np.allclose(back.at[1, "labels"], tiny, rtol=1e-6, atol=1e-323)
+
+
+@pytest.mark.parametrize("column", ["p_all_correct", "outcome_weight", "first_error", "n_steps", "n_judgments",
+                                    "n_annotators"])
+def test_a_number_that_is_a_0d_array_is_read_as_its_value(cleaned, column: str) -> None:
+    """A 0-d numpy array holds one value: as p_all_correct or outcome_weight it was pandas' raw TypeError ("len() of
+    unsized object") from the check of a cleaned step dataset (load_steps, write_cleaned_steps), where the other
+    columns read it as its value. Now every number column reads it so, and one out of range is one error naming
+    the row."""
+    from accord.reward.steps import load_steps
+
+    frame = cleaned[0].head(3).copy()
+    odd = frame.copy()
+    odd[column] = odd[column].astype(object)
+    odd.at[1, column] = np.array(frame.at[1, column])
+    assert load_steps(odd)[column].tolist() == load_steps(frame)[column].tolist()
+    odd.at[1, column] = np.array(-1)
+    with pytest.raises(ValidationError, match=f"column '{column}', row 1"):
+        load_steps(odd)

@@ -76,7 +76,7 @@ def check_cleaned_steps(frame: pd.DataFrame,
                                   column=column)
     if len(frame) == 0:
         raise ValidationError("the cleaned step dataset is empty", source=source)
-    n_steps = pd.to_numeric(frame["n_steps"], errors="coerce").to_numpy(dtype=float)
+    n_steps = numeric_cells(frame["n_steps"])  # (a 0-d array read as its value: see numeric_cells)
     with np.errstate(invalid="ignore"):  # (a fraction was reported as the lists' fault: 'completions' not n_steps)
         bad = ~np.isfinite(n_steps) | (n_steps < 1) | (n_steps != np.round(n_steps))
     if bad.any():
@@ -86,7 +86,7 @@ def check_cleaned_steps(frame: pd.DataFrame,
     _check_ids(frame["solution_id"], source)
     # counts of step labels and of raters (a fraction or a negative count was written and read without a word)
     for column in ("n_judgments", "n_annotators"):
-        counts = pd.to_numeric(frame[column], errors="coerce").to_numpy(dtype=float)
+        counts = numeric_cells(frame[column])
         with np.errstate(invalid="ignore"):
             bad = ~np.isfinite(counts) | (counts < 0) | (counts != np.round(counts))
         if bad.any():
@@ -166,7 +166,7 @@ def check_cleaned_steps(frame: pd.DataFrame,
                               f"to {totals[row]:.6g}", source=source, column="p_first_error", row=row,
                               value=frame["p_first_error"].iloc[row])
     # the truth of the first-error metrics: a missing or impossible position was scored as a solution without error
-    first_error = pd.to_numeric(frame["first_error"], errors="coerce").to_numpy(dtype=float)
+    first_error = numeric_cells(frame["first_error"])
     with np.errstate(invalid="ignore"):
         bad = ~(np.isfinite(first_error) & (first_error >= 0) & (first_error <= n_steps)
                 & (first_error == np.round(first_error)))
@@ -188,7 +188,7 @@ def check_cleaned_steps(frame: pd.DataFrame,
                               f"p_first_error, {position} (P = {best[row]:.6g})", source=source,
                               column="first_error", row=row, value=frame["first_error"].iloc[row])
     for column in ("p_all_correct", "outcome_weight"):
-        values = pd.to_numeric(frame[column], errors="coerce").to_numpy(dtype=float)
+        values = numeric_cells(frame[column])
         bad = ~np.isfinite(values) | (values < 0) | (values > 1)
         if bad.any():
             row = int(np.flatnonzero(bad)[0])
@@ -198,7 +198,7 @@ def check_cleaned_steps(frame: pd.DataFrame,
     # first-error distribution said another number (same tolerance as the sum above)
     last = (known[1][np.cumsum(known[0]).astype(np.int64) - 1] if known is not None else
             frame["p_first_error"].map(lambda v: float(np.asarray(v, dtype=float)[-1])).to_numpy(dtype=float))
-    off = np.abs(pd.to_numeric(frame["p_all_correct"]).to_numpy(dtype=float) - last) > 1e-6
+    off = np.abs(numeric_cells(frame["p_all_correct"]) - last) > 1e-6
     if off.any():
         row = int(np.flatnonzero(off)[0])
         raise ValidationError(f"solution {frame['solution_id'].iloc[row]!r}: must equal the last entry of "
