@@ -211,7 +211,10 @@ def validate_steps(
                 _check_one_value(table, codes, column, f"one solution has two different {column}s", source,
                                  by_step=False)
         if "prompt" in table.columns:  # chat messages without a role or a content: a KeyError in the cleaned dataset
-            check_messages(table["prompt"], source)  # (build_cleaned_steps), after the fit
+            # (build_cleaned_steps), after the fit. One prompt per solution (checked above): its first row's is read
+            firsts = np.sort(np.unique(codes, return_index=True)[1])
+            with rows_of_input(firsts):
+                check_messages(table["prompt"].iloc[firsts].reset_index(drop=True), source)
     table.attrs[ATTRS_KEY] = record = Checked(labels=label_set)
     record.dropped = given - len(table)  # rows the duplicate policy left out (duplicates_dropped reads it)
     return table
