@@ -715,7 +715,10 @@ def test_a_cleaned_step_dataset_missing_a_column_is_refused_not_read_as_the_step
 
 
 STEPWISE_ODD = [None, np.nan, "0.5", b"x", True, 2, 1.5, [0.5], {"a": 1}, (0.5,), [], [None], np.array(0.5),
-                np.array("a"), np.array([]), np.array([[0.5, 0.5]]), np.array(["a"], dtype=object), [np.str_("a")]]
+                np.array("a"), np.array([]), np.array([[0.5, 0.5]]), np.array(["a"], dtype=object), [np.str_("a")],
+                # chat messages without a role or a content, or beside a text: a prompt's were a raw KeyError/TypeError
+                [{"content": "q"}], [{"role": "user"}], [{"role": "user", "content": "q"}, "a"],
+                np.array([{"content": "q"}], dtype=object)]
 
 
 @settings(max_examples=300, deadline=None, derandomize=True, database=None)
@@ -1083,3 +1086,39 @@ def test_a_model_that_reproduces_the_soft_step_labels_finds_every_first_error(me
     assert out["first_error_found"] == 1.0 and out["first_error_f1"] == 1.0
     stepwise = load_steps(cleaned[["solution_id", "prompt", "completions", "labels"]])
     assert step_reward_metrics(scores, steps, stepwise)["first_error_found"] == 1.0
+
+
+@pytest.mark.parametrize("kind", ["stepwise", "cleaned"])
+def test_a_table_load_steps_returned_is_read_again_with_its_own_weights(tmp_path, kind):
+    """load_steps' own table (its weights and outcome labels filled in) was refused as a cleaned step dataset
+    missing 'label_uncertainty', so that a table it returned could not be trained or evaluated on: `python
+    benchmarks/process_rewards.py --sections reward` failed so at its first model. Now it reads as it is, its own
+    label weights, outcome labels and first errors kept, and one out of range is one error naming the row; a cleaned
+    dataset's table reads again as it did."""
+    from accord.aggregate import StepVoteFraction, build_cleaned_steps
+
+    if kind == "stepwise":
+        source = pd.DataFrame({"prompt": ["q", "r"], "completions": [["a", "b"], ["c"]], "labels": [[1, 0], [0.7]],
+                               "problem_id": ["p", "p"]})
+    else:
+        judgments = pd.DataFrame({"solution_id": ["s", "s", "s", "t"], "step": [0, 1, 1, 0],
+                                  "annotator": ["a", "a", "b", "a"], "label": [1, 0, 1, 1],
+                                  "step_text": ["x", "y", "y", "z"]})
+        cleaned = build_cleaned_steps(StepVoteFraction().fit(judgments).step_labels_, judgments)
+        source = write_cleaned_steps(cleaned, tmp_path / "steps.parquet")
+    table = load_steps(source)
+    pd.testing.assert_frame_equal(load_steps(table), table)
+    if kind == "cleaned":  # (a cleaned dataset's weights are 1 - 2 * uncertainty, checked as such)
+        return
+    changed = table.copy()
+    changed.at[1, "label_weights"] = [0.25] * int(table.at[1, "n_steps"])
+    changed.at[1, "p_all_correct"], changed.at[1, "first_error"] = 0.125, 0
+    again = load_steps(changed)
+    assert again.at[1, "label_weights"] == [0.25] * int(table.at[1, "n_steps"])
+    assert (again.at[1, "p_all_correct"], again.at[1, "first_error"]) == (0.125, 0)
+    for column, value in (("p_all_correct", 1.5), ("first_error", 7), ("label_weights", [2.0])):
+        bad = table.copy()
+        bad[column] = bad[column].astype(object)
+        bad.at[1, column] = value
+        with pytest.raises(ValidationError, match=f"column '{column}', row 1"):
+            load_steps(bad)

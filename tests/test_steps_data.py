@@ -471,3 +471,24 @@ def test_a_problem_id_that_is_no_single_id_is_one_error_naming_its_row(cell, fra
     table.at[6, "problem_id"] = cell
     with pytest.raises(ValidationError, match=f"column 'problem_id', row 5: .*{fragment}"):
         validate_steps(table, source="steps.jsonl")
+
+
+@pytest.mark.parametrize("broken", [[{"content": "what is 2+2"}], [{"role": "user"}],
+                                    [{"role": "user", "content": "what is 2+2"}, "and 3+3?"]])
+def test_a_chat_prompt_without_a_role_or_a_content_is_one_error_naming_its_row(broken) -> None:
+    """A prompt of chat messages lacking a 'role' or a 'content' passed validation and failed after the fit, in
+    build_cleaned_steps (`accord aggregate`), as Python's KeyError or TypeError; now validate_steps names the row of
+    the input (a duplicate dropped before it), and building the cleaned dataset gives the same error."""
+    from accord.aggregate import StepMajorityVote, build_cleaned_steps
+
+    fine = [{"role": "user", "content": "what is 2+2"}]
+    table = pd.DataFrame({"solution_id": ["s", "s", "s", "t"], "step": [0, 0, 1, 0], "annotator": ["a"] * 4,
+                          "label": [1, 1, -1, 1], "step_text": ["x", "x", "y", "z"],
+                          "prompt": [fine, fine, fine, broken]})
+    with pytest.raises(ValidationError, match=r"steps.jsonl, column 'prompt', row 3: chat messages") as caught:
+        validate_steps(table, duplicates="first", source="steps.jsonl")
+    assert "\n" not in str(caught.value)
+    once = table.drop_duplicates(["solution_id", "step"]).reset_index(drop=True)
+    labels = StepMajorityVote().fit(once.drop(columns="prompt")).step_labels_
+    with pytest.raises(ValidationError, match="column 'prompt', row 2: chat messages"):
+        build_cleaned_steps(labels, once)

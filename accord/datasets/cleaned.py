@@ -33,7 +33,7 @@ from __future__ import annotations
 import json
 import numbers
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -181,11 +181,36 @@ def messages_text(messages: Any) -> str:
     return "\n".join(f"{m['role']}: {m['content']}" for m in messages)
 
 
-def prompt_texts(prompts: pd.Series) -> np.ndarray:
+def broken_messages(cells: pd.Series) -> np.ndarray:
+    """Which cells are chat messages :func:`messages_text` cannot render: a list (or the numpy array Parquet reads)
+    holding a dict, yet not every entry a dict with a ``role`` and a ``content``."""
+    def broken(value: Any) -> bool:
+        if isinstance(value, np.ndarray):
+            value = list(value) if value.ndim == 1 else None
+        return (isinstance(value, list) and any(isinstance(m, dict) for m in value)
+                and not all(isinstance(m, dict) and "role" in m and "content" in m for m in value))
+
+    return np.zeros(len(cells), dtype=bool) if only_texts(cells) else cells.map(broken).to_numpy(dtype=bool)
+
+
+def check_messages(cells: pd.Series, source: str | None = None) -> None:
+    """One error naming the row of the first cell of ``cells`` (a ``prompt`` column) that is chat messages without
+    a ``role`` or a ``content`` (:func:`broken_messages`): rendered as text, they were Python's KeyError or
+    TypeError."""
+    broken = broken_messages(cells)
+    if broken.any():
+        row = int(np.flatnonzero(broken)[0])
+        raise ValidationError("chat messages must each be a {'role': ..., 'content': ...} dict", source=source,
+                              column=str(cells.name), row=row, value=cells.iloc[row])
+
+
+def prompt_texts(prompts: pd.Series, source: str | None = None) -> np.ndarray:
     """The prompts of a step dataset as the text the step encoder tokenizes (it reads no chat template): chat
     messages as :func:`messages_text` renders them (their Python repr was written and read), a missing prompt as no
-    prompt (blanked after the cast: a categorical column refused fillna(""))."""
+    prompt (blanked after the cast: a categorical column refused fillna("")). Messages without a role or a content
+    are one error naming ``source`` and the row (:func:`check_messages`)."""
     cells = prompts.astype(object)
+    check_messages(cells.rename("prompt").reset_index(drop=True), source)
     # a column of texts (told at C speed) holds no messages: the cell-by-cell look took 2 s of 3 at 1M solutions
     texts = (cells if only_texts(cells) else cells.map(lambda p: messages_text(p) if is_messages(p) else p)).astype(str)
     return texts.where(cells.notna(), "").to_numpy()
@@ -374,9 +399,12 @@ def read_cleaned(path: str | os.PathLike, fmt: str | None = None) -> pd.DataFram
     return frame
 
 
-def read_with_provenance(path: str | os.PathLike, fmt: str | None = None,
-                         text_columns: tuple[str, ...] = ()) -> tuple[pd.DataFrame, dict[str, Any]]:
-    """A table written by :func:`write_with_provenance`, and its provenance; ``text_columns`` stay text in JSON."""
+def read_with_provenance(path: str | os.PathLike, fmt: str | None = None, text_columns: tuple[str, ...] = (),
+                         json_lines: Callable[[Path], pd.DataFrame | None] | None = None,
+                         ) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """A table written by :func:`write_with_provenance`, and its provenance; ``text_columns`` stay text in JSON.
+    ``json_lines`` reads a JSON Lines file faster where it can, as pandas' reader below reads it (``None``: it
+    cannot, and pandas' reader reads it)."""
     target = Path(path).expanduser()
     if not target.exists():
         raise AccordError(f"file {target}: not found")
@@ -391,9 +419,11 @@ def read_with_provenance(path: str | os.PathLike, fmt: str | None = None,
             except TypeError:  # a pandas dtype its own reader does not understand (a file written from an
                 frame = table.to_pandas(ignore_metadata=True)  # Arrow-backed list column): the Arrow types decide
         else:
-            # JSON's own types, as written: pandas' guessing would read the id "007" as 7 and the float 1.0 as 1
-            # a byte-order mark skipped; precise_float: the fast parser is off in the last digit of what it reads
-            frame = pd.read_json(target, lines=True, dtype=False, encoding="utf-8-sig", precise_float=True)
+            frame = json_lines(target) if json_lines is not None else None
+            if frame is None:
+                # JSON's own types, as written: pandas' guessing would read the id "007" as 7 and the float 1.0 as 1
+                # a byte-order mark skipped; precise_float: the fast parser is off in the last digit of what it reads
+                frame = pd.read_json(target, lines=True, dtype=False, encoding="utf-8-sig", precise_float=True)
             frame = frame.astype({c: str for c in text_columns if c in frame.columns and not _has_lists(frame[c])})
             empty = [c for c in frame.columns if frame[c].dtype == object and frame[c].isna().all()]
             frame = frame.astype(dict.fromkeys(empty, float))  # a column of nulls (no uncertainty) is NaN

@@ -49,8 +49,8 @@ from accord import metrics
 from accord.datasets.cleaned import CLEANED_COLUMNS, prompt_texts
 from accord.datasets.errors import AccordError, SettingError, SettingWarning, ValidationError
 from accord.datasets.io import infer_format
-from accord.datasets.steps.cleaned import (STEP_CLEANED_COLUMNS, check_cleaned_steps, checked_steps, flat_lists,
-                                           float_list, float_rows, read_unchecked_steps, text_rows)
+from accord.datasets.steps.cleaned import (STEP_CLEANED_COLUMNS, check_cleaned_steps, checked_read, flat_lists,
+                                           float_list, float_rows, numeric_cells, read_unchecked_steps, text_rows)
 from accord.reward.config import QUOTE, assigned, refused
 from accord.reward.data import PairCollator, PairEncoder, _cleaned_format, _collector_paused, warn_cut
 from accord.reward.evaluate import (
@@ -117,6 +117,11 @@ def load_steps(source: Any, *, need_labels: bool = True) -> pd.DataFrame:
         frame = source.reset_index(drop=True)
     else:
         raise AccordError(f"cannot read solutions written as steps from a {type(source).__name__}")
+    # the table this function returns (its columns, none of the others of the cleaned dataset): read with its own
+    # weights and outcome labels. It was refused as a cleaned dataset missing label_uncertainty, so that a table
+    # load_steps gave could not be trained or evaluated on (process_rewards.py --sections reward failed so)
+    if set(STEP_TABLE_COLUMNS) <= set(frame.columns) and not set(frame.columns) & _CLEANED_BEYOND:
+        return _own_table(frame, name, need_labels)
     # a column only the cleaned dataset has makes it one: without all of them it was read as the stepwise layout,
     # silently, its label weights and outcome weights 1 and p_all_correct the product of the step labels
     if any(column in frame.columns for column in CLEANED_ONLY_COLUMNS):
@@ -126,22 +131,61 @@ def load_steps(source: Any, *, need_labels: bool = True) -> pd.DataFrame:
             out["completions"] = text_rows(out["completions"], lists["completions"])
             for column in ("labels", "label_weights"):
                 out[column] = float_rows(out[column], lists[column])
-        return _as_step_table(out)
+        return _as_step_table(out, name)
     return _stepwise(frame, name, need_labels)
+
+
+#: the cleaned step dataset's columns that a table :func:`load_steps` returns does not have
+_CLEANED_BEYOND = frozenset(STEP_CLEANED_COLUMNS) - frozenset(STEP_TABLE_COLUMNS)
+
+
+def _own_table(frame: pd.DataFrame, source: str | None, need_labels: bool) -> pd.DataFrame:
+    """A table :func:`load_steps` returned, read again: its steps and labels checked as the stepwise layout's, its
+    ``label_weights``, ``p_all_correct``, ``outcome_weight`` and ``first_error`` kept once each is in range (one
+    error naming the column and the row)."""
+    own = ("label_weights", "p_all_correct", "outcome_weight", "first_error", "n_steps")
+    out = _stepwise(frame.drop(columns=list(own)), source, need_labels)
+    n_steps = out["n_steps"].to_numpy()
+    known = flat_lists(frame["label_weights"])
+    lengths = known[0] if known is not None else frame["label_weights"].map(
+        lambda v: -1 if (values := float_list(v)) is None else len(values)).to_numpy()
+    flat = known[1] if known is not None else None
+    bad = lengths != n_steps
+    if not bad.any() and flat is None:
+        flat = np.concatenate([float_list(v) for v in frame["label_weights"]])
+    if not bad.any():
+        outside = ~(np.isfinite(flat) & (flat >= 0) & (flat <= 1))
+        bad = np.bincount(np.repeat(np.arange(len(n_steps)), n_steps), weights=outside, minlength=len(n_steps)) > 0
+    if bad.any():
+        row = int(np.flatnonzero(bad)[0])
+        raise ValidationError("must be a list of one weight in [0, 1] per step", source=source,
+                              column="label_weights", row=row, value=frame["label_weights"].iloc[row])
+    out["label_weights"] = float_rows(frame["label_weights"], (lengths.astype(float), flat))
+    for column in ("p_all_correct", "outcome_weight", "first_error"):
+        values = numeric_cells(frame[column])
+        with np.errstate(invalid="ignore"):
+            bad = (~((values >= 0) & (values <= 1)) if column != "first_error" else
+                   ~((values >= 0) & (values <= n_steps) & (values == np.round(values))))
+        if bad.any():
+            row = int(np.flatnonzero(bad)[0])
+            raise ValidationError("must be a step position 0..n_steps" if column == "first_error" else
+                                  "must be a probability in [0, 1]", source=source, column=column, row=row,
+                                  value=frame[column].iloc[row])
+        out[column] = values.astype(np.int64) if column == "first_error" else values
+    return out
 
 
 def _read_cleaned_steps(path: Path, fmt: str) -> pd.DataFrame:
     """A cleaned step dataset file, read and checked once (it was read as a table to find its columns, then read
     again and checked twice: 2 of the 3.5 s of loading 64k solutions)."""
     try:
-        frame, meta = read_unchecked_steps(path, fmt)
+        frame, meta = read_unchecked_steps(path, fmt, fast=True)
     except AccordError:
         _read_frame(path)  # the table reader's error, which names the line, as before
         raise
-    _check_texts(frame, str(path))  # as the table reader checks it (an empty file has nothing to score)
-    out = _as_step_table(checked_steps(frame, source=str(path)))
-    out.attrs["provenance"] = meta
-    return out
+    # the table reader's check first (an empty file has nothing to score)
+    return _as_step_table(checked_read(frame, meta, path, fmt, before=lambda table: _check_texts(table, str(path))),
+                          str(path))
 
 
 def _names_step_columns(path: Path, fmt: str) -> bool:
@@ -161,12 +205,12 @@ def _names_step_columns(path: Path, fmt: str) -> bool:
     return set(STEP_CLEANED_COLUMNS) <= names and not set(CLEANED_COLUMNS) <= names
 
 
-def _as_step_table(out: pd.DataFrame) -> pd.DataFrame:
+def _as_step_table(out: pd.DataFrame, source: str | None) -> pd.DataFrame:
     """A checked cleaned step dataset with its ids and prompts as the step encoder reads them (in place)."""
     out["solution_id"] = out["solution_id"].astype(str)
     # a null prompt is no prompt, as in the stepwise layout (the encoder read it as the problem text "nan"), and
     # chat messages the text the step encoder reads (it has no chat template; their Python repr was read)
-    out["prompt"] = prompt_texts(out["prompt"])
+    out["prompt"] = prompt_texts(out["prompt"], source)
     return out
 
 
@@ -227,7 +271,7 @@ def _stepwise(frame: pd.DataFrame, source: str | None, need_labels: bool) -> pd.
         "solution_id": frame["solution_id"].astype(str).to_numpy() if "solution_id" in frame.columns
         else np.arange(len(frame)).astype(str),
         # a missing prompt is no prompt (blanked after the cast: a categorical column refused fillna(""))
-        "prompt": prompt_texts(frame["prompt"]) if "prompt" in frame.columns else "",
+        "prompt": prompt_texts(frame["prompt"], source) if "prompt" in frame.columns else "",
         "completions": steps.to_numpy(),
         "labels": labels.to_numpy(),
         "label_weights": [[1.0] * int(n) for n in n_steps],

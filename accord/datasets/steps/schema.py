@@ -35,6 +35,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
+from accord.datasets.cleaned import check_messages
 from accord.datasets.errors import ValidationError
 from accord.datasets.schema import (_SCALAR_KINDS, CROWDKIT_COLUMNS, INT64_LIMIT, Checked, _check_hashable,
                                     check_flat_columns, check_ids, checked_info, codes_comparable, decode_dictionaries,
@@ -209,6 +210,11 @@ def validate_steps(
             if column in table.columns:
                 _check_one_value(table, codes, column, f"one solution has two different {column}s", source,
                                  by_step=False)
+        if "prompt" in table.columns:  # chat messages without a role or a content: a KeyError in the cleaned dataset
+            # (build_cleaned_steps), after the fit. One prompt per solution (checked above): its first row's is read
+            firsts = np.sort(np.unique(codes, return_index=True)[1])
+            with rows_of_input(firsts):
+                check_messages(table["prompt"].iloc[firsts].reset_index(drop=True), source)
     table.attrs[ATTRS_KEY] = record = Checked(labels=label_set)
     record.dropped = given - len(table)  # rows the duplicate policy left out (duplicates_dropped reads it)
     return table
