@@ -520,8 +520,17 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     cache = None
     if args.from_curves:
-        by_share = results_from_curves(pd.concat([pd.read_parquet(f) for f in args.from_curves.split(",")],
-                                                 ignore_index=True))
+        frames = [pd.read_parquet(f) for f in args.from_curves.split(",")]
+        # a seed at one share in two files (or one file named twice) ended in pandas' raw "Index contains duplicate
+        # entries" (and would count one run as two independent seeds)
+        seen: dict[tuple[float, int], str] = {}
+        for name, frame in zip(args.from_curves.split(","), frames):
+            for share, seed in frame[["biased share", "seed"]].drop_duplicates().itertuples(index=False):
+                if (float(share), int(seed)) in seen:
+                    parser.error(f"--from-curves: seed {seed} at {share:.0%} length-biased raters is in "
+                                 f"{seen[float(share), int(seed)]} and in {name}: give runs on disjoint seeds")
+                seen[float(share), int(seed)] = name
+        by_share = results_from_curves(pd.concat(frames, ignore_index=True))
         seeds = sorted({r["seed"] for results in by_share.values() for r in results})
         print(f"curves of seeds {', '.join(map(str, seeds))} from {args.from_curves}")
     else:

@@ -349,6 +349,36 @@ def test_overoptimization_from_curves_counts_each_shares_own_seeds(monkeypatch, 
     assert "0% length-biased raters (2 seeds)" in out
 
 
+@pytest.mark.parametrize("second", [{0.25: [0]}, {0.25: [1, 2]}, "same file"])
+def test_overoptimization_from_curves_refuses_a_seed_in_two_files(monkeypatch, capsys, tmp_path, second):
+    """``--from-curves a.parquet,b.parquet`` of runs that share a seed at one share (or one file named twice) ended
+    in pandas' raw "Index contains duplicate entries, cannot reshape"; it is one command-line error naming the seed
+    and the share. The same seed at another share (another --biased-share run) is no repeat."""
+    script = load_script("overoptimization")
+    ns = [1, 2, 4]
+
+    def result(seed):
+        curves = {m: np.random.default_rng(seed).normal(size=(3, len(ns))) for m in script.METHODS}
+        return {"seed": seed, "ns": ns, "utility": curves, "length": curves}
+
+    def written(name, runs):
+        path = tmp_path / f"{name}.parquet"
+        pd.concat([script.curves_frame([result(seed) for seed in seeds], share) for share, seeds in runs.items()],
+                  ignore_index=True).to_parquet(path)
+        return str(path)
+
+    first = written("a", {0.25: [0, 1], 0.0: [0, 1]})
+    files = [first, first if second == "same file" else written("b", second)]
+    with pytest.raises(SystemExit) as raised:
+        script.main(["--from-curves", ",".join(files), "--png", str(tmp_path / "c.png"), "--backbone", str(tmp_path)])
+    assert raised.value.code == 2
+    err = capsys.readouterr().err
+    assert "--from-curves" in err and "seed" in err and "25%" in err
+    other = written("c", {0.5: [0]})  # seed 0 again, at another share
+    assert script.main(["--from-curves", f"{first},{other}", "--png", str(tmp_path / "c.png"),
+                        "--backbone", str(tmp_path)]) == 0
+
+
 @pytest.mark.parametrize("seeds", ["0,0", "2,1,2", ""])
 def test_length_bias_rewards_refuse_repeated_or_no_seeds(monkeypatch, capsys, tmp_path, seeds):
     """``--rewards DIR --seeds 0,0`` trained every reward model twice and then failed in pandas' pivot (the
