@@ -498,6 +498,10 @@ def main(argv: list[str] | None = None) -> int:
     # every standard error too small by up to sqrt(2); no seed at all failed after loading the backbone
     if not args.from_curves and (not seeds or len(set(seeds)) < len(seeds)):
         parser.error(f"--seeds: one or more distinct seeds, not {args.seeds!r}")
+    # no candidate failed in math.log2, no prompt in the standard error of nothing: after the first seed's training
+    for option, value in (("--candidates", args.candidates), ("--prompts", args.prompts)):
+        if not args.from_curves and value < 1:
+            parser.error(f"{option}: at least 1, not {value}")
     if not args.from_curves:  # the ensembles' conservative reward refused them after every model had been trained
         from accord.datasets.errors import AccordError
         from accord.reward.ensemble import check_ensemble

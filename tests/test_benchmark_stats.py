@@ -405,6 +405,20 @@ def test_overoptimization_checks_the_ensembles_before_training(monkeypatch, caps
     assert named in capsys.readouterr().err
 
 
+@pytest.mark.parametrize(("argv", "named"), [(["--candidates", "0"], "--candidates"),
+                                             (["--candidates", "-4"], "--candidates"),
+                                             (["--prompts", "0"], "--prompts")])
+def test_overoptimization_refuses_no_candidates_or_no_prompts_before_training(monkeypatch, capsys, tmp_path, argv,
+                                                                              named):
+    """``--candidates 0`` failed in math.log2 ("math domain error") and ``--prompts 0`` in the standard error of no
+    prompt, each after the first seed had fitted its labels and trained every reward model."""
+    script = overoptimization_without_training(monkeypatch)
+    with pytest.raises(SystemExit) as raised:
+        script.main(["--seeds", "0", *argv, "--png", str(tmp_path / "curves.png"), "--backbone", str(tmp_path)])
+    assert raised.value.code == 2
+    assert named in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("argv", [["--repeat", "0"], ["--repeat", "-2"], ["--gold", "--tables", "0"]])
 def test_small_fits_refuses_no_fit_or_no_table(monkeypatch, capsys, argv):
     """``--repeat 0`` fitted nothing and failed on the median of no times; ``--gold --tables 0`` printed NaN
