@@ -393,6 +393,30 @@ def test_length_bias_rewards_refuse_repeated_or_no_seeds(monkeypatch, capsys, tm
     assert ran == []
 
 
+def test_length_bias_with_no_worker_above_min_judgments_reports_none(monkeypatch, capsys):
+    """A quick look (``--limit-pairs``) or a high ``--min-judgments`` that leaves no worker with that many judgments
+    failed after the fit with a ZeroDivisionError (the share of intervals above zero over no worker); it says that no
+    worker has that many and goes on to the population and the labels."""
+    import functools
+    import warnings
+
+    import accord.datasets.loaders.ukp as ukp
+    import accord.models as models
+    from accord.datasets import make_synthetic
+
+    data = make_synthetic(n_pairs=120, n_annotators=10, judgments_per_pair=3, seed=0)
+    monkeypatch.setattr(ukp, "load_ukpconvarg1", lambda variant: data.judgments)
+    for name in ("DebiasedBradleyTerry", "CrowdBradleyTerry"):  # short fits: what is printed is under test
+        monkeypatch.setattr(models, name, functools.partial(getattr(models, name), max_steps=30))
+    script = load_script("length_bias_ukp")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the short fits' convergence warnings
+        assert script.main(["--min-judgments", "1000"]) == 0
+    out = capsys.readouterr().out
+    assert "no worker has >= 1000 judgments" in out
+    assert "population:" in out and "soft P(A)" in out
+
+
 @pytest.mark.parametrize(("argv", "named"), [(["--members", "1"], "--members"), (["--heads", "1"], "--heads"),
                                              (["--k", "-1"], "--k")])
 def test_overoptimization_checks_the_ensembles_before_training(monkeypatch, capsys, tmp_path, argv, named):
