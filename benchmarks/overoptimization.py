@@ -535,6 +535,12 @@ def main(argv: list[str] | None = None) -> int:
                                  f"{seen[float(share), int(seed)]} and in {name}: give runs on disjoint seeds")
                 seen[float(share), int(seed)] = name
         by_share = results_from_curves(pd.concat(frames, ignore_index=True))
+        for share, results in by_share.items():  # every seed's curves are read at results[0]'s n, column by column
+            grids = {tuple(r["ns"]): r["seed"] for r in results}
+            if len(grids) > 1:  # was an IndexError, or the longer runs' large n dropped unsaid
+                parser.error(f"--from-curves: at {share:.0%} length-biased raters the seeds' curves stop at other n ("
+                             + "; ".join(f"seed {seed}: n up to {max(ns)}" for ns, seed in grids.items())
+                             + "): give runs with the same --candidates")
         seeds = sorted({r["seed"] for results in by_share.values() for r in results})
         print(f"curves of seeds {', '.join(map(str, seeds))} from {args.from_curves}")
     else:

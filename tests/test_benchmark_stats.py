@@ -429,6 +429,28 @@ def test_overoptimization_checks_the_ensembles_before_training(monkeypatch, caps
     assert named in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("order", ["long first", "short first"])
+def test_overoptimization_from_curves_refuses_seeds_of_other_candidate_counts(monkeypatch, capsys, tmp_path, order):
+    """Curves of a ``--candidates 16`` run beside those of a ``--candidates 64`` run were read column by column as if
+    they had the same n: an IndexError at the first n the shorter lacks, or (shorter first) the longer one's large
+    n dropped without a word. Now one command-line error naming the n of each."""
+    script = load_script("overoptimization")
+
+    def written(name, seed, ns):
+        curves = {m: np.random.default_rng(seed).normal(size=(3, len(ns))) for m in script.METHODS}
+        path = tmp_path / f"{name}.parquet"
+        script.curves_frame([{"seed": seed, "ns": ns, "utility": curves, "length": curves}], 0.25).to_parquet(path)
+        return str(path)
+
+    files = [written("long", 0, [1, 2, 4, 8]), written("short", 1, [1, 2])]
+    files = files if order == "long first" else files[::-1]
+    with pytest.raises(SystemExit) as raised:
+        script.main(["--from-curves", ",".join(files), "--png", str(tmp_path / "c.png"), "--backbone", str(tmp_path)])
+    assert raised.value.code == 2
+    err = capsys.readouterr().err
+    assert "--from-curves" in err and "--candidates" in err
+
+
 @pytest.mark.parametrize(("argv", "named"), [(["--candidates", "0"], "--candidates"),
                                              (["--candidates", "-4"], "--candidates"),
                                              (["--prompts", "0"], "--prompts")])
