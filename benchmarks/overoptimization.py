@@ -502,6 +502,10 @@ def main(argv: list[str] | None = None) -> int:
     for option, value in (("--candidates", args.candidates), ("--prompts", args.prompts)):
         if not args.from_curves and value < 1:
             parser.error(f"{option}: at least 1, not {value}")
+    # the biased raters take their share from the reliable ones' 0.9: above it the mix was normalised ('95%' ran
+    # 90%), below 0 it ran none
+    if not args.from_curves and not 0.0 <= args.biased_share <= 0.9:
+        parser.error(f"--biased-share: a share of length-biased raters in 0..0.9, not {args.biased_share}")
     if not args.from_curves:  # the ensembles' conservative reward refused them after every model had been trained
         from accord.datasets.errors import AccordError
         from accord.reward.ensemble import check_ensemble
@@ -520,7 +524,8 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(args.threads)
     hf_logging.disable_progress_bar()
     backbone = resolve_model_path(args.backbone)
-    shares = [args.biased_share] + ([] if args.no_unbiased else [0.0])
+    # --biased-share 0 is the run without biased raters: it ran twice, each seed pooled as two
+    shares = [args.biased_share] + ([] if args.no_unbiased or args.biased_share == 0 else [0.0])
     started = time.perf_counter()
     cache = None
     if args.from_curves:

@@ -451,6 +451,32 @@ def test_overoptimization_from_curves_refuses_seeds_of_other_candidate_counts(mo
     assert "--from-curves" in err and "--candidates" in err
 
 
+def test_overoptimization_biased_share_zero_runs_each_seed_once(monkeypatch, capsys, tmp_path):
+    """``--biased-share 0`` (without --no-unbiased) ran every seed twice at share 0, the biased run and the unbiased
+    one, and pooled both as two independent seeds of one table: every standard error from one seed's run twice."""
+    script = overoptimization_without_training(monkeypatch)
+    fake, ran = script.run_seed, []
+    monkeypatch.setattr(script, "run_seed", lambda seed, share, *rest: ran.append((seed, share)) or fake(
+        seed, share, *rest))
+    assert script.main(["--seeds", "0,1", "--biased-share", "0", "--png", str(tmp_path / "c.png"),
+                        "--backbone", str(tmp_path)]) == 0
+    assert sorted(ran) == [(0, 0.0), (1, 0.0)]
+    assert "0% length-biased raters (2 seeds)" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("share", ["-0.1", "0.95", "nan"])
+def test_overoptimization_refuses_a_biased_share_the_mix_cannot_hold(monkeypatch, capsys, tmp_path, share):
+    """The biased raters take their share from the reliable ones' 0.9 (10% are spammers): above it the mix lost
+    its reliable raters and was normalised, so '95%' printed a run with 90% length-biased raters; a negative share
+    ran with none."""
+    script = overoptimization_without_training(monkeypatch)
+    with pytest.raises(SystemExit) as raised:
+        script.main(["--seeds", "0", "--biased-share", share, "--png", str(tmp_path / "c.png"),
+                     "--backbone", str(tmp_path)])
+    assert raised.value.code == 2
+    assert "--biased-share" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize(("argv", "named"), [(["--candidates", "0"], "--candidates"),
                                              (["--candidates", "-4"], "--candidates"),
                                              (["--prompts", "0"], "--prompts")])
