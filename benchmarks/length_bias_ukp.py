@@ -60,6 +60,8 @@ def main(argv: list[str] | None = None) -> int:
     seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
     if args.rewards and (not seeds or len(set(seeds)) < len(seeds)):  # failed in pivot after training every model
         parser.error(f"--seeds: one or more distinct seeds, not {args.seeds!r}")
+    if args.limit_pairs is not None and args.limit_pairs < 1:  # 0 read as no limit (the whole corpus), -5 cut 5
+        parser.error(f"--limit-pairs: at least 1 pair, not {args.limit_pairs}")
 
     import torch
 

@@ -417,6 +417,21 @@ def test_length_bias_with_no_worker_above_min_judgments_reports_none(monkeypatch
     assert "population:" in out and "soft P(A)" in out
 
 
+@pytest.mark.parametrize("limit", ["0", "-5"])
+def test_length_bias_refuses_a_limit_of_no_pairs(monkeypatch, capsys, limit):
+    """``--limit-pairs 0`` read as no limit and fitted the whole corpus (a falsy 0); ``-5`` dropped the last five
+    pairs unsaid. Each is one command-line error before the corpus loads."""
+    import accord.datasets.loaders.ukp as ukp
+
+    loaded = []
+    monkeypatch.setattr(ukp, "load_ukpconvarg1", lambda variant: loaded.append(variant) or pytest.fail("loaded"))
+    script = load_script("length_bias_ukp")
+    with pytest.raises(SystemExit) as raised:
+        script.main(["--limit-pairs", limit])
+    assert raised.value.code == 2
+    assert "--limit-pairs" in capsys.readouterr().err and loaded == []
+
+
 @pytest.mark.parametrize(("argv", "named"), [(["--members", "1"], "--members"), (["--heads", "1"], "--heads"),
                                              (["--k", "-1"], "--k")])
 def test_overoptimization_checks_the_ensembles_before_training(monkeypatch, capsys, tmp_path, argv, named):
