@@ -60,6 +60,8 @@ def main(argv: list[str] | None = None) -> int:
     seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
     if args.rewards and (not seeds or len(set(seeds)) < len(seeds)):  # failed in pivot after training every model
         parser.error(f"--seeds: one or more distinct seeds, not {args.seeds!r}")
+    if args.limit_pairs is not None and args.limit_pairs < 1:  # 0 read as no limit (the whole corpus), -5 cut 5
+        parser.error(f"--limit-pairs: at least 1 pair, not {args.limit_pairs}")
 
     import torch
 
@@ -94,22 +96,26 @@ def main(argv: list[str] | None = None) -> int:
     print(f"fit: {time.perf_counter() - started:.0f}s")
     table = model.annotators_
     busy = table[table["n_judgments"] >= args.min_judgments]
-    above = int((busy["length_effect_lower"] > 0).sum())
-    below = int((busy["length_effect_upper"] < 0).sum())
-    print(f"\nworkers with >= {args.min_judgments} judgments: {len(busy):,}; 90% interval above 0: {above} "
-          f"({above / len(busy):.1%}), below 0: {below} ({below / len(busy):.1%})")
-    pulled = busy["p_length_effect_nonzero"] >= 0.5
-    print(f"adaptive shrinkage: P(pull) >= 0.5 for {int(pulled.sum())} of them ({pulled.mean():.1%}; "
-          f"{int((pulled & (busy['length_effect_median'] > 0)).sum())} towards the longer argument); fitted share "
-          f"of workers without a pull {model.population_.loc['length_effect_null_share', 'mean']:.3f}")
-    quantiles = busy["length_effect"].quantile([0.05, 0.25, 0.5, 0.75, 0.95])
-    print("length_effect quantiles (log-odds per sd of the word difference): "
-          + "  ".join(f"{q:.0%} {v:+.3f}" for q, v in quantiles.items()))
-    print("\nstrongest pulls:")
-    with pd.option_context("display.width", 160):
-        columns = ["n_judgments", "length_effect", "length_effect_lower", "length_effect_upper", "sharpness"]
-        strongest = busy.sort_values("length_effect", ascending=False)[columns].head(8)
-        print(strongest.to_string(float_format="{:+.3f}".format))
+    if busy.empty:  # a quick look (--limit-pairs) or a high --min-judgments: was a ZeroDivisionError after the fit
+        print(f"\nno worker has >= {args.min_judgments} judgments (the most: {int(table['n_judgments'].max())}); "
+              "lower --min-judgments to see the workers' pulls")
+    else:
+        above = int((busy["length_effect_lower"] > 0).sum())
+        below = int((busy["length_effect_upper"] < 0).sum())
+        print(f"\nworkers with >= {args.min_judgments} judgments: {len(busy):,}; 90% interval above 0: {above} "
+              f"({above / len(busy):.1%}), below 0: {below} ({below / len(busy):.1%})")
+        pulled = busy["p_length_effect_nonzero"] >= 0.5
+        print(f"adaptive shrinkage: P(pull) >= 0.5 for {int(pulled.sum())} of them ({pulled.mean():.1%}; "
+              f"{int((pulled & (busy['length_effect_median'] > 0)).sum())} towards the longer argument); fitted share "
+              f"of workers without a pull {model.population_.loc['length_effect_null_share', 'mean']:.3f}")
+        quantiles = busy["length_effect"].quantile([0.05, 0.25, 0.5, 0.75, 0.95])
+        print("length_effect quantiles (log-odds per sd of the word difference): "
+              + "  ".join(f"{q:.0%} {v:+.3f}" for q, v in quantiles.items()))
+        print("\nstrongest pulls:")
+        with pd.option_context("display.width", 160):
+            columns = ["n_judgments", "length_effect", "length_effect_lower", "length_effect_upper", "sharpness"]
+            strongest = busy.sort_values("length_effect", ascending=False)[columns].head(8)
+            print(strongest.to_string(float_format="{:+.3f}".format))
     print("\npopulation:")
     print(model.population_.astype(float).to_string(float_format="{:+.3f}".format))
     identified = getattr(model, "identified_", {})

@@ -498,6 +498,14 @@ def main(argv: list[str] | None = None) -> int:
     # every standard error too small by up to sqrt(2); no seed at all failed after loading the backbone
     if not args.from_curves and (not seeds or len(set(seeds)) < len(seeds)):
         parser.error(f"--seeds: one or more distinct seeds, not {args.seeds!r}")
+    # no candidate failed in math.log2, no prompt in the standard error of nothing: after the first seed's training
+    for option, value in (("--candidates", args.candidates), ("--prompts", args.prompts)):
+        if not args.from_curves and value < 1:
+            parser.error(f"{option}: at least 1, not {value}")
+    # the biased raters take their share from the reliable ones' 0.9: above it the mix was normalised ('95%' ran
+    # 90%), below 0 it ran none
+    if not args.from_curves and not 0.0 <= args.biased_share <= 0.9:
+        parser.error(f"--biased-share: a share of length-biased raters in 0..0.9, not {args.biased_share}")
     if not args.from_curves:  # the ensembles' conservative reward refused them after every model had been trained
         from accord.datasets.errors import AccordError
         from accord.reward.ensemble import check_ensemble
@@ -516,12 +524,28 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(args.threads)
     hf_logging.disable_progress_bar()
     backbone = resolve_model_path(args.backbone)
-    shares = [args.biased_share] + ([] if args.no_unbiased else [0.0])
+    # --biased-share 0 is the run without biased raters: it ran twice, each seed pooled as two
+    shares = [args.biased_share] + ([] if args.no_unbiased or args.biased_share == 0 else [0.0])
     started = time.perf_counter()
     cache = None
     if args.from_curves:
-        by_share = results_from_curves(pd.concat([pd.read_parquet(f) for f in args.from_curves.split(",")],
-                                                 ignore_index=True))
+        frames = [pd.read_parquet(f) for f in args.from_curves.split(",")]
+        # a seed at one share in two files (or one file named twice) ended in pandas' raw "Index contains duplicate
+        # entries" (and would count one run as two independent seeds)
+        seen: dict[tuple[float, int], str] = {}
+        for name, frame in zip(args.from_curves.split(","), frames):
+            for share, seed in frame[["biased share", "seed"]].drop_duplicates().itertuples(index=False):
+                if (float(share), int(seed)) in seen:
+                    parser.error(f"--from-curves: seed {seed} at {share:.0%} length-biased raters is in "
+                                 f"{seen[float(share), int(seed)]} and in {name}: give runs on disjoint seeds")
+                seen[float(share), int(seed)] = name
+        by_share = results_from_curves(pd.concat(frames, ignore_index=True))
+        for share, results in by_share.items():  # every seed's curves are read at results[0]'s n, column by column
+            grids = {tuple(r["ns"]): r["seed"] for r in results}
+            if len(grids) > 1:  # was an IndexError, or the longer runs' large n dropped unsaid
+                parser.error(f"--from-curves: at {share:.0%} length-biased raters the seeds' curves stop at other n ("
+                             + "; ".join(f"seed {seed}: n up to {max(ns)}" for ns, seed in grids.items())
+                             + "): give runs with the same --candidates")
         seeds = sorted({r["seed"] for results in by_share.values() for r in results})
         print(f"curves of seeds {', '.join(map(str, seeds))} from {args.from_curves}")
     else:

@@ -349,6 +349,36 @@ def test_overoptimization_from_curves_counts_each_shares_own_seeds(monkeypatch, 
     assert "0% length-biased raters (2 seeds)" in out
 
 
+@pytest.mark.parametrize("second", [{0.25: [0]}, {0.25: [1, 2]}, "same file"])
+def test_overoptimization_from_curves_refuses_a_seed_in_two_files(monkeypatch, capsys, tmp_path, second):
+    """``--from-curves a.parquet,b.parquet`` of runs that share a seed at one share (or one file named twice) ended
+    in pandas' raw "Index contains duplicate entries, cannot reshape"; it is one command-line error naming the seed
+    and the share. The same seed at another share (another --biased-share run) is no repeat."""
+    script = load_script("overoptimization")
+    ns = [1, 2, 4]
+
+    def result(seed):
+        curves = {m: np.random.default_rng(seed).normal(size=(3, len(ns))) for m in script.METHODS}
+        return {"seed": seed, "ns": ns, "utility": curves, "length": curves}
+
+    def written(name, runs):
+        path = tmp_path / f"{name}.parquet"
+        pd.concat([script.curves_frame([result(seed) for seed in seeds], share) for share, seeds in runs.items()],
+                  ignore_index=True).to_parquet(path)
+        return str(path)
+
+    first = written("a", {0.25: [0, 1], 0.0: [0, 1]})
+    files = [first, first if second == "same file" else written("b", second)]
+    with pytest.raises(SystemExit) as raised:
+        script.main(["--from-curves", ",".join(files), "--png", str(tmp_path / "c.png"), "--backbone", str(tmp_path)])
+    assert raised.value.code == 2
+    err = capsys.readouterr().err
+    assert "--from-curves" in err and "seed" in err and "25%" in err
+    other = written("c", {0.5: [0]})  # seed 0 again, at another share
+    assert script.main(["--from-curves", f"{first},{other}", "--png", str(tmp_path / "c.png"),
+                        "--backbone", str(tmp_path)]) == 0
+
+
 @pytest.mark.parametrize("seeds", ["0,0", "2,1,2", ""])
 def test_length_bias_rewards_refuse_repeated_or_no_seeds(monkeypatch, capsys, tmp_path, seeds):
     """``--rewards DIR --seeds 0,0`` trained every reward model twice and then failed in pandas' pivot (the
@@ -363,11 +393,112 @@ def test_length_bias_rewards_refuse_repeated_or_no_seeds(monkeypatch, capsys, tm
     assert ran == []
 
 
+def test_length_bias_with_no_worker_above_min_judgments_reports_none(monkeypatch, capsys):
+    """A quick look (``--limit-pairs``) or a high ``--min-judgments`` that leaves no worker with that many judgments
+    failed after the fit with a ZeroDivisionError (the share of intervals above zero over no worker); it says that no
+    worker has that many and goes on to the population and the labels."""
+    import functools
+    import warnings
+
+    import accord.datasets.loaders.ukp as ukp
+    import accord.models as models
+    from accord.datasets import make_synthetic
+
+    data = make_synthetic(n_pairs=120, n_annotators=10, judgments_per_pair=3, seed=0)
+    monkeypatch.setattr(ukp, "load_ukpconvarg1", lambda variant: data.judgments)
+    for name in ("DebiasedBradleyTerry", "CrowdBradleyTerry"):  # short fits: what is printed is under test
+        monkeypatch.setattr(models, name, functools.partial(getattr(models, name), max_steps=30))
+    script = load_script("length_bias_ukp")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the short fits' convergence warnings
+        assert script.main(["--min-judgments", "1000"]) == 0
+    out = capsys.readouterr().out
+    assert "no worker has >= 1000 judgments" in out
+    assert "population:" in out and "soft P(A)" in out
+
+
+@pytest.mark.parametrize("limit", ["0", "-5"])
+def test_length_bias_refuses_a_limit_of_no_pairs(monkeypatch, capsys, limit):
+    """``--limit-pairs 0`` read as no limit and fitted the whole corpus (a falsy 0); ``-5`` dropped the last five
+    pairs unsaid. Each is one command-line error before the corpus loads."""
+    import accord.datasets.loaders.ukp as ukp
+
+    loaded = []
+    monkeypatch.setattr(ukp, "load_ukpconvarg1", lambda variant: loaded.append(variant) or pytest.fail("loaded"))
+    script = load_script("length_bias_ukp")
+    with pytest.raises(SystemExit) as raised:
+        script.main(["--limit-pairs", limit])
+    assert raised.value.code == 2
+    assert "--limit-pairs" in capsys.readouterr().err and loaded == []
+
+
 @pytest.mark.parametrize(("argv", "named"), [(["--members", "1"], "--members"), (["--heads", "1"], "--heads"),
                                              (["--k", "-1"], "--k")])
 def test_overoptimization_checks_the_ensembles_before_training(monkeypatch, capsys, tmp_path, argv, named):
     """An ensemble of one member (or one head), or a negative k, was refused by the conservative reward only after
     the first seed had trained every reward model."""
+    script = overoptimization_without_training(monkeypatch)
+    with pytest.raises(SystemExit) as raised:
+        script.main(["--seeds", "0", *argv, "--png", str(tmp_path / "curves.png"), "--backbone", str(tmp_path)])
+    assert raised.value.code == 2
+    assert named in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("order", ["long first", "short first"])
+def test_overoptimization_from_curves_refuses_seeds_of_other_candidate_counts(monkeypatch, capsys, tmp_path, order):
+    """Curves of a ``--candidates 16`` run beside those of a ``--candidates 64`` run were read column by column as if
+    they had the same n: an IndexError at the first n the shorter lacks, or (shorter first) the longer one's large
+    n dropped without a word. Now one command-line error naming the n of each."""
+    script = load_script("overoptimization")
+
+    def written(name, seed, ns):
+        curves = {m: np.random.default_rng(seed).normal(size=(3, len(ns))) for m in script.METHODS}
+        path = tmp_path / f"{name}.parquet"
+        script.curves_frame([{"seed": seed, "ns": ns, "utility": curves, "length": curves}], 0.25).to_parquet(path)
+        return str(path)
+
+    files = [written("long", 0, [1, 2, 4, 8]), written("short", 1, [1, 2])]
+    files = files if order == "long first" else files[::-1]
+    with pytest.raises(SystemExit) as raised:
+        script.main(["--from-curves", ",".join(files), "--png", str(tmp_path / "c.png"), "--backbone", str(tmp_path)])
+    assert raised.value.code == 2
+    err = capsys.readouterr().err
+    assert "--from-curves" in err and "--candidates" in err
+
+
+def test_overoptimization_biased_share_zero_runs_each_seed_once(monkeypatch, capsys, tmp_path):
+    """``--biased-share 0`` (without --no-unbiased) ran every seed twice at share 0, the biased run and the unbiased
+    one, and pooled both as two independent seeds of one table: every standard error from one seed's run twice."""
+    script = overoptimization_without_training(monkeypatch)
+    fake, ran = script.run_seed, []
+    monkeypatch.setattr(script, "run_seed", lambda seed, share, *rest: ran.append((seed, share)) or fake(
+        seed, share, *rest))
+    assert script.main(["--seeds", "0,1", "--biased-share", "0", "--png", str(tmp_path / "c.png"),
+                        "--backbone", str(tmp_path)]) == 0
+    assert sorted(ran) == [(0, 0.0), (1, 0.0)]
+    assert "0% length-biased raters (2 seeds)" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("share", ["-0.1", "0.95", "nan"])
+def test_overoptimization_refuses_a_biased_share_the_mix_cannot_hold(monkeypatch, capsys, tmp_path, share):
+    """The biased raters take their share from the reliable ones' 0.9 (10% are spammers): above it the mix lost
+    its reliable raters and was normalised, so '95%' printed a run with 90% length-biased raters; a negative share
+    ran with none."""
+    script = overoptimization_without_training(monkeypatch)
+    with pytest.raises(SystemExit) as raised:
+        script.main(["--seeds", "0", "--biased-share", share, "--png", str(tmp_path / "c.png"),
+                     "--backbone", str(tmp_path)])
+    assert raised.value.code == 2
+    assert "--biased-share" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("argv", "named"), [(["--candidates", "0"], "--candidates"),
+                                             (["--candidates", "-4"], "--candidates"),
+                                             (["--prompts", "0"], "--prompts")])
+def test_overoptimization_refuses_no_candidates_or_no_prompts_before_training(monkeypatch, capsys, tmp_path, argv,
+                                                                              named):
+    """``--candidates 0`` failed in math.log2 ("math domain error") and ``--prompts 0`` in the standard error of no
+    prompt, each after the first seed had fitted its labels and trained every reward model."""
     script = overoptimization_without_training(monkeypatch)
     with pytest.raises(SystemExit) as raised:
         script.main(["--seeds", "0", *argv, "--png", str(tmp_path / "curves.png"), "--backbone", str(tmp_path)])

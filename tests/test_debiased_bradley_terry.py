@@ -334,3 +334,31 @@ def test_covariates_as_any_sequence_of_names_are_the_tuple_of_them(kind):
         assert copy.get_params() == model.get_params()
     with pytest.raises(AccordError, match="covariates must be a sequence of names"):
         DebiasedBradleyTerry(covariates={"length"})
+
+
+@pytest.mark.parametrize("cells, row, comma", [
+    (["1.5", "2", "-0.25", "4"], 0, False),  # every cell a number written as text: no row is "not a number"
+    (["1.5", "2", "n/a", "4"], 2, False),
+    (["1.5", "2", "12,5", "4"], 2, True),
+])
+def test_a_covariate_of_text_names_the_cell_that_is_no_number_and_a_comma_only_where_there_is_one(cells, row, comma):
+    """A text covariate's error names a cell that is not a number, and suggests a decimal comma only for a value
+    with a comma in it. (A column of numbers written as text, "1.5", was refused as "row 0 is '1.5' (a decimal
+    comma? ...)": a number named as no number, a comma that is not there.)"""
+    table = pd.DataFrame({"pair_id": ["p0", "p1", "p2", "p3"], "item_gap": pd.Series(cells, dtype=object)})
+    with pytest.raises(AccordError) as error:
+        covariate_values(table, "item_gap")
+    message = str(error.value)
+    assert len(message.splitlines()) == 1 and "item_gap" in message
+    assert f"row {row} is {cells[row]!r}" in message
+    assert ("decimal comma" in message) == comma
+    if row == 0:
+        assert "as text" in message
+
+
+def test_a_covariate_of_numbers_in_an_object_column_is_read_as_numbers():
+    """Python numbers in an object column are numbers (they were refused as "not numeric: row 0 is 1.5")."""
+    table = pd.DataFrame({"item_gap": pd.Series([1.5, 2, -0.25, 4], dtype=object)})
+    np.testing.assert_array_equal(covariate_values(table, "item_gap"), [1.5, 2.0, -0.25, 4.0])
+    with pytest.raises(AccordError, match=r"row 1 has no finite value"):
+        covariate_values(table.assign(item_gap=pd.Series([1.5, None, 2, 4], dtype=object)), "item_gap")

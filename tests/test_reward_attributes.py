@@ -1036,3 +1036,18 @@ def test_fixed_weights_that_are_all_zero_are_one_line_naming_the_flag(combinable
         saved.unlink()
     else:
         saved.write_text(before)
+
+
+@pytest.mark.parametrize("what", ["differences", "target", "weight"])
+def test_fitted_weights_on_a_nan_input_say_so_not_that_a_penalty_is_missing(what):
+    """A NaN attribute reward difference, label or weight with the default penalty (alpha 1) was refused as
+    "without a penalty the weights are not determined ... give alpha > 0": a penalty that was there, and no word of
+    the NaN. Now it is one error naming what is not finite."""
+    from accord.datasets.errors import SettingError
+
+    rng = np.random.default_rng(0)
+    inputs = {"differences": rng.normal(size=(40, 2)), "target": rng.uniform(size=40), "weight": np.ones(40)}
+    inputs[what][3] = np.nan
+    with pytest.raises(AccordError, match="finite") as caught:
+        FittedWeights(["a", "b"], alpha=1.0).fit(inputs["differences"], inputs["target"], inputs["weight"])
+    assert not isinstance(caught.value, SettingError) and "\n" not in str(caught.value)

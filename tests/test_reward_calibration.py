@@ -163,6 +163,22 @@ def test_with_a_bias_labels_that_all_favour_one_side_warn_wherever_the_fit_stops
     assert any("the bias ran" in text and "favour one side" in text for text in said), said
 
 
+@pytest.mark.parametrize("agree", [0.8, 0.9])
+def test_weak_soft_labels_that_run_the_temperature_to_zero_do_not_say_they_never_weigh_against_the_model(agree):
+    """Soft labels weigh at most ``2 q + q_t`` against a sure model, so with weak evidence (q = 0.63 / 0.27) a model
+    that orders most pairs as the labels do is best fitted by T -> 0 although some labels go against it. The
+    warning said the labels "never weigh against the model's ranking", of 100 labels of which 10-30 do: it now
+    says how many go against it and that their evidence is too weak to bound the confidence."""
+    rng = np.random.default_rng(0)
+    d = rng.normal(0.0, 1.0, 100)
+    side = np.where(rng.random(100) < agree, np.sign(d), -np.sign(d))
+    against = int((side != np.sign(d)).sum())
+    fitted, said = _warnings_of(d, np.where(side > 0, 0.63, 0.27), np.full(100, 0.1))
+    assert fitted["temperature"] < 0.01 and against > 0
+    assert len(said) == 1 and "temperature ran towards 0" in said[0], said
+    assert "never weigh against" not in said[0] and f"{against} of the 100" in said[0], said
+
+
 @pytest.mark.parametrize("p_chosen, p_tie", [(0.0, 1.0), (0.5, 0.0), (0.3, 0.4)])
 def test_held_out_pairs_that_are_all_even_are_one_error_not_a_temperature_of_one(p_chosen, p_tie):
     # was: every pair's evidence likelihood is flat in T, so the fit returned T = 1 and calibrate wrote it as fitted

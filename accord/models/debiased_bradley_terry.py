@@ -130,11 +130,20 @@ def covariate_values(table: pd.DataFrame, name: str) -> np.ndarray:
         numbers = pd.to_numeric(column.astype(object).where(~column.map(lambda v: isinstance(v, (bool, np.bool_)))),
                                 errors="coerce")
         bad = np.flatnonzero((numbers.isna() & column.notna()).to_numpy())
-        row = int(bad[0]) if len(bad) else 0
-        value = column.iloc[row]
-        comma = isinstance(value, str) and not pd.isna(pd.to_numeric(value.replace(",", "."), errors="coerce"))
-        raise AccordError(f"covariate {name!r}: column is not numeric: row {input_row(table, row)} is {value!r}"
-                          + (" (a decimal comma? write numbers with '.')" if comma else ""))
+        # numbers written as text ("1.5") were refused as "row 0 is '1.5' (a decimal comma? ...)": a cell that is a
+        # number named as none, and a comma that is not there
+        text = np.flatnonzero(column.map(lambda v: isinstance(v, str)).to_numpy())
+        if len(bad) or len(text):
+            row = int(bad[0]) if len(bad) else int(text[0])
+            value = column.iloc[row]
+            if not len(bad):
+                raise AccordError(f"covariate {name!r}: column holds numbers written as text (row "
+                                  f"{input_row(table, row)} is {value!r}): store them as numbers")
+            comma = isinstance(value, str) and "," in value and not pd.isna(
+                pd.to_numeric(value.replace(",", "."), errors="coerce"))
+            raise AccordError(f"covariate {name!r}: column is not numeric: row {input_row(table, row)} is {value!r}"
+                              + (" (a decimal comma? write numbers with '.')" if comma else ""))
+        column = numbers  # an object column of numbers (Python floats and ints) is a numeric column
     values = column.to_numpy(dtype=np.float64, na_value=np.nan)
     bad = ~np.isfinite(values)
     if bad.any():

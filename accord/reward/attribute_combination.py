@@ -146,6 +146,12 @@ class FittedWeights(FixedWeights):
         x = np.asarray(differences, dtype=float)
         y = np.asarray(target, dtype=float)
         u = np.ones(len(y)) if sample_weight is None else np.asarray(sample_weight, dtype=float)
+        for what, values in (("attribute reward differences", x), ("overall labels", y), ("weights", u)):
+            # a NaN made Newton's step NaN, which was refused as a missing penalty ("give alpha > 0") at any alpha
+            finite = np.isfinite(values).reshape(len(values), -1).all(axis=1)
+            if not finite.all():
+                raise AccordError(f"fitted combination: the pairs' {what} must be finite numbers (pair "
+                                  f"{int(np.flatnonzero(~finite)[0])} is not)")
         w = np.zeros(x.shape[1])
         penalty = self.alpha * np.eye(x.shape[1])
         for _ in range(self.max_iter):

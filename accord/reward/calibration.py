@@ -133,10 +133,17 @@ def fit_temperature(d: np.ndarray, p_chosen: np.ndarray, p_tie: np.ndarray | Non
     if result.x[0] <= bounds[0][0] + 1.0 or separated:
         # the likelihood keeps rising as T -> 0: the labels never weigh against the model's side (separation); with
         # hard labels its gradient vanishes like exp(-|d| / T) and the optimiser stops well above the bound
+        # soft labels weigh at most 2 q + q_t against a sure model, so weak ones that mostly agree with it run T to
+        # 0 as well; they were said to "never weigh against the model's ranking" when some of them did
+        z = d / temperature + (float(result.x[1]) if fit_bias else 0.0)
+        against = 0 if separated else int(np.sum(np.sign(z) * np.nan_to_num(sides) < 0))
+        why = ("labels never weigh against the model's ranking" if not against else
+               f"labels' evidence is too weak: {against} of the {len(d)} go against the model's ranking, yet its "
+               "likelihood keeps rising as it grows surer")
         warnings.warn(SettingWarning("objective", lambda name: (
             f"calibration: the temperature ran towards 0 (stopped at {temperature:.1e}); the {len(d)} held-out "
-            "labels never weigh against the model's ranking, so they cannot bound its confidence (more held-out "
-            f"pairs, or {assigned(name, 'soft')})")), stacklevel=2)
+            f"{why}, so they cannot bound its confidence (more held-out pairs, or {assigned(name, 'soft')})")),
+            stacklevel=2)
     elif result.x[0] >= bounds[0][1] - 1.0:
         warnings.warn(f"calibration: the temperature ran to its upper bound ({temperature:.1e}): the {len(d)} "
                       "held-out labels do not follow the model's ranking, so every calibrated probability is about "
