@@ -72,7 +72,8 @@ def fit_temperature(d: np.ndarray, p_chosen: np.ndarray, p_tie: np.ndarray | Non
     is known only up to that constant), which is negative where the model explains the votes better than the prior
     (a field named nll read as a positive NLL, and was -0.096). ``T`` stays within ``e^-7 .. e^7`` (``b`` within
     +-10): labels that never weigh against the model's side (``T -> 0``), that go against it (``T`` at its upper
-    bound) or a bias at its bound warn; pairs that are all even (no evidence either way) are an error."""
+    bound) or a bias at its bound warn; pairs that are all even (no evidence either way) are an error under
+    ``"evidence"`` (under ``"soft"`` their targets of 1/2 pull ``T`` to its upper bound, with the warning)."""
     from scipy.optimize import minimize
 
     if objective not in OBJECTIVES:
