@@ -362,3 +362,12 @@ def test_a_covariate_of_numbers_in_an_object_column_is_read_as_numbers():
     np.testing.assert_array_equal(covariate_values(table, "item_gap"), [1.5, 2.0, -0.25, 4.0])
     with pytest.raises(AccordError, match=r"row 1 has no finite value"):
         covariate_values(table.assign(item_gap=pd.Series([1.5, None, 2, 4], dtype=object)), "item_gap")
+
+
+@pytest.mark.parametrize("value, shown", [(np.nan, "(nan)"), (np.inf, "(inf)"), (-np.inf, "(-inf)")])
+def test_a_covariate_that_is_not_finite_is_shown_as_the_user_wrote_it(value, shown):
+    """The cell is shown as a number, not as numpy's repr (it read "(np.float64(nan))")."""
+    table = pd.DataFrame({"item_gap": [1.5, value, 2.0]})
+    with pytest.raises(AccordError, match=r"row 1 has no finite value") as caught:
+        covariate_values(table, "item_gap")
+    assert shown in str(caught.value) and "np." not in str(caught.value)

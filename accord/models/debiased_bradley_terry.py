@@ -149,7 +149,7 @@ def covariate_values(table: pd.DataFrame, name: str) -> np.ndarray:
     if bad.any():
         row = int(np.flatnonzero(bad)[0])
         raise AccordError(f"covariate {name!r}: row {input_row(table, row)} has no finite value "
-                          f"({column.iloc[row]!r})")
+                          f"({values[row]:g})")
     return values
 
 
