@@ -238,6 +238,40 @@ def test_an_excel_raters_file_is_read_as_the_judgments_are(tmp_path, capsys):
     assert set(pd.read_csv(output, dtype=str)["annotator"]) <= {"000", "001"}
 
 
+def test_a_parquet_file_whose_ids_are_its_index_is_read_with_them(tmp_path, capsys):
+    # was: pandas stores a frame's index in the Parquet file (judgments saved after set_index("pair_id"); crowd-kit's
+    # gold, a Series indexed by task, saved with to_frame().to_parquet()) and reads it back as the index, so the
+    # command said "missing required column 'pair_id'" (a gold file: "needs an id column"), while the streamed
+    # reader of --distributed, which sees the file's columns, read the same file; a cleaned dataset so saved was
+    # refused by read_cleaned
+    votes = SMALL_PREFERENCES[["pair_id", "annotator", "label"]]
+    judgments = tmp_path / "judgments.parquet"
+    votes.set_index("pair_id").to_parquet(judgments)
+    gold = tmp_path / "gold.parquet"
+    pd.Series(["A", "B"], index=pd.Index(["p1", "p2"], name="task"), name="true_label").to_frame().to_parquet(gold)
+    output = tmp_path / "soft.csv"
+    assert main(["aggregate", "--input", str(judgments), "--gold", str(gold), "--method", "majority",
+                 "--output", str(output)]) == 0
+    assert "gold: 2 of 3 pairs have a gold label" in capsys.readouterr().out
+    assert sorted(pd.read_csv(output)["pair_id"]) == ["p1", "p2", "p3"]
+    streamed = tmp_path / "streamed.csv"
+    assert main(["aggregate", "--distributed", "1", "--input", str(judgments), "--method", "dawid-skene",
+                 "--output", str(streamed), "--quiet"]) == 0
+    assert sorted(pd.read_csv(streamed)["pair_id"]) == ["p1", "p2", "p3"]
+    cleaned = build_cleaned(fit_method("vote-fraction", SMALL_PREFERENCES).soft_labels_, validate(SMALL_PREFERENCES))
+    indexed = tmp_path / "cleaned.parquet"
+    cleaned.set_index("pair_id").to_parquet(indexed)
+    assert sorted(read_cleaned(indexed)["pair_id"]) == ["p1", "p2", "p3"]
+    # a filtered frame's row numbers (an unnamed index) are no column
+    assert list(read_judgments(_saved(votes.iloc[[0, 2, 4]], tmp_path / "rows.parquet")).columns[:3]) == [
+        "pair_id", "annotator", "label"]
+
+
+def _saved(frame: pd.DataFrame, path: Path) -> Path:
+    frame.to_parquet(path)
+    return path
+
+
 # -- outputs --------------------------------------------------------------------------------------------------
 
 

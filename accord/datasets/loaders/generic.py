@@ -32,7 +32,7 @@ from pandas._libs.parsers import STR_NA_VALUES  # the words read_csv reads as mi
 
 import accord
 from accord.datasets.errors import AccordError, ValidationError
-from accord.datasets.io import COMPRESSION_SUFFIXES, infer_format, missing_package
+from accord.datasets.io import COMPRESSION_SUFFIXES, index_as_columns, infer_format, missing_package
 from accord.datasets.schema import CROWDKIT_COLUMNS, Form, columns_note, validate
 
 #: Environment variable naming a folder that holds the public data sets (one sub-folder per source).
@@ -216,7 +216,7 @@ def _read(file: Path, fmt: str, read_kwargs: dict[str, Any]) -> pd.DataFrame:
             _check_header_names(file, kwargs)
         return table
     if fmt == "parquet":
-        return pd.read_parquet(file, **read_kwargs)
+        return index_as_columns(pd.read_parquet(file, **read_kwargs))
     _refuse_lone_surrogates(file, read_kwargs)  # pandas' reader drops some and fails on others, naming no line
     if fmt == "jsonl":
         return _read_json_lines(file, read_kwargs)
