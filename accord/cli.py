@@ -755,6 +755,18 @@ def cmd_suggest(args: argparse.Namespace) -> int:
                                       f"here and in pool {pools[rater]!r} in column '{pool_column}' of {source}; a "
                                       "rater belongs to one pool")
             pools = given if pools is None else given.combine_first(pools)
+    capacity = None
+    if raters is not None and "capacity" in raters.columns:  # checked before the fit, as the flags are
+        raw = raters.set_index("annotator")["capacity"]
+        # a blank cell leaves that rater uncapped, as a missing capacity does in suggest()
+        blank = raw.isna() | raw.astype(str).str.strip().eq("")
+        capacity = pd.to_numeric(raw.where(~blank), errors="coerce")
+        bad = ~blank & (capacity.isna() | (capacity < 0) | (capacity % 1 != 0))
+        if bad.any():
+            cell = raw[bad].iloc[0]  # as written: -1, not numpy's np.int64(-1)
+            raise AccordError(f"file {args.raters}, column 'capacity', rater {bad.idxmax()!r}: expected a whole number "
+                              f"of judgments >= 0 (or blank for no cap), not "
+                              f"{cell.item() if isinstance(cell, np.generic) else cell!r}")
     pool_names = sorted(set(pools.reindex(annotators).fillna(DEFAULT_POOL)) if pools is not None else {DEFAULT_POOL})
     unknown = sorted(set(costs) - set(pool_names))
     if unknown:
@@ -780,16 +792,6 @@ def cmd_suggest(args: argparse.Namespace) -> int:
     if hasattr(estimator, "utility_draws") and args.new_comparisons:
         # --seed draws the subset too: it was always seed 0, whatever --seed said
         candidates = unseen_comparisons(judgments, limit=args.new_comparisons, seed=args.seed)
-    capacity = None
-    if raters is not None and "capacity" in raters.columns:
-        raw = raters.set_index("annotator")["capacity"]
-        # a blank cell leaves that rater uncapped, as a missing capacity does in suggest()
-        blank = raw.isna() | raw.astype(str).str.strip().eq("")
-        capacity = pd.to_numeric(raw.where(~blank), errors="coerce")
-        bad = ~blank & (capacity.isna() | (capacity < 0) | (capacity % 1 != 0))
-        if bad.any():
-            raise AccordError(f"file {args.raters}, column 'capacity', rater {bad.idxmax()!r}: expected a whole number "
-                              f"of judgments >= 0 (or blank for no cap), not {raw[bad].iloc[0]!r}")
     batch = suggest(estimator, args.budget, pool_costs=costs, pools=pools,
                     raters=None if raters is None else raters["annotator"].tolist(), capacity=capacity,
                     candidates=candidates, max_per_pair=args.max_per_pair, certainty=args.certainty)

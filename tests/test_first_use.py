@@ -272,6 +272,24 @@ def _saved(frame: pd.DataFrame, path: Path) -> Path:
     return path
 
 
+def test_a_raters_capacity_that_is_no_whole_number_is_refused_before_the_fit_as_written(tmp_path, capsys,
+                                                                                          monkeypatch):
+    # was: the raters file's capacity was checked after the rater model's fit (minutes on a large table), and the
+    # error showed the cell as numpy's repr: "not np.int64(-1)"
+    import accord.aggregate
+
+    def no_fit(*args, **kwargs):
+        raise AssertionError("the model was made before the raters file was checked")
+
+    monkeypatch.setattr(accord.aggregate, "make_method", no_fit)
+    raters = tmp_path / "raters.csv"
+    raters.write_text("annotator,capacity\nw1,-1\nw2,3\n")
+    status = main(["suggest", "--input", str(_judgments_file(tmp_path)), "--method", "dawid-skene", "--budget", "3",
+                   "--raters", str(raters), "--output", str(tmp_path / "next.csv"), "--quiet"])
+    err = one_line_error(capsys)
+    assert status == 2 and f"file {raters}, column 'capacity', rater 'w1'" in err and err.rstrip().endswith("not -1")
+
+
 # -- outputs --------------------------------------------------------------------------------------------------
 
 
