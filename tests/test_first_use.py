@@ -290,6 +290,20 @@ def test_a_raters_capacity_that_is_no_whole_number_is_refused_before_the_fit_as_
     assert status == 2 and f"file {raters}, column 'capacity', rater 'w1'" in err and err.rstrip().endswith("not -1")
 
 
+def test_a_demo_backbone_that_is_no_folder_is_refused_before_the_rater_fits(tmp_path, capsys):
+    # was: an explicit --backbone naming a missing folder (a typo) ran the rater models, printed "skipping the
+    # reward-model stage ... or pass --backbone PATH" and exited 0 with no reward models in --output-dir; the skip is
+    # for the default MiniLM when its offline package is not installed
+    out = tmp_path / "demo"
+    status = main(["demo", "--n-pairs", "40", "--n-annotators", "6", "--reward-steps", "1", "--backbone",
+                   str(tmp_path / "no-backbone"), "--output-dir", str(out), "--quiet"])
+    err = one_line_error(capsys)
+    assert status == 2 and err.startswith(f"accord: error: --backbone {tmp_path / 'no-backbone'}: ") and not out.exists()
+    # without a reward stage the backbone is not read
+    assert main(["demo", "--n-pairs", "40", "--n-annotators", "6", "--reward-steps", "0", "--backbone",
+                 str(tmp_path / "no-backbone"), "--quiet"]) == 0
+
+
 # -- outputs --------------------------------------------------------------------------------------------------
 
 
