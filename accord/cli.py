@@ -758,6 +758,18 @@ def cmd_suggest(args: argparse.Namespace) -> int:
                                       f"here and in pool {pools[rater]!r} in column '{pool_column}' of {source}; a "
                                       "rater belongs to one pool")
             pools = given if pools is None else given.combine_first(pools)
+    capacity = None
+    if raters is not None and "capacity" in raters.columns:  # checked before the fit, as the flags are
+        raw = raters.set_index("annotator")["capacity"]
+        # a blank cell leaves that rater uncapped, as a missing capacity does in suggest()
+        blank = raw.isna() | raw.astype(str).str.strip().eq("")
+        capacity = pd.to_numeric(raw.where(~blank), errors="coerce")
+        bad = ~blank & (capacity.isna() | (capacity < 0) | (capacity % 1 != 0))
+        if bad.any():
+            cell = raw[bad].iloc[0]  # as written: -1, not numpy's np.int64(-1)
+            raise AccordError(f"file {args.raters}, column 'capacity', rater {bad.idxmax()!r}: expected a whole number "
+                              f"of judgments >= 0 (or blank for no cap), not "
+                              f"{cell.item() if isinstance(cell, np.generic) else cell!r}")
     pool_names = sorted(set(pools.reindex(annotators).fillna(DEFAULT_POOL)) if pools is not None else {DEFAULT_POOL})
     unknown = sorted(set(costs) - set(pool_names))
     if unknown:
@@ -783,16 +795,6 @@ def cmd_suggest(args: argparse.Namespace) -> int:
     if hasattr(estimator, "utility_draws") and args.new_comparisons:
         # --seed draws the subset too: it was always seed 0, whatever --seed said
         candidates = unseen_comparisons(judgments, limit=args.new_comparisons, seed=args.seed)
-    capacity = None
-    if raters is not None and "capacity" in raters.columns:
-        raw = raters.set_index("annotator")["capacity"]
-        # a blank cell leaves that rater uncapped, as a missing capacity does in suggest()
-        blank = raw.isna() | raw.astype(str).str.strip().eq("")
-        capacity = pd.to_numeric(raw.where(~blank), errors="coerce")
-        bad = ~blank & (capacity.isna() | (capacity < 0) | (capacity % 1 != 0))
-        if bad.any():
-            raise AccordError(f"file {args.raters}, column 'capacity', rater {bad.idxmax()!r}: expected a whole number "
-                              f"of judgments >= 0 (or blank for no cap), not {raw[bad].iloc[0]!r}")
     batch = suggest(estimator, args.budget, pool_costs=costs, pools=pools,
                     raters=None if raters is None else raters["annotator"].tolist(), capacity=capacity,
                     candidates=candidates, max_per_pair=args.max_per_pair, certainty=args.certainty)
@@ -1243,6 +1245,7 @@ def _print_debias(estimator: Any) -> None:
 
 
 DEMO_METHODS = ("majority", "vote-fraction", "dawid-skene", "hierarchical-dawid-skene")
+DEMO_BACKBONE = "all-MiniLM-L6-v2"
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -1260,6 +1263,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
             raise AccordError(f"{flag}: must be a whole number >= {least}, got {value}")
     if not (math.isfinite(args.reward_learning_rate) and args.reward_learning_rate > 0):
         raise AccordError(f"--reward-learning-rate: must be a positive number, got {args.reward_learning_rate:g}")
+    if args.reward_steps and args.backbone != DEMO_BACKBONE:
+        _check_demo_backbone(args.backbone)
     if args.output_dir:
         from accord.datasets.io import check_output_folder
 
@@ -1397,6 +1402,27 @@ def _demo_reward_models(data: Any, cleaned: dict[str, pd.DataFrame], best: str, 
     print(f"RM accuracy difference ({best} - majority) on {len(gain):,} held-out pairs: {gain.mean():+.3f} "
           f"(paired standard error {gain.std(ddof=1) / np.sqrt(len(gain)):.3f})")
     return rows, len(gain)
+
+
+def _check_demo_backbone(name: str) -> None:
+    """A --backbone the user named that cannot be read is refused before the rater fits: a missing folder (a typo) or
+    a hub name neither cached nor reachable skipped the reward stage with exit status 0. Only the default MiniLM,
+    whose offline package may not be installed, is skipped (:func:`_demo_reward_models`)."""
+    from accord.reward.model import resolve_model_path
+
+    try:
+        path = resolve_model_path(name)
+    except AccordError as err:
+        raise AccordError(f"--backbone {name}: {err}") from None
+    if Path(path).expanduser().exists():
+        return
+    from huggingface_hub.utils import validate_repo_id
+
+    try:
+        validate_repo_id(name)  # a hub name, the hub reachable: transformers downloads it
+    except ValueError:
+        raise AccordError(f"--backbone {name}: no such folder (name the folder of a saved transformers model, or "
+                          "leave --backbone out for the offline MiniLM)") from None
 
 
 def _local_backbone(name: str) -> str | None:
@@ -1558,7 +1584,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--freeze-layers", type=int, default=4,
                       help="lower backbone layers (with the embeddings) left untrained: cheaper CPU steps (default: "
                            "%(default)s)")
-    demo.add_argument("--backbone", default="all-MiniLM-L6-v2",
+    demo.add_argument("--backbone", default=DEMO_BACKBONE,
                       help="reward-model backbone, a local path or name (default: %(default)s)")
     demo.add_argument("--quiet", action="store_true", help="no progress bars")
     demo.set_defaults(func=cmd_demo)

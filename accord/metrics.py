@@ -2,15 +2,16 @@
 
 A leaf: imports no other accord module.
 
-Probabilities come as a DataFrame (index = pair or item id, one column per class) and gold labels as a Series on
-the same ids; only ids present in both are scored. Tie handling in :func:`accuracy` is explicit: gold ties are
-either excluded (the default: pairwise accuracy is about which side is better) or counted as ordinary classes, and
-an exact tie among the predicted top classes goes to the first column (the default) or is split among them.
+Probabilities come as a DataFrame (index = pair or item id, one column per class), or as a model's ``soft_labels_``,
+and gold labels as a Series on the same ids; only ids present in both are scored. Tie handling in :func:`accuracy`
+is explicit: gold ties are either excluded (the default: pairwise accuracy is about which side is better) or counted
+as ordinary classes, and an exact tie among the predicted top classes goes to the first column (the default) or is
+split among them.
 """
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -18,7 +19,25 @@ import pandas as pd
 EPS = 1e-12
 
 
+def _class_columns(probs: Any) -> Any:
+    """``probs`` as one column per class: a model's ``soft_labels_`` (anything that holds its probabilities as a
+    ``probs`` frame; duck-typed, this module imports no other accord module) is read as them. A column that holds no
+    numbers (``soft_labels_.to_frame()``'s ``method``) is an error naming it, not pandas' 'could not convert string
+    to float'."""
+    if not isinstance(probs, (pd.DataFrame, pd.Series)) and isinstance(getattr(probs, "probs", None), pd.DataFrame):
+        return probs.probs
+    if isinstance(probs, pd.DataFrame):
+        # numbers stored as objects (a JSON read with dtype=False) are numbers still
+        text = [column for column in probs.columns if not pd.api.types.is_numeric_dtype(probs[column])
+                and (pd.to_numeric(probs[column], errors="coerce").isna() & probs[column].notna()).any()]
+        if text:
+            raise ValueError(f"column {text[0]!r} holds no numbers: pass one column per class (a model's "
+                             "soft_labels_, or soft_labels_.probs)")
+    return probs
+
+
 def _align(probs: pd.DataFrame, gold: pd.Series) -> tuple[pd.DataFrame, pd.Series]:
+    probs = _class_columns(probs)
     gold = gold.dropna()
     common = probs.index.intersection(gold.index)
     if len(common) == 0:
@@ -74,15 +93,17 @@ def accuracy(
 ) -> float:
     """Share of items whose predicted label equals gold.
 
-    ``predicted`` is a Series of labels or a DataFrame of class probabilities or any scores (its argmax is taken; a
-    NaN is an error). An exact tie between the top classes of a DataFrame is scored by ``predicted_ties``:
-    ``"first"`` (the default) lets the first column win, so a tied item is right or wrong by the column order;
-    ``"split"`` credits an item whose ``k`` top classes include gold with ``1/k``, the expected accuracy of a random
-    tie-break (how published majority-vote figures are usually measured). A Series of labels has no ties to split.
-    With ``ties="exclude"`` items whose gold is ``"tie"`` are left out (NaN when that leaves none).
+    ``predicted`` is a Series of labels, a DataFrame of class probabilities or any scores (its argmax is taken; a
+    NaN is an error) or a model's ``soft_labels_``. An exact tie between the top classes of a DataFrame is scored
+    by ``predicted_ties``: ``"first"`` (the default) lets the first column win, so a tied item is right or wrong by
+    the column order; ``"split"`` credits an item whose ``k`` top classes include gold with ``1/k``, the expected
+    accuracy of a random tie-break (how published majority-vote figures are usually measured). A Series of labels
+    has no ties to split. With ``ties="exclude"`` items whose gold is ``"tie"`` are left out (NaN when that leaves
+    none).
     """
     if predicted_ties not in ("first", "split"):
         raise ValueError(f"predicted_ties must be 'first' or 'split', not {predicted_ties!r}")
+    predicted = _class_columns(predicted)
     scores = None
     if isinstance(predicted, pd.DataFrame):
         scores = _check_probs(predicted, scores=True)

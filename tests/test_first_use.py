@@ -238,6 +238,72 @@ def test_an_excel_raters_file_is_read_as_the_judgments_are(tmp_path, capsys):
     assert set(pd.read_csv(output, dtype=str)["annotator"]) <= {"000", "001"}
 
 
+def test_a_parquet_file_whose_ids_are_its_index_is_read_with_them(tmp_path, capsys):
+    # was: pandas stores a frame's index in the Parquet file (judgments saved after set_index("pair_id"); crowd-kit's
+    # gold, a Series indexed by task, saved with to_frame().to_parquet()) and reads it back as the index, so the
+    # command said "missing required column 'pair_id'" (a gold file: "needs an id column"), while the streamed
+    # reader of --distributed, which sees the file's columns, read the same file; a cleaned dataset so saved was
+    # refused by read_cleaned
+    votes = SMALL_PREFERENCES[["pair_id", "annotator", "label"]]
+    judgments = tmp_path / "judgments.parquet"
+    votes.set_index("pair_id").to_parquet(judgments)
+    gold = tmp_path / "gold.parquet"
+    pd.Series(["A", "B"], index=pd.Index(["p1", "p2"], name="task"), name="true_label").to_frame().to_parquet(gold)
+    output = tmp_path / "soft.csv"
+    assert main(["aggregate", "--input", str(judgments), "--gold", str(gold), "--method", "majority",
+                 "--output", str(output)]) == 0
+    assert "gold: 2 of 3 pairs have a gold label" in capsys.readouterr().out
+    assert sorted(pd.read_csv(output)["pair_id"]) == ["p1", "p2", "p3"]
+    streamed = tmp_path / "streamed.csv"
+    assert main(["aggregate", "--distributed", "1", "--input", str(judgments), "--method", "dawid-skene",
+                 "--output", str(streamed), "--quiet"]) == 0
+    assert sorted(pd.read_csv(streamed)["pair_id"]) == ["p1", "p2", "p3"]
+    cleaned = build_cleaned(fit_method("vote-fraction", SMALL_PREFERENCES).soft_labels_, validate(SMALL_PREFERENCES))
+    indexed = tmp_path / "cleaned.parquet"
+    cleaned.set_index("pair_id").to_parquet(indexed)
+    assert sorted(read_cleaned(indexed)["pair_id"]) == ["p1", "p2", "p3"]
+    # a filtered frame's row numbers (an unnamed index) are no column
+    assert list(read_judgments(_saved(votes.iloc[[0, 2, 4]], tmp_path / "rows.parquet")).columns[:3]) == [
+        "pair_id", "annotator", "label"]
+
+
+def _saved(frame: pd.DataFrame, path: Path) -> Path:
+    frame.to_parquet(path)
+    return path
+
+
+def test_a_raters_capacity_that_is_no_whole_number_is_refused_before_the_fit_as_written(tmp_path, capsys,
+                                                                                          monkeypatch):
+    # was: the raters file's capacity was checked after the rater model's fit (minutes on a large table), and the
+    # error showed the cell as numpy's repr: "not np.int64(-1)"
+    import accord.aggregate
+
+    def no_fit(*args, **kwargs):
+        raise AssertionError("the model was made before the raters file was checked")
+
+    monkeypatch.setattr(accord.aggregate, "make_method", no_fit)
+    raters = tmp_path / "raters.csv"
+    raters.write_text("annotator,capacity\nw1,-1\nw2,3\n")
+    status = main(["suggest", "--input", str(_judgments_file(tmp_path)), "--method", "dawid-skene", "--budget", "3",
+                   "--raters", str(raters), "--output", str(tmp_path / "next.csv"), "--quiet"])
+    err = one_line_error(capsys)
+    assert status == 2 and f"file {raters}, column 'capacity', rater 'w1'" in err and err.rstrip().endswith("not -1")
+
+
+def test_a_demo_backbone_that_is_no_folder_is_refused_before_the_rater_fits(tmp_path, capsys):
+    # was: an explicit --backbone naming a missing folder (a typo) ran the rater models, printed "skipping the
+    # reward-model stage ... or pass --backbone PATH" and exited 0 with no reward models in --output-dir; the skip is
+    # for the default MiniLM when its offline package is not installed
+    out = tmp_path / "demo"
+    status = main(["demo", "--n-pairs", "40", "--n-annotators", "6", "--reward-steps", "1", "--backbone",
+                   str(tmp_path / "no-backbone"), "--output-dir", str(out), "--quiet"])
+    err = one_line_error(capsys)
+    assert status == 2 and err.startswith(f"accord: error: --backbone {tmp_path / 'no-backbone'}: ") and not out.exists()
+    # without a reward stage the backbone is not read
+    assert main(["demo", "--n-pairs", "40", "--n-annotators", "6", "--reward-steps", "0", "--backbone",
+                 str(tmp_path / "no-backbone"), "--quiet"]) == 0
+
+
 # -- outputs --------------------------------------------------------------------------------------------------
 
 

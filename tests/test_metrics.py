@@ -243,3 +243,17 @@ def test_split_prediction_ties_by_hand_and_default_unchanged():
     assert metrics.accuracy(probs, odd, predicted_ties="split") == metrics.accuracy(probs, odd) == pytest.approx(0.5)
     with pytest.raises(ValueError, match="predicted_ties"):
         metrics.accuracy(probs, gold, predicted_ties="random")
+
+
+@pytest.mark.parametrize("scorer", [metrics.accuracy, metrics.nll, metrics.brier, metrics.ece, metrics.score])
+def test_a_models_soft_labels_are_scored_as_their_probabilities(scorer):
+    # was: scorer(model.soft_labels_, gold), what a new user writes first, raised AttributeError: 'SoftLabels' object
+    # has no attribute 'index'; soft_labels_.to_frame() a ValueError from inside pandas ("could not convert string
+    # to float: 'dawid-skene'")
+    from accord.datasets.softlabels import SoftLabels
+
+    labels = SoftLabels(probs=PROBS, uncertainty=pd.Series(0.1, index=PROBS.index), method="dawid-skene",
+                        n_judgments=pd.Series(3, index=PROBS.index))
+    assert scorer(labels, GOLD) == scorer(PROBS, GOLD)
+    with pytest.raises(ValueError, match="column 'method' holds no numbers: .*soft_labels_"):
+        scorer(labels.to_frame(), GOLD)

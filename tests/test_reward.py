@@ -316,6 +316,19 @@ def test_load_pairs_reads_csv_texts_as_written(tmp_path):
         load_pairs(path)
 
 
+@pytest.mark.parametrize("header", ["", "sep=;\r\n"])
+def test_load_pairs_reads_a_semicolon_csv_as_the_judgments_are_read(tmp_path, header):
+    # was: accord aggregate reads Excel's ';' export (and its 'sep=;' line), but accord train / evaluate / score /
+    # calibrate read it with commas only: "cannot parse as CSV: Error tokenizing data. C error: Expected 2 fields in
+    # line 3, saw 3" (a text's commas), or one column 'prompt;chosen;rejected'
+    path = tmp_path / "pairs.csv"
+    path.write_bytes(f"\ufeff{header}prompt;chosen;rejected;p_chosen\r\nWhy, then?;Because, see;No;0.9\r\n"
+                     "007;04;None;1\r\n".encode())
+    loaded = load_pairs(path)
+    assert list(loaded["prompt"]) == ["Why, then?", "007"] and list(loaded["chosen"]) == ["Because, see", "04"]
+    assert list(loaded["rejected"]) == ["No", "None"]
+
+
 def test_conversations_that_carry_their_prompt_beside_a_prompt_column_read_it_once(backbones):
     # UltraFeedback-binarized's layout: a text prompt and the whole conversation as chosen/rejected; the prompt was
     # read twice, the chat template's user turn and the response's text ("<|assistant|>user: What color ...")

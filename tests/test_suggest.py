@@ -443,6 +443,13 @@ def test_capacity_that_names_no_fitted_rater_is_one_clear_error(fitted: tuple[Da
     assert (batch["annotator"] == "w0").sum() <= 1
 
 
+def test_a_capacity_error_shows_the_value_as_written(fitted: tuple[DawidSkene, pd.DataFrame]) -> None:
+    # was: "... not np.int64(-1)", numpy's repr of a Series' value
+    model, _ = fitted
+    with pytest.raises(AccordError, match=r"capacity of annotator 'w1': .* not -1$"):
+        suggest(model, 10, raters=["w0", "w1"], capacity=pd.Series({"w0": 2, "w1": -1}), certainty=1.0)
+
+
 @pytest.mark.parametrize("capacity, message", [
     (1.5, "capacity must be a whole number"),  # a rater took 2 judgments
     (True, "capacity must be a whole number"),  # taken as 1

@@ -611,8 +611,9 @@ def _capacities(capacity: Any, workers: pd.Index, rater_pool: np.ndarray) -> np.
     given = values.notna()  # a missing capacity leaves the rater uncapped
     bad = given & ~values.map(_whole_number).astype(bool)
     if bad.any():
+        value = values[bad].iloc[0]  # as given: -1, not numpy's np.int64(-1)
         raise AccordError(f"capacity of annotator {bad.idxmax()!r}: expected a whole number of judgments >= 0 (or "
-                          f"missing for no cap), not {values[bad].iloc[0]!r}")
+                          f"missing for no cap), not {value.item() if isinstance(value, np.generic) else value!r}")
     if len(values) and not values.index.isin(workers).any():  # e.g. ids read as numbers: every rater was uncapped
         raise AccordError(f"capacity: none of the {len(values):,} annotators given was fitted (capacity names e.g. "
                           f"{values.index.tolist()[0]!r}; the model's annotators are e.g. {workers.tolist()[0]!r})")

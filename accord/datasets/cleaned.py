@@ -43,7 +43,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from accord.datasets.errors import AccordError, ValidationError
-from accord.datasets.io import COMPRESSION_SUFFIXES, JSON_DECIMALS, atomic_path, infer_format
+from accord.datasets.io import COMPRESSION_SUFFIXES, JSON_DECIMALS, atomic_path, index_as_columns, infer_format
 from accord.datasets.schema import codes_comparable, input_row
 
 CLEANED_COLUMNS: tuple[str, ...] = (
@@ -415,7 +415,7 @@ def read_with_provenance(path: str | os.PathLike, fmt: str | None = None, text_c
             raw = (table.schema.metadata or {}).get(METADATA_KEY)
             meta = json.loads(raw) if raw else {}
             try:
-                frame = table.to_pandas()
+                frame = index_as_columns(table.to_pandas())
             except TypeError:  # a pandas dtype its own reader does not understand (a file written from an
                 frame = table.to_pandas(ignore_metadata=True)  # Arrow-backed list column): the Arrow types decide
         else:

@@ -65,6 +65,15 @@ def infer_format(path: str | os.PathLike) -> str:
     return fmt
 
 
+def index_as_columns(frame: Any) -> Any:
+    """A DataFrame read from Parquet with its named index levels turned back into columns: pandas stores a frame's
+    index beside its columns (``to_parquet`` after ``set_index("pair_id")``; crowd-kit's gold, a Series indexed by
+    ``task``) and reads it back as the index, where accord looks for columns; the streamed reader, which reads the
+    file with pyarrow, sees them as columns. An unnamed index (a filtered frame's row numbers) stays the index."""
+    names = [name for name in frame.index.names if name is not None and name not in frame.columns]
+    return frame.reset_index(level=names) if names else frame
+
+
 def current_umask() -> int:
     """The process's umask (reading it means setting it, so it is set back at once)."""
     mask = os.umask(0o022)

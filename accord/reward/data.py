@@ -32,7 +32,7 @@ from accord.datasets.errors import AccordError, SettingError, SettingWarning, Va
 from accord.datasets.io import COMPRESSION_SUFFIXES, infer_format
 from accord.datasets.io import collector_paused as _collector_paused
 from accord.datasets.schema import columns_note
-from accord.datasets.loaders.generic import read_table
+from accord.datasets.loaders.generic import read_table, with_delimiter
 
 #: The columns of every table :func:`load_pairs` returns: the pairs a reward model trains or is evaluated on, with
 #: their label fields filled in (the judgments' pair-text columns are another thing).
@@ -106,11 +106,13 @@ def read_table_path(path: Path) -> pd.DataFrame:
 
 def _read_delimited(path: Path) -> pd.DataFrame:
     """A CSV or TSV file whose text columns (:data:`TEXT_COLUMNS`) stay as written: pandas' guessing read a response
-    "04" as the number 4 and "NA", "None" or "null" as a missing text; only an empty cell is missing there."""
-    frame = read_table(path)
+    "04" as the number 4 and "NA", "None" or "null" as a missing text; only an empty cell is missing there. Its
+    delimiter is found as the judgments' is (Excel's ``;`` export, a ``sep=;`` line: :func:`with_delimiter`)."""
+    delimiter = with_delimiter(path, infer_format(path), {})
+    frame = read_table(path, **delimiter)
     text = [column for column in frame.columns if column in TEXT_COLUMNS]
     if text:
-        frame[text] = read_table(path, usecols=text, dtype=str, keep_default_na=False, na_values=[""])
+        frame[text] = read_table(path, usecols=text, dtype=str, keep_default_na=False, na_values=[""], **delimiter)
     return frame
 
 

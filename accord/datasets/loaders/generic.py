@@ -32,7 +32,7 @@ from pandas._libs.parsers import STR_NA_VALUES  # the words read_csv reads as mi
 
 import accord
 from accord.datasets.errors import AccordError, ValidationError
-from accord.datasets.io import COMPRESSION_SUFFIXES, infer_format, missing_package
+from accord.datasets.io import COMPRESSION_SUFFIXES, index_as_columns, infer_format, missing_package
 from accord.datasets.schema import CROWDKIT_COLUMNS, Form, columns_note, validate
 
 #: Environment variable naming a folder that holds the public data sets (one sub-folder per source).
@@ -216,7 +216,7 @@ def _read(file: Path, fmt: str, read_kwargs: dict[str, Any]) -> pd.DataFrame:
             _check_header_names(file, kwargs)
         return table
     if fmt == "parquet":
-        return pd.read_parquet(file, **read_kwargs)
+        return index_as_columns(pd.read_parquet(file, **read_kwargs))
     _refuse_lone_surrogates(file, read_kwargs)  # pandas' reader drops some and fails on others, naming no line
     if fmt == "jsonl":
         return _read_json_lines(file, read_kwargs)
@@ -421,15 +421,7 @@ def read_unvalidated(path: str | os.PathLike, *, columns: dict[str, str] | None 
         raise ValidationError("columns must be a dict {name in the file: accord name}", source=source)
     require_file(path)
     fmt = infer_format(path)
-    directive = _sep_directive(path, read_kwargs.get("encoding", "utf-8")) if fmt in ("csv", "tsv") else None
-    if directive is not None and "skiprows" not in read_kwargs:  # the line above the header is no record
-        read_kwargs["skiprows"] = 1
-        if "sep" not in read_kwargs and "delimiter" not in read_kwargs:
-            read_kwargs["sep"] = directive
-    if fmt in ("csv", "tsv") and "sep" not in read_kwargs and "delimiter" not in read_kwargs:
-        guessed = _guess_delimiter(path, fmt, read_kwargs.get("encoding", "utf-8"))
-        if guessed is not None:
-            read_kwargs["sep"] = guessed
+    read_kwargs = with_delimiter(path, fmt, read_kwargs)
     if fmt in ("csv", "tsv") and "dtype" not in read_kwargs:
         header = _csv_header(path, fmt, read_kwargs)
         mapped = {_file_column(src, pd.Index(sorted(header))): dst for src, dst in (columns or {}).items()}
@@ -522,6 +514,25 @@ def _file_column(name: Any, header: pd.Index) -> Any:
         return name
     spaced = [column for column in header if isinstance(column, str) and column.strip() == name.strip()]
     return spaced[0] if len(spaced) == 1 else name
+
+
+def with_delimiter(path: str | os.PathLike, fmt: str, read_kwargs: dict[str, Any]) -> dict[str, Any]:
+    """``read_kwargs`` with the delimiter of a CSV/TSV file whose header does not use the usual one (Excel's ``;``
+    export, :func:`_guess_delimiter`), and an Excel ``sep=;`` line above the header skipped and obeyed; a ``sep``
+    given is kept. Every reader of a user's table reads it so (the judgments, a gold or raters file, reward data)."""
+    read_kwargs = dict(read_kwargs)
+    if fmt not in ("csv", "tsv"):
+        return read_kwargs
+    directive = _sep_directive(path, read_kwargs.get("encoding", "utf-8"))
+    if directive is not None and "skiprows" not in read_kwargs:  # the line above the header is no record
+        read_kwargs["skiprows"] = 1
+        if "sep" not in read_kwargs and "delimiter" not in read_kwargs:
+            read_kwargs["sep"] = directive
+    if "sep" not in read_kwargs and "delimiter" not in read_kwargs:
+        guessed = _guess_delimiter(path, fmt, read_kwargs.get("encoding", "utf-8"))
+        if guessed is not None:
+            read_kwargs["sep"] = guessed
+    return read_kwargs
 
 
 def _first_text_line(path: str | os.PathLike, encoding: str) -> str | None:
