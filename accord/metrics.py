@@ -81,6 +81,9 @@ def accuracy(
     tie-break (how published majority-vote figures are usually measured). A Series of labels has no ties to split.
     With ``ties="exclude"`` items whose gold is ``"tie"`` are left out (NaN when that leaves none).
     """
+    # any other ties= counted the gold ties as classes: a typo ("excluded") moved the figure without a word
+    if ties not in ("exclude", "count"):
+        raise ValueError(f"ties must be 'exclude' or 'count', not {ties!r}")
     if predicted_ties not in ("first", "split"):
         raise ValueError(f"predicted_ties must be 'first' or 'split', not {predicted_ties!r}")
     scores = None

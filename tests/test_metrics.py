@@ -243,3 +243,11 @@ def test_split_prediction_ties_by_hand_and_default_unchanged():
     assert metrics.accuracy(probs, odd, predicted_ties="split") == metrics.accuracy(probs, odd) == pytest.approx(0.5)
     with pytest.raises(ValueError, match="predicted_ties"):
         metrics.accuracy(probs, gold, predicted_ties="random")
+
+
+@pytest.mark.parametrize("ties", ["excluded", "Exclude", "counted", None])
+def test_accuracy_refuses_a_gold_ties_rule_it_does_not_know(ties):
+    # any value but "exclude" counted the gold ties as ordinary classes: a typo ("excluded") changed the figure
+    # without a word (1/3 -> 2/4 here), where predicted_ties= was already checked
+    with pytest.raises(ValueError, match="ties must be 'exclude' or 'count'"):
+        metrics.accuracy(PROBS, GOLD, ties=ties)
