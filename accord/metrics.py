@@ -18,8 +18,19 @@ import pandas as pd
 EPS = 1e-12
 
 
+def _unique_ids(index: pd.Index, what: str) -> None:
+    """One error naming an id given twice: gold taken per judgment holds a pair once per judgment, and a repeated id
+    put rows of the probabilities against the wrong gold (or failed in numpy's words)."""
+    if not index.is_unique:
+        repeated = index[index.duplicated()][0]
+        raise ValueError(f"{what}: id {repeated!r} appears {int((index == repeated).sum())} times (one row per id; "
+                         "take gold labels per pair, not per judgment)")
+
+
 def _align(probs: pd.DataFrame, gold: pd.Series) -> tuple[pd.DataFrame, pd.Series]:
     gold = gold.dropna()
+    _unique_ids(probs.index, "probabilities")
+    _unique_ids(gold.index, "gold labels")
     common = probs.index.intersection(gold.index)
     if len(common) == 0:
         raise ValueError("no ids in common between the probabilities and the gold labels")
@@ -91,6 +102,8 @@ def accuracy(
         scores = _check_probs(predicted, scores=True)
         predicted = scores.idxmax(axis=1)
     gold = gold.dropna()
+    _unique_ids(predicted.index, "probabilities" if scores is not None else "predictions")
+    _unique_ids(gold.index, "gold labels")
     common = predicted.index.intersection(gold.index)
     if len(common) == 0:
         raise ValueError("no ids in common between the predictions and the gold labels")

@@ -251,3 +251,19 @@ def test_accuracy_refuses_a_gold_ties_rule_it_does_not_know(ties):
     # without a word (1/3 -> 2/4 here), where predicted_ties= was already checked
     with pytest.raises(ValueError, match="ties must be 'exclude' or 'count'"):
         metrics.accuracy(PROBS, GOLD, ties=ties)
+
+
+@pytest.mark.parametrize("scorer", [metrics.accuracy, metrics.nll, metrics.brier, metrics.ece, metrics.score])
+@pytest.mark.parametrize("side", ["gold", "probs"])
+def test_an_id_given_twice_is_one_error_naming_it(scorer, side):
+    # gold taken per judgment (judgments.set_index("pair_id").gold) holds a pair once per judgment: nll and brier
+    # failed with numpy's IndexError, ece with "predicted and outcome must be 1-d arrays of equal length" and
+    # accuracy weighted the pair by its judgments; a repeated id in the probabilities scored the wrong rows
+    gold, probs = GOLD, PROBS
+    if side == "gold":
+        gold = pd.concat([GOLD, GOLD.loc[["p2"]]])
+    else:
+        probs = pd.concat([PROBS, PROBS.loc[["p2"]].assign(A=0.0, B=1.0)])
+    with pytest.raises(ValueError, match=f"{'gold labels' if side == 'gold' else 'probabilities'}: id 'p2' "
+                                         "appears 2 times"):
+        scorer(probs, gold)
