@@ -10,6 +10,7 @@ from accord.datasets import AccordError, validate
 from accord.datasets.synthetic import make_synthetic
 from accord.models.comparison import COLUMNS, compare, heldout_loglik
 from accord.models.dawid_skene import DawidSkene
+from accord.models.base import RaterModel
 from accord.models.hierarchical_dawid_skene import HierarchicalDawidSkene
 
 
@@ -195,3 +196,53 @@ def test_a_model_whose_settings_changed_since_its_fit_is_refitted(judgments, mon
     monkeypatch.setattr(same, "clone", lambda: pytest.fail("a model fitted on the table under its settings was "
                                                            "refitted"))
     compare([same], judgments, k=0)
+
+
+class _NoPointwise(DawidSkene):
+    """A rater model of one's own that says it has no per-judgment log-likelihood."""
+
+    method = "no-pointwise"
+
+    def _loglik_draws(self) -> np.ndarray:
+        raise NotImplementedError
+
+
+class _Forgot(DawidSkene):
+    """A rater model of one's own that leaves no ``_loglik`` (the base's default export)."""
+
+    method = "forgot"
+
+    def _loglik_draws(self) -> np.ndarray:
+        return RaterModel._loglik_draws(self)
+
+
+class _PerDrawOnly(DawidSkene):
+    """A rater model of one's own whose log-likelihood has no chain axis ([draws, judgments])."""
+
+    method = "per-draw-only"
+
+    def _loglik_draws(self) -> np.ndarray:
+        return super()._loglik_draws()[0]
+
+
+class _PerPair(DawidSkene):
+    """A rater model of one's own with a log-likelihood per pair, not per judgment."""
+
+    method = "per-pair"
+
+    def _loglik_draws(self) -> np.ndarray:
+        return super()._loglik_draws()[..., :self.encoded_.n_items]
+
+
+@pytest.mark.parametrize("model, said", [(_NoPointwise, "no per-judgment log-likelihood"),
+                                         (_Forgot, "no per-judgment log-likelihood"),
+                                         (_PerDrawOnly, r"has shape \(20, 600\), expected \(1, 20, 600\)"),
+                                         (_PerPair, r"has shape \(1, 20, 150\), expected \(1, 20, 600\)")])
+def test_a_model_without_a_pointwise_loglik_is_one_error_naming_it(judgments, model, said):
+    # compare (and to_arviz) failed with a bare NotImplementedError, "'_Forgot' object has no attribute '_loglik'",
+    # or az.compare's "The number of observations should be the same across all models", naming no model
+    with pytest.raises(AccordError, match=f"^{model.__name__}: .*{said}") as caught:
+        compare([DawidSkene(num_samples=20), model(num_samples=20)], judgments, k=0)
+    assert "\n" not in str(caught.value)
+    with pytest.raises(AccordError, match=f"^{model.__name__}: .*{said}"):
+        model(num_samples=20).fit(judgments).to_arviz()
