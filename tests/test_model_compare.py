@@ -246,3 +246,28 @@ def test_a_model_without_a_pointwise_loglik_is_one_error_naming_it(judgments, mo
     assert "\n" not in str(caught.value)
     with pytest.raises(AccordError, match=f"^{model.__name__}: .*{said}"):
         model(num_samples=20).fit(judgments).to_arviz()
+
+
+class _Impossible(DawidSkene):
+    """A rater model of one's own that gives one judgment (row 7) probability 0, or NaN, under some draws."""
+
+    method = "impossible"
+    value = -np.inf
+
+    def _loglik_draws(self) -> np.ndarray:
+        out = np.array(super()._loglik_draws())
+        out[:, ::2, 7] = self.value
+        return out
+
+
+@pytest.mark.parametrize("value", [-np.inf, np.nan])
+def test_a_pointwise_loglik_that_is_not_finite_is_one_error_naming_the_model_and_judgment(judgments, value):
+    # az.compare gave such a model a NaN elpd_loo and still a rank and half the stacking weight (0.5 / 0.5 beside
+    # a model with a finite elpd_loo); alone it was ranked 0 with weight 1
+    model = type("_Impossible", (_Impossible,), {"value": value})
+    pair, annotator = judgments.iloc[7][["pair_id", "annotator"]]
+    for models in ([DawidSkene(num_samples=20), model(num_samples=20)], [model(num_samples=20)]):
+        with pytest.raises(AccordError, match=f"^impossible:vb: .*not finite in 10 of 20 draws .*judgment 7 "
+                                              f"\\(pair '?{pair}'?, annotator '?{annotator}'?\\)") as caught:
+            compare(models, judgments, k=0)
+        assert "\n" not in str(caught.value)
