@@ -271,3 +271,34 @@ def test_a_pointwise_loglik_that_is_not_finite_is_one_error_naming_the_model_and
                                               f"\\(pair '?{pair}'?, annotator '?{annotator}'?\\)") as caught:
             compare(models, judgments, k=0)
         assert "\n" not in str(caught.value)
+
+
+def test_loo_columns_are_az_compare_on_the_same_exports(judgments):
+    import warnings
+
+    import arviz as az
+
+    from accord.models.one_coin import OneCoinDawidSkene
+
+    names = ["ds", "one-coin", "gibbs", "map"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # a short MAP fit; Pareto k is read from the warning column here
+        fitted = [DawidSkene(num_samples=60).fit(judgments), OneCoinDawidSkene(num_samples=60).fit(judgments),
+                  DawidSkene(inference="gibbs", num_samples=30, num_warmup=20).fit(judgments),
+                  DawidSkene(inference="map", max_steps=100).fit(judgments)]
+        reference = az.compare({n: m.to_arviz() for n, m in zip(names[:3], fitted[:3])}, ic="loo")
+        alone = az.loo(fitted[0].to_arviz())
+    table = compare(fitted, judgments, k=0, names=names)
+    # the rows in az.compare's order, the MAP fit (one draw) last with no LOO columns
+    assert list(table.index) == [*reference.index, "map"]
+    for ours, theirs in [("loo_rank", "rank"), ("elpd_loo", "elpd_loo"), ("p_loo", "p_loo"),
+                         ("elpd_diff", "elpd_diff"), ("loo_se", "se"), ("loo_dse", "dse"), ("weight", "weight")]:
+        np.testing.assert_allclose(table.loc[reference.index, ours].astype(float), reference[theirs].astype(float),
+                                   err_msg=ours)
+    assert table.loc[reference.index, "loo_warning"].tolist() == reference["warning"].tolist()
+    assert table.loc["map", ["loo_rank", "elpd_loo", "weight"]].isna().all()
+    # one model alone: az.loo's numbers, rank 0 and all the weight
+    single = compare([fitted[0]], judgments, k=0).iloc[0]
+    assert single["elpd_loo"] == pytest.approx(alone.elpd_loo) and single["loo_se"] == pytest.approx(alone.se)
+    assert (single["loo_rank"], single["weight"], single["elpd_diff"]) == (0, 1, 0)
+
