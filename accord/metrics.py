@@ -41,6 +41,10 @@ def _check_probs(probs: pd.DataFrame, *, scores: bool = False) -> pd.DataFrame:
     """``probs`` once every value is a probability (with ``scores``, any number: only the argmax is read): a NaN
     would be dropped by argmax, ignored by the NLL of another class and turn the Brier score into NaN, so each
     score would silently mean something else."""
+    if not probs.columns.is_unique:  # two columns of a class: which is its probability? (pandas failed to reindex)
+        repeated = probs.columns[probs.columns.duplicated()][0]
+        raise ValueError(f"{'scores' if scores else 'probabilities'}: column {repeated!r} appears "
+                         f"{int((probs.columns == repeated).sum())} times (one column per class)")
     values = probs.to_numpy(dtype=float)
     # written so that NaN is outside too
     outside = np.isnan(values) if scores else ~((values >= 0.0) & (values <= 1.0))

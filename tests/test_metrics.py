@@ -366,3 +366,12 @@ def test_a_single_item_and_all_equal_probabilities():
     assert metrics.nll(flat, gold) == pytest.approx(math.log(3))
     assert metrics.brier(flat, gold) == pytest.approx((2 / 3) ** 2 + 2 * (1 / 3) ** 2)
     assert metrics.accuracy(flat, gold) == pytest.approx(2 / 4)  # gold ties out; the first column, A, predicted
+
+
+@pytest.mark.parametrize("scorer", [metrics.accuracy, metrics.nll, metrics.brier, metrics.ece, metrics.score])
+def test_a_class_given_twice_is_one_error_naming_it(scorer):
+    # two columns of one class (frames joined by hand): nll, brier, ece and score failed with pandas'
+    # "Reindexing only valid with uniquely valued Index objects", accuracy scored the columns as two classes
+    probs = pd.concat([PROBS, PROBS[["A"]] * 0.0], axis=1)
+    with pytest.raises(ValueError, match="(probabilities|scores): column 'A' appears 2 times"):
+        scorer(probs, GOLD)
