@@ -28,17 +28,30 @@ def _class_columns(probs: Any) -> Any:
         return probs.probs
     if isinstance(probs, pd.DataFrame):
         # numbers stored as objects (a JSON read with dtype=False) are numbers still
-        text = [column for column in probs.columns if not pd.api.types.is_numeric_dtype(probs[column])
-                and (pd.to_numeric(probs[column], errors="coerce").isna() & probs[column].notna()).any()]
+        # by position: a class given twice is refused later, naming it (by name, its two columns come as a frame)
+        columns = [(name, probs.iloc[:, at]) for at, name in enumerate(probs.columns)]
+        text = [name for name, values in columns if not pd.api.types.is_numeric_dtype(values)
+                and (pd.to_numeric(values, errors="coerce").isna() & values.notna()).any()]
         if text:
             raise ValueError(f"column {text[0]!r} holds no numbers: pass one column per class (a model's "
                              "soft_labels_, or soft_labels_.probs)")
     return probs
 
 
+def _unique_ids(index: pd.Index, what: str) -> None:
+    """One error naming an id given twice: gold taken per judgment holds a pair once per judgment, and a repeated id
+    put rows of the probabilities against the wrong gold (or failed in numpy's words)."""
+    if not index.is_unique:
+        repeated = index[index.duplicated()][0]
+        raise ValueError(f"{what}: id {repeated!r} appears {int((index == repeated).sum())} times (one row per id; "
+                         "take gold labels per pair, not per judgment)")
+
+
 def _align(probs: pd.DataFrame, gold: pd.Series) -> tuple[pd.DataFrame, pd.Series]:
     probs = _class_columns(probs)
     gold = gold.dropna()
+    _unique_ids(probs.index, "probabilities")
+    _unique_ids(gold.index, "gold labels")
     common = probs.index.intersection(gold.index)
     if len(common) == 0:
         raise ValueError("no ids in common between the probabilities and the gold labels")
@@ -49,6 +62,10 @@ def _check_probs(probs: pd.DataFrame, *, scores: bool = False) -> pd.DataFrame:
     """``probs`` once every value is a probability (with ``scores``, any number: only the argmax is read): a NaN
     would be dropped by argmax, ignored by the NLL of another class and turn the Brier score into NaN, so each
     score would silently mean something else."""
+    if not probs.columns.is_unique:  # two columns of a class: which is its probability? (pandas failed to reindex)
+        repeated = probs.columns[probs.columns.duplicated()][0]
+        raise ValueError(f"{'scores' if scores else 'probabilities'}: column {repeated!r} appears "
+                         f"{int((probs.columns == repeated).sum())} times (one column per class)")
     values = probs.to_numpy(dtype=float)
     # written so that NaN is outside too
     outside = np.isnan(values) if scores else ~((values >= 0.0) & (values <= 1.0))
@@ -101,6 +118,9 @@ def accuracy(
     has no ties to split. With ``ties="exclude"`` items whose gold is ``"tie"`` are left out (NaN when that leaves
     none).
     """
+    # any other ties= counted the gold ties as classes: a typo ("excluded") moved the figure without a word
+    if ties not in ("exclude", "count"):
+        raise ValueError(f"ties must be 'exclude' or 'count', not {ties!r}")
     if predicted_ties not in ("first", "split"):
         raise ValueError(f"predicted_ties must be 'first' or 'split', not {predicted_ties!r}")
     predicted = _class_columns(predicted)
@@ -109,6 +129,8 @@ def accuracy(
         scores = _check_probs(predicted, scores=True)
         predicted = scores.idxmax(axis=1)
     gold = gold.dropna()
+    _unique_ids(predicted.index, "probabilities" if scores is not None else "predictions")
+    _unique_ids(gold.index, "gold labels")
     common = predicted.index.intersection(gold.index)
     if len(common) == 0:
         raise ValueError("no ids in common between the predictions and the gold labels")

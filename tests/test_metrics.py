@@ -257,3 +257,135 @@ def test_a_models_soft_labels_are_scored_as_their_probabilities(scorer):
     assert scorer(labels, GOLD) == scorer(PROBS, GOLD)
     with pytest.raises(ValueError, match="column 'method' holds no numbers: .*soft_labels_"):
         scorer(labels.to_frame(), GOLD)
+
+
+@pytest.mark.parametrize("ties", ["excluded", "Exclude", "counted", None])
+def test_accuracy_refuses_a_gold_ties_rule_it_does_not_know(ties):
+    # any value but "exclude" counted the gold ties as ordinary classes: a typo ("excluded") changed the figure
+    # without a word (1/3 -> 2/4 here), where predicted_ties= was already checked
+    with pytest.raises(ValueError, match="ties must be 'exclude' or 'count'"):
+        metrics.accuracy(PROBS, GOLD, ties=ties)
+
+
+@pytest.mark.parametrize("scorer", [metrics.accuracy, metrics.nll, metrics.brier, metrics.ece, metrics.score])
+@pytest.mark.parametrize("side", ["gold", "probs"])
+def test_an_id_given_twice_is_one_error_naming_it(scorer, side):
+    # gold taken per judgment (judgments.set_index("pair_id").gold) holds a pair once per judgment: nll and brier
+    # failed with numpy's IndexError, ece with "predicted and outcome must be 1-d arrays of equal length" and
+    # accuracy weighted the pair by its judgments; a repeated id in the probabilities scored the wrong rows
+    gold, probs = GOLD, PROBS
+    if side == "gold":
+        gold = pd.concat([GOLD, GOLD.loc[["p2"]]])
+    else:
+        probs = pd.concat([PROBS, PROBS.loc[["p2"]].assign(A=0.0, B=1.0)])
+    with pytest.raises(ValueError, match=f"{'gold labels' if side == 'gold' else 'probabilities'}: id 'p2' "
+                                         "appears 2 times"):
+        scorer(probs, gold)
+
+
+def _by_hand(rows: list[list[float]], classes: list[str], gold: list[str], n_bins: int) -> dict[str, float]:
+    """Every score written out item by item, without numpy: the reference for the property test below."""
+    nll_terms, brier_terms, hits, scored_hits, bins = [], [], [], [], {}
+    for row, label in zip(rows, gold):
+        g = classes.index(label)
+        nll_terms.append(-math.log(min(max(row[g], metrics.EPS), 1.0)))
+        brier_terms.append(sum((p - (1.0 if k == g else 0.0)) ** 2 for k, p in enumerate(row)))
+        top = max(range(len(row)), key=lambda k: (row[k], -k))  # the first column among exact ties
+        hits.append(float(top == g))
+        if label != "tie":
+            scored_hits.append(float(top == g))
+        confidence = row[top]
+        b = max(k for k in range(n_bins) if confidence >= k / n_bins)  # bins [k/n, (k+1)/n), the last closed
+        bins.setdefault(b, []).append((confidence, hits[-1]))
+    ece = sum(abs(sum(c for c, _ in members) - sum(h for _, h in members)) for members in bins.values()) / len(rows)
+    return {"accuracy": sum(scored_hits) / len(scored_hits) if scored_hits else float("nan"),
+            "nll": sum(nll_terms) / len(rows), "brier": sum(brier_terms) / len(rows), "ece": ece, "n": len(rows)}
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.integers(1, 15), st.sampled_from([["A", "B"], ["A", "B", "tie"], ["x", "y", "z"]]), st.integers(1, 12),
+       st.data())
+def test_score_matches_a_by_hand_reference_on_edge_values(n, classes, n_bins, data):
+    # values that sit on bin edges, at 0 and 1 exactly, all equal (1/K), below the clipping floor, and anywhere
+    k = len(classes)
+    special = st.sampled_from([0.0, 1.0, 1.0 / k, 0.5, 1e-15, 0.3, 0.7, 1.0 / 3.0])
+    rows = []
+    for _ in range(n):
+        raw = data.draw(st.lists(st.one_of(special, st.floats(0.0, 1.0)), min_size=k, max_size=k))
+        total = sum(raw)
+        kind = data.draw(st.sampled_from(["normalised", "uniform", "one-hot", "as drawn"]))
+        if kind == "uniform":
+            raw = [1.0 / k] * k
+        elif kind == "one-hot":
+            raw = [float(i == data.draw(st.integers(0, k - 1))) for i in range(k)]
+        elif kind == "normalised" and total > 0:
+            raw = [min(v / total, 1.0) for v in raw]
+        rows.append(raw)
+    gold = data.draw(st.lists(st.sampled_from(classes), min_size=n, max_size=n))
+    ids = [f"p{i}" for i in range(n)]
+    probs = pd.DataFrame(rows, index=ids, columns=classes)
+    expected = _by_hand(rows, classes, gold, n_bins)
+    got = metrics.score(probs, pd.Series(gold, index=ids), n_bins=n_bins)
+    assert got["n"] == expected["n"]
+    for name in ("nll", "brier", "ece"):
+        assert got[name] == pytest.approx(expected[name], rel=1e-9, abs=1e-12), name
+    if math.isnan(expected["accuracy"]):
+        assert math.isnan(got["accuracy"])
+    else:
+        assert got["accuracy"] == pytest.approx(expected["accuracy"])
+    # the order of the rows changes nothing
+    order = data.draw(st.permutations(range(n)))
+    shuffled = metrics.score(probs.iloc[list(order)], pd.Series(gold, index=ids).iloc[list(order)], n_bins=n_bins)
+    for name in ("nll", "brier", "ece", "accuracy"):
+        assert shuffled[name] == pytest.approx(got[name], rel=1e-9, abs=1e-12, nan_ok=True), name
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(1, 10), st.integers(0, 2**32 - 1), st.sampled_from(["tie", "C"]))
+def test_a_gold_class_the_model_lacks_is_scored_as_never_predicted(n, seed, missing):
+    # with_gold_classes: accuracy counts it wrong, nll reads -log(1e-12), brier adds the one-hot's 1, ece counts the
+    # top class wrong; the known classes keep their columns, order and values
+    rng = np.random.default_rng(seed)
+    ids = [f"p{i}" for i in range(n)]
+    probs = pd.DataFrame(rng.dirichlet(np.ones(2), size=n), index=ids, columns=["A", "B"])
+    gold = pd.Series(rng.choice(["A", "B", missing], size=n), index=ids)
+    scored = metrics.with_gold_classes(probs, gold)
+    assert list(scored.columns[:2]) == ["A", "B"] and scored[["A", "B"]].equals(probs)
+    assert list(scored.columns[2:]) == ([missing] if (gold == missing).any() else [])
+    assert (scored.iloc[:, 2:] == 0.0).all().all()
+    rows = scored.to_numpy().tolist()
+    expected = _by_hand(rows, list(scored.columns), gold.tolist(), 10)
+    got = metrics.score(scored, gold)
+    for name in ("nll", "brier", "ece"):
+        assert got[name] == pytest.approx(expected[name], rel=1e-9, abs=1e-12), name
+    wrong = (gold == missing).to_numpy()
+    nll_each = -np.log(np.clip(scored.to_numpy()[np.arange(n), scored.columns.get_indexer(gold)], metrics.EPS, 1))
+    assert np.allclose(nll_each[wrong], -math.log(metrics.EPS))
+    assert metrics.accuracy(scored, gold, ties="count") == pytest.approx(
+        float(np.mean((scored.idxmax(axis=1) == gold).to_numpy())))
+    assert metrics.with_gold_classes(probs, gold[gold != missing]) is probs
+
+
+def test_a_single_item_and_all_equal_probabilities():
+    one = pd.DataFrame({"A": [0.5], "B": [0.5]}, index=["p"])
+    # a single item: the first column wins the exact tie, so gold B is wrong at confidence 1/2
+    assert metrics.score(one, pd.Series({"p": "B"})) == {"accuracy": 0.0, "nll": pytest.approx(math.log(2)),
+                                                           "brier": pytest.approx(0.5), "ece": pytest.approx(0.5),
+                                                           "n": 1}
+    assert metrics.accuracy(one, pd.Series({"p": "B"}), predicted_ties="split") == 0.5
+    # every item at 1/3: one bin holds them all, the ECE is |1/3 - share of gold A|; nine bins of ten stay empty
+    flat = pd.DataFrame(1 / 3, index=[f"p{i}" for i in range(6)], columns=["A", "B", "tie"])
+    gold = pd.Series(["A", "A", "B", "tie", "tie", "B"], index=flat.index)
+    assert metrics.ece(flat, gold) == pytest.approx(abs(1 / 3 - 2 / 6))
+    assert metrics.nll(flat, gold) == pytest.approx(math.log(3))
+    assert metrics.brier(flat, gold) == pytest.approx((2 / 3) ** 2 + 2 * (1 / 3) ** 2)
+    assert metrics.accuracy(flat, gold) == pytest.approx(2 / 4)  # gold ties out; the first column, A, predicted
+
+
+@pytest.mark.parametrize("scorer", [metrics.accuracy, metrics.nll, metrics.brier, metrics.ece, metrics.score])
+def test_a_class_given_twice_is_one_error_naming_it(scorer):
+    # two columns of one class (frames joined by hand): nll, brier, ece and score failed with pandas'
+    # "Reindexing only valid with uniquely valued Index objects", accuracy scored the columns as two classes
+    probs = pd.concat([PROBS, PROBS[["A"]] * 0.0], axis=1)
+    with pytest.raises(ValueError, match="(probabilities|scores): column 'A' appears 2 times"):
+        scorer(probs, GOLD)

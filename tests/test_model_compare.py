@@ -10,6 +10,7 @@ from accord.datasets import AccordError, validate
 from accord.datasets.synthetic import make_synthetic
 from accord.models.comparison import COLUMNS, compare, heldout_loglik
 from accord.models.dawid_skene import DawidSkene
+from accord.models.base import RaterModel
 from accord.models.hierarchical_dawid_skene import HierarchicalDawidSkene
 
 
@@ -205,3 +206,109 @@ def test_heldout_loglik_of_each_judgment_does_not_depend_on_row_order(judgments)
     values = [pd.Series(heldout_loglik(DawidSkene, validate(t), folds=3),
                         index=pd.MultiIndex.from_arrays([t["pair_id"], t["annotator"]])) for t in (table, shuffled)]
     np.testing.assert_allclose(values[1].loc[values[0].index].to_numpy(), values[0].to_numpy(), rtol=1e-9)
+
+
+class _NoPointwise(DawidSkene):
+    """A rater model of one's own that says it has no per-judgment log-likelihood."""
+
+    method = "no-pointwise"
+
+    def _loglik_draws(self) -> np.ndarray:
+        raise NotImplementedError
+
+
+class _Forgot(DawidSkene):
+    """A rater model of one's own that leaves no ``_loglik`` (the base's default export)."""
+
+    method = "forgot"
+
+    def _loglik_draws(self) -> np.ndarray:
+        return RaterModel._loglik_draws(self)
+
+
+class _PerDrawOnly(DawidSkene):
+    """A rater model of one's own whose log-likelihood has no chain axis ([draws, judgments])."""
+
+    method = "per-draw-only"
+
+    def _loglik_draws(self) -> np.ndarray:
+        return super()._loglik_draws()[0]
+
+
+class _PerPair(DawidSkene):
+    """A rater model of one's own with a log-likelihood per pair, not per judgment."""
+
+    method = "per-pair"
+
+    def _loglik_draws(self) -> np.ndarray:
+        return super()._loglik_draws()[..., :self.encoded_.n_items]
+
+
+@pytest.mark.parametrize("model, said", [(_NoPointwise, "no per-judgment log-likelihood"),
+                                         (_Forgot, "no per-judgment log-likelihood"),
+                                         (_PerDrawOnly, r"has shape \(20, 600\), expected \(1, 20, 600\)"),
+                                         (_PerPair, r"has shape \(1, 20, 150\), expected \(1, 20, 600\)")])
+def test_a_model_without_a_pointwise_loglik_is_one_error_naming_it(judgments, model, said):
+    # compare (and to_arviz) failed with a bare NotImplementedError, "'_Forgot' object has no attribute '_loglik'",
+    # or az.compare's "The number of observations should be the same across all models", naming no model
+    with pytest.raises(AccordError, match=f"^{model.__name__}: .*{said}") as caught:
+        compare([DawidSkene(num_samples=20), model(num_samples=20)], judgments, k=0)
+    assert "\n" not in str(caught.value)
+    with pytest.raises(AccordError, match=f"^{model.__name__}: .*{said}"):
+        model(num_samples=20).fit(judgments).to_arviz()
+
+
+class _Impossible(DawidSkene):
+    """A rater model of one's own that gives one judgment (row 7) probability 0, or NaN, under some draws."""
+
+    method = "impossible"
+    value = -np.inf
+
+    def _loglik_draws(self) -> np.ndarray:
+        out = np.array(super()._loglik_draws())
+        out[:, ::2, 7] = self.value
+        return out
+
+
+@pytest.mark.parametrize("value", [-np.inf, np.nan])
+def test_a_pointwise_loglik_that_is_not_finite_is_one_error_naming_the_model_and_judgment(judgments, value):
+    # az.compare gave such a model a NaN elpd_loo and still a rank and half the stacking weight (0.5 / 0.5 beside
+    # a model with a finite elpd_loo); alone it was ranked 0 with weight 1
+    model = type("_Impossible", (_Impossible,), {"value": value})
+    pair, annotator = judgments.iloc[7][["pair_id", "annotator"]]
+    for models in ([DawidSkene(num_samples=20), model(num_samples=20)], [model(num_samples=20)]):
+        with pytest.raises(AccordError, match=f"^impossible:vb: .*not finite in 10 of 20 draws .*judgment 7 "
+                                              f"\\(pair '?{pair}'?, annotator '?{annotator}'?\\)") as caught:
+            compare(models, judgments, k=0)
+        assert "\n" not in str(caught.value)
+
+
+def test_loo_columns_are_az_compare_on_the_same_exports(judgments):
+    import warnings
+
+    import arviz as az
+
+    from accord.models.one_coin import OneCoinDawidSkene
+
+    names = ["ds", "one-coin", "gibbs", "map"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # a short MAP fit; Pareto k is read from the warning column here
+        fitted = [DawidSkene(num_samples=60).fit(judgments), OneCoinDawidSkene(num_samples=60).fit(judgments),
+                  DawidSkene(inference="gibbs", num_samples=30, num_warmup=20).fit(judgments),
+                  DawidSkene(inference="map", max_steps=100).fit(judgments)]
+        reference = az.compare({n: m.to_arviz() for n, m in zip(names[:3], fitted[:3])}, ic="loo")
+        alone = az.loo(fitted[0].to_arviz())
+    table = compare(fitted, judgments, k=0, names=names)
+    # the rows in az.compare's order, the MAP fit (one draw) last with no LOO columns
+    assert list(table.index) == [*reference.index, "map"]
+    for ours, theirs in [("loo_rank", "rank"), ("elpd_loo", "elpd_loo"), ("p_loo", "p_loo"),
+                         ("elpd_diff", "elpd_diff"), ("loo_se", "se"), ("loo_dse", "dse"), ("weight", "weight")]:
+        np.testing.assert_allclose(table.loc[reference.index, ours].astype(float), reference[theirs].astype(float),
+                                   err_msg=ours)
+    assert table.loc[reference.index, "loo_warning"].tolist() == reference["warning"].tolist()
+    assert table.loc["map", ["loo_rank", "elpd_loo", "weight"]].isna().all()
+    # one model alone: az.loo's numbers, rank 0 and all the weight
+    single = compare([fitted[0]], judgments, k=0).iloc[0]
+    assert single["elpd_loo"] == pytest.approx(alone.elpd_loo) and single["loo_se"] == pytest.approx(alone.se)
+    assert (single["loo_rank"], single["weight"], single["elpd_diff"]) == (0, 1, 0)
+

@@ -578,7 +578,10 @@ class RaterModel(Settings, ABC):
         """``[chains, draws, n_judgments]``: each judgment's log-likelihood given the other judgments of its pair (or
         of its rater, for models whose judgments share a latent by rater) under each draw, the terms PSIS-LOO needs
         (the non-factorised case of Bürkner, Gabry & Vehtari 2021)."""
-        return self._loglik
+        try:
+            return self._loglik
+        except AttributeError:  # a model of one's own that leaves none: to_arviz names it
+            raise NotImplementedError from None
 
     def _extra_coords(self) -> dict[str, Any]:
         return {}
@@ -618,7 +621,7 @@ class RaterModel(Settings, ABC):
         # posterior["utility"] -= ...``) rewrote the fitted model's posterior, and its predictions with it
         stats = getattr(self, "_sample_stats", None)
         idata = az.from_dict(posterior={name: np.array(value) for name, (value, _) in raw.items()},
-                            log_likelihood={"y": np.array(self._loglik_draws())},
+                            log_likelihood={"y": self._pointwise_loglik(raw)},
                             observed_data={"y": np.array(encoded.labels)},
                             sample_stats=None if stats is None else {k: np.array(v) for k, v in stats.items()},
                             coords=coords,
@@ -629,6 +632,26 @@ class RaterModel(Settings, ABC):
         for group in idata.groups():
             getattr(idata, group).attrs.update(method=self.method, inference=self.inference)
         return idata
+
+    def _pointwise_loglik(self, raw: dict[str, tuple[Any, list[str]]]) -> np.ndarray:
+        """A copy of :meth:`_loglik_draws` once it is what ``az.loo`` reads, ``[chains, draws, judgments]`` on the
+        posterior's draws; else one error naming the model. A model of one's own without it failed in compare as a
+        bare NotImplementedError or AttributeError, and one laid out otherwise ([draws, judgments], or per pair) as
+        az.compare's "The number of observations should be the same across all models", naming no model."""
+        name = type(self).__name__
+        try:
+            loglik = np.array(self._loglik_draws())
+        except NotImplementedError:
+            raise AccordError(f"{name}: no per-judgment log-likelihood (_loglik_draws), which the ArviZ export, "
+                              "az.loo / az.waic and compare's PSIS-LOO need") from None
+        n = self.encoded_.n_judgments
+        # on the posterior's chains and draws (a model of one's own may export no posterior variable: its own then)
+        chains_draws = np.shape(next(iter(raw.values()))[0])[:2] if raw else loglik.shape[:2]
+        if loglik.shape != (*chains_draws, n):
+            expected = f"({', '.join(map(str, chains_draws))}, {n})" if raw else f"(chains, draws, {n})"
+            raise AccordError(f"{name}: its per-judgment log-likelihood (_loglik_draws) has shape {loglik.shape}, "
+                              f"expected {expected}: chains and draws of the posterior, judgments of the fitted table")
+        return loglik
 
     def predictive_loglik(self, judgments: pd.DataFrame) -> np.ndarray:
         """``log p(y_n | training judgments)`` of each judgment of a new table: its posterior-predictive density,

@@ -97,6 +97,7 @@ def _loo_part(out: pd.DataFrame, fitted: list[RaterModel], labels: list[str]) ->
     for name, model in zip(labels, fitted):
         idata = model.to_arviz()
         if idata.posterior.sizes.get("draw", 1) * idata.posterior.sizes.get("chain", 1) > 1:
+            _check_finite(name, model, idata.log_likelihood["y"].values)
             idatas[name] = idata
     if not idatas:
         return
@@ -118,6 +119,21 @@ def _loo_part(out: pd.DataFrame, fitted: list[RaterModel], labels: list[str]) ->
         for source, column in renamed.items():
             out.loc[name, column] = row[source]
         out.loc[name, "loo_warning"] = bool(row["warning"])
+
+
+def _check_finite(name: str, model: RaterModel, loglik: np.ndarray) -> None:
+    """One error naming the model and the first judgment whose log-likelihood is -inf or NaN under some draw: PSIS-LOO
+    is undefined there, and az.compare still ranked such a model, with a NaN elpd_loo and a share of the weight."""
+    bad = ~np.isfinite(loglik.reshape(-1, loglik.shape[-1]))
+    judged = bad.any(axis=0)
+    if not judged.any():
+        return
+    j = int(np.flatnonzero(judged)[0])
+    encoded = model.encoded_
+    raise AccordError(f"{name}: its per-judgment log-likelihood is not finite in {int(bad[:, j].sum())} of "
+                      f"{bad.shape[0]} draws for judgment {j} (pair {encoded.item_index[encoded.items[j]]!r}, "
+                      f"annotator {encoded.worker_index[encoded.workers[j]]!r}), {int(judged.sum())} of the table's "
+                      "judgments in all: PSIS-LOO is undefined where a judgment's probability is 0 or NaN")
 
 
 def heldout_loglik(model: RaterModel | Callable[[], RaterModel], judgments: pd.DataFrame, *, folds: int = 5,
