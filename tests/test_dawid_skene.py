@@ -210,6 +210,26 @@ def test_item_correlation_tempers_overconfident_posteriors():
     assert np.allclose(log_odds(tempered_fixed), log_odds(plain_fixed) / 8.0, atol=1e-6)
 
 
+def test_the_calibration_drawn_on_a_share_of_a_large_table_does_not_follow_its_row_order(monkeypatch):
+    """Above ``max_judgments`` (200,000; lowered here) the calibration is chosen on a random share of the pairs,
+    which were drawn by their codes (first appearance in the rows): a shuffle of the rows of 300k judgments drew
+    other pairs (rho 0.0039 against 0.0, soft labels 0.005 apart). The draw follows the pair ids now."""
+    from functools import partial
+
+    from accord.models import _vb, dawid_skene
+
+    monkeypatch.setattr(dawid_skene, "select_item_calibration",
+                        partial(_vb.select_item_calibration, max_judgments=1500))
+    judgments, _ = item_difficulty(n_items=400)  # 6,000 judgments: a quarter of the pairs are drawn
+    shuffled = judgments.iloc[np.random.default_rng(3).permutation(len(judgments))].reset_index(drop=True)
+    fits = [DawidSkene().fit(table) for table in (judgments, shuffled)]
+    assert fits[0].item_correlation_ > 0.1  # the draw chose the calibration
+    assert fits[1].item_correlation_ == pytest.approx(fits[0].item_correlation_, abs=1e-9)
+    assert fits[1].vote_shrinkage_ == pytest.approx(fits[0].vote_shrinkage_, abs=1e-9)
+    first, second = fits[0].soft_labels_.probs, fits[1].soft_labels_.probs.loc[fits[0].soft_labels_.probs.index]
+    assert np.allclose(second.to_numpy(), first.to_numpy(), rtol=0, atol=1e-6)
+
+
 def test_item_correlation_stays_near_zero_without_correlated_errors(recovery_data):
     """Synthetic data are conditionally independent given the truth: "auto" stays at (nearly) plain Dawid-Skene."""
     model = DawidSkene().fit(recovery_data.judgments)

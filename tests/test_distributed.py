@@ -191,6 +191,47 @@ def test_two_gloo_processes_give_the_single_process_fit(tmp_path, launch, method
         assert single.item_correlation_ > 0  # the sharded choice of rho was exercised
 
 
+def test_two_processes_draw_the_calibration_pairs_a_single_process_draws(tmp_path, monkeypatch):
+    """Above ``max_judgments`` (200,000; lowered here, in both fits) the calibration is chosen on a random share of
+    the pairs, which each process drew by its own pairs' codes: another share than the single-process fit's, so
+    another rho and other soft labels. The draw follows the pair ids, the same in every process."""
+    from functools import partial
+
+    from accord.aggregate import make_method
+    from accord.datasets import validate
+    from accord.models import _vb, dawid_skene
+
+    # binary pairs of varying difficulty (the raters of a pair err together, so rho comes out above 0)
+    rng = np.random.default_rng(0)
+    n_items, n_raters = 200, 10
+    truth = rng.integers(0, 2, n_items)
+    easiness = rng.normal(1.5, 1.5, n_items)[:, None] * rng.uniform(0.8, 1.5, n_raters)[None, :]
+    labels = np.where(rng.random((n_items, n_raters)) < 1 / (1 + np.exp(-easiness)), truth[:, None], 1 - truth[:, None])
+    table = pd.DataFrame({"pair_id": np.repeat([f"p{i}" for i in range(n_items)], n_raters),
+                          "annotator": np.tile([f"w{j}" for j in range(n_raters)], n_items),
+                          "label": np.array(["A", "B"])[labels.ravel()]})
+    path = write_parquet(table.iloc[rng.permutation(len(table))], tmp_path / "judgments.parquet")  # 2,000
+    monkeypatch.setattr(dawid_skene, "select_item_calibration",
+                        partial(_vb.select_item_calibration, max_judgments=600))
+    single = make_method("dawid-skene").fit(validate(pd.read_parquet(path)))
+    assert single.item_correlation_ > 0  # the draw chose rho
+    launcher = tmp_path / "launch.py"  # the accord command with the same lowered threshold on every rank
+    launcher.write_text("import functools, sys\nfrom accord.models import _vb, dawid_skene\n"
+                        "dawid_skene.select_item_calibration = functools.partial(_vb.select_item_calibration, "
+                        "max_judgments=600)\nfrom accord.cli import main\nsys.exit(main())\n")
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "ACCORD_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
+    command = [*TORCHRUN[:-2], str(launcher), "aggregate", "--input", str(path), "--method", "dawid-skene",
+               "--output", str(tmp_path / "soft.parquet"), "--quiet"]
+    done = _run_or_stop(command, env, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "ranks: 2" in done.stdout
+    soft = pd.read_parquet(tmp_path / "soft.parquet")
+    expected = single.soft_labels_.to_frame().reset_index()
+    assert (soft.pair_id.to_numpy() == expected.pair_id.to_numpy()).all()
+    numbers = expected.select_dtypes("number").columns
+    assert np.allclose(soft[numbers].to_numpy(float), expected[numbers].to_numpy(float), rtol=0, atol=1e-6)
+
+
 def test_fit_across_processes_refuses_what_it_cannot_do(tmp_path, capsys):
     """One clear line and exit status 2, before any process is started."""
     from accord.cli import main

@@ -327,7 +327,7 @@ class DawidSkene(ConfusionModel, PyroRaterModel):
         rho, shrinkage = select_item_calibration(
             incidence, as_index(encoded.items), as_index(encoded.workers), as_index(encoded.labels), self._moments,
             correlation=fixed(self.item_correlation), shrinkage=fixed(self.vote_shrinkage), seed=self.seed,
-            all_reduce=self._all_reduce, **cavity)
+            item_ids=encoded.item_index, all_reduce=self._all_reduce, **cavity)
         self.item_correlation_, self.vote_shrinkage_ = rho, shrinkage
         self._item_temperature = design_effect(incidence, rho)
         self._vote_probs = torch.as_tensor(vote_fractions(encoded, 1e-3), device=self._torch_device)

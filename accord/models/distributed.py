@@ -11,8 +11,8 @@ quantity an iteration needs is either local to a pair or a sum over pairs:
   depend only on those sums, so every rank computes them identically (the same seed gives the same draws);
 - convergence is the largest change of any pair's probability, an ``all_reduce`` with ``MAX``;
 - the gold-free calibration (``DawidSkene``'s ``item_correlation`` and ``vote_shrinkage``) maximises a mean over
-  judgments, a sum of per-rank sums evaluated for every candidate value (above its subsampling threshold each rank
-  samples its own pairs, so there the choice is close to, not equal to, the single-process one).
+  judgments, a sum of per-rank sums evaluated for every candidate value (above its subsampling threshold a pair is
+  drawn by a hash of its id, so the ranks together draw the pairs a single process draws).
 
 So each rank holds its pairs' judgments and a copy of the rater-level state (``[W, K, L]`` Dirichlet parameters and
 draws), and the result is the single-process fit up to the order of floating-point sums. Pairs are assigned by a
