@@ -927,6 +927,27 @@ def test_combine_weights_name_attributes_holding_commas_and_equals_signs(weights
     assert saved["weights"] == expected
 
 
+@pytest.mark.parametrize(("names", "weights", "expected"), [
+    ([" x", "y"], " x=2,y=1", {" x": 2.0, "y": 1.0}),
+    (["x", " x"], " x=1,x=2", {"x": 2.0, " x": 1.0}),
+    (["x ", "y"], "y=1,x =-1", {"x ": -1.0, "y": 1.0}),
+    (["x", " x"], "x=1, x=2", {"x": 1.0, " x": 2.0}),
+    (["a", "b"], "a=1, b=2 ", {"a": 1.0, "b": 2.0})])  # spaces around a name the model lacks are still dropped
+def test_combine_weights_name_attributes_with_spaces_around_them_as_written(names, weights, expected, tmp_path,
+                                                                            capsys, monkeypatch):
+    """The ratings keep an attribute's name as written (" x" is the attribute " x"), but `accord combine --weights`
+    stripped every name: " x=2" was "unknown attribute(s) ['x']", so " x" could not be weighted. A name is now the
+    model's attribute as written, else the one it names without the spaces around it."""
+    from accord.reward.model import RewardModel
+
+    monkeypatch.setattr(RewardModel, "read_meta", staticmethod(lambda _: {
+        "task": "attributes", "attributes": {"names": names}}))
+    assert accord_main(["combine", str(tmp_path), "--method", "fixed", "--weights", weights, "--quiet"]) == 0, (
+        capsys.readouterr().err)
+    saved = json.loads((tmp_path / "reward_combination.json").read_text())
+    assert saved["weights"] == expected
+
+
 @pytest.mark.parametrize("weights", ["help", "help,ful", "plain=1,", "plain=x", "=1"])
 def test_combine_weights_that_do_not_parse_are_one_line_naming_the_flag(weights, tmp_path, capsys, monkeypatch):
     from accord.reward.model import RewardModel
