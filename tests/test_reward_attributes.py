@@ -226,6 +226,41 @@ def test_an_infinite_attribute_value_is_one_line_naming_its_row(table):
         attribute_labels(frame, attribute_spec(frame, meta))
 
 
+@pytest.mark.parametrize(("layout", "column", "count"), [("pairs", "p_chosen_help", "n_help"),
+                                                          ("pairs", "weight_help", "n_help"),
+                                                          ("responses", "help_mean", "help_n"),
+                                                          ("responses", "help_sd", "help_n")])
+def test_a_nan_label_is_masked_in_a_plain_table_and_in_a_cleaned_file_an_error_saying_how_to_mark_it(
+        layout, column, count, tmp_path):
+    """The README said NaN labels are masked, but a cleaned file refused one as "must be a probability in [0, 1]
+    (value: nan)" (or "must lie on the attribute's scale"): the layouts mark an unrated attribute by a count of 0
+    and an imputed value. A plain table masks a NaN label; a cleaned file's NaN is one line naming the file, column
+    and row, saying it is missing and how the layout marks it."""
+    from accord.aggregate import clean_attributes
+    from accord.datasets import validate_attributes
+    from accord.datasets.cleaned import write_with_provenance
+    from accord.reward.attributes import attribute_labels, attribute_spec, read_attribute_table
+
+    ratings = pd.DataFrame({"response_id": ["r1", "r1", "r2", "r2", "r3", "r3"], "annotator": ["a", "b"] * 3,
+                            "attribute": "help", "label": [1, 2, 3, 3, 0, 1], "prompt": "q",
+                            "response": ["x", "x", "y", "y", "z", "z"]})
+    result = clean_attributes(validate_attributes(ratings, scales=(0, 4)), method="attribute-mean")
+    table = (result.pairs if layout == "pairs" else result.responses).copy()
+    table[column] = table[column].astype(float)
+    table.loc[1, column] = np.nan
+    path = write_with_provenance(table, tmp_path / "cleaned.parquet", dict(table.attrs["accord"]))
+    with pytest.raises(ValidationError, match=rf"cleaned.parquet.*column '{column}', row 1: missing \(NaN\).*"
+                                              rf"{count} = 0") as caught:
+        read_attribute_table(path)
+    assert "\n" not in str(caught.value)
+    plain = table.copy()
+    plain.attrs = {}
+    frame, meta = read_attribute_table(plain)
+    if column in ("p_chosen_help", "help_mean"):  # the labels (a NaN weight is 1, a NaN sd 0)
+        labels = attribute_labels(frame, attribute_spec(frame, meta))[0]
+        assert np.isnan(labels[1]).all() and np.isfinite(np.delete(labels, 1, axis=0)).all()
+
+
 def test_an_attribute_without_any_rating_and_without_a_scale_is_one_line():
     # the scale was inferred from the ratings: floor(NaN) raised ValueError
     from accord.reward.attributes import attribute_spec, read_attribute_table
