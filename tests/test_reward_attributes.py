@@ -1051,6 +1051,32 @@ def test_combine_on_pairs_whose_weights_are_all_zero_is_one_line_naming_the_colu
     assert (saved.read_text() if saved.exists() else None) == before
 
 
+@pytest.mark.parametrize("method", ["fitted", "gating"])
+@pytest.mark.parametrize("tie", [{"p_chosen": 0.5, "p_tie": 0.0}, {"p_chosen": 0.0, "p_tie": 1.0}])
+def test_combine_on_pairs_whose_overall_labels_are_all_ties_is_one_line_naming_the_column(combinable, method, tie,
+                                                                                         tmp_path, capsys):
+    """`accord combine rm pairs --method fitted` on pairs whose every overall label is a tie saved weights of exactly
+    0 on every attribute (a combined reward constant for every response) with exit status 0 and no word: no pair
+    says which side is better. Now it is one line naming the file and the column; one preferred pair is enough."""
+    model_dir, _ = combinable
+    pairs = tmp_path / "ties.jsonl"
+    frame = attribute_pairs(8, seed=4).assign(**tie)
+    frame.to_json(pairs, orient="records", lines=True)
+    saved = Path(model_dir) / "reward_combination.json"
+    before = saved.read_text() if saved.exists() else None
+    capsys.readouterr()
+    assert accord_main(["combine", model_dir, str(pairs), "--method", method, "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("accord: error: ") and "'p_chosen'" in err and "tie" in err and str(pairs) in err, err
+    assert err.count("\n") == 1, err
+    assert (saved.read_text() if saved.exists() else None) == before
+    if method == "fitted":
+        preferred = frame.assign(p_chosen=[0.8] + [tie["p_chosen"]] * 7, p_tie=[0.0] + [tie["p_tie"]] * 7)
+        preferred.to_json(pairs, orient="records", lines=True)
+        assert accord_main(["combine", model_dir, str(pairs), "--method", method, "--quiet"]) == 0
+        assert any(w != 0 for w in json.loads(saved.read_text())["weights"].values())
+
+
 @pytest.mark.parametrize("column", [None, 2])
 def test_unpenalised_fitted_weights_that_do_not_exist_are_one_error_naming_alpha(column):
     """`accord combine --method fitted --alpha 0` (a penalty the help allows) on pairs whose overall labels the
