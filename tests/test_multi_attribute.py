@@ -329,6 +329,22 @@ class TestAttributeMean:
         result = clean_attributes(table, method="attribute-mean", pairs_path=tmp_path / "pairs.parquet")
         assert result.pairs["weight_help"].tolist() == [0.0] * len(result.pairs) and len(result.pairs) > 0
 
+    @pytest.mark.parametrize("scale", [(0, 1), (0, 4), (0, 100), (-3, 3)])
+    def test_items_unrated_on_an_attribute_only_one_item_has_are_as_uncertain_as_the_scale(self, scale) -> None:
+        # with one item rated on "score" nothing shows the spread between items: the others got sd 1.0 whatever
+        # the scale, an interval of +-1.6 points on a 0-100 scale
+        low, high = scale
+        table = pd.DataFrame({"response_id": ["r1", "r1", "r2", "r2", "r3", "r1"],
+                              "annotator": ["a", "b", "a", "b", "a", "a"], "attribute": ["help"] * 5 + ["score"],
+                              "label": [1, 3, 4, 4, 0, high], "scale_min": [0] * 5 + [low],
+                              "scale_max": [4] * 5 + [high]})
+        scores = AttributeMean().fit(table).scores_
+        uniform = np.arange(low, high + 1).std()  # the sd of a rating drawn uniformly from the scale's levels
+        assert scores.n["score"].tolist() == [1, 0, 0]
+        np.testing.assert_allclose(scores.sd["score"].iloc[1:], uniform, rtol=1e-12)
+        assert scores.reliability()["score"].iloc[1:].tolist() == [0.0, 0.0]  # the ratings say nothing of them
+        assert (scores.lower["score"] >= low).all() and (scores.upper["score"] <= high).all()
+
 
 class TestCleanedDataset:
     def test_round_trip_both_layouts(self, synthetic, tmp_path: Path) -> None:

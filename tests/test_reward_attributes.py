@@ -226,6 +226,41 @@ def test_an_infinite_attribute_value_is_one_line_naming_its_row(table):
         attribute_labels(frame, attribute_spec(frame, meta))
 
 
+@pytest.mark.parametrize(("layout", "column", "count"), [("pairs", "p_chosen_help", "n_help"),
+                                                          ("pairs", "weight_help", "n_help"),
+                                                          ("responses", "help_mean", "help_n"),
+                                                          ("responses", "help_sd", "help_n")])
+def test_a_nan_label_is_masked_in_a_plain_table_and_in_a_cleaned_file_an_error_saying_how_to_mark_it(
+        layout, column, count, tmp_path):
+    """The README said NaN labels are masked, but a cleaned file refused one as "must be a probability in [0, 1]
+    (value: nan)" (or "must lie on the attribute's scale"): the layouts mark an unrated attribute by a count of 0
+    and an imputed value. A plain table masks a NaN label; a cleaned file's NaN is one line naming the file, column
+    and row, saying it is missing and how the layout marks it."""
+    from accord.aggregate import clean_attributes
+    from accord.datasets import validate_attributes
+    from accord.datasets.cleaned import write_with_provenance
+    from accord.reward.attributes import attribute_labels, attribute_spec, read_attribute_table
+
+    ratings = pd.DataFrame({"response_id": ["r1", "r1", "r2", "r2", "r3", "r3"], "annotator": ["a", "b"] * 3,
+                            "attribute": "help", "label": [1, 2, 3, 3, 0, 1], "prompt": "q",
+                            "response": ["x", "x", "y", "y", "z", "z"]})
+    result = clean_attributes(validate_attributes(ratings, scales=(0, 4)), method="attribute-mean")
+    table = (result.pairs if layout == "pairs" else result.responses).copy()
+    table[column] = table[column].astype(float)
+    table.loc[1, column] = np.nan
+    path = write_with_provenance(table, tmp_path / "cleaned.parquet", dict(table.attrs["accord"]))
+    with pytest.raises(ValidationError, match=rf"cleaned.parquet.*column '{column}', row 1: missing \(NaN\).*"
+                                              rf"{count} = 0") as caught:
+        read_attribute_table(path)
+    assert "\n" not in str(caught.value)
+    plain = table.copy()
+    plain.attrs = {}
+    frame, meta = read_attribute_table(plain)
+    if column in ("p_chosen_help", "help_mean"):  # the labels (a NaN weight is 1, a NaN sd 0)
+        labels = attribute_labels(frame, attribute_spec(frame, meta))[0]
+        assert np.isnan(labels[1]).all() and np.isfinite(np.delete(labels, 1, axis=0)).all()
+
+
 def test_an_attribute_without_any_rating_and_without_a_scale_is_one_line():
     # the scale was inferred from the ratings: floor(NaN) raised ValueError
     from accord.reward.attributes import attribute_spec, read_attribute_table
@@ -927,6 +962,27 @@ def test_combine_weights_name_attributes_holding_commas_and_equals_signs(weights
     assert saved["weights"] == expected
 
 
+@pytest.mark.parametrize(("names", "weights", "expected"), [
+    ([" x", "y"], " x=2,y=1", {" x": 2.0, "y": 1.0}),
+    (["x", " x"], " x=1,x=2", {"x": 2.0, " x": 1.0}),
+    (["x ", "y"], "y=1,x =-1", {"x ": -1.0, "y": 1.0}),
+    (["x", " x"], "x=1, x=2", {"x": 1.0, " x": 2.0}),
+    (["a", "b"], "a=1, b=2 ", {"a": 1.0, "b": 2.0})])  # spaces around a name the model lacks are still dropped
+def test_combine_weights_name_attributes_with_spaces_around_them_as_written(names, weights, expected, tmp_path,
+                                                                            capsys, monkeypatch):
+    """The ratings keep an attribute's name as written (" x" is the attribute " x"), but `accord combine --weights`
+    stripped every name: " x=2" was "unknown attribute(s) ['x']", so " x" could not be weighted. A name is now the
+    model's attribute as written, else the one it names without the spaces around it."""
+    from accord.reward.model import RewardModel
+
+    monkeypatch.setattr(RewardModel, "read_meta", staticmethod(lambda _: {
+        "task": "attributes", "attributes": {"names": names}}))
+    assert accord_main(["combine", str(tmp_path), "--method", "fixed", "--weights", weights, "--quiet"]) == 0, (
+        capsys.readouterr().err)
+    saved = json.loads((tmp_path / "reward_combination.json").read_text())
+    assert saved["weights"] == expected
+
+
 @pytest.mark.parametrize("weights", ["help", "help,ful", "plain=1,", "plain=x", "=1"])
 def test_combine_weights_that_do_not_parse_are_one_line_naming_the_flag(weights, tmp_path, capsys, monkeypatch):
     from accord.reward.model import RewardModel
@@ -993,6 +1049,32 @@ def test_combine_on_pairs_whose_weights_are_all_zero_is_one_line_naming_the_colu
     err = capsys.readouterr().err
     assert err.startswith("accord: error: ") and "'weight'" in err and str(pairs) in err and err.count("\n") == 1, err
     assert (saved.read_text() if saved.exists() else None) == before
+
+
+@pytest.mark.parametrize("method", ["fitted", "gating"])
+@pytest.mark.parametrize("tie", [{"p_chosen": 0.5, "p_tie": 0.0}, {"p_chosen": 0.0, "p_tie": 1.0}])
+def test_combine_on_pairs_whose_overall_labels_are_all_ties_is_one_line_naming_the_column(combinable, method, tie,
+                                                                                         tmp_path, capsys):
+    """`accord combine rm pairs --method fitted` on pairs whose every overall label is a tie saved weights of exactly
+    0 on every attribute (a combined reward constant for every response) with exit status 0 and no word: no pair
+    says which side is better. Now it is one line naming the file and the column; one preferred pair is enough."""
+    model_dir, _ = combinable
+    pairs = tmp_path / "ties.jsonl"
+    frame = attribute_pairs(8, seed=4).assign(**tie)
+    frame.to_json(pairs, orient="records", lines=True)
+    saved = Path(model_dir) / "reward_combination.json"
+    before = saved.read_text() if saved.exists() else None
+    capsys.readouterr()
+    assert accord_main(["combine", model_dir, str(pairs), "--method", method, "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("accord: error: ") and "'p_chosen'" in err and "tie" in err and str(pairs) in err, err
+    assert err.count("\n") == 1, err
+    assert (saved.read_text() if saved.exists() else None) == before
+    if method == "fitted":
+        preferred = frame.assign(p_chosen=[0.8] + [tie["p_chosen"]] * 7, p_tie=[0.0] + [tie["p_tie"]] * 7)
+        preferred.to_json(pairs, orient="records", lines=True)
+        assert accord_main(["combine", model_dir, str(pairs), "--method", method, "--quiet"]) == 0
+        assert any(w != 0 for w in json.loads(saved.read_text())["weights"].values())
 
 
 @pytest.mark.parametrize("column", [None, 2])

@@ -22,7 +22,8 @@ class AttributeMean(ConstructorSettings):
     is: a single gold label per item is taken as given). Every rater counts the same: no leniency, no noise, no
     pooling across attributes. The interval is ``mean +- z sd``,
     clipped to the scale. An item without ratings on an attribute gets the attribute's mean over items and the
-    between-item sd, with ``n = 0``. Comparisons use the means as the latent scale (P(A better) =
+    between-item sd (when a single item is rated on it, the sd of a rating uniform over the scale's levels), with
+    ``n = 0``. Comparisons use the means as the latent scale (P(A better) =
     ``Phi((mean_A - mean_B) / sqrt(sd_A^2 + sd_B^2))``; for a preference attribute of pairs, P(A better) =
     ``Phi(-mean / sd)``).
 
@@ -65,7 +66,12 @@ class AttributeMean(ConstructorSettings):
         # no item rated twice (e.g. one gold label per item): nothing to estimate a spread from, ratings taken as given
         pooled = np.sqrt(np.divide(within.sum(0), degrees, out=np.zeros(n_attr), where=degrees > 0))
         grand = np.array([mean[rated[:, a], a].mean() if rated[:, a].any() else 0.0 for a in range(n_attr)])
-        between = np.array([mean[rated[:, a], a].std() if rated[:, a].sum() > 1 else 1.0 for a in range(n_attr)])
+        # one rated item shows no spread between items: an unrated item is then as uncertain as a rating drawn
+        # uniformly from the scale's levels (a fixed 1.0 was overconfident on a 0-100 scale, too wide on 0-1)
+        levels_on_scale = (codes.highs - codes.lows + 1).astype(float)
+        uniform = np.sqrt((levels_on_scale ** 2 - 1) / 12)
+        between = np.array([mean[rated[:, a], a].std() if rated[:, a].sum() > 1 else uniform[a]
+                            for a in range(n_attr)])
         mean = codes.lows.astype(float)[None, :] + np.where(rated, mean, grand[None, :])
         sd = np.where(rated, pooled[None, :] / np.sqrt(np.maximum(counts, 1.0)), between[None, :])
         z = float(ndtri(0.5 + self.interval / 2))

@@ -79,6 +79,9 @@ def check_attribute_cleaned(frame: pd.DataFrame, meta: dict[str, Any], source: s
     properties = list(meta.get("property_attributes") or [])
     _require(frame, [*(f"{p}_{a}" for a in preference for p in ("p_chosen", "weight", "n")),
                      *(f"{a}_{s}" for a in properties for s in ("mean", "sd", "n"))], source)
+    for attribute in preference:
+        for column in (f"p_chosen_{attribute}", f"weight_{attribute}"):
+            _refuse_missing(frame, column, f"n_{attribute}", source)
     for column in (*(f"p_chosen_{a}" for a in preference), *(f"weight_{a}" for a in preference)):
         values = pd.to_numeric(frame[column], errors="coerce").to_numpy(dtype=float)
         bad = ~np.isfinite(values) | (values < 0) | (values > 1)
@@ -124,10 +127,22 @@ def _require(frame: pd.DataFrame, columns: list[str], source: str | None) -> Non
                                   column=column)
 
 
+def _refuse_missing(frame: pd.DataFrame, column: str, count: str, source: str | None) -> None:
+    """A missing value is its own error: plain tables mask a NaN label, and "must lie on the scale (value: nan)"
+    did not say that these layouts mark an unrated attribute otherwise."""
+    missing = frame[column].isna().to_numpy()
+    if missing.any():
+        row = int(np.flatnonzero(missing)[0])
+        raise ValidationError(f"missing (NaN): a cleaned multi-attribute dataset marks an attribute without a rating "
+                              f"by {count} = 0 and an imputed value", source=source, column=column, row=row)
+
+
 def _check_scores(frame: pd.DataFrame, attributes: list[str], scales: dict[str, Any], source: str | None,
                   suffixes: tuple[str, ...] = ("mean", "lower", "upper")) -> None:
     for attribute in attributes:
         low, high = scales[attribute]
+        for suffix in (*suffixes, "sd"):
+            _refuse_missing(frame, f"{attribute}_{suffix}", f"{attribute}_n", source)
         for suffix in suffixes:
             column = f"{attribute}_{suffix}"
             values = pd.to_numeric(frame[column], errors="coerce").to_numpy(dtype=float)

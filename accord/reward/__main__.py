@@ -21,6 +21,7 @@ import os
 import sys
 import types
 import typing
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -249,7 +250,7 @@ def _combine(args: argparse.Namespace) -> None:
     meta = RewardModel.read_meta(args.model_dir)
     if meta.get("task") != "attributes":
         raise AccordError(f"{args.model_dir}: not a multi-attribute reward model (train it with --task attributes)")
-    weights = _weights(args.weights) if args.weights else None
+    weights = _weights(args.weights, meta["attributes"]["names"]) if args.weights else None
     if args.method == "fixed" and not weights:
         raise AccordError("--method fixed needs --weights attribute=weight,...")
     if args.method == "fixed":
@@ -275,10 +276,12 @@ def _combine(args: argparse.Namespace) -> None:
               "--method fixed --weights ...) to measure them", file=sys.stderr)
 
 
-def _weights(text: str) -> dict[str, float]:
+def _weights(text: str, attributes: Sequence[str]) -> dict[str, float]:
     """``--weights a=w,...``: each weight is the number after the last '=' of its piece, and a piece without one is
     part of the next attribute's name (a name is any text: splitting at every ',' and the first '=' left "help,ful"
-    and "a=b" no way to be weighted)."""
+    and "a=b" no way to be weighted). A name is the model's attribute as written (the ratings keep spaces around a
+    name, so stripping left " x" no way to be weighted), else, stripped of spaces, the one it names ("a=1, b=2")."""
+    known = set(attributes)
     weights: dict[str, float] = {}
     pending: list[str] = []
     for part in text.split(","):
@@ -290,7 +293,7 @@ def _weights(text: str) -> dict[str, float]:
             number = None
         if number is None:
             continue
-        name = name.strip()
+        name = name if name in known else name.strip()
         if name in weights:  # the last of the two weights won, unsaid
             raise AccordError(f"--weights: attribute '{name}' is given twice; give each attribute once")
         weights[name] = number

@@ -346,6 +346,13 @@ def fit_combination(model_dir: str | Path, pairs: Any, method: str = "fitted", *
         raise ValidationError(f"every pair has weight 0, so the {method} combination learns nothing from them: give "
                               "pairs with weights > 0", source=None if isinstance(pairs, pd.DataFrame) else str(pairs),
                               column="weight")
+    weighted = frame["weight"].to_numpy(dtype=float) > 0
+    tied = np.abs((frame["p_chosen"] + 0.5 * frame["p_tie"]).to_numpy(dtype=float) - 0.5) < 1e-12
+    if method != "fixed" and tied[weighted].all():
+        # no pair prefers a side: the fitted weights came out exactly 0 (a constant combined reward), with exit 0
+        raise ValidationError(f"every pair's overall label is a tie (p_chosen + p_tie / 2 = 0.5), so the {method} "
+                              "combination learns nothing from them: give pairs where one side is preferred",
+                              source=None if isinstance(pairs, pd.DataFrame) else str(pairs), column="p_chosen")
     if model is None:
         model, tokenizer = load_model(model_dir, device)
     encoder = _encoder(model, tokenizer, None)

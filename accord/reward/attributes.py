@@ -17,8 +17,8 @@ layouts, and trains a head of ``K`` outputs on it:
   :func:`gaussian_nll_loss`: the label's own variance ``(sd / half-width)^2`` (plus a small floor) is the noise
   variance, so an uncertain mean counts less; with ``--uncertainty-head`` the model's predicted variance is added.
 
-Missing labels are masked: a NaN label, or a count ``n_<a>`` / ``<a>_n`` of 0 (the cleaned layouts impute such
-values; they carry no rating). The loss of attribute ``a`` is averaged over the examples rated on ``a`` in the whole
+Missing labels are masked: a count ``n_<a>`` / ``<a>_n`` of 0 (the cleaned layouts impute such values, and refuse
+a NaN one: they carry no rating), or a NaN label in a plain table. The loss of attribute ``a`` is averaged over the examples rated on ``a`` in the whole
 optimisation step (:meth:`AttributesTask.step_context` counts them), so a rarely rated attribute is not drowned by
 a frequent one and the gradient does not depend on how the step is split; the ``K`` attribute losses are averaged.
 
