@@ -132,6 +132,28 @@ def plan_sequences(posterior: Any, pairs: torch.Tensor, options: torch.Tensor, r
     ``[N, J]`` (-1 where the sequence stopped) and the marginal information gain of each slot ``[N, J]`` (nats),
     given the judgments before it.
     """
+    if fixed is None or fixed.shape[1] == 0:
+        return _plan_rows(posterior, pairs, options, reusable, cost, n_pools, max_per_pair, fixed)
+    chosen = torch.full((options.shape[0], max_per_pair), -1, dtype=torch.long)
+    gains = torch.zeros(options.shape[0], max_per_pair, dtype=torch.float64)
+    # the pairs grouped by how many judgments they hold already, each group's joint of outcomes enumerated over its
+    # own judgments: in one block every pair's was padded to the most any pair held plus the most room any pair had
+    # (a capacity-cut round of binary labels: 2^6 outcomes a pair where 2^3 are possible, most of its time)
+    placed = (fixed >= 0).sum(1)
+    for count in torch.unique(placed).tolist():
+        if count >= max_per_pair:  # no room: nothing to plan
+            continue
+        rows = torch.nonzero(placed == count).squeeze(1)
+        chosen[rows], gains[rows] = _plan_rows(posterior, pairs[rows], options[rows], reusable[rows], cost[rows],
+                                               n_pools, max_per_pair, _compact(fixed[rows]))
+    return chosen, gains
+
+
+def _plan_rows(posterior: Any, pairs: torch.Tensor, options: torch.Tensor, reusable: torch.Tensor,
+               cost: torch.Tensor, n_pools: int, max_per_pair: int,
+               fixed: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """:func:`plan_sequences` of rows planned together: the joint of outcomes has a column for each column of
+    ``fixed`` and each slot any row has room for (a row's padded with impossible outcomes where it has none)."""
     n_all, o = options.shape
     fixed = torch.full((n_all, 0), -1, dtype=torch.long) if fixed is None else fixed
     chosen = torch.full((n_all, max_per_pair), -1, dtype=torch.long)
