@@ -9,7 +9,8 @@ runs the same on several processes).
 
 Every :class:`accord.reward.RewardConfig` field is a flag (``--batch-size``, ``--loss``, ``--no-packing``, ...), with
 the field's help text, default and choices in ``accord train -h``. Problems with the input print one line and exit
-with status 2; an interrupt (Ctrl-C) prints one line saying what was kept and exits with status 130.
+with status 2; an interrupt (Ctrl-C) prints one line saying what was kept and exits with status 130 (143 after a
+SIGTERM, which a cluster scheduler sends to pre-empt a job: it is taken as Ctrl-C).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import argparse
 import contextlib
 import dataclasses
 import os
+import signal
 import sys
 import types
 import typing
@@ -347,11 +349,11 @@ def main(argv: list[str] | None = None, prog: str = "accord") -> int:
         return EXIT_USAGE
     except TrainingInterrupted as stopped:
         print(str(stopped), file=sys.stderr)
-        return EXIT_INTERRUPTED
-    except KeyboardInterrupt:
+        return 128 + stopped.signum  # 130 after Ctrl-C, 143 after SIGTERM, as a shell reports a process they end
+    except KeyboardInterrupt as stopped:
         when = " before training started" if args.command == "train" else ""
         print(f"interrupted{when}: nothing written", file=sys.stderr)
-        return EXIT_INTERRUPTED
+        return 128 + getattr(stopped, "signum", signal.SIGINT)
     return 0
 
 
