@@ -1446,3 +1446,45 @@ def test_sigterm_stops_at_the_step_s_end_with_a_checkpoint_and_resumes_to_an_uni
     finally:
         signal.signal(signal.SIGTERM, previous)
 
+
+@pytest.mark.parametrize("during", ["callbacks", "logging"])
+def test_a_ctrl_c_during_the_last_step_s_logging_or_callbacks_is_honoured(workspace, monkeypatch, during):
+    """Was: Ctrl-C while the last step logged or ran the callbacks was dropped (the loop had read the request
+    before them, and stopped its handling with the loop): the run evaluated, saved the model and reported it finished.
+    Now it stops as Ctrl-C while the finished run evaluates or saves does: a checkpoint of the last step, no model,
+    TrainingInterrupted saying the interrupt came after the last step; the resumed run only evaluates and saves, and
+    its log and weights are an uninterrupted run's."""
+    from accord.reward.trainer import TrainingInterrupted
+
+    frame = synthetic_pairs(24, seed=24)
+    common = dict(model=workspace["bert"], batch_size=8, max_steps=3, logging_steps=1)
+    straight = config(workspace, f"late-ctrl-c-straight-{during}", **common)
+    RewardTrainer(straight, train_data=frame, eval_data=frame).train()
+
+    def ctrl_c(trainer, state=None):
+        if trainer.global_step == 3:
+            os.kill(os.getpid(), signal.SIGINT)  # asks to stop at the step's end
+
+    name = f"late-ctrl-c-{during}"
+    callbacks = [ctrl_c] if during == "callbacks" else []
+    with monkeypatch.context() as patched:
+        if during == "logging":
+            real_log = RewardTrainer._log
+
+            def logged_then_ctrl_c(self, record):
+                real_log(self, record)
+                if "loss" in record:
+                    ctrl_c(self)
+            patched.setattr(RewardTrainer, "_log", logged_then_ctrl_c)
+        with pytest.raises(TrainingInterrupted, match="^interrupted after the last training step: saved a "
+                                                      "resumable checkpoint to .*only evaluates and saves") as stopped:
+            RewardTrainer(config(workspace, name, **common), train_data=frame, eval_data=frame,
+                          callbacks=callbacks).train()
+    out = workspace["root"] / name
+    assert stopped.value.checkpoint == out / "checkpoints" / "step-0000003"
+    assert not (out / "reward_model.json").exists()
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    RewardTrainer(config(workspace, name, resume_from="latest", **common), train_data=frame, eval_data=frame).train()
+    assert _logged(out) == _logged(Path(straight.output_dir))
+    a, b = final_weights(straight.output_dir), final_weights(out)
+    assert all(torch.equal(a[key], b[key]) for key in a)

@@ -426,8 +426,10 @@ class RewardTrainer:
             peak = torch.cuda.max_memory_allocated(device) / 2**20 if device.type == "cuda" else None
             try:
                 # from here an interrupt stops at once (the evaluation is done again on resume), SIGTERM as Ctrl-C:
-                # SIGTERM's default ended the run while it evaluated or saved, with no checkpoint of its last step
-                interrupt.at_once()
+                # SIGTERM's default ended the run while it evaluated or saved, with no checkpoint of its last step.
+                # One asked since the last step's end was checked stops here too (one process: several would
+                # have to agree on it, as they do at a logging step)
+                interrupt.at_once(pending=acc.num_processes == 1)
                 eval_metrics = None
                 if self.eval_data is not None:
                     eval_metrics = self.evaluate(progress=cfg.progress)
@@ -544,9 +546,14 @@ class RewardTrainer:
                 saved = self.save_checkpoint()
             for callback in self.callbacks:
                 callback(self, {"step": self.global_step, "loss": last_loss, "lr": lr})
+            # one process: an interrupt asked while this step logged, evaluated, saved or ran the callbacks stops at
+            # this step too (at the last step it was dropped: the run evaluated, saved and said it had finished)
+            stop = stop or (world == 1 and interrupt.requested)
             if stop:
                 bar.close()
                 checkpoint = saved or self.save_checkpoint()
+                if self.global_step == self.total_steps:
+                    raise self._interrupted_after_training(checkpoint, interrupt.signum)
                 raise TrainingInterrupted(f"interrupted at step {self.global_step} of {self.total_steps}: saved a "
                                           f"resumable checkpoint to {checkpoint} (continue with --resume-from "
                                           f"latest)", checkpoint, interrupt.signum)
@@ -1006,9 +1013,12 @@ class _InterruptFlag:
             raise _keyboard_interrupt(self.signum)
         self.requested = True
 
-    def at_once(self) -> None:
-        """From now on an interrupt raises ``KeyboardInterrupt`` at once."""
+    def at_once(self, *, pending: bool) -> None:
+        """From now on an interrupt raises ``KeyboardInterrupt`` at once; one already asked does now if
+        ``pending``."""
         self.deferred = False
+        if pending and self.requested:
+            raise _keyboard_interrupt(self.signum)
 
     def __exit__(self, *exc: Any) -> None:
         for signum, previous in self.previous.items():
