@@ -1036,3 +1036,32 @@ def test_fixed_weights_that_are_all_zero_are_one_line_naming_the_flag(combinable
         saved.unlink()
     else:
         saved.write_text(before)
+
+
+def test_a_full_disk_while_combine_writes_is_one_line_and_keeps_the_earlier_combination(bert, tmp_path, capsys,
+                                                                                        monkeypatch):
+    """Was: a full disk (ENOSPC) while `accord combine` wrote reward_combination.json was a pathlib traceback ending
+    in "OSError: [Errno 28] No space left on device". Now it is one line naming the file, exit 2; the earlier
+    combination stays as it was and no temporary file is left."""
+    import errno
+
+    cfg = config(bert, tmp_path, "combined", max_steps=2)
+    RewardTrainer(cfg, train_data=attribute_pairs(16, seed=7)).train()
+    model = Path(cfg.output_dir)
+    assert accord_main(["combine", str(model), "--method", "fixed", "--weights", "helpful=1", "--quiet"]) == 0
+    before = {path.name: path.read_bytes() for path in model.iterdir() if path.is_file()}
+    written = Path.write_text
+
+    def no_space(self, text, *args, **kwargs):
+        if not self.name.startswith(".reward_combination.json."):
+            return written(self, text, *args, **kwargs)
+        written(self, text[:len(text) // 2], *args, **kwargs)
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(Path, "write_text", no_space)
+    capsys.readouterr()
+    assert accord_main(["combine", str(model), "--method", "fixed", "--weights", "helpful=2", "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert err == (f"accord: error: file {model / 'reward_combination.json'}: cannot write it: No space left on "
+                   "device\n"), err
+    assert {path.name: path.read_bytes() for path in model.iterdir() if path.is_file()} == before

@@ -517,10 +517,13 @@ def _write_table(table: Any, path: Path) -> None:
 def _writing_out(path: str | Path) -> Any:
     """An OSError while --out is written (a full disk) as one line naming it: was a pandas or pathlib traceback
     ending in "OSError: [Errno 28] No space left on device", naming no file (atomic_path leaves nothing there)."""
+    from accord.datasets.io import WriteError
+
     try:
         yield
-    except OSError as err:
-        raise AccordError(f"--out {path}: cannot write it: {err.strerror or err}") from err
+    except (OSError, WriteError) as err:  # WriteError: atomic_path's, which named the file but not the flag
+        cause = err.reason if isinstance(err, WriteError) else err
+        raise AccordError(f"--out {path}: cannot write it: {cause.strerror or cause}") from err
 
 
 if __name__ == "__main__":

@@ -57,7 +57,7 @@ import torch
 
 from accord._session import seed_everything
 from accord.datasets.errors import AccordError, SettingError, SettingWarning
-from accord.datasets.io import atomic_path, check_output_folder, json_text
+from accord.datasets.io import WriteError, atomic_path, check_output_folder, json_text
 from accord.reward.calibration import CALIBRATION_KEY
 from accord.reward.config import QUOTE, RewardConfig, assigned, refused
 from accord.reward.data import TokenizedPairs, ensure_pad_token, length_grouped_batches, warn_cut
@@ -476,8 +476,9 @@ class RewardTrainer:
         [Errno 28] No space left on device", naming neither the folder nor what was kept."""
         try:
             yield
-        except OSError as err:
-            said = f"{what}: {err.strerror or err}"
+        except (OSError, WriteError) as err:  # WriteError: atomic_path's, which named only the file
+            cause = err.reason if isinstance(err, WriteError) else err
+            said = f"{what}: {cause.strerror or cause}"
             if resume:
                 latest = self.latest_checkpoint()
                 said += (f"; the last resumable checkpoint is {latest} (continue with --resume-from latest once it "
