@@ -100,7 +100,10 @@ def _wait_for(predicate, process: subprocess.Popen, what: str, timeout: float = 
         time.sleep(0.05)
 
 
-def test_sigint_saves_a_resumable_checkpoint_and_exits_130(workspace, tmp_path):
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_sigint_saves_a_resumable_checkpoint_and_exits_130(workspace, tmp_path, signum):
+    """Ctrl-C (SIGINT) and a scheduler's pre-emption (SIGTERM, which killed the run with no checkpoint) alike: the
+    step ends, a checkpoint is saved, and the command exits with 128 + the signal (130, 143)."""
     out = tmp_path / "interrupted"
     command = [sys.executable, "-m", "accord.cli", "train", "--model", workspace["bert"], "--train-path",
                workspace["data"], "--output-dir", str(out), "--max-steps", "100000", "--batch-size", "8",
@@ -109,10 +112,10 @@ def test_sigint_saves_a_resumable_checkpoint_and_exits_130(workspace, tmp_path):
     process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     metrics = out / "metrics.jsonl"
     _wait_for(lambda: metrics.exists() and len(metrics.read_text().splitlines()) >= 2, process, "two steps")
-    process.send_signal(signal.SIGINT)
+    process.send_signal(signum)
     _, err = process.communicate(timeout=120)
     err = err.decode()
-    assert process.returncode == 130, err
+    assert process.returncode == 128 + signum, err
     assert "Traceback" not in err
     line = err.strip().splitlines()[-1]
     match = re.fullmatch(r"interrupted at step (\d+) of 100000: saved a resumable checkpoint to (.+) \(continue "
