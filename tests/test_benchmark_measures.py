@@ -18,6 +18,7 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+from accord.datasets import AccordError
 from tests.conftest import shared_data_or_skip
 from tests.test_benchmark_stats import fake_reward_training, load_script
 
@@ -314,7 +315,7 @@ def test_a_reward_run_stopped_while_writing_keeps_the_seeds_written_before(proce
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(pd.DataFrame, "to_csv", stopped_on_the_second_seed)
-    with pytest.raises(OSError, match="No space"):
+    with pytest.raises(AccordError, match="a.reward.csv: cannot write it: No space"):
         process_rewards.main(["--sections", "reward", "--backbone", "tiny", "--seeds", "0,1",
                               "--output", str(tmp_path / "a.csv")])
     monkeypatch.setattr(pd.DataFrame, "to_csv", written)
@@ -343,7 +344,7 @@ def test_reward_quality_stopped_while_writing_keeps_the_losses_written_before(mo
 
     monkeypatch.setattr(Path, "write_text", stopped_on_the_second_loss)
     out = tmp_path / "results.json"
-    with pytest.raises(OSError, match="No space"):
+    with pytest.raises(AccordError, match="results.json: cannot write it: No space"):
         script.main(["--data-dir", str(data), "--losses", "bradley_terry,weighted_soft_bce", "--train-pairs", "50",
                      "--test-pairs", "50", "--out", str(out), "--work-dir", str(tmp_path / "runs")])
     monkeypatch.setattr(Path, "write_text", written)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -94,7 +95,7 @@ def test_failed_write_keeps_the_old_file(cleaned, tmp_path, monkeypatch):
         raise OSError("disk full")
 
     monkeypatch.setattr(pq, "write_table", explode)
-    with pytest.raises(OSError):
+    with pytest.raises(AccordError, match=f"^file {re.escape(str(path))}: cannot write it: disk full$"):
         write_cleaned(cleaned.iloc[:1], path)
     assert path.read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["clean.parquet"]

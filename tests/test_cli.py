@@ -1784,3 +1784,35 @@ def test_pairs_output_of_responses_that_share_no_prompt_names_the_flag_before_th
 
     with pytest.raises(AccordError, match="pairs_path: there are no pairs to write"):  # the library, before the fit
         clean_attributes(pd.read_csv(source), method="attribute-mean", pairs_path=tmp_path / "pairs.parquet")
+
+
+@pytest.mark.parametrize("dies", ["output", "annotators"])
+def test_a_full_disk_while_aggregate_writes_is_one_line_naming_the_file_and_keeps_the_earlier_files(
+        tmp_path, monkeypatch, capsys, dies):
+    """Was: a full disk (ENOSPC) while `accord aggregate` wrote --output or --annotators was a pandas traceback
+    ending in "OSError: [Errno 28] No space left on device", naming no file (or the temporary one). Now it is one
+    line naming the file, exit 2; the earlier files stay as they were and no temporary file is left."""
+    import errno
+
+    source = tmp_path / "judgments.csv"
+    GOOD.to_csv(source, index=False)
+    output, raters = tmp_path / "out" / "soft.csv", tmp_path / "out" / "raters.csv"
+    argv = ["aggregate", "--input", str(source), "--method", "dawid-skene", "--output", str(output),
+            "--annotators", str(raters)]
+    assert main(argv) == 0
+    earlier = {path.name: path.read_bytes() for path in (tmp_path / "out").iterdir()}
+    failing = {"output": output, "annotators": raters}[dies]
+    written = pd.DataFrame.to_csv
+
+    def no_space(frame, path=None, **kwargs):  # half the file, then the disk is full
+        if path is None or not Path(path).name.startswith(f".{failing.name}."):
+            return written(frame, path, **kwargs)
+        Path(path).write_text(written(frame, None, **kwargs)[:20])
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(pd.DataFrame, "to_csv", no_space)
+    capsys.readouterr()
+    assert main(argv + ["--seed", "1"]) == 2
+    err = capsys.readouterr().err
+    assert err == f"accord: error: file {failing}: cannot write it: No space left on device\n", err
+    assert {path.name: path.read_bytes() for path in (tmp_path / "out").iterdir()} == earlier

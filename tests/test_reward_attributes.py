@@ -1133,3 +1133,32 @@ def test_fitted_weights_on_a_nan_input_say_so_not_that_a_penalty_is_missing(what
     with pytest.raises(AccordError, match="finite") as caught:
         FittedWeights(["a", "b"], alpha=1.0).fit(inputs["differences"], inputs["target"], inputs["weight"])
     assert not isinstance(caught.value, SettingError) and "\n" not in str(caught.value)
+
+
+def test_a_full_disk_while_combine_writes_is_one_line_and_keeps_the_earlier_combination(bert, tmp_path, capsys,
+                                                                                        monkeypatch):
+    """Was: a full disk (ENOSPC) while `accord combine` wrote reward_combination.json was a pathlib traceback ending
+    in "OSError: [Errno 28] No space left on device". Now it is one line naming the file, exit 2; the earlier
+    combination stays as it was and no temporary file is left."""
+    import errno
+
+    cfg = config(bert, tmp_path, "combined", max_steps=2)
+    RewardTrainer(cfg, train_data=attribute_pairs(16, seed=7)).train()
+    model = Path(cfg.output_dir)
+    assert accord_main(["combine", str(model), "--method", "fixed", "--weights", "helpful=1", "--quiet"]) == 0
+    before = {path.name: path.read_bytes() for path in model.iterdir() if path.is_file()}
+    written = Path.write_text
+
+    def no_space(self, text, *args, **kwargs):
+        if not self.name.startswith(".reward_combination.json."):
+            return written(self, text, *args, **kwargs)
+        written(self, text[:len(text) // 2], *args, **kwargs)
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(Path, "write_text", no_space)
+    capsys.readouterr()
+    assert accord_main(["combine", str(model), "--method", "fixed", "--weights", "helpful=2", "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert err == (f"accord: error: file {model / 'reward_combination.json'}: cannot write it: No space left on "
+                   "device\n"), err
+    assert {path.name: path.read_bytes() for path in model.iterdir() if path.is_file()} == before

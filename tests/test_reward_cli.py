@@ -100,7 +100,10 @@ def _wait_for(predicate, process: subprocess.Popen, what: str, timeout: float = 
         time.sleep(0.05)
 
 
-def test_sigint_saves_a_resumable_checkpoint_and_exits_130(workspace, tmp_path):
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_sigint_saves_a_resumable_checkpoint_and_exits_130(workspace, tmp_path, signum):
+    """Ctrl-C (SIGINT) and a scheduler's pre-emption (SIGTERM, which killed the run with no checkpoint) alike: the
+    step ends, a checkpoint is saved, and the command exits with 128 + the signal (130, 143)."""
     out = tmp_path / "interrupted"
     command = [sys.executable, "-m", "accord.cli", "train", "--model", workspace["bert"], "--train-path",
                workspace["data"], "--output-dir", str(out), "--max-steps", "100000", "--batch-size", "8",
@@ -109,10 +112,10 @@ def test_sigint_saves_a_resumable_checkpoint_and_exits_130(workspace, tmp_path):
     process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     metrics = out / "metrics.jsonl"
     _wait_for(lambda: metrics.exists() and len(metrics.read_text().splitlines()) >= 2, process, "two steps")
-    process.send_signal(signal.SIGINT)
+    process.send_signal(signum)
     _, err = process.communicate(timeout=120)
     err = err.decode()
-    assert process.returncode == 130, err
+    assert process.returncode == 128 + signum, err
     assert "Traceback" not in err
     line = err.strip().splitlines()[-1]
     match = re.fullmatch(r"interrupted at step (\d+) of 100000: saved a resumable checkpoint to (.+) \(continue "
@@ -1312,3 +1315,31 @@ def test_a_full_disk_while_writing_out_is_one_line_naming_the_file(workspace, tm
     err = capsys.readouterr().err.strip()
     assert err == f"accord: error: --out {out}: cannot write it: No space left on device", err
     assert not out.exists() and [path.name for path in tmp_path.iterdir() if path.name.startswith(".")] == []
+
+
+def test_a_full_disk_while_calibrate_rewrites_the_model_s_record_is_one_line_and_keeps_it(workspace, plain_model,
+                                                                                           tmp_path, capsys,
+                                                                                           monkeypatch):
+    """Was: a full disk (ENOSPC) while `accord calibrate` rewrote the model's reward_model.json with the fitted
+    temperature was a pathlib traceback ending in "OSError: [Errno 28] No space left on device". Now it is one line
+    naming the file, exit 2; the file stays as it was (uncalibrated) and no temporary file is left."""
+    import errno
+    import shutil
+
+    model = tmp_path / "rm"
+    shutil.copytree(plain_model, model)
+    before = {path.name: path.read_bytes() for path in model.iterdir()}
+    written = Path.write_text
+
+    def no_space(self, text, *args, **kwargs):
+        if not self.name.startswith(".reward_model.json."):
+            return written(self, text, *args, **kwargs)
+        written(self, text[:len(text) // 2], *args, **kwargs)
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(Path, "write_text", no_space)
+    capsys.readouterr()
+    assert accord_main(["calibrate", str(model), workspace["data"], "--quiet"]) == 2
+    err = [line for line in capsys.readouterr().err.splitlines() if not line.startswith("accord: warning:")]
+    assert err == [f"accord: error: file {model / 'reward_model.json'}: cannot write it: No space left on device"], err
+    assert {path.name: path.read_bytes() for path in model.iterdir()} == before

@@ -801,7 +801,7 @@ def test_a_config_write_that_fails_half_way_leaves_the_earlier_file_intact(tmp_p
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(Path, "write_text", dies_half_way)
-    with pytest.raises(OSError, match="No space left"):
+    with pytest.raises(AccordError, match=f"^file {re.escape(str(path))}: cannot write it: No space left on device$"):
         RewardConfig(model="later", seed=4).save(path)
     monkeypatch.undo()
     assert path.read_text() == before
@@ -1376,3 +1376,114 @@ def test_resuming_another_folder_s_checkpoint_starts_from_that_run_s_log(workspa
         assert (out / "metrics.jsonl").read_bytes() == earlier
     RewardTrainer(config(workspace, name, resume_from=str(checkpoint), **common), train_data=frame).train()
     assert _logged(out) == _logged(Path(straight.output_dir))
+
+
+class Terminated(Exception):
+    """Raised by the SIGTERM handler the tests install: a run that left SIGTERM to it did not take it as Ctrl-C."""
+
+
+def _terminated(signum, frame):
+    raise Terminated
+
+
+def test_sigterm_stops_at_the_step_s_end_with_a_checkpoint_and_resumes_to_an_uninterrupted_run(workspace, monkeypatch,
+                                                                                                capsys, tmp_path):
+    """Was: SIGTERM, with which a cluster scheduler pre-empts a job, was left to its default (or the caller's
+    handler): the run died in the middle of a step with no checkpoint of it. Now it is taken as the first Ctrl-C:
+    the step finishes, a checkpoint is saved, TrainingInterrupted says so (`accord train` exits with 143, 128 +
+    SIGTERM), the earlier handler is back afterwards, and the resumed run's log and weights are an uninterrupted
+    run's."""
+    from accord.reward.trainer import TrainingInterrupted
+
+    frame = synthetic_pairs(40, seed=23)
+    common = dict(model=workspace["bert"], batch_size=8, max_steps=4, logging_steps=1)
+    straight = config(workspace, "sigterm-straight", **common)
+    RewardTrainer(straight, train_data=frame, eval_data=frame).train()
+
+    def sigterm_at(step):
+        def send(trainer, state):
+            if state["step"] == step:
+                os.kill(os.getpid(), signal.SIGTERM)  # what a scheduler's pre-emption does
+        return send
+
+    previous = signal.signal(signal.SIGTERM, _terminated)
+    try:
+        name = "sigterm"
+        with pytest.raises(TrainingInterrupted, match="^interrupted at step [23] of 4: saved a resumable") as stopped:
+            RewardTrainer(config(workspace, name, **common), train_data=frame, eval_data=frame,
+                          callbacks=[sigterm_at(2)]).train()
+        assert stopped.value.signum == signal.SIGTERM
+        assert signal.getsignal(signal.SIGTERM) is _terminated  # the earlier handler is back
+        out = workspace["root"] / name
+        step = int(str(stopped.value).split()[3])  # asked in step 2's callbacks: that step's end, or the next's
+        assert stopped.value.checkpoint == out / "checkpoints" / f"step-{step:07d}"
+        assert not (out / "reward_model.json").exists()
+        RewardTrainer(config(workspace, name, resume_from="latest", **common), train_data=frame,
+                      eval_data=frame).train()
+        assert _logged(out) == _logged(Path(straight.output_dir))
+        a, b = final_weights(straight.output_dir), final_weights(out)
+        assert all(torch.equal(a[key], b[key]) for key in a)
+
+        # `accord train` exits with 128 + SIGTERM, one line naming the checkpoint; a SIGTERM while the finished
+        # run saves its model stops at once with a checkpoint of the last step, as Ctrl-C there does
+        real_save = RewardModel.save_pretrained
+
+        def pre_empted_while_saving(*args, **kwargs):
+            os.kill(os.getpid(), signal.SIGTERM)
+            return real_save(*args, **kwargs)
+
+        cli_out = tmp_path / "sigterm-cli"
+        line = ["--model", workspace["bert"], "--train-path", workspace["data"], "--output-dir", str(cli_out),
+                "--max-steps", "2", "--batch-size", "8", "--no-progress", "--stats-max-pairs", "8"]
+        with monkeypatch.context() as patched:
+            patched.setattr(RewardModel, "save_pretrained", pre_empted_while_saving)
+            assert cli_main(line) == 128 + signal.SIGTERM
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and str(cli_out / "checkpoints" / "step-0000002") in err, err
+        assert "after the last training step" in err, err
+        assert signal.getsignal(signal.SIGTERM) is _terminated
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+@pytest.mark.parametrize("during", ["callbacks", "logging"])
+def test_a_ctrl_c_during_the_last_step_s_logging_or_callbacks_is_honoured(workspace, monkeypatch, during):
+    """Was: Ctrl-C while the last step logged or ran the callbacks was dropped (the loop had read the request
+    before them, and stopped its handling with the loop): the run evaluated, saved the model and reported it finished.
+    Now it stops as Ctrl-C while the finished run evaluates or saves does: a checkpoint of the last step, no model,
+    TrainingInterrupted saying the interrupt came after the last step; the resumed run only evaluates and saves, and
+    its log and weights are an uninterrupted run's."""
+    from accord.reward.trainer import TrainingInterrupted
+
+    frame = synthetic_pairs(24, seed=24)
+    common = dict(model=workspace["bert"], batch_size=8, max_steps=3, logging_steps=1)
+    straight = config(workspace, f"late-ctrl-c-straight-{during}", **common)
+    RewardTrainer(straight, train_data=frame, eval_data=frame).train()
+
+    def ctrl_c(trainer, state=None):
+        if trainer.global_step == 3:
+            os.kill(os.getpid(), signal.SIGINT)  # asks to stop at the step's end
+
+    name = f"late-ctrl-c-{during}"
+    callbacks = [ctrl_c] if during == "callbacks" else []
+    with monkeypatch.context() as patched:
+        if during == "logging":
+            real_log = RewardTrainer._log
+
+            def logged_then_ctrl_c(self, record):
+                real_log(self, record)
+                if "loss" in record:
+                    ctrl_c(self)
+            patched.setattr(RewardTrainer, "_log", logged_then_ctrl_c)
+        with pytest.raises(TrainingInterrupted, match="^interrupted after the last training step: saved a "
+                                                      "resumable checkpoint to .*only evaluates and saves") as stopped:
+            RewardTrainer(config(workspace, name, **common), train_data=frame, eval_data=frame,
+                          callbacks=callbacks).train()
+    out = workspace["root"] / name
+    assert stopped.value.checkpoint == out / "checkpoints" / "step-0000003"
+    assert not (out / "reward_model.json").exists()
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    RewardTrainer(config(workspace, name, resume_from="latest", **common), train_data=frame, eval_data=frame).train()
+    assert _logged(out) == _logged(Path(straight.output_dir))
+    a, b = final_weights(straight.output_dir), final_weights(out)
+    assert all(torch.equal(a[key], b[key]) for key in a)

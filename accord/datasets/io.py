@@ -38,9 +38,27 @@ JSON_DECIMALS = 15
 #: the (temporary, target) files of the :func:`written_together` block being run (None: outside one)
 _PENDING: contextvars.ContextVar[list[tuple[Path, Path]] | None] = contextvars.ContextVar("accord_pending_writes",
                                                                                            default=None)
+#: how many :func:`atomic_path` blocks enclose the running code: only the outermost turns an OSError into a
+#: :class:`WriteError` (one naming the file the command was asked to write: a table's, not its sidecar's)
+_DEPTH: contextvars.ContextVar[int] = contextvars.ContextVar("accord_atomic_depth", default=0)
 #: Compressions a .csv or .tsv table output may add (write_table compresses by the last suffix, the readers look
 #: through it); a compressed .jsonl would be soft labels where the plain one is a cleaned dataset, so it is not one
 TABLE_COMPRESSIONS: tuple[str, ...] = (".gz", ".bz2", ".xz")
+
+
+class WriteError(ValidationError):
+    """An output that could not be written (a full disk, no permission), in one line naming the file; the OSError is
+    its ``__cause__``. The earlier file stays as it was (:func:`atomic_path`)."""
+
+    def __init__(self, target: str | os.PathLike, err: OSError) -> None:
+        super().__init__(f"cannot write it: {_reason(err)}", source=str(target))
+        self.reason = err
+
+
+def _reason(err: OSError) -> str:
+    """Why an OSError happened, in words (its strerror: "No space left on device"), without the temporary file's
+    name that ``str(err)`` would give."""
+    return err.strerror or str(err) or type(err).__name__
 
 
 def table_suffix(path: str | os.PathLike) -> str:
@@ -136,8 +154,12 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         raise ValidationError(f"cannot write it: {err.strerror or err}", source=str(target)) from err
     os.close(fd)
     tmp = Path(tmp_name)
+    depth = _DEPTH.set(_DEPTH.get() + 1)
     try:
-        yield tmp
+        try:
+            yield tmp
+        finally:
+            _DEPTH.reset(depth)
         # a file written over keeps its mode, as open(path, "w") keeps it: a private (0o600) output rewritten became
         # readable by all (0o644 under the usual umask)
         os.chmod(tmp, stat.S_IMODE(target.stat().st_mode) if target.is_file() else 0o666 & ~current_umask())
@@ -148,9 +170,13 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
             os.replace(tmp, target)
         else:  # inside written_together: it lands with the others
             pending.append((tmp, target))
-    except BaseException:
+    except BaseException as err:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
+        # a full disk (ENOSPC) mid-write was a pandas, pyarrow or pathlib traceback naming no file (or the temporary
+        # one): one line naming the file, whose earlier content is kept
+        if isinstance(err, OSError) and _DEPTH.get() == 0:
+            raise WriteError(target, err) from err
         raise
 
 
@@ -168,7 +194,10 @@ def written_together() -> Iterator[None]:
         finally:
             _PENDING.reset(token)
         for tmp, target in pending:
-            os.replace(tmp, target)  # a file already renamed is gone from tmp: the unlink below skips it
+            try:
+                os.replace(tmp, target)  # a file already renamed is gone from tmp: the unlink below skips it
+            except OSError as err:
+                raise WriteError(target, err) from err
     except BaseException:
         for tmp, _ in pending:
             with contextlib.suppress(FileNotFoundError):

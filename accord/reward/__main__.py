@@ -9,7 +9,8 @@ runs the same on several processes).
 
 Every :class:`accord.reward.RewardConfig` field is a flag (``--batch-size``, ``--loss``, ``--no-packing``, ...), with
 the field's help text, default and choices in ``accord train -h``. Problems with the input print one line and exit
-with status 2; an interrupt (Ctrl-C) prints one line saying what was kept and exits with status 130.
+with status 2; an interrupt (Ctrl-C) prints one line saying what was kept and exits with status 130 (143 after a
+SIGTERM, which a cluster scheduler sends to pre-empt a job: it is taken as Ctrl-C).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import argparse
 import contextlib
 import dataclasses
 import os
+import signal
 import sys
 import types
 import typing
@@ -350,11 +352,11 @@ def main(argv: list[str] | None = None, prog: str = "accord") -> int:
         return EXIT_USAGE
     except TrainingInterrupted as stopped:
         print(str(stopped), file=sys.stderr)
-        return EXIT_INTERRUPTED
-    except KeyboardInterrupt:
+        return 128 + stopped.signum  # 130 after Ctrl-C, 143 after SIGTERM, as a shell reports a process they end
+    except KeyboardInterrupt as stopped:
         when = " before training started" if args.command == "train" else ""
         print(f"interrupted{when}: nothing written", file=sys.stderr)
-        return EXIT_INTERRUPTED
+        return 128 + getattr(stopped, "signum", signal.SIGINT)
     return 0
 
 
@@ -518,10 +520,13 @@ def _write_table(table: Any, path: Path) -> None:
 def _writing_out(path: str | Path) -> Any:
     """An OSError while --out is written (a full disk) as one line naming it: was a pandas or pathlib traceback
     ending in "OSError: [Errno 28] No space left on device", naming no file (atomic_path leaves nothing there)."""
+    from accord.datasets.io import WriteError
+
     try:
         yield
-    except OSError as err:
-        raise AccordError(f"--out {path}: cannot write it: {err.strerror or err}") from err
+    except (OSError, WriteError) as err:  # WriteError: atomic_path's, which named the file but not the flag
+        cause = err.reason if isinstance(err, WriteError) else err
+        raise AccordError(f"--out {path}: cannot write it: {cause.strerror or cause}") from err
 
 
 if __name__ == "__main__":

@@ -28,8 +28,9 @@ abandoned run's. A fresh run (no ``resume_from``) in a folder holding checkpoint
 unless ``overwrite_output_dir``, which removes them all at the start. A run over a finished model logs to
 ``metrics.next.jsonl``, which lands as ``metrics.jsonl`` with its model: until then the earlier model keeps its own log.
 A run resumed from another folder's checkpoint starts its log from the log of the run that saved it. An interrupt
-(Ctrl-C, SIGINT) lets the running step finish, saves a checkpoint and raises :class:`TrainingInterrupted`; a second one
-stops at once, and the :class:`TrainingInterrupted` names the last checkpoint saved.
+(Ctrl-C, SIGINT, or SIGTERM, which a cluster scheduler sends to pre-empt a job) lets the running step finish, saves a
+checkpoint and raises :class:`TrainingInterrupted`; a second one stops at once, and the :class:`TrainingInterrupted`
+names the last checkpoint saved.
 """
 
 from __future__ import annotations
@@ -56,7 +57,7 @@ import torch
 
 from accord._session import seed_everything
 from accord.datasets.errors import AccordError, SettingError, SettingWarning
-from accord.datasets.io import atomic_path, check_output_folder, json_text
+from accord.datasets.io import WriteError, atomic_path, check_output_folder, json_text
 from accord.reward.calibration import CALIBRATION_KEY
 from accord.reward.config import QUOTE, RewardConfig, assigned, refused
 from accord.reward.data import TokenizedPairs, ensure_pad_token, length_grouped_batches, warn_cut
@@ -126,11 +127,13 @@ class TrainResult:
 
 class TrainingInterrupted(KeyboardInterrupt):
     """An interrupt stopped :meth:`RewardTrainer.train`; ``checkpoint`` is the resumable checkpoint it saved
-    (``None``: it stopped before the first step and removed what it had written). ``str()`` says which."""
+    (``None``: it stopped before the first step and removed what it had written). ``str()`` says which;
+    ``signum`` is the signal that asked first (SIGINT or SIGTERM: the command line exits with 128 + it)."""
 
-    def __init__(self, message: str, checkpoint: Path | None):
+    def __init__(self, message: str, checkpoint: Path | None, signum: int = signal.SIGINT):
         super().__init__(message)
         self.checkpoint = checkpoint
+        self.signum = int(signum)
 
 
 def lr_lambda(kind: str, warmup: int, total: int) -> Callable[[int], float]:
@@ -402,44 +405,58 @@ class RewardTrainer:
             self._maybe_resume()
             if interrupt.requested:  # while the checkpoint loaded: before the output folder is touched (its start
                 # trims the log, removes later or earlier checkpoints, writes the config), as the line says
-                raise TrainingInterrupted("interrupted before the first training step: nothing written", None)
+                raise TrainingInterrupted("interrupted before the first training step: nothing written", None,
+                                          interrupt.signum)
             created = self._start_output()
             if interrupt.requested:  # before the first step: nothing worth keeping
                 self._remove_start(created)
-                raise TrainingInterrupted("interrupted before the first training step: nothing written", None)
+                raise TrainingInterrupted("interrupted before the first training step: nothing written", None,
+                                          interrupt.signum)
             start = time.perf_counter()
             try:
                 examples, tokens, last_loss = self._loop(interrupt)
             except TrainingInterrupted:
                 raise
             except KeyboardInterrupt as stopped:  # a second Ctrl-C: at once, not at the step's end
-                raise self._interrupted_unsaved() from stopped
+                raise self._interrupted_unsaved(interrupt.signum) from stopped
             train_seconds = time.perf_counter() - start
-        tokens = int(acc.reduce(torch.tensor(tokens, dtype=torch.int64, device=acc.device), reduction="sum").item())
-        device = acc.device
-        peak = torch.cuda.max_memory_allocated(device) / 2**20 if device.type == "cuda" else None
-        try:
-            eval_metrics = None
-            if self.eval_data is not None:
-                eval_metrics = self.evaluate(progress=cfg.progress)
-                self._log({"step": self.global_step, **{f"eval_{k}": v for k, v in eval_metrics.items()}})
-            self.save_model()
-        except KeyboardInterrupt as interrupted:
-            if acc.num_processes > 1:
-                raise
+            tokens = int(acc.reduce(torch.tensor(tokens, dtype=torch.int64, device=acc.device),
+                                    reduction="sum").item())
+            device = acc.device
+            peak = torch.cuda.max_memory_allocated(device) / 2**20 if device.type == "cuda" else None
             try:
-                checkpoint = self.save_checkpoint()
-            except KeyboardInterrupt as again:
-                raise self._interrupted_unsaved() from again
-            raise TrainingInterrupted(f"interrupted after the last training step: saved a resumable checkpoint to "
-                                      f"{checkpoint} (resuming with --resume-from latest only evaluates and saves)",
-                                      checkpoint) from interrupted
+                # from here an interrupt stops at once (the evaluation is done again on resume), SIGTERM as Ctrl-C:
+                # SIGTERM's default ended the run while it evaluated or saved, with no checkpoint of its last step.
+                # One asked since the last step's end was checked stops here too (one process: several would
+                # have to agree on it, as they do at a logging step)
+                interrupt.at_once(pending=acc.num_processes == 1)
+                eval_metrics = None
+                if self.eval_data is not None:
+                    eval_metrics = self.evaluate(progress=cfg.progress)
+                    self._log({"step": self.global_step, **{f"eval_{k}": v for k, v in eval_metrics.items()}})
+                self.save_model()
+            except KeyboardInterrupt as interrupted:
+                if acc.num_processes > 1:
+                    raise
+                try:
+                    checkpoint = self.save_checkpoint()
+                except KeyboardInterrupt as again:
+                    raise self._interrupted_unsaved(interrupt.signum) from again
+                raise self._interrupted_after_training(checkpoint, interrupt.signum) from interrupted
         return TrainResult(output_dir=self.output_dir, global_step=self.global_step, train_loss=last_loss,
                            train_seconds=train_seconds, examples=examples, tokens=tokens, unit=self.task.unit,
                            truncation=getattr(self.train_data, "truncation", {}), eval_metrics=eval_metrics,
                            peak_memory_mb=peak, resumed_from=self.resumed_from)
 
-    def _interrupted_unsaved(self) -> TrainingInterrupted:
+    @staticmethod
+    def _interrupted_after_training(checkpoint: Path, signum: int) -> TrainingInterrupted:
+        """An interrupt after the last training step (while it logged, evaluated or saved): the checkpoint of that
+        step, from which a resumed run only evaluates and saves."""
+        return TrainingInterrupted(f"interrupted after the last training step: saved a resumable checkpoint to "
+                                   f"{checkpoint} (resuming with --resume-from latest only evaluates and saves)",
+                                   checkpoint, signum)
+
+    def _interrupted_unsaved(self, signum: int = signal.SIGINT) -> TrainingInterrupted:
         """An interrupt that stopped the run at once (a second Ctrl-C), not at a step's end: it names the last
         checkpoint saved, which resuming continues. Was: `accord train` said "interrupted before training started:
         nothing written" of a run that had written its log and checkpoints."""
@@ -447,10 +464,10 @@ class RewardTrainer:
         done = f"interrupted after {self.global_step} of {self.total_steps} steps"
         if latest is None:
             return TrainingInterrupted(f"{done}, before any checkpoint was saved: nothing to resume (the log holds "
-                                       "the steps done)", None)
+                                       "the steps done)", None, signum)
         again = "" if _checkpoint_step(latest) == self.global_step else ", which trains the steps after it again"
         return TrainingInterrupted(f"{done}: the last resumable checkpoint is {latest} (continue with --resume-from "
-                                   f"latest{again})", latest)
+                                   f"latest{again})", latest, signum)
 
     @contextlib.contextmanager
     def _writing(self, what: str, *, resume: bool = True) -> Any:
@@ -459,8 +476,9 @@ class RewardTrainer:
         [Errno 28] No space left on device", naming neither the folder nor what was kept."""
         try:
             yield
-        except OSError as err:
-            said = f"{what}: {err.strerror or err}"
+        except (OSError, WriteError) as err:  # WriteError: atomic_path's, which named only the file
+            cause = err.reason if isinstance(err, WriteError) else err
+            said = f"{what}: {cause.strerror or cause}"
             if resume:
                 latest = self.latest_checkpoint()
                 said += (f"; the last resumable checkpoint is {latest} (continue with --resume-from latest once it "
@@ -529,12 +547,17 @@ class RewardTrainer:
                 saved = self.save_checkpoint()
             for callback in self.callbacks:
                 callback(self, {"step": self.global_step, "loss": last_loss, "lr": lr})
+            # one process: an interrupt asked while this step logged, evaluated, saved or ran the callbacks stops at
+            # this step too (at the last step it was dropped: the run evaluated, saved and said it had finished)
+            stop = stop or (world == 1 and interrupt.requested)
             if stop:
                 bar.close()
                 checkpoint = saved or self.save_checkpoint()
+                if self.global_step == self.total_steps:
+                    raise self._interrupted_after_training(checkpoint, interrupt.signum)
                 raise TrainingInterrupted(f"interrupted at step {self.global_step} of {self.total_steps}: saved a "
                                           f"resumable checkpoint to {checkpoint} (continue with --resume-from "
-                                          f"latest)", checkpoint)
+                                          f"latest)", checkpoint, interrupt.signum)
         bar.close()
         return run_examples, run_tokens, last_loss
 
@@ -955,26 +978,53 @@ class _Window:
         return means, values[-2], values[-1]
 
 
+#: Signals that stop a run at a step's end with a checkpoint: Ctrl-C, and the SIGTERM with which a cluster scheduler
+#: (Slurm, Kubernetes) pre-empts a job before its SIGKILL; SIGTERM's default ended the run with no checkpoint.
+STOP_SIGNALS: tuple[int, ...] = (signal.SIGINT, signal.SIGTERM)
+
+
+def _keyboard_interrupt(signum: int) -> KeyboardInterrupt:
+    """The KeyboardInterrupt of an interrupt that stops at once; ``signum`` says which signal (the exit status)."""
+    stopped = KeyboardInterrupt()
+    stopped.signum = signum  # type: ignore[attr-defined]
+    return stopped
+
+
 class _InterruptFlag:
-    """While active (in the main thread), SIGINT only sets ``requested``: the loop finishes the running step and
-    stops there with a checkpoint, instead of dying in the middle of an optimiser update. A second SIGINT raises
-    ``KeyboardInterrupt`` at once."""
+    """While active (in the main thread), SIGINT and SIGTERM only set ``requested`` (``signum``: the first one): the
+    loop finishes the running step and stops there with a checkpoint, instead of dying in the middle of an optimiser
+    update. A second one raises ``KeyboardInterrupt`` at once, as does every one after :meth:`at_once`. The earlier
+    handlers are restored on exit."""
 
     def __enter__(self) -> "_InterruptFlag":
         self.requested = False
-        self.previous: Any = None
+        self.signum = int(signal.SIGINT)
+        self.deferred = True
+        self.previous: dict[int, Any] = {}
         if threading.current_thread() is threading.main_thread():
-            self.previous = signal.signal(signal.SIGINT, self._handle)
+            for signum in STOP_SIGNALS:
+                self.previous[signum] = signal.signal(signum, self._handle)
         return self
 
     def _handle(self, signum: int, frame: Any) -> None:
-        if self.requested:
-            raise KeyboardInterrupt
+        if not self.requested:
+            self.signum = int(signum)
+        if self.requested or not self.deferred:
+            self.requested = True
+            raise _keyboard_interrupt(self.signum)
         self.requested = True
 
+    def at_once(self, *, pending: bool) -> None:
+        """From now on an interrupt raises ``KeyboardInterrupt`` at once; one already asked does now if
+        ``pending``."""
+        self.deferred = False
+        if pending and self.requested:
+            raise _keyboard_interrupt(self.signum)
+
     def __exit__(self, *exc: Any) -> None:
-        if self.previous is not None:
-            signal.signal(signal.SIGINT, self.previous)
+        for signum, previous in self.previous.items():
+            if previous is not None:  # None: a handler not installed from Python, which cannot be put back
+                signal.signal(signum, previous)
 
 
 class _nullcontext:
