@@ -91,14 +91,36 @@ def with_gold_classes(probs: pd.DataFrame, gold: pd.Series) -> pd.DataFrame:
     A model's classes are those of the labels (and the classes a user declares), never gold's: a gold class no rater
     gave is one the model never predicts. So scored, :func:`accuracy` counts it wrong, :func:`nll` reads the
     probability 0 clipped at 1e-12 (``-log(1e-12)``, about 27.6, for each such item: finite, and the worst an item can
-    score), :func:`brier` adds its one-hot's 1 and :func:`ece` counts the top class wrong.
+    score), :func:`brier` adds its one-hot's 1 and :func:`ece` counts the top class wrong. Classes are matched as
+    numbers (gold 3.0 is the int column 3); a whole gold class none of the int columns holds is added in their type
+    (3, not 3.0), any other (2.5) beside the int columns as they are.
     """
-    known = set(probs.columns)
+    known = set(probs.columns)  # a set: gold 3.0 is the class 3, as equal numbers hash alike
     missing = [c for c in pd.unique(gold.dropna().to_numpy()) if c not in known]
     if not missing:
         return probs
-    extra = pd.DataFrame(0.0, index=probs.index, columns=pd.Index(missing))
-    return pd.concat([probs, extra], axis=1)
+    added, mixed = pd.Index(missing), False
+    if pd.api.types.is_integer_dtype(probs.columns.dtype):
+        # int classes and float gold (3.0, as a column with a gap reads): concat made every column a float
+        # (1 -> 1.0); a whole gold class comes in the columns' type, any other beside the columns' own values
+        whole = [_whole(c, probs.columns.dtype) for c in missing]
+        mixed = any(w is None for w in whole)
+        added = pd.Index([c if w is None else w for c, w in zip(missing, whole)],
+                         dtype=object if mixed else probs.columns.dtype)
+    out = pd.concat([probs, pd.DataFrame(0.0, index=probs.index, columns=added)], axis=1)
+    if mixed:  # concat would turn the int columns into floats again
+        out.columns = pd.Index([*probs.columns, *added], dtype=object)
+    return out
+
+
+def _whole(value: Any, dtype: np.dtype) -> int | None:
+    """``value`` as an int of ``dtype``'s range where it is a whole number (3.0 -> 3), else None."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
+        return None
+    if not float(value).is_integer():  # NaN and inf are not
+        return None
+    info = np.iinfo(dtype)
+    return int(value) if info.min <= value <= info.max else None
 
 
 def accuracy(

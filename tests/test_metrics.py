@@ -366,6 +366,24 @@ def test_a_gold_class_the_model_lacks_is_scored_as_never_predicted(n, seed, miss
     assert metrics.with_gold_classes(probs, gold[gold != missing]) is probs
 
 
+@pytest.mark.parametrize("dtype", ["int64", "int32"])
+def test_a_float_gold_label_keeps_int_class_columns_their_own_values(dtype):
+    # int classes 1, 2 and gold read as floats (3.0, as a column with a gap reads): pandas' concat turned every
+    # column into a float (1.0, 2.0, 3.0); 2.0 is the class 2, and the new class 3.0 comes as the columns' 3
+    ids = ["p1", "p2", "p3"]
+    probs = pd.DataFrame([[0.6, 0.4], [0.3, 0.7], [0.5, 0.5]], index=ids, columns=pd.Index([1, 2], dtype=dtype))
+    gold = pd.Series([3.0, 2.0, 1.0], index=ids)
+    scored = metrics.with_gold_classes(probs, gold)
+    assert scored.columns.dtype == probs.columns.dtype and scored.columns.tolist() == [1, 2, 3]
+    assert scored[[1, 2]].equals(probs) and (scored[3] == 0.0).all()
+    assert metrics.score(scored, gold)["nll"] == pytest.approx(-(math.log(metrics.EPS) + math.log(0.7)
+                                                                 + math.log(0.5)) / 3)
+    assert metrics.with_gold_classes(probs, gold[gold != 3.0]) is probs  # 2.0 and 1.0 are classes it has
+    # a gold class that is not whole cannot be an int column: the int columns keep their values beside it
+    half = metrics.with_gold_classes(probs, pd.Series([2.5, 2.0, 1.0], index=ids))
+    assert half.columns.tolist() == [1, 2, 2.5] and [type(c) for c in half.columns[:2]] == [int, int]
+
+
 def test_a_single_item_and_all_equal_probabilities():
     one = pd.DataFrame({"A": [0.5], "B": [0.5]}, index=["p"])
     # a single item: the first column wins the exact tie, so gold B is wrong at confidence 1/2

@@ -345,6 +345,31 @@ class TestAttributeMean:
         assert scores.reliability()["score"].iloc[1:].tolist() == [0.0, 0.0]  # the ratings say nothing of them
         assert (scores.lower["score"] >= low).all() and (scores.upper["score"] <= high).all()
 
+    @pytest.mark.parametrize(("scale", "labels"), [((0, 4), [3, 3, 3, 3]), ((0, 100), [2, 2, 3, 3]),
+                                                   ((0, 4), [1, 3, 4, 4])])
+    def test_items_unrated_on_an_attribute_few_items_have_are_not_pinned_by_their_agreement(self, scale,
+                                                                                             labels) -> None:
+        # two rated items that agree (3,3 and 3,3 on 0-4) gave the unrated one sd 0 and an interval [3, 3] with n = 0;
+        # two means 2 and 3 on 0-100 gave it sd 0.5: the spread of two means says little about a third item's
+        low, high = scale
+        table = pd.DataFrame({"response_id": ["r1", "r1", "r2", "r2", "r3"], "annotator": ["a", "b", "a", "b", "a"],
+                              "attribute": ["score"] * 4 + ["help"], "label": labels + [2],
+                              "scale_min": [low] * 4 + [0], "scale_max": [high] * 4 + [4]})
+        scores = AttributeMean().fit(table).scores_
+        means = np.array([np.mean(labels[:2]), np.mean(labels[2:])])
+        uniform = np.arange(low, high + 1).std()
+        # the documented rule: the scale's uniform variance counted as one more item's squared deviation
+        honest = np.sqrt((((means - means.mean()) ** 2).sum() + uniform ** 2) / 2)
+        assert scores.n["score"].tolist() == [2, 2, 0]
+        assert scores.sd["score"]["r3"] == pytest.approx(honest, rel=1e-12)
+        assert scores.sd["score"]["r3"] > means.std() and scores.upper["score"]["r3"] > scores.lower["score"]["r3"]
+        assert scores.reliability()["score"]["r3"] == 0.0  # the ratings still say nothing of it
+        # the rated items' outputs are the within-item ones, untouched by the rule
+        within = np.array(labels, dtype=float).reshape(2, 2)
+        pooled = np.sqrt(((within - within.mean(1, keepdims=True)) ** 2).sum() / 2)
+        np.testing.assert_allclose(scores.sd["score"].iloc[:2], pooled / np.sqrt(2), rtol=1e-12, atol=1e-15)
+        np.testing.assert_allclose(scores.mean["score"].iloc[:2], means, rtol=1e-15)
+
 
 class TestCleanedDataset:
     def test_round_trip_both_layouts(self, synthetic, tmp_path: Path) -> None:

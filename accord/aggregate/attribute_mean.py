@@ -21,9 +21,13 @@ class AttributeMean(ConstructorSettings):
     with ``s_a`` the within-item sd of attribute ``a`` pooled over the items rated at least twice (0 when no item
     is: a single gold label per item is taken as given). Every rater counts the same: no leniency, no noise, no
     pooling across attributes. The interval is ``mean +- z sd``,
-    clipped to the scale. An item without ratings on an attribute gets the attribute's mean over items and the
-    between-item sd (when a single item is rated on it, the sd of a rating uniform over the scale's levels), with
-    ``n = 0``. Comparisons use the means as the latent scale (P(A better) =
+    clipped to the scale. An item without ratings on an attribute gets the attribute's mean over the ``m`` rated
+    items, ``n = 0`` and the sd ``sqrt((sum_i (mean_i - grand)^2 + s_0^2) / m)``: the rated items' squared deviations
+    with the variance ``s_0^2 = (K^2 - 1) / 12`` of a rating uniform over the scale's ``K`` levels counted as one more
+    item's, so that a few rated items that agree do not claim to pin an unrated one (one rated item: ``s_0``; many: the
+    between-item sd). The prior variance that :meth:`~AttributeScores.reliability` divides by stays the between-item
+    variance of the means (``s_0^2`` when one item is rated), so the rated items' outputs do not depend on this rule.
+    Comparisons use the means as the latent scale (P(A better) =
     ``Phi((mean_A - mean_B) / sqrt(sd_A^2 + sd_B^2))``; for a preference attribute of pairs, P(A better) =
     ``Phi(-mean / sd)``).
 
@@ -72,8 +76,13 @@ class AttributeMean(ConstructorSettings):
         uniform = np.sqrt((levels_on_scale ** 2 - 1) / 12)
         between = np.array([mean[rated[:, a], a].std() if rated[:, a].sum() > 1 else uniform[a]
                             for a in range(n_attr)])
+        # an unrated item: the between-item spread alone was 0 when two rated items agreed (an interval [3, 3] with
+        # n = 0) and 0.5 on 0-100 for means 2 and 3; the uniform variance as one pseudo-item keeps it honest
+        n_rated = rated.sum(0)
+        squares = np.where(rated, (mean - grand[None, :]) ** 2, 0.0).sum(0)
+        unrated = np.sqrt((squares + uniform ** 2) / np.maximum(n_rated, 1))
         mean = codes.lows.astype(float)[None, :] + np.where(rated, mean, grand[None, :])
-        sd = np.where(rated, pooled[None, :] / np.sqrt(np.maximum(counts, 1.0)), between[None, :])
+        sd = np.where(rated, pooled[None, :] / np.sqrt(np.maximum(counts, 1.0)), unrated[None, :])
         z = float(ndtri(0.5 + self.interval / 2))
         lows, highs = codes.lows.astype(float)[None, :], codes.highs.astype(float)[None, :]
         names = list(codes.attribute_names)
