@@ -240,6 +240,30 @@ def test_raters_the_model_never_saw_are_named_in_python_too(fitted: tuple[DawidS
         suggest(model, 6, raters=["newcomer"])
 
 
+def test_the_gain_table_gives_a_pool_nothing_on_a_pair_every_rater_of_it_judged() -> None:
+    # the AI pool's one rater judged every pair and half the humans judged each pair: suggest sends the AI pool
+    # nothing, yet expected_information_gain showed it a positive gain on every pair (a judgment no rater can give)
+    rng = np.random.default_rng(1)
+    rows = []
+    for i in range(30):
+        truth = rng.choice(["A", "B"])
+        humans = ["h0", "h1"] if i % 2 else ["h2", "h3"]
+        rows += [(f"p{i}", h, truth if rng.random() < 0.75 else {"A": "B", "B": "A"}[truth]) for h in humans]
+        rows.append((f"p{i}", "gpt", truth if rng.random() < 0.7 else {"A": "B", "B": "A"}[truth]))
+    model = DawidSkene().fit(validate(pd.DataFrame(rows, columns=["pair_id", "annotator", "label"])))
+    pools = pd.Series({"h0": "human", "h1": "human", "h2": "human", "h3": "human", "gpt": "ai"})
+    gains = expected_information_gain(model, pools=pools)
+    assert (gains["ai"] == 0).all() and (gains["human"] > 0).all()
+    batch = suggest(model, 100, pools=pools, pool_costs={"human": 1, "ai": 0.05}, certainty=1.0)
+    assert set(batch["pool"]) == {"human"}  # the batch agrees: what the table values at 0 it never sends
+    # a pair one human pool judged whole: 0 there too, as the batch has it
+    whole = pools.where(~pools.index.isin(["h2", "h3"]), "late")
+    gains = expected_information_gain(model, pools=whole)
+    odd = gains.index.str[1:].astype(int) % 2 == 1
+    assert (gains.loc[odd, "human"] == 0).all() and (gains.loc[~odd, "human"] > 0).all()
+    assert (gains.loc[~odd, "late"] == 0).all() and (gains.loc[odd, "late"] > 0).all()
+
+
 def test_allowed_assignments_the_model_does_not_know_are_one_clear_error(
         fitted: tuple[DawidSkene, pd.DataFrame]) -> None:
     # assignments of another table (no row names a fitted pair and a fitted rater) gave an empty batch, silently

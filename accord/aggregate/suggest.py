@@ -415,7 +415,8 @@ def _cost_vector(pool_names: list[str], pool_costs: Mapping[str, float] | None) 
 def expected_information_gain(model: Any, *, pools: pd.Series | Mapping[Any, str] | None = None,
                               candidates: pd.DataFrame | None = None) -> pd.DataFrame:
     """Per pair and pool: the expected information gain (nats) about the pair's label from one judgment by a random
-    rater of the pool (one column per pool), and ``p_label``, the current probability of the most likely label."""
+    rater of the pool who has not judged the pair (one column per pool; 0 where every rater of the pool judged it, as
+    :func:`suggest` sends the pool nothing there), and ``p_label``, the current probability of the most likely label."""
     setup = _setup(model, pools, candidates)
     if "p_label" in setup.pool_names:  # its gains were replaced by the label's probability, silently
         raise AccordError("pool 'p_label' gives the column name 'p_label', which also holds the current probability "
@@ -424,6 +425,8 @@ def expected_information_gain(model: Any, *, pools: pd.Series | Mapping[Any, str
     pairs = torch.arange(n)
     options = torch.arange(p).expand(n, p)
     cond = _single_gains(setup.posterior, pairs, options, p)
+    # no judgment is possible where every rater of the pool judged the pair (it showed a positive gain there)
+    cond = torch.where(_pool_room(model, setup, np.arange(n)) > 0, cond, 0.0)
     out = pd.DataFrame(cond.numpy(), index=setup.pair_ids, columns=setup.pool_names)
     out["p_label"] = setup.current.max(-1)
     return out
