@@ -9,8 +9,8 @@ the label and the judgment :math:`y` under the posterior predictive,
 
 with :math:`p_{ik}` the pair's current posterior and :math:`\theta_{kl} = E[P(y = l \mid z = k)]` the rater's
 posterior-mean confusion (the one-judgment posterior predictive given the label). A *random rater of a pool* is the
-mixture of the pool's confusions weighted by their judgment counts (the rater is not chosen); a *chosen rater* uses
-their own confusion, so hard pairs go to the raters whose votes say most.
+mixture of the confusions of the pool's raters who have not judged the pair, weighted by their judgment counts (the
+rater is not chosen); a *chosen rater* uses their own confusion, so hard pairs go to the raters whose votes say most.
 
 Batches. Several judgments of one pair in the same round are worth less than the sum of their single gains: the
 gain of a sequence :math:`y_1..y_m` (conditionally independent given the label) is :math:`I(z_i; y_1..y_m) = H(y_1..
@@ -71,12 +71,14 @@ class LabelPosterior:
     """What acquisition needs from a fitted model with annotator confusions (the Dawid-Skene family, MACE, ...).
 
     ``probs`` ``[I, K]``: each pair's current posterior over its label; ``confusion`` ``[W, K, L]``: each rater's
-    posterior-mean confusion; ``pool_confusion`` ``[P, K, L]``: a random rater of each pool.
+    posterior-mean confusion; ``pool_confusion`` ``[P, K, L]``: a random rater of each pool; ``pair_pool_confusion``
+    ``[I, P, K, L]`` (optional): a random rater of each pool among those who have not judged the pair.
     """
 
     probs: torch.Tensor
     confusion: torch.Tensor
     pool_confusion: torch.Tensor
+    pair_pool_confusion: torch.Tensor | None = None
 
     def weights(self, pairs: torch.Tensor) -> torch.Tensor:
         return self.probs[pairs]
@@ -84,7 +86,13 @@ class LabelPosterior:
     def conditionals(self, pairs: torch.Tensor, options: torch.Tensor, n_pools: int) -> torch.Tensor:
         """``[n, O, K, L]``: P(vote | label) of each option (a pool code below ``n_pools``, else a rater)."""
         table = torch.cat([self.pool_confusion, self.confusion])
-        return table[options.clamp_min(0)]
+        out = table[options.clamp_min(0)]
+        if self.pair_pool_confusion is None or n_pools == 0:
+            return out
+        own = self.pair_pool_confusion[pairs]  # [n, P, K, L]
+        code = options.clamp(0, n_pools - 1)[:, :, None, None].expand(-1, -1, *own.shape[2:])
+        is_pool = (options >= 0) & (options < n_pools)
+        return torch.where(is_pool[:, :, None, None], own.gather(1, code), out)
 
 
 @dataclass
@@ -335,8 +343,35 @@ def _setup(model: Any, pools: Any, candidates: pd.DataFrame | None) -> _Setup:
     pool_conf = torch.stack([(confusion * (counts * torch.as_tensor(rater_pool == p))[:, None, None]).sum(0)
                              / max(float(counts[torch.as_tensor(rater_pool == p)].sum()), _TINY)
                              for p in range(len(pool_names))])
-    return _Setup(LabelPosterior(probs, confusion, pool_conf), soft.probs.index, None, soft.probs.to_numpy(),
-                  classes, pool_names, rater_pool)
+    pair_conf = _pair_pool_confusions(model, confusion, counts, rater_pool, len(pool_names))
+    return _Setup(LabelPosterior(probs, confusion, pool_conf, pair_conf), soft.probs.index, None,
+                  soft.probs.to_numpy(), classes, pool_names, rater_pool)
+
+
+def _pair_pool_confusions(model: Any, confusion: torch.Tensor, counts: torch.Tensor, rater_pool: np.ndarray,
+                          n_pools: int) -> torch.Tensor:
+    """``[I, P, K, L]``: per pair, the confusion of a random rater of each pool who has not judged it (the pool's
+    count-weighted mixture less the raters who judged the pair: only the others can give its next judgment, and a
+    sharp rater who judged it made the pool look sharper than the raters left). Where every rater of the pool judged
+    the pair, the whole pool's (no judgment of it is planned there)."""
+    encoded = model.encoded_
+    n_pairs, n_w = len(model.soft_labels_.probs), max(encoded.n_workers, 1)
+    pool = torch.as_tensor(rater_pool, dtype=torch.long)
+    weighted = confusion * counts[:, None, None]
+    total = torch.zeros(n_pools, *confusion.shape[1:], dtype=torch.float64).index_add_(0, pool, weighted)
+    total_count = torch.zeros(n_pools, dtype=torch.float64).index_add_(0, pool, counts)
+    # each rater once per pair (a repeat judgment kept with duplicates='keep' is not a second rater)
+    done = torch.as_tensor(np.unique(encoded.items.astype(np.int64) * n_w + encoded.workers))
+    item, worker = done // n_w, done % n_w
+    key = item * n_pools + pool[worker]
+    judged = torch.zeros(n_pairs * n_pools, *confusion.shape[1:], dtype=torch.float64).index_add_(
+        0, key, weighted[worker]).reshape(n_pairs, n_pools, *confusion.shape[1:])
+    judged_count = torch.zeros(n_pairs * n_pools, dtype=torch.float64).index_add_(
+        0, key, counts[worker]).reshape(n_pairs, n_pools)
+    left = total_count - judged_count
+    whole = total / total_count.clamp_min(_TINY)[:, None, None]
+    rest = ((total - judged) / left.clamp_min(_TINY)[:, :, None, None]).clamp_min(0.0)  # cancellation: not -1e-17
+    return torch.where((left > 0.5)[:, :, None, None], rest, whole.expand_as(rest))
 
 
 def _comparison_setup(model: Any, candidates: pd.DataFrame | None, rater_pool: np.ndarray,
@@ -415,7 +450,8 @@ def _cost_vector(pool_names: list[str], pool_costs: Mapping[str, float] | None) 
 def expected_information_gain(model: Any, *, pools: pd.Series | Mapping[Any, str] | None = None,
                               candidates: pd.DataFrame | None = None) -> pd.DataFrame:
     """Per pair and pool: the expected information gain (nats) about the pair's label from one judgment by a random
-    rater of the pool (one column per pool), and ``p_label``, the current probability of the most likely label."""
+    rater of the pool who has not judged the pair (one column per pool; 0 where every rater of the pool judged it, as
+    :func:`suggest` sends the pool nothing there), and ``p_label``, the current probability of the most likely label."""
     setup = _setup(model, pools, candidates)
     if "p_label" in setup.pool_names:  # its gains were replaced by the label's probability, silently
         raise AccordError("pool 'p_label' gives the column name 'p_label', which also holds the current probability "
@@ -424,6 +460,8 @@ def expected_information_gain(model: Any, *, pools: pd.Series | Mapping[Any, str
     pairs = torch.arange(n)
     options = torch.arange(p).expand(n, p)
     cond = _single_gains(setup.posterior, pairs, options, p)
+    # no judgment is possible where every rater of the pool judged the pair (it showed a positive gain there)
+    cond = torch.where(_pool_room(model, setup, np.arange(n)) > 0, cond, 0.0)
     out = pd.DataFrame(cond.numpy(), index=setup.pair_ids, columns=setup.pool_names)
     out["p_label"] = setup.current.max(-1)
     return out
