@@ -707,9 +707,12 @@ def cmd_suggest(args: argparse.Namespace) -> int:
     output = Path(args.output)
     if output.is_dir():
         raise AccordError(f"--output {output}: is a folder; name a file in it, e.g. {output / 'next_batch.csv'}")
-    if output.suffix.lower() not in SOFT_LABEL_SUFFIXES:
-        raise AccordError(f"--output {output}: unknown file type '{output.suffix}' (use .csv, .tsv, .parquet or "
-                          ".jsonl)")
+    from accord.datasets.io import TABLE_COMPRESSIONS, table_suffix
+
+    # the suffixes accord aggregate's outputs take (x.csv.gz was refused here, and written by write_table there)
+    if table_suffix(output) not in SOFT_LABEL_SUFFIXES:
+        raise AccordError(f"--output {output}: unknown file type '{output.suffix}' (use .csv or .tsv, optionally "
+                          f"with {'/'.join(TABLE_COMPRESSIONS)}, .parquet or .jsonl)")
     if args.method in BASELINES:
         raise AccordError(f"--method {args.method}: a baseline has no rater model to ask; use dawid-skene, mace, "
                           "bradley-terry, ...")

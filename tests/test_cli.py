@@ -1765,3 +1765,17 @@ def test_pairs_output_of_responses_that_share_no_prompt_names_the_flag_before_th
 
     with pytest.raises(AccordError, match="pairs_path: there are no pairs to write"):  # the library, before the fit
         clean_attributes(pd.read_csv(source), method="attribute-mean", pairs_path=tmp_path / "pairs.parquet")
+
+
+@pytest.mark.parametrize("name", ["batch.csv.gz", "batch.tsv.bz2"])
+def test_suggest_writes_a_compressed_table_as_aggregate_does(name, tmp_path):
+    """``accord suggest --output x.csv.gz`` was refused ("unknown file type '.gz'") where ``accord aggregate
+    --output`` and ``--annotators`` take it: every table output now takes the same suffixes, and it reads back."""
+    source, plain, packed = tmp_path / "judgments.csv", tmp_path / name.split(".")[0], tmp_path / name
+    GOOD.to_csv(source, index=False)
+    plain = plain.with_suffix("." + name.split(".")[1])
+    for output in (plain, packed):
+        assert main(["suggest", "--input", str(source), "--method", "dawid-skene", "--budget", "2",
+                     "--output", str(output)]) == 0
+    sep = "\t" if ".tsv" in name else ","
+    pd.testing.assert_frame_equal(pd.read_csv(packed, sep=sep), pd.read_csv(plain, sep=sep))
