@@ -137,6 +137,7 @@ def _read_input(args: argparse.Namespace) -> pd.DataFrame:
             if given is not None:
                 raise AccordError(f"{flag}: only for an --input file; --dataset {args.dataset} is read as stored "
                                   "(its form, columns and judgments as `accord datasets describe` shows them)")
+        _check_data_dir(args.data_dir)
         judgments = load(args.dataset, data_dir=args.data_dir)
     elif not args.input:
         raise AccordError("give --input FILE or --dataset NAME")
@@ -165,6 +166,14 @@ def _read_input(args: argparse.Namespace) -> pd.DataFrame:
         judgments = _attach_gold(judgments, Path(args.gold), _mapping(args.columns), args.encoding,
                                  getattr(args, "limit_pairs", None))
     return judgments
+
+
+def _check_data_dir(data_dir: str | None) -> None:
+    """Refuse a --data-dir that does not exist before reading a set from it: the set was looked for in the cache and
+    downloaded, and the offline error said where to put the files but not that the folder named is missing."""
+    if data_dir is not None and not Path(data_dir).expanduser().exists():
+        raise AccordError(f"--data-dir {data_dir}: the folder does not exist (name the folder that holds the "
+                          "datasets, or leave out --data-dir to read the shared copy or the download cache)")
 
 
 def _flag_hint(err: ValidationError, mapping: dict[str, str] | None = None) -> str | None:
@@ -1449,6 +1458,7 @@ def cmd_datasets(args: argparse.Namespace) -> int:
         print("\ndescriptions: accord datasets describe NAME; a folder given by --data-dir or $ACCORD_DATA_DIR "
               "replaces the default search")
     else:
+        _check_data_dir(args.data_dir)
         info = describe(args.name, data_dir=args.data_dir)
         width = max(len(k) for k in info)
         for key, value in info.items():

@@ -1779,3 +1779,24 @@ def test_suggest_writes_a_compressed_table_as_aggregate_does(name, tmp_path):
                      "--output", str(output)]) == 0
     sep = "\t" if ".tsv" in name else ","
     pd.testing.assert_frame_equal(pd.read_csv(packed, sep=sep), pd.read_csv(plain, sep=sep))
+
+
+@pytest.mark.parametrize("command", [["datasets", "describe", "pandalm"],
+                                     ["aggregate", "--dataset", "pandalm", "--method", "majority", "--output", "x.csv"]])
+def test_a_data_dir_that_does_not_exist_is_one_line_naming_it(command, tmp_path, capsys, monkeypatch):
+    """``accord datasets describe NAME --data-dir MISSING`` tried a download, whose error (offline) said where to put
+    the files but not that the folder named does not exist: now one line naming --data-dir and the path, no download."""
+    from accord.datasets.loaders import registry
+
+    def no_download(*args, **kwargs):
+        raise AssertionError("a download was tried")
+
+    monkeypatch.setattr(registry, "fetch", no_download)
+    missing = tmp_path / "no-such-folder"
+    monkeypatch.chdir(tmp_path)
+    capsys.readouterr()
+    status = main([*command, "--data-dir", str(missing)])
+    err = capsys.readouterr().err
+    assert status == 2 and err.count("\n") == 1, err
+    assert err.startswith(f"accord: error: --data-dir {missing}: ") and "does not exist" in err, err
+    assert not missing.exists()
