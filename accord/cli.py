@@ -183,6 +183,14 @@ def _flag_hint(err: ValidationError, mapping: dict[str, str] | None = None) -> s
             return (f"--columns {err.column}={mapping[err.column]} renamed the file's '{err.column}' away: each "
                     f"part is FILE_NAME=ACCORD_NAME (leave '{err.column}' out of --columns, it is already named so)")
         return f"--columns NAME={err.column} takes the file's column NAME for it"
+    if err.problem.startswith("both crowd-kit") and mapping:  # --columns renamed some crowd-kit names, not all
+        from accord.datasets.schema import CROWDKIT_COLUMNS
+
+        every = {**mapping, **{ck: ours for ck, ours in CROWDKIT_COLUMNS.items()
+                               if ck not in mapping and ours not in mapping.values()}}
+        return (f"--columns renames only the columns it names: rename all of them "
+                f"(--columns {','.join(f'{k}={v}' for k, v in every.items())}), or leave out --columns: crowd-kit's "
+                "task/worker names are read as pair_id/annotator without --columns")
     # the library's message names its keyword (scale=3); the command line's user needs the flag
     if err.problem.startswith("graded labels need a declared scale"):
         return "--scale S declares it (the largest strength: --scale 3 for -3..3)"
@@ -1136,7 +1144,7 @@ def aggregate_across_processes(args: argparse.Namespace) -> int:
     try:
         shard = read_judgment_shard(args.input, rank, size, columns=_mapping(args.columns), form=args.form)
     except ValidationError as err:  # the flag that mends it, as the single-process reader's errors say
-        hint = _flag_hint(err)
+        hint = _flag_hint(err, _mapping(args.columns))
         if hint is None:
             raise
         raise AccordError(f"{err}; {hint}") from err

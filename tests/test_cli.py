@@ -1800,3 +1800,19 @@ def test_a_data_dir_that_does_not_exist_is_one_line_naming_it(command, tmp_path,
     assert status == 2 and err.count("\n") == 1, err
     assert err.startswith(f"accord: error: --data-dir {missing}: ") and "does not exist" in err, err
     assert not missing.exists()
+
+
+def test_a_half_renamed_crowdkit_file_says_how_to_mend_it(tmp_path, capsys):
+    """``--columns task=pair_id`` on a crowd-kit file (task, worker, label) was refused as "both crowd-kit and accord
+    column names are present", true but with no way out: the line now names the --columns that renames them all and
+    says that the crowd-kit names are read without --columns; both ways then run."""
+    source, output = tmp_path / "judgments.csv", tmp_path / "soft.csv"
+    GOOD.rename(columns={"pair_id": "task", "annotator": "worker"}).to_csv(source, index=False)
+    base = ["aggregate", "--input", str(source), "--method", "majority", "--output", str(output)]
+    capsys.readouterr()
+    assert main([*base, "--columns", "task=pair_id"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "both crowd-kit" in err, err
+    assert "--columns task=pair_id,worker=annotator" in err and "without --columns" in err, err
+    assert main([*base, "--columns", "task=pair_id,worker=annotator"]) == 0
+    assert main(base) == 0
