@@ -137,6 +137,7 @@ def _read_input(args: argparse.Namespace) -> pd.DataFrame:
             if given is not None:
                 raise AccordError(f"{flag}: only for an --input file; --dataset {args.dataset} is read as stored "
                                   "(its form, columns and judgments as `accord datasets describe` shows them)")
+        _check_data_dir(args.data_dir)
         judgments = load(args.dataset, data_dir=args.data_dir)
     elif not args.input:
         raise AccordError("give --input FILE or --dataset NAME")
@@ -167,6 +168,14 @@ def _read_input(args: argparse.Namespace) -> pd.DataFrame:
     return judgments
 
 
+def _check_data_dir(data_dir: str | None) -> None:
+    """Refuse a --data-dir that does not exist before reading a set from it: the set was looked for in the cache and
+    downloaded, and the offline error said where to put the files but not that the folder named is missing."""
+    if data_dir is not None and not Path(data_dir).expanduser().exists():
+        raise AccordError(f"--data-dir {data_dir}: the folder does not exist (name the folder that holds the "
+                          "datasets, or leave out --data-dir to read the shared copy or the download cache)")
+
+
 def _flag_hint(err: ValidationError, mapping: dict[str, str] | None = None) -> str | None:
     """The command-line flag that mends a common input error, where one does (the library's message cannot know)."""
     if "missing required column" in err.problem and err.column in ("pair_id", "annotator", "label"):
@@ -174,6 +183,14 @@ def _flag_hint(err: ValidationError, mapping: dict[str, str] | None = None) -> s
             return (f"--columns {err.column}={mapping[err.column]} renamed the file's '{err.column}' away: each "
                     f"part is FILE_NAME=ACCORD_NAME (leave '{err.column}' out of --columns, it is already named so)")
         return f"--columns NAME={err.column} takes the file's column NAME for it"
+    if err.problem.startswith("both crowd-kit") and mapping:  # --columns renamed some crowd-kit names, not all
+        from accord.datasets.schema import CROWDKIT_COLUMNS
+
+        every = {**mapping, **{ck: ours for ck, ours in CROWDKIT_COLUMNS.items()
+                               if ck not in mapping and ours not in mapping.values()}}
+        return (f"--columns renames only the columns it names: rename all of them "
+                f"(--columns {','.join(f'{k}={v}' for k, v in every.items())}), or leave out --columns: crowd-kit's "
+                "task/worker names are read as pair_id/annotator without --columns")
     # the library's message names its keyword (scale=3); the command line's user needs the flag
     if err.problem.startswith("graded labels need a declared scale"):
         return "--scale S declares it (the largest strength: --scale 3 for -3..3)"
@@ -707,9 +724,12 @@ def cmd_suggest(args: argparse.Namespace) -> int:
     output = Path(args.output)
     if output.is_dir():
         raise AccordError(f"--output {output}: is a folder; name a file in it, e.g. {output / 'next_batch.csv'}")
-    if output.suffix.lower() not in SOFT_LABEL_SUFFIXES:
-        raise AccordError(f"--output {output}: unknown file type '{output.suffix}' (use .csv, .tsv, .parquet or "
-                          ".jsonl)")
+    from accord.datasets.io import TABLE_COMPRESSIONS, table_suffix
+
+    # the suffixes accord aggregate's outputs take (x.csv.gz was refused here, and written by write_table there)
+    if table_suffix(output) not in SOFT_LABEL_SUFFIXES:
+        raise AccordError(f"--output {output}: unknown file type '{output.suffix}' (use .csv or .tsv, optionally "
+                          f"with {'/'.join(TABLE_COMPRESSIONS)}, .parquet or .jsonl)")
     if args.method in BASELINES:
         raise AccordError(f"--method {args.method}: a baseline has no rater model to ask; use dawid-skene, mace, "
                           "bradley-terry, ...")
@@ -1124,7 +1144,7 @@ def aggregate_across_processes(args: argparse.Namespace) -> int:
     try:
         shard = read_judgment_shard(args.input, rank, size, columns=_mapping(args.columns), form=args.form)
     except ValidationError as err:  # the flag that mends it, as the single-process reader's errors say
-        hint = _flag_hint(err)
+        hint = _flag_hint(err, _mapping(args.columns))
         if hint is None:
             raise
         raise AccordError(f"{err}; {hint}") from err
@@ -1446,6 +1466,7 @@ def cmd_datasets(args: argparse.Namespace) -> int:
         print("\ndescriptions: accord datasets describe NAME; a folder given by --data-dir or $ACCORD_DATA_DIR "
               "replaces the default search")
     else:
+        _check_data_dir(args.data_dir)
         info = describe(args.name, data_dir=args.data_dir)
         width = max(len(k) for k in info)
         for key, value in info.items():

@@ -1816,3 +1816,54 @@ def test_a_full_disk_while_aggregate_writes_is_one_line_naming_the_file_and_keep
     err = capsys.readouterr().err
     assert err == f"accord: error: file {failing}: cannot write it: No space left on device\n", err
     assert {path.name: path.read_bytes() for path in (tmp_path / "out").iterdir()} == earlier
+
+
+@pytest.mark.parametrize("name", ["batch.csv.gz", "batch.tsv.bz2"])
+def test_suggest_writes_a_compressed_table_as_aggregate_does(name, tmp_path):
+    """``accord suggest --output x.csv.gz`` was refused ("unknown file type '.gz'") where ``accord aggregate
+    --output`` and ``--annotators`` take it: every table output now takes the same suffixes, and it reads back."""
+    source, plain, packed = tmp_path / "judgments.csv", tmp_path / name.split(".")[0], tmp_path / name
+    GOOD.to_csv(source, index=False)
+    plain = plain.with_suffix("." + name.split(".")[1])
+    for output in (plain, packed):
+        assert main(["suggest", "--input", str(source), "--method", "dawid-skene", "--budget", "2",
+                     "--output", str(output)]) == 0
+    sep = "\t" if ".tsv" in name else ","
+    pd.testing.assert_frame_equal(pd.read_csv(packed, sep=sep), pd.read_csv(plain, sep=sep))
+
+
+@pytest.mark.parametrize("command", [["datasets", "describe", "pandalm"],
+                                     ["aggregate", "--dataset", "pandalm", "--method", "majority", "--output", "x.csv"]])
+def test_a_data_dir_that_does_not_exist_is_one_line_naming_it(command, tmp_path, capsys, monkeypatch):
+    """``accord datasets describe NAME --data-dir MISSING`` tried a download, whose error (offline) said where to put
+    the files but not that the folder named does not exist: now one line naming --data-dir and the path, no download."""
+    from accord.datasets.loaders import registry
+
+    def no_download(*args, **kwargs):
+        raise AssertionError("a download was tried")
+
+    monkeypatch.setattr(registry, "fetch", no_download)
+    missing = tmp_path / "no-such-folder"
+    monkeypatch.chdir(tmp_path)
+    capsys.readouterr()
+    status = main([*command, "--data-dir", str(missing)])
+    err = capsys.readouterr().err
+    assert status == 2 and err.count("\n") == 1, err
+    assert err.startswith(f"accord: error: --data-dir {missing}: ") and "does not exist" in err, err
+    assert not missing.exists()
+
+
+def test_a_half_renamed_crowdkit_file_says_how_to_mend_it(tmp_path, capsys):
+    """``--columns task=pair_id`` on a crowd-kit file (task, worker, label) was refused as "both crowd-kit and accord
+    column names are present", true but with no way out: the line now names the --columns that renames them all and
+    says that the crowd-kit names are read without --columns; both ways then run."""
+    source, output = tmp_path / "judgments.csv", tmp_path / "soft.csv"
+    GOOD.rename(columns={"pair_id": "task", "annotator": "worker"}).to_csv(source, index=False)
+    base = ["aggregate", "--input", str(source), "--method", "majority", "--output", str(output)]
+    capsys.readouterr()
+    assert main([*base, "--columns", "task=pair_id"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "both crowd-kit" in err, err
+    assert "--columns task=pair_id,worker=annotator" in err and "without --columns" in err, err
+    assert main([*base, "--columns", "task=pair_id,worker=annotator"]) == 0
+    assert main(base) == 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import re
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -493,7 +494,8 @@ def test_capacity_that_names_no_fitted_rater_is_one_clear_error(fitted: tuple[Da
         suggest(model, 10, raters=["w0", "w1"], capacity={0: 1, 1: 1}, certainty=1.0)
     with pytest.raises(AccordError, match="capacity: none of the 1 annotators"):
         suggest(model, 10, raters=["w0", "w1"], capacity=pd.Series({"nobody": 0}), certainty=1.0)
-    batch = suggest(model, 10, raters=["w0", "w1"], capacity={"w0": 1, 7: 0}, certainty=1.0)
+    with pytest.warns(UserWarning, match=r"capacity: 1 of the 2 annotators .* \(7\)"):  # some known: a warning
+        batch = suggest(model, 10, raters=["w0", "w1"], capacity={"w0": 1, 7: 0}, certainty=1.0)
     assert (batch["annotator"] == "w0").sum() <= 1
 
 
@@ -1241,3 +1243,20 @@ def test_a_budget_left_over_says_the_batch_holds_every_judgment_the_limits_allow
     # one rater (r3) is left for one pair (p3): a budget of one judgment is spent
     assert main(["suggest", "--input", str(path), "--budget", "1", "--output", str(output)]) == 0
     assert "of the budget left" not in capsys.readouterr().out  # spent: nothing to say
+
+
+def test_allowed_rows_and_capacities_the_model_never_saw_are_named(fitted: tuple[DawidSkene, pd.DataFrame]) -> None:
+    # allowed rows naming a pair or a rater the model was not fitted on, and capacities of such raters, were dropped
+    # without a word when other rows matched (an unknown rater given to raters= is named): now one warning each
+    model, _ = fitted
+    allowed = pd.DataFrame({"pair_id": ["i0", "i1", "nowhere", "i2"], "annotator": ["w0", "w1", "w0", "newcomer"]})
+    with pytest.warns(UserWarning, match=r"allowed: 2 of the 4 .*\('nowhere', 'w0'\), \('i2', 'newcomer'\)") as seen:
+        batch = suggest(model, 6, allowed=allowed, certainty=1.0)
+    assert len([w for w in seen if "allowed" in str(w.message)]) == 1
+    assert set(batch["annotator"]) <= {"w0", "w1"}
+    with pytest.warns(UserWarning, match=r"capacity: 2 of the 3 annotators .* \('newcomer', 7\)"):
+        capped = suggest(model, 6, raters=["w0", "w1"], capacity={"w0": 1, "newcomer": 2, 7: 1}, certainty=1.0)
+    assert (capped["annotator"] == "w0").sum() <= 1
+    with warnings.catch_warnings():  # every row known: no word
+        warnings.simplefilter("error")
+        suggest(model, 6, allowed=allowed.iloc[:2], capacity={"w0": 1}, certainty=1.0)

@@ -677,6 +677,11 @@ def _capacities(capacity: Any, workers: pd.Index, rater_pool: np.ndarray) -> np.
     if len(values) and not values.index.isin(workers).any():  # e.g. ids read as numbers: every rater was uncapped
         raise AccordError(f"capacity: none of the {len(values):,} annotators given was fitted (capacity names e.g. "
                           f"{values.index.tolist()[0]!r}; the model's annotators are e.g. {workers.tolist()[0]!r})")
+    unknown = values.index[~values.index.isin(workers)]
+    if len(unknown):  # their capacity capped nothing, without a word (as unknown raters= are named)
+        shown = ", ".join(map(repr, unknown[:3])) + (", ..." if len(unknown) > 3 else "")
+        warnings.warn(f"capacity: {len(unknown):,} of the {len(values):,} annotators given judged no pair the model "
+                      f"was fitted on: their capacity caps nothing ({shown})", UserWarning, stacklevel=3)
     values = values.where(given).astype(float).reindex(workers)
     return np.where(values.isna(), np.inf, values.to_numpy())
 
@@ -749,6 +754,13 @@ def _rater_options(model: Any, setup: _Setup, open_pairs: np.ndarray, raters: An
                               f"worker; missing {missing})")
         item = setup.pair_ids.get_indexer(allowed["pair_id"])
         worker = workers.get_indexer(allowed["annotator"])
+        unknown = (item < 0) | (worker < 0)
+        if 0 < unknown.sum() < len(allowed):  # they were left out without a word (none known is the error below)
+            rows = allowed[unknown]
+            shown = ", ".join(map(repr, zip(rows["pair_id"].iloc[:3], rows["annotator"].iloc[:3])))
+            warnings.warn(f"allowed: {int(unknown.sum()):,} of the {len(allowed):,} assignments name a pair or a rater "
+                          f"the model was not fitted on and cannot be made ({shown}{', ...' if len(rows) > 3 else ''})",
+                          UserWarning, stacklevel=3)
         if raters is not None:
             worker = np.where(np.isin(worker, workers.get_indexer(pd.Index(list(raters)))), worker, -1)
         keep = (item >= 0) & (worker >= 0)
