@@ -103,3 +103,19 @@ def logged_sums(trainer, even: bool = False) -> dict:
     with torch.no_grad():
         _, sums = task.compute_loss(model, task.collate(data, indices), task.step_context(data, indices))
     return {name: float(value) / len(indices) for name, value in sums.items()}
+
+
+def disk_full_while_writing(monkeypatch, name: str) -> None:
+    """``Path.write_text`` of the atomic writer's temporary file for ``name`` (``.NAME.<random>``) writes half its
+    text and then fails as a full disk does (ENOSPC); every other file is written as usual."""
+    import errno
+
+    written = Path.write_text
+
+    def no_space(self, text, *args, **kwargs):
+        if not self.name.startswith(f".{name}."):
+            return written(self, text, *args, **kwargs)
+        written(self, text[:len(text) // 2], *args, **kwargs)
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(Path, "write_text", no_space)

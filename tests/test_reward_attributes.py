@@ -14,7 +14,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conftest import logged_sums
+from conftest import disk_full_while_writing, logged_sums
 from accord.cli import main as accord_main
 from accord.datasets import AccordError, ValidationError
 from accord.datasets.cleaned_attributes import read_attribute_cleaned
@@ -1140,22 +1140,12 @@ def test_a_full_disk_while_combine_writes_is_one_line_and_keeps_the_earlier_comb
     """Was: a full disk (ENOSPC) while `accord combine` wrote reward_combination.json was a pathlib traceback ending
     in "OSError: [Errno 28] No space left on device". Now it is one line naming the file, exit 2; the earlier
     combination stays as it was and no temporary file is left."""
-    import errno
-
     cfg = config(bert, tmp_path, "combined", max_steps=2)
     RewardTrainer(cfg, train_data=attribute_pairs(16, seed=7)).train()
     model = Path(cfg.output_dir)
     assert accord_main(["combine", str(model), "--method", "fixed", "--weights", "helpful=1", "--quiet"]) == 0
     before = {path.name: path.read_bytes() for path in model.iterdir() if path.is_file()}
-    written = Path.write_text
-
-    def no_space(self, text, *args, **kwargs):
-        if not self.name.startswith(".reward_combination.json."):
-            return written(self, text, *args, **kwargs)
-        written(self, text[:len(text) // 2], *args, **kwargs)
-        raise OSError(errno.ENOSPC, "No space left on device")
-
-    monkeypatch.setattr(Path, "write_text", no_space)
+    disk_full_while_writing(monkeypatch, "reward_combination.json")
     capsys.readouterr()
     assert accord_main(["combine", str(model), "--method", "fixed", "--weights", "helpful=2", "--quiet"]) == 2
     err = capsys.readouterr().err

@@ -24,6 +24,7 @@ from accord.cli import main as accord_main
 from accord.datasets import AccordError
 from accord.reward import RewardConfig, score, train
 from accord.reward.tiny import build_tiny_backbone
+from conftest import disk_full_while_writing
 
 torch.set_num_threads(1)
 
@@ -1323,21 +1324,12 @@ def test_a_full_disk_while_calibrate_rewrites_the_model_s_record_is_one_line_and
     """Was: a full disk (ENOSPC) while `accord calibrate` rewrote the model's reward_model.json with the fitted
     temperature was a pathlib traceback ending in "OSError: [Errno 28] No space left on device". Now it is one line
     naming the file, exit 2; the file stays as it was (uncalibrated) and no temporary file is left."""
-    import errno
     import shutil
 
     model = tmp_path / "rm"
     shutil.copytree(plain_model, model)
     before = {path.name: path.read_bytes() for path in model.iterdir()}
-    written = Path.write_text
-
-    def no_space(self, text, *args, **kwargs):
-        if not self.name.startswith(".reward_model.json."):
-            return written(self, text, *args, **kwargs)
-        written(self, text[:len(text) // 2], *args, **kwargs)
-        raise OSError(errno.ENOSPC, "No space left on device")
-
-    monkeypatch.setattr(Path, "write_text", no_space)
+    disk_full_while_writing(monkeypatch, "reward_model.json")
     capsys.readouterr()
     assert accord_main(["calibrate", str(model), workspace["data"], "--quiet"]) == 2
     err = [line for line in capsys.readouterr().err.splitlines() if not line.startswith("accord: warning:")]
