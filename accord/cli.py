@@ -726,7 +726,7 @@ def cmd_suggest(args: argparse.Namespace) -> int:
         raise AccordError(f"--output {output}: is a folder; name a file in it, e.g. {output / 'next_batch.csv'}")
     from accord.datasets.io import TABLE_COMPRESSIONS, table_suffix
 
-    # the suffixes accord aggregate's outputs take (x.csv.gz was refused here, and written by write_table there)
+    # the suffixes accord aggregate's outputs take, compressed tables included (write_table writes them)
     if table_suffix(output) not in SOFT_LABEL_SUFFIXES:
         raise AccordError(f"--output {output}: unknown file type '{output.suffix}' (use .csv or .tsv, optionally "
                           f"with {'/'.join(TABLE_COMPRESSIONS)}, .parquet or .jsonl)")

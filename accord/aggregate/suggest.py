@@ -248,7 +248,7 @@ def select_batch(gains: torch.Tensor, chosen: torch.Tensor, slot_cost: torch.Ten
 
     The values per cost are made non-increasing along each pair's sequence (a running minimum), so a pair's k-th
     judgment is never taken before its first; ties (within :data:`_TIE`, relative) go to the pair of lower
-    ``pair_rank`` (its id's place in the sorted ids; by default its row here), then to earlier slots.
+    ``pair_rank`` (its id's place in the sorted ids; ``None``: its row in ``gains``), then to earlier slots.
     """
     value = torch.where(chosen >= 0, gains / slot_cost, torch.full_like(gains, -np.inf))
     value = torch.cummin(value, dim=1).values.numpy()
