@@ -340,13 +340,13 @@ def fit_combination(model_dir: str | Path, pairs: Any, method: str = "fitted", *
     else:
         combination = GatingNetwork(names, hidden=hidden, seed=seed, decorrelate_length=decorrelate_length)
     frame = load_pairs(pairs)
-    if method != "fixed" and not (frame["weight"].to_numpy(dtype=float) > 0).any():
+    weighted = frame["weight"].to_numpy(dtype=float) > 0
+    if method != "fixed" and not weighted.any():
         # the fitted weights came out 0 (a combined reward of 0 for every response) and the gating network NaN: a
         # loss weighted by 0 everywhere learns nothing
         raise ValidationError(f"every pair has weight 0, so the {method} combination learns nothing from them: give "
                               "pairs with weights > 0", source=None if isinstance(pairs, pd.DataFrame) else str(pairs),
                               column="weight")
-    weighted = frame["weight"].to_numpy(dtype=float) > 0
     tied = np.abs((frame["p_chosen"] + 0.5 * frame["p_tie"]).to_numpy(dtype=float) - 0.5) < 1e-12
     if method != "fixed" and tied[weighted].all():
         # no pair prefers a side: the fitted weights came out exactly 0 (a constant combined reward), with exit 0
