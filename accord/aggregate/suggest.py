@@ -354,15 +354,12 @@ def _pair_pool_confusions(model: Any, confusion: torch.Tensor, counts: torch.Ten
     count-weighted mixture less the raters who judged the pair: only the others can give its next judgment, and a
     sharp rater who judged it made the pool look sharper than the raters left). Where every rater of the pool judged
     the pair, the whole pool's (no judgment of it is planned there)."""
-    encoded = model.encoded_
-    n_pairs, n_w = len(model.soft_labels_.probs), max(encoded.n_workers, 1)
+    n_pairs = len(model.soft_labels_.probs)
     pool = torch.as_tensor(rater_pool, dtype=torch.long)
     weighted = confusion * counts[:, None, None]
     total = torch.zeros(n_pools, *confusion.shape[1:], dtype=torch.float64).index_add_(0, pool, weighted)
     total_count = torch.zeros(n_pools, dtype=torch.float64).index_add_(0, pool, counts)
-    # each rater once per pair (a repeat judgment kept with duplicates='keep' is not a second rater)
-    done = torch.as_tensor(np.unique(encoded.items.astype(np.int64) * n_w + encoded.workers))
-    item, worker = done // n_w, done % n_w
+    item, worker = (torch.as_tensor(codes) for codes in _judged(model.encoded_))
     key = item * n_pools + pool[worker]
     judged = torch.zeros(n_pairs * n_pools, *confusion.shape[1:], dtype=torch.float64).index_add_(
         0, key, weighted[worker]).reshape(n_pairs, n_pools, *confusion.shape[1:])
@@ -631,15 +628,27 @@ def suggest(model: Any, budget: float, *, pool_costs: Mapping[str, float] | None
     return out
 
 
+def _judged(encoded: Any) -> tuple[np.ndarray, np.ndarray]:
+    """The (pair, rater) codes of the fitted judgments, each rater once per pair (a repeat judgment kept with
+    ``duplicates='keep'`` is not a second rater), sorted by pair, then rater."""
+    n_w = max(encoded.n_workers, 1)
+    done = np.unique(encoded.items.astype(np.int64) * n_w + encoded.workers)
+    return done // n_w, done % n_w
+
+
+def _first_few(values: Any, shown: int = 3) -> str:
+    """The first ``shown`` of ``values`` for a message, then ", ..." when there are more."""
+    values = list(values)
+    return ", ".join(map(repr, values[:shown])) + (", ..." if len(values) > shown else "")
+
+
 def _pool_room(model: Any, setup: _Setup, open_pairs: np.ndarray) -> torch.Tensor:
     """``[N_open, P]``: how many more judgments of each open pair each pool can give, its raters who have not
     judged the pair (a random rater of the pool is one of them: the pool was sent a pair every rater of it had judged,
     up to ``max_per_pair`` times, judgments no rater could give but as a repeat)."""
-    encoded = model.encoded_
-    n_pools, n_w = len(setup.pool_names), max(encoded.n_workers, 1)
-    # each rater once per pair (a repeat judgment kept with duplicates='keep' is not a second rater)
-    done = np.unique(encoded.items.astype(np.int64) * n_w + encoded.workers)
-    judged = np.bincount((done // n_w) * n_pools + setup.rater_pool[done % n_w],
+    n_pools = len(setup.pool_names)
+    item, worker = _judged(model.encoded_)
+    judged = np.bincount(item * n_pools + setup.rater_pool[worker],
                          minlength=len(setup.pair_ids) * n_pools).reshape(-1, n_pools)
     size = np.bincount(setup.rater_pool, minlength=n_pools)
     return torch.as_tensor((size[None, :] - judged[open_pairs]).astype(np.float64))
@@ -679,9 +688,8 @@ def _capacities(capacity: Any, workers: pd.Index, rater_pool: np.ndarray) -> np.
                           f"{values.index.tolist()[0]!r}; the model's annotators are e.g. {workers.tolist()[0]!r})")
     unknown = values.index[~values.index.isin(workers)]
     if len(unknown):  # their capacity capped nothing, without a word (as unknown raters= are named)
-        shown = ", ".join(map(repr, unknown[:3])) + (", ..." if len(unknown) > 3 else "")
         warnings.warn(f"capacity: {len(unknown):,} of the {len(values):,} annotators given judged no pair the model "
-                      f"was fitted on: their capacity caps nothing ({shown})", UserWarning, stacklevel=3)
+                      f"was fitted on: their capacity caps nothing ({_first_few(unknown)})", UserWarning, stacklevel=3)
     values = values.where(given).astype(float).reindex(workers)
     return np.where(values.isna(), np.inf, values.to_numpy())
 
@@ -731,9 +739,8 @@ def _warn_unknown_raters(raters: Any, workers: pd.Index) -> None:
     given = pd.Index(list(raters)).drop_duplicates()
     unknown = given[workers.get_indexer(given) < 0]
     if 0 < len(unknown) < len(given):
-        shown = ", ".join(map(repr, unknown[:3])) + (", ..." if len(unknown) > 3 else "")
         warnings.warn(f"raters: {len(unknown):,} of the {len(given):,} raters given judged no pair the model was "
-                      f"fitted on and cannot be assigned ({shown})", UserWarning, stacklevel=3)
+                      f"fitted on and cannot be assigned ({_first_few(unknown)})", UserWarning, stacklevel=3)
 
 
 def _rater_options(model: Any, setup: _Setup, open_pairs: np.ndarray, raters: Any,
@@ -757,10 +764,9 @@ def _rater_options(model: Any, setup: _Setup, open_pairs: np.ndarray, raters: An
         unknown = (item < 0) | (worker < 0)
         if 0 < unknown.sum() < len(allowed):  # they were left out without a word (none known is the error below)
             rows = allowed[unknown]
-            shown = ", ".join(map(repr, zip(rows["pair_id"].iloc[:3], rows["annotator"].iloc[:3])))
             warnings.warn(f"allowed: {int(unknown.sum()):,} of the {len(allowed):,} assignments name a pair or a rater "
-                          f"the model was not fitted on and cannot be made ({shown}{', ...' if len(rows) > 3 else ''})",
-                          UserWarning, stacklevel=3)
+                          f"the model was not fitted on and cannot be made "
+                          f"({_first_few(zip(rows['pair_id'], rows['annotator']))})", UserWarning, stacklevel=3)
         if raters is not None:
             worker = np.where(np.isin(worker, workers.get_indexer(pd.Index(list(raters)))), worker, -1)
         keep = (item >= 0) & (worker >= 0)
@@ -780,8 +786,8 @@ def _rater_options(model: Any, setup: _Setup, open_pairs: np.ndarray, raters: An
         worker = np.tile(codes, len(open_pairs))
     # never a rater on a pair they already judged
     n_w = max(encoded.n_workers, 1)
-    done = np.unique(encoded.items.astype(np.int64) * n_w + encoded.workers)
-    keep = ~np.isin(item.astype(np.int64) * n_w + worker, done)
+    judged_item, judged_worker = _judged(encoded)
+    keep = ~np.isin(item.astype(np.int64) * n_w + worker, judged_item * n_w + judged_worker)
     # only open pairs, laid out in the order of ``open_pairs``
     position = np.full(len(setup.pair_ids), -1)
     position[open_pairs] = np.arange(len(open_pairs))
