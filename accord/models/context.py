@@ -171,6 +171,21 @@ def segment_lengths(cuts: torch.Tensor, tolerance: float = CUT_TIE_TOLERANCE) ->
     return cuts, torch.where(tied, torch.zeros_like(cuts[:, 1:]), cuts[:, 1:] - cuts[:, :-1])
 
 
+def softmax_with_zero(logits: torch.Tensor) -> torch.Tensor:
+    """Softmax over the last axis of ``logits`` with a logit 0 appended (the last class is the reference)."""
+    return torch.softmax(torch.cat([logits, logits.new_zeros(*logits.shape[:-1], 1)], dim=-1), dim=-1)
+
+
+def _log_chosen(probs: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """``log probs[n, labels[n]]``: each judgment's log-probability of its own label."""
+    return torch.log(probs.gather(1, labels[:, None]).squeeze(1))
+
+
+def _cell_sums(cells: np.ndarray, values: np.ndarray, n_cells: int) -> np.ndarray:
+    """``[n_cells, C]``: the sums of each column of ``values [N, C]`` over the rows of each cell."""
+    return np.stack([np.bincount(cells, weights=values[:, c], minlength=n_cells) for c in range(values.shape[1])], 1)
+
+
 def gini(probs: np.ndarray) -> np.ndarray:
     """Probability that two independent draws from ``probs[..., K]`` differ (``1 - sum_k p_k^2``)."""
     return 1.0 - (probs**2).sum(-1)
@@ -340,16 +355,10 @@ class ContextDesign:
                 values = _numbers(items[column], column)
                 # a missing value is imputed at the mean (0 once standardised)
                 blocks.append(np.nan_to_num((values - centre) / spread)[:, None])
-            else:
-                levels = self.levels[column]
-                codes = pd.Index(levels).get_indexer(_as_level(items[column]))
-                onehot = np.zeros((len(items), len(levels)))
-                known = codes >= 0
-                onehot[np.flatnonzero(known), codes[known]] = 1.0
-                blocks.append(onehot)
-        if not blocks:
-            return np.zeros((len(items), 0))
-        return np.concatenate(blocks, axis=1)
+            else:  # one-hot; an unknown level (code -1) is 0 in every column
+                codes = pd.Index(self.levels[column]).get_indexer(_as_level(items[column]))
+                blocks.append((codes[:, None] == np.arange(len(self.levels[column]))).astype(float))
+        return np.concatenate([np.zeros((len(items), 0)), *blocks], axis=1)
 
 
 def _as_level(values: pd.Series) -> pd.Series:
@@ -671,26 +680,16 @@ class ContextPreference(PyroRaterModel):
         data = self.data_
         self._flip = flip_index(data.n_classes)
         init = self._warm_start(data)
-        # Stage 1, MAP from the warm start with the population hyperparameters held at their starting values (a
-        # penalised likelihood: joint MAP over a hierarchy is degenerate, the scales run to 0 when centred and to
-        # the prior's tail when non-centred): cheap deterministic steps that carry rater parameters from "honest"
-        # to wherever the data put them. Stage 2 (meanfield / lowrank) learns everything, hyperparameters included,
-        # starting at the MAP point with small scales.
+        # the two stages of *Inference* (module docstring): MAP with the hyperparameters held (joint MAP over a
+        # hierarchy is degenerate: the scales run to 0 when centred and to the prior's tail when non-centred), then
+        # meanfield / lowrank learning everything from the MAP point
         hyper = {name: value for name, value in init.items() if name in HYPERPARAMETERS or name.endswith("_sd")}
         batch = None if self.batch_size is None else round(self.batch_size * data.n_judgments / data.n_items)
-        # Shared labels: where two groups' cut points tie (at the warm start every group holds one distribution) the
-        # marginal has a kink, and which group's cut point takes the gradient of the segment below it follows the
-        # sort order of the tied points, which a side swap reverses; the fit leaves that point towards one of two
-        # modes. The MAP stage runs with each order and keeps the lower loss, so that the fit of a side-swapped
-        # table is the mirror of this one rather than the other mode (with two groups; three or more meet further
-        # ties on the way, see the module docstring). Without effects that move a group's cut points the groups'
-        # points stay tied, and either order gives the same gradient. Each run goes on at a tenth of its rate once
-        # it settles: at the fixed rate it hovers about an optimum with kinks, and where it stopped followed
-        # rounding (benchmarks/invariance.py measures what a swap or another row order still moves).
+        # shared labels: MAP runs from both sort orders of tied cut points (and, where the votes leave a scale's sign
+        # open, from both signs), the lower loss kept, each going on at a tenth of its rate once it settles (module
+        # docstring). Without effects that move a group's cut points they stay tied and either order is the same.
         uses = self._uses(data)
         groups_differ = self.labels == "shared" and any(uses[k] for k in ("scale", "shift", "tie_group", "interaction"))
-        # the signs of the groups' scales: where the votes leave one open, a run from either reading (see
-        # _reversal_starts), the lower loss kept like the tie orders'
         signs = self._reversal_starts(data, init, uses) if uses["scale"] else [None]
         self._map_variant(init, False, signs[0])
         orders = [functools.partial(self._map_variant, init, flag, sign)
@@ -729,8 +728,7 @@ class ContextPreference(PyroRaterModel):
         priors = self._constants(data)["priors"]
         # plates are made on every call: making one records its subsample site in the trace (model-guide match)
         G = data.n_groups
-        plates = {"pairs": pyro.plate("pairs", data.n_items), "other_groups": pyro.plate("other_groups", max(G - 1, 1)),
-                  "annotators": pyro.plate("annotators", data.n_workers)}
+        pairs, other_groups = pyro.plate("pairs", data.n_items), pyro.plate("other_groups", max(G - 1, 1))
         sites: dict[str, torch.Tensor] = {}
 
         def sample(name: str) -> None:
@@ -739,7 +737,6 @@ class ContextPreference(PyroRaterModel):
         for name in (*HYPERPARAMETERS, "tie_base"):
             if name in priors:
                 sample(name)
-        pairs = plates["pairs"]
         if data.response_a is not None:
             # crowd Bradley-Terry: responses shared across pairs carry one utility each (Chen et al., WSDM 2013)
             with pyro.plate("responses", data.n_responses):
@@ -747,10 +744,9 @@ class ContextPreference(PyroRaterModel):
         else:
             with pairs:
                 sample("mu_z")
-        with plates["annotators"]:
-            sample("honest_z")
-            sample("adversarial_z")
-            sample("spam_z")
+        with pyro.plate("annotators", data.n_workers):
+            for name in ("honest_z", "adversarial_z", "spam_z"):
+                sample(name)
         if uses["slope"]:
             sample("reliability_slope_sd")
             with pyro.plate("groups", G):
@@ -760,7 +756,7 @@ class ContextPreference(PyroRaterModel):
             if not uses[use]:
                 continue
             sample(f"{name}_sd")
-            with plates["other_groups"]:
+            with other_groups:
                 sample(f"{name}_z")
         if uses["interaction"]:
             sample("interaction_sd")
@@ -828,10 +824,8 @@ class ContextPreference(PyroRaterModel):
     @staticmethod
     def _tie_order(data: ContextData) -> torch.Tensor | None:
         """The order in which the groups' tied cut points sort (:meth:`_shared_terms`): the reference group, then the
-        others by judgment count, most first (equal counts in code order, that is by name), as the reference is
-        chosen; None where that is the groups' code order. In code order alone, naming two of three groups the other
-        way round gave another group the gradient at the ties of the warm start, and another fit (two groups: one
-        order either way)."""
+        others by judgment count, most first (equal counts by name), as the reference is chosen; None where that is
+        the code order (which alone let the names of three groups decide who got the gradient at the warm start)."""
         counts = np.bincount(data.groups.cpu().numpy(), minlength=data.n_groups)[1:]
         order = np.concatenate([[0], 1 + np.argsort(-counts, kind="stable")])
         return None if (order == np.arange(data.n_groups)).all() else torch.as_tensor(order, device=data.items.device)
@@ -845,9 +839,8 @@ class ContextPreference(PyroRaterModel):
             p["mu"] = p["utility"][data.response_a] - p["utility"][data.response_b]
         else:
             p["mu"] = sites["pair_scale"] * sites["mu_z"]
-        p["honest"] = sites["honest_mean"] + sites["honest_sd"] * sites["honest_z"]
-        p["adversarial"] = sites["adversarial_mean"] + sites["adversarial_sd"] * sites["adversarial_z"]
-        p["spam"] = sites["spam_mean"] + sites["spam_sd"] * sites["spam_z"]
+        for name in ("honest", "adversarial", "spam"):
+            p[name] = sites[f"{name}_mean"] + sites[f"{name}_sd"] * sites[f"{name}_z"]
         for name in (*GROUP_EFFECTS, "reliability_slope", "interaction"):
             if f"{name}_z" in sites:
                 p[name] = sites[f"{name}_sd"] * sites[f"{name}_z"]
@@ -899,14 +892,9 @@ class ContextPreference(PyroRaterModel):
 
     def _shared_terms(self, p: dict[str, torch.Tensor], data: ContextData, uses: dict[str, bool],
                       judgment_loglik: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
-        """Shared-label likelihood: each group's label on a pair is a quantile of one pair-level draw ``U_i``.
-
-        Group ``g``'s label is ``F_ig^-1(U_i)`` over the class order (A, tie, B), or over (B, tie, A) where the
-        group's scale ``lambda`` is negative (a reversed group reads the pair the other way round). So groups agree
-        as far as their preference probabilities allow, and a reversed group holds exactly the swapped label: the
-        coupling is the one of a latent pair-level realisation read by every group through its own scale. Given
-        ``U_i`` the labels are fixed, so ``P(votes_i) = sum_s |segment_s| prod_g P(votes_ig | label_g(s))`` over
-        the at most ``G (K - 1) + 1`` segments of [0, 1] cut by every group's cumulative probabilities.
+        """Shared-label likelihood (*Labels* and *Rater behaviour* in the module docstring): group ``g``'s label is
+        ``F_ig^-1(U_i)`` over (A, tie, B), or (B, tie, A) where its scale is negative, so that groups agree as far as
+        their preference probabilities allow, and ``P(votes_i) = sum_s |segment_s| prod_g P(votes_ig | label_g(s))``.
 
         Returns ``log_marginal [n_items]``, ``log_length`` and ``segment_loglik`` ``[n_items, S]``, ``segment_class``
         ``[n_items, G, S]`` and the per-judgment ``judgment_loglik [N, K]`` (log P(y_n | group label = k)).
@@ -956,8 +944,7 @@ class ContextPreference(PyroRaterModel):
         """``(h, f, m)`` per judgment ``[n, 3]`` and the rater's spam distribution ``[n, K]``."""
         honest = p["honest"][workers] + self._reliability_logits(p, data, uses)[items, groups]
         logits = torch.stack([honest, p["adversarial"][workers], torch.zeros_like(honest)], dim=-1)
-        spam_logits = torch.cat([p["spam"][workers], p["spam"].new_zeros(len(workers), 1)], dim=-1)
-        return torch.softmax(logits, dim=-1), torch.softmax(spam_logits, dim=-1)
+        return torch.softmax(logits, dim=-1), softmax_with_zero(p["spam"][workers])
 
     def _judgment_probs(self, p: dict[str, torch.Tensor], data: ContextData, idx: torch.Tensor, uses: dict[str, bool],
                         parts: dict[str, torch.Tensor] | None = None) -> torch.Tensor:
@@ -991,7 +978,15 @@ class ContextPreference(PyroRaterModel):
         init = {name: torch.tensor(value, **f32) for name, value in [
             ("pair_scale", pair_scale), ("honest_mean", 2.0), ("honest_sd", 1.0), ("adversarial_mean", -3.0),
             ("adversarial_sd", 1.0), ("spam_sd", 1.0)]}
-        init.update(self._location_start(data, mu, pair_scale, labels, items))
+        if data.response_a is None:
+            init["mu_z"] = torch.as_tensor(mu / pair_scale, **f32)
+        else:  # response utilities from smoothed win rates
+            a, b = data.response_a.cpu().numpy(), data.response_b.cpu().numpy()
+            decided = labels < 2
+            wins = np.bincount(np.where(labels == 0, a[items], b[items])[decided], minlength=data.n_responses)
+            losses = np.bincount(np.where(labels == 0, b[items], a[items])[decided], minlength=data.n_responses)
+            utility = np.log((wins.astype(float) + 1.0) / (losses.astype(float) + 1.0))
+            init["utility_z"] = torch.as_tensor((utility - utility.mean()) / pair_scale, **f32)
         init.update(honest_z=torch.zeros(W, **f32), adversarial_z=torch.zeros(W, **f32),
                     spam_mean=torch.zeros(K - 1, **f32), spam_z=torch.zeros(W, K - 1, **f32))
         uses = self._uses(data)
@@ -1006,55 +1001,28 @@ class ContextPreference(PyroRaterModel):
                 init[f"{name}_sd"] = torch.tensor(sd, **f32)
         return init
 
-    @staticmethod
-    def _location_start(data: ContextData, mu: np.ndarray, pair_scale: float, labels: np.ndarray,
-                        items: np.ndarray) -> dict[str, torch.Tensor]:
-        """Start of the pair log-odds: ``mu_z`` directly, or response utilities from smoothed win rates."""
-        f32 = dict(dtype=torch.float32, device=data.x.device)
-        if data.response_a is None:
-            return {"mu_z": torch.as_tensor(mu / pair_scale, **f32)}
-        a, b = data.response_a.cpu().numpy(), data.response_b.cpu().numpy()
-        decided = labels < 2
-        winner = np.where(labels == 0, a[items], b[items])[decided]
-        loser = np.where(labels == 0, b[items], a[items])[decided]
-        wins = np.bincount(winner, minlength=data.n_responses).astype(float)
-        losses = np.bincount(loser, minlength=data.n_responses).astype(float)
-        utility = np.log((wins + 1.0) / (losses + 1.0))
-        utility -= utility.mean()
-        return {"utility_z": torch.as_tensor(utility / pair_scale, **f32)}
-
     def _reversal_starts(self, data: ContextData, init: dict[str, torch.Tensor],
                          uses: dict[str, bool]) -> list[torch.Tensor]:
-        """Start values of ``epsilon[g, t] / sd`` (sd starts at 1), the first the likelihood's reading and, where it
-        differs, the second: -2 (reversed) where the votes of group ``g`` on topic ``t`` (at least 10 pairs that
-        both it and the reference group judged) are more likely under the model, at the rest of the warm start, with
-        the group's scale reversed than with it equal to the reference's, else 0.
+        """Start values of ``epsilon[g, t] / sd`` (sd starts at 1): the likelihood's reading and, where it differs, a
+        second. The first is -2 (reversed) where the votes of group ``g`` on topic ``t`` (at least 10 pairs that both
+        it and the reference judged) are more likely, at the rest of the warm start, with the group's scale reversed
+        than equal to the reference's, else 0; groups are chosen one after another. The sign flips the label
+        coupling, which gradient steps cannot cross. The correlation of vote fractions (r < -0.2), read before,
+        missed reversals whose pairs differ little (every pair about 60:40 correlates at r near 0) and ignored how
+        many votes a pair has; the likelihood weighs each pair by its votes under the fit's own coupling.
 
-        The sign of a group's scale flips its label coupling, which gradient steps cannot cross, so it is chosen
-        here. It was read off the correlation of the group's vote fractions with the reference group's (r < -0.2):
-        that misses a reversal whose pairs differ little (every pair voted about 60:40 by either stance correlates
-        at r near 0, and a topic of 24 pairs with three votes a group at r = -0.18) and it ignores how many votes
-        a pair has; the fit then stayed at the groups agreeing, calling one group's raters spammers, at a higher
-        loss than the reversed start reaches. The likelihood weighs each pair by its votes and uses the same
-        coupling of the groups' labels as the fit. Groups are chosen one after another, the earlier ones kept.
-
-        Where the summed gain is within twice its standard error over the pairs (the pairs' gains scatter as much
-        as their sum), the votes do not tell the two readings apart: a topic that nobody contests reads as reversed
-        as often as a contested one of few votes does. There the second start takes the correlation's reading, and
-        the fit runs from both and keeps the lower loss (:meth:`_fit`). Choosing one of them would leave a sign that
-        the votes do not fix to the start, and from a wrong one the MAP path crosses scale 0 and may stop at the
-        kink there on one side or the other as rounding (the row order, the sides) has it.
+        Where the summed gain is within twice its standard error over the pairs, the votes do not tell the readings
+        apart: the second start takes the correlation's reading there and :meth:`_fit` keeps the run of lower loss
+        (from a wrong sign the MAP path crosses scale 0 and stops at the kink there as rounding has it).
         """
         G, T = data.n_groups, data.n_topics
         items, groups, topics, labels = (t.cpu().numpy() for t in (data.items, data.groups, data.topics, data.labels))
-        count = np.zeros((data.n_items, G))
-        np.add.at(count, (items, groups), 1.0)
+        cell, size = items * G + groups, data.n_items * G
+        count = np.bincount(cell, minlength=size).reshape(data.n_items, G).astype(float)
         start = torch.zeros(G - 1, T, dtype=init["pair_scale"].dtype, device=init["pair_scale"].device)
         fallback = start.clone()
         side = np.where(labels == 0, 1.0, np.where(labels == 1, -1.0, 0.0))
-        votes = np.zeros((data.n_items, G))
-        np.add.at(votes, (items, groups), side)
-        lean = votes / np.maximum(count, 1.0)
+        lean = np.bincount(cell, weights=side, minlength=size).reshape(data.n_items, G) / np.maximum(count, 1.0)
         # the pairs' log-odds in the reference group, read off its votes alone: a start from utilities reads them
         # off every group's votes, which under individual labels then agree with any group's scale
         mu = torch.as_tensor(pair_log_odds(items, labels, groups == 0, data.n_items), dtype=start.dtype,
@@ -1100,8 +1068,7 @@ class ContextPreference(PyroRaterModel):
         if self.labels == "shared":
             return self._shared_terms(p, data, uses)["log_marginal"]
         every = torch.arange(data.n_judgments, device=data.labels.device)
-        probs = self._judgment_probs(p, data, every, uses)
-        log_p = torch.log(probs.gather(1, data.labels[:, None]).squeeze(1))
+        log_p = _log_chosen(self._judgment_probs(p, data, every, uses), data.labels)
         return log_p.new_zeros(data.n_items).index_add(0, data.items, log_p)
 
     def _summarise(self, data: ContextData) -> None:
@@ -1131,18 +1098,16 @@ class ContextPreference(PyroRaterModel):
                     label = self._label_posterior(terms, K)
                 else:
                     q = self._judgment_probs(p, data, all_idx, uses, parts)
-                    loglik[s] = torch.log(q.gather(1, data.labels[:, None]).squeeze(1)).cpu().numpy()
-                    pi = self._clean_table(p, data, uses)
-                    label = pi
+                    loglik[s] = _log_chosen(q, data.labels).cpu().numpy()
+                    pi = label = self._clean_table(p, data, uses)
                 clean[s] = pi.cpu().numpy()
                 label_np = label.cpu().numpy()
                 consensus += label_np / S
                 item_probs[s] = np.einsum("igk,g->ik", label_np, weights)
-                behaviour = parts["behaviour"].cpu().numpy()
+                per_worker = _cell_sums(workers_np, parts["behaviour"].cpu().numpy(), data.n_workers)
                 for column, name in enumerate(kinds):
-                    shares[name][s] = np.bincount(workers_np, weights=behaviour[:, column], minlength=data.n_workers)
-                    shares[name][s] /= np.maximum(counts, 1.0)
-                spam_dist = torch.softmax(torch.cat([p["spam"], p["spam"].new_zeros(data.n_workers, 1)], -1), -1)
+                    shares[name][s] = per_worker[:, column] / np.maximum(counts, 1.0)
+                spam_dist = softmax_with_zero(p["spam"])
                 spam_labels[s] = spam_dist.cpu().numpy()
                 shares["spam_lean"][s] = (spam_dist[:, 0] - spam_dist[:, 1]).cpu().numpy()
                 observed += self._observed(p, data, uses, label, parts, cell, cell_counts) / S
@@ -1181,16 +1146,14 @@ class ContextPreference(PyroRaterModel):
         """``[n_items, G, K]``: what the pair's actual raters of each group report on average (typical rater where
         the pair has none of that group)."""
         G, K = data.n_groups, data.n_classes
-        behaviour = parts["behaviour"].cpu().numpy()
-        spam_part = (parts["behaviour"][:, 2:3] * parts["spam"]).cpu().numpy()
         size = data.n_items * G
-        sums = np.stack([np.bincount(cell, weights=behaviour[:, c], minlength=size) for c in range(2)], axis=1)
-        spam_sum = np.stack([np.bincount(cell, weights=spam_part[:, k], minlength=size) for k in range(K)], axis=1)
+        sums = _cell_sums(cell, parts["behaviour"][:, :2].cpu().numpy(), size)
+        spam_sum = _cell_sums(cell, (parts["behaviour"][:, 2:3] * parts["spam"]).cpu().numpy(), size)
         with torch.no_grad():
             honest = p["honest_mean"] + self._reliability_logits(p, data, uses)  # typical annotator
             logits = torch.stack([honest, p["adversarial_mean"].expand_as(honest), torch.zeros_like(honest)], -1)
             typical = torch.softmax(logits, -1).reshape(size, 3).cpu().numpy()
-            typical_spam = torch.softmax(torch.cat([p["spam_mean"], p["spam_mean"].new_zeros(1)]), -1).cpu().numpy()
+            typical_spam = softmax_with_zero(p["spam_mean"]).cpu().numpy()
         seen = cell_counts > 0
         denominator = np.maximum(cell_counts, 1.0)[:, None]
         hf = np.where(seen[:, None], sums / denominator, typical[:, :2])
@@ -1237,18 +1200,6 @@ class ContextPreference(PyroRaterModel):
         """One row per group effect: its posterior mean, sd, 90% interval and P(effect > 0)."""
         design = self.design_
         rows: list[dict[str, Any]] = []
-
-        def add(effect: str, draws: np.ndarray, groups: Sequence[str], terms: Sequence[str], what: str) -> None:
-            draws = draws.reshape(len(draws), len(groups), len(terms))
-            for (g, group), (t, term) in itertools.product(enumerate(groups), enumerate(terms)):
-                values = draws[:, g, t]
-                rows.append({"effect": effect, "group": group, "reference": design.group_names[0], "term": term,
-                             "meaning": what, "mean": float(values.mean()),
-                             "sd": float(values.std(ddof=1)) if len(values) > 1 else float("nan"),
-                             "lower": float(np.quantile(values, 0.05)), "upper": float(np.quantile(values, 0.95)),
-                             "p_positive": float((values > 0).mean())})
-
-        others = design.group_names[1:]
         for use, effect, site, terms, what in (
             ("scale", "preference_scale", "scale_effect", design.topic_names,
              "lambda - 1: -2 = reversed preference, -1 = indifferent, 0 = same as reference"),
@@ -1259,8 +1210,17 @@ class ContextPreference(PyroRaterModel):
             ("interaction", "interaction_sd", "interaction_sd", [""],
              "sd of pair-specific group deviations (log-odds)"),
         ):
-            if uses[use]:
-                add(effect, self._effect_draws(site), others if use != "interaction" else ["all"], terms, what)
+            if not uses[use]:
+                continue
+            groups = design.group_names[1:] if use != "interaction" else ["all"]
+            draws = self._effect_draws(site).reshape(len(self.draws_), len(groups), len(terms))
+            for (g, group), (t, term) in itertools.product(enumerate(groups), enumerate(terms)):
+                values = draws[:, g, t]
+                rows.append({"effect": effect, "group": group, "reference": design.group_names[0], "term": term,
+                             "meaning": what, "mean": float(values.mean()),
+                             "sd": float(values.std(ddof=1)) if len(values) > 1 else float("nan"),
+                             "lower": float(np.quantile(values, 0.05)), "upper": float(np.quantile(values, 0.95)),
+                             "p_positive": float((values > 0).mean())})
         columns = ["effect", "group", "reference", "term", "meaning", "mean", "sd", "lower", "upper", "p_positive"]
         return pd.DataFrame(rows, columns=columns)
 
@@ -1305,16 +1265,8 @@ class ContextPreference(PyroRaterModel):
         table = judgments if is_validated(judgments) else validate(judgments)
         encoded, design, data = self.encoded_, self.design_, self.data_
         labels = label_codes(encoded, table)
-        item_codes = encoded.item_index.get_indexer(table["pair_id"])
-        worker_codes = encoded.worker_index.get_indexer(table["annotator"])
-        # unseen pairs and raters in sorted order (as the pairwise models number them): each draws its parameters
-        # from the population in that order, so the order of the rows must not decide who gets which draw
-        new_items = _sorted_unique(table["pair_id"][item_codes < 0])
-        new_workers = _sorted_unique(table["annotator"][worker_codes < 0])
-        item_codes = np.where(item_codes < 0, data.n_items + new_items.get_indexer(table["pair_id"]), item_codes)
-        worker_codes = np.where(
-            worker_codes < 0, data.n_workers + new_workers.get_indexer(table["annotator"]), worker_codes
-        )
+        item_codes, new_items = _codes_with_new(encoded.item_index, table["pair_id"])
+        worker_codes, new_workers = _codes_with_new(encoded.worker_index, table["annotator"])
         device = self._torch_device
         n_train, n_test = data.n_judgments, len(table)
         if data.response_a is not None:
@@ -1338,29 +1290,30 @@ class ContextPreference(PyroRaterModel):
         n_new_items, n_new_workers = len(new_items), len(new_workers)
         generator = torch.Generator(device="cpu").manual_seed(self.seed + 1)
         topic_draws = np.random.default_rng(self.seed + 2)  # Student-t draws (torch's take no generator)
+
+        def normal(shape: Any, mean: Any, sd: torch.Tensor) -> torch.Tensor:  # z drawn on the CPU by the generator
+            return mean + sd * torch.randn(shape, generator=generator).to(device)
+
         logs = []
         with torch.no_grad():
             for p in self.draws_:
                 q = dict(p)
                 if data.response_a is not None:
-                    utility = torch.cat([p["utility"], _normal(len(unknown), 0.0, p["pair_scale"], generator, device)])
+                    utility = torch.cat([p["utility"], normal(len(unknown), 0.0, p["pair_scale"])])
                     q["mu"] = torch.cat([p["mu"], utility[new_a] - utility[new_b]])
                 else:
-                    q["mu"] = torch.cat([p["mu"], _normal(n_new_items, 0.0, p["pair_scale"], generator, device)])
-                for name in ("honest", "adversarial"):
-                    fresh = _normal(n_new_workers, p[f"{name}_mean"], p[f"{name}_sd"], generator, device)
-                    q[name] = torch.cat([p[name], fresh])
-                spam_new = p["spam_mean"] + p["spam_sd"] * torch.randn(
-                    n_new_workers, data.n_classes - 1, generator=generator).to(device)
-                q["spam"] = torch.cat([p["spam"], spam_new])
+                    q["mu"] = torch.cat([p["mu"], normal(n_new_items, 0.0, p["pair_scale"])])
+                for name, shape in (("honest", n_new_workers), ("adversarial", n_new_workers),
+                                    ("spam", (n_new_workers, data.n_classes - 1))):
+                    q[name] = torch.cat([p[name], normal(shape, p[f"{name}_mean"], p[f"{name}_sd"])])
                 if uses["scale"] and len(unseen_topics):
                     shape = (data.n_groups - 1, len(unseen_topics))
                     fresh = torch.as_tensor(topic_draws.standard_t(RATER_DF, size=shape), dtype=p["scale_effect"].dtype,
                                             device=device)
                     q["scale_effect"] = torch.cat([p["scale_effect"], p["scale_effect_sd"] * fresh], dim=1)
                 if uses["interaction"]:
-                    extra = p["interaction_sd"] * torch.randn(n_new_items, data.n_groups - 1, generator=generator)
-                    q["interaction"] = torch.cat([p["interaction"], extra.to(device)])
+                    extra = normal((n_new_items, data.n_groups - 1), 0.0, p["interaction_sd"])
+                    q["interaction"] = torch.cat([p["interaction"], extra])
                 test = torch.arange(n_train, n_train + n_test, device=device)
                 if self.labels == "shared":
                     judgment_loglik = self._label_loglik(q, extended, uses)
@@ -1373,7 +1326,7 @@ class ContextPreference(PyroRaterModel):
                     log_p = torch.logsumexp(base + judgment_loglik[test].gather(1, own), -1) - torch.logsumexp(base, -1)
                 else:
                     probs = self._judgment_probs(q, extended, test, uses)
-                    log_p = torch.log(probs.gather(1, extended.labels[test][:, None]).squeeze(1))
+                    log_p = _log_chosen(probs, extended.labels[test])
                 logs.append(log_p.cpu().numpy())
         return log_mean_exp(logs)
 
@@ -1385,10 +1338,14 @@ def _effect_shape(width: str | None, data: ContextData) -> list[int]:
     return [data.n_groups - 1, data.n_topics if width == "topics" else data.n_covariates]
 
 
-def _sorted_unique(values: pd.Series) -> pd.Index:
-    """The distinct ``values``, sorted by their text (ids of mixed types sort too)."""
-    unique = values.unique()
-    return pd.Index(unique[np.argsort(np.asarray(unique).astype(str), kind="stable")])
+def _codes_with_new(index: pd.Index, values: pd.Series) -> tuple[np.ndarray, pd.Index]:
+    """The codes of ``values`` in ``index``, and the values it lacks, sorted by their text (ids of mixed types sort
+    too) and numbered on after it: unseen pairs and raters draw their parameters from the population in that order
+    (as the pairwise models number them), so the order of the rows does not decide who gets which draw."""
+    codes = index.get_indexer(values)
+    unique = values[codes < 0].unique()
+    new = pd.Index(unique[np.argsort(np.asarray(unique).astype(str), kind="stable")])
+    return np.where(codes < 0, len(index) + new.get_indexer(values), codes), new
 
 
 def _pair_responses(table: pd.DataFrame, pairs: pd.Index) -> tuple[pd.DataFrame, np.ndarray]:
@@ -1407,10 +1364,6 @@ def _pair_responses(table: pd.DataFrame, pairs: pd.Index) -> tuple[pd.DataFrame,
                                   column=column, row=int(np.flatnonzero(missing)[0]))
     firsts = table.drop_duplicates("pair_id").set_index("pair_id").reindex(pairs)
     return firsts, pd.unique(np.concatenate([firsts["response_a_id"].to_numpy(), firsts["response_b_id"].to_numpy()]))
-
-
-def _normal(n: int, mean: Any, sd: torch.Tensor, generator: torch.Generator, device: torch.device) -> torch.Tensor:
-    return (mean + sd.cpu() * torch.randn(n, generator=generator)).to(device)
 
 
 def _resolve(value: str | None, default: str, table: pd.DataFrame) -> str | None:
