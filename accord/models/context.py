@@ -206,6 +206,11 @@ def tie_start(labels: np.ndarray) -> float:
     return math.log(math.expm1(max(theta, 1e-3)))
 
 
+def each_draw(draws: dict[str, torch.Tensor], held: dict[str, torch.Tensor]) -> list[dict[str, torch.Tensor]]:
+    """The sites of each draw of a one-chain fit (``name -> [1, draws, *shape]``), with the ``held`` values added."""
+    return [{**held, **{k: v[0, s] for k, v in draws.items()}} for s in range(next(iter(draws.values())).shape[1])]
+
+
 def log_mean_exp(values: list[np.ndarray]) -> np.ndarray:
     """``log mean_s exp(values[s])`` over a list of per-draw arrays, in float64."""
     stacked = np.stack(values).astype(np.float64)
@@ -444,14 +449,12 @@ def build_design(table: pd.DataFrame, *, group: str | None, topic: str | None, c
     if covariates is not None and len(set(covariates)) != len(covariates):
         # the column entered twice: two identical covariates, whose effects only their sum identifies
         raise AccordError(f"covariates: a name is given twice in {list(covariates)}")
-    for role, columns in (("group", [group]), ("topic", [topic]), ("covariate", list(covariates or ()))):
-        for column in columns:
-            if column is None:
-                continue
+    for role, column in (("group", group), ("topic", topic), *(("covariate", c) for c in covariates or ())):
+        if column is not None:
             _require_column(table, column, role)
-            if column in RESERVED_CONTEXT:
-                raise AccordError(f"column '{column}' cannot be a {role} column: it is the pair or its label, not "
-                                  "context of the judgment")
+        if column in RESERVED_CONTEXT:
+            raise AccordError(f"column '{column}' cannot be a {role} column: it is the pair or its label, not "
+                              "context of the judgment")
     check_item_columns(table, [c for c in dict.fromkeys([topic, *(covariates or ())]) if c is not None],
                        [c for c in covariates or () if _is_numeric(table[c])])
     group_names: tuple[str, ...] = ("all",)
@@ -634,7 +637,10 @@ class ContextPreference(PyroRaterModel):
             raise AccordError("ContextPreference reads the context columns of the judgments table: use fit(judgments)")
         if table.attrs["accord"]["form"] != "preference":
             raise AccordError("ContextPreference needs preference judgments (labels A/B/tie)")
-        self.design_ = build_design(table, group=_resolve(self.group, "annotator_group", table),
+        group = self.group
+        if group == "auto":
+            group = "annotator_group" if "annotator_group" in table.columns else None
+        self.design_ = build_design(table, group=group,
                                     topic=_resolve_topic(self.topic, table),
                                     covariates=_resolve_covariates(self.covariates, table),
                                     reference_group=self.reference_group)
@@ -644,11 +650,8 @@ class ContextPreference(PyroRaterModel):
         design, device = self.design_, self._torch_device
         responses: dict[str, Any] = {}
         if self._use_responses(table):
-            firsts, seen = _pair_responses(table, encoded.item_index)
-            self.response_index_ = ids = pd.Index(seen)
-            responses = dict(response_a=torch.as_tensor(ids.get_indexer(firsts["response_a_id"]), device=device),
-                             response_b=torch.as_tensor(ids.get_indexer(firsts["response_b_id"]), device=device),
-                             n_responses=len(ids))
+            self.response_index_, a, b = _pair_responses(table, encoded.item_index, device)
+            responses = dict(response_a=a, response_b=b, n_responses=len(self.response_index_))
         # kept to check that a new table's judgments of these pairs give them the same context (predictive_loglik)
         self._item_frame = design.item_frame(table, encoded.item_index)
         tensors = self._judgment_tensors(table, encoded.items, encoded.workers, encoded.labels, self._item_frame)
@@ -699,9 +702,7 @@ class ContextPreference(PyroRaterModel):
                                         subsample=batch if batch is not None and batch < data.n_judgments else None,
                                         map_variants=orders if len(orders) > 1 else (),
                                         map_plateau_cuts=1 if groups_differ else 0))
-        n_draws = next(iter(draws.values())).shape[1]
-        self.draws_ = [self._derive({**hyper, **{k: v[0, s] for k, v in draws.items()}}, uses, data)
-                       for s in range(n_draws)]
+        self.draws_ = [self._derive(sites, data) for sites in each_draw(draws, hyper)]
         self._summarise(data)
 
     def _map_variant(self, init: dict[str, torch.Tensor], reverse_ties: bool, signs: torch.Tensor | None) -> None:
@@ -762,7 +763,7 @@ class ContextPreference(PyroRaterModel):
             sample("interaction_sd")
             with pairs:
                 sample("interaction_z")
-        params = self._derive(sites, uses, data)
+        params = self._derive(sites, data)
         if self.labels == "shared":
             # the pair's votes are dependent through the groups' shared labels: one factor per pair
             with pairs:
@@ -831,7 +832,7 @@ class ContextPreference(PyroRaterModel):
         return None if (order == np.arange(data.n_groups)).all() else torch.as_tensor(order, device=data.items.device)
 
     @staticmethod
-    def _derive(sites: dict[str, torch.Tensor], uses: dict[str, bool], data: ContextData) -> dict[str, torch.Tensor]:
+    def _derive(sites: dict[str, torch.Tensor], data: ContextData) -> dict[str, torch.Tensor]:
         """Model parameters from the sample sites (the pair log-odds from utilities where there are responses)."""
         p = dict(sites)
         if "utility_z" in sites:
@@ -927,16 +928,12 @@ class ContextPreference(PyroRaterModel):
     def _label_loglik(self, p: dict[str, torch.Tensor], data: ContextData, uses: dict[str, bool],
                       parts: dict[str, torch.Tensor] | None = None) -> torch.Tensor:
         """``[N, K]``: log P(y_n | the rater's group label is k) = log(h 1[y = k] + f 1[y = swap k] + m s_j(y))."""
-        items, workers, groups = data.items, data.workers, data.groups
-        behaviour, spam = self._behaviour(p, data, uses, items, workers, groups)
+        behaviour, spam = self._behaviour(p, data, uses, data.items, data.workers, data.groups)
         if parts is not None:
             parts.update(behaviour=behaviour, spam=spam)
         constants = self._constants(data)
-        prob = (
-            behaviour[:, 0:1] * constants["honest_hit"]
-            + behaviour[:, 1:2] * constants["adversarial_hit"]
-            + behaviour[:, 2:3] * spam.gather(1, constants["y"])
-        )
+        prob = (behaviour[:, 0:1] * constants["honest_hit"] + behaviour[:, 1:2] * constants["adversarial_hit"]
+                + behaviour[:, 2:3] * spam.gather(1, constants["y"]))
         return torch.log(prob.clamp_min(1e-9))
 
     def _behaviour(self, p: dict[str, torch.Tensor], data: ContextData, uses: dict[str, bool], items: torch.Tensor,
@@ -1064,7 +1061,7 @@ class ContextPreference(PyroRaterModel):
                      mu: torch.Tensor) -> torch.Tensor:
         """``[n_items]``: log P(the pair's votes | parameters from ``sites``, pair log-odds ``mu``), the likelihood of
         :meth:`_model`."""
-        p = {**self._derive(sites, uses, data), "mu": mu}
+        p = {**self._derive(sites, data), "mu": mu}
         if self.labels == "shared":
             return self._shared_terms(p, data, uses)["log_marginal"]
         every = torch.arange(data.n_judgments, device=data.labels.device)
@@ -1111,18 +1108,12 @@ class ContextPreference(PyroRaterModel):
                 spam_labels[s] = spam_dist.cpu().numpy()
                 shares["spam_lean"][s] = (spam_dist[:, 0] - spam_dist[:, 1]).cpu().numpy()
                 observed += self._observed(p, data, uses, label, parts, cell, cell_counts) / S
-        self._clean_draws = clean
-        self._consensus = consensus
-        self._observed_mean = observed
-        self._cell_counts = cell_counts.reshape(data.n_items, G)
-        self._rater_share = weights
-        self._item_summary = summarize_draws(item_probs)
-        self._class_prior = torch.as_tensor(item_probs.mean(1))
-        self._loglik = loglik[None]
-        self._shares = shares
-        self._spam_labels = spam_labels
+        self._clean_draws, self._consensus, self._observed_mean = clean, consensus, observed
+        self._cell_counts, self._rater_share = cell_counts.reshape(data.n_items, G), weights
+        self._item_summary, self._class_prior = summarize_draws(item_probs), torch.as_tensor(item_probs.mean(1))
+        self._loglik, self._shares, self._spam_labels = loglik[None], shares, spam_labels
         self.group_effects_ = self._effects_table(uses)
-        self._posterior = self._posterior_dict(uses, self._shares)
+        self._posterior = self._posterior_dict(uses)
 
     @staticmethod
     def _label_posterior(terms: dict[str, torch.Tensor], n_classes: int) -> torch.Tensor:
@@ -1224,9 +1215,9 @@ class ContextPreference(PyroRaterModel):
         columns = ["effect", "group", "reference", "term", "meaning", "mean", "sd", "lower", "upper", "p_positive"]
         return pd.DataFrame(rows, columns=columns)
 
-    def _posterior_dict(self, uses: dict[str, bool], shares: dict[str, np.ndarray]) -> dict[str, tuple[Any, list]]:
-        post: dict[str, tuple[np.ndarray, list[str]]] = {
-            name: (shares[name][None], ["annotator"]) for name in ("honest_share", "adversarial_share", "spam_share")}
+    def _posterior_dict(self, uses: dict[str, bool]) -> dict[str, tuple[Any, list]]:
+        kinds = ("honest_share", "adversarial_share", "spam_share")
+        post: dict[str, tuple[Any, list[str]]] = {name: (self._shares[name][None], ["annotator"]) for name in kinds}
         post["mu"] = (self._effect_draws("mu")[None], ["pair_id"])
         post["pair_scale"] = (self._effect_draws("pair_scale")[None], [])
         for name, (use, width, _) in GROUP_EFFECTS.items():
@@ -1270,11 +1261,7 @@ class ContextPreference(PyroRaterModel):
         device = self._torch_device
         n_train, n_test = data.n_judgments, len(table)
         if data.response_a is not None:
-            firsts, seen = _pair_responses(table, new_items)
-            unknown = pd.Index(seen).difference(self.response_index_, sort=False)
-            response_index = self.response_index_.append(unknown)
-            new_a = torch.as_tensor(response_index.get_indexer(firsts["response_a_id"]), device=device)
-            new_b = torch.as_tensor(response_index.get_indexer(firsts["response_b_id"]), device=device)
+            responses, new_a, new_b = _pair_responses(table, new_items, device, self.response_index_)
         # the training judgments come first: under shared labels a held-out vote is predicted given the pair's
         # training votes (they fix the groups' labels); under individual labels they are simply not used
         frame = design.item_frame(table, new_items)
@@ -1299,7 +1286,7 @@ class ContextPreference(PyroRaterModel):
             for p in self.draws_:
                 q = dict(p)
                 if data.response_a is not None:
-                    utility = torch.cat([p["utility"], normal(len(unknown), 0.0, p["pair_scale"])])
+                    utility = torch.cat([p["utility"], normal(len(responses) - data.n_responses, 0.0, p["pair_scale"])])
                     q["mu"] = torch.cat([p["mu"], utility[new_a] - utility[new_b]])
                 else:
                     q["mu"] = torch.cat([p["mu"], normal(n_new_items, 0.0, p["pair_scale"])])
@@ -1348,8 +1335,10 @@ def _codes_with_new(index: pd.Index, values: pd.Series) -> tuple[np.ndarray, pd.
     return np.where(codes < 0, len(index) + new.get_indexer(values), codes), new
 
 
-def _pair_responses(table: pd.DataFrame, pairs: pd.Index) -> tuple[pd.DataFrame, np.ndarray]:
-    """The first judgment's row of each pair of ``pairs`` (for its response ids) and the response ids they name.
+def _pair_responses(table: pd.DataFrame, pairs: pd.Index, device: torch.device,
+                    known: pd.Index | None = None) -> tuple[pd.Index, torch.Tensor, torch.Tensor]:
+    """The response ids of ``pairs`` (their first judgments'), after the ``known`` ones, and each pair's codes there
+    of its responses A and B.
 
     One error naming the column and row where a judgment of these pairs has no response id (a missing id became a
     response of its own, one utility shared by every pair without an id; a table without the columns was a
@@ -1363,13 +1352,10 @@ def _pair_responses(table: pd.DataFrame, pairs: pd.Index) -> tuple[pd.DataFrame,
             raise ValidationError("missing response id (the model writes pair preferences as response utilities)",
                                   column=column, row=int(np.flatnonzero(missing)[0]))
     firsts = table.drop_duplicates("pair_id").set_index("pair_id").reindex(pairs)
-    return firsts, pd.unique(np.concatenate([firsts["response_a_id"].to_numpy(), firsts["response_b_id"].to_numpy()]))
-
-
-def _resolve(value: str | None, default: str, table: pd.DataFrame) -> str | None:
-    if value == "auto":
-        return default if default in table.columns else None
-    return value
+    seen = pd.Index(pd.unique(np.concatenate([firsts["response_a_id"].to_numpy(), firsts["response_b_id"].to_numpy()])))
+    ids = seen if known is None else known.append(seen.difference(known, sort=False))
+    a, b = (torch.as_tensor(ids.get_indexer(firsts[c]), device=device) for c in ("response_a_id", "response_b_id"))
+    return ids, a, b
 
 
 def _per_pair_columns(table: pd.DataFrame, columns: list[str], setting: str) -> list[str]:

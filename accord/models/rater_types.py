@@ -52,6 +52,7 @@ Example
 
 from __future__ import annotations
 
+import functools
 import math
 import warnings
 from collections.abc import Iterable, Sequence
@@ -69,8 +70,8 @@ from accord.datasets.schema import is_validated
 from accord.models._data import id_order, with_attrs
 from accord.models.base import ConvergenceWarning, ItemSummary, PyroRaterModel, interval_columns, summarize_draws
 from accord.models.confusion import label_codes
-from accord.models.context import RATER_DF, GroupProbabilities, log_mean_exp, pair_log_odds, preference_probs
-from accord.models.context import tie_start
+from accord.models.context import RATER_DF, GroupProbabilities, _cell_sums, each_draw, log_mean_exp, pair_log_odds
+from accord.models.context import preference_probs, softmax_with_zero, tie_start
 from accord.models.pyro_fit import fit_pyro
 
 TYPES_INFERENCE: tuple[str, ...] = ("map", "meanfield", "lowrank")
@@ -147,16 +148,12 @@ class RaterTypes(PyroRaterModel):
         candidate before: five warnings of one cause with four candidates)."""
         unsettled = self.__dict__.get("_unsettled", [])
         candidates = self.__dict__.get("_unsettled_candidates", {})
-        if not unsettled and not candidates:
-            return
-        limits = [*unsettled, *(limit for stopped in candidates.values() for limit in stopped)]
-        limits = " and ".join(f"{limit}={getattr(self, limit)}" for limit in dict.fromkeys(limits))
         fits = [f"the final fit (n_types={self.n_types_})"] if unsettled else []
         if candidates:
             fits.append(f"the held-out fits of n_types={', '.join(map(str, candidates))} (choosing n_types='auto')")
-        warnings.warn(f"{type(self).__name__}({self.inference}): SVI stopped at {limits} before its loss settled in "
-                      f"{' and '.join(fits)}; raise it (or learning_rate) and check the soft labels",
-                      ConvergenceWarning, stacklevel=4)
+        if fits:
+            _warn_stopped(self, [*unsettled, *(limit for stopped in candidates.values() for limit in stopped)], fits,
+                          "the soft labels", stacklevel=5)
 
     def _fit(self, encoded: Encoded) -> None:
         device = self._torch_device
@@ -171,9 +168,7 @@ class RaterTypes(PyroRaterModel):
         hyper = {k: v for k, v in init.items() if k in _TYPE_HYPER}
         draws = self._keep_fit(fit_pyro(self, self._model, data, init=init, hold=(hyper, self.posterior_steps),
                                         rank=self.rank, vectorize_draws=True))
-        n_draws = next(iter(draws.values())).shape[1]
-        self.draws_ = self._order_types(
-            [self._derive({**hyper, **{k: v[0, s] for k, v in draws.items()}}) for s in range(n_draws)])
+        self.draws_ = self._order_types([self._derive(sites) for sites in each_draw(draws, hyper)])
         self._summarise(data)
 
     def _model(self, data: "_TypesData", batch_size: int | None = None) -> None:
@@ -198,10 +193,8 @@ class RaterTypes(PyroRaterModel):
             sample("mu_z", dist.Normal(zero, one).expand([data.n_items, *logits]).to_event(len(logits)))
             if T > 1:
                 sample("type_z", dist.Normal(zero, one).expand([data.n_items, T, *logits]).to_event(1 + len(logits)))
-        annotators = pyro.plate("annotators", data.n_workers)
-        with annotators:
+        with pyro.plate("annotators", data.n_workers):
             sample("honest_z", dist.StudentT(RATER_DF, zero, one))
-        with annotators:
             pyro.factor("types", torch.logsumexp(self._joint(self._derive(sites), data)[1], dim=-1))
 
     def _derive(self, sites: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -235,9 +228,7 @@ class RaterTypes(PyroRaterModel):
 
     def _spam(self, p: dict[str, torch.Tensor]) -> torch.Tensor:
         logits = p["spam_logits"]
-        if logits.shape[-1] < self.data_.n_classes:
-            logits = torch.cat([logits, logits.new_zeros(1)])
-        return torch.softmax(logits, -1)
+        return softmax_with_zero(logits) if logits.shape[-1] < self.data_.n_classes else torch.softmax(logits, -1)
 
     def _judgment_loglik(self, p: dict[str, torch.Tensor], data: "_TypesData") -> torch.Tensor:
         """``[N, T]``: log P(y_n | the annotator is of type t)."""
@@ -259,8 +250,8 @@ class RaterTypes(PyroRaterModel):
         f32 = dict(dtype=torch.float32, device=data.labels.device)
         clusters = spectral_types(items, workers, labels, data.n_items, data.n_workers, T, self.seed,
                                   n_classes=K if data.softmax else None)
-        start = class_logits if data.softmax else pair_log_odds
-        mu = start(items, labels, np.ones(len(labels), dtype=bool), data.n_items, *([K] if data.softmax else []))
+        start = functools.partial(class_logits, n_classes=K) if data.softmax else pair_log_odds
+        mu = start(items, labels, np.ones(len(labels), dtype=bool), data.n_items)
         pair_scale = max(float(mu.std()), 0.5)
         init = {"pair_scale": torch.tensor(pair_scale, **f32), "honest_mean": torch.tensor(2.0, **f32),
                 "honest_sd": torch.tensor(1.0, **f32), "spam_logits": torch.zeros(self._n_spam_logits(data), **f32),
@@ -269,8 +260,7 @@ class RaterTypes(PyroRaterModel):
             init["tie_base"] = torch.tensor(tie_start(labels), **f32)
         if T > 1:
             member = clusters[workers]
-            deviation = np.stack([start(items, labels, member == t, data.n_items, *([K] if data.softmax else []))
-                                  - mu for t in range(T)], axis=1)
+            deviation = np.stack([start(items, labels, member == t, data.n_items) - mu for t in range(T)], axis=1)
             share = np.bincount(clusters, minlength=T) + 1.0
             init["type_scale"] = torch.tensor(1.0, **f32)
             init["type_z"] = torch.as_tensor(deviation, **f32)
@@ -331,18 +321,15 @@ class RaterTypes(PyroRaterModel):
                 # leave-one-judgment-out conditional: log p(y_n | the annotator's other votes, theta)
                 without = joint[workers] - log_by_type
                 loglik[s] = (torch.logsumexp(without + log_by_type, -1) - torch.logsumexp(without, -1)).cpu().numpy()
-                pi = self._clean(p)
-                clean[s] = pi.cpu().numpy()
+                clean[s] = self._clean(p).cpu().numpy()
                 h = torch.sigmoid(p["honest"])
                 reliability[s] = h.cpu().numpy()
                 weights[s] = p["weights"].cpu().numpy()
                 # what the pair's raters of each type report: responsibility-weighted honesty, typical where none
                 r_n = r[workers].cpu().numpy()  # [N, T]
                 h_n = h[workers].cpu().numpy()
-                mass = np.zeros((n_items, T))
-                honest_mass = np.zeros((n_items, T))
-                np.add.at(mass, items_np, r_n)
-                np.add.at(honest_mass, items_np, r_n * h_n[:, None])
+                mass = _cell_sums(items_np, r_n, n_items)
+                honest_mass = _cell_sums(items_np, r_n * h_n[:, None], n_items)
                 typical = float(torch.sigmoid(p["honest_mean"]))
                 h_bar = np.where(mass > 0, honest_mass / np.maximum(mass, 1e-12), typical)
                 spam = self._spam(p).cpu().numpy()
@@ -351,16 +338,11 @@ class RaterTypes(PyroRaterModel):
                 counts += mass / S
         resp = resp_draws.mean(0)
         share = resp.mean(0)
-        self._clean_draws = clean
-        self._observed_mean = observed
-        self._counts = counts
-        self._share = share
+        self._clean_draws, self._observed_mean, self._counts, self._share = clean, observed, counts, share
         self.responsibilities_ = pd.DataFrame(resp, index=self.encoded_.worker_index, columns=self.type_names_)
         item_probs = self._item_prob_draws()
-        self._item_summary = summarize_draws(item_probs)
-        self._class_prior = torch.as_tensor(item_probs.mean(1))
-        self._loglik = loglik[None]
-        self._honest, self._spam_labels = reliability, spam_labels
+        self._item_summary, self._class_prior = summarize_draws(item_probs), torch.as_tensor(item_probs.mean(1))
+        self._loglik, self._honest, self._spam_labels = loglik[None], reliability, spam_labels
         table = pd.DataFrame(self._rater_columns(), index=self.encoded_.worker_index)
         table["n_judgments"] = np.bincount(workers.cpu().numpy(), minlength=W)
         population = np.einsum("itk,t->ik", clean.mean(0), share)
@@ -553,11 +535,8 @@ def holdout_split(table: pd.DataFrame, share: float, seed: int, minimum: int = H
     # other judgments, as a change of seed does (n_types="auto" then chose another number of types on 4 of 6 tables)
     order = id_order(table)[rng.permutation(len(table))]
     rank = np.empty(len(table), dtype=np.int64)
-    # position of each row among its annotator's rows, in random order: vectorised by a stable sort on annotator
-    shuffled_codes = codes[order]
-    sort = np.argsort(shuffled_codes, kind="stable")
-    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
-    rank[order[sort]] = np.arange(len(table)) - starts[shuffled_codes[sort]]
+    # each row's place among its annotator's rows, in the random order
+    rank[order] = pd.Series(codes[order]).groupby(codes[order]).cumcount().to_numpy()
     held = rank < np.floor(share * counts[codes])
     return held & (counts[codes] >= minimum)
 
@@ -566,12 +545,17 @@ def select_n_types(model: RaterTypes, table: pd.DataFrame) -> pd.DataFrame:
     """Held-out log-likelihood of every candidate number of types; the chosen one is flagged (see module doc)."""
     out, unsettled = _select_n_types(model, table)
     if unsettled:
-        limits = dict.fromkeys(limit for stopped in unsettled.values() for limit in stopped)
-        warnings.warn(f"{type(model).__name__}({model.inference}): SVI stopped at "
-                      f"{' and '.join(f'{limit}={getattr(model, limit)}' for limit in limits)} before its loss "
-                      f"settled in the held-out fits of n_types={', '.join(map(str, unsettled))}; raise it (or "
-                      "learning_rate) and check the choice", ConvergenceWarning, stacklevel=2)
+        _warn_stopped(model, [limit for stopped in unsettled.values() for limit in stopped],
+                      [f"the held-out fits of n_types={', '.join(map(str, unsettled))}"], "the choice", stacklevel=3)
     return out
+
+
+def _warn_stopped(model: RaterTypes, limits: list[str], fits: list[str], check: str, stacklevel: int) -> None:
+    """One ConvergenceWarning naming the step limits (each once) that ``fits`` stopped at before their loss settled."""
+    limits = " and ".join(f"{limit}={getattr(model, limit)}" for limit in dict.fromkeys(limits))
+    warnings.warn(f"{type(model).__name__}({model.inference}): SVI stopped at {limits} before its loss settled in "
+                  f"{' and '.join(fits)}; raise it (or learning_rate) and check {check}", ConvergenceWarning,
+                  stacklevel=stacklevel)
 
 
 def _select_n_types(model: RaterTypes, table: pd.DataFrame) -> tuple[pd.DataFrame, dict[int, list[str]]]:
