@@ -57,18 +57,16 @@ LogNormal, never HalfNormal (under hierarchical MAP a prior allowing ``tau = 0``
 The hierarchy is written non-centred (``mu = s_mu z``).
 
 *Inference.* Two stages. (1) MAP (AutoDelta) with the population hyperparameters held at their starting values
-(joint MAP over a hierarchy is degenerate), from a warm start: pair log-odds or utilities from vote fractions and
-win rates, honest raters, and the sign of each group's scale on each topic chosen by the likelihood of its votes
-there, reversed or not (the sign flips the label coupling, which gradient steps cannot cross; where the likelihood
-is within noise, runs from it and from the correlation's reading, the lower loss kept). This keeps the fit
-off the mirror modes (label switching). Under shared labels the warm start gives every group one distribution, so
-their cut points of ``[0, 1]`` tie, and the marginal has a kink there: which way the fit leaves it follows the
-order of the tied points, and a side swap (A and B exchanged) reverses that order. Stage 1 therefore runs with
-both orders and keeps the lower loss, so that the fit of a side-swapped table is the mirror of this one (it costs a
-second MAP run when there are groups). Each run goes on at a tenth of its rate once its loss settles (at the
-fixed rate it hovers about a kinked optimum, and where it stops follows rounding). With three or more groups the
-MAP path meets more such points on its way, and a swap or another row order can still end it elsewhere
-(``benchmarks/invariance.py`` measures both). (2) ``"lowrank"`` (default; AutoLowRankMultivariateNormal) or
+(joint MAP over a hierarchy is degenerate), from a warm start off the mirror modes (label switching): pair log-odds
+or utilities from vote fractions and win rates, honest raters, and the sign of each group's scale on each topic
+chosen by the likelihood of its votes there (the sign flips the label coupling, which gradient steps cannot cross;
+where the likelihood is within noise, runs from it and from the correlation's reading, the lower loss kept). Under
+shared labels the warm start ties the groups' cut points of ``[0, 1]``, where the marginal has a kink that the fit
+leaves as the order of the tied points says, which a side swap (A and B exchanged) reverses: stage 1 runs with both
+orders (a second MAP run) and keeps the lower loss, so that a side-swapped table's fit mirrors this one. Each run
+goes on at a tenth of its rate once its loss settles (at the fixed rate it hovers about a kinked optimum, and where
+it stops follows rounding). With three or more groups a swap or another row order can still end the MAP path
+elsewhere (``benchmarks/invariance.py`` measures both). (2) ``"lowrank"`` (default; AutoLowRankMultivariateNormal) or
 ``"meanfield"`` (AutoDiagonalNormal) from the MAP point, hyperparameters learned: mean-field shrinks the bilinear
 ``lambda mu`` and ``s_mu z``, which the low-rank guide, holding those joint directions, recovers. ``"map"`` stops
 after stage 1 (point estimates; soft labels overconfident).
@@ -377,10 +375,8 @@ def _as_level(values: pd.Series) -> pd.Series:
 
 
 def level_name(value: Any) -> str:
-    """The level a category value is known by: its text, a whole number written as an integer. The text of a
-    float column's 1.0 is "1.0" and of an integer column's 1 is "1", and one missing cell makes an integer column
-    float: a new table's groups 1.0 were unknown and scored as the reference group, and reference_group=1.0 was
-    not found among the groups '0' and '1'."""
+    """The level a category value is known by: its text, a whole number written as an integer (one missing cell
+    makes an integer column float: its groups 1.0 were unknown to a fit that saw the groups '0' and '1')."""
     if isinstance(value, (float, np.floating)) and math.isfinite(value) and float(value).is_integer():
         return str(int(value))
     return str(value)
@@ -468,12 +464,9 @@ def build_design(table: pd.DataFrame, *, group: str | None, topic: str | None, c
         reference = counts.index[0] if reference_group is None else level_name(reference_group)
         if reference not in counts.index:
             raise AccordError(f"reference group '{reference_group}' does not occur in column '{group}'")
-        others = sorted(c for c in counts.index if c != reference)
-        group_names = (reference, *others)
+        group_names = (reference, *sorted(c for c in counts.index if c != reference))
     firsts = table.drop_duplicates("pair_id")
-    topic_names: tuple[str, ...] = ("all",)
-    if topic is not None:
-        topic_names = tuple(sorted(_as_level(firsts[topic]).unique()))
+    topic_names = ("all",) if topic is None else tuple(sorted(_as_level(firsts[topic]).unique()))
     levels: dict[str, tuple[str, ...]] = {}
     numeric: dict[str, tuple[float, float]] = {}
     names: list[str] = []
@@ -484,9 +477,8 @@ def build_design(table: pd.DataFrame, *, group: str | None, topic: str | None, c
         if _is_numeric(values):
             numbers = _numbers(values, column)
             if len(np.unique(numbers[~np.isnan(numbers)])) < 2:
-                # one value (or none) standardises to 0 on every pair: its effects would rest on the prior alone,
-                # and multiply a new pair's other value (a constant 1e9 column gave a pair at 1e9 + 1000 the value
-                # 1000)
+                # one value (or none) standardises to 0 on every pair: its effects would rest on the prior alone, and
+                # multiply a new pair's other value (a constant 1e9 column gave a pair at 1e9 + 1000 the value 1000)
                 continue
             centre, spread = float(np.nanmean(numbers)), float(np.nanstd(numbers))
             scaled = np.nan_to_num((numbers - centre) / spread)  # as covariates_of encodes it
@@ -504,11 +496,9 @@ def build_design(table: pd.DataFrame, *, group: str | None, topic: str | None, c
             names.append(column)
         else:
             found = tuple(sorted(_as_level(values).unique()))
-            if len(found) > MAX_LEVELS:
-                continue  # an identifier or free text, not a covariate
-            if len(found) < 2:
-                # one level is 1 on every pair, as a constant numeric column: a group intercept the group effects
-                # already hold, which a new pair with another level (0 in every column) then lost
+            if not 2 <= len(found) <= MAX_LEVELS:
+                # more levels: an identifier or free text, not a covariate; one level is 1 on every pair, as a constant
+                # numeric column: a group intercept the group effects hold, which a new pair with another level lost
                 continue
             levels[column] = found
             names.extend(f"{column}={level}" for level in found)
@@ -559,14 +549,14 @@ class ContextPreference(PyroRaterModel):
     covariates
         Item columns entering the preference shift ``delta_g . x_i`` and reliability slopes ``beta_g . x_i``
         (``"auto"``: every ``item_*`` column that holds one value per pair, the others left out with a warning;
-        ``None``: none), one value per pair. Categorical columns (booleans too)
-        are one-hot encoded, a missing value as a level ``"NA"`` of its own (columns with more than 64 levels are
-        skipped as identifiers); numeric ones are standardised, a missing value imputed at the column's mean (0
-        once standardised), and a column with fewer than two distinct values (levels, for a categorical one) is
-        skipped (it tells the pairs nothing apart), as is, with a warning, a numeric column that is a linear
-        function of the numeric ones before it (only the sum of their effects would be identified). An infinite
-        value, or text in a column that was numeric at fit, is an error naming the row.
-        ``pair_id``, ``label`` and ``gold`` cannot be a group, topic or covariate.
+        ``None``: none), one value per pair. Categorical columns (booleans too) are one-hot encoded, a missing value
+        as a level ``"NA"`` of its own (columns with more than 64 levels are skipped as identifiers); numeric ones
+        are standardised, a missing value imputed at the column's mean (0 once standardised), and a column with
+        fewer than two distinct values (levels, for a categorical one) is skipped (it tells the pairs nothing
+        apart), as is, with a warning, a numeric column that is a linear function of the numeric ones before it
+        (only the sum of their effects would be identified). An infinite value, or text in a column that was
+        numeric at fit, is an error naming the row. ``pair_id``, ``label`` and ``gold`` cannot be a group, topic
+        or covariate.
     reference_group
         The group every effect is a contrast against (default: the group with most judgments; of groups with equal
         counts, the first by name); an error without a group column.
@@ -789,9 +779,7 @@ class ContextPreference(PyroRaterModel):
             "adversarial_sd": dist.LogNormal(zero, 0.5),
             "spam_mean": dist.Normal(data.x.new_zeros(K - 1), 1.0).to_event(1), "spam_sd": dist.LogNormal(zero, 0.5),
             "utility_z": dist.Normal(zero, one), "mu_z": dist.Normal(zero, one),
-            # Student-t, not normal: the rater population is a few spammers and adversaries among many decent
-            # raters, and a normal population prior shrinks an 80-judgment spammer back to "decent" (measured:
-            # 0.05 -> 0.80)
+            # Student-t: a normal prior shrank an 80-judgment spammer back to "decent" (measured: 0.05 -> 0.80)
             "honest_z": dist.StudentT(RATER_DF, zero, one), "adversarial_z": dist.StudentT(RATER_DF, zero, one),
             "spam_z": dist.StudentT(RATER_DF, zero, one).expand([data.n_workers, K - 1]).to_event(1),
             "reliability_slope_sd": dist.LogNormal(math.log(0.5) * one, 0.75),
@@ -803,8 +791,7 @@ class ContextPreference(PyroRaterModel):
             priors["tie_base"] = dist.Normal(zero, 1.5)
         for name, (_, width, median) in GROUP_EFFECTS.items():
             priors[f"{name}_sd"] = dist.LogNormal(math.log(median) * one, 0.75)
-            # Student-t: group effects are sparse (most topics agree, one is reversed); a normal population prior
-            # shrinks the one large effect toward the many zeros (measured: -2 -> -1.7, interval missed)
+            # Student-t (sparse effects): a normal prior shrank the one reversed topic's -2 to -1.7, interval missed
             prior = dist.StudentT(RATER_DF, zero, one).expand(_effect_shape(width, data))
             priors[f"{name}_z"] = prior.to_event(1) if width else prior
         device = data.items.device
@@ -958,11 +945,8 @@ class ContextPreference(PyroRaterModel):
         return reported.clamp_min(1e-9)
 
     def _warm_start(self, data: ContextData) -> dict[str, torch.Tensor]:
-        """Initial values: pair log-odds from the reference group's vote fractions, honest raters, no effects.
-
-        Starting from honest raters on the vote-fraction side keeps SVI off the mirror mode (all raters
-        adversarial, all preferences flipped), the label-switching failure of a symmetric start.
-        """
+        """Initial values: pair log-odds from the reference group's vote fractions (or utilities from win rates),
+        honest raters (off the mirror mode: all raters adversarial, all preferences flipped), no effects."""
         labels, items = data.labels.cpu().numpy(), data.items.cpu().numpy()
         in_reference = data.groups.cpu().numpy() == 0
         # the reference group's vote log-odds, everybody's where the pair has no reference vote

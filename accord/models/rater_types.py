@@ -156,14 +156,11 @@ class RaterTypes(PyroRaterModel):
                           "the soft labels", stacklevel=5)
 
     def _fit(self, encoded: Encoded) -> None:
-        device = self._torch_device
-        T = self.n_types_
-        data = _TypesData(items=torch.as_tensor(encoded.items, device=device),
-                          workers=torch.as_tensor(encoded.workers, device=device),
-                          labels=torch.as_tensor(encoded.labels, device=device), n_items=encoded.n_items,
-                          n_workers=encoded.n_workers, n_classes=encoded.n_classes, n_types=T,
-                          softmax=self._softmax)
-        self.data_ = data
+        items, workers, labels = (torch.as_tensor(codes, device=self._torch_device)
+                                  for codes in (encoded.items, encoded.workers, encoded.labels))
+        self.data_ = data = _TypesData(items=items, workers=workers, labels=labels, n_items=encoded.n_items,
+                                       n_workers=encoded.n_workers, n_classes=encoded.n_classes, n_types=self.n_types_,
+                                       softmax=self._softmax)
         init = self._warm_start(data)
         hyper = {k: v for k, v in init.items() if k in _TYPE_HYPER}
         draws = self._keep_fit(fit_pyro(self, self._model, data, init=init, hold=(hyper, self.posterior_steps),
@@ -461,8 +458,7 @@ def spectral_types(items: np.ndarray, workers: np.ndarray, labels: np.ndarray, n
         pair_mean = np.bincount(items, weights=vote, minlength=n_items) / per_pair
         matrix = csr_matrix((vote - pair_mean[items], (workers, items)), shape=(n_workers, n_items))
     else:  # columns (pair, class): a judgment's one-hot label minus the pair's vote fractions
-        share = np.bincount(items * n_classes + labels, minlength=n_items * n_classes) / np.repeat(per_pair,
-                                                                                                   n_classes)
+        share = np.bincount(items * n_classes + labels, minlength=n_items * n_classes) / np.repeat(per_pair, n_classes)
         rows = np.repeat(workers, n_classes)
         columns = (items[:, None] * n_classes + np.arange(n_classes)).reshape(-1)
         values = (labels[:, None] == np.arange(n_classes)).reshape(-1) - share[columns]
@@ -474,8 +470,7 @@ def spectral_types(items: np.ndarray, workers: np.ndarray, labels: np.ndarray, n
     else:
         u, sv, _ = svds(matrix, k=max(1, min(n_types, min(matrix.shape) - 1)), random_state=seed)
         embedding = u * sv
-    norms = np.linalg.norm(embedding, axis=1, keepdims=True)
-    embedding = embedding / np.maximum(norms, 1e-12)
+    embedding = embedding / np.maximum(np.linalg.norm(embedding, axis=1, keepdims=True), 1e-12)
     # k-means++ picks its start points by position: in the annotators' order (their first rows), a row shuffle or new
     # names moved the start and the fit with it as a change of seed does; the points in an order of their own do not
     order = _canonical_order(embedding)
