@@ -154,9 +154,9 @@ def covariate_values(table: pd.DataFrame, name: str) -> np.ndarray:
 
 def per_pair_values(table: pd.DataFrame, raw: np.ndarray, names: tuple[str, ...]) -> np.ndarray:
     """The covariates ``raw [rows, k]`` of ``table``'s rows per pair ``[pairs, k]``, pairs in order of first
-    appearance (as :func:`~accord.datasets.encode` numbers them). A pair
-    covariate takes one value per pair: two values in one pair (the last row's stood for the pair in the soft
-    labels, each row's own in the likelihood) are one error naming the covariate, the pair and both rows."""
+    appearance (as :func:`~accord.datasets.encode` numbers them). A pair covariate takes one value per pair: two
+    values in one pair (the last row's stood for the pair in the soft labels, each row's own in the likelihood) are
+    one error naming the covariate, the pair and both rows."""
     pairs, _ = pd.factorize(table["pair_id"])
     _, first = np.unique(pairs, return_index=True)
     per_pair = raw[first]
@@ -166,8 +166,7 @@ def per_pair_values(table: pd.DataFrame, raw: np.ndarray, names: tuple[str, ...]
         earlier = first[pairs[row]]
         raise AccordError(f"covariate {names[k]!r}: row {input_row(table, row)} (pair "
                           f"{table['pair_id'].iloc[row]!r}) has {raw[row, k]:g} but row {input_row(table, earlier)} "
-                          f"of the same pair has {raw[earlier, k]:g}: a pair "
-                          "covariate takes one value per pair")
+                          f"of the same pair has {raw[earlier, k]:g}: a pair covariate takes one value per pair")
     return per_pair
 
 

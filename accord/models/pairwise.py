@@ -409,8 +409,7 @@ class PairwiseUtilityModel(PyroRaterModel):
 
     def _constant(self, data: PairwiseData, key: str, build: Callable[[], Any]) -> Any:
         """``build()``, made once per data object: what the model reads on every SVI step but no parameter changes
-        (a prior with fixed parameters, a constant tensor); a small model's step is
-        mostly such small operations."""
+        (a prior with fixed parameters, a constant tensor); a small model's step is mostly such small operations."""
         store = getattr(self, "_constants_of", None)
         if store is None or store[0] is not data:
             store = self._constants_of = (data, {})
