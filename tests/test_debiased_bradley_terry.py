@@ -356,6 +356,20 @@ def test_a_covariate_of_text_names_the_cell_that_is_no_number_and_a_comma_only_w
         assert "as text" in message
 
 
+def test_a_length_covariate_without_a_text_is_one_clear_error_naming_its_column_and_row():
+    """'length' reads the texts, which validation leaves to the model: a missing text is one line naming the column
+    and the row, and a missing column is named before any text is read."""
+    table = pd.DataFrame({"pair_id": ["p0", "p1", "p2"], "response_a": ["one two", "three", None],
+                          "response_b": ["four", None, "five six"]})
+    with pytest.raises(AccordError, match=r"^covariate 'length': column 'response_a' row 2 has no text$"):
+        covariate_values(table, "length")
+    with pytest.raises(AccordError, match=r"^covariate 'length': column 'response_b' row 1 has no text$"):
+        covariate_values(table.fillna({"response_a": "seven"}), "length")
+    with pytest.raises(AccordError, match=r"^covariate 'length' needs the response texts: no column 'response_b'$"):
+        covariate_values(table.drop(columns="response_b"), "length")
+    np.testing.assert_array_equal(covariate_values(table.fillna("x y z"), "length"), [1.0, -2.0, 1.0])
+
+
 def test_a_covariate_of_numbers_in_an_object_column_is_read_as_numbers():
     """Python numbers in an object column are numbers (they were refused as "not numeric: row 0 is 1.5")."""
     table = pd.DataFrame({"item_gap": pd.Series([1.5, 2, -0.25, 4], dtype=object)})

@@ -488,6 +488,10 @@ def test_glad_mirror_mode_is_moved_back_and_unconverged_fits_warn() -> None:
     (GLAD, {"ability_prior": 1.0}, r"ability_prior must be \(a finite location, a finite scale > 0\), not 1.0"),
     (GLAD, {"log_beta_prior": ("0", "1")}, r"log_beta_prior must be \(a finite location"),
     (GLAD, {"ability_prior": (0.0, 1.0, 2.0)}, r"ability_prior must be \(a finite location"),
+    (GLAD, {"ability_prior": (True, 1.0)}, r"^ability_prior must be \(a finite location, a finite scale > 0\), not "
+                                           r"\(True, 1.0\)$"),
+    (GLAD, {"log_beta_prior": (float("nan"), 1.0)}, r"^log_beta_prior must be \(a finite location"),
+    (GLAD, {"log_beta_prior": (0.0, 0.0)}, r"^log_beta_prior must be \(a finite location"),
 ])
 def test_a_prior_that_is_not_a_pair_of_numbers_is_one_clear_error(model_class, settings, message) -> None:
     """A bare number where a prior takes a pair ended in Python's raw TypeError (MACE: "object of type 'float' has

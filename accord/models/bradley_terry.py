@@ -48,17 +48,15 @@ own (``"<pair_id>/A"``, ``"<pair_id>/B"``); only their gap ``g = u_A - u_B`` is 
 mean-field guide).
 
 Soft labels are, per pair, the posterior mean of the class probabilities a *typical* annotator (sharpness ``mu_s``,
-no position bias, the population tie propensity, the pair's own tie propensity) would give, with ``extra["p_a_better"]`` = P(u_A > u_B).
+no position bias, the population tie propensity, the pair's own tie propensity) would give, with
+``extra["p_a_better"]`` = P(u_A > u_B).
 
 Inference: each annotator effect (sharpness, bias, tie offset) is one exchangeable group whose scale ``tau`` is
-integrated out (:class:`~accord.models.pairwise.GroupNormal`; with ``tau`` free the joint density is unbounded as
-``tau -> 0`` and a MAP fit erases the adversarial raters); the group scales are reported from their conjugate
-conditional posterior. ``"meanfield"`` (default) and ``"lowrank"`` by SVI, warm-started from vote-based utilities
-with every ``s_j`` equal (the honest-majority mode); ``"map"`` (point estimates, the annotator groups mean-field;
-the scale split follows the priors' slight tilt slowly, so prefer ``"meanfield"``); ``"nuts"`` for small data.
-Every inference samples the utilities in a basis that puts each connected group of responses' mean utility, which
-only the prior knows, apart from the differences the votes see (:class:`~accord.models.pairwise.ComponentReflection`):
-the same model, in which a mean-field guide's P(A > B) comes close to exact draws.
+integrated out and reported from its conjugate conditional posterior (:class:`~accord.models.pairwise.GroupNormal`
+says why), and the utilities are sampled in the basis of :class:`~accord.models.pairwise.ComponentReflection`.
+``"meanfield"`` (default) and ``"lowrank"`` by SVI, warm-started from vote-based utilities with every ``s_j`` equal
+(the honest-majority mode); ``"map"`` (point estimates, the annotator groups mean-field; the scale split follows the
+priors' slight tilt slowly, so prefer ``"meanfield"``); ``"nuts"`` for small data.
 
 References
 ----------
@@ -164,8 +162,7 @@ class CrowdBradleyTerry(PairwiseUtilityModel):
         """The Pyro model (see the module docstring)."""
         bias, ties = self.annotator_bias, data.n_classes == 3
         priors = self._constant(data, "priors", lambda: self._priors(data))
-        params: dict[str, torch.Tensor] = {}
-        params["sharpness_mean"] = pyro.sample("sharpness_mean", priors["sharpness_mean"])
+        params = {"sharpness_mean": pyro.sample("sharpness_mean", priors["sharpness_mean"])}
         if bias:
             params["bias_mean"] = pyro.sample("bias_mean", priors["bias_mean"])
         if ties:

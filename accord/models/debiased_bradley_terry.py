@@ -19,10 +19,10 @@ standard deviation over pairs ``c_k``. Judgment ``n`` by rater ``j`` on pair ``i
 so ``beta_jk`` is rater ``j``'s pull towards the side that is larger in covariate ``k``, in log-odds per standard
 deviation of the covariate, and ``b_j`` their lean towards A on a pair of the mean covariate. Centring keeps the fit
 the same when a constant is added to a covariate (a length difference in tokens where A is usually the longer): a
-constant part of ``beta_jk x_ik`` is a lean towards A that only ``b_j`` can tell, and un-centred it was split
-between ``b_j`` and the pull by their priors, which mistook a position bias for a pull and lost the raters' pulls; the raters share the scale ``tau_k`` (partial pooling: a rater with few judgments is
-shrunk towards no pull) and ``nu`` (``effect_df``, default 1: Cauchy) gives heavy tails, so a minority of
-strongly biased raters is not pulled in while the bulk sits at zero.
+constant part of ``beta_jk x_ik`` is a lean towards A that only ``b_j`` can tell (un-centred, the priors split it
+between ``b_j`` and the pull, mistaking a position bias for a pull). The raters share the scale ``tau_k`` (partial
+pooling: a rater with few judgments is shrunk towards no pull) and ``nu`` (``effect_df``, default 1: Cauchy) gives
+heavy tails, so a minority of strongly biased raters is not pulled in while the bulk sits at zero.
 
 **What the data identify.** Utilities are free per response and the covariate is a property of the responses, so a
 pull *shared by every rater* is indistinguishable from quality that goes with the covariate: only differences
@@ -79,7 +79,6 @@ from __future__ import annotations
 import math
 import numbers
 import warnings
-from collections.abc import Iterator
 from typing import Any, ClassVar
 
 import numpy as np
@@ -94,7 +93,7 @@ from accord.datasets.schema import input_row, is_validated
 from accord.models.adaptive_shrinkage import SparseEffects, adaptive_shrinkage, effect_grid
 from accord.models.base import as_names, check_positive, linear_in, mean_and_interval
 from accord.models.bradley_terry import CrowdBradleyTerry
-from accord.models.pairwise import NormalizedCategorical, Params, PairwiseData
+from accord.models.pairwise import Params, PairwiseData, sd_columns
 
 LENGTH = "length"
 
@@ -104,17 +103,17 @@ def covariate_values(table: pd.DataFrame, name: str) -> np.ndarray:
     words between ``response_a`` and ``response_b``; ``item_*`` a numeric column as given. One clear error for a
     missing column, missing text, a non-numeric or a missing value."""
     if name == LENGTH:
-        missing = [c for c in ("response_a", "response_b") if c not in table.columns]
+        sides = ("response_a", "response_b")
+        missing = [c for c in sides if c not in table.columns]
         if missing:
             raise AccordError(f"covariate 'length' needs the response texts: no column '{missing[0]}'")
-        words = [table[c].astype(object).where(table[c].notna(), None) for c in ("response_a", "response_b")]
-        for column, text in zip(("response_a", "response_b"), words):
-            if text.isna().any():
-                row = input_row(table, int(np.flatnonzero(text.isna().to_numpy())[0]))
+        for column in sides:
+            if table[column].isna().any():
+                row = input_row(table, int(np.flatnonzero(table[column].isna().to_numpy())[0]))
                 raise AccordError(f"covariate 'length': column '{column}' row {row} has no text")
         # each distinct text is counted once: a response recurs in many judgments (200k judgments, 21k distinct
         # texts: 2.9 s counted row by row)
-        texts = pd.concat(words, ignore_index=True).astype(str)
+        texts = pd.concat([table[c].astype(object) for c in sides], ignore_index=True).astype(str)
         codes, distinct = pd.factorize(texts)
         per_text = pd.Series(distinct, dtype=texts.dtype).str.count(r"\S+").to_numpy(dtype=np.float64)
         count = per_text[codes]
@@ -127,23 +126,23 @@ def covariate_values(table: pd.DataFrame, name: str) -> np.ndarray:
     column = table[name]
     if not pd.api.types.is_numeric_dtype(column) or pd.api.types.is_bool_dtype(column):
         # the first cell that is no number, so that a spreadsheet's "12,5" (a decimal comma) is seen, not a dtype
-        numbers = pd.to_numeric(column.astype(object).where(~column.map(lambda v: isinstance(v, (bool, np.bool_)))),
-                                errors="coerce")
-        bad = np.flatnonzero((numbers.isna() & column.notna()).to_numpy())
+        parsed = pd.to_numeric(column.astype(object).where(~column.map(lambda v: isinstance(v, (bool, np.bool_)))),
+                               errors="coerce")
+        bad = np.flatnonzero((parsed.isna() & column.notna()).to_numpy())
+        if len(bad):
+            row, value = input_row(table, int(bad[0])), column.iloc[int(bad[0])]
+            comma = isinstance(value, str) and "," in value and not pd.isna(
+                pd.to_numeric(value.replace(",", "."), errors="coerce"))
+            raise AccordError(f"covariate {name!r}: column is not numeric: row {row} is {value!r}"
+                              + (" (a decimal comma? write numbers with '.')" if comma else ""))
         # numbers written as text ("1.5") were refused as "row 0 is '1.5' (a decimal comma? ...)": a cell that is a
         # number named as none, and a comma that is not there
         text = np.flatnonzero(column.map(lambda v: isinstance(v, str)).to_numpy())
-        if len(bad) or len(text):
-            row = int(bad[0]) if len(bad) else int(text[0])
-            value = column.iloc[row]
-            if not len(bad):
-                raise AccordError(f"covariate {name!r}: column holds numbers written as text (row "
-                                  f"{input_row(table, row)} is {value!r}): store them as numbers")
-            comma = isinstance(value, str) and "," in value and not pd.isna(
-                pd.to_numeric(value.replace(",", "."), errors="coerce"))
-            raise AccordError(f"covariate {name!r}: column is not numeric: row {input_row(table, row)} is {value!r}"
-                              + (" (a decimal comma? write numbers with '.')" if comma else ""))
-        column = numbers  # an object column of numbers (Python floats and ints) is a numeric column
+        if len(text):
+            row = int(text[0])
+            raise AccordError(f"covariate {name!r}: column holds numbers written as text (row "
+                              f"{input_row(table, row)} is {column.iloc[row]!r}): store them as numbers")
+        column = parsed  # an object column of numbers (Python floats and ints) is a numeric column
     values = column.to_numpy(dtype=np.float64, na_value=np.nan)
     bad = ~np.isfinite(values)
     if bad.any():
@@ -155,9 +154,9 @@ def covariate_values(table: pd.DataFrame, name: str) -> np.ndarray:
 
 def per_pair_values(table: pd.DataFrame, raw: np.ndarray, names: tuple[str, ...]) -> np.ndarray:
     """The covariates ``raw [rows, k]`` of ``table``'s rows per pair ``[pairs, k]``, pairs in order of first
-    appearance (as :func:`~accord.datasets.encode` numbers them). A pair
-    covariate takes one value per pair: two values in one pair (the last row's stood for the pair in the soft
-    labels, each row's own in the likelihood) are one error naming the covariate, the pair and both rows."""
+    appearance (as :func:`~accord.datasets.encode` numbers them). A pair covariate takes one value per pair: two
+    values in one pair (the last row's stood for the pair in the soft labels, each row's own in the likelihood) are
+    one error naming the covariate, the pair and both rows."""
     pairs, _ = pd.factorize(table["pair_id"])
     _, first = np.unique(pairs, return_index=True)
     per_pair = raw[first]
@@ -167,8 +166,7 @@ def per_pair_values(table: pd.DataFrame, raw: np.ndarray, names: tuple[str, ...]
         earlier = first[pairs[row]]
         raise AccordError(f"covariate {names[k]!r}: row {input_row(table, row)} (pair "
                           f"{table['pair_id'].iloc[row]!r}) has {raw[row, k]:g} but row {input_row(table, earlier)} "
-                          f"of the same pair has {raw[earlier, k]:g}: a pair "
-                          "covariate takes one value per pair")
+                          f"of the same pair has {raw[earlier, k]:g}: a pair covariate takes one value per pair")
     return per_pair
 
 
@@ -210,10 +208,11 @@ class DebiasedBradleyTerry(CrowdBradleyTerry):
     on each rater's profile likelihood): ``p_<name>_effect_nonzero``, ``<name>_effect_median`` (the sparse estimate:
     zero where no pull is the likelier) and ``<name>_effect_lfsr`` (local false sign rate); ``covariate_scale_``
     (``c_k``, the covariate's units per standard deviation); ``covariate_centre_`` (``m_k``, its mean over pairs);
-    ``identified_``; ``population_`` adds
-    ``<name>_effect_scale`` (``tau_k``), ``<name>_effect_mean`` (the judgment-weighted mean pull),
-    ``<name>_effect_shared`` (``alpha_k``), ``<name>_effect_null_share`` and ``<name>_effect_centre`` (the
-    adaptive-shrinkage prior's). :meth:`to_arviz` exports ``<name>_effect`` (dims ``annotator``),
+    ``identified_``; ``population_`` adds ``<name>_effect_scale`` (``tau_k``), ``<name>_effect_mean`` (the
+    judgment-weighted mean pull, relative to the bulk of the raters), ``<name>_effect_shared`` (``alpha_k`` of stage
+    1: a pull every rater shares, or quality that goes with the covariate), ``<name>_effect_null_share`` and
+    ``<name>_effect_centre`` (the adaptive-shrinkage prior's share of raters without a pull and its centre, the bulk's
+    pull on the profiles' scale). :meth:`to_arviz` exports ``<name>_effect`` (dims ``annotator``),
     ``<name>_effect_scale`` and ``<name>_effect_shared``, all stage 1's draws (a '/' in the name, which netCDF
     does not take, written '_').
     """
@@ -304,12 +303,18 @@ class DebiasedBradleyTerry(CrowdBradleyTerry):
         with pyro.plate("annotators", data.n_workers, device=device):  # one plate for every covariate's pulls
             for site, scale in zip(self._effect_sites(), scales):
                 params[site] = pyro.sample(site, dist.StudentT(constants["df"], constants["zero"], scale))
-        with pyro.plate("judgments", data.n_judgments, subsample_size=batch_size, device=device) as idx:
-            side_a, side_b, workers, labels, pairs = data.select(None if batch_size is None else idx)
-            x = self._x if batch_size is None else self._x[idx]
-            gap = self._with_shared(params, self._gap(latent, side_a, side_b), x)
-            logits = self.class_log_probs(params, gap, workers, pairs, shift=self._shift(params, workers, x))
-            pyro.sample("y", NormalizedCategorical(logits), obs=labels)
+        super()._observe(data, latent, params, batch_size)
+
+    def _judgment_log_probs(self, params: Params, latent: torch.Tensor, data: PairwiseData, index: Any = None,
+                            cpu: bool = False) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """As crowd Bradley-Terry's, with the shared component and each rater's pull: the covariates are the fit's
+        on its device, or on the host (``cpu``) those of the judgments scored after it (:meth:`predictive_loglik`
+        swaps in the test table's)."""
+        side_a, side_b, workers, labels, pairs = data.select(index, cpu=cpu)
+        x = self._judgment_x if cpu else self._x
+        x = x if index is None else x[index]
+        gap = self._with_shared(params, self._gap(latent, side_a, side_b), x)
+        return workers, labels, self.class_log_probs(params, gap, workers, pairs, shift=self._shift(params, workers, x))
 
     def class_log_probs(self, params: Params, gap: torch.Tensor, workers: torch.Tensor | None,
                         pairs: torch.Tensor | None = None, shift: torch.Tensor | None = None) -> torch.Tensor:
@@ -350,11 +355,10 @@ class DebiasedBradleyTerry(CrowdBradleyTerry):
         # the reference of each rater's pull is stage 1's (the shared part apart): kept for the pulls' profiles
         self._stage_one = {name: value.mean(0, keepdim=True) for name, value in self._draws.items()}
         pulls = {name: value for name, value in self._chains.items() if name.startswith("effect_")}
-        held = {site: self._draws[site].mean(0).to(self._torch_device) for site in self._effect_sites()}
-        for k in range(len(self.covariates)):
-            held[f"effect_mean_{k}"] = torch.zeros((), device=self._torch_device)
-            held[f"effect_scale_{k}"] = self._draws[f"effect_scale_{k}"].mean(0).to(self._torch_device)
-        self._held = held
+        # stage 2 holds every pull site at its stage-1 posterior mean, the shared part at zero
+        held = {name: value.mean(0).to(self._torch_device) for name, value in self._draws.items() if name in pulls}
+        self._held = {**held, **{f"effect_mean_{k}": torch.zeros((), device=self._torch_device)
+                                 for k in range(len(self.covariates))}}
         try:
             super()._fit(encoded)  # stage 2: utilities and raters with each rater's own pull removed
         finally:
@@ -379,25 +383,6 @@ class DebiasedBradleyTerry(CrowdBradleyTerry):
                 warnings.warn(f"covariate {name!r} agrees with the fitted quality almost exactly (correlation "
                               f"{corr:+.2f} over pairs): the raters' pull towards it is not identified, and its "
                               "effects and debiased labels rest on the prior", stacklevel=3)
-
-    # -- log-likelihoods with the pull ---------------------------------------------------------------------
-
-    def _judgment_loglik_blocks(self, params: Params, latent: torch.Tensor,
-                                data: PairwiseData) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        """``(workers, loglik [..., block])`` for blocks of judgments in order, each at most about 4M numbers."""
-        n = data.n_judgments
-        x = self._judgment_x
-        step = max(1, 4_000_000 // max(1, int(latent.shape[0])))
-        with torch.no_grad():
-            for start in range(0, n, step):
-                sl = slice(start, min(start + step, n))
-                side_a, side_b, workers, labels, pairs = data.select(sl, cpu=True)
-                gap = self._with_shared(params, self._gap(latent, side_a, side_b), x[sl])
-                logp = self.class_log_probs(params, gap, workers, pairs, shift=self._shift(params, workers, x[sl]))
-                yield workers, logp.gather(-1, labels.expand(*logp.shape[:-2], -1).unsqueeze(-1)).squeeze(-1)
-
-    def _judgment_loglik(self, params: Params, latent: torch.Tensor, data: PairwiseData) -> torch.Tensor:
-        return torch.cat([block for _, block in self._judgment_loglik_blocks(params, latent, data)], dim=-1)
 
     def predictive_loglik(self, judgments: pd.DataFrame) -> np.ndarray:
         """As crowd Bradley-Terry's, with each held-out judgment's covariates read from ``judgments`` (a new rater's
@@ -441,13 +426,11 @@ class DebiasedBradleyTerry(CrowdBradleyTerry):
     def _rater_columns(self) -> dict[str, np.ndarray]:
         columns = super()._rater_columns()
         for k, site in enumerate(self._effect_sites()):
-            draws = self._draws[site].double()
-            mean, lower, upper = mean_and_interval(draws)
-            name = self._effect_name(k)
-            sd = draws.std(0).numpy() if draws.shape[0] > 1 else np.full(mean.shape, np.nan)
-            sparse = self._sparse_effects(k, reach=np.abs(np.concatenate([mean, lower, upper])))
-            columns.update({name: mean, f"{name}_sd": sd, f"{name}_lower": lower, f"{name}_upper": upper,
-                            f"p_{name}_positive": (draws > 0).double().mean(0).numpy(),
+            draws, name = self._draws[site].double(), self._effect_name(k)
+            columns.update(sd_columns(name, draws))
+            reach = np.abs(np.concatenate([columns[name], columns[f"{name}_lower"], columns[f"{name}_upper"]]))
+            sparse = self._sparse_effects(k, reach)
+            columns.update({f"p_{name}_positive": (draws > 0).double().mean(0).numpy(),
                             f"p_{name}_nonzero": sparse.p_nonzero, f"{name}_median": sparse.median,
                             f"{name}_lfsr": sparse.lfsr})
         return columns
@@ -464,18 +447,12 @@ class DebiasedBradleyTerry(CrowdBradleyTerry):
             self._cache[key] = adaptive_shrinkage(self._effect_profile(k, grid), grid)
         return self._cache[key]
 
-    @property
-    def population_(self) -> pd.DataFrame:
-        """Crowd Bradley-Terry's population rows; per covariate the scale of the raters' pulls
-        (``<name>_effect_scale``), their judgment-weighted mean (``<name>_effect_mean``, relative to the bulk of the
-        raters) and the shared component ``alpha`` of the first stage (``<name>_effect_shared``: a pull every rater
-        shares, or quality that goes with the covariate; the ratings cannot tell which), the share of raters
-        without a pull in the adaptive-shrinkage prior (``<name>_effect_null_share``) and that prior's centre
-        (``<name>_effect_centre``: the bulk's pull on the profiles' scale; point values)."""
-        frame = super().population_
+    def _population(self) -> dict[str, dict[str, np.ndarray]]:
+        """Crowd Bradley-Terry's rows (the pulls' sites apart) and per covariate the rows the class docstring lists
+        (the adaptive-shrinkage prior's null share and centre: point values)."""
+        rows = {name: row for name, row in super()._population().items() if not name.startswith("effect_")}
         weights = torch.bincount(self._data.workers.cpu(), minlength=self._data.n_workers).double()
         weights = weights / weights.sum()
-        rows = {}
         for k, site in enumerate(self._effect_sites()):
             name = self._effect_name(k)
             rows[f"{name}_scale"] = self._summary(self._draws[f"effect_scale_{k}"])
@@ -484,8 +461,7 @@ class DebiasedBradleyTerry(CrowdBradleyTerry):
             for what in ("null_share", "centre"):
                 point = np.asarray(getattr(self._sparse_effects(k), what))
                 rows[f"{name}_{what}"] = {"mean": point, "sd": np.full((), np.nan), "lower": point, "upper": point}
-        frame = frame.drop(index=[i for i in frame.index if str(i).startswith("effect_")])
-        return pd.concat([frame, pd.DataFrame(rows).T[["mean", "sd", "lower", "upper"]]]).astype(float)
+        return rows
 
     def _posterior_draws(self) -> dict[str, tuple[np.ndarray, list[str]]]:
         out = super()._posterior_draws()

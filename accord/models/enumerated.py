@@ -132,10 +132,8 @@ class EnumeratedRaterModel(PyroRaterModel):
     def _check_settings(self, encoded: Encoded) -> None:
         check_start(self.init, self.class_prior, uniform_prior=True)
         if self.inference == "lowrank" and self.batch_size is not None and self._local_sites:
-            raise AccordError(
-                f"{type(self).__name__}: inference='lowrank' couples the item-level sites in one covariance and "
-                "cannot subsample items (batch_size); use 'meanfield' or batch_size=None"
-            )
+            raise AccordError(f"{type(self).__name__}: inference='lowrank' couples the item-level sites in one "
+                              "covariance and cannot subsample items (batch_size); use 'meanfield' or batch_size=None")
 
     def _sample_class_prior(self, n_classes: int, device: torch.device) -> torch.Tensor:
         """The learned ``class_prior`` site (Dirichlet), or the fixed uniform prior."""
@@ -247,10 +245,9 @@ class EnumeratedRaterModel(PyroRaterModel):
             dtype = incidence.val.dtype
             return summarize_item_posterior(incidence, log_theta.to(dtype),
                                             self._log_class_prior(draws, n_draws).to(dtype), klass=klass)
-        return concat_summaries([
-            summarize_draws(torch.softmax(self._item_scores(draws, lo, hi, span), dim=-1), klass=klass)
-            for lo, hi, span in self._sorted.blocks(self._block_size(n_draws))
-        ])
+        return concat_summaries([summarize_draws(torch.softmax(self._item_scores(draws, lo, hi, span), dim=-1),
+                                                 klass=klass)
+                                 for lo, hi, span in self._sorted.blocks(self._block_size(n_draws))])
 
     def _class_prior_draws(self) -> torch.Tensor:
         return self._log_class_prior(self._draws, self._n_draws).exp()

@@ -13,7 +13,7 @@ import torch
 
 from accord.datasets import AccordError, Encoded
 from accord.models._data import PaddedJudgments, vote_fractions
-from accord.models.base import ConvergenceWarning, check_positive, is_numbers, mean_and_interval
+from accord.models.base import ConvergenceWarning, check_positive, interval_columns, is_numbers
 from accord.models.enumerated import Draws, EnumeratedRaterModel, per_judgment
 
 
@@ -53,8 +53,7 @@ def one_coin_em(encoded: Encoded, start: np.ndarray, *, n_iter: int = 50,
     p = np.full(n_workers, 0.7)
     for _ in range(n_iter):
         right = np.bincount(workers, weights=q[items, labels], minlength=n_workers)
-        p = (right + a - 1.0) / (n_judged + a + b - 2.0)
-        p = np.clip(p, 1e-3, 1.0 - 1e-3)
+        p = np.clip((right + a - 1.0) / (n_judged + a + b - 2.0), 1e-3, 1.0 - 1e-3)
         log_right = np.log(p)
         log_wrong = np.log1p(-p) - math.log(max(k - 1, 1))
         # every judgment adds log_wrong to all classes and (log_right - log_wrong) to its own label
@@ -106,9 +105,9 @@ class GLAD(EnumeratedRaterModel):
     can settle on one class: there, use the default ``"meanfield"`` or ``class_prior=None``.
 
     Inference (``inference=``): ``"meanfield"`` (default), ``"map"``, ``"lowrank"`` (SVI on the Pyro model with
-    ``TraceEnum_ELBO``, the true class enumerated, and an AutoDiagonalNormal (AutoNormal with ``batch_size``) /
-    AutoDelta / AutoLowRankMultivariateNormal guide over :math:`\alpha`, :math:`\log\beta` and :math:`\pi`; ``batch_size`` subsamples items, the item
-    difficulties being local to the item plate) or ``"nuts"`` (small data). There is no closed form.
+    ``TraceEnum_ELBO``, the true class enumerated, the guide over :math:`\alpha`, :math:`\log\beta` and :math:`\pi`;
+    ``batch_size`` subsamples items, the item difficulties being local to the item plate) or ``"nuts"`` (small data).
+    There is no closed form.
 
     Parameters
     ----------
@@ -184,13 +183,9 @@ class GLAD(EnumeratedRaterModel):
         for name in ("ability_prior", "log_beta_prior"):  # (location, scale) of a normal
             value = getattr(self, name)
             # a bare number or a string failed to unpack, or to compare, with Python's raw TypeError
-            pair = value if is_numbers(value, 2) else (math.nan, math.nan)
-            if not all(isinstance(v, numbers.Real) and not isinstance(v, bool) for v in pair):
-                pair = (math.nan, math.nan)
-            loc, scale = pair
-            if not (math.isfinite(loc) and 0 < scale < math.inf):
-                raise AccordError(f"{name} must be (a finite location, a finite scale > 0), not "
-                                  f"{getattr(self, name)!r}")
+            real = is_numbers(value, 2) and all(isinstance(v, numbers.Real) and not isinstance(v, bool) for v in value)
+            if not (real and math.isfinite(value[0]) and 0 < value[1] < math.inf):
+                raise AccordError(f"{name} must be (a finite location, a finite scale > 0), not {value!r}")
         check_positive(self, "class_ability_scale", zero=True)
         if self.class_ability_scale > 0:
             # annotators_ holds each class's ability as ability_<class> beside the interval of the ability: a class
@@ -251,12 +246,10 @@ class GLAD(EnumeratedRaterModel):
         fitted population, an unseen item a random one of the fitted items (the emission is not linear in them, so
         the mean would not do)."""
         levels = (torch.arange(POPULATION_POINTS, dtype=torch.float64) + 0.5) / POPULATION_POINTS
-        beta = torch.quantile(params["beta"].double(), levels.to(params["beta"].device), dim=1).to(
-            params["beta"].dtype)  # [Q, D]
+        quantiles = lambda v: torch.quantile(v.double(), levels.to(v.device), dim=1).to(v.dtype)  # noqa: E731
+        beta = quantiles(params["beta"])  # [Q, D]
         # with class offsets, the quantiles of the ability on each class (the classes' quantiles taken together)
-        class_ability = self._class_abilities(params)
-        ability = torch.quantile(class_ability.double(), levels.to(class_ability.device), dim=1).to(
-            class_ability.dtype)  # [Q, D, K]
+        ability = quantiles(self._class_abilities(params))  # [Q, D, K]
         weight = -2.0 * math.log(POPULATION_POINTS)
         points = []
         for a in ability:
@@ -328,7 +321,7 @@ class GLAD(EnumeratedRaterModel):
         return torch.where(eye, right, (1.0 - right) / max(k - 1, 1))
 
     def _rater_columns(self) -> dict[str, np.ndarray]:
-        columns = dict(zip(("ability", "ability_lower", "ability_upper"), mean_and_interval(self._draws["ability"])))
+        columns = interval_columns("ability", self._draws["ability"])
         if "class_ability" in self._draws:
             by_class = self._class_abilities(self._draws).double().mean(0).cpu().numpy()
             columns.update({f"ability_{name}": by_class[:, k] for k, name in enumerate(self.encoded_.classes)})
@@ -336,12 +329,9 @@ class GLAD(EnumeratedRaterModel):
 
     def _after_fit(self) -> None:
         encoded = self.encoded_
-        mean, lower, upper = mean_and_interval((1.0 / self._draws["beta"]).double())
-        self.item_difficulty_ = pd.DataFrame(
-            {"difficulty": mean, "difficulty_lower": lower, "difficulty_upper": upper,
-             "n_judgments": np.bincount(encoded.items, minlength=encoded.n_items)},
-            index=encoded.item_index,
-        )
+        columns = interval_columns("difficulty", (1.0 / self._draws["beta"]).double())
+        columns["n_judgments"] = np.bincount(encoded.items, minlength=encoded.n_items)
+        self.item_difficulty_ = pd.DataFrame(columns, index=encoded.item_index)
 
     def _posterior_draws(self) -> dict[str, tuple[np.ndarray, list[str]]]:
         posterior = super()._posterior_draws()

@@ -139,9 +139,8 @@ class MACE(EnumeratedRaterModel):
 
     def _log_confusion(self, params: Draws) -> torch.Tensor:
         spam, spam_labels = params["spam"], params["spam_labels"]
-        eye = torch.eye(spam_labels.shape[-1], dtype=spam.dtype, device=spam.device)
-        confusion = (1.0 - spam)[..., None, None] * eye + spam[..., None, None] * spam_labels[..., None, :]
-        return confusion.clamp_min(TINY).log()
+        true = torch.arange(spam_labels.shape[-1], device=spam.device)  # the rows of each confusion matrix
+        return mace_label_probs(spam[..., None], spam_labels[..., None, :], true).clamp_min(TINY).log()
 
     def _rater_confusion(self, lo: int, hi: int) -> torch.Tensor:
         return self._log_confusion({name: self._draws[name][:, lo:hi] for name in ("spam", "spam_labels")}).exp()

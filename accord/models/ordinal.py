@@ -92,8 +92,7 @@ class OrdinalPreference(PairwiseUtilityModel):
 
     def _labels_for_model(self, encoded: Encoded) -> tuple[np.ndarray, int]:
         if encoded.form == "graded":
-            scale = int(encoded.scale)
-            return encoded.labels, 2 * scale + 1  # classes are -S..S in order
+            return encoded.labels, 2 * int(encoded.scale) + 1  # classes are -S..S in order
         # A / B / tie as the scale -1..1: A -> 0 (y = -1), tie -> 1, B -> 2
         values = np.asarray(encoded.classes, dtype=object)[encoded.labels]
         codes = np.where(values == "A", 0, np.where(values == "B", 2, 1)).astype(np.int64)
@@ -112,11 +111,9 @@ class OrdinalPreference(PairwiseUtilityModel):
         device = data.device
         n_cuts = (data.n_classes - 1) // 2
         zero, one = torch.zeros((), device=device), torch.ones((), device=device)
-        params: dict[str, torch.Tensor] = {}
-        params["sharpness_mean"] = pyro.sample("sharpness_mean", dist.LogNormal(zero, one))
-        params["cut_log_increments"] = pyro.sample(
-            "cut_log_increments", dist.Normal(zero, 1.5 * one).expand([n_cuts]).to_event(1)
-        )
+        params = {"sharpness_mean": pyro.sample("sharpness_mean", dist.LogNormal(zero, one))}
+        params["cut_log_increments"] = pyro.sample("cut_log_increments",
+                                                   dist.Normal(zero, 1.5 * one).expand([n_cuts]).to_event(1))
         # the population's position bias (the mean threshold shift)
         params["shift_mean"] = pyro.sample("shift_mean", dist.Normal(zero, one))
         latent = self._sample_latent(data)
@@ -146,14 +143,12 @@ class OrdinalPreference(PairwiseUtilityModel):
         if "spread" in params:
             log_spread = params["spread"][..., workers] - params["spread_center"].unsqueeze(-1)
             cuts = log_spread.exp().unsqueeze(-1) * cuts
-        if "shift" in params:
-            cuts = cuts + params["shift"][..., workers].unsqueeze(-1)
-        else:
-            cuts = cuts + params["shift_mean"].unsqueeze(-1).unsqueeze(-1)
+        shift = params["shift"][..., workers] if "shift" in params else params["shift_mean"].unsqueeze(-1)
+        cuts = cuts + shift.unsqueeze(-1)
         return ordinal_log_probs(cuts.expand(*eta.shape, cuts.shape[-1]), eta, self.link)
 
     def _init_values(self, data: PairwiseData) -> dict[str, torch.Tensor]:
-        n_classes = data.n_classes
+        n_classes, device = data.n_classes, data.device
         n_cuts = (n_classes - 1) // 2
         grade = data.labels.to(torch.float32) - n_cuts  # -S..S
         # a vote for side A in [-1, 1]: the negated strength, scaled
@@ -167,7 +162,6 @@ class OrdinalPreference(PairwiseUtilityModel):
             boundaries = torch.special.ndtri(cumulative)
         half = (boundaries[n_cuts:] - boundaries.flip(0)[n_cuts:]) / 2
         increments = torch.diff(half, prepend=torch.zeros(1, dtype=half.dtype)).clamp(min=0.1)
-        device = data.device
         values.update(cut_log_increments=increments.log().to(torch.float32).to(device),
                       shift_mean=torch.tensor(0.0, device=device))
         if self.annotator_shift:
@@ -192,9 +186,7 @@ class OrdinalPreference(PairwiseUtilityModel):
         extra = {"expected_strength": strength.mean(axis=0), "expected_strength_sd": sd}
         grades = prob_draws.numpy().astype(np.float64).mean(axis=0)
         scale = (grades.shape[-1] - 1) // 2
-        for k in range(grades.shape[-1]):
-            extra[f"grade_{k - scale}"] = grades[:, k]
-        return extra
+        return {**extra, **{f"grade_{k - scale}": grades[:, k] for k in range(grades.shape[-1])}}
 
     def _rater_columns(self) -> dict[str, np.ndarray]:
         spread = None
@@ -209,11 +201,8 @@ class OrdinalPreference(PairwiseUtilityModel):
         They are on a typical annotator's scale, as are the reported utilities: ``P(y <= m) = F(kappa_m +
         utility_A - utility_B)``."""
         self._check_fitted()
-        cuts = self.population_cuts(self._draws)
-        stats = self._summary(cuts)
-        scale = self.scale_
-        index = [f"{k - 1}|{k}" for k in range(-scale + 1, scale + 1)]
-        return pd.DataFrame(stats, index=pd.Index(index, name="boundary"))
+        index = [f"{k - 1}|{k}" for k in range(-self.scale_ + 1, self.scale_ + 1)]
+        return pd.DataFrame(self._summary(self.population_cuts(self._draws)), index=pd.Index(index, name="boundary"))
 
     def _predicted_columns(self, prob_draws: torch.Tensor) -> dict[str, np.ndarray]:
         return {"expected_strength": self._expected_strength(prob_draws).mean(axis=0)}

@@ -16,7 +16,7 @@ first and second (``P(vote | gap = |g|)``, ``P(vote | gap = -|g|)``), averaged o
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -263,6 +263,14 @@ class ResponseLayout:
         return len(self.response_index)
 
 
+def sd_columns(name: str, draws: torch.Tensor) -> dict[str, np.ndarray]:
+    """``name``, ``name_sd`` (NaN for a point estimate), ``name_lower``, ``name_upper``: the posterior mean, sd and
+    90% interval of ``draws`` (first axis)."""
+    mean, lower, upper = mean_and_interval(draws)
+    sd = draws.std(0).numpy() if draws.shape[0] > 1 else np.full(mean.shape, np.nan)
+    return {name: mean, f"{name}_sd": sd, f"{name}_lower": lower, f"{name}_upper": upper}
+
+
 def _response_ids(table: pd.DataFrame) -> tuple[pd.Series, pd.Series] | None:
     """The response ids of each row when the table names them (missing ids fall back to the pair's own sides)."""
     if "response_a_id" not in table.columns or "response_b_id" not in table.columns:
@@ -300,9 +308,7 @@ def build_layout(table: pd.DataFrame | None, encoded: Encoded, latent: str) -> R
     n_pairs = encoded.n_items
     if latent == "pair" or ids is None:
         pair_ids = encoded.item_index.astype(str)
-        response_index = pd.Index(
-            np.column_stack([pair_ids + "/A", pair_ids + "/B"]).ravel(), name="response_id"
-        )
+        response_index = pd.Index(np.column_stack([pair_ids + "/A", pair_ids + "/B"]).ravel(), name="response_id")
         pair_a = 2 * np.arange(n_pairs, dtype=np.int64)
         pair_b = pair_a + 1
         return ResponseLayout("pair", response_index, pair_a, pair_b, pair_a[encoded.items], pair_b[encoded.items])
@@ -320,9 +326,7 @@ def build_layout(table: pd.DataFrame | None, encoded: Encoded, latent: str) -> R
         raise ValidationError("one pair_id is given two different (response_a_id, response_b_id)",
                               column="response_a_id", row=input_row(table, row),
                               value=(table["pair_id"].iloc[row], a.iloc[row], b.iloc[row]))
-    return ResponseLayout(
-        "response", pd.Index(uniques, name="response_id"), pair_a, pair_b, judgment_a, judgment_b
-    )
+    return ResponseLayout("response", pd.Index(uniques, name="response_id"), pair_a, pair_b, judgment_a, judgment_b)
 
 
 class PairwiseUtilityModel(PyroRaterModel):
@@ -405,8 +409,7 @@ class PairwiseUtilityModel(PyroRaterModel):
 
     def _constant(self, data: PairwiseData, key: str, build: Callable[[], Any]) -> Any:
         """``build()``, made once per data object: what the model reads on every SVI step but no parameter changes
-        (a prior with fixed parameters, a constant tensor); a small model's step is
-        mostly such small operations."""
+        (a prior with fixed parameters, a constant tensor); a small model's step is mostly such small operations."""
         store = getattr(self, "_constants_of", None)
         if store is None or store[0] is not data:
             store = self._constants_of = (data, {})
@@ -442,11 +445,17 @@ class PairwiseUtilityModel(PyroRaterModel):
     def _gap(latent: torch.Tensor, side_a: torch.Tensor, side_b: torch.Tensor | None) -> torch.Tensor:
         return latent[..., side_a] if side_b is None else latent[..., side_a] - latent[..., side_b]
 
+    def _judgment_log_probs(self, params: Params, latent: torch.Tensor, data: PairwiseData, index: Any = None,
+                            cpu: bool = False) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``(workers, labels, [..., n, K] class log-probabilities)`` of the judgments at ``index`` (``None``: all),
+        on the host with ``cpu`` (the post-fit computations)."""
+        side_a, side_b, workers, labels, pairs = data.select(index, cpu=cpu)
+        return workers, labels, self.class_log_probs(params, self._gap(latent, side_a, side_b), workers, pairs)
+
     def _observe(self, data: PairwiseData, latent: torch.Tensor, params: Params, batch_size: int | None) -> None:
         """The likelihood: one vectorised Categorical over the (optionally subsampled) judgments plate."""
         with pyro.plate("judgments", data.n_judgments, subsample_size=batch_size, device=data.device) as idx:
-            side_a, side_b, workers, labels, pairs = data.select(None if batch_size is None else idx)
-            logits = self.class_log_probs(params, self._gap(latent, side_a, side_b), workers, pairs)
+            _, labels, logits = self._judgment_log_probs(params, latent, data, None if batch_size is None else idx)
             pyro.sample("y", NormalizedCategorical(logits), obs=labels)
 
     def _judged_once(self) -> bool:
@@ -500,9 +509,8 @@ class PairwiseUtilityModel(PyroRaterModel):
         for site, (loc_site, concentration, rate) in scales.items():
             if site in chains:
                 loc = chains[loc_site] if loc_site is not None else 0.0
-                chains[f"{site}_scale"] = GroupNormal.scale_draws(
-                    chains[site], loc, concentration, rate, point=self.inference == "map"
-                )
+                chains[f"{site}_scale"] = GroupNormal.scale_draws(chains[site], loc, concentration, rate,
+                                                                  point=self.inference == "map")
         self._derived_sites(chains)
         self._chains = chains
         self._draws = {name: value.reshape(-1, *value.shape[2:]) for name, value in chains.items()}
@@ -590,10 +598,8 @@ class PairwiseUtilityModel(PyroRaterModel):
         layout, n_pairs = self.layout_, self.encoded_.n_items
         fitted = pd.Series(np.arange(n_pairs), index=pd.MultiIndex.from_arrays([layout.pair_a, layout.pair_b]))
         fitted = fitted[~fitted.index.duplicated()]
-        code = np.full(len(a), n_pairs)
-        for first, second in ((a, b), (b, a)):
-            found = fitted.reindex(pd.MultiIndex.from_arrays([first, second])).to_numpy()
-            code = np.where((code == n_pairs) & ~np.isnan(found), np.nan_to_num(found, nan=n_pairs), code)
+        found = [fitted.reindex(pd.MultiIndex.from_arrays(sides)).to_numpy() for sides in ([a, b], [b, a])]
+        code = np.where(np.isnan(found[0]), np.nan_to_num(found[1], nan=n_pairs), found[0])
         params = {name: torch.cat([value, value.new_zeros(value.shape[0], 1)], dim=-1)
                   if name in self.pair_priors else value for name, value in self._draws.items()}
         with torch.no_grad():
@@ -624,12 +630,11 @@ class PairwiseUtilityModel(PyroRaterModel):
         if "ranking" not in self._cache:
             layout = self.layout_
             stats = self._summary(self.utility_draws() * self._draws["sharpness_mean"].unsqueeze(-1))
-            n = np.bincount(np.concatenate([layout.judgment_a, layout.judgment_b]), minlength=layout.n_responses)
-            frame = pd.DataFrame({"utility": stats["mean"], "sd": stats["sd"], "lower": stats["lower"],
-                                  "upper": stats["upper"], "n_judgments": n}, index=layout.response_index)
+            frame = pd.DataFrame(stats, index=layout.response_index).rename(columns={"mean": "utility"})
             frame["rank"] = frame["utility"].rank(ascending=False, method="min").astype(np.int64)
-            self._cache["ranking"] = frame.sort_values("rank")[["utility", "sd", "lower", "upper", "rank",
-                                                                 "n_judgments"]]
+            frame["n_judgments"] = np.bincount(np.concatenate([layout.judgment_a, layout.judgment_b]),
+                                               minlength=layout.n_responses)
+            self._cache["ranking"] = frame.sort_values("rank")
         return self._cache["ranking"]
 
     def _response_codes(self, pairs: pd.DataFrame | Sequence[tuple[Any, Any]]) -> tuple[pd.DataFrame, np.ndarray,
@@ -649,11 +654,9 @@ class PairwiseUtilityModel(PyroRaterModel):
             code = index.get_indexer(frame[column].astype(object))
             if (code < 0).any():
                 row = int(np.flatnonzero(code < 0)[0])
-                raise AccordError(
-                    f"{column} {frame[column].iloc[row]!r} (row {row}) was not seen in fitting"
-                    + ("" if self.layout_.mode == "response" else "; without response ids, responses are named "
-                       "'<pair_id>/A' and '<pair_id>/B'")
-                )
+                raise AccordError(f"{column} {frame[column].iloc[row]!r} (row {row}) was not seen in fitting"
+                                  + ("" if self.layout_.mode == "response" else "; without response ids, responses "
+                                     "are named '<pair_id>/A' and '<pair_id>/B'"))
             codes.append(code)
         return frame, codes[0], codes[1]
 
@@ -684,27 +687,27 @@ class PairwiseUtilityModel(PyroRaterModel):
         utilities and sharpness that MAP leaves to the priors."""
         sharpness = self._draws["sharpness"]
         relative = (sharpness / self._draws["sharpness_mean"].unsqueeze(-1)).double()
-        mean, lower, upper = mean_and_interval(relative)
-        sd = relative.std(0).numpy() if relative.shape[0] > 1 else np.full(mean.shape, np.nan)
-        return {"sharpness": mean, "sharpness_sd": sd, "sharpness_lower": lower, "sharpness_upper": upper,
-                "p_adversarial": (sharpness < 0).double().mean(dim=0).numpy()}
+        return {**sd_columns("sharpness", relative), "p_adversarial": (sharpness < 0).double().mean(dim=0).numpy()}
 
     def _site_columns(self, site: str, name: str, values: torch.Tensor | None = None) -> dict[str, np.ndarray]:
         if site not in self._draws:
             return {}
         return interval_columns(name, (self._draws[site] if values is None else values).double())
 
-    def _judgment_loglik(self, params: Params, latent: torch.Tensor, data: PairwiseData) -> torch.Tensor:
-        """``[draws, n]`` log-likelihood of each judgment under each draw, in chunks to bound memory."""
-        out = []
+    def _judgment_loglik_blocks(self, params: Params, latent: torch.Tensor,
+                                data: PairwiseData) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """``(workers, loglik [draws, block])`` for blocks of judgments in order, each at most about 4M numbers."""
         n = data.n_judgments
         step = max(1, 4_000_000 // max(1, int(latent.shape[0])))
         with torch.no_grad():
             for start in range(0, n, step):
-                side_a, side_b, workers, labels, pairs = data.select(slice(start, min(start + step, n)), cpu=True)
-                logp = self.class_log_probs(params, self._gap(latent, side_a, side_b), workers, pairs)
-                out.append(logp.gather(-1, labels.expand(*logp.shape[:-2], -1).unsqueeze(-1)).squeeze(-1))
-        return torch.cat(out, dim=-1)
+                block = slice(start, min(start + step, n))
+                workers, labels, logp = self._judgment_log_probs(params, latent, data, block, cpu=True)
+                yield workers, logp.gather(-1, labels.expand(*logp.shape[:-2], -1).unsqueeze(-1)).squeeze(-1)
+
+    def _judgment_loglik(self, params: Params, latent: torch.Tensor, data: PairwiseData) -> torch.Tensor:
+        """``[draws, n]`` log-likelihood of each judgment under each draw, in blocks to bound memory."""
+        return torch.cat([block for _, block in self._judgment_loglik_blocks(params, latent, data)], dim=-1)
 
     def _loglik_draws(self) -> np.ndarray:
         if "loglik" not in self._cache:
@@ -741,14 +744,11 @@ class PairwiseUtilityModel(PyroRaterModel):
         judgment by a new rater or about a new response should be scored against.
         """
         self._check_fitted()
-        table = judgments if is_validated(judgments) else validate(
-            judgments, form=self.encoded_.form, scale=self.encoded_.scale
-        )
+        table = judgments if is_validated(judgments) else validate(judgments, form=self.encoded_.form,
+                                                                   scale=self.encoded_.scale)
         labels, _ = self._labels_for_model(self._recode(encode(table)))
-        params = dict(self._draws)
         n_draws = self._n_draws if self._n_draws > 1 else max(self.num_samples, 1)
-        if self._n_draws == 1:
-            params = {k: v.expand(n_draws, *v.shape[1:]) for k, v in params.items()}
+        params = {k: v.expand(n_draws, *v.shape[1:]) for k, v in self._draws.items()}
         generator = torch.Generator().manual_seed(self.seed + 104729)
         pairs, n_new_pairs = _codes_with_new(self.encoded_.item_index, table["pair_id"])
         workers, n_new = _codes_with_new(self.encoded_.worker_index, table["annotator"])
@@ -785,35 +785,27 @@ class PairwiseUtilityModel(PyroRaterModel):
                        self.encoded_.classes, self.encoded_.form, self.encoded_.scale)
 
     def _latent_start(self, data: PairwiseData, sign: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Warm-start utilities (gaps) and sharpness from the votes (:meth:`_win_rate_init`): utilities have prior
-        sd 1, so they start at unit spread and the vote-based spread goes into every ``s_j`` and ``mu_s``."""
+        """Warm-start utilities (gaps) and sharpness from the votes: a smoothed log-odds of each latent's 'score'.
+
+        ``sign[n]`` in [-1, 1] is judgment ``n``'s vote for side A (1 = A, -1 = B, 0 = tie). Starting near the
+        vote-based answer with every sharpness equal puts SVI in the honest-majority mode: from a symmetric start the
+        sign symmetry ``(u, s) -> (-u, -s)`` could flip the whole solution. Utilities have prior sd 1, so they start at
+        unit spread and the vote-based spread goes into every ``s_j`` and ``mu_s``.
+        """
+        sign, device = sign.to(data.device), data.device
         weight = 1.0 if self.link == "logit" else 0.6  # probit utilities are ~1/1.7 of logistic ones
-        latent = self._win_rate_init(data, sign.to(data.device), weight)
+        score = torch.zeros(data.n_latent, device=device).index_add_(0, data.side_a, sign)
+        count = torch.zeros(data.n_latent, device=device).index_add_(0, data.side_a, torch.ones_like(sign))
+        if data.side_b is not None:
+            score.index_add_(0, data.side_b, -sign)
+            count.index_add_(0, data.side_b, torch.ones_like(sign))
+        # Laplace-smoothed share of 'wins' -> log-odds, shrunk towards 0 for latents with few votes
+        share = (0.5 * (score + count) + 1.0) / (count + 2.0)
+        latent = weight * torch.log(share / (1 - share))
+        latent = latent - latent.mean() if data.side_b is not None else latent
         # one latent (a table of one pair) has no spread: torch's std is NaN there, and NaN passes clamp
         spread = max(float(latent.std()) if latent.numel() > 1 else 0.0, 0.3) / (
             math.sqrt(2.0) if data.side_b is None else 1.0)
         return {"utility" if data.side_b is not None else "gap": latent / spread,
                 "sharpness_mean": torch.tensor(spread, device=data.device),
                 "sharpness": torch.full((data.n_workers,), spread, device=data.device)}
-
-    @staticmethod
-    def _win_rate_init(data: PairwiseData, sign: torch.Tensor, weight: float) -> torch.Tensor:
-        """Warm-start latent values: a smoothed log-odds of each latent's 'score' from the votes.
-
-        ``sign[n]`` in [-1, 1] is judgment ``n``'s vote for side A (1 = A, -1 = B, 0 = tie). Starting near the
-        vote-based answer with every sharpness at +1 puts SVI in the honest-majority mode: from a symmetric start
-        the sign symmetry ``(u, s) -> (-u, -s)`` could flip the whole solution.
-        """
-        n, device = data.n_latent, data.device
-        score = torch.zeros(n, device=device)
-        count = torch.zeros(n, device=device)
-        ones = torch.ones_like(sign)
-        score.index_add_(0, data.side_a, sign)
-        count.index_add_(0, data.side_a, ones)
-        if data.side_b is not None:
-            score.index_add_(0, data.side_b, -sign)
-            count.index_add_(0, data.side_b, ones)
-        # Laplace-smoothed share of 'wins' -> log-odds, shrunk towards 0 for latents with few votes
-        share = (0.5 * (score + count) + 1.0) / (count + 2.0)
-        init = weight * torch.log(share / (1 - share))
-        return init - init.mean() if data.side_b is not None else init
