@@ -295,6 +295,111 @@ def test_a_pools_next_judgment_is_valued_by_the_raters_of_it_who_have_not_judged
     np.testing.assert_allclose(first, gains.loc[first.index, "human"], rtol=1e-9, atol=1e-12)
 
 
+def _pools_left_reference(model: DawidSkene, pools: pd.Series) -> np.ndarray:
+    """``[I, P, K, L]``, pair by pair: a random rater of each pool who has not judged the pair (the pool's whole
+    mixture where every rater of it has)."""
+    from accord.aggregate.suggest import rater_confusions
+
+    enc = model.encoded_
+    conf = rater_confusions(model).numpy()
+    counts = np.bincount(enc.workers, minlength=enc.n_workers).astype(float)
+    workers = enc.worker_index
+    pool = pools.reindex(workers).fillna("crowd").to_numpy()
+    names = sorted(set(pool))
+    out = np.zeros((len(model.soft_labels_.probs), len(names), *conf.shape[1:]))
+    for i in range(out.shape[0]):
+        judged = set(enc.workers[enc.items == i])
+        for p, name in enumerate(names):
+            mine = pool == name
+            rest = mine & ~np.isin(np.arange(len(workers)), list(judged))
+            use = rest if counts[rest].sum() > 0.5 else mine
+            out[i, p] = (conf[use] * counts[use, None, None]).sum(0) / counts[use].sum()
+    return out
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.integers(0, 119), max_size=40))
+def test_a_pools_confusion_per_pair_is_computed_for_the_pairs_asked_as_for_all(
+        fitted: tuple[DawidSkene, pd.DataFrame], pairs: list[int]) -> None:
+    # the per-pair confusions of the pools are computed for the pairs the planner asks for (any subset, in any order,
+    # repeats included), not for every pair at once: each pair's as the whole table's
+    from accord.aggregate.suggest import _setup
+
+    model, _ = fitted
+    pools = pd.Series({f"w{k}": "abc"[k % 3] for k in range(12)})
+    left = _setup(model, pools, None).posterior.pair_pool_confusion
+    whole = _pools_left_reference(model, pools)
+    got = left[torch.tensor(pairs, dtype=torch.long)]
+    assert got.shape == (len(pairs), *whole.shape[1:])
+    np.testing.assert_allclose(got.numpy(), whole[pairs], rtol=1e-12, atol=1e-15)
+
+
+def test_only_pairs_that_can_be_asked_are_planned(fitted: tuple[DawidSkene, pd.DataFrame], monkeypatch) -> None:
+    # allowed= naming a few pairs planned every open pair (0.8 GB and 20 s at 1M pairs), raters named read every
+    # pair's pool confusions: now only the pairs someone can judge are planned, and a pool's confusion is read only
+    # where a pool can judge
+    import accord.aggregate.suggest as module
+
+    model, table = fitted
+    planned, read = [], []
+    plan_rows, pools_left = module._plan_rows, module.PoolsLeft.__getitem__
+    monkeypatch.setattr(module, "_plan_rows", lambda post, pairs, *a, **k: planned.append(len(pairs))
+                        or plan_rows(post, pairs, *a, **k))
+    monkeypatch.setattr(module.PoolsLeft, "__getitem__", lambda self, pairs: read.append(len(pairs))
+                        or pools_left(self, pairs))
+    ids = model.soft_labels_.probs.index[:5]
+    allowed = pd.DataFrame({"pair_id": np.repeat(ids, 2), "annotator": ["w0", "w1"] * 5})
+    batch = suggest(model, 4, allowed=allowed, certainty=1.0)
+    assert len(batch) and set(batch["pair_id"]) <= set(ids)
+    assert 0 < sum(planned) <= 5 and not read
+    planned.clear()
+    batch = suggest(model, 4, raters=["w0", "w1"], capacity=1, certainty=1.0)
+    assert len(batch) == 2 and not read
+    suggest(model, 4, certainty=1.0)
+    assert read  # a pool's judgment is valued by the raters of it who have not judged the pair
+
+
+def test_a_batch_of_a_few_allowed_pairs_of_many_takes_little_memory(tmp_path) -> None:
+    # 200,000 pairs and allowed= naming 50 of them: suggest's peak was 224 MB over what the fit held (the pools'
+    # per-pair confusions of every pair, every open pair planned), 30 MB now
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    if not Path("/proc/self/clear_refs").exists():
+        pytest.skip("the peak memory is read from Linux's /proc")
+    script = tmp_path / "peak.py"
+    script.write_text("""
+import warnings
+import numpy as np, pandas as pd
+from accord.aggregate.suggest import suggest
+from accord.datasets import validate
+from accord.models.dawid_skene import DawidSkene
+warnings.simplefilter("ignore")
+rng = np.random.default_rng(0)
+n, w = 200_000, 30
+first = rng.integers(0, w, n)
+second = (first + rng.integers(1, w, n)) % w
+truth = rng.integers(0, 2, n)
+items, workers = np.repeat(np.arange(n), 2), np.stack([first, second], 1).reshape(-1)
+right = rng.random(2 * n) < rng.uniform(0.55, 0.9, w)[workers]
+table = validate(pd.DataFrame({"pair_id": items.astype(str), "annotator": np.char.add("w", workers.astype(str)),
+                               "label": np.where(right, truth[items], 1 - truth[items])}), form="categorical")
+model = DawidSkene(num_samples=20, max_steps=10).fit(table)
+pools = pd.Series({f"w{k}": "abc"[k % 3] for k in range(w)})
+allowed = pd.DataFrame({"pair_id": [str(i) for i in range(50)], "annotator": ["w5"] * 50})
+status = lambda key: next(int(line.split()[1]) for line in open("/proc/self/status") if line.startswith(key)) / 1024
+before = status("VmRSS")
+open("/proc/self/clear_refs", "w").write("5")  # the peak (VmHWM) from here on
+batch = suggest(model, 20, pools=pools, allowed=allowed)
+print(len(batch), status("VmHWM") - before)
+""")
+    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, check=True,
+                         env={**__import__("os").environ, "OMP_NUM_THREADS": "1"})
+    rows, extra = out.stdout.split()
+    assert int(rows) == 20 and float(extra) < 100, out.stdout
+
+
 def test_allowed_assignments_the_model_does_not_know_are_one_clear_error(
         fitted: tuple[DawidSkene, pd.DataFrame]) -> None:
     # assignments of another table (no row names a fitted pair and a fitted rater) gave an empty batch, silently
