@@ -1069,8 +1069,26 @@ def test_cli_capacity_that_is_not_a_whole_number_is_one_error(judgments_file: st
                    str(raters), "--output", str(output), "--quiet"])
     assert status == 2
     err = capsys.readouterr().err
-    assert "column 'capacity', rater 'w4'" in err and cell in err
+    assert "column 'capacity'" in err and "'w4'" in err and cell in err
     assert not output.exists()
+
+
+@pytest.mark.parametrize("cell, value", [("1.5", 1.5), ("-1", -1), ("lots", "lots"), ("inf", float("inf")),
+                                         ("-2.0", -2)])
+def test_cli_and_library_refuse_a_capacity_with_one_message(judgments_file: str, fitted: tuple[DawidSkene, pd.DataFrame],
+                                                            tmp_path, capsys, cell: str, value) -> None:
+    # the command line checked a raters file's capacities itself, in words of its own ("or blank for no cap", the cell
+    # as text): two checks of one thing, which could drift apart; now the library's check, its message after the file's
+    model, _ = fitted
+    with pytest.raises(AccordError) as library:
+        suggest(model, 10, raters=["w3", "w4"], capacity={"w3": 4, "w4": value}, certainty=1.0)
+    raters = tmp_path / "available.csv"
+    raters.write_text(f"annotator,capacity\nw3,4\nw4,{cell}\n")
+    status = main(["suggest", "--input", judgments_file, "--form", "categorical", "--budget", "12", "--raters",
+                   str(raters), "--output", str(tmp_path / "next_batch.csv"), "--quiet"])
+    err = capsys.readouterr().err
+    assert status == 2 and err.count("\n") == 1, err
+    assert err.rstrip("\n").endswith(f"file {raters}, column 'capacity': {library.value}"), err
 
 
 @pytest.mark.parametrize("extra, message", [

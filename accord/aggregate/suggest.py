@@ -683,16 +683,17 @@ def _compact(fixed: torch.Tensor) -> torch.Tensor:
     return fixed[:, : int((fixed >= 0).sum(1).max())] if len(fixed) else fixed
 
 
-def _capacities(capacity: Any, workers: pd.Index, rater_pool: np.ndarray) -> np.ndarray:
-    """Judgments each rater may still take in this batch (infinite without a capacity)."""
-    room = np.full(len(workers), np.inf)
+def check_capacity(capacity: Any) -> float | pd.Series | None:
+    """``capacity`` as :func:`suggest` takes it, checked: one number for all raters, or one per annotator (a Series,
+    NaN for no cap); ``None`` for none. The one check of capacities, which ``accord suggest`` runs on a raters file's
+    column before its fit (it checked them itself, and its check had drifted from this one)."""
     if capacity is None:
-        return room
+        return None
     if not isinstance(capacity, (pd.Series, Mapping)):
         if not _whole_number(capacity):  # 1.5 let a rater take 2
             raise AccordError(f"capacity must be a whole number of judgments >= 0, or one per annotator (a Series or "
                               f"mapping), not {capacity!r}")
-        return np.full(len(workers), float(capacity))
+        return float(capacity)
     values = capacity if isinstance(capacity, pd.Series) else pd.Series(dict(capacity), dtype=object)
     if values.index.has_duplicates:
         raise AccordError(f"capacity: annotator {values.index[values.index.duplicated()][0]!r} is given two capacities")
@@ -702,6 +703,16 @@ def _capacities(capacity: Any, workers: pd.Index, rater_pool: np.ndarray) -> np.
         value = values[bad].iloc[0]  # as given: -1, not numpy's np.int64(-1)
         raise AccordError(f"capacity of annotator {bad.idxmax()!r}: expected a whole number of judgments >= 0 (or "
                           f"missing for no cap), not {value.item() if isinstance(value, np.generic) else value!r}")
+    return values.where(given).astype(float)
+
+
+def _capacities(capacity: Any, workers: pd.Index, rater_pool: np.ndarray) -> np.ndarray:
+    """Judgments each rater may still take in this batch (infinite without a capacity)."""
+    values = check_capacity(capacity)
+    if values is None:
+        return np.full(len(workers), np.inf)
+    if not isinstance(values, pd.Series):
+        return np.full(len(workers), values)
     if len(values) and not values.index.isin(workers).any():  # e.g. ids read as numbers: every rater was uncapped
         raise AccordError(f"capacity: none of the {len(values):,} annotators given was fitted (capacity names e.g. "
                           f"{values.index.tolist()[0]!r}; the model's annotators are e.g. {workers.tolist()[0]!r})")
@@ -709,7 +720,7 @@ def _capacities(capacity: Any, workers: pd.Index, rater_pool: np.ndarray) -> np.
     if len(unknown):  # their capacity capped nothing, without a word (as unknown raters= are named)
         warnings.warn(f"capacity: {len(unknown):,} of the {len(values):,} annotators given judged no pair the model "
                       f"was fitted on: their capacity caps nothing ({_first_few(unknown)})", UserWarning, stacklevel=3)
-    values = values.where(given).astype(float).reindex(workers)
+    values = values.reindex(workers)
     return np.where(values.isna(), np.inf, values.to_numpy())
 
 
