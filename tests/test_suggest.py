@@ -766,6 +766,34 @@ def test_capacity_cut_batches_are_those_of_one_block_plans(fitted: tuple[DawidSk
     assert torch.equal(plain[0], spread[0]) and torch.allclose(plain[1], spread[1], atol=1e-12)
 
 
+def test_a_pair_is_planned_only_as_many_judgments_as_it_can_get(fitted: tuple[DawidSkene, pd.DataFrame],
+                                                                 monkeypatch) -> None:
+    # each pair's sequence was planned to max_per_pair whatever the budget: its outcomes enumerated labels **
+    # max_per_pair (max_per_pair=50 and a budget of 5: 2 ** 50 numbers a pair, the process killed), though a batch of
+    # 3 judgments gives no pair more than 3
+    import accord.aggregate.suggest as module
+
+    model, _ = fitted
+    widest = []
+    entropy_of = module._entropy
+    monkeypatch.setattr(module, "_entropy", lambda p: widest.append(p.shape[-1]) or entropy_of(p))
+    small = suggest(model, 3, max_per_pair=14, certainty=1.0)
+    assert max(widest) <= 2**3
+    pd.testing.assert_frame_equal(small, suggest(model, 3, max_per_pair=3, certainty=1.0))
+    widest.clear()
+    # nor more than its options give: two named raters, two judgments
+    named = suggest(model, 100, raters=["w0", "w1"], max_per_pair=14, certainty=1.0)
+    assert max(widest) <= 2**2 and named.groupby("pair_id").size().max() <= 2
+
+
+def test_more_outcomes_than_can_be_enumerated_is_one_clear_error() -> None:
+    table, _, _ = crowd(n_items=20, n_workers=24, per_item=2, seed=4)
+    model = DawidSkene(num_samples=20).fit(table)
+    with pytest.raises(AccordError, match=r"max_per_pair 20: .* 2\^1[7-9] outcomes, .* pass max_per_pair=16 or less"):
+        suggest(model, 1000, max_per_pair=20, certainty=1.0)
+    assert len(suggest(model, 1000, max_per_pair=20, certainty=1.0, raters=["w0", "w1", "w2"])) > 0
+
+
 def test_several_judgments_of_one_pair_have_diminishing_returns(fitted: tuple[DawidSkene, pd.DataFrame]) -> None:
     model, _ = fitted
     batch = suggest(model, 60, max_per_pair=3, certainty=1.0)

@@ -220,6 +220,8 @@ def _plan_rows(posterior: Any, pairs: torch.Tensor, options: torch.Tensor, reusa
             used[rows, best] = ok.double()
             left = left - used
             available = available & (left > 0)
+            if not bool(ok.any()):  # a pair that took nothing takes nothing later: more slots only grow the joint
+                break
     return chosen, gains
 
 
@@ -566,6 +568,7 @@ def suggest(model: Any, budget: float, *, pool_costs: Mapping[str, float] | None
         reusable = torch.ones(options.shape, dtype=torch.float64)  # a rater judges a pair once
     option_cost = np.concatenate([pool_cost, pool_cost[setup.rater_pool]])
     cost = torch.as_tensor(option_cost[options.clamp_min(0).numpy()], dtype=torch.float64)
+    max_per_pair = _slots(setup.posterior, options, reusable, n_pools, max_per_pair, float(budget) / pool_cost.min())
     pairs = torch.as_tensor(open_pairs, dtype=torch.long)
     pair_rank = _id_ranks(setup.pair_ids)[open_pairs]  # ties go to the pair whose id sorts first
     room = _capacities(capacity, workers, setup.rater_pool)
@@ -645,6 +648,30 @@ def suggest(model: Any, budget: float, *, pool_costs: Mapping[str, float] | None
     out.attrs["raters_done"] = bool(len(open_pairs) and not ((options >= 0) & (reusable > 0)).any())
     out.attrs["n_pairs"] = int(n_pairs)
     return out
+
+
+#: the most outcomes of one pair's planned judgments that are enumerated (labels ** judgments)
+MAX_OUTCOMES = 2**16
+
+
+def _slots(posterior: Any, options: torch.Tensor, reusable: torch.Tensor, n_pools: int, max_per_pair: int,
+           affordable: float) -> int:
+    """The judgments a pair can get in this batch: ``max_per_pair``, or fewer where the budget buys fewer (``
+    affordable``, at the cheapest cost) or the pair's options give fewer (a pool's raters who have not judged it, each
+    named rater once). A pair's sequence was planned to ``max_per_pair`` whatever the budget and the raters, its
+    outcomes enumerated labels ** max_per_pair (max_per_pair=50 with a budget of 5: 2 ** 50 numbers a pair). Where
+    the judgments a pair can get have more than :data:`MAX_OUTCOMES` outcomes, one clear error."""
+    if options.numel() == 0:
+        return max_per_pair
+    most = float(torch.where(options >= 0, reusable.double(), 0.0).sum(1).max())
+    slots = max(1, int(min(max_per_pair, np.floor(affordable + 1e-9), most)))
+    n_labels = posterior.conditionals(torch.zeros(1, dtype=torch.long), options[:1], n_pools).shape[-1]
+    if n_labels ** slots > MAX_OUTCOMES:
+        fits = int(np.floor(np.log(MAX_OUTCOMES) / np.log(n_labels) + 1e-9))
+        raise AccordError(f"max_per_pair {max_per_pair}: a pair's next {slots} judgments are valued jointly over their "
+                          f"{n_labels}^{slots} outcomes, more than the {MAX_OUTCOMES:,} enumerated; pass max_per_pair="
+                          f"{fits} or less (or a smaller budget)")
+    return slots
 
 
 def _judged(encoded: Any) -> tuple[np.ndarray, np.ndarray]:
