@@ -794,6 +794,15 @@ def test_more_outcomes_than_can_be_enumerated_is_one_clear_error() -> None:
     assert len(suggest(model, 1000, max_per_pair=20, certainty=1.0, raters=["w0", "w1", "w2"])) > 0
 
 
+def test_pool_costs_given_as_a_series_are_costs(fitted: tuple[DawidSkene, pd.DataFrame]) -> None:
+    # pools= takes a Series, pool_costs= took only a dict: a Series was "the truth value of a Series is ambiguous"
+    model, _ = fitted
+    pools = pd.Series({f"w{k}": "ab"[k % 2] for k in range(12)})
+    costs = {"a": 1.0, "b": 2.5}
+    pd.testing.assert_frame_equal(suggest(model, 6, pools=pools, pool_costs=pd.Series(costs)),
+                                  suggest(model, 6, pools=pools, pool_costs=costs))
+
+
 def test_several_judgments_of_one_pair_have_diminishing_returns(fitted: tuple[DawidSkene, pd.DataFrame]) -> None:
     model, _ = fitted
     batch = suggest(model, 60, max_per_pair=3, certainty=1.0)

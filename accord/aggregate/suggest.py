@@ -451,9 +451,10 @@ def _check_candidates(layout: Any, frame: pd.DataFrame, a: np.ndarray, b: np.nda
 # -- the public functions -----------------------------------------------------------------------------------
 
 
-def _cost_vector(pool_names: list[str], pool_costs: Mapping[str, float] | None) -> np.ndarray:
+def _cost_vector(pool_names: list[str], pool_costs: Mapping[str, float] | pd.Series | None) -> np.ndarray:
     costs = np.ones(len(pool_names))
-    for name, value in (pool_costs or {}).items():
+    # a Series as pools= takes one (``pool_costs or {}`` asked a Series for its truth value)
+    for name, value in ({} if pool_costs is None else pool_costs).items():
         if name not in pool_names:
             raise AccordError(f"pool cost for unknown pool {name!r}: the raters' pools are {pool_names}")
         if isinstance(value, (bool, np.bool_)) or not (isinstance(value, numbers.Real) and np.isfinite(value)
