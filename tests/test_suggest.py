@@ -803,6 +803,16 @@ def test_pool_costs_given_as_a_series_are_costs(fitted: tuple[DawidSkene, pd.Dat
                                   suggest(model, 6, pools=pools, pool_costs=costs))
 
 
+def test_raters_given_once_through_are_raters(fitted: tuple[DawidSkene, pd.DataFrame]) -> None:
+    # raters read twice (the warning of unknown ones, then the options): a generator was spent by the first, and
+    # "none of the raters given is known" followed; one id as a string was read letter by letter
+    model, _ = fitted
+    expected = suggest(model, 4, raters=["w0", "w1"], certainty=1.0)
+    pd.testing.assert_frame_equal(suggest(model, 4, raters=(r for r in ["w0", "w1"]), certainty=1.0), expected)
+    with pytest.raises(AccordError, match=r"raters: expected a list of annotator ids, not the string 'w0'"):
+        suggest(model, 4, raters="w0")
+
+
 def test_several_judgments_of_one_pair_have_diminishing_returns(fitted: tuple[DawidSkene, pd.DataFrame]) -> None:
     model, _ = fitted
     batch = suggest(model, 60, max_per_pair=3, certainty=1.0)

@@ -550,6 +550,11 @@ def suggest(model: Any, budget: float, *, pool_costs: Mapping[str, float] | None
         raise AccordError(f"raters: expected the annotator ids (a list, Index or Series), not a table with columns "
                           f"{list(raters.columns)}; pass e.g. raters=table['annotator'] and the table's capacity as "
                           "capacity=table.set_index('annotator')['capacity']")
+    if isinstance(raters, str):  # one id, read letter by letter: "none of the raters given is known"
+        raise AccordError(f"raters: expected a list of annotator ids, not the string {raters!r} (raters=[{raters!r}] "
+                          "names one rater)")
+    if raters is not None:
+        raters = list(raters)  # read twice (the warning of unknown raters, the options): a generator was spent by one
     if capacity is not None and raters is None and allowed is None:  # each judgment names a pool: it capped nothing
         raise AccordError("capacity caps the judgments of named raters: pass raters= (or allowed=) too; without them "
                           "each judgment goes to a pool, to a random rater of it")
