@@ -813,6 +813,16 @@ def test_raters_given_once_through_are_raters(fitted: tuple[DawidSkene, pd.DataF
         suggest(model, 4, raters="w0")
 
 
+def test_allowed_that_names_nothing_fitted_shows_numeric_ids_as_written() -> None:
+    # was: "fitted: pair np.int64(0), annotator np.int64(3)", numpy's repr of the model's ids
+    table, _, _ = crowd(n_items=30, n_workers=6)
+    table = table.assign(pair_id=table["pair_id"].str[1:].astype(int), annotator=table["annotator"].str[1:].astype(int))
+    model = DawidSkene(num_samples=20).fit(validate(table, form="categorical"))
+    allowed = pd.DataFrame({"pair_id": ["1", "2"], "annotator": ["0", "1"]})
+    with pytest.raises(AccordError, match=r"fitted: pair \d+, annotator \d+\)$"):
+        suggest(model, 4, allowed=allowed)
+
+
 def test_several_judgments_of_one_pair_have_diminishing_returns(fitted: tuple[DawidSkene, pd.DataFrame]) -> None:
     model, _ = fitted
     batch = suggest(model, 60, max_per_pair=3, certainty=1.0)

@@ -836,8 +836,8 @@ def _rater_options(model: Any, setup: _Setup, open_pairs: np.ndarray, raters: An
         if len(allowed) and not keep.any():  # e.g. a model fitted on another table: not silently an empty batch
             raise AccordError(f"none of the {len(allowed):,} allowed assignments names a pair and a rater the model "
                               f"was fitted on (allowed: pair {allowed['pair_id'].iloc[0]!r}, annotator "
-                              f"{allowed['annotator'].iloc[0]!r}; fitted: pair {setup.pair_ids[0]!r}, annotator "
-                              f"{workers[0]!r})")
+                              f"{allowed['annotator'].iloc[0]!r}; fitted: pair {setup.pair_ids[:1].tolist()[0]!r}, "
+                              f"annotator {workers[:1].tolist()[0]!r})")  # 3, not numpy's np.int64(3)
         item, worker = item[keep], worker[keep]
     else:
         codes = workers.get_indexer(pd.Index(list(raters)))
