@@ -666,14 +666,15 @@ def _slots(posterior: Any, options: torch.Tensor, reusable: torch.Tensor, n_pool
     affordable``, at the cheapest cost) or the pair's options give fewer (a pool's raters who have not judged it, each
     named rater once). A pair's sequence was planned to ``max_per_pair`` whatever the budget and the raters, its
     outcomes enumerated labels ** max_per_pair (max_per_pair=50 with a budget of 5: 2 ** 50 numbers a pair). Where
-    the judgments a pair can get have more than :data:`MAX_OUTCOMES` outcomes, one clear error."""
+    the judgments a pair can get have more than :data:`MAX_OUTCOMES` outcomes (and are more than 3), one clear error."""
     if options.numel() == 0:
         return max_per_pair
     most = float(torch.where(options >= 0, reusable.double(), 0.0).sum(1).max())
     slots = max(1, int(min(max_per_pair, np.floor(affordable + 1e-9), most)))
     n_labels = posterior.conditionals(torch.zeros(1, dtype=torch.long), options[:1], n_pools).shape[-1]
-    if n_labels ** slots > MAX_OUTCOMES:
-        fits = int(np.floor(np.log(MAX_OUTCOMES) / np.log(n_labels) + 1e-9))
+    # three judgments (the default max_per_pair) are planned whatever the labels (40 classes and more: as before)
+    if slots > 3 and n_labels ** slots > MAX_OUTCOMES:
+        fits = max(3, int(np.floor(np.log(MAX_OUTCOMES) / np.log(n_labels) + 1e-9)))
         raise AccordError(f"max_per_pair {max_per_pair}: a pair's next {slots} judgments are valued jointly over their "
                           f"{n_labels}^{slots} outcomes, more than the {MAX_OUTCOMES:,} enumerated; pass max_per_pair="
                           f"{fits} or less (or a smaller budget)")
