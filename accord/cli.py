@@ -707,7 +707,7 @@ def cmd_suggest(args: argparse.Namespace) -> int:
     import pandas as pd
 
     from accord.aggregate import make_method
-    from accord.aggregate.suggest import DEFAULT_POOL, suggest, unseen_comparisons
+    from accord.aggregate.suggest import DEFAULT_POOL, check_capacity, suggest, unseen_comparisons
     from accord.datasets.cleaned import as_text, item_texts
     from accord.datasets.io import write_table
     from accord.datasets.schema import input_row
@@ -781,15 +781,21 @@ def cmd_suggest(args: argparse.Namespace) -> int:
     capacity = None
     if raters is not None and "capacity" in raters.columns:  # checked before the fit, as the flags are
         raw = raters.set_index("annotator")["capacity"]
-        # a blank cell leaves that rater uncapped, as a missing capacity does in suggest()
-        blank = raw.isna() | raw.astype(str).str.strip().eq("")
-        capacity = pd.to_numeric(raw.where(~blank), errors="coerce")
-        bad = ~blank & (capacity.isna() | (capacity < 0) | (capacity % 1 != 0))
-        if bad.any():
-            cell = raw[bad].iloc[0]  # as written: -1, not numpy's np.int64(-1)
-            raise AccordError(f"file {args.raters}, column 'capacity', rater {bad.idxmax()!r}: expected a whole number "
-                              f"of judgments >= 0 (or blank for no cap), not "
-                              f"{cell.item() if isinstance(cell, np.generic) else cell!r}")
+        # each cell as written for suggest's check (one check, the library's: this one had drifted from it): a whole
+        # number as an int (-1, not -1.0), another number as a float, text as text, a blank cell as missing (no cap)
+        blank = (raw.isna() | raw.astype(str).str.strip().eq("")).to_numpy()
+        number = pd.to_numeric(raw.where(~blank), errors="coerce").to_numpy(dtype=float)
+        cells = np.where(blank, None, raw.to_numpy(dtype=object))
+        is_number = ~np.isnan(number)
+        cells[is_number] = number[is_number].astype(object)
+        whole = np.abs(np.where(is_number, number, 0.5)) < 2**53  # inf is a number, not a whole one
+        whole[whole] = np.where(is_number, number, 0.5)[whole] % 1 == 0
+        cells[whole] = number[whole].astype(np.int64).astype(object)
+        capacity = pd.Series(cells, index=raw.index, dtype=object)
+        try:
+            check_capacity(capacity)
+        except AccordError as err:
+            raise AccordError(f"file {args.raters}, column 'capacity': {err}") from err
     pool_names = sorted(set(pools.reindex(annotators).fillna(DEFAULT_POOL)) if pools is not None else {DEFAULT_POOL})
     unknown = sorted(set(costs) - set(pool_names))
     if unknown:

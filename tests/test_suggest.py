@@ -295,6 +295,111 @@ def test_a_pools_next_judgment_is_valued_by_the_raters_of_it_who_have_not_judged
     np.testing.assert_allclose(first, gains.loc[first.index, "human"], rtol=1e-9, atol=1e-12)
 
 
+def _pools_left_reference(model: DawidSkene, pools: pd.Series) -> np.ndarray:
+    """``[I, P, K, L]``, pair by pair: a random rater of each pool who has not judged the pair (the pool's whole
+    mixture where every rater of it has)."""
+    from accord.aggregate.suggest import rater_confusions
+
+    enc = model.encoded_
+    conf = rater_confusions(model).numpy()
+    counts = np.bincount(enc.workers, minlength=enc.n_workers).astype(float)
+    workers = enc.worker_index
+    pool = pools.reindex(workers).fillna("crowd").to_numpy()
+    names = sorted(set(pool))
+    out = np.zeros((len(model.soft_labels_.probs), len(names), *conf.shape[1:]))
+    for i in range(out.shape[0]):
+        judged = set(enc.workers[enc.items == i])
+        for p, name in enumerate(names):
+            mine = pool == name
+            rest = mine & ~np.isin(np.arange(len(workers)), list(judged))
+            use = rest if counts[rest].sum() > 0.5 else mine
+            out[i, p] = (conf[use] * counts[use, None, None]).sum(0) / counts[use].sum()
+    return out
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.integers(0, 119), max_size=40))
+def test_a_pools_confusion_per_pair_is_computed_for_the_pairs_asked_as_for_all(
+        fitted: tuple[DawidSkene, pd.DataFrame], pairs: list[int]) -> None:
+    # the per-pair confusions of the pools are computed for the pairs the planner asks for (any subset, in any order,
+    # repeats included), not for every pair at once: each pair's as the whole table's
+    from accord.aggregate.suggest import _setup
+
+    model, _ = fitted
+    pools = pd.Series({f"w{k}": "abc"[k % 3] for k in range(12)})
+    left = _setup(model, pools, None).posterior.pair_pool_confusion
+    whole = _pools_left_reference(model, pools)
+    got = left[torch.tensor(pairs, dtype=torch.long)]
+    assert got.shape == (len(pairs), *whole.shape[1:])
+    np.testing.assert_allclose(got.numpy(), whole[pairs], rtol=1e-12, atol=1e-15)
+
+
+def test_only_pairs_that_can_be_asked_are_planned(fitted: tuple[DawidSkene, pd.DataFrame], monkeypatch) -> None:
+    # allowed= naming a few pairs planned every open pair (0.8 GB and 20 s at 1M pairs), raters named read every
+    # pair's pool confusions: now only the pairs someone can judge are planned, and a pool's confusion is read only
+    # where a pool can judge
+    import accord.aggregate.suggest as module
+
+    model, table = fitted
+    planned, read = [], []
+    plan_rows, pools_left = module._plan_rows, module.PoolsLeft.__getitem__
+    monkeypatch.setattr(module, "_plan_rows", lambda post, pairs, *a, **k: planned.append(len(pairs))
+                        or plan_rows(post, pairs, *a, **k))
+    monkeypatch.setattr(module.PoolsLeft, "__getitem__", lambda self, pairs: read.append(len(pairs))
+                        or pools_left(self, pairs))
+    ids = model.soft_labels_.probs.index[:5]
+    allowed = pd.DataFrame({"pair_id": np.repeat(ids, 2), "annotator": ["w0", "w1"] * 5})
+    batch = suggest(model, 4, allowed=allowed, certainty=1.0)
+    assert len(batch) and set(batch["pair_id"]) <= set(ids)
+    assert 0 < sum(planned) <= 5 and not read
+    planned.clear()
+    batch = suggest(model, 4, raters=["w0", "w1"], capacity=1, certainty=1.0)
+    assert len(batch) == 2 and not read
+    suggest(model, 4, certainty=1.0)
+    assert read  # a pool's judgment is valued by the raters of it who have not judged the pair
+
+
+def test_a_batch_of_a_few_allowed_pairs_of_many_takes_little_memory(tmp_path) -> None:
+    # 200,000 pairs and allowed= naming 50 of them: suggest's peak was 224 MB over what the fit held (the pools'
+    # per-pair confusions of every pair, every open pair planned), 30 MB now
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    if not Path("/proc/self/clear_refs").exists():
+        pytest.skip("the peak memory is read from Linux's /proc")
+    script = tmp_path / "peak.py"
+    script.write_text("""
+import warnings
+import numpy as np, pandas as pd
+from accord.aggregate.suggest import suggest
+from accord.datasets import validate
+from accord.models.dawid_skene import DawidSkene
+warnings.simplefilter("ignore")
+rng = np.random.default_rng(0)
+n, w = 200_000, 30
+first = rng.integers(0, w, n)
+second = (first + rng.integers(1, w, n)) % w
+truth = rng.integers(0, 2, n)
+items, workers = np.repeat(np.arange(n), 2), np.stack([first, second], 1).reshape(-1)
+right = rng.random(2 * n) < rng.uniform(0.55, 0.9, w)[workers]
+table = validate(pd.DataFrame({"pair_id": items.astype(str), "annotator": np.char.add("w", workers.astype(str)),
+                               "label": np.where(right, truth[items], 1 - truth[items])}), form="categorical")
+model = DawidSkene(num_samples=20, max_steps=10).fit(table)
+pools = pd.Series({f"w{k}": "abc"[k % 3] for k in range(w)})
+allowed = pd.DataFrame({"pair_id": [str(i) for i in range(50)], "annotator": ["w5"] * 50})
+status = lambda key: next(int(line.split()[1]) for line in open("/proc/self/status") if line.startswith(key)) / 1024
+before = status("VmRSS")
+open("/proc/self/clear_refs", "w").write("5")  # the peak (VmHWM) from here on
+batch = suggest(model, 20, pools=pools, allowed=allowed)
+print(len(batch), status("VmHWM") - before)
+""")
+    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, check=True,
+                         env={**__import__("os").environ, "OMP_NUM_THREADS": "1"})
+    rows, extra = out.stdout.split()
+    assert int(rows) == 20 and float(extra) < 100, out.stdout
+
+
 def test_allowed_assignments_the_model_does_not_know_are_one_clear_error(
         fitted: tuple[DawidSkene, pd.DataFrame]) -> None:
     # assignments of another table (no row names a fitted pair and a fitted rater) gave an empty batch, silently
@@ -661,6 +766,75 @@ def test_capacity_cut_batches_are_those_of_one_block_plans(fitted: tuple[DawidSk
     assert torch.equal(plain[0], spread[0]) and torch.allclose(plain[1], spread[1], atol=1e-12)
 
 
+def test_a_pair_is_planned_only_as_many_judgments_as_it_can_get(fitted: tuple[DawidSkene, pd.DataFrame],
+                                                                 monkeypatch) -> None:
+    # each pair's sequence was planned to max_per_pair whatever the budget: its outcomes enumerated labels **
+    # max_per_pair (max_per_pair=50 and a budget of 5: 2 ** 50 numbers a pair, the process killed), though a batch of
+    # 3 judgments gives no pair more than 3
+    import accord.aggregate.suggest as module
+
+    model, _ = fitted
+    widest = []
+    entropy_of = module._entropy
+    monkeypatch.setattr(module, "_entropy", lambda p: widest.append(p.shape[-1]) or entropy_of(p))
+    small = suggest(model, 3, max_per_pair=14, certainty=1.0)
+    assert max(widest) <= 2**3
+    pd.testing.assert_frame_equal(small, suggest(model, 3, max_per_pair=3, certainty=1.0))
+    widest.clear()
+    # nor more than its options give: two named raters, two judgments
+    named = suggest(model, 100, raters=["w0", "w1"], max_per_pair=14, certainty=1.0)
+    assert max(widest) <= 2**2 and named.groupby("pair_id").size().max() <= 2
+
+
+def test_more_outcomes_than_can_be_enumerated_is_one_clear_error() -> None:
+    table, _, _ = crowd(n_items=20, n_workers=24, per_item=2, seed=4)
+    model = DawidSkene(num_samples=20).fit(table)
+    with pytest.raises(AccordError, match=r"max_per_pair 20: .* 2\^1[7-9] outcomes, .* pass max_per_pair=16 or less"):
+        suggest(model, 1000, max_per_pair=20, certainty=1.0)
+    assert len(suggest(model, 1000, max_per_pair=20, certainty=1.0, raters=["w0", "w1", "w2"])) > 0
+
+
+def test_pool_costs_given_as_a_series_are_costs(fitted: tuple[DawidSkene, pd.DataFrame]) -> None:
+    # pools= takes a Series, pool_costs= took only a dict: a Series was "the truth value of a Series is ambiguous"
+    model, _ = fitted
+    pools = pd.Series({f"w{k}": "ab"[k % 2] for k in range(12)})
+    costs = {"a": 1.0, "b": 2.5}
+    pd.testing.assert_frame_equal(suggest(model, 6, pools=pools, pool_costs=pd.Series(costs)),
+                                  suggest(model, 6, pools=pools, pool_costs=costs))
+
+
+def test_raters_given_once_through_are_raters(fitted: tuple[DawidSkene, pd.DataFrame]) -> None:
+    # raters read twice (the warning of unknown ones, then the options): a generator was spent by the first, and
+    # "none of the raters given is known" followed; one id as a string was read letter by letter
+    model, _ = fitted
+    expected = suggest(model, 4, raters=["w0", "w1"], certainty=1.0)
+    pd.testing.assert_frame_equal(suggest(model, 4, raters=(r for r in ["w0", "w1"]), certainty=1.0), expected)
+    with pytest.raises(AccordError, match=r"raters: expected a list of annotator ids, not the string 'w0'"):
+        suggest(model, 4, raters="w0")
+
+
+def test_allowed_that_names_nothing_fitted_shows_numeric_ids_as_written() -> None:
+    # was: "fitted: pair np.int64(0), annotator np.int64(3)", numpy's repr of the model's ids
+    table, _, _ = crowd(n_items=30, n_workers=6)
+    table = table.assign(pair_id=table["pair_id"].str[1:].astype(int), annotator=table["annotator"].str[1:].astype(int))
+    model = DawidSkene(num_samples=20).fit(validate(table, form="categorical"))
+    allowed = pd.DataFrame({"pair_id": ["1", "2"], "annotator": ["0", "1"]})
+    with pytest.raises(AccordError, match=r"fitted: pair \d+, annotator \d+\)$"):
+        suggest(model, 4, allowed=allowed)
+
+
+@settings(max_examples=60, deadline=None, derandomize=True, database=None)
+@given(st.lists(st.integers(-5, 40)), st.lists(st.integers(-5, 40)))
+def test_the_judged_keys_are_numpys_unique_and_isin(keys: list[int], values: list[int]) -> None:
+    # np.unique of numpy 2 hashes first: 7 s for 2M judgments' keys on one core (25 s of a batch at 1M pairs), where
+    # a sort takes 0.3 s; the sort's answers are numpy's
+    from accord.aggregate.suggest import _sorted_isin, _sorted_unique
+
+    keys_, values_ = np.array(keys, dtype=np.int64), np.array(values, dtype=np.int64)
+    np.testing.assert_array_equal(_sorted_unique(keys_), np.unique(keys_))
+    np.testing.assert_array_equal(_sorted_isin(values_, np.unique(keys_)), np.isin(values_, keys_))
+
+
 def test_several_judgments_of_one_pair_have_diminishing_returns(fitted: tuple[DawidSkene, pd.DataFrame]) -> None:
     model, _ = fitted
     batch = suggest(model, 60, max_per_pair=3, certainty=1.0)
@@ -964,8 +1138,26 @@ def test_cli_capacity_that_is_not_a_whole_number_is_one_error(judgments_file: st
                    str(raters), "--output", str(output), "--quiet"])
     assert status == 2
     err = capsys.readouterr().err
-    assert "column 'capacity', rater 'w4'" in err and cell in err
+    assert "column 'capacity'" in err and "'w4'" in err and cell in err
     assert not output.exists()
+
+
+@pytest.mark.parametrize("cell, value", [("1.5", 1.5), ("-1", -1), ("lots", "lots"), ("inf", float("inf")),
+                                         ("-2.0", -2)])
+def test_cli_and_library_refuse_a_capacity_with_one_message(judgments_file: str, fitted: tuple[DawidSkene, pd.DataFrame],
+                                                            tmp_path, capsys, cell: str, value) -> None:
+    # the command line checked a raters file's capacities itself, in words of its own ("or blank for no cap", the cell
+    # as text): two checks of one thing, which could drift apart; now the library's check, its message after the file's
+    model, _ = fitted
+    with pytest.raises(AccordError) as library:
+        suggest(model, 10, raters=["w3", "w4"], capacity={"w3": 4, "w4": value}, certainty=1.0)
+    raters = tmp_path / "available.csv"
+    raters.write_text(f"annotator,capacity\nw3,4\nw4,{cell}\n")
+    status = main(["suggest", "--input", judgments_file, "--form", "categorical", "--budget", "12", "--raters",
+                   str(raters), "--output", str(tmp_path / "next_batch.csv"), "--quiet"])
+    err = capsys.readouterr().err
+    assert status == 2 and err.count("\n") == 1, err
+    assert err.rstrip("\n").endswith(f"file {raters}, column 'capacity': {library.value}"), err
 
 
 @pytest.mark.parametrize("extra, message", [

@@ -72,13 +72,14 @@ class LabelPosterior:
 
     ``probs`` ``[I, K]``: each pair's current posterior over its label; ``confusion`` ``[W, K, L]``: each rater's
     posterior-mean confusion; ``pool_confusion`` ``[P, K, L]``: a random rater of each pool; ``pair_pool_confusion``
-    ``[I, P, K, L]`` (optional): a random rater of each pool among those who have not judged the pair.
+    (optional): indexed by pairs ``[n]``, ``[n, P, K, L]``, a random rater of each pool among those who have not
+    judged the pair (a tensor ``[I, P, K, L]``, or :class:`PoolsLeft`, which computes only the pairs asked for).
     """
 
     probs: torch.Tensor
     confusion: torch.Tensor
     pool_confusion: torch.Tensor
-    pair_pool_confusion: torch.Tensor | None = None
+    pair_pool_confusion: torch.Tensor | PoolsLeft | None = None
 
     def weights(self, pairs: torch.Tensor) -> torch.Tensor:
         return self.probs[pairs]
@@ -87,11 +88,11 @@ class LabelPosterior:
         """``[n, O, K, L]``: P(vote | label) of each option (a pool code below ``n_pools``, else a rater)."""
         table = torch.cat([self.pool_confusion, self.confusion])
         out = table[options.clamp_min(0)]
-        if self.pair_pool_confusion is None or n_pools == 0:
+        is_pool = (options >= 0) & (options < n_pools)
+        if self.pair_pool_confusion is None or not bool(is_pool.any()):  # named raters only: no pool's is read
             return out
         own = self.pair_pool_confusion[pairs]  # [n, P, K, L]
         code = options.clamp(0, n_pools - 1)[:, :, None, None].expand(-1, -1, *own.shape[2:])
-        is_pool = (options >= 0) & (options < n_pools)
         return torch.where(is_pool[:, :, None, None], own.gather(1, code), out)
 
 
@@ -193,7 +194,8 @@ def _plan_rows(posterior: Any, pairs: torch.Tensor, options: torch.Tensor, reusa
 
         for column in fixed[lo:hi].T:  # judgments already in the batch
             has = column >= 0
-            own = posterior.conditionals(pairs[lo:hi], column.clamp_min(0)[:, None], n_pools).double()[:, 0]
+            # -1 where the pair has none: a row of nothing (not pool 0, whose per-pair confusion was computed for it)
+            own = posterior.conditionals(pairs[lo:hi], column[:, None], n_pools).double()[:, 0]
             grown = (joint[:, :, :, None] * own[:, :, None, :]).reshape(n, m, -1)
             joint = extend(joint, grown, has)
             noise = noise + torch.where(has, (w * _entropy(own)).sum(-1), 0.0)
@@ -218,6 +220,8 @@ def _plan_rows(posterior: Any, pairs: torch.Tensor, options: torch.Tensor, reusa
             used[rows, best] = ok.double()
             left = left - used
             available = available & (left > 0)
+            if not bool(ok.any()):  # a pair that took nothing takes nothing later: more slots only grow the joint
+                break
     return chosen, gains
 
 
@@ -343,32 +347,47 @@ def _setup(model: Any, pools: Any, candidates: pd.DataFrame | None) -> _Setup:
     pool_conf = torch.stack([(confusion * (counts * torch.as_tensor(rater_pool == p))[:, None, None]).sum(0)
                              / max(float(counts[torch.as_tensor(rater_pool == p)].sum()), _TINY)
                              for p in range(len(pool_names))])
-    pair_conf = _pair_pool_confusions(model, confusion, counts, rater_pool, len(pool_names))
+    pair_conf = PoolsLeft(model.encoded_, len(probs), confusion, counts, rater_pool, len(pool_names))
     return _Setup(LabelPosterior(probs, confusion, pool_conf, pair_conf), soft.probs.index, None,
                   soft.probs.to_numpy(), classes, pool_names, rater_pool)
 
 
-def _pair_pool_confusions(model: Any, confusion: torch.Tensor, counts: torch.Tensor, rater_pool: np.ndarray,
-                          n_pools: int) -> torch.Tensor:
-    """``[I, P, K, L]``: per pair, the confusion of a random rater of each pool who has not judged it (the pool's
-    count-weighted mixture less the raters who judged the pair: only the others can give its next judgment, and a
-    sharp rater who judged it made the pool look sharper than the raters left). Where every rater of the pool judged
-    the pair, the whole pool's (no judgment of it is planned there)."""
-    n_pairs = len(model.soft_labels_.probs)
-    pool = torch.as_tensor(rater_pool, dtype=torch.long)
-    weighted = confusion * counts[:, None, None]
-    total = torch.zeros(n_pools, *confusion.shape[1:], dtype=torch.float64).index_add_(0, pool, weighted)
-    total_count = torch.zeros(n_pools, dtype=torch.float64).index_add_(0, pool, counts)
-    item, worker = (torch.as_tensor(codes) for codes in _judged(model.encoded_))
-    key = item * n_pools + pool[worker]
-    judged = torch.zeros(n_pairs * n_pools, *confusion.shape[1:], dtype=torch.float64).index_add_(
-        0, key, weighted[worker]).reshape(n_pairs, n_pools, *confusion.shape[1:])
-    judged_count = torch.zeros(n_pairs * n_pools, dtype=torch.float64).index_add_(
-        0, key, counts[worker]).reshape(n_pairs, n_pools)
-    left = total_count - judged_count
-    whole = total / total_count.clamp_min(_TINY)[:, None, None]
-    rest = ((total - judged) / left.clamp_min(_TINY)[:, :, None, None]).clamp_min(0.0)  # cancellation: not -1e-17
-    return torch.where((left > 0.5)[:, :, None, None], rest, whole.expand_as(rest))
+class PoolsLeft:
+    """Per pair, the confusion of a random rater of each pool who has not judged it (the pool's count-weighted
+    mixture less the raters who judged the pair: only the others can give its next judgment, and a sharp rater who
+    judged it made the pool look sharper than the raters left); where every rater of the pool judged the pair, the
+    whole pool's (no judgment of it is planned there). ``self[pairs]`` ``[n, P, K, L]`` is computed for the pairs
+    asked for, block by block as the planner reads them: all pairs at once held ``[I, P, K, L]`` four times over
+    (0.8 GB at 1M pairs and 3 pools) though named raters read none of it and the planner one block of pairs."""
+
+    def __init__(self, encoded: Any, n_pairs: int, confusion: torch.Tensor, counts: torch.Tensor,
+                 rater_pool: np.ndarray, n_pools: int) -> None:
+        self.pool = torch.as_tensor(rater_pool, dtype=torch.long)
+        self.weighted = confusion * counts[:, None, None]
+        self.counts = counts
+        self.n_pools = n_pools
+        self.total = torch.zeros(n_pools, *confusion.shape[1:], dtype=torch.float64).index_add_(0, self.pool,
+                                                                                                self.weighted)
+        self.total_count = torch.zeros(n_pools, dtype=torch.float64).index_add_(0, self.pool, counts)
+        item, worker = _judged(encoded)  # sorted by pair: each pair's judgments are one run
+        self.worker = torch.as_tensor(worker)
+        self.start = np.searchsorted(item, np.arange(n_pairs + 1))
+
+    def __getitem__(self, pairs: torch.Tensor) -> torch.Tensor:
+        pairs = np.asarray(pairs, dtype=np.int64)
+        n, p, shape = len(pairs), self.n_pools, self.total.shape[1:]
+        lo, size = self.start[pairs], self.start[pairs + 1] - self.start[pairs]
+        # the judgments of the pairs asked for, in their order: each pair's run, without a loop over pairs
+        at = np.repeat(lo - np.concatenate([[0], np.cumsum(size)[:-1]]), size) + np.arange(int(size.sum()))
+        worker = self.worker[torch.as_tensor(at, dtype=torch.long)]
+        key = torch.as_tensor(np.repeat(np.arange(n), size)) * p + self.pool[worker]
+        judged = torch.zeros(n * p, *shape, dtype=torch.float64).index_add_(
+            0, key, self.weighted[worker]).reshape(n, p, *shape)
+        judged_count = torch.zeros(n * p, dtype=torch.float64).index_add_(0, key, self.counts[worker]).reshape(n, p)
+        left = self.total_count - judged_count
+        whole = self.total / self.total_count.clamp_min(_TINY)[:, None, None]
+        rest = ((self.total - judged) / left.clamp_min(_TINY)[:, :, None, None]).clamp_min(0.0)  # not -1e-17
+        return torch.where((left > 0.5)[:, :, None, None], rest, whole.expand_as(rest))
 
 
 def _comparison_setup(model: Any, candidates: pd.DataFrame | None, rater_pool: np.ndarray,
@@ -432,9 +451,10 @@ def _check_candidates(layout: Any, frame: pd.DataFrame, a: np.ndarray, b: np.nda
 # -- the public functions -----------------------------------------------------------------------------------
 
 
-def _cost_vector(pool_names: list[str], pool_costs: Mapping[str, float] | None) -> np.ndarray:
+def _cost_vector(pool_names: list[str], pool_costs: Mapping[str, float] | pd.Series | None) -> np.ndarray:
     costs = np.ones(len(pool_names))
-    for name, value in (pool_costs or {}).items():
+    # a Series as pools= takes one (``pool_costs or {}`` asked a Series for its truth value)
+    for name, value in ({} if pool_costs is None else pool_costs).items():
         if name not in pool_names:
             raise AccordError(f"pool cost for unknown pool {name!r}: the raters' pools are {pool_names}")
         if isinstance(value, (bool, np.bool_)) or not (isinstance(value, numbers.Real) and np.isfinite(value)
@@ -530,6 +550,11 @@ def suggest(model: Any, budget: float, *, pool_costs: Mapping[str, float] | None
         raise AccordError(f"raters: expected the annotator ids (a list, Index or Series), not a table with columns "
                           f"{list(raters.columns)}; pass e.g. raters=table['annotator'] and the table's capacity as "
                           "capacity=table.set_index('annotator')['capacity']")
+    if isinstance(raters, str):  # one id, read letter by letter: "none of the raters given is known"
+        raise AccordError(f"raters: expected a list of annotator ids, not the string {raters!r} (raters=[{raters!r}] "
+                          "names one rater)")
+    if raters is not None:
+        raters = list(raters)  # read twice (the warning of unknown raters, the options): a generator was spent by one
     if capacity is not None and raters is None and allowed is None:  # each judgment names a pool: it capped nothing
         raise AccordError("capacity caps the judgments of named raters: pass raters= (or allowed=) too; without them "
                           "each judgment goes to a pool, to a random rater of it")
@@ -549,6 +574,7 @@ def suggest(model: Any, budget: float, *, pool_costs: Mapping[str, float] | None
         reusable = torch.ones(options.shape, dtype=torch.float64)  # a rater judges a pair once
     option_cost = np.concatenate([pool_cost, pool_cost[setup.rater_pool]])
     cost = torch.as_tensor(option_cost[options.clamp_min(0).numpy()], dtype=torch.float64)
+    max_per_pair = _slots(setup.posterior, options, reusable, n_pools, max_per_pair, float(budget) / pool_cost.min())
     pairs = torch.as_tensor(open_pairs, dtype=torch.long)
     pair_rank = _id_ranks(setup.pair_ids)[open_pairs]  # ties go to the pair whose id sorts first
     room = _capacities(capacity, workers, setup.rater_pool)
@@ -560,7 +586,9 @@ def suggest(model: Any, budget: float, *, pool_costs: Mapping[str, float] | None
     # as raters (8 rounds at most left the budget unspent where raters still had room: 28 of 40 raters of capacity 1)
     # (each round plans only the pairs that a cut left an entry worth something: every other pair's sequence is
     # placed whole or worth nothing more, and a later round, with fewer raters, would find it so again)
-    active = np.arange(len(open_pairs))
+    # and only pairs that someone can judge: allowed= naming 2,000 of 1M open pairs planned them all (0.8 GB)
+    active = np.flatnonzero(((options >= 0) & (reusable > 0)).any(1).numpy()) if options.numel() else \
+        np.arange(len(open_pairs))
     for _ in range(len(workers) + 1):
         full = np.flatnonzero(room <= 0) + n_pools
         live = torch.where(torch.as_tensor(np.isin(options.numpy(), full)), -1, options)
@@ -628,12 +656,53 @@ def suggest(model: Any, budget: float, *, pool_costs: Mapping[str, float] | None
     return out
 
 
+#: the most outcomes of one pair's planned judgments that are enumerated (labels ** judgments)
+MAX_OUTCOMES = 2**16
+
+
+def _slots(posterior: Any, options: torch.Tensor, reusable: torch.Tensor, n_pools: int, max_per_pair: int,
+           affordable: float) -> int:
+    """The judgments a pair can get in this batch: ``max_per_pair``, or fewer where the budget buys fewer (``
+    affordable``, at the cheapest cost) or the pair's options give fewer (a pool's raters who have not judged it, each
+    named rater once). A pair's sequence was planned to ``max_per_pair`` whatever the budget and the raters, its
+    outcomes enumerated labels ** max_per_pair (max_per_pair=50 with a budget of 5: 2 ** 50 numbers a pair). Where
+    the judgments a pair can get have more than :data:`MAX_OUTCOMES` outcomes (and are more than 3), one clear error."""
+    if options.numel() == 0:
+        return max_per_pair
+    most = float(torch.where(options >= 0, reusable.double(), 0.0).sum(1).max())
+    slots = max(1, int(min(max_per_pair, np.floor(affordable + 1e-9), most)))
+    n_labels = posterior.conditionals(torch.zeros(1, dtype=torch.long), options[:1], n_pools).shape[-1]
+    # three judgments (the default max_per_pair) are planned whatever the labels (40 classes and more: as before)
+    if slots > 3 and n_labels ** slots > MAX_OUTCOMES:
+        fits = max(3, int(np.floor(np.log(MAX_OUTCOMES) / np.log(n_labels) + 1e-9)))
+        raise AccordError(f"max_per_pair {max_per_pair}: a pair's next {slots} judgments are valued jointly over their "
+                          f"{n_labels}^{slots} outcomes, more than the {MAX_OUTCOMES:,} enumerated; pass max_per_pair="
+                          f"{fits} or less (or a smaller budget)")
+    return slots
+
+
 def _judged(encoded: Any) -> tuple[np.ndarray, np.ndarray]:
     """The (pair, rater) codes of the fitted judgments, each rater once per pair (a repeat judgment kept with
     ``duplicates='keep'`` is not a second rater), sorted by pair, then rater."""
     n_w = max(encoded.n_workers, 1)
-    done = np.unique(encoded.items.astype(np.int64) * n_w + encoded.workers)
+    done = _sorted_unique(encoded.items.astype(np.int64) * n_w + encoded.workers)
     return done // n_w, done % n_w
+
+
+def _sorted_unique(keys: np.ndarray) -> np.ndarray:
+    """``np.unique(keys)`` of integers by a sort: numpy 2's ``np.unique`` hashes first, 7 s for 2M judgments' keys on
+    one core where the sort takes 0.3 s (suggest read them three times: 25 s of a 1M-pair batch)."""
+    keys = np.sort(keys)
+    return keys[np.concatenate([[True], keys[1:] != keys[:-1]])] if len(keys) else keys
+
+
+def _sorted_isin(values: np.ndarray, keys: np.ndarray) -> np.ndarray:
+    """``np.isin(values, keys)`` for sorted distinct ``keys``, by a binary search (``np.isin`` sorts both again, by
+    ``np.unique``)."""
+    if len(keys) == 0:
+        return np.zeros(len(values), dtype=bool)
+    at = np.minimum(np.searchsorted(keys, values), len(keys) - 1)
+    return keys[at] == values
 
 
 def _first_few(values: Any, shown: int = 3) -> str:
@@ -664,16 +733,17 @@ def _compact(fixed: torch.Tensor) -> torch.Tensor:
     return fixed[:, : int((fixed >= 0).sum(1).max())] if len(fixed) else fixed
 
 
-def _capacities(capacity: Any, workers: pd.Index, rater_pool: np.ndarray) -> np.ndarray:
-    """Judgments each rater may still take in this batch (infinite without a capacity)."""
-    room = np.full(len(workers), np.inf)
+def check_capacity(capacity: Any) -> float | pd.Series | None:
+    """``capacity`` as :func:`suggest` takes it, checked: one number for all raters, or one per annotator (a Series,
+    NaN for no cap); ``None`` for none. The one check of capacities, which ``accord suggest`` runs on a raters file's
+    column before its fit (it checked them itself, and its check had drifted from this one)."""
     if capacity is None:
-        return room
+        return None
     if not isinstance(capacity, (pd.Series, Mapping)):
         if not _whole_number(capacity):  # 1.5 let a rater take 2
             raise AccordError(f"capacity must be a whole number of judgments >= 0, or one per annotator (a Series or "
                               f"mapping), not {capacity!r}")
-        return np.full(len(workers), float(capacity))
+        return float(capacity)
     values = capacity if isinstance(capacity, pd.Series) else pd.Series(dict(capacity), dtype=object)
     if values.index.has_duplicates:
         raise AccordError(f"capacity: annotator {values.index[values.index.duplicated()][0]!r} is given two capacities")
@@ -683,6 +753,16 @@ def _capacities(capacity: Any, workers: pd.Index, rater_pool: np.ndarray) -> np.
         value = values[bad].iloc[0]  # as given: -1, not numpy's np.int64(-1)
         raise AccordError(f"capacity of annotator {bad.idxmax()!r}: expected a whole number of judgments >= 0 (or "
                           f"missing for no cap), not {value.item() if isinstance(value, np.generic) else value!r}")
+    return values.where(given).astype(float)
+
+
+def _capacities(capacity: Any, workers: pd.Index, rater_pool: np.ndarray) -> np.ndarray:
+    """Judgments each rater may still take in this batch (infinite without a capacity)."""
+    values = check_capacity(capacity)
+    if values is None:
+        return np.full(len(workers), np.inf)
+    if not isinstance(values, pd.Series):
+        return np.full(len(workers), values)
     if len(values) and not values.index.isin(workers).any():  # e.g. ids read as numbers: every rater was uncapped
         raise AccordError(f"capacity: none of the {len(values):,} annotators given was fitted (capacity names e.g. "
                           f"{values.index.tolist()[0]!r}; the model's annotators are e.g. {workers.tolist()[0]!r})")
@@ -690,7 +770,7 @@ def _capacities(capacity: Any, workers: pd.Index, rater_pool: np.ndarray) -> np.
     if len(unknown):  # their capacity capped nothing, without a word (as unknown raters= are named)
         warnings.warn(f"capacity: {len(unknown):,} of the {len(values):,} annotators given judged no pair the model "
                       f"was fitted on: their capacity caps nothing ({_first_few(unknown)})", UserWarning, stacklevel=3)
-    values = values.where(given).astype(float).reindex(workers)
+    values = values.reindex(workers)
     return np.where(values.isna(), np.inf, values.to_numpy())
 
 
@@ -773,8 +853,8 @@ def _rater_options(model: Any, setup: _Setup, open_pairs: np.ndarray, raters: An
         if len(allowed) and not keep.any():  # e.g. a model fitted on another table: not silently an empty batch
             raise AccordError(f"none of the {len(allowed):,} allowed assignments names a pair and a rater the model "
                               f"was fitted on (allowed: pair {allowed['pair_id'].iloc[0]!r}, annotator "
-                              f"{allowed['annotator'].iloc[0]!r}; fitted: pair {setup.pair_ids[0]!r}, annotator "
-                              f"{workers[0]!r})")
+                              f"{allowed['annotator'].iloc[0]!r}; fitted: pair {setup.pair_ids[:1].tolist()[0]!r}, "
+                              f"annotator {workers[:1].tolist()[0]!r})")  # 3, not numpy's np.int64(3)
         item, worker = item[keep], worker[keep]
     else:
         codes = workers.get_indexer(pd.Index(list(raters)))
@@ -787,7 +867,7 @@ def _rater_options(model: Any, setup: _Setup, open_pairs: np.ndarray, raters: An
     # never a rater on a pair they already judged
     n_w = max(encoded.n_workers, 1)
     judged_item, judged_worker = _judged(encoded)
-    keep = ~np.isin(item.astype(np.int64) * n_w + worker, judged_item * n_w + judged_worker)
+    keep = ~_sorted_isin(item.astype(np.int64) * n_w + worker, judged_item * n_w + judged_worker)
     # only open pairs, laid out in the order of ``open_pairs``
     position = np.full(len(setup.pair_ids), -1)
     position[open_pairs] = np.arange(len(open_pairs))
