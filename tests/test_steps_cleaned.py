@@ -230,7 +230,10 @@ def test_the_method_is_recorded_without_being_told_and_kept_when_a_file_is_writt
 def test_a_chat_prompt_is_written_as_the_text_the_step_trainer_reads(tmp_path: Path, suffix: str) -> None:
     """Was: a prompt of chat messages was written as its Python repr ("[{'role': 'user', ...}]"), which the step
     trainer then tokenized; now as the text an encoder without a chat template reads (one 'role: content' line per
-    message), the text load_steps gives a stepwise table of the same messages. Plain-text prompts stay as they are."""
+    message), the text a stepwise table of the same messages is encoded as without a chat template (load_steps keeps
+    them as messages for the encoder's tokenizer; render_prompts, the one rendering). Plain-text prompts stay as they
+    are."""
+    from accord.datasets.cleaned import render_prompts
     from accord.reward.steps import load_steps
 
     messages = [{"role": "system", "content": "be brief"}, {"role": "user", "content": "what is 2+2"}]
@@ -243,7 +246,7 @@ def test_a_chat_prompt_is_written_as_the_text_the_step_trainer_reads(tmp_path: P
     assert back["prompt"].tolist() == frame["prompt"].tolist()
     stepwise = pd.DataFrame({"prompt": [messages, "plain problem"], "completions": [["x", "y"], ["z"]],
                              "labels": [[1, 1], [1]]})
-    assert load_steps(stepwise)["prompt"].tolist() == frame["prompt"].tolist()
+    assert render_prompts(load_steps(stepwise)["prompt"]) == frame["prompt"].tolist()
 
 
 @settings(max_examples=20, deadline=None)
