@@ -1184,3 +1184,46 @@ def test_a_chat_prompt_reaches_the_step_encoder_through_one_rendering_on_every_p
                               "step_text": ["x", "y"], "prompt": [CHAT[1], CHAT]})
     cleaned = build_cleaned_steps(StepVoteFraction().fit(judgments).step_labels_, judgments)
     assert cleaned["prompt"].tolist() == ["user: the cat sat", "system: be brief\nuser: the cat sat"]
+
+
+def test_a_step_model_records_whether_chat_prompts_went_through_the_chat_template(workspace, tmp_path,
+                                                                                 monkeypatch):
+    """A step model's reward_model.json said use_chat_template false whatever it was trained on, and 'off' had no
+    effect on a step prompt. Now it records whether chat-message prompts went through the tokenizer's chat template
+    (unset: when it has one), 'off' writes them as 'role: content' lines, and evaluating and scoring render them as
+    training did: a model saved before this choice (no record, or false) reads 'role: content' lines, as it was
+    trained on."""
+    from accord.reward.data import PairEncoder
+
+    seen: list[str] = []
+    real = PairEncoder._plain_ids
+
+    def spy(self, texts):
+        seen.extend(texts)
+        return real(self, texts)
+
+    monkeypatch.setattr(PairEncoder, "_plain_ids", spy)
+    data = tmp_path / "chat.jsonl"
+    pd.DataFrame({"prompt": [CHAT, CHAT[1]], "completions": [["the answer", "so it adds up"], ["wrong"]],
+                  "labels": [[1, 1], [0]]}).to_json(data, orient="records", lines=True)
+    plain = "system: be brief\nuser: the cat sat"
+    folders = {}
+    for setting in (None, False):
+        cfg = config(workspace, f"chat-record-{setting}", train_path=str(data), batch_size=2, max_steps=1,
+                     use_chat_template=setting)
+        folders[setting] = cfg.output_dir
+        seen.clear()
+        train(cfg)
+        assert RewardModel.read_meta(cfg.output_dir)["use_chat_template"] is (setting is None)
+        assert (plain in seen) is (setting is False) and not [t for t in seen if "{'role'" in t]
+        seen.clear()
+        score(cfg.output_dir, data)
+        assert (plain in seen) is (setting is False)
+    # a model saved before the record (the tokenizer's chat template then unread): as it was trained, 'role: content'
+    meta_file = Path(folders[None]) / "reward_model.json"
+    meta = json.loads(meta_file.read_text())
+    del meta["use_chat_template"]
+    meta_file.write_text(json.dumps(meta))
+    seen.clear()
+    evaluate(folders[None], data)
+    assert plain in seen

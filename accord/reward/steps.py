@@ -371,11 +371,15 @@ class StepEncoder:
     """
 
     def __init__(self, tokenizer: Any, max_length: int, is_decoder: bool, separator_id: int,
-                 target: str = "steps"):
+                 target: str = "steps", use_chat_template: bool | None = None):
         if target not in STEP_TARGETS:
             raise refused(lambda name: f"unknown {name.strip(QUOTE)} '{target}' (use one of {STEP_TARGETS})",
                           "step_target")
         self.layout = PairEncoder(tokenizer, max_length, is_decoder, use_chat_template=False)
+        # whether chat-message prompts go through the tokenizer's chat template (unset: when it has one; off: as
+        # 'role: content' lines, what a step model saved before it had this choice was trained on)
+        self.use_chat_template = (bool(getattr(tokenizer, "chat_template", None)) if use_chat_template is None
+                                  else bool(use_chat_template))
         self.max_length = int(max_length)
         self.separator_id = int(separator_id)
         self.target = target
@@ -384,7 +388,7 @@ class StepEncoder:
         texts = list(map(str, chain.from_iterable(table["completions"])))
         step_ids = self.layout._plain_ids(texts)
         # chat messages through the tokenizer's chat template when it has one, else as 'role: content' lines
-        prompts = render_prompts(table["prompt"], self.layout.tokenizer)
+        prompts = render_prompts(table["prompt"], self.layout.tokenizer if self.use_chat_template else None)
         prompt_ids = self._prompt_ids(prompts)
         n_steps = table["n_steps"].to_numpy(dtype=np.int64)
         if len(table) == 0 or (n_steps < 1).any() or int(n_steps.sum()) != len(step_ids):
@@ -770,20 +774,23 @@ class StepTask(RewardTask):
         if cfg.share_prompt:
             raise refused(lambda name: f"{name} is for preference pairs, not the 'steps' task", "share_prompt")
         if cfg.use_chat_template:
-            raise refused(lambda name: ("the 'steps' task writes solutions as steps and separators, not in a chat "
-                                        f"template; leave {name} unset"), "use_chat_template")
+            raise refused(lambda name: ("the 'steps' task writes solutions as a prompt then steps and separators, "
+                                        "not in a chat template; a prompt of chat messages goes through the "
+                                        f"tokenizer's chat template when it has one: leave {name} unset (or off, "
+                                        "for 'role: content' lines)"), "use_chat_template")
         text, sep_id = separator_token(tokenizer, cfg.step_separator)
         model.check_token("step_separator", text, sep_id, "config: ", setting=True)
         self.pad_token_id = tokenizer.pad_token_id
-        self.encoder = StepEncoder(tokenizer, cfg.max_length, model.is_decoder, sep_id, cfg.step_target)
+        self.encoder = StepEncoder(tokenizer, cfg.max_length, model.is_decoder, sep_id, cfg.step_target,
+                                   cfg.use_chat_template)
         flex = (cfg.attn_implementation or "") == "flex_attention"
         base = PairCollator(tokenizer.pad_token_id, packing=bool(cfg.packing), pooling="last",
                             capacity=cfg.packing_capacity, hidden_size=model.hidden_size,
                             whole_batch_row=bool(cfg.packing) and flex and cfg.packing_capacity is None,
                             pad_to_multiple_of=cfg.pad_to_multiple_of)
         self.collator = StepCollator(base)
-        return {"max_length": cfg.max_length, "use_chat_template": False, "loss": cfg.loss, "step_separator": text,
-                "step_target": cfg.step_target}
+        return {"max_length": cfg.max_length, "use_chat_template": self.encoder.use_chat_template, "loss": cfg.loss,
+                "step_separator": text, "step_target": cfg.step_target}
 
     def encode(self, table: Any) -> TokenizedSteps:
         return table if isinstance(table, TokenizedSteps) else self.encoder.encode(table)
@@ -858,7 +865,9 @@ def _saved_encoder(model_dir: str | Path, model: Any, tokenizer: Any, max_length
     max_length = saved_max_length(model, max_length)
     # (the step target says what a loss reads, which scoring and evaluating do not: an outcome-only model's cut
     # solutions are scored as any other)
-    return StepEncoder(tokenizer, max_length, model.is_decoder, sep_id)
+    # chat prompts rendered as training rendered them (a model saved before the choice: 'role: content' lines)
+    return StepEncoder(tokenizer, max_length, model.is_decoder, sep_id,
+                       use_chat_template=bool(meta.get("use_chat_template", False)))
 
 
 def _step_rows(table: pd.DataFrame, encoded: TokenizedSteps) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
