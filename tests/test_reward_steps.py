@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -1227,3 +1228,30 @@ def test_a_step_model_records_whether_chat_prompts_went_through_the_chat_templat
     seen.clear()
     evaluate(folders[None], data)
     assert plain in seen
+
+
+def test_a_chat_prompt_the_chat_template_refuses_is_one_error_naming_its_row(workspace, tmp_path, capsys):
+    """A chat template that refuses a conversation (many raise on a system turn: "System role not supported") stopped
+    `accord train --task steps` with jinja's TemplateError traceback. Now it is one line naming the column and the
+    row of the first prompt it refuses, and why (exit status 2; nothing written)."""
+    from transformers import AutoTokenizer
+
+    from accord.reward.tiny import CHAT_TEMPLATE
+
+    backbone = tmp_path / "no-system"
+    shutil.copytree(workspace["llama"], backbone)
+    tokenizer = AutoTokenizer.from_pretrained(backbone)
+    tokenizer.chat_template = ("{% if messages[0]['role'] == 'system' %}{{ raise_exception('System role not "
+                               "supported') }}{% endif %}" + CHAT_TEMPLATE)
+    tokenizer.save_pretrained(backbone)
+    data = tmp_path / "chat.jsonl"
+    pd.DataFrame({"prompt": [CHAT[1], "plain problem", CHAT], "completions": [["the answer"], ["wrong"], ["cat"]],
+                  "labels": [[1], [0], [1]]}).to_json(data, orient="records", lines=True)
+    out = tmp_path / "prm"
+    code = accord_main(["train", "--task", "steps", "--model", str(backbone), "--train-path", str(data),
+                        "--output-dir", str(out), "--max-steps", "1", "--no-progress"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1, err
+    assert "column 'prompt', row 2: the tokenizer's chat template cannot write" in err[0], err[0]
+    assert "System role not supported" in err[0]
+    assert not out.exists()

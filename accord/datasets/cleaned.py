@@ -258,7 +258,12 @@ def render_prompts(prompts: Sequence[Any] | pd.Series, tokenizer: Any = None) ->
         # each distinct conversation rendered once (a problem's prompt is shared by its solutions)
         keys = [json.dumps(messages[i], sort_keys=True, default=str) for i in chat]
         distinct = dict(zip(keys, (messages[i] for i in chat)))
-        rendered = tokenizer.apply_chat_template(list(distinct.values()), tokenize=False, add_generation_prompt=True)
+        try:
+            rendered = tokenizer.apply_chat_template(list(distinct.values()), tokenize=False,
+                                                     add_generation_prompt=True)
+        except Exception as error:  # jinja's TemplateError of a template that refuses a conversation (a system turn)
+            _refuse_unrendered(tokenizer, [messages[i] for i in chat], chat, error)
+            raise
         known = dict(zip(distinct, rendered))
         for i, key in zip(chat, keys):
             texts[i] = known[key]
@@ -266,6 +271,21 @@ def render_prompts(prompts: Sequence[Any] | pd.Series, tokenizer: Any = None) ->
         for i in chat:
             texts[i] = messages_text(messages[i])
     return texts
+
+
+def _refuse_unrendered(tokenizer: Any, conversations: list[list], rows: list[int], error: Exception) -> None:
+    """One error naming the row of the first conversation the tokenizer's chat template refuses alone, and why (was
+    the template's traceback, e.g. jinja's "TemplateError: System role not supported", from `accord train`).
+    Returns when none does alone (the batched call's error is then not the data's)."""
+    for row, conversation in zip(rows, conversations):
+        try:
+            tokenizer.apply_chat_template(conversation, tokenize=False, add_generation_prompt=True)
+        except Exception as alone:
+            why = (str(alone).splitlines() or [type(alone).__name__])[0]
+            raise ValidationError(f"the tokenizer's chat template cannot write these chat messages ({why}); give "
+                                  "the prompt as messages it accepts or as text, or train with use_chat_template off",
+                                  column="prompt", row=row,
+                                  value=conversation) from error
 
 
 def _no_value(value: Any) -> bool:
