@@ -522,8 +522,9 @@ def read_with_provenance(path: str | os.PathLike, fmt: str | None = None, text_c
 
 
 def _has_lists(column: pd.Series) -> bool:
-    """Whether a text column holds chat messages (lists; numpy arrays as Parquet reads them)."""
-    return column.dtype == object and bool(column.map(lambda v: isinstance(v, (list, np.ndarray))).any())
+    """Whether a text column holds chat messages (lists; numpy arrays as Parquet reads them; one message dict: a
+    JSON Lines column of them alone was cast to their repr)."""
+    return column.dtype == object and bool(column.map(lambda v: isinstance(v, (list, np.ndarray, dict))).any())
 
 
 def _provenance(extra: dict[str, Any] | None) -> dict[str, Any]:
