@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -1122,3 +1123,135 @@ def test_a_table_load_steps_returned_is_read_again_with_its_own_weights(tmp_path
         bad.at[1, column] = value
         with pytest.raises(ValidationError, match=f"column '{column}', row 1"):
             load_steps(bad)
+
+
+CHAT = [{"role": "system", "content": "be brief"}, {"role": "user", "content": "the cat sat"}]
+
+
+def test_a_chat_prompt_reaches_the_step_encoder_through_one_rendering_on_every_path(workspace, tmp_path,
+                                                                                    monkeypatch, capsys):
+    """Was: a step prompt given as one message dict (Hugging Face's chat layout, a single turn) reached the encoder
+    as its Python repr ("{'role': 'user', ...}"), and a list of messages always as 'role: content' lines, the
+    tokenizer's chat template never read. Now encoding, `accord train --task steps`, evaluate and score render them
+    with one function: the tokenizer's chat template with the generation prompt when it has one (the tiny decoder's),
+    else one 'role: content' line per message (the tiny BERT's, and the cleaned step dataset's); no repr reaches the
+    tokenizer."""
+    from transformers import AutoTokenizer
+
+    from accord.reward.data import PairEncoder
+
+    seen: list[str] = []
+    real = PairEncoder._plain_ids
+
+    def spy(self, texts):
+        seen.extend(texts)
+        return real(self, texts)
+
+    monkeypatch.setattr(PairEncoder, "_plain_ids", spy)
+    frame = pd.DataFrame({"prompt": [CHAT, CHAT[1], np.array(CHAT, dtype=object), "plain problem"],
+                          "completions": [["the answer", "so it adds up"], ["wrong"], ["cat sat"], ["dog"]],
+                          "labels": [[1, 1], [0], [1], [1]], "problem_id": ["q", "q", "r", "r"]})
+    for kind in ("llama", "bert"):
+        tokenizer = AutoTokenizer.from_pretrained(workspace[kind])
+        templated = bool(tokenizer.chat_template)
+        assert templated == (kind == "llama")
+        expected = ([tokenizer.apply_chat_template(m, tokenize=False, add_generation_prompt=True)
+                     for m in (CHAT, [CHAT[1]])] if templated
+                    else ["system: be brief\nuser: the cat sat", "user: the cat sat"])
+        seen.clear()
+        _, sep = separator_token(tokenizer, None)
+        StepEncoder(tokenizer, 96, kind != "bert", sep).encode(load_steps(frame))
+        assert set(expected) <= set(seen) and "plain problem" in seen, (kind, seen)
+        assert not [t for t in seen if "{'role'" in t or "[{" in t or "'content'" in t], (kind, seen)
+    # the command line: train (with evaluation), evaluate, score of a JSON Lines file of such prompts
+    data = tmp_path / "chat.jsonl"
+    frame.assign(prompt=[CHAT, CHAT[1], CHAT, "plain problem"]).to_json(data, orient="records", lines=True)
+    tokenizer = AutoTokenizer.from_pretrained(workspace["llama"])
+    expected = tokenizer.apply_chat_template([CHAT[1]], tokenize=False, add_generation_prompt=True)
+    model = tmp_path / "prm"
+    for argv in (["train", "--task", "steps", "--model", workspace["llama"], "--train-path", str(data),
+                  "--eval-path", str(data), "--output-dir", str(model), "--batch-size", "2", "--max-steps", "1",
+                  "--no-progress"],
+                 ["evaluate", str(model), str(data)],
+                 ["score", str(model), str(data), "--out", str(tmp_path / "scores.csv")]):
+        seen.clear()
+        assert accord_main(argv) == 0, capsys.readouterr().err
+        assert expected in seen, (argv[0], seen)
+        assert not [t for t in seen if "{'role'" in t or "[{" in t or "'content'" in t], (argv[0], seen)
+    # the cleaned step dataset, written without a tokenizer: one message dict is a 'role: content' line too
+    from accord.aggregate import StepVoteFraction, build_cleaned_steps
+
+    judgments = pd.DataFrame({"solution_id": ["s", "t"], "step": [0, 0], "annotator": ["a", "a"], "label": [1, 1],
+                              "step_text": ["x", "y"], "prompt": [CHAT[1], CHAT]})
+    cleaned = build_cleaned_steps(StepVoteFraction().fit(judgments).step_labels_, judgments)
+    assert cleaned["prompt"].tolist() == ["user: the cat sat", "system: be brief\nuser: the cat sat"]
+
+
+def test_a_step_model_records_whether_chat_prompts_went_through_the_chat_template(workspace, tmp_path,
+                                                                                 monkeypatch):
+    """A step model's reward_model.json said use_chat_template false whatever it was trained on, and 'off' had no
+    effect on a step prompt. Now it records whether chat-message prompts went through the tokenizer's chat template
+    (unset: when it has one), 'off' writes them as 'role: content' lines, and evaluating and scoring render them as
+    training did: a model saved before this choice (no record, or false) reads 'role: content' lines, as it was
+    trained on."""
+    from accord.reward.data import PairEncoder
+
+    seen: list[str] = []
+    real = PairEncoder._plain_ids
+
+    def spy(self, texts):
+        seen.extend(texts)
+        return real(self, texts)
+
+    monkeypatch.setattr(PairEncoder, "_plain_ids", spy)
+    data = tmp_path / "chat.jsonl"
+    pd.DataFrame({"prompt": [CHAT, CHAT[1]], "completions": [["the answer", "so it adds up"], ["wrong"]],
+                  "labels": [[1, 1], [0]]}).to_json(data, orient="records", lines=True)
+    plain = "system: be brief\nuser: the cat sat"
+    folders = {}
+    for setting in (None, False):
+        cfg = config(workspace, f"chat-record-{setting}", train_path=str(data), batch_size=2, max_steps=1,
+                     use_chat_template=setting)
+        folders[setting] = cfg.output_dir
+        seen.clear()
+        train(cfg)
+        assert RewardModel.read_meta(cfg.output_dir)["use_chat_template"] is (setting is None)
+        assert (plain in seen) is (setting is False) and not [t for t in seen if "{'role'" in t]
+        seen.clear()
+        score(cfg.output_dir, data)
+        assert (plain in seen) is (setting is False)
+    # a model saved before the record (the tokenizer's chat template then unread): as it was trained, 'role: content'
+    meta_file = Path(folders[None]) / "reward_model.json"
+    meta = json.loads(meta_file.read_text())
+    del meta["use_chat_template"]
+    meta_file.write_text(json.dumps(meta))
+    seen.clear()
+    evaluate(folders[None], data)
+    assert plain in seen
+
+
+def test_a_chat_prompt_the_chat_template_refuses_is_one_error_naming_its_row(workspace, tmp_path, capsys):
+    """A chat template that refuses a conversation (many raise on a system turn: "System role not supported") stopped
+    `accord train --task steps` with jinja's TemplateError traceback. Now it is one line naming the column and the
+    row of the first prompt it refuses, and why (exit status 2; nothing written)."""
+    from transformers import AutoTokenizer
+
+    from accord.reward.tiny import CHAT_TEMPLATE
+
+    backbone = tmp_path / "no-system"
+    shutil.copytree(workspace["llama"], backbone)
+    tokenizer = AutoTokenizer.from_pretrained(backbone)
+    tokenizer.chat_template = ("{% if messages[0]['role'] == 'system' %}{{ raise_exception('System role not "
+                               "supported') }}{% endif %}" + CHAT_TEMPLATE)
+    tokenizer.save_pretrained(backbone)
+    data = tmp_path / "chat.jsonl"
+    pd.DataFrame({"prompt": [CHAT[1], "plain problem", CHAT], "completions": [["the answer"], ["wrong"], ["cat"]],
+                  "labels": [[1], [0], [1]]}).to_json(data, orient="records", lines=True)
+    out = tmp_path / "prm"
+    code = accord_main(["train", "--task", "steps", "--model", str(backbone), "--train-path", str(data),
+                        "--output-dir", str(out), "--max-steps", "1", "--no-progress"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1, err
+    assert "column 'prompt', row 2: the tokenizer's chat template cannot write" in err[0], err[0]
+    assert "System role not supported" in err[0]
+    assert not out.exists()

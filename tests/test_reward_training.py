@@ -239,6 +239,33 @@ def test_two_process_ddp_ranks_hold_identical_weights(workspace):
         assert torch.allclose(rank0[key], expected[key], atol=1e-6), key
 
 
+def test_a_sigterm_at_the_last_step_of_two_processes_is_honoured_by_both(workspace):
+    """Was: with several processes a stop asked while the last step ran its callbacks (or evaluated, saved, logged
+    after the processes agreed) was dropped: they meet to agree only at logging steps, and there was none after the
+    last, so the run evaluated, saved the model and said it had finished (one process honours it). Now the processes
+    agree once more after the loop: both stop with a checkpoint of the last step and no model, as one process does,
+    though only one of them was signalled."""
+    root = workspace["root"]
+    cfg = config(workspace, "ddp-late-sigterm", max_steps=3, batch_size=4, logging_steps=1)
+    cfg.save(root / "ddp-late-sigterm.json")
+    dump = root / "ddp-late-sigterm-dump"
+    dump.mkdir()
+    command = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
+               "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port",
+               str(29500 + (os.getpid() + 7) % 1000), str(WORKER), str(root / "ddp-late-sigterm.json"), "--dump-dir",
+               str(dump), "--sigterm-at", "3", "--rank", "1"]
+    done = subprocess.run(command, env={**SUBPROCESS_ENV, "CUDA_VISIBLE_DEVICES": ""}, capture_output=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr.decode()[-3000:]
+    out = Path(cfg.output_dir)
+    for rank in (0, 1):
+        said = (dump / f"interrupted{rank}.txt")
+        assert said.is_file(), f"process {rank} finished the run"
+        assert said.read_text().startswith("interrupted after the last training step: saved a resumable checkpoint")
+    assert (out / "checkpoints" / "step-0000003").is_dir()
+    assert not (out / "reward_model.json").exists()
+
+
 def test_lora_model_is_saved_merged(workspace):
     pytest.importorskip("peft")
     cfg = config(workspace, "lora", lora=True, lora_r=4, lora_alpha=8, max_steps=2, learning_rate=1e-2)

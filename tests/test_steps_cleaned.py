@@ -230,7 +230,10 @@ def test_the_method_is_recorded_without_being_told_and_kept_when_a_file_is_writt
 def test_a_chat_prompt_is_written_as_the_text_the_step_trainer_reads(tmp_path: Path, suffix: str) -> None:
     """Was: a prompt of chat messages was written as its Python repr ("[{'role': 'user', ...}]"), which the step
     trainer then tokenized; now as the text an encoder without a chat template reads (one 'role: content' line per
-    message), the text load_steps gives a stepwise table of the same messages. Plain-text prompts stay as they are."""
+    message), the text a stepwise table of the same messages is encoded as without a chat template (load_steps keeps
+    them as messages for the encoder's tokenizer; render_prompts, the one rendering). Plain-text prompts stay as they
+    are."""
+    from accord.datasets.cleaned import render_prompts
     from accord.reward.steps import load_steps
 
     messages = [{"role": "system", "content": "be brief"}, {"role": "user", "content": "what is 2+2"}]
@@ -243,7 +246,7 @@ def test_a_chat_prompt_is_written_as_the_text_the_step_trainer_reads(tmp_path: P
     assert back["prompt"].tolist() == frame["prompt"].tolist()
     stepwise = pd.DataFrame({"prompt": [messages, "plain problem"], "completions": [["x", "y"], ["z"]],
                              "labels": [[1, 1], [1]]})
-    assert load_steps(stepwise)["prompt"].tolist() == frame["prompt"].tolist()
+    assert render_prompts(load_steps(stepwise)["prompt"]) == frame["prompt"].tolist()
 
 
 @settings(max_examples=20, deadline=None)
@@ -543,3 +546,21 @@ def test_a_number_that_is_a_0d_array_is_read_as_its_value(cleaned, column: str) 
     odd.at[1, column] = np.array(-1)
     with pytest.raises(ValidationError, match=f"column '{column}', row 1"):
         load_steps(odd)
+
+
+def test_a_cleaned_step_file_whose_prompts_are_single_message_dicts_reads_them_as_messages(tmp_path: Path) -> None:
+    """A JSON Lines cleaned step dataset whose every prompt is one chat message dict ({"role", "content"}, Hugging
+    Face's single turn) was read with the prompt column cast to text: each dict became its Python repr, which the step
+    trainer tokenized. Now the reader keeps them as messages (as it kept lists of them), which load_steps reads as one
+    turn each."""
+    from accord.datasets.cleaned import render_prompts
+    from accord.reward.steps import load_steps
+
+    judgments = pd.DataFrame({"solution_id": ["s1", "s1", "s2"], "step": [0, 1, 0], "annotator": ["a", "a", "a"],
+                              "label": [1, 1, 1], "step_text": ["x", "y", "z"]})
+    frame = build_cleaned_steps(StepVoteFraction().fit(judgments).step_labels_, judgments)
+    frame["prompt"] = [{"role": "user", "content": "what is 2+2"}, {"role": "user", "content": "and 3+3"}]
+    path = tmp_path / "steps.jsonl"
+    frame.to_json(path, orient="records", lines=True)
+    prompts = load_steps(path)["prompt"]
+    assert render_prompts(prompts) == ["user: what is 2+2", "user: and 3+3"]

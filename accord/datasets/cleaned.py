@@ -182,9 +182,11 @@ def messages_text(messages: Any) -> str:
 
 
 def broken_messages(cells: pd.Series) -> np.ndarray:
-    """Which cells are chat messages :func:`messages_text` cannot render: a list (or the numpy array Parquet reads)
-    holding a dict, yet not every entry a dict with a ``role`` and a ``content``."""
+    """Which cells are chat messages :func:`messages_text` cannot render: a dict, or a list (or the numpy array
+    Parquet reads) holding a dict, yet not every entry a dict with a ``role`` and a ``content``."""
     def broken(value: Any) -> bool:
+        if isinstance(value, dict):  # one message alone (a single turn), as prompt_messages reads it
+            value = [value]
         if isinstance(value, np.ndarray):
             value = list(value) if value.ndim == 1 else None
         return (isinstance(value, list) and any(isinstance(m, dict) for m in value)
@@ -204,16 +206,97 @@ def check_messages(cells: pd.Series, source: str | None = None) -> None:
                               column=str(cells.name), row=row, value=cells.iloc[row])
 
 
+def prompt_messages(value: Any) -> list | None:
+    """A step prompt's chat messages in Hugging Face's chat layout: a list of ``{"role", "content"}`` dicts (or the
+    numpy array Parquet reads), or one such dict alone (a single turn); ``[]`` for an empty list (no prompt), ``None``
+    for anything else (a text, a missing prompt)."""
+    if isinstance(value, dict):
+        return [value]
+    if isinstance(value, np.ndarray):
+        value = list(value) if value.ndim == 1 else None
+    if isinstance(value, list) and all(isinstance(m, dict) for m in value):
+        return [dict(m) for m in value]
+    return None
+
+
+def step_prompts(prompts: pd.Series, source: str | None = None) -> np.ndarray:
+    """The prompts of a step dataset as :func:`render_prompts` reads them, checked: chat messages kept as lists of
+    message dicts (one dict alone a list of one, Parquet's arrays lists), so that the step encoder renders them with
+    its tokenizer's chat template; texts as texts; a missing prompt as no prompt (``""``). Messages without a role or
+    a content are one error naming ``source`` and the row (:func:`check_messages`)."""
+    cells = prompts.astype(object).reset_index(drop=True)
+    check_messages(cells.rename("prompt"), source)
+    if only_texts(cells):  # told at C speed: the cell-by-cell look took 2 s of 3 at 1M solutions
+        return cells.where(cells.notna(), "").to_numpy()
+
+    def cell(value: Any) -> Any:
+        messages = prompt_messages(value)
+        if messages is not None:
+            return messages if messages else ""
+        return "" if _no_value(value) else str(value)
+
+    out = np.empty(len(cells), dtype=object)
+    out[:] = [cell(v) for v in cells]
+    return out
+
+
+def render_prompts(prompts: Sequence[Any] | pd.Series, tokenizer: Any = None) -> list[str]:
+    """The one rendering of step prompts as the text the step encoder tokenizes (training, evaluation, scoring and
+    the cleaned step dataset): chat messages (:func:`prompt_messages`) through ``tokenizer``'s chat template with the
+    generation prompt, as TRL renders a prompt, when it has one; else one ``role: content`` line per message
+    (:func:`messages_text`; the cleaned dataset, written without a tokenizer, holds this). A text stays as it is, a
+    missing prompt or an empty list is no prompt. (Messages were tokenized as their Python repr.)"""
+    cells = prompts if isinstance(prompts, pd.Series) else pd.Series(list(prompts), dtype=object)
+    if only_texts(cells):
+        return cells.where(cells.notna(), "").astype(str).tolist()
+    messages = [prompt_messages(v) for v in cells]
+    texts = ["" if m is not None or _no_value(v) else str(v) for v, m in zip(cells, messages)]
+    chat = [i for i, m in enumerate(messages) if m]
+    if not chat:
+        return texts
+    if tokenizer is not None and getattr(tokenizer, "chat_template", None):
+        # each distinct conversation rendered once (a problem's prompt is shared by its solutions)
+        keys = [json.dumps(messages[i], sort_keys=True, default=str) for i in chat]
+        distinct = dict(zip(keys, (messages[i] for i in chat)))
+        try:
+            rendered = tokenizer.apply_chat_template(list(distinct.values()), tokenize=False,
+                                                     add_generation_prompt=True)
+        except Exception as error:  # jinja's TemplateError of a template that refuses a conversation (a system turn)
+            _refuse_unrendered(tokenizer, [messages[i] for i in chat], chat, error)
+            raise
+        known = dict(zip(distinct, rendered))
+        for i, key in zip(chat, keys):
+            texts[i] = known[key]
+    else:
+        for i in chat:
+            texts[i] = messages_text(messages[i])
+    return texts
+
+
+def _refuse_unrendered(tokenizer: Any, conversations: list[list], rows: list[int], error: Exception) -> None:
+    """One error naming the row of the first conversation the tokenizer's chat template refuses alone, and why (was
+    the template's traceback, e.g. jinja's "TemplateError: System role not supported", from `accord train`).
+    Returns when none does alone (the batched call's error is then not the data's)."""
+    for row, conversation in zip(rows, conversations):
+        try:
+            tokenizer.apply_chat_template(conversation, tokenize=False, add_generation_prompt=True)
+        except Exception as alone:
+            why = (str(alone).splitlines() or [type(alone).__name__])[0]
+            raise ValidationError(f"the tokenizer's chat template cannot write these chat messages ({why}); give "
+                                  "the prompt as messages it accepts or as text, or train with use_chat_template off",
+                                  column="prompt", row=row,
+                                  value=conversation) from error
+
+
+def _no_value(value: Any) -> bool:
+    """Whether a cell that holds no messages is missing (None, NaN, pd.NA; pd.isna of a list is an array)."""
+    return not isinstance(value, (list, tuple, dict, np.ndarray)) and bool(pd.isna(value))
+
+
 def prompt_texts(prompts: pd.Series, source: str | None = None) -> np.ndarray:
-    """The prompts of a step dataset as the text the step encoder tokenizes (it reads no chat template): chat
-    messages as :func:`messages_text` renders them (their Python repr was written and read), a missing prompt as no
-    prompt (blanked after the cast: a categorical column refused fillna("")). Messages without a role or a content
-    are one error naming ``source`` and the row (:func:`check_messages`)."""
-    cells = prompts.astype(object)
-    check_messages(cells.rename("prompt").reset_index(drop=True), source)
-    # a column of texts (told at C speed) holds no messages: the cell-by-cell look took 2 s of 3 at 1M solutions
-    texts = (cells if only_texts(cells) else cells.map(lambda p: messages_text(p) if is_messages(p) else p)).astype(str)
-    return texts.where(cells.notna(), "").to_numpy()
+    """The prompts of a step dataset as the text written in the cleaned step dataset (no tokenizer there: chat
+    messages as ``role: content`` lines, :func:`render_prompts`), checked as :func:`step_prompts` checks them."""
+    return np.asarray(render_prompts(pd.Series(step_prompts(prompts, source), dtype=object)), dtype=object)
 
 
 def split_shared_messages(chosen: Any, rejected: Any) -> tuple[list, list, list]:
@@ -439,8 +522,9 @@ def read_with_provenance(path: str | os.PathLike, fmt: str | None = None, text_c
 
 
 def _has_lists(column: pd.Series) -> bool:
-    """Whether a text column holds chat messages (lists; numpy arrays as Parquet reads them)."""
-    return column.dtype == object and bool(column.map(lambda v: isinstance(v, (list, np.ndarray))).any())
+    """Whether a text column holds chat messages (lists; numpy arrays as Parquet reads them; one message dict: a
+    JSON Lines column of them alone was cast to their repr)."""
+    return column.dtype == object and bool(column.map(lambda v: isinstance(v, (list, np.ndarray, dict))).any())
 
 
 def _provenance(extra: dict[str, Any] | None) -> dict[str, Any]:

@@ -19,7 +19,10 @@ With a decoder each step's score depends on the problem and the steps up to it; 
 both ways, so its score at step ``t`` also sees the later steps of the solution.
 
 Data: the cleaned step dataset (:mod:`accord.datasets.steps.cleaned`), or TRL's stepwise-supervision layout
-(``prompt``, ``completions``: the step texts, ``labels``: one 0/1 or probability per step). Evaluation
+(``prompt``, ``completions``: the step texts, ``labels``: one 0/1 or probability per step). A prompt given as chat
+messages (a list of ``{"role", "content"}`` dicts, or one such dict) is rendered by the tokenizer's chat template with
+the generation prompt when it has one, else as ``role: content`` lines (:func:`accord.datasets.cleaned.render_prompts`,
+the one rendering of training, evaluation and scoring). Evaluation
 (:func:`step_reward_metrics`): step accuracy, AUROC and ECE against the step labels, ProcessBench's first-error F1
 (Zheng et al. 2024: the first step scored below 1/2 is the predicted first error; F1 is the harmonic mean of the
 exact-hit accuracy on solutions with an error and on those without), and best-of-n accuracy over each problem's
@@ -46,7 +49,7 @@ import torch
 from scipy.special import expit
 
 from accord import metrics
-from accord.datasets.cleaned import CLEANED_COLUMNS, prompt_texts
+from accord.datasets.cleaned import CLEANED_COLUMNS, render_prompts, step_prompts
 from accord.datasets.errors import AccordError, SettingError, SettingWarning, ValidationError
 from accord.datasets.io import infer_format
 from accord.datasets.steps.cleaned import (STEP_CLEANED_COLUMNS, check_cleaned_steps, checked_read, flat_lists,
@@ -209,8 +212,8 @@ def _as_step_table(out: pd.DataFrame, source: str | None) -> pd.DataFrame:
     """A checked cleaned step dataset with its ids and prompts as the step encoder reads them (in place)."""
     out["solution_id"] = out["solution_id"].astype(str)
     # a null prompt is no prompt, as in the stepwise layout (the encoder read it as the problem text "nan"), and
-    # chat messages the text the step encoder reads (it has no chat template; their Python repr was read)
-    out["prompt"] = prompt_texts(out["prompt"], source)
+    # chat messages stay messages: the step encoder renders them (render_prompts; their Python repr was read)
+    out["prompt"] = step_prompts(out["prompt"], source)
     return out
 
 
@@ -271,7 +274,7 @@ def _stepwise(frame: pd.DataFrame, source: str | None, need_labels: bool) -> pd.
         "solution_id": frame["solution_id"].astype(str).to_numpy() if "solution_id" in frame.columns
         else np.arange(len(frame)).astype(str),
         # a missing prompt is no prompt (blanked after the cast: a categorical column refused fillna(""))
-        "prompt": prompt_texts(frame["prompt"], source) if "prompt" in frame.columns else "",
+        "prompt": step_prompts(frame["prompt"], source) if "prompt" in frame.columns else "",
         "completions": steps.to_numpy(),
         "labels": labels.to_numpy(),
         "label_weights": [[1.0] * int(n) for n in n_steps],
@@ -368,11 +371,15 @@ class StepEncoder:
     """
 
     def __init__(self, tokenizer: Any, max_length: int, is_decoder: bool, separator_id: int,
-                 target: str = "steps"):
+                 target: str = "steps", use_chat_template: bool | None = None):
         if target not in STEP_TARGETS:
             raise refused(lambda name: f"unknown {name.strip(QUOTE)} '{target}' (use one of {STEP_TARGETS})",
                           "step_target")
         self.layout = PairEncoder(tokenizer, max_length, is_decoder, use_chat_template=False)
+        # whether chat-message prompts go through the tokenizer's chat template (unset: when it has one; off: as
+        # 'role: content' lines, what a step model saved before it had this choice was trained on)
+        self.use_chat_template = (bool(getattr(tokenizer, "chat_template", None)) if use_chat_template is None
+                                  else bool(use_chat_template))
         self.max_length = int(max_length)
         self.separator_id = int(separator_id)
         self.target = target
@@ -380,7 +387,8 @@ class StepEncoder:
     def encode(self, table: pd.DataFrame) -> TokenizedSteps:
         texts = list(map(str, chain.from_iterable(table["completions"])))
         step_ids = self.layout._plain_ids(texts)
-        prompts = list(map(str, table["prompt"]))
+        # chat messages through the tokenizer's chat template when it has one, else as 'role: content' lines
+        prompts = render_prompts(table["prompt"], self.layout.tokenizer if self.use_chat_template else None)
         prompt_ids = self._prompt_ids(prompts)
         n_steps = table["n_steps"].to_numpy(dtype=np.int64)
         if len(table) == 0 or (n_steps < 1).any() or int(n_steps.sum()) != len(step_ids):
@@ -395,13 +403,22 @@ class StepEncoder:
         share its list, which the layouts read and never change): process-reward data holds several solutions a
         prompt, and every one of them was tokenized again (:meth:`_prompt_ids_each`, kept as the reference)."""
         distinct = list(dict.fromkeys(prompts))
-        known = dict(zip(distinct, self.layout._plain_ids(distinct)))
+        known = dict(zip(distinct, self._own_head(self.layout._plain_ids(distinct))))
         return list(map(known.__getitem__, prompts))
+
+    def _own_head(self, prompt_ids: list[list[int]]) -> list[list[int]]:
+        """Prompts' token ids without the leading special tokens the layout puts before them itself: a chat template
+        that writes the BOS token (``{{ bos_token }}...``) gave every templated prompt two."""
+        head = self.layout.single[0][0]
+        if not head:
+            return prompt_ids
+        n = len(head)
+        return [ids[n:] if ids[:n] == head else ids for ids in prompt_ids]
 
     def _prompt_ids_each(self, prompts: list[str]) -> list[list[int]]:
         """:meth:`_prompt_ids` one prompt per solution: what it replaced, kept as its reference
         (tests/test_vectorised_paths.py)."""
-        return self.layout._plain_ids(prompts)
+        return self._own_head(self.layout._plain_ids(prompts))
 
     def _encode_flat(self, table: pd.DataFrame, prompts: list[str], prompt_ids: list[list[int]],
                      step_ids: list[list[int]]) -> TokenizedSteps:
@@ -757,20 +774,23 @@ class StepTask(RewardTask):
         if cfg.share_prompt:
             raise refused(lambda name: f"{name} is for preference pairs, not the 'steps' task", "share_prompt")
         if cfg.use_chat_template:
-            raise refused(lambda name: ("the 'steps' task writes solutions as steps and separators, not in a chat "
-                                        f"template; leave {name} unset"), "use_chat_template")
+            raise refused(lambda name: ("the 'steps' task writes solutions as a prompt then steps and separators, "
+                                        "not in a chat template; a prompt of chat messages goes through the "
+                                        f"tokenizer's chat template when it has one: leave {name} unset (or off, "
+                                        "for 'role: content' lines)"), "use_chat_template")
         text, sep_id = separator_token(tokenizer, cfg.step_separator)
         model.check_token("step_separator", text, sep_id, "config: ", setting=True)
         self.pad_token_id = tokenizer.pad_token_id
-        self.encoder = StepEncoder(tokenizer, cfg.max_length, model.is_decoder, sep_id, cfg.step_target)
+        self.encoder = StepEncoder(tokenizer, cfg.max_length, model.is_decoder, sep_id, cfg.step_target,
+                                   cfg.use_chat_template)
         flex = (cfg.attn_implementation or "") == "flex_attention"
         base = PairCollator(tokenizer.pad_token_id, packing=bool(cfg.packing), pooling="last",
                             capacity=cfg.packing_capacity, hidden_size=model.hidden_size,
                             whole_batch_row=bool(cfg.packing) and flex and cfg.packing_capacity is None,
                             pad_to_multiple_of=cfg.pad_to_multiple_of)
         self.collator = StepCollator(base)
-        return {"max_length": cfg.max_length, "use_chat_template": False, "loss": cfg.loss, "step_separator": text,
-                "step_target": cfg.step_target}
+        return {"max_length": cfg.max_length, "use_chat_template": self.encoder.use_chat_template, "loss": cfg.loss,
+                "step_separator": text, "step_target": cfg.step_target}
 
     def encode(self, table: Any) -> TokenizedSteps:
         return table if isinstance(table, TokenizedSteps) else self.encoder.encode(table)
@@ -845,7 +865,9 @@ def _saved_encoder(model_dir: str | Path, model: Any, tokenizer: Any, max_length
     max_length = saved_max_length(model, max_length)
     # (the step target says what a loss reads, which scoring and evaluating do not: an outcome-only model's cut
     # solutions are scored as any other)
-    return StepEncoder(tokenizer, max_length, model.is_decoder, sep_id)
+    # chat prompts rendered as training rendered them (a model saved before the choice: 'role: content' lines)
+    return StepEncoder(tokenizer, max_length, model.is_decoder, sep_id,
+                       use_chat_template=bool(meta.get("use_chat_template", False)))
 
 
 def _step_rows(table: pd.DataFrame, encoded: TokenizedSteps) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

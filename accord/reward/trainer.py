@@ -420,15 +420,24 @@ class RewardTrainer:
             except KeyboardInterrupt as stopped:  # a second Ctrl-C: at once, not at the step's end
                 raise self._interrupted_unsaved(interrupt.signum) from stopped
             train_seconds = time.perf_counter() - start
-            tokens = int(acc.reduce(torch.tensor(tokens, dtype=torch.int64, device=acc.device),
-                                    reduction="sum").item())
+            # the processes meet here: the tokens summed, and (several processes) whether any was asked to stop since
+            # the last step's agreement, while it logged, evaluated, saved or ran the callbacks; one process checks
+            # that at the step's end. Was: several dropped it, evaluated, saved the model and said they had finished
+            tokens, votes = (int(v) for v in acc.reduce(torch.tensor(
+                [tokens, int(interrupt.requested)], dtype=torch.int64, device=acc.device), reduction="sum").tolist())
+            if votes and acc.num_processes > 1:
+                try:
+                    checkpoint = self.save_checkpoint()
+                except KeyboardInterrupt as again:
+                    raise self._interrupted_unsaved(interrupt.signum) from again
+                raise self._interrupted_after_training(checkpoint, interrupt.signum)
             device = acc.device
             peak = torch.cuda.max_memory_allocated(device) / 2**20 if device.type == "cuda" else None
             try:
                 # from here an interrupt stops at once (the evaluation is done again on resume), SIGTERM as Ctrl-C:
                 # SIGTERM's default ended the run while it evaluated or saved, with no checkpoint of its last step.
-                # One asked since the last step's end was checked stops here too (one process: several would
-                # have to agree on it, as they do at a logging step)
+                # One asked since the last step's end was checked stops here too (one process: several agreed on
+                # it above)
                 interrupt.at_once(pending=acc.num_processes == 1)
                 eval_metrics = None
                 if self.eval_data is not None:
