@@ -62,6 +62,23 @@ def test_a_jsonl_file_with_a_byte_order_mark_reads_back(cleaned, tmp_path):
     assert back.attrs["provenance"]["method"] == "vote-fraction"
 
 
+def test_a_cleaned_jsonl_file_is_read_as_a_table_is_with_the_same_error(cleaned, tmp_path):
+    # a cleaned file and a judgments table are read by one JSON Lines reader: an integer beyond 64 bits, valid JSON
+    # that pandas cannot read, said "cannot read as jsonl: Value is too big!" here and named the likely cause there
+    from accord.datasets.loaders.generic import read_table
+
+    path = write_cleaned(cleaned, tmp_path / "clean.jsonl", provenance={"method": "vote-fraction"})
+    lines = path.read_text().splitlines()
+    lines[0] = lines[0].replace("{", '{"extra": 1180591620717411303424, ', 1)
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(AccordError) as as_cleaned:
+        read_cleaned(path)
+    with pytest.raises(AccordError) as as_table:
+        read_table(path)
+    assert "a number beyond 64-bit integers" in str(as_cleaned.value)
+    assert str(as_cleaned.value) == str(as_table.value)
+
+
 def test_parquet_metadata_is_in_the_file(cleaned, tmp_path):
     path = tmp_path / "clean.parquet"
     write_cleaned(cleaned, path, provenance={"method": "m"})

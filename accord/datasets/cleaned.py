@@ -506,12 +506,16 @@ def read_with_provenance(path: str | os.PathLike, fmt: str | None = None, text_c
             if frame is None:
                 # JSON's own types, as written: pandas' guessing would read the id "007" as 7 and the float 1.0 as 1
                 # a byte-order mark skipped; precise_float: the fast parser is off in the last digit of what it reads
-                frame = pd.read_json(target, lines=True, dtype=False, encoding="utf-8-sig", precise_float=True)
+                from accord.datasets.loaders.generic import read_json_lines  # the loaders import this module
+
+                frame = read_json_lines(target, {"dtype": False, "encoding": "utf-8-sig", "precise_float": True})
             frame = frame.astype({c: str for c in text_columns if c in frame.columns and not _has_lists(frame[c])})
             empty = [c for c in frame.columns if frame[c].dtype == object and frame[c].isna().all()]
             frame = frame.astype(dict.fromkeys(empty, float))  # a column of nulls (no uncertainty) is NaN
             sidecar = next((p for p in (sidecar_path(target), legacy_sidecar_path(target)) if p.exists()), None)
             meta = json.loads(sidecar.read_text()) if sidecar is not None else {}
+    except AccordError:
+        raise
     except (OSError, ValueError, pa.ArrowException) as err:
         raise AccordError(f"file {target}: cannot read as {fmt}: {str(err).splitlines()[0]}") from err
     for column in (c for c in text_columns if c in frame.columns and _has_lists(frame[c])):

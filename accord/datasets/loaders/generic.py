@@ -219,14 +219,14 @@ def _read(file: Path, fmt: str, read_kwargs: dict[str, Any]) -> pd.DataFrame:
         return index_as_columns(pd.read_parquet(file, **read_kwargs))
     _refuse_lone_surrogates(file, read_kwargs)  # pandas' reader drops some and fails on others, naming no line
     if fmt == "jsonl":
-        return _read_json_lines(file, read_kwargs)
+        return read_json_lines(file, read_kwargs)
     # ".json": a JSON array of records; files named .json that hold JSON Lines are common, so fall back to them.
     try:
         return pd.read_json(file, **read_kwargs)
     except ValueError as exc:
         if "Trailing data" not in str(exc):
             raise ValidationError(f"not valid JSON: {first_line(exc)}", source=str(file)) from None
-        return _read_json_lines(file, read_kwargs)
+        return read_json_lines(file, read_kwargs)
 
 
 def _check_header_names(file: Path, kwargs: dict[str, Any]) -> None:
@@ -246,7 +246,9 @@ def _check_header_names(file: Path, kwargs: dict[str, Any]) -> None:
         seen.add(name)
 
 
-def _read_json_lines(file: Path, read_kwargs: dict[str, Any]) -> pd.DataFrame:
+def read_json_lines(file: Path, read_kwargs: dict[str, Any]) -> pd.DataFrame:
+    """``pd.read_json(file, lines=True, **read_kwargs)``, its failures one line naming the file and the broken line
+    (the one JSON Lines reader of tables and cleaned datasets, so that both say the same of one file)."""
     try:
         return pd.read_json(file, lines=True, **read_kwargs)
     except UnicodeDecodeError:
