@@ -146,6 +146,24 @@ def test_accord_replay_sends_only_votes_of_raters_the_fit_knows(active):
     assert pool.revealed.sum() == before + 10 and not pool.revealed[table.index[-1]]
 
 
+@pytest.mark.parametrize("shares", [[0.117, None], [None, None], [0.3, 0.4]])
+def test_hybrid_verdict_names_the_seeds_where_accord_never_matched(active, shares):
+    """'accord matches 3 humans per pair at 11.7% of its human cost (mean of 1 seeds that reached it; target <= 40%)'
+    was printed for two seeds of which one never matched: the seed without a share left the mean and the verdict
+    unseen. Now the line counts the seeds of the run and says the target is not met where a seed missed."""
+    frame = pd.DataFrame({"seed": range(len(shares)), "share_of_three_humans_cost": [np.nan if v is None else v
+                                                                                     for v in shares]})
+    line = active.hybrid_summary(frame)
+    reached = [v for v in shares if v is not None]
+    if len(reached) < len(shares):
+        assert "not met" in line
+        assert not reached or f"seed(s) {', '.join(str(i) for i, v in enumerate(shares) if v is None)} " in line
+    else:
+        assert "not met" not in line
+    if reached:
+        assert f"{np.mean(reached):.1%}" in line and f"{len(reached)} of {len(shares)} seeds" in line
+
+
 # --- reward_cpu_step.py: the timed steps ---------------------------------------------------------------------------
 
 
