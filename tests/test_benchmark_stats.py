@@ -254,6 +254,29 @@ def test_scale_measures_the_data_its_settings_describe(monkeypatch, tmp_path, ch
     assert (work / "judgments.parquet").stat().st_mtime_ns == stamp
 
 
+def test_scale_prints_the_command_it_runs(monkeypatch, tmp_path, capsys):
+    """The line before each fit read '$ -m accord aggregate --input ...' (the interpreter cut off, not a command a
+    reader can run); it is now 'python -m accord ...', with a path holding a space quoted as a shell needs it."""
+    import shlex
+
+    script = load_script("scale")
+
+    class Started(Exception):
+        pass
+
+    def popen(command, **_):
+        raise Started(command)
+
+    monkeypatch.setattr(script.subprocess, "Popen", popen)
+    folder = tmp_path / "a folder"
+    with pytest.raises(Started) as started:
+        script.run_aggregate(folder / "judgments.parquet", folder / "truth.parquet", folder / "out.parquet",
+                             "dawid-skene", "vb", "cpu", 0)
+    line = capsys.readouterr().out.strip()
+    assert line.startswith("$ ")
+    assert shlex.split(line[2:]) == ["python", *started.value.args[0][1:]]
+
+
 @pytest.mark.parametrize("options, flag", [({"--annotators": "3", "--per-pair": "5"}, "--per-pair 5"),
                                            ({"--per-pair": "0"}, "--per-pair 0"),
                                            ({"--judgments": "4", "--per-pair": "5"}, "--judgments 4")])
