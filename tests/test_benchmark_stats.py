@@ -334,6 +334,53 @@ def test_reward_quality_scores_every_test_pair_against_the_strict_gold_label(mon
         assert run[key] == pytest.approx(votes[key])
 
 
+def test_reward_quality_warns_of_cut_responses_once_per_message(monkeypatch, tmp_path):
+    """Each loss trained and evaluated the same pairs at the same --max-length, so the same 'N of the M responses
+    ... were cut' SettingWarning was printed again for every loss, and evaluate's twice per loss (the votes' and the
+    gold label's evaluation of the same test pairs): six warnings, two distinct, for the default two losses. Each
+    distinct message is now printed once."""
+    import warnings
+
+    import accord.reward as reward
+    from accord.datasets.errors import SettingWarning
+
+    script = load_script("reward_quality")
+    fake_reward_training(monkeypatch)
+    trainer, evaluate = reward.RewardTrainer, reward.evaluate
+
+    def cut(what):
+        warnings.warn(SettingWarning("max_length", lambda flag: f"{what}: 3 of the 10 responses were cut ({flag})"))
+
+    class CuttingTrainer(trainer):
+        def train(self):
+            cut("train")
+            return super().train()
+
+    def cutting_evaluate(*args, **kwargs):
+        cut("evaluate")
+        return evaluate(*args, **kwargs)
+
+    monkeypatch.setattr(reward, "RewardTrainer", CuttingTrainer)
+    monkeypatch.setattr(reward, "evaluate", cutting_evaluate)
+    sides = [f"topic-{i}_{s}" for i in range(12) for s in ("1", "2")]
+    sides += [f"{topic}_{s}" for topic in script.TEST_TOPICS for s in ("1", "2")]
+    rng = np.random.default_rng(0)
+    table = pd.DataFrame({"pair_id": [f"{side}/{i}" for side in sides for i in range(4)],
+                          "side": np.repeat(sides, 4), "prompt": "", "chosen": "a", "rejected": "b",
+                          "p_chosen": rng.uniform(0.5, 1.0, 4 * len(sides)), "p_tie": 0.0, "weight": 1.0})
+    table["votes_chosen"], table["votes_rejected"], table["votes_tie"] = 3.0, 1.0, 1.0
+    table["n_judgments"] = 5
+    monkeypatch.setattr(script, "read_strict", lambda data_dir: None)
+    monkeypatch.setattr(script, "read_votes", lambda data_dir: None)
+    monkeypatch.setattr(script, "preference_table", lambda strict, votes: table)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        script.main(["--data-dir", str(tmp_path), "--out", str(tmp_path / "results.json"),
+                     "--work-dir", str(tmp_path / "runs")])
+    cuts = [str(w.message) for w in caught if issubclass(w.category, SettingWarning)]
+    assert sorted(cuts) == sorted(set(cuts)) and len(cuts) == 2
+
+
 # --- empty selections: nothing run, or everything ---------------------------------------------------------------------
 
 
