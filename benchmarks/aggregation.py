@@ -416,7 +416,9 @@ def check_gold_targets(rows: list[dict[str, Any]]) -> None:
                       if len(accord) and len(crowdkit) else
                       f"best accord vs crowd-kit accuracy: not checked (no {'accord' if crowdkit.size else 'crowd-kit'}"
                       " method fitted on the set)")
-        print(f"- {dataset}: {best_check}; {hds_check}; reference crowd-kit DS {CROWDKIT_REFERENCE.get(dataset)}")
+        reference = CROWDKIT_REFERENCE.get(dataset)
+        print(f"- {dataset}: {best_check}; {hds_check}; reference crowd-kit DS"
+              + (f" {reference:.3f}" if reference is not None else ": none quoted"))
         # a set where a reference did not run (left out by --methods, or failed) is not counted: read as an NLL of
         # infinity, it was beaten by every accord method, and the target met against a method never fitted
         ds_nll, vf_nll = by.nll.get("crowd-kit DawidSkene", np.nan), by.nll.get("vote fractions", np.nan)

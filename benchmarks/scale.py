@@ -37,6 +37,7 @@ import argparse
 import json
 import os
 import re
+import shlex
 import subprocess
 import sys
 import tempfile
@@ -140,7 +141,7 @@ def run_aggregate(judgments: Path, truth: Path, output: Path, method: str, infer
     command += ["--distributed", str(ranks)] if ranks else ["--gold", str(truth)]
     if device != "cpu":
         command += ["--device", device]
-    print("$ " + " ".join(command[1:]), flush=True)
+    print("$ python " + shlex.join(command[1:]), flush=True)  # as a reader would type it
     load_before = os.getloadavg()[0]
     started = time.perf_counter()
     with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:

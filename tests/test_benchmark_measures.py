@@ -222,6 +222,22 @@ def test_gold_targets_of_a_set_where_one_side_has_no_fit(aggregation, missing):
     assert "best accord vs crowd-kit accuracy: not checked" in lines["- TEMP"]
 
 
+def test_gold_targets_print_a_quoted_reference_or_say_there_is_none(aggregation):
+    """Each set's target line ended 'reference crowd-kit DS None' on Dog (a set without a quoted reference) and
+    'reference crowd-kit DS 0.94' beside '0.889' elsewhere; now a reference is printed to three decimals and a set
+    without one says none is quoted."""
+    rows = [{"dataset": name, "method": method, "family": family, "accuracy": 0.9, "nll": 0.4, "ece": 0.05}
+            for name in ("D_Product", "a set of my own") for method, family in (("accord DS (vb)", "accord"),
+                                                                                ("crowd-kit DawidSkene", "crowd-kit"))]
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        aggregation.check_gold_targets(rows)
+    lines = {line.split(":")[0]: line for line in printed.getvalue().splitlines() if line.startswith("- ")}
+    assert lines["- D_Product"].endswith(f"reference crowd-kit DS {aggregation.CROWDKIT_REFERENCE['D_Product']:.3f}")
+    assert lines["- a set of my own"].endswith("reference crowd-kit DS: none quoted")
+    assert "None" not in printed.getvalue()
+
+
 # --- process_rewards.py: seeds without a value ------------------------------------------------------------------
 
 CELL = re.compile(r"^(\S+) ± (\S+)(?: \((\d+) of (\d+) seeds\))?$")

@@ -121,6 +121,49 @@ def test_active_refuses_a_run_that_measures_nothing(active, monkeypatch, capsys,
     assert ("--seeds" if "--seeds" in argv else "--sets") in capsys.readouterr().err
 
 
+def test_accord_replay_sends_only_votes_of_raters_the_fit_knows(active):
+    """A hidden vote by a rater with no revealed vote yet is one the fit cannot value: suggest left it out with a
+    UserWarning, so every accord round of the replay printed one (six in a two-seed WSD run, one per round and seed
+    in a full one); the strategy now offers only the votes the model can send, and the votes revealed are the same."""
+    import warnings
+
+    rng = np.random.default_rng(0)
+    pairs, raters = np.repeat(np.arange(30), 4), rng.integers(0, 8, 120)
+    truth = rng.integers(0, 2, 30)
+    labels = np.where(rng.random(120) < 0.8, truth[pairs], 1 - truth[pairs])
+    table = active.validate(pd.DataFrame({"pair_id": pairs, "annotator": [f"r{r}" for r in raters],
+                                          "label": labels}).drop_duplicates(["pair_id", "annotator"])
+                            .reset_index(drop=True), form="categorical")
+    table.loc[table.index[-1], "annotator"] = "newcomer"  # a rater whose one vote is hidden
+    pool = active.Pool.start(table, np.random.default_rng(1), 2)
+    pool.revealed[table.index[-1]] = False
+    model = active.aggregator(0, 5).fit(pool.revealed_table())
+    assert "newcomer" not in set(model.encoded_.worker_index)
+    before = int(pool.revealed.sum())
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        active.choose_accord(pool, model, 10, np.random.default_rng(2))
+    assert pool.revealed.sum() == before + 10 and not pool.revealed[table.index[-1]]
+
+
+@pytest.mark.parametrize("shares", [[0.117, None], [None, None], [0.3, 0.4]])
+def test_hybrid_verdict_names_the_seeds_where_accord_never_matched(active, shares):
+    """'accord matches 3 humans per pair at 11.7% of its human cost (mean of 1 seeds that reached it; target <= 40%)'
+    was printed for two seeds of which one never matched: the seed without a share left the mean and the verdict
+    unseen. Now the line counts the seeds of the run and says the target is not met where a seed missed."""
+    frame = pd.DataFrame({"seed": range(len(shares)), "share_of_three_humans_cost": [np.nan if v is None else v
+                                                                                     for v in shares]})
+    line = active.hybrid_summary(frame)
+    reached = [v for v in shares if v is not None]
+    if len(reached) < len(shares):
+        assert "not met" in line
+        assert not reached or f"seed(s) {', '.join(str(i) for i, v in enumerate(shares) if v is None)} " in line
+    else:
+        assert "not met" not in line
+    if reached:
+        assert f"{np.mean(reached):.1%}" in line and f"{len(reached)} of {len(shares)} seeds" in line
+
+
 # --- reward_cpu_step.py: the timed steps ---------------------------------------------------------------------------
 
 
@@ -211,6 +254,29 @@ def test_scale_measures_the_data_its_settings_describe(monkeypatch, tmp_path, ch
     assert (work / "judgments.parquet").stat().st_mtime_ns == stamp
 
 
+def test_scale_prints_the_command_it_runs(monkeypatch, tmp_path, capsys):
+    """The line before each fit read '$ -m accord aggregate --input ...' (the interpreter cut off, not a command a
+    reader can run); it is now 'python -m accord ...', with a path holding a space quoted as a shell needs it."""
+    import shlex
+
+    script = load_script("scale")
+
+    class Started(Exception):
+        pass
+
+    def popen(command, **_):
+        raise Started(command)
+
+    monkeypatch.setattr(script.subprocess, "Popen", popen)
+    folder = tmp_path / "a folder"
+    with pytest.raises(Started) as started:
+        script.run_aggregate(folder / "judgments.parquet", folder / "truth.parquet", folder / "out.parquet",
+                             "dawid-skene", "vb", "cpu", 0)
+    line = capsys.readouterr().out.strip()
+    assert line.startswith("$ ")
+    assert shlex.split(line[2:]) == ["python", *started.value.args[0][1:]]
+
+
 @pytest.mark.parametrize("options, flag", [({"--annotators": "3", "--per-pair": "5"}, "--per-pair 5"),
                                            ({"--per-pair": "0"}, "--per-pair 0"),
                                            ({"--judgments": "4", "--per-pair": "5"}, "--judgments 4")])
@@ -266,6 +332,53 @@ def test_reward_quality_scores_every_test_pair_against_the_strict_gold_label(mon
     assert run["nll"] == pytest.approx(float(np.mean(np.logaddexp(0.0, -d))))
     for key in ("soft_nll", "soft_ece", "votes_nll", "votes_ece"):
         assert run[key] == pytest.approx(votes[key])
+
+
+def test_reward_quality_warns_of_cut_responses_once_per_message(monkeypatch, tmp_path):
+    """Each loss trained and evaluated the same pairs at the same --max-length, so the same 'N of the M responses
+    ... were cut' SettingWarning was printed again for every loss, and evaluate's twice per loss (the votes' and the
+    gold label's evaluation of the same test pairs): six warnings, two distinct, for the default two losses. Each
+    distinct message is now printed once."""
+    import warnings
+
+    import accord.reward as reward
+    from accord.datasets.errors import SettingWarning
+
+    script = load_script("reward_quality")
+    fake_reward_training(monkeypatch)
+    trainer, evaluate = reward.RewardTrainer, reward.evaluate
+
+    def cut(what):
+        warnings.warn(SettingWarning("max_length", lambda flag: f"{what}: 3 of the 10 responses were cut ({flag})"))
+
+    class CuttingTrainer(trainer):
+        def train(self):
+            cut("train")
+            return super().train()
+
+    def cutting_evaluate(*args, **kwargs):
+        cut("evaluate")
+        return evaluate(*args, **kwargs)
+
+    monkeypatch.setattr(reward, "RewardTrainer", CuttingTrainer)
+    monkeypatch.setattr(reward, "evaluate", cutting_evaluate)
+    sides = [f"topic-{i}_{s}" for i in range(12) for s in ("1", "2")]
+    sides += [f"{topic}_{s}" for topic in script.TEST_TOPICS for s in ("1", "2")]
+    rng = np.random.default_rng(0)
+    table = pd.DataFrame({"pair_id": [f"{side}/{i}" for side in sides for i in range(4)],
+                          "side": np.repeat(sides, 4), "prompt": "", "chosen": "a", "rejected": "b",
+                          "p_chosen": rng.uniform(0.5, 1.0, 4 * len(sides)), "p_tie": 0.0, "weight": 1.0})
+    table["votes_chosen"], table["votes_rejected"], table["votes_tie"] = 3.0, 1.0, 1.0
+    table["n_judgments"] = 5
+    monkeypatch.setattr(script, "read_strict", lambda data_dir: None)
+    monkeypatch.setattr(script, "read_votes", lambda data_dir: None)
+    monkeypatch.setattr(script, "preference_table", lambda strict, votes: table)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        script.main(["--data-dir", str(tmp_path), "--out", str(tmp_path / "results.json"),
+                     "--work-dir", str(tmp_path / "runs")])
+    cuts = [str(w.message) for w in caught if issubclass(w.category, SettingWarning)]
+    assert sorted(cuts) == sorted(set(cuts)) and len(cuts) == 2
 
 
 # --- empty selections: nothing run, or everything ---------------------------------------------------------------------
