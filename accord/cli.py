@@ -642,24 +642,31 @@ def _aggregate_attributes(args: argparse.Namespace, judgments: pd.DataFrame, out
 
 
 def _pool_costs(text: str | None) -> dict[str, float]:
-    """``--pool-costs human=1,ai=0.05``: cost of one judgment per pool."""
-    costs: dict[str, float] = {}
+    """``--pool-costs human=1,ai=0.05``: cost of one judgment per pool, checked by suggest's own check of costs
+    (check_pool_costs) before the fit: this one had its own words for it."""
+    from accord.aggregate.suggest import check_pool_costs
+
+    costs: dict[str, Any] = {}
     for part in (text or "").split(","):
         if not part.strip():
             continue
         name, sep, value = part.partition("=")
-        try:
-            cost = float(value)
+        name, value = name.strip(), value.strip()
+        if not sep or not name:
+            raise AccordError(f"--pool-costs: expected pool=cost pairs, e.g. human=1,ai=0.05; got {part.strip()!r}")
+        try:  # each cost as written for the check: a whole number as an int (-1, not -1.0), text as text
+            number = float(value)
+            cost: Any = int(number) if number.is_integer() and abs(number) < 2**53 else number
         except ValueError:
-            cost = float("nan")
-        if not sep or not name.strip() or not cost > 0 or cost == float("inf"):
-            raise AccordError(f"--pool-costs: expected pool=cost pairs with positive costs, e.g. human=1,ai=0.05; "
-                              f"got {part.strip()!r}")
-        if name.strip() in costs:
-            raise AccordError(f"--pool-costs: pool {name.strip()!r} is given two costs "
-                              f"({costs[name.strip()]:g} and {cost:g}); give each pool once")
-        costs[name.strip()] = cost
-    return costs
+            cost = value
+        if name in costs:
+            raise AccordError(f"--pool-costs: pool {name!r} is given two costs ({costs[name]!r} and {cost!r}); give "
+                              "each pool once")
+        costs[name] = cost
+    try:
+        return check_pool_costs(costs)
+    except AccordError as err:
+        raise AccordError(f"--pool-costs: {err}") from err
 
 
 def _read_raters(path: Path, known: pd.Index, encoding: str | None = None) -> pd.DataFrame:

@@ -1160,6 +1160,25 @@ def test_cli_and_library_refuse_a_capacity_with_one_message(judgments_file: str,
     assert err.rstrip("\n").endswith(f"file {raters}, column 'capacity': {library.value}"), err
 
 
+@pytest.mark.parametrize("text, value", [("free", "free"), ("0", 0), ("-1", -1), ("-0.5", -0.5), ("inf", float("inf")),
+                                         ("nan", float("nan")), ("", "")])
+def test_cli_and_library_refuse_a_pool_cost_with_one_message(judgments_file: str,
+                                                             fitted: tuple[DawidSkene, pd.DataFrame], tmp_path,
+                                                             capsys, text: str, value) -> None:
+    # --pool-costs was checked by the command line's own rule and words ("expected pool=cost pairs with positive
+    # costs"), besides suggest()'s: two checks of one thing, which could drift apart; now the library's, after the flag
+    model, _ = fitted
+    with pytest.raises(AccordError) as library:
+        suggest(model, 10, pool_costs={"crowd": value}, certainty=1.0)
+    output = tmp_path / "next_batch.csv"
+    status = main(["suggest", "--input", judgments_file, "--form", "categorical", "--budget", "12", "--pool-costs",
+                   f"crowd={text}", "--output", str(output), "--quiet"])
+    err = capsys.readouterr().err
+    assert status == 2 and err.count("\n") == 1, err
+    assert err.rstrip("\n").endswith(f"--pool-costs: {library.value}"), err
+    assert not output.exists()
+
+
 @pytest.mark.parametrize("extra, message", [
     (["--budget", "0"], "--budget"),
     (["--budget", "-3"], "--budget"),
