@@ -1179,6 +1179,24 @@ def test_cli_and_library_refuse_a_pool_cost_with_one_message(judgments_file: str
     assert not output.exists()
 
 
+def test_cli_cost_of_a_pool_whose_raters_judged_nothing_says_so(judgments_file: str, tmp_path, capsys) -> None:
+    # a pool of the raters file whose raters judged no pair of the input was called an "unknown pool", though the
+    # file names it: the cost is refused for what is true, that none of its raters can be assigned
+    raters = tmp_path / "available.csv"
+    raters.write_text("annotator,pool\nw3,human\nghost,expert\n")
+    output = tmp_path / "next_batch.csv"
+    status = main(["suggest", "--input", judgments_file, "--form", "categorical", "--budget", "5", "--raters",
+                   str(raters), "--pool-costs", "human=1,expert=5", "--output", str(output), "--quiet"])
+    err = capsys.readouterr().err
+    assert status == 2 and err.count("\n") == 1, err
+    assert "unknown" not in err and "pool 'expert'" in err and "'ghost'" in err and str(raters) in err, err
+    assert not output.exists()
+    # a pool no one names is still unknown
+    status = main(["suggest", "--input", judgments_file, "--form", "categorical", "--budget", "5", "--raters",
+                   str(raters), "--pool-costs", "robots=5", "--output", str(output), "--quiet"])
+    assert status == 2 and "unknown pool 'robots'" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("extra, message", [
     (["--budget", "0"], "--budget"),
     (["--budget", "-3"], "--budget"),
