@@ -642,29 +642,37 @@ def _aggregate_attributes(args: argparse.Namespace, judgments: pd.DataFrame, out
 
 
 def _pool_costs(text: str | None) -> dict[str, float]:
-    """``--pool-costs human=1,ai=0.05``: cost of one judgment per pool."""
-    costs: dict[str, float] = {}
+    """``--pool-costs human=1,ai=0.05``: cost of one judgment per pool, checked by suggest's own check of costs
+    (check_pool_costs) before the fit: this one had its own words for it."""
+    from accord.aggregate.suggest import check_pool_costs
+
+    costs: dict[str, Any] = {}
     for part in (text or "").split(","):
         if not part.strip():
             continue
         name, sep, value = part.partition("=")
-        try:
-            cost = float(value)
+        name, value = name.strip(), value.strip()
+        if not sep or not name:
+            raise AccordError(f"--pool-costs: expected pool=cost pairs, e.g. human=1,ai=0.05; got {part.strip()!r}")
+        try:  # each cost as written for the check: a whole number as an int (-1, not -1.0), text as text
+            number = float(value)
+            cost: Any = int(number) if number.is_integer() and abs(number) < 2**53 else number
         except ValueError:
-            cost = float("nan")
-        if not sep or not name.strip() or not cost > 0 or cost == float("inf"):
-            raise AccordError(f"--pool-costs: expected pool=cost pairs with positive costs, e.g. human=1,ai=0.05; "
-                              f"got {part.strip()!r}")
-        if name.strip() in costs:
-            raise AccordError(f"--pool-costs: pool {name.strip()!r} is given two costs "
-                              f"({costs[name.strip()]:g} and {cost:g}); give each pool once")
-        costs[name.strip()] = cost
-    return costs
+            cost = value
+        if name in costs:
+            raise AccordError(f"--pool-costs: pool {name!r} is given two costs ({costs[name]!r} and {cost!r}); give "
+                              "each pool once")
+        costs[name] = cost
+    try:
+        return check_pool_costs(costs)
+    except AccordError as err:
+        raise AccordError(f"--pool-costs: {err}") from err
 
 
-def _read_raters(path: Path, known: pd.Index, encoding: str | None = None) -> pd.DataFrame:
+def _read_raters(path: Path, known: pd.Index, encoding: str | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """``--raters``: the annotators who can be assigned (column ``annotator`` or ``worker``; optional ``pool``), read
-    in --encoding's encoding as the input is."""
+    in --encoding's encoding as the input is; and the rows of those who judged no pair of the input (left out: their
+    pools are still named, so that a cost of one is not called an unknown pool)."""
     from accord.datasets.loaders.generic import read_unvalidated
 
     # read as the judgments are: a ';'-delimited export recognised, rater names kept as text ("007" stays "007")
@@ -699,7 +707,7 @@ def _read_raters(path: Path, known: pd.Index, encoding: str | None = None) -> pd
         print(f"note: {len(left):,} of the {counted(len(names), 'rater')} of {path} judged no pair of the input and "
               f"cannot be assigned ({shown})")
     lookup = dict(zip(known.astype(str), known))
-    return raters.assign(annotator=names.map(lookup))[matched.to_numpy()]
+    return raters.assign(annotator=names.map(lookup))[matched.to_numpy()], raters[~matched.to_numpy()]
 
 
 def cmd_suggest(args: argparse.Namespace) -> int:
@@ -765,8 +773,9 @@ def cmd_suggest(args: argparse.Namespace) -> int:
                               f"{rater!r} is in pool {column.iloc[row]!r} here and in pool {pools[rater]!r} in an "
                               "earlier row; a rater belongs to one pool")
     raters = None
+    unfitted = pd.DataFrame(columns=["annotator", "pool"])  # raters of the file who judged nothing
     if args.raters:
-        raters = _read_raters(Path(args.raters), annotators, args.encoding)
+        raters, unfitted = _read_raters(Path(args.raters), annotators, args.encoding)
         if "pool" in raters.columns:
             given = raters.set_index("annotator")["pool"].dropna().astype(str)
             if pools is not None:  # the raters file's pool was taken, silently, as in one table it is not
@@ -798,6 +807,14 @@ def cmd_suggest(args: argparse.Namespace) -> int:
             raise AccordError(f"file {args.raters}, column 'capacity': {err}") from err
     pool_names = sorted(set(pools.reindex(annotators).fillna(DEFAULT_POOL)) if pools is not None else {DEFAULT_POOL})
     unknown = sorted(set(costs) - set(pool_names))
+    idle = unfitted.iloc[:0]
+    if "pool" in unfitted.columns:
+        idle = unfitted[unfitted["pool"].notna() & unfitted["pool"].astype(str).isin(unknown)]
+    if len(idle):  # a pool of the raters file, not an unknown one: none of its raters can be assigned
+        name = str(idle["pool"].iloc[0])
+        raise AccordError(f"--pool-costs: pool {name!r} of file {args.raters} has no rater who judged a pair of "
+                          f"{source} (e.g. {idle['annotator'].iloc[0]!r}), so none of it can be assigned; the raters' "
+                          f"pools are {pool_names}")
     if unknown:
         raise AccordError(f"--pool-costs: unknown pool {unknown[0]!r}; the raters' pools are {pool_names} (pools come "
                           f"from the '{pool_column}' column of the judgments or of the raters file)")

@@ -132,10 +132,11 @@ def choose_margin(pool: Pool, budget: int, rng: np.random.Generator) -> None:
 
 def choose_accord(pool: Pool, model: DawidSkene, budget: int, rng: np.random.Generator) -> None:
     hidden = pool.table.loc[~pool.revealed, ["pair_id", "annotator"]]
-    # a rater with no revealed vote is unknown to the fit, which cannot value their votes: suggest would leave them
-    # out with a warning every round, so they are not offered (the batch is the same)
-    hidden = hidden[hidden["annotator"].isin(model.encoded_.worker_index)]
-    batch = suggest(model, budget, allowed=hidden, certainty=1.0, max_per_pair=3)
+    # a rater whose votes are all still hidden is not in the fit: suggest() cannot value their votes and said so (a
+    # warning every round); they are not offered, only the uniform top-up below can reveal one
+    fitted = (hidden["annotator"].isin(model.encoded_.worker_index)
+              & hidden["pair_id"].isin(model.soft_labels_.probs.index))
+    batch = suggest(model, budget, allowed=hidden[fitted], certainty=1.0, max_per_pair=3)
     key = pool.table["pair_id"].astype(str) + "\x1f" + pool.table["annotator"].astype(str)
     wanted = set(batch["pair_id"].astype(str) + "\x1f" + batch["annotator"].astype(str))
     chosen = np.flatnonzero(key.isin(wanted).to_numpy() & ~pool.revealed)

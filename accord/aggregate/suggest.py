@@ -451,16 +451,27 @@ def _check_candidates(layout: Any, frame: pd.DataFrame, a: np.ndarray, b: np.nda
 # -- the public functions -----------------------------------------------------------------------------------
 
 
-def _cost_vector(pool_names: list[str], pool_costs: Mapping[str, float] | pd.Series | None) -> np.ndarray:
-    costs = np.ones(len(pool_names))
+def check_pool_costs(pool_costs: Mapping[str, float] | pd.Series | None) -> dict[str, float]:
+    """``pool_costs`` as :func:`suggest` takes it (a mapping or Series of pool name -> cost of one judgment), checked:
+    each cost a positive finite number. The one check of costs, which ``accord suggest`` runs on ``--pool-costs``
+    before its fit (it checked them itself, in words of its own)."""
+    costs: dict[str, float] = {}
     # a Series as pools= takes one (``pool_costs or {}`` asked a Series for its truth value)
     for name, value in ({} if pool_costs is None else pool_costs).items():
-        if name not in pool_names:
-            raise AccordError(f"pool cost for unknown pool {name!r}: the raters' pools are {pool_names}")
         if isinstance(value, (bool, np.bool_)) or not (isinstance(value, numbers.Real) and np.isfinite(value)
                                                         and value > 0):
-            raise AccordError(f"pool cost of {name!r} must be a positive number, not {value!r}")
-        costs[pool_names.index(name)] = float(value)
+            shown = value.item() if isinstance(value, np.generic) else value  # -1.0, not numpy's np.float64(-1.0)
+            raise AccordError(f"pool cost of {name!r} must be a positive number, not {shown!r}")
+        costs[name] = float(value)
+    return costs
+
+
+def _cost_vector(pool_names: list[str], pool_costs: Mapping[str, float] | pd.Series | None) -> np.ndarray:
+    costs = np.ones(len(pool_names))
+    for name, value in check_pool_costs(pool_costs).items():
+        if name not in pool_names:
+            raise AccordError(f"pool cost for unknown pool {name!r}: the raters' pools are {pool_names}")
+        costs[pool_names.index(name)] = value
     return costs
 
 
