@@ -236,6 +236,80 @@ class TestRaterModel:
         assert ((p >= 0) & (p <= 1)).all().all()
         assert model.scores_.item_kind == "pair"
 
+    @staticmethod
+    def _ratings(n_items: int, n_attributes: int, latent_sd: float, seed: int) -> tuple[pd.DataFrame, np.ndarray]:
+        """8 ratings a response on 0..4 from 20 raters of noise 1 (cut-points -1.5..1.5): a cumulative-probit
+        reading of latent attributes of sd ``latent_sd`` (0: the ratings are noise, each level about as likely)."""
+        rng = np.random.default_rng(seed)
+        items = np.repeat(np.arange(n_items), 8)
+        raters = np.concatenate([rng.choice(20, 8, replace=False) for _ in range(n_items)])
+        latent = rng.normal(0.0, latent_sd, (n_items, n_attributes))
+        frames = []
+        for a in range(n_attributes):
+            if latent_sd == 0:
+                label = rng.integers(0, 5, len(items))
+            else:
+                reading = latent[items, a] + rng.normal(0.0, 1.0, len(items))
+                label = np.searchsorted([-1.5, -0.5, 0.5, 1.5], reading)
+            frames.append(pd.DataFrame({"response_id": [f"r{i}" for i in items],
+                                        "annotator": [f"w{j}" for j in raters], "attribute": f"a{a}",
+                                        "label": label, "scale_min": 0, "scale_max": 4}))
+        return pd.concat(frames, ignore_index=True), latent
+
+    @pytest.mark.parametrize("n_attributes", [1, 2])
+    def test_pure_noise_ratings_give_no_signal(self, n_attributes: int) -> None:
+        # uniform ratings: the likelihood of the responses' variance is largest at 0, but a prior of A + 2
+        # pseudo-items at the identity kept it near (A / I^2)^(1/3) (0.08 here, 0.04 at 2,000 responses), so pairs
+        # of noise got weight 0.4 and P(chosen) up to 0.98 in the cleaned pairs
+        n_items = 300
+        table, _ = self._ratings(n_items, n_attributes, 0.0, seed=n_attributes)
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            model = MultiAttributeOrdinal().fit(table)
+        finally:
+            torch.set_num_threads(threads)
+        assert model.converged_ and model.n_iter_ < 40
+        # the ML estimate's own sd is about s sqrt(2 / I), with s ~ 0.2 the sampling variance of one response's
+        # 8 ratings on the latent scale: 0.5 / sqrt(I) is 2.5 of those
+        assert (np.diag(model.scores_.prior_cov) < 0.5 / math.sqrt(n_items)).all()
+        ids = model.scores_.mean.index.to_numpy()
+        a, b = ids[:-1:2], ids[1::2]
+        p_chosen = np.maximum(model.scores_.compare(a, b), 1.0 - model.scores_.compare(a, b)).to_numpy()
+        weight = model.scores_.reliability(a, b).to_numpy()
+        assert np.median(p_chosen) < 0.6 and p_chosen.max() < 0.9
+        assert weight.max() < 0.2
+
+    def test_one_rating_an_item_keeps_the_prior_variance_and_converges(self) -> None:
+        # single ratings tell only the cut-points over sqrt(1 + variance): under the prior flat above a floor the
+        # variance drifted along that ridge to max_iter (UKPConvArg2: 100 rounds, variances 0.05-0.29)
+        table, _ = self._ratings(300, 2, 1.0, seed=8)
+        table = table.drop_duplicates(["response_id", "attribute"]).reset_index(drop=True)
+        table = table.assign(label=(table["label"] >= 2).astype(int), scale_max=1)  # 0/1, as UKPConvArg2's reasons
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # the warning that no item is rated twice
+            model = MultiAttributeOrdinal().fit(table)
+        assert model.converged_ and model.n_iter_ < 60
+        assert (np.diag(model.scores_.prior_cov) > 0.3).all()
+
+    def test_a_weak_and_a_strong_signal_are_still_recovered(self) -> None:
+        # the fix for pure noise must not push a real spread between responses to 0
+        for latent_sd, seed in ((0.5, 5), (1.0, 6)):
+            table, latent = self._ratings(300, 2, latent_sd, seed=seed)
+            threads = torch.get_num_threads()
+            torch.set_num_threads(1)
+            try:
+                model = MultiAttributeOrdinal().fit(table)
+            finally:
+                torch.set_num_threads(threads)
+            variance = np.diag(model.scores_.prior_cov)
+            assert ((0.6 * latent_sd ** 2 < variance) & (variance < 1.5 * latent_sd ** 2)).all(), variance
+            truth = pd.DataFrame(latent, index=[f"r{i}" for i in range(300)], columns=["a0", "a1"])
+            for name in truth.columns:
+                rho = spearmanr(model.scores_.mean[name], truth[name].reindex(model.scores_.mean.index))[0]
+                assert rho > (0.65 if latent_sd < 1 else 0.85), (latent_sd, name, rho)
+            assert model.converged_
+
     @pytest.mark.parametrize("settings", [{"shift": False}, {"noise": False}, {"correlated": False}])
     def test_simpler_variants_and_determinism(self, settings: dict) -> None:
         data = make_synthetic_attributes(n_responses=60, n_raters=8, attributes=["helpfulness", "verbosity"],
