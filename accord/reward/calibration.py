@@ -60,6 +60,7 @@ CALIBRATION_KEY = "calibration"
 
 
 OBJECTIVES = ("evidence", "soft")
+LR_HALF_95 = 1.9207294103470735  # half the 95% point of chi-squared(1): a likelihood-ratio interval's drop in log-lik
 
 
 def fit_temperature(d: np.ndarray, p_chosen: np.ndarray, p_tie: np.ndarray | None = None, *, fit_bias: bool = False,
@@ -122,7 +123,8 @@ def fit_temperature(d: np.ndarray, p_chosen: np.ndarray, p_tie: np.ndarray | Non
     start = np.zeros(2 if fit_bias else 1)
     bounds = [(-7.0, 7.0)] + ([(-10.0, 10.0)] if fit_bias else [])  # T within e^-7..e^7
     result = minimize(loss, start, jac=True, method="L-BFGS-B", bounds=bounds, options={"gtol": 1e-10, "ftol": 1e-15})
-    temperature = math.exp(float(result.x[0]))
+    theta, value = result.x.copy(), float(result.fun)
+    mle_temperature = math.exp(float(theta[0]))
     # with a bias, labels that all favour one side are met by the bias alone (its warning below), and labels on both
     # sides that a threshold on d splits leave T running to 0 as they do without one, taking the bias with it (was:
     # a model that orders every held-out pair as its hard label says got T ~ 0.03 and no word, or a warning that the
@@ -131,19 +133,47 @@ def fit_temperature(d: np.ndarray, p_chosen: np.ndarray, p_tie: np.ndarray | Non
     pulled = sides[sides != 0]  # NaN included
     one_sided = fit_bias and bool(np.all(pulled == pulled[0]))
     separated = not one_sided and _separated(d, sides, fit_bias)
-    if result.x[0] <= bounds[0][0] + 1.0 or separated:
+    z = d / mle_temperature + (float(theta[1]) if fit_bias else 0.0)
+    against = 0 if separated else int(np.sum(np.sign(z) * np.nan_to_num(sides) < 0))
+
+    def profile(log_t: float) -> tuple[float, np.ndarray]:
+        """The objective at ``T = e^log_t``, the bias (if any) at its best there."""
+        if not fit_bias:
+            return loss(np.array([log_t]))[0], np.array([log_t])
+        inner = minimize(lambda b: (lambda v, g: (v, g[1:]))(*loss(np.array([log_t, b[0]]))), theta[1:], jac=True,
+                         method="L-BFGS-B", bounds=bounds[1:], options={"gtol": 1e-10, "ftol": 1e-15})
+        return float(inner.fun), np.array([log_t, float(inner.x[0])])
+
+    # Soft labels keep the evidence likelihood bounded as T -> 0: each pair tends to log(2 q_side + q_t), where a hard
+    # label against the model sends it to -inf. So its maximum can lie at T -> 0, a sure model, on labels of which
+    # some go against the model but weigh too little to bound its confidence (was written as the fit: T 0.0009,
+    # held-out ECE 0.131 -> 0.367). Then the 95% likelihood-ratio interval of T runs down to 0: the votes bound the
+    # confidence from below only, and the fit keeps the least confident temperature the interval holds, at most 1
+    # (the model as trained, when they do not reject it).
+    open_below = False
+    if objective == "evidence" and against and not separated and not one_sided:
+        gap = lambda log_t: len(d) * (profile(log_t)[0] - value) - LR_HALF_95  # noqa: E731  (<= 0: not rejected)
+        open_below = gap(bounds[0][0]) <= 0.0
+        if open_below:
+            from scipy.optimize import brentq
+
+            log_t = 0.0 if gap(0.0) <= 0.0 else brentq(gap, float(theta[0]), 0.0, xtol=1e-10)
+            value, theta = profile(log_t)
+    temperature = math.exp(float(theta[0]))
+    if result.x[0] <= bounds[0][0] + 1.0 or separated or open_below:
         # the likelihood keeps rising as T -> 0: the labels never weigh against the model's side (separation); with
         # hard labels its gradient vanishes like exp(-|d| / T) and the optimiser stops well above the bound
         # soft labels weigh at most 2 q + q_t against a sure model, so weak ones that mostly agree with it run T to
         # 0 as well; they were said to "never weigh against the model's ranking" when some of them did
-        z = d / temperature + (float(result.x[1]) if fit_bias else 0.0)
-        against = 0 if separated else int(np.sum(np.sign(z) * np.nan_to_num(sides) < 0))
         why = ("labels never weigh against the model's ranking" if not against else
                f"labels' evidence is too weak: {against} of the {len(d)} go against the model's ranking, yet its "
                "likelihood keeps rising as it grows surer")
+        as_trained = " (the model as trained)" if temperature == 1.0 else ""
+        kept = (f"; the calibration keeps the least confident temperature their likelihood does not reject (95% "
+                f"likelihood-ratio interval), T = {temperature:.3g}{as_trained}" if open_below else "")
         warnings.warn(SettingWarning("objective", lambda name: (
-            f"calibration: the temperature ran towards 0 (stopped at {temperature:.1e}); the {len(d)} held-out "
-            f"{why}, so they cannot bound its confidence (more held-out pairs, or {assigned(name, 'soft')})")),
+            f"calibration: the temperature ran towards 0 (stopped at {mle_temperature:.1e}); the {len(d)} held-out "
+            f"{why}, so they cannot bound its confidence{kept} (more held-out pairs, or {assigned(name, 'soft')})")),
             stacklevel=2)
     elif result.x[0] >= bounds[0][1] - 1.0:
         warnings.warn(f"calibration: the temperature ran to its upper bound ({temperature:.1e}): the {len(d)} "
@@ -157,8 +187,8 @@ def fit_temperature(d: np.ndarray, p_chosen: np.ndarray, p_tie: np.ndarray | Non
             "shown (chosen or rejected) whatever the model says, so they cannot bound the bias (fit without a bias: "
             f"{'leave out ' + name if name.startswith('--') else name + '=False'})")), stacklevel=2)
     nll = "nll" if objective == "soft" else "nll_vs_prior"
-    return {"temperature": temperature, "bias": float(result.x[1]) if fit_bias else 0.0, "objective": objective,
-            f"{nll}_before": loss(np.zeros_like(start))[0], f"{nll}_after": float(result.fun), "n_pairs": len(d)}
+    return {"temperature": temperature, "bias": float(theta[1]) if fit_bias else 0.0, "objective": objective,
+            f"{nll}_before": loss(np.zeros_like(start))[0], f"{nll}_after": value, "n_pairs": len(d)}
 
 
 def _label_sides(p_c: np.ndarray, p_r: np.ndarray, p_t: np.ndarray, objective: str) -> np.ndarray:
