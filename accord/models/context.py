@@ -65,11 +65,12 @@ shared labels the warm start ties the groups' cut points of ``[0, 1]``, where th
 leaves as the order of the tied points says, which a side swap (A and B exchanged) reverses: stage 1 runs with both
 orders (a second MAP run) and keeps the lower loss, so that a side-swapped table's fit mirrors this one. Each run
 goes on at a tenth of its rate once its loss settles (at the fixed rate it hovers about a kinked optimum, and where
-it stops follows rounding). With three or more groups a swap or another row order can still end the MAP path
-elsewhere (``benchmarks/invariance.py`` measures both). (2) ``"lowrank"`` (default; AutoLowRankMultivariateNormal) or
-``"meanfield"`` (AutoDiagonalNormal) from the MAP point, hyperparameters learned: mean-field shrinks the bilinear
-``lambda mu`` and ``s_mu z``, which the low-rank guide, holding those joint directions, recovers. ``"map"`` stops
-after stage 1 (point estimates; soft labels overconfident).
+it stops follows rounding). The fit runs on the judgments sorted by their ids, so the rows' order does not change
+its rounding; with three or more groups a swap can still end the MAP path elsewhere (``benchmarks/invariance.py``).
+(2) ``"lowrank"`` (default; AutoLowRankMultivariateNormal) or ``"meanfield"`` (AutoDiagonalNormal) from the MAP
+point, hyperparameters learned: mean-field shrinks the bilinear ``lambda mu`` and ``s_mu z``, which the low-rank
+guide, holding those joint directions, recovers. ``"map"`` stops after stage 1 (point estimates; soft labels
+overconfident).
 
 The model is in the family of covariate-dependent annotator models (Yan et al., "Modeling annotator expertise",
 AISTATS 2010; Raykar et al., JMLR 2010) and of crowd Bradley-Terry models with rater groups (Chen et al., WSDM
@@ -695,6 +696,7 @@ class ContextPreference(PyroRaterModel):
                                         subsample=batch if batch is not None and batch < data.n_judgments else None,
                                         map_variants=orders if len(orders) > 1 else (),
                                         map_plateau_cuts=1 if groups_differ else 0))
+        # guide_ keeps the id order; the draws and everything read off them are in the codes of encoded_
         draws = {name: value[:, :, back[name]] if name in back else value for name, value in draws.items()}
         data = self.data_
         self.draws_ = [self._derive(sites, data) for sites in each_draw(draws, hyper)]
