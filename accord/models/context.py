@@ -674,7 +674,7 @@ class ContextPreference(PyroRaterModel):
         # the fit runs on the judgments in an order of their ids (and pairs, annotators and responses numbered in
         # it), its draws mapped back to the codes: in the rows' order the sums of the MAP path rounded otherwise, and
         # with three groups a row shuffle ended the path elsewhere (soft labels 0.43 apart on one synthetic table)
-        data, back = _in_id_order(self.data_, self.encoded_, getattr(self, "response_index_", None))
+        data, back = _in_id_order(self.data_, self.encoded_)
         self._flip = flip_index(data.n_classes)
         init = self._warm_start(data)
         # the two stages of *Inference* (module docstring): MAP with the hyperparameters held (joint MAP over a
@@ -1309,8 +1309,7 @@ class ContextPreference(PyroRaterModel):
         return log_mean_exp(logs)
 
 
-def _in_id_order(data: ContextData, encoded: Encoded,
-                 responses: pd.Index | None) -> tuple[ContextData, dict[str, np.ndarray]]:
+def _in_id_order(data: ContextData, encoded: Encoded) -> tuple[ContextData, dict[str, np.ndarray]]:
     """``data`` with its judgments sorted by pair id, annotator id, label and group, and pairs, annotators and
     responses numbered in order of first appearance there (so the same judgments in any row order give one
     ``ContextData``; a table already in that order keeps every code), and, per sample site, the index that takes a
@@ -1329,7 +1328,7 @@ def _in_id_order(data: ContextData, encoded: Encoded,
                                   topics=data.topics[index(item_order)], x=data.x[index(item_order)])
     back = {"mu_z": item_rank, "interaction_z": item_rank, **dict.fromkeys(("honest_z", "adversarial_z", "spam_z"),
                                                                          worker_code)}
-    if data.response_a is not None and responses is not None:
+    if data.response_a is not None:
         # responses numbered as _pair_responses numbers them: the A responses of the pairs in order, then the B ones
         a, b = (r.cpu().numpy()[item_order] for r in (data.response_a, data.response_b))
         response_order = pd.unique(np.concatenate([a, b]))
