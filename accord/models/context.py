@@ -65,11 +65,12 @@ shared labels the warm start ties the groups' cut points of ``[0, 1]``, where th
 leaves as the order of the tied points says, which a side swap (A and B exchanged) reverses: stage 1 runs with both
 orders (a second MAP run) and keeps the lower loss, so that a side-swapped table's fit mirrors this one. Each run
 goes on at a tenth of its rate once its loss settles (at the fixed rate it hovers about a kinked optimum, and where
-it stops follows rounding). With three or more groups a swap or another row order can still end the MAP path
-elsewhere (``benchmarks/invariance.py`` measures both). (2) ``"lowrank"`` (default; AutoLowRankMultivariateNormal) or
-``"meanfield"`` (AutoDiagonalNormal) from the MAP point, hyperparameters learned: mean-field shrinks the bilinear
-``lambda mu`` and ``s_mu z``, which the low-rank guide, holding those joint directions, recovers. ``"map"`` stops
-after stage 1 (point estimates; soft labels overconfident).
+it stops follows rounding). The fit runs on the judgments sorted by their ids, so the rows' order does not change
+its rounding; with three or more groups a swap can still end the MAP path elsewhere (``benchmarks/invariance.py``).
+(2) ``"lowrank"`` (default; AutoLowRankMultivariateNormal) or ``"meanfield"`` (AutoDiagonalNormal) from the MAP
+point, hyperparameters learned: mean-field shrinks the bilinear ``lambda mu`` and ``s_mu z``, which the low-rank
+guide, holding those joint directions, recovers. ``"map"`` stops after stage 1 (point estimates; soft labels
+overconfident).
 
 The model is in the family of covariate-dependent annotator models (Yan et al., "Modeling annotator expertise",
 AISTATS 2010; Raykar et al., JMLR 2010) and of crowd Bradley-Terry models with rater groups (Chen et al., WSDM
@@ -90,7 +91,7 @@ import itertools
 import math
 import warnings
 from collections.abc import Collection, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, ClassVar
 
 import numpy as np
@@ -670,7 +671,10 @@ class ContextPreference(PyroRaterModel):
     def _fit(self, encoded: Encoded) -> None:
         if self.labels == "shared" and self.batch_size is not None:
             raise AccordError("batch_size needs labels='individual' (shared labels tie each pair's votes together)")
-        data = self.data_
+        # the fit runs on the judgments in an order of their ids (and pairs, annotators and responses numbered in
+        # it), its draws mapped back to the codes: in the rows' order the sums of the MAP path rounded otherwise, and
+        # with three groups a row shuffle ended the path elsewhere (soft labels 0.43 apart on one synthetic table)
+        data, back = _in_id_order(self.data_, self.encoded_)
         self._flip = flip_index(data.n_classes)
         init = self._warm_start(data)
         # the two stages of *Inference* (module docstring): MAP with the hyperparameters held (joint MAP over a
@@ -692,6 +696,9 @@ class ContextPreference(PyroRaterModel):
                                         subsample=batch if batch is not None and batch < data.n_judgments else None,
                                         map_variants=orders if len(orders) > 1 else (),
                                         map_plateau_cuts=1 if groups_differ else 0))
+        # guide_ keeps the id order; the draws and everything read off them are in the codes of encoded_
+        draws = {name: value[:, :, back[name]] if name in back else value for name, value in draws.items()}
+        data = self.data_
         self.draws_ = [self._derive(sites, data) for sites in each_draw(draws, hyper)]
         self._summarise(data)
 
@@ -1300,6 +1307,47 @@ class ContextPreference(PyroRaterModel):
                     log_p = _log_chosen(probs, extended.labels[test])
                 logs.append(log_p.cpu().numpy())
         return log_mean_exp(logs)
+
+
+def _in_id_order(data: ContextData, encoded: Encoded) -> tuple[ContextData, dict[str, np.ndarray]]:
+    """``data`` with its judgments sorted by pair id, annotator id, label and group, and pairs, annotators and
+    responses numbered in order of first appearance there (so the same judgments in any row order give one
+    ``ContextData``; a table already in that order keeps every code), and, per sample site, the index that takes a
+    draw in these codes back to ``data``'s (pair, annotator and response sites)."""
+    item_rank, worker_rank = _id_ranks(encoded.item_index), _id_ranks(encoded.worker_index)
+    items, workers = data.items.cpu().numpy(), data.workers.cpu().numpy()
+    order = np.lexsort([data.groups.cpu().numpy(), data.labels.cpu().numpy(), worker_rank[workers], item_rank[items]])
+    new_workers, worker_order = pd.factorize(workers[order])  # worker_order[new code] = old code
+    worker_code = np.empty(data.n_workers, dtype=np.int64)
+    worker_code[worker_order] = np.arange(data.n_workers)
+    item_order = np.argsort(item_rank)  # item_order[new code] = old code
+    device = data.items.device
+    index = functools.partial(torch.as_tensor, device=device)
+    fields: dict[str, Any] = dict(items=index(item_rank[items[order]]), workers=index(new_workers.astype(np.int64)),
+                                  groups=data.groups[index(order)], labels=data.labels[index(order)],
+                                  topics=data.topics[index(item_order)], x=data.x[index(item_order)])
+    back = {"mu_z": item_rank, "interaction_z": item_rank, **dict.fromkeys(("honest_z", "adversarial_z", "spam_z"),
+                                                                         worker_code)}
+    if data.response_a is not None:
+        # responses numbered as _pair_responses numbers them: the A responses of the pairs in order, then the B ones
+        a, b = (r.cpu().numpy()[item_order] for r in (data.response_a, data.response_b))
+        response_order = pd.unique(np.concatenate([a, b]))
+        response_code = np.empty(data.n_responses, dtype=np.int64)
+        response_code[response_order] = np.arange(len(response_order))
+        fields.update(response_a=index(response_code[a]), response_b=index(response_code[b]))
+        back["utility_z"] = response_code
+    return replace(data, **fields), back
+
+
+def _id_ranks(ids: pd.Index) -> np.ndarray:
+    """Each id's place among the sorted ids (as text where they do not sort)."""
+    try:
+        order = ids.argsort()
+    except TypeError:
+        order = ids.astype(str).argsort()
+    ranks = np.empty(len(ids), dtype=np.int64)
+    ranks[order] = np.arange(len(ids))
+    return ranks
 
 
 def _effect_shape(width: str | None, data: ContextData) -> list[int]:
