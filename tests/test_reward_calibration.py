@@ -453,3 +453,19 @@ def test_the_fitted_temperature_is_held_by_the_votes_and_no_sharper_than_they_re
     held = grid[log_lik >= best - 1.9208]
     if log_lik[0] >= best - 1.9208 and np.any(np.sign(d) * np.sign(p_chosen - p_rejected) < 0):
         assert fitted["temperature"] >= min(1.0, held.max()) * 0.98, (fitted, held.max())
+
+
+def test_an_interior_best_temperature_is_found_where_the_likelihood_also_rises_towards_zero():
+    """Soft labels can give the evidence likelihood two maxima in T: its best inside and a lower finite limit as
+    T -> 0. A descent from T = 1 stepped past the inner one to the bound and stayed (T 0.0009 and a warning that the
+    labels are too weak, where the votes' best is T ~ 0.24); found by the hypothesis test above."""
+    d, q, _ = _one_vote_pairs(159, 159, 0.625, 0.25, 0.6875)
+    fitted, warned = _warnings_of(d, q, np.zeros_like(q))
+    log_t = np.linspace(-7.0, 7.0, 2801)
+    z = d[None, :] / np.exp(log_t)[:, None]
+    log_lik = np.logaddexp(np.log(2 * q) - np.logaddexp(0, -z), np.log(2 * (1 - q)) - np.logaddexp(0, z)).sum(axis=1)
+    assert log_lik.argmax() not in (0, len(log_t) - 1)  # an interior best, and the limit at T -> 0 below it
+    assert log_lik[0] < log_lik.max() - 1.9208 and log_lik[0] > log_lik[len(log_t) // 2]
+    assert -len(d) * fitted["nll_vs_prior_after"] >= log_lik.max() - 1e-6
+    assert abs(np.log(fitted["temperature"]) - log_t[log_lik.argmax()]) < 0.01
+    assert warned == []

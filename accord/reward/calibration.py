@@ -75,7 +75,7 @@ def fit_temperature(d: np.ndarray, p_chosen: np.ndarray, p_tie: np.ndarray | Non
     +-10): labels that never weigh against the model's side (``T -> 0``), that go against it (``T`` at its upper
     bound) or a bias at its bound warn; pairs that are all even (no evidence either way) are an error under
     ``"evidence"`` (under ``"soft"`` their targets of 1/2 pull ``T`` to its upper bound, with the warning)."""
-    from scipy.optimize import minimize
+    from scipy.optimize import brentq, minimize
 
     if objective not in OBJECTIVES:
         raise AccordError(f"calibration objective must be one of {', '.join(OBJECTIVES)}, got '{objective}'")
@@ -120,9 +120,18 @@ def fit_temperature(d: np.ndarray, p_chosen: np.ndarray, p_tie: np.ndarray | Non
             grad.append(float(np.mean(dz)))
         return value, np.array(grad)
 
-    start = np.zeros(2 if fit_bias else 1)
     bounds = [(-7.0, 7.0)] + ([(-10.0, 10.0)] if fit_bias else [])  # T within e^-7..e^7
-    result = minimize(loss, start, jac=True, method="L-BFGS-B", bounds=bounds, options={"gtol": 1e-10, "ftol": 1e-15})
+    start = np.zeros(2 if fit_bias else 1)
+    options = {"gtol": 1e-10, "ftol": 1e-15}
+    result = minimize(loss, start, jac=True, method="L-BFGS-B", bounds=bounds, options=options)
+    # the evidence likelihood can have two maxima in T, an interior one and its finite limit as T -> 0 (below): a
+    # descent from T = 1 could step past the interior one to the bound and stay there (T 0.0009 where the votes' best
+    # is 0.24), so a second descent starts from the best of a grid over log T, kept where it ends clearly better
+    from_grid = start.copy()
+    from_grid[0] = min(np.linspace(*bounds[0], 29), key=lambda log_t: loss(np.r_[log_t, start[1:]])[0])
+    second = minimize(loss, from_grid, jac=True, method="L-BFGS-B", bounds=bounds, options=options)
+    if second.fun < result.fun - 1e-9 * max(1.0, abs(result.fun)):
+        result = second
     theta, value = result.x.copy(), float(result.fun)
     mle_temperature = math.exp(float(theta[0]))
     # with a bias, labels that all favour one side are met by the bias alone (its warning below), and labels on both
@@ -152,11 +161,12 @@ def fit_temperature(d: np.ndarray, p_chosen: np.ndarray, p_tie: np.ndarray | Non
     # (the model as trained, when they do not reject it).
     open_below = False
     if objective == "evidence" and against and not separated and not one_sided:
-        gap = lambda log_t: len(d) * (profile(log_t)[0] - value) - LR_HALF_95  # noqa: E731  (<= 0: not rejected)
+        def gap(log_t: float) -> float:
+            """How far ``T = e^log_t`` falls outside the interval (<= 0: the votes do not reject it)."""
+            return len(d) * (profile(log_t)[0] - value) - LR_HALF_95
+
         open_below = gap(bounds[0][0]) <= 0.0
         if open_below:
-            from scipy.optimize import brentq
-
             log_t = 0.0 if gap(0.0) <= 0.0 else brentq(gap, float(theta[0]), 0.0, xtol=1e-10)
             value, theta = profile(log_t)
     temperature = math.exp(float(theta[0]))
