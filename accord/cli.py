@@ -1099,6 +1099,19 @@ def _torchrun_outcome(returncode: int, stderr: str) -> int:
     return returncode
 
 
+def _streamed_columns(path: str, mapping: dict[str, str] | None) -> set[str]:
+    """The accord names of the columns of a Parquet --input (``mapping``: --columns), read from its schema alone;
+    empty where Arrow cannot open it (the shard reader then says why)."""
+    import pyarrow as pa
+    import pyarrow.dataset as ds
+
+    try:
+        names = ds.dataset(str(Path(path).expanduser()), format="parquet").schema.names
+    except (pa.ArrowInvalid, OSError):
+        return set()
+    return {(mapping or {}).get(name, name) for name in names}
+
+
 def aggregate_across_processes(args: argparse.Namespace) -> int:
     """``accord aggregate`` on every rank of a torchrun job: each rank streams the Parquet input keeping its own
     pairs, the rater model is fitted with the rater-level sums all-reduced, and rank 0 writes the outputs.
@@ -1152,6 +1165,15 @@ def aggregate_across_processes(args: argparse.Namespace) -> int:
         if target and folder.is_dir() and folder.resolve() in Path(target).expanduser().resolve().parents:
             raise AccordError(f"{flag} {target}: is in the --input folder {args.input}, whose every file is read as "
                               "judgments: name a file outside it")
+    read_columns = _streamed_columns(args.input, _mapping(args.columns))
+    if (output.suffix.lower() in CLEANED_SUFFIXES and args.form != "categorical"
+            and {"response_a", "response_b"} <= read_columns):
+        # one process writes these judgments to .parquet/.jsonl as a cleaned preference dataset: the same command
+        # with --distributed wrote soft labels to the same name, which a reader of cleaned datasets then misread
+        raise AccordError(f"--output {args.output}: the judgments of {args.input} have response texts, which one "
+                          "process writes to .parquet or .jsonl as a cleaned preference dataset; a fit across "
+                          "processes writes soft labels only: name a .csv or .tsv output for them, or fit without "
+                          "--distributed for the cleaned dataset")
     if "WORLD_SIZE" not in os.environ and (args.distributed or 1) > 1:
         return _launch_torchrun(args)
 
@@ -1198,6 +1220,9 @@ def aggregate_across_processes(args: argparse.Namespace) -> int:
         print(f"method: {args.method}  judgments: {judgments:,}  pairs: {len(soft):,}  ranks: {size}  "
               f"read: {read:.2f}s  fit: {fit:.2f}s")
         print("peak memory per rank (GB): " + "  ".join(f"{peak:.2f}" for peak in peaks))
+        if "gold" in read_columns:  # one process prints its scores against them: say why this fit prints none
+            print(f"note: column 'gold' of {args.input} is not scored by a fit across processes (fit without "
+                  "--distributed for the scores against gold, or score the written soft labels)")
         print(f"wrote {output} (soft labels, {counted(len(soft), 'item')})")
         if args.annotators:
             print(f"wrote {args.annotators} (annotator table, {counted(len(estimator.annotators_), 'annotator')})")
@@ -1669,7 +1694,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help="fit dawid-skene or hierarchical-dawid-skene (vb) on N local processes under torchrun, "
                           "each streaming its own pairs of a Parquet --input (1: streamed in this process; "
                           "torchrun -m accord aggregate ... runs the same across machines); --output gets the soft "
-                          "labels, never a cleaned dataset, even of judgments with response texts")
+                          "labels, never a cleaned dataset (judgments with response texts: name a .csv or .tsv "
+                          "output); a gold column is not scored")
     agg.add_argument("--quiet", action="store_true", help="no progress bars")
     agg.set_defaults(func=cmd_aggregate)
 

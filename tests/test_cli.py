@@ -235,7 +235,7 @@ def test_annotators_with_a_baseline_is_refused_before_the_input_is_read(method, 
 
 @pytest.mark.parametrize(("input_name", "output_name", "extra"), [
     ("judgments.csv", "clean.parquet", []), ("judgments.csv", "clean.jsonl", []), ("judgments.csv", "soft.csv", []),
-    ("judgments.parquet", "soft.parquet", ["--distributed", "1"])])
+    ("judgments.parquet", "soft.csv", ["--distributed", "1"])])
 def test_an_interruption_while_writing_the_annotator_table_leaves_neither_output(input_name, output_name, extra,
                                                                                   tmp_path, capsys, monkeypatch):
     """``--output`` and ``--annotators`` are one result: interrupted while the annotator table was being written,

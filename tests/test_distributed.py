@@ -260,6 +260,43 @@ def test_fit_across_processes_refuses_what_it_cannot_do(tmp_path, capsys):
     assert not (tmp_path / "o.parquet").exists()
 
 
+@pytest.mark.parametrize("suffix", [".parquet", ".jsonl"])
+def test_a_cleaned_output_of_judgments_with_texts_is_refused_not_soft_labels(tmp_path, capsys, suffix):
+    """Judgments with response texts: one process writes a cleaned preference dataset to .parquet/.jsonl; the fit
+    across processes wrote soft labels to the same name (a reader of cleaned datasets then misread them). It is one
+    line naming --output, and a .csv output still gets the soft labels."""
+    from accord.cli import main
+
+    table = correlated_table(n_items=20)
+    table = table.assign(prompt="p", response_a="a " + table["pair_id"], response_b="b " + table["pair_id"])
+    path = write_parquet(table, tmp_path / "j.parquet")
+    common = ["aggregate", "--input", str(path), "--method", "dawid-skene", "--quiet", "--distributed", "1"]
+    assert main([*common, "--output", str(tmp_path / f"o{suffix}")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"--output {tmp_path / f'o{suffix}'}" in err and "cleaned" in err, err
+    assert not (tmp_path / f"o{suffix}").exists()
+    assert main([*common, "--output", str(tmp_path / "o.csv")]) == 0
+    assert len(pd.read_csv(tmp_path / "o.csv")) == 20
+
+
+def test_a_gold_column_the_fit_across_processes_does_not_score_is_said(tmp_path, capsys):
+    """One process prints its scores against the table's gold column; the fit across processes printed nothing of
+    it, as if the table had none. It says, in one line, that the column was not scored."""
+    from accord.cli import main
+
+    table = correlated_table(n_items=20)
+    path = write_parquet(table.assign(gold=table.groupby("pair_id")["label"].transform("first")),
+                         tmp_path / "j.parquet")
+    common = ["aggregate", "--input", str(path), "--method", "dawid-skene", "--quiet"]
+    assert main([*common, "--output", str(tmp_path / "a.csv")]) == 0
+    assert "against gold" in capsys.readouterr().out
+    assert main([*common, "--output", str(tmp_path / "b.csv"), "--distributed", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "column 'gold'" in out and "not scored" in out and "--distributed" in out, out
+    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "a.csv"), pd.read_csv(tmp_path / "b.csv"),
+                                  check_exact=False, atol=1e-9, rtol=0)
+
+
 def test_one_streaming_process_gives_the_pandas_fit(tmp_path):
     """``--distributed 1`` (the input streamed in this process) writes what the ordinary command writes."""
     from accord.cli import main

@@ -426,6 +426,21 @@ def test_pool_costs_buy_the_best_value(fitted: tuple[DawidSkene, pd.DataFrame]) 
         suggest(model, 5, raters=["nobody"])
 
 
+def test_cost_of_a_pool_whose_raters_are_all_outside_the_fit_says_so(fitted: tuple[DawidSkene, pd.DataFrame]) -> None:
+    # a pool given only to raters the model never saw was called an "unknown pool" (its raters were dropped before
+    # the costs were matched): the cost is refused for what is true, as the CLI refuses it
+    model, _ = fitted
+    workers = model.encoded_.worker_index
+    pools = pd.concat([pd.Series("human", index=workers), pd.Series({"ghost": "expert"})])
+    with pytest.raises(AccordError) as raised:
+        suggest(model, 10, pools=pools, pool_costs={"human": 1.0, "expert": 5.0})
+    message = str(raised.value)
+    assert "unknown" not in message and "pool 'expert'" in message and "'ghost'" in message, message
+    assert "none of it can be assigned" in message, message
+    with pytest.raises(AccordError, match="unknown pool 'robots'"):  # a pool no one names is still unknown
+        suggest(model, 10, pools=pools, pool_costs={"robots": 1.0})
+
+
 @pytest.fixture(scope="module")
 def humans_and_ai() -> tuple[DawidSkene, pd.Series]:
     """Reliable humans and cheaper, less reliable AI judges, four judgments per pair."""

@@ -466,9 +466,18 @@ def check_pool_costs(pool_costs: Mapping[str, float] | pd.Series | None) -> dict
     return costs
 
 
-def _cost_vector(pool_names: list[str], pool_costs: Mapping[str, float] | pd.Series | None) -> np.ndarray:
+def _cost_vector(pool_names: list[str], pool_costs: Mapping[str, float] | pd.Series | None,
+                 pools: pd.Series | Mapping[Any, str] | None = None) -> np.ndarray:
+    """Each pool's cost, 1 where none is given. ``pools``: the pools as given, raters outside the fit included, so
+    that a cost of a pool none of whose raters was fitted is not called an unknown pool (as the CLI says it)."""
     costs = np.ones(len(pool_names))
+    given = pd.Series(dtype=object) if pools is None else \
+        (pools if isinstance(pools, pd.Series) else pd.Series(dict(pools))).dropna().astype(str)
     for name, value in check_pool_costs(pool_costs).items():
+        idle = given.index[given.to_numpy() == name] if name not in pool_names else given.index[:0]
+        if len(idle):  # _pools_of keeps the fitted raters only: the pool was given, but none of it can be assigned
+            raise AccordError(f"pool cost for pool {name!r}: it has no rater who judged a pair of the fit (e.g. "
+                              f"{idle[0]!r}), so none of it can be assigned; the raters' pools are {pool_names}")
         if name not in pool_names:
             raise AccordError(f"pool cost for unknown pool {name!r}: the raters' pools are {pool_names}")
         costs[pool_names.index(name)] = value
@@ -570,7 +579,7 @@ def suggest(model: Any, budget: float, *, pool_costs: Mapping[str, float] | None
         raise AccordError("capacity caps the judgments of named raters: pass raters= (or allowed=) too; without them "
                           "each judgment goes to a pool, to a random rater of it")
     setup = _setup(model, pools, candidates)
-    pool_cost = _cost_vector(setup.pool_names, pool_costs)
+    pool_cost = _cost_vector(setup.pool_names, pool_costs, pools)
     n_pools, n_pairs = len(setup.pool_names), len(setup.pair_ids)
     open_pairs = np.flatnonzero(setup.current.max(-1) < certainty)
     workers = model.encoded_.worker_index
