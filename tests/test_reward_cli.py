@@ -380,6 +380,21 @@ def test_quiet_silences_the_bars_of_evaluate_score_and_calibrate(workspace, plai
     assert "%|" not in capfd.readouterr().err
 
 
+@pytest.mark.parametrize("command", ["evaluate", "score"])
+def test_no_progress_silences_the_bars_of_evaluate_and_score_as_of_train(workspace, plain_model, capfd, command):
+    """Was: `accord train --no-progress` but evaluate and score refused it ('unrecognized arguments'), so a script
+    that passed train's flag to them failed. Now they take --progress/--no-progress as train does, and --quiet with
+    --progress is refused as train refuses it."""
+    capfd.readouterr()
+    assert accord_main([command, plain_model, workspace["data"], "--no-progress"]) == 0
+    assert "%|" not in capfd.readouterr().err
+    assert accord_main([command, plain_model, workspace["data"], "--progress"]) == 0
+    assert "%|" in capfd.readouterr().err
+    assert accord_main([command, plain_model, workspace["data"], "--quiet", "--progress"]) == 2
+    err = capfd.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "--quiet" in err and "--progress" in err, err
+
+
 @pytest.mark.parametrize("suffix", [".csv", ".jsonl", ".parquet"])
 @pytest.mark.parametrize("command", ["score", "evaluate"])
 def test_an_empty_file_says_it_is_empty(workspace, plain_model, tmp_path, capsys, command, suffix):

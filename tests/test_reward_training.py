@@ -266,6 +266,41 @@ def test_a_sigterm_at_the_last_step_of_two_processes_is_honoured_by_both(workspa
     assert not (out / "reward_model.json").exists()
 
 
+def _two_processes(workspace, name: str, *options: str, **overrides) -> tuple[Path, Path]:
+    """Train ``name`` under accelerate launch with two gloo processes on the CPU (train_worker.py ``options``): its
+    output folder and the folder where each process wrote how it stopped."""
+    root = workspace["root"]
+    cfg = config(workspace, name, max_steps=3, batch_size=4, logging_steps=1, **overrides)
+    cfg.save(root / f"{name}.json")
+    dump = root / f"{name}-dump"
+    dump.mkdir()
+    command = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
+               "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port",
+               str(29500 + (os.getpid() + len(name)) % 1000), str(WORKER), str(root / f"{name}.json"), "--dump-dir",
+               str(dump), *options]
+    done = subprocess.run(command, env={**SUBPROCESS_ENV, "CUDA_VISIBLE_DEVICES": ""}, capture_output=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr.decode()[-3000:]
+    return Path(cfg.output_dir), dump
+
+
+@pytest.mark.parametrize("phase", ["step", "eval", "save"])
+def test_a_sigterm_to_one_of_two_processes_after_training_stops_both_with_its_reason(workspace, phase):
+    """Was: a SIGTERM to one of two processes in the final evaluation or save raised a bare KeyboardInterrupt there
+    (no checkpoint; the other was left in a collective), and at the last step the process not signalled said
+    SIGINT (exit 130) while the signalled one said SIGTERM (143). Now both save the last step's checkpoint and
+    stop with the same line and the same signal, as one process does; none hangs."""
+    options = ["--sigterm-at", "3"] if phase == "step" else ["--sigterm-in", phase]
+    out, dump = _two_processes(workspace, f"ddp-sigterm-{phase}", *options, "--rank", "1",
+                               eval_path=workspace["data"])
+    for rank in (0, 1):
+        said = dump / f"interrupted{rank}.txt"
+        assert said.is_file(), f"process {rank} finished the run"
+        assert said.read_text().startswith("interrupted after the last training step: saved a resumable checkpoint")
+        assert int((dump / f"signum{rank}.txt").read_text()) == signal.SIGTERM, f"process {rank}"
+    assert (out / "checkpoints" / "step-0000003").is_dir()
+
+
 def test_lora_model_is_saved_merged(workspace):
     pytest.importorskip("peft")
     cfg = config(workspace, "lora", lora=True, lora_r=4, lora_alpha=8, max_steps=2, learning_rate=1e-2)

@@ -137,6 +137,20 @@ def config_from_args(args: argparse.Namespace) -> Any:
     return RewardConfig.from_dict(values)
 
 
+def _add_progress_flag(parser: argparse.ArgumentParser) -> None:
+    """``--progress/--no-progress`` as `accord train` takes them (was: only train did, and a script that ran evaluate
+    or score with --no-progress was refused)."""
+    parser.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                        help="progress bars (default: on)")
+
+
+def _progress(args: argparse.Namespace) -> bool:
+    """Whether to draw bars: ``--progress/--no-progress``, else not ``--quiet``; both at once refused as train does."""
+    if args.quiet and args.progress:
+        raise AccordError("--quiet and --progress: one says no progress bars, the other asks for them; give one")
+    return (not args.quiet) if args.progress is None else args.progress
+
+
 def build_parser(prog: str = "accord") -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=prog, description="Train reward models, evaluate them and score responses.")
     sub = parser.add_subparsers(dest="command", metavar="{train,evaluate,score,combine,calibrate}")
@@ -165,7 +179,8 @@ def build_parser(prog: str = "accord") -> argparse.ArgumentParser:
                     help="tokens per sequence (default: the length the model was trained with)")
     ev.add_argument("--out", metavar="FILE",
                     help="also write the metrics as JSON to this .json file (they are printed either way)")
-    ev.add_argument("--quiet", action="store_true", help="no progress bars")
+    ev.add_argument("--quiet", action="store_true", help="no progress bars, as --no-progress")
+    _add_progress_flag(ev)
     sc = sub.add_parser("score", help="rewards, uncertainties and conservative rewards of responses or pairs",
                         description="Rewards of responses (a 'response' column, optionally 'prompt') or of pairs "
                                     "('chosen' and 'rejected'). A model trained with --uncertainty-head also gives "
@@ -188,7 +203,9 @@ def build_parser(prog: str = "accord") -> argparse.ArgumentParser:
     sc.add_argument("--out", metavar="FILE",
                     help="write the scored table here (.parquet, .jsonl, .csv or .tsv, the last two compressed as "
                          "x.csv.gz, .bz2 or .xz; default: print it)")
-    sc.add_argument("--quiet", action="store_true", help="no progress bars, and no notes on the model")
+    sc.add_argument("--quiet", action="store_true", help="no progress bars (as --no-progress), and no notes on the "
+                    "model")
+    _add_progress_flag(sc)
     _add_combine_parser(sub)
     cal = sub.add_parser("calibrate", help="fit a temperature on held-out pairs against their soft labels",
                          description="Fit a temperature (and with --bias a bias) on the saved model's pairwise "
@@ -325,7 +342,7 @@ def main(argv: list[str] | None = None, prog: str = "accord") -> int:
                 from accord.reward.evaluate import evaluate
 
                 metrics = evaluate(args.model_dir, args.data, batch_size=args.batch_size, max_length=args.max_length,
-                                   progress=not args.quiet)
+                                   progress=_progress(args))
                 text = json_text(metrics, indent=2)
                 if args.out:
                     from accord.datasets.io import atomic_path
@@ -468,7 +485,7 @@ def _score(args: argparse.Namespace) -> None:
         check_ensemble(sum(heads), args.conservative or "sd", args.k)
         table = score_ensemble(model_dirs, args.data, conservative=args.conservative or "sd",
                                k=1.0 if args.k is None else args.k, batch_size=args.batch_size,
-                               max_length=args.max_length, progress=not args.quiet)
+                               max_length=args.max_length, progress=_progress(args))
         if args.out:
             _write_table(table, Path(args.out))
         else:
@@ -476,7 +493,7 @@ def _score(args: argparse.Namespace) -> None:
         return
     (model_dir,) = model_dirs
     table = score(model_dir, args.data, k=args.k, batch_size=args.batch_size, max_length=args.max_length,
-                  progress=not args.quiet)
+                  progress=_progress(args))
     if args.quiet:
         pass  # the notes below are advice, not results: --quiet leaves only the table (and warnings, errors)
     elif sum(heads) > 1:

@@ -420,42 +420,71 @@ class RewardTrainer:
             except KeyboardInterrupt as stopped:  # a second Ctrl-C: at once, not at the step's end
                 raise self._interrupted_unsaved(interrupt.signum) from stopped
             train_seconds = time.perf_counter() - start
-            # the processes meet here: the tokens summed, and (several processes) whether any was asked to stop since
-            # the last step's agreement, while it logged, evaluated, saved or ran the callbacks; one process checks
-            # that at the step's end. Was: several dropped it, evaluated, saved the model and said they had finished
-            tokens, votes = (int(v) for v in acc.reduce(torch.tensor(
-                [tokens, int(interrupt.requested)], dtype=torch.int64, device=acc.device), reduction="sum").tolist())
-            if votes and acc.num_processes > 1:
-                try:
-                    checkpoint = self.save_checkpoint()
-                except KeyboardInterrupt as again:
-                    raise self._interrupted_unsaved(interrupt.signum) from again
-                raise self._interrupted_after_training(checkpoint, interrupt.signum)
             device = acc.device
             peak = torch.cuda.max_memory_allocated(device) / 2**20 if device.type == "cuda" else None
-            try:
-                # from here an interrupt stops at once (the evaluation is done again on resume), SIGTERM as Ctrl-C:
-                # SIGTERM's default ended the run while it evaluated or saved, with no checkpoint of its last step.
-                # One asked since the last step's end was checked stops here too (one process: several agreed on
-                # it above)
-                interrupt.at_once(pending=acc.num_processes == 1)
-                eval_metrics = None
-                if self.eval_data is not None:
-                    eval_metrics = self.evaluate(progress=cfg.progress)
-                    self._log({"step": self.global_step, **{f"eval_{k}": v for k, v in eval_metrics.items()}})
-                self.save_model()
-            except KeyboardInterrupt as interrupted:
-                if acc.num_processes > 1:
-                    raise
-                try:
-                    checkpoint = self.save_checkpoint()
-                except KeyboardInterrupt as again:
-                    raise self._interrupted_unsaved(interrupt.signum) from again
-                raise self._interrupted_after_training(checkpoint, interrupt.signum) from interrupted
+            if acc.num_processes > 1:
+                eval_metrics, tokens = self._finish_together(interrupt, tokens)
+            else:
+                eval_metrics = self._finish_alone(interrupt)
         return TrainResult(output_dir=self.output_dir, global_step=self.global_step, train_loss=last_loss,
                            train_seconds=train_seconds, examples=examples, tokens=tokens, unit=self.task.unit,
                            truncation=getattr(self.train_data, "truncation", {}), eval_metrics=eval_metrics,
                            peak_memory_mb=peak, resumed_from=self.resumed_from)
+
+    def _finish_alone(self, interrupt: "_InterruptFlag") -> dict[str, float] | None:
+        """One process: the final evaluation and save, where an interrupt stops at once (the evaluation is done again
+        on resume), SIGTERM as Ctrl-C: SIGTERM's default ended the run while it evaluated or saved, with no
+        checkpoint of its last step. One asked since the last step's end was checked stops here too."""
+        try:
+            interrupt.at_once(pending=True)
+            eval_metrics = None
+            if self.eval_data is not None:
+                eval_metrics = self.evaluate(progress=self.config.progress)
+                self._log({"step": self.global_step, **{f"eval_{k}": v for k, v in eval_metrics.items()}})
+            self.save_model()
+        except KeyboardInterrupt as interrupted:
+            try:
+                checkpoint = self.save_checkpoint()
+            except KeyboardInterrupt as again:
+                raise self._interrupted_unsaved(interrupt.signum) from again
+            raise self._interrupted_after_training(checkpoint, interrupt.signum) from interrupted
+        return eval_metrics
+
+    def _finish_together(self, interrupt: "_InterruptFlag", tokens: int) -> tuple[dict[str, float] | None, int]:
+        """Several processes: the final evaluation and save, with every process stopping together, for the same
+        signal. The evaluation has no collective, so a signalled process leaves its own at once and waits at the
+        reduction that follows (the tokens' sum, made anyway), where all agree whether any was asked to stop: since
+        the last step's agreement, while it logged, evaluated, saved or ran the callbacks, or while it evaluated
+        now. The save has collectives (a barrier; FSDP's state dict): a process that left it would leave the others
+        waiting there, so a signal in it waits for its end and one more reduction after that barrier, which every
+        process reaches from the barrier with nothing between that could raise. Was: the signalled process raised a
+        bare KeyboardInterrupt, with no checkpoint, and one not signalled named SIGINT when the signal was SIGTERM.
+        Returns the metrics and ``tokens`` summed over the processes."""
+        acc = self.accelerator
+        interrupt.at_once(pending=False)
+        eval_metrics = None
+        try:
+            try:
+                if self.eval_data is not None and not interrupt.requested:
+                    eval_metrics = self.evaluate(progress=self.config.progress)
+            finally:
+                interrupt.defer()
+        except KeyboardInterrupt:
+            pass  # this process was asked: the others learn it at the reduction
+        tokens, signum = _agree(acc, interrupt, tokens)
+        if not signum:
+            if eval_metrics is not None:
+                self._log({"step": self.global_step, **{f"eval_{k}": v for k, v in eval_metrics.items()}})
+            self.save_model()
+            signum = _agree(acc, interrupt, 0)[1]
+        if signum:
+            interrupt.signum = signum
+            try:
+                checkpoint = self.save_checkpoint()
+            except KeyboardInterrupt as again:
+                raise self._interrupted_unsaved(signum) from again
+            raise self._interrupted_after_training(checkpoint, signum)
+        return eval_metrics, tokens
 
     @staticmethod
     def _interrupted_after_training(checkpoint: Path, signum: int) -> TrainingInterrupted:
@@ -538,8 +567,9 @@ class RewardTrainer:
             stop = interrupt.requested if world == 1 else False
             if self.global_step % cfg.logging_steps == 0 or self.global_step == self.total_steps:
                 # several processes agree on stopping here, where they meet anyway
-                means, tokens, stop_votes = window.reduce(acc, interrupt.requested)
-                stop = stop or stop_votes > 0
+                means, tokens, agreed = window.reduce(acc, interrupt)
+                if agreed:  # every process names the same signal (was: one not signalled said SIGINT)
+                    stop, interrupt.signum = True, agreed
                 elapsed = max(time.perf_counter() - window.started, 1e-9)
                 record = {"step": self.global_step, "epoch": round(self.global_step / self.steps_per_epoch, 4),
                           **means, "lr": lr, "grad_norm": None if grad_norm is None else float(grad_norm),
@@ -978,13 +1008,33 @@ class _Window:
         self.sums += torch.stack([sums[name].float() for name in self.names])
         self.tokens += tokens
 
-    def reduce(self, accelerator: Any, stop: bool) -> tuple[dict[str, float], float, float]:
-        """Means per example over every process, tokens over every process, and how many processes want to stop."""
+    def reduce(self, accelerator: Any, interrupt: "_InterruptFlag") -> tuple[dict[str, float], float, int]:
+        """Means per example over every process, tokens over every process, and the signal they agree to stop for
+        (0: none asked; :func:`_agreed_signal`)."""
         sums = self.sums if self.sums is not None else torch.zeros(0, device=self.device)
-        extra = torch.tensor([float(self.tokens), float(stop)], device=self.device)
+        extra = torch.tensor([float(self.tokens), *_votes(interrupt)], device=self.device)
         values = accelerator.reduce(torch.cat([sums, extra]), reduction="sum").tolist()
         means = {name: value / max(self.examples, 1) for name, value in zip(self.names, values)}
-        return means, values[-2], values[-1]
+        return means, values[-3], _agreed_signal(values[-2], values[-1])
+
+
+def _votes(interrupt: "_InterruptFlag") -> tuple[int, int]:
+    """Whether this process was asked to stop by SIGINT, by SIGTERM (summed over the processes)."""
+    return (int(interrupt.requested and interrupt.signum == signal.SIGINT),
+            int(interrupt.requested and interrupt.signum != signal.SIGINT))
+
+
+def _agreed_signal(sigint_votes: float, sigterm_votes: float) -> int:
+    """The signal every process names when any was asked to stop: SIGTERM when any got it (a scheduler's
+    pre-emption, which ends the job however it was also asked), else SIGINT; 0 when none was asked."""
+    return int(signal.SIGTERM) if sigterm_votes else int(signal.SIGINT) if sigint_votes else 0
+
+
+def _agree(accelerator: Any, interrupt: "_InterruptFlag", tokens: int) -> tuple[int, int]:
+    """``tokens`` summed over the processes and the signal they agree to stop for (0: none), in one reduction."""
+    values = accelerator.reduce(torch.tensor([tokens, *_votes(interrupt)], dtype=torch.int64,
+                                             device=accelerator.device), reduction="sum").tolist()
+    return int(values[0]), _agreed_signal(values[1], values[2])
 
 
 #: Signals that stop a run at a step's end with a checkpoint: Ctrl-C, and the SIGTERM with which a cluster scheduler
@@ -1029,6 +1079,10 @@ class _InterruptFlag:
         self.deferred = False
         if pending and self.requested:
             raise _keyboard_interrupt(self.signum)
+
+    def defer(self) -> None:
+        """From now on a first interrupt only sets ``requested`` again (a second one still raises at once)."""
+        self.deferred = True
 
     def __exit__(self, *exc: Any) -> None:
         for signum, previous in self.previous.items():
