@@ -304,7 +304,7 @@ def render_prompts(prompts: Sequence[Any] | pd.Series, tokenizer: Any = None) ->
             rendered = tokenizer.apply_chat_template(list(distinct.values()), tokenize=False,
                                                      add_generation_prompt=True)
         except Exception as error:  # jinja's TemplateError of a template that refuses a conversation (a system turn)
-            _refuse_unrendered(tokenizer, [messages[i] for i in chat], chat, error)
+            refuse_unrendered(tokenizer, [messages[i] for i in chat], chat, error)
             raise
         known = dict(zip(distinct, rendered))
         for i, key in zip(chat, keys):
@@ -315,19 +315,21 @@ def render_prompts(prompts: Sequence[Any] | pd.Series, tokenizer: Any = None) ->
     return texts
 
 
-def _refuse_unrendered(tokenizer: Any, conversations: list[list], rows: list[int], error: Exception) -> None:
-    """One error naming the row of the first conversation the tokenizer's chat template refuses alone, and why (was
-    the template's traceback, e.g. jinja's "TemplateError: System role not supported", from `accord train`).
+def refuse_unrendered(tokenizer: Any, conversations: Sequence[list], rows: Sequence[int], error: Exception,
+                      columns: Sequence[str] | str = "prompt", add_generation_prompt: bool = True) -> None:
+    """One error naming the row (and its column, one for all or one per conversation) of the first conversation the
+    tokenizer's chat template refuses alone, and why (was the template's traceback, e.g. jinja's "TemplateError:
+    System role not supported", from `accord train`): the step prompts' rendering and the pairwise encoder's.
     Returns when none does alone (the batched call's error is then not the data's)."""
-    for row, conversation in zip(rows, conversations):
+    names = [columns] * len(rows) if isinstance(columns, str) else columns
+    for row, column, conversation in zip(rows, names, conversations):
         try:
-            tokenizer.apply_chat_template(conversation, tokenize=False, add_generation_prompt=True)
+            tokenizer.apply_chat_template(conversation, tokenize=False, add_generation_prompt=add_generation_prompt)
         except Exception as alone:
             why = (str(alone).splitlines() or [type(alone).__name__])[0]
             raise ValidationError(f"the tokenizer's chat template cannot write these chat messages ({why}); give "
-                                  "the prompt as messages it accepts or as text, or train with use_chat_template off",
-                                  column="prompt", row=row,
-                                  value=conversation) from error
+                                  f"the {column} as messages it accepts or as text, or train with use_chat_template "
+                                  "off", column=column, row=row, value=conversation) from error
 
 
 def _no_value(value: Any) -> bool:

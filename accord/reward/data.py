@@ -27,7 +27,7 @@ import pandas as pd
 import torch
 
 from accord.datasets.cleaned import (CLEANED_COLUMNS, check_cleaned, is_messages, messages_text, only_texts,
-                                     read_cleaned, split_shared_messages)
+                                     read_cleaned, refuse_unrendered, split_shared_messages)
 from accord.datasets.errors import AccordError, SettingError, SettingWarning, ValidationError
 from accord.datasets.io import COMPRESSION_SUFFIXES, infer_format
 from accord.datasets.io import collector_paused as _collector_paused
@@ -606,8 +606,8 @@ class PairEncoder:
         prompt_ids, (full_ids,) = self._render_chat(prompts, [responses])
         return self._lay_out_chat(prompt_ids, full_ids, responses, prompt_room)
 
-    def _render_chat(self, prompts: Sequence[Any], sides: Sequence[Sequence[Any]]
-                     ) -> tuple[list[list[int]], list[list[list[int]]]]:
+    def _render_chat(self, prompts: Sequence[Any], sides: Sequence[Sequence[Any]],
+                     side_names: Sequence[str] = ("response",)) -> tuple[list[list[int]], list[list[list[int]]]]:
         """The template's token ids of each row's prompt (its user turn and the generation prompt) and of each row's
         conversation on every side of ``sides`` (response lists, one per side).
 
@@ -615,7 +615,8 @@ class PairEncoder:
         call for the prompts and one for the conversations, in the order rows first give them (a template's error is
         the one the first failing row gave); rows alike share one list (read, never changed). Rendering every row's
         prompt and conversation per side and per pass (eight renderings a pair, one where responses to one prompt
-        share it) was nearly all the time of encoding."""
+        share it) was nearly all the time of encoding. A conversation the template refuses is one error naming its
+        column (``prompt``, or the side's name in ``side_names``) and its row (:func:`refuse_unrendered`)."""
         p_keys = list(map(_chat_key, prompts))
         p_first = dict(zip(p_keys, prompts))  # any row of a key serves: the key fixes what the template reads
         p_messages = {key: _chat_messages(p_first[key], "user") for key in dict.fromkeys(p_keys)}
@@ -623,13 +624,25 @@ class PairEncoder:
         # conversation) has no prompt tokens: the template of an empty conversation is an error in transformers
         asked = [key for key, messages in p_messages.items() if messages]
         p_found = dict.fromkeys(p_messages, [])
-        p_found.update(zip(asked, _template_ids_batch(self.tokenizer, [p_messages[key] for key in asked],
-                                                      add_generation_prompt=True)))
+        try:
+            p_found.update(zip(asked, _template_ids_batch(self.tokenizer, [p_messages[key] for key in asked],
+                                                          add_generation_prompt=True)))
+        except Exception as error:  # jinja's TemplateError of a template that refuses a prompt (a system turn)
+            row = dict(zip(reversed(p_keys), range(len(p_keys) - 1, -1, -1)))  # each key's first row
+            refuse_unrendered(self.tokenizer, [p_messages[key] for key in asked], [row[key] for key in asked], error)
+            raise
         c_keys = [list(zip(p_keys, map(_chat_key, responses))) for responses in sides]
         c_first = {key: response for keys, responses in zip(c_keys, sides) for key, response in zip(keys, responses)}
         distinct = list(dict.fromkeys(chain.from_iterable(c_keys)))
-        found = _template_ids_batch(self.tokenizer, [p_messages[p] + _chat_messages(c_first[(p, r)], "assistant")
-                                                     for p, r in distinct], add_generation_prompt=False)
+        conversations = [p_messages[p] + _chat_messages(c_first[(p, r)], "assistant") for p, r in distinct]
+        try:
+            found = _template_ids_batch(self.tokenizer, conversations, add_generation_prompt=False)
+        except Exception as error:  # one the template refuses with its response (a role order it does not take)
+            where = {key: (row, side) for side, keys in reversed(list(zip(side_names, c_keys)))
+                     for row, key in reversed(list(enumerate(keys)))}  # each conversation's first row and side
+            refuse_unrendered(self.tokenizer, conversations, [where[key][0] for key in distinct], error,
+                              [where[key][1] for key in distinct], add_generation_prompt=False)
+            raise
         c_found = dict(zip(distinct, found))
         return list(map(p_found.__getitem__, p_keys)), [list(map(c_found.__getitem__, keys)) for keys in c_keys]
 
@@ -741,7 +754,7 @@ class PairEncoder:
         return TokenizedResponses(ids, np.asarray(prompt_lengths, dtype=np.int64), None, cut_p, cut_r)
 
     def _encode_chat_rows(self, prompts: Sequence[Any], responses: Sequence[Any],
-                          prompt_room: np.ndarray | None) -> TokenizedResponses:
+                          prompt_room: np.ndarray | None, side_name: str = "response") -> TokenizedResponses:
         """:meth:`_encode_chat` rendering every row's prompt and conversation on each call: what it replaced,
         kept as its reference (tests/test_vectorised_paths.py); the layout is the same :meth:`_lay_out_chat`."""
         prompt_messages = [prompt if isinstance(prompt, list) else [{"role": "user", "content": str(prompt)}]
@@ -754,10 +767,20 @@ class PairEncoder:
         # conversation) has no prompt tokens: the template of an empty conversation is an error in transformers
         asked = [i for i, messages in enumerate(prompt_messages) if messages]
         prompt_ids: list[list[int]] = [[] for _ in prompt_messages]
-        for i, found in zip(asked, _template_ids_batch(self.tokenizer, [prompt_messages[i] for i in asked],
-                                                       add_generation_prompt=True)):
+        try:
+            rendered = _template_ids_batch(self.tokenizer, [prompt_messages[i] for i in asked],
+                                           add_generation_prompt=True)
+        except Exception as error:
+            refuse_unrendered(self.tokenizer, [prompt_messages[i] for i in asked], asked, error)
+            raise
+        for i, found in zip(asked, rendered):
             prompt_ids[i] = found
-        full_ids = _template_ids_batch(self.tokenizer, conversations, add_generation_prompt=False)
+        try:
+            full_ids = _template_ids_batch(self.tokenizer, conversations, add_generation_prompt=False)
+        except Exception as error:
+            refuse_unrendered(self.tokenizer, conversations, range(len(conversations)), error, side_name,
+                              add_generation_prompt=False)
+            raise
         return self._lay_out_chat(prompt_ids, full_ids, responses, prompt_room)
 
     def encode_pairs(self, frame: pd.DataFrame) -> TokenizedPairs:
@@ -805,7 +828,7 @@ class PairEncoder:
         conversations rendered once (:meth:`_render_chat`), whatever the passes."""
         sides = ("chosen", "rejected")
         responses = {side: list(frame[side]) for side in sides}
-        prompt_ids, full_ids = self._render_chat(prompts, [responses[side] for side in sides])
+        prompt_ids, full_ids = self._render_chat(prompts, [responses[side] for side in sides], sides)
         full = dict(zip(sides, full_ids))
 
         def encode(side: str, room: np.ndarray | None = None) -> TokenizedResponses:
@@ -819,7 +842,7 @@ class PairEncoder:
         def encode(side: str, room: np.ndarray | None = None) -> TokenizedResponses:
             if len(prompts) != len(frame[side]):
                 raise AccordError(f"{len(prompts)} prompts for {len(frame[side])} responses")
-            return self._encode_chat_rows(prompts, list(frame[side]), room)
+            return self._encode_chat_rows(prompts, list(frame[side]), room, side)
         return encode
 
     def _warn_same_after_cut(self, frame: pd.DataFrame, chosen: TokenizedResponses,
