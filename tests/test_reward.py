@@ -1020,3 +1020,35 @@ def test_a_response_the_chat_template_refuses_is_one_error_naming_its_column_and
     encoder = PairEncoder(tokenizer, 64, True, use_chat_template=True)
     with pytest.raises(ValidationError, match=r"column 'rejected', row 2: .*\(no bad answers\)"):
         encoder.encode_pairs(frame)
+
+
+def test_pairs_whose_message_content_is_a_list_of_text_parts_read_as_their_text(backbones):
+    """Chat messages whose content is a list of parts (the OpenAI / Hugging Face multimodal layout, ``[{"type":
+    "text", "text": ...}]``) were refused in a preference dataset ("must be a text or a list of chat messages").
+    Now their text parts are read, in order, one line each, as the same text given as one content (without a chat
+    template; with one the template gets the parts as they are); a part that is not text is one error naming the
+    column and the row (accord reads text only)."""
+    from transformers import AutoTokenizer
+
+    from accord.datasets import ValidationError
+
+    def conversation(*texts: str) -> list[dict]:
+        return [{"role": "user", "content": [{"type": "text", "text": t} for t in texts]},
+                {"role": "assistant", "content": [{"type": "text", "text": "the answer"}]}]
+
+    parts = pd.DataFrame({"prompt": [[{"role": "user", "content": [{"type": "text", "text": "what is"},
+                                                                    {"type": "text", "text": "the cat"}]}], "plain"],
+                          "chosen": ["good", "yes"], "rejected": ["bad", "no"]})
+    texts = parts.assign(prompt=[[{"role": "user", "content": "what is\nthe cat"}], "plain"])
+    tokenizer = AutoTokenizer.from_pretrained(backbones["llama"])
+    encoder = PairEncoder(tokenizer, 64, True, use_chat_template=False)
+    read, expected = encoder.encode_pairs(load_pairs(parts)), encoder.encode_pairs(load_pairs(texts))
+    assert read.chosen.ids == expected.chosen.ids
+    assert read.rejected.ids == expected.rejected.ids
+    assert load_pairs(pd.DataFrame({"chosen": [conversation("a", "b")], "rejected": [conversation("a", "b")[:1] + [
+        {"role": "assistant", "content": "no"}]]}))["prompt"].tolist() == [conversation("a", "b")[:1]]
+    image = [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "http://x/cat.png"}}]}]
+    with pytest.raises(ValidationError, match=r"column 'rejected', row 1: .*'image_url'.*text only"):
+        load_pairs(pd.DataFrame({"chosen": ["a", "b"], "rejected": ["c", image]}))
+    with pytest.raises(ValidationError, match=r"column 'prompt', row 0: .*'image_url'.*text only"):
+        load_pairs(pd.DataFrame({"prompt": [image], "chosen": ["a"], "rejected": ["c"]}))

@@ -27,7 +27,7 @@ import pandas as pd
 import torch
 
 from accord.datasets.cleaned import (CLEANED_COLUMNS, check_cleaned, is_messages, messages_text, only_texts,
-                                     read_cleaned, refuse_unrendered, split_shared_messages)
+                                     non_text_part, read_cleaned, refuse_unrendered, split_shared_messages)
 from accord.datasets.errors import AccordError, SettingError, SettingWarning, ValidationError
 from accord.datasets.io import COMPRESSION_SUFFIXES, infer_format
 from accord.datasets.io import collector_paused as _collector_paused
@@ -160,6 +160,7 @@ def normalise_pairs(frame: pd.DataFrame, source: str | None = None) -> pd.DataFr
         for column, value in (("chosen", c), ("rejected", r)):
             if _missing(value):
                 raise ValidationError("missing response text", source=source, column=column, row=row)
+            _refuse_non_text(value, source, column, row)
             if not _well_formed(value):
                 raise ValidationError("must be a text or a non-empty list of chat messages ({'role': text, "
                                       "'content': text})", source=source, column=column, row=row, value=value)
@@ -226,6 +227,7 @@ def check_prompts(frame: pd.DataFrame, source: str | None = None) -> None:
     empty list: no prompt)."""
     texts = only_texts(frame["prompt"], missing=False)  # texts, none missing: each is well formed
     for row, value in enumerate([] if texts else frame["prompt"]):
+        _refuse_non_text(value, source, "prompt", row)
         if not _missing(value) and not _well_formed(value) and not _no_messages(value):
             raise ValidationError("must be a text or a list of chat messages ({'role': text, 'content': text})",
                                   source=source, column="prompt", row=row, value=value)
@@ -238,6 +240,7 @@ def check_responses(frame: pd.DataFrame, source: str | None = None) -> None:
     a role failed with a KeyError."""
     texts = only_texts(frame["response"], missing=False)  # texts, none missing: each is well formed
     for row, value in enumerate([] if texts else frame["response"]):
+        _refuse_non_text(value, source, "response", row)
         if not _well_formed(value):
             raise ValidationError("must be a text or a non-empty list of chat messages ({'role': text, 'content': "
                                   "text})", source=source, column="response", row=row, value=value)
@@ -277,20 +280,42 @@ def _texts(values: pd.Series) -> list[str]:
 
 
 def _well_formed(value: Any) -> bool:
-    """A text (a number is read as its text) or a non-empty list of messages with text ``role`` and ``content``."""
+    """A text (a number is read as its text) or a non-empty list of messages with text ``role`` and ``content`` (a
+    text, or a list of text parts: the OpenAI / Hugging Face multimodal layout)."""
     if isinstance(value, np.ndarray):
         value = list(value)
     if isinstance(value, (list, tuple)):
         return len(value) > 0 and all(isinstance(m, dict) and isinstance(m.get("role"), str)
-                                      and isinstance(m.get("content"), str) for m in value)
+                                      and _text_content(m.get("content")) for m in value)
     return not isinstance(value, (dict, set))
 
 
-def _text_or_messages(value: Any) -> str | list[dict[str, str]]:
+def _text_content(content: Any) -> bool:
+    """A text, or a non-empty list (Parquet: array) of ``{"type": "text", "text": text}`` parts."""
+    if isinstance(content, np.ndarray):
+        content = list(content) if content.ndim == 1 else None
+    if isinstance(content, list):
+        return len(content) > 0 and all(isinstance(p, dict) and p.get("type") == "text"
+                                        and isinstance(p.get("text"), str) for p in content)
+    return isinstance(content, str)
+
+
+def _refuse_non_text(value: Any, source: str | None, column: str, row: int) -> None:
+    """One error naming the row of chat messages holding a part that is not text (an image: its URL or bytes were
+    read as text otherwise; accord reads text only)."""
+    kind = non_text_part(value)
+    if kind is not None:
+        raise ValidationError(f"a chat message holds a {kind!r} part: accord reads text only (give the content as "
+                              "text, or as parts of type 'text')", source=source, column=column, row=row)
+
+
+def _text_or_messages(value: Any) -> str | list[dict[str, Any]]:
     if isinstance(value, np.ndarray):
         value = list(value)
     if is_messages(value):
-        return [{"role": str(m["role"]), "content": str(m["content"])} for m in value]
+        # a content of text parts stays parts (a chat template reads them as they are; messages_text joins them)
+        return [{"role": str(m["role"]), "content": m["content"] if isinstance(m["content"], str) else [
+            {"type": "text", "text": str(p["text"])} for p in m["content"]]} for m in value]
     if _missing(value) or _no_messages(value):
         return ""
     return str(value)
