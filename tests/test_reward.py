@@ -941,3 +941,114 @@ def test_a_compressed_cleaned_dataset_is_checked_as_a_cleaned_one(tmp_path):
     broken.to_json(tmp_path / "broken.jsonl.gz", orient="records", lines=True)
     with pytest.raises(AccordError, match="broken.jsonl.gz.*column 'weight'"):
         load_pairs(tmp_path / "broken.jsonl.gz")
+
+
+def test_a_chat_prompt_the_chat_template_refuses_is_one_error_naming_its_row_on_every_pairwise_path(backbones,
+                                                                                                      tmp_path, capsys):
+    """A chat template that refuses a conversation (many raise on a system turn: "System role not supported")
+    stopped `accord train`, `evaluate`, `score` and `calibrate` on pairs with jinja's TemplateError traceback. Now,
+    as on the step path, one line naming the column and the row of the first prompt the template refuses, and why
+    (exit status 2; nothing written)."""
+    import json
+    import shutil
+
+    from transformers import AutoTokenizer
+
+    from accord.cli import main as accord_main
+    from accord.reward.model import META_FILE
+    from accord.reward.tiny import CHAT_TEMPLATE
+
+    refusing = ("{% if messages[0]['role'] == 'system' %}{{ raise_exception('System role not supported') }}"
+                "{% endif %}" + CHAT_TEMPLATE)
+    backbone = tmp_path / "no-system"
+    shutil.copytree(backbones["llama"], backbone)
+    tokenizer = AutoTokenizer.from_pretrained(backbone)
+    tokenizer.chat_template = refusing
+    tokenizer.save_pretrained(backbone)
+    system = [{"role": "system", "content": "be brief"}, {"role": "user", "content": "the cat sat"}]
+    data = tmp_path / "pairs.jsonl"
+    pd.DataFrame({"prompt": ["a question", "water bottles", system], "chosen": ["good answer", "yes", "the mat"],
+                  "rejected": ["bad", "no", "dog"], "p_chosen": [0.9, 0.7, 0.8]}).to_json(data, orient="records",
+                                                                                          lines=True)
+
+    def refused(args: list[str]) -> None:
+        code = accord_main(args)
+        err = capsys.readouterr().err.strip().splitlines()
+        assert code == 2 and len(err) == 1, (args[0], err)
+        assert "column 'prompt', row 2: the tokenizer's chat template cannot write" in err[0], err[0]
+        assert "System role not supported" in err[0], err[0]
+
+    out = tmp_path / "rm"
+    refused(["train", "--model", str(backbone), "--train-path", str(data), "--output-dir", str(out),
+             "--max-steps", "1", "--no-progress"])
+    assert not out.exists()
+    # a model trained through a template that takes a system turn, then given one that does not
+    plain = tmp_path / "plain.jsonl"
+    pd.DataFrame({"prompt": ["a question", "water bottles"], "chosen": ["good answer", "yes"],
+                  "rejected": ["bad", "no"], "p_chosen": [0.9, 0.7]}).to_json(plain, orient="records", lines=True)
+    assert accord_main(["train", "--model", str(backbones["llama"]), "--train-path", str(plain), "--output-dir",
+                        str(out), "--max-steps", "1", "--no-progress"]) == 0
+    tokenizer = AutoTokenizer.from_pretrained(out)
+    tokenizer.chat_template = refusing
+    tokenizer.save_pretrained(out)
+    meta = (out / META_FILE).read_text()
+    capsys.readouterr()
+    refused(["evaluate", str(out), str(data), "--out", str(tmp_path / "metrics.json"), "--quiet"])
+    refused(["score", str(out), str(data), "--out", str(tmp_path / "scores.csv"), "--quiet"])
+    responses = tmp_path / "responses.jsonl"
+    pd.DataFrame({"prompt": ["a question", "water bottles", system],
+                  "response": ["good", "yes", "the mat"]}).to_json(responses, orient="records", lines=True)
+    refused(["score", str(out), str(responses), "--out", str(tmp_path / "scores.csv"), "--quiet"])
+    refused(["calibrate", str(out), str(data)])
+    assert not (tmp_path / "metrics.json").exists() and not (tmp_path / "scores.csv").exists()
+    assert json.loads((out / META_FILE).read_text()) == json.loads(meta)
+
+
+def test_a_response_the_chat_template_refuses_is_one_error_naming_its_column_and_row(backbones):
+    """A template that takes every prompt but refuses a conversation with its response (a role order, a content it
+    raises on) was jinja's traceback from the pairwise encoder; now one error naming the side's column and the row."""
+    from transformers import AutoTokenizer
+
+    from accord.datasets import ValidationError
+    from accord.reward.tiny import CHAT_TEMPLATE
+
+    tokenizer = AutoTokenizer.from_pretrained(backbones["llama"])
+    tokenizer.chat_template = ("{% for m in messages %}{% if m['role'] == 'assistant' and m['content'] == 'bad' %}"
+                               "{{ raise_exception('no bad answers') }}{% endif %}{% endfor %}" + CHAT_TEMPLATE)
+    frame = load_pairs(pd.DataFrame({"prompt": ["a question", "water bottles", "the cat"],
+                                     "chosen": ["good", "yes", "the mat"], "rejected": ["no", "dog", "bad"]}))
+    encoder = PairEncoder(tokenizer, 64, True, use_chat_template=True)
+    with pytest.raises(ValidationError, match=r"column 'rejected', row 2: .*\(no bad answers\)"):
+        encoder.encode_pairs(frame)
+
+
+def test_pairs_whose_message_content_is_a_list_of_text_parts_read_as_their_text(backbones):
+    """Chat messages whose content is a list of parts (the OpenAI / Hugging Face multimodal layout, ``[{"type":
+    "text", "text": ...}]``) were refused in a preference dataset ("must be a text or a list of chat messages").
+    Now their text parts are read, in order, one line each, as the same text given as one content (without a chat
+    template; with one the template gets the parts as they are); a part that is not text is one error naming the
+    column and the row (accord reads text only)."""
+    from transformers import AutoTokenizer
+
+    from accord.datasets import ValidationError
+
+    def conversation(*texts: str) -> list[dict]:
+        return [{"role": "user", "content": [{"type": "text", "text": t} for t in texts]},
+                {"role": "assistant", "content": [{"type": "text", "text": "the answer"}]}]
+
+    parts = pd.DataFrame({"prompt": [[{"role": "user", "content": [{"type": "text", "text": "what is"},
+                                                                    {"type": "text", "text": "the cat"}]}], "plain"],
+                          "chosen": ["good", "yes"], "rejected": ["bad", "no"]})
+    texts = parts.assign(prompt=[[{"role": "user", "content": "what is\nthe cat"}], "plain"])
+    tokenizer = AutoTokenizer.from_pretrained(backbones["llama"])
+    encoder = PairEncoder(tokenizer, 64, True, use_chat_template=False)
+    read, expected = encoder.encode_pairs(load_pairs(parts)), encoder.encode_pairs(load_pairs(texts))
+    assert read.chosen.ids == expected.chosen.ids
+    assert read.rejected.ids == expected.rejected.ids
+    assert load_pairs(pd.DataFrame({"chosen": [conversation("a", "b")], "rejected": [conversation("a", "b")[:1] + [
+        {"role": "assistant", "content": "no"}]]}))["prompt"].tolist() == [conversation("a", "b")[:1]]
+    image = [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "http://x/cat.png"}}]}]
+    with pytest.raises(ValidationError, match=r"column 'rejected', row 1: .*'image_url'.*text only"):
+        load_pairs(pd.DataFrame({"chosen": ["a", "b"], "rejected": ["c", image]}))
+    with pytest.raises(ValidationError, match=r"column 'prompt', row 0: .*'image_url'.*text only"):
+        load_pairs(pd.DataFrame({"prompt": [image], "chosen": ["a"], "rejected": ["c"]}))

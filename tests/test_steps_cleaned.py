@@ -564,3 +564,27 @@ def test_a_cleaned_step_file_whose_prompts_are_single_message_dicts_reads_them_a
     frame.to_json(path, orient="records", lines=True)
     prompts = load_steps(path)["prompt"]
     assert render_prompts(prompts) == ["user: what is 2+2", "user: and 3+3"]
+
+
+def test_a_chat_prompt_whose_content_is_a_list_of_parts_is_written_as_its_text() -> None:
+    """A message whose content is a list of parts (the OpenAI / Hugging Face multimodal layout, ``[{"type": "text",
+    "text": ...}]``) was written as the list's Python repr ("user: [{'type': 'text', ...}]") in the 'role: content'
+    lines the step trainer reads without a chat template, and in the cleaned step dataset. Now its text parts, in
+    order, one line each; a part that is not text (an image) is one error naming the column and the row (accord
+    reads text only)."""
+    from accord.datasets.cleaned import prompt_texts, render_prompts
+    from accord.reward.steps import load_steps
+
+    parts = [{"role": "system", "content": "be brief"},
+             {"role": "user", "content": [{"type": "text", "text": "what is"}, {"type": "text", "text": "2+2"}]}]
+    stepwise = pd.DataFrame({"prompt": ["plain problem", parts], "completions": [["z"], ["x", "y"]],
+                             "labels": [[1], [1, 1]]})
+    expected = ["plain problem", "system: be brief\nuser: what is\n2+2"]
+    assert render_prompts(load_steps(stepwise)["prompt"]) == expected
+    assert prompt_texts(stepwise["prompt"]).tolist() == expected
+    image = [{"role": "user", "content": [{"type": "text", "text": "what is this"},
+                                          {"type": "image_url", "image_url": {"url": "http://x/cat.png"}}]}]
+    stepwise["prompt"] = pd.Series(["plain problem", image], dtype=object)
+    for read in (load_steps, lambda frame: prompt_texts(frame["prompt"])):
+        with pytest.raises(ValidationError, match=r"column 'prompt', row 1: .*'image_url'.*text only"):
+            read(stepwise)

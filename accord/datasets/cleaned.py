@@ -177,8 +177,41 @@ def is_messages(value: Any) -> bool:
 
 def messages_text(messages: Any) -> str:
     """Chat messages as the text a tokenizer without a chat template reads them: one ``role: content`` line per
-    message (:class:`accord.reward.data.PairEncoder`'s plain layout)."""
-    return "\n".join(f"{m['role']}: {m['content']}" for m in messages)
+    message (:class:`accord.reward.data.PairEncoder`'s plain layout); a content given as a list of parts (the
+    OpenAI / Hugging Face multimodal layout) is its text parts, one line each (:func:`content_text`)."""
+    return "\n".join(f"{m['role']}: {content_text(m['content'])}" for m in messages)
+
+
+def content_text(content: Any) -> str:
+    """A message's content as text: a text as it is; a list of parts (``[{"type": "text", "text": ...}]``, or the
+    numpy array Parquet reads) as its text parts in order, one line each (their Python repr was written).
+    :func:`check_messages` refuses a part that is not text before this reads it."""
+    if isinstance(content, np.ndarray):
+        content = list(content) if content.ndim == 1 else content
+    if isinstance(content, list) and all(isinstance(p, dict) and p.get("type") == "text" for p in content):
+        return "\n".join(str(p.get("text", "")) for p in content)
+    return str(content)
+
+
+def non_text_part(messages: Any) -> str | None:
+    """The type of the first part of ``messages`` (a cell: a list of messages, one message alone, or anything
+    else) that is not text, in a content given as a list of parts (an image: accord reads text only); else None."""
+    if isinstance(messages, dict):
+        messages = [messages]
+    if isinstance(messages, np.ndarray):
+        messages = list(messages) if messages.ndim == 1 else None
+    if not isinstance(messages, list):
+        return None
+    for m in messages:
+        content = m.get("content") if isinstance(m, dict) else None
+        if isinstance(content, np.ndarray):
+            content = list(content) if content.ndim == 1 else None
+        if isinstance(content, list):
+            for part in content:
+                kind = part.get("type") if isinstance(part, dict) else type(part).__name__
+                if kind != "text":
+                    return str(kind)
+    return None
 
 
 def broken_messages(cells: pd.Series) -> np.ndarray:
@@ -204,6 +237,15 @@ def check_messages(cells: pd.Series, source: str | None = None) -> None:
         row = int(np.flatnonzero(broken)[0])
         raise ValidationError("chat messages must each be a {'role': ..., 'content': ...} dict", source=source,
                               column=str(cells.name), row=row, value=cells.iloc[row])
+    if only_texts(cells):
+        return
+    kinds = cells.map(non_text_part)
+    other = kinds.notna().to_numpy()
+    if other.any():  # an image's URL or bytes would be trained on as text
+        row = int(np.flatnonzero(other)[0])
+        raise ValidationError(f"a chat message holds a {kinds.iloc[row]!r} part: accord reads text only (give the "
+                              "content as text, or as parts of type 'text')", source=source,
+                              column=str(cells.name), row=row)
 
 
 def prompt_messages(value: Any) -> list | None:
@@ -262,7 +304,7 @@ def render_prompts(prompts: Sequence[Any] | pd.Series, tokenizer: Any = None) ->
             rendered = tokenizer.apply_chat_template(list(distinct.values()), tokenize=False,
                                                      add_generation_prompt=True)
         except Exception as error:  # jinja's TemplateError of a template that refuses a conversation (a system turn)
-            _refuse_unrendered(tokenizer, [messages[i] for i in chat], chat, error)
+            refuse_unrendered(tokenizer, [messages[i] for i in chat], chat, error)
             raise
         known = dict(zip(distinct, rendered))
         for i, key in zip(chat, keys):
@@ -273,19 +315,21 @@ def render_prompts(prompts: Sequence[Any] | pd.Series, tokenizer: Any = None) ->
     return texts
 
 
-def _refuse_unrendered(tokenizer: Any, conversations: list[list], rows: list[int], error: Exception) -> None:
-    """One error naming the row of the first conversation the tokenizer's chat template refuses alone, and why (was
-    the template's traceback, e.g. jinja's "TemplateError: System role not supported", from `accord train`).
+def refuse_unrendered(tokenizer: Any, conversations: Sequence[list], rows: Sequence[int], error: Exception,
+                      columns: Sequence[str] | str = "prompt", add_generation_prompt: bool = True) -> None:
+    """One error naming the row (and its column, one for all or one per conversation) of the first conversation the
+    tokenizer's chat template refuses alone, and why (was the template's traceback, e.g. jinja's "TemplateError:
+    System role not supported", from `accord train`): the step prompts' rendering and the pairwise encoder's.
     Returns when none does alone (the batched call's error is then not the data's)."""
-    for row, conversation in zip(rows, conversations):
+    names = [columns] * len(rows) if isinstance(columns, str) else columns
+    for row, column, conversation in zip(rows, names, conversations):
         try:
-            tokenizer.apply_chat_template(conversation, tokenize=False, add_generation_prompt=True)
+            tokenizer.apply_chat_template(conversation, tokenize=False, add_generation_prompt=add_generation_prompt)
         except Exception as alone:
             why = (str(alone).splitlines() or [type(alone).__name__])[0]
             raise ValidationError(f"the tokenizer's chat template cannot write these chat messages ({why}); give "
-                                  "the prompt as messages it accepts or as text, or train with use_chat_template off",
-                                  column="prompt", row=row,
-                                  value=conversation) from error
+                                  f"the {column} as messages it accepts or as text, or train with use_chat_template "
+                                  "off", column=column, row=row, value=conversation) from error
 
 
 def _no_value(value: Any) -> bool:

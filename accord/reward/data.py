@@ -27,7 +27,7 @@ import pandas as pd
 import torch
 
 from accord.datasets.cleaned import (CLEANED_COLUMNS, check_cleaned, is_messages, messages_text, only_texts,
-                                     read_cleaned, split_shared_messages)
+                                     non_text_part, read_cleaned, refuse_unrendered, split_shared_messages)
 from accord.datasets.errors import AccordError, SettingError, SettingWarning, ValidationError
 from accord.datasets.io import COMPRESSION_SUFFIXES, infer_format
 from accord.datasets.io import collector_paused as _collector_paused
@@ -160,6 +160,7 @@ def normalise_pairs(frame: pd.DataFrame, source: str | None = None) -> pd.DataFr
         for column, value in (("chosen", c), ("rejected", r)):
             if _missing(value):
                 raise ValidationError("missing response text", source=source, column=column, row=row)
+            _refuse_non_text(value, source, column, row)
             if not _well_formed(value):
                 raise ValidationError("must be a text or a non-empty list of chat messages ({'role': text, "
                                       "'content': text})", source=source, column=column, row=row, value=value)
@@ -226,6 +227,7 @@ def check_prompts(frame: pd.DataFrame, source: str | None = None) -> None:
     empty list: no prompt)."""
     texts = only_texts(frame["prompt"], missing=False)  # texts, none missing: each is well formed
     for row, value in enumerate([] if texts else frame["prompt"]):
+        _refuse_non_text(value, source, "prompt", row)
         if not _missing(value) and not _well_formed(value) and not _no_messages(value):
             raise ValidationError("must be a text or a list of chat messages ({'role': text, 'content': text})",
                                   source=source, column="prompt", row=row, value=value)
@@ -238,6 +240,7 @@ def check_responses(frame: pd.DataFrame, source: str | None = None) -> None:
     a role failed with a KeyError."""
     texts = only_texts(frame["response"], missing=False)  # texts, none missing: each is well formed
     for row, value in enumerate([] if texts else frame["response"]):
+        _refuse_non_text(value, source, "response", row)
         if not _well_formed(value):
             raise ValidationError("must be a text or a non-empty list of chat messages ({'role': text, 'content': "
                                   "text})", source=source, column="response", row=row, value=value)
@@ -277,20 +280,42 @@ def _texts(values: pd.Series) -> list[str]:
 
 
 def _well_formed(value: Any) -> bool:
-    """A text (a number is read as its text) or a non-empty list of messages with text ``role`` and ``content``."""
+    """A text (a number is read as its text) or a non-empty list of messages with text ``role`` and ``content`` (a
+    text, or a list of text parts: the OpenAI / Hugging Face multimodal layout)."""
     if isinstance(value, np.ndarray):
         value = list(value)
     if isinstance(value, (list, tuple)):
         return len(value) > 0 and all(isinstance(m, dict) and isinstance(m.get("role"), str)
-                                      and isinstance(m.get("content"), str) for m in value)
+                                      and _text_content(m.get("content")) for m in value)
     return not isinstance(value, (dict, set))
 
 
-def _text_or_messages(value: Any) -> str | list[dict[str, str]]:
+def _text_content(content: Any) -> bool:
+    """A text, or a non-empty list (Parquet: array) of ``{"type": "text", "text": text}`` parts."""
+    if isinstance(content, np.ndarray):
+        content = list(content) if content.ndim == 1 else None
+    if isinstance(content, list):
+        return len(content) > 0 and all(isinstance(p, dict) and p.get("type") == "text"
+                                        and isinstance(p.get("text"), str) for p in content)
+    return isinstance(content, str)
+
+
+def _refuse_non_text(value: Any, source: str | None, column: str, row: int) -> None:
+    """One error naming the row of chat messages holding a part that is not text (an image: its URL or bytes were
+    read as text otherwise; accord reads text only)."""
+    kind = non_text_part(value)
+    if kind is not None:
+        raise ValidationError(f"a chat message holds a {kind!r} part: accord reads text only (give the content as "
+                              "text, or as parts of type 'text')", source=source, column=column, row=row)
+
+
+def _text_or_messages(value: Any) -> str | list[dict[str, Any]]:
     if isinstance(value, np.ndarray):
         value = list(value)
     if is_messages(value):
-        return [{"role": str(m["role"]), "content": str(m["content"])} for m in value]
+        # a content of text parts stays parts (a chat template reads them as they are; messages_text joins them)
+        return [{"role": str(m["role"]), "content": m["content"] if isinstance(m["content"], str) else [
+            {"type": "text", "text": str(p["text"])} for p in m["content"]]} for m in value]
     if _missing(value) or _no_messages(value):
         return ""
     return str(value)
@@ -606,8 +631,8 @@ class PairEncoder:
         prompt_ids, (full_ids,) = self._render_chat(prompts, [responses])
         return self._lay_out_chat(prompt_ids, full_ids, responses, prompt_room)
 
-    def _render_chat(self, prompts: Sequence[Any], sides: Sequence[Sequence[Any]]
-                     ) -> tuple[list[list[int]], list[list[list[int]]]]:
+    def _render_chat(self, prompts: Sequence[Any], sides: Sequence[Sequence[Any]],
+                     side_names: Sequence[str] = ("response",)) -> tuple[list[list[int]], list[list[list[int]]]]:
         """The template's token ids of each row's prompt (its user turn and the generation prompt) and of each row's
         conversation on every side of ``sides`` (response lists, one per side).
 
@@ -615,7 +640,8 @@ class PairEncoder:
         call for the prompts and one for the conversations, in the order rows first give them (a template's error is
         the one the first failing row gave); rows alike share one list (read, never changed). Rendering every row's
         prompt and conversation per side and per pass (eight renderings a pair, one where responses to one prompt
-        share it) was nearly all the time of encoding."""
+        share it) was nearly all the time of encoding. A conversation the template refuses is one error naming its
+        column (``prompt``, or the side's name in ``side_names``) and its row (:func:`refuse_unrendered`)."""
         p_keys = list(map(_chat_key, prompts))
         p_first = dict(zip(p_keys, prompts))  # any row of a key serves: the key fixes what the template reads
         p_messages = {key: _chat_messages(p_first[key], "user") for key in dict.fromkeys(p_keys)}
@@ -623,13 +649,25 @@ class PairEncoder:
         # conversation) has no prompt tokens: the template of an empty conversation is an error in transformers
         asked = [key for key, messages in p_messages.items() if messages]
         p_found = dict.fromkeys(p_messages, [])
-        p_found.update(zip(asked, _template_ids_batch(self.tokenizer, [p_messages[key] for key in asked],
-                                                      add_generation_prompt=True)))
+        try:
+            p_found.update(zip(asked, _template_ids_batch(self.tokenizer, [p_messages[key] for key in asked],
+                                                          add_generation_prompt=True)))
+        except Exception as error:  # jinja's TemplateError of a template that refuses a prompt (a system turn)
+            row = dict(zip(reversed(p_keys), range(len(p_keys) - 1, -1, -1)))  # each key's first row
+            refuse_unrendered(self.tokenizer, [p_messages[key] for key in asked], [row[key] for key in asked], error)
+            raise
         c_keys = [list(zip(p_keys, map(_chat_key, responses))) for responses in sides]
         c_first = {key: response for keys, responses in zip(c_keys, sides) for key, response in zip(keys, responses)}
         distinct = list(dict.fromkeys(chain.from_iterable(c_keys)))
-        found = _template_ids_batch(self.tokenizer, [p_messages[p] + _chat_messages(c_first[(p, r)], "assistant")
-                                                     for p, r in distinct], add_generation_prompt=False)
+        conversations = [p_messages[p] + _chat_messages(c_first[(p, r)], "assistant") for p, r in distinct]
+        try:
+            found = _template_ids_batch(self.tokenizer, conversations, add_generation_prompt=False)
+        except Exception as error:  # one the template refuses with its response (a role order it does not take)
+            where = {key: (row, side) for side, keys in reversed(list(zip(side_names, c_keys)))
+                     for row, key in reversed(list(enumerate(keys)))}  # each conversation's first row and side
+            refuse_unrendered(self.tokenizer, conversations, [where[key][0] for key in distinct], error,
+                              [where[key][1] for key in distinct], add_generation_prompt=False)
+            raise
         c_found = dict(zip(distinct, found))
         return list(map(p_found.__getitem__, p_keys)), [list(map(c_found.__getitem__, keys)) for keys in c_keys]
 
@@ -741,7 +779,7 @@ class PairEncoder:
         return TokenizedResponses(ids, np.asarray(prompt_lengths, dtype=np.int64), None, cut_p, cut_r)
 
     def _encode_chat_rows(self, prompts: Sequence[Any], responses: Sequence[Any],
-                          prompt_room: np.ndarray | None) -> TokenizedResponses:
+                          prompt_room: np.ndarray | None, side_name: str = "response") -> TokenizedResponses:
         """:meth:`_encode_chat` rendering every row's prompt and conversation on each call: what it replaced,
         kept as its reference (tests/test_vectorised_paths.py); the layout is the same :meth:`_lay_out_chat`."""
         prompt_messages = [prompt if isinstance(prompt, list) else [{"role": "user", "content": str(prompt)}]
@@ -754,10 +792,20 @@ class PairEncoder:
         # conversation) has no prompt tokens: the template of an empty conversation is an error in transformers
         asked = [i for i, messages in enumerate(prompt_messages) if messages]
         prompt_ids: list[list[int]] = [[] for _ in prompt_messages]
-        for i, found in zip(asked, _template_ids_batch(self.tokenizer, [prompt_messages[i] for i in asked],
-                                                       add_generation_prompt=True)):
+        try:
+            rendered = _template_ids_batch(self.tokenizer, [prompt_messages[i] for i in asked],
+                                           add_generation_prompt=True)
+        except Exception as error:
+            refuse_unrendered(self.tokenizer, [prompt_messages[i] for i in asked], asked, error)
+            raise
+        for i, found in zip(asked, rendered):
             prompt_ids[i] = found
-        full_ids = _template_ids_batch(self.tokenizer, conversations, add_generation_prompt=False)
+        try:
+            full_ids = _template_ids_batch(self.tokenizer, conversations, add_generation_prompt=False)
+        except Exception as error:
+            refuse_unrendered(self.tokenizer, conversations, range(len(conversations)), error, side_name,
+                              add_generation_prompt=False)
+            raise
         return self._lay_out_chat(prompt_ids, full_ids, responses, prompt_room)
 
     def encode_pairs(self, frame: pd.DataFrame) -> TokenizedPairs:
@@ -805,7 +853,7 @@ class PairEncoder:
         conversations rendered once (:meth:`_render_chat`), whatever the passes."""
         sides = ("chosen", "rejected")
         responses = {side: list(frame[side]) for side in sides}
-        prompt_ids, full_ids = self._render_chat(prompts, [responses[side] for side in sides])
+        prompt_ids, full_ids = self._render_chat(prompts, [responses[side] for side in sides], sides)
         full = dict(zip(sides, full_ids))
 
         def encode(side: str, room: np.ndarray | None = None) -> TokenizedResponses:
@@ -819,7 +867,7 @@ class PairEncoder:
         def encode(side: str, room: np.ndarray | None = None) -> TokenizedResponses:
             if len(prompts) != len(frame[side]):
                 raise AccordError(f"{len(prompts)} prompts for {len(frame[side])} responses")
-            return self._encode_chat_rows(prompts, list(frame[side]), room)
+            return self._encode_chat_rows(prompts, list(frame[side]), room, side)
         return encode
 
     def _warn_same_after_cut(self, frame: pd.DataFrame, chosen: TokenizedResponses,
