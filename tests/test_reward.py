@@ -1022,12 +1022,34 @@ def test_a_response_the_chat_template_refuses_is_one_error_naming_its_column_and
         encoder.encode_pairs(frame)
 
 
+def test_text_parts_reach_a_chat_template_as_their_text(backbones):
+    """A text-only chat template prints a message's content as it is: given the list of parts it printed their
+    Python repr ("[{'type': 'text', ...}]"), and the reward model trained on that. The parts reach it as their text,
+    on the pairwise path and the step path alike."""
+    from transformers import AutoTokenizer
+
+    from accord.datasets.cleaned import render_prompts
+
+    tokenizer = AutoTokenizer.from_pretrained(backbones["llama"])
+    assert tokenizer.chat_template
+    parts = [{"role": "user", "content": [{"type": "text", "text": "what is"}, {"type": "text", "text": "the cat"}]}]
+    text = [{"role": "user", "content": "what is\nthe cat"}]
+    frame = pd.DataFrame({"prompt": [parts], "chosen": ["good"], "rejected": ["bad"]})
+    encoder = PairEncoder(tokenizer, 64, True, use_chat_template=True)
+    read = encoder.encode_pairs(load_pairs(frame))
+    expected = encoder.encode_pairs(load_pairs(frame.assign(prompt=[text])))
+    assert read.chosen.ids == expected.chosen.ids and read.rejected.ids == expected.rejected.ids
+    assert "'type'" not in tokenizer.decode(read.chosen.ids[0])
+    rendered = render_prompts([parts], tokenizer)
+    assert rendered == render_prompts([text], tokenizer) and "'type'" not in rendered[0]
+
+
 def test_pairs_whose_message_content_is_a_list_of_text_parts_read_as_their_text(backbones):
     """Chat messages whose content is a list of parts (the OpenAI / Hugging Face multimodal layout, ``[{"type":
     "text", "text": ...}]``) were refused in a preference dataset ("must be a text or a list of chat messages").
     Now their text parts are read, in order, one line each, as the same text given as one content (without a chat
-    template; with one the template gets the parts as they are); a part that is not text is one error naming the
-    column and the row (accord reads text only)."""
+    template or with one); a part that is not text is one error naming the column and the row (accord reads text
+    only)."""
     from transformers import AutoTokenizer
 
     from accord.datasets import ValidationError

@@ -253,11 +253,14 @@ def prompt_messages(value: Any) -> list | None:
     numpy array Parquet reads), or one such dict alone (a single turn); ``[]`` for an empty list (no prompt), ``None``
     for anything else (a text, a missing prompt)."""
     if isinstance(value, dict):
-        return [value]
+        value = [value]
     if isinstance(value, np.ndarray):
         value = list(value) if value.ndim == 1 else None
     if isinstance(value, list) and all(isinstance(m, dict) for m in value):
-        return [dict(m) for m in value]
+        # a content of text parts as its text, as the pairwise path reads it (a text-only chat template would print
+        # the list's repr)
+        return [{**m, "content": content_text(m["content"])} if isinstance(m.get("content"), (list, np.ndarray))
+                else dict(m) for m in value]
     return None
 
 

@@ -26,8 +26,8 @@ import numpy as np
 import pandas as pd
 import torch
 
-from accord.datasets.cleaned import (CLEANED_COLUMNS, check_cleaned, is_messages, messages_text, only_texts,
-                                     non_text_part, read_cleaned, refuse_unrendered, split_shared_messages)
+from accord.datasets.cleaned import (CLEANED_COLUMNS, check_cleaned, content_text, is_messages, messages_text,
+                                     non_text_part, only_texts, read_cleaned, refuse_unrendered, split_shared_messages)
 from accord.datasets.errors import AccordError, SettingError, SettingWarning, ValidationError
 from accord.datasets.io import COMPRESSION_SUFFIXES, infer_format
 from accord.datasets.io import collector_paused as _collector_paused
@@ -313,9 +313,9 @@ def _text_or_messages(value: Any) -> str | list[dict[str, Any]]:
     if isinstance(value, np.ndarray):
         value = list(value)
     if is_messages(value):
-        # a content of text parts stays parts (a chat template reads them as they are; messages_text joins them)
-        return [{"role": str(m["role"]), "content": m["content"] if isinstance(m["content"], str) else [
-            {"type": "text", "text": str(p["text"])} for p in m["content"]]} for m in value]
+        # a content of text parts is read as their text: a text-only chat template prints a content as it is (a list
+        # as its Python repr), and accord reads text only (a part that is not text is refused before this)
+        return [{"role": str(m["role"]), "content": content_text(m["content"])} for m in value]
     if _missing(value) or _no_messages(value):
         return ""
     return str(value)
