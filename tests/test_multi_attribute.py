@@ -256,6 +256,16 @@ class TestRaterModel:
                                         "label": label, "scale_min": 0, "scale_max": 4}))
         return pd.concat(frames, ignore_index=True), latent
 
+    @staticmethod
+    def _fit_on_one_thread(table: pd.DataFrame) -> MultiAttributeOrdinal:
+        # one thread: the figures below were measured so, and several threads sum in another order
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            return MultiAttributeOrdinal().fit(table)
+        finally:
+            torch.set_num_threads(threads)
+
     @pytest.mark.parametrize("n_attributes", [1, 2])
     def test_pure_noise_ratings_give_no_signal(self, n_attributes: int) -> None:
         # uniform ratings: the likelihood of the responses' variance is largest at 0, but a prior of A + 2
@@ -263,12 +273,7 @@ class TestRaterModel:
         # of noise got weight 0.4 and P(chosen) up to 0.98 in the cleaned pairs
         n_items = 300
         table, _ = self._ratings(n_items, n_attributes, 0.0, seed=n_attributes)
-        threads = torch.get_num_threads()
-        torch.set_num_threads(1)
-        try:
-            model = MultiAttributeOrdinal().fit(table)
-        finally:
-            torch.set_num_threads(threads)
+        model = self._fit_on_one_thread(table)
         assert model.converged_ and model.n_iter_ < 40
         # the ML estimate's own sd is about s sqrt(2 / I), with s ~ 0.2 the sampling variance of one response's
         # 8 ratings on the latent scale: 0.5 / sqrt(I) is 2.5 of those
@@ -296,12 +301,7 @@ class TestRaterModel:
         # the fix for pure noise must not push a real spread between responses to 0
         for latent_sd, seed in ((0.5, 5), (1.0, 6)):
             table, latent = self._ratings(300, 2, latent_sd, seed=seed)
-            threads = torch.get_num_threads()
-            torch.set_num_threads(1)
-            try:
-                model = MultiAttributeOrdinal().fit(table)
-            finally:
-                torch.set_num_threads(threads)
+            model = self._fit_on_one_thread(table)
             variance = np.diag(model.scores_.prior_cov)
             assert ((0.6 * latent_sd ** 2 < variance) & (variance < 1.5 * latent_sd ** 2)).all(), variance
             truth = pd.DataFrame(latent, index=[f"r{i}" for i in range(300)], columns=["a0", "a1"])

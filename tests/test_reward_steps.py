@@ -1125,6 +1125,21 @@ def test_a_table_load_steps_returned_is_read_again_with_its_own_weights(tmp_path
             load_steps(bad)
 
 
+def _texts_encoded(monkeypatch) -> list[str]:
+    """The list every text the pair encoder tokenizes is added to from now on."""
+    from accord.reward.data import PairEncoder
+
+    seen: list[str] = []
+    real = PairEncoder._plain_ids
+
+    def spy(self, texts):
+        seen.extend(texts)
+        return real(self, texts)
+
+    monkeypatch.setattr(PairEncoder, "_plain_ids", spy)
+    return seen
+
+
 CHAT = [{"role": "system", "content": "be brief"}, {"role": "user", "content": "the cat sat"}]
 
 
@@ -1138,16 +1153,7 @@ def test_a_chat_prompt_reaches_the_step_encoder_through_one_rendering_on_every_p
     tokenizer."""
     from transformers import AutoTokenizer
 
-    from accord.reward.data import PairEncoder
-
-    seen: list[str] = []
-    real = PairEncoder._plain_ids
-
-    def spy(self, texts):
-        seen.extend(texts)
-        return real(self, texts)
-
-    monkeypatch.setattr(PairEncoder, "_plain_ids", spy)
+    seen = _texts_encoded(monkeypatch)
     frame = pd.DataFrame({"prompt": [CHAT, CHAT[1], np.array(CHAT, dtype=object), "plain problem"],
                           "completions": [["the answer", "so it adds up"], ["wrong"], ["cat sat"], ["dog"]],
                           "labels": [[1, 1], [0], [1], [1]], "problem_id": ["q", "q", "r", "r"]})
@@ -1194,16 +1200,7 @@ def test_a_step_model_records_whether_chat_prompts_went_through_the_chat_templat
     (unset: when it has one), 'off' writes them as 'role: content' lines, and evaluating and scoring render them as
     training did: a model saved before this choice (no record, or false) reads 'role: content' lines, as it was
     trained on."""
-    from accord.reward.data import PairEncoder
-
-    seen: list[str] = []
-    real = PairEncoder._plain_ids
-
-    def spy(self, texts):
-        seen.extend(texts)
-        return real(self, texts)
-
-    monkeypatch.setattr(PairEncoder, "_plain_ids", spy)
+    seen = _texts_encoded(monkeypatch)
     data = tmp_path / "chat.jsonl"
     pd.DataFrame({"prompt": [CHAT, CHAT[1]], "completions": [["the answer", "so it adds up"], ["wrong"]],
                   "labels": [[1, 1], [0]]}).to_json(data, orient="records", lines=True)

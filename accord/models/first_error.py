@@ -498,13 +498,28 @@ class _Layout:
     def initial_q(self, encoded: EncodedSteps, keep: np.ndarray) -> torch.Tensor:
         """Starting posterior: each step wrong independently with its (smoothed) share of flags among the used
         labels."""
+        flags, total = self._flag_counts(encoded, keep)
+        return self._q_of_step_shares((flags + 0.5) / (total + 1.0))
+
+    def majority_q(self, encoded: EncodedSteps) -> torch.Tensor:
+        """Second starting posterior: the first error at the first step that a majority of all its labels flags
+        (labels after a rater's first flag included), each other step wrong with a small probability."""
+        flags, total = self._flag_counts(encoded, np.ones(len(encoded.flags), dtype=bool))
+        return self._q_of_step_shares(torch.where(2 * flags > total, 0.9, 0.01).to(torch.float64))
+
+    @staticmethod
+    def _flag_counts(encoded: EncodedSteps, keep: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+        """Each step's number of flags and of labels among the judgments ``keep`` marks."""
         cells = torch.as_tensor(encoded.step_cells[keep])
         n_step_cells = int(encoded.n_steps.sum())
         flags = torch.zeros(n_step_cells, dtype=torch.float64).index_add_(
             0, cells, torch.as_tensor(encoded.flags[keep], dtype=torch.float64))
         total = torch.zeros(n_step_cells, dtype=torch.float64).index_add_(
             0, cells, torch.ones(len(cells), dtype=torch.float64))
-        share = (flags + 0.5) / (total + 1.0)
+        return flags, total
+
+    def _q_of_step_shares(self, share: torch.Tensor) -> torch.Tensor:
+        """The posterior over each solution's first error when each step is wrong independently with ``share``."""
         log_flag = torch.zeros(self.n_cells, dtype=torch.float64)
         log_pass = torch.zeros(self.n_cells, dtype=torch.float64)
         log_flag[self.cell_of_step] = share.log()
@@ -512,23 +527,6 @@ class _Layout:
         scores = self._exclusive_cumsum(log_pass) + log_flag
         return torch.exp(scores - self.log_normalizer(scores)[self.cell_solution])
 
-
-    def majority_q(self, encoded: EncodedSteps) -> torch.Tensor:
-        """Second starting posterior: the first error at the first step that a majority of all its labels flags
-        (labels after a rater's first flag included), each other step wrong with a small probability."""
-        n_step_cells = int(encoded.n_steps.sum())
-        cells = torch.as_tensor(encoded.step_cells)
-        flags = torch.zeros(n_step_cells, dtype=torch.float64).index_add_(
-            0, cells, torch.as_tensor(encoded.flags, dtype=torch.float64))
-        total = torch.zeros(n_step_cells, dtype=torch.float64).index_add_(
-            0, cells, torch.ones(len(cells), dtype=torch.float64))
-        share = torch.where(2 * flags > total, 0.9, 0.01).to(torch.float64)
-        log_flag = torch.zeros(self.n_cells, dtype=torch.float64)
-        log_pass = torch.zeros(self.n_cells, dtype=torch.float64)
-        log_flag[self.cell_of_step] = share.log()
-        log_pass[self.cell_of_step] = (1.0 - share).log()
-        scores = self._exclusive_cumsum(log_pass) + log_flag
-        return torch.exp(scores - self.log_normalizer(scores)[self.cell_solution])
 
 def _false_flags_before_first_error(encoded: EncodedSteps) -> tuple[float, float, float]:
     """Read from the labels, no fit: the expected number of false flags a rater gives on a solution before its
