@@ -434,7 +434,7 @@ class RewardTrainer:
     def _finish_alone(self, interrupt: "_InterruptFlag") -> dict[str, float] | None:
         """One process: the final evaluation and save, where an interrupt stops at once (the evaluation is done again
         on resume), SIGTERM as Ctrl-C: SIGTERM's default ended the run while it evaluated or saved, with no
-        checkpoint of its last step. One asked since the last step's end was checked stops here too."""
+        checkpoint of its last step. One asked since the last step's end was checked stops the run at this point too."""
         try:
             interrupt.at_once(pending=True)
             eval_metrics = None
