@@ -654,11 +654,7 @@ def _pool_costs(text: str | None) -> dict[str, float]:
         name, value = name.strip(), value.strip()
         if not sep or not name:
             raise AccordError(f"--pool-costs: expected pool=cost pairs, e.g. human=1,ai=0.05; got {part.strip()!r}")
-        try:  # each cost as written for the check: a whole number as an int (-1, not -1.0), text as text
-            number = float(value)
-            cost: Any = int(number) if number.is_integer() and abs(number) < 2**53 else number
-        except ValueError:
-            cost = value
+        cost = _as_written(value)
         if name in costs:
             raise AccordError(f"--pool-costs: pool {name!r} is given two costs ({costs[name]!r} and {cost!r}); give "
                               "each pool once")
@@ -667,6 +663,16 @@ def _pool_costs(text: str | None) -> dict[str, float]:
         return check_pool_costs(costs)
     except AccordError as err:
         raise AccordError(f"--pool-costs: {err}") from err
+
+
+def _as_written(value: Any) -> Any:
+    """A cell or flag value as its writer meant it, for a library check to name: a whole number as an int (-1, not
+    -1.0), another number as a float, anything else as it is."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return value
+    return int(number) if number.is_integer() and abs(number) < 2**53 else number
 
 
 def _read_raters(path: Path, known: pd.Index, encoding: str | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -790,17 +796,10 @@ def cmd_suggest(args: argparse.Namespace) -> int:
     capacity = None
     if raters is not None and "capacity" in raters.columns:  # checked before the fit, as the flags are
         raw = raters.set_index("annotator")["capacity"]
-        # each cell as written for suggest's check (one check, the library's: this one had drifted from it): a whole
-        # number as an int (-1, not -1.0), another number as a float, text as text, a blank cell as missing (no cap)
-        blank = (raw.isna() | raw.astype(str).str.strip().eq("")).to_numpy()
-        number = pd.to_numeric(raw.where(~blank), errors="coerce").to_numpy(dtype=float)
-        cells = np.where(blank, None, raw.to_numpy(dtype=object))
-        is_number = ~np.isnan(number)
-        cells[is_number] = number[is_number].astype(object)
-        whole = np.abs(np.where(is_number, number, 0.5)) < 2**53  # inf is a number, not a whole one
-        whole[whole] = np.where(is_number, number, 0.5)[whole] % 1 == 0
-        cells[whole] = number[whole].astype(np.int64).astype(object)
-        capacity = pd.Series(cells, index=raw.index, dtype=object)
+        # each cell as written for suggest's check (one check, the library's: this one had drifted from it)
+        # a blank cell leaves that rater uncapped, as a missing capacity does in suggest()
+        blank = raw.isna() | raw.astype(str).str.strip().eq("")
+        capacity = raw.map(_as_written).astype(object).where(~blank, None)
         try:
             check_capacity(capacity)
         except AccordError as err:
