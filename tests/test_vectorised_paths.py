@@ -910,3 +910,12 @@ def test_chat_layout_of_all_rows_is_the_per_row_layout(chat_encoders, data, n, m
     assert repr((p_ids, full_ids)) == before  # the rendered lists are read, never changed
     _same_responses(fast, per_row)
 
+
+
+def test_a_numpy_text_with_a_trailing_nul_is_read_the_same_either_path():
+    # numpy's str() of np.str_("a\x00") is "a"; the column-wide path keeps the text as stored, so must the per-row one
+    frame = pd.DataFrame({"chosen": pd.Series(["x", 1], dtype=object),
+                          "rejected": pd.Series([np.str_("a\x00"), "b"], dtype=object)})
+    frame_of_texts = frame.assign(chosen=["x", "1"])
+    per_row, fast = _outcome(frame), _outcome(frame_of_texts)
+    assert per_row["rejected"].tolist() == fast["rejected"].tolist() == ["a\x00", "b"]

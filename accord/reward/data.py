@@ -318,7 +318,8 @@ def _text_or_messages(value: Any) -> str | list[dict[str, Any]]:
         return [{"role": str(m["role"]), "content": content_text(m["content"])} for m in value]
     if _missing(value) or _no_messages(value):
         return ""
-    return str(value)
+    # numpy's str() of its text scalar drops trailing NULs; the text as stored is what the column-wide path keeps
+    return str.__str__(value) if isinstance(value, str) else str(value)
 
 
 def _no_messages(value: Any) -> bool:
