@@ -432,7 +432,6 @@ def _refuse_seed(args: argparse.Namespace, method: str, why: str) -> None:
 
 
 def _summary(soft_labels: Any, judgments: pd.DataFrame) -> dict[str, Any]:
-    from accord import metrics
     from accord.datasets import gold_labels
     from accord.datasets.schema import checked_info, labels_as_classes
 
@@ -442,15 +441,31 @@ def _summary(soft_labels: Any, judgments: pd.DataFrame) -> dict[str, Any]:
     # graded gold under a model over sides (the ordinal model) as its side: the grades failed as 'gold label 2 is not
     # one of the classes', a traceback after the output was written
     gold = labels_as_classes(judgments, soft_labels.probs.columns, gold)
+    graded = (checked_info(judgments) or {}).get("form") == "graded"
+    return _gold_scores(soft_labels.probs, gold, graded)
+
+
+def _gold_scores(probs: pd.DataFrame, gold: pd.Series, graded: bool = False) -> dict[str, Any]:
+    """The scores of the soft labels ``probs`` against ``gold`` (per pair id), as the gold line prints them; one
+    function for the fit in one process and the fit across processes (whose reducer holds both, per pair)."""
+    from accord import metrics
+
     # a gold class no rater gave is none of the model's classes (gold never makes one): scored as never predicted
-    scores = metrics.score(metrics.with_gold_classes(soft_labels.probs, gold), gold)
+    scores = metrics.score(metrics.with_gold_classes(probs, gold), gold)
     # the accuracy leaves gold ties out (metrics.accuracy), the other scores read them: the line says how many
     scored = gold.dropna()
-    scores["ties"] = int((scored[scored.index.isin(soft_labels.probs.index)].astype(str) == "tie").sum())
+    scores["ties"] = int((scored[scored.index.isin(probs.index)].astype(str) == "tie").sum())
     # graded gold is scored two ways, and the line says which: exact grades (gold 0 one of them) or sides
-    scores["graded"] = ("sides" if set(soft_labels.probs.columns) <= {"A", "B", "tie"} else "grades") \
-        if (checked_info(judgments) or {}).get("form") == "graded" else None
+    scores["graded"] = ("sides" if set(probs.columns) <= {"A", "B", "tie"} else "grades") if graded else None
     return scores
+
+
+def _print_gold_scores(scores: dict) -> None:
+    """The gold line of ``accord aggregate`` (nothing where there was no gold)."""
+    if scores:
+        print(f"against gold ({counted(int(scores['n']), 'item')}" + _gold_scoring(scores)
+              + f"): accuracy {scores['accuracy']:.3f}  NLL {scores['nll']:.3f}  Brier {scores['brier']:.3f}  "
+              f"ECE {scores['ece']:.3f}")
 
 
 def _gold_scoring(scores: dict) -> str:
@@ -562,14 +577,7 @@ def cmd_aggregate(args: argparse.Namespace) -> int:
             write_table(annotator_table, Path(args.annotators))
     print(f"method: {args.method}  judgments: {len(judgments):,}  pairs: {len(soft):,}  fit: {elapsed:.2f}s")
     _say_duplicates_dropped(args, judgments, "judgments of one pair")
-    scores = _summary(soft, judgments)
-    if scores:
-        print(
-            f"against gold ({counted(int(scores['n']), 'item')}"
-            + _gold_scoring(scores)
-            + f"): accuracy {scores['accuracy']:.3f}  "
-            f"NLL {scores['nll']:.3f}  Brier {scores['brier']:.3f}  ECE {scores['ece']:.3f}"
-        )
+    _print_gold_scores(_summary(soft, judgments))
     if args.debias:
         _print_debias(estimator)
     print(f"wrote {output} ({written})")
@@ -1201,12 +1209,15 @@ def aggregate_across_processes(args: argparse.Namespace) -> int:
     elapsed = time.perf_counter() - started
     frame = estimator.soft_labels_.to_frame().reset_index()
     frame["_first_row"] = shard.item_first_row
-    parts = gather_to_first((frame, encoded.n_judgments, elapsed))
+    # each rank's gold, one value a pair: the reducer scores the soft labels it gathers against them
+    parts = gather_to_first((frame, encoded.n_judgments, elapsed, shard.gold))
     del frame
     if rank == 0:
         assert parts is not None
         frames = [part[0] for part in parts if len(part[0])] or [parts[0][0]]  # a rank may hold no pairs
         soft = pd.concat(frames).sort_values("_first_row", kind="stable")
+        scores = _gathered_gold_scores(soft, estimator.soft_labels_.probs.columns, [part[3] for part in parts],
+                                       encoded.form)
         with written_together():  # the soft labels and the annotator table: both or neither
             write_table(soft.drop(columns="_first_row").reset_index(drop=True), output)
             if args.annotators:
@@ -1219,9 +1230,7 @@ def aggregate_across_processes(args: argparse.Namespace) -> int:
         print(f"method: {args.method}  judgments: {judgments:,}  pairs: {len(soft):,}  ranks: {size}  "
               f"read: {read:.2f}s  fit: {fit:.2f}s")
         print("peak memory per rank (GB): " + "  ".join(f"{peak:.2f}" for peak in peaks))
-        if "gold" in read_columns:  # one process prints its scores against them: say why this fit prints none
-            print(f"note: column 'gold' of {args.input} is not scored by a fit across processes (fit without "
-                  "--distributed for the scores against gold, or score the written soft labels)")
+        _print_gold_scores(scores)
         print(f"wrote {output} (soft labels, {counted(len(soft), 'item')})")
         if args.annotators:
             print(f"wrote {args.annotators} (annotator table, {counted(len(estimator.annotators_), 'annotator')})")
@@ -1231,6 +1240,25 @@ def aggregate_across_processes(args: argparse.Namespace) -> int:
         dist.barrier()
         dist.destroy_process_group()
     return 0
+
+
+def _gathered_gold_scores(soft: pd.DataFrame, classes: pd.Index, golds: list[pd.Series | None],
+                          form: str) -> dict[str, Any]:
+    """The gold line's scores of a fit across processes: the soft labels the reducer gathered (``p_<class>``
+    columns) against every rank's gold (None: no gold column), scored as one process scores them."""
+    import pandas as pd
+
+    from accord.datasets.schema import _as_integers, _whole_float_gold
+
+    golds = [gold for gold in golds if gold is not None and len(gold)]
+    if not golds:
+        return {}
+    gold = pd.concat(golds)
+    if form == "categorical" and _whole_float_gold(pd.Series(list(classes)), gold):
+        gold = _as_integers(gold)  # a gap in a gold column of whole numbers made it float, as validate reads it
+    probs = soft.set_index("pair_id")[[f"p_{c}" for c in classes]]
+    probs.columns = classes
+    return _gold_scores(probs, gold)
 
 
 DEBIAS_METHOD = "debiased-bradley-terry"
@@ -1694,7 +1722,7 @@ def build_parser() -> argparse.ArgumentParser:
                           "each streaming its own pairs of a Parquet --input (1: streamed in this process; "
                           "torchrun -m accord aggregate ... runs the same across machines); --output gets the soft "
                           "labels, never a cleaned dataset (judgments with response texts: name a .csv or .tsv "
-                          "output); a gold column is not scored")
+                          "output); a gold column is scored as in one process, --gold FILE is not read")
     agg.add_argument("--quiet", action="store_true", help="no progress bars")
     agg.set_defaults(func=cmd_aggregate)
 

@@ -279,22 +279,65 @@ def test_a_cleaned_output_of_judgments_with_texts_is_refused_not_soft_labels(tmp
     assert len(pd.read_csv(tmp_path / "o.csv")) == 20
 
 
-def test_a_gold_column_the_fit_across_processes_does_not_score_is_said(tmp_path, capsys):
-    """One process prints its scores against the table's gold column; the fit across processes printed nothing of
-    it, as if the table had none. It says, in one line, that the column was not scored."""
+def _with_gold(table: pd.DataFrame, categorical: bool = False) -> pd.DataFrame:
+    """``table`` with a gold column: each pair's first label, given on its last row only for every third pair (the
+    first gold of a pair in the file is its gold), none for every fourth; integer labels (``categorical``) beside a
+    float gold column with gaps, as pandas writes a column of whole numbers with a missing cell."""
+    if categorical:
+        table = table.assign(label=table["label"].map({"A": 0, "B": 1, "tie": 2}))
+    number = table["pair_id"].str[1:].astype(int)
+    gold = table.groupby("pair_id")["label"].transform("first").astype(float if categorical else object)
+    late = (number % 3 == 0) & table.duplicated("pair_id", keep="last")
+    return table.assign(gold=gold.where(~late & (number % 4 != 0), None if not categorical else np.nan))
+
+
+def _gold_line(out: str) -> str:
+    lines = [line for line in out.splitlines() if line.startswith("against gold")]
+    assert len(lines) == 1, out
+    return lines[0]
+
+
+@pytest.mark.parametrize("method, categorical", [("dawid-skene", False), ("hierarchical-dawid-skene", True)])
+def test_a_fit_across_processes_scores_the_gold_column_as_one_process(tmp_path, capsys, method, categorical):
+    """One process prints its scores against the table's gold column (accuracy, NLL, Brier, ECE); the fit across
+    processes printed only a note that it was not scored. Two processes now print the same line: process 0 scores
+    the soft labels it gathers against each pair's gold label, gathered beside them."""
     from accord.cli import main
 
-    table = correlated_table(n_items=20)
-    path = write_parquet(table.assign(gold=table.groupby("pair_id")["label"].transform("first")),
-                         tmp_path / "j.parquet")
-    common = ["aggregate", "--input", str(path), "--method", "dawid-skene", "--quiet"]
-    assert main([*common, "--output", str(tmp_path / "a.csv")]) == 0
-    assert "against gold" in capsys.readouterr().out
-    assert main([*common, "--output", str(tmp_path / "b.csv"), "--distributed", "1"]) == 0
-    out = capsys.readouterr().out
-    assert "column 'gold'" in out and "not scored" in out and "--distributed" in out, out
-    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "a.csv"), pd.read_csv(tmp_path / "b.csv"),
-                                  check_exact=False, atol=1e-9, rtol=0)
+    table = _with_gold(correlated_table(n_items=120, n_workers=12, per_item=4), categorical)
+    assert (table["gold"].astype(str) == "tie").any() or categorical  # the line's count of gold ties is read
+    path = write_parquet(table, tmp_path / "j.parquet", row_group_size=70)
+    common = ["--input", str(path), "--method", method, "--inference", "vb", "--quiet"]
+    common += ["--form", "categorical"] if categorical else []
+    assert main(["aggregate", *common, "--output", str(tmp_path / "a.csv")]) == 0
+    single = _gold_line(capsys.readouterr().out)
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "ACCORD_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
+    done = _run_or_stop([*ACCORD_LAUNCHING, *common, "--output", str(tmp_path / "b.csv")], env, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "ranks: 2" in done.stdout and "not scored" not in done.stdout
+    assert _gold_line(done.stdout) == single  # the soft labels agree within 1e-6; the line prints 3 decimals
+    n_gold = table.loc[table["gold"].notna(), "pair_id"].nunique()
+    assert f"against gold ({n_gold} items" in single
+    # one streaming process scores it too
+    assert main(["aggregate", *common, "--output", str(tmp_path / "c.csv"), "--distributed", "1"]) == 0
+    assert _gold_line(capsys.readouterr().out) == single
+
+
+@pytest.mark.parametrize("gold, at", [("C", 5), ("b", 17), (" A", 33)])
+def test_a_bad_gold_cell_gets_the_single_process_message(tmp_path, gold, at):
+    """A gold cell that is no preference label is refused by the streamed reader as validate refuses it, naming the
+    file's row (it was read without a word, the column never looked at)."""
+    from accord.datasets import validate
+
+    table = _with_gold(correlated_table(n_items=10, n_workers=8, per_item=4))
+    table.loc[at, "gold"] = gold
+    path = write_parquet(table, tmp_path / "j.parquet", row_group_size=7)
+    with pytest.raises(ValidationError) as single:
+        validate(table)
+    with pytest.raises(ValidationError) as streamed:
+        read_judgment_shard(path, batch_rows=5)
+    assert str(streamed.value) == f"file {path}, " + str(single.value)
+    assert f"column 'gold', row {at}: " in str(streamed.value)
 
 
 def test_one_streaming_process_gives_the_pandas_fit(tmp_path):

@@ -58,6 +58,9 @@ class JudgmentShard:
     source: str
     columns: dict[str, str] = field(default_factory=dict)
     files: list[tuple[int, str]] = field(default_factory=list)
+    #: the gold label of each local pair that has one (its first in the file, as ``gold_labels`` takes it), indexed
+    #: by pair id; None where the input has no gold column
+    gold: pd.Series | None = None
 
 
 def shard_of(ids: np.ndarray, world_size: int) -> np.ndarray:
@@ -265,14 +268,17 @@ def read_judgment_shard(path: str | os.PathLike, rank: int = 0, world_size: int 
     names, crowdkit = _column_names(dataset.schema.names, columns, source)
     if path.is_dir():
         _check_files(dataset, names)
+    # the pairs' gold labels, scored against as one process scores them: one value a pair is kept, not a column
+    gold_name = next((c for c, accord in renamed.items() if accord == "gold"), None)
     preference = form == "preference" or (form is None and not crowdkit)  # the labels' form, as checked below
-    kept: dict[str, list] = {"pair_id": [], "annotator": [], "label": [], "row": []}
+    kept: dict[str, list] = {"pair_id": [], "annotator": [], "label": [], "row": [], "gold": []}
     offset = 0
     # (row of the whole input where it starts, name) of each file read: an error in a folder's file names that file
     # and its own row (it named the folder and the row counted over all of its files)
     files: list[tuple[int, str]] = []
     folder = path.is_dir()
-    scanner = dataset.scanner(columns=[names[c] for c in REQUIRED_COLUMNS], batch_size=batch_rows)
+    scanner = dataset.scanner(columns=[names[c] for c in REQUIRED_COLUMNS] + ([gold_name] if gold_name else []),
+                              batch_size=batch_rows)
     for tagged in _batches(scanner, source, dataset if folder else None, names):
         batch = tagged.record_batch
         n = batch.num_rows
@@ -287,12 +293,17 @@ def read_judgment_shard(path: str | os.PathLike, rank: int = 0, world_size: int 
         columns_now = {c: _decoded(batch.column(names[c])) for c in REQUIRED_COLUMNS}
         for column in REQUIRED_COLUMNS:
             _check_cells(columns_now[column], column, names[column], name, start, preference)
+        if gold_name:
+            gold_now = _decoded(batch.column(gold_name))
+            _check_gold_cells(gold_now, columns_now["label"], gold_name, name, start, preference)
         mine = shard_of(trimmed(columns_now["pair_id"]).to_numpy(zero_copy_only=False), world_size) == rank
         if mine.any():
             where = pa.array(mine)
             for column in REQUIRED_COLUMNS:
                 kept[column].append(pc.filter(columns_now[column], where))
             kept["row"].append(offset + np.flatnonzero(mine))
+            if gold_name:
+                kept["gold"].append(pc.filter(gold_now, where))
         offset += n
     if offset == 0:
         raise ValidationError("the judgments table is empty", source=source)
@@ -313,6 +324,7 @@ def read_judgment_shard(path: str | os.PathLike, rank: int = 0, world_size: int 
     items, item_ids, item_first = encode("pair_id")
     workers, annotator_ids, annotator_first = encode("annotator")
     labels, label_values, _ = encode("label")
+    gold = _first_gold(kept["gold"], items, item_ids) if gold_name else None
     kept.clear()
     label_list = label_values.tolist()
     if preference:
@@ -337,7 +349,42 @@ def read_judgment_shard(path: str | os.PathLike, rank: int = 0, world_size: int 
     return JudgmentShard(items=items, workers=workers, labels=labels, rows=rows, item_ids=item_ids,
                          annotator_ids=annotator_ids, label_values=label_list, item_first_row=item_first,
                          annotator_first_row=annotator_first, n_rows=offset, source=source, columns=names,
-                         files=files)
+                         files=files, gold=gold)
+
+
+def _check_gold_cells(gold: Any, labels: Any, name: str, source: str, offset: int, preference: bool) -> None:
+    """:func:`accord.datasets.schema.validate`'s rules for a gold cell (it may be empty; present, a label of the
+    labels' form and kind), on one batch, its row named in its file."""
+    from accord.datasets.schema import _check_gold_kind, _check_labels
+
+    values = gold.to_pandas()
+    try:
+        _check_labels(values, "gold", "preference" if preference else "categorical", None, None, source,
+                      allow_missing=True)
+        if not preference:
+            _check_gold_kind(labels.to_pandas(), values, source)
+    except ValidationError as err:
+        row = None if err.row is None else offset + int(err.row)
+        raise ValidationError(err.problem, source=source, column=name, row=row, value=err.value) from err
+
+
+def _first_gold(chunks: list, items: np.ndarray, item_ids: pd.Index) -> pd.Series:
+    """The first gold label in the file of each pair that has one (``chunks``: the gold cells of the kept rows, in
+    the order of ``items``), indexed by pair id."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if not chunks:
+        return pd.Series(dtype=object, name="gold", index=pd.Index([], name="pair_id"))
+    values = pa.chunked_array(chunks).combine_chunks()
+    present = np.asarray(values.is_valid())
+    if pa.types.is_floating(values.type):  # NaN is an empty cell, as pandas reads it
+        present &= ~np.isnan(values.to_numpy(zero_copy_only=False))
+    at = np.flatnonzero(present)
+    pairs, first = np.unique(items[at], return_index=True)  # the kept rows are in file order
+    gold = pc.take(values, pa.array(at[first])).to_pandas()
+    gold.index = pd.Index(item_ids[pairs], name="pair_id")
+    return gold.rename("gold")
 
 
 def _batches(scanner: Any, source: str, folder: Any = None, names: dict[str, str] | None = None) -> Iterator[Any]:
