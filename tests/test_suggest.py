@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import re
 import warnings
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -371,6 +372,7 @@ def test_a_batch_of_a_few_allowed_pairs_of_many_takes_little_memory(tmp_path) ->
     script = tmp_path / "peak.py"
     script.write_text("""
 import warnings
+from typing import Any
 import numpy as np, pandas as pd
 from accord.aggregate.suggest import suggest
 from accord.datasets import validate
@@ -1529,3 +1531,148 @@ def test_the_replay_benchmark_offers_suggest_only_fitted_raters(fitted: tuple[Da
     assert pool.revealed.sum() == revealed.sum() + 10
     with pytest.warns(UserWarning, match="allowed: .* a rater the model was not fitted on"):
         suggest(model, 10, allowed=table.loc[~revealed, ["pair_id", "annotator"]], certainty=1.0)
+
+
+def _within_capacity_reference(row: np.ndarray, slot: np.ndarray, rater: np.ndarray, room: np.ndarray) -> np.ndarray:
+    """The capacity cut as it was written with pandas' groupby (every entry's rank among its rater's, the first slot
+    each pair lost)."""
+    is_rater = rater >= 0
+    code = np.where(is_rater, rater, 0)
+    order = pd.Series(code).groupby(code).cumcount().to_numpy()
+    keep = ~is_rater | (order < room[code])
+    first_lost = pd.Series(np.where(keep, np.iinfo(np.int64).max, slot)).groupby(row).transform("min").to_numpy()
+    return keep & (slot < first_lost)
+
+
+def _within_budget_reference(row: np.ndarray, slot: np.ndarray, cost: np.ndarray, left: float) -> np.ndarray:
+    """The budget cut as it was written: pandas' groupby for the slots lost, each pass's sums over every entry."""
+    taken = np.zeros(len(row), dtype=bool)
+    live = np.ones(len(row), dtype=bool)
+    while True:
+        live &= cost <= left + 1e-9
+        if not live.all():
+            lost = pd.Series(np.where(live, np.iinfo(np.int64).max, slot)).groupby(row).transform("min").to_numpy()
+            live &= slot < lost
+        waiting = np.flatnonzero(live & ~taken)
+        if len(waiting) == 0:
+            return taken
+        take = waiting[np.cumsum(cost[waiting]) <= left + 1e-9]
+        taken[take] = True
+        left -= float(cost[take].sum())
+
+
+@st.composite
+def _entries(draw: Any) -> tuple[np.ndarray, np.ndarray]:
+    """(pair, slot) entries best first as select_batch gives them: a pair's slots in their order, pairs interleaved."""
+    sizes = draw(st.lists(st.integers(0, 4), min_size=1, max_size=12))
+    owners = [p for p, size in enumerate(sizes) for _ in range(size)]
+    owners = draw(st.permutations(owners))
+    seen: dict[int, int] = {}
+    slots = []
+    for p in owners:
+        slots.append(seen.get(p, 0))
+        seen[p] = slots[-1] + 1
+    return np.asarray(owners, dtype=np.int64), np.asarray(slots, dtype=np.int64)
+
+
+@settings(max_examples=150, deadline=None)
+@given(entries=_entries(), data=st.data())
+def test_the_capacity_and_budget_cuts_are_those_of_the_groupby_they_replaced(entries, data) -> None:
+    # the cuts of a 1M-pair batch held every entry ten times over in pandas' groupby (and the budget's sums over
+    # every entry each pass): numpy's minimum per pair, and the sums of the run that can fit, cut the same entries
+    from accord.aggregate.suggest import _within_budget, _within_capacity
+
+    row, slot = entries
+    n = len(row)
+    costs = data.draw(st.lists(st.sampled_from([0.05, 0.3, 1.0, 1.0, 2.5]), min_size=n, max_size=n))
+    cost = np.asarray(costs, dtype=np.float64)
+    left = data.draw(st.sampled_from([0.0, 0.04, 0.3, 1.0, 1.5, 2.0, 3.3, 7.0, 100.0, np.inf]))
+    np.testing.assert_array_equal(_within_budget(row, slot, cost, left),
+                                  _within_budget_reference(row, slot, cost, left))
+    n_raters = data.draw(st.integers(1, 4))
+    rater = np.asarray(data.draw(st.lists(st.integers(-1, n_raters - 1), min_size=n, max_size=n)), dtype=np.int64)
+    room = np.asarray(data.draw(st.lists(st.sampled_from([0.0, 1.0, 2.0, np.inf]), min_size=n_raters,
+                                         max_size=n_raters)))
+    np.testing.assert_array_equal(_within_capacity(row, slot, rater, room),
+                                  _within_capacity_reference(row, slot, rater, room))
+
+
+@settings(max_examples=12, deadline=None)
+@given(seed=st.integers(0, 10_000), n_items=st.integers(10, 60), per_item=st.integers(1, 4),
+       budget=st.sampled_from([1, 4, 15, 60, 400]), max_per_pair=st.integers(1, 4),
+       how=st.sampled_from(["pools", "costs", "raters", "capacity", "allowed"]), block=st.sampled_from([1, 40, 300]))
+def test_a_batch_planned_block_by_block_is_the_batch_of_one_block(seed: int, n_items: int, per_item: int,
+                                                                  budget: int, max_per_pair: int, how: str,
+                                                                  block: int) -> None:
+    # the planner's blocks of pairs (and the in-place arithmetic within one) bound its memory: a batch is the same,
+    # bit for bit, whether the pairs are planned a few at a time or all in one block
+    import accord.aggregate.suggest as module
+
+    table, _, _ = crowd(n_items=n_items, n_workers=6, per_item=per_item, seed=seed)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = DawidSkene(num_samples=10, max_steps=20).fit(table)
+    pools = pd.Series({f"w{k}": "ab"[k % 2] for k in range(6)})
+    kwargs: dict[str, Any] = {"pools": pools, "max_per_pair": max_per_pair, "certainty": 0.999}
+    if how == "costs":
+        kwargs["pool_costs"] = {"a": 1.0, "b": 0.3}
+    elif how in ("raters", "capacity"):
+        kwargs["raters"] = [f"w{k}" for k in range(6)]
+        kwargs["capacity"] = 2 if how == "capacity" else None
+    elif how == "allowed":
+        ids = model.soft_labels_.probs.index
+        kwargs["allowed"] = pd.DataFrame({"pair_id": np.repeat(ids, 2)[: 2 * n_items],
+                                          "annotator": [f"w{k % 6}" for k in range(2 * len(ids))]})
+    budget_before = module._BLOCK_BUDGET
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # allowed rows naming a rater the model never saw
+            module._BLOCK_BUDGET = block
+            blocks = suggest(model, budget, **kwargs)
+            module._BLOCK_BUDGET = 2**40
+            whole = suggest(model, budget, **kwargs)
+    finally:
+        module._BLOCK_BUDGET = budget_before
+    pd.testing.assert_frame_equal(blocks, whole, check_exact=True)
+    assert blocks.attrs == whole.attrs
+
+
+def test_a_batch_by_pools_of_many_pairs_holds_one_planning_block_at_a_time(tmp_path) -> None:
+    # 200,000 pairs sent to three pools: suggest's peak was 290 MB over what the fit held (the planner's block held
+    # its largest array twice and its entropies' temporaries three times, every pair's entries were copied for the
+    # first round and grouped by pandas for the capacity and budget cuts); about 190 MB now
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    if not Path("/proc/self/clear_refs").exists():
+        pytest.skip("the peak memory is read from Linux's /proc")
+    script = tmp_path / "peak.py"
+    script.write_text("""
+import warnings
+import numpy as np, pandas as pd
+from accord.aggregate.suggest import suggest
+from accord.datasets import validate
+from accord.models.dawid_skene import DawidSkene
+warnings.simplefilter("ignore")
+rng = np.random.default_rng(0)
+n, w = 200_000, 30
+first = rng.integers(0, w, n)
+second = (first + rng.integers(1, w, n)) % w
+truth = rng.integers(0, 2, n)
+items, workers = np.repeat(np.arange(n), 2), np.stack([first, second], 1).reshape(-1)
+right = rng.random(2 * n) < rng.uniform(0.55, 0.9, w)[workers]
+table = validate(pd.DataFrame({"pair_id": items.astype(str), "annotator": np.char.add("w", workers.astype(str)),
+                               "label": np.where(right, truth[items], 1 - truth[items])}), form="categorical")
+model = DawidSkene(num_samples=20, max_steps=10).fit(table)
+pools = pd.Series({f"w{k}": "abc"[k % 3] for k in range(w)})
+status = lambda key: next(int(line.split()[1]) for line in open("/proc/self/status") if line.startswith(key)) / 1024
+before = status("VmRSS")
+open("/proc/self/clear_refs", "w").write("5")  # the peak (VmHWM) from here on
+batch = suggest(model, 500, pools=pools)
+print(len(batch), status("VmHWM") - before)
+""")
+    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, check=True,
+                         env={**__import__("os").environ, "OMP_NUM_THREADS": "1"})
+    rows, extra = out.stdout.split()
+    assert int(rows) == 500 and float(extra) < 250, out.stdout

@@ -126,7 +126,8 @@ class ComparisonPosterior:
 
 
 def _entropy(p: torch.Tensor) -> torch.Tensor:
-    return -(p * p.clamp_min(_TINY).log()).sum(-1)
+    # in place on the one temporary: the same numbers, a third of the memory (the planner's outcomes of a block)
+    return -(p.clamp_min(_TINY).log_().mul_(p).sum(-1))
 
 
 def plan_sequences(posterior: Any, pairs: torch.Tensor, options: torch.Tensor, reusable: torch.Tensor,
@@ -205,7 +206,10 @@ def _plan_rows(posterior: Any, pairs: torch.Tensor, options: torch.Tensor, reusa
         room = max_per_pair - (fixed[lo:hi] >= 0).sum(1)
         for slot in range(int(room.max())):  # slots no pair of the block has room for would only grow the joint
             grown = (joint[:, None, :, :, None] * cond[:, :, :, None, :]).reshape(n, o, m, -1)
-            outcome = (w[:, None, :, None] * grown).sum(2)  # [n, O, S * L]
+            # weighted in place (the block's largest array, held once, not twice); the chosen option's joint is
+            # made again from its factors below
+            outcome = grown.mul_(w[:, None, :, None]).sum(2)  # [n, O, S * L]
+            del grown
             new_info = _entropy(outcome) - (noise[:, None] + cond_entropy)
             value = (new_info - info[:, None]) / cost[lo:hi]
             value = torch.where(available, value, torch.full_like(value, -np.inf))
@@ -213,7 +217,7 @@ def _plan_rows(posterior: Any, pairs: torch.Tensor, options: torch.Tensor, reusa
             ok = torch.isfinite(value[rows, best]) & (value[rows, best] > 0) & (slot < room)
             chosen[lo:hi, slot] = torch.where(ok, options[lo:hi][rows, best], -1)
             gains[lo:hi, slot] = torch.where(ok, new_info[rows, best] - info, 0.0)
-            joint = extend(joint, grown[rows, best], ok)
+            joint = extend(joint, (joint[:, :, :, None] * cond[rows, best][:, :, None, :]).reshape(n, m, -1), ok)
             info = torch.where(ok, new_info[rows, best], info)
             noise = torch.where(ok, noise + cond_entropy[rows, best], noise)
             used = torch.zeros_like(left)
@@ -261,9 +265,15 @@ def select_batch(gains: torch.Tensor, chosen: torch.Tensor, slot_cost: torch.Ten
         return pair, slot
     rank = np.arange(len(value)) if pair_rank is None else np.asarray(pair_rank)
     chosen_value = value[pair, slot]
-    level = np.round(chosen_value / chosen_value.max() / _TIE)  # equal gains whose last bits differ: one level
-    order = np.lexsort((slot, rank[pair], -level))
+    del value
+    # equal gains whose last bits differ: one level (in place: these are every open pair's entries)
+    level = np.divide(chosen_value, chosen_value.max(), out=chosen_value)
+    level = np.negative(np.round(np.divide(level, _TIE, out=level), out=level), out=level)
+    order = np.lexsort((slot, rank[pair], level))
+    del level
     pair, slot = pair[order], slot[order]
+    if budget == np.inf:  # every entry (suggest cuts by capacity and budget after): no copies of them
+        return pair, slot
     spent = np.cumsum(slot_cost.numpy()[pair, slot])
     take = spent <= budget + 1e-9
     return pair[take], slot[take]
@@ -386,8 +396,9 @@ class PoolsLeft:
         judged_count = torch.zeros(n * p, dtype=torch.float64).index_add_(0, key, self.counts[worker]).reshape(n, p)
         left = self.total_count - judged_count
         whole = self.total / self.total_count.clamp_min(_TINY)[:, None, None]
-        rest = ((self.total - judged) / left.clamp_min(_TINY)[:, :, None, None]).clamp_min(0.0)  # not -1e-17
-        return torch.where((left > 0.5)[:, :, None, None], rest, whole.expand_as(rest))
+        # in the one [n, P, K, L] buffer (a block of 1M pairs': two more of them): the same numbers
+        rest = torch.sub(self.total, judged, out=judged).div_(left.clamp_min(_TINY)[:, :, None, None]).clamp_min_(0.0)
+        return torch.where((left > 0.5)[:, :, None, None], rest, whole.expand_as(rest))  # clamped: not -1e-17
 
 
 def _comparison_setup(model: Any, candidates: pd.DataFrame | None, rater_pool: np.ndarray,
@@ -611,10 +622,13 @@ def suggest(model: Any, budget: float, *, pool_costs: Mapping[str, float] | None
         np.arange(len(open_pairs))
     for _ in range(len(workers) + 1):
         full = np.flatnonzero(room <= 0) + n_pools
-        live = torch.where(torch.as_tensor(np.isin(options.numpy(), full)), -1, options)
-        sub = torch.as_tensor(active, dtype=torch.long)
-        chosen, gains = plan_sequences(setup.posterior, pairs[sub], live[sub], reusable[sub], cost[sub], n_pools,
-                                       max_per_pair, fixed[sub])
+        live = torch.where(torch.as_tensor(np.isin(options.numpy(), full)), -1, options) if len(full) else options
+        if len(active) == len(open_pairs):  # every open pair (the first round, as a rule): no copy of [N, O] arrays
+            chosen, gains = plan_sequences(setup.posterior, pairs, live, reusable, cost, n_pools, max_per_pair, fixed)
+        else:
+            sub = torch.as_tensor(active, dtype=torch.long)
+            chosen, gains = plan_sequences(setup.posterior, pairs[sub], live[sub], reusable[sub], cost[sub], n_pools,
+                                           max_per_pair, fixed[sub])
         slot_cost = torch.as_tensor(option_cost[chosen.clamp_min(0).numpy()], dtype=torch.float64)
         if not picked:  # open pairs a judgment would tell something of: none leaves an empty batch with budget left
             worth = (gains > 0) & (chosen >= 0) if gains.numel() else torch.zeros(0, dtype=torch.bool)
@@ -628,22 +642,25 @@ def suggest(model: Any, budget: float, *, pool_costs: Mapping[str, float] | None
         selected, slot = select_batch(gains, chosen, slot_cost, np.inf, pair_rank[active])
         if len(selected) == 0:
             break
-        pick = chosen[selected, slot].numpy()
+        pick = chosen.numpy()[selected, slot]  # numpy's gather: torch's copied both index arrays first
         keep = _within_capacity(selected, slot, pick - n_pools, room)
-        placed = keep.copy()
-        placed[keep] = _within_budget(selected[keep], slot[keep], option_cost[pick[keep]], left)
+        if keep.all():  # no capacity cut (as a rule): the entries as they are, not three copies of them
+            placed = _within_budget(selected, slot, option_cost[pick], left)
+        else:
+            placed = keep.copy()
+            placed[keep] = _within_budget(selected[keep], slot[keep], option_cost[pick[keep]], left)
         row, slot, pick = active[selected[placed]], slot[placed], pick[placed]
         if len(row) == 0:
             break
-        done = (fixed >= 0).sum(1).numpy()
-        picked.append((row, pick, done[row] + slot, gains[selected[placed], slot].numpy()))
+        done = (fixed[torch.as_tensor(row)] >= 0).sum(1).numpy()  # judgments each placed pair held already
+        picked.append((row, pick, done + slot, gains[selected[placed], slot].numpy()))
+        if keep.all():  # nothing was cut by a capacity: no later round (nor its [N, J] plan of what is placed)
+            break
         left -= float(option_cost[pick].sum())
         np.subtract.at(room, np.clip(pick - n_pools, 0, None)[pick >= n_pools], 1)
         added = torch.full((len(open_pairs), max_per_pair), -1, dtype=torch.long)
         added[torch.as_tensor(row), torch.as_tensor(slot)] = torch.as_tensor(pick)
         fixed = _compact(torch.cat([fixed, added], dim=1))
-        if keep.all():
-            break
         active = np.unique(active[selected[~placed]])
     row, pick, slot, gain = (np.concatenate(parts) if picked else np.zeros(0, dtype=np.int64)
                              for parts in zip(*picked)) if picked else (np.zeros(0, dtype=np.int64),) * 4
@@ -805,10 +822,19 @@ def _within_capacity(row: np.ndarray, slot: np.ndarray, rater: np.ndarray, room:
     slot goes too (a pair's k-th judgment only with its first k - 1)."""
     is_rater = rater >= 0
     code = np.where(is_rater, rater, 0)
+    if not np.isfinite(room[code[is_rater]]).any():  # no capacity to cut by (pools, uncapped raters): all fit
+        return np.ones(len(row), dtype=bool)
     order = pd.Series(code).groupby(code).cumcount().to_numpy()  # rank of the entry among its rater's (best first)
     keep = ~is_rater | (order < room[code])
-    first_lost = pd.Series(np.where(keep, np.iinfo(np.int64).max, slot)).groupby(row).transform("min").to_numpy()
-    return keep & (slot < first_lost)
+    return keep & (slot < _first_lost(row, slot, ~keep))
+
+
+def _first_lost(row: np.ndarray, slot: np.ndarray, lost: np.ndarray) -> np.ndarray:
+    """Per entry, the first ``lost`` slot of its pair ``row`` (int64's largest where none is): a pandas groupby of
+    the entries (every open pair's, at 1M pairs) held ten times their memory."""
+    first = np.full(int(row.max()) + 1 if len(row) else 0, np.iinfo(np.int64).max, dtype=np.int64)
+    np.minimum.at(first, row[lost], slot[lost])
+    return first[row]
 
 
 def _within_budget(row: np.ndarray, slot: np.ndarray, cost: np.ndarray, left: float) -> np.ndarray:
@@ -819,15 +845,22 @@ def _within_budget(row: np.ndarray, slot: np.ndarray, cost: np.ndarray, left: fl
     no longer can (the budget only shrinks), so the passes are at most as many as the distinct costs."""
     taken = np.zeros(len(row), dtype=bool)
     live = np.ones(len(row), dtype=bool)
+    cheapest = float(cost.min()) if len(cost) else 0.0
     while True:
         live &= cost <= left + 1e-9
         if not live.all():
-            lost = pd.Series(np.where(live, np.iinfo(np.int64).max, slot)).groupby(row).transform("min").to_numpy()
-            live &= slot < lost
+            live &= slot < _first_lost(row, slot, ~live)
         waiting = np.flatnonzero(live & ~taken)
         if len(waiting) == 0:
             return taken
-        take = waiting[np.cumsum(cost[waiting]) <= left + 1e-9]  # the first one fits: every pass takes one
+        # the run that fits is at most left / cheapest long: its sums over the waiting entries of a 1M-pair batch
+        # (every entry worth something) held two more copies of them; where the head all fits, the whole as before
+        most = len(waiting) if cheapest <= 0 else int(min(len(waiting), np.floor((left + 1e-9) / cheapest) + 2))
+        head = waiting[:most]
+        spent = np.cumsum(cost[head])
+        if len(head) < len(waiting) and spent[-1] <= left + 1e-9:
+            head, spent = waiting, np.cumsum(cost[waiting])
+        take = head[spent <= left + 1e-9]  # the first one fits: every pass takes one
         taken[take] = True
         left -= float(cost[take].sum())
 
