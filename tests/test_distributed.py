@@ -925,3 +925,22 @@ def test_a_nan_or_infinite_cell_is_named_as_read_judgments_names_it(tmp_path, ca
     # read_judgments names a renamed column by its new name ('pair_id' for 'task'): the row and problem are compared
     assert (streamed.value.row, streamed.value.problem.split(" (")[0]) == (
         single.value.row, single.value.problem.split(" (")[0]), (str(streamed.value), str(single.value))
+
+
+def test_a_gold_cell_outside_a_b_tie_under_crowdkit_names_is_refused_as_in_one_process(tmp_path):
+    """With crowd-kit's names the labels decide the form once the shards are joined: labels A / B / tie beside a gold
+    'C' are refused by validate, and the streamed fit scored the 'C' as a class no pair is given."""
+    from accord.datasets import validate
+    from accord.models.distributed import encode_shard
+
+    table = _with_gold(correlated_table(n_items=12, n_workers=8, per_item=3))
+    table = table.rename(columns={"pair_id": "task", "annotator": "worker"})
+    at = int(np.flatnonzero(table["gold"].notna().to_numpy())[4])
+    table.loc[at, "gold"] = "C"
+    path = write_parquet(table, tmp_path / "j.parquet", row_group_size=7)
+    with pytest.raises(ValidationError) as single:
+        validate(table)
+    with pytest.raises(ValidationError) as streamed:
+        encode_shard(read_judgment_shard(path, batch_rows=5))
+    assert str(streamed.value) == f"file {path}, " + str(single.value)
+    assert f"column 'gold', row {at}: label outside" in str(streamed.value)

@@ -61,6 +61,9 @@ class JudgmentShard:
     #: the gold label of each local pair that has one (its first in the file, as ``gold_labels`` takes it), indexed
     #: by pair id; None where the input has no gold column
     gold: pd.Series | None = None
+    #: where the labels' form is left to the labels (crowd-kit's names), the first gold cell that is not A / B / tie,
+    #: as validate would refuse it were they read as A / B / tie (:func:`check_preference_gold`)
+    gold_outside: ValidationError | None = None
 
 
 def shard_of(ids: np.ndarray, world_size: int) -> np.ndarray:
@@ -272,6 +275,7 @@ def read_judgment_shard(path: str | os.PathLike, rank: int = 0, world_size: int 
     gold_name = next((c for c, accord in renamed.items() if accord == "gold"), None)
     preference = form == "preference" or (form is None and not crowdkit)  # the labels' form, as checked below
     kept: dict[str, list] = {"pair_id": [], "annotator": [], "label": [], "row": [], "gold": []}
+    gold_outside: ValidationError | None = None
     offset = 0
     # (row of the whole input where it starts, name) of each file read: an error in a folder's file names that file
     # and its own row (it named the folder and the row counted over all of its files)
@@ -295,7 +299,9 @@ def read_judgment_shard(path: str | os.PathLike, rank: int = 0, world_size: int 
             _check_cells(columns_now[column], column, names[column], name, start, preference)
         if gold_name:
             gold_now = _decoded(batch.column(gold_name))
-            _check_gold_cells(gold_now, columns_now["label"], gold_name, name, start, preference)
+            outside = _check_gold_cells(gold_now, columns_now["label"], gold_name, name, start, preference,
+                                        undecided=form is None and crowdkit)
+            gold_outside = gold_outside or outside
         mine = shard_of(trimmed(columns_now["pair_id"]).to_numpy(zero_copy_only=False), world_size) == rank
         if mine.any():
             where = pa.array(mine)
@@ -348,24 +354,45 @@ def read_judgment_shard(path: str | os.PathLike, rank: int = 0, world_size: int 
                                   column=names["annotator"], row=row, value=annotator_ids[workers[order[repeated[0]]]])
     return JudgmentShard(items=items, workers=workers, labels=labels, rows=rows, item_ids=item_ids,
                          annotator_ids=annotator_ids, label_values=label_list, item_first_row=item_first,
-                         annotator_first_row=annotator_first, n_rows=offset, source=source, columns=names,
-                         files=files, gold=gold)
+                         annotator_first_row=annotator_first, n_rows=offset, source=source,
+                         columns={**names, **({"gold": gold_name} if gold_name else {})}, files=files, gold=gold,
+                         gold_outside=gold_outside)
 
 
-def _check_gold_cells(gold: Any, labels: Any, name: str, source: str, offset: int, preference: bool) -> None:
+def check_preference_gold(shard: JudgmentShard) -> None:
+    """Refuse the shard's gold once its labels were read as A / B / tie: with crowd-kit's names the form is the
+    labels' (decided when the shards are joined), and a gold 'C' beside A / B labels, which validate refuses, was
+    scored as a class no pair is given. Every rank scans every row, so every rank names the same cell."""
+    if shard.gold_outside is not None:
+        raise shard.gold_outside
+
+
+def _check_gold_cells(gold: Any, labels: Any, name: str, source: str, offset: int, preference: bool,
+                      undecided: bool) -> ValidationError | None:
     """:func:`accord.datasets.schema.validate`'s rules for a gold cell (it may be empty; present, a label of the
-    labels' form and kind), on one batch, its row named in its file."""
+    labels' form and kind), on one batch, its row named in its file. ``undecided``: the labels may yet be read as
+    A / B / tie (crowd-kit's names): the error those would give the batch is returned, not raised."""
     from accord.datasets.schema import _check_gold_kind, _check_labels
 
     values = gold.to_pandas()
+
+    def named(err: ValidationError) -> ValidationError:
+        row = None if err.row is None else offset + int(err.row)
+        return ValidationError(err.problem, source=source, column=name, row=row, value=err.value)
+
     try:
         _check_labels(values, "gold", "preference" if preference else "categorical", None, None, source,
                       allow_missing=True)
         if not preference:
             _check_gold_kind(labels.to_pandas(), values, source)
     except ValidationError as err:
-        row = None if err.row is None else offset + int(err.row)
-        raise ValidationError(err.problem, source=source, column=name, row=row, value=err.value) from err
+        raise named(err) from err
+    if undecided:
+        try:
+            _check_labels(values, "gold", "preference", None, None, source, allow_missing=True)
+        except ValidationError as err:
+            return named(err)
+    return None
 
 
 def _first_gold(chunks: list, items: np.ndarray, item_ids: pd.Index) -> pd.Series:

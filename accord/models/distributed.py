@@ -35,7 +35,7 @@ import pandas as pd
 import torch
 
 from accord.datasets import AccordError, Encoded, PREFERENCE_LABELS
-from accord.datasets.stream import JudgmentShard, check_spaced_ids
+from accord.datasets.stream import JudgmentShard, check_preference_gold, check_spaced_ids
 from accord.models._vb import VBResult, vb_dawid_skene
 
 #: the aggregation methods a sharded fit supports (closed-form VB only)
@@ -125,6 +125,7 @@ def encode_shard(shard: JudgmentShard, form: str | None = None) -> tuple[Encoded
         form = "preference" if labels <= set(PREFERENCE_LABELS) else "categorical"
     if form == "preference":
         classes: tuple[Any, ...] = ("A", "B", "tie") if "tie" in labels else ("A", "B")
+        check_preference_gold(shard)  # crowd-kit's names: the form was the labels' to decide, here
     else:
         classes = tuple(_sorted(list(labels)))
     to_global = worker_index.get_indexer(shard.annotator_ids)
