@@ -1668,11 +1668,17 @@ model = DawidSkene(num_samples=20, max_steps=10).fit(table)
 pools = pd.Series({f"w{k}": "abc"[k % 3] for k in range(w)})
 status = lambda key: next(int(line.split()[1]) for line in open("/proc/self/status") if line.startswith(key)) / 1024
 before = status("VmRSS")
-open("/proc/self/clear_refs", "w").write("5")  # the peak (VmHWM) from here on
+try:
+    open("/proc/self/clear_refs", "w").write("5")  # the peak (VmHWM) from here on
+except OSError:  # a sandbox that does not let a process reset its own peak
+    print("unreadable 0")
+    raise SystemExit
 batch = suggest(model, 500, pools=pools)
 print(len(batch), status("VmHWM") - before)
 """)
     out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, check=True,
                          env={**__import__("os").environ, "OMP_NUM_THREADS": "1"})
     rows, extra = out.stdout.split()
+    if rows == "unreadable":
+        pytest.skip("this system does not let a process reset its peak memory")
     assert int(rows) == 500 and float(extra) < 250, out.stdout
