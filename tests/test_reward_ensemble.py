@@ -329,3 +329,21 @@ def test_an_ensemble_says_once_that_max_length_cut_the_responses(heads_workspace
                             "--out", str(tmp_path / "scored.csv")]) == 0
         err = capsys.readouterr().err
         assert err.count("did not fit --max-length 8") == 1, err
+
+
+@pytest.mark.parametrize("k", ["2", True, None, [1.0], 1 + 0j])
+@pytest.mark.parametrize("kind", ["sd", "var"])
+def test_a_k_of_the_wrong_kind_is_one_error_naming_k(kind, k):
+    # was: numpy's TypeError for "2" ('isfinite' not supported) and a list, Python's for None and a complex number,
+    # and True taken as k = 1 without a word
+    with pytest.raises(AccordError, match=r"^k must be a finite number >= 0") as error:
+        conservative_reward(np.arange(6.0).reshape(2, 3), kind, k)
+    assert repr(k) in str(error.value)
+
+
+def test_score_ensemble_refuses_a_k_of_the_wrong_kind_before_any_model_loads(tmp_path):
+    from accord.reward.ensemble import score_ensemble
+
+    # the folders hold no model: the setting is refused before they are read (was: after every member scored)
+    with pytest.raises(AccordError, match=r"^k must be a finite number >= 0.*'1'"):
+        score_ensemble([tmp_path / "a", tmp_path / "b"], pd.DataFrame({"response": ["x"]}), k="1")

@@ -22,6 +22,8 @@ L. Gao, J. Schulman, J. Hilton. Scaling laws for reward model overoptimization. 
 
 from __future__ import annotations
 
+import math
+import numbers
 import os
 import warnings
 from collections.abc import Sequence
@@ -39,6 +41,7 @@ CONSERVATIVE = ("sd", "var", "min")
 def conservative_reward(members: np.ndarray, kind: str = "sd", k: float = 1.0) -> np.ndarray:
     """The conservative reward of ``members[M, n]`` (``M >= 2`` members' rewards of ``n`` responses): ``"sd"``,
     ``"var"``, ``"min"`` or ``"mean"`` (see the module docstring)."""
+    _check_k(kind, k)
     members = np.asarray(members, dtype=np.float64)
     check_ensemble(members.shape[0] if members.ndim == 2 else 0, kind, k)
     if np.isnan(members).any():  # the mean, sd and min would pass it on as a NaN conservative reward, unsaid
@@ -62,8 +65,17 @@ def check_ensemble(n_members: int, kind: str, k: float | None) -> None:
     if n_members < 2:
         raise AccordError(f"an ensemble needs at least 2 reward models (got {n_members}): its spread is what the "
                           "conservative reward subtracts")
-    if k is not None and not (np.isfinite(k) and k >= 0):
-        raise AccordError(f"k must be a finite number >= 0 (how much spread to subtract), got {k}")
+    if k is not None:
+        _check_k(kind, k)
+
+
+def _check_k(kind: str, k: Any) -> None:
+    """One error for a ``k`` that is no finite number >= 0: a string or a list was numpy's or Python's TypeError,
+    None (for ``sd`` and ``var``) Python's, and True was taken as 1 without a word."""
+    if isinstance(k, bool) or not isinstance(k, numbers.Real) or not (math.isfinite(k) and k >= 0):
+        if k is None and kind not in ("sd", "var"):  # min and mean subtract no spread: k is not read
+            return
+        raise AccordError(f"k must be a finite number >= 0 (how much spread to subtract), got {k!r}")
 
 
 def ensemble_heads(model_dir: str | Path) -> int:
@@ -86,6 +98,7 @@ def score_ensemble(model_dirs: Sequence[str | Path], data: Any, *, conservative:
     """
     from accord.reward.evaluate import _read_scored, _source, _task, refuse_score_columns, score
 
+    _check_k(conservative, k)  # a wrong setting before any member is read
     model_dirs = [str(d) for d in model_dirs]
     heads = [ensemble_heads(d) for d in model_dirs]
     check_ensemble(sum(heads), conservative, k)
