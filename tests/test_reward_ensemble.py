@@ -347,3 +347,14 @@ def test_score_ensemble_refuses_a_k_of_the_wrong_kind_before_any_model_loads(tmp
     # the folders hold no model: the setting is refused before they are read (was: after every member scored)
     with pytest.raises(AccordError, match=r"^k must be a finite number >= 0.*'1'"):
         score_ensemble([tmp_path / "a", tmp_path / "b"], pd.DataFrame({"response": ["x"]}), k="1")
+
+
+@pytest.mark.parametrize("bad", [np.inf, -np.inf])
+@pytest.mark.parametrize("kind", ["sd", "var", "min", "mean"])
+def test_an_infinite_member_reward_is_one_error_naming_the_member_and_response(kind, bad):
+    # was: a NaN conservative reward under sd and var (inf - inf in the spread) and an infinite one under min and
+    # mean, without a word; a NaN was refused already
+    members = np.arange(12.0).reshape(3, 4)
+    members[1, 2] = bad
+    with pytest.raises(AccordError, match=rf"member 1: its reward of response 2 is {bad}"):
+        conservative_reward(members, kind)

@@ -44,11 +44,13 @@ def conservative_reward(members: np.ndarray, kind: str = "sd", k: float = 1.0) -
     _check_k(kind, k)
     members = np.asarray(members, dtype=np.float64)
     check_ensemble(members.shape[0] if members.ndim == 2 else 0, kind, k)
-    if np.isnan(members).any():  # the mean, sd and min would pass it on as a NaN conservative reward, unsaid
-        member, response = (int(i[0]) for i in np.nonzero(np.isnan(members)))
-        raise AccordError(f"member {member}: its reward of response {response} is NaN "
-                          f"({int(np.isnan(members).sum())} NaN rewards in all); the conservative reward needs "
-                          "every member's reward")
+    bad = ~np.isfinite(members)
+    if bad.any():  # the mean, sd and min would pass it on as a NaN (inf - inf in the sd) or infinite reward, unsaid
+        member, response = (int(i[0]) for i in np.nonzero(bad))
+        value = "NaN" if np.isnan(members[member, response]) else f"{members[member, response]:g}"
+        raise AccordError(f"member {member}: its reward of response {response} is {value} "
+                          f"({int(bad.sum())} NaN or infinite rewards in all); the conservative reward needs "
+                          "every member's finite reward")
     mean = members.mean(axis=0)
     if kind == "mean":
         return mean
