@@ -170,3 +170,12 @@ def test_each_prompt_id_names_one_prompt_of_candidates():
             sample_candidates(["How?", "Why?"], ["diet", "diet"], 2, prompt_ids=ids)
     cands = data.sample_candidates([prompt], 4)
     assert not cands.duplicated(["prompt_id", "candidate"]).any() and len(cands) == 4
+
+
+@pytest.mark.parametrize("bare", ["prompt0", 7])
+def test_a_bare_prompt_id_is_one_error_saying_prompt_ids_is_a_sequence(bare):
+    # was: a string read as a sequence of one-letter ids, refused as "prompt_id 'p' is not a prompt of this data", and
+    # a number Python's "'int' object is not iterable"
+    data = make_synthetic(n_pairs=30, n_annotators=5, seed=0)
+    with pytest.raises(AccordError, match=rf"prompt_ids must be a sequence of prompt ids.*\[{bare!r}\]"):
+        data.sample_candidates(bare, 4)

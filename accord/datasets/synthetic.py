@@ -121,7 +121,7 @@ from __future__ import annotations
 
 import math
 import numbers
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -347,6 +347,10 @@ class SyntheticData:
     def sample_candidates(self, prompt_ids: Sequence[str], n: int, seed: int = 0) -> pd.DataFrame:
         """``n`` fresh responses to each of ``prompt_ids``, drawn as the generator draws responses (see
         :func:`sample_candidates`), with their known utility: the candidates of best-of-n."""
+        if isinstance(prompt_ids, (str, bytes)) or not isinstance(prompt_ids, Iterable):
+            # a bare id was read letter by letter ("prompt_id 'p' is not a prompt"), a number was Python's TypeError
+            raise AccordError(f"prompt_ids must be a sequence of prompt ids, one set of candidates per prompt (e.g. "
+                              f"[{prompt_ids!r}]), not the {type(prompt_ids).__name__} {prompt_ids!r}")
         prompts = self.responses.drop_duplicates("prompt_id").set_index("prompt_id")
         missing = [p for p in prompt_ids if p not in prompts.index]
         if missing:
