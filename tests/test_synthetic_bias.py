@@ -179,3 +179,17 @@ def test_a_bare_prompt_id_is_one_error_saying_prompt_ids_is_a_sequence(bare):
     data = make_synthetic(n_pairs=30, n_annotators=5, seed=0)
     with pytest.raises(AccordError, match=rf"prompt_ids must be a sequence of prompt ids.*\[{bare!r}\]"):
         data.sample_candidates(bare, 4)
+
+
+def test_a_prompt_draws_the_same_candidates_whatever_the_order_of_prompt_ids():
+    # was: the candidates were drawn prompt by prompt in the order given, so listing the same held-out prompts in
+    # another order gave each prompt other candidates (and another best-of-n curve) under one seed
+    data = make_synthetic(n_pairs=120, n_annotators=10, seed=1, with_text=True)
+    prompts = list(data.responses["prompt_id"].unique()[:5])
+    shuffled = [prompts[i] for i in (3, 0, 4, 2, 1)]
+    first, second = data.sample_candidates(prompts, 6, seed=2), data.sample_candidates(shuffled, 6, seed=2)
+    assert second["prompt_id"].tolist() == [p for p in shuffled for _ in range(6)]  # rows in the order asked
+    assert second["candidate"].tolist() == list(range(6)) * 5
+    key = ["prompt_id", "candidate"]
+    pd.testing.assert_frame_equal(first.sort_values(key).reset_index(drop=True),
+                                  second.sort_values(key).reset_index(drop=True))

@@ -355,12 +355,18 @@ class SyntheticData:
         missing = [p for p in prompt_ids if p not in prompts.index]
         if missing:
             raise AccordError(f"prompt_id {missing[0]!r} is not a prompt of this data")
-        chosen = prompts.loc[list(prompt_ids)]
-        return sample_candidates(chosen["prompt"].to_numpy(), chosen["topic"].astype(str).to_numpy(), n,
-                                 utility_scale=self.params["utility_scale"],
-                                 flattery_rate=self.params.get("flattery_rate") or 0.0,
-                                 max_filler=self.params.get("max_filler", MAX_FILLER), seed=seed,
-                                 prompt_ids=chosen.index.to_numpy())
+        # drawn in the data's order of the prompts, returned in the order asked: a prompt's candidates were those of
+        # its place in prompt_ids, so the same prompts listed in another order each drew other candidates
+        asked = list(prompt_ids)
+        chosen = prompts[prompts.index.isin(asked)] if len(set(asked)) == len(asked) else prompts.loc[asked]
+        drawn = sample_candidates(chosen["prompt"].to_numpy(), chosen["topic"].astype(str).to_numpy(), n,
+                                  utility_scale=self.params["utility_scale"],
+                                  flattery_rate=self.params.get("flattery_rate") or 0.0,
+                                  max_filler=self.params.get("max_filler", MAX_FILLER), seed=seed,
+                                  prompt_ids=chosen.index.to_numpy())
+        place = pd.Series(np.arange(len(asked)), index=pd.Index(asked, dtype=chosen.index.dtype))
+        order = np.argsort(place.reindex(drawn["prompt_id"]).to_numpy(), kind="stable")  # each prompt's n in a run
+        return drawn.iloc[order].reset_index(drop=True)
 
     def held_out_prompts(self, share: float = 0.2, seed: int = 0) -> pd.Series:
         """A train/test split by prompt: per ``pair_id`` (``true_label``'s order), True for the pairs of a seeded
