@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -358,3 +360,12 @@ def test_an_infinite_member_reward_is_one_error_naming_the_member_and_response(k
     members[1, 2] = bad
     with pytest.raises(AccordError, match=rf"member 1: its reward of response 2 is {bad}"):
         conservative_reward(members, kind)
+
+
+@pytest.mark.parametrize("shape", [(4,), (2, 3, 1), ()])
+def test_members_of_another_shape_than_members_by_responses_are_one_error_naming_the_shape(shape):
+    # was: "an ensemble needs at least 2 reward models (got 0)" for two members' rewards of shape (2, 3, 1), and for
+    # one row of rewards, neither of which is an ensemble of no member
+    with pytest.raises(AccordError, match=rf"members must be a 2-d array \(members x responses\), got shape "
+                                          rf"{re.escape(str(shape))}"):
+        conservative_reward(np.ones(shape), "sd")

@@ -43,7 +43,9 @@ def conservative_reward(members: np.ndarray, kind: str = "sd", k: float = 1.0) -
     ``"var"``, ``"min"`` or ``"mean"`` (see the module docstring)."""
     _check_k(kind, k)
     members = np.asarray(members, dtype=np.float64)
-    check_ensemble(members.shape[0] if members.ndim == 2 else 0, kind, k)
+    if members.ndim != 2:  # was "needs at least 2 reward models (got 0)", for two members' rewards of shape (2, n, 1)
+        raise AccordError(f"members must be a 2-d array (members x responses), got shape {members.shape}")
+    check_ensemble(members.shape[0], kind, k)
     bad = ~np.isfinite(members)
     if bad.any():  # the mean, sd and min would pass it on as a NaN (inf - inf in the sd) or infinite reward, unsaid
         member, response = (int(i[0]) for i in np.nonzero(bad))
