@@ -385,3 +385,12 @@ def test_a_covariate_that_is_not_finite_is_shown_as_the_user_wrote_it(value, sho
     with pytest.raises(AccordError, match=r"row 1 has no finite value") as caught:
         covariate_values(table, "item_gap")
     assert shown in str(caught.value) and "np." not in str(caught.value)
+
+
+@pytest.mark.parametrize("name", [5, None, b"item_gap", ("length",)])
+def test_a_covariate_name_that_is_no_text_is_refused_naming_it(name):
+    # was: accepted, and the fit failed with Python's "'int' object has no attribute 'startswith'" (or bytes' "startswith
+    # first arg must be bytes"), naming no setting
+    with pytest.raises(AccordError, match=rf"^covariates: every name is a text \('length' or an item_\* column\), "
+                                          rf"not {re.escape(repr(name))}"):
+        DebiasedBradleyTerry(covariates=["length", name])
