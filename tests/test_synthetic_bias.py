@@ -193,3 +193,12 @@ def test_a_prompt_draws_the_same_candidates_whatever_the_order_of_prompt_ids():
     key = ["prompt_id", "candidate"]
     pd.testing.assert_frame_equal(first.sort_values(key).reset_index(drop=True),
                                   second.sort_values(key).reset_index(drop=True))
+
+
+def test_flattery_biased_raters_with_no_flattering_response_are_refused():
+    # was: accepted; no response flattered, so the raters' flattery_bias (1..3, in the truth's annotators table) never
+    # moved a vote, and a recovery study scored a bias that the votes do not carry
+    with pytest.raises(AccordError, match=r"flattery_rate=0\.0 .*flattery_biased"):
+        make_synthetic(n_pairs=30, n_annotators=6, annotator_mix={"reliable": 0.5, "flattery_biased": 0.5},
+                       flattery_rate=0.0)
+    assert make_synthetic(n_pairs=30, n_annotators=6, flattery_rate=0.0).responses["flattery"].sum() == 0

@@ -481,6 +481,11 @@ def make_synthetic(
     if flattery_rate is None:
         flattery_rate = DEFAULT_FLATTERY_RATE if mix[ANNOTATOR_TYPES.index("flattery_biased")] > 0 else 0.0
         params["flattery_rate"] = flattery_rate
+    elif flattery_rate == 0 and mix[ANNOTATOR_TYPES.index("flattery_biased")] > 0:
+        # no response flatters: the raters' flattery_bias (in the truth) never moved a vote, unsaid
+        raise AccordError(f"flattery_rate={flattery_rate!r} with flattery_biased raters in annotator_mix: no response "
+                          "flatters, so their bias never acts; give flattery_rate > 0 (or leave it unset for "
+                          f"{DEFAULT_FLATTERY_RATE}), or no flattery_biased raters")
     shares = _group_shares(group_shares, n_groups)
     _check_every_group_has_raters(shares, n_annotators)
     contested = _contested_mask(contested_topics, n_groups)
