@@ -369,3 +369,16 @@ def test_members_of_another_shape_than_members_by_responses_are_one_error_naming
     with pytest.raises(AccordError, match=rf"members must be a 2-d array \(members x responses\), got shape "
                                           rf"{re.escape(str(shape))}"):
         conservative_reward(np.ones(shape), "sd")
+
+
+def test_one_folder_of_heads_given_bare_is_that_folder_not_its_letters(heads_workspace):
+    # was: a bare text was read letter by letter ("folder r: not found" for "rm-heads") and a Path was Python's
+    # "'PosixPath' object is not iterable", where one folder of a model with heads is an ensemble by itself
+    from pathlib import Path
+
+    from accord.reward.ensemble import score_ensemble
+
+    folder, responses = heads_workspace["heads"], heads_workspace["responses"]
+    expected = score_ensemble([folder], responses, conservative="min")
+    for bare in (str(folder), Path(folder)):
+        pd.testing.assert_frame_equal(score_ensemble(bare, responses, conservative="min"), expected)

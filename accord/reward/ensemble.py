@@ -89,12 +89,12 @@ def ensemble_heads(model_dir: str | Path) -> int:
     return int(RewardModel.read_meta(model_dir).get("ensemble_heads", 1))
 
 
-def score_ensemble(model_dirs: Sequence[str | Path], data: Any, *, conservative: str = "sd", k: float = 1.0,
-                   batch_size: int = 32, max_length: int | None = None, device: Any = None,
+def score_ensemble(model_dirs: str | Path | Sequence[str | Path], data: Any, *, conservative: str = "sd",
+                   k: float = 1.0, batch_size: int = 32, max_length: int | None = None, device: Any = None,
                    progress: bool = False) -> pd.DataFrame:
     """Rewards of responses (a ``response`` column, optionally ``prompt``) from every member in ``model_dirs``: a
     plain model is one member, a model trained with ``ensemble_heads = H`` is ``H`` (one folder of such a model is
-    an ensemble by itself).
+    an ensemble by itself, and may be given bare).
 
     Returns the input with ``reward_mean``, ``reward_sd`` (the members' standard deviation), ``reward_min`` and
     ``conservative_reward`` (of kind ``conservative`` with ``k``), all on the members' standardised scale, and each
@@ -103,6 +103,8 @@ def score_ensemble(model_dirs: Sequence[str | Path], data: Any, *, conservative:
     from accord.reward.evaluate import _read_scored, _source, _task, refuse_score_columns, score
 
     _check_k(conservative, k)  # a wrong setting before any member is read
+    if isinstance(model_dirs, (str, os.PathLike)):  # one folder (of heads): was read letter by letter ("folder r")
+        model_dirs = [model_dirs]
     model_dirs = [str(d) for d in model_dirs]
     heads = [ensemble_heads(d) for d in model_dirs]
     check_ensemble(sum(heads), conservative, k)
