@@ -1312,7 +1312,11 @@ def _debias_method(args: argparse.Namespace) -> str:
     """The method to fit: ``--debias`` needs the rater model with covariate pulls (and picks it by default)."""
     if not args.debias:
         return args.method or "vote-fraction"
+    given = args.debias
     args.debias = [name.strip() for value in args.debias for name in value.split(",") if name.strip()]
+    if not args.debias:  # was the model's default covariate, length, fitted without a word
+        raise AccordError(f"--debias {' '.join(map(repr, given))}: names no covariate (give 'length' or an item_* "
+                          "column, comma-separated for several)")
     if args.method not in (None, DEBIAS_METHOD):
         raise AccordError(f"--debias needs --method {DEBIAS_METHOD} (raters' pulls towards a covariate), "
                           f"not {args.method}")

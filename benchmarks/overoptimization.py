@@ -546,6 +546,14 @@ def main(argv: list[str] | None = None) -> int:
                 parser.error(f"--from-curves: at {share:.0%} length-biased raters the seeds' curves stop at other n ("
                              + "; ".join(f"seed {seed}: n up to {max(ns)}" for ns, seed in grids.items())
                              + "): give runs with the same --candidates")
+            # every seed's curves are summarised by results[0]'s methods: a --heads run beside one without was a
+            # KeyError (the first seed with (e)) or (e) dropped unsaid (another seed with it)
+            kinds = {tuple(sorted(r["utility"])): r["seed"] for r in results}
+            if len(kinds) > 1:
+                parser.error(f"--from-curves: at {share:.0%} length-biased raters the seeds' curves are of other "
+                             "methods (" + "; ".join(f"seed {seed}: {', '.join(methods)}"
+                                                     for methods, seed in kinds.items())
+                             + "): give runs with the same --heads (with it, or all without)")
         seeds = sorted({r["seed"] for results in by_share.values() for r in results})
         print(f"curves of seeds {', '.join(map(str, seeds))} from {args.from_curves}")
     else:

@@ -811,3 +811,27 @@ def test_overoptimization_a_seeds_own_curves_never_choose_its_peak(overoptimizat
         changed[s] = rng.normal(scale=100.0, size=(prompts + 1, n_ns))
         assert overoptimization.cross_fitted_fall(changed)[0][s] == peaks[s]
     assert overoptimization.cross_fitted_fall(curves[:1]) is None
+
+
+@pytest.mark.parametrize("with_heads", [0, 1])
+def test_overoptimization_from_curves_refuses_seeds_of_other_methods(monkeypatch, capsys, tmp_path, with_heads):
+    """Curves of a ``--heads`` run (with method (e)) beside those of a run without were summarised by the first
+    seed's methods: a KeyError when the first seed had (e), (e) dropped without a word when another seed had it.
+    Now one command-line error naming the methods of each seed."""
+    script = load_script("overoptimization")
+    ns = [1, 2, 4]
+
+    def written(seed, methods):
+        curves = {m: np.random.default_rng(seed).normal(size=(3, len(ns))) for m in methods}
+        path = tmp_path / f"seed{seed}.parquet"
+        script.curves_frame([{"seed": seed, "ns": ns, "utility": curves, "length": curves}], 0.25).to_parquet(path)
+        return str(path)
+
+    files = [written(seed, script.METHODS + ((script.HEADS_METHOD,) if seed == with_heads else ()))
+             for seed in (0, 1)]
+    with pytest.raises(SystemExit) as raised:
+        script.main(["--from-curves", ",".join(files), "--png", str(tmp_path / "c.png"), "--backbone", str(tmp_path)])
+    assert raised.value.code == 2
+    err = capsys.readouterr().err
+    assert "--from-curves" in err and "--heads" in err and script.HEADS_METHOD in err
+    assert not (tmp_path / "c.png").exists()

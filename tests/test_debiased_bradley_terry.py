@@ -385,3 +385,27 @@ def test_a_covariate_that_is_not_finite_is_shown_as_the_user_wrote_it(value, sho
     with pytest.raises(AccordError, match=r"row 1 has no finite value") as caught:
         covariate_values(table, "item_gap")
     assert shown in str(caught.value) and "np." not in str(caught.value)
+
+
+@pytest.mark.parametrize("name", [5, None, b"item_gap", ("length",)])
+def test_a_covariate_name_that_is_no_text_is_refused_naming_it(name):
+    # was: accepted, and the fit failed with Python's "'int' object has no attribute 'startswith'" (or bytes'
+    # "startswith first arg must be bytes"), naming no setting
+    with pytest.raises(AccordError, match=rf"^covariates: every name is a text \('length' or an item_\* column\), "
+                                          rf"not {re.escape(repr(name))}"):
+        DebiasedBradleyTerry(covariates=["length", name])
+
+
+@pytest.mark.parametrize("value", ["", ",", " , "])
+def test_a_debias_flag_that_names_no_covariate_is_one_error(tmp_path, capsys, value):
+    # was: the debiased model fitted with its default covariate, length, without a word (no "debiased length:" line):
+    # an empty --debias (a shell variable left unset) debiased labels the user did not ask to debias
+    data = make_synthetic(n_pairs=40, n_annotators=6, judgments_per_pair=3, annotator_mix=MIX, seed=2)
+    source = tmp_path / "judgments.parquet"
+    data.judgments.to_parquet(source)
+    out = tmp_path / "labels.parquet"
+    assert main(["aggregate", "--input", str(source), "--debias", value, "--inference", "map", "--output", str(out),
+                 "--quiet"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "--debias" in err and "names no covariate" in err
+    assert not out.exists()

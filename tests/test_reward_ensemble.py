@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -329,3 +331,54 @@ def test_an_ensemble_says_once_that_max_length_cut_the_responses(heads_workspace
                             "--out", str(tmp_path / "scored.csv")]) == 0
         err = capsys.readouterr().err
         assert err.count("did not fit --max-length 8") == 1, err
+
+
+@pytest.mark.parametrize("k", ["2", True, None, [1.0], 1 + 0j])
+@pytest.mark.parametrize("kind", ["sd", "var"])
+def test_a_k_of_the_wrong_kind_is_one_error_naming_k(kind, k):
+    # was: numpy's TypeError for "2" ('isfinite' not supported) and a list, Python's for None and a complex number,
+    # and True taken as k = 1 without a word
+    with pytest.raises(AccordError, match=r"^k must be a finite number >= 0") as error:
+        conservative_reward(np.arange(6.0).reshape(2, 3), kind, k)
+    assert repr(k) in str(error.value)
+
+
+def test_score_ensemble_refuses_a_k_of_the_wrong_kind_before_any_model_loads(tmp_path):
+    from accord.reward.ensemble import score_ensemble
+
+    # the folders hold no model: the setting is refused before they are read (was: after every member scored)
+    with pytest.raises(AccordError, match=r"^k must be a finite number >= 0.*'1'"):
+        score_ensemble([tmp_path / "a", tmp_path / "b"], pd.DataFrame({"response": ["x"]}), k="1")
+
+
+@pytest.mark.parametrize("bad", [np.inf, -np.inf])
+@pytest.mark.parametrize("kind", ["sd", "var", "min", "mean"])
+def test_an_infinite_member_reward_is_one_error_naming_the_member_and_response(kind, bad):
+    # was: a NaN conservative reward under sd and var (inf - inf in the spread) and an infinite one under min and
+    # mean, without a word; a NaN was refused already
+    members = np.arange(12.0).reshape(3, 4)
+    members[1, 2] = bad
+    with pytest.raises(AccordError, match=rf"member 1: its reward of response 2 is {bad}"):
+        conservative_reward(members, kind)
+
+
+@pytest.mark.parametrize("shape", [(4,), (2, 3, 1), ()])
+def test_members_of_another_shape_than_members_by_responses_are_one_error_naming_the_shape(shape):
+    # was: "an ensemble needs at least 2 reward models (got 0)" for two members' rewards of shape (2, 3, 1), and for
+    # one row of rewards, neither of which is an ensemble of no member
+    with pytest.raises(AccordError, match=rf"members must be a 2-d array \(members x responses\), got shape "
+                                          rf"{re.escape(str(shape))}"):
+        conservative_reward(np.ones(shape), "sd")
+
+
+def test_one_folder_of_heads_given_bare_is_that_folder_not_its_letters(heads_workspace):
+    # was: a bare text was read letter by letter ("folder r: not found" for "rm-heads") and a Path was Python's
+    # "'PosixPath' object is not iterable", where one folder of a model with heads is an ensemble by itself
+    from pathlib import Path
+
+    from accord.reward.ensemble import score_ensemble
+
+    folder, responses = heads_workspace["heads"], heads_workspace["responses"]
+    expected = score_ensemble([folder], responses, conservative="min")
+    for bare in (str(folder), Path(folder)):
+        pd.testing.assert_frame_equal(score_ensemble(bare, responses, conservative="min"), expected)

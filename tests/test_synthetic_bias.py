@@ -170,3 +170,35 @@ def test_each_prompt_id_names_one_prompt_of_candidates():
             sample_candidates(["How?", "Why?"], ["diet", "diet"], 2, prompt_ids=ids)
     cands = data.sample_candidates([prompt], 4)
     assert not cands.duplicated(["prompt_id", "candidate"]).any() and len(cands) == 4
+
+
+@pytest.mark.parametrize("bare", ["prompt0", 7])
+def test_a_bare_prompt_id_is_one_error_saying_prompt_ids_is_a_sequence(bare):
+    # was: a string read as a sequence of one-letter ids, refused as "prompt_id 'p' is not a prompt of this data", and
+    # a number Python's "'int' object is not iterable"
+    data = make_synthetic(n_pairs=30, n_annotators=5, seed=0)
+    with pytest.raises(AccordError, match=rf"prompt_ids must be a sequence of prompt ids.*\[{bare!r}\]"):
+        data.sample_candidates(bare, 4)
+
+
+def test_a_prompt_draws_the_same_candidates_whatever_the_order_of_prompt_ids():
+    # was: the candidates were drawn prompt by prompt in the order given, so listing the same held-out prompts in
+    # another order gave each prompt other candidates (and another best-of-n curve) under one seed
+    data = make_synthetic(n_pairs=120, n_annotators=10, seed=1, with_text=True)
+    prompts = list(data.responses["prompt_id"].unique()[:5])
+    shuffled = [prompts[i] for i in (3, 0, 4, 2, 1)]
+    first, second = data.sample_candidates(prompts, 6, seed=2), data.sample_candidates(shuffled, 6, seed=2)
+    assert second["prompt_id"].tolist() == [p for p in shuffled for _ in range(6)]  # rows in the order asked
+    assert second["candidate"].tolist() == list(range(6)) * 5
+    key = ["prompt_id", "candidate"]
+    pd.testing.assert_frame_equal(first.sort_values(key).reset_index(drop=True),
+                                  second.sort_values(key).reset_index(drop=True))
+
+
+def test_flattery_biased_raters_with_no_flattering_response_are_refused():
+    # was: accepted; no response flattered, so the raters' flattery_bias (1..3, in the truth's annotators table) never
+    # moved a vote, and a recovery study scored a bias that the votes do not carry
+    with pytest.raises(AccordError, match=r"flattery_rate=0\.0 .*flattery_biased"):
+        make_synthetic(n_pairs=30, n_annotators=6, annotator_mix={"reliable": 0.5, "flattery_biased": 0.5},
+                       flattery_rate=0.0)
+    assert make_synthetic(n_pairs=30, n_annotators=6, flattery_rate=0.0).responses["flattery"].sum() == 0

@@ -121,7 +121,7 @@ from __future__ import annotations
 
 import math
 import numbers
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -347,16 +347,26 @@ class SyntheticData:
     def sample_candidates(self, prompt_ids: Sequence[str], n: int, seed: int = 0) -> pd.DataFrame:
         """``n`` fresh responses to each of ``prompt_ids``, drawn as the generator draws responses (see
         :func:`sample_candidates`), with their known utility: the candidates of best-of-n."""
+        if isinstance(prompt_ids, (str, bytes)) or not isinstance(prompt_ids, Iterable):
+            # a bare id was read letter by letter ("prompt_id 'p' is not a prompt"), a number was Python's TypeError
+            raise AccordError(f"prompt_ids must be a sequence of prompt ids, one set of candidates per prompt (e.g. "
+                              f"[{prompt_ids!r}]), not the {type(prompt_ids).__name__} {prompt_ids!r}")
         prompts = self.responses.drop_duplicates("prompt_id").set_index("prompt_id")
         missing = [p for p in prompt_ids if p not in prompts.index]
         if missing:
             raise AccordError(f"prompt_id {missing[0]!r} is not a prompt of this data")
-        chosen = prompts.loc[list(prompt_ids)]
-        return sample_candidates(chosen["prompt"].to_numpy(), chosen["topic"].astype(str).to_numpy(), n,
-                                 utility_scale=self.params["utility_scale"],
-                                 flattery_rate=self.params.get("flattery_rate") or 0.0,
-                                 max_filler=self.params.get("max_filler", MAX_FILLER), seed=seed,
-                                 prompt_ids=chosen.index.to_numpy())
+        # drawn in the data's order of the prompts, returned in the order asked: a prompt's candidates were those of
+        # its place in prompt_ids, so the same prompts listed in another order each drew other candidates
+        asked = list(prompt_ids)
+        chosen = prompts[prompts.index.isin(asked)] if len(set(asked)) == len(asked) else prompts.loc[asked]
+        drawn = sample_candidates(chosen["prompt"].to_numpy(), chosen["topic"].astype(str).to_numpy(), n,
+                                  utility_scale=self.params["utility_scale"],
+                                  flattery_rate=self.params.get("flattery_rate") or 0.0,
+                                  max_filler=self.params.get("max_filler", MAX_FILLER), seed=seed,
+                                  prompt_ids=chosen.index.to_numpy())
+        place = pd.Series(np.arange(len(asked)), index=pd.Index(asked, dtype=chosen.index.dtype))
+        order = np.argsort(place.reindex(drawn["prompt_id"]).to_numpy(), kind="stable")  # each prompt's n in a run
+        return drawn.iloc[order].reset_index(drop=True)
 
     def held_out_prompts(self, share: float = 0.2, seed: int = 0) -> pd.Series:
         """A train/test split by prompt: per ``pair_id`` (``true_label``'s order), True for the pairs of a seeded
@@ -471,6 +481,11 @@ def make_synthetic(
     if flattery_rate is None:
         flattery_rate = DEFAULT_FLATTERY_RATE if mix[ANNOTATOR_TYPES.index("flattery_biased")] > 0 else 0.0
         params["flattery_rate"] = flattery_rate
+    elif flattery_rate == 0 and mix[ANNOTATOR_TYPES.index("flattery_biased")] > 0:
+        # no response flatters: the raters' flattery_bias (in the truth) never moved a vote, unsaid
+        raise AccordError(f"flattery_rate={flattery_rate!r} with flattery_biased raters in annotator_mix: no response "
+                          "flatters, so their bias never acts; give flattery_rate > 0 (or leave it unset for "
+                          f"{DEFAULT_FLATTERY_RATE}), or no flattery_biased raters")
     shares = _group_shares(group_shares, n_groups)
     _check_every_group_has_raters(shares, n_annotators)
     contested = _contested_mask(contested_topics, n_groups)

@@ -229,6 +229,9 @@ class DebiasedBradleyTerry(CrowdBradleyTerry):
             raise AccordError(f"covariates must be a sequence of names, e.g. ({self.covariates!r},), not a string")
         if not self.covariates:
             raise AccordError("covariates: name at least one ('length' or an item_* column)")
+        for name in self.covariates:  # was accepted, and the fit failed with "'int' object has no attribute ..."
+            if not isinstance(name, str):
+                raise AccordError(f"covariates: every name is a text ('length' or an item_* column), not {name!r}")
         if len(set(self.covariates)) != len(self.covariates):
             raise AccordError(f"covariates: a name is given twice in {list(self.covariates)}")
         check_positive(self, "effect_df")

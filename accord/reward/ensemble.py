@@ -22,6 +22,8 @@ L. Gao, J. Schulman, J. Hilton. Scaling laws for reward model overoptimization. 
 
 from __future__ import annotations
 
+import math
+import numbers
 import os
 import warnings
 from collections.abc import Sequence
@@ -39,13 +41,18 @@ CONSERVATIVE = ("sd", "var", "min")
 def conservative_reward(members: np.ndarray, kind: str = "sd", k: float = 1.0) -> np.ndarray:
     """The conservative reward of ``members[M, n]`` (``M >= 2`` members' rewards of ``n`` responses): ``"sd"``,
     ``"var"``, ``"min"`` or ``"mean"`` (see the module docstring)."""
+    _check_k(kind, k)
     members = np.asarray(members, dtype=np.float64)
-    check_ensemble(members.shape[0] if members.ndim == 2 else 0, kind, k)
-    if np.isnan(members).any():  # the mean, sd and min would pass it on as a NaN conservative reward, unsaid
-        member, response = (int(i[0]) for i in np.nonzero(np.isnan(members)))
-        raise AccordError(f"member {member}: its reward of response {response} is NaN "
-                          f"({int(np.isnan(members).sum())} NaN rewards in all); the conservative reward needs "
-                          "every member's reward")
+    if members.ndim != 2:  # was "needs at least 2 reward models (got 0)", for two members' rewards of shape (2, n, 1)
+        raise AccordError(f"members must be a 2-d array (members x responses), got shape {members.shape}")
+    check_ensemble(members.shape[0], kind, k)
+    bad = ~np.isfinite(members)
+    if bad.any():  # the mean, sd and min would pass it on as a NaN (inf - inf in the sd) or infinite reward, unsaid
+        member, response = (int(i[0]) for i in np.nonzero(bad))
+        value = "NaN" if np.isnan(members[member, response]) else f"{members[member, response]:g}"
+        raise AccordError(f"member {member}: its reward of response {response} is {value} "
+                          f"({int(bad.sum())} NaN or infinite rewards in all); the conservative reward needs "
+                          "every member's finite reward")
     mean = members.mean(axis=0)
     if kind == "mean":
         return mean
@@ -62,8 +69,17 @@ def check_ensemble(n_members: int, kind: str, k: float | None) -> None:
     if n_members < 2:
         raise AccordError(f"an ensemble needs at least 2 reward models (got {n_members}): its spread is what the "
                           "conservative reward subtracts")
-    if k is not None and not (np.isfinite(k) and k >= 0):
-        raise AccordError(f"k must be a finite number >= 0 (how much spread to subtract), got {k}")
+    if k is not None:
+        _check_k(kind, k)
+
+
+def _check_k(kind: str, k: Any) -> None:
+    """One error for a ``k`` that is no finite number >= 0: a string or a list was numpy's or Python's TypeError,
+    None (for ``sd`` and ``var``) Python's, and True was taken as 1 without a word."""
+    if isinstance(k, bool) or not isinstance(k, numbers.Real) or not (math.isfinite(k) and k >= 0):
+        if k is None and kind not in ("sd", "var"):  # min and mean subtract no spread: k is not read
+            return
+        raise AccordError(f"k must be a finite number >= 0 (how much spread to subtract), got {k!r}")
 
 
 def ensemble_heads(model_dir: str | Path) -> int:
@@ -73,12 +89,12 @@ def ensemble_heads(model_dir: str | Path) -> int:
     return int(RewardModel.read_meta(model_dir).get("ensemble_heads", 1))
 
 
-def score_ensemble(model_dirs: Sequence[str | Path], data: Any, *, conservative: str = "sd", k: float = 1.0,
-                   batch_size: int = 32, max_length: int | None = None, device: Any = None,
+def score_ensemble(model_dirs: str | Path | Sequence[str | Path], data: Any, *, conservative: str = "sd",
+                   k: float = 1.0, batch_size: int = 32, max_length: int | None = None, device: Any = None,
                    progress: bool = False) -> pd.DataFrame:
     """Rewards of responses (a ``response`` column, optionally ``prompt``) from every member in ``model_dirs``: a
     plain model is one member, a model trained with ``ensemble_heads = H`` is ``H`` (one folder of such a model is
-    an ensemble by itself).
+    an ensemble by itself, and may be given bare).
 
     Returns the input with ``reward_mean``, ``reward_sd`` (the members' standard deviation), ``reward_min`` and
     ``conservative_reward`` (of kind ``conservative`` with ``k``), all on the members' standardised scale, and each
@@ -86,6 +102,9 @@ def score_ensemble(model_dirs: Sequence[str | Path], data: Any, *, conservative:
     """
     from accord.reward.evaluate import _read_scored, _source, _task, refuse_score_columns, score
 
+    _check_k(conservative, k)  # a wrong setting before any member is read
+    if isinstance(model_dirs, (str, os.PathLike)):  # one folder (of heads): was read letter by letter ("folder r")
+        model_dirs = [model_dirs]
     model_dirs = [str(d) for d in model_dirs]
     heads = [ensemble_heads(d) for d in model_dirs]
     check_ensemble(sum(heads), conservative, k)
