@@ -588,10 +588,11 @@ def test_a_pair_s_gold_from_a_row_shown_the_other_way_round_names_the_same_respo
 
 
 def _draw_models() -> dict:
-    from accord.models import DawidSkene, HierarchicalDawidSkene
+    from accord.models import DawidSkene, HierarchicalDawidSkene, OneCoinDawidSkene
 
     svi = dict(inference="meanfield", max_steps=60, tol=0.0, num_samples=50, seed=0)
-    return {"dawid-skene-vb": lambda: DawidSkene(seed=0),
+    return {"one-coin-dawid-skene": lambda: OneCoinDawidSkene(seed=0),
+            "dawid-skene-vb": lambda: DawidSkene(seed=0),
             "dawid-skene-vb-full-prior": lambda: DawidSkene(empirical_prior="full", seed=0),
             "dawid-skene-gibbs": lambda: DawidSkene(inference="gibbs", num_samples=40, num_warmup=20, seed=0),
             "dawid-skene-meanfield": lambda: DawidSkene(**svi),
