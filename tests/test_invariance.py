@@ -201,8 +201,9 @@ def test_fit_does_not_depend_on_row_order_names_sides_or_extra_columns(model, tr
     np.testing.assert_allclose(probs.loc[expected.index, expected.columns].to_numpy(), expected.to_numpy(), atol=1e-5)
     if hasattr(reference, "group_probabilities"):  # the pluralistic labels: per group (type) and the split
         _assert_same_pluralistic(fitted, reference, pair_map, swapped=transform == "swap")
-    if not hasattr(reference, "encoded_") or (model == "dawid-skene-vb" and transform in ("shuffle", "rename", "swap")):
-        return  # the baselines have no annotator table; the VB one is a Monte Carlo mean over Dirichlet draws
+    if not hasattr(reference, "encoded_") or (model == "dawid-skene-vb" and transform in ("rename", "swap")):
+        return  # the baselines have no annotator table; the VB one is a Monte Carlo mean over Dirichlet draws (dealt
+        # in the ids' order: new names in another sorted order, or turned sides, are another stream)
     columns = ["reliability", "spam", "position_bias"]
     raters = fitted.annotators_.rename(index={v: k for k, v in rater_map.items()}).loc[reference.annotators_.index]
     got, want = raters[columns].to_numpy(float).copy(), reference.annotators_[columns].to_numpy(float)
@@ -313,11 +314,14 @@ def vb_reference_fits() -> dict:
 def test_vb_posterior_does_not_depend_on_row_order_names_sides_or_extra_columns(model, transform,
                                                                                vb_reference_fits):
     """The variational posterior of the closed-form fits is checked to 1e-6. Their soft labels average draws of
-    ``q``, numbered by the annotators' first rows: shuffled or renamed rows and swapped sides move them as a change of
-    seed does (measured, max |difference|: one-coin seed 0.022, shuffle 0.021, rename 0.039, swap 0.005;
-    hierarchical VB 0.021, 0.045, 0.035, 0.026, and over six seeds a change of seed 0.022-0.047, a shuffle
-    0.017-0.045; MACE VB 0.054, 0.033, 0.066, 0.029), so they are held to three times the change of seed; with the
-    same codes (extra columns, crowd-kit names, new names with the rows in place) they are the same."""
+    ``q``; the Dawid-Skene ones are dealt in the annotators' id order, so a shuffle leaves them as they were, but new
+    names in another sorted order (with the rows moved or in place) and swapped sides move them as a change of seed
+    does (measured, max |difference| before the draws followed the ids: one-coin seed 0.022, shuffle 0.021, rename
+    0.039, swap 0.005; hierarchical VB 0.021, 0.045, 0.035, 0.026, and over six seeds a change of seed 0.022-0.047, a
+    shuffle 0.017-0.045); MACE's are numbered by the annotators' first rows (VB 0.054, 0.033, 0.066, 0.029). They
+    are held to three times the change of seed; with the same draws they are the same: the same ids (a shuffle, extra
+    columns, crowd-kit names) for the Dawid-Skene ones, the same codes (extra columns, crowd-kit names, new names with
+    the rows in place) for MACE."""
     reference, other_seed = vb_reference_fits[model]
     table, pair_map, rater_map = _transform(transform, _base())
     fitted = _vb_models()[model](0).fit(validate(table))
@@ -341,7 +345,8 @@ def test_vb_posterior_does_not_depend_on_row_order_names_sides_or_extra_columns(
     difference = np.abs(probs.loc[expected.index, expected.columns].to_numpy() - expected.to_numpy()).max()
     seed_change = np.abs(other_seed.soft_labels_.probs.to_numpy() - expected.to_numpy()).max()
     assert seed_change > 0.005  # the draws do move the soft labels: the bound below is a real one
-    assert difference <= (1e-5 if transform in SAME_CODES else 3 * seed_change)
+    same_draws = transform in (SAME_CODES if model == "mace-vb" else ("shuffle", "extra_columns", "crowdkit"))
+    assert difference <= (1e-5 if same_draws else 3 * seed_change)
 
 
 @pytest.mark.parametrize("model", ["one-coin-dawid-skene", "hierarchical-dawid-skene-vb", "mace-vb"])
