@@ -51,10 +51,12 @@ RENAMED: dict[str, dict[str, str]] = {
 #: dawid-skene-gibbs: the sampler draws the concentration too; hierarchical-dawid-skene-vb: its population step on
 #: the evidence of the counts once the pairs settle, which reaches the fixed point the creeping step stopped short of;
 #: dawid-skene-map's soft labels: a one-draw fit reports no spread, NaN uncertainty and no interval, where the stored
-#: uncertainty 0 claimed certainty; its probabilities were unchanged within 5e-10)
+#: uncertainty 0 claimed certainty; its probabilities were unchanged within 5e-10; the six Dawid-Skene cases but
+#: dawid-skene-map once more when the family's draws came to be taken in the ids' order, not the rows': another
+#: random stream, as a change of seed; mace-vb when its draws followed them)
 STORED_TODAY = {"dawid-skene-vb", "dawid-skene-gibbs", "dawid-skene-map", "dawid-skene-meanfield",
-                "dawid-skene-symmetric", "hierarchical-dawid-skene", "hierarchical-dawid-skene-vb", "mace", "context",
-                "context-individual-map"}
+                "dawid-skene-symmetric", "hierarchical-dawid-skene", "hierarchical-dawid-skene-vb", "mace", "mace-vb",
+                "context", "context-individual-map"}
 
 
 def renamed(case: str) -> dict[str, str]:

@@ -94,6 +94,26 @@ def id_order(table: pd.DataFrame) -> np.ndarray:
     return np.lexsort([pd.factorize(table[column], sort=True)[0] for column in ("pair_id", "annotator")])
 
 
+def id_ranks(index: pd.Index) -> np.ndarray:
+    """``[n]``: the place of each code's id among the ids sorted (``index`` holds one kind of id, so its values sort).
+    A model that draws per annotator or per pair draws in this order and maps the draws back to the codes, which
+    follow the rows' order (:func:`in_id_order`)."""
+    return pd.factorize(index, sort=True)[0].astype(np.int64)
+
+
+def in_id_order(encoded: Encoded) -> tuple[Encoded, np.ndarray, np.ndarray]:
+    """``(encoded with its pairs and annotators numbered in id order and its judgments sorted by pair, annotator and
+    label; the new code of each pair code; of each annotator code)``: the same judgments as a set, whatever the order
+    of their rows, so that what is drawn over them follows the judgments and the seed alone."""
+    items, workers = id_ranks(encoded.item_index), id_ranks(encoded.worker_index)
+    new_items, new_workers = items[encoded.items], workers[encoded.workers]
+    order = np.lexsort([encoded.labels, new_workers, new_items])
+    ordered = replace(encoded, items=new_items[order], workers=new_workers[order], labels=encoded.labels[order],
+                      item_index=encoded.item_index[np.argsort(items)],
+                      worker_index=encoded.worker_index[np.argsort(workers)])
+    return ordered, items, workers
+
+
 def vote_fractions(encoded: Encoded, smoothing: float) -> np.ndarray:
     """``[n_items, n_classes]`` smoothed vote fractions, ``(votes + smoothing) / (n + K * smoothing)``: the starting
     posterior of the closed-form fits (smoothing keeps every class possible, so no class is ruled out on one vote)."""

@@ -21,7 +21,7 @@ import pandas as pd
 import torch
 
 from accord.datasets import AccordError, Encoded
-from accord.models._data import PaddedJudgments, pad_judgments, vote_fractions
+from accord.models._data import PaddedJudgments, id_ranks, in_id_order, pad_judgments, vote_fractions
 from accord.models._vb import (ConfusionMoments, Incidence, VBResult, build_incidence, informative_items,
                                item_log_posterior_scores, judgment_loglik_draws, summarize_item_posterior)
 from accord.datasets.schema import check_two_classes
@@ -110,10 +110,13 @@ class ConfusionModel(RaterModel):
 
     def _draw_from_vb(self, vb: VBResult) -> None:
         """Store ``num_samples`` draws of the mean-field posterior ``q(theta) q(pi)`` of a closed-form VB fit, in
-        float32 (with 100k annotators and 200 draws the confusion draws alone are 0.7 GB in float32)."""
-        theta = torch.distributions.Dirichlet(vb.confusion_alpha.float()).sample((self.num_samples,))
+        float32 (with 100k annotators and 200 draws the confusion draws alone are 0.7 GB in float32), taken in the
+        annotators' id order (:func:`to_codes`)."""
+        ranks = id_ranks(self.encoded_.worker_index)
+        alpha = vb.confusion_alpha[torch.as_tensor(np.argsort(ranks), device=vb.confusion_alpha.device)]
+        theta = torch.distributions.Dirichlet(alpha.float()).sample((self.num_samples,))
         pi = torch.distributions.Dirichlet(vb.class_alpha).sample((self.num_samples,))
-        self._log_theta = theta.clamp_min_(TINY).log_()[None]
+        self._log_theta = to_codes(theta.clamp_min_(TINY).log_(), ranks, dim=1)[None]
         self._log_pi = pi.clamp_min(TINY).log()[None]
 
     def _keep_vb(self, vb: VBResult, warn: bool = True) -> None:
@@ -214,20 +217,44 @@ class ConfusionModel(RaterModel):
         """Model-specific posterior sites for ArviZ (besides theta and pi), with their dims."""
         return {}
 
+    def _annotator_sites(self) -> tuple[str, ...]:
+        """The sites of :attr:`_global_sites` in the annotators' plate (their first axis is the annotator)."""
+        return ()
+
     def _fit_pyro(self, encoded: Encoded) -> None:
+        """Fit the Pyro model on the judgments in id order (:func:`~accord.models._data.in_id_order`: the guide's
+        random draws, the subsampled pairs and the posterior draws then follow the judgments as a set and the seed,
+        not the order of the rows), then map the annotator sites' draws back to the codes; ``guide_`` keeps the id
+        order."""
         from accord.models.pyro_fit import fit_pyro
 
+        ordered, _, ranks = in_id_order(encoded)
+        device = self._torch_device
+        annotators = self._annotator_sites()
         warm = self.warm_start and self.init == "vote"
+        init = None
+        if warm or self.inference == "nuts":
+            order = torch.as_tensor(np.argsort(ranks), device=device)
+            init = {name: value[order] if name in annotators else value for name, value in self._init_values().items()}
         draws = self._keep_fit(fit_pyro(  # type: ignore[attr-defined]
-            self, self._model, pad_judgments(encoded).to(self._torch_device), sites=list(self._global_sites),
-            enumerated=True, init=self._init_values() if warm or self.inference == "nuts" else None,
-            rank=self.rank, subsample=self.batch_size, vectorize_draws=self.inference != "lowrank",
+            self, self._model, pad_judgments(ordered).to(device), sites=list(self._global_sites),
+            enumerated=True, init=init, rank=self.rank, subsample=self.batch_size,
+            vectorize_draws=self.inference != "lowrank",
         ))
+        draws = {name: to_codes(value, ranks, dim=2) if name in annotators else value for name, value in draws.items()}
         for name, dims in self._extra_sites().items():
             self._extra_draws[name] = (draws[name].double().cpu().numpy(), dims)
         log_pi, log_theta = self._log_params(draws)
         self._log_pi, self._log_theta = log_pi.detach(), log_theta.detach()
         self._finish()
+
+
+def to_codes(draws: torch.Tensor, ranks: np.ndarray, dim: int) -> torch.Tensor:
+    """``draws`` taken with axis ``dim`` in id order, with that axis in the codes' order (``ranks``: the place of each
+    code's id, :func:`~accord.models._data.id_ranks`); the tensor itself where the two orders agree."""
+    if bool((ranks == np.arange(len(ranks))).all()):
+        return draws
+    return draws.index_select(dim, torch.as_tensor(ranks, device=draws.device))
 
 
 def check_start(init: str, class_prior: float | None, uniform_prior: bool = False) -> None:

@@ -10,12 +10,12 @@ import numpy as np
 import torch
 
 from accord.datasets import AccordError, Encoded
-from accord.models._data import PaddedJudgments, vote_fractions
-from accord.models._vb import (_dirichlet, closed_form_item_summary, concentration_draws, design_effect,
-                               dirichlet_moments, draw_moments, VBResult, fit_population_prior, gibbs_dawid_skene,
-                               select_item_calibration, vb_dawid_skene)
+from accord.models._data import PaddedJudgments, id_ranks, in_id_order, vote_fractions
+from accord.models._vb import (_dirichlet, build_incidence, closed_form_item_summary, concentration_draws,
+                               design_effect, dirichlet_moments, draw_moments, VBResult, fit_population_prior,
+                               gibbs_dawid_skene, select_item_calibration, vb_dawid_skene)
 from accord.models.base import ItemSummary, PyroRaterModel, check_positive, deferred, random_state, replay_random
-from accord.models.confusion import TINY, ConfusionModel, enumerated_likelihood
+from accord.models.confusion import TINY, ConfusionModel, enumerated_likelihood, to_codes
 
 
 def symmetric_log_confusion(accuracy: torch.Tensor, bias: torch.Tensor, tie: torch.Tensor | None = None,
@@ -253,14 +253,20 @@ class DawidSkene(ConfusionModel, PyroRaterModel):
             self._finish()
             self._calibrated_at = encoded.n_judgments  # partial_fit chooses the calibration again past a growth
         elif self.inference == "gibbs":
+            # the sweeps draw each pair's class and each annotator's confusion in id order (the draws then follow the
+            # judgments as a set and the seed, not the rows' order), mapped back to the codes
+            ordered, items, workers = in_id_order(encoded)
+            device = self._torch_device
+            item_order, worker_order = (torch.as_tensor(np.argsort(r), device=device) for r in (items, workers))
             vb = self._vb
-            draws = gibbs_dawid_skene(self._incidence, self._confusion_prior, self._class_prior_vec,
-                                      vb.confusion_alpha / vb.confusion_alpha.sum(-1, keepdim=True),
-                                      vb.class_alpha / vb.class_alpha.sum(), num_samples=self.num_samples,
-                                      num_warmup=self.num_warmup, num_chains=self.num_chains,
+            theta = vb.confusion_alpha / vb.confusion_alpha.sum(-1, keepdim=True)
+            draws = gibbs_dawid_skene(build_incidence(ordered, device), self._confusion_prior, self._class_prior_vec,
+                                      theta[worker_order], vb.class_alpha / vb.class_alpha.sum(),
+                                      num_samples=self.num_samples, num_warmup=self.num_warmup,
+                                      num_chains=self.num_chains,
                                       sample_concentration=empirical and self.empirical_prior is True,
-                                      informative=self._informative)
-            self._log_theta = draws.theta.double().clamp_min(TINY).log()
+                                      informative=None if self._informative is None else self._informative[item_order])
+            self._log_theta = to_codes(draws.theta, workers, dim=2).double().clamp_min(TINY).log()
             self._log_pi = draws.pi.double().clamp_min(TINY).log()
             self._finish()
         else:
@@ -296,6 +302,10 @@ class DawidSkene(ConfusionModel, PyroRaterModel):
         """The draws :meth:`_draw_from_vb` put off, in float32; with the two-valued empirical prior its concentration
         is integrated out (:func:`accord.models._vb.concentration_draws`: each draw's rows under a prior of its own)."""
         confusion_alpha, class_alpha, num_samples, state = self._pending_draws
+        # drawn in the annotators' id order (so they follow the judgments as a set and the seed, not the order of the
+        # rows, which numbers the annotators), then mapped back to the codes
+        ranks = id_ranks(self.encoded_.worker_index)
+        confusion_alpha = confusion_alpha[torch.as_tensor(np.argsort(ranks), device=confusion_alpha.device)]
         with replay_random(state, self._torch_device):
             if self._prior_fitted and self.empirical_prior is True:
                 priors = concentration_draws(confusion_alpha, self._confusion_prior, num_samples)
@@ -304,8 +314,8 @@ class DawidSkene(ConfusionModel, PyroRaterModel):
             else:
                 alpha = confusion_alpha.float()
                 theta = _dirichlet(alpha.expand(num_samples, *alpha.shape).contiguous())
-            self._log_theta = theta.clamp_min_(TINY).log_()[None]
             self._log_pi = _dirichlet(class_alpha.expand(num_samples, -1)).clamp_min(TINY).log()[None]
+        self._log_theta = to_codes(theta.clamp_min_(TINY).log_(), ranks, dim=1)[None]
 
     def _finish(self) -> None:
         """Posterior moments of the confusions, then the gold-free calibration (``rho``, ``e``) and the soft labels
@@ -394,6 +404,9 @@ class DawidSkene(ConfusionModel, PyroRaterModel):
 
     def _extra_sites(self) -> dict[str, list[str]]:
         return {name: ["annotator"] for name in self._global_sites[1:]} if self.symmetric else {}
+
+    def _annotator_sites(self) -> tuple[str, ...]:
+        return self._global_sites[1:]
 
     def _new_annotator_log_confusion(self, log_pi: torch.Tensor) -> torch.Tensor:
         s = log_pi.shape[0]

@@ -185,6 +185,9 @@ class HierarchicalDawidSkene(ConfusionModel, PyroRaterModel):
     def _extra_sites(self) -> dict[str, list[str]]:
         return {"mu": ["true_class", "error_rank"], "sigma": ["true_class", "error_rank"]}
 
+    def _annotator_sites(self) -> tuple[str, ...]:
+        return ("eps",)
+
     def _extra_coords(self) -> dict[str, object]:
         return {"error_rank": np.arange(max(self.encoded_.n_classes - 1, 1))}
 

@@ -11,9 +11,9 @@ import numpy as np
 import torch
 
 from accord.datasets import AccordError, Encoded, FitError
-from accord.models._data import PaddedJudgments, vote_fractions
+from accord.models._data import PaddedJudgments, id_ranks, vote_fractions
 from accord.models.base import ConvergenceWarning, check_positive, interval_columns, is_numbers
-from accord.models.confusion import TINY
+from accord.models.confusion import TINY, to_codes
 from accord.models.enumerated import Draws, EnumeratedRaterModel, per_judgment
 
 
@@ -185,8 +185,12 @@ class MACE(EnumeratedRaterModel):
             warnings.warn(f"MACE(vb): stopped at max_steps={self.max_steps} iterations before no item posterior "
                           f"moved by more than tol={self.tol}; raise max_steps", ConvergenceWarning, stacklevel=5)
         shape = (1, self.num_samples)
-        draws = {"spam": torch.distributions.Beta(vb.spam_count, vb.trust_count).sample(shape),
-                 "spam_labels": torch.distributions.Dirichlet(vb.spam_label_count).sample(shape)}
+        # drawn in the annotators' id order (their codes follow the rows' order), then mapped back to the codes
+        ranks = id_ranks(encoded.worker_index)
+        order = torch.as_tensor(np.argsort(ranks), device=vb.spam_count.device)
+        draws = {"spam": torch.distributions.Beta(vb.spam_count[order], vb.trust_count[order]).sample(shape),
+                 "spam_labels": torch.distributions.Dirichlet(vb.spam_label_count[order]).sample(shape)}
+        draws = {name: to_codes(value, ranks, dim=2) for name, value in draws.items()}
         if self.class_prior is not None:
             draws["class_prior"] = torch.distributions.Dirichlet(vb.class_count).sample(shape)
         return draws

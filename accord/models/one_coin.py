@@ -5,11 +5,13 @@ from __future__ import annotations
 import math
 from typing import ClassVar
 
+import numpy as np
 import torch
 
 from accord.datasets import AccordError, Encoded
+from accord.models._data import id_ranks
 from accord.models.base import check_positive
-from accord.models.confusion import TINY, ConfusionModel
+from accord.models.confusion import TINY, ConfusionModel, to_codes
 
 
 class OneCoinDawidSkene(ConfusionModel):
@@ -97,8 +99,11 @@ class OneCoinDawidSkene(ConfusionModel):
         self._keep_convergence(n_iter, converged)  # warns where it stopped at max_steps unconverged, as DawidSkene
         a, b, class_alpha = m_step(q)
         self.accuracy_ = (a / (a + b)).cpu().numpy()
-        p = torch.distributions.Beta(a.float(), b.float()).sample((self.num_samples,))[..., None, None]
-        self._log_theta = self._log_one_coin(p)[None]
+        # drawn in the annotators' id order (their codes follow the rows' order), then mapped back to the codes
+        ranks = id_ranks(encoded.worker_index)
+        order = torch.as_tensor(np.argsort(ranks), device=device)
+        p = torch.distributions.Beta(a[order].float(), b[order].float()).sample((self.num_samples,))
+        self._log_theta = self._log_one_coin(to_codes(p, ranks, dim=1)[..., None, None])[None]
         pi = torch.distributions.Dirichlet(class_alpha).sample((self.num_samples,))
         self._log_pi = pi.clamp_min(TINY).log()[None]
         self._finish()
