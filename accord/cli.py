@@ -1574,22 +1574,29 @@ def cmd_report(args: argparse.Namespace) -> int:
                               "column (e.g. annotator_stance)")
         refuse_group_named_population(judgments[args.group].dropna().unique())  # the fits take minutes
     use_threads(torch_threads(len(judgments), args.free_cores))
+    grouped = None
+    if args.group:
+        from accord.datasets.schema import keep_rows
+
+        grouped = keep_rows(judgments, judgments[args.group].notna())  # errors still name the file's rows
     models = []
     for name in names:
-        estimator = make_method(name, **_model_settings(name, args))
+        settings, rows = _model_settings(name, args), judgments
+        if name == "context" and grouped is not None:
+            # the context model --methods names is the one --group asks for: it was fitted with its own group
+            # ('auto': annotator_group) beside a second one of the group, and the group sections showed the first
+            settings["group"], rows = args.group, grouped
+        estimator = make_method(name, **settings)
         started = time.perf_counter()
         try:
-            models.append(estimator.fit(judgments))
+            models.append(estimator.fit(rows))
         except AccordError as err:  # the file the table came from, as aggregate and suggest say it
             raise AccordError(f"{source}: {err}") from err
         if not args.quiet:  # a line per fit is progress, which --quiet leaves out (the line of what it wrote stays)
             print(f"fitted {name} in {time.perf_counter() - started:.1f}s", flush=True)
-    if args.group:
+    if grouped is not None and "context" not in names:
         from accord.models.context import ContextPreference
 
-        from accord.datasets.schema import keep_rows
-
-        grouped = keep_rows(judgments, judgments[args.group].notna())  # errors still name the file's rows
         try:
             models.append(ContextPreference(group=args.group, seed=args.seed, progress=not args.quiet).fit(grouped))
         except AccordError as err:  # the file, as for the other methods

@@ -1867,3 +1867,35 @@ def test_a_half_renamed_crowdkit_file_says_how_to_mend_it(tmp_path, capsys):
     assert "--columns task=pair_id,worker=annotator" in err and "without --columns" in err, err
     assert main([*base, "--columns", "task=pair_id,worker=annotator"]) == 0
     assert main(base) == 0
+
+
+def test_report_with_context_among_the_methods_and_a_group_fits_one_context_model_of_that_group(tmp_path,
+                                                                                               monkeypatch):
+    """`accord report --methods context --group annotator_stance` fitted the named context model with its own group
+    ('auto': annotator_group) and a second one of the stance: the group sections showed annotator_group's groups, not
+    the stance asked for, and the methods table compared context with itself."""
+    from accord.datasets.synthetic import make_synthetic
+    from accord.models.context import ContextPreference
+
+    fit, groups = ContextPreference.fit, []
+
+    def short_fit(self, judgments):  # a short MAP fit: only which group it reads matters here
+        self.inference, self.max_steps = "map", 30
+        groups.append(self.group)
+        return fit(self, judgments)
+
+    monkeypatch.setattr(ContextPreference, "fit", short_fit)
+    table = make_synthetic(n_pairs=16, n_annotators=6, judgments_per_pair=3, n_groups=2, seed=0).judgments
+    stance = {a: ("pro", "con", "neutral")[i % 3] for i, a in enumerate(sorted(table["annotator"].unique()))}
+    table = table.assign(annotator_stance=table["annotator"].map(stance))
+    source = tmp_path / "judgments.csv"
+    table.to_csv(source, index=False)
+    out = tmp_path / "report"
+    status = main(["report", "--input", str(source), "--methods", "majority,context", "--group", "annotator_stance",
+                   "--output-dir", str(out), "--quiet"])
+    assert status == 0
+    assert groups == ["annotator_stance"]  # one context fit, of the group asked for
+    effects = pd.read_csv(out / "group_effects.csv")
+    assert set(effects["group"]) | set(effects["reference"]) <= {"pro", "con", "neutral"}
+    methods = pd.read_csv(out / "methods.csv", index_col=0)
+    assert list(methods.index) == ["majority", "context-preference"]
