@@ -825,3 +825,19 @@ def test_a_model_without_reliability_intervals_is_not_reported_with_90_percent_i
     page = (out / "report.html").read_text(encoding="utf-8")
     assert "90% credible interval of each annotator's reliability" in page
     assert "90% interval" in drawn_figures["reliability_forest"].axes[0].get_title()
+
+
+def test_a_report_without_a_rater_model_says_why_it_has_no_rater_sections(tmp_path):
+    """`accord report --methods majority` wrote a "rater report" with no word on raters: the reliability, confusion
+    and flag sections were left out silently, and the page read as if they had been lost."""
+    table, _ = _small_table()
+    out = write_report(tmp_path / "r", table, *_fit(table, "majority", "vote-fraction"))
+    page = (out / "report.html").read_text(encoding="utf-8")
+    assert "Annotator reliability</h2>" not in page and not (out / "annotators.csv").exists()
+    start = page.index("Raters</h2>")
+    note = page[start:page.index("</p>", start)]
+    assert "majority" in note and "vote-fraction" in note and "dawid-skene" in note
+    # with a rater model there is no such note
+    page = (write_report(tmp_path / "r2", table, *_fit(table, "majority", "dawid-skene")) / "report.html").read_text(
+        encoding="utf-8")
+    assert "Raters</h2>" not in page

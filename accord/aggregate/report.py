@@ -415,6 +415,13 @@ class _ReportBuilder:
             sections.append(self.comparison_section())
         if self.rater_model is not None:
             sections += [self.reliability_section(), self.confusion_section(), self.flag_section()]
+        else:  # the rater sections were left out without a word: the page read as if they had been lost
+            names = ", ".join(f"<code>{html.escape(str(m.method))}</code>" for m in self.models)
+            one = len(self.models) == 1
+            sections.append(_Section("Raters", f"No reliability, confusion matrices or flags: {names} "
+                                     f"{'counts' if one else 'count'} votes and {'has' if one else 'have'} no "
+                                     "annotator table. Fit a rater model beside (e.g. <code>accord report --methods "
+                                     "dawid-skene,majority</code>) for the rater sections."))
         if self.debiased is not None:
             sections += [self.pulls_section(name) for name in self.debiased.covariates]
         if self.context is not None:
