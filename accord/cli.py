@@ -1545,6 +1545,12 @@ def cmd_report(args: argparse.Namespace) -> int:
         raise AccordError(f"--methods: {repeated[0]} is named twice; name each method once")
     for name in names:  # was "unknown method 'x'", without the flag, after the input was read
         _check_pairwise_method(name, "--methods")
+    if args.seed is not None and not args.group and all(name in BASELINES for name in names):
+        # was taken and unused (its default was 0, so a seed given could not be told from none), as aggregate refuses
+        one = len(names) == 1
+        raise AccordError(f"--seed: method{'' if one else 's'} {', '.join(names)} count{'s' if one else ''} votes and "
+                          f"draw{'s' if one else ''} nothing at random; leave out --seed (or add a rater model to "
+                          "--methods, e.g. dawid-skene)")
     _refuse_step_table(args, "report")
     judgments = _read_input(args)
     _say_duplicates_dropped(args, judgments, "judgments of one pair")
@@ -1598,7 +1604,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         from accord.models.context import ContextPreference
 
         try:
-            models.append(ContextPreference(group=args.group, seed=args.seed, progress=not args.quiet).fit(grouped))
+            models.append(ContextPreference(group=args.group, seed=_seed(args), progress=not args.quiet).fit(grouped))
         except AccordError as err:  # the file, as for the other methods
             raise AccordError(f"{source}: {err}") from err
     folder = write_report(output_dir, judgments, *models, title=args.title)
@@ -1714,7 +1720,8 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--limit-pairs", type=int, help="use only the first N pairs (a quick look)")
     report.add_argument("--title", default="accord rater report",
                         help="title of the HTML page (default: %(default)s)")
-    report.add_argument("--seed", type=int, default=0, help="random seed of the rater models (default: 0)")
+    report.add_argument("--seed", type=int, help="random seed of the rater models (default: 0); refused when every "
+                        "method draws nothing at random (majority, vote-fraction)")
     report.add_argument("--output-dir", required=True,
                         help="folder for report.html, its figures and the CSV tables (made if missing)")
     report.add_argument("--quiet", action="store_true", help="no progress bars or lines per fit")

@@ -1899,3 +1899,23 @@ def test_report_with_context_among_the_methods_and_a_group_fits_one_context_mode
     assert set(effects["group"]) | set(effects["reference"]) <= {"pro", "con", "neutral"}
     methods = pd.read_csv(out / "methods.csv", index_col=0)
     assert list(methods.index) == ["majority", "context-preference"]
+
+
+@pytest.mark.parametrize("seed", ["0", "7"])
+def test_report_refuses_a_seed_that_no_method_uses(seed, tmp_path, capsys):
+    """`accord report --methods majority,vote-fraction --seed 7` was taken and silently unused (its default was 0,
+    so a seed given could not be told from none), where `accord aggregate` refuses --seed with a method that draws
+    nothing at random; it is now one line naming the flag, exit 2, nothing written, before the input is read."""
+    source = tmp_path / "judgments.csv"
+    GOOD.to_csv(source, index=False)
+    out = tmp_path / "report"
+    status = main(["report", "--input", str(source), "--methods", "majority,vote-fraction", "--seed", seed,
+                   "--output-dir", str(out), "--quiet"])
+    err = capsys.readouterr().err
+    assert status == 2 and err.count("\n") == 1 and err.startswith("accord: error: --seed: "), err
+    assert "majority" in err and not out.exists()
+    assert main(["report", "--input", str(source), "--methods", "majority,vote-fraction", "--output-dir", str(out),
+                 "--quiet"]) == 0
+    # a rater model among the methods takes it
+    assert main(["report", "--input", str(source), "--methods", "majority,dawid-skene", "--seed", seed,
+                 "--output-dir", str(tmp_path / "seeded"), "--quiet"]) == 0
