@@ -1919,3 +1919,31 @@ def test_report_refuses_a_seed_that_no_method_uses(seed, tmp_path, capsys):
     # a rater model among the methods takes it
     assert main(["report", "--input", str(source), "--methods", "majority,dawid-skene", "--seed", seed,
                  "--output-dir", str(tmp_path / "seeded"), "--quiet"]) == 0
+
+
+def test_soft_labels_written_over_a_cleaned_jsonl_do_not_keep_its_provenance(tmp_path, capsys):
+    """A cleaned dataset's provenance lives in a hidden sidecar beside a JSON Lines file; soft labels (or any plain
+    table) written later to the same name left it there, so the new file came with the old one's method and source
+    (`--method majority`, source the first input, beside another input's vote fractions)."""
+    from accord.datasets.cleaned import sidecar_path
+
+    with_texts, without = tmp_path / "with_texts.csv", tmp_path / "without.csv"
+    GOOD.to_csv(with_texts, index=False)
+    GOOD[["pair_id", "annotator", "label"]].to_csv(without, index=False)
+    output = tmp_path / "labels.jsonl"
+    assert main(["aggregate", "--input", str(with_texts), "--method", "majority", "--output", str(output),
+                 "--quiet"]) == 0
+    assert sidecar_path(output).exists()  # the cleaned dataset's provenance
+    # outputs written together (the soft labels and --annotators) that fail keep the file and its provenance
+    from accord.datasets.io import write_table, written_together
+
+    before = output.read_bytes()
+    with pytest.raises(RuntimeError):
+        with written_together():
+            write_table(pd.DataFrame({"x": [1]}), output)
+            raise RuntimeError("the next output failed")
+    assert output.read_bytes() == before and sidecar_path(output).exists()
+    assert main(["aggregate", "--input", str(without), "--output", str(output), "--quiet"]) == 0
+    assert "soft labels" in capsys.readouterr().out
+    assert not sidecar_path(output).exists()
+    assert pd.read_json(output, lines=True)["method"].eq("vote-fraction").all()
