@@ -1577,6 +1577,12 @@ def cmd_report(args: argparse.Namespace) -> int:
         raise AccordError(f"--methods: {repeated[0]} is named twice; name each method once")
     for name in names:  # was "unknown method 'x'", without the flag, after the input was read
         _check_pairwise_method(name, "--methods")
+    if args.seed is not None and not args.group and all(name in BASELINES for name in names):
+        # was taken and unused (its default was 0, so a seed given could not be told from none), as aggregate refuses
+        one = len(names) == 1
+        raise AccordError(f"--seed: method{'' if one else 's'} {', '.join(names)} count{'s' if one else ''} votes and "
+                          f"draw{'s' if one else ''} nothing at random; leave out --seed (or add a rater model to "
+                          "--methods, e.g. dawid-skene)")
     _refuse_step_table(args, "report")
     judgments = _read_input(args)
     _say_duplicates_dropped(args, judgments, "judgments of one pair")
@@ -1606,24 +1612,31 @@ def cmd_report(args: argparse.Namespace) -> int:
                               "column (e.g. annotator_stance)")
         refuse_group_named_population(judgments[args.group].dropna().unique())  # the fits take minutes
     use_threads(torch_threads(len(judgments), args.free_cores))
+    grouped = None
+    if args.group:
+        from accord.datasets.schema import keep_rows
+
+        grouped = keep_rows(judgments, judgments[args.group].notna())  # errors still name the file's rows
     models = []
     for name in names:
-        estimator = make_method(name, **_model_settings(name, args))
+        settings, rows = _model_settings(name, args), judgments
+        if name == "context" and grouped is not None:
+            # the context model --methods names is the one --group asks for: it was fitted with its own group
+            # ('auto': annotator_group) beside a second one of the group, and the group sections showed the first
+            settings["group"], rows = args.group, grouped
+        estimator = make_method(name, **settings)
         started = time.perf_counter()
         try:
-            models.append(estimator.fit(judgments))
+            models.append(estimator.fit(rows))
         except AccordError as err:  # the file the table came from, as aggregate and suggest say it
             raise AccordError(f"{source}: {err}") from err
         if not args.quiet:  # a line per fit is progress, which --quiet leaves out (the line of what it wrote stays)
             print(f"fitted {name} in {time.perf_counter() - started:.1f}s", flush=True)
-    if args.group:
+    if grouped is not None and "context" not in names:
         from accord.models.context import ContextPreference
 
-        from accord.datasets.schema import keep_rows
-
-        grouped = keep_rows(judgments, judgments[args.group].notna())  # errors still name the file's rows
         try:
-            models.append(ContextPreference(group=args.group, seed=args.seed, progress=not args.quiet).fit(grouped))
+            models.append(ContextPreference(group=args.group, seed=_seed(args), progress=not args.quiet).fit(grouped))
         except AccordError as err:  # the file, as for the other methods
             raise AccordError(f"{source}: {err}") from err
     folder = write_report(output_dir, judgments, *models, title=args.title)
@@ -1739,7 +1752,8 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--limit-pairs", type=int, help="use only the first N pairs (a quick look)")
     report.add_argument("--title", default="accord rater report",
                         help="title of the HTML page (default: %(default)s)")
-    report.add_argument("--seed", type=int, default=0, help="random seed of the rater models (default: 0)")
+    report.add_argument("--seed", type=int, help="random seed of the rater models (default: 0); refused when every "
+                        "method draws nothing at random (majority, vote-fraction)")
     report.add_argument("--output-dir", required=True,
                         help="folder for report.html, its figures and the CSV tables (made if missing)")
     report.add_argument("--quiet", action="store_true", help="no progress bars or lines per fit")

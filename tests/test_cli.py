@@ -1867,3 +1867,83 @@ def test_a_half_renamed_crowdkit_file_says_how_to_mend_it(tmp_path, capsys):
     assert "--columns task=pair_id,worker=annotator" in err and "without --columns" in err, err
     assert main([*base, "--columns", "task=pair_id,worker=annotator"]) == 0
     assert main(base) == 0
+
+
+def test_report_with_context_among_the_methods_and_a_group_fits_one_context_model_of_that_group(tmp_path,
+                                                                                               monkeypatch):
+    """`accord report --methods context --group annotator_stance` fitted the named context model with its own group
+    ('auto': annotator_group) and a second one of the stance: the group sections showed annotator_group's groups, not
+    the stance asked for, and the methods table compared context with itself."""
+    from accord.datasets.synthetic import make_synthetic
+    from accord.models.context import ContextPreference
+
+    fit, groups = ContextPreference.fit, []
+
+    def short_fit(self, judgments):  # a short MAP fit: only which group it reads matters here
+        self.inference, self.max_steps = "map", 30
+        groups.append(self.group)
+        return fit(self, judgments)
+
+    monkeypatch.setattr(ContextPreference, "fit", short_fit)
+    table = make_synthetic(n_pairs=16, n_annotators=6, judgments_per_pair=3, n_groups=2, seed=0).judgments
+    stance = {a: ("pro", "con", "neutral")[i % 3] for i, a in enumerate(sorted(table["annotator"].unique()))}
+    table = table.assign(annotator_stance=table["annotator"].map(stance))
+    source = tmp_path / "judgments.csv"
+    table.to_csv(source, index=False)
+    out = tmp_path / "report"
+    status = main(["report", "--input", str(source), "--methods", "majority,context", "--group", "annotator_stance",
+                   "--output-dir", str(out), "--quiet"])
+    assert status == 0
+    assert groups == ["annotator_stance"]  # one context fit, of the group asked for
+    effects = pd.read_csv(out / "group_effects.csv")
+    assert set(effects["group"]) | set(effects["reference"]) <= {"pro", "con", "neutral"}
+    methods = pd.read_csv(out / "methods.csv", index_col=0)
+    assert list(methods.index) == ["majority", "context-preference"]
+
+
+@pytest.mark.parametrize("seed", ["0", "7"])
+def test_report_refuses_a_seed_that_no_method_uses(seed, tmp_path, capsys):
+    """`accord report --methods majority,vote-fraction --seed 7` was taken and silently unused (its default was 0,
+    so a seed given could not be told from none), where `accord aggregate` refuses --seed with a method that draws
+    nothing at random; it is now one line naming the flag, exit 2, nothing written, before the input is read."""
+    source = tmp_path / "judgments.csv"
+    GOOD.to_csv(source, index=False)
+    out = tmp_path / "report"
+    status = main(["report", "--input", str(source), "--methods", "majority,vote-fraction", "--seed", seed,
+                   "--output-dir", str(out), "--quiet"])
+    err = capsys.readouterr().err
+    assert status == 2 and err.count("\n") == 1 and err.startswith("accord: error: --seed: "), err
+    assert "majority" in err and not out.exists()
+    assert main(["report", "--input", str(source), "--methods", "majority,vote-fraction", "--output-dir", str(out),
+                 "--quiet"]) == 0
+    # a rater model among the methods takes it
+    assert main(["report", "--input", str(source), "--methods", "majority,dawid-skene", "--seed", seed,
+                 "--output-dir", str(tmp_path / "seeded"), "--quiet"]) == 0
+
+
+def test_soft_labels_written_over_a_cleaned_jsonl_do_not_keep_its_provenance(tmp_path, capsys):
+    """A cleaned dataset's provenance lives in a hidden sidecar beside a JSON Lines file; soft labels (or any plain
+    table) written later to the same name left it there, so the new file came with the old one's method and source
+    (`--method majority`, source the first input, beside another input's vote fractions)."""
+    from accord.datasets.cleaned import sidecar_path
+
+    with_texts, without = tmp_path / "with_texts.csv", tmp_path / "without.csv"
+    GOOD.to_csv(with_texts, index=False)
+    GOOD[["pair_id", "annotator", "label"]].to_csv(without, index=False)
+    output = tmp_path / "labels.jsonl"
+    assert main(["aggregate", "--input", str(with_texts), "--method", "majority", "--output", str(output),
+                 "--quiet"]) == 0
+    assert sidecar_path(output).exists()  # the cleaned dataset's provenance
+    # outputs written together (the soft labels and --annotators) that fail keep the file and its provenance
+    from accord.datasets.io import write_table, written_together
+
+    before = output.read_bytes()
+    with pytest.raises(RuntimeError):
+        with written_together():
+            write_table(pd.DataFrame({"x": [1]}), output)
+            raise RuntimeError("the next output failed")
+    assert output.read_bytes() == before and sidecar_path(output).exists()
+    assert main(["aggregate", "--input", str(without), "--output", str(output), "--quiet"]) == 0
+    assert "soft labels" in capsys.readouterr().out
+    assert not sidecar_path(output).exists()
+    assert pd.read_json(output, lines=True)["method"].eq("vote-fraction").all()

@@ -802,3 +802,42 @@ def test_the_report_says_how_graded_gold_is_scored_by_a_model_over_grades_and_on
             "7 gold ties (gold 0))") in page
     page = (write_report(tmp_path / "o", table, *_fit(table, "ordinal")) / "report.html").read_text(encoding="utf-8")
     assert "Against the gold labels of 14 pairs (scored as sides, leaving out 7 gold ties (gold 0)) the most" in page
+
+
+@pytest.mark.filterwarnings("ignore::accord.models.ConvergenceWarning")  # a short fit: only its point estimates matter
+def test_a_model_without_reliability_intervals_is_not_reported_with_90_percent_intervals(tmp_path, drawn_figures):
+    """Rater types are MAP point estimates (the README: "no rater intervals"): the page called its reliabilities
+    "posterior mean and 90% credible interval" and the forest plot was titled "(90% interval)", drawn with bars of
+    zero width."""
+    table, _ = _small_table()
+    model = RaterTypes(n_types=1, max_steps=50).fit(table)
+    annotators = model.annotators_
+    assert (annotators["reliability_upper"] == annotators["reliability_lower"]).all()  # the case this test is about
+    out = write_report(tmp_path / "r", table, model)
+    page = (out / "report.html").read_text(encoding="utf-8")
+    start = page.index("Annotator reliability</h2>")
+    section = page[start:page.index("<h2", start)]
+    assert "90%" not in section and "no intervals" in section
+    assert "90%" not in drawn_figures["reliability_forest"].axes[0].get_title()
+    # a model with intervals keeps saying so
+    drawn_figures.clear()
+    out = write_report(tmp_path / "r2", table, *_fit(table, "dawid-skene"))
+    page = (out / "report.html").read_text(encoding="utf-8")
+    assert "90% credible interval of each annotator's reliability" in page
+    assert "90% interval" in drawn_figures["reliability_forest"].axes[0].get_title()
+
+
+def test_a_report_without_a_rater_model_says_why_it_has_no_rater_sections(tmp_path):
+    """`accord report --methods majority` wrote a "rater report" with no word on raters: the reliability, confusion
+    and flag sections were left out silently, and the page read as if they had been lost."""
+    table, _ = _small_table()
+    out = write_report(tmp_path / "r", table, *_fit(table, "majority", "vote-fraction"))
+    page = (out / "report.html").read_text(encoding="utf-8")
+    assert "Annotator reliability</h2>" not in page and not (out / "annotators.csv").exists()
+    start = page.index("Raters</h2>")
+    note = page[start:page.index("</p>", start)]
+    assert "majority" in note and "vote-fraction" in note and "dawid-skene" in note
+    # with a rater model there is no such note
+    page = (write_report(tmp_path / "r2", table, *_fit(table, "majority", "dawid-skene")) / "report.html").read_text(
+        encoding="utf-8")
+    assert "Raters</h2>" not in page

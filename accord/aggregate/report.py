@@ -354,6 +354,14 @@ class _ReportBuilder:
         """The rater model's annotator table (the same core columns for every model: see ``accord.models.base``)."""
         return self.rater_model.annotators_
 
+    def has_intervals(self) -> bool:
+        """Whether the annotator table's reliabilities have intervals: a MAP fit (rater types) gives point estimates,
+        which were called "posterior mean and 90% credible interval" and drawn as bars of zero width."""
+        annotators = self.annotators()
+        if not {"reliability_lower", "reliability_upper"} <= set(annotators.columns):
+            return False
+        return bool((annotators["reliability_upper"] > annotators["reliability_lower"]).any())
+
     def ranked(self) -> tuple[pd.DataFrame, bool]:
         """Annotators with a reliability, least reliable first, and whether they are only those with at least
         ``min_judgments`` judgments (``False`` when fewer than two have that many: then all are ranked)."""
@@ -407,6 +415,13 @@ class _ReportBuilder:
             sections.append(self.comparison_section())
         if self.rater_model is not None:
             sections += [self.reliability_section(), self.confusion_section(), self.flag_section()]
+        else:  # the rater sections were left out without a word: the page read as if they had been lost
+            names = ", ".join(f"<code>{html.escape(str(m.method))}</code>" for m in self.models)
+            one = len(self.models) == 1
+            sections.append(_Section("Raters", f"No reliability, confusion matrices or flags: {names} "
+                                     f"{'counts' if one else 'count'} votes and {'has' if one else 'have'} no "
+                                     "annotator table. Fit a rater model beside (e.g. <code>accord report --methods "
+                                     "dawid-skene,majority</code>) for the rater sections."))
         if self.debiased is not None:
             sections += [self.pulls_section(name) for name in self.debiased.covariates]
         if self.context is not None:
@@ -444,8 +459,10 @@ class _ReportBuilder:
             chosen = ranked.index
             shown_text = self.ranked_phrase(ranked, filtered)
         figure = self.forest(chosen, len(ranked) - len(chosen))
+        what = ("Posterior mean and 90% credible interval of each annotator's reliability" if self.has_intervals()
+                else "Each annotator's reliability, a point estimate (the model's fit gives no intervals),")
         intro = (
-            f"Posterior mean and 90% credible interval of each annotator's reliability under "
+            f"{what} under "
             f"<code>{html.escape(self.rater_model.method)}</code> (the probability that a vote is the true label). "
             f"Shown: {shown_text}, the least reliable at the top. All annotators are in <code>annotators.csv</code>."
         )
@@ -488,7 +505,8 @@ class _ReportBuilder:
         ax.errorbar(frame["reliability"], y, xerr=[below, above], fmt="o", color="tab:blue", ecolor="tab:gray",
                     capsize=2)
         ax.set_yticks(y, [str(a) for a in frame.index], fontsize=8)
-        ax.set_title("Annotator reliability (90% interval)", fontsize=11)
+        ax.set_title("Annotator reliability" + (" (90% interval)" if self.has_intervals() else
+                                                 " (point estimates: no intervals)"), fontsize=11)
         if left_out:
             ax.text(0.5, gap, f"\u22ee {left_out:,} annotators not shown \u22ee", transform=ax.get_yaxis_transform(),
                     ha="center", va="center", fontsize=8, color="tab:gray")

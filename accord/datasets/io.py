@@ -36,8 +36,9 @@ COMPRESSION_METHODS: dict[str, str] = {".gz": "gzip", ".bz2": "bz2", ".xz": "xz"
 #: probability of 3e-11 as 0): a JSON table then matches its Parquet or CSV twin to 1e-15.
 JSON_DECIMALS = 15
 #: the (temporary, target) files of the :func:`written_together` block being run (None: outside one)
-_PENDING: contextvars.ContextVar[list[tuple[Path, Path]] | None] = contextvars.ContextVar("accord_pending_writes",
-                                                                                           default=None)
+#: (a temporary file of None: a file to remove, :func:`remove_with_writes`)
+_PENDING: contextvars.ContextVar[list[tuple[Path | None, Path]] | None] = contextvars.ContextVar(
+    "accord_pending_writes", default=None)
 #: how many :func:`atomic_path` blocks enclose the running code: only the outermost turns an OSError into a
 #: :class:`WriteError` (one naming the file the command was asked to write: a table's, not its sidecar's)
 _DEPTH: contextvars.ContextVar[int] = contextvars.ContextVar("accord_atomic_depth", default=0)
@@ -186,7 +187,7 @@ def written_together() -> Iterator[None]:
     one command are all written or none is: ``accord aggregate --annotators`` interrupted while writing the annotator
     table left the soft labels written without it. The files are renamed into place one after the other at the end
     (each rename atomic); on an error none is, and the temporary files are removed."""
-    pending: list[tuple[Path, Path]] = []
+    pending: list[tuple[Path | None, Path]] = []
     token = _PENDING.set(pending)
     try:
         try:
@@ -195,14 +196,28 @@ def written_together() -> Iterator[None]:
             _PENDING.reset(token)
         for tmp, target in pending:
             try:
-                os.replace(tmp, target)  # a file already renamed is gone from tmp: the unlink below skips it
+                if tmp is None:  # a file the block's writes make stale (:func:`remove_with_writes`)
+                    target.unlink(missing_ok=True)
+                else:
+                    os.replace(tmp, target)  # a file already renamed is gone from tmp: the unlink below skips it
             except OSError as err:
                 raise WriteError(target, err) from err
     except BaseException:
         for tmp, _ in pending:
             with contextlib.suppress(FileNotFoundError):
-                tmp.unlink()
+                if tmp is not None:
+                    tmp.unlink()
         raise
+
+
+def remove_with_writes(path: Path) -> None:
+    """Remove ``path`` now, or inside :func:`written_together` once the block's files land (an error there keeps
+    it, beside the earlier files it belongs to)."""
+    pending = _PENDING.get()
+    if pending is None:
+        path.unlink(missing_ok=True)
+    else:
+        pending.append((None, path))
 
 
 def json_text(value: Any, **kwargs: Any) -> str:
@@ -256,6 +271,11 @@ def write_table(frame: Any, path: str | os.PathLike) -> Path:
                 raise ValidationError(f"cannot write as Parquet: {err.args[0] if err.args else err} (a column "
                                       "mixing texts with numbers or true/false: write its cells as texts, or name a "
                                       ".csv or .jsonl file)", source=str(target), column=column) from None
+    if fmt in ("jsonl", "json"):
+        # the provenance sidecar of a cleaned dataset this file replaced (accord.datasets.cleaned.sidecar_path, and
+        # its earlier visible name): left there, it gave the new table the old one's method and source
+        for sidecar in (target.with_name(f".{target.name}.meta.json"), Path(f"{target}.meta.json")):
+            remove_with_writes(sidecar)
     return target
 
 
