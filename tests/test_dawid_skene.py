@@ -702,3 +702,28 @@ def test_one_annotator_of_one_judgment_per_pair_warns_too(settings):
     judgments = pd.DataFrame({"pair_id": [f"p{i}" for i in range(10)], "annotator": "solo", "label": ["A", "B"] * 5})
     with pytest.warns(UserWarning, match="no pair has two judgments"):
         DawidSkene(seed=0, **settings).fit(judgments)
+
+
+@settings(max_examples=40, deadline=None)
+@given(mean=st.floats(-25, 25), sd=st.floats(0, 8))
+def test_the_logistic_normal_sd_is_that_of_the_sigmoid_of_the_normal(mean, sd):
+    from accord.models._vb import logistic_normal_sd
+
+    z = np.random.default_rng(0).standard_normal(400_000)
+    simulated = (1.0 / (1.0 + np.exp(-(mean + sd * z)))).std()
+    got = float(logistic_normal_sd(torch.tensor([mean], dtype=torch.float64), torch.tensor([sd], dtype=torch.float64))[0])
+    assert got == pytest.approx(simulated, rel=0.03, abs=2e-4)
+
+
+def test_a_confident_label_with_a_wide_interval_is_not_reported_certain():
+    # three raters, three pairs each, A/B/tie: top probabilities near 1 with 90% intervals spanning most of [0, 1]
+    # had an sd of p (1 - p) sd_logodds ~ 0, so weight 1 - 2 sd ~ 1; the sd is now that of the interval's own normal
+    table = validate(pd.DataFrame({"pair_id": np.repeat(["p0", "p1", "p2"], 3), "annotator": ["a", "b", "c"] * 3,
+                                   "label": ["A", "B", "A", "tie", "tie", "B", "A", "B", "A"]}))
+    soft = DawidSkene(seed=0).fit(table).soft_labels_
+    width = (soft.interval["upper"] - soft.interval["lower"]).to_numpy()
+    sd = soft.uncertainty.to_numpy()
+    wide = width > 0.5
+    assert wide.any()
+    # a normal's 90% interval is 3.29 sd wide; a sigmoid's squeezes it, so the sd is at least a sixth of the width
+    assert (sd[wide] > width[wide] / 6).all(), (sd, width)

@@ -53,7 +53,9 @@ RENAMED: dict[str, dict[str, str]] = {
 #: dawid-skene-map's soft labels: a one-draw fit reports no spread, NaN uncertainty and no interval, where the stored
 #: uncertainty 0 claimed certainty; its probabilities were unchanged within 5e-10; the six Dawid-Skene cases but
 #: dawid-skene-map once more when the family's draws came to be taken in the ids' order, not the rows': another
-#: random stream, as a change of seed; mace-vb when its draws followed them)
+#: random stream, as a change of seed; mace-vb when its draws followed them; the four closed-form summaries
+#: (dawid-skene-vb, -gibbs, -meanfield, -symmetric) when their uncertainty became the sd of the interval's own
+#: logistic-normal, not the delta method's, the probabilities and intervals unchanged)
 STORED_TODAY = {"dawid-skene-vb", "dawid-skene-gibbs", "dawid-skene-map", "dawid-skene-meanfield",
                 "dawid-skene-symmetric", "hierarchical-dawid-skene", "hierarchical-dawid-skene-vb", "mace", "mace-vb",
                 "context", "context-individual-map"}

@@ -417,8 +417,8 @@ def check_cleaned(frame: pd.DataFrame, source: str | None = None) -> None:
                 "must be a probability in [0, 1]", source=source, column=column, row=row, value=frame[column].iloc[row]
             )
     # the posterior sd of a probability, or NaN where the method gives none: a negative, infinite or text value
-    # (read as "none") was written and read without a word. No upper bound: a few draws (n - 1) or the delta
-    # method's p (1 - p) sd(log-odds) can pass 0.5 (the weight is then 0)
+    # (read as "none") was written and read without a word. No upper bound: the sd of a few draws (over n - 1) can
+    # pass 0.5 (the weight is then 0)
     values = pd.to_numeric(frame["uncertainty"], errors="coerce").to_numpy(dtype=float)
     with np.errstate(invalid="ignore"):
         bad = (np.isnan(values) & frame["uncertainty"].notna().to_numpy()) | np.isinf(values) | (values < 0)

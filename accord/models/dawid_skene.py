@@ -101,7 +101,8 @@ class DawidSkene(ConfusionModel, PyroRaterModel):
     ``log p(z_i = k | y) = log E[pi_k] + sum_{n in i} log E[theta_{w_n, k, y_n}] + const`` (the collapsed item
     posterior), then calibrated as below. Their 90% intervals come from the posterior variance of the same scores
     (``Var[log theta]`` in closed form for VB, from the draws otherwise), by the delta method on the top class's
-    log-odds (:func:`accord.models._vb.closed_form_item_summary`): sparse products, no draws over the judgments.
+    log-odds (:func:`accord.models._vb.closed_form_item_summary`): sparse products, no draws over the judgments;
+    their ``uncertainty`` is the sd of the sigmoid of that normal log-odds, so that it agrees with the interval.
 
     *Calibration from held-out votes* (``item_correlation="auto"``, ``vote_shrinkage="auto"``). Given its true label
     an item's judgments are assumed independent, so its log-odds grow linearly with its number of judgments ``n_i``;
