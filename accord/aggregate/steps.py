@@ -21,7 +21,7 @@ import pandas as pd
 from accord._settings import ConstructorSettings
 from accord.aggregate.methods import check_setting_names
 from accord.datasets import AccordError, ValidationError, weight_from_uncertainty
-from accord.datasets.cleaned import as_text, prompt_texts
+from accord.datasets.cleaned import as_text, cleaned_step_prompts
 from accord.datasets.schema import checked_info
 from accord.datasets.steps import EncodedSteps, StepLabels, encode_steps, validate_steps
 from accord.datasets.steps.labels import position_index
@@ -131,8 +131,9 @@ def build_cleaned_steps(step_labels: StepLabels, judgments: pd.DataFrame) -> pd.
     per_solution = judgments.groupby("solution_id", sort=False)
     prompt = np.full(len(solution_ids), "")
     if "prompt" in judgments.columns:  # a missing prompt is no prompt (a categorical column refused fillna(""))
-        # chat messages as the text the step trainer reads (their Python repr was written)
-        prompt = prompt_texts(per_solution["prompt"].first().reindex(solution_ids))
+        # chat messages stay messages, which each reader renders with its tokenizer (their Python repr was written,
+        # then 'role: content' lines that a chat-template backbone read only from this file)
+        prompt = cleaned_step_prompts(per_solution["prompt"].first().reindex(solution_ids))
     # in the steps' order of solutions, as every other column: a StepLabels built with its first_error listing the
     # solutions in another order gave each solution another's p_first_error (beside its own p_all_correct)
     first_error = step_labels.first_error.reindex(position_index(solution_ids, n_steps))
