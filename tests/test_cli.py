@@ -1980,3 +1980,31 @@ def test_every_long_running_command_takes_progress_and_no_progress_as_train_does
         seen.clear()
         assert main([*argv, *flags]) == 0, capsys.readouterr().err
         assert seen and set(seen) == {expected}, (flags, seen)
+
+
+@pytest.mark.parametrize("value", [["y"], {"role": "user", "content": "y"}])
+def test_a_step_text_that_is_no_text_is_one_line_naming_the_input_before_the_fit(value, tmp_path, capsys, monkeypatch):
+    """Was: `accord aggregate` of a step table whose step_text held a list (or a dict) fitted the method, then stopped
+    at the write with "column 'completions', row 0: every step must be a text": the output's column and row, no
+    file. Now one line naming the input file, the column step_text, its row, the step and the solution, before the
+    fit (exit 2, nothing written); a number is still the step's text, as written."""
+    from accord.aggregate.steps import StepVoteFraction
+
+    table = pd.DataFrame({"solution_id": ["s", "s", "t"], "step": [0, 1, 0], "annotator": ["a", "a", "a"],
+                          "label": [1, 0, 1], "step_text": pd.Series(["x", value, "z"], dtype=object)})
+    source = tmp_path / "steps.jsonl"
+    table.to_json(source, orient="records", lines=True)
+    fitted: list[int] = []
+    real = StepVoteFraction.fit
+    monkeypatch.setattr(StepVoteFraction, "fit", lambda self, j: (fitted.append(1), real(self, j))[1])
+    output = tmp_path / "cleaned.parquet"
+    capsys.readouterr()
+    assert main(["aggregate", "--input", str(source), "--output", str(output), "--quiet"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and f"{source}, column 'step_text', row 1: step 1 of solution 's'" in err[0], err
+    assert not fitted and not output.exists()
+    table["step_text"] = pd.Series(["x", 42, "z"], dtype=object)
+    numbered = tmp_path / "numbered.jsonl"
+    table.to_json(numbered, orient="records", lines=True)
+    assert main(["aggregate", "--input", str(numbered), "--output", str(output), "--quiet"]) == 0
+    assert pd.read_parquet(output)["completions"].map(list).tolist() == [["x", "42"], ["z"]]
