@@ -1295,3 +1295,37 @@ def test_a_chat_prompt_the_chat_template_refuses_is_one_error_naming_its_row(wor
     assert "column 'prompt', row 2: the tokenizer's chat template cannot write" in err[0], err[0]
     assert "System role not supported" in err[0]
     assert not out.exists()
+
+
+def test_a_chat_prompt_the_chat_template_refuses_names_the_file_that_holds_it(workspace, tmp_path, capsys):
+    """Was: the chat template's refusal of a prompt named its column and row but no file, so `accord train --task
+    steps --train-path A --eval-path B` could not tell which file's row it was (nor evaluate and score name their
+    data). Now the line names the file too, the evaluation file's when it is that one (exit 2, nothing written)."""
+    from transformers import AutoTokenizer
+
+    from accord.reward.tiny import CHAT_TEMPLATE
+
+    backbone = tmp_path / "no-system"
+    shutil.copytree(workspace["llama"], backbone)
+    tokenizer = AutoTokenizer.from_pretrained(backbone)
+    tokenizer.chat_template = ("{% if messages[0]['role'] == 'system' %}{{ raise_exception('System role not "
+                               "supported') }}{% endif %}" + CHAT_TEMPLATE)
+    tokenizer.save_pretrained(backbone)
+    good, bad = tmp_path / "good.jsonl", tmp_path / "bad.jsonl"
+    frame = pd.DataFrame({"prompt": [[CHAT[1]], [CHAT[1]]], "completions": [["the answer"], ["wrong"]],
+                          "labels": [[1], [0]]})
+    frame.to_json(good, orient="records", lines=True)
+    frame.assign(prompt=[[CHAT[1]], CHAT]).to_json(bad, orient="records", lines=True)
+    model = tmp_path / "prm"
+    base = ["train", "--task", "steps", "--model", str(backbone), "--max-steps", "1", "--no-progress"]
+    assert accord_main([*base, "--train-path", str(good), "--output-dir", str(model)]) == 0
+    out = tmp_path / "out"
+    for argv in ([*base, "--train-path", str(bad), "--output-dir", str(out)],
+                 [*base, "--train-path", str(good), "--eval-path", str(bad), "--output-dir", str(out)],
+                 ["evaluate", str(model), str(bad), "--quiet", "--out", f"{out}.json"],
+                 ["score", str(model), str(bad), "--quiet", "--out", f"{out}.csv"]):
+        capsys.readouterr()
+        assert accord_main(argv) == 2, argv
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and f"file {bad}, column 'prompt', row 1: the tokenizer's chat template" in err[0], err
+        assert not list(tmp_path.glob("out*")), argv
