@@ -1637,7 +1637,8 @@ def cmd_report(args: argparse.Namespace) -> int:
         from accord.models.context import ContextPreference
 
         try:
-            models.append(ContextPreference(group=args.group, seed=_seed(args), progress=progress_of(args)).fit(grouped))
+            context = ContextPreference(group=args.group, seed=_seed(args), progress=progress_of(args))
+            models.append(context.fit(grouped))
         except AccordError as err:  # the file, as for the other methods
             raise AccordError(f"{source}: {err}") from err
     folder = write_report(output_dir, judgments, *models, title=args.title)

@@ -238,7 +238,8 @@ def test_a_chat_prompt_is_written_as_messages_the_step_trainer_renders(tmp_path:
 
     messages = [{"role": "system", "content": "be brief"}, {"role": "user", "content": "what is 2+2"}]
     judgments = pd.DataFrame({"solution_id": ["s1", "s1", "s2", "s3"], "step": [0, 1, 0, 0],
-                              "annotator": ["a", "a", "a", "a"], "label": [1, 1, 1, 1], "step_text": ["x", "y", "z", "w"],
+                              "annotator": ["a", "a", "a", "a"], "label": [1, 1, 1, 1],
+                              "step_text": ["x", "y", "z", "w"],
                               "prompt": [messages, messages, "plain problem", None]})
     frame = build_cleaned_steps(StepVoteFraction().fit(judgments).step_labels_, judgments)
     user = [{"role": "user", "content": "plain problem"}]

@@ -289,8 +289,8 @@ def render_prompts(prompts: Sequence[Any] | pd.Series, tokenizer: Any = None) ->
     """The one rendering of step prompts as the text the step encoder tokenizes (training, evaluation and scoring,
     of a stepwise table or a cleaned step dataset alike, which keeps the messages): chat messages
     (:func:`prompt_messages`) through ``tokenizer``'s chat template with the generation prompt, as TRL renders a
-    prompt, when it has one; else one ``role: content`` line per message (:func:`messages_text`). A text stays as it is, a
-    missing prompt or an empty list is no prompt. (Messages were tokenized as their Python repr.)"""
+    prompt, when it has one; else one ``role: content`` line per message (:func:`messages_text`). A text stays as it
+    is, a missing prompt or an empty list is no prompt. (Messages were tokenized as their Python repr.)"""
     cells = prompts if isinstance(prompts, pd.Series) else pd.Series(list(prompts), dtype=object)
     if only_texts(cells):
         return cells.where(cells.notna(), "").astype(str).tolist()
