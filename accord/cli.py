@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from accord import __version__
+from accord._flags import add_progress_flags, progress_of
 from accord._words import counted
 from accord.datasets.errors import AccordError, SettingError, ValidationError, warnings_as_lines
 
@@ -393,7 +394,7 @@ def _model_settings(name: str, args: argparse.Namespace) -> dict[str, Any]:
     """Settings the command line gives a rater model; the baselines take none."""
     if name in BASELINES:
         return {}
-    settings: dict[str, Any] = {"seed": _seed(args), "progress": not args.quiet}
+    settings: dict[str, Any] = {"seed": _seed(args), "progress": progress_of(args)}
     if getattr(args, "inference", None):
         from accord.aggregate.methods import METHODS
 
@@ -1484,7 +1485,7 @@ def _demo_reward_models(data: Any, cleaned: dict[str, pd.DataFrame], best: str, 
         config = RewardConfig(model=backbone, output_dir=str(out_dir / f"reward-{name}"), loss=loss,
                               max_steps=args.reward_steps, batch_size=args.reward_batch_size, max_length=128,
                               learning_rate=args.reward_learning_rate, warmup_ratio=0.1, seed=args.seed,
-                              save_steps=None, stats_max_pairs=64, progress=not args.quiet,
+                              save_steps=None, stats_max_pairs=64, progress=progress_of(args),
                               freeze_layers=args.freeze_layers)
         print(f"  training on {name} labels ({loss}, {len(frame):,} pairs)", flush=True)
         result = train(config, train_data=frame)
@@ -1636,7 +1637,8 @@ def cmd_report(args: argparse.Namespace) -> int:
         from accord.models.context import ContextPreference
 
         try:
-            models.append(ContextPreference(group=args.group, seed=_seed(args), progress=not args.quiet).fit(grouped))
+            context = ContextPreference(group=args.group, seed=_seed(args), progress=progress_of(args))
+            models.append(context.fit(grouped))
         except AccordError as err:  # the file, as for the other methods
             raise AccordError(f"{source}: {err}") from err
     folder = write_report(output_dir, judgments, *models, title=args.title)
@@ -1699,7 +1701,7 @@ def build_parser() -> argparse.ArgumentParser:
                            "%(default)s)")
     demo.add_argument("--backbone", default=DEMO_BACKBONE,
                       help="reward-model backbone, a local path or name (default: %(default)s)")
-    demo.add_argument("--quiet", action="store_true", help="no progress bars")
+    add_progress_flags(demo)
     demo.set_defaults(func=cmd_demo)
 
     agg = sub.add_parser("aggregate", help="fit an aggregation method and write soft labels or a cleaned dataset")
@@ -1740,7 +1742,7 @@ def build_parser() -> argparse.ArgumentParser:
                           "torchrun -m accord aggregate ... runs the same across machines); --output gets the soft "
                           "labels, never a cleaned dataset (judgments with response texts: name a .csv or .tsv "
                           "output); a gold column is scored as in one process, --gold FILE is not read")
-    agg.add_argument("--quiet", action="store_true", help="no progress bars")
+    add_progress_flags(agg)
     agg.set_defaults(func=cmd_aggregate)
 
     report = sub.add_parser("report", help="the rater report: HTML page with figures, and CSV tables")
@@ -1756,7 +1758,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "method draws nothing at random (majority, vote-fraction)")
     report.add_argument("--output-dir", required=True,
                         help="folder for report.html, its figures and the CSV tables (made if missing)")
-    report.add_argument("--quiet", action="store_true", help="no progress bars or lines per fit")
+    add_progress_flags(report, "no progress bars (as --no-progress) or lines per fit")
     report.set_defaults(func=cmd_report)
 
     sug = sub.add_parser("suggest", help="where the next judgments should go: pairs (and raters) by expected "
@@ -1785,7 +1787,7 @@ def build_parser() -> argparse.ArgumentParser:
     sug.add_argument("--device", help="torch device for the model, e.g. cuda (default: cpu)")
     sug.add_argument("--seed", type=int, default=0, help="random seed of the rater model (default: 0)")
     sug.add_argument("--output", required=True, help="the batch: .csv, .tsv, .parquet or .jsonl")
-    sug.add_argument("--quiet", action="store_true", help="no progress bars")
+    add_progress_flags(sug)
     sug.set_defaults(func=cmd_suggest)
 
     for name, text in (("train", "train a reward model on a cleaned dataset (accord train -h lists its settings)"),
@@ -1864,6 +1866,8 @@ def _run(argv: list[str] | None) -> int:
 
             return reward_main(argv)
         args = build_parser().parse_args(argv)
+        if hasattr(args, "progress"):
+            progress_of(args)  # --quiet with --progress: refused before any work
         _refuse_output_over_input(args)
         args.free_cores = cores
         args.argv = argv

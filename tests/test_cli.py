@@ -1947,3 +1947,64 @@ def test_soft_labels_written_over_a_cleaned_jsonl_do_not_keep_its_provenance(tmp
     assert "soft labels" in capsys.readouterr().out
     assert not sidecar_path(output).exists()
     assert pd.read_json(output, lines=True)["method"].eq("vote-fraction").all()
+
+
+@pytest.mark.parametrize("command", ["aggregate", "report", "suggest", "demo"])
+def test_every_long_running_command_takes_progress_and_no_progress_as_train_does(command, tmp_path, capsys,
+                                                                                 monkeypatch):
+    """Was: only train, evaluate and score took --progress/--no-progress; aggregate, report, suggest and demo (as
+    calibrate and combine) refused them ('unrecognized arguments'), so a script passing train's flag failed. Now every
+    long-running command takes them through one helper: --no-progress turns the fits' bars off as --quiet does,
+    --progress on, and --quiet with --progress is one line (exit 2) before any work, nothing written."""
+    from accord.models.dawid_skene import DawidSkene
+
+    source = tmp_path / "judgments.csv"
+    GOOD.to_csv(source, index=False)
+    out = tmp_path / "out"
+    argv = {"aggregate": ["aggregate", "--input", str(source), "--method", "dawid-skene", "--output", f"{out}.csv"],
+            "report": ["report", "--input", str(source), "--methods", "dawid-skene", "--output-dir", str(out)],
+            "suggest": ["suggest", "--input", str(source), "--method", "dawid-skene", "--budget", "1",
+                        "--output", f"{out}.csv"],
+            "demo": ["demo", "--output-dir", str(out), "--reward-steps", "0"]}[command]
+    capsys.readouterr()
+    assert main([*argv, "--quiet", "--progress"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--quiet and --progress" in err[0], err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["judgments.csv"]
+    if command == "demo":  # (its fits take minutes: the flags' parse and refusal above)
+        return
+    seen: list[bool] = []
+    real = DawidSkene.fit
+    monkeypatch.setattr(DawidSkene, "fit", lambda self, *a, **k: (seen.append(self.progress), real(self, *a, **k))[1])
+    for flags, expected in ((["--no-progress"], False), (["--progress"], True), (["--quiet"], False)):
+        seen.clear()
+        assert main([*argv, *flags]) == 0, capsys.readouterr().err
+        assert seen and set(seen) == {expected}, (flags, seen)
+
+
+@pytest.mark.parametrize("value", [["y"], {"role": "user", "content": "y"}])
+def test_a_step_text_that_is_no_text_is_one_line_naming_the_input_before_the_fit(value, tmp_path, capsys, monkeypatch):
+    """Was: `accord aggregate` of a step table whose step_text held a list (or a dict) fitted the method, then stopped
+    at the write with "column 'completions', row 0: every step must be a text": the output's column and row, no
+    file. Now one line naming the input file, the column step_text, its row, the step and the solution, before the
+    fit (exit 2, nothing written); a number is still the step's text, as written."""
+    from accord.aggregate.steps import StepVoteFraction
+
+    table = pd.DataFrame({"solution_id": ["s", "s", "t"], "step": [0, 1, 0], "annotator": ["a", "a", "a"],
+                          "label": [1, 0, 1], "step_text": pd.Series(["x", value, "z"], dtype=object)})
+    source = tmp_path / "steps.jsonl"
+    table.to_json(source, orient="records", lines=True)
+    fitted: list[int] = []
+    real = StepVoteFraction.fit
+    monkeypatch.setattr(StepVoteFraction, "fit", lambda self, j: (fitted.append(1), real(self, j))[1])
+    output = tmp_path / "cleaned.parquet"
+    capsys.readouterr()
+    assert main(["aggregate", "--input", str(source), "--output", str(output), "--quiet"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and f"{source}, column 'step_text', row 1: step 1 of solution 's'" in err[0], err
+    assert not fitted and not output.exists()
+    table["step_text"] = pd.Series(["x", 42, "z"], dtype=object)
+    numbered = tmp_path / "numbered.jsonl"
+    table.to_json(numbered, orient="records", lines=True)
+    assert main(["aggregate", "--input", str(numbered), "--output", str(output), "--quiet"]) == 0
+    assert pd.read_parquet(output)["completions"].map(list).tolist() == [["x", "42"], ["z"]]

@@ -395,6 +395,28 @@ def test_combine_says_once_when_the_saved_max_length_cut_the_pairs_it_fits_on(be
     assert "max_length 12" in lines[0] and "--max-length" not in lines[0]
 
 
+def test_combine_takes_progress_and_no_progress_as_train_does(bert, tmp_path, capfd):
+    """Was: `accord combine --no-progress` (train's flag) was 'unrecognized arguments'. Now it takes
+    --progress/--no-progress as every long-running command does (--no-progress: no bars, as --quiet), and --quiet with
+    --progress is one line before any work, the model's combination left unwritten."""
+    cfg = config(bert, tmp_path, "progress", max_steps=1)
+    RewardTrainer(cfg, train_data=attribute_pairs(16, seed=5)).train()
+    attribute_pairs(4, seed=6)[["prompt", "chosen", "rejected"]].assign(p_chosen=0.8).to_json(
+        tmp_path / "pairs.jsonl", orient="records", lines=True)
+    base = ["combine", cfg.output_dir, str(tmp_path / "pairs.jsonl")]
+    capfd.readouterr()
+    for extra in ([str(tmp_path / "pairs.jsonl")], ["--method", "fixed", "--weights", "helpful=1"]):
+        argv = [*base[:2], *extra, "--quiet", "--progress"]
+        assert accord_main(argv) == 2
+        err = capfd.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and "--quiet and --progress" in err[0], err
+        assert not list(Path(cfg.output_dir).glob("*combination*"))
+    assert accord_main([*base, "--no-progress"]) == 0
+    assert "%|" not in capfd.readouterr().err
+    assert accord_main([*base, "--progress"]) == 0
+    assert "%|" in capfd.readouterr().err
+
+
 def test_score_keeps_the_rows_of_a_frame_with_any_index(bert, tmp_path):
     # was: the index was reset to 0..n-1, so df["reward"] = score(rm, df)["reward"] put each reward on another row
     cfg = config(bert, tmp_path, "indexed", max_steps=1)

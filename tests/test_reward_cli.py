@@ -380,19 +380,27 @@ def test_quiet_silences_the_bars_of_evaluate_score_and_calibrate(workspace, plai
     assert "%|" not in capfd.readouterr().err
 
 
-@pytest.mark.parametrize("command", ["evaluate", "score"])
-def test_no_progress_silences_the_bars_of_evaluate_and_score_as_of_train(workspace, plain_model, capfd, command):
-    """Was: `accord train --no-progress` but evaluate and score refused it ('unrecognized arguments'), so a script
-    that passed train's flag to them failed. Now they take --progress/--no-progress as train does, and --quiet with
-    --progress is refused as train refuses it."""
+@pytest.mark.parametrize("command", ["evaluate", "score", "calibrate"])
+def test_no_progress_silences_the_bars_of_evaluate_score_and_calibrate_as_of_train(workspace, plain_model, tmp_path,
+                                                                                    capfd, command):
+    """Was: `accord train --no-progress` but evaluate and score (until they took it), and calibrate, refused it
+    ('unrecognized arguments'), so a script that passed train's flag to them failed. Now they take
+    --progress/--no-progress as train does (one helper), and --quiet with --progress is refused as train refuses it,
+    before any work."""
+    model = tmp_path / "model"  # calibrate writes into the model's folder
+    model.mkdir()
+    for item in Path(plain_model).iterdir():
+        (model / item.name).write_bytes(item.read_bytes())
     capfd.readouterr()
-    assert accord_main([command, plain_model, workspace["data"], "--no-progress"]) == 0
+    assert accord_main([command, str(model), workspace["data"], "--no-progress"]) == 0
     assert "%|" not in capfd.readouterr().err
-    assert accord_main([command, plain_model, workspace["data"], "--progress"]) == 0
+    assert accord_main([command, str(model), workspace["data"], "--progress"]) == 0
     assert "%|" in capfd.readouterr().err
-    assert accord_main([command, plain_model, workspace["data"], "--quiet", "--progress"]) == 2
+    before = (model / "reward_model.json").read_text()
+    assert accord_main([command, str(model), workspace["data"], "--quiet", "--progress"]) == 2
     err = capfd.readouterr().err
-    assert len(err.strip().splitlines()) == 1 and "--quiet" in err and "--progress" in err, err
+    assert len(err.strip().splitlines()) == 1 and "--quiet and --progress" in err, err
+    assert (model / "reward_model.json").read_text() == before
 
 
 @pytest.mark.parametrize("suffix", [".csv", ".jsonl", ".parquet"])

@@ -1184,13 +1184,56 @@ def test_a_chat_prompt_reaches_the_step_encoder_through_one_rendering_on_every_p
         assert accord_main(argv) == 0, capsys.readouterr().err
         assert expected in seen, (argv[0], seen)
         assert not [t for t in seen if "{'role'" in t or "[{" in t or "'content'" in t], (argv[0], seen)
-    # the cleaned step dataset, written without a tokenizer: one message dict is a 'role: content' line too
+    # the cleaned step dataset keeps them as messages (one message dict a list of one), rendered by its reader
     from accord.aggregate import StepVoteFraction, build_cleaned_steps
 
     judgments = pd.DataFrame({"solution_id": ["s", "t"], "step": [0, 0], "annotator": ["a", "a"], "label": [1, 1],
                               "step_text": ["x", "y"], "prompt": [CHAT[1], CHAT]})
     cleaned = build_cleaned_steps(StepVoteFraction().fit(judgments).step_labels_, judgments)
-    assert cleaned["prompt"].tolist() == ["user: the cat sat", "system: be brief\nuser: the cat sat"]
+    assert cleaned["prompt"].tolist() == [[CHAT[1]], CHAT]
+
+
+@pytest.mark.parametrize("suffix", [".parquet", ".jsonl"])
+def test_a_chat_prompt_aggregated_to_a_cleaned_step_dataset_reads_as_the_same_chat_template_text(
+        workspace, tmp_path, monkeypatch, capsys, suffix):
+    """Was: `accord aggregate` wrote a step-judgments table's chat-message prompts into the cleaned step dataset as
+    'role: content' lines, so a chat-template backbone trained on that file read another text ("system: be brief\n
+    user: ...") than evaluating or scoring the same solutions as a stepwise table of the messages reads (the
+    template's "<|system|>be brief</s>..."): a train/score template mismatch. Now the file keeps the messages (lists
+    of role/content dicts in Parquet and JSON Lines, as the pairwise cleaned dataset keeps a conversational prompt)
+    and training, evaluation and scoring render both files alike; a text prompt beside them is the user's turn."""
+    from transformers import AutoTokenizer
+
+    from accord.datasets.cleaned import render_prompts
+
+    judgments = tmp_path / "judgments.jsonl"
+    pd.DataFrame({"solution_id": ["s", "s", "t", "u"], "step": [0, 1, 0, 0], "annotator": ["a", "a", "a", "a"],
+                  "label": [1, 0, 1, 1], "step_text": ["the answer", "so it adds up", "wrong", "dog"],
+                  "prompt": [CHAT, CHAT, CHAT[1], "plain problem"]}).to_json(judgments, orient="records", lines=True)
+    cleaned = tmp_path / f"steps{suffix}"
+    assert accord_main(["aggregate", "--input", str(judgments), "--output", str(cleaned), "--quiet"]) == 0
+    written = (pd.read_parquet(cleaned) if suffix == ".parquet" else pd.read_json(cleaned, lines=True))["prompt"]
+    users = [{"role": "user", "content": "plain problem"}]
+    assert [p if isinstance(p, str) else [dict(m) for m in p] for p in written] == [CHAT, [CHAT[1]], users]
+    tokenizer = AutoTokenizer.from_pretrained(workspace["llama"])
+    expected = [tokenizer.apply_chat_template(m, tokenize=False, add_generation_prompt=True)
+                for m in (CHAT, [CHAT[1]], users)]
+    assert render_prompts(load_steps(cleaned)["prompt"], tokenizer) == expected
+    # trained on the cleaned file, scored on a stepwise file of the same messages: the encoder reads one text
+    seen = _texts_encoded(monkeypatch)
+    stepwise = tmp_path / "stepwise.jsonl"
+    pd.DataFrame({"prompt": [CHAT, CHAT[1]], "completions": [["the answer", "so it adds up"], ["wrong"]],
+                  "labels": [[1, 0], [1]]}).to_json(stepwise, orient="records", lines=True)
+    model = tmp_path / "prm"
+    texts = {}
+    for argv in (["train", "--task", "steps", "--model", workspace["llama"], "--train-path", str(cleaned),
+                  "--output-dir", str(model), "--batch-size", "2", "--max-steps", "1", "--no-progress"],
+                 ["score", str(model), str(stepwise), "--out", str(tmp_path / "scores.csv"), "--quiet"]):
+        seen.clear()
+        assert accord_main(argv) == 0, capsys.readouterr().err
+        texts[argv[0]] = set(seen)
+    assert set(expected[:2]) <= texts["train"] & texts["score"], texts
+    assert not [t for t in texts["train"] if t.startswith("system: ")], texts["train"]
 
 
 def test_a_step_model_records_whether_chat_prompts_went_through_the_chat_template(workspace, tmp_path,
@@ -1252,3 +1295,37 @@ def test_a_chat_prompt_the_chat_template_refuses_is_one_error_naming_its_row(wor
     assert "column 'prompt', row 2: the tokenizer's chat template cannot write" in err[0], err[0]
     assert "System role not supported" in err[0]
     assert not out.exists()
+
+
+def test_a_chat_prompt_the_chat_template_refuses_names_the_file_that_holds_it(workspace, tmp_path, capsys):
+    """Was: the chat template's refusal of a prompt named its column and row but no file, so `accord train --task
+    steps --train-path A --eval-path B` could not tell which file's row it was (nor evaluate and score name their
+    data). Now the line names the file too, the evaluation file's when it is that one (exit 2, nothing written)."""
+    from transformers import AutoTokenizer
+
+    from accord.reward.tiny import CHAT_TEMPLATE
+
+    backbone = tmp_path / "no-system"
+    shutil.copytree(workspace["llama"], backbone)
+    tokenizer = AutoTokenizer.from_pretrained(backbone)
+    tokenizer.chat_template = ("{% if messages[0]['role'] == 'system' %}{{ raise_exception('System role not "
+                               "supported') }}{% endif %}" + CHAT_TEMPLATE)
+    tokenizer.save_pretrained(backbone)
+    good, bad = tmp_path / "good.jsonl", tmp_path / "bad.jsonl"
+    frame = pd.DataFrame({"prompt": [[CHAT[1]], [CHAT[1]]], "completions": [["the answer"], ["wrong"]],
+                          "labels": [[1], [0]]})
+    frame.to_json(good, orient="records", lines=True)
+    frame.assign(prompt=[[CHAT[1]], CHAT]).to_json(bad, orient="records", lines=True)
+    model = tmp_path / "prm"
+    base = ["train", "--task", "steps", "--model", str(backbone), "--max-steps", "1", "--no-progress"]
+    assert accord_main([*base, "--train-path", str(good), "--output-dir", str(model)]) == 0
+    out = tmp_path / "out"
+    for argv in ([*base, "--train-path", str(bad), "--output-dir", str(out)],
+                 [*base, "--train-path", str(good), "--eval-path", str(bad), "--output-dir", str(out)],
+                 ["evaluate", str(model), str(bad), "--quiet", "--out", f"{out}.json"],
+                 ["score", str(model), str(bad), "--quiet", "--out", f"{out}.csv"]):
+        capsys.readouterr()
+        assert accord_main(argv) == 2, argv
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and f"file {bad}, column 'prompt', row 1: the tokenizer's chat template" in err[0], err
+        assert not list(tmp_path.glob("out*")), argv

@@ -227,26 +227,31 @@ def test_the_method_is_recorded_without_being_told_and_kept_when_a_file_is_writt
 
 
 @pytest.mark.parametrize("suffix", [".parquet", ".jsonl"])
-def test_a_chat_prompt_is_written_as_the_text_the_step_trainer_reads(tmp_path: Path, suffix: str) -> None:
-    """Was: a prompt of chat messages was written as its Python repr ("[{'role': 'user', ...}]"), which the step
-    trainer then tokenized; now as the text an encoder without a chat template reads (one 'role: content' line per
-    message), the text a stepwise table of the same messages is encoded as without a chat template (load_steps keeps
-    them as messages for the encoder's tokenizer; render_prompts, the one rendering). Plain-text prompts stay as they
-    are."""
+def test_a_chat_prompt_is_written_as_messages_the_step_trainer_renders(tmp_path: Path, suffix: str) -> None:
+    """Was: a prompt of chat messages was written as its Python repr ("[{'role': 'user', ...}]"), then as 'role:
+    content' lines, which a chat-template backbone read as another text than the same messages elsewhere. Now the
+    messages stay messages (one dict a list of one; a text prompt beside them the user's turn), read back as written,
+    and rendered as a stepwise table of the same messages is (render_prompts, the one rendering). A column of
+    plain-text prompts stays text."""
     from accord.datasets.cleaned import render_prompts
     from accord.reward.steps import load_steps
 
     messages = [{"role": "system", "content": "be brief"}, {"role": "user", "content": "what is 2+2"}]
-    judgments = pd.DataFrame({"solution_id": ["s1", "s1", "s2"], "step": [0, 1, 0], "annotator": ["a", "a", "a"],
-                              "label": [1, 1, 1], "step_text": ["x", "y", "z"],
-                              "prompt": [messages, messages, "plain problem"]})
+    judgments = pd.DataFrame({"solution_id": ["s1", "s1", "s2", "s3"], "step": [0, 1, 0, 0],
+                              "annotator": ["a", "a", "a", "a"], "label": [1, 1, 1, 1],
+                              "step_text": ["x", "y", "z", "w"],
+                              "prompt": [messages, messages, "plain problem", None]})
     frame = build_cleaned_steps(StepVoteFraction().fit(judgments).step_labels_, judgments)
-    assert frame["prompt"].tolist() == ["system: be brief\nuser: what is 2+2", "plain problem"]
+    user = [{"role": "user", "content": "plain problem"}]
+    assert frame["prompt"].tolist() == [messages, user, []]
     back = read_cleaned_steps(write_cleaned_steps(frame, tmp_path / f"steps{suffix}"))
-    assert back["prompt"].tolist() == frame["prompt"].tolist()
-    stepwise = pd.DataFrame({"prompt": [messages, "plain problem"], "completions": [["x", "y"], ["z"]],
-                             "labels": [[1, 1], [1]]})
-    assert render_prompts(load_steps(stepwise)["prompt"]) == frame["prompt"].tolist()
+    assert [[dict(m) for m in p] for p in back["prompt"]] == frame["prompt"].tolist()
+    stepwise = pd.DataFrame({"prompt": [messages, user, None], "completions": [["x", "y"], ["z"], ["w"]],
+                             "labels": [[1, 1], [1], [1]]})
+    assert render_prompts(load_steps(stepwise)["prompt"]) == render_prompts(load_steps(back)["prompt"])
+    texts = judgments.assign(prompt=["p1", "p1", "p2", None])
+    assert build_cleaned_steps(StepVoteFraction().fit(texts).step_labels_, texts)["prompt"].tolist() == [
+        "p1", "p2", ""]
 
 
 @settings(max_examples=20, deadline=None)
@@ -572,7 +577,7 @@ def test_a_chat_prompt_whose_content_is_a_list_of_parts_is_written_as_its_text()
     lines the step trainer reads without a chat template, and in the cleaned step dataset. Now its text parts, in
     order, one line each; a part that is not text (an image) is one error naming the column and the row (accord
     reads text only)."""
-    from accord.datasets.cleaned import prompt_texts, render_prompts
+    from accord.datasets.cleaned import cleaned_step_prompts, render_prompts
     from accord.reward.steps import load_steps
 
     parts = [{"role": "system", "content": "be brief"},
@@ -581,10 +586,10 @@ def test_a_chat_prompt_whose_content_is_a_list_of_parts_is_written_as_its_text()
                              "labels": [[1], [1, 1]]})
     expected = ["plain problem", "system: be brief\nuser: what is\n2+2"]
     assert render_prompts(load_steps(stepwise)["prompt"]) == expected
-    assert prompt_texts(stepwise["prompt"]).tolist() == expected
+    assert render_prompts(cleaned_step_prompts(stepwise["prompt"])) == ["user: plain problem", expected[1]]
     image = [{"role": "user", "content": [{"type": "text", "text": "what is this"},
                                           {"type": "image_url", "image_url": {"url": "http://x/cat.png"}}]}]
     stepwise["prompt"] = pd.Series(["plain problem", image], dtype=object)
-    for read in (load_steps, lambda frame: prompt_texts(frame["prompt"])):
+    for read in (load_steps, lambda frame: cleaned_step_prompts(frame["prompt"])):
         with pytest.raises(ValidationError, match=r"column 'prompt', row 1: .*'image_url'.*text only"):
             read(stepwise)

@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import importlib
+import numbers
 from typing import Any
 
 import numpy as np
@@ -21,7 +22,7 @@ import pandas as pd
 from accord._settings import ConstructorSettings
 from accord.aggregate.methods import check_setting_names
 from accord.datasets import AccordError, ValidationError, weight_from_uncertainty
-from accord.datasets.cleaned import as_text, prompt_texts
+from accord.datasets.cleaned import as_text, cleaned_step_prompts, only_texts
 from accord.datasets.schema import checked_info
 from accord.datasets.steps import EncodedSteps, StepLabels, encode_steps, validate_steps
 from accord.datasets.steps.labels import position_index
@@ -131,8 +132,9 @@ def build_cleaned_steps(step_labels: StepLabels, judgments: pd.DataFrame) -> pd.
     per_solution = judgments.groupby("solution_id", sort=False)
     prompt = np.full(len(solution_ids), "")
     if "prompt" in judgments.columns:  # a missing prompt is no prompt (a categorical column refused fillna(""))
-        # chat messages as the text the step trainer reads (their Python repr was written)
-        prompt = prompt_texts(per_solution["prompt"].first().reindex(solution_ids))
+        # chat messages stay messages, which each reader renders with its tokenizer (their Python repr was written,
+        # then 'role: content' lines that a chat-template backbone read only from this file)
+        prompt = cleaned_step_prompts(per_solution["prompt"].first().reindex(solution_ids))
     # in the steps' order of solutions, as every other column: a StepLabels built with its first_error listing the
     # solutions in another order gave each solution another's p_first_error (beside its own p_all_correct)
     first_error = step_labels.first_error.reindex(position_index(solution_ids, n_steps))
@@ -172,6 +174,17 @@ def check_step_texts(judgments: pd.DataFrame, source: str | None = None, *, rows
     if "step_text" not in judgments.columns:
         raise ValidationError("the cleaned step dataset needs the text of each step", source=source,
                               column="step_text")
+    texts = judgments["step_text"]
+    if not only_texts(texts):  # (a column of texts, told at C speed, holds none)
+        # a list or a dict is no step's text (a number is, as written): it was refused at the write, after the fit, as
+        # "column 'completions', row 0" of the output, naming no file
+        other = ~texts.map(_text_like).to_numpy(dtype=bool)
+        if other.any():
+            row = int(np.flatnonzero(other)[0])
+            raise ValidationError(f"step {int(judgments['step'].iloc[row])} of solution "
+                                  f"{_plain(judgments['solution_id'].iloc[row])!r}: a step's text must be a text, not "
+                                  f"a {_kind(texts.iloc[row])}", source=source, column="step_text",
+                                  row=row if rows_as_given else None)
     solution = pd.factorize(judgments["solution_id"], sort=False)[0]
     step = judgments["step"].to_numpy(dtype=np.int64)
     # one code per (solution, step), and the texts each has, without a loop over the rows
@@ -182,6 +195,18 @@ def check_step_texts(judgments: pd.DataFrame, source: str | None = None, *, rows
         raise ValidationError(f"step {int(step[row])} of solution {_plain(judgments['solution_id'].iloc[row])!r} has "
                               "no text (the cleaned step dataset needs the text of each step)", source=source,
                               column="step_text", row=row if rows_as_given else None)
+
+
+def _text_like(value: Any) -> bool:
+    """Whether a step text cell is a text as the cleaned step dataset writes it (:func:`as_text`: a text, bytes, a
+    number) or missing (no text in this row)."""
+    return (isinstance(value, (str, bytes, bytearray, numbers.Number, np.generic)) or value is None
+            or value is pd.NA)
+
+
+def _kind(value: Any) -> str:
+    """What a cell holds, as a user names it (Parquet's numpy array of a JSON list is a list)."""
+    return "list" if isinstance(value, (list, tuple, np.ndarray)) else type(value).__name__
 
 
 def _plain(value: Any) -> Any:

@@ -286,11 +286,11 @@ def step_prompts(prompts: pd.Series, source: str | None = None) -> np.ndarray:
 
 
 def render_prompts(prompts: Sequence[Any] | pd.Series, tokenizer: Any = None) -> list[str]:
-    """The one rendering of step prompts as the text the step encoder tokenizes (training, evaluation, scoring and
-    the cleaned step dataset): chat messages (:func:`prompt_messages`) through ``tokenizer``'s chat template with the
-    generation prompt, as TRL renders a prompt, when it has one; else one ``role: content`` line per message
-    (:func:`messages_text`; the cleaned dataset, written without a tokenizer, holds this). A text stays as it is, a
-    missing prompt or an empty list is no prompt. (Messages were tokenized as their Python repr.)"""
+    """The one rendering of step prompts as the text the step encoder tokenizes (training, evaluation and scoring,
+    of a stepwise table or a cleaned step dataset alike, which keeps the messages): chat messages
+    (:func:`prompt_messages`) through ``tokenizer``'s chat template with the generation prompt, as TRL renders a
+    prompt, when it has one; else one ``role: content`` line per message (:func:`messages_text`). A text stays as it
+    is, a missing prompt or an empty list is no prompt. (Messages were tokenized as their Python repr.)"""
     cells = prompts if isinstance(prompts, pd.Series) else pd.Series(list(prompts), dtype=object)
     if only_texts(cells):
         return cells.where(cells.notna(), "").astype(str).tolist()
@@ -340,10 +340,19 @@ def _no_value(value: Any) -> bool:
     return not isinstance(value, (list, tuple, dict, np.ndarray)) and bool(pd.isna(value))
 
 
-def prompt_texts(prompts: pd.Series, source: str | None = None) -> np.ndarray:
-    """The prompts of a step dataset as the text written in the cleaned step dataset (no tokenizer there: chat
-    messages as ``role: content`` lines, :func:`render_prompts`), checked as :func:`step_prompts` checks them."""
-    return np.asarray(render_prompts(pd.Series(step_prompts(prompts, source), dtype=object)), dtype=object)
+def cleaned_step_prompts(prompts: pd.Series, source: str | None = None) -> np.ndarray:
+    """The prompts of a step dataset as the cleaned step dataset holds them: as :func:`step_prompts` reads them
+    (chat messages kept as lists of message dicts, so that training, evaluation and scoring each render them with the
+    tokenizer's chat template through :func:`render_prompts`, as they render a stepwise table's; they were written
+    as ``role: content`` lines, another text than a chat-template backbone reads of the same messages elsewhere).
+    A column of texts stays texts; beside messages (one Parquet column holds one type) a text prompt is the user's
+    turn and no prompt ``[]``, as the pairwise cleaned dataset writes a conversational prompt."""
+    cells = step_prompts(prompts, source)
+    if not any(isinstance(v, list) for v in cells):
+        return cells
+    out = np.empty(len(cells), dtype=object)
+    out[:] = [v if isinstance(v, list) else [{"role": "user", "content": v}] if v else [] for v in cells]
+    return out
 
 
 def split_shared_messages(chosen: Any, rejected: Any) -> tuple[list, list, list]:

@@ -7,6 +7,7 @@ exits with status 2.
 
 from __future__ import annotations
 
+import os
 import sys
 import warnings
 from collections.abc import Callable, Iterator
@@ -80,6 +81,20 @@ class SettingWarning(UserWarning):
 
     def naming(self, *names: str) -> str:
         return self._message(*names)
+
+
+@contextmanager
+def naming_file(source: str | os.PathLike | None) -> Iterator[None]:
+    """A :class:`ValidationError` raised inside that names no file names ``source`` (a path; ``None``: a frame,
+    nothing to name): the checks made while data is encoded, after it was read (a chat template refusing a prompt),
+    named the column and row but not the file, which of --train-path and --eval-path held it."""
+    try:
+        yield
+    except ValidationError as error:
+        if error.source is not None or source is None:
+            raise
+        raise ValidationError(error.problem, source=str(source), column=error.column, row=error.row,
+                              value=error.value) from error
 
 
 @contextmanager

@@ -27,6 +27,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from accord._flags import add_progress_flags, progress_of
 from accord.datasets.errors import AccordError, SettingError, SettingWarning, warnings_as_lines
 from accord.datasets.io import json_text
 
@@ -128,27 +129,11 @@ def config_from_args(args: argparse.Namespace) -> Any:
         if given is not None:
             values[f.name] = None if isinstance(given, _Unset) else given
     if getattr(args, "quiet", False):
-        if getattr(args, "progress", None):
-            raise AccordError("--quiet and --progress: one says no progress bars, the other asks for them; give one")
-        values["progress"] = False
+        values["progress"] = progress_of(args)  # off, or the one error of --quiet with --progress
     modules = values.get("lora_target_modules")
     if isinstance(modules, str) and "," in modules:  # --lora-target-modules q_proj,v_proj
         values["lora_target_modules"] = [m.strip() for m in modules.split(",") if m.strip()]
     return RewardConfig.from_dict(values)
-
-
-def _add_progress_flag(parser: argparse.ArgumentParser) -> None:
-    """``--progress/--no-progress`` as `accord train` takes them (was: only train did, and a script that ran evaluate
-    or score with --no-progress was refused)."""
-    parser.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
-                        help="progress bars (default: on)")
-
-
-def _progress(args: argparse.Namespace) -> bool:
-    """Whether to draw bars: ``--progress/--no-progress``, else not ``--quiet``; both at once refused as train does."""
-    if args.quiet and args.progress:
-        raise AccordError("--quiet and --progress: one says no progress bars, the other asks for them; give one")
-    return (not args.quiet) if args.progress is None else args.progress
 
 
 def build_parser(prog: str = "accord") -> argparse.ArgumentParser:
@@ -179,8 +164,7 @@ def build_parser(prog: str = "accord") -> argparse.ArgumentParser:
                     help="tokens per sequence (default: the length the model was trained with)")
     ev.add_argument("--out", metavar="FILE",
                     help="also write the metrics as JSON to this .json file (they are printed either way)")
-    ev.add_argument("--quiet", action="store_true", help="no progress bars, as --no-progress")
-    _add_progress_flag(ev)
+    add_progress_flags(ev)
     sc = sub.add_parser("score", help="rewards, uncertainties and conservative rewards of responses or pairs",
                         description="Rewards of responses (a 'response' column, optionally 'prompt') or of pairs "
                                     "('chosen' and 'rejected'). A model trained with --uncertainty-head also gives "
@@ -203,9 +187,7 @@ def build_parser(prog: str = "accord") -> argparse.ArgumentParser:
     sc.add_argument("--out", metavar="FILE",
                     help="write the scored table here (.parquet, .jsonl, .csv or .tsv, the last two compressed as "
                          "x.csv.gz, .bz2 or .xz; default: print it)")
-    sc.add_argument("--quiet", action="store_true", help="no progress bars (as --no-progress), and no notes on the "
-                    "model")
-    _add_progress_flag(sc)
+    add_progress_flags(sc, "no progress bars (as --no-progress), and no notes on the model")
     _add_combine_parser(sub)
     cal = sub.add_parser("calibrate", help="fit a temperature on held-out pairs against their soft labels",
                          description="Fit a temperature (and with --bias a bias) on the saved model's pairwise "
@@ -221,7 +203,7 @@ def build_parser(prog: str = "accord") -> argparse.ArgumentParser:
     cal.add_argument("--batch-size", type=int, default=32, metavar="N", help="pairs per forward pass (default: 32)")
     cal.add_argument("--max-length", type=int, default=None, metavar="N",
                      help="tokens per sequence (default: the length the model was trained with)")
-    cal.add_argument("--quiet", action="store_true", help="no progress bars")
+    add_progress_flags(cal)
     return parser
 
 
@@ -248,7 +230,7 @@ def _add_combine_parser(sub: Any) -> None:
     co.add_argument("--hidden", type=int, default=None, metavar="N",
                     help="hidden units of the gating network (--method gating; default: 64)")
     co.add_argument("--batch-size", type=int, default=32, metavar="N", help="sequences per forward pass (default: 32)")
-    co.add_argument("--quiet", action="store_true", help="no progress bars")
+    add_progress_flags(co, "no progress bars (as --no-progress), and no note on the missing data")
 
 
 def _combine(args: argparse.Namespace) -> None:
@@ -261,6 +243,7 @@ def _combine(args: argparse.Namespace) -> None:
     )
     from accord.reward.model import RewardModel
 
+    progress = progress_of(args)  # (--quiet with --progress refused before any work, data or none)
     # each method reads its own setting: --alpha with gating (or --hidden with fitted) was silently ignored
     given = {"alpha": args.alpha, "hidden": args.hidden}
     for name, method in (("alpha", "fitted"), ("hidden", "gating")):
@@ -284,7 +267,7 @@ def _combine(args: argparse.Namespace) -> None:
     else:
         combination = fit_combination(args.model_dir, args.data, args.method, weights=weights,
                                       decorrelate_length=args.decorrelate_length, batch_size=args.batch_size,
-                                      progress=not args.quiet,
+                                      progress=progress,
                                       **{name: value for name, value in given.items() if value is not None})
     path = save_combination(args.model_dir, combination)
     print(combination_frame(combination).to_string(index=False))
@@ -334,6 +317,7 @@ def main(argv: list[str] | None = None, prog: str = "accord") -> int:
 
     try:
         with warnings_as_lines(warning_text):
+            progress_of(args)  # --quiet with --progress: refused before any work
             _one_model(args)
             _check_sizes(args)
             if args.command == "train":
@@ -342,7 +326,7 @@ def main(argv: list[str] | None = None, prog: str = "accord") -> int:
                 from accord.reward.evaluate import evaluate
 
                 metrics = evaluate(args.model_dir, args.data, batch_size=args.batch_size, max_length=args.max_length,
-                                   progress=_progress(args))
+                                   progress=progress_of(args))
                 text = json_text(metrics, indent=2)
                 if args.out:
                     from accord.datasets.io import atomic_path
@@ -357,7 +341,7 @@ def main(argv: list[str] | None = None, prog: str = "accord") -> int:
 
                 fitted = calibrate(args.model_dir, args.data, fit_bias=args.bias, objective=args.objective,
                                    batch_size=args.batch_size,
-                                   max_length=args.max_length, progress=not args.quiet)
+                                   max_length=args.max_length, progress=progress_of(args))
                 print(json_text(fitted, indent=2))
             else:
                 _score(args)
@@ -485,7 +469,7 @@ def _score(args: argparse.Namespace) -> None:
         check_ensemble(sum(heads), args.conservative or "sd", args.k)
         table = score_ensemble(model_dirs, args.data, conservative=args.conservative or "sd",
                                k=1.0 if args.k is None else args.k, batch_size=args.batch_size,
-                               max_length=args.max_length, progress=_progress(args))
+                               max_length=args.max_length, progress=progress_of(args))
         if args.out:
             _write_table(table, Path(args.out))
         else:
@@ -493,7 +477,7 @@ def _score(args: argparse.Namespace) -> None:
         return
     (model_dir,) = model_dirs
     table = score(model_dir, args.data, k=args.k, batch_size=args.batch_size, max_length=args.max_length,
-                  progress=_progress(args))
+                  progress=progress_of(args))
     if args.quiet:
         pass  # the notes below are advice, not results: --quiet leaves only the table (and warnings, errors)
     elif sum(heads) > 1:

@@ -50,7 +50,7 @@ from scipy.special import expit
 
 from accord import metrics
 from accord.datasets.cleaned import CLEANED_COLUMNS, render_prompts, step_prompts
-from accord.datasets.errors import AccordError, SettingError, SettingWarning, ValidationError
+from accord.datasets.errors import AccordError, SettingError, SettingWarning, ValidationError, naming_file
 from accord.datasets.io import infer_format
 from accord.datasets.steps.cleaned import (STEP_CLEANED_COLUMNS, check_cleaned_steps, checked_read, flat_lists,
                                            float_list, float_rows, numeric_cells, read_unchecked_steps, text_rows)
@@ -62,6 +62,7 @@ from accord.reward.evaluate import (
     _device,
     _eval_mode,
     _read_frame,
+    _source,
     load_model,
     refuse_nan,
     reward_stats,
@@ -897,7 +898,8 @@ def evaluate_steps(model_dir: str | Path, data: Any, *, batch_size: int = 32, ma
     table = load_steps(data)  # before the model loads: a problem with the data is reported at once
     model, tokenizer = load_model(model_dir, device, progress)
     encoder = _saved_encoder(model_dir, model, tokenizer, max_length)
-    encoded = encoder.encode(table)
+    with naming_file(_source(data)):  # (a chat template's refusal named the row, not the file)
+        encoded = encoder.encode(table)
     # once, as training and the pairwise evaluate say it (was: in the metrics alone)
     warn_cut(encoded.truncated_steps, encoded.steps_given, "steps", encoder.max_length,
              "the metrics score no step left out (a first step cut is read from its beginning)", prefix="evaluate: ",
@@ -919,7 +921,8 @@ def score_steps(model_dir: str | Path, data: Any, *, batch_size: int = 32, max_l
     table = load_steps(data, need_labels=False)  # before the model loads, as score does
     model, tokenizer = load_model(model_dir, device, progress)
     encoder = _saved_encoder(model_dir, model, tokenizer, max_length)
-    encoded = encoder.encode(table)
+    with naming_file(_source(data)):
+        encoded = encoder.encode(table)
     # as the pairwise score says it (was: the steps cut off came out NaN without a word)
     warn_cut(encoded.truncated_steps, encoded.steps_given, "steps", encoder.max_length,
              "the steps left out have NaN scores (a first step cut is read from its beginning)", prefix="score: ",

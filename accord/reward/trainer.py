@@ -56,7 +56,7 @@ import numpy as np
 import torch
 
 from accord._session import seed_everything
-from accord.datasets.errors import AccordError, SettingError, SettingWarning
+from accord.datasets.errors import AccordError, SettingError, SettingWarning, naming_file
 from accord.datasets.io import WriteError, atomic_path, check_output_folder, json_text
 from accord.reward.calibration import CALIBRATION_KEY
 from accord.reward.config import QUOTE, RewardConfig, assigned, refused
@@ -211,7 +211,9 @@ class RewardTrainer:
                           "attention has no backward pass on the CPU); leave it unset (sdpa) on the CPU",
                           "attn_implementation")
         model.meta.update(task=self.task.name, **self.task.bind(self.tokenizer, model))
-        self.train_data = self.task.encode(self.train_table)
+        # (a chat template's refusal named the row, not the file)
+        with naming_file(source if isinstance(source, (str, os.PathLike)) else None):
+            self.train_data = self.task.encode(self.train_table)
         self._warn_cut(self.train_data, LEARNS_BEGINNING)
         self.eval_data = None if self.eval_table is None else self._encode_eval(eval_data, config.eval_path)
         self._plan_steps()
@@ -234,7 +236,8 @@ class RewardTrainer:
     def _encode_eval(self, eval_data: Any, eval_path: str | None) -> Any:
         """The evaluation data encoded, its warnings naming it: one about the training data (responses cut to the
         same tokens) was said again of the evaluation data in the same words, and could not be told from it."""
-        with warnings.catch_warnings(record=True) as said:
+        named = eval_data if isinstance(eval_data, (str, os.PathLike)) else eval_path if eval_data is None else None
+        with warnings.catch_warnings(record=True) as said, naming_file(named):
             encoded = self.task.encode(self.eval_table)
             self._warn_cut(encoded, EVALUATES_BEGINNING)
         for warning in said:

@@ -5,7 +5,8 @@ One row per solution, in TRL's stepwise-supervision layout (``prompt``, ``comple
 
 =======================  ====================================================================================
 ``solution_id``          the solution's id in the step-judgments table
-``prompt``               the problem (empty string when the source has none; chat messages as ``role: content`` lines)
+``prompt``               the problem (empty string when the source has none), or chat messages (a list of
+                         ``{"role", "content"}`` dicts; a text prompt beside them is the user's turn)
 ``completions``          list of the ``T`` step texts, in order
 ``labels``               list of ``T`` floats: P(step ``t`` is correct, i.e. not wrong: a neutral step
                          counts as correct); for the first-error model ``P(tau > t)``
