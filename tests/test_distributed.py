@@ -279,6 +279,19 @@ def test_a_cleaned_output_of_judgments_with_texts_is_refused_not_soft_labels(tmp
     assert len(pd.read_csv(tmp_path / "o.csv")) == 20
 
 
+def _validate_and_stream_refuse_alike(table: pd.DataFrame, path: Path, batch_rows: int) -> tuple[str, str]:
+    """The messages with which ``validate`` refuses ``table`` and the streamed reader refuses its file ``path``: the
+    same but for the file the streamed one names first."""
+    from accord.datasets import validate
+
+    with pytest.raises(ValidationError) as single:
+        validate(table)
+    with pytest.raises(ValidationError) as streamed:
+        read_judgment_shard(path, batch_rows=batch_rows)
+    assert str(streamed.value) == f"file {path}, " + str(single.value)
+    return str(single.value), str(streamed.value)
+
+
 def _with_gold(table: pd.DataFrame, categorical: bool = False) -> pd.DataFrame:
     """``table`` with a gold column: each pair's first label, given on its last row only for every third pair (the
     first gold of a pair in the file is its gold), none for every fourth; integer labels (``categorical``) beside a
@@ -327,17 +340,11 @@ def test_a_fit_across_processes_scores_the_gold_column_as_one_process(tmp_path, 
 def test_a_bad_gold_cell_gets_the_single_process_message(tmp_path, gold, at):
     """A gold cell that is no preference label is refused by the streamed reader as validate refuses it, naming the
     file's row (it was read without a word, the column never looked at)."""
-    from accord.datasets import validate
-
     table = _with_gold(correlated_table(n_items=10, n_workers=8, per_item=4))
     table.loc[at, "gold"] = gold
     path = write_parquet(table, tmp_path / "j.parquet", row_group_size=7)
-    with pytest.raises(ValidationError) as single:
-        validate(table)
-    with pytest.raises(ValidationError) as streamed:
-        read_judgment_shard(path, batch_rows=5)
-    assert str(streamed.value) == f"file {path}, " + str(single.value)
-    assert f"column 'gold', row {at}: " in str(streamed.value)
+    single, streamed = _validate_and_stream_refuse_alike(table, path, batch_rows=5)
+    assert f"column 'gold', row {at}: " in streamed
 
 
 def test_one_streaming_process_gives_the_pandas_fit(tmp_path):
@@ -617,17 +624,11 @@ def test_a_column_mapping_from_a_column_the_file_lacks_is_refused_as_in_one_proc
 def test_a_respelt_preference_label_gets_the_single_process_message(tmp_path_factory, label, at):
     """'b' for 'B': the streamed reader suggested --form categorical (which would make 'b' a class beside 'B');
     validate says to write 'B'. Both now say the same, naming the file's row."""
-    from accord.datasets import validate
-
     table = correlated_table(n_items=10, n_workers=8, per_item=4)
     table.loc[at, "label"] = label
     path = write_parquet(table, tmp_path_factory.mktemp("respelt") / "j.parquet", row_group_size=7)
-    with pytest.raises(ValidationError) as single:
-        validate(table)
-    with pytest.raises(ValidationError) as streamed:
-        read_judgment_shard(path, batch_rows=5)
-    assert str(streamed.value) == f"file {path}, " + str(single.value)
-    assert f"row {at}: " in str(streamed.value) and "--form categorical" not in str(streamed.value)
+    single, streamed = _validate_and_stream_refuse_alike(table, path, batch_rows=5)
+    assert f"row {at}: " in streamed and "--form categorical" not in streamed
 
 
 @pytest.mark.parametrize("first, later, problem", [
@@ -720,12 +721,8 @@ def test_a_blank_label_gets_advice_that_mends_it(tmp_path, blank):
     table["label"] = table["label"].map({"A": "cat", "B": "dog", "tie": "fish"})
     table.loc[7, "label"] = blank
     path = write_parquet(table, tmp_path / "j.parquet", row_group_size=4)
-    with pytest.raises(ValidationError) as single:
-        validate(table)
-    with pytest.raises(ValidationError) as streamed:
-        read_judgment_shard(path, batch_rows=3)
-    assert str(streamed.value) == f"file {path}, " + str(single.value)
-    assert "row 7: blank label (give a class" in str(single.value) and "empty" not in str(single.value)
+    single, streamed = _validate_and_stream_refuse_alike(table, path, batch_rows=3)
+    assert "row 7: blank label (give a class" in single and "empty" not in single
     emptied = table.astype({"label": object})
     emptied.loc[7, "label"] = None  # what the old advice said to do
     with pytest.raises(ValidationError, match="row 7: missing label"):

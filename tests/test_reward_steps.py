@@ -1270,10 +1270,9 @@ def test_a_step_model_records_whether_chat_prompts_went_through_the_chat_templat
     assert plain in seen
 
 
-def test_a_chat_prompt_the_chat_template_refuses_is_one_error_naming_its_row(workspace, tmp_path, capsys):
-    """A chat template that refuses a conversation (many raise on a system turn: "System role not supported") stopped
-    `accord train --task steps` with jinja's TemplateError traceback. Now it is one line naming the column and the
-    row of the first prompt it refuses, and why (exit status 2; nothing written)."""
+def _llama_refusing_system_prompts(workspace: dict, tmp_path: Path) -> Path:
+    """The tiny Llama with a chat template that refuses a conversation opening with a system message (as some
+    real templates do), saved under ``tmp_path``."""
     from transformers import AutoTokenizer
 
     from accord.reward.tiny import CHAT_TEMPLATE
@@ -1284,6 +1283,14 @@ def test_a_chat_prompt_the_chat_template_refuses_is_one_error_naming_its_row(wor
     tokenizer.chat_template = ("{% if messages[0]['role'] == 'system' %}{{ raise_exception('System role not "
                                "supported') }}{% endif %}" + CHAT_TEMPLATE)
     tokenizer.save_pretrained(backbone)
+    return backbone
+
+
+def test_a_chat_prompt_the_chat_template_refuses_is_one_error_naming_its_row(workspace, tmp_path, capsys):
+    """A chat template that refuses a conversation (many raise on a system turn: "System role not supported") stopped
+    `accord train --task steps` with jinja's TemplateError traceback. Now it is one line naming the column and the
+    row of the first prompt it refuses, and why (exit status 2; nothing written)."""
+    backbone = _llama_refusing_system_prompts(workspace, tmp_path)
     data = tmp_path / "chat.jsonl"
     pd.DataFrame({"prompt": [CHAT[1], "plain problem", CHAT], "completions": [["the answer"], ["wrong"], ["cat"]],
                   "labels": [[1], [0], [1]]}).to_json(data, orient="records", lines=True)
@@ -1301,16 +1308,7 @@ def test_a_chat_prompt_the_chat_template_refuses_names_the_file_that_holds_it(wo
     """Was: the chat template's refusal of a prompt named its column and row but no file, so `accord train --task
     steps --train-path A --eval-path B` could not tell which file's row it was (nor evaluate and score name their
     data). Now the line names the file too, the evaluation file's when it is that one (exit 2, nothing written)."""
-    from transformers import AutoTokenizer
-
-    from accord.reward.tiny import CHAT_TEMPLATE
-
-    backbone = tmp_path / "no-system"
-    shutil.copytree(workspace["llama"], backbone)
-    tokenizer = AutoTokenizer.from_pretrained(backbone)
-    tokenizer.chat_template = ("{% if messages[0]['role'] == 'system' %}{{ raise_exception('System role not "
-                               "supported') }}{% endif %}" + CHAT_TEMPLATE)
-    tokenizer.save_pretrained(backbone)
+    backbone = _llama_refusing_system_prompts(workspace, tmp_path)
     good, bad = tmp_path / "good.jsonl", tmp_path / "bad.jsonl"
     frame = pd.DataFrame({"prompt": [[CHAT[1]], [CHAT[1]]], "completions": [["the answer"], ["wrong"]],
                           "labels": [[1], [0]]})

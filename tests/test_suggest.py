@@ -360,19 +360,8 @@ def test_only_pairs_that_can_be_asked_are_planned(fitted: tuple[DawidSkene, pd.D
     assert read  # a pool's judgment is valued by the raters of it who have not judged the pair
 
 
-def test_a_batch_of_a_few_allowed_pairs_of_many_takes_little_memory(tmp_path) -> None:
-    # 200,000 pairs and allowed= naming 50 of them: suggest's peak was 224 MB over what the fit held (the pools'
-    # per-pair confusions of every pair, every open pair planned), 30 MB now
-    import subprocess
-    import sys
-    from pathlib import Path
-
-    if not Path("/proc/self/clear_refs").exists():
-        pytest.skip("the peak memory is read from Linux's /proc")
-    script = tmp_path / "peak.py"
-    script.write_text("""
+_PEAK_SCRIPT = """
 import warnings
-from typing import Any
 import numpy as np, pandas as pd
 from accord.aggregate.suggest import suggest
 from accord.datasets import validate
@@ -392,14 +381,41 @@ pools = pd.Series({f"w{k}": "abc"[k % 3] for k in range(w)})
 allowed = pd.DataFrame({"pair_id": [str(i) for i in range(50)], "annotator": ["w5"] * 50})
 status = lambda key: next(int(line.split()[1]) for line in open("/proc/self/status") if line.startswith(key)) / 1024
 before = status("VmRSS")
-open("/proc/self/clear_refs", "w").write("5")  # the peak (VmHWM) from here on
-batch = suggest(model, 20, pools=pools, allowed=allowed)
+try:
+    open("/proc/self/clear_refs", "w").write("5")  # the peak (VmHWM) from here on
+except OSError:  # a sandbox that does not let a process reset its own peak
+    print("unreadable 0")
+    raise SystemExit
+batch = CALL
 print(len(batch), status("VmHWM") - before)
-""")
+"""
+
+
+def _suggest_peak(tmp_path: Any, call: str) -> tuple[int, float]:
+    """Rows of ``call`` (a ``suggest(model, ...)`` on a fit of 200,000 pairs, 30 raters in pools a, b, c; ``allowed``
+    names 50 pairs for rater w5) and its peak memory in MB over what the fit held, in a process of its own."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    if not Path("/proc/self/clear_refs").exists():
+        pytest.skip("the peak memory is read from Linux's /proc")
+    script = tmp_path / "peak.py"
+    script.write_text(_PEAK_SCRIPT.replace("CALL", call))
     out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, check=True,
-                         env={**__import__("os").environ, "OMP_NUM_THREADS": "1"})
+                         env={**os.environ, "OMP_NUM_THREADS": "1"})
     rows, extra = out.stdout.split()
-    assert int(rows) == 20 and float(extra) < 100, out.stdout
+    if rows == "unreadable":
+        pytest.skip("this system does not let a process reset its peak memory")
+    return int(rows), float(extra)
+
+
+def test_a_batch_of_a_few_allowed_pairs_of_many_takes_little_memory(tmp_path) -> None:
+    # 200,000 pairs and allowed= naming 50 of them: suggest's peak was 224 MB over what the fit held (the pools'
+    # per-pair confusions of every pair, every open pair planned), 30 MB now
+    rows, extra = _suggest_peak(tmp_path, "suggest(model, 20, pools=pools, allowed=allowed)")
+    assert rows == 20 and extra < 100, extra
 
 
 def test_allowed_assignments_the_model_does_not_know_are_one_clear_error(
@@ -1641,44 +1657,5 @@ def test_a_batch_by_pools_of_many_pairs_holds_one_planning_block_at_a_time(tmp_p
     # 200,000 pairs sent to three pools: suggest's peak was 290 MB over what the fit held (the planner's block held
     # its largest array twice and its entropies' temporaries three times, every pair's entries were copied for the
     # first round and grouped by pandas for the capacity and budget cuts); about 190 MB now
-    import subprocess
-    import sys
-    from pathlib import Path
-
-    if not Path("/proc/self/clear_refs").exists():
-        pytest.skip("the peak memory is read from Linux's /proc")
-    script = tmp_path / "peak.py"
-    script.write_text("""
-import warnings
-import numpy as np, pandas as pd
-from accord.aggregate.suggest import suggest
-from accord.datasets import validate
-from accord.models.dawid_skene import DawidSkene
-warnings.simplefilter("ignore")
-rng = np.random.default_rng(0)
-n, w = 200_000, 30
-first = rng.integers(0, w, n)
-second = (first + rng.integers(1, w, n)) % w
-truth = rng.integers(0, 2, n)
-items, workers = np.repeat(np.arange(n), 2), np.stack([first, second], 1).reshape(-1)
-right = rng.random(2 * n) < rng.uniform(0.55, 0.9, w)[workers]
-table = validate(pd.DataFrame({"pair_id": items.astype(str), "annotator": np.char.add("w", workers.astype(str)),
-                               "label": np.where(right, truth[items], 1 - truth[items])}), form="categorical")
-model = DawidSkene(num_samples=20, max_steps=10).fit(table)
-pools = pd.Series({f"w{k}": "abc"[k % 3] for k in range(w)})
-status = lambda key: next(int(line.split()[1]) for line in open("/proc/self/status") if line.startswith(key)) / 1024
-before = status("VmRSS")
-try:
-    open("/proc/self/clear_refs", "w").write("5")  # the peak (VmHWM) from here on
-except OSError:  # a sandbox that does not let a process reset its own peak
-    print("unreadable 0")
-    raise SystemExit
-batch = suggest(model, 500, pools=pools)
-print(len(batch), status("VmHWM") - before)
-""")
-    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, check=True,
-                         env={**__import__("os").environ, "OMP_NUM_THREADS": "1"})
-    rows, extra = out.stdout.split()
-    if rows == "unreadable":
-        pytest.skip("this system does not let a process reset its peak memory")
-    assert int(rows) == 500 and float(extra) < 250, out.stdout
+    rows, extra = _suggest_peak(tmp_path, "suggest(model, 500, pools=pools)")
+    assert rows == 500 and extra < 250, extra
