@@ -8,7 +8,9 @@ columns stay in their documented ranges (``reliability`` and ``spam`` in [0, 1],
 docstrings call posterior means (``confusion_``, ``class_prior_``, the confusion models' ``reliability``, MACE
 ``competence`` and ``spam_label_<class>``, GLAD ``ability`` and ``item_difficulty_``, the shares of the context and
 rater-type models, the Bradley-Terry family's ``sharpness``, ``ranking_`` utilities and ``population_``), with a
-finite, non-positive log-likelihood of every judgment.
+finite, non-positive log-likelihood of every judgment. And the soft labels' ``uncertainty`` agrees with their own
+interval (``test_the_sd_agrees_with_the_interval``): the cleaned dataset's weight is ``1 - 2 uncertainty``, so an sd
+far below what the interval implies makes an unsure label count as a certain one.
 """
 
 from __future__ import annotations
@@ -191,3 +193,73 @@ def test_step_models_summaries_hold_together(case: str, n_problems: int, raters:
         assert_between(0.0, values, 1.0, name)
         assert_between(0.0, lower, upper, f"{name}_lower")
         assert_between(lower, upper, 1.0, f"{name}_upper")
+
+
+#: beside MODELS: the rater-type model with a spread (its default MAP fit gives none, and no interval)
+WITH_SPREAD: dict[str, tuple[str, dict[str, Any]]] = {
+    **MODELS,
+    "rater-types-meanfield": ("rater-types", {"n_types": 2, "inference": "meanfield", "max_steps": 20,
+                                              "num_samples": 12}),
+}
+#: the population aggregates of the group models (accord.aggregate.pluralistic), over the same quick fits
+PLURALISTIC = {"pluralistic-context": "context", "pluralistic-rater-types": "rater-types-meanfield"}
+
+
+@st.composite
+def unsure_tables(draw: st.DrawFn) -> pd.DataFrame:
+    """Few pairs with one to three judgments and ties: the tables where intervals are wide."""
+    n_annotators = draw(st.integers(2, 5))
+    return make_synthetic(n_pairs=draw(st.integers(3, 12)), n_annotators=n_annotators,
+                          judgments_per_pair=draw(st.integers(1, min(n_annotators, 3))),
+                          tie_rate=draw(st.sampled_from([0.0, 0.3])), seed=draw(st.integers(0, 10_000))).judgments
+
+
+def check_sd_against_interval(soft: Any, what: str) -> None:
+    """A probability in [0, 1] whose 90% interval is ``w`` wide has an sd of at least ``w / 6.6`` (at least 5% of
+    its mass lies beyond each end, so ``sd >= sqrt(0.1) w / 2 = w / 6.32``; a normal's is ``w / 3.29``; the sample
+    quantiles of 12 or more draws keep it above ``w / 4.4``) and at most 1/2 (the sample sd of ``D`` draws at most
+    ``sqrt(D / (D - 1)) / 2``: 0.522 for 12); and an sd of 0 means the interval has zero width. Checked where the
+    interval is wider than 1/2, where a delta-method sd (``p (1 - p) sd(log-odds)``, near 0 for a confident mean
+    whatever the spread, and above 1/2 for an even one) fails it."""
+    if soft.interval is None:
+        return
+    sd = soft.uncertainty.to_numpy(float)
+    width = (soft.interval["upper"] - soft.interval["lower"]).to_numpy(float)
+    wide = width > 0.5
+    low = wide & ~(sd >= width / 6.6)
+    assert not low.any(), f"{what}: {int(low.sum())} sd below width / 6.6, e.g. {sd[low][:3]}, width {width[low][:3]}"
+    high = wide & ~(sd <= 0.5 + 0.025)
+    assert not high.any(), f"{what}: {int(high.sum())} sd above 1/2, e.g. {sd[high][:3]}, width {width[high][:3]}"
+    zero = (sd == 0) & (width > TOL)
+    assert not zero.any(), f"{what}: {int(zero.sum())} sd of 0 with an interval, e.g. width {width[zero][:3]}"
+
+
+@pytest.mark.parametrize("case", [*WITH_SPREAD, *PLURALISTIC])
+@settings(max_examples=3, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
+@given(judgments=unsure_tables(), seed=st.integers(0, 2**16))
+def test_the_sd_agrees_with_the_interval(case: str, judgments: pd.DataFrame, seed: int) -> None:
+    """Every soft label with both an sd and a 90% interval (the models', and the population aggregate of the group
+    models): the sd is the spread the interval shows (see :func:`check_sd_against_interval`)."""
+    check_case_sd(case, judgments, seed)
+
+
+@pytest.mark.parametrize("case", ["dawid-skene-vb", "dawid-skene-gibbs", "dawid-skene-symmetric"])
+@settings(max_examples=20, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
+@given(judgments=unsure_tables(), seed=st.integers(0, 2**16))
+def test_the_closed_form_sd_agrees_with_the_interval(case: str, judgments: pd.DataFrame, seed: int) -> None:
+    """The same on more tables for Dawid-Skene, whose sd and interval come from moments of the log-odds rather than
+    from one set of draws (a confident label with a wide interval shows in about one small table in twelve): fast."""
+    check_case_sd(case, judgments, seed)
+
+
+def check_case_sd(case: str, judgments: pd.DataFrame, seed: int) -> None:
+    method, quick = WITH_SPREAD[PLURALISTIC.get(case, case)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # quick settings stop SVI early, on purpose
+        model = make_method(method, seed=seed, **quick).fit(judgments)
+    if case in PLURALISTIC:
+        from accord.aggregate.pluralistic import pluralistic_soft_labels
+
+        check_sd_against_interval(pluralistic_soft_labels(model), case)
+    else:
+        check_sd_against_interval(model.soft_labels_, case)
