@@ -577,8 +577,23 @@ def read_with_provenance(path: str | os.PathLike, fmt: str | None = None, text_c
     for column in (c for c in text_columns if c in frame.columns and _has_lists(frame[c])):
         # chat messages as they were written, lists of dicts: JSON Lines' were turned to their repr, a text that
         # the trainer then trained on, and Parquet gives numpy arrays
-        frame[column] = as_text(frame[column].map(lambda v: v.tolist() if isinstance(v, np.ndarray) else v))
+        frame[column] = as_text(frame[column].map(written_messages))
     return frame, meta
+
+
+def written_messages(value: Any) -> Any:
+    """A cell of chat messages as it was written: numpy arrays (Parquet's lists) as lists, and the keys whose value
+    is None dropped from every dict. A Parquet column of messages is one struct of the union of their keys, so a
+    conversation with one ``name`` came back with ``'name': None`` in every other message (and a message without a
+    ``content`` with ``'content': None``, rendered as the text "None" where JSON Lines' was refused): every reader of
+    a cleaned dataset's messages gets them here, so Parquet, JSON Lines and data in memory read alike."""
+    if isinstance(value, np.ndarray):
+        value = value.tolist() if value.ndim == 1 else value
+    if isinstance(value, list):
+        return [written_messages(v) for v in value]
+    if isinstance(value, dict):
+        return {k: written_messages(v) for k, v in value.items() if v is not None}
+    return value
 
 
 def _has_lists(column: pd.Series) -> bool:
