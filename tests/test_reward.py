@@ -948,7 +948,7 @@ def test_a_chat_prompt_the_chat_template_refuses_is_one_error_naming_its_row_on_
     """A chat template that refuses a conversation (many raise on a system turn: "System role not supported")
     stopped `accord train`, `evaluate`, `score` and `calibrate` on pairs with jinja's TemplateError traceback. Now,
     as on the step path, one line naming the column and the row of the first prompt the template refuses, and why
-    (exit status 2; nothing written)."""
+    (exit status 2; nothing written), and the file that holds it (evaluate, score and calibrate named no file)."""
     import json
     import shutil
 
@@ -971,11 +971,12 @@ def test_a_chat_prompt_the_chat_template_refuses_is_one_error_naming_its_row_on_
                   "rejected": ["bad", "no", "dog"], "p_chosen": [0.9, 0.7, 0.8]}).to_json(data, orient="records",
                                                                                           lines=True)
 
-    def refused(args: list[str]) -> None:
+    def refused(args: list[str], source: object = data) -> None:
         code = accord_main(args)
         err = capsys.readouterr().err.strip().splitlines()
         assert code == 2 and len(err) == 1, (args[0], err)
-        assert "column 'prompt', row 2: the tokenizer's chat template cannot write" in err[0], err[0]
+        # the file too (was: evaluate, score and calibrate named the column and row alone)
+        assert f"file {source}, column 'prompt', row 2: the tokenizer's chat template cannot write" in err[0], err[0]
         assert "System role not supported" in err[0], err[0]
 
     out = tmp_path / "rm"
@@ -998,7 +999,7 @@ def test_a_chat_prompt_the_chat_template_refuses_is_one_error_naming_its_row_on_
     responses = tmp_path / "responses.jsonl"
     pd.DataFrame({"prompt": ["a question", "water bottles", system],
                   "response": ["good", "yes", "the mat"]}).to_json(responses, orient="records", lines=True)
-    refused(["score", str(out), str(responses), "--out", str(tmp_path / "scores.csv"), "--quiet"])
+    refused(["score", str(out), str(responses), "--out", str(tmp_path / "scores.csv"), "--quiet"], responses)
     refused(["calibrate", str(out), str(data)])
     assert not (tmp_path / "metrics.json").exists() and not (tmp_path / "scores.csv").exists()
     assert json.loads((out / META_FILE).read_text()) == json.loads(meta)

@@ -31,7 +31,7 @@ import torch
 from scipy.special import expit
 
 from accord import metrics
-from accord.datasets.errors import AccordError, SettingError, SettingWarning, ValidationError
+from accord.datasets.errors import AccordError, SettingError, SettingWarning, ValidationError, naming_file
 from accord.datasets.schema import columns_note
 from accord.reward.calibration import apply_calibration
 from accord.reward.config import assigned
@@ -339,7 +339,8 @@ def evaluate(model_dir: str | Path, data: Any, *, batch_size: int = 32, max_leng
     if model is None:
         model, tokenizer = load_model(model_dir, device, progress)
     encoder = _encoder(model, tokenizer, max_length)
-    pairs = encoder.encode_pairs(frame)
+    with naming_file(_source(data)):  # (a chat template's refusal named the row, not the file)
+        pairs = encoder.encode_pairs(frame)
     _warn_cut(pairs.truncation["truncated_responses"], pairs.truncation["sequences"], "responses of the pairs",
               encoder.max_length, "evaluate")
     pred = predict_pairs(model, pairs, pad_token_id=tokenizer.pad_token_id, batch_size=batch_size,
@@ -419,13 +420,15 @@ def score(model_dir: str | Path, data: Any, *, k: float | None = None, batch_siz
         normalise = (mean, sd)
         warn_stats_length(stats, encoder.max_length, STATS_FILE)
     if "response" in frame.columns:
-        encoded = encoder.encode(*response_texts(frame))
+        with naming_file(_source(data)):
+            encoded = encoder.encode(*response_texts(frame))
         reward, variance = predict_responses(model, encoded, pad_token_id=tokenizer.pad_token_id,
                                              batch_size=batch_size, progress=progress)
         refuse_nan(f"{model_dir}: reward", reward, "responses")
         _warn_cut(encoded.truncated_responses, len(frame), "responses", encoder.max_length)
         return frame.copy().assign(**_side_columns(reward, variance, k, normalise, "", model.uncertainty_head))
-    pairs = encoder.encode_pairs(pairs_frame)
+    with naming_file(_source(data)):
+        pairs = encoder.encode_pairs(pairs_frame)
     pred = predict_pairs(model, pairs, pad_token_id=tokenizer.pad_token_id, batch_size=batch_size,
                          progress=progress)
     for side in ("chosen", "rejected"):
