@@ -1075,3 +1075,28 @@ def test_pairs_whose_message_content_is_a_list_of_text_parts_read_as_their_text(
         load_pairs(pd.DataFrame({"chosen": ["a", "b"], "rejected": ["c", image]}))
     with pytest.raises(ValidationError, match=r"column 'prompt', row 0: .*'image_url'.*text only"):
         load_pairs(pd.DataFrame({"prompt": [image], "chosen": ["a"], "rejected": ["c"]}))
+
+
+@pytest.mark.parametrize("prompt", ["", None, []])
+def test_conversations_without_a_prompt_render_alike_given_an_empty_prompt_or_none(prompt, tmp_path):
+    """Pairs of chat messages with no prompt (the cleaned dataset writes ``[]`` for it, a table may hold ``""`` or
+    nothing) were rendered after an empty user turn ("<|user|></s>"), where the same pairs without a prompt column,
+    the same messages scored as responses and a step prompt ``[]`` have no prompt tokens: a model trained on one
+    read another text than it scored. Every path now renders the conversation alone."""
+    from accord.reward.data import response_texts
+    from accord.reward.tiny import word_tokenizer
+
+    encoder = PairEncoder(word_tokenizer(), 64, is_decoder=True)
+    turn = [{"role": "assistant", "content": "the cat sat"}]
+    other = [{"role": "assistant", "content": "the dog runs"}]
+    alone = encoder.encode_pairs(load_pairs(pd.DataFrame({"chosen": [turn], "rejected": [other]})))
+    given = pd.DataFrame({"pair_id": ["p0"], "prompt": [prompt], "chosen": [turn], "rejected": [other],
+                          "p_chosen": [0.8], "p_tie": [0.0], "uncertainty": [np.nan], "weight": [1.0],
+                          "n_judgments": [3]})
+    sources = [given, write_cleaned(given.assign(prompt=[[]]), tmp_path / "clean.parquet"),
+               write_cleaned(given.assign(prompt=[[]]), tmp_path / "clean.jsonl")]
+    for source in sources:
+        pairs = encoder.encode_pairs(load_pairs(source))
+        assert pairs.chosen.ids == alone.chosen.ids and pairs.rejected.ids == alone.rejected.ids, source
+    scored = encoder.encode(*response_texts(pd.DataFrame({"prompt": [prompt], "response": [turn]})))
+    assert scored.ids == alone.chosen.ids

@@ -175,6 +175,9 @@ def normalise_pairs(frame: pd.DataFrame, source: str | None = None) -> pd.DataFr
         prompts = [_text_or_messages(p) for p in frame["prompt"]]
         if conversational:
             prompts, chosen, rejected = _prompts_in_conversations(prompts, chosen, rejected)
+            # no prompt ("", None, the cleaned dataset's []) is none, as without the column and as score reads
+            # responses: an empty user turn before the conversation was another text than those paths render
+            prompts = [[] if p == "" else p for p in prompts]
     elif conversational:
         prompts, chosen, rejected = zip(*(split_shared_messages(c, r) for c, r in zip(chosen, rejected)))
     else:
