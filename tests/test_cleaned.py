@@ -770,7 +770,8 @@ def test_messages_with_other_keys_read_back_from_parquet_as_written(tmp_path, cl
                           "completions": [["a", "b"], ["c"]], "labels": [[1.0, 0.0], [1.0]],
                           "label_weights": [[1.0, 1.0], [1.0]], "label_uncertainty": [[0.0, 0.0], [0.0]],
                           "p_first_error": [[0.1, 0.8, 0.1], [0.2, 0.8]], "p_all_correct": [0.1, 0.8],
-                          "first_error": [1, 1], "outcome_weight": [1.0, 1.0], "n_steps": [2, 1], "n_judgments": [2, 1], "n_annotators": [1, 1]})
+                          "first_error": [1, 1], "outcome_weight": [1.0, 1.0], "n_steps": [2, 1],
+                          "n_judgments": [2, 1], "n_annotators": [1, 1]})
     tokenizer = word_tokenizer()
     for suffix in ("parquet", "jsonl"):
         back = read_cleaned(write_cleaned(pairs, tmp_path / f"pairs.{suffix}"))

@@ -216,14 +216,17 @@ def non_text_part(messages: Any) -> str | None:
 
 def broken_messages(cells: pd.Series) -> np.ndarray:
     """Which cells are chat messages :func:`messages_text` cannot render: a dict, or a list (or the numpy array
-    Parquet reads) holding a dict, yet not every entry a dict with a ``role`` and a ``content``."""
+    Parquet reads) holding a dict, yet not every entry a dict with a text ``role`` and a ``content`` that is a text
+    or a list of parts (as the pairwise path checks them: a null content was rendered "user: None", a null role
+    "None: ...", and Parquet fills a message's missing keys with null)."""
     def broken(value: Any) -> bool:
         if isinstance(value, dict):  # one message alone (a single turn), as prompt_messages reads it
             value = [value]
         if isinstance(value, np.ndarray):
             value = list(value) if value.ndim == 1 else None
         return (isinstance(value, list) and any(isinstance(m, dict) for m in value)
-                and not all(isinstance(m, dict) and "role" in m and "content" in m for m in value))
+                and not all(isinstance(m, dict) and isinstance(m.get("role"), str)
+                            and isinstance(m.get("content"), (str, list, np.ndarray)) for m in value))
 
     return np.zeros(len(cells), dtype=bool) if only_texts(cells) else cells.map(broken).to_numpy(dtype=bool)
 
@@ -235,7 +238,7 @@ def check_messages(cells: pd.Series, source: str | None = None) -> None:
     broken = broken_messages(cells)
     if broken.any():
         row = int(np.flatnonzero(broken)[0])
-        raise ValidationError("chat messages must each be a {'role': ..., 'content': ...} dict", source=source,
+        raise ValidationError("chat messages must each be a {'role': text, 'content': text} dict", source=source,
                               column=str(cells.name), row=row, value=cells.iloc[row])
     if only_texts(cells):
         return
