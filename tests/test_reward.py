@@ -1000,6 +1000,9 @@ def test_a_chat_prompt_the_chat_template_refuses_is_one_error_naming_its_row_on_
     pd.DataFrame({"prompt": ["a question", "water bottles", system],
                   "response": ["good", "yes", "the mat"]}).to_json(responses, orient="records", lines=True)
     refused(["score", str(out), str(responses), "--out", str(tmp_path / "scores.csv"), "--quiet"], responses)
+    shutil.copytree(out, tmp_path / "rm2")  # an ensemble of two members
+    refused(["score", f"{out},{tmp_path / 'rm2'}", str(responses), "--out", str(tmp_path / "scores.csv"), "--quiet"],
+            responses)
     refused(["calibrate", str(out), str(data)])
     assert not (tmp_path / "metrics.json").exists() and not (tmp_path / "scores.csv").exists()
     assert json.loads((out / META_FILE).read_text()) == json.loads(meta)
