@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import os
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -333,8 +334,9 @@ def evaluate(model_dir: str | Path, data: Any, *, batch_size: int = 32, max_leng
     if model is None and _task(model_dir) == "attributes":
         from accord.reward.attributes import evaluate_attributes
 
-        return evaluate_attributes(model_dir, data, batch_size=batch_size, max_length=max_length, device=device,
-                                   progress=progress)
+        with naming_file(_source(data)):  # (a chat template's refusal named the row, not the file)
+            return evaluate_attributes(model_dir, data, batch_size=batch_size, max_length=max_length, device=device,
+                                       progress=progress)
     frame = load_pairs(data)  # before the model loads: a problem with the data is reported at once, as score does
     if model is None:
         model, tokenizer = load_model(model_dir, device, progress)
@@ -381,8 +383,9 @@ def score(model_dir: str | Path, data: Any, *, k: float | None = None, batch_siz
     if _task(model_dir) == "attributes":  # every attribute and their combination
         from accord.reward.attributes import score_attributes
 
-        return score_attributes(model_dir, data, k=k, batch_size=batch_size, max_length=max_length, device=device,
-                                progress=progress)
+        with naming_file(_source(data)):
+            return score_attributes(model_dir, data, k=k, batch_size=batch_size, max_length=max_length,
+                                    device=device, progress=progress)
     if _task(model_dir) == "steps":  # a process reward model: one row per step
         from accord.reward.steps import score_steps
 
@@ -506,8 +509,9 @@ def refuse_score_columns(frame: pd.DataFrame, written: list[str], source: str | 
 
 
 def _source(data: Any) -> str | None:
-    """The file ``data`` was read from, for an error to name (``None`` for a frame)."""
-    return None if isinstance(data, pd.DataFrame) else str(data)
+    """The file ``data`` was read from, for an error to name (``None`` for a frame, a dict of columns or a Hugging
+    Face dataset: nothing to name, not their text)."""
+    return str(data) if isinstance(data, (str, os.PathLike)) else None
 
 
 def _read_scored(data: Any) -> pd.DataFrame:
