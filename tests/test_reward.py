@@ -1103,3 +1103,21 @@ def test_conversations_without_a_prompt_render_alike_given_an_empty_prompt_or_no
         assert pairs.chosen.ids == alone.chosen.ids and pairs.rejected.ids == alone.rejected.ids, source
     scored = encoder.encode(*response_texts(pd.DataFrame({"prompt": [prompt], "response": [turn]})))
     assert scored.ids == alone.chosen.ids
+
+
+def test_conversations_in_parquet_share_their_prompt_as_in_json_lines(tmp_path):
+    """A Parquet file of whole conversations (TRL's implicit-prompt layout) fills each message with the keys of every
+    other message of its column: one 'name' in a chosen reply gave every chosen user turn 'name': None, which no
+    rejected one had, so no pair shared a prompt and the conversations were whole responses (prompt []), where JSON
+    Lines and the frame itself split off the shared user turn."""
+    user = {"role": "user", "content": "the cat sat"}
+    frame = pd.DataFrame({"chosen": [[user, {"role": "assistant", "content": "yes", "name": "bot"}],
+                                     [user, {"role": "assistant", "content": "good"}]],
+                          "rejected": [[user, {"role": "assistant", "content": "no"}],
+                                       [user, {"role": "assistant", "content": "bad"}]]})
+    frame.to_parquet(tmp_path / "pairs.parquet")
+    frame.to_json(tmp_path / "pairs.jsonl", orient="records", lines=True)
+    expected = load_pairs(frame)
+    assert expected["prompt"].tolist() == [[user]] * 2
+    for name in ("pairs.parquet", "pairs.jsonl"):
+        pd.testing.assert_frame_equal(load_pairs(tmp_path / name), expected, obj=name)
