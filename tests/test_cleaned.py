@@ -784,3 +784,28 @@ def test_messages_with_other_keys_read_back_from_parquet_as_written(tmp_path, cl
         back = read_cleaned_steps(write_cleaned_steps(no_content, tmp_path / f"no_content.{suffix}"))
         with pytest.raises(ValidationError, match=r"row 1: chat messages must each be"):
             step_prompts(back["prompt"], "data")
+
+
+def test_chat_judgments_whose_messages_differ_in_keys_give_the_same_cleaned_dataset_from_parquet(tmp_path):
+    """Parquet gives each message the keys of every other message of its column, None: judgments whose response_a
+    had a message with a 'name' that response_b's had not got, from a Parquet file, other pair ids (hashed from the
+    texts) and no prompt (the user turns no longer matched), where JSON Lines gave the prompt and ids of the messages
+    as written."""
+    from accord.cli import main
+
+    def side(text: str, **extra: str) -> list[dict[str, str]]:
+        return [{"role": "user", "content": "why?"}, {"role": "assistant", "content": text, **extra}]
+
+    judgments = pd.DataFrame({"annotator": ["w1", "w2", "w1", "w2"], "label": ["A", "B", "B", "B"],
+                              "response_a": [side("a1", name="bot"), side("a1", name="bot"), side("a2"), side("a2")],
+                              "response_b": [side("b1"), side("b1"), side("b2"), side("b2")]})
+    judgments.to_parquet(tmp_path / "judgments.parquet")
+    judgments.to_json(tmp_path / "judgments.jsonl", orient="records", lines=True)
+    out = {}
+    for suffix in ("parquet", "jsonl"):
+        assert main(["aggregate", "--input", str(tmp_path / f"judgments.{suffix}"), "--method", "vote-fraction",
+                     "--output", str(tmp_path / f"clean-{suffix}.jsonl")]) == 0
+        out[suffix] = read_cleaned(tmp_path / f"clean-{suffix}.jsonl")
+    assert out["jsonl"]["prompt"].tolist() == [[{"role": "user", "content": "why?"}]] * 2
+    for column in ("pair_id", "prompt", "chosen", "rejected"):
+        assert out["parquet"][column].tolist() == out["jsonl"][column].tolist(), column
