@@ -751,3 +751,61 @@ def test_an_uncertainty_that_is_no_standard_deviation_is_refused(cleaned, tmp_pa
     fine = cleaned.assign(uncertainty=[np.nan, 0.0, 0.8])
     fine["weight"] = np.clip(1 - 2 * fine["uncertainty"].fillna(0.0), 0, 1)
     assert len(read_cleaned(write_cleaned(fine, tmp_path / "fine.parquet"))) == len(cleaned)
+
+
+def test_messages_with_other_keys_read_back_from_parquet_as_written(tmp_path, cleaned):
+    """A Parquet column of chat messages is one struct of the union of their keys: a conversation with one ``name``
+    came back from a cleaned dataset (pairs and steps) with ``'name': None`` in every other message, and a step
+    prompt's message without a content with ``'content': None`` (read as the text "None", where JSON Lines' was
+    refused). Both formats now give the messages as written, and refuse the message without a content alike."""
+    from accord.datasets.cleaned import render_prompts, step_prompts
+    from accord.datasets.steps import read_cleaned_steps, write_cleaned_steps
+    from accord.reward.tiny import word_tokenizer
+
+    prompt = [{"role": "system", "content": "be brief", "name": "policy"}, {"role": "user", "content": "why?"}]
+    parts = [{"role": "user", "content": "hello"}]  # no name
+    pairs = cleaned.head(2).assign(prompt=[prompt, parts], chosen=[[{"role": "assistant", "content": "yes"}]] * 2,
+                                   rejected=[[{"role": "assistant", "content": "no", "name": "bot"}]] * 2)
+    steps = pd.DataFrame({"solution_id": ["s0", "s1"], "problem_id": ["q0", "q1"], "prompt": [prompt, parts],
+                          "completions": [["a", "b"], ["c"]], "labels": [[1.0, 0.0], [1.0]],
+                          "label_weights": [[1.0, 1.0], [1.0]], "label_uncertainty": [[0.0, 0.0], [0.0]],
+                          "p_first_error": [[0.1, 0.8, 0.1], [0.2, 0.8]], "p_all_correct": [0.1, 0.8],
+                          "first_error": [1, 1], "outcome_weight": [1.0, 1.0], "n_steps": [2, 1],
+                          "n_judgments": [2, 1], "n_annotators": [1, 1]})
+    tokenizer = word_tokenizer()
+    for suffix in ("parquet", "jsonl"):
+        back = read_cleaned(write_cleaned(pairs, tmp_path / f"pairs.{suffix}"))
+        for column in ("prompt", "chosen", "rejected"):
+            assert back[column].tolist() == pairs[column].tolist(), (suffix, column)
+        back = read_cleaned_steps(write_cleaned_steps(steps, tmp_path / f"steps.{suffix}"))
+        assert back["prompt"].tolist() == steps["prompt"].tolist(), suffix
+        assert render_prompts(back["prompt"], tokenizer) == render_prompts(steps["prompt"], tokenizer)
+        no_content = steps.assign(prompt=[[{"role": "user", "content": "q"}], [{"role": "user"}]])
+        back = read_cleaned_steps(write_cleaned_steps(no_content, tmp_path / f"no_content.{suffix}"))
+        with pytest.raises(ValidationError, match=r"row 1: chat messages must each be"):
+            step_prompts(back["prompt"], "data")
+
+
+def test_chat_judgments_whose_messages_differ_in_keys_give_the_same_cleaned_dataset_from_parquet(tmp_path):
+    """Parquet gives each message the keys of every other message of its column, None: judgments whose response_a
+    had a message with a 'name' that response_b's had not got, from a Parquet file, other pair ids (hashed from the
+    texts) and no prompt (the user turns no longer matched), where JSON Lines gave the prompt and ids of the messages
+    as written."""
+    from accord.cli import main
+
+    def side(text: str, **extra: str) -> list[dict[str, str]]:
+        return [{"role": "user", "content": "why?"}, {"role": "assistant", "content": text, **extra}]
+
+    judgments = pd.DataFrame({"annotator": ["w1", "w2", "w1", "w2"], "label": ["A", "B", "B", "B"],
+                              "response_a": [side("a1", name="bot"), side("a1", name="bot"), side("a2"), side("a2")],
+                              "response_b": [side("b1"), side("b1"), side("b2"), side("b2")]})
+    judgments.to_parquet(tmp_path / "judgments.parquet")
+    judgments.to_json(tmp_path / "judgments.jsonl", orient="records", lines=True)
+    out = {}
+    for suffix in ("parquet", "jsonl"):
+        assert main(["aggregate", "--input", str(tmp_path / f"judgments.{suffix}"), "--method", "vote-fraction",
+                     "--output", str(tmp_path / f"clean-{suffix}.jsonl")]) == 0
+        out[suffix] = read_cleaned(tmp_path / f"clean-{suffix}.jsonl")
+    assert out["jsonl"]["prompt"].tolist() == [[{"role": "user", "content": "why?"}]] * 2
+    for column in ("pair_id", "prompt", "chosen", "rejected"):
+        assert out["parquet"][column].tolist() == out["jsonl"][column].tolist(), column

@@ -948,7 +948,7 @@ def test_a_chat_prompt_the_chat_template_refuses_is_one_error_naming_its_row_on_
     """A chat template that refuses a conversation (many raise on a system turn: "System role not supported")
     stopped `accord train`, `evaluate`, `score` and `calibrate` on pairs with jinja's TemplateError traceback. Now,
     as on the step path, one line naming the column and the row of the first prompt the template refuses, and why
-    (exit status 2; nothing written)."""
+    (exit status 2; nothing written), and the file that holds it (evaluate, score and calibrate named no file)."""
     import json
     import shutil
 
@@ -971,11 +971,12 @@ def test_a_chat_prompt_the_chat_template_refuses_is_one_error_naming_its_row_on_
                   "rejected": ["bad", "no", "dog"], "p_chosen": [0.9, 0.7, 0.8]}).to_json(data, orient="records",
                                                                                           lines=True)
 
-    def refused(args: list[str]) -> None:
+    def refused(args: list[str], source: object = data) -> None:
         code = accord_main(args)
         err = capsys.readouterr().err.strip().splitlines()
         assert code == 2 and len(err) == 1, (args[0], err)
-        assert "column 'prompt', row 2: the tokenizer's chat template cannot write" in err[0], err[0]
+        # the file too (was: evaluate, score and calibrate named the column and row alone)
+        assert f"file {source}, column 'prompt', row 2: the tokenizer's chat template cannot write" in err[0], err[0]
         assert "System role not supported" in err[0], err[0]
 
     out = tmp_path / "rm"
@@ -998,7 +999,10 @@ def test_a_chat_prompt_the_chat_template_refuses_is_one_error_naming_its_row_on_
     responses = tmp_path / "responses.jsonl"
     pd.DataFrame({"prompt": ["a question", "water bottles", system],
                   "response": ["good", "yes", "the mat"]}).to_json(responses, orient="records", lines=True)
-    refused(["score", str(out), str(responses), "--out", str(tmp_path / "scores.csv"), "--quiet"])
+    refused(["score", str(out), str(responses), "--out", str(tmp_path / "scores.csv"), "--quiet"], responses)
+    shutil.copytree(out, tmp_path / "rm2")  # an ensemble of two members
+    refused(["score", f"{out},{tmp_path / 'rm2'}", str(responses), "--out", str(tmp_path / "scores.csv"), "--quiet"],
+            responses)
     refused(["calibrate", str(out), str(data)])
     assert not (tmp_path / "metrics.json").exists() and not (tmp_path / "scores.csv").exists()
     assert json.loads((out / META_FILE).read_text()) == json.loads(meta)
@@ -1074,3 +1078,46 @@ def test_pairs_whose_message_content_is_a_list_of_text_parts_read_as_their_text(
         load_pairs(pd.DataFrame({"chosen": ["a", "b"], "rejected": ["c", image]}))
     with pytest.raises(ValidationError, match=r"column 'prompt', row 0: .*'image_url'.*text only"):
         load_pairs(pd.DataFrame({"prompt": [image], "chosen": ["a"], "rejected": ["c"]}))
+
+
+@pytest.mark.parametrize("prompt", ["", None, []])
+def test_conversations_without_a_prompt_render_alike_given_an_empty_prompt_or_none(prompt, tmp_path):
+    """Pairs of chat messages with no prompt (the cleaned dataset writes ``[]`` for it, a table may hold ``""`` or
+    nothing) were rendered after an empty user turn ("<|user|></s>"), where the same pairs without a prompt column,
+    the same messages scored as responses and a step prompt ``[]`` have no prompt tokens: a model trained on one
+    read another text than it scored. Every path now renders the conversation alone."""
+    from accord.reward.data import response_texts
+    from accord.reward.tiny import word_tokenizer
+
+    encoder = PairEncoder(word_tokenizer(), 64, is_decoder=True)
+    turn = [{"role": "assistant", "content": "the cat sat"}]
+    other = [{"role": "assistant", "content": "the dog runs"}]
+    alone = encoder.encode_pairs(load_pairs(pd.DataFrame({"chosen": [turn], "rejected": [other]})))
+    given = pd.DataFrame({"pair_id": ["p0"], "prompt": [prompt], "chosen": [turn], "rejected": [other],
+                          "p_chosen": [0.8], "p_tie": [0.0], "uncertainty": [np.nan], "weight": [1.0],
+                          "n_judgments": [3]})
+    sources = [given, write_cleaned(given.assign(prompt=[[]]), tmp_path / "clean.parquet"),
+               write_cleaned(given.assign(prompt=[[]]), tmp_path / "clean.jsonl")]
+    for source in sources:
+        pairs = encoder.encode_pairs(load_pairs(source))
+        assert pairs.chosen.ids == alone.chosen.ids and pairs.rejected.ids == alone.rejected.ids, source
+    scored = encoder.encode(*response_texts(pd.DataFrame({"prompt": [prompt], "response": [turn]})))
+    assert scored.ids == alone.chosen.ids
+
+
+def test_conversations_in_parquet_share_their_prompt_as_in_json_lines(tmp_path):
+    """A Parquet file of whole conversations (TRL's implicit-prompt layout) fills each message with the keys of every
+    other message of its column: one 'name' in a chosen reply gave every chosen user turn 'name': None, which no
+    rejected one had, so no pair shared a prompt and the conversations were whole responses (prompt []), where JSON
+    Lines and the frame itself split off the shared user turn."""
+    user = {"role": "user", "content": "the cat sat"}
+    frame = pd.DataFrame({"chosen": [[user, {"role": "assistant", "content": "yes", "name": "bot"}],
+                                     [user, {"role": "assistant", "content": "good"}]],
+                          "rejected": [[user, {"role": "assistant", "content": "no"}],
+                                       [user, {"role": "assistant", "content": "bad"}]]})
+    frame.to_parquet(tmp_path / "pairs.parquet")
+    frame.to_json(tmp_path / "pairs.jsonl", orient="records", lines=True)
+    expected = load_pairs(frame)
+    assert expected["prompt"].tolist() == [[user]] * 2
+    for name in ("pairs.parquet", "pairs.jsonl"):
+        pd.testing.assert_frame_equal(load_pairs(tmp_path / name), expected, obj=name)

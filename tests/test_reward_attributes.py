@@ -1174,3 +1174,25 @@ def test_a_full_disk_while_combine_writes_is_one_line_and_keeps_the_earlier_comb
     assert err == (f"accord: error: file {model / 'reward_combination.json'}: cannot write it: No space left on "
                    "device\n"), err
     assert {path.name: path.read_bytes() for path in model.iterdir() if path.is_file()} == before
+
+
+def test_a_chat_prompt_the_chat_template_refuses_names_the_file_on_score_and_evaluate(llama, tmp_path):
+    """A chat template's refusal of a prompt ("System role not supported") named its column and row but no file in
+    score and evaluate of a multi-attribute model, as pairwise and step models' did before naming_file."""
+    from transformers import AutoTokenizer
+
+    from accord.reward.tiny import CHAT_TEMPLATE
+
+    table = _as_chat(graded_responses(4, seed=4))
+    cfg = config(llama, tmp_path, "chat", max_steps=1, batch_size=4, stats_max_pairs=4)
+    RewardTrainer(cfg, train_data=table).train()
+    tokenizer = AutoTokenizer.from_pretrained(cfg.output_dir)
+    tokenizer.chat_template = ("{% if messages[0]['role'] == 'system' %}{{ raise_exception('System role not "
+                               "supported') }}{% endif %}" + CHAT_TEMPLATE)
+    tokenizer.save_pretrained(cfg.output_dir)
+    data = tmp_path / "graded.jsonl"
+    system = [{"role": "system", "content": "be brief"}]
+    table.assign(prompt=[*table["prompt"][:2], system, table["prompt"][3]]).to_json(data, orient="records", lines=True)
+    for command in (score, evaluate):
+        with pytest.raises(ValidationError, match=rf"file {data}, column 'prompt', row 2: the tokenizer's chat"):
+            command(cfg.output_dir, str(data))

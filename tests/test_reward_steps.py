@@ -1327,3 +1327,24 @@ def test_a_chat_prompt_the_chat_template_refuses_names_the_file_that_holds_it(wo
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and f"file {bad}, column 'prompt', row 1: the tokenizer's chat template" in err[0], err
         assert not list(tmp_path.glob("out*")), argv
+
+
+@pytest.mark.parametrize("message", [{"role": "user", "content": None}, {"role": "user"},
+                                     {"role": None, "content": "q"}, {"content": "q"}, {"role": "user", "content": 5}],
+                         ids=["null-content", "no-content", "null-role", "no-role", "number-content"])
+@pytest.mark.parametrize("suffix", [".jsonl", ".parquet"])
+def test_a_step_prompt_message_without_a_text_role_or_content_is_refused_as_on_the_pairwise_path(tmp_path, message,
+                                                                                                   suffix):
+    """A step prompt's message whose content was null (or missing in Parquet, which fills it with null) or whose role
+    was null was trained on as "user: None" (or an empty turn through a chat template, "<||>" for the role), and a
+    number as its text; the pairwise path refuses each ("must be a text or a list of chat messages"). Now one error
+    naming the file, column and row, in both formats (missing keys were refused in JSON Lines alone)."""
+    frame = pd.DataFrame({"prompt": [[{"role": "user", "content": "fine"}], [message]], "completions": [["a"], ["b"]],
+                          "labels": [[1], [0]]})
+    data = tmp_path / f"steps{suffix}"
+    try:
+        frame.to_json(data, orient="records", lines=True) if suffix == ".jsonl" else frame.to_parquet(data)
+    except Exception:  # noqa: BLE001 - a column Parquet cannot hold (a number beside texts): nothing to read
+        pytest.skip("Parquet cannot hold this column")
+    with pytest.raises(ValidationError, match=rf"file {data}, column 'prompt', row 1: chat messages must each"):
+        load_steps(str(data))

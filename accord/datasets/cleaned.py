@@ -216,14 +216,17 @@ def non_text_part(messages: Any) -> str | None:
 
 def broken_messages(cells: pd.Series) -> np.ndarray:
     """Which cells are chat messages :func:`messages_text` cannot render: a dict, or a list (or the numpy array
-    Parquet reads) holding a dict, yet not every entry a dict with a ``role`` and a ``content``."""
+    Parquet reads) holding a dict, yet not every entry a dict with a text ``role`` and a ``content`` that is a text
+    or a list of parts (as the pairwise path checks them: a null content was rendered "user: None", a null role
+    "None: ...", and Parquet fills a message's missing keys with null)."""
     def broken(value: Any) -> bool:
         if isinstance(value, dict):  # one message alone (a single turn), as prompt_messages reads it
             value = [value]
         if isinstance(value, np.ndarray):
             value = list(value) if value.ndim == 1 else None
         return (isinstance(value, list) and any(isinstance(m, dict) for m in value)
-                and not all(isinstance(m, dict) and "role" in m and "content" in m for m in value))
+                and not all(isinstance(m, dict) and isinstance(m.get("role"), str)
+                            and isinstance(m.get("content"), (str, list, np.ndarray)) for m in value))
 
     return np.zeros(len(cells), dtype=bool) if only_texts(cells) else cells.map(broken).to_numpy(dtype=bool)
 
@@ -235,7 +238,7 @@ def check_messages(cells: pd.Series, source: str | None = None) -> None:
     broken = broken_messages(cells)
     if broken.any():
         row = int(np.flatnonzero(broken)[0])
-        raise ValidationError("chat messages must each be a {'role': ..., 'content': ...} dict", source=source,
+        raise ValidationError("chat messages must each be a {'role': text, 'content': text} dict", source=source,
                               column=str(cells.name), row=row, value=cells.iloc[row])
     if only_texts(cells):
         return
@@ -577,8 +580,23 @@ def read_with_provenance(path: str | os.PathLike, fmt: str | None = None, text_c
     for column in (c for c in text_columns if c in frame.columns and _has_lists(frame[c])):
         # chat messages as they were written, lists of dicts: JSON Lines' were turned to their repr, a text that
         # the trainer then trained on, and Parquet gives numpy arrays
-        frame[column] = as_text(frame[column].map(lambda v: v.tolist() if isinstance(v, np.ndarray) else v))
+        frame[column] = as_text(frame[column].map(written_messages))
     return frame, meta
+
+
+def written_messages(value: Any) -> Any:
+    """A cell of chat messages as it was written: numpy arrays (Parquet's lists) as lists, and the keys whose value
+    is None dropped from every dict. A Parquet column of messages is one struct of the union of their keys, so a
+    conversation with one ``name`` came back with ``'name': None`` in every other message (and a message without a
+    ``content`` with ``'content': None``, rendered as the text "None" where JSON Lines' was refused): every reader of
+    a cleaned dataset's messages gets them here, so Parquet, JSON Lines and data in memory read alike."""
+    if isinstance(value, np.ndarray):
+        value = value.tolist() if value.ndim == 1 else value
+    if isinstance(value, list):
+        return [written_messages(v) for v in value]
+    if isinstance(value, dict):
+        return {k: written_messages(v) for k, v in value.items() if v is not None}
+    return value
 
 
 def _has_lists(column: pd.Series) -> bool:

@@ -52,7 +52,7 @@ from typing import Any
 
 import numpy as np
 
-from accord.datasets.errors import AccordError, SettingWarning
+from accord.datasets.errors import AccordError, SettingWarning, naming_file
 from accord.datasets.io import atomic_path
 from accord.reward.config import assigned
 
@@ -261,7 +261,8 @@ def calibrate(model_dir: str | Path, data: Any, *, fit_bias: bool = False, objec
     every pair is a tie; ``soft_ece_before`` / ``soft_ece_after`` against their soft labels): the objective's NLL
     alone did not say whether the probabilities came closer to the labels."""
     from accord.reward.data import load_pairs
-    from accord.reward.evaluate import _encoder, _warn_cut, load_model, pair_logits, pairwise_metrics, predict_pairs
+    from accord.reward.evaluate import (_encoder, _source, _warn_cut, load_model, pair_logits, pairwise_metrics,
+                                        predict_pairs)
     from accord.reward.model import META_FILE, RewardModel
 
     meta = RewardModel.read_meta(model_dir)  # fails with one line before the weights load
@@ -275,7 +276,8 @@ def calibrate(model_dir: str | Path, data: Any, *, fit_bias: bool = False, objec
         raise AccordError(f"{where}calibration fits a temperature to at least 2 held-out pairs, got {len(frame)}")
     model, tokenizer = load_model(model_dir, device)
     encoder = _encoder(model, tokenizer, max_length)
-    pairs = encoder.encode_pairs(frame)
+    with naming_file(_source(data)):  # (a chat template's refusal named the row, not the file)
+        pairs = encoder.encode_pairs(frame)
     # as evaluate and score say it (was: a temperature saved with the model, fitted on cut pairs without a word)
     _warn_cut(pairs.truncation["truncated_responses"], pairs.truncation["sequences"], "responses of the pairs",
               encoder.max_length, "calibrate")

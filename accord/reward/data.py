@@ -27,7 +27,8 @@ import pandas as pd
 import torch
 
 from accord.datasets.cleaned import (CLEANED_COLUMNS, check_cleaned, content_text, is_messages, messages_text,
-                                     non_text_part, only_texts, read_cleaned, refuse_unrendered, split_shared_messages)
+                                     non_text_part, only_texts, read_cleaned, refuse_unrendered, split_shared_messages,
+                                     written_messages)
 from accord.datasets.errors import AccordError, SettingError, SettingWarning, ValidationError
 from accord.datasets.io import COMPRESSION_SUFFIXES, infer_format
 from accord.datasets.io import collector_paused as _collector_paused
@@ -153,8 +154,11 @@ def normalise_pairs(frame: pd.DataFrame, source: str | None = None) -> pd.DataFr
     # responses that are all texts (a cleaned dataset of texts) pass every check below and stay as they are: told
     # at C speed, where the checks one cell at a time took 4 s of the 6 s that loading 200k pairs took
     texts = only_texts(frame["chosen"], missing=False) and only_texts(frame["rejected"], missing=False)
-    chosen = _texts(frame["chosen"]) if texts else list(frame["chosen"])
-    rejected = _texts(frame["rejected"]) if texts else list(frame["rejected"])
+    # messages as written (written_messages): a Parquet file or Arrow-backed dataset gives each message the keys of
+    # every other of its column, None, so the turns both sides start with differed where one side had a key the
+    # other had not ('name'), and no pair had a shared prompt
+    chosen = _texts(frame["chosen"]) if texts else list(frame["chosen"].map(written_messages))
+    rejected = _texts(frame["rejected"]) if texts else list(frame["rejected"].map(written_messages))
     conversational = is_messages(chosen[0])
     for row, (c, r) in enumerate([] if texts else zip(chosen, rejected)):
         for column, value in (("chosen", c), ("rejected", r)):
@@ -175,6 +179,9 @@ def normalise_pairs(frame: pd.DataFrame, source: str | None = None) -> pd.DataFr
         prompts = [_text_or_messages(p) for p in frame["prompt"]]
         if conversational:
             prompts, chosen, rejected = _prompts_in_conversations(prompts, chosen, rejected)
+            # no prompt ("", None, the cleaned dataset's []) is none, as without the column and as score reads
+            # responses: an empty user turn before the conversation was another text than those paths render
+            prompts = [[] if p == "" else p for p in prompts]
     elif conversational:
         prompts, chosen, rejected = zip(*(split_shared_messages(c, r) for c, r in zip(chosen, rejected)))
     else:

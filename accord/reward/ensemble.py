@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from accord.datasets.errors import AccordError, ValidationError
+from accord.datasets.errors import AccordError, ValidationError, naming_file
 
 CONSERVATIVE = ("sd", "var", "min")
 
@@ -133,7 +133,8 @@ def score_ensemble(model_dirs: str | Path | Sequence[str | Path], data: Any, *, 
     rows = []
     # each member warns of what it reads (responses max_length cut): members reading the same responses the same
     # way said it once per member, so each distinct warning is said once, after the members scored
-    with warnings.catch_warnings(record=True) as said:
+    # (naming_file: a chat template's refusal named the row, not the file)
+    with warnings.catch_warnings(record=True) as said, naming_file(_source(data)):
         for directory, n_heads in zip(model_dirs, heads):
             if n_heads > 1:
                 rows.extend(head_rewards(directory, frame, batch_size=batch_size, max_length=max_length,

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import os
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -31,7 +32,7 @@ import torch
 from scipy.special import expit
 
 from accord import metrics
-from accord.datasets.errors import AccordError, SettingError, SettingWarning, ValidationError
+from accord.datasets.errors import AccordError, SettingError, SettingWarning, ValidationError, naming_file
 from accord.datasets.schema import columns_note
 from accord.reward.calibration import apply_calibration
 from accord.reward.config import assigned
@@ -333,13 +334,15 @@ def evaluate(model_dir: str | Path, data: Any, *, batch_size: int = 32, max_leng
     if model is None and _task(model_dir) == "attributes":
         from accord.reward.attributes import evaluate_attributes
 
-        return evaluate_attributes(model_dir, data, batch_size=batch_size, max_length=max_length, device=device,
-                                   progress=progress)
+        with naming_file(_source(data)):  # (a chat template's refusal named the row, not the file)
+            return evaluate_attributes(model_dir, data, batch_size=batch_size, max_length=max_length, device=device,
+                                       progress=progress)
     frame = load_pairs(data)  # before the model loads: a problem with the data is reported at once, as score does
     if model is None:
         model, tokenizer = load_model(model_dir, device, progress)
     encoder = _encoder(model, tokenizer, max_length)
-    pairs = encoder.encode_pairs(frame)
+    with naming_file(_source(data)):  # (a chat template's refusal named the row, not the file)
+        pairs = encoder.encode_pairs(frame)
     _warn_cut(pairs.truncation["truncated_responses"], pairs.truncation["sequences"], "responses of the pairs",
               encoder.max_length, "evaluate")
     pred = predict_pairs(model, pairs, pad_token_id=tokenizer.pad_token_id, batch_size=batch_size,
@@ -380,8 +383,9 @@ def score(model_dir: str | Path, data: Any, *, k: float | None = None, batch_siz
     if _task(model_dir) == "attributes":  # every attribute and their combination
         from accord.reward.attributes import score_attributes
 
-        return score_attributes(model_dir, data, k=k, batch_size=batch_size, max_length=max_length, device=device,
-                                progress=progress)
+        with naming_file(_source(data)):
+            return score_attributes(model_dir, data, k=k, batch_size=batch_size, max_length=max_length,
+                                    device=device, progress=progress)
     if _task(model_dir) == "steps":  # a process reward model: one row per step
         from accord.reward.steps import score_steps
 
@@ -419,13 +423,15 @@ def score(model_dir: str | Path, data: Any, *, k: float | None = None, batch_siz
         normalise = (mean, sd)
         warn_stats_length(stats, encoder.max_length, STATS_FILE)
     if "response" in frame.columns:
-        encoded = encoder.encode(*response_texts(frame))
+        with naming_file(_source(data)):
+            encoded = encoder.encode(*response_texts(frame))
         reward, variance = predict_responses(model, encoded, pad_token_id=tokenizer.pad_token_id,
                                              batch_size=batch_size, progress=progress)
         refuse_nan(f"{model_dir}: reward", reward, "responses")
         _warn_cut(encoded.truncated_responses, len(frame), "responses", encoder.max_length)
         return frame.copy().assign(**_side_columns(reward, variance, k, normalise, "", model.uncertainty_head))
-    pairs = encoder.encode_pairs(pairs_frame)
+    with naming_file(_source(data)):
+        pairs = encoder.encode_pairs(pairs_frame)
     pred = predict_pairs(model, pairs, pad_token_id=tokenizer.pad_token_id, batch_size=batch_size,
                          progress=progress)
     for side in ("chosen", "rejected"):
@@ -503,8 +509,9 @@ def refuse_score_columns(frame: pd.DataFrame, written: list[str], source: str | 
 
 
 def _source(data: Any) -> str | None:
-    """The file ``data`` was read from, for an error to name (``None`` for a frame)."""
-    return None if isinstance(data, pd.DataFrame) else str(data)
+    """The file ``data`` was read from, for an error to name (``None`` for a frame, a dict of columns or a Hugging
+    Face dataset: nothing to name, not their text)."""
+    return str(data) if isinstance(data, (str, os.PathLike)) else None
 
 
 def _read_scored(data: Any) -> pd.DataFrame:

@@ -206,6 +206,24 @@ def text_encoding(encoding: str | None) -> str:
         return encoding
 
 
+def messages_as_written(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` (read from Parquet) with its columns of chat messages as written
+    (:func:`accord.datasets.cleaned.written_messages`): Parquet gives each message the keys of every other of its
+    column, None, so judgments whose response_a had a 'name' the response_b had not got other pair ids (hashed from
+    the texts) and no shared prompt, where JSON Lines gave the messages as written. A column is told by its first
+    cell, as Parquet holds one type per column."""
+    from accord.datasets.cleaned import written_messages  # (the cleaned module imports this one)
+
+    for column in frame.columns:
+        cells = frame[column]
+        first = cells.loc[cells.first_valid_index()] if cells.dtype == object and cells.notna().any() else None
+        if isinstance(first, np.ndarray) and first.ndim == 1 and len(first):
+            first = first[0]
+        if isinstance(first, dict):  # a struct column, or a list of them (chat messages)
+            frame[column] = cells.map(written_messages)
+    return frame
+
+
 def _read(file: Path, fmt: str, read_kwargs: dict[str, Any]) -> pd.DataFrame:
     if fmt != "parquet":
         read_kwargs = {**read_kwargs, "encoding": text_encoding(read_kwargs.get("encoding"))}
@@ -216,7 +234,7 @@ def _read(file: Path, fmt: str, read_kwargs: dict[str, Any]) -> pd.DataFrame:
             _check_header_names(file, kwargs)
         return table
     if fmt == "parquet":
-        return index_as_columns(pd.read_parquet(file, **read_kwargs))
+        return messages_as_written(index_as_columns(pd.read_parquet(file, **read_kwargs)))
     _refuse_lone_surrogates(file, read_kwargs)  # pandas' reader drops some and fails on others, naming no line
     if fmt == "jsonl":
         return read_json_lines(file, read_kwargs)
