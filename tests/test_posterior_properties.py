@@ -53,11 +53,12 @@ TOL = 1e-6  # float32 draws summarised in float64
 
 
 @st.composite
-def tables(draw: st.DrawFn) -> pd.DataFrame:
-    n_annotators = draw(st.integers(2, 7))
-    return make_synthetic(n_pairs=draw(st.integers(3, 20)), n_annotators=n_annotators,
-                          judgments_per_pair=draw(st.integers(1, min(n_annotators, 4))),
-                          tie_rate=draw(st.sampled_from([0.0, 0.2])), seed=draw(st.integers(0, 10_000))).judgments
+def tables(draw: st.DrawFn, max_annotators: int = 7, max_pairs: int = 20, max_per_pair: int = 4,
+           tie_rates: tuple[float, ...] = (0.0, 0.2)) -> pd.DataFrame:
+    n_annotators = draw(st.integers(2, max_annotators))
+    return make_synthetic(n_pairs=draw(st.integers(3, max_pairs)), n_annotators=n_annotators,
+                          judgments_per_pair=draw(st.integers(1, min(n_annotators, max_per_pair))),
+                          tie_rate=draw(st.sampled_from(tie_rates)), seed=draw(st.integers(0, 10_000))).judgments
 
 
 def fit(case: str, judgments: pd.DataFrame, seed: int) -> Any:
@@ -205,13 +206,9 @@ WITH_SPREAD: dict[str, tuple[str, dict[str, Any]]] = {
 PLURALISTIC = {"pluralistic-context": "context", "pluralistic-rater-types": "rater-types-meanfield"}
 
 
-@st.composite
-def unsure_tables(draw: st.DrawFn) -> pd.DataFrame:
+def unsure_tables() -> st.SearchStrategy[pd.DataFrame]:
     """Few pairs with one to three judgments and ties: the tables where intervals are wide."""
-    n_annotators = draw(st.integers(2, 5))
-    return make_synthetic(n_pairs=draw(st.integers(3, 12)), n_annotators=n_annotators,
-                          judgments_per_pair=draw(st.integers(1, min(n_annotators, 3))),
-                          tie_rate=draw(st.sampled_from([0.0, 0.3])), seed=draw(st.integers(0, 10_000))).judgments
+    return tables(max_annotators=5, max_pairs=12, max_per_pair=3, tie_rates=(0.0, 0.3))
 
 
 def check_sd_against_interval(soft: Any, what: str) -> None:
