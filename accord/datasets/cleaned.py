@@ -589,7 +589,8 @@ def written_messages(value: Any) -> Any:
     is None dropped from every dict. A Parquet column of messages is one struct of the union of their keys, so a
     conversation with one ``name`` came back with ``'name': None`` in every other message (and a message without a
     ``content`` with ``'content': None``, rendered as the text "None" where JSON Lines' was refused): every reader of
-    a cleaned dataset's messages gets them here, so Parquet, JSON Lines and data in memory read alike."""
+    a cleaned dataset's messages gets them through this function, so Parquet, JSON Lines and data in memory read
+    alike."""
     if isinstance(value, np.ndarray):
         value = value.tolist() if value.ndim == 1 else value
     if isinstance(value, list):

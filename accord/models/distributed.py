@@ -125,7 +125,7 @@ def encode_shard(shard: JudgmentShard, form: str | None = None) -> tuple[Encoded
         form = "preference" if labels <= set(PREFERENCE_LABELS) else "categorical"
     if form == "preference":
         classes: tuple[Any, ...] = ("A", "B", "tie") if "tie" in labels else ("A", "B")
-        check_preference_gold(shard)  # crowd-kit's names: the form was the labels' to decide, here
+        check_preference_gold(shard)  # (under crowd-kit's names the labels decided the form: gold checked now)
     else:
         classes = tuple(_sorted(list(labels)))
     to_global = worker_index.get_indexer(shard.annotator_ids)
