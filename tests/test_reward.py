@@ -1121,3 +1121,77 @@ def test_conversations_in_parquet_share_their_prompt_as_in_json_lines(tmp_path):
     assert expected["prompt"].tolist() == [[user]] * 2
     for name in ("pairs.parquet", "pairs.jsonl"):
         pd.testing.assert_frame_equal(load_pairs(tmp_path / name), expected, obj=name)
+
+
+def test_a_message_s_other_keys_reach_the_chat_template_on_the_pairwise_step_and_score_paths(backbones, tmp_path,
+                                                                                            monkeypatch, capsys):
+    """Was: the pairwise path (training, evaluation, `accord score`) kept only a message's ``role`` and ``content``
+    while the step path kept every key, so the same conversation with a ``name`` (or ``tool_calls``,
+    ``tool_call_id``) was another text on the two tasks, and a template that writes the name never saw it on pairs.
+    Now both read a cell's messages through one function, as Hugging Face's ``apply_chat_template`` takes them: as
+    written, every key (what a template does with a key is the template's business)."""
+    import shutil
+
+    from transformers import AutoTokenizer
+
+    from accord.cli import main as accord_main
+    from accord.datasets.cleaned import render_prompts
+    from accord.reward import data as reward_data
+    from accord.reward.data import response_texts
+    from accord.reward.steps import StepEncoder, load_steps, separator_token
+
+    backbone = tmp_path / "named"
+    shutil.copytree(backbones["llama"], backbone)
+    tokenizer = AutoTokenizer.from_pretrained(backbone)
+    tokenizer.chat_template = ("{% for m in messages %}<|{{ m['role'] }}|>{% if m.name is defined %}{{ m.name }} "
+                               "{% endif %}{{ m['content'] }}</s>{% endfor %}"
+                               "{% if add_generation_prompt %}<|assistant|>{% endif %}")
+    tokenizer.save_pretrained(backbone)
+    prompt = [{"role": "system", "content": "be brief", "name": "dog"}, {"role": "user", "content": "the cat sat"}]
+    chosen = [{"role": "assistant", "content": "on the mat", "name": "cat"}]
+    pairs = pd.DataFrame({"prompt": [prompt], "chosen": [chosen],
+                          "rejected": [[{"role": "assistant", "content": "no"}]], "p_chosen": [0.9]})
+    encoder = PairEncoder(tokenizer, 128, True)
+    encoded = encoder.encode_pairs(load_pairs(pairs))
+    n = int(encoded.chosen.prompt_lengths[0])
+
+    def templated(messages: list, generation: bool) -> list[int]:
+        text = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=generation)
+        return list(tokenizer(text, add_special_tokens=False)["input_ids"])
+
+    as_written = templated(prompt, True)
+    assert encoded.chosen.ids[0][:n] == as_written
+    assert encoded.chosen.ids[0] == templated(prompt + chosen, False)
+    # the step path: the same prompt, the same tokens after the layout's own start
+    _, sep = separator_token(tokenizer, None)
+    steps = StepEncoder(tokenizer, 128, True, sep).encode(
+        load_steps(pd.DataFrame({"prompt": [prompt], "completions": [["on the mat"]], "labels": [[1]]})))
+    head = len(tokenizer("x")["input_ids"]) - len(tokenizer("x", add_special_tokens=False)["input_ids"])
+    assert steps.ids[0][head:head + n] == as_written
+    assert render_prompts([prompt], tokenizer) == [tokenizer.apply_chat_template(prompt, tokenize=False,
+                                                                                 add_generation_prompt=True)]
+    # responses scored: the same tokens as the pair's chosen side
+    scored = encoder.encode(*response_texts(pd.DataFrame({"prompt": [prompt], "response": [chosen]})))
+    assert scored.ids == [encoded.chosen.ids[0]]
+    # the command line: what accord train and accord score give the template
+    seen: list[list] = []
+    real = reward_data._template_ids_batch
+
+    def spy(tokenizer, conversations, add_generation_prompt):
+        seen.extend(conversations)
+        return real(tokenizer, conversations, add_generation_prompt)
+
+    monkeypatch.setattr(reward_data, "_template_ids_batch", spy)
+    data, responses = tmp_path / "pairs.jsonl", tmp_path / "responses.parquet"
+    pairs.to_json(data, orient="records", lines=True)
+    pd.DataFrame({"prompt": [prompt, [{"role": "user", "content": "why"}]],
+                  "response": [chosen, [{"role": "assistant", "content": "yes"}]]}).to_parquet(responses)
+    model = tmp_path / "rm"
+    for argv in (["train", "--model", str(backbone), "--train-path", str(data), "--output-dir", str(model),
+                  "--max-steps", "1", "--no-progress"],
+                 ["score", str(model), str(responses), "--out", str(tmp_path / "scores.csv"), "--quiet"]):
+        seen.clear()
+        assert accord_main(argv) == 0, capsys.readouterr().err
+        assert prompt in seen and prompt + chosen in seen, (argv[0], seen)
+        # (Parquet's None for a key another message has is no key, as written)
+        assert not [m for c in seen for m in c if None in m.values()], (argv[0], seen)

@@ -220,7 +220,7 @@ def broken_messages(cells: pd.Series) -> np.ndarray:
     or a list of parts (as the pairwise path checks them: a null content was rendered "user: None", a null role
     "None: ...", and Parquet fills a message's missing keys with null)."""
     def broken(value: Any) -> bool:
-        if isinstance(value, dict):  # one message alone (a single turn), as prompt_messages reads it
+        if isinstance(value, dict):  # one message alone (a single turn), as chat_messages reads it
             value = [value]
         if isinstance(value, np.ndarray):
             value = list(value) if value.ndim == 1 else None
@@ -251,19 +251,21 @@ def check_messages(cells: pd.Series, source: str | None = None) -> None:
                               column=str(cells.name), row=row)
 
 
-def prompt_messages(value: Any) -> list | None:
-    """A step prompt's chat messages in Hugging Face's chat layout: a list of ``{"role", "content"}`` dicts (or the
-    numpy array Parquet reads), or one such dict alone (a single turn); ``[]`` for an empty list (no prompt), ``None``
-    for anything else (a text, a missing prompt)."""
+def chat_messages(value: Any) -> list | None:
+    """A cell's chat messages as the chat template reads them, the one rule of the pairwise and the step paths
+    (training, evaluation and scoring): as Hugging Face's ``apply_chat_template`` takes them, as written, every key
+    kept (``name``, ``tool_calls``, ``tool_call_id``...: what a template does with a key is the template's business;
+    the pairwise path kept ``role`` and ``content`` alone, so one conversation was two texts on the two tasks).
+    Parquet's lists (numpy arrays) are lists and the keys it fills with None are dropped (:func:`written_messages`),
+    one message dict alone is a list of one (a single turn), and a content of text parts is their text
+    (:func:`content_text`: a text-only chat template prints a list as its Python repr). ``[]`` for an empty list (no
+    prompt), ``None`` for a cell that holds no messages (a text, a missing value)."""
+    value = written_messages(value)
     if isinstance(value, dict):
         value = [value]
-    if isinstance(value, np.ndarray):
-        value = list(value) if value.ndim == 1 else None
     if isinstance(value, list) and all(isinstance(m, dict) for m in value):
-        # a content of text parts as its text, as the pairwise path reads it (a text-only chat template would print
-        # the list's repr)
-        return [{**m, "content": content_text(m["content"])} if isinstance(m.get("content"), (list, np.ndarray))
-                else dict(m) for m in value]
+        return [{**m, "content": content_text(m["content"])} if isinstance(m.get("content"), list) else m
+                for m in value]
     return None
 
 
@@ -278,7 +280,7 @@ def step_prompts(prompts: pd.Series, source: str | None = None) -> np.ndarray:
         return cells.where(cells.notna(), "").to_numpy()
 
     def cell(value: Any) -> Any:
-        messages = prompt_messages(value)
+        messages = chat_messages(value)
         if messages is not None:
             return messages if messages else ""
         return "" if _no_value(value) else str(value)
@@ -291,13 +293,13 @@ def step_prompts(prompts: pd.Series, source: str | None = None) -> np.ndarray:
 def render_prompts(prompts: Sequence[Any] | pd.Series, tokenizer: Any = None) -> list[str]:
     """The one rendering of step prompts as the text the step encoder tokenizes (training, evaluation and scoring,
     of a stepwise table or a cleaned step dataset alike, which keeps the messages): chat messages
-    (:func:`prompt_messages`) through ``tokenizer``'s chat template with the generation prompt, as TRL renders a
+    (:func:`chat_messages`) through ``tokenizer``'s chat template with the generation prompt, as TRL renders a
     prompt, when it has one; else one ``role: content`` line per message (:func:`messages_text`). A text stays as it
     is, a missing prompt or an empty list is no prompt. (Messages were tokenized as their Python repr.)"""
     cells = prompts if isinstance(prompts, pd.Series) else pd.Series(list(prompts), dtype=object)
     if only_texts(cells):
         return cells.where(cells.notna(), "").astype(str).tolist()
-    messages = [prompt_messages(v) for v in cells]
+    messages = [chat_messages(v) for v in cells]
     texts = ["" if m is not None or _no_value(v) else str(v) for v, m in zip(cells, messages)]
     chat = [i for i, m in enumerate(messages) if m]
     if not chat:

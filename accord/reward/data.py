@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from accord.datasets.cleaned import (CLEANED_COLUMNS, check_cleaned, content_text, is_messages, messages_text,
+from accord.datasets.cleaned import (CLEANED_COLUMNS, chat_messages, check_cleaned, is_messages, messages_text,
                                      non_text_part, only_texts, read_cleaned, refuse_unrendered, split_shared_messages,
                                      written_messages)
 from accord.datasets.errors import AccordError, SettingError, SettingWarning, ValidationError
@@ -320,9 +320,9 @@ def _text_or_messages(value: Any) -> str | list[dict[str, Any]]:
     if isinstance(value, np.ndarray):
         value = list(value)
     if is_messages(value):
-        # a content of text parts is read as their text: a text-only chat template prints a content as it is (a list
-        # as its Python repr), and accord reads text only (a part that is not text is refused before this)
-        return [{"role": str(m["role"]), "content": content_text(m["content"])} for m in value]
+        # the messages as the step path reads them (chat_messages): as written, every key (a part that is not text
+        # is refused before this)
+        return chat_messages(value)
     if _missing(value) or _no_messages(value):
         return ""
     # numpy's str() of its text scalar drops trailing NULs; the text as stored is what the column-wide path keeps
