@@ -1195,3 +1195,21 @@ def test_a_message_s_other_keys_reach_the_chat_template_on_the_pairwise_step_and
         assert prompt in seen and prompt + chosen in seen, (argv[0], seen)
         # (Parquet's None for a key another message has is no key, as written)
         assert not [m for c in seen for m in c if None in m.values()], (argv[0], seen)
+
+
+@pytest.mark.parametrize("content", [[], [{"type": "text", "text": None}], [{"type": "text"}],
+                                     [{"type": "text", "text": 4}], 4, None])
+def test_a_message_content_one_task_refuses_is_refused_by_the_other(content):
+    """Was: a step prompt whose message content was an empty list of parts or a text part without a text (null, or
+    a number) was read as an empty text ("") or the number's text, while the same prompt of a pair was refused ("must
+    be a text or a list of chat messages"): one conversation, accepted by one task and refused by the other. Now
+    both refuse it, one error naming the column and the row; a message without a content (None) alike."""
+    from accord.datasets import ValidationError
+    from accord.reward.steps import load_steps
+
+    messages = [{"role": "user", "content": "the cat"}, {"role": "user", "content": content}]
+    with pytest.raises(ValidationError, match=r"column 'prompt', row 1: .*chat messages"):
+        load_pairs(pd.DataFrame({"prompt": ["a question", messages], "chosen": ["a", "b"], "rejected": ["c", "d"]}))
+    with pytest.raises(ValidationError, match=r"column 'prompt', row 1: .*chat messages"):
+        load_steps(pd.DataFrame({"prompt": ["a question", messages], "completions": [["a"], ["b"]],
+                                 "labels": [[1], [0]]}))

@@ -214,19 +214,32 @@ def non_text_part(messages: Any) -> str | None:
     return None
 
 
+def text_content(content: Any) -> bool:
+    """Whether a message's content is one accord reads, on the pairwise and the step paths alike: a text, or a
+    non-empty list (Parquet: array) of parts whose text parts each hold a text (a part of another type is
+    :func:`non_text_part`'s, refused by name). A step prompt's empty list of parts or text part without a text
+    (null, a number) was read as "" or the number's text where a pair's was refused."""
+    if isinstance(content, np.ndarray):
+        content = list(content) if content.ndim == 1 else None
+    if isinstance(content, list):
+        return len(content) > 0 and all(isinstance(p, dict) and (p.get("type") != "text"
+                                                                  or isinstance(p.get("text"), str)) for p in content)
+    return isinstance(content, str)
+
+
 def broken_messages(cells: pd.Series) -> np.ndarray:
     """Which cells are chat messages :func:`messages_text` cannot render: a dict, or a list (or the numpy array
-    Parquet reads) holding a dict, yet not every entry a dict with a text ``role`` and a ``content`` that is a text
-    or a list of parts (as the pairwise path checks them: a null content was rendered "user: None", a null role
-    "None: ...", and Parquet fills a message's missing keys with null)."""
+    Parquet reads) holding a dict, yet not every entry a dict with a text ``role`` and a content
+    :func:`text_content` reads (as the pairwise path checks them: a null content was rendered "user: None", a null
+    role "None: ...", and Parquet fills a message's missing keys with null)."""
     def broken(value: Any) -> bool:
         if isinstance(value, dict):  # one message alone (a single turn), as chat_messages reads it
             value = [value]
         if isinstance(value, np.ndarray):
             value = list(value) if value.ndim == 1 else None
         return (isinstance(value, list) and any(isinstance(m, dict) for m in value)
-                and not all(isinstance(m, dict) and isinstance(m.get("role"), str)
-                            and isinstance(m.get("content"), (str, list, np.ndarray)) for m in value))
+                and not all(isinstance(m, dict) and isinstance(m.get("role"), str) and text_content(m.get("content"))
+                            for m in value))
 
     return np.zeros(len(cells), dtype=bool) if only_texts(cells) else cells.map(broken).to_numpy(dtype=bool)
 

@@ -28,7 +28,7 @@ import torch
 
 from accord.datasets.cleaned import (CLEANED_COLUMNS, chat_messages, check_cleaned, is_messages, messages_text,
                                      non_text_part, only_texts, read_cleaned, refuse_unrendered, split_shared_messages,
-                                     written_messages)
+                                     text_content, written_messages)
 from accord.datasets.errors import AccordError, SettingError, SettingWarning, ValidationError
 from accord.datasets.io import COMPRESSION_SUFFIXES, infer_format
 from accord.datasets.io import collector_paused as _collector_paused
@@ -288,23 +288,14 @@ def _texts(values: pd.Series) -> list[str]:
 
 def _well_formed(value: Any) -> bool:
     """A text (a number is read as its text) or a non-empty list of messages with text ``role`` and ``content`` (a
-    text, or a list of text parts: the OpenAI / Hugging Face multimodal layout)."""
+    text, or a list of text parts: the OpenAI / Hugging Face multimodal layout; :func:`text_content`, the step
+    path's rule too)."""
     if isinstance(value, np.ndarray):
         value = list(value)
     if isinstance(value, (list, tuple)):
         return len(value) > 0 and all(isinstance(m, dict) and isinstance(m.get("role"), str)
-                                      and _text_content(m.get("content")) for m in value)
+                                      and text_content(m.get("content")) for m in value)
     return not isinstance(value, (dict, set))
-
-
-def _text_content(content: Any) -> bool:
-    """A text, or a non-empty list (Parquet: array) of ``{"type": "text", "text": text}`` parts."""
-    if isinstance(content, np.ndarray):
-        content = list(content) if content.ndim == 1 else None
-    if isinstance(content, list):
-        return len(content) > 0 and all(isinstance(p, dict) and p.get("type") == "text"
-                                        and isinstance(p.get("text"), str) for p in content)
-    return isinstance(content, str)
 
 
 def _refuse_non_text(value: Any, source: str | None, column: str, row: int) -> None:
