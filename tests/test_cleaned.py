@@ -809,3 +809,36 @@ def test_chat_judgments_whose_messages_differ_in_keys_give_the_same_cleaned_data
     assert out["jsonl"]["prompt"].tolist() == [[{"role": "user", "content": "why?"}]] * 2
     for column in ("pair_id", "prompt", "chosen", "rejected"):
         assert out["parquet"][column].tolist() == out["jsonl"][column].tolist(), column
+
+
+def test_chat_judgments_whose_message_keys_are_in_another_order_get_one_pair_id_from_every_format(tmp_path):
+    """A pair's id hashed the Python text of its messages, which follows the order their keys were written in: a
+    message written {"content": ..., "role": ...} in JSON Lines got another id than the same judgments read from
+    Parquet (whose column holds one order of keys for all its messages), and than the same message written
+    {"role", "content"} by another tool. Now the order of a message's keys does not change the id, and messages
+    written role first (the usual order) keep the id they had."""
+    from accord.cli import main
+    from accord.datasets.ids import derive_pair_ids
+
+    def side(text: str, content_first: bool = False) -> list[dict[str, str]]:
+        reply = {"content": text, "role": "assistant"} if content_first else {"role": "assistant", "content": text}
+        return [{"role": "user", "content": "why?"}, reply]
+
+    judgments = pd.DataFrame({"annotator": ["w1", "w2", "w1", "w2"], "label": ["A", "B", "B", "B"],
+                              "response_a": [side("a1"), side("a1"), side("a2", True), side("a2", True)],
+                              "response_b": [side("b1"), side("b1"), side("b2"), side("b2")]})
+    judgments.to_parquet(tmp_path / "judgments.parquet")
+    judgments.to_json(tmp_path / "judgments.jsonl", orient="records", lines=True)
+    out = {}
+    for suffix in ("parquet", "jsonl"):
+        assert main(["aggregate", "--input", str(tmp_path / f"judgments.{suffix}"), "--method", "vote-fraction",
+                     "--output", str(tmp_path / f"clean-{suffix}.jsonl"), "--quiet"]) == 0
+        out[suffix] = read_cleaned(tmp_path / f"clean-{suffix}.jsonl")
+    assert out["parquet"]["pair_id"].tolist() == out["jsonl"]["pair_id"].tolist()
+    reordered = judgments.assign(response_a=[side("a1", True)] * 2 + [side("a2")] * 2)
+    assert (derive_pair_ids(reordered, "preference")["pair_id"].tolist()
+            == derive_pair_ids(judgments, "preference")["pair_id"].tolist())
+    # messages written role first hash as their Python text did (the ids written before stay)
+    as_text = judgments.assign(response_a=judgments["response_a"].map(str), response_b=judgments["response_b"].map(str))
+    assert (derive_pair_ids(judgments, "preference")["pair_id"].iloc[:2].tolist()
+            == derive_pair_ids(as_text, "preference")["pair_id"].iloc[:2].tolist())

@@ -4,6 +4,7 @@ round of a judgment's sides that a pair's one orientation needs."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -72,8 +73,27 @@ def _key_text(values: pd.Series) -> pd.Series:
     reads them from Parquet as numpy arrays, whose text differs from the list's (no commas), and the same judgments
     got other pair ids from a Parquet file than from JSON Lines."""
     if values.dtype == object and pd.api.types.infer_dtype(values, skipna=True) != "string":  # texts: as they are
-        values = values.map(lambda v: v.tolist() if isinstance(v, np.ndarray) else v)
+        values = values.map(_key_order)
     return values.astype(str)
+
+
+#: The keys a message (or a content part) hashes first, in this order; the rest follow sorted. Messages written
+#: role first (the usual order) keep the id their text gave.
+_FIRST_KEYS = {"role": 0, "content": 1, "type": 2}
+
+
+def _key_order(value: Any) -> Any:
+    """A cell's messages with every dict's keys in one order (:data:`_FIRST_KEYS`, then sorted), lists as lists:
+    the text of a dict follows the order its keys were written in, so a message written {"content", "role"} got
+    another pair id than the same message from Parquet (one order of keys for its whole column) or another tool."""
+    if isinstance(value, np.ndarray):
+        value = value.tolist()
+    if isinstance(value, list):
+        return [_key_order(v) for v in value]
+    if isinstance(value, dict):
+        keys = sorted(value, key=lambda k: (_FIRST_KEYS.get(k, len(_FIRST_KEYS)), str(k)))
+        return {k: _key_order(value[k]) for k in keys}
+    return value
 
 
 def swap_sides(table: pd.DataFrame, rows: np.ndarray | pd.Series | None = None, *,
