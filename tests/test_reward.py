@@ -1213,3 +1213,26 @@ def test_a_message_content_one_task_refuses_is_refused_by_the_other(content):
     with pytest.raises(ValidationError, match=r"column 'prompt', row 1: .*chat messages"):
         load_steps(pd.DataFrame({"prompt": ["a question", messages], "completions": [["a"], ["b"]],
                                  "labels": [[1], [0]]}))
+
+
+def test_a_step_prompt_ending_with_the_assistant_s_turn_is_continued_by_the_steps():
+    """A step prompt whose last message is the assistant's (a solution's opening written by the assistant, the steps
+    its continuation) was rendered with the generation prompt after it, as a closed turn and a new empty one
+    ("<|assistant|>let us see</s><|assistant|>" before the steps). Now, as TRL renders a prompt (its last turn the
+    assistant's: continue_final_message; a user's or a tool's: the generation prompt), the steps continue that turn."""
+    from accord.datasets.cleaned import render_prompts
+    from accord.reward.steps import StepEncoder, load_steps, separator_token
+    from accord.reward.tiny import word_tokenizer
+
+    tokenizer = word_tokenizer()
+    opened = [{"role": "user", "content": "the cat"}, {"role": "assistant", "content": "let us see"}]
+    asked = opened[:1]
+    rendered = render_prompts([opened, asked, opened], tokenizer)
+    assert rendered[0] == rendered[2] == tokenizer.apply_chat_template(opened, tokenize=False,
+                                                                       continue_final_message=True)
+    assert rendered[0].endswith("let us see") and rendered[0].count("<|assistant|>") == 1
+    assert rendered[1] == tokenizer.apply_chat_template(asked, tokenize=False, add_generation_prompt=True)
+    _, sep = separator_token(tokenizer, None)
+    steps = StepEncoder(tokenizer, 128, True, sep).encode(
+        load_steps(pd.DataFrame({"prompt": [opened], "completions": [["so it sat"]], "labels": [[1]]})))
+    assert tokenizer.decode(steps.ids[0]).count("<|assistant|>") == 1

@@ -306,9 +306,10 @@ def step_prompts(prompts: pd.Series, source: str | None = None) -> np.ndarray:
 def render_prompts(prompts: Sequence[Any] | pd.Series, tokenizer: Any = None) -> list[str]:
     """The one rendering of step prompts as the text the step encoder tokenizes (training, evaluation and scoring,
     of a stepwise table or a cleaned step dataset alike, which keeps the messages): chat messages
-    (:func:`chat_messages`) through ``tokenizer``'s chat template with the generation prompt, as TRL renders a
-    prompt, when it has one; else one ``role: content`` line per message (:func:`messages_text`). A text stays as it
-    is, a missing prompt or an empty list is no prompt. (Messages were tokenized as their Python repr.)"""
+    (:func:`chat_messages`) through ``tokenizer``'s chat template with the generation prompt (a last turn that is
+    the assistant's continued: :func:`prompt_rendering`), as TRL renders a prompt, when it has one; else one
+    ``role: content`` line per message (:func:`messages_text`). A text stays as it is, a missing prompt or an empty
+    list is no prompt. (Messages were tokenized as their Python repr.)"""
     cells = prompts if isinstance(prompts, pd.Series) else pd.Series(list(prompts), dtype=object)
     if only_texts(cells):
         return cells.where(cells.notna(), "").astype(str).tolist()
@@ -321,13 +322,18 @@ def render_prompts(prompts: Sequence[Any] | pd.Series, tokenizer: Any = None) ->
         # each distinct conversation rendered once (a problem's prompt is shared by its solutions)
         keys = [json.dumps(messages[i], sort_keys=True, default=str) for i in chat]
         distinct = dict(zip(keys, (messages[i] for i in chat)))
-        try:
-            rendered = tokenizer.apply_chat_template(list(distinct.values()), tokenize=False,
-                                                     add_generation_prompt=True)
-        except Exception as error:  # jinja's TemplateError of a template that refuses a conversation (a system turn)
-            refuse_unrendered(tokenizer, [messages[i] for i in chat], chat, error)
-            raise
-        known = dict(zip(distinct, rendered))
+        known: dict[str, str] = {}
+        for opened in (False, True):  # one batched call for the prompts of each rendering
+            group = {key: m for key, m in distinct.items() if _opened(m) is opened}
+            if not group:
+                continue
+            try:
+                rendered = tokenizer.apply_chat_template(list(group.values()), tokenize=False,
+                                                         **prompt_rendering(next(iter(group.values()))))
+            except Exception as error:  # jinja's TemplateError of a template that refuses one (a system turn)
+                refuse_unrendered(tokenizer, [messages[i] for i in chat], chat, error, continue_opened=True)
+                raise
+            known.update(zip(group, rendered))
         for i, key in zip(chat, keys):
             texts[i] = known[key]
     else:
@@ -336,16 +342,34 @@ def render_prompts(prompts: Sequence[Any] | pd.Series, tokenizer: Any = None) ->
     return texts
 
 
+def _opened(messages: list) -> bool:
+    """Whether a prompt's last message is the assistant's (a turn its continuation goes on)."""
+    return bool(messages) and isinstance(messages[-1], dict) and messages[-1].get("role") == "assistant"
+
+
+def prompt_rendering(messages: list) -> dict[str, bool]:
+    """How the chat template renders a step prompt of chat messages, as TRL renders a prompt: one whose last turn
+    is the assistant's is continued (``continue_final_message``: the steps go on with that turn; it was closed and
+    a new empty assistant turn opened before them), any other gets the generation prompt."""
+    if _opened(messages):
+        return {"add_generation_prompt": False, "continue_final_message": True}
+    return {"add_generation_prompt": True}
+
+
 def refuse_unrendered(tokenizer: Any, conversations: Sequence[list], rows: Sequence[int], error: Exception,
-                      columns: Sequence[str] | str = "prompt", add_generation_prompt: bool = True) -> None:
+                      columns: Sequence[str] | str = "prompt", add_generation_prompt: bool = True,
+                      continue_opened: bool = False) -> None:
     """One error naming the row (and its column, one for all or one per conversation) of the first conversation the
     tokenizer's chat template refuses alone, and why (was the template's traceback, e.g. jinja's "TemplateError:
-    System role not supported", from `accord train`): the step prompts' rendering and the pairwise encoder's.
-    Returns when none does alone (the batched call's error is then not the data's)."""
+    System role not supported", from `accord train`): the step prompts' rendering (``continue_opened``: each as
+    :func:`prompt_rendering` renders it) and the pairwise encoder's. Returns when none does alone (the batched
+    call's error is then not the data's)."""
     names = [columns] * len(rows) if isinstance(columns, str) else columns
     for row, column, conversation in zip(rows, names, conversations):
+        how = (prompt_rendering(conversation) if continue_opened
+               else {"add_generation_prompt": add_generation_prompt})
         try:
-            tokenizer.apply_chat_template(conversation, tokenize=False, add_generation_prompt=add_generation_prompt)
+            tokenizer.apply_chat_template(conversation, tokenize=False, **how)
         except Exception as alone:
             why = (str(alone).splitlines() or [type(alone).__name__])[0]
             raise ValidationError(f"the tokenizer's chat template cannot write these chat messages ({why}); give "

@@ -21,8 +21,8 @@ both ways, so its score at step ``t`` also sees the later steps of the solution.
 Data: the cleaned step dataset (:mod:`accord.datasets.steps.cleaned`), or TRL's stepwise-supervision layout
 (``prompt``, ``completions``: the step texts, ``labels``: one 0/1 or probability per step). A prompt given as chat
 messages (a list of ``{"role", "content"}`` dicts, or one such dict) is rendered by the tokenizer's chat template with
-the generation prompt when it has one, else as ``role: content`` lines (:func:`accord.datasets.cleaned.render_prompts`,
-the one rendering of training, evaluation and scoring). Evaluation
+the generation prompt when it has one (a last assistant turn continued), else as ``role: content`` lines
+(:func:`accord.datasets.cleaned.render_prompts`, the one rendering of training, evaluation and scoring). Evaluation
 (:func:`step_reward_metrics`): step accuracy, AUROC and ECE against the step labels, ProcessBench's first-error F1
 (Zheng et al. 2024: the first step scored below 1/2 is the predicted first error; F1 is the harmonic mean of the
 exact-hit accuracy on solutions with an error and on those without), and best-of-n accuracy over each problem's
