@@ -1236,3 +1236,47 @@ def test_a_step_prompt_ending_with_the_assistant_s_turn_is_continued_by_the_step
     steps = StepEncoder(tokenizer, 128, True, sep).encode(
         load_steps(pd.DataFrame({"prompt": [opened], "completions": [["so it sat"]], "labels": [[1]]})))
     assert tokenizer.decode(steps.ids[0]).count("<|assistant|>") == 1
+
+
+def test_a_tool_call_without_content_reaches_the_chat_template_on_both_tasks():
+    """An assistant message that calls a tool has no content in the OpenAI / Hugging Face layout (``"content":
+    null``, ``"tool_calls": [...]``), which ``apply_chat_template`` takes; accord refused such a conversation on
+    both tasks ("must be a text or a list of chat messages"). Now a message without a content that carries
+    ``tool_calls`` is read as written on the pairwise and step paths alike (without a chat template its line is
+    the role and the calls' JSON text); a message without a content and without tool calls is still refused."""
+    from accord.datasets import ValidationError
+    from accord.datasets.cleaned import render_prompts
+    from accord.reward.steps import load_steps
+    from accord.reward.tiny import word_tokenizer
+
+    tokenizer = word_tokenizer()
+    tokenizer.chat_template = ("{% for m in messages %}<|{{ m['role'] }}|>{% if m.tool_calls is defined %}"
+                               "{% for c in m.tool_calls %}call {{ c.function.name }}{% endfor %}{% endif %}"
+                               "{% if m.content %}{{ m['content'] }}{% endif %}</s>{% endfor %}"
+                               "{% if add_generation_prompt %}<|assistant|>{% endif %}")
+    call = {"role": "assistant", "content": None,
+            "tool_calls": [{"type": "function", "function": {"name": "water", "arguments": {"cat": "yes"}}}]}
+    prompt = [{"role": "user", "content": "the cat"}, call, {"role": "tool", "content": "4", "tool_call_id": "c"}]
+    written = [{k: v for k, v in m.items() if v is not None} for m in prompt]
+    expected = tokenizer.apply_chat_template(written, tokenize=False, add_generation_prompt=True)
+    assert "call water" in expected
+    pairs = load_pairs(pd.DataFrame({"prompt": [prompt], "chosen": ["good"], "rejected": ["bad"]}))
+    encoded = PairEncoder(tokenizer, 128, True).encode_pairs(pairs)
+    n = int(encoded.chosen.prompt_lengths[0])
+    assert encoded.chosen.ids[0][:n] == list(tokenizer(expected, add_special_tokens=False)["input_ids"])
+    steps = load_steps(pd.DataFrame({"prompt": [prompt], "completions": [["so it sat"]], "labels": [[1]]}))
+    assert render_prompts(steps["prompt"], tokenizer) == [expected]
+    plain = render_prompts(steps["prompt"])[0]
+    assert "water" in plain and "None" not in plain
+    # a prompt that ends with the call: the generation prompt after it (no content to continue)
+    assert render_prompts([prompt[:2]], tokenizer) == [tokenizer.apply_chat_template(
+        written[:2], tokenize=False, add_generation_prompt=True)]
+    # as a side of a pair: the whole conversation, its calls included
+    sides = load_pairs(pd.DataFrame({"chosen": [[prompt[0], call, {"role": "assistant", "content": "yes"}]],
+                                     "rejected": [[prompt[0], {"role": "assistant", "content": "no"}]]}))
+    assert sides["chosen"].iloc[0][0] == written[1]
+    silent = [{"role": "user", "content": "the cat"}, {"role": "assistant", "content": None}]
+    with pytest.raises(ValidationError, match=r"column 'prompt', row 0"):
+        load_pairs(pd.DataFrame({"prompt": [silent], "chosen": ["good"], "rejected": ["bad"]}))
+    with pytest.raises(ValidationError, match=r"column 'prompt', row 0"):
+        load_steps(pd.DataFrame({"prompt": [silent], "completions": [["a"]], "labels": [[1]]}))

@@ -172,14 +172,37 @@ def is_messages(value: Any) -> bool:
     "content"}`` dicts."""
     if isinstance(value, np.ndarray):
         value = list(value) if value.ndim == 1 else None  # a 0-d array holds one value (list() of it: TypeError)
-    return isinstance(value, list) and len(value) > 0 and isinstance(value[0], dict) and "content" in value[0]
+    return isinstance(value, list) and len(value) > 0 and isinstance(value[0], dict) and (
+        "content" in value[0] or "tool_calls" in value[0])
 
 
 def messages_text(messages: Any) -> str:
     """Chat messages as the text a tokenizer without a chat template reads them: one ``role: content`` line per
     message (:class:`accord.reward.data.PairEncoder`'s plain layout); a content given as a list of parts (the
-    OpenAI / Hugging Face multimodal layout) is its text parts, one line each (:func:`content_text`)."""
-    return "\n".join(f"{m['role']}: {content_text(m['content'])}" for m in messages)
+    OpenAI / Hugging Face multimodal layout) is its text parts, one line each (:func:`content_text`); a tool call
+    without a content is its calls' JSON text."""
+    return "\n".join(f"{m['role']}: {_message_text(m)}" for m in messages)
+
+
+def _message_text(message: dict) -> str:
+    """What :func:`messages_text` writes of a message after its role."""
+    if message.get("content") is None and _calls_tools(message):
+        return json.dumps(written_messages(message["tool_calls"]), ensure_ascii=False, default=str)
+    return content_text(message["content"])
+
+
+def _calls_tools(message: dict) -> bool:
+    """Whether a message carries tool calls (a non-empty ``tool_calls`` list, or the numpy array Parquet reads)."""
+    calls = message.get("tool_calls")
+    return isinstance(calls, (list, np.ndarray)) and len(calls) > 0
+
+
+def readable_message(message: Any) -> bool:
+    """Whether a chat message is one accord reads, on the pairwise and the step paths alike: a dict with a text
+    ``role`` and a content :func:`text_content` reads, or no content (null) where it calls tools (the OpenAI /
+    Hugging Face layout of a tool call, which ``apply_chat_template`` takes; it was refused)."""
+    return (isinstance(message, dict) and isinstance(message.get("role"), str)
+            and (text_content(message.get("content")) or (message.get("content") is None and _calls_tools(message))))
 
 
 def content_text(content: Any) -> str:
@@ -238,8 +261,7 @@ def broken_messages(cells: pd.Series) -> np.ndarray:
         if isinstance(value, np.ndarray):
             value = list(value) if value.ndim == 1 else None
         return (isinstance(value, list) and any(isinstance(m, dict) for m in value)
-                and not all(isinstance(m, dict) and isinstance(m.get("role"), str) and text_content(m.get("content"))
-                            for m in value))
+                and not all(readable_message(m) for m in value))
 
     return np.zeros(len(cells), dtype=bool) if only_texts(cells) else cells.map(broken).to_numpy(dtype=bool)
 
@@ -343,8 +365,10 @@ def render_prompts(prompts: Sequence[Any] | pd.Series, tokenizer: Any = None) ->
 
 
 def _opened(messages: list) -> bool:
-    """Whether a prompt's last message is the assistant's (a turn its continuation goes on)."""
-    return bool(messages) and isinstance(messages[-1], dict) and messages[-1].get("role") == "assistant"
+    """Whether a prompt's last message is the assistant's text (a turn its continuation goes on; a tool call
+    without a content waits for the tool's answer, not for more of it)."""
+    last = messages[-1] if messages else None
+    return isinstance(last, dict) and last.get("role") == "assistant" and last.get("content") is not None
 
 
 def prompt_rendering(messages: list) -> dict[str, bool]:

@@ -27,8 +27,8 @@ import pandas as pd
 import torch
 
 from accord.datasets.cleaned import (CLEANED_COLUMNS, chat_messages, check_cleaned, is_messages, messages_text,
-                                     non_text_part, only_texts, read_cleaned, refuse_unrendered, split_shared_messages,
-                                     text_content, written_messages)
+                                     non_text_part, only_texts, read_cleaned, readable_message, refuse_unrendered,
+                                     split_shared_messages, written_messages)
 from accord.datasets.errors import AccordError, SettingError, SettingWarning, ValidationError
 from accord.datasets.io import COMPRESSION_SUFFIXES, infer_format
 from accord.datasets.io import collector_paused as _collector_paused
@@ -288,13 +288,12 @@ def _texts(values: pd.Series) -> list[str]:
 
 def _well_formed(value: Any) -> bool:
     """A text (a number is read as its text) or a non-empty list of messages with text ``role`` and ``content`` (a
-    text, or a list of text parts: the OpenAI / Hugging Face multimodal layout; :func:`text_content`, the step
-    path's rule too)."""
+    text, or a list of text parts: the OpenAI / Hugging Face multimodal layout; none where the message calls tools:
+    :func:`readable_message`, the step path's rule too)."""
     if isinstance(value, np.ndarray):
         value = list(value)
     if isinstance(value, (list, tuple)):
-        return len(value) > 0 and all(isinstance(m, dict) and isinstance(m.get("role"), str)
-                                      and text_content(m.get("content")) for m in value)
+        return len(value) > 0 and all(readable_message(m) for m in value)
     return not isinstance(value, (dict, set))
 
 
