@@ -534,6 +534,23 @@ def test_a_probability_near_the_smallest_float_reads_back_from_jsonl(tmp_path: P
         assert len(back) == 3 and np.allclose(back.at[1, "labels"], tiny, rtol=1e-6, atol=1e-323)
 
 
+@pytest.mark.parametrize("tiny", [1e-310, 5e-324])
+def test_a_tiny_probability_reads_back_beside_chat_prompts(tmp_path: Path, cleaned, tiny: float) -> None:
+    """A cleaned step file whose prompts are chat messages is read by pandas (Arrow fills every message with the
+    keys of every other), whose exact JSON parser refused a probability below the smallest normal float: accord
+    could not read back a file it wrote ("valid JSON that pandas cannot read: Range error..."). It reads now."""
+    from accord.reward.steps import load_steps
+
+    frame = cleaned[0].head(3).copy()
+    frame["prompt"] = [[{"role": "user", "content": f"problem {i}"}] for i in range(3)]
+    n = int(frame.at[1, "n_steps"])
+    frame.at[1, "labels"] = [tiny] * n
+    path = write_cleaned_steps(frame, tmp_path / "steps.jsonl")
+    for back in (read_cleaned_steps(path), load_steps(path)):
+        assert len(back) == 3 and np.allclose(back.at[1, "labels"], tiny, rtol=1e-6, atol=1e-323)
+        assert list(back.at[2, "prompt"]) == [{"role": "user", "content": "problem 2"}]
+
+
 @pytest.mark.parametrize("column", ["p_all_correct", "outcome_weight", "first_error", "n_steps", "n_judgments",
                                     "n_annotators"])
 def test_a_number_that_is_a_0d_array_is_read_as_its_value(cleaned, column: str) -> None:

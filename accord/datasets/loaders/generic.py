@@ -264,6 +264,10 @@ def _check_header_names(file: Path, kwargs: dict[str, Any]) -> None:
         seen.add(name)
 
 
+#: how pandas' exact JSON parser (``precise_float=True``) starts its refusal of a number past a double's range
+_EXACT_PARSER_RANGE = "Range error when decoding numeric as double"
+
+
 def read_json_lines(file: Path, read_kwargs: dict[str, Any]) -> pd.DataFrame:
     """``pd.read_json(file, lines=True, **read_kwargs)``, its failures one line naming the file and the broken line
     (the one JSON Lines reader of tables and cleaned datasets, so that both say the same of one file)."""
@@ -272,6 +276,11 @@ def read_json_lines(file: Path, read_kwargs: dict[str, Any]) -> pd.DataFrame:
     except UnicodeDecodeError:
         raise
     except ValueError as exc:
+        if read_kwargs.get("precise_float") and first_line(exc).startswith(_EXACT_PARSER_RANGE):
+            # the exact parser refuses a number past a double's normal range (a probability below 2.2e-308, as a
+            # fit can write one: accord could not read its own cleaned file back); the fast one reads it (such a
+            # number as 0 or inf, any other off at most in its last digit): read so, rather than refuse valid JSON
+            return read_json_lines(file, {**read_kwargs, "precise_float": False})
         # pandas does not say which line is broken; find it (only on this error path) so the message can.
         line_no, problem = _first_bad_json_line(file, read_kwargs.get("encoding", "utf-8"),
                                                 read_kwargs.get("compression", "infer"))
