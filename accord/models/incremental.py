@@ -197,6 +197,11 @@ def partial_fit(model: Any, new_judgments: pd.DataFrame, duplicates: str = "erro
         if isinstance(new_judgments, pd.DataFrame) and duplicates == "keep" and not is_validated(new_judgments):
             new_judgments = validate(new_judgments, duplicates="keep")
         return model.fit(new_judgments)
+    processes = model.__dict__.get("_fitted_processes", 1)
+    if processes > 1:  # fit_sharded: the other processes' pairs, and their judgments of the raters, are not here
+        raise AccordError(f"partial_fit: this {type(model).__name__} was fitted across {processes} processes and holds "
+                          "the pairs of one of them; a refit here would drop the other processes' judgments (soft "
+                          "labels far from a fit of all): fit all the judgments across the processes again")
     if not isinstance(new_judgments, pd.DataFrame):  # validate names it, as for fit (was an AttributeError on
         validate(new_judgments)                      # .columns, or a TypeError on len() of None)
     if len(new_judgments) == 0:  # a batch of no judgments adds none; but a frame without their columns
