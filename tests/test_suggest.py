@@ -429,6 +429,22 @@ def test_allowed_assignments_the_model_does_not_know_are_one_clear_error(
     assert suggest(model, 5, allowed=other.iloc[:0], certainty=1.0).empty
 
 
+def test_allowed_assignments_none_of_whose_raters_is_given_are_an_error_that_says_so(
+        fitted: tuple[DawidSkene, pd.DataFrame]) -> None:
+    # allowed= naming fitted pairs and raters, none of them among raters=: the error said that no assignment names a
+    # pair and a rater the model was fitted on, and showed a fitted pair and rater as the culprit
+    model, table = fitted
+    allowed = pd.DataFrame({"pair_id": ["i1", "i2"], "annotator": ["w0", "w0"]})
+    with pytest.raises(AccordError, match=r"none of the 2 allowed assignments names one of the raters given \(raters: "
+                                          r"'w1', 'w2'; allowed: annotator 'w0'\)"):
+        suggest(model, 5, raters=["w1", "w2"], allowed=allowed, certainty=1.0)
+    # one of them given: its assignments, as before
+    unjudged = pd.Index(table["pair_id"].unique()).difference(table.loc[table["annotator"] == "w0", "pair_id"])
+    free = pd.DataFrame({"pair_id": unjudged[:2], "annotator": "w0"})
+    batch = suggest(model, 5, raters=["w1", "w0"], allowed=free, certainty=1.0)
+    assert set(batch["annotator"]) == {"w0"}
+
+
 def test_pool_costs_buy_the_best_value(fitted: tuple[DawidSkene, pd.DataFrame]) -> None:
     model, _ = fitted
     workers = model.encoded_.worker_index

@@ -901,7 +901,13 @@ def _rater_options(model: Any, setup: _Setup, open_pairs: np.ndarray, raters: An
                           f"the model was not fitted on and cannot be made "
                           f"({_first_few(zip(rows['pair_id'], rows['annotator']))})", UserWarning, stacklevel=3)
         if raters is not None:
-            worker = np.where(np.isin(worker, workers.get_indexer(pd.Index(list(raters)))), worker, -1)
+            given = np.isin(worker, workers.get_indexer(pd.Index(list(raters))))
+            if len(allowed) and not (given & ~unknown).any() and (~unknown).any():
+                # the assignments the model knows name none of the raters given: it was called an unfitted table
+                raise AccordError(f"none of the {len(allowed):,} allowed assignments names one of the raters given "
+                                  f"(raters: {_first_few(raters)}; allowed: annotator "
+                                  f"{allowed['annotator'][~unknown].iloc[0]!r})")
+            worker = np.where(given, worker, -1)
         keep = (item >= 0) & (worker >= 0)
         if len(allowed) and not keep.any():  # e.g. a model fitted on another table: not silently an empty batch
             raise AccordError(f"none of the {len(allowed):,} allowed assignments names a pair and a rater the model "
