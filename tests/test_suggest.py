@@ -872,6 +872,20 @@ def test_allowed_that_names_nothing_fitted_shows_numeric_ids_as_written() -> Non
         suggest(model, 4, allowed=allowed)
 
 
+def test_allowed_numeric_ids_are_shown_as_written_in_errors_and_warnings() -> None:
+    # the fitted side was mended (above); the allowed side still read "allowed: pair np.int64(99), annotator
+    # np.int64(0)", and the warning of unknown assignments "(np.int64(99), np.int64(1))"
+    table, _, _ = crowd(n_items=30, n_workers=6)
+    table = table.assign(pair_id=table["pair_id"].str[1:].astype(int), annotator=table["annotator"].str[1:].astype(int))
+    model = DawidSkene(num_samples=20).fit(validate(table, form="categorical"))
+    with pytest.raises(AccordError, match=r"\(allowed: pair 99, annotator 0; fitted: pair 0, annotator \d+\)$"):
+        suggest(model, 4, allowed=pd.DataFrame({"pair_id": [99], "annotator": [0]}))
+    with pytest.raises(AccordError, match=r"\(raters: 5; allowed: annotator 0\)$"):
+        suggest(model, 4, allowed=pd.DataFrame({"pair_id": [1], "annotator": [0]}), raters=[5])
+    with pytest.warns(UserWarning, match=r"cannot be made \(\(99, 1\)\)$"):
+        suggest(model, 4, allowed=pd.DataFrame({"pair_id": [99, 1], "annotator": [1, 5]}), certainty=1.0)
+
+
 @settings(max_examples=60, deadline=None, derandomize=True, database=None)
 @given(st.lists(st.integers(-5, 40)), st.lists(st.integers(-5, 40)))
 def test_the_judged_keys_are_numpys_unique_and_isin(keys: list[int], values: list[int]) -> None:

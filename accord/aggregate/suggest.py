@@ -742,10 +742,17 @@ def _sorted_isin(values: np.ndarray, keys: np.ndarray) -> np.ndarray:
     return keys[at] == values
 
 
+def _as_written(value: Any) -> Any:
+    """An id read from a table for a message: 3, not numpy's np.int64(3) (a tuple of them, each so)."""
+    if isinstance(value, tuple):
+        return tuple(_as_written(v) for v in value)
+    return value.item() if isinstance(value, np.generic) else value
+
+
 def _first_few(values: Any, shown: int = 3) -> str:
     """The first ``shown`` of ``values`` for a message, then ", ..." when there are more."""
     values = list(values)
-    return ", ".join(map(repr, values[:shown])) + (", ..." if len(values) > shown else "")
+    return ", ".join(repr(_as_written(v)) for v in values[:shown]) + (", ..." if len(values) > shown else "")
 
 
 def _pool_room(model: Any, setup: _Setup, open_pairs: np.ndarray) -> torch.Tensor:
@@ -906,14 +913,14 @@ def _rater_options(model: Any, setup: _Setup, open_pairs: np.ndarray, raters: An
                 # the assignments the model knows name none of the raters given: it was called an unfitted table
                 raise AccordError(f"none of the {len(allowed):,} allowed assignments names one of the raters given "
                                   f"(raters: {_first_few(raters)}; allowed: annotator "
-                                  f"{allowed['annotator'][~unknown].iloc[0]!r})")
+                                  f"{_as_written(allowed['annotator'][~unknown].iloc[0])!r})")
             worker = np.where(given, worker, -1)
         keep = (item >= 0) & (worker >= 0)
         if len(allowed) and not keep.any():  # e.g. a model fitted on another table: not silently an empty batch
             raise AccordError(f"none of the {len(allowed):,} allowed assignments names a pair and a rater the model "
-                              f"was fitted on (allowed: pair {allowed['pair_id'].iloc[0]!r}, annotator "
-                              f"{allowed['annotator'].iloc[0]!r}; fitted: pair {setup.pair_ids[:1].tolist()[0]!r}, "
-                              f"annotator {workers[:1].tolist()[0]!r})")  # 3, not numpy's np.int64(3)
+                              f"was fitted on (allowed: pair {_as_written(allowed['pair_id'].iloc[0])!r}, annotator "
+                              f"{_as_written(allowed['annotator'].iloc[0])!r}; fitted: pair "
+                              f"{setup.pair_ids[:1].tolist()[0]!r}, annotator {workers[:1].tolist()[0]!r})")
         item, worker = item[keep], worker[keep]
     else:
         codes = workers.get_indexer(pd.Index(list(raters)))
