@@ -460,6 +460,16 @@ def test_pool_costs_buy_the_best_value(fitted: tuple[DawidSkene, pd.DataFrame]) 
         suggest(model, 5, raters=["nobody"])
 
 
+def test_a_pool_named_by_a_number_takes_its_cost_as_pools_names_it(fitted: tuple[DawidSkene, pd.DataFrame]) -> None:
+    # pools are read as text (the batch's pool '1'), their costs were looked up as given: pools={"w0": 1},
+    # pool_costs={1: 0.5} was "pool cost for unknown pool 1: the raters' pools are ['1', 'crowd']"
+    model, _ = fitted
+    pools = {f"w{i}": 1 for i in range(6)}
+    batch = suggest(model, 3, pools=pools, pool_costs={1: 0.5}, certainty=1.0)
+    assert set(batch["pool"]) == {"1"} and (batch["cost"] == 0.5).all() and len(batch) == 6
+    assert batch.equals(suggest(model, 3, pools=pools, pool_costs={"1": 0.5}, certainty=1.0))
+
+
 def test_cost_of_a_pool_whose_raters_are_all_outside_the_fit_says_so(fitted: tuple[DawidSkene, pd.DataFrame]) -> None:
     # a pool given only to raters the model never saw was called an "unknown pool" (its raters were dropped before
     # the costs were matched): the cost is refused for what is true, as the CLI refuses it

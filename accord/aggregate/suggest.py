@@ -485,6 +485,7 @@ def _cost_vector(pool_names: list[str], pool_costs: Mapping[str, float] | pd.Ser
     given = pd.Series(dtype=object) if pools is None else \
         (pools if isinstance(pools, pd.Series) else pd.Series(dict(pools))).dropna().astype(str)
     for name, value in check_pool_costs(pool_costs).items():
+        name = str(name)  # pools are named as text (_pools_of): pools={"w0": 1} is pool '1', and so is its cost's 1
         idle = given.index[given.to_numpy() == name] if name not in pool_names else given.index[:0]
         if len(idle):  # _pools_of keeps the fitted raters only: the pool was given, but none of it can be assigned
             raise AccordError(f"pool cost for pool {name!r}: it has no rater who judged a pair of the fit (e.g. "
