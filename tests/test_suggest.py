@@ -203,6 +203,31 @@ def test_ties_in_the_gain_do_not_depend_on_row_order(raters) -> None:
         assert batch(table.sample(frac=1, random_state=seed).reset_index(drop=True)) == plain
 
 
+@settings(max_examples=6, deadline=None)
+@given(seed=st.integers(0, 10_000), setting=st.sampled_from(["pools", "costs", "raters", "capacity", "allowed"]))
+def test_a_shuffled_table_gives_the_same_batch_row_for_row(seed: int, setting: str) -> None:
+    # the tests above compare the batches as sets; this one the batch as written, its order included, under every way
+    # of naming who judges (pools with costs, raters with capacities, allowed assignments), on tables with ties
+    table = _with_twins(seed % 5)
+    pools = {"w0": "human", "w1": "human", "w2": "human", "r1": "ai", "r2": "ai"}
+    allowed = table[["pair_id"]].drop_duplicates().merge(pd.DataFrame({"annotator": ["w3", "r1", "r2", "w4"]}),
+                                                         how="cross")
+    kwargs: dict[str, Any] = {"pools": {"pools": pools}, "costs": {"pools": pools, "pool_costs": {"ai": 0.5}},
+                              "raters": {"raters": ["r1", "r2", "w2", "w3"]},
+                              "capacity": {"raters": ["r1", "r2", "w2", "w3"], "capacity": 2},
+                              "allowed": {"allowed": allowed}}[setting]
+
+    def batch(judgments: pd.DataFrame) -> pd.DataFrame:
+        model = DawidSkene(num_samples=10, seed=0).fit(validate(judgments))
+        out = suggest(model, 8, max_per_pair=2, certainty=1.0, **kwargs)
+        return out[["pair_id", "annotator", "pool", "slot", "cost"]].assign(gain=out["expected_gain"].round(9))
+
+    plain = batch(table)
+    rng = np.random.default_rng(seed)
+    shuffled = table.sample(frac=1, random_state=rng.integers(1 << 31)).reset_index(drop=True)
+    assert len(plain) and batch(shuffled).equals(plain)
+
+
 def test_a_pool_is_sent_a_pair_at_most_once_per_rater_of_it_who_has_not_judged_it(tmp_path, capsys) -> None:
     # each pair judged by two of three humans and by the one AI rater: a judgment by 'a random rater of the pool' can
     # only be one by a rater of it who has not judged the pair, yet the AI pool (one rater, who judged all 40 pairs)
