@@ -480,3 +480,18 @@ def test_a_gold_class_in_a_later_batch_grows_no_class():
     later = pd.DataFrame({"pair_id": ["p4", "p4"], "annotator": ["r1", "r2"], "label": ["y", "x"], "gold": ["z", "z"]})
     model = DawidSkene(num_samples=5, seed=0).fit(validate(first, form="categorical")).partial_fit(later)
     assert list(model.soft_labels_.probs.columns) == ["x", "y"]
+
+
+def test_a_label_outside_the_fitted_classes_of_a_table_validated_with_other_classes_names_its_row():
+    # a table validated with classes of its own is not validated again: its label outside the fitted declared classes
+    # was "label np.int64(2) is not one of the fitted classes [0, 1]", without its column or row
+    from accord.models import DawidSkene
+
+    table = make_synthetic(60, 6, 3, with_text=False, seed=0).judgments[["pair_id", "annotator", "label"]]
+    table = table.assign(label=(table["label"] == "A").astype(int))
+    model = DawidSkene(num_samples=10).fit(validate(table, form="categorical", classes=[0, 1]))
+    new = validate(pd.DataFrame({"pair_id": ["n1", "n1", "n2"], "annotator": ["a", "b", "a"], "label": [0, 1, 2]}),
+                   form="categorical", classes=[0, 1, 2])
+    with pytest.raises(AccordError, match=r"^column 'label', row 2: the new judgments' label 2 is not one of the "
+                                          r"fitted classes \[0, 1\]"):
+        model.partial_fit(new)

@@ -47,7 +47,8 @@ import scipy.sparse as sp
 import torch
 
 from accord.datasets import AccordError, Encoded, ValidationError, validate
-from accord.datasets.schema import REQUIRED_COLUMNS, _sorted_labels, is_validated, with_required_columns
+from accord.datasets.schema import (REQUIRED_COLUMNS, _sorted_labels, input_row, is_validated,
+                                     with_required_columns)
 from accord.models._data import vote_fractions
 from accord.models._vb import (PRIOR_BOUNDS, PRIOR_TOL, Incidence, VBResult, _vb_m_step, build_incidence,
                                cell_table, dirichlet_expected_log, fit_confusion_prior_evidence,
@@ -125,6 +126,13 @@ def extend_encoded(encoded: Encoded, new_judgments: pd.DataFrame, duplicates: st
         # classes too, sorted as accord.datasets.encode sorts them (the fitted labels' codes move with them)
         encoded = _grown_classes(encoded, table)
         classes = encoded.classes
+    unknown = ~pd.Index(table["label"]).isin(list(classes))
+    if unknown.any():  # a table validated with classes of its own: label_codes' error named no row, and numpy's repr
+        row = int(np.flatnonzero(unknown)[0])
+        value = table["label"].iloc[row]
+        raise AccordError(f"column 'label', row {input_row(table, row)}: the new judgments' label "
+                          f"{value.item() if isinstance(value, np.generic) else value!r} is not one of the fitted "
+                          f"classes {list(classes)}")
     labels = label_codes(replace(encoded, classes=classes), table).astype(np.int64)
     if duplicates == "error":
         _check_no_repeats(encoded, items, workers, len(worker_index), table)
