@@ -495,3 +495,17 @@ def test_a_label_outside_the_fitted_classes_of_a_table_validated_with_other_clas
     with pytest.raises(AccordError, match=r"^column 'label', row 2: the new judgments' label 2 is not one of the "
                                           r"fitted classes \[0, 1\]"):
         model.partial_fit(new)
+
+
+def test_ids_of_another_kind_are_shown_as_written():
+    # the error of ids of another kind showed numpy's reprs: "ids are numbers (e.g. np.int64(7))", "the fitted ones
+    # numbers (e.g. np.int64(0))"
+    from accord.models import DawidSkene
+
+    table = make_synthetic(30, 8, 3, with_text=False, seed=0).judgments[["pair_id", "annotator", "label"]]
+    model = DawidSkene(num_samples=5).fit(table)
+    with pytest.raises(AccordError, match=r"ids are numbers \(e\.g\. 7\) and the fitted ones texts \(e\.g\. 'pair"):
+        model.partial_fit(pd.DataFrame({"pair_id": [7], "annotator": ["ann1"], "label": ["A"]}))
+    numbered = DawidSkene(num_samples=5).fit(table.assign(pair_id=pd.factorize(table["pair_id"])[0]))
+    with pytest.raises(AccordError, match=r"ids are texts \(e\.g\. '7'\) and the fitted ones numbers \(e\.g\. 0\)"):
+        numbered.partial_fit(pd.DataFrame({"pair_id": ["7"], "annotator": ["ann1"], "label": ["A"]}))

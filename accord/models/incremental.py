@@ -188,8 +188,10 @@ def _check_id_kind(fitted: pd.Index, values: pd.Series, column: str) -> None:
     old_text, new_text = isinstance(fitted[0], str), isinstance(values.iloc[0], str)
     if old_text != new_text:
         kinds = {True: "texts", False: "numbers"}
+        # 7, not numpy's np.int64(7)
+        new_id, old_id = (v.item() if isinstance(v, np.generic) else v for v in (values.iloc[0], fitted[0]))
         raise AccordError(f"column '{column}': the new judgments' ids are {kinds[new_text]} (e.g. "
-                          f"{values.iloc[0]!r}) and the fitted ones {kinds[old_text]} (e.g. {fitted[0]!r}); the text "
+                          f"{new_id!r}) and the fitted ones {kinds[old_text]} (e.g. {old_id!r}); the text "
                           "'7' and the number 7 would be two ids: give the ids as the fit had them")
 
 
