@@ -509,3 +509,19 @@ def test_ids_of_another_kind_are_shown_as_written():
     numbered = DawidSkene(num_samples=5).fit(table.assign(pair_id=pd.factorize(table["pair_id"])[0]))
     with pytest.raises(AccordError, match=r"ids are texts \(e\.g\. '7'\) and the fitted ones numbers \(e\.g\. 0\)"):
         numbered.partial_fit(pd.DataFrame({"pair_id": ["7"], "annotator": ["ann1"], "label": ["A"]}))
+
+
+def test_a_judgment_fitted_before_is_named_by_its_row_of_the_users_table_and_its_ids_as_written():
+    # "row 1: annotator np.int64(2) already judged pair np.int64(2)": numpy's reprs, and the row of the validated
+    # table, one before the user's where validate(duplicates="first") had dropped an earlier repeat
+    from accord.models import DawidSkene
+
+    table = make_synthetic(30, 8, 3, with_text=False, seed=0).judgments[["pair_id", "annotator", "label"]]
+    table = table.assign(pair_id=pd.factorize(table["pair_id"])[0], annotator=pd.factorize(table["annotator"])[0])
+    model = DawidSkene(num_samples=5).fit(table)
+    again = table.iloc[[7]].reset_index(drop=True)
+    fresh = table.iloc[[0]].assign(pair_id=999)
+    new = validate(pd.concat([fresh, fresh, again], ignore_index=True), duplicates="first")
+    pair, rater = again.loc[0, "pair_id"], again.loc[0, "annotator"]
+    with pytest.raises(AccordError, match=rf"^row 2: annotator {rater} already judged pair {pair} in the fitted"):
+        model.partial_fit(new)

@@ -174,9 +174,12 @@ def _check_no_repeats(encoded: Encoded, items: np.ndarray, workers: np.ndarray, 
     repeated = np.isin(items * n_workers + workers, encoded.items[fitted] * n_workers + encoded.workers[fitted])
     if repeated.any():
         row = int(np.flatnonzero(repeated)[0])
-        raise AccordError(f"row {row}: annotator {table['annotator'].iloc[row]!r} already judged pair "
-                          f"{table['pair_id'].iloc[row]!r} in the fitted judgments (a batch added twice?); to add "
-                          "repeat judgments on purpose: partial_fit(new_judgments, duplicates='keep')")
+        # the row of the user's table (a duplicate policy may have dropped rows), the ids as written (not np.int64(7))
+        rater, pair = (v.item() if isinstance(v, np.generic) else v
+                       for v in (table["annotator"].iloc[row], table["pair_id"].iloc[row]))
+        raise AccordError(f"row {input_row(table, row)}: annotator {rater!r} already judged pair {pair!r} in the "
+                          "fitted judgments (a batch added twice?); to add repeat judgments on purpose: "
+                          "partial_fit(new_judgments, duplicates='keep')")
 
 
 def _check_id_kind(fitted: pd.Index, values: pd.Series, column: str) -> None:
