@@ -525,3 +525,19 @@ def test_a_judgment_fitted_before_is_named_by_its_row_of_the_users_table_and_its
     pair, rater = again.loc[0, "pair_id"], again.loc[0, "annotator"]
     with pytest.raises(AccordError, match=rf"^row 2: annotator {rater} already judged pair {pair} in the fitted"):
         model.partial_fit(new)
+
+
+def test_a_numeric_class_first_seen_in_a_later_batch_is_named_as_written():
+    # the warning read "class np.int64(5) (and 1 more) ... the classes grow to [0, 1, np.int64(5), np.int64(6)]", and
+    # the grown classes held numpy's numbers where a fit of all the judgments holds Python's
+    from accord.models import DawidSkene
+
+    table = make_synthetic(30, 8, 3, with_text=False, seed=0).judgments[["pair_id", "annotator", "label"]]
+    table = validate(table.assign(label=(table["label"] == "A").astype(int)), form="categorical")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = DawidSkene(num_samples=5).fit(table)
+    new = pd.DataFrame({"pair_id": ["pair01", "pair02"], "annotator": ["x", "y"], "label": [5, 6]})
+    with pytest.warns(UserWarning, match=r"class 5 \(and 1 more\) .* grow to \[0, 1, 5, 6\] "):
+        model.partial_fit(new)
+    assert [type(c) for c in model.encoded_.classes] == [int] * 4

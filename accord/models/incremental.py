@@ -147,7 +147,9 @@ def _grown_classes(encoded: Encoded, table: pd.DataFrame) -> Encoded:
     :func:`accord.datasets.encode`), sorted as ``encode`` sorts undeclared classes; the same codes when ``table``
     adds none."""
     known = set(encoded.classes)
-    unseen = [v for v in pd.unique(table["label"].dropna().to_numpy()) if v not in known]
+    # Python's numbers, as accord.datasets.encode gives the classes (numpy's were shown as np.int64(5))
+    unseen = [v.item() if isinstance(v, np.generic) else v for v in pd.unique(table["label"].dropna().to_numpy())
+              if v not in known]
     if not unseen:
         return encoded
     fitted = list(encoded.classes)
