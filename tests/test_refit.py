@@ -541,3 +541,20 @@ def test_a_numeric_class_first_seen_in_a_later_batch_is_named_as_written():
     with pytest.warns(UserWarning, match=r"class 5 \(and 1 more\) .* grow to \[0, 1, 5, 6\] "):
         model.partial_fit(new)
     assert [type(c) for c in model.encoded_.classes] == [int] * 4
+
+
+@pytest.mark.parametrize("max_steps", [1, 2, 4, 5])
+def test_a_warm_refit_that_does_not_converge_takes_every_sweep_it_is_allowed(max_steps):
+    # the warm solve ran whole SQUAREM cycles of three sweeps only: with max_steps=1 or 2 it took none (n_iter_ 0, the
+    # start returned as the fit) and with 4 or 5 it stopped after 3, warning all the same that it stopped at max_steps
+    from accord.models import DawidSkene
+    from accord.models.base import ConvergenceWarning
+
+    table = make_synthetic(300, 20, 4, with_text=False, seed=3).judgments[["pair_id", "annotator", "label"]]
+    late = np.random.default_rng(0).choice(len(table), 30, replace=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model = DawidSkene(max_steps=max_steps).fit(validate(table.drop(table.index[late]).reset_index(drop=True)))
+    with pytest.warns(ConvergenceWarning, match=f"max_steps={max_steps} "):
+        model.partial_fit(table.iloc[late].reset_index(drop=True))
+    assert model.n_iter_ == max_steps and not model.converged_

@@ -445,7 +445,8 @@ def warm_vb_dawid_skene(incidence: Incidence, confusion_prior: torch.Tensor, cla
     of a pair's class probability and the rate at which plain sweeps shrink, measured as the ratio of the largest
     moves of the parameters in a cycle's two plain steps ``p0 -> p1 -> p2``) and whose M-step moved the fitted prior
     by less than ``PRIOR_TOL`` (relatively); the test follows the first two sweeps of a cycle (the first one's move
-    is the one from the extrapolated point). ``n_iter`` counts the sweeps, at most ``max_iter``.
+    is the one from the extrapolated point). ``n_iter`` counts the sweeps, at most ``max_iter``; those left when a
+    cycle no longer fits are plain sweeps.
     """
     q, prior, n_iter = start.contiguous(), confusion_prior, 0
     converged = False
@@ -479,6 +480,9 @@ def warm_vb_dawid_skene(incidence: Incidence, confusion_prior: torch.Tensor, cla
         step = min(-float(r.norm()) / v_norm, -1.0) if v_norm > 0 else -1.0
         jump = p0.add_(r, alpha=-2.0 * step).add_(v, alpha=step * step) if np.isfinite(step * v_norm) else p2
         q = _e_step_parameters(incidence, jump, workspace)
+        n_iter += 1
+    while not converged and n_iter < max_iter:  # fewer sweeps left than a cycle takes: plain ones (none were taken)
+        _, q, prior, converged = sweep(q, prior)
         n_iter += 1
     conf_alpha, class_alpha = _vb_m_step(incidence, q, prior, class_prior, incidence.n_workers, incidence.n_classes)
     return VBResult(conf_alpha, class_alpha, q, n_iter, converged, prior)
