@@ -941,3 +941,19 @@ def test_a_gold_cell_outside_a_b_tie_under_crowdkit_names_is_refused_as_in_one_p
         encode_shard(read_judgment_shard(path, batch_rows=5))
     assert str(streamed.value) == f"file {path}, " + str(single.value)
     assert f"column 'gold', row {at}: label outside" in str(streamed.value)
+
+
+@pytest.mark.parametrize("method", ["dawid-skene", "hierarchical-dawid-skene"])
+def test_partial_fit_of_a_fit_across_processes_is_one_clear_error(tmp_path, monkeypatch, method):
+    """A process of a fit across processes holds its own pairs only: partial_fit refitted them alone, without the
+    other processes' judgments of the raters (two gloo processes, 400 pairs, 40 judgments added: soft labels 0.87 and
+    0.73 from a cold fit of all), without a word. The fit of one process goes on (the streamed fit's test above)."""
+    import accord.models.distributed as distributed
+
+    table = correlated_table(n_items=60, n_workers=8, per_item=4)
+    path = write_parquet(table.iloc[:200], tmp_path / "j.parquet")
+    monkeypatch.setattr(distributed, "world", lambda: (0, 2))  # the fit is told it is rank 0 of two
+    model = _streamed_fit(path, method)
+    monkeypatch.undo()
+    with pytest.raises(AccordError, match="fitted across 2 processes"):
+        model.partial_fit(table.iloc[200:].reset_index(drop=True))

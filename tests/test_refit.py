@@ -480,3 +480,81 @@ def test_a_gold_class_in_a_later_batch_grows_no_class():
     later = pd.DataFrame({"pair_id": ["p4", "p4"], "annotator": ["r1", "r2"], "label": ["y", "x"], "gold": ["z", "z"]})
     model = DawidSkene(num_samples=5, seed=0).fit(validate(first, form="categorical")).partial_fit(later)
     assert list(model.soft_labels_.probs.columns) == ["x", "y"]
+
+
+def test_a_label_outside_the_fitted_classes_of_a_table_validated_with_other_classes_names_its_row():
+    # a table validated with classes of its own is not validated again: its label outside the fitted declared classes
+    # was "label np.int64(2) is not one of the fitted classes [0, 1]", without its column or row
+    from accord.models import DawidSkene
+
+    table = make_synthetic(60, 6, 3, with_text=False, seed=0).judgments[["pair_id", "annotator", "label"]]
+    table = table.assign(label=(table["label"] == "A").astype(int))
+    model = DawidSkene(num_samples=10).fit(validate(table, form="categorical", classes=[0, 1]))
+    new = validate(pd.DataFrame({"pair_id": ["n1", "n1", "n2"], "annotator": ["a", "b", "a"], "label": [0, 1, 2]}),
+                   form="categorical", classes=[0, 1, 2])
+    with pytest.raises(AccordError, match=r"^column 'label', row 2: the new judgments' label 2 is not one of the "
+                                          r"fitted classes \[0, 1\]"):
+        model.partial_fit(new)
+
+
+def test_ids_of_another_kind_are_shown_as_written():
+    # the error of ids of another kind showed numpy's reprs: "ids are numbers (e.g. np.int64(7))", "the fitted ones
+    # numbers (e.g. np.int64(0))"
+    from accord.models import DawidSkene
+
+    table = make_synthetic(30, 8, 3, with_text=False, seed=0).judgments[["pair_id", "annotator", "label"]]
+    model = DawidSkene(num_samples=5).fit(table)
+    with pytest.raises(AccordError, match=r"ids are numbers \(e\.g\. 7\) and the fitted ones texts \(e\.g\. 'pair"):
+        model.partial_fit(pd.DataFrame({"pair_id": [7], "annotator": ["ann1"], "label": ["A"]}))
+    numbered = DawidSkene(num_samples=5).fit(table.assign(pair_id=pd.factorize(table["pair_id"])[0]))
+    with pytest.raises(AccordError, match=r"ids are texts \(e\.g\. '7'\) and the fitted ones numbers \(e\.g\. 0\)"):
+        numbered.partial_fit(pd.DataFrame({"pair_id": ["7"], "annotator": ["ann1"], "label": ["A"]}))
+
+
+def test_a_judgment_fitted_before_is_named_by_its_row_of_the_users_table_and_its_ids_as_written():
+    # "row 1: annotator np.int64(2) already judged pair np.int64(2)": numpy's reprs, and the row of the validated
+    # table, one before the user's where validate(duplicates="first") had dropped an earlier repeat
+    from accord.models import DawidSkene
+
+    table = make_synthetic(30, 8, 3, with_text=False, seed=0).judgments[["pair_id", "annotator", "label"]]
+    table = table.assign(pair_id=pd.factorize(table["pair_id"])[0], annotator=pd.factorize(table["annotator"])[0])
+    model = DawidSkene(num_samples=5).fit(table)
+    again = table.iloc[[7]].reset_index(drop=True)
+    fresh = table.iloc[[0]].assign(pair_id=999)
+    new = validate(pd.concat([fresh, fresh, again], ignore_index=True), duplicates="first")
+    pair, rater = again.loc[0, "pair_id"], again.loc[0, "annotator"]
+    with pytest.raises(AccordError, match=rf"^row 2: annotator {rater} already judged pair {pair} in the fitted"):
+        model.partial_fit(new)
+
+
+def test_a_numeric_class_first_seen_in_a_later_batch_is_named_as_written():
+    # the warning read "class np.int64(5) (and 1 more) ... the classes grow to [0, 1, np.int64(5), np.int64(6)]", and
+    # the grown classes held numpy's numbers where a fit of all the judgments holds Python's
+    from accord.models import DawidSkene
+
+    table = make_synthetic(30, 8, 3, with_text=False, seed=0).judgments[["pair_id", "annotator", "label"]]
+    table = validate(table.assign(label=(table["label"] == "A").astype(int)), form="categorical")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = DawidSkene(num_samples=5).fit(table)
+    new = pd.DataFrame({"pair_id": ["pair01", "pair02"], "annotator": ["x", "y"], "label": [5, 6]})
+    with pytest.warns(UserWarning, match=r"class 5 \(and 1 more\) .* grow to \[0, 1, 5, 6\] "):
+        model.partial_fit(new)
+    assert [type(c) for c in model.encoded_.classes] == [int] * 4
+
+
+@pytest.mark.parametrize("max_steps", [1, 2, 4, 5])
+def test_a_warm_refit_that_does_not_converge_takes_every_sweep_it_is_allowed(max_steps):
+    # the warm solve ran whole SQUAREM cycles of three sweeps only: with max_steps=1 or 2 it took none (n_iter_ 0, the
+    # start returned as the fit) and with 4 or 5 it stopped after 3, warning all the same that it stopped at max_steps
+    from accord.models import DawidSkene
+    from accord.models.base import ConvergenceWarning
+
+    table = make_synthetic(300, 20, 4, with_text=False, seed=3).judgments[["pair_id", "annotator", "label"]]
+    late = np.random.default_rng(0).choice(len(table), 30, replace=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model = DawidSkene(max_steps=max_steps).fit(validate(table.drop(table.index[late]).reset_index(drop=True)))
+    with pytest.warns(ConvergenceWarning, match=f"max_steps={max_steps} "):
+        model.partial_fit(table.iloc[late].reset_index(drop=True))
+    assert model.n_iter_ == max_steps and not model.converged_

@@ -203,6 +203,31 @@ def test_ties_in_the_gain_do_not_depend_on_row_order(raters) -> None:
         assert batch(table.sample(frac=1, random_state=seed).reset_index(drop=True)) == plain
 
 
+@settings(max_examples=6, deadline=None)
+@given(seed=st.integers(0, 10_000), setting=st.sampled_from(["pools", "costs", "raters", "capacity", "allowed"]))
+def test_a_shuffled_table_gives_the_same_batch_row_for_row(seed: int, setting: str) -> None:
+    # the tests above compare the batches as sets; this one the batch as written, its order included, under every way
+    # of naming who judges (pools with costs, raters with capacities, allowed assignments), on tables with ties
+    table = _with_twins(seed % 5)
+    pools = {"w0": "human", "w1": "human", "w2": "human", "r1": "ai", "r2": "ai"}
+    allowed = table[["pair_id"]].drop_duplicates().merge(pd.DataFrame({"annotator": ["w3", "r1", "r2", "w4"]}),
+                                                         how="cross")
+    kwargs: dict[str, Any] = {"pools": {"pools": pools}, "costs": {"pools": pools, "pool_costs": {"ai": 0.5}},
+                              "raters": {"raters": ["r1", "r2", "w2", "w3"]},
+                              "capacity": {"raters": ["r1", "r2", "w2", "w3"], "capacity": 2},
+                              "allowed": {"allowed": allowed}}[setting]
+
+    def batch(judgments: pd.DataFrame) -> pd.DataFrame:
+        model = DawidSkene(num_samples=10, seed=0).fit(validate(judgments))
+        out = suggest(model, 8, max_per_pair=2, certainty=1.0, **kwargs)
+        return out[["pair_id", "annotator", "pool", "slot", "cost"]].assign(gain=out["expected_gain"].round(9))
+
+    plain = batch(table)
+    rng = np.random.default_rng(seed)
+    shuffled = table.sample(frac=1, random_state=rng.integers(1 << 31)).reset_index(drop=True)
+    assert len(plain) and batch(shuffled).equals(plain)
+
+
 def test_a_pool_is_sent_a_pair_at_most_once_per_rater_of_it_who_has_not_judged_it(tmp_path, capsys) -> None:
     # each pair judged by two of three humans and by the one AI rater: a judgment by 'a random rater of the pool' can
     # only be one by a rater of it who has not judged the pair, yet the AI pool (one rater, who judged all 40 pairs)
@@ -429,6 +454,22 @@ def test_allowed_assignments_the_model_does_not_know_are_one_clear_error(
     assert suggest(model, 5, allowed=other.iloc[:0], certainty=1.0).empty
 
 
+def test_allowed_assignments_none_of_whose_raters_is_given_are_an_error_that_says_so(
+        fitted: tuple[DawidSkene, pd.DataFrame]) -> None:
+    # allowed= naming fitted pairs and raters, none of them among raters=: the error said that no assignment names a
+    # pair and a rater the model was fitted on, and showed a fitted pair and rater as the culprit
+    model, table = fitted
+    allowed = pd.DataFrame({"pair_id": ["i1", "i2"], "annotator": ["w0", "w0"]})
+    with pytest.raises(AccordError, match=r"none of the 2 allowed assignments names one of the raters given \(raters: "
+                                          r"'w1', 'w2'; allowed: annotator 'w0'\)"):
+        suggest(model, 5, raters=["w1", "w2"], allowed=allowed, certainty=1.0)
+    # one of them given: its assignments, as before
+    unjudged = pd.Index(table["pair_id"].unique()).difference(table.loc[table["annotator"] == "w0", "pair_id"])
+    free = pd.DataFrame({"pair_id": unjudged[:2], "annotator": "w0"})
+    batch = suggest(model, 5, raters=["w1", "w0"], allowed=free, certainty=1.0)
+    assert set(batch["annotator"]) == {"w0"}
+
+
 def test_pool_costs_buy_the_best_value(fitted: tuple[DawidSkene, pd.DataFrame]) -> None:
     model, _ = fitted
     workers = model.encoded_.worker_index
@@ -442,6 +483,16 @@ def test_pool_costs_buy_the_best_value(fitted: tuple[DawidSkene, pd.DataFrame]) 
         suggest(model, 0)
     with pytest.raises(AccordError, match="none of the raters"):
         suggest(model, 5, raters=["nobody"])
+
+
+def test_a_pool_named_by_a_number_takes_its_cost_as_pools_names_it(fitted: tuple[DawidSkene, pd.DataFrame]) -> None:
+    # pools are read as text (the batch's pool '1'), their costs were looked up as given: pools={"w0": 1},
+    # pool_costs={1: 0.5} was "pool cost for unknown pool 1: the raters' pools are ['1', 'crowd']"
+    model, _ = fitted
+    pools = {f"w{i}": 1 for i in range(6)}
+    batch = suggest(model, 3, pools=pools, pool_costs={1: 0.5}, certainty=1.0)
+    assert set(batch["pool"]) == {"1"} and (batch["cost"] == 0.5).all() and len(batch) == 6
+    assert batch.equals(suggest(model, 3, pools=pools, pool_costs={"1": 0.5}, certainty=1.0))
 
 
 def test_cost_of_a_pool_whose_raters_are_all_outside_the_fit_says_so(fitted: tuple[DawidSkene, pd.DataFrame]) -> None:
@@ -854,6 +905,20 @@ def test_allowed_that_names_nothing_fitted_shows_numeric_ids_as_written() -> Non
     allowed = pd.DataFrame({"pair_id": ["1", "2"], "annotator": ["0", "1"]})
     with pytest.raises(AccordError, match=r"fitted: pair \d+, annotator \d+\)$"):
         suggest(model, 4, allowed=allowed)
+
+
+def test_allowed_numeric_ids_are_shown_as_written_in_errors_and_warnings() -> None:
+    # the fitted side was mended (above); the allowed side still read "allowed: pair np.int64(99), annotator
+    # np.int64(0)", and the warning of unknown assignments "(np.int64(99), np.int64(1))"
+    table, _, _ = crowd(n_items=30, n_workers=6)
+    table = table.assign(pair_id=table["pair_id"].str[1:].astype(int), annotator=table["annotator"].str[1:].astype(int))
+    model = DawidSkene(num_samples=20).fit(validate(table, form="categorical"))
+    with pytest.raises(AccordError, match=r"\(allowed: pair 99, annotator 0; fitted: pair 0, annotator \d+\)$"):
+        suggest(model, 4, allowed=pd.DataFrame({"pair_id": [99], "annotator": [0]}))
+    with pytest.raises(AccordError, match=r"\(raters: 5; allowed: annotator 0\)$"):
+        suggest(model, 4, allowed=pd.DataFrame({"pair_id": [1], "annotator": [0]}), raters=[5])
+    with pytest.warns(UserWarning, match=r"cannot be made \(\(99, 1\)\)$"):
+        suggest(model, 4, allowed=pd.DataFrame({"pair_id": [99, 1], "annotator": [1, 5]}), certainty=1.0)
 
 
 @settings(max_examples=60, deadline=None, derandomize=True, database=None)

@@ -485,6 +485,7 @@ def _cost_vector(pool_names: list[str], pool_costs: Mapping[str, float] | pd.Ser
     given = pd.Series(dtype=object) if pools is None else \
         (pools if isinstance(pools, pd.Series) else pd.Series(dict(pools))).dropna().astype(str)
     for name, value in check_pool_costs(pool_costs).items():
+        name = str(name)  # pools are named as text (_pools_of): pools={"w0": 1} is pool '1', and so is its cost's 1
         idle = given.index[given.to_numpy() == name] if name not in pool_names else given.index[:0]
         if len(idle):  # _pools_of keeps the fitted raters only: the pool was given, but none of it can be assigned
             raise AccordError(f"pool cost for pool {name!r}: it has no rater who judged a pair of the fit (e.g. "
@@ -742,10 +743,17 @@ def _sorted_isin(values: np.ndarray, keys: np.ndarray) -> np.ndarray:
     return keys[at] == values
 
 
+def _as_written(value: Any) -> Any:
+    """An id read from a table for a message: 3, not numpy's np.int64(3) (a tuple of them, each so)."""
+    if isinstance(value, tuple):
+        return tuple(_as_written(v) for v in value)
+    return value.item() if isinstance(value, np.generic) else value
+
+
 def _first_few(values: Any, shown: int = 3) -> str:
     """The first ``shown`` of ``values`` for a message, then ", ..." when there are more."""
     values = list(values)
-    return ", ".join(map(repr, values[:shown])) + (", ..." if len(values) > shown else "")
+    return ", ".join(repr(_as_written(v)) for v in values[:shown]) + (", ..." if len(values) > shown else "")
 
 
 def _pool_room(model: Any, setup: _Setup, open_pairs: np.ndarray) -> torch.Tensor:
@@ -901,13 +909,19 @@ def _rater_options(model: Any, setup: _Setup, open_pairs: np.ndarray, raters: An
                           f"the model was not fitted on and cannot be made "
                           f"({_first_few(zip(rows['pair_id'], rows['annotator']))})", UserWarning, stacklevel=3)
         if raters is not None:
-            worker = np.where(np.isin(worker, workers.get_indexer(pd.Index(list(raters)))), worker, -1)
+            given = np.isin(worker, workers.get_indexer(pd.Index(list(raters))))
+            if len(allowed) and not (given & ~unknown).any() and (~unknown).any():
+                # the assignments the model knows name none of the raters given: it was called an unfitted table
+                raise AccordError(f"none of the {len(allowed):,} allowed assignments names one of the raters given "
+                                  f"(raters: {_first_few(raters)}; allowed: annotator "
+                                  f"{_as_written(allowed['annotator'][~unknown].iloc[0])!r})")
+            worker = np.where(given, worker, -1)
         keep = (item >= 0) & (worker >= 0)
         if len(allowed) and not keep.any():  # e.g. a model fitted on another table: not silently an empty batch
             raise AccordError(f"none of the {len(allowed):,} allowed assignments names a pair and a rater the model "
-                              f"was fitted on (allowed: pair {allowed['pair_id'].iloc[0]!r}, annotator "
-                              f"{allowed['annotator'].iloc[0]!r}; fitted: pair {setup.pair_ids[:1].tolist()[0]!r}, "
-                              f"annotator {workers[:1].tolist()[0]!r})")  # 3, not numpy's np.int64(3)
+                              f"was fitted on (allowed: pair {_as_written(allowed['pair_id'].iloc[0])!r}, annotator "
+                              f"{_as_written(allowed['annotator'].iloc[0])!r}; fitted: pair "
+                              f"{setup.pair_ids[:1].tolist()[0]!r}, annotator {workers[:1].tolist()[0]!r})")
         item, worker = item[keep], worker[keep]
     else:
         codes = workers.get_indexer(pd.Index(list(raters)))

@@ -152,7 +152,8 @@ def fit_sharded(model: Any, encoded: Encoded, worker_counts: np.ndarray, *, anno
     annotator (its ``n_judgments`` counted over all ranks); otherwise ``annotators_`` is None. The table takes the
     raters' posterior draws (``num_samples x annotators x classes^2`` floats, the largest thing rank 0 would hold),
     so a caller that writes no table passes ``annotator_table=False``. Every other fitted attribute is the
-    single-process one.
+    single-process one. With more than one process, ``partial_fit`` of the result is refused (it would refit this
+    rank's pairs alone).
     """
     from accord._session import seeded
     from accord.models.dawid_skene import DawidSkene
@@ -187,6 +188,9 @@ def fit_sharded(model: Any, encoded: Encoded, worker_counts: np.ndarray, *, anno
             model.soft_labels_ = model._soft_labels()
     finally:
         del model._no_overlap
+    # this process's pairs alone: partial_fit refuses to refit them as if they were all (a warm refit here dropped the
+    # other processes' judgments of the raters, without a word)
+    model._fitted_processes = world()[1]
     model.annotators_ = None
     if annotator_table and world()[0] == 0:
         table = model._annotator_table()

@@ -47,7 +47,8 @@ import scipy.sparse as sp
 import torch
 
 from accord.datasets import AccordError, Encoded, ValidationError, validate
-from accord.datasets.schema import REQUIRED_COLUMNS, _sorted_labels, is_validated, with_required_columns
+from accord.datasets.schema import (REQUIRED_COLUMNS, _sorted_labels, input_row, is_validated,
+                                     with_required_columns)
 from accord.models._data import vote_fractions
 from accord.models._vb import (PRIOR_BOUNDS, PRIOR_TOL, Incidence, VBResult, _vb_m_step, build_incidence,
                                cell_table, dirichlet_expected_log, fit_confusion_prior_evidence,
@@ -125,6 +126,13 @@ def extend_encoded(encoded: Encoded, new_judgments: pd.DataFrame, duplicates: st
         # classes too, sorted as accord.datasets.encode sorts them (the fitted labels' codes move with them)
         encoded = _grown_classes(encoded, table)
         classes = encoded.classes
+    unknown = ~pd.Index(table["label"]).isin(list(classes))
+    if unknown.any():  # a table validated with classes of its own: label_codes' error named no row, and numpy's repr
+        row = int(np.flatnonzero(unknown)[0])
+        value = table["label"].iloc[row]
+        raise AccordError(f"column 'label', row {input_row(table, row)}: the new judgments' label "
+                          f"{value.item() if isinstance(value, np.generic) else value!r} is not one of the fitted "
+                          f"classes {list(classes)}")
     labels = label_codes(replace(encoded, classes=classes), table).astype(np.int64)
     if duplicates == "error":
         _check_no_repeats(encoded, items, workers, len(worker_index), table)
@@ -139,7 +147,9 @@ def _grown_classes(encoded: Encoded, table: pd.DataFrame) -> Encoded:
     :func:`accord.datasets.encode`), sorted as ``encode`` sorts undeclared classes; the same codes when ``table``
     adds none."""
     known = set(encoded.classes)
-    unseen = [v for v in pd.unique(table["label"].dropna().to_numpy()) if v not in known]
+    # Python's numbers, as accord.datasets.encode gives the classes (numpy's were shown as np.int64(5))
+    unseen = [v.item() if isinstance(v, np.generic) else v for v in pd.unique(table["label"].dropna().to_numpy())
+              if v not in known]
     if not unseen:
         return encoded
     fitted = list(encoded.classes)
@@ -166,9 +176,12 @@ def _check_no_repeats(encoded: Encoded, items: np.ndarray, workers: np.ndarray, 
     repeated = np.isin(items * n_workers + workers, encoded.items[fitted] * n_workers + encoded.workers[fitted])
     if repeated.any():
         row = int(np.flatnonzero(repeated)[0])
-        raise AccordError(f"row {row}: annotator {table['annotator'].iloc[row]!r} already judged pair "
-                          f"{table['pair_id'].iloc[row]!r} in the fitted judgments (a batch added twice?); to add "
-                          "repeat judgments on purpose: partial_fit(new_judgments, duplicates='keep')")
+        # the row of the user's table (a duplicate policy may have dropped rows), the ids as written (not np.int64(7))
+        rater, pair = (v.item() if isinstance(v, np.generic) else v
+                       for v in (table["annotator"].iloc[row], table["pair_id"].iloc[row]))
+        raise AccordError(f"row {input_row(table, row)}: annotator {rater!r} already judged pair {pair!r} in the "
+                          "fitted judgments (a batch added twice?); to add repeat judgments on purpose: "
+                          "partial_fit(new_judgments, duplicates='keep')")
 
 
 def _check_id_kind(fitted: pd.Index, values: pd.Series, column: str) -> None:
@@ -180,8 +193,10 @@ def _check_id_kind(fitted: pd.Index, values: pd.Series, column: str) -> None:
     old_text, new_text = isinstance(fitted[0], str), isinstance(values.iloc[0], str)
     if old_text != new_text:
         kinds = {True: "texts", False: "numbers"}
+        # 7, not numpy's np.int64(7)
+        new_id, old_id = (v.item() if isinstance(v, np.generic) else v for v in (values.iloc[0], fitted[0]))
         raise AccordError(f"column '{column}': the new judgments' ids are {kinds[new_text]} (e.g. "
-                          f"{values.iloc[0]!r}) and the fitted ones {kinds[old_text]} (e.g. {fitted[0]!r}); the text "
+                          f"{new_id!r}) and the fitted ones {kinds[old_text]} (e.g. {old_id!r}); the text "
                           "'7' and the number 7 would be two ids: give the ids as the fit had them")
 
 
@@ -197,6 +212,11 @@ def partial_fit(model: Any, new_judgments: pd.DataFrame, duplicates: str = "erro
         if isinstance(new_judgments, pd.DataFrame) and duplicates == "keep" and not is_validated(new_judgments):
             new_judgments = validate(new_judgments, duplicates="keep")
         return model.fit(new_judgments)
+    processes = model.__dict__.get("_fitted_processes", 1)
+    if processes > 1:  # fit_sharded: the other processes' pairs, and their judgments of the raters, are not here
+        raise AccordError(f"partial_fit: this {type(model).__name__} was fitted across {processes} processes and holds "
+                          "the pairs of one of them; a refit here would drop the other processes' judgments (soft "
+                          "labels far from a fit of all): fit all the judgments across the processes again")
     if not isinstance(new_judgments, pd.DataFrame):  # validate names it, as for fit (was an AttributeError on
         validate(new_judgments)                      # .columns, or a TypeError on len() of None)
     if len(new_judgments) == 0:  # a batch of no judgments adds none; but a frame without their columns
@@ -425,7 +445,8 @@ def warm_vb_dawid_skene(incidence: Incidence, confusion_prior: torch.Tensor, cla
     of a pair's class probability and the rate at which plain sweeps shrink, measured as the ratio of the largest
     moves of the parameters in a cycle's two plain steps ``p0 -> p1 -> p2``) and whose M-step moved the fitted prior
     by less than ``PRIOR_TOL`` (relatively); the test follows the first two sweeps of a cycle (the first one's move
-    is the one from the extrapolated point). ``n_iter`` counts the sweeps, at most ``max_iter``.
+    is the one from the extrapolated point). ``n_iter`` counts the sweeps, at most ``max_iter``; those left when a
+    cycle no longer fits are plain sweeps.
     """
     q, prior, n_iter = start.contiguous(), confusion_prior, 0
     converged = False
@@ -459,6 +480,9 @@ def warm_vb_dawid_skene(incidence: Incidence, confusion_prior: torch.Tensor, cla
         step = min(-float(r.norm()) / v_norm, -1.0) if v_norm > 0 else -1.0
         jump = p0.add_(r, alpha=-2.0 * step).add_(v, alpha=step * step) if np.isfinite(step * v_norm) else p2
         q = _e_step_parameters(incidence, jump, workspace)
+        n_iter += 1
+    while not converged and n_iter < max_iter:  # fewer sweeps left than a cycle takes: plain ones (none were taken)
+        _, q, prior, converged = sweep(q, prior)
         n_iter += 1
     conf_alpha, class_alpha = _vb_m_step(incidence, q, prior, class_prior, incidence.n_workers, incidence.n_classes)
     return VBResult(conf_alpha, class_alpha, q, n_iter, converged, prior)
