@@ -1196,3 +1196,28 @@ def test_a_chat_prompt_the_chat_template_refuses_names_the_file_on_score_and_eva
     for command in (score, evaluate):
         with pytest.raises(ValidationError, match=rf"file {data}, column 'prompt', row 2: the tokenizer's chat"):
             command(cfg.output_dir, str(data))
+
+
+@pytest.mark.parametrize(("change", "named"), [
+    ("renamed", "'correct'.*'honest'"),  # the head trained on 'correct' went on training towards 'honest', unsaid
+    ("reordered", "another order"),  # head j went on training towards another attribute, unsaid
+    ("dropped", "'correct'"),  # was torch's "Error(s) in loading state_dict", naming no attribute
+])
+def test_resuming_with_another_attribute_list_is_refused_naming_the_attribute(bert, tmp_path, change, named):
+    """A checkpoint's head has one output per attribute of the data it was trained on: a resumed run whose training
+    data rename, reorder or leave out an attribute trained each output towards another attribute than the one it had
+    learned (renamed, reordered: silently, the same number of outputs) or failed in torch's state-dict loading
+    (dropped). Now it is one error naming the attributes, before the checkpoint loads; the same data resume."""
+    frame = attribute_pairs(32, seed=0)
+    RewardTrainer(config(bert, tmp_path, "run", max_steps=4, save_steps=2), train_data=frame).train()
+    checkpoint = tmp_path / "run" / "checkpoints" / "step-0000002"
+    assert checkpoint.is_dir()
+    pairs = [f"p_chosen_{name}" for name in ATTRIBUTES]
+    other = {"renamed": frame.rename(columns={"p_chosen_correct": "p_chosen_honest",
+                                              "weight_correct": "weight_honest"}),
+             "reordered": frame[["prompt", "chosen", "rejected", *reversed(pairs), "slack_mean"]],
+             "dropped": frame.drop(columns=["p_chosen_correct", "weight_correct"])}[change]
+    resumed = config(bert, tmp_path, "run", max_steps=4, save_steps=2, resume_from=str(checkpoint))
+    with pytest.raises(AccordError, match=f"step-0000002: saved training the attributes .*{named}"):
+        RewardTrainer(resumed, train_data=other).train()
+    RewardTrainer(resumed, train_data=frame).train()  # the same attributes resume

@@ -351,6 +351,32 @@ class AttributesTask(RewardTask):
                     + ("" if kind == PROPERTY else ", or train with a loss that ignores weights (loss='soft_bce', "
                        "--loss soft_bce)"), source=source, column=f"weight_{name}")
 
+    def resume_settings(self) -> dict[str, Any]:
+        # the head's output j learned attribute j of the training data: a checkpoint records which, in order
+        return {"attributes": list(self.spec.names), "kinds": list(self.spec.kinds)}
+
+    def check_resume(self, saved: dict[str, Any], checkpoint: str) -> None:
+        """A resumed run whose training data rename, reorder or leave out an attribute went on training each output
+        towards another attribute than the one it had learned (or failed in torch's state-dict loading, naming
+        none): refused, naming the attributes."""
+        names, now = saved.get("attributes"), list(self.spec.names)
+        if names is None:  # a checkpoint of an older version
+            return
+        kinds = dict(zip(names, saved.get("kinds") or self.spec.kinds))
+        changed = [name for name, kind in zip(now, self.spec.kinds) if name in kinds and kinds[name] != kind]
+        if names == now and not changed:
+            return
+        missing, new = [a for a in names if a not in now], [a for a in now if a not in names]
+        if missing or new:
+            how = "; ".join([*(f"{a!r} is not among this run's" for a in missing), *(f"{a!r} is new" for a in new)])
+        elif changed:
+            how = f"{changed[0]!r} is a {kinds[changed[0]]} there and a {self.spec.kinds[now.index(changed[0])]} here"
+        else:
+            how = "the same attributes in another order"
+        raise AccordError(f"{checkpoint}: saved training the attributes {names}; this run's training data have {now} "
+                          f"({how}): the checkpoint's head has one output per attribute, in that order, so a resumed "
+                          "run needs the same attributes (start a fresh run to train others)")
+
     def bind(self, tokenizer: Any, model: Any) -> dict[str, Any]:
         cfg = self.config
         self.pad_token_id = tokenizer.pad_token_id
