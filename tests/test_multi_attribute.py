@@ -820,3 +820,29 @@ def test_a_cleaned_attribute_dataset_reads_back_as_the_table_written(attributes,
         assert back.attrs["provenance"]["attributes"] == attributes
     responses, pairs = read_attribute_cleaned(paths["responses_path"]), read_attribute_cleaned(paths["pairs_path"])
     assert set(pairs["chosen_id"]) | set(pairs["rejected_id"]) <= set(responses["response_id"])
+
+
+@pytest.mark.parametrize("method", ATTRIBUTE_METHODS)
+@pytest.mark.parametrize("items", ["response", "pair"])
+def test_an_attribute_rated_on_one_level_only_is_named_in_a_warning_when_its_pairs_are_built(method, items) -> None:
+    """Every rating of 'harmless' the same (4 of 0..4 on responses, a tie on pairs): its ratings tell no item from
+    another, so every pair came out a tie on it (p_chosen_harmless 1/2, weight about 0) without a word; accord train
+    then refused the attribute-mean dataset ('every training pair rated on 'harmless' has weight 0 ... give it weights
+    > 0') and trained the rater model's on ties. Now clean_attributes warns, naming the attribute and the level; an
+    attribute rated on two levels does not warn."""
+    rated = _rated(["helpfulness", "harmless"], items, [(0, 4), (0, 4) if items == "response" else (-2, 2)])
+    one = {"response": 4, "pair": 0}[items]
+    rated.loc[rated["attribute"] == "harmless", "label"] = one
+    table = validate_attributes(rated.drop(columns=["scale_min", "scale_max"]),
+                                scales={"helpfulness": (0, 4), "harmless": (0, 4) if items == "response" else (-2, 2)})
+    if items == "pair":  # a preference to orient the pairs by, rated on two levels
+        extra = table[table["attribute"] == "harmless"].assign(attribute="overall", label=[-1, 1, -2, 2])
+        table = validate_attributes(pd.concat([table, extra], ignore_index=True),
+                                    scales={"overall": (-2, 2), "helpfulness": (0, 4), "harmless": (-2, 2)})
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = clean_attributes(table, method=method)
+    said = [str(w.message) for w in caught if "one level" in str(w.message)]
+    assert len(said) == 1 and f"'harmless': every rating is {one}" in said[0], [str(w.message) for w in caught]
+    assert "helpfulness" not in said[0]
+    np.testing.assert_allclose(result.pairs["p_chosen_harmless"], 0.5, atol=1e-3)
