@@ -1221,3 +1221,37 @@ def test_resuming_with_another_attribute_list_is_refused_naming_the_attribute(be
     with pytest.raises(AccordError, match=f"step-0000002: saved training the attributes .*{named}"):
         RewardTrainer(resumed, train_data=other).train()
     RewardTrainer(resumed, train_data=frame).train()  # the same attributes resume
+
+
+def test_evaluate_reports_each_attribute_s_calibration_beside_its_accuracy():
+    """accord evaluate of a multi-attribute model gave each attribute's accuracy only (calibration for the combined
+    reward alone), so whether P(chosen better on a) - accord score's p_chosen_<a>_model - or a property's P(a) can be
+    read as a probability was not measured. Now every attribute on pairs has nll_<a>, ece_<a> (on the pairs whose
+    label favours a side, as the accuracy) and soft_nll_<a>, soft_ece_<a> (against the soft labels), as the combined
+    reward's: labels drawn from the model's own probabilities score a small ECE, an overconfident model a large
+    one and a larger NLL."""
+    from accord.reward.attributes import AttributeSpec, attribute_metrics
+    from accord.reward.evaluate import pairwise_metrics
+
+    rng = np.random.default_rng(0)
+    spec = AttributeSpec("pairs", ["helpful", "slack"], ["preference", "property"], [(0.0, 1.0)] * 2, [0.0, 0.3])
+    n = 4000
+    chosen, rejected = rng.normal(size=(n, 2)), rng.normal(size=(n, 2))
+    logit = chosen - rejected + np.array([0.0, 0.3])
+    labels = (rng.random((n, 2)) < 1 / (1 + np.exp(-logit))).astype(float)
+    labels[:50, 0] = np.nan  # not rated: left out
+    none = np.full_like(chosen, np.nan)
+
+    def metrics(scale):
+        # a model scale times as confident: its rewards scaled, the property's offset kept
+        return attribute_metrics(spec, {"chosen": chosen * scale, "rejected": rejected * scale, "var_chosen": none,
+                                        "var_rejected": none}, labels)
+
+    calibrated, overconfident = metrics(1.0), metrics(4.0)
+    for name, j in (("helpful", 0), ("slack", 1)):
+        rated = ~np.isnan(labels[:, j])
+        expected = pairwise_metrics(logit[rated, j], labels[rated, j])
+        for metric in ("nll", "ece", "soft_nll", "soft_ece"):
+            assert calibrated[f"{metric}_{name}"] == pytest.approx(expected[metric], rel=1e-6)
+        assert calibrated[f"ece_{name}"] < 0.05 < overconfident[f"ece_{name}"]
+        assert calibrated[f"nll_{name}"] < overconfident[f"nll_{name}"]

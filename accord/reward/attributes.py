@@ -481,9 +481,10 @@ class AttributesTask(RewardTask):
 
     def evaluate(self, model: Any, data: AttributeData, table: Any, *, device: torch.device, batch_size: int,
                  progress: bool) -> dict[str, float]:
-        """Per attribute: pairwise ``accuracy_<a>`` (preferences), ``f1_<a>`` and ``accuracy_<a>`` (properties) or
-        ``spearman_<a>`` and ``rmse_<a>`` on the attribute's scale (graded responses); ``accuracy``: the mean of the
-        preference accuracies."""
+        """Per attribute: pairwise ``accuracy_<a>`` (preferences), ``f1_<a>`` and ``accuracy_<a>`` (properties), each
+        with its calibration (``nll_<a>``, ``ece_<a>``, ``soft_nll_<a>``, ``soft_ece_<a>``), or ``spearman_<a>`` and
+        ``rmse_<a>`` on the attribute's scale (graded responses); ``accuracy``: the mean of the preference
+        accuracies."""
         rewards = predict_attributes(model, data, pad_token_id=self.pad_token_id, batch_size=batch_size,
                                      packing=self.collator.packing, progress=progress)
         # pairs evaluating a model trained on graded responses: each attribute's reward difference orders the pair
@@ -593,6 +594,8 @@ def pair_attribute_logits(spec: AttributeSpec, rewards: dict[str, np.ndarray]) -
 
 def attribute_metrics(spec: AttributeSpec, rewards: dict[str, np.ndarray], labels: np.ndarray) -> dict[str, float]:
     """The metrics of :meth:`AttributesTask.evaluate` from predicted rewards and ``(n, K)`` labels."""
+    from accord.reward.evaluate import pairwise_metrics
+
     out: dict[str, float] = {}
     accuracies = []
     if "chosen" in rewards:
@@ -608,6 +611,11 @@ def attribute_metrics(spec: AttributeSpec, rewards: dict[str, np.ndarray], label
             # not right whenever the label favours the rejected side
             out[f"accuracy_{name}"] = float(pair_hits(logits[keep, j], side[keep]).mean())
             out[f"n_{name}"] = int(keep.sum())
+            # calibration as the combined reward's (it was not measured per attribute): of the pairs favouring a side
+            # (nll, ece) and against the soft labels of every rated pair (soft_nll, soft_ece)
+            rated = np.isfinite(labels[:, j])
+            calibration = pairwise_metrics(logits[rated, j], labels[rated, j])
+            out.update({f"{metric}_{name}": calibration[metric] for metric in ("nll", "ece", "soft_nll", "soft_ece")})
             if kind == PROPERTY:
                 out[f"f1_{name}"] = f1_score(truth, guess)
             else:
