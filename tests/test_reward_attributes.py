@@ -5,6 +5,7 @@ every attribute in `accord score`, and refuses bad ratings with one clear error 
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -1255,3 +1256,22 @@ def test_evaluate_reports_each_attribute_s_calibration_beside_its_accuracy():
             assert calibrated[f"{metric}_{name}"] == pytest.approx(expected[metric], rel=1e-6)
         assert calibrated[f"ece_{name}"] < 0.05 < overconfident[f"ece_{name}"]
         assert calibrated[f"nll_{name}"] < overconfident[f"nll_{name}"]
+
+
+def test_evaluate_names_the_model_s_attributes_the_data_have_no_label_of(bert, tmp_path):
+    """Data labelling some of the model's attributes only (a file of another aggregation, an attribute renamed) were
+    evaluated on those, the others' metrics left out of the result - and of the mean 'accuracy' - without a word. Now
+    a warning names the attributes without a label column; data with every label evaluate quietly."""
+    cfg = config(bert, tmp_path, "partial", max_steps=1)
+    RewardTrainer(cfg, train_data=attribute_pairs(16, seed=5)).train()
+    full = attribute_pairs(8, seed=6)
+    partial = full.drop(columns=["p_chosen_correct", "weight_correct", "slack_mean"])
+    with pytest.warns(UserWarning, match=r"no label of the model's attributes 'correct', 'slack' .*p_chosen_correct"):
+        metrics = evaluate(cfg.output_dir, partial)
+    assert "accuracy_helpful" in metrics and "accuracy_correct" not in metrics
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", message=".*no label of the model's attribute")
+        assert "accuracy_correct" in evaluate(cfg.output_dir, full)
+    # the trainer's evaluation data too
+    with pytest.warns(UserWarning, match=r"no label of the model's attributes 'correct', 'slack'"):
+        RewardTrainer(config(bert, tmp_path, "partial-eval", max_steps=1), train_data=full, eval_data=partial)

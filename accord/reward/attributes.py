@@ -329,7 +329,7 @@ class AttributesTask(RewardTask):
                     rate = float(np.clip(np.nanmean(labels[:, j]), 1e-3, 1 - 1e-3))
                     spec.offsets[j] = math.log(rate / (1 - rate))
         else:  # evaluation data: pairs score a model trained on graded responses too, as accord evaluate reads them
-            evaluation_spec(self.spec, frame, "the model")
+            warn_unlabelled(evaluation_spec(self.spec, frame, "the model"), frame)
         if spec.layout == "pairs":
             pair_texts(frame)  # the texts checked as the pairwise task checks them
         return frame
@@ -810,6 +810,23 @@ def refuse_unlabelled(spec: AttributeSpec, frame: pd.DataFrame) -> None:
     if not set(wanted) & set(frame.columns):
         raise ValidationError(f"no label to evaluate the model against: none of the columns {', '.join(wanted)}",
                               source=frame.attrs.get("source") or "the data")
+    warn_unlabelled(spec, frame)
+
+
+def warn_unlabelled(spec: AttributeSpec, frame: pd.DataFrame) -> None:
+    """A warning naming the attributes of ``spec`` that evaluation data ``frame`` has no label column of: their
+    metrics were left out of the result, and of the mean accuracy, without a word."""
+    missing = [(name, f"p_chosen_{name}" if kind == PREFERENCE else f"{name}_mean")
+               for name, kind in zip(spec.names, spec.kinds)]
+    missing = [(name, column) for name, column in missing if column not in frame.columns]
+    if not missing:
+        return
+    names = ", ".join(f"'{name}'" for name, _ in missing)
+    columns = ", ".join(column for _, column in missing)
+    what, they = ("attributes", "they are") if len(missing) > 1 else ("attribute", "it is")
+    warnings.warn(f"{frame.attrs.get('source') or 'the data'}: no label of the model's {what} {names} (no column "
+                  f"{columns}): {they} left out of the metrics, and the mean accuracy is the others'", UserWarning,
+                  stacklevel=4)
 
 
 def overall_labels(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
