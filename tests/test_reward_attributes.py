@@ -1275,3 +1275,36 @@ def test_evaluate_names_the_model_s_attributes_the_data_have_no_label_of(bert, t
     # the trainer's evaluation data too
     with pytest.warns(UserWarning, match=r"no label of the model's attributes 'correct', 'slack'"):
         RewardTrainer(config(bert, tmp_path, "partial-eval", max_steps=1), train_data=full, eval_data=partial)
+
+
+@pytest.mark.parametrize(("layout", "column"), [("responses", "reward_helpful"), ("responses", "reward_normalised"),
+                                                ("pairs", "p_chosen_correct_model"), ("pairs", "reward_chosen")])
+def test_score_refuses_a_column_it_would_replace_before_the_model_loads(bert, tmp_path, monkeypatch, layout, column):
+    """accord score of a multi-attribute model found a data column named like one it writes (a table scored before;
+    the weight_<a> of accord aggregate's pairs beside a gating combination's weight_<a>) only after the model had
+    loaded and scored every response: minutes of a large model's time, then the error. Now it is the same one error,
+    naming the file and column, before the model loads, as the pairwise score does."""
+    import sys
+
+    evaluate_module = sys.modules["accord.reward.evaluate"]  # (accord.reward.evaluate is also the function)
+    cfg = config(bert, tmp_path, "rm", max_steps=1)
+    RewardTrainer(cfg, train_data=attribute_pairs(16, seed=3)).train()
+    table = attribute_pairs(4, seed=4)[["prompt", "chosen", "rejected"]]
+    if layout == "responses":
+        table = table.rename(columns={"chosen": "response"}).drop(columns="rejected")
+    path = tmp_path / "scored.jsonl"
+    table.assign(**{column: 1.0}).to_json(path, orient="records", lines=True)
+
+    def no_model(*args, **kwargs):
+        raise AssertionError("the model was loaded")
+
+    monkeypatch.setattr(evaluate_module, "load_model", no_model)
+    with pytest.raises(ValidationError, match=f"scored.jsonl, column '{column}': the scores are written to a column"):
+        score(cfg.output_dir, str(path))
+    # the columns checked are the columns written
+    from accord.reward.attributes import AttributeSpec, score_columns
+
+    monkeypatch.undo()
+    written = list(score(cfg.output_dir, table).columns[table.shape[1]:])
+    spec = AttributeSpec.from_dict(json.loads((Path(cfg.output_dir) / "reward_model.json").read_text())["attributes"])
+    assert written == score_columns(spec, layout == "pairs", uncertainty=False, normalised=True, gating=False)

@@ -676,8 +676,16 @@ def score_attributes(model_dir: str | Path, data: Any, *, k: float | None = None
     from accord.reward.model import STATS_FILE, RewardModel
 
     frame = _read_scored(data)  # before the model loads: a problem with the data is reported at once
-    if k is not None and not RewardModel.read_meta(model_dir).get("uncertainty_head"):
+    meta = RewardModel.read_meta(model_dir)
+    if k is not None and not meta.get("uncertainty_head"):
         raise k_without_uncertainty_head(model_dir)
+    # a data column named like a score column, before the model loads (it was found once every response was scored)
+    folder = Path(model_dir).expanduser()
+    saved = load_combination(model_dir, meta)
+    normalised = bool(saved.stats_) or (not (folder / COMBINATION_FILE).exists() and (folder / STATS_FILE).exists())
+    refuse_score_columns(frame, score_columns(AttributeSpec.from_dict(meta["attributes"]), "response" not in frame,
+                                              bool(meta.get("uncertainty_head")), normalised,
+                                              saved.method == "gating"), _source(data))
     model, tokenizer = load_model(model_dir, device, progress)
     spec = AttributeSpec.from_dict(model.meta["attributes"])
     k = 1.0 if k is None else float(k)
@@ -771,6 +779,25 @@ def score_attributes(model_dir: str | Path, data: Any, *, k: float | None = None
         "the combined reward's P(chosen better)")
     refuse_score_columns(frame, [*chosen_columns, *rejected_columns, *probabilities], _source(data))
     return frame.copy().assign(**chosen_columns, **rejected_columns, **probabilities)
+
+
+def score_columns(spec: AttributeSpec, pairs: bool, uncertainty: bool, normalised: bool, gating: bool) -> list[str]:
+    """The columns :func:`score_attributes` writes, in its order: per side (``_chosen``, ``_rejected`` for pairs)
+    every attribute's ``reward_<a>`` (``reward_sd_<a>``, ``<a>_predicted``), the combined ``reward`` (its
+    ``reward_normalised`` with statistics, the gating ``weight_<a>``, ``reward_sd`` and ``conservative_reward``), then
+    for pairs each attribute's probability and ``p_chosen_model``."""
+    columns: list[str] = []
+    for suffix in ("_chosen", "_rejected") if pairs else ("",):
+        for name, kind in zip(spec.names, spec.kinds):
+            columns += [f"reward_{name}{suffix}", *([f"reward_sd_{name}{suffix}"] if uncertainty else []),
+                        *([f"{name}_predicted{suffix}"] if kind == SCORE else [])]
+        columns += [f"reward{suffix}", *([f"reward_normalised{suffix}"] if normalised else [])]
+        columns += [f"weight_{name}" for name in spec.names] if gating and not suffix.endswith("rejected") else []
+        columns += [f"reward_sd{suffix}", f"conservative_reward{suffix}"] if uncertainty else []
+    if pairs:
+        columns += [f"p_{name}_model" if kind == PROPERTY else f"p_chosen_{name}_model"
+                    for name, kind in zip(spec.names, spec.kinds)] + ["p_chosen_model"]
+    return columns
 
 
 def pairs_view(spec: AttributeSpec) -> AttributeSpec:
