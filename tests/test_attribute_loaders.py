@@ -210,3 +210,33 @@ class TestUKPConvArg2:
         groups = load("ukpconvarg2")
         assert groups.attrs["accord"]["attributes"] == ["convincing", "o5", "o6", "o7", "o8", "o9"]
         assert len(groups) == 9_111 * 6
+
+
+def _multipref_without_harmless() -> pd.DataFrame:
+    raw = pd.read_json(FIXTURES / "hub" / "multipref.jsonl", lines=True)
+    for column in ("normal_worker_annotations", "expert_worker_annotations"):
+        raw[column] = raw[column].map(lambda annotations: [{**a, "harmless_pref": None} for a in annotations])
+    return raw
+
+
+def _helpsteer2_lists_without_verbosity() -> pd.DataFrame:
+    raw = pd.read_json(ATTR / "helpsteer2_disagreements.jsonl", lines=True)
+    return raw.assign(verbosity=raw["verbosity"].map(lambda ratings: [None] * len(ratings)))
+
+
+@pytest.mark.parametrize(("load", "unrated"), [
+    (lambda: load_helpsteer2_ratings(pd.read_json(ATTR / "helpsteer2_ratings.jsonl", lines=True).assign(
+        verbosity=np.nan)), "verbosity"),
+    (lambda: load_helpsteer2_ratings(_helpsteer2_lists_without_verbosity()), "verbosity"),
+    (lambda: load_multipref_aspects(_multipref_without_harmless()), "harmless"),
+    (lambda: load_summarize_axis(pd.read_json(ATTR / "summarize_axis.jsonl", lines=True).assign(
+        summary=lambda raw: raw["summary"].map(lambda s: {**s, "axes": {**s["axes"], "coverage": None}}))),
+     "coverage"),
+], ids=["helpsteer2 released", "helpsteer2 lists", "multipref", "summarize axes"])
+def test_an_attribute_every_rater_skipped_is_named_in_a_warning(load, unrated) -> None:
+    """An attribute asked for (by default, or by name) whose every rating is missing was left out of the table without
+    a word: the cleaned dataset and the reward model then lacked it, and `accord combine --weights verbosity=...`
+    said only that the model has no such attribute. Now the loader warns, naming it; the others load as before."""
+    with pytest.warns(UserWarning, match=f"no rating of the attribute '{unrated}'.*left out"):
+        table = load()
+    assert unrated not in table.attrs["accord"]["attributes"] and len(table.attrs["accord"]["attributes"]) >= 3

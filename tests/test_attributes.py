@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -300,3 +301,22 @@ def test_a_required_column_left_out_of_keep_is_named_as_such(item: str, kept: se
     with pytest.raises(ValidationError, match="keep leaves it out") as caught:
         attributes_from_wide(wide, ["help"], scales=(0, 4), keep=keep)
     assert caught.value.column in {item, "annotator"} - set(keep)
+
+
+def test_an_attribute_column_every_rater_left_empty_is_named_in_a_warning() -> None:
+    """attributes_from_wide dropped the missing cells of a rating column, so a column with no rating at all (every
+    rater skipped the attribute) left the attribute out of the long table without a word, as did a scale declared for
+    an attribute no rating names. Now both warn, naming the attribute; the rated attributes are as before."""
+    frame = pd.DataFrame({"response_id": ["r1", "r2", "r3"], "annotator": "w", "helpfulness": [1, 3, 4],
+                          "verbosity": [np.nan, None, np.nan]})
+    for scales in ((0, 4), {"helpfulness": (0, 4), "verbosity": (0, 4)}):
+        with pytest.warns(UserWarning, match="no rating of the attribute 'verbosity'.*left out"):
+            table = attributes_from_wide(frame, ["helpfulness", "verbosity"], scales=scales,
+                                         keep=["response_id", "annotator"])
+        assert table.attrs["accord"]["attributes"] == ["helpfulness"] and len(table) == 3
+    long = table.drop(columns=["scale_min", "scale_max"], errors="ignore")
+    with pytest.warns(UserWarning, match="no rating of the attribute 'tone'"):
+        validate_attributes(long, scales={"helpfulness": (0, 4), "tone": (1, 7)})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        validate_attributes(long, scales={"helpfulness": (0, 4)})

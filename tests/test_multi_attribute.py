@@ -790,3 +790,59 @@ def test_an_attribute_whose_items_are_never_rated_twice_is_named_in_the_warning_
     with pytest.warns(UserWarning, match=shrunk) as caught:
         MultiAttributeOrdinal().fit(table)
     assert "'helpfulness'" not in str(caught[0].message)
+
+
+#: attribute names as users write them: spaces, accents, other scripts, digits (no name of a reserved column)
+ATTRIBUTE_NAMES = st.text(st.sampled_from("ab Zé语ß9_-"), min_size=1, max_size=6).filter(
+    lambda name: name.strip() != "" and name != "judgments")
+
+
+@settings(max_examples=25, deadline=None)
+@given(attributes=st.lists(ATTRIBUTE_NAMES, min_size=1, max_size=3, unique=True),
+       labels=st.lists(st.integers(0, 4), min_size=24, max_size=24), ids=st.sampled_from(["int", "text"]),
+       suffix=st.sampled_from(["parquet", "jsonl"]))
+def test_a_cleaned_attribute_dataset_reads_back_as_the_table_written(attributes, labels, ids, suffix,
+                                                                    tmp_path_factory) -> None:
+    """Both layouts read back as written, in Parquet and JSON Lines alike (floats to the 15 decimals JSON Lines
+    keeps), whatever the attribute names; and the pairs' chosen_id/rejected_id name responses of the responses file.
+    JSON Lines read integer response ids back as text ('0' for 0) while the pairs' chosen_id kept them as numbers, so
+    the two files of one run no longer joined (Parquet kept both numbers)."""
+    folder = tmp_path_factory.mktemp("round_trip")
+    rows = [{"response_id": r if ids == "int" else f"r{r}", "annotator": f"w{w}", "attribute": attribute,
+             "label": labels[(4 * r + 2 * w + k) % 24], "prompt": f"q{r // 2}", "response": f"text {r}"}
+            for r in range(4) for w in range(2) for k, attribute in enumerate(attributes)]
+    paths = {"responses_path": folder / f"responses.{suffix}", "pairs_path": folder / f"pairs.{suffix}"}
+    result = clean_attributes(validate_attributes(pd.DataFrame(rows), scales=(0, 4)), method="attribute-mean",
+                              **paths)
+    for written, path in ((result.responses, paths["responses_path"]), (result.pairs, paths["pairs_path"])):
+        back = read_attribute_cleaned(path)
+        pd.testing.assert_frame_equal(back, written, check_exact=False, rtol=1e-14, atol=1e-15)
+        assert back.attrs["provenance"]["attributes"] == attributes
+    responses, pairs = read_attribute_cleaned(paths["responses_path"]), read_attribute_cleaned(paths["pairs_path"])
+    assert set(pairs["chosen_id"]) | set(pairs["rejected_id"]) <= set(responses["response_id"])
+
+
+@pytest.mark.parametrize("method", ATTRIBUTE_METHODS)
+@pytest.mark.parametrize("items", ["response", "pair"])
+def test_an_attribute_rated_on_one_level_only_is_named_in_a_warning_when_its_pairs_are_built(method, items) -> None:
+    """Every rating of 'harmless' the same (4 of 0..4 on responses, a tie on pairs): its ratings tell no item from
+    another, so every pair came out a tie on it (p_chosen_harmless 1/2, weight about 0) without a word; accord train
+    then refused the attribute-mean dataset ('every training pair rated on 'harmless' has weight 0 ... give it weights
+    > 0') and trained the rater model's on ties. Now clean_attributes warns, naming the attribute and the level; an
+    attribute rated on two levels does not warn."""
+    rated = _rated(["helpfulness", "harmless"], items, [(0, 4), (0, 4) if items == "response" else (-2, 2)])
+    one = {"response": 4, "pair": 0}[items]
+    rated.loc[rated["attribute"] == "harmless", "label"] = one
+    table = validate_attributes(rated.drop(columns=["scale_min", "scale_max"]),
+                                scales={"helpfulness": (0, 4), "harmless": (0, 4) if items == "response" else (-2, 2)})
+    if items == "pair":  # a preference to orient the pairs by, rated on two levels
+        extra = table[table["attribute"] == "harmless"].assign(attribute="overall", label=[-1, 1, -2, 2])
+        table = validate_attributes(pd.concat([table, extra], ignore_index=True),
+                                    scales={"overall": (-2, 2), "helpfulness": (0, 4), "harmless": (-2, 2)})
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = clean_attributes(table, method=method)
+    said = [str(w.message) for w in caught if "one level" in str(w.message)]
+    assert len(said) == 1 and f"'harmless': every rating is {one}" in said[0], [str(w.message) for w in caught]
+    assert "helpfulness" not in said[0]
+    np.testing.assert_allclose(result.pairs["p_chosen_harmless"], 0.5, atol=1e-3)

@@ -5,6 +5,7 @@ every attribute in `accord score`, and refuses bad ratings with one clear error 
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -1196,3 +1197,114 @@ def test_a_chat_prompt_the_chat_template_refuses_names_the_file_on_score_and_eva
     for command in (score, evaluate):
         with pytest.raises(ValidationError, match=rf"file {data}, column 'prompt', row 2: the tokenizer's chat"):
             command(cfg.output_dir, str(data))
+
+
+@pytest.mark.parametrize(("change", "named"), [
+    ("renamed", "'correct'.*'honest'"),  # the head trained on 'correct' went on training towards 'honest', unsaid
+    ("reordered", "another order"),  # head j went on training towards another attribute, unsaid
+    ("dropped", "'correct'"),  # was torch's "Error(s) in loading state_dict", naming no attribute
+])
+def test_resuming_with_another_attribute_list_is_refused_naming_the_attribute(bert, tmp_path, change, named):
+    """A checkpoint's head has one output per attribute of the data it was trained on: a resumed run whose training
+    data rename, reorder or leave out an attribute trained each output towards another attribute than the one it had
+    learned (renamed, reordered: silently, the same number of outputs) or failed in torch's state-dict loading
+    (dropped). Now it is one error naming the attributes, before the checkpoint loads; the same data resume."""
+    frame = attribute_pairs(32, seed=0)
+    RewardTrainer(config(bert, tmp_path, "run", max_steps=4, save_steps=2), train_data=frame).train()
+    checkpoint = tmp_path / "run" / "checkpoints" / "step-0000002"
+    assert checkpoint.is_dir()
+    pairs = [f"p_chosen_{name}" for name in ATTRIBUTES]
+    other = {"renamed": frame.rename(columns={"p_chosen_correct": "p_chosen_honest",
+                                              "weight_correct": "weight_honest"}),
+             "reordered": frame[["prompt", "chosen", "rejected", *reversed(pairs), "slack_mean"]],
+             "dropped": frame.drop(columns=["p_chosen_correct", "weight_correct"])}[change]
+    resumed = config(bert, tmp_path, "run", max_steps=4, save_steps=2, resume_from=str(checkpoint))
+    with pytest.raises(AccordError, match=f"step-0000002: saved training the attributes .*{named}"):
+        RewardTrainer(resumed, train_data=other).train()
+    RewardTrainer(resumed, train_data=frame).train()  # the same attributes resume
+
+
+def test_evaluate_reports_each_attribute_s_calibration_beside_its_accuracy():
+    """accord evaluate of a multi-attribute model gave each attribute's accuracy only (calibration for the combined
+    reward alone), so whether P(chosen better on a) - accord score's p_chosen_<a>_model - or a property's P(a) can be
+    read as a probability was not measured. Now every attribute on pairs has nll_<a>, ece_<a> (on the pairs whose
+    label favours a side, as the accuracy) and soft_nll_<a>, soft_ece_<a> (against the soft labels), as the combined
+    reward's: labels drawn from the model's own probabilities score a small ECE, an overconfident model a large
+    one and a larger NLL."""
+    from accord.reward.attributes import AttributeSpec, attribute_metrics
+    from accord.reward.evaluate import pairwise_metrics
+
+    rng = np.random.default_rng(0)
+    spec = AttributeSpec("pairs", ["helpful", "slack"], ["preference", "property"], [(0.0, 1.0)] * 2, [0.0, 0.3])
+    n = 4000
+    chosen, rejected = rng.normal(size=(n, 2)), rng.normal(size=(n, 2))
+    logit = chosen - rejected + np.array([0.0, 0.3])
+    labels = (rng.random((n, 2)) < 1 / (1 + np.exp(-logit))).astype(float)
+    labels[:50, 0] = np.nan  # not rated: left out
+    none = np.full_like(chosen, np.nan)
+
+    def metrics(scale):
+        # a model scale times as confident: its rewards scaled, the property's offset kept
+        return attribute_metrics(spec, {"chosen": chosen * scale, "rejected": rejected * scale, "var_chosen": none,
+                                        "var_rejected": none}, labels)
+
+    calibrated, overconfident = metrics(1.0), metrics(4.0)
+    for name, j in (("helpful", 0), ("slack", 1)):
+        rated = ~np.isnan(labels[:, j])
+        expected = pairwise_metrics(logit[rated, j], labels[rated, j])
+        for metric in ("nll", "ece", "soft_nll", "soft_ece"):
+            assert calibrated[f"{metric}_{name}"] == pytest.approx(expected[metric], rel=1e-6)
+        assert calibrated[f"ece_{name}"] < 0.05 < overconfident[f"ece_{name}"]
+        assert calibrated[f"nll_{name}"] < overconfident[f"nll_{name}"]
+
+
+def test_evaluate_names_the_model_s_attributes_the_data_have_no_label_of(bert, tmp_path):
+    """Data labelling some of the model's attributes only (a file of another aggregation, an attribute renamed) were
+    evaluated on those, the others' metrics left out of the result - and of the mean 'accuracy' - without a word. Now
+    a warning names the attributes without a label column; data with every label evaluate quietly."""
+    cfg = config(bert, tmp_path, "partial", max_steps=1)
+    RewardTrainer(cfg, train_data=attribute_pairs(16, seed=5)).train()
+    full = attribute_pairs(8, seed=6)
+    partial = full.drop(columns=["p_chosen_correct", "weight_correct", "slack_mean"])
+    with pytest.warns(UserWarning, match=r"no label of the model's attributes 'correct', 'slack' .*p_chosen_correct"):
+        metrics = evaluate(cfg.output_dir, partial)
+    assert "accuracy_helpful" in metrics and "accuracy_correct" not in metrics
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", message=".*no label of the model's attribute")
+        assert "accuracy_correct" in evaluate(cfg.output_dir, full)
+    # the trainer's evaluation data too
+    with pytest.warns(UserWarning, match=r"no label of the model's attributes 'correct', 'slack'"):
+        RewardTrainer(config(bert, tmp_path, "partial-eval", max_steps=1), train_data=full, eval_data=partial)
+
+
+@pytest.mark.parametrize(("layout", "column"), [("responses", "reward_helpful"), ("responses", "reward_normalised"),
+                                                ("pairs", "p_chosen_correct_model"), ("pairs", "reward_chosen")])
+def test_score_refuses_a_column_it_would_replace_before_the_model_loads(bert, tmp_path, monkeypatch, layout, column):
+    """accord score of a multi-attribute model found a data column named like one it writes (a table scored before;
+    the weight_<a> of accord aggregate's pairs beside a gating combination's weight_<a>) only after the model had
+    loaded and scored every response: minutes of a large model's time, then the error. Now it is the same one error,
+    naming the file and column, before the model loads, as the pairwise score does."""
+    import sys
+
+    evaluate_module = sys.modules["accord.reward.evaluate"]  # (accord.reward.evaluate is also the function)
+    cfg = config(bert, tmp_path, "rm", max_steps=1)
+    RewardTrainer(cfg, train_data=attribute_pairs(16, seed=3)).train()
+    table = attribute_pairs(4, seed=4)[["prompt", "chosen", "rejected"]]
+    if layout == "responses":
+        table = table.rename(columns={"chosen": "response"}).drop(columns="rejected")
+    path = tmp_path / "scored.jsonl"
+    table.assign(**{column: 1.0}).to_json(path, orient="records", lines=True)
+
+    def no_model(*args, **kwargs):
+        raise AssertionError("the model was loaded")
+
+    monkeypatch.setattr(evaluate_module, "load_model", no_model)
+    with pytest.raises(ValidationError, match=f"scored.jsonl, column '{column}': the scores are written to a column"):
+        score(cfg.output_dir, str(path))
+    # the columns checked are the columns written
+    from accord.reward.attributes import AttributeSpec, score_columns
+
+    monkeypatch.undo()
+    written = list(score(cfg.output_dir, table).columns[table.shape[1]:])
+    spec = AttributeSpec.from_dict(json.loads((Path(cfg.output_dir) / "reward_model.json").read_text())["attributes"])
+    assert written == score_columns(spec, layout == "pairs", uncertainty=False, normalised=True, gating=False)

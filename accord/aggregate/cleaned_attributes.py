@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -155,6 +156,8 @@ def clean_attributes(
             pair_frame = None
     if pairs_path is not None and pair_frame is None:
         raise AccordError(NO_PAIRS)
+    if pair_frame is not None:
+        _warn_one_level(table, scores)
     extra = {"method": model.method, "settings": settings, **(provenance or {})}
     # both frames are checked before either is written (pairs which fail their check, a response without its
     # text, leave no responses file behind), and the two files land together or not at all
@@ -190,6 +193,25 @@ def _require_item_texts(table: pd.DataFrame) -> None:
             row = input_row(table, int(np.flatnonzero((table[key] == missing[0]).to_numpy())[0]))
             raise ValidationError(f"missing response text (a cleaned multi-attribute dataset needs the texts, and no "
                                   f"rating of {kind} {missing[0]!r} holds this one)", column=column, row=row)
+
+
+def _warn_one_level(table: pd.DataFrame, scores: AttributeScores) -> None:
+    """A warning naming each attribute the pairs compare (every attribute of responses, the preferences of pairs)
+    whose ratings are all one level: they tell no item from another, so every pair is a tie on it (p_chosen 1/2,
+    weight about 0). Without it accord train refused the attribute-mean dataset ("every training pair rated on 'a'
+    has weight 0 ... give it weights > 0"), and trained a head on ties from the rater model's."""
+    compared = [a for a in scores.attributes
+                if scores.item_kind == "response" or is_preference_scale(scores.scales[a])]
+    levels = table.groupby(ATTRIBUTE_COLUMN, sort=False)["label"].agg(["min", "max"]).reindex(compared)
+    flat = levels[levels["min"] == levels["max"]]
+    if len(flat):
+        said = "; ".join(f"'{a}': every rating is {int(row['min'])} (one level of its scale {scores.scales[a][0]}.."
+                         f"{scores.scales[a][1]})" for a, row in flat.iterrows())
+        them = "it" if len(flat) == 1 else "them"
+        warnings.warn(f"{'attribute' if len(flat) == 1 else 'attributes'} rated on one level only ({said}): the "
+                      f"ratings tell no item from another, so every pair is a tie on {them} (p_chosen_<a> 1/2, "
+                      f"weight_<a> about 0), from which a reward model learns nothing: leave {them} out of the ratings",
+                      UserWarning, stacklevel=3)
 
 
 def responses_share_a_prompt(table: pd.DataFrame) -> bool:

@@ -34,6 +34,7 @@ whose two sides are the same response. :func:`encode_attributes` gives the integ
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -193,6 +194,7 @@ def validate_attributes(
     order = names
     if isinstance(scales, Mapping):  # the declared order first, then any attribute declared by the scale columns
         order = [str(a) for a in scales if str(a) in set(names)] + [a for a in names if a not in scales]
+        warn_unrated([str(a) for a in scales if str(a) not in set(names)], source)
     _check_on_scale(table, declared, source)
     given = len(table)
     table = _apply_duplicates(table, item_column, duplicates, source)
@@ -269,6 +271,20 @@ def refuse_shared_columns(columns: Iterable[tuple[str, str]], table: str) -> Non
             raise AccordError(f"{owners[column]} and {what} both give the column '{column}' of {table}: rename the "
                               "attribute")
         owners[column] = what
+
+
+def warn_unrated(attributes: Iterable[str], source: str | None, stacklevel: int = 3) -> None:
+    """A warning naming the ``attributes`` asked for (by name, by default or by a declared scale) that no rating of
+    the table rates (every rater skipped them): they were left out of the table without a word, so the cleaned dataset
+    and a reward model trained on it lacked them, and a combination weighting one said only that the model has no
+    such attribute."""
+    names = list(dict.fromkeys(attributes))
+    if not names:
+        return
+    what, it = ("attribute ", "it") if len(names) == 1 else ("attributes ", "them")
+    warnings.warn(f"{source or 'the table'}: no rating of the {what}{', '.join(repr(a) for a in names)} (every rating "
+                  f"of {it} is missing): left out of the table, so the cleaned dataset and a reward model trained on "
+                  f"it have none", UserWarning, stacklevel=stacklevel)
 
 
 def select_attribute(table: pd.DataFrame, attribute: str) -> pd.DataFrame:
@@ -359,9 +375,12 @@ def attributes_from_wide(
     long = long.sort_values(["_row", "_attr"], kind="stable").reset_index(drop=True)
     rows, columns = long.pop("_row").to_numpy(), long.pop("_column").to_numpy()
     long = long.drop(columns=["_attr"])
+    rated = set(long[ATTRIBUTE_COLUMN])
+    warn_unrated([name for name in mapping.values() if name not in rated], source)
     declared = scales
-    if isinstance(scales, Mapping):
+    if isinstance(scales, Mapping):  # (the attributes without a rating named above, once)
         declared = {mapping.get(k, k): v for k, v in scales.items()}
+        declared = {k: v for k, v in declared.items() if k in rated or k not in set(mapping.values())}
     try:
         return validate_attributes(long, scales=declared, source=source)
     except ValidationError as error:

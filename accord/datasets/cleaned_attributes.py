@@ -113,7 +113,10 @@ def write_attribute_cleaned(
 
 def read_attribute_cleaned(path: str | os.PathLike, fmt: str | None = None) -> pd.DataFrame:
     """Read a cleaned multi-attribute dataset; its metadata is in ``frame.attrs["provenance"]``."""
-    text_columns = ("pair_id", "response_id", "prompt", "response", "chosen", "rejected")
+    # the texts stay text; the ids keep their JSON type, as Parquet keeps the table's (7 stays a number, "007" text):
+    # read as text, JSON Lines' response_id 7 became "7" while the pairs' chosen_id kept 7, and the files no longer
+    # joined
+    text_columns = ("prompt", "response", "chosen", "rejected")
     frame, meta = read_with_provenance(path, fmt, text_columns)
     check_attribute_cleaned(frame, meta, source=str(path))
     frame.attrs["provenance"] = meta

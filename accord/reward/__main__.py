@@ -152,8 +152,8 @@ def build_parser(prog: str = "accord") -> argparse.ArgumentParser:
                                     "votes_rejected and optionally votes_tie counts). A process reward model (--task "
                                     "steps): step accuracy, AUROC and ECE and first-error F1 on a step dataset "
                                     "(best-of-n with problem_id). A multi-attribute model (--task attributes): each "
-                                    "attribute's accuracy on pairs or Spearman and RMSE on graded responses, and the "
-                                    "combined reward's metrics on pairs with an overall p_chosen.")
+                                    "attribute's accuracy, NLL and ECE on pairs or Spearman and RMSE on graded "
+                                    "responses, and the combined reward's metrics on pairs with an overall p_chosen.")
     ev.add_argument("model_dir", help="a folder written by `accord train`")
     ev.add_argument("data", help="preference pairs (a cleaned dataset or any preference layout), a step dataset "
                     "('prompt', 'completions', 'labels') or a cleaned multi-attribute dataset, as the model's task "

@@ -329,7 +329,7 @@ class AttributesTask(RewardTask):
                     rate = float(np.clip(np.nanmean(labels[:, j]), 1e-3, 1 - 1e-3))
                     spec.offsets[j] = math.log(rate / (1 - rate))
         else:  # evaluation data: pairs score a model trained on graded responses too, as accord evaluate reads them
-            evaluation_spec(self.spec, frame, "the model")
+            warn_unlabelled(evaluation_spec(self.spec, frame, "the model"), frame)
         if spec.layout == "pairs":
             pair_texts(frame)  # the texts checked as the pairwise task checks them
         return frame
@@ -350,6 +350,32 @@ class AttributesTask(RewardTask):
                     f"learns nothing of '{name}': give it weights > 0"
                     + ("" if kind == PROPERTY else ", or train with a loss that ignores weights (loss='soft_bce', "
                        "--loss soft_bce)"), source=source, column=f"weight_{name}")
+
+    def resume_settings(self) -> dict[str, Any]:
+        # the head's output j learned attribute j of the training data: a checkpoint records which, in order
+        return {"attributes": list(self.spec.names), "kinds": list(self.spec.kinds)}
+
+    def check_resume(self, saved: dict[str, Any], checkpoint: str) -> None:
+        """A resumed run whose training data rename, reorder or leave out an attribute went on training each output
+        towards another attribute than the one it had learned (or failed in torch's state-dict loading, naming
+        none): refused, naming the attributes."""
+        names, now = saved.get("attributes"), list(self.spec.names)
+        if names is None:  # a checkpoint of an older version
+            return
+        kinds = dict(zip(names, saved.get("kinds") or self.spec.kinds))
+        changed = [name for name, kind in zip(now, self.spec.kinds) if name in kinds and kinds[name] != kind]
+        if names == now and not changed:
+            return
+        missing, new = [a for a in names if a not in now], [a for a in now if a not in names]
+        if missing or new:
+            how = "; ".join([*(f"{a!r} is not among this run's" for a in missing), *(f"{a!r} is new" for a in new)])
+        elif changed:
+            how = f"{changed[0]!r} is a {kinds[changed[0]]} there and a {self.spec.kinds[now.index(changed[0])]} here"
+        else:
+            how = "the same attributes in another order"
+        raise AccordError(f"{checkpoint}: saved training the attributes {names}; this run's training data have {now} "
+                          f"({how}): the checkpoint's head has one output per attribute, in that order, so a resumed "
+                          "run needs the same attributes (start a fresh run to train others)")
 
     def bind(self, tokenizer: Any, model: Any) -> dict[str, Any]:
         cfg = self.config
@@ -455,9 +481,10 @@ class AttributesTask(RewardTask):
 
     def evaluate(self, model: Any, data: AttributeData, table: Any, *, device: torch.device, batch_size: int,
                  progress: bool) -> dict[str, float]:
-        """Per attribute: pairwise ``accuracy_<a>`` (preferences), ``f1_<a>`` and ``accuracy_<a>`` (properties) or
-        ``spearman_<a>`` and ``rmse_<a>`` on the attribute's scale (graded responses); ``accuracy``: the mean of the
-        preference accuracies."""
+        """Per attribute: pairwise ``accuracy_<a>`` (preferences), ``f1_<a>`` and ``accuracy_<a>`` (properties), each
+        with its calibration (``nll_<a>``, ``ece_<a>``, ``soft_nll_<a>``, ``soft_ece_<a>``), or ``spearman_<a>`` and
+        ``rmse_<a>`` on the attribute's scale (graded responses); ``accuracy``: the mean of the preference
+        accuracies."""
         rewards = predict_attributes(model, data, pad_token_id=self.pad_token_id, batch_size=batch_size,
                                      packing=self.collator.packing, progress=progress)
         # pairs evaluating a model trained on graded responses: each attribute's reward difference orders the pair
@@ -567,6 +594,8 @@ def pair_attribute_logits(spec: AttributeSpec, rewards: dict[str, np.ndarray]) -
 
 def attribute_metrics(spec: AttributeSpec, rewards: dict[str, np.ndarray], labels: np.ndarray) -> dict[str, float]:
     """The metrics of :meth:`AttributesTask.evaluate` from predicted rewards and ``(n, K)`` labels."""
+    from accord.reward.evaluate import pairwise_metrics
+
     out: dict[str, float] = {}
     accuracies = []
     if "chosen" in rewards:
@@ -582,6 +611,11 @@ def attribute_metrics(spec: AttributeSpec, rewards: dict[str, np.ndarray], label
             # not right whenever the label favours the rejected side
             out[f"accuracy_{name}"] = float(pair_hits(logits[keep, j], side[keep]).mean())
             out[f"n_{name}"] = int(keep.sum())
+            # calibration as the combined reward's (it was not measured per attribute): of the pairs favouring a side
+            # (nll, ece) and against the soft labels of every rated pair (soft_nll, soft_ece)
+            rated = np.isfinite(labels[:, j])
+            calibration = pairwise_metrics(logits[rated, j], labels[rated, j])
+            out.update({f"{metric}_{name}": calibration[metric] for metric in ("nll", "ece", "soft_nll", "soft_ece")})
             if kind == PROPERTY:
                 out[f"f1_{name}"] = f1_score(truth, guess)
             else:
@@ -642,8 +676,16 @@ def score_attributes(model_dir: str | Path, data: Any, *, k: float | None = None
     from accord.reward.model import STATS_FILE, RewardModel
 
     frame = _read_scored(data)  # before the model loads: a problem with the data is reported at once
-    if k is not None and not RewardModel.read_meta(model_dir).get("uncertainty_head"):
+    meta = RewardModel.read_meta(model_dir)
+    if k is not None and not meta.get("uncertainty_head"):
         raise k_without_uncertainty_head(model_dir)
+    # a data column named like a score column, before the model loads (it was found once every response was scored)
+    folder = Path(model_dir).expanduser()
+    saved = load_combination(model_dir, meta)
+    normalised = bool(saved.stats_) or (not (folder / COMBINATION_FILE).exists() and (folder / STATS_FILE).exists())
+    refuse_score_columns(frame, score_columns(AttributeSpec.from_dict(meta["attributes"]), "response" not in frame,
+                                              bool(meta.get("uncertainty_head")), normalised,
+                                              saved.method == "gating"), _source(data))
     model, tokenizer = load_model(model_dir, device, progress)
     spec = AttributeSpec.from_dict(model.meta["attributes"])
     k = 1.0 if k is None else float(k)
@@ -739,6 +781,25 @@ def score_attributes(model_dir: str | Path, data: Any, *, k: float | None = None
     return frame.copy().assign(**chosen_columns, **rejected_columns, **probabilities)
 
 
+def score_columns(spec: AttributeSpec, pairs: bool, uncertainty: bool, normalised: bool, gating: bool) -> list[str]:
+    """The columns :func:`score_attributes` writes, in its order: per side (``_chosen``, ``_rejected`` for pairs)
+    every attribute's ``reward_<a>`` (``reward_sd_<a>``, ``<a>_predicted``), the combined ``reward`` (its
+    ``reward_normalised`` with statistics, the gating ``weight_<a>``, ``reward_sd`` and ``conservative_reward``), then
+    for pairs each attribute's probability and ``p_chosen_model``."""
+    columns: list[str] = []
+    for suffix in ("_chosen", "_rejected") if pairs else ("",):
+        for name, kind in zip(spec.names, spec.kinds):
+            columns += [f"reward_{name}{suffix}", *([f"reward_sd_{name}{suffix}"] if uncertainty else []),
+                        *([f"{name}_predicted{suffix}"] if kind == SCORE else [])]
+        columns += [f"reward{suffix}", *([f"reward_normalised{suffix}"] if normalised else [])]
+        columns += [f"weight_{name}" for name in spec.names] if gating and not suffix.endswith("rejected") else []
+        columns += [f"reward_sd{suffix}", f"conservative_reward{suffix}"] if uncertainty else []
+    if pairs:
+        columns += [f"p_{name}_model" if kind == PROPERTY else f"p_chosen_{name}_model"
+                    for name, kind in zip(spec.names, spec.kinds)] + ["p_chosen_model"]
+    return columns
+
+
 def pairs_view(spec: AttributeSpec) -> AttributeSpec:
     """A model trained on graded responses, read on pairs: every attribute a preference whose log-odds is the
     difference of the two sides' rewards."""
@@ -776,6 +837,23 @@ def refuse_unlabelled(spec: AttributeSpec, frame: pd.DataFrame) -> None:
     if not set(wanted) & set(frame.columns):
         raise ValidationError(f"no label to evaluate the model against: none of the columns {', '.join(wanted)}",
                               source=frame.attrs.get("source") or "the data")
+    warn_unlabelled(spec, frame)
+
+
+def warn_unlabelled(spec: AttributeSpec, frame: pd.DataFrame) -> None:
+    """A warning naming the attributes of ``spec`` that evaluation data ``frame`` has no label column of: their
+    metrics were left out of the result, and of the mean accuracy, without a word."""
+    missing = [(name, f"p_chosen_{name}" if kind == PREFERENCE else f"{name}_mean")
+               for name, kind in zip(spec.names, spec.kinds)]
+    missing = [(name, column) for name, column in missing if column not in frame.columns]
+    if not missing:
+        return
+    names = ", ".join(f"'{name}'" for name, _ in missing)
+    columns = ", ".join(column for _, column in missing)
+    what, they = ("attributes", "they are") if len(missing) > 1 else ("attribute", "it is")
+    warnings.warn(f"{frame.attrs.get('source') or 'the data'}: no label of the model's {what} {names} (no column "
+                  f"{columns}): {they} left out of the metrics, and the mean accuracy is the others'", UserWarning,
+                  stacklevel=4)
 
 
 def overall_labels(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:

@@ -86,6 +86,17 @@ class RewardTask:
         the training data, read from the file ``source`` when it was a file; evaluation data is not checked).
         Nothing by default."""
 
+    def resume_settings(self) -> dict[str, Any]:
+        """What the task read from its training data that shapes the model (beyond the config's settings): a
+        checkpoint records it, and a run resumed from that checkpoint must read alike (:meth:`check_resume`). Nothing
+        by default."""
+        return {}
+
+    def check_resume(self, saved: dict[str, Any], checkpoint: str) -> None:
+        """Refuse, in one clear error naming ``checkpoint``, a resumed run whose training data give other
+        :meth:`resume_settings` than the checkpoint ``saved`` (empty for a checkpoint of an older version). Nothing
+        by default."""
+
     def bind(self, tokenizer: Any, model: Any) -> dict[str, Any]:
         """Set up what depends on the tokenizer and the model (an encoder, a collator); return the settings to save
         in the model's metadata so that evaluation and scoring encode text the same way."""

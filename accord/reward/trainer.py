@@ -766,7 +766,8 @@ class RewardTrainer:
                      "batch_order": self._batch_order(self.global_step),
                      "batch_settings": {name: getattr(self.config, name) for name in BATCH_ORDER_SETTINGS},
                      "model_settings": {name: getattr(self.config, name) for name in MODEL_SETTINGS},
-                     "training_settings": {name: getattr(self.config, name) for name in TRAINING_SETTINGS}}
+                     "training_settings": {name: getattr(self.config, name) for name in TRAINING_SETTINGS},
+                     "task_settings": self.task.resume_settings()}
             # every file's size (every process's, written by now): a resume of a checkpoint copied in part names
             # the file it lacks (_check_checkpoint_files)
             state["files"] = {file.relative_to(partial).as_posix(): file.stat().st_size
@@ -867,6 +868,9 @@ class RewardTrainer:
                 f"folder {path}: saved with {state['world_size']} processes and {state['steps_per_epoch']} steps per "
                 f"epoch; this run has {self.accelerator.num_processes} and {self.steps_per_epoch} (resume needs the "
                 f"same data, {name} and number of processes)"))
+        # what the task read from the training data that shapes the model (the attributes of --task attributes, one
+        # output each): a resume from data read otherwise trained each output towards another target
+        self.task.check_resume(state.get("task_settings") or {}, f"folder {path}")
         # the epoch's batch order is a function of the seed and the number of examples: with another of either, the
         # run would skip the batches done and go on through batches of another order (older checkpoints lack both)
         unit = self.task.unit

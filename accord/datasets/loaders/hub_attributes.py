@@ -38,7 +38,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from accord.datasets.attributes import validate_attributes
+from accord.datasets.attributes import validate_attributes, warn_unrated
 from accord.datasets.errors import AccordError, ValidationError
 from accord.datasets.ids import content_ids
 from accord.datasets.loaders.generic import frame_or_file, require_columns
@@ -162,6 +162,7 @@ def load_helpsteer2_ratings(
         table = table.merge(scores, on=["response_id", "attribute"], how="left", validate="many_to_one")
         table["item_published"] = pd.to_numeric(table["item_published"]).astype("Int64")
     scales = {a: HELPSTEER2_SCALE for a in attributes if a in set(table["attribute"])}
+    warn_unrated([a for a in attributes if a not in scales], name)
     return validate_naming_source_rows(table, validate_attributes, item="response", scales=scales, source=name)
 
 
@@ -271,6 +272,7 @@ def load_multipref_aspects(
     table["_source_row"] = rows
     table = _drop_identical_sides(table, name)
     scales = {a: (-MULTIPREF_SCALE, MULTIPREF_SCALE) for a in aspects if a in set(table["attribute"])}
+    warn_unrated([a for a in aspects if a not in scales], name)
     return validate_naming_source_rows(table, validate_attributes, item="pair", scales=scales, duplicates=duplicates,
                                        source=name)
 
@@ -365,5 +367,6 @@ def load_summarize_axis(
             table[f"item_{column}"] = info[column].to_numpy()[rows]
     table["_source_row"] = rows
     scales = {a: SUMMARIZE_SCALE for a in axes if a in set(table["attribute"])}
+    warn_unrated([a for a in axes if a not in scales], name)
     return validate_naming_source_rows(table, validate_attributes, item="response", scales=scales,
                                        duplicates=duplicates, source=name)
