@@ -616,6 +616,23 @@ def test_save_and_load_round_trip(backbones, tmp_path):
         RewardModel.from_pretrained(backbones["llama"])
 
 
+@pytest.mark.parametrize("heads", [{}, {"uncertainty_head": True}, {"ensemble_heads": 3}])
+def test_loading_a_saved_model_leaves_the_caller_s_random_stream_as_it_was(backbones, tmp_path, heads):
+    # the new head's random initialisation, written over by the saved head, drew from torch's global stream: a
+    # seeded RL loop that loaded (or scored with) a reward model sampled other numbers than one that did not, where
+    # transformers' own AutoModel.from_pretrained draws none
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(backbones["llama"])
+    RewardModel.from_backbone(str(backbones["llama"]), head_seed=0 if heads.get("ensemble_heads") else None,
+                              **heads).save_pretrained(tmp_path / "rm", tokenizer=tokenizer)
+    torch.manual_seed(3)
+    expected = torch.rand(4)
+    torch.manual_seed(3)
+    RewardModel.from_pretrained(tmp_path / "rm")
+    assert torch.equal(torch.rand(4), expected)
+
+
 @pytest.mark.parametrize("lost", ["model.safetensors", "reward_head.safetensors"])
 def test_a_saved_model_missing_a_file_is_one_error_naming_the_folder(backbones, tmp_path, lost):
     # was: transformers' "OSError: Error no file named model.safetensors..." or safetensors' FileNotFoundError, a
