@@ -767,6 +767,27 @@ def test_pairwise_metrics_of_huge_logits_warn_nothing():
     assert m["accuracy"] == 0.5 and m["brier"] == 0.5
 
 
+def test_pairwise_nll_of_a_confidently_wrong_model_is_its_log_loss_not_a_cap():
+    # the NLLs read log(sigmoid(d)) clipped at 1e-12: every pair the model got wrong by more than d = 27.6 cost
+    # 27.6, so a model wrong by d = -300 scored the NLL of one wrong by -28, and the held-out soft_nll was not the
+    # soft_bce loss the model trains on, for the same pairs
+    d = np.array([-40.0, -300.0, 35.0, 2.0, 0.0])
+    p_chosen, p_tie = np.array([1.0, 0.9, 0.2, 0.6, 0.5]), np.array([0.0, 0.0, 0.1, 0.0, 0.0])
+    votes = pd.DataFrame({"votes_chosen": [2, 3, 0, 1, 1], "votes_rejected": [0, 1, 2, 1, 1]})
+    m = pairwise_metrics(d, p_chosen, p_tie, votes=votes)
+    minus_log_p = np.logaddexp(0.0, -d)  # -log sigmoid(d), exactly
+    minus_log_q = np.logaddexp(0.0, d)  # -log sigmoid(-d)
+    y = p_chosen + p_tie / 2
+    hard = [minus_log_p[0], minus_log_p[1], minus_log_q[2], minus_log_p[3]]  # the fifth is a tie
+    assert m["nll"] == pytest.approx(np.mean(hard), rel=1e-12)
+    assert m["soft_nll"] == pytest.approx(np.mean(y * minus_log_p + (1 - y) * minus_log_q), rel=1e-12)
+    n_c, n_r = votes["votes_chosen"].to_numpy(), votes["votes_rejected"].to_numpy()
+    assert m["votes_nll"] == pytest.approx((n_c * minus_log_p + n_r * minus_log_q).sum() / (n_c + n_r).sum(),
+                                           rel=1e-12)
+    soft_bce = losses.soft_bce_loss(torch.as_tensor(d), torch.as_tensor(y)).double().mean().item()
+    assert m["soft_nll"] == pytest.approx(soft_bce, rel=1e-6)
+
+
 @settings(max_examples=40, deadline=None)
 @given(st.lists(st.tuples(st.floats(-30, 30), st.booleans()), min_size=1, max_size=12))
 def test_pairwise_hard_brier_is_the_binary_brier_score(pairs):
