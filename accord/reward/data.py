@@ -1144,7 +1144,8 @@ class PairCollator:
         return longest
 
     def _pad(self, seqs: list[list[int]], types: list[list[int]] | None) -> dict[str, Any]:
-        width = self._width(max(len(s) for s in seqs))
+        longest = max(len(s) for s in seqs)
+        width = self._width(longest)
         n = len(seqs)
         input_ids = torch.full((n, width), self.pad_token_id, dtype=torch.long)
         attention = torch.zeros((n, width), dtype=torch.long)
@@ -1161,7 +1162,8 @@ class PairCollator:
         out = {
             "input_ids": input_ids,
             "attention_mask": attention,
-            "position_ids": torch.arange(width).expand(n, width).contiguous(),
+            # (pad_to_multiple_of may widen the rows past the backbone's positions: the padding's restart)
+            "position_ids": _padding_positions(width, longest).expand(n, width).contiguous(),
             "pool_index": pool,
             "token_seq": token_seq.view(-1),
         }
@@ -1188,6 +1190,7 @@ class PairCollator:
 
     def _pack(self, seqs: list[list[int]], types: list[list[int]] | None) -> dict[str, Any]:
         lengths = [len(s) for s in seqs]
+        longest = max(lengths)
         rows, width = self._bins(lengths)
         n_rows = len(rows)
         input_ids = torch.full((n_rows, width), self.pad_token_id, dtype=torch.long)
@@ -1206,8 +1209,8 @@ class PairCollator:
                     token_types[r, at:at + length] = torch.as_tensor(types[k])
                 pool[k] = r * width + at + (length - 1 if self.pooling == "last" else 0)
                 at += length
-            if at < width:  # padding: a sequence of its own, with positions restarting at 0
-                position_ids[r, at:] = torch.arange(width - at)
+            if at < width:  # padding: sequences of their own, positions restarting at 0 within the longest's
+                position_ids[r, at:] = _padding_positions(width - at, longest)
         out = {
             "input_ids": input_ids,
             "position_ids": position_ids,
@@ -1238,6 +1241,7 @@ class PairCollator:
                 units.append((c, list(range(len(c))), [1] * len(c), [(j, len(c) - 1)]))
                 units.append((r, list(range(len(r))), [1] * len(r), [(n + j, len(r) - 1)]))
         rows, width = self._bins([len(u[0]) for u in units])
+        longest = max(u[1][-1] for u in units) + 1  # the positions a unit reaches (both sides continue the prompt's)
         n_rows = len(rows)
         input_ids = torch.full((n_rows, width), self.pad_token_id, dtype=torch.long)
         position_ids = torch.zeros((n_rows, width), dtype=torch.long)
@@ -1259,7 +1263,7 @@ class PairCollator:
                 at += length
                 n_tokens += length
             if at < width:
-                position_ids[row, at:] = torch.arange(width - at)
+                position_ids[row, at:] = _padding_positions(width - at, longest)
         same_unit = segment[:, :, None] == segment[:, None, :]
         visible = (branch[:, None, :] == 0) | (branch[:, None, :] == branch[:, :, None])
         causal = position_ids[:, None, :] <= position_ids[:, :, None]
@@ -1270,6 +1274,15 @@ class PairCollator:
             "pool_index": pool,
             "n_tokens": n_tokens,
         }
+
+
+def _padding_positions(n: int, longest: int) -> torch.Tensor:
+    """Positions of ``n`` tokens of a row's end (a padded row: all of it): 0, 1, ... restarting every ``longest``
+    (the batch's longest sequence, whose positions fit the backbone), so a sequence's own positions are unchanged.
+    Was ``0 .. n - 1``: a row wider than a BERT-style backbone's position table (``packing_capacity`` 1024 for
+    MiniLM's 512, or ``pad_to_multiple_of`` rounding past it) crashed with 'index out of range' when a packed row
+    was less than half full, or always. Never read: no real token attends to padding."""
+    return torch.arange(n) % max(int(longest), 1)
 
 
 def _first_fit_decreasing(lengths: list[int], capacity: int,
