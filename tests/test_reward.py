@@ -616,6 +616,23 @@ def test_save_and_load_round_trip(backbones, tmp_path):
         RewardModel.from_pretrained(backbones["llama"])
 
 
+@pytest.mark.parametrize("heads", [{}, {"uncertainty_head": True}, {"ensemble_heads": 3}])
+def test_loading_a_saved_model_leaves_the_caller_s_random_stream_as_it_was(backbones, tmp_path, heads):
+    # the new head's random initialisation, written over by the saved head, drew from torch's global stream: a
+    # seeded RL loop that loaded (or scored with) a reward model sampled other numbers than one that did not, where
+    # transformers' own AutoModel.from_pretrained draws none
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(backbones["llama"])
+    RewardModel.from_backbone(str(backbones["llama"]), head_seed=0 if heads.get("ensemble_heads") else None,
+                              **heads).save_pretrained(tmp_path / "rm", tokenizer=tokenizer)
+    torch.manual_seed(3)
+    expected = torch.rand(4)
+    torch.manual_seed(3)
+    RewardModel.from_pretrained(tmp_path / "rm")
+    assert torch.equal(torch.rand(4), expected)
+
+
 @pytest.mark.parametrize("lost", ["model.safetensors", "reward_head.safetensors"])
 def test_a_saved_model_missing_a_file_is_one_error_naming_the_folder(backbones, tmp_path, lost):
     # was: transformers' "OSError: Error no file named model.safetensors..." or safetensors' FileNotFoundError, a
@@ -748,6 +765,27 @@ def test_pairwise_metrics_of_huge_logits_warn_nothing():
         warnings.simplefilter("error")
         m = pairwise_metrics(np.array([-1000.0, 1000.0]), np.array([1.0, 1.0]), np.zeros(2))
     assert m["accuracy"] == 0.5 and m["brier"] == 0.5
+
+
+def test_pairwise_nll_of_a_confidently_wrong_model_is_its_log_loss_not_a_cap():
+    # the NLLs read log(sigmoid(d)) clipped at 1e-12: every pair the model got wrong by more than d = 27.6 cost
+    # 27.6, so a model wrong by d = -300 scored the NLL of one wrong by -28, and the held-out soft_nll was not the
+    # soft_bce loss the model trains on, for the same pairs
+    d = np.array([-40.0, -300.0, 35.0, 2.0, 0.0])
+    p_chosen, p_tie = np.array([1.0, 0.9, 0.2, 0.6, 0.5]), np.array([0.0, 0.0, 0.1, 0.0, 0.0])
+    votes = pd.DataFrame({"votes_chosen": [2, 3, 0, 1, 1], "votes_rejected": [0, 1, 2, 1, 1]})
+    m = pairwise_metrics(d, p_chosen, p_tie, votes=votes)
+    minus_log_p = np.logaddexp(0.0, -d)  # -log sigmoid(d), exactly
+    minus_log_q = np.logaddexp(0.0, d)  # -log sigmoid(-d)
+    y = p_chosen + p_tie / 2
+    hard = [minus_log_p[0], minus_log_p[1], minus_log_q[2], minus_log_p[3]]  # the fifth is a tie
+    assert m["nll"] == pytest.approx(np.mean(hard), rel=1e-12)
+    assert m["soft_nll"] == pytest.approx(np.mean(y * minus_log_p + (1 - y) * minus_log_q), rel=1e-12)
+    n_c, n_r = votes["votes_chosen"].to_numpy(), votes["votes_rejected"].to_numpy()
+    assert m["votes_nll"] == pytest.approx((n_c * minus_log_p + n_r * minus_log_q).sum() / (n_c + n_r).sum(),
+                                           rel=1e-12)
+    soft_bce = losses.soft_bce_loss(torch.as_tensor(d), torch.as_tensor(y)).double().mean().item()
+    assert m["soft_nll"] == pytest.approx(soft_bce, rel=1e-6)
 
 
 @settings(max_examples=40, deadline=None)

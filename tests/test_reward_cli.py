@@ -1358,3 +1358,41 @@ def test_a_full_disk_while_calibrate_rewrites_the_model_s_record_is_one_line_and
     err = [line for line in capsys.readouterr().err.splitlines() if not line.startswith("accord: warning:")]
     assert err == [f"accord: error: file {model / 'reward_model.json'}: cannot write it: No space left on device"], err
     assert {path.name: path.read_bytes() for path in model.iterdir()} == before
+
+
+def test_evaluate_and_calibrate_read_the_held_out_split_of_a_saved_dataset_dict(workspace, plain_model, tmp_path):
+    # a save_to_disk DatasetDict was read by its 'train' split whatever the command: evaluate and calibrate (and the
+    # trainer's eval_path) scored the training pairs of a {'train', 'test'} folder, and refused a {'test'} one
+    import shutil
+    import warnings
+
+    import datasets
+
+    from accord.reward import RewardTrainer, evaluate
+    from accord.reward.calibration import calibrate
+
+    test_file = tmp_path / "test.jsonl"
+    pairs(12, seed=7).to_json(test_file, orient="records", lines=True)
+    held_out = pd.read_json(test_file, lines=True)  # the file's numbers (to_json keeps 10 digits)
+    split = {name: datasets.Dataset.from_pandas(frame) for name, frame in
+             (("train", pd.read_json(workspace["data"], lines=True)), ("test", held_out))}
+    both, test_only, train_only = tmp_path / "both", tmp_path / "test-only", tmp_path / "train-only"
+    datasets.DatasetDict(split).save_to_disk(str(both))
+    datasets.DatasetDict({"test": split["test"]}).save_to_disk(str(test_only))
+    datasets.DatasetDict({"train": split["test"]}).save_to_disk(str(train_only))
+    expected = evaluate(plain_model, test_file)
+    assert evaluate(plain_model, both) == expected
+    assert evaluate(plain_model, test_only) == expected
+    with pytest.warns(UserWarning, match="no held-out split.*'train'"):  # the one split there is, said
+        assert evaluate(plain_model, train_only) == expected
+    for folder in (both, test_only):
+        copy = tmp_path / f"calibrated-{folder.name}"
+        shutil.copytree(plain_model, copy)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            assert calibrate(copy, folder) == calibrate(shutil.copytree(plain_model, tmp_path / "c-file"), test_file)
+        shutil.rmtree(tmp_path / "c-file")
+    trainer = RewardTrainer(RewardConfig(model=workspace["bert"], train_path=str(both), eval_path=str(both),
+                                         output_dir=str(tmp_path / "rm"), batch_size=8, max_steps=1, save_steps=None,
+                                         progress=False))
+    assert len(trainer.train_table) == 48 and len(trainer.eval_table) == 12

@@ -382,3 +382,29 @@ def test_one_folder_of_heads_given_bare_is_that_folder_not_its_letters(heads_wor
     expected = score_ensemble([folder], responses, conservative="min")
     for bare in (str(folder), Path(folder)):
         pd.testing.assert_frame_equal(score_ensemble(bare, responses, conservative="min"), expected)
+
+
+def test_members_of_different_backbones_and_tokenizers_each_read_the_responses_their_own_way(tmp_path):
+    # handled, not refused: a member is scored with its own tokenizer, chat layout and max_length, and put on the
+    # common scale by its own training rewards' mean and sd, so a decoder and an encoder of other vocabularies are
+    # one ensemble (Coste et al. train members apart; nothing in the spread needs one tokenizer)
+    from accord.reward import score
+    from accord.reward.ensemble import score_ensemble
+
+    bert, data = tiny_backbone_and_pairs(tmp_path)
+    llama = build_tiny_backbone(tmp_path / "llama", "llama", texts=[" ".join(WORDS[:8])], seed=2)
+    dirs = []
+    for name, backbone, length in (("bert", bert, 32), ("llama", llama, 24)):
+        config = RewardConfig(model=str(backbone), train_path=str(data), output_dir=str(tmp_path / f"rm-{name}"),
+                              batch_size=8, max_steps=2, max_length=length, save_steps=None, progress=False,
+                              stats_max_pairs=8)
+        train(config)
+        dirs.append(config.output_dir)
+    responses = pd.DataFrame({"prompt": ["the question", "", "a cat"],
+                              "response": ["good clear answer", "rude wrong", "cat dog dog cat"]})
+    table = score_ensemble(dirs, responses)
+    for m, directory in enumerate(dirs):
+        alone = score(directory, responses)["reward_normalised"].to_numpy()
+        np.testing.assert_array_equal(table[f"reward_{m}"].to_numpy(), alone)
+    members = table[["reward_0", "reward_1"]].to_numpy().T
+    np.testing.assert_allclose(table["reward_sd"], members.std(axis=0, ddof=1))

@@ -848,6 +848,33 @@ def test_a_max_length_beyond_the_backbone_s_position_table_is_one_error_naming_i
             function(cfg.output_dir, frame, max_length=64)
 
 
+def test_packed_rows_wider_than_the_backbone_s_positions_train_and_score(workspace, tmp_path):
+    """Was: the padding at a packed row's end took positions 0, 1, 2... to the row's width, so a row wider than a
+    BERT-style backbone's position table (packing_capacity 1024 for MiniLM's 512, to fit two long sequences a row)
+    crashed with torch's 'index out of range' whenever a row was less than half full, though every sequence fitted
+    max_length; so did pad_to_multiple_of rounding a row past it (24 for a table of 16). Now the padding's
+    positions restart within the batch's longest sequence."""
+    words = [" ".join(GOOD + BAD + NEUTRAL)]
+    short = build_tiny_backbone(tmp_path / "short-bert", "bert", texts=words, seed=1, max_positions=16)
+    frame = synthetic_pairs(16, seed=14)
+    cfg = config(workspace, "wide-rows", model=str(short), max_length=16, max_steps=2, packing_capacity=48)
+    trainer = RewardTrainer(cfg, train_data=frame)
+    trainer.train()
+    model, data = trainer.unwrapped(), trainer.train_data
+    wide = predict_pairs(model, data, pad_token_id=trainer.tokenizer.pad_token_id, packing=True)
+    narrow = predict_pairs(model, data, pad_token_id=trainer.tokenizer.pad_token_id, packing=False)
+    np.testing.assert_allclose(wide["reward_chosen"], narrow["reward_chosen"], atol=1e-5)
+    collator = trainer.task.collator
+    batch = collator(data, np.arange(len(data)))
+    assert batch["input_ids"].shape[1] > 16 and int(batch["position_ids"].max()) < 16  # wide rows, positions in
+    # rows padded to a multiple past the table, packed or one per sequence, the same
+    for packing in (True, False):
+        padded = config(workspace, f"multiple-{packing}", model=str(short), max_length=16, max_steps=1,
+                        packing=packing, pad_to_multiple_of=24)
+        RewardTrainer(padded, train_data=frame).train()
+        assert np.isfinite(evaluate(padded.output_dir, frame)["soft_nll"])
+
+
 def test_a_config_write_that_fails_half_way_leaves_the_earlier_file_intact(tmp_path, monkeypatch):
     """Was: RewardConfig.save wrote reward_config.json in place, so a write that died half-way (a full disk, a kill)
     left a truncated file where the earlier run's config had been. Now it is written atomically: the earlier file

@@ -270,7 +270,7 @@ def calibrate(model_dir: str | Path, data: Any, *, fit_bias: bool = False, objec
     if task != "pairwise":  # its scores are not read through a pairwise logit, so nothing would apply the fit
         raise AccordError(f"folder {model_dir}: a reward model of task '{task}'; calibration fits the temperature of "
                           "a pairwise model's log-odds, which evaluate and score of this task do not read")
-    frame = load_pairs(data)  # a wrong file fails before the weights load, too
+    frame = load_pairs(data, held_out=True)  # a wrong file fails before the weights load, too
     if len(frame) < 2:  # was found after the model had scored them, as "got (1,) and (1,)", naming no file
         where = "" if hasattr(data, "columns") else f"file {data}: "
         raise AccordError(f"{where}calibration fits a temperature to at least 2 held-out pairs, got {len(frame)}")

@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import os
+import re
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -51,18 +52,19 @@ TEXT_COLUMNS = ("pair_id", "prompt", "chosen", "rejected", "response")
 # ----------------------------------------------------------------------------------------------------------------------
 
 
-def load_pairs(source: Any) -> pd.DataFrame:
+def load_pairs(source: Any, *, held_out: bool = False) -> pd.DataFrame:
     """Preference pairs as a frame with the columns of :data:`TRAINING_PAIR_COLUMNS`.
 
     ``source``: a path to a cleaned dataset or a preference file (``.parquet``, ``.jsonl``, ``.json``, ``.csv``), a
     folder written by ``datasets.Dataset.save_to_disk``, a ``pandas.DataFrame``, a ``datasets.Dataset`` or a dict
     of columns. Conversational pairs without a ``prompt`` column, or with a text one beside conversations that
-    include it, get the messages the two sides share as prompt.
+    include it, get the messages the two sides share as prompt. ``held_out``: the pairs are evaluated on, so a
+    saved ``DatasetDict`` is read by its held-out split (:func:`read_table_path`).
     """
     name = None
     if isinstance(source, (str, os.PathLike)):
         name = str(source)
-        frame = read_table_path(Path(source))
+        frame = read_table_path(Path(source), held_out=held_out)
     elif isinstance(source, pd.DataFrame):
         frame = source.copy()
     elif isinstance(source, dict):
@@ -74,12 +76,13 @@ def load_pairs(source: Any) -> pd.DataFrame:
     return normalise_pairs(frame, source=name)
 
 
-def read_table_path(path: Path) -> pd.DataFrame:
+def read_table_path(path: Path, *, held_out: bool = False) -> pd.DataFrame:
     """The table in ``path``, the one reader of the reward commands' inputs: a cleaned dataset (checked), a table
     read as the pipeline reads one (:func:`accord.datasets.loaders.generic.read_table`: ``.parquet``, ``.jsonl``,
     ``.json``, ``.csv``, ``.tsv``, compressed by a ``.gz``, ``.bz2``... suffix; text columns read as text) or a
-    folder written by ``datasets.Dataset.save_to_disk`` (its ``train`` split for a ``DatasetDict``). Each failure
-    is one :class:`AccordError` naming the file."""
+    folder written by ``datasets.Dataset.save_to_disk`` (for a ``DatasetDict`` its ``train`` split, or with
+    ``held_out``, data to evaluate on, its held-out one: :func:`dataset_split`). Each failure is one
+    :class:`AccordError` naming the file."""
     path = Path(path).expanduser()  # "~/cleaned.parquet" is the home folder's, as pandas' readers read it
     if not path.exists():
         raise AccordError(f"file {path}: not found")
@@ -91,9 +94,7 @@ def read_table_path(path: Path) -> pd.DataFrame:
         except Exception as err:  # noqa: BLE001 - any failure is the user's folder
             raise AccordError(f"folder {path}: not a saved Hugging Face dataset: {str(err).splitlines()[0]}") from err
         if isinstance(loaded, datasets.DatasetDict):
-            if "train" not in loaded:
-                raise AccordError(f"folder {path}: a DatasetDict without a 'train' split ({list(loaded)})")
-            loaded = loaded["train"]
+            loaded = loaded[dataset_split(list(loaded), path, held_out)]
         return loaded.to_pandas()
     fmt = infer_format(path)
     if fmt in ("csv", "tsv"):
@@ -103,6 +104,36 @@ def read_table_path(path: Path) -> pd.DataFrame:
     if all(column in frame.columns for column in CLEANED_COLUMNS) and _cleaned_format(path, fmt):
         return read_cleaned(path, fmt=_cleaned_format(path, fmt))
     return frame
+
+
+#: The names of a ``DatasetDict``'s held-out splits, in the order evaluation prefers them; a split named with one of
+#: them as a word (``test_prefs``) is held out too.
+HELD_OUT_SPLITS = ("test", "validation", "valid", "val", "eval", "evaluation", "dev", "held_out", "heldout")
+
+
+def dataset_split(splits: list[str], path: Path, held_out: bool) -> str:
+    """The split of a saved ``DatasetDict`` (``splits``: its names, at ``path``) to read: ``train`` to train on; to
+    evaluate on (``held_out``) its held-out one: the first of :data:`HELD_OUT_SPLITS` it has, else the one split
+    named with such a word, else its only split (with a warning: it may be the data the model trained on). Was:
+    ``train`` whatever the command, so `accord evaluate rm folder` scored the training pairs of a folder of
+    ``train`` and ``test`` without a word, and refused one of ``test`` alone."""
+    if not held_out:
+        if "train" not in splits:
+            raise AccordError(f"folder {path}: a DatasetDict without a 'train' split ({splits})")
+        return "train"
+    for name in HELD_OUT_SPLITS:
+        if name in splits:
+            return name
+    worded = [name for name in splits if set(re.split(r"[_\-\s]+", name.lower())) & set(HELD_OUT_SPLITS)]
+    if len(worded) == 1:
+        return worded[0]
+    if len(worded) > 1 or len(splits) > 1:
+        raise AccordError(f"folder {path}: a DatasetDict whose held-out split cannot be told among {splits} "
+                          "(evaluation reads 'test', 'validation' or 'dev', else the one split named with such a "
+                          "word): save the split to evaluate on alone")
+    warnings.warn(f"folder {path}: a DatasetDict with no held-out split (its one split is '{splits[0]}'): evaluating "
+                  "on it, which may be the data the model trained on", UserWarning, stacklevel=4)
+    return splits[0]
 
 
 def _read_delimited(path: Path) -> pd.DataFrame:
@@ -1103,7 +1134,8 @@ class PairCollator:
         return longest
 
     def _pad(self, seqs: list[list[int]], types: list[list[int]] | None) -> dict[str, Any]:
-        width = self._width(max(len(s) for s in seqs))
+        longest = max(len(s) for s in seqs)
+        width = self._width(longest)
         n = len(seqs)
         input_ids = torch.full((n, width), self.pad_token_id, dtype=torch.long)
         attention = torch.zeros((n, width), dtype=torch.long)
@@ -1120,7 +1152,8 @@ class PairCollator:
         out = {
             "input_ids": input_ids,
             "attention_mask": attention,
-            "position_ids": torch.arange(width).expand(n, width).contiguous(),
+            # (pad_to_multiple_of may widen the rows past the backbone's positions: the padding's restart)
+            "position_ids": _padding_positions(width, longest).expand(n, width).contiguous(),
             "pool_index": pool,
             "token_seq": token_seq.view(-1),
         }
@@ -1147,6 +1180,7 @@ class PairCollator:
 
     def _pack(self, seqs: list[list[int]], types: list[list[int]] | None) -> dict[str, Any]:
         lengths = [len(s) for s in seqs]
+        longest = max(lengths)
         rows, width = self._bins(lengths)
         n_rows = len(rows)
         input_ids = torch.full((n_rows, width), self.pad_token_id, dtype=torch.long)
@@ -1165,8 +1199,8 @@ class PairCollator:
                     token_types[r, at:at + length] = torch.as_tensor(types[k])
                 pool[k] = r * width + at + (length - 1 if self.pooling == "last" else 0)
                 at += length
-            if at < width:  # padding: a sequence of its own, with positions restarting at 0
-                position_ids[r, at:] = torch.arange(width - at)
+            if at < width:  # padding: sequences of their own, positions restarting at 0 within the longest's
+                position_ids[r, at:] = _padding_positions(width - at, longest)
         out = {
             "input_ids": input_ids,
             "position_ids": position_ids,
@@ -1197,6 +1231,7 @@ class PairCollator:
                 units.append((c, list(range(len(c))), [1] * len(c), [(j, len(c) - 1)]))
                 units.append((r, list(range(len(r))), [1] * len(r), [(n + j, len(r) - 1)]))
         rows, width = self._bins([len(u[0]) for u in units])
+        longest = max(u[1][-1] for u in units) + 1  # the positions a unit reaches (both sides continue the prompt's)
         n_rows = len(rows)
         input_ids = torch.full((n_rows, width), self.pad_token_id, dtype=torch.long)
         position_ids = torch.zeros((n_rows, width), dtype=torch.long)
@@ -1218,7 +1253,7 @@ class PairCollator:
                 at += length
                 n_tokens += length
             if at < width:
-                position_ids[row, at:] = torch.arange(width - at)
+                position_ids[row, at:] = _padding_positions(width - at, longest)
         same_unit = segment[:, :, None] == segment[:, None, :]
         visible = (branch[:, None, :] == 0) | (branch[:, None, :] == branch[:, :, None])
         causal = position_ids[:, None, :] <= position_ids[:, :, None]
@@ -1229,6 +1264,15 @@ class PairCollator:
             "pool_index": pool,
             "n_tokens": n_tokens,
         }
+
+
+def _padding_positions(n: int, longest: int) -> torch.Tensor:
+    """Positions of ``n`` tokens of a row's end (a padded row: all of it): 0, 1, ... restarting every ``longest``
+    (the batch's longest sequence, whose positions fit the backbone), so a sequence's own positions are unchanged.
+    Was ``0 .. n - 1``: a row wider than a BERT-style backbone's position table (``packing_capacity`` 1024 for
+    MiniLM's 512, or ``pad_to_multiple_of`` rounding past it) crashed with 'index out of range' when a packed row
+    was less than half full, or always. Never read: no real token attends to padding."""
+    return torch.arange(n) % max(int(longest), 1)
 
 
 def _first_fit_decreasing(lengths: list[int], capacity: int,

@@ -222,15 +222,17 @@ def pairwise_metrics(d: np.ndarray, p_chosen: np.ndarray, p_tie: np.ndarray | No
             raise AccordError(f"{name}: {int(bad.sum())} of {len(bad)} pairs are not probabilities in [0, 1] (the "
                               f"first at position {at}: {float(values[at])})")
     prob = expit(d)  # 1 / (1 + exp(-d)) overflows (a RuntimeWarning) for d < -709
+    # -log P(chosen) and -log P(rejected) from the log-odds, exactly: log(sigmoid(d)) clipped at 1e-12 capped every
+    # pair's NLL at 27.6, so a model wrong by d = -300 scored as one wrong by -28 (and soft_nll was not the soft_bce
+    # loss the model trains on)
+    nll_chosen, nll_rejected = np.logaddexp(0.0, -d), np.logaddexp(0.0, d)
     side = pair_sides(p_chosen, p_tie)
     tie = side == 0
     gold = pd.Series(np.where(tie, "tie", np.where(side > 0, "chosen", "rejected")))
     # counts are whole numbers: JSON and the printed metrics wrote them as floats ("n_pairs": 120.0)
     out: dict[str, float | int] = {"n_pairs": len(d), "n_ties": int(tie.sum())}
     if (~tie).any():
-        probs = pd.DataFrame({"chosen": prob, "rejected": 1.0 - prob})
         keep = ~tie
-        hard = metrics.score(probs[keep], gold[keep], n_bins=n_bins)
         # a pair the model scores exactly even is half right, not right by the column order of argmax; the ECE
         # counts it the same way (top-label confidence 1/2 against half a hit), so it agrees with the accuracy
         right = pair_hits(d[keep], side[keep])
@@ -238,13 +240,13 @@ def pairwise_metrics(d: np.ndarray, p_chosen: np.ndarray, p_tie: np.ndarray | No
         # the binary Brier score of P(chosen), the one soft_brier and votes_brier use: metrics.brier sums the
         # squares of both classes, twice it, so a model scored 0.625 here and 0.3125 on the same labels as soft ones
         hit = (gold[keep] == "chosen").to_numpy(dtype=float)
-        out.update(accuracy=float(right.mean()), nll=hard["nll"], brier=float(((prob[keep] - hit) ** 2).mean()),
+        nll = np.where(hit > 0, nll_chosen[keep], nll_rejected[keep]).mean()
+        out.update(accuracy=float(right.mean()), nll=float(nll), brier=float(((prob[keep] - hit) ** 2).mean()),
                    ece=metrics.calibration_error(confidence, right, n_bins))
     # p_chosen + p_tie may pass 1 by the loaders' rounding tolerance: the soft ECE refused such a target as
     # "outcome: not a probability" (a soft label of p_chosen 1, p_tie 9e-7 that load_pairs accepts)
     y = np.clip(p_chosen + 0.5 * p_tie, 0.0, 1.0)
-    p = np.clip(prob, metrics.EPS, 1 - metrics.EPS)
-    out["soft_nll"] = float(-(y * np.log(p) + (1 - y) * np.log(1 - p)).mean())
+    out["soft_nll"] = float((y * nll_chosen + (1 - y) * nll_rejected).mean())
     out["soft_brier"] = float(((prob - y) ** 2).mean())
     out["soft_ece"] = metrics.calibration_error(prob, y, n_bins)
     if votes is not None and all(c in votes.columns for c in VOTE_COLUMNS[:2]):
@@ -258,7 +260,7 @@ def pairwise_metrics(d: np.ndarray, p_chosen: np.ndarray, p_tie: np.ndarray | No
             out["n_tie_votes"] = whole(np.nansum(n_t))
             # by the sign of d, as the hard accuracy: sigmoid(d) rounds to exactly 1/2 for |d| < 1e-16
             out["votes_accuracy"] = float((n_c * (d > 0) + n_r * (d < 0) + 0.5 * total * (d == 0)).sum() / total.sum())
-            out["votes_nll"] = float(-(n_c * np.log(p) + n_r * np.log(1 - p)).sum() / total.sum())
+            out["votes_nll"] = float((n_c * nll_chosen + n_r * nll_rejected).sum() / total.sum())
             out["votes_brier"] = float((n_c * (1 - prob) ** 2 + n_r * prob**2).sum() / total.sum())
             out["votes_ece"] = metrics.calibration_error(prob[has], n_c[has] / total[has], n_bins)
     return out
@@ -337,7 +339,7 @@ def evaluate(model_dir: str | Path, data: Any, *, batch_size: int = 32, max_leng
         with naming_file(_source(data)):  # (a chat template's refusal named the row, not the file)
             return evaluate_attributes(model_dir, data, batch_size=batch_size, max_length=max_length, device=device,
                                        progress=progress)
-    frame = load_pairs(data)  # before the model loads: a problem with the data is reported at once, as score does
+    frame = load_pairs(data, held_out=True)  # before the model loads: a problem with the data is reported at once, as score does
     if model is None:
         model, tokenizer = load_model(model_dir, device, progress)
     encoder = _encoder(model, tokenizer, max_length)

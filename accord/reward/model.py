@@ -593,9 +593,12 @@ class RewardModel(nn.Module):
             raise AccordError(f"folder {directory}: a damaged reward model: its {META_FILE} lacks "
                               f"{', '.join(missing)} (save_pretrained writes them)")
         disable_dropout(backbone)
-        model = cls(backbone, is_decoder=meta["is_decoder"], pooling=meta["pooling"],
-                    uncertainty_head=meta["uncertainty_head"], num_outputs=int(meta.get("num_outputs", 1)), meta=meta,
-                    ensemble_heads=int(meta.get("ensemble_heads", 1)))
+        # the head's random start, which the saved head replaces, is drawn from a forked stream: it drew from the
+        # caller's, so a seeded loop that loaded (or scored with) a reward model drew other numbers after it
+        with torch.random.fork_rng(devices=[]):
+            model = cls(backbone, is_decoder=meta["is_decoder"], pooling=meta["pooling"],
+                        uncertainty_head=meta["uncertainty_head"], num_outputs=int(meta.get("num_outputs", 1)),
+                        meta=meta, ensemble_heads=int(meta.get("ensemble_heads", 1)))
         try:
             model.head.load_state_dict(load_file(str(head_path)))
         except (OSError, RuntimeError, SafetensorError) as err:  # RuntimeError: weights of another shape

@@ -11,6 +11,7 @@ What the core calls, in order::
     task = get_task(config.task)(config)        # settings checked; the loss looked up in accord.reward.losses.LOSSES
     table = task.read(source)                   # before any model is loaded, so bad input fails fast
     task.check_training(table, source)          # the training table only: can the loss learn from it?
+    eval_table = task.read_held_out(eval_source)  # the evaluation data (a DatasetDict's held-out split)
     model = RewardModel.from_backbone(..., num_outputs=task.num_outputs)
     meta = task.bind(tokenizer, model)          # the tokenizer- and model-dependent parts; saved with the model
     data = task.encode(table)                   # token ids and labels
@@ -80,6 +81,11 @@ class RewardTask:
     def read(self, source: Any) -> Any:
         """The examples of ``source`` (a path, a frame, ...) as a table, checked; one clear error on bad input."""
         raise NotImplementedError
+
+    def read_held_out(self, source: Any) -> Any:
+        """:meth:`read` of the evaluation data (``eval_path``): a source of several splits (a saved ``DatasetDict``)
+        is read by its held-out one, not the training one. By default :meth:`read`."""
+        return self.read(source)
 
     def check_training(self, table: Any, source: str | None = None) -> None:
         """Refuse, in one clear error, training examples the loss cannot learn from (what :meth:`read` returned for

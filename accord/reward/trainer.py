@@ -198,7 +198,7 @@ class RewardTrainer:
         self.task.check_training(self.train_table, str(source) if isinstance(source, (str, os.PathLike)) else None)
         self.eval_table = None
         if eval_data is not None or config.eval_path:
-            self.eval_table = self.task.read(eval_data if eval_data is not None else config.eval_path)
+            self.eval_table = self.task.read_held_out(eval_data if eval_data is not None else config.eval_path)
         self._say(f"loading {config.model or 'the model'} and tokenizing {len(self.train_table):,} training "
                   f"{self.task.unit}")
         with library_bars(config.progress):
