@@ -809,3 +809,31 @@ def test_chat_judgments_whose_messages_differ_in_keys_give_the_same_cleaned_data
     assert out["jsonl"]["prompt"].tolist() == [[{"role": "user", "content": "why?"}]] * 2
     for column in ("pair_id", "prompt", "chosen", "rejected"):
         assert out["parquet"][column].tolist() == out["jsonl"][column].tolist(), column
+
+
+@pytest.mark.parametrize("method", ["majority", "vote-fraction"])
+def test_an_even_pair_without_a_pair_id_is_chosen_alike_whatever_the_order_of_the_rows(method):
+    """Without a pair_id the pair's sides are those of its first row, so on an even vote (A 'by convention') the
+    chosen response was whichever one the first row happened to show first: the same judgments in another row order
+    gave a cleaned dataset with chosen and rejected exchanged. The chosen side of an even pair is now the first in
+    the derived id's own order of the two texts, whatever the order of the rows."""
+    from accord.aggregate import make_method
+
+    table = pd.DataFrame({
+        "annotator": ["r1", "r2", "r3", "r4", "r5", "r6"],
+        "label": ["A", "A", "A", "B", "B", "B"],
+        "prompt": ["Q3", "Q3", "Q1", "Q1", "Q2", "Q2"],
+        "response_a": ["x3", "y3", "a1", "a1", "b2", "a2"],
+        "response_b": ["y3", "x3", "b1", "b1", "a2", "b2"],
+    })
+    chosen = set()
+    for order in ([0, 1, 2, 3, 4, 5], [1, 0, 3, 2, 5, 4], [5, 3, 1, 4, 2, 0]):
+        rows = table.iloc[order].reset_index(drop=True)
+        cleaned = build_cleaned(make_method(method).fit(rows).soft_labels_, rows)
+        assert (cleaned["p_chosen"] == 0.5).all()  # every pair is even
+        chosen.add(tuple(sorted(zip(cleaned["prompt"], cleaned["chosen"], cleaned["rejected"]))))
+    assert len(chosen) == 1, chosen
+    # where the pair has its own id, its sides are the table's: A stays the even pair's chosen side
+    given = table.iloc[2:4].assign(pair_id="p1")
+    cleaned = build_cleaned(make_method(method).fit(given).soft_labels_, given)
+    assert cleaned["chosen"].tolist() == ["a1"] and cleaned["chosen_side"].tolist() == ["A"]
