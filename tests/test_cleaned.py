@@ -837,3 +837,22 @@ def test_an_even_pair_without_a_pair_id_is_chosen_alike_whatever_the_order_of_th
     given = table.iloc[2:4].assign(pair_id="p1")
     cleaned = build_cleaned(make_method(method).fit(given).soft_labels_, given)
     assert cleaned["chosen"].tolist() == ["a1"] and cleaned["chosen_side"].tolist() == ["A"]
+
+
+@pytest.mark.parametrize("suffix", ["parquet", "jsonl"])
+def test_a_filtered_cleaned_dataset_records_its_filters_and_how_many_pairs_they_left_out(small_preferences, tmp_path,
+                                                                                         suffix):
+    """``drop_ties`` and ``min_p_chosen`` left pairs out without a trace: the file's provenance named the method and
+    the source, and a reader could not tell it from one of every pair (only the command line said how many were
+    dropped, and build_cleaned in Python said nothing). The provenance now records each filter used and the pairs
+    they left out, and reads back with the file."""
+    soft = VoteFraction().fit(small_preferences).soft_labels_
+    whole = build_cleaned(soft, small_preferences)
+    assert not {"drop_ties", "min_p_chosen", "pairs_left_out"} & set(whole.attrs["provenance"])
+    kept = build_cleaned(soft, small_preferences, drop_ties=True, min_p_chosen=0.9)
+    assert len(kept) < len(whole)
+    assert kept.attrs["provenance"]["drop_ties"] is True and kept.attrs["provenance"]["min_p_chosen"] == 0.9
+    assert kept.attrs["provenance"]["pairs_left_out"] == len(whole) - len(kept)
+    back = read_cleaned(write_cleaned(kept, tmp_path / f"clean.{suffix}"))
+    assert back.attrs["provenance"]["pairs_left_out"] == len(whole) - len(kept)
+    assert back.attrs["provenance"]["min_p_chosen"] == 0.9 and back.attrs["provenance"]["method"] == "vote-fraction"

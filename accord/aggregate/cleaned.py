@@ -28,7 +28,8 @@ def build_cleaned(
 
     ``p_chosen`` is P(chosen strictly better), ``p_tie`` P(tie); ``weight = 1 - 2 * uncertainty`` (1 when the method
     has no uncertainty). ``drop_ties`` removes pairs whose most likely outcome is a tie; ``min_p_chosen`` removes
-    pairs whose chosen side is less likely than that. Per-group columns of ``soft_labels.extra`` named ``p_a_<g>``
+    pairs whose chosen side is less likely than that; either is recorded in the provenance, with the number of
+    pairs left out (``pairs_left_out``). Per-group columns of ``soft_labels.extra`` named ``p_a_<g>``
     are turned to the chosen side's view as ``p_chosen_<g>``; other extra columns are copied as they are.
 
     Graded judgments (strengths ``-S..S``, negative = A better) give a cleaned dataset too. Soft labels over the
@@ -119,6 +120,10 @@ def build_cleaned(
         keep &= ~((p_tie > p_a) & (p_tie > p_b))
     if min_p_chosen > 0:
         keep &= out["p_chosen"].to_numpy() >= min_p_chosen
+    if drop_ties or min_p_chosen > 0:  # recorded with the file: else it could not be told from one of every pair
+        out.attrs["provenance"].update({**({"drop_ties": True} if drop_ties else {}),
+                                        **({"min_p_chosen": float(min_p_chosen)} if min_p_chosen > 0 else {}),
+                                        "pairs_left_out": int((~keep).sum())})
     return out[keep].reset_index(drop=True)
 
 
