@@ -373,12 +373,23 @@ def _check_output(output: Path) -> None:
 
 def _check_not_under_a_file(path: Path, flag: str) -> None:
     """Refuse an output under a file (``notes.txt/ann.csv``) before any work: found only when it was written, after
-    the fit and after the outputs before it (``--annotators`` failed with the cleaned dataset already written)."""
+    the fit and after the outputs before it (``--annotators`` failed with the cleaned dataset already written); so is
+    one in a folder where no file can be made (no permission, a read-only file system)."""
     from accord.datasets.io import file_in_the_way
 
     blocking = file_in_the_way(path)
     if blocking is not None:
         raise AccordError(f"{flag} {path}: cannot be written: {blocking} is a file, not a folder")
+    _check_can_write(path, flag)
+
+
+def _check_can_write(path: Path, flag: str) -> None:
+    """Refuse an output where no file can be made, before any work (:func:`accord.datasets.io.unwritable`)."""
+    from accord.datasets.io import unwritable
+
+    err = unwritable(path)
+    if err is not None:
+        raise AccordError(f"{flag} {path}: cannot write it: {err.strerror or err}")
 
 
 def _n_types(text: str) -> int | str:
@@ -1568,6 +1579,7 @@ def cmd_report(args: argparse.Namespace) -> int:
             raise AccordError(f"--output-dir {output_dir}: holds the {flag} file {value}, and the report replaces "
                               "the whole folder; name another folder")
     check_report_folder(output_dir, "--output-dir")  # a folder of other files was refused after the fits
+    _check_can_write(output_dir, "--output-dir")  # (the report is built in a folder beside it, then renamed)
     if args.limit_pairs is not None and args.limit_pairs < 1:
         raise AccordError(f"--limit-pairs: must be 1 or more, got {args.limit_pairs}")
     names = [name.strip() for name in args.methods.split(",") if name.strip()]

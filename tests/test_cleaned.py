@@ -842,3 +842,50 @@ def test_chat_judgments_whose_message_keys_are_in_another_order_get_one_pair_id_
     as_text = judgments.assign(response_a=judgments["response_a"].map(str), response_b=judgments["response_b"].map(str))
     assert (derive_pair_ids(judgments, "preference")["pair_id"].iloc[:2].tolist()
             == derive_pair_ids(as_text, "preference")["pair_id"].iloc[:2].tolist())
+
+
+@pytest.mark.parametrize("method", ["majority", "vote-fraction"])
+def test_an_even_pair_without_a_pair_id_is_chosen_alike_whatever_the_order_of_the_rows(method):
+    """Without a pair_id the pair's sides are those of its first row, so on an even vote (A 'by convention') the
+    chosen response was whichever one the first row happened to show first: the same judgments in another row order
+    gave a cleaned dataset with chosen and rejected exchanged. The chosen side of an even pair is now the first in
+    the derived id's own order of the two texts, whatever the order of the rows."""
+    from accord.aggregate import make_method
+
+    table = pd.DataFrame({
+        "annotator": ["r1", "r2", "r3", "r4", "r5", "r6"],
+        "label": ["A", "A", "A", "B", "B", "B"],
+        "prompt": ["Q3", "Q3", "Q1", "Q1", "Q2", "Q2"],
+        "response_a": ["x3", "y3", "a1", "a1", "b2", "a2"],
+        "response_b": ["y3", "x3", "b1", "b1", "a2", "b2"],
+    })
+    chosen = set()
+    for order in ([0, 1, 2, 3, 4, 5], [1, 0, 3, 2, 5, 4], [5, 3, 1, 4, 2, 0]):
+        rows = table.iloc[order].reset_index(drop=True)
+        cleaned = build_cleaned(make_method(method).fit(rows).soft_labels_, rows)
+        assert (cleaned["p_chosen"] == 0.5).all()  # every pair is even
+        chosen.add(tuple(sorted(zip(cleaned["prompt"], cleaned["chosen"], cleaned["rejected"]))))
+    assert len(chosen) == 1, chosen
+    # where the pair has its own id, its sides are the table's: A stays the even pair's chosen side
+    given = table.iloc[2:4].assign(pair_id="p1")
+    cleaned = build_cleaned(make_method(method).fit(given).soft_labels_, given)
+    assert cleaned["chosen"].tolist() == ["a1"] and cleaned["chosen_side"].tolist() == ["A"]
+
+
+@pytest.mark.parametrize("suffix", ["parquet", "jsonl"])
+def test_a_filtered_cleaned_dataset_records_its_filters_and_how_many_pairs_they_left_out(small_preferences, tmp_path,
+                                                                                         suffix):
+    """``drop_ties`` and ``min_p_chosen`` left pairs out without a trace: the file's provenance named the method and
+    the source, and a reader could not tell it from one of every pair (only the command line said how many were
+    dropped, and build_cleaned in Python said nothing). The provenance now records each filter used and the pairs
+    they left out, and reads back with the file."""
+    soft = VoteFraction().fit(small_preferences).soft_labels_
+    whole = build_cleaned(soft, small_preferences)
+    assert not {"drop_ties", "min_p_chosen", "pairs_left_out"} & set(whole.attrs["provenance"])
+    kept = build_cleaned(soft, small_preferences, drop_ties=True, min_p_chosen=0.9)
+    assert len(kept) < len(whole)
+    assert kept.attrs["provenance"]["drop_ties"] is True and kept.attrs["provenance"]["min_p_chosen"] == 0.9
+    assert kept.attrs["provenance"]["pairs_left_out"] == len(whole) - len(kept)
+    back = read_cleaned(write_cleaned(kept, tmp_path / f"clean.{suffix}"))
+    assert back.attrs["provenance"]["pairs_left_out"] == len(whole) - len(kept)
+    assert back.attrs["provenance"]["min_p_chosen"] == 0.9 and back.attrs["provenance"]["method"] == "vote-fraction"

@@ -2008,3 +2008,44 @@ def test_a_step_text_that_is_no_text_is_one_line_naming_the_input_before_the_fit
     table.to_json(numbered, orient="records", lines=True)
     assert main(["aggregate", "--input", str(numbered), "--output", str(output), "--quiet"]) == 0
     assert pd.read_parquet(output)["completions"].map(list).tolist() == [["x", "42"], ["z"]]
+
+
+def _unwritable_folder() -> Path:
+    """A folder where no file can be made, whoever runs the tests (root ignores a folder's permissions; sysfs refuses
+    new files to everyone)."""
+    import os
+    import tempfile
+
+    for folder in (Path("/sys"), Path("/proc")):
+        try:
+            handle, name = tempfile.mkstemp(dir=folder)
+        except OSError:
+            return folder
+        os.close(handle)
+        os.unlink(name)
+    pytest.skip("no folder on this machine refuses a new file")
+
+
+@pytest.mark.parametrize("command", [
+    ["aggregate", "--method", "dawid-skene", "--output", "{bad}/clean.parquet"],
+    ["aggregate", "--method", "dawid-skene", "--output", "{bad}/new/soft.csv"],
+    ["aggregate", "--method", "dawid-skene", "--output", "{tmp}/clean.parquet", "--annotators", "{bad}/ann.csv"],
+    ["report", "--methods", "dawid-skene", "--output-dir", "{bad}/report"],
+])
+def test_an_output_where_no_file_can_be_made_is_refused_before_the_fit(command, tmp_path, capsys, monkeypatch):
+    """An output in a folder without write permission (or on a read-only file system) was found only when it was
+    written, after the fit (minutes on a large table): one line naming the file, and the fit lost. Now one line
+    naming the flag and the path, before the judgments are fitted; nothing is written."""
+    import accord.aggregate as aggregate
+
+    monkeypatch.setattr(aggregate, "make_method", lambda *_args, **_kwargs: pytest.fail("a method was fitted"))
+    bad = _unwritable_folder()
+    source = tmp_path / "judgments.csv"
+    GOOD.to_csv(source, index=False)
+    argv = [part.format(bad=bad, tmp=tmp_path) for part in command]
+    status = main([argv[0], "--input", str(source), *argv[1:], "--quiet"])
+    err = capsys.readouterr().err
+    flag = next(part for part in argv if part.startswith("--") and str(bad) in argv[argv.index(part) + 1])
+    path = argv[argv.index(flag) + 1]
+    assert status == 2 and err.count("\n") == 1 and f"{flag} {path}: cannot write it" in err, err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["judgments.csv"]

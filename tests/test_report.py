@@ -263,6 +263,31 @@ def test_a_debiased_model_reports_who_is_pulled_and_its_text_agrees_with_its_tab
     assert f"<b>{pulled} of 16</b> raters are more likely pulled than not" in page
 
 
+def test_the_pulled_raters_table_of_the_page_shows_at_most_top_n_of_them(tmp_path):
+    """The page's table of raters more likely pulled than not held every such rater (thousands in a large crowd),
+    where the other tables of raters and pairs show ``top_n`` rows and leave the rest to their CSV. Now it shows the
+    ``top_n`` most likely pulled and says so; the CSV holds them all."""
+    import re
+
+    from accord.datasets import make_synthetic
+    from accord.models import DebiasedBradleyTerry
+
+    data = make_synthetic(n_pairs=120, n_annotators=8, judgments_per_pair=3, tie_rate=0.0, seed=1,
+                          annotator_mix={"reliable": 0.5, "length_biased": 0.5})
+    model = DebiasedBradleyTerry(covariates=("length",), seed=0, max_steps=30).fit(data.judgments)
+    table = model.annotators_.copy()
+    table["p_length_effect_nonzero"] = np.linspace(0.6, 0.95, len(table))  # every rater more likely pulled
+    model.annotators_ = table
+    out = write_report(tmp_path / "r", data.judgments, model, top_n=3)
+    pulls = pd.read_csv(out / "pulls_length.csv", index_col=0)
+    assert len(pulls) == 8 and (pulls["p_length_effect_nonzero"] >= 0.5).all()
+    page = (out / "report.html").read_text(encoding="utf-8")
+    assert "<b>8 of 8</b> raters are more likely pulled than not" in page
+    shown = page.split("Raters more likely pulled than not")[-1].split("</table>")[0]
+    rows = re.findall(r"<tr>\s*<th>([^<]*)</th>\s*<td>", shown)  # the body's rows, by the rater named
+    assert rows == [str(a) for a in table["p_length_effect_nonzero"].sort_values(ascending=False).index[:3]], rows
+
+
 def test_ids_with_dollar_signs_and_html_are_shown_as_they_are(tmp_path):
     # an id with '$' ("$a^$", "w$2") switched matplotlib to math mode: the forest plot and the confusion titles
     # failed to parse and the whole report was lost; HTML in an id must reach the page escaped

@@ -9,6 +9,7 @@ import pandas as pd
 
 from accord.datasets import AccordError, SoftLabels, validate, weight_from_uncertainty
 from accord.datasets.cleaned import as_text, conversational_prompts, is_messages, item_texts, only_texts
+from accord.datasets.ids import derived_pair_ids
 from accord.datasets.schema import is_validated
 
 PAIR_TEXT_COLUMNS = ("prompt", "response_a", "response_b", "response_a_id", "response_b_id")
@@ -22,11 +23,13 @@ def build_cleaned(
     min_p_chosen: float = 0.0,
 ) -> pd.DataFrame:
     """One row per pair: the side with the larger posterior probability becomes ``chosen`` (on an exact tie, the
-    side the expected strength of graded judgments leans to, else A).
+    side the expected strength of graded judgments leans to, else A; where the pair id was derived from the texts,
+    the side first in the id's order of the two texts, whatever the order of the rows).
 
     ``p_chosen`` is P(chosen strictly better), ``p_tie`` P(tie); ``weight = 1 - 2 * uncertainty`` (1 when the method
     has no uncertainty). ``drop_ties`` removes pairs whose most likely outcome is a tie; ``min_p_chosen`` removes
-    pairs whose chosen side is less likely than that. Per-group columns of ``soft_labels.extra`` named ``p_a_<g>``
+    pairs whose chosen side is less likely than that; either is recorded in the provenance, with the number of
+    pairs left out (``pairs_left_out``). Per-group columns of ``soft_labels.extra`` named ``p_a_<g>``
     are turned to the chosen side's view as ``p_chosen_<g>``; other extra columns are copied as they are.
 
     Graded judgments (strengths ``-S..S``, negative = A better) give a cleaned dataset too. Soft labels over the
@@ -58,7 +61,7 @@ def build_cleaned(
     # probabilities, as write_cleaned checks them exactly: the sum of two grades' shares of a normalised row can be
     # 1 + 2e-16 (0.931... + 0.068...), and SoftLabels itself lets a class reach 1 + 1e-9
     p_a, p_b, p_tie = (np.clip(p, 0.0, 1.0) for p in (p_a, p_b, p_tie))
-    a_chosen = _a_chosen(p_a, p_b, strength)
+    a_chosen = _a_chosen(p_a, p_b, strength, _even_side_a(pairs, p_a == p_b))
     text_a, text_b = as_text(pairs["response_a"]), as_text(pairs["response_b"])
     out = pd.DataFrame(
         {
@@ -117,15 +120,33 @@ def build_cleaned(
         keep &= ~((p_tie > p_a) & (p_tie > p_b))
     if min_p_chosen > 0:
         keep &= out["p_chosen"].to_numpy() >= min_p_chosen
+    if drop_ties or min_p_chosen > 0:  # recorded with the file: else it could not be told from one of every pair
+        out.attrs["provenance"].update({**({"drop_ties": True} if drop_ties else {}),
+                                        **({"min_p_chosen": float(min_p_chosen)} if min_p_chosen > 0 else {}),
+                                        "pairs_left_out": int((~keep).sum())})
     return out[keep].reset_index(drop=True)
 
 
-def _a_chosen(p_a: np.ndarray, p_b: np.ndarray, strength: np.ndarray | None) -> np.ndarray:
+def _a_chosen(p_a: np.ndarray, p_b: np.ndarray, strength: np.ndarray | None, even_a: np.ndarray) -> np.ndarray:
     """Whether A is the chosen side: the more likely side; on an exact tie of P(A) and P(B) (votes -1 and +2), the
-    side the expected strength leans to, so that ``margin`` is not negative where the grades favour B; else A."""
+    side the expected strength leans to, so that ``margin`` is not negative where the grades favour B; else A where
+    ``even_a`` says so (:func:`_even_side_a`)."""
     if strength is None:
-        return p_a >= p_b
-    return (p_a > p_b) | ((p_a == p_b) & ~(strength > 0))
+        return (p_a > p_b) | ((p_a == p_b) & even_a)
+    return (p_a > p_b) | ((p_a == p_b) & ((strength < 0) | (~(strength > 0) & even_a)))
+
+
+def _even_side_a(pairs: pd.DataFrame, even: np.ndarray) -> np.ndarray:
+    """Whether A is chosen where nothing else decides (``even``: P(A) == P(B)): A, the side the table gives, unless
+    the pair's id is the one accord derives from its texts, whose A is the side its first row showed first (the same
+    judgments in another row order gave the other response as chosen); there the side that comes first in the id's
+    own order of the two texts (:func:`~accord.datasets.ids.derived_pair_ids`)."""
+    side_a = np.ones(len(pairs), dtype=bool)
+    if not even.any() or "response_a" not in pairs or "response_b" not in pairs:
+        return side_a
+    ids, a_first = derived_pair_ids(pairs.reset_index(drop=True))
+    derived = ids.to_numpy() == np.asarray(pairs.index, dtype=object)
+    return np.where(derived, a_first, side_a)
 
 
 def _preference_view(soft_labels: SoftLabels) -> tuple[np.ndarray, ...]:

@@ -861,8 +861,12 @@ class _ReportBuilder:
             f"<code>lfsr</code>: the probability of being wrong about the pull's sign. Shown: the "
             f"{len(shown)} largest pulls. All raters in <code>{html.escape(stem)}.csv</code>."
         )
+        # top_n rows, as every table of raters: in a crowd of thousands the page held each one more likely pulled
+        listed = pulls[pulled]
+        caption = "Raters more likely pulled than not" + (
+            f" (the {self.top_n} most likely of {len(listed)})" if len(listed) > self.top_n else "")
         return _Section(f"Pull towards {covariate}", intro, self.save_figure(fig, stem),
-                        [("Raters more likely pulled than not", pulls[pulled].round(3))])
+                        [(caption, listed.head(self.top_n).round(3))])
 
     def types_section(self) -> _Section:
         types = self.types.types_

@@ -22,7 +22,8 @@ ids), ``chosen_side`` (``"A"`` or ``"B"``), per-group probabilities ``p_chosen_<
 from graded judgments ``margin`` (the expected strength towards the chosen side, on the label scale: what
 ``--loss margin`` reads) and the ordinal model's ``grade_<k>`` probabilities in the chosen side's view.
 
-Provenance (method, package version, source, time) lives in the Parquet schema metadata under the key ``accord``;
+Provenance (method, package version, source, time; a filter of :func:`accord.aggregate.build_cleaned` used, with
+``pairs_left_out``) lives in the Parquet schema metadata under the key ``accord``;
 for JSONL, which has no metadata, in a hidden sidecar ``.<file>.meta.json`` (hidden so that
 ``datasets.load_dataset(folder)`` does not read it as data). Files load with ``pandas.read_parquet`` /
 ``pandas.read_json(lines=True)``, with ``datasets.load_dataset("parquet", data_files=...)`` and from their folder.

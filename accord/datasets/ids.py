@@ -46,6 +46,28 @@ def derive_pair_ids(table: pd.DataFrame, form: str) -> pd.DataFrame:
     ``"A"``/``"B"`` label exchanged, a graded strength negated) and marked ``presented_swapped``; a position bias is
     then measured against that orientation.
     """
+    pair_id, _, a = _derived_ids(table)
+    # the orientation of each pair's first row is the pair's orientation
+    first_a = a.groupby(pair_id.to_numpy(), sort=False).transform("first")
+    swapped = (a != first_a).to_numpy()
+    out = table.copy()
+    out.insert(0, "pair_id", pair_id.to_numpy())
+    if swapped.any():
+        out = swap_sides(out, swapped, graded=form == "graded")
+        out["presented_swapped"] = swapped
+    return out
+
+
+def derived_pair_ids(table: pd.DataFrame) -> tuple[pd.Series, np.ndarray]:
+    """The pair id :func:`derive_pair_ids` gives each row of ``table`` (``prompt`` when present, ``response_a``,
+    ``response_b``) and whether ``response_a`` comes first in the id's own order of the two texts (an order of their
+    hashes: the same whichever side a row shows first)."""
+    pair_id, a_first, _ = _derived_ids(table)
+    return pair_id, a_first
+
+
+def _derived_ids(table: pd.DataFrame) -> tuple[pd.Series, np.ndarray, pd.Series]:
+    """:func:`derived_pair_ids`, and the texts of ``response_a`` it hashed."""
     a = _key_text(table["response_a"])
     b = _key_text(table["response_b"])
     # a missing prompt is no prompt (as in the cleaned dataset), not the text "nan"; blanked after the cast, as in
@@ -56,16 +78,7 @@ def derive_pair_ids(table: pd.DataFrame, form: str) -> pd.DataFrame:
     hash_b = pd.util.hash_pandas_object(b, index=False).to_numpy(np.uint64)
     a_first = hash_a <= hash_b
     keyed = pd.DataFrame({"prompt": prompt, "first": a.where(a_first, b), "second": b.where(a_first, a)})
-    pair_id = content_ids(keyed, ["prompt", "first", "second"], "pair-", unique=False)
-    # the orientation of each pair's first row is the pair's orientation
-    first_a = a.groupby(pair_id.to_numpy(), sort=False).transform("first")
-    swapped = (a != first_a).to_numpy()
-    out = table.copy()
-    out.insert(0, "pair_id", pair_id.to_numpy())
-    if swapped.any():
-        out = swap_sides(out, swapped, graded=form == "graded")
-        out["presented_swapped"] = swapped
-    return out
+    return content_ids(keyed, ["prompt", "first", "second"], "pair-", unique=False), a_first, a
 
 
 def _key_text(values: pd.Series) -> pd.Series:

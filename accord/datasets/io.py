@@ -108,6 +108,25 @@ def file_in_the_way(path: str | os.PathLike) -> Path | None:
     return existing if existing is not None and not existing.is_dir() else None
 
 
+def unwritable(path: str | os.PathLike) -> OSError | None:
+    """Why no file can be made where ``path`` is to be written (no write permission, a read-only file system), found
+    by making and removing a file in the nearest folder above it that exists; ``None`` where one can. A command asks
+    before its work: :func:`atomic_path` found it only when it wrote, after the fit."""
+    target = Path(path).expanduser()
+    if target.is_symlink():  # written through, in the folder of the file it points to (atomic_path)
+        target = Path(os.path.realpath(target))
+    existing = next((parent for parent in target.absolute().parents if parent.exists()), None)
+    if existing is None or not existing.is_dir():  # a file in the way: check_output_path says so
+        return None
+    try:
+        handle, name = tempfile.mkstemp(prefix=".accord-", suffix=".partial", dir=existing)
+    except OSError as err:
+        return err
+    os.close(handle)
+    os.unlink(name)
+    return None
+
+
 def check_output_path(path: str | os.PathLike) -> None:
     """Refuse an output path that :func:`atomic_path` could not write, before any work: an existing folder, or a
     path under a file (``notes.txt/out.csv``). Missing folders are fine: they are created when the file is written."""
