@@ -26,7 +26,8 @@ Provenance (method, package version, source, time; a filter of :func:`accord.agg
 ``pairs_left_out``) lives in the Parquet schema metadata under the key ``accord``;
 for JSONL, which has no metadata, in a hidden sidecar ``.<file>.meta.json`` (hidden so that
 ``datasets.load_dataset(folder)`` does not read it as data). Files load with ``pandas.read_parquet`` /
-``pandas.read_json(lines=True)``, with ``datasets.load_dataset("parquet", data_files=...)`` and from their folder.
+``pandas.read_json(lines=True, dtype=False)`` (without ``dtype=False`` pandas reads an id "007" as 7), with
+``datasets.load_dataset("parquet", data_files=...)`` and from their folder.
 """
 
 from __future__ import annotations

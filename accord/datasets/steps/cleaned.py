@@ -28,7 +28,8 @@ Optional columns written when known: ``problem_id`` (solutions to one problem, e
 
 Provenance (method, package version, source, time) lives in the Parquet schema metadata under the key ``accord``;
 for JSONL in a hidden sidecar ``.<file>.meta.json``, as for the cleaned preference dataset. Files load with
-``pandas.read_parquet`` / ``pandas.read_json(lines=True)`` and ``datasets.load_dataset("parquet", data_files=...)``.
+``pandas.read_parquet`` / ``pandas.read_json(lines=True, dtype=False)`` and
+``datasets.load_dataset("parquet", data_files=...)``.
 """
 
 from __future__ import annotations
