@@ -341,11 +341,13 @@ def with_required_columns(judgments: pd.DataFrame, *, form: Form | None = None, 
     if "task" in table.columns or "worker" in table.columns:
         clash = [c for c in CROWDKIT_COLUMNS.values() if c in table.columns]
         if clash:
+            no_label = [] if "label" in table.columns else ["label"]
             raise ValidationError(
-                "both crowd-kit (task/worker) and accord (pair_id/annotator) column names are present",
+                "both crowd-kit (task/worker) and accord (pair_id/annotator) column names are present"
+                f"{missing_too(no_label)}",
                 source=source,
                 column=clash[0],
-            )
+            ).missing_too(no_label)
         table = table.rename(columns=CROWDKIT_COLUMNS)
     derivable_form = form or ("graded" if scale is not None else "preference")
     if "pair_id" not in table.columns and {"response_a", "response_b"} <= set(table.columns) \
@@ -356,10 +358,11 @@ def with_required_columns(judgments: pd.DataFrame, *, form: Form | None = None, 
                 raise ValidationError("missing response text (the pair id is derived from the texts)",
                                       source=source, column=column, row=int(np.flatnonzero(missing)[0]))
         table = derive_pair_ids(table, derivable_form)
-    for column in REQUIRED_COLUMNS:
-        if column not in table.columns:
-            raise ValidationError(f"missing required column{_missing_column_hint(table, column, judgments.columns)}",
-                                  source=source, column=column)
+    missing = [column for column in REQUIRED_COLUMNS if column not in table.columns]
+    if missing:
+        hint = _missing_column_hint(table, missing[0], judgments.columns)
+        raise ValidationError(f"missing required column{hint}{missing_too(missing[1:])}", source=source,
+                              column=missing[0]).missing_too(missing[1:])
     return table
 
 
@@ -864,6 +867,13 @@ def _check_gold_kind(labels: pd.Series, gold: pd.Series, source: str | None) -> 
         kinds = "texts" if expect_text else "numbers"
         raise ValidationError(f"gold is not of the labels' kind (the labels are {kinds})", source=source,
                               column="gold", row=row, value=gold.iloc[row])
+
+
+def missing_too(columns: list[str]) -> str:
+    """``; 'label' is missing too``: the required columns an error about another one names as well (empty if none)."""
+    if not columns:
+        return ""
+    return f"; {' and '.join(map(repr, columns))} {'is' if len(columns) == 1 else 'are'} missing too"
 
 
 def columns_note(names: Any) -> str:
