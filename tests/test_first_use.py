@@ -772,3 +772,21 @@ def test_every_missing_required_column_is_named_in_the_first_error(tmp_path, cap
     if not columns:
         assert "=pair_id" in message
     assert not (tmp_path / "o.csv").exists()
+
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_preference_labels_in_another_spelling_are_all_named_in_one_error(tmp_path, capsys, stream):
+    # labels a/b/Tie were told "write 'B' in every such cell" for the first one met; after that fix 'A', then 'tie'
+    labels = ["b", "a", "Tie", "a", "B", "A"]
+    table = pd.DataFrame({"pair_id": ["p1", "p1", "p2", "p2", "p3", "p3"],
+                          "annotator": ["w1", "w2"] * 3, "label": labels})
+    path = tmp_path / ("j.parquet" if stream else "j.csv")
+    table.to_parquet(path) if stream else table.to_csv(path, index=False)
+    distributed = ["--distributed", "1"] if stream else []
+    assert main(["aggregate", "--input", str(path), "--method", "dawid-skene", *distributed, "--output",
+                 str(tmp_path / "o.csv")]) == 2
+    message = one_line_error(capsys)
+    for written, meant in (("a", "A"), ("b", "B"), ("Tie", "tie")):
+        assert f"{meant!r} for {written!r}" in message
+    assert "--form categorical" not in message  # it would make 'a' a class beside 'A'

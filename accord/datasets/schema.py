@@ -710,15 +710,27 @@ def integral_mask(values: pd.Series) -> pd.Series:
     return values.map(_is_integral)
 
 
-def respelt_label_problem(value: Any) -> str | None:
-    """The problem with a label that is a preference label in another spelling ("a", "Tie", "B "), for which
-    another form is the wrong remedy (it would make "b" a class beside "B"); None for any other value."""
-    meant = {label.casefold(): label for label in PREFERENCE_LABELS}.get(
+def _respelt(value: Any) -> str | None:
+    """The preference label ``value`` spells otherwise ("a", "Tie", "B "), else None."""
+    return {label.casefold(): label for label in PREFERENCE_LABELS}.get(
         value.strip().casefold() if isinstance(value, str) else None)
+
+
+def respelt_label_problem(value: Any, others: Any = ()) -> str | None:
+    """The problem with a label that is a preference label in another spelling ("a", "Tie", "B "), for which
+    another form is the wrong remedy (it would make "b" a class beside "B"); None for any other value. ``others``
+    (the column's other distinct labels off the set) are named too where they are respelt: told one spelling at a
+    time, a/b/Tie took three runs."""
+    meant = _respelt(value)
     if meant is None:
         return None
+    respelt = {value: meant}
+    for other in others:
+        if len(respelt) < 6 and other not in respelt and _respelt(other) is not None:
+            respelt[other] = _respelt(other)
+    fixes = ", ".join(f"{right!r} for {written!r}" for written, right in respelt.items())
     return (f"label outside the declared set {{'A', 'B', 'tie'}}: labels are matched exactly (case and spaces "
-            f"count): write {meant!r} in every such cell")
+            f"count): write {fixes} in every such cell")
 
 
 def blank_label_problem(column: str) -> str:
@@ -751,7 +763,7 @@ def _check_labels(
             row = _first_bad(bad)
             value = values.iloc[row]
             mixed = is_str.any() and (present & ~is_str).any()
-            respelt = respelt_label_problem(value)
+            respelt = respelt_label_problem(value, pd.unique(values[bad & is_str]))  # texts: hashable
             problem = (
                 MIXED_LABELS
                 if mixed

@@ -338,7 +338,7 @@ def read_judgment_shard(path: str | os.PathLike, rank: int = 0, world_size: int 
         if bad:
             file, row = _in_file(files, int(rows[np.flatnonzero(labels == label_list.index(bad[0]))[0]]))
             # "b" for "B": another form was suggested, which makes it a class of its own (validate's message)
-            problem = respelt_label_problem(bad[0]) or ("label outside the declared set {'A', 'B', 'tie'} (for other "
+            problem = respelt_label_problem(bad[0], bad) or ("label outside the declared set {'A', 'B', 'tie'} (for other "
                                                         "labels: --form categorical on the command line, "
                                                         "form='categorical' in Python)")
             raise ValidationError(problem, source=file, column=names["label"], row=row, value=bad[0])
