@@ -790,3 +790,20 @@ def test_preference_labels_in_another_spelling_are_all_named_in_one_error(tmp_pa
     for written, meant in (("a", "A"), ("b", "B"), ("Tie", "tie")):
         assert f"{meant!r} for {written!r}" in message
     assert "--form categorical" not in message  # it would make 'a' a class beside 'A'
+
+
+
+@pytest.mark.parametrize("stream", [False, True])
+@pytest.mark.parametrize("labels", [[0, 1, 0.5, 1, 0, 1], [1.0, 0.0, 0.5, 0.5, 1.0, 0.0]])
+def test_numeric_preference_labels_with_ties_are_told_to_write_a_b_tie(tmp_path, capsys, labels, stream):
+    # 0/1 with 0.5 for a tie (a common export) was told only to declare --form categorical or graded, which makes
+    # the three numbers classes and gives no cleaned preference dataset
+    table = pd.DataFrame({"pair_id": ["p1", "p1", "p2", "p2", "p3", "p3"], "annotator": ["w1", "w2"] * 3,
+                          "label": labels})
+    path = tmp_path / ("j.parquet" if stream else "j.csv")
+    table.to_parquet(path) if stream else table.to_csv(path, index=False)
+    distributed = ["--distributed", "1"] if stream else []
+    assert main(["aggregate", "--input", str(path), "--method", "dawid-skene", *distributed, "--output",
+                 str(tmp_path / "o.csv")]) == 2
+    message = one_line_error(capsys)
+    assert "'A', 'B' and 'tie'" in message and "0.5" in message and "--form categorical" in message

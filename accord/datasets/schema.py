@@ -733,6 +733,20 @@ def respelt_label_problem(value: Any, others: Any = ()) -> str | None:
             f"count): write {fixes} in every such cell")
 
 
+def numbered_preference_problem(labels: Any) -> str | None:
+    """The problem with preference labels written as the numbers 0, 1 and 0.5 (a tie), a common export, given the
+    column's distinct labels; None for other labels. Declaring them categorical (the advice for other labels) makes
+    the three numbers classes, with no cleaned preference dataset."""
+    numbers = [label for label in labels if isinstance(label, (int, float, np.integer, np.floating))
+               and not isinstance(label, (bool, np.bool_))]
+    if len(numbers) != len(labels) or not set(numbers) <= {0, 0.5, 1} or 0.5 not in set(numbers):
+        return None
+    return ("label outside the declared set {'A', 'B', 'tie'}: the numbers 0, 1 and 0.5 read as a preference with "
+            "ties: write them as 'A', 'B' and 'tie' (0.5 the tie; which of 0 and 1 means A is your data's "
+            "convention), or keep them as three classes with --form categorical on the command line, "
+            "form='categorical' in Python")
+
+
 def blank_label_problem(column: str) -> str:
     """The problem with a label cell of blank text, as the single-process and the streamed readers give it. A gold
     cell may be left empty (no gold for that pair); a judgment's label may not, as an empty cell is a missing label,
@@ -764,11 +778,15 @@ def _check_labels(
             value = values.iloc[row]
             mixed = is_str.any() and (present & ~is_str).any()
             respelt = respelt_label_problem(value, pd.unique(values[bad & is_str]))  # texts: hashable
+            numbered = (numbered_preference_problem(pd.unique(values[present]))
+                        if pd.api.types.is_numeric_dtype(values.dtype) else None)
             problem = (
                 MIXED_LABELS
                 if mixed
                 else respelt
                 if respelt is not None
+                else numbered
+                if numbered is not None
                 # a table of other labels needs its form declared; without a word on how, a Python user was stuck
                 else "label outside the declared set {'A', 'B', 'tie'} (for other labels: --form categorical, or "
                      "--form graded --scale S for signed strengths, on the command line; form='categorical', or "

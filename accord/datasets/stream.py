@@ -25,7 +25,8 @@ import pandas as pd
 from accord.datasets.errors import AccordError, ValidationError
 from accord.datasets.schema import (CROWDKIT_COLUMNS, MIXED_BOOLEAN_IDS, MIXED_LABELS, MIXED_TEXT_IDS,
                                      PREFERENCE_LABELS, REQUIRED_COLUMNS, blank_label_problem, columns_note,
-                                     missing_too, respelt_label_problem)
+                                     missing_too, numbered_preference_problem,
+                                     respelt_label_problem)
 
 #: rows per record batch read from the file (a batch never spans two Parquet row groups)
 BATCH_ROWS = 1 << 16
@@ -338,9 +339,9 @@ def read_judgment_shard(path: str | os.PathLike, rank: int = 0, world_size: int 
         if bad:
             file, row = _in_file(files, int(rows[np.flatnonzero(labels == label_list.index(bad[0]))[0]]))
             # "b" for "B": another form was suggested, which makes it a class of its own (validate's message)
-            problem = respelt_label_problem(bad[0], bad) or ("label outside the declared set {'A', 'B', 'tie'} (for other "
-                                                        "labels: --form categorical on the command line, "
-                                                        "form='categorical' in Python)")
+            problem = (respelt_label_problem(bad[0], bad) or numbered_preference_problem(label_list)
+                       or ("label outside the declared set {'A', 'B', 'tie'} (for other labels: --form categorical "
+                           "on the command line, form='categorical' in Python)"))
             raise ValidationError(problem, source=file, column=names["label"], row=row, value=bad[0])
     if len(items):
         key = items * max(len(annotator_ids), 1) + workers
