@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from accord import __version__
-from accord._flags import add_progress_flags, progress_of
+from accord._flags import add_progress_flags, parse_flags, progress_of
 from accord._words import counted
 from accord.datasets.errors import AccordError, SettingError, ValidationError, warnings_as_lines
 
@@ -1868,7 +1868,7 @@ def _run(argv: list[str] | None) -> int:
             from accord.reward.__main__ import main as reward_main
 
             return reward_main(argv)
-        args = build_parser().parse_args(argv)
+        args = parse_flags(build_parser(), argv)
         if hasattr(args, "progress"):
             progress_of(args)  # --quiet with --progress: refused before any work
         _refuse_output_over_input(args)

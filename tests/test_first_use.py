@@ -807,3 +807,20 @@ def test_numeric_preference_labels_with_ties_are_told_to_write_a_b_tie(tmp_path,
                  str(tmp_path / "o.csv")]) == 2
     message = one_line_error(capsys)
     assert "'A', 'B' and 'tie'" in message and "0.5" in message and "--form categorical" in message
+
+
+@pytest.mark.parametrize("command, slip, meant", [("aggregate", "--methods", "--method"),
+                                                  ("report", "--limit_pairs", "--limit-pairs"),
+                                                  ("evaluate", "--max_length", "--max-length")])
+def test_a_misspelt_flag_is_one_line_naming_the_flag_meant(tmp_path, capsys, command, slip, meant):
+    # was: argparse's usage block and "unrecognized arguments: --methods dawid-skene", naming no flag to give
+    # (aggregate takes --method where report takes --methods; train's flags are written with hyphens)
+    path = tmp_path / "judgments.csv"
+    SMALL_PREFERENCES.to_csv(path, index=False)
+    rest = {"aggregate": ["--input", str(path), "--output", str(tmp_path / "o.csv")],
+            "report": ["--input", str(path), "--output-dir", str(tmp_path / "report")],
+            "evaluate": [str(tmp_path / "rm"), str(path)]}[command]
+    assert main([command, *rest, slip, "8"]) == 2
+    message = one_line_error(capsys)
+    assert slip in message and f"did you mean {meant}?" in message and f"accord {command} -h" in message
+    assert not (tmp_path / "o.csv").exists() and not (tmp_path / "report").exists()
