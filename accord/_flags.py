@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import difflib
 
 from accord.datasets.errors import AccordError
 
@@ -28,3 +29,31 @@ def progress_of(args: argparse.Namespace, default: bool = True) -> bool:
     if progress is not None:
         return bool(progress)
     return False if quiet else default
+
+
+def parse_flags(parser: argparse.ArgumentParser, argv: list[str], prog: str = "accord") -> argparse.Namespace:
+    """``parser.parse_args(argv)``, but flags the command does not take are one :class:`AccordError` line naming,
+    for each, the command's flag it most likely meant: argparse printed its usage block and "unrecognized
+    arguments: --methods dawid-skene", naming no flag to give (aggregate takes --method where report takes
+    --methods)."""
+    args, extra = parser.parse_known_args(argv)
+    if not extra:
+        return args
+    names = [prog]
+    while True:  # the (sub)command the line chose: its flags are the ones to compare with
+        subs = [action for action in parser._actions if isinstance(action, argparse._SubParsersAction)]
+        chosen = getattr(args, subs[0].dest, None) if subs else None
+        if chosen not in (subs[0].choices if subs else {}):
+            break
+        parser = subs[0].choices[chosen]
+        names.append(chosen)
+    flags = [flag for action in parser._actions for flag in action.option_strings if flag.startswith("--")]
+    meant = []
+    for word in extra:
+        if word.startswith("--"):
+            close = difflib.get_close_matches(word.split("=")[0].replace("_", "-"), flags, n=1, cutoff=0.7)
+            if close:
+                meant.append(f"{word.split('=')[0]}: did you mean {close[0]}?")
+    hint = f"; {'; '.join(meant)}" if meant else ""
+    raise AccordError(f"unrecognized arguments: {' '.join(extra)}{hint} ({' '.join(names)} -h lists the "
+                      "flags)")

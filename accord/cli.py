@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from accord import __version__
-from accord._flags import add_progress_flags, progress_of
+from accord._flags import add_progress_flags, parse_flags, progress_of
 from accord._words import counted
 from accord.datasets.errors import AccordError, SettingError, ValidationError, warnings_as_lines
 
@@ -183,15 +183,18 @@ def _flag_hint(err: ValidationError, mapping: dict[str, str] | None = None) -> s
         if mapping and err.column in mapping:  # written the wrong way round: annotator=rater for rater=annotator
             return (f"--columns {err.column}={mapping[err.column]} renamed the file's '{err.column}' away: each "
                     f"part is FILE_NAME=ACCORD_NAME (leave '{err.column}' out of --columns, it is already named so)")
-        return f"--columns NAME={err.column} takes the file's column NAME for it"
+        names = [err.column, *err.also_missing]
+        return (f"--columns {','.join(f'NAME={name}' for name in names)} takes the file's column NAME for "
+                f"{'it' if len(names) == 1 else 'each'}")
     if err.problem.startswith("both crowd-kit") and mapping:  # --columns renamed some crowd-kit names, not all
         from accord.datasets.schema import CROWDKIT_COLUMNS
 
         every = {**mapping, **{ck: ours for ck, ours in CROWDKIT_COLUMNS.items()
                                if ck not in mapping and ours not in mapping.values()}}
+        label = ",NAME=label, NAME the file's label column" if "label" in err.also_missing else ""
         return (f"--columns renames only the columns it names: rename all of them "
-                f"(--columns {','.join(f'{k}={v}' for k, v in every.items())}), or leave out --columns: crowd-kit's "
-                "task/worker names are read as pair_id/annotator without --columns")
+                f"(--columns {','.join(f'{k}={v}' for k, v in every.items())}{label}), or leave out --columns: "
+                "crowd-kit's task/worker names are read as pair_id/annotator without --columns")
     # the library's message names its keyword (scale=3); the command line's user needs the flag
     if err.problem.startswith("graded labels need a declared scale"):
         return "--scale S declares it (the largest strength: --scale 3 for -3..3)"
@@ -1877,7 +1880,7 @@ def _run(argv: list[str] | None) -> int:
             from accord.reward.__main__ import main as reward_main
 
             return reward_main(argv)
-        args = build_parser().parse_args(argv)
+        args = parse_flags(build_parser(), argv)
         if hasattr(args, "progress"):
             progress_of(args)  # --quiet with --progress: refused before any work
         _refuse_output_over_input(args)

@@ -755,3 +755,72 @@ def test_writing_a_compression_whose_package_is_missing_is_one_error_naming_the_
     with pytest.raises(ValidationError, match="pip install zstandard"):
         write_table(frame, target)
     assert target.read_bytes() == b"earlier"  # a file written over is left as it was
+
+
+# -- the first mistakes, each told in one error ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("columns", [[], ["--columns", "question=pair_id"], ["--columns", "question=task"]])
+def test_every_missing_required_column_is_named_in_the_first_error(tmp_path, capsys, columns):
+    # a file of question/worker/answer (VLDB'17's, crowd-kit's with other names) was refused for 'pair_id' alone;
+    # the advice followed, it was refused again for 'label': every missing column took one more run
+    path = tmp_path / "answers.csv"
+    path.write_text("question,worker,answer\nq1,w1,0\nq1,w2,1\nq2,w1,1\n")
+    assert main(["aggregate", "--input", str(path), *columns, "--output", str(tmp_path / "o.csv")]) == 2
+    message = one_line_error(capsys)
+    assert str(path) in message and "=label" in message
+    if not columns:
+        assert "=pair_id" in message
+    assert not (tmp_path / "o.csv").exists()
+
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_preference_labels_in_another_spelling_are_all_named_in_one_error(tmp_path, capsys, stream):
+    # labels a/b/Tie were told "write 'B' in every such cell" for the first one met; after that fix 'A', then 'tie'
+    labels = ["b", "a", "Tie", "a", "B", "A"]
+    table = pd.DataFrame({"pair_id": ["p1", "p1", "p2", "p2", "p3", "p3"],
+                          "annotator": ["w1", "w2"] * 3, "label": labels})
+    path = tmp_path / ("j.parquet" if stream else "j.csv")
+    table.to_parquet(path) if stream else table.to_csv(path, index=False)
+    distributed = ["--distributed", "1"] if stream else []
+    assert main(["aggregate", "--input", str(path), "--method", "dawid-skene", *distributed, "--output",
+                 str(tmp_path / "o.csv")]) == 2
+    message = one_line_error(capsys)
+    for written, meant in (("a", "A"), ("b", "B"), ("Tie", "tie")):
+        assert f"{meant!r} for {written!r}" in message
+    assert "--form categorical" not in message  # it would make 'a' a class beside 'A'
+
+
+
+@pytest.mark.parametrize("stream", [False, True])
+@pytest.mark.parametrize("labels", [[0, 1, 0.5, 1, 0, 1], [1.0, 0.0, 0.5, 0.5, 1.0, 0.0]])
+def test_numeric_preference_labels_with_ties_are_told_to_write_a_b_tie(tmp_path, capsys, labels, stream):
+    # 0/1 with 0.5 for a tie (a common export) was told only to declare --form categorical or graded, which makes
+    # the three numbers classes and gives no cleaned preference dataset
+    table = pd.DataFrame({"pair_id": ["p1", "p1", "p2", "p2", "p3", "p3"], "annotator": ["w1", "w2"] * 3,
+                          "label": labels})
+    path = tmp_path / ("j.parquet" if stream else "j.csv")
+    table.to_parquet(path) if stream else table.to_csv(path, index=False)
+    distributed = ["--distributed", "1"] if stream else []
+    assert main(["aggregate", "--input", str(path), "--method", "dawid-skene", *distributed, "--output",
+                 str(tmp_path / "o.csv")]) == 2
+    message = one_line_error(capsys)
+    assert "'A', 'B' and 'tie'" in message and "0.5" in message and "--form categorical" in message
+
+
+@pytest.mark.parametrize("command, slip, meant", [("aggregate", "--methods", "--method"),
+                                                  ("report", "--limit_pairs", "--limit-pairs"),
+                                                  ("evaluate", "--max_length", "--max-length")])
+def test_a_misspelt_flag_is_one_line_naming_the_flag_meant(tmp_path, capsys, command, slip, meant):
+    # was: argparse's usage block and "unrecognized arguments: --methods dawid-skene", naming no flag to give
+    # (aggregate takes --method where report takes --methods; train's flags are written with hyphens)
+    path = tmp_path / "judgments.csv"
+    SMALL_PREFERENCES.to_csv(path, index=False)
+    rest = {"aggregate": ["--input", str(path), "--output", str(tmp_path / "o.csv")],
+            "report": ["--input", str(path), "--output-dir", str(tmp_path / "report")],
+            "evaluate": [str(tmp_path / "rm"), str(path)]}[command]
+    assert main([command, *rest, slip, "8"]) == 2
+    message = one_line_error(capsys)
+    assert slip in message and f"did you mean {meant}?" in message and f"accord {command} -h" in message
+    assert not (tmp_path / "o.csv").exists() and not (tmp_path / "report").exists()

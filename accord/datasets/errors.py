@@ -23,6 +23,10 @@ class AccordError(ValueError):
 class ValidationError(AccordError):
     """The judgments table (or a file that should hold one) breaks the schema."""
 
+    #: required columns missing besides ``column`` (set where a table lacks several), so that advice on renaming
+    #: names them all: told one at a time, each missing column took the user one more run
+    also_missing: tuple[str, ...] = ()
+
     def __init__(
         self,
         problem: str,
@@ -49,6 +53,11 @@ class ValidationError(AccordError):
         self.column = column
         self.row = row
         self.value = value
+
+    def missing_too(self, columns: Any) -> ValidationError:
+        """This error, recording the required ``columns`` missing besides its own (:attr:`also_missing`)."""
+        self.also_missing = tuple(columns)
+        return self
 
 
 class SettingError(AccordError):

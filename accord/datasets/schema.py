@@ -341,11 +341,13 @@ def with_required_columns(judgments: pd.DataFrame, *, form: Form | None = None, 
     if "task" in table.columns or "worker" in table.columns:
         clash = [c for c in CROWDKIT_COLUMNS.values() if c in table.columns]
         if clash:
+            no_label = [] if "label" in table.columns else ["label"]
             raise ValidationError(
-                "both crowd-kit (task/worker) and accord (pair_id/annotator) column names are present",
+                "both crowd-kit (task/worker) and accord (pair_id/annotator) column names are present"
+                f"{missing_too(no_label)}",
                 source=source,
                 column=clash[0],
-            )
+            ).missing_too(no_label)
         table = table.rename(columns=CROWDKIT_COLUMNS)
     derivable_form = form or ("graded" if scale is not None else "preference")
     if "pair_id" not in table.columns and {"response_a", "response_b"} <= set(table.columns) \
@@ -356,10 +358,11 @@ def with_required_columns(judgments: pd.DataFrame, *, form: Form | None = None, 
                 raise ValidationError("missing response text (the pair id is derived from the texts)",
                                       source=source, column=column, row=int(np.flatnonzero(missing)[0]))
         table = derive_pair_ids(table, derivable_form)
-    for column in REQUIRED_COLUMNS:
-        if column not in table.columns:
-            raise ValidationError(f"missing required column{_missing_column_hint(table, column, judgments.columns)}",
-                                  source=source, column=column)
+    missing = [column for column in REQUIRED_COLUMNS if column not in table.columns]
+    if missing:
+        hint = _missing_column_hint(table, missing[0], judgments.columns)
+        raise ValidationError(f"missing required column{hint}{missing_too(missing[1:])}", source=source,
+                              column=missing[0]).missing_too(missing[1:])
     return table
 
 
@@ -707,15 +710,41 @@ def integral_mask(values: pd.Series) -> pd.Series:
     return values.map(_is_integral)
 
 
-def respelt_label_problem(value: Any) -> str | None:
-    """The problem with a label that is a preference label in another spelling ("a", "Tie", "B "), for which
-    another form is the wrong remedy (it would make "b" a class beside "B"); None for any other value."""
-    meant = {label.casefold(): label for label in PREFERENCE_LABELS}.get(
+def _respelt(value: Any) -> str | None:
+    """The preference label ``value`` spells otherwise ("a", "Tie", "B "), else None."""
+    return {label.casefold(): label for label in PREFERENCE_LABELS}.get(
         value.strip().casefold() if isinstance(value, str) else None)
+
+
+def respelt_label_problem(value: Any, others: Any = ()) -> str | None:
+    """The problem with a label that is a preference label in another spelling ("a", "Tie", "B "), for which
+    another form is the wrong remedy (it would make "b" a class beside "B"); None for any other value. ``others``
+    (the column's other distinct labels off the set) are named too where they are respelt: told one spelling at a
+    time, a/b/Tie took three runs."""
+    meant = _respelt(value)
     if meant is None:
         return None
+    respelt = {value: meant}
+    for other in others:
+        if len(respelt) < 6 and other not in respelt and _respelt(other) is not None:
+            respelt[other] = _respelt(other)
+    fixes = ", ".join(f"{right!r} for {written!r}" for written, right in respelt.items())
     return (f"label outside the declared set {{'A', 'B', 'tie'}}: labels are matched exactly (case and spaces "
-            f"count): write {meant!r} in every such cell")
+            f"count): write {fixes} in every such cell")
+
+
+def numbered_preference_problem(labels: Any) -> str | None:
+    """The problem with preference labels written as the numbers 0, 1 and 0.5 (a tie), a common export, given the
+    column's distinct labels; None for other labels. Declaring them categorical (the advice for other labels) makes
+    the three numbers classes, with no cleaned preference dataset."""
+    numbers = [label for label in labels if isinstance(label, (int, float, np.integer, np.floating))
+               and not isinstance(label, (bool, np.bool_))]
+    if len(numbers) != len(labels) or not set(numbers) <= {0, 0.5, 1} or 0.5 not in set(numbers):
+        return None
+    return ("label outside the declared set {'A', 'B', 'tie'}: the numbers 0, 1 and 0.5 read as a preference with "
+            "ties: write them as 'A', 'B' and 'tie' (0.5 the tie; which of 0 and 1 means A is your data's "
+            "convention), or keep them as three classes with --form categorical on the command line, "
+            "form='categorical' in Python")
 
 
 def blank_label_problem(column: str) -> str:
@@ -748,12 +777,16 @@ def _check_labels(
             row = _first_bad(bad)
             value = values.iloc[row]
             mixed = is_str.any() and (present & ~is_str).any()
-            respelt = respelt_label_problem(value)
+            respelt = respelt_label_problem(value, pd.unique(values[bad & is_str]))  # texts: hashable
+            numbered = (numbered_preference_problem(pd.unique(values[present]))
+                        if pd.api.types.is_numeric_dtype(values.dtype) else None)
             problem = (
                 MIXED_LABELS
                 if mixed
                 else respelt
                 if respelt is not None
+                else numbered
+                if numbered is not None
                 # a table of other labels needs its form declared; without a word on how, a Python user was stuck
                 else "label outside the declared set {'A', 'B', 'tie'} (for other labels: --form categorical, or "
                      "--form graded --scale S for signed strengths, on the command line; form='categorical', or "
@@ -864,6 +897,13 @@ def _check_gold_kind(labels: pd.Series, gold: pd.Series, source: str | None) -> 
         kinds = "texts" if expect_text else "numbers"
         raise ValidationError(f"gold is not of the labels' kind (the labels are {kinds})", source=source,
                               column="gold", row=row, value=gold.iloc[row])
+
+
+def missing_too(columns: list[str]) -> str:
+    """``; 'label' is missing too``: the required columns an error about another one names as well (empty if none)."""
+    if not columns:
+        return ""
+    return f"; {' and '.join(map(repr, columns))} {'is' if len(columns) == 1 else 'are'} missing too"
 
 
 def columns_note(names: Any) -> str:

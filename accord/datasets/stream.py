@@ -25,6 +25,7 @@ import pandas as pd
 from accord.datasets.errors import AccordError, ValidationError
 from accord.datasets.schema import (CROWDKIT_COLUMNS, MIXED_BOOLEAN_IDS, MIXED_LABELS, MIXED_TEXT_IDS,
                                      PREFERENCE_LABELS, REQUIRED_COLUMNS, blank_label_problem, columns_note,
+                                     missing_too, numbered_preference_problem,
                                      respelt_label_problem)
 
 #: rows per record batch read from the file (a batch never spans two Parquet row groups)
@@ -89,16 +90,16 @@ def _column_names(schema_names: list[str], columns: dict[str, str] | None,
     if crowdkit:
         clash = [c for c in CROWDKIT_COLUMNS.values() if c in renamed]
         if clash:  # validate's rule: one convention or the other (the accord column was read without a word)
+            no_label = [] if "label" in renamed else ["label"]
             raise ValidationError("both crowd-kit (task/worker) and accord (pair_id/annotator) column names are "
-                                  "present", source=source, column=renamed[clash[0]])
+                                  f"present{missing_too(no_label)}", source=source,
+                                  column=renamed[clash[0]]).missing_too(no_label)
     ours = {v: k for k, v in CROWDKIT_COLUMNS.items()} if crowdkit else {}
-    found = {}
-    for column in REQUIRED_COLUMNS:
-        name = ours.get(column, column)
-        if name not in renamed:
-            raise ValidationError(f"missing required column ({columns_note(schema_names)})", source=source,
-                                  column=column)
-        found[column] = renamed[name]
+    missing = [column for column in REQUIRED_COLUMNS if ours.get(column, column) not in renamed]
+    if missing:
+        raise ValidationError(f"missing required column ({columns_note(schema_names)}){missing_too(missing[1:])}",
+                              source=source, column=missing[0]).missing_too(missing[1:])
+    found = {column: renamed[ours.get(column, column)] for column in REQUIRED_COLUMNS}
     return found, crowdkit
 
 
@@ -338,9 +339,9 @@ def read_judgment_shard(path: str | os.PathLike, rank: int = 0, world_size: int 
         if bad:
             file, row = _in_file(files, int(rows[np.flatnonzero(labels == label_list.index(bad[0]))[0]]))
             # "b" for "B": another form was suggested, which makes it a class of its own (validate's message)
-            problem = respelt_label_problem(bad[0]) or ("label outside the declared set {'A', 'B', 'tie'} (for other "
-                                                        "labels: --form categorical on the command line, "
-                                                        "form='categorical' in Python)")
+            problem = (respelt_label_problem(bad[0], bad) or numbered_preference_problem(label_list)
+                       or ("label outside the declared set {'A', 'B', 'tie'} (for other labels: --form categorical "
+                           "on the command line, form='categorical' in Python)"))
             raise ValidationError(problem, source=file, column=names["label"], row=row, value=bad[0])
     if len(items):
         key = items * max(len(annotator_ids), 1) + workers

@@ -27,7 +27,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from accord._flags import add_progress_flags, progress_of
+from accord._flags import add_progress_flags, parse_flags, progress_of
 from accord.datasets.errors import AccordError, SettingError, SettingWarning, warnings_as_lines
 from accord.datasets.io import json_text
 
@@ -309,7 +309,11 @@ def main(argv: list[str] | None = None, prog: str = "accord") -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] not in COMMANDS + ("-h", "--help"):
         argv = ["train"] + argv
-    args = build_parser(prog).parse_args(argv)
+    try:
+        args = parse_flags(build_parser(prog), argv, prog)
+    except AccordError as err:  # before the try below, which reads args
+        print(f"accord: error: {err}", file=sys.stderr)
+        return EXIT_USAGE
     from accord.reward.trainer import TrainingInterrupted
 
     def warning_text(warning: Warning) -> str:
