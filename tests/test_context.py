@@ -720,3 +720,26 @@ def test_covariates_as_any_sequence_of_names_fit_as_the_list_does(kind):
 def test_covariates_that_are_no_sequence_of_names_are_one_error_naming_the_setting(covariates):
     with pytest.raises(AccordError, match="covariates must be a sequence of names"):
         ContextPreference(covariates=covariates)
+
+
+@pytest.mark.filterwarnings("ignore::accord.models.base.ConvergenceWarning")
+@given(st.integers(0, 35), st.sampled_from([np.nan, None, pd.NA]), st.booleans())
+@settings(max_examples=12, deadline=None)
+def test_a_missing_group_is_an_error_naming_the_column_and_row(row, missing, numbers):
+    """A missing cell of the group column became a rater group of its own, "NA", fitted with effects of its own
+    (and, when predicting, a missing cell was scored as that group or the reference group): raters of no group
+    pooled as a made-up one. Now fitting and scoring are one error naming the column and the row's position."""
+    table = _small_table()
+    if numbers:  # a number column: a missing cell makes it float
+        table = table.assign(annotator_group=table["annotator_group"].astype(str).str[-1].astype(int))
+    shuffled = table.iloc[np.random.default_rng(row).permutation(len(table))]  # positions, not index labels
+    holed = shuffled.astype({"annotator_group": object})
+    holed.iloc[row, holed.columns.get_loc("annotator_group")] = missing
+    settings_ = dict(topic=None, covariates=None, inference="map", max_steps=5, num_samples=2, seed=0)
+    with pytest.raises(AccordError, match=rf"column 'annotator_group', row {row}: .*missing"):
+        ContextPreference(group="annotator_group", **settings_).fit(holed)
+    with pytest.raises(AccordError, match=rf"column 'annotator_group', row {row}: .*missing"):
+        ContextPreference(**settings_).fit(holed)  # group='auto' reads annotator_group
+    model = ContextPreference(group="annotator_group", **settings_).fit(shuffled)
+    with pytest.raises(AccordError, match=rf"column 'annotator_group', row {row}: .*missing"):
+        model.predictive_loglik(holed)

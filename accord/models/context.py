@@ -295,11 +295,10 @@ class ContextDesign:
         return len(self.covariate_names)
 
     def groups_of(self, table: pd.DataFrame) -> np.ndarray:
-        """Group code of each row (unknown groups go to the reference group, code 0)."""
+        """Group code of each row (unknown groups go to the reference group, code 0; a missing one is an error)."""
         if self.group_column is None:
             return np.zeros(len(table), dtype=np.int64)
-        _require_column(table, self.group_column, "group")
-        codes = pd.Index(self.group_names).get_indexer(_as_level(table[self.group_column]))
+        codes = pd.Index(self.group_names).get_indexer(_group_levels(table, self.group_column))
         return np.where(codes < 0, 0, codes).astype(np.int64)
 
     def item_frame(self, table: pd.DataFrame, item_index: pd.Index) -> pd.DataFrame:
@@ -383,6 +382,17 @@ def level_name(value: Any) -> str:
     return str(value)
 
 
+def _group_levels(table: pd.DataFrame, column: str) -> pd.Series:
+    """The group column's levels (:func:`_as_level`). One error naming the row (its position) of a missing cell: it
+    became a rater group of its own, "NA", with effects of its own (a rater of no group is in none to contrast)."""
+    _require_column(table, column, "group")
+    missing = table[column].isna().to_numpy()
+    if missing.any():
+        raise ValidationError("a rater group is missing (drop the judgments of no group, or name their group)",
+                              column=column, row=int(np.flatnonzero(missing)[0]))
+    return _as_level(table[column])
+
+
 def _require_column(table: pd.DataFrame, column: str, role: str) -> None:
     if column not in table.columns:
         raise AccordError(f"column '{column}': the {role} column is not in the judgments table")
@@ -461,7 +471,7 @@ def build_design(table: pd.DataFrame, *, group: str | None, topic: str | None, c
                           "annotator_group column, or group=None)")
     if group is not None:
         # most judgments first; equal counts in name order, so the reference does not depend on the rows' order
-        counts = _as_level(table[group]).value_counts().sort_index().sort_values(ascending=False, kind="stable")
+        counts = _group_levels(table, group).value_counts().sort_index().sort_values(ascending=False, kind="stable")
         reference = counts.index[0] if reference_group is None else level_name(reference_group)
         if reference not in counts.index:
             raise AccordError(f"reference group '{reference_group}' does not occur in column '{group}'")
@@ -543,7 +553,8 @@ class ContextPreference(PyroRaterModel):
     ----------
     group
         Column whose value puts a judgment in a rater group (``"auto"``: ``annotator_group`` when present, else no
-        groups). Values may vary within an annotator (e.g. stance by topic).
+        groups). Values may vary within an annotator (e.g. stance by topic); a missing value is an error naming the
+        row (drop the judgments of no group first).
     topic
         Item column whose levels get their own group preference scale ``lambda_{g,t}`` (``"auto"``: ``item_topic``
         when present and one value per pair, else one scale per group), one value per pair.
