@@ -743,3 +743,37 @@ def test_a_missing_group_is_an_error_naming_the_column_and_row(row, missing, num
     model = ContextPreference(group="annotator_group", **settings_).fit(shuffled)
     with pytest.raises(AccordError, match=rf"column 'annotator_group', row {row}: .*missing"):
         model.predictive_loglik(holed)
+
+
+@pytest.mark.filterwarnings("ignore::accord.models.base.ConvergenceWarning")
+@pytest.mark.parametrize("labels", ["shared", "individual"])
+def test_a_group_not_seen_in_training_draws_its_effects_from_their_population(labels):
+    """A group the fit did not see took the reference group's code, so its judgments were scored as if the group were
+    certainly the reference (every effect exactly 0), where a new topic, pair or rater draws its effects from their
+    fitted population: k-fold scores of a small group missing from a training fold came out over-confident. Now
+    its group effects are drawn from their population in every draw (its own: two unseen groups are not one), and
+    the other judgments of the table are scored as without it."""
+    table = _small_table(2).assign(item_topic="all")
+    pairs = table["pair_id"].unique()
+    model = ContextPreference(labels=labels, topic=None, covariates=["item_length"], inference="meanfield",
+                              max_steps=40, posterior_steps=20, num_samples=20,
+                              seed=0).fit(table[table["pair_id"].isin(pairs[:9])])
+    reference = model.design_.group_names[0]
+    known = table[~table["pair_id"].isin(pairs[:9])].reset_index(drop=True)
+    as_reference = model.predictive_loglik(known.assign(annotator_group=reference))
+    new = known.assign(annotator_group="unseen")
+    scores = model.predictive_loglik(new)
+    assert np.isfinite(scores).all()
+    assert np.abs(scores - as_reference).max() > 1e-3  # not the reference group's scores
+    # the name and the row order of the unseen group do not change its draws; other rows are scored as without it
+    renamed = model.predictive_loglik(known.assign(annotator_group="another name"))
+    np.testing.assert_allclose(renamed, scores, rtol=0, atol=1e-9)
+    order = np.random.default_rng(0).permutation(len(new))
+    np.testing.assert_allclose(model.predictive_loglik(new.iloc[order]), scores[order], rtol=0, atol=1e-6)
+    some = np.arange(len(known)) % 3 == 0
+    mixed = known.astype({"annotator_group": object})
+    mixed.loc[some, "annotator_group"] = "unseen"
+    mixed_scores = model.predictive_loglik(mixed)
+    np.testing.assert_allclose(mixed_scores[~some], model.predictive_loglik(known)[~some], rtol=0, atol=1e-6)
+    np.testing.assert_allclose(mixed_scores[some], scores[some], rtol=0, atol=1e-6)
+

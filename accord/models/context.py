@@ -295,11 +295,25 @@ class ContextDesign:
         return len(self.covariate_names)
 
     def groups_of(self, table: pd.DataFrame) -> np.ndarray:
-        """Group code of each row (unknown groups go to the reference group, code 0; a missing one is an error)."""
+        """Group code of each row (a missing group is an error). A group the fit did not see (:meth:`unseen_groups`)
+        gets the code ``n_groups + its place there``, for effects of its own (code 0 gave it the reference group's,
+        every effect exactly 0); with one group fitted there are no group effects, and every row is that group."""
         if self.group_column is None:
             return np.zeros(len(table), dtype=np.int64)
-        codes = pd.Index(self.group_names).get_indexer(_group_levels(table, self.group_column))
-        return np.where(codes < 0, 0, codes).astype(np.int64)
+        levels = _group_levels(table, self.group_column)
+        if self.n_groups == 1:
+            return np.zeros(len(table), dtype=np.int64)
+        return pd.Index([*self.group_names, *self._unseen_of(levels)]).get_indexer(levels).astype(np.int64)
+
+    def unseen_groups(self, table: pd.DataFrame) -> pd.Index:
+        """The groups of ``table`` the fit did not see, sorted (so the order of the rows does not number them);
+        none where the fit had one group (no group effects to draw)."""
+        if self.group_column is None or self.n_groups == 1:
+            return pd.Index([], dtype=object)
+        return self._unseen_of(_group_levels(table, self.group_column))
+
+    def _unseen_of(self, levels: pd.Series) -> pd.Index:
+        return pd.Index(sorted(pd.Index(levels.unique()).difference(pd.Index(self.group_names))), dtype=object)
 
     def item_frame(self, table: pd.DataFrame, item_index: pd.Index) -> pd.DataFrame:
         """One row per pair in ``item_index`` order with the pair's context columns (checked by
@@ -1251,8 +1265,9 @@ class ContextPreference(PyroRaterModel):
 
         Pairs, annotators and topics not seen in training get their parameters (a topic: its groups' scale effects)
         drawn from the fitted population distribution in every posterior draw (``log mean_s p(y | theta_s)``), so
-        held-out data is scored honestly. A group not seen in training is scored as the reference group, a level of a
-        categorical covariate not seen as no shift.
+        held-out data is scored honestly; so do the group effects of a group not seen in training, each such group its
+        own (a model fitted on one group has none: every judgment is scored as that group). A level of a categorical
+        covariate not seen is scored as no shift.
         """
         self._check_fitted()
         table = judgments if is_validated(judgments) else validate(judgments)
@@ -1270,15 +1285,16 @@ class ContextPreference(PyroRaterModel):
         design.check_same_context(table, self._item_frame)
         test_part = self._judgment_tensors(table, item_codes, worker_codes, labels, frame)
         # a topic the fit did not see gets its groups' scale effects drawn from their population in every draw
-        unseen_topics = design.unseen_topics(frame)
+        unseen_topics, n_new_groups = design.unseen_topics(frame), len(design.unseen_groups(table))
         extended = ContextData(**{name: torch.cat([getattr(data, name), value]) for name, value in test_part.items()},
                                n_items=data.n_items + len(new_items), n_workers=data.n_workers + len(new_workers),
-                               n_groups=data.n_groups, n_topics=data.n_topics + len(unseen_topics),
+                               n_groups=data.n_groups + n_new_groups, n_topics=data.n_topics + len(unseen_topics),
                                n_classes=data.n_classes)
         uses = self._uses(data)
         n_new_items, n_new_workers = len(new_items), len(new_workers)
         generator = torch.Generator(device="cpu").manual_seed(self.seed + 1)
         topic_draws = np.random.default_rng(self.seed + 2)  # Student-t draws (torch's take no generator)
+        group_draws = np.random.default_rng(self.seed + 3)  # a stream of their own: the other draws stay as they were
 
         def normal(shape: Any, mean: Any, sd: torch.Tensor) -> torch.Tensor:  # z drawn on the CPU by the generator
             return mean + sd * torch.randn(shape, generator=generator).to(device)
@@ -1303,6 +1319,8 @@ class ContextPreference(PyroRaterModel):
                 if uses["interaction"]:
                     extra = normal((n_new_items, data.n_groups - 1), 0.0, p["interaction_sd"])
                     q["interaction"] = torch.cat([p["interaction"], extra])
+                if n_new_groups:
+                    self._draw_new_groups(q, uses, n_new_groups, group_draws)
                 test = torch.arange(n_train, n_train + n_test, device=device)
                 if self.labels == "shared":
                     judgment_loglik = self._label_loglik(q, extended, uses)
@@ -1318,6 +1336,29 @@ class ContextPreference(PyroRaterModel):
                     log_p = _log_chosen(probs, extended.labels[test])
                 logs.append(log_p.cpu().numpy())
         return log_mean_exp(logs)
+
+
+    @staticmethod
+    def _draw_new_groups(q: dict[str, torch.Tensor], uses: dict[str, bool], n_new: int,
+                         rng: np.random.Generator) -> None:
+        """Append to the draw ``q`` the effects of ``n_new`` groups the fit did not see, drawn from their fitted
+        population as :meth:`_constants` writes their priors: Student-t group effects, normal reliability slopes and
+        pair x group deviations."""
+
+        def draw(sample: Any, shape: tuple[int, ...], sd: torch.Tensor) -> torch.Tensor:
+            return sd * torch.as_tensor(sample(size=shape), dtype=sd.dtype, device=sd.device)
+
+        student_t = functools.partial(rng.standard_t, RATER_DF)
+        for name, (use, _, _) in GROUP_EFFECTS.items():
+            if uses[use]:
+                q[name] = torch.cat([q[name], draw(student_t, (n_new, *q[name].shape[1:]), q[f"{name}_sd"])])
+        if uses["slope"]:
+            slope = q["reliability_slope"]
+            q["reliability_slope"] = torch.cat([slope, draw(rng.standard_normal, (n_new, slope.shape[1]),
+                                                            q["reliability_slope_sd"])])
+        if uses["interaction"]:
+            extra = draw(rng.standard_normal, (q["interaction"].shape[0], n_new), q["interaction_sd"])
+            q["interaction"] = torch.cat([q["interaction"], extra], dim=1)
 
 
 def _in_id_order(data: ContextData, encoded: Encoded) -> tuple[ContextData, dict[str, np.ndarray]]:
