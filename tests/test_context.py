@@ -777,3 +777,17 @@ def test_a_group_not_seen_in_training_draws_its_effects_from_their_population(la
     np.testing.assert_allclose(mixed_scores[~some], model.predictive_loglik(known)[~some], rtol=0, atol=1e-6)
     np.testing.assert_allclose(mixed_scores[some], scores[some], rtol=0, atol=1e-6)
 
+
+@pytest.mark.parametrize("weights", [["g1"], ("g0", "g1"), np.array([0.25, 0.75]), 0.5, None])
+def test_population_weights_that_are_no_mapping_are_one_error_naming_the_setting(weights):
+    """weights takes 'share', 'equal' or {group: weight}: a list of group names failed with Python's "'list' object
+    has no attribute 'items'", and an array of weights in the groups' order was read as group names ('weights name
+    unknown groups [0.25, 0.75]'). Now anything but a mapping is one error naming the setting, and a pandas Series
+    keyed by group is read as the dict of it."""
+    probs = GroupProbabilities(clean=np.full((1, 2, 2, 2), 0.5), observed=np.full((2, 2, 2), 0.5), groups=["g0", "g1"],
+                               share=np.full(2, 0.5), counts=np.ones((2, 2)), item_index=pd.Index(["p0", "p1"]),
+                               classes=("A", "B"))
+    with pytest.raises(AccordError, match=r"weights must be 'share', 'equal' or a dict of group weights, not"):
+        population_weights(probs, weights)
+    series = pd.Series({"g1": 3.0, "g0": 1.0})
+    np.testing.assert_allclose(population_weights(probs, series), [0.25, 0.75])
