@@ -103,6 +103,7 @@ import torch
 from accord.datasets import AccordError, Encoded, validate
 from accord.datasets.errors import ValidationError
 from accord.datasets.schema import codes_comparable, is_validated, item_columns
+from accord.models._data import id_ranks
 from accord.models.base import PyroRaterModel, as_names, interval_columns, is_one_of, linear_in, summarize_draws
 from accord.models.confusion import label_codes
 from accord.models.pyro_fit import fit_pyro
@@ -1366,7 +1367,7 @@ def _in_id_order(data: ContextData, encoded: Encoded) -> tuple[ContextData, dict
     responses numbered in order of first appearance there (so the same judgments in any row order give one
     ``ContextData``; a table already in that order keeps every code), and, per sample site, the index that takes a
     draw in these codes back to ``data``'s (pair, annotator and response sites)."""
-    item_rank, worker_rank = _id_ranks(encoded.item_index), _id_ranks(encoded.worker_index)
+    item_rank, worker_rank = id_ranks(encoded.item_index), id_ranks(encoded.worker_index)
     items, workers = data.items.cpu().numpy(), data.workers.cpu().numpy()
     order = np.lexsort([data.groups.cpu().numpy(), data.labels.cpu().numpy(), worker_rank[workers], item_rank[items]])
     new_workers, worker_order = pd.factorize(workers[order])  # worker_order[new code] = old code
@@ -1389,17 +1390,6 @@ def _in_id_order(data: ContextData, encoded: Encoded) -> tuple[ContextData, dict
         fields.update(response_a=index(response_code[a]), response_b=index(response_code[b]))
         back["utility_z"] = response_code
     return replace(data, **fields), back
-
-
-def _id_ranks(ids: pd.Index) -> np.ndarray:
-    """Each id's place among the sorted ids (as text where they do not sort)."""
-    try:
-        order = ids.argsort()
-    except TypeError:
-        order = ids.astype(str).argsort()
-    ranks = np.empty(len(ids), dtype=np.int64)
-    ranks[order] = np.arange(len(ids))
-    return ranks
 
 
 def _effect_shape(width: str | None, data: ContextData) -> list[int]:
