@@ -791,3 +791,20 @@ def test_population_weights_that_are_no_mapping_are_one_error_naming_the_setting
         population_weights(probs, weights)
     series = pd.Series({"g1": 3.0, "g0": 1.0})
     np.testing.assert_allclose(population_weights(probs, series), [0.25, 0.75])
+
+
+@pytest.mark.filterwarnings("ignore::accord.models.base.ConvergenceWarning")
+@pytest.mark.parametrize("labels,target", [("shared", "label"), ("individual", "preference")])
+def test_the_population_soft_labels_are_the_share_weighted_mix_of_the_group_soft_labels(labels, target):
+    """soft_labels_ is the rater-share mix of the groups' label posteriors (shared labels) or clean preferences
+    (individual labels): the probabilities of pluralistic_soft_labels with that target, each group's summing to 1."""
+    model = ContextPreference(labels=labels, topic=None, covariates=None, inference="meanfield", max_steps=30,
+                              posterior_steps=10, num_samples=8, seed=0).fit(_small_table())
+    plural = pluralistic_soft_labels(model, "share", target=target)
+    np.testing.assert_allclose(plural.probs.to_numpy(), model.soft_labels_.probs.to_numpy(), rtol=0, atol=1e-6)
+    probs = model.group_probabilities()
+    per_group = np.stack([plural.extra[[f"p_{c.lower()}_{g}" for c in ("A", "B", "tie")]].to_numpy()
+                          for g in probs.groups], axis=1)
+    np.testing.assert_allclose(per_group.sum(-1), 1.0, atol=1e-6)
+    np.testing.assert_allclose(np.einsum("igk,g->ik", per_group, probs.share), model.soft_labels_.probs.to_numpy(),
+                               atol=1e-6)

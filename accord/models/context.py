@@ -613,10 +613,13 @@ class ContextPreference(PyroRaterModel):
 
     Fitted attributes
     -----------------
-    ``soft_labels_`` (population aggregate, groups weighted by rater share), ``annotators_`` (the common columns,
-    the rater's confusion read with the group's clean label as the truth, and the shares of the rater's reports
-    that are honest, flipped and spam, ``honest_share``, ``adversarial_share``, ``spam_share``, with intervals;
-    ``spam_lean``, ``P(A) - P(B)`` of their spam answers; ``group``), ``group_effects_``, ``design_``,
+    ``soft_labels_`` (population aggregate, groups weighted by rater share: of the groups' shared-label posteriors
+    under ``labels="shared"``, the probabilities of ``pluralistic_soft_labels(model, target="label")``, and of
+    their clean preferences under ``"individual"``, those of the default ``target="preference"``), ``annotators_``
+    (the common columns, the rater's confusion read with the group's clean label as the truth, and the shares of the
+    rater's reports that are honest, flipped and spam, ``honest_share``, ``adversarial_share``, ``spam_share``,
+    with intervals; ``spam_lean``, ``P(A) - P(B)`` of their spam answers; ``group``, the group of most of the
+    rater's judgments), ``group_effects_``, ``design_``,
     :meth:`group_probabilities` (per-group soft labels), ``svi_`` / ``svi_map_`` (the two stages).
     """
 
