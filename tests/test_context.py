@@ -720,3 +720,91 @@ def test_covariates_as_any_sequence_of_names_fit_as_the_list_does(kind):
 def test_covariates_that_are_no_sequence_of_names_are_one_error_naming_the_setting(covariates):
     with pytest.raises(AccordError, match="covariates must be a sequence of names"):
         ContextPreference(covariates=covariates)
+
+
+@pytest.mark.filterwarnings("ignore::accord.models.base.ConvergenceWarning")
+@given(st.integers(0, 35), st.sampled_from([np.nan, None, pd.NA]), st.booleans())
+@settings(max_examples=12, deadline=None)
+def test_a_missing_group_is_an_error_naming_the_column_and_row(row, missing, numbers):
+    """A missing cell of the group column became a rater group of its own, "NA", fitted with effects of its own
+    (and, when predicting, a missing cell was scored as that group or the reference group): raters of no group
+    pooled as a made-up one. Now fitting and scoring are one error naming the column and the row's position."""
+    table = _small_table()
+    if numbers:  # a number column: a missing cell makes it float
+        table = table.assign(annotator_group=table["annotator_group"].astype(str).str[-1].astype(int))
+    shuffled = table.iloc[np.random.default_rng(row).permutation(len(table))]  # positions, not index labels
+    holed = shuffled.astype({"annotator_group": object})
+    holed.iloc[row, holed.columns.get_loc("annotator_group")] = missing
+    settings_ = dict(topic=None, covariates=None, inference="map", max_steps=5, num_samples=2, seed=0)
+    with pytest.raises(AccordError, match=rf"column 'annotator_group', row {row}: .*missing"):
+        ContextPreference(group="annotator_group", **settings_).fit(holed)
+    with pytest.raises(AccordError, match=rf"column 'annotator_group', row {row}: .*missing"):
+        ContextPreference(**settings_).fit(holed)  # group='auto' reads annotator_group
+    model = ContextPreference(group="annotator_group", **settings_).fit(shuffled)
+    with pytest.raises(AccordError, match=rf"column 'annotator_group', row {row}: .*missing"):
+        model.predictive_loglik(holed)
+
+
+@pytest.mark.filterwarnings("ignore::accord.models.base.ConvergenceWarning")
+@pytest.mark.parametrize("labels", ["shared", "individual"])
+def test_a_group_not_seen_in_training_draws_its_effects_from_their_population(labels):
+    """A group the fit did not see took the reference group's code, so its judgments were scored as if the group were
+    certainly the reference (every effect exactly 0), where a new topic, pair or rater draws its effects from their
+    fitted population: k-fold scores of a small group missing from a training fold came out over-confident. Now
+    its group effects are drawn from their population in every draw (its own: two unseen groups are not one), and
+    the other judgments of the table are scored as without it."""
+    table = _small_table(2).assign(item_topic="all")
+    pairs = table["pair_id"].unique()
+    model = ContextPreference(labels=labels, topic=None, covariates=["item_length"], inference="meanfield",
+                              max_steps=40, posterior_steps=20, num_samples=20,
+                              seed=0).fit(table[table["pair_id"].isin(pairs[:9])])
+    reference = model.design_.group_names[0]
+    known = table[~table["pair_id"].isin(pairs[:9])].reset_index(drop=True)
+    as_reference = model.predictive_loglik(known.assign(annotator_group=reference))
+    new = known.assign(annotator_group="unseen")
+    scores = model.predictive_loglik(new)
+    assert np.isfinite(scores).all()
+    assert np.abs(scores - as_reference).max() > 1e-3  # not the reference group's scores
+    # the name and the row order of the unseen group do not change its draws; other rows are scored as without it
+    renamed = model.predictive_loglik(known.assign(annotator_group="another name"))
+    np.testing.assert_allclose(renamed, scores, rtol=0, atol=1e-9)
+    order = np.random.default_rng(0).permutation(len(new))
+    np.testing.assert_allclose(model.predictive_loglik(new.iloc[order]), scores[order], rtol=0, atol=1e-6)
+    some = np.arange(len(known)) % 3 == 0
+    mixed = known.astype({"annotator_group": object})
+    mixed.loc[some, "annotator_group"] = "unseen"
+    mixed_scores = model.predictive_loglik(mixed)
+    np.testing.assert_allclose(mixed_scores[~some], model.predictive_loglik(known)[~some], rtol=0, atol=1e-6)
+    np.testing.assert_allclose(mixed_scores[some], scores[some], rtol=0, atol=1e-6)
+
+
+@pytest.mark.parametrize("weights", [["g1"], ("g0", "g1"), np.array([0.25, 0.75]), 0.5, None])
+def test_population_weights_that_are_no_mapping_are_one_error_naming_the_setting(weights):
+    """weights takes 'share', 'equal' or {group: weight}: a list of group names failed with Python's "'list' object
+    has no attribute 'items'", and an array of weights in the groups' order was read as group names ('weights name
+    unknown groups [0.25, 0.75]'). Now anything but a mapping is one error naming the setting, and a pandas Series
+    keyed by group is read as the dict of it."""
+    probs = GroupProbabilities(clean=np.full((1, 2, 2, 2), 0.5), observed=np.full((2, 2, 2), 0.5), groups=["g0", "g1"],
+                               share=np.full(2, 0.5), counts=np.ones((2, 2)), item_index=pd.Index(["p0", "p1"]),
+                               classes=("A", "B"))
+    with pytest.raises(AccordError, match=r"weights must be 'share', 'equal' or a dict of group weights, not"):
+        population_weights(probs, weights)
+    series = pd.Series({"g1": 3.0, "g0": 1.0})
+    np.testing.assert_allclose(population_weights(probs, series), [0.25, 0.75])
+
+
+@pytest.mark.filterwarnings("ignore::accord.models.base.ConvergenceWarning")
+@pytest.mark.parametrize("labels,target", [("shared", "label"), ("individual", "preference")])
+def test_the_population_soft_labels_are_the_share_weighted_mix_of_the_group_soft_labels(labels, target):
+    """soft_labels_ is the rater-share mix of the groups' label posteriors (shared labels) or clean preferences
+    (individual labels): the probabilities of pluralistic_soft_labels with that target, each group's summing to 1."""
+    model = ContextPreference(labels=labels, topic=None, covariates=None, inference="meanfield", max_steps=30,
+                              posterior_steps=10, num_samples=8, seed=0).fit(_small_table())
+    plural = pluralistic_soft_labels(model, "share", target=target)
+    np.testing.assert_allclose(plural.probs.to_numpy(), model.soft_labels_.probs.to_numpy(), rtol=0, atol=1e-6)
+    probs = model.group_probabilities()
+    per_group = np.stack([plural.extra[[f"p_{c.lower()}_{g}" for c in ("A", "B", "tie")]].to_numpy()
+                          for g in probs.groups], axis=1)
+    np.testing.assert_allclose(per_group.sum(-1), 1.0, atol=1e-6)
+    np.testing.assert_allclose(np.einsum("igk,g->ik", per_group, probs.share), model.soft_labels_.probs.to_numpy(),
+                               atol=1e-6)

@@ -83,6 +83,10 @@ def population_weights(probs: GroupProbabilities, weights: str | Mapping[Any, fl
         else:
             raise AccordError(f"weights must be 'share', 'equal' or a dict of group weights, not '{weights}'")
     else:
+        if isinstance(weights, pd.Series):  # keyed by group, as a dict (iterating it gave its weights as names)
+            weights = weights.to_dict()
+        if not isinstance(weights, Mapping):  # a list of names failed in Python's words, an array read as names
+            raise AccordError(f"weights must be 'share', 'equal' or a dict of group weights, not {weights!r}")
         # a group is named as the model knows it (a whole number as an integer: 1.0 names the group '1')
         names = [str(g) for g in probs.groups]
         unknown = [g for g in weights if level_name(g) not in names]

@@ -103,6 +103,7 @@ import torch
 from accord.datasets import AccordError, Encoded, validate
 from accord.datasets.errors import ValidationError
 from accord.datasets.schema import codes_comparable, is_validated, item_columns
+from accord.models._data import id_ranks
 from accord.models.base import PyroRaterModel, as_names, interval_columns, is_one_of, linear_in, summarize_draws
 from accord.models.confusion import label_codes
 from accord.models.pyro_fit import fit_pyro
@@ -295,12 +296,25 @@ class ContextDesign:
         return len(self.covariate_names)
 
     def groups_of(self, table: pd.DataFrame) -> np.ndarray:
-        """Group code of each row (unknown groups go to the reference group, code 0)."""
+        """Group code of each row (a missing group is an error). A group the fit did not see (:meth:`unseen_groups`)
+        gets the code ``n_groups + its place there``, for effects of its own (code 0 gave it the reference group's,
+        every effect exactly 0); with one group fitted there are no group effects, and every row is that group."""
         if self.group_column is None:
             return np.zeros(len(table), dtype=np.int64)
-        _require_column(table, self.group_column, "group")
-        codes = pd.Index(self.group_names).get_indexer(_as_level(table[self.group_column]))
-        return np.where(codes < 0, 0, codes).astype(np.int64)
+        levels = _group_levels(table, self.group_column)
+        if self.n_groups == 1:
+            return np.zeros(len(table), dtype=np.int64)
+        return pd.Index([*self.group_names, *self._unseen_of(levels)]).get_indexer(levels).astype(np.int64)
+
+    def unseen_groups(self, table: pd.DataFrame) -> pd.Index:
+        """The groups of ``table`` the fit did not see, sorted (so the order of the rows does not number them);
+        none where the fit had one group (no group effects to draw)."""
+        if self.group_column is None or self.n_groups == 1:
+            return pd.Index([], dtype=object)
+        return self._unseen_of(_group_levels(table, self.group_column))
+
+    def _unseen_of(self, levels: pd.Series) -> pd.Index:
+        return pd.Index(sorted(pd.Index(levels.unique()).difference(pd.Index(self.group_names))), dtype=object)
 
     def item_frame(self, table: pd.DataFrame, item_index: pd.Index) -> pd.DataFrame:
         """One row per pair in ``item_index`` order with the pair's context columns (checked by
@@ -383,6 +397,17 @@ def level_name(value: Any) -> str:
     return str(value)
 
 
+def _group_levels(table: pd.DataFrame, column: str) -> pd.Series:
+    """The group column's levels (:func:`_as_level`). One error naming the row (its position) of a missing cell: it
+    became a rater group of its own, "NA", with effects of its own (a rater of no group is in none to contrast)."""
+    _require_column(table, column, "group")
+    missing = table[column].isna().to_numpy()
+    if missing.any():
+        raise ValidationError("a rater group is missing (drop the judgments of no group, or name their group)",
+                              column=column, row=int(np.flatnonzero(missing)[0]))
+    return _as_level(table[column])
+
+
 def _require_column(table: pd.DataFrame, column: str, role: str) -> None:
     if column not in table.columns:
         raise AccordError(f"column '{column}': the {role} column is not in the judgments table")
@@ -461,7 +486,7 @@ def build_design(table: pd.DataFrame, *, group: str | None, topic: str | None, c
                           "annotator_group column, or group=None)")
     if group is not None:
         # most judgments first; equal counts in name order, so the reference does not depend on the rows' order
-        counts = _as_level(table[group]).value_counts().sort_index().sort_values(ascending=False, kind="stable")
+        counts = _group_levels(table, group).value_counts().sort_index().sort_values(ascending=False, kind="stable")
         reference = counts.index[0] if reference_group is None else level_name(reference_group)
         if reference not in counts.index:
             raise AccordError(f"reference group '{reference_group}' does not occur in column '{group}'")
@@ -543,7 +568,8 @@ class ContextPreference(PyroRaterModel):
     ----------
     group
         Column whose value puts a judgment in a rater group (``"auto"``: ``annotator_group`` when present, else no
-        groups). Values may vary within an annotator (e.g. stance by topic).
+        groups). Values may vary within an annotator (e.g. stance by topic); a missing value is an error naming the
+        row (drop the judgments of no group first).
     topic
         Item column whose levels get their own group preference scale ``lambda_{g,t}`` (``"auto"``: ``item_topic``
         when present and one value per pair, else one scale per group), one value per pair.
@@ -587,10 +613,13 @@ class ContextPreference(PyroRaterModel):
 
     Fitted attributes
     -----------------
-    ``soft_labels_`` (population aggregate, groups weighted by rater share), ``annotators_`` (the common columns,
-    the rater's confusion read with the group's clean label as the truth, and the shares of the rater's reports
-    that are honest, flipped and spam, ``honest_share``, ``adversarial_share``, ``spam_share``, with intervals;
-    ``spam_lean``, ``P(A) - P(B)`` of their spam answers; ``group``), ``group_effects_``, ``design_``,
+    ``soft_labels_`` (population aggregate, groups weighted by rater share: of the groups' shared-label posteriors
+    under ``labels="shared"``, the probabilities of ``pluralistic_soft_labels(model, target="label")``, and of
+    their clean preferences under ``"individual"``, those of the default ``target="preference"``), ``annotators_``
+    (the common columns, the rater's confusion read with the group's clean label as the truth, and the shares of the
+    rater's reports that are honest, flipped and spam, ``honest_share``, ``adversarial_share``, ``spam_share``,
+    with intervals; ``spam_lean``, ``P(A) - P(B)`` of their spam answers; ``group``, the group of most of the
+    rater's judgments), ``group_effects_``, ``design_``,
     :meth:`group_probabilities` (per-group soft labels), ``svi_`` / ``svi_map_`` (the two stages).
     """
 
@@ -1240,8 +1269,9 @@ class ContextPreference(PyroRaterModel):
 
         Pairs, annotators and topics not seen in training get their parameters (a topic: its groups' scale effects)
         drawn from the fitted population distribution in every posterior draw (``log mean_s p(y | theta_s)``), so
-        held-out data is scored honestly. A group not seen in training is scored as the reference group, a level of a
-        categorical covariate not seen as no shift.
+        held-out data is scored honestly; so do the group effects of a group not seen in training, each such group its
+        own (a model fitted on one group has none: every judgment is scored as that group). A level of a categorical
+        covariate not seen is scored as no shift.
         """
         self._check_fitted()
         table = judgments if is_validated(judgments) else validate(judgments)
@@ -1259,15 +1289,16 @@ class ContextPreference(PyroRaterModel):
         design.check_same_context(table, self._item_frame)
         test_part = self._judgment_tensors(table, item_codes, worker_codes, labels, frame)
         # a topic the fit did not see gets its groups' scale effects drawn from their population in every draw
-        unseen_topics = design.unseen_topics(frame)
+        unseen_topics, n_new_groups = design.unseen_topics(frame), len(design.unseen_groups(table))
         extended = ContextData(**{name: torch.cat([getattr(data, name), value]) for name, value in test_part.items()},
                                n_items=data.n_items + len(new_items), n_workers=data.n_workers + len(new_workers),
-                               n_groups=data.n_groups, n_topics=data.n_topics + len(unseen_topics),
+                               n_groups=data.n_groups + n_new_groups, n_topics=data.n_topics + len(unseen_topics),
                                n_classes=data.n_classes)
         uses = self._uses(data)
         n_new_items, n_new_workers = len(new_items), len(new_workers)
         generator = torch.Generator(device="cpu").manual_seed(self.seed + 1)
         topic_draws = np.random.default_rng(self.seed + 2)  # Student-t draws (torch's take no generator)
+        group_draws = np.random.default_rng(self.seed + 3)  # a stream of their own: the other draws stay as they were
 
         def normal(shape: Any, mean: Any, sd: torch.Tensor) -> torch.Tensor:  # z drawn on the CPU by the generator
             return mean + sd * torch.randn(shape, generator=generator).to(device)
@@ -1292,6 +1323,8 @@ class ContextPreference(PyroRaterModel):
                 if uses["interaction"]:
                     extra = normal((n_new_items, data.n_groups - 1), 0.0, p["interaction_sd"])
                     q["interaction"] = torch.cat([p["interaction"], extra])
+                if n_new_groups:
+                    self._draw_new_groups(q, uses, n_new_groups, group_draws)
                 test = torch.arange(n_train, n_train + n_test, device=device)
                 if self.labels == "shared":
                     judgment_loglik = self._label_loglik(q, extended, uses)
@@ -1309,12 +1342,35 @@ class ContextPreference(PyroRaterModel):
         return log_mean_exp(logs)
 
 
+    @staticmethod
+    def _draw_new_groups(q: dict[str, torch.Tensor], uses: dict[str, bool], n_new: int,
+                         rng: np.random.Generator) -> None:
+        """Append to the draw ``q`` the effects of ``n_new`` groups the fit did not see, drawn from their fitted
+        population as :meth:`_constants` writes their priors: Student-t group effects, normal reliability slopes and
+        pair x group deviations."""
+
+        def draw(sample: Any, shape: tuple[int, ...], sd: torch.Tensor) -> torch.Tensor:
+            return sd * torch.as_tensor(sample(size=shape), dtype=sd.dtype, device=sd.device)
+
+        student_t = functools.partial(rng.standard_t, RATER_DF)
+        for name, (use, _, _) in GROUP_EFFECTS.items():
+            if uses[use]:
+                q[name] = torch.cat([q[name], draw(student_t, (n_new, *q[name].shape[1:]), q[f"{name}_sd"])])
+        if uses["slope"]:
+            slope = q["reliability_slope"]
+            q["reliability_slope"] = torch.cat([slope, draw(rng.standard_normal, (n_new, slope.shape[1]),
+                                                            q["reliability_slope_sd"])])
+        if uses["interaction"]:
+            extra = draw(rng.standard_normal, (q["interaction"].shape[0], n_new), q["interaction_sd"])
+            q["interaction"] = torch.cat([q["interaction"], extra], dim=1)
+
+
 def _in_id_order(data: ContextData, encoded: Encoded) -> tuple[ContextData, dict[str, np.ndarray]]:
     """``data`` with its judgments sorted by pair id, annotator id, label and group, and pairs, annotators and
     responses numbered in order of first appearance there (so the same judgments in any row order give one
     ``ContextData``; a table already in that order keeps every code), and, per sample site, the index that takes a
     draw in these codes back to ``data``'s (pair, annotator and response sites)."""
-    item_rank, worker_rank = _id_ranks(encoded.item_index), _id_ranks(encoded.worker_index)
+    item_rank, worker_rank = id_ranks(encoded.item_index), id_ranks(encoded.worker_index)
     items, workers = data.items.cpu().numpy(), data.workers.cpu().numpy()
     order = np.lexsort([data.groups.cpu().numpy(), data.labels.cpu().numpy(), worker_rank[workers], item_rank[items]])
     new_workers, worker_order = pd.factorize(workers[order])  # worker_order[new code] = old code
@@ -1337,17 +1393,6 @@ def _in_id_order(data: ContextData, encoded: Encoded) -> tuple[ContextData, dict
         fields.update(response_a=index(response_code[a]), response_b=index(response_code[b]))
         back["utility_z"] = response_code
     return replace(data, **fields), back
-
-
-def _id_ranks(ids: pd.Index) -> np.ndarray:
-    """Each id's place among the sorted ids (as text where they do not sort)."""
-    try:
-        order = ids.argsort()
-    except TypeError:
-        order = ids.astype(str).argsort()
-    ranks = np.empty(len(ids), dtype=np.int64)
-    ranks[order] = np.arange(len(ids))
-    return ranks
 
 
 def _effect_shape(width: str | None, data: ContextData) -> list[int]:
