@@ -680,21 +680,38 @@ def test_a_prompt_that_is_a_0d_array_is_read_as_its_value():
     assert load_steps(frame)["prompt"].tolist() == ["what is 2+2", "q"]
 
 
-def test_step_metrics_of_a_stepwise_table_that_repeats_a_solution_id():
-    # first_error_scores now refuses a solution listed twice; the evaluation's three columns are aligned by row, so
-    # a stepwise table repeating an id (an optional column there) is still scored, as before
-    from accord.reward.steps import TokenizedSteps, step_reward_metrics
-
-    table = load_steps(pd.DataFrame({"solution_id": ["x", "x", "y"], "completions": [["a", "b"], ["c"], ["d"]],
-                                     "labels": [[1, 0], [1], [1]], "problem_id": ["p", "p", "p"]}))
-    n = table["n_steps"].to_numpy()
-    label = np.array([1.0, 0.0, 1.0, 1.0])
-    data = TokenizedSteps(ids=[[1]] * 3, type_ids=None, separators=[np.arange(k) for k in n], n_steps=n, label=label,
-                          target=label, weight=np.ones(4), labelled=np.ones(4, bool))
-    out = step_reward_metrics(np.array([2.0, -2.0, 1.0, 1.0]), data, table)
-    # the first error of each solution found (step 1; none; none), and the weakest step picks a right solution
-    assert out["first_error_f1"] == 1.0 and out["first_error_found"] == 1.0
-    assert out["bon_min"] == 1.0 and out["bon_random"] == pytest.approx(2 / 3)
+def test_a_step_dataset_that_repeats_a_solution_id_is_one_error_naming_both_rows(workspace, tmp_path, capsys):
+    # was: a stepwise table listing one solution_id on two rows (two solutions under one id) was read, trained on and
+    # scored: `accord score` wrote two rows for each (solution_id, step), which no join back to the solutions can
+    # tell apart, while the cleaned step dataset refuses the same repeat ("one row per solution")
+    frame = pd.DataFrame({"solution_id": ["x", "y", "x"], "completions": [["a", "b"], ["d"], ["c"]],
+                          "labels": [[1, 0], [1], [1]], "problem_id": ["p", "p", "p"]})
+    with pytest.raises(ValidationError, match=r"column 'solution_id', row 2: solution 'x' again, first at row 0"):
+        load_steps(frame)
+    with pytest.raises(ValidationError, match="row 2"):
+        load_steps(frame.drop(columns="labels"), need_labels=False)  # scoring's read
+    # ids that are one id once read as text (the number 7 and the text '7') are the same solution
+    with pytest.raises(ValidationError, match="row 2"):
+        load_steps(frame.assign(solution_id=pd.Series([7, "y", "7"], dtype=object)))
+    # a table load_steps gave, read again, is checked the same way
+    own = load_steps(frame.assign(solution_id=["x", "y", "z"])).assign(solution_id=["x", "y", "x"])
+    with pytest.raises(ValidationError, match="row 2"):
+        load_steps(own)
+    # the command line: one line naming the file, and nothing written
+    model = tmp_path / "prm"
+    assert accord_main(["train", "--task", "steps", "--model", workspace["llama"], "--train-path", workspace["data"],
+                        "--output-dir", str(model), "--batch-size", "4", "--max-steps", "1", "--no-progress"]) == 0
+    data = tmp_path / "steps.jsonl"
+    frame.to_json(data, orient="records", lines=True)
+    capsys.readouterr()
+    for argv in (["score", str(model), str(data), "--out", str(tmp_path / "scores.csv")],
+                 ["evaluate", str(model), str(data)]):
+        assert accord_main(argv) == 2
+        err = capsys.readouterr().err.strip()
+        assert "\n" not in err and "steps.jsonl" in err and "solution 'x' again" in err, err
+    assert not (tmp_path / "scores.csv").exists()
+    # one id per solution: read as before
+    assert load_steps(frame.assign(solution_id=["x", "y", "z"]))["solution_id"].tolist() == ["x", "y", "z"]
 
 
 @pytest.mark.parametrize("dropped", ["n_annotators", "label_uncertainty", "outcome_weight"])

@@ -101,9 +101,31 @@ def load_steps(source: Any, *, need_labels: bool = True) -> pd.DataFrame:
     ``prompt``, ``solution_id``, ``problem_id``). The stepwise layout's outcome label is the product of its step
     labels (for 0/1 labels: whether every step is right) and every weight is 1. ``need_labels=False`` (scoring)
     accepts a table without ``labels``. A table with any column that only the cleaned dataset has
-    (:data:`CLEANED_ONLY_COLUMNS`) is checked as a cleaned step dataset, its missing columns named.
+    (:data:`CLEANED_ONLY_COLUMNS`) is checked as a cleaned step dataset, its missing columns named. Every layout has
+    one row per solution: a ``solution_id`` given twice is an error naming both rows.
     """
     name = str(source) if isinstance(source, (str, os.PathLike)) else None
+    return _one_row_per_solution(_load_steps(source, name, need_labels), name)
+
+
+def _one_row_per_solution(table: pd.DataFrame, source: str | None) -> pd.DataFrame:
+    """``table`` once no ``solution_id`` (as read: text) is on two rows. Two solutions under one id were trained on
+    as two and scored as two, one row per (solution_id, step) twice, which no join back to the solutions tells
+    apart; the cleaned step dataset refuses the repeat already, this is every layout's check (the number 7 and the
+    text '7' are one id once read)."""
+    ids = table["solution_id"]
+    if ids.is_unique:
+        return table
+    row = int(np.flatnonzero(ids.duplicated(keep="first").to_numpy())[0])
+    codes = pd.factorize(ids)[0]  # the hashing of duplicated (a missing id is -1, as every other)
+    first = int(np.flatnonzero(codes == codes[row])[0])
+    raise ValidationError(f"solution {ids.iloc[row]!r} again, first at row {first}: a step dataset has one row per "
+                          "solution (give each its own solution_id, or leave the column out: the rows are then "
+                          "numbered)", source=source, column="solution_id", row=row)
+
+
+def _load_steps(source: Any, name: str | None, need_labels: bool) -> pd.DataFrame:
+    """:func:`load_steps` before its check of the ids."""
     if isinstance(source, (str, os.PathLike)):
         path = Path(source)
         if not path.exists():
@@ -686,7 +708,8 @@ def step_reward_metrics(logit: np.ndarray, data: TokenizedSteps, table: pd.DataF
                    step_ece=metrics.calibration_error(p, y, n_bins),
                    step_nll=float(-(y * np.log(q) + (1 - y) * np.log(1 - q)).mean()))
     ids = table["solution_id"].astype(str).to_numpy()
-    if not pd.Index(ids).is_unique:  # (a stepwise table may repeat an id) the three columns are aligned by row
+    if not pd.Index(ids).is_unique:  # (load_steps refuses a repeated id; a table made otherwise may hold one) the
+        # three columns are aligned by row
         ids = np.arange(len(ids))
     n_steps = table["n_steps"].to_numpy(dtype=np.int64)
     predicted = first_flagged_step(prob, data.n_steps)
