@@ -690,8 +690,8 @@ def test_a_step_dataset_that_repeats_a_solution_id_is_one_error_naming_both_rows
         load_steps(frame)
     with pytest.raises(ValidationError, match="row 2"):
         load_steps(frame.drop(columns="labels"), need_labels=False)  # scoring's read
-    # ids that are one id once read as text (the number 7 and the text '7') are the same solution
-    with pytest.raises(ValidationError, match="row 2"):
+    # ids that would be one id once read as text (the number 7 and the text '7'): refused as every id column's are
+    with pytest.raises(ValidationError, match="column 'solution_id', row 1: ids mix texts and numbers"):
         load_steps(frame.assign(solution_id=pd.Series([7, "y", "7"], dtype=object)))
     # a table load_steps gave, read again, is checked the same way
     own = load_steps(frame.assign(solution_id=["x", "y", "z"])).assign(solution_id=["x", "y", "x"])
@@ -712,6 +712,29 @@ def test_a_step_dataset_that_repeats_a_solution_id_is_one_error_naming_both_rows
     assert not (tmp_path / "scores.csv").exists()
     # one id per solution: read as before
     assert load_steps(frame.assign(solution_id=["x", "y", "z"]))["solution_id"].tolist() == ["x", "y", "z"]
+
+
+@pytest.mark.parametrize("layout", ["stepwise", "cleaned"])
+@pytest.mark.parametrize("ids, problem", [([None, "a", "b"], "row 0: missing id"), (["a", "  ", "b"], "row 1: missing id"),
+                                          (["a", " a", "b"], "column 'solution_id'"),
+                                          ([7, "a", "b"], "mix texts and numbers")])
+def test_a_step_dataset_whose_solution_id_is_missing_or_blank_is_one_error(tmp_path, layout, ids, problem):
+    # was: a missing id was read as the solution "nan" (or None), a blank one as "", and 'a' beside Excel's 'a ' as two
+    # solutions: scored rows that no join back names, as every other table's ids (check_ids) refuse them
+    frame = toy_steps(3) if layout == "cleaned" else pd.DataFrame({"completions": [["x"], ["y", "z"], ["w"]],
+                                                                     "labels": [[1], [1, 0], [0]]})
+    frame = frame.assign(solution_id=pd.Series(ids, dtype=object))
+    with pytest.raises(ValidationError, match=problem):
+        load_steps(frame)
+    path = tmp_path / "steps.jsonl"
+    frame.to_json(path, orient="records", lines=True)
+    with pytest.raises(ValidationError, match=f"steps.jsonl, column 'solution_id'"):
+        load_steps(path)
+    if layout == "cleaned":  # the cleaned reader itself, as the step dataset's every reader
+        with pytest.raises(ValidationError, match="column 'solution_id'"):
+            read_cleaned_steps(path)
+    # ids present, one kind: read as before
+    assert load_steps(frame.assign(solution_id=["a", "b", "c"]))["solution_id"].tolist() == ["a", "b", "c"]
 
 
 @pytest.mark.parametrize("dropped", ["n_annotators", "label_uncertainty", "outcome_weight"])

@@ -52,6 +52,7 @@ from accord import metrics
 from accord.datasets.cleaned import CLEANED_COLUMNS, render_prompts, step_prompts
 from accord.datasets.errors import AccordError, SettingError, SettingWarning, ValidationError, naming_file
 from accord.datasets.io import infer_format
+from accord.datasets.schema import check_ids
 from accord.datasets.steps.cleaned import (STEP_CLEANED_COLUMNS, check_cleaned_steps, checked_read, flat_lists,
                                            float_list, float_rows, numeric_cells, read_unchecked_steps, text_rows)
 from accord.reward.config import QUOTE, assigned, refused
@@ -255,6 +256,8 @@ def _stepwise(frame: pd.DataFrame, source: str | None, need_labels: bool) -> pd.
                               column="labels")
     if len(frame) == 0:
         raise ValidationError("the step dataset is empty", source=source)
+    if "solution_id" in frame.columns:  # the rules of every id column: a missing id was the solution "nan"
+        check_ids(frame["solution_id"], "solution_id", source)
     # lists of texts and of floats, as a stepwise file holds them, are told at C speed (the per-row checks took
     # 16 s of loading 1M solutions); any other column is read row by row, which names its first bad row
     known = flat_lists(frame["completions"], texts=True)

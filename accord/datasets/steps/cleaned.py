@@ -46,6 +46,7 @@ import pandas as pd
 from accord.datasets.cleaned import only_texts, read_with_provenance, weight_from_uncertainty, write_with_provenance
 from accord.datasets.errors import ValidationError
 from accord.datasets.io import collector_paused
+from accord.datasets.schema import check_ids
 
 STEP_CLEANED_COLUMNS: tuple[str, ...] = (
     "solution_id",
@@ -327,7 +328,14 @@ def checked_steps(frame: pd.DataFrame, source: str | None = None) -> pd.DataFram
 
 
 def _check_ids(ids: pd.Series, source: str | None) -> None:
-    """One row per solution: a solution listed twice (two fits concatenated) was trained on twice."""
+    """One row per solution: a solution listed twice (two fits concatenated) was trained on twice. Each id follows
+    the rules of every id column (:func:`check_ids`): a missing id was read as the solution "nan", a blank one as "",
+    and 'a' beside 'a ' as two solutions."""
+    if ids.dtype == object and not ids.map(lambda v: isinstance(v, Hashable)).all():
+        row = int(np.flatnonzero(~ids.map(lambda v: isinstance(v, Hashable)).to_numpy(dtype=bool))[0])
+        raise ValidationError("must be one id (a text or a number) per solution", source=source,
+                              column="solution_id", row=row, value=ids.iloc[row])
+    check_ids(ids, "solution_id", source)
     try:
         if ids.is_unique:
             return
