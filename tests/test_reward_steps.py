@@ -715,7 +715,8 @@ def test_a_step_dataset_that_repeats_a_solution_id_is_one_error_naming_both_rows
 
 
 @pytest.mark.parametrize("layout", ["stepwise", "cleaned"])
-@pytest.mark.parametrize("ids, problem", [([None, "a", "b"], "row 0: missing id"), (["a", "  ", "b"], "row 1: missing id"),
+@pytest.mark.parametrize("ids, problem", [([None, "a", "b"], "row 0: missing id"),
+                                          (["a", "  ", "b"], "row 1: missing id"),
                                           (["a", " a", "b"], "column 'solution_id'"),
                                           ([7, "a", "b"], "mix texts and numbers")])
 def test_a_step_dataset_whose_solution_id_is_missing_or_blank_is_one_error(tmp_path, layout, ids, problem):
@@ -735,6 +736,45 @@ def test_a_step_dataset_whose_solution_id_is_missing_or_blank_is_one_error(tmp_p
             read_cleaned_steps(path)
     # ids present, one kind: read as before
     assert load_steps(frame.assign(solution_id=["a", "b", "c"]))["solution_id"].tolist() == ["a", "b", "c"]
+
+
+@pytest.mark.parametrize("blank", ["", "   ", "\n\t", "\u3000"])
+def test_a_step_whose_text_is_empty_or_only_spaces_is_one_error_in_every_step_reader(tmp_path, blank):
+    # was: a step of no text (a split on "\n\n" that leaves an empty piece) was read, trained on with its label and
+    # scored at a separator right after the step before, as the Math-Shepherd loader refuses it ("an empty step"):
+    # now the stepwise layout, the cleaned step dataset and the judgments an aggregation writes it from all refuse it,
+    # naming the column, the row and the step
+    stepwise = pd.DataFrame({"completions": [["x", "y"], ["z", blank, "w"]], "labels": [[1, 1], [1, 0, 0]]})
+    for need_labels in (True, False):  # training's and scoring's read
+        with pytest.raises(ValidationError, match=r"column 'completions', row 1: step 1 has no text"):
+            load_steps(stepwise, need_labels=need_labels)
+    path = tmp_path / "steps.jsonl"
+    stepwise.to_json(path, orient="records", lines=True)
+    with pytest.raises(ValidationError, match=r"steps.jsonl, column 'completions', row 1: step 1 has no text"):
+        load_steps(path)
+    # the cleaned step dataset
+    cleaned = toy_steps(3)
+    cleaned.at[2, "completions"] = [blank, *cleaned.at[2, "completions"][1:]]
+    with pytest.raises(ValidationError, match=r"column 'completions', row 2: step 0 has no text"):
+        load_steps(cleaned)
+    cleaned.to_json(path, orient="records", lines=True)
+    for read in (load_steps, read_cleaned_steps):
+        with pytest.raises(ValidationError, match=r"steps.jsonl, column 'completions', row 2: step 0 has no text"):
+            read(path)
+    # the judgments the cleaned dataset is written from: refused before the fit, naming the row
+    from accord.aggregate import StepVoteFraction, build_cleaned_steps
+    from accord.aggregate.steps import check_step_texts
+    from accord.datasets.steps import validate_steps
+
+    judgments = validate_steps(pd.DataFrame({"solution_id": ["s", "s", "t"], "step": [0, 1, 0],
+                                             "annotator": ["a", "a", "a"], "label": [1, 0, 1],
+                                             "step_text": ["x", blank, "z"]}))
+    with pytest.raises(ValidationError, match=r"column 'step_text', row 1: step 1 of solution 's' has no text"):
+        check_step_texts(judgments)
+    with pytest.raises(AccordError, match="step 1 of solution 's' has no text"):
+        build_cleaned_steps(StepVoteFraction().fit(judgments).step_labels_, judgments)
+    # a text with spaces around it is a text: read as before
+    assert load_steps(stepwise.assign(completions=[["x", "y"], ["z", " v ", "w"]]))["n_steps"].tolist() == [2, 3]
 
 
 @pytest.mark.parametrize("dropped", ["n_annotators", "label_uncertainty", "outcome_weight"])

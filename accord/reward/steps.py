@@ -53,8 +53,9 @@ from accord.datasets.cleaned import CLEANED_COLUMNS, render_prompts, step_prompt
 from accord.datasets.errors import AccordError, SettingError, SettingWarning, ValidationError, naming_file
 from accord.datasets.io import infer_format
 from accord.datasets.schema import check_ids
-from accord.datasets.steps.cleaned import (STEP_CLEANED_COLUMNS, check_cleaned_steps, checked_read, flat_lists,
-                                           float_list, float_rows, numeric_cells, read_unchecked_steps, text_rows)
+from accord.datasets.steps.cleaned import (STEP_CLEANED_COLUMNS, check_blank_steps, check_cleaned_steps, checked_read,
+                                           flat_lists, float_list, float_rows, numeric_cells, read_unchecked_steps,
+                                           text_rows)
 from accord.reward.config import QUOTE, assigned, refused
 from accord.reward.data import PairCollator, PairEncoder, _cleaned_format, _collector_paused, warn_cut
 from accord.reward.evaluate import (
@@ -273,6 +274,7 @@ def _stepwise(frame: pd.DataFrame, source: str | None, need_labels: bool) -> pd.
             raise ValidationError("must be a non-empty list of step texts", source=source, column="completions",
                                   row=row, value=frame["completions"].iloc[row])
         n_steps = steps.map(len).to_numpy(dtype=np.int64)
+    check_blank_steps(n_steps, chain.from_iterable(steps), source)
     if "labels" in frame.columns:
         known = flat_lists(frame["labels"])
         if known is not None:  # every row a flat list of floats: what float_list reads of it
