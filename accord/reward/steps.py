@@ -55,7 +55,7 @@ from accord.datasets.io import infer_format
 from accord.datasets.schema import check_ids
 from accord.datasets.steps.cleaned import (STEP_CLEANED_COLUMNS, check_blank_steps, check_cleaned_steps, checked_read,
                                            flat_lists, float_list, float_rows, numeric_cells, read_unchecked_steps,
-                                           text_rows)
+                                           split_rows, text_rows)
 from accord.reward.config import QUOTE, assigned, refused
 from accord.reward.data import PairCollator, PairEncoder, _cleaned_format, _collector_paused, warn_cut
 from accord.reward.evaluate import (
@@ -295,8 +295,9 @@ def _stepwise(frame: pd.DataFrame, source: str | None, need_labels: bool) -> pd.
             raise ValidationError("step labels must be 0/1 or probabilities in [0, 1]", source=source,
                                   column="labels", row=row, value=frame["labels"].iloc[row])
     else:
-        labels = pd.Series([[np.nan] * int(n) for n in n_steps])
         flat = np.full(int(n_steps.sum()), np.nan)
+        # (as the label weights below; numpy's NaN, as [np.nan] * n gave it: a list of it equals another)
+        labels = split_rows(frame["completions"], n_steps, [np.nan] * len(flat))
     starts = np.cumsum(n_steps) - n_steps
     out = pd.DataFrame({
         "solution_id": frame["solution_id"].astype(str).to_numpy() if "solution_id" in frame.columns
@@ -305,7 +306,9 @@ def _stepwise(frame: pd.DataFrame, source: str | None, need_labels: bool) -> pd.
         "prompt": step_prompts(frame["prompt"], source) if "prompt" in frame.columns else "",
         "completions": steps.to_numpy(),
         "labels": labels.to_numpy(),
-        "label_weights": [[1.0] * int(n) for n in n_steps],
+        # one list of ones sliced per solution, the collector paused: a list built per solution made the collector
+        # walk every list of texts made so far (1.2 s of loading 128k solutions)
+        "label_weights": split_rows(frame["completions"], n_steps, [1.0] * int(n_steps.sum())).to_numpy(),
         "p_all_correct": np.multiply.reduceat(np.nan_to_num(flat, nan=1.0), starts),
         "outcome_weight": 1.0,
         "first_error": first_flagged_step(np.nan_to_num(flat, nan=1.0), n_steps),
