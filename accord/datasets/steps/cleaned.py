@@ -215,20 +215,16 @@ def check_cleaned_steps(frame: pd.DataFrame,
     return lists
 
 
-#: Python's whitespace (what ``str.strip()`` strips), for Arrow's trim to read a step's text as ``str.strip`` does
-_SPACE = "".join(c for c in map(chr, range(0x3001)) if c.isspace())  # U+3000 is the last one
-
-
 def check_blank_steps(n_steps: np.ndarray, texts: Any, source: str | None, column: str = "completions") -> None:
     """One error naming the row and the step of the first step text that is empty or only spaces (``texts``: every
-    solution's ``n_steps`` texts in turn, each a ``str``), told at C speed by Arrow. Such a step (a split on blank
-    lines that left an empty piece) was trained on with its label and scored at a separator right after the step
-    before it, as the Math-Shepherd loader refuses it ("an empty step between two step tags")."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    array = pa.array(texts if isinstance(texts, (list, np.ndarray)) else list(texts), pa.large_string())
-    blank = pc.equal(pc.binary_length(pc.utf8_trim(array, _SPACE)), 0).to_numpy(zero_copy_only=False)
+    solution's ``n_steps`` texts in turn, each a ``str``). Such a step (a split on blank lines that left an empty
+    piece) was trained on with its label and scored at a separator right after the step before it, as the
+    Math-Shepherd loader refuses it ("an empty step between two step tags")."""
+    texts = texts if isinstance(texts, list) else list(texts)
+    # str.isspace and len by C loops (map over builtins): what str.strip() leaves nothing of. Arrow's trim took 0.7 s
+    # of 1M steps, all but 0.06 s of it making its array of the texts
+    blank = np.fromiter(map(str.isspace, texts), bool, len(texts))
+    blank |= np.fromiter(map(len, texts), np.int64, len(texts)) == 0
     if blank.any():
         at = int(np.flatnonzero(blank)[0])
         ends = np.cumsum(np.asarray(n_steps, dtype=np.int64))
