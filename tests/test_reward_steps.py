@@ -1458,3 +1458,11 @@ def test_loading_a_stepwise_table_builds_no_list_per_solution_under_the_collecto
     if not with_labels:
         assert all(np.isnan(v) for cell in table["labels"] for v in cell)
 
+
+@pytest.mark.parametrize("columns, named", [({"chosen": ["a"], "rejected": ["b"]}, "'chosen' and 'rejected'"),
+                                            ({"prompt": ["q"], "response": ["a"]}, "'response'")])
+def test_pairs_or_responses_given_to_a_step_reader_say_what_they_are(tmp_path, columns, named):
+    # was: "column 'completions': missing required column of a step dataset", which named a column the user never
+    # meant to have, not that preference pairs (or responses) were given where a process reward model reads steps
+    with pytest.raises(ValidationError, match=rf"column 'completions': .*{named}.*not a step dataset"):
+        load_steps(pd.DataFrame(columns), need_labels=False)

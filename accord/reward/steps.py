@@ -250,6 +250,13 @@ def _stepwise(frame: pd.DataFrame, source: str | None, need_labels: bool) -> pd.
             raise ValidationError("a step-judgments table (one row per label of a step), not a step dataset: "
                                   "aggregate it first (accord aggregate --input FILE --method first-error --output "
                                   "steps.parquet) and train on that", source=source)
+        # what the other tasks read: say so, not only which column of ours is missing
+        given = ("preference pairs ('chosen' and 'rejected')" if {"chosen", "rejected"} <= set(frame.columns) else
+                 "responses ('response')" if "response" in frame.columns else None)
+        if given is not None:
+            raise ValidationError(f"missing required column of a step dataset: the table holds {given}, not a step "
+                                  "dataset; a process reward model (task 'steps') reads solutions written as steps "
+                                  "('completions': the list of step texts)", source=source, column="completions")
         raise ValidationError("missing required column of a step dataset (the list of step texts)", source=source,
                               column="completions")
     if need_labels and "labels" not in frame.columns:
