@@ -680,21 +680,101 @@ def test_a_prompt_that_is_a_0d_array_is_read_as_its_value():
     assert load_steps(frame)["prompt"].tolist() == ["what is 2+2", "q"]
 
 
-def test_step_metrics_of_a_stepwise_table_that_repeats_a_solution_id():
-    # first_error_scores now refuses a solution listed twice; the evaluation's three columns are aligned by row, so
-    # a stepwise table repeating an id (an optional column there) is still scored, as before
-    from accord.reward.steps import TokenizedSteps, step_reward_metrics
+def test_a_step_dataset_that_repeats_a_solution_id_is_one_error_naming_both_rows(workspace, tmp_path, capsys):
+    # was: a stepwise table listing one solution_id on two rows (two solutions under one id) was read, trained on and
+    # scored: `accord score` wrote two rows for each (solution_id, step), which no join back to the solutions can
+    # tell apart, while the cleaned step dataset refuses the same repeat ("one row per solution")
+    frame = pd.DataFrame({"solution_id": ["x", "y", "x"], "completions": [["a", "b"], ["d"], ["c"]],
+                          "labels": [[1, 0], [1], [1]], "problem_id": ["p", "p", "p"]})
+    with pytest.raises(ValidationError, match=r"column 'solution_id', row 2: solution 'x' again, first at row 0"):
+        load_steps(frame)
+    with pytest.raises(ValidationError, match="row 2"):
+        load_steps(frame.drop(columns="labels"), need_labels=False)  # scoring's read
+    # ids that would be one id once read as text (the number 7 and the text '7'): refused as every id column's are
+    with pytest.raises(ValidationError, match="column 'solution_id', row 1: ids mix texts and numbers"):
+        load_steps(frame.assign(solution_id=pd.Series([7, "y", "7"], dtype=object)))
+    # a table load_steps gave, read again, is checked the same way
+    own = load_steps(frame.assign(solution_id=["x", "y", "z"])).assign(solution_id=["x", "y", "x"])
+    with pytest.raises(ValidationError, match="row 2"):
+        load_steps(own)
+    # the command line: one line naming the file, and nothing written
+    model = tmp_path / "prm"
+    assert accord_main(["train", "--task", "steps", "--model", workspace["llama"], "--train-path", workspace["data"],
+                        "--output-dir", str(model), "--batch-size", "4", "--max-steps", "1", "--no-progress"]) == 0
+    data = tmp_path / "steps.jsonl"
+    frame.to_json(data, orient="records", lines=True)
+    capsys.readouterr()
+    for argv in (["score", str(model), str(data), "--out", str(tmp_path / "scores.csv")],
+                 ["evaluate", str(model), str(data)]):
+        assert accord_main(argv) == 2
+        err = capsys.readouterr().err.strip()
+        assert "\n" not in err and "steps.jsonl" in err and "solution 'x' again" in err, err
+    assert not (tmp_path / "scores.csv").exists()
+    # one id per solution: read as before
+    assert load_steps(frame.assign(solution_id=["x", "y", "z"]))["solution_id"].tolist() == ["x", "y", "z"]
 
-    table = load_steps(pd.DataFrame({"solution_id": ["x", "x", "y"], "completions": [["a", "b"], ["c"], ["d"]],
-                                     "labels": [[1, 0], [1], [1]], "problem_id": ["p", "p", "p"]}))
-    n = table["n_steps"].to_numpy()
-    label = np.array([1.0, 0.0, 1.0, 1.0])
-    data = TokenizedSteps(ids=[[1]] * 3, type_ids=None, separators=[np.arange(k) for k in n], n_steps=n, label=label,
-                          target=label, weight=np.ones(4), labelled=np.ones(4, bool))
-    out = step_reward_metrics(np.array([2.0, -2.0, 1.0, 1.0]), data, table)
-    # the first error of each solution found (step 1; none; none), and the weakest step picks a right solution
-    assert out["first_error_f1"] == 1.0 and out["first_error_found"] == 1.0
-    assert out["bon_min"] == 1.0 and out["bon_random"] == pytest.approx(2 / 3)
+
+@pytest.mark.parametrize("layout", ["stepwise", "cleaned"])
+@pytest.mark.parametrize("ids, problem", [([None, "a", "b"], "row 0: missing id"),
+                                          (["a", "  ", "b"], "row 1: missing id"),
+                                          (["a", " a", "b"], "column 'solution_id'"),
+                                          ([7, "a", "b"], "mix texts and numbers")])
+def test_a_step_dataset_whose_solution_id_is_missing_or_blank_is_one_error(tmp_path, layout, ids, problem):
+    # was: a missing id was read as the solution "nan" (or None), a blank one as "", and 'a' beside Excel's 'a ' as two
+    # solutions: scored rows that no join back names, as every other table's ids (check_ids) refuse them
+    frame = toy_steps(3) if layout == "cleaned" else pd.DataFrame({"completions": [["x"], ["y", "z"], ["w"]],
+                                                                     "labels": [[1], [1, 0], [0]]})
+    frame = frame.assign(solution_id=pd.Series(ids, dtype=object))
+    with pytest.raises(ValidationError, match=problem):
+        load_steps(frame)
+    path = tmp_path / "steps.jsonl"
+    frame.to_json(path, orient="records", lines=True)
+    with pytest.raises(ValidationError, match=f"steps.jsonl, column 'solution_id'"):
+        load_steps(path)
+    if layout == "cleaned":  # the cleaned reader itself, as the step dataset's every reader
+        with pytest.raises(ValidationError, match="column 'solution_id'"):
+            read_cleaned_steps(path)
+    # ids present, one kind: read as before
+    assert load_steps(frame.assign(solution_id=["a", "b", "c"]))["solution_id"].tolist() == ["a", "b", "c"]
+
+
+@pytest.mark.parametrize("blank", ["", "   ", "\n\t", "\u3000"])
+def test_a_step_whose_text_is_empty_or_only_spaces_is_one_error_in_every_step_reader(tmp_path, blank):
+    # was: a step of no text (a split on "\n\n" that leaves an empty piece) was read, trained on with its label and
+    # scored at a separator right after the step before, as the Math-Shepherd loader refuses it ("an empty step"):
+    # now the stepwise layout, the cleaned step dataset and the judgments an aggregation writes it from all refuse it,
+    # naming the column, the row and the step
+    stepwise = pd.DataFrame({"completions": [["x", "y"], ["z", blank, "w"]], "labels": [[1, 1], [1, 0, 0]]})
+    for need_labels in (True, False):  # training's and scoring's read
+        with pytest.raises(ValidationError, match=r"column 'completions', row 1: step 1 has no text"):
+            load_steps(stepwise, need_labels=need_labels)
+    path = tmp_path / "steps.jsonl"
+    stepwise.to_json(path, orient="records", lines=True)
+    with pytest.raises(ValidationError, match=r"steps.jsonl, column 'completions', row 1: step 1 has no text"):
+        load_steps(path)
+    # the cleaned step dataset
+    cleaned = toy_steps(3)
+    cleaned.at[2, "completions"] = [blank, *cleaned.at[2, "completions"][1:]]
+    with pytest.raises(ValidationError, match=r"column 'completions', row 2: step 0 has no text"):
+        load_steps(cleaned)
+    cleaned.to_json(path, orient="records", lines=True)
+    for read in (load_steps, read_cleaned_steps):
+        with pytest.raises(ValidationError, match=r"steps.jsonl, column 'completions', row 2: step 0 has no text"):
+            read(path)
+    # the judgments the cleaned dataset is written from: refused before the fit, naming the row
+    from accord.aggregate import StepVoteFraction, build_cleaned_steps
+    from accord.aggregate.steps import check_step_texts
+    from accord.datasets.steps import validate_steps
+
+    judgments = validate_steps(pd.DataFrame({"solution_id": ["s", "s", "t"], "step": [0, 1, 0],
+                                             "annotator": ["a", "a", "a"], "label": [1, 0, 1],
+                                             "step_text": ["x", blank, "z"]}))
+    with pytest.raises(ValidationError, match=r"column 'step_text', row 1: step 1 of solution 's' has no text"):
+        check_step_texts(judgments)
+    with pytest.raises(AccordError, match="step 1 of solution 's' has no text"):
+        build_cleaned_steps(StepVoteFraction().fit(judgments).step_labels_, judgments)
+    # a text with spaces around it is a text: read as before
+    assert load_steps(stepwise.assign(completions=[["x", "y"], ["z", " v ", "w"]]))["n_steps"].tolist() == [2, 3]
 
 
 @pytest.mark.parametrize("dropped", ["n_annotators", "label_uncertainty", "outcome_weight"])
@@ -1348,3 +1428,41 @@ def test_a_step_prompt_message_without_a_text_role_or_content_is_refused_as_on_t
         pytest.skip("Parquet cannot hold this column")
     with pytest.raises(ValidationError, match=rf"file {data}, column 'prompt', row 1: chat messages must each"):
         load_steps(str(data))
+
+
+@pytest.mark.parametrize("with_labels", [True, False])
+def test_loading_a_stepwise_table_builds_no_list_per_solution_under_the_collector(with_labels):
+    # was: the label weights (and, without labels, the NaN labels) were built by a Python list per solution, each
+    # allocation counted by the cyclic collector, which walked every list of texts made so far: 1.2 s of the 6.5 s of
+    # loading 128k solutions. Now sliced from one list with the collector paused, as the other list columns are
+    import gc
+
+    lengths = np.random.default_rng(0).integers(1, 9, 20000)
+    frame = pd.DataFrame({"completions": [[f"s{t}" for t in range(k)] for k in lengths]})
+    if with_labels:
+        frame["labels"] = [[1.0] * k for k in lengths]
+    runs = []
+
+    def count(phase, info):
+        runs.append(phase == "start")
+
+    gc.callbacks.append(count)
+    try:
+        table = load_steps(frame, need_labels=False)
+    finally:
+        gc.callbacks.remove(count)
+    assert sum(runs) < 10, sum(runs)  # was 30 with labels (20k solutions: one run per ~700 lists)
+    weights = table["label_weights"]
+    assert [len(w) for w in weights] == lengths.tolist() and {v for w in weights for v in w} == {1.0}
+    assert weights.iloc[0] is not weights.iloc[1]  # each solution its own list
+    if not with_labels:
+        assert all(np.isnan(v) for cell in table["labels"] for v in cell)
+
+
+@pytest.mark.parametrize("columns, named", [({"chosen": ["a"], "rejected": ["b"]}, "'chosen' and 'rejected'"),
+                                            ({"prompt": ["q"], "response": ["a"]}, "'response'")])
+def test_pairs_or_responses_given_to_a_step_reader_say_what_they_are(tmp_path, columns, named):
+    # was: "column 'completions': missing required column of a step dataset", which named a column the user never
+    # meant to have, not that preference pairs (or responses) were given where a process reward model reads steps
+    with pytest.raises(ValidationError, match=rf"column 'completions': .*{named}.*not a step dataset"):
+        load_steps(pd.DataFrame(columns), need_labels=False)

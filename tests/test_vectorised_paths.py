@@ -98,7 +98,7 @@ def _solution(draw: Any, n_steps: int) -> dict[str, Any]:
                                  st.lists(st.floats(0, 1), min_size=n_steps, max_size=n_steps)))
     return {"solution_id": draw(st.integers(0, 99)), "prompt": "p",
             "completions": draw(st.sampled_from([list, tuple, lambda v: np.asarray(v, dtype=object)]))(
-                [draw(TEXT) for _ in range(n_steps)]),
+                [draw(TEXT.filter(str.strip)) for _ in range(n_steps)]),  # (a step of no text is refused)
             "labels": as_kind(labels), "label_uncertainty": as_kind(uncertainty),
             "label_weights": as_kind(weight_from_uncertainty(uncertainty).tolist()),  # as the layout has them
             "p_first_error": p_first_error, "p_all_correct": float(p_first_error[-1]), "outcome_weight": 1.0,

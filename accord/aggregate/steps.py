@@ -25,6 +25,7 @@ from accord.datasets import AccordError, ValidationError, weight_from_uncertaint
 from accord.datasets.cleaned import as_text, cleaned_step_prompts, only_texts
 from accord.datasets.schema import checked_info
 from accord.datasets.steps import EncodedSteps, StepLabels, encode_steps, validate_steps
+from accord.datasets.steps.cleaned import check_blank_steps
 from accord.datasets.steps.labels import position_index
 
 # name -> (module, class). Rater models are imported on first use (Pyro is slow to import).
@@ -185,6 +186,19 @@ def check_step_texts(judgments: pd.DataFrame, source: str | None = None, *, rows
                                   f"{_plain(judgments['solution_id'].iloc[row])!r}: a step's text must be a text, not "
                                   f"a {_kind(texts.iloc[row])}", source=source, column="step_text",
                                   row=row if rows_as_given else None)
+    # a text of nothing but spaces is no step (the step readers refuse it: check_blank_steps), refused before the fit
+    # rather than in the file it writes. Texts as written: a number is one
+    written = np.flatnonzero((texts.notna() if only_texts(texts) else texts.map(lambda v: isinstance(v, str)))
+                             .to_numpy(dtype=bool))
+    try:
+        check_blank_steps(np.ones(len(written), dtype=np.int64), texts.iloc[written].tolist(), source,
+                          column="step_text")
+    except ValidationError as error:
+        row = int(written[error.row])
+        raise ValidationError(f"step {int(judgments['step'].iloc[row])} of solution "
+                              f"{_plain(judgments['solution_id'].iloc[row])!r} has no text (it is empty or only "
+                              "spaces): give the step its text, or leave the solution out", source=source,
+                              column="step_text", row=row if rows_as_given else None) from None
     solution = pd.factorize(judgments["solution_id"], sort=False)[0]
     step = judgments["step"].to_numpy(dtype=np.int64)
     # one code per (solution, step), and the texts each has, without a loop over the rows
