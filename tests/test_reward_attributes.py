@@ -593,6 +593,31 @@ def test_from_ratings_to_per_attribute_scores_in_three_commands(bert, tmp_path, 
     assert scored[[f"{a}_predicted" for a in ATTRIBUTES]].stack().between(0, 4).all()
 
 
+def test_score_of_a_gating_model_on_the_aggregate_s_own_pairs_writes_each_attribute_s_gate(bert, tmp_path, capsys):
+    """`accord score` of a model combined with a gating network wrote each attribute's gate as weight_<a>, the name
+    of accord aggregate's per-attribute pair weights, so scoring the aggregate's own pairs file was refused (the
+    columns clashed). The gates are now gate_<a>, written beside the data's weight_<a>, which are kept as they were;
+    the combined reward is the gates times the attributes' rewards."""
+    source = ratings_file(tmp_path)
+    scores, pairs, model_dir = tmp_path / "scores.parquet", tmp_path / "pairs.parquet", tmp_path / "rm"
+    assert accord_main(["aggregate", "--input", str(source), "--method", "attribute-mean", "--output", str(scores),
+                        "--pairs-output", str(pairs)]) == 0
+    assert accord_main(["train", "--task", "attributes", "--model", bert, "--train-path", str(pairs),
+                        "--output-dir", str(model_dir), "--max-steps", "1", "--batch-size", "8",
+                        "--no-progress"]) == 0
+    assert accord_main(["combine", str(model_dir), str(pairs), "--method", "gating", "--quiet"]) == 0
+    out = tmp_path / "scored.csv"
+    capsys.readouterr()
+    assert accord_main(["score", str(model_dir), str(pairs), "--out", str(out), "--quiet"]) == 0, \
+        capsys.readouterr().err
+    scored, data = pd.read_csv(out), read_attribute_cleaned(pairs)
+    weights = [f"weight_{a}" for a in ATTRIBUTES]
+    assert np.allclose(scored[weights].to_numpy(), data[weights].to_numpy())  # the data's, as they were
+    gates = scored[[f"gate_{a}" for a in ATTRIBUTES]].to_numpy()
+    rewards = scored[[f"reward_{a}_chosen" for a in ATTRIBUTES]].to_numpy()
+    assert (gates >= 0).all() and np.allclose((gates * rewards).sum(axis=1), scored["reward_chosen"], atol=1e-5)
+
+
 @pytest.mark.parametrize("shape", ["responses", "pairs"])
 def test_score_refuses_a_nan_attribute_reward_naming_the_model_attribute_and_first_row(bert, tmp_path, monkeypatch,
                                                                                          shape):
@@ -1280,10 +1305,9 @@ def test_evaluate_names_the_model_s_attributes_the_data_have_no_label_of(bert, t
 @pytest.mark.parametrize(("layout", "column"), [("responses", "reward_helpful"), ("responses", "reward_normalised"),
                                                 ("pairs", "p_chosen_correct_model"), ("pairs", "reward_chosen")])
 def test_score_refuses_a_column_it_would_replace_before_the_model_loads(bert, tmp_path, monkeypatch, layout, column):
-    """accord score of a multi-attribute model found a data column named like one it writes (a table scored before;
-    the weight_<a> of accord aggregate's pairs beside a gating combination's weight_<a>) only after the model had
-    loaded and scored every response: minutes of a large model's time, then the error. Now it is the same one error,
-    naming the file and column, before the model loads, as the pairwise score does."""
+    """accord score of a multi-attribute model found a data column named like one it writes (a table scored before)
+    only after the model had loaded and scored every response: minutes of a large model's time, then the error. Now
+    it is the same one error, naming the file and column, before the model loads, as the pairwise score does."""
     import sys
 
     evaluate_module = sys.modules["accord.reward.evaluate"]  # (accord.reward.evaluate is also the function)

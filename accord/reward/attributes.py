@@ -665,10 +665,11 @@ def score_attributes(model_dir: str | Path, data: Any, *, k: float | None = None
     head), ``<a>_predicted`` for a graded attribute (the predicted mean on its scale), ``reward`` (the combination
     saved with the model, :mod:`accord.reward.attribute_combination`), ``reward_normalised`` (by the combined
     reward's statistics on the data it was fitted on, or trained on; absent for fixed weights given without data),
-    ``weight_<a>`` for a prompt-conditioned combination and, with an uncertainty
-    head, ``reward_sd`` (the attributes' variances combined with the squared weights) and ``conservative_reward =
-    reward - k * reward_sd``. Pairs get these per side (suffixes ``_chosen``, ``_rejected``), ``p_chosen_<a>_model``
-    per preference attribute, ``p_<a>_model`` per property and ``p_chosen_model`` from the combined reward.
+    ``gate_<a>`` for a gating combination (attribute ``a``'s weight in the combined reward, set by the prompt) and,
+    with an uncertainty head, ``reward_sd`` (the attributes' variances combined with the squared weights) and
+    ``conservative_reward = reward - k * reward_sd``. Pairs get these per side (suffixes ``_chosen``,
+    ``_rejected``; ``gate_<a>`` once, the two sides' prompt being one), ``p_chosen_<a>_model`` per preference
+    attribute, ``p_<a>_model`` per property and ``p_chosen_model`` from the combined reward.
     """
     from accord.reward.attribute_combination import COMBINATION_FILE, _text, load_combination, response_lengths
     from accord.reward.evaluate import (_encoder, _read_scored, _source, _warn_cut, k_without_uncertainty_head,
@@ -747,8 +748,9 @@ def score_attributes(model_dir: str | Path, data: Any, *, k: float | None = None
                 (combined - float(stats["mean"])) / (float(stats["sd"]) or 1.0),
                 f"the combined reward normalised{side_name}")
         if combination.method == "gating" and not suffix.endswith("rejected"):
+            # gate_, not weight_: accord aggregate's pairs have a weight_<a> (the label's certainty) of each attribute
             for j, name in enumerate(spec.names):
-                put(columns, f"weight_{name}", weights[:, j], f"attribute '{name}''s gating weight")
+                put(columns, f"gate_{name}", weights[:, j], f"attribute '{name}''s gating weight")
         if model.uncertainty_head:
             combined_sd = np.sqrt((weights**2 * variance).sum(axis=1))
             put(columns, f"reward_sd{suffix}", combined_sd, f"the combined reward_sd{side_name}")
@@ -784,7 +786,7 @@ def score_attributes(model_dir: str | Path, data: Any, *, k: float | None = None
 def score_columns(spec: AttributeSpec, pairs: bool, uncertainty: bool, normalised: bool, gating: bool) -> list[str]:
     """The columns :func:`score_attributes` writes, in its order: per side (``_chosen``, ``_rejected`` for pairs)
     every attribute's ``reward_<a>`` (``reward_sd_<a>``, ``<a>_predicted``), the combined ``reward`` (its
-    ``reward_normalised`` with statistics, the gating ``weight_<a>``, ``reward_sd`` and ``conservative_reward``), then
+    ``reward_normalised`` with statistics, the gating ``gate_<a>``, ``reward_sd`` and ``conservative_reward``), then
     for pairs each attribute's probability and ``p_chosen_model``."""
     columns: list[str] = []
     for suffix in ("_chosen", "_rejected") if pairs else ("",):
@@ -792,7 +794,7 @@ def score_columns(spec: AttributeSpec, pairs: bool, uncertainty: bool, normalise
             columns += [f"reward_{name}{suffix}", *([f"reward_sd_{name}{suffix}"] if uncertainty else []),
                         *([f"{name}_predicted{suffix}"] if kind == SCORE else [])]
         columns += [f"reward{suffix}", *([f"reward_normalised{suffix}"] if normalised else [])]
-        columns += [f"weight_{name}" for name in spec.names] if gating and not suffix.endswith("rejected") else []
+        columns += [f"gate_{name}" for name in spec.names] if gating and not suffix.endswith("rejected") else []
         columns += [f"reward_sd{suffix}", f"conservative_reward{suffix}"] if uncertainty else []
     if pairs:
         columns += [f"p_{name}_model" if kind == PROPERTY else f"p_chosen_{name}_model"
