@@ -871,14 +871,62 @@ def test_a_damaged_combination_file_is_one_line_naming_the_folder_and_file(bert,
     assert len(err.splitlines()) == 1 and f"folder {cfg.output_dir}" in err and COMBINATION_FILE in err, err
 
 
-def test_an_attribute_named_like_a_score_column_is_one_error_naming_both(bert, tmp_path, capsys):
+@pytest.mark.parametrize(("attribute", "column", "settings"), [("normalised", "reward_normalised", {}),
+                                                                ("sd", "reward_sd", {"uncertainty_head": True})])
+def test_an_attribute_named_like_a_score_column_is_refused_before_training_naming_both(bert, tmp_path, capsys,
+                                                                                         monkeypatch, attribute,
+                                                                                         column, settings):
+    """An attribute 'normalised' trained, and then every `accord score` of the model failed: its reward_normalised
+    is the column of the combined reward normalised (and an attribute 'sd' with an uncertainty head: reward_sd, the
+    combined reward's spread). It is now refused before the model loads, in one line naming the attribute and the
+    column; without an uncertainty head no reward_sd is written, and an attribute 'sd' trains."""
+    data = attribute_pairs(16, seed=5).rename(columns={"p_chosen_concise": f"p_chosen_{attribute}",
+                                                       "weight_concise": f"weight_{attribute}"})
+    path = tmp_path / "pairs.jsonl"
+    data.to_json(path, orient="records", lines=True)
+
+    def no_model(*args, **kwargs):
+        raise AssertionError("the model was loaded")
+
+    monkeypatch.setattr(RewardTrainer, "_set_up_model", no_model)
+    cfg = config(bert, tmp_path, "named", max_steps=1, **settings)
+    with pytest.raises(AccordError, match=rf"attribute '{attribute}''s reward and the combined .* '{column}'"):
+        RewardTrainer(cfg, train_data=data)
+    capsys.readouterr()
+    assert accord_main(["train", "--task", "attributes", "--model", bert, "--train-path", str(path), "--output-dir",
+                        cfg.output_dir, "--max-steps", "1", "--no-progress",
+                        *(["--uncertainty-head"] if settings else [])]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and f"'{attribute}'" in err and f"'{column}'" in err, err
+    assert not Path(cfg.output_dir).exists()
+    monkeypatch.undo()
+    if attribute == "sd":
+        plain = config(bert, tmp_path, "plain", max_steps=1)
+        RewardTrainer(plain, train_data=data).train()
+        assert "reward_sd" in score(plain.output_dir, data[["prompt", "chosen"]].rename(columns={"chosen": "response"}))
+
+
+def test_a_model_saved_with_an_attribute_named_like_a_score_column_is_one_error_naming_both(bert, tmp_path, capsys,
+                                                                                             monkeypatch):
     # an attribute 'normalised' gave reward_normalised, which the combined reward's normalised value then replaced,
-    # silently (and 'sd' gave reward_sd, the combined spread's name)
+    # silently (and 'sd' gave reward_sd, the combined spread's name); training now refuses such a name, and a model
+    # saved before (its metadata written here) gets one error naming both, before it loads
+    import sys
+
     cfg = config(bert, tmp_path, "named", max_steps=1)
-    data = attribute_pairs(16, seed=5).rename(columns={"p_chosen_concise": "p_chosen_normalised",
-                                                       "weight_concise": "weight_normalised"})
-    RewardTrainer(cfg, train_data=data).train()
+    RewardTrainer(cfg, train_data=attribute_pairs(16, seed=5)).train()
+    meta_path = Path(cfg.output_dir) / "reward_model.json"
+    meta = json.loads(meta_path.read_text())
+    rename = {"concise": "normalised"}
+    meta["attributes"]["names"] = [rename.get(name, name) for name in meta["attributes"]["names"]]
+    meta["combination"]["weights"] = {rename.get(k, k): v for k, v in meta["combination"]["weights"].items()}
+    meta_path.write_text(json.dumps(meta))
     responses = pd.DataFrame({"prompt": ["q", "q"], "response": ["helpful correct short", "useless wrong"]})
+
+    def no_model(*args, **kwargs):
+        raise AssertionError("the model was loaded")
+
+    monkeypatch.setattr(sys.modules["accord.reward.evaluate"], "load_model", no_model)
     with pytest.raises(AccordError, match=r"attribute 'normalised''s reward and the combined reward normalised both "
                                           r"give the column 'reward_normalised'"):
         score(cfg.output_dir, responses)
