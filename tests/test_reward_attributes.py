@@ -593,6 +593,31 @@ def test_from_ratings_to_per_attribute_scores_in_three_commands(bert, tmp_path, 
     assert scored[[f"{a}_predicted" for a in ATTRIBUTES]].stack().between(0, 4).all()
 
 
+def test_score_of_a_gating_model_on_the_aggregate_s_own_pairs_writes_each_attribute_s_gate(bert, tmp_path, capsys):
+    """`accord score` of a model combined with a gating network wrote each attribute's gate as weight_<a>, the name
+    of accord aggregate's per-attribute pair weights, so scoring the aggregate's own pairs file was refused (the
+    columns clashed). The gates are now gate_<a>, written beside the data's weight_<a>, which are kept as they were;
+    the combined reward is the gates times the attributes' rewards."""
+    source = ratings_file(tmp_path)
+    scores, pairs, model_dir = tmp_path / "scores.parquet", tmp_path / "pairs.parquet", tmp_path / "rm"
+    assert accord_main(["aggregate", "--input", str(source), "--method", "attribute-mean", "--output", str(scores),
+                        "--pairs-output", str(pairs)]) == 0
+    assert accord_main(["train", "--task", "attributes", "--model", bert, "--train-path", str(pairs),
+                        "--output-dir", str(model_dir), "--max-steps", "1", "--batch-size", "8",
+                        "--no-progress"]) == 0
+    assert accord_main(["combine", str(model_dir), str(pairs), "--method", "gating", "--quiet"]) == 0
+    out = tmp_path / "scored.csv"
+    capsys.readouterr()
+    assert accord_main(["score", str(model_dir), str(pairs), "--out", str(out), "--quiet"]) == 0, \
+        capsys.readouterr().err
+    scored, data = pd.read_csv(out), read_attribute_cleaned(pairs)
+    weights = [f"weight_{a}" for a in ATTRIBUTES]
+    assert np.allclose(scored[weights].to_numpy(), data[weights].to_numpy())  # the data's, as they were
+    gates = scored[[f"gate_{a}" for a in ATTRIBUTES]].to_numpy()
+    rewards = scored[[f"reward_{a}_chosen" for a in ATTRIBUTES]].to_numpy()
+    assert (gates >= 0).all() and np.allclose((gates * rewards).sum(axis=1), scored["reward_chosen"], atol=1e-5)
+
+
 @pytest.mark.parametrize("shape", ["responses", "pairs"])
 def test_score_refuses_a_nan_attribute_reward_naming_the_model_attribute_and_first_row(bert, tmp_path, monkeypatch,
                                                                                          shape):
@@ -846,14 +871,62 @@ def test_a_damaged_combination_file_is_one_line_naming_the_folder_and_file(bert,
     assert len(err.splitlines()) == 1 and f"folder {cfg.output_dir}" in err and COMBINATION_FILE in err, err
 
 
-def test_an_attribute_named_like_a_score_column_is_one_error_naming_both(bert, tmp_path, capsys):
+@pytest.mark.parametrize(("attribute", "column", "settings"), [("normalised", "reward_normalised", {}),
+                                                                ("sd", "reward_sd", {"uncertainty_head": True})])
+def test_an_attribute_named_like_a_score_column_is_refused_before_training_naming_both(bert, tmp_path, capsys,
+                                                                                         monkeypatch, attribute,
+                                                                                         column, settings):
+    """An attribute 'normalised' trained, and then every `accord score` of the model failed: its reward_normalised
+    is the column of the combined reward normalised (and an attribute 'sd' with an uncertainty head: reward_sd, the
+    combined reward's spread). It is now refused before the model loads, in one line naming the attribute and the
+    column; without an uncertainty head no reward_sd is written, and an attribute 'sd' trains."""
+    data = attribute_pairs(16, seed=5).rename(columns={"p_chosen_concise": f"p_chosen_{attribute}",
+                                                       "weight_concise": f"weight_{attribute}"})
+    path = tmp_path / "pairs.jsonl"
+    data.to_json(path, orient="records", lines=True)
+
+    def no_model(*args, **kwargs):
+        raise AssertionError("the model was loaded")
+
+    monkeypatch.setattr(RewardTrainer, "_set_up_model", no_model)
+    cfg = config(bert, tmp_path, "named", max_steps=1, **settings)
+    with pytest.raises(AccordError, match=rf"attribute '{attribute}''s reward and the combined .* '{column}'"):
+        RewardTrainer(cfg, train_data=data)
+    capsys.readouterr()
+    assert accord_main(["train", "--task", "attributes", "--model", bert, "--train-path", str(path), "--output-dir",
+                        cfg.output_dir, "--max-steps", "1", "--no-progress",
+                        *(["--uncertainty-head"] if settings else [])]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and f"'{attribute}'" in err and f"'{column}'" in err, err
+    assert not Path(cfg.output_dir).exists()
+    monkeypatch.undo()
+    if attribute == "sd":
+        plain = config(bert, tmp_path, "plain", max_steps=1)
+        RewardTrainer(plain, train_data=data).train()
+        assert "reward_sd" in score(plain.output_dir, data[["prompt", "chosen"]].rename(columns={"chosen": "response"}))
+
+
+def test_a_model_saved_with_an_attribute_named_like_a_score_column_is_one_error_naming_both(bert, tmp_path, capsys,
+                                                                                             monkeypatch):
     # an attribute 'normalised' gave reward_normalised, which the combined reward's normalised value then replaced,
-    # silently (and 'sd' gave reward_sd, the combined spread's name)
+    # silently (and 'sd' gave reward_sd, the combined spread's name); training now refuses such a name, and a model
+    # saved before (its metadata written here) gets one error naming both, before it loads
+    import sys
+
     cfg = config(bert, tmp_path, "named", max_steps=1)
-    data = attribute_pairs(16, seed=5).rename(columns={"p_chosen_concise": "p_chosen_normalised",
-                                                       "weight_concise": "weight_normalised"})
-    RewardTrainer(cfg, train_data=data).train()
+    RewardTrainer(cfg, train_data=attribute_pairs(16, seed=5)).train()
+    meta_path = Path(cfg.output_dir) / "reward_model.json"
+    meta = json.loads(meta_path.read_text())
+    rename = {"concise": "normalised"}
+    meta["attributes"]["names"] = [rename.get(name, name) for name in meta["attributes"]["names"]]
+    meta["combination"]["weights"] = {rename.get(k, k): v for k, v in meta["combination"]["weights"].items()}
+    meta_path.write_text(json.dumps(meta))
     responses = pd.DataFrame({"prompt": ["q", "q"], "response": ["helpful correct short", "useless wrong"]})
+
+    def no_model(*args, **kwargs):
+        raise AssertionError("the model was loaded")
+
+    monkeypatch.setattr(sys.modules["accord.reward.evaluate"], "load_model", no_model)
     with pytest.raises(AccordError, match=r"attribute 'normalised''s reward and the combined reward normalised both "
                                           r"give the column 'reward_normalised'"):
         score(cfg.output_dir, responses)
@@ -1280,10 +1353,9 @@ def test_evaluate_names_the_model_s_attributes_the_data_have_no_label_of(bert, t
 @pytest.mark.parametrize(("layout", "column"), [("responses", "reward_helpful"), ("responses", "reward_normalised"),
                                                 ("pairs", "p_chosen_correct_model"), ("pairs", "reward_chosen")])
 def test_score_refuses_a_column_it_would_replace_before_the_model_loads(bert, tmp_path, monkeypatch, layout, column):
-    """accord score of a multi-attribute model found a data column named like one it writes (a table scored before;
-    the weight_<a> of accord aggregate's pairs beside a gating combination's weight_<a>) only after the model had
-    loaded and scored every response: minutes of a large model's time, then the error. Now it is the same one error,
-    naming the file and column, before the model loads, as the pairwise score does."""
+    """accord score of a multi-attribute model found a data column named like one it writes (a table scored before)
+    only after the model had loaded and scored every response: minutes of a large model's time, then the error. Now
+    it is the same one error, naming the file and column, before the model loads, as the pairwise score does."""
     import sys
 
     evaluate_module = sys.modules["accord.reward.evaluate"]  # (accord.reward.evaluate is also the function)

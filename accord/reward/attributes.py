@@ -335,6 +335,9 @@ class AttributesTask(RewardTask):
         return frame
 
     def check_training(self, table: Any, source: str | None = None) -> None:
+        # an attribute named like another column of the scores ('normalised': reward_normalised) trained, and then
+        # every accord score of the model failed; refused before the model loads (bind checks a saved head's too)
+        refuse_shared_score_column(self.spec, bool(self.config.uncertainty_head), source)
         # as the pairwise task: an attribute's weights are normalised to mean 1 over the step's rated pairs, so an
         # attribute rated only with weight 0 gets no gradient, and its reward would stay the untrained head's
         if isinstance(table, AttributeData) or self.spec.layout != "pairs":
@@ -379,6 +382,8 @@ class AttributesTask(RewardTask):
 
     def bind(self, tokenizer: Any, model: Any) -> dict[str, Any]:
         cfg = self.config
+        # a model trained on from a saved one has its uncertainty head, given or not: reward_sd is written
+        refuse_shared_score_column(self.spec, bool(model.uncertainty_head), None)
         self.pad_token_id = tokenizer.pad_token_id
         self.encoder = PairEncoder(tokenizer, cfg.max_length, model.is_decoder, cfg.use_chat_template)
         self.collator = PairCollator(tokenizer.pad_token_id, packing=bool(cfg.packing), pooling=model.pooling,
@@ -665,10 +670,11 @@ def score_attributes(model_dir: str | Path, data: Any, *, k: float | None = None
     head), ``<a>_predicted`` for a graded attribute (the predicted mean on its scale), ``reward`` (the combination
     saved with the model, :mod:`accord.reward.attribute_combination`), ``reward_normalised`` (by the combined
     reward's statistics on the data it was fitted on, or trained on; absent for fixed weights given without data),
-    ``weight_<a>`` for a prompt-conditioned combination and, with an uncertainty
-    head, ``reward_sd`` (the attributes' variances combined with the squared weights) and ``conservative_reward =
-    reward - k * reward_sd``. Pairs get these per side (suffixes ``_chosen``, ``_rejected``), ``p_chosen_<a>_model``
-    per preference attribute, ``p_<a>_model`` per property and ``p_chosen_model`` from the combined reward.
+    ``gate_<a>`` for a gating combination (attribute ``a``'s weight in the combined reward, set by the prompt) and,
+    with an uncertainty head, ``reward_sd`` (the attributes' variances combined with the squared weights) and
+    ``conservative_reward = reward - k * reward_sd``. Pairs get these per side (suffixes ``_chosen``,
+    ``_rejected``; ``gate_<a>`` once, the two sides' prompt being one), ``p_chosen_<a>_model`` per preference
+    attribute, ``p_<a>_model`` per property and ``p_chosen_model`` from the combined reward.
     """
     from accord.reward.attribute_combination import COMBINATION_FILE, _text, load_combination, response_lengths
     from accord.reward.evaluate import (_encoder, _read_scored, _source, _warn_cut, k_without_uncertainty_head,
@@ -683,9 +689,15 @@ def score_attributes(model_dir: str | Path, data: Any, *, k: float | None = None
     folder = Path(model_dir).expanduser()
     saved = load_combination(model_dir, meta)
     normalised = bool(saved.stats_) or (not (folder / COMBINATION_FILE).exists() and (folder / STATS_FILE).exists())
-    refuse_score_columns(frame, score_columns(AttributeSpec.from_dict(meta["attributes"]), "response" not in frame,
-                                              bool(meta.get("uncertainty_head")), normalised,
-                                              saved.method == "gating"), _source(data))
+    saved_spec, pairs, uncertainty = AttributeSpec.from_dict(meta["attributes"]), "response" not in frame, bool(
+        meta.get("uncertainty_head"))
+    # a model saved before training refused an attribute named like another score column ('normalised':
+    # reward_normalised): the error of its scoring, before it loads
+    shared = shared_score_column(saved_spec, uncertainty, (pairs,), normalised, saved.method == "gating")
+    if shared is not None:
+        raise shared_column_error(model_dir, *shared[:3])
+    refuse_score_columns(frame, score_columns(saved_spec, pairs, uncertainty, normalised, saved.method == "gating"),
+                         _source(data))
     model, tokenizer = load_model(model_dir, device, progress)
     spec = AttributeSpec.from_dict(model.meta["attributes"])
     k = 1.0 if k is None else float(k)
@@ -715,8 +727,7 @@ def score_attributes(model_dir: str | Path, data: Any, *, k: float | None = None
 
     def put(columns: dict[str, np.ndarray], column: str, values: np.ndarray, what: str) -> None:
         if column in owners and owners[column] != what:
-            raise AccordError(f"{model_dir}: {owners[column]} and {what} both give the column '{column}' of the "
-                              "scores; rename the attribute in the training data and train again")
+            raise shared_column_error(model_dir, column, owners[column], what)
         owners[column] = what
         columns[column] = values
 
@@ -747,8 +758,9 @@ def score_attributes(model_dir: str | Path, data: Any, *, k: float | None = None
                 (combined - float(stats["mean"])) / (float(stats["sd"]) or 1.0),
                 f"the combined reward normalised{side_name}")
         if combination.method == "gating" and not suffix.endswith("rejected"):
+            # gate_, not weight_: accord aggregate's pairs have a weight_<a> (the label's certainty) of each attribute
             for j, name in enumerate(spec.names):
-                put(columns, f"weight_{name}", weights[:, j], f"attribute '{name}''s gating weight")
+                put(columns, f"gate_{name}", weights[:, j], f"attribute '{name}''s gating weight")
         if model.uncertainty_head:
             combined_sd = np.sqrt((weights**2 * variance).sum(axis=1))
             put(columns, f"reward_sd{suffix}", combined_sd, f"the combined reward_sd{side_name}")
@@ -784,20 +796,75 @@ def score_attributes(model_dir: str | Path, data: Any, *, k: float | None = None
 def score_columns(spec: AttributeSpec, pairs: bool, uncertainty: bool, normalised: bool, gating: bool) -> list[str]:
     """The columns :func:`score_attributes` writes, in its order: per side (``_chosen``, ``_rejected`` for pairs)
     every attribute's ``reward_<a>`` (``reward_sd_<a>``, ``<a>_predicted``), the combined ``reward`` (its
-    ``reward_normalised`` with statistics, the gating ``weight_<a>``, ``reward_sd`` and ``conservative_reward``), then
+    ``reward_normalised`` with statistics, the gating ``gate_<a>``, ``reward_sd`` and ``conservative_reward``), then
     for pairs each attribute's probability and ``p_chosen_model``."""
-    columns: list[str] = []
+    return [column for column, _, _ in score_column_owners(spec, pairs, uncertainty, normalised, gating)]
+
+
+def score_column_owners(spec: AttributeSpec, pairs: bool, uncertainty: bool, normalised: bool,
+                        gating: bool) -> list[tuple[str, str, str | None]]:
+    """:func:`score_columns` as ``(column, what it holds, the attribute it is of or None)``, what it holds in the
+    words of :func:`score_attributes`'s error of a column two values would share."""
+    owners: list[tuple[str, str, str | None]] = []
     for suffix in ("_chosen", "_rejected") if pairs else ("",):
+        side = f" ({suffix[1:]})" if suffix else ""
         for name, kind in zip(spec.names, spec.kinds):
-            columns += [f"reward_{name}{suffix}", *([f"reward_sd_{name}{suffix}"] if uncertainty else []),
-                        *([f"{name}_predicted{suffix}"] if kind == SCORE else [])]
-        columns += [f"reward{suffix}", *([f"reward_normalised{suffix}"] if normalised else [])]
-        columns += [f"weight_{name}" for name in spec.names] if gating and not suffix.endswith("rejected") else []
-        columns += [f"reward_sd{suffix}", f"conservative_reward{suffix}"] if uncertainty else []
+            owners.append((f"reward_{name}{suffix}", f"attribute '{name}''s reward{side}", name))
+            if uncertainty:
+                owners.append((f"reward_sd_{name}{suffix}", f"attribute '{name}''s reward_sd{side}", name))
+            if kind == SCORE:
+                owners.append((f"{name}_predicted{suffix}", f"attribute '{name}''s predicted grade{side}", name))
+        owners.append((f"reward{suffix}", f"the combined reward{side}", None))
+        if normalised:
+            owners.append((f"reward_normalised{suffix}", f"the combined reward normalised{side}", None))
+        if gating and not suffix.endswith("rejected"):
+            owners += [(f"gate_{name}", f"attribute '{name}''s gating weight", name) for name in spec.names]
+        if uncertainty:
+            owners += [(f"reward_sd{suffix}", f"the combined reward_sd{side}", None),
+                       (f"conservative_reward{suffix}", f"the conservative reward{side}", None)]
     if pairs:
-        columns += [f"p_{name}_model" if kind == PROPERTY else f"p_chosen_{name}_model"
-                    for name, kind in zip(spec.names, spec.kinds)] + ["p_chosen_model"]
-    return columns
+        owners += [(f"p_{name}_model", f"attribute '{name}''s probability", name) if kind == PROPERTY else
+                   (f"p_chosen_{name}_model", f"attribute '{name}''s probability", name)
+                   for name, kind in zip(spec.names, spec.kinds)]
+        owners.append(("p_chosen_model", "the combined reward's P(chosen better)", None))
+    return owners
+
+
+def shared_score_column(spec: AttributeSpec, uncertainty: bool, layouts: Sequence[bool] = (False, True),
+                        normalised: bool = True, gating: bool = True) -> tuple[str, str, str, list[str]] | None:
+    """The first column :func:`score_attributes` would write two values to, for an attribute named like another
+    score column (``normalised``: ``reward_normalised``; ``sd`` with an uncertainty head: ``reward_sd``), as
+    ``(column, what, other what, the attributes of the two)``; None when every column is one value's. By default on
+    responses and on pairs (a model scores both), with statistics and a gating combination (``accord combine`` may
+    fit one later)."""
+    for pairs in layouts:
+        seen: dict[str, tuple[str, str | None]] = {}
+        for column, what, attribute in score_column_owners(spec, pairs, uncertainty, normalised, gating):
+            if column in seen and seen[column][0] != what:
+                first, first_attribute = seen[column]
+                return column, first, what, list(dict.fromkeys(a for a in (first_attribute, attribute) if a))
+            seen.setdefault(column, (what, attribute))
+    return None
+
+
+def shared_column_error(model_dir: str | Path, column: str, first: str, second: str) -> AccordError:
+    """The error of :func:`score_attributes` for a column two of its values would share."""
+    return AccordError(f"{model_dir}: {first} and {second} both give the column '{column}' of the scores; rename "
+                       "the attribute in the training data and train again")
+
+
+def refuse_shared_score_column(spec: AttributeSpec, uncertainty: bool, source: str | None) -> None:
+    """One error naming the attribute, its column in the training data and the score column it would share with
+    another value (:func:`shared_score_column`), before a step is trained."""
+    shared = shared_score_column(spec, uncertainty)
+    if shared is None:
+        return
+    column, first, second, attributes = shared
+    last = attributes[-1]
+    label = f"p_chosen_{last}" if spec.kinds[spec.names.index(last)] == PREFERENCE else f"{last}_mean"
+    raise ValidationError(f"{first} and {second} would both give the column '{column}' of accord score's scores, so "
+                          "the model could not be scored: rename the attribute "
+                          + " or ".join(f"'{a}'" for a in attributes), source=source, column=label)
 
 
 def pairs_view(spec: AttributeSpec) -> AttributeSpec:
