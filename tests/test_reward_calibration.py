@@ -113,17 +113,29 @@ def test_bad_calibration_input_is_one_error():
         fit_temperature(np.zeros(3), np.array([0.2, 0.5, 0.9]))
 
 
+def _least_confident_held(d: np.ndarray, loss_of_t, limit: float) -> float:
+    """The largest T on a fine grid whose summed loss is within the 95% likelihood-ratio drop of its supremum
+    ``limit`` (the loss as T -> 0), capped at 1."""
+    grid = np.exp(np.linspace(-7.0, 0.0, 7001))
+    held = grid[np.array([loss_of_t(t) for t in grid]) - limit <= 1.9207]
+    return float(held.max())
+
+
 @settings(max_examples=40, deadline=None)
 @given(st.lists(st.floats(0.05, 5.0), min_size=2, max_size=30), st.lists(st.booleans(), min_size=30, max_size=30),
        st.sampled_from(["evidence", "soft"]))
 def test_perfectly_separated_hard_labels_warn_that_the_temperature_ran_towards_zero(size, flip, objective):
     # was: with hard labels the likelihood's gradient vanishes like exp(-|d| / T), L-BFGS stopped near T = 0.02, far
     # above the bound the warning looked for, and the separation went unreported
+    # then T < 1 was asserted: the optimiser's stop, a near-sure model that these labels cannot ask for; now it is the
+    # least confident T their likelihood-ratio interval holds, 1 (the model as trained) where that is inside
     d = np.array(size) * np.where(flip[:len(size)], -1.0, 1.0)
     with pytest.warns(UserWarning, match="temperature ran towards 0"):
         fitted = fit_temperature(d, (d > 0).astype(float), objective=objective)
     nll = "nll_after" if objective == "soft" else "nll_vs_prior_after"
-    assert 0.0 < fitted["temperature"] < 1.0 and np.isfinite(fitted[nll])
+    assert 0.0 < fitted["temperature"] <= 1.0 and np.isfinite(fitted[nll])
+    expected = _least_confident_held(d, lambda t: float(np.logaddexp(0.0, -np.abs(d) / t).sum()), 0.0)
+    assert fitted["temperature"] == pytest.approx(expected, rel=2e-3), (fitted, expected)
 
 
 def _warnings_of(*args, **kwargs) -> tuple[dict, list[str]]:
@@ -149,7 +161,15 @@ def test_with_a_bias_labels_a_threshold_on_d_separates_warn_that_the_temperature
     fitted, said = _warnings_of(d, (d > threshold).astype(float), fit_bias=True, objective=objective)
     assert any("temperature ran towards 0" in text for text in said), said
     assert not any("favour one side" in text for text in said), said
-    assert 0.0 < fitted["temperature"] < 1.0
+    # not the optimiser's stop (T < 1 was asserted): a temperature the labels do not reject, the least confident one
+    # at most 1, where the bias's bound (+-10) lets it follow the threshold that far (threshold / T <= 10)
+    assert 0.0 < fitted["temperature"] <= 1.0
+    supremum = 0.0 if objective == "soft" else -np.log(2.0)  # every pair sure of its hard label
+    drop = len(d) * (fitted["nll_after" if objective == "soft" else "nll_vs_prior_after"] - supremum)
+    if any("keeps the least confident temperature" in text for text in said):
+        assert drop <= 1.9208 + 1e-9, (fitted, drop)
+    else:  # the interval lies where the bias would pass its bound: the bounded fit, as before
+        assert drop > 1.9208 and abs(fitted["bias"]) == pytest.approx(10.0), (fitted, drop)
 
 
 @pytest.mark.parametrize("objective", ["evidence", "soft"])
@@ -179,6 +199,27 @@ def test_weak_soft_labels_that_run_the_temperature_to_zero_do_not_say_they_never
     assert "never weigh against" not in said[0] and f"{against} of the 100" in said[0], said
     # and the fit is not that end (T ~ 0.0009 was written): the least confident temperature the votes do not reject
     assert "keeps the least confident temperature" in said[0] and 0.05 < fitted["temperature"] <= 1.0, fitted
+
+
+@pytest.mark.parametrize("objective", ["evidence", "soft"])
+@pytest.mark.parametrize("low, high", [(0.5, 3.0), (0.05, 0.2), (2.0, 6.0)])
+@pytest.mark.parametrize("one_class", [True, False])
+def test_held_out_labels_all_ranked_right_keep_the_least_confident_temperature_they_do_not_reject(low, high,
+                                                                                                 objective, one_class):
+    """40 held-out pairs whose labels are all 1 (or a file without p_chosen, read as hard labels) and all ranked
+    right by the model: the likelihood rises all the way to T -> 0, so `accord calibrate` wrote the temperature where
+    the optimiser stopped (T 9.1e-4: a sure model) from evidence that only bounds its confidence from below. Now, as
+    for weak soft labels, the fit keeps the least confident T their 95% likelihood-ratio interval holds, at most 1
+    (the model as trained when it is inside), with a warning that says why."""
+    d = np.random.default_rng(1).uniform(low, high, 40)
+    if not one_class:
+        d = d * np.where(np.random.default_rng(2).random(40) < 0.5, -1.0, 1.0)
+    fitted, said = _warnings_of(d, (d > 0).astype(float), objective=objective)
+    expected = _least_confident_held(d, lambda t: float(np.logaddexp(0.0, -np.abs(d) / t).sum()), 0.0)
+    assert fitted["temperature"] == pytest.approx(expected, rel=2e-3), (fitted, expected)
+    assert len(said) == 1 and "never weigh against the model's ranking" in said[0], said
+    assert "keeps the least confident temperature their likelihood does not reject" in said[0], said
+    assert f"T = {fitted['temperature']:.3g}" in said[0] and ("as trained" in said[0]) == (expected == 1.0), said
 
 
 @pytest.mark.parametrize("p_chosen, p_tie", [(0.0, 1.0), (0.5, 0.0), (0.3, 0.4)])

@@ -72,8 +72,9 @@ def fit_temperature(d: np.ndarray, p_chosen: np.ndarray, p_tie: np.ndarray | Non
     ``nll_vs_prior_after``, the votes' negative log-likelihood relative to the rater model's prior (their likelihood
     is known only up to that constant), which is negative where the model explains the votes better than the prior
     (a field named nll read as a positive NLL, and was -0.096). ``T`` stays within ``e^-7 .. e^7`` (``b`` within
-    +-10): labels that never weigh against the model's side (``T -> 0``), that go against it (``T`` at its upper
-    bound) or a bias at its bound warn; pairs that are all even (no evidence either way) are an error under
+    +-10): labels that never weigh against the model's side (``T -> 0``; the fit keeps the least confident ``T``
+    their 95% likelihood-ratio interval holds, at most 1), that go against it (``T`` at its upper bound) or a bias at
+    its bound warn; pairs that are all even (no evidence either way) are an error under
     ``"evidence"`` (under ``"soft"`` their targets of 1/2 pull ``T`` to its upper bound, with the warning)."""
     from scipy.optimize import brentq, minimize
 
@@ -169,6 +170,24 @@ def fit_temperature(d: np.ndarray, p_chosen: np.ndarray, p_tie: np.ndarray | Non
         if open_below:
             log_t = 0.0 if gap(0.0) <= 0.0 else brentq(gap, float(theta[0]), 0.0, xtol=1e-10)
             value, theta = profile(log_t)
+    elif separated:
+        # labels that never weigh against the model (all one class and all ranked right, say) have no best T: the
+        # likelihood rises to its supremum, every pair sure of its label's side, as T -> 0, and the optimiser's stop
+        # was written as the fit (T 0.0009 on 40 held-out pairs of p_chosen 1). They bound the confidence from below
+        # only, so the same rule: the least confident T within the likelihood-ratio drop of that supremum, at most 1
+        supremum = _sure_limit(np.sign(d) if not fit_bias else sides, p_c, p_r, p_t, objective)
+
+        def drop(log_t: float) -> float:
+            return len(d) * (profile(log_t)[0] - supremum) - LR_HALF_95
+
+        # a bounded bias may not follow a threshold as T -> 0, so the interval's top is looked for from above
+        grid = np.linspace(bounds[0][0], 0.0, 29)
+        held = [i for i, log_t in enumerate(grid) if drop(log_t) <= 0.0]
+        open_below = bool(held)
+        if open_below:
+            top = held[-1]
+            log_t = 0.0 if top == len(grid) - 1 else brentq(drop, grid[top], grid[top + 1], xtol=1e-10)
+            value, theta = profile(log_t)
     temperature = math.exp(float(theta[0]))
     if result.x[0] <= bounds[0][0] + 1.0 or separated or open_below:
         # the likelihood keeps rising as T -> 0: the labels never weigh against the model's side (separation); with
@@ -199,6 +218,17 @@ def fit_temperature(d: np.ndarray, p_chosen: np.ndarray, p_tie: np.ndarray | Non
     nll = "nll" if objective == "soft" else "nll_vs_prior"
     return {"temperature": temperature, "bias": float(theta[1]) if fit_bias else 0.0, "objective": objective,
             f"{nll}_before": loss(np.zeros_like(start))[0], f"{nll}_after": value, "n_pairs": len(d)}
+
+
+def _sure_limit(side: np.ndarray, p_c: np.ndarray, p_r: np.ndarray, p_t: np.ndarray, objective: str) -> float:
+    """The objective (per pair) in the limit where each pair's calibrated log-odds run to ``+inf`` (``side`` 1),
+    ``-inf`` (-1) or stay 0 (0): its supremum on labels that never weigh against those sides (:func:`_separated`),
+    where every label a side is put on is hard under ``"soft"``."""
+    if objective == "soft":
+        return float(np.mean(np.where(side == 0, math.log(2.0), 0.0)))
+    # (a pair put on a side its label favours, so its likelihood there is above 0)
+    return float(-np.mean(np.log(np.where(side > 0, 2.0 * p_c + p_t, np.where(side < 0, 2.0 * p_r + p_t,
+                                                                                 p_c + p_r + p_t)))))
 
 
 def _label_sides(p_c: np.ndarray, p_r: np.ndarray, p_t: np.ndarray, objective: str) -> np.ndarray:
