@@ -278,6 +278,30 @@ def vb_dawid_skene(incidence: Incidence, confusion_prior: torch.Tensor, class_pr
     return VBResult(conf_alpha, class_alpha, q, n_iter, converged, prior)
 
 
+def _log_dirichlet_norm(alpha: torch.Tensor) -> torch.Tensor:
+    """``log B(alpha) = sum_l log G(alpha_l) - log G(sum_l alpha_l)`` along the last axis."""
+    return torch.lgamma(alpha).sum(-1) - torch.lgamma(alpha.sum(-1))
+
+
+def evidence_bound(result: VBResult, class_prior: torch.Tensor) -> float:
+    """The evidence lower bound (ELBO) of Dawid-Skene at a VB-EM result, its ``q(theta) q(pi)`` the M-step's from its
+    ``q(z)`` (as :func:`vb_dawid_skene` returns them; every item's ``q(z)`` in the counts) and its prior.
+
+    With ``q(theta_wk) = Dirichlet(beta_k + n_wk)`` and ``q(pi) = Dirichlet(gamma + sum_i q(z_i))`` the bound's terms
+    in ``theta`` and ``pi`` collapse to ratios of Dirichlet normalisers (``log B(beta_k + n_wk) - log B(beta_k)``,
+    the Dirichlet-multinomial evidence that :func:`fit_confusion_prior_evidence` maximises over the prior), so the
+    bound is ``H[q(z)]`` plus those sums: the objective that VB-EM and the type-II prior steps climb, which ranks
+    two fixed points of the same judgments."""
+    prior = result.confusion_prior
+    assert prior is not None
+    q = result.item_probs.double()
+    entropy = -float(torch.special.xlogy(q, q).sum())
+    confusions = float((_log_dirichlet_norm(result.confusion_alpha.double())
+                        - _log_dirichlet_norm(prior.double())).sum())
+    classes = float(_log_dirichlet_norm(result.class_alpha.double()) - _log_dirichlet_norm(class_prior.double()))
+    return entropy + confusions + classes
+
+
 class FixedPointDistance:
     """The distance from the latest iterate of a linearly converging iteration to its fixed point, estimated from
     its steps (the largest absolute change of any coordinate).

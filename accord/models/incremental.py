@@ -15,7 +15,10 @@ them) and refits:
   calibration chosen by an earlier fit (``item_correlation="auto"``, ``vote_shrinkage="auto"``) is kept, since a
   small batch barely moves it, until the judgments have grown by a tenth since it was chosen (then it is chosen
   again, as a cold fit does). Where VB-EM has more than one fixed point, the warm start stays at the one nearest
-  the previous fit, which a cold fit need not reach. ``n_iter_`` counts the warm sweeps;
+  the previous fit, which a cold fit need not reach: past the same growth VB-EM is also solved from a cold fit's
+  start (its prior, the vote fractions), and of the two fixed points the one with the higher evidence lower bound
+  (:func:`~accord.models._vb.evidence_bound`) is kept; below it the warm solve alone stays, near the previous fit.
+  ``n_iter_`` counts the kept solve's sweeps;
 - every other model, and a Dawid-Skene whose settings changed since its fit (``set_params``): a fit on all
   judgments (the same answer as :meth:`~accord.models.base.RaterModel.fit`, with no
   saving); a model that reads columns of its table beyond the codes (``reads_table``: response ids, context columns,
@@ -51,7 +54,7 @@ from accord.datasets.schema import (REQUIRED_COLUMNS, _sorted_labels, input_row,
                                      with_required_columns)
 from accord.models._data import vote_fractions
 from accord.models._vb import (PRIOR_BOUNDS, PRIOR_TOL, Incidence, VBResult, _vb_m_step, build_incidence,
-                               cell_table, dirichlet_expected_log, fit_confusion_prior_evidence,
+                               cell_table, dirichlet_expected_log, evidence_bound, fit_confusion_prior_evidence,
                                fit_population_prior_evidence, incidence_from_csr, remaining_distance, row_sums,
                                softmax_last)
 from accord._session import seeded
@@ -286,16 +289,26 @@ def _refit_dawid_skene(model: Any, encoded: Encoded) -> Any:
     start = torch.cat([old.item_probs, fresh])
     vb = warm_vb_dawid_skene(incidence, old.confusion_prior, model._class_prior_vec, start, prior_fit=prior_fit,
                              tol=model.tol, max_iter=model.max_steps)
+    # the calibration is kept while the judgments have grown by less than RECALIBRATE_GROWTH since it was chosen
+    # (a small batch barely moves it, and choosing it costs more than the warm sweeps); past that it is chosen
+    # again, so that batch after batch it does not stay where the first fit put it
+    recalibrate = len(encoded.items) >= RECALIBRATE_GROWTH * calibrated_at
+    if recalibrate:
+        # where VB-EM has more than one fixed point the warm start stays at the one nearest the previous fit, which a
+        # large batch can leave behind (soft labels up to 0.999 from a cold fit's, after adding half the raters):
+        # past the same growth the fixed point a cold fit starts toward (its prior, its start) is solved too, and the
+        # one with the higher evidence bound kept (ties: the warm one)
+        cold = warm_vb_dawid_skene(incidence, model._fixed_prior(encoded.n_classes), model._class_prior_vec,
+                                   model._initial_item_probs(encoded), prior_fit=prior_fit, tol=model.tol,
+                                   max_iter=model.max_steps)
+        if evidence_bound(cold, model._class_prior_vec) > evidence_bound(vb, model._class_prior_vec):
+            vb = cold
     model.encoded_, model._incidence, model._cache = encoded, incidence, {}
     model._keep_vb(vb)
     model._confusion_prior = vb.confusion_prior
     model._summarize_prior()
     with seeded(model.seed, model._torch_device):
         model._draw_from_vb(vb)
-        # the calibration is kept while the judgments have grown by less than RECALIBRATE_GROWTH since it was chosen
-        # (a small batch barely moves it, and choosing it costs more than the warm sweeps); past that it is chosen
-        # again, so that batch after batch it does not stay where the first fit put it
-        recalibrate = len(encoded.items) >= RECALIBRATE_GROWTH * calibrated_at
         with nullcontext() if recalibrate else _calibration_kept(model):
             model._finish()
         if recalibrate:
