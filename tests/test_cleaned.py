@@ -7,6 +7,7 @@ import os
 import re
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -786,12 +787,27 @@ def test_messages_with_other_keys_read_back_from_parquet_as_written(tmp_path, cl
             step_prompts(back["prompt"], "data")
 
 
+def _cleaned_from_parquet_and_jsonl(judgments: pd.DataFrame, folder: Path) -> dict[str, pd.DataFrame]:
+    """The cleaned datasets `accord aggregate` (vote fractions) writes from ``judgments`` saved as Parquet and as
+    JSON Lines, by format."""
+    from accord.cli import main
+
+    out = {}
+    for suffix in ("parquet", "jsonl"):
+        source = folder / f"judgments.{suffix}"
+        judgments.to_parquet(source) if suffix == "parquet" else judgments.to_json(source, orient="records",
+                                                                                  lines=True)
+        assert main(["aggregate", "--input", str(source), "--method", "vote-fraction", "--output",
+                     str(folder / f"clean-{suffix}.jsonl"), "--quiet"]) == 0
+        out[suffix] = read_cleaned(folder / f"clean-{suffix}.jsonl")
+    return out
+
+
 def test_chat_judgments_whose_messages_differ_in_keys_give_the_same_cleaned_dataset_from_parquet(tmp_path):
     """Parquet gives each message the keys of every other message of its column, None: judgments whose response_a
     had a message with a 'name' that response_b's had not got, from a Parquet file, other pair ids (hashed from the
     texts) and no prompt (the user turns no longer matched), where JSON Lines gave the prompt and ids of the messages
     as written."""
-    from accord.cli import main
 
     def side(text: str, **extra: str) -> list[dict[str, str]]:
         return [{"role": "user", "content": "why?"}, {"role": "assistant", "content": text, **extra}]
@@ -799,13 +815,7 @@ def test_chat_judgments_whose_messages_differ_in_keys_give_the_same_cleaned_data
     judgments = pd.DataFrame({"annotator": ["w1", "w2", "w1", "w2"], "label": ["A", "B", "B", "B"],
                               "response_a": [side("a1", name="bot"), side("a1", name="bot"), side("a2"), side("a2")],
                               "response_b": [side("b1"), side("b1"), side("b2"), side("b2")]})
-    judgments.to_parquet(tmp_path / "judgments.parquet")
-    judgments.to_json(tmp_path / "judgments.jsonl", orient="records", lines=True)
-    out = {}
-    for suffix in ("parquet", "jsonl"):
-        assert main(["aggregate", "--input", str(tmp_path / f"judgments.{suffix}"), "--method", "vote-fraction",
-                     "--output", str(tmp_path / f"clean-{suffix}.jsonl")]) == 0
-        out[suffix] = read_cleaned(tmp_path / f"clean-{suffix}.jsonl")
+    out = _cleaned_from_parquet_and_jsonl(judgments, tmp_path)
     assert out["jsonl"]["prompt"].tolist() == [[{"role": "user", "content": "why?"}]] * 2
     for column in ("pair_id", "prompt", "chosen", "rejected"):
         assert out["parquet"][column].tolist() == out["jsonl"][column].tolist(), column
@@ -817,7 +827,6 @@ def test_chat_judgments_whose_message_keys_are_in_another_order_get_one_pair_id_
     Parquet (whose column holds one order of keys for all its messages), and than the same message written
     {"role", "content"} by another tool. Now the order of a message's keys does not change the id, and messages
     written role first (the usual order) keep the id they had."""
-    from accord.cli import main
     from accord.datasets.ids import derive_pair_ids
 
     def side(text: str, content_first: bool = False) -> list[dict[str, str]]:
@@ -827,13 +836,7 @@ def test_chat_judgments_whose_message_keys_are_in_another_order_get_one_pair_id_
     judgments = pd.DataFrame({"annotator": ["w1", "w2", "w1", "w2"], "label": ["A", "B", "B", "B"],
                               "response_a": [side("a1"), side("a1"), side("a2", True), side("a2", True)],
                               "response_b": [side("b1"), side("b1"), side("b2"), side("b2")]})
-    judgments.to_parquet(tmp_path / "judgments.parquet")
-    judgments.to_json(tmp_path / "judgments.jsonl", orient="records", lines=True)
-    out = {}
-    for suffix in ("parquet", "jsonl"):
-        assert main(["aggregate", "--input", str(tmp_path / f"judgments.{suffix}"), "--method", "vote-fraction",
-                     "--output", str(tmp_path / f"clean-{suffix}.jsonl"), "--quiet"]) == 0
-        out[suffix] = read_cleaned(tmp_path / f"clean-{suffix}.jsonl")
+    out = _cleaned_from_parquet_and_jsonl(judgments, tmp_path)
     assert out["parquet"]["pair_id"].tolist() == out["jsonl"]["pair_id"].tolist()
     reordered = judgments.assign(response_a=[side("a1", True)] * 2 + [side("a2")] * 2)
     assert (derive_pair_ids(reordered, "preference")["pair_id"].tolist()

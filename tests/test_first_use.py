@@ -26,6 +26,13 @@ from accord.datasets.loaders import registry
 from conftest import REPO_ROOT, SMALL_PREFERENCES, shared_data_or_skip
 
 
+def _small_preferences_csv(folder: Path) -> Path:
+    """SMALL_PREFERENCES written as ``folder/judgments.csv``; its path."""
+    path = folder / "judgments.csv"
+    SMALL_PREFERENCES.to_csv(path, index=False)
+    return path
+
+
 @pytest.fixture(autouse=True)
 def _no_network(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     def refuse(url: str, destination: Path, timeout: float = 60.0) -> None:
@@ -309,8 +316,7 @@ def test_a_demo_backbone_that_is_no_folder_is_refused_before_the_rater_fits(tmp_
 
 
 def _judgments_file(tmp_path: Path) -> Path:
-    path = tmp_path / "judgments.csv"
-    SMALL_PREFERENCES.to_csv(path, index=False)
+    path = _small_preferences_csv(tmp_path)
     return path
 
 
@@ -615,8 +621,7 @@ def test_a_compression_whose_package_is_missing_is_one_error_naming_the_file_and
 def test_an_unknown_method_names_the_flag_and_the_methods(tmp_path, capsys, command, flag):
     # was: "unknown method 'dawid_skene' (choose from ...)" from report and suggest, naming no flag, and report
     # read the whole input first
-    path = tmp_path / "judgments.csv"
-    SMALL_PREFERENCES.to_csv(path, index=False)
+    path = _small_preferences_csv(tmp_path)
     out = {"report": ["--output-dir", str(tmp_path / "r")],
            "suggest": ["--budget", "2", "--output", str(tmp_path / "o.csv")]}[command]
     assert main([command, "--input", str(path), flag, "dawid_skene", *out]) == 2
@@ -632,8 +637,7 @@ def test_an_unknown_method_names_the_flag_and_the_methods(tmp_path, capsys, comm
                                                          ("suggest", "mace", "gibbs")])
 def test_an_inference_the_method_lacks_names_the_flag(tmp_path, capsys, command, method, inference):
     # was: "judgments.csv: DawidSkene supports inference in ('vb', ...), not 'gibs'" from the fit, naming no flag
-    path = tmp_path / "judgments.csv"
-    SMALL_PREFERENCES.to_csv(path, index=False)
+    path = _small_preferences_csv(tmp_path)
     extra = ["--budget", "2"] if command == "suggest" else []
     assert main([command, "--input", str(path), "--method", method, "--inference", inference, *extra,
                  "--output", str(tmp_path / "o.csv")]) == 2
@@ -774,30 +778,9 @@ def test_every_missing_required_column_is_named_in_the_first_error(tmp_path, cap
     assert not (tmp_path / "o.csv").exists()
 
 
-
-@pytest.mark.parametrize("stream", [False, True])
-def test_preference_labels_in_another_spelling_are_all_named_in_one_error(tmp_path, capsys, stream):
-    # labels a/b/Tie were told "write 'B' in every such cell" for the first one met; after that fix 'A', then 'tie'
-    labels = ["b", "a", "Tie", "a", "B", "A"]
-    table = pd.DataFrame({"pair_id": ["p1", "p1", "p2", "p2", "p3", "p3"],
-                          "annotator": ["w1", "w2"] * 3, "label": labels})
-    path = tmp_path / ("j.parquet" if stream else "j.csv")
-    table.to_parquet(path) if stream else table.to_csv(path, index=False)
-    distributed = ["--distributed", "1"] if stream else []
-    assert main(["aggregate", "--input", str(path), "--method", "dawid-skene", *distributed, "--output",
-                 str(tmp_path / "o.csv")]) == 2
-    message = one_line_error(capsys)
-    for written, meant in (("a", "A"), ("b", "B"), ("Tie", "tie")):
-        assert f"{meant!r} for {written!r}" in message
-    assert "--form categorical" not in message  # it would make 'a' a class beside 'A'
-
-
-
-@pytest.mark.parametrize("stream", [False, True])
-@pytest.mark.parametrize("labels", [[0, 1, 0.5, 1, 0, 1], [1.0, 0.0, 0.5, 0.5, 1.0, 0.0]])
-def test_numeric_preference_labels_with_ties_are_told_to_write_a_b_tie(tmp_path, capsys, labels, stream):
-    # 0/1 with 0.5 for a tie (a common export) was told only to declare --form categorical or graded, which makes
-    # the three numbers classes and gives no cleaned preference dataset
+def _labels_refused(tmp_path: Path, capsys: pytest.CaptureFixture, labels: list, stream: bool) -> str:
+    """The one-line error of `accord aggregate` (the streamed reader's with ``stream``) on three pairs of two
+    judgments labelled ``labels``."""
     table = pd.DataFrame({"pair_id": ["p1", "p1", "p2", "p2", "p3", "p3"], "annotator": ["w1", "w2"] * 3,
                           "label": labels})
     path = tmp_path / ("j.parquet" if stream else "j.csv")
@@ -805,7 +788,24 @@ def test_numeric_preference_labels_with_ties_are_told_to_write_a_b_tie(tmp_path,
     distributed = ["--distributed", "1"] if stream else []
     assert main(["aggregate", "--input", str(path), "--method", "dawid-skene", *distributed, "--output",
                  str(tmp_path / "o.csv")]) == 2
-    message = one_line_error(capsys)
+    return one_line_error(capsys)
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_preference_labels_in_another_spelling_are_all_named_in_one_error(tmp_path, capsys, stream):
+    # labels a/b/Tie were told "write 'B' in every such cell" for the first one met; after that fix 'A', then 'tie'
+    message = _labels_refused(tmp_path, capsys, ["b", "a", "Tie", "a", "B", "A"], stream)
+    for written, meant in (("a", "A"), ("b", "B"), ("Tie", "tie")):
+        assert f"{meant!r} for {written!r}" in message
+    assert "--form categorical" not in message  # it would make 'a' a class beside 'A'
+
+
+@pytest.mark.parametrize("stream", [False, True])
+@pytest.mark.parametrize("labels", [[0, 1, 0.5, 1, 0, 1], [1.0, 0.0, 0.5, 0.5, 1.0, 0.0]])
+def test_numeric_preference_labels_with_ties_are_told_to_write_a_b_tie(tmp_path, capsys, labels, stream):
+    # 0/1 with 0.5 for a tie (a common export) was told only to declare --form categorical or graded, which makes
+    # the three numbers classes and gives no cleaned preference dataset
+    message = _labels_refused(tmp_path, capsys, labels, stream)
     assert "'A', 'B' and 'tie'" in message and "0.5" in message and "--form categorical" in message
 
 
@@ -815,8 +815,7 @@ def test_numeric_preference_labels_with_ties_are_told_to_write_a_b_tie(tmp_path,
 def test_a_misspelt_flag_is_one_line_naming_the_flag_meant(tmp_path, capsys, command, slip, meant):
     # was: argparse's usage block and "unrecognized arguments: --methods dawid-skene", naming no flag to give
     # (aggregate takes --method where report takes --methods; train's flags are written with hyphens)
-    path = tmp_path / "judgments.csv"
-    SMALL_PREFERENCES.to_csv(path, index=False)
+    path = _small_preferences_csv(tmp_path)
     rest = {"aggregate": ["--input", str(path), "--output", str(tmp_path / "o.csv")],
             "report": ["--input", str(path), "--output-dir", str(tmp_path / "report")],
             "evaluate": [str(tmp_path / "rm"), str(path)]}[command]
