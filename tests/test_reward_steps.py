@@ -1348,3 +1348,24 @@ def test_a_step_prompt_message_without_a_text_role_or_content_is_refused_as_on_t
         pytest.skip("Parquet cannot hold this column")
     with pytest.raises(ValidationError, match=rf"file {data}, column 'prompt', row 1: chat messages must each"):
         load_steps(str(data))
+
+
+def test_evaluate_and_eval_path_read_the_held_out_split_of_a_saved_dataset_dict(workspace, tmp_path):
+    """A save_to_disk DatasetDict was read by its 'train' split by the steps task whatever the command: accord
+    evaluate and the trainer's eval_path scored the training solutions of a {'train', 'test'} folder and refused a
+    {'test'} one, where the pairwise task reads the held-out split. Now they read it as the pairwise task does."""
+    import datasets
+
+    cfg = config(workspace, "held-out-split", max_steps=1)
+    train(cfg)
+    train_frame, test_frame = toy_steps(12, seed=5), toy_steps(6, seed=7)
+    split = {name: datasets.Dataset.from_pandas(frame) for name, frame in (("train", train_frame),
+                                                                            ("test", test_frame))}
+    both, test_only = tmp_path / "both", tmp_path / "test-only"
+    datasets.DatasetDict(split).save_to_disk(str(both))
+    datasets.DatasetDict({"test": split["test"]}).save_to_disk(str(test_only))
+    expected = evaluate(cfg.output_dir, test_frame)
+    assert evaluate(cfg.output_dir, both) == expected
+    assert evaluate(cfg.output_dir, test_only) == expected
+    trainer = RewardTrainer(config(workspace, "held-out-split-trainer", train_path=str(both), eval_path=str(both)))
+    assert len(trainer.train_table) == 12 and len(trainer.eval_table) == 6

@@ -13,10 +13,12 @@
 
 from __future__ import annotations
 
+import contextvars
 import os
 import re
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from itertools import chain, repeat
 from operator import add, eq, getitem, mul
@@ -81,8 +83,8 @@ def read_table_path(path: Path, *, held_out: bool = False) -> pd.DataFrame:
     read as the pipeline reads one (:func:`accord.datasets.loaders.generic.read_table`: ``.parquet``, ``.jsonl``,
     ``.json``, ``.csv``, ``.tsv``, compressed by a ``.gz``, ``.bz2``... suffix; text columns read as text) or a
     folder written by ``datasets.Dataset.save_to_disk`` (for a ``DatasetDict`` its ``train`` split, or with
-    ``held_out``, data to evaluate on, its held-out one: :func:`dataset_split`). Each failure is one
-    :class:`AccordError` naming the file."""
+    ``held_out`` or within :func:`reading_for` ``("held_out")``, data to evaluate on, its held-out one:
+    :func:`dataset_split`). Each failure is one :class:`AccordError` naming the file."""
     path = Path(path).expanduser()  # "~/cleaned.parquet" is the home folder's, as pandas' readers read it
     if not path.exists():
         raise AccordError(f"file {path}: not found")
@@ -94,7 +96,7 @@ def read_table_path(path: Path, *, held_out: bool = False) -> pd.DataFrame:
         except Exception as err:  # noqa: BLE001 - any failure is the user's folder
             raise AccordError(f"folder {path}: not a saved Hugging Face dataset: {str(err).splitlines()[0]}") from err
         if isinstance(loaded, datasets.DatasetDict):
-            loaded = loaded[dataset_split(list(loaded), path, held_out)]
+            loaded = loaded[dataset_split(list(loaded), path, held_out or _READING_FOR.get() == "held_out")]
         return loaded.to_pandas()
     fmt = infer_format(path)
     if fmt in ("csv", "tsv"):
@@ -104,6 +106,26 @@ def read_table_path(path: Path, *, held_out: bool = False) -> pd.DataFrame:
     if all(column in frame.columns for column in CLEANED_COLUMNS) and _cleaned_format(path, fmt):
         return read_cleaned(path, fmt=_cleaned_format(path, fmt))
     return frame
+
+
+#: What the data being read is for, which decides the split of a saved ``DatasetDict`` :func:`read_table_path` reads:
+#: ``"train"`` (its ``train`` split) or ``"held_out"`` (data to evaluate on: :func:`dataset_split`). Set by
+#: :func:`reading_for`, so that every task's reader (pairs, steps, attributes) reads it without a flag of its own.
+_READING_FOR: contextvars.ContextVar[str] = contextvars.ContextVar("accord_reading_for", default="train")
+
+
+@contextmanager
+def reading_for(purpose: str) -> Iterator[None]:
+    """Within it, a saved ``DatasetDict`` that any reader of the reward commands reads (:func:`load_pairs`,
+    :func:`accord.reward.steps.load_steps`, :func:`accord.reward.attributes.read_attribute_table`, through
+    :func:`read_table_path`) is read for ``purpose`` (:data:`_READING_FOR`): ``"held_out"`` reads its held-out split,
+    as :meth:`accord.reward.task.RewardTask.read_held_out` and ``accord evaluate`` read one (was: the pairwise task
+    alone; the step and attribute tasks evaluated on a folder's ``train`` split)."""
+    token = _READING_FOR.set(purpose)
+    try:
+        yield
+    finally:
+        _READING_FOR.reset(token)
 
 
 #: The names of a ``DatasetDict``'s held-out splits, in the order evaluation prefers them; a split named with one of

@@ -55,7 +55,8 @@ from accord.datasets.io import infer_format
 from accord.datasets.steps.cleaned import (STEP_CLEANED_COLUMNS, check_cleaned_steps, checked_read, flat_lists,
                                            float_list, float_rows, numeric_cells, read_unchecked_steps, text_rows)
 from accord.reward.config import QUOTE, assigned, refused
-from accord.reward.data import PairCollator, PairEncoder, _cleaned_format, _collector_paused, warn_cut
+from accord.reward.data import (PairCollator, PairEncoder, _cleaned_format, _collector_paused, reading_for,
+                                warn_cut)
 from accord.reward.evaluate import (
     _bar,
     _check_texts,
@@ -895,7 +896,8 @@ def _refuse_nan_read_steps(name: str | Path, table: pd.DataFrame, encoded: Token
 def evaluate_steps(model_dir: str | Path, data: Any, *, batch_size: int = 32, max_length: int | None = None,
                    device: str | torch.device | None = None, progress: bool = False) -> dict[str, float]:
     """:func:`step_reward_metrics` of a saved process reward model on a step dataset, with the truncation counts."""
-    table = load_steps(data)  # before the model loads: a problem with the data is reported at once
+    with reading_for("held_out"):  # a saved DatasetDict's held-out split, as the pairwise evaluate reads it
+        table = load_steps(data)  # before the model loads: a problem with the data is reported at once
     model, tokenizer = load_model(model_dir, device, progress)
     encoder = _saved_encoder(model_dir, model, tokenizer, max_length)
     with naming_file(_source(data)):  # (a chat template's refusal named the row, not the file)
