@@ -574,6 +574,18 @@ def test_the_demo_leaves_the_working_folder_as_it_was(monkeypatch, tmp_path, cap
         "dawid-skene"
 
 
+def test_the_demo_without_reward_models_does_not_say_output_dir_would_keep_them(monkeypatch, tmp_path, capsys):
+    # was: `accord demo --reward-steps 0` ended "--output-dir DIR keeps the cleaned dataset and the reward models",
+    # where it trains none
+    import accord.cli
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(accord.cli, "DEMO_METHODS", ("majority", "vote-fraction", "dawid-skene"), raising=False)
+    assert main(["demo", "--n-pairs", "60", "--n-annotators", "12", "--reward-steps", "0", "--quiet"]) == 0
+    hint = capsys.readouterr().out.strip().splitlines()[-1]
+    assert "--output-dir DIR keeps the cleaned dataset" in hint and "reward model" not in hint, hint
+
+
 def test_the_demo_reward_stage_reports_one_accuracy(monkeypatch, tmp_path, capsys):
     """The accuracy difference line is the difference of the table's RM accuracy column (one definition: agreement
     with the truly preferred side of each held-out pair)."""
