@@ -1369,3 +1369,22 @@ def test_evaluate_and_eval_path_read_the_held_out_split_of_a_saved_dataset_dict(
     assert evaluate(cfg.output_dir, test_only) == expected
     trainer = RewardTrainer(config(workspace, "held-out-split-trainer", train_path=str(both), eval_path=str(both)))
     assert len(trainer.train_table) == 12 and len(trainer.eval_table) == 6
+
+
+def test_score_reads_the_one_split_of_a_saved_dataset_dict_whatever_its_name(workspace, tmp_path):
+    """score_steps read a save_to_disk DatasetDict by its 'train' split and refused a folder of 'test' alone; a
+    folder's one split is now scored whatever its name, and several are one error naming them."""
+    import datasets
+
+    cfg = config(workspace, "score-split", max_steps=1)
+    train(cfg)
+    frame = toy_steps(6, seed=7)
+    expected = score(cfg.output_dir, frame)
+    folder = tmp_path / "test-only"
+    datasets.DatasetDict({"test": datasets.Dataset.from_pandas(frame)}).save_to_disk(str(folder))
+    pd.testing.assert_frame_equal(score(cfg.output_dir, folder), expected)
+    both = tmp_path / "both"
+    datasets.DatasetDict({"train": datasets.Dataset.from_pandas(toy_steps(4, seed=2)),
+                          "test": datasets.Dataset.from_pandas(frame)}).save_to_disk(str(both))
+    with pytest.raises(AccordError, match=f"folder {both}: .*'train'.*'test'"):
+        score(cfg.output_dir, both)

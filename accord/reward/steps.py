@@ -920,7 +920,8 @@ def score_steps(model_dir: str | Path, data: Any, *, batch_size: int = 32, max_l
     dataset, labels optional) with ``solution_id``, ``step``, ``step_text``, ``reward`` (the head's output),
     ``p_correct`` (the model's probability that the step is correct) and, with an uncertainty head, ``reward_sd``;
     ``problem_id`` when the data has it. A step cut off by ``max_length`` has NaN scores."""
-    table = load_steps(data, need_labels=False)  # before the model loads, as score does
+    with reading_for("score"):  # a saved DatasetDict's one split, whatever its name, as score reads it
+        table = load_steps(data, need_labels=False)  # before the model loads, as score does
     model, tokenizer = load_model(model_dir, device, progress)
     encoder = _saved_encoder(model_dir, model, tokenizer, max_length)
     with naming_file(_source(data)):
