@@ -328,6 +328,21 @@ def test_score_reads_the_one_split_of_a_saved_dataset_dict_whatever_its_name(wor
     assert out.read_text() == scored.read_text()
 
 
+def test_a_saved_dataset_dict_without_a_split_is_one_line_naming_the_folder(workspace, plain_model, tmp_path,
+                                                                            capsys):
+    # evaluate (and calibrate, eval_path) ended in IndexError: list index out of range on a DatasetDict saved with no
+    # split, where train said "without a 'train' split ([])"
+    import datasets
+
+    folder = tmp_path / "no-splits"
+    datasets.DatasetDict({}).save_to_disk(str(folder))
+    for command in ("evaluate", "score", "calibrate"):
+        capsys.readouterr()
+        assert accord_main([command, plain_model, str(folder)]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and f"folder {folder}: a DatasetDict without a split" in err, err
+
+
 def test_score_refuses_an_empty_table(workspace, plain_model, tmp_path, capsys):
     # a header without rows was scored into an empty table, where evaluate says the data is empty
     empty = tmp_path / "empty.csv"

@@ -99,6 +99,8 @@ def read_table_path(path: Path, *, held_out: bool = False) -> pd.DataFrame:
         if isinstance(loaded, datasets.DatasetDict):
             purpose = "held_out" if held_out else _READING_FOR.get()
             splits = list(loaded)
+            if not splits:  # was IndexError to evaluate on (dataset_split read its only split)
+                raise AccordError(f"folder {path}: a DatasetDict without a split (nothing to read)")
             loaded = loaded[scored_split(splits, path) if purpose == "score" else
                             dataset_split(splits, path, purpose == "held_out")]
         return loaded.to_pandas()
@@ -141,8 +143,6 @@ def scored_split(splits: list[str], path: Path) -> str:
     is a saved dataset of its own: which one to score is the user's to say."""
     if len(splits) == 1:
         return splits[0]
-    if not splits:
-        raise AccordError(f"folder {path}: a DatasetDict without a split (nothing to score)")
     names = ", ".join(repr(name) for name in splits)
     raise AccordError(f"folder {path}: a DatasetDict of {len(splits)} splits ({names}) where scoring reads one "
                       f"table: give the folder of the split to score, as {path / splits[-1]}")
