@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import difflib
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from accord.datasets.errors import AccordError
 
@@ -35,10 +37,12 @@ def parse_flags(parser: argparse.ArgumentParser, argv: list[str], prog: str = "a
     """``parser.parse_args(argv)``, but flags the command does not take are one :class:`AccordError` line naming,
     for each, the command's flag it most likely meant: argparse printed its usage block and "unrecognized
     arguments: --methods dawid-skene", naming no flag to give (aggregate takes --method where report takes
-    --methods)."""
-    args, extra = parser.parse_known_args(argv)
+    --methods). A misspelt required flag is the same line: it was argparse's usage block and "the following
+    arguments are required: --output-dir", the flag typed unnamed; a required flag left out is still that error."""
+    with _required_off(parser):  # so that the unknown flags are found before the required ones are missed
+        args, extra = parser.parse_known_args(argv)
     if not extra:
-        return args
+        return parser.parse_args(argv)  # required flags as required again: one left out is argparse's error
     names = [prog]
     while True:  # the (sub)command the line chose: its flags are the ones to compare with
         subs = [action for action in parser._actions if isinstance(action, argparse._SubParsersAction)]
@@ -57,3 +61,24 @@ def parse_flags(parser: argparse.ArgumentParser, argv: list[str], prog: str = "a
     hint = f"; {'; '.join(meant)}" if meant else ""
     raise AccordError(f"unrecognized arguments: {' '.join(extra)}{hint} ({' '.join(names)} -h lists the "
                       "flags)")
+
+
+@contextmanager
+def _required_off(parser: argparse.ArgumentParser) -> Iterator[None]:
+    """Within it, no flag of ``parser`` or of its subcommands' parsers (nor a group of flags) is required."""
+    parsers, held = [parser], {}
+    while parsers:
+        each = parsers.pop()
+        for action in each._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                parsers.extend(action.choices.values())
+            elif action.option_strings and action.required:
+                held[id(action)] = action
+        held.update((id(group), group) for group in each._mutually_exclusive_groups if group.required)
+    for item in held.values():
+        item.required = False
+    try:
+        yield
+    finally:
+        for item in held.values():
+            item.required = True

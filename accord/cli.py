@@ -1426,7 +1426,7 @@ def _demo(args: argparse.Namespace, out_dir: Path, kept: bool) -> int:
     if kept:
         print(f"wrote {path} ({len(cleaned[best]):,} pairs, soft labels from {best})")
 
-    n_held_out = 0
+    n_held_out, reward_rows = 0, []
     if args.reward_steps > 0:
         reward_rows, n_held_out = _demo_reward_models(data, cleaned, best, out_dir, args)
         if reward_rows:
@@ -1435,9 +1435,10 @@ def _demo(args: argparse.Namespace, out_dir: Path, kept: bool) -> int:
     _print_table(table)
     print()
     print(_how_to_read(best, n_held_out))
-    if not kept:
-        print("(the demo's files were written to a temporary folder and removed; --output-dir DIR keeps the cleaned "
-              "dataset and the reward models)")
+    if not kept:  # what it wrote only (was: "and the reward models" after --reward-steps 0, which trains none)
+        models = " and the reward models" if reward_rows else ""
+        print(f"(the demo's files were written to a temporary folder and removed; --output-dir DIR keeps the cleaned "
+              f"dataset{models})")
     return 0
 
 

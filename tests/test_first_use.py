@@ -580,6 +580,18 @@ def test_the_demo_leaves_the_working_folder_as_it_was(monkeypatch, tmp_path, cap
         "dawid-skene"
 
 
+def test_the_demo_without_reward_models_does_not_say_output_dir_would_keep_them(monkeypatch, tmp_path, capsys):
+    # was: `accord demo --reward-steps 0` ended "--output-dir DIR keeps the cleaned dataset and the reward models",
+    # where it trains none
+    import accord.cli
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(accord.cli, "DEMO_METHODS", ("majority", "vote-fraction", "dawid-skene"), raising=False)
+    assert main(["demo", "--n-pairs", "60", "--n-annotators", "12", "--reward-steps", "0", "--quiet"]) == 0
+    hint = capsys.readouterr().out.strip().splitlines()[-1]
+    assert "--output-dir DIR keeps the cleaned dataset" in hint and "reward model" not in hint, hint
+
+
 def test_the_demo_reward_stage_reports_one_accuracy(monkeypatch, tmp_path, capsys):
     """The accuracy difference line is the difference of the table's RM accuracy column (one definition: agreement
     with the truly preferred side of each held-out pair)."""
@@ -823,3 +835,23 @@ def test_a_misspelt_flag_is_one_line_naming_the_flag_meant(tmp_path, capsys, com
     message = one_line_error(capsys)
     assert slip in message and f"did you mean {meant}?" in message and f"accord {command} -h" in message
     assert not (tmp_path / "o.csv").exists() and not (tmp_path / "report").exists()
+
+
+@pytest.mark.parametrize("command, slip, meant", [("report", "--ouput-dir", "--output-dir"),
+                                                  ("aggregate", "--ouptut", "--output"),
+                                                  ("suggest", "--budjet", "--budget")])
+def test_a_misspelt_required_flag_is_the_same_one_line_not_the_required_argument_error(tmp_path, capsys, command,
+                                                                                        slip, meant):
+    # was: argparse's usage block and "the following arguments are required: --output-dir", the misspelt flag
+    # unnamed, where a misspelt flag that is not required was one line naming the flag meant
+    path = tmp_path / "judgments.csv"
+    SMALL_PREFERENCES.to_csv(path, index=False)
+    rest = {"report": ["--input", str(path)], "aggregate": ["--input", str(path)],
+            "suggest": ["--input", str(path), "--output", str(tmp_path / "o.csv")]}[command]
+    assert main([command, *rest, slip, str(tmp_path / "out")]) == 2
+    message = one_line_error(capsys)
+    assert f"{slip}: did you mean {meant}?" in message and f"accord {command} -h" in message
+    assert not (tmp_path / "out").exists() and not (tmp_path / "o.csv").exists()
+    with pytest.raises(SystemExit) as exited:  # a required flag left out is still argparse's error
+        main([command, *rest])
+    assert exited.value.code == 2 and f"the following arguments are required: {meant}" in capsys.readouterr().err

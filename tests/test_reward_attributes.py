@@ -1380,3 +1380,24 @@ def test_score_refuses_a_column_it_would_replace_before_the_model_loads(bert, tm
     written = list(score(cfg.output_dir, table).columns[table.shape[1]:])
     spec = AttributeSpec.from_dict(json.loads((Path(cfg.output_dir) / "reward_model.json").read_text())["attributes"])
     assert written == score_columns(spec, layout == "pairs", uncertainty=False, normalised=True, gating=False)
+
+
+def test_evaluate_and_eval_path_read_the_held_out_split_of_a_saved_dataset_dict(bert, tmp_path):
+    """A save_to_disk DatasetDict was read by its 'train' split by the attributes task whatever the command: accord
+    evaluate and the trainer's eval_path scored the training pairs of a {'train', 'test'} folder and refused a
+    {'test'} one, where the pairwise task reads the held-out split. Now they read it as the pairwise task does."""
+    import datasets
+
+    train_pairs, test_pairs = attribute_pairs(16, seed=5), attribute_pairs(6, seed=8)
+    split = {name: datasets.Dataset.from_pandas(frame) for name, frame in (("train", train_pairs),
+                                                                            ("test", test_pairs))}
+    both, test_only = tmp_path / "both", tmp_path / "test-only"
+    datasets.DatasetDict(split).save_to_disk(str(both))
+    datasets.DatasetDict({"test": split["test"]}).save_to_disk(str(test_only))
+    cfg = config(bert, tmp_path, "held-out-split", max_steps=1, train_path=str(both), eval_path=str(both))
+    trainer = RewardTrainer(cfg)
+    assert len(trainer.train_table) == 16 and len(trainer.eval_table) == 6
+    trainer.train()
+    expected = evaluate(cfg.output_dir, test_pairs)
+    assert evaluate(cfg.output_dir, both) == expected
+    assert evaluate(cfg.output_dir, test_only) == expected

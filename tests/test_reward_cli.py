@@ -299,6 +299,50 @@ def test_score_and_evaluate_read_a_saved_hugging_face_dataset_as_train_does(work
         assert from_folder.read_text() == from_file.read_text()  # scores, or metrics, identical
 
 
+def test_score_reads_the_one_split_of_a_saved_dataset_dict_whatever_its_name(workspace, plain_model, tmp_path,
+                                                                            capsys):
+    # score read a save_to_disk DatasetDict by its 'train' split and refused a folder of 'test' alone; scoring is not
+    # evaluation, so a folder's one split is scored whatever its name, and a folder of several is one line naming
+    # them and the folder of each (score reads one table)
+    import datasets
+
+    frame = pd.read_json(workspace["data"], lines=True)
+    scored = tmp_path / "file.jsonl"
+    assert accord_main(["score", plain_model, workspace["data"], "--out", str(scored)]) == 0
+    for name in ("test", "validation", "train"):
+        folder = tmp_path / f"only-{name}"
+        datasets.DatasetDict({name: datasets.Dataset.from_pandas(frame)}).save_to_disk(str(folder))
+        out = tmp_path / f"{name}.jsonl"
+        assert accord_main(["score", plain_model, str(folder), "--out", str(out)]) == 0
+        assert out.read_text() == scored.read_text()
+    both = tmp_path / "both"
+    datasets.DatasetDict({"train": datasets.Dataset.from_pandas(frame),
+                          "test": datasets.Dataset.from_pandas(frame.head(5))}).save_to_disk(str(both))
+    capsys.readouterr()
+    assert accord_main(["score", plain_model, str(both), "--out", str(tmp_path / "both.jsonl")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"folder {both}" in err and "'train'" in err and "'test'" in err
+    assert str(both / "test") in err and not (tmp_path / "both.jsonl").exists()
+    out = tmp_path / "split.jsonl"  # the way the line names: the split's own folder
+    assert accord_main(["score", plain_model, str(both / "train"), "--out", str(out)]) == 0
+    assert out.read_text() == scored.read_text()
+
+
+def test_a_saved_dataset_dict_without_a_split_is_one_line_naming_the_folder(workspace, plain_model, tmp_path,
+                                                                            capsys):
+    # evaluate (and calibrate, eval_path) ended in IndexError: list index out of range on a DatasetDict saved with no
+    # split, where train said "without a 'train' split ([])"
+    import datasets
+
+    folder = tmp_path / "no-splits"
+    datasets.DatasetDict({}).save_to_disk(str(folder))
+    for command in ("evaluate", "score", "calibrate"):
+        capsys.readouterr()
+        assert accord_main([command, plain_model, str(folder)]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and f"folder {folder}: a DatasetDict without a split" in err, err
+
+
 def test_score_refuses_an_empty_table(workspace, plain_model, tmp_path, capsys):
     # a header without rows was scored into an empty table, where evaluate says the data is empty
     empty = tmp_path / "empty.csv"

@@ -1466,3 +1466,43 @@ def test_pairs_or_responses_given_to_a_step_reader_say_what_they_are(tmp_path, c
     # meant to have, not that preference pairs (or responses) were given where a process reward model reads steps
     with pytest.raises(ValidationError, match=rf"column 'completions': .*{named}.*not a step dataset"):
         load_steps(pd.DataFrame(columns), need_labels=False)
+
+
+def test_evaluate_and_eval_path_read_the_held_out_split_of_a_saved_dataset_dict(workspace, tmp_path):
+    """A save_to_disk DatasetDict was read by its 'train' split by the steps task whatever the command: accord
+    evaluate and the trainer's eval_path scored the training solutions of a {'train', 'test'} folder and refused a
+    {'test'} one, where the pairwise task reads the held-out split. Now they read it as the pairwise task does."""
+    import datasets
+
+    cfg = config(workspace, "held-out-split", max_steps=1)
+    train(cfg)
+    train_frame, test_frame = toy_steps(12, seed=5), toy_steps(6, seed=7)
+    split = {name: datasets.Dataset.from_pandas(frame) for name, frame in (("train", train_frame),
+                                                                            ("test", test_frame))}
+    both, test_only = tmp_path / "both", tmp_path / "test-only"
+    datasets.DatasetDict(split).save_to_disk(str(both))
+    datasets.DatasetDict({"test": split["test"]}).save_to_disk(str(test_only))
+    expected = evaluate(cfg.output_dir, test_frame)
+    assert evaluate(cfg.output_dir, both) == expected
+    assert evaluate(cfg.output_dir, test_only) == expected
+    trainer = RewardTrainer(config(workspace, "held-out-split-trainer", train_path=str(both), eval_path=str(both)))
+    assert len(trainer.train_table) == 12 and len(trainer.eval_table) == 6
+
+
+def test_score_reads_the_one_split_of_a_saved_dataset_dict_whatever_its_name(workspace, tmp_path):
+    """score_steps read a save_to_disk DatasetDict by its 'train' split and refused a folder of 'test' alone; a
+    folder's one split is now scored whatever its name, and several are one error naming them."""
+    import datasets
+
+    cfg = config(workspace, "score-split", max_steps=1)
+    train(cfg)
+    frame = toy_steps(6, seed=7)
+    expected = score(cfg.output_dir, frame)
+    folder = tmp_path / "test-only"
+    datasets.DatasetDict({"test": datasets.Dataset.from_pandas(frame)}).save_to_disk(str(folder))
+    pd.testing.assert_frame_equal(score(cfg.output_dir, folder), expected)
+    both = tmp_path / "both"
+    datasets.DatasetDict({"train": datasets.Dataset.from_pandas(toy_steps(4, seed=2)),
+                          "test": datasets.Dataset.from_pandas(frame)}).save_to_disk(str(both))
+    with pytest.raises(AccordError, match=f"folder {both}: .*'train'.*'test'"):
+        score(cfg.output_dir, both)

@@ -158,7 +158,7 @@ def build_parser(prog: str = "accord") -> argparse.ArgumentParser:
     ev.add_argument("data", help="preference pairs (a cleaned dataset or any preference layout), a step dataset "
                     "('prompt', 'completions', 'labels') or a cleaned multi-attribute dataset, as the model's task "
                     "reads: a file (.parquet, .jsonl, .json, .csv, .tsv, compressed too: .gz, .bz2, .xz, .zst, .zip) "
-                    "or a `datasets` folder")
+                    "or a `datasets` folder (of a DatasetDict, its held-out split: test, validation, dev...)")
     ev.add_argument("--batch-size", type=int, default=32, metavar="N", help="pairs per forward pass (default: 32)")
     ev.add_argument("--max-length", type=int, default=None, metavar="N",
                     help="tokens per sequence (default: the length the model was trained with)")
@@ -173,8 +173,9 @@ def build_parser(prog: str = "accord") -> argparse.ArgumentParser:
                                     "their combination; a process reward model (--task steps) scores a step dataset "
                                     "('prompt', 'completions'), one row per step.")
     sc.add_argument("model_dir", help="a folder written by `accord train`, or several, comma-separated: an ensemble")
-    sc.add_argument("data", help="a file (or a `datasets` folder) with a 'response' column (and 'prompt'), or 'chosen' "
-                    "and 'rejected'; for a process reward model a step dataset ('prompt', 'completions')")
+    sc.add_argument("data", help="a file (or a `datasets` folder; of a DatasetDict, its one split) with a 'response' "
+                    "column (and 'prompt'), or 'chosen' and 'rejected'; for a process reward model a step dataset "
+                    "('prompt', 'completions')")
     sc.add_argument("--k", type=float, default=None, metavar="X",
                     help="conservative reward = reward - k * reward_sd (default: 1; needs a model trained with "
                          "--uncertainty-head, or an ensemble: then k multiplies the members' sd or variance)")

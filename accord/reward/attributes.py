@@ -49,7 +49,7 @@ from accord.datasets.cleaned_attributes import LAYOUTS, check_attribute_cleaned
 from accord.datasets.errors import AccordError, SettingWarning, ValidationError
 from accord.datasets.schema import columns_named
 from accord.reward.data import (LABEL_SUM_TOLERANCE, PairCollator, PairEncoder, TokenizedPairs,
-                                TokenizedResponses, pair_texts, response_texts)
+                                TokenizedResponses, pair_texts, reading_for, response_texts)
 from accord.reward.evaluate import pair_hits
 from accord.reward.losses import get_loss, pair_loss_inputs, pairwise_logit
 from accord.reward.task import RewardTask, model_inputs, register_task
@@ -952,7 +952,8 @@ def evaluate_attributes(model_dir: str | Path, data: Any, *, batch_size: int = 3
     from accord.reward.model import RewardModel
 
     # the data, and whether its layout can score the model, before the model loads, as score does
-    frame, _ = read_attribute_table(data)
+    with reading_for("held_out"):  # a saved DatasetDict's held-out split, as the pairwise evaluate reads it
+        frame, _ = read_attribute_table(data)
     spec = evaluation_spec(AttributeSpec.from_dict(RewardModel.read_meta(model_dir)["attributes"]), frame, model_dir)
     refuse_unlabelled(spec, frame)
     overall = overall_labels(frame) if "p_chosen" in frame.columns and spec.layout == "pairs" else None

@@ -13,10 +13,12 @@
 
 from __future__ import annotations
 
+import contextvars
 import os
 import re
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from itertools import chain, repeat
 from operator import add, eq, getitem, mul
@@ -81,7 +83,8 @@ def read_table_path(path: Path, *, held_out: bool = False) -> pd.DataFrame:
     read as the pipeline reads one (:func:`accord.datasets.loaders.generic.read_table`: ``.parquet``, ``.jsonl``,
     ``.json``, ``.csv``, ``.tsv``, compressed by a ``.gz``, ``.bz2``... suffix; text columns read as text) or a
     folder written by ``datasets.Dataset.save_to_disk`` (for a ``DatasetDict`` its ``train`` split, or with
-    ``held_out``, data to evaluate on, its held-out one: :func:`dataset_split`). Each failure is one
+    ``held_out`` or within :func:`reading_for` ``("held_out")``, data to evaluate on, its held-out one:
+    :func:`dataset_split`; within ``reading_for("score")`` its one split: :func:`scored_split`). Each failure is one
     :class:`AccordError` naming the file."""
     path = Path(path).expanduser()  # "~/cleaned.parquet" is the home folder's, as pandas' readers read it
     if not path.exists():
@@ -94,7 +97,12 @@ def read_table_path(path: Path, *, held_out: bool = False) -> pd.DataFrame:
         except Exception as err:  # noqa: BLE001 - any failure is the user's folder
             raise AccordError(f"folder {path}: not a saved Hugging Face dataset: {str(err).splitlines()[0]}") from err
         if isinstance(loaded, datasets.DatasetDict):
-            loaded = loaded[dataset_split(list(loaded), path, held_out)]
+            purpose = "held_out" if held_out else _READING_FOR.get()
+            splits = list(loaded)
+            if not splits:  # was IndexError to evaluate on (dataset_split read its only split)
+                raise AccordError(f"folder {path}: a DatasetDict without a split (nothing to read)")
+            loaded = loaded[scored_split(splits, path) if purpose == "score" else
+                            dataset_split(splits, path, purpose == "held_out")]
         return loaded.to_pandas()
     fmt = infer_format(path)
     if fmt in ("csv", "tsv"):
@@ -104,6 +112,40 @@ def read_table_path(path: Path, *, held_out: bool = False) -> pd.DataFrame:
     if all(column in frame.columns for column in CLEANED_COLUMNS) and _cleaned_format(path, fmt):
         return read_cleaned(path, fmt=_cleaned_format(path, fmt))
     return frame
+
+
+#: What the data being read is for, which decides the split of a saved ``DatasetDict`` :func:`read_table_path` reads:
+#: ``"train"`` (its ``train`` split), ``"held_out"`` (data to evaluate on: :func:`dataset_split`) or ``"score"``
+#: (data to score: :func:`scored_split`). Set by :func:`reading_for`, so that every task's reader (pairs, steps,
+#: attributes) reads it without a flag of its own.
+_READING_FOR: contextvars.ContextVar[str] = contextvars.ContextVar("accord_reading_for", default="train")
+
+
+@contextmanager
+def reading_for(purpose: str) -> Iterator[None]:
+    """Within it, a saved ``DatasetDict`` that any reader of the reward commands reads (:func:`load_pairs`,
+    :func:`accord.reward.steps.load_steps`, :func:`accord.reward.attributes.read_attribute_table`, through
+    :func:`read_table_path`) is read for ``purpose`` (:data:`_READING_FOR`): ``"held_out"`` reads its held-out split,
+    as :meth:`accord.reward.task.RewardTask.read_held_out` and ``accord evaluate`` read one (was: the pairwise task
+    alone; the step and attribute tasks evaluated on a folder's ``train`` split); ``"score"`` reads its one split,
+    as ``accord score`` reads one."""
+    token = _READING_FOR.set(purpose)
+    try:
+        yield
+    finally:
+        _READING_FOR.reset(token)
+
+
+def scored_split(splits: list[str], path: Path) -> str:
+    """The split of a saved ``DatasetDict`` (``splits``: its names, at ``path``) that scoring reads: its one split,
+    whatever its name (scoring is not evaluation: any data can be scored; was its ``train`` split, and a folder of
+    ``test`` alone was refused). A folder of several is one error naming them and the folder of each split, which
+    is a saved dataset of its own: which one to score is the user's to say."""
+    if len(splits) == 1:
+        return splits[0]
+    names = ", ".join(repr(name) for name in splits)
+    raise AccordError(f"folder {path}: a DatasetDict of {len(splits)} splits ({names}) where scoring reads one "
+                      f"table: give the folder of the split to score, as {path / splits[-1]}")
 
 
 #: The names of a ``DatasetDict``'s held-out splits, in the order evaluation prefers them; a split named with one of

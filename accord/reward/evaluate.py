@@ -38,7 +38,7 @@ from accord.reward.calibration import apply_calibration
 from accord.reward.config import assigned
 from accord.reward.data import (LABEL_SUM_TOLERANCE, VOTE_COLUMNS, PairCollator, PairEncoder, TokenizedPairs,
                                 TokenizedResponses, check_responses, ensure_pad_token, load_pairs, normalise_pairs,
-                                pair_texts, response_texts, warn_cut)
+                                pair_texts, reading_for, response_texts, warn_cut)
 from accord.reward.losses import pairwise_logit
 from accord.reward.model import META_FILE, STATS_FILE, RewardModel, load_tokenizer
 
@@ -520,7 +520,8 @@ def _read_scored(data: Any) -> pd.DataFrame:
     """The table ``accord score`` reads (:func:`_read_frame`): responses (a ``response`` column) or pairs (``chosen``
     and ``rejected``). The raters' judgments, or a table with neither, is one error naming the file (:func:`_source`),
     found before a model loads."""
-    frame = _read_frame(data)
+    with reading_for("score"):  # a saved DatasetDict's one split, whatever its name
+        frame = _read_frame(data)
     source = _source(data)
     columns = set(frame.columns)
     if "response" not in columns and not {"chosen", "rejected"} <= columns:

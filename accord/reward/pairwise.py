@@ -57,9 +57,6 @@ class PairwiseTask(RewardTask):
     def read(self, source: Any) -> Any:
         return source if isinstance(source, TokenizedPairs) else load_pairs(source)
 
-    def read_held_out(self, source: Any) -> Any:
-        return source if isinstance(source, TokenizedPairs) else load_pairs(source, held_out=True)
-
     def check_training(self, table: Any, source: str | None = None) -> None:
         # weights are normalised to mean 1 over a step, and a step whose weights are all zero makes no update
         weight = table.weight if isinstance(table, TokenizedPairs) else table["weight"].to_numpy()

@@ -57,7 +57,8 @@ from accord.datasets.steps.cleaned import (STEP_CLEANED_COLUMNS, check_blank_ste
                                            flat_lists, float_list, float_rows, numeric_cells, read_unchecked_steps,
                                            split_rows, text_rows)
 from accord.reward.config import QUOTE, assigned, refused
-from accord.reward.data import PairCollator, PairEncoder, _cleaned_format, _collector_paused, warn_cut
+from accord.reward.data import (PairCollator, PairEncoder, _cleaned_format, _collector_paused, reading_for,
+                                warn_cut)
 from accord.reward.evaluate import (
     _bar,
     _check_texts,
@@ -933,7 +934,8 @@ def _refuse_nan_read_steps(name: str | Path, table: pd.DataFrame, encoded: Token
 def evaluate_steps(model_dir: str | Path, data: Any, *, batch_size: int = 32, max_length: int | None = None,
                    device: str | torch.device | None = None, progress: bool = False) -> dict[str, float]:
     """:func:`step_reward_metrics` of a saved process reward model on a step dataset, with the truncation counts."""
-    table = load_steps(data)  # before the model loads: a problem with the data is reported at once
+    with reading_for("held_out"):  # a saved DatasetDict's held-out split, as the pairwise evaluate reads it
+        table = load_steps(data)  # before the model loads: a problem with the data is reported at once
     model, tokenizer = load_model(model_dir, device, progress)
     encoder = _saved_encoder(model_dir, model, tokenizer, max_length)
     with naming_file(_source(data)):  # (a chat template's refusal named the row, not the file)
@@ -956,7 +958,8 @@ def score_steps(model_dir: str | Path, data: Any, *, batch_size: int = 32, max_l
     dataset, labels optional) with ``solution_id``, ``step``, ``step_text``, ``reward`` (the head's output),
     ``p_correct`` (the model's probability that the step is correct) and, with an uncertainty head, ``reward_sd``;
     ``problem_id`` when the data has it. A step cut off by ``max_length`` has NaN scores."""
-    table = load_steps(data, need_labels=False)  # before the model loads, as score does
+    with reading_for("score"):  # a saved DatasetDict's one split, whatever its name, as score reads it
+        table = load_steps(data, need_labels=False)  # before the model loads, as score does
     model, tokenizer = load_model(model_dir, device, progress)
     encoder = _saved_encoder(model_dir, model, tokenizer, max_length)
     with naming_file(_source(data)):

@@ -84,8 +84,13 @@ class RewardTask:
 
     def read_held_out(self, source: Any) -> Any:
         """:meth:`read` of the evaluation data (``eval_path``): a source of several splits (a saved ``DatasetDict``)
-        is read by its held-out one, not the training one. By default :meth:`read`."""
-        return self.read(source)
+        is read by its held-out one, not the training one: :meth:`read` within
+        :func:`accord.reward.data.reading_for` ``("held_out")``, for every task alike (was: the pairwise task alone;
+        the step and attribute tasks evaluated on the ``train`` split of an ``eval_path`` folder)."""
+        from accord.reward.data import reading_for
+
+        with reading_for("held_out"):
+            return self.read(source)
 
     def check_training(self, table: Any, source: str | None = None) -> None:
         """Refuse, in one clear error, training examples the loss cannot learn from (what :meth:`read` returned for
