@@ -339,7 +339,8 @@ def evaluate(model_dir: str | Path, data: Any, *, batch_size: int = 32, max_leng
         with naming_file(_source(data)):  # (a chat template's refusal named the row, not the file)
             return evaluate_attributes(model_dir, data, batch_size=batch_size, max_length=max_length, device=device,
                                        progress=progress)
-    frame = load_pairs(data, held_out=True)  # before the model loads: a problem with the data is reported at once, as score does
+    # before the model loads: a problem with the data is reported at once, as score does
+    frame = load_pairs(data, held_out=True)
     if model is None:
         model, tokenizer = load_model(model_dir, device, progress)
     encoder = _encoder(model, tokenizer, max_length)
