@@ -119,3 +119,15 @@ def disk_full_while_writing(monkeypatch, name: str) -> None:
         raise OSError(errno.ENOSPC, "No space left on device")
 
     monkeypatch.setattr(Path, "write_text", no_space)
+
+
+def saved_train_and_test(folder: Path, train: pd.DataFrame, test: pd.DataFrame) -> tuple[Path, Path]:
+    """``train`` and ``test`` saved by Hugging Face ``datasets`` as one DatasetDict folder (``folder/both``) and
+    ``test`` alone as another (``folder/test-only``); the two folders."""
+    import datasets
+
+    split = {"train": datasets.Dataset.from_pandas(train), "test": datasets.Dataset.from_pandas(test)}
+    both, test_only = folder / "both", folder / "test-only"
+    datasets.DatasetDict(split).save_to_disk(str(both))
+    datasets.DatasetDict({"test": split["test"]}).save_to_disk(str(test_only))
+    return both, test_only

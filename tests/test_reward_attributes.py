@@ -1386,14 +1386,10 @@ def test_evaluate_and_eval_path_read_the_held_out_split_of_a_saved_dataset_dict(
     """A save_to_disk DatasetDict was read by its 'train' split by the attributes task whatever the command: accord
     evaluate and the trainer's eval_path scored the training pairs of a {'train', 'test'} folder and refused a
     {'test'} one, where the pairwise task reads the held-out split. Now they read it as the pairwise task does."""
-    import datasets
+    from conftest import saved_train_and_test
 
     train_pairs, test_pairs = attribute_pairs(16, seed=5), attribute_pairs(6, seed=8)
-    split = {name: datasets.Dataset.from_pandas(frame) for name, frame in (("train", train_pairs),
-                                                                            ("test", test_pairs))}
-    both, test_only = tmp_path / "both", tmp_path / "test-only"
-    datasets.DatasetDict(split).save_to_disk(str(both))
-    datasets.DatasetDict({"test": split["test"]}).save_to_disk(str(test_only))
+    both, test_only = saved_train_and_test(tmp_path, train_pairs, test_pairs)
     cfg = config(bert, tmp_path, "held-out-split", max_steps=1, train_path=str(both), eval_path=str(both))
     trainer = RewardTrainer(cfg)
     assert len(trainer.train_table) == 16 and len(trainer.eval_table) == 6

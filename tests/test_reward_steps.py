@@ -1472,16 +1472,12 @@ def test_evaluate_and_eval_path_read_the_held_out_split_of_a_saved_dataset_dict(
     """A save_to_disk DatasetDict was read by its 'train' split by the steps task whatever the command: accord
     evaluate and the trainer's eval_path scored the training solutions of a {'train', 'test'} folder and refused a
     {'test'} one, where the pairwise task reads the held-out split. Now they read it as the pairwise task does."""
-    import datasets
+    from conftest import saved_train_and_test
 
     cfg = config(workspace, "held-out-split", max_steps=1)
     train(cfg)
     train_frame, test_frame = toy_steps(12, seed=5), toy_steps(6, seed=7)
-    split = {name: datasets.Dataset.from_pandas(frame) for name, frame in (("train", train_frame),
-                                                                            ("test", test_frame))}
-    both, test_only = tmp_path / "both", tmp_path / "test-only"
-    datasets.DatasetDict(split).save_to_disk(str(both))
-    datasets.DatasetDict({"test": split["test"]}).save_to_disk(str(test_only))
+    both, test_only = saved_train_and_test(tmp_path, train_frame, test_frame)
     expected = evaluate(cfg.output_dir, test_frame)
     assert evaluate(cfg.output_dir, both) == expected
     assert evaluate(cfg.output_dir, test_only) == expected
