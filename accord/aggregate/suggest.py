@@ -50,6 +50,7 @@ import pandas as pd
 import torch
 
 from accord.datasets import AccordError
+from accord.datasets.errors import as_written
 from accord.datasets.schema import CROWDKIT_COLUMNS
 
 #: the pool of raters whose pool is not given
@@ -745,9 +746,7 @@ def _sorted_isin(values: np.ndarray, keys: np.ndarray) -> np.ndarray:
 
 def _as_written(value: Any) -> Any:
     """An id read from a table for a message: 3, not numpy's np.int64(3) (a tuple of them, each so)."""
-    if isinstance(value, tuple):
-        return tuple(_as_written(v) for v in value)
-    return value.item() if isinstance(value, np.generic) else value
+    return tuple(_as_written(v) for v in value) if isinstance(value, tuple) else as_written(value)
 
 
 def _first_few(values: Any, shown: int = 3) -> str:

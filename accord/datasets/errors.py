@@ -142,6 +142,13 @@ class FitError(AccordError):
     """A model fit diverged, produced NaN, or did not converge when convergence was required."""
 
 
+def as_written(value: Any) -> Any:
+    """A value read from a table as a message shows it: 7, not numpy's np.int64(7)."""
+    import numpy as np  # (accord.datasets has loaded it by the time a message is written)
+
+    return value.item() if isinstance(value, np.generic) else value
+
+
 def _short_repr(value: Any, limit: int = 80) -> str:
     if hasattr(value, "item") and getattr(value, "ndim", None) == 0:
         value = value.item()  # numpy scalars: show 2, not np.int64(2)

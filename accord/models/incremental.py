@@ -50,6 +50,7 @@ import scipy.sparse as sp
 import torch
 
 from accord.datasets import AccordError, Encoded, ValidationError, validate
+from accord.datasets.errors import as_written
 from accord.datasets.schema import (REQUIRED_COLUMNS, _sorted_labels, input_row, is_validated,
                                      with_required_columns)
 from accord.models._data import vote_fractions
@@ -134,7 +135,7 @@ def extend_encoded(encoded: Encoded, new_judgments: pd.DataFrame, duplicates: st
         row = int(np.flatnonzero(unknown)[0])
         value = table["label"].iloc[row]
         raise AccordError(f"column 'label', row {input_row(table, row)}: the new judgments' label "
-                          f"{value.item() if isinstance(value, np.generic) else value!r} is not one of the fitted "
+                          f"{as_written(value)!r} is not one of the fitted "
                           f"classes {list(classes)}")
     labels = label_codes(replace(encoded, classes=classes), table).astype(np.int64)
     if duplicates == "error":
@@ -151,8 +152,7 @@ def _grown_classes(encoded: Encoded, table: pd.DataFrame) -> Encoded:
     adds none."""
     known = set(encoded.classes)
     # Python's numbers, as accord.datasets.encode gives the classes (numpy's were shown as np.int64(5))
-    unseen = [v.item() if isinstance(v, np.generic) else v for v in pd.unique(table["label"].dropna().to_numpy())
-              if v not in known]
+    unseen = [as_written(v) for v in pd.unique(table["label"].dropna().to_numpy()) if v not in known]
     if not unseen:
         return encoded
     fitted = list(encoded.classes)
@@ -180,8 +180,7 @@ def _check_no_repeats(encoded: Encoded, items: np.ndarray, workers: np.ndarray, 
     if repeated.any():
         row = int(np.flatnonzero(repeated)[0])
         # the row of the user's table (a duplicate policy may have dropped rows), the ids as written (not np.int64(7))
-        rater, pair = (v.item() if isinstance(v, np.generic) else v
-                       for v in (table["annotator"].iloc[row], table["pair_id"].iloc[row]))
+        rater, pair = as_written(table["annotator"].iloc[row]), as_written(table["pair_id"].iloc[row])
         raise AccordError(f"row {input_row(table, row)}: annotator {rater!r} already judged pair {pair!r} in the "
                           "fitted judgments (a batch added twice?); to add repeat judgments on purpose: "
                           "partial_fit(new_judgments, duplicates='keep')")
@@ -197,7 +196,7 @@ def _check_id_kind(fitted: pd.Index, values: pd.Series, column: str) -> None:
     if old_text != new_text:
         kinds = {True: "texts", False: "numbers"}
         # 7, not numpy's np.int64(7)
-        new_id, old_id = (v.item() if isinstance(v, np.generic) else v for v in (values.iloc[0], fitted[0]))
+        new_id, old_id = (as_written(v) for v in (values.iloc[0], fitted[0]))
         raise AccordError(f"column '{column}': the new judgments' ids are {kinds[new_text]} (e.g. "
                           f"{new_id!r}) and the fitted ones {kinds[old_text]} (e.g. {old_id!r}); the text "
                           "'7' and the number 7 would be two ids: give the ids as the fit had them")
