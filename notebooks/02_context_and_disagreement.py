@@ -45,7 +45,7 @@ OUTPUT.mkdir(parents=True, exist_ok=True)
 # Group `g1` prefers the opposite side on two contested topics and agrees with `g0` elsewhere.
 
 # %%
-data = make_synthetic(n_pairs=150 if SMOKE else 600, n_annotators=30 if SMOKE else 80, judgments_per_pair=8, n_groups=2, contested_topics=2,
+data = make_synthetic(n_pairs=80 if SMOKE else 600, n_annotators=20 if SMOKE else 80, judgments_per_pair=8, n_groups=2, contested_topics=2,
                       annotator_mix={"reliable": 0.85, "spammer": 0.15}, n_responses_per_prompt=6, seed=0)
 judgments = data.judgments
 model = ContextPreference(group="annotator_group", seed=0).fit(judgments)

@@ -41,7 +41,7 @@ OUTPUT = Path(os.environ.get("ACCORD_NOTEBOOK_OUTPUT", "notebook-output"))
 STEPS = 400 if FULL else 2 if SMOKE else 16
 FROZEN_LAYERS = 0 if FULL else 4
 
-data = make_synthetic(n_pairs=3000 if FULL else 240 if SMOKE else 800, n_annotators=150, judgments_per_pair=3,
+data = make_synthetic(n_pairs=3000 if FULL else 120 if SMOKE else 800, n_annotators=150, judgments_per_pair=3,
                       annotator_mix={"reliable": 0.6, "spammer": 0.3, "adversarial": 0.1}, seed=0)
 judgments = data.judgments
 print(f"{len(judgments):,} judgments on {judgments.pair_id.nunique():,} pairs; 30% of raters are spammers")

@@ -192,7 +192,7 @@ def test_two_covariates_fit_together_and_a_covariate_nobody_follows_gets_no_pull
     assert p_pulled[biased].mean() > p_pulled[~biased].mean() + 0.3
     assert {"length_effect", "item_noise_effect"} <= set(model.to_arviz().posterior.data_vars)
     source, out = tmp_path / "judgments.parquet", tmp_path / "labels.parquet"
-    table.to_parquet(source)
+    table[table["pair_id"].isin(table["pair_id"].unique()[:150])].to_parquet(source)  # the command line: a smaller fit
     assert main(["aggregate", "--input", str(source), "--debias", "length,item_noise", "--inference", "map",
                  "--output", str(out), "--quiet"]) == 0
     printed = capsys.readouterr().out
