@@ -559,3 +559,31 @@ def test_the_hint_of_a_temperature_run_to_zero_says_what_bounds_it_for_the_label
     (text,) = [t for t in said if "temperature ran towards 0" in t]
     assert ("or objective='soft' if the labels are themselves the probability" in text) == (objective == "evidence")
     assert "0/1" not in text and "more held-out pairs" in text, text
+
+
+@pytest.mark.parametrize("p_chosen, p_tie", [(0.5, 0.0), (0.0, 1.0)])
+def test_calibrating_on_pairs_without_evidence_is_one_line_naming_the_file_before_the_model_loads(
+        tmp_path, capsys, monkeypatch, p_chosen, p_tie):
+    """Held-out labels that are all even or ties carry no evidence for the temperature. `accord calibrate` loaded
+    the model and scored every pair before it said so, in a line naming no file ("calibration: none of the 40
+    held-out pairs carries evidence ..."). Now the labels are read first: one line naming the file, before the
+    weights load, and the model's metadata is left as it was."""
+    import importlib
+
+    from accord.reward.model import RewardModel
+
+    bert = build_tiny_backbone(tmp_path / "bert", "bert", texts=[" ".join(WORDS)], seed=1)
+    RewardModel.from_backbone(str(bert)).save_pretrained(tmp_path / "rm", extra_meta={"task": "pairwise"})
+    meta = (tmp_path / "rm" / META_FILE).read_bytes()
+    even = tmp_path / "even.jsonl"
+    _pairs(6, 0).assign(p_chosen=p_chosen, p_tie=p_tie).to_json(even, orient="records", lines=True)
+
+    def no_loading(*args, **kwargs):
+        raise AssertionError("the model was loaded")
+
+    monkeypatch.setattr(importlib.import_module("accord.reward.evaluate"), "load_model", no_loading)
+    capsys.readouterr()
+    assert accord_main(["calibrate", str(tmp_path / "rm"), str(even), "--quiet"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and f"file {even}" in err and "none of the 6 held-out pairs" in err, err
+    assert (tmp_path / "rm" / META_FILE).read_bytes() == meta

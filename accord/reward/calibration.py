@@ -96,11 +96,7 @@ def fit_temperature(d: np.ndarray, p_chosen: np.ndarray, p_tie: np.ndarray | Non
     if not np.any(d != 0):
         raise AccordError("calibration: every pairwise logit is 0 (the model does not separate any pair)")
     p_r = np.clip(p_r, 0.0, None)
-    if objective == "evidence" and np.all(np.abs(p_c - p_r) < 1e-9):
-        # every pair's likelihood is then the same at every temperature: the "fit" would write T = 1 as if measured
-        raise AccordError(f"calibration: none of the {len(d)} held-out pairs carries evidence about which side is "
-                          "better (every soft label is a tie or even, p_chosen == p_rejected), so they cannot fit a "
-                          "temperature")
+    _refuse_no_evidence(p_c, p_t, objective, "calibration: ")
 
     def loss(theta: np.ndarray) -> tuple[float, np.ndarray]:
         inv_t, b = math.exp(-theta[0]), (theta[1] if fit_bias else 0.0)
@@ -243,6 +239,16 @@ def _sure_limit(side: np.ndarray, p_c: np.ndarray, p_r: np.ndarray, p_t: np.ndar
                                                                                  p_c + p_r + p_t)))))
 
 
+def _refuse_no_evidence(p_c: np.ndarray, p_t: np.ndarray, objective: str, where: str) -> None:
+    """One error, led by ``where``, for held-out labels that carry no evidence about which side is better (every
+    one a tie or even): under the evidence objective every pair's likelihood is then the same at every temperature,
+    and the "fit" would write T = 1 as if measured."""
+    if objective == "evidence" and np.all(np.abs(2.0 * p_c + p_t - 1.0) < 1e-9):  # p_chosen == p_rejected
+        raise AccordError(f"{where}none of the {len(p_c)} held-out pairs carries evidence about which side is "
+                          "better (every soft label is a tie or even, p_chosen == p_rejected), so they cannot fit a "
+                          "temperature")
+
+
 def _what_bounds_it(p_c: np.ndarray, p_t: np.ndarray, objective: str) -> Callable[[str], str]:
     """What would bound the temperature's fall towards 0, for the labels at hand (given the objective's flag or
     keyword). The soft objective helps only where a target is not 0 or 1: it pulls that pair's probability to it. On
@@ -329,9 +335,12 @@ def calibrate(model_dir: str | Path, data: Any, *, fit_bias: bool = False, objec
         raise AccordError(f"folder {model_dir}: a reward model of task '{task}'; calibration fits the temperature of "
                           "a pairwise model's log-odds, which evaluate and score of this task do not read")
     frame = load_pairs(data, held_out=True)  # a wrong file fails before the weights load, too
+    where = "" if hasattr(data, "columns") else f"file {data}: "
     if len(frame) < 2:  # was found after the model had scored them, as "got (1,) and (1,)", naming no file
-        where = "" if hasattr(data, "columns") else f"file {data}: "
         raise AccordError(f"{where}calibration fits a temperature to at least 2 held-out pairs, got {len(frame)}")
+    p_chosen, p_tie = frame["p_chosen"].to_numpy(dtype=float), frame["p_tie"].to_numpy(dtype=float)
+    # labels without evidence were found after the model had scored every pair, in a line naming no file
+    _refuse_no_evidence(p_chosen, p_tie, objective, f"{where}calibration: ")
     model, tokenizer = load_model(model_dir, device)
     encoder = _encoder(model, tokenizer, max_length)
     with naming_file(_source(data)):  # (a chat template's refusal named the row, not the file)
@@ -342,7 +351,6 @@ def calibrate(model_dir: str | Path, data: Any, *, fit_bias: bool = False, objec
     pred = predict_pairs(model, pairs, pad_token_id=tokenizer.pad_token_id, batch_size=batch_size,
                          progress=progress, desc="calibrating")
     d = pair_logits(pred)
-    p_chosen, p_tie = frame["p_chosen"].to_numpy(dtype=float), frame["p_tie"].to_numpy(dtype=float)
     fitted = fit_temperature(d, p_chosen, p_tie, fit_bias=fit_bias, objective=objective)
     for when, logits in (("before", d), ("after", d / fitted["temperature"] + fitted["bias"])):
         measured = pairwise_metrics(logits, p_chosen, p_tie)
