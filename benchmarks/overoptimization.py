@@ -560,7 +560,8 @@ def main(argv: list[str] | None = None) -> int:
     else:
         print(f"synthetic: {args.pairs:,} pairs, {args.annotators} raters, {JUDGMENTS_PER_PAIR} judgments per pair, "
               f"at most {args.max_filler} filler sentences; "
-              f"reward models: {args.backbone}, {'whole backbone' if args.full else f'{args.freeze_layers} layers frozen'}, "
+              f"reward models: {args.backbone}, "
+              f"{'whole backbone' if args.full else f'{args.freeze_layers} layers frozen'}, "
               f"{args.steps} steps x {args.batch_size} pairs, lr {args.learning_rate}; (d): {args.members} "
               f"members, {args.conservative} k={args.k}" + (f"; (e): {args.heads} heads" if args.heads else ""),
               flush=True)
