@@ -483,7 +483,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="3e-3 suits a head alone; use about 1e-4 with --full")
     parser.add_argument("--max-length", type=int, default=128)
     parser.add_argument("--freeze-layers", type=int, default=6,
-                        help="MiniLM layers frozen (6: all, only the head trains)")
+                        help="backbone layers frozen (6: all of MiniLM's, only the head trains; at most the "
+                        "backbone's layers)")
     parser.add_argument("--full", action="store_true", help="train the whole backbone (GPU)")
     parser.add_argument("--backbone", default="all-MiniLM-L6-v2")
     parser.add_argument("--threads", type=int, default=1)
@@ -559,12 +560,18 @@ def main(argv: list[str] | None = None) -> int:
     else:
         print(f"synthetic: {args.pairs:,} pairs, {args.annotators} raters, {JUDGMENTS_PER_PAIR} judgments per pair, "
               f"at most {args.max_filler} filler sentences; "
-              f"reward models: MiniLM, {'whole backbone' if args.full else f'{args.freeze_layers} layers frozen'}, "
+              f"reward models: {args.backbone}, "
+              f"{'whole backbone' if args.full else f'{args.freeze_layers} layers frozen'}, "
               f"{args.steps} steps x {args.batch_size} pairs, lr {args.learning_rate}; (d): {args.members} "
               f"members, {args.conservative} k={args.k}" + (f"; (e): {args.heads} heads" if args.heads else ""),
               flush=True)
         cache = None if args.full else PooledCache(backbone)
-        if cache is not None and args.freeze_layers < cache.model.config.num_hidden_layers:
+        layers = None if cache is None else cache.model.config.num_hidden_layers
+        if layers is not None and args.freeze_layers > layers:
+            # the trainer refused it at the first reward model, in a traceback, after the first seed's labels fit
+            parser.error(f"--freeze-layers {args.freeze_layers}: the backbone {args.backbone} has {layers} layers "
+                         f"(--freeze-layers {layers} trains only the head, as 6 does for MiniLM)")
+        if layers is not None and args.freeze_layers < layers:
             cache = None  # some layers train: every model scores through score()
         by_share = {share: [] for share in shares}
         with tempfile.TemporaryDirectory(prefix="overopt_") as tmp:
@@ -594,7 +601,7 @@ def main(argv: list[str] | None = None) -> int:
                 index=False, float_format="{:+.4f}".format, na_rep="n/a"))
             print("\n".join(lines))
     if cache is not None:
-        print(f"MiniLM pooled embeddings computed: {cache.computed:,} (each once)")
+        print(f"pooled embeddings computed: {cache.computed:,} (each once)")
     plot(table, args.png)
     print(f"\nwrote {args.png}; wall time {time.perf_counter() - started:.0f}s")
     return 0

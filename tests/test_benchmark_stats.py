@@ -835,3 +835,26 @@ def test_overoptimization_from_curves_refuses_seeds_of_other_methods(monkeypatch
     err = capsys.readouterr().err
     assert "--from-curves" in err and "--heads" in err and script.HEADS_METHOD in err
     assert not (tmp_path / "c.png").exists()
+
+
+@pytest.mark.parametrize("freeze, fails", [(7, True), (6, False)])
+def test_overoptimization_refuses_more_frozen_layers_than_the_backbone_has_before_training(monkeypatch, capsys,
+                                                                                         tmp_path, freeze, fails):
+    """``--backbone`` with fewer layers than the default ``--freeze-layers 6`` (a 2-layer model) fitted the first
+    seed's labels for minutes, then stopped in a traceback from the trainer ("freeze_layers: 6 is not between 1 and
+    the backbone's 2 layers"). Now one line naming the flag and the backbone's layers, before any seed runs."""
+    script = overoptimization_without_training(monkeypatch)  # its backbone has 6 layers
+    ran = []
+    monkeypatch.setattr(script, "run_seed", lambda seed, *rest: ran.append(seed) or {
+        "seed": seed, "ns": [1, 2], "utility": {m: np.zeros((2, 2)) + seed for m in script.METHODS},
+        "length": {m: np.zeros((2, 2)) for m in script.METHODS}})
+    argv = ["--seeds", "0,1", "--no-unbiased", "--freeze-layers", str(freeze), "--png", str(tmp_path / "c.png"),
+            "--backbone", str(tmp_path)]
+    if not fails:
+        assert script.main(argv) == 0 and ran == [0, 1]
+        return
+    with pytest.raises(SystemExit) as raised:
+        script.main(argv)
+    assert raised.value.code == 2 and ran == []
+    err = capsys.readouterr().err
+    assert "--freeze-layers 7" in err and "has 6 layers" in err, err

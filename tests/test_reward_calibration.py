@@ -177,10 +177,12 @@ def test_with_a_bias_labels_a_threshold_on_d_separates_warn_that_the_temperature
 def test_with_a_bias_labels_that_all_favour_one_side_warn_wherever_the_fit_stops(low, high, objective):
     """Hard labels that all say "chosen" (the TRL layout's) leave the bias nothing to stop at. Was: a warning only
     when the bias reached its bound, so a model that orders these pairs as their labels do got T ~ 0.03 and a bias of
-    0.3, written without a word. Now the bias's warning says where it stopped, wherever that is."""
+    0.3, written without a word. Then the bias's warning said where it stopped; now the bias is kept at 0, and the
+    warning says so wherever the fit would have stopped."""
     d = np.random.default_rng(0).uniform(low, high, 32)
-    _, said = _warnings_of(d, np.ones(32), fit_bias=True, objective=objective)
-    assert any("the bias ran" in text and "favour one side" in text for text in said), said
+    fitted, said = _warnings_of(d, np.ones(32), fit_bias=True, objective=objective)
+    assert any("all favour the one shown as chosen" in text and "bias is kept at 0" in text for text in said), said
+    assert fitted["bias"] == 0.0
 
 
 @pytest.mark.parametrize("agree", [0.8, 0.9])
@@ -236,7 +238,7 @@ def test_labels_against_the_model_warn_that_the_temperature_ran_to_its_upper_bou
         with pytest.warns(UserWarning, match="ran to its upper bound"):
             fitted = fit_temperature(d, (d < 0).astype(float), objective=objective)
         assert np.isfinite(fitted["temperature"])
-    with pytest.warns(UserWarning, match="the bias ran to its bound"):
+    with pytest.warns(UserWarning, match="all favour the one shown as chosen"):
         fit_temperature(d, np.ones(4), fit_bias=True)  # every label says "chosen", whatever d says
 
 
@@ -510,3 +512,78 @@ def test_an_interior_best_temperature_is_found_where_the_likelihood_also_rises_t
     assert -len(d) * fitted["nll_vs_prior_after"] >= log_lik.max() - 1e-6
     assert abs(np.log(fitted["temperature"]) - log_t[log_lik.argmax()]) < 0.01
     assert warned == []
+
+
+@pytest.mark.parametrize("objective", ["evidence", "soft"])
+@pytest.mark.parametrize("low, high, mixed", [(0.5, 3.0, False), (0.05, 0.2, False), (0.5, 3.0, True)])
+@pytest.mark.parametrize("label", [1.0, 0.0])
+def test_with_a_bias_labels_that_all_favour_one_side_are_fitted_by_the_rule_without_one(low, high, mixed, label,
+                                                                                       objective):
+    """`accord calibrate --bias` on held-out pairs whose labels all prefer the side shown as chosen (or all the
+    rejected one): the bias alone meets them, running towards infinity, and the fit stopped with a near-sure model
+    (T 0.025, bias +0.32 on 40 pairs of p_chosen 1 ranked right, where without --bias the least confident T their
+    likelihood-ratio interval holds is 0.43). Now the bias is kept at 0 and T is the fit without a bias: the least
+    confident T the labels do not reject, at most 1 (or, where the model ranks some of them wrong, their best T)."""
+    rng = np.random.default_rng(3)
+    d = rng.uniform(low, high, 40) * (np.where(rng.random(40) < 0.3, -1.0, 1.0) if mixed else 1.0)
+    labels = np.full(40, label)
+    with_bias, said = _warnings_of(d, labels, fit_bias=True, objective=objective)
+    without, _ = _warnings_of(d, labels, objective=objective)
+    assert with_bias["bias"] == 0.0
+    assert with_bias["temperature"] == pytest.approx(without["temperature"], rel=1e-9), (with_bias, without)
+    if not mixed and label == 1.0:  # all ranked right: the interval's top, as without a bias
+        expected = _least_confident_held(d, lambda t: float(np.logaddexp(0.0, -np.abs(d) / t).sum()), 0.0)
+        assert with_bias["temperature"] == pytest.approx(expected, rel=2e-3), (with_bias, expected)
+    side = "chosen" if label else "rejected"
+    assert sum(f"all favour the one shown as {side}" in text and "kept at 0" in text for text in said) == 1, said
+
+
+@pytest.mark.parametrize("objective", ["evidence", "soft"])
+def test_the_hint_of_a_temperature_run_to_zero_says_what_bounds_it_for_the_labels_at_hand(objective):
+    """The warning of a temperature run towards 0 ended "(more held-out pairs, or objective='soft')" whatever the
+    labels: on hard 0/1 labels the soft objective is the same cross-entropy as the evidence (it fits the same T),
+    and under objective='soft' it is what already ran. The hint now fits the labels' kind."""
+    d = np.random.default_rng(1).uniform(0.5, 3.0, 40)
+    hard = np.ones(40)
+    _, said = _warnings_of(d, hard, objective=objective)
+    (text,) = [t for t in said if "temperature ran towards 0" in t]
+    assert "or objective='soft')" not in text and "or objective='soft' if" not in text, text
+    assert "soft labels in place of these 0/1 ones" in text and "reads 0/1 labels as the evidence" in text, text
+    # the claim the hint makes: on 0/1 labels the soft objective fits the very same temperature
+    other = "soft" if objective == "evidence" else "evidence"
+    assert _warnings_of(d, hard, objective=other)[0]["temperature"] == pytest.approx(
+        _warnings_of(d, hard, objective=objective)[0]["temperature"], rel=1e-9)
+    # soft labels whose targets the soft objective reproduces: it is suggested under the evidence objective only
+    tiny = d * 1e-3
+    _, said = _warnings_of(tiny, np.full(40, 0.9999), objective=objective)
+    (text,) = [t for t in said if "temperature ran towards 0" in t]
+    assert ("or objective='soft' if the labels are themselves the probability" in text) == (objective == "evidence")
+    assert "0/1" not in text and "more held-out pairs" in text, text
+
+
+@pytest.mark.parametrize("p_chosen, p_tie", [(0.5, 0.0), (0.0, 1.0)])
+def test_calibrating_on_pairs_without_evidence_is_one_line_naming_the_file_before_the_model_loads(
+        tmp_path, capsys, monkeypatch, p_chosen, p_tie):
+    """Held-out labels that are all even or ties carry no evidence for the temperature. `accord calibrate` loaded
+    the model and scored every pair before it said so, in a line naming no file ("calibration: none of the 40
+    held-out pairs carries evidence ..."). Now the labels are read first: one line naming the file, before the
+    weights load, and the model's metadata is left as it was."""
+    import importlib
+
+    from accord.reward.model import RewardModel
+
+    bert = build_tiny_backbone(tmp_path / "bert", "bert", texts=[" ".join(WORDS)], seed=1)
+    RewardModel.from_backbone(str(bert)).save_pretrained(tmp_path / "rm", extra_meta={"task": "pairwise"})
+    meta = (tmp_path / "rm" / META_FILE).read_bytes()
+    even = tmp_path / "even.jsonl"
+    _pairs(6, 0).assign(p_chosen=p_chosen, p_tie=p_tie).to_json(even, orient="records", lines=True)
+
+    def no_loading(*args, **kwargs):
+        raise AssertionError("the model was loaded")
+
+    monkeypatch.setattr(importlib.import_module("accord.reward.evaluate"), "load_model", no_loading)
+    capsys.readouterr()
+    assert accord_main(["calibrate", str(tmp_path / "rm"), str(even), "--quiet"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and f"file {even}" in err and "none of the 6 held-out pairs" in err, err
+    assert (tmp_path / "rm" / META_FILE).read_bytes() == meta

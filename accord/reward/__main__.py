@@ -197,7 +197,9 @@ def build_parser(prog: str = "accord") -> argparse.ArgumentParser:
                                      "fit with the held-out pairs' ECE before and after.")
     cal.add_argument("model_dir", help="a folder written by `accord train` (a pairwise reward model)")
     cal.add_argument("data", help="held-out pairs (not trained on): a cleaned dataset or any preference layout")
-    cal.add_argument("--bias", action="store_true", help="also fit a bias towards the side shown as chosen")
+    cal.add_argument("--bias", action="store_true",
+                     help="also fit a bias towards the side shown as chosen (kept at 0 where the held-out labels all "
+                          "favour one side, as a cleaned dataset's do)")
     cal.add_argument("--objective", choices=("evidence", "soft"), default="evidence",
                      help="evidence (default): the likelihood of the votes a rater model's soft labels summarise; "
                           "soft: cross-entropy against labels that are themselves the probability to reproduce")

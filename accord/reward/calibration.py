@@ -47,6 +47,7 @@ from __future__ import annotations
 import json
 import math
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -75,7 +76,9 @@ def fit_temperature(d: np.ndarray, p_chosen: np.ndarray, p_tie: np.ndarray | Non
     +-10): labels that never weigh against the model's side (``T -> 0``; the fit keeps the least confident ``T``
     their 95% likelihood-ratio interval holds, at most 1), that go against it (``T`` at its upper bound) or a bias at
     its bound warn; pairs that are all even (no evidence either way) are an error under
-    ``"evidence"`` (under ``"soft"`` their targets of 1/2 pull ``T`` to its upper bound, with the warning)."""
+    ``"evidence"`` (under ``"soft"`` their targets of 1/2 pull ``T`` to its upper bound, with the warning). Labels
+    that all favour one side as shown leave a bias nothing to stop at: ``fit_bias`` then keeps it at 0, fits ``T`` by
+    the rule without one, and warns."""
     from scipy.optimize import brentq, minimize
 
     if objective not in OBJECTIVES:
@@ -93,11 +96,7 @@ def fit_temperature(d: np.ndarray, p_chosen: np.ndarray, p_tie: np.ndarray | Non
     if not np.any(d != 0):
         raise AccordError("calibration: every pairwise logit is 0 (the model does not separate any pair)")
     p_r = np.clip(p_r, 0.0, None)
-    if objective == "evidence" and np.all(np.abs(p_c - p_r) < 1e-9):
-        # every pair's likelihood is then the same at every temperature: the "fit" would write T = 1 as if measured
-        raise AccordError(f"calibration: none of the {len(d)} held-out pairs carries evidence about which side is "
-                          "better (every soft label is a tie or even, p_chosen == p_rejected), so they cannot fit a "
-                          "temperature")
+    _refuse_no_evidence(p_c, p_t, objective, "calibration: ")
 
     def loss(theta: np.ndarray) -> tuple[float, np.ndarray]:
         inv_t, b = math.exp(-theta[0]), (theta[1] if fit_bias else 0.0)
@@ -121,6 +120,14 @@ def fit_temperature(d: np.ndarray, p_chosen: np.ndarray, p_tie: np.ndarray | Non
             grad.append(float(np.mean(dz)))
         return value, np.array(grad)
 
+    # labels that all favour one side as shown (the TRL layout's, every pair "chosen") are met by a bias alone: it runs
+    # towards infinity and makes every pair sure at any temperature (was: T 0.025 and a bias of +0.32 written on 40
+    # pairs of p_chosen 1 that the model ranks right, where without --bias the least confident T they hold is 0.43).
+    # They cannot tell a bias from the layout, so it is kept at 0 and the temperature fitted by the rule without one
+    sides = _label_sides(p_c, p_r, p_t, objective)
+    pulled = sides[sides != 0]  # NaN included
+    bias_held = fit_bias and bool(np.all(pulled == pulled[0]))
+    fit_bias = fit_bias and not bias_held
     bounds = [(-7.0, 7.0)] + ([(-10.0, 10.0)] if fit_bias else [])  # T within e^-7..e^7
     start = np.zeros(2 if fit_bias else 1)
     options = {"gtol": 1e-10, "ftol": 1e-15}
@@ -135,14 +142,10 @@ def fit_temperature(d: np.ndarray, p_chosen: np.ndarray, p_tie: np.ndarray | Non
         result = second
     theta, value = result.x.copy(), float(result.fun)
     mle_temperature = math.exp(float(theta[0]))
-    # with a bias, labels that all favour one side are met by the bias alone (its warning below), and labels on both
-    # sides that a threshold on d splits leave T running to 0 as they do without one, taking the bias with it (was:
-    # a model that orders every held-out pair as its hard label says got T ~ 0.03 and no word, or a warning that the
-    # labels favour one side)
-    sides = _label_sides(p_c, p_r, p_t, objective)
-    pulled = sides[sides != 0]  # NaN included
-    one_sided = fit_bias and bool(np.all(pulled == pulled[0]))
-    separated = not one_sided and _separated(d, sides, fit_bias)
+    # with a bias, labels on both sides that a threshold on d splits leave T running to 0 as they do without one,
+    # taking the bias with it (was: a model that orders every held-out pair as its hard label says got T ~ 0.03 and no
+    # word, or a warning that the labels favour one side)
+    separated = _separated(d, sides, fit_bias)
     z = d / mle_temperature + (float(theta[1]) if fit_bias else 0.0)
     against = 0 if separated else int(np.sum(np.sign(z) * np.nan_to_num(sides) < 0))
 
@@ -161,7 +164,7 @@ def fit_temperature(d: np.ndarray, p_chosen: np.ndarray, p_tie: np.ndarray | Non
     # confidence from below only, and the fit keeps the least confident temperature the interval holds, at most 1
     # (the model as trained, when they do not reject it).
     open_below = False
-    if objective == "evidence" and against and not separated and not one_sided:
+    if objective == "evidence" and against and not separated:
         def gap(log_t: float) -> float:
             """How far ``T = e^log_t`` falls outside the interval (<= 0: the votes do not reject it)."""
             return len(d) * (profile(log_t)[0] - value) - LR_HALF_95
@@ -200,19 +203,24 @@ def fit_temperature(d: np.ndarray, p_chosen: np.ndarray, p_tie: np.ndarray | Non
         as_trained = " (the model as trained)" if temperature == 1.0 else ""
         kept = (f"; the calibration keeps the least confident temperature their likelihood does not reject (95% "
                 f"likelihood-ratio interval), T = {temperature:.3g}{as_trained}" if open_below else "")
+        hint = _what_bounds_it(p_c, p_t, objective)
         warnings.warn(SettingWarning("objective", lambda name: (
             f"calibration: the temperature ran towards 0 (stopped at {mle_temperature:.1e}); the {len(d)} held-out "
-            f"{why}, so they cannot bound its confidence{kept} (more held-out pairs, or {assigned(name, 'soft')})")),
-            stacklevel=2)
+            f"{why}, so they cannot bound its confidence{kept} ({hint(name)})")), stacklevel=2)
     elif result.x[0] >= bounds[0][1] - 1.0:
         warnings.warn(f"calibration: the temperature ran to its upper bound ({temperature:.1e}): the {len(d)} "
                       "held-out labels do not follow the model's ranking, so every calibrated probability is about "
                       "1/2", stacklevel=2)
-    if fit_bias and ((abs(result.x[1]) >= bounds[1][1] - 1e-6 and not separated) or one_sided):
-        ran = (f"ran to its bound ({result.x[1]:+.0f})" if abs(result.x[1]) >= bounds[1][1] - 1e-6 else
-               f"ran towards {'+' if sides[sides != 0][0] > 0 else '-'}infinity (stopped at {result.x[1]:+.2g})")
+    if bias_held:
+        side = "chosen" if pulled[0] > 0 else "rejected"
         warnings.warn(SettingWarning("fit_bias", lambda name: (
-            f"calibration: the bias {ran}: the held-out labels favour one side as "
+            f"calibration: the {len(pulled)} held-out labels that favour a side all favour the one shown as {side}, "
+            f"so they cannot bound a bias (it would run towards {'+' if side == 'chosen' else '-'}infinity, every "
+            f"pair sure of {side} whatever the model says): the bias is kept at 0 and the temperature fitted alone, "
+            f"{'as without ' + name if name.startswith('--') else 'as with ' + name + '=False'}")), stacklevel=2)
+    elif fit_bias and abs(result.x[1]) >= bounds[1][1] - 1e-6 and not separated:
+        warnings.warn(SettingWarning("fit_bias", lambda name: (
+            f"calibration: the bias ran to its bound ({result.x[1]:+.0f}): the held-out labels favour one side as "
             "shown (chosen or rejected) whatever the model says, so they cannot bound the bias (fit without a bias: "
             f"{'leave out ' + name if name.startswith('--') else name + '=False'})")), stacklevel=2)
     nll = "nll" if objective == "soft" else "nll_vs_prior"
@@ -229,6 +237,32 @@ def _sure_limit(side: np.ndarray, p_c: np.ndarray, p_r: np.ndarray, p_t: np.ndar
     # (a pair put on a side its label favours, so its likelihood there is above 0)
     return float(-np.mean(np.log(np.where(side > 0, 2.0 * p_c + p_t, np.where(side < 0, 2.0 * p_r + p_t,
                                                                                  p_c + p_r + p_t)))))
+
+
+def _refuse_no_evidence(p_c: np.ndarray, p_t: np.ndarray, objective: str, where: str) -> None:
+    """One error, led by ``where``, for held-out labels that carry no evidence about which side is better (every
+    one a tie or even): under the evidence objective every pair's likelihood is then the same at every temperature,
+    and the "fit" would write T = 1 as if measured."""
+    if objective == "evidence" and np.all(np.abs(2.0 * p_c + p_t - 1.0) < 1e-9):  # p_chosen == p_rejected
+        raise AccordError(f"{where}none of the {len(p_c)} held-out pairs carries evidence about which side is "
+                          "better (every soft label is a tie or even, p_chosen == p_rejected), so they cannot fit a "
+                          "temperature")
+
+
+def _what_bounds_it(p_c: np.ndarray, p_t: np.ndarray, objective: str) -> Callable[[str], str]:
+    """What would bound the temperature's fall towards 0, for the labels at hand (given the objective's flag or
+    keyword). The soft objective helps only where a target is not 0 or 1: it pulls that pair's probability to it. On
+    hard labels it is the same cross-entropy as the evidence (was suggested for them all the same), so only pairs the
+    model ranks wrong, or labels that say how sure they are, bound it."""
+    hard = bool(np.all(np.isin(p_c + 0.5 * p_t, (0.0, 1.0))))
+    if hard:
+        return lambda name: ("more held-out pairs, or soft labels in place of these 0/1 ones, such as a rater "
+                             f"model's from accord aggregate; {assigned(name, 'soft')} reads 0/1 labels as the "
+                             "evidence objective does")
+    if objective == "soft":
+        return lambda name: "more held-out pairs"
+    return lambda name: (f"more held-out pairs, or {assigned(name, 'soft')} if the labels are themselves the "
+                         "probability to reproduce, such as a population's vote shares")
 
 
 def _label_sides(p_c: np.ndarray, p_r: np.ndarray, p_t: np.ndarray, objective: str) -> np.ndarray:
@@ -301,9 +335,12 @@ def calibrate(model_dir: str | Path, data: Any, *, fit_bias: bool = False, objec
         raise AccordError(f"folder {model_dir}: a reward model of task '{task}'; calibration fits the temperature of "
                           "a pairwise model's log-odds, which evaluate and score of this task do not read")
     frame = load_pairs(data, held_out=True)  # a wrong file fails before the weights load, too
+    where = "" if hasattr(data, "columns") else f"file {data}: "
     if len(frame) < 2:  # was found after the model had scored them, as "got (1,) and (1,)", naming no file
-        where = "" if hasattr(data, "columns") else f"file {data}: "
         raise AccordError(f"{where}calibration fits a temperature to at least 2 held-out pairs, got {len(frame)}")
+    p_chosen, p_tie = frame["p_chosen"].to_numpy(dtype=float), frame["p_tie"].to_numpy(dtype=float)
+    # labels without evidence were found after the model had scored every pair, in a line naming no file
+    _refuse_no_evidence(p_chosen, p_tie, objective, f"{where}calibration: ")
     model, tokenizer = load_model(model_dir, device)
     encoder = _encoder(model, tokenizer, max_length)
     with naming_file(_source(data)):  # (a chat template's refusal named the row, not the file)
@@ -314,7 +351,6 @@ def calibrate(model_dir: str | Path, data: Any, *, fit_bias: bool = False, objec
     pred = predict_pairs(model, pairs, pad_token_id=tokenizer.pad_token_id, batch_size=batch_size,
                          progress=progress, desc="calibrating")
     d = pair_logits(pred)
-    p_chosen, p_tie = frame["p_chosen"].to_numpy(dtype=float), frame["p_tie"].to_numpy(dtype=float)
     fitted = fit_temperature(d, p_chosen, p_tie, fit_bias=fit_bias, objective=objective)
     for when, logits in (("before", d), ("after", d / fitted["temperature"] + fitted["bias"])):
         measured = pairwise_metrics(logits, p_chosen, p_tie)
