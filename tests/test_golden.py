@@ -55,10 +55,11 @@ RENAMED: dict[str, dict[str, str]] = {
 #: dawid-skene-map once more when the family's draws came to be taken in the ids' order, not the rows': another
 #: random stream, as a change of seed; mace-vb when its draws followed them; the four closed-form summaries
 #: (dawid-skene-vb, -gibbs, -meanfield, -symmetric) when their uncertainty became the sd of the interval's own
-#: logistic-normal, not the delta method's, the probabilities and intervals unchanged)
+#: logistic-normal, not the delta method's, the probabilities and intervals unchanged; mace and glad when their SVI
+#: fits came to run on the judgments in the ids' order: another random stream, as a change of seed)
 STORED_TODAY = {"dawid-skene-vb", "dawid-skene-gibbs", "dawid-skene-map", "dawid-skene-meanfield",
                 "dawid-skene-symmetric", "hierarchical-dawid-skene", "hierarchical-dawid-skene-vb", "mace", "mace-vb",
-                "context", "context-individual-map"}
+                "glad", "context", "context-individual-map"}
 
 
 def renamed(case: str) -> dict[str, str]:

@@ -308,3 +308,28 @@ def test_the_number_of_types_is_chosen_among_every_candidate_not_the_first_dip()
     selection = select_n_types(stub, table)  # type: ignore[arg-type]
     assert selection["n_types"].tolist() == [1, 2, 3, 4]
     assert selection.loc[selection["chosen"], "n_types"].item() == 3
+
+
+def _three_raters() -> pd.DataFrame:
+    labels = list("AABABBAAABBBABAABA")
+    return validate(pd.DataFrame({"pair_id": [f"p{i}" for i in range(6) for _ in range(3)],
+                                  "annotator": ["a", "b", "c"] * 6, "label": labels}))
+
+
+def test_more_types_than_annotators_is_refused_naming_both_numbers():
+    """RaterTypes(n_types=5) on three annotators fitted five types, two of them with no annotator (their clean
+    label and share from the prior alone), without a word. Now it is refused, as scikit-learn's KMeans refuses more
+    clusters than samples, naming the setting and both numbers."""
+    with pytest.raises(AccordError, match=r"n_types=5 is more than the 3 annotator"):
+        RaterTypes(n_types=5, max_steps=5, seed=0).fit(_three_raters())
+
+
+def test_auto_leaves_out_candidates_above_the_number_of_annotators():
+    table = _three_raters()
+    model = RaterTypes(n_types="auto", candidates=(1, 2, 5), holdout=0.4, max_steps=5, seed=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model.fit(table)
+    assert model.selection_["n_types"].tolist() == [1, 2]
+    with pytest.raises(AccordError, match=r"candidates=\(4, 5\) is more than the 3 annotator"):
+        RaterTypes(n_types="auto", candidates=(4, 5), holdout=0.4, max_steps=5, seed=0).fit(table)

@@ -24,10 +24,10 @@ import pandas as pd
 import torch
 
 from accord.datasets import AccordError, Encoded, FitError
-from accord.models._data import PaddedJudgments, pad_judgments
+from accord.models._data import PaddedJudgments, in_id_order, pad_judgments
 from accord.models._vb import Incidence, build_incidence, item_log_posterior_scores, summarize_item_posterior
 from accord.models.base import ItemSummary, PyroRaterModel, concat_summaries, summarize_draws
-from accord.models.confusion import TINY, check_start, confusion_loglik_draws, heldout_codes
+from accord.models.confusion import TINY, check_start, confusion_loglik_draws, heldout_codes, to_codes
 
 Draws = dict[str, torch.Tensor]  # site name -> [n_draws, *shape] (constrained values; item sites [n_draws, items])
 
@@ -158,23 +158,48 @@ class EnumeratedRaterModel(PyroRaterModel):
         if self.inference == "vb":
             draws = self._fit_vb(encoded)
         else:
-            from accord.models.pyro_fit import fit_pyro
-
-            init = self._init_values(encoded) if (self.init != "uniform" and self.warm_start) else None
-            if init is not None and self.batch_size is not None and self.batch_size < encoded.n_items:
-                # a subsampled plate asks for the start of a batch of items only: leave item-level sites to the
-                # prior median (init_to_median), which is where they start anyway
-                init = {name: value for name, value in init.items() if name not in self._local_sites}
-            draws = self._keep_fit(fit_pyro(self, self._model, pad_judgments(encoded).to(self._torch_device),
-                                            sites=list(self._global_sites), enumerated=True, init=init,
-                                            plates=self._item_plate, rank=self.rank, subsample=self.batch_size,
-                                            vectorize_draws=self.inference != "lowrank"))
-            draws = {name: draws[name] for name in self._global_sites}
+            draws = self._fit_pyro(encoded)
         self._n_chains = int(next(iter(draws.values())).shape[0])
         self._draws = {name: self._squeeze_local(name, value.reshape(-1, *value.shape[2:]).detach()) for name,
                        value in draws.items()}
         self._guard_label_switching()
         self._finish()
+
+    def _fit_pyro(self, encoded: Encoded) -> Draws:
+        """SVI or NUTS on the judgments in id order (:func:`~accord.models._data.in_id_order`), so that the guide's
+        random draws, the subsampled items and the posterior draws follow the judgments as a set and the seed, not
+        the order of the rows; the warm start is computed on ``encoded`` and laid in id order, the draws of the
+        annotator and item sites mapped back to the codes (``guide_`` keeps the id order). Returns ``name -> [chains,
+        draws, *shape]`` of the continuous sites."""
+        from accord.models.pyro_fit import fit_pyro
+
+        ordered, item_ranks, worker_ranks = in_id_order(encoded)
+        ranks = {"annotator": worker_ranks, "pair_id": item_ranks}  # by the first dim of each site
+        init = self._init_values(encoded) if (self.init != "uniform" and self.warm_start) else None
+        if init is not None and self.batch_size is not None and self.batch_size < encoded.n_items:
+            # a subsampled plate asks for the start of a batch of items only: leave item-level sites to the
+            # prior median (init_to_median), which is where they start anyway
+            init = {name: value for name, value in init.items() if name not in self._local_sites}
+        if init is not None:
+            init = {name: self._in_id_order(value, ranks.get(self._global_sites[name][0])) for name, value in
+                    init.items()}
+        draws = self._keep_fit(fit_pyro(self, self._model, pad_judgments(ordered).to(self._torch_device),
+                                        sites=list(self._global_sites), enumerated=True, init=init,
+                                        plates=self._item_plate, rank=self.rank, subsample=self.batch_size,
+                                        vectorize_draws=self.inference != "lowrank"))
+        out = {}
+        for name, dims in self._global_sites.items():
+            rank = ranks.get(dims[0])
+            out[name] = draws[name] if rank is None else to_codes(draws[name], rank, dim=2)
+        return out
+
+    @staticmethod
+    def _in_id_order(value: torch.Tensor, ranks: np.ndarray | None) -> torch.Tensor:
+        """A start ``value`` whose first axis is in the codes' order, laid in id order (``ranks``: the place of each
+        code's id; ``None``: a site of neither plate, kept)."""
+        if ranks is None:
+            return value
+        return value.index_select(0, torch.as_tensor(np.argsort(ranks), device=value.device))
 
     def _guard_label_switching(self) -> None:
         """Move a fit that landed in a mirror mode (every label switched) back to the honest one, if the model has

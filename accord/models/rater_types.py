@@ -86,9 +86,10 @@ class RaterTypes(PyroRaterModel):
     Parameters
     ----------
     n_types
-        Number of types, or ``"auto"`` to choose among ``candidates`` by held-out likelihood.
+        Number of types, at most the number of annotators (more is refused, as scikit-learn's ``KMeans`` refuses
+        more clusters than samples), or ``"auto"`` to choose among ``candidates`` by held-out likelihood.
     candidates
-        Numbers of types tried when ``n_types="auto"``.
+        Numbers of types tried when ``n_types="auto"``; those above the number of annotators are left out.
     holdout
         Share of each annotator's judgments held out for the choice (annotators with fewer than 5 keep all).
     posterior_steps
@@ -142,6 +143,11 @@ class RaterTypes(PyroRaterModel):
             raise AccordError(f"n_types must be 'auto' or a whole number >= 1, not {self.n_types!r}")
         else:
             self.n_types_ = int(self.n_types)
+        if self.n_types_ > encoded.n_workers:
+            # as scikit-learn's KMeans with more clusters than samples: a type no annotator can fill is refused,
+            # not fitted as an empty component whose clean label and share come from the prior alone
+            raise AccordError(f"n_types={self.n_types_} is more than the {encoded.n_workers} annotator(s) of the "
+                              "table: each type needs an annotator; set n_types to at most that")
 
     def _warn_if_unsettled(self) -> None:
         """One ConvergenceWarning for the final fit and the held-out fits of n_types='auto' together (one per
@@ -562,9 +568,15 @@ def _select_n_types(model: RaterTypes, table: pd.DataFrame) -> tuple[pd.DataFram
         raise AccordError(f"n_types='auto' holds out a share holdout={model.holdout} of each annotator's judgments "
                           f"(of annotators with at least {HOLDOUT_MINIMUM}) to choose the number of types, and no "
                           "annotator has enough: set n_types to a number (e.g. n_types=1)")
+    # a number of types above the annotators' is no candidate (a fit of it is refused): left out of the choice
+    n_annotators = int(train["annotator"].nunique())
+    candidates = sorted(t for t in model.candidates if t <= n_annotators)
+    if not candidates:
+        raise AccordError(f"n_types='auto': every one of candidates={tuple(model.candidates)} is more than the "
+                          f"{n_annotators} annotator(s) of the table: give candidates of at most that")
     scores: dict[int, np.ndarray] = {}
     unsettled: dict[int, list[str]] = {}
-    for t in sorted(model.candidates):  # all of them: a dip at one T says nothing of the next (module doc)
+    for t in candidates:  # all of them: a dip at one T says nothing of the next (module doc)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
             # the fit of the whole table says it once if no pair has two judgments
