@@ -709,9 +709,10 @@ def step_reward_metrics(logit: np.ndarray, data: TokenizedSteps, table: pd.DataF
     soft or hard), ``step_nll`` (soft cross-entropy); ProcessBench's first-error measures (``first_error_f1``,
     ``first_error_accuracy_erroneous``, ``first_error_accuracy_correct``, ``first_error_found``; the truth is the
     first step labelled below 1/2 (:func:`labelled_first_error`), the prediction the first step with ``P < 1/2``);
-    with ``problem_id`` and more than one candidate per problem, best-of-n accuracy ``bon_min``, ``bon_product``,
-    ``bon_last`` (the solution's score: its weakest step, the product of its steps, its last step; correct:
-    ``is_correct`` when the table has it, else ``p_all_correct >= 1/2``) beside ``bon_random`` and ``bon_oracle``.
+    with ``problem_id``, over the problems with more than one candidate, best-of-n accuracy ``bon_min``,
+    ``bon_product``, ``bon_last`` (the solution's score: its weakest step, the product of its steps, its last step;
+    correct: ``is_correct`` when the table has it, else ``p_all_correct >= 1/2``) beside ``bon_random`` and
+    ``bon_oracle``; ``bon_single_left_out`` counts the problems of one candidate left out (nothing to choose).
     """
     prob = expit(np.asarray(logit, dtype=float))  # no overflow warning for large negative logits
     label = data.label.astype(float)
@@ -735,7 +736,12 @@ def step_reward_metrics(logit: np.ndarray, data: TokenizedSteps, table: pd.DataF
     out.update(first_error_f1=located["f1"], first_error_accuracy_erroneous=located["accuracy_erroneous"],
                first_error_accuracy_correct=located["accuracy_correct"], first_error_found=located["recovery"])
     grouped = table["problem_id"].notna().to_numpy() if "problem_id" in table.columns else np.zeros(len(table), bool)
-    if grouped.any() and table.loc[grouped, "problem_id"].nunique() < grouped.sum():
+    # a problem with one candidate has nothing to choose between: its "pick" is its only solution, which moved the
+    # best-of-n figures towards the share of right solutions (counted as a problem with a pick); left out, counted
+    problem = table["problem_id"].astype(str).where(grouped) if grouped.any() else None
+    single = (problem.map(problem.value_counts()) == 1).to_numpy() if problem is not None else grouped
+    grouped = grouped & ~single
+    if grouped.any():
         correct = (_correct_flags(table["is_correct"], grouped) if "is_correct" in table.columns
                    else table["p_all_correct"].to_numpy(dtype=float)[grouped] >= 0.5)
         # solutions without a problem are left out, not taken for one problem named "nan"
@@ -745,6 +751,8 @@ def step_reward_metrics(logit: np.ndarray, data: TokenizedSteps, table: pd.DataF
             out[f"bon_{how}"] = chosen["accuracy"]
         out.update(bon_random=chosen["random"], bon_oracle=chosen["oracle"], bon_n=chosen["n_candidates"],
                    bon_problems=int(chosen["n_groups"]))
+    if single.any():
+        out["bon_single_left_out"] = int(single.sum())
     return out
 
 
