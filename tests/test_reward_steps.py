@@ -1528,3 +1528,40 @@ def test_best_of_n_leaves_out_problems_of_one_candidate_and_counts_them():
     # every problem of one candidate: no best-of-n figure at all, the count said
     single = step_reward_metrics(np.array([-1.0, 2.0, 0.5, 0.5]), Steps(), table.assign(problem_id=list("wxyz")))
     assert "bon_min" not in single and single["bon_single_left_out"] == 4
+
+
+@pytest.mark.parametrize("kind", ["llama", "qwen2"])
+@pytest.mark.parametrize("writes_bos", [False, True])
+def test_a_templated_prompt_has_the_same_tokens_on_the_step_and_the_pairwise_tasks(workspace, kind, writes_bos):
+    """Was: the step task put the tokenizer's start token (the tiny Llama's <s>) before a prompt the chat template
+    wrote, where the pairwise task tokenizes the template's output as it is: one prompt, two token sequences (the
+    step model read "<s><|system|>..." where the pairwise model read "<|system|>..."). Now both read the template's
+    tokens alone, a template that writes {{ bos_token }} gives one start token on each, and a templated prompt cut
+    from the left keeps the template's start on both."""
+    from transformers import AutoTokenizer
+
+    from accord.reward.data import PairEncoder
+
+    tokenizer = AutoTokenizer.from_pretrained(workspace[kind])
+    if writes_bos:
+        tokenizer.chat_template = "{{ bos_token }}" + tokenizer.chat_template
+    prompts = [CHAT, [CHAT[1]]]
+    pair_encoder = PairEncoder(tokenizer, 96, True)
+    pairs = pair_encoder.encode(prompts, ["the answer", "so it adds up"])
+    _, sep = separator_token(tokenizer, None)
+    frame = pd.DataFrame({"prompt": prompts, "completions": [["the answer"], ["so it adds up", "wrong"]],
+                          "labels": [[1], [1, 0]]})
+    steps = StepEncoder(tokenizer, 96, True, sep).encode(load_steps(frame))
+    bos = tokenizer.bos_token_id
+    for i, messages in enumerate(prompts):
+        n = int(pairs.prompt_lengths[i])
+        written = tokenizer(tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True),
+                            add_special_tokens=False)["input_ids"]
+        assert pairs.ids[i][:n] == written
+        assert steps.ids[i][:n] == pairs.ids[i][:n], (kind, writes_bos, i)
+        assert steps.ids[i][n] != bos and steps.ids[i].count(bos) == (1 if writes_bos and bos is not None else 0)
+    # cut from the left, the prompt keeps the template's start (<s>, the turn's header), as the pairwise layout does
+    head = pair_encoder.chat_head
+    long = frame.assign(prompt=[[{"role": "user", "content": " ".join(["the cat sat"] * 30)}], [CHAT[1]]])
+    cut = StepEncoder(tokenizer, 24, True, sep).encode(load_steps(long))
+    assert cut.truncated_prompts == 1 and cut.ids[0][:len(head)] == head and len(cut.ids[0]) <= 24
