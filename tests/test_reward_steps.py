@@ -587,7 +587,8 @@ def test_solutions_without_a_problem_are_left_out_of_best_of_n():
                           "problem_id": ["p1", "p1", None, None, "p2"]})
     table["problem_id"] = table["problem_id"].astype(object)
     metrics = step_reward_metrics(np.array([2.0, 1.0, -1.0, 0.5, 0.5, -1.0]), Steps(), table)
-    assert metrics["bon_problems"] == 2 and metrics["bon_n"] == 1.5  # p1 (two solutions) and p2 (one)
+    # p1 (two solutions); p2 (one) has nothing to choose between and is left out, counted
+    assert metrics["bon_problems"] == 1 and metrics["bon_n"] == 2 and metrics["bon_single_left_out"] == 1
 
 
 @pytest.mark.parametrize("flag", [np.nan, "False", "yes", 2])
@@ -1502,3 +1503,65 @@ def test_score_reads_the_one_split_of_a_saved_dataset_dict_whatever_its_name(wor
                           "test": datasets.Dataset.from_pandas(frame)}).save_to_disk(str(both))
     with pytest.raises(AccordError, match=f"folder {both}: .*'train'.*'test'"):
         score(cfg.output_dir, both)
+
+
+def test_best_of_n_leaves_out_problems_of_one_candidate_and_counts_them():
+    """Was: a problem with a single candidate counted in best-of-n as a problem whose pick was that candidate, so
+    each such right solution raised bon_min (and each wrong one lowered it) with nothing chosen: here 0.5 where the
+    one problem with a choice picks wrong. Now they are left out of the figure and counted in
+    bon_single_left_out."""
+    from accord.reward.steps import step_reward_metrics
+
+    class Steps:  # one step per solution
+        label = np.array([1.0, 0.0, 1.0, 1.0])
+        n_steps = np.array([1, 1, 1, 1])
+
+        def __len__(self) -> int:
+            return 4
+
+    table = pd.DataFrame({"solution_id": list("abcd"), "n_steps": [1] * 4, "first_error": [1, 0, 1, 1],
+                          "is_correct": [True, False, True, True], "problem_id": ["p1", "p1", "p2", "p3"]})
+    metrics = step_reward_metrics(np.array([-1.0, 2.0, 0.5, 0.5]), Steps(), table)  # p1 picks its wrong solution
+    assert metrics["bon_problems"] == 1 and metrics["bon_single_left_out"] == 2
+    assert metrics["bon_min"] == metrics["bon_product"] == metrics["bon_last"] == 0.0
+    assert metrics["bon_random"] == 0.5 and metrics["bon_oracle"] == 1.0
+    # every problem of one candidate: no best-of-n figure at all, the count said
+    single = step_reward_metrics(np.array([-1.0, 2.0, 0.5, 0.5]), Steps(), table.assign(problem_id=list("wxyz")))
+    assert "bon_min" not in single and single["bon_single_left_out"] == 4
+
+
+@pytest.mark.parametrize("kind", ["llama", "qwen2"])
+@pytest.mark.parametrize("writes_bos", [False, True])
+def test_a_templated_prompt_has_the_same_tokens_on_the_step_and_the_pairwise_tasks(workspace, kind, writes_bos):
+    """Was: the step task put the tokenizer's start token (the tiny Llama's <s>) before a prompt the chat template
+    wrote, where the pairwise task tokenizes the template's output as it is: one prompt, two token sequences (the
+    step model read "<s><|system|>..." where the pairwise model read "<|system|>..."). Now both read the template's
+    tokens alone, a template that writes {{ bos_token }} gives one start token on each, and a templated prompt cut
+    from the left keeps the template's start on both."""
+    from transformers import AutoTokenizer
+
+    from accord.reward.data import PairEncoder
+
+    tokenizer = AutoTokenizer.from_pretrained(workspace[kind])
+    if writes_bos:
+        tokenizer.chat_template = "{{ bos_token }}" + tokenizer.chat_template
+    prompts = [CHAT, [CHAT[1]]]
+    pair_encoder = PairEncoder(tokenizer, 96, True)
+    pairs = pair_encoder.encode(prompts, ["the answer", "so it adds up"])
+    _, sep = separator_token(tokenizer, None)
+    frame = pd.DataFrame({"prompt": prompts, "completions": [["the answer"], ["so it adds up", "wrong"]],
+                          "labels": [[1], [1, 0]]})
+    steps = StepEncoder(tokenizer, 96, True, sep).encode(load_steps(frame))
+    bos = tokenizer.bos_token_id
+    for i, messages in enumerate(prompts):
+        n = int(pairs.prompt_lengths[i])
+        written = tokenizer(tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True),
+                            add_special_tokens=False)["input_ids"]
+        assert pairs.ids[i][:n] == written
+        assert steps.ids[i][:n] == pairs.ids[i][:n], (kind, writes_bos, i)
+        assert steps.ids[i][n] != bos and steps.ids[i].count(bos) == (1 if writes_bos and bos is not None else 0)
+    # cut from the left, the prompt keeps the template's start (<s>, the turn's header), as the pairwise layout does
+    head = pair_encoder.chat_head
+    long = frame.assign(prompt=[[{"role": "user", "content": " ".join(["the cat sat"] * 30)}], [CHAT[1]]])
+    cut = StepEncoder(tokenizer, 24, True, sep).encode(load_steps(long))
+    assert cut.truncated_prompts == 1 and cut.ids[0][:len(head)] == head and len(cut.ids[0]) <= 24

@@ -154,17 +154,19 @@ def test_prm800k_bad_records_name_field_and_row(tmp_path: Path, edit, column, fr
 
 
 def test_prm800k_a_null_step_text_is_no_text(tmp_path: Path) -> None:
-    """A completion (or a pre-generated step) whose text is null was the step text 'None'."""
+    """A completion (or a pre-generated step) whose text is null was the step text 'None'; then a step of text ''
+    (which stopped accord aggregate). Now the solution ends before it: here at its first step, so the line gives no
+    solution, and a warning counts it."""
     rows = records(PHASE2)
     for step in rows[0]["label"]["steps"]:
         for completion in step["completions"]:
             if completion["text"] == rows[0]["question"]["pre_generated_steps"][0]:
                 completion["text"] = None
     rows[0]["question"]["pre_generated_steps"][0] = None
-    table = load_prm800k(write_records(tmp_path / "phase2.jsonl", rows))
-    assert "None" not in set(table["step_text"])
-    first = table[(table["source_row"] == 0) & (table["step"] == 0)]
-    assert len(first) == 1 and first["step_text"].iloc[0] == ""
+    with pytest.warns(UserWarning, match="1 solution\\(s\\) end before a step without text"):
+        table = load_prm800k(write_records(tmp_path / "phase2.jsonl", rows))
+    assert "None" not in set(table["step_text"]) and "" not in set(table["step_text"])
+    assert not (table["source_row"] == 0).any()
 
 
 def test_prm800k_phase_mismatch_and_missing_fields(tmp_path: Path) -> None:
@@ -370,3 +372,41 @@ def test_math_shepherd_parses_as_the_row_by_row_parser(data, tag: str, invalid: 
         assert new == old
     else:
         pd.testing.assert_frame_equal(new, old)
+
+
+def test_prm800k_steps_without_text_end_the_solution_and_the_pipeline_runs(tmp_path: Path, capsys) -> None:
+    """PRM800K holds completions whose text is null. Such a step was read as the text '' and `accord aggregate`
+    stopped on it ("step 1 of solution ... has no text"), and a human completion of null text stopped the loader
+    ("human completion without text"). Now a solution ends before its first step without text (its earlier steps
+    kept with their labels), an alternative without text is left out, one warning naming the file counts both, and
+    the table aggregates."""
+    from accord.cli import main as accord_main
+
+    rows = records(PHASE1)
+    steps = rows[0]["label"]["steps"]  # lab-d: steps 0 and 1 chosen, step 2 written by the labeler
+    steps[0]["completions"][0]["text"] = None  # the alternative "Let us guess."
+    steps[1]["completions"][0]["text"] = None  # the chosen step 1
+    path = write_records(tmp_path / "phase1_train.jsonl", rows)
+    with pytest.warns(UserWarning) as caught:
+        table = load_prm800k(path, alternatives=True)
+    said = [str(w.message) for w in caught if "without text" in str(w.message)]
+    assert said == [f"{path}: 1 solution(s) end before a step without text (its later steps left out) and 1 "
+                    "alternative completion(s) without text left out: a step of no text cannot be trained on or "
+                    "scored"]
+    lab_d = table[table["annotator"] == "lab-d"]
+    assert lab_d["step"].tolist() == [0] and lab_d["step_text"].tolist() == ["Subtract 3 from both sides."]
+    assert table["step_text"].str.strip().ne("").all()
+    # a human completion whose text is null ends the path as well (it stopped the loader)
+    steps[1]["completions"][0]["text"] = "So $x = 10 - 3$."
+    steps[2]["human_completion"]["text"] = None
+    with pytest.warns(UserWarning, match="1 solution\\(s\\) end before a step without text"):
+        table = load_prm800k(write_records(tmp_path / "human.jsonl", rows))
+    assert table.loc[table["annotator"] == "lab-d", "step"].tolist() == [0, 1]
+    # the table goes through accord aggregate (a step of no text stopped it)
+    judgments = tmp_path / "judgments.csv"
+    table.to_csv(judgments, index=False)
+    out = tmp_path / "steps.parquet"
+    code = accord_main(["aggregate", "--input", str(judgments), "--step-labels", "ternary", "--method",
+                        "vote-fraction", "--output", str(out), "--quiet"])
+    assert code == 0, capsys.readouterr().err
+    assert out.exists()

@@ -334,15 +334,24 @@ def render_prompts(prompts: Sequence[Any] | pd.Series, tokenizer: Any = None) ->
     the assistant's continued: :func:`prompt_rendering`), as TRL renders a prompt, when it has one; else one
     ``role: content`` line per message (:func:`messages_text`). A text stays as it is, a missing prompt or an empty
     list is no prompt. (Messages were tokenized as their Python repr.)"""
+    return rendered_prompts(prompts, tokenizer)[0]
+
+
+def rendered_prompts(prompts: Sequence[Any] | pd.Series, tokenizer: Any = None) -> tuple[list[str], np.ndarray]:
+    """:func:`render_prompts`' texts, and which of them the chat template wrote: such a text holds the template's
+    own special tokens (a ``{{ bos_token }}`` among them, or none), so a tokenizer's start token is not added before
+    it, as the pairwise encoder tokenizes the template's output as it is."""
     cells = prompts if isinstance(prompts, pd.Series) else pd.Series(list(prompts), dtype=object)
+    templated = np.zeros(len(cells), dtype=bool)
     if only_texts(cells):
-        return cells.where(cells.notna(), "").astype(str).tolist()
+        return cells.where(cells.notna(), "").astype(str).tolist(), templated
     messages = [chat_messages(v) for v in cells]
     texts = ["" if m is not None or _no_value(v) else str(v) for v, m in zip(cells, messages)]
     chat = [i for i, m in enumerate(messages) if m]
     if not chat:
-        return texts
+        return texts, templated
     if tokenizer is not None and getattr(tokenizer, "chat_template", None):
+        templated[chat] = True
         # each distinct conversation rendered once (a problem's prompt is shared by its solutions)
         keys = [json.dumps(messages[i], sort_keys=True, default=str) for i in chat]
         distinct = dict(zip(keys, (messages[i] for i in chat)))
@@ -363,7 +372,7 @@ def render_prompts(prompts: Sequence[Any] | pd.Series, tokenizer: Any = None) ->
     else:
         for i in chat:
             texts[i] = messages_text(messages[i])
-    return texts
+    return texts, templated
 
 
 def _opened(messages: list) -> bool:

@@ -568,12 +568,7 @@ class PairEncoder:
         return full[at + len(probe):] if probe and at >= 0 else []
 
     def _chat_head(self) -> list[int]:
-        """What a chat template writes before the user's text (e.g. ``<s>``, a system turn, the user header): the
-        tokens two probe prompts share."""
-        first, second = ([{"role": "user", "content": text}] for text in ("reward model probe", "another probe text"))
-        a = _template_ids(self.tokenizer, first, add_generation_prompt=True)
-        b = _template_ids(self.tokenizer, second, add_generation_prompt=True)
-        return a[:_shared_length(a, b)]
+        return chat_template_head(self.tokenizer)
 
     def _layout(self, pair: bool) -> tuple[list[list[int]], list[list[int]], tuple[int, int]]:
         """Where the tokenizer puts its special tokens: ``([before, between, after] ids, the same for token types,
@@ -988,6 +983,16 @@ def _fit_prompt(prompt: list[int], room: int | None) -> tuple[list[int], bool]:
     if room is None or len(prompt) <= room:
         return prompt, False
     return (prompt[len(prompt) - room:] if room > 0 else []), True
+
+
+def chat_template_head(tokenizer: Any) -> list[int]:
+    """What a chat template writes before the user's text (e.g. ``<s>``, a system turn, the user header): the
+    tokens two probe prompts share. A templated prompt cut from the left keeps it (the pairwise and the step
+    encoders alike)."""
+    first, second = ([{"role": "user", "content": text}] for text in ("reward model probe", "another probe text"))
+    a = _template_ids(tokenizer, first, add_generation_prompt=True)
+    b = _template_ids(tokenizer, second, add_generation_prompt=True)
+    return a[:_shared_length(a, b)]
 
 
 def _shared_length(a: list[int], b: list[int]) -> int:

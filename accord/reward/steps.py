@@ -37,7 +37,7 @@ import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from itertools import chain, repeat
-from operator import getitem, mul
+from operator import add, getitem, mul
 from pathlib import Path
 from typing import Any
 
@@ -49,7 +49,7 @@ import torch
 from scipy.special import expit
 
 from accord import metrics
-from accord.datasets.cleaned import CLEANED_COLUMNS, render_prompts, step_prompts
+from accord.datasets.cleaned import CLEANED_COLUMNS, rendered_prompts, step_prompts
 from accord.datasets.errors import AccordError, SettingError, SettingWarning, ValidationError, naming_file
 from accord.datasets.io import infer_format
 from accord.datasets.schema import check_ids
@@ -57,8 +57,8 @@ from accord.datasets.steps.cleaned import (STEP_CLEANED_COLUMNS, check_blank_ste
                                            flat_lists, float_list, float_rows, numeric_cells, read_unchecked_steps,
                                            split_rows, text_rows)
 from accord.reward.config import QUOTE, assigned, refused
-from accord.reward.data import (PairCollator, PairEncoder, _cleaned_format, _collector_paused, reading_for,
-                                warn_cut)
+from accord.reward.data import (PairCollator, PairEncoder, _cleaned_format, _collector_paused, _shared_length,
+                                chat_template_head, reading_for, warn_cut)
 from accord.reward.evaluate import (
     _bar,
     _check_texts,
@@ -402,7 +402,9 @@ class TokenizedSteps:
 class StepEncoder:
     """Tokenizes solutions as ``prompt`` then every step followed by the separator token, in the tokenizer's layout
     (:class:`accord.reward.data.PairEncoder`: an encoder's ``[CLS] prompt [SEP] steps [SEP]``, a decoder's leading
-    special tokens, the prompt and the steps).
+    special tokens, the prompt and the steps). A prompt the chat template wrote is its tokens as written, as the
+    pairwise encoder reads a templated prompt: the tokenizer adds no start token before it (the template writes its
+    own, or none), and cut from the left it keeps the template's start (:func:`chat_template_head`).
 
     Sequences fit ``max_length``: the steps keep at least what half the budget allows beside the prompt, whole steps
     from the first (a step that does not fit is left out with every later one: its label is not trained on; a first
@@ -422,45 +424,75 @@ class StepEncoder:
         self.max_length = int(max_length)
         self.separator_id = int(separator_id)
         self.target = target
+        templates = self.use_chat_template and bool(getattr(tokenizer, "chat_template", None))
+        self.chat_head = chat_template_head(tokenizer) if templates else []
 
     def encode(self, table: pd.DataFrame) -> TokenizedSteps:
         texts = list(map(str, chain.from_iterable(table["completions"])))
         step_ids = self.layout._plain_ids(texts)
         # chat messages through the tokenizer's chat template when it has one, else as 'role: content' lines
-        prompts = render_prompts(table["prompt"], self.layout.tokenizer if self.use_chat_template else None)
-        prompt_ids = self._prompt_ids(prompts)
+        prompts, templated = rendered_prompts(table["prompt"],
+                                              self.layout.tokenizer if self.use_chat_template else None)
+        prompt_ids = self._prompt_ids(prompts, templated)
+        heads = self._template_heads(prompt_ids, templated)
         n_steps = table["n_steps"].to_numpy(dtype=np.int64)
         if len(table) == 0 or (n_steps < 1).any() or int(n_steps.sum()) != len(step_ids):
             # what the per-solution code does with a table load_steps never gives (no solution, a solution without
             # steps, step counts that are not the lists' lengths), error or not
-            return self._encode_rows(table, prompts, prompt_ids, step_ids)
+            return self._encode_rows(table, prompts, prompt_ids, step_ids, templated, heads)
         with _collector_paused():  # lists of ints make no cycles; it walked every list built so far
-            return self._encode_flat(table, prompts, prompt_ids, step_ids)
+            return self._encode_flat(table, prompts, prompt_ids, step_ids, templated, heads)
 
-    def _prompt_ids(self, prompts: list[str]) -> list[list[int]]:
+    def _template_heads(self, prompt_ids: list[list[int]], templated: np.ndarray) -> np.ndarray:
+        """Per solution, how many leading tokens of its prompt are the chat template's start (0 for a prompt the
+        template did not write), measured once per distinct prompt's list: what a prompt cut from the left keeps."""
+        heads = np.zeros(len(prompt_ids), dtype=np.int64)
+        if not self.chat_head or not templated.any():
+            return heads
+        rows = np.flatnonzero(templated)
+        lists = list(map(prompt_ids.__getitem__, rows.tolist()))
+        distinct = dict(zip(map(id, lists), lists))
+        n_head = dict(zip(distinct, map(_shared_length, distinct.values(), repeat(self.chat_head))))
+        heads[rows] = np.fromiter(map(n_head.__getitem__, map(id, lists)), np.int64, len(lists))
+        return heads
+
+    def _prompt_ids(self, prompts: list[str], templated: np.ndarray | None = None) -> list[list[int]]:
         """Each solution's prompt's plain token ids, each distinct prompt tokenized once (the solutions of a prompt
         share its list, which the layouts read and never change): process-reward data holds several solutions a
-        prompt, and every one of them was tokenized again (:meth:`_prompt_ids_each`, kept as the reference)."""
-        distinct = list(dict.fromkeys(prompts))
-        known = dict(zip(distinct, self._own_head(self.layout._plain_ids(distinct))))
-        return list(map(known.__getitem__, prompts))
+        prompt, and every one of them was tokenized again (:meth:`_prompt_ids_each`, kept as the reference). A
+        prompt the chat template wrote keeps its own start (``templated``)."""
+        written = [False] * len(prompts) if templated is None else np.asarray(templated, dtype=bool).tolist()
+        keys = list(zip(prompts, written))
+        distinct = list(dict.fromkeys(keys))
+        plain = self.layout._plain_ids([text for text, _ in distinct])
+        known = {key: ids if key[1] else self._own_head([ids])[0] for key, ids in zip(distinct, plain)}
+        return list(map(known.__getitem__, keys))
 
     def _own_head(self, prompt_ids: list[list[int]]) -> list[list[int]]:
-        """Prompts' token ids without the leading special tokens the layout puts before them itself: a chat template
-        that writes the BOS token (``{{ bos_token }}...``) gave every templated prompt two."""
+        """Prompts' token ids without the leading special tokens the layout puts before them itself: a text prompt
+        that was written by a chat template beforehand (``<s><|user|>...``) would hold two."""
         head = self.layout.single[0][0]
         if not head:
             return prompt_ids
         n = len(head)
         return [ids[n:] if ids[:n] == head else ids for ids in prompt_ids]
 
-    def _prompt_ids_each(self, prompts: list[str]) -> list[list[int]]:
+    def _prompt_ids_each(self, prompts: list[str], templated: np.ndarray | None = None) -> list[list[int]]:
         """:meth:`_prompt_ids` one prompt per solution: what it replaced, kept as its reference
         (tests/test_vectorised_paths.py)."""
-        return self._own_head(self.layout._plain_ids(prompts))
+        written = np.zeros(len(prompts), bool) if templated is None else np.asarray(templated, dtype=bool)
+        return [ids if own else self._own_head([ids])[0]
+                for ids, own in zip(self.layout._plain_ids(prompts), written)]
+
+    def _templated_layout(self) -> tuple[list[list[int]], list[list[int]], tuple[int, int]]:
+        """The layout of a solution whose prompt the chat template wrote: the single text's without the special
+        tokens before it (the template wrote its own start), the steps taking the prompt's token type."""
+        (_, _, after), (_, _, t_after), (t_text, _) = self.layout.single
+        return [[], [], after], [[], [], t_after], (t_text, t_text)
 
     def _encode_flat(self, table: pd.DataFrame, prompts: list[str], prompt_ids: list[list[int]],
-                     step_ids: list[list[int]]) -> TokenizedSteps:
+                     step_ids: list[list[int]], templated: np.ndarray | None = None,
+                     heads: np.ndarray | None = None) -> TokenizedSteps:
         """:meth:`encode` from the plain token ids of the prompts and of every step (read, never changed), without
         Python code per solution: how many whole steps fit each solution's room is told with numpy over the steps'
         cumulative lengths, and the sequences are joined by C loops (``map`` over builtins) from slices of the
@@ -472,10 +504,12 @@ class StepEncoder:
         lp = whole_p = np.fromiter(map(len, prompt_ids), np.int64, n)
         ls = np.fromiter(map(len, step_ids), np.int64, len(step_ids))
         # encoders: the tokenizer's pair layout when there is a prompt, else its single text's (whose second text
-        # takes the first text's token type); decoders: the single text's
-        layouts = [layout.single] if layout.pair is None else [layout.single, layout.pair]
+        # takes the first text's token type); decoders: the single text's; a templated prompt: its own start
+        layouts = [layout.single, layout.single if layout.pair is None else layout.pair, self._templated_layout()]
         kind = (np.fromiter(map(bool, prompts), bool, n) if layout.pair is not None else np.zeros(n, bool)).astype(
             np.int64)
+        if templated is not None:
+            kind[np.asarray(templated, dtype=bool)] = 2
         part_len = np.array([len(part) for (ids, _, _) in layouts for part in ids], dtype=np.int64)
         n_before, n_between, n_after = (part_len[3 * kind + j] for j in range(3))
         budget = self.max_length - n_before - n_between - n_after
@@ -496,6 +530,9 @@ class StepEncoder:
         keep_prompt = budget - body
         cut_p = lp > keep_prompt
         lp_kept = np.where(cut_p, np.maximum(keep_prompt, 0), lp)
+        # a templated prompt cut from the left keeps the template's start where the room holds it, as the pairwise
+        # chat layout does
+        own = np.zeros(n, np.int64) if heads is None else np.where(cut_p & (lp_kept >= heads), heads, 0)
         head = n_before + lp_kept + n_between
         # the kept steps' positions among all the steps, solution by solution; each separator after its step
         flat_keep = np.repeat(starts - (np.cumsum(kept) - kept), kept) + np.arange(int(kept.sum()))
@@ -515,7 +552,11 @@ class StepEncoder:
             return map([layout[j] for layout in of].__getitem__, pick)
 
         ids_of = [layout[0] for layout in layouts]
-        prompt = map(getitem, prompt_ids, map(slice, (whole_p - lp_kept).tolist(), repeat(None)))
+        prompt = list(map(getitem, prompt_ids, map(slice, (whole_p - lp_kept + own).tolist(), repeat(None))))
+        kept_head = np.flatnonzero(own > 0).tolist()
+        list(map(prompt.__setitem__, kept_head, map(add, map(getitem, map(prompt_ids.__getitem__, kept_head),
+                                                             map(slice, repeat(None), own[kept_head].tolist())),
+                                                     map(prompt.__getitem__, kept_head))))
         steps = map(chain.from_iterable, map(pieces.__getitem__, map(slice, (2 * starts).tolist(),
                                                                      (2 * (starts + kept)).tolist())))
         ids = list(map(list, map(chain, part(0, ids_of), prompt, part(1, ids_of), steps, part(2, ids_of))))
@@ -533,7 +574,8 @@ class StepEncoder:
                              int(cut_p.sum()), int((n_steps - kept).sum() + (short > 0).sum()))
 
     def _encode_rows(self, table: pd.DataFrame, prompts: list[str], prompt_ids: list[list[int]],
-                     step_ids: list[list[int]]) -> TokenizedSteps:
+                     step_ids: list[list[int]], templated: np.ndarray | None = None,
+                     heads: np.ndarray | None = None) -> TokenizedSteps:
         """:meth:`_encode_flat` solution by solution: what it replaced, kept as its reference
         (tests/test_vectorised_paths.py) and for the tables :meth:`encode` names."""
         n_steps = table["n_steps"].to_numpy(dtype=np.int64)
@@ -542,10 +584,12 @@ class StepEncoder:
         whole = np.ones(len(table), dtype=bool)  # every step kept, none cut
         cut_prompts = cut_steps = 0
         layout = self.layout
+        written = np.zeros(len(table), bool) if templated is None else np.asarray(templated, dtype=bool)
         for i, (prompt, p) in enumerate(zip(prompts, prompt_ids)):  # one solution at a time, as tokenizers are
             (before, between, after), (t_before, t_between, t_after), (t_p, t_r) = (
+                self._templated_layout() if written[i] else
                 layout.pair if (layout.pair is not None and prompt) else layout.single)
-            if layout.pair is None or not prompt:
+            if (layout.pair is None or not prompt) and not written[i]:
                 t_r = t_p
             budget = self.max_length - len(before) - len(between) - len(after)
             pieces = step_ids[starts[i]:starts[i] + n_steps[i]]
@@ -561,7 +605,11 @@ class StepEncoder:
             cut_steps += int(n_steps[i] - k) + (1 if len(pieces[0]) < len(step_ids[starts[i]]) else 0)
             keep_prompt = budget - len(body)
             if len(p) > keep_prompt:
+                whole_prompt = p
                 p = p[len(p) - keep_prompt:] if keep_prompt > 0 else []
+                n_head = 0 if heads is None else int(heads[i])
+                if n_head and len(p) >= n_head:  # a templated prompt keeps the template's start
+                    p = whole_prompt[:n_head] + whole_prompt[len(whole_prompt) - (len(p) - n_head):]
                 cut_prompts += 1
             head = before + p + between
             ids.append(head + body + after)
@@ -709,9 +757,10 @@ def step_reward_metrics(logit: np.ndarray, data: TokenizedSteps, table: pd.DataF
     soft or hard), ``step_nll`` (soft cross-entropy); ProcessBench's first-error measures (``first_error_f1``,
     ``first_error_accuracy_erroneous``, ``first_error_accuracy_correct``, ``first_error_found``; the truth is the
     first step labelled below 1/2 (:func:`labelled_first_error`), the prediction the first step with ``P < 1/2``);
-    with ``problem_id`` and more than one candidate per problem, best-of-n accuracy ``bon_min``, ``bon_product``,
-    ``bon_last`` (the solution's score: its weakest step, the product of its steps, its last step; correct:
-    ``is_correct`` when the table has it, else ``p_all_correct >= 1/2``) beside ``bon_random`` and ``bon_oracle``.
+    with ``problem_id``, over the problems with more than one candidate, best-of-n accuracy ``bon_min``,
+    ``bon_product``, ``bon_last`` (the solution's score: its weakest step, the product of its steps, its last step;
+    correct: ``is_correct`` when the table has it, else ``p_all_correct >= 1/2``) beside ``bon_random`` and
+    ``bon_oracle``; ``bon_single_left_out`` counts the problems of one candidate left out (nothing to choose).
     """
     prob = expit(np.asarray(logit, dtype=float))  # no overflow warning for large negative logits
     label = data.label.astype(float)
@@ -735,7 +784,12 @@ def step_reward_metrics(logit: np.ndarray, data: TokenizedSteps, table: pd.DataF
     out.update(first_error_f1=located["f1"], first_error_accuracy_erroneous=located["accuracy_erroneous"],
                first_error_accuracy_correct=located["accuracy_correct"], first_error_found=located["recovery"])
     grouped = table["problem_id"].notna().to_numpy() if "problem_id" in table.columns else np.zeros(len(table), bool)
-    if grouped.any() and table.loc[grouped, "problem_id"].nunique() < grouped.sum():
+    # a problem with one candidate has nothing to choose between: its "pick" is its only solution, which moved the
+    # best-of-n figures towards the share of right solutions (counted as a problem with a pick); left out, counted
+    problem = table["problem_id"].astype(str).where(grouped) if grouped.any() else None
+    single = (problem.map(problem.value_counts()) == 1).to_numpy() if problem is not None else grouped
+    grouped = grouped & ~single
+    if grouped.any():
         correct = (_correct_flags(table["is_correct"], grouped) if "is_correct" in table.columns
                    else table["p_all_correct"].to_numpy(dtype=float)[grouped] >= 0.5)
         # solutions without a problem are left out, not taken for one problem named "nan"
@@ -745,6 +799,8 @@ def step_reward_metrics(logit: np.ndarray, data: TokenizedSteps, table: pd.DataF
             out[f"bon_{how}"] = chosen["accuracy"]
         out.update(bon_random=chosen["random"], bon_oracle=chosen["oracle"], bon_n=chosen["n_candidates"],
                    bon_problems=int(chosen["n_groups"]))
+    if single.any():
+        out["bon_single_left_out"] = int(single.sum())
     return out
 
 

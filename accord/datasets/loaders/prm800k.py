@@ -22,8 +22,13 @@ How a line becomes judgments:
 
 - the *solution* is, in phase 2, the pre-generated solution (its step ``t`` is labelled with the rating of the
   completion whose text is ``pre_generated_steps[t]``); in phase 1 the chosen path (the chosen completion, else
-  the human completion, else the only completion). It ends at the first step without such a step or without a
-  rating. A human-written step counts as rated +1 unless it carries its own rating (``step_source="human"``);
+  the human completion, else the only completion). It ends at the first step without such a step, without a
+  rating or without a text. A human-written step counts as rated +1 unless it carries its own rating
+  (``step_source="human"``);
+- a step without a text (PRM800K holds completions, and pre-generated steps, whose ``text`` is null or empty):
+  the solution ends before it, its earlier steps kept with their labels, and an alternative completion without a
+  text is left out; one warning naming the file counts both. A step of no text cannot be trained on or scored
+  (the step readers refuse it), and the steps after it continue a text no one has;
 - ``solution_id`` is a hash of the problem and the solution's step texts (in phase 2 of the whole pre-generated
   solution), so every labeler of one solution shares it;
 - with ``alternatives=True`` every other rated completion at step ``t`` becomes a solution of its own: the path's
@@ -39,6 +44,7 @@ Columns: ``solution_id``, ``step``, ``annotator`` (the labeler id), ``label`` (t
 from __future__ import annotations
 
 import os
+import warnings
 from typing import Any
 
 import numpy as np
@@ -91,8 +97,10 @@ def load_prm800k(
     records = records.astype(object).where(records.notna(), None)
     columns: dict[str, list[Any]] = {key: [] for key in _OUTPUT}
     path_keys: list[str] = []
+    untexted = {"cut": 0, "alternatives": 0}  # solutions ended, and alternatives left out, at a step without text
     for row, record in enumerate(records.to_dict("records")):  # nested JSON: one record at a time
-        _one_record(record, row, phase, alternatives, name, columns, path_keys)
+        _one_record(record, row, phase, alternatives, name, columns, path_keys, untexted)
+    _warn_untexted(name, untexted)
     if not columns["step"]:
         raise ValidationError("no rated steps in the file", source=name)
     table = pd.DataFrame(columns)
@@ -117,8 +125,19 @@ _OUTPUT: tuple[str, ...] = (
 )
 
 
+def _warn_untexted(source: str, untexted: dict[str, int]) -> None:
+    """One warning counting the solutions ended and the alternatives left out at a step without text."""
+    cut, left_out = untexted["cut"], untexted["alternatives"]
+    if not cut and not left_out:
+        return
+    parts = ([f"{cut} solution(s) end before a step without text (its later steps left out)"] if cut else []) + (
+        [f"{left_out} alternative completion(s) without text left out"] if left_out else [])
+    warnings.warn(f"{source}: {' and '.join(parts)}: a step of no text cannot be trained on or scored",
+                  stacklevel=3)
+
+
 def _one_record(record: dict[str, Any], row: int, phase: int | str, alternatives: bool, source: str,
-                out: dict[str, list[Any]], path_keys: list[str]) -> None:
+                out: dict[str, list[Any]], path_keys: list[str], untexted: dict[str, int]) -> None:
     if record.get("labeler") is None:  # (else validate_steps named the annotator of a row of the derived table)
         raise ValidationError("missing labeler", source=source, column="labeler", row=row)
     question = _mapping(record.get("question"), "question", row, source)
@@ -161,8 +180,14 @@ def _one_record(record: dict[str, Any], row: int, phase: int | str, alternatives
                 if (chosen is not None and chosen[4] == c) or rating is None:
                     continue
                 alt = (_text(completion.get("text")), rating, "model", completion.get("flagged"))
+                if _blank(alt[0]):
+                    untexted["alternatives"] += 1
+                    continue
                 _emit([*path, alt], problem, shared, True, out, path_keys, None)
         if chosen is None or chosen[1] is None:
+            break
+        if _blank(chosen[0]):
+            untexted["cut"] += 1
             break
         path.append(chosen[:4])
         if _whole(step.get("chosen_completion")) is None and step.get("human_completion") is None \
@@ -197,6 +222,8 @@ def _path_step(step: dict[str, Any], completions: list[Any], t: int, line_phase:
     human = step.get("human_completion")
     if human is not None:
         text = human.get("text") if isinstance(human, dict) else human
+        if text is None or (isinstance(text, float) and np.isnan(text)):
+            text = ""  # a null text: no text, which ends the path (_one_record)
         if not isinstance(text, str):
             raise ValidationError("human completion without text", source=source, column=f"{where}.human_completion",
                                   row=row)
@@ -240,6 +267,11 @@ def _rating(completion: Any, where: str, row: int, source: str) -> int | None:
 def _text(value: Any) -> str:
     """A step's text as read: a null is no text (it was the text 'None', in the step and in the solution's id)."""
     return "" if value is None or (isinstance(value, float) and np.isnan(value)) else str(value)
+
+
+def _blank(text: str) -> bool:
+    """Whether a step's text is no text: empty or only spaces (what the step readers refuse)."""
+    return not text or text.isspace()
 
 
 def _whole(value: Any) -> Any:
