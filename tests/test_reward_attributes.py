@@ -1397,3 +1397,34 @@ def test_evaluate_and_eval_path_read_the_held_out_split_of_a_saved_dataset_dict(
     expected = evaluate(cfg.output_dir, test_pairs)
     assert evaluate(cfg.output_dir, both) == expected
     assert evaluate(cfg.output_dir, test_only) == expected
+
+
+def test_a_predicted_grade_stays_on_its_scale_and_evaluate_s_rmse_is_that_of_the_grades_score_writes(
+        bert, tmp_path, monkeypatch):
+    """The graded head is linear, so its reward read back on the scale could leave it: `accord score` wrote
+    `<a>_predicted` 4.26 on a 0..4 scale (a mean no ratings can have, where the README says 'on the attribute's
+    scale'), and `accord evaluate`'s rmse_<a> counted that error. The grade is now clipped to the scale, evaluate's
+    rmse is the one of the grades score writes, and its Spearman still reads the rewards' own order."""
+    import accord.reward.attributes as attributes_module
+
+    cfg = config(bert, tmp_path, "grades", max_steps=1)
+    RewardTrainer(cfg, train_data=graded_responses(16, seed=2)).train()
+    real = attributes_module.predict_sequences
+
+    def overshooting(*args, **kwargs):  # a head far past the rescaled -1..1, on both sides, in a known order
+        predicted = real(*args, **kwargs)
+        predicted["reward"] = 5.0 * np.sign(predicted["reward"] - predicted["reward"].mean(0)) + predicted["reward"]
+        return predicted
+
+    monkeypatch.setattr(attributes_module, "predict_sequences", overshooting)
+    held_out = graded_responses(12, seed=4)
+    scored = score(cfg.output_dir, held_out)
+    metrics = evaluate(cfg.output_dir, held_out)
+    for name in ATTRIBUTES:
+        grade = scored[f"{name}_predicted"].to_numpy()
+        assert ((grade >= 0) & (grade <= 4)).all(), grade
+        assert {0.0, 4.0} <= set(grade)  # the overshoot reached both ends
+        truth = held_out[f"{name}_mean"].to_numpy()
+        assert metrics[f"rmse_{name}"] == pytest.approx(np.sqrt(np.mean((grade - truth) ** 2)), rel=1e-6)
+        order = pd.Series(scored[f"reward_{name}"]).corr(pd.Series(truth), method="spearman")
+        assert metrics[f"spearman_{name}"] == pytest.approx(order, rel=1e-6)

@@ -632,13 +632,22 @@ def attribute_metrics(spec: AttributeSpec, rewards: dict[str, np.ndarray], label
             if keep.sum() < 2:
                 continue
             centre, half = (low + high) / 2.0, (high - low) / 2.0
-            predicted, truth = centre + half * rewards["reward"][keep, j], centre + half * y[keep]
-            out[f"spearman_{name}"] = float(pd.Series(predicted).corr(pd.Series(truth), method="spearman"))
-            out[f"rmse_{name}"] = float(np.sqrt(np.mean((predicted - truth) ** 2)))
+            reward, truth = rewards["reward"][keep, j], centre + half * y[keep]
+            # the order of the rewards themselves (clipped grades tie where the head overshoots), and the error of the
+            # grade accord score writes: unclipped, a grade off the scale counted an error no mean rating can make
+            out[f"spearman_{name}"] = float(pd.Series(reward).corr(pd.Series(truth), method="spearman"))
+            out[f"rmse_{name}"] = float(np.sqrt(np.mean((predicted_grade(reward, low, high) - truth) ** 2)))
             out[f"n_{name}"] = int(keep.sum())
     if accuracies:
         out["accuracy"] = float(np.mean(accuracies))
     return out
+
+
+def predicted_grade(reward: np.ndarray, low: float, high: float) -> np.ndarray:
+    """A graded attribute's reward read back on its scale ``low..high`` (training rescaled the means to ``-1..1``),
+    clipped to the scale: the linear head is unbounded, and a predicted mean rating of 4.3 on a 0..4 scale (or below
+    its bottom) was written as ``<a>_predicted``, a mean no ratings can have."""
+    return np.clip((low + high) / 2.0 + (high - low) / 2.0 * np.asarray(reward, dtype=float), low, high)
 
 
 def label_sides(labels: np.ndarray) -> np.ndarray:
@@ -667,9 +676,10 @@ def score_attributes(model_dir: str | Path, data: Any, *, k: float | None = None
     """Every attribute's reward and the combined reward of new responses or pairs (``accord score``).
 
     Per response: ``reward_<a>`` for each attribute (the head's output; ``reward_sd_<a>`` with an uncertainty
-    head), ``<a>_predicted`` for a graded attribute (the predicted mean on its scale), ``reward`` (the combination
-    saved with the model, :mod:`accord.reward.attribute_combination`), ``reward_normalised`` (by the combined
-    reward's statistics on the data it was fitted on, or trained on; absent for fixed weights given without data),
+    head), ``<a>_predicted`` for a graded attribute (the predicted mean on its scale, clipped to it), ``reward``
+    (the combination saved with the model, :mod:`accord.reward.attribute_combination`), ``reward_normalised`` (by the
+    combined reward's statistics on the data it was fitted on, or trained on; absent for fixed weights given without
+    data),
     ``gate_<a>`` for a gating combination (attribute ``a``'s weight in the combined reward, set by the prompt) and,
     with an uncertainty head, ``reward_sd`` (the attributes' variances combined with the squared weights) and
     ``conservative_reward = reward - k * reward_sd``. Pairs get these per side (suffixes ``_chosen``,
@@ -746,7 +756,7 @@ def score_attributes(model_dir: str | Path, data: Any, *, k: float | None = None
                 put(columns, f"reward_sd_{name}{suffix}", np.sqrt(variance[:, j]),
                     f"attribute '{name}''s reward_sd{side_name}")
             if kind == SCORE:
-                put(columns, f"{name}_predicted{suffix}", (low + high) / 2.0 + (high - low) / 2.0 * rewards[:, j],
+                put(columns, f"{name}_predicted{suffix}", predicted_grade(rewards[:, j], low, high),
                     f"attribute '{name}''s predicted grade{side_name}")
         lengths = response_lengths(texts)
         combined = combination.combine(rewards, lengths, embedding)
