@@ -20,6 +20,7 @@ import codecs
 import json
 import os
 import re
+import warnings
 import zlib
 from collections.abc import Iterable
 from pathlib import Path
@@ -222,6 +223,68 @@ def messages_as_written(frame: pd.DataFrame) -> pd.DataFrame:
         if isinstance(first, dict):  # a struct column, or a list of them (chat messages)
             frame[column] = cells.map(written_messages)
     return frame
+
+
+#: The columns that may hold chat messages, which a CSV or TSV file can only hold written as JSON text
+#: (:func:`messages_written_as_json`): a pair's texts, a rated response, a preference dataset's sides.
+MESSAGE_COLUMNS: tuple[str, ...] = ("prompt", "response_a", "response_b", "response", "chosen", "rejected")
+
+
+def messages_written_as_json(frame: pd.DataFrame, source: str | None,
+                             columns: Iterable[str] = MESSAGE_COLUMNS) -> pd.DataFrame:
+    """``frame`` (read from CSV or TSV) with each of ``columns`` whose every present cell is a JSON list of chat
+    messages (``[{"role": ..., "content": ...}, ...]``; ``[]`` too) read as those lists: a text cell cannot hold a
+    list, so such a file was read as the messages' JSON text where its JSON Lines or Parquet twin gave messages, and
+    one dataset trained on two different texts by its file's format. A column where only some cells are messages
+    stays text, with a warning naming the column and the first such row (its JSON Lines twin mixes messages and
+    texts, which the reader refuses); a text that merely starts with ``[`` stays text."""
+    for column in columns:
+        if column in frame.columns:
+            messages = _json_messages(frame[column], column, source)
+            if messages is not None:
+                frame[column] = messages
+    return frame
+
+
+def _json_messages(cells: pd.Series, column: str, source: str | None) -> pd.Series | None:
+    """The messages of a column whose every present cell is chat messages written as JSON, else ``None``."""
+    present = cells.notna().to_numpy()
+    texts = cells[present]
+    if not len(texts) or not (texts.dtype == object or pd.api.types.is_string_dtype(texts.dtype)):
+        return None
+    looks = texts.astype(str).str.lstrip().str.startswith("[").to_numpy(dtype=bool)  # in C: most columns stop here
+    if not looks.any():
+        return None
+    # each distinct text parsed once (a response repeats over the judgments of its pair)
+    parsed = {text: _parsed_messages(text) for text in pd.unique(texts[looks].astype(str).to_numpy(dtype=object))}
+    is_messages = np.zeros(len(texts), dtype=bool)
+    is_messages[looks] = [parsed[text] is not None for text in texts[looks].astype(str)]
+    if is_messages.all():
+        # (missing cells stay missing; a list of lists set into a Series came back as tuples)
+        return cells.astype(object).map(lambda value: value if pd.isna(value) is True else parsed[str(value)])
+    non_empty = np.zeros(len(texts), dtype=bool)
+    non_empty[is_messages] = [bool(parsed[text]) for text in texts[is_messages].astype(str)]
+    if non_empty.any():
+        row = int(np.flatnonzero(present)[np.flatnonzero(non_empty)[0]])
+        other = int(np.flatnonzero(present)[np.flatnonzero(~is_messages)[0]])
+        where = ", ".join(part for part in (f"file {source}" if source else "", f"column '{column}'") if part)
+        more = int((~is_messages).sum()) - 1
+        warnings.warn(f"{where}: row {row} holds chat messages written as JSON, but row {other}"
+                      f"{f' (and {more} more)' if more else ''} is plain text, so the whole column is read as text: "
+                      "write every cell as a JSON list of {\"role\", \"content\"} messages, or the table as JSON "
+                      "Lines or Parquet, to have messages read as messages", UserWarning, stacklevel=3)
+    return None
+
+
+def _parsed_messages(text: str) -> list | None:
+    """``text`` as the list of chat messages it writes in JSON (each a dict with a ``role``), else ``None``."""
+    try:
+        value = json.loads(text)
+    except (json.JSONDecodeError, RecursionError):
+        return None
+    if isinstance(value, list) and all(isinstance(m, dict) and "role" in m for m in value):
+        return value
+    return None
 
 
 def _read(file: Path, fmt: str, read_kwargs: dict[str, Any]) -> pd.DataFrame:
@@ -478,6 +541,8 @@ def read_unvalidated(path: str | os.PathLike, *, columns: dict[str, str] | None 
         table = _without_trailing_empty_rows(table)
     if columns:
         table = table.rename(columns=checked_mapping(columns, table.columns, source))
+    if fmt in ("csv", "tsv"):  # chat messages a text cell holds as JSON, as a JSON Lines file would hold them
+        table = messages_written_as_json(table, source)
     if strip_header:
         stripped = [name.strip() if isinstance(name, str) else name for name in table.columns]
         if len(set(stripped)) == len(stripped):
@@ -652,7 +717,10 @@ def frame_or_file(source: pd.DataFrame | str | os.PathLike, **read_kwargs: Any) 
             # dtype=False asks the JSON readers to keep JSON's own types; Parquet has them already, and its reader
             # would refuse the argument (which read_table then reports as a corrupt file)
             read_kwargs = {k: v for k, v in read_kwargs.items() if k != "dtype"}
-        return read_table(source, **read_kwargs), str(source)
+        table = read_table(source, **read_kwargs)
+        if fmt in ("csv", "tsv"):  # chat messages a text cell holds as JSON, as a JSON Lines file would hold them
+            table = messages_written_as_json(table, str(source))
+        return table, str(source)
     raise AccordError(f"expected a file path or a pandas DataFrame, got {type(source).__name__}")
 
 
