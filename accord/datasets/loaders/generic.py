@@ -702,9 +702,14 @@ def _folder_problem(folder: Path, shown: int = 3, looked_at: int = 10_000) -> st
     return f"is a folder, not a file: name one of its table files ({listed})"
 
 
-def frame_or_file(source: pd.DataFrame | str | os.PathLike, **read_kwargs: Any) -> tuple[pd.DataFrame, str]:
+def frame_or_file(source: pd.DataFrame | str | os.PathLike, *, texts: Iterable[str] = (),
+                  **read_kwargs: Any) -> tuple[pd.DataFrame, str]:
     """A DataFrame as given (copied), or the table read from a file; with a name for error messages. A JSON file's
-    values keep JSON's types (a text id ``"007"`` stays that text)."""
+    values keep JSON's types (a text id ``"007"`` stays that text). In a CSV or TSV file the columns named in
+    ``texts`` (a source's texts and ids) are read as written, as :func:`read_judgments` reads its own: pandas'
+    guessing read a response "N/A" or "None" as no response, "1e3" as 1000.0 and an id "007" as 7, so the same
+    data gave other texts and other pair ids from CSV than from JSON Lines or Parquet; chat messages written as
+    JSON are messages (:func:`messages_written_as_json`)."""
     if isinstance(source, pd.DataFrame):
         return source.copy(), "<DataFrame>"
     if isinstance(source, (str, os.PathLike)):
@@ -717,10 +722,15 @@ def frame_or_file(source: pd.DataFrame | str | os.PathLike, **read_kwargs: Any) 
             # dtype=False asks the JSON readers to keep JSON's own types; Parquet has them already, and its reader
             # would refuse the argument (which read_table then reports as a corrupt file)
             read_kwargs = {k: v for k, v in read_kwargs.items() if k != "dtype"}
-        table = read_table(source, **read_kwargs)
-        if fmt in ("csv", "tsv"):  # chat messages a text cell holds as JSON, as a JSON Lines file would hold them
-            table = messages_written_as_json(table, str(source))
-        return table, str(source)
+        if fmt not in ("csv", "tsv"):
+            return read_table(source, **read_kwargs), str(source)
+        read_kwargs = with_delimiter(source, fmt, read_kwargs)
+        table = read_table(source, fmt=fmt, **read_kwargs)
+        written = [column for column in dict.fromkeys(texts) if column in table.columns]
+        if written:
+            table[written] = read_table(source, fmt=fmt, **{**read_kwargs, "usecols": written, "dtype": str,
+                                                            "keep_default_na": False, "na_values": [""]})[written]
+        return messages_written_as_json(table, str(source)), str(source)
     raise AccordError(f"expected a file path or a pandas DataFrame, got {type(source).__name__}")
 
 
