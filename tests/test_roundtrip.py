@@ -205,6 +205,8 @@ def test_to_crowdkit_on_a_step_table_says_step_tables_have_no_crowdkit_layout(ch
     assert "\n" not in message and "pair_id" not in message and "crowd-kit" in message
 
 
+#: fewer examples for the message round trips (each writes and reads a file; under 3 s a test)
+FEW_FILES = settings(RT, max_examples=8)
 MESSAGE_TEXTS = st.one_of(st.sampled_from(["[1] first", "[]", "[x]", '{"a": 1}', "a, \"b\"\nc", "\t[", "NA", "ü"]),
                           st.text(st.characters(blacklist_categories=("Cs", "Cc")), min_size=1, max_size=8))
 
@@ -219,7 +221,7 @@ def _as_lists(values: pd.Series) -> list:
     return [v.tolist() if hasattr(v, "tolist") else v for v in values]
 
 
-@RT
+@FEW_FILES
 @given(message_cells("user"), message_cells("assistant"), message_cells("assistant"),
        st.sampled_from(["csv", "tsv", "csv.gz", "jsonl", "parquet"]))
 def test_chat_messages_in_judgments_come_back_as_messages_from_every_format(tmp_path_factory, prompt, a, b, fmt):
@@ -263,7 +265,7 @@ def test_a_preference_file_of_json_messages_trains_on_messages_whatever_its_form
         assert _as_lists(pairs[column]) == _as_lists(expected[column]), column
 
 
-@RT
+@FEW_FILES
 @given(st.lists(st.text(st.characters(blacklist_categories=("Cs", "Cc")), max_size=6).map(lambda s: "[" + s),
                 min_size=2, max_size=2, unique=True))
 def test_texts_that_start_with_a_bracket_stay_texts_in_csv(tmp_path_factory, texts):
