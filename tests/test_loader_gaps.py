@@ -509,3 +509,37 @@ def test_summarize_judgment_after_a_dropped_row_is_named_at_its_own_row():
     with pytest.warns(UserWarning, match="identical"), \
             pytest.raises(ValidationError, match=r"column 'annotator', row 2: annotator judged this pair more"):
         load_summarize_from_feedback(frame)
+
+
+WRITTEN_TEXTS = st.one_of(st.sampled_from(["007", "NA", "None", "null", "N/A", "nan", "1e3", "-0", "TRUE", "#N/A"]),
+                          st.text(st.characters(blacklist_categories=("Cs", "Cc")), min_size=1, max_size=5)
+                          .filter(lambda s: s.strip() != ""))
+
+
+@settings(max_examples=3, deadline=None, derandomize=True, database=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])  # (two loaders, four files an example)
+@given(st.lists(WRITTEN_TEXTS, min_size=6, max_size=6, unique=True), st.sampled_from(["csv", "tsv"]))
+def test_hub_sets_from_csv_keep_their_texts_and_pair_ids_as_jsonl_does(tmp_path_factory, texts, fmt):
+    """The Hub loaders read a CSV copy with pandas' guessing: a response "N/A" or "None" came back as no response
+    (NaN, passed on as a pair without its text), "1e3" as 1000.0 and a prompt "007" as 7, so the same data gave other
+    texts and other pair ids than its JSON Lines or Parquet twin."""
+    from accord.datasets import load_chatbot_arena, load_helpsteer2_preference
+
+    folder = tmp_path_factory.mktemp("hub")
+    votes = [{"strength": -2, "justification": "x"}, {"strength": 1, "justification": "y"}]
+    helpsteer = pd.DataFrame({"prompt": texts[0:2], "response_1": texts[2:4], "response_2": texts[4:6],
+                              "all_preferences_unprocessed": [votes, votes], "preference_strength": [-1, 1]})
+    arena = pd.DataFrame({"id": texts[0:2], "prompt": [json.dumps([t]) for t in texts[0:2]],
+                          "response_a": [json.dumps([t]) for t in texts[2:4]],
+                          "response_b": [json.dumps([t]) for t in texts[4:6]], "model_a": texts[1:3],
+                          "model_b": texts[3:5], "winner_model_a": [1, 0], "winner_model_b": [0, 1],
+                          "winner_tie": [0, 0]})
+    for loader, frame in ((load_helpsteer2_preference, helpsteer), (load_chatbot_arena, arena)):
+        jsonl, text = folder / f"{loader.__name__}.jsonl", folder / f"{loader.__name__}.{fmt}"
+        frame.to_json(jsonl, orient="records", lines=True)
+        frame.map(lambda v: json.dumps(v) if isinstance(v, list) else v).to_csv(
+            text, index=False, sep="," if fmt == "csv" else "\t")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # (pairs whose two sides are one text are dropped with a warning)
+            expected, read = loader(jsonl), loader(text)
+        pd.testing.assert_frame_equal(read, expected, check_dtype=False)

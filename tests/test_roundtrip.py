@@ -8,12 +8,15 @@ other (they used to come back as missing ids, and a response "N/A" as no respons
 
 from __future__ import annotations
 
+import json
+
 import pandas as pd
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from accord.datasets import AccordError, from_crowdkit, read_judgments, to_crowdkit, validate
+from accord.datasets.cleaned import written_messages
 from accord.datasets.io import write_table
 
 RT = settings(max_examples=30, deadline=None, derandomize=True, database=None,
@@ -200,3 +203,88 @@ def test_to_crowdkit_on_a_step_table_says_step_tables_have_no_crowdkit_layout(ch
         to_crowdkit(validate_steps(table) if checked else table)
     message = str(caught.value)
     assert "\n" not in message and "pair_id" not in message and "crowd-kit" in message
+
+
+#: fewer examples for the message round trips (each writes and reads a file; under 3 s a test)
+FEW_FILES = settings(RT, max_examples=8)
+MESSAGE_TEXTS = st.one_of(st.sampled_from(["[1] first", "[]", "[x]", '{"a": 1}', "a, \"b\"\nc", "\t[", "NA", "ü"]),
+                          st.text(st.characters(blacklist_categories=("Cs", "Cc")), min_size=1, max_size=8))
+
+
+@st.composite
+def message_cells(draw: st.DrawFn, role: str) -> list[dict]:
+    return [{"role": draw(st.sampled_from([role, "system"])), "content": draw(MESSAGE_TEXTS)}
+            for _ in range(draw(st.integers(1, 2)))]
+
+
+def _as_lists(values: pd.Series) -> list:
+    return [v.tolist() if hasattr(v, "tolist") else v for v in values]
+
+
+@FEW_FILES
+@given(message_cells("user"), message_cells("assistant"), message_cells("assistant"),
+       st.sampled_from(["csv", "tsv", "csv.gz", "jsonl", "parquet"]))
+def test_chat_messages_in_judgments_come_back_as_messages_from_every_format(tmp_path_factory, prompt, a, b, fmt):
+    """A CSV cell holds text: messages were written as Python's repr and read back as that text, where the table's
+    JSON Lines or Parquet twin gave the messages: one dataset, two training texts by the file's format."""
+    assume(a != b)
+    table = validate(pd.DataFrame({"pair_id": ["p1", "p1"], "annotator": ["a", "b"], "label": ["A", "B"],
+                                   "prompt": [prompt] * 2, "response_a": [a] * 2, "response_b": [b] * 2}))
+    back = read_judgments(write_table(table, tmp_path_factory.mktemp("msg") / f"judgments.{fmt}"))
+    for column, messages in (("prompt", prompt), ("response_a", a), ("response_b", b)):
+        assert [written_messages(v) for v in back[column]] == [messages] * 2, column
+
+
+def _json_cells(frame: pd.DataFrame) -> pd.DataFrame:
+    """The frame as a user writes messages into a CSV file: each list cell as its JSON text."""
+    return frame.apply(lambda column: column.map(lambda v: v if isinstance(v, str) else json.dumps(v)))
+
+
+@pytest.mark.parametrize("fmt", ["csv", "tsv", "jsonl", "parquet"])
+def test_a_preference_file_of_json_messages_trains_on_messages_whatever_its_format(tmp_path, fmt):
+    """Hugging Face's conversational layout written to CSV by hand (json.dumps of each cell) was read as the JSON
+    text of the messages: the reward model trained on '[{"role": ...' where the same pairs from JSON Lines or Parquet
+    trained on the conversation."""
+    from accord.reward.data import load_pairs
+
+    user = [{"role": "user", "content": "[1] list three, please"}]
+    frame = pd.DataFrame({"prompt": [user, [{"role": "user", "content": "hi"}]],
+                          "chosen": [[{"role": "assistant", "content": "a, b, c"}],
+                                     [{"role": "assistant", "content": "hello\nthere"}]],
+                          "rejected": [[{"role": "assistant", "content": "no"}],
+                                       [{"role": "assistant", "content": "[bye]"}]]})
+    path = tmp_path / f"pairs.{fmt}"
+    if fmt in ("csv", "tsv"):
+        _json_cells(frame).to_csv(path, index=False, sep="," if fmt == "csv" else "\t")
+    elif fmt == "jsonl":
+        frame.to_json(path, orient="records", lines=True)
+    else:
+        frame.to_parquet(path)
+    pairs, expected = load_pairs(path), load_pairs(frame)
+    for column in ("prompt", "chosen", "rejected"):
+        assert _as_lists(pairs[column]) == _as_lists(expected[column]), column
+
+
+@FEW_FILES
+@given(st.lists(st.text(st.characters(blacklist_categories=("Cs", "Cc")), max_size=6).map(lambda s: "[" + s),
+                min_size=2, max_size=2, unique=True))
+def test_texts_that_start_with_a_bracket_stay_texts_in_csv(tmp_path_factory, texts):
+    """Only a column whose every cell is JSON chat messages is read as messages: a response "[1] first" or "[1, 2]"
+    is the text written."""
+    table = validate(pd.DataFrame({"pair_id": ["p1", "p1", "p2", "p2"], "annotator": ["a", "b", "a", "b"],
+                                   "label": ["A", "B", "A", "B"], "response_a": [texts[0]] * 2 + ["[1, 2]"] * 2,
+                                   "response_b": [texts[1]] * 2 + ['[{"role": 1}'] * 2}))
+    back = read_judgments(write_table(table, tmp_path_factory.mktemp("br") / "judgments.csv"))
+    _same(table, back)
+
+
+def test_a_column_mixing_json_messages_and_texts_is_read_as_text_with_a_warning(tmp_path):
+    path = tmp_path / "judgments.csv"
+    message = json.dumps([{"role": "assistant", "content": "x"}])
+    pd.DataFrame({"pair_id": ["p1", "p1", "p2"], "annotator": ["a", "b", "a"], "label": ["A", "B", "A"],
+                  "response_a": ["plain", "plain", message], "response_b": ["y", "y", "z"]}).to_csv(path, index=False)
+    with pytest.warns(UserWarning, match=r"column 'response_a': row 2 holds chat messages written as JSON, but row 0 "
+                                         r"\(and 1 more\) is plain text") as caught:
+        back = read_judgments(path)
+    assert str(path) in str(caught[0].message) and "JSON Lines or Parquet" in str(caught[0].message)
+    assert back["response_a"].tolist() == ["plain", "plain", message]

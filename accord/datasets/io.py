@@ -275,6 +275,7 @@ def write_table(frame: Any, path: str | os.PathLike) -> Path:
             # takes for a line end: such a text would come back split over two rows. Quoting every field keeps it
             # one field (only then, so that ordinary files stay as plain as before).
             quoting = csv.QUOTE_ALL if _holds_carriage_return(frame) else csv.QUOTE_MINIMAL
+            frame = _lists_as_json(frame)
             frame.to_csv(tmp, index=False, sep="\t" if fmt == "tsv" else ",", compression=compression,
                          quoting=quoting)
         elif fmt in ("jsonl", "json"):
@@ -327,6 +328,49 @@ def _unwritable_column(frame: Any) -> Any:
         except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
             return column
     return None
+
+
+def _lists_as_json(frame: Any) -> Any:
+    """``frame`` with the lists and dicts of its cells (chat messages; numpy arrays, as Parquet reads lists) written
+    as JSON text, which the CSV reader reads back as the messages they are (``messages_written_as_json`` of
+    :mod:`accord.datasets.loaders.generic`): pandas wrote Python's repr (``[{'role': ...}]``), which no reader
+    parses, so messages written to .csv came back as a text of their repr. Other cells stay as they are."""
+    import numpy as np
+    import pandas as pd
+
+    from accord.datasets.schema import TEXTLESS_KINDS, object_kind
+
+    out = None
+    for position in range(frame.shape[1]):
+        values = frame.iloc[:, position]
+        if values.dtype != object or object_kind(values) in (*TEXTLESS_KINDS, "string"):
+            continue
+        nested = values.map(lambda v: isinstance(v, (list, dict, np.ndarray))).to_numpy(dtype=bool)
+        if not nested.any():
+            continue
+        if out is None:
+            out = frame.copy()
+        out.iloc[:, position] = pd.Series(np.where(nested, values.map(_json_cell), values), index=frame.index,
+                                          dtype=object)
+    return frame if out is None else out
+
+
+def _json_cell(value: Any) -> Any:
+    """A list or dict cell as JSON text (numpy arrays as lists, numpy numbers as numbers); others as they are."""
+    import numpy as np
+
+    def plain(item: Any) -> Any:
+        if isinstance(item, np.ndarray):
+            return [plain(v) for v in item.tolist()]
+        if isinstance(item, (list, tuple)):
+            return [plain(v) for v in item]
+        if isinstance(item, dict):
+            return {str(k): plain(v) for k, v in item.items()}
+        return item.item() if isinstance(item, np.generic) else item
+
+    if not isinstance(value, (list, dict, np.ndarray)):
+        return value
+    return json.dumps(plain(value), ensure_ascii=False, default=str)
 
 
 def _holds_carriage_return(frame: Any) -> bool:

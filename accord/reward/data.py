@@ -36,7 +36,7 @@ from accord.datasets.errors import AccordError, SettingError, SettingWarning, Va
 from accord.datasets.io import COMPRESSION_SUFFIXES, infer_format
 from accord.datasets.io import collector_paused as _collector_paused
 from accord.datasets.schema import columns_note
-from accord.datasets.loaders.generic import read_table, with_delimiter
+from accord.datasets.loaders.generic import messages_written_as_json, read_table, with_delimiter
 
 #: The columns of every table :func:`load_pairs` returns: the pairs a reward model trains or is evaluated on, with
 #: their label fields filled in (the judgments' pair-text columns are another thing).
@@ -187,7 +187,8 @@ def _read_delimited(path: Path) -> pd.DataFrame:
     text = [column for column in frame.columns if column in TEXT_COLUMNS]
     if text:
         frame[text] = read_table(path, usecols=text, dtype=str, keep_default_na=False, na_values=[""], **delimiter)
-    return frame
+    # chat messages a text cell holds as JSON, as the JSON Lines or Parquet twin of the file holds them
+    return messages_written_as_json(frame, str(path))
 
 
 def _cleaned_format(path: Path, fmt: str) -> str | None:

@@ -44,6 +44,9 @@ ARENA_WINNERS: dict[str, str] = {
 ONE_HOT_WINNERS: tuple[str, str, str] = ("winner_model_a", "winner_model_b", "winner_tie")
 CONVERSATION_COLUMNS: tuple[str, ...] = ("model_a", "model_b", "winner", "conversation_a", "conversation_b")
 ONE_HOT_COLUMNS: tuple[str, ...] = ("prompt", "response_a", "response_b", *ONE_HOT_WINNERS)
+#: The columns of either layout that hold texts or ids, read as written from CSV or TSV (a question id "007")
+ARENA_TEXTS: tuple[str, ...] = ("prompt", "response_a", "response_b", "conversation_a", "conversation_b", "judge",
+                                "judge_hash", "question_id", "id", "model_a", "model_b", "winner", "language")
 
 
 def load_chatbot_arena(source: Source, *, duplicates: str = "error") -> pd.DataFrame:
@@ -66,7 +69,7 @@ def load_chatbot_arena(source: Source, *, duplicates: str = "error") -> pd.DataF
         ``item_question_id``, ``item_turn``, ``item_language``; ``presented_swapped`` where a battle showed a pair
         the other way round than its first battle (its texts, label and model names turned to that orientation).
     """
-    frame, name = frame_or_file(source)
+    frame, name = frame_or_file(source, texts=ARENA_TEXTS)
     frame = frame.reset_index(drop=True)
     if all(column in frame.columns for column in ONE_HOT_WINNERS):
         require_columns(frame, ONE_HOT_COLUMNS, name, "Chatbot Arena (one-hot winners)")

@@ -20,6 +20,7 @@ import codecs
 import json
 import os
 import re
+import warnings
 import zlib
 from collections.abc import Iterable
 from pathlib import Path
@@ -222,6 +223,68 @@ def messages_as_written(frame: pd.DataFrame) -> pd.DataFrame:
         if isinstance(first, dict):  # a struct column, or a list of them (chat messages)
             frame[column] = cells.map(written_messages)
     return frame
+
+
+#: The columns that may hold chat messages, which a CSV or TSV file can only hold written as JSON text
+#: (:func:`messages_written_as_json`): a pair's texts, a rated response, a preference dataset's sides.
+MESSAGE_COLUMNS: tuple[str, ...] = ("prompt", "response_a", "response_b", "response", "chosen", "rejected")
+
+
+def messages_written_as_json(frame: pd.DataFrame, source: str | None,
+                             columns: Iterable[str] = MESSAGE_COLUMNS) -> pd.DataFrame:
+    """``frame`` (read from CSV or TSV) with each of ``columns`` whose every present cell is a JSON list of chat
+    messages (``[{"role": ..., "content": ...}, ...]``; ``[]`` too) read as those lists: a text cell cannot hold a
+    list, so such a file was read as the messages' JSON text where its JSON Lines or Parquet twin gave messages, and
+    one dataset trained on two different texts by its file's format. A column where only some cells are messages
+    stays text, with a warning naming the column and the first such row (its JSON Lines twin mixes messages and
+    texts, which the reader refuses); a text that merely starts with ``[`` stays text."""
+    for column in columns:
+        if column in frame.columns:
+            messages = _json_messages(frame[column], column, source)
+            if messages is not None:
+                frame[column] = messages
+    return frame
+
+
+def _json_messages(cells: pd.Series, column: str, source: str | None) -> pd.Series | None:
+    """The messages of a column whose every present cell is chat messages written as JSON, else ``None``."""
+    present = cells.notna().to_numpy()
+    texts = cells[present]
+    if not len(texts) or not (texts.dtype == object or pd.api.types.is_string_dtype(texts.dtype)):
+        return None
+    looks = texts.astype(str).str.lstrip().str.startswith("[").to_numpy(dtype=bool)  # in C: most columns stop here
+    if not looks.any():
+        return None
+    # each distinct text parsed once (a response repeats over the judgments of its pair)
+    parsed = {text: _parsed_messages(text) for text in pd.unique(texts[looks].astype(str).to_numpy(dtype=object))}
+    is_messages = np.zeros(len(texts), dtype=bool)
+    is_messages[looks] = [parsed[text] is not None for text in texts[looks].astype(str)]
+    if is_messages.all():
+        # (missing cells stay missing; a list of lists set into a Series came back as tuples)
+        return cells.astype(object).map(lambda value: value if pd.isna(value) is True else parsed[str(value)])
+    non_empty = np.zeros(len(texts), dtype=bool)
+    non_empty[is_messages] = [bool(parsed[text]) for text in texts[is_messages].astype(str)]
+    if non_empty.any():
+        row = int(np.flatnonzero(present)[np.flatnonzero(non_empty)[0]])
+        other = int(np.flatnonzero(present)[np.flatnonzero(~is_messages)[0]])
+        where = ", ".join(part for part in (f"file {source}" if source else "", f"column '{column}'") if part)
+        more = int((~is_messages).sum()) - 1
+        warnings.warn(f"{where}: row {row} holds chat messages written as JSON, but row {other}"
+                      f"{f' (and {more} more)' if more else ''} is plain text, so the whole column is read as text: "
+                      "write every cell as a JSON list of {\"role\", \"content\"} messages, or the table as JSON "
+                      "Lines or Parquet, to have messages read as messages", UserWarning, stacklevel=3)
+    return None
+
+
+def _parsed_messages(text: str) -> list | None:
+    """``text`` as the list of chat messages it writes in JSON (each a dict with a ``role``), else ``None``."""
+    try:
+        value = json.loads(text)
+    except (json.JSONDecodeError, RecursionError):
+        return None
+    if isinstance(value, list) and all(isinstance(m, dict) and "role" in m for m in value):
+        return value
+    return None
 
 
 def _read(file: Path, fmt: str, read_kwargs: dict[str, Any]) -> pd.DataFrame:
@@ -478,6 +541,8 @@ def read_unvalidated(path: str | os.PathLike, *, columns: dict[str, str] | None 
         table = _without_trailing_empty_rows(table)
     if columns:
         table = table.rename(columns=checked_mapping(columns, table.columns, source))
+    if fmt in ("csv", "tsv"):  # chat messages a text cell holds as JSON, as a JSON Lines file would hold them
+        table = messages_written_as_json(table, source)
     if strip_header:
         stripped = [name.strip() if isinstance(name, str) else name for name in table.columns]
         if len(set(stripped)) == len(stripped):
@@ -637,9 +702,14 @@ def _folder_problem(folder: Path, shown: int = 3, looked_at: int = 10_000) -> st
     return f"is a folder, not a file: name one of its table files ({listed})"
 
 
-def frame_or_file(source: pd.DataFrame | str | os.PathLike, **read_kwargs: Any) -> tuple[pd.DataFrame, str]:
+def frame_or_file(source: pd.DataFrame | str | os.PathLike, *, texts: Iterable[str] = (),
+                  **read_kwargs: Any) -> tuple[pd.DataFrame, str]:
     """A DataFrame as given (copied), or the table read from a file; with a name for error messages. A JSON file's
-    values keep JSON's types (a text id ``"007"`` stays that text)."""
+    values keep JSON's types (a text id ``"007"`` stays that text). In a CSV or TSV file the columns named in
+    ``texts`` (a source's texts and ids) are read as written, as :func:`read_judgments` reads its own: pandas'
+    guessing read a response "N/A" or "None" as no response, "1e3" as 1000.0 and an id "007" as 7, so the same
+    data gave other texts and other pair ids from CSV than from JSON Lines or Parquet; chat messages written as
+    JSON are messages (:func:`messages_written_as_json`)."""
     if isinstance(source, pd.DataFrame):
         return source.copy(), "<DataFrame>"
     if isinstance(source, (str, os.PathLike)):
@@ -652,7 +722,15 @@ def frame_or_file(source: pd.DataFrame | str | os.PathLike, **read_kwargs: Any) 
             # dtype=False asks the JSON readers to keep JSON's own types; Parquet has them already, and its reader
             # would refuse the argument (which read_table then reports as a corrupt file)
             read_kwargs = {k: v for k, v in read_kwargs.items() if k != "dtype"}
-        return read_table(source, **read_kwargs), str(source)
+        if fmt not in ("csv", "tsv"):
+            return read_table(source, **read_kwargs), str(source)
+        read_kwargs = with_delimiter(source, fmt, read_kwargs)
+        table = read_table(source, fmt=fmt, **read_kwargs)
+        written = [column for column in dict.fromkeys(texts) if column in table.columns]
+        if written:
+            table[written] = read_table(source, fmt=fmt, **{**read_kwargs, "usecols": written, "dtype": str,
+                                                            "keep_default_na": False, "na_values": [""]})[written]
+        return messages_written_as_json(table, str(source)), str(source)
     raise AccordError(f"expected a file path or a pandas DataFrame, got {type(source).__name__}")
 
 

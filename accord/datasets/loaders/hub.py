@@ -66,6 +66,11 @@ MULTIPREF_PREFERENCES: dict[str, int] = {
 }
 MULTIPREF_GROUPS: dict[str, str] = {"normal": "normal_worker_annotations", "expert": "expert_worker_annotations"}
 HELPSTEER_SCALE = 3
+#: The columns of MultiPref and of summarize_from_feedback that hold texts or ids, read as written from CSV or TSV
+#: (:func:`~accord.datasets.loaders.generic.frame_or_file`; the nested ones are JSON text there)
+MULTIPREF_TEXTS: tuple[str, ...] = ("comparison_id", "text", "completion_a", "completion_b", "model_a", "model_b",
+                                    "source", "category", "subject_study", "highest_level_degree")
+SUMMARIZE_TEXTS: tuple[str, ...] = ("info", "summaries", "summary", "worker", "batch", "split", "extra")
 
 
 # -- MultiPref ----------------------------------------------------------------------------------------------
@@ -104,7 +109,7 @@ def load_multipref(
     unknown = [g for g in groups if g not in MULTIPREF_GROUPS]
     if unknown or not groups:
         raise AccordError(f"groups must be a non-empty subset of {sorted(MULTIPREF_GROUPS)}, got {list(groups)}")
-    frame, name = frame_or_file(source)
+    frame, name = frame_or_file(source, texts=MULTIPREF_TEXTS)
     require_columns(frame, ("comparison_id", "text", "completion_a", "completion_b",
                             *(MULTIPREF_GROUPS[g] for g in groups)), name, "MultiPref")
     frame = frame.reset_index(drop=True)
@@ -192,7 +197,7 @@ def load_helpsteer2_preference(
     choices = {"all": "all_preferences_unprocessed", "three_most_similar": "three_most_similar_preferences"}
     if ratings not in choices:
         raise AccordError(f"ratings must be one of {sorted(choices)}, got {ratings!r}")
-    frame, name = frame_or_file(source)
+    frame, name = frame_or_file(source, texts=("prompt", "response_1", "response_2", "split"))
     list_column = choices[ratings]
     # Some re-uploads call the list "individual_preference" (HelpSteer3's name); accept it as the same thing.
     if list_column not in frame.columns and "individual_preference" in frame.columns:
@@ -243,7 +248,7 @@ def load_helpsteer3_preference(
         ``item_domain``, ``item_language`` and ``item_published_preference`` (``overall_preference``).
     """
     _check_form(form)
-    frame, name = frame_or_file(source)
+    frame, name = frame_or_file(source, texts=("context", "response1", "response2", "domain", "language"))
     require_columns(frame, ("context", "response1", "response2", "individual_preference"), name,
                     "HelpSteer3 preference")
     frame = frame.reset_index(drop=True)
@@ -362,7 +367,7 @@ def load_summarize_from_feedback(source: Source, *, duplicates: str = "error") -
         (``extra.confidence``), ``batch``, ``item_split``, ``item_post_id``, ``item_title``, ``item_subreddit``,
         ``item_site``, ``item_policy_a``/``item_policy_b``.
     """
-    frame, name = frame_or_file(source)
+    frame, name = frame_or_file(source, texts=SUMMARIZE_TEXTS)
     require_columns(frame, ("info", "summaries", "choice", "worker"), name, "summarize_from_feedback comparisons")
     frame = frame.reset_index(drop=True)
     info = _normalize_dicts(frame["info"], name, "info")

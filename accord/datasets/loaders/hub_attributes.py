@@ -46,6 +46,8 @@ from accord.datasets.loaders.hub import (
     MULTIPREF_GROUPS,
     MULTIPREF_PREFERENCES,
     MULTIPREF_SCALE,
+    MULTIPREF_TEXTS,
+    SUMMARIZE_TEXTS,
     _as_list,
     _drop_identical_sides,
     _map_strings,
@@ -98,7 +100,7 @@ def load_helpsteer2_ratings(
         A missing column, a rating that is not an integer on 0..4 (naming the source row and attribute), or a row
         whose lists of ratings have different lengths (its annotators cannot be aligned across attributes).
     """
-    frame, name = frame_or_file(source)
+    frame, name = frame_or_file(source, texts=("prompt", "response", "split"))
     attributes = list(attributes)
     unknown = [a for a in attributes if a not in HELPSTEER2_ATTRIBUTES]
     if unknown or not attributes:
@@ -153,7 +155,7 @@ def load_helpsteer2_ratings(
     if "split" in frame.columns:
         table["item_split"] = frame["split"].to_numpy()[rows]
     if published is not None:
-        released, released_name = frame_or_file(published)
+        released, released_name = frame_or_file(published, texts=("prompt", "response"))
         require_columns(released, ("prompt", "response", *attributes), released_name, "HelpSteer2")
         released = released.reset_index(drop=True)
         released["response_id"] = content_ids(released, ["prompt", "response"], "hs2r-").to_numpy()
@@ -219,7 +221,7 @@ def load_multipref_aspects(
     unknown = [g for g in groups if g not in MULTIPREF_GROUPS]
     if unknown or not groups:
         raise AccordError(f"groups must be a non-empty subset of {sorted(MULTIPREF_GROUPS)}, got {list(groups)}")
-    frame, name = frame_or_file(source)
+    frame, name = frame_or_file(source, texts=MULTIPREF_TEXTS)
     require_columns(frame, ("comparison_id", "text", "completion_a", "completion_b",
                             *(MULTIPREF_GROUPS[g] for g in groups)), name, "MultiPref")
     frame = frame.reset_index(drop=True)
@@ -315,7 +317,7 @@ def load_summarize_axis(
     unknown = [a for a in axes if a not in SUMMARIZE_AXES]
     if unknown or not axes:
         raise AccordError(f"axes must be a non-empty subset of {list(SUMMARIZE_AXES)}, got {axes}")
-    frame, name = frame_or_file(source)
+    frame, name = frame_or_file(source, texts=SUMMARIZE_TEXTS)
     require_columns(frame, ("info", "summary", "worker"), name, "summarize_from_feedback axis")
     frame = frame.reset_index(drop=True)
     info = _normalize_dicts(frame["info"], name, "info")

@@ -68,7 +68,7 @@ def load_math_shepherd(
         raise AccordError(f"invalid must be 'error' or 'drop', got {invalid!r}")
     if not step_tag:
         raise AccordError("step_tag must be a non-empty string")
-    frame, name = frame_or_file(source, dtype=False)
+    frame, name = frame_or_file(source, texts=("input", "label", "task"), dtype=False)
     require_columns(frame, ("input", "label"), name, "Math-Shepherd")
     frame = frame.reset_index(drop=True)
     steps, problems = _parse(frame["input"], frame["label"], step_tag)
