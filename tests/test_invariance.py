@@ -616,12 +616,17 @@ def _same_ids_in_another_order(name: str, table: pd.DataFrame) -> tuple[pd.DataF
     return out.sort_values(["annotator", "pair_id"], ascending=False).reset_index(drop=True), pair_map, rater_map
 
 
-@pytest.fixture(scope="module")
-def draw_reference_fits() -> dict:
-    table = validate(_base())
+def _fit_each(table: pd.DataFrame, models: dict) -> dict:
+    """Each model fitted on the validated table, its convergence warnings silenced (short fits, by design)."""
+    table = validate(table)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        return {name: make().fit(table) for name, make in _draw_models().items()}
+        return {name: make().fit(table) for name, make in models.items()}
+
+
+@pytest.fixture(scope="module")
+def draw_reference_fits() -> dict:
+    return _fit_each(_base(), _draw_models())
 
 
 @pytest.mark.filterwarnings("ignore::accord.models.base.ConvergenceWarning")  # 60 SVI steps: quick, not settled
@@ -671,10 +676,7 @@ def _enumerated_table() -> pd.DataFrame:
 
 @pytest.fixture(scope="module")
 def enumerated_reference_fits() -> dict:
-    table = validate(_enumerated_table())
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        return {name: make().fit(table) for name, make in _enumerated_models().items()}
+    return _fit_each(_enumerated_table(), _enumerated_models())
 
 
 @pytest.mark.filterwarnings("ignore::accord.models.base.ConvergenceWarning")  # 12 SVI steps: quick, not settled

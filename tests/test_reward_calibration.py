@@ -395,26 +395,32 @@ def test_the_calibration_records_its_max_length_and_reading_at_another_warns_onc
         evaluate(config.output_dir, str(held_out))
 
 
-def test_calibrating_on_one_held_out_pair_is_one_line_naming_the_file_before_the_model_loads(tmp_path, capsys,
-                                                                                            monkeypatch):
-    """`accord calibrate rm one_pair.jsonl` loaded and ran the model, then said "calibration needs at least 2 pairs
-    with one logit and one soft label each, got (1,) and (1,)", naming no file. Now one line naming the file and
-    the count, before the weights load; the model's metadata is left as it was."""
+def _saved_model_that_must_not_load(tmp_path, monkeypatch) -> bytes:
+    """A tiny reward model saved at ``tmp_path / "rm"`` whose loading fails the test; returns its metadata file's
+    bytes, to check that a refused run leaves them as they were."""
     import importlib
 
     from accord.reward.model import RewardModel
 
     bert = build_tiny_backbone(tmp_path / "bert", "bert", texts=[" ".join(WORDS)], seed=1)
     RewardModel.from_backbone(str(bert)).save_pretrained(tmp_path / "rm", extra_meta={"task": "pairwise"})
-    meta = (tmp_path / "rm" / META_FILE).read_bytes()
-    one = tmp_path / "one.jsonl"
-    _pairs(1, 0).to_json(one, orient="records", lines=True)
 
     def no_loading(*args, **kwargs):
         raise AssertionError("the model was loaded")
 
     # the package's evaluate is the function: the module is looked up by its name
     monkeypatch.setattr(importlib.import_module("accord.reward.evaluate"), "load_model", no_loading)
+    return (tmp_path / "rm" / META_FILE).read_bytes()
+
+
+def test_calibrating_on_one_held_out_pair_is_one_line_naming_the_file_before_the_model_loads(tmp_path, capsys,
+                                                                                            monkeypatch):
+    """`accord calibrate rm one_pair.jsonl` loaded and ran the model, then said "calibration needs at least 2 pairs
+    with one logit and one soft label each, got (1,) and (1,)", naming no file. Now one line naming the file and
+    the count, before the weights load; the model's metadata is left as it was."""
+    meta = _saved_model_that_must_not_load(tmp_path, monkeypatch)
+    one = tmp_path / "one.jsonl"
+    _pairs(1, 0).to_json(one, orient="records", lines=True)
     capsys.readouterr()
     assert accord_main(["calibrate", str(tmp_path / "rm"), str(one), "--quiet"]) == 2
     err = capsys.readouterr().err.strip()
@@ -568,20 +574,9 @@ def test_calibrating_on_pairs_without_evidence_is_one_line_naming_the_file_befor
     the model and scored every pair before it said so, in a line naming no file ("calibration: none of the 40
     held-out pairs carries evidence ..."). Now the labels are read first: one line naming the file, before the
     weights load, and the model's metadata is left as it was."""
-    import importlib
-
-    from accord.reward.model import RewardModel
-
-    bert = build_tiny_backbone(tmp_path / "bert", "bert", texts=[" ".join(WORDS)], seed=1)
-    RewardModel.from_backbone(str(bert)).save_pretrained(tmp_path / "rm", extra_meta={"task": "pairwise"})
-    meta = (tmp_path / "rm" / META_FILE).read_bytes()
+    meta = _saved_model_that_must_not_load(tmp_path, monkeypatch)
     even = tmp_path / "even.jsonl"
     _pairs(6, 0).assign(p_chosen=p_chosen, p_tie=p_tie).to_json(even, orient="records", lines=True)
-
-    def no_loading(*args, **kwargs):
-        raise AssertionError("the model was loaded")
-
-    monkeypatch.setattr(importlib.import_module("accord.reward.evaluate"), "load_model", no_loading)
     capsys.readouterr()
     assert accord_main(["calibrate", str(tmp_path / "rm"), str(even), "--quiet"]) == 2
     err = capsys.readouterr().err.strip()
