@@ -866,3 +866,42 @@ def test_a_report_without_a_rater_model_says_why_it_has_no_rater_sections(tmp_pa
     page = (write_report(tmp_path / "r2", table, *_fit(table, "majority", "dawid-skene")) / "report.html").read_text(
         encoding="utf-8")
     assert "Raters</h2>" not in page
+
+
+def _drawn_id(title: str) -> str:
+    """The annotator id a confusion matrix's title draws ('least reliable: <id>\\nreliability 0.49')."""
+    return title.split("\n")[0].split(": ", 1)[1]
+
+
+def test_long_rater_ids_that_differ_at_their_end_stay_apart_in_the_confusion_titles(tmp_path, drawn_figures):
+    # the titles cut every id to its first 18 characters without a mark: 'annotator_batch_07_rater_01' and '..._02'
+    # were both drawn as 'annotator_batch_07', names found in no table
+    table, _ = _small_table()
+    names = {f"good{j}": f"annotator_batch_07_rater_{j:02d}" for j in range(6)}
+    table = table.assign(annotator=table["annotator"].replace(names))
+    write_report(tmp_path / "r", table, *_fit(table, "dawid-skene"))
+    titles = [ax.get_title() for ax in drawn_figures["confusion_matrices"].axes if ax.get_title()]
+    drawn = [_drawn_id(title) for title in titles]
+    assert len(drawn) == 6 and len(set(drawn)) == 6, drawn
+    for shown in drawn:
+        if shown not in names.values() and shown != "spammer":  # cut: marked, and its start and end are the id's
+            head, tail = shown.split("\u2026")
+            assert any(name.startswith(head) and name.endswith(tail) for name in names.values()), shown
+
+
+@pytest.mark.filterwarnings("ignore::accord.models.ConvergenceWarning")  # a short fit: only its ids matter
+def test_long_pair_ids_that_differ_at_their_end_stay_apart_in_the_genuine_disagreement_figure(tmp_path,
+                                                                                              drawn_figures):
+    # the figure cut pair ids to their first 24 characters without a mark: 'conversation-2024-06-01-0007' and
+    # '...-0012' were drawn as one name, 'conversation-2024-06-01-'
+    rng = np.random.default_rng(1)
+    truth = rng.choice(3, size=30)
+    rows = [{"pair_id": f"conversation-2024-06-01-{i:04d}", "annotator": f"w{w}",
+             "label": ["A", "B", "tie"][(t + (w % 2)) % 3 if rng.random() < 0.9 else rng.integers(3)]}
+            for i, t in enumerate(truth) for w in range(8)]
+    table = validate(pd.DataFrame(rows))
+    model = RaterTypes(n_types=2, max_steps=50, num_samples=20).fit(table)
+    write_report(tmp_path / "r", table, model, top_n=10)
+    drawn = [t.get_text() for t in drawn_figures["genuine_disagreement"].axes[0].get_yticklabels()]
+    assert len(drawn) == 10 and len(set(drawn)) == 10, drawn
+    assert all("\u2026" in shown and shown.endswith(shown.split("\u2026")[1]) for shown in drawn)

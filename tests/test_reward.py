@@ -1317,3 +1317,21 @@ def test_a_tool_call_without_content_reaches_the_chat_template_on_both_tasks():
         load_pairs(pd.DataFrame({"prompt": [silent], "chosen": ["good"], "rejected": ["bad"]}))
     with pytest.raises(ValidationError, match=r"column 'prompt', row 0"):
         load_steps(pd.DataFrame({"prompt": [silent], "completions": [["a"]], "labels": [[1]]}))
+
+
+def test_the_id_columns_of_a_csv_to_score_are_read_as_written(tmp_path):
+    # accord score read only pair_id and the texts as written: a cleaned dataset's chosen_id / rejected_id and a
+    # table's prompt_id or response_id were guessed as numbers, and the scored table came back with '007' as 7.0,
+    # '1e3' as 1000.0 and the id 'NA' as an empty cell
+    from accord.reward.evaluate import _read_frame
+
+    path = tmp_path / "responses.csv"
+    path.write_text("id,prompt_id,response_id,prompt,response,n\n007,1e3,NA,q,a,1\n8,0012,None,q,b,2\n",
+                    encoding="utf-8")
+    read = _read_frame(path)
+    assert list(read["id"]) == ["007", "8"] and list(read["prompt_id"]) == ["1e3", "0012"]
+    assert list(read["response_id"]) == ["NA", "None"] and read["n"].tolist() == [1, 2]  # other columns as before
+    path.write_text("pair_id,chosen_id,rejected_id,prompt,chosen,rejected,p_chosen\n1,007,NA,q,a,b,0.9\n",
+                    encoding="utf-8")
+    pairs = _read_frame(path)
+    assert [pairs.loc[0, c] for c in ("chosen_id", "rejected_id")] == ["007", "NA"] and pairs.loc[0, "p_chosen"] == 0.9

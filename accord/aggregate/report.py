@@ -288,15 +288,30 @@ def _file_stem(name: str) -> str:
 
 #: Longest annotator id drawn as a tick label in full; the tables and CSVs keep every id whole.
 MAX_LABEL = 40
+#: Longest id drawn in full in a confusion matrix's title (the panel is 3.2 inches wide) and as a pair's tick label
+#: in the genuine-disagreement figure
+MAX_TITLE_ID = 18
+MAX_PAIR_LABEL = 24
+
+
+def _short_id(value: Any, width: int) -> str:
+    """``value`` as text of at most ``width`` characters: a longer one keeps its start and its end around an
+    ellipsis. Ids cut to their first characters without a mark read as other ids, and ids that differ only at
+    their end (``rater_batch7_0001``, ``rater_batch7_0002``; ``conversation-0001-turn-1``, ``...-turn-2``) were
+    drawn as one name."""
+    text = str(value)
+    if len(text) <= width:
+        return text
+    tail = (width - 1) // 2
+    return text[: width - 1 - tail] + "\u2026" + text[len(text) - tail:]
 
 
 def _shorten_tick_labels(ax: Any) -> None:
-    """Cut each line of the y tick labels to :data:`MAX_LABEL` characters: one 200-character id made the forest
-    plot 2,084 pixels wide, and the page, which fits figures to its width, drew the plot itself about half as
-    large."""
+    """Cut each line of the y tick labels to :data:`MAX_LABEL` characters (:func:`_short_id`): one 200-character id
+    made the forest plot 2,084 pixels wide, and the page, which fits figures to its width, drew the plot itself
+    about half as large."""
     labels = [text.get_text() for text in ax.get_yticklabels()]
-    short = ["\n".join(line if len(line) <= MAX_LABEL else line[: MAX_LABEL - 1] + "\u2026"
-                       for line in label.split("\n")) for label in labels]
+    short = ["\n".join(_short_id(line, MAX_LABEL) for line in label.split("\n")) for label in labels]
     if short != labels:
         ax.set_yticks(ax.get_yticks(), short)
 
@@ -549,7 +564,8 @@ class _ReportBuilder:
                 self.draw_confusion(ax, matrix)
                 reliability = ranked.loc[annotator, "reliability"]
                 place = "least" if kind == "worst" else "most"
-                ax.set_title(f"{place} reliable: {str(annotator)[:18]}\nreliability {reliability:.2f}", fontsize=9)
+                ax.set_title(f"{place} reliable: {_short_id(annotator, MAX_TITLE_ID)}\n"
+                             f"reliability {reliability:.2f}", fontsize=9)
         _tight_layout(figure)
         confusion = pd.DataFrame(rows, columns=["annotator", "rank", "true", "said", "count"])
         self.save_csv(confusion, "confusion", index=False)
@@ -956,7 +972,7 @@ class _ReportBuilder:
             ax.axvline(0.5, color="gray", lw=0.8, ls="--")
             ax.set_xlim(0, 1)
             ax.set_xlabel(xlabel)
-        axes[0].set_yticks(y, [str(p)[:24] for p in top.index], fontsize=8)
+        axes[0].set_yticks(y, [_short_id(p, MAX_PAIR_LABEL) for p in top.index], fontsize=8)
         fig.suptitle(f"Pairs with the most genuine ({'within' if single else 'between'}-{member}) disagreement",
                      fontsize=11)
         axes[-1].legend(fontsize=8, loc="center left", bbox_to_anchor=(1.0, 0.5))

@@ -45,8 +45,16 @@ TRAINING_PAIR_COLUMNS = ("pair_id", "prompt", "chosen", "rejected", "p_chosen", 
 VOTE_COLUMNS = ("votes_chosen", "votes_rejected", "votes_tie")
 #: How far a soft label's ``p_chosen + p_tie`` may pass 1 (float rounding of labels written as float32, say).
 LABEL_SUM_TOLERANCE = 1e-6
-#: The columns of an input table that hold texts or ids, read as written (never as numbers or missing values).
+#: The columns of an input table that hold texts or ids, read as written (never as numbers or missing values); so is
+#: every column named ``id`` or ending in ``_id`` (:func:`read_as_written`).
 TEXT_COLUMNS = ("pair_id", "prompt", "chosen", "rejected", "response")
+
+
+def read_as_written(column: Any) -> bool:
+    """Whether a CSV or TSV column holds texts or ids (:data:`TEXT_COLUMNS`, ``id`` and every ``*_id``): a cleaned
+    dataset's ``chosen_id`` / ``rejected_id`` and a table's ``prompt_id``, ``response_id`` or ``problem_id`` were
+    guessed as numbers, and ``accord score`` wrote the id "007" back as 7.0 and "NA" as an empty cell."""
+    return column in TEXT_COLUMNS or (isinstance(column, str) and (column == "id" or column.endswith("_id")))
 
 
 # ----------------------------------------------------------------------------------------------------------------------
@@ -179,12 +187,12 @@ def dataset_split(splits: list[str], path: Path, held_out: bool) -> str:
 
 
 def _read_delimited(path: Path) -> pd.DataFrame:
-    """A CSV or TSV file whose text columns (:data:`TEXT_COLUMNS`) stay as written: pandas' guessing read a response
-    "04" as the number 4 and "NA", "None" or "null" as a missing text; only an empty cell is missing there. Its
-    delimiter is found as the judgments' is (Excel's ``;`` export, a ``sep=;`` line: :func:`with_delimiter`)."""
+    """A CSV or TSV file whose text and id columns (:func:`read_as_written`) stay as written: pandas' guessing read a
+    response "04" as the number 4 and "NA", "None" or "null" as a missing text; only an empty cell is missing there.
+    Its delimiter is found as the judgments' is (Excel's ``;`` export, a ``sep=;`` line: :func:`with_delimiter`)."""
     delimiter = with_delimiter(path, infer_format(path), {})
     frame = read_table(path, **delimiter)
-    text = [column for column in frame.columns if column in TEXT_COLUMNS]
+    text = [column for column in frame.columns if read_as_written(column)]
     if text:
         frame[text] = read_table(path, usecols=text, dtype=str, keep_default_na=False, na_values=[""], **delimiter)
     # chat messages a text cell holds as JSON, as the JSON Lines or Parquet twin of the file holds them
