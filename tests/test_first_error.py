@@ -577,29 +577,3 @@ def test_first_flags_more_likely_false_than_true_warn_naming_the_condition_and_w
     assert len(stopped) == 1 and "do not locate the first error" in stopped[0], stopped
     assert said(_long_solutions(30)[0]) == []
     assert said(make_synthetic_steps(n_problems=100, seed=3).judgments) == []
-
-
-def test_majority_vote_and_the_evaluation_read_a_tied_step_by_one_rule():
-    """Was: with raters split evenly on a step (P 0.5), majority vote's first error was the mode of its independent
-    first-error distribution, which took the tied step for the first error ([1, 0.5, 1]: step 1), while the
-    evaluation's truth of the same labels (the first step labelled below 1/2) took it for a correct one (no error):
-    the baseline and the truth disagreed on every tie. Now both are the first step scored below 1/2
-    (first_flagged_step); the soft labels and P(first error) are unchanged."""
-    from accord.aggregate import build_cleaned_steps
-    from accord.reward.steps import labelled_first_error
-
-    judgments = pd.DataFrame({
-        "solution_id": ["s"] * 6 + ["t"] * 4 + ["u"] * 4, "step": [0, 0, 1, 1, 2, 2, 0, 0, 1, 1, 0, 0, 1, 1],
-        "annotator": list("ab") * 7, "label": [1, 1, 1, -1, 1, 1, 1, -1, -1, -1, 1, 1, -1, -1],
-        "step_text": ["x"] * 14})
-    model = StepMajorityVote().fit(judgments)
-    cleaned = build_cleaned_steps(model.step_labels_, judgments)
-    assert cleaned["labels"].tolist() == [[1.0, 0.5, 1.0], [0.5, 0.0], [1.0, 0.0]]
-    truth = labelled_first_error(cleaned)
-    assert truth.tolist() == [3, 1, 1]
-    assert model.step_labels_.most_likely_first_error().reindex(["s", "t", "u"]).tolist() == truth.tolist()
-    assert cleaned["first_error"].tolist() == truth.tolist()
-    assert model.fit_predict(judgments).reindex(["s", "t", "u"]).tolist() == truth.tolist()
-    # the distribution is still the independent steps' (the tie splits the first error between step 1 and none)
-    p_first = model.step_labels_.first_error.loc["s", "p_first_error"].to_numpy()
-    assert np.allclose(p_first, [0.0, 0.5, 0.0, 0.5])

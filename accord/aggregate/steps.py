@@ -27,7 +27,6 @@ from accord.datasets.schema import checked_info
 from accord.datasets.steps import EncodedSteps, StepLabels, encode_steps, validate_steps
 from accord.datasets.steps.cleaned import check_blank_steps
 from accord.datasets.steps.labels import position_index
-from accord.step_metrics import first_flagged_step
 
 # name -> (module, class). Rater models are imported on first use (Pyro is slow to import).
 STEP_METHODS: dict[str, tuple[str, str]] = {
@@ -57,9 +56,8 @@ def fit_step_method(name: str, judgments: pd.DataFrame, **settings: Any) -> Any:
 class StepMajorityVote(ConstructorSettings):
     """Per-step majority vote: a step is wrong when more of its labels flag it than not (ties: probability 0.5).
 
-    ``P(first error at t)`` follows from the step labels as if steps erred independently; the predicted first error
-    is the first step the majority flags (:func:`accord.step_metrics.first_flagged_step`, the rule by which the
-    evaluation reads the first error of step labels: a tied step is not flagged). No uncertainty (NaN).
+    ``P(first error at t)`` follows from the step labels as if steps erred independently, so the predicted first
+    error is the first step the majority flags. No uncertainty (NaN).
     """
 
     method = "majority"
@@ -68,11 +66,7 @@ class StepMajorityVote(ConstructorSettings):
         encoded = encode_steps(judgments)
         flags, total = _flag_counts(encoded)
         p_correct = np.sign(total - 2 * flags) * 0.5 + 0.5
-        # the mode of the independent first-error distribution took a tied step (P 0.5) for the first error, where
-        # the evaluation's truth of the same labels (first step labelled below 1/2) takes it for a correct one
-        decided = pd.Series(first_flagged_step(p_correct, np.asarray(encoded.n_steps)),
-                            index=pd.Index(encoded.solution_index))
-        self.step_labels_ = _independent(encoded, p_correct, total, self.method, decided)
+        self.step_labels_ = _independent(encoded, p_correct, total, self.method)
         return self
 
     def fit_predict(self, judgments: pd.DataFrame) -> pd.Series:
@@ -102,15 +96,13 @@ def _flag_counts(encoded: EncodedSteps) -> tuple[np.ndarray, np.ndarray]:
     return flags, total
 
 
-def _independent(encoded: EncodedSteps, p_correct: np.ndarray, total: np.ndarray, method: str,
-                 decided_first_error: pd.Series | None = None) -> StepLabels:
+def _independent(encoded: EncodedSteps, p_correct: np.ndarray, total: np.ndarray, method: str) -> StepLabels:
     index = encoded.step_index()
     return StepLabels.from_independent_steps(
         p_correct=pd.Series(p_correct, index=index),
         uncertainty=pd.Series(np.nan, index=index),
         n_judgments=pd.Series(total.astype(np.int64), index=index),
         method=method,
-        decided_first_error=decided_first_error,
     )
 
 

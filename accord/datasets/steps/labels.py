@@ -30,16 +30,11 @@ class StepLabels:
         ``uncertainty`` (posterior standard deviation, NaN when the method has none).
     method
         The method's name (``"majority"``, ``"first-error"``, ...).
-    decided_first_error
-        Per solution, the first-error position of a method that decides it by a rule rather than by the mode of
-        ``first_error`` (majority vote: the first step its majority flags), which :meth:`most_likely_first_error`
-        then gives; ``None`` for the others.
     """
 
     steps: pd.DataFrame
     first_error: pd.DataFrame
     method: str
-    decided_first_error: pd.Series | None = None
 
     def __post_init__(self) -> None:
         self._check_step_order()
@@ -84,7 +79,6 @@ class StepLabels:
         uncertainty: pd.Series,
         n_judgments: pd.Series,
         method: str,
-        decided_first_error: pd.Series | None = None,
     ) -> "StepLabels":
         """Step labels of a method that treats steps independently, with the first-error distribution they imply.
 
@@ -96,8 +90,7 @@ class StepLabels:
         steps = pd.DataFrame({"p_correct": p_correct.to_numpy(dtype=float),
                               "uncertainty": uncertainty.to_numpy(dtype=float),
                               "n_judgments": n_judgments.to_numpy(dtype=np.int64)}, index=p_correct.index)
-        return cls(steps=steps, first_error=first_error_from_independent(steps["p_correct"]), method=method,
-                   decided_first_error=decided_first_error)
+        return cls(steps=steps, first_error=first_error_from_independent(steps["p_correct"]), method=method)
 
     @property
     def p_correct(self) -> pd.Series:
@@ -120,10 +113,7 @@ class StepLabels:
                          name="p_all_correct")
 
     def most_likely_first_error(self) -> pd.Series:
-        """The most probable first-error position per solution (``T`` = no error; the earliest on exact ties), or the
-        method's own decision where it gives one (:attr:`decided_first_error`)."""
-        if self.decided_first_error is not None:
-            return self.decided_first_error.reindex(self.solution_ids).rename("first_error")
+        """The most probable first-error position per solution (``T`` = no error; the earliest on exact ties)."""
         frame = self.first_error["p_first_error"]
         solution = frame.index.get_level_values("solution_id")
         position = frame.index.get_level_values("position").to_numpy()
