@@ -36,7 +36,8 @@ from accord.datasets.errors import AccordError, SettingError, SettingWarning, Va
 from accord.datasets.io import COMPRESSION_SUFFIXES, infer_format
 from accord.datasets.io import collector_paused as _collector_paused
 from accord.datasets.schema import columns_note
-from accord.datasets.loaders.generic import messages_written_as_json, read_table, with_delimiter
+from accord.datasets.loaders.generic import (messages_written_as_json, read_table, with_delimiter,
+                                             with_texts_as_written)
 
 #: The columns of every table :func:`load_pairs` returns: the pairs a reward model trains or is evaluated on, with
 #: their label fields filled in (the judgments' pair-text columns are another thing).
@@ -192,9 +193,7 @@ def _read_delimited(path: Path) -> pd.DataFrame:
     Its delimiter is found as the judgments' is (Excel's ``;`` export, a ``sep=;`` line: :func:`with_delimiter`)."""
     delimiter = with_delimiter(path, infer_format(path), {})
     frame = read_table(path, **delimiter)
-    text = [column for column in frame.columns if read_as_written(column)]
-    if text:
-        frame[text] = read_table(path, usecols=text, dtype=str, keep_default_na=False, na_values=[""], **delimiter)
+    with_texts_as_written(frame, path, [column for column in frame.columns if read_as_written(column)], **delimiter)
     # chat messages a text cell holds as JSON, as the JSON Lines or Parquet twin of the file holds them
     return messages_written_as_json(frame, str(path))
 

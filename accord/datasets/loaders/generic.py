@@ -702,6 +702,15 @@ def _folder_problem(folder: Path, shown: int = 3, looked_at: int = 10_000) -> st
     return f"is a folder, not a file: name one of its table files ({listed})"
 
 
+def with_texts_as_written(table: pd.DataFrame, path: str | os.PathLike, columns: list, **read_kwargs: Any) -> None:
+    """Read ``columns`` of the CSV or TSV file ``path`` (already read into ``table``) again as written, in place: only
+    an empty cell is missing, and pandas' guessing of "007" as 7, "1e3" as 1000.0 or "NA" / "None" as missing is
+    undone. ``read_kwargs``: the file's delimiter and format, as ``table`` was read."""
+    if columns:
+        table[columns] = read_table(path, **{**read_kwargs, "usecols": columns, "dtype": str,
+                                             "keep_default_na": False, "na_values": [""]})[columns]
+
+
 def frame_or_file(source: pd.DataFrame | str | os.PathLike, *, texts: Iterable[str] = (),
                   **read_kwargs: Any) -> tuple[pd.DataFrame, str]:
     """A DataFrame as given (copied), or the table read from a file; with a name for error messages. A JSON file's
@@ -726,10 +735,8 @@ def frame_or_file(source: pd.DataFrame | str | os.PathLike, *, texts: Iterable[s
             return read_table(source, **read_kwargs), str(source)
         read_kwargs = with_delimiter(source, fmt, read_kwargs)
         table = read_table(source, fmt=fmt, **read_kwargs)
-        written = [column for column in dict.fromkeys(texts) if column in table.columns]
-        if written:
-            table[written] = read_table(source, fmt=fmt, **{**read_kwargs, "usecols": written, "dtype": str,
-                                                            "keep_default_na": False, "na_values": [""]})[written]
+        with_texts_as_written(table, source, [column for column in dict.fromkeys(texts) if column in table.columns],
+                              fmt=fmt, **read_kwargs)
         return messages_written_as_json(table, str(source)), str(source)
     raise AccordError(f"expected a file path or a pandas DataFrame, got {type(source).__name__}")
 
