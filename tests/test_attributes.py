@@ -320,3 +320,24 @@ def test_an_attribute_column_every_rater_left_empty_is_named_in_a_warning() -> N
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         validate_attributes(long, scales={"helpfulness": (0, 4)})
+
+
+def test_the_mixed_id_error_quotes_the_column_s_own_ids_as_written(tmp_path):
+    """Was: 'ids mix texts and numbers (the text '7' and the number 7 would be two ids)' of a file whose ids were
+    '007' and 8: the example '7' read as the file's '007' turned into a number. Now the message quotes the
+    column's own ids, the text as written, and no 7 the file does not hold."""
+    import json
+
+    from accord.cli import main as accord_main
+
+    rows = [{"response_id": rid, "annotator": "a", "attribute": "help", "label": 1, "scale_min": 0, "scale_max": 4}
+            for rid in ("007", 8)]
+    path = tmp_path / "mixed.jsonl"
+    path.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    assert accord_main(["aggregate", "--input", str(path), "--output", str(tmp_path / "out.parquet")]) == 2
+    with pytest.raises(ValidationError) as caught:
+        validate_attributes(pd.DataFrame(rows))
+    message = str(caught.value)
+    assert "the text '007'" in message and "the number 8" in message
+    assert "7'" not in message.replace("'007'", "")
+    assert not (tmp_path / "out.parquet").exists()

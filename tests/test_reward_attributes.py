@@ -1428,3 +1428,82 @@ def test_a_predicted_grade_stays_on_its_scale_and_evaluate_s_rmse_is_that_of_the
         assert metrics[f"rmse_{name}"] == pytest.approx(np.sqrt(np.mean((grade - truth) ** 2)), rel=1e-6)
         order = pd.Series(scored[f"reward_{name}"]).corr(pd.Series(truth), method="spearman")
         assert metrics[f"spearman_{name}"] == pytest.approx(order, rel=1e-6)
+
+
+def test_the_combined_pair_probability_reads_the_uncertainty_head_as_a_single_reward_does(bert, tmp_path):
+    """Was: p_chosen_model of a multi-attribute model was sigmoid(reward_chosen - reward_rejected) whatever its
+    uncertainty head said, where a single-reward model's (and each attribute's) is sigmoid of the variance-scaled
+    difference: the combined probability was more confident than the model's own reward_sd allows. The combined
+    reward sum_k w_k r_k has variance reward_sd^2, and the same rule now applies to it, in score and evaluate."""
+    cfg = config(bert, tmp_path, "combined", max_steps=2, uncertainty_head=True)
+    RewardTrainer(cfg, train_data=attribute_pairs(16, seed=5)).train()
+    pairs = attribute_pairs(6, seed=6)
+    scored = score(cfg.output_dir, pairs[["prompt", "chosen", "rejected"]])
+    variance = scored["reward_sd_chosen"] ** 2 + scored["reward_sd_rejected"] ** 2
+    logit = (scored["reward_chosen"] - scored["reward_rejected"]) / np.sqrt(1.0 + np.pi / 8.0 * variance)
+    np.testing.assert_allclose(scored["p_chosen_model"], 1.0 / (1.0 + np.exp(-logit)), rtol=1e-6)
+    # evaluate's combined NLL is of those probabilities
+    pairs["p_chosen"] = 1.0
+    metrics = evaluate(cfg.output_dir, pairs)
+    assert metrics["combined_nll"] == pytest.approx(float(-np.log(scored["p_chosen_model"]).mean()), rel=1e-5)
+
+
+def test_the_length_a_combination_removes_counts_the_words_of_chat_messages_not_their_repr(llama, tmp_path):
+    """Was: response_lengths counted the words of str() of a response given as chat messages (brackets, keys and
+    roles: "[{'role': 'assistant', 'content': 'a b'}]" is 5 words), so a length-decorrelated combination corrected
+    chat responses by another length than the same texts. Now it counts the assistant turns' content."""
+    from accord.reward.attribute_combination import response_lengths, save_combination
+
+    user = {"role": "user", "content": "why so"}
+    answer = {"role": "assistant", "content": [{"type": "text", "text": "because it is"}]}
+    assert response_lengths(["a b", [user, answer], np.array([answer], dtype=object)]).tolist() == [2.0, 3.0, 3.0]
+    table = _as_chat(attribute_pairs(4, seed=4))
+    cfg = config(llama, tmp_path, "lengths", max_steps=1, batch_size=4, stats_max_pairs=4)
+    RewardTrainer(cfg, train_data=table).train()
+    combination = FixedWeights({"helpful": 1.0}, [*ATTRIBUTES, "slack"], decorrelate_length=True)
+    combination.length_slope_ = np.array([0.5, 0.0, 0.0, 0.0])
+    combination.length_mean_ = 1.0
+    save_combination(cfg.output_dir, combination)
+    scored = score(cfg.output_dir, table[["chosen", "rejected"]])
+    words = np.array([len(c[-1]["content"].split()) for c in table["chosen"]], dtype=float)
+    np.testing.assert_allclose(scored["reward_chosen"], scored["reward_helpful_chosen"] - 0.5 * (words - 1.0),
+                               rtol=1e-6)
+
+
+def test_a_scale_no_one_declared_is_said_to_be_inferred_and_can_be_declared_by_columns(bert, tmp_path, capsys):
+    """Was: a plain table of graded means (no metadata) had its scale taken as floor..ceil of the training means,
+    and held-out means beyond it were refused as off 'the attribute's scale 1..4', a scale the user never gave, with
+    no word of how to give the real one. Now the refusal says the scale was inferred and how to declare it, the
+    table's scale_min / scale_max (or <a>_scale_min / <a>_scale_max) columns declare it, and an inferred scale takes
+    the widest values the table gives (the interval <a>_lower / <a>_upper, not the means alone)."""
+    from accord.reward.attributes import attribute_spec, read_attribute_table
+
+    def plain(n: int, seed: int, low: float) -> pd.DataFrame:
+        frame = graded_responses(n, seed)
+        frame.attrs = {}
+        for name in ATTRIBUTES:  # means in low..3.5, on a 0..4 scale no one declared
+            frame[f"{name}_mean"] = np.maximum(frame[f"{name}_mean"], low)
+        return frame
+
+    train, held_out = plain(16, 2, low=1.5), plain(8, 3, low=0.5)
+    train.to_csv(tmp_path / "train.csv", index=False)
+    held_out.to_csv(tmp_path / "held_out.csv", index=False)
+    common = ["train", "--task", "attributes", "--model", bert, "--max-steps", "1", "--batch-size", "8",
+              "--no-progress"]
+    assert accord_main([*common, "--train-path", str(tmp_path / "train.csv"), "--output-dir",
+                        str(tmp_path / "inferred")]) == 0
+    capsys.readouterr()
+    assert accord_main(["evaluate", str(tmp_path / "inferred"), str(tmp_path / "held_out.csv")]) == 2
+    error = capsys.readouterr().err
+    assert "scale 1..4" in error and "inferred" in error and "scale_min and scale_max" in error, error
+    # declared by the columns: the held-out means lie on it
+    train.assign(scale_min=0, scale_max=4).to_csv(tmp_path / "declared.csv", index=False)
+    assert accord_main([*common, "--train-path", str(tmp_path / "declared.csv"), "--output-dir",
+                        str(tmp_path / "declared")]) == 0
+    assert accord_main(["evaluate", str(tmp_path / "declared"), str(tmp_path / "held_out.csv")]) == 0
+    one = train.assign(helpful_scale_min=-1, helpful_scale_max=5, scale_min=0, scale_max=4)
+    assert attribute_spec(*read_attribute_table(one)).scales == [(-1.0, 5.0), (0.0, 4.0), (0.0, 4.0)]
+    # inferred from the widest values given: an interval reaching 0.2 widens the scale to 0
+    frame, meta = read_attribute_table(train.assign(helpful_lower=0.2, helpful_upper=3.9))
+    spec = attribute_spec(frame, meta)
+    assert spec.scales[0] == (0.0, 4.0) and spec.inferred == list(ATTRIBUTES)

@@ -42,7 +42,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from accord.datasets.errors import AccordError, ValidationError
+from accord.datasets.errors import AccordError, ValidationError, _short_repr
 from accord.datasets.ids import derive_pair_ids
 
 PREFERENCE_LABELS: tuple[str, ...] = ("A", "B", "tie")
@@ -588,7 +588,20 @@ def _hashable(value: Any) -> bool:
 
 
 #: the problems of an id column that mixes kinds (:func:`check_ids`; the streamed reader's folder whose files differ)
-MIXED_TEXT_IDS = "ids mix texts and numbers (the text '7' and the number 7 would be two ids): make them all text"
+MIXED_TEXT_IDS = ("ids mix texts and numbers (a text and a number are two ids even where they read alike): make them "
+                  "all text")
+
+
+def mixed_ids_problem(first: Any, here: Any) -> str:
+    """:data:`MIXED_TEXT_IDS` with the column's own values as written (its first id and the row's): the example
+    '7' of the message read as the file's '007' turned into 7, where the text was kept as written."""
+    def kind(value: Any) -> str:
+        return f"the text {_short_repr(value)}" if isinstance(value, str) else f"the number {_short_repr(value)}"
+
+    return (f"ids mix texts and numbers (the column's first id is {kind(first)}, this row's {kind(here)}; a text and "
+            "a number are two ids even where they read alike): make them all text")
+
+
 MIXED_BOOLEAN_IDS = "ids mix true/false and numbers (true and the number 1 would be one id): make them all text"
 #: labels that are texts in some rows and numbers in others (one form per column)
 MIXED_LABELS = "mixed label forms (strings and numbers in one column)"
@@ -620,7 +633,8 @@ def check_ids(values: pd.Series, column: str, source: str | None) -> None:
         is_text = values.map(lambda v: isinstance(v, str)).to_numpy()
         if is_text.any() and not is_text.all():
             row = _first_bad(is_text != is_text[0])
-            raise ValidationError(MIXED_TEXT_IDS, source=source, column=column, row=row, value=values.iloc[row])
+            raise ValidationError(mixed_ids_problem(values.iloc[0], values.iloc[row]), source=source, column=column,
+                                  row=row, value=values.iloc[row])
         is_bool = values.map(lambda v: isinstance(v, (bool, np.bool_))).to_numpy()
         if is_bool.any() and not is_bool.all():
             row = _first_bad(is_bool != is_bool[0])

@@ -198,8 +198,8 @@ def _check_id_kind(fitted: pd.Index, values: pd.Series, column: str) -> None:
         # 7, not numpy's np.int64(7)
         new_id, old_id = (as_written(v) for v in (values.iloc[0], fitted[0]))
         raise AccordError(f"column '{column}': the new judgments' ids are {kinds[new_text]} (e.g. "
-                          f"{new_id!r}) and the fitted ones {kinds[old_text]} (e.g. {old_id!r}); the text "
-                          "'7' and the number 7 would be two ids: give the ids as the fit had them")
+                          f"{new_id!r}) and the fitted ones {kinds[old_text]} (e.g. {old_id!r}); a text and a "
+                          "number are two ids even where they read alike: give the ids as the fit had them")
 
 
 def partial_fit(model: Any, new_judgments: pd.DataFrame, duplicates: str = "error") -> Any:

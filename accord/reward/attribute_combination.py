@@ -37,6 +37,7 @@ import pandas as pd
 import torch
 
 from accord._session import fit_defaults, seeded
+from accord.datasets.cleaned import chat_messages, content_text, is_messages
 from accord.datasets.errors import AccordError, SettingError, ValidationError
 from accord.datasets.io import atomic_path
 
@@ -45,8 +46,20 @@ METHODS = ("fixed", "fitted", "gating")
 
 
 def response_lengths(texts: Sequence[Any]) -> np.ndarray:
-    """Length of each response in words (whitespace-separated), the length the decorrelation removes."""
-    return np.array([len(str(t).split()) for t in texts], dtype=np.float64)
+    """Length of each response in words (whitespace-separated), the length the decorrelation removes. A response
+    given as chat messages counts the words of its assistant turns' content (a whole conversation's user turns are
+    the prompt; messages without an assistant turn count every turn's content): the Python repr of the list was
+    counted, its brackets, keys and roles with it."""
+    return np.array([len(_response_words(t).split()) for t in texts], dtype=np.float64)
+
+
+def _response_words(value: Any) -> str:
+    """The text of a response whose words :func:`response_lengths` counts."""
+    messages = chat_messages(value) if is_messages(value) else None
+    if not messages:
+        return "" if value is None or (isinstance(value, float) and np.isnan(value)) else str(value)
+    said = [m for m in messages if m.get("role") == "assistant"] or messages
+    return "\n".join(content_text(m.get("content")) for m in said if m.get("content") is not None)
 
 
 class Combination:

@@ -16,6 +16,8 @@ layouts, and trains a head of ``K`` outputs on it:
   regression on its scale rescaled to ``-1..1`` (``y = (mean - centre) / half-width``) with a Gaussian likelihood,
   :func:`gaussian_nll_loss`: the label's own variance ``(sd / half-width)^2`` (plus a small floor) is the noise
   variance, so an uncertain mean counts less; with ``--uncertainty-head`` the model's predicted variance is added.
+  The scale is the cleaned dataset's; a plain table declares it by columns (:func:`declared_scale_columns`), else
+  it is inferred from the table's values (:func:`inferred_scale`) and recorded as inferred.
 
 Missing labels are masked: a count ``n_<a>`` / ``<a>_n`` of 0 (the cleaned layouts impute such values, and refuse
 a NaN one: they carry no rating), or a NaN label in a plain table. The loss of attribute ``a`` is averaged over the examples rated on ``a`` in the whole
@@ -33,7 +35,7 @@ from __future__ import annotations
 import math
 import os
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -90,15 +92,19 @@ class AttributeSpec:
     scales: list[tuple[float, float]]
     offsets: list[float] = field(default_factory=list)  # per attribute; 0 except for properties
     chosen_by: str | None = None
+    #: the graded attributes whose scale no one declared: taken from the training table's values
+    inferred: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return {"layout": self.layout, "names": self.names, "kinds": self.kinds,
-                "scales": [list(s) for s in self.scales], "offsets": self.offsets, "chosen_by": self.chosen_by}
+                "scales": [list(s) for s in self.scales], "offsets": self.offsets, "chosen_by": self.chosen_by,
+                "inferred_scales": self.inferred}
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> "AttributeSpec":
         return cls(values["layout"], list(values["names"]), list(values["kinds"]),
-                   [tuple(s) for s in values["scales"]], list(values["offsets"]), values.get("chosen_by"))
+                   [tuple(s) for s in values["scales"]], list(values["offsets"]), values.get("chosen_by"),
+                   list(values.get("inferred_scales") or []))
 
     def default_weights(self) -> dict[str, float]:
         """The default combination: ``overall`` when there is one, else the attribute the pairs were oriented by,
@@ -174,25 +180,69 @@ def attribute_spec(frame: pd.DataFrame, meta: dict[str, Any]) -> AttributeSpec:
     if not names:
         raise ValidationError("no attribute columns (p_chosen_<a> for pairs, <a>_mean for responses)",
                               source=source)
-    spec_scales = []
+    spec_scales, inferred = [], []
     for name, kind in zip(names, kinds):
         if kind == PREFERENCE:
             spec_scales.append((0.0, 1.0))
             continue
         if name not in scales:
-            if kind == PROPERTY:
+            declared = declared_scale_columns(frame, name, source)
+            if declared is not None:
+                scales[name] = declared
+            elif kind == PROPERTY:
                 scales[name] = (0.0, 1.0)  # a property without a declared scale is a probability
             else:
-                values = _numeric(frame, f"{name}_mean", source)
-                if np.isnan(values).all():
-                    raise ValidationError("no rating to take the scale from: declare the attribute's scale",
-                                          source=source, column=f"{name}_mean")
-                scales[name] = (math.floor(np.nanmin(values)), math.ceil(np.nanmax(values)))
+                scales[name] = inferred_scale(frame, name, source)
+                inferred.append(name)
         low, high = scales[name]
         if not high > low:
-            raise ValidationError(f"the scale {low}..{high} is empty", source=source, column=f"{name}_mean")
+            raise ValidationError(f"the scale {low}..{high} is empty" + (
+                f"; {DECLARE_SCALE.format(name=name)}" if name in inferred else ""), source=source,
+                column=f"{name}_mean")
         spec_scales.append((float(low), float(high)))
-    return AttributeSpec(layout, names, kinds, spec_scales, [0.0] * len(names), meta.get("chosen_by"))
+    return AttributeSpec(layout, names, kinds, spec_scales, [0.0] * len(names), meta.get("chosen_by"), inferred)
+
+
+#: How a plain table declares a graded attribute's scale (the advice of errors about an inferred one).
+DECLARE_SCALE = ("declare the scale in the training table: columns scale_min and scale_max (one scale for every "
+                 "attribute) or {name}_scale_min and {name}_scale_max (one attribute's), or train on the cleaned "
+                 "dataset accord aggregate writes, which records it")
+
+
+def declared_scale_columns(frame: pd.DataFrame, name: str, source: str | None) -> tuple[int, int] | None:
+    """An attribute's scale declared by the table's columns, as the judgments table declares it: ``<a>_scale_min`` /
+    ``<a>_scale_max`` (that attribute's), else ``scale_min`` / ``scale_max`` (every attribute's); one value per
+    column. None when the table has neither pair."""
+    for low_column, high_column in ((f"{name}_scale_min", f"{name}_scale_max"), ("scale_min", "scale_max")):
+        present = [c for c in (low_column, high_column) if c in frame.columns]
+        if not present:
+            continue
+        if len(present) == 1:
+            missing = high_column if present[0] == low_column else low_column
+            raise ValidationError(f"'{present[0]}' needs its partner column", source=source, column=missing)
+        bounds = []
+        for column in (low_column, high_column):
+            values = _numeric(frame, column, source)
+            bad = ~np.isfinite(values) | (values != values[0])
+            if bad.any():
+                row = int(np.flatnonzero(bad)[0])
+                raise ValidationError(f"the scale bound must be one number in every row (row 0 has "
+                                      f"{frame[column].iloc[0]!r})", source=source, column=column, row=row,
+                                      value=frame[column].iloc[row])
+            bounds.append(float(values[0]))
+        return bounds[0], bounds[1]
+    return None
+
+
+def inferred_scale(frame: pd.DataFrame, name: str, source: str | None) -> tuple[int, int]:
+    """A graded attribute's scale when none is declared: the whole numbers around every value the table gives on it
+    (``<a>_mean`` and, where present, the interval ``<a>_lower`` / ``<a>_upper``: the widest evidence there is)."""
+    columns = [c for c in (f"{name}_mean", f"{name}_lower", f"{name}_upper") if c in frame.columns]
+    values = np.concatenate([_numeric(frame, column, source) for column in columns])
+    if np.isnan(values).all():
+        raise ValidationError(f"no rating to take the scale from: {DECLARE_SCALE.format(name=name)}",
+                              source=source, column=f"{name}_mean")
+    return math.floor(np.nanmin(values)), math.ceil(np.nanmax(values))
 
 
 def attribute_labels(frame: pd.DataFrame, spec: AttributeSpec) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -213,7 +263,12 @@ def attribute_labels(frame: pd.DataFrame, spec: AttributeSpec) -> tuple[np.ndarr
         bad = np.isfinite(values) & ((values < low - 1e-9) | (values > high + 1e-9))
         if bad.any():
             row = int(np.flatnonzero(bad)[0])
-            raise ValidationError(f"must lie on the attribute's scale {low:g}..{high:g}", source=source,
+            # a scale taken from the training means (none declared) is no more than their range: say so, and how to
+            # declare the real one (was: the bare refusal, naming a scale the user never gave)
+            inferred = "" if name not in spec.inferred else (
+                f" (inferred from the training table's values, which declared no scale: "
+                f"{DECLARE_SCALE.format(name=name)}, and train again)")
+            raise ValidationError(f"must lie on the attribute's scale {low:g}..{high:g}{inferred}", source=source,
                                   column=column, row=row, value=frame[column].iloc[row])
         if kind == SCORE:
             labels[:, j] = (values - centre) / half
@@ -797,10 +852,26 @@ def score_attributes(model_dir: str | Path, data: Any, *, k: float | None = None
         column = f"p_{name}_model" if kind == PROPERTY else f"p_chosen_{name}_model"
         # no overflow warning for large negative logits
         put(probabilities, column, expit(logits[:, j]), f"attribute '{name}''s probability")
-    put(probabilities, "p_chosen_model", expit(chosen_columns["reward_chosen"] - rejected_columns["reward_rejected"]),
+    # the combined reward's, by the same rule: with an uncertainty head its variance (reward_sd^2) pulls the
+    # probability towards 1/2, as a single-reward model's p_chosen_model does (was: the plain difference)
+    put(probabilities, "p_chosen_model", expit(combined_pair_logit(chosen_columns, rejected_columns)),
         "the combined reward's P(chosen better)")
     refuse_score_columns(frame, [*chosen_columns, *rejected_columns, *probabilities], _source(data))
     return frame.copy().assign(**chosen_columns, **rejected_columns, **probabilities)
+
+
+def combined_pair_logit(chosen: Mapping[str, Any], rejected: Mapping[str, Any]) -> np.ndarray:
+    """Log-odds that the chosen side's combined reward beats the rejected side's, from the columns
+    :func:`score_attributes` writes: :func:`accord.reward.losses.pairwise_logit` of ``reward_chosen`` and
+    ``reward_rejected``, with the variances ``reward_sd_<side>^2`` where the model has an uncertainty head. The
+    combined reward ``sum_k w_k r_k`` of independent ``r_k ~ N(mu_k, var_k)`` is ``N(sum_k w_k mu_k, sum_k w_k^2
+    var_k)`` (its ``reward_sd``), so the single-reward rule applies to it unchanged."""
+    sd_c, sd_r = chosen.get("reward_sd_chosen"), rejected.get("reward_sd_rejected")
+    d = pairwise_logit(torch.tensor(np.array(chosen["reward_chosen"], dtype=np.float64)),
+                       torch.tensor(np.array(rejected["reward_rejected"], dtype=np.float64)),
+                       None if sd_c is None else torch.tensor(np.array(sd_c, dtype=np.float64) ** 2),
+                       None if sd_r is None else torch.tensor(np.array(sd_r, dtype=np.float64) ** 2))
+    return d.double().numpy()
 
 
 def score_columns(spec: AttributeSpec, pairs: bool, uncertainty: bool, normalised: bool, gating: bool) -> list[str]:
@@ -983,7 +1054,9 @@ def evaluate_attributes(model_dir: str | Path, data: Any, *, batch_size: int = 3
             scored = score_attributes(model_dir, frame[["prompt", "chosen", "rejected"]] if "prompt" in frame.columns
                                       else frame[["chosen", "rejected"]], batch_size=batch_size,
                                       max_length=max_length, device=device)
-        d = (scored["reward_chosen"] - scored["reward_rejected"]).to_numpy()
+        # the log-odds score's p_chosen_model reads (the variances of an uncertainty head included): the combined
+        # NLL and ECE were of the plain difference, more confident than the probabilities accord score writes
+        d = combined_pair_logit(scored, scored)
         p_chosen, p_tie = overall
         # the overall label is, like every attribute's, given for some pairs only: the others are not scored (a NaN
         # label compared as "rejected is better")
