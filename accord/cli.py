@@ -179,6 +179,12 @@ def _check_data_dir(data_dir: str | None) -> None:
 
 def _flag_hint(err: ValidationError, mapping: dict[str, str] | None = None) -> str | None:
     """The command-line flag that mends a common input error, where one does (the library's message cannot know)."""
+    if err.problem == "no such file" and err.source is not None:
+        from accord.datasets.loaders.registry import REGISTRY
+
+        # --input ukpconvarg2 (the name `accord datasets list` shows) was a bare "no such file"
+        if err.source in REGISTRY:
+            return f"'{err.source}' is a named dataset (accord datasets list): --dataset {err.source} reads it"
     if "missing required column" in err.problem and err.column in ("pair_id", "annotator", "label"):
         if mapping and err.column in mapping:  # written the wrong way round: annotator=rater for rater=annotator
             return (f"--columns {err.column}={mapping[err.column]} renamed the file's '{err.column}' away: each "

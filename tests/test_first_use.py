@@ -855,3 +855,15 @@ def test_a_misspelt_required_flag_is_the_same_one_line_not_the_required_argument
     with pytest.raises(SystemExit) as exited:  # a required flag left out is still argparse's error
         main([command, *rest])
     assert exited.value.code == 2 and f"the following arguments are required: {meant}" in capsys.readouterr().err
+
+
+def test_a_named_dataset_given_to_input_says_that_dataset_reads_it(tmp_path, capsys):
+    """Was: `accord aggregate --input ukpconvarg2` (the name `accord datasets list` shows) said only 'file ukpconvarg2:
+    no such file'. Now the one line says it is a named dataset and that --dataset reads it; nothing is written."""
+    output = tmp_path / "out.parquet"
+    assert main(["aggregate", "--input", "ukpconvarg2", "--output", str(output)]) == 2
+    error = capsys.readouterr().err
+    assert "no such file" in error and "--dataset ukpconvarg2" in error, error
+    assert not output.exists()
+    assert main(["aggregate", "--input", str(tmp_path / "nofile.csv"), "--output", str(output)]) == 2
+    assert "--dataset" not in capsys.readouterr().err
