@@ -480,8 +480,9 @@ def read_judgments(
         An Excel ``sep=;`` line above the header declares the delimiter.
         In a CSV or TSV file, ids and texts (``prompt``, ``response_a``/``response_b``, ``response``) and attribute
         names are read as written:
-        ``"007"``, ``"1e3"``, ``"NA"`` and ``"None"`` are ids, only an empty cell is missing; other columns read
-        pandas' usual words (``NA``, ``null``...) as missing.
+        ``"007"``, ``"1e3"``, ``"NA"`` and ``"None"`` are ids, only an empty cell is missing; labels and gold are
+        class names as written (``"01"``, ``"None"``) unless every label is a number (:func:`labels_as_written`);
+        other columns read pandas' usual words (``NA``, ``null``...) as missing.
 
     Returns
     -------
