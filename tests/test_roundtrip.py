@@ -346,3 +346,19 @@ def test_class_names_read_back_as_written_from_every_format(tmp_path_factory, na
     back = read_judgments(write_table(table, tmp_path_factory.mktemp("cls") / f"judgments.{fmt}"), form="categorical")
     _same(table, back)
     assert back.attrs["accord"] == table.attrs["accord"]
+
+
+@pytest.mark.parametrize("fmt", ["csv", "tsv", "csv.gz"])
+def test_an_empty_response_comes_back_empty_and_a_missing_one_missing_from_csv(tmp_path, fmt):
+    """PandaLM holds 270 empty responses: written to CSV and read back, each came back missing (an empty field either
+    way), where the JSON Lines twin kept the empty text. write_table writes an empty text as "" and the readers tell
+    it from an empty field (read_judgments and the Hugging Face loaders' frame_or_file alike)."""
+    from accord.datasets.loaders.generic import frame_or_file
+
+    table = validate(pd.DataFrame({"pair_id": ["p1", "p1", "p2", "p3"], "annotator": ["a", "b", "a", "a"],
+                                   "label": ["A", "B", "A", "tie"], "prompt": ["q", "q", "", "r\rs"],
+                                   "response_a": ["", "", "x", None], "response_b": ["y", "y", "", "z"]}))
+    path = write_table(table, tmp_path / f"judgments.{fmt}")
+    for back in (read_judgments(path), frame_or_file(path, texts=("prompt", "response_a", "response_b"))[0]):
+        assert back["response_a"].tolist()[:3] == ["", "", "x"] and pd.isna(back["response_a"].iloc[3])
+        assert back["response_b"].tolist() == ["y", "y", "", "z"] and back["prompt"].tolist() == table["prompt"].tolist()

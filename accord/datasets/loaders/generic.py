@@ -17,6 +17,7 @@ public data set is looked for (:func:`find_source_folder`), and stable content h
 from __future__ import annotations
 
 import codecs
+import csv
 import json
 import os
 import re
@@ -517,6 +518,7 @@ def read_unvalidated(path: str | os.PathLike, *, columns: dict[str, str] | None 
     path = Path(path).expanduser()
     source = str(path)
     labels_read_as_written = False  # (only where this reader chose how to read the columns: no dtype given)
+    text_sources: list[str] = []  # the file's columns of texts, where an empty text "" is told from a missing one
     if columns is not None and not isinstance(columns, dict):
         raise ValidationError("columns must be a dict {name in the file: accord name}", source=source)
     require_file(path)
@@ -535,6 +537,7 @@ def read_unvalidated(path: str | os.PathLike, *, columns: dict[str, str] | None 
         # C parser requires (checked for real after reading).
         read_kwargs["dtype"] = {name: str for name in (*as_text, *renamed_ids) if name not in renamed_away}
         read_kwargs["dtype"] = {k: v for k, v in read_kwargs["dtype"].items() if k in header}
+        text_sources = [name for name in read_kwargs["dtype"] if mapped.get(name, name) in _TEXT_COLUMNS]
         if header and "na_values" not in read_kwargs and "keep_default_na" not in read_kwargs:
             # An id or a text is what was written: "NA", "None", "null" and "nan" are ids (write_table writes them
             # as they are), only an empty cell is missing. Other columns keep pandas' missing-value words (R
@@ -547,6 +550,7 @@ def read_unvalidated(path: str | os.PathLike, *, columns: dict[str, str] | None 
         read_kwargs.setdefault("dtype", False)
     table = read_table(path, fmt=fmt, **read_kwargs)
     if fmt in ("csv", "tsv"):
+        with_empty_texts(table, path, text_sources, {**read_kwargs, "fmt": fmt})
         table = _without_trailing_empty_rows(table)
     if columns:
         table = table.rename(columns=checked_mapping(columns, table.columns, source))
@@ -790,6 +794,41 @@ def with_texts_as_written(table: pd.DataFrame, path: str | os.PathLike, columns:
     if columns:
         table[columns] = read_table(path, **{**read_kwargs, "usecols": columns, "dtype": str,
                                              "keep_default_na": False, "na_values": [""]})[columns]
+        with_empty_texts(table, path, columns, read_kwargs)
+
+
+def with_empty_texts(table: pd.DataFrame, path: str | os.PathLike, columns: Iterable[Any],
+                     read_kwargs: dict[str, Any]) -> None:
+    """The cells of ``columns`` (texts read as written) that the file writes ``""`` as the empty text, in place:
+    pandas' reader reads a quoted empty field as it reads an empty one, missing, so an empty response (which
+    :func:`accord.datasets.io.write_table` writes ``""``) came back missing from CSV where JSON Lines kept it. Only a
+    table with missing texts is read again (by pyarrow's reader, which tells the two apart); a file it cannot read
+    as pandas did keeps pandas' reading."""
+    import pyarrow.csv as arrow_csv
+
+    columns = [column for column in columns if column in table.columns and table[column].isna().any()]
+    skip = read_kwargs.get("skiprows", 0)
+    if not columns or not isinstance(skip, int) or read_kwargs.get("quoting", csv.QUOTE_MINIMAL) != csv.QUOTE_MINIMAL:
+        return
+    fmt = read_kwargs.get("fmt") or infer_format(path)
+    delimiter = read_kwargs.get("sep") or read_kwargs.get("delimiter") or ("," if fmt == "csv" else "\t")
+    encoding = text_encoding(read_kwargs.get("encoding"))
+    try:
+        read = arrow_csv.read_csv(
+            str(path), read_options=arrow_csv.ReadOptions(skip_rows=skip, encoding="utf8" if encoding == "utf-8-sig"
+                                                          else encoding),
+            parse_options=arrow_csv.ParseOptions(delimiter=delimiter, newlines_in_values=True),
+            convert_options=arrow_csv.ConvertOptions(
+                include_columns=[str(column) for column in columns], null_values=[""], strings_can_be_null=True,
+                quoted_strings_can_be_null=False, column_types={str(column): pa.string() for column in columns}))
+    except (pa.ArrowException, OSError, ValueError, LookupError):
+        return
+    if read.num_rows != len(table):  # (blank lines or a cut-off tail read otherwise: pandas' reading stands)
+        return
+    for column in columns:
+        empty = np.asarray(read.column(str(column)).to_pandas().eq("").fillna(False), dtype=bool)
+        if empty.any():
+            table.loc[empty & table[column].isna().to_numpy(), column] = ""
 
 
 def frame_or_file(source: pd.DataFrame | str | os.PathLike, *, texts: Iterable[str] = (),
