@@ -55,7 +55,9 @@ _ID_COLUMNS: tuple[str, ...] = ("pair_id", "annotator", *CROWDKIT_COLUMNS.keys()
 _TEXT_COLUMNS: tuple[str, ...] = ("prompt", "response_a", "response_b", "step_text", "response")
 # Labels are read as written too, then as numbers only where every label is one (:func:`labels_as_written`): class
 # names "01" and "02" stayed 1 and 2 (and "1.0" and "1" one class), and a class "None" or "NA" became missing labels.
-_LABEL_COLUMNS: tuple[str, ...] = ("label", "gold")
+# A gold file's column of gold labels may be called truth or true_label too (``--gold FILE``).
+_GOLD_COLUMNS: tuple[str, ...] = ("gold", "truth", "true_label")
+_LABEL_COLUMNS: tuple[str, ...] = ("label", *_GOLD_COLUMNS)
 # a whole number as written back (no sign but minus, no leading zero): "01", "+1" and "-0" are no such spelling
 _PLAIN_INTEGER = re.compile(r"-?(?:0|[1-9][0-9]*)")
 
@@ -567,8 +569,8 @@ def read_unvalidated(path: str | os.PathLike, *, columns: dict[str, str] | None 
 
 
 def labels_as_written(table: pd.DataFrame, *, graded: bool = False) -> None:
-    """The ``label`` and ``gold`` columns of ``table`` (read from CSV or TSV as written: texts, only an empty cell
-    missing) as their JSON Lines or Parquet twin holds them, in place. The labels are numbers where every one that is
+    """The ``label`` and gold columns (``gold``; a gold file's ``truth``) of ``table`` (read from CSV or TSV as
+    written: texts, only an empty cell missing) as their JSON Lines or Parquet twin holds them, in place. The labels are numbers where every one that is
     not a missing-value word ("NA", "None", "null", "nan"...) is a number as written back ("2", "-1", "0.5"; not
     "01", "+1", nor "1" beside "1.0"), and those words are then missing labels (R writes NA for one); else they are
     class names as written ("01", "1.0", "None" and "NA" among them), except in a table of A / B / tie, where such a
@@ -579,13 +581,15 @@ def labels_as_written(table: pd.DataFrame, *, graded: bool = False) -> None:
     numeric = graded
     if "label" in table.columns:
         table["label"], numeric, classes = _labels_from_text(table["label"], graded)
-    if "gold" in table.columns:
-        gold = table["gold"]
+    for column in _GOLD_COLUMNS:
+        if column not in table.columns:
+            continue
+        gold = table[column]
         words = _missing_words(gold) - classes
         gold = gold.where(~gold.isin(words)) if words else gold
         if numeric or "label" not in table.columns:
             gold = _numbers_where_written(gold, graded or "label" in table.columns)
-        table["gold"] = gold
+        table[column] = gold
 
 
 def _missing_words(cells: pd.Series) -> set[str]:
