@@ -361,4 +361,5 @@ def test_an_empty_response_comes_back_empty_and_a_missing_one_missing_from_csv(t
     path = write_table(table, tmp_path / f"judgments.{fmt}")
     for back in (read_judgments(path), frame_or_file(path, texts=("prompt", "response_a", "response_b"))[0]):
         assert back["response_a"].tolist()[:3] == ["", "", "x"] and pd.isna(back["response_a"].iloc[3])
-        assert back["response_b"].tolist() == ["y", "y", "", "z"] and back["prompt"].tolist() == table["prompt"].tolist()
+        assert back["response_b"].tolist() == ["y", "y", "", "z"]
+        assert back["prompt"].tolist() == table["prompt"].tolist()

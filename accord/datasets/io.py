@@ -392,8 +392,10 @@ def _empty_text_cells(frame: Any) -> Any:
     for position in range(frame.shape[1]):
         values = frame.iloc[:, position]
         if values.dtype == object or pd.api.types.is_string_dtype(values.dtype):
-            empty = values.map(lambda v: isinstance(v, str) and v == "").astype(bool) if values.dtype == object \
-                else values.eq("").fillna(False).astype(bool)
+            try:  # compared in C, not a Python call per cell (a cell equal to "" is a text)
+                empty = values.eq("").fillna(False).astype(bool)
+            except (TypeError, ValueError):  # a cell that compares otherwise (an array): one at a time
+                empty = values.map(lambda v: isinstance(v, str) and v == "").astype(bool)
             if empty.any():
                 found = pd.DataFrame(False, index=frame.index, columns=range(frame.shape[1])) if found is None \
                     else found

@@ -570,13 +570,13 @@ def read_unvalidated(path: str | os.PathLike, *, columns: dict[str, str] | None 
 
 def labels_as_written(table: pd.DataFrame, *, graded: bool = False) -> None:
     """The ``label`` and gold columns (``gold``; a gold file's ``truth``) of ``table`` (read from CSV or TSV as
-    written: texts, only an empty cell missing) as their JSON Lines or Parquet twin holds them, in place. The labels are numbers where every one that is
-    not a missing-value word ("NA", "None", "null", "nan"...) is a number as written back ("2", "-1", "0.5"; not
-    "01", "+1", nor "1" beside "1.0"), and those words are then missing labels (R writes NA for one); else they are
-    class names as written ("01", "1.0", "None" and "NA" among them), except in a table of A / B / tie, where such a
-    word is no class. ``graded``: declared strengths, numbers wherever pandas reads a number ("+2" too). Gold is
-    read in the labels' terms: numbers beside numbers, and a missing-value word is no gold unless it is one of the
-    labels' classes."""
+    written: texts, only an empty cell missing) as their JSON Lines or Parquet twin holds them, in place. The labels
+    are numbers where every one that is not a missing-value word ("NA", "None", "null", "nan"...) is a number as
+    written back ("2", "-1", "0.5"; not "01", "+1", nor "1" beside "1.0"), and those words are then missing labels
+    (R writes NA for one); else they are class names as written ("01", "1.0", "None" and "NA" among them), except
+    in a table of A / B / tie, where such a word is no class. ``graded``: declared strengths, numbers wherever pandas
+    reads a number ("+2" too). Gold is read in the labels' terms: numbers beside numbers, and a missing-value word
+    is no gold unless it is one of the labels' classes."""
     classes: set[str] = set()
     numeric = graded
     if "label" in table.columns:
