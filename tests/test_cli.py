@@ -2049,3 +2049,16 @@ def test_an_output_where_no_file_can_be_made_is_refused_before_the_fit(command, 
     path = argv[argv.index(flag) + 1]
     assert status == 2 and err.count("\n") == 1 and f"{flag} {path}: cannot write it" in err, err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["judgments.csv"]
+
+
+@pytest.mark.parametrize("column", ["truth", "gold"])
+def test_a_gold_file_of_class_names_matches_the_judgments_as_written(tmp_path, capsys, column):
+    """Class names "01" and "02" are read as written from the judgments; a gold file's truth column was guessed as
+    numbers, so its "01" was 1 and `accord aggregate --gold` refused it ("the gold file uses other labels")."""
+    judgments, gold, output = tmp_path / "j.csv", tmp_path / "g.csv", tmp_path / "soft.csv"
+    judgments.write_text("task,worker,label\n1,a,01\n1,b,01\n2,a,02\n2,b,02\n3,a,NA\n3,b,NA\n")
+    gold.write_text(f"task,{column}\n1,01\n2,02\n")
+    assert main(["aggregate", "--input", str(judgments), "--method", "majority", "--gold", str(gold),
+                 "--output", str(output)]) == 0
+    assert "against gold (2 items): accuracy 1.000" in capsys.readouterr().out
+    assert pd.read_csv(output).columns.tolist()[1:4] == ["p_01", "p_02", "p_NA"]

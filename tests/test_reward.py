@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import math
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -1335,3 +1336,20 @@ def test_the_id_columns_of_a_csv_to_score_are_read_as_written(tmp_path):
                     encoding="utf-8")
     pairs = _read_frame(path)
     assert [pairs.loc[0, c] for c in ("chosen_id", "rejected_id")] == ["007", "NA"] and pairs.loc[0, "p_chosen"] == 0.9
+
+
+def test_a_local_base_model_is_recorded_by_its_absolute_path(backbones, tmp_path, monkeypatch):
+    # reward_model.json kept base_model as typed: trained with --model ./bert, the saved model named './bert', which
+    # was no folder (or another one) once the model was used from another working directory; a hub name stays a name
+    from accord.reward.model import load_tokenizer
+
+    monkeypatch.chdir(backbones["bert"].parent)
+    model = RewardModel.from_backbone("./bert", attn_implementation="sdpa")
+    saved = model.save_pretrained(tmp_path / "rm")
+    monkeypatch.chdir(tmp_path)
+    base = RewardModel.read_meta(saved)["base_model"]
+    assert Path(base).is_absolute() and Path(base) == backbones["bert"].resolve()
+    assert load_tokenizer(base, base) is not None  # the tokenizer a retraining of the model object loads
+    from accord.reward.model import recorded_model_name
+
+    assert recorded_model_name("someorg/tiny-bert") == "someorg/tiny-bert"

@@ -29,7 +29,12 @@ IDS = st.one_of(st.sampled_from(ODD_IDS),
                 .filter(lambda s: s.strip() != ""))
 FORMATS = ["csv", "csv.gz", "tsv", "csv.bz2", "jsonl", "jsonl.gz", "json", "parquet"]
 FORMS = {"preference": (["A", "B", "tie", "A"], {}), "graded": ([1, -2, 0, 2], {"scale": 2}),
-         "categorical": ([0, 1, 1, 2], {"form": "categorical"})}
+         "categorical": ([0, 1, 1, 2], {"form": "categorical"}), "class names": (None, {"form": "categorical"})}
+#: class names a CSV reader guessed as numbers ("01" as 1, "1.0" and "1" as one class) or as missing ("None", "NA")
+ODD_CLASSES = ["01", "02", "1.0", "1", "None", "NA", "null", "nan", "N/A", "1e3", "-0", "TRUE", "007", "0.50"]
+#: a class that is no number, so that the others are class names too (a column of numbers and "NA" is R's numbers
+#: with a missing label; read_judgments' docstring)
+WORD_CLASSES = st.sampled_from(["cat", "dog", "spam", "ham"])
 
 
 @st.composite
@@ -37,6 +42,10 @@ def tables(draw: st.DrawFn) -> tuple[pd.DataFrame, dict]:
     pairs = draw(st.lists(IDS, min_size=2, max_size=2, unique=True))
     workers = draw(st.lists(IDS, min_size=2, max_size=2, unique=True))
     labels, kwargs = FORMS[draw(st.sampled_from(sorted(FORMS)))]
+    if labels is None:
+        names = draw(st.lists(st.one_of(st.sampled_from(ODD_CLASSES), IDS), min_size=2, max_size=2, unique=True))
+        names.append(draw(WORD_CLASSES.filter(lambda word: word not in names)))
+        labels = [names[0], names[1], names[1], names[2]]
     texts = draw(st.lists(IDS, min_size=4, max_size=4, unique=True))
     table = pd.DataFrame({"pair_id": [pairs[0], pairs[0], pairs[1], pairs[1]],
                           "annotator": [workers[0], workers[1], workers[0], workers[1]], "label": labels,
@@ -288,3 +297,69 @@ def test_a_column_mixing_json_messages_and_texts_is_read_as_text_with_a_warning(
         back = read_judgments(path)
     assert str(path) in str(caught[0].message) and "JSON Lines or Parquet" in str(caught[0].message)
     assert back["response_a"].tolist() == ["plain", "plain", message]
+
+
+@pytest.mark.parametrize("fmt", ["csv", "tsv", "csv.gz"])
+def test_class_names_that_look_like_numbers_or_missing_values_stay_classes_in_csv(tmp_path, fmt):
+    """A crowd-kit table (task, worker, label) of class names came back from CSV with "01" and "02" as the numbers 1
+    and 2, "1.0" and "1" as one class, and "None" / "NA" as missing labels ("column 'label', row 0: missing label"),
+    where its JSON Lines and Parquet twins kept them as written."""
+    frame = pd.DataFrame({"task": ["007", "007", "08", "08", "9"], "worker": ["w01", "w1", "w01", "w1", "NA"],
+                          "label": ["None", "NA", "01", "1.0", "1"], "gold": ["NA", "NA", "01", "01", None]})
+    back = read_judgments(write_table(frame, tmp_path / f"labels.{fmt}"))
+    assert back["label"].tolist() == ["None", "NA", "01", "1.0", "1"]
+    assert back["gold"].tolist()[:4] == ["NA", "NA", "01", "01"] and pd.isna(back["gold"].iloc[4])
+    assert back["pair_id"].tolist() == ["007", "007", "08", "08", "9"]
+    assert back["annotator"].tolist() == ["w01", "w1", "w01", "w1", "NA"]
+    assert back.attrs["accord"]["form"] == "categorical"
+
+
+def test_labels_written_as_numbers_stay_numbers_and_an_empty_or_na_label_is_a_missing_one(tmp_path):
+    """Numbers stay numbers (graded strengths read as pandas reads them, "+2" too); a missing label, an empty cell or
+    R's NA among numbers, is named by column and row; a gold NA beside text classes without an "NA" is no gold."""
+    path = tmp_path / "t.csv"
+    path.write_text("task,worker,label\n1,a,1\n1,b,2\n2,a,3\n")
+    assert read_judgments(path)["label"].tolist() == [1, 2, 3]
+    path.write_text("pair_id,annotator,label\np1,a,+2\np1,b,-1\np2,a,02\n")
+    assert read_judgments(path, scale=3)["label"].tolist() == [2, -1, 2]
+    for missing in ("", "NA"):
+        path.write_text(f"task,worker,label\n1,a,1\n1,b,2\n2,a,{missing}\n")
+        with pytest.raises(ValueError, match="column 'label', row 2: missing label"):
+            read_judgments(path)
+    path.write_text("pair_id,annotator,label\np1,a,A\np1,b,NA\np2,a,B\n")
+    with pytest.raises(ValueError, match="column 'label', row 1: missing label"):
+        read_judgments(path)
+    path.write_text("task,worker,label,gold\n1,a,cat,NA\n1,b,dog,NA\n2,a,cat,dog\n")
+    assert read_judgments(path)["gold"].isna().tolist() == [True, True, False]
+
+
+@RT
+@given(st.lists(st.one_of(st.sampled_from(ODD_CLASSES), IDS), min_size=2, max_size=2, unique=True), WORD_CLASSES,
+       st.sampled_from(FORMATS))
+def test_class_names_read_back_as_written_from_every_format(tmp_path_factory, names, word, fmt):
+    """The twins of one table of class names give one table: from CSV, "NA" and "None" came back as missing labels,
+    "01" as 1 and "1.0" beside "1" as one class, where JSON Lines and Parquet kept the names."""
+    assume(word not in names)
+    table = validate(pd.DataFrame({"task": ["p1", "p1", "p2", "p2"], "worker": ["a", "b", "a", "b"],
+                                   "label": [names[0], names[1], names[1], word],
+                                   "gold": [names[0], names[0], None, None]}))
+    back = read_judgments(write_table(table, tmp_path_factory.mktemp("cls") / f"judgments.{fmt}"), form="categorical")
+    _same(table, back)
+    assert back.attrs["accord"] == table.attrs["accord"]
+
+
+@pytest.mark.parametrize("fmt", ["csv", "tsv", "csv.gz"])
+def test_an_empty_response_comes_back_empty_and_a_missing_one_missing_from_csv(tmp_path, fmt):
+    """PandaLM holds 270 empty responses: written to CSV and read back, each came back missing (an empty field either
+    way), where the JSON Lines twin kept the empty text. write_table writes an empty text as "" and the readers tell
+    it from an empty field (read_judgments and the Hugging Face loaders' frame_or_file alike)."""
+    from accord.datasets.loaders.generic import frame_or_file
+
+    table = validate(pd.DataFrame({"pair_id": ["p1", "p1", "p2", "p3"], "annotator": ["a", "b", "a", "a"],
+                                   "label": ["A", "B", "A", "tie"], "prompt": ["q", "q", "", "r\rs"],
+                                   "response_a": ["", "", "x", None], "response_b": ["y", "y", "", "z"]}))
+    path = write_table(table, tmp_path / f"judgments.{fmt}")
+    for back in (read_judgments(path), frame_or_file(path, texts=("prompt", "response_a", "response_b"))[0]):
+        assert back["response_a"].tolist()[:3] == ["", "", "x"] and pd.isna(back["response_a"].iloc[3])
+        assert back["response_b"].tolist() == ["y", "y", "", "z"]
+        assert back["prompt"].tolist() == table["prompt"].tolist()

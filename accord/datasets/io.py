@@ -276,8 +276,12 @@ def write_table(frame: Any, path: str | os.PathLike) -> Path:
             # one field (only then, so that ordinary files stay as plain as before).
             quoting = csv.QUOTE_ALL if _holds_carriage_return(frame) else csv.QUOTE_MINIMAL
             frame = _lists_as_json(frame)
-            frame.to_csv(tmp, index=False, sep="\t" if fmt == "tsv" else ",", compression=compression,
-                         quoting=quoting)
+            empty = _empty_text_cells(frame)
+            if empty is None:
+                frame.to_csv(tmp, index=False, sep="\t" if fmt == "tsv" else ",", compression=compression,
+                             quoting=quoting)
+            else:
+                _write_csv_with_empty_texts(frame, empty, tmp, "\t" if fmt == "tsv" else ",", compression, quoting)
         elif fmt in ("jsonl", "json"):
             frame.to_json(tmp, orient="records", lines=fmt == "jsonl", force_ascii=False, compression=compression,
                           double_precision=JSON_DECIMALS)
@@ -371,6 +375,59 @@ def _json_cell(value: Any) -> Any:
     if not isinstance(value, (list, dict, np.ndarray)):
         return value
     return json.dumps(plain(value), ensure_ascii=False, default=str)
+
+
+#: stand-ins for an empty text and a missing cell while a CSV holding empty texts is written (private-use
+#: characters: no text of a table holds them, which :func:`_write_csv_with_empty_texts` checks)
+_EMPTY_TEXT, _MISSING_CELL = "\ue000accord-empty-text\ue000", "\ue000accord-missing\ue000"
+
+
+def _empty_text_cells(frame: Any) -> Any:
+    """A boolean frame of the cells of ``frame`` that are the empty text ``""`` (``None`` when there is none): in CSV
+    an empty text and a missing cell were both an empty field, so an empty response (PandaLM has 270) came back
+    missing where JSON Lines and Parquet kept it."""
+    import pandas as pd
+
+    found = None
+    for position in range(frame.shape[1]):
+        values = frame.iloc[:, position]
+        if values.dtype == object or pd.api.types.is_string_dtype(values.dtype):
+            try:  # compared in C, not a Python call per cell (a cell equal to "" is a text)
+                empty = values.eq("").fillna(False).astype(bool)
+            except (TypeError, ValueError):  # a cell that compares otherwise (an array): one at a time
+                empty = values.map(lambda v: isinstance(v, str) and v == "").astype(bool)
+            if empty.any():
+                found = pd.DataFrame(False, index=frame.index, columns=range(frame.shape[1])) if found is None \
+                    else found
+                found[position] = empty.to_numpy()
+    return found
+
+
+def _write_csv_with_empty_texts(frame: Any, empty: Any, target: Path, sep: str, compression: str | None,
+                                quoting: int) -> None:
+    """``frame`` as CSV with each empty text written ``""`` (quoted) and each missing cell as an empty field, which
+    the readers tell apart (:func:`accord.datasets.loaders.generic.with_empty_texts`): written first with stand-ins,
+    which are then replaced as the file is copied to ``target`` (compressed there as its name says)."""
+    from pandas.io.common import get_handle
+
+    for value in (_EMPTY_TEXT, _MISSING_CELL):
+        if frame.astype(str).apply(lambda column: column.str.contains(value, regex=False)).to_numpy().any():
+            raise AccordError("a text of the table holds accord's stand-in for an empty text")
+    cells = frame.copy()
+    cells.columns = range(frame.shape[1])
+    cells = cells.astype(object).mask(empty.to_numpy(), _EMPTY_TEXT)
+    cells.columns = frame.columns
+    quote = '"' if quoting == csv.QUOTE_ALL else ""
+    plain = target.with_name(target.name + ".plain")
+    try:
+        cells.to_csv(plain, index=False, sep=sep, quoting=quoting, na_rep=_MISSING_CELL)
+        with open(plain, encoding="utf-8", newline="") as source, \
+                get_handle(target, "w", encoding="utf-8", compression=compression) as out:
+            for line in source:
+                out.handle.write(line.replace(f"{quote}{_EMPTY_TEXT}{quote}", '""')
+                                 .replace(f"{quote}{_MISSING_CELL}{quote}", ""))
+    finally:
+        plain.unlink(missing_ok=True)
 
 
 def _holds_carriage_return(frame: Any) -> bool:

@@ -110,6 +110,14 @@ def resolve_model_path(name: str) -> str:
 PROXY_VARIABLES = ("https_proxy", "HTTPS_PROXY", "http_proxy", "HTTP_PROXY", "all_proxy", "ALL_PROXY")
 
 
+def recorded_model_name(name: str) -> str:
+    """How a model's metadata records the backbone it was made from (``base_model``): a local folder that exists as
+    its absolute path, a hub name as typed. The name as typed went stale: ``--model ./tiny`` recorded ``./tiny``,
+    which named no folder (or another one) once the saved model was used from another working directory."""
+    local = Path(name).expanduser()
+    return str(local.resolve()) if local.exists() else name
+
+
 def _hub_or_cache(name: str) -> str:
     """A hub name as is while the hub can be reached (or offline mode reads only the cache anyway); else its cached
     snapshot folder, or one error at once: unreachable, huggingface_hub retried every file's request for about
@@ -478,8 +486,9 @@ class RewardModel(nn.Module):
         if not dropout:
             disable_dropout(backbone)
         return cls(backbone, is_decoder=is_decoder_config(config), pooling=pooling,
-                   uncertainty_head=uncertainty_head, num_outputs=num_outputs, meta={"base_model": name_or_path},
-                   ensemble_heads=ensemble_heads, head_seed=head_seed)
+                   uncertainty_head=uncertainty_head, num_outputs=num_outputs,
+                   meta={"base_model": recorded_model_name(name_or_path)}, ensemble_heads=ensemble_heads,
+                   head_seed=head_seed)
 
     def save_pretrained(self, directory: str | Path, tokenizer: Any = None, stats: dict[str, float] | None = None,
                         extra_meta: dict[str, Any] | None = None,

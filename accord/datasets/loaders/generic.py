@@ -17,6 +17,7 @@ public data set is looked for (:func:`find_source_folder`), and stable content h
 from __future__ import annotations
 
 import codecs
+import csv
 import json
 import os
 import re
@@ -52,6 +53,13 @@ _ID_COLUMNS: tuple[str, ...] = ("pair_id", "annotator", *CROWDKIT_COLUMNS.keys()
 # Texts are read as written too: a response "1e3" stays that text, and "None", "N/A" or "NA" (a model's whole answer
 # can be one) are texts, not missing values; only an empty cell is no text. So is the text of a rated response.
 _TEXT_COLUMNS: tuple[str, ...] = ("prompt", "response_a", "response_b", "step_text", "response")
+# Labels are read as written too, then as numbers only where every label is one (:func:`labels_as_written`): class
+# names "01" and "02" stayed 1 and 2 (and "1.0" and "1" one class), and a class "None" or "NA" became missing labels.
+# A gold file's column of gold labels may be called truth or true_label too (``--gold FILE``).
+_GOLD_COLUMNS: tuple[str, ...] = ("gold", "truth", "true_label")
+_LABEL_COLUMNS: tuple[str, ...] = ("label", *_GOLD_COLUMNS)
+# a whole number as written back (no sign but minus, no leading zero): "01", "+1" and "-0" are no such spelling
+_PLAIN_INTEGER = re.compile(r"-?(?:0|[1-9][0-9]*)")
 
 
 # -- reading files ------------------------------------------------------------------------------------------
@@ -475,8 +483,9 @@ def read_judgments(
         An Excel ``sep=;`` line above the header declares the delimiter.
         In a CSV or TSV file, ids and texts (``prompt``, ``response_a``/``response_b``, ``response``) and attribute
         names are read as written:
-        ``"007"``, ``"1e3"``, ``"NA"`` and ``"None"`` are ids, only an empty cell is missing; other columns read
-        pandas' usual words (``NA``, ``null``...) as missing.
+        ``"007"``, ``"1e3"``, ``"NA"`` and ``"None"`` are ids, only an empty cell is missing; labels and gold are
+        class names as written (``"01"``, ``"None"``) unless every label is a number (:func:`labels_as_written`);
+        other columns read pandas' usual words (``NA``, ``null``...) as missing.
 
     Returns
     -------
@@ -495,20 +504,23 @@ def read_judgments(
     >>> table = read_judgments("ratings.csv", columns={"item": "pair_id", "rater": "annotator"})  # doctest: +SKIP
     """
     source = str(path)
-    table = read_unvalidated(path, columns=columns, **read_kwargs)
+    table = read_unvalidated(path, columns=columns, graded=form == "graded" or scale is not None, **read_kwargs)
     table = validate(table, form=form, scale=scale, duplicates=duplicates, source=source)
     table.attrs["source"] = source  # what build_cleaned records as the cleaned dataset's source
     return table
 
 
 def read_unvalidated(path: str | os.PathLike, *, columns: dict[str, str] | None = None,
-                     strip_header: bool = False, **read_kwargs: Any) -> pd.DataFrame:
+                     strip_header: bool = False, graded: bool = False, **read_kwargs: Any) -> pd.DataFrame:
     """A judgments file read and renamed as :func:`read_judgments` reads it (the delimiter recognised, ids kept as
-    text, JSON's own types), not validated: for tables with a validation of their own (step judgments).
-    ``strip_header``: names with spaces around them are read without (a gold or raters file, whose columns no
-    ``--columns`` renames), where that gives no two columns one name."""
+    text, labels as :func:`labels_as_written` reads them, JSON's own types), not validated: for tables with a
+    validation of their own (step judgments). ``strip_header``: names with spaces around them are read without (a
+    gold or raters file, whose columns no ``--columns`` renames), where that gives no two columns one name.
+    ``graded``: the labels are declared strengths on a scale (read as numbers wherever pandas reads a number)."""
     path = Path(path).expanduser()
     source = str(path)
+    labels_read_as_written = False  # (only where this reader chose how to read the columns: no dtype given)
+    text_sources: list[str] = []  # the file's columns of texts, where an empty text "" is told from a missing one
     if columns is not None and not isinstance(columns, dict):
         raise ValidationError("columns must be a dict {name in the file: accord name}", source=source)
     require_file(path)
@@ -517,15 +529,17 @@ def read_unvalidated(path: str | os.PathLike, *, columns: dict[str, str] | None 
     if fmt in ("csv", "tsv") and "dtype" not in read_kwargs:
         header = _csv_header(path, fmt, read_kwargs)
         mapped = {_file_column(src, pd.Index(sorted(header))): dst for src, dst in (columns or {}).items()}
-        as_text = (*_ID_COLUMNS, *_TEXT_COLUMNS)
+        as_text = (*_ID_COLUMNS, *_TEXT_COLUMNS, *_LABEL_COLUMNS)
         renamed_ids = {src for src, dst in mapped.items() if dst in as_text}
         # a column renamed to something else is read as what it becomes: Snow 2008's label column is called
         # "response" (--columns response=label), and its labels were read as the texts "0"/"1"
         renamed_away = {src for src, dst in mapped.items() if dst not in as_text}
+        labels_read_as_written = True
         # Ids are read as text so "007" stays "007"; only columns the file really has are named, which the
         # C parser requires (checked for real after reading).
         read_kwargs["dtype"] = {name: str for name in (*as_text, *renamed_ids) if name not in renamed_away}
         read_kwargs["dtype"] = {k: v for k, v in read_kwargs["dtype"].items() if k in header}
+        text_sources = [name for name in read_kwargs["dtype"] if mapped.get(name, name) in _TEXT_COLUMNS]
         if header and "na_values" not in read_kwargs and "keep_default_na" not in read_kwargs:
             # An id or a text is what was written: "NA", "None", "null" and "nan" are ids (write_table writes them
             # as they are), only an empty cell is missing. Other columns keep pandas' missing-value words (R
@@ -538,17 +552,92 @@ def read_unvalidated(path: str | os.PathLike, *, columns: dict[str, str] | None 
         read_kwargs.setdefault("dtype", False)
     table = read_table(path, fmt=fmt, **read_kwargs)
     if fmt in ("csv", "tsv"):
+        with_empty_texts(table, path, text_sources, {**read_kwargs, "fmt": fmt})
         table = _without_trailing_empty_rows(table)
     if columns:
         table = table.rename(columns=checked_mapping(columns, table.columns, source))
     if fmt in ("csv", "tsv"):  # chat messages a text cell holds as JSON, as a JSON Lines file would hold them
         table = messages_written_as_json(table, source)
+    if labels_read_as_written:
+        labels_as_written(table, graded=graded or "attribute" in table.columns)
     if strip_header:
         stripped = [name.strip() if isinstance(name, str) else name for name in table.columns]
         if len(set(stripped)) == len(stripped):
             table.columns = stripped
     _refuse_spaced_optional_columns(table.columns, source)
     return table
+
+
+def labels_as_written(table: pd.DataFrame, *, graded: bool = False) -> None:
+    """The ``label`` and gold columns (``gold``; a gold file's ``truth``) of ``table`` (read from CSV or TSV as
+    written: texts, only an empty cell missing) as their JSON Lines or Parquet twin holds them, in place. The labels
+    are numbers where every one that is not a missing-value word ("NA", "None", "null", "nan"...) is a number as
+    written back ("2", "-1", "0.5"; not "01", "+1", nor "1" beside "1.0"), and those words are then missing labels
+    (R writes NA for one); else they are class names as written ("01", "1.0", "None" and "NA" among them), except
+    in a table of A / B / tie, where such a word is no class. ``graded``: declared strengths, numbers wherever pandas
+    reads a number ("+2" too). Gold is read in the labels' terms: numbers beside numbers, and a missing-value word
+    is no gold unless it is one of the labels' classes."""
+    classes: set[str] = set()
+    numeric = graded
+    if "label" in table.columns:
+        table["label"], numeric, classes = _labels_from_text(table["label"], graded)
+    for column in _GOLD_COLUMNS:
+        if column not in table.columns:
+            continue
+        gold = table[column]
+        words = _missing_words(gold) - classes
+        gold = gold.where(~gold.isin(words)) if words else gold
+        if numeric or "label" not in table.columns:
+            gold = _numbers_where_written(gold, graded or "label" in table.columns)
+        table[column] = gold
+
+
+def _missing_words(cells: pd.Series) -> set[str]:
+    """The missing-value words of pandas' CSV reader among ``cells``' distinct values."""
+    return {value for value in pd.unique(cells.dropna().to_numpy(dtype=object)) if value in STR_NA_VALUES}
+
+
+def _labels_from_text(cells: pd.Series, graded: bool) -> tuple[pd.Series, bool, set[str]]:
+    """``cells`` as numbers or as the class names written (:func:`labels_as_written`), whether numbers, and the
+    classes written (empty for numbers)."""
+    distinct = [value for value in pd.unique(cells.dropna().to_numpy(dtype=object)) if isinstance(value, str)]
+    words = {value for value in distinct if value in STR_NA_VALUES}
+    others = [value for value in distinct if value not in words]
+    if graded or (others and _written_as_numbers(others)):
+        return _numbers_where_written(cells.where(~cells.isin(words)), True), True, set()
+    if others and set(others) <= {"A", "B", "tie"}:  # a preference table has no class "NA": such a cell is empty
+        return cells.where(~cells.isin(words)), False, set(others)
+    return cells, False, set(distinct)
+
+
+def _written_as_numbers(texts: list[str]) -> bool:
+    """Every text is a finite number as written back (an integer without leading zero or plus sign, or a float's
+    shortest spelling) and no two name one number ("1" and "1.0")."""
+    numbers = []
+    for text in texts:  # (the distinct labels: a few)
+        try:
+            number = float(text)
+        except ValueError:
+            return False
+        if not (np.isfinite(number) and (_PLAIN_INTEGER.fullmatch(text) or repr(number) == text)):
+            return False
+        numbers.append(number)
+    return len(set(numbers)) == len(numbers)
+
+
+def _numbers_where_written(cells: pd.Series, lenient: bool) -> pd.Series:
+    """``cells`` as numbers where each present cell reads as one (``lenient``: as pandas reads numbers; else as
+    :func:`_written_as_numbers` says), else the texts as written (the validator names the one that is no number)."""
+    present = cells.dropna()
+    if not len(present):
+        return cells
+    numbers = pd.to_numeric(cells, errors="coerce")
+    readable = numbers.notna() | cells.isna()
+    if lenient and readable.all():
+        return numbers
+    if not lenient and readable.all() and _written_as_numbers(list(pd.unique(present.to_numpy(dtype=object)))):
+        return numbers
+    return cells
 
 
 # columns accord reads when they are there, and passes over when they are not: under a name with spaces around it
@@ -709,6 +798,41 @@ def with_texts_as_written(table: pd.DataFrame, path: str | os.PathLike, columns:
     if columns:
         table[columns] = read_table(path, **{**read_kwargs, "usecols": columns, "dtype": str,
                                              "keep_default_na": False, "na_values": [""]})[columns]
+        with_empty_texts(table, path, columns, read_kwargs)
+
+
+def with_empty_texts(table: pd.DataFrame, path: str | os.PathLike, columns: Iterable[Any],
+                     read_kwargs: dict[str, Any]) -> None:
+    """The cells of ``columns`` (texts read as written) that the file writes ``""`` as the empty text, in place:
+    pandas' reader reads a quoted empty field as it reads an empty one, missing, so an empty response (which
+    :func:`accord.datasets.io.write_table` writes ``""``) came back missing from CSV where JSON Lines kept it. Only a
+    table with missing texts is read again (by pyarrow's reader, which tells the two apart); a file it cannot read
+    as pandas did keeps pandas' reading."""
+    import pyarrow.csv as arrow_csv
+
+    columns = [column for column in columns if column in table.columns and table[column].isna().any()]
+    skip = read_kwargs.get("skiprows", 0)
+    if not columns or not isinstance(skip, int) or read_kwargs.get("quoting", csv.QUOTE_MINIMAL) != csv.QUOTE_MINIMAL:
+        return
+    fmt = read_kwargs.get("fmt") or infer_format(path)
+    delimiter = read_kwargs.get("sep") or read_kwargs.get("delimiter") or ("," if fmt == "csv" else "\t")
+    encoding = text_encoding(read_kwargs.get("encoding"))
+    try:
+        read = arrow_csv.read_csv(
+            str(path), read_options=arrow_csv.ReadOptions(skip_rows=skip, encoding="utf8" if encoding == "utf-8-sig"
+                                                          else encoding),
+            parse_options=arrow_csv.ParseOptions(delimiter=delimiter, newlines_in_values=True),
+            convert_options=arrow_csv.ConvertOptions(
+                include_columns=[str(column) for column in columns], null_values=[""], strings_can_be_null=True,
+                quoted_strings_can_be_null=False, column_types={str(column): pa.string() for column in columns}))
+    except (pa.ArrowException, OSError, ValueError, LookupError):
+        return
+    if read.num_rows != len(table):  # (blank lines or a cut-off tail read otherwise: pandas' reading stands)
+        return
+    for column in columns:
+        empty = np.asarray(read.column(str(column)).to_pandas().eq("").fillna(False), dtype=bool)
+        if empty.any():
+            table.loc[empty & table[column].isna().to_numpy(), column] = ""
 
 
 def frame_or_file(source: pd.DataFrame | str | os.PathLike, *, texts: Iterable[str] = (),
