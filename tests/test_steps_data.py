@@ -492,3 +492,17 @@ def test_a_chat_prompt_without_a_role_or_a_content_is_one_error_naming_its_row(b
     labels = StepMajorityVote().fit(once.drop(columns="prompt")).step_labels_
     with pytest.raises(ValidationError, match="column 'prompt', row 2: chat messages"):
         build_cleaned_steps(labels, once)
+
+
+def test_step_labels_written_with_a_plus_sign_in_a_csv_are_numbers(tmp_path) -> None:
+    # labels read as written (class names "01" stay names) took "+1", how {-1, 0, +1} is written, for a class name:
+    # the step table was refused at its validation
+    from accord.datasets.loaders.generic import read_unvalidated
+
+    path = tmp_path / "steps.csv"
+    small_table().assign(label=["+1", "0", "-1", "+1", "+1", "0", "-1"]).to_csv(path, index=False)
+    table = read_unvalidated(path)
+    assert table["label"].tolist() == [1, 0, -1, 1, 1, 0, -1]
+    assert validate_steps(table, source=str(path))["label"].tolist() == [1, 0, -1, 1, 1, 0, -1]
+    small_table().assign(label=["+1", "1", "-1", "1", "1", "0", "-1"]).to_csv(path, index=False)
+    assert read_unvalidated(path)["label"].map(type).eq(str).all()  # "+1" beside "1": two spellings, kept as written

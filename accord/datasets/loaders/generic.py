@@ -58,8 +58,9 @@ _TEXT_COLUMNS: tuple[str, ...] = ("prompt", "response_a", "response_b", "step_te
 # A gold file's column of gold labels may be called truth or true_label too (``--gold FILE``).
 _GOLD_COLUMNS: tuple[str, ...] = ("gold", "truth", "true_label")
 _LABEL_COLUMNS: tuple[str, ...] = ("label", *_GOLD_COLUMNS)
-# a whole number as written back (no sign but minus, no leading zero): "01", "+1" and "-0" are no such spelling
-_PLAIN_INTEGER = re.compile(r"-?(?:0|[1-9][0-9]*)")
+# a whole number as written back (no leading zero): "01" is no such spelling; a sign is ("+1" is how step labels
+# {-1, 0, +1} are written; it read as text and was refused)
+_PLAIN_INTEGER = re.compile(r"[-+]?(?:0|[1-9][0-9]*)")
 
 
 # -- reading files ------------------------------------------------------------------------------------------
@@ -572,8 +573,8 @@ def labels_as_written(table: pd.DataFrame, *, graded: bool = False) -> None:
     """The ``label`` and gold columns (``gold``; a gold file's ``truth``) of ``table`` (read from CSV or TSV as
     written: texts, only an empty cell missing) as their JSON Lines or Parquet twin holds them, in place. The labels
     are numbers where every one that is not a missing-value word ("NA", "None", "null", "nan"...) is a number as
-    written back ("2", "-1", "0.5"; not "01", "+1", nor "1" beside "1.0"), and those words are then missing labels
-    (R writes NA for one); else they are class names as written ("01", "1.0", "None" and "NA" among them), except
+    written back, a plus sign allowed ("2", "-1", "+1", "0.5"; not "01", nor "1" beside "1.0" or "+1"), and those
+    words are then missing labels (R writes NA for one); else they are class names as written ("01", "1.0", "None" and "NA" among them), except
     in a table of A / B / tie, where such a word is no class. ``graded``: declared strengths, numbers wherever pandas
     reads a number ("+2" too). Gold is read in the labels' terms: numbers beside numbers, and a missing-value word
     is no gold unless it is one of the labels' classes."""
@@ -611,15 +612,15 @@ def _labels_from_text(cells: pd.Series, graded: bool) -> tuple[pd.Series, bool, 
 
 
 def _written_as_numbers(texts: list[str]) -> bool:
-    """Every text is a finite number as written back (an integer without leading zero or plus sign, or a float's
-    shortest spelling) and no two name one number ("1" and "1.0")."""
+    """Every text is a finite number as written back (an integer without leading zero, or a float's shortest
+    spelling; either with a plus sign) and no two name one number ("1" and "1.0", "1" and "+1")."""
     numbers = []
     for text in texts:  # (the distinct labels: a few)
         try:
             number = float(text)
         except ValueError:
             return False
-        if not (np.isfinite(number) and (_PLAIN_INTEGER.fullmatch(text) or repr(number) == text)):
+        if not (np.isfinite(number) and (_PLAIN_INTEGER.fullmatch(text) or repr(number) == text.removeprefix("+"))):
             return False
         numbers.append(number)
     return len(set(numbers)) == len(numbers)
