@@ -101,6 +101,17 @@ def id_ranks(index: pd.Index) -> np.ndarray:
     return pd.factorize(index, sort=True)[0].astype(np.int64)
 
 
+def sorted_ranks(index: pd.Index) -> np.ndarray:
+    """:func:`id_ranks` of ids that may not sort among themselves (response ids of mixed types: a missing id falls
+    back to a text one): ranked by their text then, ties kept in code order."""
+    try:
+        return id_ranks(index)
+    except TypeError:
+        ranks = np.empty(len(index), dtype=np.int64)
+        ranks[np.argsort(np.asarray(index.astype(str)), kind="stable")] = np.arange(len(index))
+        return ranks
+
+
 def in_id_order(encoded: Encoded) -> tuple[Encoded, np.ndarray, np.ndarray]:
     """``(encoded with its pairs and annotators numbered in id order and its judgments sorted by pair, annotator and
     label; the new code of each pair code; of each annotator code)``: the same judgments as a set, whatever the order

@@ -218,6 +218,9 @@ class DebiasedBradleyTerry(CrowdBradleyTerry):
     """
 
     method: ClassVar[str] = "debiased-bradley-terry"
+    #: its judgments' covariates and its pulls' held values follow the rows and the annotators' codes: it fits in
+    #: the rows' order (a row shuffle moves it as a change of seed does; tests/test_invariance.py)
+    fits_in_id_order: ClassVar[bool] = False
     covariates: tuple[str, ...] = (LENGTH,)
     effect_df: float = 1.0
     collinear_threshold: float = 0.8

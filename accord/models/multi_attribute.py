@@ -9,7 +9,7 @@ import functools
 import math
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, ClassVar
 
 import numpy as np
@@ -29,6 +29,7 @@ from accord.datasets.attributes import (
     validate_attributes,
 )
 from accord.datasets.schema import checked_info
+from accord.models._data import sorted_ranks
 from accord.models.base import check_device, check_positive
 from accord.models.ordinal_probit import ordinal_probit_derivatives, ordinal_probit_loglik
 
@@ -47,6 +48,12 @@ _CUT_SPAN = 4.0
 # variance by n / (n + 4) and, run to convergence, about a third of the attributes' spreads of log-noise fell to
 # 0.02 where the truth was 0.3 (tests/test_multi_attribute_truth.py).
 _VARIANCE_FLOOR = 1e-3
+#: the axes of each parameter and hyperparameter of the EM, from the first ("level": a cut-point column, kept)
+_AXES: dict[str, tuple[str, ...]] = {
+    "shift": ("worker", "attribute"), "log_noise": ("worker", "attribute"), "shift_rater": ("worker",),
+    "log_noise_rater": ("worker",), "cut_centre": ("attribute",), "cut_log_increment": ("attribute", "level"),
+    "covariance": ("attribute", "attribute"), "shift_var": ("attribute",), "noise_var": ("attribute",),
+    "shift_var_rater": (), "noise_var_rater": ()}
 
 
 @functools.lru_cache(maxsize=8)
@@ -244,6 +251,23 @@ class MultiAttributeOrdinal(ConstructorSettings):
             warnings.warn(f"{type(self).__name__}: no item is rated twice on {where}, so the ratings cannot tell "
                           f"how noisy a rater is and each is shrunk toward its attribute's mean; for gold labels, "
                           f"method attribute-mean keeps them as given", UserWarning, stacklevel=2)
+        # the EM runs on the ratings in id order (items, raters and attributes numbered by their ids and names), its
+        # result mapped back to the codes: in the rows' order its sums and the raters' L-BFGS rounded otherwise, the
+        # path drifted (1e-3 in a mean rating after 12 rounds), and at a loose tol the round it stopped at could
+        # differ too (0.012)
+        ordered, ranks = _in_id_order(codes)
+        mean, covariance, params, hyper, rounds, converged = self._em(self._tensors(ordered))
+        mean, covariance, params, hyper = _to_codes(ranks, mean, covariance, params, hyper)
+        self._summarise(codes, data, mean, covariance, params, hyper)
+        self.n_iter_ = rounds
+        self.converged_ = converged
+        self.objective_ = float(self._expected_log_joint(mean, covariance, params, hyper, data))
+        return self
+
+    def _em(self, data: _Data) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor], dict[str, torch.Tensor],
+                                       int, bool]:
+        """The variational EM from the moments' start: ``(item means, item covariances, parameters,
+        hyperparameters, rounds run, whether it settled within tol)``."""
         mean, params, start_variance = self._init_params(data)
         hyper = self._init_hyper(mean, start_variance, data)
         covariance = self._item_step(mean, hyper["covariance"].expand(data.n_items, -1, -1), params, hyper, data)
@@ -259,11 +283,7 @@ class MultiAttributeOrdinal(ConstructorSettings):
                 break
         if not (torch.isfinite(mean).all() and torch.isfinite(covariance).all()):
             raise FitError(f"{self.method}: the fit diverged (non-finite latent values)")
-        self._summarise(codes, data, mean, covariance, params, hyper)
-        self.n_iter_ = rounds
-        self.converged_ = converged
-        self.objective_ = float(self._expected_log_joint(mean, covariance, params, hyper, data))
-        return self
+        return mean, covariance, params, hyper, rounds, converged
 
     def _watched(self, mean: torch.Tensor, params: dict[str, torch.Tensor], hyper: dict[str, torch.Tensor],
                  data: _Data) -> dict[str, torch.Tensor]:
@@ -787,6 +807,51 @@ class MultiAttributeOrdinal(ConstructorSettings):
     def _check_fitted(self) -> None:
         if not hasattr(self, "scores_"):
             raise AccordError(f"{type(self).__name__} is not fitted yet: call fit(judgments) first")
+
+
+@dataclass(frozen=True)
+class _Ranks:
+    """The new code of each item, rater and attribute code (their places among the sorted ids and names)."""
+
+    items: np.ndarray
+    workers: np.ndarray
+    attributes: np.ndarray
+
+
+def _in_id_order(codes: AttributeCodes) -> tuple[AttributeCodes, _Ranks]:
+    """``codes`` with items, raters and attributes numbered in the order of their ids and names and the ratings
+    sorted by item, attribute, rater and level (the same ratings as a set give one ``AttributeCodes``, whatever the
+    order of their rows: :func:`~accord.models._data.in_id_order`'s rule), and the new code of each old one."""
+    ranks = _Ranks(sorted_ranks(codes.item_index), sorted_ranks(codes.worker_index),
+                   sorted_ranks(pd.Index(codes.attribute_names)))
+    items, workers = ranks.items[codes.items], ranks.workers[codes.workers]
+    attributes = ranks.attributes[codes.attributes]
+    order = np.lexsort([codes.levels, workers, attributes, items])
+    by_name = np.argsort(ranks.attributes)
+    ordered = replace(codes, items=items[order], workers=workers[order], attributes=attributes[order],
+                      levels=codes.levels[order], item_index=codes.item_index[np.argsort(ranks.items)],
+                      worker_index=codes.worker_index[np.argsort(ranks.workers)],
+                      attribute_names=tuple(np.asarray(codes.attribute_names, dtype=object)[by_name]),
+                      lows=codes.lows[by_name], highs=codes.highs[by_name])
+    return ordered, ranks
+
+
+def _to_codes(ranks: _Ranks, mean: torch.Tensor, covariance: torch.Tensor, params: dict[str, torch.Tensor],
+              hyper: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor],
+                                                      dict[str, torch.Tensor]]:
+    """The EM's result in id order (:func:`_in_id_order`) taken back to the codes: the items' and raters' rows and
+    every attribute axis (:data:`_AXES`)."""
+    index = {kind: torch.as_tensor(r, device=mean.device) for kind, r in
+             (("item", ranks.items), ("worker", ranks.workers), ("attribute", ranks.attributes))}
+
+    def back(value: torch.Tensor, axes: tuple[str, ...]) -> torch.Tensor:
+        for dim, kind in enumerate(axes):
+            value = value.index_select(dim, index[kind]) if kind in index else value
+        return value
+
+    return (back(mean, ("item", "attribute")), back(covariance, ("item", "attribute", "attribute")),
+            {name: back(value, _AXES[name]) for name, value in params.items()},
+            {name: back(value, _AXES[name]) for name, value in hyper.items()})
 
 
 def _scatter(values: torch.Tensor, index: torch.Tensor, size: int) -> torch.Tensor:

@@ -15,9 +15,10 @@ first and second (``P(vote | gap = |g|)``, ``P(vote | gap = -|g|)``), averaged o
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, ClassVar
 
 import numpy as np
@@ -29,6 +30,7 @@ import torch.nn.functional as F
 
 from accord.datasets import AccordError, Encoded, FitError, ValidationError, encode, validate
 from accord.datasets.schema import input_row, is_validated
+from accord.models._data import id_ranks, sorted_ranks
 from accord.models.base import (PyroRaterModel, concat_summaries, interval_columns, is_one_of, mean_and_interval,
                                  summarize_draws)
 from accord.models.pyro_fit import fit_pyro
@@ -350,6 +352,9 @@ class PairwiseUtilityModel(PyroRaterModel):
 
     supported_inference: ClassVar[tuple[str, ...]] = ("map", "meanfield", "lowrank", "nuts")
     reads_table: ClassVar[bool] = True
+    #: fit on the judgments in id order, draws mapped back (:meth:`_in_id_order`); a model whose sites or tensors
+    #: beyond :class:`PairwiseData` follow the judgments' rows says no
+    fits_in_id_order: ClassVar[bool] = True
     group_priors: ClassVar[dict[str, tuple[str | None, float, float]]] = {}
     pair_priors: ClassVar[dict[str, tuple[float, float]]] = {}
     link: str = "logit"
@@ -494,15 +499,18 @@ class PairwiseUtilityModel(PyroRaterModel):
         # the default rank (sqrt of the dimension) is too costly for 1e5 responses; 16 directions catch the
         # dominant posterior correlations (shared scale parameters, connected utilities)
         rank = self.rank if self.rank is not None else max(1, min(16, int(math.sqrt(n_latent))))
-        init = self._init_values(data)
-        if data.reflection is not None:  # the utilities' start in the basis they are sampled in (H is its inverse)
-            init[ROTATED] = data.reflection(init.pop("utility"))
-        chains = self._keep_fit(fit_pyro(self, self._model, data, init=init, rank=rank,
+        fitted, back = self._in_id_order(data, encoded) if self.fits_in_id_order else (data, {})
+        init = self._init_values(fitted)
+        if fitted.reflection is not None:  # the utilities' start in the basis they are sampled in (H is its inverse)
+            init[ROTATED] = fitted.reflection(init.pop("utility"))
+        chains = self._keep_fit(fit_pyro(self, self._model, fitted, init=init, rank=rank,
                                          map_normal=(*self.group_priors, *self.pair_priors), vectorize_draws=True,
                                          subsample=batch if batch is not None and batch < data.n_judgments else None))
-        if data.reflection is not None:
-            chains["utility"] = data.reflection(chains.pop(ROTATED))
-        chains = {name: value.detach().cpu().float() for name, value in chains.items()}
+        if fitted.reflection is not None:
+            chains["utility"] = fitted.reflection(chains.pop(ROTATED))
+        # guide_ keeps the id order; the draws and everything read off them are in the codes of encoded_
+        chains = {name: (value if name not in back else value.index_select(2, torch.as_tensor(
+            back[name], device=value.device))).detach().cpu().float() for name, value in chains.items()}
         # the group scales (annotator and pair groups) are integrated out of the model: add their conditional
         # posterior draws
         scales = {**self.group_priors, **{site: (None, *prior) for site, prior in self.pair_priors.items()}}
@@ -529,6 +537,33 @@ class PairwiseUtilityModel(PyroRaterModel):
         self._item_summary = concat_summaries(parts)
         extra = {name: np.concatenate([e[name] for e in extras]) for name in extras[0]}
         self._extra = pd.DataFrame(extra, index=encoded.item_index) if extra else None
+
+    def _in_id_order(self, data: PairwiseData, encoded: Encoded) -> tuple[PairwiseData, dict[str, np.ndarray]]:
+        """``data`` with its judgments sorted by pair id, annotator id and label, and pairs, annotators and responses
+        numbered in the order of their ids (:func:`~accord.models._data.in_id_order`'s rule: the same judgments in any
+        row order give one ``PairwiseData``, so the guide's random draws, the subsampled judgments and the basis of
+        the utilities follow the judgments and the seed), and, per sample site, the index that takes a draw in these
+        codes back to ``data``'s."""
+        item_rank, worker_rank = id_ranks(encoded.item_index), id_ranks(encoded.worker_index)
+        items, workers, labels = (t.cpu().numpy() for t in (data.pairs, data.workers, data.labels))
+        order = np.lexsort([labels, worker_rank[workers], item_rank[items]])
+        tensor = functools.partial(torch.as_tensor, device=data.device)
+        layout, reflection = self.layout_, None
+        if data.side_b is None:  # pair mode: the latent is the pair's gap
+            latent_rank = item_rank
+            side_a, side_b = tensor(item_rank[items[order]]), None
+        else:
+            latent_rank = sorted_ranks(layout.response_index)
+            side_a = tensor(latent_rank[data.side_a.cpu().numpy()[order]])
+            side_b = tensor(latent_rank[data.side_b.cpu().numpy()[order]])
+            reflection = ComponentReflection.of_pairs(latent_rank[layout.pair_a], latent_rank[layout.pair_b],
+                                                      layout.n_responses, data.device)
+        ordered = replace(data, side_a=side_a, side_b=side_b, workers=tensor(worker_rank[workers[order]]),
+                          labels=data.labels[tensor(order)], pairs=tensor(item_rank[items[order]]),
+                          reflection=reflection)
+        back = {"gap" if data.side_b is None else "utility": latent_rank,
+                **dict.fromkeys(self.pair_priors, item_rank), **dict.fromkeys(self.group_priors, worker_rank)}
+        return ordered, back
 
     def _soft_extra(self) -> pd.DataFrame | None:
         return self._extra

@@ -67,9 +67,9 @@ import torch
 
 from accord.datasets import AccordError, Encoded, validate
 from accord.datasets.schema import is_validated
-from accord.models._data import id_order, with_attrs
+from accord.models._data import id_order, in_id_order, with_attrs
 from accord.models.base import ConvergenceWarning, ItemSummary, PyroRaterModel, interval_columns, summarize_draws
-from accord.models.confusion import label_codes
+from accord.models.confusion import label_codes, to_codes
 from accord.models.context import RATER_DF, GroupProbabilities, _cell_sums, each_draw, log_mean_exp, pair_log_odds
 from accord.models.context import preference_probs, softmax_with_zero, tie_start
 from accord.models.pyro_fit import fit_pyro
@@ -162,17 +162,30 @@ class RaterTypes(PyroRaterModel):
                           "the soft labels", stacklevel=5)
 
     def _fit(self, encoded: Encoded) -> None:
-        items, workers, labels = (torch.as_tensor(codes, device=self._torch_device)
-                                  for codes in (encoded.items, encoded.workers, encoded.labels))
-        self.data_ = data = _TypesData(items=items, workers=workers, labels=labels, n_items=encoded.n_items,
-                                       n_workers=encoded.n_workers, n_classes=encoded.n_classes, n_types=self.n_types_,
-                                       softmax=self._softmax)
+        # the fit runs on the judgments in id order (pairs and annotators numbered by their ids,
+        # :func:`~accord.models._data.in_id_order`), its draws mapped back to the codes: in the rows' order the
+        # guide's random draws fell to other pairs and annotators after a row shuffle (soft labels 0.17 apart under
+        # meanfield, as a change of seed), and the sums of the MAP path rounded otherwise
+        ordered, item_ranks, worker_ranks = in_id_order(encoded)
+        self.data_ = data = self._types_data(ordered)
         init = self._warm_start(data)
         hyper = {k: v for k, v in init.items() if k in _TYPE_HYPER}
         draws = self._keep_fit(fit_pyro(self, self._model, data, init=init, hold=(hyper, self.posterior_steps),
                                         rank=self.rank, vectorize_draws=True))
+        # guide_ keeps the id order; the draws and everything read off them are in the codes of encoded_
+        back = {"mu_z": item_ranks, "type_z": item_ranks, "honest_z": worker_ranks}
+        draws = {name: to_codes(value, back[name], dim=2) if name in back else value for name, value in draws.items()}
+        self.data_ = data = self._types_data(encoded)
         self.draws_ = self._order_types([self._derive(sites) for sites in each_draw(draws, hyper)])
         self._summarise(data)
+
+    def _types_data(self, encoded: Encoded) -> "_TypesData":
+        """The flat judgment tensors of ``encoded`` on the model's device."""
+        items, workers, labels = (torch.as_tensor(codes, device=self._torch_device)
+                                  for codes in (encoded.items, encoded.workers, encoded.labels))
+        return _TypesData(items=items, workers=workers, labels=labels, n_items=encoded.n_items,
+                          n_workers=encoded.n_workers, n_classes=encoded.n_classes, n_types=self.n_types_,
+                          softmax=self._softmax)
 
     def _model(self, data: "_TypesData", batch_size: int | None = None) -> None:
         T, K = data.n_types, data.n_classes
