@@ -39,6 +39,8 @@ FULL = os.environ.get("ACCORD_FULL", "0") == "1"
 SMOKE = os.environ.get("ACCORD_SMOKE_TEST", "0") == "1"  # the test suite: every cell on a tiny subset
 OUTPUT = Path(os.environ.get("ACCORD_NOTEBOOK_OUTPUT", "notebook-output"))  # figures are saved here too
 OUTPUT.mkdir(parents=True, exist_ok=True)
+# smoke mode: few SVI steps per fit (the same calls, so every code path still runs); full mode keeps the defaults
+STEPS = {"max_steps": 30, "posterior_steps": 10} if SMOKE else {}
 
 # %% [markdown]
 # ## 1. Synthetic: two groups that disagree on contested topics
@@ -48,7 +50,7 @@ OUTPUT.mkdir(parents=True, exist_ok=True)
 data = make_synthetic(n_pairs=80 if SMOKE else 600, n_annotators=20 if SMOKE else 80, judgments_per_pair=8, n_groups=2, contested_topics=2,
                       annotator_mix={"reliable": 0.85, "spammer": 0.15}, n_responses_per_prompt=6, seed=0)
 judgments = data.judgments
-model = ContextPreference(group="annotator_group", seed=0).fit(judgments)
+model = ContextPreference(group="annotator_group", seed=0, **STEPS).fit(judgments)
 model.group_effects_[["effect", "group", "term", "mean", "lower", "upper"]].round(2)
 
 # %% [markdown]
@@ -92,7 +94,8 @@ fig.savefig(OUTPUT / "02_genuine_disagreement.png", dpi=120, bbox_inches="tight"
 # The same data without the group column: the number of types is chosen by held-out likelihood.
 
 # %%
-types = RaterTypes(n_types="auto", seed=0).fit(judgments.drop(columns=["annotator_group"]))
+type_steps = {"max_steps": 30, "candidates": (1, 2)} if SMOKE else {}  # smoke mode: two candidates, few steps
+types = RaterTypes(n_types="auto", seed=0, **type_steps).fit(judgments.drop(columns=["annotator_group"]))
 print("chosen number of types:", types.n_types_)
 assigned = types.annotators_["type"]
 truth = data.annotators["group"].reindex(assigned.index).astype(str)
@@ -110,7 +113,7 @@ ukp = ukp[ukp["annotator_stance"].notna()].reset_index(drop=True)
 if not FULL:
     ukp = ukp[ukp["item_topic"].isin(sorted(ukp["item_topic"].unique())[: 1 if SMOKE else 2])].reset_index(drop=True)
 stance = ContextPreference(group="annotator_stance", reference_group="none", topic=None, covariates=None,
-                           inference="meanfield", seed=0).fit(ukp)
+                           inference="meanfield", seed=0, **STEPS).fit(ukp)
 effects = stance.group_effects_[["effect", "group", "mean", "lower", "upper"]]
 effects.round(3)
 
@@ -143,7 +146,7 @@ panda = load("pandalm")
 if SMOKE:
     panda = panda[panda["pair_id"].isin(panda["pair_id"].unique()[:100])].reset_index(drop=True)
 judges = ContextPreference(group="annotator_kind", reference_group="human", topic=None, covariates=None,
-                           utilities=False, inference="meanfield", seed=0).fit(panda)
+                           utilities=False, inference="meanfield", seed=0, **STEPS).fit(panda)
 judges.annotators_[["group", "n_judgments", "reliability", "reliability_lower", "reliability_upper"]].round(3)
 
 # %%
