@@ -1146,8 +1146,10 @@ def aggregate_across_processes(args: argparse.Namespace) -> int:
     ``--distributed 1`` is the same streaming fit in this one process."""
     import resource
 
+    from accord.aggregate.methods import SHARDED_DEFAULT_INFERENCE
     from accord.datasets.io import write_table, written_together
-    from accord.models.distributed import SHARDED_METHODS
+
+    SHARDED_METHODS = tuple(SHARDED_DEFAULT_INFERENCE)  # the launching process imports no model (torch, Pyro)
 
     if args.distributed is not None and args.distributed < 1:
         raise AccordError(f"--distributed {args.distributed}: expected a number of processes, at least 1")
@@ -1157,9 +1159,7 @@ def aggregate_across_processes(args: argparse.Namespace) -> int:
         raise AccordError(f"--method {args.method}: a fit across processes supports {', '.join(SHARDED_METHODS)}")
     if args.inference not in (None, "vb"):
         raise AccordError(f"--inference {args.inference}: a fit across processes is closed-form VB (vb)")
-    from accord.aggregate import make_method
-
-    default = make_method(args.method).inference
+    default = SHARDED_DEFAULT_INFERENCE[args.method]
     if args.inference is None and default != "vb":
         # was "a fit across processes supports ... with inference 'vb'" from the fit, after reading the input, naming
         # no flag (hierarchical-dawid-skene's own default is another inference)
@@ -1207,6 +1207,7 @@ def aggregate_across_processes(args: argparse.Namespace) -> int:
 
     import pandas as pd
 
+    from accord.aggregate import make_method
     from accord.datasets.stream import read_judgment_shard
     from accord.models.distributed import encode_shard, fit_sharded, gather_to_first, init_process_group
 

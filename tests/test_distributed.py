@@ -957,3 +957,25 @@ def test_partial_fit_of_a_fit_across_processes_is_one_clear_error(tmp_path, monk
     monkeypatch.undo()
     with pytest.raises(AccordError, match="fitted across 2 processes"):
         model.partial_fit(table.iloc[200:].reset_index(drop=True))
+
+
+def test_the_process_that_launches_torchrun_imports_no_model(tmp_path):
+    """``accord aggregate --distributed 2`` checked its flags by importing the models (torch and Pyro, ~10 s on a
+    small machine) in the process that only starts torchrun, before each rank imported them again. It now names
+    the methods and their default inference without them; those defaults are the models' own."""
+    path = write_parquet(correlated_table(n_items=4), tmp_path / "j.parquet")
+    probe = ("import sys\nimport accord.cli as cli\n"
+             "cli._launch_torchrun = lambda args: print(sorted({'torch', 'pyro'} & set(sys.modules))) or 0\n"
+             f"sys.exit(cli.main(['aggregate', '--input', {str(path)!r}, '--method', 'dawid-skene', '--output', "
+             f"{str(tmp_path / 'o.csv')!r}, '--distributed', '2']))\n")
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=env, timeout=120)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.strip() == "[]"
+    from accord.aggregate import make_method
+    from accord.aggregate.methods import SHARDED_DEFAULT_INFERENCE
+    from accord.models.distributed import SHARDED_METHODS
+
+    assert SHARDED_METHODS == tuple(SHARDED_DEFAULT_INFERENCE)
+    for method, inference in SHARDED_DEFAULT_INFERENCE.items():
+        assert make_method(method).inference == inference

@@ -212,52 +212,64 @@ def test_sigkill_then_resume_equals_an_uninterrupted_run(workspace):
     assert steps == list(range(1, 9))  # the killed run's step-5 line was dropped on resume, nothing is doubled
 
 
-def test_two_process_ddp_ranks_hold_identical_weights(workspace):
-    root = workspace["root"]
-    common = dict(max_steps=3, batch_size=4, adam_epsilon=1.0, save_steps=2)
-    cfg = config(workspace, "ddp", **common)
-    cfg.save(root / "ddp.json")
-    dump = root / "ddp-dump"
-    dump.mkdir()
+# the runs under two gloo processes on the CPU, one launch for all (each launch costs ~45 s of imports on a small
+# machine): name -> (train_worker.py options, config overrides)
+TWO_PROCESS_RUNS = {
+    "ddp": ([], {"adam_epsilon": 1.0, "save_steps": 2}),
+    "ddp-late-sigterm": (["--sigterm-at", "3", "--rank", "1"], {}),
+    **{f"ddp-sigterm-{phase}": ([*(["--sigterm-at", "3"] if phase == "step" else ["--sigterm-in", phase]), "--rank",
+                                 "1"], {"eval_path": "data"}) for phase in ("step", "eval", "save")},
+}
+
+
+@pytest.fixture(scope="module")
+def two_process_runs(workspace) -> dict[str, tuple[Path, Path]]:
+    """Every run of ``TWO_PROCESS_RUNS`` trained one after another (train_worker.py ``--then``) in one
+    ``accelerate launch`` of two gloo processes: each run's output folder and the folder where each process wrote
+    its weights or how it stopped."""
+    root, argv, folders = workspace["root"], [], {}
+    for name, (options, overrides) in TWO_PROCESS_RUNS.items():
+        overrides = {key: workspace[value] if key == "eval_path" else value for key, value in overrides.items()}
+        settings = {"max_steps": 3, "batch_size": 4, "logging_steps": 1, **overrides}
+        cfg = config(workspace, name, **settings)
+        cfg.save(root / f"{name}.json")
+        dump = root / f"{name}-dump"
+        dump.mkdir()
+        argv += [*(["--then"] if argv else []), str(root / f"{name}.json"), "--dump-dir", str(dump), *options]
+        folders[name] = (Path(cfg.output_dir), dump)
     command = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
                "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port",
-               str(29500 + os.getpid() % 1000), str(WORKER), str(root / "ddp.json"), "--dump-dir", str(dump)]
-    env = {**SUBPROCESS_ENV, "CUDA_VISIBLE_DEVICES": ""}
-    done = subprocess.run(command, env=env, capture_output=True, timeout=300)
+               str(29500 + os.getpid() % 1000), str(WORKER), *argv]
+    done = subprocess.run(command, env={**SUBPROCESS_ENV, "CUDA_VISIBLE_DEVICES": ""}, capture_output=True,
+                          timeout=600)
     assert done.returncode == 0, done.stderr.decode()[-3000:]
+    return folders
+
+
+def test_two_process_ddp_ranks_hold_identical_weights(workspace, two_process_runs):
+    out, dump = two_process_runs["ddp"]
     rank0, rank1 = torch.load(dump / "rank0.pt"), torch.load(dump / "rank1.pt")
     for key in rank0:
         assert torch.equal(rank0[key], rank1[key]), key
     # both processes' RNG states are in the checkpoint
     assert {"random_states_0.pkl", "random_states_1.pkl"} <= {
-        p.name for p in (Path(cfg.output_dir) / "checkpoints" / "step-0000002").iterdir()}
+        p.name for p in (out / "checkpoints" / "step-0000002").iterdir()}
     # two processes x batch 4 is one process x batch 4 x accumulation 2
-    single = RewardTrainer(config(workspace, "ddp-single", gradient_accumulation_steps=2, **common))
+    single = RewardTrainer(config(workspace, "ddp-single", gradient_accumulation_steps=2, max_steps=3, batch_size=4,
+                                  adam_epsilon=1.0, save_steps=2))
     single.train()
     expected = trained_state(single)
     for key in rank0:
         assert torch.allclose(rank0[key], expected[key], atol=1e-6), key
 
 
-def test_a_sigterm_at_the_last_step_of_two_processes_is_honoured_by_both(workspace):
+def test_a_sigterm_at_the_last_step_of_two_processes_is_honoured_by_both(two_process_runs):
     """Was: with several processes a stop asked while the last step ran its callbacks (or evaluated, saved, logged
     after the processes agreed) was dropped: they meet to agree only at logging steps, and there was none after the
     last, so the run evaluated, saved the model and said it had finished (one process honours it). Now the processes
     agree once more after the loop: both stop with a checkpoint of the last step and no model, as one process does,
     though only one of them was signalled."""
-    root = workspace["root"]
-    cfg = config(workspace, "ddp-late-sigterm", max_steps=3, batch_size=4, logging_steps=1)
-    cfg.save(root / "ddp-late-sigterm.json")
-    dump = root / "ddp-late-sigterm-dump"
-    dump.mkdir()
-    command = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
-               "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port",
-               str(29500 + (os.getpid() + 7) % 1000), str(WORKER), str(root / "ddp-late-sigterm.json"), "--dump-dir",
-               str(dump), "--sigterm-at", "3", "--rank", "1"]
-    done = subprocess.run(command, env={**SUBPROCESS_ENV, "CUDA_VISIBLE_DEVICES": ""}, capture_output=True,
-                          timeout=300)
-    assert done.returncode == 0, done.stderr.decode()[-3000:]
-    out = Path(cfg.output_dir)
+    out, dump = two_process_runs["ddp-late-sigterm"]
     for rank in (0, 1):
         said = (dump / f"interrupted{rank}.txt")
         assert said.is_file(), f"process {rank} finished the run"
@@ -266,33 +278,13 @@ def test_a_sigterm_at_the_last_step_of_two_processes_is_honoured_by_both(workspa
     assert not (out / "reward_model.json").exists()
 
 
-def _two_processes(workspace, name: str, *options: str, **overrides) -> tuple[Path, Path]:
-    """Train ``name`` under accelerate launch with two gloo processes on the CPU (train_worker.py ``options``): its
-    output folder and the folder where each process wrote how it stopped."""
-    root = workspace["root"]
-    cfg = config(workspace, name, max_steps=3, batch_size=4, logging_steps=1, **overrides)
-    cfg.save(root / f"{name}.json")
-    dump = root / f"{name}-dump"
-    dump.mkdir()
-    command = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
-               "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port",
-               str(29500 + (os.getpid() + len(name)) % 1000), str(WORKER), str(root / f"{name}.json"), "--dump-dir",
-               str(dump), *options]
-    done = subprocess.run(command, env={**SUBPROCESS_ENV, "CUDA_VISIBLE_DEVICES": ""}, capture_output=True,
-                          timeout=300)
-    assert done.returncode == 0, done.stderr.decode()[-3000:]
-    return Path(cfg.output_dir), dump
-
-
 @pytest.mark.parametrize("phase", ["step", "eval", "save"])
-def test_a_sigterm_to_one_of_two_processes_after_training_stops_both_with_its_reason(workspace, phase):
+def test_a_sigterm_to_one_of_two_processes_after_training_stops_both_with_its_reason(two_process_runs, phase):
     """Was: a SIGTERM to one of two processes in the final evaluation or save raised a bare KeyboardInterrupt there
     (no checkpoint; the other was left in a collective), and at the last step the process not signalled said
     SIGINT (exit 130) while the signalled one said SIGTERM (143). Now both save the last step's checkpoint and
     stop with the same line and the same signal, as one process does; none hangs."""
-    options = ["--sigterm-at", "3"] if phase == "step" else ["--sigterm-in", phase]
-    out, dump = _two_processes(workspace, f"ddp-sigterm-{phase}", *options, "--rank", "1",
-                               eval_path=workspace["data"])
+    out, dump = two_process_runs[f"ddp-sigterm-{phase}"]
     for rank in (0, 1):
         said = dump / f"interrupted{rank}.txt"
         assert said.is_file(), f"process {rank} finished the run"

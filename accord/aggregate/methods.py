@@ -28,6 +28,11 @@ METHODS: dict[str, tuple[str, str, dict[str, Any]]] = {
     "debiased-bradley-terry": ("accord.models.debiased_bradley_terry", "DebiasedBradleyTerry", {}),
 }
 
+# the methods a fit across processes (--distributed) fits, and each one's default inference, named here without
+# importing the models (torch and Pyro, ~10 s on a small machine): the process that launches torchrun only checks the
+# flags. A test checks these defaults against the models' own.
+SHARDED_DEFAULT_INFERENCE: dict[str, str] = {"dawid-skene": "vb", "hierarchical-dawid-skene": "meanfield"}
+
 
 def available_methods() -> list[str]:
     """Names of the methods whose implementation can be imported."""
