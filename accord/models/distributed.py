@@ -34,13 +34,13 @@ import numpy as np
 import pandas as pd
 import torch
 
-from accord.aggregate.methods import SHARDED_DEFAULT_INFERENCE
 from accord.datasets import AccordError, Encoded, PREFERENCE_LABELS
 from accord.datasets.stream import JudgmentShard, check_preference_gold, check_spaced_ids
 from accord.models._vb import VBResult, vb_dawid_skene
 
-#: the aggregation methods a sharded fit supports (closed-form VB only)
-SHARDED_METHODS = tuple(SHARDED_DEFAULT_INFERENCE)
+#: the aggregation methods a sharded fit supports (closed-form VB only); the command line names them, with their
+#: default inference, in accord.aggregate.methods.SHARDED_DEFAULT_INFERENCE (models never import aggregate)
+SHARDED_METHODS = ("dawid-skene", "hierarchical-dawid-skene")
 
 
 def world() -> tuple[int, int]:
