@@ -375,9 +375,11 @@ def test_to_arviz_and_loo_for_both_models() -> None:
 @pytest.mark.parametrize("model_class", [MACE, GLAD])
 def test_nuts_on_small_data(model_class: type) -> None:
     judgments, _, _ = mace_data(seed=7, n_workers=5, n_items=20, per_item=3, k=2)
-    model = model_class(inference="nuts", num_samples=30, num_warmup=30, num_chains=2, seed=0).fit(judgments)
+    # what this asserts (the chains' shape, the divergences kept, a finite R-hat, every label's spread) holds for any
+    # chain of more than a few draws: 15 + 15 asserts it as 30 + 30 did, at half the leapfrog steps
+    model = model_class(inference="nuts", num_samples=15, num_warmup=15, num_chains=2, seed=0).fit(judgments)
     idata = model.to_arviz()
-    assert idata.posterior.sizes["chain"] == 2 and idata.posterior.sizes["draw"] == 30
+    assert idata.posterior.sizes["chain"] == 2 and idata.posterior.sizes["draw"] == 15
     assert "diverging" in idata.sample_stats
     site = "spam" if model_class is MACE else "ability"
     assert np.isfinite(az.rhat(idata, var_names=[site])[site].values).all()
