@@ -137,8 +137,9 @@ def test_step_dawid_skene_and_vote_baselines(synthetic) -> None:
     tie = validate_steps(pd.DataFrame({"solution_id": ["s"] * 4, "step": [0, 0, 1, 1], "annotator": list("abab"),
                                        "label": [1, 1, 1, 0]}))
     majority = StepMajorityVote().fit(tie).step_labels_
-    assert majority.p_correct.tolist() == [1.0, 0.5]
-    assert majority.most_likely_first_error().tolist() == [1]
+    # a tie is no flag (it was P 0.5 and the first error here), as the evaluation reads step labels
+    assert majority.p_correct.tolist() == [1.0, 1.0]
+    assert majority.most_likely_first_error().tolist() == [2]
 
 
 @st.composite
@@ -577,3 +578,40 @@ def test_first_flags_more_likely_false_than_true_warn_naming_the_condition_and_w
     assert len(stopped) == 1 and "do not locate the first error" in stopped[0], stopped
     assert said(_long_solutions(30)[0]) == []
     assert said(make_synthetic_steps(n_problems=100, seed=3).judgments) == []
+
+
+def test_majority_vote_reads_a_tied_step_by_the_one_rule_of_its_labels_its_first_error_and_the_truth() -> None:
+    """Was: a step whose labels were split evenly got P(correct) 0.5, so the first-error distribution of the
+    independent steps put more mass on the tie than on the first step the majority flags ([1, 0.5, 0.5, 0]: 0.5 on
+    step 1, 0.25 on step 3), and the written first_error (its mode) named the tied step, while the evaluation's
+    truth of the same labels (the first step labelled below 1/2) named step 3, or no error at all ([1, 0.5, 1]).
+    Now a tie is no flag in the labels themselves (a step is wrong when more labels flag it than not), so the
+    labels, P(first error), first_error and the truth are one distribution and one position."""
+    from accord.aggregate import build_cleaned_steps
+    from accord.datasets.steps.cleaned import check_cleaned_steps
+    from accord.reward.steps import labelled_first_error
+
+    def solution(name: str, votes: list[list[int]]) -> pd.DataFrame:
+        """One solution rated by two raters, ``votes[t]`` their labels of step ``t``."""
+        return pd.DataFrame({"solution_id": name, "step": np.repeat(np.arange(len(votes)), 2),
+                             "annotator": ["a", "b"] * len(votes), "label": np.ravel(votes), "step_text": "x"})
+
+    judgments = pd.concat([
+        solution("tie-then-right", [[1, 1], [1, -1], [1, 1]]),
+        solution("two-ties-then-flag", [[1, 1], [1, -1], [-1, 1], [-1, -1]]),
+        solution("flag-then-tie", [[1, -1], [-1, -1]]),
+        solution("clear", [[1, 1], [-1, -1]]),
+    ], ignore_index=True)
+    model = StepMajorityVote().fit(judgments)
+    cleaned = build_cleaned_steps(model.step_labels_, judgments)
+    check_cleaned_steps(cleaned)
+    truth = labelled_first_error(cleaned)
+    assert truth.tolist() == [3, 3, 1, 1]
+    assert cleaned["first_error"].tolist() == truth.tolist()
+    assert model.fit_predict(judgments).reindex(cleaned["solution_id"]).tolist() == truth.tolist()
+    # one distribution: P(first error) is that of the labels' steps, and its mode is the position the truth names
+    for labels, p_first, first in zip(cleaned["labels"], cleaned["p_first_error"], truth):
+        survive = np.concatenate([[1.0], np.cumprod(labels)])
+        implied = np.append(survive[:-1] * (1 - np.asarray(labels)), survive[-1])
+        assert np.allclose(p_first, implied)
+        assert int(np.argmax(p_first)) == first and np.isclose(max(p_first), 1.0)

@@ -1,7 +1,7 @@
 """Step labels: the vote baselines, the step-level methods by name, and the cleaned step dataset.
 
 ====================  ===========================================================================================
-``majority``          per-step majority vote (flags against the other labels; ties give 0.5)
+``majority``          per-step majority vote (flags against the other labels; a tie is no flag)
 ``vote-fraction``     per-step share of labels that do not flag the step
 ``dawid-skene``       :class:`~accord.models.step_dawid_skene.StepDawidSkene`: a confusion matrix per rater across
                       steps
@@ -54,10 +54,12 @@ def fit_step_method(name: str, judgments: pd.DataFrame, **settings: Any) -> Any:
 
 
 class StepMajorityVote(ConstructorSettings):
-    """Per-step majority vote: a step is wrong when more of its labels flag it than not (ties: probability 0.5).
+    """Per-step majority vote: a step is wrong when more of its labels flag it than not (``P(correct)`` 0), else
+    correct (1), a tie included.
 
-    ``P(first error at t)`` follows from the step labels as if steps erred independently, so the predicted first
-    error is the first step the majority flags. No uncertainty (NaN).
+    ``P(first error at t)`` follows from the step labels as if steps erred independently: all of it on the first
+    step the majority flags, which is the predicted first error and the one the evaluation reads from the labels
+    (:func:`accord.step_metrics.first_flagged_step`, the first step labelled below 1/2). No uncertainty (NaN).
     """
 
     method = "majority"
@@ -65,7 +67,10 @@ class StepMajorityVote(ConstructorSettings):
     def fit(self, judgments: pd.DataFrame) -> "StepMajorityVote":
         encoded = encode_steps(judgments)
         flags, total = _flag_counts(encoded)
-        p_correct = np.sign(total - 2 * flags) * 0.5 + 0.5
+        # a tie is no flag, in the labels themselves: a tie labelled 0.5 gave a first-error distribution whose mode
+        # (the written first_error) was the tied step or one before the flag ([1, 0.5, 0.5, 0]: step 1), while the
+        # evaluation's truth of the same labels (the first step labelled below 1/2) was the flagged step (3)
+        p_correct = (2 * flags <= total).astype(float)
         self.step_labels_ = _independent(encoded, p_correct, total, self.method)
         return self
 
