@@ -678,6 +678,16 @@ def _enumerated_table() -> pd.DataFrame:
     return table
 
 
+def _assert_same_labels_and_annotators(fitted, reference) -> None:
+    """The soft labels and the annotator table's numbers of two fits of one table, matched by id (within 1e-5)."""
+    want = reference.soft_labels_.probs
+    np.testing.assert_allclose(fitted.soft_labels_.probs.loc[want.index, want.columns].to_numpy(), want.to_numpy(),
+                               atol=1e-5)
+    numeric = reference.annotators_.select_dtypes("number").columns
+    np.testing.assert_allclose(fitted.annotators_.loc[reference.annotators_.index, numeric].to_numpy(float),
+                               reference.annotators_[numeric].to_numpy(float), atol=1e-5)
+
+
 @pytest.fixture(scope="module")
 def enumerated_reference_fits() -> dict:
     return _fit_each(_enumerated_table(), _enumerated_models())
@@ -695,12 +705,7 @@ def test_mace_and_glad_svi_fits_do_not_depend_on_the_order_of_the_rows(model, or
     reference = enumerated_reference_fits[model]
     table = _enumerated_table().iloc[list(order)].reset_index(drop=True)
     fitted = _enumerated_models()[model]().fit(validate(table))
-    want = reference.soft_labels_.probs
-    np.testing.assert_allclose(fitted.soft_labels_.probs.loc[want.index, want.columns].to_numpy(), want.to_numpy(),
-                               atol=1e-5)
-    numeric = reference.annotators_.select_dtypes("number").columns
-    np.testing.assert_allclose(fitted.annotators_.loc[reference.annotators_.index, numeric].to_numpy(float),
-                               reference.annotators_[numeric].to_numpy(float), atol=1e-5)
+    _assert_same_labels_and_annotators(fitted, reference)
     if hasattr(reference, "item_difficulty_"):
         want_items = reference.item_difficulty_
         np.testing.assert_allclose(fitted.item_difficulty_.loc[want_items.index].to_numpy(float),
@@ -748,12 +753,7 @@ def test_rater_types_and_bradley_terry_svi_fits_do_not_depend_on_the_order_of_th
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         fitted = _svi_models()[model]().fit(validate(table))
-    want = reference.soft_labels_.probs
-    np.testing.assert_allclose(fitted.soft_labels_.probs.loc[want.index, want.columns].to_numpy(), want.to_numpy(),
-                               atol=1e-5)
-    numeric = reference.annotators_.select_dtypes("number").columns
-    np.testing.assert_allclose(fitted.annotators_.loc[reference.annotators_.index, numeric].to_numpy(float),
-                               reference.annotators_[numeric].to_numpy(float), atol=1e-5)
+    _assert_same_labels_and_annotators(fitted, reference)
 
 
 def _quick_attribute_model():
