@@ -1536,6 +1536,9 @@ def test_a_ctrl_c_during_the_last_step_s_logging_or_callbacks_is_honoured(worksp
     its log and weights are an uninterrupted run's."""
     from accord.reward.trainer import TrainingInterrupted
 
+    # the handler the process had (Python's default_int_handler, or SIG_IGN where a shell started the run in the
+    # background, as CI scripts and nohup do): the trainer must give it back
+    sigint_before = signal.getsignal(signal.SIGINT)
     frame = synthetic_pairs(24, seed=24)
     common = dict(model=workspace["bert"], batch_size=8, max_steps=3, logging_steps=1)
     straight = config(workspace, f"late-ctrl-c-straight-{during}", **common)
@@ -1563,7 +1566,7 @@ def test_a_ctrl_c_during_the_last_step_s_logging_or_callbacks_is_honoured(worksp
     out = workspace["root"] / name
     assert stopped.value.checkpoint == out / "checkpoints" / "step-0000003"
     assert not (out / "reward_model.json").exists()
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    assert signal.getsignal(signal.SIGINT) is sigint_before
     RewardTrainer(config(workspace, name, resume_from="latest", **common), train_data=frame, eval_data=frame).train()
     assert _logged(out) == _logged(Path(straight.output_dir))
     a, b = final_weights(straight.output_dir), final_weights(out)
