@@ -40,6 +40,9 @@ FULL = os.environ.get("ACCORD_FULL", "0") == "1"
 SMOKE = os.environ.get("ACCORD_SMOKE_TEST", "0") == "1"  # the test suite: every cell on a tiny subset
 OUTPUT = Path(os.environ.get("ACCORD_NOTEBOOK_OUTPUT", "notebook-output"))
 OUTPUT.mkdir(parents=True, exist_ok=True)
+# smoke mode: fewer posterior draws per fit (the same calls, so every code path still runs; PSIS-LOO in compare
+# costs judgments x draws); full mode keeps the default 200
+DRAWS = {"num_samples": 40} if SMOKE else {}
 
 judgments = load("ukpconvarg1")
 if not FULL:
@@ -77,9 +80,10 @@ fig.savefig(OUTPUT / "01_workload.png", dpi=120, bbox_inches="tight")
 
 # %%
 models = {
-    "DS (vb)": DawidSkene(seed=0).fit(judgments),
-    "MACE (vb)": MACE(inference="vb", seed=0).fit(judgments),
-    "HDS (meanfield)": HierarchicalDawidSkene(max_steps=2000 if FULL else 40 if SMOKE else 300, seed=0).fit(judgments),
+    "DS (vb)": DawidSkene(seed=0, **DRAWS).fit(judgments),
+    "MACE (vb)": MACE(inference="vb", seed=0, **DRAWS).fit(judgments),
+    "HDS (meanfield)": HierarchicalDawidSkene(max_steps=2000 if FULL else 15 if SMOKE else 300, seed=0,
+                                              **DRAWS).fit(judgments),
 }
 summary = pd.DataFrame(
     {name: m.soft_labels_.probs.mean() for name, m in models.items()}
@@ -95,7 +99,7 @@ summary
 # small sets (see `benchmarks/aggregation.py --sections nuts`: Snow TEMP, r_hat < 1.01).
 
 # %%
-gibbs = DawidSkene(inference="gibbs", num_samples=50 if SMOKE else 300, num_warmup=50 if SMOKE else 200, num_chains=2,
+gibbs = DawidSkene(inference="gibbs", num_samples=20 if SMOKE else 300, num_warmup=10 if SMOKE else 200, num_chains=2,
                    seed=0).fit(judgments)
 idata_gibbs = gibbs.to_arviz()
 az.summary(idata_gibbs, var_names=["pi"], kind="diagnostics")

@@ -37,6 +37,9 @@ FULL = os.environ.get("ACCORD_FULL", "0") == "1"
 SMOKE = os.environ.get("ACCORD_SMOKE_TEST", "0") == "1"  # the test suite: every cell on a tiny subset
 OUTPUT = Path(os.environ.get("ACCORD_NOTEBOOK_OUTPUT", "notebook-output"))
 OUTPUT.mkdir(parents=True, exist_ok=True)
+# smoke mode: few SVI steps and draws for the fit (the same calls, so every code path still runs); full mode keeps
+# the defaults
+FIT = {"max_steps": 30, "num_samples": 40} if SMOKE else {}
 
 judgments = load("ukpconvarg1")
 strict = load("ukpconvarg1-strict")
@@ -50,7 +53,7 @@ print(f"{judgments.pair_id.nunique():,} pairs, {len(judgments):,} judgments")
 # The file is written atomically (a crash leaves the old file or none) with its provenance in the Parquet metadata.
 
 # %%
-model = HierarchicalDawidSkene(seed=0).fit(judgments)
+model = HierarchicalDawidSkene(seed=0, **FIT).fit(judgments)
 cleaned = build_cleaned(model.soft_labels_, judgments)
 path = write_cleaned(cleaned, OUTPUT / "ukp_cleaned.parquet",
                      provenance={"method": model.method, "source": "UKPConvArg1 full XML"})

@@ -40,8 +40,11 @@ SMOKE = os.environ.get("ACCORD_SMOKE_TEST", "0") == "1"  # the test suite: every
 OUTPUT = Path(os.environ.get("ACCORD_NOTEBOOK_OUTPUT", "notebook-output"))
 STEPS = 400 if FULL else 2 if SMOKE else 16
 FROZEN_LAYERS = 0 if FULL else 4
+BATCH = 4 if SMOKE else 16  # smoke mode: small batches (the same calls, so every code path still runs)
+# smoke mode: the end-of-training reward statistics on 16 training pairs (default 256; the same calls)
+STATS = {"stats_max_pairs": 16} if SMOKE else {}
 
-data = make_synthetic(n_pairs=3000 if FULL else 120 if SMOKE else 800, n_annotators=150, judgments_per_pair=3,
+data = make_synthetic(n_pairs=3000 if FULL else 60 if SMOKE else 800, n_annotators=150, judgments_per_pair=3,
                       annotator_mix={"reliable": 0.6, "spammer": 0.3, "adversarial": 0.1}, seed=0)
 judgments = data.judgments
 print(f"{len(judgments):,} judgments on {judgments.pair_id.nunique():,} pairs; 30% of raters are spammers")
@@ -53,7 +56,9 @@ print(f"{len(judgments):,} judgments on {judgments.pair_id.nunique():,} pairs; 3
 # %%
 majority = build_cleaned(MajorityVote().fit(judgments).soft_labels_, judgments)
 majority = majority[majority["p_chosen"] > 0.5]  # a hard label needs a winner
-soft = build_cleaned(HierarchicalDawidSkene(max_steps=40 if SMOKE else 400, seed=0).fit(judgments).soft_labels_, judgments)
+# smoke mode: few SVI steps and draws (the same calls, so every code path still runs)
+hds_settings = {"max_steps": 15, "num_samples": 40} if SMOKE else {"max_steps": 400}
+soft = build_cleaned(HierarchicalDawidSkene(seed=0, **hds_settings).fit(judgments).soft_labels_, judgments)
 
 rng = np.random.default_rng(0)
 test_ids = set(rng.choice(soft["pair_id"], size=len(soft) // 5, replace=False))
@@ -77,8 +82,8 @@ results = {}
 for name, frame, loss in (("majority + hard BT", majority, "bradley_terry"),
                           ("accord soft + weighted BCE", soft, "weighted_soft_bce")):
     config = RewardConfig(model="all-MiniLM-L6-v2", output_dir=str(OUTPUT / name.split()[0]), loss=loss,
-                          max_steps=STEPS, batch_size=16, max_length=64, learning_rate=1e-4, warmup_ratio=0.1,
-                          freeze_layers=FROZEN_LAYERS, seed=0, save_steps=None, progress=False)
+                          max_steps=STEPS, batch_size=BATCH, max_length=64, learning_rate=1e-4, warmup_ratio=0.1,
+                          freeze_layers=FROZEN_LAYERS, seed=0, save_steps=None, progress=False, **STATS)
     trained = train(config, train_data=frame[~frame["pair_id"].isin(test_ids)])
     results[name] = {"dir": trained.output_dir, "metrics": evaluate(trained.output_dir, held_out)}
 table = pd.DataFrame({name: r["metrics"] for name, r in results.items()}).T

@@ -45,8 +45,10 @@ SMOKE = os.environ.get("ACCORD_SMOKE_TEST", "0") == "1"  # the test suite: every
 OUTPUT = Path(os.environ.get("ACCORD_NOTEBOOK_OUTPUT", "notebook-output"))
 OUTPUT.mkdir(parents=True, exist_ok=True)
 STEPS = 150 if FULL else 2 if SMOKE else 12
+# smoke mode: the end-of-training reward statistics on 16 training pairs (default 256; the same calls)
+STATS = {"stats_max_pairs": 16} if SMOKE else {}
 
-data = make_synthetic_attributes(n_responses=1500 if FULL else 90 if SMOKE else 300, n_responses_per_prompt=3, seed=0)
+data = make_synthetic_attributes(n_responses=1500 if FULL else 60 if SMOKE else 300, n_responses_per_prompt=3, seed=0)
 attributes = list(data.truth.columns)
 print(f"{len(data.judgments):,} ratings of {len(data.truth):,} responses by {data.judgments.annotator.nunique()} "
       f"raters on {len(attributes)} attributes")
@@ -59,7 +61,8 @@ data.judgments.head()
 # truth, the rater model's means are compared with plain per-attribute averages.
 
 # %%
-cleaned = clean_attributes(data.judgments)
+fit_settings = {"max_iter": 3} if SMOKE else {}  # smoke mode: a few EM rounds (the same calls; full mode to tol)
+cleaned = clean_attributes(data.judgments, **fit_settings)
 averaged = AttributeMean().fit(data.judgments).scores_
 truth = data.truth.reindex(cleaned.scores.mean.index)
 pd.DataFrame({
@@ -92,7 +95,7 @@ train_pairs = pairs[~test].reset_index(drop=True)
 train_pairs.attrs = pairs.attrs  # the cleaned dataset's metadata: which attributes are preferences
 config = RewardConfig(model="all-MiniLM-L6-v2", task="attributes", output_dir=str(OUTPUT / "06_k_heads"),
                       max_steps=STEPS, batch_size=8, max_length=96, learning_rate=3e-4, freeze_layers=4, seed=0,
-                      save_steps=None, progress=False)
+                      save_steps=None, progress=False, **STATS)
 model_dir = train(config, train_data=train_pairs).output_dir
 text = pairs.loc[test, ["prompt", "chosen", "rejected"]].reset_index(drop=True)
 scored = score(model_dir, text)
