@@ -19,6 +19,7 @@ from accord.metrics import calibration_error
 from accord.models.debiased_bradley_terry import DebiasedBradleyTerry, covariate_values
 
 MIX = {"reliable": 0.6, "spammer": 0.15, "length_biased": 0.25}
+CLI_STEPS = 40  # SVI steps of each stage of a command-line fit in these tests (see short_cli_fits)
 
 
 def _pair_frame(data):
@@ -30,6 +31,17 @@ def _pair_frame(data):
         "d_utility": resp["utility"].reindex(first["response_a_id"]).to_numpy()
         - resp["utility"].reindex(first["response_b_id"]).to_numpy(),
     }, index=data.true_p_a.index)
+
+
+@pytest.fixture
+def short_cli_fits(monkeypatch):
+    """The command line's debiased fits with few SVI steps. It has no step flag, and what these tests check is what it
+    prints and refuses, not how well it fits: the method's default settings (which the command line's flags
+    override) get a small max_steps."""
+    from accord.aggregate import methods
+
+    module, cls, defaults = methods.METHODS["debiased-bradley-terry"]
+    monkeypatch.setitem(methods.METHODS, "debiased-bradley-terry", (module, cls, {**defaults, "max_steps": CLI_STEPS}))
 
 
 @pytest.fixture(scope="module")
@@ -139,7 +151,7 @@ def test_bad_covariates_are_one_clear_error(covariates, judgments_change, messag
         DebiasedBradleyTerry(covariates="length")
 
 
-def test_command_line_debias_and_its_bad_input(tmp_path, capsys):
+def test_command_line_debias_and_its_bad_input(tmp_path, capsys, short_cli_fits):
     data = make_synthetic(n_pairs=200, n_annotators=12, judgments_per_pair=3, annotator_mix=MIX, seed=2)
     source = tmp_path / "judgments.parquet"
     data.judgments.to_parquet(source)
@@ -176,14 +188,17 @@ def test_annotator_table_reads_each_rater_not_the_pair_index(biased_fit):
     assert table["position_bias"].abs().max() <= 0.15
 
 
-def test_two_covariates_fit_together_and_a_covariate_nobody_follows_gets_no_pull(tmp_path, capsys):
+def test_two_covariates_fit_together_and_a_covariate_nobody_follows_gets_no_pull(tmp_path, capsys,
+                                                                                 short_cli_fits):
     # two covariates used to enter the raters' plate twice (Pyro: "Multiple sample sites named 'annotators'")
     data = make_synthetic(n_pairs=600, n_annotators=20, judgments_per_pair=3,
                           annotator_mix={"reliable": 0.75, "length_biased": 0.25}, tie_rate=0.2, seed=0)
     table = data.judgments.copy()
     noise = np.random.default_rng(0).normal(size=table["pair_id"].nunique())
     table["item_noise"] = table["pair_id"].map(dict(zip(table["pair_id"].unique(), noise)))
-    model = DebiasedBradleyTerry(covariates=("length", "item_noise"), seed=0).fit(table)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # 600 steps, as biased_fit's: this fit's loss has not quite settled
+        model = DebiasedBradleyTerry(covariates=("length", "item_noise"), max_steps=600, seed=0).fit(table)
     raters = model.annotators_.join(data.annotators[["length_bias"]])
     assert (raters["item_noise_effect_median"] == 0).all()
     assert (raters["p_item_noise_effect_nonzero"] < 0.5).all()
@@ -230,7 +245,7 @@ def test_a_pair_covariate_with_two_values_in_one_pair_is_an_error_naming_both_ro
         model.predictive_loglik(changed)
 
 
-def test_a_map_fit_s_summary_claims_no_intervals(tmp_path, capsys, gap_fit):
+def test_a_map_fit_s_summary_claims_no_intervals(tmp_path, capsys, gap_fit, short_cli_fits):
     """Under --inference map each rater's "90% interval" is the point itself, so the summary said that every
     rater's interval excluded no pull ("8 of 8") next to a mean pull of [+nan, +nan]; now it says that a MAP fit
     has no intervals, and a posterior fit still counts them."""
@@ -263,7 +278,7 @@ def test_adding_a_constant_to_a_covariate_leaves_the_fit_unchanged():
         judgments = data.judgments.assign(item_words=x + shift)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            model = DebiasedBradleyTerry(covariates=("item_words",), max_steps=250, seed=0).fit(judgments)
+            model = DebiasedBradleyTerry(covariates=("item_words",), max_steps=100, seed=0).fit(judgments)
         fits.append((model, model.predictive_loglik(judgments.iloc[:30])))
     (plain, plain_loglik), (shifted, shifted_loglik) = fits
     pulls = [model.annotators_["item_words_effect"] for model in (plain, shifted)]
